@@ -1,0 +1,244 @@
+"""Read and write model folders in the released A.X K1 Hugging Face layout.
+
+A folder holds `config.json` and either `model.safetensors` or shards `model-0000k-of-0000n.safetensors` with
+`model.safetensors.index.json`. Tensor names are the release's: per-expert
+`model.layers.{i}.mlp.experts.{j}.{gate,up,down}_proj.weight`; axk1 keeps experts stacked in memory and splits or
+fills slices on the way out and in. MTP weights (training only; the release has none) go to `mtp.safetensors`,
+named like DeepSeek-V3's (`model.layers.{num_hidden_layers + k}.*`), so transformers, which reads only the main
+files, sees no unexpected keys. Loading streams one tensor at a time into a model built on the meta device, so
+peak memory stays near one copy of the model. safetensors only: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from axk1.config import ModelConfig
+from axk1.model import AXK1ForCausalLM
+
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+MTP_FILE = "mtp.safetensors"
+_EXPERT_KEY = re.compile(r"^(model\.layers\.\d+\.mlp\.experts)\.(gate_proj|up_proj|down_proj)$")
+_MTP_KEY = re.compile(r"^mtp\.(\d+)\.(.+)$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _hf_name(key: str, config: ModelConfig) -> str:
+    """axk1 state-dict key (non-expert) → released tensor name."""
+    m = _MTP_KEY.match(key)
+    if m is None:
+        return key
+    layer = config.num_hidden_layers + int(m.group(1))
+    rest = m.group(2).removeprefix("layer.").replace("shared_head_norm", "shared_head.norm")
+    return f"model.layers.{layer}.{rest}"
+
+
+def named_hf_tensors(model: AXK1ForCausalLM) -> Iterator[tuple[str, torch.Tensor, bool]]:
+    """(released name, tensor view, is_mtp) for every tensor of the model, experts split per expert."""
+    config = model.config
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        if key == "lm_head.weight" and config.tie_word_embeddings:
+            continue
+        is_mtp = key.startswith("mtp.")
+        expert = _EXPERT_KEY.match(key) or (is_mtp and re.match(r"^(mtp\.\d+\.layer\.mlp\.experts)\.(\w+_proj)$", key))
+        if expert:
+            prefix = _hf_name(expert.group(1), config)
+            for j in range(tensor.shape[0]):
+                yield f"{prefix}.{j}.{expert.group(2)}.weight", tensor[j], is_mtp
+        else:
+            yield _hf_name(key, config), tensor, is_mtp
+
+
+def parse_size(size: int | str) -> int:
+    if isinstance(size, int):
+        return size
+    m = _SIZE.match(size)
+    if m is None:
+        raise ValueError(f"cannot read shard size {size!r}: write e.g. '5GB', '500MB' or a number of bytes")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "B").lower()])
+
+
+def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: int | str = "5GB",
+                    dtype: torch.dtype | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    limit = parse_size(max_shard_size)
+    main, mtp = [], []
+    for name, tensor, is_mtp in named_hf_tensors(model):
+        (mtp if is_mtp else main).append((name, tensor))
+
+    def prepare(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.detach()
+        if dtype is not None and tensor.is_floating_point() and not name.endswith("e_score_correction_bias"):
+            tensor = tensor.to(dtype)
+        return tensor.to("cpu").contiguous()
+
+    # Greedy sharding by byte size; a tensor larger than the limit gets a shard of its own.
+    shards: list[list[tuple[str, torch.Tensor]]] = [[]]
+    shard_bytes = 0
+    out_itemsize = None if dtype is None else torch.empty((), dtype=dtype).element_size()
+    for name, tensor in main:
+        nbytes = tensor.numel() * (out_itemsize or tensor.element_size())
+        if shards[-1] and shard_bytes + nbytes > limit:
+            shards.append([])
+            shard_bytes = 0
+        shards[-1].append((name, tensor))
+        shard_bytes += nbytes
+
+    for stale in [*path.glob("model-*-of-*.safetensors"), path / SINGLE_FILE, path / INDEX_FILE, path / MTP_FILE]:
+        stale.unlink(missing_ok=True)
+    weight_map, total = {}, 0
+    for k, shard in enumerate(shards, start=1):
+        filename = SINGLE_FILE if len(shards) == 1 else f"model-{k:05d}-of-{len(shards):05d}.safetensors"
+        tensors = {name: prepare(name, t) for name, t in shard}
+        total += sum(t.numel() * t.element_size() for t in tensors.values())
+        save_file(tensors, str(path / filename), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(tensors, filename))
+        del tensors
+    if len(shards) > 1:
+        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+        (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+    if mtp:
+        save_file({n: prepare(n, t) for n, t in mtp}, str(path / MTP_FILE), metadata={"format": "pt"})
+
+    stored_dtype = dtype or model.lm_head.weight.dtype
+    model.config.save_pretrained(path)
+    raw = json.loads((path / "config.json").read_text())
+    raw["dtype"] = str(stored_dtype).removeprefix("torch.")
+    (path / "config.json").write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The main safetensors files of a model folder, from the index when there is one."""
+    if (path / INDEX_FILE).exists():
+        try:
+            weight_map = json.loads((path / INDEX_FILE).read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise ValueError(f"{path / INDEX_FILE} is not a valid safetensors index ({e})") from e
+        files = [path / name for name in sorted(set(weight_map.values()))]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
+        return files
+    if (path / SINGLE_FILE).exists():
+        return [path / SINGLE_FILE]
+    found = sorted(p.name for p in path.glob("*.safetensors"))
+    raise FileNotFoundError(
+        f"no {SINGLE_FILE} or {INDEX_FILE} in {path}" + (f" (found {', '.join(found)})" if found else "")
+        + ". axk1 reads safetensors only; convert .bin/.pt weights with a trusted tool first"
+    )
+
+
+def _targets(model: AXK1ForCausalLM) -> dict[str, torch.Tensor]:
+    return {name: tensor for name, tensor, _ in named_hf_tensors(model)}
+
+
+def _may_be_absent(name: str, config: ModelConfig) -> bool:
+    """Tensors a valid folder may lack: the balancing bias (the release has none) and the dense layers' unused
+    post-MoE norm (transformers does not save it)."""
+    if name.endswith(".mlp.gate.e_score_correction_bias"):
+        return True
+    m = re.match(r"^model\.layers\.(\d+)\.post_mlp_layernorm\.weight$", name)
+    return m is not None and not config.is_moe_layer(int(m.group(1)))
+
+
+def _is_inline_mtp(name: str, config: ModelConfig) -> bool:
+    m = re.match(r"^model\.layers\.(\d+)\.", name)
+    return m is not None and int(m.group(1)) >= config.num_hidden_layers
+
+
+def _stored_dtype(config: ModelConfig) -> torch.dtype:
+    name = config.extra.get("dtype") or config.extra.get("torch_dtype") or "float32"
+    dtype = getattr(torch, str(name), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"config.json dtype {name!r} is not a torch dtype")
+    return dtype
+
+
+def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+               with_mtp: bool | None = None) -> AXK1ForCausalLM:
+    """Build the model from `config.json` and stream its safetensors into place.
+
+    dtype defaults to the dtype recorded in config.json; with_mtp defaults to "if mtp.safetensors exists".
+    Raises with the tensor's name on a missing, unexpected or mis-shaped tensor.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model folder {path} does not exist")
+    config = ModelConfig.from_pretrained(path)
+    files = weight_files(path)
+    has_mtp_file = (path / MTP_FILE).exists()
+    with_mtp = has_mtp_file if with_mtp is None else with_mtp
+    if with_mtp and config.num_nextn_predict_layers == 0:
+        raise ValueError(f"with_mtp=True but {path}/config.json has num_nextn_predict_layers=0")
+    if with_mtp and has_mtp_file:
+        files = [*files, path / MTP_FILE]
+    dtype = dtype or _stored_dtype(config)
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("meta"):
+            model = AXK1ForCausalLM(config, with_mtp=with_mtp)
+    finally:
+        torch.set_default_dtype(previous)
+    model.to_empty(device=device)
+    _reset_derived_state(model)
+
+    targets = _targets(model)
+    filled: set[str] = set()
+    with torch.no_grad():
+        for file in files:
+            try:
+                handle = safe_open(str(file), framework="pt", device="cpu")
+            except (SafetensorError, OSError) as e:
+                raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+            with handle as f:
+                for name in f.keys():
+                    if name not in targets:
+                        if not with_mtp and _is_inline_mtp(name, config):
+                            continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
+                        raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
+                    dst = targets[name]
+                    try:
+                        src = f.get_tensor(name)
+                    except SafetensorError as e:
+                        raise ValueError(f"cannot read tensor {name!r} from {file} (truncated or corrupt?): {e}") from e
+                    if tuple(src.shape) != tuple(dst.shape):
+                        raise ValueError(
+                            f"shape mismatch for tensor {name!r} in {file.name}: file has {tuple(src.shape)}, "
+                            f"config.json implies {tuple(dst.shape)}"
+                        )
+                    dst.copy_(src)
+                    filled.add(name)
+    missing = [n for n in targets if n not in filled and not _may_be_absent(n, config)]
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")
+    return model.eval()
+
+
+def _reset_derived_state(model: AXK1ForCausalLM) -> None:
+    """After to_empty: norms to ones and bias to zero (in case the files lack them), rope tables recomputed."""
+    from axk1.model.moe import MoE, Router
+    from axk1.model.norm import RMSNorm
+    from axk1.model.rope import RotaryEmbedding
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (RMSNorm, RotaryEmbedding)):
+                module.reset_parameters()
+            elif isinstance(module, Router):
+                module.e_score_correction_bias.zero_()
+            elif isinstance(module, MoE):
+                module.tokens_per_expert.zero_()

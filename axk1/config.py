@@ -1,0 +1,263 @@
+"""ModelConfig: the A.X K1 architecture as one validated dataclass.
+
+Field names and meanings follow transformers' `AXK1Config` (and the DeepSeek-V3 config it derives from), so a
+`config.json` written here loads in transformers 5.23 as `AXK1Config`, and the hub's `config.json`
+(model_type "AXK1", DeepSeek-style `rope_scaling`) loads here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "config.json"
+# transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
+# "absent" and "1.0" give different attention factors there.
+YARN_BETA_DEFAULTS = {"beta_fast": 32.0, "beta_slow": 1.0}
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 163840
+    hidden_size: int = 7168
+    intermediate_size: int = 18432  # dense SwiGLU width (the first `first_k_dense_replace` layers)
+    moe_intermediate_size: int = 2048  # width of one routed or shared expert
+    num_hidden_layers: int = 61
+    first_k_dense_replace: int = 1
+    num_attention_heads: int = 64
+    q_lora_rank: int = 1536
+    kv_lora_rank: int = 512
+    qk_nope_head_dim: int = 128
+    qk_rope_head_dim: int = 64
+    v_head_dim: int = 128
+    n_routed_experts: int = 192
+    n_shared_experts: int = 1
+    num_experts_per_tok: int = 8
+    n_group: int = 8
+    topk_group: int = 4
+    routed_scaling_factor: float = 2.5
+    norm_topk_prob: bool = True
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    # None, or YaRN: {"type": "yarn", "factor", "original_max_position_embeddings", "beta_fast", "beta_slow",
+    # "mscale", "mscale_all_dim"} (DeepSeek's field names).
+    rope_scaling: dict[str, Any] | None = None
+    rope_interleave: bool = True
+    max_position_embeddings: int = 131072
+    num_nextn_predict_layers: int = 1  # MTP depth used in training; the release ships no MTP weights
+    tie_word_embeddings: bool = False
+    initializer_range: float = 0.02
+    bos_token_id: int | None = 163691
+    eos_token_id: int | list[int] | None = 163691
+    pad_token_id: int | None = None
+    # Accepted for compatibility; only the values A.X K1 uses are supported (checked in validate()).
+    hidden_act: str = "silu"
+    attention_bias: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.rope_scaling is not None:
+            self.rope_scaling = _normalise_rope_scaling(self.rope_scaling)
+        self.validate()
+
+    # ---- derived sizes -------------------------------------------------------------------------------
+    @property
+    def qk_head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def experts_per_group(self) -> int:
+        return self.n_routed_experts // self.n_group
+
+    def is_moe_layer(self, layer_idx: int) -> bool:
+        return layer_idx >= self.first_k_dense_replace
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        if self.eos_token_id is None:
+            return []
+        return list(self.eos_token_id) if isinstance(self.eos_token_id, (list, tuple)) else [self.eos_token_id]
+
+    # ---- validation ----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        positive = [
+            "vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_hidden_layers",
+            "num_attention_heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+            "v_head_dim", "n_routed_experts", "num_experts_per_tok", "n_group", "topk_group",
+            "max_position_embeddings",
+        ]
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("n_shared_experts", "first_k_dense_replace", "num_nextn_predict_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"ModelConfig.{name} must be a non-negative integer, got {value!r}")
+        if self.first_k_dense_replace > self.num_hidden_layers:
+            raise ValueError(
+                f"ModelConfig.first_k_dense_replace ({self.first_k_dense_replace}) exceeds num_hidden_layers "
+                f"({self.num_hidden_layers})"
+            )
+        if self.qk_rope_head_dim % 2:
+            raise ValueError(f"ModelConfig.qk_rope_head_dim must be even (RoPE rotates pairs), got {self.qk_rope_head_dim}")
+        if self.n_routed_experts % self.n_group:
+            raise ValueError(
+                f"ModelConfig.n_routed_experts ({self.n_routed_experts}) must be divisible by n_group ({self.n_group})"
+            )
+        if self.topk_group > self.n_group:
+            raise ValueError(f"ModelConfig.topk_group ({self.topk_group}) must be <= n_group ({self.n_group})")
+        if self.experts_per_group < 2 and self.n_group > 1:
+            raise ValueError(
+                f"ModelConfig.n_group ({self.n_group}) leaves {self.experts_per_group} expert per group; a group's "
+                "score is the sum of its top-2 experts, so each group needs at least 2 (lower n_group)"
+            )
+        if self.num_experts_per_tok > self.topk_group * self.experts_per_group:
+            raise ValueError(
+                f"ModelConfig.num_experts_per_tok ({self.num_experts_per_tok}) exceeds the experts in the kept groups "
+                f"(topk_group {self.topk_group} x {self.experts_per_group} per group); raise topk_group or lower it"
+            )
+        if self.routed_scaling_factor <= 0 or self.rms_norm_eps <= 0 or self.rope_theta <= 0:
+            raise ValueError("ModelConfig.routed_scaling_factor, rms_norm_eps and rope_theta must be positive")
+        if self.hidden_act != "silu":
+            raise ValueError(f"ModelConfig.hidden_act must be 'silu' (SwiGLU), got {self.hidden_act!r}")
+        if self.attention_bias:
+            raise ValueError("ModelConfig.attention_bias must be false: A.X K1 has no biases")
+        for name in ("bos_token_id", "pad_token_id", *(["eos_token_id"] if self.eos_token_id is not None else [])):
+            ids = self.eos_token_ids if name == "eos_token_id" else [getattr(self, name)]
+            for token_id in ids:
+                if token_id is not None and not (0 <= token_id):
+                    raise ValueError(f"ModelConfig.{name} must be >= 0, got {token_id}")
+        if self.rope_scaling is not None:
+            factor = self.rope_scaling["factor"]
+            if factor < 1:
+                raise ValueError(f"ModelConfig.rope_scaling.factor must be >= 1, got {factor}")
+
+    # ---- YaRN-derived constants --------------------------------------------------------------------
+    def softmax_scale(self) -> float:
+        """1/sqrt(qk_head_dim), times mscale^2 when YaRN sets mscale_all_dim (DeepSeek's convention)."""
+        scale = self.qk_head_dim ** -0.5
+        if self.rope_scaling is not None and self.rope_scaling.get("mscale_all_dim"):
+            m = yarn_mscale(self.rope_scaling["factor"], self.rope_scaling["mscale_all_dim"])
+            scale *= m * m
+        return scale
+
+    # ---- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str) -> "ModelConfig":
+        from axk1.presets import PRESETS
+
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+        return cls(**PRESETS[name])
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "ModelConfig":
+        """Accepts transformers 5.x (`rope_parameters`, `mlp_layer_types`) and hub/DeepSeek style (`rope_scaling`)."""
+        raw = dict(raw)
+        model_type = raw.pop("model_type", "axk1")
+        if str(model_type).lower() not in ("axk1", "deepseek_v3"):
+            raise ValueError(f"config model_type is {model_type!r}; axk1 reads 'axk1' (or the hub's 'AXK1')")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs: dict[str, Any] = {}
+        rope_parameters = raw.pop("rope_parameters", None)
+        if rope_parameters:
+            rope_parameters = dict(rope_parameters)
+            if "rope_theta" in rope_parameters:
+                kwargs["rope_theta"] = float(rope_parameters.pop("rope_theta"))
+            kind = rope_parameters.get("rope_type", rope_parameters.get("type", "default"))
+            if kind != "default":
+                raw.setdefault("rope_scaling", rope_parameters)
+        layer_types = raw.pop("mlp_layer_types", None)
+        if layer_types is not None:
+            n_dense = next((i for i, t in enumerate(layer_types) if t != "dense"), len(layer_types))
+            if any(t != "sparse" for t in layer_types[n_dense:]):
+                raise ValueError(
+                    f"config mlp_layer_types {layer_types} is unsupported: axk1 needs dense layers first, then all sparse"
+                )
+            kwargs["first_k_dense_replace"] = n_dense
+        if raw.get("moe_layer_freq", 1) != 1:
+            raise ValueError(f"config moe_layer_freq={raw['moe_layer_freq']} is unsupported (A.X K1 uses 1)")
+        if raw.get("num_key_value_heads") not in (None, raw.get("num_attention_heads", cls.num_attention_heads)):
+            raise ValueError("config num_key_value_heads must equal num_attention_heads (MLA has no grouped KV heads)")
+        if raw.get("scoring_func", "sigmoid") != "sigmoid":
+            raise ValueError(f"config scoring_func={raw['scoring_func']!r} is unsupported (A.X K1 routes with sigmoid)")
+        if raw.get("rope_scaling") is not None and raw["rope_scaling"].get("type", raw["rope_scaling"].get("rope_type")) in (None, "default"):
+            raw["rope_scaling"] = None
+        extra = {}
+        for key, value in raw.items():
+            if key in known:
+                kwargs.setdefault(key, value)
+            else:
+                extra[key] = value
+        return cls(**kwargs, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `config.json` content: transformers 5.23's AXK1Config fields plus DeepSeek-style aliases."""
+        rope_parameters: dict[str, Any] = {"rope_type": "default", "rope_theta": self.rope_theta}
+        if self.rope_scaling is not None:
+            rope_parameters = {"rope_type": "yarn", "rope_theta": self.rope_theta,
+                               **{k: v for k, v in self.rope_scaling.items() if k != "type"}}
+        out: dict[str, Any] = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1"}
+        for f in dataclasses.fields(self):
+            if f.name not in ("extra", "rope_scaling", "rope_theta"):
+                out[f.name] = getattr(self, f.name)
+        out.update(
+            num_key_value_heads=self.num_attention_heads,
+            mlp_layer_types=["sparse" if self.is_moe_layer(i) else "dense" for i in range(self.num_hidden_layers)],
+            rope_parameters=rope_parameters,
+            moe_layer_freq=1,
+            scoring_func="sigmoid",
+            topk_method="noaux_tc",
+        )
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> "ModelConfig":
+        path = Path(path)
+        file = path / CONFIG_NAME if path.is_dir() else path
+        if not file.exists():
+            raise FileNotFoundError(
+                f"no {CONFIG_NAME} in {path}: a model folder needs config.json next to its safetensors "
+                "(write one with ModelConfig.save_pretrained)"
+            )
+        try:
+            raw = json.loads(file.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{file} is not valid JSON: {e}") from e
+        return cls.from_dict(raw)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path / CONFIG_NAME
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
+    return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
+
+
+def _normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
+    kind = raw.get("type", raw.get("rope_type"))
+    if kind != "yarn":
+        raise ValueError(f"ModelConfig.rope_scaling type {kind!r} is unsupported; axk1 supports 'yarn' or none")
+    if "factor" not in raw or "original_max_position_embeddings" not in raw:
+        raise ValueError("ModelConfig.rope_scaling (yarn) needs 'factor' and 'original_max_position_embeddings'")
+    out: dict[str, Any] = {"type": "yarn", "factor": float(raw["factor"]),
+                           "original_max_position_embeddings": int(raw["original_max_position_embeddings"])}
+    for key, default in YARN_BETA_DEFAULTS.items():
+        out[key] = float(raw.get(key) or default)
+    for key in ("mscale", "mscale_all_dim", "attention_factor"):
+        if raw.get(key) is not None:
+            out[key] = float(raw[key])
+    if "truncate" in raw:
+        out["truncate"] = bool(raw["truncate"])
+    return out

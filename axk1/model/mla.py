@@ -1,0 +1,111 @@
+"""Multi-head Latent Attention (MLA): low-rank queries, a compressed KV latent and one shared rope key.
+
+Legend: B batch, T query tokens, S key tokens, D hidden, H heads, N qk_nope_head_dim, R qk_rope_head_dim,
+V v_head_dim, Q q_lora_rank, C kv_lora_rank, P = R // 2.
+
+Two forms of the same function:
+* `forward` (training, prefill without cache): expand the latent into per-head keys and values.
+* `forward_latent` (generation): attend in the latent space. The key up-projection is folded into the query
+  (q_nope @ W_uk gives a C-dim query per head) and the value up-projection is applied after attention, so the
+  cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from axk1.config import ModelConfig
+from axk1.model.norm import RMSNorm
+from axk1.model.rope import apply_rope
+
+
+class MLA(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = config.num_attention_heads
+        self.nope_dim, self.rope_dim, self.v_dim = config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim
+        self.kv_rank = config.kv_lora_rank
+        self.interleave = config.rope_interleave
+        self.scale = config.softmax_scale()
+        D, H = config.hidden_size, config.num_attention_heads
+        self.q_a_proj = nn.Linear(D, config.q_lora_rank, bias=False)
+        self.q_a_layernorm = RMSNorm(config.q_lora_rank, config.rms_norm_eps)
+        self.q_b_proj = nn.Linear(config.q_lora_rank, H * config.qk_head_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(D, config.kv_lora_rank + config.qk_rope_head_dim, bias=False)
+        self.kv_a_layernorm = RMSNorm(config.kv_lora_rank, config.rms_norm_eps)
+        self.kv_b_proj = nn.Linear(config.kv_lora_rank, H * (config.qk_nope_head_dim + config.v_head_dim), bias=False)
+        self.o_proj = nn.Linear(H * config.v_head_dim, D, bias=False)
+
+    def _project(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor):
+        """Queries split into nope/rope parts, the normalised latent, and the rotated shared rope key."""
+        B, T, _ = x_BTD.shape
+        q_BTHK = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD))).view(B, T, self.n_heads, -1)
+        q_nope_BTHN, q_rope_BTHR = q_BTHK.split([self.nope_dim, self.rope_dim], dim=-1)
+        c_kv_BTC, k_rope_BTR = self.kv_a_proj_with_mqa(x_BTD).split([self.kv_rank, self.rope_dim], dim=-1)
+        c_kv_BTC = self.kv_a_layernorm(c_kv_BTC)
+        q_rope_BTHR = apply_rope(q_rope_BTHR, cos_BTP, sin_BTP, self.interleave)
+        k_rope_BTR = apply_rope(k_rope_BTR[:, :, None, :], cos_BTP, sin_BTP, self.interleave)[:, :, 0]
+        return q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR
+
+    def forward(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
+                mask_B1TS: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention over x. mask None means plain causal; otherwise a boolean mask (True = attend)."""
+        B, T, _ = x_BTD.shape
+        H = self.n_heads
+        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
+        kv_BTHK = self.kv_b_proj(c_kv_BTC).view(B, T, H, self.nope_dim + self.v_dim)
+        k_nope_BTHN, v_BTHV = kv_BTHK.split([self.nope_dim, self.v_dim], dim=-1)
+        q_BHTK = torch.cat([q_nope_BTHN, q_rope_BTHR], dim=-1).transpose(1, 2)
+        k_BHTK = torch.cat([k_nope_BTHN, k_rope_BTR[:, :, None, :].expand(B, T, H, self.rope_dim)], dim=-1).transpose(1, 2)
+        o_BHTV = F.scaled_dot_product_attention(
+            q_BHTK, k_BHTK, v_BTHV.transpose(1, 2), attn_mask=mask_B1TS, is_causal=mask_B1TS is None, scale=self.scale
+        )
+        return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
+
+    def absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv_b_proj split per head into the key up-projection W_uk [H, N, C] and value up-projection W_uv [H, V, C]."""
+        w_HKC = self.kv_b_proj.weight.view(self.n_heads, self.nope_dim + self.v_dim, self.kv_rank)
+        return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
+
+    def forward_latent(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
+                       c_kv_cache_BSC: torch.Tensor, k_rope_cache_BSR: torch.Tensor, slot: int,
+                       mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """Write this step's latents into the cache at [slot, slot+T) and attend over cache[:, :slot+T]."""
+        B, T, _ = x_BTD.shape
+        H = self.n_heads
+        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
+        c_kv_cache_BSC[:, slot : slot + T] = c_kv_BTC
+        k_rope_cache_BSR[:, slot : slot + T] = k_rope_BTR
+        c_kv_BSC = c_kv_cache_BSC[:, : slot + T]
+        k_rope_BSR = k_rope_cache_BSR[:, : slot + T]
+
+        w_uk_HNC, w_uv_HVC = self.absorbed_weights()
+        q_lat_BTHC = torch.einsum("bthn,hnc->bthc", q_nope_BTHN, w_uk_HNC)
+        # One key/value head shared by all query heads: fold heads into the query axis and run single-head
+        # attention, so the cache is never copied per head.
+        q_B1QK = torch.cat([q_lat_BTHC, q_rope_BTHR], dim=-1).transpose(1, 2).reshape(B, 1, H * T, -1)
+        k_B1SK = torch.cat([c_kv_BSC, k_rope_BSR], dim=-1)[:, None]
+        mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
+        o_lat_B1QC = F.scaled_dot_product_attention(q_B1QK, k_B1SK, c_kv_BSC[:, None], attn_mask=mask_B1QS, scale=self.scale)
+        o_BTHV = torch.einsum("bhtc,hvc->bthv", o_lat_B1QC.view(B, H, T, self.kv_rank), w_uv_HVC)
+        return self.o_proj(o_BTHV.reshape(B, T, H * self.v_dim))
+
+
+def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:
+    """Positions that restart at 0 where the document id changes (packed sequences)."""
+    B, T = document_ids_BT.shape
+    idx_BT = torch.arange(T, device=document_ids_BT.device).expand(B, T)
+    starts_BT = torch.ones_like(document_ids_BT, dtype=torch.bool)
+    starts_BT[:, 1:] = document_ids_BT[:, 1:] != document_ids_BT[:, :-1]
+    start_idx_BT = torch.where(starts_BT, idx_BT, torch.zeros_like(idx_BT)).cummax(dim=1).values
+    return idx_BT - start_idx_BT
+
+
+def document_causal_mask(document_ids_BT: torch.Tensor) -> torch.Tensor:
+    """Boolean [B, 1, T, T]: causal, and never across a document boundary."""
+    T = document_ids_BT.shape[1]
+    causal_TT = torch.ones(T, T, dtype=torch.bool, device=document_ids_BT.device).tril()
+    same_doc_BTT = document_ids_BT[:, :, None] == document_ids_BT[:, None, :]
+    return (same_doc_BTT & causal_TT)[:, None]

@@ -1,0 +1,125 @@
+"""Mixture of experts: DeepSeek-V3's sigmoid router with group-limited top-k, stacked experts, a shared expert.
+
+Legend: N tokens (batch and time flattened), D hidden, E routed experts, G groups, K experts per token,
+F expert width.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from axk1.config import ModelConfig
+
+
+class MLP(nn.Module):
+    """SwiGLU feed-forward: the dense layers and the shared expert."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, hidden_dim, bias=False)
+        self.up_proj = nn.Linear(dim, hidden_dim, bias=False)
+        self.down_proj = nn.Linear(hidden_dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Router(nn.Module):
+    """Sigmoid scores in fp32; the correction bias steers selection only, weights come from the raw scores.
+
+    `e_score_correction_bias` is the auxiliary-loss-free balancing bias: an fp32 buffer the trainer moves
+    after each optimizer step (never a parameter, so no optimizer touches it). The released A.X K1 ships none,
+    so it loads as zeros.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_experts, self.top_k = config.n_routed_experts, config.num_experts_per_tok
+        self.n_group, self.topk_group = config.n_group, config.topk_group
+        self.norm_topk_prob, self.scaling = config.norm_topk_prob, config.routed_scaling_factor
+        self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
+        self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts, dtype=torch.float32))
+
+    def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (weights [N, K] fp32, expert ids [N, K], scores [N, E] fp32)."""
+        scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        choice_NE = scores_NE + self.e_score_correction_bias
+        if self.topk_group < self.n_group:
+            N = x_ND.shape[0]
+            group_score_NG = choice_NE.view(N, self.n_group, -1).topk(2, dim=-1).values.sum(-1)
+            kept_NG = torch.zeros_like(group_score_NG, dtype=torch.bool)
+            kept_NG.scatter_(1, group_score_NG.topk(self.topk_group, dim=-1, sorted=False).indices, True)
+            kept_NE = kept_NG[:, :, None].expand(N, self.n_group, self.n_experts // self.n_group).reshape(N, -1)
+            choice_NE = choice_NE.masked_fill(~kept_NE, float("-inf"))
+        idx_NK = choice_NE.topk(self.top_k, dim=-1, sorted=False).indices
+        weights_NK = scores_NE.gather(1, idx_NK)
+        if self.norm_topk_prob:
+            weights_NK = weights_NK / (weights_NK.sum(-1, keepdim=True) + 1e-20)
+        return weights_NK * self.scaling, idx_NK, scores_NE
+
+
+class GroupedExperts(nn.Module):
+    """E SwiGLU experts stored stacked (gate/up [E, F, D], down [E, D, F]) and run as grouped matmuls."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        E, D, Fe = config.n_routed_experts, config.hidden_size, config.moe_intermediate_size
+        self.n_experts = E
+        self.gate_proj = nn.Parameter(torch.empty(E, Fe, D))
+        self.up_proj = nn.Parameter(torch.empty(E, Fe, D))
+        self.down_proj = nn.Parameter(torch.empty(E, D, Fe))
+
+    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
+        N, K = idx_NK.shape
+        # Sort the N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
+        order_M = idx_NK.reshape(-1).argsort(stable=True)
+        token_M = order_M // K
+        counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
+        offsets_E = counts_E.cumsum(0).to(torch.int32)
+        x_MD = x_ND[token_M]
+        gate_MF = torch._grouped_mm(x_MD, self.gate_proj.transpose(-2, -1), offs=offsets_E)
+        up_MF = torch._grouped_mm(x_MD, self.up_proj.transpose(-2, -1), offs=offsets_E)
+        y_MD = torch._grouped_mm(F.silu(gate_MF) * up_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
+        y_MD = y_MD * weights_NK.reshape(-1)[order_M, None]
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD.to(x_ND.dtype))
+
+    def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
+        """The plain per-expert loop: slow, obviously right; the reference the grouped path is tested against."""
+        out_ND = torch.zeros_like(x_ND)
+        for e in range(self.n_experts):
+            token_idx, slot = torch.where(idx_NK == e)
+            if token_idx.numel() == 0:
+                continue
+            x = x_ND[token_idx]
+            y = F.linear(F.silu(F.linear(x, self.gate_proj[e])) * F.linear(x, self.up_proj[e]), self.down_proj[e])
+            out_ND.index_add_(0, token_idx, (y * weights_NK[token_idx, slot, None]).to(x_ND.dtype))
+        return out_ND
+
+
+class MoE(nn.Module):
+    """Routed experts plus the shared expert. (The post-MoE RMSNorm lives in the decoder layer.)"""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.gate = Router(config)
+        self.experts = GroupedExperts(config)
+        self.shared_experts = (
+            MLP(config.hidden_size, config.moe_intermediate_size * config.n_shared_experts)
+            if config.n_shared_experts > 0 else None
+        )
+        self.use_grouped_mm = True
+        # Tokens routed to each expert in the last forward: read by the trainer for load balancing and logging.
+        self.register_buffer("tokens_per_expert", torch.zeros(config.n_routed_experts, dtype=torch.long), persistent=False)
+
+    def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
+        weights_NK, idx_NK, _ = self.gate(x_ND)
+        with torch.no_grad():
+            self.tokens_per_expert = torch.bincount(idx_NK.reshape(-1), minlength=self.gate.n_experts)
+        run = self.experts if self.use_grouped_mm else self.experts.forward_loop
+        y_ND = run(x_ND, idx_NK, weights_NK)
+        if self.shared_experts is not None:
+            y_ND = y_ND + self.shared_experts(x_ND)
+        return y_ND.view_as(x_BTD)

@@ -1,0 +1,29 @@
+"""Multi-token prediction (DeepSeek-V3 style, depth 1 in A.X K1's training; no weights are released).
+
+h' = eh_proj([hnorm(h_i) ‖ enorm(embed(t_{i+1}))]), then one MoE decoder layer; the caller applies
+`shared_head_norm` and the shared lm_head to predict t_{i+2}. Embedding and head are shared with the main model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from axk1.config import ModelConfig
+from axk1.model.decoder import DecoderLayer
+from axk1.model.norm import RMSNorm
+
+
+class MTPModule(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        D = config.hidden_size
+        self.enorm = RMSNorm(D, config.rms_norm_eps)
+        self.hnorm = RMSNorm(D, config.rms_norm_eps)
+        self.eh_proj = nn.Linear(2 * D, D, bias=False)
+        self.layer = DecoderLayer(config, layer_idx=config.num_hidden_layers)  # past the dense prefix: an MoE layer
+        self.shared_head_norm = RMSNorm(D, config.rms_norm_eps)
+
+    def forward(self, h_BTD: torch.Tensor, next_emb_BTD: torch.Tensor, cos_BTP, sin_BTP, mask_B1TS=None) -> torch.Tensor:
+        x_BTD = self.eh_proj(torch.cat([self.hnorm(h_BTD), self.enorm(next_emb_BTD)], dim=-1))
+        return self.layer(x_BTD, cos_BTP, sin_BTP, mask_B1TS)

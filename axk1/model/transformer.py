@@ -1,0 +1,134 @@
+"""The A.X K1 decoder: MLA + (dense SwiGLU | MoE) layers, with the post-MoE RMSNorm A.X K1 adds to DeepSeek-V3.
+
+Legend: B batch, T tokens, S key slots, D hidden, V vocabulary.
+Module and parameter names mirror the released checkpoint (`model.layers.{i}.self_attn.q_a_proj.weight`, ...),
+so converting to the Hugging Face layout only splits the stacked experts (axk1.checkpoint.hf).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from axk1.config import ModelConfig
+from axk1.model.decoder import DecoderLayer
+from axk1.model.mla import document_causal_mask, document_positions
+from axk1.model.moe import GroupedExperts, Router
+from axk1.model.mtp import MTPModule
+from axk1.model.norm import RMSNorm
+from axk1.model.rope import RotaryEmbedding
+
+
+class AXK1Model(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.rotary_emb = RotaryEmbedding(config)
+
+
+class AXK1ForCausalLM(nn.Module):
+    """`model(input_ids)` → logits [B, T, V]. Pass `document_ids` for packed sequences."""
+
+    def __init__(self, config: ModelConfig, with_mtp: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.model = AXK1Model(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        n_mtp = config.num_nextn_predict_layers if with_mtp else 0
+        self.mtp = nn.ModuleList(MTPModule(config) for _ in range(n_mtp)) if n_mtp else None
+        self.init_weights()
+
+    # ---- initialisation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
+        """Normal(0, initializer_range) for every matrix, ones for norms, zero balancing bias."""
+        std = self.config.initializer_range
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding, Router)):
+                if not module.weight.is_meta:
+                    module.weight.normal_(0.0, std, generator=generator)
+            elif isinstance(module, GroupedExperts):
+                for w in (module.gate_proj, module.up_proj, module.down_proj):
+                    if not w.is_meta:
+                        w.normal_(0.0, std, generator=generator)
+            elif isinstance(module, (RMSNorm, RotaryEmbedding)):
+                module.reset_parameters()
+            if isinstance(module, Router) and not module.e_score_correction_bias.is_meta:
+                module.e_score_correction_bias.zero_()
+
+    # ---- training / full-sequence forward ----------------------------------------------------------
+    def hidden_states(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
+                      position_ids_BT: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+        """Last decoder layer's output (before the final norm) and the (cos, sin, mask) it was computed with."""
+        check_token_ids(input_ids_BT, self.config)
+        B, T = input_ids_BT.shape
+        if T > self.config.max_position_embeddings:
+            raise ValueError(f"sequence of {T} tokens exceeds max_position_embeddings={self.config.max_position_embeddings}")
+        mask_B1TS = None
+        if document_ids_BT is not None:
+            if document_ids_BT.shape != input_ids_BT.shape:
+                raise ValueError(f"document_ids shape {tuple(document_ids_BT.shape)} != input_ids shape {(B, T)}")
+            mask_B1TS = document_causal_mask(document_ids_BT)
+            if position_ids_BT is None:
+                position_ids_BT = document_positions(document_ids_BT)
+        if position_ids_BT is None:
+            position_ids_BT = torch.arange(T, device=input_ids_BT.device).expand(B, T)
+        cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
+        h_BTD = self.model.embed_tokens(input_ids_BT)
+        for layer in self.model.layers:
+            h_BTD = layer(h_BTD, cos_BTP, sin_BTP, mask_B1TS)
+        return h_BTD, (cos_BTP, sin_BTP, mask_B1TS)
+
+    def forward(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
+                position_ids_BT: torch.Tensor | None = None) -> torch.Tensor:
+        h_BTD, _ = self.hidden_states(input_ids_BT, document_ids_BT, position_ids_BT)
+        return self.lm_head(self.model.norm(h_BTD))
+
+    def mtp_logits(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
+        """Depth-k MTP logits [B, T-k, V]: position i predicts token i+1+k (training only)."""
+        if self.mtp is None:
+            raise ValueError("this model was built without MTP modules (pass with_mtp=True)")
+        cos_BTP, sin_BTP, mask_B1TS = rope_and_mask
+        out = []
+        for k, module in enumerate(self.mtp, start=1):
+            T = h_BTD.shape[1] - 1
+            mask = None if mask_B1TS is None else mask_B1TS[:, :, :T, :T]
+            h_BTD = module(h_BTD[:, :T], self.model.embed_tokens(input_ids_BT[:, k : k + T]),
+                           cos_BTP[:, :T], sin_BTP[:, :T], mask)
+            out.append(self.lm_head(module.shared_head_norm(h_BTD)))
+        return out
+
+    # ---- generation with a latent KV cache --------------------------------------------------------
+    def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache, slot: int,
+                       mask_B1TS: torch.Tensor, last_only: bool = True) -> torch.Tensor:
+        """Run T new tokens against `cache` (an axk1.model.kv_cache.LatentKVCache), writing at `slot`."""
+        cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
+        h_BTD = self.model.embed_tokens(input_ids_BT)
+        for i, layer in enumerate(self.model.layers):
+            h_BTD = layer.forward_latent(h_BTD, cos_BTP, sin_BTP, cache.c_kv[i], cache.k_rope[i], slot, mask_B1TS)
+        if last_only:
+            h_BTD = h_BTD[:, -1:]
+        return self.lm_head(self.model.norm(h_BTD))
+
+    # ---- interchange --------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | Path, max_shard_size: int | str = "5GB", dtype: torch.dtype | None = None) -> Path:
+        """Write config.json + safetensors in the released Hugging Face layout (see axk1.checkpoint.hf)."""
+        from axk1.checkpoint.hf import save_pretrained  # the checkpoint layer sits above the model
+
+        return save_pretrained(self, path, max_shard_size=max_shard_size, dtype=dtype)
+
+
+def check_token_ids(input_ids: torch.Tensor, config: ModelConfig) -> None:
+    if input_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"input_ids must be an integer tensor, got {input_ids.dtype}")
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [batch, tokens], got shape {tuple(input_ids.shape)}")
+    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= config.vocab_size):
+        bad = input_ids[(input_ids < 0) | (input_ids >= config.vocab_size)][0].item()
+        raise ValueError(f"token id {bad} is out of range for vocab_size={config.vocab_size} (valid: 0..{config.vocab_size - 1})")
