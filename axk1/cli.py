@@ -1,0 +1,112 @@
+"""The `axk1` command: one verb per capability. Thin: parse, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from axk1.config import ModelConfig
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _config_from(spec: str) -> ModelConfig:
+    path = Path(spec)
+    if path.is_dir() or path.suffix == ".json":
+        return ModelConfig.from_pretrained(path)
+    return ModelConfig.from_preset(spec)
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from axk1.params import count_parameters, format_table
+
+    counts = count_parameters(_config_from(args.model), with_mtp=True)
+    print(json.dumps(counts, indent=2) if args.json else format_table(counts, f"parameters of {args.model}"))
+    return 0
+
+
+def _parse_prompt(text: str, model_dir: Path):
+    """Token ids ("1, 5 9") pass through; other text needs the folder's tokenizer.json."""
+    pieces = text.replace(",", " ").split()
+    if pieces and all(p.lstrip("-").isdigit() for p in pieces):
+        return [int(p) for p in pieces], None
+    tokenizer_file = model_dir / "tokenizer.json"
+    if not tokenizer_file.exists():
+        raise ValueError(
+            f"--prompt is text but {model_dir} has no tokenizer.json: pass token ids (e.g. --prompt '1 42 7') "
+            "or add a tokenizer to the folder"
+        )
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    return tokenizer.encode(text).ids, tokenizer
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.hf import load_model
+    from axk1.infer.generate import generate
+
+    model_dir = Path(args.model_dir)
+    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None)
+    ids, tokenizer = _parse_prompt(args.prompt, model_dir)
+    start = time.perf_counter()
+    result = generate(model, [ids], max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                      top_p=args.top_p, top_k=args.top_k, seed=args.seed)
+    elapsed = time.perf_counter() - start
+    tokens = result.tokens[0]
+    print(tokenizer.decode(tokens) if tokenizer else " ".join(map(str, tokens)))
+    print(f"[{len(tokens)} tokens in {elapsed:.2f}s, {len(tokens) / elapsed:.1f} tok/s, finish: "
+          f"{result.finish_reasons[0]}]", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from axk1.demo import run_demo
+
+    run_demo(Path(args.output), preset=args.preset)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("params", help="total and activated parameters of a preset or config.json (meta device)")
+    p.add_argument("model", help="a preset name (axk1-519b, axk1-mini, ...), a config.json, or a model folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("generate", help="generate from a model folder (HF layout)")
+    p.add_argument("model_dir")
+    p.add_argument("--prompt", required=True, help="token ids ('1 42 7') or text when the folder has tokenizer.json")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")
+    p.add_argument("-o", "--output", default="out/demo")
+    p.add_argument("--preset", default="axk1-mini")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

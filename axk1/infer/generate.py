@@ -1,0 +1,101 @@
+"""Batched generation over the MLA latent KV cache.
+
+Prompts of different lengths are left-padded into one batch; padded key slots are masked out and positions
+start at 0 at each prompt's first real token, so every row computes exactly what it would alone.
+Legend: B batch, T tokens in this step, S cache slots, V vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from axk1.infer.sampling import check_sampling, sample_next
+from axk1.model import AXK1ForCausalLM, LatentKVCache, check_token_ids
+
+
+@dataclass
+class GenerationResult:
+    tokens: list[list[int]]  # new tokens per prompt, without the stop token
+    finish_reasons: list[str]  # "stop" (a stop id was produced) or "length" (max_new_tokens reached)
+    prompt_lengths: list[int] = field(default_factory=list)
+    cache_bytes: int = 0
+
+
+def _as_prompts(prompts) -> list[list[int]]:
+    if isinstance(prompts, torch.Tensor):
+        prompts = prompts.tolist() if prompts.dim() == 2 else [prompts.tolist()]
+    prompts = list(prompts)
+    if prompts and isinstance(prompts[0], int):
+        prompts = [prompts]
+    if not prompts:
+        raise ValueError("no prompts given")
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"prompt {i} is empty: give at least one token id (e.g. the bos token)")
+    return [list(map(int, p)) for p in prompts]
+
+
+@torch.inference_mode()
+def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperature: float = 0.0,
+             top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None, seed: int | None = None,
+             pad_id: int = 0) -> GenerationResult:
+    """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops)."""
+    config = model.config
+    prompts = _as_prompts(prompts)
+    check_sampling(temperature, top_p, top_k)
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    stop = set(config.eos_token_ids if stop_ids is None else stop_ids)
+    lengths = [len(p) for p in prompts]
+    context = config.max_position_embeddings
+    for i, n in enumerate(lengths):
+        if n > context:
+            raise ValueError(f"prompt {i} has {n} tokens, longer than the model's context ({context} tokens)")
+        if n + max_new_tokens > context:
+            raise ValueError(
+                f"prompt {i} ({n} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context "
+                f"({context} tokens); ask for at most {context - n} new tokens"
+            )
+
+    device = model.lm_head.weight.device
+    B, T0 = len(prompts), max(lengths)
+    S = T0 + max_new_tokens
+    ids_BT = torch.full((B, T0), pad_id, dtype=torch.long)
+    for b, p in enumerate(prompts):
+        ids_BT[b, T0 - len(p):] = torch.tensor(p)
+    check_token_ids(ids_BT, config)
+    ids_BT = ids_BT.to(device)
+    pad_B = torch.tensor([T0 - n for n in lengths], device=device)
+    slots_S = torch.arange(S, device=device)
+    valid_BS = slots_S[None, :] >= pad_B[:, None]
+    positions_BT = (slots_S[None, :T0] - pad_B[:, None]).clamp(min=0)
+
+    cache = LatentKVCache(config, B, S, dtype=model.lm_head.weight.dtype, device=device)
+    # Prefill: causal over real slots; each slot may also see itself, so pad rows never attend to nothing.
+    causal_TT = torch.ones(T0, T0, dtype=torch.bool, device=device).tril()
+    mask_BTT = (valid_BS[:, None, :T0] & causal_TT) | torch.eye(T0, dtype=torch.bool, device=device)
+    logits_BTV = model.forward_latent(ids_BT, positions_BT, cache, 0, mask_BTT[:, None])
+
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    out: list[list[int]] = [[] for _ in range(B)]
+    reasons = ["length"] * B
+    done = [False] * B
+    for step in range(max_new_tokens):
+        next_B = sample_next(logits_BTV[:, -1], temperature, top_p, top_k, generator)
+        for b, token in enumerate(next_B.tolist()):
+            if done[b]:
+                continue
+            if token in stop:
+                done[b], reasons[b] = True, "stop"
+            else:
+                out[b].append(token)
+        if all(done) or step == max_new_tokens - 1:
+            break
+        slot = T0 + step
+        positions_B1 = (torch.tensor(lengths, device=device) + step)[:, None]
+        logits_BTV = model.forward_latent(next_B[:, None], positions_B1, cache, slot, valid_BS[:, None, None, : slot + 1])
+    return GenerationResult(out, reasons, lengths, cache.nbytes())
