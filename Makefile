@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	# The CPU wheel of torch 2.13.0 on disk; any other version would download gigabytes.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"

@@ -42,6 +42,15 @@ class Router(nn.Module):
         self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
         self.register_buffer("e_score_correction_bias", torch.zeros(config.n_routed_experts, dtype=torch.float32))
 
+    def _apply(self, fn, recurse=True):
+        # model.to(bfloat16) must not round the balancing bias: keep it fp32, wherever it moves.
+        bias = self.e_score_correction_bias
+        super()._apply(fn, recurse)
+        moved = self.e_score_correction_bias
+        if moved.dtype != torch.float32:
+            self.e_score_correction_bias = moved.float() if bias.is_meta else bias.to(moved.device)
+        return self
+
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (weights [N, K] fp32, expert ids [N, K], scores [N, E] fp32)."""
         scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()

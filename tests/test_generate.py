@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from axk1 import AXK1ForCausalLM
+from axk1.infer.generate import generate
+from axk1.infer.sampling import sample_next
+from axk1.model import LatentKVCache
+
+
+@pytest.fixture
+def model(tiny_config):
+    torch.manual_seed(0)
+    m = AXK1ForCausalLM(tiny_config).eval()
+    with torch.no_grad():  # larger weights than the init so greedy paths differ between prompts
+        for p in m.parameters():
+            if p.dim() > 1:
+                p.mul_(4)
+    return m
+
+
+def _greedy_without_cache(model, prompt, n):
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(n):
+            ids.append(int(model(torch.tensor([ids]))[0, -1].argmax()))
+    return ids[len(prompt):]
+
+
+def test_batched_cached_greedy_equals_full_recompute(model):
+    prompts = [[1, 7, 9, 22, 5, 8, 100, 3], [1, 300], [1, 42, 42, 17]]
+    result = generate(model, prompts, max_new_tokens=12, stop_ids=[])
+    for prompt, tokens in zip(prompts, result.tokens):
+        assert tokens == _greedy_without_cache(model, prompt, 12)
+    assert result.finish_reasons == ["length"] * 3
+
+
+def test_cache_holds_only_latents(tiny_config):
+    per_token = LatentKVCache.bytes_per_token(tiny_config, torch.bfloat16)
+    assert per_token == tiny_config.num_hidden_layers * (tiny_config.kv_lora_rank + tiny_config.qk_rope_head_dim) * 2
+    from axk1 import ModelConfig
+    assert LatentKVCache.bytes_per_token(ModelConfig.from_preset("axk1-519b")) == 70_272
+
+
+def test_sampling_is_seeded_and_top_k_1_is_greedy(model):
+    prompt = [[1, 2, 3]]
+    a = generate(model, prompt, max_new_tokens=10, temperature=1.0, seed=7, stop_ids=[])
+    b = generate(model, prompt, max_new_tokens=10, temperature=1.0, seed=7, stop_ids=[])
+    assert a.tokens == b.tokens
+    greedy = generate(model, prompt, max_new_tokens=10, stop_ids=[])
+    assert generate(model, prompt, max_new_tokens=10, temperature=1.0, top_k=1, seed=3, stop_ids=[]).tokens == greedy.tokens
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    draws = {int(sample_next(logits, 1.0, top_p=0.7, generator=g)) for _ in range(300)}
+    assert draws == {0, 1}
+    draws = {int(sample_next(logits, 1.0, top_p=0.85, generator=g)) for _ in range(300)}
+    assert draws == {0, 1, 2}
+
+
+def test_stop_ids_end_a_row(model):
+    free = generate(model, [[1, 5, 6]], max_new_tokens=8, stop_ids=[])
+    stop_at = free.tokens[0][3]
+    stopped = generate(model, [[1, 5, 6]], max_new_tokens=8, stop_ids=[stop_at])
+    assert stopped.tokens[0] == free.tokens[0][: free.tokens[0].index(stop_at)]
+    assert stopped.finish_reasons == ["stop"]
+
+
+def test_bad_requests_get_clear_errors(model, tiny_config):
+    with pytest.raises(ValueError, match="out of range"):
+        generate(model, [[1, tiny_config.vocab_size + 3]], max_new_tokens=2)
+    with pytest.raises(ValueError, match="longer than the model's context"):
+        generate(model, [[1] * (tiny_config.max_position_embeddings + 1)], max_new_tokens=1)
+    with pytest.raises(ValueError, match="at most 4 new tokens"):
+        generate(model, [[1] * (tiny_config.max_position_embeddings - 4)], max_new_tokens=10)
+    with pytest.raises(ValueError, match="empty"):
+        generate(model, [[]], max_new_tokens=1)
+    with pytest.raises(ValueError, match="top_p"):
+        generate(model, [[1]], top_p=0.0)

@@ -1,0 +1,133 @@
+import pytest
+import torch
+
+from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1.model.mla import document_positions
+from axk1.model.moe import GroupedExperts, Router
+
+
+def _model(config, seed=0):
+    torch.manual_seed(seed)
+    return AXK1ForCausalLM(config)
+
+
+def test_grouped_experts_match_the_per_expert_loop_forward_and_backward(tiny_config):
+    experts = GroupedExperts(tiny_config)
+    for w in experts.parameters():
+        torch.nn.init.normal_(w, std=0.1)
+    x = torch.randn(50, tiny_config.hidden_size, requires_grad=True)
+    idx = torch.randint(0, tiny_config.n_routed_experts, (50, 2))
+    idx[:, 1] = (idx[:, 0] + 1) % tiny_config.n_routed_experts  # distinct experts per token
+    idx[idx == 3] = 4  # expert 3 receives no token: empty groups must work
+    idx[:, 1] = torch.where(idx[:, 1] == idx[:, 0], (idx[:, 0] + 2) % 8, idx[:, 1])
+    weights = torch.rand(50, 2)
+    upstream = torch.randn(50, tiny_config.hidden_size)
+
+    def run(fn):
+        x.grad = None
+        for p in experts.parameters():
+            p.grad = None
+        y = fn(x, idx, weights)
+        (y * upstream).sum().backward()
+        return y.detach(), x.grad.clone(), [p.grad.clone() for p in experts.parameters()]
+
+    y_g, gx_g, gw_g = run(experts)
+    y_l, gx_l, gw_l = run(experts.forward_loop)
+    torch.testing.assert_close(y_g, y_l, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gx_g, gx_l, atol=1e-5, rtol=1e-5)
+    for a, b in zip(gw_g, gw_l):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_whole_model_same_logits_with_grouped_mm_and_loop(tiny_config):
+    model = _model(tiny_config)
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 16))
+    with torch.no_grad():
+        grouped = model(ids)
+        for layer in model.model.layers:
+            if layer.is_moe:
+                layer.mlp.use_grouped_mm = False
+        loop = model(ids)
+    torch.testing.assert_close(grouped, loop, atol=1e-5, rtol=1e-5)
+
+
+def test_router_group_limit_bias_for_selection_only(tiny_config):
+    router = Router(tiny_config)  # 8 experts, 4 groups of 2, keep 2 groups, top-2
+    torch.nn.init.normal_(router.weight, std=1.0)
+    x = torch.randn(200, tiny_config.hidden_size)
+    weights, idx, scores = router(x)
+    assert weights.dtype == torch.float32
+    torch.testing.assert_close(weights.sum(-1), torch.full((200,), tiny_config.routed_scaling_factor))
+    groups = idx // tiny_config.experts_per_group
+    # chosen experts come from at most topk_group groups
+    assert all(len(set(g.tolist())) <= tiny_config.topk_group for g in groups)
+    # weights are the un-biased scores, normalised
+    raw = scores.gather(1, idx)
+    torch.testing.assert_close(weights, raw / raw.sum(-1, keepdim=True) * tiny_config.routed_scaling_factor)
+    # a huge bias on expert 5 forces its selection, but its weight still comes from its un-biased score
+    router.e_score_correction_bias[5] = 100.0
+    weights_b, idx_b, scores_b = router(x)
+    assert (idx_b == 5).any(-1).all()
+    raw_b = scores_b.gather(1, idx_b)
+    torch.testing.assert_close(weights_b, raw_b / raw_b.sum(-1, keepdim=True) * tiny_config.routed_scaling_factor)
+
+
+def test_packed_documents_equal_separate_forwards(tiny_config):
+    model = _model(tiny_config)
+    docs = [torch.randint(0, tiny_config.vocab_size, (n,)) for n in (7, 12, 5)]
+    packed = torch.cat(docs)[None]
+    document_ids = torch.cat([torch.full((len(d),), i) for i, d in enumerate(docs)])[None]
+    assert document_positions(document_ids)[0].tolist() == list(range(7)) + list(range(12)) + list(range(5))
+    with torch.no_grad():
+        together = model(packed, document_ids_BT=document_ids)
+        apart = torch.cat([model(d[None]) for d in docs], dim=1)
+        crossing = model(packed)  # without boundaries the later documents see the earlier ones
+    torch.testing.assert_close(together, apart, atol=1e-5, rtol=1e-5)
+    assert (crossing[:, 7:] - apart[:, 7:]).abs().max() > 1e-3
+
+
+def test_latent_absorbed_attention_equals_expanded_attention(tiny_config):
+    from axk1.model import LatentKVCache
+
+    model = _model(tiny_config)
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 20))
+    positions = torch.arange(20).expand(2, 20)
+    cache = LatentKVCache(tiny_config, 2, 24, torch.float32)
+    mask = torch.ones(20, 20, dtype=torch.bool).tril().expand(2, 1, 20, 20)
+    with torch.no_grad():
+        expanded = model(ids)
+        latent = model.forward_latent(ids, positions, cache, 0, mask, last_only=False)
+    torch.testing.assert_close(latent, expanded, atol=1e-5, rtol=1e-5)
+    # the cache holds only the latent and the rope key per token
+    assert cache.c_kv[0].shape == (2, 24, tiny_config.kv_lora_rank)
+    assert cache.k_rope[0].shape == (2, 24, tiny_config.qk_rope_head_dim)
+    assert cache.c_kv[0][:, 20:].abs().sum() == 0 and cache.c_kv[0][:, :20].abs().sum() > 0
+
+
+def test_mtp_gives_logits_and_gradients(tiny_config):
+    model = AXK1ForCausalLM(tiny_config, with_mtp=True)
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 10))
+    h, rope_and_mask = model.hidden_states(ids)
+    (mtp,) = model.mtp_logits(h, ids, rope_and_mask)
+    assert mtp.shape == (2, 9, tiny_config.vocab_size)
+    mtp.sum().backward()
+    assert model.mtp[0].eh_proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="without MTP"):
+        AXK1ForCausalLM(tiny_config).mtp_logits(h, ids, rope_and_mask)
+
+
+def test_bad_token_ids_and_lengths_are_named(tiny_config):
+    model = _model(tiny_config)
+    with pytest.raises(ValueError, match="token id 512 is out of range for vocab_size=512"):
+        model(torch.tensor([[1, 512]]))
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.zeros(1, tiny_config.max_position_embeddings + 1, dtype=torch.long))
+
+
+def test_bf16_forward_backward_runs(tiny_config):
+    model = _model(tiny_config).to(torch.bfloat16)
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 16))
+    loss = torch.nn.functional.cross_entropy(model(ids).float().flatten(0, 1), ids.flatten())
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.model.layers[-1].mlp.gate.e_score_correction_bias.dtype == torch.float32
