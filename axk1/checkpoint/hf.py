@@ -26,7 +26,7 @@ from axk1.model import AXK1ForCausalLM
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 MTP_FILE = "mtp.safetensors"
-_EXPERT_KEY = re.compile(r"^(model\.layers\.\d+\.mlp\.experts)\.(gate_proj|up_proj|down_proj)$")
+_EXPERT_KEY = re.compile(r"^((?:model\.layers\.\d+|mtp\.\d+\.layer)\.mlp\.experts)\.(gate_up_proj|down_proj)$")
 _MTP_KEY = re.compile(r"^mtp\.(\d+)\.(.+)$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -49,11 +49,15 @@ def named_hf_tensors(model: AXK1ForCausalLM) -> Iterator[tuple[str, torch.Tensor
         if key == "lm_head.weight" and config.tie_word_embeddings:
             continue
         is_mtp = key.startswith("mtp.")
-        expert = _EXPERT_KEY.match(key) or (is_mtp and re.match(r"^(mtp\.\d+\.layer\.mlp\.experts)\.(\w+_proj)$", key))
-        if expert:
-            prefix = _hf_name(expert.group(1), config)
+        expert = _EXPERT_KEY.match(key)
+        if expert:  # stacked [E, ...] → one tensor per expert; fused gate_up → gate rows, then up rows
+            prefix, width = _hf_name(expert.group(1), config), config.moe_intermediate_size
             for j in range(tensor.shape[0]):
-                yield f"{prefix}.{j}.{expert.group(2)}.weight", tensor[j], is_mtp
+                if expert.group(2) == "down_proj":
+                    yield f"{prefix}.{j}.down_proj.weight", tensor[j], is_mtp
+                else:
+                    yield f"{prefix}.{j}.gate_proj.weight", tensor[j, :width], is_mtp
+                    yield f"{prefix}.{j}.up_proj.weight", tensor[j, width:], is_mtp
         else:
             yield _hf_name(key, config), tensor, is_mtp
 

@@ -83,6 +83,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         generator = torch.Generator(device=device).manual_seed(seed)
     out: list[list[int]] = [[] for _ in range(B)]
     reasons = ["length"] * B
+    lengths_B = torch.tensor(lengths, device=device)
     done = [False] * B
     for step in range(max_new_tokens):
         next_B = sample_next(logits_BTV[:, -1], temperature, top_p, top_k, generator)
@@ -96,6 +97,6 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         if all(done) or step == max_new_tokens - 1:
             break
         slot = T0 + step
-        positions_B1 = (torch.tensor(lengths, device=device) + step)[:, None]
+        positions_B1 = (lengths_B + step)[:, None]
         logits_BTV = model.forward_latent(next_B[:, None], positions_B1, cache, slot, valid_BS[:, None, None, : slot + 1])
     return GenerationResult(out, reasons, lengths, cache.nbytes())

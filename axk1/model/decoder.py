@@ -33,8 +33,6 @@ class DecoderLayer(nn.Module):
         h_BTD = x_BTD + self.self_attn(self.input_layernorm(x_BTD), cos_BTP, sin_BTP, mask_B1TS)
         return self._mlp(h_BTD)
 
-    def forward_latent(self, x_BTD, cos_BTP, sin_BTP, c_kv_cache, k_rope_cache, slot, mask_B1TS) -> torch.Tensor:
-        attn = self.self_attn.forward_latent(
-            self.input_layernorm(x_BTD), cos_BTP, sin_BTP, c_kv_cache, k_rope_cache, slot, mask_B1TS
-        )
+    def forward_latent(self, x_BTD, cos_BTP, sin_BTP, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
+        attn = self.self_attn.forward_latent(self.input_layernorm(x_BTD), cos_BTP, sin_BTP, cache_BSL, slot, mask_B1TS)
         return self._mlp(x_BTD + attn)

@@ -12,12 +12,24 @@ from axk1.config import ModelConfig
 
 
 class LatentKVCache:
+    """latent[i] is layer i's cache [B, S, C + R]: the normalised c_kv then the rotated rope key, side by side, so
+    attention reads keys and values as views without copying."""
+
     def __init__(self, config: ModelConfig, batch_size: int, max_slots: int, dtype: torch.dtype,
                  device: torch.device | str = "cpu") -> None:
-        L = config.num_hidden_layers
         self.max_slots = max_slots
-        self.c_kv = [torch.zeros(batch_size, max_slots, config.kv_lora_rank, dtype=dtype, device=device) for _ in range(L)]
-        self.k_rope = [torch.zeros(batch_size, max_slots, config.qk_rope_head_dim, dtype=dtype, device=device) for _ in range(L)]
+        self.kv_rank = config.kv_lora_rank
+        width = config.kv_lora_rank + config.qk_rope_head_dim
+        self.latent = [torch.zeros(batch_size, max_slots, width, dtype=dtype, device=device)
+                       for _ in range(config.num_hidden_layers)]
+
+    @property
+    def c_kv(self) -> list[torch.Tensor]:
+        return [t[..., : self.kv_rank] for t in self.latent]
+
+    @property
+    def k_rope(self) -> list[torch.Tensor]:
+        return [t[..., self.kv_rank :] for t in self.latent]
 
     @staticmethod
     def bytes_per_token(config: ModelConfig, dtype: torch.dtype = torch.bfloat16) -> int:
@@ -25,4 +37,4 @@ class LatentKVCache:
         return config.num_hidden_layers * (config.kv_lora_rank + config.qk_rope_head_dim) * itemsize
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.c_kv, *self.k_rope))
+        return sum(t.numel() * t.element_size() for t in self.latent)

@@ -59,10 +59,14 @@ class MLA(nn.Module):
         k_nope_BTHN, v_BTHV = kv_BTHK.split([self.nope_dim, self.v_dim], dim=-1)
         q_BHTK = torch.cat([q_nope_BTHN, q_rope_BTHR], dim=-1).transpose(1, 2)
         k_BHTK = torch.cat([k_nope_BTHN, k_rope_BTR[:, :, None, :].expand(B, T, H, self.rope_dim)], dim=-1).transpose(1, 2)
-        o_BHTV = F.scaled_dot_product_attention(
-            q_BHTK, k_BHTK, v_BTHV.transpose(1, 2), attn_mask=mask_B1TS, is_causal=mask_B1TS is None, scale=self.scale
+        v_BHTK = v_BTHV.transpose(1, 2)
+        if self.v_dim < q_BHTK.shape[-1]:
+            # Fused (flash) attention kernels want one head dim for q, k and v: pad v with zeros, slice after.
+            v_BHTK = F.pad(v_BHTK, (0, q_BHTK.shape[-1] - self.v_dim))
+        o_BHTK = F.scaled_dot_product_attention(
+            q_BHTK, k_BHTK, v_BHTK, attn_mask=mask_B1TS, is_causal=mask_B1TS is None, scale=self.scale
         )
-        return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
+        return self.o_proj(o_BHTK[..., : self.v_dim].transpose(1, 2).reshape(B, T, H * self.v_dim))
 
     def absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """kv_b_proj split per head into the key up-projection W_uk [H, N, C] and value up-projection W_uv [H, V, C]."""
@@ -70,27 +74,31 @@ class MLA(nn.Module):
         return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
 
     def forward_latent(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
-                       c_kv_cache_BSC: torch.Tensor, k_rope_cache_BSR: torch.Tensor, slot: int,
-                       mask_B1TS: torch.Tensor) -> torch.Tensor:
-        """Write this step's latents into the cache at [slot, slot+T) and attend over cache[:, :slot+T]."""
+                       cache_BSL: torch.Tensor, slot: int, mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """Write this step's latents into the layer's cache [B, S, C + R] at [slot, slot+T); attend over [:slot+T]."""
         B, T, _ = x_BTD.shape
-        H = self.n_heads
+        H, C = self.n_heads, self.kv_rank
         q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
-        c_kv_cache_BSC[:, slot : slot + T] = c_kv_BTC
-        k_rope_cache_BSR[:, slot : slot + T] = k_rope_BTR
-        c_kv_BSC = c_kv_cache_BSC[:, : slot + T]
-        k_rope_BSR = k_rope_cache_BSR[:, : slot + T]
+        cache_BSL[:, slot : slot + T, :C] = c_kv_BTC
+        cache_BSL[:, slot : slot + T, C:] = k_rope_BTR
+        k_BSL = cache_BSL[:, : slot + T]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
 
         w_uk_HNC, w_uv_HVC = self.absorbed_weights()
-        q_lat_BTHC = torch.einsum("bthn,hnc->bthc", q_nope_BTHN, w_uk_HNC)
-        # One key/value head shared by all query heads: fold heads into the query axis and run single-head
-        # attention, so the cache is never copied per head.
-        q_B1QK = torch.cat([q_lat_BTHC, q_rope_BTHR], dim=-1).transpose(1, 2).reshape(B, 1, H * T, -1)
-        k_B1SK = torch.cat([c_kv_BSC, k_rope_BSR], dim=-1)[:, None]
-        mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
-        o_lat_B1QC = F.scaled_dot_product_attention(q_B1QK, k_B1SK, c_kv_BSC[:, None], attn_mask=mask_B1QS, scale=self.scale)
-        o_BTHV = torch.einsum("bhtc,hvc->bthv", o_lat_B1QC.view(B, H, T, self.kv_rank), w_uv_HVC)
-        return self.o_proj(o_BTHV.reshape(B, T, H * self.v_dim))
+        q_lat_BHTC = q_nope_BTHN.transpose(1, 2) @ w_uk_HNC
+        # One key/value head shared by all query heads: fold heads into the query axis (Q = H * T) and run
+        # single-head attention, so the cache is never copied per head.
+        q_BQL = torch.cat([q_lat_BHTC, q_rope_BTHR.transpose(1, 2)], dim=-1).reshape(B, H * T, -1)
+        if T == 1:  # decode: a plain softmax over one row per head costs fewer ops than the fused kernel's set-up
+            scores_BQS = torch.bmm(q_BQL, k_BSL.transpose(1, 2)).mul_(self.scale)
+            scores_BQS.masked_fill_(~mask_B1TS[:, 0], float("-inf"))
+            o_lat_BQC = torch.bmm(scores_BQS.softmax(dim=-1), k_BSL[..., :C])
+        else:
+            mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
+            o_lat_BQC = F.scaled_dot_product_attention(
+                q_BQL[:, None], k_BSL[:, None], k_BSL[:, None, :, :C], attn_mask=mask_B1QS, scale=self.scale
+            )[:, 0]
+        o_BHTV = o_lat_BQC.view(B, H, T, C) @ w_uv_HVC.transpose(1, 2)
+        return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
 
 
 def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:

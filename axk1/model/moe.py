@@ -70,40 +70,56 @@ class Router(nn.Module):
 
 
 class GroupedExperts(nn.Module):
-    """E SwiGLU experts stored stacked (gate/up [E, F, D], down [E, D, F]) and run as grouped matmuls."""
+    """E SwiGLU experts stored stacked, gate and up fused (gate_up [E, 2F, D], down [E, D, F]), run as grouped
+    matmuls. The checkpoint stores them per expert and unfused; axk1.checkpoint.hf splits and joins them."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         E, D, Fe = config.n_routed_experts, config.hidden_size, config.moe_intermediate_size
-        self.n_experts = E
-        self.gate_proj = nn.Parameter(torch.empty(E, Fe, D))
-        self.up_proj = nn.Parameter(torch.empty(E, Fe, D))
+        self.n_experts, self.width = E, Fe
+        self.gate_up_proj = nn.Parameter(torch.empty(E, 2 * Fe, D))
         self.down_proj = nn.Parameter(torch.empty(E, D, Fe))
+
+    def _swiglu(self, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.split(self.width, dim=-1)
+        return F.silu(gate) * up
 
     def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         N, K = idx_NK.shape
-        # Sort the N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
+        if x_ND.device.type == "cpu" and N * K < self.n_experts and not torch.is_grad_enabled():
+            return self.forward_gathered(x_ND, idx_NK, weights_NK)
+        # Sort the M = N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
         order_M = idx_NK.reshape(-1).argsort(stable=True)
         token_M = order_M // K
         counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
         x_MD = x_ND[token_M]
-        gate_MF = torch._grouped_mm(x_MD, self.gate_proj.transpose(-2, -1), offs=offsets_E)
-        up_MF = torch._grouped_mm(x_MD, self.up_proj.transpose(-2, -1), offs=offsets_E)
-        y_MD = torch._grouped_mm(F.silu(gate_MF) * up_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
-        y_MD = y_MD * weights_NK.reshape(-1)[order_M, None]
-        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD.to(x_ND.dtype))
+        h_MF = self._swiglu(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E))
+        # The routing weight scales the expert's output; applying it before the (linear) down projection is the
+        # same and touches F instead of D values per assignment.
+        h_MF = h_MF * weights_NK.reshape(-1)[order_M, None].to(h_MF.dtype)
+        y_MD = torch._grouped_mm(h_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
+
+    def forward_gathered(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
+        """Decoding a few tokens on CPU: the grouped matmul there visits every expert, used or not; gathering the
+        M chosen experts' weights and running one batched matmul costs a handful of ops and no host sync."""
+        N, K = idx_NK.shape
+        flat_M = idx_NK.reshape(-1)
+        x_M1D = x_ND[:, None, :].expand(N, K, -1).reshape(N * K, 1, -1)
+        h_M1F = self._swiglu(torch.bmm(x_M1D, self.gate_up_proj.index_select(0, flat_M).transpose(1, 2)))
+        h_M1F = h_M1F * weights_NK.reshape(-1, 1, 1).to(h_M1F.dtype)
+        y_M1D = torch.bmm(h_M1F, self.down_proj.index_select(0, flat_M).transpose(1, 2))
+        return y_M1D.view(N, K, -1).sum(dim=1)
 
     def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
-        """The plain per-expert loop: slow, obviously right; the reference the grouped path is tested against."""
+        """The plain per-expert loop: slow, obviously right; the reference the fast paths are tested against."""
         out_ND = torch.zeros_like(x_ND)
-        for e in range(self.n_experts):
+        for e in idx_NK.unique().tolist():
             token_idx, slot = torch.where(idx_NK == e)
-            if token_idx.numel() == 0:
-                continue
-            x = x_ND[token_idx]
-            y = F.linear(F.silu(F.linear(x, self.gate_proj[e])) * F.linear(x, self.up_proj[e]), self.down_proj[e])
-            out_ND.index_add_(0, token_idx, (y * weights_NK[token_idx, slot, None]).to(x_ND.dtype))
+            h = self._swiglu(F.linear(x_ND[token_idx], self.gate_up_proj[e]))
+            y = F.linear(h, self.down_proj[e]) * weights_NK[token_idx, slot, None]
+            out_ND.index_add_(0, token_idx, y.to(x_ND.dtype))
         return out_ND
 
 
@@ -125,8 +141,9 @@ class MoE(nn.Module):
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
         weights_NK, idx_NK, _ = self.gate(x_ND)
-        with torch.no_grad():
-            self.tokens_per_expert = torch.bincount(idx_NK.reshape(-1), minlength=self.gate.n_experts)
+        if self.training:
+            with torch.no_grad():
+                self.tokens_per_expert = torch.bincount(idx_NK.reshape(-1), minlength=self.gate.n_experts)
         run = self.experts if self.use_grouped_mm else self.experts.forward_loop
         y_ND = run(x_ND, idx_NK, weights_NK)
         if self.shared_experts is not None:

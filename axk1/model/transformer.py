@@ -54,7 +54,7 @@ class AXK1ForCausalLM(nn.Module):
                 if not module.weight.is_meta:
                     module.weight.normal_(0.0, std, generator=generator)
             elif isinstance(module, GroupedExperts):
-                for w in (module.gate_proj, module.up_proj, module.down_proj):
+                for w in (module.gate_up_proj, module.down_proj):
                     if not w.is_meta:
                         w.normal_(0.0, std, generator=generator)
             elif isinstance(module, (RMSNorm, RotaryEmbedding)):
@@ -111,7 +111,7 @@ class AXK1ForCausalLM(nn.Module):
         cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         for i, layer in enumerate(self.model.layers):
-            h_BTD = layer.forward_latent(h_BTD, cos_BTP, sin_BTP, cache.c_kv[i], cache.k_rope[i], slot, mask_B1TS)
+            h_BTD = layer.forward_latent(h_BTD, cos_BTP, sin_BTP, cache.latent[i], slot, mask_B1TS)
         if last_only:
             h_BTD = h_BTD[:, -1:]
         return self.lm_head(self.model.norm(h_BTD))
