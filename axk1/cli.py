@@ -56,7 +56,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ids, tokenizer = _parse_prompt(args.prompt, model_dir)
     start = time.perf_counter()
     result = generate(model, [ids], max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                      top_p=args.top_p, top_k=args.top_k, seed=args.seed)
+                      top_p=args.top_p, top_k=args.top_k, seed=args.seed, compile=args.compile)
     elapsed = time.perf_counter() - start
     tokens = result.tokens[0]
     print(tokenizer.decode(tokens) if tokenizer else " ".join(map(str, tokens)))
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")

@@ -29,6 +29,7 @@ import axk1
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.infer.generate import generate
 from axk1.model import LatentKVCache
+from axk1.parallel.compile import apply_compile
 from axk1.train.loss import causal_lm_loss
 
 hf_logging.set_verbosity_error()
@@ -90,9 +91,9 @@ def time_decode_hf(model, prompt) -> float:
     return elapsed
 
 
-def time_decode_axk1(model, prompt) -> float:
+def time_decode_axk1(model, prompt, compile: bool = False) -> float:
     t = time.perf_counter()
-    result = generate(model, prompt.tolist(), max_new_tokens=NEW, stop_ids=[])
+    result = generate(model, prompt.tolist(), max_new_tokens=NEW, stop_ids=[], compile=compile)
     elapsed = time.perf_counter() - t
     assert len(result.tokens[0]) == NEW
     return elapsed
@@ -129,19 +130,27 @@ def main() -> None:
 
     peak = matmul_peak_flops()
     flops_tok = train_flops_per_token(config, SEQ)
-    train = {"axk1": [], "transformers": []}
+    compiled = AXK1ForCausalLM(config).train()
+    compiled.load_state_dict(ours.state_dict())
+    apply_compile(compiled)
+    time_train_step(compiled, ids, 1, hf=False)  # compiles; not counted
+    train = {"axk1": [], "axk1 (compiled layers)": [], "transformers": []}
     for _ in range(args.rounds):
         train["axk1"].append(time_train_step(ours, ids, args.train_steps, hf=False))
+        train["axk1 (compiled layers)"].append(time_train_step(compiled, ids, args.train_steps, hf=False))
         train["transformers"].append(time_train_step(ref, ids, args.train_steps, hf=True))
     tokens = BATCH * SEQ
     train_tps = {k: tokens / statistics.median(v) for k, v in train.items()}
+    del compiled
 
     ours.eval()
     ref.eval()
     prompt = torch.randint(0, config.vocab_size, (1, PROMPT), generator=torch.Generator().manual_seed(2))
-    decode = {"axk1": [], "transformers": []}
+    decode = {"axk1": [], "axk1 (compiled decode step)": [], "transformers": []}
+    compile_seconds = time_decode_axk1(ours, prompt, compile=True)  # first call compiles; not counted
     for _ in range(args.rounds):
         decode["axk1"].append(time_decode_axk1(ours, prompt))
+        decode["axk1 (compiled decode step)"].append(time_decode_axk1(ours, prompt, compile=True))
         decode["transformers"].append(time_decode_hf(ref, prompt))
     decode_tps = {k: NEW / statistics.median(v) for k, v in decode.items()}
 
@@ -152,10 +161,13 @@ def main() -> None:
         "params": n_params,
         "train_tokens_per_s": train_tps,
         "train_ratio": train_tps["axk1"] / train_tps["transformers"],
+        "train_ratio_compiled": train_tps["axk1 (compiled layers)"] / train_tps["transformers"],
         "train_mfu_vs_matmul_peak": {k: v * flops_tok / peak for k, v in train_tps.items()},
         "fp32_matmul_peak_gflops": peak / 1e9,
         "decode_tokens_per_s": decode_tps,
         "decode_ratio": decode_tps["axk1"] / decode_tps["transformers"],
+        "decode_ratio_compiled": decode_tps["axk1 (compiled decode step)"] / decode_tps["transformers"],
+        "decode_compile_seconds": compile_seconds,
         "kv_cache_bytes_per_token_fp32": kv,
         "kv_ratio": kv["transformers"] / kv["axk1"],
         "kv_cache_bytes_per_token_bf16_axk1_519b": LatentKVCache.bytes_per_token(ModelConfig.from_preset("axk1-519b")),

@@ -78,3 +78,10 @@ def test_bad_requests_get_clear_errors(model, tiny_config):
         generate(model, [[]], max_new_tokens=1)
     with pytest.raises(ValueError, match="top_p"):
         generate(model, [[1]], top_p=0.0)
+
+
+def test_compiled_decode_step_gives_the_same_tokens(model):
+    prompts = [[1, 7, 9, 22], [1, 300]]
+    eager = generate(model, prompts, max_new_tokens=6, stop_ids=[])
+    compiled = generate(model, prompts, max_new_tokens=6, stop_ids=[], compile=True)
+    assert compiled.tokens == eager.tokens

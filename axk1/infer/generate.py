@@ -40,8 +40,11 @@ def _as_prompts(prompts) -> list[list[int]]:
 @torch.inference_mode()
 def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperature: float = 0.0,
              top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None, seed: int | None = None,
-             pad_id: int = 0) -> GenerationResult:
-    """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops)."""
+             pad_id: int = 0, compile: bool = False) -> GenerationResult:
+    """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops).
+
+    compile=True runs the one-token decode step through torch.compile (compiled once per model, on first use;
+    on CPU that fuses the step's many small ops and is worth it for long generations or a server)."""
     config = model.config
     prompts = _as_prompts(prompts)
     check_sampling(temperature, top_p, top_k)
@@ -78,6 +81,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
     mask_BTT = (valid_BS[:, None, :T0] & causal_TT) | torch.eye(T0, dtype=torch.bool, device=device)
     logits_BTV = model.forward_latent(ids_BT, positions_BT, cache, 0, mask_BTT[:, None])
 
+    decode_step = compiled_decode_step(model) if compile else model.forward_latent
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -98,5 +102,14 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
             break
         slot = T0 + step
         positions_B1 = (lengths_B + step)[:, None]
-        logits_BTV = model.forward_latent(next_B[:, None], positions_B1, cache, slot, valid_BS[:, None, None, : slot + 1])
+        logits_BTV = decode_step(next_B[:, None], positions_B1, cache, slot, valid_BS[:, None, None, : slot + 1])
     return GenerationResult(out, reasons, lengths, cache.nbytes())
+
+
+def compiled_decode_step(model: AXK1ForCausalLM):
+    """model.forward_latent under torch.compile with dynamic shapes (the cache grows every step), kept on the model."""
+    step = getattr(model, "_compiled_decode_step", None)
+    if step is None:
+        step = torch.compile(model.forward_latent, dynamic=True)
+        model._compiled_decode_step = step
+    return step

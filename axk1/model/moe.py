@@ -93,7 +93,7 @@ class GroupedExperts(nn.Module):
         token_M = order_M // K
         counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
-        x_MD = x_ND[token_M]
+        x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
         h_MF = self._swiglu(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E))
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.

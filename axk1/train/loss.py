@@ -30,14 +30,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
             h_CD = h_ND[start:end].float()
-            logits_CV = h_CD @ w32_VD.T
-            lse_C = logits_CV.logsumexp(dim=-1)
+            logp_CV = torch.log_softmax(h_CD @ w32_VD.T, dim=-1)
             rows = torch.arange(end - start, device=h_ND.device)
-            target_C = logits_CV[rows, safe_labels_N[start:end]]
             valid_C = valid_N[start:end]
-            loss += ((lse_C - target_C) * valid_C).sum()
+            loss -= (logp_CV[rows, safe_labels_N[start:end]] * valid_C).sum()
             if need_grad:
-                grad_CV = logits_CV.sub_(lse_C[:, None]).exp_()  # softmax, in place of the logits
+                grad_CV = logp_CV.exp_()  # softmax, in place
                 grad_CV[rows, safe_labels_N[start:end]] -= 1.0
                 grad_CV.mul_(valid_C[:, None])
                 grad_h_ND[start:end] = grad_CV @ w32_VD

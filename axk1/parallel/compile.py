@@ -1,0 +1,23 @@
+"""torch.compile applied per decoder layer, as torchtitan does: each layer is compiled once and reused, so compile
+time does not grow with depth, and the model code stays plain PyTorch.
+
+`torch._grouped_mm` has no compile support for fp32 (its fake-tensor rule wants bf16), so where the experts would
+run in fp32 they stay eager: the layer compiles around them (attention, norms, router, shared expert).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from axk1.model import AXK1ForCausalLM
+
+
+def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None) -> AXK1ForCausalLM:
+    """Compile every decoder layer (and MTP layer) in place; returns the model."""
+    layers = list(model.model.layers) + ([m.layer for m in model.mtp] if model.mtp is not None else [])
+    for layer in layers:
+        if layer.is_moe and layer.mlp.experts.gate_up_proj.dtype != torch.bfloat16:
+            experts = layer.mlp.experts
+            experts.forward = torch.compiler.disable(experts.forward, recursive=True)
+        layer.compile(dynamic=dynamic)
+    return model

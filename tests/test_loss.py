@@ -1,0 +1,46 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from axk1 import AXK1ForCausalLM
+from axk1.train.loss import IGNORE_INDEX, causal_lm_loss, linear_cross_entropy, next_token_labels
+
+
+@pytest.mark.parametrize("chunk", [3, 16, 1000])
+def test_fused_chunked_loss_and_gradients_equal_plain_cross_entropy(chunk):
+    h = torch.randn(37, 24, requires_grad=True)
+    w = torch.randn(50, 24, requires_grad=True)
+    labels = torch.randint(0, 50, (37,))
+    labels[[0, 5, 36]] = IGNORE_INDEX
+    loss = linear_cross_entropy(h, w, labels, chunk_size=chunk)
+    (loss * 3).backward()
+    gh, gw = h.grad.clone(), w.grad.clone()
+    h.grad = w.grad = None
+    ref = F.cross_entropy(h @ w.T, labels, ignore_index=IGNORE_INDEX)
+    (ref * 3).backward()
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(gh, h.grad)
+    torch.testing.assert_close(gw, w.grad)
+
+
+def test_no_gradient_work_under_no_grad_and_all_ignored_is_an_error():
+    h, w = torch.randn(4, 8), torch.randn(10, 8)
+    with torch.no_grad():
+        assert linear_cross_entropy(h, w, torch.tensor([1, 2, 3, 4])).item() > 0
+    with pytest.raises(ValueError, match="every label is ignored"):
+        linear_cross_entropy(h, w, torch.full((4,), IGNORE_INDEX))
+
+
+def test_labels_never_cross_documents():
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    docs = torch.tensor([[0, 0, 1, 1, 1]])
+    assert next_token_labels(ids, docs).tolist() == [[6, IGNORE_INDEX, 8, 9, IGNORE_INDEX]]
+
+
+def test_causal_lm_loss_matches_logits_path(tiny_config):
+    model = AXK1ForCausalLM(tiny_config)
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 12))
+    fused = causal_lm_loss(model, ids, chunk_size=5)
+    logits = model(ids)
+    plain = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
+    torch.testing.assert_close(fused, plain)
