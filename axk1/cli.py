@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from axk1.config import ModelConfig
+from axk1.plan.cli import add_plan_parser
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
     p.set_defaults(func=cmd_generate)
+
+    add_plan_parser(sub)
 
     p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")
     p.add_argument("-o", "--output", default="out/demo")

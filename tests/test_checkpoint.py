@@ -101,3 +101,10 @@ def test_parse_size():
     assert parse_size("5GB") == 5 * 10**9 and parse_size("64KiB") == 65536 and parse_size(10) == 10
     with pytest.raises(ValueError, match="shard size"):
         parse_size("lots")
+
+
+def test_meta_device_needs_only_config_json(tmp_path, tiny_config):
+    tiny_config.save_pretrained(tmp_path)
+    model = axk1.load_model(tmp_path, device="meta")
+    assert model.lm_head.weight.is_meta
+    assert sum(p.numel() for p in model.parameters()) > 0

@@ -174,12 +174,16 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     """Build the model from `config.json` and stream its safetensors into place.
 
     dtype defaults to the dtype recorded in config.json; with_mtp defaults to "if mtp.safetensors exists".
+    device="meta" builds the model's shapes only and reads no weights (a folder with just config.json will do).
     Raises with the tensor's name on a missing, unexpected or mis-shaped tensor.
     """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"model folder {path} does not exist")
     config = ModelConfig.from_pretrained(path)
+    if torch.device(device).type == "meta":
+        with torch.device("meta"):
+            return AXK1ForCausalLM(config, with_mtp=bool(with_mtp)).to(dtype or _stored_dtype(config))
     files = weight_files(path)
     has_mtp_file = (path / MTP_FILE).exists()
     with_mtp = has_mtp_file if with_mtp is None else with_mtp

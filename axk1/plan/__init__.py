@@ -1,0 +1,9 @@
+"""Compute planning: from GPUs x days to a model size, a token count, a config.json and a recipe.toml.
+
+hardware.py (GPU table, FLOP budget) -> scaling.py (laws) -> arch.py (closed-form counts, FLOPs) ->
+memory.py (layouts) -> search.py (architecture search) -> planner.py (the plan) -> recipe.py, report.py (files).
+"""
+
+from axk1.plan.planner import Plan, make_plan
+
+__all__ = ["Plan", "make_plan"]

@@ -1,0 +1,68 @@
+"""The `axk1 plan` verb. Wire it in axk1/cli.py with `add_plan_parser(sub)` inside build_parser()."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from axk1.plan.hardware import GPUS, PRECISIONS
+from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
+from axk1.plan.search import MIN_ACTIVATION
+
+
+def _number(text: str) -> float:
+    """Accepts 1e13, 10T, 519B, 2.5e24."""
+    suffixes = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+    t = text.strip().upper().replace(",", "").replace("_", "")
+    try:
+        return float(t[:-1]) * suffixes[t[-1]] if t and t[-1] in suffixes else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (examples: 10T, 1e13)") from None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from axk1.plan.planner import make_plan
+    from axk1.plan.report import plan_dict, summary_text, write_outputs
+
+    plan = make_plan(args.gpu, args.gpus, args.days, precision=args.precision, mfu=args.mfu, tflops=args.tflops,
+                     tokens=args.tokens, law=args.law, seq_len=args.seq_len,
+                     vocab_adjust=1.0 if args.no_vocab_adjust else AXK1_VOCAB_ADJUST, serve_gpus=args.serve_gpus,
+                     serve_precision=args.serve_precision, min_activation=args.min_activation, top=args.top)
+    files = write_outputs(plan, args.output) if args.output else {}
+    if args.json:
+        print(json.dumps({**plan_dict(plan), "files": {k: str(v) for k, v in files.items()}}, indent=2))
+    else:
+        print(summary_text(plan))
+        if files:
+            print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "plan", help="compute-optimal model, token count, config.json and recipe.toml for a GPU budget",
+        description="From GPUs x days to an A.X K1-family model: FLOP budget, scaling laws (DeepSeek LLM / "
+                    "Chinchilla, MoE leverage, vocabulary), architecture search under memory and serving bounds.")
+    p.add_argument("--gpu", required=True, help=f"accelerator: {', '.join(GPUS)}")
+    p.add_argument("--gpus", type=int, required=True, help="number of GPUs")
+    p.add_argument("--days", type=float, required=True, help="wall-clock training days")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--mfu", type=float, default=None,
+                      help="model FLOPs utilisation of the --precision dense peak (default 0.40 bf16, 0.20 fp8)")
+    rate.add_argument("--tflops", type=float, default=None, help="achieved model TFLOP/s per GPU instead of --mfu")
+    p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="training compute precision")
+    p.add_argument("--tokens", type=_number, default=None,
+                   help="fix the token count (e.g. 10T) instead of spending the whole budget")
+    p.add_argument("--law", choices=sorted(LAWS), default="deepseek", help="compute-optimal split (default deepseek)")
+    p.add_argument("--seq-len", type=int, default=4096, help="pretraining sequence length (default 4096)")
+    p.add_argument("--no-vocab-adjust", action="store_true", help="skip A.X K1's +25%% on the optimal vocabulary")
+    p.add_argument("--serve-gpus", type=int, default=8,
+                   help="the release must fit this many GPUs of the same kind (default 8, one node; 0 = no bound)")
+    p.add_argument("--serve-precision", choices=PRECISIONS, default="bf16", help="release weights precision")
+    p.add_argument("--min-activation", type=float, default=MIN_ACTIVATION,
+                   help=f"lowest expert activation ratio, shared experts counted (default {MIN_ACTIVATION})")
+    p.add_argument("--top", type=int, default=10, help="candidates in the table (default 10)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("-o", "--output", default=None, help="write plan.md, isoflop.png, config.json, recipe.toml here")
+    p.set_defaults(func=cmd_plan)
+    return p

@@ -1,0 +1,143 @@
+"""Plan outputs: a terminal summary, JSON, and DIR/{plan.md, isoflop.png, config.json, recipe.toml}."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from axk1.plan.planner import Plan
+from axk1.plan.recipe import build_recipe, to_toml
+from axk1.plan.scaling import efficiency_leverage
+
+
+def _b(x: float) -> str:
+    return f"{x / 1e9:,.1f}B"
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    b = plan.budget
+    return {
+        "budget": {"gpu": b.gpu.name, "gpus": b.gpus, "days": b.days, "precision": b.precision, "mfu": b.mfu,
+                   "achieved_tflops_per_gpu": b.achieved_tflops, "flops": b.flops, "gpu_hours": b.gpu_hours},
+        "law": plan.law.name,
+        "plan": {**plan.best.summary(), "vocab_optimal": plan.vocab_optimal, "vocab_adjust": plan.vocab_adjust,
+                 "batch_tokens": plan.batch_tokens, "batch_sequences": plan.batch_sequences,
+                 "learning_rate": plan.learning_rate, "tokens_per_second_per_gpu": plan.tokens_per_second_per_gpu,
+                 "days": plan.days, "seq_len": plan.seq_len},
+        "candidates": [c.summary() for c in plan.candidates],
+        "assumptions": [{"assumption": a, "value": v, "source": s} for a, v, s in plan.assumptions()],
+        "search": {"evaluated": plan.evaluated, "rejected": plan.rejected},
+    }
+
+
+def summary_text(plan: Plan) -> str:
+    b, best, c = plan.budget, plan.best, plan.best.config
+    lay = best.memory.layout
+    lines = [
+        f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
+        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({b.gpu_hours:,.0f} GPU-hours)",
+        f"plan:   {_b(best.total)} total, {_b(best.activated)} activated, {best.tokens / 1e12:.2f}T tokens "
+        f"({plan.law.name} law, EL {best.leverage:.1f})",
+        f"shape:  hidden {c.hidden_size}, {c.num_hidden_layers} layers ({c.first_k_dense_replace} dense), "
+        f"{c.num_attention_heads} heads, {c.n_routed_experts} experts top-{c.num_experts_per_tok} + "
+        f"{c.n_shared_experts} shared, expert width {c.moe_intermediate_size} (G {best.granularity:.1f}, "
+        f"activation {best.activation_ratio:.2%}), vocab {c.vocab_size:,} (optimum {plan.vocab_optimal:,} x "
+        f"{plan.vocab_adjust:g})",
+        f"run:    batch {plan.batch_sequences:,} x {plan.seq_len} tokens, peak LR {plan.learning_rate:.2e}, "
+        f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {plan.days:.1f} days on {b.gpus:,} GPUs",
+        f"layout: pp {lay.pp} x cp {lay.cp} x dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard}, ep {lay.ep}, "
+        f"recompute {'full' if lay.recompute else 'none'}; {best.memory.total_gb:.0f} of {b.gpu.memory_gb:.0f} GB "
+        "per GPU",
+        "assumptions:",
+    ]
+    lines += [f"  - {a}: {v}  [{s}]" for a, v, s in plan.assumptions()]
+    return "\n".join(lines)
+
+
+def _table(plan: Plan) -> list[str]:
+    rows = ["| # | total | activated | tokens | hidden | layers | experts | top-k | expert width | vocab | A | G | EL "
+            "| predicted loss | layout | GB/GPU |", "|" + "---|" * 16]
+    for i, cand in enumerate(plan.candidates, 1):
+        c, lay = cand.config, cand.memory.layout
+        rows.append(
+            f"| {i} | {_b(cand.total)} | {_b(cand.activated)} | {cand.tokens / 1e12:.2f}T | {c.hidden_size} | "
+            f"{c.num_hidden_layers} | {c.n_routed_experts} | {c.num_experts_per_tok} | {c.moe_intermediate_size} | "
+            f"{c.vocab_size:,} | {cand.activation_ratio:.2%} | {cand.granularity:.1f} | {cand.leverage:.1f} | "
+            f"{cand.loss:.5f} | pp{lay.pp}/ep{lay.ep}/hsdp {lay.dp_replicate}x{lay.dp_shard}"
+            f"{'/recompute' if lay.recompute else ''} | {cand.memory.total_gb:.0f} |")
+    return rows
+
+
+def plot_isoflop(plan: Plan, path: Path) -> Path:
+    """Predicted loss vs activated parameters at the plan's activation ratio and granularity, for the budget and
+    budgets 10x and 100x smaller and 10x larger; the candidates and the chosen plan are marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    best, law = plan.best, plan.law
+    per_param = best.train_flops_per_token / best.activated  # training FLOPs per token per activated parameter
+    scale_per_param = best.scale / best.activated
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    for factor, colour in ((0.01, "#bbbbbb"), (0.1, "#888888"), (1.0, "#1f77b4"), (10.0, "#444444")):
+        flops = plan.flops * factor
+        params = np.logspace(np.log10(best.activated) - 1.5, np.log10(best.activated) + 1.5, 200)
+        tokens = flops / (per_param * params)
+        lev = efficiency_leverage(best.activation_ratio, best.granularity, flops)
+        loss = [law.loss(lev * scale_per_param * p, t) for p, t in zip(params, tokens)]
+        ax.plot(params, loss, color=colour, lw=2.2 if factor == 1 else 1.2,
+                label=f"C = {flops:.2e} FLOPs (EL {lev:.1f})")
+        i = int(np.argmin(loss))
+        ax.plot(params[i], loss[i], "o", color=colour, ms=4)
+    ax.scatter([c.activated for c in plan.candidates[1:]], [c.loss for c in plan.candidates[1:]], s=18,
+               color="#ff7f0e", zorder=3, label="other top candidates")
+    ax.scatter([best.activated], [best.loss], marker="*", s=220, color="#d62728", zorder=4,
+               label=f"plan: {_b(best.activated)} activated, {best.tokens / 1e12:.1f}T tokens")
+    ax.set_xscale("log")
+    ax.set_xlabel("activated parameters")
+    ax.set_ylabel(f"predicted loss ({law.name} surface, for ranking)")
+    ax.set_title(f"Iso-FLOP curves: {plan.budget.gpus:,} x {plan.budget.gpu.name}, {plan.budget.days:g} days")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = plan.best.config.to_dict()
+    config["dtype"] = "bfloat16"
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    recipe = build_recipe(plan, "config.json")
+    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (issue 4)"))
+    plot = plot_isoflop(plan, out / "isoflop.png")
+    (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
+    b = plan.budget
+    stages = "\n".join(f"| {s['name']} | {s['tokens'] / 1e12:.2f}T | {s['seq_len_schedule']} | {s['lr_phase']} |"
+                       for s in recipe["stages"])
+    md = [
+        f"# Compute plan: {b.gpus:,} x {b.gpu.name} for {b.days:g} days", "",
+        "```", summary_text(plan), "```", "",
+        "## Assumptions", "", "| assumption | value | source |", "|---|---|---|",
+        *[f"| {a} | {v} | {s} |" for a, v, s in plan.assumptions()], "",
+        f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} shapes evaluated, "
+        f"rejected: {', '.join(f'{k} {v}' for k, v in plan.rejected.items() if v) or 'none'})", "",
+        *_table(plan), "",
+        "## Iso-FLOP curves", "", f"![iso-FLOP curves]({plot.name})", "",
+        "## Pretraining stages (A.X K1's, scaled)", "", "| stage | tokens | sequence length | learning rate |",
+        "|---|---|---|---|", stages, "",
+        "Files: `config.json` (model, loads with `axk1 params config.json`), `recipe.toml` (for `axk1 train`), "
+        "`plan.json` (everything above).", "",
+        "Caveats: the leverage law's constants are our fit to two published comparisons, and the sparsity floor, "
+        "not the law, sets the activated size under the serving bound; losses rank candidates and are not "
+        "predictions of the real loss.",
+    ]
+    (out / "plan.md").write_text("\n".join(md) + "\n")
+    return {"plan": out / "plan.md", "plot": plot, "config": out / "config.json", "recipe": out / "recipe.toml",
+            "json": out / "plan.json"}

@@ -1,0 +1,118 @@
+"""Scaling laws, hardware table and closed-form accounting against published figures."""
+
+import math
+
+import pytest
+
+from axk1 import ModelConfig
+from axk1.params import count_parameters
+from axk1.plan import arch, hardware, scaling
+
+
+@pytest.mark.parametrize("preset", ["axk1-519b", "axk1-tiny", "axk1-mini", "axk1-gpu-small"])
+def test_closed_form_counts_equal_meta_model(preset):
+    config = ModelConfig.from_preset(preset)
+    counts, meta = arch.parameter_counts(config), count_parameters(config, with_mtp=True)
+    assert (counts.total, counts.activated, counts.mtp) == (meta["total"], meta["activated"], meta["mtp"])
+
+
+def test_closed_form_counts_on_a_search_shape():
+    from axk1.plan.search import family_config
+
+    config = family_config(3072, 26, 96, 6, 8, 3, 65536, 4096)
+    meta = count_parameters(config)
+    assert arch.parameter_counts(config).total == meta["total"]
+    assert arch.parameter_counts(config).activated == meta["activated"]
+
+
+def test_axk1_flops_and_ratios():
+    config = ModelConfig.from_preset("axk1-519b")
+    # model.md §4: forward matmuls ~2 x 31.6B per token; M adds attention, training = 3x forward
+    m = arch.non_embedding_flops_per_token(config, 4096)
+    assert 6 * 30.4e9 < m < 6 * 30.5e9 + 1.6e10
+    assert arch.granularity(config) == 7.0
+    assert arch.activation_ratio(config) == pytest.approx(9 / 193)
+
+
+def test_budget_reproduces_axk1_report():
+    budget = hardware.make_budget("H200", 1024, 73)
+    assert budget.flops == pytest.approx(2.548e24, rel=0.01)  # training.md §1.1
+    assert budget.achieved_tflops == pytest.approx(0.40 * 989.4)
+
+
+def test_budget_fp8_and_tflops():
+    assert hardware.make_budget("h100", 8, 1, precision="fp8").achieved_tflops == pytest.approx(0.2 * 1978.9)
+    assert hardware.make_budget("H200", 1024, 73, tflops=301.72).flops == pytest.approx(1.949e24, rel=0.01)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(gpu="V100", gpus=8, days=1), "known GPUs: A100, H100"),
+    (dict(gpu="H100", gpus=0, days=1), "--gpus must be a positive"),
+    (dict(gpu="H100", gpus=8, days=-1), "--days must be positive"),
+    (dict(gpu="H100", gpus=8, days=1, mfu=0), "--mfu must be positive"),
+    (dict(gpu="H100", gpus=8, days=1, mfu=1.5), "exceeds"),
+    (dict(gpu="A100", gpus=8, days=1, precision="fp8"), "no FP8"),
+])
+def test_budget_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        hardware.make_budget(**kwargs)
+
+
+def test_hardware_table_has_issue_gpus():
+    for name in ("A100", "H100", "H200", "B200", "GB200", "MI300X"):
+        gpu = hardware.get_gpu(name)
+        assert gpu.bf16_tflops > 0 and gpu.memory_gb > 0 and gpu.scale_up_gb_s > 0
+
+
+def test_deepseek_law_surface_reproduces_published_allocation():
+    for flops in (1e20, 1e23, 2.5e24):
+        m, d = scaling.DEEPSEEK.optimal(flops)
+        m_pub, d_pub = scaling.deepseek_optimal_split(flops)
+        assert m == pytest.approx(m_pub, rel=1e-3) and d == pytest.approx(d_pub, rel=1e-3)
+
+
+def test_chinchilla_twenty_tokens_per_parameter():
+    n, d = scaling.CHINCHILLA.optimal(5.76e23)  # Chinchilla's own budget: 70B params, 1.4T tokens
+    assert n == pytest.approx(70e9, rel=0.25) and d == pytest.approx(1.4e12, rel=0.25)
+    assert 15 < d / n < 30
+
+
+def test_batch_and_learning_rate_laws():
+    # DeepSeek LLM 67B: M ~ 4.2e11 FLOPs/token x 2T tokens = 8.4e23; it trained with 4,608 x 4K = 18.9M-token
+    # batches at a peak LR of 3.2e-4 (arXiv 2401.02954, Table 2)
+    assert scaling.optimal_batch_tokens(8.4e23) == pytest.approx(18.9e6, rel=0.1)
+    assert scaling.optimal_learning_rate(8.4e23) == pytest.approx(3.2e-4, rel=0.1)
+
+
+def test_moe_split_trains_on_more_tokens_than_dense():
+    dense_m, dense_d = scaling.DEEPSEEK.optimal(1e24)
+    moe_m, moe_d = scaling.moe_optimal_split(1e24, 10.0)
+    assert moe_d > dense_d and moe_m < dense_m
+    assert moe_m * moe_d == pytest.approx(1e24)
+
+
+def test_leverage_law_hits_its_anchors_and_shape():
+    assert scaling.efficiency_leverage(9 / 257, 8, 5.1e21) == pytest.approx(7.2)
+    assert scaling.efficiency_leverage(9 / 257, 7, 3.29e24) == pytest.approx(11.5)
+    # sparser is better, compute amplifies, granularity has an optimum in 8-12
+    assert scaling.efficiency_leverage(0.02, 10, 1e23) > scaling.efficiency_leverage(0.05, 10, 1e23)
+    assert scaling.efficiency_leverage(0.05, 10, 1e24) > scaling.efficiency_leverage(0.05, 10, 1e21)
+    by_g = {g: scaling.efficiency_leverage(0.04, g, 1e23) for g in (2, 4, 8, 10, 12, 24, 48)}
+    assert max(by_g, key=by_g.get) in (8, 10, 12)
+    assert scaling.efficiency_leverage(1.0, 10, 1e23) == 1.0
+
+
+def test_vocabulary_law_gives_axk1_optimum():
+    # A.X K1: 30.43B activated non-vocabulary parameters, d 7168 -> ~132.5K, +25% -> ~163,840 (model.md §7)
+    v = scaling.optimal_vocab_size(30_430_529_536, 7168)
+    assert v == pytest.approx(132_500, rel=0.02)
+    assert scaling.optimal_vocab_size(30_430_529_536, 7168, 1.25) == pytest.approx(163_840, rel=0.02)
+    assert scaling.optimal_vocab_size(30_430_529_536, 7168, 1.25) % 128 == 0
+
+
+def test_memory_model_fits_axk1_on_its_cluster_only():
+    from axk1.plan.memory import find_layout
+
+    config = ModelConfig.from_preset("axk1-519b")
+    assert find_layout(config, 1024, 141, 4096) is not None
+    assert find_layout(config, 64, 141, 4096) is None  # 519B x 18 bytes does not fit 64 x 141 GB

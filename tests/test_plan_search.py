@@ -1,0 +1,119 @@
+"""The planner against published designs (issue 7, point 4) and its outputs (point 5)."""
+
+import json
+import tomllib
+
+import pytest
+
+import axk1
+from axk1 import ModelConfig
+from axk1.params import count_parameters
+from axk1.plan.planner import make_plan
+from axk1.plan.report import write_outputs
+
+
+@pytest.fixture(scope="module")
+def axk1_plan():
+    # A.X K1: 1,024 H200 for ~73 days, the report's 2.548e24 FLOPs; released in BF16 (training.md §1.1-1.2)
+    return make_plan("H200", 1024, 73)
+
+
+@pytest.fixture(scope="module")
+def deepseek_v3_plan():
+    # DeepSeek-V3: 2.788M H800 GPU-hours on 2,048 GPUs; released in FP8 (arXiv 2412.19437)
+    return make_plan("H800", 2048, 2.788e6 / 2048 / 24, serve_precision="fp8")
+
+
+def test_axk1_budget_gives_axk1(axk1_plan):
+    best = axk1_plan.best
+    assert axk1_plan.budget.flops == pytest.approx(2.548e24, rel=0.01)
+    assert best.total == pytest.approx(519e9, rel=0.20)
+    assert best.activated == pytest.approx(33e9, rel=0.20)
+    assert best.tokens == pytest.approx(10e12, rel=0.20)
+    assert axk1_plan.vocab_optimal == pytest.approx(132_500, rel=0.10)  # before A.X K1's +25%
+    assert best.config.vocab_size == pytest.approx(1.25 * axk1_plan.vocab_optimal, rel=0.01)
+    assert axk1_plan.days == pytest.approx(73)
+
+
+def test_deepseek_v3_budget_gives_deepseek_v3(deepseek_v3_plan):
+    best = deepseek_v3_plan.best
+    assert best.total == pytest.approx(671e9, rel=0.25)
+    assert best.activated == pytest.approx(37e9, rel=0.25)
+    assert best.tokens == pytest.approx(14.8e12, rel=0.25)
+
+
+def test_one_trillion_parameter_plan(tmp_path):
+    # SKT's next step: ~1T parameters, served in FP8 on one 8 x H200 node, trained on 2,048 H200 for 90 days
+    plan = make_plan("H200", 2048, 90, serve_precision="fp8")
+    assert plan.best.total == pytest.approx(1e12, rel=0.20)
+    assert plan.budget.gpus == 2048 and plan.days == pytest.approx(90)
+    assert plan.best.memory is not None and plan.best.memory.total_gb <= 141
+    files = write_outputs(plan, tmp_path)
+    text = files["plan"].read_text()
+    assert "2,048 x H200" in text and "90 days" in text
+
+
+def test_candidates_are_ranked_and_feasible(axk1_plan):
+    losses = [c.loss for c in axk1_plan.candidates]
+    assert losses == sorted(losses) and len(losses) == 10
+    for c in axk1_plan.candidates:
+        assert c.memory.total_gb <= axk1_plan.budget.gpu.memory_gb
+        assert c.activation_ratio >= axk1_plan.min_activation
+
+
+def test_fixed_tokens_reports_days():
+    plan = make_plan("H200", 1024, 73, tokens=5e12)
+    assert plan.best.tokens == 5e12
+    assert plan.days <= 73 + 1e-6
+
+
+def test_outputs(axk1_plan, tmp_path):
+    files = write_outputs(axk1_plan, tmp_path)
+    for key in ("plan", "plot", "config", "recipe", "json"):
+        assert files[key].exists() and files[key].stat().st_size > 0
+    assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = ModelConfig.from_pretrained(tmp_path)
+    assert config == axk1_plan.best.config.replace(bos_token_id=None)
+    counts = count_parameters(config)
+    assert counts["total"] == axk1_plan.best.total
+    model = axk1.load_model(tmp_path, device="meta")
+    assert sum(p.numel() for p in model.parameters()) == axk1_plan.best.total
+    plan_md = files["plan"].read_text()
+    for needle in ("Assumptions", "Top candidates", "isoflop.png", "DeepSeek LLM", "Tao et al."):
+        assert needle in plan_md
+    assert json.loads(files["json"].read_text())["plan"]["total_params"] == axk1_plan.best.total
+
+
+def test_recipe_stages_scale_to_planned_tokens(axk1_plan, tmp_path):
+    files = write_outputs(axk1_plan, tmp_path)
+    recipe = tomllib.loads(files["recipe"].read_text())
+    assert recipe["model"]["config"] == "config.json"
+    for section in ("data", "optimizer", "schedule", "parallelism", "checkpointing", "logging"):
+        assert section in recipe
+    stages = recipe["stages"]
+    assert [s["seq_len"] for s in stages] == [4096, 4096, 32768]
+    assert sum(s["tokens"] for s in stages) == int(axk1_plan.best.tokens)
+    for stage, published in zip(stages, (7.0, 1.66, 0.6)):
+        assert stage["tokens"] / axk1_plan.best.tokens == pytest.approx(published / 9.26, rel=1e-3)
+        assert sum(stage["mixture"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert stages[2]["mixture"]["reasoning"] > stages[1]["mixture"]["reasoning"]
+    assert recipe["optimizer"]["lr"] == pytest.approx(axk1_plan.learning_rate, rel=0.01)
+    layout = recipe["parallelism"]
+    assert layout["dp_replicate"] * layout["dp_shard"] * layout["pp"] * layout["cp"] == 1024
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(gpu="H100", gpus=1, days=0.001), "too small"),
+    (dict(gpu="H100", gpus=8, days=1, tokens=-5), "--tokens must be positive"),
+    (dict(gpu="H200", gpus=1024, days=73, serve_gpus=-1), "--serve-gpus"),
+    (dict(gpu="TPUv5", gpus=8, days=1), "known GPUs"),
+])
+def test_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_plan(**kwargs)
+
+
+def test_model_that_cannot_fit_memory():
+    # 8 A100s for ten years: every good candidate for that budget needs more than 8 x 80 GB of training state
+    with pytest.raises(ValueError, match="memory of 8 x A100"):
+        make_plan("A100", 8, 3650, serve_gpus=0)
