@@ -85,3 +85,23 @@ def test_compiled_decode_step_gives_the_same_tokens(model):
     eager = generate(model, prompts, max_new_tokens=6, stop_ids=[])
     compiled = generate(model, prompts, max_new_tokens=6, stop_ids=[], compile=True)
     assert compiled.tokens == eager.tokens
+
+
+def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
+    """A server's batch: rows written at their own slots in one step equal each row run alone."""
+    prompts = [[1, 7, 9, 22, 5], [1, 300]]
+    alone = [generate(model, [p], max_new_tokens=1, stop_ids=[]).tokens[0][0] for p in prompts]
+    cache = LatentKVCache(tiny_config, 2, 16, torch.float32)
+    with torch.no_grad():
+        for b, p in enumerate(prompts):  # prefill each row on its own, into its row of the shared cache
+            row = LatentKVCache(tiny_config, 1, 16, torch.float32)
+            n = len(p)
+            model.forward_latent(torch.tensor([p[:-1]]), torch.arange(n - 1)[None], row, 0,
+                                 torch.ones(n - 1, n - 1, dtype=torch.bool).tril()[None, None])
+            for layer in range(tiny_config.num_hidden_layers):
+                cache.latent[layer][b] = row.latent[layer][0]
+        lengths = torch.tensor([len(p) for p in prompts])
+        last = torch.tensor([[p[-1]] for p in prompts])
+        mask = (torch.arange(16)[None, :] < lengths[:, None])[:, None, None, :]
+        logits = model.forward_latent(last, (lengths - 1)[:, None], cache, lengths - 1, mask)
+    assert logits[:, -1].argmax(-1).tolist() == alone

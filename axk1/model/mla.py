@@ -74,14 +74,24 @@ class MLA(nn.Module):
         return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
 
     def forward_latent(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
-                       cache_BSL: torch.Tensor, slot: int, mask_B1TS: torch.Tensor) -> torch.Tensor:
-        """Write this step's latents into the layer's cache [B, S, C + R] at [slot, slot+T); attend over [:slot+T]."""
+                       cache_BSL: torch.Tensor, slot: int | torch.Tensor, mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """Write this step's latents into the layer's cache [B, S, C + R], then attend over its first S' slots,
+        S' = mask_B1TS.shape[-1] (the mask says which of them each query may see).
+
+        slot: an int (all rows write at [slot, slot + T)), or a LongTensor [B] of per-row slots for one new token
+        per row (T = 1), as a server batching requests of different lengths needs.
+        """
         B, T, _ = x_BTD.shape
         H, C = self.n_heads, self.kv_rank
         q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
-        cache_BSL[:, slot : slot + T, :C] = c_kv_BTC
-        cache_BSL[:, slot : slot + T, C:] = k_rope_BTR
-        k_BSL = cache_BSL[:, : slot + T]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
+        latent_BTL = torch.cat([c_kv_BTC, k_rope_BTR], dim=-1).to(cache_BSL.dtype)
+        if isinstance(slot, torch.Tensor):
+            if T != 1:
+                raise ValueError(f"per-row slots need one new token per row, got {T}")
+            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BTL[:, 0]
+        else:
+            cache_BSL[:, slot : slot + T] = latent_BTL
+        k_BSL = cache_BSL[:, : mask_B1TS.shape[-1]]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
 
         w_uk_HNC, w_uv_HVC = self.absorbed_weights()
         q_lat_BHTC = q_nope_BTHN.transpose(1, 2) @ w_uk_HNC

@@ -105,9 +105,10 @@ class AXK1ForCausalLM(nn.Module):
         return out
 
     # ---- generation with a latent KV cache --------------------------------------------------------
-    def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache, slot: int,
-                       mask_B1TS: torch.Tensor, last_only: bool = True) -> torch.Tensor:
-        """Run T new tokens against `cache` (an axk1.model.kv_cache.LatentKVCache), writing at `slot`."""
+    def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache,
+                       slot: int | torch.Tensor, mask_B1TS: torch.Tensor, last_only: bool = True) -> torch.Tensor:
+        """Run T new tokens against `cache` (an axk1.model.LatentKVCache), writing at `slot` (an int, or per-row
+        slots [B] when T = 1); `mask_B1TS` (True = attend) spans the cache slots to attend over."""
         cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         for i, layer in enumerate(self.model.layers):
