@@ -37,7 +37,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if need_grad:
                 grad_CV = logp_CV.exp_()  # softmax, in place
                 grad_CV[rows, safe_labels_N[start:end]] -= 1.0
-                grad_CV.mul_(valid_C[:, None])
+                ignored_C = (~valid_C).nonzero()[:, 0]
+                if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
+                    grad_CV[ignored_C] = 0.0
                 grad_h_ND[start:end] = grad_CV @ w32_VD
                 grad_w_VD.addmm_(grad_CV.T, h_CD)
         scale = 1.0 / n_valid
