@@ -29,10 +29,10 @@ class DecoderLayer(nn.Module):
         y_BTD = self.mlp(self.post_attention_layernorm(h_BTD))
         return h_BTD + (self.post_mlp_layernorm(y_BTD) if self.is_moe else y_BTD)
 
-    def forward(self, x_BTD, cos_BTP, sin_BTP, mask_B1TS=None) -> torch.Tensor:
-        h_BTD = x_BTD + self.self_attn(self.input_layernorm(x_BTD), cos_BTP, sin_BTP, mask_B1TS)
+    def forward(self, x_BTD, cos_BT1P, sin_BT1P, mask_B1TS=None) -> torch.Tensor:
+        h_BTD = x_BTD + self.self_attn(self.input_layernorm(x_BTD), cos_BT1P, sin_BT1P, mask_B1TS)
         return self._mlp(h_BTD)
 
-    def forward_latent(self, x_BTD, cos_BTP, sin_BTP, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
-        attn = self.self_attn.forward_latent(self.input_layernorm(x_BTD), cos_BTP, sin_BTP, cache_BSL, slot, mask_B1TS)
-        return self._mlp(x_BTD + attn)
+    def forward_latent(self, x_BTD, cos_BT1P, sin_BT1P, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
+        h_BTD = self.input_layernorm(x_BTD)
+        return self._mlp(x_BTD + self.self_attn.forward_latent(h_BTD, cos_BT1P, sin_BT1P, cache_BSL, slot, mask_B1TS))

@@ -38,23 +38,23 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(config.kv_lora_rank, H * (config.qk_nope_head_dim + config.v_head_dim), bias=False)
         self.o_proj = nn.Linear(H * config.v_head_dim, D, bias=False)
 
-    def _project(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor):
+    def _project(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor):
         """Queries split into nope/rope parts, the normalised latent, and the rotated shared rope key."""
         B, T, _ = x_BTD.shape
         q_BTHK = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD))).view(B, T, self.n_heads, -1)
         q_nope_BTHN, q_rope_BTHR = q_BTHK.split([self.nope_dim, self.rope_dim], dim=-1)
         c_kv_BTC, k_rope_BTR = self.kv_a_proj_with_mqa(x_BTD).split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTC = self.kv_a_layernorm(c_kv_BTC)
-        q_rope_BTHR = apply_rope(q_rope_BTHR, cos_BTP, sin_BTP, self.interleave)
-        k_rope_BTR = apply_rope(k_rope_BTR[:, :, None, :], cos_BTP, sin_BTP, self.interleave)[:, :, 0]
+        q_rope_BTHR = apply_rope(q_rope_BTHR, cos_BT1P, sin_BT1P, self.interleave)
+        k_rope_BTR = apply_rope(k_rope_BTR[:, :, None, :], cos_BT1P, sin_BT1P, self.interleave)[:, :, 0]
         return q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR
 
-    def forward(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
+    def forward(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor,
                 mask_B1TS: torch.Tensor | None = None) -> torch.Tensor:
         """Self-attention over x. mask None means plain causal; otherwise a boolean mask (True = attend)."""
         B, T, _ = x_BTD.shape
         H = self.n_heads
-        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
+        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
         kv_BTHK = self.kv_b_proj(c_kv_BTC).view(B, T, H, self.nope_dim + self.v_dim)
         k_nope_BTHN, v_BTHV = kv_BTHK.split([self.nope_dim, self.v_dim], dim=-1)
         q_BHTK = torch.cat([q_nope_BTHN, q_rope_BTHR], dim=-1).transpose(1, 2)
@@ -73,7 +73,7 @@ class MLA(nn.Module):
         w_HKC = self.kv_b_proj.weight.view(self.n_heads, self.nope_dim + self.v_dim, self.kv_rank)
         return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
 
-    def forward_latent(self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor,
+    def forward_latent(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor,
                        cache_BSL: torch.Tensor, slot: int | torch.Tensor, mask_B1TS: torch.Tensor) -> torch.Tensor:
         """Write this step's latents into the layer's cache [B, S, C + R], then attend over its first S' slots,
         S' = mask_B1TS.shape[-1] (the mask says which of them each query may see).
@@ -83,7 +83,7 @@ class MLA(nn.Module):
         """
         B, T, _ = x_BTD.shape
         H, C = self.n_heads, self.kv_rank
-        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BTP, sin_BTP)
+        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
         latent_BTL = torch.cat([c_kv_BTC, k_rope_BTR], dim=-1).to(cache_BSL.dtype)
         if isinstance(slot, torch.Tensor):
             if T != 1:

@@ -24,6 +24,6 @@ class MTPModule(nn.Module):
         self.layer = DecoderLayer(config, layer_idx=config.num_hidden_layers)  # past the dense prefix: an MoE layer
         self.shared_head_norm = RMSNorm(D, config.rms_norm_eps)
 
-    def forward(self, h_BTD: torch.Tensor, next_emb_BTD: torch.Tensor, cos_BTP, sin_BTP, mask_B1TS=None) -> torch.Tensor:
+    def forward(self, h_BTD: torch.Tensor, next_emb_BTD: torch.Tensor, cos_BT1P, sin_BT1P, mask_B1TS=None) -> torch.Tensor:
         x_BTD = self.eh_proj(torch.cat([self.hnorm(h_BTD), self.enorm(next_emb_BTD)], dim=-1))
-        return self.layer(x_BTD, cos_BTP, sin_BTP, mask_B1TS)
+        return self.layer(x_BTD, cos_BT1P, sin_BT1P, mask_B1TS)

@@ -71,18 +71,18 @@ class RotaryEmbedding(nn.Module):
             self.inv_freq.copy_(inv_freq)
 
     def forward(self, positions_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin [B, T, P] in fp32, already multiplied by the YaRN attention factor."""
-        angles_BTP = positions_BT[..., None].float() * self.inv_freq.float()
-        return angles_BTP.cos() * self.attention_factor, angles_BTP.sin() * self.attention_factor
+        """cos and sin [B, T, 1, P] (a head axis to broadcast over) in fp32, times the YaRN attention factor."""
+        angles_BT1P = positions_BT[..., None, None].float() * self.inv_freq.float()
+        return angles_BT1P.cos() * self.attention_factor, angles_BT1P.sin() * self.attention_factor
 
 
-def apply_rope(x_BTHR: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor, interleave: bool = True) -> torch.Tensor:
+def apply_rope(x_BTHR: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor, interleave: bool = True) -> torch.Tensor:
     """Rotate the last dim of x (R = 2P) by per-token angles; heads broadcast."""
     if interleave:
         x1, x2 = x_BTHR[..., 0::2], x_BTHR[..., 1::2]
     else:
         half = x_BTHR.shape[-1] // 2
         x1, x2 = x_BTHR[..., :half], x_BTHR[..., half:]
-    cos = cos_BTP[:, :, None, :].to(x_BTHR.dtype)
-    sin = sin_BTP[:, :, None, :].to(x_BTHR.dtype)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    if cos_BT1P.dtype != x_BTHR.dtype:
+        cos_BT1P, sin_BT1P = cos_BT1P.to(x_BTHR.dtype), sin_BT1P.to(x_BTHR.dtype)
+    return torch.cat([x1 * cos_BT1P - x2 * sin_BT1P, x2 * cos_BT1P + x1 * sin_BT1P], dim=-1)

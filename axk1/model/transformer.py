@@ -79,11 +79,11 @@ class AXK1ForCausalLM(nn.Module):
                 position_ids_BT = document_positions(document_ids_BT)
         if position_ids_BT is None:
             position_ids_BT = torch.arange(T, device=input_ids_BT.device).expand(B, T)
-        cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
+        cos_BT1P, sin_BT1P = self.model.rotary_emb(position_ids_BT)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         for layer in self.model.layers:
-            h_BTD = layer(h_BTD, cos_BTP, sin_BTP, mask_B1TS)
-        return h_BTD, (cos_BTP, sin_BTP, mask_B1TS)
+            h_BTD = layer(h_BTD, cos_BT1P, sin_BT1P, mask_B1TS)
+        return h_BTD, (cos_BT1P, sin_BT1P, mask_B1TS)
 
     def forward(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
                 position_ids_BT: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,13 +94,13 @@ class AXK1ForCausalLM(nn.Module):
         """Depth-k MTP logits [B, T-k, V]: position i predicts token i+1+k (training only)."""
         if self.mtp is None:
             raise ValueError("this model was built without MTP modules (pass with_mtp=True)")
-        cos_BTP, sin_BTP, mask_B1TS = rope_and_mask
+        cos_BT1P, sin_BT1P, mask_B1TS = rope_and_mask
         out = []
         for k, module in enumerate(self.mtp, start=1):
             T = h_BTD.shape[1] - 1
             mask = None if mask_B1TS is None else mask_B1TS[:, :, :T, :T]
             h_BTD = module(h_BTD[:, :T], self.model.embed_tokens(input_ids_BT[:, k : k + T]),
-                           cos_BTP[:, :T], sin_BTP[:, :T], mask)
+                           cos_BT1P[:, :T], sin_BT1P[:, :T], mask)
             out.append(self.lm_head(module.shared_head_norm(h_BTD)))
         return out
 
@@ -109,10 +109,10 @@ class AXK1ForCausalLM(nn.Module):
                        slot: int | torch.Tensor, mask_B1TS: torch.Tensor, last_only: bool = True) -> torch.Tensor:
         """Run T new tokens against `cache` (an axk1.model.LatentKVCache), writing at `slot` (an int, or per-row
         slots [B] when T = 1); `mask_B1TS` (True = attend) spans the cache slots to attend over."""
-        cos_BTP, sin_BTP = self.model.rotary_emb(position_ids_BT)
+        cos_BT1P, sin_BT1P = self.model.rotary_emb(position_ids_BT)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         for i, layer in enumerate(self.model.layers):
-            h_BTD = layer.forward_latent(h_BTD, cos_BTP, sin_BTP, cache.latent[i], slot, mask_B1TS)
+            h_BTD = layer.forward_latent(h_BTD, cos_BT1P, sin_BT1P, cache.latent[i], slot, mask_B1TS)
         if last_only:
             h_BTD = h_BTD[:, -1:]
         return self.lm_head(self.model.norm(h_BTD))

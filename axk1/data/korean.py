@@ -1,0 +1,185 @@
+"""Korean text helpers: NFC normalisation, script ratios, and line joining for text that was wrapped.
+
+Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see data.md §4.1).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+
+# Invisible characters that are not str.isspace(): zero-width space/joiners, BOM, word joiner, HANGUL FILLER,
+# HALFWIDTH HANGUL FILLER, soft hyphen.
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u3164\uffa0\u00ad]")
+
+
+def is_hangul(ch: str) -> bool:
+    """Hangul syllables, jamo, compatibility jamo and conjoining extensions."""
+    o = ord(ch)
+    return (0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
+            or 0xA960 <= o <= 0xA97F or 0xD7B0 <= o <= 0xD7FF)
+
+
+def is_latin(ch: str) -> bool:
+    return ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ("\u00c0" <= ch <= "\u024f" and ch.isalpha())
+
+
+def normalize_text(text: str) -> str:
+    """NFC, invisible characters removed, CR/CRLF to LF. Never NFKC."""
+    text = _INVISIBLE_RE.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text)
+
+
+def hangul_ratio(text: str) -> float:
+    """Hangul letters / all letters (0 when there are no letters)."""
+    letters = hangul = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if is_hangul(ch):
+                hangul += 1
+    return hangul / letters if letters else 0.0
+
+
+def hangul_space_ratio(text: str) -> float:
+    """Hangul–space–Hangul transitions per Hangul syllable: ~0.25 on healthy Korean, near 0 when words are glued."""
+    syllables = sum(1 for ch in text if 0xAC00 <= ord(ch) <= 0xD7A3)
+    if not syllables:
+        return 0.0
+    spaced = len(re.findall("[\uac00-\ud7a3] [\uac00-\ud7a3]", text))
+    return spaced / syllables
+
+
+# Particles and endings that never start a free-standing word: a line starting with one continues the word above.
+# Only forms that are (almost) never free-standing words: "이", "다", "도", "한다" can be, so they are left out.
+_BOUND_STARTS = (
+    "을", "를", "은", "는", "의", "에", "에서", "에게", "으로", "로", "과", "와", "까지", "부터", "처럼", "보다",
+    "이다", "입니다", "습니다", "니다", "요", "며", "면", "던",
+)
+_BOUND_RE = re.compile("^(?:" + "|".join(sorted(_BOUND_STARTS, key=len, reverse=True)) + r")(?=[\s.,!?;:)\]]|$)")
+
+
+class LineJoiner:
+    """Decides, at a line break between two Hangul characters, whether the word was broken (join with "")
+    or the break replaced a space (join with " ").
+
+    Evidence, cheapest first: (1) the joined form occurs as a word elsewhere in the document; (2) the next
+    line starts with a bound particle/ending alone; (3) both halves occur as words elsewhere; (4) Kiwi's
+    spacing model on the two words (optional, ~0.5 ms a decision, only for what the rules leave open);
+    (5) a space. Whole documents are never respaced (data.md §4.2).
+    """
+
+    def __init__(self, use_kiwi: bool = True):
+        self.use_kiwi = use_kiwi
+
+    def decide(self, pairs: list[tuple[str, str]], vocab: Counter) -> list[bool]:
+        """For each (left word, right word) pair, True to join without a space. `vocab` holds words known to be
+        whole (see interior_word_counts)."""
+        stems = {_stem(w) for w in vocab}
+        out: list[bool | None] = []
+        for left, right in pairs:
+            joined = left + right
+            if joined in vocab or _stem(joined) in stems:
+                out.append(True)
+            elif _BOUND_RE.match(right) or (len(left) == 1 and left not in vocab):
+                out.append(True)
+            elif (left in vocab or left in stems) and (right in vocab or _stem(right) in stems):
+                out.append(False)
+            else:
+                out.append(None)
+        open_idx = [i for i, v in enumerate(out) if v is None]
+        if open_idx and self.use_kiwi:
+            kiwi = get_kiwi()
+            if kiwi is not None:
+                texts = [pairs[i][0] + pairs[i][1] for i in open_idx]
+                for i, spaced in zip(open_idx, kiwi.space(texts, reset_whitespace=True)):
+                    out[i] = not _space_at(spaced, len(pairs[i][0]))
+        return [bool(v) for v in out]
+
+
+_PARTICLES = ("에서", "에게", "으로", "까지", "부터", "처럼", "보다", "을", "를", "은", "는", "이", "가", "의", "에",
+              "로", "과", "와", "도", "만")
+
+
+def _stem(word: str) -> str:
+    """The word without one trailing particle (only when something of two or more syllables is left)."""
+    for p in _PARTICLES:
+        if word.endswith(p) and len(word) - len(p) >= 2:
+            return word[: -len(p)]
+    return word
+
+
+def _space_at(spaced: str, pos: int) -> bool:
+    """Whether Kiwi's respaced string has a space after `pos` non-space characters."""
+    seen = 0
+    for ch in spaced:
+        if seen == pos:
+            return ch == " "
+        if ch != " ":
+            seen += 1
+    return False
+
+
+@lru_cache(maxsize=1)
+def get_kiwi():
+    """One Kiwi per process (about 2 s to load); None when kiwipiepy is not installed."""
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError:
+        return None
+    return Kiwi()
+
+
+_STRIP = ".,!?;:()[]{}\"'“”‘’·…"
+
+
+def interior_word_counts(lines: list[str]) -> Counter:
+    """Words that are not at either end of a line, so not possibly cut by a line break: the joiner's lexicon."""
+    counts: Counter = Counter()
+    for line in lines:
+        words = line.split()
+        counts.update(w.strip(_STRIP) for w in words[1:-1])
+    return counts
+
+
+_LATIN_HYPHEN_END = re.compile(r"[A-Za-z][-\x02]$")
+
+
+def join_wrapped_lines(lines: list[str], full: list[bool], joiner: LineJoiner, vocab: Counter) -> str:
+    """Reflows lines: a line marked full (it reached the right margin) continues on the next line; other
+    breaks stay newlines. Hangul–Hangul continuations go to the joiner; Latin–Latin after a hyphen are
+    de-hyphenated; everything else is joined with a space."""
+    n = len(lines)
+    kinds: list[str] = []  # per break: "nl", "space", "dehyph", "ko"
+    pairs: list[tuple[str, str]] = []
+    for i in range(n - 1):
+        a, b = lines[i].rstrip(), lines[i + 1].lstrip()
+        if not full[i] or not a or not b:
+            kinds.append("nl")
+        elif _LATIN_HYPHEN_END.search(a) and is_latin(b[0]) and b[0].islower():
+            kinds.append("dehyph")
+        elif is_hangul(a[-1]) and is_hangul(b[0]):
+            kinds.append("ko")
+            pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
+        else:
+            kinds.append("space")
+    decisions = iter(joiner.decide(pairs, vocab)) if pairs else iter(())
+    parts: list[str] = []
+    for i in range(n):
+        line = lines[i].strip()
+        if i > 0:
+            kind = kinds[i - 1]
+            if kind == "nl":
+                parts.append("\n")
+            elif kind == "dehyph":
+                parts[-1] = parts[-1][:-1]  # drop the hyphen (or pdfium's \x02 soft-hyphen marker)
+            elif kind == "ko":
+                if not next(decisions):
+                    parts.append(" ")
+            else:
+                parts.append(" ")
+        parts.append(line)
+    return "".join(parts)

@@ -1,0 +1,167 @@
+"""Renders Korean PDFs whose text we know, with reportlab's built-in Korean CID fonts (no font download).
+
+Used for the extraction quality test (CER), the speed benchmark and the starter corpus. The ground truth is
+the body text the extractor should return: paragraphs one per line, table rows as cells joined by spaces,
+running headers, footers and page numbers left out.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from axk1.data.textgen import korean_document, korean_paragraph
+
+KOREAN_FONTS = ("HYSMyeongJo-Medium", "HYGothic-Medium")
+
+
+@dataclass
+class RenderedPdf:
+    path: Path
+    truth: str
+    kind: str
+    pages: int
+
+
+def _register_fonts() -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    for name in KOREAN_FONTS:
+        if name not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(UnicodeCIDFont(name))
+
+
+def render_pdf(path: str | Path, paragraphs: list[str], *, columns: int = 1, header: str | None = None,
+               page_numbers: bool = True, cjk_wrap: bool = True, table: list[list[str]] | None = None,
+               font: str = KOREAN_FONTS[0], font_size: float = 10.0, kind: str = "text") -> RenderedPdf:
+    """Lays out paragraphs (then an optional table) in 1 or 2 columns on A4, with a running header and page
+    numbers drawn on every page. `cjk_wrap` breaks lines anywhere, including inside Korean words."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer, Table
+
+    _register_fonts()
+    path = Path(path)
+    width, height = A4
+    style = ParagraphStyle("body", fontName=font, fontSize=font_size, leading=font_size * 1.45,
+                           wordWrap="CJK" if cjk_wrap else None, spaceAfter=font_size * 0.8)
+
+    def decorate(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 9)
+        if header:
+            canvas.drawString(72, height - 50, header)
+        if page_numbers:
+            canvas.drawCentredString(width / 2, 36, f"- {doc.page} -")
+        canvas.restoreState()
+
+    gap = 18
+    col_w = (width - 144 - gap * (columns - 1)) / columns
+    frames = [Frame(72 + i * (col_w + gap), 72, col_w, height - 144, id=f"col{i}") for i in range(columns)]
+    doc = BaseDocTemplate(str(path), pagesize=A4, title="axk1 test document", author="axk1")
+    doc.addPageTemplates([PageTemplate(id="body", frames=frames, onPage=decorate)])
+    story: list = []
+    for para in paragraphs:
+        story.append(Paragraph(_escape(para), style))
+    if table:
+        story.append(Spacer(1, 6))
+        story.append(Table(table, style=[("FONT", (0, 0), (-1, -1), font, font_size)]))
+    doc.build(story)
+    import pypdfium2 as pdfium
+
+    with pdfium.PdfDocument(str(path)) as pdf:
+        pages = len(pdf)
+    truth_lines = list(paragraphs) + [" ".join(row) for row in (table or [])]
+    return RenderedPdf(path, "\n".join(truth_lines), kind, pages)
+
+
+def render_hyphenated_pdf(path: str | Path) -> RenderedPdf:
+    """Lines drawn one by one so that an English word is hyphenated across a line break, next to a Korean
+    line that ends in a real hyphen, a glued Hangul break, and an English compound with a hyphen."""
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    path = Path(path)
+    lines = [
+        "이 문서는 국제화 작업을 설명합니다. The guide covers inter-",
+        "nationalization of well-known tools and the Korean 말뭉",
+        "치를 다룹니다. 끝.",
+    ]
+    c = canvas.Canvas(str(path))
+    c.setFont(KOREAN_FONTS[0], 11)
+    # The first two lines are padded to the same right margin so they read as full lines.
+    y = 760
+    for line in lines:
+        c.drawString(72, y, line)
+        y -= 16
+    c.showPage()
+    c.save()
+    truth = "이 문서는 국제화 작업을 설명합니다. The guide covers internationalization of well-known tools and " \
+            "the Korean 말뭉치를 다룹니다. 끝."
+    return RenderedPdf(path, truth, "hyphenated", 1)
+
+
+def render_image_only_pdf(path: str | Path) -> Path:
+    """A page with only vector shapes (a scan stand-in): no text layer."""
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path))
+    for i in range(20):
+        c.rect(72 + i * 20, 400, 12, 200, fill=1)
+    c.showPage()
+    c.save()
+    return Path(path)
+
+
+def render_encrypted_pdf(path: str | Path, password: str = "secret") -> Path:
+    from reportlab.lib import pdfencrypt
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    enc = pdfencrypt.StandardEncryption(password, ownerPassword=password + "-owner", canPrint=0)
+    c = canvas.Canvas(str(path), encrypt=enc)
+    c.setFont(KOREAN_FONTS[0], 11)
+    c.drawString(72, 760, "암호가 걸린 문서입니다.")
+    c.showPage()
+    c.save()
+    return Path(path)
+
+
+def build_test_set(folder: str | Path, seed: int = 0, pages_scale: int = 1) -> list[RenderedPdf]:
+    """The generated Korean PDF test set: single column over several pages with running header and page
+    numbers (words broken across lines), two columns, a table, mixed Korean/English (normal wrapping) and
+    an explicit hyphenation page."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    out = []
+    paras = [korean_paragraph(rng, sentences=rng.randint(4, 8)) for _ in range(12 * pages_scale)]
+    out.append(render_pdf(folder / "single.pdf", paras, header="한국어 자료 처리 보고서", kind="single"))
+    paras = [korean_paragraph(rng, sentences=rng.randint(4, 8)) for _ in range(16 * pages_scale)]
+    out.append(render_pdf(folder / "two_column.pdf", paras, columns=2, header="두 단 편집 문서", kind="two_column",
+                          font=KOREAN_FONTS[1]))
+    table = [["이름", "부서", "연락처"], ["김하늘", "연구개발팀", "내선 2041"], ["박서준", "데이터팀", "내선 3307"],
+             ["이수민", "품질관리팀", "내선 1188"]]
+    paras = [korean_paragraph(rng, sentences=4) for _ in range(2)]
+    out.append(render_pdf(folder / "table.pdf", paras, table=table, kind="table"))
+    paras = [korean_paragraph(rng, sentences=6, english_share=0.4) for _ in range(14 * pages_scale)]
+    out.append(render_pdf(folder / "mixed.pdf", paras, cjk_wrap=False, header="Mixed 문서 Report", kind="mixed"))
+    out.append(render_hyphenated_pdf(folder / "hyphenated.pdf"))
+    return out
+
+
+def render_speed_pdf(path: str | Path, pages: int = 100, seed: int = 1) -> RenderedPdf:
+    """About `pages` pages of single-column Korean text for the speed benchmark."""
+    rng = random.Random(seed)
+    paras = [korean_document(rng, paragraphs=1, sentences=7) for _ in range(pages * 5)]
+    return render_pdf(path, paras, header="속도 측정용 문서", kind="speed")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_encrypted_pdf",
+           "build_test_set", "render_speed_pdf"]

@@ -1,0 +1,282 @@
+"""Model backends behind one interface: `backend.generate(requests) -> completions`.
+
+TARGET forms (see `load_backend`):
+  <folder>            an axk1 model folder (HF layout), run with axk1's own generate()
+  hf:<path-or-id>     transformers AutoModelForCausalLM + AutoTokenizer
+  openai:<base-url>   any OpenAI-compatible server (vLLM, SGLang, `axk1 serve`), e.g. openai:http://host:8000/v1
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from axk1.eval.chat import ChatPrompt, load_folder_template, render
+from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0  # 0 = off
+    max_tokens: int = 32768
+    thinking: bool | None = None  # None: the model's default
+
+    def __post_init__(self):
+        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
+            raise ValueError(f"bad sampling settings {self}: need temperature >= 0, 0 < top_p <= 1, top_k >= 0, "
+                             "max_tokens >= 1")
+
+
+@dataclass
+class Request:
+    messages: list[dict]
+    seed: int = 0
+
+
+@dataclass
+class Completion:
+    text: str  # raw output; reasoning a server returned separately is put back as <think>...</think>
+    finish_reason: str = "stop"  # "stop" | "length" | "error"
+    think_open: bool = False  # the prompt opened a think block that the raw text continues
+    n_tokens: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Backend:
+    name = "backend"
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"backend": self.name}
+
+
+# ---- native axk1 ---------------------------------------------------------------------------------------------
+class NativeBackend(Backend):
+    """An axk1 model folder: config.json + safetensors + tokenizer.json (+ tokenizer_config.json chat template)."""
+
+    name = "axk1"
+
+    def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None):
+        import torch
+        from tokenizers import Tokenizer
+
+        from axk1.checkpoint.hf import load_model
+
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").exists():
+            raise FileNotFoundError(f"{self.model_dir} is not a model folder (no config.json); give an axk1 model "
+                                    "folder, hf:<path-or-id> or openai:<base-url>")
+        if not (self.model_dir / "tokenizer.json").exists():
+            raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
+                                    "add the tokenizer the model was trained with")
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        self.model = load_model(self.model_dir, dtype=dtypes[dtype] if dtype else None).eval()
+        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.template, self.special = load_folder_template(self.model_dir)
+        self.batch_size = batch_size
+
+    def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
+        return render(messages, self.template, self.special, thinking)
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+        from axk1.infer.generate import generate
+
+        context = self.model.config.max_position_embeddings
+        out: list[Completion] = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = requests[start:start + self.batch_size]
+            prompts = [self.prompt(r.messages, sampling.thinking) for r in batch]
+            ids = [self.tokenizer.encode(p.text, add_special_tokens=False).ids for p in prompts]
+            too_long = [len(x) >= context for x in ids]
+            runnable = [i for i, bad in enumerate(too_long) if not bad]
+            results: dict[int, Completion] = {
+                i: Completion("", "error", prompts[i].think_open, 0, f"prompt has {len(ids[i])} tokens; the model's "
+                              f"context is {context}") for i, bad in enumerate(too_long) if bad}
+            if runnable:
+                budget = min(sampling.max_tokens, context - max(len(ids[i]) for i in runnable))
+                gen = generate(self.model, [ids[i] for i in runnable], max_new_tokens=budget,
+                               temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                               seed=batch[runnable[0]].seed)
+                for j, i in enumerate(runnable):
+                    tokens = gen.tokens[j]
+                    text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+                    results[i] = Completion(text, gen.finish_reasons[j], prompts[i].think_open, len(tokens))
+            out.extend(results[i] for i in range(len(batch)))
+        return out
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": str(self.model_dir), "chat_template":
+                "tokenizer_config.json" if self.template else "fallback"}
+
+
+# ---- transformers --------------------------------------------------------------------------------------------
+class HFBackend(Backend):
+    """`hf:<path-or-id>`: transformers' generate(); the hub is used only when the id is not a local folder."""
+
+    name = "hf"
+
+    def __init__(self, model_id: str, dtype: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_id = model_id
+        self.tokenizer = AutoTokenizer.from_pretrained(model_id)
+        kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
+        self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).eval()
+
+    def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
+        from axk1.eval.chat import apply_thinking, fallback_template
+
+        if getattr(self.tokenizer, "chat_template", None):
+            kwargs = {} if thinking is None else {"enable_thinking": thinking}
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **kwargs)
+            source = "transformers"
+        else:
+            text, source = fallback_template(messages), "fallback"
+        text, think_open = apply_thinking(text, thinking)
+        return ChatPrompt(text, think_open, source)
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+        import torch
+
+        out = []
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        for request in requests:
+            prompt = self.prompt(request.messages, sampling.thinking)
+            ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            torch.manual_seed(request.seed)
+            sample = sampling.temperature > 0
+            kwargs = dict(do_sample=sample, max_new_tokens=sampling.max_tokens, pad_token_id=next(iter(eos_ids), 0))
+            if sample:
+                kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
+            with torch.no_grad():
+                full = self.model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)[0, ids.shape[1]:]
+            tokens = full.tolist()
+            stopped = bool(tokens) and tokens[-1] in eos_ids
+            if stopped:
+                tokens = tokens[:-1]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+            out.append(Completion(text, "stop" if stopped or len(full) < sampling.max_tokens else "length",
+                                  prompt.think_open, len(tokens)))
+        return out
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model_id}
+
+
+# ---- OpenAI-compatible HTTP ------------------------------------------------------------------------------------
+@dataclass
+class OpenAIBackend(Backend):
+    """POST {base_url}/chat/completions, one request per sample (request-level seeds), `concurrency` at a time."""
+
+    base_url: str
+    model: str | None = None
+    api_key: str | None = None
+    concurrency: int = 8
+    timeout_s: float = 3600.0
+    retries: int = 3
+    extra_body: dict = field(default_factory=dict)
+    name: str = "openai"
+
+    def __post_init__(self):
+        self.base_url = self.base_url.rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"openai backend needs an http(s) base URL such as http://127.0.0.1:8000/v1, "
+                             f"got {self.base_url!r}")
+        if self.model is None:
+            self.model = self._first_model()
+
+    def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(req, timeout=timeout or self.timeout_s) as resp:
+            return json.loads(resp.read())
+
+    def _first_model(self) -> str:
+        try:
+            models = self._call("GET", "/models", timeout=30)["data"]
+        except (urllib.error.URLError, OSError, KeyError, json.JSONDecodeError) as e:
+            raise ValueError(f"could not list models at {self.base_url}/models ({e}); is the server up? Pass the "
+                             "model name with --served-model") from e
+        if not models:
+            raise ValueError(f"{self.base_url}/models lists no model; pass --served-model")
+        return models[0]["id"]
+
+    def body(self, request: Request, sampling: Sampling) -> dict:
+        body = {"model": self.model, "messages": request.messages, "temperature": sampling.temperature,
+                "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": request.seed, "n": 1}
+        if sampling.top_k:
+            body["top_k"] = sampling.top_k  # vLLM / SGLang extension
+        if sampling.thinking is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": sampling.thinking}
+        body.update(self.extra_body)
+        return body
+
+    def _one(self, request: Request, sampling: Sampling) -> Completion:
+        error = ""
+        for attempt in range(self.retries + 1):
+            try:
+                reply = self._call("POST", "/chat/completions", self.body(request, sampling))
+                return self._parse(reply)
+            except urllib.error.HTTPError as e:
+                detail = e.read().decode("utf-8", "replace")[:500]
+                if 400 <= e.code < 500 and e.code != 429:  # our request is wrong: retrying will not help
+                    raise ValueError(f"{self.base_url} rejected the request (HTTP {e.code}): {detail}") from e
+                error = f"HTTP {e.code}: {detail}"
+            except (urllib.error.URLError, OSError, json.JSONDecodeError, KeyError, IndexError) as e:
+                error = f"{type(e).__name__}: {e}"
+            if attempt < self.retries:
+                time.sleep(min(2.0 ** attempt, 30.0))
+        return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
+
+    @staticmethod
+    def _parse(reply: dict) -> Completion:
+        choice = reply["choices"][0]
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}" if reasoning else content
+        finish = choice.get("finish_reason") or "stop"
+        tokens = (reply.get("usage") or {}).get("completion_tokens")
+        return Completion(text, "length" if finish == "length" else "stop", False, tokens)
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+        with ThreadPoolExecutor(max(1, self.concurrency)) as pool:
+            return list(pool.map(lambda r: self._one(r, sampling), requests))
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
+                "extra_body": self.extra_body}
+
+
+def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None) -> Backend:
+    """Build the backend a TARGET string names (see the module docstring)."""
+    if target.startswith("openai:"):
+        return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
+                             api_key=os.environ.get(api_key_env), concurrency=concurrency,
+                             extra_body=dict(extra_body or {}))
+    if target.startswith("hf:"):
+        return HFBackend(target[len("hf:"):], dtype=dtype)
+    path = Path(target)
+    if not path.exists():
+        raise FileNotFoundError(f"model {target!r} is not a folder; use an axk1 model folder, hf:<path-or-id> or "
+                                "openai:<base-url>")
+    return NativeBackend(path, dtype=dtype)

@@ -1,0 +1,92 @@
+"""Grade programs against tests in the sandbox: one confined process per (program, test set), in parallel.
+
+Verdicts: pass, wrong_answer, time_limit, runtime_error, compile_error, global_timeout, no_code, judge_error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from axk1.eval.sandbox import Limits, run_judge, run_parallel, run_python
+
+JUDGE = Path(__file__).with_name("code_judge.py")
+MODES = ("strict", "tolerant")
+VERDICTS = ("pass", "wrong_answer", "time_limit", "runtime_error", "compile_error", "global_timeout", "no_code",
+            "judge_error")
+
+
+@dataclass
+class TestOutcome:
+    verdict: str
+    results: list = field(default_factory=list)  # per test: True or an upstream code (-1 .. -5)
+    details: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+
+def _verdict(results: list, details: list) -> str:
+    if not results:
+        return "judge_error"  # an empty result list would pass vacuously upstream; it must not here
+    for code, detail in zip(results, details or [""] * len(results)):
+        if code is True:
+            continue
+        if code == -2:
+            return "compile_error" if str(detail).startswith("compile error") else "wrong_answer"
+        return {-1: "global_timeout", -3: "time_limit", -4: "runtime_error"}.get(code, "judge_error")
+    return "pass"
+
+
+def check_tests(tests: dict) -> None:
+    for key in ("inputs", "outputs"):
+        if not isinstance(tests.get(key), list):
+            raise ValueError(f"tests need a list under {key!r}; got {type(tests.get(key)).__name__}")
+    if len(tests["inputs"]) != len(tests["outputs"]):
+        raise ValueError(f"tests have {len(tests['inputs'])} inputs but {len(tests['outputs'])} outputs")
+    if not tests["inputs"]:
+        raise ValueError("tests are empty: a program with no tests cannot be graded")
+
+
+def run_tests(code: str | None, tests: dict, mode: str = "strict", timeout_s: float = 6.0,
+              memory_mb: int = 2048, stop_at_first_failure: bool = True) -> TestOutcome:
+    """Run `code` on tests {"inputs": [...], "outputs": [...], "fn_name": name or None}.
+
+    The whole run is bounded by upstream's global timeout (timeout + 1) * n_tests + 5 seconds."""
+    if mode not in MODES:
+        raise ValueError(f"grader mode must be one of {MODES}, got {mode!r}")
+    check_tests(tests)
+    if not code or not code.strip():
+        return TestOutcome("no_code")
+    n = len(tests["inputs"])
+    wall = (timeout_s + 1) * n + 5
+    limits = Limits(wall_s=wall, cpu_s=int(wall) + 1, memory_mb=memory_mb)
+    payload = {"code": code, "tests": tests, "mode": mode, "timeout_s": timeout_s,
+               "stop_at_first_failure": stop_at_first_failure}
+    result = run_judge(JUDGE, payload, limits)
+    if result.timed_out:
+        return TestOutcome("global_timeout", [-1] * n, ["global timeout"], result.wall_s)
+    if "results" not in result.report:
+        return TestOutcome("judge_error", [-5], [result.stderr[-500:] or f"judge exited {result.returncode}"],
+                           result.wall_s)
+    results, details = result.report["results"], result.report["details"]
+    return TestOutcome(_verdict(results, details), results, details, result.wall_s)
+
+
+def run_program(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> TestOutcome:
+    """A self-checking program (HumanEval style: asserts, exit code 0 = pass)."""
+    result = run_python(program, limits=Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb))
+    if result.timed_out:
+        return TestOutcome("time_limit", [-3], ["time limit"], result.wall_s)
+    if result.returncode == 0:
+        return TestOutcome("pass", [True], [""], result.wall_s)
+    last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+    verdict = "wrong_answer" if last[0].startswith("AssertionError") else "runtime_error"
+    return TestOutcome(verdict, [-2 if verdict == "wrong_answer" else -4], last, result.wall_s)
+
+
+def run_tests_many(jobs: list[tuple[str | None, dict]], mode: str = "strict", timeout_s: float = 6.0,
+                   workers: int | None = None, desc: str | None = None) -> list[TestOutcome]:
+    return run_parallel(lambda job: run_tests(job[0], job[1], mode, timeout_s), jobs, workers, desc)

@@ -1,0 +1,46 @@
+"""Sampling metrics over problems with n samples each: avg@k (= pass@1), unbiased pass@k, standard error."""
+
+from __future__ import annotations
+
+import math
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), computed as a product for stability."""
+    if not 0 <= c <= n:
+        raise ValueError(f"correct count {c} must be within 0..{n}")
+    if not 1 <= k <= n:
+        raise ValueError(f"pass@{k} needs 1 <= k <= n samples (n = {n})")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+def standard_error(values: list[float]) -> float:
+    """Standard error of the mean over problems (sample standard deviation / sqrt(count))."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return math.sqrt(var / len(values))
+
+
+def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (1,)) -> dict:
+    """Per-problem correctness lists -> {"n_problems", "n_samples", "avg@n", "stderr", "pass@k" ...} in percent."""
+    if not correct_by_problem:
+        raise ValueError("no graded problems to summarise")
+    sizes = {len(v) for v in correct_by_problem.values()}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"every problem needs the same, non-zero number of samples; got sizes {sorted(sizes)}")
+    n = sizes.pop()
+    per_problem = [sum(v) / n for v in correct_by_problem.values()]
+    out = {"n_problems": len(per_problem), "n_samples": n, f"avg@{n}": 100 * sum(per_problem) / len(per_problem),
+           "stderr": 100 * standard_error(per_problem)}
+    for k in ks:
+        if k <= n:
+            scores = [pass_at_k(n, sum(v), k) for v in correct_by_problem.values()]
+            out[f"pass@{k}"] = 100 * sum(scores) / len(scores)
+    return out

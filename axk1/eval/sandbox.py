@@ -1,0 +1,200 @@
+"""Run untrusted Python programs: one process group each, with limits, a private directory, a scrubbed environment
+and no network. The confinement itself happens in the child (axk1/eval/sandbox_child.py); this side prepares the
+directory, starts the child, enforces the wall-clock timeout and cleans up whatever the program left behind.
+
+    result = run_python("print(input()[::-1])", stdin="abc", limits=Limits(wall_s=5))
+    result.stdout == "cba\\n"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CHILD = Path(__file__).with_name("sandbox_child.py")
+NOBODY = (65534, 65534)  # uid, gid the child drops to when the harness runs as root
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_s: float = 10.0  # wall clock for the whole child, enforced here (kills the process group)
+    cpu_s: int = 10  # RLIMIT_CPU, per process
+    memory_mb: int = 1024  # RLIMIT_AS, per process (address space; the interpreter itself needs ~30 MB)
+    fsize_mb: int = 64  # RLIMIT_FSIZE: the largest file (and captured stdout) the program may write
+    nproc: int = 64  # RLIMIT_NPROC for the unprivileged uid: bounds a fork bomb even without the Python guard
+    output_bytes: int = 1 << 20  # stdout/stderr kept per stream
+
+    def __post_init__(self):
+        for name in ("wall_s", "cpu_s", "memory_mb", "fsize_mb", "nproc", "output_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"sandbox limit {name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
+class SandboxResult:
+    returncode: int | None  # None when killed at the wall-clock limit
+    stdout: str
+    stderr: str
+    wall_s: float
+    timed_out: bool
+    signal: int | None = None  # the signal that ended the program (e.g. SIGKILL from RLIMIT_CPU's hard limit)
+    report: dict = field(default_factory=dict)  # what the child wrote to its result channel (judge results)
+    pid: int = 0  # the child's pid = its process group id
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def _site_packages() -> list[str]:
+    """The harness's site-packages, so graded programs may import what is installed (numpy, ...)."""
+    paths = site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    return [p for p in paths if os.path.isdir(p)]
+
+
+def _drop_target() -> tuple[int, int] | None:
+    return NOBODY if os.getuid() == 0 else None
+
+
+def _read(path: Path, limit: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        return ""
+    text = data[:limit].decode("utf-8", "replace")
+    return text + "\n[output truncated]" if len(data) > limit else text
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
+    """True if the process exited within `timeout`. A pidfd wakes us at exit; Popen.wait(timeout) polls with
+    sleeps of up to 50 ms, which would dominate short runs."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(fd)
+
+
+def _run(spec: dict, base: Path, stdin: str | bytes, limits: Limits) -> SandboxResult:
+    """Start the child on `spec` inside `base` (already holding `work/`), wait, clean up, collect."""
+    work = base / "work"
+    spec = dict(spec, workdir=str(work), result_path=str(base / "result.json"), limits=asdict(limits),
+                site_packages=_site_packages(), drop_to=_drop_target())
+    (base / "spec.json").write_text(json.dumps(spec))
+    (base / "stdin").write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
+    # The program may pass through `base` to reach work/ but not list it; spec, stdin and results stay private.
+    os.chmod(base, 0o711)
+    for name in ("spec.json", "stdin"):
+        os.chmod(base / name, 0o600)
+    if spec["drop_to"] is not None:
+        for path in [work, *work.rglob("*")]:
+            os.chown(path, *spec["drop_to"])
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
+           "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    with open(base / "stdin", "rb") as fin, open(base / "stdout", "wb") as fout, open(base / "stderr", "wb") as ferr:
+        os.chmod(base / "stdout", 0o600)
+        os.chmod(base / "stderr", 0o600)
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD), str(base / "spec.json")],
+                                stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=env, start_new_session=True,
+                                close_fds=True)
+        timed_out = not _wait_exit(proc, limits.wall_s)
+        _kill_group(proc.pid)  # also reaps whatever the program left running in its group
+        proc.wait()
+    wall = time.perf_counter() - start
+    code = proc.returncode
+    report_text = _read(base / "result.json", 64 << 20)
+    try:
+        report = json.loads(report_text) if report_text.strip() else {}
+    except json.JSONDecodeError:
+        report = {"error": "unreadable result channel", "raw": report_text[:200]}
+    return SandboxResult(
+        returncode=None if timed_out else code, stdout=_read(base / "stdout", limits.output_bytes),
+        stderr=_read(base / "stderr", limits.output_bytes), wall_s=wall, timed_out=timed_out,
+        signal=-code if code is not None and code < 0 else None, report=report, pid=proc.pid)
+
+
+def _fresh_dir(files: dict[str, str] | None) -> Path:
+    base = Path(tempfile.mkdtemp(prefix="axk1-sandbox-"))
+    (base / "work").mkdir()
+    for name, text in (files or {}).items():
+        target = (base / "work" / name).resolve()
+        if not str(target).startswith(str(base / "work")):
+            raise ValueError(f"sandbox file name {name!r} points outside the sandbox directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return base
+
+
+def run_python(code: str, stdin: str | bytes = "", limits: Limits = Limits(), files: dict[str, str] | None = None,
+               guard: bool = True, network_namespace: bool = True) -> SandboxResult:
+    """Run `code` as __main__ in a fresh confined process. guard=False leaves only the OS layers (for tests)."""
+    base = _fresh_dir({**(files or {}), "main.py": code})
+    try:
+        spec = {"mode": "script", "script": str(base / "work" / "main.py"), "guard": guard,
+                "network_namespace": network_namespace}
+        result = _run(spec, base, stdin, limits)
+        result.report = result.report.get("isolation", result.report)
+        return result
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_judge(judge_file: str | Path, payload: dict, limits: Limits, guard: bool = True) -> SandboxResult:
+    """Run a judge (a file defining `run(payload, result_fd, install_guard, workdir)`) confined like a program."""
+    base = _fresh_dir(None)
+    try:
+        spec = {"mode": "judge", "judge": str(judge_file), "payload": payload, "guard": guard}
+        return _run(spec, base, "", limits)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_parallel(fn, items: list, workers: int | None = None, desc: str | None = None) -> list:
+    """fn(item) for every item on `workers` threads (each waits on its own child process), in order."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    results: list = [None] * len(items)
+    progress = None
+    if desc and len(items) > 1:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(items), desc=desc, leave=False)
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        from concurrent.futures import as_completed
+
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if progress:
+                progress.update(1)
+    if progress:
+        progress.close()
+    return results

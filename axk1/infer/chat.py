@@ -1,0 +1,171 @@
+"""Text side of a model folder: tokenizer.json, the chat template, and the files that describe them.
+
+A.X K1's chat format is ChatML-like (`<|im_start|>role\\n...<|im_end|>`, eos `<|im_end|>`), with thinking switched by
+the template flag `enable_thinking`: the thinking generation prompt ends with `<think>`, the non-thinking one with an
+empty `<think>...</think>` block (shared/reference/model.md §7-8). The template is rendered the way transformers'
+`apply_chat_template` renders it (sandboxed Jinja2, trim_blocks + lstrip_blocks), so the server and anything that
+loads the folder with transformers or vLLM build the same prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+THINK_START, THINK_END = "<think>", "</think>"
+SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_end|>", "<|im_start|>"]
+THINK_TOKENS = [THINK_START, THINK_END]  # added tokens but not "special": decoding keeps them, so reasoning can be split
+
+# Our own ChatML-with-thinking template. Assistant turns from the history carry no reasoning (it is dropped, as
+# DeepSeek-style templates do), and a new assistant turn opens with the think block.
+DEFAULT_CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}"
+    "{%- else %}"
+    "{{- '<think>\\n' }}"
+    "{%- endif %}"
+    "{%- endif %}"
+)
+
+
+def _render_template(template: str, variables: dict[str, Any]) -> str:
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str):
+        raise TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+    try:
+        return env.from_string(template).render(**variables)
+    except TemplateError as e:
+        raise ValueError(f"the chat template failed on these messages: {e}") from e
+
+
+def message_text(content: Any) -> str:
+    """OpenAI message content: a string, or a list of parts of which the text parts are joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise ValueError("only text message parts are supported (type 'text'); this model reads no images")
+            texts.append(str(part.get("text", "")))
+        return "".join(texts)
+    raise ValueError(f"message content must be a string or a list of text parts, got {type(content).__name__}")
+
+
+@dataclass
+class ChatCodec:
+    """tokenizer.json + chat template of one model folder."""
+
+    tokenizer: Any  # tokenizers.Tokenizer
+    chat_template: str
+    bos_token: str | None = None
+    eos_token: str | None = None
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> ChatCodec | None:
+        """None when the folder has no tokenizer.json (a token-id-only model)."""
+        folder = Path(folder)
+        if not (folder / "tokenizer.json").exists():
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        config = {}
+        if (folder / "tokenizer_config.json").exists():
+            config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        template = read_chat_template(folder, config)
+        if template is None:
+            log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
+            template = DEFAULT_CHAT_TEMPLATE
+        return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")))
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def token_id(self, token: str) -> int | None:
+        return self.tokenizer.token_to_id(token)
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any) -> str:
+        """The prompt text for `messages`; kwargs are the request's chat_template_kwargs (enable_thinking, ...)."""
+        if not messages:
+            raise ValueError("messages is empty: send at least one message")
+        clean = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or "role" not in m:
+                raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
+            clean.append({**m, "content": message_text(m.get("content"))})
+        return _render_template(self.chat_template, {
+            "messages": clean, "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
+        })
+
+
+def _token_text(token: Any) -> str | None:
+    if isinstance(token, dict):  # the AddedToken form {"content": ...}
+        return token.get("content")
+    return token
+
+
+def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    """transformers 5 writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a
+    list of named templates, of which 'default' is used)."""
+    if (folder / "chat_template.jinja").exists():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template
+
+
+def prompt_opens_reasoning(prompt_text: str) -> bool:
+    """True when the rendered prompt leaves the model inside a think block, so its output starts with reasoning."""
+    return prompt_text.rstrip().endswith(THINK_START)
+
+
+def split_reasoning(text: str) -> tuple[str, str]:
+    """(reasoning, content) of a reply generated inside a think block: everything before `</think>` is reasoning,
+    the rest content; with no `</think>` yet it is all reasoning (as DeepSeek-R1-style parsers read it)."""
+    end = text.find(THINK_END)
+    if end < 0:
+        return text, ""
+    return text[:end], text[end + len(THINK_END):]
+
+
+def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = DEFAULT_CHAT_TEMPLATE,
+                               model_max_length: int | None = None) -> None:
+    """Write tokenizer.json, tokenizer_config.json and chat_template.jinja the way transformers and vLLM read a
+    folder: `PreTrainedTokenizerFast`, bos `<|endoftext|>`, eos `<|im_end|>`, pad `<|pad|>` (model.md §7)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<|endoftext|>", "eos_token": "<|im_end|>", "pad_token": "<|pad|>",
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": model_max_length or 131072,
+        "chat_template": chat_template,  # kept here too: older readers know only this place
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "chat_template.jinja").write_text(chat_template, encoding="utf-8")

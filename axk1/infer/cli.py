@@ -1,0 +1,108 @@
+"""`axk1 serve <model-dir>`: the OpenAI-compatible server. Also runnable alone: `python -m axk1.infer.cli serve ...`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+DEFAULT_MAX_MODEL_LEN = 8192  # x --max-batch rows of latent cache: A.X K1 needs 70 KB per slot (bf16)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+log = logging.getLogger("axk1.serve")
+
+
+def build_server(model_dir: str | Path, served_name: str | None = None, api_key: str | None = None,
+                 max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
+                 device: str = "cpu"):
+    """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
+    from axk1.checkpoint.hf import load_model
+    from axk1.infer.chat import ChatCodec
+    from axk1.infer.engine import Engine
+    from axk1.infer.server import ServerState, create_app
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json): give a folder written by "
+                                "`model.save_pretrained` or `axk1 export`")
+    if max_batch < 1:
+        raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
+    model = load_model(model_dir, dtype=dtype, device=device)
+    codec = ChatCodec.from_folder(model_dir)
+    if codec is None:
+        log.warning("%s has no tokenizer.json: only /v1/completions with token-id prompts will work", model_dir)
+    max_model_len = max_model_len or min(model.config.max_position_embeddings, DEFAULT_MAX_MODEL_LEN)
+    engine = Engine(model, max_batch=max_batch, max_model_len=max_model_len).start()
+    log.info("serving %s: %d rows x %d slots of latent cache (%.1f MiB)", model_dir, max_batch,
+             engine.max_model_len, engine.cache.nbytes() / 2**20)
+    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key)
+    return create_app(state), engine
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    api_key = args.api_key or os.environ.get("AXK1_API_KEY") or None
+    if not _is_loopback(args.host) and not api_key:
+        log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
+    app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
+                               DTYPES[args.dtype] if args.dtype else None, args.device)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    finally:
+        engine.stop()
+    return 0
+
+
+def add_serve_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "serve", help="OpenAI-compatible HTTP server (chat, completions, streaming) over a model folder",
+        description="Serve a model folder (HF layout) with an OpenAI-compatible API: /v1/models, /v1/completions, "
+                    "/v1/chat/completions (streaming or not; thinking on/off via chat_template_kwargs), /health, "
+                    "/metrics. Concurrent requests share decode steps over one latent KV cache.")
+    p.add_argument("model_dir", help="model folder: config.json + safetensors (+ tokenizer.json for text)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (or set AXK1_API_KEY)")
+    p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
+    p.add_argument("--max-batch", type=int, default=32, help="most choices decoded together (cache rows)")
+    p.add_argument("--max-model-len", type=int, default=None,
+                   help="context served, prompt + completion; the cache holds this many slots per row "
+                        f"(default: the model's context, at most {DEFAULT_MAX_MODEL_LEN})")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="axk1")
+    add_serve_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

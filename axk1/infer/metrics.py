@@ -1,0 +1,60 @@
+"""Server counters, written in the Prometheus text exposition format (no client library needed for a few lines)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from axk1.infer.engine import Engine
+
+
+@dataclass
+class ServerMetrics:
+    requests: Counter = field(default_factory=Counter)  # (endpoint, status) -> count
+    duration_sum: float = 0.0
+    duration_count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count_request(self, endpoint: str, status: int) -> None:
+        with self._lock:
+            self.requests[(endpoint, status)] += 1
+
+    def observe_duration(self, seconds: float) -> None:
+        with self._lock:
+            self.duration_sum += seconds
+            self.duration_count += 1
+
+    def render(self, engine: Engine) -> str:
+        stats = engine.stats
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP axk1_{name} {help}")
+            lines.append(f"# TYPE axk1_{name} {kind}")
+            lines.extend(f"axk1_{name}{labels} {value:g}" for labels, value in samples)
+
+        with self._lock:
+            requests = sorted(self.requests.items())
+            duration = (self.duration_sum, self.duration_count)
+        metric("requests_total", "counter", "HTTP requests by endpoint and status code.",
+               [(f'{{endpoint="{e}",status="{s}"}}', n) for (e, s), n in requests] or [("", 0)])
+        metric("num_requests_running", "gauge", "Choices being generated (rows in the decode batch).",
+               [("", engine.num_running)])
+        metric("num_requests_waiting", "gauge", "Choices queued for a free row (queue length).",
+               [("", engine.num_waiting)])
+        metric("prompt_tokens_total", "counter", "Prompt tokens prefilled.", [("", stats.prompt_tokens)])
+        metric("generation_tokens_total", "counter", "Tokens generated.", [("", stats.generated_tokens)])
+        metric("generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.",
+               [("", stats.tokens_per_second())])
+        metric("decode_steps_total", "counter", "Shared decode steps run.", [("", stats.decode_steps)])
+        metric("decode_rows_total", "counter", "Rows summed over decode steps (divide by steps: mean batch).",
+               [("", stats.decode_rows)])
+        metric("requests_aborted_total", "counter", "Choices stopped early (client gone or stop string met).",
+               [("", stats.aborted)])
+        metric("engine_errors_total", "counter", "Engine steps that failed.", [("", stats.errors)])
+        metric("time_to_first_token_seconds", "summary", "Time from submission to the first token.",
+               [("_sum", stats.ttft_sum), ("_count", stats.ttft_count)])
+        metric("request_duration_seconds", "summary", "Generation requests, from arrival to the last token.",
+               [("_sum", duration[0]), ("_count", duration[1])])
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,297 @@
+"""An OpenAI-compatible HTTP server over the batching engine (FastAPI; run by uvicorn from `axk1 serve`).
+
+Routes: /v1/models, /v1/chat/completions, /v1/completions (streaming as server-sent events, or not), /health,
+/metrics (Prometheus text). Chat replies generated inside a think block come back split, DeepSeek-style: the
+reasoning in `reasoning_content`, the answer in `content`. Every failure is answered with an OpenAI-style JSON
+error; nothing a request does can stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
+from axk1.infer.detok import Delta, IncrementalText
+from axk1.infer.engine import Engine, SamplingParams, Sequence
+from axk1.infer.metrics import ServerMetrics
+from axk1.infer.protocol import APIError, ChatRequest, CompletionRequest, parse_request
+
+log = logging.getLogger(__name__)
+ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    codec: ChatCodec | None
+    model_name: str
+    api_key: str | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def _error(e: APIError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status)
+
+
+class Generation:
+    """One request's choices (prompts x n), fed by the engine thread through an asyncio queue."""
+
+    def __init__(self, state: ServerState, prompts: list[tuple[list[int], bool]], params: SamplingParams, n: int,
+                 stop: list[str]) -> None:
+        self.engine, self.started = state.engine, time.monotonic()
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        for ids, _ in prompts:  # all or nothing: check every prompt before any is queued
+            try:
+                self.engine.check_request(ids, params, n)
+            except ValueError as e:
+                raise APIError(400, str(e)) from None
+        self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
+        self.texts = [IncrementalText(state.codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
+        self.finish: list[str | None] = [None] * len(self.texts)
+        self.tokens = [0] * len(self.texts)
+        self.index: dict[int, int] = {}
+        self.sequences: list[Sequence] = []
+        for p, (ids, _) in enumerate(prompts):
+            for s in self.engine.submit(ids, params, self._sink, n):
+                self.index[s.id] = p * n + s.index
+                self.sequences.append(s)
+
+    def _sink(self, seq: Sequence, token: int | None, reason: str | None, error: str | None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (seq, token, reason, error))
+
+    async def events(self) -> AsyncIterator[tuple[int, Delta, str | None]]:
+        """(choice index, text delta, finish reason or None) until every choice has finished."""
+        pending = len(self.texts)
+        while pending:
+            seq, token, reason, error = await self.queue.get()
+            i = self.index[seq.id]
+            if self.finish[i] is not None:
+                continue  # ended here already (a stop string); the engine's late events are dropped
+            if error is not None:
+                raise APIError(500, f"generation failed: {error}", type="server_error")
+            text = self.texts[i]
+            if token is not None:
+                self.tokens[i] += 1
+                delta = text.push(token)
+                if not text.stopped:
+                    if delta:
+                        yield i, delta, None
+                    continue
+                self.engine.abort([seq])
+                reason = "stop"
+            else:
+                delta = Delta()
+            tail = text.finish()
+            self.finish[i] = reason
+            pending -= 1
+            yield i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), reason
+
+    def close(self) -> None:
+        """Free the rows of choices still running (the client went away, or the request failed)."""
+        self.engine.abort([s for s in self.sequences if not s.finished])
+
+    def usage(self) -> dict[str, int]:
+        completion = sum(self.tokens)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                "total_tokens": self.prompt_tokens + completion}
+
+
+def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
+    stop_ids = set(req.stop_token_ids or [])
+    if not req.ignore_eos:
+        stop_ids |= state.engine.eos_ids
+        eos_text = state.codec.eos_token if state.codec else None
+        eos_id = state.codec.token_id(eos_text) if eos_text else None
+        if eos_id is not None:  # the chat turn's end (<|im_end|>) may differ from config.json's eos id
+            stop_ids.add(eos_id)
+    top_k = req.top_k if req.top_k and req.top_k > 0 else 0
+    return SamplingParams(max_tokens, req.temperature, req.top_p, top_k, req.seed, frozenset(stop_ids))
+
+
+def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
+    if isinstance(prompt, str):
+        if state.codec is None:
+            raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
+                                "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param="prompt")
+        return state.codec.encode(prompt)
+    if not prompt:
+        raise APIError(400, "a prompt is empty: send at least one token", param="prompt")
+    return [int(t) for t in prompt]
+
+
+def create_app(state: ServerState) -> FastAPI:
+    app = FastAPI(title="axk1 OpenAI-compatible server", docs_url=None, redoc_url=None)
+    app.state.axk1 = state
+
+    @app.middleware("http")
+    async def auth_and_count(request: Request, call_next) -> Response:
+        path = request.url.path
+        if state.api_key and path.startswith("/v1"):
+            header = request.headers.get("authorization", "")
+            given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+            if not secrets.compare_digest(given.encode(), state.api_key.encode()):
+                response = _error(APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                                           type="authentication_error", code="invalid_api_key"))
+                state.metrics.count_request(path if path in ROUTES else "other", 401)
+                return response
+        try:
+            response = await call_next(request)
+        except Exception as e:  # anything unforeseen: answer 500, keep serving
+            log.exception("request to %s failed", path)
+            response = _error(APIError(500, f"internal error: {type(e).__name__}: {e}", type="server_error"))
+        state.metrics.count_request(path if path in ROUTES else "other", response.status_code)
+        return response
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, e: APIError) -> JSONResponse:
+        return _error(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return _error(APIError(e.status_code, str(e.detail), type="invalid_request_error"))
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(state.metrics.render(state.engine), media_type="text/plain; version=0.0.4")
+
+    def model_card() -> dict[str, Any]:
+        return {"id": state.model_name, "object": "model", "created": state.created, "owned_by": "axk1",
+                "max_model_len": state.engine.max_model_len}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{name:path}")
+    async def model(name: str) -> dict[str, Any]:
+        _check_model(state, name)
+        return model_card()
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        req: CompletionRequest = parse_request(CompletionRequest, await _json(request))
+        _check_model(state, req.model)
+        prompts = [(_encode_prompt(state, p), False) for p in req.prompts()]
+        longest = max(len(ids) for ids, _ in prompts)
+        params = _sampling(state, req, req.max_tokens or min(16, max(1, state.engine.max_model_len - longest)))
+        gen = Generation(state, prompts, params, req.n, req.stop_list())
+        return await _respond(state, gen, req, chat=False)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        req: ChatRequest = parse_request(ChatRequest, await _json(request))
+        _check_model(state, req.model)
+        if state.codec is None:
+            raise APIError(400, "this model folder has no tokenizer.json and chat template, so it cannot chat; "
+                                "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
+        try:
+            text = state.codec.render(req.messages, add_generation_prompt=True, **(req.chat_template_kwargs or {}))
+        except ValueError as e:
+            raise APIError(400, str(e), param="messages") from None
+        ids = state.codec.encode(text, add_special_tokens=False)
+        params = _sampling(state, req, req.max_tokens or max(1, state.engine.max_model_len - len(ids)))
+        gen = Generation(state, [(ids, prompt_opens_reasoning(text))], params, req.n, req.stop_list())
+        return await _respond(state, gen, req, chat=True)
+
+    return app
+
+
+def _check_model(state: ServerState, name: str) -> None:
+    if name != state.model_name:
+        raise APIError(404, f"The model '{name}' does not exist. This server serves '{state.model_name}' "
+                            "(see /v1/models).", param="model", code="model_not_found")
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise APIError(400, f"the request body is not valid JSON: {e}") from None
+
+
+def _choice_text(text: IncrementalText, chat: bool) -> dict[str, Any]:
+    if not chat:
+        return {"text": text.content_text}
+    content: str | None = text.content_text
+    if text.in_reasoning_mode and not content:
+        content = None  # the reply never left its think block
+    reasoning = text.reasoning_text if text.in_reasoning_mode else None
+    return {"message": {"role": "assistant", "content": content, "reasoning_content": reasoning}}
+
+
+async def _respond(state: ServerState, gen: Generation, req: Any, chat: bool) -> Response:
+    rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+    head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+            "model": state.model_name}
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        return StreamingResponse(_stream(state, gen, head, chat, include_usage), media_type="text/event-stream")
+    try:
+        async for _ in gen.events():
+            pass
+    finally:
+        gen.close()
+        state.metrics.observe_duration(time.monotonic() - gen.started)
+    choices = [{"index": i, **_choice_text(t, chat), "finish_reason": gen.finish[i], "logprobs": None}
+               for i, t in enumerate(gen.texts)]
+    return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool,
+                  include_usage: bool) -> AsyncIterator[str]:
+    head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(i: int, delta: Delta | None, reason: str | None) -> str:
+        if chat:
+            body: dict[str, Any] = {}
+            if delta is None:
+                body = {"role": "assistant", "content": ""}
+            elif delta.reasoning:
+                body["reasoning_content"] = delta.reasoning
+            if delta is not None and delta.content:
+                body["content"] = delta.content
+            choice = {"index": i, "delta": body, "finish_reason": reason, "logprobs": None}
+        else:
+            choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason, "logprobs": None}
+        return _sse({**head, "choices": [choice], **extra})
+
+    try:
+        if chat:
+            for i in range(len(gen.texts)):
+                yield chunk(i, None, None)
+        async for i, delta, reason in gen.events():
+            if delta or reason is not None:
+                yield chunk(i, delta, reason)
+        if include_usage:
+            yield _sse({**head, "choices": [], "usage": gen.usage()})
+        yield "data: [DONE]\n\n"
+    except APIError as e:
+        yield _sse(e.body())
+        yield "data: [DONE]\n\n"
+    finally:  # also on a client disconnect, which cancels this generator: its rows are freed now
+        gen.close()
+        state.metrics.observe_duration(time.monotonic() - gen.started)
