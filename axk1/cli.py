@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 
 from axk1.config import ModelConfig
+from axk1.eval.cli import add_eval_parser
+from axk1.infer.cli import add_serve_parser
 from axk1.plan.cli import add_plan_parser
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     add_plan_parser(sub)
+    add_serve_parser(sub)
+    add_eval_parser(sub)
 
     p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")
     p.add_argument("-o", "--output", default="out/demo")

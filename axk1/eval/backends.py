@@ -252,7 +252,12 @@ class OpenAIBackend(Backend):
         message = choice.get("message") or {}
         content = message.get("content") or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning")
-        text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}" if reasoning else content
+        if reasoning:
+            # content None next to reasoning = the reply never left its think block (vLLM, axk1 serve)
+            closed = message.get("content") is not None
+            text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}" if closed else f"{THINK_OPEN}{reasoning}"
+        else:
+            text = content
         finish = choice.get("finish_reason") or "stop"
         tokens = (reply.get("usage") or {}).get("completion_tokens")
         return Completion(text, "length" if finish == "length" else "stop", False, tokens)

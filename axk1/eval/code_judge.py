@@ -230,7 +230,7 @@ def _call_based(code, inputs, outputs, fn_name, timeout, stop_first, tolerant):
 
 
 # ---- tolerant stdin: the file as __main__ with real streams, one forked process per test -------------------
-def _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir):
+def _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir, result_fd):
     try:
         compiled = compile(code, "<solution>", "exec")
     except (SyntaxError, ValueError) as e:
@@ -244,6 +244,7 @@ def _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, w
         if pid == 0:  # the test process: real descriptors 0 and 1, then the untrusted program
             status = 0
             try:
+                os.close(result_fd)  # the program must not be able to write the verdicts
                 os.dup2(os.open(in_path, os.O_RDONLY), 0)
                 os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
                 sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
@@ -303,7 +304,8 @@ def run(payload: dict, result_fd: int, install_guard, workdir: str) -> None:
     if mode == "strict":
         timeout = max(1, int(timeout))  # upstream passes an integer to signal.alarm
     if mode == "tolerant" and not fn_name:
-        results, details = _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir)
+        results, details = _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir,
+                                            result_fd)
     else:
         # One process runs the program in-process: the guard must be up before the program's first line.
         if install_guard is not None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -189,8 +189,6 @@ def run_parallel(fn, items: list, workers: int | None = None, desc: str | None =
         progress = tqdm(total=len(items), desc=desc, leave=False)
     with ThreadPoolExecutor(workers) as pool:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-        from concurrent.futures import as_completed
-
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if progress:

@@ -156,6 +156,10 @@ def main() -> None:
         spec = json.load(f)
     workdir = spec["workdir"]
     sys.path.extend(spec.get("site_packages", []))
+    import builtins
+
+    # -S skips `site`, which is what defines exit() and quit(); programs call them.
+    builtins.exit = builtins.quit = sys.exit
     # The judge reports through a descriptor opened before the privilege drop, in a directory the program
     # cannot open by name.
     result_fd = os.open(spec["result_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

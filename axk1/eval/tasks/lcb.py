@@ -1,0 +1,149 @@
+"""LiveCodeBench code generation: official prompts, code from the last fenced block, sandboxed test runs.
+
+Defaults follow A.X K1's anchor: release_v6, contest_date 2025-02-01 .. 2025-05-01, the DeepSeek-R1 user-only
+prompt (fixed across models), strict (upstream) grading; `tolerant` grading is opt-in.
+"""
+
+from __future__ import annotations
+
+import re
+
+from axk1.eval.backends import Completion
+from axk1.eval.execution import run_tests_many
+from axk1.eval.reasoning import split_reasoning
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+from axk1.eval.tasks.lcb_data import in_window, load_problems
+
+SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
+          "generate a correct Python program that matches the specification and passes all tests.")
+R1_LEAD = ("You will be given a question (problem specification) and will generate a correct Python program that "
+           "matches the specification and passes all tests.")
+WITH_STARTER = ("You will use the following starter code to write the solution to the problem and enclose your code "
+                "within delimiters.")
+WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test "
+                   "on the sample inputs). Enclose your code within delimiters as follows. Ensure that when the python "
+                   "program runs, it reads the inputs, runs the algorithm and writes output to STDOUT.")
+PROMPT_STYLES = ("r1", "generic")
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def build_messages(content: str, starter_code: str, style: str = "r1") -> list[dict]:
+    sentence = WITH_STARTER if starter_code else WITHOUT_STARTER
+    fence = f"```python\n{starter_code if starter_code else '# YOUR CODE HERE'}\n```\n\n"
+    if style == "r1":
+        return [{"role": "user", "content": f"{R1_LEAD}\n\nQuestion: {content}\n\n{sentence}\n{fence}"}]
+    if style == "generic":
+        user = (f"### Question:\n{content}\n\n### Format: {sentence}\n{fence}"
+                "### Answer: (use the provided format with backticks)\n\n")
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    raise ValueError(f"LCB prompt style must be one of {PROMPT_STYLES}, got {style!r}")
+
+
+def extract_code_strict(text: str) -> str:
+    """Upstream: the lines strictly between the last two lines that contain three backticks ('' if fewer)."""
+    lines = text.split("\n")
+    fences = [i for i, line in enumerate(lines) if "```" in line]
+    if len(fences) < 2:
+        return ""
+    return "\n".join(lines[fences[-2] + 1:fences[-1]])
+
+
+def extract_code_tolerant(text: str) -> str:
+    """The last complete fenced block tagged python (else the last untagged one), pairing fences in order, so a
+    trailing explanation block or an unclosed fence (truncation) does not shift the span."""
+    blocks, open_at, lang = [], None, ""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith("```"):
+            continue
+        if open_at is None:
+            open_at, lang = i, stripped[3:].strip().lower()
+        else:
+            blocks.append((lang, "\n".join(lines[open_at + 1:i])))
+            open_at = None
+    for wanted in (("python", "py", "python3"), ("",)):  # a python-tagged block beats an untagged one
+        for lang, code in reversed(blocks):
+            if lang in wanted and code.strip():
+                return code
+    return extract_code_strict(text)
+
+
+def response_is_korean(answer: str) -> bool:
+    """Prose outside code blocks is mostly Hangul (for the response-language rate of LCB-ko)."""
+    prose = re.sub(r"```.*?```", "", answer, flags=re.S)
+    letters = re.findall(r"[A-Za-z\uac00-\ud7a3]", prose)
+    return bool(letters) and sum(bool(HANGUL.match(c)) for c in letters) / len(letters) >= 0.3
+
+
+class LCBTask(Task):
+    name = "lcb"
+    published = "lcb"
+    group_by = ("difficulty", "platform")
+
+    def source(self, options: TaskOptions) -> str:
+        source = options.data.get("lcb")
+        if not source:
+            raise ValueError("LiveCodeBench data is not bundled: pass --lcb-data with code_generation_lite's "
+                             "test*.jsonl folder (or a file); see shared/reference/evaluation.md §2.1")
+        return source
+
+    def select(self, options: TaskOptions):
+        problems, failed = load_problems(self.source(options), options.lcb_release, options.lcb_cache)
+        kept = [p for p in problems if in_window(p, options.lcb_start, options.lcb_end)]
+        excluded = [{"question_id": p.question_id, "reason": f"contest_date {p.contest_date.date()} outside window"}
+                    for p in problems if p not in kept]
+        excluded += [{"question_id": p.question_id, "reason": "no tests"} for p in kept if not p.tests["inputs"]]
+        kept = [p for p in kept if p.tests["inputs"]]
+        if not kept:
+            raise ValueError(f"no LCB problem has contest_date in [{options.lcb_start}, {options.lcb_end}] "
+                             f"({len(problems)} read); check --lcb-start/--lcb-end and the release")
+        return kept, excluded, failed
+
+    def make_problem(self, p, content: str, options: TaskOptions) -> Problem:
+        return Problem(p.question_id, build_messages(content, p.starter_code, options.lcb_prompt), None,
+                       {"difficulty": p.difficulty, "platform": p.platform, "contest_date": p.contest_date.isoformat(),
+                        "tests": p.tests, "n_tests": len(p.tests["inputs"])})
+
+    def load(self, options: TaskOptions) -> TaskData:
+        kept, excluded, failed = self.select(options)
+        problems = apply_limit([self.make_problem(p, p.content, options) for p in kept], options.limit)
+        info = self.info(problems, options, excluded, failed)
+        return TaskData(problems, info)
+
+    def info(self, problems: list[Problem], options: TaskOptions, excluded: list, failed: list) -> dict:
+        return {"source": self.source(options), "release": options.lcb_release,
+                "window": [options.lcb_start, options.lcb_end], "n_problems": len(problems),
+                "problem_ids_hash": digest(sorted(p.id for p in problems)),
+                "dataset_hash": digest([(p.id, p.messages, p.meta["tests"]) for p in problems]),
+                "prompt_style": options.lcb_prompt, "prompt_hash": digest([R1_LEAD, SYSTEM, WITH_STARTER,
+                                                                          WITHOUT_STARTER, options.lcb_prompt]),
+                "grader_mode": options.grader_mode, "test_timeout_s": options.test_timeout_s,
+                "excluded": excluded, "failed_to_parse": failed}
+
+    def grade_all(self, pairs: list[tuple[Problem, Completion]], options: TaskOptions) -> list[dict]:
+        extract = extract_code_strict if options.grader_mode == "strict" else extract_code_tolerant
+        records, jobs, slots = [], [], []
+        for problem, completion in pairs:
+            split = split_reasoning(completion.text, completion.think_open)
+            record = {"status": None, "correct": False, "extracted": None}
+            if completion.error:
+                record.update(status="request_failed", error=completion.error)
+            elif split.answer is None:
+                record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
+            else:
+                code = extract(split.answer)
+                record["extracted"] = code
+                record["korean_response"] = response_is_korean(split.answer)
+                if not code.strip():
+                    record["status"] = "truncated" if completion.finish_reason == "length" else "no_code"
+                else:
+                    jobs.append((code, problem.meta["tests"]))
+                    slots.append(len(records))
+            records.append(record)
+        outcomes = run_tests_many(jobs, options.grader_mode, options.test_timeout_s, options.workers,
+                                  desc=f"{self.name}: running tests")
+        for slot, outcome in zip(slots, outcomes):
+            records[slot].update(status=outcome.verdict, correct=outcome.passed,
+                                 test_results=outcome.results, detail=(outcome.details or [""])[-1])
+        return records

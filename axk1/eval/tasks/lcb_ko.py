@@ -1,0 +1,40 @@
+"""LiveCodeBench-ko: the English window's problems with `question_content` translated to Korean.
+
+Instruction sentences stay in English (recorded in the info as `instructions: en`); grading is identical to
+`lcb`. Problems whose translation fails the survival check are excluded with the reason.
+"""
+
+from __future__ import annotations
+
+from axk1.eval.tasks.base import TaskData, TaskOptions, apply_limit
+from axk1.eval.tasks.lcb import LCBTask
+from axk1.eval.translate import TranslationCache, translate_all
+
+
+class LCBKoTask(LCBTask):
+    name = "lcb-ko"
+    published = "lcb-ko"
+
+    def load(self, options: TaskOptions) -> TaskData:
+        if options.translator is None:
+            raise ValueError("lcb-ko needs a translator backend (the CLI uses --translator, or the model itself)")
+        kept, excluded, failed = self.select(options)
+        if options.limit is not None:
+            kept = kept[:options.limit]
+        cache = TranslationCache(options.translation_cache)
+        translations, version = translate_all({p.question_id: p.content for p in kept}, options.translator, cache)
+        problems = []
+        for p in kept:
+            t = translations[p.question_id]
+            if t.ok:
+                problems.append(self.make_problem(p, t.text, options))
+            else:
+                excluded.append({"question_id": p.question_id, "reason": "translation failed the survival check: "
+                                 + "; ".join(t.problems)[:300]})
+        if not problems:
+            raise ValueError(f"no LCB-ko problem survived translation ({len(kept)} tried); see the excluded reasons "
+                             f"in {options.translation_cache or 'the translation cache'}")
+        info = self.info(apply_limit(problems, None), options, excluded, failed)
+        info.update(translation_version=version, translator=options.translator.describe(), instructions="en",
+                    translated=len(problems), translation_cache=options.translation_cache)
+        return TaskData(problems, info)

@@ -1,0 +1,11 @@
+"""Synthetic training data from parsed documents, written by a teacher model behind an OpenAI-compatible API.
+
+recipe.py (TOML → dataclasses), documents.py (documents → passages), text.py (language, n-grams, key spans),
+formats.py (teacher reply → sample), filters.py (checks, decontamination), dedup.py (MinHash), teacher.py
+(client + response cache), pipeline.py (the run, with accounting), cli.py (`axk1 data synth`).
+"""
+
+from axk1.synth.pipeline import SynthSummary, run_synth
+from axk1.synth.recipe import SynthRecipe, load_recipe
+
+__all__ = ["SynthRecipe", "SynthSummary", "load_recipe", "run_synth"]

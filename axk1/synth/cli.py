@@ -1,0 +1,69 @@
+"""`axk1 data synth <documents.jsonl> --teacher openai:URL --recipe <synth.toml> -o out.jsonl`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from axk1.synth.pipeline import run_synth
+    from axk1.synth.recipe import load_recipe
+    from axk1.synth.teacher import parse_teacher
+
+    recipe = load_recipe(args.recipe)
+    if args.concurrency:
+        recipe.teacher.concurrency = args.concurrency
+    if args.teacher_model:
+        recipe.teacher.model = args.teacher_model
+    summary = run_synth(args.documents, recipe, parse_teacher(args.teacher), args.output, cache_path=args.cache,
+                        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"), extra_benchmarks=args.decontam,
+                        limit=args.limit, progress=not args.no_progress)
+    print(summary.table())
+    print(f"kept: {summary.outputs['kept']}  rejected: {summary.outputs['rejected']}  "
+          f"summary: {summary.outputs['summary']}", file=sys.stderr)
+    return 0
+
+
+def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
+    """Register `synth` under the `data` verb's subparsers."""
+    p = data_subparsers.add_parser(
+        "synth", help="turn documents into training data with a teacher model (QA, reasoning, rewrites)",
+        description="Generate synthetic training data from parsed documents with a teacher behind an OpenAI-compatible "
+                    "API: grounded question-answer pairs, multi-step reasoning for STEM/math passages, explanatory "
+                    "rewrites for an audience, in Korean and English. Replies are cached (a rerun re-asks nothing), "
+                    "checked (format, length, language, grounding, decontamination, dedup) and accounted for.")
+    p.add_argument("documents", help="JSONL (or .jsonl.gz) rows with text, id, metadata (language, domain)")
+    p.add_argument("--teacher", required=True, help="openai:URL of the teacher, e.g. openai:http://127.0.0.1:8000/v1")
+    p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="kept samples (JSONL); .rejected.jsonl, .failed.jsonl and .summary.json are written beside it")
+    p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")
+    p.add_argument("--api-key", default=None, help="teacher API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")
+    p.add_argument("--decontam", action="append", default=[], metavar="JSONL",
+                   help="another evaluation set to decontaminate against (e.g. a LiveCodeBench file); repeatable")
+    p.add_argument("--concurrency", type=int, default=0, help="requests in flight (default: the recipe's)")
+    p.add_argument("--limit", type=int, default=None, help="read only the first N documents")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: `python -m axk1.synth.cli data synth ...` (until `axk1 data` is wired)."""
+    parser = argparse.ArgumentParser(prog="axk1")
+    data = parser.add_subparsers(dest="command", required=True).add_parser("data", help="data pipeline")
+    add_synth_parser(data.add_subparsers(dest="data_command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The teacher: any OpenAI-compatible server (`axk1 serve`, vLLM, a hosted API), with a response cache.
+
+The cache is a SQLite file keyed by a hash of everything that decides the reply (model, messages, sampling,
+seed, thinking). Each reply is committed as soon as it arrives, so an interrupted run resumes where it stopped
+and a rerun asks nothing already answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from axk1.synth.recipe import TeacherSpec
+
+
+def parse_teacher(spec: str) -> str:
+    """'openai:http://host:port[/v1]' → the API base URL (ending in /v1 when no path is given)."""
+    if not spec.startswith("openai:"):
+        raise ValueError(f"--teacher {spec!r}: write openai:URL, e.g. openai:http://127.0.0.1:8000/v1")
+    url = spec[len("openai:"):].rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"--teacher {spec!r}: {url!r} is not an http(s) URL")
+    return url if parsed.path not in ("", "/") else url + "/v1"
+
+
+@dataclass
+class TeacherReply:
+    content: str
+    reasoning: str | None
+    finish_reason: str | None
+    usage: dict[str, int]
+
+
+class ResponseCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        # The model a server listed, so a fully cached rerun needs not even a model listing.
+        self.db.execute("CREATE TABLE IF NOT EXISTS models (url TEXT PRIMARY KEY, model TEXT NOT NULL)")
+        self.db.commit()
+
+    def remembered_model(self, url: str) -> str | None:
+        row = self.db.execute("SELECT model FROM models WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def remember_model(self, url: str, model: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)", (url, model))
+        self.db.commit()
+
+    @staticmethod
+    def key(request: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def get(self, key: str) -> TeacherReply | None:
+        row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return TeacherReply(**json.loads(row[0])) if row else None
+
+    def put(self, key: str, reply: TeacherReply) -> None:
+        self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply.__dict__, ensure_ascii=False)))
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Teacher:
+    def __init__(self, base_url: str, spec: TeacherSpec, api_key: str | None = None) -> None:
+        import openai
+
+        self.base_url, self.spec = base_url, spec
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "none", timeout=spec.timeout_s,
+                                         max_retries=spec.retries)
+        self.model = spec.model
+
+    async def resolve_model(self) -> str:
+        """The recipe's model, or the first one the server lists."""
+        if not self.model:
+            import openai
+
+            try:
+                models = [m.id async for m in self.client.models.list()]
+            except openai.APIError as e:
+                raise ValueError(f"cannot list the teacher's models at {self.base_url}: {e}") from None
+            if not models:
+                raise ValueError(f"the teacher at {self.base_url} lists no models: set [teacher] model in the recipe")
+            self.model = models[0]
+        return self.model
+
+    def request(self, prompt: str, seed: int, thinking: bool) -> dict[str, Any]:
+        """The full request: also the cache key's contents."""
+        return {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                "temperature": self.spec.temperature, "top_p": self.spec.top_p, "max_tokens": self.spec.max_tokens,
+                "seed": seed, "chat_template_kwargs": {"enable_thinking": thinking}}
+
+    async def ask(self, request: dict[str, Any]) -> TeacherReply:
+        body = dict(request)
+        extra = {"chat_template_kwargs": body.pop("chat_template_kwargs")}
+        r = await self.client.chat.completions.create(**body, extra_body=extra)
+        choice = r.choices[0]
+        reasoning = getattr(choice.message, "reasoning_content", None) or (choice.message.model_extra or {}).get("reasoning")
+        usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
+        return TeacherReply(choice.message.content or "", reasoning, choice.finish_reason, usage)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def bounded(limit: int, jobs):
+    """Run coroutine factories with at most `limit` in flight; yield results as they complete."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job):
+        async with semaphore:
+            return await job()
+
+    for task in asyncio.as_completed([run(j) for j in jobs]):
+        yield await task

@@ -1,0 +1,129 @@
+"""Load test of `axk1 serve` (issue 6, point 3): N concurrent streaming chat clients for a bounded time.
+
+A real server process is started on a free loopback port over a model folder (default: a fresh axk1-tiny or
+axk1-mini with a small trained tokenizer and the chat template); each client sends streaming chat requests
+back to back (fixed length: ignore_eos) until the time is up. Reports failed requests, throughput (generated
+tokens/s, requests/s), p50/p99 request latency and time to first token, and the mean decode batch the server
+reached (from its /metrics).
+
+    python benchmarks/bench_serve.py [--clients 32] [--seconds 60] [--max-tokens 32] [--preset axk1-tiny]
+                                     [--model-dir DIR] [--threads 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import openai
+import torch
+
+import axk1
+from axk1.infer.chat import write_chat_tokenizer_files
+from tests.serve_helpers import ServerProcess, train_tokenizer
+
+QUESTIONS = ["서울은 어떤 도시인가요?", "What is two plus two?", "한강에 대해 알려 주세요.", "Explain a triangle.",
+             "대한민국의 수도는?", "Write a function that adds two numbers."]
+
+
+def _model_folder(preset: str, where: Path) -> Path:
+    config = axk1.ModelConfig.from_preset(preset)
+    torch.manual_seed(0)
+    axk1.AXK1ForCausalLM(config).save_pretrained(where)
+    write_chat_tokenizer_files(where, train_tokenizer(min(config.vocab_size, 512)))
+    return where
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: float, max_tokens: int, out: dict) -> None:
+    k = 0
+    while time.monotonic() < deadline:
+        start, first, tokens = time.monotonic(), None, 0
+        try:
+            stream = await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": QUESTIONS[(i + k) % len(QUESTIONS)]}],
+                max_tokens=max_tokens, temperature=0.6, top_p=0.95, seed=i * 1000 + k, stream=True,
+                stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+            async for chunk in stream:
+                if chunk.choices and first is None:
+                    first = time.monotonic()
+                if chunk.usage is not None:
+                    tokens = chunk.usage.completion_tokens
+            out["latency"].append(time.monotonic() - start)
+            out["ttft"].append((first or time.monotonic()) - start)
+            out["tokens"] += tokens
+            out["ok"] += 1
+        except Exception as e:  # counted, and the client carries on
+            out["failed"] += 1
+            out["errors"].append(f"{type(e).__name__}: {e}")
+        k += 1
+
+
+async def _load(base: str, model: str, clients: int, seconds: float, max_tokens: int) -> dict:
+    out = {"latency": [], "ttft": [], "tokens": 0, "ok": 0, "failed": 0, "errors": []}
+    client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=600, max_retries=0)
+    start = time.monotonic()
+    await asyncio.gather(*[_client(i, client, model, start + seconds, max_tokens, out) for i in range(clients)])
+    out["wall_s"] = time.monotonic() - start
+    await client.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0, help="clients start new requests until then")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--preset", default="axk1-tiny")
+    parser.add_argument("--model-dir", type=Path, default=None, help="serve this folder instead of a fresh preset")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the server")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.model_dir or _model_folder(args.preset, Path(tmp) / args.preset)
+        with ServerProcess(folder, "--max-batch", str(args.clients), "--threads", str(args.threads),
+                           "--max-model-len", "1024") as server:
+            result = asyncio.run(_load(server.base, folder.name, args.clients, args.seconds, args.max_tokens))
+            metrics = server.metrics()
+    steps = metrics.get("axk1_decode_steps_total", 0)
+    report = {
+        "model": args.preset if args.model_dir is None else str(args.model_dir), "clients": args.clients,
+        "seconds": round(result["wall_s"], 1), "max_tokens": args.max_tokens, "server_threads": args.threads,
+        "requests_ok": result["ok"], "requests_failed": result["failed"],
+        "generated_tokens_per_s": round(result["tokens"] / result["wall_s"], 1),
+        "requests_per_s": round(result["ok"] / result["wall_s"], 2),
+        "latency_p50_s": round(_percentile(result["latency"], 50), 3),
+        "latency_p99_s": round(_percentile(result["latency"], 99), 3),
+        "ttft_p50_s": round(_percentile(result["ttft"], 50), 3),
+        "ttft_p99_s": round(_percentile(result["ttft"], 99), 3),
+        "mean_decode_batch": round(metrics.get("axk1_decode_rows_total", 0) / steps, 1) if steps else 0,
+        "latency_mean_s": round(statistics.fmean(result["latency"]), 3) if result["latency"] else None,
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+        "first_errors": result["errors"][:3],
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    if result["failed"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Shared by the serving and synthetic-data tests: a tiny model folder with a real tokenizer and chat template,
+and a real `axk1 serve` process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+import axk1
+from axk1.infer.chat import SPECIAL_TOKENS, THINK_TOKENS, write_chat_tokenizer_files
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = [
+    "The capital of Korea is Seoul. Seoul is a large city on the Han river.",
+    "대한민국의 수도는 서울특별시입니다. 서울은 한강 옆의 큰 도시입니다.",
+    "Two plus two is four. The sum of the angles of a triangle is 180 degrees.",
+    "def add(a, b):\n    return a + b\n",
+] * 4
+
+
+def train_tokenizer(vocab_size: int):
+    """A byte-level BPE on a few sentences, with the chat special tokens at ids 0-3 (pad, bos, eos = <|im_end|>,
+    <|im_start|>) so they line up with axk1-tiny's pad/bos/eos ids 0/1/2."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
+    assert tokenizer.get_vocab_size() <= vocab_size
+    return tokenizer
+
+
+def make_model_folder(path: Path, with_tokenizer: bool = True) -> Path:
+    config = axk1.ModelConfig.from_preset("axk1-tiny")
+    torch.manual_seed(0)
+    axk1.AXK1ForCausalLM(config).save_pretrained(path)
+    if with_tokenizer:
+        write_chat_tokenizer_files(path, train_tokenizer(config.vocab_size), model_max_length=config.max_position_embeddings)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`axk1 serve` in a child process; stopped (and waited for) on exit."""
+
+    def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "axk1.infer.cli", "serve", str(model_dir), "--port", str(self.port),
+             "--threads", "1", "--log-level", "warning", *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"axk1 serve exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"axk1 serve did not answer /health within {timeout} s")
+            time.sleep(0.1)
+
+    def metrics(self) -> dict[str, float]:
+        with urllib.request.urlopen(self.base + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,184 @@
+"""Code grading: HumanEval's canonical solutions through our executor, LiveCodeBench files in the official format
+(private tests encoded as upstream does), upstream-strict vs tolerant rules, prompts and code extraction."""
+
+import base64
+import json
+import pickle
+import time
+import zlib
+
+import pytest
+
+from axk1.eval.backends import Completion
+from axk1.eval.execution import run_program, run_tests
+from axk1.eval.sandbox import run_parallel
+from axk1.eval.tasks import TaskOptions, get_task
+from axk1.eval.tasks.humaneval import assemble, program, read_problems
+from axk1.eval.tasks.lcb import build_messages, extract_code_strict, extract_code_tolerant
+from axk1.eval.tasks.lcb_data import decode_private_tests, load_problems
+
+
+def test_humaneval_canonical_solutions_score_164_of_164():
+    problems = read_problems()
+    assert len(problems) == 164
+    start = time.monotonic()
+    outcomes = run_parallel(lambda p: run_program(program(p, p["prompt"] + p["canonical_solution"])), problems, 2)
+    failed = [(p["task_id"], o.verdict, o.details) for p, o in zip(problems, outcomes) if not o.passed]
+    assert failed == []
+    assert time.monotonic() - start < 60
+
+
+def test_humaneval_wrong_and_broken_programs_fail():
+    p = next(x for x in read_problems() if x["task_id"] == "HumanEval/0")
+    wrong = assemble(p, "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```")
+    assert "from typing import List" in wrong  # the prompt's imports are kept
+    assert run_program(program(p, wrong)).verdict == "wrong_answer"
+    assert run_program(program(p, p["prompt"] + "    return undefined_name\n")).verdict == "runtime_error"
+    assert run_program(program(p, p["prompt"] + "    while True: pass\n"), timeout_s=1).verdict == "time_limit"
+
+
+# ---- LiveCodeBench --------------------------------------------------------------------------------------------
+def _encode_private(tests: list[dict]) -> str:
+    """The upstream encoding: JSON string -> pickle -> zlib -> base64."""
+    return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(tests)))).decode()
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def _row(qid, date, platform, difficulty, content, public, private, starter="", func=None, encode=True):
+    return {"question_title": qid, "question_content": content, "platform": platform, "question_id": qid,
+            "contest_id": qid.split("_")[0], "contest_date": date, "starter_code": starter, "difficulty": difficulty,
+            "public_test_cases": json.dumps(public), "private_test_cases": _encode_private(private) if encode else
+            json.dumps(private), "metadata": json.dumps({"func_name": func} if func else {})}
+
+
+@pytest.fixture
+def lcb_file(tmp_path):
+    stdin = lambda i, o: {"input": i, "output": o, "testtype": "stdin"}  # noqa: E731
+    fn = lambda i, o: {"input": i, "output": o, "testtype": "functional"}  # noqa: E731
+    rows = [
+        _row("abc400_a", "2025-03-01T12:00:00", "atcoder", "easy", "Given N and M, print N+M.\n\nSample Input 1\n\n1 2\n"
+             "\nSample Output 1\n\n3", [stdin("1 2\n", "3\n")], [stdin("10 20\n", "30\n"), stdin("5 5\n", "10\n")]),
+        _row("two-halves", "2025-04-10T00:00:00", "leetcode", "medium", "Return [x // 2, x / 2] for `x`.",
+             [fn("4", "[2, 2.0]")], [fn("7", "[3, 3.5]")], starter="class Solution:\n    def halves(self, x: int) "
+             "-> List[float]:\n        ", func="halves", encode=False),
+        _row("abc380_b", "2024-11-01T12:00:00", "atcoder", "hard", "Old problem.", [stdin("1\n", "1\n")], []),
+    ]
+    evil = _row("abc401_x", "2025-03-02T12:00:00", "atcoder", "easy", "evil", [stdin("1\n", "1\n")], [])
+    evil["private_test_cases"] = base64.b64encode(zlib.compress(pickle.dumps(_Evil()))).decode()
+    path = tmp_path / "test6.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + [evil]))
+    return path
+
+
+def test_private_tests_decode_and_globals_are_refused(capsys):
+    tests = [{"input": "1\n", "output": "2\n", "testtype": "stdin"}]
+    assert decode_private_tests(_encode_private(tests)) == tests
+    assert decode_private_tests(json.dumps(tests)) == tests
+    with pytest.raises(pickle.UnpicklingError, match="refused global builtins.print"):
+        decode_private_tests(base64.b64encode(zlib.compress(pickle.dumps(_Evil()))).decode())
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_loader_window_prompts_and_accounting(lcb_file, tmp_path):
+    options = TaskOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"))
+    data = get_task("lcb").load(options)
+    assert [p.id for p in data.problems] == ["abc400_a", "two-halves"]
+    assert {e["question_id"] for e in data.info["excluded"]} == {"abc380_b"}
+    assert [f["question_id"] for f in data.info["failed_to_parse"]] == ["abc401_x"]
+    assert "refused global" in data.info["failed_to_parse"][0]["reason"]
+    assert data.info["window"] == ["2025-02-01", "2025-05-01"] and data.info["n_problems"] == 2
+    stdin_problem, fn_problem = data.problems
+    assert stdin_problem.meta["tests"] == {"inputs": ["1 2\n", "10 20\n", "5 5\n"],
+                                           "outputs": ["3\n", "30\n", "10\n"], "fn_name": None}
+    assert fn_problem.meta["tests"]["fn_name"] == "halves"
+    user = stdin_problem.messages[0]["content"]
+    assert user.startswith("You will be given a question") and "Question: Given N and M" in user
+    assert "Read the inputs from stdin" in user and "# YOUR CODE HERE" in user
+    assert "You will use the following starter code" in fn_problem.messages[0]["content"]
+    generic = build_messages("Q", "", "generic")
+    assert generic[0]["role"] == "system" and "### Answer: (use the provided format with backticks)" in generic[1]["content"]
+    # decoded once: the cache now answers, with the same problems
+    assert list((tmp_path / "cache").glob("test6-*.jsonl"))
+    again, failed = load_problems(lcb_file, None, tmp_path / "cache")
+    assert [p.question_id for p in again] == ["abc400_a", "two-halves", "abc380_b"] and len(failed) == 1
+    with pytest.raises(ValueError, match="no LCB problem"):
+        get_task("lcb").load(TaskOptions(data={"lcb": str(lcb_file)}, lcb_start="2030-01-01", lcb_end="2030-02-01"))
+
+
+def test_code_extraction_rules():
+    text = "Here:\n```python\nprint(1)\n```\nExplanation:\n```\nnot code\n```"
+    assert extract_code_strict(text) == "not code"  # upstream takes the last two fence lines
+    assert extract_code_tolerant(text) == "print(1)"
+    assert extract_code_tolerant("```\nprint(5)\n```\n```python\nprint(6)\n") == "print(5)"  # unclosed last fence
+    assert extract_code_tolerant("```python\nprint(1)\n```\n```text\noutput 1\n```") == "print(1)"
+    assert extract_code_strict("no fences") == ""
+    assert extract_code_strict("```python\nprint(2)\n```") == "print(2)"
+
+
+def _tests(pairs, fn=None):
+    return {"inputs": [a for a, _ in pairs], "outputs": [b for _, b in pairs], "fn_name": fn}
+
+
+ADD = _tests([("1 2\n", "3\n"), ("10 20\n", "30\n")])
+TWO_LINES = _tests([("2\n5\n", "7\n")])
+PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
+    "correct": (ADD, "a, b = map(int, input().split())\nprint(a + b)", "pass", "pass"),
+    "float for int": (ADD, "a, b = map(int, input().split())\nprint(float(a + b))", "pass", "pass"),
+    "wrong": (ADD, "print(0)", "wrong_answer", "wrong_answer"),
+    "case": (_tests([("x\n", "Yes\n")]), "print('YES')", "wrong_answer", "wrong_answer"),
+    "float precision": (_tests([("\n", "0.333333333333\n")]), "print('0.333333')", "wrong_answer", "pass"),
+    "stdin.buffer twice": (TWO_LINES, "import sys\na = int(sys.stdin.buffer.readline())\n"
+                           "b = int(sys.stdin.buffer.readline())\nprint(a + b)", "wrong_answer", "pass"),
+    "stdout.buffer": (ADD, "import sys\na, b = map(int, input().split())\nsys.stdout.buffer.write(b'%d\\n' % (a + b))",
+                      "runtime_error", "pass"),
+    "global": (ADD, "total = 0\ndef add(x):\n    global total\n    total += x\na, b = map(int, input().split())\n"
+               "add(a)\nadd(b)\nprint(total)", "runtime_error", "pass"),
+    "main guard": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
+                   "if __name__ == '__main__':\n    main()", "pass", "pass"),
+    "exit": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit()", "pass", "pass"),
+    "syntax": (ADD, "def broken(:\n", "compile_error", "compile_error"),
+    "loop": (ADD, "while True:\n    pass", "time_limit", "time_limit"),
+    "functional": (_tests([("4", "[2, 2.0]"), ("7", "[3, 3.5]")], "halves"),
+                   "class Solution:\n    def halves(self, x):\n        return (x // 2, x / 2)", "pass", "pass"),
+    "functional float": (_tests([("1", "0.3")], "f"), "class Solution:\n    def f(self, x):\n        return 0.1 + 0.2",
+                         "wrong_answer", "pass"),
+}
+
+
+def test_strict_and_tolerant_rules_on_known_programs():
+    jobs = [(name, mode) for name in PROGRAMS for mode in ("strict", "tolerant")]
+
+    def grade(job):
+        name, mode = job
+        tests, code, _, _ = PROGRAMS[name]
+        return run_tests(code, tests, mode, timeout_s=1)
+
+    outcomes = dict(zip(jobs, run_parallel(grade, jobs, 2)))
+    got = {job: o.verdict for job, o in outcomes.items()}
+    want = {(name, mode): PROGRAMS[name][2 if mode == "strict" else 3] for name, mode in jobs}
+    assert got == want
+    assert outcomes[("loop", "strict")].results == [-3]
+    assert run_tests("", ADD).verdict == "no_code"
+    with pytest.raises(ValueError, match="grader mode"):
+        run_tests("print(1)", ADD, mode="lenient")
+    with pytest.raises(ValueError, match="empty"):
+        run_tests("print(1)", _tests([]))
+
+
+def test_lcb_task_grades_completions_by_difficulty(lcb_file, tmp_path):
+    options = TaskOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"), test_timeout_s=2)
+    task = get_task("lcb")
+    data = task.load(options)
+    stdin_p, fn_p = data.problems
+    good = "Sure.\n```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    pairs = [(stdin_p, Completion(good)), (stdin_p, Completion("```python\nprint(3)\n```")),
+             (stdin_p, Completion("I cannot solve this.")), (stdin_p, Completion("<think>long", think_open=False)),
+             (fn_p, Completion("```python\nclass Solution:\n    def halves(self, x):\n        return [x // 2, x / 2]\n```")),
+             (fn_p, Completion("```python\nclass Sol", finish_reason="length"))]
+    records = task.grade_all(pairs, options)
+    assert [r["status"] for r in records] == ["pass", "wrong_answer", "no_code", "no_answer", "pass", "truncated"]
+    assert records[1]["test_results"] == [True, -2]  # stops at the first failing test

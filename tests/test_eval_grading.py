@@ -1,0 +1,123 @@
+"""AIME grading on the real AIME 2025 items (EN and KO) with hand-written outputs, and the sampling metrics."""
+
+import json
+import math
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from axk1.eval.backends import Completion
+from axk1.eval.math_grader import grade_integer_answer, last_boxed, normalise_integer
+from axk1.eval.metrics import pass_at_k, standard_error, summarize
+from axk1.eval.reasoning import split_reasoning
+from axk1.eval.tasks import TaskOptions, get_task
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+ANSWERS = {"2025-I-1": "70", "2025-I-2": "588", "2025-I-14": "60", "2025-II-2": "49", "2025-II-15": "240"}
+
+
+@pytest.fixture(scope="module")
+def aime():
+    return {lang: get_task(name).load(TaskOptions()) for lang, name in (("en", "aime25"), ("ko", "aime25-ko"))}
+
+
+def test_real_aime_data_loads_with_the_deepseek_instruction(aime):
+    for lang, data in aime.items():
+        assert data.info["n_problems"] == 30 and len(data.problems) == 30
+        assert data.info["source"].endswith(f"aime25_{lang}.jsonl")
+        golds = {p.id: p.gold for p in data.problems}
+        for pid, answer in ANSWERS.items():
+            assert golds[pid] == answer
+        assert all(p.messages[-1]["content"].endswith(data.info["instruction"]) for p in data.problems)
+    assert "Please reason step by step" in aime["en"].problems[0].messages[0]["content"]
+    assert "단계별로" in aime["ko"].problems[0].messages[0]["content"]
+    assert aime["en"].info["dataset_hash"] != aime["ko"].info["dataset_hash"]
+
+
+CASES = [  # (output, gold, expected status, expected extracted)
+    ("So the sum is \\boxed{070}.", "70", "correct", "70"),
+    ("First try \\boxed{16}. Re-checking the casework, the answer is \\boxed{588}.", "588", "correct", "588"),
+    ("The answer is \\boxed{\\text{588}}.", "588", "correct", "588"),
+    ("Angle: \\boxed{60^\\circ}", "60", "correct", "60"),
+    ("$\\boxed{49}$", "50", "wrong", "49"),
+    ("Therefore the answer is 70.", "70", "correct", "70"),
+    ("The value is $\\frac{480}{2}$.", "240", "correct", "240"),
+    ("\\boxed{\\frac{480}{2}}", "240", "correct", "240"),
+    ("따라서 정답은 70입니다.", "70", "correct", "70"),
+    ("최종 답: 588", "588", "correct", "588"),
+    ("I could not finish this problem.", "70", "no_answer", None),
+    ("<think>maybe \\boxed{5}</think>So the final answer is \\boxed{240}.", "240", "correct", "240"),
+    ("<think>maybe \\boxed{240} ... still thinking", "240", "no_answer", None),
+]
+
+
+@pytest.mark.parametrize("output,gold,status,extracted", CASES)
+def test_grading_formats(output, gold, status, extracted):
+    verdict = grade_integer_answer(output, gold)
+    assert verdict.status == status, verdict
+    assert verdict.correct == (status == "correct")
+    assert verdict.extracted == extracted
+
+
+def test_graded_against_the_real_items(aime):
+    en = {p.id: p for p in aime["en"].problems}
+    task = get_task("aime25")
+    options = TaskOptions()
+    out = task.grade(en["2025-I-1"], Completion("... so $\\boxed{070}$"), options)
+    assert out["status"] == "correct" and out["method"] == "boxed"
+    out = task.grade(en["2025-II-15"], Completion("the answer is 240"), options)
+    assert out["status"] == "correct" and out["method"] == "math_verify"
+    out = task.grade(en["2025-I-2"], Completion("\\boxed{588}", finish_reason="length"), options)
+    assert out["status"] == "truncated" and not out["correct"]
+    # The prompt opened the think block and the output never closed it: no answer, whatever it contains.
+    out = task.grade(en["2025-I-2"], Completion("reasoning \\boxed{588}", think_open=True), options)
+    assert out["status"] == "no_answer"
+    out = task.grade(en["2025-I-2"], Completion("reasoning</think>\\boxed{588}", think_open=True), options)
+    assert out["status"] == "correct"
+    out = task.grade(en["2025-I-2"], Completion("", "error", error="HTTP 503"), options)
+    assert out["status"] == "request_failed"
+
+
+def test_boxed_extraction_and_normalisation():
+    assert last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}} c") == "\\frac{1}{2}"
+    assert last_boxed("\\boxed{x^{2}+\\sqrt{4}}") == "x^{2}+\\sqrt{4}"
+    assert last_boxed("\\boxed{unbalanced") is None and last_boxed("none") is None
+    assert normalise_integer(" 070 ") == 70 and normalise_integer("1,000") == 1000
+    assert normalise_integer("$117$") == 117 and normalise_integer("\\frac{1}{2}") is None
+    assert normalise_integer("m+n=17") is None
+    assert split_reasoning("<think>a</think>b</think>c").answer == "c"
+    assert split_reasoning("plain").answer == "plain"
+
+
+def test_unbiased_pass_at_k_matches_brute_force():
+    for n, c, k in [(5, 2, 1), (5, 2, 3), (8, 0, 4), (8, 8, 2), (10, 3, 10), (16, 5, 4)]:
+        samples = [True] * c + [False] * (n - c)
+        subsets = list(combinations(range(n), k))
+        brute = sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
+        assert math.isclose(pass_at_k(n, c, k), brute, abs_tol=1e-12)
+    with pytest.raises(ValueError, match="pass@"):
+        pass_at_k(4, 1, 5)
+
+
+def test_summary_avg_and_standard_error():
+    results = {"a": [True, True, False, False], "b": [True, True, True, True], "c": [False] * 4}
+    s = summarize(results, ks=(1, 2, 4))
+    assert s["n_problems"] == 3 and s["n_samples"] == 4
+    assert math.isclose(s["avg@4"], 100 * (0.5 + 1 + 0) / 3)
+    assert math.isclose(s["pass@1"], s["avg@4"])
+    assert math.isclose(s["pass@4"], 100 * 2 / 3)
+    assert math.isclose(s["stderr"], 100 * standard_error([0.5, 1.0, 0.0]))
+    assert math.isclose(standard_error([0.5, 1.0, 0.0]), 0.5 / math.sqrt(3))
+    with pytest.raises(ValueError, match="same"):
+        summarize({"a": [True], "b": [True, False]})
+
+
+def test_aime_loader_reports_bad_rows(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "problem": "p", "answer": "1/2"}) + "\n")
+    with pytest.raises(ValueError, match="not an integer"):
+        get_task("aime25").load(TaskOptions(data={"aime25": str(bad)}))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        get_task("aime25").load(TaskOptions(data={"aime25": str(tmp_path / "missing.jsonl")}))
+    assert SHARED.exists()

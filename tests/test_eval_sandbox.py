@@ -1,0 +1,168 @@
+"""The sandbox holds against hostile programs: each attack fails, quickly, and the harness and host are unharmed.
+
+Every attack runs with the full sandbox (OS layers + Python guard). The `guard=False` runs show the OS layers
+alone also hold (network namespace, unprivileged uid, rlimits) where the harness runs as root, as CI does."""
+
+import os
+import socket
+import threading
+import time
+import uuid
+
+from axk1.eval.sandbox import Limits, run_parallel, run_python
+
+FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
+ROOT = os.getuid() == 0
+
+
+def _group_alive(pgid: int) -> list[int]:
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    alive.append(int(entry))
+            except (OSError, IndexError):
+                pass
+    return alive
+
+
+def test_runs_a_program_with_stdin_and_reports_isolation():
+    r = run_python("import sys\nprint(sys.stdin.read()[::-1])", stdin="abc", limits=FAST)
+    assert r.ok and r.stdout == "cba\n"
+    assert r.report["guard"] is True
+    if ROOT:
+        assert r.report["uid"] == 65534 and r.report["network"] == "netns"
+
+
+def test_fork_bomb_is_stopped_and_leaves_nothing_behind():
+    bomb = "import os\nwhile True:\n    os.fork()\n"
+    r = run_python(bomb, limits=FAST)
+    assert not r.ok and "os.fork is not allowed" in r.stderr and r.wall_s < 5
+    # The OS layers alone: RLIMIT_NPROC caps the processes, the wall clock ends them, the group kill reaps them.
+    spinning = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    start = time.monotonic()
+    r = run_python(spinning, limits=Limits(wall_s=1.5, cpu_s=5, memory_mb=256, nproc=16), guard=False)
+    assert r.timed_out and time.monotonic() - start < 6
+    time.sleep(0.2)
+    assert _group_alive(r.pid) == []
+
+
+def test_memory_bomb_fails_with_memory_error_not_the_host():
+    for bomb in ("x = bytearray(8 * 2**30)", "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**24)"):
+        r = run_python(bomb, limits=Limits(wall_s=10, cpu_s=10, memory_mb=256))
+        assert not r.ok and "MemoryError" in r.stderr and r.wall_s < 10
+
+
+def test_infinite_loop_is_killed_at_the_wall_clock_and_by_cpu_time():
+    r = run_python("while True:\n    pass", limits=Limits(wall_s=1, cpu_s=30))
+    assert r.timed_out and r.returncode is None and r.wall_s < 3
+    r = run_python("while True:\n    pass", limits=Limits(wall_s=30, cpu_s=1))
+    assert not r.timed_out and r.signal is not None and r.wall_s < 5  # SIGXCPU / SIGKILL from RLIMIT_CPU
+
+
+def test_writes_outside_the_private_directory_fail(tmp_path):
+    target = tmp_path / "escaped.txt"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    in_tmp = f"/tmp/axk1-escape-{uuid.uuid4().hex}"
+    program = f"""
+import os
+for attempt in (lambda: open({str(target)!r}, "w").write("x"), lambda: open({in_tmp!r}, "w").write("x"),
+                lambda: os.remove({str(victim)!r}), lambda: os.rename({str(victim)!r}, "stolen")):
+    try:
+        attempt()
+        print("ESCAPED")
+    except OSError as e:
+        print("blocked", type(e).__name__)
+open("inside.txt", "w").write("fine")
+print(open("inside.txt").read())
+"""
+    r = run_python(program, limits=FAST)
+    assert r.ok, r.stderr
+    assert "ESCAPED" not in r.stdout and r.stdout.count("blocked") == 4 and "fine" in r.stdout
+    assert not target.exists() and not os.path.exists(in_tmp) and victim.read_text() == "keep me"
+    if ROOT:  # without the guard, the unprivileged uid still cannot write the harness's files
+        r = run_python(f"open({str(target)!r}, 'w').write('x')", limits=FAST, guard=False)
+        assert not r.ok and "PermissionError" in r.stderr and not target.exists()
+
+
+def test_sockets_cannot_reach_a_listening_server():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        program = f"import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\nprint('IN')"
+        r = run_python(program, limits=FAST)
+        assert not r.ok and "socket" in r.stderr and "IN" not in r.stdout
+        r = run_python(program, limits=FAST, guard=False)  # the network namespace alone
+        assert not r.ok and "IN" not in r.stdout
+        if ROOT:
+            assert "Network is unreachable" in r.stderr
+    finally:
+        thread.join()
+        server.close()
+    assert accepted == []
+
+
+def test_the_parents_environment_is_not_readable(monkeypatch):
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AXK1_TEST_SECRET", secret)
+    program = """
+import os
+print(sorted(os.environ))
+for path in (f"/proc/{os.getppid()}/environ", "/proc/1/environ"):
+    try:
+        print(open(path, "rb").read())
+    except OSError as e:
+        print("blocked", type(e).__name__)
+"""
+    for guard in (True, False) if ROOT else (True,):
+        r = run_python(program, limits=FAST, guard=guard)
+        assert secret not in r.stdout and "AXK1_TEST_SECRET" not in r.stdout
+        assert r.stdout.count("blocked") == 2, r.stdout + r.stderr
+
+
+def test_the_program_cannot_kill_its_parent():
+    program = """
+import os, signal
+for attempt in (lambda: os.kill(os.getppid(), signal.SIGKILL), lambda: os.killpg(os.getpgid(os.getppid()), 9)):
+    try:
+        attempt()
+        print("KILLED")
+    except OSError as e:
+        print("blocked", type(e).__name__)
+"""
+    for guard in (True, False) if ROOT else (True,):
+        r = run_python(program, limits=FAST, guard=guard)
+        assert "KILLED" not in r.stdout and r.stdout.count("blocked") == 2, r.stdout + r.stderr
+    assert os.getpid() > 0  # still here
+
+
+def test_native_calls_through_ctypes_are_refused_but_numpy_works():
+    r = run_python("import ctypes\nctypes.CDLL(None).kill(1, 9)", limits=FAST)
+    assert not r.ok and "ctypes.dlsym is not allowed" in r.stderr
+    r = run_python("import numpy\nprint(int(numpy.arange(5).sum()))", limits=Limits(wall_s=20, cpu_s=20))
+    assert r.ok and r.stdout.strip() == "10", r.stderr
+
+
+def test_programs_run_in_parallel_across_cores():
+    start = time.monotonic()
+    results = run_parallel(lambda _: run_python("import time\ntime.sleep(0.6)", limits=FAST), range(4), workers=2)
+    elapsed = time.monotonic() - start
+    assert all(r.ok for r in results)
+    assert elapsed < 2.2  # 4 × 0.6 s would be 2.4 s one at a time

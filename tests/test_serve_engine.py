@@ -1,0 +1,160 @@
+"""The batching engine and the text side of replies, in process."""
+
+import queue
+import time
+
+import pytest
+import torch
+
+import axk1
+from axk1.infer.chat import ChatCodec, prompt_opens_reasoning, split_reasoning
+from axk1.infer.detok import IncrementalText
+from axk1.infer.engine import Engine, SamplingParams
+from axk1.infer.generate import generate
+from tests.serve_helpers import make_model_folder
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")).eval()
+
+
+def _collect(events, sequences, timeout=30):
+    tokens = {s.id: [] for s in sequences}
+    finished = {}
+    deadline = time.monotonic() + timeout
+    while len(finished) < len(sequences):
+        sid, token, reason, error = events.get(timeout=max(0.1, deadline - time.monotonic()))
+        if sid not in tokens:
+            continue  # a choice the caller is not asking about (e.g. one it aborted)
+        if token is None:
+            finished[sid] = (reason, error)
+        else:
+            tokens[sid].append(token)
+    return tokens, finished
+
+
+def test_rows_admitted_at_different_times_equal_generation_alone(model):
+    engine = Engine(model, max_batch=4, max_model_len=64).start()
+    events = queue.Queue()
+    sink = lambda s, token, reason, error: events.put((s.id, token, reason, error))
+    prompts = [[1, 7, 9, 22, 5], [1, 300], [1, 42, 50, 60, 70, 80, 90, 100, 11], [1, 5, 5]]
+    sequences = []
+    try:
+        for i, p in enumerate(prompts):  # 5 choices for 4 rows: the last request waits for a free row
+            n = 2 if i == 0 else 1
+            sequences += engine.submit(p, SamplingParams(max_tokens=6 + 2 * i, temperature=0.0, stop_ids=frozenset()),
+                                       sink, n=n)
+            time.sleep(0.02)
+        tokens, finished = _collect(events, sequences)
+    finally:
+        engine.stop()
+    for s in sequences:
+        assert tokens[s.id] == generate(model, [s.prompt], max_new_tokens=s.params.max_tokens, stop_ids=[]).tokens[0]
+        assert finished[s.id] == ("length", None)
+    assert engine.stats.decode_rows > engine.stats.decode_steps  # rows shared steps
+    assert engine.num_running == 0 and engine.num_waiting == 0
+
+
+def test_abort_frees_a_middle_row_and_the_others_are_unchanged(model):
+    engine = Engine(model, max_batch=3, max_model_len=64)  # stepped by hand: no thread, exact control
+    events = queue.Queue()
+    sink = lambda s, token, reason, error: events.put((s.id, token, reason, error))
+    params = SamplingParams(max_tokens=12, temperature=0.0, stop_ids=frozenset())
+    a, b, c = (engine.submit(p, params, sink)[0] for p in ([1, 4, 8], [1, 9, 9, 9, 2], [1, 77]))
+    engine.step()
+    engine.step()
+    assert [s.row for s in (a, b, c)] == [0, 1, 2]
+    engine.abort([b])
+    engine.step()
+    assert engine.num_running == 2 and c.row == 1 and b.row == -1  # the last row moved into the hole
+    late = engine.submit([1, 123, 45], params, sink)[0]  # ... and the freed row is reused
+    while engine.num_running:
+        engine.step()
+    tokens, _ = _collect(events, [a, c, late])
+    for s in (a, c, late):
+        assert tokens[s.id] == generate(model, [s.prompt], max_new_tokens=12, stop_ids=[]).tokens[0]
+    assert engine.stats.aborted == 1
+
+
+def test_engine_rejects_what_it_cannot_serve(model):
+    engine = Engine(model, max_batch=2, max_model_len=32)
+    ok = SamplingParams(max_tokens=4)
+    with pytest.raises(ValueError, match="maximum context length is 32 tokens, but the prompt has 40"):
+        engine.check_request([1] * 40, ok, 1)
+    with pytest.raises(ValueError, match="at most 22 tokens"):
+        engine.check_request([1] * 10, SamplingParams(max_tokens=30), 1)
+    with pytest.raises(ValueError, match="n must be between 1 and 2"):
+        engine.check_request([1, 2], ok, 3)
+    with pytest.raises(ValueError, match="empty"):
+        engine.check_request([], ok, 1)
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory):
+    return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("codec") / "m"))
+
+
+def _feed(text: IncrementalText, ids):
+    reasoning = content = ""
+    for t in ids:
+        d = text.push(t)
+        reasoning, content = reasoning + d.reasoning, content + d.content
+    d = text.finish()
+    return reasoning + d.reasoning, content + d.content
+
+
+def test_incremental_text_splits_reasoning_and_holds_back_partial_marks(codec):
+    reply = "I think 2+2=4.</think>The answer is 4. 서울"
+    ids = codec.encode(reply, add_special_tokens=False)
+    assert codec.token_id("</think>") in ids
+    text = IncrementalText(codec, reasoning=True)
+    reasoning, content = _feed(text, ids)
+    assert (reasoning, content) == split_reasoning(reply) == ("I think 2+2=4.", "The answer is 4. 서울")
+    # Byte by byte: a Korean syllable spans 3 byte tokens, and no delta may carry half of one.
+    byte_ids = [codec.token_id(ch) for ch in codec.tokenizer.pre_tokenizer.pre_tokenize_str("서울")[0][0]]
+    assert None not in byte_ids
+    text = IncrementalText(codec)
+    deltas = [text.push(t).content for t in byte_ids]
+    assert "\ufffd" not in "".join(deltas) and "".join(deltas) + text.finish().content == "서울"
+
+
+def test_incremental_text_stop_strings(codec):
+    ids = codec.encode("Seoul is a large city on the Han river.")
+    text = IncrementalText(codec, stop=["large c"])
+    sent = ""
+    for t in ids:
+        sent += text.push(t).content
+        assert "large" not in sent  # the start of a stop string is held back until it is decided
+        if text.stopped:
+            break
+    assert text.stopped and sent + text.finish().content == "Seoul is a "
+    assert IncrementalText(None).push(17).content == "17"  # token-id-only models: ids as text
+
+
+def test_chat_template_thinking_switch(codec):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    on, off = codec.render(messages), codec.render(messages, enable_thinking=False)
+    assert on.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n")
+    assert prompt_opens_reasoning(on) and not prompt_opens_reasoning(off)
+    assert off.rstrip().endswith("</think>")
+    with pytest.raises(ValueError, match="text message parts"):
+        codec.render([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
+
+
+def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
+    from axk1.infer.cli import main as serve_main
+    from axk1.synth.cli import main as synth_main
+
+    assert serve_main(["serve", str(tmp_path / "missing")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"text": "x"}\n')
+    recipe = tmp_path.parent / "r.toml"
+    assert synth_main(["data", "synth", str(docs), "--teacher", "http://x", "--recipe", str(recipe), "-o",
+                       str(tmp_path / "o.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        serve_main(["serve", "--help"])
+    assert e.value.code == 0 and "--api-key" in capsys.readouterr().out

@@ -1,0 +1,109 @@
+"""Synthetic data: recipe loading, reply formats, and each check on its own."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from axk1.synth.dedup import NearDuplicateIndex
+from axk1.synth.documents import looks_like_math, split_passages
+from axk1.synth.filters import Decontaminator, SampleFilter
+from axk1.synth.formats import parse_reply
+from axk1.synth.recipe import FilterSpec, PassageSpec, load_recipe
+from axk1.synth.teacher import parse_teacher
+from axk1.synth.text import grounding, hangul_ratio
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "synth" / "default.toml"
+AIME = ROOT.parent / "shared" / "data" / "benchmarks" / "aime25_en.jsonl"
+
+
+def test_default_recipe_loads_with_all_three_kinds_in_both_languages():
+    recipe = load_recipe(RECIPE)
+    kinds = {t.kind for t in recipe.tasks}
+    assert kinds == {"qa", "reasoning", "rewrite"}
+    assert all(set(t.prompts) == {"ko", "en"} for t in recipe.tasks)
+    assert all("{passage}" in text for t in recipe.tasks for text in t.prompt_texts.values())
+
+
+def test_recipe_errors_say_what_to_fix(tmp_path):
+    (tmp_path / "p.txt").write_text("{passage}")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tasks]]\nname = "x"\nkind = "poem"\nprompts = { en = "p.txt" }\n')
+    with pytest.raises(ValueError, match="kind 'poem' is not one of"):
+        load_recipe(bad)
+    bad.write_text('[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "missing.txt" }\n')
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        load_recipe(bad)
+    bad.write_text('[teacher]\ntemprature = 1\n[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "p.txt" }\n')
+    with pytest.raises(ValueError, match="unknown keys \\['temprature'\\]"):
+        load_recipe(bad)
+    with pytest.raises(ValueError, match="openai:URL"):
+        parse_teacher("http://127.0.0.1:8000")
+    assert parse_teacher("openai:http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
+
+
+def test_reply_formats_in_korean_and_english():
+    qa = parse_reply("qa", "**질문:** 대한민국의 수도는?\n**답변:** 서울특별시입니다.")
+    assert qa.error is None and qa.fields == {"question": "대한민국의 수도는?", "answer": "서울특별시입니다."}
+    r = parse_reply("reasoning", "Problem: 2 apples and 3 more?\nSolution:\n1. Start with 2.\n2. Add 3.\n"
+                                 "Final answer: 5", reasoning="thinking...")
+    assert r.error is None and r.fields["final_answer"] == "5" and r.fields["teacher_reasoning"] == "thinking..."
+    assert "5 steps" not in r.text and r.text.endswith("Final answer: 5")
+    assert parse_reply("reasoning", "문제: x\n풀이:\n한 단계뿐\n최종 답: 1").error.startswith("format: the solution")
+    assert parse_reply("qa", "Just some text").error.startswith("format:")
+    assert parse_reply("rewrite", "Here is the rewrite:\nSeoul is big.").fields == {"text": "Seoul is big."}
+
+
+def test_grounding_handles_korean_particles():
+    passage = "서울특별시는 대한민국의 수도이며 인구는 약 940만 명이다."
+    share, missing = grounding("대한민국의 수도는 서울특별시입니다. 인구는 940만 명입니다.", passage)
+    assert share == 1.0 and missing == []
+    share, missing = grounding("부산광역시가 수도입니다.", passage)
+    assert share < 0.6 and "부산광역시" in missing
+    assert hangul_ratio("서울 Seoul") == pytest.approx(2 / 7)
+
+
+def _sample(text, kind="rewrite", language="en", answer=None, id="s1"):
+    fields = {"answer": answer} if answer else {"text": text}
+    return {"id": id, "text": text, "kind": kind, "language": language, "fields": fields,
+            "metadata": {"finish_reason": "stop"}}
+
+
+def test_each_check_rejects_with_its_reason():
+    aime_problem = json.loads(AIME.read_text().splitlines()[1])["problem"]
+    decon = Decontaminator([str(AIME), "humaneval"], ROOT, n=13)
+    assert decon.sets["aime25_en.jsonl"] == 30 and decon.sets["humaneval"] == 164
+    f = SampleFilter(FilterSpec(), decon)
+    passage = "The Han river flows through Seoul. " * 3
+    assert f.check(_sample("short"), passage).startswith("length:")
+    assert f.check(_sample("서울은 한강 옆에 있는 큰 도시입니다. " * 2), passage).startswith("language: not English")
+    assert f.check(_sample("Seoul is a big city by the river. " * 2, language="ko"), passage).startswith("language: Hangul")
+    assert f.check(_sample("Q?\n\nBusan is the capital of Mars.", kind="qa", answer="Busan is the capital of Mars."),
+                   passage).startswith("grounding:")
+    assert "aime25_en.jsonl" in f.check(_sample("Consider this: " + aime_problem), passage)
+    humaneval = "from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n" \
+                '    """ Check if in given list of numbers, are any two numbers closer to each other than\n' \
+                '    given threshold.\n'
+    assert "humaneval" in f.check(_sample("Explain this code. " + humaneval), passage)
+    assert f.check(_sample(passage.strip()), passage).startswith("dedup: a copy of the source")
+    good = "Seoul, the capital, lies on both banks of the Han, a wide river that crosses the city from east to west."
+    assert f.check(_sample(good, id="a"), passage) is None
+    assert f.check(_sample(good.replace("wide", "broad"), id="b"), passage).startswith("dedup: near-duplicate of a")
+
+
+def test_near_duplicate_index_finds_edits_but_not_different_texts():
+    index = NearDuplicateIndex(threshold=0.8)
+    base = "Multi-head latent attention caches one compressed vector per token instead of full keys and values."
+    index.add("x", base)
+    assert index.find(base.upper())[0] == "x"  # exact after normalisation
+    assert index.find(base.replace("compressed", "compressed, small"))[0] == "x"
+    assert index.find("A completely different sentence about rivers, cities and the weather in spring.")[0] is None
+
+
+def test_passages_and_math_detection():
+    text = "First paragraph. " * 20 + "\n\n" + "Second one. " * 30 + "\n\ntiny"
+    passages = split_passages(text, PassageSpec(min_chars=100, max_chars=400, max_per_document=3))
+    assert 1 <= len(passages) <= 3 and all(100 <= len(p) <= 400 for p in passages)
+    assert looks_like_math("If 3x + 5 = 20 then x = 5, and 2^3 = 8.")
+    assert not looks_like_math("Seoul is the capital of Korea.")
