@@ -84,7 +84,7 @@ class LineJoiner:
             joined = left + right
             if joined in vocab or _stem(joined) in stems:
                 out.append(True)
-            elif _BOUND_RE.match(right) or (len(left) == 1 and left not in vocab):
+            elif _BOUND_RE.match(right) or (len(left) == 1 and left not in vocab) or left.endswith(_OPEN_ENDINGS):
                 out.append(True)
             elif (left in vocab or left in stems) and (right in vocab or _stem(right) in stems):
                 out.append(False)
@@ -99,6 +99,9 @@ class LineJoiner:
                     out[i] = not _space_at(spaced, len(pairs[i][0]))
         return [bool(v) for v in out]
 
+
+# Word ends that cannot close a word: the formal endings -ㅂ니다 / -습니다 cut before their last syllable.
+_OPEN_ENDINGS = ("합니", "습니", "됩니", "입니", "랍니", "갑니", "옵니", "십니")
 
 _PARTICLES = ("에서", "에게", "으로", "까지", "부터", "처럼", "보다", "을", "를", "은", "는", "이", "가", "의", "에",
               "로", "과", "와", "도", "만")
@@ -183,3 +186,20 @@ def join_wrapped_lines(lines: list[str], full: list[bool], joiner: LineJoiner, v
                 parts.append(" ")
         parts.append(line)
     return "".join(parts)
+
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def word_tokenize(text: str, mode: str = "regex") -> list[str]:
+    """Words for filters and shingles: "kiwi" = Kiwi morphemes (FineWeb-2's choice for Korean), "regex" =
+    runs of word characters (eojeol for Korean; fast, no model)."""
+    if mode == "kiwi":
+        kiwi = get_kiwi()
+        if kiwi is None:
+            raise ImportError("word tokenizer 'kiwi' needs kiwipiepy: pip install 'kiwipiepy<0.22'")
+        paras = [p for p in text.split("\n") if p.strip()]
+        return [t.form for toks in kiwi.tokenize(paras) for t in toks]
+    if mode != "regex":
+        raise ValueError(f"word tokenizer {mode!r}: use 'kiwi' or 'regex'")
+    return _WORD_RE.findall(text)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from axk1.data.korean import (LineJoiner, hangul_ratio, hangul_space_ratio, interior_word_counts,
+from axk1.data.korean import (LineJoiner, hangul_space_ratio, interior_word_counts,
                               join_wrapped_lines, normalize_text)
 from axk1.data.pdf_layout import analyse_page, full_lines, page_rects
 
@@ -218,36 +218,15 @@ def _assemble(raw_pages: list[_RawPage], cfg: PdfConfig) -> PdfResult:
     all_lines = [ln for p in kept for b in p.blocks for ln in b]
     vocab = interior_word_counts(all_lines)
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
-    page_texts = []
+    # One reflow over the whole document: a full last line of a column or page continues on the next one.
+    lines: list[str] = []
+    flags: list[bool] = []
     for p in kept:
-        blocks = [[ln for ln in p.top if keep_margin(ln)]] + p.blocks + [[ln for ln in p.bottom if keep_margin(ln)]]
-        parts = []
-        for lines in blocks:
-            lines = [ln for ln in lines if ln.strip()]
-            if lines:
-                parts.append(join_wrapped_lines(lines, full_lines(lines), joiner, vocab))
-        page_texts.append("\n".join(parts))
-    # A page whose last line is full continues on the next page; join across pages like across lines.
-    text = _join_pages(page_texts, joiner, vocab)
+        for block, is_body in [(p.top, False)] + [(b, True) for b in p.blocks] + [(p.bottom, False)]:
+            block = [ln for ln in block if ln.strip() and (is_body or keep_margin(ln))]
+            lines += block
+            flags += full_lines(block) if is_body else [False] * len(block)
+    text = join_wrapped_lines(lines, flags, joiner, vocab) if lines else ""
     rejected = [{"page": i + 1, "reason": p.reason} for i, p in enumerate(raw_pages) if p.method == "rejected"]
     return PdfResult(text=text, pages=len(raw_pages), page_methods=[p.method for p in raw_pages],
                      rejected_pages=rejected)
-
-
-def _join_pages(page_texts: list[str], joiner: LineJoiner, vocab: Counter) -> str:
-    out = ""
-    for t in page_texts:
-        if not t:
-            continue
-        if not out:
-            out = t
-            continue
-        prev_last = out.rsplit("\n", 1)[-1]
-        first = t.split("\n", 1)[0]
-        # Continue the paragraph when the previous page ended mid-sentence.
-        if prev_last and not prev_last.rstrip().endswith((".", "?", "!", "다", ":", "”", "\"")):
-            joined = join_wrapped_lines([prev_last, first], [True, False], joiner, vocab)
-            out = out[: len(out) - len(prev_last)] + joined + t[len(first):]
-        else:
-            out += "\n" + t
-    return out

@@ -165,3 +165,16 @@ def _escape(text: str) -> str:
 
 __all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_encrypted_pdf",
            "build_test_set", "render_speed_pdf"]
+
+
+def char_error_rate(got: str, ref: str) -> float:
+    """Character error rate with whitespace runs collapsed to one space (a wrong join or split counts).
+
+    The edit count comes from difflib's alignment (each replaced block costs its longer side), an upper bound
+    on the Levenshtein distance that is fast on long pages."""
+    import difflib
+
+    a, b = " ".join(got.split()), " ".join(ref.split())
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    edits = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal")
+    return edits / max(1, len(b))

@@ -1,0 +1,141 @@
+"""The `axk1 data` verb: `pdf`, `run`, `stats`, `tokenizer train`, `starter`.
+Wire it in axk1/cli.py with `add_data_parser(sub)` inside build_parser()."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def cmd_pdf(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
+
+    src = Path(args.path)
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist: give a PDF file or a folder of PDFs")
+    files = sorted(src.rglob("*.pdf")) if src.is_dir() else [src]
+    if not files:
+        raise FileNotFoundError(f"no *.pdf files under {src}")
+    cfg = PdfConfig(join="rules" if args.no_kiwi else "rules+kiwi", ocr=args.ocr, detect_columns=not args.no_columns)
+    ok = failed = 0
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        for path in tqdm(files, desc="PDFs", unit="file", disable=len(files) < 2):
+            rel = str(path.relative_to(src)) if src.is_dir() else path.name
+            try:
+                res = extract_pdf(path, cfg)
+                rec = {"id": rel, "text": res.text, "metadata": {"source": "pdf", "path": rel, "pdf": res.metadata()}}
+                ok += 1
+            except PdfError as e:
+                rec = {"id": rel, "text": "", "metadata": {"path": rel, "failure_reason": f"pdf_{e.reason}",
+                                                           "detail": e.detail}}
+                failed += 1
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"{len(files)} PDFs: {ok} extracted, {failed} failed -> {out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from axk1.data.config import load_pipeline_config
+    from axk1.data.pipeline import run_pipeline
+    from axk1.data.stats import account, summary_text
+
+    cfg = load_pipeline_config(args.pipeline)
+    if args.executor:
+        cfg.run.executor = args.executor
+    if args.workers:
+        cfg.run.workers = args.workers
+    stages = run_pipeline(cfg)
+    if cfg.run.executor != "local":
+        print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
+        return 0
+    acc = account(cfg.out)
+    print(summary_text(acc))
+    (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
+    return 0 if acc.balanced else 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from axk1.data.stats import corpus_stats
+
+    print(json.dumps(corpus_stats(args.path), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    import time
+
+    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, iter_jsonl_texts, load_tokenizer, train_tokenizer
+
+    inputs = [Path(p) for p in args.inputs]
+    for p in inputs:
+        if not p.exists():
+            raise FileNotFoundError(f"{p} does not exist: give JSONL files or folders of them (e.g. a run's documents/)")
+    t0 = time.perf_counter()
+    path = train_tokenizer(iter_jsonl_texts(inputs), args.output,
+                           TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency))
+    print(f"trained {path} in {time.perf_counter() - t0:.1f}s")
+    if args.heldout:
+        tok = load_tokenizer(path)
+        for spec in args.heldout:
+            name, _, file = spec.partition("=")
+            texts = list(iter_jsonl_texts([Path(file or name)]))
+            print(f"  {name}: {chars_per_token(tok, texts):.2f} characters/token")
+    return 0
+
+
+def cmd_starter(args: argparse.Namespace) -> int:
+    from axk1.data.starter import build_starter_corpus
+
+    counts = build_starter_corpus(args.output, scale=args.scale)
+    print(json.dumps(counts, indent=2))
+    return 0
+
+
+def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argparse.ArgumentParser:
+    """Registers `axk1 data ...`; `extra` are functions that add more sub-verbs to `data` (e.g. add_synth_parser)."""
+    p = subparsers.add_parser("data", help="pretraining data: PDF extraction, the pipeline, stats, tokenizer",
+                              description="Korean-aware pretraining data pipeline on datatrove.")
+    sub = p.add_subparsers(dest="data_command", required=True)
+
+    q = sub.add_parser("pdf", help="extract Korean-aware text from a PDF or a folder of PDFs to JSONL")
+    q.add_argument("path", help="a PDF file or a folder (searched recursively)")
+    q.add_argument("-o", "--output", required=True, help="output JSONL (one record per PDF; failures have a reason)")
+    q.add_argument("--ocr", choices=["auto", "tesseract", "none"], default="auto",
+                   help="OCR for pages that fail the garbage gate (auto = tesseract when installed)")
+    q.add_argument("--no-kiwi", action="store_true", help="join broken lines by rules only (no Kiwi model)")
+    q.add_argument("--no-columns", action="store_true", help="trust stream order; no multi-column detection")
+    q.set_defaults(func=cmd_pdf)
+
+    q = sub.add_parser("run", help="run a pipeline.toml: extract, filter, dedup, annotate, tokenize, shard")
+    q.add_argument("pipeline", help="pipeline TOML (see recipes/data/starter.toml)")
+    q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
+    q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
+    q.set_defaults(func=cmd_run)
+
+    q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
+    q.add_argument("path")
+    q.set_defaults(func=cmd_stats)
+
+    q = sub.add_parser("tokenizer", help="tokenizer tools")
+    tsub = q.add_subparsers(dest="tokenizer_command", required=True)
+    t = tsub.add_parser("train", help="train a byte-level BPE tokenizer (Hangul-aware pre-tokenizer, chat template)")
+    t.add_argument("inputs", nargs="+", help="JSONL files or folders with a `text` field")
+    t.add_argument("-o", "--output", required=True, help="output folder for tokenizer.json + tokenizer_config.json")
+    t.add_argument("--vocab-size", type=int, default=163_840, help="vocabulary size (A.X K1: 163840)")
+    t.add_argument("--min-frequency", type=int, default=2)
+    t.add_argument("--heldout", nargs="*", default=[], metavar="NAME=FILE",
+                   help="held-out JSONL sets to report characters per token on, e.g. ko=ko.jsonl code=code.jsonl")
+    t.set_defaults(func=cmd_tokenizer_train)
+
+    q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
+    q.add_argument("-o", "--output", required=True)
+    q.add_argument("--scale", type=int, default=1, help="multiply the generated parts")
+    q.set_defaults(func=cmd_starter)
+    for add in extra:
+        add(sub)
+    return p

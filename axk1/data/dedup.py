@@ -1,0 +1,91 @@
+"""Deduplication on datatrove's blocks: exact (hash of normalised text) and near-duplicate MinHash-LSH across
+all shards, with shingles over Kiwi morphemes (datatrove's KiwiTokenizer) or character n-grams."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+from datatrove.data import Document
+from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
+from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+from datatrove.utils.hashing import HashConfig
+from datatrove.utils.text import simplify_text
+from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
+
+_SPACE_RE = re.compile(r"\s+")
+
+
+@dataclass
+class DedupConfig:
+    exact: bool = True
+    near: bool = True
+    shingles: str = "char"     # "char" (character n-grams, no model) or "kiwi" (Kiwi morphemes, FineWeb-2's choice)
+    n_grams: int = 5            # words per shingle for "kiwi"
+    char_n_grams: int = 7       # characters per shingle for "char" (about 5-10 Hangul syllables, data.md §5)
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shingles not in ("char", "kiwi"):
+            raise ValueError(f"dedup.shingles = {self.shingles!r}: use 'char' or 'kiwi'")
+
+    def minhash_config(self) -> MinhashConfig:
+        return MinhashConfig(n_grams=self.n_grams, num_buckets=self.num_buckets,
+                             hashes_per_bucket=self.hashes_per_bucket, seed=self.seed,
+                             hash_config=HashConfig(precision=64, hash_fc="xxhash"))
+
+
+def normalized_content(doc: Document) -> str:
+    """The exact-dedup key: NFC, lower case, whitespace collapsed (the return annotation picks the hash input)."""
+    return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", doc.text)).strip().lower()
+
+
+def exact_config() -> ExactDedupConfig:
+    return ExactDedupConfig(content_getter=normalized_content, hash_config=HashConfig(precision=64, hash_fc="xxhash"))
+
+
+class _Whitespace(WordTokenizer):
+    """Placeholder word tokenizer for character shingles (datatrove's default for "en" would need spaCy)."""
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return text.split("\n")
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
+
+
+class ShingledMinhashSignature(MinhashDedupSignature):
+    """datatrove's MinHash signature stage with a choice of shingles: Kiwi morpheme n-grams or character n-grams
+    of the simplified text with whitespace removed (robust to Korean spacing differences)."""
+
+    name = "🎯 MinHash stage 1 (axk1 shingles)"
+
+    def __init__(self, output_folder, config: DedupConfig):
+        self.dedup_config = config
+        super().__init__(output_folder, config=config.minhash_config(),
+                         language=KiwiTokenizer() if config.shingles == "kiwi" else _Whitespace())
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        # A document from a source with near_dedup = false gets no signature (empty text has no shingles) but
+        # still takes its index, so the filter stage stays aligned.
+        def blank_skipped():
+            for doc in data:
+                if doc.metadata.get("skip_near_dedup"):
+                    doc = Document(text="", id=doc.id, metadata=doc.metadata)
+                yield doc
+        return super().run(blank_skipped(), rank, world_size)
+
+    def get_shingles(self, text: str) -> np.ndarray:
+        if self.dedup_config.shingles == "kiwi":
+            return super().get_shingles(text)
+        s = _SPACE_RE.sub("", simplify_text(text, self.config.norm_config))
+        k = self.dedup_config.char_n_grams
+        grams = {s[i:i + k] for i in range(max(0, len(s) - k + 1))} or ({s} if s else set())
+        return np.fromiter((self._hash_func(g) for g in sorted(grams)), dtype=np.uint64).reshape((-1, 1))

@@ -1,0 +1,173 @@
+"""Quality, repetition and code filters as datatrove filters, each removal with a reason.
+
+Prose thresholds start from FineWeb-2's Korean configuration (kor_Hang, data.md §2.4); all are settable in
+pipeline.toml. Code documents skip the prose filters and go through CodeFilter instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from axk1.data.korean import word_tokenize
+
+KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
+                     "으로", "인", "월", "로", "되")
+_PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
+_END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
+
+
+@dataclass
+class QualityConfig:
+    word_tokenizer: str = "kiwi"            # "kiwi" (morphemes, as FineWeb-2) or "regex"
+    min_words: int = 50
+    max_words: int = 100_000
+    min_avg_word_length: float = 1.0
+    max_avg_word_length: float = 6.0        # FineWeb-2 kor_Hang over Kiwi morphemes; ~12 suits "regex" eojeol
+    min_alpha_words_ratio: float = 0.791    # FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share of words with a letter)
+    min_stop_words: int = 2
+    min_line_punct_ratio: float = 0.062
+    max_new_line_ratio: float = 0.196
+    max_dup_line_frac: float = 0.374
+    max_char_dup_ratio: float = 0.1
+    top_n_grams: dict = field(default_factory=lambda: {2: 0.282, 3: 0.228, 4: 0.185})
+    dup_n_grams: dict = field(default_factory=lambda: {5: 0.201, 6: 0.184, 7: 0.168, 8: 0.154, 9: 0.14,
+                                                        10: 0.127})
+
+    def __post_init__(self) -> None:
+        # TOML tables have string keys.
+        self.top_n_grams = {int(k): float(v) for k, v in self.top_n_grams.items()}
+        self.dup_n_grams = {int(k): float(v) for k, v in self.dup_n_grams.items()}
+
+
+def _is_prose(doc: Document) -> bool:
+    return doc.metadata.get("source_type") != "code"
+
+
+def _skips(doc: Document) -> bool:
+    return not _is_prose(doc) or doc.metadata.get("skip_filters", False)
+
+
+def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool) -> str | None:
+    n = len(words)
+    if n < cfg.min_words:
+        return "too_few_words"
+    if n > cfg.max_words:
+        return "too_many_words"
+    avg = sum(map(len, words)) / n
+    if avg < cfg.min_avg_word_length:
+        return "avg_word_too_short"
+    if avg > cfg.max_avg_word_length:
+        return "avg_word_too_long"
+    if sum(any(c.isalpha() for c in w) for w in words) / n < cfg.min_alpha_words_ratio:
+        return "non_alpha_words"
+    if korean:
+        if cfg.word_tokenizer == "kiwi":
+            stops = sum(1 for w in words if w in KOREAN_STOP_WORDS)
+        else:  # eojeol: a particle or ending at the end of the word plays the stop word's part
+            stops = sum(1 for w in words if len(w) > 1 and w.endswith(_PARTICLE_ENDINGS))
+        if stops < cfg.min_stop_words:
+            return "few_stop_words"
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if lines and sum(ln.endswith(_END_PUNCT) for ln in lines) / len(lines) < cfg.min_line_punct_ratio:
+        return "line_punct_ratio"
+    if text.count("\n") / n > cfg.max_new_line_ratio:
+        return "list_ratio"
+    return None
+
+
+def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | None:
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if lines:
+        counts = Counter(lines)
+        dup_lines = sum(c for c in counts.values() if c > 1) - sum(1 for c in counts.values() if c > 1)
+        if dup_lines / len(lines) > cfg.max_dup_line_frac:
+            return "dup_line_frac"
+        dup_chars = sum(len(ln) * (c - 1) for ln, c in counts.items() if c > 1)
+        if dup_chars / max(1, sum(map(len, lines))) > cfg.max_char_dup_ratio:
+            return "char_dup_ratio"
+    total = sum(map(len, words)) or 1
+    for n, thr in sorted(cfg.top_n_grams.items()):
+        grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+        if grams:
+            gram, count = grams.most_common(1)[0]
+            if count > 1 and count * sum(map(len, gram)) / total > thr:
+                return f"top_{n}_gram"
+    for n, thr in sorted(cfg.dup_n_grams.items()):
+        if _dup_ngram_char_frac(words, n) / total > thr:
+            return f"dup_{n}_gram"
+    return None
+
+
+def _dup_ngram_char_frac(words: list[str], n: int) -> int:
+    """Characters of words covered by n-grams seen before (each word counted once)."""
+    seen: set = set()
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        g = tuple(words[i:i + n])
+        if g in seen:
+            for j in range(i, i + n):
+                covered[j] = True
+        else:
+            seen.add(g)
+    return sum(len(w) for w, c in zip(words, covered) if c)
+
+
+class QualityFilter(BaseFilter):
+    """Gopher/FineWeb-style quality and repetition heuristics on prose documents."""
+
+    name = "axk1 quality"
+
+    def __init__(self, config: QualityConfig | None = None, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.config = config or QualityConfig()
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if _skips(doc):
+            return True
+        words = word_tokenize(doc.text, self.config.word_tokenizer)
+        korean = doc.metadata.get("language") == "ko"
+        reason = quality_reason(doc.text, words, self.config, korean) or repetition_reason(doc.text, words,
+                                                                                          self.config)
+        if reason:
+            return False, reason
+        return True
+
+
+@dataclass
+class CodeConfig:
+    max_line_length: int = 1000
+    max_avg_line_length: float = 100.0
+    min_alnum_ratio: float = 0.25
+    min_chars: int = 20
+
+
+class CodeFilter(BaseFilter):
+    """StarCoder-style checks on code documents; generated files (marked by the reader) are removed."""
+
+    name = "axk1 code"
+
+    def __init__(self, config: CodeConfig | None = None, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.config = config or CodeConfig()
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if _is_prose(doc):
+            return True
+        c = self.config
+        if doc.metadata.get("generated"):
+            return False, "generated_code"
+        text = doc.text
+        if len(text.strip()) < c.min_chars:
+            return False, "empty_code"
+        lines = text.split("\n")
+        if max(map(len, lines)) > c.max_line_length:
+            return False, "code_long_lines"
+        if len(text) / len(lines) > c.max_avg_line_length:
+            return False, "code_avg_line_length"
+        if sum(ch.isalnum() for ch in text) / len(text) < c.min_alnum_ratio:
+            return False, "code_low_alnum"
+        return True

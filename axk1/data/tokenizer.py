@@ -1,0 +1,151 @@
+"""Byte-level BPE tokenizer training (HF `tokenizers`) with a pre-tokenizer that keeps Hangul syllable runs
+together, NFC inside the tokenizer (NFD input costs ~7x the tokens), A.X K1-style special tokens and a ChatML
+chat template with thinking on and off. Any HF tokenizer.json (e.g. the released A.X K1 one) loads too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from datatrove.pipeline.base import PipelineStep
+
+BOS = "<|endoftext|>"
+EOS = "<|im_end|>"
+PAD = "<|pad|>"
+SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
+
+# Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
+# groups of up to 3; punctuation runs; whitespace. Byte-level mapping follows the split.
+PRETOKENIZE_PATTERN = (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+
+# Think mode: the generation prompt ends with <think>; non-think mode: it ends with an empty <think></think>.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{%- if enable_thinking is defined and not enable_thinking -%}"
+    "{{ '<|im_start|>assistant\\n<think>\\n\\n</think>' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>assistant\\n<think>' }}"
+    "{%- endif -%}"
+    "{%- endif -%}"
+)
+
+
+@dataclass
+class TokenizerConfig:
+    vocab_size: int = 163_840     # A.X K1; use e.g. 4096-32768 for small experiments
+    min_frequency: int = 2
+    max_chars_per_doc: int = 100_000
+
+
+def build_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerConfig | None = None) -> Path:
+    """Trains and writes tokenizer.json + tokenizer_config.json (with the chat template) into out_dir."""
+    from tokenizers import pre_tokenizers, trainers
+
+    cfg = cfg or TokenizerConfig()
+    if cfg.vocab_size < 256 + len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size {cfg.vocab_size} is below the 256 byte tokens + {len(SPECIAL_TOKENS)} specials")
+    tok = build_tokenizer()
+    trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                  special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=True)
+    tok.train_from_iterator((t[: cfg.max_chars_per_doc] for t in texts), trainer=trainer)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"))
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
+        "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
+    }, indent=2, ensure_ascii=False))
+    return out / "tokenizer.json"
+
+
+def load_tokenizer(path: str | Path):
+    """A tokenizer.json file, or a folder holding one (ours or any HF model's)."""
+    from tokenizers import Tokenizer
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.exists():
+        raise FileNotFoundError(f"no tokenizer.json at {p}; train one with `axk1 data tokenizer train` or point to "
+                                "a model folder that has one")
+    return Tokenizer.from_file(str(p))
+
+
+def tokenizer_hash(path: str | Path) -> str:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+def render_chat(messages: list[dict], enable_thinking: bool = True, add_generation_prompt: bool = True,
+                template: str = CHAT_TEMPLATE) -> str:
+    """Applies the chat template with jinja2 (as transformers does)."""
+    import jinja2
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt,
+                                            enable_thinking=enable_thinking)
+
+
+def chars_per_token(tokenizer, texts: list[str]) -> float:
+    chars = sum(len(t) for t in texts)
+    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts))
+    return chars / max(1, tokens)
+
+
+def iter_jsonl_texts(paths: list[str | Path]) -> Iterator[str]:
+    import gzip
+
+    for p in paths:
+        p = Path(p)
+        files = sorted(p.rglob("*.jsonl*")) if p.is_dir() else [p]
+        for f in files:
+            opener = gzip.open if f.name.endswith(".gz") else open
+            with opener(f, "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        text = json.loads(line).get("text")
+                        if text:
+                            yield text
+
+
+class TokenizerTrainStep(PipelineStep):
+    """A one-task pipeline stage that trains the tokenizer from the annotated documents when it does not exist
+    yet, so `axk1 data run` goes from raw sources to token shards in one command."""
+
+    name = "axk1 tokenizer train"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(self, documents_dir: str, out_path: str, vocab_size: int):
+        super().__init__()
+        self.documents_dir, self.out_path, self.vocab_size = documents_dir, out_path, vocab_size
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        out = Path(self.out_path)
+        folder = out.parent if out.suffix == ".json" else out
+        if not (folder / "tokenizer.json").exists():
+            train_tokenizer(iter_jsonl_texts([Path(self.documents_dir)]), folder,
+                            TokenizerConfig(vocab_size=self.vocab_size))
+        return
+        yield

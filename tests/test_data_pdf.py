@@ -1,0 +1,133 @@
+"""Korean-aware PDF extraction on generated PDFs with known text."""
+
+import json
+
+import pytest
+
+from axk1.data.pdf import PdfConfig, PdfError, extract_pdf, page_garbage_reason
+from axk1.data.pdf_render import (build_test_set, char_error_rate, render_encrypted_pdf, render_image_only_pdf,
+                                   render_pdf)
+
+
+def cer(got: str, ref: str) -> float:
+    return char_error_rate(got, ref)
+
+
+@pytest.fixture(scope="module")
+def test_set(tmp_path_factory):
+    return build_test_set(tmp_path_factory.mktemp("pdfs"))
+
+
+def test_cer_on_generated_korean_pdfs(test_set):
+    total_err = total_len = 0
+    for doc in test_set:
+        res = extract_pdf(doc.path)
+        c = cer(res.text, doc.truth)
+        assert c <= 0.02, (doc.kind, c)
+        total_err += c * len(doc.truth)
+        total_len += len(doc.truth)
+    assert total_err / total_len <= 0.02
+
+
+def test_headers_page_numbers_and_columns(test_set):
+    by_kind = {d.kind: d for d in test_set}
+    single = extract_pdf(by_kind["single"].path)
+    assert by_kind["single"].pages >= 2
+    assert "한국어 자료 처리 보고서" not in single.text          # running header, removed by repetition
+    assert "- 1 -" not in single.text and "- 2 -" not in single.text
+    assert single.metadata()["pages"] == by_kind["single"].pages
+    two = extract_pdf(by_kind["two_column"].path)
+    assert set(two.page_methods) == {"pdfium-columns"}
+    # reading order: the first paragraph comes out whole and first
+    first = by_kind["two_column"].truth.split("\n")[0]
+    assert cer(two.text[: len(first) + 5], first) < 0.05
+    table = extract_pdf(by_kind["table"].path)
+    assert "김하늘 연구개발팀 내선 2041" in table.text.split("\n")   # one table row per line
+
+
+def test_line_joining_korean_and_dehyphenation(test_set):
+    doc = next(d for d in test_set if d.kind == "hyphenated")
+    text = extract_pdf(doc.path).text
+    assert "internationalization" in text                # Latin–Latin hyphen break joined
+    assert "well-known" in text                          # a real hyphen kept
+    assert "말뭉치를" in text and "말뭉 치를" not in text   # Korean word broken across lines, no space inserted
+    rules_only = extract_pdf(doc.path, PdfConfig(join="rules")).text
+    assert "internationalization" in rules_only
+
+
+def test_cer_metric_counts_errors():
+    assert cer("말뭉치를 다룹니다", "말뭉치를 다룹니다") == 0
+    assert cer("말뭉 치를 다룹니다", "말뭉치를 다룹니다") == 1 / 9
+    assert cer("abcd", "abxd") == 0.25
+
+
+def test_nfc_never_nfkc(tmp_path):
+    # Compatibility jamo and circled Hangul must survive (NFKC would change them).
+    paras = ["ㅎㅏㄴㄱㅜㄱ 자모와 ㉮ 기호는 그대로 남아야 합니다. 한국어 문장이 이어집니다."]
+    pdf = render_pdf(tmp_path / "jamo.pdf", paras, page_numbers=False)
+    text = extract_pdf(pdf.path).text
+    assert "ㅎㅏㄴㄱㅜㄱ" in text and "㉮" in text
+
+
+@pytest.mark.parametrize("kind,reason", [("corrupt", "corrupt"), ("empty", "empty_file"),
+                                         ("encrypted", "encrypted"), ("image", "no_text")])
+def test_bad_pdfs_fail_with_reason(tmp_path, kind, reason):
+    path = tmp_path / f"{kind}.pdf"
+    if kind == "corrupt":
+        path.write_bytes(b"%PDF-1.4\n1 0 obj garbage")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "encrypted":
+        render_encrypted_pdf(path)
+    else:
+        render_image_only_pdf(path)
+    with pytest.raises(PdfError) as e:
+        extract_pdf(path, PdfConfig(ocr="none"))
+    assert e.value.reason == reason
+
+
+def test_garbage_gate_signals():
+    cfg = PdfConfig()
+    good = "한국어 문장은 띄어쓰기가 있습니다. " * 20
+    assert page_garbage_reason(good, cfg) is None
+    assert page_garbage_reason("", cfg) == "no_text_layer"
+    assert page_garbage_reason("(cid:12)(cid:40)(cid:7) text", cfg) == "cid_codes"
+    assert page_garbage_reason("abc\x01\x03\x04\ufffd\ufffd" * 10, cfg) == "bad_characters"
+    assert page_garbage_reason("한국어문장은띄어쓰기가없습니다" * 20, cfg) == "glued_words"
+    assert page_garbage_reason("ÃÂÄÅÆÇÈÉÊËÌÍÎÏ " * 10, cfg) == "mojibake"
+
+
+def test_ocr_hook_receives_rejected_pages(tmp_path):
+    path = render_image_only_pdf(tmp_path / "scan.pdf")
+    seen = []
+
+    def fake_ocr(page):  # stands in for tesseract: the hook gets the page object and returns its text
+        seen.append(page.get_size())
+        return "스캔된 문서의 한국어 본문입니다. 띄어쓰기도 잘 되어 있습니다. " * 5
+
+    res = extract_pdf(path, PdfConfig(ocr="none"), ocr=fake_ocr)
+    assert seen and res.page_methods == ["ocr"] and "스캔된 문서" in res.text
+
+
+def test_cli_pdf(tmp_path, test_set):
+    import argparse
+
+    from axk1.data.cli import add_data_parser
+
+    (tmp_path / "in").mkdir()
+    for d in test_set[:2]:
+        (tmp_path / "in" / d.path.name).write_bytes(d.path.read_bytes())
+    (tmp_path / "in" / "broken.pdf").write_bytes(b"not a pdf")
+    parser = argparse.ArgumentParser()
+    add_data_parser(parser.add_subparsers())
+    args = parser.parse_args(["data", "pdf", str(tmp_path / "in"), "-o", str(tmp_path / "out.jsonl"), "--ocr", "none"])
+    assert args.func(args) == 0
+    recs = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(recs) == 3
+    failed = [r for r in recs if r["metadata"].get("failure_reason")]
+    assert [r["id"] for r in failed] == ["broken.pdf"]
+    ok = [r for r in recs if not r["metadata"].get("failure_reason")]
+    assert all(r["metadata"]["pdf"]["pages"] >= 1 and r["text"] for r in ok)
+    with pytest.raises(FileNotFoundError):
+        args = parser.parse_args(["data", "pdf", str(tmp_path / "nope"), "-o", str(tmp_path / "x.jsonl")])
+        args.func(args)

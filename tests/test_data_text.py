@@ -1,0 +1,149 @@
+"""Korean text helpers, sources, PII scrubbing, language id and filters."""
+
+import gzip
+import json
+import random
+import unicodedata
+
+import pytest
+from datatrove.data import Document
+
+from axk1.data.filters import CodeFilter, QualityConfig, QualityFilter
+from axk1.data.korean import LineJoiner, hangul_ratio, join_wrapped_lines, normalize_text
+from axk1.data.lid import LanguageFilter
+from axk1.data.pii import scrub_pii
+from axk1.data.sources import Failure, SourceSpec, list_files, read_source_file
+from axk1.data.textgen import english_document, korean_document
+
+
+def test_normalize_nfc_not_nfkc():
+    nfd = unicodedata.normalize("NFD", "한국어 말뭉치")
+    assert normalize_text(nfd) == "한국어 말뭉치"
+    assert normalize_text("ㅎㅏㄴ ㉮ \uff21") == "ㅎㅏㄴ ㉮ \uff21"           # NFKC would change all three
+    assert normalize_text("가\u200b나\u3164다\ufeff\r\n") == "가나다\n"
+
+
+def test_line_joiner_rules_without_kiwi():
+    lines = ["연구진은 새로운 자료를 꼼꼼하게 검토했습니다 말뭉", "치를 다루는 연구진은 말뭉치를 좋아합니", "다. 끝"]
+    from axk1.data.korean import interior_word_counts
+    text = join_wrapped_lines(lines, [True, True, False], LineJoiner(use_kiwi=False), interior_word_counts(lines))
+    assert "말뭉치를 다루는" in text and "좋아합니다." in text
+    # a break at a space between two known words stays a space
+    lines = ["학생들은 전통 음식을 정리했다 학생들은", "전통 음식을 정리했다 그리고 학생들은"]
+    text = join_wrapped_lines(lines, [True, False], LineJoiner(use_kiwi=False), interior_word_counts(lines))
+    assert "학생들은 전통" in text
+    # a short line ends the paragraph
+    assert join_wrapped_lines(["짧은 줄", "다음 문단입니다 아주 긴 줄이 이어집니다"], [False, False],
+                              LineJoiner(False), {}) == "짧은 줄\n다음 문단입니다 아주 긴 줄이 이어집니다"
+
+
+def test_pii_scrubbing():
+    text = ("홍길동 주민번호 900101-1234567, 휴대폰 010-1234-5678, 서울 02-123-4567, 메일 gil.dong@example.co.kr, "
+            "국민은행 계좌 123456-01-123456 로 입금. 날짜 2024-01-15 와 버전 3.10.2 는 그대로.")
+    out, counts = scrub_pii(text)
+    assert counts == {"rrn": 1, "phone": 2, "email": 1, "account": 1}
+    for secret in ("900101-1234567", "010-1234-5678", "02-123-4567", "gil.dong@example.co.kr", "123456-01-123456"):
+        assert secret not in out
+    assert "<RRN>" in out and "<PHONE>" in out and "<EMAIL>" in out and "<ACCOUNT>" in out
+    assert "2024-01-15" in out and "3.10.2" in out
+
+
+def test_language_filter_mixed_and_foreign():
+    f = LanguageFilter(("ko", "en"))
+    rng = random.Random(0)
+    ko = Document(korean_document(rng, 2, 4, english_share=0.4), "ko")
+    en = Document(english_document(rng, 2, 4), "en")
+    fr = Document("Ceci est un texte écrit en français pour vérifier le filtre de langue. " * 5, "fr")
+    assert f.filter(ko) is True and ko.metadata["language"] == "ko" and 0.3 <= ko.metadata["hangul_ratio"] < 1
+    assert f.filter(en) is True and en.metadata["language"] == "en"
+    assert f.filter(fr) == (False, "language_fr")
+    assert "paragraph_languages" in ko.metadata
+
+
+def test_quality_and_repetition_filters():
+    rng = random.Random(1)
+    qf = QualityFilter(QualityConfig(word_tokenizer="regex", max_avg_word_length=12, min_words=30))
+    good = Document(korean_document(rng, 1, 5), "good", metadata={"language": "ko"})
+    assert qf.filter(good) is True
+    assert qf.filter(Document("짧은 글입니다.", "s", metadata={"language": "ko"})) == (False, "too_few_words")
+    spam = Document("\n".join(["같은 줄이 계속 반복됩니다 정말로 계속 반복됩니다."] * 30), "spam",
+                    metadata={"language": "ko"})
+    assert qf.filter(spam)[0] is False and qf.filter(spam)[1] in ("dup_line_frac", "char_dup_ratio")
+    glued = Document("띄어쓰기가전혀없는아주긴한국어문장입니다" * 40 + " 끝" * 40, "glued", metadata={"language": "ko"})
+    assert qf.filter(glued) == (False, "avg_word_too_long")
+    code = Document("x = 1\n", "c", metadata={"source_type": "code"})
+    assert qf.filter(code) is True                                   # code skips prose filters
+
+
+def test_quality_filter_kiwi_morphemes():
+    rng = random.Random(2)
+    qf = QualityFilter(QualityConfig(word_tokenizer="kiwi", min_words=30))
+    doc = Document(korean_document(rng, 1, 5), "k", metadata={"language": "ko"})
+    assert qf.filter(doc) is True
+
+
+def test_code_filter():
+    cf = CodeFilter()
+    ok = Document("def f(x):\n    return x + 1\n\n\nprint(f(2))\n", "ok", metadata={"source_type": "code"})
+    assert cf.filter(ok) is True
+    assert cf.filter(Document("x = 1\n" * 5, "g", metadata={"source_type": "code", "generated": True})) == \
+        (False, "generated_code")
+    assert cf.filter(Document("x=" + "1" * 2000, "l", metadata={"source_type": "code"})) == (False, "code_long_lines")
+
+
+def test_sources_jsonl_parquet_text_code(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    recs = [{"id": "a", "body": "첫 문서"}, {"id": "b", "body": "둘째 문서"}]
+    raw = "\n".join(json.dumps(r, ensure_ascii=False) for r in recs).encode() + b"\n{broken\n" + b'{"body": "\xff"}\n'
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "a.jsonl.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "j" / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    spec = SourceSpec("jsonl", str(tmp_path / "j"), text_field="body")
+    items = [x for p in list_files(spec) for x in read_source_file(spec, p)]
+    docs = [x for x in items if not isinstance(x, Failure)]
+    fails = [x.reason.split(":")[0].split(" ")[0] for x in items if isinstance(x, Failure)]
+    assert [d.text for d in docs] == ["첫 문서", "둘째 문서"] * 2 and docs[0].id == "a"
+    assert sorted(fails) == ["invalid_json", "invalid_json", "invalid_utf8", "invalid_utf8"]
+
+    pq.write_table(pa.table({"content": ["파케이 문서", "two"], "id": ["p1", "p2"]}), tmp_path / "t.parquet")
+    spec = SourceSpec("parquet", str(tmp_path / "t.parquet"), text_field="content")
+    assert [d.id for d in read_source_file(spec, tmp_path / "t.parquet")] == ["p1", "p2"]
+
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "ok.txt").write_text("본문입니다")
+    (tmp_path / "txt" / "img.png").write_bytes(b"\x89PNG\x00\x00data")
+    (tmp_path / "txt" / "bad.txt").write_bytes(b"\xc3\x28 invalid")
+    (tmp_path / "txt" / "huge.txt").write_text("a" * 5000)
+    spec = SourceSpec("text", str(tmp_path / "txt"), max_line_chars=1000)
+    got = {p.name: next(read_source_file(spec, p)) for p in list_files(spec)}
+    assert got["ok.txt"].text == "본문입니다"
+    assert got["img.png"].reason == "binary_file"
+    assert got["bad.txt"].reason.startswith("invalid_utf8")
+    assert got["huge.txt"].reason.startswith("line_too_long")
+
+    code = tmp_path / "repo"
+    (code / "src").mkdir(parents=True)
+    (code / "node_modules" / "dep").mkdir(parents=True)
+    (code / "src" / "app.py").write_text("print('hi')\n")
+    (code / "src" / "api_pb2.py").write_text("x = 1\n")
+    (code / "src" / "util.go").write_text("// Code generated by tool. DO NOT EDIT.\npackage x\n")
+    (code / "node_modules" / "dep" / "i.js").write_text("1")
+    (code / "README").write_text("no extension, not code")
+    spec = SourceSpec("code", str(code))
+    files = list_files(spec)
+    assert sorted(p.name for p in files) == ["api_pb2.py", "app.py", "util.go"]
+    docs = {d.id.split("/")[-1]: d for p in files for d in read_source_file(spec, p)}
+    assert docs["app.py"].metadata["code_language"] == "python" and not docs["app.py"].metadata.get("generated")
+    assert docs["api_pb2.py"].metadata["generated"] and docs["util.go"].metadata["generated"]
+
+    with pytest.raises(FileNotFoundError):
+        list_files(SourceSpec("text", str(tmp_path / "missing")))
+    with pytest.raises(ValueError):
+        SourceSpec("csv", "x")
+
+
+def test_hangul_ratio():
+    assert hangul_ratio("한국어") == 1.0 and hangul_ratio("abc") == 0.0 and hangul_ratio("한a") == 0.5

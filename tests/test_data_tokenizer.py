@@ -1,0 +1,134 @@
+"""Tokenizer training, chat template, token shards and manifest."""
+
+import json
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+from datatrove.data import Document
+
+from axk1.data.mathgen import generate_problems
+from axk1.data.shards import TokenShardWriter, bucket_name, read_shard, write_manifest
+from axk1.data.textgen import english_document, korean_document
+from axk1.data.tokenizer import (SPECIAL_TOKENS, TokenizerConfig, chars_per_token, load_tokenizer, render_chat,
+                                 train_tokenizer)
+
+CODE = "def add(a, b):\n    return a + b\n\n\nfor i in range(10):\n    print(add(i, i))\n"
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    rng = random.Random(0)
+    texts = [korean_document(rng, 2, 5) for _ in range(150)] + [english_document(rng, 2, 5) for _ in range(60)]
+    texts += [CODE] * 20
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(texts, out, TokenizerConfig(vocab_size=3000))
+    return out
+
+
+def test_tokenizer_specials_roundtrip_and_hangul(tok_dir):
+    tok = load_tokenizer(tok_dir)
+    assert tok.get_vocab_size() <= 3000
+    for s in SPECIAL_TOKENS:
+        assert tok.token_to_id(s) is not None
+    text = "한국어 말뭉치를 처리합니다. Hello world! x = 1 + 2 😀"
+    enc = tok.encode(text)
+    assert tok.decode(enc.ids) == text
+    # NFC inside the tokenizer: NFD input gives the same tokens
+    assert tok.encode(unicodedata.normalize("NFD", text)).ids == enc.ids
+    # pre-tokenization never splits a Hangul run and never joins Hangul with Latin
+    pre = tok.pre_tokenizer.pre_tokenize_str("말뭉치를abc 처리")
+    pieces = [text[a:b] for _, (a, b) in pre for text in ["말뭉치를abc 처리"]]
+    assert pieces == ["말뭉치를", "abc", " 처리"]
+    # specials are single tokens
+    chat = render_chat([{"role": "user", "content": "안녕"}])
+    ids = tok.encode(chat).ids
+    assert tok.token_to_id("<|im_start|>") in ids and tok.token_to_id("<think>") in ids
+
+
+def test_chat_template_thinking_on_off(tok_dir):
+    msgs = [{"role": "system", "content": "도움이 되는 비서"}, {"role": "user", "content": "1+1은?"}]
+    on, off = render_chat(msgs, enable_thinking=True), render_chat(msgs, enable_thinking=False)
+    assert on.endswith("<|im_start|>assistant\n<think>") and off.endswith("</think>")
+    assert on.startswith("<|im_start|>system\n도움이 되는 비서<|im_end|>\n<|im_start|>user\n1+1은?<|im_end|>\n")
+    cfg = json.loads((tok_dir / "tokenizer_config.json").read_text())
+    assert cfg["eos_token"] == "<|im_end|>" and "enable_thinking" in cfg["chat_template"]
+
+
+def test_chars_per_token_and_hf_load(tok_dir):
+    tok = load_tokenizer(tok_dir)
+    rng = random.Random(99)
+    ko = chars_per_token(tok, [korean_document(rng, 2, 5) for _ in range(5)])
+    en = chars_per_token(tok, [english_document(rng, 2, 5) for _ in range(5)])
+    assert ko > 1.5 and en > 2.5
+    from transformers import PreTrainedTokenizerFast  # any HF tokenizer.json loads both ways
+
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(tok_dir / "tokenizer.json"))
+    assert hf.encode("한국어") == tok.encode("한국어").ids
+    with pytest.raises(FileNotFoundError):
+        load_tokenizer(tok_dir / "missing")
+
+
+def _docs():
+    rng = random.Random(3)
+    docs = []
+    for i in range(30):
+        domain = ["web", "math", "code"][i % 3]
+        text = CODE if domain == "code" else korean_document(rng, 1, 3)
+        docs.append(Document(text, f"d{i}", metadata={"domain": domain, "difficulty": (i % 10) / 10,
+                                                     "source": "t", "language": "ko"}))
+    return docs
+
+
+def test_shards_deterministic_with_manifest(tmp_path, tok_dir):
+    outs = []
+    for run in ("a", "b"):
+        w = TokenShardWriter(str(tmp_path / run), str(tok_dir), [0.35, 0.5])
+        list(w.run(iter(_docs()), rank=0, world_size=1) or [])
+        outs.append({p.relative_to(tmp_path / run): p.read_bytes() for p in sorted((tmp_path / run).rglob("*"))
+                     if p.is_file()})
+    assert outs[0] == outs[1] and outs[0]
+    m = write_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
+    assert set(m["domains"]) == {"web", "math", "code"}
+    assert set(m["domains"]["web"]["buckets"]) <= {"d0", "d1", "d2"}
+    assert m["total_docs"] == 30 and len(m["tokenizer_hash"]) == 16
+    tok = load_tokenizer(tok_dir)
+    shard = next(s for s in m["shards"] if s["domain"] == "code")
+    tokens, offsets = read_shard(tmp_path / "a" / shard["path"])
+    assert tokens.dtype == np.uint32 and offsets[-1] == len(tokens) == shard["tokens"]
+    first = tokens[offsets[0]:offsets[1]].tolist()
+    assert first[0] == tok.token_to_id("<|endoftext|>") and tok.decode(first[1:]) == CODE
+    manifest_bytes = (tmp_path / "a" / "manifest.json").read_bytes()
+    write_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == manifest_bytes
+
+
+def test_bucket_names():
+    assert [bucket_name(x, [0.35, 0.5]) for x in (0.0, 0.35, 0.4, 0.9)] == ["d0", "d0", "d1", "d2"]
+
+
+def test_generated_math_answers_are_checked():
+    probs = generate_problems(12, seed=5)
+    assert {p["domain"] for p in probs} == {"math", "reasoning"} and {p["language"] for p in probs} == {"ko", "en"}
+    for p in probs:
+        assert p["text"].rstrip().endswith(p["answer"])
+
+
+def test_reference_model_perplexity_in_difficulty(tmp_path, tiny_config):
+    import shutil
+
+    from axk1.data.difficulty import DifficultyAnnotator
+    from axk1.model import AXK1ForCausalLM
+
+    rng = random.Random(4)
+    train_tokenizer([korean_document(rng, 2, 5) for _ in range(50)], tmp_path / "tok",
+                    TokenizerConfig(vocab_size=tiny_config.vocab_size))
+    AXK1ForCausalLM(tiny_config).save_pretrained(tmp_path / "model")
+    shutil.copy(tmp_path / "tok" / "tokenizer.json", tmp_path / "model" / "tokenizer.json")
+    step = DifficultyAnnotator(str(tmp_path / "model"))
+    docs = list(step.run(iter([Document(korean_document(rng, 1, 3), "a")])))
+    sig = docs[0].metadata["difficulty_signals"]
+    # an untrained model is near uniform over the vocabulary
+    assert 0.3 * tiny_config.vocab_size < sig["perplexity"] < 3 * tiny_config.vocab_size
+    assert 0 <= docs[0].metadata["difficulty"] <= 1
