@@ -182,3 +182,16 @@ def test_lcb_task_grades_completions_by_difficulty(lcb_file, tmp_path):
     records = task.grade_all(pairs, options)
     assert [r["status"] for r in records] == ["pass", "wrong_answer", "no_code", "no_answer", "pass", "truncated"]
     assert records[1]["test_results"] == [True, -2]  # stops at the first failing test
+
+
+def test_loader_reads_the_official_parquet_files_too(lcb_file, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in lcb_file.read_text().splitlines()]
+    parquet = tmp_path / "test6.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    from_parquet, failed = load_problems(parquet, None, tmp_path / "pq-cache")
+    from_jsonl, _ = load_problems(lcb_file, None, tmp_path / "jsonl-cache")
+    assert [p.question_id for p in from_parquet] == [p.question_id for p in from_jsonl]
+    assert len(failed) == 1  # the malicious pickle is refused from Parquet as well
