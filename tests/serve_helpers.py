@@ -64,7 +64,7 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axk1.infer.cli", "serve", str(model_dir), "--port", str(self.port),
+            [sys.executable, "-m", "axk1.cli", "serve", str(model_dir), "--port", str(self.port),
              "--threads", "1", "--log-level", "warning", *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout

@@ -144,8 +144,8 @@ def test_chat_template_thinking_switch(codec):
 
 
 def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
-    from axk1.infer.cli import main as serve_main
-    from axk1.synth.cli import main as synth_main
+    from axk1.cli import main as serve_main
+    from axk1.cli import main as synth_main
 
     assert serve_main(["serve", str(tmp_path / "missing")]) == 2
     assert "no config.json" in capsys.readouterr().err

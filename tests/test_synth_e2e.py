@@ -4,7 +4,7 @@ output schema, accounting, and a second run answered entirely from the cache (no
 import json
 import shutil
 
-from axk1.synth.cli import main as synth_main
+from axk1.cli import main as synth_main
 from tests.serve_helpers import ROOT, ServerProcess, make_model_folder
 
 DOCS = [

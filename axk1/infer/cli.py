@@ -1,4 +1,4 @@
-"""`axk1 serve <model-dir>`: the OpenAI-compatible server. Also runnable alone: `python -m axk1.infer.cli serve ...`."""
+"""`axk1 serve <model-dir>`: the OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import ipaddress
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -91,18 +90,3 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="axk1")
-    add_serve_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

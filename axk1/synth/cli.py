@@ -50,20 +50,3 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry: `python -m axk1.synth.cli data synth ...` (until `axk1 data` is wired)."""
-    parser = argparse.ArgumentParser(prog="axk1")
-    data = parser.add_subparsers(dest="command", required=True).add_parser("data", help="data pipeline")
-    add_synth_parser(data.add_subparsers(dest="data_command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
