@@ -16,6 +16,7 @@ from axk1.eval.cli import add_eval_parser
 from axk1.infer.cli import add_serve_parser
 from axk1.plan.cli import add_plan_parser
 from axk1.synth.cli import add_synth_parser
+from axk1.train.cli import add_export_parser, add_train_parser
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     add_eval_parser(sub)
     add_data_parser(sub, extra=[add_synth_parser])
+    add_train_parser(sub)
+    add_export_parser(sub)
 
     p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")
     p.add_argument("-o", "--output", default="out/demo")

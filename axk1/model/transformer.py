@@ -90,8 +90,9 @@ class AXK1ForCausalLM(nn.Module):
         h_BTD, _ = self.hidden_states(input_ids_BT, document_ids_BT, position_ids_BT)
         return self.lm_head(self.model.norm(h_BTD))
 
-    def mtp_logits(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
-        """Depth-k MTP logits [B, T-k, V]: position i predicts token i+1+k (training only)."""
+    def mtp_hidden_states(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
+        """Depth-k MTP hidden states [B, T-k, D], final-normed: position i predicts token i+1+k (training only).
+        The trainer feeds them to the chunked cross-entropy with lm_head's weight; mtp_logits applies the head."""
         if self.mtp is None:
             raise ValueError("this model was built without MTP modules (pass with_mtp=True)")
         cos_BT1P, sin_BT1P, mask_B1TS = rope_and_mask
@@ -101,8 +102,12 @@ class AXK1ForCausalLM(nn.Module):
             mask = None if mask_B1TS is None else mask_B1TS[:, :, :T, :T]
             h_BTD = module(h_BTD[:, :T], self.model.embed_tokens(input_ids_BT[:, k : k + T]),
                            cos_BT1P[:, :T], sin_BT1P[:, :T], mask)
-            out.append(self.lm_head(module.shared_head_norm(h_BTD)))
+            out.append(module.shared_head_norm(h_BTD))
         return out
+
+    def mtp_logits(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
+        """Depth-k MTP logits [B, T-k, V]."""
+        return [self.lm_head(h) for h in self.mtp_hidden_states(h_BTD, input_ids_BT, rope_and_mask)]
 
     # ---- generation with a latent KV cache --------------------------------------------------------
     def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache,

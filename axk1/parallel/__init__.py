@@ -1,1 +1,2 @@
-"""Applied from outside the model: compile (compile.py); FSDP2, expert parallelism and meshes arrive with the trainer."""
+"""Applied from outside the model: DeviceMesh (mesh.py), FSDP2 (fsdp.py), expert parallelism
+(expert_parallel.py), torchrun setup (distributed.py) and compile (compile.py)."""

@@ -1,0 +1,42 @@
+"""`axk1 export`: a training checkpoint (DCP step folder) → the released Hugging Face layout.
+
+As the release does, the export drops what only training needs: the MTP module and the balancing bias (the
+released routers have no bias; axk1.load_model routes with b = 0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, load_checkpoint, step_dir
+from axk1.config import ModelConfig
+from axk1.model import AXK1ForCausalLM
+from axk1.model.moe import Router
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A step folder, or a checkpoints folder (its newest complete step)."""
+    path = Path(path)
+    if (path / TRAIN_STATE).exists():
+        return path
+    step = latest_step(path)
+    if step is None:
+        raise FileNotFoundError(f"{path} holds no complete training checkpoint (step-NNNNNN/ with {TRAIN_STATE})")
+    return step_dir(path, step)
+
+
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
+    ckpt = resolve_checkpoint(checkpoint)
+    saved = json.loads((ckpt / TRAIN_STATE).read_text())
+    config = ModelConfig.from_dict(saved["model_config"])
+    model = AXK1ForCausalLM(config, with_mtp=saved.get("mtp_depth", 0) > 0)
+    from axk1.train.trainer import Objective  # the trainer checkpoints its loss module (the LM under `lm.`)
+
+    load_checkpoint(ckpt, Objective(model))
+    model.mtp = None  # training only: the release ships no MTP weights
+    for module in model.modules():
+        if isinstance(module, Router):
+            module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
+    return model.save_pretrained(out_dir, dtype=dtype)

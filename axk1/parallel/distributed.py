@@ -1,0 +1,50 @@
+"""Launch-time setup under torchrun (or Slurm via torchrun): process group, mesh, expert parallelism, FSDP2."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh
+
+from axk1.parallel.expert_parallel import apply_expert_parallel
+from axk1.parallel.fsdp import apply_fsdp
+from axk1.parallel.mesh import MeshDims, build_mesh
+
+
+@dataclass
+class ParallelContext:
+    mesh: DeviceMesh
+    dp_rank: int
+    dp_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return dist.get_rank() == 0
+
+
+def launched_with_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_distributed(device: torch.device) -> None:
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend)
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
+                param_dtype: torch.dtype | None = None) -> ParallelContext:
+    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.trainer.Objective), in place."""
+    lm = objective.lm
+    mesh = build_mesh(dims, lm.config.n_routed_experts, device.type)
+    if dims.ep > 1:
+        apply_expert_parallel(lm, mesh["ep"].get_group())
+    apply_fsdp(objective, mesh, param_dtype=param_dtype)
+    dp = mesh["dp"]
+    return ParallelContext(mesh, dp.get_local_rank(), dp.size())

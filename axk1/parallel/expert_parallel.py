@@ -1,0 +1,69 @@
+"""Expert parallelism: each rank of the "ep" axis holds n_experts / ep routed experts; tokens travel to their
+experts' rank and back with two differentiable all-to-alls (one host sync for the split sizes).
+
+Uneven splits, ranks that send or receive no tokens, and experts with no tokens all work: the grouped matmul
+takes empty groups, and an empty receive still touches the weights so their gradient is a (zero) tensor.
+
+Legend: N tokens, K experts per token, M = N·K assignments, D hidden, F expert width, E experts (global),
+El local experts, R ranks on the ep axis.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed._functional_collectives import all_to_all_single_autograd
+
+from axk1.model.moe import GroupedExperts, MoE
+
+
+class ExpertParallelExperts(GroupedExperts):
+    """The local slice of a GroupedExperts (experts [rank·El, (rank+1)·El)) plus token dispatch and combine."""
+
+    def __init__(self, full: GroupedExperts, group: dist.ProcessGroup) -> None:
+        nn.Module.__init__(self)
+        self.group = group
+        self.ep, self.rank = dist.get_world_size(group), dist.get_rank(group)
+        self.n_experts, self.width = full.n_experts, full.width
+        self.n_local = full.n_experts // self.ep
+        lo, hi = self.rank * self.n_local, (self.rank + 1) * self.n_local
+        self.gate_up_proj = nn.Parameter(full.gate_up_proj.detach()[lo:hi].clone())
+        self.down_proj = nn.Parameter(full.down_proj.detach()[lo:hi].clone())
+
+    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
+        N, K = idx_NK.shape
+        R, El = self.ep, self.n_local
+        flat_M = idx_NK.reshape(-1)
+        order_M = flat_M.argsort(stable=True)  # expert-major = destination-rank-major (experts are contiguous)
+        token_M = order_M // K
+        send_RE = torch.bincount(flat_M, minlength=self.n_experts).view(R, El)
+        recv_RE = torch.empty_like(send_RE)
+        dist.all_to_all_single(recv_RE, send_RE, group=self.group)  # who sends me how many, per local expert
+        in_splits, out_splits = send_RE.sum(1).tolist(), recv_RE.sum(1).tolist()  # the one host sync
+        x_recv = all_to_all_single_autograd(x_ND.index_select(0, token_M), out_splits, in_splits, self.group)
+        # received rows are source-rank-major; the grouped matmul wants them local-expert-major
+        expert_of_row = torch.arange(El, device=x_ND.device).repeat(R).repeat_interleave(recv_RE.flatten())
+        perm = expert_of_row.argsort(stable=True)
+        x_local = x_recv.index_select(0, perm)
+        if x_local.shape[0] == 0:  # nothing to compute here; keep the weights in the graph (zero gradient)
+            y_local = x_local + 0.0 * (self.gate_up_proj.sum() + self.down_proj.sum())
+        else:
+            offsets = recv_RE.sum(0).cumsum(0).to(torch.int32)
+            h = self._swiglu(torch._grouped_mm(x_local, self.gate_up_proj.transpose(-2, -1), offs=offsets))
+            y_local = torch._grouped_mm(h, self.down_proj.transpose(-2, -1), offs=offsets)
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+        y_MD = all_to_all_single_autograd(y_local.index_select(0, inverse), in_splits, out_splits, self.group)
+        y_MD = y_MD * weights_NK.reshape(-1)[order_M, None].to(y_MD.dtype)
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
+
+
+def apply_expert_parallel(model: nn.Module, group: dist.ProcessGroup) -> list[ExpertParallelExperts]:
+    """Replaces every MoE block's experts (main stack and MTP) by this rank's slice; returns the new modules."""
+    out = []
+    for module in model.modules():
+        if isinstance(module, MoE) and not isinstance(module.experts, ExpertParallelExperts):
+            module.experts = ExpertParallelExperts(module.experts, group)
+            out.append(module.experts)
+    return out

@@ -1,0 +1,69 @@
+"""FSDP2 (`fully_shard`) over the mesh's data-parallel axes: HSDP when dp_replicate > 1 (replicate x shard),
+plain FSDP otherwise. One unit per decoder layer (MTP's included), then the root for embeddings, norms and head.
+
+Routed experts under expert parallelism hold different slices on each ep rank, so they get their own units on
+the axes outside ep (dp_replicate x dp_shard_mod_ep), as torchtitan does. Their gradients already sum every ep
+rank's tokens, so their reduction divides by the whole data-parallel size instead of the unit's mesh size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import Shard
+
+from axk1.parallel.expert_parallel import ExpertParallelExperts
+
+
+def _dp_mesh(mesh: DeviceMesh, shard_axis: str) -> DeviceMesh:
+    return mesh["dp_replicate", shard_axis] if mesh["dp_replicate"].size() > 1 else mesh[shard_axis]
+
+
+def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | None = None,
+               reshard_after_forward: bool = True) -> nn.Module:
+    """Shards `model` in place: an AXK1ForCausalLM, or a wrapper with the LM as `.lm` whose forward computes the
+    loss (axk1.train.trainer.Objective) - the trainer applies the head inside the chunked loss rather than in the
+    LM's forward, and the root unit's parameters (embeddings, final norm, head) must be gathered around it."""
+    lm = getattr(model, "lm", model)
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    kw = dict(mp_policy=mp, reshard_after_forward=reshard_after_forward)
+    dp_size = mesh["dp"].size()
+    for module in lm.modules():
+        if isinstance(module, ExpertParallelExperts):
+            emesh = _dp_mesh(mesh, "dp_shard_mod_ep")
+            # when the local experts do not split evenly over the shard ranks, shard each expert's rows (dim 1):
+            # whole experts (dim 0) would pad (519B: 24 local experts over 16 ranks -> 2 per rank, 33% waste)
+            by_rows = module.n_local % mesh["dp_shard_mod_ep"].size() != 0
+            fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
+            module.set_gradient_divide_factor(float(dp_size))
+    # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
+    units = list(lm.model.layers) + ([m.layer for m in lm.mtp] if lm.mtp is not None else [])
+    dp_mesh = _dp_mesh(mesh, "dp_shard")
+    for unit in units:
+        fully_shard(unit, mesh=dp_mesh, **kw)
+    fully_shard(model, mesh=dp_mesh, **kw)
+    return model
+
+
+@torch.no_grad()
+def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> float:
+    """Global gradient norm across FSDP shards and expert-parallel slices, then clipping in place.
+
+    Dense gradients are sharded over "dp_shard" (and replicated over dp_replicate); expert gradients are sharded
+    over dp_shard_mod_ep and differ across ep, which together is again the "dp_shard" axis: summing local squares
+    over that one group counts every gradient element exactly once. (torch's clip_grad_norm_ cannot mix the two
+    meshes.)"""
+    sq = torch.zeros((), dtype=torch.float64)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    for g in grads:
+        local = g.to_local() if hasattr(g, "to_local") else g
+        sq += local.double().pow(2).sum().cpu()
+    torch.distributed.all_reduce(sq, group=mesh["dp_shard"].get_group())
+    norm = float(sq.sqrt())
+    if max_norm > 0 and norm > max_norm:
+        coef = max_norm / (norm + 1e-6)
+        for g in grads:
+            (g.to_local() if hasattr(g, "to_local") else g).mul_(coef)
+    return norm

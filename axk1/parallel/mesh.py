@@ -1,0 +1,48 @@
+"""The training DeviceMesh: data-parallel replicate (HSDP's outer axis) x data-parallel shard, with expert
+parallelism carved out of the shard axis (as torchtitan does): dp_shard = dp_shard_mod_ep x ep.
+
+Axes: "dp_replicate" (gradients all-reduced), "dp_shard_mod_ep" x "ep" flattened to "dp_shard" (FSDP2 shards
+dense parameters over it), "ep" (each rank owns n_experts / ep routed experts; tokens move by all-to-all), and
+"dp_replicate" x "dp_shard" flattened to "dp" (the ranks that see different data: loads and losses are summed
+over it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.distributed as dist
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+
+
+@dataclass(frozen=True)
+class MeshDims:
+    dp_replicate: int = 1
+    dp_shard: int = 1
+    ep: int = 1
+
+    @property
+    def world_size(self) -> int:
+        return self.dp_replicate * self.dp_shard
+
+    def check(self, world_size: int, n_experts: int) -> None:
+        if min(self.dp_replicate, self.dp_shard, self.ep) < 1:
+            raise ValueError(f"mesh axes must be >= 1, got {self}")
+        if self.world_size != world_size:
+            raise ValueError(f"dp_replicate x dp_shard = {self.world_size} but the job has {world_size} ranks: make "
+                             "[parallelism] match the launch (torchrun --nproc-per-node x nodes)")
+        if self.dp_shard % self.ep:
+            raise ValueError(f"ep={self.ep} must divide dp_shard={self.dp_shard} (experts are split within the shard axis)")
+        if n_experts % self.ep:
+            raise ValueError(f"ep={self.ep} must divide the {n_experts} routed experts")
+
+
+def build_mesh(dims: MeshDims, n_experts: int, device_type: str = "cpu") -> DeviceMesh:
+    """A 3-D mesh (dp_replicate, dp_shard_mod_ep, ep) with flattened "dp_shard" and "dp" views; the default
+    process group must already be initialised (torchrun, or the fake backend for planning)."""
+    dims.check(dist.get_world_size(), n_experts)
+    mesh = init_device_mesh(device_type, (dims.dp_replicate, dims.dp_shard // dims.ep, dims.ep),
+                            mesh_dim_names=("dp_replicate", "dp_shard_mod_ep", "ep"))
+    mesh["dp_shard_mod_ep", "ep"]._flatten("dp_shard")
+    mesh["dp_replicate", "dp_shard_mod_ep", "ep"]._flatten("dp")
+    return mesh

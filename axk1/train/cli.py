@@ -1,0 +1,65 @@
+"""`axk1 train <recipe.toml> [--resume]` and `axk1 export <checkpoint> <dir>`."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="pretrain a model from a recipe (TOML)",
+                              description="Train through the recipe's stages; checkpoints and metrics go to [run] out_dir.")
+    p.add_argument("recipe", help="recipe TOML (e.g. recipes/demo.toml)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    p.set_defaults(func=cmd_train)
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from axk1.train.recipe import load_recipe
+    from axk1.train.trainer import Trainer
+
+    recipe = load_recipe(args.recipe, out_dir=args.out, max_steps=args.max_steps)
+    trainer = Trainer(recipe, resume=args.resume)
+    rows = trainer.fit()
+    last = rows[-1] if rows else None
+    if last:
+        print(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
+              f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
+    return 0
+
+
+def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("export", help="write a training checkpoint in the Hugging Face layout",
+                              description="Drops MTP and the balancing bias, as the release does.")
+    p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
+    p.add_argument("out", help="output folder (config.json + safetensors)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="stored dtype (default: float32)")
+    p.set_defaults(func=cmd_export)
+    return p
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.export import export_checkpoint
+
+    path = export_checkpoint(args.checkpoint, args.out, getattr(torch, args.dtype) if args.dtype else None)
+    print(f"exported to {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m axk1.train.cli train ...` (what torchrun launches: `torchrun --nproc-per-node N -m axk1.train.cli
+    train recipe.toml`), the same verbs as `axk1 train` / `axk1 export`."""
+    parser = argparse.ArgumentParser(prog="axk1.train.cli")
+    sub = parser.add_subparsers(required=True)
+    add_train_parser(sub)
+    add_export_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Packed training batches from the data pipeline's token shards, drawn per stage mixture.
+
+Every batch is a pure function of (seed, step): row r of step s draws its domain from the stage mixture, a shard
+of that domain (weighted by tokens, limited to the stage's difficulty buckets), and a document start, with
+numpy's generator seeded by (seed, step, r); the sequence is the next seq_len tokens from there, running across
+document boundaries. So the sampler's whole state is (seed, step), resume is exact, and any data-parallel rank
+can draw its own rows without talking to the others.
+
+Legend: B sequences, T tokens per sequence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from axk1.train.recipe import Recipe, StageSection
+
+
+@dataclass
+class Shard:
+    domain: str
+    bucket: str
+    tokens: np.ndarray   # uint32, memory-mapped
+    offsets: np.ndarray  # uint64 document starts, n_docs + 1 entries
+
+
+@dataclass
+class StagePosition:
+    stage: int        # index into recipe.stages
+    name: str
+    seq_len: int
+    sequences: int    # per optimizer step
+    first_step: bool  # the first step of this stage (or of one of its sequence lengths)
+
+
+def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
+    manifest_path = Path(manifest_path)
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"token-shard manifest {manifest_path} not found: run the data pipeline "
+                                "(`axk1 data run recipes/data/starter.toml`) or fix [data] manifest")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("dtype", "uint32") != "uint32":
+        raise ValueError(f"{manifest_path}: shards of dtype {manifest['dtype']} unsupported (expected uint32)")
+    shards = []
+    for entry in manifest.get("shards", []):
+        bin_path = manifest_path.parent / entry["path"]
+        idx_path = manifest_path.parent / entry.get("offsets", str(Path(entry["path"]).with_suffix(".idx")))
+        if not bin_path.exists() or not idx_path.exists():
+            raise FileNotFoundError(f"{manifest_path} lists {bin_path} (+ .idx) but it is missing: re-run the data pipeline")
+        if bin_path.stat().st_size == 0:
+            continue
+        tokens = np.memmap(bin_path, dtype="<u4", mode="r")
+        offsets = np.fromfile(idx_path, dtype="<u8")
+        if len(offsets) < 2 or int(offsets[-1]) != len(tokens):
+            raise ValueError(f"{idx_path}: offsets end at {int(offsets[-1]) if len(offsets) else 0} but the shard "
+                             f"holds {len(tokens)} tokens (a half-written shard? re-run the data pipeline)")
+        shards.append(Shard(entry["domain"], entry["bucket"], tokens, offsets))
+    if not shards:
+        raise ValueError(f"{manifest_path} lists no non-empty shards")
+    return manifest, shards
+
+
+class StageSampler:
+    """Deterministic packed batches for any step; knows which stage (and sequence length) a step belongs to."""
+
+    def __init__(self, recipe: Recipe, shards: list[Shard], vocab_size: int) -> None:
+        self.seed = recipe.data.seed
+        self.recipe = recipe
+        self.shards = shards
+        top = max(int(s.tokens.max()) for s in shards if len(s.tokens))
+        if top >= vocab_size:
+            raise ValueError(f"the shards hold token id {top} but the model's vocab_size is {vocab_size}: "
+                             "use a model config whose vocab_size covers the tokenizer")
+        self._plan = []  # (first step, steps, stage index, seq_len, sequences)
+        step = 0
+        for i, parts in enumerate(recipe.stage_steps()):
+            for (n, seqs), L in zip(parts, recipe.stages[i].lengths()):
+                self._plan.append((step, n, i, L, seqs))
+                step += n
+        self.total_steps = step
+        self._tables = [self._stage_table(s) for s in recipe.stages]
+
+    def _stage_table(self, stage: StageSection) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
+        """Domains with data, their renormalised weights, and per domain the shard ids and shard weights."""
+        domains, weights, shard_ids, shard_w = [], [], [], []
+        for domain, w in sorted(stage.mixture.items()):
+            ids = [j for j, s in enumerate(self.shards) if s.domain == domain
+                   and (not stage.buckets or s.bucket in stage.buckets)]
+            if w <= 0 or not ids:
+                continue
+            domains.append(domain)
+            weights.append(w)
+            shard_ids.append(ids)
+            sizes = np.array([len(self.shards[j].tokens) for j in ids], dtype=np.float64)
+            shard_w.append(sizes / sizes.sum())
+        if not domains:
+            have = sorted({f"{s.domain}/{s.bucket}" for s in self.shards})
+            raise ValueError(f"stage {stage.name!r}: none of its mixture domains {sorted(stage.mixture)} "
+                             f"(buckets {stage.buckets or 'all'}) have shards; the shards hold {have}")
+        p = np.array(weights, dtype=np.float64)
+        return domains, p / p.sum(), shard_ids, shard_w
+
+    def position(self, step: int) -> StagePosition:
+        for first, n, i, L, seqs in self._plan:
+            if step < first + n:
+                return StagePosition(i, self.recipe.stages[i].name, L, seqs, step == first)
+        first, n, i, L, seqs = self._plan[-1]
+        return StagePosition(i, self.recipe.stages[i].name, L, seqs, False)  # past the plan: stay in the last stage
+
+    def batch(self, step: int, rows: range | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(input_ids [B, T] int64, document_ids [B, T] int64, domain per row) for this step (a subset of rows for
+        one data-parallel rank)."""
+        pos = self.position(step)
+        domains, p, shard_ids, shard_w = self._tables[pos.stage]
+        rows = range(pos.sequences) if rows is None else rows
+        ids_BT = np.empty((len(rows), pos.seq_len), dtype=np.int64)
+        docs_BT = np.empty((len(rows), pos.seq_len), dtype=np.int64)
+        names = []
+        for b, r in enumerate(rows):
+            rng = np.random.default_rng((self.seed, step, r))
+            d = int(rng.choice(len(domains), p=p))
+            shard = self.shards[shard_ids[d][int(rng.choice(len(shard_ids[d]), p=shard_w[d]))]]
+            n_docs = len(shard.offsets) - 1
+            start = int(shard.offsets[int(rng.integers(n_docs))])
+            pos_T = (start + np.arange(pos.seq_len)) % len(shard.tokens)  # wrap around a small shard
+            ids_BT[b] = shard.tokens[pos_T]
+            # document index of every position; a wrap starts a new document too
+            docs_BT[b] = np.searchsorted(shard.offsets, pos_T, side="right") + (start + np.arange(pos.seq_len)) // len(shard.tokens) * n_docs
+            names.append(domains[d])
+        return torch.from_numpy(ids_BT), torch.from_numpy(docs_BT), names
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["seed"]) != self.seed:
+            raise ValueError(f"the checkpoint's data seed {state['seed']} differs from the recipe's {self.seed}: "
+                             "resume with the recipe the run started with")

@@ -1,0 +1,95 @@
+"""Training metrics: FLOPs per token (attention included) and MFU, the JSONL log, and the end-of-run plots."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from axk1.config import ModelConfig
+from axk1.params import count_parameters
+
+
+def train_flops_per_token(config: ModelConfig, seq_len: int, with_mtp: bool = False) -> float:
+    """6 x activated matmul parameters (embedding lookup excluded) + causal attention (QK^T and PV), x3 for the
+    backward; the MTP module adds one more (MoE) layer and a head pass when trained."""
+    counts = count_parameters(config, with_mtp=with_mtp)
+    emb = next(r["activated"] for r in counts["rows"] if r["module"] == "embedding")
+    matmul = counts["activated"] - emb
+    layers = config.num_hidden_layers
+    if with_mtp and counts["mtp"]:
+        share = config.num_experts_per_tok / config.n_routed_experts
+        expert = 3 * config.hidden_size * config.moe_intermediate_size * config.n_routed_experts
+        matmul += counts["mtp"] - expert * (1 - share) + config.vocab_size * config.hidden_size
+        layers += config.num_nextn_predict_layers
+    # forward per token per layer: 2·H·(qk + v)·T_avg with T_avg = T/2 under the causal mask
+    attn = 2 * config.num_attention_heads * (config.qk_head_dim + config.v_head_dim) * seq_len / 2 * layers
+    return 3 * (2 * matmul + attn)
+
+
+def measure_matmul_peak(seconds: float = 0.3, n: int = 512) -> float:
+    """This machine's fp32 matrix-multiply rate in FLOP/s (the MFU denominator on CPU)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+class JsonlLog:
+    """Append-only metrics file; on resume, rows past the checkpoint's step are dropped (they will be redone)."""
+
+    def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
+        self.path = Path(path) if path else None
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            self.path.write_text("")
+        elif self.path.exists():
+            rows = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """loss.png (per stage) and expert_load.png (max/mean load per MoE layer) from the JSONL rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    rows = [r for r in rows if "loss" in r]
+    if not rows:
+        return []
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        sel = [r for r in rows if r["stage"] == stage]
+        ax.plot([r["step"] for r in sel], [r["loss"] for r in sel], label=stage)
+    ax.set_xlabel("step"), ax.set_ylabel("next-token loss (nats)"), ax.legend(), ax.set_title("training loss")
+    fig.tight_layout(), fig.savefig(out_dir / "loss.png", dpi=100), plt.close(fig)
+    written.append(out_dir / "loss.png")
+    keys = sorted(k for k in rows[-1] if k.startswith("load_max_over_mean/"))
+    if keys:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for k in keys:
+            ax.plot([r["step"] for r in rows if k in r], [r[k] for r in rows if k in r], label=k.split("/", 1)[1])
+        ax.set_xlabel("step"), ax.set_ylabel("max / mean expert load"), ax.legend(fontsize=7)
+        fig.tight_layout(), fig.savefig(out_dir / "expert_load.png", dpi=100), plt.close(fig)
+        written.append(out_dir / "expert_load.png")
+    return written

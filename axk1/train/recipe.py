@@ -1,0 +1,318 @@
+"""The `axk1 train` recipe: TOML → validated dataclasses, every error found before any compute.
+
+The shape is the one `axk1 plan` writes (axk1/plan/recipe.py): sections model, data, optimizer, schedule, batch,
+moe, parallelism, [[stages]], checkpointing, logging, plus an optional [run] (output folder, step cap, device).
+Relative paths are resolved against the recipe file's folder. Unknown keys are errors (a typo must not silently
+fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axk1.config import ModelConfig
+
+
+@dataclass
+class ModelSection:
+    preset: str | None = None          # a name from axk1.presets ...
+    config: str | None = None          # ... or a config.json (exactly one of the two)
+    overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields changed on top
+    mtp_depth: int = 1                 # 0 trains without the MTP head
+    mtp_loss_weight: list[float] = field(default_factory=lambda: [0.3, 0.1])  # per stage; the last one repeats
+
+    def build_config(self) -> ModelConfig:
+        cfg = ModelConfig.from_preset(self.preset) if self.preset else ModelConfig.from_pretrained(self.config)
+        if self.overrides:
+            try:
+                cfg = cfg.replace(**self.overrides)
+            except TypeError as e:
+                raise ValueError(f"[model] overrides: {e}") from e
+        if self.mtp_depth > 0:
+            cfg = cfg.replace(num_nextn_predict_layers=self.mtp_depth)
+        return cfg
+
+
+@dataclass
+class DataSection:
+    manifest: str = "data/manifest.json"  # token shards' manifest.json (axk1/data/shards.py)
+    tokenizer: str | None = None
+    seed: int = 1234
+
+
+@dataclass
+class OptimizerSection:
+    name: str = "adamw"
+    lr: float = 3e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    master_dtype: str = "float32"
+
+
+@dataclass
+class ScheduleSection:
+    kind: str = "wsd"                   # "wsd" (warmup-stable-decay) | "cosine" | "constant"
+    warmup_steps: int = 0
+    total_steps: int = 0                # 0: derived from the stages' tokens and the batch
+    decay_starts_at_stage: int = 2      # wsd: the decay begins with this stage (1-based)
+    final_lr_ratio: float = 0.1
+
+
+@dataclass
+class BatchSection:
+    global_tokens: int = 0              # tokens per optimizer step; 0: global_sequences x the stage's seq_len
+    global_sequences: int = 0
+    micro_batch: int = 1                # sequences per forward pass (gradient accumulation over the rest)
+
+
+@dataclass
+class MoESection:
+    balancing: str = "aux-loss-free"    # "aux-loss-free" | "none"
+    bias_update_rate: float = 1e-3      # γ in bias += γ·sign(mean load − load)
+    seq_aux_loss_alpha: float = 0.0
+
+
+@dataclass
+class ParallelismSection:
+    dp_replicate: int = 1
+    dp_shard: int = 1
+    ep: int = 1
+    pp: int = 1
+    cp: int = 1
+    activation_checkpointing: str | bool = "none"
+    precision: str = "fp32"             # "fp32" | "bf16" (autocast where the device supports it) | "fp8" (planned)
+    gpus: int = 1
+
+
+@dataclass
+class StageSection:
+    name: str
+    tokens: int
+    seq_len: int
+    mixture: dict[str, float]
+    seq_len_schedule: list[int] = field(default_factory=list)  # long-context stage: equal token shares per length
+    share: float = 0.0
+    lr_phase: str = "stable"
+    buckets: list[str] = field(default_factory=list)  # difficulty buckets (d0, d1, ...) to draw from; [] = all
+
+    def lengths(self) -> list[int]:
+        return self.seq_len_schedule or [self.seq_len]
+
+
+@dataclass
+class CheckpointSection:
+    dir: str = "checkpoints"
+    interval_steps: int = 1000
+    keep_latest: int = 3
+    # DCP's async save needs a process group; the single-process trainer saves synchronously and says so.
+    async_: bool = False
+
+
+@dataclass
+class LoggingSection:
+    every_steps: int = 10
+    jsonl: str = "metrics.jsonl"
+    tensorboard: str = ""
+    progress: bool = True
+
+
+@dataclass
+class RunSection:
+    out_dir: str = "."                  # where checkpoints/ and logs go (relative: to the recipe's folder)
+    max_steps: int = 0                  # 0: train through all stages
+    device: str = "cpu"
+    threads: int = 0                    # torch.set_num_threads; 0 leaves torch's default
+    max_bad_steps: int = 5              # consecutive NaN/inf/spike steps before the run stops
+    spike_zscore: float = 0.0           # 0 disables spike detection (NaN/inf are always skipped)
+
+
+@dataclass
+class Recipe:
+    model: ModelSection
+    data: DataSection
+    optimizer: OptimizerSection
+    schedule: ScheduleSection
+    batch: BatchSection
+    moe: MoESection
+    parallelism: ParallelismSection
+    stages: list[StageSection]
+    checkpointing: CheckpointSection
+    logging: LoggingSection
+    run: RunSection
+    path: Path | None = None
+
+    def out_dir(self) -> Path:
+        return Path(self.run.out_dir)
+
+    def sequences_per_step(self, seq_len: int) -> int:
+        if self.batch.global_tokens:
+            return max(1, self.batch.global_tokens // seq_len)
+        return self.batch.global_sequences
+
+    def stage_steps(self) -> list[list[tuple[int, int]]]:
+        """Per stage, per sequence length: (steps, sequences per step) covering that part's token budget."""
+        out = []
+        for s in self.stages:
+            lengths = s.lengths()
+            parts = []
+            for j, L in enumerate(lengths):
+                tokens = s.tokens // len(lengths) + (s.tokens % len(lengths) if j == len(lengths) - 1 else 0)
+                seqs = self.sequences_per_step(L)
+                parts.append((max(1, -(-tokens // (seqs * L))), seqs))
+            out.append(parts)
+        return out
+
+    def total_steps(self) -> int:
+        return self.schedule.total_steps or sum(n for parts in self.stage_steps() for n, _ in parts)
+
+
+_SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection,
+             "schedule": ScheduleSection, "batch": BatchSection, "moe": MoESection,
+             "parallelism": ParallelismSection, "checkpointing": CheckpointSection, "logging": LoggingSection,
+             "run": RunSection}
+_RENAMED = {"async": "async_"}  # TOML keys that are Python keywords
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a table, got {type(raw).__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        name = _RENAMED.get(key, key)
+        if name not in names:
+            known = ", ".join(sorted(_RENAMED.get(n, n).rstrip("_") for n in names))
+            raise ValueError(f"{where}: unknown key {key!r} (known: {known})")
+        kwargs[name] = value
+    try:
+        obj = cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}") from e
+    for f in dataclasses.fields(cls):  # type check the scalars: TOML gives int/float/str/bool/list/dict
+        v = getattr(obj, f.name)
+        want = str(f.type)
+        if want.startswith("int") and (not isinstance(v, int) or isinstance(v, bool)):
+            raise ValueError(f"{where}.{f.name} must be an integer, got {v!r}")
+        if want.startswith("float") and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise ValueError(f"{where}.{f.name} must be a number, got {v!r}")
+        if want == "str" and not isinstance(v, str):
+            raise ValueError(f"{where}.{f.name} must be a string, got {v!r}")
+    return obj
+
+
+def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".") -> Recipe:
+    """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir."""
+    base_dir = Path(base_dir)
+    unknown = set(raw) - set(_SECTIONS) - {"stages"}
+    if unknown:
+        raise ValueError(f"unknown recipe section(s) {sorted(unknown)}; known: {sorted(_SECTIONS) + ['stages']}")
+    if not raw.get("stages"):
+        raise ValueError("the recipe has no [[stages]]: add at least one with name, tokens, seq_len and mixture")
+    sections = {k: _build(cls, raw.get(k, {}), f"[{k}]") for k, cls in _SECTIONS.items()}
+    stages = [_build(StageSection, s, f"[[stages]] #{i + 1}") for i, s in enumerate(raw["stages"])]
+    recipe = Recipe(**sections, stages=stages)
+    _resolve_paths(recipe, base_dir)
+    validate(recipe)
+    return recipe
+
+
+def load_recipe(path: str | Path, **run_overrides: Any) -> Recipe:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"recipe {path} not found (see recipes/demo.toml for an example)")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}") from e
+    for key, value in run_overrides.items():
+        if value is not None:
+            raw.setdefault("run", {})[key] = value
+    recipe = parse_recipe(raw, path.parent)
+    recipe.path = path
+    return recipe
+
+
+def _resolve_paths(r: Recipe, base: Path) -> None:
+    def res(p: str | None) -> str | None:
+        return None if p in (None, "") else str(p if Path(p).is_absolute() else base / p)
+
+    r.run.out_dir = res(r.run.out_dir)
+    r.model.config = res(r.model.config)
+    r.data.manifest = res(r.data.manifest)
+    r.data.tokenizer = res(r.data.tokenizer)
+    out = Path(r.run.out_dir)
+    r.checkpointing.dir = str(out / r.checkpointing.dir) if not Path(r.checkpointing.dir).is_absolute() else r.checkpointing.dir
+    r.logging.jsonl = str(out / r.logging.jsonl) if r.logging.jsonl else ""
+    r.logging.tensorboard = str(out / r.logging.tensorboard) if r.logging.tensorboard else ""
+
+
+def validate(r: Recipe) -> None:
+    """Checks that need no compute: ranges, consistency, files that must exist."""
+    m = r.model
+    if (m.preset is None) == (m.config is None):
+        raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\"")
+    if m.config is not None and not Path(m.config).exists():
+        raise FileNotFoundError(f"[model] config {m.config} not found")
+    cfg = m.build_config()
+    if m.mtp_depth < 0 or not m.mtp_loss_weight or any(w < 0 for w in m.mtp_loss_weight):
+        raise ValueError("[model] mtp_depth must be >= 0 and mtp_loss_weight a non-empty list of weights >= 0")
+    o = r.optimizer
+    if o.name != "adamw":
+        raise ValueError(f"[optimizer] name {o.name!r} is not supported; use \"adamw\"")
+    if not (o.lr > 0 and o.eps > 0 and o.weight_decay >= 0 and o.grad_clip >= 0):
+        raise ValueError("[optimizer] needs lr > 0, eps > 0, weight_decay >= 0, grad_clip >= 0 (0 = no clipping)")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ValueError(f"[optimizer] betas must be two numbers in [0, 1), got {o.betas}")
+    if o.master_dtype != "float32":
+        raise ValueError("[optimizer] master_dtype must be \"float32\" (FP32 master weights, as A.X K1 trained)")
+    s = r.schedule
+    if s.kind not in ("wsd", "cosine", "constant"):
+        raise ValueError(f"[schedule] kind {s.kind!r} unknown; use \"wsd\", \"cosine\" or \"constant\"")
+    if s.warmup_steps < 0 or s.total_steps < 0 or not 0 <= s.final_lr_ratio <= 1:
+        raise ValueError("[schedule] needs warmup_steps >= 0, total_steps >= 0 and final_lr_ratio in [0, 1]")
+    if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= len(r.stages) + 1:
+        raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
+                         f"1..{len(r.stages)} (or {len(r.stages) + 1} for no decay)")
+    b = r.batch
+    if b.global_tokens <= 0 and b.global_sequences <= 0:
+        raise ValueError("[batch] set global_tokens (tokens per step) or global_sequences (sequences per step) > 0")
+    if b.micro_batch <= 0:
+        raise ValueError("[batch] micro_batch must be >= 1")
+    if r.moe.balancing not in ("aux-loss-free", "none") or r.moe.bias_update_rate < 0 or r.moe.seq_aux_loss_alpha < 0:
+        raise ValueError("[moe] balancing must be \"aux-loss-free\" or \"none\", with rates >= 0")
+    p = r.parallelism
+    for axis in ("dp_replicate", "dp_shard", "ep", "pp", "cp"):
+        if getattr(p, axis) < 1:
+            raise ValueError(f"[parallelism] {axis} must be >= 1")
+    if p.precision not in ("fp32", "bf16", "fp8"):
+        raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")
+    if cfg.n_routed_experts % p.ep:
+        raise ValueError(f"[parallelism] ep={p.ep} must divide the model's {cfg.n_routed_experts} routed experts")
+    names = set()
+    for i, st in enumerate(r.stages, 1):
+        where = f"[[stages]] #{i} ({st.name})"
+        if st.name in names:
+            raise ValueError(f"{where}: duplicate stage name")
+        names.add(st.name)
+        if st.tokens <= 0:
+            raise ValueError(f"{where}: tokens must be > 0")
+        for L in st.lengths():
+            if not 2 <= L <= cfg.max_position_embeddings:
+                raise ValueError(f"{where}: seq_len {L} outside 2..max_position_embeddings={cfg.max_position_embeddings}")
+        if st.seq_len_schedule and st.seq_len_schedule[-1] != st.seq_len:
+            raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
+        if not st.mixture or any(w < 0 for w in st.mixture.values()) or sum(st.mixture.values()) <= 0:
+            raise ValueError(f"{where}: mixture must map domains to weights >= 0 with a positive sum")
+    c = r.checkpointing
+    if c.interval_steps <= 0 or c.keep_latest <= 0:
+        raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")
+    if r.logging.every_steps <= 0:
+        raise ValueError("[logging] every_steps must be >= 1")
+    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
+        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")

@@ -1,0 +1,257 @@
+"""The single-process training loop: packed batches per curriculum stage → next-token + λ·MTP loss (chunked
+cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update → checkpoints and metrics.
+
+Legend: B sequences, T tokens, D hidden, N = B·T.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from axk1.checkpoint.dcp import latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.model import AXK1ForCausalLM
+from axk1.parallel.distributed import init_distributed, launched_with_torchrun, parallelize
+from axk1.parallel.fsdp import clip_grad_norm_
+from axk1.parallel.mesh import MeshDims
+from axk1.train.balance import LoadBalancer
+from axk1.train.data import StageSampler, load_shards
+from axk1.train.loss import IGNORE_INDEX, linear_cross_entropy, next_token_labels
+from axk1.train.metrics import JsonlLog, measure_matmul_peak, plot_run, read_jsonl, train_flops_per_token
+from axk1.train.optim import LRSchedule, build_optimizer
+from axk1.train.recipe import Recipe
+
+# Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
+KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
+
+
+def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int) -> torch.Tensor:
+    """Labels [B, T-depth] for MTP depth k: position i predicts token i+1+k; ignored across documents or the end."""
+    B, T = input_ids_BT.shape
+    labels_BT = torch.full((B, T - depth), IGNORE_INDEX, dtype=input_ids_BT.dtype)
+    labels_BT[:, : T - depth - 1] = input_ids_BT[:, depth + 1:]
+    if document_ids_BT is not None:
+        crosses = document_ids_BT[:, : T - depth - 1] != document_ids_BT[:, depth + 1:]
+        labels_BT[:, : T - depth - 1][crosses] = IGNORE_INDEX
+    return labels_BT
+
+
+def training_loss(model: AXK1ForCausalLM, ids_BT: torch.Tensor, docs_BT: torch.Tensor, mtp_weight: float,
+                  chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(total, main next-token loss, mean MTP loss or None) for one micro-batch."""
+    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT)
+    w_VD = model.lm_head.weight
+    main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD,
+                                next_token_labels(ids_BT, docs_BT).flatten(), chunk_size)
+    if model.mtp is None or mtp_weight == 0:
+        return main, main, None
+    losses = []
+    for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
+        labels_N = mtp_labels(ids_BT, docs_BT, k).flatten()
+        if (labels_N != IGNORE_INDEX).any():
+            losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
+    if not losses:
+        return main, main, None
+    mtp = torch.stack(losses).mean()
+    return main + mtp_weight * mtp, main, mtp
+
+
+class Objective(torch.nn.Module):
+    """The loss as a module, so FSDP2's root hooks (gather before, reduce-scatter after) wrap all of it."""
+
+    def __init__(self, lm: AXK1ForCausalLM, chunk_size: int = 1024) -> None:
+        super().__init__()
+        self.lm, self.chunk_size = lm, chunk_size
+
+    def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float):
+        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, self.chunk_size)
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    tokens: int = 0
+    skipped_steps: int = 0
+    bad_in_a_row: int = 0
+    recent_losses: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, resume: bool = False) -> None:
+        self.recipe = r = recipe
+        if r.parallelism.pp > 1 or r.parallelism.cp > 1:
+            raise ValueError("pipeline (pp) and context (cp) parallelism are not implemented; set pp = cp = 1")
+        if r.parallelism.precision == "fp8":
+            raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
+        if r.moe.seq_aux_loss_alpha > 0:
+            raise ValueError("[moe] seq_aux_loss_alpha > 0: the sequence-wise auxiliary loss is not implemented; set 0")
+        if r.checkpointing.async_:
+            warnings.warn("[checkpointing] async = true has no effect yet: checkpoints are saved synchronously")
+        if r.logging.tensorboard:
+            warnings.warn("[logging] tensorboard has no effect yet: metrics go to the JSONL file only")
+        if r.run.threads:
+            torch.set_num_threads(r.run.threads)
+        self.device = torch.device(r.run.device)
+        self.config = r.model.build_config()
+        _, shards = load_shards(r.data.manifest)
+        self.sampler = StageSampler(r, shards, self.config.vocab_size)
+        torch.manual_seed(r.data.seed)
+        self.model = AXK1ForCausalLM(self.config, with_mtp=r.model.mtp_depth > 0).to(self.device)
+        self.model.train()
+        self.objective = Objective(self.model)
+        self.parallel = None
+        p = r.parallelism
+        dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
+        if launched_with_torchrun():
+            init_distributed(self.device)
+            self.parallel = parallelize(self.objective, dims, self.device)
+            seqs = {pos[4] for pos in self.sampler._plan}
+            if any(n % self.parallel.dp_size for n in seqs):
+                raise ValueError(f"sequences per step {sorted(seqs)} must divide over {self.parallel.dp_size} "
+                                 "data-parallel ranks: change [batch] or the launch")
+        elif dims.world_size > 1:
+            raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard): launch with "
+                             f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
+        self.is_main = self.parallel is None or self.parallel.is_main
+        self.optimizer = build_optimizer(self.model, r.optimizer)
+        self.total_steps = r.run.max_steps or self.sampler.total_steps
+        decay_stage = r.schedule.decay_starts_at_stage - 1
+        decay_start = next((first for first, _, i, _, _ in self.sampler._plan if i == decay_stage), self.sampler.total_steps)
+        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.total_steps(), decay_start)
+        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
+        self.state = TrainState()
+        self.ckpt_dir = Path(r.checkpointing.dir)
+        resume_step = None
+        if resume:
+            resume_step = latest_step(self.ckpt_dir)
+            if resume_step is None:
+                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.ckpt_dir}; start without --resume")
+            saved = load_checkpoint(step_dir(self.ckpt_dir, resume_step), self.objective, self.optimizer)
+            self.sampler.load_state_dict(saved["sampler"])
+            self.state = TrainState(**saved["state"])
+        self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
+        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
+                         if r.parallelism.precision == "bf16" else nullcontext())
+
+    def mtp_weight(self, stage: int) -> float:
+        w = self.recipe.model.mtp_loss_weight
+        return float(w[min(stage, len(w) - 1)])
+
+    def train_step(self, step: int) -> dict:
+        """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad."""
+        pos = self.sampler.position(step)
+        dp_rank, dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
+        ids_BT, docs_BT, domains = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
+        ids_BT, docs_BT = ids_BT.to(self.device), docs_BT.to(self.device)
+        lr = self.schedule.apply(self.optimizer, step)
+        lam = self.mtp_weight(pos.stage)
+        self.optimizer.zero_grad(set_to_none=True)
+        n_valid = self._all_sum(float((next_token_labels(ids_BT, docs_BT) != IGNORE_INDEX).sum()))
+        main_sum = mtp_sum = 0.0
+        mb = self.recipe.batch.micro_batch
+        for start in range(0, ids_BT.shape[0], mb):
+            ids, docs = ids_BT[start:start + mb], docs_BT[start:start + mb]
+            # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
+            share = int((next_token_labels(ids, docs) != IGNORE_INDEX).sum()) / n_valid
+            if share == 0:
+                continue
+            with self.autocast:
+                total, main, mtp = self.objective(ids, docs, lam)
+            (total * (share * dp_size)).backward()
+            self.balancer.accumulate_loads()
+            main_sum += float(main.detach()) * share
+            mtp_sum += float(mtp.detach()) * share if mtp is not None else 0.0
+        main_sum, mtp_sum = self._all_sum(main_sum), self._all_sum(mtp_sum)
+        clip = self.recipe.optimizer.grad_clip
+        if self.parallel is not None:
+            grad_norm = clip_grad_norm_(list(self.model.parameters()), clip, self.parallel.mesh)
+        else:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf")))
+        bad = self._is_bad(main_sum, grad_norm)
+        n_tokens = pos.sequences * pos.seq_len
+        row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
+               "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
+               "domains": {d: domains.count(d) for d in sorted(set(domains))}}
+        if bad:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.balancer.loads_LE.zero_()
+            self.state.skipped_steps += 1
+            self.state.bad_in_a_row += 1
+            row["skipped"] = bad
+        else:
+            self.optimizer.step()
+            row.update(self.balancer.step())
+            self.state.bad_in_a_row = 0
+            self.state.recent_losses = (self.state.recent_losses + [main_sum])[-50:]
+        self.state.step = step + 1
+        self.state.tokens += n_tokens
+        return row
+
+    def _all_sum(self, x: float) -> float:
+        if self.parallel is None:
+            return x
+        t = torch.tensor(x, dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return float(t)
+
+    def _is_bad(self, loss: float, grad_norm: float) -> str:
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            return "non-finite loss or gradient"
+        z = self.recipe.run.spike_zscore
+        hist = self.state.recent_losses
+        if z > 0 and len(hist) >= 10:
+            mean = sum(hist) / len(hist)
+            std = math.sqrt(sum((x - mean) ** 2 for x in hist) / len(hist)) or 1e-12
+            if (loss - mean) / std > z:
+                return f"loss spike (z > {z})"
+        return ""
+
+    def save(self) -> Path:
+        s = self.state
+        train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
+                       "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
+                       "mtp_depth": self.recipe.model.mtp_depth}
+        return save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
+                               self.recipe.checkpointing.keep_latest)
+
+    def fit(self) -> list[dict]:
+        r, rows = self.recipe, []
+        peak = measure_matmul_peak() if self.device.type == "cpu" else 0.0
+        kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
+        bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
+                   disable=not (r.logging.progress and self.is_main), desc="train")
+        t_last, tokens_last = time.perf_counter(), self.state.tokens
+        for step in bar:
+            row = self.train_step(step)
+            rows.append(row)
+            done = step + 1
+            if done % r.logging.every_steps == 0 or done == self.total_steps or "skipped" in row:
+                now = time.perf_counter()
+                tps = (self.state.tokens - tokens_last) / max(now - t_last, 1e-9)
+                flops = train_flops_per_token(self.config, row["seq_len"], self.model.mtp is not None)
+                row.update(tokens_per_s=tps, mfu=tps * flops / peak if peak else None, skipped_total=self.state.skipped_steps)
+                self.log.write(row)
+                t_last, tokens_last = now, self.state.tokens
+                bar.set_postfix(stage=row["stage"], loss=f"{row['loss']:.3f}", tok_s=f"{tps:.0f}",
+                                mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
+            if self.state.bad_in_a_row >= r.run.max_bad_steps:
+                path = self.save()
+                raise RuntimeError(f"{self.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step {done}; "
+                                   f"stopped with a checkpoint at {path}. Lower the learning rate or check the data.")
+            if done % r.checkpointing.interval_steps == 0 or done == self.total_steps:
+                self.save()
+                if done == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        bar.close()
+        if self.is_main and r.logging.jsonl and Path(r.logging.jsonl).exists():
+            plot_run(read_jsonl(r.logging.jsonl), Path(r.logging.jsonl).parent)
+        return rows

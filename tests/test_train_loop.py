@@ -1,0 +1,231 @@
+"""The single-process trainer: recipe validation, sampler, schedules, balancing, loss falling, resume, export."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from axk1.checkpoint.dcp import latest_step, list_steps
+from axk1.train.data import StageSampler, load_shards
+from axk1.train.metrics import read_jsonl
+from axk1.train.optim import LRSchedule
+from axk1.train.recipe import load_recipe, parse_recipe
+from axk1.train.synthetic import write_synthetic_shards
+from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer, mtp_labels
+
+
+def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "") -> Path:
+    write_synthetic_shards(tmp_path / "tokens", vocab_size=512)
+    text = textwrap.dedent(f"""
+        [model]
+        preset = "axk1-tiny"
+        mtp_depth = 1
+        mtp_loss_weight = [0.3, 0.1]
+        [data]
+        manifest = "tokens/manifest.json"
+        seed = 7
+        [optimizer]
+        lr = 3e-3
+        weight_decay = 0.01
+        [schedule]
+        kind = "wsd"
+        warmup_steps = 2
+        decay_starts_at_stage = 2
+        [batch]
+        global_sequences = 8
+        micro_batch = 4
+        [moe]
+        bias_update_rate = 1e-2
+        [checkpointing]
+        interval_steps = 2
+        keep_latest = 2
+        [logging]
+        every_steps = 1
+        progress = false
+        [run]
+        out_dir = "run"
+        threads = 1
+        {extra}
+        [[stages]]
+        name = "s1"
+        tokens = {steps_tokens}
+        seq_len = 32
+        mixture = {{ web = 0.7, code = 0.3 }}
+        [[stages]]
+        name = "s2"
+        tokens = {steps_tokens}
+        seq_len = 32
+        mixture = {{ code = 1.0, math = 0.5 }}
+    """)
+    path = tmp_path / "recipe.toml"
+    path.write_text(text)
+    return path
+
+
+def test_recipe_errors_name_the_problem(tmp_path):
+    path = write_recipe(tmp_path)
+    recipe = load_recipe(path)
+    assert recipe.stages[1].mixture == {"code": 1.0, "math": 0.5}
+    assert recipe.total_steps() == 12
+    import tomllib
+    raw = tomllib.loads(path.read_text())
+    raw["optimizer"]["lrr"] = 1.0
+    with pytest.raises(ValueError, match="unknown key 'lrr'"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["stages"][0]["seq_len"] = 100_000
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["parallelism"] = {"ep": 3}
+    with pytest.raises(ValueError, match="ep=3 must divide"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["optimizer"]["lr"] = "fast"
+    with pytest.raises(ValueError, match="lr must be a number"):
+        parse_recipe(raw, tmp_path)
+    with pytest.raises(FileNotFoundError, match="recipe"):
+        load_recipe(tmp_path / "missing.toml")
+
+
+def test_shipped_recipes_parse():
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    big = load_recipe(root / "axk1-519b.toml")
+    assert [s.tokens for s in big.stages] == [7_000_000_000_000, 1_660_000_000_000, 600_000_000_000]
+    assert big.stages[2].lengths() == [4096, 16384, 32768]
+    assert big.model.build_config().hidden_size == 7168
+    assert big.schedule.kind == "wsd" and big.schedule.decay_starts_at_stage == 2
+    for s in big.stages:
+        assert sum(s.mixture.values()) == pytest.approx(1.0, abs=2e-3)
+    demo = load_recipe(root / "demo.toml")
+    assert 100 <= demo.total_steps() <= 1000
+
+
+def test_planner_recipe_is_readable_by_the_trainer(tmp_path):
+    from axk1.plan.planner import make_plan
+    from axk1.plan.recipe import build_recipe, to_toml
+
+    plan = make_plan("H200", 1024, 73)
+    (tmp_path / "config.json").write_text("{}")  # the planner writes the model's config.json next to the recipe
+    from axk1.config import ModelConfig
+    ModelConfig.from_preset("axk1-519b").save_pretrained(tmp_path)
+    (tmp_path / "recipe.toml").write_text(to_toml(build_recipe(plan)))
+    recipe = load_recipe(tmp_path / "recipe.toml")
+    assert len(recipe.stages) == 3 and recipe.stages[2].lengths()[-1] == 32768
+
+
+def test_sampler_is_deterministic_and_packs_documents(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path))
+    _, shards = load_shards(recipe.data.manifest)
+    a, b = StageSampler(recipe, shards, 512), StageSampler(recipe, shards, 512)
+    ids1, docs1, dom1 = a.batch(3)
+    ids2, docs2, dom2 = b.batch(3)
+    assert torch.equal(ids1, ids2) and torch.equal(docs1, docs2) and dom1 == dom2
+    assert not torch.equal(ids1, a.batch(4)[0])
+    assert ids1.shape == (8, 32)
+    # every document starts with bos (id 1): a new document id begins exactly where a bos sits
+    starts = docs1[:, 1:] != docs1[:, :-1]
+    assert bool((ids1[:, 1:][starts] == 1).all())
+    assert a.position(5).name == "s1" and a.position(6).name == "s2" and a.position(6).first_step
+    assert set(a.batch(7)[2]) == {"code"}  # stage 2 asks for math too, but there are no math shards
+    with pytest.raises(ValueError, match="vocab_size"):
+        StageSampler(recipe, shards, 100)
+
+
+def test_schedules():
+    wsd = LRSchedule("wsd", 1.0, 2, 10, 6, 0.1)
+    assert [round(wsd.lr(s), 3) for s in (0, 1, 2, 5, 6, 9)] == [0.5, 1.0, 1.0, 1.0, 1.0, 0.1]
+    assert wsd.lr(8) == pytest.approx(0.4)
+    cos = LRSchedule("cosine", 1.0, 0, 11, 0, 0.0)
+    assert cos.lr(0) == 1.0 and cos.lr(5) == pytest.approx(0.5) and cos.lr(10) == pytest.approx(0.0)
+
+
+def test_mtp_labels_respect_documents():
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    docs = torch.tensor([[0, 0, 0, 1, 1]])
+    assert mtp_labels(ids, docs, 1).tolist() == [[7, -100, -100, -100]]
+    assert mtp_labels(ids, None, 1).tolist() == [[7, 8, 9, -100]]
+
+
+def test_training_lowers_loss_and_balances(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, steps_tokens=8 * 32 * 15))
+    trainer = Trainer(recipe)
+    bias_before = [m.gate.e_score_correction_bias.clone() for _, m in trainer.balancer.layers]
+    rows = trainer.fit()
+    assert len(rows) == 30
+    assert rows[-1]["loss"] < rows[0]["loss"] - 0.5, (rows[0]["loss"], rows[-1]["loss"])
+    assert rows[0]["loss"] == pytest.approx(math.log(512), abs=0.2)
+    assert rows[0]["mtp_loss"] > 0
+    # the balancing bias moved on every MoE layer (main stack and MTP), stayed fp32, is not optimised
+    names = [n for n, _ in trainer.balancer.layers]
+    assert any(n.startswith("mtp.") for n in names) and len(names) == 3
+    for before, (_, moe) in zip(bias_before, trainer.balancer.layers):
+        assert moe.gate.e_score_correction_bias.dtype == torch.float32
+        assert not torch.equal(before, moe.gate.e_score_correction_bias)
+    optimised = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert all(id(moe.gate.e_score_correction_bias) not in optimised for _, moe in trainer.balancer.layers)
+    logged = read_jsonl(recipe.logging.jsonl)
+    assert any(k.startswith("load_max_over_mean/mtp.0") for k in logged[-1])
+    assert logged[-1]["lr"] == pytest.approx(3e-3 * 0.1)  # wsd decayed to the final ratio
+    assert (Path(recipe.run.out_dir) / "loss.png").exists()
+    assert list_steps(recipe.checkpointing.dir) == [28, 30]  # keep_latest = 2
+
+
+def test_nan_loss_is_skipped_and_stops_the_run(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_bad_steps = 2"))
+    trainer = Trainer(recipe)
+    with torch.no_grad():
+        trainer.model.model.embed_tokens.weight.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="2 bad steps in a row"):
+        trainer.fit()
+    assert trainer.state.skipped_steps == 2
+    assert latest_step(recipe.checkpointing.dir) == 2
+
+
+def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if kill_after:
+        env[KILL_AFTER_STEP_ENV] = str(kill_after)
+    return subprocess.run([sys.executable, "-m", "axk1.train.cli", "train", str(recipe), *args], env=env, timeout=120,
+                          capture_output=True, text=True).returncode
+
+
+def test_sigkill_and_resume_gives_bitwise_identical_losses(tmp_path):
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    ref_dir.mkdir(), run_dir.mkdir()
+    ref, run = write_recipe(ref_dir), write_recipe(run_dir)
+    Trainer(load_recipe(ref)).fit()  # the uninterrupted run, in this process
+    assert _run_cli(run, kill_after=4) == -signal.SIGKILL
+    # a half-written checkpoint (as a kill during a save leaves it) must never be picked up
+    (run_dir / "run" / "checkpoints" / ".step-000006.tmp").mkdir()
+    assert latest_step(run_dir / "run" / "checkpoints") == 4
+    assert _run_cli(run, "--resume") == 0
+    want = [r["loss"] for r in read_jsonl(ref_dir / "run" / "metrics.jsonl")]
+    got = [r["loss"] for r in read_jsonl(run_dir / "run" / "metrics.jsonl")]
+    assert len(want) == 12 and got == want  # bitwise: floats compared exactly
+
+
+def test_export_drops_mtp_and_bias(tmp_path):
+    from axk1 import load_model
+    from axk1.checkpoint.export import export_checkpoint
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    trainer = Trainer(recipe)
+    trainer.fit()
+    out = tmp_path / "hf"
+    export_checkpoint(recipe.checkpointing.dir, out)
+    assert not (out / "mtp.safetensors").exists()
+    model = load_model(out)
+    assert model.mtp is None
+    ref = trainer.model.state_dict()
+    for key, value in model.state_dict().items():
+        if key.endswith("e_score_correction_bias"):
+            assert not value.any()
+        else:
+            assert torch.equal(value, ref[key]), key
