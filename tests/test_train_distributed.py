@@ -1,4 +1,4 @@
-"""`torchrun --nproc-per-node 2 -m axk1.train.cli train` with FSDP2 + expert parallelism (gloo, CPU), stopped after
+"""`torchrun --nproc-per-node 2 -m axk1.cli train` with FSDP2 + expert parallelism (gloo, CPU), stopped after
 2 steps and resumed from its sharded checkpoint, follows the single-process run of the same recipe."""
 
 import os
@@ -30,7 +30,7 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1.train.cli", "train", str(recipe)]
+           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # 2 steps, then resume the sharded (FSDP2 + EP) checkpoint for 2 more
     for extra in (["--max-steps", "2"], ["--max-steps", "4", "--resume"]):

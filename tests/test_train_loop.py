@@ -192,7 +192,7 @@ def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if kill_after:
         env[KILL_AFTER_STEP_ENV] = str(kill_after)
-    return subprocess.run([sys.executable, "-m", "axk1.train.cli", "train", str(recipe), *args], env=env, timeout=120,
+    return subprocess.run([sys.executable, "-m", "axk1.cli", "train", str(recipe), *args], env=env, timeout=120,
                           capture_output=True, text=True).returncode
 
 

@@ -48,18 +48,3 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = export_checkpoint(args.checkpoint, args.out, getattr(torch, args.dtype) if args.dtype else None)
     print(f"exported to {path}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m axk1.train.cli train ...` (what torchrun launches: `torchrun --nproc-per-node N -m axk1.train.cli
-    train recipe.toml`), the same verbs as `axk1 train` / `axk1 export`."""
-    parser = argparse.ArgumentParser(prog="axk1.train.cli")
-    sub = parser.add_subparsers(required=True)
-    add_train_parser(sub)
-    add_export_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
