@@ -74,7 +74,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from axk1.demo import run_demo
 
-    run_demo(Path(args.output), preset=args.preset)
+    run_demo(Path(args.output), steps=args.steps)
     return 0
 
 
@@ -106,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_export_parser(sub)
 
-    p = sub.add_parser("demo", help="the end-to-end job on a small model (grows with each capability)")
+    p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
     p.add_argument("-o", "--output", default="out/demo")
-    p.add_argument("--preset", default="axk1-mini")
+    p.add_argument("--steps", type=int, default=None, help="stop pretraining after this many steps (default: the "
+                   "whole demo recipe, ~10 minutes on 2 cores)")
     p.set_defaults(func=cmd_demo)
     return parser
 

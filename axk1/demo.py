@@ -1,57 +1,130 @@
-"""`axk1 demo`: the spine on a small model. Today: build, account, save in the HF layout, reload, generate."""
+"""`axk1 demo`: the spine end to end on a small model, on 2 CPU cores.
+
+account (519B vs the demo model) → data (starter corpus → pipeline → tokenizer + token shards) → pretrain (the
+three-stage demo recipe) → export (Hugging Face layout, with the tokenizer) → reload (bit-identical logits) →
+generate (text, over the latent KV cache). Every step uses the same code a cluster run uses; only the sizes differ.
+The recipes it runs are `recipes/data/starter.toml` and `recipes/demo.toml`, with their paths moved under -o.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+import tomllib
 from pathlib import Path
 
 import torch
 
-from axk1.checkpoint.hf import load_model
-from axk1.config import ModelConfig
-from axk1.infer.generate import generate
-from axk1.model import AXK1ForCausalLM
-from axk1.params import count_parameters, format_table
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def _step(title: str) -> None:
+def _step(title: str) -> float:
     print(f"\n== {title}", flush=True)
+    return time.perf_counter()
 
 
-def run_demo(output: Path, preset: str = "axk1-mini", seed: int = 0) -> dict:
+def _recipe(name: str) -> dict:
+    path = RECIPES / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
+    return tomllib.loads(path.read_text())
+
+
+def run_data(output: Path, progress: bool = True) -> Path:
+    """Starter corpus and the data pipeline; returns the token-shard manifest."""
+    from axk1.data.config import config_from_dict
+    from axk1.data.pipeline import run_pipeline
+    from axk1.data.starter import build_starter_corpus
+    from axk1.data.stats import account, summary_text
+
+    build_starter_corpus(output / "starter")
+    raw = _recipe("data/starter.toml")
+    raw["run"]["output_dir"] = str(output / "data")
+    raw["tokenize"]["tokenizer"] = str(output / "data" / "tokenizer")
+    for source in raw["sources"]:  # the recipe names out/starter/<part>; the demo keeps everything under -o
+        source["path"] = str(output / "starter" / Path(source["path"]).name)
+    cfg = config_from_dict(raw)
+    run_pipeline(cfg, progress=progress)
+    accounting = account(cfg.out)
+    print(summary_text(accounting))
+    if not accounting.balanced:
+        raise RuntimeError("the data pipeline lost documents: inputs != kept + excluded + failed")
+    return cfg.out / "tokens" / "manifest.json"
+
+
+def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> Path:
+    """The three-stage demo recipe on the starter shards; returns the checkpoints folder."""
+    from axk1.train.recipe import parse_recipe
+    from axk1.train.trainer import Trainer
+
+    raw = _recipe("demo.toml")
+    raw["data"]["manifest"] = str(manifest)
+    raw["run"]["out_dir"] = str(output / "train")
+    if max_steps is not None:
+        raw["run"]["max_steps"] = max_steps
+    trainer = Trainer(parse_recipe(raw, base_dir=RECIPES))
+    rows = trainer.fit()
+    if rows:
+        print(f"  step {rows[-1]['step']}: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} "
+              f"(stage {rows[-1]['stage']}); plots in {output / 'train'}")
+    return trainer.ckpt_dir
+
+
+def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> dict:
+    from axk1.checkpoint.export import export_checkpoint
+    from axk1.checkpoint.hf import load_model
+    from axk1.config import ModelConfig
+    from axk1.infer.generate import generate
+    from axk1.params import count_parameters, format_table
+
     output.mkdir(parents=True, exist_ok=True)
-    config = ModelConfig.from_preset(preset)
+    timings: dict[str, float] = {}
 
-    _step(f"1. build {preset}")
-    torch.manual_seed(seed)
-    model = AXK1ForCausalLM(config).eval()
-    print(format_table(count_parameters(config, with_mtp=True), f"parameters of {preset}"))
+    t = _step("1. parameter accounting: the released A.X K1 and the demo model")
+    full = count_parameters(ModelConfig.from_preset("axk1-519b"))
+    print(f"  axk1-519b: {full['total']:,} total, {full['activated']:,} activated per token")
+    demo_model = _recipe("demo.toml")["model"]
+    demo_config = ModelConfig.from_preset(demo_model["preset"]).replace(**demo_model.get("overrides", {}))
+    print(format_table(count_parameters(demo_config, with_mtp=True), f"demo model ({demo_model['preset']})"))
+    timings["account"] = time.perf_counter() - t
 
-    _step("2. save in the Hugging Face layout")
-    model_dir = output / "model"
-    model.save_pretrained(model_dir, max_shard_size="100MB")
+    t = _step("2. data: starter corpus -> filters, dedup, annotation -> tokenizer -> token shards")
+    manifest = run_data(output, progress)
+    totals = json.loads(manifest.read_text())
+    print(f"  manifest: {manifest} ({json.dumps(totals.get('total_tokens', totals.get('tokens', '?')))} tokens)")
+    timings["data"] = time.perf_counter() - t
+
+    t = _step("3. pretrain: three curriculum stages (general -> reasoning-heavy with decay -> longer context)")
+    checkpoints = run_training(output, manifest, steps)
+    timings["train"] = time.perf_counter() - t
+
+    t = _step("4. export to the Hugging Face layout, with the tokenizer")
+    model_dir = export_checkpoint(checkpoints, output / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(output / "data" / "tokenizer" / name, model_dir / name)
     for f in sorted(model_dir.iterdir()):
         print(f"  {f.name:<40}{f.stat().st_size / 1e6:>10.1f} MB")
+    timings["export"] = time.perf_counter() - t
 
-    _step("3. reload and compare logits")
-    reloaded = load_model(model_dir)
-    ids = torch.randint(0, config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(seed))
+    t = _step("5. reload and generate over the latent KV cache")
+    model = load_model(model_dir)
+    again = load_model(model_dir)
+    ids = torch.randint(0, model.config.vocab_size, (2, 32), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        diff = (model(ids) - reloaded(ids)).abs().max().item()
-    print(f"  max |logits(saved) - logits(reloaded)| = {diff:.2e}")
+        diff = (model(ids) - again(ids)).abs().max().item()
     if diff != 0:
-        raise RuntimeError(f"reloaded model differs from the saved one (max abs diff {diff})")
+        raise RuntimeError(f"two loads of the exported folder disagree (max abs diff {diff})")
+    from tokenizers import Tokenizer
 
-    _step("4. generate with the latent KV cache (random weights: the tokens are noise, the path is real)")
-    prompts = [[config.bos_token_id or 1, 17, 42, 99, 7], [config.bos_token_id or 1, 5]]
-    start = time.perf_counter()
-    result = generate(reloaded, prompts, max_new_tokens=48, temperature=0.8, top_p=0.95, seed=seed, stop_ids=[])
-    elapsed = time.perf_counter() - start
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    prompts = ["대한민국의 수도는", "def fibonacci(n):", "The sum of 3 and 4 is"]
+    result = generate(model, [tokenizer.encode(p).ids for p in prompts], max_new_tokens=24, temperature=0.0)
     for prompt, tokens in zip(prompts, result.tokens):
-        print(f"  prompt {prompt} -> {tokens[:16]} ... ({len(tokens)} tokens)")
-    n_new = sum(len(t) for t in result.tokens)
-    print(f"  {n_new} tokens in {elapsed:.2f}s ({n_new / elapsed:.1f} tok/s); latent cache "
-          f"{result.cache_bytes / 1e6:.2f} MB = {result.cache_bytes // (len(prompts) * (max(map(len, prompts)) + 48))} "
-          "bytes/token slot")
-    print(f"\nmodel folder: {model_dir}")
-    return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "tokens_per_s": n_new / elapsed}
+        print(f"  {prompt!r} -> {tokenizer.decode(tokens)!r}")
+    timings["generate"] = time.perf_counter() - t
+
+    print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
+    print(f"model folder: {model_dir}  (try: axk1 generate {model_dir} --prompt '안녕하세요'; axk1 serve {model_dir})")
+    return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "timings": timings,
+            "completions": result.tokens}

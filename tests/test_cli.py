@@ -43,11 +43,16 @@ def test_generate_rejects_missing_folder(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    summary = run_demo(tmp_path, preset="axk1-tiny")
+def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
+    summary = run_demo(tmp_path, steps=2, progress=False)
     assert summary["reload_max_abs_diff"] == 0
-    assert (tmp_path / "model" / "config.json").exists()
-    assert "parameters of axk1-tiny" in capsys.readouterr().out
+    model_dir = tmp_path / "model"
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (model_dir / name).exists()
+    assert (tmp_path / "data" / "tokens" / "manifest.json").exists()
+    assert all(len(tokens) > 0 for tokens in summary["completions"])
+    out = capsys.readouterr().out
+    assert "518,983,059,456" in out and "in " in out and "kept" in out
 
 
 def test_console_script_help():
