@@ -2,7 +2,8 @@
 
 account (519B vs the demo model) → data (starter corpus → pipeline → tokenizer + token shards) → pretrain (the
 three-stage demo recipe) → export (Hugging Face layout, with the tokenizer) → reload (bit-identical logits) →
-generate (text, over the latent KV cache). Every step uses the same code a cluster run uses; only the sizes differ.
+generate (text, over the latent KV cache) → out/report.md (the loss against the data's unigram entropy, plots,
+samples). Every step uses the same code a cluster run uses; only the sizes differ.
 The recipes it runs are `recipes/data/starter.toml` and `recipes/demo.toml`, with their paths moved under -o.
 """
 
@@ -53,8 +54,8 @@ def run_data(output: Path, progress: bool = True) -> Path:
     return cfg.out / "tokens" / "manifest.json"
 
 
-def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> Path:
-    """The three-stage demo recipe on the starter shards; returns the checkpoints folder."""
+def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> tuple[Path, list[dict]]:
+    """The three-stage demo recipe on the starter shards; returns the checkpoints folder and the logged rows."""
     from axk1.train.recipe import parse_recipe
     from axk1.train.trainer import Trainer
 
@@ -68,7 +69,44 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
     if rows:
         print(f"  step {rows[-1]['step']}: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} "
               f"(stage {rows[-1]['stage']}); plots in {output / 'train'}")
-    return trainer.ckpt_dir
+    return trainer.ckpt_dir, rows
+
+
+def unigram_entropy(manifest: Path) -> float:
+    """Entropy (nats/token) of the shards' unigram distribution: the loss of a model that ignores context."""
+    import numpy as np
+
+    info = json.loads(manifest.read_text())
+    counts = np.zeros(0, dtype=np.int64)
+    for shard in info["shards"]:
+        tokens = np.fromfile(manifest.parent / shard["path"], dtype=np.dtype(info["dtype"]).newbyteorder("<"))
+        shard_counts = np.bincount(tokens)
+        if len(shard_counts) > len(counts):
+            counts = np.pad(counts, (0, len(shard_counts) - len(counts)))
+        counts[: len(shard_counts)] += shard_counts
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def write_report(output: Path, rows: list[dict], entropy: float, samples: list[tuple[str, str]],
+                 timings: dict[str, float]) -> Path:
+    """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
+    tail = rows[-5:]
+    final = sum(r["loss"] for r in tail) / len(tail)
+    lines = [
+        "# axk1 demo report", "",
+        f"- pretraining: {rows[-1]['step']} steps, {rows[-1]['tokens']:,} tokens, "
+        f"stages {', '.join(dict.fromkeys(r['stage'] for r in rows))}",
+        f"- loss: first logged {rows[0]['loss']:.3f}, final (mean of the last {len(tail)} logs) {final:.3f} nats/token",
+        f"- unigram entropy of the training shards: {entropy:.3f} nats/token; the final loss is "
+        f"{abs(entropy - final):.3f} nats {'below' if final < entropy else 'above'} it ({final / entropy:.0%} of it)",
+        "", "![loss](train/loss.png)", "", "![expert load](train/expert_load.png)", "", "## Samples (greedy)", "",
+    ]
+    lines += [f"- {prompt!r} → {completion!r}" for prompt, completion in samples]
+    lines += ["", "## Time", "", *[f"- {k}: {v:.0f} s" for k, v in timings.items()], ""]
+    path = output / "report.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> dict:
@@ -78,6 +116,7 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> d
     from axk1.infer.generate import generate
     from axk1.params import count_parameters, format_table
 
+    output = output.resolve()  # the recipes resolve relative paths against their own folder
     output.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
@@ -96,7 +135,7 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> d
     timings["data"] = time.perf_counter() - t
 
     t = _step("3. pretrain: three curriculum stages (general -> reasoning-heavy with decay -> longer context)")
-    checkpoints = run_training(output, manifest, steps)
+    checkpoints, rows = run_training(output, manifest, steps)
     timings["train"] = time.perf_counter() - t
 
     t = _step("4. export to the Hugging Face layout, with the tokenizer")
@@ -120,11 +159,16 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> d
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     prompts = ["대한민국의 수도는", "def fibonacci(n):", "The sum of 3 and 4 is"]
     result = generate(model, [tokenizer.encode(p).ids for p in prompts], max_new_tokens=24, temperature=0.0)
-    for prompt, tokens in zip(prompts, result.tokens):
-        print(f"  {prompt!r} -> {tokenizer.decode(tokens)!r}")
+    samples = [(prompt, tokenizer.decode(tokens)) for prompt, tokens in zip(prompts, result.tokens)]
+    for prompt, completion in samples:
+        print(f"  {prompt!r} -> {completion!r}")
     timings["generate"] = time.perf_counter() - t
 
+    entropy = unigram_entropy(manifest)
+    report = write_report(output, rows, entropy, samples, timings)
     print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
+    print(f"report: {report} (final loss vs unigram entropy {entropy:.3f} nats/token)")
     print(f"model folder: {model_dir}  (try: axk1 generate {model_dir} --prompt '안녕하세요'; axk1 serve {model_dir})")
     return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "timings": timings,
-            "completions": result.tokens}
+            "completions": result.tokens, "unigram_entropy": entropy, "losses": [r["loss"] for r in rows],
+            "report": str(report)}

@@ -51,6 +51,9 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
         assert (model_dir / name).exists()
     assert (tmp_path / "data" / "tokens" / "manifest.json").exists()
     assert all(len(tokens) > 0 for tokens in summary["completions"])
+    assert 0 < summary["unigram_entropy"] < 10 and summary["losses"]
+    report = (tmp_path / "report.md").read_text()
+    assert "unigram entropy" in report and "train/loss.png" in report
     out = capsys.readouterr().out
     assert "518,983,059,456" in out and "in " in out and "kept" in out
 
