@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1 import AXK1ForCausalLM
 from axk1.model.mla import document_positions
 from axk1.model.moe import GroupedExperts, Router
 

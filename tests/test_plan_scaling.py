@@ -1,6 +1,5 @@
 """Scaling laws, hardware table and closed-form accounting against published figures."""
 
-import math
 
 import pytest
 
