@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axk1.eval.backends import Completion
+from axk1.eval.reasoning import split_reasoning
 
 
 @dataclass
@@ -57,6 +58,19 @@ class Task:
 
     def grade_all(self, pairs: list[tuple[Problem, Completion]], options: TaskOptions) -> list[dict]:
         return [self.grade(p, c, options) for p, c in pairs]
+
+
+def answer_record(completion: Completion) -> tuple[dict, str | None]:
+    """The record a grader starts from, and the answer to grade: None (with the status set) when the request
+    failed, or the output stopped inside its reasoning or before any answer."""
+    record = {"status": None, "correct": False, "extracted": None}
+    if completion.error:
+        record.update(status="request_failed", error=completion.error)
+        return record, None
+    answer = split_reasoning(completion.text, completion.think_open).answer
+    if answer is None:
+        record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
+    return record, answer
 
 
 def digest(obj) -> str:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_program
-from axk1.eval.reasoning import split_reasoning
 from axk1.eval.sandbox import run_parallel
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
                "and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
@@ -66,14 +65,9 @@ class HumanEvalTask(Task):
     def grade_all(self, pairs: list[tuple[Problem, Completion]], options: TaskOptions) -> list[dict]:
         records, jobs, slots = [], [], []
         for problem, completion in pairs:
-            split = split_reasoning(completion.text, completion.think_open)
-            record = {"status": None, "correct": False, "extracted": None}
-            if completion.error:
-                record.update(status="request_failed", error=completion.error)
-            elif split.answer is None:
-                record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
-            else:
-                code = assemble(problem.meta["raw"], split.answer)
+            record, answer = answer_record(completion)
+            if answer is not None:
+                code = assemble(problem.meta["raw"], answer)
                 record["extracted"] = code
                 jobs.append(program(problem.meta["raw"], code))
                 slots.append(len(records))

@@ -10,8 +10,7 @@ import re
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
-from axk1.eval.reasoning import split_reasoning
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
 from axk1.eval.tasks.lcb_data import in_window, load_problems
 
 SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
@@ -125,16 +124,11 @@ class LCBTask(Task):
         extract = extract_code_strict if options.grader_mode == "strict" else extract_code_tolerant
         records, jobs, slots = [], [], []
         for problem, completion in pairs:
-            split = split_reasoning(completion.text, completion.think_open)
-            record = {"status": None, "correct": False, "extracted": None}
-            if completion.error:
-                record.update(status="request_failed", error=completion.error)
-            elif split.answer is None:
-                record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
-            else:
-                code = extract(split.answer)
+            record, answer = answer_record(completion)
+            if answer is not None:
+                code = extract(answer)
                 record["extracted"] = code
-                record["korean_response"] = response_is_korean(split.answer)
+                record["korean_response"] = response_is_korean(answer)
                 if not code.strip():
                     record["status"] = "truncated" if completion.finish_reason == "length" else "no_code"
                 else:
