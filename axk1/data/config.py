@@ -4,7 +4,6 @@ directory. Unknown keys are errors (a typo must not silently fall back to a defa
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
 from axk1.data.pdf import PdfConfig
 from axk1.data.sources import SourceSpec
+from axk1.toml_file import read_toml
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -104,15 +104,7 @@ def _build(cls, data: dict, where: str):
 
 
 def load_pipeline_config(path: str | Path) -> PipelineConfig:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"pipeline file {path} not found (see recipes/data/starter.toml for an example)")
-    with open(path, "rb") as f:
-        try:
-            raw = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{path} is not valid TOML: {e}") from None
-    return config_from_dict(raw)
+    return config_from_dict(read_toml(path, "pipeline file", "recipes/data/starter.toml"))
 
 
 def config_from_dict(raw: dict) -> PipelineConfig:

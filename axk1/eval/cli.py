@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
 
 from axk1.eval.tasks import TASK_NAMES
+from axk1.toml_file import read_toml
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -113,18 +113,14 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 def _with_config(args: argparse.Namespace) -> int:
     """Fill options the command line left at their defaults from --config, then run."""
     if args.config:
-        path = Path(args.config)
-        if not path.exists():
-            raise FileNotFoundError(f"--config {path} does not exist")
-        with open(path, "rb") as f:
-            values = tomllib.load(f)
+        values = read_toml(args.config, "--config")
         parser = argparse.ArgumentParser(add_help=False)
         add_eval_parser(parser.add_subparsers()).set_defaults()
         defaults = vars(parser.parse_args(["eval"]))
         for key, value in values.items():
             key = key.replace("-", "_")
             if key not in defaults:
-                raise ValueError(f"{path}: unknown setting {key!r}; use the long option names (e.g. max_tokens)")
+                raise ValueError(f"{args.config}: unknown setting {key!r}; use the long option names (e.g. max_tokens)")
             if getattr(args, key) == defaults[key]:
                 setattr(args, key, ",".join(map(str, value)) if isinstance(value, list) else value)
     if not args.model:

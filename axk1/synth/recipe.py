@@ -3,10 +3,11 @@ the recipe file; prompts are files, one per task and language, with {passage} an
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from axk1.toml_file import read_toml
 
 KINDS = ("qa", "reasoning", "rewrite")
 LANGUAGES = ("ko", "en")
@@ -79,12 +80,7 @@ def _build(cls, data: dict[str, Any], where: str):
 
 def load_recipe(path: str | Path) -> SynthRecipe:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"recipe {path} does not exist (see recipes/synth/default.toml for an example)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path} is not valid TOML: {e}") from None
+    data = read_toml(path, "recipe", "recipes/synth/default.toml")
     unknown = set(data) - {"teacher", "passages", "tasks", "filters"}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)} (known: teacher, passages, tasks, filters)")

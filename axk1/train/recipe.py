@@ -9,12 +9,12 @@ fall back to a default).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from axk1.config import ModelConfig
+from axk1.toml_file import read_toml
 
 
 @dataclass
@@ -224,12 +224,7 @@ def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".") -> Recipe:
 
 def load_recipe(path: str | Path, **run_overrides: Any) -> Recipe:
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"recipe {path} not found (see recipes/demo.toml for an example)")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path} is not valid TOML: {e}") from e
+    raw = read_toml(path, "recipe", "recipes/demo.toml")
     for key, value in run_overrides.items():
         if value is not None:
             raw.setdefault("run", {})[key] = value
