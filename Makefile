@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/axk1 demo -o out/demo
+	$(VENV)/bin/axk1 demo -o out
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

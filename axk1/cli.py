@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
 
     p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
-    p.add_argument("-o", "--output", default="out/demo")
+    p.add_argument("-o", "--output", default="out")
     p.add_argument("--steps", type=int, default=None, help="stop pretraining after this many steps (default: the "
                    "whole demo recipe, ~10 minutes on 2 cores)")
     p.set_defaults(func=cmd_demo)

@@ -100,8 +100,17 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
         f"- loss: first logged {rows[0]['loss']:.3f}, final (mean of the last {len(tail)} logs) {final:.3f} nats/token",
         f"- unigram entropy of the training shards: {entropy:.3f} nats/token; the final loss is "
         f"{abs(entropy - final):.3f} nats {'below' if final < entropy else 'above'} it ({final / entropy:.0%} of it)",
-        "", "![loss](train/loss.png)", "", "![expert load](train/expert_load.png)", "", "## Samples (greedy)", "",
+        "", "![loss](train/loss.png)", "",
     ]
+    domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})
+    if domains:
+        lines += ["| domain | first logged loss | final loss (mean of its last 5 logs) |", "|---|---:|---:|"]
+        for d in domains:
+            seen = [r[f"loss/{d}"] for r in rows if f"loss/{d}" in r]
+            lines.append(f"| {d} | {seen[0]:.3f} | {sum(seen[-5:]) / len(seen[-5:]):.3f} |")
+        lines += ["", "![loss per domain](train/loss_by_domain.png)", ""]
+    lines += ["![expert load](train/expert_load.png)", "",
+              "Scalars for TensorBoard: `tensorboard --logdir train/tensorboard`.", "", "## Samples (greedy)", ""]
     lines += [f"- {prompt!r} → {completion!r}" for prompt, completion in samples]
     lines += ["", "## Time", "", *[f"- {k}: {v:.0f} s" for k, v in timings.items()], ""]
     path = output / "report.md"

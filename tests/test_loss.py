@@ -44,3 +44,14 @@ def test_causal_lm_loss_matches_logits_path(tiny_config):
     logits = model(ids)
     plain = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten())
     torch.testing.assert_close(fused, plain)
+
+
+def test_label_probability_underflowing_in_the_softmax_still_gives_the_exact_loss():
+    # A label logit 120 below the row's maximum: its softmax probability is 0 in fp32, the loss must not be inf.
+    h = torch.zeros(3, 2)
+    h[:, 0] = 1.0
+    w = torch.zeros(5, 2)
+    w[0, 0], w[1, 0] = 120.0, -5.0
+    labels = torch.tensor([4, 0, 1])
+    loss = linear_cross_entropy(h, w, labels, chunk_size=2)
+    torch.testing.assert_close(loss, F.cross_entropy(h @ w.T, labels))

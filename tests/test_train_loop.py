@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from axk1.checkpoint.dcp import latest_step, list_steps
+from axk1.model.moe import sequence_balance_loss
 from axk1.train.data import StageSampler, load_shards
+from axk1.train.loss import IGNORE_INDEX, next_token_labels
 from axk1.train.metrics import read_jsonl
 from axk1.train.optim import LRSchedule
 from axk1.train.recipe import load_recipe, parse_recipe
@@ -20,7 +22,10 @@ from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer, mtp_labels
 
 
-def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "") -> Path:
+def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "",
+                 sections: dict[str, str] | None = None) -> Path:
+    """A two-stage recipe over synthetic web/code shards; `extra` lines go into [run], `sections` adds lines to
+    other sections by name (e.g. {"logging": 'tensorboard = "tb"'})."""
     write_synthetic_shards(tmp_path / "tokens", vocab_size=512)
     text = textwrap.dedent(f"""
         [model]
@@ -63,6 +68,8 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
         seq_len = 32
         mixture = {{ code = 1.0, math = 0.5 }}
     """)
+    for section, lines in (sections or {}).items():
+        text = text.replace(f"[{section}]\n", f"[{section}]\n{lines}\n", 1)
     path = tmp_path / "recipe.toml"
     path.write_text(text)
     return path
@@ -154,7 +161,7 @@ def test_mtp_labels_respect_documents():
 
 
 def test_training_lowers_loss_and_balances(tmp_path):
-    recipe = load_recipe(write_recipe(tmp_path, steps_tokens=8 * 32 * 15))
+    recipe = load_recipe(write_recipe(tmp_path, steps_tokens=8 * 32 * 15, sections={"logging": 'tensorboard = "tb"'}))
     trainer = Trainer(recipe)
     bias_before = [m.gate.e_score_correction_bias.clone() for _, m in trainer.balancer.layers]
     rows = trainer.fit()
@@ -175,6 +182,58 @@ def test_training_lowers_loss_and_balances(tmp_path):
     assert logged[-1]["lr"] == pytest.approx(3e-3 * 0.1)  # wsd decayed to the final ratio
     assert (Path(recipe.run.out_dir) / "loss.png").exists()
     assert list_steps(recipe.checkpointing.dir) == [28, 30]  # keep_latest = 2
+    # per-domain losses: stage 1 mixes web and code, stage 2 draws code only (math has no shards)
+    assert {"loss/web", "loss/code"} <= set(logged[0]) and "loss/web" not in logged[-1]
+    assert logged[-1]["loss/code"] == pytest.approx(logged[-1]["loss"], rel=1e-6)
+    assert (Path(recipe.run.out_dir) / "loss_by_domain.png").exists()
+    # the same scalars as TensorBoard events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(recipe.logging.tensorboard)
+    events.Reload()
+    assert {"loss", "loss/web", "lr", "tokens_per_s"} <= set(events.Tags()["scalars"])
+    assert [e.value for e in events.Scalars("loss")] == pytest.approx([r["loss"] for r in logged])
+
+
+def test_domain_losses_average_to_the_loss(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path))
+    trainer = Trainer(recipe)
+    row = trainer.train_step(0)
+    ids, docs, domains = trainer.sampler.batch(0)
+    labelled = (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).tolist()
+    tokens = {d: sum(n for n, dd in zip(labelled, domains) if dd == d) for d in set(domains)}
+    assert len(tokens) == 2
+    weighted = sum(row[f"loss/{d}"] * n for d, n in tokens.items()) / sum(tokens.values())
+    assert weighted == pytest.approx(row["loss"], rel=1e-6)
+    assert row["loss/web"] != pytest.approx(row["loss/code"], rel=1e-4)
+
+
+def test_sequence_balance_loss():
+    E, K, T = 8, 2, 16
+    # every sequence spreads evenly with uniform scores: Σ f·P = 1, the loss is α
+    scores = torch.full((1, T, E), 0.5)
+    idx = torch.arange(T * K).remainder(E).view(T, K)
+    assert float(sequence_balance_loss(scores, idx, 0.01)) == pytest.approx(0.01)
+    # one sequence piles onto experts 0 and 1, whose scores are also highest: much larger, and it has a gradient
+    logits = torch.zeros(1, T, E, requires_grad=True)
+    skewed = (logits + torch.tensor([3.0, 3.0] + [0.0] * (E - 2))).sigmoid()
+    loss = sequence_balance_loss(skewed, torch.tensor([[0, 1]] * T), 0.01)
+    assert float(loss.detach()) > 1.5 * 0.01  # f = E/K = 4 on the two experts holding ~39% of the score mass
+    loss.backward()
+    assert logits.grad[0, :, :2].gt(0).all() and logits.grad[0, :, 2:].lt(0).all()  # pushes 0,1 down, others up
+
+
+def test_sequence_balance_loss_in_the_trainer(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 3", sections={"moe": "seq_aux_loss_alpha = 0.01"}))
+    trainer = Trainer(recipe)
+    rows = trainer.fit()
+    # three MoE layers (two in the stack, one in MTP), each near α when balanced and above it otherwise
+    assert all(0.9 * 3 * 0.01 < r["balance_loss"] < 3 * 3 * 0.01 for r in rows)
+    router = trainer.model.model.layers[1].mlp.gate.weight
+    trainer.optimizer.zero_grad()
+    ids, docs, _ = trainer.sampler.batch(3)
+    trainer.objective(ids, docs, 0.0).balance.backward()
+    assert router.grad is not None and router.grad.abs().sum() > 0
 
 
 def test_nan_loss_is_skipped_and_stops_the_run(tmp_path):
@@ -196,10 +255,12 @@ def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:
                           capture_output=True, text=True).returncode
 
 
-def test_sigkill_and_resume_gives_bitwise_identical_losses(tmp_path):
+@pytest.mark.parametrize("async_save", [False, True], ids=["sync", "async"])
+def test_sigkill_and_resume_gives_bitwise_identical_losses(tmp_path, async_save):
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     ref_dir.mkdir(), run_dir.mkdir()
-    ref, run = write_recipe(ref_dir), write_recipe(run_dir)
+    sections = {"checkpointing": f"async = {str(async_save).lower()}"}
+    ref, run = write_recipe(ref_dir, sections=sections), write_recipe(run_dir, sections=sections)
     Trainer(load_recipe(ref)).fit()  # the uninterrupted run, in this process
     assert _run_cli(run, kill_after=4) == -signal.SIGKILL
     # a half-written checkpoint (as a kill during a save leaves it) must never be picked up

@@ -1,6 +1,6 @@
 """Training checkpoints with torch.distributed.checkpoint: `step-000123/` folders, atomic, keep-last-k.
 
-A checkpoint is written into `.step-000123.tmp/` and renamed to `step-000123/` only when every rank has finished,
+A checkpoint is written (synchronously, or by a background thread with `async_save`) into `.step-000123.tmp/` and renamed to `step-000123/` only when every rank has finished,
 so a run killed mid-save leaves a temp folder that `latest_step` never returns. Each folder holds the DCP files
 (model incl. the fp32 balancing bias, optimizer, RNG state as tensors) and `train_state.json` (step, schedule,
 sampler, counters). No pickles: scalars go through JSON, tensors through DCP.
@@ -83,9 +83,33 @@ def _barrier() -> None:
         dist.barrier()
 
 
+class PendingCheckpoint:
+    """A checkpoint whose tensors are being written in the background (DCP's async save): the model and optimizer
+    were copied at save time, so training goes on; `wait()` finishes the write and only then renames the temp
+    folder, so the atomicity is the same as a synchronous save. Every rank must call `wait()` at the same point."""
+
+    def __init__(self, future, finish) -> None:
+        self._future, self._finish, self._path = future, finish, None
+
+    def done(self) -> bool:
+        return self._path is not None
+
+    def wait(self) -> Path:
+        if self._path is None:
+            result = self._future
+            # torch returns a Future, or a response holding one when staging is asynchronous too
+            result = getattr(result, "upload_completion", result)
+            result.result()
+            self._path = self._finish()
+        return self._path
+
+
 def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    train_state: dict[str, Any], keep_latest: int = 3) -> Path:
-    """Writes step-<step>/ atomically and prunes all but the newest `keep_latest` checkpoints."""
+                    train_state: dict[str, Any], keep_latest: int = 3,
+                    async_save: bool = False) -> Path | PendingCheckpoint:
+    """Writes step-<step>/ atomically and prunes all but the newest `keep_latest` checkpoints. With
+    `async_save` the tensors are staged (copied) now and written by a background thread: the return value is a
+    PendingCheckpoint to `wait()` on before the next save and before the process exits."""
     root = Path(root)
     final, tmp = step_dir(root, step), root / f".step-{step:06d}.tmp"
     if _rank() == 0:
@@ -94,17 +118,26 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     _barrier()
     model_sd, optim_sd = _rename(*get_state_dict(model, optimizer), _expert_suffix(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
+    train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
+
+    def finish() -> Path:
+        _barrier()
+        if _rank() == 0:
+            (tmp / TRAIN_STATE).write_text(json.dumps(train_state, indent=1, sort_keys=True))
+            if final.exists():  # re-saving the same step (e.g. the stop checkpoint): replace it
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            for old in list_steps(root)[:-keep_latest]:
+                shutil.rmtree(step_dir(root, old), ignore_errors=True)
+        _barrier()
+        return final
+
+    if async_save:
+        distributed = dist.is_available() and dist.is_initialized()
+        future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=not distributed)
+        return PendingCheckpoint(future, finish)
     dcp.save(state, checkpoint_id=str(tmp))
-    _barrier()
-    if _rank() == 0:
-        (tmp / TRAIN_STATE).write_text(json.dumps(train_state, indent=1, sort_keys=True))
-        if final.exists():  # re-saving the same step (e.g. the stop checkpoint): replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        for old in list_steps(root)[:-keep_latest]:
-            shutil.rmtree(step_dir(root, old), ignore_errors=True)
-    _barrier()
-    return final
+    return finish()
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:

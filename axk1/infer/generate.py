@@ -87,7 +87,11 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         generator = torch.Generator(device=device).manual_seed(seed)
     out: list[list[int]] = [[] for _ in range(B)]
     reasons = ["length"] * B
-    lengths_B = torch.tensor(lengths, device=device)
+    # Per-step inputs are slices of tensors built once: a CPU decode step is bound by per-op overhead. The mask is
+    # passed as the additive bias (0 / -inf) the decode step would otherwise build from the boolean mask.
+    positions_BN = torch.tensor(lengths, device=device)[:, None] + torch.arange(max_new_tokens, device=device)
+    bias_B11S = torch.zeros(B, 1, 1, S, dtype=cache.latent[0].dtype, device=device).masked_fill_(
+        ~valid_BS[:, None, None], float("-inf"))
     done = [False] * B
     for step in range(max_new_tokens):
         next_B = sample_next(logits_BTV[:, -1], temperature, top_p, top_k, generator)
@@ -101,8 +105,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         if all(done) or step == max_new_tokens - 1:
             break
         slot = T0 + step
-        positions_B1 = (lengths_B + step)[:, None]
-        logits_BTV = decode_step(next_B[:, None], positions_B1, cache, slot, valid_BS[:, None, None, : slot + 1])
+        logits_BTV = decode_step(next_B[:, None], positions_BN[:, step : step + 1], cache, slot, bias_B11S[..., : slot + 1])
     return GenerationResult(out, reasons, lengths, cache.nbytes())
 
 

@@ -33,6 +33,9 @@ class DecoderLayer(nn.Module):
         h_BTD = x_BTD + self.self_attn(self.input_layernorm(x_BTD), cos_BT1P, sin_BT1P, mask_B1TS)
         return self._mlp(h_BTD)
 
-    def forward_latent(self, x_BTD, cos_BT1P, sin_BT1P, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
+    def forward_latent(self, x_BTD, rot_BTRR, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
+        """Generation. Decoding passes 2-D activations x [B, D], rot [B, R, R] and the mask as a bias [B, 1, S']
+        (MLA.decode_latent); everything else here works on either."""
         h_BTD = self.input_layernorm(x_BTD)
-        return self._mlp(x_BTD + self.self_attn.forward_latent(h_BTD, cos_BT1P, sin_BT1P, cache_BSL, slot, mask_B1TS))
+        attend = self.self_attn.decode_latent if x_BTD.dim() == 2 else self.self_attn.forward_latent
+        return self._mlp(x_BTD + attend(h_BTD, rot_BTRR, cache_BSL, slot, mask_B1TS))

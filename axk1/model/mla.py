@@ -7,7 +7,8 @@ Two forms of the same function:
 * `forward` (training, prefill without cache): expand the latent into per-head keys and values.
 * `forward_latent` (generation): attend in the latent space. The key up-projection is folded into the query
   (q_nope @ W_uk gives a C-dim query per head) and the value up-projection is applied after attention, so the
-  cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads.
+  cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads. `decode_latent` is the same
+  for one new token per row, written with as few ops as possible (a CPU decode step is bound by per-op overhead).
 """
 
 from __future__ import annotations
@@ -73,18 +74,25 @@ class MLA(nn.Module):
         w_HKC = self.kv_b_proj.weight.view(self.n_heads, self.nope_dim + self.v_dim, self.kv_rank)
         return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
 
-    def forward_latent(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor,
-                       cache_BSL: torch.Tensor, slot: int | torch.Tensor, mask_B1TS: torch.Tensor) -> torch.Tensor:
+    def forward_latent(self, x_BTD: torch.Tensor, rot_BTRR: torch.Tensor, cache_BSL: torch.Tensor,
+                       slot: int | torch.Tensor, mask_B1TS: torch.Tensor) -> torch.Tensor:
         """Write this step's latents into the layer's cache [B, S, C + R], then attend over its first S' slots,
-        S' = mask_B1TS.shape[-1] (the mask says which of them each query may see).
+        S' = mask_B1TS.shape[-1]. mask_B1TS says which of them each query may see: boolean (True = attend), or
+        an additive float bias (0 or -inf), which decoding builds once per step for all layers.
+        rot_BTRR: the rope rotation of these tokens (axk1.model.rope.rope_rotation).
 
         slot: an int (all rows write at [slot, slot + T)), or a LongTensor [B] of per-row slots for one new token
         per row (T = 1), as a server batching requests of different lengths needs.
         """
         B, T, _ = x_BTD.shape
-        H, C = self.n_heads, self.kv_rank
-        q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
-        latent_BTL = torch.cat([c_kv_BTC, k_rope_BTR], dim=-1).to(cache_BSL.dtype)
+        H, N, C = self.n_heads, self.nope_dim, self.kv_rank
+        q_BTHK = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD))).view(B, T, H, -1)
+        kv_BTL = self.kv_a_proj_with_mqa(x_BTD)
+        # A decode step on CPU is bound by per-op overhead: the rope parts rotate as one small matmul each.
+        k_rope_BTR = (kv_BTL[:, :, None, C:] @ rot_BTRR)[:, :, 0]
+        latent_BTL = torch.cat([self.kv_a_layernorm(kv_BTL[..., :C]), k_rope_BTR], dim=-1)
+        if latent_BTL.dtype != cache_BSL.dtype:
+            latent_BTL = latent_BTL.to(cache_BSL.dtype)
         if isinstance(slot, torch.Tensor):
             if T != 1:
                 raise ValueError(f"per-row slots need one new token per row, got {T}")
@@ -94,13 +102,17 @@ class MLA(nn.Module):
         k_BSL = cache_BSL[:, : mask_B1TS.shape[-1]]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
 
         w_uk_HNC, w_uv_HVC = self.absorbed_weights()
-        q_lat_BHTC = q_nope_BTHN.transpose(1, 2) @ w_uk_HNC
+        q_lat_BHTC = q_BTHK[..., :N].transpose(1, 2) @ w_uk_HNC
         # One key/value head shared by all query heads: fold heads into the query axis (Q = H * T) and run
         # single-head attention, so the cache is never copied per head.
-        q_BQL = torch.cat([q_lat_BHTC, q_rope_BTHR.transpose(1, 2)], dim=-1).reshape(B, H * T, -1)
+        q_BQL = torch.cat([q_lat_BHTC, (q_BTHK[..., N:] @ rot_BTRR).transpose(1, 2)], dim=-1).reshape(B, H * T, -1)
         if T == 1:  # decode: a plain softmax over one row per head costs fewer ops than the fused kernel's set-up
-            scores_BQS = torch.bmm(q_BQL, k_BSL.transpose(1, 2)).mul_(self.scale)
-            scores_BQS.masked_fill_(~mask_B1TS[:, 0], float("-inf"))
+            bias_B1S = mask_B1TS.view(B, 1, -1)
+            if bias_B1S.dtype == torch.bool:
+                bias_B1S = torch.zeros(bias_B1S.shape, dtype=q_BQL.dtype, device=q_BQL.device).masked_fill_(
+                    bias_B1S.logical_not(), float("-inf"))
+            # scale and mask fold into the scores' matmul: bias + scale * q k^T
+            scores_BQS = torch.baddbmm(bias_B1S, q_BQL, k_BSL.transpose(1, 2), alpha=self.scale)
             o_lat_BQC = torch.bmm(scores_BQS.softmax(dim=-1), k_BSL[..., :C])
         else:
             mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
@@ -109,6 +121,34 @@ class MLA(nn.Module):
             )[:, 0]
         o_BHTV = o_lat_BQC.view(B, H, T, C) @ w_uv_HVC.transpose(1, 2)
         return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
+
+
+    def decode_latent(self, x_BD: torch.Tensor, rot_BRR: torch.Tensor, cache_BSL: torch.Tensor,
+                      slot: int | torch.Tensor, bias_B1S: torch.Tensor) -> torch.Tensor:
+        """forward_latent for one new token per row (T = 1) on 2-D activations [B, D], the decoding hot path: the
+        same arithmetic in about half the ops (2-D linears, batched matmuls with heads as the batch, the additive
+        mask bias bias_B1S (0 / -inf) over the first S' slots), since a CPU decode step is bound by per-op
+        overhead."""
+        B, H, N, C = x_BD.shape[0], self.n_heads, self.nope_dim, self.kv_rank
+        q_BHK = F.linear(self.q_a_layernorm(F.linear(x_BD, self.q_a_proj.weight)), self.q_b_proj.weight).view(B, H, -1)
+        kv_BL = F.linear(x_BD, self.kv_a_proj_with_mqa.weight)
+        k_rope_BR = torch.bmm(kv_BL[:, None, C:], rot_BRR).view(B, -1)
+        latent_BL = torch.cat([self.kv_a_layernorm(kv_BL[:, :C]), k_rope_BR], dim=-1)
+        if latent_BL.dtype != cache_BSL.dtype:
+            latent_BL = latent_BL.to(cache_BSL.dtype)
+        if isinstance(slot, torch.Tensor):
+            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BL
+        else:  # a slice, not an int index: torch.compile keeps the slot symbolic instead of recompiling per step
+            cache_BSL[:, slot : slot + 1] = latent_BL[:, None]
+        k_BSL = cache_BSL[:, : bias_B1S.shape[-1]]
+
+        w_uk_HNC, w_uv_HVC = self.absorbed_weights()
+        q_lat_HBC = torch.bmm(q_BHK[..., :N].transpose(0, 1), w_uk_HNC)
+        q_BHL = torch.cat([q_lat_HBC.transpose(0, 1), torch.bmm(q_BHK[..., N:], rot_BRR)], dim=-1)
+        scores_BHS = torch.baddbmm(bias_B1S, q_BHL, k_BSL.transpose(1, 2), alpha=self.scale)
+        o_lat_HBC = torch.bmm(scores_BHS.softmax(dim=-1), k_BSL[..., :C]).transpose(0, 1)
+        o_BHV = torch.bmm(o_lat_HBC, w_uv_HVC.transpose(1, 2)).transpose(0, 1)
+        return F.linear(o_BHV.reshape(B, -1), self.o_proj.weight)
 
 
 def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:

@@ -57,16 +57,18 @@ class Router(nn.Module):
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.topk_group < self.n_group:
             N = x_ND.shape[0]
-            group_score_NG = choice_NE.view(N, self.n_group, -1).topk(2, dim=-1).values.sum(-1)
-            kept_NG = torch.zeros_like(group_score_NG, dtype=torch.bool)
-            kept_NG.scatter_(1, group_score_NG.topk(self.topk_group, dim=-1, sorted=False).indices, True)
-            kept_NE = kept_NG[:, :, None].expand(N, self.n_group, self.n_experts // self.n_group).reshape(N, -1)
-            choice_NE = choice_NE.masked_fill(~kept_NE, float("-inf"))
+            choice_NGe = choice_NE.view(N, self.n_group, -1)
+            group_score_NG = choice_NGe.topk(2, dim=-1).values.sum(-1)
+            # Mark the dropped groups and mask by broadcasting over their experts: fewer ops than a kept mask
+            # expanded to [N, E] and inverted (decoding is bound by per-op overhead).
+            dropped_NG = torch.ones_like(group_score_NG, dtype=torch.bool)
+            dropped_NG.scatter_(1, group_score_NG.topk(self.topk_group, dim=-1, sorted=False).indices, False)
+            choice_NE = choice_NGe.masked_fill(dropped_NG[:, :, None], float("-inf")).view(N, -1)
         idx_NK = choice_NE.topk(self.top_k, dim=-1, sorted=False).indices
         weights_NK = scores_NE.gather(1, idx_NK)
         if self.norm_topk_prob:
             weights_NK = weights_NK / (weights_NK.sum(-1, keepdim=True) + 1e-20)
-        return weights_NK * self.scaling, idx_NK, scores_NE
+        return (weights_NK * self.scaling if self.scaling != 1.0 else weights_NK), idx_NK, scores_NE
 
 
 class GroupedExperts(nn.Module):
@@ -123,6 +125,21 @@ class GroupedExperts(nn.Module):
         return out_ND
 
 
+def sequence_balance_loss(scores_BTE: torch.Tensor, idx_NK: torch.Tensor, alpha: float) -> torch.Tensor:
+    """α · mean over sequences of Σ_e f_e · P_e (DeepSeek-V3 eq. 17-20): f_e = E/(K·T) x the tokens of the sequence
+    routed to e (no gradient), P_e = the sequence's mean of the scores normalised over experts. It is smallest when
+    every sequence spreads its tokens evenly, so no single sequence can pile onto a few experts."""
+    B, T, E = scores_BTE.shape
+    K = idx_NK.shape[-1]
+    with torch.no_grad():
+        counts_BE = torch.zeros(B, E, dtype=scores_BTE.dtype, device=scores_BTE.device)
+        counts_BE.scatter_add_(1, idx_NK.view(B, T * K), torch.ones(B, T * K, dtype=scores_BTE.dtype,
+                                                                   device=scores_BTE.device))
+        f_BE = counts_BE * (E / (K * T))
+    p_BE = (scores_BTE / scores_BTE.sum(-1, keepdim=True)).mean(dim=1)
+    return alpha * (f_BE * p_BE).sum(-1).mean()
+
+
 class MoE(nn.Module):
     """Routed experts plus the shared expert. (The post-MoE RMSNorm lives in the decoder layer.)"""
 
@@ -135,15 +152,21 @@ class MoE(nn.Module):
             if config.n_shared_experts > 0 else None
         )
         self.use_grouped_mm = True
+        # DeepSeek-V3's complementary sequence-wise balance loss weight α (0: off); the trainer sets it from the
+        # recipe and adds every layer's `aux_loss` (set in training mode) to the objective.
+        self.seq_aux_alpha = 0.0
+        self.aux_loss: torch.Tensor | None = None
         # Tokens routed to each expert in the last forward: read by the trainer for load balancing and logging.
         self.register_buffer("tokens_per_expert", torch.zeros(config.n_routed_experts, dtype=torch.long), persistent=False)
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
-        weights_NK, idx_NK, _ = self.gate(x_ND)
+        weights_NK, idx_NK, scores_NE = self.gate(x_ND)
         if self.training:
             with torch.no_grad():
                 self.tokens_per_expert = torch.bincount(idx_NK.reshape(-1), minlength=self.gate.n_experts)
+            self.aux_loss = (sequence_balance_loss(scores_NE.view(*x_BTD.shape[:2], -1), idx_NK, self.seq_aux_alpha)
+                             if self.seq_aux_alpha > 0 else None)
         run = self.experts if self.use_grouped_mm else self.experts.forward_loop
         y_ND = run(x_ND, idx_NK, weights_NK)
         if self.shared_experts is not None:

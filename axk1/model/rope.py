@@ -1,6 +1,6 @@
 """Rotary position embedding on the decoupled rope dims, with DeepSeek's YaRN context extension.
 
-Shapes: B batch, T tokens, H heads, P = qk_rope_head_dim // 2 rotated pairs.
+Shapes: B batch, T tokens, H heads, P = qk_rope_head_dim // 2 rotated pairs, R = 2P.
 A.X K1 rotates interleaved pairs (dims 2j and 2j+1 share frequency j). The rotated output is written as
 [even results | odd results]; any fixed permutation is fine as long as queries and keys share it, and this
 one matches transformers, so the cached rope keys are laid out the same way.
@@ -8,6 +8,7 @@ one matches transformers, so the cached rope keys are laid out the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -73,6 +74,8 @@ class RotaryEmbedding(nn.Module):
     def forward(self, positions_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin [B, T, 1, P] (a head axis to broadcast over) in fp32, times the YaRN attention factor."""
         angles_BT1P = positions_BT[..., None, None].float() * self.inv_freq.float()
+        if self.attention_factor == 1.0:  # two ops fewer per decode step
+            return angles_BT1P.cos(), angles_BT1P.sin()
         return angles_BT1P.cos() * self.attention_factor, angles_BT1P.sin() * self.attention_factor
 
 
@@ -86,3 +89,27 @@ def apply_rope(x_BTHR: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Ten
     if cos_BT1P.dtype != x_BTHR.dtype:
         cos_BT1P, sin_BT1P = cos_BT1P.to(x_BTHR.dtype), sin_BT1P.to(x_BTHR.dtype)
     return torch.cat([x1 * cos_BT1P - x2 * sin_BT1P, x2 * cos_BT1P + x1 * sin_BT1P], dim=-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _rotation_basis(P: int, interleave: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[2P, R * R]: row j places cos_j, row P + j places sin_j into the rotation matrix (entries 0 or +-1)."""
+    R = 2 * P
+    basis_2PRR = torch.zeros(2 * P, R, R, dtype=dtype, device=device)
+    for j in range(P):
+        even, odd = (2 * j, 2 * j + 1) if interleave else (j, P + j)
+        basis_2PRR[j, even, j] = basis_2PRR[j, odd, P + j] = 1.0
+        basis_2PRR[P + j, odd, j], basis_2PRR[P + j, even, P + j] = -1.0, 1.0
+    return basis_2PRR.view(2 * P, R * R)
+
+
+def rope_rotation(cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor, interleave: bool = True) -> torch.Tensor:
+    """apply_rope as one matrix per token: R_BTRR with apply_rope(x_BTHR) == x_BTHR @ R_BTRR (the same two products
+    per output; the sum may round differently in the last bit). Generation uses it: building R once per step and
+    one small matmul per rotated tensor costs far fewer ops than apply_rope, and a CPU decode step is bound by
+    per-op overhead."""
+    B, T, _, P = cos_BT1P.shape
+    cs_BT2P = torch.cat([cos_BT1P, sin_BT1P], dim=-1).view(B, T, 2 * P)
+    # Each entry is one cos/sin times +-1 plus exact zeros, so R holds cos and sin exactly.
+    basis = _rotation_basis.__wrapped__ if torch.compiler.is_compiling() else _rotation_basis  # (dynamo: no caches)
+    return (cs_BT2P @ basis(P, interleave, cs_BT2P.dtype, cs_BT2P.device)).view(B, T, 2 * P, 2 * P)

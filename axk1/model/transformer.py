@@ -7,6 +7,7 @@ so converting to the Hugging Face layout only splits the stacked experts (axk1.c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from axk1.model.mla import document_causal_mask, document_positions
 from axk1.model.moe import GroupedExperts, Router
 from axk1.model.mtp import MTPModule
 from axk1.model.norm import RMSNorm
-from axk1.model.rope import RotaryEmbedding
+from axk1.model.rope import RotaryEmbedding, rope_rotation
 
 
 class AXK1Model(nn.Module):
@@ -46,17 +47,29 @@ class AXK1ForCausalLM(nn.Module):
 
     # ---- initialisation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def init_weights(self, generator: torch.Generator | None = None) -> None:
-        """Normal(0, initializer_range) for every matrix, ones for norms, zero balancing bias."""
+    def init_weights(self, generator: torch.Generator | None = None,
+                     normal_: Callable[[str, torch.Tensor, float], None] | None = None) -> None:
+        """Normal(0, initializer_range) for every matrix, ones for norms, zero balancing bias.
+
+        `normal_(name, weight, std)`, when given, draws each matrix instead of `weight.normal_`: a model sharded
+        after a meta-device build fills only this rank's shard with it (axk1.parallel.init)."""
         std = self.config.initializer_range
-        for module in self.modules():
+
+        def draw(name: str, w: torch.Tensor) -> None:
+            if w.is_meta:
+                return
+            if normal_ is not None:
+                normal_(name, w, std)
+            else:
+                w.normal_(0.0, std, generator=generator)
+
+        for prefix, module in self.named_modules(prefix=""):
+            prefix = prefix + "." if prefix else ""
             if isinstance(module, (nn.Linear, nn.Embedding, Router)):
-                if not module.weight.is_meta:
-                    module.weight.normal_(0.0, std, generator=generator)
+                draw(prefix + "weight", module.weight)
             elif isinstance(module, GroupedExperts):
-                for w in (module.gate_up_proj, module.down_proj):
-                    if not w.is_meta:
-                        w.normal_(0.0, std, generator=generator)
+                draw(prefix + "gate_up_proj", module.gate_up_proj)
+                draw(prefix + "down_proj", module.down_proj)
             elif isinstance(module, (RMSNorm, RotaryEmbedding)):
                 module.reset_parameters()
             if isinstance(module, Router) and not module.e_score_correction_bias.is_meta:
@@ -113,11 +126,24 @@ class AXK1ForCausalLM(nn.Module):
     def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache,
                        slot: int | torch.Tensor, mask_B1TS: torch.Tensor, last_only: bool = True) -> torch.Tensor:
         """Run T new tokens against `cache` (an axk1.model.LatentKVCache), writing at `slot` (an int, or per-row
-        slots [B] when T = 1); `mask_B1TS` (True = attend) spans the cache slots to attend over."""
-        cos_BT1P, sin_BT1P = self.model.rotary_emb(position_ids_BT)
+        slots [B] when T = 1); `mask_B1TS` (boolean, True = attend; or the additive float bias, 0 / -inf) spans the
+        cache slots to attend over."""
+        # Work shared by every layer is done once here: the rope rotation (rope_rotation), and for decoding the
+        # mask as an additive bias.
+        B, T = input_ids_BT.shape
         h_BTD = self.model.embed_tokens(input_ids_BT)
+        rot_BTRR = rope_rotation(*self.model.rotary_emb(position_ids_BT), self.config.rope_interleave)
+        if rot_BTRR.dtype != h_BTD.dtype:  # apply_rope rounds cos and sin to the activations' dtype the same way
+            rot_BTRR = rot_BTRR.to(h_BTD.dtype)
+        if T == 1:  # decoding: 2-D activations through the layers (DecoderLayer.forward_latent), fewer ops
+            if mask_B1TS.dtype == torch.bool:
+                mask_B1TS = torch.zeros(mask_B1TS.shape, dtype=h_BTD.dtype, device=h_BTD.device).masked_fill_(
+                    mask_B1TS.logical_not(), float("-inf"))
+            h_BTD, rot_BTRR, mask_B1TS = h_BTD.view(B, -1), rot_BTRR.view(B, *rot_BTRR.shape[2:]), mask_B1TS.view(B, 1, -1)
         for i, layer in enumerate(self.model.layers):
-            h_BTD = layer.forward_latent(h_BTD, cos_BT1P, sin_BT1P, cache.latent[i], slot, mask_B1TS)
+            h_BTD = layer.forward_latent(h_BTD, rot_BTRR, cache.latent[i], slot, mask_B1TS)
+        if T == 1:
+            return self.lm_head(self.model.norm(h_BTD)).view(B, 1, -1)
         if last_only:
             h_BTD = h_BTD[:, -1:]
         return self.lm_head(self.model.norm(h_BTD))

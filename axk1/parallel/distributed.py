@@ -40,9 +40,11 @@ def init_distributed(device: torch.device) -> None:
 
 def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
                 param_dtype: torch.dtype | None = None) -> ParallelContext:
-    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.trainer.Objective), in place."""
+    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.trainer.Objective), in place. The model may
+    still be on the meta device (sharding a meta model allocates nothing; axk1.parallel.init materialises it).
+    device "meta" plans only (a fake process group): the mesh then stands on CPU."""
     lm = objective.lm
-    mesh = build_mesh(dims, lm.config.n_routed_experts, device.type)
+    mesh = build_mesh(dims, lm.config.n_routed_experts, "cpu" if device.type == "meta" else device.type)
     if dims.ep > 1:
         apply_expert_parallel(lm, mesh["ep"].get_group())
     apply_fsdp(objective, mesh, param_dtype=param_dtype)

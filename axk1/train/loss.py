@@ -3,7 +3,9 @@
 Full-vocabulary logits for a whole batch are the largest activation of a language model (N tokens x 163,840 fp32
 values: 2.6 GB for 4K tokens). Here the head is applied to `chunk_size` tokens at a time; each chunk's gradient
 (softmax - one_hot) is turned into d(hidden) and d(head weight) right away, so neither logits nor their gradient ever
-exist for the whole batch, and no separate log-softmax backward pass is needed.
+exist for the whole batch, and no separate log-softmax backward pass is needed. The default chunk (256 tokens) keeps
+a chunk's logits (8 MB at V = 8,192) in the last-level cache between the matmul that writes them and the softmax that
+reads them: measured ~15% faster than 1,024 on a 2-core EPYC; with a much larger V a smaller chunk may pay.
 
 Legend: N tokens, D hidden, V vocabulary, C chunk of tokens.
 """
@@ -13,53 +15,72 @@ from __future__ import annotations
 import torch
 
 IGNORE_INDEX = -100
+# Tokens per chunk: small enough that a chunk's [C, V] softmax stays in cache on CPU (measured fastest at 256 for
+# V = 8,192); the matmuls are still large (C x D x V).
+CHUNK_TOKENS = 256
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool):
+    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N):
         valid_N = labels_N != IGNORE_INDEX
         n_valid = int(valid_N.sum())
         if n_valid == 0:
             raise ValueError("every label is ignored (-100): the loss is undefined for this batch")
         safe_labels_N = labels_N.clamp(min=0)
         w32_VD = w_VD.float()
+        scale = 1.0 / n_valid
         loss = torch.zeros((), dtype=torch.float32, device=h_ND.device)
         grad_h_ND = torch.empty_like(h_ND, dtype=torch.float32) if need_grad else None
         grad_w_VD = torch.zeros_like(w32_VD) if need_grad else None
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
             h_CD = h_ND[start:end].float()
-            logp_CV = torch.log_softmax(h_CD @ w32_VD.T, dim=-1)
+            logits_CV = h_CD @ w32_VD.T
+            # One pass (softmax) instead of two (log_softmax, then exp for the gradient); the loss needs only the
+            # label's log-probability, read off the softmax (relative error ~1e-7) ...
+            prob_CV = torch.softmax(logits_CV, dim=-1)
             rows = torch.arange(end - start, device=h_ND.device)
-            valid_C = valid_N[start:end]
-            loss -= (logp_CV[rows, safe_labels_N[start:end]] * valid_C).sum()
+            labels_C, valid_C = safe_labels_N[start:end], valid_N[start:end]
+            p_label_C = prob_CV[rows, labels_C]
+            nll_C = -p_label_C.log()
+            tiny_C = (p_label_C < 1e-30).nonzero()[:, 0]
+            if tiny_C.numel():  # ... except where it underflowed: there take the exact log-softmax of those rows
+                nll_C[tiny_C] = -torch.log_softmax(logits_CV[tiny_C], dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
+            del logits_CV
+            nll_C = nll_C * valid_C
+            loss += nll_C.sum()
+            if token_loss_N is not None:
+                token_loss_N[start:end] = nll_C
             if need_grad:
-                grad_CV = logp_CV.exp_()  # softmax, in place
-                grad_CV[rows, safe_labels_N[start:end]] -= 1.0
+                grad_CV = prob_CV  # softmax - one_hot, in place
+                grad_CV[rows, labels_C] -= 1.0
                 ignored_C = (~valid_C).nonzero()[:, 0]
                 if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
                     grad_CV[ignored_C] = 0.0
-                grad_h_ND[start:end] = grad_CV @ w32_VD
-                grad_w_VD.addmm_(grad_CV.T, h_CD)
-        scale = 1.0 / n_valid
+                torch.mm(grad_CV, w32_VD, out=grad_h_ND[start:end])
+                grad_w_VD.addmm_(grad_CV.T, h_CD, alpha=scale)
         if need_grad:
-            ctx.save_for_backward(grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.mul_(scale).to(w_VD.dtype))
+            ctx.save_for_backward(grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype))
         return loss * scale
 
     @staticmethod
     def backward(ctx, grad_loss):
         grad_h_ND, grad_w_VD = ctx.saved_tensors
-        return grad_h_ND * grad_loss, grad_w_VD * grad_loss, None, None, None
+        return grad_h_ND * grad_loss, grad_w_VD * grad_loss, None, None, None, None
 
 
 def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor,
-                         chunk_size: int = 1024) -> torch.Tensor:
-    """Mean cross-entropy of softmax(h @ weight.T) against labels (IGNORE_INDEX = -100 skipped), in fp32."""
+                         chunk_size: int = CHUNK_TOKENS, token_loss_N: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy of softmax(h @ weight.T) against labels (IGNORE_INDEX = -100 skipped), in fp32.
+    `token_loss_N`, if given (fp32 [N]), receives each token's loss (0 where ignored) at no extra cost: the
+    trainer's per-domain losses."""
     if h_ND.dim() != 2 or labels_N.shape != h_ND.shape[:1]:
         raise ValueError(f"expected h [N, D] and labels [N], got {tuple(h_ND.shape)} and {tuple(labels_N.shape)}")
     need_grad = torch.is_grad_enabled() and (h_ND.requires_grad or weight_VD.requires_grad)
-    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad)
+    if token_loss_N is not None and (token_loss_N.shape != labels_N.shape or token_loss_N.dtype != torch.float32):
+        raise ValueError(f"token_loss_N must be float32 of shape {tuple(labels_N.shape)}")
+    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N)
 
 
 def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None) -> torch.Tensor:
@@ -73,7 +94,7 @@ def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor 
 
 
 def causal_lm_loss(model, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
-                   chunk_size: int = 1024) -> torch.Tensor:
+                   chunk_size: int = CHUNK_TOKENS) -> torch.Tensor:
     """Next-token loss of an AXK1ForCausalLM without materialising the batch's logits."""
     h_BTD, _ = model.hidden_states(input_ids_BT, document_ids_BT)
     h_ND = model.model.norm(h_BTD).flatten(0, 1)

@@ -30,15 +30,36 @@ def train_flops_per_token(config: ModelConfig, seq_len: int, with_mtp: bool = Fa
     return 3 * (2 * matmul + attn)
 
 
-def measure_matmul_peak(seconds: float = 0.3, n: int = 512) -> float:
-    """This machine's fp32 matrix-multiply rate in FLOP/s (the MFU denominator on CPU)."""
+def measure_matmul_peak(seconds: float = 0.3, n: int = 512, trials: int = 5) -> float:
+    """This machine's fp32 matrix-multiply rate in FLOP/s (the MFU denominator on CPU): the best of a few short
+    trials, since on a shared machine a single one may catch other work and read low (inflating MFU)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        reps += 1
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(trials):
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / trials:
+            a @ b
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - start))
+    return best
+
+
+def peak_flops(device: torch.device, precision: str, peak_tflops: float = 0.0) -> float:
+    """The MFU denominator per device: the recipe's `[logging] peak_tflops` if set; on CPU the measured fp32
+    matmul rate; on a GPU the datasheet's dense peak for bf16 (axk1.plan.hardware) when the name is known, else
+    0 (MFU not shown)."""
+    if peak_tflops > 0:
+        return peak_tflops * 1e12
+    if device.type == "cpu":
+        return measure_matmul_peak()
+    if device.type == "cuda" and precision == "bf16":
+        from axk1.plan.hardware import GPUS
+
+        name = torch.cuda.get_device_name(device).upper()
+        gpu = next((g for key, g in GPUS.items() if key in name.replace(" ", "")), None)
+        return gpu.bf16_tflops * 1e12 if gpu else 0.0
+    return 0.0
 
 
 class JsonlLog:
@@ -61,12 +82,37 @@ class JsonlLog:
                 f.write(json.dumps(row) + "\n")
 
 
+class TensorBoardLog:
+    """The same rows as TensorBoard scalars (every numeric field, tagged by its name); on resume, events past the
+    checkpoint's step are purged, as the JSONL rows are."""
+
+    def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
+        self.writer = None
+        if path:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(path), purge_step=None if resume_step is None else resume_step + 1)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
+                self.writer.add_scalar(key, value, row["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """loss.png (per stage) and expert_load.png (max/mean load per MoE layer) from the JSONL rows."""
+    """loss.png (per stage), loss_by_domain.png and expert_load.png (max/mean load per MoE layer) from the JSONL
+    rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,6 +130,16 @@ def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     ax.set_xlabel("step"), ax.set_ylabel("next-token loss (nats)"), ax.legend(), ax.set_title("training loss")
     fig.tight_layout(), fig.savefig(out_dir / "loss.png", dpi=100), plt.close(fig)
     written.append(out_dir / "loss.png")
+    domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})
+    if domains:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for d in domains:
+            sel = [r for r in rows if f"loss/{d}" in r]
+            ax.plot([r["step"] for r in sel], [r[f"loss/{d}"] for r in sel], label=d, marker=".", markersize=3)
+        ax.set_xlabel("step"), ax.set_ylabel("next-token loss (nats)"), ax.legend(fontsize=8)
+        ax.set_title("training loss per domain")
+        fig.tight_layout(), fig.savefig(out_dir / "loss_by_domain.png", dpi=100), plt.close(fig)
+        written.append(out_dir / "loss_by_domain.png")
     keys = sorted(k for k in rows[-1] if k.startswith("load_max_over_mean/"))
     if keys:
         fig, ax = plt.subplots(figsize=(7, 4))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.config import ModelConfig
+from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import read_toml
 
 
@@ -21,12 +22,16 @@ from axk1.toml_file import read_toml
 class ModelSection:
     preset: str | None = None          # a name from axk1.presets ...
     config: str | None = None          # ... or a config.json (exactly one of the two)
+    # a model folder (config.json + safetensors, e.g. the released A.X K1 or an `axk1 export`) whose weights start
+    # the run instead of the random init; alone (no preset/config) its config.json is the model's
+    init_from: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields changed on top
     mtp_depth: int = 1                 # 0 trains without the MTP head
     mtp_loss_weight: list[float] = field(default_factory=lambda: [0.3, 0.1])  # per stage; the last one repeats
 
     def build_config(self) -> ModelConfig:
-        cfg = ModelConfig.from_preset(self.preset) if self.preset else ModelConfig.from_pretrained(self.config)
+        cfg = (ModelConfig.from_preset(self.preset) if self.preset
+               else ModelConfig.from_pretrained(self.config or self.init_from))
         if self.overrides:
             try:
                 cfg = cfg.replace(**self.overrides)
@@ -85,7 +90,7 @@ class ParallelismSection:
     ep: int = 1
     pp: int = 1
     cp: int = 1
-    activation_checkpointing: str | bool = "none"
+    activation_checkpointing: str | bool = "none"  # "none" | "full" (recompute each layer); the planner writes a bool
     precision: str = "fp32"             # "fp32" | "bf16" (autocast where the device supports it) | "fp8" (planned)
     gpus: int = 1
 
@@ -110,16 +115,16 @@ class CheckpointSection:
     dir: str = "checkpoints"
     interval_steps: int = 1000
     keep_latest: int = 3
-    # DCP's async save needs a process group; the single-process trainer saves synchronously and says so.
-    async_: bool = False
+    async_: bool = False               # stage the tensors, write them in a background thread (DCP async_save)
 
 
 @dataclass
 class LoggingSection:
     every_steps: int = 10
     jsonl: str = "metrics.jsonl"
-    tensorboard: str = ""
+    tensorboard: str = ""               # a folder (relative: to run.out_dir) for TensorBoard event files; "" = off
     progress: bool = True
+    peak_tflops: float = 0.0            # MFU denominator per device; 0: measured (CPU) or the datasheet (GPU)
 
 
 @dataclass
@@ -239,6 +244,7 @@ def _resolve_paths(r: Recipe, base: Path) -> None:
 
     r.run.out_dir = res(r.run.out_dir)
     r.model.config = res(r.model.config)
+    r.model.init_from = res(r.model.init_from)
     r.data.manifest = res(r.data.manifest)
     r.data.tokenizer = res(r.data.tokenizer)
     out = Path(r.run.out_dir)
@@ -247,13 +253,34 @@ def _resolve_paths(r: Recipe, base: Path) -> None:
     r.logging.tensorboard = str(out / r.logging.tensorboard) if r.logging.tensorboard else ""
 
 
+def _check_model_folder(folder: Path) -> None:
+    """[model] init_from must be a model folder with config.json and safetensors weights (tensor names and shapes
+    are checked against the model when it is loaded)."""
+    from axk1.checkpoint.hf import weight_files  # imports the model (torch): only when a recipe asks for it
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"[model] init_from {folder} is not a folder: point it at a model folder "
+                                "(config.json + safetensors), e.g. the released A.X K1 or one `axk1 export` wrote")
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"[model] init_from {folder} has no config.json: a model folder needs config.json next "
+                                "to its safetensors (the Hugging Face layout; `axk1 export` writes one)")
+    try:
+        weight_files(folder)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"[model] init_from: {e}") from e
+
+
 def validate(r: Recipe) -> None:
     """Checks that need no compute: ranges, consistency, files that must exist."""
     m = r.model
-    if (m.preset is None) == (m.config is None):
-        raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\"")
+    sources = (m.preset is not None) + (m.config is not None)
+    if sources > 1 or (sources == 0 and m.init_from is None):
+        raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\" (or "
+                         "init_from = \"model folder\" alone, which uses the folder's config.json)")
     if m.config is not None and not Path(m.config).exists():
         raise FileNotFoundError(f"[model] config {m.config} not found")
+    if m.init_from is not None:
+        _check_model_folder(Path(m.init_from))
     cfg = m.build_config()
     if m.mtp_depth < 0 or not m.mtp_loss_weight or any(w < 0 for w in m.mtp_loss_weight):
         raise ValueError("[model] mtp_depth must be >= 0 and mtp_loss_weight a non-empty list of weights >= 0")
@@ -285,6 +312,7 @@ def validate(r: Recipe) -> None:
     for axis in ("dp_replicate", "dp_shard", "ep", "pp", "cp"):
         if getattr(p, axis) < 1:
             raise ValueError(f"[parallelism] {axis} must be >= 1")
+    normalize_mode(p.activation_checkpointing)
     if p.precision not in ("fp32", "bf16", "fp8"):
         raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")
     if cfg.n_routed_experts % p.ep:
@@ -307,7 +335,7 @@ def validate(r: Recipe) -> None:
     c = r.checkpointing
     if c.interval_steps <= 0 or c.keep_latest <= 0:
         raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")
-    if r.logging.every_steps <= 0:
-        raise ValueError("[logging] every_steps must be >= 1")
+    if r.logging.every_steps <= 0 or r.logging.peak_tflops < 0:
+        raise ValueError("[logging] every_steps must be >= 1 and peak_tflops >= 0")
     if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
         raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")

@@ -10,23 +10,26 @@ import math
 import os
 import signal
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import PendingCheckpoint, latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
-from axk1.parallel.distributed import init_distributed, launched_with_torchrun, parallelize
+from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
+from axk1.parallel.distributed import ParallelContext, init_distributed, launched_with_torchrun, parallelize
+from axk1.parallel.init import materialize_
 from axk1.parallel.fsdp import clip_grad_norm_
 from axk1.parallel.mesh import MeshDims
-from axk1.train.balance import LoadBalancer
+from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.data import StageSampler, load_shards
-from axk1.train.loss import IGNORE_INDEX, linear_cross_entropy, next_token_labels
-from axk1.train.metrics import JsonlLog, measure_matmul_peak, plot_run, read_jsonl, train_flops_per_token
+from axk1.train.loss import CHUNK_TOKENS, IGNORE_INDEX, linear_cross_entropy, next_token_labels
+from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 from axk1.train.optim import LRSchedule, build_optimizer
 from axk1.train.recipe import Recipe
 
@@ -45,35 +48,92 @@ def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None,
     return labels_BT
 
 
-def training_loss(model: AXK1ForCausalLM, ids_BT: torch.Tensor, docs_BT: torch.Tensor, mtp_weight: float,
-                  chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(total, main next-token loss, mean MTP loss or None) for one micro-batch."""
+def mtp_label_count(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int) -> int:
+    """Labelled positions over MTP depths 1..depth (each depth has one fewer than the last per document end)."""
+    return sum(int((mtp_labels(input_ids_BT, document_ids_BT, k) != IGNORE_INDEX).sum()) for k in range(1, depth + 1))
+
+
+class LossParts(NamedTuple):
+    total: torch.Tensor            # what is backpropagated: main + λ·MTP + sequence-wise balance loss
+    main: torch.Tensor             # next-token loss (mean over the micro-batch's labelled tokens)
+    mtp: torch.Tensor | None       # mean MTP loss over depths
+    balance: torch.Tensor | None   # Σ over MoE layers of the sequence-wise balance loss (α > 0 only)
+    token_loss_BT: torch.Tensor    # per-token next-token loss, 0 where unlabelled (no gradient): per-domain losses
+
+
+def training_loss(model: AXK1ForCausalLM, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
+                  chunk_size: int = CHUNK_TOKENS) -> LossParts:
+    """The objective for one micro-batch; the head is applied inside the chunked loss (no full logits)."""
+    moes = [m for _, m in moe_layers(model)]
+    for m in moes:  # a layer that does not run this time (MTP at λ = 0) must not contribute a stale loss
+        m.aux_loss = None
     h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT)
     w_VD = model.lm_head.weight
+    token_loss_BT = torch.zeros(ids_BT.shape, dtype=torch.float32, device=ids_BT.device)
     main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD,
-                                next_token_labels(ids_BT, docs_BT).flatten(), chunk_size)
-    if model.mtp is None or mtp_weight == 0:
-        return main, main, None
-    losses = []
-    for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
-        labels_N = mtp_labels(ids_BT, docs_BT, k).flatten()
-        if (labels_N != IGNORE_INDEX).any():
-            losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
-    if not losses:
-        return main, main, None
-    mtp = torch.stack(losses).mean()
-    return main + mtp_weight * mtp, main, mtp
+                                next_token_labels(ids_BT, docs_BT).flatten(), chunk_size, token_loss_BT.view(-1))
+    total, mtp = main, None
+    if model.mtp is not None and mtp_weight != 0:
+        losses = []
+        for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
+            labels_N = mtp_labels(ids_BT, docs_BT, k).flatten()
+            if (labels_N != IGNORE_INDEX).any():
+                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
+        if losses:
+            mtp = torch.stack(losses).mean()
+            total = total + mtp_weight * mtp
+    aux = [m.aux_loss for m in moes if m.aux_loss is not None]
+    balance = torch.stack(aux).sum() if aux else None
+    if balance is not None:
+        total = total + balance
+    return LossParts(total, main, mtp, balance, token_loss_BT)
 
 
 class Objective(torch.nn.Module):
     """The loss as a module, so FSDP2's root hooks (gather before, reduce-scatter after) wrap all of it."""
 
-    def __init__(self, lm: AXK1ForCausalLM, chunk_size: int = 1024) -> None:
+    def __init__(self, lm: AXK1ForCausalLM, chunk_size: int = CHUNK_TOKENS) -> None:
         super().__init__()
         self.lm, self.chunk_size = lm, chunk_size
 
-    def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float):
+    def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float) -> LossParts:
         return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, self.chunk_size)
+
+
+def build_model(r: Recipe, config: ModelConfig, device: torch.device,
+                distributed: bool) -> tuple[AXK1ForCausalLM, Objective, ParallelContext | None]:
+    """(model, objective, parallel context or None) for the recipe.
+
+    Distributed (a process group is up): built on the meta device, sharded there (expert parallelism, FSDP2),
+    then each rank allocates and fills only its own shards (axk1.parallel.init), so no rank ever holds the
+    whole model. One process: built whole, seeded by [data] seed, as before; with [model] init_from the folder's
+    weights replace the init in both cases."""
+    p = r.parallelism
+    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
+    if not distributed and dims.world_size > 1:
+        raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard): launch with "
+                         f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
+    torch.manual_seed(r.data.seed)
+    with_mtp = r.model.mtp_depth > 0
+    if not distributed and r.model.init_from is None:
+        model = AXK1ForCausalLM(config, with_mtp=with_mtp).to(device)
+        apply_activation_checkpointing(model, p.activation_checkpointing)
+        return model, Objective(model), None
+    with torch.device("meta"):
+        model = AXK1ForCausalLM(config, with_mtp=with_mtp)
+    apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
+    objective = Objective(model)
+    parallel = parallelize(objective, dims, device) if distributed else None
+    materialize_(objective, device, r.data.seed, r.model.init_from)
+    return model, objective, parallel
+
+
+def _si(n: float) -> str:
+    """1234567 -> '1.23M' for the progress bar."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(int(n))
 
 
 @dataclass
@@ -92,35 +152,24 @@ class Trainer:
             raise ValueError("pipeline (pp) and context (cp) parallelism are not implemented; set pp = cp = 1")
         if r.parallelism.precision == "fp8":
             raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
-        if r.moe.seq_aux_loss_alpha > 0:
-            raise ValueError("[moe] seq_aux_loss_alpha > 0: the sequence-wise auxiliary loss is not implemented; set 0")
-        if r.checkpointing.async_:
-            warnings.warn("[checkpointing] async = true has no effect yet: checkpoints are saved synchronously")
-        if r.logging.tensorboard:
-            warnings.warn("[logging] tensorboard has no effect yet: metrics go to the JSONL file only")
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
         _, shards = load_shards(r.data.manifest)
         self.sampler = StageSampler(r, shards, self.config.vocab_size)
-        torch.manual_seed(r.data.seed)
-        self.model = AXK1ForCausalLM(self.config, with_mtp=r.model.mtp_depth > 0).to(self.device)
-        self.model.train()
-        self.objective = Objective(self.model)
-        self.parallel = None
-        p = r.parallelism
-        dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
-        if launched_with_torchrun():
+        distributed = launched_with_torchrun()
+        if distributed:
             init_distributed(self.device)
-            self.parallel = parallelize(self.objective, dims, self.device)
+        self.model, self.objective, self.parallel = build_model(r, self.config, self.device, distributed)
+        self.model.train()
+        for _, moe in moe_layers(self.model):
+            moe.seq_aux_alpha = r.moe.seq_aux_loss_alpha
+        if self.parallel is not None:
             seqs = {pos[4] for pos in self.sampler._plan}
             if any(n % self.parallel.dp_size for n in seqs):
                 raise ValueError(f"sequences per step {sorted(seqs)} must divide over {self.parallel.dp_size} "
                                  "data-parallel ranks: change [batch] or the launch")
-        elif dims.world_size > 1:
-            raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard): launch with "
-                             f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
         self.is_main = self.parallel is None or self.parallel.is_main
         self.optimizer = build_optimizer(self.model, r.optimizer)
         self.total_steps = r.run.max_steps or self.sampler.total_steps
@@ -139,6 +188,9 @@ class Trainer:
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
         self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
+        self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
+        self.domains = sorted({d for st in r.stages for d in st.mixture})
+        self.pending_save: PendingCheckpoint | None = None
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if r.parallelism.precision == "bf16" else nullcontext())
 
@@ -156,7 +208,12 @@ class Trainer:
         lam = self.mtp_weight(pos.stage)
         self.optimizer.zero_grad(set_to_none=True)
         n_valid = self._all_sum(float((next_token_labels(ids_BT, docs_BT) != IGNORE_INDEX).sum()))
-        main_sum = mtp_sum = 0.0
+        depth = len(self.model.mtp) if self.model.mtp is not None else 0
+        n_mtp = self._all_sum(float(mtp_label_count(ids_BT, docs_BT, depth)))
+        main_sum = mtp_sum = balance_sum = 0.0
+        # per domain: summed token losses and labelled tokens, over this rank's rows (then over all ranks)
+        domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)
+        domain_X = torch.tensor([self.domains.index(d) for d in domains])
         mb = self.recipe.batch.micro_batch
         for start in range(0, ids_BT.shape[0], mb):
             ids, docs = ids_BT[start:start + mb], docs_BT[start:start + mb]
@@ -164,13 +221,24 @@ class Trainer:
             share = int((next_token_labels(ids, docs) != IGNORE_INDEX).sum()) / n_valid
             if share == 0:
                 continue
+            # MTP's loss is a mean over its own labels, fewer than next-token's by one per document end and depth:
+            # weighted by `share` instead of its own share, the objective would depend on how rows are grouped
+            # into micro-batches and data-parallel ranks (exact for depth 1; deeper MTP pools its depths' counts).
+            # λ stays nonzero on a micro-batch without MTP labels, so every rank still runs the MTP module.
+            mtp_share = mtp_label_count(ids, docs, depth) / n_mtp if n_mtp else 0.0
             with self.autocast:
-                total, main, mtp = self.objective(ids, docs, lam)
-            (total * (share * dp_size)).backward()
+                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam)
+            (out.total * (share * dp_size)).backward()
             self.balancer.accumulate_loads()
-            main_sum += float(main.detach()) * share
-            mtp_sum += float(mtp.detach()) * share if mtp is not None else 0.0
-        main_sum, mtp_sum = self._all_sum(main_sum), self._all_sum(mtp_sum)
+            main_sum += float(out.main.detach()) * share
+            mtp_sum += float(out.mtp.detach()) * mtp_share if out.mtp is not None else 0.0
+            balance_sum += float(out.balance.detach()) * share if out.balance is not None else 0.0
+            rows_X = domain_X[start:start + mb]
+            domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double().cpu())
+            domain_stats_2X[1].index_add_(0, rows_X, (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).double().cpu())
+        main_sum, mtp_sum, balance_sum = (self._all_sum(x) for x in (main_sum, mtp_sum, balance_sum))
+        if self.parallel is not None:
+            torch.distributed.all_reduce(domain_stats_2X)
         clip = self.recipe.optimizer.grad_clip
         if self.parallel is not None:
             grad_norm = clip_grad_norm_(list(self.model.parameters()), clip, self.parallel.mesh)
@@ -181,6 +249,11 @@ class Trainer:
         row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
                "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
                "domains": {d: domains.count(d) for d in sorted(set(domains))}}
+        if self.recipe.moe.seq_aux_loss_alpha > 0:
+            row["balance_loss"] = balance_sum
+        for d, (nll, n) in zip(self.domains, domain_stats_2X.T.tolist()):
+            if n > 0:
+                row[f"loss/{d}"] = nll / n
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
@@ -215,17 +288,29 @@ class Trainer:
                 return f"loss spike (z > {z})"
         return ""
 
-    def save(self) -> Path:
+    def save(self, wait: bool = False) -> Path:
+        """Checkpoints the current step; with [checkpointing] async the write finishes in the background (the
+        previous one is completed first), unless `wait`."""
+        self.finish_save()
         s = self.state
         train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
                        "mtp_depth": self.recipe.model.mtp_depth}
-        return save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
-                               self.recipe.checkpointing.keep_latest)
+        out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
+                              self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
+        if isinstance(out, PendingCheckpoint):
+            self.pending_save = out
+            return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
+        return out
+
+    def finish_save(self) -> None:
+        if self.pending_save is not None:
+            self.pending_save.wait()
+            self.pending_save = None
 
     def fit(self) -> list[dict]:
         r, rows = self.recipe, []
-        peak = measure_matmul_peak() if self.device.type == "cpu" else 0.0
+        peak = peak_flops(self.device, r.parallelism.precision, r.logging.peak_tflops)
         kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
         bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
                    disable=not (r.logging.progress and self.is_main), desc="train")
@@ -240,18 +325,23 @@ class Trainer:
                 flops = train_flops_per_token(self.config, row["seq_len"], self.model.mtp is not None)
                 row.update(tokens_per_s=tps, mfu=tps * flops / peak if peak else None, skipped_total=self.state.skipped_steps)
                 self.log.write(row)
+                self.tensorboard.write(row)
                 t_last, tokens_last = now, self.state.tokens
-                bar.set_postfix(stage=row["stage"], loss=f"{row['loss']:.3f}", tok_s=f"{tps:.0f}",
+                bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}",
+                                tok_s=f"{tps:.0f}",
                                 mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
             if self.state.bad_in_a_row >= r.run.max_bad_steps:
-                path = self.save()
+                path = self.save(wait=True)
                 raise RuntimeError(f"{self.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step {done}; "
                                    f"stopped with a checkpoint at {path}. Lower the learning rate or check the data.")
             if done % r.checkpointing.interval_steps == 0 or done == self.total_steps:
                 self.save()
                 if done == kill_at:
+                    self.finish_save()
                     os.kill(os.getpid(), signal.SIGKILL)
         bar.close()
+        self.finish_save()
+        self.tensorboard.close()
         if self.is_main and r.logging.jsonl and Path(r.logging.jsonl).exists():
             plot_run(read_jsonl(r.logging.jsonl), Path(r.logging.jsonl).parent)
         return rows

@@ -1,0 +1,145 @@
+"""Loading a model folder in the released A.X K1 layout (axk1.checkpoint.hf: config.json + safetensors, experts
+stored one per tensor) into a model that may be sharded (expert parallelism, FSDP2) — the trainer's
+`[model] init_from`, for continued pretraining from the released weights.
+
+Each rank reads only the slices its own shards need, straight from the memory-mapped files (safetensors slicing):
+no rank ever holds the whole model, nothing is broadcast, and each rank's I/O is about its shard. (The usual
+alternative, set_model_state_dict(full_state_dict, broadcast_from_rank0), makes rank 0 read every tensor and
+sends them all over the network.) Every rank runs the same checks on the files' headers — names and shapes
+against the recipe's model — so a bad folder fails identically everywhere instead of hanging a collective.
+
+Legend: E routed experts, F expert width, D hidden.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import ExitStack
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from axk1.checkpoint.hf import (_EXPERT_KEY, MTP_FILE, _hf_name, _is_inline_mtp, _may_be_absent, named_hf_tensors,
+                                weight_files)
+from axk1.config import CONFIG_NAME, ModelConfig
+from axk1.model import AXK1ForCausalLM
+from axk1.parallel.init import shard_regions
+
+# config.json fields that say nothing about the weights
+_NOT_ARCHITECTURE = {"architectures", "dtype", "torch_dtype", "transformers_version", "num_nextn_predict_layers",
+                     "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range"}
+
+
+def _config_diff(folder: Path, config: ModelConfig) -> list[str]:
+    """'field: folder value -> recipe value' for each config.json field that differs from the recipe's model."""
+    theirs, ours = ModelConfig.from_pretrained(folder).to_dict(), config.to_dict()
+    return [f"{k}: {theirs.get(k)!r} -> {ours.get(k)!r}" for k in sorted(set(theirs) | set(ours))
+            if k not in _NOT_ARCHITECTURE and theirs.get(k) != ours.get(k)]
+
+
+def _open(file: Path, stack: ExitStack):
+    try:
+        return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+
+
+def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[str, object]:
+    """Released tensor name -> open file handle for every tensor the folder provides to `lm`; raises on a
+    missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether (the release has none): the
+    MTP module then keeps its init, with a warning."""
+    if not (folder / CONFIG_NAME).exists():
+        raise FileNotFoundError(f"[model] init_from {folder}: no {CONFIG_NAME} there; point it at a model folder "
+                                "in the Hugging Face layout (config.json + safetensors), e.g. one `axk1 export` wrote")
+    config, with_mtp = lm.config, lm.mtp is not None
+    with torch.device("meta"):  # the released names and full shapes, by the same mapping save_pretrained uses
+        ref = AXK1ForCausalLM(config, with_mtp=with_mtp)
+    want, is_mtp = {}, {}
+    for name, t, mtp in named_hf_tensors(ref):
+        want[name], is_mtp[name] = tuple(t.shape), mtp
+    files = weight_files(folder) + ([folder / MTP_FILE] if (folder / MTP_FILE).exists() else [])
+    where = {}
+    for file in files:
+        f = _open(file, stack)
+        for name in f.keys():
+            if name not in want:
+                if not with_mtp and (file.name == MTP_FILE or _is_inline_mtp(name, config)):
+                    continue  # MTP weights the recipe does not train
+                raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
+                                 f"such weight{_hint(folder, config)}")
+            shape = tuple(f.get_slice(name).get_shape())
+            if shape != want[name]:
+                raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, the recipe's model "
+                                 f"needs {want[name]}{_hint(folder, config)}")
+            where[name] = f
+    mtp_names = [n for n in want if is_mtp[n]]
+    if mtp_names and not any(n in where for n in mtp_names):
+        warnings.warn(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init")
+        want = {n: s for n, s in want.items() if not is_mtp[n]}
+    missing = [n for n in want if n not in where and not _may_be_absent(n, config)]
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise ValueError(f"[model] init_from: missing tensor(s) in {folder}: {', '.join(missing[:5])}{more}"
+                         f"{_hint(folder, config)}")
+    diff = _config_diff(folder, config)
+    if diff:
+        warnings.warn(f"[model] init_from: {folder}/{CONFIG_NAME} differs from the recipe's model in {'; '.join(diff)}"
+                      " - the shapes agree, so its weights are used as they are")
+    return where
+
+
+def _hint(folder: Path, config: ModelConfig) -> str:
+    try:
+        diff = _config_diff(folder, config)
+    except (OSError, ValueError):
+        diff = []
+    return ("; its config.json differs from the recipe's model in " + "; ".join(diff[:8]) +
+            ". Make [model] preset/config/overrides match it, or give init_from alone to use its config.json"
+            if diff else "")
+
+
+def read_region(where: dict[str, object], key: str, index: tuple[slice, ...], config: ModelConfig) -> torch.Tensor | None:
+    """The block `index` of axk1 tensor `key` (stacked experts as [E, 2F, D] / [E, D, F]) read from the files, or
+    None when the folder lacks it; `where` is check_folder's name -> open file map."""
+
+    def read(name: str, idx: tuple[slice, ...]) -> torch.Tensor | None:
+        f = where.get(name)
+        return None if f is None else f.get_slice(name)[idx]
+
+    expert = _EXPERT_KEY.match(key)
+    if expert is None:
+        return read(_hf_name(key, config), index)
+    # stacked experts: slice e of gate_up [E, 2F, D] is the file's gate rows then up rows; down [E, D, F]
+    prefix, width = _hf_name(expert.group(1), config), config.moe_intermediate_size
+    experts, rows, cols = index
+    lo, hi = rows.start, rows.stop
+    blocks = []
+    for e in range(experts.start, experts.stop):
+        if expert.group(2) == "down_proj":
+            parts = [read(f"{prefix}.{e}.down_proj.weight", (rows, cols))]
+        else:  # rows [lo, hi) of gate ‖ up: those below `width` from gate, the rest from up
+            parts = []
+            if lo < width:
+                parts.append(read(f"{prefix}.{e}.gate_proj.weight", (slice(lo, min(hi, width)), cols)))
+            if hi > width:
+                parts.append(read(f"{prefix}.{e}.up_proj.weight", (slice(max(lo, width) - width, hi - width), cols)))
+        if any(part is None for part in parts):
+            return None
+        blocks.append(torch.cat(parts))
+    return torch.stack(blocks)
+
+
+@torch.no_grad()
+def load_hf_sharded_(lm: AXK1ForCausalLM, folder: str | Path) -> None:
+    """Overwrites this rank's shards of `lm` (sharded or not, already materialised) with the folder's weights;
+    tensors the folder may lack (balancing bias, dense layers' unused post-MoE norm, all of MTP) keep their init."""
+    folder = Path(folder)
+    with ExitStack() as stack:
+        where = check_folder(folder, lm, stack)
+        for key, reg in shard_regions(lm).items():
+            if reg.local.is_meta or reg.local.numel() == 0:
+                continue
+            src = read_region(where, key, tuple(slice(o, o + n) for o, n in zip(reg.offset, reg.local.shape)), lm.config)
+            if src is not None:
+                reg.local.copy_(src)

@@ -1,0 +1,246 @@
+"""Meta-device initialisation of a sharded model (axk1.parallel.init) and `[model] init_from` (axk1.parallel.hf_load):
+2 gloo ranks build on the meta device, shard (FSDP2, expert parallelism), then fill only their own shards."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+from torch.distributed.tensor import DTensor
+
+from axk1 import ModelConfig, load_model
+from axk1.model import AXK1ForCausalLM
+from axk1.parallel.distributed import parallelize
+from axk1.parallel.init import counter_normal, materialize_
+from axk1.parallel.mesh import MeshDims
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Objective, Trainer
+
+WORLD, SEED, STEPS = 2, 3, 4
+# odd LoRA ranks: q_a_proj [47, 64] and kv_a_proj [39, 64] shard unevenly over 2 ranks (24 + 23 rows, ...)
+CONFIG = ModelConfig.from_preset("axk1-tiny").replace(q_lora_rank=47, kv_lora_rank=31)
+
+
+def _meta_objective(dims: MeshDims) -> tuple[AXK1ForCausalLM, Objective]:
+    with torch.device("meta"):
+        lm = AXK1ForCausalLM(CONFIG, with_mtp=True)
+    objective = Objective(lm)
+    parallelize(objective, dims, torch.device("cpu"))
+    return lm, objective
+
+
+def _full_tensors(lm: AXK1ForCausalLM) -> dict[str, torch.Tensor]:
+    """Unsharded over FSDP (experts: this ep rank's slice), plus the buffers the init must set."""
+    out = {n: (p.full_tensor() if isinstance(p, DTensor) else p).detach().clone() for n, p in lm.named_parameters()}
+    out.update((n, b.clone()) for n, b in lm.named_buffers() if n.endswith(("correction_bias", "inv_freq",
+                                                                             "tokens_per_expert")))
+    return out
+
+
+def _worker(rank: int, port: int, out: str, folder: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        # meta init under FSDP2 x EP=2, then a few steps on a fixed batch (each rank its own rows)
+        lm, objective = _meta_objective(MeshDims(dp_shard=WORLD, ep=WORLD))
+        materialize_(objective, "cpu", SEED)
+        save_file(_full_tensors(lm), f"{out}/meta{rank}.safetensors")
+        ids = torch.randint(3, CONFIG.vocab_size, (4, 24), generator=torch.Generator().manual_seed(1))[rank::WORLD]
+        opt = torch.optim.AdamW(lm.parameters(), lr=1e-2)
+        losses = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss = objective(ids, None, 0.3).total
+            loss.backward()
+            opt.step()
+            mean = loss.detach().clone()
+            dist.all_reduce(mean)
+            losses.append(mean / WORLD)
+        save_file({"losses": torch.stack(losses)}, f"{out}/losses{rank}.safetensors")
+        # init_from under plain FSDP2 (experts sharded by FSDP, not EP)
+        lm, objective = _meta_objective(MeshDims(dp_shard=WORLD))
+        materialize_(objective, "cpu", SEED, folder)
+        save_file(_full_tensors(lm), f"{out}/hf{rank}.safetensors")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> tuple[Path, Path]:
+    out, folder = tmp_path_factory.mktemp("ranks"), tmp_path_factory.mktemp("init_from")
+    torch.manual_seed(11)
+    source = AXK1ForCausalLM(CONFIG, with_mtp=True)
+    with torch.no_grad():  # a trained-looking balancing bias, which init_from must carry over
+        source.model.layers[2].mlp.gate.e_score_correction_bias.uniform_(-0.1, 0.1)
+    source.save_pretrained(folder)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_worker, args=(port, str(out), str(folder)), nprocs=WORLD, start_method="spawn", join=True)
+    return out, folder
+
+
+def _unsharded_meta_init() -> dict[str, torch.Tensor]:
+    with torch.device("meta"):
+        lm = AXK1ForCausalLM(CONFIG, with_mtp=True)
+    materialize_(lm, "cpu", SEED)
+    return _full_tensors(lm)
+
+
+def test_meta_init_on_2_ranks_is_the_unsharded_init_with_the_expected_statistics(two_ranks):
+    out, _ = two_ranks
+    want = _unsharded_meta_init()
+    n_local = CONFIG.n_routed_experts // WORLD
+    for rank in range(WORLD):
+        got = load_file(out / f"meta{rank}.safetensors")
+        assert got.keys() == want.keys()
+        for name, t in got.items():
+            ref = want[name][rank * n_local:(rank + 1) * n_local] if ".experts." in name else want[name]
+            torch.testing.assert_close(t, ref, rtol=0, atol=0, msg=name)  # sharding-invariant, bit for bit
+    std = CONFIG.initializer_range
+    for name, t in want.items():
+        assert torch.isfinite(t.float()).all(), name
+        if name.endswith(("norm.weight", "layernorm.weight")):
+            assert torch.equal(t, torch.ones_like(t)), name
+        elif name.endswith(("correction_bias", "tokens_per_expert")):
+            assert not t.any(), name
+        elif name.endswith("inv_freq"):
+            assert torch.equal(t, AXK1ForCausalLM(CONFIG).model.rotary_emb.inv_freq), name
+        else:  # every matrix ~ Normal(0, initializer_range)
+            assert abs(float(t.std()) / std - 1) < 4 / t.numel() ** 0.5 + 0.02, name
+            assert abs(float(t.mean())) < 5 * std / t.numel() ** 0.5, name
+    # no two tensors (or halves of one) repeat each other's draws
+    emb = want["model.embed_tokens.weight"]
+    assert not torch.equal(emb[:256], emb[256:]) and not torch.equal(emb, want["lm_head.weight"])
+
+
+def test_counter_normal_is_standard_normal():
+    z = counter_normal(torch.arange(1 << 20), seed=0, name="x", std=1.0)
+    assert abs(float(z.mean())) < 0.005 and abs(float(z.std()) - 1) < 0.005
+    assert abs(float((z > 1.96).double().mean()) - 0.025) < 0.001  # the tail, not just two moments
+    assert abs(float(torch.corrcoef(torch.stack([z[:-1], z[1:]]))[0, 1])) < 0.005  # neighbours independent
+    big = counter_normal(torch.tensor([5, (1 << 32) + 5]), seed=0, name="x", std=1.0)
+    assert big[0] != big[1]  # indices past 2^32 (519B's stacked experts) do not wrap onto earlier ones
+
+
+def test_meta_initialised_ranks_train(two_ranks):
+    out, _ = two_ranks
+    losses = [load_file(out / f"losses{r}.safetensors")["losses"] for r in range(WORLD)]
+    assert torch.equal(losses[0], losses[1]) and torch.isfinite(losses[0]).all()
+    assert losses[0][-1] < 0.9 * losses[0][0], losses[0]
+
+
+def test_init_from_on_2_ranks_equals_load_model(two_ranks):
+    out, folder = two_ranks
+    want = load_model(folder).state_dict()
+    assert want["model.layers.2.mlp.gate.e_score_correction_bias"].any()
+    for rank in range(WORLD):
+        got = load_file(out / f"hf{rank}.safetensors")
+        for name, t in got.items():
+            if name.endswith("tokens_per_expert"):
+                assert not t.any()
+            elif not name.endswith("inv_freq"):
+                assert torch.equal(t, want[name]), name
+
+
+def test_read_region_joins_gate_and_up_rows(two_ranks):
+    """FSDP may shard experts by rows (Shard(1)) across the gate/up seam of the fused weight: any row range reads."""
+    from contextlib import ExitStack
+
+    from axk1.parallel.hf_load import check_folder, read_region
+
+    _, folder = two_ranks
+    full = load_model(folder, with_mtp=True)
+    want = full.state_dict()
+    with ExitStack() as stack:
+        where = check_folder(folder, full, stack)
+        for key in ("model.layers.1.mlp.experts.gate_up_proj", "mtp.0.layer.mlp.experts.down_proj"):
+            for lo, hi in ((0, 5), (20, 40), (31, 33), (32, 64), (0, 64)):
+                hi = min(hi, want[key].shape[1])
+                got = read_region(where, key, (slice(2, 5), slice(lo, hi), slice(3, 17)), CONFIG)
+                assert torch.equal(got, want[key][2:5, lo:hi, 3:17]), (key, lo, hi)
+
+
+def _recipe(tmp_path: Path, model: str) -> Path:
+    from tests.test_train_loop import write_recipe
+
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace('[model]\npreset = "axk1-tiny"\n', f"[model]\n{model}\n"))
+    return path
+
+
+def test_trainer_init_from_single_process(tmp_path):
+    torch.manual_seed(5)
+    source = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False)  # the release ships no MTP
+    source.save_pretrained(tmp_path / "release")
+    with pytest.warns(UserWarning, match="no MTP weights"):
+        trainer = Trainer(load_recipe(_recipe(tmp_path, 'init_from = "release"')))
+    got = trainer.model.state_dict()
+    for name, t in source.state_dict().items():
+        assert torch.equal(got[name], t), name
+    assert got["mtp.0.eh_proj.weight"].std() > 0  # MTP keeps the (counter-based) init
+    row = trainer.train_step(0)
+    assert row["loss"] == pytest.approx(float(torch.log(torch.tensor(512.0))), rel=0.05)
+
+
+def test_init_from_errors_name_the_problem(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_recipe(_recipe(tmp_path, 'preset = "axk1-tiny"\ninit_from = "empty"'))
+    ModelConfig.from_preset("axk1-tiny").save_pretrained(tmp_path / "config_only")
+    with pytest.raises(FileNotFoundError, match="init_from: no model.safetensors"):
+        load_recipe(_recipe(tmp_path, 'preset = "axk1-tiny"\ninit_from = "config_only"'))
+    AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(hidden_size=48)).save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match=r"has shape .* needs .*hidden_size: 48 -> 64"):
+        Trainer(load_recipe(_recipe(tmp_path, 'preset = "axk1-tiny"\ninit_from = "other"')))
+    with pytest.raises(ValueError, match="exactly one of preset"):
+        load_recipe(_recipe(tmp_path, ""))
+
+
+def _build_519b_as_rank_1003(_: int) -> None:
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    from axk1.parallel.init import shard_regions
+    from axk1.train.trainer import build_model
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "axk1-519b.toml")
+    dist.init_process_group("fake", store=FakeStore(), rank=1003, world_size=1024)
+    try:
+        model, objective, parallel = build_model(recipe, recipe.model.build_config(), torch.device("meta"), True)
+        assert parallel.dp_size == 1024 and parallel.dp_rank == 1003
+        assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
+        regions = shard_regions(model)
+        # rank 1003 = replica 7 x (shard 13 of 16 x ep 3 of 8): dp_shard rank 107 of 128
+        emb = regions["model.embed_tokens.weight"]
+        assert emb.full_shape == (163840, 7168) and emb.offset == (107 * 1280, 0)
+        up = regions["model.layers.5.mlp.experts.gate_up_proj"]
+        assert up.full_shape == (192, 4096, 7168) and up.offset == (3 * 24, 13 * 256, 0)
+        assert tuple(up.local.shape) == (24, 256, 7168)
+        router = regions["model.layers.5.mlp.gate.weight"]  # 192 rows in chunks of 2: ranks >= 96 hold none
+        assert router.offset == (192, 0) and tuple(router.local.shape) == (0, 7168)
+        bias = regions["model.layers.5.mlp.gate.e_score_correction_bias"]
+        assert bias.full_shape == (192,) and bias.local.dtype == torch.float32
+        assert regions["mtp.0.layer.mlp.experts.down_proj"].offset == (72, 13 * 448, 0)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_519b_recipe_builds_on_meta_through_the_trainers_path():
+    """The trainer's distributed construction (meta build, EP, FSDP2, materialise) for the 519B recipe on a
+    fake 1,024-rank group, seen from rank 1003: nothing is allocated, and each shard knows its place. In a process
+    of its own: DeviceMesh caches meshes by shape, not rank, so another fake group earlier in this process (the
+    sharding-plan test) would hand back its rank-0 meshes."""
+    mp.start_processes(_build_519b_as_rank_1003, nprocs=1, start_method="spawn", join=True)
+
+
+def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):
+    ModelConfig.from_preset("axk1-tiny").replace(num_hidden_layers=2).save_pretrained(tmp_path / "m")
+    AXK1ForCausalLM(ModelConfig.from_pretrained(tmp_path / "m")).save_pretrained(tmp_path / "m")
+    recipe = load_recipe(_recipe(tmp_path, 'init_from = "m"'))
+    assert recipe.model.build_config().num_hidden_layers == 2
+    assert recipe.model.init_from == str(tmp_path / "m")
