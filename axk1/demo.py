@@ -89,7 +89,7 @@ def unigram_entropy(manifest: Path) -> float:
 
 
 def write_report(output: Path, rows: list[dict], entropy: float, samples: list[tuple[str, str]],
-                 timings: dict[str, float]) -> Path:
+                 timings: dict[str, float], corpus_tokens: int) -> Path:
     """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
     tail = rows[-5:]
     final = sum(r["loss"] for r in tail) / len(tail)
@@ -100,11 +100,15 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
         f"- loss: first logged {rows[0]['loss']:.3f}, final (mean of the last {len(tail)} logs) {final:.3f} nats/token",
         f"- unigram entropy of the training shards: {entropy:.3f} nats/token; the final loss is "
         f"{abs(entropy - final):.3f} nats {'below' if final < entropy else 'above'} it ({final / entropy:.0%} of it)",
+        f"- the shards hold {corpus_tokens:,} tokens, so training saw the corpus ~{rows[-1]['tokens'] / corpus_tokens:.1f} "
+        "times: much of the fall below the unigram entropy is memorisation (smaller domains most), which is why the "
+        "samples below echo the corpus rather than answer",
         "", "![loss](train/loss.png)", "",
     ]
     domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})
     if domains:
-        lines += ["| domain | first logged loss | final loss (mean of its last 5 logs) |", "|---|---:|---:|"]
+        lines += ["Per domain (each log averages the steps since the previous one):", "",
+                  "| domain | first logged loss | final loss (mean of its last 5 logs) |", "|---|---:|---:|"]
         for d in domains:
             seen = [r[f"loss/{d}"] for r in rows if f"loss/{d}" in r]
             lines.append(f"| {d} | {seen[0]:.3f} | {sum(seen[-5:]) / len(seen[-5:]):.3f} |")
@@ -174,7 +178,8 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> d
     timings["generate"] = time.perf_counter() - t
 
     entropy = unigram_entropy(manifest)
-    report = write_report(output, rows, entropy, samples, timings)
+    corpus_tokens = int(sum(s["tokens"] for s in json.loads(manifest.read_text())["shards"]))
+    report = write_report(output, rows, entropy, samples, timings, corpus_tokens)
     print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     print(f"report: {report} (final loss vs unigram entropy {entropy:.3f} nats/token)")
     print(f"model folder: {model_dir}  (try: axk1 generate {model_dir} --prompt '안녕하세요'; axk1 serve {model_dir})")

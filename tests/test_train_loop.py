@@ -198,7 +198,7 @@ def test_training_lowers_loss_and_balances(tmp_path):
 def test_domain_losses_average_to_the_loss(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     trainer = Trainer(recipe)
-    row = trainer.train_step(0)
+    row = trainer.train_step(0) | trainer.domain_losses()
     ids, docs, domains = trainer.sampler.batch(0)
     labelled = (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).tolist()
     tokens = {d: sum(n for n, dd in zip(labelled, domains) if dd == d) for d in set(domains)}
@@ -206,6 +206,7 @@ def test_domain_losses_average_to_the_loss(tmp_path):
     weighted = sum(row[f"loss/{d}"] * n for d, n in tokens.items()) / sum(tokens.values())
     assert weighted == pytest.approx(row["loss"], rel=1e-6)
     assert row["loss/web"] != pytest.approx(row["loss/code"], rel=1e-4)
+    assert trainer.domain_losses() == {}  # reset: each log covers the steps since the previous one
 
 
 def test_sequence_balance_loss():

@@ -30,7 +30,7 @@ def train_flops_per_token(config: ModelConfig, seq_len: int, with_mtp: bool = Fa
     return 3 * (2 * matmul + attn)
 
 
-def measure_matmul_peak(seconds: float = 0.3, n: int = 512, trials: int = 5) -> float:
+def measure_matmul_peak(seconds: float = 0.5, n: int = 1024, trials: int = 5) -> float:
     """This machine's fp32 matrix-multiply rate in FLOP/s (the MFU denominator on CPU): the best of a few short
     trials, since on a shared machine a single one may catch other work and read low (inflating MFU)."""
     a, b = torch.randn(n, n), torch.randn(n, n)

@@ -190,6 +190,7 @@ class Trainer:
         self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
         self.domains = sorted({d for st in r.stages for d in st.mixture})
+        self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log
         self.pending_save: PendingCheckpoint | None = None
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if r.parallelism.precision == "bf16" else nullcontext())
@@ -251,9 +252,7 @@ class Trainer:
                "domains": {d: domains.count(d) for d in sorted(set(domains))}}
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
-        for d, (nll, n) in zip(self.domains, domain_stats_2X.T.tolist()):
-            if n > 0:
-                row[f"loss/{d}"] = nll / n
+        self.domain_stats_2X += domain_stats_2X
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
@@ -268,6 +267,13 @@ class Trainer:
         self.state.step = step + 1
         self.state.tokens += n_tokens
         return row
+
+    def domain_losses(self) -> dict[str, float]:
+        """Next-token loss per domain over the steps since the last call (token-weighted), then reset: a
+        domain draws a few rows per step, so one step's figure alone is noisy."""
+        out = {f"loss/{d}": nll / n for d, (nll, n) in zip(self.domains, self.domain_stats_2X.T.tolist()) if n > 0}
+        self.domain_stats_2X.zero_()
+        return out
 
     def _all_sum(self, x: float) -> float:
         if self.parallel is None:
@@ -323,6 +329,7 @@ class Trainer:
                 now = time.perf_counter()
                 tps = (self.state.tokens - tokens_last) / max(now - t_last, 1e-9)
                 flops = train_flops_per_token(self.config, row["seq_len"], self.model.mtp is not None)
+                row.update(self.domain_losses())
                 row.update(tokens_per_s=tps, mfu=tps * flops / peak if peak else None, skipped_total=self.state.skipped_steps)
                 self.log.write(row)
                 self.tensorboard.write(row)
