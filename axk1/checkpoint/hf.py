@@ -201,7 +201,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     finally:
         torch.set_default_dtype(previous)
     model.to_empty(device=device)
-    _reset_derived_state(model)
+    model.reset_derived_state()  # in case the files lack norms or the bias
 
     targets = _targets(model)
     filled: set[str] = set()
@@ -234,19 +234,3 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")
     return model.eval()
-
-
-def _reset_derived_state(model: AXK1ForCausalLM) -> None:
-    """After to_empty: norms to ones and bias to zero (in case the files lack them), rope tables recomputed."""
-    from axk1.model.moe import MoE, Router
-    from axk1.model.norm import RMSNorm
-    from axk1.model.rope import RotaryEmbedding
-
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (RMSNorm, RotaryEmbedding)):
-                module.reset_parameters()
-            elif isinstance(module, Router):
-                module.e_score_correction_bias.zero_()
-            elif isinstance(module, MoE):
-                module.tokens_per_expert.zero_()

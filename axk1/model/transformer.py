@@ -16,7 +16,7 @@ from torch import nn
 from axk1.config import ModelConfig
 from axk1.model.decoder import DecoderLayer
 from axk1.model.mla import document_causal_mask, document_positions
-from axk1.model.moe import GroupedExperts, Router
+from axk1.model.moe import GroupedExperts, MoE, Router
 from axk1.model.mtp import MTPModule
 from axk1.model.norm import RMSNorm
 from axk1.model.rope import RotaryEmbedding, rope_rotation
@@ -74,6 +74,18 @@ class AXK1ForCausalLM(nn.Module):
                 module.reset_parameters()
             if isinstance(module, Router) and not module.e_score_correction_bias.is_meta:
                 module.e_score_correction_bias.zero_()
+
+    @torch.no_grad()
+    def reset_derived_state(self) -> None:
+        """After `to_empty` (a meta-device build given storage): norms to ones, balancing bias and expert counts
+        to zero, RoPE tables recomputed - the state no weight file or random draw provides."""
+        for module in self.modules():
+            if isinstance(module, (RMSNorm, RotaryEmbedding)):
+                module.reset_parameters()
+            elif isinstance(module, Router):
+                module.e_score_correction_bias.zero_()
+            elif isinstance(module, MoE):
+                module.tokens_per_expert.zero_()
 
     # ---- training / full-sequence forward ----------------------------------------------------------
     def hidden_states(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,

@@ -24,9 +24,6 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
 from axk1.model import AXK1ForCausalLM
-from axk1.model.moe import MoE, Router
-from axk1.model.norm import RMSNorm
-from axk1.model.rope import RotaryEmbedding
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
 _MASK32 = 0xFFFFFFFF
@@ -127,18 +124,6 @@ def fill_normal_(region: ShardRegion, seed: int, name: str, std: float) -> None:
 
 
 @torch.no_grad()
-def reset_derived_state_(lm: AXK1ForCausalLM) -> None:
-    """After to_empty: norms to ones, balancing bias and expert counts to zero, RoPE frequencies recomputed."""
-    for module in lm.modules():
-        if isinstance(module, (RMSNorm, RotaryEmbedding)):
-            module.reset_parameters()
-        elif isinstance(module, Router):
-            module.e_score_correction_bias.zero_()
-        elif isinstance(module, MoE):
-            module.tokens_per_expert.zero_()
-
-
-@torch.no_grad()
 def init_sharded_(lm: AXK1ForCausalLM, seed: int) -> None:
     """The model's init (AXK1ForCausalLM.init_weights) with counter-based draws into each rank's shards."""
     regions = shard_regions(lm, remove_duplicate=False)  # a tied head is drawn under both names, as init_weights does
@@ -147,7 +132,7 @@ def init_sharded_(lm: AXK1ForCausalLM, seed: int) -> None:
         fill_normal_(regions[name], seed, name, std)
 
     lm.init_weights(normal_=normal_)
-    reset_derived_state_(lm)
+    lm.reset_derived_state()
 
 
 def materialize_(module: nn.Module, device: torch.device | str, seed: int, init_from: str | Path | None = None) -> None:
