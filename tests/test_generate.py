@@ -105,3 +105,30 @@ def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
         mask = (torch.arange(16)[None, :] < lengths[:, None])[:, None, None, :]
         logits = model.forward_latent(last, (lengths - 1)[:, None], cache, lengths - 1, mask)
     assert logits[:, -1].argmax(-1).tolist() == alone
+
+
+@pytest.mark.parametrize("loop_experts", [True, False])
+def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts):
+    """The one-token decode path (plain tensors, experts looped on the host or gathered on the device) gives the
+    logits of the full forward, with group-limited routing, a non-zero balancing bias and per-row slots."""
+    from axk1.model import LatentDecoder
+
+    with torch.no_grad():
+        for layer in model.model.layers[tiny_config.first_k_dense_replace :]:
+            layer.mlp.gate.e_score_correction_bias.copy_(torch.linspace(-0.3, 0.3, tiny_config.n_routed_experts))
+    prompts = [[1, 7, 9, 22, 5, 8], [1, 300, 4]]
+    lengths = torch.tensor([len(p) for p in prompts])
+    cache = LatentKVCache(tiny_config, 2, 8, torch.float32)
+    decoder = LatentDecoder(model, loop_experts=loop_experts)
+    with torch.no_grad():
+        for b, p in enumerate(prompts):
+            row = LatentKVCache(tiny_config, 1, 8, torch.float32)
+            n = len(p) - 1
+            model.forward_latent(torch.tensor([p[:-1]]), torch.arange(n)[None], row, 0,
+                                 torch.ones(n, n, dtype=torch.bool).tril()[None, None])
+            for layer in range(tiny_config.num_hidden_layers):
+                cache.latent[layer][b] = row.latent[layer][0]
+        mask = (torch.arange(8)[None, :] < lengths[:, None])[:, None, None, :]
+        step = decoder(torch.tensor([[p[-1]] for p in prompts]), (lengths - 1)[:, None], cache, lengths - 1, mask)
+        for b, p in enumerate(prompts):
+            torch.testing.assert_close(step[b, 0], model(torch.tensor([p]))[0, -1], atol=1e-5, rtol=1e-5)

@@ -14,6 +14,7 @@ from torch.distributed.tensor import DTensor, Shard
 
 from axk1 import ModelConfig
 from axk1.model import AXK1ForCausalLM
+from axk1.parallel.distributed import shutdown_distributed
 from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
 from axk1.parallel.mesh import MeshDims, build_mesh
@@ -54,38 +55,42 @@ def _worker(rank: int, port: int, out: str, mode: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
-        model, ids = _model(), _batch()[rank::WORLD]  # each rank its own rows, same token count
-        ep = WORLD if mode == "ep" else 1
-        mesh = build_mesh(MeshDims(dp_shard=WORLD, ep=ep), model.config.n_routed_experts)
-        if ep > 1:
-            apply_expert_parallel(model, mesh["ep"].get_group())
-            # layer 1: route everything to rank 0's experts, so rank 1 receives zero tokens there
-            model.model.layers[1].mlp.gate.e_score_correction_bias[:4] = 10.0
-        objective = apply_fsdp(Objective(model), mesh)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, foreach=False)
-        balancer, losses = LoadBalancer(model, 1e-2), []
-        steps = 5 if mode == "fsdp" else 1
-        for _ in range(steps):
-            opt.zero_grad()
-            loss = objective(ids, None, 0.3).total
-            loss.backward()
-            balancer.accumulate_loads()
-            mean = loss.detach().clone()
-            dist.all_reduce(mean)
-            losses.append(float(mean) / WORLD)
-            if steps > 1:
-                opt.step()
-                balancer.step()
-        result = {"losses": losses}
-        if mode == "ep":
-            grads = {}
-            for name, p in model.named_parameters():
-                g = p.grad.full_tensor() if isinstance(p.grad, DTensor) else p.grad
-                grads[name] = None if g is None else g.tolist()  # layer 0's unused post-MoE norm has none
-            result["grads"] = grads
-        Path(out, f"rank{rank}.json").write_text(json.dumps(result))
-    finally:
-        dist.destroy_process_group()
+        _run(rank, out, mode)
+    finally:  # _run's objects (model, mesh) are gone: the groups can be destroyed cleanly
+        shutdown_distributed()
+
+
+def _run(rank: int, out: str, mode: str) -> None:
+    model, ids = _model(), _batch()[rank::WORLD]  # each rank its own rows, same token count
+    ep = WORLD if mode == "ep" else 1
+    mesh = build_mesh(MeshDims(dp_shard=WORLD, ep=ep), model.config.n_routed_experts)
+    if ep > 1:
+        apply_expert_parallel(model, mesh["ep"].get_group())
+        # layer 1: route everything to rank 0's experts, so rank 1 receives zero tokens there
+        model.model.layers[1].mlp.gate.e_score_correction_bias[:4] = 10.0
+    objective = apply_fsdp(Objective(model), mesh)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, foreach=False)
+    balancer, losses = LoadBalancer(model, 1e-2), []
+    steps = 5 if mode == "fsdp" else 1
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = objective(ids, None, 0.3).total
+        loss.backward()
+        balancer.accumulate_loads()
+        mean = loss.detach().clone()
+        dist.all_reduce(mean)
+        losses.append(float(mean) / WORLD)
+        if steps > 1:
+            opt.step()
+            balancer.step()
+    result = {"losses": losses}
+    if mode == "ep":
+        grads = {}
+        for name, p in model.named_parameters():
+            g = p.grad.full_tensor() if isinstance(p.grad, DTensor) else p.grad
+            grads[name] = None if g is None else g.tolist()  # layer 0's unused post-MoE norm has none
+        result["grads"] = grads
+    Path(out, f"rank{rank}.json").write_text(json.dumps(result))
 
 
 def _spawn(tmp_path: Path, mode: str) -> list[dict]:

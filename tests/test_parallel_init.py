@@ -14,7 +14,7 @@ from torch.distributed.tensor import DTensor
 
 from axk1 import ModelConfig, load_model
 from axk1.model import AXK1ForCausalLM
-from axk1.parallel.distributed import parallelize
+from axk1.parallel.distributed import parallelize, shutdown_distributed
 from axk1.parallel.init import counter_normal, materialize_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.recipe import load_recipe
@@ -46,28 +46,32 @@ def _worker(rank: int, port: int, out: str, folder: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
-        # meta init under FSDP2 x EP=2, then a few steps on a fixed batch (each rank its own rows)
-        lm, objective = _meta_objective(MeshDims(dp_shard=WORLD, ep=WORLD))
-        materialize_(objective, "cpu", SEED)
-        save_file(_full_tensors(lm), f"{out}/meta{rank}.safetensors")
-        ids = torch.randint(3, CONFIG.vocab_size, (4, 24), generator=torch.Generator().manual_seed(1))[rank::WORLD]
-        opt = torch.optim.AdamW(lm.parameters(), lr=1e-2)
-        losses = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss = objective(ids, None, 0.3).total
-            loss.backward()
-            opt.step()
-            mean = loss.detach().clone()
-            dist.all_reduce(mean)
-            losses.append(mean / WORLD)
-        save_file({"losses": torch.stack(losses)}, f"{out}/losses{rank}.safetensors")
-        # init_from under plain FSDP2 (experts sharded by FSDP, not EP)
-        lm, objective = _meta_objective(MeshDims(dp_shard=WORLD))
-        materialize_(objective, "cpu", SEED, folder)
-        save_file(_full_tensors(lm), f"{out}/hf{rank}.safetensors")
-    finally:
-        dist.destroy_process_group()
+        _run(rank, out, folder)
+    finally:  # _run's objects (model, mesh) are gone: the groups can be destroyed cleanly
+        shutdown_distributed()
+
+
+def _run(rank: int, out: str, folder: str) -> None:
+    # meta init under FSDP2 x EP=2, then a few steps on a fixed batch (each rank its own rows)
+    lm, objective = _meta_objective(MeshDims(dp_shard=WORLD, ep=WORLD))
+    materialize_(objective, "cpu", SEED)
+    save_file(_full_tensors(lm), f"{out}/meta{rank}.safetensors")
+    ids = torch.randint(3, CONFIG.vocab_size, (4, 24), generator=torch.Generator().manual_seed(1))[rank::WORLD]
+    opt = torch.optim.AdamW(lm.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = objective(ids, None, 0.3).total
+        loss.backward()
+        opt.step()
+        mean = loss.detach().clone()
+        dist.all_reduce(mean)
+        losses.append(mean / WORLD)
+    save_file({"losses": torch.stack(losses)}, f"{out}/losses{rank}.safetensors")
+    # init_from under plain FSDP2 (experts sharded by FSDP, not EP)
+    lm, objective = _meta_objective(MeshDims(dp_shard=WORLD))
+    materialize_(objective, "cpu", SEED, folder)
+    save_file(_full_tensors(lm), f"{out}/hf{rank}.safetensors")
 
 
 @pytest.fixture(scope="module")

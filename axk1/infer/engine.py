@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from axk1.infer.sampling import check_sampling, sample_next
-from axk1.model import AXK1ForCausalLM, LatentKVCache
+from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Engine:
     def __init__(self, model: AXK1ForCausalLM, max_batch: int = 32, max_model_len: int | None = None) -> None:
         config = model.config
         self.model = model.eval()
+        self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
         self.max_batch = max_batch
         self.max_model_len = min(max_model_len or config.max_position_embeddings, config.max_position_embeddings)
         self.vocab_size = config.vocab_size
@@ -293,7 +294,7 @@ class Engine:
         len_R = torch.tensor([s.length for s in active], device=self.device)
         S = int(len_R.max()) + 1
         mask_R11S = (torch.arange(S, device=self.device)[None, :] <= len_R[:, None])[:, None, None, :]
-        logits_R1V = self.model.forward_latent(ids_R1, len_R[:, None], _RowsView(self.cache, 0, R), len_R, mask_R11S)
+        logits_R1V = self._decode_step(ids_R1, len_R[:, None], _RowsView(self.cache, 0, R), len_R, mask_R11S)
         self.stats.decode_steps += 1
         self.stats.decode_rows += R
         for s in active:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from axk1.infer.sampling import check_sampling, sample_next
-from axk1.model import AXK1ForCausalLM, LatentKVCache, check_token_ids
+from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
 
 
 @dataclass
@@ -81,7 +81,8 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
     mask_BTT = (valid_BS[:, None, :T0] & causal_TT) | torch.eye(T0, dtype=torch.bool, device=device)
     logits_BTV = model.forward_latent(ids_BT, positions_BT, cache, 0, mask_BTT[:, None])
 
-    decode_step = compiled_decode_step(model) if compile else model.forward_latent
+    # One decoder for the whole generation: its weights are resolved once, not every step.
+    decode_step = compiled_decode_step(model) if compile else LatentDecoder(model)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)

@@ -1,6 +1,7 @@
 """The A.X K1 network in plain PyTorch. Imports nothing from the rest of axk1 except the config."""
 
+from axk1.model.decode import LatentDecoder
 from axk1.model.kv_cache import LatentKVCache
 from axk1.model.transformer import AXK1ForCausalLM, check_token_ids
 
-__all__ = ["AXK1ForCausalLM", "LatentKVCache", "check_token_ids"]
+__all__ = ["AXK1ForCausalLM", "LatentDecoder", "LatentKVCache", "check_token_ids"]

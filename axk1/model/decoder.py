@@ -34,8 +34,6 @@ class DecoderLayer(nn.Module):
         return self._mlp(h_BTD)
 
     def forward_latent(self, x_BTD, rot_BTRR, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
-        """Generation. Decoding passes 2-D activations x [B, D], rot [B, R, R] and the mask as a bias [B, 1, S']
-        (MLA.decode_latent); everything else here works on either."""
-        h_BTD = self.input_layernorm(x_BTD)
-        attend = self.self_attn.decode_latent if x_BTD.dim() == 2 else self.self_attn.forward_latent
-        return self._mlp(x_BTD + attend(h_BTD, rot_BTRR, cache_BSL, slot, mask_B1TS))
+        """Generation with the latent cache (prefill; one-token decoding runs in axk1.model.decode)."""
+        return self._mlp(x_BTD + self.self_attn.forward_latent(self.input_layernorm(x_BTD), rot_BTRR, cache_BSL, slot,
+                                                               mask_B1TS))

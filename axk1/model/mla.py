@@ -7,8 +7,8 @@ Two forms of the same function:
 * `forward` (training, prefill without cache): expand the latent into per-head keys and values.
 * `forward_latent` (generation): attend in the latent space. The key up-projection is folded into the query
   (q_nope @ W_uk gives a C-dim query per head) and the value up-projection is applied after attention, so the
-  cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads. `decode_latent` is the same
-  for one new token per row, written with as few ops as possible (a CPU decode step is bound by per-op overhead).
+  cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads. One-token decoding runs the
+  same form in axk1.model.decode, written for per-op cost.
 """
 
 from __future__ import annotations
@@ -74,15 +74,12 @@ class MLA(nn.Module):
         w_HKC = self.kv_b_proj.weight.view(self.n_heads, self.nope_dim + self.v_dim, self.kv_rank)
         return w_HKC[:, : self.nope_dim], w_HKC[:, self.nope_dim :]
 
-    def forward_latent(self, x_BTD: torch.Tensor, rot_BTRR: torch.Tensor, cache_BSL: torch.Tensor,
-                       slot: int | torch.Tensor, mask_B1TS: torch.Tensor) -> torch.Tensor:
-        """Write this step's latents into the layer's cache [B, S, C + R], then attend over its first S' slots,
-        S' = mask_B1TS.shape[-1]. mask_B1TS says which of them each query may see: boolean (True = attend), or
-        an additive float bias (0 or -inf), which decoding builds once per step for all layers.
-        rot_BTRR: the rope rotation of these tokens (axk1.model.rope.rope_rotation).
-
-        slot: an int (all rows write at [slot, slot + T)), or a LongTensor [B] of per-row slots for one new token
-        per row (T = 1), as a server batching requests of different lengths needs.
+    def forward_latent(self, x_BTD: torch.Tensor, rot_BTRR: torch.Tensor, cache_BSL: torch.Tensor, slot: int,
+                       mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """Write these T tokens' latents into the layer's cache [B, S, C + R] at [slot, slot + T), then attend over
+        its first S' = mask_B1TS.shape[-1] slots; mask_B1TS (boolean, True = attend) says which each query may see.
+        rot_BTRR: the rope rotation of these tokens (axk1.model.rope.rope_rotation). Prefill runs here; one-token
+        decoding runs the same form in axk1.model.decode.
         """
         B, T, _ = x_BTD.shape
         H, N, C = self.n_heads, self.nope_dim, self.kv_rank
@@ -93,12 +90,7 @@ class MLA(nn.Module):
         latent_BTL = torch.cat([self.kv_a_layernorm(kv_BTL[..., :C]), k_rope_BTR], dim=-1)
         if latent_BTL.dtype != cache_BSL.dtype:
             latent_BTL = latent_BTL.to(cache_BSL.dtype)
-        if isinstance(slot, torch.Tensor):
-            if T != 1:
-                raise ValueError(f"per-row slots need one new token per row, got {T}")
-            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BTL[:, 0]
-        else:
-            cache_BSL[:, slot : slot + T] = latent_BTL
+        cache_BSL[:, slot : slot + T] = latent_BTL
         k_BSL = cache_BSL[:, : mask_B1TS.shape[-1]]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
 
         w_uk_HNC, w_uv_HVC = self.absorbed_weights()
@@ -106,49 +98,12 @@ class MLA(nn.Module):
         # One key/value head shared by all query heads: fold heads into the query axis (Q = H * T) and run
         # single-head attention, so the cache is never copied per head.
         q_BQL = torch.cat([q_lat_BHTC, (q_BTHK[..., N:] @ rot_BTRR).transpose(1, 2)], dim=-1).reshape(B, H * T, -1)
-        if T == 1:  # decode: a plain softmax over one row per head costs fewer ops than the fused kernel's set-up
-            bias_B1S = mask_B1TS.view(B, 1, -1)
-            if bias_B1S.dtype == torch.bool:
-                bias_B1S = torch.zeros(bias_B1S.shape, dtype=q_BQL.dtype, device=q_BQL.device).masked_fill_(
-                    bias_B1S.logical_not(), float("-inf"))
-            # scale and mask fold into the scores' matmul: bias + scale * q k^T
-            scores_BQS = torch.baddbmm(bias_B1S, q_BQL, k_BSL.transpose(1, 2), alpha=self.scale)
-            o_lat_BQC = torch.bmm(scores_BQS.softmax(dim=-1), k_BSL[..., :C])
-        else:
-            mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
-            o_lat_BQC = F.scaled_dot_product_attention(
-                q_BQL[:, None], k_BSL[:, None], k_BSL[:, None, :, :C], attn_mask=mask_B1QS, scale=self.scale
-            )[:, 0]
+        mask_B1QS = mask_B1TS[:, :, None].expand(B, 1, H, T, mask_B1TS.shape[-1]).reshape(B, 1, H * T, -1)
+        o_lat_BQC = F.scaled_dot_product_attention(
+            q_BQL[:, None], k_BSL[:, None], k_BSL[:, None, :, :C], attn_mask=mask_B1QS, scale=self.scale
+        )[:, 0]
         o_BHTV = o_lat_BQC.view(B, H, T, C) @ w_uv_HVC.transpose(1, 2)
         return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
-
-
-    def decode_latent(self, x_BD: torch.Tensor, rot_BRR: torch.Tensor, cache_BSL: torch.Tensor,
-                      slot: int | torch.Tensor, bias_B1S: torch.Tensor) -> torch.Tensor:
-        """forward_latent for one new token per row (T = 1) on 2-D activations [B, D], the decoding hot path: the
-        same arithmetic in about half the ops (2-D linears, batched matmuls with heads as the batch, the additive
-        mask bias bias_B1S (0 / -inf) over the first S' slots), since a CPU decode step is bound by per-op
-        overhead."""
-        B, H, N, C = x_BD.shape[0], self.n_heads, self.nope_dim, self.kv_rank
-        q_BHK = F.linear(self.q_a_layernorm(F.linear(x_BD, self.q_a_proj.weight)), self.q_b_proj.weight).view(B, H, -1)
-        kv_BL = F.linear(x_BD, self.kv_a_proj_with_mqa.weight)
-        k_rope_BR = torch.bmm(kv_BL[:, None, C:], rot_BRR).view(B, -1)
-        latent_BL = torch.cat([self.kv_a_layernorm(kv_BL[:, :C]), k_rope_BR], dim=-1)
-        if latent_BL.dtype != cache_BSL.dtype:
-            latent_BL = latent_BL.to(cache_BSL.dtype)
-        if isinstance(slot, torch.Tensor):
-            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BL
-        else:  # a slice, not an int index: torch.compile keeps the slot symbolic instead of recompiling per step
-            cache_BSL[:, slot : slot + 1] = latent_BL[:, None]
-        k_BSL = cache_BSL[:, : bias_B1S.shape[-1]]
-
-        w_uk_HNC, w_uv_HVC = self.absorbed_weights()
-        q_lat_HBC = torch.bmm(q_BHK[..., :N].transpose(0, 1), w_uk_HNC)
-        q_BHL = torch.cat([q_lat_HBC.transpose(0, 1), torch.bmm(q_BHK[..., N:], rot_BRR)], dim=-1)
-        scores_BHS = torch.baddbmm(bias_B1S, q_BHL, k_BSL.transpose(1, 2), alpha=self.scale)
-        o_lat_HBC = torch.bmm(scores_BHS.softmax(dim=-1), k_BSL[..., :C]).transpose(0, 1)
-        o_BHV = torch.bmm(o_lat_HBC, w_uv_HVC.transpose(1, 2)).transpose(0, 1)
-        return F.linear(o_BHV.reshape(B, -1), self.o_proj.weight)
 
 
 def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:

@@ -54,9 +54,14 @@ class Router(nn.Module):
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (weights [N, K] fp32, expert ids [N, K], scores [N, E] fp32)."""
         scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        weights_NK, idx_NK = self.select(scores_NE)
+        return weights_NK, idx_NK, scores_NE
+
+    def select(self, scores_NE: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weights [N, K], expert ids [N, K]) from the sigmoid scores [N, E] (fp32)."""
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.topk_group < self.n_group:
-            N = x_ND.shape[0]
+            N = scores_NE.shape[0]
             choice_NGe = choice_NE.view(N, self.n_group, -1)
             group_score_NG = choice_NGe.topk(2, dim=-1).values.sum(-1)
             # Mark the dropped groups and mask by broadcasting over their experts: fewer ops than a kept mask
@@ -68,7 +73,7 @@ class Router(nn.Module):
         weights_NK = scores_NE.gather(1, idx_NK)
         if self.norm_topk_prob:
             weights_NK = weights_NK / (weights_NK.sum(-1, keepdim=True) + 1e-20)
-        return (weights_NK * self.scaling if self.scaling != 1.0 else weights_NK), idx_NK, scores_NE
+        return (weights_NK * self.scaling if self.scaling != 1.0 else weights_NK), idx_NK
 
 
 class GroupedExperts(nn.Module):
@@ -87,9 +92,7 @@ class GroupedExperts(nn.Module):
         return F.silu(gate) * up
 
     def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
-        N, K = idx_NK.shape
-        if x_ND.device.type == "cpu" and N * K < self.n_experts and not torch.is_grad_enabled():
-            return self.forward_gathered(x_ND, idx_NK, weights_NK)
+        K = idx_NK.shape[1]
         # Sort the M = N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
         order_M = idx_NK.reshape(-1).argsort(stable=True)
         token_M = order_M // K
@@ -102,17 +105,6 @@ class GroupedExperts(nn.Module):
         h_MF = h_MF * weights_NK.reshape(-1)[order_M, None].to(h_MF.dtype)
         y_MD = torch._grouped_mm(h_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
         return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
-
-    def forward_gathered(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
-        """Decoding a few tokens on CPU: the grouped matmul there visits every expert, used or not; gathering the
-        M chosen experts' weights and running one batched matmul costs a handful of ops and no host sync."""
-        N, K = idx_NK.shape
-        flat_M = idx_NK.reshape(-1)
-        x_M1D = x_ND[:, None, :].expand(N, K, -1).reshape(N * K, 1, -1)
-        h_M1F = self._swiglu(torch.bmm(x_M1D, self.gate_up_proj.index_select(0, flat_M).transpose(1, 2)))
-        h_M1F = h_M1F * weights_NK.reshape(-1, 1, 1).to(h_M1F.dtype)
-        y_M1D = torch.bmm(h_M1F, self.down_proj.index_select(0, flat_M).transpose(1, 2))
-        return y_M1D.view(N, K, -1).sum(dim=1)
 
     def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         """The plain per-expert loop: slow, obviously right; the reference the fast paths are tested against."""

@@ -32,6 +32,15 @@ def _rms_norm_no_grad(x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torc
     return (x_sD * r_s.unsqueeze(-1)).mul_(w_D)
 
 
+def rms_norm_no_grad(x: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm.forward without autograd (generation; axk1.model.decode calls it on plain tensors)."""
+    if x.dtype == torch.float32 and w_D.dtype == torch.float32:  # no casts needed
+        return _rms_norm_no_grad(x, w_D, eps)
+    x32 = x.float()
+    x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+    return w_D * x32.to(x.dtype)
+
+
 class _RMSNormFp32(torch.autograd.Function):
     """y = w * x * r, r = rsqrt(mean(x^2) + eps), with a hand-written backward: autograd's chain through pow, mean,
     rsqrt and two products makes about twice the passes over x. Saves x and r (no normalised copy)."""
@@ -64,13 +73,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:  # no casts needed
-            if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-                return _RMSNormFp32.apply(x, self.weight, self.eps)
-            return _rms_norm_no_grad(x, self.weight, self.eps)
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        if (x.dtype == torch.float32 and self.weight.dtype == torch.float32 and torch.is_grad_enabled()
+                and (x.requires_grad or self.weight.requires_grad)):
+            return _RMSNormFp32.apply(x, self.weight, self.eps)
+        return rms_norm_no_grad(x, self.weight, self.eps)
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)

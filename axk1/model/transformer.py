@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from axk1.config import ModelConfig
+from axk1.model.decode import LatentDecoder
 from axk1.model.decoder import DecoderLayer
 from axk1.model.mla import document_causal_mask, document_positions
 from axk1.model.moe import GroupedExperts, MoE, Router
@@ -140,22 +141,16 @@ class AXK1ForCausalLM(nn.Module):
         """Run T new tokens against `cache` (an axk1.model.LatentKVCache), writing at `slot` (an int, or per-row
         slots [B] when T = 1); `mask_B1TS` (boolean, True = attend; or the additive float bias, 0 / -inf) spans the
         cache slots to attend over."""
-        # Work shared by every layer is done once here: the rope rotation (rope_rotation), and for decoding the
-        # mask as an additive bias.
         B, T = input_ids_BT.shape
+        if T == 1:  # decoding: the hot path on plain tensors (generate builds one decoder and keeps it)
+            return LatentDecoder(self)(input_ids_BT, position_ids_BT, cache, slot, mask_B1TS)
         h_BTD = self.model.embed_tokens(input_ids_BT)
+        # The rope rotation is built once for all layers (rope_rotation).
         rot_BTRR = rope_rotation(*self.model.rotary_emb(position_ids_BT), self.config.rope_interleave)
         if rot_BTRR.dtype != h_BTD.dtype:  # apply_rope rounds cos and sin to the activations' dtype the same way
             rot_BTRR = rot_BTRR.to(h_BTD.dtype)
-        if T == 1:  # decoding: 2-D activations through the layers (DecoderLayer.forward_latent), fewer ops
-            if mask_B1TS.dtype == torch.bool:
-                mask_B1TS = torch.zeros(mask_B1TS.shape, dtype=h_BTD.dtype, device=h_BTD.device).masked_fill_(
-                    mask_B1TS.logical_not(), float("-inf"))
-            h_BTD, rot_BTRR, mask_B1TS = h_BTD.view(B, -1), rot_BTRR.view(B, *rot_BTRR.shape[2:]), mask_B1TS.view(B, 1, -1)
         for i, layer in enumerate(self.model.layers):
             h_BTD = layer.forward_latent(h_BTD, rot_BTRR, cache.latent[i], slot, mask_B1TS)
-        if T == 1:
-            return self.lm_head(self.model.norm(h_BTD)).view(B, 1, -1)
         if last_only:
             h_BTD = h_BTD[:, -1:]
         return self.lm_head(self.model.norm(h_BTD))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -36,6 +37,17 @@ def init_distributed(device: torch.device) -> None:
         dist.init_process_group(backend)
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shutdown_distributed() -> None:
+    """Destroy the process groups while the interpreter is still whole. Call it after dropping the objects that hold
+    the groups (model, mesh, trainer): a gloo worker thread can hold the last reference to a finished collective's
+    tensors, and if it lets go during interpreter shutdown the process aborts ("terminate called without an active
+    exception") after an otherwise good run. Collecting first lets each group's destructor join its threads now."""
+    if dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
+        gc.collect()
 
 
 def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,

@@ -19,6 +19,16 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from axk1.parallel.distributed import shutdown_distributed
+
+    try:
+        _train(args)
+    finally:  # the trainer (and the process groups it holds) is gone by now
+        shutdown_distributed()
+    return 0
+
+
+def _train(args: argparse.Namespace) -> None:
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
@@ -29,7 +39,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if last:
         print(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
               f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
-    return 0
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -1,0 +1,151 @@
+"""One new token per row against the latent KV cache: the decoding hot path of AXK1ForCausalLM.forward_latent.
+
+A decode step of a small model on CPU costs per op and per Python call far more than it costs arithmetic (the
+bench model's step reads ~18 MB of weights, ~0.4 ms at L3 bandwidth, yet took ~2 ms through the modules). So this
+runs the same math as the modules on plain tensors resolved once per generation: no nn.Module calls or attribute
+lookups per step, weights as pre-transposed views for `torch.mm`, residual adds and the routing weights folded into
+`addmm`, attention in the latent space with heads as the batch of `bmm`, and on CPU the few chosen experts run one
+by one from their stacked weights in place (gathering them would copy ~1 MB per layer per step; a grouped matmul
+would visit all E). Under torch.compile or on an accelerator the experts run as one gathered batched matmul
+instead (no host sync).
+
+Legend: B rows (one new token each), D hidden, H heads, N qk_nope_head_dim, R qk_rope_head_dim, V v_head_dim,
+C kv_lora_rank, L = C + R latent width, Q q_lora_rank, S attended cache slots, E routed experts, K experts per
+token, F expert width, W vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from axk1.model.norm import rms_norm_no_grad
+from axk1.model.rope import rope_rotation
+
+
+class _Layer:
+    """One decoder layer's weights as plain tensors (views of the parameters: nothing is copied)."""
+
+    def __init__(self, layer, config) -> None:
+        attn = layer.self_attn
+        self.eps = config.rms_norm_eps
+        self.ln_in, self.ln_post_attn = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
+        self.q_aT_DQ, self.q_a_norm = attn.q_a_proj.weight.t(), attn.q_a_layernorm.weight
+        self.q_bT = attn.q_b_proj.weight.t()
+        self.kv_aT_DL, self.kv_norm = attn.kv_a_proj_with_mqa.weight.t(), attn.kv_a_layernorm.weight
+        w_uk_HNC, w_uv_HVC = attn.absorbed_weights()
+        self.w_uk_HNC, self.w_uv_HCV = w_uk_HNC, w_uv_HVC.transpose(1, 2)
+        self.oT = attn.o_proj.weight.t()
+        self.scale = attn.scale
+        self.is_moe = layer.is_moe
+        mlp = layer.mlp
+        if not self.is_moe:
+            self.gateT, self.upT, self.downT = mlp.gate_proj.weight.t(), mlp.up_proj.weight.t(), mlp.down_proj.weight.t()
+            return
+        self.ln_post_mlp = layer.post_mlp_layernorm.weight
+        self.router = mlp.gate
+        self.routerT_DE = mlp.gate.weight.t()
+        self.gate_upT_EDF2 = mlp.experts.gate_up_proj.transpose(1, 2)
+        self.downT_EFD = mlp.experts.down_proj.transpose(1, 2)
+        self.width = mlp.experts.width
+        shared = mlp.shared_experts
+        self.shared = None if shared is None else (
+            shared.gate_proj.weight.t(), shared.up_proj.weight.t(), shared.down_proj.weight.t())
+
+
+class LatentDecoder:
+    """`decoder(ids_B1, positions_B1, cache, slot, mask)` → logits [B, 1, W], equal to
+    `model.forward_latent(...)` for one token per row. Build it once per generation and call it every step.
+
+    slot: an int (all rows write there) or a LongTensor [B] of per-row slots; mask spans the S cache slots to
+    attend over: boolean [B, 1, 1, S] (True = attend) or the additive bias (0 / -inf) of the activations' dtype.
+    """
+
+    def __init__(self, model, loop_experts: bool | None = None) -> None:
+        """loop_experts: run the chosen experts one by one with their ids read on the host (default: on CPU, outside
+        torch.compile, where that read is free) or as one gathered batched matmul (elsewhere: no host sync)."""
+        config = model.config
+        self.loop_experts = loop_experts
+        self.config = config
+        self.embed_WD = model.model.embed_tokens.weight
+        self.rotary = model.model.rotary_emb
+        self.layers = [_Layer(layer, config) for layer in model.model.layers]
+        self.norm = model.model.norm.weight
+        self.headT_DW = model.lm_head.weight.t()
+        self.H, self.N, self.C = config.num_attention_heads, config.qk_nope_head_dim, config.kv_lora_rank
+
+    @torch.no_grad()
+    def __call__(self, ids_B1: torch.Tensor, positions_B1: torch.Tensor, cache, slot: int | torch.Tensor,
+                 mask_B11S: torch.Tensor) -> torch.Tensor:
+        B = ids_B1.shape[0]
+        x_BD = self.embed_WD.index_select(0, ids_B1.view(B))
+        rot_BRR = rope_rotation(*self.rotary(positions_B1), self.config.rope_interleave)[:, 0]
+        if rot_BRR.dtype != x_BD.dtype:  # apply_rope rounds cos and sin to the activations' dtype the same way
+            rot_BRR = rot_BRR.to(x_BD.dtype)
+        bias_B1S = mask_B11S.view(B, 1, -1)
+        if bias_B1S.dtype == torch.bool:
+            bias_B1S = torch.zeros(bias_B1S.shape, dtype=x_BD.dtype, device=x_BD.device).masked_fill_(
+                bias_B1S.logical_not(), float("-inf"))
+        loop_experts = self.loop_experts
+        if loop_experts is None:
+            loop_experts = x_BD.device.type == "cpu" and not torch.compiler.is_compiling()
+        for i, lw in enumerate(self.layers):
+            x_BD = self._attention(lw, x_BD, rot_BRR, cache.latent[i], slot, bias_B1S)
+            x_BD = self._moe(lw, x_BD, loop_experts) if lw.is_moe else self._mlp(lw, x_BD)
+        return torch.mm(rms_norm_no_grad(x_BD, self.norm, self.config.rms_norm_eps), self.headT_DW).view(B, 1, -1)
+
+    def _attention(self, lw: _Layer, x_BD, rot_BRR, cache_BSL, slot, bias_B1S) -> torch.Tensor:
+        """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent for T = 1)."""
+        B, H, N, C = x_BD.shape[0], self.H, self.N, self.C
+        h_BD = rms_norm_no_grad(x_BD, lw.ln_in, lw.eps)
+        q_BHK = torch.mm(rms_norm_no_grad(torch.mm(h_BD, lw.q_aT_DQ), lw.q_a_norm, lw.eps), lw.q_bT).view(B, H, -1)
+        kv_BL = torch.mm(h_BD, lw.kv_aT_DL)
+        latent_BL = torch.cat([rms_norm_no_grad(kv_BL[:, :C], lw.kv_norm, lw.eps),
+                               torch.bmm(kv_BL[:, None, C:], rot_BRR).view(B, -1)], dim=1)
+        if latent_BL.dtype != cache_BSL.dtype:
+            latent_BL = latent_BL.to(cache_BSL.dtype)
+        if isinstance(slot, torch.Tensor):
+            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BL
+        else:  # a slice, not an int index: torch.compile keeps the slot symbolic instead of recompiling per step
+            cache_BSL[:, slot : slot + 1] = latent_BL[:, None]
+        k_BSL = cache_BSL[:, : bias_B1S.shape[-1]]  # keys [c_kv | k_rope]; values: c_kv, a view of the same memory
+        # The key up-projection folds into the query (a C-wide query per head); one key/value head is shared by all
+        # query heads, so heads are the query axis of a single-head attention and the cache is never expanded.
+        q_lat_HBC = torch.bmm(q_BHK[..., :N].transpose(0, 1), lw.w_uk_HNC)
+        q_BHL = torch.cat([q_lat_HBC.transpose(0, 1), torch.bmm(q_BHK[..., N:], rot_BRR)], dim=-1)
+        scores_BHS = torch.baddbmm(bias_B1S, q_BHL, k_BSL.transpose(1, 2), alpha=lw.scale)
+        o_lat_HBC = torch.bmm(scores_BHS.softmax(dim=-1), k_BSL[..., :C]).transpose(0, 1)
+        o_BHV = torch.bmm(o_lat_HBC, lw.w_uv_HCV).transpose(0, 1)  # the value up-projection, per head
+        return torch.addmm(x_BD, o_BHV.reshape(B, -1), lw.oT)
+
+    @staticmethod
+    def _mlp(lw: _Layer, x_BD: torch.Tensor) -> torch.Tensor:
+        h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
+        return torch.addmm(x_BD, F.silu(torch.mm(h_BD, lw.gateT)).mul_(torch.mm(h_BD, lw.upT)), lw.downT)
+
+    def _moe(self, lw: _Layer, x_BD: torch.Tensor, loop_experts: bool) -> torch.Tensor:
+        h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
+        h32_BD = h_BD if h_BD.dtype == torch.float32 else h_BD.float()
+        routerT = lw.routerT_DE if lw.routerT_DE.dtype == torch.float32 else lw.routerT_DE.float()
+        weights_BK, idx_BK = lw.router.select(torch.mm(h32_BD, routerT).sigmoid())
+        if lw.shared is not None:
+            gateT, upT, downT = lw.shared
+            y_BD = torch.mm(F.silu(torch.mm(h_BD, gateT)).mul_(torch.mm(h_BD, upT)), downT)
+        else:
+            y_BD = torch.zeros_like(h_BD)
+        Fe = lw.width
+        if loop_experts:
+            for b, (experts, weights) in enumerate(zip(idx_BK.tolist(), weights_BK.tolist())):
+                h_1D, y_1D = h_BD[b : b + 1], y_BD[b : b + 1]
+                for e, w in zip(experts, weights):
+                    gu_1F2 = torch.mm(h_1D, lw.gate_upT_EDF2[e])
+                    # y += w * (silu(gate) * up) @ down: the routing weight rides on addmm's alpha.
+                    y_1D.addmm_(F.silu(gu_1F2[:, :Fe]).mul_(gu_1F2[:, Fe:]), lw.downT_EFD[e], alpha=w)
+        else:
+            K = idx_BK.shape[1]
+            flat_M = idx_BK.reshape(-1)
+            x_M1D = h_BD[:, None, :].expand(B := h_BD.shape[0], K, -1).reshape(B * K, 1, -1)
+            gu_M1F2 = torch.bmm(x_M1D, lw.gate_upT_EDF2.index_select(0, flat_M))
+            a_M1F = F.silu(gu_M1F2[..., :Fe]) * gu_M1F2[..., Fe:] * weights_BK.reshape(-1, 1, 1).to(h_BD.dtype)
+            y_BD = y_BD + torch.bmm(a_M1F, lw.downT_EFD.index_select(0, flat_M)).view(B, K, -1).sum(dim=1)
+        return x_BD + rms_norm_no_grad(y_BD, lw.ln_post_mlp, lw.eps)
