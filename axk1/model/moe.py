@@ -76,6 +76,29 @@ class Router(nn.Module):
         return (weights_NK * self.scaling if self.scaling != 1.0 else weights_NK), idx_NK
 
 
+class _SwiGLU(torch.autograd.Function):
+    """silu(gate) * up from the fused [M, 2F] projection, whose gradient is written straight into one [M, 2F] tensor:
+    autograd through split + silu + mul would build the two halves apart and concatenate them (an extra pass over
+    the largest activation of the MoE)."""
+
+    @staticmethod
+    def forward(ctx, gate_up_M2F: torch.Tensor, width: int) -> torch.Tensor:
+        gate_MF, up_MF = gate_up_M2F.split(width, dim=-1)
+        silu_MF = F.silu(gate_MF)
+        ctx.save_for_backward(gate_up_M2F, silu_MF)
+        ctx.width = width
+        return silu_MF * up_MF
+
+    @staticmethod
+    def backward(ctx, grad_MF: torch.Tensor):
+        gate_up_M2F, silu_MF = ctx.saved_tensors
+        gate_MF, up_MF = gate_up_M2F.split(ctx.width, dim=-1)
+        grad_M2F = torch.empty_like(gate_up_M2F)
+        torch.mul(grad_MF, silu_MF, out=grad_M2F[:, ctx.width :])
+        torch.ops.aten.silu_backward.grad_input(grad_MF * up_MF, gate_MF, grad_input=grad_M2F[:, : ctx.width])
+        return grad_M2F, None
+
+
 class GroupedExperts(nn.Module):
     """E SwiGLU experts stored stacked, gate and up fused (gate_up [E, 2F, D], down [E, D, F]), run as grouped
     matmuls. The checkpoint stores them per expert and unfused; axk1.checkpoint.hf splits and joins them."""
@@ -99,7 +122,7 @@ class GroupedExperts(nn.Module):
         counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
         x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
-        h_MF = self._swiglu(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E))
+        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E), self.width)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.
         h_MF = h_MF * weights_NK.reshape(-1)[order_M, None].to(h_MF.dtype)

@@ -33,21 +33,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
         loss = torch.zeros((), dtype=torch.float32, device=h_ND.device)
         grad_h_ND = torch.empty_like(h_ND, dtype=torch.float32) if need_grad else None
         grad_w_VD = torch.zeros_like(w32_VD) if need_grad else None
+        # One [C, V] buffer serves every chunk: logits, then (in place) probabilities, then the gradient. Reusing it
+        # keeps it in cache and spares a fresh multi-MB allocation (and its page faults) per chunk on CPU.
+        buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32, device=h_ND.device)
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
             h_CD = h_ND[start:end].float()
-            logits_CV = h_CD @ w32_VD.T
+            logits_CV = torch.mm(h_CD, w32_VD.T, out=buffer_CV[: end - start])
             # One pass (softmax) instead of two (log_softmax, then exp for the gradient); the loss needs only the
             # label's log-probability, read off the softmax (relative error ~1e-7) ...
-            prob_CV = torch.softmax(logits_CV, dim=-1)
+            prob_CV = torch.ops.aten._softmax.out(logits_CV, -1, False, out=logits_CV)  # in place
             rows = torch.arange(end - start, device=h_ND.device)
             labels_C, valid_C = safe_labels_N[start:end], valid_N[start:end]
             p_label_C = prob_CV[rows, labels_C]
             nll_C = -p_label_C.log()
             tiny_C = (p_label_C < 1e-30).nonzero()[:, 0]
             if tiny_C.numel():  # ... except where it underflowed: there take the exact log-softmax of those rows
-                nll_C[tiny_C] = -torch.log_softmax(logits_CV[tiny_C], dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
-            del logits_CV
+                # (their logits were overwritten by the probabilities: recompute those few rows)
+                logits_tV = h_CD[tiny_C] @ w32_VD.T
+                nll_C[tiny_C] = -torch.log_softmax(logits_tV, dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
             nll_C = nll_C * valid_C
             loss += nll_C.sum()
             if token_loss_N is not None:
