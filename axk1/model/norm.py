@@ -43,19 +43,20 @@ def rms_norm_no_grad(x: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Te
 
 class _RMSNormFp32(torch.autograd.Function):
     """y = w * x * r, r = rsqrt(mean(x^2) + eps), with a hand-written backward: autograd's chain through pow, mean,
-    rsqrt and two products makes about twice the passes over x. Saves x and r (no normalised copy)."""
+    rsqrt and two products makes about twice the passes over x. Saves the normalised x (x * r, in place of x: the
+    same memory) and r, so the backward need not form it again."""
 
     @staticmethod
     def forward(ctx, x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
         r_s1 = _inv_rms(x_sD, eps)
-        ctx.save_for_backward(x_sD, w_D, r_s1)
-        return (x_sD * r_s1).mul_(w_D)
+        xhat_sD = x_sD * r_s1
+        ctx.save_for_backward(xhat_sD, w_D, r_s1)
+        return xhat_sD * w_D
 
     @staticmethod
     def backward(ctx, g_sD: torch.Tensor):
-        x_sD, w_D, r_s1 = ctx.saved_tensors
-        D = x_sD.shape[-1]
-        xhat_sD = x_sD * r_s1
+        xhat_sD, w_D, r_s1 = ctx.saved_tensors
+        D = xhat_sD.shape[-1]
         gw_sD = g_sD * w_D
         # dx = r * (gw - xhat * mean(gw * xhat)); dw = sum over rows of g * xhat.
         c_s1 = torch.linalg.vecdot(gw_sD, xhat_sD).unsqueeze(-1).div_(D)
