@@ -23,6 +23,19 @@ def test_fused_chunked_loss_and_gradients_equal_plain_cross_entropy(chunk):
     torch.testing.assert_close(gw, w.grad)
 
 
+def test_unscaled_gradient_is_handed_over_once():
+    h = torch.randn(9, 8, requires_grad=True)
+    w = torch.randn(12, 8, requires_grad=True)
+    labels = torch.randint(0, 12, (9,))
+    loss = linear_cross_entropy(h, w, labels, chunk_size=4)
+    loss.backward(retain_graph=True)
+    ref_h, ref_w = torch.autograd.grad(F.cross_entropy(h @ w.T, labels), (h, w))
+    torch.testing.assert_close(h.grad, ref_h)
+    torch.testing.assert_close(w.grad, ref_w)
+    with pytest.raises(RuntimeError, match="backward runs once"):
+        loss.backward()
+
+
 def test_no_gradient_work_under_no_grad_and_all_ignored_is_an_error():
     h, w = torch.randn(4, 8), torch.randn(10, 8)
     with torch.no_grad():

@@ -32,7 +32,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         scale = 1.0 / n_valid
         loss = torch.zeros((), dtype=torch.float32, device=h_ND.device)
         grad_h_ND = torch.empty_like(h_ND, dtype=torch.float32) if need_grad else None
-        grad_w_VD = torch.zeros_like(w32_VD) if need_grad else None
+        grad_w_VD = torch.empty_like(w32_VD) if need_grad else None  # the first chunk overwrites it (beta = 0)
         # One [C, V] buffer serves every chunk: logits, then (in place) probabilities, then the gradient. Reusing it
         # keeps it in cache and spares a fresh multi-MB allocation (and its page faults) per chunk on CPU.
         buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32, device=h_ND.device)
@@ -63,15 +63,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
                     grad_CV[ignored_C] = 0.0
                 torch.mm(grad_CV, w32_VD, out=grad_h_ND[start:end])
-                grad_w_VD.addmm_(grad_CV.T, h_CD, alpha=scale)
-        if need_grad:
-            ctx.save_for_backward(grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype))
+                grad_w_VD.addmm_(grad_CV.T, h_CD, beta=0 if start == 0 else 1, alpha=scale)
+        # The gradients are final here; backward only scales them by the upstream gradient. They are kept on ctx
+        # (not saved tensors) so that backward can hand them over without another copy of each.
+        ctx.grads = (grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype)) if need_grad else None
         return loss * scale
 
     @staticmethod
     def backward(ctx, grad_loss):
-        grad_h_ND, grad_w_VD = ctx.saved_tensors
-        return grad_h_ND * grad_loss, grad_w_VD * grad_loss, None, None, None, None
+        if ctx.grads is None:
+            raise RuntimeError("linear_cross_entropy's gradient was already handed over: its backward runs once "
+                               "(do not backward through it twice with retain_graph=True)")
+        grad_h_ND, grad_w_VD = ctx.grads
+        ctx.grads = None
+        # Scale in place, and not at all for the usual upstream 1.0 (read for free on CPU; elsewhere it would
+        # cost a device sync, so there the product is always taken).
+        if grad_loss.device.type != "cpu" or float(grad_loss) != 1.0:
+            grad_h_ND.mul_(grad_loss)
+            grad_w_VD.mul_(grad_loss)
+        return grad_h_ND, grad_w_VD, None, None, None, None
 
 
 def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor,
