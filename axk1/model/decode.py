@@ -142,9 +142,9 @@ class LatentDecoder:
                     # y += w * (silu(gate) * up) @ down: the routing weight rides on addmm's alpha.
                     y_1D.addmm_(F.silu(gu_1F2[:, :Fe]).mul_(gu_1F2[:, Fe:]), lw.downT_EFD[e], alpha=w)
         else:
-            K = idx_BK.shape[1]
+            B, K = idx_BK.shape
             flat_M = idx_BK.reshape(-1)
-            x_M1D = h_BD[:, None, :].expand(B := h_BD.shape[0], K, -1).reshape(B * K, 1, -1)
+            x_M1D = h_BD[:, None, :].expand(B, K, -1).reshape(B * K, 1, -1)
             gu_M1F2 = torch.bmm(x_M1D, lw.gate_upT_EDF2.index_select(0, flat_M))
             a_M1F = F.silu(gu_M1F2[..., :Fe]) * gu_M1F2[..., Fe:] * weights_BK.reshape(-1, 1, 1).to(h_BD.dtype)
             y_BD = y_BD + torch.bmm(a_M1F, lw.downT_EFD.index_select(0, flat_M)).view(B, K, -1).sum(dim=1)
