@@ -57,13 +57,14 @@ class _RMSNormFp32(torch.autograd.Function):
     def backward(ctx, g_sD: torch.Tensor):
         xhat_sD, w_D, r_s1 = ctx.saved_tensors
         D = xhat_sD.shape[-1]
-        gw_sD = g_sD * w_D
-        # dx = r * (gw - xhat * mean(gw * xhat)); dw = sum over rows of g * xhat.
-        c_s1 = torch.linalg.vecdot(gw_sD, xhat_sD).unsqueeze(-1).div_(D)
-        grad_x = torch.addcmul(gw_sD, xhat_sD, c_s1, value=-1).mul_(r_s1) if ctx.needs_input_grad[0] else None
-        grad_w = None
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.linalg.vecdot(g_sD.reshape(-1, D).T, xhat_sD.reshape(-1, D).T)
+        # dx = r * (g w - xhat * mean(g w xhat)); dw = sum over rows of g xhat. Both reductions read one product
+        # P = g * xhat: dw = column sums of P, and mean(g w xhat) = (P @ w) / D (a matrix-vector product, no temporary).
+        p_ND = (g_sD * xhat_sD).reshape(-1, D)
+        grad_w = p_ND.sum(0) if ctx.needs_input_grad[1] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            c_s1 = torch.mv(p_ND, w_D).view(*g_sD.shape[:-1], 1).div_(D)
+            grad_x = torch.addcmul(g_sD * w_D, xhat_sD, c_s1, value=-1).mul_(r_s1)
         return grad_x, grad_w, None
 
 
