@@ -77,9 +77,11 @@ class Router(nn.Module):
 
 
 class _SwiGLU(torch.autograd.Function):
-    """silu(gate) * up from the fused [M, 2F] projection, whose gradient is written straight into one [M, 2F] tensor:
-    autograd through split + silu + mul would build the two halves apart and concatenate them (an extra pass over
-    the largest activation of the MoE)."""
+    """silu(gate) * up from the fused [M, 2F] projection, whose gradient is written into one [M, 2F] tensor: autograd
+    through split + silu + mul would build the two halves apart and concatenate them (an extra pass over the largest
+    activation of the MoE). The gradient overwrites the saved projection itself (nothing else reads it: the matmul
+    that made it saves its inputs, not its output), so backward allocates no new [M, 2F] tensor; a second backward
+    through the same graph is refused by autograd's check on the modified saved tensor."""
 
     @staticmethod
     def forward(ctx, gate_up_M2F: torch.Tensor, width: int) -> torch.Tensor:
@@ -93,10 +95,10 @@ class _SwiGLU(torch.autograd.Function):
     def backward(ctx, grad_MF: torch.Tensor):
         gate_up_M2F, silu_MF = ctx.saved_tensors
         gate_MF, up_MF = gate_up_M2F.split(ctx.width, dim=-1)
-        grad_M2F = torch.empty_like(gate_up_M2F)
-        torch.mul(grad_MF, silu_MF, out=grad_M2F[:, ctx.width :])
-        torch.ops.aten.silu_backward.grad_input(grad_MF * up_MF, gate_MF, grad_input=grad_M2F[:, : ctx.width])
-        return grad_M2F, None
+        grad_gate_MF = grad_MF * up_MF  # read up before its slot receives d(up)
+        torch.mul(grad_MF, silu_MF, out=up_MF)
+        torch.ops.aten.silu_backward.grad_input(grad_gate_MF, gate_MF, grad_input=gate_MF)  # elementwise, in place
+        return gate_up_M2F, None
 
 
 class GroupedExperts(nn.Module):
