@@ -20,16 +20,16 @@ def test_grouped_experts_match_the_per_expert_loop_forward_and_backward(tiny_con
     idx[:, 1] = (idx[:, 0] + 1) % tiny_config.n_routed_experts  # distinct experts per token
     idx[idx == 3] = 4  # expert 3 receives no token: empty groups must work
     idx[:, 1] = torch.where(idx[:, 1] == idx[:, 0], (idx[:, 0] + 2) % 8, idx[:, 1])
-    weights = torch.rand(50, 2)
+    weights = torch.rand(50, 2, requires_grad=True)  # the router's weights get gradients through the experts
     upstream = torch.randn(50, tiny_config.hidden_size)
 
     def run(fn):
-        x.grad = None
+        x.grad = weights.grad = None
         for p in experts.parameters():
             p.grad = None
         y = fn(x, idx, weights)
         (y * upstream).sum().backward()
-        return y.detach(), x.grad.clone(), [p.grad.clone() for p in experts.parameters()]
+        return y.detach(), x.grad.clone(), [weights.grad.clone()] + [p.grad.clone() for p in experts.parameters()]
 
     y_g, gx_g, gw_g = run(experts)
     y_l, gx_l, gw_l = run(experts.forward_loop)

@@ -77,28 +77,29 @@ class Router(nn.Module):
 
 
 class _SwiGLU(torch.autograd.Function):
-    """silu(gate) * up from the fused [M, 2F] projection, whose gradient is written into one [M, 2F] tensor: autograd
-    through split + silu + mul would build the two halves apart and concatenate them (an extra pass over the largest
-    activation of the MoE). The gradient overwrites the saved projection itself (nothing else reads it: the matmul
-    that made it saves its inputs, not its output), so backward allocates no new [M, 2F] tensor; a second backward
-    through the same graph is refused by autograd's check on the modified saved tensor."""
+    """w * silu(gate) * up from the fused [M, 2F] projection and the routing weights w [M, 1], with a hand-written
+    backward: the projection's gradient is written over the saved projection itself (nothing else reads it: the
+    matmul that made it saves its inputs, not its output), so neither pass allocates a second [M, 2F] or [M, F]
+    tensor for the split, the concatenation or the weighting that autograd would build. A second backward through
+    the same graph is refused by autograd's check on the modified saved tensor."""
 
     @staticmethod
-    def forward(ctx, gate_up_M2F: torch.Tensor, width: int) -> torch.Tensor:
+    def forward(ctx, gate_up_M2F: torch.Tensor, width: int, w_M1: torch.Tensor) -> torch.Tensor:
         gate_MF, up_MF = gate_up_M2F.split(width, dim=-1)
         silu_MF = F.silu(gate_MF)
-        ctx.save_for_backward(gate_up_M2F, silu_MF)
+        ctx.save_for_backward(gate_up_M2F, silu_MF, w_M1)
         ctx.width = width
-        return silu_MF * up_MF
+        return (silu_MF * up_MF).mul_(w_M1)
 
     @staticmethod
     def backward(ctx, grad_MF: torch.Tensor):
-        gate_up_M2F, silu_MF = ctx.saved_tensors
+        gate_up_M2F, silu_MF, w_M1 = ctx.saved_tensors
         gate_MF, up_MF = gate_up_M2F.split(ctx.width, dim=-1)
-        grad_gate_MF = grad_MF * up_MF  # read up before its slot receives d(up)
-        torch.mul(grad_MF, silu_MF, out=up_MF)
-        torch.ops.aten.silu_backward.grad_input(grad_gate_MF, gate_MF, grad_input=gate_MF)  # elementwise, in place
-        return gate_up_M2F, None
+        g_up_MF = grad_MF * up_MF  # d(silu) before the weight; read up before its slot receives d(up)
+        grad_w_M1 = torch.linalg.vecdot(g_up_MF, silu_MF).unsqueeze(-1) if ctx.needs_input_grad[2] else None
+        torch.mul(grad_MF, silu_MF, out=up_MF).mul_(w_M1)
+        torch.ops.aten.silu_backward.grad_input(g_up_MF.mul_(w_M1), gate_MF, grad_input=gate_MF)  # in place
+        return gate_up_M2F, None, grad_w_M1
 
 
 class GroupedExperts(nn.Module):
@@ -124,10 +125,10 @@ class GroupedExperts(nn.Module):
         counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
         x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
-        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E), self.width)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.
-        h_MF = h_MF * weights_NK.reshape(-1)[order_M, None].to(h_MF.dtype)
+        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E), self.width,
+                             weights_NK.reshape(-1)[order_M, None].to(x_MD.dtype))
         y_MD = torch._grouped_mm(h_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
         return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
 
