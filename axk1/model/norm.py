@@ -21,24 +21,20 @@ def _eps_and_inv_dim(eps: float, D: int, device: torch.device) -> tuple[torch.Te
         return torch.tensor(eps, device=device), torch.tensor(1.0 / D, device=device)
 
 
-def _rms_norm_no_grad(x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
-    """fp32, no gradient (generation): on a decode step's single rows the cost is per op, and these six (constants
-    as 0-d tensors, so no Python scalar is wrapped per call) take ~60% of the time of F.rms_norm or pow/mean/add.
-    sum * (1/D) equals mean exactly for power-of-two D and to the last bit otherwise."""
-    if torch.compiler.is_compiling():  # the compiled decode step fuses the plain formula anyway
-        return w_D * (x_sD * torch.rsqrt(x_sD.pow(2).mean(-1, keepdim=True) + eps))
+def rms_norm_no_grad(x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm.forward without autograd (generation; axk1.model.decode calls it on plain tensors).
+
+    In fp32 a decode step's single rows cost per op, so it takes six ops (constants as 0-d tensors, so no Python
+    scalar is wrapped per call): ~60% of the time of F.rms_norm or pow/mean/add. sum * (1/D) equals mean exactly
+    for power-of-two D and to the last bit otherwise. Other dtypes normalise in fp32 and cast back."""
+    if x_sD.dtype != torch.float32 or w_D.dtype != torch.float32 or torch.compiler.is_compiling():
+        # (the compiled decode step fuses the plain formula anyway)
+        x32 = x_sD.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+        return w_D * x32.to(x_sD.dtype)
     eps_t, inv_dim_t = _eps_and_inv_dim(eps, x_sD.shape[-1], x_sD.device)
     r_s = torch.rsqrt(torch.addcmul(eps_t, torch.linalg.vecdot(x_sD, x_sD), inv_dim_t))
     return (x_sD * r_s.unsqueeze(-1)).mul_(w_D)
-
-
-def rms_norm_no_grad(x: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm.forward without autograd (generation; axk1.model.decode calls it on plain tensors)."""
-    if x.dtype == torch.float32 and w_D.dtype == torch.float32:  # no casts needed
-        return _rms_norm_no_grad(x, w_D, eps)
-    x32 = x.float()
-    x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
-    return w_D * x32.to(x.dtype)
 
 
 class _RMSNormFp32(torch.autograd.Function):
