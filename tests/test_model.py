@@ -1,8 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from axk1 import AXK1ForCausalLM
-from axk1.model.mla import document_positions
+from axk1.model.mla import causal_attention_blocks, document_causal_mask, document_positions
 from axk1.model.moe import GroupedExperts, Router
 
 
@@ -174,3 +175,25 @@ def test_rope_rotation_matrix_equals_apply_rope(interleave):
     cos, sin = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)
     x = torch.randn(2, 3, 5, 8)
     torch.testing.assert_close(x @ rope_rotation(cos, sin, interleave), apply_rope(x, cos, sin, interleave))
+
+
+@pytest.mark.parametrize("T", [512, 601, 1024])
+@pytest.mark.parametrize("packed", [False, True])
+def test_causal_attention_blocks_equal_one_attention(T, packed):
+    # On CPU, 512-1,023 causal tokens or any masked length from 512 run as two query halves (the first half
+    # skips the second half's keys); the result and its gradients equal one attention over everything.
+    g = torch.Generator().manual_seed(T)
+    q, k, v = (torch.randn(2, 2, T, 16, generator=g, requires_grad=True) for _ in range(3))
+    mask = None
+    if packed:
+        docs = torch.randint(0, 3, (2, T), generator=g).sort(dim=1).values
+        mask = document_causal_mask(docs)
+    blocks = causal_attention_blocks(q, k, v, mask, 0.25)
+    assert len(blocks) == (1 if T == 1024 and not packed else 2)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, scale=0.25)
+    upstream = torch.randn(ref.shape, generator=g)
+    grads = torch.autograd.grad(torch.cat(blocks, dim=2), (q, k, v), upstream)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), upstream)
+    torch.testing.assert_close(torch.cat(blocks, dim=2), ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -64,10 +64,10 @@ class MLA(nn.Module):
         if self.v_dim < q_BHTK.shape[-1]:
             # Fused (flash) attention kernels want one head dim for q, k and v: pad v with zeros, slice after.
             v_BHTK = F.pad(v_BHTK, (0, q_BHTK.shape[-1] - self.v_dim))
-        o_BHTK = F.scaled_dot_product_attention(
-            q_BHTK, k_BHTK, v_BHTK, attn_mask=mask_B1TS, is_causal=mask_B1TS is None, scale=self.scale
-        )
-        return self.o_proj(o_BHTK[..., : self.v_dim].transpose(1, 2).reshape(B, T, H * self.v_dim))
+        blocks = causal_attention_blocks(q_BHTK, k_BHTK, v_BHTK, mask_B1TS, self.scale)
+        # Concatenating the query blocks in [B, T, H, V] order is the copy that the reshape would make anyway.
+        o_BTHV = torch.cat([o_BHtK[..., : self.v_dim].transpose(1, 2) for o_BHtK in blocks], dim=1)
+        return self.o_proj(o_BTHV.reshape(B, T, H * self.v_dim))
 
     def absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """kv_b_proj split per head into the key up-projection W_uk [H, N, C] and value up-projection W_uv [H, V, C]."""
@@ -104,6 +104,33 @@ class MLA(nn.Module):
         )[:, 0]
         o_BHTV = o_lat_BQC.view(B, H, T, C) @ w_uv_HVC.transpose(1, 2)
         return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
+
+
+def causal_attention_blocks(q_BHTK: torch.Tensor, k_BHTK: torch.Tensor, v_BHTK: torch.Tensor,
+                            mask_B1TS: torch.Tensor | None, scale: float) -> list[torch.Tensor]:
+    """Causal self-attention (mask None) or attention under a boolean mask, as a list of outputs for consecutive
+    query blocks (concatenated along T they are the output).
+
+    On CPU the queries are split in two halves where that saves work: ATen's CPU flash-attention kernel takes keys
+    in blocks of 512 and skips the blocks above the diagonal only for `is_causal`, so at 512 to 1,023 tokens
+    (one or two key blocks), or under any explicit mask (packed documents), it scores all T x T pairs. The first
+    half of the queries needs only the first half of the keys: 3/4 of the pairs remain. Measured fwd + bwd at
+    head dim 48: 0.86x the time causal at T = 512, 0.77-0.84x masked at T = 512-2,048; slower where the kernel
+    already skips (causal from 1,024) and no faster below 512; other devices' kernels skip by themselves.
+    """
+    T = q_BHTK.shape[2]
+    if q_BHTK.device.type != "cpu" or T < 512 or (mask_B1TS is None and T >= 1024):
+        return [F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, attn_mask=mask_B1TS,
+                                               is_causal=mask_B1TS is None, scale=scale)]
+    h = T // 2
+    first = F.scaled_dot_product_attention(
+        q_BHTK[:, :, :h], k_BHTK[:, :, :h], v_BHTK[:, :, :h], attn_mask=None if mask_B1TS is None else
+        mask_B1TS[..., :h, :h], is_causal=mask_B1TS is None, scale=scale)
+    if mask_B1TS is None:  # query h + i sees keys 0 .. h + i
+        rows_tS = torch.ones(T - h, T, dtype=torch.bool, device=q_BHTK.device).tril(diagonal=h)
+    else:
+        rows_tS = mask_B1TS[..., h:, :]
+    return [first, F.scaled_dot_product_attention(q_BHTK[:, :, h:], k_BHTK, v_BHTK, attn_mask=rows_tS, scale=scale)]
 
 
 def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:
