@@ -96,7 +96,9 @@ class _SwiGLU(torch.autograd.Function):
         gate_up_M2F, silu_MF, w_M1 = ctx.saved_tensors
         gate_MF, up_MF = gate_up_M2F.split(ctx.width, dim=-1)
         g_up_MF = grad_MF * up_MF  # d(silu) before the weight; read up before its slot receives d(up)
-        grad_w_M1 = torch.linalg.vecdot(g_up_MF, silu_MF).unsqueeze(-1) if ctx.needs_input_grad[2] else None
+        grad_w_M1 = None
+        if ctx.needs_input_grad[2]:  # row-wise dot products as one batched matmul (no [M, F] temporary)
+            grad_w_M1 = torch.bmm(g_up_MF.unsqueeze(1), silu_MF.unsqueeze(2)).view(-1, 1)
         torch.mul(grad_MF, silu_MF, out=up_MF).mul_(w_M1)
         torch.ops.aten.silu_backward.grad_input(g_up_MF.mul_(w_M1), gate_MF, grad_input=gate_MF)  # in place
         return gate_up_M2F, None, grad_w_M1
