@@ -41,17 +41,7 @@ def test_grouped_experts_match_the_per_expert_loop_forward_and_backward(tiny_con
     torch.testing.assert_close(gx_g, gx_l, atol=1e-5, rtol=1e-5)
     for a, b in zip(gw_g, gw_l):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-    # Summed onto a given tensor (the MoE passes the shared expert's output): the same sum, the tensor untouched,
-    # and its gradient is the upstream one.
-    base = torch.randn(50, tiny_config.hidden_size, requires_grad=True)
-    before = base.detach().clone()
-    for fn in (experts, experts.forward_loop):
-        base.grad = None
-        y = fn(x, idx, weights, base)
-        torch.testing.assert_close(y.detach(), y_l + before, atol=1e-5, rtol=1e-5)
-        (y * upstream).sum().backward()
-        torch.testing.assert_close(base.grad, upstream)
-        assert torch.equal(base.detach(), before)
+
 
 
 def test_whole_model_same_logits_with_grouped_mm_and_loop(tiny_config):

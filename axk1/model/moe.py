@@ -104,15 +104,6 @@ class _SwiGLU(torch.autograd.Function):
         return gate_up_M2F, None, grad_w_M1
 
 
-def combine_expert_outputs(x_ND: torch.Tensor, token_M: torch.Tensor, y_MD: torch.Tensor,
-                           add_to_ND: torch.Tensor | None) -> torch.Tensor:
-    """Sum each token's expert outputs y_MD (rows of tokens token_M) into [N, D]: on top of `add_to_ND` when given
-    (out of place: it may be a module output that FSDP's hooks return as a view), else on zeros."""
-    if add_to_ND is None:
-        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
-    return add_to_ND.index_add(0, token_M, y_MD)
-
-
 class GroupedExperts(nn.Module):
     """E SwiGLU experts stored stacked, gate and up fused (gate_up [E, 2F, D], down [E, D, F]), run as grouped
     matmuls. The checkpoint stores them per expert and unfused; axk1.checkpoint.hf splits and joins them."""
@@ -128,10 +119,7 @@ class GroupedExperts(nn.Module):
         gate, up = gate_up.split(self.width, dim=-1)
         return F.silu(gate) * up
 
-    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor,
-                add_to_ND: torch.Tensor | None = None) -> torch.Tensor:
-        """Σ_k weight_k · expert_k(x) per token, plus `add_to_ND` when given (the MoE passes the shared expert's
-        output: one pass instead of a zero fill and a separate sum)."""
+    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         K = idx_NK.shape[1]
         # Sort the M = N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
         order_M = idx_NK.reshape(-1).argsort(stable=True)
@@ -144,12 +132,11 @@ class GroupedExperts(nn.Module):
         h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E), self.width,
                              weights_NK.reshape(-1)[order_M, None].to(x_MD.dtype))
         y_MD = torch._grouped_mm(h_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
-        return combine_expert_outputs(x_ND, token_M, y_MD, add_to_ND)
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
 
-    def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor,
-                     add_to_ND: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         """The plain per-expert loop: slow, obviously right; the reference the fast paths are tested against."""
-        out_ND = torch.zeros_like(x_ND) if add_to_ND is None else add_to_ND.clone()
+        out_ND = torch.zeros_like(x_ND)
         for e in idx_NK.unique().tolist():
             token_idx, slot = torch.where(idx_NK == e)
             h = self._swiglu(F.linear(x_ND[token_idx], self.gate_up_proj[e]))
@@ -201,5 +188,7 @@ class MoE(nn.Module):
             self.aux_loss = (sequence_balance_loss(scores_NE.view(*x_BTD.shape[:2], -1), idx_NK, self.seq_aux_alpha)
                              if self.seq_aux_alpha > 0 else None)
         run = self.experts if self.use_grouped_mm else self.experts.forward_loop
-        shared_ND = self.shared_experts(x_ND) if self.shared_experts is not None else None
-        return run(x_ND, idx_NK, weights_NK, shared_ND).view_as(x_BTD)
+        y_ND = run(x_ND, idx_NK, weights_NK)
+        if self.shared_experts is not None:
+            y_ND = y_ND + self.shared_experts(x_ND)
+        return y_ND.view_as(x_BTD)

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed._functional_collectives import all_to_all_single_autograd
 
-from axk1.model.moe import GroupedExperts, MoE, combine_expert_outputs
+from axk1.model.moe import GroupedExperts, MoE
 
 
 class ExpertParallelExperts(GroupedExperts):
@@ -31,8 +31,7 @@ class ExpertParallelExperts(GroupedExperts):
         self.gate_up_proj = nn.Parameter(full.gate_up_proj.detach()[lo:hi].clone())
         self.down_proj = nn.Parameter(full.down_proj.detach()[lo:hi].clone())
 
-    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor,
-                add_to_ND: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         N, K = idx_NK.shape
         R, El = self.ep, self.n_local
         flat_M = idx_NK.reshape(-1)
@@ -57,7 +56,7 @@ class ExpertParallelExperts(GroupedExperts):
         inverse[perm] = torch.arange(perm.numel(), device=perm.device)
         y_MD = all_to_all_single_autograd(y_local.index_select(0, inverse), in_splits, out_splits, self.group)
         y_MD = y_MD * weights_NK.reshape(-1)[order_M, None].to(y_MD.dtype)
-        return combine_expert_outputs(x_ND, token_M, y_MD, add_to_ND)
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
 
 
 def apply_expert_parallel(model: nn.Module, group: dist.ProcessGroup) -> list[ExpertParallelExperts]:
