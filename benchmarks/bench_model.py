@@ -164,6 +164,8 @@ def main() -> None:
         "train_tokens_per_s": train_tps,
         "train_ratio": train_tps["axk1"] / train_tps["transformers"],
         "train_ratio_compiled": train_tps["axk1 (compiled layers)"] / train_tps["transformers"],
+        # each round's own ratio (the two sides ran back to back): how far the machine's drift moves the figure
+        "train_ratio_per_round": sorted(round(hf / ax, 3) for ax, hf in zip(train["axk1"], train["transformers"])),
         "train_mfu_vs_matmul_peak": {k: v * flops_tok / peak for k, v in train_tps.items()},
         "fp32_matmul_peak_gflops": peak / 1e9,
         "decode_tokens_per_s": decode_tps,

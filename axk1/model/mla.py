@@ -58,8 +58,9 @@ class MLA(nn.Module):
         q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
         kv_BTHK = self.kv_b_proj(c_kv_BTC).view(B, T, H, self.nope_dim + self.v_dim)
         k_nope_BTHN, v_BTHV = kv_BTHK.split([self.nope_dim, self.v_dim], dim=-1)
-        q_BHTK = torch.cat([q_nope_BTHN, q_rope_BTHR], dim=-1).transpose(1, 2)
-        k_BHTK = torch.cat([k_nope_BTHN, k_rope_BTR[:, :, None, :].expand(B, T, H, self.rope_dim)], dim=-1).transpose(1, 2)
+        # Concatenated in [B, H, T, K] order: contiguous per head, which the CPU flash kernel reads faster.
+        q_BHTK = torch.cat([q_nope_BTHN.transpose(1, 2), q_rope_BTHR.transpose(1, 2)], dim=-1)
+        k_BHTK = torch.cat([k_nope_BTHN.transpose(1, 2), k_rope_BTR[:, None].expand(B, H, T, self.rope_dim)], dim=-1)
         v_BHTK = v_BTHV.transpose(1, 2)
         if self.v_dim < q_BHTK.shape[-1]:
             # Fused (flash) attention kernels want one head dim for q, k and v: pad v with zeros, slice after.
