@@ -7,7 +7,7 @@
 Both models hold the same weights (axk1 saves, transformers loads the folder). Each measurement alternates the two
 implementations over several rounds and reports medians, so drift on a shared machine hits both alike.
 
-    python benchmarks/bench_model.py [--rounds 5] [--json out.json]
+    python benchmarks/bench_model.py [--rounds 12] [--json out.json]
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def hf_cache_bytes_per_token(model, prompt) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--json", default=None)
