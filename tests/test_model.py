@@ -43,7 +43,6 @@ def test_grouped_experts_match_the_per_expert_loop_forward_and_backward(tiny_con
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-
 def test_whole_model_same_logits_with_grouped_mm_and_loop(tiny_config):
     model = _model(tiny_config)
     ids = torch.randint(0, tiny_config.vocab_size, (2, 16))
