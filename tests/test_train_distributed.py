@@ -50,9 +50,12 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
     want = [r for r in read_jsonl(one / "run" / "metrics.jsonl")]
     got = [r for r in read_jsonl(two / "run" / "metrics.jsonl")]
     assert len(got) == len(want) == 4
-    # The two runs sum gradients in different orders (float noise ~1e-7): these 4 steps agree to that. Later steps
-    # part at ~1e-4 once the noise flips a top-k routing decision with a margin that small (benchmarks/RESULTS.md,
-    # "Trainer": the drift and the MTP weighting bug that used to start it at step 3).
+    # The two runs sum gradients in different orders (float noise ~1e-7), and Adam amplifies that noise until it
+    # flips a top-k routing decision with a margin that small: from then on they part at ~1e-4 (grad norm ~1e-2;
+    # benchmarks/RESULTS.md, "Trainer": the drift and the MTP weighting bug that used to start it at step 3). Steps 1-3,
+    # which include the first one after the resume, agree to the noise; step 4 only to what a flip leaves, as a flip
+    # there depends on the CPU's rounding (seen once on this code's development).
     for key in ("loss", "mtp_loss", "grad_norm"):
-        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-5), key
+        assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=1e-5), key
+        assert got[3][key] == pytest.approx(want[3][key], rel=3e-2 if key == "grad_norm" else 2e-3), key
     assert list_steps(two / "run" / "checkpoints") == [2, 4]
