@@ -2,24 +2,21 @@
 on a 1,024-rank fake process group (meta device, one process)."""
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.distributed.tensor import DTensor, Shard
 
 from axk1 import ModelConfig
 from axk1.model import AXK1ForCausalLM
-from axk1.parallel.distributed import shutdown_distributed
 from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
 from axk1.parallel.mesh import MeshDims, build_mesh
 from axk1.train.balance import LoadBalancer
 from axk1.train.trainer import Objective, training_loss
+from tests.gloo_ranks import run_ranks
 
 WORLD = 2
 
@@ -48,16 +45,6 @@ def _reference(steps: int) -> tuple[list[float], AXK1ForCausalLM]:
             opt.step()
             balancer.step()
     return losses, model
-
-
-def _worker(rank: int, port: int, out: str, mode: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
-        _run(rank, out, mode)
-    finally:  # _run's objects (model, mesh) are gone: the groups can be destroyed cleanly
-        shutdown_distributed()
 
 
 def _run(rank: int, out: str, mode: str) -> None:
@@ -94,10 +81,7 @@ def _run(rank: int, out: str, mode: str) -> None:
 
 
 def _spawn(tmp_path: Path, mode: str) -> list[dict]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_worker, args=(port, str(tmp_path), mode), nprocs=WORLD, start_method="spawn", join=True)
+    run_ranks(_run, WORLD, str(tmp_path), mode)
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
 
 

@@ -1,8 +1,6 @@
 """Meta-device initialisation of a sharded model (axk1.parallel.init) and `[model] init_from` (axk1.parallel.hf_load):
 2 gloo ranks build on the meta device, shard (FSDP2, expert parallelism), then fill only their own shards."""
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,12 @@ from torch.distributed.tensor import DTensor
 
 from axk1 import ModelConfig, load_model
 from axk1.model import AXK1ForCausalLM
-from axk1.parallel.distributed import parallelize, shutdown_distributed
+from axk1.parallel.distributed import parallelize
 from axk1.parallel.init import counter_normal, materialize_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Objective, Trainer
+from tests.gloo_ranks import run_ranks
 
 WORLD, SEED, STEPS = 2, 3, 4
 # odd LoRA ranks: q_a_proj [47, 64] and kv_a_proj [39, 64] shard unevenly over 2 ranks (24 + 23 rows, ...)
@@ -39,16 +38,6 @@ def _full_tensors(lm: AXK1ForCausalLM) -> dict[str, torch.Tensor]:
     out.update((n, b.clone()) for n, b in lm.named_buffers() if n.endswith(("correction_bias", "inv_freq",
                                                                              "tokens_per_expert")))
     return out
-
-
-def _worker(rank: int, port: int, out: str, folder: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
-        _run(rank, out, folder)
-    finally:  # _run's objects (model, mesh) are gone: the groups can be destroyed cleanly
-        shutdown_distributed()
 
 
 def _run(rank: int, out: str, folder: str) -> None:
@@ -82,10 +71,7 @@ def two_ranks(tmp_path_factory) -> tuple[Path, Path]:
     with torch.no_grad():  # a trained-looking balancing bias, which init_from must carry over
         source.model.layers[2].mlp.gate.e_score_correction_bias.uniform_(-0.1, 0.1)
     source.save_pretrained(folder)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_worker, args=(port, str(out), str(folder)), nprocs=WORLD, start_method="spawn", join=True)
+    run_ranks(_run, WORLD, str(out), str(folder))
     return out, folder
 
 

@@ -115,10 +115,9 @@ def causal_attention_blocks(q_BHTK: torch.Tensor, k_BHTK: torch.Tensor, v_BHTK: 
     On CPU the queries are split in two halves where that saves work. ATen's CPU flash-attention kernel (torch 2.13)
     behaves as if it took keys in blocks of 512 and skipped the blocks above the diagonal only for `is_causal`: at
     512 to 1,023 tokens (one or two key blocks), or under any explicit mask (packed documents), it scores all T x T
-    pairs. The first
-    half of the queries needs only the first half of the keys: 3/4 of the pairs remain. Measured fwd + bwd at
-    head dim 48: 0.86x the time causal at T = 512, 0.77-0.84x masked at T = 512-2,048; slower where the kernel
-    already skips (causal from 1,024) and no faster below 512; other devices' kernels skip by themselves.
+    pairs. The first half of the queries needs only the first half of the keys: 3/4 of the pairs remain. Measured
+    fwd + bwd at head dim 48: 0.86x the time causal at T = 512, 0.77-0.84x masked at T = 512-2,048; slower where the
+    kernel already skips (causal from 1,024) and no faster below 512; other devices' kernels skip by themselves.
     """
     T = q_BHTK.shape[2]
     if q_BHTK.device.type != "cpu" or T < 512 or (mask_B1TS is None and T >= 1024):
