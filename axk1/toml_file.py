@@ -1,8 +1,22 @@
-"""Reading the project's TOML files (recipes, pipelines, run configs) with errors that say what to do."""
+"""The project's one configuration system: TOML file → nested dataclasses, with errors that say what to do.
+
+Every recipe (train, sft, rl, data pipeline, synthetic data) is a dataclass tree read by `build_dataclass`:
+- nesting follows the type hints (a dataclass field is a table, `list[SomeDataclass]` an array of tables);
+- unknown keys are refused with the valid ones listed (a typo must not silently fall back to a default);
+- scalars are type-checked (TOML gives int/float/str/bool/list/dict; an int is accepted where a float is wanted);
+- TOML keys that are Python keywords map to the field with a trailing underscore (`async` → `async_`);
+- any key can be overridden from the command line as `--section.key value` (`parse_overrides`), the value read
+  as a TOML value when it parses as one (`--optimizer.lr 1e-4`, `--stages.0.tokens 1000`) and as a string otherwise.
+Relative paths inside a recipe are resolved against the recipe file's folder by the recipe's own loader (one rule,
+documented in docs/configuration.md).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -18,3 +32,116 @@ def read_toml(path: str | Path, what: str, example: str | None = None) -> dict[s
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
+
+
+def _toml_key(field_name: str) -> str:
+    return field_name[:-1] if field_name.endswith("_") else field_name
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(the type inside `X | None`, whether None is allowed)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (args[0] if len(args) == 1 else tp), len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+def _check_scalar(value: Any, tp: Any, where: str) -> Any:
+    tp, optional = _unwrap_optional(tp)
+    if value is None and optional:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, where)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{where} must be a list (TOML array), got {value!r}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_check_scalar(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be a table, got {value!r}")
+        return value
+    if tp is bool and not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    if tp is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str and not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def build_dataclass(cls: type, raw: Any, where: str) -> Any:
+    """`cls` built from a TOML table, nested tables and arrays of tables included; ValueError naming the place."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a table, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {_toml_key(f.name): f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in raw.items():
+        f = fields.get(key)
+        if f is None:
+            raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(fields))})")
+        kwargs[f.name] = _check_scalar(value, hints[f.name], f"{where}.{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required key is missing
+        missing = [k for k, f in fields.items() if f.name not in kwargs
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        raise ValueError(f"{where}: missing required key(s) {missing}" if missing else f"{where}: {e}") from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string: --run.device cuda
+
+
+def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
+    """`--section.key value` pairs (also `--section.key=value`) → [(path, value)]; ValueError on anything else."""
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or "." not in arg.split("=", 1)[0]:
+            raise ValueError(f"unexpected argument {arg!r}: overrides look like --section.key value "
+                             "(e.g. --optimizer.lr 1e-4)")
+        if "=" in arg:
+            key, text = arg[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise ValueError(f"{arg} needs a value")
+            key, text = arg[2:], args[i + 1]
+            i += 2
+        out.append((key.split("."), _parse_value(text)))
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    """Sets each (path, value) in the raw TOML dict (tables created as needed; a number indexes an array)."""
+    for path, value in overrides:
+        node: Any = raw
+        for j, part in enumerate(path[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ValueError(f"--{'.'.join(path)}: {'.'.join(path[:j])} has {len(node)} entries; "
+                                     f"{part!r} is not an index into it")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ValueError(f"--{'.'.join(path)}: {'.'.join(path[:j + 1])} is a value, not a table")
+        last = path[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ValueError(f"--{'.'.join(path)}: {last!r} is not an index into a list of {len(node)}")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return raw

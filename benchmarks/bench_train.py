@@ -136,7 +136,7 @@ def time_transformers(recipe: Path, steps: int) -> list[float]:
     sampler = StageSampler(r, shards, model.config.vocab_size)
     times = []
     for step in range(steps + 1):
-        ids_BT, _, _ = sampler.batch(step, range(sampler.position(step).sequences))
+        ids_BT = sampler.batch(step, range(sampler.position(step).sequences)).ids_BT
         start = time.perf_counter()
         loss = model(ids_BT, labels=ids_BT).loss
         loss.backward()

@@ -7,7 +7,7 @@ import torch
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing, normalize_mode
-from axk1.train.trainer import training_loss
+from axk1.train.loss import training_loss
 
 
 def _loss_and_grads(full: bool) -> tuple[float, dict[str, torch.Tensor], int, list[str], int]:

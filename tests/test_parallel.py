@@ -15,7 +15,7 @@ from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
 from axk1.parallel.mesh import MeshDims, build_mesh
 from axk1.train.balance import LoadBalancer
-from axk1.train.trainer import Objective, training_loss
+from axk1.train.loss import Objective, training_loss
 from tests.gloo_ranks import run_ranks
 
 WORLD = 2

@@ -16,7 +16,8 @@ from axk1.parallel.distributed import parallelize
 from axk1.parallel.init import counter_normal, materialize_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.recipe import load_recipe
-from axk1.train.trainer import Objective, Trainer
+from axk1.train.loss import Objective
+from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
 
 WORLD, SEED, STEPS = 2, 3, 4

@@ -19,7 +19,8 @@ from axk1.train.metrics import read_jsonl
 from axk1.train.optim import LRSchedule
 from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.synthetic import write_synthetic_shards
-from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer, mtp_labels
+from axk1.train.loss import mtp_labels
+from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer
 
 
 def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "",
@@ -131,8 +132,8 @@ def test_sampler_is_deterministic_and_packs_documents(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     _, shards = load_shards(recipe.data.manifest)
     a, b = StageSampler(recipe, shards, 512), StageSampler(recipe, shards, 512)
-    ids1, docs1, dom1 = a.batch(3)
-    ids2, docs2, dom2 = b.batch(3)
+    ids1, docs1, _, dom1 = a.batch(3)
+    ids2, docs2, _, dom2 = b.batch(3)
     assert torch.equal(ids1, ids2) and torch.equal(docs1, docs2) and dom1 == dom2
     assert not torch.equal(ids1, a.batch(4)[0])
     assert ids1.shape == (8, 32)
@@ -140,7 +141,7 @@ def test_sampler_is_deterministic_and_packs_documents(tmp_path):
     starts = docs1[:, 1:] != docs1[:, :-1]
     assert bool((ids1[:, 1:][starts] == 1).all())
     assert a.position(5).name == "s1" and a.position(6).name == "s2" and a.position(6).first_step
-    assert set(a.batch(7)[2]) == {"code"}  # stage 2 asks for math too, but there are no math shards
+    assert set(a.batch(7).domains) == {"code"}  # stage 2 asks for math too, but there are no math shards
     with pytest.raises(ValueError, match="vocab_size"):
         StageSampler(recipe, shards, 100)
 
@@ -199,7 +200,7 @@ def test_domain_losses_average_to_the_loss(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     trainer = Trainer(recipe)
     row = trainer.train_step(0) | trainer.domain_losses()
-    ids, docs, domains = trainer.sampler.batch(0)
+    ids, docs, _, domains = trainer.sampler.batch(0)
     labelled = (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).tolist()
     tokens = {d: sum(n for n, dd in zip(labelled, domains) if dd == d) for d in set(domains)}
     assert len(tokens) == 2
@@ -232,7 +233,7 @@ def test_sequence_balance_loss_in_the_trainer(tmp_path):
     assert all(0.9 * 3 * 0.01 < r["balance_loss"] < 3 * 3 * 0.01 for r in rows)
     router = trainer.model.model.layers[1].mlp.gate.weight
     trainer.optimizer.zero_grad()
-    ids, docs, _ = trainer.sampler.batch(3)
+    ids, docs, _, _ = trainer.sampler.batch(3)
     trainer.objective(ids, docs, 0.0).balance.backward()
     assert router.grad is not None and router.grad.abs().sum() > 0
 

@@ -32,9 +32,9 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     saved = json.loads((ckpt / TRAIN_STATE).read_text())
     config = ModelConfig.from_dict(saved["model_config"])
     model = AXK1ForCausalLM(config, with_mtp=saved.get("mtp_depth", 0) > 0)
-    from axk1.train.trainer import Objective  # the trainer checkpoints its loss module (the LM under `lm.`)
-
-    load_checkpoint(ckpt, Objective(model))
+    holder = torch.nn.Module()  # the trainer checkpoints its loss module, which holds the LM under `lm.`
+    holder.lm = model
+    load_checkpoint(ckpt, holder)
     model.mtp = None  # training only: the release ships no MTP weights
     for module in model.modules():
         if isinstance(module, Router):

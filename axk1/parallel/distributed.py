@@ -52,7 +52,7 @@ def shutdown_distributed() -> None:
 
 def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
                 param_dtype: torch.dtype | None = None) -> ParallelContext:
-    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.trainer.Objective), in place. The model may
+    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.loss.Objective), in place. The model may
     still be on the meta device (sharding a meta model allocates nothing; axk1.parallel.init materialises it).
     device "meta" plans only (a fake process group): the mesh then stands on CPU."""
     lm = objective.lm

@@ -24,7 +24,7 @@ def _dp_mesh(mesh: DeviceMesh, shard_axis: str) -> DeviceMesh:
 def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | None = None,
                reshard_after_forward: bool = True) -> nn.Module:
     """Shards `model` in place: an AXK1ForCausalLM, or a wrapper with the LM as `.lm` whose forward computes the
-    loss (axk1.train.trainer.Objective) - the trainer applies the head inside the chunked loss rather than in the
+    loss (axk1.train.loss.Objective) - the trainer applies the head inside the chunked loss rather than in the
     LM's forward, and the root unit's parameters (embeddings, final norm, head) must be gathered around it."""
     lm = getattr(model, "lm", model)
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)

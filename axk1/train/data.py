@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe, StageSection
 
 
@@ -29,6 +31,23 @@ class Shard:
     offsets: np.ndarray  # uint64 document starts, n_docs + 1 entries
 
 
+class PlanEntry(NamedTuple):
+    """One run of steps at a fixed stage and sequence length: the sampler's plan is a list of these."""
+    first_step: int
+    steps: int
+    stage: int        # index into recipe.stages
+    seq_len: int
+    sequences: int    # per optimizer step
+
+
+class Batch(NamedTuple):
+    """What every batch source gives the trainer for one step (or one data-parallel rank's rows of it)."""
+    ids_BT: torch.Tensor     # int64 token ids
+    docs_BT: torch.Tensor    # int64 document index per position (packing boundaries)
+    labels_BT: torch.Tensor  # int64 next-token targets, IGNORE_INDEX where not trained
+    domains: list[str]       # per row: what per-domain losses are split by
+
+
 @dataclass
 class StagePosition:
     stage: int        # index into recipe.stages
@@ -36,6 +55,15 @@ class StagePosition:
     seq_len: int
     sequences: int    # per optimizer step
     first_step: bool  # the first step of this stage (or of one of its sequence lengths)
+
+
+def plan_position(plan: list[PlanEntry], stage_names: list[str], step: int) -> StagePosition:
+    """Where `step` falls in a plan; past its end it stays in the last entry."""
+    for e in plan:
+        if step < e.first_step + e.steps:
+            return StagePosition(e.stage, stage_names[e.stage], e.seq_len, e.sequences, step == e.first_step)
+    e = plan[-1]
+    return StagePosition(e.stage, stage_names[e.stage], e.seq_len, e.sequences, False)
 
 
 def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
@@ -76,14 +104,15 @@ class StageSampler:
         if top >= vocab_size:
             raise ValueError(f"the shards hold token id {top} but the model's vocab_size is {vocab_size}: "
                              "use a model config whose vocab_size covers the tokenizer")
-        self._plan = []  # (first step, steps, stage index, seq_len, sequences)
+        self.plan: list[PlanEntry] = []
         step = 0
         for i, parts in enumerate(recipe.stage_steps()):
             for (n, seqs), L in zip(parts, recipe.stages[i].lengths()):
-                self._plan.append((step, n, i, L, seqs))
+                self.plan.append(PlanEntry(step, n, i, L, seqs))
                 step += n
         self.total_steps = step
         self._tables = [self._stage_table(s) for s in recipe.stages]
+        self.domains = sorted({d for st in recipe.stages for d in st.mixture})
 
     def _stage_table(self, stage: StageSection) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
         """Domains with data, their renormalised weights, and per domain the shard ids and shard weights."""
@@ -106,15 +135,10 @@ class StageSampler:
         return domains, p / p.sum(), shard_ids, shard_w
 
     def position(self, step: int) -> StagePosition:
-        for first, n, i, L, seqs in self._plan:
-            if step < first + n:
-                return StagePosition(i, self.recipe.stages[i].name, L, seqs, step == first)
-        first, n, i, L, seqs = self._plan[-1]
-        return StagePosition(i, self.recipe.stages[i].name, L, seqs, False)  # past the plan: stay in the last stage
+        return plan_position(self.plan, [s.name for s in self.recipe.stages], step)
 
-    def batch(self, step: int, rows: range | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """(input_ids [B, T] int64, document_ids [B, T] int64, domain per row) for this step (a subset of rows for
-        one data-parallel rank)."""
+    def batch(self, step: int, rows: range | None = None) -> Batch:
+        """This step's packed rows (a subset of rows for one data-parallel rank), next-token labels."""
         pos = self.position(step)
         domains, p, shard_ids, shard_w = self._tables[pos.stage]
         rows = range(pos.sequences) if rows is None else rows
@@ -132,7 +156,8 @@ class StageSampler:
             # document index of every position; a wrap starts a new document too
             docs_BT[b] = np.searchsorted(shard.offsets, pos_T, side="right") + (start + np.arange(pos.seq_len)) // len(shard.tokens) * n_docs
             names.append(domains[d])
-        return torch.from_numpy(ids_BT), torch.from_numpy(docs_BT), names
+        ids, docs = torch.from_numpy(ids_BT), torch.from_numpy(docs_BT)
+        return Batch(ids, docs, next_token_labels(ids, docs), names)
 
     def state_dict(self) -> dict:
         return {"seed": self.seed}

@@ -12,7 +12,11 @@ Legend: N tokens, D hidden, V vocabulary, C chunk of tokens.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
+
+from axk1.train.balance import moe_layers
 
 IGNORE_INDEX = -100
 # Tokens per chunk. Measured on the benchmark model's training step (V = 8,192): 256 was ~15% faster than 1,024 on a
@@ -115,3 +119,80 @@ def causal_lm_loss(model, input_ids_BT: torch.Tensor, document_ids_BT: torch.Ten
     h_ND = model.model.norm(h_BTD).flatten(0, 1)
     labels_N = next_token_labels(input_ids_BT, document_ids_BT).flatten()
     return linear_cross_entropy(h_ND, model.lm_head.weight, labels_N, chunk_size)
+
+
+# ---- the training objective: next-token + λ·MTP (+ the sequence-wise balance loss), one entry point ----
+
+def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int,
+               labels_BT: torch.Tensor | None = None) -> torch.Tensor:
+    """Labels [B, T-depth] for MTP depth k: position i predicts token i+1+k; ignored across documents or the end.
+    With the batch's next-token `labels_BT` (post-training masks prompts), a target the main loss ignores is
+    ignored here too (for plain pretraining labels that changes nothing: their only holes are document ends)."""
+    B, T = input_ids_BT.shape
+    out_BT = torch.full((B, T - depth), IGNORE_INDEX, dtype=input_ids_BT.dtype, device=input_ids_BT.device)
+    out_BT[:, : T - depth - 1] = input_ids_BT[:, depth + 1:]
+    if document_ids_BT is not None:
+        crosses = document_ids_BT[:, : T - depth - 1] != document_ids_BT[:, depth + 1:]
+        out_BT[:, : T - depth - 1][crosses] = IGNORE_INDEX
+    if labels_BT is not None:
+        out_BT[labels_BT[:, depth:] == IGNORE_INDEX] = IGNORE_INDEX
+    return out_BT
+
+
+def mtp_label_count(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int,
+                    labels_BT: torch.Tensor | None = None) -> int:
+    """Labelled positions over MTP depths 1..depth (each depth has one fewer than the last per document end)."""
+    return sum(int((mtp_labels(input_ids_BT, document_ids_BT, k, labels_BT) != IGNORE_INDEX).sum())
+               for k in range(1, depth + 1))
+
+
+class LossParts(NamedTuple):
+    total: torch.Tensor            # what is backpropagated: main + λ·MTP + sequence-wise balance loss
+    main: torch.Tensor             # next-token loss (mean over the micro-batch's labelled tokens)
+    mtp: torch.Tensor | None       # mean MTP loss over depths
+    balance: torch.Tensor | None   # Σ over MoE layers of the sequence-wise balance loss (α > 0 only)
+    token_loss_BT: torch.Tensor    # per-token next-token loss, 0 where unlabelled (no gradient): per-domain losses
+
+
+def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
+                  labels_BT: torch.Tensor | None = None, chunk_size: int = CHUNK_TOKENS) -> LossParts:
+    """The objective for one micro-batch of an AXK1ForCausalLM; the head is applied inside the chunked loss (no
+    full logits). `labels_BT` defaults to the next-token labels (pretraining); post-training passes them with the
+    prompt masked."""
+    moes = [m for _, m in moe_layers(model)]
+    for m in moes:  # a layer that does not run this time (MTP at λ = 0) must not contribute a stale loss
+        m.aux_loss = None
+    if labels_BT is None:
+        labels_BT = next_token_labels(ids_BT, docs_BT)
+    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT)
+    w_VD = model.lm_head.weight
+    token_loss_BT = torch.zeros(ids_BT.shape, dtype=torch.float32, device=ids_BT.device)
+    main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD, labels_BT.flatten(), chunk_size,
+                                token_loss_BT.view(-1))
+    total, mtp = main, None
+    if model.mtp is not None and mtp_weight != 0:
+        losses = []
+        for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
+            labels_N = mtp_labels(ids_BT, docs_BT, k, labels_BT).flatten()
+            if (labels_N != IGNORE_INDEX).any():
+                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
+        if losses:
+            mtp = torch.stack(losses).mean()
+            total = total + mtp_weight * mtp
+    aux = [m.aux_loss for m in moes if m.aux_loss is not None]
+    balance = torch.stack(aux).sum() if aux else None
+    if balance is not None:
+        total = total + balance
+    return LossParts(total, main, mtp, balance, token_loss_BT)
+
+
+class Objective(torch.nn.Module):
+    """The loss as a module, so FSDP2's root hooks (gather before, reduce-scatter after) wrap all of it."""
+
+    def __init__(self, lm, chunk_size: int = CHUNK_TOKENS) -> None:
+        super().__init__()
+        self.lm, self.chunk_size = lm, chunk_size
+
+    def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
+                labels_BT: torch.Tensor | None = None) -> LossParts:
+        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, labels_BT, self.chunk_size)

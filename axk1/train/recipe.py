@@ -8,14 +8,13 @@ fall back to a default).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from axk1.config import ModelConfig
 from axk1.parallel.activation_checkpoint import normalize_mode
-from axk1.toml_file import read_toml
+from axk1.toml_file import apply_overrides, build_dataclass, parse_overrides, read_toml
 
 
 @dataclass
@@ -139,18 +138,22 @@ class RunSection:
 
 @dataclass
 class Recipe:
-    model: ModelSection
-    data: DataSection
-    optimizer: OptimizerSection
-    schedule: ScheduleSection
-    batch: BatchSection
-    moe: MoESection
-    parallelism: ParallelismSection
-    stages: list[StageSection]
-    checkpointing: CheckpointSection
-    logging: LoggingSection
-    run: RunSection
-    path: Path | None = None
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    batch: BatchSection = field(default_factory=BatchSection)
+    moe: MoESection = field(default_factory=MoESection)
+    parallelism: ParallelismSection = field(default_factory=ParallelismSection)
+    stages: list[StageSection] = field(default_factory=list)
+    checkpointing: CheckpointSection = field(default_factory=CheckpointSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    run: RunSection = field(default_factory=RunSection)
+    path: Path | None = field(default=None, init=False)  # the TOML file it was read from
+    needs_stages = True  # pretraining draws from [[stages]]; the post-training recipes bring their own data
+
+    def validate(self) -> None:
+        validate(self)
 
     def out_dir(self) -> Path:
         return Path(self.run.out_dir)
@@ -177,63 +180,24 @@ class Recipe:
         return self.schedule.total_steps or sum(n for parts in self.stage_steps() for n, _ in parts)
 
 
-_SECTIONS = {"model": ModelSection, "data": DataSection, "optimizer": OptimizerSection,
-             "schedule": ScheduleSection, "batch": BatchSection, "moe": MoESection,
-             "parallelism": ParallelismSection, "checkpointing": CheckpointSection, "logging": LoggingSection,
-             "run": RunSection}
-_RENAMED = {"async": "async_"}  # TOML keys that are Python keywords
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be a table, got {type(raw).__name__}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in raw.items():
-        name = _RENAMED.get(key, key)
-        if name not in names:
-            known = ", ".join(sorted(_RENAMED.get(n, n).rstrip("_") for n in names))
-            raise ValueError(f"{where}: unknown key {key!r} (known: {known})")
-        kwargs[name] = value
-    try:
-        obj = cls(**kwargs)
-    except TypeError as e:
-        raise ValueError(f"{where}: {e}") from e
-    for f in dataclasses.fields(cls):  # type check the scalars: TOML gives int/float/str/bool/list/dict
-        v = getattr(obj, f.name)
-        want = str(f.type)
-        if want.startswith("int") and (not isinstance(v, int) or isinstance(v, bool)):
-            raise ValueError(f"{where}.{f.name} must be an integer, got {v!r}")
-        if want.startswith("float") and (not isinstance(v, (int, float)) or isinstance(v, bool)):
-            raise ValueError(f"{where}.{f.name} must be a number, got {v!r}")
-        if want == "str" and not isinstance(v, str):
-            raise ValueError(f"{where}.{f.name} must be a string, got {v!r}")
-    return obj
-
-
-def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".") -> Recipe:
-    """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir."""
-    base_dir = Path(base_dir)
-    unknown = set(raw) - set(_SECTIONS) - {"stages"}
-    if unknown:
-        raise ValueError(f"unknown recipe section(s) {sorted(unknown)}; known: {sorted(_SECTIONS) + ['stages']}")
-    if not raw.get("stages"):
-        raise ValueError("the recipe has no [[stages]]: add at least one with name, tokens, seq_len and mixture")
-    sections = {k: _build(cls, raw.get(k, {}), f"[{k}]") for k, cls in _SECTIONS.items()}
-    stages = [_build(StageSection, s, f"[[stages]] #{i + 1}") for i, s in enumerate(raw["stages"])]
-    recipe = Recipe(**sections, stages=stages)
-    _resolve_paths(recipe, base_dir)
-    validate(recipe)
+def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".", cls: type[Recipe] = Recipe) -> Recipe:
+    """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir. `cls` is
+    Recipe or a subclass with more sections (the post-training recipes)."""
+    recipe = build_dataclass(cls, raw, "recipe")
+    _resolve_paths(recipe, Path(base_dir))
+    recipe.validate()
     return recipe
 
 
-def load_recipe(path: str | Path, **run_overrides: Any) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[Recipe] = Recipe,
+                example: str = "recipes/demo.toml", **run_overrides: Any) -> Recipe:
+    """The recipe file with `--section.key value` overrides (and [run] keys given by name) applied first."""
     path = Path(path)
-    raw = read_toml(path, "recipe", "recipes/demo.toml")
+    raw = apply_overrides(read_toml(path, "recipe", example), parse_overrides(overrides or []))
     for key, value in run_overrides.items():
         if value is not None:
             raw.setdefault("run", {})[key] = value
-    recipe = parse_recipe(raw, path.parent)
+    recipe = parse_recipe(raw, path.parent, cls)
     recipe.path = path
     return recipe
 
@@ -281,6 +245,8 @@ def validate(r: Recipe) -> None:
         raise FileNotFoundError(f"[model] config {m.config} not found")
     if m.init_from is not None:
         _check_model_folder(Path(m.init_from))
+    if r.needs_stages and not r.stages:
+        raise ValueError("the recipe has no [[stages]]: add at least one with name, tokens, seq_len and mixture")
     cfg = m.build_config()
     if m.mtp_depth < 0 or not m.mtp_loss_weight or any(w < 0 for w in m.mtp_loss_weight):
         raise ValueError("[model] mtp_depth must be >= 0 and mtp_loss_weight a non-empty list of weights >= 0")
@@ -312,6 +278,10 @@ def validate(r: Recipe) -> None:
     for axis in ("dp_replicate", "dp_shard", "ep", "pp", "cp"):
         if getattr(p, axis) < 1:
             raise ValueError(f"[parallelism] {axis} must be >= 1")
+    if p.pp > 1 or p.cp > 1:
+        raise ValueError("[parallelism] pipeline (pp) and context (cp) parallelism are not implemented; set pp = cp = 1")
+    if p.precision == "fp8":
+        raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
     normalize_mode(p.activation_checkpointing)
     if p.precision not in ("fp32", "bf16", "fp8"):
         raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")

@@ -13,7 +13,6 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
@@ -28,76 +27,13 @@ from axk1.parallel.fsdp import clip_grad_norm_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.data import StageSampler, load_shards
-from axk1.train.loss import CHUNK_TOKENS, IGNORE_INDEX, linear_cross_entropy, next_token_labels
+from axk1.train.loss import IGNORE_INDEX, Objective, mtp_label_count
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 from axk1.train.optim import LRSchedule, build_optimizer
 from axk1.train.recipe import Recipe
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
 KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
-
-
-def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int) -> torch.Tensor:
-    """Labels [B, T-depth] for MTP depth k: position i predicts token i+1+k; ignored across documents or the end."""
-    B, T = input_ids_BT.shape
-    labels_BT = torch.full((B, T - depth), IGNORE_INDEX, dtype=input_ids_BT.dtype)
-    labels_BT[:, : T - depth - 1] = input_ids_BT[:, depth + 1:]
-    if document_ids_BT is not None:
-        crosses = document_ids_BT[:, : T - depth - 1] != document_ids_BT[:, depth + 1:]
-        labels_BT[:, : T - depth - 1][crosses] = IGNORE_INDEX
-    return labels_BT
-
-
-def mtp_label_count(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int) -> int:
-    """Labelled positions over MTP depths 1..depth (each depth has one fewer than the last per document end)."""
-    return sum(int((mtp_labels(input_ids_BT, document_ids_BT, k) != IGNORE_INDEX).sum()) for k in range(1, depth + 1))
-
-
-class LossParts(NamedTuple):
-    total: torch.Tensor            # what is backpropagated: main + λ·MTP + sequence-wise balance loss
-    main: torch.Tensor             # next-token loss (mean over the micro-batch's labelled tokens)
-    mtp: torch.Tensor | None       # mean MTP loss over depths
-    balance: torch.Tensor | None   # Σ over MoE layers of the sequence-wise balance loss (α > 0 only)
-    token_loss_BT: torch.Tensor    # per-token next-token loss, 0 where unlabelled (no gradient): per-domain losses
-
-
-def training_loss(model: AXK1ForCausalLM, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
-                  chunk_size: int = CHUNK_TOKENS) -> LossParts:
-    """The objective for one micro-batch; the head is applied inside the chunked loss (no full logits)."""
-    moes = [m for _, m in moe_layers(model)]
-    for m in moes:  # a layer that does not run this time (MTP at λ = 0) must not contribute a stale loss
-        m.aux_loss = None
-    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT)
-    w_VD = model.lm_head.weight
-    token_loss_BT = torch.zeros(ids_BT.shape, dtype=torch.float32, device=ids_BT.device)
-    main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD,
-                                next_token_labels(ids_BT, docs_BT).flatten(), chunk_size, token_loss_BT.view(-1))
-    total, mtp = main, None
-    if model.mtp is not None and mtp_weight != 0:
-        losses = []
-        for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
-            labels_N = mtp_labels(ids_BT, docs_BT, k).flatten()
-            if (labels_N != IGNORE_INDEX).any():
-                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
-        if losses:
-            mtp = torch.stack(losses).mean()
-            total = total + mtp_weight * mtp
-    aux = [m.aux_loss for m in moes if m.aux_loss is not None]
-    balance = torch.stack(aux).sum() if aux else None
-    if balance is not None:
-        total = total + balance
-    return LossParts(total, main, mtp, balance, token_loss_BT)
-
-
-class Objective(torch.nn.Module):
-    """The loss as a module, so FSDP2's root hooks (gather before, reduce-scatter after) wrap all of it."""
-
-    def __init__(self, lm: AXK1ForCausalLM, chunk_size: int = CHUNK_TOKENS) -> None:
-        super().__init__()
-        self.lm, self.chunk_size = lm, chunk_size
-
-    def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float) -> LossParts:
-        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, self.chunk_size)
 
 
 def build_model(r: Recipe, config: ModelConfig, device: torch.device,
@@ -146,18 +82,18 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, recipe: Recipe, resume: bool = False) -> None:
+    def __init__(self, recipe: Recipe, resume: bool = False, sampler=None) -> None:
+        """`sampler`: the batch source (plan, total_steps, domains, position(step), batch(step, rows) -> Batch,
+        state_dict); default: the pretraining StageSampler over [data] manifest's token shards."""
         self.recipe = r = recipe
-        if r.parallelism.pp > 1 or r.parallelism.cp > 1:
-            raise ValueError("pipeline (pp) and context (cp) parallelism are not implemented; set pp = cp = 1")
-        if r.parallelism.precision == "fp8":
-            raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
-        _, shards = load_shards(r.data.manifest)
-        self.sampler = StageSampler(r, shards, self.config.vocab_size)
+        if sampler is None:
+            _, shards = load_shards(r.data.manifest)
+            sampler = StageSampler(r, shards, self.config.vocab_size)
+        self.sampler = sampler
         distributed = launched_with_torchrun()
         if distributed:
             init_distributed(self.device)
@@ -166,7 +102,7 @@ class Trainer:
         for _, moe in moe_layers(self.model):
             moe.seq_aux_alpha = r.moe.seq_aux_loss_alpha
         if self.parallel is not None:
-            seqs = {pos[4] for pos in self.sampler._plan}
+            seqs = {e.sequences for e in self.sampler.plan}
             if any(n % self.parallel.dp_size for n in seqs):
                 raise ValueError(f"sequences per step {sorted(seqs)} must divide over {self.parallel.dp_size} "
                                  "data-parallel ranks: change [batch] or the launch")
@@ -174,8 +110,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, r.optimizer)
         self.total_steps = r.run.max_steps or self.sampler.total_steps
         decay_stage = r.schedule.decay_starts_at_stage - 1
-        decay_start = next((first for first, _, i, _, _ in self.sampler._plan if i == decay_stage), self.sampler.total_steps)
-        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.total_steps(), decay_start)
+        decay_start = next((e.first_step for e in self.sampler.plan if e.stage == decay_stage), self.sampler.total_steps)
+        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or self.sampler.total_steps,
+                                               decay_start)
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
         self.state = TrainState()
         self.ckpt_dir = Path(r.checkpointing.dir)
@@ -189,7 +126,7 @@ class Trainer:
             self.state = TrainState(**saved["state"])
         self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
-        self.domains = sorted({d for st in r.stages for d in st.mixture})
+        self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log
         self.pending_save: PendingCheckpoint | None = None
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -203,32 +140,33 @@ class Trainer:
         """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad."""
         pos = self.sampler.position(step)
         dp_rank, dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
-        ids_BT, docs_BT, domains = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
-        ids_BT, docs_BT = ids_BT.to(self.device), docs_BT.to(self.device)
+        ids_BT, docs_BT, labels_BT, domains = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
+        ids_BT, docs_BT, labels_BT = ids_BT.to(self.device), docs_BT.to(self.device), labels_BT.to(self.device)
         lr = self.schedule.apply(self.optimizer, step)
         lam = self.mtp_weight(pos.stage)
         self.optimizer.zero_grad(set_to_none=True)
-        n_valid = self._all_sum(float((next_token_labels(ids_BT, docs_BT) != IGNORE_INDEX).sum()))
+        labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
+        n_valid = self._all_sum(float(labelled_B.sum()))
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
-        n_mtp = self._all_sum(float(mtp_label_count(ids_BT, docs_BT, depth)))
+        n_mtp = self._all_sum(float(mtp_label_count(ids_BT, docs_BT, depth, labels_BT)))
         main_sum = mtp_sum = balance_sum = 0.0
         # per domain: summed token losses and labelled tokens, over this rank's rows (then over all ranks)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         mb = self.recipe.batch.micro_batch
         for start in range(0, ids_BT.shape[0], mb):
-            ids, docs = ids_BT[start:start + mb], docs_BT[start:start + mb]
+            ids, docs, labels = ids_BT[start:start + mb], docs_BT[start:start + mb], labels_BT[start:start + mb]
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
-            share = int((next_token_labels(ids, docs) != IGNORE_INDEX).sum()) / n_valid
+            share = int(labelled_B[start:start + mb].sum()) / n_valid
             if share == 0:
                 continue
             # MTP's loss is a mean over its own labels, fewer than next-token's by one per document end and depth:
             # weighted by `share` instead of its own share, the objective would depend on how rows are grouped
             # into micro-batches and data-parallel ranks (exact for depth 1; deeper MTP pools its depths' counts).
             # λ stays nonzero on a micro-batch without MTP labels, so every rank still runs the MTP module.
-            mtp_share = mtp_label_count(ids, docs, depth) / n_mtp if n_mtp else 0.0
+            mtp_share = mtp_label_count(ids, docs, depth, labels) / n_mtp if n_mtp else 0.0
             with self.autocast:
-                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam)
+                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels)
             (out.total * (share * dp_size)).backward()
             self.balancer.accumulate_loads()
             main_sum += float(out.main.detach()) * share
@@ -236,7 +174,7 @@ class Trainer:
             balance_sum += float(out.balance.detach()) * share if out.balance is not None else 0.0
             rows_X = domain_X[start:start + mb]
             domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double().cpu())
-            domain_stats_2X[1].index_add_(0, rows_X, (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).double().cpu())
+            domain_stats_2X[1].index_add_(0, rows_X, labelled_B[start:start + mb].double().cpu())
         main_sum, mtp_sum, balance_sum = (self._all_sum(x) for x in (main_sum, mtp_sum, balance_sum))
         if self.parallel is not None:
             torch.distributed.all_reduce(domain_stats_2X)
