@@ -15,6 +15,7 @@ from axk1.data.cli import add_data_parser
 from axk1.eval.cli import add_eval_parser
 from axk1.infer.cli import add_serve_parser
 from axk1.plan.cli import add_plan_parser
+from axk1.posttrain.cli import add_posttrain_parsers
 from axk1.synth.cli import add_synth_parser
 from axk1.train.cli import add_export_parser, add_train_parser
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(sub, extra=[add_synth_parser])
     add_train_parser(sub)
     add_export_parser(sub)
+    add_posttrain_parsers(sub)
 
     p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
     p.add_argument("-o", "--output", default="out")
@@ -115,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra  # recipe verbs: --section.key value
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:

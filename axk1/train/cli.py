@@ -9,12 +9,13 @@ import torch
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="pretrain a model from a recipe (TOML)",
-                              description="Train through the recipe's stages; checkpoints and metrics go to [run] out_dir.")
+                              description="Train through the recipe's stages; checkpoints and metrics go to [run] out_dir. Any "
+                              "recipe field can be overridden as --section.key value (e.g. --optimizer.lr 1e-4).")
     p.add_argument("recipe", help="recipe TOML (e.g. recipes/demo.toml)")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
 
 
@@ -32,7 +33,7 @@ def _train(args: argparse.Namespace) -> None:
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
-    recipe = load_recipe(args.recipe, out_dir=args.out, max_steps=args.max_steps)
+    recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
     trainer = Trainer(recipe, resume=args.resume)
     rows = trainer.fit()
     last = rows[-1] if rows else None

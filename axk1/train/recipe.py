@@ -155,6 +155,10 @@ class Recipe:
     def validate(self) -> None:
         validate(self)
 
+    def resolve_paths(self, base: Path) -> None:
+        """The one rule: a relative path in a recipe is relative to the recipe file's folder."""
+        _resolve_paths(self, base)
+
     def out_dir(self) -> Path:
         return Path(self.run.out_dir)
 
@@ -184,7 +188,7 @@ def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".", cls: type[Reci
     """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir. `cls` is
     Recipe or a subclass with more sections (the post-training recipes)."""
     recipe = build_dataclass(cls, raw, "recipe")
-    _resolve_paths(recipe, Path(base_dir))
+    recipe.resolve_paths(Path(base_dir))
     recipe.validate()
     return recipe
 

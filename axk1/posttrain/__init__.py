@@ -1,0 +1,1 @@
+"""Post-training: SFT and RL with verifiable rewards, on generated tasks whose answers are checked."""

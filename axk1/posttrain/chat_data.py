@@ -1,0 +1,184 @@
+"""Chat rows → token ids with a trained-token mask, rendered by the model folder's own chat template.
+
+Input: JSONL rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style). An assistant turn's reasoning
+is its `reasoning_content`, or an inline `<think>…</think>` span at the start of its content.
+
+Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
+prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
+- think mode: the prompt ends inside `<think>`; the completion is `trace</think>\\n\\nanswer<|im_end|>`;
+- non-think mode: the prompt carries the empty think block; the completion is `answer<|im_end|>`.
+Only completion tokens are trained (prompt, system and template tokens are context). One example per turn, not one
+sequence per conversation, because templates drop earlier turns' reasoning from the history: the text the model
+saw before turn 2 is not a prefix of the text it sees before turn 3, so one sequence could not condition both right.
+
+Bad rows are never dropped silently: each is counted under a reason, with the first few line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from axk1.infer.chat import THINK_END, THINK_START, ChatCodec, message_text
+
+MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
+ROLES = ("system", "user", "assistant", "tool")
+
+
+class BadRow(ValueError):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass
+class ChatExample:
+    ids: list[int]   # prompt then completion
+    n_prompt: int    # the first n_prompt tokens are context; the rest are trained
+    mode: str        # "think" | "non-think"
+
+
+@dataclass
+class ChatReport:
+    rows: int = 0
+    examples: int = 0
+    excluded: Counter = field(default_factory=Counter)  # reason -> rows
+    where: dict = field(default_factory=lambda: defaultdict(list))  # reason -> first "file:line"s
+
+    def exclude(self, reason: str, place: str) -> None:
+        self.excluded[reason] += 1
+        if len(self.where[reason]) < 5:
+            self.where[reason].append(place)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
+                "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()}}
+
+    def summary(self) -> str:
+        kept = self.rows - sum(self.excluded.values())
+        out = f"{self.rows} chat rows: {kept} kept ({self.examples} assistant turns to train)"
+        if self.excluded:
+            out += ", excluded: " + ", ".join(f"{n} {r} (e.g. {self.where[r][0]})" for r, n in self.excluded.most_common())
+        return out
+
+
+def split_think(message: dict) -> tuple[str | None, str]:
+    """(reasoning or None, answer) of an assistant message: `reasoning_content`, or a leading <think>…</think>."""
+    content = message_text(message.get("content"))
+    reasoning = message.get("reasoning_content")
+    if reasoning is not None:
+        if not isinstance(reasoning, str):
+            raise BadRow("bad content", "reasoning_content must be a string")
+        return reasoning.strip(), content.strip()
+    stripped = content.lstrip()
+    if stripped.startswith(THINK_START):
+        end = stripped.find(THINK_END)
+        if end < 0:
+            raise BadRow("unclosed think", "the assistant content opens <think> but never closes it")
+        return stripped[len(THINK_START):end].strip(), stripped[end + len(THINK_END):].strip()
+    return None, content.strip()
+
+
+def check_messages(messages: Any) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise BadRow("no messages", "the row needs a non-empty 'messages' list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m:
+            raise BadRow("bad message", f"messages[{i}] must be an object with 'role' and 'content'")
+        if m["role"] not in ROLES:
+            raise BadRow("unknown role", f"messages[{i}] has role {m['role']!r}; use one of {', '.join(ROLES)}")
+        try:
+            message_text(m.get("content"))
+        except ValueError as e:
+            raise BadRow("bad content", f"messages[{i}]: {e}") from None
+    if not any(m["role"] == "assistant" for m in messages):
+        raise BadRow("no assistant turn", "nothing to train on")
+    return messages
+
+
+def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool) -> str:
+    """The generation prompt for `messages` in one mode (what the server renders for enable_thinking)."""
+    history = []
+    for m in messages:  # earlier assistant turns go in as the template renders history: their answers only
+        if m["role"] == "assistant":
+            m = {"role": "assistant", "content": split_think(m)[1]}
+        history.append(m)
+    return codec.render(history, add_generation_prompt=True, enable_thinking=thinking)
+
+
+def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
+    """What the model must write after `prompt`; with reasoning the think block is closed, without it the block
+    is empty (only written out when the template's prompt did not already)."""
+    opened = prompt.rstrip().endswith(THINK_START)
+    closed = prompt.rstrip().endswith(THINK_END)
+    if reasoning is not None:
+        head = "" if opened else f"{THINK_START}\n"
+        return f"{head}{reasoning}\n{THINK_END}\n\n{answer}{eos}"
+    if closed:
+        return f"{answer}{eos}"
+    head = f"{THINK_END}\n\n" if opened else f"{THINK_START}\n\n{THINK_END}\n\n"
+    return f"{head}{answer}{eos}"
+
+
+def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int) -> list[ChatExample]:
+    """One example per assistant turn of one conversation; BadRow with the reason when it cannot be trained."""
+    if mode not in MODES:
+        raise ValueError(f"chat mode {mode!r} unknown; use one of {', '.join(MODES)}")
+    messages = check_messages(messages)
+    eos = codec.eos_token or "<|im_end|>"
+    out = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        reasoning, answer = split_think(m)
+        if not answer and not reasoning:
+            raise BadRow("empty assistant turn", f"messages[{i}] has no content")
+        if mode == "think" and not reasoning:
+            raise BadRow("no reasoning for think mode", f"messages[{i}] has no reasoning_content or <think> span")
+        thinking = mode == "think" or (mode == "keep" and bool(reasoning))
+        if not thinking:
+            reasoning = None
+        prompt = prompt_text(codec, messages[:i], thinking)
+        prompt_ids = codec.encode(prompt, add_special_tokens=False)
+        completion_ids = codec.encode(completion_text(prompt, reasoning, answer, eos), add_special_tokens=False)
+        if len(prompt_ids) + len(completion_ids) > max_tokens:
+            raise BadRow("over-long", f"turn {i} needs {len(prompt_ids) + len(completion_ids)} tokens > {max_tokens}")
+        out.append(ChatExample(prompt_ids + completion_ids, len(prompt_ids), "think" if thinking else "non-think"))
+    return out
+
+
+def read_jsonl_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterable[tuple[str, Any]]:
+    """(place, parsed row) for every line; unparsable lines are counted as 'invalid json'."""
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"chat data {path} not found")
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                report.rows += 1
+                try:
+                    yield f"{path.name}:{n}", json.loads(line)
+                except json.JSONDecodeError as e:
+                    report.exclude("invalid json", f"{path.name}:{n} ({e.msg})")
+
+
+def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
+                       max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
+    report = ChatReport()
+    examples: list[ChatExample] = []
+    for place, row in read_jsonl_rows(paths, report):
+        try:
+            if not isinstance(row, dict):
+                raise BadRow("no messages", "a row must be a JSON object with 'messages'")
+            new = render_examples(codec, row.get("messages"), mode, max_tokens)
+        except BadRow as e:
+            report.exclude(e.reason, place)
+            continue
+        examples += new
+        report.examples += len(new)
+    return examples, report

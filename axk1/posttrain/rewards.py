@@ -1,0 +1,85 @@
+"""Verifiable rewards for RL and the held-out measurement: R = R_correct (±1) + R_format (0 or −1).
+
+Correctness reuses the evaluation graders: math through the AIME grader (the integer in the last \\boxed{}, with
+math-verify as the fallback), code by running the answer's program with the task's asserts in the evaluation
+sandbox (a separate confined process: the graded program never decides its own verdict; only its exit status,
+read by us, does).
+
+Format (A.X K1's R_format): in think mode the prompt opened `<think>`, so the output must close it exactly once and
+never open another; in non-think mode the prompt carried the empty think block, so the output must contain no
+think tag at all. An output cut off at the token limit is wrong (it never finished), whatever it contains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from axk1.eval.math_grader import grade_integer_answer
+from axk1.eval.sandbox import Limits, run_parallel, run_python
+from axk1.infer.chat import THINK_END, THINK_START
+
+CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
+_FENCE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
+
+
+@dataclass
+class Score:
+    correct: bool
+    format_ok: bool
+    status: str        # correct | wrong | no_answer | truncated | format
+    reward: float
+
+    def to_dict(self) -> dict:
+        return {"correct": self.correct, "format_ok": self.format_ok, "status": self.status, "reward": self.reward}
+
+
+def format_ok(text: str, thinking: bool) -> bool:
+    if thinking:
+        return text.count(THINK_END) == 1 and THINK_START not in text
+    return THINK_START not in text and THINK_END not in text
+
+
+def answer_part(text: str, thinking: bool) -> str:
+    return text.rsplit(THINK_END, 1)[1] if thinking and THINK_END in text else text
+
+
+def extract_code(answer: str) -> str | None:
+    """The last fenced code block of the answer (the tasks ask for one); None when there is none."""
+    blocks = _FENCE.findall(answer)
+    return blocks[-1] if blocks else None
+
+
+def math_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
+    verdict = grade_integer_answer(text, gold, finish_reason, think_open_in_prompt=thinking)
+    return verdict.correct, verdict.status
+
+
+def code_correct(text: str, tests: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
+    if finish_reason == "length":
+        return False, "truncated"
+    code = extract_code(answer_part(text, thinking))
+    if code is None:
+        return False, "no_answer"
+    result = run_python(f"{code}\n\n{tests}\n", limits=CODE_LIMITS)
+    return (True, "correct") if result.ok else (False, "wrong")
+
+
+def score(task: dict, text: str, finish_reason: str, thinking: bool, format_penalty: float = -1.0) -> Score:
+    """The reward of one completion of `task` (a VerifiedTask row: kind, answer, tests)."""
+    if task["kind"] == "math":
+        correct, status = math_correct(text, task["answer"], finish_reason, thinking)
+    elif task["kind"] == "code":
+        correct, status = code_correct(text, task["tests"], finish_reason, thinking)
+    else:
+        raise ValueError(f"task {task.get('id')} has kind {task['kind']!r}; rewards know 'math' and 'code'")
+    ok = format_ok(text, thinking)
+    if not ok and status == "correct":
+        status = "format"  # right answer, broken tags: counted correct, penalised by the format term
+    return Score(correct, ok, status, (1.0 if correct else -1.0) + (0.0 if ok else format_penalty))
+
+
+def score_all(items: list[tuple[dict, str, str, bool]], format_penalty: float = -1.0,
+              workers: int | None = None) -> list[Score]:
+    """Scores (task, text, finish_reason, thinking) items; code runs in parallel sandboxes."""
+    return run_parallel(lambda it: score(*it, format_penalty=format_penalty), items, workers)

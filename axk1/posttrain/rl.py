@@ -1,0 +1,295 @@
+"""`axk1 rl`: on-policy RL with verifiable rewards — GSPO inside DAPO's conventions (GRPO as an option).
+
+One iteration:
+1. rollout — prompts drawn from the task file (a pure function of seed and iteration), each in think mode (the
+   prompt ends with `<think>`) or non-think mode (it ends with `</think>`), G samples per prompt on axk1's own
+   batched generation over the latent KV cache;
+2. reward — R = R_correct (±1) + R_format (0 / −1) from the evaluation graders (rewards.py); DAPO's overlong
+   handling (truncated samples filtered from the loss, or a soft length penalty);
+3. dynamic sampling — groups whose rewards are all equal carry no signal (zero advantage): dropped, and more
+   prompts are sampled until the batch is full (or the round limit is hit);
+4. update — old log-probs once, then `updates_per_batch` optimizer steps on minibatches of the rollout batch
+   (so from the second step on the policy has moved and the importance ratio is no longer 1), loss from
+   policy_loss.py; aux-loss-free balancing keeps running; metrics (reward and accuracy per mode, lengths, clip
+   fractions, ratios, entropy, KL, tokens/s, each MoE layer's expert-load drift since RL began) to JSONL +
+   TensorBoard; DCP checkpoints with exact resume.
+
+Legend: B completions, T tokens of prompt + completion, C completion positions, D hidden, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from axk1.checkpoint.dcp import latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.infer.chat import ChatCodec
+from axk1.infer.generate import generate
+from axk1.posttrain.chat_data import prompt_text
+from axk1.posttrain.policy_loss import group_advantages, policy_loss
+from axk1.posttrain.rewards import score_all
+from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.posttrain.sft import export_with_tokenizer
+from axk1.train.balance import LoadBalancer
+from axk1.train.metrics import JsonlLog, TensorBoardLog
+from axk1.train.optim import LRSchedule, build_optimizer
+from axk1.train.trainer import build_model
+
+
+def read_tasks(paths: list[str]) -> list[dict]:
+    tasks = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            tasks += [json.loads(line) for line in f if line.strip()]
+    if not tasks:
+        raise ValueError(f"no tasks in {paths}")
+    return tasks
+
+
+def completion_logprobs(model, ids_BT: torch.Tensor, prompt_B: torch.Tensor,
+                        length_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(log-prob of each completion token [B, C], its entropy (no grad) [B, C], valid mask [B, C]) for rows of
+    prompt + completion, right-padded (causal attention never lets a real token see the padding)."""
+    h_BTD, _ = model.hidden_states(ids_BT, None)
+    C = int((length_B - prompt_B).max())
+    c_C = torch.arange(C)
+    mask_BC = c_C[None, :] < (length_B - prompt_B)[:, None]
+    # position t predicts token t+1: the completion's first token is predicted from the prompt's last position
+    pos_BC = (prompt_B[:, None] - 1 + c_C[None, :]).clamp(max=ids_BT.shape[1] - 2)
+    h_BCD = model.model.norm(h_BTD.gather(1, pos_BC[..., None].expand(-1, -1, h_BTD.shape[-1])))
+    logits_BCV = (h_BCD.float() @ model.lm_head.weight.float().T)
+    logp_all_BCV = torch.log_softmax(logits_BCV, dim=-1)
+    target_BC = ids_BT.gather(1, pos_BC + 1)
+    logp_BC = logp_all_BCV.gather(-1, target_BC[..., None])[..., 0]
+    with torch.no_grad():
+        entropy_BC = -(logp_all_BCV.exp() * logp_all_BCV).sum(-1)
+    return logp_BC, entropy_BC, mask_BC
+
+
+def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
+    T = max(len(r) for r in rows)
+    out_BT = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    for b, r in enumerate(rows):
+        out_BT[b, :len(r)] = torch.tensor(r)
+    return out_BT
+
+
+class RLTrainer:
+    def __init__(self, recipe: RLRecipe, resume: bool = False) -> None:
+        self.recipe = r = recipe
+        if r.run.threads:
+            torch.set_num_threads(r.run.threads)
+        self.device = torch.device(r.run.device)
+        self.config = r.model.build_config()
+        self.codec = ChatCodec.from_folder(r.rl.template_from)
+        if self.codec is None:
+            raise FileNotFoundError(f"{r.rl.template_from} has no tokenizer.json: RL renders prompts with the model "
+                                    "folder's tokenizer and chat template")
+        self.tasks = read_tasks(r.rl.tasks)
+        self.pad_id = self.codec.token_id("<|pad|>") or 0
+        self.model, self.objective, _ = build_model(r, self.config, self.device, distributed=False)
+        self.optimizer = build_optimizer(self.model, r.optimizer)
+        total = r.rl.iterations * r.rl.updates_per_batch
+        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
+        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
+        self.ref = None
+        if r.rl.beta > 0:  # the frozen starting point for the KL term
+            from axk1.checkpoint.hf import load_model
+
+            self.ref = load_model(r.model.init_from, device=self.device).eval().requires_grad_(False)
+        self.ckpt_dir = Path(r.checkpointing.dir)
+        self.iteration, self.load_start_LE = 0, None
+        resume_step = None
+        if resume:
+            resume_step = latest_step(self.ckpt_dir)
+            if resume_step is None:
+                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.ckpt_dir}; start without --resume")
+            saved = load_checkpoint(step_dir(self.ckpt_dir, resume_step), self.objective, self.optimizer)
+            self.iteration = int(saved["state"]["iteration"])
+            self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64)
+        self.log = JsonlLog(r.logging.jsonl, resume_step)
+        self.tensorboard = TensorBoardLog(r.logging.tensorboard, resume_step)
+
+    # ---- rollout ----
+    def sample_prompts(self, iteration: int, round_: int) -> list[tuple[dict, bool, list[int]]]:
+        """(task, thinking, prompt ids) for one sampling round: a pure function of (seed, iteration, round)."""
+        s = self.recipe.rl
+        rng = np.random.default_rng((self.recipe.data.seed, iteration, round_))
+        picks = rng.choice(len(self.tasks), size=min(s.prompts_per_step, len(self.tasks)), replace=False)
+        out = []
+        for j, k in enumerate(picks.tolist()):
+            thinking = s.modes[(j + iteration + round_) % len(s.modes)] == "think"
+            text = prompt_text(self.codec, [{"role": "user", "content": self.tasks[k]["prompt"]}], thinking)
+            out.append((self.tasks[k], thinking, self.codec.encode(text, add_special_tokens=False)))
+        return out
+
+    def rollout(self, iteration: int) -> tuple[list[dict], dict]:
+        """Scored samples of the groups kept by dynamic sampling, and rollout stats."""
+        s = self.recipe.rl
+        kept, seen, stats = [], [], {"rollout_tokens": 0, "rollout_s": 0.0, "groups_dropped": 0, "rounds": 0}
+        self.model.eval()
+        for round_ in range(s.max_sampling_rounds):
+            prompts = self.sample_prompts(iteration, round_)
+            t0 = time.perf_counter()
+            result = generate(self.model, [p for _, _, p in prompts for _ in range(s.group_size)],
+                              max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                              seed=hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31), pad_id=self.pad_id)
+            stats["rollout_s"] += time.perf_counter() - t0
+            stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
+            stats["rounds"] += 1
+            items, samples = [], []
+            for i, (tokens, reason) in enumerate(zip(result.tokens, result.finish_reasons)):
+                task, thinking, prompt_ids = prompts[i // s.group_size]
+                text = self.codec.decode(tokens)
+                items.append((task, text, reason, thinking))
+                eos = [] if reason == "length" else [self.config.eos_token_ids[0]]  # the stop token is trained too
+                samples.append({"prompt": prompt_ids, "completion": tokens + eos, "thinking": thinking,
+                                "truncated": reason == "length", "group": (round_, i // s.group_size)})
+            for sample, sc in zip(samples, score_all(items, s.format_penalty)):
+                sample.update(sc.to_dict())
+                n, limit = len(sample["completion"]), s.max_new_tokens
+                if s.overlong == "penalty" and n > limit - s.overlong_buffer and s.overlong_buffer:
+                    sample["reward"] += -min(1.0, (n - (limit - s.overlong_buffer)) / s.overlong_buffer)
+            seen += samples
+            for g in range(len(prompts)):
+                group = samples[g * s.group_size:(g + 1) * s.group_size]
+                if s.dynamic_sampling and len({x["reward"] for x in group}) == 1:
+                    stats["groups_dropped"] += 1
+                elif len(kept) < s.prompts_per_step * s.group_size:
+                    kept += group
+            if not s.dynamic_sampling or len(kept) >= s.prompts_per_step * s.group_size:
+                break
+        stats["seen"] = seen
+        return kept, stats
+
+    # ---- update ----
+    def update(self, samples: list[dict], step0: int) -> dict:
+        s = self.recipe.rl
+        self.model.train()
+        rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
+        adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale)
+        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
+        prompt_B = torch.tensor([len(x["prompt"]) for x in samples])
+        length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples])
+        keep_B = torch.tensor([not (s.overlong == "filter" and x["truncated"]) for x in samples])
+        mb = max(1, self.recipe.batch.micro_batch)
+        with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
+            old = [completion_logprobs(self.model, ids_BT[i:i + mb], prompt_B[i:i + mb], length_B[i:i + mb])[0]
+                   for i in range(0, len(samples), mb)]
+            ref = ([completion_logprobs(self.ref, ids_BT[i:i + mb], prompt_B[i:i + mb], length_B[i:i + mb])[0]
+                    for i in range(0, len(samples), mb)] if self.ref is not None else None)
+        order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
+        minibatches = np.array_split(order, s.updates_per_batch)
+        agg, t0, tokens = [], time.perf_counter(), 0
+        for u, groups in enumerate(minibatches):
+            rows = [g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
+            lr = self.schedule.apply(self.optimizer, step0 + u)
+            self.optimizer.zero_grad(set_to_none=True)
+            n_tokens = int(sum(int((length_B[b] - prompt_B[b])) * bool(keep_B[b]) for b in rows))
+            parts = []
+            for i in range(0, len(rows), mb):
+                sel = torch.tensor(rows[i:i + mb])
+                T = int(length_B[sel].max())
+                logp_BC, ent_BC, mask_BC = completion_logprobs(self.model, ids_BT[sel, :T], prompt_B[sel], length_B[sel])
+                C = logp_BC.shape[1]
+                old_BC = torch.cat([_pad_c(old[b // mb][b % mb], C)[None] for b in sel.tolist()])
+                ref_BC = torch.cat([_pad_c(ref[b // mb][b % mb], C)[None] for b in sel.tolist()]) if ref else None
+                mask_BC = mask_BC & keep_B[sel, None]
+                loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level, clip_low=s.clip_low,
+                                       clip_high=s.clip_high, aggregation=s.aggregation, ref_logp_BT=ref_BC,
+                                       beta=s.beta, max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
+                if s.aggregation not in ("token_mean", "dapo", "bnpo"):
+                    loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
+                loss.backward()
+                self.balancer.accumulate_loads()
+                m = mask_BC.float()
+                st["entropy"] = float((ent_BC * m).sum() / m.sum().clamp(min=1))
+                st["loss"] = float(loss)
+                parts.append(st)
+                tokens += int(length_B[sel].sum())
+            clip = self.recipe.optimizer.grad_clip
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf")))
+            self.optimizer.step()
+            drift = self._load_drift()
+            self.balancer.step()
+            agg.append({**{k: float(np.nanmean([p[k] for p in parts])) for k in parts[0]}, "grad_norm": grad_norm,
+                        "lr": lr, **drift})
+        out = {k: float(np.nanmean([a[k] for a in agg])) for k in agg[0]}
+        out.update(ratio_min=min(a["ratio_min"] for a in agg), ratio_max=max(a["ratio_max"] for a in agg),
+                   update_tokens_per_s=tokens / max(time.perf_counter() - t0, 1e-9))
+        return out
+
+    def _load_drift(self) -> dict:
+        """Total-variation distance of each MoE layer's expert-load distribution from the one at RL's start."""
+        loads_LE = self.balancer.loads_LE
+        share_LE = loads_LE / loads_LE.sum(1, keepdim=True).clamp(min=1)
+        if self.load_start_LE is None:
+            self.load_start_LE = share_LE.clone()
+        tv_L = 0.5 * (share_LE - self.load_start_LE).abs().sum(1)
+        out = {f"expert_drift/{name}": float(tv_L[i]) for i, (name, _) in enumerate(self.balancer.layers)}
+        out["expert_drift_mean"] = float(tv_L.mean()) if len(tv_L) else 0.0
+        return out
+
+    def fit(self) -> list[dict]:
+        r, s, rows = self.recipe, self.recipe.rl, []
+        bar = tqdm(range(self.iteration, s.iterations), initial=self.iteration, total=s.iterations,
+                   disable=not r.logging.progress, desc="rl")
+        for it in bar:
+            samples, st = self.rollout(it)
+            row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+            row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
+            if samples:
+                row.update(self.update(samples, it * s.updates_per_batch))
+            else:
+                row["skipped"] = "every group had equal rewards"
+            self.iteration = it + 1
+            self.log.write(row)
+            self.tensorboard.write(row)
+            rows.append(row)
+            bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                            kept=len(samples) // s.group_size)
+            if self.iteration % r.checkpointing.interval_steps == 0 or self.iteration == s.iterations:
+                self.save()
+        bar.close()
+        self.tensorboard.close()
+        return rows
+
+    def save(self) -> Path:
+        state = {"state": {"iteration": self.iteration,
+                           "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
+                 "model_config": self.config.to_dict(), "mtp_depth": 0}
+        return save_checkpoint(self.ckpt_dir, self.iteration, self.objective, self.optimizer, state,
+                               self.recipe.checkpointing.keep_latest)
+
+
+def _pad_c(x_C: torch.Tensor, C: int) -> torch.Tensor:
+    return torch.nn.functional.pad(x_C[:C], (0, max(0, C - x_C.shape[0])))
+
+
+def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
+    """Reward, accuracy, format and length per mode over every scored sample of the iteration."""
+    out = {"reward_mean": float(np.mean([x["reward"] for x in seen])),
+           "accuracy": float(np.mean([x["correct"] for x in seen])), "groups_kept": len(kept)}
+    for mode, thinking in (("think", True), ("non-think", False)):
+        xs = [x for x in seen if x["thinking"] == thinking]
+        if xs:
+            out[f"reward/{mode}"] = float(np.mean([x["reward"] for x in xs]))
+            out[f"accuracy/{mode}"] = float(np.mean([x["correct"] for x in xs]))
+            out[f"format_ok/{mode}"] = float(np.mean([x["format_ok"] for x in xs]))
+            out[f"response_len/{mode}"] = float(np.mean([len(x["completion"]) for x in xs]))
+    return out
+
+
+def run_rl(recipe: RLRecipe, resume: bool = False) -> dict:
+    trainer = RLTrainer(recipe, resume)
+    rows = trainer.fit()
+    result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
+    if recipe.rl.export:
+        out = Path(recipe.run.out_dir) / "model"
+        result["model_dir"] = str(export_with_tokenizer(trainer.ckpt_dir, out, recipe.rl.template_from))
+    return result

@@ -1,0 +1,90 @@
+"""The `axk1 rl` recipe: a training recipe (model, optimizer, schedule, batch, moe, parallelism, checkpointing,
+logging, run) plus an [rl] section. Defaults follow A.X K1's recipe (GSPO inside DAPO's conventions, R = R_correct
+± 1 + R_format, both prompt variants) where it is known; clip ranges and sizes are assumptions (not published).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from axk1.posttrain.policy_loss import AGGREGATIONS, TRL_LOSS_TYPES
+from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+
+
+@dataclass
+class RLSection:
+    tasks: list[str] = field(default_factory=list)  # JSONL of verified tasks (axk1 posttrain tasks → train.jsonl)
+    template_from: str = ""          # folder with tokenizer + chat template ("" = [model] init_from)
+    modes: list[str] = field(default_factory=lambda: ["think", "non-think"])  # think prompts end with <think>,
+    # non-think prompts with </think>; the prompts of one step alternate between them
+    iterations: int = 20             # rollout batches
+    prompts_per_step: int = 8        # groups per rollout batch (after dynamic sampling)
+    group_size: int = 8              # G completions per prompt
+    max_new_tokens: int = 96
+    temperature: float = 1.0
+    top_p: float = 1.0
+    updates_per_batch: int = 2       # optimizer steps per rollout batch (minibatches): ratio ≠ 1 from the second on
+    level: str = "sequence"          # "sequence" (GSPO) | "token" (GRPO)
+    clip_low: float = 3e-3           # GSPO's sequence ratios sit near 1: far narrower than GRPO's 0.2 / 0.28
+    clip_high: float = 4e-3
+    aggregation: str = "token_mean"  # DAPO's token-level mean; see policy_loss.AGGREGATIONS
+    advantage_scale: str = "group"   # "group" | "batch" | "none"
+    beta: float = 0.0                # KL to the frozen starting model (k3); 0 = none, as DAPO
+    dynamic_sampling: bool = True    # drop groups whose rewards are all equal, sample more prompts to refill
+    max_sampling_rounds: int = 3
+    overlong: str = "filter"         # "filter" (truncated completions leave the loss) | "penalty" | "none"
+    overlong_buffer: int = 16        # "penalty": the last this-many tokens before the limit cost up to −1
+    format_penalty: float = -1.0     # R_format when the think tags are violated
+    export: bool = True              # write [run] out_dir/model at the end
+
+
+@dataclass
+class RLRecipe(Recipe):
+    rl: RLSection = field(default_factory=RLSection)
+    needs_stages = False
+
+    def resolve_paths(self, base: Path) -> None:
+        super().resolve_paths(base)
+        res = lambda p: p if not p or Path(p).is_absolute() else str(base / p)  # noqa: E731
+        self.rl.tasks = [res(p) for p in self.rl.tasks]
+        self.rl.template_from = res(self.rl.template_from) or self.model.init_from or ""
+
+    def validate(self) -> None:
+        super().validate()
+        s = self.rl
+        if not s.tasks:
+            raise ValueError("[rl] tasks must list at least one JSONL of verified tasks (axk1 posttrain tasks)")
+        for p in s.tasks:
+            if not Path(p).exists():
+                raise FileNotFoundError(f"[rl] tasks file {p} not found")
+        if self.model.init_from is None:
+            raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
+        if not s.modes or any(m not in ("think", "non-think") for m in s.modes):
+            raise ValueError(f"[rl] modes must be a non-empty list of \"think\" / \"non-think\", got {s.modes}")
+        if s.level not in ("sequence", "token"):
+            raise ValueError(f"[rl] level {s.level!r}: use \"sequence\" (GSPO) or \"token\" (GRPO)")
+        if s.aggregation not in AGGREGATIONS and s.aggregation not in TRL_LOSS_TYPES:
+            raise ValueError(f"[rl] aggregation {s.aggregation!r}: use one of {', '.join(AGGREGATIONS)}")
+        if s.overlong not in ("filter", "penalty", "none") or s.overlong_buffer < 0:
+            raise ValueError("[rl] overlong must be \"filter\", \"penalty\" or \"none\", overlong_buffer >= 0")
+        if s.advantage_scale not in ("group", "batch", "none"):
+            raise ValueError("[rl] advantage_scale must be \"group\", \"batch\" or \"none\"")
+        if min(s.iterations, s.prompts_per_step, s.max_new_tokens, s.updates_per_batch, s.max_sampling_rounds) < 1:
+            raise ValueError("[rl] iterations, prompts_per_step, max_new_tokens, updates_per_batch and "
+                             "max_sampling_rounds must be >= 1")
+        if s.group_size < 2:
+            raise ValueError("[rl] group_size must be >= 2: the advantage is a reward against its group's mean")
+        if not (0 <= s.clip_low < 1 and s.clip_high >= 0) or s.beta < 0 or s.temperature <= 0:
+            raise ValueError("[rl] needs 0 <= clip_low < 1, clip_high >= 0, beta >= 0, temperature > 0")
+        if self.parallelism.dp_replicate * self.parallelism.dp_shard > 1:
+            raise ValueError("[rl] runs in one process for now (rollouts on axk1's own generation); set "
+                             "dp_replicate = dp_shard = 1 — see docs/posttraining.md for the path to scale")
+
+
+def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> RLRecipe:
+    return load_recipe(path, overrides, cls=RLRecipe, example="recipes/posttrain/rl.toml", **run)
+
+
+def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
+    return parse_recipe(raw, base_dir, cls=RLRecipe)

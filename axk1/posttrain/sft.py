@@ -1,0 +1,190 @@
+"""`axk1 sft`: supervised fine-tuning on chat data, in either thinking mode, on the pretraining trainer.
+
+The recipe is a pretraining recipe (same [model], [optimizer], [schedule], [batch], [parallelism],
+[checkpointing], [logging], [run]) whose [[stages]] are replaced by an [sft] section naming chat JSONL files. The
+trainer is the pretraining Trainer with a different batch source, `ChatSampler`, so checkpoints, exact resume, the
+progress bar, TensorBoard, FSDP2 + EP and fault handling are the same code. At the end the newest checkpoint is
+exported as a Hugging Face folder with the tokenizer and chat template it was rendered with (`[run] out_dir/model`).
+
+Legend: B sequences, T tokens per sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import MODES, ChatExample, ChatReport, load_chat_examples
+from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
+from axk1.train.loss import IGNORE_INDEX
+from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
+                   "generation_config.json")
+
+
+@dataclass
+class SFTSection:
+    data: list[str] = field(default_factory=list)  # chat JSONL files (relative: to the recipe's folder)
+    mode: str = "keep"           # "think" | "non-think" | "keep" (each turn as it comes: reasoning → think mode)
+    template_from: str = ""      # model folder whose tokenizer + chat template render the rows ("" = [model] init_from)
+    seq_len: int = 1024          # packed row length; a longer conversation is excluded as "over-long"
+    epochs: float = 1.0
+    export: bool = True          # write [run] out_dir/model (HF folder + tokenizer + template) at the end
+
+
+@dataclass
+class SFTRecipe(Recipe):
+    sft: SFTSection = field(default_factory=SFTSection)
+    needs_stages = False
+
+    def validate(self) -> None:
+        super().validate()
+        s = self.sft
+        if not s.data:
+            raise ValueError("[sft] data must list at least one chat JSONL file")
+        if s.mode not in MODES:
+            raise ValueError(f"[sft] mode {s.mode!r} unknown; use one of {', '.join(MODES)}")
+        if s.epochs <= 0 or s.seq_len < 8:
+            raise ValueError("[sft] needs epochs > 0 and seq_len >= 8")
+        if self.stages:
+            raise ValueError("an SFT recipe takes its data from [sft]; remove [[stages]]")
+        if not (self.sft.template_from or self.model.init_from):
+            raise ValueError("[sft] needs a chat template: set [model] init_from to a model folder (or "
+                             "[sft] template_from to a folder with tokenizer.json + chat template)")
+        for p in s.data:
+            if not Path(p).exists():
+                raise FileNotFoundError(f"[sft] data file {p} not found")
+
+
+    def resolve_paths(self, base: Path) -> None:
+        super().resolve_paths(base)
+        res = lambda p: p if not p or Path(p).is_absolute() else str(base / p)  # noqa: E731
+        self.sft.data = [res(p) for p in self.sft.data]
+        self.sft.template_from = res(self.sft.template_from) or self.model.init_from or ""
+
+
+def load_sft_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> SFTRecipe:
+    return load_recipe(path, overrides, cls=SFTRecipe, example="recipes/posttrain/sft-think.toml", **run)
+
+
+def parse_sft_recipe(raw: dict, base_dir: str | Path) -> SFTRecipe:
+    return parse_recipe(raw, base_dir, cls=SFTRecipe)
+
+
+def pack(examples: list[ChatExample], seq_len: int, seed: int) -> list[list[int]]:
+    """Example indices per row: a seeded shuffle, then first-fit in order (an example never spans two rows)."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for i in order.tolist():
+        n = len(examples[i].ids)
+        for r, used in enumerate(fill[-8:], start=max(0, len(fill) - 8)):  # a few open rows are enough
+            if used + n <= seq_len:
+                rows[r].append(i)
+                fill[r] += n
+                break
+        else:
+            rows.append([i])
+            fill.append(n)
+    return rows
+
+
+class ChatSampler:
+    """Packed chat rows for any step; one stage named "sft". Rows are packed once, then each epoch visits them in
+    its own seeded order, so a step's batch is a pure function of (seed, step) and resume is exact."""
+
+    def __init__(self, recipe: SFTRecipe, codec: ChatCodec, vocab_size: int) -> None:
+        s = recipe.sft
+        self.seed, self.seq_len = recipe.data.seed, s.seq_len
+        self.examples, self.report = load_chat_examples(s.data, codec, s.mode, s.seq_len)
+        if not self.examples:
+            raise ValueError(f"no trainable chat rows in {s.data}: {self.report.summary()}")
+        top = max(max(e.ids) for e in self.examples)
+        if top >= vocab_size:
+            raise ValueError(f"the chat data encodes to token id {top} but the model's vocab_size is {vocab_size}: "
+                             "render with the model's own tokenizer ([sft] template_from)")
+        self.pad_id = codec.token_id("<|pad|>") or 0
+        self.rows = pack(self.examples, s.seq_len, self.seed)
+        seqs = recipe.sequences_per_step(s.seq_len)
+        self.total_steps = max(1, int(-(-s.epochs * len(self.rows) // seqs)))
+        self.plan = [PlanEntry(0, self.total_steps, 0, s.seq_len, seqs)]
+        self.domains = ["non-think", "think", "mixed"]
+
+    def position(self, step: int) -> StagePosition:
+        return plan_position(self.plan, ["sft"], step)
+
+    def _row(self, k: int) -> int:
+        """The packed row at global position k (epoch k // rows, in that epoch's order)."""
+        epoch, i = divmod(k, len(self.rows))
+        return int(np.random.default_rng((self.seed, epoch)).permutation(len(self.rows))[i])
+
+    def batch(self, step: int, rows: range | None = None) -> Batch:
+        B = self.plan[0].sequences
+        rows = range(B) if rows is None else rows
+        T = self.seq_len
+        ids_BT = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
+        docs_BT = torch.zeros((len(rows), T), dtype=torch.long)
+        labels_BT = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
+        domains = []
+        for b, r in enumerate(rows):
+            members = [self.examples[i] for i in self.rows[self._row(step * B + r)]]
+            at = 0
+            for d, ex in enumerate(members):
+                n = len(ex.ids)
+                ids_BT[b, at:at + n] = torch.tensor(ex.ids)
+                docs_BT[b, at:at + n] = d
+                # the target of position t is token t+1: trained where that token is in the completion
+                labels_BT[b, at + ex.n_prompt - 1:at + n - 1] = ids_BT[b, at + ex.n_prompt:at + n]
+                at += n
+            docs_BT[b, at:] = len(members)  # padding is its own document, never a target
+            modes = {ex.mode for ex in members}
+            domains.append(modes.pop() if len(modes) == 1 else "mixed")
+        return Batch(ids_BT, docs_BT, labels_BT, domains)
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "rows": len(self.rows)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["seed"]) != self.seed or int(state.get("rows", len(self.rows))) != len(self.rows):
+            raise ValueError("the checkpoint was trained on other chat data or another seed: resume with the recipe "
+                             "and data the run started with")
+
+
+def export_with_tokenizer(checkpoints: str | Path, out_dir: str | Path, tokenizer_from: str | Path) -> Path:
+    """The newest checkpoint as a Hugging Face folder, with the tokenizer and chat template files copied in."""
+    from axk1.checkpoint.export import export_checkpoint
+
+    model_dir = export_checkpoint(checkpoints, out_dir)
+    for name in TOKENIZER_FILES:
+        if (Path(tokenizer_from) / name).exists():
+            shutil.copy(Path(tokenizer_from) / name, model_dir / name)
+    return model_dir
+
+
+def run_sft(recipe: SFTRecipe, resume: bool = False) -> dict:
+    """Train; returns the logged rows, the data report and (when [sft] export) the exported folder."""
+    from axk1.train.trainer import Trainer
+
+    codec = ChatCodec.from_folder(recipe.sft.template_from)
+    if codec is None:
+        raise FileNotFoundError(f"{recipe.sft.template_from} has no tokenizer.json: SFT renders chat rows with the "
+                                "model folder's tokenizer and chat template")
+    sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
+    trainer = Trainer(recipe, resume=resume, sampler=sampler)
+    out = Path(recipe.run.out_dir)
+    if trainer.is_main:
+        print(sampler.report.summary(), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
+    rows = trainer.fit()
+    result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
+    if recipe.sft.export and trainer.is_main:
+        result["model_dir"] = str(export_with_tokenizer(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
+    return result

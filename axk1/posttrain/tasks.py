@@ -1,0 +1,236 @@
+"""Generated tasks with verified answers, in English and Korean, for SFT (chat rows with or without a reasoning
+trace) and RL with verifiable rewards (the integer answer, or unit tests).
+
+Families (math_tasks.py, code_tasks.py) are short on purpose: the consumer is a ~65M-parameter model that has
+seen a few minutes of pretraining, so traces are a few dozen tokens and difficulty is a `level` (1-3).
+
+    tasks = generate_tasks(2000, seed=0, levels=(1, 2))
+    train, heldout = split_tasks(tasks, heldout_n=200, seed=0)
+    write_jsonl("sft.jsonl", [to_chat(t, "think") for t in train])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from axk1.posttrain import code_tasks, math_tasks
+from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts
+
+KINDS = ("math", "code")
+LANGS = ("en", "ko")
+LEVELS = tuple(range(1, math_tasks.MAX_LEVEL + 1))
+FAMILIES = {**{name: ("math", make) for name, make in math_tasks.FAMILIES.items()},
+            **{name: ("code", make) for name, make in code_tasks.FAMILIES.items()}}
+MODES = ("think", "non-think")
+# A combination that draws only prompts already taken this many times in a row is used up (some level-1 code
+# templates have a handful of distinct prompts: a few function names, no constant).
+MAX_REPEATS = 100
+
+
+@dataclass
+class VerifiedTask:
+    id: str             # content hash of the other fields: the same task always gets the same id
+    family: str         # a key of FAMILIES
+    kind: str           # "math" | "code"
+    lang: str           # "en" | "ko"
+    level: int
+    prompt: str         # the user message
+    answer: str         # math: the integer, as a string; code: ""
+    tests: str          # code: assert statements that call entry_point; math: ""
+    entry_point: str    # code: the function's name; math: ""
+    reasoning: str      # the short worked trace (reasoning_content in think mode)
+    response: str       # the final answer: "... \\boxed{N} ..." or a ```python block
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: Mapping) -> "VerifiedTask":
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in row and name != "id"]
+        if missing:
+            raise ValueError(f"task row lacks {', '.join(missing)}")
+        values = {name: row[name] for name in names if name != "id"}
+        values["level"] = int(values["level"])
+        return cls(id=row.get("id") or content_id(values), **values)
+
+
+def content_id(values: Mapping) -> str:
+    content = [values[k] for k in ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point",
+                                   "reasoning", "response")]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def prompt_key(prompt: str) -> str:
+    """The prompt as compared for duplicates: NFKC, case-folded, whitespace collapsed, end punctuation dropped."""
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", prompt)).strip().casefold()
+    return text.rstrip(".?!。 ")
+
+
+def problem_key(task: VerifiedTask) -> str:
+    """The problem behind the wording, the same in both languages and every phrasing: family, the numbers and the
+    quoted names/literals of the prompt (as a multiset: "37 + 45" is "45 + 37"), and the answer."""
+    numbers = sorted(re.findall(r"\d+", task.prompt), key=int)
+    quoted = sorted(re.findall(r"`[^`]*`|'[^']*'", task.prompt))
+    return json.dumps([task.family, numbers, quoted, task.answer])
+
+
+def _check_choices(what: str, given: Sequence, allowed: Sequence) -> tuple:
+    given = tuple(given)
+    unknown = [g for g in given if g not in allowed]
+    if unknown or not given:
+        raise ValueError(f"{what} {unknown or 'empty'}: choose from {', '.join(map(str, allowed))}")
+    return given
+
+
+def generate_tasks(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, langs: Sequence[str] = LANGS,
+                   levels: Sequence[int] = (1, 2), families: Sequence[str] | None = None,
+                   math_instruction: bool = False) -> list[VerifiedTask]:
+    """n tasks with distinct prompts (by prompt_key), the same for the same arguments; each draw picks a kind,
+    then a family of that kind, a level and a language, uniformly. The first n tasks of a larger request are
+    the same n tasks. `math_instruction` appends the AIME eval's instruction to math prompts (RL prompts then
+    read like the benchmark's). Raises ValueError when the combinations run out of distinct prompts."""
+    kinds = _check_choices("kinds", kinds, KINDS)
+    langs = _check_choices("langs", langs, LANGS)
+    levels = _check_choices("levels", levels, LEVELS)
+    names = _check_choices("families", families or list(FAMILIES), list(FAMILIES))
+    names = [name for name in names if FAMILIES[name][0] in kinds]
+    if not names:
+        raise ValueError(f"no family of kind {', '.join(kinds)} among {', '.join(families or [])}")
+    instructions = {}
+    if math_instruction:
+        from axk1.eval.tasks.aime import INSTRUCTIONS as instructions
+    active = [(FAMILIES[name][0], name, level, lang) for name in names for level in levels for lang in langs]
+    rng, seen, out = random.Random(seed), set(), []
+    while len(out) < n:
+        if not active:
+            raise ValueError(f"only {len(out)} distinct tasks exist for these kinds, families, levels and languages")
+        # choose step by step (kind, family, level, language) so that each kind gets its share however many
+        # families or levels it has; lists keep the input order, so the draw does not depend on hashing
+        combo = list(active)
+        for i in range(4):
+            choice = rng.choice(list(dict.fromkeys(c[i] for c in combo)))
+            combo = [c for c in combo if c[i] == choice]
+        kind, family, level, lang = combo = combo[0]
+        for _ in range(MAX_REPEATS):  # redraw the same combination, so duplicates do not shift the mixture
+            row = FAMILIES[family][1](rng, level, lang)
+            if kind == "math" and math_instruction:
+                row["prompt"] = f"{row['prompt']}\n\n{instructions[lang]}"
+            key = prompt_key(row["prompt"])
+            if key not in seen:
+                break
+        else:
+            active.remove(combo)
+            continue
+        seen.add(key)
+        values = {"family": family, "kind": kind, "lang": lang, "level": level, "tests": "", "entry_point": "",
+                  **row}
+        out.append(VerifiedTask(id=content_id(values), **values))
+    return out
+
+
+def split_tasks(tasks: Sequence[VerifiedTask], heldout_fraction: float | None = None, heldout_n: int | None = None,
+                seed: int = 0) -> tuple[list[VerifiedTask], list[VerifiedTask]]:
+    """(train, heldout), input order kept in each. Tasks that share a prompt_key or a problem_key (the same
+    problem in the other language or another phrasing) are one group, and a group goes to one side whole, so
+    nothing in heldout was seen in training in any wording. Heldout gets exactly heldout_n tasks (or
+    round(fraction · len)) unless the groups cannot add up to it; then it gets the most that fits."""
+    if (heldout_fraction is None) == (heldout_n is None):
+        raise ValueError("give exactly one of heldout_fraction and heldout_n")
+    target = heldout_n if heldout_n is not None else round(heldout_fraction * len(tasks))
+    if not 0 <= target <= len(tasks):
+        raise ValueError(f"heldout size {target} is outside 0..{len(tasks)}")
+    parent = list(range(len(tasks)))  # union-find over task indices
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        for key in ("p:" + prompt_key(task.prompt), "q:" + problem_key(task)):
+            j = first_with.setdefault(key, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(tasks)):
+        groups.setdefault(root(i), []).append(i)
+    order = list(groups.values())  # in order of first member, then shuffled by the seed
+    random.Random(seed).shuffle(order)
+    heldout: set[int] = set()
+    for group in order:
+        if len(heldout) + len(group) <= target:
+            heldout.update(group)
+    return ([t for i, t in enumerate(tasks) if i not in heldout], [t for i, t in enumerate(tasks) if i in heldout])
+
+
+def to_chat(task: VerifiedTask, mode: str = "think") -> dict:
+    """An OpenAI-style chat row: think mode carries the trace as reasoning_content, non-think mode has none."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: choose think or non-think")
+    assistant = {"role": "assistant", "content": task.response}
+    if mode == "think":
+        assistant["reasoning_content"] = task.reasoning
+    return {"messages": [{"role": "user", "content": task.prompt}, assistant]}
+
+
+def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
+    """One JSON object per line (tasks as their to_dict); returns the number of rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row.to_dict() if isinstance(row, VerifiedTask) else row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def read_tasks(path: str | Path) -> list[VerifiedTask]:
+    with Path(path).open(encoding="utf-8") as f:
+        return [VerifiedTask.from_dict(json.loads(line)) for line in f if line.strip()]
+
+
+def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: int = 0,
+                     levels: Sequence[int] = (1, 2), kinds: Sequence[str] = KINDS, langs: Sequence[str] = LANGS,
+                     families: Sequence[str] | None = None, math_instruction: bool = False,
+                     eval_sets: Mapping[str, ReferenceSet | Sequence[str] | None] | None = None, n: int = 13,
+                     threshold: float = 0.0) -> dict:
+    """Generates, decontaminates and splits tasks; writes out_dir/train.jsonl, heldout.jsonl (VerifiedTask rows)
+    and decontamination.json. eval_sets defaults to evaluation_texts() (HumanEval; AIME only when given as files:
+    evaluation_texts(aime_en=..., aime_ko=...)). Returns the counts and the overlap report."""
+    want = n_train + n_heldout
+    refs = evaluation_texts() if eval_sets is None else eval_sets
+    options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
+                   math_instruction=math_instruction)
+    generated = want
+    for _ in range(5):  # a removed task is replaced by drawing further: the first tasks stay the same
+        tasks = generate_tasks(generated, **options)
+        kept, report = decontaminate(tasks, refs, n=n, threshold=threshold)
+        if len(kept) >= want:
+            break
+        generated += 2 * (want - len(kept))
+    kept = kept[:want]
+    train, heldout = split_tasks(kept, heldout_n=n_heldout, seed=seed)
+    out = Path(out_dir)
+    files = {"train": out / "train.jsonl", "heldout": out / "heldout.jsonl",
+             "decontamination": out / "decontamination.json"}
+    write_jsonl(files["train"], train)
+    write_jsonl(files["heldout"], heldout)
+    removed = sorted({i for r in report.values() for i in r.get("removed_ids", [])})
+    summary = {"train": len(train), "heldout": len(heldout), "generated": len(tasks), "removed": len(removed),
+               "by_family": {"train": dict(Counter(t.family for t in train)),
+                             "heldout": dict(Counter(t.family for t in heldout))},
+               "options": {**options, "n": n, "threshold": threshold}, "overlap": report,
+               "files": {k: str(v) for k, v in files.items()}}
+    files["decontamination"].write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return summary

@@ -1,0 +1,260 @@
+import json
+import math
+import weakref
+
+import pytest
+import safetensors.torch
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import axk1
+from axk1 import AXK1ForCausalLM
+from axk1.checkpoint import merge
+from axk1.checkpoint.merge import merge_folders
+
+SIDE_FILES = {  # what a released folder carries besides the weights; merely copied, so any content will do
+    "tokenizer.json": '{"version": "1.0", "model": {"type": "BPE"}}\n',
+    "tokenizer_config.json": '{"eos_token": "<|im_end|>"}\n',
+    "special_tokens_map.json": '{"eos_token": "<|im_end|>"}\n',
+    "generation_config.json": '{"temperature": 0.6}\n',
+    "chat_template.jinja": "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}\n",
+}
+
+
+def _model(config, seed, with_mtp=True):
+    torch.manual_seed(seed)
+    model = AXK1ForCausalLM(config, with_mtp=with_mtp)
+    with torch.no_grad():  # a non-zero routing bias, so that the float32 buffer is really averaged too
+        for name, buffer in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                buffer.normal_()
+    return model
+
+
+def _tensors(folder):
+    out = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            out.update({k: f.get_tensor(k) for k in f.keys()})
+    return out
+
+
+def _rewrite(file, edit):
+    tensors = dict(safetensors.torch.load_file(str(file)))
+    edit(tensors)
+    save_file(tensors, str(file), metadata={"format": "pt"})
+
+
+@pytest.fixture
+def pair(tmp_path, tiny_config):
+    """A: sharded (64KB shards) with the tokenizer files; B: one file. Both float32, both with MTP."""
+    model_a, model_b = _model(tiny_config, 1), _model(tiny_config, 2)
+    model_a.save_pretrained(tmp_path / "a", max_shard_size="64KB")
+    model_b.save_pretrained(tmp_path / "b")
+    for name, text in SIDE_FILES.items():
+        (tmp_path / "a" / name).write_text(text)
+    return model_a, model_b, tmp_path / "a", tmp_path / "b"
+
+
+def _close_to_average(out, a, b, alpha, rel):
+    """|out − (α·a + (1−α)·b)| within `rel` of the terms' size, the reference in float64."""
+    ref = alpha * a.double() + (1 - alpha) * b.double()
+    bound = rel * (a.double().abs() + b.double().abs()) + 1e-30
+    return bool(((out.double() - ref).abs() <= bound).all())
+
+
+def test_every_tensor_is_the_weighted_average_in_a_layout(pair, tmp_path, capsys):
+    _, _, a, b = pair
+    summary = merge_folders(a, b, tmp_path / "out", alpha=0.8)
+    assert "merge: 100%" in capsys.readouterr().err  # the progress bar, over tensors
+    out = tmp_path / "out"
+    tensors_a, tensors_b, merged = _tensors(a), _tensors(b), _tensors(out)
+    assert merged.keys() == tensors_a.keys() and len(merged) > 50
+    for name, t in merged.items():
+        assert t.dtype == tensors_a[name].dtype and t.shape == tensors_a[name].shape, name
+        # float32: at most a few roundings of the terms (2^-23 each)
+        assert _close_to_average(t, tensors_a[name], tensors_b[name], 0.8, rel=4e-7), name
+    assert not torch.equal(merged["lm_head.weight"], tensors_a["lm_head.weight"])
+
+    index_a = json.loads((a / "model.safetensors.index.json").read_text())
+    index_out = json.loads((out / "model.safetensors.index.json").read_text())
+    assert index_out["weight_map"] == index_a["weight_map"] and len(set(index_a["weight_map"].values())) > 3
+    assert sorted(p.name for p in out.glob("*.safetensors")) == sorted(p.name for p in a.glob("*.safetensors"))
+    main = {k: v for k, v in merged.items() if k in index_a["weight_map"]}
+    assert index_out["metadata"]["total_size"] == sum(t.numel() * t.element_size() for t in main.values())
+    assert summary["tensors_merged"] == len(merged) and summary["tensors_copied"] == 0
+    assert summary["bytes_written"] == sum(p.stat().st_size for p in out.glob("*.safetensors"))
+    record = json.loads((out / "merge.json").read_text())
+    assert record["alpha"] == 0.8 and record["tensors"] == len(merged)
+    assert record["a"] == str(a.resolve()) and record["b"] == str(b.resolve())
+
+
+def test_merged_folder_loads_with_the_logits_of_an_in_memory_merge(pair, tmp_path, tiny_config):
+    model_a, model_b, a, b = pair
+    merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    loaded = axk1.load_model(tmp_path / "out")
+    assert loaded.mtp is not None  # mtp.safetensors was merged and written too
+
+    sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
+    reference = AXK1ForCausalLM(tiny_config, with_mtp=True)
+    reference.load_state_dict({k: 0.8 * v.float() + 0.2 * sd_b[k].float() if v.is_floating_point() else v
+                               for k, v in sd_a.items()})
+    reference.eval()
+    ids = torch.randint(0, tiny_config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # one pass each: the logits (forward's, from the hidden states) and the MTP head's
+        (h_loaded, rope), (h_ref, _) = loaded.hidden_states(ids), reference.hidden_states(ids)
+        torch.testing.assert_close(loaded.lm_head(loaded.model.norm(h_loaded)),
+                                   reference.lm_head(reference.model.norm(h_ref)))
+        torch.testing.assert_close(loaded.mtp_logits(h_loaded, ids, rope)[0], reference.mtp_logits(h_ref, ids, rope)[0])
+    assert (loaded.lm_head.weight - model_a.lm_head.weight).abs().max() > 1e-3  # the merge is not A
+
+
+def test_alpha_one_reproduces_a_and_zero_reproduces_b_exactly(pair, tmp_path):
+    _, _, a, b = pair
+    tensors_a, tensors_b = _tensors(a), _tensors(b)
+    for alpha, expected in ((1.0, tensors_a), (0, tensors_b)):
+        merge_folders(a, b, tmp_path / f"out{alpha}", alpha=alpha, progress=False)
+        merged = _tensors(tmp_path / f"out{alpha}")
+        assert merged.keys() == expected.keys()
+        assert all(torch.equal(merged[k], expected[k]) for k in merged)
+
+
+def test_non_weight_files_are_copied_and_stray_weights_are_not(pair, tmp_path):
+    _, _, a, b = pair
+    (a / "pytorch_model.bin").write_bytes(b"unmerged weights")  # must not ride along into the merge
+    (a / "original").mkdir()
+    (b / "tokenizer.json").write_text("B's tokenizer")  # OUT takes A's files
+    summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    out = tmp_path / "out"
+    for name in SIDE_FILES:
+        assert (out / name).read_bytes() == (a / name).read_bytes(), name
+    assert json.loads((out / "config.json").read_text()) == json.loads((a / "config.json").read_text())
+    assert not (out / "pytorch_model.bin").exists() and not (out / "original").exists()
+    assert sorted(summary["skipped"]) == ["original", "pytorch_model.bin"]
+
+
+def test_bfloat16_inputs_stay_bfloat16(tmp_path, tiny_config):
+    for name, seed in (("a", 1), ("b", 2)):
+        _model(tiny_config, seed, with_mtp=False).save_pretrained(tmp_path / name, dtype=torch.bfloat16)
+    merge_folders(tmp_path / "a", tmp_path / "b", tmp_path / "out", alpha=0.8, progress=False)
+    tensors_a, tensors_b, merged = _tensors(tmp_path / "a"), _tensors(tmp_path / "b"), _tensors(tmp_path / "out")
+    assert merged["lm_head.weight"].dtype == torch.bfloat16
+    for name, t in merged.items():
+        assert t.dtype == tensors_a[name].dtype, name  # the router bias stays float32, as saved
+        # one rounding to bfloat16 (2^-9 relative) of a float32 sum
+        rel = 2.0**-8 if t.dtype == torch.bfloat16 else 4e-7
+        assert _close_to_average(t, tensors_a[name], tensors_b[name], 0.8, rel=rel), name
+    assert axk1.load_model(tmp_path / "out").lm_head.weight.dtype == torch.bfloat16
+
+
+def _config_edit(folder, **changes):
+    raw = json.loads((folder / "config.json").read_text())
+    raw.update(changes)
+    (folder / "config.json").write_text(json.dumps(raw))
+
+
+def _put(file, name, tensor):
+    _rewrite(file, lambda t: t.__setitem__(name, tensor))
+
+
+def _drop(file, name):
+    _rewrite(file, lambda t: t.pop(name))
+
+
+def _counters(a, b, value_a, value_b):
+    """An integer buffer in A's first shard and in B."""
+    _put(next(a.glob("model-00001-of-*.safetensors")), "model.counter", torch.tensor([value_a, 1]))
+    _put(b / "model.safetensors", "model.counter", torch.tensor([value_b, 1]))
+
+
+REFUSALS = {
+    "config value": (lambda a, b: _config_edit(b, routed_scaling_factor=9.5),
+                     r"config\.json files differ in routed_scaling_factor: A=2\.5, B=9\.5"),
+    "missing tensor": (lambda a, b: _drop(b / "model.safetensors", "model.layers.2.mlp.experts.5.up_proj.weight"),
+                       r"tensor sets differ; only in A: model\.layers\.2\.mlp\.experts\.5\.up_proj\.weight"),
+    "extra tensor": (lambda a, b: _put(b / "model.safetensors", "model.layers.1.mlp.mystery.weight", torch.zeros(2)),
+                     r"only in B: model\.layers\.1\.mlp\.mystery\.weight"),
+    "no mtp in B": (lambda a, b: (b / "mtp.safetensors").unlink(), r"only one folder has mtp\.safetensors.*only in A"),
+    "shape": (lambda a, b: _put(b / "model.safetensors", "model.layers.1.self_attn.kv_b_proj.weight",
+                                torch.zeros(3, 3)),
+              r"tensor 'model\.layers\.1\.self_attn\.kv_b_proj\.weight' has shape \(\d+, \d+\) in A "
+              r"but \(3, 3\) in B"),
+    "dtype": (lambda a, b: _put(b / "model.safetensors", "model.norm.weight", torch.ones(64, dtype=torch.bfloat16)),
+              r"tensor 'model\.norm\.weight' is F32 in A but BF16 in B"),
+    "integer buffer": (lambda a, b: _counters(a, b, 1, 2), r"integer tensor 'model\.counter' differs"),
+    "no weights": (lambda a, b: (b / "model.safetensors").rename(b / "pytorch_model.bin"),
+                   r"input B: no model\.safetensors.*safetensors only"),
+    "no config": (lambda a, b: (a / "config.json").unlink(), r"input A .* has no config\.json"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_name_the_difference_and_write_nothing(case, pair, tmp_path):
+    _, _, a, b = pair
+    edit, message = REFUSALS[case]
+    edit(a, b)
+    with pytest.raises(ValueError, match=message):
+        merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_refusals_of_arguments(pair, tmp_path):
+    _, _, a, b = pair
+    for alpha in (1.5, -0.1, math.nan, True):
+        with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]"):
+            merge_folders(a, b, tmp_path / "out", alpha=alpha, progress=False)
+    with pytest.raises(ValueError, match=r"is input A: write the merge to a new folder"):
+        merge_folders(a, b, a, alpha=0.8, progress=False)
+    with pytest.raises(ValueError, match=r"is input B"):
+        merge_folders(a, b, tmp_path / "x" / ".." / "b", alpha=0.8, progress=False)
+    with pytest.raises(ValueError, match=r"input B .*nowhere.* is not a folder"):
+        merge_folders(a, tmp_path / "nowhere", tmp_path / "out", alpha=0.8, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bookkeeping_config_keys_are_ignored_and_equal_integer_buffers_copied(pair, tmp_path):
+    _, _, a, b = pair
+    _config_edit(b, _name_or_path="/somewhere/else", transformers_version="0.0.1")
+    _counters(a, b, 7, 7)
+    summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    assert summary["tensors_copied"] == 1
+    assert torch.equal(_tensors(tmp_path / "out")["model.counter"], torch.tensor([7, 1]))
+
+
+def test_streams_one_tensor_per_input(pair, tmp_path, monkeypatch):
+    """A load-everything merge (load_file, or get_tensor over a whole file before combining) fails here."""
+    _, _, a, b = pair
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("merge loaded a whole safetensors file")
+
+    monkeypatch.setattr(safetensors.torch, "load_file", refuse)
+    monkeypatch.setattr(safetensors.torch, "load", refuse)
+    alive: list[weakref.ref] = []
+    most = [0]
+
+    class Tracked:  # safe_open whose tensors are counted while they live
+        def __init__(self, *args, **kwargs):
+            self._inner = safe_open(*args, **kwargs)
+
+        def __enter__(self):
+            self._f = self._inner.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self._inner.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def get_tensor(self, name):
+            tensor = self._f.get_tensor(name)
+            alive.append(weakref.ref(tensor))
+            most[0] = max(most[0], sum(r() is not None for r in alive))
+            return tensor
+
+    monkeypatch.setattr(merge, "safe_open", Tracked)
+    summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    assert len(alive) == 2 * summary["tensors_merged"] > 100  # every tensor read once from each input
+    assert most[0] <= 2  # one from A, one from B
