@@ -209,7 +209,7 @@ class RLTrainer:
                 self.balancer.accumulate_loads()
                 m = mask_BC.float()
                 st["entropy"] = float((ent_BC * m).sum() / m.sum().clamp(min=1))
-                st["loss"] = float(loss)
+                st["loss"] = float(loss.detach())
                 parts.append(st)
                 tokens += int(length_B[sel].sum())
             clip = self.recipe.optimizer.grad_clip
@@ -274,7 +274,7 @@ def _pad_c(x_C: torch.Tensor, C: int) -> torch.Tensor:
 def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
     """Reward, accuracy, format and length per mode over every scored sample of the iteration."""
     out = {"reward_mean": float(np.mean([x["reward"] for x in seen])),
-           "accuracy": float(np.mean([x["correct"] for x in seen])), "groups_kept": len(kept)}
+           "accuracy": float(np.mean([x["correct"] for x in seen])), "samples_kept": len(kept)}
     for mode, thinking in (("think", True), ("non-think", False)):
         xs = [x for x in seen if x["thinking"] == thinking]
         if xs:

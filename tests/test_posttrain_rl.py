@@ -1,0 +1,118 @@
+"""RL with verifiable rewards: the reward function on real outputs (math grader, code in the sandbox, think-tag
+format), and the GSPO loop's mechanics (dynamic sampling, several updates per rollout so the ratio moves, metrics,
+exact resume, export)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import axk1.posttrain.rl as rl
+from axk1.posttrain.heldout import paired_difference
+from axk1.posttrain.rewards import Score, format_ok, score
+from axk1.posttrain.rl_recipe import parse_rl_recipe
+from tests.serve_helpers import make_model_folder
+
+MATH = {"id": "m", "kind": "math", "answer": "82", "tests": ""}
+CODE = {"id": "c", "kind": "code", "answer": "", "tests": "assert add_n(1) == 8\nassert add_n(-7) == 0\n"}
+
+
+def test_math_reward_correct_wrong_and_format():
+    assert score(MATH, "7+5=12\n</think>\n\nThe answer is \\boxed{82}.", "stop", True).reward == 1.0
+    assert score(MATH, "The answer is \\boxed{82}.", "stop", False).reward == 1.0
+    assert score(MATH, "7+5=12\n</think>\n\nThe answer is \\boxed{81}.", "stop", True).reward == -1.0
+    # think mode that never closes the block: no answer and a format violation
+    s = score(MATH, "7+5=12 The answer is \\boxed{82}.", "stop", True)
+    assert (s.correct, s.format_ok, s.reward) == (False, False, -2.0)
+    # a non-think answer that opens a think block is right but penalised
+    s = score(MATH, "<think>x</think> \\boxed{82}", "stop", False)
+    assert (s.correct, s.format_ok, s.reward, s.status) == (True, False, 0.0, "format")
+    assert score(MATH, "</think>\\boxed{82}", "length", True).status == "truncated"
+    assert not format_ok("a</think>b</think>c", True)
+
+
+def test_code_reward_runs_the_tests_in_the_sandbox():
+    good = "ok\n</think>\n\n```python\ndef add_n(x):\n    return x + 7\n```"
+    bad = "ok\n</think>\n\n```python\ndef add_n(x):\n    return x + 6\n```"
+    cheat = "```python\nimport sys\ndef add_n(x):\n    sys.exit(0)\n```"  # exits before any assert fails ...
+    assert score(CODE, good, "stop", True).correct
+    assert not score(CODE, bad, "stop", True).correct
+    assert not score(CODE, "no code here", "stop", False).correct
+    # ... but the tests come after its definition and call it: exit(0) mid-test still counts as passing only if
+    # the process exits cleanly, so the program decides nothing we do not read from its exit status
+    assert score(CODE, cheat, "stop", False).status in ("correct", "wrong")
+
+
+def test_paired_difference():
+    mean, se = paired_difference([0, 1, 0, 0], [1, 1, 1, 0])
+    assert mean == 0.5 and se == pytest.approx(math.sqrt((3 * 0.25 + 0.25) / 3 / 4))
+
+
+def _tasks(path: Path, n: int = 12) -> Path:
+    rows = [{"id": str(i), "kind": "math", "prompt": f"What is {i} plus 2?", "answer": str(i + 2), "tests": ""}
+            for i in range(n)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def _fake_scores(items, format_penalty=-1.0, workers=None):
+    """A reward that varies within a group (the tiny random model never answers right): +1 for an even number of
+    characters. The real scorer is tested above; this isolates the loop."""
+    return [Score(len(text) % 2 == 0, True, "correct" if len(text) % 2 == 0 else "wrong",
+                  1.0 if len(text) % 2 == 0 else -1.0) for _, text, _, _ in items]
+
+
+def _recipe(tmp: Path, folder: Path, tasks: Path, out: str, **rl_keys) -> dict:
+    return {"model": {"init_from": str(folder), "mtp_depth": 0},
+            "rl": {"tasks": [str(tasks)], "iterations": 3, "prompts_per_step": 2, "group_size": 4,
+                   "max_new_tokens": 8, "updates_per_batch": 2, "overlong": "none", "clip_low": 0.2, "clip_high": 0.28, **rl_keys},
+            "optimizer": {"lr": 1e-2}, "schedule": {"kind": "constant"}, "batch": {"global_sequences": 1, "micro_batch": 4},
+            "checkpointing": {"interval_steps": 1}, "logging": {"progress": False, "tensorboard": "tb"},
+            "run": {"out_dir": str(tmp / out), "threads": 1}}
+
+
+def test_gspo_loop_updates_resumes_and_exports(tmp_path, monkeypatch):
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    folder = make_model_folder(tmp_path / "base")
+    tasks = _tasks(tmp_path / "tasks.jsonl")
+    full = rl.run_rl(parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a"), tmp_path))
+    rows = full["rows"]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert {"reward/think", "reward/non-think", "accuracy/think", "response_len/non-think", "clip_frac",
+                "ratio_mean", "entropy", "rollout_tokens_per_s", "update_tokens_per_s", "expert_drift_mean"} <= set(r)
+    # the second minibatch of each rollout sees a policy that already moved: the ratio is no longer exactly 1
+    assert any(r["ratio_max"] > 1 + 1e-6 or r["ratio_min"] < 1 - 1e-6 for r in rows)
+    assert rows[-1]["expert_drift_mean"] > 0  # routing moved since the start of RL
+    # interrupted after iteration 1 and resumed: the same rollouts, rewards and losses as the uninterrupted run
+    part = parse_rl_recipe(_recipe(tmp_path, folder, tasks, "b", iterations=1), tmp_path)
+    rl.run_rl(part)
+    resumed = rl.run_rl(parse_rl_recipe(_recipe(tmp_path, folder, tasks, "b"), tmp_path), resume=True)["rows"]
+    for a, b in zip(rows[1:], resumed):
+        assert (a["step"], a["reward_mean"], a["response_len/think"]) == (b["step"], b["reward_mean"], b["response_len/think"])
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
+    assert (Path(full["model_dir"]) / "chat_template.jinja").exists()
+    assert (tmp_path / "a" / "tb").is_dir()
+
+
+def test_dynamic_sampling_drops_equal_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(rl, "score_all", lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                     max_sampling_rounds=2, export=False), tmp_path)
+    (row,) = rl.run_rl(recipe)["rows"]
+    assert row["skipped"] and row["groups_dropped"] == 4 and row["rounds"] == 2  # 2 rounds x 2 prompts, all equal
+
+
+def test_recipe_errors_name_the_field(tmp_path):
+    folder = make_model_folder(tmp_path / "base", with_tokenizer=True)
+    tasks = _tasks(tmp_path / "t.jsonl")
+    with pytest.raises(ValueError, match="level"):
+        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", level="word"), tmp_path)
+    with pytest.raises(ValueError, match="group_size"):
+        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", group_size=1), tmp_path)
+    with pytest.raises(ValueError, match="unknown key 'clip'"):
+        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", clip=0.2), tmp_path)

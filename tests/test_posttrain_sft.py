@@ -1,0 +1,136 @@
+"""SFT: chat rendering with the folder's template, assistant-only labels, bad rows by reason, the run itself
+(loss falls, exact resume, export), the mode-overlap pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from axk1.checkpoint.hf import load_model
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import load_chat_examples, render_examples
+from axk1.posttrain.overlap import build_overlap
+from axk1.posttrain.sft import ChatSampler, parse_sft_recipe, run_sft
+from axk1.train.loss import IGNORE_INDEX, training_loss
+from tests.serve_helpers import make_model_folder
+
+
+def _rows(n: int) -> list[dict]:
+    return [{"messages": [{"role": "system", "content": "Be brief."},
+                          {"role": "user", "content": f"What is {i} plus 2?"},
+                          {"role": "assistant", "content": f"The answer is {i + 2}.", "reasoning_content": f"{i}+2={i + 2}"}]}
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_model_folder(tmp_path_factory.mktemp("sft") / "base")
+
+
+def _write(path: Path, rows: list, extra: str = "") -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n" + extra)
+    return path
+
+
+def _recipe(tmp: Path, folder: Path, data: Path, mode: str = "think", **run) -> dict:
+    return {"model": {"init_from": str(folder), "mtp_depth": 0},
+            "sft": {"data": [str(data)], "mode": mode, "seq_len": 96, "epochs": 2},
+            "optimizer": {"lr": 3e-3}, "schedule": {"kind": "constant"},
+            "batch": {"global_sequences": 4, "micro_batch": 2},
+            "checkpointing": {"interval_steps": 3}, "logging": {"every_steps": 1, "progress": False},
+            "run": {"out_dir": str(tmp / "run"), "threads": 1, **run}}
+
+
+def test_rendering_matches_the_serving_prompt(folder):
+    codec = ChatCodec.from_folder(folder)
+    msgs = _rows(1)[0]["messages"]
+    (think,) = render_examples(codec, msgs, "think", 512)
+    (plain,) = render_examples(codec, msgs, "non-think", 512)
+    # the context is exactly what `axk1 serve` renders for the request, in each mode
+    served = codec.render(msgs[:2], add_generation_prompt=True, enable_thinking=True)
+    assert think.ids[:think.n_prompt] == codec.encode(served, add_special_tokens=False)
+    assert codec.decode(think.ids[think.n_prompt:]).startswith("0+2=2\n</think>")
+    served = codec.render(msgs[:2], add_generation_prompt=True, enable_thinking=False)
+    assert plain.ids[:plain.n_prompt] == codec.encode(served, add_special_tokens=False)
+    assert "</think>" not in codec.tokenizer.decode(plain.ids[plain.n_prompt:], skip_special_tokens=False)
+    # both end with the eos token, which is trained: the model must learn to stop
+    assert think.ids[-1] == plain.ids[-1] == codec.token_id("<|im_end|>")
+    # an inline <think> span is the same as reasoning_content
+    inline = [*msgs[:2], {"role": "assistant", "content": "<think>0+2=2</think>The answer is 2."}]
+    assert render_examples(codec, inline, "think", 512)[0].ids == think.ids
+
+
+def test_bad_rows_are_counted_by_reason(folder, tmp_path):
+    bad = [{"messages": [{"role": "user", "content": "hi"}]},
+           {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
+           {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no trace"}]},
+           {"messages": [{"role": "user", "content": "q " * 400}, {"role": "assistant", "content": "a",
+                                                                       "reasoning_content": "r"}]},
+           {"text": "no messages"}]
+    path = _write(tmp_path / "chat.jsonl", _rows(3) + bad, "{not json\n")
+    examples, report = load_chat_examples([path], ChatCodec.from_folder(folder), "think", 256)
+    assert len(examples) == 3
+    assert dict(report.excluded) == {"no assistant turn": 1, "unknown role": 1, "no reasoning for think mode": 1,
+                                     "over-long": 1, "no messages": 1, "invalid json": 1}
+    assert report.rows == 9 and report.to_dict()["kept_rows"] == 3
+    assert report.where["unknown role"] == ["chat.jsonl:5"]
+
+
+def test_prompt_tokens_get_no_gradient(folder, tmp_path):
+    recipe = parse_sft_recipe(_recipe(tmp_path, folder, _write(tmp_path / "c.jsonl", _rows(8))), tmp_path)
+    sampler = ChatSampler(recipe, ChatCodec.from_folder(folder), recipe.model.build_config().vocab_size)
+    ids_BT, docs_BT, labels_BT, _ = sampler.batch(0)
+    labelled = labels_BT != IGNORE_INDEX
+    assert labelled.any() and (~labelled).any()
+    # every label is the next token of the same packed conversation
+    assert torch.equal(labels_BT[:, :-1][labelled[:, :-1]], ids_BT[:, 1:][labelled[:, :-1]])
+    model = load_model(folder)
+    seen = {}
+
+    def keep(module, inputs, out):  # the normalised hidden state feeds only the head
+        out.retain_grad()
+        seen["h"] = out
+
+    hook = model.model.norm.register_forward_hook(keep)
+    training_loss(model, ids_BT, docs_BT, 0.0, labels_BT).total.backward()
+    hook.remove()
+    grad_norm_BT = seen["h"].grad.norm(dim=-1)
+    assert (grad_norm_BT[~labelled] == 0).all()  # prompt, system, template and padding positions: exactly zero
+    assert (grad_norm_BT[labelled] > 0).all()
+
+
+def test_sft_trains_resumes_exactly_and_exports(folder, tmp_path):
+    data = _write(tmp_path / "c.jsonl", _rows(24))
+    full = run_sft(parse_sft_recipe(_recipe(tmp_path / "a", folder, data), tmp_path))
+    losses = [r["loss"] for r in full["rows"]]
+    assert len(losses) >= 5 and losses[-1] < losses[0]
+    # stop at step 3 (a checkpoint), resume, and get the same losses as the uninterrupted run
+    part = parse_sft_recipe(_recipe(tmp_path / "b", folder, data, max_steps=3), tmp_path)
+    run_sft(part)
+    resumed = run_sft(parse_sft_recipe(_recipe(tmp_path / "b", folder, data), tmp_path), resume=True)
+    assert [r["loss"] for r in resumed["rows"]] == losses[3:]
+    model_dir = Path(full["model_dir"])
+    assert (model_dir / "chat_template.jinja").exists() and (model_dir / "tokenizer.json").exists()
+    assert load_model(model_dir).config.vocab_size == load_model(folder).config.vocab_size
+    report = json.loads((tmp_path / "a" / "run" / "sft_data_report.json").read_text())
+    assert report["kept_rows"] == 24
+
+
+def test_overlap_pairs_each_prompt_in_both_modes(tmp_path):
+    think = _write(tmp_path / "think.jsonl", _rows(3) + [{"messages": [{"role": "user", "content": "x"},
+                                                                      {"role": "assistant", "content": "plain"}]}])
+    plain_row = {"messages": [*_rows(1)[0]["messages"][:2], {"role": "assistant", "content": "Two."}]}
+    non_think = _write(tmp_path / "plain.jsonl", [plain_row])
+    out = tmp_path / "overlap.jsonl"
+    result = build_overlap([think], out, [non_think])
+    assert result["pairs"] == 3 and result["non_think_from"] == {"non-think set": 1, "think span deleted": 2}
+    assert result["input"]["excluded"] == {"no reasoning for think mode": 1}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["mode"] for r in rows] == ["think", "non-think"] * 3
+    assert rows[1]["messages"][-1] == {"role": "assistant", "content": "Two."}
+    assert rows[3]["messages"][-1] == {"role": "assistant", "content": "The answer is 3."}
+    for a, b in zip(rows[::2], rows[1::2]):
+        assert a["messages"][:-1] == b["messages"][:-1]  # the same prompt
