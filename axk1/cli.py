@@ -75,7 +75,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from axk1.demo import run_demo
 
-    run_demo(Path(args.output), steps=args.steps)
+    run_demo(Path(args.output), steps=args.steps, posttrain=not args.no_posttrain)
     return 0
 
 
@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
     p.add_argument("-o", "--output", default="out")
     p.add_argument("--steps", type=int, default=None, help="stop pretraining after this many steps (default: the "
-                   "whole demo recipe, ~10 minutes on 2 cores)")
+                   "whole demo recipe, ~5 minutes on 2 cores); post-training then runs in its quick smoke form")
+    p.add_argument("--no-posttrain", action="store_true", help="stop at the base model (skip SFT, merge, RL)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -89,7 +89,7 @@ def unigram_entropy(manifest: Path) -> float:
 
 
 def write_report(output: Path, rows: list[dict], entropy: float, samples: list[tuple[str, str]],
-                 timings: dict[str, float], corpus_tokens: int) -> Path:
+                 timings: dict[str, float], corpus_tokens: int, posttrain: list[str] = ()) -> Path:
     """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
     tail = rows[-5:]
     final = sum(r["loss"] for r in tail) / len(tail)
@@ -116,13 +116,13 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
     lines += ["![expert load](train/expert_load.png)", "",
               "Scalars for TensorBoard: `tensorboard --logdir train/tensorboard`.", "", "## Samples (greedy)", ""]
     lines += [f"- {prompt!r} → {completion!r}" for prompt, completion in samples]
-    lines += ["", "## Time", "", *[f"- {k}: {v:.0f} s" for k, v in timings.items()], ""]
+    lines += ["", *posttrain, "## Time", "", *[f"- {k}: {v:.0f} s" for k, v in timings.items()], ""]
     path = output / "report.md"
     path.write_text("\n".join(lines))
     return path
 
 
-def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> dict:
+def run_demo(output: Path, steps: int | None = None, progress: bool = True, posttrain: bool = True) -> dict:
     from axk1.checkpoint.export import export_checkpoint
     from axk1.checkpoint.hf import load_model
     from axk1.config import ModelConfig
@@ -177,12 +177,22 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True) -> d
         print(f"  {prompt!r} -> {completion!r}")
     timings["generate"] = time.perf_counter() - t
 
+    post = None
+    if posttrain:  # Think-Fusion on the exported model: steps 6-10
+        from axk1.posttrain.pipeline import report_section, run_posttraining
+
+        t = time.perf_counter()
+        post = run_posttraining(output, model_dir, quick=steps is not None)
+        timings["post-training"] = time.perf_counter() - t
+        model_dir = Path(post["models"]["rl"])
+
     entropy = unigram_entropy(manifest)
     corpus_tokens = int(sum(s["tokens"] for s in json.loads(manifest.read_text())["shards"]))
-    report = write_report(output, rows, entropy, samples, timings, corpus_tokens)
+    report = write_report(output, rows, entropy, samples, timings, corpus_tokens,
+                          report_section(post, output) if post else [])
     print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     print(f"report: {report} (final loss vs unigram entropy {entropy:.3f} nats/token)")
     print(f"model folder: {model_dir}  (try: axk1 generate {model_dir} --prompt '안녕하세요'; axk1 serve {model_dir})")
-    return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "timings": timings,
+    return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "posttrain": post, "timings": timings,
             "completions": result.tokens, "unigram_entropy": entropy, "losses": [r["loss"] for r in rows],
             "report": str(report)}

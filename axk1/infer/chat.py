@@ -101,7 +101,19 @@ class ChatCodec:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
     def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        """Text without special tokens, except the think tags: a tokenizer that registered them as special (the
+        starter tokenizer does) would otherwise lose them, and with them the reasoning/answer boundary."""
+        think = {i: t for t in THINK_TOKENS if (i := self.token_id(t)) is not None}
+        if not any(i in think for i in ids):
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        parts, run = [], []
+        for i in ids:
+            if i in think:  # byte-level pieces never straddle an added token, so the runs decode on their own
+                parts += [self.tokenizer.decode(run, skip_special_tokens=True), think[i]]
+                run = []
+            else:
+                run.append(i)
+        return "".join(parts + [self.tokenizer.decode(run, skip_special_tokens=True)])
 
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)

@@ -1,9 +1,10 @@
 """Small code task families for post-training: write one Python function, graded by assert-based unit tests.
 
 Each task carries a reference solution (the response, in a ```python block) and tests whose expected values are
-computed here by a second, separate Python computation, not by running the reference. At generation the reference
-must pass its tests and a set of trivial wrong stubs (constant returns, the input echoed back) must fail them, so
-every kept test set is both right and discriminating. Running code in-process with exec is only done for this
+computed here by a second Python computation, written apart from the reference's source, not by running it. At
+generation the reference must pass its tests, the expected values must not all be equal, and trivially wrong
+stubs (constant returns, the input echoed back) must fail them, so every kept test set is right and
+discriminating. Running code in-process with exec is only done for this
 module's own reference code and stubs; model output is graded in the evaluation sandbox (posttrain/rewards.py).
 
 Levels 1-3 are the template's difficulty: one expression, then a filter or a second operation, then a condition
@@ -45,8 +46,8 @@ def _ints(rng: random.Random, k: int = 4, lo: int = -20, hi: int = 60) -> list[i
     return [rng.randint(lo, hi) for _ in range(k)]
 
 
-def _lists(rng: random.Random, k: int = 4, lo: int = -10, hi: int = 60) -> list[list[int]]:
-    return [[rng.randint(lo, hi) for _ in range(rng.randint(3, 6))] for _ in range(k)]
+def _lists(rng: random.Random, k: int = 4, lo: int = -10, hi: int = 60, min_len: int = 3) -> list[list[int]]:
+    return [[rng.randint(lo, hi) for _ in range(rng.randint(min_len, 6))] for _ in range(k)]
 
 
 def _strings(rng: random.Random, k: int = 4, min_len: int = 3) -> list[str]:
@@ -86,9 +87,10 @@ def arith(rng: random.Random, level: int, lang: str) -> dict:
         names, expr, fn = ["scale_add", "linear", "affine"], f"{a} * {v} + {b}", lambda x: a * x + b
     else:
         m = rng.randint(3, 13)
-        a, b = rng.choice([a for a in range(2, 10) if a % m]), rng.randint(1, 20)  # a % m == 0: a constant
+        a, b = rng.choice([c for c in range(2, 10) if c % m]), rng.randint(1, 20)  # a % m == 0: a constant
         names, expr, fn = ["mod_hash", "wrap", "bucket"], f"({a} * {v} + {b}) % {m}", lambda x: (a * x + b) % m
-    return _task(rng.choice(names), v, f"    return {expr}", {"en": f"returns {expr}.", "ko": f"{josa(expr, '을/를')} 반환하는"},
+    return _task(rng.choice(names), v, f"    return {expr}",
+                 {"en": f"returns {expr}.", "ko": f"{josa(expr, '을/를')} 반환하는"},
                  {"en": f"Compute {expr} and return it.", "ko": f"{josa(expr, '을/를')} 계산해 반환합니다."}, lang,
                  _ints(rng), fn)
 
@@ -233,7 +235,8 @@ def lists(rng: random.Random, level: int, lang: str) -> dict:
             "add_k": (["add_to_all", "shift_all"], f"    return [n + {k} for n in {v}]",
                       f"returns a new list with {k} added to each number of {v}.",
                       f"정수 리스트 {v}의 각 수에 {josa(k, '을/를')} 더한 새 리스트를 반환하는",
-                      {"en": f"A list comprehension adds {k} to each n.", "ko": f"리스트 컴프리헨션으로 각 n에 {josa(k, '을/를')} 더합니다."},
+                      {"en": f"A list comprehension adds {k} to each n.",
+                       "ko": f"리스트 컴프리헨션으로 각 n에 {josa(k, '을/를')} 더합니다."},
                       lambda xs: list(map(lambda n: n + k, xs)))}[op]
     else:
         op, k = rng.choice(["largest_below", "first_above"]), rng.randint(10, 50)
@@ -261,7 +264,8 @@ def count(rng: random.Random, level: int, lang: str) -> dict:
     v = rng.choice(_STR_ARGS)
     if level == 1:
         if rng.random() < 0.5:
-            names, body = ["count_vowels", "vowel_count", "num_vowels"], f"    return sum(1 for c in {v} if c in 'aeiou')"
+            names = ["count_vowels", "vowel_count", "num_vowels"]
+            body = f"    return sum(1 for c in {v} if c in 'aeiou')"
             en = f"returns the number of vowels (a, e, i, o, u) in the lowercase string {v}."
             ko = f"소문자 문자열 {v}에 들어 있는 모음(a, e, i, o, u)의 개수를 반환하는"
             why = {"en": f"Count the characters of {v} that are in 'aeiou'.",
@@ -286,7 +290,8 @@ def count(rng: random.Random, level: int, lang: str) -> dict:
         inputs = _sentences(rng)
         if rng.random() < 0.5:
             k = rng.randint(2, 5)
-            names, body = ["count_long_words", "long_words"], f"    return len([w for w in {v}.split() if len(w) > {k}])"
+            names = ["count_long_words", "long_words"]
+            body = f"    return len([w for w in {v}.split() if len(w) > {k}])"
             en, ko = f"returns the number of words in {v} longer than {k} letters.", \
                 f"문자열 {v}에서 {k}글자보다 긴 단어의 개수를 반환하는"
             why = {"en": f"Split {v} into words and count those with len(w) > {k}.",
@@ -307,14 +312,17 @@ def count(rng: random.Random, level: int, lang: str) -> dict:
 def sums(rng: random.Random, level: int, lang: str) -> dict:
     v = rng.choice(_LIST_ARGS)
     if level == 1:
-        k = rng.randint(2, 3)
+        k = rng.randint(2, 4)
         names, body, fn, en, ko, why = rng.choice([
             (["total", "sum_list", "add_all"], f"    return sum({v})", lambda xs: sum(xs),
              f"returns the sum of the numbers in the list {v}.", f"정수 리스트 {v}의 합을 반환하는",
              {"en": "The built-in sum() adds them up.", "ko": "내장 함수 sum()으로 모두 더합니다."}),
-            (["sum_first", "head_sum"], f"    return sum({v}[:{k}])", lambda xs: xs[0] + xs[1] + (xs[2] if k == 3 else 0),
+            (["sum_first", "head_sum"], f"    return sum({v}[:{k}])", lambda xs: sum(xs[i] for i in range(k)),
              f"returns the sum of the first {k} numbers in {v}.", f"정수 리스트 {v}의 앞 {k}개 수의 합을 반환하는",
-             {"en": f"Add up the slice {v}[:{k}].", "ko": f"슬라이스 {v}[:{k}]의 합을 구합니다."})])
+             {"en": f"Add up the slice {v}[:{k}].", "ko": f"슬라이스 {v}[:{k}]의 합을 구합니다."}),
+            (["sum_last", "tail_sum"], f"    return sum({v}[-{k}:])", lambda xs: sum(xs[len(xs) - k:]),
+             f"returns the sum of the last {k} numbers in {v}.", f"정수 리스트 {v}의 뒤 {k}개 수의 합을 반환하는",
+             {"en": f"Add up the slice {v}[-{k}:].", "ko": f"슬라이스 {v}[-{k}:]의 합을 구합니다."})])
     elif level == 2:
         if rng.random() < 0.5:
             k = rng.randint(2, 5)
@@ -344,7 +352,7 @@ def sums(rng: random.Random, level: int, lang: str) -> dict:
             en, ko = f"returns the sum of abs(n - {k}) over the numbers n in {v}.", \
                 f"정수 리스트 {v}의 각 수 n에 대해 abs(n - {k})를 모두 더한 값을 반환하는"
             why = {"en": f"Add abs(n - {k}) for every n.", "ko": f"모든 n에 대해 abs(n - {k})를 더합니다."}
-    return _task(rng.choice(names), v, body, {"en": en, "ko": ko}, why, lang, _lists(rng), fn)
+    return _task(rng.choice(names), v, body, {"en": en, "ko": ko}, why, lang, _lists(rng, min_len=4), fn)
 
 
 _MAKERS = {"code_arith": arith, "code_predicate": predicate, "code_string": strings, "code_list": lists,
@@ -352,17 +360,18 @@ _MAKERS = {"code_arith": arith, "code_predicate": predicate, "code_string": stri
 
 
 def _verified(make: Callable) -> Callable:
-    """Draws until the reference passes its tests, the expected values are not all equal (so no constant
-    function passes) and every stub fails them (a draw whose inputs cannot tell a stub apart, e.g. only
-    palindromes for `reverse`, is drawn again)."""
+    """Draws until the reference passes its tests, there are three cases or more, the expected values are not
+    all equal (so no constant function passes) and every stub fails them (a draw whose inputs cannot tell a stub
+    apart, e.g. only palindromes for `reverse`, is drawn again)."""
 
     def draw(rng: random.Random, level: int, lang: str) -> dict:
         for _ in range(50):
             row = make(rng, level, lang)
-            source, constant = row.pop("source"), row.pop("constant")
-            assert passes(source, row["tests"]), (source, row["tests"])  # a bug here, not bad luck
+            source, constant, tests = row.pop("source"), row.pop("constant"), row["tests"]
+            assert passes(source, tests), (source, tests)  # a bug in a template, not bad luck
             arg = source.split("(", 1)[1].split(")", 1)[0]
-            if not constant and not any(passes(stub, row["tests"]) for stub in _stubs(row["entry_point"], arg)):
+            stub_passes = any(passes(stub, tests) for stub in _stubs(row["entry_point"], arg))
+            if tests.count("\n") >= 3 and not constant and not stub_passes:
                 return row
         raise RuntimeError(f"{make.__name__}: no discriminating tests in 50 draws")
 

@@ -76,6 +76,30 @@ def evaluation_texts(aime_en: str | Path | None = None, aime_ko: str | Path | No
     return {"humaneval": _humaneval(humaneval), "aime25": _aime(aime_en), "aime25-ko": _aime(aime_ko)}
 
 
+def _jsonl(path: str | Path) -> ReferenceSet:
+    """Any JSONL file: every string field of 20+ characters (ids and short answers are not contamination)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as e:
+        return _not_available(f"{path}: {e}")
+    texts = [v for row in rows if isinstance(row, dict) for v in row.values() if isinstance(v, str) and len(v) >= 20]
+    return ReferenceSet(texts, str(path))
+
+
+def load_reference(name: str, value: ReferenceSet | str | Path | Sequence[str] | None) -> ReferenceSet:
+    """One reference set from what a caller has: a ReferenceSet, a file (read by the eval task's reader for
+    humaneval / aime25 / aime25-ko, as JSONL text fields otherwise), the texts themselves, or None."""
+    if isinstance(value, ReferenceSet):
+        return value
+    if value is None:
+        return _not_available("not given")
+    if isinstance(value, (str, Path)):
+        readers = {"humaneval": _humaneval, "aime25": _aime, "aime25-ko": _aime}
+        return readers.get(name, _jsonl)(value)
+    return ReferenceSet([str(t) for t in value], "given texts")
+
+
 def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
     """Word n-grams (tuples) and, when the text has Hangul, character n-grams of the text without whitespace
     (strings). The two kinds never compare equal, so one set holds both."""
@@ -93,21 +117,19 @@ def task_text(task) -> str:
     return "\n".join((task.prompt, task.reasoning, task.response))
 
 
-def decontaminate(tasks: Sequence, reference_texts: Mapping[str, ReferenceSet | Sequence[str] | None], n: int = 13,
-                  threshold: float = 0.0, char_n: int | None = None) -> tuple[list, dict]:
+def decontaminate(tasks: Sequence, reference_texts: Mapping[str, ReferenceSet | str | Path | Sequence[str] | None],
+                  n: int = 13, threshold: float = 0.0, char_n: int | None = None) -> tuple[list, dict]:
     """(kept tasks, report). A task is removed when the share of its n-grams found in a reference set is above
-    `threshold` (0: any shared n-gram removes it). Texts shorter than n words have no word n-grams.
+    `threshold` (0: any shared n-gram removes it). Texts shorter than n words have no word n-grams. A reference
+    set is anything load_reference takes (texts, a file, a ReferenceSet, None).
 
     report[set] = {available, source, n_texts, n_overlapping (tasks sharing any n-gram), max_overlap (the largest
     share), removed_ids}, or {available: False, source: "not available: ..."} for a set that could not be read."""
     grams = {t.id: ngrams(task_text(t), n, char_n) for t in tasks}
     removed: set[str] = set()
     report = {}
-    for name, ref in reference_texts.items():
-        if ref is None:
-            ref = _not_available("not given")
-        elif not isinstance(ref, ReferenceSet):
-            ref = ReferenceSet(list(ref), "given")
+    for name, value in reference_texts.items():
+        ref = load_reference(name, value)
         if not ref.available:
             report[name] = {"available": False, "source": ref.source}
             continue

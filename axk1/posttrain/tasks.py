@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from axk1.posttrain import code_tasks, math_tasks
-from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts
+from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 
 KINDS = ("math", "code")
 LANGS = ("en", "ko")
@@ -142,7 +142,8 @@ def split_tasks(tasks: Sequence[VerifiedTask], heldout_fraction: float | None = 
     """(train, heldout), input order kept in each. Tasks that share a prompt_key or a problem_key (the same
     problem in the other language or another phrasing) are one group, and a group goes to one side whole, so
     nothing in heldout was seen in training in any wording. Heldout gets exactly heldout_n tasks (or
-    round(fraction · len)) unless the groups cannot add up to it; then it gets the most that fits."""
+    round(fraction · len)) unless the groups cannot add up to it (then the most that fits), with each family
+    close to its share of the input."""
     if (heldout_fraction is None) == (heldout_n is None):
         raise ValueError("give exactly one of heldout_fraction and heldout_n")
     target = heldout_n if heldout_n is not None else round(heldout_fraction * len(tasks))
@@ -166,10 +167,18 @@ def split_tasks(tasks: Sequence[VerifiedTask], heldout_fraction: float | None = 
         groups.setdefault(root(i), []).append(i)
     order = list(groups.values())  # in order of first member, then shuffled by the seed
     random.Random(seed).shuffle(order)
+    # First each family up to its share of the heldout (a few large groups, e.g. all wordings of 3 × 4, would
+    # otherwise swing the family mix), then any group that still fits, to reach the target.
+    share = {f: target * c / len(tasks) for f, c in Counter(t.family for t in tasks).items()}
     heldout: set[int] = set()
-    for group in order:
-        if len(heldout) + len(group) <= target:
-            heldout.update(group)
+    taken: Counter = Counter()
+    for first_pass in (True, False):
+        for group in order:
+            family = tasks[group[0]].family
+            fits = len(heldout) + len(group) <= target and group[0] not in heldout
+            if fits and (not first_pass or taken[family] + len(group) <= share[family]):
+                heldout.update(group)
+                taken[family] += len(group)
     return ([t for i, t in enumerate(tasks) if i not in heldout], [t for i, t in enumerate(tasks) if i in heldout])
 
 
@@ -203,13 +212,15 @@ def read_tasks(path: str | Path) -> list[VerifiedTask]:
 def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: int = 0,
                      levels: Sequence[int] = (1, 2), kinds: Sequence[str] = KINDS, langs: Sequence[str] = LANGS,
                      families: Sequence[str] | None = None, math_instruction: bool = False,
-                     eval_sets: Mapping[str, ReferenceSet | Sequence[str] | None] | None = None, n: int = 13,
-                     threshold: float = 0.0) -> dict:
+                     eval_sets: Mapping[str, ReferenceSet | str | Path | Sequence[str] | None] | None = None,
+                     n: int = 13, threshold: float = 0.0) -> dict:
     """Generates, decontaminates and splits tasks; writes out_dir/train.jsonl, heldout.jsonl (VerifiedTask rows)
-    and decontamination.json. eval_sets defaults to evaluation_texts() (HumanEval; AIME only when given as files:
-    evaluation_texts(aime_en=..., aime_ko=...)). Returns the counts and the overlap report."""
+    and decontamination.json. The reference sets are evaluation_texts() (bundled HumanEval; AIME reported "not
+    available") updated with eval_sets: name -> a local file ({"aime25": "aime25_en.jsonl", "aime25-ko": ...}),
+    texts, or a ReferenceSet. Returns the counts and the overlap report."""
     want = n_train + n_heldout
-    refs = evaluation_texts() if eval_sets is None else eval_sets
+    given = {**evaluation_texts(), **(eval_sets or {})}  # HumanEval always; AIME when its file is given
+    refs = {name: load_reference(name, value) for name, value in given.items()}  # read once
     options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
                    math_instruction=math_instruction)
     generated = want

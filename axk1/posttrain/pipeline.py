@@ -1,0 +1,134 @@
+"""Think-Fusion end to end on a pretrained model folder (what `make demo` runs after pretraining):
+
+tasks (verified, EN/KO, split, decontaminated) → SFT think and SFT non-think (both from the base model) → merge
+(α·think + (1−α)·non-think) → mode-overlap SFT (each prompt in both modes) → GSPO → held-out accuracy and
+format errors of every model in both modes → a report section with standard errors and the RL curves.
+
+The recipes are `recipes/posttrain/*.toml`; only their paths are moved under the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from pathlib import Path
+
+from axk1.checkpoint.merge import merge_folders
+from axk1.posttrain.heldout import evaluate_heldout, paired_difference
+from axk1.posttrain.overlap import build_overlap
+from axk1.posttrain.rl import run_rl
+from axk1.posttrain.rl_recipe import parse_rl_recipe
+from axk1.posttrain.sft import parse_sft_recipe, run_sft
+from axk1.posttrain.tasks import build_task_files, read_tasks, to_chat, write_jsonl
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
+MODES = ("think", "non-think")
+
+
+def _recipe(name: str) -> dict:
+    path = RECIPES / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
+    return tomllib.loads(path.read_text())
+
+
+def _sft(name: str, init_from: Path, data: Path, out: Path, max_steps: int | None) -> Path:
+    raw = _recipe(name)
+    raw["model"]["init_from"] = str(init_from)
+    raw["sft"]["data"] = [str(data)]
+    raw["run"]["out_dir"] = str(out)
+    if max_steps is not None:
+        raw["run"]["max_steps"] = max_steps
+    result = run_sft(parse_sft_recipe(raw, RECIPES))
+    print(f"  {result['data']['kept_rows']} rows; loss {result['rows'][0]['loss']:.3f} -> {result['rows'][-1]['loss']:.3f}")
+    return Path(result["model_dir"])
+
+
+def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dict:
+    """All post-training stages under output/posttrain; returns the models, the held-out table and timings.
+    quick=True cuts every stage to a few steps (a smoke run, not a measurement)."""
+    out = output / "posttrain"
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    steps = 2 if quick else None
+    cfg = _recipe("tasks.toml")
+    if quick:
+        cfg.update(train=120, heldout=12)
+
+    t = time.perf_counter()
+    print("\n== 6. post-training data: verified tasks (EN/KO), split and decontaminated", flush=True)
+    tasks = build_task_files(out / "tasks", cfg["train"], cfg["heldout"], cfg["seed"], levels=tuple(cfg["levels"]),
+                             kinds=tuple(cfg["kinds"]), families=cfg.get("families"))
+    print(f"  {tasks['train']} train / {tasks['heldout']} held-out tasks; removed by decontamination: {tasks['removed']}")
+    train = read_tasks(tasks["files"]["train"])
+    for mode in MODES:
+        write_jsonl(out / f"sft-{mode}.jsonl", [to_chat(x, mode) for x in train])
+    timings["tasks"] = time.perf_counter() - t
+
+    models = {"base": base_model}
+    t = time.perf_counter()
+    print("\n== 7. SFT in think mode and in non-think mode (two models from the base)", flush=True)
+    models["sft-think"] = _sft("sft-think.toml", base_model, out / "sft-think.jsonl", out / "sft-think", steps)
+    models["sft-non-think"] = _sft("sft-non-think.toml", base_model, out / "sft-non-think.jsonl", out / "sft-non-think",
+                                   steps)
+    timings["sft"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    alpha = cfg["merge_alpha"]
+    print(f"\n== 8. merge: {alpha} x think + {1 - alpha:.1f} x non-think, then mode-overlap SFT", flush=True)
+    models["merged"] = out / "merged"
+    merge_folders(models["sft-think"], models["sft-non-think"], models["merged"], alpha, progress=False)
+    pairs = build_overlap([out / "sft-think.jsonl"], out / "overlap.jsonl", [out / "sft-non-think.jsonl"])
+    print(f"  {pairs['pairs']} prompt pairs")
+    models["overlap"] = _sft("sft-overlap.toml", models["merged"], out / "overlap.jsonl", out / "sft-overlap", steps)
+    timings["merge+overlap"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    print("\n== 9. GSPO with verifiable rewards (R = correct ±1 + format 0/−1), both prompt variants", flush=True)
+    raw = _recipe("rl.toml")
+    raw["model"]["init_from"] = str(models["overlap"])
+    raw["rl"]["tasks"] = [tasks["files"]["train"]]
+    raw["run"]["out_dir"] = str(out / "rl")
+    if quick:
+        raw["rl"].update(iterations=1, prompts_per_step=2, group_size=2, max_new_tokens=8, max_sampling_rounds=1)
+    rl = run_rl(parse_rl_recipe(raw, RECIPES))
+    models["rl"] = Path(rl["model_dir"])
+    timings["rl"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    print("\n== 10. held-out accuracy of every model in both modes (greedy)", flush=True)
+    heldout = [x.to_dict() for x in read_tasks(tasks["files"]["heldout"])]
+    table = {}
+    for name, folder in models.items():
+        table[name] = evaluate_heldout(folder, heldout, MODES, max_new_tokens=raw["rl"]["max_new_tokens"])
+        print("  " + f"{name:>14}: " + ", ".join(f"{m} {table[name][m]['accuracy']:.3f}" for m in MODES), flush=True)
+    timings["heldout"] = time.perf_counter() - t
+    gains = {m: paired_difference(table["overlap"][m]["correct"], table["rl"][m]["correct"]) for m in MODES}
+    result = {"models": {k: str(v) for k, v in models.items()}, "table": table, "rl_gain": gains,
+              "rl_rows": rl["rows"], "tasks": tasks, "timings": timings}
+    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    return result
+
+
+def report_section(result: dict, output: Path) -> list[str]:
+    """Markdown lines for out/report.md: the held-out table, RL's gain with its standard error, the curves."""
+    from axk1.posttrain.plots import plot_rl
+
+    table, n = result["table"], next(iter(result["table"].values()))["think"]["n"]
+    lines = ["## Post-training (Think-Fusion)", "",
+             f"Held-out accuracy on {n} generated problems never trained on (greedy; ± one standard error), and the "
+             "share of answers that break the think-tag format:", "",
+             "| model | think: accuracy | think: format errors | non-think: accuracy | non-think: format errors |",
+             "|---|---:|---:|---:|---:|"]
+    for name, r in table.items():
+        cells = [f"{r[m]['accuracy']:.3f} ± {r[m]['accuracy_se']:.3f} | {r[m]['format_error']:.3f} ± "
+                 f"{r[m]['format_error_se']:.3f}" for m in MODES]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines += ["", "RL against the checkpoint it started from (the mode-overlap model), paired over the same problems:", ""]
+    for m, (gain, se) in result["rl_gain"].items():
+        verdict = "more than two standard errors" if gain > 2 * se else "within two standard errors"
+        lines.append(f"- {m}: {gain:+.3f} ± {se:.3f} ({verdict})")
+    plot = plot_rl(result["rl_rows"], output / "posttrain")
+    lines += ["", f"![RL reward and length]({plot.relative_to(output)})", ""]
+    return lines

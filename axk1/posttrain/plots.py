@@ -1,0 +1,31 @@
+"""The RL run as a picture: reward and accuracy per mode, and response length, against the iteration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def plot_rl(rows: list[dict], out_dir: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir) / "rl_curves.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    steps = [r["step"] for r in rows]
+    fig, (ax_r, ax_l) = plt.subplots(1, 2, figsize=(11, 4))
+    for mode, style in (("think", "-"), ("non-think", "--")):
+        if any(f"reward/{mode}" in r for r in rows):
+            ax_r.plot(steps, [r.get(f"reward/{mode}") for r in rows], style, label=f"reward ({mode})")
+            ax_r.plot(steps, [r.get(f"accuracy/{mode}") for r in rows], style, alpha=0.6, label=f"accuracy ({mode})")
+            ax_l.plot(steps, [r.get(f"response_len/{mode}") for r in rows], style, label=mode)
+    ax_r.set(xlabel="RL iteration", ylabel="reward (−2..1) / sampled accuracy", title="rollout reward and accuracy")
+    ax_l.set(xlabel="RL iteration", ylabel="tokens", title="response length")
+    for ax in (ax_r, ax_l):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
