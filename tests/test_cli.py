@@ -1,5 +1,7 @@
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -58,6 +60,34 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
     assert any((tmp_path / "train" / "tensorboard").iterdir())
     out = capsys.readouterr().out
     assert "518,983,059,456" in out and "in " in out and "kept" in out
+    # post-training ran every stage (in its quick smoke form) and reported a table of all six models
+    post = summary["posttrain"]
+    assert set(post["table"]) == {"base", "sft-think", "sft-non-think", "merged", "overlap", "rl"}
+    assert "## Post-training (Think-Fusion)" in report and "| rl |" in report
+    assert (tmp_path / "posttrain" / "rl_curves.png").exists()
+    assert json.loads((tmp_path / "posttrain" / "merged" / "merge.json").read_text())["alpha"] == 0.8
+    _serve_both_modes(Path(summary["model_dir"]))
+
+
+def _serve_both_modes(model_dir):
+    """The demo's final model through `axk1 serve` and the official openai client: think mode opens the reasoning
+    channel (reasoning_content is a string), non-think mode does not (it is None)."""
+    import openai
+
+    from tests.serve_helpers import ServerProcess
+
+    with ServerProcess(model_dir) as server:
+        client = openai.OpenAI(base_url=server.base + "/v1", api_key="none")
+        for thinking in (True, False):
+            reply = client.chat.completions.create(
+                model=client.models.list().data[0].id, max_tokens=8, temperature=0,
+                messages=[{"role": "user", "content": "What is 12 plus 34?"}],
+                extra_body={"chat_template_kwargs": {"enable_thinking": thinking}})
+            message = reply.choices[0].message
+            if thinking:
+                assert isinstance(message.reasoning_content, str)
+            else:
+                assert message.reasoning_content is None and isinstance(message.content, str)
 
 
 def test_console_script_help():

@@ -140,16 +140,38 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     return finish()
 
 
+def _load_whole(path: Path, target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The whole state dict from a checkpoint written by any launch: a tensor saved under expert parallelism is
+    stored as one slice per ep rank (`name.ep{r}of{n}`, experts [r·E/n, (r+1)·E/n)); those are read and joined."""
+    stored = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
+    want, joins = {}, {}
+    for k, v in target.items():
+        if f"model.{k}" in stored:
+            want[k] = v
+            continue
+        parts = sorted((s[len("model."):] for s in stored if s.startswith(f"model.{k}.ep")),
+                       key=lambda s: int(s.rsplit(".ep", 1)[1].split("of")[0]))
+        if not parts:
+            raise ValueError(f"{path} lacks model tensor {k}: it was written for a different model")
+        for part in parts:
+            want[part] = torch.empty(tuple(stored[f"model.{part}"].size), dtype=v.dtype)
+        joins[k] = parts
+    state = {"model": want}
+    dcp.load(state, checkpoint_id=str(path), no_dist=True)
+    out = state["model"]
+    for k, parts in joins.items():
+        out[k] = torch.cat([out.pop(p) for p in parts], dim=0)
+    return out
+
+
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     """Restores model (and optimizer, RNG) in place from a step folder; returns its train state."""
     path = Path(path)
     if not (path / TRAIN_STATE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
-    if optimizer is None:
-        state = {"model": model.state_dict()}
-        dcp.load(state, checkpoint_id=str(path))
-        model.load_state_dict(state["model"])
+    if optimizer is None:  # a whole model in this one process (export): no collectives, even under torchrun
+        model.load_state_dict(_load_whole(path, model.state_dict()))
     else:
         suffix = _expert_suffix(model)
         model_sd, optim_sd = _rename(*get_state_dict(model, optimizer), suffix)

@@ -47,6 +47,7 @@ class AnnotateConfig:
 class TokenizeConfig:
     tokenizer: str = ""           # tokenizer.json or a folder holding one; the tokenize stage needs it
     train_vocab_size: int = 0     # > 0: train the tokenizer from documents/ first when it does not exist yet
+    train_digits_per_token: int = 3  # that tokenizer's number split: up to 3 digits a token (A.X K1-size), or 1
     difficulty_buckets: list = field(default_factory=lambda: [0.35, 0.5])  # upper bounds; last bucket open
 
 

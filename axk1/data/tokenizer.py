@@ -18,8 +18,13 @@ PAD = "<|pad|>"
 SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
-# groups of up to 3; punctuation runs; whitespace. Byte-level mapping follows the split.
-PRETOKENIZE_PATTERN = (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+# groups of up to 3 (or fewer: `digits_per_token`); punctuation runs; whitespace. Byte-level mapping follows.
+def pretokenize_pattern(digits_per_token: int = 3) -> str:
+    if not 1 <= digits_per_token <= 3:
+        raise ValueError(f"digits_per_token must be 1, 2 or 3, got {digits_per_token}")
+    return (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,%d}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+            % digits_per_token)
+
 
 # Think mode: the generation prompt ends with <think>; non-think mode: it ends with an empty <think></think>.
 CHAT_TEMPLATE = (
@@ -41,15 +46,18 @@ class TokenizerConfig:
     vocab_size: int = 163_840     # A.X K1; use e.g. 4096-32768 for small experiments
     min_frequency: int = 2
     max_chars_per_doc: int = 100_000
+    # 3: numbers in groups of up to three digits (DeepSeek-V3's rule); 1: one token per digit, which lets a small
+    # model learn column arithmetic (every number is spelled out digit by digit, the same way every time)
+    digits_per_token: int = 3
 
 
-def build_tokenizer():
+def build_tokenizer(digits_per_token: int = 3):
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+        pre_tokenizers.Split(Regex(pretokenize_pattern(digits_per_token)), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
@@ -63,7 +71,7 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
     cfg = cfg or TokenizerConfig()
     if cfg.vocab_size < 256 + len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size {cfg.vocab_size} is below the 256 byte tokens + {len(SPECIAL_TOKENS)} specials")
-    tok = build_tokenizer()
+    tok = build_tokenizer(cfg.digits_per_token)
     trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
                                   special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=True)
@@ -137,15 +145,16 @@ class TokenizerTrainStep(PipelineStep):
     name = "axk1 tokenizer train"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, documents_dir: str, out_path: str, vocab_size: int):
+    def __init__(self, documents_dir: str, out_path: str, vocab_size: int, digits_per_token: int = 3):
         super().__init__()
         self.documents_dir, self.out_path, self.vocab_size = documents_dir, out_path, vocab_size
+        self.digits_per_token = digits_per_token
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         out = Path(self.out_path)
         folder = out.parent if out.suffix == ".json" else out
         if not (folder / "tokenizer.json").exists():
             train_tokenizer(iter_jsonl_texts([Path(self.documents_dir)]), folder,
-                            TokenizerConfig(vocab_size=self.vocab_size))
+                            TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token))
         return
         yield
