@@ -107,18 +107,21 @@ def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
     assert logits[:, -1].argmax(-1).tolist() == alone
 
 
-@pytest.mark.parametrize("loop_experts", [True, False])
-def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts):
-    """The one-token decode path (plain tensors, experts looped on the host or gathered on the device) gives the
-    logits of the full forward, with group-limited routing, a non-zero balancing bias and per-row slots."""
+@pytest.mark.parametrize("loop_experts,rows", [(True, 2), (True, 6), (False, 2)])
+def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, rows):
+    """The one-token decode path (plain tensors, experts looped on the host — per row for a few rows, per expert
+    over its rows for many — or gathered on the device) gives the logits of the full forward, with group-limited
+    routing, a non-zero balancing bias and per-row slots."""
+    from axk1.model.decode import GROUP_ROWS_FROM
     from axk1.model import LatentDecoder
 
     with torch.no_grad():
         for layer in model.model.layers[tiny_config.first_k_dense_replace :]:
             layer.mlp.gate.e_score_correction_bias.copy_(torch.linspace(-0.3, 0.3, tiny_config.n_routed_experts))
-    prompts = [[1, 7, 9, 22, 5, 8], [1, 300, 4]]
+    prompts = [[1, 7, 9, 22, 5, 8], [1, 300, 4], [1, 2], [5, 6, 7, 8, 9], [1, 11, 12], [40, 41, 42, 43]][:rows]
+    assert (rows >= GROUP_ROWS_FROM) == (rows == 6)
     lengths = torch.tensor([len(p) for p in prompts])
-    cache = LatentKVCache(tiny_config, 2, 8, torch.float32)
+    cache = LatentKVCache(tiny_config, rows, 8, torch.float32)
     decoder = LatentDecoder(model, loop_experts=loop_experts)
     with torch.no_grad():
         for b, p in enumerate(prompts):
