@@ -4,7 +4,6 @@ exact resume, export)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import axk1.posttrain.rl as rl
 from axk1.posttrain.heldout import paired_difference
 from axk1.posttrain.rewards import Score, format_ok, score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
+from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
 
 MATH = {"id": "m", "kind": "math", "answer": "82", "tests": ""}
@@ -52,9 +52,7 @@ def test_paired_difference():
 
 
 def _tasks(path: Path, n: int = 12) -> Path:
-    rows = [{"id": str(i), "kind": "math", "prompt": f"What is {i} plus 2?", "answer": str(i + 2), "tests": ""}
-            for i in range(n)]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    write_jsonl(path, generate_tasks(n, seed=0, kinds=("math",), levels=(1,)))
     return path
 
 

@@ -91,9 +91,9 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 
 def cmd_heldout(args: argparse.Namespace) -> int:
     from axk1.posttrain.heldout import evaluate_heldout
-    from axk1.posttrain.rl import read_tasks
+    from axk1.posttrain.rl import read_task_rows
 
-    tasks = read_tasks([args.tasks])[: args.limit]
+    tasks = read_task_rows([args.tasks])[: args.limit]
     result = evaluate_heldout(args.model_dir, tasks, tuple(args.modes.split(",")), args.max_new_tokens)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "

@@ -19,7 +19,6 @@ Legend: B completions, T tokens of prompt + completion, C completion positions, 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -35,17 +34,16 @@ from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.sft import export_with_tokenizer
+from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
 from axk1.train.metrics import JsonlLog, TensorBoardLog
 from axk1.train.optim import LRSchedule, build_optimizer
 from axk1.train.trainer import build_model
 
 
-def read_tasks(paths: list[str]) -> list[dict]:
-    tasks = []
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            tasks += [json.loads(line) for line in f if line.strip()]
+def read_task_rows(paths: list[str]) -> list[dict]:
+    """Verified-task rows (axk1/posttrain/tasks.py's format, checked there) as dicts, from one or more files."""
+    tasks = [t.to_dict() for path in paths for t in read_tasks(path)]
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks
@@ -90,7 +88,7 @@ class RLTrainer:
         if self.codec is None:
             raise FileNotFoundError(f"{r.rl.template_from} has no tokenizer.json: RL renders prompts with the model "
                                     "folder's tokenizer and chat template")
-        self.tasks = read_tasks(r.rl.tasks)
+        self.tasks = read_task_rows(r.rl.tasks)
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         self.model, self.objective, _ = build_model(r, self.config, self.device, distributed=False)
         self.optimizer = build_optimizer(self.model, r.optimizer)
