@@ -187,3 +187,11 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         set_state_dict(model, optimizer, model_state_dict=model_sd, optim_state_dict=optim_sd)
         torch.set_rng_state(state["rng"]["cpu"])
     return json.loads((path / TRAIN_STATE).read_text())
+
+
+def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    """`--resume`: restores the newest complete step under root; (step, its train state)."""
+    step = latest_step(root)
+    if step is None:
+        raise FileNotFoundError(f"--resume: no complete checkpoint under {root}; start without --resume")
+    return step, load_checkpoint(step_dir(root, step), model, optimizer)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import resume_latest, save_checkpoint
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
 from axk1.posttrain.chat_data import prompt_text
@@ -104,10 +104,7 @@ class RLTrainer:
         self.iteration, self.load_start_LE = 0, None
         resume_step = None
         if resume:
-            resume_step = latest_step(self.ckpt_dir)
-            if resume_step is None:
-                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.ckpt_dir}; start without --resume")
-            saved = load_checkpoint(step_dir(self.ckpt_dir, resume_step), self.objective, self.optimizer)
+            resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
             self.iteration = int(saved["state"]["iteration"])
             self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64)
         self.log = JsonlLog(r.logging.jsonl, resume_step)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import PendingCheckpoint, latest_step, load_checkpoint, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import PendingCheckpoint, resume_latest, save_checkpoint, step_dir
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
@@ -118,10 +118,7 @@ class Trainer:
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
         if resume:
-            resume_step = latest_step(self.ckpt_dir)
-            if resume_step is None:
-                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.ckpt_dir}; start without --resume")
-            saved = load_checkpoint(step_dir(self.ckpt_dir, resume_step), self.objective, self.optimizer)
+            resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
         self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
