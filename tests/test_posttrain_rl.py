@@ -67,7 +67,7 @@ def _recipe(tmp: Path, folder: Path, tasks: Path, out: str, **rl_keys) -> dict:
     return {"model": {"init_from": str(folder), "mtp_depth": 0},
             "rl": {"tasks": [str(tasks)], "iterations": 3, "prompts_per_step": 2, "group_size": 4,
                    "max_new_tokens": 8, "updates_per_batch": 2, "overlong": "none", "clip_low": 0.2, "clip_high": 0.28, **rl_keys},
-            "optimizer": {"lr": 1e-2}, "schedule": {"kind": "constant"}, "batch": {"global_sequences": 1, "micro_batch": 4},
+            "optimizer": {"lr": 1e-2}, "schedule": {"kind": "constant"}, "batch": {"micro_batch": 4},
             "checkpointing": {"interval_steps": 1}, "logging": {"progress": False, "tensorboard": "tb"},
             "run": {"out_dir": str(tmp / out), "threads": 1}}
 

@@ -43,6 +43,7 @@ class RLSection:
 class RLRecipe(Recipe):
     rl: RLSection = field(default_factory=RLSection)
     needs_stages = False
+    needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)

@@ -151,6 +151,7 @@ class Recipe:
     run: RunSection = field(default_factory=RunSection)
     path: Path | None = field(default=None, init=False)  # the TOML file it was read from
     needs_stages = True  # pretraining draws from [[stages]]; the post-training recipes bring their own data
+    needs_batch_size = True  # [batch] global_tokens / global_sequences (RL sizes its batches in [rl])
 
     def validate(self) -> None:
         validate(self)
@@ -272,7 +273,7 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
                          f"1..{len(r.stages)} (or {len(r.stages) + 1} for no decay)")
     b = r.batch
-    if b.global_tokens <= 0 and b.global_sequences <= 0:
+    if r.needs_batch_size and b.global_tokens <= 0 and b.global_sequences <= 0:
         raise ValueError("[batch] set global_tokens (tokens per step) or global_sequences (sequences per step) > 0")
     if b.micro_batch <= 0:
         raise ValueError("[batch] micro_batch must be >= 1")
