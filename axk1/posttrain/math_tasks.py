@@ -123,6 +123,12 @@ def _digits(rng: random.Random, level: int, top: int = 999) -> int:
     return rng.randint(10 ** (level - 1), min(10 ** level - 1, top))
 
 
+def _column_row(rng: random.Random, prompts: list[str], steps: str, answer: int, lang: str) -> dict:
+    """A column-arithmetic task: one of the phrasings, the digit steps as the trace, the boxed answer."""
+    return {"prompt": rng.choice(prompts), "answer": str(answer), "reasoning": f"{steps}. {_so(answer, lang)}",
+            "response": _response(answer, lang)}
+
+
 def add(rng: random.Random, level: int, lang: str) -> dict:
     a = _digits(rng, level, top=899)  # level 3: leave room for a three-digit b with the sum within 999
     b = _digits(rng, level, top=999 - a)
@@ -131,8 +137,7 @@ def add(rng: random.Random, level: int, lang: str) -> dict:
     prompts = {"en": [f"What is {a} plus {b}?", f"Compute {a} + {b}.", f"Find the sum of {a} and {b}."],
                "ko": [f"{josa(f'{a} 더하기 {b}', '은/는')} 얼마입니까?", f"{josa(f'{a} + {b}', '을/를')} 계산하세요.",
                       f"{josa(a, '과/와')} {b}의 합을 구하세요."]}
-    return {"prompt": rng.choice(prompts[lang]), "answer": str(answer), "reasoning": f"{steps}. {_so(answer, lang)}",
-            "response": _response(answer, lang)}
+    return _column_row(rng, prompts[lang], steps, answer, lang)
 
 
 def sub(rng: random.Random, level: int, lang: str) -> dict:
@@ -143,8 +148,7 @@ def sub(rng: random.Random, level: int, lang: str) -> dict:
     prompts = {"en": [f"What is {a} minus {b}?", f"Compute {a} - {b}.", f"Subtract {b} from {a}."],
                "ko": [f"{josa(f'{a} 빼기 {b}', '은/는')} 얼마입니까?", f"{josa(f'{a} - {b}', '을/를')} 계산하세요.",
                       f"{a}에서 {josa(b, '을/를')} 빼면 얼마입니까?"]}
-    return {"prompt": rng.choice(prompts[lang]), "answer": str(answer), "reasoning": f"{steps}. {_so(answer, lang)}",
-            "response": _response(answer, lang)}
+    return _column_row(rng, prompts[lang], steps, answer, lang)
 
 
 def mul(rng: random.Random, level: int, lang: str) -> dict:
@@ -155,8 +159,7 @@ def mul(rng: random.Random, level: int, lang: str) -> dict:
     prompts = {"en": [f"What is {a} times {d}?", f"Compute {a} × {d}.", f"Multiply {a} by {d}."],
                "ko": [f"{josa(f'{a} 곱하기 {d}', '은/는')} 얼마입니까?", f"{josa(f'{a} × {d}', '을/를')} 계산하세요.",
                       f"{a}에 {josa(d, '을/를')} 곱하면 얼마입니까?"]}
-    return {"prompt": rng.choice(prompts[lang]), "answer": str(answer), "reasoning": f"{steps}. {_so(answer, lang)}",
-            "response": _response(answer, lang)}
+    return _column_row(rng, prompts[lang], steps, answer, lang)
 
 
 _ITEMS = (("apples", "사과"), ("cookies", "쿠키"), ("candies", "사탕"), ("tangerines", "귤"))
