@@ -17,6 +17,7 @@ from pathlib import Path
 from axk1.checkpoint.merge import merge_folders
 from axk1.posttrain.heldout import evaluate_heldout, paired_difference
 from axk1.posttrain.overlap import build_overlap
+from axk1.posttrain.plots import plot_rl
 from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
@@ -113,8 +114,6 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
 
 def report_section(result: dict, output: Path) -> list[str]:
     """Markdown lines for out/report.md: the held-out table, RL's gain with its standard error, the curves."""
-    from axk1.posttrain.plots import plot_rl
-
     table, n = result["table"], next(iter(result["table"].values()))["think"]["n"]
     lines = ["## Post-training (Think-Fusion)", "",
              f"Held-out accuracy on {n} generated problems never trained on (greedy; ± one standard error), and the "

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from axk1.checkpoint.dcp import resume_latest, save_checkpoint
+from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
 from axk1.posttrain.chat_data import prompt_text
@@ -97,8 +98,6 @@ class RLTrainer:
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
         self.ref = None
         if r.rl.beta > 0:  # the frozen starting point for the KL term
-            from axk1.checkpoint.hf import load_model
-
             self.ref = load_model(r.model.init_from, device=self.device).eval().requires_grad_(False)
         self.ckpt_dir = Path(r.checkpointing.dir)
         self.iteration, self.load_start_LE = 0, None

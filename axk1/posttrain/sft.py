@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, ChatReport, load_chat_examples
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+from axk1.train.trainer import Trainer
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
                    "generation_config.json")
@@ -159,8 +161,6 @@ class ChatSampler:
 
 def export_with_tokenizer(checkpoints: str | Path, out_dir: str | Path, tokenizer_from: str | Path) -> Path:
     """The newest checkpoint as a Hugging Face folder, with the tokenizer and chat template files copied in."""
-    from axk1.checkpoint.export import export_checkpoint
-
     model_dir = export_checkpoint(checkpoints, out_dir)
     for name in TOKENIZER_FILES:
         if (Path(tokenizer_from) / name).exists():
@@ -170,8 +170,6 @@ def export_with_tokenizer(checkpoints: str | Path, out_dir: str | Path, tokenize
 
 def run_sft(recipe: SFTRecipe, resume: bool = False) -> dict:
     """Train; returns the logged rows, the data report and (when [sft] export) the exported folder."""
-    from axk1.train.trainer import Trainer
-
     codec = ChatCodec.from_folder(recipe.sft.template_from)
     if codec is None:
         raise FileNotFoundError(f"{recipe.sft.template_from} has no tokenizer.json: SFT renders chat rows with the "
