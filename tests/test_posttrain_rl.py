@@ -105,6 +105,16 @@ def test_dynamic_sampling_drops_equal_groups(tmp_path, monkeypatch):
     assert row["skipped"] and row["groups_dropped"] == 4 and row["rounds"] == 2  # 2 rounds x 2 prompts, all equal
 
 
+def test_kl_to_the_start_model_is_logged(tmp_path, monkeypatch):
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2, beta=0.1, updates_per_batch=1,
+                                     level="token", export=False), tmp_path)
+    rows = rl.run_rl(recipe)["rows"]
+    assert rows[0]["kl_mean"] == pytest.approx(0.0, abs=1e-6)  # one update per rollout: iteration 1 trains the start itself
+    assert rows[-1]["kl_mean"] > 0  # after updates the policy has left the frozen start
+
+
 def test_recipe_errors_name_the_field(tmp_path):
     folder = make_model_folder(tmp_path / "base", with_tokenizer=True)
     tasks = _tasks(tmp_path / "t.jsonl")

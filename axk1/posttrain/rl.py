@@ -50,10 +50,11 @@ def read_task_rows(paths: list[str]) -> list[dict]:
     return tasks
 
 
-def completion_logprobs(model, ids_BT: torch.Tensor, prompt_B: torch.Tensor,
-                        length_B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(log-prob of each completion token [B, C], its entropy (no grad) [B, C], valid mask [B, C]) for rows of
-    prompt + completion, right-padded (causal attention never lets a real token see the padding)."""
+def completion_logprobs(model, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
+                        with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(log-prob of each completion token [B, C], its entropy (no grad; None unless asked) [B, C], valid mask
+    [B, C]) for rows of prompt + completion, right-padded (causal attention never lets a real token see the
+    padding). The entropy costs one more pass over [B, C, V]: only the update's forward asks for it."""
     h_BTD, _ = model.hidden_states(ids_BT, None)
     C = int((length_B - prompt_B).max())
     c_C = torch.arange(C)
@@ -65,8 +66,10 @@ def completion_logprobs(model, ids_BT: torch.Tensor, prompt_B: torch.Tensor,
     logp_all_BCV = torch.log_softmax(logits_BCV, dim=-1)
     target_BC = ids_BT.gather(1, pos_BC + 1)
     logp_BC = logp_all_BCV.gather(-1, target_BC[..., None])[..., 0]
-    with torch.no_grad():
-        entropy_BC = -(logp_all_BCV.exp() * logp_all_BCV).sum(-1)
+    entropy_BC = None
+    if with_entropy:
+        with torch.no_grad():
+            entropy_BC = -(logp_all_BCV.exp() * logp_all_BCV).sum(-1)
     return logp_BC, entropy_BC, mask_BC
 
 
@@ -173,10 +176,10 @@ class RLTrainer:
         keep_B = torch.tensor([not (s.overlong == "filter" and x["truncated"]) for x in samples])
         mb = max(1, self.recipe.batch.micro_batch)
         with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
-            old = [completion_logprobs(self.model, ids_BT[i:i + mb], prompt_B[i:i + mb], length_B[i:i + mb])[0]
-                   for i in range(0, len(samples), mb)]
-            ref = ([completion_logprobs(self.ref, ids_BT[i:i + mb], prompt_B[i:i + mb], length_B[i:i + mb])[0]
-                    for i in range(0, len(samples), mb)] if self.ref is not None else None)
+            chunks = [slice(i, i + mb) for i in range(0, len(samples), mb)]
+            old = [completion_logprobs(self.model, ids_BT[c], prompt_B[c], length_B[c], False)[0] for c in chunks]
+            ref = ([completion_logprobs(self.ref, ids_BT[c], prompt_B[c], length_B[c], False)[0] for c in chunks]
+                   if self.ref is not None else None)
         order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
         minibatches = np.array_split(order, s.updates_per_batch)
         agg, t0, tokens = [], time.perf_counter(), 0
