@@ -2,7 +2,7 @@
 
 A.X K1's chat format is ChatML-like (`<|im_start|>role\\n...<|im_end|>`, eos `<|im_end|>`), with thinking switched by
 the template flag `enable_thinking`: the thinking generation prompt ends with `<think>`, the non-thinking one with an
-empty `<think>...</think>` block (shared/reference/model.md §7-8). The template is rendered the way transformers'
+empty `<think>...</think>` block (docs/posttraining.md). The template is rendered the way transformers'
 `apply_chat_template` renders it (sandboxed Jinja2, trim_blocks + lstrip_blocks), so the server and anything that
 loads the folder with transformers or vLLM build the same prompt.
 """
