@@ -39,13 +39,17 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_rl(args: argparse.Namespace) -> int:
+    from axk1.parallel.distributed import shutdown_distributed
     from axk1.posttrain.rl import run_rl
     from axk1.posttrain.rl_recipe import load_rl_recipe
 
-    recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
-    if args.max_steps:
-        recipe.rl.iterations = args.max_steps
-    result = run_rl(recipe, resume=args.resume)
+    try:
+        recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
+        if args.max_steps:
+            recipe.rl.iterations = args.max_steps
+        result = run_rl(recipe, resume=args.resume)
+    finally:
+        shutdown_distributed()
     if result["rows"]:
         last = result["rows"][-1]
         print(f"iteration {last['step']}  reward {last['reward_mean']:.3f}  accuracy {last['accuracy']:.3f}  "

@@ -24,13 +24,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from axk1.checkpoint.dcp import resume_latest, save_checkpoint
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
+from axk1.parallel.distributed import init_distributed, launched_with_torchrun
+from axk1.parallel.fsdp import clip_grad_norm_
+from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain.chat_data import prompt_text
+from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
@@ -48,29 +53,6 @@ def read_task_rows(paths: list[str]) -> list[dict]:
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks
-
-
-def completion_logprobs(model, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
-                        with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """(log-prob of each completion token [B, C], its entropy (no grad; None unless asked) [B, C], valid mask
-    [B, C]) for rows of prompt + completion, right-padded (causal attention never lets a real token see the
-    padding). The entropy costs one more pass over [B, C, V]: only the update's forward asks for it."""
-    h_BTD, _ = model.hidden_states(ids_BT, None)
-    C = int((length_B - prompt_B).max())
-    c_C = torch.arange(C)
-    mask_BC = c_C[None, :] < (length_B - prompt_B)[:, None]
-    # position t predicts token t+1: the completion's first token is predicted from the prompt's last position
-    pos_BC = (prompt_B[:, None] - 1 + c_C[None, :]).clamp(max=ids_BT.shape[1] - 2)
-    h_BCD = model.model.norm(h_BTD.gather(1, pos_BC[..., None].expand(-1, -1, h_BTD.shape[-1])))
-    logits_BCV = (h_BCD.float() @ model.lm_head.weight.float().T)
-    logp_all_BCV = torch.log_softmax(logits_BCV, dim=-1)
-    target_BC = ids_BT.gather(1, pos_BC + 1)
-    logp_BC = logp_all_BCV.gather(-1, target_BC[..., None])[..., 0]
-    entropy_BC = None
-    if with_entropy:
-        with torch.no_grad():
-            entropy_BC = -(logp_all_BCV.exp() * logp_all_BCV).sum(-1)
-    return logp_BC, entropy_BC, mask_BC
 
 
 def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
@@ -94,23 +76,40 @@ class RLTrainer:
                                     "folder's tokenizer and chat template")
         self.tasks = read_task_rows(r.rl.tasks)
         self.pad_id = self.codec.token_id("<|pad|>") or 0
-        self.model, self.objective, _ = build_model(r, self.config, self.device, distributed=False)
+        distributed = launched_with_torchrun()
+        if distributed:
+            init_distributed(self.device)
+        self.model, self.policy, self.parallel = build_model(r, self.config, self.device, distributed,
+                                                             wrap=PolicyLogprobs)
+        self.is_main = self.parallel is None or self.parallel.is_main
+        self.dp_rank, self.dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
+        # Rollouts run on one engine: in one process the policy itself; under torchrun a whole replica on the main
+        # rank, refreshed from the shards after every update (the in-process stand-in for a vLLM server that
+        # receives the weights; docs/posttraining.md), its samples broadcast to every rank.
+        self.engine = self.model
+        if self.parallel is not None:
+            self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         self.optimizer = build_optimizer(self.model, r.optimizer)
         total = r.rl.iterations * r.rl.updates_per_batch
         self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
         self.ref = None
-        if r.rl.beta > 0:  # the frozen starting point for the KL term
-            self.ref = load_model(r.model.init_from, device=self.device).eval().requires_grad_(False)
+        if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)
+            self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
         self.ckpt_dir = Path(r.checkpointing.dir)
         self.iteration, self.load_start_LE = 0, None
         resume_step = None
         if resume:
-            resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
+            resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
             self.iteration = int(saved["state"]["iteration"])
             self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64)
-        self.log = JsonlLog(r.logging.jsonl, resume_step)
-        self.tensorboard = TensorBoardLog(r.logging.tensorboard, resume_step)
+            self._push_weights()
+        self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
+        self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
+
+    def _push_weights(self) -> None:
+        if self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
+            copy_full_weights_(self.model, self.engine)
 
     # ---- rollout ----
     def sample_prompts(self, iteration: int, round_: int) -> list[tuple[dict, bool, list[int]]]:
@@ -126,14 +125,20 @@ class RLTrainer:
         return out
 
     def rollout(self, iteration: int) -> tuple[list[dict], dict]:
-        """Scored samples of the groups kept by dynamic sampling, and rollout stats."""
+        """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
+        box = [self._rollout(iteration) if self.is_main else None]
+        if self.parallel is not None:
+            dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def _rollout(self, iteration: int) -> tuple[list[dict], dict]:
         s = self.recipe.rl
         kept, seen, stats = [], [], {"rollout_tokens": 0, "rollout_s": 0.0, "groups_dropped": 0, "rounds": 0}
-        self.model.eval()
+        self.engine.eval()
         for round_ in range(s.max_sampling_rounds):
             prompts = self.sample_prompts(iteration, round_)
             t0 = time.perf_counter()
-            result = generate(self.model, [p for _, _, p in prompts for _ in range(s.group_size)],
+            result = generate(self.engine, [p for _, _, p in prompts for _ in range(s.group_size)],
                               max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                               seed=hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31), pad_id=self.pad_id)
             stats["rollout_s"] += time.perf_counter() - t0
@@ -166,64 +171,75 @@ class RLTrainer:
 
     # ---- update ----
     def update(self, samples: list[dict], step0: int) -> dict:
+        """`updates_per_batch` optimizer steps, each on a minibatch of whole groups; under torchrun each data-parallel
+        rank takes every dp_size-th completion of a minibatch and the loss keeps the whole minibatch's normaliser."""
         s = self.recipe.rl
         self.model.train()
         rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
-        adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale)
-        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
-        prompt_B = torch.tensor([len(x["prompt"]) for x in samples])
-        length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples])
-        keep_B = torch.tensor([not (s.overlong == "filter" and x["truncated"]) for x in samples])
+        adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale).to(self.device)
+        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id).to(self.device)
+        prompt_B = torch.tensor([len(x["prompt"]) for x in samples], device=self.device)
+        length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples], device=self.device)
+        keep_B = torch.tensor([not (s.overlong == "filter" and x["truncated"]) for x in samples], device=self.device)
         mb = max(1, self.recipe.batch.micro_batch)
-        with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
-            chunks = [slice(i, i + mb) for i in range(0, len(samples), mb)]
-            old = [completion_logprobs(self.model, ids_BT[c], prompt_B[c], length_B[c], False)[0] for c in chunks]
-            ref = ([completion_logprobs(self.ref, ids_BT[c], prompt_B[c], length_B[c], False)[0] for c in chunks]
-                   if self.ref is not None else None)
         order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
-        minibatches = np.array_split(order, s.updates_per_batch)
+        minibatches = [[g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
+                       for groups in np.array_split(order, s.updates_per_batch) if len(groups)]
+        mine = [rows[self.dp_rank::self.dp_size] for rows in minibatches]
+        micro = [[rows[i:i + mb] for i in range(0, len(rows), mb)] for rows in mine]
+
+        def logprobs(policy, sel: list[int], with_entropy: bool):
+            T = int(length_B[sel].max())
+            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy)
+
+        with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
+            old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro for sel in chunks}
+            ref = ({tuple(sel): logprobs(self.ref, sel, False)[0] for chunks in micro for sel in chunks}
+                   if self.ref is not None else None)
         agg, t0, tokens = [], time.perf_counter(), 0
-        for u, groups in enumerate(minibatches):
-            rows = [g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
+        for u, rows in enumerate(minibatches):
             lr = self.schedule.apply(self.optimizer, step0 + u)
             self.optimizer.zero_grad(set_to_none=True)
-            n_tokens = int(sum(int((length_B[b] - prompt_B[b])) * bool(keep_B[b]) for b in rows))
-            parts = []
-            for i in range(0, len(rows), mb):
-                sel = torch.tensor(rows[i:i + mb])
-                T = int(length_B[sel].max())
-                logp_BC, ent_BC, mask_BC = completion_logprobs(self.model, ids_BT[sel, :T], prompt_B[sel], length_B[sel])
-                C = logp_BC.shape[1]
-                old_BC = torch.cat([_pad_c(old[b // mb][b % mb], C)[None] for b in sel.tolist()])
-                ref_BC = torch.cat([_pad_c(ref[b // mb][b % mb], C)[None] for b in sel.tolist()]) if ref else None
+            n_tokens = int(((length_B - prompt_B) * keep_B)[rows].sum())  # the whole minibatch's, on every rank
+            parts, loss_sum = [], 0.0
+            for sel in micro[u]:
+                logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
                 mask_BC = mask_BC & keep_B[sel, None]
-                loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level, clip_low=s.clip_low,
-                                       clip_high=s.clip_high, aggregation=s.aggregation, ref_logp_BT=ref_BC,
-                                       beta=s.beta, max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
+                loss, st = policy_loss(logp_BC, old[tuple(sel)], adv_B[sel], mask_BC, level=s.level,
+                                       clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
+                                       ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
+                                       max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
                 if s.aggregation not in ("token_mean", "dapo", "bnpo"):
                     loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
-                loss.backward()
+                (loss * self.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
                 self.balancer.accumulate_loads()
                 m = mask_BC.float()
                 st["entropy"] = float((ent_BC * m).sum() / m.sum().clamp(min=1))
-                st["loss"] = float(loss.detach())
+                loss_sum += float(loss.detach())
                 parts.append(st)
                 tokens += int(length_B[sel].sum())
             clip = self.recipe.optimizer.grad_clip
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf")))
+            if self.parallel is not None:
+                grad_norm = clip_grad_norm_(list(self.model.parameters()), clip, self.parallel.mesh)
+                box = [None] * dist.get_world_size()
+                dist.all_gather_object(box, (parts, loss_sum))
+                parts, loss_sum = [p for b in box for p in b[0]], sum(b[1] for b in box)
+            else:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                                 clip if clip > 0 else float("inf")))
             self.optimizer.step()
-            drift = self._load_drift()
             self.balancer.step()
-            agg.append({**{k: float(np.nanmean([p[k] for p in parts])) for k in parts[0]}, "grad_norm": grad_norm,
-                        "lr": lr, **drift})
+            agg.append({**{k: float(np.nanmean([p[k] for p in parts])) for k in parts[0]}, "loss": loss_sum,
+                        "grad_norm": grad_norm, "lr": lr, **self._load_drift()})
+        self._push_weights()
         out = {k: float(np.nanmean([a[k] for a in agg])) for k in agg[0]}
         out.update(ratio_min=min(a["ratio_min"] for a in agg), ratio_max=max(a["ratio_max"] for a in agg),
-                   update_tokens_per_s=tokens / max(time.perf_counter() - t0, 1e-9))
+                   update_tokens_per_s=tokens * self.dp_size / max(time.perf_counter() - t0, 1e-9))
         return out
 
     def _load_drift(self) -> dict:
         """Total-variation distance of each MoE layer's expert-load distribution from the one at RL's start."""
-        loads_LE = self.balancer.loads_LE
+        loads_LE = self.balancer.last_loads_LE  # this update's loads, summed over ranks
         share_LE = loads_LE / loads_LE.sum(1, keepdim=True).clamp(min=1)
         if self.load_start_LE is None:
             self.load_start_LE = share_LE.clone()
@@ -235,7 +251,7 @@ class RLTrainer:
     def fit(self) -> list[dict]:
         r, s, rows = self.recipe, self.recipe.rl, []
         bar = tqdm(range(self.iteration, s.iterations), initial=self.iteration, total=s.iterations,
-                   disable=not r.logging.progress, desc="rl")
+                   disable=not (r.logging.progress and self.is_main), desc="rl")
         for it in bar:
             samples, st = self.rollout(it)
             row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
@@ -260,12 +276,8 @@ class RLTrainer:
         state = {"state": {"iteration": self.iteration,
                            "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
                  "model_config": self.config.to_dict(), "mtp_depth": 0}
-        return save_checkpoint(self.ckpt_dir, self.iteration, self.objective, self.optimizer, state,
+        return save_checkpoint(self.ckpt_dir, self.iteration, self.policy, self.optimizer, state,
                                self.recipe.checkpointing.keep_latest)
-
-
-def _pad_c(x_C: torch.Tensor, C: int) -> torch.Tensor:
-    return torch.nn.functional.pad(x_C[:C], (0, max(0, C - x_C.shape[0])))
 
 
 def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
@@ -286,7 +298,7 @@ def run_rl(recipe: RLRecipe, resume: bool = False) -> dict:
     trainer = RLTrainer(recipe, resume)
     rows = trainer.fit()
     result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
-    if recipe.rl.export:
+    if recipe.rl.export and trainer.is_main:
         out = Path(recipe.run.out_dir) / "model"
         result["model_dir"] = str(export_with_tokenizer(trainer.ckpt_dir, out, recipe.rl.template_from))
     return result

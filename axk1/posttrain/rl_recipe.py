@@ -78,9 +78,10 @@ class RLRecipe(Recipe):
             raise ValueError("[rl] group_size must be >= 2: the advantage is a reward against its group's mean")
         if not (0 <= s.clip_low < 1 and s.clip_high >= 0) or s.beta < 0 or s.temperature <= 0:
             raise ValueError("[rl] needs 0 <= clip_low < 1, clip_high >= 0, beta >= 0, temperature > 0")
-        if self.parallelism.dp_replicate * self.parallelism.dp_shard > 1:
-            raise ValueError("[rl] runs in one process for now (rollouts on axk1's own generation); set "
-                             "dp_replicate = dp_shard = 1 — see docs/posttraining.md for the path to scale")
+        dp = self.parallelism.dp_replicate * self.parallelism.dp_shard
+        if s.group_size % dp:  # every rank takes the same number of completions (EP's all-to-alls pair them up)
+            raise ValueError(f"[rl] group_size {s.group_size} must divide over the {dp} data-parallel ranks "
+                             "(dp_replicate x dp_shard)")
 
 
 def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> RLRecipe:

@@ -28,6 +28,7 @@ class LoadBalancer:
         self.rate, self.enabled, self.group = rate, enabled, group
         E = self.layers[0][1].gate.n_experts if self.layers else 0
         self.loads_LE = torch.zeros(len(self.layers), E, dtype=torch.float64)
+        self.last_loads_LE = self.loads_LE.clone()
 
     def accumulate_loads(self) -> None:
         """Call after each micro-batch forward: adds the layers' `tokens_per_expert` (set in training mode)."""
@@ -50,5 +51,6 @@ class LoadBalancer:
                 bias_E.add_(delta_LE[i].to(device=bias_E.device, dtype=bias_E.dtype))
         stats = {f"load_max_over_mean/{name}": float(loads_LE[i].max() / mean_L1[i].clamp(min=1e-9))
                  for i, (name, _) in enumerate(self.layers)}
+        self.last_loads_LE = loads_LE  # summed over ranks: what RL's expert-drift metric reads
         self.loads_LE = torch.zeros_like(loads_LE)
         return stats

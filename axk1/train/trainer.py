@@ -36,9 +36,10 @@ from axk1.train.recipe import Recipe
 KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
 
 
-def build_model(r: Recipe, config: ModelConfig, device: torch.device,
-                distributed: bool) -> tuple[AXK1ForCausalLM, Objective, ParallelContext | None]:
-    """(model, objective, parallel context or None) for the recipe.
+def build_model(r: Recipe, config: ModelConfig, device: torch.device, distributed: bool,
+                wrap: type[torch.nn.Module] = Objective) -> tuple[AXK1ForCausalLM, torch.nn.Module, ParallelContext | None]:
+    """(model, wrapper, parallel context or None) for the recipe. The wrapper holds the model as `.lm` and its
+    forward is what a step runs (the training `Objective`; RL's completion log-probabilities): FSDP2's root unit.
 
     Distributed (a process group is up): built on the meta device, sharded there (expert parallelism, FSDP2),
     then each rank allocates and fills only its own shards (axk1.parallel.init), so no rank ever holds the
@@ -54,11 +55,11 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device,
     if not distributed and r.model.init_from is None:
         model = AXK1ForCausalLM(config, with_mtp=with_mtp).to(device)
         apply_activation_checkpointing(model, p.activation_checkpointing)
-        return model, Objective(model), None
+        return model, wrap(model), None
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
-    objective = Objective(model)
+    objective = wrap(model)
     parallel = parallelize(objective, dims, device) if distributed else None
     materialize_(objective, device, r.data.seed, r.model.init_from)
     return model, objective, parallel
