@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The released shape (shared/reference/model.md §2). The YaRN block (factor 4 from 32K to 128K) is the best
+# The released shape (docs/model.md, "Released configuration"). The YaRN block (factor 4 from 32K to 128K) is the best
 # public reconstruction, not a verified copy of the hub's config.json.
 AXK1_519B: dict[str, Any] = dict(
     vocab_size=163840, hidden_size=7168, intermediate_size=18432, moe_intermediate_size=2048,

@@ -1,4 +1,4 @@
-"""Load test of `axk1 serve` (issue 6, point 3): N concurrent streaming chat clients for a bounded time.
+"""Load test of `axk1 serve`: N concurrent streaming chat clients for a bounded time.
 
 A real server process is started on a free loopback port over a model folder (default: a fresh axk1-tiny or
 axk1-mini with a small trained tokenizer and the chat template); each client sends streaming chat requests

@@ -16,10 +16,9 @@ from axk1.eval.backends import Backend, Completion, OpenAIBackend, Request, Samp
 from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.humaneval import read_problems
+from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ServerProcess, make_model_folder
 from tests.test_eval_code import _encode_private, _row
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 
 
 def _eval(*argv: str) -> int:
@@ -38,13 +37,19 @@ def tiny_folder(tmp_path_factory):
     return make_model_folder(tmp_path_factory.mktemp("tiny") / "model")
 
 
+@pytest.fixture(scope="module")
+def aime_files(tmp_path_factory) -> dict[str, str]:
+    """Local AIME-shaped files, so no run needs the network: {"en": path, "ko": path}."""
+    return {lang: str(path) for lang, path in write_aime(tmp_path_factory.mktemp("aime")).items()}
+
+
 # ---- a real `axk1 serve` -------------------------------------------------------------------------------------
-def test_eval_against_a_real_axk1_serve_process(tiny_folder, tmp_path):
+def test_eval_against_a_real_axk1_serve_process(tiny_folder, aime_files, tmp_path):
     out = tmp_path / "run"
     with ServerProcess(tiny_folder) as server:
-        code = _eval("--model", f"openai:{server.base}/v1", "--tasks", "aime25,passkey", "--limit", "2", "-n", "2",
-                     "--max-tokens", "8", "--thinking", "on", "--concurrency", "4", "--passkey-lengths", "64",
-                     "-o", str(out))
+        code = _eval("--model", f"openai:{server.base}/v1", "--tasks", "aime25,passkey", "--aime-data",
+                     aime_files["en"], "--limit", "2", "-n", "2", "--max-tokens", "8", "--thinking", "on",
+                     "--concurrency", "4", "--passkey-lengths", "64", "-o", str(out))
     assert code == 0
     records = _records(out)
     assert len(records) == 2 * 2 + 2 * 2
@@ -124,8 +129,7 @@ class _Canned(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def canned_server():
-    rows = [json.loads(line) for lang in ("en", "ko")
-            for line in (SHARED / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = ROWS["en"] + ROWS["ko"]
 
     class Handler(_Canned):
         answers = {r["problem"].strip(): r["answer"] for r in rows}
@@ -141,11 +145,12 @@ def canned_server():
     thread.join()
 
 
-def test_eval_scores_and_report_over_http(canned_server, tmp_path):
+def test_eval_scores_and_report_over_http(canned_server, aime_files, tmp_path):
     base, handler = canned_server
     out = tmp_path / "run"
-    assert _eval("--model", f"openai:{base}", "--tasks", "aime25,humaneval,passkey", "--limit", "3", "-n", "2",
-                 "--concurrency", "4", "--passkey-lengths", "64", "--passkey-trials", "1", "-o", str(out)) == 0
+    assert _eval("--model", f"openai:{base}", "--tasks", "aime25,humaneval,passkey", "--aime-data", aime_files["en"],
+                 "--limit", "3", "-n", "2", "--concurrency", "4", "--passkey-lengths", "64", "--passkey-trials", "1",
+                 "-o", str(out)) == 0
     results = json.loads((out / "results.json").read_text())
     aime = results["tasks"]["aime25"]
     assert aime["score"] == 50.0 and aime["metrics"]["pass@2"] == 100.0 and aime["metrics"]["stderr"] == 0.0
@@ -184,10 +189,11 @@ def test_openai_backend_errors_are_clear(canned_server):
 
 # ---- in-process backends ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("prefix", ["", "hf:"])
-def test_native_and_transformers_backends_run_the_harness(tiny_folder, tmp_path, prefix):
+def test_native_and_transformers_backends_run_the_harness(tiny_folder, aime_files, tmp_path, prefix):
     out = tmp_path / "run"
-    assert _eval("--model", f"{prefix}{tiny_folder}", "--tasks", "aime25-ko,passkey", "--limit", "1",
-                 "--max-tokens", "6", "--thinking", "off", "--passkey-lengths", "32", "-o", str(out)) == 0
+    assert _eval("--model", f"{prefix}{tiny_folder}", "--tasks", "aime25-ko,passkey", "--aime-ko-data",
+                 aime_files["ko"], "--limit", "1", "--max-tokens", "6", "--thinking", "off", "--passkey-lengths", "32",
+                 "-o", str(out)) == 0
     records = _records(out)
     assert len(records) == 2
     assert all(r["n_tokens"] is not None and r["n_tokens"] <= 6 for r in records)
@@ -248,11 +254,11 @@ def test_lcb_ko_translation_survival_check_and_cache(tmp_path):
     assert translator.calls == 3 and again.info["translation_version"] == data.info["translation_version"]
 
 
-def test_settings_from_a_toml_config_file(canned_server, tmp_path):
+def test_settings_from_a_toml_config_file(canned_server, aime_files, tmp_path):
     base, _ = canned_server
     config = tmp_path / "run.toml"
     config.write_text(f'model = "openai:{base}"\ntasks = ["aime25-ko"]\nlimit = 2\nn = 1\ntemperature = 0.0\n'
-                      f'max_tokens = 64\n')
+                      f'max_tokens = 64\naime_ko_data = {json.dumps(aime_files["ko"])}\n')
     out = tmp_path / "run"
     assert _eval("--config", str(config), "--limit", "1", "-o", str(out)) == 0  # the command line wins
     saved = json.loads((out / "config.json").read_text())

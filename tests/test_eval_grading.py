@@ -1,4 +1,5 @@
-"""AIME grading on the real AIME 2025 items (EN and KO) with hand-written outputs, and the sampling metrics."""
+"""AIME grading with hand-written outputs, the AIME loader on test-written problems (and on the real AIME 2025
+files when they sit beside the project), and the sampling metrics."""
 
 import json
 import math
@@ -12,27 +13,55 @@ from axk1.eval.math_grader import grade_integer_answer, last_boxed, normalise_in
 from axk1.eval.metrics import pass_at_k, standard_error, summarize
 from axk1.eval.reasoning import split_reasoning
 from axk1.eval.tasks import TaskOptions, get_task
+from tests.aime_rows import ROWS, write_aime
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+# The real AIME 2025 files are not shipped with the repository; a checkout that has them beside it checks them too.
+STAGED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 ANSWERS = {"2025-I-1": "70", "2025-I-2": "588", "2025-I-14": "60", "2025-II-2": "49", "2025-II-15": "240"}
 
 
-@pytest.fixture(scope="module")
-def aime():
-    return {lang: get_task(name).load(TaskOptions()) for lang, name in (("en", "aime25"), ("ko", "aime25-ko"))}
+def _load_both(folder: Path) -> dict:
+    return {lang: get_task(name).load(TaskOptions(data={name: str(folder / f"aime25_{lang}.jsonl")}))
+            for lang, name in (("en", "aime25"), ("ko", "aime25-ko"))}
 
 
-def test_real_aime_data_loads_with_the_deepseek_instruction(aime):
+def test_aime_data_loads_with_the_deepseek_instruction(tmp_path):
+    write_aime(tmp_path)
+    aime = _load_both(tmp_path)
     for lang, data in aime.items():
-        assert data.info["n_problems"] == 30 and len(data.problems) == 30
+        assert data.info["n_problems"] == len(ROWS[lang]) == len(data.problems)
         assert data.info["source"].endswith(f"aime25_{lang}.jsonl")
-        golds = {p.id: p.gold for p in data.problems}
-        for pid, answer in ANSWERS.items():
-            assert golds[pid] == answer
+        assert {p.id: p.gold for p in data.problems} == {r["id"]: str(int(r["answer"])) for r in ROWS[lang]}
         assert all(p.messages[-1]["content"].endswith(data.info["instruction"]) for p in data.problems)
+    assert aime["en"].problems[3].gold == "48"  # "048": AIME's three-digit form, read as the integer
     assert "Please reason step by step" in aime["en"].problems[0].messages[0]["content"]
     assert "단계별로" in aime["ko"].problems[0].messages[0]["content"]
     assert aime["en"].info["dataset_hash"] != aime["ko"].info["dataset_hash"]
+
+
+def test_real_aime_files_match_the_answer_key():
+    if not STAGED.exists():
+        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
+    aime = _load_both(STAGED)
+    for data in aime.values():
+        assert data.info["n_problems"] == 30
+        golds = {p.id: p.gold for p in data.problems}
+        assert all(golds[pid] == answer for pid, answer in ANSWERS.items())
+
+
+def test_aime_defaults_to_the_public_copy_and_says_what_to_do_offline(monkeypatch):
+    asked = []
+
+    def offline(source, *args, **kwargs):
+        asked.append(source)
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr("datasets.load_dataset", offline)
+    with pytest.raises(ValueError, match="'math-ai/aime25' .*ConnectionError.*--aime-data"):
+        get_task("aime25").load(TaskOptions())
+    assert asked == ["math-ai/aime25"]
+    with pytest.raises(ValueError, match="--aime-ko-data"):  # no public Korean copy: a file is required
+        get_task("aime25-ko").load(TaskOptions())
 
 
 CASES = [  # (output, gold, expected status, expected extracted)
@@ -60,22 +89,23 @@ def test_grading_formats(output, gold, status, extracted):
     assert verdict.extracted == extracted
 
 
-def test_graded_against_the_real_items(aime):
-    en = {p.id: p for p in aime["en"].problems}
+def test_graded_against_loaded_items(tmp_path):
+    write_aime(tmp_path)
+    en = {p.id: p for p in _load_both(tmp_path)["en"].problems}
     task = get_task("aime25")
     options = TaskOptions()
-    out = task.grade(en["2025-I-1"], Completion("... so $\\boxed{070}$"), options)
+    out = task.grade(en["t-1"], Completion("... so $\\boxed{020}$"), options)
     assert out["status"] == "correct" and out["method"] == "boxed"
-    out = task.grade(en["2025-II-15"], Completion("the answer is 240"), options)
+    out = task.grade(en["t-5"], Completion("the answer is 807"), options)
     assert out["status"] == "correct" and out["method"] == "math_verify"
-    out = task.grade(en["2025-I-2"], Completion("\\boxed{588}", finish_reason="length"), options)
+    out = task.grade(en["t-2"], Completion("\\boxed{140}", finish_reason="length"), options)
     assert out["status"] == "truncated" and not out["correct"]
     # The prompt opened the think block and the output never closed it: no answer, whatever it contains.
-    out = task.grade(en["2025-I-2"], Completion("reasoning \\boxed{588}", think_open=True), options)
+    out = task.grade(en["t-2"], Completion("reasoning \\boxed{140}", think_open=True), options)
     assert out["status"] == "no_answer"
-    out = task.grade(en["2025-I-2"], Completion("reasoning</think>\\boxed{588}", think_open=True), options)
+    out = task.grade(en["t-2"], Completion("reasoning</think>\\boxed{140}", think_open=True), options)
     assert out["status"] == "correct"
-    out = task.grade(en["2025-I-2"], Completion("", "error", error="HTTP 503"), options)
+    out = task.grade(en["t-2"], Completion("", "error", error="HTTP 503"), options)
     assert out["status"] == "request_failed"
 
 
@@ -120,4 +150,3 @@ def test_aime_loader_reports_bad_rows(tmp_path):
         get_task("aime25").load(TaskOptions(data={"aime25": str(bad)}))
     with pytest.raises(FileNotFoundError, match="not found"):
         get_task("aime25").load(TaskOptions(data={"aime25": str(tmp_path / "missing.jsonl")}))
-    assert SHARED.exists()

@@ -9,14 +9,14 @@ def test_519b_exact_counts():
     counts = count_parameters(ModelConfig.from_preset("axk1-519b"), with_mtp=True)
     assert counts["total"] == 518_983_059_456
     assert counts["activated"] == 32_779_339_776
-    assert counts["mtp"] == 8_705_060_864  # one DeepSeek-style MTP module, listed apart (model.md §5)
+    assert counts["mtp"] == 8_705_060_864  # one DeepSeek-style MTP module, listed apart (docs/model.md)
     rows = {r["module"]: r for r in counts["rows"]}
     assert rows["routed experts"]["total"] == 60 * 192 * 3 * 7168 * 2048
     assert rows["embedding"]["total"] == rows["lm_head"]["total"] == 163840 * 7168
 
 
 def test_deepseek_v3_shape_gives_its_known_total():
-    # model.md §5: DeepSeek-V3's values give 671,026,419,200 with the router bias counted; axk1 keeps the bias as
+    # docs/model.md: DeepSeek-V3's values give 671,026,419,200 with the router bias counted; axk1 keeps the bias as
     # a buffer (not a parameter) and has a post-MoE norm per layer, so adjust both.
     config = ModelConfig.from_preset("axk1-519b").replace(
         vocab_size=129280, num_attention_heads=128, n_routed_experts=256, first_k_dense_replace=3)

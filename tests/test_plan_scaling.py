@@ -26,7 +26,7 @@ def test_closed_form_counts_on_a_search_shape():
 
 def test_axk1_flops_and_ratios():
     config = ModelConfig.from_preset("axk1-519b")
-    # model.md §4: forward matmuls ~2 x 31.6B per token; M adds attention, training = 3x forward
+    # docs/model.md: forward matmuls ~2 x 31.6B per token; M adds attention, training = 3x forward
     m = arch.non_embedding_flops_per_token(config, 4096)
     assert 6 * 30.4e9 < m < 6 * 30.5e9 + 1.6e10
     assert arch.granularity(config) == 7.0
@@ -35,7 +35,7 @@ def test_axk1_flops_and_ratios():
 
 def test_budget_reproduces_axk1_report():
     budget = hardware.make_budget("H200", 1024, 73)
-    assert budget.flops == pytest.approx(2.548e24, rel=0.01)  # training.md §1.1
+    assert budget.flops == pytest.approx(2.548e24, rel=0.01)  # docs/training.md, Budget
     assert budget.achieved_tflops == pytest.approx(0.40 * 989.4)
 
 
@@ -57,7 +57,7 @@ def test_budget_errors(kwargs, match):
         hardware.make_budget(**kwargs)
 
 
-def test_hardware_table_has_issue_gpus():
+def test_hardware_table_has_the_common_training_gpus():
     for name in ("A100", "H100", "H200", "B200", "GB200", "MI300X"):
         gpu = hardware.get_gpu(name)
         assert gpu.bf16_tflops > 0 and gpu.memory_gb > 0 and gpu.scale_up_gb_s > 0
@@ -102,7 +102,7 @@ def test_leverage_law_hits_its_anchors_and_shape():
 
 
 def test_vocabulary_law_gives_axk1_optimum():
-    # A.X K1: 30.43B activated non-vocabulary parameters, d 7168 -> ~132.5K, +25% -> ~163,840 (model.md §7)
+    # A.X K1: 30.43B activated non-vocabulary parameters, d 7168 -> ~132.5K, +25% -> ~163,840 (docs/model.md)
     v = scaling.optimal_vocab_size(30_430_529_536, 7168)
     assert v == pytest.approx(132_500, rel=0.02)
     assert scaling.optimal_vocab_size(30_430_529_536, 7168, 1.25) == pytest.approx(163_840, rel=0.02)

@@ -1,4 +1,4 @@
-"""The planner against published designs (issue 7, point 4) and its outputs (point 5)."""
+"""The planner against published designs (A.X K1, DeepSeek-V3) and its outputs (plan.md, config.json, recipe.toml)."""
 
 import json
 import tomllib
@@ -14,7 +14,7 @@ from axk1.plan.report import write_outputs
 
 @pytest.fixture(scope="module")
 def axk1_plan():
-    # A.X K1: 1,024 H200 for ~73 days, the report's 2.548e24 FLOPs; released in BF16 (training.md §1.1-1.2)
+    # A.X K1: 1,024 H200 for ~73 days, the report's 2.548e24 FLOPs; released in BF16 (docs/training.md)
     return make_plan("H200", 1024, 73)
 
 

@@ -1,4 +1,4 @@
-"""An exported axk1 folder is what transformers and vLLM's A.X K1 support read (issue 6, point 4)."""
+"""An exported axk1 folder is what transformers and vLLM's A.X K1 support read."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Issue 6, point 7: `axk1 serve` on a small axk1 model as the teacher of `axk1 data synth`, over real HTTP:
+"""`axk1 serve` on a small axk1 model as the teacher of `axk1 data synth`, over real HTTP:
 output schema, accounting, and a second run answered entirely from the cache (no request reaches the server)."""
 
 import json
@@ -21,7 +21,6 @@ def _recipe(tmp_path):
     text = (ROOT / "recipes" / "synth" / "default.toml").read_text()
     text = text.replace('"prompts/', f'"{prompts}/').replace("max_tokens = 1024", "max_tokens = 12")
     text = text.replace("min_chars = 200", "min_chars = 100").replace("concurrency = 8", "concurrency = 4")
-    text = text.replace("../../../shared/", f"{ROOT.parent}/shared/")
     path = tmp_path / "synth.toml"
     path.write_text(text)
     return path

@@ -1,6 +1,5 @@
 """Synthetic data: recipe loading, reply formats, and each check on its own."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,10 @@ from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import FilterSpec, PassageSpec, load_recipe
 from axk1.synth.teacher import parse_teacher
 from axk1.synth.text import grounding, hangul_ratio
+from tests.aime_rows import ROWS, write_aime
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "synth" / "default.toml"
-AIME = ROOT.parent / "shared" / "data" / "benchmarks" / "aime25_en.jsonl"
 
 
 def test_default_recipe_loads_with_all_three_kinds_in_both_languages():
@@ -24,6 +23,15 @@ def test_default_recipe_loads_with_all_three_kinds_in_both_languages():
     assert kinds == {"qa", "reasoning", "rewrite"}
     assert all(set(t.prompts) == {"ko", "en"} for t in recipe.tasks)
     assert all("{passage}" in text for t in recipe.tasks for text in t.prompt_texts.values())
+    # The default decontamination set needs no file outside the repository (HumanEval ships with a dependency).
+    assert Decontaminator(recipe.filters.benchmarks, RECIPE.parent).sets == {"humaneval": 164}
+
+
+def test_an_empty_benchmark_list_is_accepted(tmp_path):
+    (tmp_path / "p.txt").write_text("{passage}")
+    (tmp_path / "r.toml").write_text('[filters]\nbenchmarks = []\n[[tasks]]\nname = "x"\nkind = "qa"\n'
+                                     'prompts = { en = "p.txt" }\n')
+    assert load_recipe(tmp_path / "r.toml").filters.benchmarks == []
 
 
 def test_recipe_errors_say_what_to_fix(tmp_path):
@@ -70,10 +78,11 @@ def _sample(text, kind="rewrite", language="en", answer=None, id="s1"):
             "metadata": {"finish_reason": "stop"}}
 
 
-def test_each_check_rejects_with_its_reason():
-    aime_problem = json.loads(AIME.read_text().splitlines()[1])["problem"]
-    decon = Decontaminator([str(AIME), "humaneval"], ROOT, n=13)
-    assert decon.sets["aime25_en.jsonl"] == 30 and decon.sets["humaneval"] == 164
+def test_each_check_rejects_with_its_reason(tmp_path):
+    aime = write_aime(tmp_path)["en"]
+    aime_problem = ROWS["en"][1]["problem"]
+    decon = Decontaminator(["aime25_en.jsonl", "humaneval"], tmp_path, n=13)  # a path relative to the recipe
+    assert decon.sets[aime.name] == len(ROWS["en"]) and decon.sets["humaneval"] == 164
     f = SampleFilter(FilterSpec(), decon)
     passage = "The Han river flows through Seoul. " * 3
     assert f.check(_sample("short"), passage).startswith("length:")

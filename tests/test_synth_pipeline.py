@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_recipe
+from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ROOT, free_port
 
-AIME_PROBLEM = json.loads((ROOT.parent / "shared/data/benchmarks/aime25_en.jsonl").read_text().splitlines()[0])["problem"]
+AIME_PROBLEM = ROWS["en"][0]["problem"]
 KO = "서울특별시는 대한민국의 수도이며 인구는 약 940만 명이다. 한강이 도시의 가운데를 동서로 가로질러 흐른다. " * 2
 EN = "The Han river flows through Seoul from east to west. Seoul has about 9.4 million people and many bridges. " * 2
 DOCS = [
@@ -86,7 +87,9 @@ def test_kept_and_rejected_samples_with_their_reasons(teacher, tmp_path):
     recipe.passages.min_chars = 100
     docs = tmp_path / "docs.jsonl"
     docs.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in DOCS))
-    summary = run_synth(docs, recipe, url, tmp_path / "out.jsonl", progress=False)
+    assert recipe.filters.benchmarks == ["humaneval"]  # the default; AIME comes in as --decontam would bring it
+    aime = [str(p) for p in write_aime(tmp_path / "eval").values()]
+    summary = run_synth(docs, recipe, url, tmp_path / "out.jsonl", extra_benchmarks=aime, progress=False)
     kept = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     rejected = {(r["source"]["doc_id"], r["task"]): r["reason"]
                 for r in map(json.loads, (tmp_path / "out.rejected.jsonl").read_text().splitlines())}
@@ -109,7 +112,7 @@ def test_kept_and_rejected_samples_with_their_reasons(teacher, tmp_path):
     assert "qa" in table and "rejected by check" in table
 
     calls.clear()
-    rerun = run_synth(docs, recipe, url, tmp_path / "out.jsonl", progress=False)
+    rerun = run_synth(docs, recipe, url, tmp_path / "out.jsonl", extra_benchmarks=aime, progress=False)
     assert rerun.sent == 0 and rerun.cache_hits == 10 and calls == []
 
 

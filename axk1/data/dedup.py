@@ -24,7 +24,7 @@ class DedupConfig:
     near: bool = True
     shingles: str = "char"     # "char" (character n-grams, no model) or "kiwi" (Kiwi morphemes, FineWeb-2's choice)
     n_grams: int = 5            # words per shingle for "kiwi"
-    char_n_grams: int = 7       # characters per shingle for "char" (about 5-10 Hangul syllables, data.md §5)
+    char_n_grams: int = 7       # characters per shingle for "char" (about 5-10 Hangul syllables, docs/data.md)
     num_buckets: int = 14
     hashes_per_bucket: int = 8
     seed: int = 1

@@ -1,6 +1,6 @@
 """Quality, repetition and code filters as datatrove filters, each removal with a reason.
 
-Prose thresholds start from FineWeb-2's Korean configuration (kor_Hang, data.md §2.4); all are settable in
+Prose thresholds start from FineWeb-2's Korean configuration (kor_Hang, docs/data.md); all are settable in
 pipeline.toml. Code documents skip the prose filters and go through CodeFilter instead.
 """
 

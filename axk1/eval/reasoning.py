@@ -1,6 +1,6 @@
 """Separate a reasoning model's thinking from its answer, before any extraction.
 
-Rule (shared/reference/evaluation.md §8): keep only the text after the last `</think>`. Thinking that never
+Rule (docs/evaluation.md, "Reasoning"): keep only the text after the last `</think>`. Thinking that never
 ends (the output starts with `<think>`, or the prompt itself opened the think block) means no answer.
 """
 

@@ -1,6 +1,6 @@
 """report.md + comparison bar chart (+ passkey heat map) from results.json's content.
 
-Published numbers are A.X K1's model card, thinking mode (shared/reference/evaluation.md §1.1). Ratios are
+Published numbers are A.X K1's model card, thinking mode (docs/evaluation.md, "Published scores"). Ratios are
 ours / theirs in percent, as the press put it (AIME25: 89.8 / 88.4 = 102%).
 """
 

@@ -168,7 +168,8 @@ def split_reasoning(text: str) -> tuple[str, str]:
 def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = DEFAULT_CHAT_TEMPLATE,
                                model_max_length: int | None = None) -> None:
     """Write tokenizer.json, tokenizer_config.json and chat_template.jinja the way transformers and vLLM read a
-    folder: `PreTrainedTokenizerFast`, bos `<|endoftext|>`, eos `<|im_end|>`, pad `<|pad|>` (model.md §7)."""
+    folder: `PreTrainedTokenizerFast`, bos `<|endoftext|>`, eos `<|im_end|>`, pad `<|pad|>` (docs/model.md,
+    "Tokenizer")."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(folder / "tokenizer.json"))

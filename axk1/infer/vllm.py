@@ -16,7 +16,7 @@ many GPUs. vLLM reads the same Hugging Face folder axk1 writes:
   `<|im_end|>`), and the chat template (`chat_template.jinja`, also kept in tokenizer_config.json) honouring
   `enable_thinking`; `<think>`/`</think>` must be single tokens so the reasoning parser can find them.
 
-Command line that serves such a folder the way SK Telecom's integrator tested it (model.md §8):
+Command line that serves such a folder the way SK Telecom's integrator tested it (docs/model.md, "Serving"):
 
     vllm serve <folder> --tensor-parallel-size 8 --reasoning-parser deepseek_v3 \\
         --enable-auto-tool-choice --tool-call-parser hermes

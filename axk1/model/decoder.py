@@ -22,7 +22,7 @@ class DecoderLayer(nn.Module):
         self.mlp = MoE(config) if self.is_moe else MLP(config.hidden_size, config.intermediate_size)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        # The release stores this weight on every layer; only MoE layers apply it (model.md §3.3).
+        # The release stores this weight on every layer; only MoE layers apply it (docs/model.md).
         self.post_mlp_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
     def _mlp(self, h_BTD: torch.Tensor) -> torch.Tensor:

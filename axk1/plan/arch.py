@@ -1,8 +1,8 @@
 """Closed-form parameter and FLOP accounting for the DeepSeek-V3 / A.X K1 family.
 
 `count_parameters` (axk1/params.py) builds the model on the meta device; that is exact but takes ~0.1 s, too slow
-for a search over thousands of shapes. `parameter_counts` is the same count in closed form (the formula of
-shared/reference/model.md §5); tests/test_plan_arch.py checks that both agree exactly on several configs.
+for a search over thousands of shapes. `parameter_counts` is the same count in closed form (the formula in
+docs/model.md, "Parameter count"); tests/test_plan_scaling.py checks that both agree exactly on several configs.
 
 FLOPs per token follow DeepSeek LLM (arXiv 2401.02954, §3.2): model scale is the non-embedding FLOPs per
 token M = 6 x (non-vocabulary matmul parameters a token touches) + the attention-score FLOPs
@@ -44,7 +44,7 @@ def parameter_counts(c: ModelConfig) -> ParamCounts:
     n_dense = c.first_k_dense_replace
     n_moe = layers - n_dense
     vocab = c.vocab_size * d * (1 if c.tie_word_embeddings else 2)
-    norms = 3 * d  # input, post-attention and post-MoE RMSNorm on every layer (model.md §5)
+    norms = 3 * d  # input, post-attention and post-MoE RMSNorm on every layer (docs/model.md)
     base = vocab + d + layers * (_mla_params(c) + norms) + n_dense * 3 * d * c.intermediate_size
     total = base + n_moe * _moe_block(c, c.n_routed_experts + c.n_shared_experts)
     activated = base + n_moe * _moe_block(c, c.num_experts_per_tok + c.n_shared_experts)

@@ -7,11 +7,11 @@ GB200 NVL72 (per Blackwell GPU); AMD Instinct MI300X. Interconnect is the per-GP
 
 Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 * bf16 0.40. With 1,024 H200 for 73 days this gives 1024 x 73 x 86400 s x 989 TFLOP/s x 0.40 = 2.555e24,
-  the A.X K1 report's budget of 2.548e24 (shared/reference/training.md §1.1) within 0.3%; so 40% of the
+  the A.X K1 report's budget of 2.548e24 (docs/training.md, "Budget") within 0.3%; so 40% of the
   bf16 peak is the planning assumption that report used (our reconstruction; the report gives only C).
 * fp8 0.20 of the fp8 peak: the same ~396 TFLOP/s on Hopper. Achieved figures for comparison: A.X K1
   301.72 TFLOP/s on H200 with FP8 (15% of fp8 peak, 31% of bf16); Megatron-Core ~350 TFLOP/s for
-  DeepSeek-V3 on H100 with FP8 (training.md §5); PyTorch-native fine-grained MoE ~20% of bf16.
+  DeepSeek-V3 on H100 with FP8 (docs/training.md, "Throughput"); PyTorch-native fine-grained MoE ~20% of bf16.
 """
 
 from __future__ import annotations

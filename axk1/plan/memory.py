@@ -1,12 +1,12 @@
 """Memory per GPU for a parallel layout, and the search for the cheapest layout that fits.
 
-Layout axes (the trainer's DeviceMesh, DESIGN.md, plus the pipeline and context axes large runs add):
+Layout axes (the trainer's DeviceMesh, docs/architecture.md, plus the pipeline and context axes large runs add):
 pp (pipeline stages) x cp (context parallel) x dp_replicate x dp_shard = GPUs; ep (expert parallel) divides
 dp_shard x cp and the routed-expert count. Model state is sharded FSDP/ZeRO-3 style over dp_shard (x cp) inside a
 pipeline stage and replicated over dp_replicate (HSDP).
 
 Bytes per parameter of training state: bf16 weights 2 + fp32 gradients 4 + fp32 master weights 4 + AdamW moments
-8 = 18 (FP32 master weights as in A.X K1, training.md §1.2; with fp8 compute the fp8 copies are transient).
+8 = 18 (FP32 master weights as in A.X K1, docs/training.md; with fp8 compute the fp8 copies are transient).
 Activations per token per layer (bf16; after Korthikanti et al. 2022, arXiv 2205.05198, with flash attention so
 no s^2 term), written for MLA and a routed MoE:
   attention  2 x (2d + 2 r_q + H (2 qk + 2 v) + 2 (r_kv + rope)) + 4 H   (inputs, projections, output, LSE)

@@ -44,7 +44,7 @@ class Plan:
                     f"{b.gpu.memory_gb:.0f} GB, scale-up {b.gpu.scale_up_gb_s:.0f} GB/s", b.gpu.source),
             ("utilisation", f"{b.mfu:.1%} of the {b.precision} peak = {b.achieved_tflops:.0f} TFLOP/s per GPU",
              f"default {DEFAULT_MFU[b.precision]:.0%}: reproduces A.X K1's 2.548e24 from 1,024 H200 x 73 days "
-             "(training.md §1.1)"),
+             "(docs/training.md, Budget)"),
             ("budget", f"C = {b.gpus:,} x {b.days:g} d x {b.achieved_tflops:.0f} TFLOP/s = {b.flops:.3e} FLOPs",
              "C = GPUs x seconds x achieved FLOP/s"),
             ("compute-optimal split", f"{self.law.name}: model exponent {self.law.model_exponent:.4f}",
@@ -62,7 +62,8 @@ class Plan:
              "DeepSeek LLM Eq. 1: B = 0.2920 C^0.3271"),
             ("peak learning rate", f"{self.learning_rate:.2e}", "DeepSeek LLM Eq. 1: eta = 0.3118 C^-0.1250"),
             ("vocabulary", f"{self.vocab_optimal:,} x {self.vocab_adjust:g} -> {self.best.config.vocab_size:,}",
-             "Tao et al. 2024 (arXiv 2407.13623) approach 2; A.X K1 raised the optimum by 25% (model.md §7)"),
+             "Tao et al. 2024 (arXiv 2407.13623) approach 2; A.X K1 raised the optimum by 25% "
+             "(docs/model.md, Tokenizer)"),
             ("memory", "18 B/param of state (bf16 weights, fp32 grads, fp32 master, AdamW), bf16 activations",
              "memory.py; Korthikanti et al. 2022 for activations"),
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "

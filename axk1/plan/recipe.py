@@ -1,9 +1,10 @@
 """The `axk1 train` recipe for a plan: A.X K1's three pretraining stages scaled to the planned token count.
 
-Stage shares, lengths and mixtures are A.X K1's (training.md §1.3, data.md §1.2): 7T / 1.66T / 0.6T of 9.26T;
-4K context, then the decay stage, then 4K -> 16K -> 32K long-context adaptation; constant LR in stage 1, decay from
-stage 2 (warmup-stable-decay). Optimizer defaults are DeepSeek-V3's (the A.X K1 values are NOT FOUND) and the peak
-LR and batch come from the plan. The TOML is written by a small writer below (tables, arrays of tables, scalars).
+Stage shares, lengths and mixtures are A.X K1's (docs/training.md, "Pretraining stages"): 7T / 1.66T / 0.6T of
+9.26T; 4K context, then the decay stage, then 4K -> 16K -> 32K long-context adaptation; constant LR in stage 1,
+decay from stage 2 (warmup-stable-decay). Optimizer defaults are DeepSeek-V3's (the A.X K1 values are not
+published) and the peak LR and batch come from the plan. The TOML is written by a small writer below (tables,
+arrays of tables, scalars).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s), learning
     ("stage2-quality-reasoning", 1.66e12, [4096], "decay"),
     ("stage3-long-context", 0.6e12, [4096, 16384, 32768], "decay"),
 ]
-AXK1_MIXTURES = [  # percent per domain, data.md §1.2 (stage 1 sums to 99.85%; normalised when written)
+# Percent per domain (docs/training.md, "Pretraining stages"); stage 1 sums to 99.85%, normalised when written.
+AXK1_MIXTURES = [
     {"web": 53.41, "code": 17.13, "encyclopedia": 14.84, "qa": 13.04, "books": 0.77, "academic": 0.66},
     {"web": 39.79, "code": 29.42, "encyclopedia": 0.64, "qa": 8.95, "books": 4.35, "academic": 7.23,
      "math": 5.41, "stem": 2.47, "reasoning": 0.82},
@@ -26,7 +28,7 @@ AXK1_MIXTURES = [  # percent per domain, data.md §1.2 (stage 1 sums to 99.85%; 
 
 
 def build_recipe(plan: Any, config_path: str = "config.json") -> dict[str, Any]:
-    """The recipe as nested dicts (see issue 4 point 1 for the sections `axk1 train` reads)."""
+    """The recipe as nested dicts, in the sections `axk1 train` reads (axk1/train/recipe.py, docs/configuration.md)."""
     layout = plan.best.memory.layout
     total = sum(t for _, t, _, _ in AXK1_STAGES)
     stages, assigned = [], 0

@@ -115,7 +115,7 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     config["dtype"] = "bfloat16"
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     recipe = build_recipe(plan, "config.json")
-    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (issue 4)"))
+    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train`"))
     plot = plot_isoflop(plan, out / "isoflop.png")
     (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
     b = plan.budget

@@ -11,7 +11,7 @@ dense-equivalent scale EL x M (scaling.py) and its token count. Constraints:
   1,038 GB, on 8 x H200 = 1,128 GB; a ~1T model in FP8 on the same node). `serve_gpus=0` lifts the bound;
 * a sane run: at least 20 tokens per activated parameter (Chinchilla's dense optimum; a MoE wants more).
 
-Family shape rules, scaled from A.X K1 / DeepSeek-V3 (model.md §2, §6): MLA head dims 128/64/128, q/kv LoRA ranks
+Family shape rules, scaled from A.X K1 / DeepSeek-V3 (docs/model.md): MLA head dims 128/64/128, q/kv LoRA ranks
 1536/512 from d = 7168 up (scaled down below), heads d/112, dense FFN 18432/7168 x d, 8 expert groups (top 4),
 one shared expert, 3 norms per layer, MTP depth 1 in training, untied embeddings.
 """

@@ -13,7 +13,10 @@ INSTRUCTIONS = {
     "en": "Please reason step by step, and put your final answer within \\boxed{}.",
     "ko": "단계별로 추론하고 최종 답을 \\boxed{} 안에 넣으세요.",
 }
-SHARED_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "benchmarks"
+# Where each set comes from when no local file is given (docs/evaluation.md, "AIME 2025"). The English set has
+# public Hugging Face copies; the Korean one has none that we can vouch for, so it always needs a file.
+HUB_DEFAULTS = {"en": "math-ai/aime25"}
+DATA_FLAGS = {"en": "--aime-data", "ko": "--aime-ko-data"}
 HF_FIELDS = (("problem", "question"), ("answer",), ("id", "idx", "ID"))
 
 
@@ -24,23 +27,31 @@ def _field(row: dict, names: tuple[str, ...], what: str, where: str):
     raise ValueError(f"{where}: a row has no {what} field (looked for {', '.join(names)})")
 
 
-def _rows_from(source: str) -> tuple[list[dict], str]:
-    """Local JSONL file, a folder holding it, or a Hugging Face dataset id (needs network and `datasets`)."""
+def _hub_rows(source: str, flag: str) -> list[dict]:
+    """Rows of a Hugging Face dataset. `datasets` is imported here only: it is heavy and only this path needs it."""
+    try:
+        from datasets import load_dataset
+    except ImportError as e:
+        raise ValueError(f"{source!r} is a Hugging Face dataset id and loading it needs `pip install datasets`; "
+                         f"or pass a local JSONL file with {flag}") from e
+    try:
+        if source == "opencompass/AIME2025":  # two configs, one per paper (I and II)
+            return [dict(r) for cfg in ("AIME2025-I", "AIME2025-II") for r in load_dataset(source, cfg, split="test")]
+        split = "train" if source == "yentinglin/aime_2025" else "test"
+        return [dict(r) for r in load_dataset(source, split=split)]
+    except Exception as e:  # offline, unknown id, hub error: the user's remedy is the same
+        raise ValueError(f"could not load the Hugging Face dataset {source!r} ({type(e).__name__}: {e}). Without "
+                         f"network, pass a local JSONL file of problem/answer rows with {flag} (or "
+                         f"{flag.lstrip('-').replace('-', '_')} = \"FILE\" in a --config file)") from e
+
+
+def _rows_from(source: str, flag: str) -> tuple[list[dict], str]:
+    """Local JSONL file or a Hugging Face dataset id (needs network and `datasets`)."""
     path = Path(source)
     if path.is_file():
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()], str(path)
     if "/" in source and not path.exists() and not source.startswith((".", "/")):
-        try:
-            from datasets import load_dataset
-        except ImportError as e:
-            raise ValueError(f"{source!r} is not a local file; loading a hub dataset needs `pip install datasets`"
-                             ) from e
-        split = "test" if source != "yentinglin/aime_2025" else "train"
-        if source == "opencompass/AIME2025":
-            rows = [dict(r) for cfg in ("AIME2025-I", "AIME2025-II") for r in load_dataset(source, cfg, split="test")]
-        else:
-            rows = [dict(r) for r in load_dataset(source, split=split)]
-        return rows, f"hf:{source}"
+        return _hub_rows(source, flag), f"hf:{source}"
     raise FileNotFoundError(f"AIME data {source!r} not found: give a JSONL file with problem/answer fields, "
                             "or a dataset id such as math-ai/aime25")
 
@@ -54,11 +65,14 @@ class AIMETask(Task):
         self.published = self.name
 
     def default_source(self) -> str:
-        return str(SHARED_DIR / f"aime25_{self.lang}.jsonl")
+        if self.lang not in HUB_DEFAULTS:
+            raise ValueError(f"{self.name} has no public copy to download: pass a JSONL file of problem/answer rows "
+                             f"with {DATA_FLAGS[self.lang]} (see docs/evaluation.md, \"AIME 2025\")")
+        return HUB_DEFAULTS[self.lang]
 
     def load(self, options: TaskOptions) -> TaskData:
         source = options.data.get(self.name) or self.default_source()
-        rows, origin = _rows_from(source)
+        rows, origin = _rows_from(source, DATA_FLAGS[self.lang])
         problems = []
         for i, row in enumerate(rows):
             text = str(_field(row, HF_FIELDS[0], "problem", origin)).strip()

@@ -84,7 +84,7 @@ class LCBTask(Task):
         source = options.data.get("lcb")
         if not source:
             raise ValueError("LiveCodeBench data is not bundled: pass --lcb-data with code_generation_lite's "
-                             "test*.jsonl folder (or a file); see shared/reference/evaluation.md §2.1")
+                             "test*.jsonl folder (or a file); see docs/evaluation.md, \"LiveCodeBench\"")
         return source
 
     def select(self, options: TaskOptions):
