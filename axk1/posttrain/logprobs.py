@@ -74,10 +74,12 @@ def linear_logprob(h_ND: torch.Tensor, weight_VD: torch.Tensor, target_N: torch.
 
 
 def completion_logprobs(lm, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
-                        with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+                        with_entropy: bool = True, temperature: float = 1.0,
+                        ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """(log-prob of each completion token [B, C] (0 on padding), its entropy [B, C] (no grad; None unless asked),
     valid mask [B, C]) for rows of prompt + completion, right-padded (causal attention never lets a real token
-    see the padding)."""
+    see the padding). `temperature`: the sampling temperature, so the probabilities are those of the distribution
+    the tokens were drawn from (logits / T)."""
     h_BTD, _ = lm.hidden_states(ids_BT, None)
     C = int((length_B - prompt_B).max())
     c_C = torch.arange(C, device=ids_BT.device)
@@ -87,6 +89,8 @@ def completion_logprobs(lm, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length
     b_N, c_N = mask_BC.nonzero(as_tuple=True)
     t_N = pos_BC[b_N, c_N]
     h_ND = lm.model.norm(h_BTD[b_N, t_N])
+    if temperature != 1.0:  # (h / T) @ W.T = logits / T
+        h_ND = h_ND / temperature
     logp_N, entropy_N = linear_logprob(h_ND, lm.lm_head.weight, ids_BT[b_N, t_N + 1], with_entropy=with_entropy)
     logp_BC = torch.zeros(mask_BC.shape, dtype=torch.float32, device=ids_BT.device).masked_scatter(mask_BC, logp_N)
     entropy_BC = None
@@ -104,5 +108,6 @@ class PolicyLogprobs(nn.Module):
         self.lm = lm
 
     def forward(self, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
-                with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        return completion_logprobs(self.lm, ids_BT, prompt_B, length_B, with_entropy)
+                with_entropy: bool = True, temperature: float = 1.0,
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        return completion_logprobs(self.lm, ids_BT, prompt_B, length_B, with_entropy, temperature)

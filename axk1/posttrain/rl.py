@@ -190,7 +190,7 @@ class RLTrainer:
 
         def logprobs(policy, sel: list[int], with_entropy: bool):
             T = int(length_B[sel].max())
-            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy)
+            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy, s.temperature)
 
         with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
             old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro for sel in chunks}
