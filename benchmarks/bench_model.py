@@ -1,4 +1,4 @@
-"""axk1 vs transformers 5.23 `AXK1ForCausalLM` on one config and machine (issue: foundation, point 8).
+"""axk1 vs transformers 5.23 `AXK1ForCausalLM` on one config and machine (goals: benchmarks/RESULTS.md).
 
 (a) a training step (forward, backward, AdamW) in fp32, batch 4 x 512 tokens, ~10M-parameter config with 16 experts,
     top-4; tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak;

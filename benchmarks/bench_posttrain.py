@@ -1,4 +1,4 @@
-"""axk1 post-training vs TRL 1.16 on one config and machine (post-training issue): SFT throughput and one GSPO
+"""axk1 post-training vs TRL 1.16 on one config and machine: SFT throughput and one GSPO
 iteration.
 
 (a) SFT tokens/s: `axk1.posttrain.sft.run_sft` (the pretraining Trainer over `ChatSampler`'s packed chat rows) vs

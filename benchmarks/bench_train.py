@@ -1,4 +1,4 @@
-"""Training throughput on CPU (trainer issue, point 10): tokens/s and achieved FLOP/s as a fraction of this
+"""Training throughput on CPU: tokens/s and achieved FLOP/s as a fraction of this
 machine's fp32 matmul peak, for axk1-tiny and the demo's axk1-mini (vocabulary 8,192).
 
 (a) axk1's trainer in one process on 2 threads vs world size 2 (torch.multiprocessing, gloo, FSDP2 over both
