@@ -117,12 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """A recipe verb's `--section.key value` overrides; its `--device` flag is one more ([run] device), last so that
+    it wins over a --run.device given too."""
+    if getattr(args, "accepts_overrides", False) and getattr(args, "device", None):
+        return [*extra, "--run.device", args.device]
+    return extra
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.overrides = extra  # recipe verbs: --section.key value
+    args.overrides = recipe_overrides(args, extra)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:

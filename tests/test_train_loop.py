@@ -57,6 +57,7 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
         [run]
         out_dir = "run"
         threads = 1
+        device = "cpu"  # the suite's runs are CPU runs (gloo, exact references), on a GPU box too
         {extra}
         [[stages]]
         name = "s1"

@@ -133,6 +133,8 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         return final
 
     if async_save:
+        # the background write's collectives run on the CPU: async_save asserts a CPU backend, which a GPU run's
+        # group has beside NCCL ("cpu:gloo,cuda:nccl", axk1.parallel.distributed.init_distributed)
         distributed = dist.is_available() and dist.is_initialized()
         future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=not distributed)
         return PendingCheckpoint(future, finish)

@@ -31,12 +31,30 @@ def launched_with_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_distributed(device: torch.device) -> None:
+def init_distributed(device: torch.device) -> torch.device:
+    """The default process group under torchrun; returns this rank's device (cuda:LOCAL_RANK on a GPU run).
+
+    On CUDA the group has two backends: NCCL for CUDA tensors, and gloo beside it for CPU tensors (the label
+    counts of `host_all_sum`, object broadcasts, DCP's async save, which asserts a CPU backend). Binding the rank's
+    GPU (`device_id`) starts NCCL now, and lets DeviceMesh split its sub-groups (which keep both backends) from
+    this one. On CPU it is plain gloo."""
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend)
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
+    return device
+
+
+def host_all_sum(values: list[float]) -> list[float]:
+    """Sums numbers the host already has (counted from the CPU batch) over all ranks, as a CPU tensor: through
+    the group's gloo backend, so nothing waits for the device's queue."""
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def shutdown_distributed() -> None:

@@ -48,22 +48,31 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
 
 
 @torch.no_grad()
-def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> float:
-    """Global gradient norm across FSDP shards and expert-parallel slices, then clipping in place.
+def clip_grad_norm_tensor_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> torch.Tensor:
+    """Global gradient norm across FSDP shards and expert-parallel slices, then clipping in place; the norm comes
+    back as a 0-dim float64 tensor on the gradients' device, so the caller decides when to wait for it.
 
     Dense gradients are sharded over "dp_shard" (and replicated over dp_replicate); expert gradients are sharded
     over dp_shard_mod_ep and differ across ep, which together is again the "dp_shard" axis: summing local squares
     over that one group counts every gradient element exactly once. (torch's clip_grad_norm_ cannot mix the two
     meshes.)"""
-    sq = torch.zeros((), dtype=torch.float64)
-    grads = [p.grad for p in parameters if p.grad is not None]
+    grads = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for p in parameters if p.grad is not None]
+    # the squares add up where the gradients are (NCCL takes CUDA tensors only), in float64 as before
+    device = grads[0].device if grads else torch.device(mesh.device_type)
+    sq = torch.zeros((), dtype=torch.float64, device=device)
     for g in grads:
-        local = g.to_local() if hasattr(g, "to_local") else g
-        sq += local.double().pow(2).sum().cpu()
+        sq += g.double().pow(2).sum()
     torch.distributed.all_reduce(sq, group=mesh["dp_shard"].get_group())
-    norm = float(sq.sqrt())
-    if max_norm > 0 and norm > max_norm:
-        coef = max_norm / (norm + 1e-6)
+    norm = sq.sqrt()
+    # Scale by max_norm / norm when that is < 1, chosen on the device (reading the norm would be a host sync);
+    # on CPU, where reading it is free, the pass is skipped when it would multiply by 1 (exactly as before).
+    if max_norm > 0 and (device.type != "cpu" or float(norm) > max_norm):
+        coef = torch.where(norm > max_norm, max_norm / (norm + 1e-6), 1.0)
         for g in grads:
-            (g.to_local() if hasattr(g, "to_local") else g).mul_(coef)
+            g.mul_(coef)
     return norm
+
+
+def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> float:
+    """`clip_grad_norm_tensor_`, read at once (a host sync on a GPU)."""
+    return float(clip_grad_norm_tensor_(parameters, max_norm, mesh))

@@ -18,6 +18,7 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
     p.set_defaults(func=func, accepts_overrides=True)
 
 

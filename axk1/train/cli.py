@@ -1,4 +1,4 @@
-"""`axk1 train <recipe.toml> [--resume]` and `axk1 export <checkpoint> <dir>`."""
+"""`axk1 train <recipe.toml> [--resume] [--device cuda]` and `axk1 export <checkpoint> <dir>`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
+                   "torch sees a GPU)")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
 

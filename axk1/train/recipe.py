@@ -1,9 +1,9 @@
 """The `axk1 train` recipe: TOML → validated dataclasses, every error found before any compute.
 
 The shape is the one `axk1 plan` writes (axk1/plan/recipe.py): sections model, data, optimizer, schedule, batch,
-moe, parallelism, [[stages]], checkpointing, logging, plus an optional [run] (output folder, step cap, device).
-Relative paths are resolved against the recipe file's folder. Unknown keys are errors (a typo must not silently
-fall back to a default).
+moe, parallelism, [[stages]], checkpointing, logging, plus an optional [run] (output folder, step cap, device:
+"auto" by default). Relative paths are resolved against the recipe file's folder. Unknown keys are
+errors (a typo must not silently fall back to a default).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from axk1.config import ModelConfig
 from axk1.parallel.activation_checkpoint import normalize_mode
@@ -130,7 +132,7 @@ class LoggingSection:
 class RunSection:
     out_dir: str = "."                  # where checkpoints/ and logs go (relative: to the recipe's folder)
     max_steps: int = 0                  # 0: train through all stages
-    device: str = "cpu"
+    device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; see resolve_device
     threads: int = 0                    # torch.set_num_threads; 0 leaves torch's default
     max_bad_steps: int = 5              # consecutive NaN/inf/spike steps before the run stops
     spike_zscore: float = 0.0           # 0 disables spike detection (NaN/inf are always skipped)
@@ -185,11 +187,29 @@ class Recipe:
         return self.schedule.total_steps or sum(n for parts in self.stage_steps() for n, _ in parts)
 
 
+def resolve_device(name: str) -> str:
+    """[run] device → the device a run trains on: "auto" is CUDA when torch sees a GPU, else the CPU. The one place
+    the choice is made: a parsed recipe holds the result, so every trainer (and `axk1 sft`/`rl`) reads a concrete
+    device. Under torchrun each rank then takes cuda:LOCAL_RANK (axk1.parallel.distributed.init_distributed)."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"[run] device {name!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"[run] device {name!r} but this torch sees no GPU (torch.cuda.is_available() is False): use "
+                         "\"auto\" or \"cpu\"")
+    return name
+
+
 def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".", cls: type[Recipe] = Recipe) -> Recipe:
-    """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir. `cls` is
-    Recipe or a subclass with more sections (the post-training recipes)."""
+    """Validates a recipe given as nested dicts (what tomllib returns); paths resolved against base_dir, [run]
+    device resolved ("auto" → cuda or cpu). `cls` is Recipe or a subclass with more sections (the post-training
+    recipes)."""
     recipe = build_dataclass(cls, raw, "recipe")
     recipe.resolve_paths(Path(base_dir))
+    recipe.run.device = resolve_device(recipe.run.device)
     recipe.validate()
     return recipe
 

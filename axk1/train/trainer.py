@@ -21,9 +21,10 @@ from axk1.checkpoint.dcp import PendingCheckpoint, resume_latest, save_checkpoin
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
-from axk1.parallel.distributed import ParallelContext, init_distributed, launched_with_torchrun, parallelize
+from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distributed, launched_with_torchrun,
+                                       parallelize)
 from axk1.parallel.init import materialize_
-from axk1.parallel.fsdp import clip_grad_norm_
+from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.data import StageSampler, load_shards
@@ -97,7 +98,7 @@ class Trainer:
         self.sampler = sampler
         distributed = launched_with_torchrun()
         if distributed:
-            init_distributed(self.device)
+            self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
         self.model, self.objective, self.parallel = build_model(r, self.config, self.device, distributed)
         self.model.train()
         for _, moe in moe_layers(self.model):
@@ -114,7 +115,8 @@ class Trainer:
         decay_start = next((e.first_step for e in self.sampler.plan if e.stage == decay_stage), self.sampler.total_steps)
         self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or self.sampler.total_steps,
                                                decay_start)
-        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
+        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
+                                     device=self.device)
         self.state = TrainState()
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
@@ -125,7 +127,7 @@ class Trainer:
         self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
         self.domains = list(self.sampler.domains)
-        self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log
+        self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         self.pending_save: PendingCheckpoint | None = None
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if r.parallelism.precision == "bf16" else nullcontext())
@@ -135,24 +137,31 @@ class Trainer:
         return float(w[min(stage, len(w) - 1)])
 
     def train_step(self, step: int) -> dict:
-        """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad."""
+        """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad.
+
+        Device values are read once, after the backward (the skip decision needs loss and gradient norm): until
+        then the step's statistics add up on the device, and the label counts come from the batch on the host."""
         pos = self.sampler.position(step)
         dp_rank, dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
         ids_BT, docs_BT, labels_BT, domains = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
-        ids_BT, docs_BT, labels_BT = ids_BT.to(self.device), docs_BT.to(self.device), labels_BT.to(self.device)
         lr = self.schedule.apply(self.optimizer, step)
         lam = self.mtp_weight(pos.stage)
         self.optimizer.zero_grad(set_to_none=True)
-        labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
-        n_valid = self._all_sum(float(labelled_B.sum()))
-        depth = len(self.model.mtp) if self.model.mtp is not None else 0
-        n_mtp = self._all_sum(float(mtp_label_count(ids_BT, docs_BT, depth, labels_BT)))
-        main_sum = mtp_sum = balance_sum = 0.0
-        # per domain: summed token losses and labelled tokens, over this rank's rows (then over all ranks)
-        domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)
-        domain_X = torch.tensor([self.domains.index(d) for d in domains])
         mb = self.recipe.batch.micro_batch
-        for start in range(0, ids_BT.shape[0], mb):
+        starts = range(0, ids_BT.shape[0], mb)
+        depth = len(self.model.mtp) if self.model.mtp is not None else 0
+        # labelled tokens (next-token and MTP), counted on the CPU batch: the micro-batch weights need them first
+        labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
+        mtp_counts = [mtp_label_count(ids_BT[s:s + mb], docs_BT[s:s + mb], depth, labels_BT[s:s + mb]) for s in starts]
+        n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(mtp_counts))])
+        domain_X = torch.tensor([self.domains.index(d) for d in domains])
+        ids_BT, docs_BT, labels_BT, domain_X, labelled_f64_B = (
+            self._to_device(t) for t in (ids_BT, docs_BT, labels_BT, domain_X, labelled_B.double()))
+        # on the device: share-weighted main, MTP and balance losses; per domain summed token losses and labelled
+        # tokens over this rank's rows (then all of them summed over the ranks in one collective)
+        sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
+        domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
+        for start, n_mtp_mb in zip(starts, mtp_counts):
             ids, docs, labels = ids_BT[start:start + mb], docs_BT[start:start + mb], labels_BT[start:start + mb]
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
             share = int(labelled_B[start:start + mb].sum()) / n_valid
@@ -162,25 +171,30 @@ class Trainer:
             # weighted by `share` instead of its own share, the objective would depend on how rows are grouped
             # into micro-batches and data-parallel ranks (exact for depth 1; deeper MTP pools its depths' counts).
             # λ stays nonzero on a micro-batch without MTP labels, so every rank still runs the MTP module.
-            mtp_share = mtp_label_count(ids, docs, depth, labels) / n_mtp if n_mtp else 0.0
+            mtp_share = n_mtp_mb / n_mtp if n_mtp else 0.0
             with self.autocast:
                 out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels)
             (out.total * (share * dp_size)).backward()
             self.balancer.accumulate_loads()
-            main_sum += float(out.main.detach()) * share
-            mtp_sum += float(out.mtp.detach()) * mtp_share if out.mtp is not None else 0.0
-            balance_sum += float(out.balance.detach()) * share if out.balance is not None else 0.0
+            sums_3[0] += out.main.detach().double() * share
+            if out.mtp is not None:
+                sums_3[1] += out.mtp.detach().double() * mtp_share
+            if out.balance is not None:
+                sums_3[2] += out.balance.detach().double() * share
             rows_X = domain_X[start:start + mb]
-            domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double().cpu())
-            domain_stats_2X[1].index_add_(0, rows_X, labelled_B[start:start + mb].double().cpu())
-        main_sum, mtp_sum, balance_sum = (self._all_sum(x) for x in (main_sum, mtp_sum, balance_sum))
-        if self.parallel is not None:
-            torch.distributed.all_reduce(domain_stats_2X)
+            domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double())
+            domain_stats_2X[1].index_add_(0, rows_X, labelled_f64_B[start:start + mb])
+        stats_K = torch.cat([sums_3, domain_stats_2X.flatten()])
         clip = self.recipe.optimizer.grad_clip
         if self.parallel is not None:
-            grad_norm = clip_grad_norm_(list(self.model.parameters()), clip, self.parallel.mesh)
+            torch.distributed.all_reduce(stats_K)  # on the device (NCCL's)
+            grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
         else:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf")))
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
+        # the step's one read of device values
+        values = torch.cat([stats_K, grad_norm.double().reshape(1)]).tolist()
+        (main_sum, mtp_sum, balance_sum), grad_norm = values[:3], values[-1]
+        domain_stats_2X = torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
         bad = self._is_bad(main_sum, grad_norm)
         n_tokens = pos.sequences * pos.seq_len
         row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
@@ -196,8 +210,8 @@ class Trainer:
             self.state.bad_in_a_row += 1
             row["skipped"] = bad
         else:
+            row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()
-            row.update(self.balancer.step())
             self.state.bad_in_a_row = 0
             self.state.recent_losses = (self.state.recent_losses + [main_sum])[-50:]
         self.state.step = step + 1
@@ -211,12 +225,15 @@ class Trainer:
         self.domain_stats_2X.zero_()
         return out
 
-    def _all_sum(self, x: float) -> float:
-        if self.parallel is None:
-            return x
-        t = torch.tensor(x, dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        return float(t)
+    def _host_sum(self, values: list[float]) -> list[float]:
+        return host_all_sum(values) if self.parallel is not None else values
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A host tensor on the training device. To a GPU through pinned memory and non_blocking: a plain .to()
+        from pageable memory waits for the device's queue to drain (a host sync)."""
+        if self.device.type != "cuda":
+            return t.to(self.device)
+        return t.pin_memory().to(self.device, non_blocking=True)
 
     def _is_bad(self, loss: float, grad_norm: float) -> str:
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
