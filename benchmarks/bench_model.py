@@ -124,7 +124,7 @@ def main() -> None:
     config = ModelConfig(**BENCH_CONFIG)
     torch.manual_seed(0)
     folder = tempfile.mkdtemp()
-    AXK1ForCausalLM(config).save_pretrained(folder)
+    axk1.save_pretrained(AXK1ForCausalLM(config), folder)
     ours = axk1.load_model(folder, dtype=torch.float32).train()
     ref = HFModel.from_pretrained(folder, dtype=torch.float32).train()
     n_params = sum(p.numel() for p in ours.parameters())

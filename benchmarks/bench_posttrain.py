@@ -92,7 +92,7 @@ def make_model_folder(path: Path, preset: str, vocab: int) -> axk1.ModelConfig:
     BPE + chat template written the way tests/serve_helpers.py does."""
     config = axk1.ModelConfig.from_preset(preset).replace(vocab_size=vocab, num_nextn_predict_layers=0)
     torch.manual_seed(0)
-    axk1.AXK1ForCausalLM(config).save_pretrained(path)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(config), path)
     write_chat_tokenizer_files(path, train_tokenizer(vocab), model_max_length=config.max_position_embeddings)
     return config
 

@@ -39,7 +39,7 @@ QUESTIONS = ["서울은 어떤 도시인가요?", "What is two plus two?", "한�
 def _model_folder(preset: str, where: Path) -> Path:
     config = axk1.ModelConfig.from_preset(preset)
     torch.manual_seed(0)
-    axk1.AXK1ForCausalLM(config).save_pretrained(where)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(config), where)
     write_chat_tokenizer_files(where, train_tokenizer(min(config.vocab_size, 512)))
     return where
 

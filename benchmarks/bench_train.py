@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from axk1 import AXK1ForCausalLM
+from axk1 import AXK1ForCausalLM, save_pretrained
 from axk1.train.data import StageSampler, load_shards
 from axk1.train.metrics import measure_matmul_peak, train_flops_per_token
 from axk1.train.recipe import ModelSection, load_recipe
@@ -175,7 +175,7 @@ def main() -> None:
             }
             config = ModelSection(preset=preset, overrides=tomllib.loads(f"o = {case[1]}")["o"]).build_config()
             torch.manual_seed(0)
-            AXK1ForCausalLM(config, with_mtp=True).save_pretrained(folder / "init")
+            save_pretrained(AXK1ForCausalLM(config, with_mtp=True), folder / "init")
             seconds = {k: [] for k in recipes}  # per round: the run's step times
             for _ in range(args.rounds):
                 for name, (recipe, fn) in recipes.items():

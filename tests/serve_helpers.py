@@ -44,7 +44,7 @@ def train_tokenizer(vocab_size: int):
 def make_model_folder(path: Path, with_tokenizer: bool = True) -> Path:
     config = axk1.ModelConfig.from_preset("axk1-tiny")
     torch.manual_seed(0)
-    axk1.AXK1ForCausalLM(config).save_pretrained(path)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(config), path)
     if with_tokenizer:
         write_chat_tokenizer_files(path, train_tokenizer(config.vocab_size), model_max_length=config.max_position_embeddings)
     return path

@@ -8,12 +8,13 @@ from safetensors.torch import save_file
 import axk1
 from axk1 import AXK1ForCausalLM
 from axk1.checkpoint.hf import parse_size
+from axk1.checkpoint.state_dict_adapter import from_hf, is_mtp, to_hf
 
 
 @pytest.fixture
 def saved(tmp_path, tiny_config):
     model = AXK1ForCausalLM(tiny_config)
-    model.save_pretrained(tmp_path / "m")
+    axk1.save_pretrained(model, tmp_path / "m")
     return model, tmp_path / "m"
 
 
@@ -41,7 +42,7 @@ def test_released_layout_names(saved, tiny_config):
 
 def test_sharded_round_trip_and_bf16(tmp_path, saved, tiny_config):
     model, _ = saved
-    model.save_pretrained(tmp_path / "sharded", max_shard_size="64KB", dtype=torch.bfloat16)
+    axk1.save_pretrained(model, tmp_path / "sharded", max_shard_size="64KB", dtype=torch.bfloat16)
     index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 3
     loaded = axk1.load_model(tmp_path / "sharded")
@@ -108,3 +109,22 @@ def test_meta_device_needs_only_config_json(tmp_path, tiny_config):
     model = axk1.load_model(tmp_path, device="meta")
     assert model.lm_head.weight.is_meta
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_state_dict_adapter_round_trip(tiny_config, tied):
+    """to_hf gives the released names (experts split, MTP as extra layers, no tied head); from_hf inverts it."""
+    config = tiny_config.replace(tie_word_embeddings=tied)
+    model = AXK1ForCausalLM(config, with_mtp=True)
+    sd = model.state_dict()
+    hf = to_hf(sd, config)
+    n = config.num_hidden_layers
+    assert ("lm_head.weight" in hf) != tied
+    assert f"model.layers.{n}.enorm.weight" in hf and f"model.layers.{n}.shared_head.norm.weight" in hf
+    assert f"model.layers.{n}.mlp.experts.0.gate_proj.weight" in hf
+    assert is_mtp(f"model.layers.{n}.eh_proj.weight", config) and not is_mtp("model.layers.0.mlp.gate_proj.weight", config)
+    back = from_hf(hf, config)
+    assert back.keys() == sd.keys()
+    for k, v in sd.items():
+        assert torch.equal(back[k], v), k
+    model.load_state_dict(back)  # strict: every key, nothing more

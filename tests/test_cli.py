@@ -5,14 +5,14 @@ from pathlib import Path
 
 import torch
 
-from axk1 import AXK1ForCausalLM
+from axk1 import AXK1ForCausalLM, save_pretrained
 from axk1.cli import main
 from axk1.demo import run_demo
 
 
 def _folder(tmp_path, config):
     torch.manual_seed(0)
-    AXK1ForCausalLM(config).save_pretrained(tmp_path / "m")
+    save_pretrained(AXK1ForCausalLM(config), tmp_path / "m")
     return tmp_path / "m"
 
 

@@ -119,12 +119,12 @@ def test_reference_model_perplexity_in_difficulty(tmp_path, tiny_config):
     import shutil
 
     from axk1.data.difficulty import DifficultyAnnotator
-    from axk1.model import AXK1ForCausalLM
+    from axk1 import AXK1ForCausalLM, save_pretrained
 
     rng = random.Random(4)
     train_tokenizer([korean_document(rng, 2, 5) for _ in range(50)], tmp_path / "tok",
                     TokenizerConfig(vocab_size=tiny_config.vocab_size))
-    AXK1ForCausalLM(tiny_config).save_pretrained(tmp_path / "model")
+    save_pretrained(AXK1ForCausalLM(tiny_config), tmp_path / "model")
     shutil.copy(tmp_path / "tok" / "tokenizer.json", tmp_path / "model" / "tokenizer.json")
     step = DifficultyAnnotator(str(tmp_path / "model"))
     docs = list(step.run(iter([Document(korean_document(rng, 1, 3), "a")])))

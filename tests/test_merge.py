@@ -50,8 +50,8 @@ def _rewrite(file, edit):
 def pair(tmp_path, tiny_config):
     """A: sharded (64KB shards) with the tokenizer files; B: one file. Both float32, both with MTP."""
     model_a, model_b = _model(tiny_config, 1), _model(tiny_config, 2)
-    model_a.save_pretrained(tmp_path / "a", max_shard_size="64KB")
-    model_b.save_pretrained(tmp_path / "b")
+    axk1.save_pretrained(model_a, tmp_path / "a", max_shard_size="64KB")
+    axk1.save_pretrained(model_b, tmp_path / "b")
     for name, text in SIDE_FILES.items():
         (tmp_path / "a" / name).write_text(text)
     return model_a, model_b, tmp_path / "a", tmp_path / "b"
@@ -136,7 +136,7 @@ def test_non_weight_files_are_copied_and_stray_weights_are_not(pair, tmp_path):
 
 def test_bfloat16_inputs_stay_bfloat16(tmp_path, tiny_config):
     for name, seed in (("a", 1), ("b", 2)):
-        _model(tiny_config, seed, with_mtp=False).save_pretrained(tmp_path / name, dtype=torch.bfloat16)
+        axk1.save_pretrained(_model(tiny_config, seed, with_mtp=False), tmp_path / name, dtype=torch.bfloat16)
     merge_folders(tmp_path / "a", tmp_path / "b", tmp_path / "out", alpha=0.8, progress=False)
     tensors_a, tensors_b, merged = _tensors(tmp_path / "a"), _tensors(tmp_path / "b"), _tensors(tmp_path / "out")
     assert merged["lm_head.weight"].dtype == torch.bfloat16

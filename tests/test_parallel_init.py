@@ -1,4 +1,4 @@
-"""Meta-device initialisation of a sharded model (axk1.parallel.init) and `[model] init_from` (axk1.parallel.hf_load):
+"""Meta-device initialisation of a sharded model (axk1.parallel.init) and `[model] init_from` (axk1.checkpoint.hf_sharded):
 2 gloo ranks build on the meta device, shard (FSDP2, expert parallelism), then fill only their own shards."""
 
 from pathlib import Path
@@ -10,7 +10,8 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from torch.distributed.tensor import DTensor
 
-from axk1 import ModelConfig, load_model
+from axk1 import ModelConfig, load_model, save_pretrained
+from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.distributed import parallelize
 from axk1.parallel.init import counter_normal, materialize_
@@ -60,7 +61,8 @@ def _run(rank: int, out: str, folder: str) -> None:
     save_file({"losses": torch.stack(losses)}, f"{out}/losses{rank}.safetensors")
     # init_from under plain FSDP2 (experts sharded by FSDP, not EP)
     lm, objective = _meta_objective(MeshDims(dp_shard=WORLD))
-    materialize_(objective, "cpu", SEED, folder)
+    materialize_(objective, "cpu", SEED)
+    load_hf_sharded_(lm, folder)
     save_file(_full_tensors(lm), f"{out}/hf{rank}.safetensors")
 
 
@@ -71,7 +73,7 @@ def two_ranks(tmp_path_factory) -> tuple[Path, Path]:
     source = AXK1ForCausalLM(CONFIG, with_mtp=True)
     with torch.no_grad():  # a trained-looking balancing bias, which init_from must carry over
         source.model.layers[2].mlp.gate.e_score_correction_bias.uniform_(-0.1, 0.1)
-    source.save_pretrained(folder)
+    save_pretrained(source, folder)
     run_ranks(_run, WORLD, str(out), str(folder))
     return out, folder
 
@@ -143,7 +145,7 @@ def test_read_region_joins_gate_and_up_rows(two_ranks):
     """FSDP may shard experts by rows (Shard(1)) across the gate/up seam of the fused weight: any row range reads."""
     from contextlib import ExitStack
 
-    from axk1.parallel.hf_load import check_folder, read_region
+    from axk1.checkpoint.hf_sharded import check_folder, read_region
 
     _, folder = two_ranks
     full = load_model(folder, with_mtp=True)
@@ -168,7 +170,7 @@ def _recipe(tmp_path: Path, model: str) -> Path:
 def test_trainer_init_from_single_process(tmp_path):
     torch.manual_seed(5)
     source = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False)  # the release ships no MTP
-    source.save_pretrained(tmp_path / "release")
+    save_pretrained(source, tmp_path / "release")
     with pytest.warns(UserWarning, match="no MTP weights"):
         trainer = Trainer(load_recipe(_recipe(tmp_path, 'init_from = "release"')))
     got = trainer.model.state_dict()
@@ -186,7 +188,7 @@ def test_init_from_errors_name_the_problem(tmp_path):
     ModelConfig.from_preset("axk1-tiny").save_pretrained(tmp_path / "config_only")
     with pytest.raises(FileNotFoundError, match="init_from: no model.safetensors"):
         load_recipe(_recipe(tmp_path, 'preset = "axk1-tiny"\ninit_from = "config_only"'))
-    AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(hidden_size=48)).save_pretrained(tmp_path / "other")
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(hidden_size=48)), tmp_path / "other")
     with pytest.raises(ValueError, match=r"has shape .* needs .*hidden_size: 48 -> 64"):
         Trainer(load_recipe(_recipe(tmp_path, 'preset = "axk1-tiny"\ninit_from = "other"')))
     with pytest.raises(ValueError, match="exactly one of preset"):
@@ -231,7 +233,7 @@ def test_519b_recipe_builds_on_meta_through_the_trainers_path():
 
 def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):
     ModelConfig.from_preset("axk1-tiny").replace(num_hidden_layers=2).save_pretrained(tmp_path / "m")
-    AXK1ForCausalLM(ModelConfig.from_pretrained(tmp_path / "m")).save_pretrained(tmp_path / "m")
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_pretrained(tmp_path / "m")), tmp_path / "m")
     recipe = load_recipe(_recipe(tmp_path, 'init_from = "m"'))
     assert recipe.model.build_config().num_hidden_layers == 2
     assert recipe.model.init_from == str(tmp_path / "m")

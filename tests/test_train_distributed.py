@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from axk1 import ModelConfig
+from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.dcp import list_steps
 from axk1.model import AXK1ForCausalLM
 from axk1.train.metrics import read_jsonl
@@ -32,7 +32,7 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
     one, two, init = tmp_path / "one", tmp_path / "two", tmp_path / "init"
     one.mkdir(), two.mkdir()
     torch.manual_seed(0)
-    AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True).save_pretrained(init)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), init)
     Trainer(load_recipe(_recipe(one, "max_steps = 4", init))).fit()
     # with activation recompute (composed with EP and FSDP2) and checkpoints written in the background
     recipe = _recipe(two, "[parallelism]\ndp_shard = 2\nep = 2\nactivation_checkpointing = \"full\"", init,

@@ -22,6 +22,8 @@ from torch import nn
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
+from axk1.parallel.expert_parallel import ExpertParallelExperts
+
 _STEP = re.compile(r"^step-(\d{6,})$")
 TRAIN_STATE = "train_state.json"
 
@@ -49,8 +51,6 @@ def _expert_suffix(model: nn.Module) -> str:
     """Under expert parallelism each ep rank holds different experts under the same parameter names; DCP would
     treat them as one replicated tensor and keep one copy. Suffixing the names with the ep rank keeps them all
     (resuming then needs the same ep degree)."""
-    from axk1.parallel.expert_parallel import ExpertParallelExperts
-
     m = next((m for m in model.modules() if isinstance(m, ExpertParallelExperts)), None)
     return f".ep{m.rank}of{m.ep}" if m is not None else ""
 

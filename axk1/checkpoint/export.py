@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, load_checkpoint, step_dir
+from axk1.checkpoint.hf import save_pretrained
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.model.moe import Router
@@ -39,4 +40,4 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     for module in model.modules():
         if isinstance(module, Router):
             module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
-    return model.save_pretrained(out_dir, dtype=dtype)
+    return save_pretrained(model, out_dir, dtype=dtype)

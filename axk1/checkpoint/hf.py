@@ -1,65 +1,38 @@
 """Read and write model folders in the released A.X K1 Hugging Face layout.
 
 A folder holds `config.json` and either `model.safetensors` or shards `model-0000k-of-0000n.safetensors` with
-`model.safetensors.index.json`. Tensor names are the release's: per-expert
-`model.layers.{i}.mlp.experts.{j}.{gate,up,down}_proj.weight`; axk1 keeps experts stacked in memory and splits or
-fills slices on the way out and in. MTP weights (training only; the release has none) go to `mtp.safetensors`,
-named like DeepSeek-V3's (`model.layers.{num_hidden_layers + k}.*`), so transformers, which reads only the main
-files, sees no unexpected keys. Loading streams one tensor at a time into a model built on the meta device, so
-peak memory stays near one copy of the model. safetensors only: nothing is ever unpickled.
+`model.safetensors.index.json`. Tensor names are the release's (per-expert
+`model.layers.{i}.mlp.experts.{j}.{gate,up,down}_proj.weight`), mapped from and to axk1's stacked experts by
+axk1.checkpoint.state_dict_adapter. MTP weights (training only; the release has none) go to `mtp.safetensors`,
+so transformers, which reads only the main files, sees no unexpected keys. Loading streams one tensor at a time
+into a model built on the meta device, so peak memory stays near one copy of the model. safetensors only: nothing
+is ever unpickled.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 MTP_FILE = "mtp.safetensors"
-_EXPERT_KEY = re.compile(r"^((?:model\.layers\.\d+|mtp\.\d+\.layer)\.mlp\.experts)\.(gate_up_proj|down_proj)$")
-_MTP_KEY = re.compile(r"^mtp\.(\d+)\.(.+)$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def _hf_name(key: str, config: ModelConfig) -> str:
-    """axk1 state-dict key (non-expert) → released tensor name."""
-    m = _MTP_KEY.match(key)
-    if m is None:
-        return key
-    layer = config.num_hidden_layers + int(m.group(1))
-    rest = m.group(2).removeprefix("layer.").replace("shared_head_norm", "shared_head.norm")
-    return f"model.layers.{layer}.{rest}"
-
-
-def named_hf_tensors(model: AXK1ForCausalLM) -> Iterator[tuple[str, torch.Tensor, bool]]:
-    """(released name, tensor view, is_mtp) for every tensor of the model, experts split per expert."""
-    config = model.config
-    for key, tensor in model.state_dict(keep_vars=True).items():
-        if key == "lm_head.weight" and config.tie_word_embeddings:
-            continue
-        is_mtp = key.startswith("mtp.")
-        expert = _EXPERT_KEY.match(key)
-        if expert:  # stacked [E, ...] → one tensor per expert; fused gate_up → gate rows, then up rows
-            prefix, width = _hf_name(expert.group(1), config), config.moe_intermediate_size
-            for j in range(tensor.shape[0]):
-                if expert.group(2) == "down_proj":
-                    yield f"{prefix}.{j}.down_proj.weight", tensor[j], is_mtp
-                else:
-                    yield f"{prefix}.{j}.gate_proj.weight", tensor[j, :width], is_mtp
-                    yield f"{prefix}.{j}.up_proj.weight", tensor[j, width:], is_mtp
-        else:
-            yield _hf_name(key, config), tensor, is_mtp
+def hf_tensors(model: AXK1ForCausalLM) -> dict[str, torch.Tensor]:
+    """Released name → view of the model's tensor (experts split per expert), by the state-dict adapter."""
+    return to_hf(model.state_dict(keep_vars=True), model.config)
 
 
 def parse_size(size: int | str) -> int:
@@ -73,12 +46,14 @@ def parse_size(size: int | str) -> int:
 
 def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: int | str = "5GB",
                     dtype: torch.dtype | None = None) -> Path:
+    """Write config.json + safetensors in the released layout (shards of at most `max_shard_size`, MTP weights
+    apart in mtp.safetensors); `dtype` casts the floating tensors except the fp32 balancing bias."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     limit = parse_size(max_shard_size)
     main, mtp = [], []
-    for name, tensor, is_mtp in named_hf_tensors(model):
-        (mtp if is_mtp else main).append((name, tensor))
+    for name, tensor in hf_tensors(model).items():
+        (mtp if is_mtp(name, model.config) else main).append((name, tensor))
 
     def prepare(name: str, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.detach()
@@ -143,24 +118,6 @@ def weight_files(path: Path) -> list[Path]:
     )
 
 
-def _targets(model: AXK1ForCausalLM) -> dict[str, torch.Tensor]:
-    return {name: tensor for name, tensor, _ in named_hf_tensors(model)}
-
-
-def _may_be_absent(name: str, config: ModelConfig) -> bool:
-    """Tensors a valid folder may lack: the balancing bias (the release has none) and the dense layers' unused
-    post-MoE norm (transformers does not save it)."""
-    if name.endswith(".mlp.gate.e_score_correction_bias"):
-        return True
-    m = re.match(r"^model\.layers\.(\d+)\.post_mlp_layernorm\.weight$", name)
-    return m is not None and not config.is_moe_layer(int(m.group(1)))
-
-
-def _is_inline_mtp(name: str, config: ModelConfig) -> bool:
-    m = re.match(r"^model\.layers\.(\d+)\.", name)
-    return m is not None and int(m.group(1)) >= config.num_hidden_layers
-
-
 def _stored_dtype(config: ModelConfig) -> torch.dtype:
     name = config.extra.get("dtype") or config.extra.get("torch_dtype") or "float32"
     dtype = getattr(torch, str(name), None)
@@ -203,7 +160,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     model.to_empty(device=device)
     model.reset_derived_state()  # in case the files lack norms or the bias
 
-    targets = _targets(model)
+    targets = hf_tensors(model)
     filled: set[str] = set()
     with torch.no_grad():
         for file in files:
@@ -214,7 +171,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
             with handle as f:
                 for name in f.keys():
                     if name not in targets:
-                        if not with_mtp and _is_inline_mtp(name, config):
+                        if not with_mtp and is_mtp(name, config):
                             continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
                         raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
                     dst = targets[name]
@@ -229,7 +186,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
                         )
                     dst.copy_(src)
                     filled.add(name)
-    missing = [n for n in targets if n not in filled and not _may_be_absent(n, config)]
+    missing = [n for n in targets if n not in filled and not may_be_absent(n, config)]
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")

@@ -27,7 +27,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json): give a folder written by "
-                                "`model.save_pretrained` or `axk1 export`")
+                                "`axk1.save_pretrained` or `axk1 export`")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
     model = load_model(model_dir, dtype=dtype, device=device)

@@ -2,13 +2,13 @@
 
 Legend: B batch, T tokens, S key slots, D hidden, V vocabulary.
 Module and parameter names mirror the released checkpoint (`model.layers.{i}.self_attn.q_a_proj.weight`, ...),
-so converting to the Hugging Face layout only splits the stacked experts (axk1.checkpoint.hf).
+so converting to the Hugging Face layout only splits the stacked experts (axk1.checkpoint.state_dict_adapter;
+the model imports nothing above it, so writing a folder is axk1.checkpoint.hf.save_pretrained(model, path)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -154,13 +154,6 @@ class AXK1ForCausalLM(nn.Module):
         if last_only:
             h_BTD = h_BTD[:, -1:]
         return self.lm_head(self.model.norm(h_BTD))
-
-    # ---- interchange --------------------------------------------------------------------------------
-    def save_pretrained(self, path: str | Path, max_shard_size: int | str = "5GB", dtype: torch.dtype | None = None) -> Path:
-        """Write config.json + safetensors in the released Hugging Face layout (see axk1.checkpoint.hf)."""
-        from axk1.checkpoint.hf import save_pretrained  # the checkpoint layer sits above the model
-
-        return save_pretrained(self, path, max_shard_size=max_shard_size, dtype=dtype)
 
 
 def check_token_ids(input_ids: torch.Tensor, config: ModelConfig) -> None:

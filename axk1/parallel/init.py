@@ -1,6 +1,7 @@
 """Materialising a model that was built on the meta device and sharded there (expert parallelism, FSDP2): every
-rank allocates only its own shards (`to_empty`) and fills them, from a random init or from a safetensors folder
-(axk1.parallel.hf_load). No rank ever holds the whole model, so the 519B recipe can launch.
+rank allocates only its own shards (`to_empty`) and fills them with a random init (a safetensors folder is read
+into them afterwards by axk1.checkpoint.hf_sharded). No rank ever holds the whole model, so the 519B recipe can
+launch.
 
 The random init is counter-based: each element's value is a hash of (seed, parameter name, the element's index
 in the unsharded tensor), turned into Normal(0, std) by Box-Muller. So it is the same for any sharding, mesh or
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -135,14 +135,9 @@ def init_sharded_(lm: AXK1ForCausalLM, seed: int) -> None:
     lm.reset_derived_state()
 
 
-def materialize_(module: nn.Module, device: torch.device | str, seed: int, init_from: str | Path | None = None) -> None:
-    """Allocates `module`'s (already sharded) meta tensors on `device`, then fills them: the counter-based init,
-    then, if `init_from` names a model folder, its safetensors (each rank reads only its shards). `module` is an
-    AXK1ForCausalLM or a wrapper holding it as `.lm`. On device "meta" nothing is allocated or filled."""
+def materialize_(module: nn.Module, device: torch.device | str, seed: int) -> None:
+    """Allocates `module`'s (already sharded) meta tensors on `device`, then fills them with the counter-based
+    init. `module` is an AXK1ForCausalLM or a wrapper holding it as `.lm`. On device "meta" nothing is allocated
+    or filled."""
     module.to_empty(device=device)
-    lm = getattr(module, "lm", module)
-    init_sharded_(lm, seed)
-    if init_from is not None and torch.device(device).type != "meta":
-        from axk1.parallel.hf_load import load_hf_sharded_
-
-        load_hf_sharded_(lm, init_from)
+    init_sharded_(getattr(module, "lm", module), seed)

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
@@ -62,7 +63,9 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
     objective = wrap(model)
     parallel = parallelize(objective, dims, device) if distributed else None
-    materialize_(objective, device, r.data.seed, r.model.init_from)
+    materialize_(objective, device, r.data.seed)
+    if r.model.init_from is not None and torch.device(device).type != "meta":
+        load_hf_sharded_(model, r.model.init_from)
     return model, objective, parallel
 
 

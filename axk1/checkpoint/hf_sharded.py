@@ -7,6 +7,8 @@ no rank ever holds the whole model, nothing is broadcast, and each rank's I/O is
 alternative, set_model_state_dict(full_state_dict, broadcast_from_rank0), makes rank 0 read every tensor and
 sends them all over the network.) Every rank runs the same checks on the files' headers — names and shapes
 against the recipe's model — so a bad folder fails identically everywhere instead of hanging a collective.
+Where each rank's shard sits in the full tensor comes from axk1.parallel.init (the checkpoint layer builds on the
+parallel one, never the other way round).
 
 Legend: E routed experts, F expert width, D hidden.
 """
@@ -20,8 +22,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from axk1.checkpoint.hf import (_EXPERT_KEY, MTP_FILE, _hf_name, _is_inline_mtp, _may_be_absent, named_hf_tensors,
-                                weight_files)
+from axk1.checkpoint.hf import MTP_FILE, hf_tensors, weight_files
+from axk1.checkpoint.state_dict_adapter import EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.init import shard_regions
@@ -53,18 +55,16 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
         raise FileNotFoundError(f"[model] init_from {folder}: no {CONFIG_NAME} there; point it at a model folder "
                                 "in the Hugging Face layout (config.json + safetensors), e.g. one `axk1 export` wrote")
     config, with_mtp = lm.config, lm.mtp is not None
-    with torch.device("meta"):  # the released names and full shapes, by the same mapping save_pretrained uses
+    with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
         ref = AXK1ForCausalLM(config, with_mtp=with_mtp)
-    want, is_mtp = {}, {}
-    for name, t, mtp in named_hf_tensors(ref):
-        want[name], is_mtp[name] = tuple(t.shape), mtp
+    want = {name: tuple(t.shape) for name, t in hf_tensors(ref).items()}
     files = weight_files(folder) + ([folder / MTP_FILE] if (folder / MTP_FILE).exists() else [])
     where = {}
     for file in files:
         f = _open(file, stack)
         for name in f.keys():
             if name not in want:
-                if not with_mtp and (file.name == MTP_FILE or _is_inline_mtp(name, config)):
+                if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
                     continue  # MTP weights the recipe does not train
                 raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
                                  f"such weight{_hint(folder, config)}")
@@ -73,11 +73,11 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
                 raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, the recipe's model "
                                  f"needs {want[name]}{_hint(folder, config)}")
             where[name] = f
-    mtp_names = [n for n in want if is_mtp[n]]
+    mtp_names = [n for n in want if is_mtp(n, config)]
     if mtp_names and not any(n in where for n in mtp_names):
         warnings.warn(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init")
-        want = {n: s for n, s in want.items() if not is_mtp[n]}
-    missing = [n for n in want if n not in where and not _may_be_absent(n, config)]
+        want = {n: s for n, s in want.items() if not is_mtp(n, config)}
+    missing = [n for n in want if n not in where and not may_be_absent(n, config)]
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"[model] init_from: missing tensor(s) in {folder}: {', '.join(missing[:5])}{more}"
@@ -107,23 +107,24 @@ def read_region(where: dict[str, object], key: str, index: tuple[slice, ...], co
         f = where.get(name)
         return None if f is None else f.get_slice(name)[idx]
 
-    expert = _EXPERT_KEY.match(key)
+    expert = EXPERT_KEY.match(key)
     if expert is None:
-        return read(_hf_name(key, config), index)
+        return read(hf_name(key, config), index)
     # stacked experts: slice e of gate_up [E, 2F, D] is the file's gate rows then up rows; down [E, D, F]
-    prefix, width = _hf_name(expert.group(1), config), config.moe_intermediate_size
+    prefix, width = hf_name(expert.group(1), config), config.moe_intermediate_size
     experts, rows, cols = index
     lo, hi = rows.start, rows.stop
     blocks = []
     for e in range(experts.start, experts.stop):
+        gate, up, down = expert_names(prefix, e)
         if expert.group(2) == "down_proj":
-            parts = [read(f"{prefix}.{e}.down_proj.weight", (rows, cols))]
+            parts = [read(down, (rows, cols))]
         else:  # rows [lo, hi) of gate ‖ up: those below `width` from gate, the rest from up
             parts = []
             if lo < width:
-                parts.append(read(f"{prefix}.{e}.gate_proj.weight", (slice(lo, min(hi, width)), cols)))
+                parts.append(read(gate, (slice(lo, min(hi, width)), cols)))
             if hi > width:
-                parts.append(read(f"{prefix}.{e}.up_proj.weight", (slice(max(lo, width) - width, hi - width), cols)))
+                parts.append(read(up, (slice(max(lo, width) - width, hi - width), cols)))
         if any(part is None for part in parts):
             return None
         blocks.append(torch.cat(parts))
