@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import tomllib
 from pathlib import Path
 
 import torch
+
+from axk1.toml_file import read_toml
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -29,7 +30,7 @@ def _recipe(name: str) -> dict:
     path = RECIPES / name
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
-    return tomllib.loads(path.read_text())
+    return read_toml(path, "recipe")
 
 
 def run_data(output: Path, progress: bool = True) -> Path:
@@ -45,7 +46,7 @@ def run_data(output: Path, progress: bool = True) -> Path:
     raw["tokenize"]["tokenizer"] = str(output / "data" / "tokenizer")
     for source in raw["sources"]:  # the recipe names out/starter/<part>; the demo keeps everything under -o
         source["path"] = str(output / "starter" / Path(source["path"]).name)
-    cfg = config_from_dict(raw)
+    cfg = config_from_dict(raw, RECIPES / "data")  # every path is set above; the file's folder for any other
     run_pipeline(cfg, progress=progress)
     accounting = account(cfg.out)
     print(summary_text(accounting))

@@ -7,13 +7,17 @@ Every recipe (train, sft, rl, data pipeline, synthetic data) is a dataclass tree
 - TOML keys that are Python keywords map to the field with a trailing underscore (`async` → `async_`);
 - any key can be overridden from the command line as `--section.key value` (`parse_overrides`), the value read
   as a TOML value when it parses as one (`--optimizer.lr 1e-4`, `--stages.0.tokens 1000`) and as a string otherwise.
-Relative paths inside a recipe are resolved against the recipe file's folder by the recipe's own loader (one rule,
-documented in docs/configuration.md).
+Relative paths inside a recipe are resolved against the recipe file's folder by the recipe's own loader with
+`resolve_path` (one rule, documented in docs/configuration.md). `to_toml` writes a dataclass tree back as TOML that
+`build_dataclass` reads into an equal tree (the planner writes its recipe.toml this way).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import tomllib
 import types
 import typing
@@ -34,6 +38,20 @@ def read_toml(path: str | Path, what: str, example: str | None = None) -> dict[s
         raise ValueError(f"{path} is not valid TOML: {e}") from None
 
 
+def load_toml(path: str | Path, what: str, example: str | None = None,
+              overrides: list[str] | None = None) -> dict[str, Any]:
+    """The parsed file with `--section.key value` overrides applied: what every loader builds its dataclasses from."""
+    return apply_overrides(read_toml(path, what, example), parse_overrides(overrides or []))
+
+
+def resolve_path(path: str | None, base: str | Path) -> str | None:
+    """The one path rule: a relative path in a file is relative to that file's folder (`base`). None and "" (a
+    setting left off) stay as they are; absolute paths too."""
+    if path in (None, "") or Path(path).is_absolute():
+        return path
+    return os.path.normpath(Path(base) / path)
+
+
 def _toml_key(field_name: str) -> str:
     return field_name[:-1] if field_name.endswith("_") else field_name
 
@@ -43,7 +61,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return (args[0] if len(args) == 1 else tp), len(args) < len(typing.get_args(tp))
+        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), len(args) < len(typing.get_args(tp))
     return tp, False
 
 
@@ -51,9 +69,17 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
     tp, optional = _unwrap_optional(tp)
     if value is None and optional:
         return value
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):  # e.g. str | bool: the first type that fits
+        errors = []
+        for arm in typing.get_args(tp):
+            try:
+                return _check_scalar(value, arm, where)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(" or ".join(errors))
     if dataclasses.is_dataclass(tp):
         return build_dataclass(tp, value, where)
-    origin = typing.get_origin(tp)
+    origin = typing.get_origin(tp) or tp  # a bare `list` / `dict` hint is list[Any] / dict[Any, Any]
     if origin is list:
         if not isinstance(value, list):
             raise ValueError(f"{where} must be a list (TOML array), got {value!r}")
@@ -77,7 +103,9 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
 
 
 def build_dataclass(cls: type, raw: Any, where: str) -> Any:
-    """`cls` built from a TOML table, nested tables and arrays of tables included; ValueError naming the place."""
+    """`cls` built from a TOML table, nested tables and arrays of tables included; ValueError naming the place.
+    A class may list keys it no longer has in a `removed_keys` class attribute ({key: why}): an old file that still
+    sets one is told why, not only that the key is unknown."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where} must be a table, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
@@ -86,7 +114,9 @@ def build_dataclass(cls: type, raw: Any, where: str) -> Any:
     for key, value in raw.items():
         f = fields.get(key)
         if f is None:
-            raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(fields))})")
+            removed = getattr(cls, "removed_keys", {}).get(key)
+            why = f"removed: {removed}; " if removed else ""
+            raise ValueError(f"{where}: unknown key {key!r} ({why}known: {', '.join(sorted(fields))})")
         kwargs[f.name] = _check_scalar(value, hints[f.name], f"{where}.{key}")
     try:
         return cls(**kwargs)
@@ -145,3 +175,66 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[list[str], Any]])
         else:
             node[last] = value
     return raw
+
+
+# ---- writing: a dataclass tree back to TOML ---------------------------------------------------------------------
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k: Any) -> str:
+    k = str(k)
+    return k if _BARE_KEY.match(k) else _value(k)
+
+
+def _value(v: Any) -> str:
+    """One TOML value, written inline (dicts as inline tables, so `mixture = { web = 0.5 }` stays one line)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)  # Python's float repr (1e-08, 7000000000000.0, inf) is valid TOML
+    if isinstance(v, (str, Path)):
+        return json.dumps(str(v), ensure_ascii=False)  # JSON's string escapes are a subset of TOML's
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }" if v else "{}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _items(obj: Any) -> list[tuple[str, Any]]:
+    """A dataclass's (TOML key, value) pairs: the fields a file can set, None (TOML has no null: read back as the
+    field's default, which for these fields is None) left out."""
+    return [(_toml_key(f.name), getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if f.init and getattr(obj, f.name) is not None]
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(dataclasses.is_dataclass(x) for x in v)
+
+
+def _write_table(obj: Any, name: str, header: str, out: list[str]) -> None:
+    items = _items(obj)
+    # TOML wants a table's own keys before its sub-tables
+    plain = [(k, v) for k, v in items if not dataclasses.is_dataclass(v) and not _is_table_list(v)]
+    if header:
+        out.append(header)
+    out.extend(f"{_key(k)} = {_value(v)}" for k, v in plain)
+    if header or plain:
+        out.append("")
+    for k, v in items:
+        sub = f"{name}.{_key(k)}" if name else _key(k)
+        if dataclasses.is_dataclass(v):
+            _write_table(v, sub, f"[{sub}]", out)
+        elif _is_table_list(v):
+            for item in v:
+                _write_table(item, sub, f"[[{sub}]]", out)
+
+
+def to_toml(obj: Any, comment: str = "") -> str:
+    """A dataclass tree as TOML: nested dataclasses as tables, lists of dataclasses as arrays of tables, dicts as
+    inline tables. `build_dataclass(type(obj), tomllib.loads(to_toml(obj)), ...)` equals `obj`."""
+    if not dataclasses.is_dataclass(obj):
+        raise TypeError(f"to_toml writes a dataclass, got {type(obj).__name__}")
+    out = [f"# {line}" for line in comment.splitlines()] + ([""] if comment else [])
+    _write_table(obj, "", "", out)
+    return "\n".join(out).rstrip() + "\n"

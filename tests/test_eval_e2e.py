@@ -267,5 +267,5 @@ def test_settings_from_a_toml_config_file(canned_server, aime_files, tmp_path):
     [record] = _records(out)
     assert record["status"] == "correct" and "단계별로" in record["messages"][0]["content"]
     config.write_text("max_tokenz = 5\n")
-    with pytest.raises(ValueError, match="unknown setting 'max_tokenz'"):
+    with pytest.raises(ValueError, match="unknown key 'max_tokenz' \\(known: aime_data, aime_ko_data"):
         _eval("--config", str(config), "--model", "x", "-o", str(out))

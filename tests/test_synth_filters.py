@@ -8,7 +8,7 @@ from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.documents import looks_like_math, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter
 from axk1.synth.formats import parse_reply
-from axk1.synth.recipe import FilterSpec, PassageSpec, load_recipe
+from axk1.synth.recipe import SampleFilterConfig, PassageConfig, load_recipe
 from axk1.synth.teacher import parse_teacher
 from axk1.synth.text import grounding, hangul_ratio
 from tests.aime_rows import ROWS, write_aime
@@ -44,7 +44,7 @@ def test_recipe_errors_say_what_to_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         load_recipe(bad)
     bad.write_text('[teacher]\ntemprature = 1\n[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "p.txt" }\n')
-    with pytest.raises(ValueError, match="unknown keys \\['temprature'\\]"):
+    with pytest.raises(ValueError, match="unknown key 'temprature' \\(known: concurrency, max_tokens, model"):
         load_recipe(bad)
     with pytest.raises(ValueError, match="openai:URL"):
         parse_teacher("http://127.0.0.1:8000")
@@ -83,7 +83,7 @@ def test_each_check_rejects_with_its_reason(tmp_path):
     aime_problem = ROWS["en"][1]["problem"]
     decon = Decontaminator(["aime25_en.jsonl", "humaneval"], tmp_path, n=13)  # a path relative to the recipe
     assert decon.sets[aime.name] == len(ROWS["en"]) and decon.sets["humaneval"] == 164
-    f = SampleFilter(FilterSpec(), decon)
+    f = SampleFilter(SampleFilterConfig(), decon)
     passage = "The Han river flows through Seoul. " * 3
     assert f.check(_sample("short"), passage).startswith("length:")
     assert f.check(_sample("서울은 한강 옆에 있는 큰 도시입니다. " * 2), passage).startswith("language: not English")
@@ -112,7 +112,7 @@ def test_near_duplicate_index_finds_edits_but_not_different_texts():
 
 def test_passages_and_math_detection():
     text = "First paragraph. " * 20 + "\n\n" + "Second one. " * 30 + "\n\ntiny"
-    passages = split_passages(text, PassageSpec(min_chars=100, max_chars=400, max_per_document=3))
+    passages = split_passages(text, PassageConfig(min_chars=100, max_chars=400, max_per_document=3))
     assert 1 <= len(passages) <= 3 and all(100 <= len(p) <= 400 for p in passages)
     assert looks_like_math("If 3x + 5 = 20 then x = 5, and 2^3 = 8.")
     assert not looks_like_math("Seoul is the capital of Korea.")

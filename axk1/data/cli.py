@@ -44,11 +44,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from axk1.data.pipeline import run_pipeline
     from axk1.data.stats import account, summary_text
 
-    cfg = load_pipeline_config(args.pipeline)
+    # --executor and --workers are two overrides by name: applied with the others, before validation
+    overrides = list(getattr(args, "overrides", None) or [])
     if args.executor:
-        cfg.run.executor = args.executor
+        overrides += ["--run.executor", args.executor]
     if args.workers:
-        cfg.run.workers = args.workers
+        overrides += ["--run.workers", str(args.workers)]
+    cfg = load_pipeline_config(args.pipeline, overrides)
     stages = run_pipeline(cfg)
     if cfg.run.executor != "local":
         print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
@@ -111,11 +113,14 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("--no-columns", action="store_true", help="trust stream order; no multi-column detection")
     q.set_defaults(func=cmd_pdf)
 
-    q = sub.add_parser("run", help="run a pipeline.toml: extract, filter, dedup, annotate, tokenize, shard")
-    q.add_argument("pipeline", help="pipeline TOML (see recipes/data/starter.toml)")
+    q = sub.add_parser("run", help="run a pipeline.toml: extract, filter, dedup, annotate, tokenize, shard",
+                       description="Any setting of the file can be overridden as --section.key value "
+                       "(e.g. --run.tasks 8, --sources.0.path DIR).")
+    q.add_argument("pipeline", help="pipeline TOML (see recipes/data/starter.toml); relative paths in it are "
+                   "relative to its folder")
     q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
     q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
-    q.set_defaults(func=cmd_run)
+    q.set_defaults(func=cmd_run, accepts_overrides=True)
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
     q.add_argument("path")

@@ -1,17 +1,18 @@
-"""pipeline.toml, validated into dataclasses before anything runs. Relative paths are relative to the current
-directory. Unknown keys are errors (a typo must not silently fall back to a default)."""
+"""pipeline.toml, read by the one configuration loader (axk1/toml_file.py, docs/configuration.md) and validated
+before anything runs: unknown keys are errors that list the known ones, relative paths are relative to the file's
+folder, and `axk1 data run pipeline.toml --section.key value` overrides any setting."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
 from axk1.data.pdf import PdfConfig
-from axk1.data.sources import SourceSpec
-from axk1.toml_file import read_toml
+from axk1.data.sources import SourceConfig
+from axk1.toml_file import build_dataclass, load_toml, resolve_path
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -23,13 +24,13 @@ class RunConfig:
     tasks: int = 4                 # file shards per stage; never change between relaunches
     workers: int = 2               # local executor: tasks run at once
     executor: str = "local"        # "local", "slurm" or "ray": the one setting that moves the run to a cluster
-    stages: list = field(default_factory=lambda: list(STAGE_GROUPS))
+    stages: list[str] = field(default_factory=lambda: list(STAGE_GROUPS))
     start_method: str = "forkserver"  # local executor's process start ("fork" starts faster, unsafe with threads)
 
 
 @dataclass
 class FilterConfig:
-    languages: list = field(default_factory=lambda: ["ko", "en"])
+    languages: list[str] = field(default_factory=lambda: ["ko", "en"])
     min_language_score: float = 0.5
     korean_hangul_ratio: float = 0.3
     pii: bool = True
@@ -48,7 +49,7 @@ class TokenizeConfig:
     tokenizer: str = ""           # tokenizer.json or a folder holding one; the tokenize stage needs it
     train_vocab_size: int = 0     # > 0: train the tokenizer from documents/ first when it does not exist yet
     train_digits_per_token: int = 3  # that tokenizer's number split: up to 3 digits a token (A.X K1-size), or 1
-    difficulty_buckets: list = field(default_factory=lambda: [0.35, 0.5])  # upper bounds; last bucket open
+    difficulty_buckets: list[float] = field(default_factory=lambda: [0.35, 0.5])  # upper bounds; last bucket open
 
 
 @dataclass
@@ -57,7 +58,7 @@ class SlurmConfig:
     time: str = "24:00:00"
     cpus_per_task: int = 1
     mem_per_cpu_gb: int = 2
-    sbatch_args: dict = field(default_factory=dict)
+    sbatch_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class RayConfig:
 @dataclass
 class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
-    sources: list = field(default_factory=list)
+    sources: list[SourceConfig] = field(default_factory=list)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
@@ -84,48 +85,30 @@ class PipelineConfig:
 
 
 STAGE_GROUPS = ("extract", "dedup", "annotate", "tokenize")
-_NESTED = {(FilterConfig, "quality"): QualityConfig, (FilterConfig, "code"): CodeConfig}
 
 
-def _build(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"[{where}] must be a table")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"unknown key(s) {sorted(unknown)} in [{where}]; allowed: {sorted(names)}")
-    kwargs = {}
-    for k, v in data.items():
-        sub = _NESTED.get((cls, k))
-        kwargs[k] = _build(sub, v, f"{where}.{k}") if sub else v
-    try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ValueError(f"[{where}]: {e}") from None
+def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """The pipeline file with `--section.key value` overrides applied; paths relative to the file's folder."""
+    raw = load_toml(path, "pipeline file", "recipes/data/starter.toml", overrides)
+    return config_from_dict(raw, Path(path).parent)
 
 
-def load_pipeline_config(path: str | Path) -> PipelineConfig:
-    return config_from_dict(read_toml(path, "pipeline file", "recipes/data/starter.toml"))
-
-
-def config_from_dict(raw: dict) -> PipelineConfig:
-    tables = {f.name: f for f in dataclasses.fields(PipelineConfig)}
-    unknown = set(raw) - set(tables)
-    if unknown:
-        raise ValueError(f"unknown table(s) {sorted(unknown)}; allowed: {sorted(tables)}")
-    kwargs = {}
-    for name, value in raw.items():
-        if name == "sources":
-            if not isinstance(value, list):
-                raise ValueError("sources must be an array of tables: [[sources]]")
-            kwargs[name] = [_build(SourceSpec, s, f"sources #{i + 1}") for i, s in enumerate(value)]
-        else:
-            kwargs[name] = _build({"run": RunConfig, "pdf": PdfConfig, "filters": FilterConfig, "dedup": DedupConfig,
-                                   "annotate": AnnotateConfig, "tokenize": TokenizeConfig, "slurm": SlurmConfig,
-                                   "ray": RayConfig}[name], value, name)
-    cfg = PipelineConfig(**kwargs)
+def config_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
+    """A pipeline given as nested dicts (what tomllib returns), relative paths resolved against base_dir."""
+    cfg = build_dataclass(PipelineConfig, raw, "pipeline")
+    resolve_paths(cfg, Path(base_dir))
     validate(cfg)
     return cfg
+
+
+def resolve_paths(cfg: PipelineConfig, base: Path) -> None:
+    """Every path the pipeline reads or writes, by the one rule (relative to the file's folder)."""
+    cfg.run.output_dir = resolve_path(cfg.run.output_dir, base)
+    for source in cfg.sources:
+        source.path = resolve_path(source.path, base)
+    cfg.annotate.domain_model = resolve_path(cfg.annotate.domain_model, base)
+    cfg.annotate.reference_model = resolve_path(cfg.annotate.reference_model, base)
+    cfg.tokenize.tokenizer = resolve_path(cfg.tokenize.tokenizer, base)
 
 
 def validate(cfg: PipelineConfig) -> None:

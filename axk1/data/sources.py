@@ -40,7 +40,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst", ""}
 
 
 @dataclass
-class SourceSpec:
+class SourceConfig:
     """One input source of a pipeline (a [[sources]] table of pipeline.toml)."""
 
     type: str
@@ -76,7 +76,7 @@ class Failure:
                                                        "path": self.path})
 
 
-def list_files(spec: SourceSpec) -> list[Path]:
+def list_files(spec: SourceConfig) -> list[Path]:
     """The files a source covers, sorted (so task assignment and output order are deterministic)."""
     root = Path(spec.path)
     if not root.exists():
@@ -121,7 +121,7 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
-def read_source_file(spec: SourceSpec, path: Path, pdf_config=None) -> Iterator[Document | Failure]:
+def read_source_file(spec: SourceConfig, path: Path, pdf_config=None) -> Iterator[Document | Failure]:
     """Documents (or failures) from one file of a source."""
     rel = _relpath(spec, path)
     base = {"source": spec.name, "source_type": spec.type, "path": rel, **spec.metadata}
@@ -144,12 +144,12 @@ def read_source_file(spec: SourceSpec, path: Path, pdf_config=None) -> Iterator[
         yield Failure(f"{spec.name}/{rel}", f"unreadable: {e}", spec.name, rel)
 
 
-def _relpath(spec: SourceSpec, path: Path) -> str:
+def _relpath(spec: SourceConfig, path: Path) -> str:
     root = Path(spec.path)
     return path.name if root.is_file() else str(path.relative_to(root))
 
 
-def _read_jsonl(spec: SourceSpec, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
+def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
     with _open_bytes(path) as f:
         for lineno, raw in enumerate(f, 1):
             item_id = f"{spec.name}/{rel}:{lineno}"
@@ -169,7 +169,7 @@ def _read_jsonl(spec: SourceSpec, path: Path, rel: str, base: dict) -> Iterator[
             yield _record_to_doc(spec, record, item_id, base)
 
 
-def _record_to_doc(spec: SourceSpec, record, item_id: str, base: dict) -> Document | Failure:
+def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Document | Failure:
     if not isinstance(record, dict):
         return Failure(item_id, "not_an_object", spec.name, base["path"])
     text = record.get(spec.text_field)
@@ -184,7 +184,7 @@ def _record_to_doc(spec: SourceSpec, record, item_id: str, base: dict) -> Docume
     return Document(text=normalize_text(text), id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
 
 
-def _read_parquet(spec: SourceSpec, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
+def _read_parquet(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
     import pyarrow.parquet as pq
 
     try:
@@ -204,7 +204,7 @@ def _read_parquet(spec: SourceSpec, path: Path, rel: str, base: dict) -> Iterato
             row += 1
 
 
-def _read_text_file(spec: SourceSpec, path: Path, rel: str, base: dict) -> Document | Failure:
+def _read_text_file(spec: SourceConfig, path: Path, rel: str, base: dict) -> Document | Failure:
     item_id = f"{spec.name}/{rel}"
     size = path.stat().st_size
     if size > spec.max_file_bytes:
@@ -228,7 +228,7 @@ def _read_text_file(spec: SourceSpec, path: Path, rel: str, base: dict) -> Docum
     return Document(text=normalize_text(text), id=item_id, metadata=meta)
 
 
-def _read_pdf(spec: SourceSpec, path: Path, rel: str, base: dict, pdf_config) -> Document | Failure:
+def _read_pdf(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config) -> Document | Failure:
     from axk1.data.pdf import PdfError, extract_pdf
 
     item_id = f"{spec.name}/{rel}"
@@ -246,7 +246,7 @@ class SourceReader(PipelineStep):
     name = "axk1 sources"
     type = "📖 - READER"
 
-    def __init__(self, specs: list[SourceSpec], failed_writer=None, counts_folder: str | None = None,
+    def __init__(self, specs: list[SourceConfig], failed_writer=None, counts_folder: str | None = None,
                  pdf_config=None):
         super().__init__()
         self.specs = specs

@@ -5,17 +5,24 @@
     axk1 eval --model out/model --tasks humaneval,passkey --max-tokens 256 -o out/eval-tiny
 
 Settings may also come from a TOML file (--config run.toml) whose keys are the long option names with
-underscores (max_tokens = 32768); options on the command line win.
+underscores (max_tokens = 32768); options on the command line win, and relative paths in the file are relative to
+its folder (docs/configuration.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from axk1.eval.tasks import TASK_NAMES
-from axk1.toml_file import read_toml
+from axk1.toml_file import build_dataclass, read_toml, resolve_path
+
+# --config keys that name files or folders, resolved against the config file's folder (the one path rule)
+PATH_KEYS = ("output", "aime_ko_data", "humaneval_data", "lcb_data", "lcb_cache", "translation_cache")
+TARGET_KEYS = ("model", "translator")      # a folder unless hf:... or openai:...
+PATH_OR_ID_KEYS = ("aime_data",)           # a file when it exists there, else a Hugging Face dataset id
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -113,19 +120,47 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def config_class(parser: argparse.ArgumentParser) -> type:
+    """The --config file's dataclass: one field per option of `axk1 eval`, named as the option's long name with
+    underscores, typed as the option parses (str, int, float; a comma-separated list may be a TOML array). Built
+    from the parser, so the file's keys and the flags can never drift apart. None: not set in the file."""
+    fields = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "config"):
+            continue
+        tp = action.type if action.type in (int, float) else str | list
+        fields.append((action.dest, tp | None, dataclasses.field(default=None)))
+    return dataclasses.make_dataclass("EvalConfig", fields)
+
+
+def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
+    """The settings a --config file sets, {option dest: value}, its paths resolved against its folder."""
+    path = Path(path)
+    cfg = build_dataclass(config_class(parser), read_toml(path, "--config file"), str(path))
+    values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+    for key, value in values.items():
+        if isinstance(value, list):  # tasks = ["aime25", "lcb"] means --tasks aime25,lcb
+            values[key] = value = ",".join(map(str, value))
+        if key in PATH_KEYS or (key in TARGET_KEYS and not value.startswith(("hf:", "openai:"))):
+            values[key] = resolve_path(value, path.parent)
+        elif key in PATH_OR_ID_KEYS and (path.parent / value).exists():
+            values[key] = resolve_path(value, path.parent)
+    for action in parser._actions:  # the file's values meet the same choices as the flags
+        if action.choices and action.dest in values and values[action.dest] not in action.choices:
+            raise ValueError(f"{path}: {action.dest} = {values[action.dest]!r}; choose from "
+                             f"{', '.join(map(str, action.choices))}")
+    return values
+
+
 def _with_config(args: argparse.Namespace) -> int:
     """Fill options the command line left at their defaults from --config, then run."""
     if args.config:
-        values = read_toml(args.config, "--config")
         parser = argparse.ArgumentParser(add_help=False)
-        add_eval_parser(parser.add_subparsers()).set_defaults()
+        eval_parser = add_eval_parser(parser.add_subparsers())
         defaults = vars(parser.parse_args(["eval"]))
-        for key, value in values.items():
-            key = key.replace("-", "_")
-            if key not in defaults:
-                raise ValueError(f"{args.config}: unknown setting {key!r}; use the long option names (e.g. max_tokens)")
+        for key, value in load_eval_config(args.config, eval_parser).items():
             if getattr(args, key) == defaults[key]:
-                setattr(args, key, ",".join(map(str, value)) if isinstance(value, list) else value)
+                setattr(args, key, value)
     if not args.model:
         raise ValueError("--model is required (model folder, hf:<path-or-id> or openai:<base-url>)")
     return cmd_eval(args)

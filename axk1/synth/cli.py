@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,11 +14,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from axk1.synth.recipe import load_recipe
     from axk1.synth.teacher import parse_teacher
 
-    recipe = load_recipe(args.recipe)
+    # --concurrency and --teacher-model are two overrides by name: applied with the others, before validation
+    overrides = list(getattr(args, "overrides", None) or [])
     if args.concurrency:
-        recipe.teacher.concurrency = args.concurrency
+        overrides += ["--teacher.concurrency", str(args.concurrency)]
     if args.teacher_model:
-        recipe.teacher.model = args.teacher_model
+        overrides += ["--teacher.model", json.dumps(args.teacher_model)]  # quoted: a name is a string
+    recipe = load_recipe(args.recipe, overrides)
     summary = run_synth(args.documents, recipe, parse_teacher(args.teacher), args.output, cache_path=args.cache,
                         api_key=args.api_key or os.environ.get("OPENAI_API_KEY"), extra_benchmarks=args.decontam,
                         limit=args.limit, progress=not args.no_progress)
@@ -34,7 +37,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
         description="Generate synthetic training data from parsed documents with a teacher behind an OpenAI-compatible "
                     "API: grounded question-answer pairs, multi-step reasoning for STEM/math passages, explanatory "
                     "rewrites for an audience, in Korean and English. Replies are cached (a rerun re-asks nothing), "
-                    "checked (format, length, language, grounding, decontamination, dedup) and accounted for.")
+                    "checked (format, length, language, grounding, decontamination, dedup) and accounted for. Any "
+                    "recipe setting can be overridden as --section.key value (e.g. --teacher.temperature 0.2).")
     p.add_argument("documents", help="JSONL (or .jsonl.gz) rows with text, id, metadata (language, domain)")
     p.add_argument("--teacher", required=True, help="openai:URL of the teacher, e.g. openai:http://127.0.0.1:8000/v1")
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
@@ -48,5 +52,5 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=0, help="requests in flight (default: the recipe's)")
     p.add_argument("--limit", type=int, default=None, help="read only the first N documents")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synth)
+    p.set_defaults(func=cmd_synth, accepts_overrides=True)
     return p

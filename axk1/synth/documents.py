@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axk1.synth.recipe import PassageSpec
+from axk1.synth.recipe import PassageConfig
 from axk1.synth.text import detect_language, normalize
 
 _MATH = re.compile(r"[=+\-×÷*/^<>≤≥∑∫√]|\\frac|\\sum|\\int|\$")
@@ -52,7 +52,7 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
             yield n, Document(str(row.get("id") or f"line-{n}"), text, lang, meta.get("domain"), meta), None
 
 
-def split_passages(text: str, spec: PassageSpec) -> list[str]:
+def split_passages(text: str, spec: PassageConfig) -> list[str]:
     """Paragraphs joined up to max_chars (a longer paragraph is cut at sentence ends); pieces shorter than
     min_chars are dropped; at most max_per_document passages."""
     pieces: list[str] = []

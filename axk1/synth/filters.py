@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from axk1.synth.dedup import NearDuplicateIndex
-from axk1.synth.recipe import FilterSpec
+from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import char_shingles, grounding, hangul_ratio, jaccard, latin_ratio, word_ngrams
 
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
@@ -58,7 +58,7 @@ class Decontaminator:
 
 
 class SampleFilter:
-    def __init__(self, spec: FilterSpec, decontaminator: Decontaminator | None) -> None:
+    def __init__(self, spec: SampleFilterConfig, decontaminator: Decontaminator | None) -> None:
         self.spec = spec
         self.decontaminator = decontaminator
         self.index = NearDuplicateIndex(spec.near_dup_similarity)

@@ -19,7 +19,7 @@ from pathlib import Path
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter
 from axk1.synth.formats import parse_reply
-from axk1.synth.recipe import SynthRecipe, TaskSpec
+from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
@@ -30,7 +30,7 @@ class Job:
     doc_id: str
     passage_index: int
     passage: str
-    task: TaskSpec
+    task: TaskConfig
     language: str
     prompt: str
     seed: int
@@ -69,7 +69,7 @@ def _seed(base: int, *parts: object) -> int:
     return (base + zlib.crc32("|".join(map(str, parts)).encode())) % (2**31)
 
 
-def _task_applies(task: TaskSpec, domain: str | None, passage: str) -> bool:
+def _task_applies(task: TaskConfig, domain: str | None, passage: str) -> bool:
     if not task.domains:
         return True
     return domain in task.domains or (task.math_heuristic and looks_like_math(passage))

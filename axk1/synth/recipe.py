@@ -1,20 +1,20 @@
-"""A synthetic-data recipe: TOML validated into dataclasses before anything runs. Paths inside are relative to
-the recipe file; prompts are files, one per task and language, with {passage} and {audience} placeholders."""
+"""A synthetic-data recipe, read by the one configuration loader (axk1/toml_file.py, docs/configuration.md) and
+validated before anything runs. Paths inside are relative to the recipe file's folder; prompts are files, one per task
+and language, with {passage} and {audience} placeholders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from axk1.toml_file import read_toml
+from axk1.toml_file import build_dataclass, load_toml, resolve_path
 
 KINDS = ("qa", "reasoning", "rewrite")
 LANGUAGES = ("ko", "en")
 
 
 @dataclass
-class TeacherSpec:
+class TeacherConfig:
     model: str = ""  # empty: the first model the server lists
     temperature: float = 0.7
     top_p: float = 0.95
@@ -26,27 +26,27 @@ class TeacherSpec:
 
 
 @dataclass
-class PassageSpec:
+class PassageConfig:
     min_chars: int = 200
     max_chars: int = 2000
     max_per_document: int = 4
 
 
 @dataclass
-class TaskSpec:
+class TaskConfig:
     name: str
     kind: str
-    prompts: dict[str, Path]  # language -> prompt file
-    prompt_texts: dict[str, str]
+    prompts: dict[str, Path] = field(default_factory=dict)  # language -> prompt file (relative to the recipe)
     languages: list[str] = field(default_factory=lambda: ["auto"])  # "auto": the document's language
     domains: list[str] = field(default_factory=list)  # empty: every document; else metadata.domain in these
     math_heuristic: bool = False  # also take passages that look like math when their domain is not listed
     thinking: bool = False  # ask the teacher to think (chat_template_kwargs.enable_thinking)
     audience: dict[str, str] = field(default_factory=dict)  # language -> audience, for rewrites
+    prompt_texts: dict[str, str] = field(default_factory=dict, init=False)  # read from the prompt files at load
 
 
 @dataclass
-class FilterSpec:
+class SampleFilterConfig:
     min_chars: int = 20
     max_chars: int = 12000
     min_hangul_ratio: float = 0.4  # Korean samples: Hangul share of letters
@@ -60,62 +60,54 @@ class FilterSpec:
 
 @dataclass
 class SynthRecipe:
-    path: Path
-    teacher: TeacherSpec
-    passages: PassageSpec
-    tasks: list[TaskSpec]
-    filters: FilterSpec
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    passages: PassageConfig = field(default_factory=PassageConfig)
+    tasks: list[TaskConfig] = field(default_factory=list)
+    filters: SampleFilterConfig = field(default_factory=SampleFilterConfig)
+    path: Path | None = field(default=None, init=False)  # the TOML file it was read from (resolved)
 
 
-def _build(cls, data: dict[str, Any], where: str):
-    known = set(cls.__dataclass_fields__)
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
-    try:
-        return cls(**data)
-    except TypeError as e:
-        raise ValueError(f"{where}: {e}") from None
-
-
-def load_recipe(path: str | Path) -> SynthRecipe:
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
+    """The recipe file with `--section.key value` overrides applied, its prompt files read, every check made."""
     path = Path(path)
-    data = read_toml(path, "recipe", "recipes/synth/default.toml")
-    unknown = set(data) - {"teacher", "passages", "tasks", "filters"}
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)} (known: teacher, passages, tasks, filters)")
-    teacher = _build(TeacherSpec, data.get("teacher", {}), f"{path} [teacher]")
-    passages = _build(PassageSpec, data.get("passages", {}), f"{path} [passages]")
-    filters = _build(FilterSpec, data.get("filters", {}), f"{path} [filters]")
+    raw = load_toml(path, "recipe", "recipes/synth/default.toml", overrides)
+    recipe = build_dataclass(SynthRecipe, raw, str(path))
+    recipe.path = path.resolve()
+    base = recipe.path.parent
+    # the one path rule: relative to the recipe's folder ("humaneval" names the bundled set, not a file)
+    f = recipe.filters
+    f.benchmarks = [b if b == "humaneval" else resolve_path(b, base) for b in f.benchmarks]
+    validate(recipe, str(path))
+    return recipe
+
+
+def validate(recipe: SynthRecipe, where: str) -> None:
+    """Ranges and names, and the prompt files: each must exist and hold a {passage} placeholder (read here)."""
+    teacher = recipe.teacher
     if teacher.concurrency < 1 or teacher.max_tokens < 1:
-        raise ValueError(f"{path} [teacher]: concurrency and max_tokens must be >= 1")
-    if not data.get("tasks"):
-        raise ValueError(f"{path}: no [[tasks]]: add at least one task (kind = qa, reasoning or rewrite)")
-    tasks, names = [], set()
-    for i, raw in enumerate(data["tasks"]):
-        where = f"{path} [[tasks]] #{i + 1}"
-        raw = dict(raw)
-        prompts = raw.pop("prompts", None)
-        if not isinstance(prompts, dict) or not prompts:
-            raise ValueError(f"{where}: 'prompts' must map languages to prompt files, e.g. {{ en = \"prompts/qa.en.txt\" }}")
-        task = _build(TaskSpec, {**raw, "prompts": {}, "prompt_texts": {}}, where)
+        raise ValueError(f"{where} [teacher]: concurrency and max_tokens must be >= 1")
+    if not recipe.tasks:
+        raise ValueError(f"{where}: no [[tasks]]: add at least one task (kind = qa, reasoning or rewrite)")
+    names = set()
+    for i, task in enumerate(recipe.tasks):
+        at = f"{where} [[tasks]] #{i + 1}"
+        if not task.prompts:
+            raise ValueError(f"{at}: 'prompts' must map languages to prompt files, e.g. {{ en = \"prompts/qa.en.txt\" }}")
         if task.kind not in KINDS:
-            raise ValueError(f"{where}: kind {task.kind!r} is not one of {KINDS}")
+            raise ValueError(f"{at}: kind {task.kind!r} is not one of {KINDS}")
         if task.name in names:
-            raise ValueError(f"{where}: task name {task.name!r} is used twice")
+            raise ValueError(f"{at}: task name {task.name!r} is used twice")
         names.add(task.name)
-        for lang, file in prompts.items():
+        for lang, file in task.prompts.items():
             if lang not in LANGUAGES:
-                raise ValueError(f"{where}: prompt language {lang!r} is not one of {LANGUAGES}")
-            file = (path.parent / file).resolve()
+                raise ValueError(f"{at}: prompt language {lang!r} is not one of {LANGUAGES}")
+            file = Path(resolve_path(str(file), recipe.path.parent))
             if not file.exists():
-                raise FileNotFoundError(f"{where}: prompt file {file} does not exist")
+                raise FileNotFoundError(f"{at}: prompt file {file} does not exist")
             task.prompts[lang] = file
             task.prompt_texts[lang] = file.read_text(encoding="utf-8")
             if "{passage}" not in task.prompt_texts[lang]:
-                raise ValueError(f"{where}: prompt file {file} has no {{passage}} placeholder")
+                raise ValueError(f"{at}: prompt file {file} has no {{passage}} placeholder")
         for lang in task.languages:
             if lang != "auto" and lang not in task.prompts:
-                raise ValueError(f"{where}: language {lang!r} is listed but has no prompt file")
-        tasks.append(task)
-    return SynthRecipe(path.resolve(), teacher, passages, tasks, filters)
+                raise ValueError(f"{at}: language {lang!r} is listed but has no prompt file")

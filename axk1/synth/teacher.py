@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from axk1.synth.recipe import TeacherSpec
+from axk1.synth.recipe import TeacherConfig
 
 
 def parse_teacher(spec: str) -> str:
@@ -73,7 +73,7 @@ class ResponseCache:
 
 
 class Teacher:
-    def __init__(self, base_url: str, spec: TeacherSpec, api_key: str | None = None) -> None:
+    def __init__(self, base_url: str, spec: TeacherConfig, api_key: str | None = None) -> None:
         import openai
 
         self.base_url, self.spec = base_url, spec

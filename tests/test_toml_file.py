@@ -1,0 +1,132 @@
+"""The one configuration system (axk1/toml_file.py, docs/configuration.md): every shipped recipe loads through it,
+relative paths are relative to the file, `--section.key value` overrides reach each verb that takes a file, and
+`to_toml` writes what `build_dataclass` reads back equal."""
+
+import argparse
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from axk1.cli import main
+from axk1.data.config import PipelineConfig, load_pipeline_config
+from axk1.eval.cli import add_eval_parser, load_eval_config
+from axk1.synth.recipe import SynthRecipe, load_recipe as load_synth_recipe
+from axk1.toml_file import build_dataclass, resolve_path, to_toml
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+
+
+@dataclass
+class Inner:
+    mode: str | bool = "none"
+    limit: int | None = None
+
+
+@dataclass
+class Outer:
+    inner: Inner = field(default_factory=Inner)
+    items: list[Inner] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+    name: str = ""
+    async_: bool = False
+    removed_keys = {"old": "use name"}
+
+
+def test_to_toml_round_trips_nested_tables_unions_and_keywords():
+    obj = Outer(Inner(True, 3), [Inner(), Inner('quote " and\nnewline', 1)], {"web": 0.5, "a b": 0.25}, "x", True)
+    text = to_toml(obj, "a comment")
+    assert text.startswith("# a comment\n") and "async = true" in text and "[[items]]" in text
+    assert build_dataclass(Outer, tomllib.loads(text), "t") == obj
+
+
+def test_errors_name_the_place_and_the_known_keys():
+    with pytest.raises(ValueError, match=r"t.inner: unknown key 'mod' \(known: limit, mode\)"):
+        build_dataclass(Outer, {"inner": {"mod": 1}}, "t")
+    with pytest.raises(ValueError, match=r"unknown key 'old' \(removed: use name; known: async, inner"):
+        build_dataclass(Outer, {"old": 1}, "t")
+    with pytest.raises(ValueError, match="t.inner.mode must be a string, got 3 or t.inner.mode must be true or false"):
+        build_dataclass(Outer, {"inner": {"mode": 3}}, "t")
+    with pytest.raises(ValueError, match=r"t.items\[0\].limit must be an integer"):
+        build_dataclass(Outer, {"items": [{"limit": "3"}]}, "t")
+
+
+def test_resolve_path_is_relative_to_the_file():
+    assert resolve_path("../out/x", "recipes/data") == str(Path("recipes/out/x"))
+    assert resolve_path("/abs", "recipes") == "/abs" and resolve_path("", "r") == "" and resolve_path(None, "r") is None
+
+
+def test_shipped_data_and_synth_recipes_load_through_the_loader():
+    data = load_pipeline_config(RECIPES / "data" / "starter.toml")
+    assert isinstance(data, PipelineConfig) and len(data.sources) == 5
+    # relative to the file: recipes/data/../../out is the repository's out/
+    assert Path(data.run.output_dir).resolve() == ROOT / "out" / "data"
+    assert Path(data.sources[0].path).resolve() == ROOT / "out" / "starter" / "web"
+    assert Path(data.tokenize.tokenizer).resolve() == ROOT / "out" / "data" / "tokenizer"
+    synth = load_synth_recipe(RECIPES / "synth" / "default.toml")
+    assert isinstance(synth, SynthRecipe) and synth.path == (RECIPES / "synth" / "default.toml").resolve()
+    assert synth.tasks[0].prompts["en"] == RECIPES / "synth" / "prompts" / "qa.en.txt"
+    with pytest.raises(ValueError, match=r"unknown key 'temprature' \(known: concurrency"):
+        load_synth_recipe(RECIPES / "synth" / "default.toml", ["--teacher.temprature", "1"])
+
+
+def test_data_run_takes_overrides(monkeypatch, capsys):
+    seen = {}
+
+    def fake_run_pipeline(cfg):
+        seen["cfg"] = cfg
+        return []
+
+    monkeypatch.setattr("axk1.data.pipeline.run_pipeline", fake_run_pipeline)
+    # slurm: the verb returns after submitting, so nothing runs here
+    assert main(["data", "run", str(RECIPES / "data" / "starter.toml"), "--run.executor", "slurm",
+                 "--run.tasks", "8", "--sources.0.path=/data/web", "--workers", "3"]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.run.executor, cfg.run.tasks, cfg.run.workers, cfg.sources[0].path) == ("slurm", 8, 3, "/data/web")
+    assert main(["data", "run", str(RECIPES / "data" / "starter.toml"), "--run.taskz", "8"]) == 2
+    assert "unknown key 'taskz'" in capsys.readouterr().err
+
+
+def test_data_synth_takes_overrides(monkeypatch, tmp_path):
+    seen = {}
+
+    class Summary:
+        outputs = {"kept": 0, "rejected": 0, "summary": ""}
+
+        def table(self):
+            return ""
+
+    def fake_run_synth(documents, recipe, *args, **kwargs):
+        seen["recipe"] = recipe
+        return Summary()
+
+    monkeypatch.setattr("axk1.synth.pipeline.run_synth", fake_run_synth)
+    assert main(["data", "synth", "docs.jsonl", "--teacher", "openai:http://127.0.0.1:1", "--recipe",
+                 str(RECIPES / "synth" / "default.toml"), "-o", str(tmp_path / "o.jsonl"), "--teacher.temperature",
+                 "0.2", "--tasks.1.thinking", "false", "--teacher-model", "1e3"]) == 0
+    r = seen["recipe"]
+    assert r.teacher.temperature == 0.2 and not r.tasks[1].thinking and r.teacher.model == "1e3"
+
+
+def test_eval_config_paths_are_relative_to_the_file(tmp_path):
+    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "aime.jsonl").write_text("")
+    config = folder / "run.toml"
+    config.write_text('model = "model"\ntranslator = "openai:http://x/v1"\noutput = "out"\naime_data = "aime.jsonl"\n'
+                      'lcb_data = "/abs/lcb"\ntasks = ["aime25", "lcb"]\nmax_tokens = 64\n')
+    values = load_eval_config(config, parser)
+    assert values == {"model": str(folder / "model"), "translator": "openai:http://x/v1", "output": str(folder / "out"),
+                      "aime_data": str(folder / "aime.jsonl"), "lcb_data": "/abs/lcb", "tasks": "aime25,lcb",
+                      "max_tokens": 64}
+    config.write_text('aime_data = "math-ai/aime25"\n')  # no such file there: a Hugging Face dataset id
+    assert load_eval_config(config, parser) == {"aime_data": "math-ai/aime25"}
+    config.write_text('max_tokens = "many"\n')
+    with pytest.raises(ValueError, match="max_tokens must be an integer"):
+        load_eval_config(config, parser)
+    config.write_text('thinking = "maybe"\n')
+    with pytest.raises(ValueError, match="thinking = 'maybe'; choose from on, off, default"):
+        load_eval_config(config, parser)
