@@ -8,9 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from axk1.config import ModelConfig
+from axk1.config import DTYPES, ModelConfig
 from axk1.data.cli import add_data_parser
 from axk1.eval.cli import add_eval_parser
 from axk1.infer.cli import add_serve_parser
@@ -18,8 +16,6 @@ from axk1.plan.cli import add_plan_parser
 from axk1.posttrain.cli import add_posttrain_parsers
 from axk1.synth.cli import add_synth_parser
 from axk1.train.cli import add_export_parser, add_train_parser
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _config_from(spec: str) -> ModelConfig:

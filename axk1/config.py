@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 CONFIG_NAME = "config.json"
 # transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
 # "absent" and "1.0" give different attention factors there.
 YARN_BETA_DEFAULTS = {"beta_fast": 32.0, "beta_slow": 1.0}
+# `--dtype` names -> torch dtypes: the one table the command lines and evaluation backends read
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass

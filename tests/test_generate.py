@@ -112,7 +112,7 @@ def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, 
     """The one-token decode path (plain tensors, experts looped on the host — per row for a few rows, per expert
     over its rows for many — or gathered on the device) gives the logits of the full forward, with group-limited
     routing, a non-zero balancing bias and per-row slots."""
-    from axk1.model.decode import GROUP_ROWS_FROM
+    from axk1.model.latent_decode import GROUP_ROWS_FROM
     from axk1.model import LatentDecoder
 
     with torch.no_grad():

@@ -70,10 +70,10 @@ class NativeBackend(Backend):
     name = "axk1"
 
     def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None):
-        import torch
         from tokenizers import Tokenizer
 
         from axk1.checkpoint.hf import load_model
+        from axk1.config import DTYPES
 
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").exists():
@@ -82,8 +82,7 @@ class NativeBackend(Backend):
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")
-        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        self.model = load_model(self.model_dir, dtype=dtypes[dtype] if dtype else None).eval()
+        self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None).eval()
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.template, self.special = load_folder_template(self.model_dir)
         self.batch_size = batch_size

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
+from axk1.config import DTYPES
+
 DEFAULT_MAX_MODEL_LEN = 8192  # x --max-batch rows of latent cache: A.X K1 needs 70 KB per slot (bf16)
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 log = logging.getLogger("axk1.serve")
 
 

@@ -1,6 +1,6 @@
 """The A.X K1 network in plain PyTorch. Imports nothing from the rest of axk1 except the config."""
 
-from axk1.model.decode import LatentDecoder
+from axk1.model.latent_decode import LatentDecoder
 from axk1.model.kv_cache import LatentKVCache
 from axk1.model.transformer import AXK1ForCausalLM, check_token_ids
 

@@ -34,6 +34,6 @@ class DecoderLayer(nn.Module):
         return self._mlp(h_BTD)
 
     def forward_latent(self, x_BTD, rot_BTRR, cache_BSL, slot, mask_B1TS) -> torch.Tensor:
-        """Generation with the latent cache (prefill; one-token decoding runs in axk1.model.decode)."""
+        """Generation with the latent cache (prefill; one-token decoding runs in axk1.model.latent_decode)."""
         return self._mlp(x_BTD + self.self_attn.forward_latent(self.input_layernorm(x_BTD), rot_BTRR, cache_BSL, slot,
                                                                mask_B1TS))

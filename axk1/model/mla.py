@@ -8,7 +8,7 @@ Two forms of the same function:
 * `forward_latent` (generation): attend in the latent space. The key up-projection is folded into the query
   (q_nope @ W_uk gives a C-dim query per head) and the value up-projection is applied after attention, so the
   cache holds only c_kv [C] and the rotated rope key [R] per token, shared by all heads. One-token decoding runs the
-  same form in axk1.model.decode, written for per-op cost.
+  same form in axk1.model.latent_decode, written for per-op cost.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class MLA(nn.Module):
         """Write these T tokens' latents into the layer's cache [B, S, C + R] at [slot, slot + T), then attend over
         its first S' = mask_B1TS.shape[-1] slots; mask_B1TS (boolean, True = attend) says which each query may see.
         rot_BTRR: the rope rotation of these tokens (axk1.model.rope.rope_rotation). Prefill runs here; one-token
-        decoding runs the same form in axk1.model.decode.
+        decoding runs the same form in axk1.model.latent_decode.
         """
         B, T, _ = x_BTD.shape
         H, N, C = self.n_heads, self.nope_dim, self.kv_rank

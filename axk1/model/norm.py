@@ -22,7 +22,7 @@ def _eps_and_inv_dim(eps: float, D: int, device: torch.device) -> tuple[torch.Te
 
 
 def rms_norm_no_grad(x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm.forward without autograd (generation; axk1.model.decode calls it on plain tensors).
+    """RMSNorm.forward without autograd (generation; axk1.model.latent_decode calls it on plain tensors).
 
     In fp32 a decode step's single rows cost per op, so it takes six ops (constants as 0-d tensors, so no Python
     scalar is wrapped per call): ~60% of the time of F.rms_norm or pow/mean/add. sum * (1/D) equals mean exactly

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from axk1.config import ModelConfig
-from axk1.model.decode import LatentDecoder
+from axk1.model.latent_decode import LatentDecoder
 from axk1.model.decoder import DecoderLayer
 from axk1.model.mla import document_causal_mask, document_positions
 from axk1.model.moe import GroupedExperts, MoE, Router
@@ -45,6 +45,11 @@ class AXK1ForCausalLM(nn.Module):
         n_mtp = config.num_nextn_predict_layers if with_mtp else 0
         self.mtp = nn.ModuleList(MTPModule(config) for _ in range(n_mtp)) if n_mtp else None
         self.init_weights()
+
+    def decoder_layers(self) -> list[DecoderLayer]:
+        """Every decoder layer: the main stack, then each MTP module's. The units that FSDP2 shards, activation
+        recompute wraps and compile compiles (an MTP module's norms and projection run outside its layer)."""
+        return list(self.model.layers) + ([m.layer for m in self.mtp] if self.mtp is not None else [])
 
     # ---- initialisation ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -29,7 +29,7 @@ def apply_activation_checkpointing(lm: nn.Module, mode: str | bool) -> int:
     """Checkpoints every decoder layer of an AXK1ForCausalLM in place; returns how many were wrapped."""
     if normalize_mode(mode) == "none":
         return 0
-    layers = list(lm.model.layers) + ([m.layer for m in lm.mtp] if lm.mtp is not None else [])
+    layers = lm.decoder_layers()
     for layer in layers:
         checkpoint(layer)
     return len(layers)

@@ -14,7 +14,7 @@ from axk1.model import AXK1ForCausalLM
 
 def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None) -> AXK1ForCausalLM:
     """Compile every decoder layer (and MTP layer) in place; returns the model."""
-    layers = list(model.model.layers) + ([m.layer for m in model.mtp] if model.mtp is not None else [])
+    layers = model.decoder_layers()
     for layer in layers:
         if layer.is_moe and layer.mlp.experts.gate_up_proj.dtype != torch.bfloat16:
             experts = layer.mlp.experts

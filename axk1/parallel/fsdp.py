@@ -39,7 +39,7 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
             fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
             module.set_gradient_divide_factor(float(dp_size))
     # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
-    units = list(lm.model.layers) + ([m.layer for m in lm.mtp] if lm.mtp is not None else [])
+    units = lm.decoder_layers()
     dp_mesh = _dp_mesh(mesh, "dp_shard")
     for unit in units:
         fully_shard(unit, mesh=dp_mesh, **kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+from axk1.config import DTYPES
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,6 +57,6 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, args.out, getattr(torch, args.dtype) if args.dtype else None)
+    path = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype] if args.dtype else None)
     print(f"exported to {path}")
     return 0
