@@ -17,7 +17,7 @@ from axk1.train.data import StageSampler, load_shards
 from axk1.train.loss import IGNORE_INDEX, next_token_labels
 from axk1.train.metrics import read_jsonl
 from axk1.train.optim import LRSchedule
-from axk1.train.recipe import load_recipe, parse_recipe
+from axk1.train.recipe import load_recipe, parse_recipe, resolve_device
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.loss import mtp_labels
 from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer
@@ -116,17 +116,35 @@ def test_shipped_recipes_parse():
     assert 100 <= demo.total_steps() <= 1000
 
 
-def test_planner_recipe_is_readable_by_the_trainer(tmp_path):
+def test_planner_recipe_loads_back_equal_to_the_object_it_was_written_from(tmp_path):
     from axk1.plan.planner import make_plan
-    from axk1.plan.recipe import build_recipe, to_toml
+    from axk1.plan.recipe import build_recipe
+    from axk1.plan.report import write_outputs
 
     plan = make_plan("H200", 1024, 73)
-    (tmp_path / "config.json").write_text("{}")  # the planner writes the model's config.json next to the recipe
-    from axk1.config import ModelConfig
-    ModelConfig.from_preset("axk1-519b").save_pretrained(tmp_path)
-    (tmp_path / "recipe.toml").write_text(to_toml(build_recipe(plan)))
-    recipe = load_recipe(tmp_path / "recipe.toml")
-    assert len(recipe.stages) == 3 and recipe.stages[2].lengths()[-1] == 32768
+    files = write_outputs(plan, tmp_path)  # recipe.toml next to the model's config.json
+    loaded = load_recipe(files["recipe"])
+    written = build_recipe(plan, "config.json")
+    # what loading adds: paths resolved against the file's folder, the device chosen, the file remembered
+    written.resolve_paths(tmp_path)
+    written.run.device = resolve_device(written.run.device)
+    written.path = files["recipe"]
+    assert loaded == written
+    assert len(loaded.stages) == 3 and loaded.stages[2].lengths()[-1] == 32768
+    text = files["recipe"].read_text()
+    assert "lr_phase" not in text and "share" not in text and "gpus" not in text and "tokenizer" not in text
+
+
+def test_removed_recipe_keys_say_why(tmp_path):
+    path = write_recipe(tmp_path)
+    with pytest.raises(ValueError, match=r"unknown key 'lr_phase' \(removed: \[schedule\] decay_starts_at_stage"):
+        load_recipe(path, ["--stages.0.lr_phase", "decay"])
+    with pytest.raises(ValueError, match=r"unknown key 'share' \(removed: a stage's size is its tokens"):
+        load_recipe(path, ["--stages.0.share", "0.5"])
+    with pytest.raises(ValueError, match=r"recipe.parallelism: unknown key 'gpus' \(removed: the run's GPU count"):
+        load_recipe(path, ["--parallelism.gpus", "8"])
+    with pytest.raises(ValueError, match=r"recipe.data: unknown key 'tokenizer' \(removed: the trainer reads token"):
+        load_recipe(path, ["--data.tokenizer", "tokenizer.json"])
 
 
 def test_sampler_is_deterministic_and_packs_documents(tmp_path):

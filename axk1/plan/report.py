@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from axk1.plan.planner import Plan
-from axk1.plan.recipe import build_recipe, to_toml
+from axk1.plan.recipe import build_recipe, lr_phase
 from axk1.plan.scaling import efficiency_leverage
+from axk1.toml_file import to_toml
 
 
 def _b(x: float) -> str:
@@ -111,16 +112,21 @@ def plot_isoflop(plan: Plan, path: Path) -> Path:
 def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = plan.best.config.to_dict()
+    recipe = build_recipe(plan, "config.json")
+    # the model must reach the recipe's longest stage (A.X K1's long-context stage ends at 32K), or `axk1 train`
+    # refuses the pair written here
+    longest = max(n for stage in recipe.stages for n in stage.lengths())
+    model = plan.best.config
+    config = model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).to_dict()
     config["dtype"] = "bfloat16"
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    recipe = build_recipe(plan, "config.json")
-    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train`"))
+    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
+                                                     "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")
     (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
     b = plan.budget
-    stages = "\n".join(f"| {s['name']} | {s['tokens'] / 1e12:.2f}T | {s['seq_len_schedule']} | {s['lr_phase']} |"
-                       for s in recipe["stages"])
+    stages = "\n".join(f"| {s.name} | {s.tokens / 1e12:.2f}T | {s.lengths()} | {lr_phase(recipe, i)} |"
+                       for i, s in enumerate(recipe.stages))
     md = [
         f"# Compute plan: {b.gpus:,} x {b.gpu.name} for {b.days:g} days", "",
         "```", summary_text(plan), "```", "",

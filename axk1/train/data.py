@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from axk1.train.loss import next_token_labels
-from axk1.train.recipe import Recipe, StageSection
+from axk1.train.recipe import Recipe, StageConfig
 
 
 @dataclass
@@ -114,7 +114,7 @@ class StageSampler:
         self._tables = [self._stage_table(s) for s in recipe.stages]
         self.domains = sorted({d for st in recipe.stages for d in st.mixture})
 
-    def _stage_table(self, stage: StageSection) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
+    def _stage_table(self, stage: StageConfig) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
         """Domains with data, their renormalised weights, and per domain the shard ids and shard weights."""
         domains, weights, shard_ids, shard_w = [], [], [], []
         for domain, w in sorted(stage.mixture.items()):

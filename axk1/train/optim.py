@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from axk1.train.recipe import OptimizerSection, ScheduleSection
+from axk1.train.recipe import OptimizerConfig, ScheduleConfig
 
 
-def build_optimizer(model: nn.Module, cfg: OptimizerSection) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.AdamW:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -40,7 +40,7 @@ class LRSchedule:
     final_ratio: float
 
     @classmethod
-    def from_recipe(cls, cfg: ScheduleSection, peak: float, total_steps: int, decay_start: int) -> "LRSchedule":
+    def from_recipe(cls, cfg: ScheduleConfig, peak: float, total_steps: int, decay_start: int) -> "LRSchedule":
         return cls(cfg.kind, peak, cfg.warmup_steps, max(1, total_steps), decay_start, cfg.final_lr_ratio)
 
     def factor(self, step: int) -> float:

@@ -16,11 +16,11 @@ import torch
 
 from axk1.config import ModelConfig
 from axk1.parallel.activation_checkpoint import normalize_mode
-from axk1.toml_file import apply_overrides, build_dataclass, parse_overrides, read_toml
+from axk1.toml_file import build_dataclass, load_toml, resolve_path
 
 
 @dataclass
-class ModelSection:
+class RecipeModelConfig:  # the [model] table; axk1.config.ModelConfig is the architecture it builds
     preset: str | None = None          # a name from axk1.presets ...
     config: str | None = None          # ... or a config.json (exactly one of the two)
     # a model folder (config.json + safetensors, e.g. the released A.X K1 or an `axk1 export`) whose weights start
@@ -43,15 +43,20 @@ class ModelSection:
         return cfg
 
 
+# The old name, still imported by benchmarks/bench_train.py (its owner's file): drop once that import is renamed.
+ModelSection = RecipeModelConfig
+
+
 @dataclass
-class DataSection:
+class DataConfig:
     manifest: str = "data/manifest.json"  # token shards' manifest.json (axk1/data/shards.py)
-    tokenizer: str | None = None
     seed: int = 1234
+    removed_keys = {"tokenizer": "the trainer reads token ids only; the shards' manifest.json records the tokenizer "
+                    "that made them (tokenizer_hash, vocab_size), and export/serving take it from the model folder"}
 
 
 @dataclass
-class OptimizerSection:
+class OptimizerConfig:
     name: str = "adamw"
     lr: float = 3e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
@@ -62,7 +67,7 @@ class OptimizerSection:
 
 
 @dataclass
-class ScheduleSection:
+class ScheduleConfig:
     kind: str = "wsd"                   # "wsd" (warmup-stable-decay) | "cosine" | "constant"
     warmup_steps: int = 0
     total_steps: int = 0                # 0: derived from the stages' tokens and the batch
@@ -71,21 +76,21 @@ class ScheduleSection:
 
 
 @dataclass
-class BatchSection:
+class BatchConfig:
     global_tokens: int = 0              # tokens per optimizer step; 0: global_sequences x the stage's seq_len
     global_sequences: int = 0
     micro_batch: int = 1                # sequences per forward pass (gradient accumulation over the rest)
 
 
 @dataclass
-class MoESection:
+class MoEConfig:
     balancing: str = "aux-loss-free"    # "aux-loss-free" | "none"
     bias_update_rate: float = 1e-3      # γ in bias += γ·sign(mean load − load)
     seq_aux_loss_alpha: float = 0.0
 
 
 @dataclass
-class ParallelismSection:
+class ParallelismConfig:
     dp_replicate: int = 1
     dp_shard: int = 1
     ep: int = 1
@@ -93,26 +98,27 @@ class ParallelismSection:
     cp: int = 1
     activation_checkpointing: str | bool = "none"  # "none" | "full" (recompute each layer); the planner writes a bool
     precision: str = "fp32"             # "fp32" | "bf16" (autocast where the device supports it) | "fp8" (planned)
-    gpus: int = 1
+    removed_keys = {"gpus": "the run's GPU count is dp_replicate x dp_shard (EP splits the shard axis), checked "
+                    "against the torchrun launch"}
 
 
 @dataclass
-class StageSection:
+class StageConfig:
     name: str
     tokens: int
     seq_len: int
     mixture: dict[str, float]
     seq_len_schedule: list[int] = field(default_factory=list)  # long-context stage: equal token shares per length
-    share: float = 0.0
-    lr_phase: str = "stable"
     buckets: list[str] = field(default_factory=list)  # difficulty buckets (d0, d1, ...) to draw from; [] = all
+    removed_keys = {"share": "a stage's size is its tokens",
+                    "lr_phase": "[schedule] decay_starts_at_stage says where the learning-rate decay begins"}
 
     def lengths(self) -> list[int]:
         return self.seq_len_schedule or [self.seq_len]
 
 
 @dataclass
-class CheckpointSection:
+class CheckpointConfig:
     dir: str = "checkpoints"
     interval_steps: int = 1000
     keep_latest: int = 3
@@ -120,7 +126,7 @@ class CheckpointSection:
 
 
 @dataclass
-class LoggingSection:
+class LoggingConfig:
     every_steps: int = 10
     jsonl: str = "metrics.jsonl"
     tensorboard: str = ""               # a folder (relative: to run.out_dir) for TensorBoard event files; "" = off
@@ -129,7 +135,7 @@ class LoggingSection:
 
 
 @dataclass
-class RunSection:
+class RunConfig:
     out_dir: str = "."                  # where checkpoints/ and logs go (relative: to the recipe's folder)
     max_steps: int = 0                  # 0: train through all stages
     device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; see resolve_device
@@ -140,17 +146,17 @@ class RunSection:
 
 @dataclass
 class Recipe:
-    model: ModelSection = field(default_factory=ModelSection)
-    data: DataSection = field(default_factory=DataSection)
-    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
-    schedule: ScheduleSection = field(default_factory=ScheduleSection)
-    batch: BatchSection = field(default_factory=BatchSection)
-    moe: MoESection = field(default_factory=MoESection)
-    parallelism: ParallelismSection = field(default_factory=ParallelismSection)
-    stages: list[StageSection] = field(default_factory=list)
-    checkpointing: CheckpointSection = field(default_factory=CheckpointSection)
-    logging: LoggingSection = field(default_factory=LoggingSection)
-    run: RunSection = field(default_factory=RunSection)
+    model: RecipeModelConfig = field(default_factory=RecipeModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    moe: MoEConfig = field(default_factory=MoEConfig)
+    parallelism: ParallelismConfig = field(default_factory=ParallelismConfig)
+    stages: list[StageConfig] = field(default_factory=list)
+    checkpointing: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     path: Path | None = field(default=None, init=False)  # the TOML file it was read from
     needs_stages = True  # pretraining draws from [[stages]]; the post-training recipes bring their own data
     needs_batch_size = True  # [batch] global_tokens / global_sequences (RL sizes its batches in [rl])
@@ -218,7 +224,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
                 example: str = "recipes/demo.toml", **run_overrides: Any) -> Recipe:
     """The recipe file with `--section.key value` overrides (and [run] keys given by name) applied first."""
     path = Path(path)
-    raw = apply_overrides(read_toml(path, "recipe", example), parse_overrides(overrides or []))
+    raw = load_toml(path, "recipe", example, overrides)
     for key, value in run_overrides.items():
         if value is not None:
             raw.setdefault("run", {})[key] = value
@@ -228,14 +234,11 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
 
 
 def _resolve_paths(r: Recipe, base: Path) -> None:
-    def res(p: str | None) -> str | None:
-        return None if p in (None, "") else str(p if Path(p).is_absolute() else base / p)
-
-    r.run.out_dir = res(r.run.out_dir)
-    r.model.config = res(r.model.config)
-    r.model.init_from = res(r.model.init_from)
-    r.data.manifest = res(r.data.manifest)
-    r.data.tokenizer = res(r.data.tokenizer)
+    """Paths the recipe reads: relative to the recipe's folder; what the run writes: relative to [run] out_dir."""
+    r.run.out_dir = resolve_path(r.run.out_dir, base)
+    r.model.config = resolve_path(r.model.config, base)
+    r.model.init_from = resolve_path(r.model.init_from, base)
+    r.data.manifest = resolve_path(r.data.manifest, base)
     out = Path(r.run.out_dir)
     r.checkpointing.dir = str(out / r.checkpointing.dir) if not Path(r.checkpointing.dir).is_absolute() else r.checkpointing.dir
     r.logging.jsonl = str(out / r.logging.jsonl) if r.logging.jsonl else ""
