@@ -13,7 +13,7 @@ from axk1.cli import main
 from axk1.data.config import PipelineConfig, load_pipeline_config
 from axk1.eval.cli import add_eval_parser, load_eval_config
 from axk1.synth.recipe import SynthRecipe, load_recipe as load_synth_recipe
-from axk1.toml_file import build_dataclass, resolve_path, to_toml
+from axk1.toml_file import build_dataclass, read_toml, resolve_path, to_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -70,6 +70,19 @@ def test_shipped_data_and_synth_recipes_load_through_the_loader():
     assert synth.tasks[0].prompts["en"] == RECIPES / "synth" / "prompts" / "qa.en.txt"
     with pytest.raises(ValueError, match=r"unknown key 'temprature' \(known: concurrency"):
         load_synth_recipe(RECIPES / "synth" / "default.toml", ["--teacher.temprature", "1"])
+
+
+def test_shipped_posttrain_recipes_build():
+    """Their tables and types (validation needs the model folders they start from, which the demo makes)."""
+    from axk1.posttrain.rl_recipe import RLRecipe
+    from axk1.posttrain.sft import SFTRecipe
+
+    files = sorted((RECIPES / "posttrain").glob("*.toml"))
+    assert len(files) == 5
+    for path in files:
+        if path.name != "tasks.toml":  # the demo's task-generation settings, read by axk1/posttrain/pipeline.py
+            cls = RLRecipe if path.name == "rl.toml" else SFTRecipe
+            assert isinstance(build_dataclass(cls, read_toml(path, "recipe"), str(path)), cls)
 
 
 def test_data_run_takes_overrides(monkeypatch, capsys):

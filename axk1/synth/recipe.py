@@ -92,7 +92,8 @@ def validate(recipe: SynthRecipe, where: str) -> None:
     for i, task in enumerate(recipe.tasks):
         at = f"{where} [[tasks]] #{i + 1}"
         if not task.prompts:
-            raise ValueError(f"{at}: 'prompts' must map languages to prompt files, e.g. {{ en = \"prompts/qa.en.txt\" }}")
+            raise ValueError(f"{at}: 'prompts' must map languages to prompt files, "
+                             "e.g. { en = \"prompts/qa.en.txt\" }")
         if task.kind not in KINDS:
             raise ValueError(f"{at}: kind {task.kind!r} is not one of {KINDS}")
         if task.name in names:
