@@ -41,7 +41,7 @@ def _ours_rules(path: str) -> int:
 
 
 def _warm(_: int) -> None:
-    from axk1.data.korean import get_kiwi
+    from axk1.text.korean import get_kiwi
 
     import axk1.data.pdf  # noqa: F401  (import cost is not extraction time)
     get_kiwi()

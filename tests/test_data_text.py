@@ -9,11 +9,11 @@ import pytest
 from datatrove.data import Document
 
 from axk1.data.filters import CodeFilter, QualityConfig, QualityFilter
-from axk1.data.korean import LineJoiner, hangul_ratio, join_wrapped_lines, normalize_text
 from axk1.data.lid import LanguageFilter
 from axk1.data.pii import scrub_pii
 from axk1.data.sources import Failure, SourceConfig, list_files, read_source_file
 from axk1.data.textgen import english_document, korean_document
+from axk1.text.korean import LineJoiner, hangul_ratio, join_wrapped_lines, normalize_text
 
 
 def test_normalize_nfc_not_nfkc():
@@ -25,7 +25,7 @@ def test_normalize_nfc_not_nfkc():
 
 def test_line_joiner_rules_without_kiwi():
     lines = ["연구진은 새로운 자료를 꼼꼼하게 검토했습니다 말뭉", "치를 다루는 연구진은 말뭉치를 좋아합니", "다. 끝"]
-    from axk1.data.korean import interior_word_counts
+    from axk1.text.korean import interior_word_counts
     text = join_wrapped_lines(lines, [True, True, False], LineJoiner(use_kiwi=False), interior_word_counts(lines))
     assert "말뭉치를 다루는" in text and "좋아합니다." in text
     # a break at a space between two known words stays a space

@@ -10,7 +10,8 @@ from axk1.synth.filters import Decontaminator, SampleFilter
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SampleFilterConfig, PassageConfig, load_recipe
 from axk1.synth.teacher import parse_teacher
-from axk1.synth.text import grounding, hangul_ratio
+from axk1.synth.text import grounding
+from axk1.text.korean import hangul_ratio
 from tests.aime_rows import ROWS, write_aime
 
 ROOT = Path(__file__).resolve().parents[1]

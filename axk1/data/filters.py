@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.korean import word_tokenize
+from axk1.text.korean import word_tokenize
 
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
                      "으로", "인", "월", "로", "되")

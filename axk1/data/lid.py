@@ -9,7 +9,7 @@ from collections import Counter
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.korean import hangul_ratio
+from axk1.text.korean import hangul_ratio
 
 
 def detect_language(text: str) -> tuple[str, float]:

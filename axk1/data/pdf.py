@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from axk1.data.korean import (LineJoiner, hangul_space_ratio, interior_word_counts,
-                              join_wrapped_lines, normalize_text)
 from axk1.data.pdf_layout import analyse_page, full_lines, page_rects
+from axk1.text.korean import (LineJoiner, count_syllables, hangul_space_ratio, interior_word_counts,
+                              join_wrapped_lines, normalize_text)
 
 OcrFn = Callable[["object"], str]  # a pypdfium2 page -> text
 
@@ -79,7 +79,7 @@ def page_garbage_reason(text: str, cfg: PdfConfig) -> str | None:
     letters = [ch for ch in body if ch.isalpha()]
     if len(letters) >= 50 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3:
         return "mojibake"
-    syllables = sum(1 for ch in body if "\uac00" <= ch <= "\ud7a3")
+    syllables = count_syllables(body)
     if syllables >= 100 and hangul_space_ratio(body) < cfg.min_hangul_space_ratio:
         return "glued_words"
     return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from axk1.text.korean import is_wide
+
 Rect = tuple[float, float, float, float]  # left, bottom, right, top (PDF points, origin bottom-left)
 
 
@@ -111,9 +113,7 @@ def line_width_em(line: str) -> float:
     """Width of a line in em, estimated from its characters: wide (CJK) 1, others about half."""
     w = 0.0
     for ch in line:
-        o = ord(ch)
-        if 0x1100 <= o <= 0x11FF or 0x2E80 <= o <= 0xA4CF or 0xAC00 <= o <= 0xD7A3 or 0xF900 <= o <= 0xFAFF \
-                or 0xFF00 <= o <= 0xFF60:
+        if is_wide(ch):
             w += 1.0
         elif ch == " ":
             w += 0.28

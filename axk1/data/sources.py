@@ -18,7 +18,7 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.korean import normalize_text
+from axk1.text.korean import normalize_text
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf")
 

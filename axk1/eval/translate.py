@@ -17,6 +17,7 @@ from pathlib import Path
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.eval.reasoning import split_reasoning
 from axk1.eval.tasks.base import digest
+from axk1.text.korean import SYLLABLE_CLASS
 
 PROMPT = ("Translate the following competitive programming problem statement from English into natural Korean. "
           "Keep every LaTeX expression, inline code, identifier, number, and every sample input/output block "
@@ -42,7 +43,7 @@ def protected_spans(text: str) -> list[str]:
 def io_lines(text: str) -> list[str]:
     """Sample-I/O-looking lines: non-empty, no letters (e.g. '3', '1 2 3', '-1 .#.')."""
     return [line.strip() for line in text.split("\n")
-            if line.strip() and not re.search(r"[A-Za-z\uac00-\ud7a3]", line) and not line.strip().startswith("$")]
+            if line.strip() and not re.search(f"[A-Za-z{SYLLABLE_CLASS}]", line) and not line.strip().startswith("$")]
 
 
 def survival_problems(source: str, translated: str) -> list[str]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.synth.text import is_hangul, normalize, words
+from axk1.text.korean import is_hangul
+from axk1.text.ngrams import normalize, words
 
 KO_CHARS_PER_WORD = 3
 

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from axk1.synth.text import char_shingles, jaccard, words
+from axk1.text.ngrams import char_shingles, jaccard, words
 
 _PRIME = np.uint64((1 << 61) - 1)
 

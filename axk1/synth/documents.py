@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from axk1.synth.recipe import PassageConfig
-from axk1.synth.text import detect_language, normalize
+from axk1.synth.text import detect_language
+from axk1.text.ngrams import normalize
 
 _MATH = re.compile(r"[=+\-×÷*/^<>≤≥∑∫√]|\\frac|\\sum|\\int|\$")
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.recipe import SampleFilterConfig
-from axk1.synth.text import char_shingles, grounding, hangul_ratio, jaccard, latin_ratio, word_ngrams
+from axk1.synth.text import grounding, latin_ratio
+from axk1.text.korean import hangul_ratio
+from axk1.text.ngrams import char_shingles, jaccard, word_ngrams
 
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
 

@@ -1,11 +1,13 @@
-"""Text measures used by the synthetic-data checks: language by script, n-grams, key spans of an answer."""
+"""Text measures used by the synthetic-data checks: language by script and the key spans of an answer (Hangul
+ranges in axk1.text.korean, n-grams in axk1.text.ngrams)."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+from axk1.text.korean import hangul_ratio, is_hangul
+from axk1.text.ngrams import words
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Korean particles and endings that attach to a noun in an answer but not in the passage ("서울은" vs "서울").
 _KO_SUFFIXES = sorted(["은", "는", "이", "가", "을", "를", "의", "에", "에서", "으로", "로", "와", "과", "도", "만",
@@ -15,22 +17,6 @@ _EN_STOP = set("""a an the and or but of to in on at by for with from as is are 
 those it its which what who whom whose when where why how there their they them then than so such not no can
 could would should will shall may might must do does did done have has had having into onto about over under
 also only very more most some any each other both either neither per via""".split())
-
-
-def normalize(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-def is_hangul(ch: str) -> bool:
-    return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
-
-
-def hangul_ratio(text: str) -> float:
-    """Hangul share of the letters in `text` (0 when it has none)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(is_hangul(ch) for ch in letters) / len(letters)
 
 
 def latin_ratio(text: str) -> float:
@@ -43,26 +29,6 @@ def latin_ratio(text: str) -> float:
 def detect_language(text: str) -> str:
     """'ko' or 'en' by script, which is what the checks need (teachers drift from Korean into English)."""
     return "ko" if hangul_ratio(text) >= 0.3 else "en"
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(normalize(text).lower())
-
-
-def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    w = words(text)
-    return {tuple(w[i: i + n]) for i in range(len(w) - n + 1)}
-
-
-def char_shingles(text: str, k: int = 5) -> set[str]:
-    t = " ".join(words(text))
-    return {t[i: i + k] for i in range(max(1, len(t) - k + 1))} if t else set()
-
-
-def jaccard(a: set, b: set) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
 
 
 def _strip_korean_suffix(word: str) -> str:

@@ -12,6 +12,7 @@ from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
 from axk1.eval.tasks.lcb_data import in_window, load_problems
+from axk1.text.korean import SYLLABLE_CLASS, is_syllable
 
 SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
           "generate a correct Python program that matches the specification and passes all tests.")
@@ -23,7 +24,7 @@ WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write the a
                    "on the sample inputs). Enclose your code within delimiters as follows. Ensure that when the python "
                    "program runs, it reads the inputs, runs the algorithm and writes output to STDOUT.")
 PROMPT_STYLES = ("r1", "generic")
-HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_LETTER = re.compile(f"[A-Za-z{SYLLABLE_CLASS}]")
 
 
 def build_messages(content: str, starter_code: str, style: str = "r1") -> list[dict]:
@@ -71,8 +72,8 @@ def extract_code_tolerant(text: str) -> str:
 def response_is_korean(answer: str) -> bool:
     """Prose outside code blocks is mostly Hangul (for the response-language rate of LCB-ko)."""
     prose = re.sub(r"```.*?```", "", answer, flags=re.S)
-    letters = re.findall(r"[A-Za-z\uac00-\ud7a3]", prose)
-    return bool(letters) and sum(bool(HANGUL.match(c)) for c in letters) / len(letters) >= 0.3
+    letters = _LETTER.findall(prose)
+    return bool(letters) and sum(is_syllable(c) for c in letters) / len(letters) >= 0.3
 
 
 class LCBTask(Task):

@@ -1,4 +1,5 @@
-"""Korean text helpers: NFC normalisation, script ratios, and line joining for text that was wrapped.
+"""Korean text helpers: the one definition of the Hangul ranges, script ratios, NFC normalisation, and line
+joining for text that was wrapped.
 
 Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see docs/data.md, "Korean text").
 """
@@ -10,16 +11,49 @@ import unicodedata
 from collections import Counter
 from functools import lru_cache
 
+# Unicode blocks, inclusive code point ranges.
+SYLLABLES = (0xAC00, 0xD7A3)            # 가..힣, precomposed syllables
+JAMO = (0x1100, 0x11FF)                 # conjoining jamo
+COMPATIBILITY_JAMO = (0x3130, 0x318F)   # ㄱ, ㅏ, ... as typed alone
+JAMO_EXTENDED = ((0xA960, 0xA97F), (0xD7B0, 0xD7FF))  # archaic conjoining jamo
+HANGUL = (SYLLABLES, JAMO, COMPATIBILITY_JAMO, *JAMO_EXTENDED)
+# For regular expressions: a character class body matching one syllable, e.g. f"[A-Za-z{SYLLABLE_CLASS}]".
+SYLLABLE_CLASS = f"{chr(SYLLABLES[0])}-{chr(SYLLABLES[1])}"
+SYLLABLE_RE = re.compile(f"[{SYLLABLE_CLASS}]")
+# East Asian characters a font draws one em wide: Hangul jamo and syllables, CJK radicals to Yi (kana, ideographs,
+# compatibility jamo among them), CJK compatibility ideographs, fullwidth forms.
+_WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFF00, 0xFF60))
+
 # Invisible characters that are not str.isspace(): zero-width space/joiners, BOM, word joiner, HANGUL FILLER,
 # HALFWIDTH HANGUL FILLER, soft hyphen.
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u3164\uffa0\u00ad]")
 
 
+def _chars(ranges: tuple[tuple[int, int], ...]) -> frozenset[str]:
+    # a set lookup per character: faster than range comparisons on the data pipeline's hot path
+    return frozenset(chr(c) for lo, hi in ranges for c in range(lo, hi + 1))
+
+
+_HANGUL_CHARS = _chars(HANGUL)
+
+
 def is_hangul(ch: str) -> bool:
     """Hangul syllables, jamo, compatibility jamo and conjoining extensions."""
+    return ch in _HANGUL_CHARS
+
+
+def is_syllable(ch: str) -> bool:
+    return SYLLABLES[0] <= ord(ch) <= SYLLABLES[1]
+
+
+def count_syllables(text: str) -> int:
+    return sum(1 for ch in text if is_syllable(ch))
+
+
+def is_wide(ch: str) -> bool:
+    """Drawn one em wide (CJK), for width estimates of a text line."""
     o = ord(ch)
-    return (0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
-            or 0xA960 <= o <= 0xA97F or 0xD7B0 <= o <= 0xD7FF)
+    return any(lo <= o <= hi for lo, hi in _WIDE)
 
 
 def is_latin(ch: str) -> bool:
@@ -46,10 +80,10 @@ def hangul_ratio(text: str) -> float:
 
 def hangul_space_ratio(text: str) -> float:
     """Hangul–space–Hangul transitions per Hangul syllable: ~0.25 on healthy Korean, near 0 when words are glued."""
-    syllables = sum(1 for ch in text if 0xAC00 <= ord(ch) <= 0xD7A3)
+    syllables = count_syllables(text)
     if not syllables:
         return 0.0
-    spaced = len(re.findall("[\uac00-\ud7a3] [\uac00-\ud7a3]", text))
+    spaced = len(re.findall(f"[{SYLLABLE_CLASS}] [{SYLLABLE_CLASS}]", text))
     return spaced / syllables
 
 

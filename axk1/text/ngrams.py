@@ -1,0 +1,33 @@
+"""Word and character n-grams and their overlap: the units of deduplication (synthetic samples) and
+decontamination (generated tasks). Words are runs of word characters after NFC and lower-casing."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(normalize(text).lower())
+
+
+def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    w = words(text)
+    return {tuple(w[i: i + n]) for i in range(len(w) - n + 1)}
+
+
+def char_shingles(text: str, k: int = 5) -> set[str]:
+    t = " ".join(words(text))
+    return {t[i: i + k] for i in range(max(1, len(t) - k + 1))} if t else set()
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
