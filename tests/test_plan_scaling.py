@@ -5,7 +5,8 @@ import pytest
 
 from axk1 import ModelConfig
 from axk1.params import count_parameters
-from axk1.plan import arch, hardware, scaling
+from axk1 import hardware
+from axk1.plan import arch, scaling
 
 
 @pytest.mark.parametrize("preset", ["axk1-519b", "axk1-tiny", "axk1-mini", "axk1-gpu-small"])

@@ -1,6 +1,6 @@
 """Compute planning: from GPUs x days to a model size, a token count, a config.json and a recipe.toml.
 
-hardware.py (GPU table, FLOP budget) -> scaling.py (laws) -> arch.py (closed-form counts, FLOPs) ->
+axk1.hardware (GPU table, FLOP budget) -> scaling.py (laws) -> arch.py (closed-form counts, FLOPs) ->
 memory.py (layouts) -> search.py (architecture search) -> planner.py (the plan) -> recipe.py, report.py (files).
 """
 

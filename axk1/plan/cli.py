@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from axk1.plan.hardware import GPUS, PRECISIONS
+from axk1.hardware import GPUS, PRECISIONS
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
 from axk1.plan.search import MIN_ACTIVATION
 

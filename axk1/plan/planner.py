@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.arch import parameter_counts, training_flops_per_token
-from axk1.plan.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, get_law, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
 from axk1.plan.search import (MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, Candidate, SearchSpace, family_config,
                               search)

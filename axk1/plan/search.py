@@ -22,9 +22,9 @@ import math
 from dataclasses import dataclass, field
 
 from axk1.config import ModelConfig
+from axk1.hardware import Budget
 from axk1.plan.arch import (activation_ratio, granularity, parameter_counts, training_flops_per_token,
                             non_embedding_flops_per_token)
-from axk1.plan.hardware import Budget
 from axk1.plan.memory import MemoryEstimate, find_layout
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size)
 

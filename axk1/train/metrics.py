@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from axk1.config import ModelConfig
+from axk1.hardware import GPUS
 from axk1.params import count_parameters
 
 
@@ -47,15 +48,13 @@ def measure_matmul_peak(seconds: float = 0.5, n: int = 1024, trials: int = 5) ->
 
 def peak_flops(device: torch.device, precision: str, peak_tflops: float = 0.0) -> float:
     """The MFU denominator per device: the recipe's `[logging] peak_tflops` if set; on CPU the measured fp32
-    matmul rate; on a GPU the datasheet's dense peak for bf16 (axk1.plan.hardware) when the name is known, else
+    matmul rate; on a GPU the datasheet's dense peak for bf16 (axk1.hardware) when the name is known, else
     0 (MFU not shown)."""
     if peak_tflops > 0:
         return peak_tflops * 1e12
     if device.type == "cpu":
         return measure_matmul_peak()
     if device.type == "cuda" and precision == "bf16":
-        from axk1.plan.hardware import GPUS
-
         name = torch.cuda.get_device_name(device).upper()
         gpu = next((g for key, g in GPUS.items() if key in name.replace(" ", "")), None)
         return gpu.bf16_tflops * 1e12 if gpu else 0.0

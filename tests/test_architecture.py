@@ -1,0 +1,180 @@
+"""The layering of docs/architecture.md, checked on the source: dependencies point down, and nothing imports in a
+circle. Every module under axk1/ is parsed with `ast`; module-level and function-local imports count alike (a local
+import still couples the two modules, it only defers the failure to run time).
+
+A unit is a top-level subpackage (`axk1/train/`) or module (`axk1/config.py`) of axk1; `__init__` is the package's
+own axk1/__init__.py (its public names). A unit may import its own modules, any unit of a lower layer, and a unit of
+its own layer only through an edge listed in SIDEWAYS."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "axk1"
+
+# Lowest first. Each layer may import only from the layers before it.
+LAYERS = [
+    {"presets", "toml_file", "hardware", "text"},  # leaves: import nothing from axk1
+    {"config"},                                     # ModelConfig (reads presets), the dtype table
+    {"model"},                                      # plain PyTorch
+    {"parallel", "params"},                         # applied to the model from outside; parameter counts
+    {"checkpoint"},                                 # reads and writes models, sharded or not (uses parallel)
+    {"plan", "data", "synth", "train", "posttrain", "eval", "infer"},  # the capabilities
+    {"demo"},                                       # runs the capabilities end to end
+    {"cli"},                                        # one verb per capability
+    {"__main__", "__init__"},                       # `python -m axk1`; the package's public names
+]
+
+# The capabilities that reuse another one, and why. Anything else between capabilities is refused: a helper two
+# capabilities share belongs in a lower layer (axk1/text/ is such a leaf).
+SIDEWAYS = {
+    ("plan", "train"): "the planner writes the trainer's recipe (train.recipe's dataclasses)",
+    ("eval", "infer"): "the axk1 backend generates with infer.generate",
+    ("posttrain", "train"): "SFT and RL run the pretraining trainer, its data, loss and optimizer",
+    ("posttrain", "eval"): "rewards grade with eval's math grader and sandbox; decontamination reads eval sets",
+    ("posttrain", "infer"): "rollouts generate with infer.generate; rows render with infer.chat",
+}
+
+# Imports that break the rule today, each with why it is left. Empty: keep it so.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module under axk1/ (a package by its __init__.py)."""
+    out = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str:
+    """The module an import of `name` loads: itself, or the nearest enclosing module (a name imported from a
+    package's __init__, a function imported from a module)."""
+    while name not in modules:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def _imports(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
+    """(imported axk1 module, line) for every import statement in the file, at any depth."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(_resolve(a.name, modules), node.lineno) for a in node.names if a.name.split(".")[0] == "axk1"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: strip level - 1 trailing parts of the package
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            if base.split(".")[0] != "axk1":
+                continue
+            for alias in node.names:  # `from axk1.plan import arch` imports the module axk1.plan.arch
+                target = f"{base}.{alias.name}"
+                found.append((target if target in modules else _resolve(base, modules), node.lineno))
+    return found
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+MODULES = _modules()
+GRAPH = {m: _imports(m, p, MODULES) for m, p in MODULES.items()}
+LAYER_OF = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan), each a set of nodes importing in a circle."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_every_unit_has_a_layer():
+    units = {_unit(m) for m in MODULES}
+    assert not units - LAYER_OF.keys(), f"place these in LAYERS (tests/test_architecture.py): {units - LAYER_OF.keys()}"
+    assert not LAYER_OF.keys() - units, f"LAYERS names units that no longer exist: {LAYER_OF.keys() - units}"
+
+
+def test_no_import_cycle_between_modules():
+    edges = {m: {t for t, _ in imports if t != m} for m, imports in GRAPH.items()}
+    cycles = _cycles(edges)
+    assert cycles == [], f"modules importing each other, directly or through others: {cycles}"
+
+
+def test_no_import_cycle_between_units():
+    edges = defaultdict(set)
+    for m, imports in GRAPH.items():
+        edges[_unit(m)] |= {_unit(t) for t, _ in imports} - {_unit(m)}
+    cycles = _cycles(edges)
+    assert cycles == [], f"packages importing each other, directly or through others: {cycles}"
+
+
+def test_dependencies_point_down():
+    wrong = []
+    for m, imports in GRAPH.items():
+        for target, line in imports:
+            a, b = _unit(m), _unit(target)
+            if a == b or (a, b) in EXCEPTIONS or LAYER_OF[b] < LAYER_OF[a]:
+                continue
+            if LAYER_OF[b] == LAYER_OF[a] and (a, b) in SIDEWAYS:
+                continue
+            kind = "upward" if LAYER_OF[b] > LAYER_OF[a] else "sideways (not in SIDEWAYS)"
+            wrong.append(f"{MODULES[m].relative_to(ROOT.parent)}:{line} imports {target}: {kind}")
+    wrong = sorted(set(wrong))  # `from x import a, b, c` is one statement, one line
+    assert wrong == [], "\n".join(wrong)
+
+
+@pytest.mark.parametrize("edge", sorted(SIDEWAYS) + sorted(EXCEPTIONS))
+def test_listed_edges_are_used(edge):
+    """A listed edge nobody uses any more goes from the list, so the list stays the truth."""
+    used = {(_unit(m), _unit(t)) for m, imports in GRAPH.items() for t, _ in imports}
+    assert edge in used, f"{edge} is listed but no longer imported: remove it"
+
+
+def test_the_checker_sees_local_imports(tmp_path):
+    """The parser counts an import inside a function as much as one at the top of the file."""
+    pkg = tmp_path / "axk1"
+    (pkg / "model").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "checkpoint.py").write_text("from axk1.model.a import f\n")
+    (pkg / "model" / "__init__.py").write_text("")
+    (pkg / "model" / "a.py").write_text("def f():\n    from axk1.checkpoint import g\n    return g\n")
+    modules = {"axk1": pkg / "__init__.py", "axk1.checkpoint": pkg / "checkpoint.py",
+               "axk1.model": pkg / "model" / "__init__.py", "axk1.model.a": pkg / "model" / "a.py"}
+    graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
+    assert graph["axk1.model.a"] == {"axk1.checkpoint"}
+    assert _cycles(graph) == [["axk1.checkpoint", "axk1.model.a"]]
