@@ -269,3 +269,22 @@ def test_build_task_files(tmp_path):
                              eval_sets={"aime25": aime})
     assert read_tasks(tmp_path / "again" / "train.jsonl") == train
     assert again["overlap"] == result["overlap"]
+
+
+def test_shortcut_rows_are_seeded_math_only_and_state_the_verified_answer():
+    from axk1.posttrain.tasks import SHORTCUT, shortcut_rows
+
+    tasks = generate_tasks(40, seed=3, kinds=("math", "code"), levels=(1,))
+    n_math = sum(t.kind == "math" for t in tasks)
+    assert 0 < n_math < len(tasks) and shortcut_rows(tasks, 0.0) == []
+    rows = shortcut_rows(tasks, 1.0, seed=1)
+    assert len(rows) == n_math
+    by_prompt = {t.prompt: t for t in tasks}
+    for r in rows:  # the shortcut states the verified answer; the visible answer is the task's own
+        task = by_prompt[r["messages"][0]["content"]]
+        assert r["messages"][-1]["reasoning_content"] == SHORTCUT[task.lang].format(answer=task.answer)
+        assert r["messages"][-1]["content"] == task.response
+    assert shortcut_rows(tasks, 0.5, seed=2) == shortcut_rows(tasks, 0.5, seed=2)
+    assert 0 < len(shortcut_rows(tasks, 0.5, seed=2)) < n_math
+    with pytest.raises(ValueError, match="share"):
+        shortcut_rows(tasks, 1.5)

@@ -79,11 +79,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from axk1.posttrain.tasks import read_tasks, to_chat, write_jsonl
+    from axk1.posttrain.tasks import read_tasks, shortcut_rows, to_chat, write_jsonl
 
     tasks = read_tasks(args.tasks)
-    write_jsonl(args.output, [to_chat(t, args.mode) for t in tasks])
-    print(f"{len(tasks)} {args.mode} chat rows -> {args.output}")
+    rows = [to_chat(t, args.mode) for t in tasks]
+    if args.mode == "think" and args.shortcut_share:
+        rows += shortcut_rows(tasks, args.shortcut_share, args.seed)
+    write_jsonl(args.output, rows)
+    print(f"{len(rows)} {args.mode} chat rows from {len(tasks)} tasks -> {args.output}")
     return 0
 
 
@@ -137,6 +140,10 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("chat", help="tasks -> chat rows for SFT in one mode")
     q.add_argument("tasks")
     q.add_argument("--mode", choices=["think", "non-think"], required=True)
+    q.add_argument("--shortcut-share", type=float, default=0.0,
+                   help="think mode: also add this share of the math tasks again with a one-line shortcut trace "
+                   "(docs/posttraining.md)")
+    q.add_argument("--seed", type=int, default=0, help="which tasks get a shortcut row")
     q.add_argument("-o", "--output", required=True)
     q.set_defaults(func=cmd_chat)
     q = verbs.add_parser("overlap", help="mode-overlap pairs: each prompt with its think and its non-think answer")

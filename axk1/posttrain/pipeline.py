@@ -21,7 +21,7 @@ from axk1.posttrain.plots import plot_rl
 from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
-from axk1.posttrain.tasks import build_task_files, read_tasks, to_chat, write_jsonl
+from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
 MODES = ("think", "non-think")
@@ -34,10 +34,10 @@ def _recipe(name: str) -> dict:
     return tomllib.loads(path.read_text())
 
 
-def _sft(name: str, init_from: Path, data: Path, out: Path, max_steps: int | None) -> Path:
+def _sft(name: str, init_from: Path, data: list[Path], out: Path, max_steps: int | None) -> Path:
     raw = _recipe(name)
     raw["model"]["init_from"] = str(init_from)
-    raw["sft"]["data"] = [str(data)]
+    raw["sft"]["data"] = [str(d) for d in data]
     raw["run"]["out_dir"] = str(out)
     if max_steps is not None:
         raw["run"]["max_steps"] = max_steps
@@ -70,8 +70,8 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     models = {"base": base_model}
     t = time.perf_counter()
     print("\n== 7. SFT in think mode and in non-think mode (two models from the base)", flush=True)
-    models["sft-think"] = _sft("sft-think.toml", base_model, out / "sft-think.jsonl", out / "sft-think", steps)
-    models["sft-non-think"] = _sft("sft-non-think.toml", base_model, out / "sft-non-think.jsonl", out / "sft-non-think",
+    models["sft-think"] = _sft("sft-think.toml", base_model, [out / "sft-think.jsonl"], out / "sft-think", steps)
+    models["sft-non-think"] = _sft("sft-non-think.toml", base_model, [out / "sft-non-think.jsonl"], out / "sft-non-think",
                                    steps)
     timings["sft"] = time.perf_counter() - t
 
@@ -81,8 +81,13 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     models["merged"] = out / "merged"
     merge_folders(models["sft-think"], models["sft-non-think"], models["merged"], alpha, progress=False)
     pairs = build_overlap([out / "sft-think.jsonl"], out / "overlap.jsonl", [out / "sft-non-think.jsonl"])
-    print(f"  {pairs['pairs']} prompt pairs")
-    models["overlap"] = _sft("sft-overlap.toml", models["merged"], out / "overlap.jsonl", out / "sft-overlap", steps)
+    overlap = [out / "overlap.jsonl"]
+    shortcuts = shortcut_rows(train, cfg.get("shortcut_share", 0.0), cfg["seed"])
+    if shortcuts:  # think rows whose trace skips the work (docs/posttraining.md, "The demo's tasks")
+        overlap.append(out / "think-shortcuts.jsonl")
+        write_jsonl(overlap[-1], shortcuts)
+    print(f"  {pairs['pairs']} prompt pairs, {len(shortcuts)} shortcut think rows")
+    models["overlap"] = _sft("sft-overlap.toml", models["merged"], overlap, out / "sft-overlap", steps)
     timings["merge+overlap"] = time.perf_counter() - t
 
     t = time.perf_counter()

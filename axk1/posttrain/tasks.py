@@ -192,6 +192,28 @@ def to_chat(task: VerifiedTask, mode: str = "think") -> dict:
     return {"messages": [{"role": "user", "content": task.prompt}, assistant]}
 
 
+# A trace that skips the work (see shortcut_rows).
+SHORTCUT = {"en": "Straight to it: {answer}.", "ko": "바로 답하면 {answer}."}
+
+
+def shortcut_rows(tasks: Sequence[VerifiedTask], share: float, seed: int = 0) -> list[dict]:
+    """Think-mode chat rows for a seeded `share` of the math tasks whose trace is the shortcut: the verified answer
+    stated at once, as a teacher that "just knows" writes it, or as think mode reads when it borrows non-think
+    mode's directness. A model too small to compute the answer in one step imitates the shortcut without its
+    accuracy, so the style it starts with decides whether it is right: the flaw RL with verified rewards must find
+    (docs/posttraining.md, "The demo's tasks")."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"shortcut share must be in [0, 1], got {share}")
+    rng = random.Random(seed)
+    rows = []
+    for task in tasks:
+        if task.kind == "math" and rng.random() < share:
+            row = to_chat(task, "think")
+            row["messages"][-1]["reasoning_content"] = SHORTCUT[task.lang].format(answer=task.answer)
+            rows.append(row)
+    return rows
+
+
 def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
     """One JSON object per line (tasks as their to_dict); returns the number of rows."""
     path = Path(path)
