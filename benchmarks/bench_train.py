@@ -39,7 +39,7 @@ import torch.multiprocessing as mp
 from axk1 import AXK1ForCausalLM, save_pretrained
 from axk1.train.data import StageSampler, load_shards
 from axk1.train.metrics import measure_matmul_peak, train_flops_per_token
-from axk1.train.recipe import ModelSection, load_recipe
+from axk1.train.recipe import RecipeModelConfig, load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
 
@@ -173,7 +173,7 @@ def main() -> None:
                 "axk1, 1 process, no MTP": (write_recipe(folder, "nomtp", case, args.steps, False, 1), time_trainer),
                 "transformers loop, 1 process, no MTP": (folder / "nomtp.toml", time_transformers),
             }
-            config = ModelSection(preset=preset, overrides=tomllib.loads(f"o = {case[1]}")["o"]).build_config()
+            config = RecipeModelConfig(preset=preset, overrides=tomllib.loads(f"o = {case[1]}")["o"]).build_config()
             torch.manual_seed(0)
             save_pretrained(AXK1ForCausalLM(config, with_mtp=True), folder / "init")
             seconds = {k: [] for k in recipes}  # per round: the run's step times

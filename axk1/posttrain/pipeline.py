@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.checkpoint.merge import merge_folders
@@ -22,9 +23,23 @@ from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
+from axk1.toml_file import build_dataclass
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
 MODES = ("think", "non-think")
+
+
+@dataclass
+class DemoTasksConfig:
+    """recipes/posttrain/tasks.toml: the demo's problems and its Think-Fusion constants."""
+    train: int = 2000
+    heldout: int = 240
+    seed: int = 7
+    levels: list[int] = field(default_factory=lambda: [2])
+    kinds: list[str] = field(default_factory=lambda: ["math"])
+    families: list[str] | None = None
+    merge_alpha: float = 0.8
+    shortcut_share: float = 0.0
 
 
 def _recipe(name: str) -> dict:
@@ -53,14 +68,14 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     steps = 2 if quick else None
-    cfg = _recipe("tasks.toml")
+    cfg = build_dataclass(DemoTasksConfig, _recipe("tasks.toml"), str(RECIPES / "tasks.toml"))
     if quick:
-        cfg.update(train=120, heldout=12)
+        cfg.train, cfg.heldout = 120, 12
 
     t = time.perf_counter()
     print("\n== 6. post-training data: verified tasks (EN/KO), split and decontaminated", flush=True)
-    tasks = build_task_files(out / "tasks", cfg["train"], cfg["heldout"], cfg["seed"], levels=tuple(cfg["levels"]),
-                             kinds=tuple(cfg["kinds"]), families=cfg.get("families"))
+    tasks = build_task_files(out / "tasks", cfg.train, cfg.heldout, cfg.seed, levels=tuple(cfg.levels),
+                             kinds=tuple(cfg.kinds), families=cfg.families)
     print(f"  {tasks['train']} train / {tasks['heldout']} held-out tasks; removed by decontamination: {tasks['removed']}")
     train = read_tasks(tasks["files"]["train"])
     for mode in MODES:
@@ -76,13 +91,13 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     timings["sft"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    alpha = cfg["merge_alpha"]
+    alpha = cfg.merge_alpha
     print(f"\n== 8. merge: {alpha} x think + {1 - alpha:.1f} x non-think, then mode-overlap SFT", flush=True)
     models["merged"] = out / "merged"
     merge_folders(models["sft-think"], models["sft-non-think"], models["merged"], alpha, progress=False)
     pairs = build_overlap([out / "sft-think.jsonl"], out / "overlap.jsonl", [out / "sft-non-think.jsonl"])
     overlap = [out / "overlap.jsonl"]
-    shortcuts = shortcut_rows(train, cfg.get("shortcut_share", 0.0), cfg["seed"])
+    shortcuts = shortcut_rows(train, cfg.shortcut_share, cfg.seed)
     if shortcuts:  # think rows whose trace skips the work (docs/posttraining.md, "The demo's tasks")
         overlap.append(out / "think-shortcuts.jsonl")
         write_jsonl(overlap[-1], shortcuts)

@@ -13,7 +13,7 @@ from axk1.train.recipe import Recipe, load_recipe, parse_recipe
 
 
 @dataclass
-class RLSection:
+class RLConfig:
     tasks: list[str] = field(default_factory=list)  # JSONL of verified tasks (axk1 posttrain tasks → train.jsonl)
     template_from: str = ""          # folder with tokenizer + chat template ("" = [model] init_from)
     modes: list[str] = field(default_factory=lambda: ["think", "non-think"])  # think prompts end with <think>,
@@ -41,7 +41,7 @@ class RLSection:
 
 @dataclass
 class RLRecipe(Recipe):
-    rl: RLSection = field(default_factory=RLSection)
+    rl: RLConfig = field(default_factory=RLConfig)
     needs_stages = False
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 

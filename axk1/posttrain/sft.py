@@ -32,7 +32,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 
 
 @dataclass
-class SFTSection:
+class SFTConfig:
     data: list[str] = field(default_factory=list)  # chat JSONL files (relative: to the recipe's folder)
     mode: str = "keep"           # "think" | "non-think" | "keep" (each turn as it comes: reasoning → think mode)
     template_from: str = ""      # model folder whose tokenizer + chat template render the rows ("" = [model] init_from)
@@ -43,7 +43,7 @@ class SFTSection:
 
 @dataclass
 class SFTRecipe(Recipe):
-    sft: SFTSection = field(default_factory=SFTSection)
+    sft: SFTConfig = field(default_factory=SFTConfig)
     needs_stages = False
 
     def validate(self) -> None:

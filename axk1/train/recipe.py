@@ -43,9 +43,6 @@ class RecipeModelConfig:  # the [model] table; axk1.config.ModelConfig is the ar
         return cfg
 
 
-# The old name, still imported by benchmarks/bench_train.py (its owner's file): drop once that import is renamed.
-ModelSection = RecipeModelConfig
-
 
 @dataclass
 class DataConfig:
