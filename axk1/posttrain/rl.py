@@ -78,7 +78,7 @@ class RLTrainer:
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         distributed = launched_with_torchrun()
         if distributed:
-            init_distributed(self.device)
+            self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
         self.model, self.policy, self.parallel = build_model(r, self.config, self.device, distributed,
                                                              wrap=PolicyLogprobs)
         self.is_main = self.parallel is None or self.parallel.is_main
