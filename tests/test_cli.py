@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from axk1 import AXK1ForCausalLM, save_pretrained
@@ -45,6 +46,7 @@ def test_generate_rejects_missing_folder(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
     summary = run_demo(tmp_path, steps=2, progress=False)
     assert summary["reload_max_abs_diff"] == 0

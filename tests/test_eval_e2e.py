@@ -20,6 +20,8 @@ from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ServerProcess, make_model_folder
 from tests.test_eval_code import _encode_private, _row
 
+pytestmark = pytest.mark.e2e
+
 
 def _eval(*argv: str) -> int:
     parser = argparse.ArgumentParser()

@@ -14,6 +14,8 @@ from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import ROOT, make_model_folder
 
+pytestmark = pytest.mark.distributed
+
 
 def _rows(n: int) -> list[dict]:
     return [{"messages": [{"role": "user", "content": f"What is {i} plus {i % 7}?"},

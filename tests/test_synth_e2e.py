@@ -4,8 +4,12 @@ output schema, accounting, and a second run answered entirely from the cache (no
 import json
 import shutil
 
+import pytest
+
 from axk1.cli import main as synth_main
 from tests.serve_helpers import ROOT, ServerProcess, make_model_folder
+
+pytestmark = pytest.mark.e2e
 
 DOCS = [
     {"id": "ko-1", "text": "서울특별시는 대한민국의 수도이며 한강이 도시를 가로지른다. " * 4, "metadata": {"language": "ko"}},

@@ -125,6 +125,7 @@ def _step_recording_collectives(rank: int, recipe: str, out: str) -> None:
         Path(out).write_text(json.dumps(calls))
 
 
+@pytest.mark.distributed
 def test_collectives_get_device_tensors(tmp_path):
     recipe = write_recipe(tmp_path, extra='[parallelism]\ndp_shard = 2\nep = 2')
     out = tmp_path / "calls.json"

@@ -18,6 +18,8 @@ from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.test_train_loop import write_recipe
 
+pytestmark = pytest.mark.distributed
+
 
 def _recipe(folder, extra, init_from, sections=None):
     path = write_recipe(folder, extra=extra, sections=sections)
