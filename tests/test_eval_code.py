@@ -16,6 +16,7 @@ from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.humaneval import assemble, program, read_problems
 from axk1.eval.tasks.lcb import build_messages, extract_code_strict, extract_code_tolerant
 from axk1.eval.tasks.lcb_data import decode_private_tests, load_problems
+from tests.lcb_helpers import encode_private, lcb_row
 
 
 def test_humaneval_canonical_solutions_score_164_of_164():
@@ -38,21 +39,9 @@ def test_humaneval_wrong_and_broken_programs_fail():
 
 
 # ---- LiveCodeBench --------------------------------------------------------------------------------------------
-def _encode_private(tests: list[dict]) -> str:
-    """The upstream encoding: JSON string -> pickle -> zlib -> base64."""
-    return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(tests)))).decode()
-
-
 class _Evil:
     def __reduce__(self):
         return (print, ("pwned",))
-
-
-def _row(qid, date, platform, difficulty, content, public, private, starter="", func=None, encode=True):
-    return {"question_title": qid, "question_content": content, "platform": platform, "question_id": qid,
-            "contest_id": qid.split("_")[0], "contest_date": date, "starter_code": starter, "difficulty": difficulty,
-            "public_test_cases": json.dumps(public), "private_test_cases": _encode_private(private) if encode else
-            json.dumps(private), "metadata": json.dumps({"func_name": func} if func else {})}
 
 
 @pytest.fixture
@@ -60,14 +49,14 @@ def lcb_file(tmp_path):
     stdin = lambda i, o: {"input": i, "output": o, "testtype": "stdin"}  # noqa: E731
     fn = lambda i, o: {"input": i, "output": o, "testtype": "functional"}  # noqa: E731
     rows = [
-        _row("abc400_a", "2025-03-01T12:00:00", "atcoder", "easy", "Given N and M, print N+M.\n\nSample Input 1\n\n1 2\n"
+        lcb_row("abc400_a", "2025-03-01T12:00:00", "atcoder", "easy", "Given N and M, print N+M.\n\nSample Input 1\n\n1 2\n"
              "\nSample Output 1\n\n3", [stdin("1 2\n", "3\n")], [stdin("10 20\n", "30\n"), stdin("5 5\n", "10\n")]),
-        _row("two-halves", "2025-04-10T00:00:00", "leetcode", "medium", "Return [x // 2, x / 2] for `x`.",
+        lcb_row("two-halves", "2025-04-10T00:00:00", "leetcode", "medium", "Return [x // 2, x / 2] for `x`.",
              [fn("4", "[2, 2.0]")], [fn("7", "[3, 3.5]")], starter="class Solution:\n    def halves(self, x: int) "
              "-> List[float]:\n        ", func="halves", encode=False),
-        _row("abc380_b", "2024-11-01T12:00:00", "atcoder", "hard", "Old problem.", [stdin("1\n", "1\n")], []),
+        lcb_row("abc380_b", "2024-11-01T12:00:00", "atcoder", "hard", "Old problem.", [stdin("1\n", "1\n")], []),
     ]
-    evil = _row("abc401_x", "2025-03-02T12:00:00", "atcoder", "easy", "evil", [stdin("1\n", "1\n")], [])
+    evil = lcb_row("abc401_x", "2025-03-02T12:00:00", "atcoder", "easy", "evil", [stdin("1\n", "1\n")], [])
     evil["private_test_cases"] = base64.b64encode(zlib.compress(pickle.dumps(_Evil()))).decode()
     path = tmp_path / "test6.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows + [evil]))
@@ -76,7 +65,7 @@ def lcb_file(tmp_path):
 
 def test_private_tests_decode_and_globals_are_refused(capsys):
     tests = [{"input": "1\n", "output": "2\n", "testtype": "stdin"}]
-    assert decode_private_tests(_encode_private(tests)) == tests
+    assert decode_private_tests(encode_private(tests)) == tests
     assert decode_private_tests(json.dumps(tests)) == tests
     with pytest.raises(pickle.UnpicklingError, match="refused global builtins.print"):
         decode_private_tests(base64.b64encode(zlib.compress(pickle.dumps(_Evil()))).decode())

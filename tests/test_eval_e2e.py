@@ -18,7 +18,7 @@ from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.humaneval import read_problems
 from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ServerProcess, make_model_folder
-from tests.test_eval_code import _encode_private, _row
+from tests.lcb_helpers import encode_private, lcb_row
 
 pytestmark = pytest.mark.e2e
 
@@ -234,13 +234,13 @@ class _Translator(Backend):
 def test_lcb_ko_translation_survival_check_and_cache(tmp_path):
     stdin = {"input": "1 2\n", "output": "3\n", "testtype": "stdin"}
     fn = {"input": "4", "output": "[2, 2.0]", "testtype": "functional"}
-    rows = [_row("abc400_a", "2025-03-01T12:00:00", "atcoder", "easy", "Given N and M, print N+M.\n\nSample Input 1\n\n"
+    rows = [lcb_row("abc400_a", "2025-03-01T12:00:00", "atcoder", "easy", "Given N and M, print N+M.\n\nSample Input 1\n\n"
                  "1 2\n\nSample Output 1\n\n3", [stdin], [stdin]),
-            _row("two-halves", "2025-04-10T00:00:00", "leetcode", "medium", "Return [x // 2, x / 2] for `x`.", [fn], [],
+            lcb_row("two-halves", "2025-04-10T00:00:00", "leetcode", "medium", "Return [x // 2, x / 2] for `x`.", [fn], [],
                  starter="class Solution:\n    def halves(self, x):\n        ", func="halves")]
     path = tmp_path / "test6.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert _encode_private([stdin])  # the rows use the upstream encoding
+    assert encode_private([stdin])  # the rows use the upstream encoding
     translator = _Translator()
     options = TaskOptions(data={"lcb": str(path)}, translator=translator,
                           translation_cache=str(tmp_path / "tr.json"), lcb_cache=str(tmp_path / "cache"))

@@ -160,7 +160,7 @@ def test_read_region_joins_gate_and_up_rows(two_ranks):
 
 
 def _recipe(tmp_path: Path, model: str) -> Path:
-    from tests.test_train_loop import write_recipe
+    from tests.train_helpers import write_recipe
 
     path = write_recipe(tmp_path)
     path.write_text(path.read_text().replace('[model]\npreset = "axk1-tiny"\n', f"[model]\n{model}\n"))

@@ -27,7 +27,7 @@ from axk1.parallel import distributed
 from axk1.train.recipe import load_recipe, resolve_device
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
-from tests.test_train_loop import write_recipe
+from tests.train_helpers import write_recipe
 
 COLLECTIVES = ("all_reduce", "all_gather", "all_gather_into_tensor", "all_gather_single", "reduce_scatter",
                "reduce_scatter_tensor", "reduce_scatter_single", "broadcast", "all_to_all_single")

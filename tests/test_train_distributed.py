@@ -16,7 +16,7 @@ from axk1.model import AXK1ForCausalLM
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.test_train_loop import write_recipe
+from tests.train_helpers import write_recipe
 
 pytestmark = pytest.mark.distributed
 

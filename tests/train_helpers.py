@@ -1,0 +1,60 @@
+"""Shared by the trainer tests: a small two-stage recipe over synthetic shards."""
+
+import textwrap
+from pathlib import Path
+
+from axk1.train.synthetic import write_synthetic_shards
+
+
+def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "",
+                 sections: dict[str, str] | None = None) -> Path:
+    """A two-stage recipe over synthetic web/code shards; `extra` lines go into [run], `sections` adds lines to
+    other sections by name (e.g. {"logging": 'tensorboard = "tb"'})."""
+    write_synthetic_shards(tmp_path / "tokens", vocab_size=512)
+    text = textwrap.dedent(f"""
+        [model]
+        preset = "axk1-tiny"
+        mtp_depth = 1
+        mtp_loss_weight = [0.3, 0.1]
+        [data]
+        manifest = "tokens/manifest.json"
+        seed = 7
+        [optimizer]
+        lr = 3e-3
+        weight_decay = 0.01
+        [schedule]
+        kind = "wsd"
+        warmup_steps = 2
+        decay_starts_at_stage = 2
+        [batch]
+        global_sequences = 8
+        micro_batch = 4
+        [moe]
+        bias_update_rate = 1e-2
+        [checkpointing]
+        interval_steps = 2
+        keep_latest = 2
+        [logging]
+        every_steps = 1
+        progress = false
+        [run]
+        out_dir = "run"
+        threads = 1
+        device = "cpu"  # the suite's runs are CPU runs (gloo, exact references), on a GPU box too
+        {extra}
+        [[stages]]
+        name = "s1"
+        tokens = {steps_tokens}
+        seq_len = 32
+        mixture = {{ web = 0.7, code = 0.3 }}
+        [[stages]]
+        name = "s2"
+        tokens = {steps_tokens}
+        seq_len = 32
+        mixture = {{ code = 1.0, math = 0.5 }}
+    """)
+    for section, lines in (sections or {}).items():
+        text = text.replace(f"[{section}]\n", f"[{section}]\n{lines}\n", 1)
+    path = tmp_path / "recipe.toml"
+    path.write_text(text)
+    return path
