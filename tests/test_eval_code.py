@@ -4,7 +4,6 @@
 import base64
 import json
 import pickle
-import time
 import zlib
 
 import pytest
@@ -22,11 +21,9 @@ from tests.lcb_helpers import encode_private, lcb_row
 def test_humaneval_canonical_solutions_score_164_of_164():
     problems = read_problems()
     assert len(problems) == 164
-    start = time.monotonic()
     outcomes = run_parallel(lambda p: run_program(program(p, p["prompt"] + p["canonical_solution"])), problems, 2)
     failed = [(p["task_id"], o.verdict, o.details) for p, o in zip(problems, outcomes) if not o.passed]
     assert failed == []
-    assert time.monotonic() - start < 60
 
 
 def test_humaneval_wrong_and_broken_programs_fail():
