@@ -59,6 +59,16 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert draws == {0, 1, 2}
 
 
+def test_categorical_sampling_follows_the_probabilities_and_never_picks_a_zero():
+    from axk1.infer.sampling import sample_categorical
+
+    probs = torch.tensor([[0.0, 0.5, 0.3, 0.0, 0.2, 0.0]]).repeat(20_000, 1)
+    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=6).double() / len(draws)
+    assert freq[[0, 3, 5]].sum() == 0
+    torch.testing.assert_close(freq, probs[0].double(), atol=0.015, rtol=0)  # 4 standard errors at n = 20,000
+
+
 def test_stop_ids_end_a_row(model):
     free = generate(model, [[1, 5, 6]], max_new_tokens=8, stop_ids=[])
     stop_at = free.tokens[0][3]
@@ -107,13 +117,21 @@ def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
     assert logits[:, -1].argmax(-1).tolist() == alone
 
 
-@pytest.mark.parametrize("loop_experts,rows", [(True, 2), (True, 6), (False, 2)])
-def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, rows):
+@pytest.mark.parametrize("loop_experts,rows,padded", [(True, 2, False), (True, 6, False), (True, 6, True),
+                                                     (False, 2, False)])
+def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, rows, padded, monkeypatch):
     """The one-token decode path (plain tensors, experts looped on the host — per row for a few rows, per expert
-    over its rows for many — or gathered on the device) gives the logits of the full forward, with group-limited
-    routing, a non-zero balancing bias and per-row slots."""
+    over its rows or all experts as one padded bmm for many — or gathered on the device) gives the logits of the
+    full forward, with group-limited routing, a non-zero balancing bias and per-row slots."""
+    from axk1.model import latent_decode
     from axk1.model.latent_decode import GROUP_ROWS_FROM
     from axk1.model import LatentDecoder
+
+    calls = []
+    padded_fn = latent_decode.LatentDecoder._experts_padded
+    monkeypatch.setattr(latent_decode, "PAD_EXPERTS_FROM", 0.0 if padded else 1.01)  # always / never
+    monkeypatch.setattr(latent_decode.LatentDecoder, "_experts_padded",
+                        staticmethod(lambda *a: calls.append(1) or padded_fn(*a)))
 
     with torch.no_grad():
         for layer in model.model.layers[tiny_config.first_k_dense_replace :]:
@@ -135,3 +153,4 @@ def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, 
         step = decoder(torch.tensor([[p[-1]] for p in prompts]), (lengths - 1)[:, None], cache, lengths - 1, mask)
         for b, p in enumerate(prompts):
             torch.testing.assert_close(step[b, 0], model(torch.tensor([p]))[0, -1], atol=1e-5, rtol=1e-5)
+    assert bool(calls) == padded

@@ -8,7 +8,7 @@ One iteration:
    handling (truncated samples filtered from the loss, or a soft length penalty);
 3. dynamic sampling — groups whose rewards are all equal carry no signal (zero advantage): dropped, and more
    prompts are sampled until the batch is full (or the round limit is hit);
-4. update — old log-probs once, then `updates_per_batch` optimizer steps on minibatches of the rollout batch
+4. update — old log-probs (the first minibatch: its own forward), then `updates_per_batch` optimizer steps on minibatches of the rollout batch
    (so from the second step on the policy has moved and the importance ratio is no longer 1), loss from
    policy_loss.py; aux-loss-free balancing keeps running; metrics (reward and accuracy per mode, lengths, clip
    fractions, ratios, entropy, KL, tokens/s, each MoE layer's expert-load drift since RL began) to JSONL +
@@ -193,7 +193,9 @@ class RLTrainer:
             return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy, s.temperature)
 
         with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
-            old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro for sel in chunks}
+            # The first minibatch is trained before any step, so its own forward gives its old log-probs (detached
+            # below); only the later minibatches need this extra pass before the policy moves.
+            old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro[1:] for sel in chunks}
             ref = ({tuple(sel): logprobs(self.ref, sel, False)[0] for chunks in micro for sel in chunks}
                    if self.ref is not None else None)
         agg, t0, tokens = [], time.perf_counter(), 0
@@ -205,7 +207,8 @@ class RLTrainer:
             for sel in micro[u]:
                 logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
                 mask_BC = mask_BC & keep_B[sel, None]
-                loss, st = policy_loss(logp_BC, old[tuple(sel)], adv_B[sel], mask_BC, level=s.level,
+                old_BC = logp_BC.detach() if u == 0 else old[tuple(sel)]
+                loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level,
                                        clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
                                        ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
                                        max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
