@@ -135,7 +135,7 @@ def test_collectives_get_device_tensors(tmp_path):
     assert not wrong, f"host tensors in a device collective (NCCL would reject them) from {wrong}"
     callers = {c["caller"] for c in calls}
     # the check saw the real traffic: the trainer's, clipping's, balancing's, FSDP2's, and the host sums
-    for caller in ("trainer.py:train_step", "fsdp.py:clip_grad_norm_tensor_", "balance.py:step",
+    for caller in ("trainer.py:account", "fsdp.py:clip_grad_norm_tensor_", "balance.py:step",
                    "distributed.py:host_all_sum"):
         assert caller in callers, (caller, sorted(callers))
     assert {"all_gather_single", "reduce_scatter_single", "all_to_all_single"} <= {c["op"] for c in calls}

@@ -19,7 +19,8 @@ from axk1.train.optim import LRSchedule
 from axk1.train.recipe import load_recipe, parse_recipe, resolve_device
 from tests.train_helpers import write_recipe
 from axk1.train.loss import mtp_labels
-from axk1.train.trainer import KILL_AFTER_STEP_ENV, Trainer
+from axk1.train.callbacks import KILL_AFTER_STEP_ENV
+from axk1.train.trainer import Trainer
 
 
 def test_recipe_errors_name_the_problem(tmp_path):

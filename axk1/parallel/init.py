@@ -7,8 +7,8 @@ The random init is counter-based: each element's value is a hash of (seed, param
 in the unsharded tensor), turned into Normal(0, std) by Box-Muller. So it is the same for any sharding, mesh or
 device (a 2-rank run and an unsharded model get identical weights), needs no communication, and consumes no
 global RNG state. (DTensor's own random ops keep shards consistent only on CUDA-like devices; on CPU every rank
-would draw the same numbers for its different shard.) It is not the stream `tensor.normal_` draws, so a
-meta-initialised model differs from the single-process trainer's init; `[model] init_from` starts both alike.
+would draw the same numbers for its different shard.) The trainer uses it in one process too (axk1.train.trainer.build_model), so a run starts
+from the same weights at any world size; it is not the stream `AXK1ForCausalLM(config)`'s own `normal_` draws.
 
 Legend: n elements of a chunk.
 """

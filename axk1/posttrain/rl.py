@@ -42,9 +42,9 @@ from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.sft import export_with_tokenizer
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
-from axk1.train.metrics import JsonlLog, TensorBoardLog
+from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, run_callbacks
 from axk1.train.optim import LRSchedule, build_optimizer
-from axk1.train.trainer import build_model
+from axk1.train.trainer import TrainState, build_model
 
 
 def read_task_rows(paths: list[str]) -> list[dict]:
@@ -97,15 +97,16 @@ class RLTrainer:
         if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)
             self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
         self.ckpt_dir = Path(r.checkpointing.dir)
-        self.iteration, self.load_start_LE = 0, None
+        self.state, self.total_steps, self.load_start_LE = TrainState(), r.rl.iterations, None  # a step: an iteration
         resume_step = None
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
-            self.iteration = int(saved["state"]["iteration"])
+            self.state.step = int(saved["state"]["iteration"])
             self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64)
             self._push_weights()
-        self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
-        self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
+        # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
+        # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end.
+        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), Checkpointer()]
 
     def _push_weights(self) -> None:
         if self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
@@ -253,8 +254,9 @@ class RLTrainer:
 
     def fit(self) -> list[dict]:
         r, s, rows = self.recipe, self.recipe.rl, []
-        bar = tqdm(range(self.iteration, s.iterations), initial=self.iteration, total=s.iterations,
+        bar = tqdm(range(self.state.step, s.iterations), initial=self.state.step, total=s.iterations,
                    disable=not (r.logging.progress and self.is_main), desc="rl")
+        run_callbacks(self.callbacks, "on_fit_start", self)
         for it in bar:
             samples, st = self.rollout(it)
             row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
@@ -263,24 +265,25 @@ class RLTrainer:
                 row.update(self.update(samples, it * s.updates_per_batch))
             else:
                 row["skipped"] = "every group had equal rewards"
-            self.iteration = it + 1
-            self.log.write(row)
-            self.tensorboard.write(row)
+            self.state.step = it + 1
             rows.append(row)
+            run_callbacks(self.callbacks, "on_step_end", self, row)
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
                             kept=len(samples) // s.group_size)
-            if self.iteration % r.checkpointing.interval_steps == 0 or self.iteration == s.iterations:
-                self.save()
         bar.close()
-        self.tensorboard.close()
+        run_callbacks(self.callbacks, "on_fit_end", self)
         return rows
 
-    def save(self) -> Path:
-        state = {"state": {"iteration": self.iteration,
+    def save(self, wait: bool = True) -> Path:
+        """A checkpoint of the iterations done (written synchronously: `wait` is for the callbacks' interface)."""
+        state = {"state": {"iteration": self.state.step,
                            "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
                  "model_config": self.config.to_dict(), "mtp_depth": 0}
-        return save_checkpoint(self.ckpt_dir, self.iteration, self.policy, self.optimizer, state,
+        return save_checkpoint(self.ckpt_dir, self.state.step, self.policy, self.optimizer, state,
                                self.recipe.checkpointing.keep_latest)
+
+    def finish_save(self) -> None:
+        pass  # saves are synchronous
 
 
 def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:

@@ -1,5 +1,6 @@
-"""The single-process training loop: packed batches per curriculum stage → next-token + λ·MTP loss (chunked
-cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update → checkpoints and metrics.
+"""The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
+(chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
+callbacks (axk1/train/callbacks.py: speed, metrics files, bad-step stop, checkpoints, fault injection, plots).
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
@@ -7,9 +8,6 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 from __future__ import annotations
 
 import math
-import os
-import signal
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +26,12 @@ from axk1.parallel.init import materialize_
 from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
-from axk1.train.data import StageSampler, load_shards
+from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
+                                  SpeedMonitor, run_callbacks)
+from axk1.train.data import Batch, StageSampler, load_shards
 from axk1.train.loss import IGNORE_INDEX, Objective, mtp_label_count
-from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 from axk1.train.optim import LRSchedule, build_optimizer
 from axk1.train.recipe import Recipe
-
-# Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
-KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
 
 
 def build_model(r: Recipe, config: ModelConfig, device: torch.device, distributed: bool,
@@ -45,19 +41,15 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
 
     Distributed (a process group is up): built on the meta device, sharded there (expert parallelism, FSDP2),
     then each rank allocates and fills only its own shards (axk1.parallel.init), so no rank ever holds the
-    whole model. One process: built whole, seeded by [data] seed, as before; with [model] init_from the folder's
-    weights replace the init in both cases."""
+    whole model. One process: the same path without the sharding, so the init is the same counter-based one
+    (seeded by [data] seed) whatever the world size; with [model] init_from the folder's weights replace it."""
     p = r.parallelism
     dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
     if not distributed and dims.world_size > 1:
         raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard): launch with "
                          f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
-    torch.manual_seed(r.data.seed)
+    torch.manual_seed(r.data.seed)  # any other random draw of the run starts from the seed too
     with_mtp = r.model.mtp_depth > 0
-    if not distributed and r.model.init_from is None:
-        model = AXK1ForCausalLM(config, with_mtp=with_mtp).to(device)
-        apply_activation_checkpointing(model, p.activation_checkpointing)
-        return model, wrap(model), None
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
@@ -67,14 +59,6 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     if r.model.init_from is not None and torch.device(device).type != "meta":
         load_hf_sharded_(model, r.model.init_from)
     return model, objective, parallel
-
-
-def _si(n: float) -> str:
-    """1234567 -> '1.23M' for the progress bar."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(int(n))
 
 
 @dataclass
@@ -127,8 +111,10 @@ class Trainer:
             resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
-        self.log = JsonlLog(r.logging.jsonl if self.is_main else "", resume_step)
-        self.tensorboard = TensorBoardLog(r.logging.tensorboard if self.is_main else "", resume_step)
+        # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py).
+        self.callbacks: list[Callback] = [SpeedMonitor(), MetricsWriter(self, resume_step), BadStepGuard(),
+                                          Checkpointer(), KillAfterCheckpoint(), RunPlots()]
+        self.bar = None
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         self.pending_save: PendingCheckpoint | None = None
@@ -140,28 +126,44 @@ class Trainer:
         return float(w[min(stage, len(w) - 1)])
 
     def train_step(self, step: int) -> dict:
-        """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad.
-
-        Device values are read once, after the backward (the skip decision needs loss and gradient norm): until
-        then the step's statistics add up on the device, and the label counts come from the batch on the host."""
+        """One optimizer step; returns its metrics (loss etc.), or marks it skipped when the loss is bad: the
+        micro-batches' forward and backward, then the step's accounting (one collective and one read of device
+        values), then the update."""
         pos = self.sampler.position(step)
         dp_rank, dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
-        ids_BT, docs_BT, labels_BT, domains = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
+        batch = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
         lr = self.schedule.apply(self.optimizer, step)
-        lam = self.mtp_weight(pos.stage)
         self.optimizer.zero_grad(set_to_none=True)
+        stats_K = self.micro_batches(batch, self.mtp_weight(pos.stage), dp_size)
+        (main_sum, mtp_sum, balance_sum), grad_norm = self.account(stats_K)
+        bad = self._is_bad(main_sum, grad_norm)
+        n_tokens = pos.sequences * pos.seq_len
+        row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
+               "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
+               "domains": {d: batch.domains.count(d) for d in sorted(set(batch.domains))}}
+        if self.recipe.moe.seq_aux_loss_alpha > 0:
+            row["balance_loss"] = balance_sum
+        self.update(row, bad, main_sum)
+        self.state.step = step + 1
+        self.state.tokens += n_tokens
+        return row
+
+    def micro_batches(self, batch: Batch, lam: float, dp_size: int) -> torch.Tensor:
+        """Forward and backward of this rank's rows in micro-batches; returns the step's statistics on the device:
+        [main, MTP, balance loss sums (share-weighted), then per domain summed token losses, then labelled tokens].
+
+        Device values are not read here (the skip decision needs loss and gradient norm, read once in `account`):
+        the label counts that weight the micro-batches come from the batch on the host."""
+        ids_BT, docs_BT, labels_BT, domains = batch
         mb = self.recipe.batch.micro_batch
         starts = range(0, ids_BT.shape[0], mb)
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
-        # labelled tokens (next-token and MTP), counted on the CPU batch: the micro-batch weights need them first
         labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
         mtp_counts = [mtp_label_count(ids_BT[s:s + mb], docs_BT[s:s + mb], depth, labels_BT[s:s + mb]) for s in starts]
         n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(mtp_counts))])
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         ids_BT, docs_BT, labels_BT, domain_X, labelled_f64_B = (
             self._to_device(t) for t in (ids_BT, docs_BT, labels_BT, domain_X, labelled_B.double()))
-        # on the device: share-weighted main, MTP and balance losses; per domain summed token losses and labelled
-        # tokens over this rank's rows (then all of them summed over the ranks in one collective)
         sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
         for start, n_mtp_mb in zip(starts, mtp_counts):
@@ -187,25 +189,24 @@ class Trainer:
             rows_X = domain_X[start:start + mb]
             domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double())
             domain_stats_2X[1].index_add_(0, rows_X, labelled_f64_B[start:start + mb])
-        stats_K = torch.cat([sums_3, domain_stats_2X.flatten()])
+        return torch.cat([sums_3, domain_stats_2X.flatten()])
+
+    def account(self, stats_K: torch.Tensor) -> tuple[list[float], float]:
+        """The step's statistics summed over the ranks and the gradients clipped; the step's one read of device
+        values. Returns the (main, MTP, balance) loss sums and the gradient norm; the per-domain sums are added to
+        the totals since the last log row."""
         clip = self.recipe.optimizer.grad_clip
         if self.parallel is not None:
             torch.distributed.all_reduce(stats_K)  # on the device (NCCL's)
             grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
         else:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
-        # the step's one read of device values
         values = torch.cat([stats_K, grad_norm.double().reshape(1)]).tolist()
-        (main_sum, mtp_sum, balance_sum), grad_norm = values[:3], values[-1]
-        domain_stats_2X = torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
-        bad = self._is_bad(main_sum, grad_norm)
-        n_tokens = pos.sequences * pos.seq_len
-        row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
-               "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
-               "domains": {d: domains.count(d) for d in sorted(set(domains))}}
-        if self.recipe.moe.seq_aux_loss_alpha > 0:
-            row["balance_loss"] = balance_sum
-        self.domain_stats_2X += domain_stats_2X
+        self.domain_stats_2X += torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
+        return values[:3], values[-1]
+
+    def update(self, row: dict, bad: str, loss: float) -> None:
+        """The optimizer and balancing-bias step, or, for a bad step, its gradients and loads dropped."""
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
@@ -216,10 +217,7 @@ class Trainer:
             row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()
             self.state.bad_in_a_row = 0
-            self.state.recent_losses = (self.state.recent_losses + [main_sum])[-50:]
-        self.state.step = step + 1
-        self.state.tokens += n_tokens
-        return row
+            self.state.recent_losses = (self.state.recent_losses + [loss])[-50:]
 
     def domain_losses(self) -> dict[str, float]:
         """Next-token loss per domain over the steps since the last call (token-weighted), then reset: a
@@ -271,40 +269,14 @@ class Trainer:
             self.pending_save = None
 
     def fit(self) -> list[dict]:
-        r, rows = self.recipe, []
-        peak = peak_flops(self.device, r.parallelism.precision, r.logging.peak_tflops)
-        kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
-        bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
-                   disable=not (r.logging.progress and self.is_main), desc="train")
-        t_last, tokens_last = time.perf_counter(), self.state.tokens
-        for step in bar:
-            row = self.train_step(step)
-            rows.append(row)
-            done = step + 1
-            if done % r.logging.every_steps == 0 or done == self.total_steps or "skipped" in row:
-                now = time.perf_counter()
-                tps = (self.state.tokens - tokens_last) / max(now - t_last, 1e-9)
-                flops = train_flops_per_token(self.config, row["seq_len"], self.model.mtp is not None)
-                row.update(self.domain_losses())
-                row.update(tokens_per_s=tps, mfu=tps * flops / peak if peak else None, skipped_total=self.state.skipped_steps)
-                self.log.write(row)
-                self.tensorboard.write(row)
-                t_last, tokens_last = now, self.state.tokens
-                bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}",
-                                tok_s=f"{tps:.0f}",
-                                mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
-            if self.state.bad_in_a_row >= r.run.max_bad_steps:
-                path = self.save(wait=True)
-                raise RuntimeError(f"{self.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step {done}; "
-                                   f"stopped with a checkpoint at {path}. Lower the learning rate or check the data.")
-            if done % r.checkpointing.interval_steps == 0 or done == self.total_steps:
-                self.save()
-                if done == kill_at:
-                    self.finish_save()
-                    os.kill(os.getpid(), signal.SIGKILL)
-        bar.close()
-        self.finish_save()
-        self.tensorboard.close()
-        if self.is_main and r.logging.jsonl and Path(r.logging.jsonl).exists():
-            plot_run(read_jsonl(r.logging.jsonl), Path(r.logging.jsonl).parent)
+        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks."""
+        rows = []
+        self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
+                        disable=not (self.recipe.logging.progress and self.is_main), desc="train")
+        run_callbacks(self.callbacks, "on_fit_start", self)
+        for step in self.bar:
+            rows.append(self.train_step(step))
+            run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
+        self.bar.close()
+        run_callbacks(self.callbacks, "on_fit_end", self)
         return rows

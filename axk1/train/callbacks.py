@@ -1,0 +1,147 @@
+"""The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU,
+metrics files, bad-step stops, checkpoints, fault injection, plots. Pretraining and SFT (`Trainer.fit`) and RL
+(`RLTrainer.fit`) run the same loop shape — step, then each callback in list order — so they share these.
+
+A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`, `state` (a TrainState: steps done,
+tokens, bad steps), `save(wait=False) -> Path` and `finish_save()`; the speed monitor also reads `config`, `model`,
+`device`, `domain_losses()` and the progress bar `bar`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
+
+# Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
+KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
+
+
+class Callback:
+    """Hooks, each a no-op unless overridden. `row` is the step's metrics dict; callbacks may add to it, and a
+    later callback in the list sees what an earlier one added."""
+
+    def on_fit_start(self, trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        pass
+
+    def on_fit_end(self, trainer) -> None:
+        pass
+
+
+def is_log_step(trainer, row: dict) -> bool:
+    """Rows reach the logs every `[logging] every_steps`, at the last step and whenever a step was skipped."""
+    done = trainer.state.step
+    return done % max(1, trainer.recipe.logging.every_steps) == 0 or done == trainer.total_steps or "skipped" in row
+
+
+class SpeedMonitor(Callback):
+    """tokens/s and MFU since the previous log row, the per-domain losses gathered since then, and the progress
+    bar's figures, added to each log row."""
+
+    def __init__(self) -> None:
+        self.peak, self.t_last, self.tokens_last = 0.0, 0.0, 0
+
+    def on_fit_start(self, trainer) -> None:
+        r = trainer.recipe
+        self.peak = peak_flops(trainer.device, r.parallelism.precision, r.logging.peak_tflops)
+        self.t_last, self.tokens_last = time.perf_counter(), trainer.state.tokens
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        if not is_log_step(trainer, row):
+            return
+        now = time.perf_counter()
+        tps = (trainer.state.tokens - self.tokens_last) / max(now - self.t_last, 1e-9)
+        flops = train_flops_per_token(trainer.config, row["seq_len"], trainer.model.mtp is not None)
+        row.update(trainer.domain_losses())
+        row.update(tokens_per_s=tps, mfu=tps * flops / self.peak if self.peak else None,
+                   skipped_total=trainer.state.skipped_steps)
+        self.t_last, self.tokens_last = now, trainer.state.tokens
+        if getattr(trainer, "bar", None) is not None:
+            trainer.bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}",
+                                 tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
+
+
+class MetricsWriter(Callback):
+    """Log rows to the JSONL file and TensorBoard (main rank only). On resume, rows and events past the
+    checkpoint's step are dropped first: they will be redone. every_step: every row is a log row (RL)."""
+
+    def __init__(self, trainer, resume_step: int | None, every_step: bool = False) -> None:
+        r = trainer.recipe
+        self.every_step = every_step
+        self.jsonl = JsonlLog(r.logging.jsonl if trainer.is_main else "", resume_step)
+        self.tensorboard = TensorBoardLog(r.logging.tensorboard if trainer.is_main else "", resume_step)
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        if self.every_step or is_log_step(trainer, row):
+            self.jsonl.write(row)
+            self.tensorboard.write(row)
+
+    def on_fit_end(self, trainer) -> None:
+        self.tensorboard.close()
+
+
+class BadStepGuard(Callback):
+    """After `[run] max_bad_steps` skipped steps in a row (non-finite or spiking loss), stop the run with a
+    checkpoint and a message saying what to change."""
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        limit = trainer.recipe.run.max_bad_steps
+        if trainer.state.bad_in_a_row >= limit:
+            path = trainer.save(wait=True)
+            raise RuntimeError(f"{trainer.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step "
+                               f"{trainer.state.step}; stopped with a checkpoint at {path}. Lower the learning rate "
+                               "or check the data.")
+
+
+class Checkpointer(Callback):
+    """A checkpoint every `[checkpointing] interval_steps` and at the last step; asynchronous writes are waited
+    for at the end."""
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        done = trainer.state.step
+        if done % trainer.recipe.checkpointing.interval_steps == 0 or done == trainer.total_steps:
+            trainer.save()
+
+    def on_fit_end(self, trainer) -> None:
+        trainer.finish_save()
+
+
+class KillAfterCheckpoint(Callback):
+    """Fault injection: with AXK1_TRAIN_KILL_AFTER_STEP=N in the environment the process SIGKILLs itself once
+    step N's checkpoint is complete (after Checkpointer in the list) — how the tests prove exact resume."""
+
+    def __init__(self) -> None:
+        self.kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        if self.kill_at and trainer.state.step == self.kill_at:
+            trainer.finish_save()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RunPlots(Callback):
+    """loss.png, loss_by_domain.png and expert_load.png beside the JSONL file at the end (main rank)."""
+
+    def on_fit_end(self, trainer) -> None:
+        jsonl = trainer.recipe.logging.jsonl
+        if trainer.is_main and jsonl and Path(jsonl).exists():
+            plot_run(read_jsonl(jsonl), Path(jsonl).parent)
+
+
+def run_callbacks(callbacks: list[Callback], hook: str, trainer, *args) -> None:
+    for cb in callbacks:
+        getattr(cb, hook)(trainer, *args)
+
+
+def _si(n: float) -> str:
+    """1234567 -> '1.23M' for the progress bar."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(int(n))
