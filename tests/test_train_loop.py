@@ -257,3 +257,47 @@ def test_export_drops_mtp_and_bias(tmp_path):
             assert not value.any()
         else:
             assert torch.equal(value, ref[key]), key
+
+
+def test_a_callback_appended_to_the_trainer_sees_every_step_after_the_built_in_ones(tmp_path):
+    """The loop's concerns are callbacks run in list order: one appended sees each step's row, with what the
+    speed monitor added on log steps, and the fit's start and end."""
+    from axk1.train.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.events = []
+
+        def on_fit_start(self, trainer):
+            self.events.append("start")
+
+        def on_step_end(self, trainer, row):
+            self.events.append((trainer.state.step, "tokens_per_s" in row))
+
+        def on_fit_end(self, trainer):
+            self.events.append("end")
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    recipe.logging.every_steps = 4
+    trainer = Trainer(recipe)
+    recorder = Recorder()
+    trainer.callbacks.append(recorder)
+    rows = trainer.fit()
+    n = len(rows)
+    assert recorder.events == ["start", *[(s, s % 4 == 0 or s == n) for s in range(1, n + 1)], "end"]
+
+
+def test_one_process_starts_from_the_counter_based_init(tmp_path):
+    """One weight-init path: the single-process trainer's weights are the meta-device model filled by the
+    counter-based init with the recipe's seed (what every rank of a sharded run fills its shards from)."""
+    from axk1 import AXK1ForCausalLM
+    from axk1.parallel.init import materialize_
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    trainer = Trainer(recipe)
+    with torch.device("meta"):
+        reference = AXK1ForCausalLM(trainer.config, with_mtp=True)
+    materialize_(reference, "cpu", recipe.data.seed)
+    got = trainer.model.state_dict()
+    for name, t in reference.state_dict().items():
+        assert torch.equal(got[name], t), name
