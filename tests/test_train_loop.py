@@ -15,7 +15,7 @@ from axk1.model.moe import sequence_balance_loss
 from axk1.train.data import StageSampler, load_shards
 from axk1.train.loss import IGNORE_INDEX, next_token_labels
 from axk1.train.metrics import read_jsonl
-from axk1.train.optim import LRSchedule
+from axk1.train.schedules import SCHEDULES
 from axk1.train.recipe import load_recipe, parse_recipe, resolve_device
 from tests.train_helpers import write_recipe
 from axk1.train.loss import mtp_labels
@@ -112,10 +112,10 @@ def test_sampler_is_deterministic_and_packs_documents(tmp_path):
 
 
 def test_schedules():
-    wsd = LRSchedule("wsd", 1.0, 2, 10, 6, 0.1)
+    wsd = SCHEDULES["wsd"](1.0, 2, 10, 6, 0.1)
     assert [round(wsd.lr(s), 3) for s in (0, 1, 2, 5, 6, 9)] == [0.5, 1.0, 1.0, 1.0, 1.0, 0.1]
     assert wsd.lr(8) == pytest.approx(0.4)
-    cos = LRSchedule("cosine", 1.0, 0, 11, 0, 0.0)
+    cos = SCHEDULES["cosine"](1.0, 0, 11, 0, 0.0)
     assert cos.lr(0) == 1.0 and cos.lr(5) == pytest.approx(0.5) and cos.lr(10) == pytest.approx(0.0)
 
 

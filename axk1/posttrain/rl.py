@@ -43,7 +43,7 @@ from axk1.posttrain.sft import export_with_tokenizer
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, run_callbacks
-from axk1.train.optim import LRSchedule, build_optimizer
+from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.trainer import TrainState, build_model
 
 
@@ -91,7 +91,7 @@ class RLTrainer:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         self.optimizer = build_optimizer(self.model, r.optimizer)
         total = r.rl.iterations * r.rl.updates_per_batch
-        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
+        self.schedule = schedule_from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
         self.ref = None
         if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)

@@ -17,6 +17,7 @@ import torch
 from axk1.config import ModelConfig
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import build_dataclass, load_toml, resolve_path
+from axk1.train.schedules import SCHEDULES
 
 
 @dataclass
@@ -65,7 +66,7 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    kind: str = "wsd"                   # "wsd" (warmup-stable-decay) | "cosine" | "constant"
+    kind: str = "wsd"                   # a registered schedule (train/schedules.py): "wsd", "cosine", "constant"
     warmup_steps: int = 0
     total_steps: int = 0                # 0: derived from the stages' tokens and the batch
     decay_starts_at_stage: int = 2      # wsd: the decay begins with this stage (1-based)
@@ -285,8 +286,8 @@ def validate(r: Recipe) -> None:
     if o.master_dtype != "float32":
         raise ValueError("[optimizer] master_dtype must be \"float32\" (FP32 master weights, as A.X K1 trained)")
     s = r.schedule
-    if s.kind not in ("wsd", "cosine", "constant"):
-        raise ValueError(f"[schedule] kind {s.kind!r} unknown; use \"wsd\", \"cosine\" or \"constant\"")
+    if s.kind not in SCHEDULES:
+        raise ValueError(f"[schedule] kind {s.kind!r} unknown; use one of {sorted(SCHEDULES)}")
     if s.warmup_steps < 0 or s.total_steps < 0 or not 0 <= s.final_lr_ratio <= 1:
         raise ValueError("[schedule] needs warmup_steps >= 0, total_steps >= 0 and final_lr_ratio in [0, 1]")
     if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= len(r.stages) + 1:

@@ -30,7 +30,7 @@ from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfte
                                   SpeedMonitor, run_callbacks)
 from axk1.train.data import Batch, StageSampler, load_shards
 from axk1.train.loss import IGNORE_INDEX, Objective, mtp_label_count
-from axk1.train.optim import LRSchedule, build_optimizer
+from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
 
 
@@ -100,7 +100,7 @@ class Trainer:
         self.total_steps = r.run.max_steps or self.sampler.total_steps
         decay_stage = r.schedule.decay_starts_at_stage - 1
         decay_start = next((e.first_step for e in self.sampler.plan if e.stage == decay_stage), self.sampler.total_steps)
-        self.schedule = LRSchedule.from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or self.sampler.total_steps,
+        self.schedule = schedule_from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or self.sampler.total_steps,
                                                decay_start)
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
                                      device=self.device)
