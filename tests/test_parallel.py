@@ -52,7 +52,7 @@ def _run(rank: int, out: str, mode: str) -> None:
     ep = WORLD if mode == "ep" else 1
     mesh = build_mesh(MeshDims(dp_shard=WORLD, ep=ep), model.config.n_routed_experts)
     if ep > 1:
-        apply_expert_parallel(model, mesh["ep"].get_group())
+        apply_expert_parallel(model, mesh["ep"])
         # layer 1: route everything to rank 0's experts, so rank 1 receives zero tokens there
         model.model.layers[1].mlp.gate.e_score_correction_bias[:4] = 10.0
     objective = apply_fsdp(Objective(model), mesh)
@@ -128,7 +128,7 @@ def test_519b_sharding_plan_on_1024_fake_ranks():
             model = AXK1ForCausalLM(config, with_mtp=True)
         mesh = build_mesh(MeshDims(dp_replicate=8, dp_shard=128, ep=8), config.n_routed_experts)
         assert mesh.mesh.shape == (8, 16, 8)
-        apply_expert_parallel(model, mesh["ep"].get_group())
+        apply_expert_parallel(model, mesh["ep"])
         apply_fsdp(model, mesh)
         layer = model.model.layers[5]
         w = layer.self_attn.q_b_proj.weight

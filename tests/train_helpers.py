@@ -58,3 +58,20 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     path = tmp_path / "recipe.toml"
     path.write_text(text)
     return path
+
+
+def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150) -> None:
+    """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank); fails
+    the test with the ranks' stderr when it does not exit 0."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
+           "127.0.0.1", "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]

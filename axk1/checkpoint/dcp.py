@@ -3,7 +3,9 @@
 A checkpoint is written (synchronously, or by a background thread with `async_save`) into `.step-000123.tmp/` and renamed to `step-000123/` only when every rank has finished,
 so a run killed mid-save leaves a temp folder that `latest_step` never returns. Each folder holds the DCP files
 (model incl. the fp32 balancing bias, optimizer, RNG state as tensors) and `train_state.json` (step, schedule,
-sampler, counters). No pickles: scalars go through JSON, tensors through DCP.
+sampler, counters). No pickles: scalars go through JSON, tensors through DCP. Every tensor is stored whole-shaped
+(routed experts too, whatever the expert-parallel degree), so a run resumes at another world size, FSDP layout or
+ep degree, and `axk1 export` reads any checkpoint in one process.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
@@ -47,31 +50,49 @@ def latest_step(root: str | Path) -> int | None:
     return steps[-1] if steps else None
 
 
-def _expert_suffix(model: nn.Module) -> str:
-    """Under expert parallelism each ep rank holds different experts under the same parameter names; DCP would
-    treat them as one replicated tensor and keep one copy. Suffixing the names with the ep rank keeps them all
-    (resuming then needs the same ep degree)."""
+def _ep_mesh(model: nn.Module):
+    """The expert-parallel axis (a 1-D DeviceMesh) when the model runs under expert parallelism, else None."""
     m = next((m for m in model.modules() if isinstance(m, ExpertParallelExperts)), None)
-    return f".ep{m.rank}of{m.ep}" if m is not None else ""
+    return m.ep_mesh if m is not None else None
 
 
 def _is_expert(key: str) -> bool:
     return ".experts." in key and key.endswith(("gate_up_proj", "down_proj"))
 
 
-def _rename(model_sd: dict, optim_sd: dict, suffix: str, undo: bool = False) -> tuple[dict, dict]:
-    if not suffix:
+def _experts_as_global(model_sd: dict, optim_sd: dict, ep_mesh) -> tuple[dict, dict]:
+    """Under expert parallelism each ep rank holds experts [r·El, (r+1)·El) under the same names (further sharded
+    by FSDP2 over the ranks outside ep). For DCP each such tensor (weights and their Adam moments) becomes what it
+    is: one [E, ...] tensor, Shard(0) over the ep axis. So a checkpoint stores whole experts at global offsets, and
+    any ep degree — or one process — reads back the rows it owns. The rank's slice is gathered whole over its FSDP
+    axis for this (one tensor at a time); ranks holding the same slice write it once (DCP dedups)."""
+    if ep_mesh is None:
         return model_sd, optim_sd
 
-    def name(k: str) -> str:
-        if undo:
-            return k.removesuffix(suffix) if k.endswith(suffix) else k
-        return k + suffix if _is_expert(k) else k
+    def glob(t: torch.Tensor) -> torch.Tensor:
+        local = t.full_tensor() if isinstance(t, DTensor) else t
+        return DTensor.from_local(local, ep_mesh, [Shard(0)], run_check=False)
 
-    model_sd = {name(k): v for k, v in model_sd.items()}
-    optim_sd = {"state": {name(k): v for k, v in optim_sd["state"].items()},
-                "param_groups": [{**g, "params": [name(k) for k in g["params"]]} for g in optim_sd["param_groups"]]}
-    return model_sd, optim_sd
+    model_sd = {k: glob(v) if _is_expert(k) else v for k, v in model_sd.items()}
+    state = {k: ({n: glob(t) if isinstance(t, torch.Tensor) and t.dim() > 0 else t for n, t in st.items()}
+                 if _is_expert(k) else st) for k, st in optim_sd["state"].items()}
+    return model_sd, {"state": state, "param_groups": optim_sd["param_groups"]}
+
+
+def _experts_as_local(loaded: dict, like: dict) -> dict:
+    """The inverse for one flat dict: each global expert tensor back to the rank's slice, laid out (sharded over
+    FSDP2's axis) as the live tensor `like[k]` is. Every rank holds the whole slice, so no communication."""
+    out = {}
+    for k, v in loaded.items():
+        if isinstance(v, dict):
+            out[k] = _experts_as_local(v, like[k])
+        elif isinstance(v, DTensor) and isinstance(like.get(k), DTensor) and like[k].device_mesh is not v.device_mesh:
+            out[k] = distribute_tensor(v.to_local(), like[k].device_mesh, like[k].placements, src_data_rank=None)
+        elif isinstance(v, DTensor) and not isinstance(like.get(k), DTensor):
+            out[k] = v.to_local()
+        else:
+            out[k] = v
+    return out
 
 
 def _rank() -> int:
@@ -116,7 +137,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier()
-    model_sd, optim_sd = _rename(*get_state_dict(model, optimizer), _expert_suffix(model))
+    model_sd, optim_sd = _experts_as_global(*get_state_dict(model, optimizer), _ep_mesh(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
     train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
 
@@ -142,53 +163,37 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     return finish()
 
 
-def _load_whole(path: Path, target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The whole state dict from a checkpoint written by any launch: a tensor saved under expert parallelism is
-    stored as one slice per ep rank (`name.ep{r}of{n}`, experts [r·E/n, (r+1)·E/n)); those are read and joined."""
-    stored = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
-    want, joins = {}, {}
-    for k, v in target.items():
-        if f"model.{k}" in stored:
-            want[k] = v
-            continue
-        parts = sorted((s[len("model."):] for s in stored if s.startswith(f"model.{k}.ep")),
-                       key=lambda s: int(s.rsplit(".ep", 1)[1].split("of")[0]))
-        if not parts:
-            raise ValueError(f"{path} lacks model tensor {k}: it was written for a different model")
-        for part in parts:
-            want[part] = torch.empty(tuple(stored[f"model.{part}"].size), dtype=v.dtype)
-        joins[k] = parts
-    state = {"model": want}
-    dcp.load(state, checkpoint_id=str(path), no_dist=True)
-    out = state["model"]
-    for k, parts in joins.items():
-        out[k] = torch.cat([out.pop(p) for p in parts], dim=0)
-    return out
-
-
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     """Restores model (and optimizer, RNG) in place from a step folder; returns its train state."""
     path = Path(path)
     if not (path / TRAIN_STATE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
+    stored = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
     if optimizer is None:  # a whole model in this one process (export): no collectives, even under torchrun
-        model.load_state_dict(_load_whole(path, model.state_dict()))
+        state = {"model": model.state_dict()}
+        _check_model_keys(path, state["model"], stored)
+        dcp.load(state, checkpoint_id=str(path), no_dist=True)
+        model.load_state_dict(state["model"])
     else:
-        suffix = _expert_suffix(model)
-        model_sd, optim_sd = _rename(*get_state_dict(model, optimizer), suffix)
+        live_model, live_optim = get_state_dict(model, optimizer)
+        model_sd, optim_sd = _experts_as_global(live_model, live_optim, _ep_mesh(model))
         state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
+        _check_model_keys(path, model_sd, stored)
         # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
         # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
         dcp.load(state, checkpoint_id=str(path), planner=DefaultLoadPlanner(allow_partial_load=True))
-        stored = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
-        missing = [k for k in state["model"] if f"model.{k}" not in stored]
-        if missing:
-            raise ValueError(f"{path} lacks model tensors {missing[:5]}: it was written for a different model")
-        model_sd, optim_sd = _rename(state["model"], state["optim"], suffix, undo=True)
-        set_state_dict(model, optimizer, model_state_dict=model_sd, optim_state_dict=optim_sd)
+        set_state_dict(model, optimizer, model_state_dict=_experts_as_local(state["model"], live_model),
+                       optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
+                                         "param_groups": state["optim"]["param_groups"]})
         torch.set_rng_state(state["rng"]["cpu"])
     return json.loads((path / TRAIN_STATE).read_text())
+
+
+def _check_model_keys(path: Path, model_sd: dict, stored) -> None:
+    missing = [k for k in model_sd if f"model.{k}" not in stored]
+    if missing:
+        raise ValueError(f"{path} lacks model tensors {missing[:5]}: it was written for a different model")
 
 
 def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:

@@ -76,7 +76,7 @@ def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
     lm = objective.lm
     mesh = build_mesh(dims, lm.config.n_routed_experts, "cpu" if device.type == "meta" else device.type)
     if dims.ep > 1:
-        apply_expert_parallel(lm, mesh["ep"].get_group())
+        apply_expert_parallel(lm, mesh["ep"])
     apply_fsdp(objective, mesh, param_dtype=param_dtype)
     dp = mesh["dp"]
     return ParallelContext(mesh, dp.get_local_rank(), dp.size())

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed._functional_collectives import all_to_all_single_autograd
+from torch.distributed.device_mesh import DeviceMesh
 
 from axk1.model.moe import GroupedExperts, MoE
 
@@ -21,10 +22,11 @@ from axk1.model.moe import GroupedExperts, MoE
 class ExpertParallelExperts(GroupedExperts):
     """The local slice of a GroupedExperts (experts [rank·El, (rank+1)·El)) plus token dispatch and combine."""
 
-    def __init__(self, full: GroupedExperts, group: dist.ProcessGroup) -> None:
+    def __init__(self, full: GroupedExperts, ep_mesh: DeviceMesh) -> None:
         nn.Module.__init__(self)
-        self.group = group
-        self.ep, self.rank = dist.get_world_size(group), dist.get_rank(group)
+        # the ep axis as a mesh: checkpoints see the slices as one [E, ...] tensor sharded over it (Shard(0))
+        self.ep_mesh, self.group = ep_mesh, ep_mesh.get_group()
+        self.ep, self.rank = dist.get_world_size(self.group), dist.get_rank(self.group)
         self.n_experts, self.width = full.n_experts, full.width
         self.n_local = full.n_experts // self.ep
         lo, hi = self.rank * self.n_local, (self.rank + 1) * self.n_local
@@ -59,11 +61,12 @@ class ExpertParallelExperts(GroupedExperts):
         return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
 
 
-def apply_expert_parallel(model: nn.Module, group: dist.ProcessGroup) -> list[ExpertParallelExperts]:
-    """Replaces every MoE block's experts (main stack and MTP) by this rank's slice; returns the new modules."""
+def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh) -> list[ExpertParallelExperts]:
+    """Replaces every MoE block's experts (main stack and MTP) by this rank's slice of the 1-D `ep_mesh`; returns
+    the new modules."""
     out = []
     for module in model.modules():
         if isinstance(module, MoE) and not isinstance(module.experts, ExpertParallelExperts):
-            module.experts = ExpertParallelExperts(module.experts, group)
+            module.experts = ExpertParallelExperts(module.experts, ep_mesh)
             out.append(module.experts)
     return out
