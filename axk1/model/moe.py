@@ -52,8 +52,10 @@ class Router(nn.Module):
         return self
 
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (weights [N, K] fp32, expert ids [N, K], scores [N, E] fp32)."""
-        scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        """Returns (weights [N, K] fp32, expert ids [N, K], scores [N, E] fp32). fp32 under autocast too (which would
+        otherwise run this linear in bf16): the top-k choice must not flip on bf16 rounding."""
+        with torch.autocast(x_ND.device.type, enabled=False):
+            scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
         weights_NK, idx_NK = self.select(scores_NE)
         return weights_NK, idx_NK, scores_NE
 
@@ -104,6 +106,16 @@ class _SwiGLU(torch.autograd.Function):
         return gate_up_M2F, None, grad_w_M1
 
 
+def _compute_dtype(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The expert weights in the dtype their matmuls should run in: autocast's (bf16) when it is on — autocast
+    does not cover `_grouped_mm`, which would otherwise run in fp32 (on CUDA its slow fallback) — else as they
+    are (bf16 when FSDP2 gathered them in its param_dtype)."""
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        return tuple(w.to(dtype) for w in weights)
+    return weights
+
+
 class GroupedExperts(nn.Module):
     """E SwiGLU experts stored stacked, gate and up fused (gate_up [E, 2F, D], down [E, D, F]), run as grouped
     matmuls. The checkpoint stores them per expert and unfused; axk1.checkpoint.hf splits and joins them."""
@@ -121,6 +133,7 @@ class GroupedExperts(nn.Module):
 
     def forward(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         K = idx_NK.shape[1]
+        gate_up_EFD, down_EDF = _compute_dtype(x_ND, self.gate_up_proj, self.down_proj)
         # Sort the M = N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
         order_M = idx_NK.reshape(-1).argsort(stable=True)
         token_M = order_M // K
@@ -129,10 +142,11 @@ class GroupedExperts(nn.Module):
         x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.
-        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, self.gate_up_proj.transpose(-2, -1), offs=offsets_E), self.width,
-                             weights_NK.reshape(-1)[order_M, None].to(x_MD.dtype))
-        y_MD = torch._grouped_mm(h_MF, self.down_proj.transpose(-2, -1), offs=offsets_E)
-        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
+        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
+                                               offs=offsets_E), self.width,
+                             weights_NK.reshape(-1)[order_M, None].to(gate_up_EFD.dtype))
+        y_MD = torch._grouped_mm(h_MF, down_EDF.transpose(-2, -1), offs=offsets_E)
+        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD.to(x_ND.dtype))
 
     def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         """The plain per-expert loop: slow, obviously right; the reference the fast paths are tested against."""

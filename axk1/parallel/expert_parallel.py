@@ -16,7 +16,7 @@ from torch import nn
 from torch.distributed._functional_collectives import all_to_all_single_autograd
 from torch.distributed.device_mesh import DeviceMesh
 
-from axk1.model.moe import GroupedExperts, MoE
+from axk1.model.moe import GroupedExperts, MoE, _compute_dtype
 
 
 class ExpertParallelExperts(GroupedExperts):
@@ -52,8 +52,10 @@ class ExpertParallelExperts(GroupedExperts):
             y_local = x_local + 0.0 * (self.gate_up_proj.sum() + self.down_proj.sum())
         else:
             offsets = recv_RE.sum(0).cumsum(0).to(torch.int32)
-            h = self._swiglu(torch._grouped_mm(x_local, self.gate_up_proj.transpose(-2, -1), offs=offsets))
-            y_local = torch._grouped_mm(h, self.down_proj.transpose(-2, -1), offs=offsets)
+            gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
+            h = self._swiglu(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
+                                               offs=offsets))
+            y_local = torch._grouped_mm(h, down_EDF.transpose(-2, -1), offs=offsets).to(x_local.dtype)
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.numel(), device=perm.device)
         y_MD = all_to_all_single_autograd(y_local.index_select(0, inverse), in_splits, out_splits, self.group)

@@ -14,6 +14,7 @@ from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import Shard
 
+from axk1.model.moe import Router
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
 
@@ -30,6 +31,14 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
     kw = dict(mp_policy=mp, reshard_after_forward=reshard_after_forward)
     dp_size = mesh["dp"].size()
+    # The routers as their own units gathered in fp32 (param_dtype fp32, inputs cast to fp32 on entry): with a
+    # bf16 policy the top-k choice would otherwise be made on bf16-rounded weights (DeepSeek-V3 routes in fp32).
+    if param_dtype is not None and param_dtype != torch.float32:
+        fp32 = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
+        for module in lm.modules():
+            if isinstance(module, Router):
+                fully_shard(module, mesh=_dp_mesh(mesh, "dp_shard"), mp_policy=fp32,
+                            reshard_after_forward=reshard_after_forward)
     for module in lm.modules():
         if isinstance(module, ExpertParallelExperts):
             emesh = _dp_mesh(mesh, "dp_shard_mod_ep")

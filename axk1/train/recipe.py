@@ -95,7 +95,7 @@ class ParallelismConfig:
     pp: int = 1
     cp: int = 1
     activation_checkpointing: str | bool = "none"  # "none" | "full" (recompute each layer); the planner writes a bool
-    precision: str = "fp32"             # "fp32" | "bf16" (autocast where the device supports it) | "fp8" (planned)
+    precision: str = "fp32"             # "fp32" | "bf16" (FSDP2 bf16 compute, or autocast in one process; docs/gpu.md)
     removed_keys = {"gpus": "the run's GPU count is dp_replicate x dp_shard (EP splits the shard axis), checked "
                     "against the torchrun launch"}
 

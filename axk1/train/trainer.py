@@ -54,7 +54,10 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
     objective = wrap(model)
-    parallel = parallelize(objective, dims, device) if distributed else None
+    # bf16 under FSDP2 (torchtitan's way): weights gathered in bf16 for compute, gradients reduced in fp32, fp32
+    # master weights and optimizer state; one process uses autocast instead (Trainer.autocast)
+    param_dtype = torch.bfloat16 if p.precision == "bf16" else None
+    parallel = parallelize(objective, dims, device, param_dtype=param_dtype) if distributed else None
     materialize_(objective, device, r.data.seed)
     if r.model.init_from is not None and torch.device(device).type != "meta":
         load_hf_sharded_(model, r.model.init_from)
@@ -118,8 +121,11 @@ class Trainer:
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         self.pending_save: PendingCheckpoint | None = None
+        # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
-                         if r.parallelism.precision == "bf16" else nullcontext())
+                         if r.parallelism.precision == "bf16" and self.parallel is None else nullcontext())
+        if self.device.type == "cuda":  # fp32 matmuls that remain (router, loss chunks) on tensor cores
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     def mtp_weight(self, stage: int) -> float:
         w = self.recipe.model.mtp_loss_weight
