@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from axk1 import AXK1ForCausalLM
-from axk1.model.mla import causal_attention_blocks, document_causal_mask, document_positions
+from axk1.model.attention_mask import document_causal_mask
+from axk1.model.mla import causal_attention_blocks, document_positions
 from axk1.model.moe import GroupedExperts, Router
 
 
@@ -186,3 +187,28 @@ def test_causal_attention_blocks_equal_one_attention(T, packed):
     torch.testing.assert_close(torch.cat(blocks, dim=2), ref, atol=1e-5, rtol=1e-5)
     for a, b in zip(grads, ref_grads):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_config, monkeypatch):
+    """On CUDA packed rows attend through FlexAttention over a block mask built from the document ids (no dense
+    [B, 1, T, T], no value padding); its forward on CPU (eager) gives the dense-mask path's logits and MTP states."""
+    import warnings
+
+    from axk1.model import attention_mask
+
+    torch.manual_seed(0)
+    model = AXK1ForCausalLM(tiny_config, with_mtp=True).eval()
+    ids = torch.randint(3, tiny_config.vocab_size, (2, 160))
+    docs = torch.tensor([[0] * 40 + [1] * 100 + [2] * 20, [0] * 150 + [1] * 10])  # boundaries inside 128-blocks
+    with torch.no_grad():
+        h_dense, rope_dense = model.hidden_states(ids, docs)
+        mtp_dense = model.mtp_hidden_states(h_dense, ids, rope_dense)
+        monkeypatch.setattr(attention_mask, "FLEX_DEVICES", {"cpu"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # eager flex_attention warns that it is unfused
+            h_flex, rope_flex = model.hidden_states(ids, docs)
+            mtp_flex = model.mtp_hidden_states(h_flex, ids, rope_flex)
+    assert rope_flex[2].use_flex and rope_flex[2]._dense is None  # the dense mask was never built
+    torch.testing.assert_close(h_flex, h_dense, rtol=1e-4, atol=1e-5)
+    for a, b in zip(mtp_flex, mtp_dense):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from axk1.config import ModelConfig
+from axk1.model.attention_mask import DocumentMask
 from axk1.model.norm import RMSNorm
 from axk1.model.rope import apply_rope
 
@@ -51,8 +52,9 @@ class MLA(nn.Module):
         return q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR
 
     def forward(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor,
-                mask_B1TS: torch.Tensor | None = None) -> torch.Tensor:
-        """Self-attention over x. mask None means plain causal; otherwise a boolean mask (True = attend)."""
+                mask: torch.Tensor | DocumentMask | None = None) -> torch.Tensor:
+        """Self-attention over x. mask None means plain causal; otherwise a boolean [B, 1, T, S] (True = attend)
+        or the packed rows' DocumentMask (FlexAttention over its block mask where axk1.model.attention_mask says)."""
         B, T, _ = x_BTD.shape
         H = self.n_heads
         q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
@@ -62,6 +64,11 @@ class MLA(nn.Module):
         q_BHTK = torch.cat([q_nope_BTHN.transpose(1, 2), q_rope_BTHR.transpose(1, 2)], dim=-1)
         k_BHTK = torch.cat([k_nope_BTHN.transpose(1, 2), k_rope_BTR[:, None].expand(B, H, T, self.rope_dim)], dim=-1)
         v_BHTK = v_BTHV.transpose(1, 2)
+        if isinstance(mask, DocumentMask) and mask.use_flex:
+            # FlexAttention takes a value head narrower than the query's: no padding
+            o_BHTV = _flex_attention(q_BHTK, k_BHTK, v_BHTK, mask.block(), self.scale)
+            return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
+        mask_B1TS = mask.dense() if isinstance(mask, DocumentMask) else mask
         if self.v_dim < q_BHTK.shape[-1]:
             # Fused (flash) attention kernels want one head dim for q, k and v: pad v with zeros, slice after.
             v_BHTK = F.pad(v_BHTK, (0, q_BHTK.shape[-1] - self.v_dim))
@@ -144,9 +151,16 @@ def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:
     return idx_BT - start_idx_BT
 
 
-def document_causal_mask(document_ids_BT: torch.Tensor) -> torch.Tensor:
-    """Boolean [B, 1, T, T]: causal, and never across a document boundary."""
-    T = document_ids_BT.shape[1]
-    causal_TT = torch.ones(T, T, dtype=torch.bool, device=document_ids_BT.device).tril()
-    same_doc_BTT = document_ids_BT[:, :, None] == document_ids_BT[:, None, :]
-    return (same_doc_BTT & causal_TT)[:, None]
+_compiled_flex = None
+
+
+def _flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask, scale: float) -> torch.Tensor:
+    """flex_attention, compiled once per process on an accelerator (its fused kernel); eager on CPU (tests)."""
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if q_BHTK.device.type == "cpu":
+        return flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale)
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale)

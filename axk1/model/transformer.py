@@ -16,7 +16,8 @@ from torch import nn
 from axk1.config import ModelConfig
 from axk1.model.latent_decode import LatentDecoder
 from axk1.model.decoder import DecoderLayer
-from axk1.model.mla import document_causal_mask, document_positions
+from axk1.model.attention_mask import DocumentMask
+from axk1.model.mla import document_positions
 from axk1.model.moe import GroupedExperts, MoE, Router
 from axk1.model.mtp import MTPModule
 from axk1.model.norm import RMSNorm
@@ -105,7 +106,7 @@ class AXK1ForCausalLM(nn.Module):
         if document_ids_BT is not None:
             if document_ids_BT.shape != input_ids_BT.shape:
                 raise ValueError(f"document_ids shape {tuple(document_ids_BT.shape)} != input_ids shape {(B, T)}")
-            mask_B1TS = document_causal_mask(document_ids_BT)
+            mask_B1TS = DocumentMask(document_ids_BT)
             if position_ids_BT is None:
                 position_ids_BT = document_positions(document_ids_BT)
         if position_ids_BT is None:
@@ -130,7 +131,7 @@ class AXK1ForCausalLM(nn.Module):
         out = []
         for k, module in enumerate(self.mtp, start=1):
             T = h_BTD.shape[1] - 1
-            mask = None if mask_B1TS is None else mask_B1TS[:, :, :T, :T]
+            mask = None if mask_B1TS is None else mask_B1TS.prefix(T)
             h_BTD = module(h_BTD[:, :T], self.model.embed_tokens(input_ids_BT[:, k : k + T]),
                            cos_BT1P[:, :T], sin_BT1P[:, :T], mask)
             out.append(module.shared_head_norm(h_BTD))

@@ -1,0 +1,59 @@
+"""The mask of packed training rows (causal, never across a document boundary) in the form the attention kernel
+wants. SDPA takes a dense boolean [B, 1, T, T] (on CPU, where ATen's flash kernel handles it); on CUDA a dense mask
+keeps SDPA off its flash kernels and costs T² bytes per row (1 GiB at 32K), so there the mask is a FlexAttention
+BlockMask built from the document ids: blocks wholly outside every document are skipped, none of it is dense.
+
+Legend: B rows, T tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask
+
+# The devices whose training attention runs FlexAttention over a block mask (the tests add "cpu" to compare
+# its forward with the dense path; torch 2.13 has no CPU backward for it).
+FLEX_DEVICES = {"cuda"}
+
+
+def document_causal_mask(document_ids_BT: torch.Tensor) -> torch.Tensor:
+    """Boolean [B, 1, T, T]: causal, and never across a document boundary."""
+    T = document_ids_BT.shape[1]
+    causal_TT = torch.ones(T, T, dtype=torch.bool, device=document_ids_BT.device).tril()
+    same_doc_BTT = document_ids_BT[:, :, None] == document_ids_BT[:, None, :]
+    return (same_doc_BTT & causal_TT)[:, None]
+
+
+class DocumentMask:
+    """The document-causal mask of a batch, built lazily in the form asked for."""
+
+    def __init__(self, document_ids_BT: torch.Tensor) -> None:
+        self.document_ids_BT = document_ids_BT
+        self._dense: torch.Tensor | None = None
+        self._block: BlockMask | None = None
+
+    @property
+    def use_flex(self) -> bool:
+        return self.document_ids_BT.device.type in FLEX_DEVICES
+
+    def prefix(self, T: int) -> DocumentMask:
+        """The mask of the first T positions (the MTP modules' shorter rows)."""
+        return DocumentMask(self.document_ids_BT[:, :T])
+
+    def dense(self) -> torch.Tensor:
+        if self._dense is None:
+            self._dense = document_causal_mask(self.document_ids_BT)
+        return self._dense
+
+    def block(self) -> BlockMask:
+        if self._block is None:
+            docs_BT = self.document_ids_BT
+            B, T = docs_BT.shape
+
+            def causal_same_document(b, h, q, kv):
+                return (q >= kv) & (docs_BT[b, q] == docs_BT[b, kv])
+
+            # one mask for all heads (H = None); compiled on an accelerator, where T is long
+            self._block = create_block_mask(causal_same_document, B, None, T, T, device=docs_BT.device,
+                                            _compile=docs_BT.device.type != "cpu")
+        return self._block
