@@ -189,26 +189,39 @@ def test_causal_attention_blocks_equal_one_attention(T, packed):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_config, monkeypatch):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="the compiled kernel and its backward need a GPU (benchmarks/gpu_check.sh)"))])
+def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_config, monkeypatch, device):
     """On CUDA packed rows attend through FlexAttention over a block mask built from the document ids (no dense
-    [B, 1, T, T], no value padding); its forward on CPU (eager) gives the dense-mask path's logits and MTP states."""
+    [B, 1, T, T], no value padding). It gives the dense-mask path's hidden and MTP states: on CPU its eager forward;
+    on a GPU the compiled kernel, gradients included."""
     import warnings
 
     from axk1.model import attention_mask
 
     torch.manual_seed(0)
-    model = AXK1ForCausalLM(tiny_config, with_mtp=True).eval()
-    ids = torch.randint(3, tiny_config.vocab_size, (2, 160))
-    docs = torch.tensor([[0] * 40 + [1] * 100 + [2] * 20, [0] * 150 + [1] * 10])  # boundaries inside 128-blocks
-    with torch.no_grad():
-        h_dense, rope_dense = model.hidden_states(ids, docs)
-        mtp_dense = model.mtp_hidden_states(h_dense, ids, rope_dense)
-        monkeypatch.setattr(attention_mask, "FLEX_DEVICES", {"cpu"})
-        with warnings.catch_warnings():
+    model = AXK1ForCausalLM(tiny_config, with_mtp=True).to(device)
+    ids = torch.randint(3, tiny_config.vocab_size, (2, 160), device=device)
+    docs = torch.tensor([[0] * 40 + [1] * 100 + [2] * 20, [0] * 150 + [1] * 10], device=device)  # inside blocks
+
+    def run(flex: bool):
+        monkeypatch.setattr(attention_mask, "FLEX_DEVICES", {device} if flex else set())
+        model.zero_grad()
+        with torch.set_grad_enabled(device == "cuda"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # eager flex_attention warns that it is unfused
-            h_flex, rope_flex = model.hidden_states(ids, docs)
-            mtp_flex = model.mtp_hidden_states(h_flex, ids, rope_flex)
-    assert rope_flex[2].use_flex and rope_flex[2]._dense is None  # the dense mask was never built
+            h, rope = model.hidden_states(ids, docs)
+            mtp = model.mtp_hidden_states(h, ids, rope)
+            if device == "cuda":
+                (h.square().mean() + sum(m.square().mean() for m in mtp)).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return h.detach(), [m.detach() for m in mtp], rope[2], grads
+
+    h_dense, mtp_dense, _, g_dense = run(False)
+    h_flex, mtp_flex, mask, g_flex = run(True)
+    assert mask.use_flex and mask._dense is None  # the dense mask was never built
     torch.testing.assert_close(h_flex, h_dense, rtol=1e-4, atol=1e-5)
     for a, b in zip(mtp_flex, mtp_dense):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert len(g_flex) == len(g_dense)
+    for a, b in zip(g_flex, g_dense):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
