@@ -25,6 +25,7 @@ import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.infer.generate import generate
+from axk1.train.memory import step_memory
 from axk1.train.metrics import read_jsonl, train_flops_per_token
 from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
@@ -71,16 +72,25 @@ def recipe_text(preset: str, vocab: int, steps: int, seqs: int, seq_len: int, de
 def train_axk1(work: Path, args) -> dict:
     path = work / "recipe.toml"
     path.write_text(recipe_text(args.preset, args.vocab, args.steps, args.seqs, args.seq_len, args.device, args.precision))
-    trainer = Trainer(load_recipe(path))
+    recipe = load_recipe(path)
+    trainer = Trainer(recipe)
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     trainer.fit()
     wall = time.perf_counter() - t0
+    # the trainer's memory account (what --dry-run prints) beside what the allocator saw
+    account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=args.seq_len, micro_batch=args.seqs,
+                          recompute=False, precision=args.precision, mtp_depth=1)
+    measured = torch.cuda.max_memory_allocated() / 1e9 if trainer.device.type == "cuda" else None
     rows = [r for r in read_jsonl(work / "run" / "metrics.jsonl") if r.get("tokens_per_s")]
     steady = rows[len(rows) // 2:] or rows  # after compile and warm-up
     tps = sorted(r["tokens_per_s"] for r in steady)[len(steady) // 2]
     mfu = [r["mfu"] for r in steady if r.get("mfu") is not None]
     return {"tokens_per_s": tps, "mfu": sorted(mfu)[len(mfu) // 2] if mfu else None, "wall_s": wall,
-            "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"]}
+            "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"],
+            "memory_account_gb": {k: round(v, 2) for k, v in account.as_dict().items()},
+            "memory_allocated_peak_gb": measured}
 
 
 def train_transformers(work: Path, args, steps: int) -> dict:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.arch import parameter_counts, training_flops_per_token
+from axk1.plan.memory import find_layout
+from axk1.plan.recipe import CONTEXT_LENGTHS
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, get_law, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
 from axk1.plan.search import (MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, Candidate, SearchSpace, family_config,
                               search)
@@ -30,6 +32,7 @@ class Plan:
     min_activation: float
     evaluated: int
     rejected: dict[str, int] = field(default_factory=dict)
+    context: int = 0  # the longest sequence the recipe trains at (its layout's memory holds it)
 
     @property
     def flops(self) -> float:
@@ -59,13 +62,15 @@ class Plan:
                                f"{self.serve_precision}") if self.serve_gpus else "none",
              "one node serves the release (A.X K1: 1,038 GB BF16 on 8 x H200)"),
             ("batch size", f"{self.batch_tokens:.3g} tokens = {self.batch_sequences:,} x {self.seq_len}",
-             "DeepSeek LLM Eq. 1: B = 0.2920 C^0.3271"),
+             "DeepSeek LLM Eq. 1: B = 0.2920 C^0.3271, rounded to a multiple of GPUs x the longest stage's "
+             "length so every stage divides over the ranks"),
             ("peak learning rate", f"{self.learning_rate:.2e}", "DeepSeek LLM Eq. 1: eta = 0.3118 C^-0.1250"),
             ("vocabulary", f"{self.vocab_optimal:,} x {self.vocab_adjust:g} -> {self.best.config.vocab_size:,}",
              "Tao et al. 2024 (arXiv 2407.13623) approach 2; A.X K1 raised the optimum by 25% "
              "(docs/model.md, Tokenizer)"),
-            ("memory", "18 B/param of state (bf16 weights, fp32 grads, fp32 master, AdamW), bf16 activations",
-             "memory.py; Korthikanti et al. 2022 for activations"),
+            ("memory", "the trainer's account at the longest stage: 16 B/param of sharded fp32 state, gathered bf16 "
+             "units, the chunked loss's buffers, bf16 activations", "axk1/train/memory.py (what axk1 train "
+             "--dry-run prints); Korthikanti et al. 2022 for activations"),
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
                                      "attention, lm_head, MTP depth 1)", "arch.py; DeepSeek LLM's M + head + MTP"),
         ]
@@ -91,7 +96,20 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust))
     best = result.ranked[0]
     counts = parameter_counts(best.config)
-    batch = optimal_batch_tokens(best.train_flops_per_token * best.tokens)
+    # The long-context stage goes as far as a layout holds it: without context parallelism (the trainer has none)
+    # the activations of one 32K sequence may not fit a GPU (DeepSeek-V3's budget on 80 GB H800s), and the recipe
+    # then stops at the longest length that does, which plan.md states.
+    for context in sorted((L for L in CONTEXT_LENGTHS if L >= seq_len), reverse=True):
+        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context)
+        if memory is not None:
+            best.memory = memory
+            break
+    else:
+        context = seq_len
+    # the law's batch, rounded to a whole number of the longest stage's sequences per GPU, so every stage's
+    # sequences divide over the data-parallel ranks (all GPUs: the trainer has no pipeline or context axis)
+    unit = budget.gpus * context
+    batch = max(1, round(optimal_batch_tokens(best.train_flops_per_token * best.tokens) / unit)) * unit
     per_gpu = budget.achieved_tflops * 1e12 / best.train_flops_per_token
     days = best.tokens / (per_gpu * budget.gpus) / SECONDS_PER_DAY
     return Plan(
@@ -100,7 +118,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         vocab_adjust=vocab_adjust, batch_tokens=batch, batch_sequences=max(1, round(batch / seq_len)),
         learning_rate=optimal_learning_rate(best.train_flops_per_token * best.tokens),
         tokens_per_second_per_gpu=per_gpu, days=days, serve_gpus=serve_gpus, serve_precision=serve_precision,
-        min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected,
+        min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected, context=context,
     )
 
 

@@ -21,6 +21,7 @@ AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s))
     ("stage2-quality-reasoning", 1.66e12, [4096]),
     ("stage3-long-context", 0.6e12, [4096, 16384, 32768]),
 ]
+CONTEXT_LENGTHS = sorted({L for _, _, lengths in AXK1_STAGES for L in lengths})
 DECAY_STARTS_AT_STAGE = 2  # A.X K1: constant learning rate in stage 1, decay from stage 2
 # Percent per domain (docs/training.md, "Pretraining stages"); stage 1 sums to 99.85%, normalised when written.
 AXK1_MIXTURES = [
@@ -38,6 +39,7 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
     total = sum(t for _, t, _ in AXK1_STAGES)
     stages, assigned = [], 0
     for i, ((name, tokens, lengths), mix) in enumerate(zip(AXK1_STAGES, AXK1_MIXTURES)):
+        lengths = [L for L in lengths if L <= plan.context] or lengths[:1]  # as far as the layout's memory holds
         # A.X K1's share of the tokens; the last stage takes the rounding remainder
         last = i == len(AXK1_STAGES) - 1
         stage_tokens = int(plan.best.tokens - assigned) if last else int(plan.best.tokens * tokens / total)
@@ -57,9 +59,8 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
         batch=BatchConfig(global_tokens=batch_seqs * plan.seq_len, global_sequences=batch_seqs, micro_batch=1),
         moe=MoEConfig(balancing="aux-loss-free", bias_update_rate=1e-3, seq_aux_loss_alpha=0.0),
         parallelism=ParallelismConfig(dp_replicate=layout.dp_replicate, dp_shard=layout.dp_shard, ep=layout.ep,
-                                      pp=layout.pp, cp=layout.cp,
                                       activation_checkpointing="full" if layout.recompute else "none",
-                                      precision=plan.budget.precision),
+                                      precision="bf16"),  # the trainer's; an fp8 budget's speed is not its
         stages=stages,
         checkpointing=CheckpointConfig(dir="checkpoints", interval_steps=1000, keep_latest=3, async_=True),
         logging=LoggingConfig(every_steps=10, jsonl="metrics.jsonl", tensorboard="tb"),

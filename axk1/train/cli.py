@@ -17,6 +17,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
                    "torch sees a GPU)")
+    p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
+                   "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
+    p.add_argument("--world-size", type=int, default=None, help="ranks of the launch the dry run checks (default: "
+                   "dp_replicate x dp_shard)")
+    p.add_argument("--gpu", default="H200", help="the GPU whose memory the dry run checks against (default H200)")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
 
@@ -24,11 +29,36 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 def cmd_train(args: argparse.Namespace) -> int:
     from axk1.parallel.distributed import shutdown_distributed
 
+    if args.dry_run:
+        return _dry_run(args)
     try:
         _train(args)
     finally:  # the trainer (and the process groups it holds) is gone by now
         shutdown_distributed()
     return 0
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    from axk1.train.dry_run import dry_run
+    from axk1.train.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
+    import tomllib
+
+    # the device the launch will resolve: "auto" means the GPU machines', not this one's
+    declared = args.device or tomllib.loads(open(args.recipe, encoding="utf-8").read()).get("run", {}).get("device", "auto")
+    recipe.run.device = "cuda" if declared == "auto" else declared
+    p = recipe.parallelism
+    world = args.world_size or p.dp_replicate * p.dp_shard
+    result = dry_run(recipe, world, args.gpu)
+    print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}; mesh dp_replicate "
+          f"{p.dp_replicate} x dp_shard {p.dp_shard} (ep {p.ep}), precision {p.precision}, recompute "
+          f"{p.activation_checkpointing}, micro_batch {recipe.batch.micro_batch}")
+    print(result.table())
+    for problem in result.problems:
+        print(f"problem: {problem}")
+    print("ok: the recipe passes for this launch" if not result.problems else f"{len(result.problems)} problem(s)")
+    return 1 if result.problems else 0
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -1,0 +1,80 @@
+"""`axk1 train RECIPE --dry-run --world-size N`: check a recipe against a launch of N ranks without building the
+model or touching data — mesh shape, every stage's batch over the data-parallel ranks, positions, device — and
+print the memory per GPU each stage needs (axk1/train/memory.py, the account the planner uses) against the GPU's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from axk1.hardware import get_gpu
+from axk1.parallel.activation_checkpoint import normalize_mode
+from axk1.parallel.mesh import MeshDims
+from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
+from axk1.train.recipe import Recipe
+
+
+@dataclass
+class StageCheck:
+    stage: str
+    seq_len: int
+    sequences: int       # per optimizer step
+    per_rank: int        # sequences per data-parallel rank
+    micro_batches: int   # per rank and step
+    memory: StepMemory
+
+
+@dataclass
+class DryRun:
+    world_size: int
+    gpu: str
+    limit_gb: float      # usable HBM per GPU
+    device: str
+    rows: list[StageCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        head = (f"{'stage':<28} {'seq_len':>7} {'seqs/step':>9} {'/rank':>5} {'micro':>5}  {'state':>6} "
+                f"{'gather':>6} {'loss':>5} {'acts':>6} {'rsv':>4} {'total':>6}  (GB; limit {self.limit_gb:.0f})")
+        lines = [head]
+        for r in self.rows:
+            m = r.memory
+            flag = "" if m.total <= self.limit_gb else "  OVER"
+            lines.append(f"{r.stage:<28} {r.seq_len:>7} {r.sequences:>9,} {r.per_rank:>5} {r.micro_batches:>5}  "
+                         f"{m.state:>6.1f} {m.gathered:>6.1f} {m.loss:>5.1f} {m.activations:>6.1f} {m.reserved:>4.0f} "
+                         f"{m.total:>6.1f}{flag}")
+        return "\n".join(lines)
+
+
+def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
+    """Every check of a launch of `world_size` ranks; problems are listed, not raised, so all show at once."""
+    spec = get_gpu(gpu)
+    config = recipe.model.build_config()
+    p = recipe.parallelism
+    out = DryRun(world_size, spec.name, spec.memory_gb * USABLE_FRACTION, recipe.run.device)
+    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
+    try:
+        dims.check(world_size, config.n_routed_experts)
+    except ValueError as e:
+        out.problems.append(str(e))
+    if world_size > 1 and recipe.run.device == "cpu":
+        out.problems.append(f"[run] device resolves to cpu here: {world_size} ranks would train on CPU with gloo "
+                            "(set device = \"cuda\", or run the dry run on the GPU machine)")
+    dp = max(1, world_size)
+    recompute = normalize_mode(p.activation_checkpointing) == "full"
+    for i, parts in enumerate(recipe.stage_steps()):
+        stage = recipe.stages[i]
+        for (_, seqs), L in zip(parts, stage.lengths()):
+            if seqs % dp:
+                out.problems.append(f"stage {stage.name!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
+                                    f"over {dp} data-parallel ranks: make [batch] global_tokens a multiple of "
+                                    f"{dp} x the longest seq_len")
+            per_rank = max(1, seqs // dp)
+            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, seq_len=L, micro_batch=recipe.batch.micro_batch,
+                                 recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth)
+            out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // recipe.batch.micro_batch), memory))
+            if memory.total > out.limit_gb:
+                out.problems.append(f"stage {stage.name!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
+                                    f"{out.limit_gb:.0f} GB usable on {spec.name}: shard over more ranks (dp_shard), "
+                                    "turn on activation_checkpointing, or lower micro_batch")
+    return out

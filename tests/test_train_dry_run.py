@@ -1,0 +1,56 @@
+"""`axk1 train RECIPE --dry-run --world-size N` (docs/gpu.md): the recipe checked for a launch of N ranks without
+building anything — mesh, every stage's batch over the data-parallel ranks, memory per GPU from the trainer's own
+account — and the planner's recipes pass it."""
+
+import torch
+
+from axk1.cli import main
+from axk1.train.memory import STATE_BYTES_PER_PARAM, step_memory
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Trainer
+from tests.train_helpers import write_recipe
+
+
+def test_the_519b_recipe_passes_for_its_1024_gpus(capsys):
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024"]) == 0
+    out = capsys.readouterr().out
+    assert "ok: the recipe passes" in out and "32768" in out and "OVER" not in out
+
+
+def test_the_old_519b_layout_is_refused_with_each_reason(capsys):
+    """8 x 128 HSDP with 15,360 x 4,096 tokens a step: the long stages' batches do not divide 1,024 ranks and the 32K
+    stage does not fit (the findings that made the recipe unstartable)."""
+    code = main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--parallelism.dp_replicate",
+                 "8", "--parallelism.dp_shard", "128", "--batch.global_tokens", "62914560"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1,920 sequences per step do not divide over 1024" in out and "3,840 sequences" in out
+    assert "at seq_len 32768" in out and "GB per GPU >" in out and "OVER" in out
+
+
+def test_a_launch_of_the_wrong_size_is_named(capsys):
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "512"]) == 1
+    assert "the job has 512 ranks" in capsys.readouterr().out
+
+
+def test_the_planners_recipe_passes_the_dry_run(tmp_path, capsys):
+    assert main(["plan", "--gpu", "H200", "--gpus", "1024", "--days", "73", "-o", str(tmp_path / "plan")]) == 0
+    assert main(["train", str(tmp_path / "plan" / "recipe.toml"), "--dry-run", "--world-size", "1024"]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_the_state_term_is_what_the_trainer_allocates(tmp_path):
+    """One process: the master weights, gradients and AdamW moments the trainer holds after a step are the account's
+    16 bytes per parameter."""
+    trainer = Trainer(load_recipe(write_recipe(tmp_path)))
+    trainer.train_step(0)
+    # (layer 0's post-MoE norm has no MoE to follow, so it never gets a gradient: the account counts it anyway)
+    trained = [p for p in trainer.model.parameters() if p.grad is not None]
+    held = sum(p.numel() * p.element_size() + p.grad.numel() * p.grad.element_size() for p in trained)
+    held += sum(t.numel() * t.element_size() for p in trained for k, t in trainer.optimizer.state[p].items()
+                if k != "step")
+    assert held == STATE_BYTES_PER_PARAM * sum(p.numel() for p in trained)
+    n = sum(p.numel() for p in trainer.model.parameters())
+    memory = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=32, precision="fp32", mtp_depth=1)
+    assert memory.state * 1e9 == STATE_BYTES_PER_PARAM * n
+    assert torch.isfinite(torch.tensor(memory.total))
