@@ -2,7 +2,7 @@
 
 "full": each decoder layer (the MTP module's included) keeps only its input for the backward pass and recomputes
 its activations there - ~one extra forward of compute for activation memory of one hidden state per layer, what
-the planner's memory model assumes when it picks `recompute` (axk1/plan/memory.py). Uses the composable
+the memory account assumes with recompute on (axk1/train/memory.py). Uses the composable
 `checkpoint` API, which leaves parameter names alone (checkpoints and exports are unchanged) and composes with
 `fully_shard` when applied first.
 """
