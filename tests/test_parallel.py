@@ -127,7 +127,7 @@ def test_519b_sharding_plan_on_1024_fake_ranks():
         with torch.device("meta"):
             model = AXK1ForCausalLM(config, with_mtp=True)
         mesh = build_mesh(MeshDims(dp_replicate=8, dp_shard=128, ep=8), config.n_routed_experts)
-        assert mesh.mesh.shape == (8, 16, 8)
+        assert mesh.mesh.shape == (8, 16, 8, 1)  # dp_replicate, dp_shard_mod_ep, ep, cp
         apply_expert_parallel(model, mesh["ep"])
         apply_fsdp(model, mesh)
         layer = model.model.layers[5]
@@ -137,7 +137,7 @@ def test_519b_sharding_plan_on_1024_fake_ranks():
         experts = layer.mlp.experts.gate_up_proj
         assert experts.shape == (24, 4096, 7168)  # 192 experts / ep 8 ...
         assert experts.to_local().shape == (24, 256, 7168)  # ... then FSDP rows over dp_shard / ep = 16 ranks
-        assert experts.device_mesh.mesh_dim_names == ("dp_replicate", "dp_shard_mod_ep")
+        assert experts.device_mesh.mesh_dim_names == ("dp_replicate", "experts_fsdp")  # dp_shard_mod_ep x cp
         assert model.mtp[0].layer.mlp.experts.down_proj.to_local().shape == (24, 448, 2048)
         local = sum(p.to_local().numel() if isinstance(p, DTensor) else p.numel() for p in model.parameters())
         assert 3.9e9 < local < 4.4e9  # ~531B (with MTP) / 128: HSDP keeps 8 replicas of a 128-way shard

@@ -208,17 +208,17 @@ def _build_519b_as_rank_1003(_: int) -> None:
         assert parallel.dp_size == 1024 and parallel.dp_rank == 1003
         assert all(t.is_meta for t in [*model.parameters(), *model.buffers()])
         regions = shard_regions(model)
-        # rank 1003 = replica 7 x (shard 13 of 16 x ep 3 of 8): dp_shard rank 107 of 128
+        # rank 1003 = replica 1 of 2 x (shard 61 of 64 x ep 3 of 8): dp_shard rank 491 of 512
         emb = regions["model.embed_tokens.weight"]
-        assert emb.full_shape == (163840, 7168) and emb.offset == (107 * 1280, 0)
-        up = regions["model.layers.5.mlp.experts.gate_up_proj"]
-        assert up.full_shape == (192, 4096, 7168) and up.offset == (3 * 24, 13 * 256, 0)
-        assert tuple(up.local.shape) == (24, 256, 7168)
-        router = regions["model.layers.5.mlp.gate.weight"]  # 192 rows in chunks of 2: ranks >= 96 hold none
+        assert emb.full_shape == (163840, 7168) and emb.offset == (491 * 320, 0)
+        up = regions["model.layers.5.mlp.experts.gate_up_proj"]  # 24 local experts over 64 ranks: rows of each
+        assert up.full_shape == (192, 4096, 7168) and up.offset == (3 * 24, 61 * 64, 0)
+        assert tuple(up.local.shape) == (24, 64, 7168)
+        router = regions["model.layers.5.mlp.gate.weight"]  # its own fp32 unit: 192 rows over 512, ranks >= 192 none
         assert router.offset == (192, 0) and tuple(router.local.shape) == (0, 7168)
         bias = regions["model.layers.5.mlp.gate.e_score_correction_bias"]
         assert bias.full_shape == (192,) and bias.local.dtype == torch.float32
-        assert regions["mtp.0.layer.mlp.experts.down_proj"].offset == (72, 13 * 448, 0)
+        assert regions["mtp.0.layer.mlp.experts.down_proj"].offset == (72, 61 * 112, 0)
     finally:
         dist.destroy_process_group()
 

@@ -25,10 +25,14 @@ def document_causal_mask(document_ids_BT: torch.Tensor) -> torch.Tensor:
 
 
 class DocumentMask:
-    """The document-causal mask of a batch, built lazily in the form asked for."""
+    """The document-causal mask of a batch, built lazily in the form asked for. Under context parallelism a rank
+    holds queries [q_start, q_start + q_len) of the rows and attends over all T keys (gathered): the mask is then
+    those rows of the whole one."""
 
-    def __init__(self, document_ids_BT: torch.Tensor) -> None:
+    def __init__(self, document_ids_BT: torch.Tensor, q_start: int = 0, q_len: int | None = None) -> None:
         self.document_ids_BT = document_ids_BT
+        self.q_start = q_start
+        self.q_len = document_ids_BT.shape[1] - q_start if q_len is None else q_len
         self._dense: torch.Tensor | None = None
         self._block: BlockMask | None = None
 
@@ -38,22 +42,26 @@ class DocumentMask:
 
     def prefix(self, T: int) -> DocumentMask:
         """The mask of the first T positions (the MTP modules' shorter rows)."""
+        if self.q_start or self.q_len != self.document_ids_BT.shape[1]:
+            raise ValueError("a context-parallel shard's mask has no prefix (MTP does not run under context parallelism)")
         return DocumentMask(self.document_ids_BT[:, :T])
 
     def dense(self) -> torch.Tensor:
+        """Boolean [B, 1, q_len, T]."""
         if self._dense is None:
-            self._dense = document_causal_mask(self.document_ids_BT)
+            whole = document_causal_mask(self.document_ids_BT)
+            self._dense = whole[:, :, self.q_start:self.q_start + self.q_len]
         return self._dense
 
     def block(self) -> BlockMask:
         if self._block is None:
-            docs_BT = self.document_ids_BT
+            docs_BT, start = self.document_ids_BT, self.q_start
             B, T = docs_BT.shape
 
             def causal_same_document(b, h, q, kv):
-                return (q >= kv) & (docs_BT[b, q] == docs_BT[b, kv])
+                return (q + start >= kv) & (docs_BT[b, q + start] == docs_BT[b, kv])
 
             # one mask for all heads (H = None); compiled on an accelerator, where T is long
-            self._block = create_block_mask(causal_same_document, B, None, T, T, device=docs_BT.device,
+            self._block = create_block_mask(causal_same_document, B, None, self.q_len, T, device=docs_BT.device,
                                             _compile=docs_BT.device.type != "cpu")
         return self._block

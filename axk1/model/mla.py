@@ -39,6 +39,9 @@ class MLA(nn.Module):
         self.kv_a_layernorm = RMSNorm(config.kv_lora_rank, config.rms_norm_eps)
         self.kv_b_proj = nn.Linear(config.kv_lora_rank, H * (config.qk_nope_head_dim + config.v_head_dim), bias=False)
         self.o_proj = nn.Linear(H * config.v_head_dim, D, bias=False)
+        # Context parallelism (set from outside, axk1/parallel/context_parallel.py): gathers the compressed
+        # latents [B, T_local, C + R] of every rank's tokens along T. None: the whole sequence is here.
+        self.gather_latent = None
 
     def _project(self, x_BTD: torch.Tensor, cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor):
         """Queries split into nope/rope parts, the normalised latent, and the rotated shared rope key."""
@@ -58,12 +61,18 @@ class MLA(nn.Module):
         B, T, _ = x_BTD.shape
         H = self.n_heads
         q_nope_BTHN, q_rope_BTHR, c_kv_BTC, k_rope_BTR = self._project(x_BTD, cos_BT1P, sin_BT1P)
-        kv_BTHK = self.kv_b_proj(c_kv_BTC).view(B, T, H, self.nope_dim + self.v_dim)
-        k_nope_BTHN, v_BTHV = kv_BTHK.split([self.nope_dim, self.v_dim], dim=-1)
+        if self.gather_latent is not None:
+            # context parallel: what moves between ranks is the latent (C + R values a token, 576 for A.X K1), not
+            # the per-head keys and values it expands to; this rank's queries then attend over all S tokens
+            latent_BSL = self.gather_latent(torch.cat([c_kv_BTC, k_rope_BTR], dim=-1))
+            c_kv_BTC, k_rope_BTR = latent_BSL.split([self.kv_rank, self.rope_dim], dim=-1)
+        S = c_kv_BTC.shape[1]
+        kv_BSHK = self.kv_b_proj(c_kv_BTC).view(B, S, H, self.nope_dim + self.v_dim)
+        k_nope_BSHN, v_BSHV = kv_BSHK.split([self.nope_dim, self.v_dim], dim=-1)
         # Concatenated in [B, H, T, K] order: contiguous per head, which the CPU flash kernel reads faster.
         q_BHTK = torch.cat([q_nope_BTHN.transpose(1, 2), q_rope_BTHR.transpose(1, 2)], dim=-1)
-        k_BHTK = torch.cat([k_nope_BTHN.transpose(1, 2), k_rope_BTR[:, None].expand(B, H, T, self.rope_dim)], dim=-1)
-        v_BHTK = v_BTHV.transpose(1, 2)
+        k_BHTK = torch.cat([k_nope_BSHN.transpose(1, 2), k_rope_BTR[:, None].expand(B, H, S, self.rope_dim)], dim=-1)
+        v_BHTK = v_BSHV.transpose(1, 2)
         if isinstance(mask, DocumentMask) and mask.use_flex:
             # FlexAttention takes a value head narrower than the query's: no padding
             o_BHTV = _flex_attention(q_BHTK, k_BHTK, v_BHTK, mask.block(), self.scale)
@@ -127,7 +136,7 @@ def causal_attention_blocks(q_BHTK: torch.Tensor, k_BHTK: torch.Tensor, v_BHTK: 
     kernel already skips (causal from 1,024) and no faster below 512; other devices' kernels skip by themselves.
     """
     T = q_BHTK.shape[2]
-    if q_BHTK.device.type != "cpu" or T < 512 or (mask_B1TS is None and T >= 1024):
+    if q_BHTK.device.type != "cpu" or T < 512 or (mask_B1TS is None and T >= 1024) or k_BHTK.shape[2] != T:
         return [F.scaled_dot_product_attention(q_BHTK, k_BHTK, v_BHTK, attn_mask=mask_B1TS,
                                                is_causal=mask_B1TS is None, scale=scale)]
     h = T // 2

@@ -96,14 +96,19 @@ class AXK1ForCausalLM(nn.Module):
 
     # ---- training / full-sequence forward ----------------------------------------------------------
     def hidden_states(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
-                      position_ids_BT: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
-        """Last decoder layer's output (before the final norm) and the (cos, sin, mask) it was computed with."""
+                      position_ids_BT: torch.Tensor | None = None,
+                      attention_mask: DocumentMask | None = None) -> tuple[torch.Tensor, tuple]:
+        """Last decoder layer's output (before the final norm) and the (cos, sin, mask) it was computed with.
+        `attention_mask` with `position_ids_BT`: given whole instead of derived from document_ids (a
+        context-parallel shard of the rows, axk1/parallel/context_parallel.py)."""
         check_token_ids(input_ids_BT, self.config)
         B, T = input_ids_BT.shape
         if T > self.config.max_position_embeddings:
             raise ValueError(f"sequence of {T} tokens exceeds max_position_embeddings={self.config.max_position_embeddings}")
-        mask_B1TS = None
-        if document_ids_BT is not None:
+        mask_B1TS = attention_mask
+        if attention_mask is not None and position_ids_BT is None:
+            raise ValueError("an explicit attention_mask needs its position_ids")
+        if document_ids_BT is not None and attention_mask is None:
             if document_ids_BT.shape != input_ids_BT.shape:
                 raise ValueError(f"document_ids shape {tuple(document_ids_BT.shape)} != input_ids shape {(B, T)}")
             mask_B1TS = DocumentMask(document_ids_BT)

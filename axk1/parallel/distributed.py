@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
+from axk1.parallel.context_parallel import apply_context_parallel
 from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
 from axk1.parallel.mesh import MeshDims, build_mesh
@@ -21,6 +22,8 @@ class ParallelContext:
     mesh: DeviceMesh
     dp_rank: int
     dp_size: int
+    cp_rank: int = 0
+    cp_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -70,13 +73,16 @@ def shutdown_distributed() -> None:
 
 def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
                 param_dtype: torch.dtype | None = None) -> ParallelContext:
-    """EP (if dims.ep > 1) then FSDP2 on `objective` (an axk1.train.loss.Objective), in place. The model may
+    """EP (if dims.ep > 1), context parallelism (if dims.cp > 1), then FSDP2 on `objective` (an
+    axk1.train.loss.Objective), in place. The model may
     still be on the meta device (sharding a meta model allocates nothing; axk1.parallel.init materialises it).
     device "meta" plans only (a fake process group): the mesh then stands on CPU."""
     lm = objective.lm
     mesh = build_mesh(dims, lm.config.n_routed_experts, "cpu" if device.type == "meta" else device.type)
     if dims.ep > 1:
         apply_expert_parallel(lm, mesh["ep"])
+    if dims.cp > 1:
+        apply_context_parallel(lm, mesh["cp"].get_group())
     apply_fsdp(objective, mesh, param_dtype=param_dtype)
-    dp = mesh["dp"]
-    return ParallelContext(mesh, dp.get_local_rank(), dp.size())
+    dp, cp = mesh["dp"], mesh["cp"]
+    return ParallelContext(mesh, dp.get_local_rank(), dp.size(), cp.get_local_rank(), cp.size())

@@ -31,29 +31,47 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
     kw = dict(mp_policy=mp, reshard_after_forward=reshard_after_forward)
     dp_size = mesh["dp"].size()
+    # Units shard over "fsdp" (= dp_shard, times cp under context parallelism). Each rank's loss is already its
+    # share of the global mean (the trainer scales it by dp_size), so gradients are summed over the cp ranks and
+    # divided by dp_size only, not by the unit's mesh size.
+    divide = mesh["cp"].size() > 1
     # The routers as their own units gathered in fp32 (param_dtype fp32, inputs cast to fp32 on entry): with a
     # bf16 policy the top-k choice would otherwise be made on bf16-rounded weights (DeepSeek-V3 routes in fp32).
     if param_dtype is not None and param_dtype != torch.float32:
         fp32 = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
         for module in lm.modules():
             if isinstance(module, Router):
-                fully_shard(module, mesh=_dp_mesh(mesh, "dp_shard"), mp_policy=fp32,
+                fully_shard(module, mesh=_dp_mesh(mesh, "fsdp"), mp_policy=fp32,
                             reshard_after_forward=reshard_after_forward)
+                if divide:
+                    _divide_by(module, dp_size, mesh)
     for module in lm.modules():
         if isinstance(module, ExpertParallelExperts):
-            emesh = _dp_mesh(mesh, "dp_shard_mod_ep")
+            emesh = _dp_mesh(mesh, "experts_fsdp")
             # when the local experts do not split evenly over the shard ranks, shard each expert's rows (dim 1):
             # whole experts (dim 0) would pad (519B: 24 local experts over 16 ranks -> 2 per rank, 33% waste)
-            by_rows = module.n_local % mesh["dp_shard_mod_ep"].size() != 0
+            by_rows = module.n_local % mesh["experts_fsdp"].size() != 0
             fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
             module.set_gradient_divide_factor(float(dp_size))
     # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
     units = lm.decoder_layers()
-    dp_mesh = _dp_mesh(mesh, "dp_shard")
+    dp_mesh = _dp_mesh(mesh, "fsdp")
     for unit in units:
         fully_shard(unit, mesh=dp_mesh, **kw)
+        if divide:
+            _divide_by(unit, dp_size, mesh)
     fully_shard(model, mesh=dp_mesh, **kw)
+    if divide:
+        _divide_by(model, dp_size, mesh)
     return model
+
+
+def _divide_by(unit: nn.Module, factor: int, mesh: DeviceMesh) -> None:
+    """Gradients reduced as a sum divided by `factor`. NCCL does it in the reduction (PREMUL_SUM); gloo has no such
+    op, so there the sum is divided afterwards."""
+    unit.set_gradient_divide_factor(float(factor))
+    if mesh.device_type == "cpu":
+        unit.set_force_sum_reduction_for_comms(True)
 
 
 @torch.no_grad()
@@ -61,9 +79,9 @@ def clip_grad_norm_tensor_(parameters: list[nn.Parameter], max_norm: float, mesh
     """Global gradient norm across FSDP shards and expert-parallel slices, then clipping in place; the norm comes
     back as a 0-dim float64 tensor on the gradients' device, so the caller decides when to wait for it.
 
-    Dense gradients are sharded over "dp_shard" (and replicated over dp_replicate); expert gradients are sharded
-    over dp_shard_mod_ep and differ across ep, which together is again the "dp_shard" axis: summing local squares
-    over that one group counts every gradient element exactly once. (torch's clip_grad_norm_ cannot mix the two
+    Dense gradients are sharded over "fsdp" (dp_shard x cp; replicated over dp_replicate); expert gradients are
+    sharded over dp_shard_mod_ep x cp and differ across ep, which together is again the "fsdp" axis: summing local
+    squares over that one group counts every gradient element exactly once. (torch's clip_grad_norm_ cannot mix the two
     meshes.)"""
     grads = [p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad for p in parameters if p.grad is not None]
     # the squares add up where the gradients are (NCCL takes CUDA tensors only), in float64 as before
@@ -71,7 +89,7 @@ def clip_grad_norm_tensor_(parameters: list[nn.Parameter], max_norm: float, mesh
     sq = torch.zeros((), dtype=torch.float64, device=device)
     for g in grads:
         sq += g.double().pow(2).sum()
-    torch.distributed.all_reduce(sq, group=mesh["dp_shard"].get_group())
+    torch.distributed.all_reduce(sq, group=mesh["fsdp"].get_group())
     norm = sq.sqrt()
     # Scale by max_norm / norm when that is < 1, chosen on the device (reading the norm would be a host sync);
     # on CPU, where reading it is free, the pass is skipped when it would multiply by 1 (exactly as before).

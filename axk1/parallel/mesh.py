@@ -1,10 +1,11 @@
-"""The training DeviceMesh: data-parallel replicate (HSDP's outer axis) x data-parallel shard, with expert
-parallelism carved out of the shard axis (as torchtitan does): dp_shard = dp_shard_mod_ep x ep.
+"""The training DeviceMesh: data-parallel replicate (HSDP's outer axis) x data-parallel shard x context parallel,
+with expert parallelism carved out of the shard axis (as torchtitan does): dp_shard = dp_shard_mod_ep x ep.
 
-Axes: "dp_replicate" (gradients all-reduced), "dp_shard_mod_ep" x "ep" flattened to "dp_shard" (FSDP2 shards
-dense parameters over it), "ep" (each rank owns n_experts / ep routed experts; tokens move by all-to-all), and
-"dp_replicate" x "dp_shard" flattened to "dp" (the ranks that see different data: loads and losses are summed
-over it).
+Axes: "dp_replicate" (gradients all-reduced), "dp_shard_mod_ep" x "ep" flattened to "dp_shard", "ep" (each rank
+owns n_experts / ep routed experts; tokens move by all-to-all), "cp" (innermost: the ranks that split one row's
+tokens, axk1/parallel/context_parallel.py), "dp_shard" x "cp" flattened to "fsdp" (FSDP2 shards parameters over
+it: the cp ranks hold the same model, so they share its state too) and "dp_replicate" x "dp_shard" flattened to
+"dp" (the ranks that see different rows).
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ class MeshDims:
     dp_replicate: int = 1
     dp_shard: int = 1
     ep: int = 1
+    cp: int = 1
 
     @property
     def world_size(self) -> int:
-        return self.dp_replicate * self.dp_shard
+        return self.dp_replicate * self.dp_shard * self.cp
 
     def check(self, world_size: int, n_experts: int) -> None:
-        if min(self.dp_replicate, self.dp_shard, self.ep) < 1:
+        if min(self.dp_replicate, self.dp_shard, self.ep, self.cp) < 1:
             raise ValueError(f"mesh axes must be >= 1, got {self}")
         if self.world_size != world_size:
-            raise ValueError(f"dp_replicate x dp_shard = {self.world_size} but the job has {world_size} ranks: make "
+            raise ValueError(f"dp_replicate x dp_shard x cp = {self.world_size} but the job has {world_size} ranks: make "
                              "[parallelism] match the launch (torchrun --nproc-per-node x nodes)")
         if self.dp_shard % self.ep:
             raise ValueError(f"ep={self.ep} must divide dp_shard={self.dp_shard} (experts are split within the shard axis)")
@@ -38,11 +40,13 @@ class MeshDims:
 
 
 def build_mesh(dims: MeshDims, n_experts: int, device_type: str = "cpu") -> DeviceMesh:
-    """A 3-D mesh (dp_replicate, dp_shard_mod_ep, ep) with flattened "dp_shard" and "dp" views; the default
-    process group must already be initialised (torchrun, or the fake backend for planning)."""
+    """A 4-D mesh (dp_replicate, dp_shard_mod_ep, ep, cp) with flattened "dp_shard", "fsdp", "experts_fsdp" and "dp"
+    views; the default process group must already be initialised (torchrun, or the fake backend for planning)."""
     dims.check(dist.get_world_size(), n_experts)
-    mesh = init_device_mesh(device_type, (dims.dp_replicate, dims.dp_shard // dims.ep, dims.ep),
-                            mesh_dim_names=("dp_replicate", "dp_shard_mod_ep", "ep"))
+    mesh = init_device_mesh(device_type, (dims.dp_replicate, dims.dp_shard // dims.ep, dims.ep, dims.cp),
+                            mesh_dim_names=("dp_replicate", "dp_shard_mod_ep", "ep", "cp"))
     mesh["dp_shard_mod_ep", "ep"]._flatten("dp_shard")
+    mesh["dp_shard_mod_ep", "ep", "cp"]._flatten("fsdp")
+    mesh["dp_shard_mod_ep", "cp"]._flatten("experts_fsdp")  # the ranks holding the same experts
     mesh["dp_replicate", "dp_shard_mod_ep", "ep"]._flatten("dp")
     return mesh

@@ -49,7 +49,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     declared = args.device or tomllib.loads(open(args.recipe, encoding="utf-8").read()).get("run", {}).get("device", "auto")
     recipe.run.device = "cuda" if declared == "auto" else declared
     p = recipe.parallelism
-    world = args.world_size or p.dp_replicate * p.dp_shard
+    world = args.world_size or p.dp_replicate * p.dp_shard * p.cp
     result = dry_run(recipe, world, args.gpu)
     print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}; mesh dp_replicate "
           f"{p.dp_replicate} x dp_shard {p.dp_shard} (ep {p.ep}), precision {p.precision}, recompute "

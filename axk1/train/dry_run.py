@@ -52,7 +52,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     config = recipe.model.build_config()
     p = recipe.parallelism
     out = DryRun(world_size, spec.name, spec.memory_gb * USABLE_FRACTION, recipe.run.device)
-    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
+    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep, p.cp)
     try:
         dims.check(world_size, config.n_routed_experts)
     except ValueError as e:
@@ -60,7 +60,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     if world_size > 1 and recipe.run.device == "cpu":
         out.problems.append(f"[run] device resolves to cpu here: {world_size} ranks would train on CPU with gloo "
                             "(set device = \"cuda\", or run the dry run on the GPU machine)")
-    dp = max(1, world_size)
+    dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
     recompute = normalize_mode(p.activation_checkpointing) == "full"
     for i, parts in enumerate(recipe.stage_steps()):
         stage = recipe.stages[i]
@@ -70,7 +70,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                                     f"over {dp} data-parallel ranks: make [batch] global_tokens a multiple of "
                                     f"{dp} x the longest seq_len")
             per_rank = max(1, seqs // dp)
-            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, seq_len=L, micro_batch=recipe.batch.micro_batch,
+            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L,
+                                 micro_batch=recipe.batch.micro_batch,
                                  recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth)
             out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // recipe.batch.micro_batch), memory))
             if memory.total > out.limit_gb:

@@ -155,16 +155,18 @@ class LossParts(NamedTuple):
 
 
 def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
-                  labels_BT: torch.Tensor | None = None, chunk_size: int = CHUNK_TOKENS) -> LossParts:
+                  labels_BT: torch.Tensor | None = None, chunk_size: int = CHUNK_TOKENS,
+                  context: tuple | None = None) -> LossParts:
     """The objective for one micro-batch of an AXK1ForCausalLM; the head is applied inside the chunked loss (no
     full logits). `labels_BT` defaults to the next-token labels (pretraining); post-training passes them with the
-    prompt masked."""
+    prompt masked. `context`: (position ids, DocumentMask) of a context-parallel shard of the rows (its labels
+    come with it; no MTP there)."""
     moes = [m for _, m in moe_layers(model)]
     for m in moes:  # a layer that does not run this time (MTP at λ = 0) must not contribute a stale loss
         m.aux_loss = None
     if labels_BT is None:
         labels_BT = next_token_labels(ids_BT, docs_BT)
-    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT)
+    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT, *(context or ()))
     w_VD = model.lm_head.weight
     token_loss_BT = torch.zeros(ids_BT.shape, dtype=torch.float32, device=ids_BT.device)
     main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD, labels_BT.flatten(), chunk_size,
@@ -194,5 +196,5 @@ class Objective(torch.nn.Module):
         self.lm, self.chunk_size = lm, chunk_size
 
     def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
-                labels_BT: torch.Tensor | None = None) -> LossParts:
-        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, labels_BT, self.chunk_size)
+                labels_BT: torch.Tensor | None = None, context: tuple | None = None) -> LossParts:
+        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, labels_BT, self.chunk_size, context)

@@ -60,7 +60,7 @@ def activation_values_per_token_layer(c: ModelConfig) -> tuple[float, float]:
     return float(attention + moe), float(4 * h + 4 * c.n_routed_experts)
 
 
-def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1,
+def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1, cp: int = 1,
                 recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1,
                 total_params: int | None = None) -> StepMemory:
     """Peak memory per GPU of one training step (see the module docstring for each term). `total_params` (MTP
@@ -71,7 +71,7 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     total = total_params
     act_bytes = 2 if precision == "bf16" else 4
     D, V = c.hidden_size, c.vocab_size
-    state = STATE_BYTES_PER_PARAM * total / dp_shard
+    state = STATE_BYTES_PER_PARAM * total / (dp_shard * cp)  # the cp ranks share the model's state too
 
     layers = c.num_hidden_layers + (c.num_nextn_predict_layers if mtp_depth > 0 else 0)
     routed_per_moe_layer = 3 * D * c.moe_intermediate_size * c.n_routed_experts
@@ -83,7 +83,7 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
     gathered = max(2 * unit * act_bytes, unit * (2 * act_bytes + 4)) + root * (2 * act_bytes + 4)
 
-    tokens = micro_batch * seq_len
+    tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
     loss = 4 * V * D * 2 + 4 * CHUNK_TOKENS * V + 4 * tokens * D
 
     values, fp32_bytes = activation_values_per_token_layer(c)
@@ -93,4 +93,8 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     else:
         activations = layers * full_layer
     activations += tokens * D * act_bytes * 4  # embeddings out, final norm in/out, the hidden states' gradient
+    if cp > 1:  # one layer's keys and values expanded from the gathered latents of the whole rows
+        S = micro_batch * seq_len
+        activations += S * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
+                            * (c.qk_head_dim + c.v_head_dim)) * act_bytes
     return StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, activations / 1e9, RESERVED_BYTES / 1e9)

@@ -304,8 +304,16 @@ def validate(r: Recipe) -> None:
     for axis in ("dp_replicate", "dp_shard", "ep", "pp", "cp"):
         if getattr(p, axis) < 1:
             raise ValueError(f"[parallelism] {axis} must be >= 1")
-    if p.pp > 1 or p.cp > 1:
-        raise ValueError("[parallelism] pipeline (pp) and context (cp) parallelism are not implemented; set pp = cp = 1")
+    if p.pp > 1:
+        raise ValueError("[parallelism] pipeline parallelism (pp) is not implemented; set pp = 1")
+    if p.cp > 1:
+        if r.model.mtp_depth or r.moe.seq_aux_loss_alpha:
+            raise ValueError(f"[parallelism] cp = {p.cp}: context parallelism runs without MTP and the sequence-wise "
+                             "balance loss (each rank sees a part of a row): set [model] mtp_depth = 0 and [moe] "
+                             "seq_aux_loss_alpha = 0")
+        bad = [L for st in r.stages for L in st.lengths() if L % p.cp]
+        if bad:
+            raise ValueError(f"[parallelism] cp = {p.cp} must divide every stage's seq_len (not {sorted(set(bad))})")
     if p.precision == "fp8":
         raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
     normalize_mode(p.activation_checkpointing)

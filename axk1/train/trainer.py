@@ -19,7 +19,9 @@ from axk1.checkpoint.dcp import PendingCheckpoint, resume_latest, save_checkpoin
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
+from axk1.model.attention_mask import DocumentMask
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
+from axk1.parallel.context_parallel import shard_sequence
 from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distributed, launched_with_torchrun,
                                        parallelize)
 from axk1.parallel.init import materialize_
@@ -44,9 +46,9 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     whole model. One process: the same path without the sharding, so the init is the same counter-based one
     (seeded by [data] seed) whatever the world size; with [model] init_from the folder's weights replace it."""
     p = r.parallelism
-    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep)
+    dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep, p.cp)
     if not distributed and dims.world_size > 1:
-        raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard): launch with "
+        raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard x cp): launch with "
                          f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
     torch.manual_seed(r.data.seed)  # any other random draw of the run starts from the seed too
     with_mtp = r.model.mtp_depth > 0
@@ -161,19 +163,31 @@ class Trainer:
         Device values are not read here (the skip decision needs loss and gradient norm, read once in `account`):
         the label counts that weight the micro-batches come from the batch on the host."""
         ids_BT, docs_BT, labels_BT, domains = batch
+        cp_rank, cp_size = (self.parallel.cp_rank, self.parallel.cp_size) if self.parallel else (0, 1)
+        if cp_size > 1:  # this rank's chunk of every row; labels and positions come from the whole rows
+            shard = shard_sequence(ids_BT, docs_BT, labels_BT, cp_rank, cp_size)
+            ids_BT, labels_BT, pos_BT = shard.input_ids_Bt, shard.labels_Bt, shard.position_ids_Bt
+            row_docs_BT, q_start, q_len, docs_BT = shard.mask.document_ids_BT, shard.mask.q_start, shard.mask.q_len, None
         mb = self.recipe.batch.micro_batch
         starts = range(0, ids_BT.shape[0], mb)
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
         labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
-        mtp_counts = [mtp_label_count(ids_BT[s:s + mb], docs_BT[s:s + mb], depth, labels_BT[s:s + mb]) for s in starts]
+        mtp_counts = [mtp_label_count(ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb], depth,
+                                      labels_BT[s:s + mb]) for s in starts]
         n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(mtp_counts))])
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
-        ids_BT, docs_BT, labels_BT, domain_X, labelled_f64_B = (
-            self._to_device(t) for t in (ids_BT, docs_BT, labels_BT, domain_X, labelled_B.double()))
+        ids_BT, labels_BT, domain_X, labelled_f64_B = (
+            self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
+        docs_BT = None if docs_BT is None else self._to_device(docs_BT)
+        if cp_size > 1:
+            pos_BT, row_docs_BT = self._to_device(pos_BT), self._to_device(row_docs_BT)
         sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
         for start, n_mtp_mb in zip(starts, mtp_counts):
-            ids, docs, labels = ids_BT[start:start + mb], docs_BT[start:start + mb], labels_BT[start:start + mb]
+            ids, labels = ids_BT[start:start + mb], labels_BT[start:start + mb]
+            docs = None if docs_BT is None else docs_BT[start:start + mb]
+            context = None if cp_size == 1 else (  # the context-parallel shard's positions and mask rows
+                pos_BT[start:start + mb], DocumentMask(row_docs_BT[start:start + mb], q_start, q_len))
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
             share = int(labelled_B[start:start + mb].sum()) / n_valid
             if share == 0:
@@ -184,7 +198,7 @@ class Trainer:
             # λ stays nonzero on a micro-batch without MTP labels, so every rank still runs the MTP module.
             mtp_share = n_mtp_mb / n_mtp if n_mtp else 0.0
             with self.autocast:
-                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels)
+                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels, context)
             (out.total * (share * dp_size)).backward()
             self.balancer.accumulate_loads()
             sums_3[0] += out.main.detach().double() * share

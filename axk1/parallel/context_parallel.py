@@ -1,0 +1,58 @@
+"""Context parallelism: the sequence of every row is split over the ranks of a "cp" mesh axis, each holding a
+contiguous chunk of T / cp tokens. Everything a token does alone (projections, MoE, norms, the loss) stays local;
+attention gathers, in each MLA layer, the compressed latent of every rank's tokens (kv_lora_rank + rope dims: 576
+values a token for A.X K1, against 2 x 128 heads x 192 for expanded keys and values) and expands keys and values
+from it locally, so this rank's queries attend over all earlier tokens of their documents. The gather's backward
+sums the latent gradients back to their owners (reduce-scatter). Applied from outside, like FSDP2: the model only
+offers `MLA.gather_latent`.
+
+Legend: B rows, T whole length, t = T / cp this rank's tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed._functional_collectives import all_gather_tensor_autograd
+
+from axk1.model.attention_mask import DocumentMask
+from axk1.model.mla import MLA, document_positions
+
+
+def _gather_sequence(x_BtL: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
+    return all_gather_tensor_autograd(x_BtL.contiguous(), gather_dim=1, group=group)
+
+
+def apply_context_parallel(model: nn.Module, group: dist.ProcessGroup) -> int:
+    """Makes every MLA layer of `model` gather its latents over `group`; returns how many."""
+    layers = [m for m in model.modules() if isinstance(m, MLA)]
+    for m in layers:
+        m.gather_latent = partial(_gather_sequence, group=group)
+    return len(layers)
+
+
+@dataclass
+class SequenceShard:
+    """This rank's chunk of a batch's rows, with what attention needs from the whole rows."""
+    input_ids_Bt: torch.Tensor
+    labels_Bt: torch.Tensor
+    position_ids_Bt: torch.Tensor   # positions in their documents, from the whole rows
+    mask: DocumentMask              # this chunk's queries against all T keys
+
+
+def shard_sequence(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, labels_BT: torch.Tensor,
+                   rank: int, size: int) -> SequenceShard:
+    """Rank `rank` of `size`'s chunk [rank·t, (rank+1)·t). Labels come from the whole rows (the next token of a
+    chunk's last position is the next chunk's first), so build them before sharding."""
+    B, T = input_ids_BT.shape
+    if T % size:
+        raise ValueError(f"sequence length {T} must divide over {size} context-parallel ranks")
+    t = T // size
+    docs_BT = document_ids_BT if document_ids_BT is not None else torch.zeros_like(input_ids_BT)
+    chunk = slice(rank * t, (rank + 1) * t)
+    return SequenceShard(input_ids_BT[:, chunk], labels_BT[:, chunk], document_positions(docs_BT)[:, chunk],
+                         DocumentMask(docs_BT, q_start=rank * t, q_len=t))
