@@ -12,6 +12,8 @@ from typing import Iterable, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.text.chat_template import CHAT_TEMPLATE, render_template
+
 BOS = "<|endoftext|>"
 EOS = "<|im_end|>"
 PAD = "<|pad|>"
@@ -24,21 +26,6 @@ def pretokenize_pattern(digits_per_token: int = 3) -> str:
         raise ValueError(f"digits_per_token must be 1, 2 or 3, got {digits_per_token}")
     return (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,%d}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
             % digits_per_token)
-
-
-# Think mode: the generation prompt ends with <think>; non-think mode: it ends with an empty <think></think>.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}"
-    "{%- if enable_thinking is defined and not enable_thinking -%}"
-    "{{ '<|im_start|>assistant\\n<think>\\n\\n</think>' }}"
-    "{%- else -%}"
-    "{{ '<|im_start|>assistant\\n<think>' }}"
-    "{%- endif -%}"
-    "{%- endif -%}"
-)
 
 
 @dataclass
@@ -108,12 +95,9 @@ def tokenizer_hash(path: str | Path) -> str:
 
 def render_chat(messages: list[dict], enable_thinking: bool = True, add_generation_prompt: bool = True,
                 template: str = CHAT_TEMPLATE) -> str:
-    """Applies the chat template with jinja2 (as transformers does)."""
-    import jinja2
-
-    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt,
-                                            enable_thinking=enable_thinking)
+    """Applies the chat template as transformers does (axk1/text/chat_template.py)."""
+    return render_template(template, {"messages": messages, "add_generation_prompt": add_generation_prompt,
+                                      "enable_thinking": enable_thinking})
 
 
 def chars_per_token(tokenizer, texts: list[str]) -> float:

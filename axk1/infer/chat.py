@@ -15,43 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from axk1.text.chat_template import CHAT_TEMPLATE, render_template
+
 log = logging.getLogger(__name__)
 
 THINK_START, THINK_END = "<think>", "</think>"
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_end|>", "<|im_start|>"]
 THINK_TOKENS = [THINK_START, THINK_END]  # added tokens but not "special": decoding keeps them, so reasoning can be split
-
-# Our own ChatML-with-thinking template. Assistant turns from the history carry no reasoning (it is dropped, as
-# DeepSeek-style templates do), and a new assistant turn opens with the think block.
-DEFAULT_CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- if enable_thinking is defined and enable_thinking is false %}"
-    "{{- '<think>\\n\\n</think>\\n\\n' }}"
-    "{%- else %}"
-    "{{- '<think>\\n' }}"
-    "{%- endif %}"
-    "{%- endif %}"
-)
-
-
-def _render_template(template: str, variables: dict[str, Any]) -> str:
-    from jinja2.exceptions import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message: str):
-        raise TemplateError(message)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
-    try:
-        return env.from_string(template).render(**variables)
-    except TemplateError as e:
-        raise ValueError(f"the chat template failed on these messages: {e}") from e
 
 
 def message_text(content: Any) -> str:
@@ -94,7 +64,7 @@ class ChatCodec:
         template = read_chat_template(folder, config)
         if template is None:
             log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
-            template = DEFAULT_CHAT_TEMPLATE
+            template = CHAT_TEMPLATE
         return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")))
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
@@ -127,7 +97,7 @@ class ChatCodec:
             if not isinstance(m, dict) or "role" not in m:
                 raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
             clean.append({**m, "content": message_text(m.get("content"))})
-        return _render_template(self.chat_template, {
+        return render_template(self.chat_template, {
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
         })
@@ -165,7 +135,7 @@ def split_reasoning(text: str) -> tuple[str, str]:
     return text[:end], text[end + len(THINK_END):]
 
 
-def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = DEFAULT_CHAT_TEMPLATE,
+def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,
                                model_max_length: int | None = None) -> None:
     """Write tokenizer.json, tokenizer_config.json and chat_template.jinja the way transformers and vLLM read a
     folder: `PreTrainedTokenizerFast`, bos `<|endoftext|>`, eos `<|im_end|>`, pad `<|pad|>` (docs/model.md,
