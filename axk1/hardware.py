@@ -16,6 +16,7 @@ Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 SECONDS_PER_DAY = 86_400
@@ -86,8 +87,8 @@ class Budget:
 
 
 def _positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
 
 
 def make_budget(gpu: str | GPU, gpus: int, days: float, precision: str = "bf16", mfu: float | None = None,
@@ -107,7 +108,7 @@ def make_budget(gpu: str | GPU, gpus: int, days: float, precision: str = "bf16",
     if tflops is not None:
         mfu = tflops / peak
     mfu = DEFAULT_MFU[precision] if mfu is None else mfu
-    if mfu > 1:
-        raise ValueError(f"utilisation {mfu:.2f} exceeds the {spec.name} {precision} peak of {peak:.0f} TFLOP/s; "
-                         "lower --mfu / --tflops")
+    if mfu >= 1:
+        raise ValueError(f"utilisation {mfu:.2f} is not below the {spec.name} {precision} peak of {peak:.0f} TFLOP/s "
+                         "(no run reaches 100%; large runs reach 0.3-0.5): lower --mfu / --tflops")
     return Budget(spec, gpus, float(days), precision, mfu * peak, mfu)

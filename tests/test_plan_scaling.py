@@ -48,9 +48,12 @@ def test_budget_fp8_and_tflops():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(gpu="V100", gpus=8, days=1), "known GPUs: A100, H100"),
     (dict(gpu="H100", gpus=0, days=1), "--gpus must be a positive"),
-    (dict(gpu="H100", gpus=8, days=-1), "--days must be positive"),
-    (dict(gpu="H100", gpus=8, days=1, mfu=0), "--mfu must be positive"),
-    (dict(gpu="H100", gpus=8, days=1, mfu=1.5), "exceeds"),
+    (dict(gpu="H100", gpus=8, days=-1), "--days must be a positive finite"),
+    (dict(gpu="H100", gpus=8, days=float("inf")), "--days must be a positive finite number, got inf"),
+    (dict(gpu="H100", gpus=8, days=float("nan")), "--days must be a positive finite"),
+    (dict(gpu="H100", gpus=8, days=1, mfu=0), "--mfu must be a positive finite"),
+    (dict(gpu="H100", gpus=8, days=1, mfu=1.5), "is not below"),
+    (dict(gpu="H100", gpus=8, days=1, mfu=1.0), "is not below"),
     (dict(gpu="A100", gpus=8, days=1, precision="fp8"), "no FP8"),
 ])
 def test_budget_errors(kwargs, match):

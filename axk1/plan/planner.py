@@ -85,6 +85,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         raise ValueError(f"--tokens must be positive, got {tokens}")
     if not seq_len > 0:
         raise ValueError(f"--seq-len must be positive, got {seq_len}")
+    if top < 1:
+        raise ValueError(f"--top must be >= 1 (candidates to list), got {top}")
     if serve_gpus < 0:
         raise ValueError(f"--serve-gpus must be >= 0 (0 = no serving bound), got {serve_gpus}")
     if not 0 < min_activation < 1:
