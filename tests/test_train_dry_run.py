@@ -54,3 +54,19 @@ def test_the_state_term_is_what_the_trainer_allocates(tmp_path):
     memory = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=32, precision="fp32", mtp_depth=1)
     assert memory.state * 1e9 == STATE_BYTES_PER_PARAM * n
     assert torch.isfinite(torch.tensor(memory.total))
+
+
+def test_the_planner_splits_long_context_over_cp_where_one_gpu_cannot_hold_it(tmp_path, capsys):
+    """DeepSeek-V3's budget on 80 GB H800s: no layout holds a 32K sequence on one GPU, so the plan lays the run out
+    with context parallelism (and MTP off, which the trainer cannot combine with it) and says so; the recipe passes
+    the dry run at 32K."""
+    out = tmp_path / "plan"
+    assert main(["plan", "--gpu", "H800", "--gpus", "2048", "--days", "56.7", "--serve-precision", "fp8",
+                 "-o", str(out)]) == 0
+    recipe = load_recipe(out / "recipe.toml")
+    assert recipe.parallelism.cp > 1 and recipe.model.mtp_depth == 0
+    assert max(recipe.stages[-1].lengths()) == 32768
+    assert "context parallel" in (out / "plan.md").read_text()
+    capsys.readouterr()
+    assert main(["train", str(out / "recipe.toml"), "--dry-run", "--world-size", "2048"]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out

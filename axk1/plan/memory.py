@@ -1,6 +1,7 @@
 """The parallel layout a plan trains with: the cheapest one of the trainer's layouts (FSDP2 over dp_shard, HSDP
-replicas over dp_replicate, expert parallelism inside the shard axis; the trainer has no pipeline or context
-parallelism, so a plan never asks for them) whose memory per GPU fits at the recipe's longest sequence. Memory
+replicas over dp_replicate, expert parallelism inside the shard axis, context parallelism for long sequences; the
+trainer has no pipeline parallelism, so a plan never asks for it) whose memory per GPU fits at the recipe's longest
+sequence. Memory
 comes from the trainer's own account (axk1/train/memory.py), the one `axk1 train --dry-run` prints, so what the
 planner calls fitting is what the dry run accepts.
 """
@@ -22,12 +23,12 @@ class Layout:
     dp_shard: int
     ep: int
     recompute: bool
-    pp: int = 1  # the trainer has neither pipeline nor context parallelism
     cp: int = 1
+    pp: int = 1  # the trainer has no pipeline parallelism
 
     @property
     def gpus(self) -> int:
-        return self.dp_replicate * self.dp_shard
+        return self.dp_replicate * self.dp_shard * self.cp
 
 
 @dataclass(frozen=True)
@@ -43,25 +44,33 @@ class MemoryEstimate:
 
 
 def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, precision: str = "bf16",
-                mtp_depth: int = 1) -> MemoryEstimate | None:
+                mtp_depth: int = 1, cps: tuple[int, ...] = (1,)) -> MemoryEstimate | None:
     """The first layout that fits `memory_gb` x USABLE_FRACTION at `seq_len` (micro-batch 1), in this order of
-    preference: no recomputation (a third less compute), then the smallest FSDP shard group (fewer ranks in each
-    all-gather; HSDP replicates the rest), with ep 8 (one NVLink node) where it divides. None if nothing fits."""
+    preference: no context parallelism (under it the trainer runs without MTP), then no recomputation (a third less
+    compute), then the smallest FSDP shard group (fewer ranks in each all-gather; HSDP replicates the rest), with ep
+    8 (one NVLink node) where it divides; context parallel degrees from `cps`. None if nothing fits."""
     counts = parameter_counts(c)
-    total = counts.total + (counts.mtp if mtp_depth else 0)
     limit = memory_gb * USABLE_FRACTION
-    for recompute in (False, True):
-        for shard in [s for s in range(1, gpus + 1) if gpus % s == 0]:
-            eps = [e for e in EP_ORDER if c.n_routed_experts % e == 0 and shard % e == 0]
-            if not eps:
-                continue
-            step = step_memory(c, dp_shard=shard, ep=eps[0], seq_len=seq_len, recompute=recompute,
-                               precision=precision, mtp_depth=mtp_depth, total_params=total)
-            if step.total <= limit:
-                layout = Layout(gpus // shard, shard, eps[0], recompute)
-                why = (f"the smallest shard group ({shard} ranks{', replicated ' + str(gpus // shard) + 'x' if gpus > shard else ''}) "
-                       f"that holds {step.total:.0f} of {limit:.0f} usable GB at {seq_len:,} tokens"
+    for cp in [x for x in cps if gpus % x == 0 and seq_len % x == 0]:
+        depth = mtp_depth if cp == 1 else 0
+        total = counts.total + (counts.mtp if depth else 0)
+        for recompute in (False, True):
+            data = gpus // cp
+            for shard in [s for s in range(1, data + 1) if data % s == 0]:
+                eps = [e for e in EP_ORDER if c.n_routed_experts % e == 0 and shard % e == 0]
+                if not eps:
+                    continue
+                step = step_memory(c, dp_shard=shard, ep=eps[0], cp=cp, seq_len=seq_len, recompute=recompute,
+                                   precision=precision, mtp_depth=depth, total_params=total)
+                if step.total > limit:
+                    continue
+                layout = Layout(data // shard, shard, eps[0], recompute, cp=cp)
+                why = (f"the smallest shard group ({shard} ranks"
+                       f"{', replicated ' + str(data // shard) + 'x' if data > shard else ''}) that holds "
+                       f"{step.total:.0f} of {limit:.0f} usable GB at {seq_len:,} tokens"
                        + (", with full recompute (nothing fits without)" if recompute else ", without recompute")
-                       + f"; ep {eps[0]}")
+                       + f"; ep {eps[0]}"
+                       + (f"; context parallel {cp} (no layout holds {seq_len:,} tokens on one GPU; the run then "
+                          "trains without MTP)" if cp > 1 else ""))
                 return MemoryEstimate(layout, step, seq_len, why)
     return None

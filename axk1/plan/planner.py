@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.arch import parameter_counts, training_flops_per_token
 from axk1.plan.memory import find_layout
+
+CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
 from axk1.plan.recipe import CONTEXT_LENGTHS
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, get_law, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
 from axk1.plan.search import (MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, Candidate, SearchSpace, family_config,
@@ -98,11 +100,12 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust))
     best = result.ranked[0]
     counts = parameter_counts(best.config)
-    # The long-context stage goes as far as a layout holds it: without context parallelism (the trainer has none)
-    # the activations of one 32K sequence may not fit a GPU (DeepSeek-V3's budget on 80 GB H800s), and the recipe
-    # then stops at the longest length that does, which plan.md states.
+    # The long-context stage: the layout is chosen at its longest length. Where one GPU cannot hold a 32K sequence's
+    # activations (DeepSeek-V3's budget on 80 GB H800s), context parallelism splits it (and the run trains without
+    # MTP, which the trainer cannot combine with it); where even that fails, the recipe stops at the longest length
+    # that fits. plan.md says which.
     for context in sorted((L for L in CONTEXT_LENGTHS if L >= seq_len), reverse=True):
-        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context)
+        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context, cps=CONTEXT_PARALLEL)
         if memory is not None:
             best.memory = memory
             break
@@ -110,7 +113,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         context = seq_len
     # the law's batch, rounded to a whole number of the longest stage's sequences per GPU, so every stage's
     # sequences divide over the data-parallel ranks (all GPUs: the trainer has no pipeline or context axis)
-    unit = budget.gpus * context
+    unit = budget.gpus // best.memory.layout.cp * context  # the data-parallel ranks (cp ranks share rows)
     batch = max(1, round(optimal_batch_tokens(best.train_flops_per_token * best.tokens) / unit)) * unit
     per_gpu = budget.achieved_tflops * 1e12 / best.train_flops_per_token
     days = best.tokens / (per_gpu * budget.gpus) / SECONDS_PER_DAY

@@ -47,12 +47,12 @@ def summary_text(plan: Plan) -> str:
         f"{plan.vocab_adjust:g})",
         f"run:    batch {plan.batch_sequences:,} x {plan.seq_len} tokens, peak LR {plan.learning_rate:.2e}, "
         f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {plan.days:.1f} days on {b.gpus:,} GPUs",
-        f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard}, ep {lay.ep}, recompute "
+        f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard} x cp {lay.cp}, ep {lay.ep}, recompute "
         f"{'full' if lay.recompute else 'none'}; {best.memory.total_gb:.0f} of {b.gpu.memory_gb:.0f} GB per GPU at "
         f"{best.memory.seq_len:,} tokens: {best.memory.why} (check: axk1 train recipe.toml --dry-run --world-size "
         f"{b.gpus})" + ("" if plan.context >= max(CONTEXT_LENGTHS) else
                         f"; the long-context stage stops at {plan.context:,} tokens: {max(CONTEXT_LENGTHS):,} "
-                        "does not fit a GPU without context parallelism, which the trainer lacks"),
+                        "does not fit a GPU even with context parallelism 8"),
         "assumptions:",
     ]
     lines += [f"  - {a}: {v}  [{s}]" for a, v, s in plan.assumptions()]
@@ -68,7 +68,7 @@ def _table(plan: Plan) -> list[str]:
             f"| {i} | {_b(cand.total)} | {_b(cand.activated)} | {cand.tokens / 1e12:.2f}T | {c.hidden_size} | "
             f"{c.num_hidden_layers} | {c.n_routed_experts} | {c.num_experts_per_tok} | {c.moe_intermediate_size} | "
             f"{c.vocab_size:,} | {cand.activation_ratio:.2%} | {cand.granularity:.1f} | {cand.leverage:.1f} | "
-            f"{cand.loss:.5f} | ep{lay.ep}/hsdp {lay.dp_replicate}x{lay.dp_shard}"
+            f"{cand.loss:.5f} | ep{lay.ep}/hsdp {lay.dp_replicate}x{lay.dp_shard}{f'/cp{lay.cp}' if lay.cp > 1 else ''}"
             f"{'/recompute' if lay.recompute else ''} | {cand.memory.total_gb:.0f} |")
     return rows
 
