@@ -89,6 +89,21 @@ def unigram_entropy(manifest: Path) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def _validation_lines(rows: list[dict]) -> list[str]:
+    """Training against held-out validation loss (recipes/demo.toml [validation]), and the gap between them."""
+    val = [r for r in rows if "val_loss" in r]
+    if not val:
+        return []
+    last = val[-1]
+    train = sum(r["loss"] for r in rows[-5:]) / len(rows[-5:])
+    per = ", ".join(f"{k.split('/', 1)[1]} {v:.3f}" for k, v in sorted(last.items()) if k.startswith("val_loss/"))
+    return [f"- validation (documents held out of every shard, never trained on; measured {len(val)} times): "
+            f"first {val[0]['val_loss']:.3f}, last {last['val_loss']:.3f} nats/token (perplexity "
+            f"{last['val_ppl']:.1f}; per domain: {per}). Against the training loss {train:.3f} the gap is "
+            f"{last['val_loss'] - train:+.3f} nats: what the model learned of text it has not seen is the fall of "
+            "the validation curve, and the rest of the training curve's fall is memorisation"]
+
+
 def write_report(output: Path, rows: list[dict], entropy: float, samples: list[tuple[str, str]],
                  timings: dict[str, float], corpus_tokens: int, posttrain: list[str] = ()) -> Path:
     """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
@@ -104,6 +119,7 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
         f"- the shards hold {corpus_tokens:,} tokens, so training saw the corpus ~{rows[-1]['tokens'] / corpus_tokens:.1f} "
         "times: much of the fall below the unigram entropy is memorisation (smaller domains most), which is why the "
         "samples below echo the corpus rather than answer",
+        *_validation_lines(rows),
         "", "![loss](train/loss.png)", "",
     ]
     domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})

@@ -301,3 +301,41 @@ def test_one_process_starts_from_the_counter_based_init(tmp_path):
     got = trainer.model.state_dict()
     for name, t in reference.state_dict().items():
         assert torch.equal(got[name], t), name
+
+
+def test_held_out_validation_is_never_trained_on_and_is_logged(tmp_path):
+    """[validation] held_out holds a seeded block of each shard's documents out of training; the loss on it is measured
+    every every_steps and at each stage end, per domain, into the progress row, JSONL, TensorBoard and the plot."""
+    from axk1.train.data import load_shards, split_validation
+
+    recipe = load_recipe(write_recipe(tmp_path, sections={"logging": 'tensorboard = "tb"'}))
+    recipe.validation.held_out, recipe.validation.every_steps, recipe.validation.sequences = 0.1, 4, 6
+    _, shards = load_shards(recipe.data.manifest)
+    train, held = split_validation(shards, 0.1, recipe.data.seed)
+    assert held and sum(len(s.tokens) for s in train) + sum(len(s.tokens) for s in held) == sum(
+        len(s.tokens) for s in shards)
+    assert split_validation(shards, 0.1, recipe.data.seed)[1][0].tokens[:5].tolist() == held[0].tokens[:5].tolist()
+    # no training row reads a held-out token: every training view lies outside the held-out blocks
+    base = {id(s.tokens.base if s.tokens.base is not None else s.tokens) for s in shards}
+    assert base  # (views of the memory maps)
+    held_spans = {(h.domain, h.bucket, int(h.tokens[0]), len(h.tokens)) for h in held}
+    assert all((t.domain, t.bucket, int(t.tokens[0]), len(t.tokens)) not in held_spans for t in train)
+
+    trainer = Trainer(recipe)
+    rows = trainer.fit()
+    steps = [r["step"] for r in rows if "val_loss" in r]
+    stage1_end = trainer.sampler.plan[1].first_step
+    assert 4 in steps and stage1_end in steps and len(rows) in steps, (steps, stage1_end)
+    last = rows[-1]
+    assert last["val_ppl"] == pytest.approx(math.exp(last["val_loss"]))
+    assert any(k.startswith("val_loss/") for k in last)
+    logged = [r for r in read_jsonl(recipe.logging.jsonl) if "val_loss" in r]
+    assert [r["step"] for r in logged] == steps
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(recipe.logging.tensorboard)
+    events.Reload()
+    assert "val_loss" in events.Tags()["scalars"]
+    # the same rows every time for a stage: a model that does not change measures the same loss twice
+    again = trainer.callbacks[0].evaluate(trainer, 1, 32)
+    assert again["val_loss"] == pytest.approx(trainer.callbacks[0].evaluate(trainer, 1, 32)["val_loss"], rel=1e-12)

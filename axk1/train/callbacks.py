@@ -35,9 +35,11 @@ class Callback:
 
 
 def is_log_step(trainer, row: dict) -> bool:
-    """Rows reach the logs every `[logging] every_steps`, at the last step and whenever a step was skipped."""
+    """Rows reach the logs every `[logging] every_steps`, at the last step, whenever a step was skipped and whenever
+    the validation loss was measured."""
     done = trainer.state.step
-    return done % max(1, trainer.recipe.logging.every_steps) == 0 or done == trainer.total_steps or "skipped" in row
+    return (done % max(1, trainer.recipe.logging.every_steps) == 0 or done == trainer.total_steps or "skipped" in row
+            or "val_loss" in row)
 
 
 class SpeedMonitor(Callback):
@@ -63,8 +65,9 @@ class SpeedMonitor(Callback):
                    skipped_total=trainer.state.skipped_steps)
         self.t_last, self.tokens_last = now, trainer.state.tokens
         if getattr(trainer, "bar", None) is not None:
-            trainer.bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}",
-                                 tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
+            val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
+            trainer.bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
+                                    tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
 
 
 class MetricsWriter(Callback):

@@ -93,10 +93,35 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
     return manifest, shards
 
 
+def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list[Shard], list[Shard]]:
+    """(training shards, validation shards): in every shard of two or more documents, a contiguous block of
+    round(share x documents) documents (at least one) at a place drawn from (seed, shard index) is held out. The
+    training side is the documents before and after the block, as two shard views, so a training row (which runs on
+    across document ends and wraps within its shard) never reads a held-out token. Views, not copies: the
+    memory-mapped tokens are sliced."""
+    if share <= 0:
+        return shards, []
+    train, val = [], []
+    for i, s in enumerate(shards):
+        n_docs = len(s.offsets) - 1
+        n_val = min(n_docs - 1, max(1, round(share * n_docs)))
+        if n_val < 1:
+            train.append(s)
+            continue
+        k = int(np.random.default_rng((seed, 7919, i)).integers(0, n_docs - n_val + 1))
+        for a, b, side in ((0, k, train), (k, k + n_val, val), (k + n_val, n_docs, train)):
+            if b > a:
+                lo, hi = int(s.offsets[a]), int(s.offsets[b])
+                side.append(Shard(s.domain, s.bucket, s.tokens[lo:hi], s.offsets[a:b + 1] - s.offsets[a]))
+    return train, val
+
+
 class StageSampler:
     """Deterministic packed batches for any step; knows which stage (and sequence length) a step belongs to."""
 
-    def __init__(self, recipe: Recipe, shards: list[Shard], vocab_size: int) -> None:
+    def __init__(self, recipe: Recipe, shards: list[Shard], vocab_size: int, missing_ok: bool = False) -> None:
+        """missing_ok: a stage none of whose domains has shards gets no table instead of an error (the validation
+        split, where a small domain may have nothing held out)."""
         self.seed = recipe.data.seed
         self.recipe = recipe
         self.shards = shards
@@ -111,8 +136,17 @@ class StageSampler:
                 self.plan.append(PlanEntry(step, n, i, L, seqs))
                 step += n
         self.total_steps = step
-        self._tables = [self._stage_table(s) for s in recipe.stages]
+        self._tables = [self._table_or_none(s) if missing_ok else self._stage_table(s) for s in recipe.stages]
         self.domains = sorted({d for st in recipe.stages for d in st.mixture})
+
+    def has_stage(self, stage: int) -> bool:
+        return self._tables[stage] is not None
+
+    def _table_or_none(self, stage: StageConfig):
+        try:
+            return self._stage_table(stage)
+        except ValueError:
+            return None
 
     def _stage_table(self, stage: StageConfig) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
         """Domains with data, their renormalised weights, and per domain the shard ids and shard weights."""
@@ -140,21 +174,24 @@ class StageSampler:
     def batch(self, step: int, rows: range | None = None) -> Batch:
         """This step's packed rows (a subset of rows for one data-parallel rank), next-token labels."""
         pos = self.position(step)
-        domains, p, shard_ids, shard_w = self._tables[pos.stage]
-        rows = range(pos.sequences) if rows is None else rows
-        ids_BT = np.empty((len(rows), pos.seq_len), dtype=np.int64)
-        docs_BT = np.empty((len(rows), pos.seq_len), dtype=np.int64)
+        return self.draw(pos.stage, pos.seq_len, range(pos.sequences) if rows is None else rows, (self.seed, step))
+
+    def draw(self, stage: int, seq_len: int, rows: range, key: tuple) -> Batch:
+        """Rows `rows` of a batch of `stage`'s mixture at `seq_len`; row r is a pure function of (key, r)."""
+        domains, p, shard_ids, shard_w = self._tables[stage]
+        ids_BT = np.empty((len(rows), seq_len), dtype=np.int64)
+        docs_BT = np.empty((len(rows), seq_len), dtype=np.int64)
         names = []
         for b, r in enumerate(rows):
-            rng = np.random.default_rng((self.seed, step, r))
+            rng = np.random.default_rng((*key, r))
             d = int(rng.choice(len(domains), p=p))
             shard = self.shards[shard_ids[d][int(rng.choice(len(shard_ids[d]), p=shard_w[d]))]]
             n_docs = len(shard.offsets) - 1
             start = int(shard.offsets[int(rng.integers(n_docs))])
-            pos_T = (start + np.arange(pos.seq_len)) % len(shard.tokens)  # wrap around a small shard
+            pos_T = (start + np.arange(seq_len)) % len(shard.tokens)  # wrap around a small shard
             ids_BT[b] = shard.tokens[pos_T]
             # document index of every position; a wrap starts a new document too
-            docs_BT[b] = np.searchsorted(shard.offsets, pos_T, side="right") + (start + np.arange(pos.seq_len)) // len(shard.tokens) * n_docs
+            docs_BT[b] = np.searchsorted(shard.offsets, pos_T, side="right") + (start + np.arange(seq_len)) // len(shard.tokens) * n_docs
             names.append(domains[d])
         ids, docs = torch.from_numpy(ids_BT), torch.from_numpy(docs_BT)
         return Batch(ids, docs, next_token_labels(ids, docs), names)

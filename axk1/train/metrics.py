@@ -126,7 +126,11 @@ def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     for stage in dict.fromkeys(r["stage"] for r in rows):
         sel = [r for r in rows if r["stage"] == stage]
         ax.plot([r["step"] for r in sel], [r["loss"] for r in sel], label=stage)
-    ax.set_xlabel("step"), ax.set_ylabel("next-token loss (nats)"), ax.legend(), ax.set_title("training loss")
+    val = [r for r in rows if "val_loss" in r]
+    if val:  # held-out documents (axk1/train/validation.py): the gap to the training curve is memorisation
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "k.--", label="validation (held out)")
+    ax.set_xlabel("step"), ax.set_ylabel("next-token loss (nats)"), ax.legend()
+    ax.set_title("training and validation loss" if val else "training loss")
     fig.tight_layout(), fig.savefig(out_dir / "loss.png", dpi=100), plt.close(fig)
     written.append(out_dir / "loss.png")
     domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})

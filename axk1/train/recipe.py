@@ -54,6 +54,13 @@ class DataConfig:
 
 
 @dataclass
+class ValidationConfig:
+    held_out: float = 0.0               # share of every shard's documents held out for validation (0: none)
+    every_steps: int = 50               # evaluated this often, and at the end of every stage
+    sequences: int = 16                 # rows per evaluation, at the current stage's mixture and length
+
+
+@dataclass
 class OptimizerConfig:
     name: str = "adamw"
     lr: float = 3e-4
@@ -146,6 +153,7 @@ class RunConfig:
 class Recipe:
     model: RecipeModelConfig = field(default_factory=RecipeModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
@@ -336,6 +344,11 @@ def validate(r: Recipe) -> None:
             raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
         if not st.mixture or any(w < 0 for w in st.mixture.values()) or sum(st.mixture.values()) <= 0:
             raise ValueError(f"{where}: mixture must map domains to weights >= 0 with a positive sum")
+    v = r.validation
+    if not 0 <= v.held_out < 0.5 or v.every_steps < 1 or v.sequences < 1:
+        raise ValueError("[validation] needs 0 <= held_out < 0.5, every_steps >= 1 and sequences >= 1")
+    if v.held_out > 0 and p.cp > 1:
+        raise ValueError("[validation] does not run under context parallelism yet: set held_out = 0 or cp = 1")
     c = r.checkpointing
     if c.interval_steps <= 0 or c.keep_latest <= 0:
         raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")

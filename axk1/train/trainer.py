@@ -1,6 +1,7 @@
 """The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
 (chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
-callbacks (axk1/train/callbacks.py: speed, metrics files, bad-step stop, checkpoints, fault injection, plots).
+callbacks (held-out validation, axk1/train/validation.py; speed, metrics files, bad-step stop, checkpoints, fault
+injection, plots, axk1/train/callbacks.py).
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
@@ -30,10 +31,11 @@ from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
                                   SpeedMonitor, run_callbacks)
-from axk1.train.data import Batch, StageSampler, load_shards
+from axk1.train.data import Batch, StageSampler, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, mtp_label_count
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
+from axk1.train.validation import Validator
 
 
 def build_model(r: Recipe, config: ModelConfig, device: torch.device, distributed: bool,
@@ -84,9 +86,13 @@ class Trainer:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
+        validator = None
         if sampler is None:
             _, shards = load_shards(r.data.manifest)
+            shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed)
             sampler = StageSampler(r, shards, self.config.vocab_size)
+            if held_out:
+                validator = Validator(StageSampler(r, held_out, self.config.vocab_size, missing_ok=True))
         self.sampler = sampler
         distributed = launched_with_torchrun()
         if distributed:
@@ -117,8 +123,9 @@ class Trainer:
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py).
-        self.callbacks: list[Callback] = [SpeedMonitor(), MetricsWriter(self, resume_step), BadStepGuard(),
-                                          Checkpointer(), KillAfterCheckpoint(), RunPlots()]
+        self.callbacks: list[Callback] = [*([validator] if validator else []), SpeedMonitor(),
+                                          MetricsWriter(self, resume_step), BadStepGuard(), Checkpointer(),
+                                          KillAfterCheckpoint(), RunPlots()]
         self.bar = None
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
