@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from axk1.eval.backends import OpenAIBackend, Request, Sampling
-from axk1.eval.execution import run_program, run_tests, run_tests_many
+from axk1.eval.execution import run_checked, run_tests, run_tests_many
 from axk1.eval.sandbox import run_parallel
 
 SOLUTION = "import sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b)\n"
@@ -44,7 +44,8 @@ def bench_grading(samples: int, n_tests: int, workers: int, mode: str) -> dict:
 
 def bench_programs(count: int, workers: int) -> dict:
     start = time.perf_counter()
-    outcomes = run_parallel(lambda _: run_program("assert 1 + 1 == 2\n"), range(count), workers)
+    outcomes = run_parallel(lambda _: run_checked("def one():\n    return 1\n", "assert one() + 1 == 2\n"),
+                            range(count), workers)
     wall = time.perf_counter() - start
     assert all(o.passed for o in outcomes)
     single = run_tests(SOLUTION, tests_for(1)).wall_s

@@ -9,10 +9,10 @@ import zlib
 import pytest
 
 from axk1.eval.backends import Completion
-from axk1.eval.execution import run_program, run_tests
+from axk1.eval.execution import run_tests
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.tasks import TaskOptions, get_task
-from axk1.eval.tasks.humaneval import assemble, program, read_problems
+from axk1.eval.tasks.humaneval import assemble, grade_code, read_problems
 from axk1.eval.tasks.lcb import build_messages, extract_code_strict, extract_code_tolerant
 from axk1.eval.tasks.lcb_data import decode_private_tests, load_problems
 from tests.lcb_helpers import encode_private, lcb_row
@@ -21,7 +21,7 @@ from tests.lcb_helpers import encode_private, lcb_row
 def test_humaneval_canonical_solutions_score_164_of_164():
     problems = read_problems()
     assert len(problems) == 164
-    outcomes = run_parallel(lambda p: run_program(program(p, p["prompt"] + p["canonical_solution"])), problems, 2)
+    outcomes = run_parallel(lambda p: grade_code(p, p["prompt"] + p["canonical_solution"]), problems, 2)
     failed = [(p["task_id"], o.verdict, o.details) for p, o in zip(problems, outcomes) if not o.passed]
     assert failed == []
 
@@ -30,9 +30,9 @@ def test_humaneval_wrong_and_broken_programs_fail():
     p = next(x for x in read_problems() if x["task_id"] == "HumanEval/0")
     wrong = assemble(p, "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```")
     assert "from typing import List" in wrong  # the prompt's imports are kept
-    assert run_program(program(p, wrong)).verdict == "wrong_answer"
-    assert run_program(program(p, p["prompt"] + "    return undefined_name\n")).verdict == "runtime_error"
-    assert run_program(program(p, p["prompt"] + "    while True: pass\n"), timeout_s=1).verdict == "time_limit"
+    assert grade_code(p, wrong).verdict == "wrong_answer"
+    assert grade_code(p, p["prompt"] + "    return undefined_name\n").verdict == "runtime_error"
+    assert grade_code(p, p["prompt"] + "    while True: pass\n", timeout_s=1).verdict == "time_limit"
 
 
 # ---- LiveCodeBench --------------------------------------------------------------------------------------------

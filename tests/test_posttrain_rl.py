@@ -41,9 +41,10 @@ def test_code_reward_runs_the_tests_in_the_sandbox():
     assert score(CODE, good, "stop", True).correct
     assert not score(CODE, bad, "stop", True).correct
     assert not score(CODE, "no code here", "stop", False).correct
-    # ... but the tests come after its definition and call it: exit(0) mid-test still counts as passing only if
-    # the process exits cleanly, so the program decides nothing we do not read from its exit status
-    assert score(CODE, cheat, "stop", False).status in ("correct", "wrong")
+    # ... but the asserts run in the sandbox's judge, not after it in the program: a call that exits is a failure
+    assert score(CODE, cheat, "stop", False).status == "wrong"
+    exits_first = "```python\ndef add_n(x):\n    return 0\nimport os\nos._exit(0)\n```"
+    assert score(CODE, exits_first, "stop", False).status == "wrong"
 
 
 def test_paired_difference():

@@ -1,6 +1,8 @@
-"""Runs one program against its tests, inside the sandbox (loaded by sandbox_child.py; standard library only).
+"""The judge side of code grading: runs in the sandbox's judge process, which never executes the program; it asks
+the runner (code_runner.py, another process) for outputs and decides the verdict (standard library only; loaded
+by sandbox_child.py).
 
-Two rule sets (docs/evaluation.md, "Code judge rule sets"):
+Two LiveCodeBench rule sets (docs/evaluation.md, "Code judge rule sets"):
 * strict   - the upstream LiveCodeBench runner's rules, bugs included, for comparable numbers: top-level code is
              wrapped in a function (so `global` breaks), stdin is a StringIO whose `buffer.readline()` repeats the
              first line, stdout is a StringIO without `.buffer`, outputs compare line by line exactly or as
@@ -9,42 +11,30 @@ Two rule sets (docs/evaluation.md, "Code judge rule sets"):
              streams; tokens compare with 1e-6 absolute/relative float tolerance; a fresh Solution per call.
 Result codes per test follow upstream: True pass, -1 global timeout, -2 wrong answer / compile error,
 -3 time limit, -4 runtime error, -5 judge error.
+
+Self-checking tests (HumanEval, RL tasks: asserts over the solution's functions) run here too: the test code runs
+in this process, and each function of the solution it calls is a stand-in that asks the runner to call the real
+one and returns a plain copy of the result, so an assert compares builtin values only.
 """
 
 import ast
 import builtins
-import io
+import importlib
 import json
 import math
-import os
-import select
-import signal
 import sys
-import time
 from decimal import Decimal, InvalidOperation
 
+try:  # in the sandbox child the sibling files are top-level modules
+    import sandbox_wire as wire
+except ImportError:  # imported from the package (tests, tools)
+    from axk1.eval import sandbox_wire as wire
+
 WA, TLE, RE, JUDGE = -2, -3, -4, -5
-UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
-                    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
-                    "from random import *\nfrom statistics import *\nfrom itertools import *\n"
-                    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
-                    "from json import *\nfrom typing import *\nimport string\nimport re\nimport datetime\n"
-                    "import collections\nimport heapq\nimport bisect\nimport copy\nimport math\nimport random\n"
-                    "import statistics\nimport itertools\nimport functools\nimport operator\nimport io\nimport sys\n"
-                    "import json\nsys.setrecursionlimit(50000)\n")
 FLOAT_TOL = 1e-6
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _Timeout()
-
-
-def _set_timer(seconds: float) -> None:
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+GRACE_S = 2.0  # past the per-test limit the runner's own alarm has answered; a runner silent longer is stuck
+CHANNEL_ERRORS = (wire.ChannelClosed, wire.ChannelBroken, wire.ChannelTimeout)
+NOT_IMPORTED = {"antigravity", "this"}  # stdlib modules with side effects on import
 
 
 # ---- output comparison -------------------------------------------------------------------------------------
@@ -110,209 +100,172 @@ def tolerant_value_equal(got, want) -> bool:
     return got == want
 
 
-# ---- strict (upstream) program shaping ---------------------------------------------------------------------
-def _unwrap_main_guard(tree: ast.Module) -> None:
-    """Upstream replaces a final `if __name__ == "__main__":` block by its body."""
-    last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.If) and isinstance(last.test, ast.Compare) and "__name__" in ast.unparse(last.test):
-        tree.body = tree.body[:-1] + last.body
-
-
-def wrap_in_function(code: str) -> str:
-    """Imports stay at top level; everything else becomes the body of `wrapped_function()` (upstream's shape)."""
-    tree = ast.parse(code)
-    _unwrap_main_guard(tree)
-    imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
-    rest = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
-    fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
-                         kw_defaults=[], defaults=[]), body=rest, decorator_list=[], lineno=1, returns=None,
-                         type_comment=None)
-    module = ast.Module(body=imports + [fn], type_ignores=[])
-    return UPSTREAM_IMPORTS + "\n" + ast.unparse(ast.fix_missing_locations(module))
-
-
-class _UpstreamStdin(io.StringIO):
-    """sys.stdin as upstream mocks it: readline() yields lines without their newline, and `buffer.readline()`
-    returns the first line every time (the documented bug)."""
-
-    def __init__(self, text: str):
-        super().__init__(text)
-        lines = iter(text.split("\n"))
-        first = (text.split("\n")[0] + "\n").encode()
-        self.readline = lambda *a: next(lines)
-        self.readlines = lambda *a: text.split("\n")
-        self.read = lambda *a: text
-        self.buffer = type("Buffer", (), {"read": lambda s, *a: text.encode(), "readline": lambda s, *a: first})()
-
-
-def _exec_module(source: str, name: str = "solution") -> dict:
-    namespace = {"__name__": name, "__builtins__": builtins}
-    exec(compile(source, "<solution>", "exec"), namespace)
-    return namespace
-
-
-def _strict_stdin(code, inputs, outputs, timeout, stop_first):
-    results, details = [], []
+# ---- LiveCodeBench: inputs go to the runner, outputs come back, comparison here ----------------------------
+def _one_test(runner, kind: str, given: str, want: str, timeout: float, tolerant: bool):
     try:
-        _set_timer(timeout)
-        wrapped = _exec_module(wrap_in_function(code))["wrapped_function"]
-        _set_timer(0)
-    except BaseException as e:  # noqa: BLE001 - any failure to build the program is a compile error upstream
-        _set_timer(0)
-        return [WA], [f"compile error: {type(e).__name__}: {e}"]
-    real_stdin, real_stdout = sys.stdin, sys.stdout
-    for given, want in zip(inputs, outputs):
-        captured = io.StringIO()
-        sys.stdin, sys.stdout = _UpstreamStdin(given), captured
-        code_, message = True, ""
-        try:
-            _set_timer(timeout)
-            try:
-                wrapped()
-            except SystemExit:
-                pass
-            _set_timer(0)
-        except _Timeout:
-            code_, message = TLE, "time limit"
-        except BaseException as e:  # noqa: BLE001
-            _set_timer(0)
-            code_, message = RE, f"{type(e).__name__}: {e}"[:300]
-        finally:
-            sys.stdin, sys.stdout = real_stdin, real_stdout
-        if code_ is True and not strict_equal(captured.getvalue(), want):
-            code_, message = WA, f"wrong answer: got {captured.getvalue()[:200]!r}"
-        results.append(code_)
-        details.append(message)
-        if code_ is not True and stop_first:
-            break
-    return results, details
-
-
-def _call_based(code, inputs, outputs, fn_name, timeout, stop_first, tolerant):
-    results, details = [], []
+        reply = runner.ask({"op": "run", "input": given}, timeout + GRACE_S)
+    except wire.ChannelTimeout:
+        return TLE, "time limit"
+    except (wire.ChannelClosed, wire.ChannelBroken):
+        return RE, f"runtime error: {runner.gone}"
+    status = reply.get("status")
+    if status == "timeout":
+        return TLE, str(reply.get("detail") or "time limit")
+    if status == "error":
+        return RE, str(reply.get("detail"))[:300]
+    if status == "not_plain":
+        return WA, f"wrong answer: returned {str(reply.get('detail'))[:200]}"
     try:
-        _set_timer(timeout)
-        namespace = _exec_module(UPSTREAM_IMPORTS + "\n" + code)
-        _set_timer(0)
-    except BaseException as e:  # noqa: BLE001
-        _set_timer(0)
-        return [WA], [f"compile error: {type(e).__name__}: {e}"[:300]]
-    holder = namespace.get("Solution")
-    if holder is None and fn_name not in namespace:
-        return [WA], [f"compile error: no class Solution and no function {fn_name}"]
-    instance = holder() if holder is not None else None
-    for given, want in zip(inputs, outputs):
-        code_, message = True, ""
-        try:
-            args = [json.loads(line) for line in given.split("\n")]
-            expected = json.loads(want)
-            if tolerant and holder is not None:
-                instance = holder()  # no state carried from one test to the next
-            method = getattr(instance, fn_name) if instance is not None else namespace[fn_name]
-            _set_timer(timeout)
-            got = method(*args)
-            _set_timer(0)
-            if isinstance(got, tuple):
+        if status != "ok":
+            raise wire.ChannelBroken(f"status {status!r}")
+        if kind == "call":
+            got, expected = wire.decode(reply["value"]), json.loads(want)
+            if type(got) is tuple:
                 got = list(got)
             same = tolerant_value_equal(got, expected) if tolerant else got == expected
-            if not same:
-                code_, message = WA, f"wrong answer: got {repr(got)[:200]}"
-        except _Timeout:
-            code_, message = TLE, "time limit"
-        except BaseException as e:  # noqa: BLE001
-            _set_timer(0)
-            code_, message = RE, f"{type(e).__name__}: {e}"[:300]
-        results.append(code_)
-        details.append(message)
-        if code_ is not True and stop_first:
-            break
-    return results, details
+            return (True, "") if same else (WA, f"wrong answer: got {repr(got)[:200]}")
+        got = reply["out"]
+        if type(got) is not str:
+            raise wire.ChannelBroken("an output that is not text")
+    except (KeyError, ValueError, RecursionError, wire.ChannelBroken) as e:
+        return RE, f"runtime error: {type(e).__name__}: {e}"[:300]
+    same = tolerant_equal(got, want) if tolerant else strict_equal(got, want)
+    return (True, "") if same else (WA, f"wrong answer: got {got[:200]!r}")
 
 
-# ---- tolerant stdin: the file as __main__ with real streams, one forked process per test -------------------
-def _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir, result_fd):
-    try:
-        compiled = compile(code, "<solution>", "exec")
-    except (SyntaxError, ValueError) as e:
-        return [WA], [f"compile error: {type(e).__name__}: {e}"[:300]]
-    results, details = [], []
-    for i, (given, want) in enumerate(zip(inputs, outputs)):
-        in_path, out_path = os.path.join(workdir, f".in{i}"), os.path.join(workdir, f".out{i}")
-        with open(in_path, "w") as f:
-            f.write(given)
-        pid = os.fork()
-        if pid == 0:  # the test process: real descriptors 0 and 1, then the untrusted program
-            status = 0
-            try:
-                os.close(result_fd)  # the program must not be able to write the verdicts
-                os.dup2(os.open(in_path, os.O_RDONLY), 0)
-                os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
-                sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-                sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
-                if install_guard is not None:
-                    install_guard(workdir)
-                exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
-            except SystemExit as e:
-                status = 0 if e.code in (None, 0) else 3
-            except BaseException as e:  # noqa: BLE001
-                sys.stderr.write(f"{type(e).__name__}: {e}\n"[:300])
-                status = 3
-            try:
-                sys.stdout.flush()
-            except BaseException:  # noqa: BLE001
-                status = 3
-            os._exit(status)
-        code_, message = _wait_test(pid, timeout)
-        if code_ is True:
-            with open(out_path, encoding="utf-8", errors="replace") as f:
-                got = f.read()
-            if not tolerant_equal(got, want):
-                code_, message = WA, f"wrong answer: got {got[:200]!r}"
-        results.append(code_)
-        details.append(message)
-        if code_ is not True and stop_first:
-            break
-    return results, details
-
-
-def _wait_test(pid: int, timeout: float):
-    deadline = time.monotonic() + timeout
-    try:
-        fd = os.pidfd_open(pid)
-        select.select([fd], [], [], timeout)
-        os.close(fd)
-    except (AttributeError, OSError):
-        while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
-            time.sleep(0.002)
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        return TLE, "time limit"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return (TLE, "cpu time limit") if sig in (signal.SIGXCPU, signal.SIGKILL) else (RE, f"killed by signal {sig}")
-    return (True, "") if os.WEXITSTATUS(status) == 0 else (RE, "runtime error")
-
-
-def run(payload: dict, result_fd: int, install_guard, workdir: str) -> None:
-    """Entry point called by sandbox_child.py: grade, then write {"results", "details"} to result_fd."""
-    signal.signal(signal.SIGALRM, _alarm)
+def run_tests(payload: dict, runner) -> dict:
     code, tests = payload["code"], payload["tests"]
     inputs, outputs, fn_name = tests["inputs"], tests["outputs"], tests.get("fn_name")
     mode, timeout, stop_first = payload["mode"], float(payload["timeout_s"]), payload.get("stop_at_first_failure", True)
     if mode == "strict":
         timeout = max(1, int(timeout))  # upstream passes an integer to signal.alarm
-    if mode == "tolerant" and not fn_name:
-        results, details = _tolerant_stdin(code, inputs, outputs, timeout, stop_first, install_guard, workdir,
-                                            result_fd)
-    else:
-        # One process runs the program in-process: the guard must be up before the program's first line.
-        if install_guard is not None:
-            install_guard(workdir)
-        if fn_name:
-            results, details = _call_based(code, inputs, outputs, fn_name, timeout, stop_first, mode == "tolerant")
-        else:
-            results, details = _strict_stdin(code, inputs, outputs, timeout, stop_first)
-    os.write(result_fd, json.dumps({"results": results, "details": details}).encode())
-    os.close(result_fd)
+    tolerant = mode == "tolerant"
+    kind = "call" if fn_name else ("tolerant_stdin" if tolerant else "strict_stdin")
+    try:
+        loaded = runner.ask({"op": "load", "kind": kind, "code": code, "fn_name": fn_name, "timeout": timeout,
+                             "tolerant": tolerant}, timeout + GRACE_S)
+    except CHANNEL_ERRORS:
+        return {"results": [RE], "details": [f"runtime error: {runner.gone}"]}
+    if "compile_error" in loaded:
+        return {"results": [WA], "details": [f"compile error: {str(loaded['compile_error'])[:300]}"]}
+    results, details = [], []
+    for given, want in zip(inputs, outputs):
+        code_, message = _one_test(runner, kind, given, want, timeout, tolerant)
+        results.append(code_)
+        details.append(message)
+        if code_ is not True and stop_first:
+            break
+    return {"results": results, "details": details}
+
+
+# ---- self-checking tests: asserts run here, the solution's functions run there -------------------------------
+class _Gone(BaseException):
+    """The runner stopped answering; a BaseException so that a test's `except Exception` cannot swallow it."""
+
+
+class _NotPlainResult(BaseException):
+    """A function of the solution returned something other than builtin data: a wrong answer."""
+
+
+class SolutionError(Exception):
+    """An exception the solution raised, of a class that is not a builtin one."""
+
+
+def _remote_error(reply: dict) -> Exception:
+    """The exception the solution raised, as the builtin class of that name where one exists (tests may catch
+    ValueError and the like), else SolutionError."""
+    name, message = str(reply.get("error")), str(reply.get("message", ""))[:300]
+    cls = getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls is not AssertionError:
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return SolutionError(message)
+
+
+def _stand_in(runner, name: str):
+    def call(*args, **kwargs):
+        try:
+            data = {"args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
+        except wire.NotPlain as e:
+            raise TypeError(f"only plain data goes to the solution's {name}(): {e}") from None
+        try:
+            reply = runner.ask({"op": "call", "name": name, **data})
+            if "value" in reply:
+                return wire.decode(reply["value"])
+        except (*CHANNEL_ERRORS, RecursionError):
+            runner.stop(runner.gone or "an answer that is not a value")
+            raise _Gone(runner.gone) from None
+        if "not_plain" in reply:
+            raise _NotPlainResult(f"{name}() returned {reply['not_plain']}")
+        raise _remote_error(reply)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _free_names(tree: ast.AST, entry_point: str | None) -> set[str]:
+    """Names the tests read that are not builtins: what they expect from the solution (the entry point always; a
+    solution that defines `abs` does not change the `abs` the tests use)."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {n for n in names if not hasattr(builtins, n)} | ({entry_point} if entry_point else set())
+
+
+def _namespace(runner, described: dict) -> dict:
+    namespace = {"__name__": "__axk1_tests__", "__builtins__": builtins}
+    for name, info in described.items():
+        kind = info.get("kind") if type(info) is dict else None
+        if kind == "callable":
+            namespace[name] = _stand_in(runner, name)
+        elif kind == "module" and type(info.get("module")) is str:
+            module = info["module"]
+            if module.split(".")[0] in sys.stdlib_module_names and module not in NOT_IMPORTED:
+                namespace[name] = importlib.import_module(module)  # the tests' own copy of a stdlib module
+        elif kind == "value":
+            namespace[name] = wire.decode(info.get("value"))
+    return namespace
+
+
+def _checked(verdict: str, detail: str = "") -> dict:
+    return {"verdict": verdict, "detail": str(detail)[:500]}
+
+
+def check_program(payload: dict, runner) -> dict:
+    """{"verdict": pass | wrong_answer | runtime_error | judge_error, "detail"}."""
+    code, tests, entry_point = payload["code"], payload["tests"], payload.get("entry_point")
+    try:
+        tree = compile(tests, "<tests>", "exec", ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError) as e:
+        return _checked("judge_error", f"the tests do not compile: {e}")
+    try:
+        reply = runner.ask({"op": "exec", "code": code})
+        if "ok" not in reply:
+            return _checked("runtime_error", reply.get("message") or reply.get("error"))
+        described = runner.ask({"op": "describe", "names": sorted(_free_names(tree, entry_point))})["names"]
+        namespace = _namespace(runner, described if type(described) is dict else {})
+    except (*CHANNEL_ERRORS, KeyError, RecursionError):
+        return _checked("runtime_error", runner.gone or "the program's process gave no usable answer")
+    try:
+        exec(compile(tree, "<tests>", "exec"), namespace)
+        if entry_point:
+            if "check" not in namespace or entry_point not in namespace:
+                missing = "check()" if "check" not in namespace else f"{entry_point}()"
+                return _checked("runtime_error" if missing != "check()" else "judge_error", f"no {missing}")
+            namespace["check"](namespace[entry_point])
+    except _Gone:
+        return _checked("runtime_error", runner.gone)
+    except _NotPlainResult as e:
+        return _checked("wrong_answer", str(e))
+    except AssertionError as e:
+        return _checked("wrong_answer", f"AssertionError: {e}" if str(e) else "AssertionError")
+    except BaseException as e:  # noqa: BLE001 - the solution raised, or the tests failed on what it returned
+        return _checked("runtime_error", f"{type(e).__name__}: {e}")
+    if runner.gone:  # a test that swallowed a failure of the runner still fails
+        return _checked("runtime_error", runner.gone)
+    return _checked("pass")
+
+
+def judge(payload: dict, runner) -> dict:
+    """Entry point called by sandbox_child.py in the judge process."""
+    return check_program(payload, runner) if payload.get("kind") == "check" else run_tests(payload, runner)

@@ -1,4 +1,7 @@
-"""Grade programs against tests in the sandbox: one confined process per (program, test set), in parallel.
+"""Grade programs against tests in the sandbox: one confined run per (program, test set), in parallel.
+
+The verdict is decided by the sandbox's judge process from what the program answered (its outputs, plain copies of
+its return values), never from its exit status or anything it can write (axk1/eval/sandbox_child.py).
 
 Verdicts: pass, wrong_answer, time_limit, runtime_error, compile_error, global_timeout, no_code, judge_error.
 """
@@ -6,11 +9,9 @@ Verdicts: pass, wrong_answer, time_limit, runtime_error, compile_error, global_t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from axk1.eval.sandbox import Limits, run_judge, run_parallel, run_python
+from axk1.eval.sandbox import Limits, run_judge, run_parallel
 
-JUDGE = Path(__file__).with_name("code_judge.py")
 MODES = ("strict", "tolerant")
 VERDICTS = ("pass", "wrong_answer", "time_limit", "runtime_error", "compile_error", "global_timeout", "no_code",
             "judge_error")
@@ -63,28 +64,38 @@ def run_tests(code: str | None, tests: dict, mode: str = "strict", timeout_s: fl
     n = len(tests["inputs"])
     wall = (timeout_s + 1) * n + 5
     limits = Limits(wall_s=wall, cpu_s=int(wall) + 1, memory_mb=memory_mb)
-    payload = {"code": code, "tests": tests, "mode": mode, "timeout_s": timeout_s,
+    payload = {"kind": "tests", "code": code, "tests": tests, "mode": mode, "timeout_s": timeout_s,
                "stop_at_first_failure": stop_at_first_failure}
-    result = run_judge(JUDGE, payload, limits)
+    result = run_judge(payload, limits)
     if result.timed_out:
         return TestOutcome("global_timeout", [-1] * n, ["global timeout"], result.wall_s)
     if "results" not in result.report:
-        return TestOutcome("judge_error", [-5], [result.stderr[-500:] or f"judge exited {result.returncode}"],
-                           result.wall_s)
+        why = result.report.get("judge_error") or result.stderr[-500:] or f"judge exited {result.returncode}"
+        return TestOutcome("judge_error", [-5], [why], result.wall_s)
     results, details = result.report["results"], result.report["details"]
     return TestOutcome(_verdict(results, details), results, details, result.wall_s)
 
 
-def run_program(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> TestOutcome:
-    """A self-checking program (HumanEval style: asserts, exit code 0 = pass)."""
-    result = run_python(program, limits=Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb))
+CHECK_CODES = {"pass": True, "wrong_answer": -2, "runtime_error": -4, "judge_error": -5}
+
+
+def run_checked(code: str, tests: str, entry_point: str | None = None, timeout_s: float = 10.0,
+                memory_mb: int = 1024, limits: Limits | None = None) -> TestOutcome:
+    """A solution and its asserts (HumanEval: `tests` defines check(candidate), called on `entry_point`; RL tasks:
+    asserts over the solution's functions by name). The solution runs first, in the runner; the asserts run in
+    the judge on plain copies of what its functions return, so they always run and compare builtin values."""
+    if not code or not code.strip():
+        return TestOutcome("no_code")
+    payload = {"kind": "check", "code": code, "tests": tests, "entry_point": entry_point}
+    limits = limits or Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb)
+    result = run_judge(payload, limits)
     if result.timed_out:
         return TestOutcome("time_limit", [-3], ["time limit"], result.wall_s)
-    if result.returncode == 0:
-        return TestOutcome("pass", [True], [""], result.wall_s)
-    last = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
-    verdict = "wrong_answer" if last[0].startswith("AssertionError") else "runtime_error"
-    return TestOutcome(verdict, [-2 if verdict == "wrong_answer" else -4], last, result.wall_s)
+    verdict = result.report.get("verdict")
+    if verdict not in CHECK_CODES:
+        why = result.report.get("judge_error") or result.stderr[-500:] or f"judge exited {result.returncode}"
+        return TestOutcome("judge_error", [-5], [why], result.wall_s)
+    return TestOutcome(verdict, [CHECK_CODES[verdict]], [result.report.get("detail", "")], result.wall_s)
 
 
 def run_tests_many(jobs: list[tuple[str | None, dict]], mode: str = "strict", timeout_s: float = 6.0,

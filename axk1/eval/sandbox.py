@@ -9,6 +9,7 @@ directory, starts the child, enforces the wall-clock timeout and cleans up whate
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -23,7 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
-NOBODY = (65534, 65534)  # uid, gid the child drops to when the harness runs as root
+NOBODY = (65534, 65534)  # uid, gid the program runs as when the harness runs as root
+JUDGE_IDS = (65533, 65533)  # the sandbox's judge: another uid, so the program can neither signal nor trace it
+_NAMESPACES: dict = {"usable": None}  # None until a run tells; False once the kernel refused them
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,39 +107,76 @@ def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
         os.close(fd)
 
 
-def _run(spec: dict, base: Path, stdin: str | bytes, limits: Limits) -> SandboxResult:
-    """Start the child on `spec` inside `base` (already holding `work/`), wait, clean up, collect."""
+def _plan(mode: str, base: Path, limits: Limits, guard: bool, network: bool, namespaces: bool) -> dict:
+    return {"mode": mode, "workdir": str(base / "work"), "root_dir": str(base / "root"), "limits": asdict(limits),
+            "site_packages": _site_packages(), "drop_to": _drop_target(),
+            "judge_ids": JUDGE_IDS if _drop_target() is not None else None, "guard": guard,
+            "network_namespace": network, "namespaces": namespaces, "script": str(base / "work" / "main.py")}
+
+
+def _note_isolation(isolation: dict, asked: bool) -> None:
+    """Remember (and say once per process) when the kernel refused namespaces: later runs skip the attempt."""
+    if asked and isolation.get("namespaces", "none") == "none" and _NAMESPACES["usable"] is not False:
+        _NAMESPACES["usable"] = False
+        log.warning("sandbox: no namespaces here (%s); programs run with the Python guard, resource limits, an "
+                    "unprivileged uid where the harness is root, a network namespace if allowed (%s) and a subreaper "
+                    "that kills their descendants. Not contained: reads of world-readable files and writes to "
+                    "world-writable folders that the guard does not see (native code), other processes on the host "
+                    "are visible, and a process that escapes its ancestry before the subreaper is set is not "
+                    "found. See docs/evaluation.md, 'Sandbox'.",
+                    isolation.get("namespaces_error") or isolation.get("setup_error") or "refused",
+                    isolation.get("network", "none"))
+
+
+def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dict, guard: bool = True,
+         network: bool = True, namespaces: bool | None = None) -> SandboxResult:
+    """Start the child on `payload` inside `base` (already holding `work/`), wait, clean up, collect."""
+    use_ns = _NAMESPACES["usable"] is not False if namespaces is None else namespaces
     work = base / "work"
-    spec = dict(spec, workdir=str(work), result_path=str(base / "result.json"), limits=asdict(limits),
-                site_packages=_site_packages(), drop_to=_drop_target())
-    (base / "spec.json").write_text(json.dumps(spec))
+    plan = _plan(mode, base, limits, guard, network, use_ns)
+    (base / "root").mkdir(exist_ok=True)  # the namespaced root is mounted here (visible only inside the run)
     (base / "stdin").write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
-    # The program may pass through `base` to reach work/ but not list it; spec, stdin and results stay private.
+    # The program may pass through `base` to reach work/ but not list it; stdin and outputs stay private.
     os.chmod(base, 0o711)
-    for name in ("spec.json", "stdin"):
-        os.chmod(base / name, 0o600)
-    if spec["drop_to"] is not None:
+    os.chmod(base / "stdin", 0o600)
+    if plan["drop_to"] is not None:
         for path in [work, *work.rglob("*")]:
-            os.chown(path, *spec["drop_to"])
+            os.chown(path, *plan["drop_to"])
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
            "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    start = time.perf_counter()
-    with open(base / "stdin", "rb") as fin, open(base / "stdout", "wb") as fout, open(base / "stderr", "wb") as ferr:
+    # The payload (tests, expected answers) and the result travel in files without a name: nothing in the run can
+    # open them by path, and the runner closes its copies before the program starts.
+    with tempfile.TemporaryFile() as payload_file, tempfile.TemporaryFile() as result_file, \
+            open(base / "stdin", "rb") as fin, open(base / "stdout", "wb") as fout, \
+            open(base / "stderr", "wb") as ferr:
+        payload_file.write(json.dumps(payload).encode())
+        payload_file.seek(0)
+        plan.update(payload_fd=payload_file.fileno(), result_fd=result_file.fileno())
         os.chmod(base / "stdout", 0o600)
         os.chmod(base / "stderr", 0o600)
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD), str(base / "spec.json")],
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD), json.dumps(plan)],
                                 stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=env, start_new_session=True,
-                                close_fds=True)
+                                close_fds=True, pass_fds=(plan["payload_fd"], plan["result_fd"]))
         timed_out = not _wait_exit(proc, limits.wall_s)
-        _kill_group(proc.pid)  # also reaps whatever the program left running in its group
+        if timed_out:  # the supervisor kills everything below it (a whole PID namespace, or every descendant)
+            proc.send_signal(signal.SIGTERM)
+            _wait_exit(proc, 2.0)
+        _kill_group(proc.pid)  # and whatever is left in its process group
         proc.wait()
-    wall = time.perf_counter() - start
-    code = proc.returncode
-    report_text = _read(base / "result.json", 64 << 20)
+        wall = time.perf_counter() - start
+        result_file.seek(0)
+        report_text = result_file.read(64 << 20).decode("utf-8", "replace")
     try:
         report = json.loads(report_text) if report_text.strip() else {}
     except json.JSONDecodeError:
-        report = {"error": "unreadable result channel", "raw": report_text[:200]}
+        report = {"judge_error": "unreadable result channel", "raw": report_text[:200]}
+    if "setup_error" in report:  # the kernel let us in but refused a mount: run again without namespaces
+        _note_isolation({**report.get("isolation", {}), "namespaces": "none", "setup_error": report["setup_error"]},
+                        True)
+        return _run(mode, base, stdin, limits, payload, guard, network, namespaces=False)
+    _note_isolation(report.get("isolation", {}), use_ns)
+    code = report["exit"] if isinstance(report.get("exit"), int) else proc.returncode
     return SandboxResult(
         returncode=None if timed_out else code, stdout=_read(base / "stdout", limits.output_bytes),
         stderr=_read(base / "stderr", limits.output_bytes), wall_s=wall, timed_out=timed_out,
@@ -155,25 +196,27 @@ def _fresh_dir(files: dict[str, str] | None) -> Path:
 
 
 def run_python(code: str, stdin: str | bytes = "", limits: Limits = Limits(), files: dict[str, str] | None = None,
-               guard: bool = True, network_namespace: bool = True) -> SandboxResult:
-    """Run `code` as __main__ in a fresh confined process. guard=False leaves only the OS layers (for tests)."""
+               guard: bool = True, network_namespace: bool = True, namespaces: bool | None = None) -> SandboxResult:
+    """Run `code` as __main__ in a fresh confined process. guard=False leaves only the OS layers (for tests);
+    namespaces=False forces the fallback used where the kernel refuses them (None: use them where allowed).
+
+    This is a plain program run: its exit status is the program's to choose. Graders use run_judge, whose
+    verdict the program cannot write."""
     base = _fresh_dir({**(files or {}), "main.py": code})
     try:
-        spec = {"mode": "script", "script": str(base / "work" / "main.py"), "guard": guard,
-                "network_namespace": network_namespace}
-        result = _run(spec, base, stdin, limits)
+        result = _run("script", base, stdin, limits, {}, guard, network_namespace, namespaces)
         result.report = result.report.get("isolation", result.report)
         return result
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_judge(judge_file: str | Path, payload: dict, limits: Limits, guard: bool = True) -> SandboxResult:
-    """Run a judge (a file defining `run(payload, result_fd, install_guard, workdir)`) confined like a program."""
+def run_judge(payload: dict, limits: Limits, guard: bool = True, namespaces: bool | None = None) -> SandboxResult:
+    """Grade in the sandbox: payload {"kind": "tests", ...} (LiveCodeBench) or {"kind": "check", ...} (a solution
+    and its asserts); see code_judge.py. The verdict is in result.report."""
     base = _fresh_dir(None)
     try:
-        spec = {"mode": "judge", "judge": str(judge_file), "payload": payload, "guard": guard}
-        return _run(spec, base, "", limits)
+        return _run("judge", base, "", limits, payload, guard, True, namespaces)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

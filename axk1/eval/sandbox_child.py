@@ -1,32 +1,37 @@
-"""The child side of the sandbox: run as `python -I -S -B sandbox_child.py SPEC.json` by axk1.eval.sandbox.
+"""The child side of the sandbox: `python -I -S -B sandbox_child.py PLAN_JSON`, started by axk1.eval.sandbox.
 
-Standard library only and imports nothing from axk1: it starts in a fresh interpreter with no site processing
-(fast start), confines itself, then runs the untrusted program. The order matters:
-  1. resource limits (CPU seconds, address space, file size, process count, no core dumps);
-  2. a private network namespace (root, or an unprivileged user namespace where the kernel allows one);
-  3. as root: drop to an unprivileged uid, after re-pointing the import path at directory file descriptors
-     (/proc/self/fd/N) so the interpreter can still import modules that live under a 0700 home directory;
-  4. a Python audit hook (cannot be removed) that refuses process creation, signals to other processes, sockets,
-     ctypes, writes outside the private directory and reading other processes' /proc entries;
-  5. the job: `script` runs a file as __main__; `judge` loads a judge file that runs tests and writes results.
-Layers 1-3 hold against native code; layer 4 closes what the OS layers leave open (e.g. a non-root user's
-/tmp, or no namespaces).
+Standard library only and nothing from the axk1 package (a fresh interpreter with no site processing starts
+fast). Three processes, each with one job:
+
+* supervisor (this process): resource limits, then new namespaces (sandbox_ns.py) or, where the kernel refuses
+  them, the old network namespace and a subreaper. It forks the judge, waits for it, and kills whatever is left
+  (leaving the PID namespace kills everything in it; without one, every descendant is found by ancestry).
+* judge (PID 1 of the new PID namespace): builds the read-only root, drops privileges (nobody, or no capabilities
+  in a user namespace), becomes non-dumpable, forks the runner, and only then reads the payload (tests and
+  expected answers) from a descriptor the runner closed: nothing the runner can read holds an expected answer.
+  It drives the tests (code_judge.py), decides the verdict and writes it to the result descriptor.
+* runner: closes the payload and result descriptors, installs the Python guard (sandbox_guard.py) and runs the
+  untrusted code (code_runner.py), answering the judge over a pipe with plain values (sandbox_wire.py).
+
+So the verdict never comes from the program's exit status or from anything the program can write: the program can
+only answer the questions it is asked; sys.exit or os._exit in it leaves questions unanswered, which fails.
 """
 
 import json
 import os
 import resource
+import signal
 import sys
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-SPAWN_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.startfile",
-                "subprocess.Popen", "pty.spawn"}
-PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod", "os.chown",
-               "os.truncate", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree",
-               "shutil.copyfile", "shutil.copytree", "shutil.move"}
-BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
+SETUP_FAILED = 70  # the judge could not build the namespaced root: the harness retries without namespaces
+sys.path.insert(0, HERE)  # the sibling modules, imported as top-level modules, then the folder leaves sys.path
+import sandbox_ns  # noqa: E402
+import sandbox_wire as wire  # noqa: E402
+from sandbox_guard import install_guard  # noqa: E402
+
+sys.path.remove(HERE)
 
 
 def _set_limits(limits: dict) -> None:
@@ -43,25 +48,20 @@ def _set_limits(limits: dict) -> None:
 
 
 def _unshare_network() -> str:
-    """Enter a new, empty network namespace (only a down loopback): connect() fails with ENETUNREACH."""
+    """Without the full set of namespaces: at least an empty network namespace (connect() fails)."""
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWNET) == 0:
+        if sandbox_ns.libc().unshare(CLONE_NEWNET) == 0:
             return "netns"
-        if os.getuid() != 0 and libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+        if os.getuid() != 0 and sandbox_ns.libc().unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
             return "userns+netns"
-        return "none"
     except OSError:
-        return "none"
-    finally:
-        for name in ("ctypes", "_ctypes", "ctypes._endian"):
-            sys.modules.pop(name, None)
+        pass
+    return "none"
 
 
-def _drop_privileges(uid: int, gid: int) -> None:
-    """Become `uid`; keep imports working through descriptors opened while still allowed to (see module doc)."""
+def _remap_imports() -> None:
+    """Re-point the import path at directory descriptors opened while still root (/proc/self/fd/N), so modules
+    under a 0700 home directory stay importable after the drop to an unprivileged uid (no namespaced root)."""
     mapping = {}
     for entry in sys.path:
         if entry and os.path.isdir(entry):
@@ -79,105 +79,153 @@ def _drop_privileges(uid: int, gid: int) -> None:
             package_path[:] = [remap(p) for p in package_path]
     sys.path[:] = [mapping.get(p, p) for p in sys.path if p in mapping]
     sys.path_importer_cache.clear()
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
 
 
-def install_guard(workdir: str) -> None:
-    """Audit hook that refuses what a graded program never needs. Raises PermissionError inside the program."""
-    workdir = os.path.realpath(workdir)
-    own_pid = str(os.getpid())
-    realpath, fspath, isinstance_, str_, bytes_ = os.path.realpath, os.fspath, isinstance, str, bytes
-
-    def inside(path) -> bool:
-        if isinstance_(path, int):
-            return True
-        path = fspath(path)
-        if isinstance_(path, bytes_):
-            path = path.decode("utf-8", "replace")
-        full = realpath(path)
-        return full == workdir or full.startswith(workdir + "/")
-
-    def foreign_proc(path) -> bool:
-        if isinstance_(path, int):
-            return False
-        path = realpath(fspath(path) if not isinstance_(path, bytes_) else path.decode("utf-8", "replace"))
-        parts = path.split("/")
-        return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != own_pid
-
-    def hook(event: str, args: tuple) -> None:
-        if event == "open":
-            path, mode, flags = args
-            writing = (isinstance_(mode, str_) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
-            if writing and not inside(path):
-                raise PermissionError(f"sandbox: writing outside the sandbox directory is not allowed: {path!r}")
-            if foreign_proc(path):
-                raise PermissionError(f"sandbox: reading other processes is not allowed: {path!r}")
-        elif event in SPAWN_EVENTS:
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
-            if event != "os.kill" or str_(args[0]) != own_pid:
-                raise PermissionError(f"sandbox: {event} is not allowed")
-        elif event == "ctypes.dlopen" and args[0] is None:
-            pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
-        elif event.startswith(("socket.", "ctypes.")):
-            raise PermissionError(f"sandbox: {event} is not allowed (no network, no native calls)")
-        elif event == "import" and args[0] in BLOCKED_IMPORTS:
-            raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
-        elif event in PATH_EVENTS:
-            for path in args[:2] if event in ("os.rename", "os.link", "shutil.move", "shutil.copyfile") else args[:1]:
-                if path is not None and not inside(path):
-                    raise PermissionError(f"sandbox: {event} outside the sandbox directory is not allowed")
-
-    sys.addaudithook(hook)
+def _become(ids) -> None:
+    """Drop to (uid, gid) when root outside a user namespace: the capabilities go with uid 0."""
+    if ids is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
 
 
-def _run_script(path: str, guard: bool, workdir: str) -> None:
-    import runpy
-
-    if guard:
-        install_guard(workdir)
-    sys.argv = [path]
-    runpy.run_path(path, run_name="__main__")
-
-
-def _load_judge(path: str):
-    import importlib.util
-
-    loader = importlib.util.spec_from_file_location("_axk1_judge", path)
-    judge = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(judge)
-    return judge
+def _import_jobs():
+    """The test drivers, loaded before the root changes (their folder is not in the namespaced root)."""
+    sys.path.insert(0, HERE)
+    try:
+        import code_judge
+        import code_runner
+    finally:
+        sys.path.remove(HERE)
+    return code_judge, code_runner
 
 
+# ---- runner: the only process that runs untrusted code ----------------------------------------------------------
+def _runner(plan: dict, requests: int, replies: int, code_runner) -> None:
+    for fd in (plan["payload_fd"], plan["result_fd"]):
+        os.close(fd)  # the tests and the verdict stay with the judge
+    sandbox_ns.die_with_parent()
+    guard = (lambda: install_guard(plan["workdir"])) if plan["guard"] else (lambda: None)
+    if plan["mode"] == "script":
+        import runpy
+
+        os.close(requests)
+        os.close(replies)
+        guard()
+        sys.argv = [plan["script"]]
+        runpy.run_path(plan["script"], run_name="__main__")
+        raise SystemExit(0)  # a normal interpreter exit: buffers flushed, non-daemon threads joined
+    code_runner.serve(requests, replies, guard, plan["workdir"])
+    os._exit(0)
+
+
+# ---- judge: trusted, never runs untrusted code --------------------------------------------------------------
+def _confine(plan: dict, isolation: dict) -> None:
+    """In the judge, before the runner exists: the namespaced root, and no way back to privileges for either."""
+    namespaced = isolation["namespaces"] != "none"
+    sandbox_ns.die_with_parent()
+    os.setpgid(0, 0)  # its own group (PID 1 of the namespace, where that exists): the program's killpg misses it
+    if namespaced:
+        extra = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *plan["site_packages"],
+                 os.path.dirname(os.path.realpath(sys.executable))]
+        isolation.update(sandbox_ns.build_root(plan["root_dir"], plan["workdir"], [p for p in extra if p]))
+    if os.getuid() == 0 and plan["drop_to"] is not None:  # root outside a user namespace: two uids follow
+        sandbox_ns.drop_bounding_set()
+        if not namespaced:
+            _remap_imports()
+    elif os.getuid() == 0:  # uid 0 of a user namespace: keep the uid, lose every capability
+        sandbox_ns.drop_capabilities()
+    sandbox_ns.no_new_privs()
+    os.chdir(plan["workdir"])
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _judge(plan: dict, isolation: dict) -> None:
+    result_fd = plan["result_fd"]
+    code_judge, code_runner = _import_jobs() if plan["mode"] != "script" else (None, None)
+    try:
+        _confine(plan, isolation)
+    except OSError as e:
+        _write_all(result_fd, json.dumps({"setup_error": str(e), "isolation": isolation}).encode())
+        os._exit(SETUP_FAILED)
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(req_w)
+        os.close(rep_r)
+        os.setpgid(0, 0)
+        _become(plan["drop_to"])
+        _runner(plan, req_r, rep_w, code_runner)
+    os.close(req_r)
+    os.close(rep_w)
+    # A uid of its own (the program cannot signal it; only the kernel's namespace teardown or the supervisor ends
+    # the runner), never dumpable (no ptrace, no /proc/PID/fd or mem for the runner), deaf to SIGINT.
+    _become(plan["judge_ids"])
+    sandbox_ns.set_dumpable(False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    isolation.update(uid=os.getuid() if plan["drop_to"] is None else plan["drop_to"][0], judge_uid=os.getuid())
+    try:
+        with os.fdopen(plan["payload_fd"], "rb") as f:
+            payload = json.loads(f.read())  # read only now: the runner, forked above, never held it
+        if plan["mode"] == "script":
+            os.close(req_w)
+            report = {"exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
+        else:
+            report = code_judge.judge(payload, wire.Runner(pid, req_w, rep_r))
+    except Exception as e:  # noqa: BLE001 - a fault of the judge itself, reported as such, never as a verdict
+        report = {"judge_error": f"{type(e).__name__}: {e}"[:500]}
+    report["isolation"] = isolation
+    _write_all(result_fd, json.dumps(report).encode())
+    os._exit(0)  # lingering threads or processes of the program do not matter: the verdict is written
+
+
+# ---- supervisor -----------------------------------------------------------------------------------------------
 def main() -> None:
-    with open(sys.argv[1]) as f:
-        spec = json.load(f)
-    workdir = spec["workdir"]
-    sys.path.extend(spec.get("site_packages", []))
+    plan = json.loads(sys.argv[1])
+    sys.path.extend(plan["site_packages"])  # graded programs may import what the harness has installed (numpy)
     import builtins
 
     # -S skips `site`, which is what defines exit() and quit(); programs call them.
     builtins.exit = builtins.quit = sys.exit
-    # The judge reports through a descriptor opened before the privilege drop, in a directory the program
-    # cannot open by name.
-    result_fd = os.open(spec["result_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    _set_limits(spec["limits"])
-    network = _unshare_network() if spec.get("network_namespace", True) else "none"
-    judge = _load_judge(spec["judge"]) if spec["mode"] == "judge" else None  # before the drop: it may live in /root
-    if spec.get("drop_to") is not None and os.getuid() == 0:
-        _drop_privileges(*spec["drop_to"])
-    os.chdir(workdir)
-    if spec["mode"] == "script":
-        isolation = {"network": network, "uid": os.getuid(), "guard": bool(spec.get("guard", True))}
-        os.write(result_fd, json.dumps({"isolation": isolation}).encode())
-        os.close(result_fd)
-        _run_script(spec["script"], spec.get("guard", True), workdir)
-    elif judge is not None:
-        judge.run(spec["payload"], result_fd, install_guard if spec.get("guard", True) else None, workdir)
-    else:
-        raise SystemExit(f"unknown sandbox mode {spec['mode']!r}")
+    _set_limits(plan["limits"])
+    isolation = {"guard": bool(plan["guard"]), "namespaces": "none"}
+    if plan["namespaces"]:
+        try:
+            isolation["namespaces"] = sandbox_ns.enter_namespaces(plan["network_namespace"])
+            isolation["network"] = "netns" if plan["network_namespace"] else "host"
+        except OSError as e:
+            isolation["namespaces_error"] = str(e)
+    if isolation["namespaces"] == "none":
+        isolation["network"] = _unshare_network() if plan["network_namespace"] else "none"
+        sandbox_ns.set_subreaper()
+    pid = os.fork()
+    if pid == 0:
+        _judge(plan, isolation)
+        os._exit(0)
+    os.close(plan["payload_fd"])
+    os.close(plan["result_fd"])
+
+    namespaced = isolation["namespaces"] != "none"
+
+    def stop(signum, frame):  # the harness's wall clock ran out: everything below goes, then this process
+        if namespaced:
+            os.kill(pid, signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it
+        else:
+            sandbox_ns.kill_descendants(os.getpid())
+        os._exit(128 + signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)
+    status = os.waitpid(pid, 0)[1]
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if not namespaced:
+        sandbox_ns.kill_descendants(os.getpid())  # in a PID namespace the kernel did this when the judge exited
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
 
 
 if __name__ == "__main__":

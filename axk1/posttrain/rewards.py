@@ -1,9 +1,9 @@
 """Verifiable rewards for RL and the held-out measurement: R = R_correct (±1) + R_format (0 or −1).
 
 Correctness reuses the evaluation graders: math through the AIME grader (the integer in the last \\boxed{}, with
-math-verify as the fallback), code by running the answer's program with the task's asserts in the evaluation
-sandbox (a separate confined process: the graded program never decides its own verdict; only its exit status,
-read by us, does).
+math-verify as the fallback), code through the evaluation sandbox's checked run: the answer's code runs in one
+confined process, the task's asserts in the sandbox's judge on plain copies of what its functions return, so the
+program decides nothing (an exit, a forged message or an object equal to everything fails; see execution.py).
 
 Format (A.X K1's R_format): in think mode the prompt opened `<think>`, so the output must close it exactly once and
 never open another; in non-think mode the prompt carried the empty think block, so the output must contain no
@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from axk1.eval.execution import run_checked
 from axk1.eval.math_grader import grade_integer_answer
-from axk1.eval.sandbox import Limits, run_parallel, run_python
+from axk1.eval.sandbox import Limits, run_parallel
 from axk1.infer.chat import THINK_END, THINK_START
 
 CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
@@ -61,8 +62,8 @@ def code_correct(text: str, tests: str, finish_reason: str, thinking: bool) -> t
     code = extract_code(answer_part(text, thinking))
     if code is None:
         return False, "no_answer"
-    result = run_python(f"{code}\n\n{tests}\n", limits=CODE_LIMITS)
-    return (True, "correct") if result.ok else (False, "wrong")
+    outcome = run_checked(code, tests, limits=CODE_LIMITS)
+    return (True, "correct") if outcome.passed else (False, "wrong")
 
 
 def score(task: dict, text: str, finish_reason: str, thinking: bool, format_penalty: float = -1.0) -> Score:

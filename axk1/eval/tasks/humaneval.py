@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from axk1.eval.backends import Completion
-from axk1.eval.execution import run_program
+from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
 
@@ -34,8 +34,13 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
 
 
 def program(problem: dict, code: str) -> str:
-    """A self-checking program: the solution, the problem's tests, and the call that runs them."""
+    """The whole self-checking program as HumanEval writes it (for reading; grading keeps the parts apart)."""
     return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def grade_code(problem: dict, code: str, timeout_s: float = 10.0):
+    """The solution runs in the sandbox's runner; the problem's check() runs in its judge on what it returns."""
+    return run_checked(code, problem["test"], problem["entry_point"], timeout_s=timeout_s)
 
 
 def assemble(problem: dict, answer: str) -> str:
@@ -69,11 +74,12 @@ class HumanEvalTask(Task):
             if answer is not None:
                 code = assemble(problem.meta["raw"], answer)
                 record["extracted"] = code
-                jobs.append(program(problem.meta["raw"], code))
+                jobs.append((problem.meta["raw"], code))
                 slots.append(len(records))
             records.append(record)
-        outcomes = run_parallel(lambda p: run_program(p, timeout_s=max(3.0, options.test_timeout_s)), jobs,
-                                options.workers, desc="humaneval: running tests")
+        timeout_s = max(3.0, options.test_timeout_s)
+        outcomes = run_parallel(lambda job: grade_code(*job, timeout_s=timeout_s), jobs, options.workers,
+                                desc="humaneval: running tests")
         for slot, outcome in zip(slots, outcomes):
             records[slot].update(status=outcome.verdict, correct=outcome.passed, detail=(outcome.details or [""])[-1])
         return records

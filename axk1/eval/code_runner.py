@@ -1,0 +1,309 @@
+"""The runner side of code grading: executes the untrusted program and answers the judge's questions with what the
+program produced (standard library only; loaded by sandbox_child.py, runs in the runner process).
+
+Nothing here knows an expected answer, and nothing here decides a verdict: the judge (code_judge.py) asks "run test
+input X" or "call f(args)", gets back the captured output or a plain copy of the returned value (sandbox_wire), and
+compares on its side. Questions:
+  exec {code}             run a solution as __main__ (HumanEval, RL tasks), then answer:
+  describe {names}        what the solution defines under the names the tests use (function, module, value);
+  call {name, args}       call one of its functions;
+  load {kind, code, ...}  prepare a LiveCodeBench program: strict_stdin (upstream's function wrapping and mocked
+                          streams), tolerant_stdin (the file as __main__, one forked process per test), call;
+  run {input}             run one test on the loaded program.
+"""
+
+import ast
+import builtins
+import io
+import json
+import os
+import select
+import signal
+import sys
+import types
+
+try:  # in the sandbox child the sibling files are top-level modules
+    import sandbox_wire as wire
+except ImportError:  # imported from the package (tests, tools)
+    from axk1.eval import sandbox_wire as wire
+
+UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+                    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
+                    "from random import *\nfrom statistics import *\nfrom itertools import *\n"
+                    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
+                    "from json import *\nfrom typing import *\nimport string\nimport re\nimport datetime\n"
+                    "import collections\nimport heapq\nimport bisect\nimport copy\nimport math\nimport random\n"
+                    "import statistics\nimport itertools\nimport functools\nimport operator\nimport io\nimport sys\n"
+                    "import json\nsys.setrecursionlimit(50000)\n")
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def _set_timer(seconds: float) -> None:
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _describe_error(e: BaseException) -> str:
+    """`Type: message` of an exception the program raised (its __str__ is the program's code: guarded)."""
+    try:
+        return f"{type(e).__name__}: {e}"[:300]
+    except BaseException:  # noqa: BLE001
+        return type(e).__name__
+
+
+# ---- upstream's program shaping (strict mode) -----------------------------------------------------------------
+def _unwrap_main_guard(tree: ast.Module) -> None:
+    """Upstream replaces a final `if __name__ == "__main__":` block by its body."""
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.If) and isinstance(last.test, ast.Compare) and "__name__" in ast.unparse(last.test):
+        tree.body = tree.body[:-1] + last.body
+
+
+def wrap_in_function(code: str) -> str:
+    """Imports stay at top level; everything else becomes the body of `wrapped_function()` (upstream's shape)."""
+    tree = ast.parse(code)
+    _unwrap_main_guard(tree)
+    imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    rest = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
+    fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                         kw_defaults=[], defaults=[]), body=rest, decorator_list=[], lineno=1, returns=None,
+                         type_comment=None)
+    module = ast.Module(body=imports + [fn], type_ignores=[])
+    return UPSTREAM_IMPORTS + "\n" + ast.unparse(ast.fix_missing_locations(module))
+
+
+class _UpstreamStdin(io.StringIO):
+    """sys.stdin as upstream mocks it: readline() yields lines without their newline, and `buffer.readline()`
+    returns the first line every time (the documented bug)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        lines = iter(text.split("\n"))
+        first = (text.split("\n")[0] + "\n").encode()
+        self.readline = lambda *a: next(lines)
+        self.readlines = lambda *a: text.split("\n")
+        self.read = lambda *a: text
+        self.buffer = type("Buffer", (), {"read": lambda s, *a: text.encode(), "readline": lambda s, *a: first})()
+
+
+def _exec_module(source: str, name: str = "solution") -> dict:
+    namespace = {"__name__": name, "__builtins__": builtins}
+    exec(compile(source, "<solution>", "exec"), namespace)
+    return namespace
+
+
+# ---- the runner's state and answers -----------------------------------------------------------------------------
+class _Program:
+    def __init__(self, guard, workdir: str, pipes: tuple[int, int]):
+        self.guard, self.workdir, self.pipes = guard, workdir, pipes
+        self.namespace: dict = {}
+        self.kind = None
+        self.target = None  # strict: wrapped_function; call: (holder class or None, fn_name); tolerant: code object
+        self.timeout = 0.0
+        self.instance = None
+        self.tolerant = False
+        self.tests_run = 0
+
+    # HumanEval / RL tasks ---------------------------------------------------------------------------------------
+    def exec(self, m: dict) -> dict:
+        self.guard()  # the program's first line runs under the guard
+        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+        try:
+            exec(compile(m["code"], "<solution>", "exec"), self.namespace)
+        except SystemExit:
+            return {"error": "SystemExit", "message": "the solution exited before the tests ran"}
+        except BaseException as e:  # noqa: BLE001
+            return {"error": type(e).__name__, "message": _describe_error(e)}
+        return {"ok": True}
+
+    def describe(self, m: dict) -> dict:
+        out = {}
+        for name in m["names"]:
+            if name not in self.namespace:
+                continue
+            value = self.namespace[name]
+            if type(value) is types.ModuleType and type(value.__name__) is str:
+                out[name] = {"kind": "module", "module": value.__name__}
+            elif callable(value):
+                out[name] = {"kind": "callable"}
+            else:
+                try:
+                    out[name] = {"kind": "value", "value": wire.encode(value)}
+                except wire.NotPlain:
+                    pass
+        return {"names": out}
+
+    def call(self, m: dict) -> dict:
+        try:
+            args, kwargs = wire.decode(m["args"]), wire.decode(m["kwargs"])
+            result = self.namespace[m["name"]](*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - SystemExit included: the function ended, not the tests
+            return {"error": type(e).__name__, "message": _describe_error(e)}
+        try:
+            return {"value": wire.encode(result)}
+        except wire.NotPlain as e:
+            return {"not_plain": str(e)}
+
+    # LiveCodeBench ----------------------------------------------------------------------------------------------
+    def load(self, m: dict) -> dict:
+        self.kind, self.timeout, self.tolerant = m["kind"], float(m["timeout"]), bool(m.get("tolerant"))
+        signal.signal(signal.SIGALRM, _alarm)
+        try:
+            if self.kind == "tolerant_stdin":
+                self.target = compile(m["code"], "<solution>", "exec")  # runs in a fresh process per test
+                return {"ok": True}
+            self.guard()
+            _set_timer(self.timeout)
+            if self.kind == "strict_stdin":
+                self.target = _exec_module(wrap_in_function(m["code"]))["wrapped_function"]
+            else:
+                self.namespace = _exec_module(UPSTREAM_IMPORTS + "\n" + m["code"])
+            _set_timer(0)
+        except BaseException as e:  # noqa: BLE001 - any failure to build the program is a compile error upstream
+            _set_timer(0)
+            return {"compile_error": _describe_error(e)}
+        if self.kind == "call":
+            holder, fn_name = self.namespace.get("Solution"), m["fn_name"]
+            if holder is None and fn_name not in self.namespace:
+                return {"compile_error": f"no class Solution and no function {fn_name}"}
+            self.target = (holder, fn_name)
+            try:
+                self.instance = holder() if holder is not None else None
+            except BaseException as e:  # noqa: BLE001
+                return {"compile_error": _describe_error(e)}
+        return {"ok": True}
+
+    def run(self, m: dict) -> dict:
+        given = m["input"]
+        if self.kind == "strict_stdin":
+            return self._strict_stdin(given)
+        if self.kind == "call":
+            return self._call(given)
+        return self._tolerant_stdin(given)
+
+    def _strict_stdin(self, given: str) -> dict:
+        real_stdin, real_stdout = sys.stdin, sys.stdout
+        captured = io.StringIO()
+        sys.stdin, sys.stdout = _UpstreamStdin(given), captured
+        try:
+            _set_timer(self.timeout)
+            try:
+                self.target()
+            except SystemExit:
+                pass
+            _set_timer(0)
+        except _Timeout:
+            return {"status": "timeout"}
+        except BaseException as e:  # noqa: BLE001
+            _set_timer(0)
+            return {"status": "error", "detail": _describe_error(e)}
+        finally:
+            sys.stdin, sys.stdout = real_stdin, real_stdout
+        return {"status": "ok", "out": captured.getvalue()}
+
+    def _call(self, given: str) -> dict:
+        holder, fn_name = self.target
+        try:
+            args = [json.loads(line) for line in given.split("\n")]
+            if self.tolerant and holder is not None:
+                self.instance = holder()  # no state carried from one test to the next
+            method = getattr(self.instance, fn_name) if self.instance is not None else self.namespace[fn_name]
+            _set_timer(self.timeout)
+            got = method(*args)
+            _set_timer(0)
+        except _Timeout:
+            return {"status": "timeout"}
+        except BaseException as e:  # noqa: BLE001
+            _set_timer(0)
+            return {"status": "error", "detail": _describe_error(e)}
+        try:
+            return {"status": "ok", "value": wire.encode(got)}
+        except wire.NotPlain as e:
+            return {"status": "not_plain", "detail": str(e)}
+
+    def _tolerant_stdin(self, given: str) -> dict:
+        i = self.tests_run
+        self.tests_run += 1
+        in_path, out_path = os.path.join(self.workdir, f".in{i}"), os.path.join(self.workdir, f".out{i}")
+        with open(in_path, "w") as f:
+            f.write(given)
+        pid = os.fork()
+        if pid == 0:
+            _tolerant_test(self.target, in_path, out_path, self.guard, self.pipes)
+        status = _wait_test(pid, self.timeout)
+        if status is not None:
+            return status
+        with open(out_path, encoding="utf-8", errors="replace") as f:
+            return {"status": "ok", "out": f.read()}
+
+
+def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[int, int]) -> None:
+    """The test process: real descriptors 0 and 1, then the program as __main__; exits as soon as its main code
+    is done (threads it left running do not delay the answer)."""
+    status = 0
+    try:
+        for fd in pipes:  # the pipes to the judge are the runner's, not the program's
+            os.close(fd)
+        os.dup2(os.open(in_path, os.O_RDONLY), 0)
+        os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+        guard()
+        exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
+    except SystemExit as e:
+        status = 0 if e.code in (None, 0) else 3
+    except BaseException as e:  # noqa: BLE001
+        sys.stderr.write(_describe_error(e) + "\n")
+        status = 3
+    try:
+        sys.stdout.flush()
+    except BaseException:  # noqa: BLE001
+        status = 3
+    os._exit(status)
+
+
+def _wait_test(pid: int, timeout: float) -> dict | None:
+    """None when the test process exited 0 in time; otherwise the answer to give."""
+    try:
+        fd = os.pidfd_open(pid)
+        select.select([fd], [], [], timeout)
+        os.close(fd)
+    except (AttributeError, OSError):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.002)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return {"status": "timeout"}
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig in (signal.SIGXCPU, signal.SIGKILL):
+            return {"status": "timeout", "detail": "cpu time limit"}
+        return {"status": "error", "detail": f"killed by signal {sig}"}
+    return None if os.WEXITSTATUS(status) == 0 else {"status": "error", "detail": "runtime error"}
+
+
+def serve(requests: int, replies: int, guard, workdir: str) -> None:
+    """Answer the judge until it closes the pipe (then the runner exits)."""
+    program = _Program(guard, workdir, (requests, replies))
+    handlers = {"exec": program.exec, "describe": program.describe, "call": program.call, "load": program.load,
+                "run": program.run}
+    while True:
+        try:
+            message = wire.recv(requests)
+        except (wire.ChannelClosed, wire.ChannelBroken):
+            return
+        handler = handlers.get(message.get("op"))
+        reply = handler(message) if handler else {"error": "ProtocolError", "message": f"unknown {message!r:.80}"}
+        reply["seq"] = message.get("seq")
+        wire.send(replies, reply)

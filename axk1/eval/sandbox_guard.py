@@ -1,0 +1,112 @@
+"""The Python layer of the sandbox: an audit hook (it cannot be removed) installed in the process that runs the
+untrusted program, just before its first line (standard library only; loaded by sandbox_child.py).
+
+It refuses what a graded program never needs: starting processes, signals to other processes, sockets, native
+calls through ctypes, writing outside its folder, reading outside its folder and the Python installation, and
+descriptors on folders outside its folder (an `os.open(name, dir_fd=d)` event carries only `name`, so a folder
+descriptor opened elsewhere would let a relative name land anywhere). The kernel layers (sandbox_ns.py) hold
+without it; this layer is what remains where the kernel refuses namespaces, and it fails a program early and with
+a clear message.
+"""
+
+import os
+import re
+import sys
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+SPAWN_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.startfile",
+                "subprocess.Popen", "pty.spawn"}
+# event -> (positions of its path arguments, positions of its dir_fd arguments)
+PATH_EVENTS = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
+               "os.rename": ((0, 1), (2, 3)), "os.link": ((0, 1), (2, 3)), "os.symlink": ((0, 1), (2,)),
+               "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)), "os.utime": ((0,), (3,)),
+               "os.mkfifo": ((0,), (2,)), "os.mknod": ((0,), (3,)), "os.truncate": ((0,), ()),
+               "os.chflags": ((0,), ()), "os.lchflags": ((0,), ()), "shutil.rmtree": ((0,), ()),
+               "shutil.copyfile": ((0, 1), ()), "shutil.copytree": ((0, 1), ()), "shutil.move": ((0, 1), ())}
+LIST_EVENTS = {"os.listdir", "os.scandir"}
+BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
+# The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
+OWN_FD = re.compile(r"^/(proc/self/fd/\d+|dev/fd/\d+|dev/std(in|out|err))$")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/etc/localtime")
+
+
+def readable_roots(workdir: str) -> tuple[str, ...]:
+    """Where a program may read: its folder, the interpreter and its site-packages, system libraries, a few
+    devices, its own /proc entry. /etc/passwd, home folders, other runs' folders, datasets are not among them."""
+    roots = {workdir, *DEVICES, f"/proc/{os.getpid()}"}
+    for path in [*sys.path, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *SYSTEM_READ]:
+        if path:  # a /proc/self/fd/N entry (see _drop_privileges) resolves to the folder it stands for
+            roots.add(os.path.realpath(path))
+    return tuple(sorted(roots))
+
+
+def install_guard(workdir: str) -> None:
+    """Audit hook that refuses what a graded program never needs. Raises PermissionError inside the program."""
+    workdir = os.path.realpath(workdir)
+    readable = readable_roots(workdir)
+    own_pid = str(os.getpid())
+    realpath, fspath, isdir, isinstance_, str_, bytes_ = (os.path.realpath, os.fspath, os.path.isdir, isinstance,
+                                                          str, bytes)
+    own_fd = OWN_FD.match
+
+    def text(path) -> str:
+        path = fspath(path)
+        return path.decode("utf-8", "replace") if isinstance_(path, bytes_) else path
+
+    def under(full: str, roots) -> bool:
+        return any(full == r or full.startswith(r + "/") for r in roots)
+
+    def inside(path) -> bool:
+        if isinstance_(path, int):
+            return True
+        path = text(path)
+        return bool(own_fd(path)) or path == "/dev/null" or under(realpath(path), (workdir,))
+
+    def refuse(message: str):
+        raise PermissionError(f"sandbox: {message}")
+
+    def on_open(path, mode, flags) -> None:
+        if isinstance_(path, int):
+            return
+        name = text(path)
+        writing = (isinstance_(mode, str_) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
+        if own_fd(name):
+            return
+        full = realpath(name)
+        if writing and not (under(full, (workdir,)) or full == "/dev/null"):
+            refuse(f"writing outside the sandbox directory is not allowed: {name!r}")
+        if not under(full, readable):
+            refuse(f"reading outside the sandbox directory and the Python installation is not allowed: {name!r}")
+        if mode is None:  # os.open: the only way to a descriptor on a folder
+            if not name.startswith("/") and ".." in name.split("/"):
+                refuse(f"os.open of a relative path with '..' is not allowed: {name!r}")
+            if not under(full, (workdir,)) and isdir(full):
+                refuse(f"descriptors on folders outside the sandbox directory are not allowed: {name!r}")
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            on_open(*args)
+        elif event in SPAWN_EVENTS:
+            refuse(f"{event} is not allowed")
+        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            if event != "os.kill" or str_(args[0]) != own_pid:
+                refuse(f"{event} is not allowed")
+        elif event == "ctypes.dlopen" and args[0] is None:
+            pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
+        elif event.startswith(("socket.", "ctypes.")):
+            refuse(f"{event} is not allowed (no network, no native calls)")
+        elif event == "import" and args[0] in BLOCKED_IMPORTS:
+            refuse(f"importing {args[0]} is not allowed")
+        elif event in PATH_EVENTS:
+            paths, dir_fds = PATH_EVENTS[event]
+            if any(i < len(args) and args[i] is not None for i in dir_fds):
+                refuse(f"{event} relative to a folder descriptor is not allowed")
+            for i in paths:
+                if i < len(args) and args[i] is not None and not inside(args[i]):
+                    refuse(f"{event} outside the sandbox directory is not allowed")
+        elif event in LIST_EVENTS and args and args[0] is not None and not isinstance_(args[0], int):
+            if not under(realpath(text(args[0])), readable):
+                refuse(f"listing {text(args[0])!r} is not allowed")
+
+    sys.addaudithook(hook)
