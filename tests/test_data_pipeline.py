@@ -8,6 +8,7 @@ import random
 
 import pytest
 from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from axk1.data.classify import DomainClassifier, label_domain
 from axk1.data.cli import add_data_parser
@@ -207,3 +208,43 @@ def test_starter_corpus(tmp_path):
     assert len(list((s / "code").rglob("*.py"))) >= 10 and len(list((s / "pdf").glob("*.pdf"))) == 3
     statutes = sorted((s / "statutes").glob("*.txt"))
     assert statutes and any("헌법" in p.read_text(encoding="utf-8") for p in statutes)
+
+
+class MarkerFilter(BaseFilter):
+    """A filter outside axk1: removes documents that contain a marker word."""
+
+    name = "marker"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return (False, "has_marker") if "MARKER" in doc.text else True
+
+
+def marker_step(filters, exclusions):
+    return MarkerFilter(exclusion_writer=exclusions("marker"))
+
+
+def test_a_filter_appended_to_the_list_runs_and_is_accounted(tmp_path, monkeypatch):
+    from axk1.data.filter_steps import EXTRACT_FILTERS
+    from axk1.data.pipeline import build_stages, run_pipeline
+
+    rng = random.Random(3)
+    texts = [korean_document(rng, 1, 5) for _ in range(6)]
+    texts[1] += "\nMARKER"
+    texts[4] = "MARKER " + texts[4]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False) + "\n"
+                                               for i, t in enumerate(texts)), encoding="utf-8")
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "stages": ["extract"], "tasks": 1, "workers": 1},
+           "sources": [{"type": "jsonl", "path": str(tmp_path / "in.jsonl")}],
+           "filters": {"quality": {"word_tokenizer": "regex", "max_avg_word_length": 12, "min_words": 30}}}
+    cfg = config_from_dict(raw)
+    before = [type(s).__name__ for s in build_stages(cfg)[0].steps]
+    monkeypatch.setattr("axk1.data.filter_steps.EXTRACT_FILTERS", [*EXTRACT_FILTERS, marker_step])
+    steps = build_stages(cfg)[0].steps
+    assert [type(s).__name__ for s in steps] == before[:-1] + ["MarkerFilter", before[-1]]  # before clean/'s writer
+    run_pipeline(cfg, progress=False)
+    out = tmp_path / "out"
+    removed = list(iter_records(out / "excluded" / "marker"))
+    assert sorted(r["id"] for r in removed) == ["d1", "d4"]
+    assert {r["metadata"]["filter_reason"] for r in removed} == {"has_marker"}
+    acc = account(out)
+    assert acc.balanced and acc.inputs == 6 and acc.excluded == {"has_marker": 2} and acc.kept == 4

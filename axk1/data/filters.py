@@ -171,3 +171,12 @@ class CodeFilter(BaseFilter):
         if sum(ch.isalnum() for ch in text) / len(text) < c.min_alnum_ratio:
             return False, "code_low_alnum"
         return True
+
+
+# The extract stage's entries (axk1/data/filter_steps.py); `filters` is the [filters] section (FilterConfig).
+def quality_step(filters, exclusions) -> QualityFilter:
+    return QualityFilter(filters.quality, exclusion_writer=exclusions("quality"))
+
+
+def code_step(filters, exclusions) -> CodeFilter:
+    return CodeFilter(filters.code, exclusion_writer=exclusions("code"))

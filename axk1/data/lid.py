@@ -61,3 +61,10 @@ class LanguageFilter(BaseFilter):
         if score < self.min_score:
             return False, "language_low_score"
         return True
+
+
+def language_step(filters, exclusions) -> LanguageFilter:
+    """The extract stage's entry (axk1/data/filter_steps.py): `[filters] languages`, `min_language_score` and
+    `korean_hangul_ratio`; removals go to excluded/language/."""
+    return LanguageFilter(tuple(filters.languages), filters.min_language_score, filters.korean_hangul_ratio,
+                          exclusion_writer=exclusions("language"))

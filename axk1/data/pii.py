@@ -63,3 +63,9 @@ class KoreanPIIScrubber(PipelineStep):
                 for kind, n in counts.items():
                     self.stat_update(f"pii_{kind}", value=n)
             yield doc
+
+
+def pii_step(filters, exclusions) -> KoreanPIIScrubber | None:
+    """The extract stage's entry (axk1/data/filter_steps.py): on unless `[filters] pii = false`. It rewrites text
+    and removes nothing, so it takes no exclusion folder."""
+    return KoreanPIIScrubber() if filters.pii else None

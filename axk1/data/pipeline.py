@@ -22,9 +22,7 @@ from axk1.data.classify import DomainAnnotator
 from axk1.data.config import PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.difficulty import DifficultyAnnotator
-from axk1.data.filters import CodeFilter, QualityFilter
-from axk1.data.lid import LanguageFilter
-from axk1.data.pii import KoreanPIIScrubber
+from axk1.data.filter_steps import extract_filters
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.sources import SourceReader
 from axk1.data.tokenizer import TokenizerTrainStep
@@ -65,15 +63,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
                               pdf_config=cfg.pdf)]
-        if f.pii:
-            steps.append(KoreanPIIScrubber())
-        steps += [
-            LanguageFilter(tuple(f.languages), f.min_language_score, f.korean_hangul_ratio,
-                           exclusion_writer=_writer(excl / "language")),
-            QualityFilter(f.quality, exclusion_writer=_writer(excl / "quality")),
-            CodeFilter(f.code, exclusion_writer=_writer(excl / "code")),
-            _writer(out / "clean"),
-        ]
+        steps += extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         stages.append(Stage("extract", "extract", n, steps))
     if "dedup" in cfg.run.stages:
         dd = out / "dedup"

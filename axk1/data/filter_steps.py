@@ -1,0 +1,34 @@
+"""The extract stage's filters, in the order documents meet them (datatrove's way: a pipeline is a list of small
+steps). Each entry is a builder living beside its filter:
+
+    build(filters: FilterConfig, exclusions: Callable[[str], writer]) -> a datatrove step, or None when switched off
+
+`exclusions(name)` is the writer for `excluded/<name>/`, where the step's removed documents go with their reason
+(the run's accounting, axk1/data/stats.py, reads every folder there). A new filter is one module holding its step
+and its builder, one entry below, and a field for its settings in FilterConfig (axk1/data/config.py), which the
+typed TOML loader needs to accept `[filters.<name>]`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers import JsonlWriter
+
+from axk1.data.config import FilterConfig
+from axk1.data.filters import code_step, quality_step
+from axk1.data.lid import language_step
+from axk1.data.pii import pii_step
+
+Exclusions = Callable[[str], JsonlWriter]
+FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
+
+# PII first, so no excluded/ file keeps a phone number either; language before quality, which reads its label.
+EXTRACT_FILTERS: list[FilterBuilder] = [pii_step, language_step, quality_step, code_step]
+
+
+def extract_filters(filters: FilterConfig, exclusions: Exclusions) -> list[PipelineStep]:
+    """The steps of EXTRACT_FILTERS that the configuration switches on, in order."""
+    steps = (build(filters, exclusions) for build in EXTRACT_FILTERS)
+    return [step for step in steps if step is not None]
