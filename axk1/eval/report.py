@@ -1,4 +1,4 @@
-"""report.md + comparison bar chart (+ passkey heat map) from results.json's content.
+"""report.md + comparison bar chart from results.json's content, plus what each task adds (its report_lines).
 
 Published numbers are A.X K1's model card, thinking mode (docs/evaluation.md, "Published scores"). Ratios are
 ours / theirs in percent, as the press put it (AIME25: 89.8 / 88.4 = 102%).
@@ -7,6 +7,8 @@ ours / theirs in percent, as the press put it (AIME25: 89.8 / 88.4 = 102%).
 from __future__ import annotations
 
 from pathlib import Path
+
+from axk1.eval.tasks import TASKS, get_task
 
 MODELS = ("A.X K1", "DeepSeek-V3.1", "GLM-4.6")
 PUBLISHED = {
@@ -64,32 +66,6 @@ def bar_chart(rows: list[dict], path: Path, model_name: str) -> None:
     plt.close(fig)
 
 
-def passkey_heatmap(grid: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lengths = sorted({c["length"] for c in grid})
-    depths = sorted({c["depth"] for c in grid})
-    acc = {(c["length"], c["depth"]): c["accuracy"] for c in grid}
-    matrix = [[acc.get((L, d), float("nan")) for L in lengths] for d in depths]
-    fig, ax = plt.subplots(figsize=(1.2 * len(lengths) + 2, 0.6 * len(depths) + 2))
-    image = ax.imshow(matrix, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
-    ax.set_xticks(range(len(lengths)), [str(L) for L in lengths])
-    ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths])
-    ax.set_xlabel("context length (approx. tokens)")
-    ax.set_ylabel("depth of the pass key")
-    for i, row in enumerate(matrix):
-        for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, label="accuracy (%)")
-    ax.set_title("Passkey retrieval")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def write_report(out: Path, results: dict) -> None:
     config = results["config"]
     rows = comparison_rows(results)
@@ -110,9 +86,8 @@ def write_report(out: Path, results: dict) -> None:
     for name, r in results["tasks"].items():
         lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
                   f"- statuses: `{r['statuses']}`"]
-        for key in ("extraction_methods", "korean_response_rate"):
-            if key in r:
-                lines.append(f"- {key.replace('_', ' ')}: `{r[key]}`")
+        if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
+            lines += get_task(name).report_lines(r, out)
         for key, groups in r.get("groups", {}).items():
             lines.append(f"- by {key}: " + ", ".join(f"{g} {v:.1f}" for g, v in groups.items()))
         info = {k: v for k, v in r["info"].items() if k not in ("excluded", "failed_to_parse")}
@@ -120,9 +95,6 @@ def write_report(out: Path, results: dict) -> None:
         for key in ("excluded", "failed_to_parse"):
             if r["info"].get(key):
                 lines.append(f"- {key.replace('_', ' ')}: {len(r['info'][key])} (reasons in results.json)")
-        if "grid" in r:
-            passkey_heatmap(r["grid"], out / "passkey.png")
-            lines += ["", "![passkey](passkey.png)"]
         lines.append("")
     label = str(config["backend"].get("model") or config["model"])
     bar_chart(rows, out / "scores.png", Path(label).name or label)

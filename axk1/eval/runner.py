@@ -71,18 +71,7 @@ def score(task, problems: list[Problem], records: list[dict], n: int) -> dict:
         for pid, values in by_problem.items():
             groups[str(meta[pid][key])][pid] = values
         result.setdefault("groups", {})[key] = {g: summarize(v)[f"avg@{n}"] for g, v in sorted(groups.items())}
-    if task.name == "passkey":
-        cells: dict = defaultdict(list)
-        for pid, values in by_problem.items():
-            cells[(meta[pid]["length"], meta[pid]["depth"])].extend(values)
-        result["grid"] = [{"length": L, "depth": d, "accuracy": 100 * sum(v) / len(v)}
-                          for (L, d), v in sorted(cells.items())]
-    methods = Counter(r.get("method") for r in records if r.get("method"))
-    if methods:
-        result["extraction_methods"] = dict(methods)
-    korean = [r["korean_response"] for r in records if "korean_response" in r]
-    if korean:
-        result["korean_response_rate"] = 100 * sum(korean) / len(korean)
+    result.update(task.extra_scores(problems, records, n))  # a task's own columns (passkey's grid, ...)
     return result
 
 
@@ -120,8 +109,7 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": settings.model, "backend": backend.describe(), "tasks": settings.tasks, "n": settings.n,
-              "seed": settings.seed, "sampling": asdict(settings.sampling),
-              "options": {k: v for k, v in asdict(options).items() if k != "translator"}}
+              "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict()}
     results: dict = {"tasks": {}, "config": config}
     with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
         for name in settings.tasks:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
 
 INSTRUCTIONS = {
     "en": "Please reason step by step, and put your final answer within \\boxed{}.",
@@ -56,6 +57,8 @@ def _rows_from(source: str, flag: str) -> tuple[list[dict], str]:
                             "or a dataset id such as math-ai/aime25")
 
 
+@register("aime25-ko", lang="ko")
+@register("aime25", lang="en")  # the decorator nearest the class runs first: aime25 is listed first
 class AIMETask(Task):
     group_by = ()
 
@@ -63,6 +66,28 @@ class AIMETask(Task):
         self.lang = lang
         self.name = "aime25" if lang == "en" else "aime25-ko"
         self.published = self.name
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--aime-data", default=None, metavar="FILE_OR_ID", help="AIME25 JSONL file or Hugging "
+                            "Face dataset id (default: math-ai/aime25, downloaded; give a file to run offline)")
+        parser.add_argument("--aime-ko-data", default=None, metavar="FILE", help="AIME25-ko JSONL file (required "
+                            "for aime25-ko: no public copy is downloaded)")
+
+    @classmethod
+    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
+        for name, source in (("aime25", args.aime_data), ("aime25-ko", args.aime_ko_data)):
+            if source:
+                options.data[name] = source
+
+    def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
+        # How answers were read (a \boxed{} integer or math-verify's parse): a shift there can explain a score.
+        methods = Counter(r["method"] for r in records if r.get("method"))
+        return {"extraction_methods": dict(methods)} if methods else {}
+
+    def report_lines(self, result: dict, out: Path) -> list[str]:
+        methods = result.get("extraction_methods")
+        return [f"- extraction methods: `{methods}`"] if methods else []
 
     def default_source(self) -> str:
         if self.lang not in HUB_DEFAULTS:

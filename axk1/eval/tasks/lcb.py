@@ -10,7 +10,7 @@ import re
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
 from axk1.eval.tasks.lcb_data import in_window, load_problems
 from axk1.text.korean import SYLLABLE_CLASS, is_syllable
 
@@ -76,10 +76,41 @@ def response_is_korean(answer: str) -> bool:
     return bool(letters) and sum(is_syllable(c) for c in letters) / len(letters) >= 0.3
 
 
+@register("lcb")
 class LCBTask(Task):
     name = "lcb"
     published = "lcb"
     group_by = ("difficulty", "platform")
+    option_defaults = {"lcb_start": "2025-02-01", "lcb_end": "2025-05-01", "lcb_release": "release_v6",
+                       "lcb_prompt": "r1",  # "r1" (user-only, the default) or "generic" (system + ### sections)
+                       "lcb_cache": None}  # where decoded tests are re-stored as plain JSON (CLI: DIR/lcb-decoded)
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        parser.add_argument("--lcb-data", default=None, metavar="PATH",
+                            help="code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file")
+        defaults = LCBTask.option_defaults
+        parser.add_argument("--lcb-release", default=defaults["lcb_release"])
+        parser.add_argument("--lcb-start", default=defaults["lcb_start"])
+        parser.add_argument("--lcb-end", default=defaults["lcb_end"])
+        parser.add_argument("--lcb-prompt", choices=PROMPT_STYLES, default=defaults["lcb_prompt"])
+        parser.add_argument("--lcb-cache", default=None, metavar="DIR",
+                            help="where decoded LCB tests are kept (default: DIR/lcb-decoded)")
+
+    @classmethod
+    def configure(cls, args, options, out, backend) -> None:
+        super().configure(args, options, out, backend)
+        if args.lcb_data:
+            options.data["lcb"] = args.lcb_data
+        options.set("lcb_cache", args.lcb_cache or str(out / "lcb-decoded"))
+
+    def extra_scores(self, problems, records, n) -> dict:
+        korean = [r["korean_response"] for r in records if "korean_response" in r]
+        return {"korean_response_rate": 100 * sum(korean) / len(korean)} if korean else {}
+
+    def report_lines(self, result, out) -> list[str]:
+        rate = result.get("korean_response_rate")
+        return [] if rate is None else [f"- korean response rate: `{rate}`"]
 
     def source(self, options: TaskOptions) -> str:
         source = options.data.get("lcb")

@@ -6,14 +6,38 @@ Instruction sentences stay in English (recorded in the info as `instructions: en
 
 from __future__ import annotations
 
-from axk1.eval.tasks.base import TaskData, TaskOptions, apply_limit
+from pathlib import Path
+
+from axk1.eval.tasks.base import TaskData, TaskOptions, apply_limit, register
 from axk1.eval.tasks.lcb import LCBTask
 from axk1.eval.translate import TranslationCache, translate_all
 
 
+@register("lcb-ko")
 class LCBKoTask(LCBTask):
     name = "lcb-ko"
     published = "lcb-ko"
+    option_defaults = {"translation_cache": None,  # JSON cache of translations (CLI: DIR/lcb-ko-translations.json)
+                       "translator": None}  # a Backend that translates (CLI: the model under evaluation)
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:  # the --lcb-* flags come from LCBTask
+        parser.add_argument("--translator", default=None, metavar="TARGET",
+                            help="lcb-ko translator TARGET (default: the evaluated model)")
+        parser.add_argument("--translation-cache", default=None, metavar="FILE",
+                            help="default: DIR/lcb-ko-translations.json")
+
+    @classmethod
+    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
+        super().configure(args, options, out, backend)
+        translator = backend
+        if args.translator and args.translator != args.model:
+            # Loaded here, so a run without lcb-ko never loads (or needs) a translator.
+            from axk1.eval.backends import load_backend
+
+            translator = load_backend(args.translator, api_key_env=args.api_key_env, concurrency=args.concurrency)
+        options.set("translator", translator)
+        options.set("translation_cache", args.translation_cache or str(out / "lcb-ko-translations.json"))
 
     def load(self, options: TaskOptions) -> TaskData:
         if options.translator is None:

@@ -5,10 +5,12 @@ Length is in approximate tokens (4 characters each: the filler is plain English)
 from __future__ import annotations
 
 import random
+from collections import defaultdict
+from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.eval.reasoning import split_reasoning
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 LEAD = ("There is an important piece of information hidden inside a lot of irrelevant text. Find it and memorise "
@@ -26,9 +28,49 @@ def haystack(length_tokens: int, depth: float, key: int) -> str:
     return filler[:cut] + needle + filler[cut:]
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+@register("passkey")
 class PasskeyTask(Task):
     name = "passkey"
     group_by = ("length", "depth")
+    option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2}
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        defaults = PasskeyTask.option_defaults
+        parser.add_argument("--passkey-lengths", default=",".join(map(str, defaults["passkey_lengths"])),
+                            help="approximate tokens, comma-separated")
+        parser.add_argument("--passkey-depths", default=",".join(f"{d:g}" for d in defaults["passkey_depths"]))
+        parser.add_argument("--passkey-trials", type=int, default=defaults["passkey_trials"])
+
+    @classmethod
+    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
+        options.set("passkey_lengths", _ints(args.passkey_lengths))
+        options.set("passkey_depths", _floats(args.passkey_depths))
+        options.set("passkey_trials", args.passkey_trials)
+
+    def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
+        """Accuracy per (length, depth) cell, over every sample of its problems."""
+        meta = {p.id: p.meta for p in problems}
+        cells: dict = defaultdict(list)
+        for r in records:
+            m = meta[r["problem_id"]]
+            cells[(m["length"], m["depth"])].append(bool(r["correct"]))
+        return {"grid": [{"length": L, "depth": d, "accuracy": 100 * sum(v) / len(v)}
+                         for (L, d), v in sorted(cells.items())]}
+
+    def report_lines(self, result: dict, out: Path) -> list[str]:
+        if not result.get("grid"):
+            return []
+        heatmap(result["grid"], out / "passkey.png")
+        return ["", "![passkey](passkey.png)", ""]
 
     def load(self, options: TaskOptions) -> TaskData:
         if any(d < 0 or d > 1 for d in options.passkey_depths):
@@ -57,3 +99,30 @@ class PasskeyTask(Task):
                     "extracted": None}
         found = problem.gold in answer
         return {"status": "correct" if found else "wrong", "correct": found, "extracted": answer[:80]}
+
+
+def heatmap(grid: list[dict], path: Path) -> None:
+    """Accuracy by context length (columns) and depth of the key (rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = sorted({c["length"] for c in grid})
+    depths = sorted({c["depth"] for c in grid})
+    acc = {(c["length"], c["depth"]): c["accuracy"] for c in grid}
+    matrix = [[acc.get((L, d), float("nan")) for L in lengths] for d in depths]
+    fig, ax = plt.subplots(figsize=(1.2 * len(lengths) + 2, 0.6 * len(depths) + 2))
+    image = ax.imshow(matrix, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(lengths)), [str(L) for L in lengths])
+    ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths])
+    ax.set_xlabel("context length (approx. tokens)")
+    ax.set_ylabel("depth of the pass key")
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, label="accuracy (%)")
+    ax.set_title("Passkey retrieval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
