@@ -88,8 +88,10 @@ class ChatCodec:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any) -> str:
-        """The prompt text for `messages`; kwargs are the request's chat_template_kwargs (enable_thinking, ...)."""
+    def render(self, messages: list[dict[str, Any]], /, add_generation_prompt: bool = True, **kwargs: Any) -> str:
+        """The prompt text for `messages`; kwargs are the request's chat_template_kwargs (enable_thinking, ...).
+        `messages` is positional-only so that no kwarg name can clash with a parameter (the server refuses the
+        template variables set here, see schema.RESERVED_TEMPLATE_KEYS)."""
         if not messages:
             raise ValueError("messages is empty: send at least one message")
         clean = []

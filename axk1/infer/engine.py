@@ -30,6 +30,14 @@ Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
 PREFILL_LOGITS_BUDGET = 64 * 2**20
 
 
+class RequestError(ValueError):
+    """A request the engine cannot serve; `param` names the request field to change."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int
@@ -113,26 +121,34 @@ class Engine:
 
     # ---- caller side (any thread) -----------------------------------------------------------------------
     def check_request(self, prompt: list[int], params: SamplingParams, n: int) -> None:
-        """Raise ValueError, with what to change, for a request the engine cannot serve."""
+        """Raise RequestError (a ValueError naming the parameter), with what to change, for a request the engine
+        cannot serve."""
         context = self.max_model_len
         if not prompt:
-            raise ValueError("the prompt is empty: send at least one token")
+            raise RequestError("the prompt is empty: send at least one token", "prompt")
         bad = next((t for t in prompt if not 0 <= t < self.vocab_size), None)
         if bad is not None:
-            raise ValueError(f"token id {bad} is out of range for this model (valid: 0..{self.vocab_size - 1})")
+            raise RequestError(f"token id {bad} is out of range for this model (valid: 0..{self.vocab_size - 1})",
+                               "prompt")
         if len(prompt) >= context:
-            raise ValueError(f"This model's maximum context length is {context} tokens, but the prompt has "
-                             f"{len(prompt)} tokens. Shorten the prompt.")
+            raise RequestError(f"This model's maximum context length is {context} tokens, but the prompt has "
+                               f"{len(prompt)} tokens. Shorten the prompt.", "prompt")
         if params.max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {params.max_tokens}")
+            raise RequestError(f"max_tokens must be at least 1, got {params.max_tokens}", "max_tokens")
         if len(prompt) + params.max_tokens > context:
-            raise ValueError(f"This model's maximum context length is {context} tokens. However, you requested "
-                             f"{len(prompt) + params.max_tokens} tokens ({len(prompt)} in the prompt, "
-                             f"{params.max_tokens} for the completion). Ask for at most "
-                             f"{context - len(prompt)} tokens.")
+            raise RequestError(f"This model's maximum context length is {context} tokens. However, you requested "
+                               f"{len(prompt) + params.max_tokens} tokens ({len(prompt)} in the prompt, "
+                               f"{params.max_tokens} for the completion). Ask for at most "
+                               f"{context - len(prompt)} tokens.", "max_tokens")
         if not 1 <= n <= self.max_batch:
-            raise ValueError(f"n must be between 1 and {self.max_batch} (the server's batch size), got {n}")
-        check_sampling(params.temperature, params.top_p, params.top_k)
+            raise RequestError(f"n must be between 1 and {self.max_batch} (the server's batch size), got {n}", "n")
+        # torch.Generator.manual_seed takes [-2**63, 2**64); choice i seeds with seed + i
+        if params.seed is not None and not -(2**63) <= params.seed <= 2**64 - n:
+            raise RequestError(f"seed must be in [-2**63, 2**64 - n] for n = {n}, got {params.seed}", "seed")
+        try:
+            check_sampling(params.temperature, params.top_p, params.top_k)
+        except ValueError as e:
+            raise RequestError(str(e), str(e).split()[0]) from None  # its messages start with the parameter
 
     def submit(self, prompt: list[int], params: SamplingParams, sink: Sink, n: int = 1) -> list[Sequence]:
         self.check_request(prompt, params, n)

@@ -1,15 +1,30 @@
-"""The OpenAI API's request shapes (as much of them as this server serves) and its error format.
+"""From request bytes to a validated request, and the OpenAI error format.
 
-Requests are validated here into plain values; anything the server cannot honour is a 400 that says which field
-to change, rather than silently ignored. vLLM's extensions that are useful for a server of this kind are accepted
-too: `top_k`, `stop_token_ids`, `ignore_eos`, `chat_template_kwargs`.
+The body goes through cheap checks before anything recursive touches it: its size (413 past the limit), its JSON
+nesting depth (counted over the raw bytes, without parsing), UTF-8, then json.loads, then a walk for lone
+surrogates ("\\ud800" decodes in Python but no tokenizer can encode it). The decoded object is then validated by the
+pydantic models of axk1/infer/schema.py. Every refusal is a 4xx naming the field to change, so a client's mistake
+is never answered 5xx, and anything the server cannot honour is refused rather than silently ignored.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import numpy as np
+from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
+
+from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext
+
+__all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "decode_body",
+           "json_depth", "parse_request", "request_schemas"]
+
+MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class APIError(Exception):
@@ -24,90 +39,145 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-class StreamOptions(BaseModel):
-    include_usage: bool = False
+@dataclass(frozen=True)
+class BodyLimits:
+    max_bytes: int
+    max_depth: int = MAX_JSON_DEPTH
+
+    @classmethod
+    def for_context(cls, max_model_len: int) -> BodyLimits:
+        """1 MiB, or 64 bytes per context token when that is more: room for a full-context prompt written as JSON
+        (escaped non-ASCII text runs ~6 bytes a character, token ids ~7 bytes each)."""
+        return cls(max(2**20, 64 * max_model_len))
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="allow")  # unknown fields are ignored, as OpenAI-compatible servers do
-
-    model: str
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    top_k: int | None = None  # vLLM extension; 0 or -1 = no limit
-    n: int = Field(default=1, ge=1)
-    stop: str | list[str] | None = None
-    stop_token_ids: list[int] | None = None
-    ignore_eos: bool = False
-    seed: int | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    logprobs: Any = None
-    user: str | None = None
-
-    def stop_list(self) -> list[str]:
-        if self.stop is None:
-            return []
-        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
-
-    def check_common(self) -> None:
-        if self.logprobs not in (None, False, 0):
-            raise APIError(400, "logprobs are not supported by this server; leave 'logprobs' unset", param="logprobs")
-        if self.stream_options is not None and not self.stream:
-            raise APIError(400, "stream_options is only allowed with stream=true", param="stream_options")
+def json_depth(raw: bytes) -> int:
+    """Deepest [ / { nesting of a JSON text, counted without parsing (vectorised: linear in the size, no
+    recursion, no per-byte Python loop). A quote opens or closes a string unless an odd run of backslashes precedes
+    it; brackets inside strings do not count. On malformed input the count can be off only past the first syntax
+    error, where json.loads stops anyway, so it never recurses deeper than this says."""
+    b = np.frombuffer(raw, dtype=np.uint8)
+    if b.size == 0:
+        return 0
+    index = np.arange(b.size, dtype=np.int64)
+    last_plain = np.maximum.accumulate(np.where(b != ord("\\"), index, -1))  # last non-backslash at or before i
+    run_before = np.zeros(b.size, dtype=np.int64)
+    run_before[1:] = index[:-1] - last_plain[:-1]  # backslashes right before i
+    quote = (b == ord('"')) & (run_before % 2 == 0)
+    outside = np.cumsum(quote) % 2 == 0  # at a bracket (never a quote itself): an even number of quotes before it
+    opens = ((b == ord("[")) | (b == ord("{"))) & outside
+    closes = ((b == ord("]")) | (b == ord("}"))) & outside
+    return max(0, int(np.cumsum(opens.astype(np.int64) - closes).max()))
 
 
-class CompletionRequest(_Request):
-    prompt: str | list[int] | list[str] | list[list[int]]
-    echo: bool = False
-    best_of: int | None = None
-    suffix: str | None = None
-
-    def prompts(self) -> list[str | list[int]]:
-        """One entry per prompt: text, or token ids."""
-        p = self.prompt
-        if isinstance(p, str):
-            return [p]
-        if not p:
-            raise APIError(400, "prompt is empty: send a string or a list of token ids", param="prompt")
-        if all(isinstance(x, int) for x in p):
-            return [list(p)]
-        return list(p)
-
-    def check(self) -> None:
-        self.check_common()
-        if self.echo:
-            raise APIError(400, "echo is not supported by this server; leave 'echo' false", param="echo")
-        if self.best_of not in (None, self.n):
-            raise APIError(400, "best_of is not supported by this server; leave it unset", param="best_of")
-        if self.suffix:
-            raise APIError(400, "suffix is not supported by this server; leave it unset", param="suffix")
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
-class ChatRequest(_Request):
-    messages: list[dict[str, Any]]
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    chat_template_kwargs: dict[str, Any] | None = None
-    tools: list[Any] | None = None
+def _find_surrogate(data: Any) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None. Iterative: depth is bounded
+    before this runs, but nothing here should rely on it."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return path or "(body)"
+        elif isinstance(node, dict):
+            for k, v in reversed(node.items()):
+                child = f"{path}.{k}" if path else k
+                if _SURROGATE.search(k):
+                    return child
+                stack.append((child, v))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
+    return None
 
-    def check(self) -> None:
-        self.check_common()
-        if self.tools:
-            raise APIError(400, "tool calling is not supported by this server yet; send no 'tools'", param="tools")
-        if self.max_tokens is None and self.max_completion_tokens is not None:
-            self.max_tokens = self.max_completion_tokens
+
+def decode_body(raw: bytes, limits: BodyLimits) -> Any:
+    """The JSON value of a request body, or a 4xx saying what is wrong with it."""
+    if len(raw) > limits.max_bytes:
+        raise APIError(413, f"the request body is {len(raw)} bytes; this server accepts at most {limits.max_bytes}",
+                       code="request_too_large")
+    depth = json_depth(raw)
+    if depth > limits.max_depth:
+        raise APIError(400, f"the request body nests JSON {depth} deep; at most {limits.max_depth} levels are "
+                            "accepted", code="json_too_deep")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise APIError(400, f"the request body is not valid UTF-8: {e}", code="invalid_json") from None
+    except RecursionError:  # unreachable past the depth check; kept so no body can ever reach a 500 this way
+        raise APIError(400, "the request body nests JSON too deep", code="json_too_deep") from None
+    except ValueError as e:  # JSONDecodeError, NaN/Infinity, an integer of more than 4,300 digits
+        raise APIError(400, f"the request body is not valid JSON: {e}", code="invalid_json") from None
+    where = _find_surrogate(data)
+    if where is not None:
+        raise APIError(400, f"'{where}' holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which is "
+                            "not text: send valid Unicode", param=where, code="invalid_encoding")
+    return data
 
 
-def parse_request(cls: type[_Request], data: Any) -> Any:
+def _param(loc: tuple[Any, ...], data: Any, missing: bool) -> str | None:
+    """The body path of a validation error, e.g. `messages[0].role`. Pydantic's loc also holds the names of
+    union members tried ('str', 'list[int]'); those are not places in the body, so follow the body and keep only
+    the steps that exist in it (and a missing field's name)."""
+    out, node = "", data
+    for step in loc:
+        if isinstance(node, dict) and isinstance(step, str) and (step in node or missing):
+            out = f"{out}.{step}" if out else step
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            out, node = f"{out}[{step}]", node[step]
+    return out or None
+
+
+def _explain(errors: list[dict[str, Any]], data: Any) -> tuple[str | None, str, str, dict[str, Any]]:
+    """(param, message, error type, the error) of the error to report. A union field fails once per member
+    ('prompt' as a string, as a list of ids, ...): report the deepest place in the body, where a value rather than
+    a type was wrong if there is one (a list of 1,000 stop strings is too long, not "not a string"), and when the
+    members disagree only on the type, every type it could have been."""
+    ranked = []
+    for err in errors:
+        param = _param(tuple(err["loc"]), data, err["type"] == "missing")
+        if err["type"] == "reserved_key":  # a key of chat_template_kwargs: name it
+            param = f"{param}.{err['ctx']['key']}"
+        depth = 0 if param is None else param.count(".") + param.count("[") + 1
+        ranked.append(((depth, not err["type"].endswith("_type")), param, err))
+    best = max(rank for rank, _, _ in ranked)
+    chosen = [(param, err) for rank, param, err in ranked if rank == best]
+    param, first = chosen[0]
+    msgs = dict.fromkeys(err["msg"] for p, err in chosen if p == param)
+    return param, " or ".join(m for m in msgs if m) or first["type"], first["type"], first
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return ""  # the message and the param say enough; echoing a structure would only make it long
+    text = json.dumps(value)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def parse_request(cls: type[Any], data: Any, context: RequestContext | None = None) -> Any:
     """Validate a decoded JSON body into `cls`, or raise a 400 that names the first bad field."""
     if not isinstance(data, dict):
-        raise APIError(400, "the request body must be a JSON object")
+        raise APIError(400, "the request body must be a JSON object", code="invalid_type")
     try:
-        request = cls.model_validate(data)
+        request = cls.model_validate(data, context=context)
     except ValidationError as e:
-        first = e.errors()[0]
-        param = ".".join(str(x) for x in first.get("loc", ())) or None
-        raise APIError(400, f"invalid field '{param}': {first.get('msg')}", param=param) from None
-    request.check()
+        param, msg, kind, error = _explain(e.errors(), data)
+        got = "" if kind in ("missing", "reserved_key") else _shown(error.get("input"))
+        code = "invalid_type" if kind.endswith("_type") else (
+            "missing_required_parameter" if kind == "missing" else "invalid_value")
+        raise APIError(400, f"invalid field '{param}': {msg}{got}", param=param, code=code) from None
+    problem = request.problem()
+    if problem is not None:
+        raise APIError(400, problem[1], param=problem[0], code="unsupported_parameter")
     return request
+
+
+def request_schemas() -> dict[str, Any]:
+    """JSON schemas of the request bodies and the models they use, for the OpenAPI document's components."""
+    _, top = models_json_schema([(ChatRequest, "validation"), (CompletionRequest, "validation")],
+                                ref_template="#/components/schemas/{model}")
+    return top["$defs"]

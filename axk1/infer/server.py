@@ -3,7 +3,9 @@
 Routes: /v1/models, /v1/chat/completions, /v1/completions (streaming as server-sent events, or not), /health,
 /metrics (Prometheus text). Chat replies generated inside a think block come back split, DeepSeek-style: the
 reasoning in `reasoning_content`, the answer in `content`. Every failure is answered with an OpenAI-style JSON
-error; nothing a request does can stop the server.
+error; nothing a request does can stop the server, and a client's mistake is a 4xx, never a 5xx (request bodies
+are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which /openapi.json publishes). A
+client that goes away has its choices aborted, streaming or not.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,10 +29,13 @@ from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams, Sequence
 from axk1.infer.metrics import ServerMetrics
-from axk1.infer.protocol import APIError, ChatRequest, CompletionRequest, parse_request
+from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
+                                 parse_request, request_schemas)
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
+DISCONNECT_POLL_S = 0.1  # how often a non-streaming request checks that its client is still there
+CLIENT_GONE = 499  # nginx's "client closed request": logged and counted, never read by anyone
 
 
 @dataclass
@@ -40,6 +46,14 @@ class ServerState:
     api_key: str | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     created: int = field(default_factory=lambda: int(time.time()))
+    body_limits: BodyLimits | None = None  # None: BodyLimits.for_context(the engine's max_model_len)
+
+    def __post_init__(self) -> None:
+        if self.body_limits is None:
+            self.body_limits = BodyLimits.for_context(self.engine.max_model_len)
+
+    def context(self) -> RequestContext:
+        return RequestContext(vocab_size=self.engine.vocab_size, max_batch=self.engine.max_batch)
 
 
 def _error(e: APIError) -> JSONResponse:
@@ -50,7 +64,7 @@ class Generation:
     """One request's choices (prompts x n), fed by the engine thread through an asyncio queue."""
 
     def __init__(self, state: ServerState, prompts: list[tuple[list[int], bool]], params: SamplingParams, n: int,
-                 stop: list[str]) -> None:
+                 stop: list[str], prompt_param: str = "prompt") -> None:
         self.engine, self.started = state.engine, time.monotonic()
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -58,7 +72,8 @@ class Generation:
             try:
                 self.engine.check_request(ids, params, n)
             except ValueError as e:
-                raise APIError(400, str(e)) from None
+                param = getattr(e, "param", None)
+                raise APIError(400, str(e), param=prompt_param if param == "prompt" else param) from None
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
         self.texts = [IncrementalText(state.codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
@@ -118,24 +133,48 @@ def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
         eos_id = state.codec.token_id(eos_text) if eos_text else None
         if eos_id is not None:  # the chat turn's end (<|im_end|>) may differ from config.json's eos id
             stop_ids.add(eos_id)
-    top_k = req.top_k if req.top_k and req.top_k > 0 else 0
+    top_k = req.top_k if req.top_k and req.top_k > 0 else 0  # vLLM's convention: 0 and -1 both mean no limit
     return SamplingParams(max_tokens, req.temperature, req.top_p, top_k, req.seed, frozenset(stop_ids))
 
 
-def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
+async def _encode(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
+    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
+    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
+    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
+    return encodings[0].ids
+
+
+async def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
     if isinstance(prompt, str):
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
                                 "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param="prompt")
-        return state.codec.encode(prompt)
+        return await _encode(state.codec, prompt)
     if not prompt:
         raise APIError(400, "a prompt is empty: send at least one token", param="prompt")
-    return [int(t) for t in prompt]
+    return list(prompt)
+
+
+def _body(model: type) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route that reads its body itself (see create_app's openapi)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(title="axk1 OpenAI-compatible server", docs_url=None, redoc_url=None)
     app.state.axk1 = state
+
+    def openapi() -> dict[str, Any]:
+        # The generation routes read their bodies themselves (size and depth are checked before any parsing, and
+        # errors are OpenAI's 400s, not FastAPI's 422s), so FastAPI cannot see their models: publish them here.
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.middleware("http")
     async def auth_and_count(request: Request, call_next) -> Response:
@@ -185,31 +224,33 @@ def create_app(state: ServerState) -> FastAPI:
         _check_model(state, name)
         return model_card()
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", openapi_extra=_body(CompletionRequest))
     async def completions(request: Request) -> Response:
-        req: CompletionRequest = parse_request(CompletionRequest, await _json(request))
+        req: CompletionRequest = parse_request(CompletionRequest, await _json(request, state), state.context())
         _check_model(state, req.model)
-        prompts = [(_encode_prompt(state, p), False) for p in req.prompts()]
+        prompts = [(await _encode_prompt(state, p), False) for p in req.prompts()]
         longest = max(len(ids) for ids, _ in prompts)
         params = _sampling(state, req, req.max_tokens or min(16, max(1, state.engine.max_model_len - longest)))
         gen = Generation(state, prompts, params, req.n, req.stop_list())
-        return await _respond(state, gen, req, chat=False)
+        return await _respond(state, gen, req, request, chat=False)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=_body(ChatRequest))
     async def chat_completions(request: Request) -> Response:
-        req: ChatRequest = parse_request(ChatRequest, await _json(request))
+        req: ChatRequest = parse_request(ChatRequest, await _json(request, state), state.context())
         _check_model(state, req.model)
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json and chat template, so it cannot chat; "
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
         try:
-            text = state.codec.render(req.messages, add_generation_prompt=True, **(req.chat_template_kwargs or {}))
-        except ValueError as e:
+            text = state.codec.render(req.template_messages(), add_generation_prompt=True, **req.template_kwargs())
+        except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template
+            # may do arithmetic or comparisons on kwargs); the request is at fault, not the server
             raise APIError(400, str(e), param="messages") from None
-        ids = state.codec.encode(text, add_special_tokens=False)
-        params = _sampling(state, req, req.max_tokens or max(1, state.engine.max_model_len - len(ids)))
-        gen = Generation(state, [(ids, prompt_opens_reasoning(text))], params, req.n, req.stop_list())
-        return await _respond(state, gen, req, chat=True)
+        ids = await _encode(state.codec, text, add_special_tokens=False)
+        limit = req.completion_limit()
+        params = _sampling(state, req, limit or max(1, state.engine.max_model_len - len(ids)))
+        gen = Generation(state, [(ids, prompt_opens_reasoning(text))], params, req.n, req.stop_list(), "messages")
+        return await _respond(state, gen, req, request, chat=True)
 
     return app
 
@@ -220,12 +261,22 @@ def _check_model(state: ServerState, name: str) -> None:
                             "(see /v1/models).", param="model", code="model_not_found")
 
 
-async def _json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(400, f"the request body is not valid JSON: {e}") from None
+async def _json(request: Request, state: ServerState) -> Any:
+    """The body's JSON value. Read chunk by chunk, so a body past the size limit is refused (413) before it is
+    all in memory; the rest of the checks are protocol.decode_body's."""
+    limits = state.body_limits
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise APIError(413, f"the request body is {declared} bytes; this server accepts at most {limits.max_bytes}",
+                       code="request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
+                           code="request_too_large")
+        chunks.append(chunk)
+    return decode_body(b"".join(chunks), limits)
 
 
 def _choice_text(text: IncrementalText, chat: bool) -> dict[str, Any]:
@@ -238,19 +289,37 @@ def _choice_text(text: IncrementalText, chat: bool) -> dict[str, Any]:
     return {"message": {"role": "assistant", "content": content, "reasoning_content": reasoning}}
 
 
-async def _respond(state: ServerState, gen: Generation, req: Any, chat: bool) -> Response:
+async def _drain(gen: Generation) -> None:
+    async for _ in gen.events():
+        pass
+
+
+async def _until_disconnected(request: Request) -> None:
+    while not await request.is_disconnected():
+        await asyncio.sleep(DISCONNECT_POLL_S)
+
+
+async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name}
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(_stream(state, gen, head, chat, include_usage), media_type="text/event-stream")
+    # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
+    # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
+    drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
     try:
-        async for _ in gen.events():
-            pass
+        done, _ = await asyncio.wait({drain, watch}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in (drain, watch):
+            task.cancel()
+        await asyncio.gather(drain, watch, return_exceptions=True)
         gen.close()
         state.metrics.observe_duration(time.monotonic() - gen.started)
+    if drain not in done:
+        return Response(status_code=CLIENT_GONE)
+    drain.result()  # a generation failure: its APIError (500) goes to the handler
     choices = [{"index": i, **_choice_text(t, chat), "finish_reason": gen.finish[i], "logprobs": None}
                for i, t in enumerate(gen.texts)]
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})

@@ -39,6 +39,6 @@ def render_template(template: str, variables: dict[str, Any]) -> str:
     env.globals["raise_exception"] = raise_exception
     env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
     try:
-        return env.from_string(template).render(**variables)
+        return env.from_string(template).render(variables)  # a dict, not **: a variable named "self" is no clash
     except TemplateError as e:
         raise ValueError(f"the chat template failed on these messages: {e}") from e

@@ -1,0 +1,185 @@
+"""Pydantic models of the OpenAI request bodies this server serves: /v1/completions and /v1/chat/completions.
+
+Types are strict, as JSON has them: "4" is not an integer, "yes" is not a boolean, 4.0 is not a token count. Every
+field that costs the server work has a bound, so one request cannot buy more than its share: at most
+MAX_STOP_STRINGS stop strings of MAX_STOP_CHARS characters (each is searched for at every generated token), at most
+MAX_PROMPTS prompts, n within the engine's batch, token ids within the vocabulary. The bounds that depend on the
+loaded model (vocabulary, batch) come in through pydantic's validation context (`RequestContext`), so one schema
+serves every model folder and is what /openapi.json publishes.
+
+vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
+`chat_template_kwargs`. Unknown top-level fields are ignored, as OpenAI-compatible servers do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+MAX_STOP_STRINGS = 16  # OpenAI allows 4, vLLM no limit; 16 keeps the per-token search cheap
+MAX_STOP_CHARS = 256
+MAX_STOP_TOKEN_IDS = 256
+MAX_PROMPTS = 128  # /v1/completions batch; each prompt x n is queued for rows
+MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
+MAX_MESSAGES = 4096
+MAX_NAME_CHARS = 1024  # model, user, a message's name: echoed in errors and logs
+SEED_LIMIT = 2**63  # OpenAI seeds are int64; choice i samples with seed + i, and n <= MAX_N keeps that < 2**64
+ROLES = ("system", "developer", "user", "assistant", "tool")
+# The chat template call passes these itself (ChatCodec.render), or its sandbox defines them: a client's
+# chat_template_kwargs may not replace them.
+RESERVED_TEMPLATE_KEYS = ("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception")
+
+StopText = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the loaded model allows; None skips the check (the schema alone, e.g. for tests)."""
+
+    vocab_size: int | None = None
+    max_batch: int | None = None
+
+
+def _context(info: ValidationInfo) -> RequestContext:
+    return info.context if isinstance(info.context, RequestContext) else RequestContext()
+
+
+def _in_vocab(token: int, info: ValidationInfo) -> int:
+    vocab = _context(info).vocab_size
+    if vocab is not None and token >= vocab:
+        raise PydanticCustomError("less_than", "token id {token} is out of range for this model (valid: 0..{last})",
+                                  {"token": token, "last": vocab - 1})
+    return token
+
+
+TokenId = Annotated[int, Field(ge=0), AfterValidator(_in_vocab)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class _Request(_Strict):
+    model: Name
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=-1, description="vLLM extension; 0 or -1 = no limit")
+    n: int = Field(default=1, ge=1, le=MAX_N, description="at most the server's --max-batch")
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP_STRINGS)] | None = None
+    stop_token_ids: list[TokenId] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS,
+                                                 description="vLLM extension; ids below the vocabulary size")
+    ignore_eos: bool = False
+    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    logprobs: bool | int | None = None
+    user: Name | None = None
+
+    @field_validator("n", mode="after")
+    @classmethod
+    def _n_fits_batch(cls, n: int, info: ValidationInfo) -> int:
+        batch = _context(info).max_batch
+        if batch is not None and n > batch:
+            raise PydanticCustomError("less_than_equal", "n must be at most {batch} (this server's --max-batch)",
+                                      {"batch": batch})
+        return n
+
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def problem(self) -> tuple[str, str] | None:
+        """(field, message) for a well-typed request this server cannot honour, or None."""
+        if self.logprobs not in (None, False, 0):
+            return "logprobs", "logprobs are not supported by this server; leave 'logprobs' unset"
+        if self.stream_options is not None and not self.stream:
+            return "stream_options", "stream_options is only allowed with stream=true"
+        return None
+
+
+class CompletionRequest(_Request):
+    prompt: (str | list[int] | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
+             | Annotated[list[list[int]], Field(max_length=MAX_PROMPTS)])
+    echo: bool = False
+    best_of: int | None = None
+    suffix: str | None = None
+
+    def prompts(self) -> list[str | list[int]]:
+        """One entry per prompt: text, or token ids (an empty list is refused by Generation)."""
+        p = self.prompt
+        if isinstance(p, str):
+            return [p]
+        if not p or all(isinstance(x, int) for x in p):
+            return [list(p)]
+        return list(p)
+
+    def problem(self) -> tuple[str, str] | None:
+        if self.echo:
+            return "echo", "echo is not supported by this server; leave 'echo' false"
+        if self.best_of not in (None, self.n):
+            return "best_of", "best_of is not supported by this server; leave it unset"
+        if self.suffix:
+            return "suffix", "suffix is not supported by this server; leave it unset"
+        return super().problem()
+
+
+class TextPart(_Strict):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"] = Field(description="only text parts: this model reads no images")
+    text: str
+
+
+class ChatMessage(_Strict):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls, reasoning_content, ...: the template may read them
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    content: str | list[TextPart] | None = None
+    name: Name | None = None
+
+
+class ChatTemplateKwargs(_Strict):
+    model_config = ConfigDict(extra="allow")  # a folder's own template may read other flags
+    enable_thinking: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_reserved_keys(cls, data: Any) -> Any:
+        # ChatCodec.render passes these itself: a second value is a keyword clash, or silently swaps the prompt's
+        # special tokens. The key goes in the error's context so the 400 can name it.
+        clash = next((k for k in RESERVED_TEMPLATE_KEYS if isinstance(data, dict) and k in data), None)
+        if clash is not None:
+            raise PydanticCustomError("reserved_key", "'{key}' is set by the server itself and cannot be passed in "
+                                                      "chat_template_kwargs", {"key": clash})
+        return data
+
+
+class ChatRequest(_Request):
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    chat_template_kwargs: ChatTemplateKwargs | None = None
+    tools: list[Any] | None = None
+
+    def problem(self) -> tuple[str, str] | None:
+        if self.tools:
+            return "tools", "tool calling is not supported by this server yet; send no 'tools'"
+        return super().problem()
+
+    def completion_limit(self) -> int | None:
+        return self.max_tokens if self.max_tokens is not None else self.max_completion_tokens
+
+    def template_messages(self) -> list[dict[str, Any]]:
+        """The messages as the chat template reads them: plain dicts, unset fields left out."""
+        return [m.model_dump(exclude_unset=True) for m in self.messages]
+
+    def template_kwargs(self) -> dict[str, Any]:
+        # exclude_unset, not exclude_none: an explicit null stays, as the template saw it before validation
+        return self.chat_template_kwargs.model_dump(exclude_unset=True) if self.chat_template_kwargs else {}
