@@ -84,8 +84,14 @@ print(open("inside.txt").read())
     assert r.ok, r.stderr
     assert "ESCAPED" not in r.stdout and r.stdout.count("blocked") == 4 and "fine" in r.stdout
     assert not target.exists() and not os.path.exists(in_tmp) and victim.read_text() == "keep me"
-    if ROOT:  # without the guard, the unprivileged uid still cannot write the harness's files
-        r = run_python(f"open({str(target)!r}, 'w').write('x')", limits=FAST, guard=False)
+    # Without the guard: in the namespaced root the harness's folder is not there at all; in the fallback (as
+    # root) the unprivileged uid cannot write it.
+    r = run_python(f"open({str(target)!r}, 'w').write('x')", limits=FAST, guard=False)
+    assert not r.ok and not target.exists()
+    if r.report["namespaces"] != "none":
+        assert "FileNotFoundError" in r.stderr
+    if ROOT:
+        r = run_python(f"open({str(target)!r}, 'w').write('x')", limits=FAST, guard=False, namespaces=False)
         assert not r.ok and "PermissionError" in r.stderr and not target.exists()
 
 

@@ -17,13 +17,10 @@ in this process, and each function of the solution it calls is a stand-in that a
 one and returns a plain copy of the result, so an assert compares builtin values only.
 """
 
-import ast
 import builtins
-import importlib
 import json
 import math
 import sys
-from decimal import Decimal, InvalidOperation
 
 try:  # in the sandbox child the sibling files are top-level modules
     import sandbox_wire as wire
@@ -43,6 +40,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _decimals(line: str):
+    from decimal import Decimal, InvalidOperation  # here: most outputs match exactly, and every run pays imports
+
     try:
         return [Decimal(tok) for tok in line.split()]
     except (InvalidOperation, ValueError):
@@ -205,9 +204,11 @@ def _stand_in(runner, name: str):
     return call
 
 
-def _free_names(tree: ast.AST, entry_point: str | None) -> set[str]:
+def _free_names(tree, entry_point: str | None) -> set[str]:
     """Names the tests read that are not builtins: what they expect from the solution (the entry point always; a
     solution that defines `abs` does not change the `abs` the tests use)."""
+    import ast
+
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return {n for n in names if not hasattr(builtins, n)} | ({entry_point} if entry_point else set())
 
@@ -221,6 +222,8 @@ def _namespace(runner, described: dict) -> dict:
         elif kind == "module" and type(info.get("module")) is str:
             module = info["module"]
             if module.split(".")[0] in sys.stdlib_module_names and module not in NOT_IMPORTED:
+                import importlib
+
                 namespace[name] = importlib.import_module(module)  # the tests' own copy of a stdlib module
         elif kind == "value":
             namespace[name] = wire.decode(info.get("value"))
@@ -233,6 +236,8 @@ def _checked(verdict: str, detail: str = "") -> dict:
 
 def check_program(payload: dict, runner) -> dict:
     """{"verdict": pass | wrong_answer | runtime_error | judge_error, "detail"}."""
+    import ast
+
     code, tests, entry_point = payload["code"], payload["tests"], payload.get("entry_point")
     try:
         tree = compile(tests, "<tests>", "exec", ast.PyCF_ONLY_AST)

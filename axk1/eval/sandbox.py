@@ -1,6 +1,8 @@
-"""Run untrusted Python programs: one process group each, with limits, a private directory, a scrubbed environment
-and no network. The confinement itself happens in the child (axk1/eval/sandbox_child.py); this side prepares the
-directory, starts the child, enforces the wall-clock timeout and cleans up whatever the program left behind.
+"""Run untrusted Python programs: each run in its own namespaces (where the kernel allows) with limits, a private
+directory, a scrubbed environment and no network. The confinement itself happens in the child
+(axk1/eval/sandbox_child.py, started through sandbox_boot.py); this side prepares the directory, starts the run,
+enforces the wall-clock timeout and collects the result. docs/evaluation.md, "Sandbox", says what is contained at
+which layer.
 
     result = run_python("print(input()[::-1])", stdin="abc", limits=Limits(wall_s=5))
     result.stdout == "cba\\n"
@@ -8,6 +10,7 @@ directory, starts the child, enforces the wall-clock timeout and cleans up whate
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -15,24 +18,25 @@ import select
 import shutil
 import signal
 import site
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-CHILD = Path(__file__).with_name("sandbox_child.py")
+from axk1.eval.sandbox_boot import launch
+
 NOBODY = (65534, 65534)  # uid, gid the program runs as when the harness runs as root
 JUDGE_IDS = (65533, 65533)  # the sandbox's judge: another uid, so the program can neither signal nor trace it
 _NAMESPACES: dict = {"usable": None}  # None until a run tells; False once the kernel refused them
+_NAMESPACES_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Limits:
-    wall_s: float = 10.0  # wall clock for the whole child, enforced here (kills the process group)
+    wall_s: float = 10.0  # wall clock for the whole run, enforced here (its supervisor then kills every process)
     cpu_s: int = 10  # RLIMIT_CPU, per process
     memory_mb: int = 1024  # RLIMIT_AS, per process (address space; the interpreter itself needs ~30 MB)
     fsize_mb: int = 64  # RLIMIT_FSIZE: the largest file (and captured stdout) the program may write
@@ -54,13 +58,14 @@ class SandboxResult:
     timed_out: bool
     signal: int | None = None  # the signal that ended the program (e.g. SIGKILL from RLIMIT_CPU's hard limit)
     report: dict = field(default_factory=dict)  # what the child wrote to its result channel (judge results)
-    pid: int = 0  # the child's pid = its process group id
+    pid: int = 0  # the run's supervisor (its session and process group id)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
 
+@functools.lru_cache(maxsize=1)
 def _site_packages() -> list[str]:
     """The harness's site-packages, so graded programs may import what is installed (numpy, ...)."""
     paths = site.getsitepackages() if hasattr(site, "getsitepackages") else []
@@ -81,42 +86,38 @@ def _read(path: Path, limit: int) -> str:
     return text + "\n[output truncated]" if len(data) > limit else text
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
-    """True if the process exited within `timeout`. A pidfd wakes us at exit; Popen.wait(timeout) polls with
-    sleeps of up to 50 ms, which would dominate short runs."""
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        try:
-            proc.wait(timeout=timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(timeout * 1000))
-    finally:
-        os.close(fd)
+def _wait_done(run, done_r: int, timeout: float) -> bool:
+    """True if the run ended within `timeout`: its `done` pipe reached end-of-file (the judge exited after the
+    run's processes) or the supervisor exited. poll() wakes at once; Popen.wait(timeout) sleeps in steps of up to
+    50 ms, which would dominate short runs."""
+    poller = select.poll()
+    poller.register(done_r, select.POLLIN | select.POLLHUP)
+    if run.pidfd is not None:
+        poller.register(run.pidfd, select.POLLIN)
+    elif run.proc is not None:  # no pidfd: poll the process in short steps
+        deadline = time.monotonic() + timeout
+        while run.proc.poll() is None and time.monotonic() < deadline:
+            if poller.poll(20):
+                return True
+        return run.proc.poll() is not None
+    return bool(poller.poll(timeout * 1000))
 
 
 def _plan(mode: str, base: Path, limits: Limits, guard: bool, network: bool, namespaces: bool) -> dict:
     return {"mode": mode, "workdir": str(base / "work"), "root_dir": str(base / "root"), "limits": asdict(limits),
-            "site_packages": _site_packages(), "drop_to": _drop_target(),
+            "site_packages": list(_site_packages()), "drop_to": _drop_target(),
             "judge_ids": JUDGE_IDS if _drop_target() is not None else None, "guard": guard,
             "network_namespace": network, "namespaces": namespaces, "script": str(base / "work" / "main.py")}
 
 
 def _note_isolation(isolation: dict, asked: bool) -> None:
-    """Remember (and say once per process) when the kernel refused namespaces: later runs skip the attempt."""
-    if asked and isolation.get("namespaces", "none") == "none" and _NAMESPACES["usable"] is not False:
+    """Remember (and say once per process) when the kernel refused namespaces: later runs skip the attempt. Only a
+    refusal counts (a run killed at its time limit reports nothing, which says nothing about the kernel)."""
+    if not asked or not (isolation.get("namespaces_error") or isolation.get("setup_error")):
+        return
+    with _NAMESPACES_LOCK:
+        if _NAMESPACES["usable"] is False:
+            return
         _NAMESPACES["usable"] = False
         log.warning("sandbox: no namespaces here (%s); programs run with the Python guard, resource limits, an "
                     "unprivileged uid where the harness is root, a network namespace if allowed (%s) and a subreaper "
@@ -151,19 +152,25 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
             open(base / "stderr", "wb") as ferr:
         payload_file.write(json.dumps(payload).encode())
         payload_file.seek(0)
-        plan.update(payload_fd=payload_file.fileno(), result_fd=result_file.fileno())
         os.chmod(base / "stdout", 0o600)
         os.chmod(base / "stderr", 0o600)
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(CHILD), json.dumps(plan)],
-                                stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=env, start_new_session=True,
-                                close_fds=True, pass_fds=(plan["payload_fd"], plan["result_fd"]))
-        timed_out = not _wait_exit(proc, limits.wall_s)
-        if timed_out:  # the supervisor kills everything below it (a whole PID namespace, or every descendant)
-            proc.send_signal(signal.SIGTERM)
-            _wait_exit(proc, 2.0)
-        _kill_group(proc.pid)  # and whatever is left in its process group
-        proc.wait()
+        done_r, done_w = os.pipe()  # end of file once the judge (and every process of the run) is gone
+        try:
+            run = launch(plan, (fin.fileno(), fout.fileno(), ferr.fileno()),
+                         (payload_file.fileno(), result_file.fileno(), done_w), env)
+        finally:
+            os.close(done_w)
+        try:
+            timed_out = not _wait_done(run, done_r, limits.wall_s)
+            if timed_out:  # the supervisor kills everything below it (a whole PID namespace, or every descendant)
+                run.signal(signal.SIGTERM)
+                if not _wait_done(run, done_r, 2.0):
+                    run.signal(signal.SIGKILL)  # its judge follows (parent-death signal), and the namespace with it
+                    _wait_done(run, done_r, 2.0)
+        finally:
+            os.close(done_r)
+            run.close()
         wall = time.perf_counter() - start
         result_file.seek(0)
         report_text = result_file.read(64 << 20).decode("utf-8", "replace")
@@ -176,11 +183,14 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
                         True)
         return _run(mode, base, stdin, limits, payload, guard, network, namespaces=False)
     _note_isolation(report.get("isolation", {}), use_ns)
-    code = report["exit"] if isinstance(report.get("exit"), int) else proc.returncode
+    if isinstance(report.get("exit"), int):  # a script run: the program's own exit status
+        code = report["exit"]
+    else:  # a judge run: 0 once it reported; without a report, how the judge ended (or None: unknown)
+        code = report.get("judge_status", 0 if report.get("verdict") or report.get("results") is not None else None)
     return SandboxResult(
         returncode=None if timed_out else code, stdout=_read(base / "stdout", limits.output_bytes),
         stderr=_read(base / "stderr", limits.output_bytes), wall_s=wall, timed_out=timed_out,
-        signal=-code if code is not None and code < 0 else None, report=report, pid=proc.pid)
+        signal=-code if code is not None and code < 0 else None, report=report, pid=run.pid)
 
 
 def _fresh_dir(files: dict[str, str] | None) -> Path:

@@ -81,12 +81,11 @@ def _remap_imports() -> None:
     sys.path_importer_cache.clear()
 
 
-def _become(ids) -> None:
-    """Drop to (uid, gid) when root outside a user namespace: the capabilities go with uid 0."""
+def _become(ids, keep_kill: bool = False) -> None:
+    """Drop to (uid, gid) when root outside a user namespace: the capabilities go with uid 0 (but CAP_KILL for
+    the judge inside a PID namespace, where it ends every process of the run)."""
     if ids is not None and os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(ids[1])
-        os.setuid(ids[0])
+        sandbox_ns.become(ids[0], ids[1], keep_kill)
 
 
 def _import_jobs():
@@ -102,8 +101,8 @@ def _import_jobs():
 
 # ---- runner: the only process that runs untrusted code ----------------------------------------------------------
 def _runner(plan: dict, requests: int, replies: int, code_runner) -> None:
-    for fd in (plan["payload_fd"], plan["result_fd"]):
-        os.close(fd)  # the tests and the verdict stay with the judge
+    for fd in (plan["payload_fd"], plan["result_fd"], plan["done_fd"]):
+        os.close(fd)  # the tests, the verdict and the end of the run stay with the judge
     sandbox_ns.die_with_parent()
     guard = (lambda: install_guard(plan["workdir"])) if plan["guard"] else (lambda: None)
     if plan["mode"] == "script":
@@ -163,9 +162,10 @@ def _judge(plan: dict, isolation: dict) -> None:
         _runner(plan, req_r, rep_w, code_runner)
     os.close(req_r)
     os.close(rep_w)
-    # A uid of its own (the program cannot signal it; only the kernel's namespace teardown or the supervisor ends
-    # the runner), never dumpable (no ptrace, no /proc/PID/fd or mem for the runner), deaf to SIGINT.
-    _become(plan["judge_ids"])
+    # A uid of its own (the program cannot signal it), never dumpable (no ptrace, no /proc/PID/fd or mem for the
+    # runner), deaf to SIGINT.
+    namespaced = isolation["namespaces"] != "none"
+    _become(plan["judge_ids"], keep_kill=namespaced)
     sandbox_ns.set_dumpable(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     isolation.update(uid=os.getuid() if plan["drop_to"] is None else plan["drop_to"][0], judge_uid=os.getuid())
@@ -181,12 +181,15 @@ def _judge(plan: dict, isolation: dict) -> None:
         report = {"judge_error": f"{type(e).__name__}: {e}"[:500]}
     report["isolation"] = isolation
     _write_all(result_fd, json.dumps(report).encode())
-    os._exit(0)  # lingering threads or processes of the program do not matter: the verdict is written
+    if namespaced:  # lingering threads or processes of the program do not matter: the verdict is written
+        sandbox_ns.kill_all_but_me()
+    os._exit(0)  # closes `done`: the harness reads the verdict (without namespaces, after the supervisor's sweep)
 
 
 # ---- supervisor -----------------------------------------------------------------------------------------------
-def main() -> None:
-    plan = json.loads(sys.argv[1])
+def main(plan: dict | None = None) -> None:
+    """The supervisor: from the command line (PLAN_JSON), or called by the fork server with the plan."""
+    plan = plan if plan is not None else json.loads(sys.argv[1])
     sys.path.extend(plan["site_packages"])  # graded programs may import what the harness has installed (numpy)
     import builtins
 
@@ -203,28 +206,34 @@ def main() -> None:
     if isolation["namespaces"] == "none":
         isolation["network"] = _unshare_network() if plan["network_namespace"] else "none"
         sandbox_ns.set_subreaper()
-    pid = os.fork()
-    if pid == 0:
-        _judge(plan, isolation)
-        os._exit(0)
-    os.close(plan["payload_fd"])
-    os.close(plan["result_fd"])
-
     namespaced = isolation["namespaces"] != "none"
+    judge: list[int] = []
 
     def stop(signum, frame):  # the harness's wall clock ran out: everything below goes, then this process
-        if namespaced:
-            os.kill(pid, signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it
-        else:
+        if namespaced and judge:
+            os.kill(judge[0], signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it
+        elif not namespaced:
             sandbox_ns.kill_descendants(os.getpid())
         os._exit(128 + signal.SIGKILL)
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)  # before the fork: a timeout may come at any moment
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _judge(plan, isolation)
+        os._exit(0)
+    judge.append(pid)
+    os.close(plan["payload_fd"])
+    if namespaced:
+        os.close(plan["done_fd"])  # the judge's exit, after it killed the namespace's processes, ends the run
     status = os.waitpid(pid, 0)[1]
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if not namespaced:
-        sandbox_ns.kill_descendants(os.getpid())  # in a PID namespace the kernel did this when the judge exited
     code = os.waitstatus_to_exitcode(status)
+    if os.fstat(plan["result_fd"]).st_size == 0:  # the judge died before its report: say how
+        _write_all(plan["result_fd"], json.dumps({"judge_status": code, "isolation": isolation}).encode())
+    if not namespaced:
+        sandbox_ns.kill_descendants(os.getpid())  # in a PID namespace the judge did this before it exited
+        os.close(plan["done_fd"])
     os._exit(code if code >= 0 else 128 - code)
 
 

@@ -22,7 +22,8 @@ CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 8, 24, 38
+CAP_KILL = 5
 PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 47, 4
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine)
 # statvfs flag -> mount flag: a remount inside a user namespace must keep the flags the host set (they are locked)
@@ -154,6 +155,35 @@ def drop_capabilities() -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2 words: all empty
     _check(lib.capset(header, data), "capset")
+
+
+def become(uid: int, gid: int, keep_kill: bool = False) -> None:
+    """setuid/setgid from root; with keep_kill the process keeps CAP_KILL alone (the judge must be able to stop the
+    runner, which has another uid) and nothing else."""
+    if keep_kill:
+        _check(libc().prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "keepcaps")
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if keep_kill:
+        header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+        data = (ctypes.c_uint32 * 6)(1 << CAP_KILL, 1 << CAP_KILL, 0, 0, 0, 0)
+        _check(libc().capset(header, data), "capset CAP_KILL")
+        libc().prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+
+
+def kill_all_but_me() -> None:
+    """As PID 1 of the namespace: SIGKILL every other process in it and reap them, so that when this returns the
+    run's processes are gone (the supervisor's slower namespace teardown need not be waited for)."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nothing else left
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def no_new_privs() -> None:

@@ -169,6 +169,8 @@ class Runner:
             raise
 
     def stop(self, why: str) -> None:
+        """No more questions; kill the runner where allowed (without namespaces the judge may lack the right: the
+        supervisor's sweep ends it after the verdict)."""
         if self.gone is None:
             self.gone = why
             try:
