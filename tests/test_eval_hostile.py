@@ -19,6 +19,7 @@ import pytest
 from axk1.eval.execution import run_tests
 from axk1.eval.sandbox import Limits, run_python
 from axk1.eval.tasks.humaneval import grade_code, read_problems
+from tests.sandbox_helpers import orphaned_runs
 
 FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
 PROBLEMS = {p["task_id"]: p for p in read_problems()}
@@ -60,13 +61,8 @@ class Outside:
         self.folder.chmod(0o777)
 
     def leftovers(self) -> list[str]:
-        """Processes carrying the case's marker, and sandbox processes whose run folder is already gone."""
-        found = []
-        for cmdline in _cmdlines().values():
-            workdir = cmdline.split('"workdir": "')[1].split('"')[0] if '"workdir": "' in cmdline else None
-            if self.marker in cmdline or (workdir and "axk1-sandbox-" in workdir and not os.path.exists(workdir)):
-                found.append(cmdline[:200])
-        return found
+        """Processes carrying the case's marker, and sandbox processes whose run has returned."""
+        return [c[:200] for c in _cmdlines().values() if self.marker in c] + orphaned_runs()
 
     def unchanged(self) -> None:
         assert list(self.folder.iterdir()) == [], "a file appeared outside the sandbox"

@@ -98,7 +98,7 @@ class ForkServer:
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         finally:
             theirs.close()
-        self.sock, self.lock = ours, threading.Lock()
+        self.sock, self.lock, self.owner = ours, threading.Lock(), os.getpid()
 
     def spawn(self, plan: dict, fds: list[int]) -> tuple[int, int]:
         """Fork a supervisor for `plan` with fds = stdin, stdout, stderr, payload, result, done -> (pid, pidfd)."""
@@ -138,18 +138,20 @@ class Launched:
 
 
 def _fork_server(env: dict) -> ForkServer | None:
+    """This process's fork server, started on first use; a forked harness process starts its own (two processes
+    on one socket would read each other's answers). After 3 failures runs start the slow way."""
     with _lock:
         if "fd" not in _bundle:
             _bundle["fd"] = _sealed_code()
         server = _bundle.get("server")
-        if server is not None and server.proc.poll() is None:
+        if server is not None and server.owner == os.getpid() and server.proc.poll() is None:
             return server
-        if _bundle["fd"] is None or _bundle.get("server_failed") or not hasattr(os, "pidfd_open"):
+        if _bundle["fd"] is None or _bundle.get("failures", 0) >= 3 or not hasattr(os, "pidfd_open"):
             return None
         try:
             _bundle["server"] = ForkServer(_bundle["fd"], env)
         except OSError:
-            _bundle["server_failed"] = True
+            _bundle["failures"] = _bundle.get("failures", 0) + 1
             return None
         return _bundle["server"]
 
@@ -163,7 +165,9 @@ def launch(plan: dict, stdio: tuple[int, int, int], fds: tuple[int, int, int], e
             return Launched(pid, pidfd)
         except OSError:
             with _lock:
-                _bundle["server_failed"] = True  # a broken server is not retried: runs start the slow way
+                _bundle["failures"] = _bundle.get("failures", 0) + 1
+                if _bundle.get("server") is server:
+                    _bundle["server"] = None  # the next run starts a new one
     argv, code_fds = child_command()
     plan = dict(plan, payload_fd=fds[0], result_fd=fds[1], done_fd=fds[2], env=env)
     proc = subprocess.Popen([*argv, json.dumps(plan)], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],

@@ -196,6 +196,8 @@ def main(plan: dict | None = None) -> None:
     # -S skips `site`, which is what defines exit() and quit(); programs call them.
     builtins.exit = builtins.quit = sys.exit
     _set_limits(plan["limits"])
+    # sbx-<the run folder's random suffix>: every process of the run carries it (tests look for leftovers by it)
+    sandbox_ns.set_name("sbx-" + os.path.basename(os.path.dirname(plan["workdir"]))[-8:])
     isolation = {"guard": bool(plan["guard"]), "namespaces": "none"}
     if plan["namespaces"]:
         try:
@@ -211,7 +213,8 @@ def main(plan: dict | None = None) -> None:
 
     def stop(signum, frame):  # the harness's wall clock ran out: everything below goes, then this process
         if namespaced and judge:
-            os.kill(judge[0], signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it
+            os.kill(judge[0], signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it,
+            os.waitpid(judge[0], 0)  # and its exit completes only once they are all gone
         elif not namespaced:
             sandbox_ns.kill_descendants(os.getpid())
         os._exit(128 + signal.SIGKILL)

@@ -24,7 +24,7 @@ MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 8, 24, 38
 CAP_KILL = 5
-PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 47, 4
+PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NAME = 36, 47, 4, 15
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine)
 # statvfs flag -> mount flag: a remount inside a user namespace must keep the flags the host set (they are locked)
 KEEP_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
@@ -194,6 +194,11 @@ def no_new_privs() -> None:
 def set_dumpable(flag: bool) -> None:
     """A non-dumpable process cannot be ptraced, nor its /proc/PID/{mem,fd} opened, by a same-uid process."""
     _check(libc().prctl(PR_SET_DUMPABLE, int(flag), 0, 0, 0), "dumpable")
+
+
+def set_name(name: str) -> None:
+    """The process name in /proc/PID/comm (inherited by forks): a run's processes can be found from outside."""
+    libc().prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def die_with_parent() -> None:

@@ -11,6 +11,7 @@ imported, the str hash seed). `random` reseeds itself in every fork.
 
 import json
 import os
+import signal
 import socket
 import sys
 
@@ -28,6 +29,8 @@ def _start(message: bytes, fds: list[int]) -> None:
     """In the forked child: take the run's descriptors and become its supervisor. Only a script run's program
     returns from here (by SystemExit or an exception): it unwinds to the interpreter's exit, as if started alone."""
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its own children
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         plan = json.loads(message)
         stdin, stdout, stderr, payload, result, done = fds
         for target, fd in ((0, stdin), (1, stdout), (2, stderr)):
@@ -47,7 +50,8 @@ def _start(message: bytes, fds: list[int]) -> None:
     os._exit(0)
 
 
-def _reap() -> None:
+def _reap(*_) -> None:
+    """Reap finished supervisors (at SIGCHLD: a run's processes leave no zombie behind)."""
     try:
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
@@ -59,8 +63,10 @@ def serve(control: int) -> None:
     # Not dumpable: a process of the harness's uid (a program run without namespaces) cannot trace it or open its
     # descriptors through /proc.
     sandbox_ns.set_dumpable(False)
+    sandbox_ns.set_name("axk1-sbx-forkd")
     for name in PRELOAD:
         __import__(name)
+    signal.signal(signal.SIGCHLD, _reap)
     sock = socket.socket(fileno=control)
     while True:
         try:
@@ -69,12 +75,14 @@ def serve(control: int) -> None:
             return
         if not message:
             return  # the harness closed its end (or exited): so do we
-        _reap()
+        # SIGCHLD held from fork to pidfd_open: a supervisor that ends at once must not be reaped before we hold it
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         pid = os.fork()
         if pid == 0:
             sock.close()
             _start(message, fds)
         pidfd = os.pidfd_open(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         try:
             socket.send_fds(sock, [str(pid).encode()], [pidfd])
         except OSError:
