@@ -1,15 +1,22 @@
 """The sandbox holds against hostile programs: each attack fails, quickly, and the harness and host are unharmed.
 
 Every attack runs with the full sandbox (OS layers + Python guard). The `guard=False` runs show the OS layers
-alone also hold (network namespace, unprivileged uid, rlimits) where the harness runs as root, as CI does."""
+alone also hold (namespaces where the kernel allows them, unprivileged uid where the harness runs as root, as CI
+does, rlimits); `namespaces=False` runs check the fallback used where the kernel refuses namespaces. The attacks
+on the graders themselves are in test_eval_hostile.py."""
 
+import json
 import os
 import socket
 import threading
 import time
 import uuid
 
+import pytest
+
+from axk1.eval import sandbox, sandbox_boot
 from axk1.eval.sandbox import Limits, run_parallel, run_python
+from axk1.eval.sandbox_wire import NotPlain, decode, encode
 from tests.sandbox_helpers import orphaned_runs
 
 FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
@@ -166,3 +173,41 @@ def test_programs_run_in_parallel_across_cores():
     assert all(r.ok for r in results)
     spans = sorted(tuple(map(float, r.stdout.split())) for r in results)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
+def test_without_the_fork_server_runs_start_the_slow_way(monkeypatch):
+    monkeypatch.setitem(sandbox_boot._bundle, "failures", 3)  # as after three failed starts
+    monkeypatch.setitem(sandbox_boot._bundle, "server", None)
+    r = run_python("import sys\nprint(sys.stdin.read()[::-1])", stdin="abc", limits=FAST)
+    assert r.ok and r.stdout == "cba\n" and r.report["guard"] is True
+    r = run_python("while True:\n    pass", limits=Limits(wall_s=1, cpu_s=30))
+    assert r.timed_out
+
+
+def test_namespaces_are_given_up_once_and_only_on_a_refusal(monkeypatch, caplog):
+    monkeypatch.setitem(sandbox._NAMESPACES, "usable", None)
+    sandbox._note_isolation({}, True)  # a run killed at its time limit reports nothing: no verdict on the kernel
+    assert sandbox._NAMESPACES["usable"] is None
+    refused = {"namespaces": "none", "namespaces_error": "[Errno 1] unshare: Operation not permitted"}
+    with caplog.at_level("WARNING", logger="axk1.eval.sandbox"):
+        sandbox._note_isolation(refused, True)
+        sandbox._note_isolation(refused, True)
+    assert sandbox._NAMESPACES["usable"] is False
+    assert len(caplog.records) == 1 and "Not contained" in caplog.records[0].getMessage()
+
+
+def test_plain_values_cross_and_everything_else_is_refused():
+    value = [1, -2**80, 2.5, float("inf"), "x", None, True, (1, [2]), {3: "a", "b": (4,)}, {5}, frozenset({6}),
+             b"\x00", 1 + 2j]
+    back = decode(json.loads(json.dumps(encode(value))))
+    assert back == value and [type(v) for v in back] == [type(v) for v in value]
+
+    class Int(int):
+        pass
+
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    for bad in (Int(1), [Int(1)], {Int(1): 2}, (1, object()), iter([]), deep):
+        with pytest.raises(NotPlain):
+            encode(bad)
