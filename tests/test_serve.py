@@ -210,3 +210,68 @@ def test_token_id_only_folder(tmp_path):
             client.completions.create(model=folder.name, prompt="text", max_tokens=4)
         with pytest.raises(openai.BadRequestError, match="cannot chat"):
             client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}])
+
+
+def _wait_for(server, condition, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        m = server.metrics()
+        if condition(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.05)
+
+
+def test_client_disconnect_without_streaming_frees_its_rows(server, folder):
+    """A non-streaming reply is written only at the end, so nothing sends to a client that left: the server must
+    watch for it and abort, or the rows generate to max_tokens for nobody."""
+    start = server.metrics()
+    body = json.dumps({"model": folder.name, "prompt": "Seoul", "max_tokens": 900, "ignore_eos": True,
+                       "temperature": 0})
+    conns = []
+    for _ in range(4):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/v1/completions", body=body,
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+        conns.append(conn)
+    m = _wait_for(server, lambda m: m["axk1_num_requests_running"] == 4)
+    assert m["axk1_num_requests_running"] == 4  # all four are generating
+    for conn in conns:
+        conn.sock.close()
+        conn.close()
+    m = _wait_for(server, lambda m: m["axk1_num_requests_running"] == 0
+                  and m["axk1_requests_aborted_total"] == start["axk1_requests_aborted_total"] + 4)
+    assert m["axk1_num_requests_running"] == 0
+    assert m["axk1_requests_aborted_total"] == start["axk1_requests_aborted_total"] + 4
+    assert m["axk1_generation_tokens_total"] - start["axk1_generation_tokens_total"] < 4 * 900
+    gone = 'axk1_requests_total{endpoint="/v1/completions",status="499"}'
+    assert m.get(gone, 0) - start.get(gone, 0) == 4  # answered "client closed request", not counted as served
+    assert _raw(server, "GET", "/health", key=None)[0] == 200
+
+
+def test_stop_strings_are_bounded_and_health_stays_responsive(server, client, folder):
+    """1,000 stop strings of 1,000 characters are refused at once; the most the schema allows (16 of 256) costs
+    little per token, so /health answers while such a request generates."""
+    started = time.monotonic()
+    with pytest.raises(openai.BadRequestError, match="at most 16"):
+        client.completions.create(model=folder.name, prompt="Seoul", max_tokens=4, stop=["x" * 1000] * 1000)
+    assert time.monotonic() - started < 5
+    stops = [("ab" * 128)[: 256 - i] for i in range(16)]  # never met; each a worst case for partial matching
+    done = {}
+
+    def generate():
+        t = time.monotonic()
+        r = client.completions.create(model=folder.name, prompt="Seoul", max_tokens=300, temperature=0, stop=stops,
+                                      extra_body={"ignore_eos": True})
+        done["tokens"], done["seconds"] = r.usage.completion_tokens, time.monotonic() - t
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    latencies = []
+    while worker.is_alive():
+        t = time.monotonic()
+        assert _raw(server, "GET", "/health", key=None)[0] == 200
+        latencies.append(time.monotonic() - t)
+        time.sleep(0.05)
+    worker.join()
+    assert done["tokens"] == 300 and len(latencies) >= 3
+    assert max(latencies) < 1.0, latencies  # ~2 s with 1,000 x 1,000 stop strings before the limits

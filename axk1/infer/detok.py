@@ -25,10 +25,11 @@ class Delta:
 def _partial_suffix(text: str, needle: str) -> int:
     """Length of the longest end of `text` that is a proper beginning of `needle` (0 when none).
 
-    Runs at every token for every stop string, so it only tries the places in the last len(needle) - 1
-    characters where needle's first character occurs (C-speed find), instead of slicing the needle once per
-    possible length: that was O(len(needle)**2) per token, which 1,000 stop strings of 1,000 characters turned
-    into seconds of event-loop time."""
+    Runs on the event loop at every token for every stop string. It tries only the places in the last
+    len(needle) - 1 characters where needle's first character occurs (found by C-speed str.find), rather than
+    every possible length: about 2x less work on 3-letter random text, more on real text. What bounds the cost is
+    the request schema's limit (16 stop strings of 256 characters: ~0.3 ms per token at worst); 1,000 strings of
+    1,000 characters cost ~190 ms per token before either change."""
     if not needle:
         return 0
     first = needle[0]

@@ -128,8 +128,8 @@ class Engine:
             raise RequestError("the prompt is empty: send at least one token", "prompt")
         bad = next((t for t in prompt if not 0 <= t < self.vocab_size), None)
         if bad is not None:
-            raise RequestError(f"token id {bad} is out of range for this model (valid: 0..{self.vocab_size - 1})",
-                               "prompt")
+            raise RequestError(f"token id {bad} in the prompt is out of range for this model "
+                               f"(valid: 0..{self.vocab_size - 1})", "prompt")
         if len(prompt) >= context:
             raise RequestError(f"This model's maximum context length is {context} tokens, but the prompt has "
                                f"{len(prompt)} tokens. Shorten the prompt.", "prompt")
@@ -139,7 +139,7 @@ class Engine:
             raise RequestError(f"This model's maximum context length is {context} tokens. However, you requested "
                                f"{len(prompt) + params.max_tokens} tokens ({len(prompt)} in the prompt, "
                                f"{params.max_tokens} for the completion). Ask for at most "
-                               f"{context - len(prompt)} tokens.", "max_tokens")
+                               f"{context - len(prompt)} tokens (max_tokens).", "max_tokens")
         if not 1 <= n <= self.max_batch:
             raise RequestError(f"n must be between 1 and {self.max_batch} (the server's batch size), got {n}", "n")
         # torch.Generator.manual_seed takes [-2**63, 2**64); choice i seeds with seed + i

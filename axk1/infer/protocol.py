@@ -85,8 +85,10 @@ def _find_surrogate(data: Any) -> str | None:
                 return path or "(body)"
         elif isinstance(node, dict):
             for k, v in reversed(node.items()):
-                child = f"{path}.{k}" if path else k
-                if _SURROGATE.search(k):
+                # a key with a surrogate is named with it escaped: the param must itself be encodable text
+                shown = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", k)
+                child = f"{path}.{shown}" if path else shown
+                if shown != k:
                     return child
                 stack.append((child, v))
         elif isinstance(node, list):

@@ -108,8 +108,8 @@ class _Request(_Strict):
 
 
 class CompletionRequest(_Request):
-    prompt: (str | list[int] | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
-             | Annotated[list[list[int]], Field(max_length=MAX_PROMPTS)])
+    prompt: (str | list[TokenId] | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
+             | Annotated[list[list[TokenId]], Field(max_length=MAX_PROMPTS)])
     echo: bool = False
     best_of: int | None = None
     suffix: str | None = None

@@ -34,7 +34,6 @@ from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRe
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
-DISCONNECT_POLL_S = 0.1  # how often a non-streaming request checks that its client is still there
 CLIENT_GONE = 499  # nginx's "client closed request": logged and counted, never read by anyone
 
 
@@ -56,8 +55,9 @@ class ServerState:
         return RequestContext(vocab_size=self.engine.vocab_size, max_batch=self.engine.max_batch)
 
 
-def _error(e: APIError) -> JSONResponse:
-    return JSONResponse(e.body(), status_code=e.status)
+def _error(e: APIError) -> Response:
+    # ASCII JSON: an error may quote what the client sent, and that must never fail to encode (a 500 in the 400)
+    return Response(json.dumps(e.body()), status_code=e.status, media_type="application/json")
 
 
 class Generation:
@@ -196,11 +196,11 @@ def create_app(state: ServerState) -> FastAPI:
         return response
 
     @app.exception_handler(APIError)
-    async def api_error(_: Request, e: APIError) -> JSONResponse:
+    async def api_error(_: Request, e: APIError) -> Response:
         return _error(e)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, e: StarletteHTTPException) -> Response:
         return _error(APIError(e.status_code, str(e.detail), type="invalid_request_error"))
 
     @app.get("/health")
@@ -295,8 +295,11 @@ async def _drain(gen: Generation) -> None:
 
 
 async def _until_disconnected(request: Request) -> None:
-    while not await request.is_disconnected():
-        await asyncio.sleep(DISCONNECT_POLL_S)
+    """Return when the client goes away. The body has been read, so the next ASGI message is the disconnect.
+    (Request.is_disconnected() cannot see it here: it polls inside a cancelled scope, and the receive that
+    BaseHTTPMiddleware hands the route opens a task group, so the poll is cancelled before it reads anything.)"""
+    while (await request.receive())["type"] != "http.disconnect":
+        await asyncio.sleep(0.05)  # nothing else should come; if it does, never spin the event loop on it
 
 
 async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:

@@ -1,0 +1,217 @@
+"""A hostile client against the server, in process on a tiny model: whatever it sends, the answer is never 5xx.
+
+Each attack found by hand gets its own case (400, the field named), then Hypothesis sends bodies drawn from the
+app's own OpenAPI request schemas, bent (tests/fuzz_bodies.py). The counts of what was sent and how it was answered
+are printed at the end of the module (run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from axk1.infer.cli import build_server
+from axk1.infer.detok import _partial_suffix
+from axk1.infer.protocol import json_depth
+from axk1.infer.schema import MAX_STOP_CHARS, MAX_STOP_STRINGS
+from tests.fuzz_bodies import request_bodies
+from tests.serve_helpers import make_model_folder
+
+MODEL = "tiny"
+MAX_BATCH = 4
+CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+SENT: Counter = Counter()  # (kind, status class) -> requests
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(app, engine) over axk1-tiny with a 128-token context: a generating request costs at most ~120 steps."""
+    folder = make_model_folder(tmp_path_factory.mktemp("hostile") / "axk1-tiny")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    app, engine = build_server(folder, served_name=MODEL, max_batch=MAX_BATCH, max_model_len=128)
+    try:
+        yield app, engine
+    finally:
+        engine.stop()
+        torch.set_num_threads(threads)
+        total = sum(SENT.values())
+        by_class = Counter()
+        for (_, cls), n in SENT.items():
+            by_class[cls] += n
+        print(f"\nhostile requests: {total} sent; " + ", ".join(f"{k}: {v}" for k, v in sorted(by_class.items()))
+              + "; by kind: " + ", ".join(f"{k} {c}: {n}" for (k, c), n in sorted(SENT.items())))
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    with TestClient(served[0], raise_server_exceptions=False) as c:
+        yield c
+
+
+def _post(client, path: str, body: bytes | dict, kind: str):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()  # ensure_ascii: surrogates as escapes
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    SENT[(kind, f"{r.status_code // 100}xx")] += 1
+    return r
+
+
+def _chat(**fields):
+    return {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, **fields}
+
+
+def _completion(**fields):
+    return {"model": MODEL, "prompt": "Seoul", "max_tokens": 4, **fields}
+
+
+def _nested(path: str, key: str, depth: int) -> bytes:
+    base = _chat() if path == CHAT else _completion()
+    return json.dumps({**base, key: "@"}).replace('"@"', "[" * depth + "]" * depth).encode()
+
+
+# (route, body, the param the 400 must name); None: the body as a whole
+CASES = {
+    "role int": (CHAT, _chat(messages=[{"role": 1, "content": "hi"}]), "messages[0].role"),
+    "role null": (CHAT, _chat(messages=[{"role": None, "content": "hi"}]), "messages[0].role"),
+    "role unknown": (CHAT, _chat(messages=[{"role": "wizard", "content": "hi"}]), "messages[0].role"),
+    "seed 2**64": (CHAT, _chat(seed=2**64), "seed"),
+    "seed 2**64-1, n=2": (COMPLETIONS, _completion(seed=2**64 - 1, n=2), "seed"),
+    "seed 2**63": (COMPLETIONS, _completion(seed=2**63), "seed"),
+    "seed -1": (COMPLETIONS, _completion(seed=-1), "seed"),
+    "surrogate in chat content": (CHAT, _chat(messages=[{"role": "user", "content": "a\ud800b"}]),
+                                  "messages[0].content"),
+    "surrogate in a text part": (CHAT, _chat(messages=[{"role": "user", "content": [{"type": "text",
+                                                                                    "text": "\udfff"}]}]),
+                                 "messages[0].content[0].text"),
+    "surrogate in prompt": (COMPLETIONS, _completion(prompt="\ud800"), "prompt"),
+    "surrogate in a prompt list": (COMPLETIONS, _completion(prompt=["ok", "x\udc00"]), "prompt[1]"),
+    "surrogate in a key": (CHAT, _chat(chat_template_kwargs={"\ud800": 1}), "chat_template_kwargs.\\ud800"),
+    "nested 1,000 deep": (COMPLETIONS, _nested(COMPLETIONS, "prompt", 1000), None),
+    "nested 100,000 deep": (CHAT, _nested(CHAT, "messages", 100_000), None),
+    "nested 100,000 deep, unknown field": (CHAT, _nested(CHAT, "extra", 100_000), None),
+    "template kwarg add_generation_prompt": (CHAT, _chat(chat_template_kwargs={"add_generation_prompt": False}),
+                                             "chat_template_kwargs.add_generation_prompt"),
+    "template kwarg messages": (CHAT, _chat(chat_template_kwargs={"messages": []}), "chat_template_kwargs.messages"),
+    "template kwarg eos_token": (CHAT, _chat(chat_template_kwargs={"eos_token": "x"}),
+                                 "chat_template_kwargs.eos_token"),
+    "max_tokens string": (CHAT, _chat(max_tokens="4"), "max_tokens"),
+    "max_tokens 0": (COMPLETIONS, _completion(max_tokens=0), "max_tokens"),
+    "max_tokens float": (COMPLETIONS, _completion(max_tokens=4.0), "max_tokens"),
+    "max_tokens past the context": (COMPLETIONS, _completion(max_tokens=10**30), "max_tokens"),
+    "stream 'yes'": (CHAT, _chat(stream="yes"), "stream"),
+    "top_k -5": (CHAT, _chat(top_k=-5), "top_k"),
+    "stop_token_ids [-1, 1e12]": (CHAT, _chat(stop_token_ids=[-1, 1e12]), "stop_token_ids[0]"),
+    "stop_token_ids 1e12": (CHAT, _chat(stop_token_ids=[1e12]), "stop_token_ids[0]"),
+    "stop_token_ids past the vocabulary": (CHAT, _chat(stop_token_ids=[5, 512]), "stop_token_ids[1]"),
+    "enable_thinking 'no'": (CHAT, _chat(chat_template_kwargs={"enable_thinking": "no"}),
+                             "chat_template_kwargs.enable_thinking"),
+    "1,000 stop strings of 1,000 chars": (CHAT, _chat(stop=["x" * 1000] * 1000), "stop"),
+    "17 stop strings": (COMPLETIONS, _completion(stop=["x"] * (MAX_STOP_STRINGS + 1)), "stop"),
+    "a stop string of 257 chars": (COMPLETIONS, _completion(stop=["ok", "x" * (MAX_STOP_CHARS + 1)]), "stop[1]"),
+    "n 0": (COMPLETIONS, _completion(n=0), "n"),
+    "n past the batch": (COMPLETIONS, _completion(n=MAX_BATCH + 1), "n"),
+    "temperature 'hot'": (CHAT, _chat(temperature="hot"), "temperature"),
+    "temperature 1e999": (CHAT, b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], '
+                                b'"temperature": 1e999}', "temperature"),
+    "temperature NaN": (CHAT, b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], '
+                              b'"temperature": NaN}', None),
+    "an integer of 5,000 digits": (COMPLETIONS, b'{"model": "tiny", "prompt": "x", "max_tokens": '
+                                   + b"9" * 5000 + b"}", None),
+    "image part": (CHAT, _chat(messages=[{"role": "user", "content": [{"type": "image_url"}]}]),
+                   "messages[0].content[0].type"),
+    "no messages": (CHAT, _chat(messages=[]), "messages"),
+    "prompt token past the vocabulary": (COMPLETIONS, _completion(prompt=[1, 99999]), "prompt[1]"),
+    "prompt token negative": (COMPLETIONS, _completion(prompt=[[1], [2, -(2**64)]]), "prompt[1][1]"),
+    "prompt of mixed types": (COMPLETIONS, _completion(prompt=[1, "a"]), "prompt[1]"),
+    "body an array": (CHAT, b"[1, 2]", None),
+    "body not UTF-8": (CHAT, b'{"model": "\xff"}', None),
+    "ignore_eos 1": (COMPLETIONS, _completion(ignore_eos=1), "ignore_eos"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_known_attack_is_a_400_naming_the_field(client, served, name):
+    path, body, param = CASES[name]
+    errors = served[1].stats.errors
+    r = _post(client, path, body, "regression")
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    if param is not None:
+        assert param.split("[")[0].split(".")[0] in error["message"]
+    if "surrogate" in name:
+        assert "surrogate" in error["message"]
+    assert served[1].stats.errors == errors and served[1].num_running == 0
+
+
+def test_oversized_body_is_413_and_valid_requests_still_work(client, served):
+    r = _post(client, COMPLETIONS, _completion(prompt="x" * (served[0].state.axk1.body_limits.max_bytes + 1)),
+              "regression")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    ok = _post(client, CHAT, _chat(seed=2**63 - 1 - MAX_BATCH, n=MAX_BATCH, top_k=-1, stop=["\ud55c"],
+                                   chat_template_kwargs={"enable_thinking": False, "self": 1}), "valid")
+    assert ok.status_code == 200 and len(ok.json()["choices"]) == MAX_BATCH
+    assert _post(client, COMPLETIONS, _completion(prompt=[[1, 2], [3]], stop_token_ids=[511]), "valid").status_code == 200
+
+
+def test_openapi_publishes_the_request_bodies(served):
+    spec = served[0].openapi()
+    for path, model in ((CHAT, "ChatRequest"), (COMPLETIONS, "CompletionRequest")):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{model}"}
+        assert "model" in spec["components"]["schemas"][model]["required"]
+    assert spec["components"]["schemas"]["ChatMessage"]["properties"]["role"]["enum"][:3] == ["system", "developer",
+                                                                                          "user"]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 5, 40])
+def test_json_depth_counts_brackets_outside_strings_only(depth):
+    value: object = "[{\\\"]}"  # brackets and an escaped quote inside a string do not nest
+    for i in range(depth):
+        value = [value] if i % 2 else {"k\\\\": value}  # a key ending in an escaped backslash
+    assert json_depth(json.dumps(value).encode()) == depth
+    assert json_depth(b'"\\\\"[[') == 2  # the quote after \\ closes the string
+
+
+def test_partial_suffix_equals_the_plain_definition():
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = "".join(rng.choice("ab") for _ in range(rng.randint(0, 12)))
+        needle = "".join(rng.choice("ab") for _ in range(rng.randint(1, 8)))
+        expected = max([k for k in range(1, min(len(needle) - 1, len(text)) + 1) if text.endswith(needle[:k])],
+                       default=0)
+        assert _partial_suffix(text, needle) == expected, (text, needle)
+
+
+@pytest.fixture(scope="module")
+def bodies(served):
+    spec = served[0].openapi()
+    # Well-formed bodies fit the served model (its name, its batch, its 128-token context) and leave the fields
+    # this server refuses (echo, logprobs, tools, ...) unset, so a planted fault is what the answer is about.
+    clean = {"model": st.just(MODEL), "max_tokens": st.integers(1, 8), "max_completion_tokens": st.integers(1, 8),
+             "n": st.integers(1, MAX_BATCH), "echo": st.just(False), "logprobs": st.none(), "best_of": st.none(),
+             "suffix": st.none(), "tools": st.none(), "stream_options": st.none()}
+    loose = {"model": st.sampled_from([MODEL, MODEL, "other-model"]), "max_tokens": st.integers(-2, 100)}
+    return {path: request_bodies(spec, path, clean, loose) for path in (CHAT, COMPLETIONS)}
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(client, served, bodies, data):
+    path = data.draw(st.sampled_from([CHAT, COMPLETIONS]))
+    raw = data.draw(bodies[path], label="body")
+    errors = served[1].stats.errors
+    r = _post(client, path, raw, "fuzz")
+    assert r.status_code < 500, (raw[:300], r.text[:500])
+    assert "server_error" not in r.text  # nor a failure inside a stream
+    if r.status_code >= 400:
+        assert r.json()["error"]["type"] == "invalid_request_error"
+    assert served[1].stats.errors == errors
