@@ -298,3 +298,15 @@ def test_lingering_threads_do_not_turn_answers_into_timeouts(outside):
             outcome = run_tests(code, tests, mode, timeout_s=2)
             assert outcome.verdict == "pass" and outcome.wall_s < 5, (mode, outcome)
     outside.unchanged()
+
+
+def test_fair_values_still_pass_through_the_stand_ins():
+    """The other side of refusing objects: what a real solution returns keeps grading as before."""
+    p33 = PROBLEMS["HumanEval/33"]  # its test compares tuple(candidate(...)) with tuple(sort_third(...))
+    generator = p33["prompt"] + "    l = list(l)\n    l[::3] = sorted(l[::3])\n    return (x for x in l)\n"
+    assert grade_code(p33, generator).verdict == "pass"
+    numpy_scalar = HE2["prompt"] + "    import numpy\n    return numpy.float64(number % 1.0)\n"
+    assert grade_code(HE2, numpy_scalar).verdict == "pass"
+    raises = HE0["prompt"] + "    raise ValueError('no')\n"
+    outcome = grade_code(HE0, raises)
+    assert outcome.verdict == "runtime_error" and "ValueError: no" in outcome.details[0]

@@ -180,7 +180,7 @@ def _remote_error(reply: dict) -> Exception:
             return cls(message)
         except TypeError:
             pass
-    return SolutionError(message)
+    return SolutionError(f"{name}: {message}")
 
 
 def _stand_in(runner, name: str):

@@ -48,12 +48,16 @@ def _set_timer(seconds: float) -> None:
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def _describe_error(e: BaseException) -> str:
-    """`Type: message` of an exception the program raised (its __str__ is the program's code: guarded)."""
+def _message(e: BaseException) -> str:
+    """str() of an exception the program raised (its __str__ is the program's code: guarded)."""
     try:
-        return f"{type(e).__name__}: {e}"[:300]
+        return str(e)[:300]
     except BaseException:  # noqa: BLE001
-        return type(e).__name__
+        return ""
+
+
+def _describe_error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {_message(e)}"[:300]
 
 
 # ---- upstream's program shaping (strict mode) -----------------------------------------------------------------
@@ -147,11 +151,13 @@ class _Program:
             args, kwargs = wire.decode(m["args"]), wire.decode(m["kwargs"])
             result = self.namespace[m["name"]](*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - SystemExit included: the function ended, not the tests
-            return {"error": type(e).__name__, "message": _describe_error(e)}
+            return {"error": type(e).__name__, "message": _message(e)}
         try:
             return {"value": wire.encode(result)}
         except wire.NotPlain as e:
             return {"not_plain": str(e)}
+        except BaseException as e:  # noqa: BLE001 - a generator it returned raised while its items were read
+            return {"error": type(e).__name__, "message": _message(e)}
 
     # LiveCodeBench ----------------------------------------------------------------------------------------------
     def load(self, m: dict) -> dict:
@@ -229,6 +235,8 @@ class _Program:
             return {"status": "ok", "value": wire.encode(got)}
         except wire.NotPlain as e:
             return {"status": "not_plain", "detail": str(e)}
+        except BaseException as e:  # noqa: BLE001 - a generator it returned raised while its items were read
+            return {"status": "error", "detail": _describe_error(e)}
 
     def _tolerant_stdin(self, given: str) -> dict:
         i = self.tests_run

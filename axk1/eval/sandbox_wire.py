@@ -4,7 +4,8 @@ pipe, and values reduced to plain builtin data (standard library only; loaded by
 The judge never takes an object from the program, only a copy built from exact builtin types: a value whose type is
 a subclass (an `int` with its own `__eq__`), or any other class, is refused before anything of it runs. The copy
 is rebuilt on the judge's side from JSON, so comparing it runs no code of the program. numpy scalars (C types whose
-methods a program cannot replace) are accepted as the Python number they hold.
+methods a program cannot replace) are accepted as the Python number they hold; builtin iterators (generators, map,
+zip, ...) as an iterator over their items.
 
     frame = encode((1, [2.5, "x"], {3: None}))
     decode(json.loads(json.dumps(frame))) == (1, [2.5, "x"], {3: None})
@@ -65,8 +66,14 @@ def encode(value, depth: int = 0):
         return {"$": "bytes", "v": value.hex()}
     if kind is complex:
         return {"$": "complex", "v": [value.real, value.imag]}
+    if kind is range:
+        return {"$": "range", "v": [value.start, value.stop, value.step]}
     if _numpy_scalar(value):
         return encode(value.item(), depth + 1)
+    if not (kind.__flags__ & _HEAPTYPE) and hasattr(kind, "__next__"):
+        # A builtin iterator (a generator, map, zip, ...): its items, read here in the program's process, travel
+        # as a list and come back as an iterator over them, so `tuple(f(x))` works and `f(x) == [...]` stays False.
+        return {"$": "iter", "v": [encode(v, depth + 1) for v in value]}
     raise NotPlain(f"{kind.__module__}.{kind.__qualname__} is not plain data")
 
 
@@ -92,6 +99,10 @@ def decode(data):
             return bytes.fromhex(items)
         if tag == "complex":
             return complex(*items)
+        if tag == "range":
+            return range(*items)
+        if tag == "iter":
+            return iter([decode(v) for v in items])
     except (TypeError, ValueError) as e:
         raise ChannelBroken(f"bad {tag} value: {e}") from None
     raise ChannelBroken(f"unknown value tag {tag!r}")
