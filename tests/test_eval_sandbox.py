@@ -198,16 +198,24 @@ def test_namespaces_are_given_up_once_and_only_on_a_refusal(monkeypatch, caplog)
 
 def test_plain_values_cross_and_everything_else_is_refused():
     value = [1, -2**80, 2.5, float("inf"), "x", None, True, (1, [2]), {3: "a", "b": (4,)}, {5}, frozenset({6}),
-             b"\x00", 1 + 2j]
+             b"\x00", 1 + 2j, range(1, 9, 2)]
     back = decode(json.loads(json.dumps(encode(value))))
     assert back == value and [type(v) for v in back] == [type(v) for v in value]
+    assert list(decode(json.loads(json.dumps(encode(x * x for x in range(3)))))) == [0, 1, 4]
 
     class Int(int):
         pass
 
+    class Iterator:  # an iterator of the program's own: its __next__ is never called
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            raise StopIteration
+
     deep: list = []
     for _ in range(300):
         deep = [deep]
-    for bad in (Int(1), [Int(1)], {Int(1): 2}, (1, object()), iter([]), deep):
+    for bad in (Int(1), [Int(1)], {Int(1): 2}, (1, object()), Iterator(), iter([Int(2)]), deep):
         with pytest.raises(NotPlain):
             encode(bad)
