@@ -1,17 +1,20 @@
-"""The child side of the sandbox: `python -I -S -B sandbox_child.py PLAN_JSON`, started by axk1.eval.sandbox.
+"""The child side of the sandbox: `main(plan)`, called in a process forked by the fork server (sandbox_zygote.py),
+or `python -I -S -B sandbox_child.py PLAN_JSON` where there is none (axk1/eval/sandbox_boot.py decides).
 
 Standard library only and nothing from the axk1 package (a fresh interpreter with no site processing starts
 fast). Three processes, each with one job:
 
 * supervisor (this process): resource limits, then new namespaces (sandbox_ns.py) or, where the kernel refuses
   them, the old network namespace and a subreaper. It forks the judge, waits for it, and kills whatever is left
-  (leaving the PID namespace kills everything in it; without one, every descendant is found by ancestry).
-* judge (PID 1 of the new PID namespace): builds the read-only root, drops privileges (nobody, or no capabilities
-  in a user namespace), becomes non-dumpable, forks the runner, and only then reads the payload (tests and
-  expected answers) from a descriptor the runner closed: nothing the runner can read holds an expected answer.
-  It drives the tests (code_judge.py), decides the verdict and writes it to the result descriptor.
-* runner: closes the payload and result descriptors, installs the Python guard (sandbox_guard.py) and runs the
-  untrusted code (code_runner.py), answering the judge over a pipe with plain values (sandbox_wire.py).
+  (in a PID namespace the judge does; without one, every descendant is found by ancestry).
+* judge (PID 1 of the new PID namespace): builds the read-only root, forks the runner, drops privileges (its own
+  uid keeping CAP_KILL alone, or no capabilities in a user namespace), becomes non-dumpable, and only then reads
+  the payload (tests and expected answers) from a descriptor the runner closed: nothing the runner can read holds
+  an expected answer. It drives the tests (code_judge.py), decides the verdict, writes it to the result descriptor,
+  kills every other process of the namespace and exits, which closes the harness's `done` pipe.
+* runner (uid nobody when the harness is root): closes the payload, result and done descriptors, installs the
+  Python guard (sandbox_guard.py) and runs the untrusted code (code_runner.py), answering the judge over a pipe
+  with outputs and plain values (sandbox_wire.py).
 
 So the verdict never comes from the program's exit status or from anything the program can write: the program can
 only answer the questions it is asked; sys.exit or os._exit in it leaves questions unanswered, which fails.
