@@ -154,3 +154,9 @@ def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, 
         for b, p in enumerate(prompts):
             torch.testing.assert_close(step[b, 0], model(torch.tensor([p]))[0, -1], atol=1e-5, rtol=1e-5)
     assert bool(calls) == padded
+
+
+def test_a_tiny_temperature_is_greedy_not_nan():
+    logits = torch.tensor([[0.5, 3.0, 1.0], [2.0, -1.0, 0.0]])
+    for t in (5e-324, 1e-9):
+        assert sample_next(logits, t, generator=torch.Generator().manual_seed(0)).tolist() == [1, 0]

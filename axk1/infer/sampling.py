@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 
 
+GREEDY_BELOW = 1e-5  # as vLLM treats tiny temperatures
+
+
 def check_sampling(temperature: float, top_p: float, top_k: int) -> None:
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
@@ -16,8 +19,9 @@ def check_sampling(temperature: float, top_p: float, top_k: int) -> None:
 
 def sample_next(logits_BV: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Token ids [B]. temperature 0 is greedy (argmax) whatever top_p and top_k say."""
-    if temperature == 0:
+    """Token ids [B]. temperature 0 is greedy (argmax) whatever top_p and top_k say; so is a temperature below
+    GREEDY_BELOW, where logits / temperature would overflow to inf and the probabilities to NaN."""
+    if temperature < GREEDY_BELOW:
         return logits_BV.argmax(dim=-1)
     logits_BV = logits_BV.float() / temperature
     if 0 < top_k < logits_BV.shape[-1]:
