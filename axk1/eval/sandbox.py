@@ -120,11 +120,11 @@ def _note_isolation(isolation: dict, asked: bool) -> None:
             return
         _NAMESPACES["usable"] = False
         log.warning("sandbox: no namespaces here (%s); programs run with the Python guard, resource limits, an "
-                    "unprivileged uid where the harness is root, a network namespace if allowed (%s) and a subreaper "
-                    "that kills their descendants. Not contained: reads of world-readable files and writes to "
-                    "world-writable folders that the guard does not see (native code), other processes on the host "
-                    "are visible, and a process that escapes its ancestry before the subreaper is set is not "
-                    "found. See docs/evaluation.md, 'Sandbox'.",
+                    "unprivileged uid where the harness is root, a network namespace if allowed (%s) and a supervisor "
+                    "that kills all their descendants. Not contained: native code (numpy; ctypes with the guard off) "
+                    "reading world-readable files or writing world-writable folders, the host's processes being "
+                    "visible, and, where the harness is not root, a program sharing its uid. See "
+                    "docs/evaluation.md, 'Sandbox'.",
                     isolation.get("namespaces_error") or isolation.get("setup_error") or "refused",
                     isolation.get("network", "none"))
 
