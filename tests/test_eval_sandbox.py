@@ -93,6 +93,29 @@ print(open("inside.txt").read())
         assert not r.ok and "PermissionError" in r.stderr and not target.exists()
 
 
+def test_ordinary_file_work_inside_the_folder_is_allowed():
+    program = """
+import os, shutil, tempfile
+os.mkdir("d")
+open("d/a", "w").write("1")
+os.rename("d/a", "d/b")
+os.chmod("d/b", 0o600)
+os.utime("d/b")
+shutil.copyfile("d/b", "c")
+os.remove("d/b")
+os.rmdir("d")
+with tempfile.TemporaryFile() as f, tempfile.NamedTemporaryFile() as g:
+    f.write(b"x")
+    g.write(b"y")
+fd = os.open("e", os.O_CREAT | os.O_WRONLY, 0o600)
+os.close(fd)
+print(sorted(os.listdir(".")), open("c").read())
+"""
+    for namespaces in (None, False):
+        r = run_python(program, limits=FAST, namespaces=namespaces)
+        assert r.ok and r.stdout.strip().endswith("['c', 'e', 'main.py'] 1"), r.stderr
+
+
 def test_sockets_cannot_reach_a_listening_server():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

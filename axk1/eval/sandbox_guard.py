@@ -100,7 +100,7 @@ def install_guard(workdir: str) -> None:
             refuse(f"importing {args[0]} is not allowed")
         elif event in PATH_EVENTS:
             paths, dir_fds = PATH_EVENTS[event]
-            if any(i < len(args) and args[i] is not None for i in dir_fds):
+            if any(i < len(args) and isinstance_(args[i], int) and args[i] >= 0 for i in dir_fds):  # -1: none
                 refuse(f"{event} relative to a folder descriptor is not allowed")
             for i in paths:
                 if i < len(args) and args[i] is not None and not inside(args[i]):
