@@ -193,12 +193,21 @@ for entry in os.listdir(d):
 PASSWD = "print(open('/etc/passwd').read())\n"
 
 
+def _dir_fd_climb(folder: Path) -> str:
+    """The run's own folder (tmp/axk1-sandbox-X/work) as a descriptor, the working directory three levels below
+    it: names relative to the descriptor reach `folder`, the same names relative to the working directory do not."""
+    name = f"../../{folder.name}"
+    return (f"import os\nos.makedirs('a/b/c')\nw = os.open('.', os.O_RDONLY)\nos.chdir('a/b/c')\n"
+            f"os.mkdir({name + '/made'!r}, dir_fd=w)\nprint('CREATED')\n")
+
+
 def _outside_attacks(outside: Outside, **run) -> None:
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", outside.marker])
     try:
         time.sleep(0.2)
-        r = run_python(_dir_fd_write(outside.folder), limits=FAST, **run)
-        assert "CREATED" not in r.stdout and not r.ok, r.stderr
+        for program in (_dir_fd_write(outside.folder), _dir_fd_climb(outside.folder)):
+            r = run_python(program, limits=FAST, **run)
+            assert "CREATED" not in r.stdout and not r.ok, r.stderr
         r = run_python(PROC_THROUGH_DIR_FD, limits=FAST, **run)
         assert outside.marker not in r.stdout and "pytest" not in r.stdout, r.stdout
         r = run_python(PASSWD, limits=FAST, **run)

@@ -103,6 +103,9 @@ os.chmod("d/b", 0o600)
 os.utime("d/b")
 shutil.copyfile("d/b", "c")
 os.remove("d/b")
+os.makedirs("t/u/v")
+open("t/u/v/w", "w").write("2")
+shutil.rmtree("t")  # works through folder descriptors (dir_fd) inside the folder
 os.rmdir("d")
 with tempfile.TemporaryFile() as f, tempfile.NamedTemporaryFile() as g:
     f.write(b"x")

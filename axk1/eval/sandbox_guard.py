@@ -16,13 +16,13 @@ import sys
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 SPAWN_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.startfile",
                 "subprocess.Popen", "pty.spawn"}
-# event -> (positions of its path arguments, positions of its dir_fd arguments)
-PATH_EVENTS = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
-               "os.rename": ((0, 1), (2, 3)), "os.link": ((0, 1), (2, 3)), "os.symlink": ((0, 1), (2,)),
-               "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)), "os.utime": ((0,), (3,)),
-               "os.mkfifo": ((0,), (2,)), "os.mknod": ((0,), (3,)), "os.truncate": ((0,), ()),
-               "os.chflags": ((0,), ()), "os.lchflags": ((0,), ()), "shutil.rmtree": ((0,), ()),
-               "shutil.copyfile": ((0, 1), ()), "shutil.copytree": ((0, 1), ()), "shutil.move": ((0, 1), ())}
+# event -> (position of a path argument, position of the dir_fd it is relative to or None), for each path
+PATH_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.rename": ((0, 2), (1, 3)),
+               "os.link": ((0, 2), (1, 3)), "os.symlink": ((0, None), (1, 2)), "os.chmod": ((0, 2),),
+               "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.mkfifo": ((0, 2),), "os.mknod": ((0, 3),),
+               "os.truncate": ((0, None),), "os.chflags": ((0, None),), "os.lchflags": ((0, None),),
+               "shutil.rmtree": ((0, None),), "shutil.copyfile": ((0, None), (1, None)),
+               "shutil.copytree": ((0, None), (1, None)), "shutil.move": ((0, None), (1, None))}
 LIST_EVENTS = {"os.listdir", "os.scandir"}
 BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
 # The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
@@ -46,8 +46,8 @@ def install_guard(workdir: str) -> None:
     workdir = os.path.realpath(workdir)
     readable = readable_roots(workdir)
     own_pid = str(os.getpid())
-    realpath, fspath, isdir, isinstance_, str_, bytes_ = (os.path.realpath, os.fspath, os.path.isdir, isinstance,
-                                                          str, bytes)
+    realpath, fspath, isdir, join, isinstance_, str_, bytes_ = (os.path.realpath, os.fspath, os.path.isdir,
+                                                                os.path.join, isinstance, str, bytes)
     own_fd = OWN_FD.match
 
     def text(path) -> str:
@@ -99,11 +99,14 @@ def install_guard(workdir: str) -> None:
         elif event == "import" and args[0] in BLOCKED_IMPORTS:
             refuse(f"importing {args[0]} is not allowed")
         elif event in PATH_EVENTS:
-            paths, dir_fds = PATH_EVENTS[event]
-            if any(i < len(args) and isinstance_(args[i], int) and args[i] >= 0 for i in dir_fds):  # -1: none
-                refuse(f"{event} relative to a folder descriptor is not allowed")
-            for i in paths:
-                if i < len(args) and args[i] is not None and not inside(args[i]):
+            for i, fd_at in PATH_EVENTS[event]:
+                if i >= len(args) or args[i] is None:
+                    continue
+                path, fd = args[i], args[fd_at] if fd_at is not None and fd_at < len(args) else -1
+                if isinstance_(fd, int) and fd >= 0 and not isinstance_(path, int) and not text(path).startswith("/"):
+                    # relative to a folder descriptor (-1: none): judge the place it really names
+                    path = join(realpath(f"/proc/self/fd/{fd}"), text(path))
+                if not inside(path):
                     refuse(f"{event} outside the sandbox directory is not allowed")
         elif event in LIST_EVENTS and args and args[0] is not None and not isinstance_(args[0], int):
             if not under(realpath(text(args[0])), readable):
