@@ -196,25 +196,35 @@ class _Program:
             return self._call(given)
         return self._tolerant_stdin(given)
 
+    def _timed(self, fn) -> tuple[object, dict | None]:
+        """fn() under the test's time limit: (its result, None), or (None, the timeout or error status)."""
+        try:
+            _set_timer(self.timeout)
+            result = fn()
+            _set_timer(0)
+            return result, None
+        except _Timeout:
+            return None, {"status": "timeout"}
+        except BaseException as e:  # noqa: BLE001
+            _set_timer(0)
+            return None, {"status": "error", "detail": _describe_error(e)}
+
     def _strict_stdin(self, given: str) -> dict:
         real_stdin, real_stdout = sys.stdin, sys.stdout
         captured = io.StringIO()
         sys.stdin, sys.stdout = _UpstreamStdin(given), captured
-        try:
-            _set_timer(self.timeout)
+
+        def program() -> None:
             try:
                 self.target()
             except SystemExit:
                 pass
-            _set_timer(0)
-        except _Timeout:
-            return {"status": "timeout"}
-        except BaseException as e:  # noqa: BLE001
-            _set_timer(0)
-            return {"status": "error", "detail": _describe_error(e)}
+
+        try:
+            _, failed = self._timed(program)
         finally:
             sys.stdin, sys.stdout = real_stdin, real_stdout
-        return {"status": "ok", "out": captured.getvalue()}
+        return failed or {"status": "ok", "out": captured.getvalue()}
 
     def _call(self, given: str) -> dict:
         holder, fn_name = self.target
@@ -223,14 +233,11 @@ class _Program:
             if self.tolerant and holder is not None:
                 self.instance = holder()  # no state carried from one test to the next
             method = getattr(self.instance, fn_name) if self.instance is not None else self.namespace[fn_name]
-            _set_timer(self.timeout)
-            got = method(*args)
-            _set_timer(0)
-        except _Timeout:
-            return {"status": "timeout"}
         except BaseException as e:  # noqa: BLE001
-            _set_timer(0)
             return {"status": "error", "detail": _describe_error(e)}
+        got, failed = self._timed(lambda: method(*args))
+        if failed:
+            return failed
         try:
             return {"status": "ok", "value": wire.encode(got)}
         except wire.NotPlain as e:

@@ -31,20 +31,23 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
     kw = dict(mp_policy=mp, reshard_after_forward=reshard_after_forward)
     dp_size = mesh["dp"].size()
-    # Units shard over "fsdp" (= dp_shard, times cp under context parallelism). Each rank's loss is already its
-    # share of the global mean (the trainer scales it by dp_size), so gradients are summed over the cp ranks and
-    # divided by dp_size only, not by the unit's mesh size.
-    divide = mesh["cp"].size() > 1
+    dense_mesh = _dp_mesh(mesh, "fsdp")
+
+    def shard_dense(unit: nn.Module, **unit_kw) -> None:
+        """One unit over "fsdp" (= dp_shard, times cp under context parallelism). Under cp each rank's loss is
+        already its share of the global mean (the trainer scales it by dp_size), so gradients are summed over the
+        cp ranks and divided by dp_size only, not by the unit's mesh size."""
+        fully_shard(unit, mesh=dense_mesh, **unit_kw)
+        if mesh["cp"].size() > 1:
+            _divide_by(unit, dp_size, mesh)
+
     # The routers as their own units gathered in fp32 (param_dtype fp32, inputs cast to fp32 on entry): with a
     # bf16 policy the top-k choice would otherwise be made on bf16-rounded weights (DeepSeek-V3 routes in fp32).
     if param_dtype is not None and param_dtype != torch.float32:
         fp32 = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
         for module in lm.modules():
             if isinstance(module, Router):
-                fully_shard(module, mesh=_dp_mesh(mesh, "fsdp"), mp_policy=fp32,
-                            reshard_after_forward=reshard_after_forward)
-                if divide:
-                    _divide_by(module, dp_size, mesh)
+                shard_dense(module, mp_policy=fp32, reshard_after_forward=reshard_after_forward)
     for module in lm.modules():
         if isinstance(module, ExpertParallelExperts):
             emesh = _dp_mesh(mesh, "experts_fsdp")
@@ -54,15 +57,9 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
             fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
             module.set_gradient_divide_factor(float(dp_size))
     # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
-    units = lm.decoder_layers()
-    dp_mesh = _dp_mesh(mesh, "fsdp")
-    for unit in units:
-        fully_shard(unit, mesh=dp_mesh, **kw)
-        if divide:
-            _divide_by(unit, dp_size, mesh)
-    fully_shard(model, mesh=dp_mesh, **kw)
-    if divide:
-        _divide_by(model, dp_size, mesh)
+    for unit in lm.decoder_layers():
+        shard_dense(unit, **kw)
+    shard_dense(model, **kw)
     return model
 
 
