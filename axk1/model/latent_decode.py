@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from axk1.model.kv_cache import store_latent
 from axk1.model.norm import rms_norm_no_grad
 from axk1.model.rope import rope_rotation
 
@@ -109,11 +110,8 @@ class LatentDecoder:
                                torch.bmm(kv_BL[:, None, C:], rot_BRR).view(B, -1)], dim=1)
         if latent_BL.dtype != cache_BSL.dtype:
             latent_BL = latent_BL.to(cache_BSL.dtype)
-        if isinstance(slot, torch.Tensor):
-            cache_BSL[torch.arange(B, device=slot.device), slot] = latent_BL
-        else:  # a slice, not an int index: torch.compile keeps the slot symbolic instead of recompiling per step
-            cache_BSL[:, slot : slot + 1] = latent_BL[:, None]
-        k_BSL = cache_BSL[:, : bias_B1S.shape[-1]]  # keys [c_kv | k_rope]; values: c_kv, a view of the same memory
+        # keys [c_kv | k_rope]; values: c_kv, a view of the same memory (cache_BSL may be a paged layer)
+        k_BSL = store_latent(cache_BSL, slot, latent_BL[:, None], bias_B1S.shape[-1])
         # The key up-projection folds into the query (a C-wide query per head); one key/value head is shared by all
         # query heads, so heads are the query axis of a single-head attention and the cache is never expanded.
         q_lat_HBC = torch.bmm(q_BHK[..., :N].transpose(0, 1), lw.w_uk_HNC)

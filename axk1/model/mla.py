@@ -19,6 +19,7 @@ from torch import nn
 
 from axk1.config import ModelConfig
 from axk1.model.attention_mask import DocumentMask
+from axk1.model.kv_cache import store_latent
 from axk1.model.norm import RMSNorm
 from axk1.model.rope import apply_rope
 
@@ -107,8 +108,8 @@ class MLA(nn.Module):
         latent_BTL = torch.cat([self.kv_a_layernorm(kv_BTL[..., :C]), k_rope_BTR], dim=-1)
         if latent_BTL.dtype != cache_BSL.dtype:
             latent_BTL = latent_BTL.to(cache_BSL.dtype)
-        cache_BSL[:, slot : slot + T] = latent_BTL
-        k_BSL = cache_BSL[:, : mask_B1TS.shape[-1]]  # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory
+        # keys: [c_kv | k_rope]; values: c_kv, a view of the same memory (cache_BSL may be a paged layer)
+        k_BSL = store_latent(cache_BSL, slot, latent_BTL, mask_B1TS.shape[-1])
 
         w_uk_HNC, w_uv_HVC = self.absorbed_weights()
         q_lat_BHTC = q_BTHK[..., :N].transpose(1, 2) @ w_uk_HNC
