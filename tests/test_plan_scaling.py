@@ -27,9 +27,12 @@ def test_closed_form_counts_on_a_search_shape():
 
 def test_axk1_flops_and_ratios():
     config = ModelConfig.from_preset("axk1-519b")
-    # docs/model.md: forward matmuls ~2 x 31.6B per token; M adds attention, training = 3x forward
+    # docs/model.md: forward matmuls ~2 x 31.6B per token; M adds attention, training = 3x forward. DeepSeek LLM's
+    # M counts the whole score matrix (12 n_layer d l_seq for MHA): 6 x 64 heads x (192 + 128) x 4096 x 61 layers
     m = arch.non_embedding_flops_per_token(config, 4096)
-    assert 6 * 30.4e9 < m < 6 * 30.5e9 + 1.6e10
+    attention = 6 * 64 * (192 + 128) * 4096 * 61
+    assert arch.attention_flops_per_token(config, 4096) == attention
+    assert 6 * 30.4e9 + attention < m < 6 * 30.5e9 + attention
     assert arch.granularity(config) == 7.0
     assert arch.activation_ratio(config) == pytest.approx(9 / 193)
 

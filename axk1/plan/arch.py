@@ -6,9 +6,11 @@ docs/model.md, "Parameter count"); tests/test_plan_scaling.py checks that both a
 
 FLOPs per token follow DeepSeek LLM (arXiv 2401.02954, §3.2): model scale is the non-embedding FLOPs per
 token M = 6 x (non-vocabulary matmul parameters a token touches) + the attention-score FLOPs
-3 x H x (qk_head_dim + v_head_dim) x seq_len per layer (QK^T and AV, forward 2x each, backward 2x more,
-causal halves the context). The vocabulary head and the MTP module cost compute too; they are added in
-`training_flops_per_token`, which is what the budget pays for.
+6 x H x (qk_head_dim + v_head_dim) x seq_len per layer (QK^T and AV: 2 FLOPs per multiply-add forward, twice that
+backward). That is the paper's own definition (its M = 72 n_layer d^2 + 12 n_layer d l_seq counts the whole
+l_seq x l_seq score matrix, no causal halving), and its law was fitted with C = M D in those units, so the planner
+counts them the same way, both for the law's scale and for the tokens a budget buys. The vocabulary head and the
+MTP module cost compute too; they are added in `training_flops_per_token`, which is what the budget pays for.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def parameter_counts(c: ModelConfig) -> ParamCounts:
 
 
 def attention_flops_per_token(c: ModelConfig, seq_len: int) -> float:
-    """Training FLOPs of QK^T and AV per token over all layers (causal, forward + backward)."""
-    per_layer = 3 * c.num_attention_heads * (c.qk_head_dim + c.v_head_dim) * seq_len
+    """Training FLOPs of QK^T and AV per token over all layers (forward + backward), without causal halving, as
+    DeepSeek LLM's M counts them."""
+    per_layer = 6 * c.num_attention_heads * (c.qk_head_dim + c.v_head_dim) * seq_len
     return float(per_layer * c.num_hidden_layers)
 
 

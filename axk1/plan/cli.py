@@ -22,6 +22,10 @@ def _number(text: str) -> float:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from axk1.plan.planner import make_plan
+
+    if args.gpu is None or args.gpus is None or args.days is None:
+        raise ValueError("give --gpu, --gpus and --days (the budget to plan), or a subcommand: `axk1 plan sweep` "
+                         "writes an IsoFLOP sweep of small runs, `axk1 plan fit RUN...` fits a law to them")
     from axk1.plan.report import plan_dict, summary_text, write_outputs
 
     plan = make_plan(args.gpu, args.gpus, args.days, precision=args.precision, mfu=args.mfu, tflops=args.tflops,
@@ -43,9 +47,9 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "plan", help="compute-optimal model, token count, config.json and recipe.toml for a GPU budget",
         description="From GPUs x days to an A.X K1-family model: FLOP budget, scaling laws (DeepSeek LLM / "
                     "Chinchilla, MoE leverage, vocabulary), architecture search under memory and serving bounds.")
-    p.add_argument("--gpu", required=True, help=f"accelerator: {', '.join(GPUS)}")
-    p.add_argument("--gpus", type=int, required=True, help="number of GPUs")
-    p.add_argument("--days", type=float, required=True, help="wall-clock training days")
+    p.add_argument("--gpu", help=f"accelerator: {', '.join(GPUS)}")
+    p.add_argument("--gpus", type=int, help="number of GPUs")
+    p.add_argument("--days", type=float, help="wall-clock training days")
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--mfu", type=float, default=None,
                       help="model FLOPs utilisation of the --precision dense peak (default 0.40 bf16, 0.20 fp8)")
@@ -53,7 +57,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="training compute precision")
     p.add_argument("--tokens", type=_number, default=None,
                    help="fix the token count (e.g. 10T) instead of spending the whole budget")
-    p.add_argument("--law", choices=sorted(LAWS), default="deepseek", help="compute-optimal split (default deepseek)")
+    p.add_argument("--law", default="deepseek", help=f"scaling law: {', '.join(sorted(LAWS))} (default deepseek), or a "
+                   "law file written by `axk1 plan fit`")
     p.add_argument("--seq-len", type=int, default=4096, help="pretraining sequence length (default 4096)")
     p.add_argument("--no-vocab-adjust", action="store_true", help="skip A.X K1's +25%% on the optimal vocabulary")
     p.add_argument("--serve-gpus", type=int, default=8,
@@ -65,4 +70,7 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("-o", "--output", default=None, help="write plan.md, isoflop.png, config.json, recipe.toml here")
     p.set_defaults(func=cmd_plan)
+    from axk1.plan.fit_cli import add_fit_parsers
+
+    add_fit_parsers(p.add_subparsers(dest="plan_command", metavar="{sweep,fit}"))
     return p

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.arch import parameter_counts, training_flops_per_token
+from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
 from axk1.plan.recipe import CONTEXT_LENGTHS
-from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, get_law, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
+from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
 from axk1.plan.search import (MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, Candidate, SearchSpace, family_config,
                               search)
 
@@ -93,7 +94,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         raise ValueError(f"--serve-gpus must be >= 0 (0 = no serving bound), got {serve_gpus}")
     if not 0 < min_activation < 1:
         raise ValueError(f"--min-activation must be in (0, 1), got {min_activation}")
-    surface = get_law(law)
+    surface = resolve_law(law)
     result = search(budget, surface, seq_len, tokens, vocab_adjust, serve_gpus, serve_precision, space, top,
                     min_activation)
     if not result.ranked:

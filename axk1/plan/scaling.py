@@ -15,7 +15,7 @@ activated FLOPs and more tokens than the dense optimum, which is what Ling 2.0 r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,20 @@ class LossSurface:
     beta: float
     flops_per_unit: float
     source: str
+    # plausible alternatives to (E, A, alpha, B, beta) from the fit's uncertainty (bootstrap refits for a fitted law
+    # file; drawn from the published standard errors for the built-in laws): the prediction band
+    samples: tuple[tuple[float, float, float, float, float], ...] = ()
 
     def loss(self, scale: float, tokens: float) -> float:
         return self.E + self.A / scale ** self.alpha + self.B / tokens ** self.beta
+
+    def band(self, scale: float, tokens: float, level: float = 0.90) -> tuple[float, float]:
+        """The central `level` interval of the loss over the samples ((nan, nan) without samples)."""
+        losses = sorted(e + a / scale ** al + b / tokens ** be for e, a, al, b, be in self.samples)
+        if not losses:
+            return math.nan, math.nan
+        k = int((1 - level) / 2 * (len(losses) - 1))
+        return losses[k], losses[len(losses) - 1 - k]
 
     @property
     def model_exponent(self) -> float:
@@ -73,13 +84,31 @@ _DS_A = _DS_BETA * _DS_B / _DS_ALPHA * _DS_M_COEF ** (_DS_ALPHA + _DS_BETA)
 DEEPSEEK = LossSurface("deepseek", CHINCHILLA.E, _DS_A, _DS_ALPHA, _DS_B, _DS_BETA, 1.0,
                        "DeepSeek LLM (arXiv 2401.02954) Eq. 4: M_opt=0.1715*C^0.5243, D_opt=5.8316*C^0.4757")
 
+
+
+def _published_samples(law: LossSurface, n: int = 400, seed: int = 0) -> LossSurface:
+    """The law with samples drawn from Besiroglu et al.'s standard errors (Table 1: E 0.03, alpha 0.02, beta 0.02;
+    their A and B errors are those of exponents' intercepts). The paper gives no covariance, and A is tied to alpha
+    (and B to beta) in any fit: so each exponent is drawn and its coefficient moved to keep the term unchanged at
+    the middle of Chinchilla's data (N ~ 1e9 parameters, D ~ 1e11 tokens; in FLOPs/token x 6 for a FLOPs law).
+    The band is then narrow inside the data and widens with extrapolation, as a fit's band does."""
+    import random
+
+    rng = random.Random(seed)
+    x0, d0 = (6e9 if law.flops_per_unit == 1 else 1e9), 1e11  # M = 6N for a FLOPs-per-token law
+    out = []
+    for _ in range(n):
+        e = law.E + rng.gauss(0, 0.03)
+        alpha, beta = max(0.05, law.alpha + rng.gauss(0, 0.02)), max(0.05, law.beta + rng.gauss(0, 0.02))
+        a = law.A / x0 ** law.alpha * x0 ** alpha
+        b = law.B / d0 ** law.beta * d0 ** beta
+        out.append((e, a, alpha, b, beta))
+    return replace(law, samples=tuple(out))
+
+
+CHINCHILLA = _published_samples(CHINCHILLA)
+DEEPSEEK = _published_samples(DEEPSEEK)
 LAWS = {"deepseek": DEEPSEEK, "chinchilla": CHINCHILLA}
-
-
-def get_law(name: str) -> LossSurface:
-    if name not in LAWS:
-        raise ValueError(f"unknown scaling law {name!r}; choose one of {', '.join(LAWS)}")
-    return LAWS[name]
 
 
 def deepseek_optimal_split(flops: float) -> tuple[float, float]:

@@ -1,0 +1,183 @@
+"""Fitting a scaling law to the user's own runs: Chinchilla's approaches 2 and 3 (Hoffmann et al. 2022, §3.2-3.3),
+with bootstrap intervals.
+
+A run is a point (M, D, L): M the non-embedding training FLOPs per token (DeepSeek LLM's model scale, the one the
+planner's default law uses, arch.non_embedding_flops_per_token), D the tokens it trained on and L its held-out
+validation loss at the end. C = M D.
+
+* Approach 2 (IsoFLOP minima): runs of one budget are grouped; a parabola in log M through each group's losses gives
+  that budget's best M; a line through (log C, log M_opt) gives M_opt = k C^a.
+* Approach 3 (parametric): L = E + A / M^alpha + B / D^beta, fitted to minimise the squared error of log L (the
+  relative error, as Chinchilla's objective minimises an error of log L; without its Huber tail: a sweep has a few
+  points, not hundreds with outliers). For fixed exponents the loss is linear in (E, A, B), so the exponents are
+  found on a grid (then a finer grid around the best) and (E, A, B) by weighted least squares; deterministic and
+  numpy-only (no scipy in the project).
+* Bootstrap: runs resampled with replacement and refitted; the spread of the refits gives the intervals and the
+  prediction band (law_file.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+COARSE = np.arange(0.05, 1.5001, 0.025)   # exponents tried first (alpha and beta)
+FINE_HALF_WIDTH, FINE_STEP = 0.03, 0.0025  # then around the best pair
+BUDGET_GAP_DECADES = 0.15                  # runs whose C differ by less belong to one IsoFLOP group
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    name: str
+    scale: float   # M, non-embedding FLOPs per token
+    tokens: float  # D
+    loss: float    # held-out validation loss (nats per token)
+
+    @property
+    def flops(self) -> float:
+        return self.scale * self.tokens
+
+
+@dataclass(frozen=True)
+class Parametric:
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    rmse_log: float  # root mean squared error of log L over the points it was fitted to
+
+    def loss(self, scale, tokens):
+        return self.E + self.A / np.power(scale, self.alpha) + self.B / np.power(tokens, self.beta)
+
+    def as_tuple(self) -> tuple[float, float, float, float, float]:
+        return self.E, self.A, self.alpha, self.B, self.beta
+
+
+@dataclass(frozen=True)
+class IsoFlop:
+    exponent: float      # a in M_opt = k C^a
+    coefficient: float   # k
+    minima: list[tuple[float, float, float]]  # (C, M_opt, L_min) per budget group
+
+    def optimal_scale(self, flops: float) -> float:
+        return self.coefficient * flops ** self.exponent
+
+
+def _check(points: list[RunPoint], need: int) -> None:
+    if len(points) < need:
+        raise ValueError(f"a scaling-law fit needs at least {need} runs with a validation loss, got {len(points)}: "
+                         "run more of the sweep's recipes (axk1 plan sweep writes them)")
+    for p in points:
+        if not (p.scale > 0 and p.tokens > 0 and p.loss > 0 and math.isfinite(p.loss)):
+            raise ValueError(f"run {p.name}: M, D and the validation loss must be positive and finite, got "
+                             f"M={p.scale}, D={p.tokens}, L={p.loss}")
+
+
+def _solve_linear(points: list[RunPoint], alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every (alpha, beta) pair: the weighted least-squares (E, A, B) and the squared log error. Pairs whose
+    E, A or B come out negative are given an infinite error (the law's terms are all non-negative)."""
+    m = np.array([p.scale for p in points])
+    d = np.array([p.tokens for p in points])
+    y = np.array([p.loss for p in points])
+    w = 1.0 / y  # relative error: residual / L ~ the error of log L
+    x_a = m[None, :] ** -alphas[:, None]
+    x_b = d[None, :] ** -betas[:, None]
+    X = np.stack([np.ones_like(x_a), x_a, x_b], axis=-1) * w[None, :, None]  # pairs x points x 3
+    XtX = np.einsum("kpi,kpj->kij", X, X) + 1e-12 * np.eye(3)
+    Xty = np.einsum("kpi,p->ki", X, y * w)
+    coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+    pred = coef[:, 0:1] + coef[:, 1:2] * x_a + coef[:, 2:3] * x_b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.mean((np.log(np.clip(pred, 1e-12, None)) - np.log(y)[None, :]) ** 2, axis=1)
+    err[(coef < 0).any(axis=1) | ~np.isfinite(err)] = np.inf
+    return coef, err
+
+
+def fit_parametric(points: list[RunPoint]) -> Parametric:
+    """Approach 3: L = E + A/M^alpha + B/D^beta by a coarse-then-fine grid over the exponents."""
+    _check(points, 5)
+    pairs = np.array([(a, b) for a in COARSE for b in COARSE])
+    coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
+    i = int(np.argmin(err))
+    if not np.isfinite(err[i]):
+        raise ValueError("no law with non-negative E, A and B fits these runs: the losses do not fall with model size "
+                         "and tokens as a power law (check that the runs finished and trained long enough)")
+    a0, b0 = pairs[i]
+    fine = np.arange(-FINE_HALF_WIDTH, FINE_HALF_WIDTH + 1e-9, FINE_STEP)
+    pairs = np.array([(a0 + x, b0 + y) for x in fine for y in fine if a0 + x > 0 and b0 + y > 0])
+    coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
+    j = int(np.argmin(err))
+    return Parametric(float(coef[j, 0]), float(coef[j, 1]), float(pairs[j, 0]), float(coef[j, 2]),
+                      float(pairs[j, 1]), float(math.sqrt(err[j])))
+
+
+def budget_groups(points: list[RunPoint]) -> list[list[RunPoint]]:
+    """Runs grouped by compute: sorted by log C, a new group wherever the gap exceeds BUDGET_GAP_DECADES."""
+    ordered = sorted(points, key=lambda p: p.flops)
+    groups: list[list[RunPoint]] = []
+    for p in ordered:
+        if groups and math.log10(p.flops) - math.log10(groups[-1][-1].flops) <= BUDGET_GAP_DECADES:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return groups
+
+
+def isoflop_minimum(group: list[RunPoint]) -> tuple[float, float, float] | None:
+    """(C, M_opt, L_min) from a parabola in log M through one budget's runs; None when the group has fewer than 3
+    sizes or its parabola opens downwards (no minimum: the sizes do not bracket the optimum)."""
+    sizes = {p.scale for p in group}
+    if len(sizes) < 3:
+        return None
+    x = np.log([p.scale for p in group])
+    y = np.array([p.loss for p in group])
+    c2, c1, c0 = np.polyfit(x, y, 2)
+    if c2 <= 0:
+        return None
+    x_min = -c1 / (2 * c2)
+    flops = float(np.exp(np.mean(np.log([p.flops for p in group]))))
+    return flops, float(np.exp(x_min)), float(c0 + c1 * x_min + c2 * x_min ** 2)
+
+
+def fit_isoflop(points: list[RunPoint]) -> IsoFlop:
+    """Approach 2: M_opt = k C^a through the IsoFLOP minima (needs two budgets with a minimum each)."""
+    _check(points, 6)
+    minima = [m for m in (isoflop_minimum(g) for g in budget_groups(points)) if m is not None]
+    if len(minima) < 2:
+        raise ValueError(f"approach 2 needs at least two compute budgets whose sizes bracket a minimum (3+ sizes "
+                         f"each, loss lowest in the middle); found {len(minima)}: widen the sweep's sizes")
+    a, log_k = np.polyfit(np.log([m[0] for m in minima]), np.log([m[1] for m in minima]), 1)
+    return IsoFlop(float(a), float(math.exp(log_k)), minima)
+
+
+def bootstrap(points: list[RunPoint], samples: int = 200, seed: int = 0) -> tuple[list[Parametric], list[IsoFlop]]:
+    """Refits on runs resampled with replacement (a resample that cannot be fitted is skipped). Approach 2 resamples
+    within each budget group, so every resample keeps the budgets it was designed with."""
+    rng = np.random.default_rng(seed)
+    groups = budget_groups(points)
+    params: list[Parametric] = []
+    isos: list[IsoFlop] = []
+    for _ in range(samples):
+        pick = [points[i] for i in rng.integers(0, len(points), len(points))]
+        if len({(p.scale, p.tokens) for p in pick}) >= 5:
+            try:
+                params.append(fit_parametric(pick))
+            except ValueError:
+                pass
+        regroup = [p for g in groups for p in (g[i] for i in rng.integers(0, len(g), len(g)))]
+        try:
+            isos.append(fit_isoflop(regroup))
+        except ValueError:
+            pass
+    return params, isos
+
+
+def interval(values: list[float], level: float = 0.90) -> tuple[float, float]:
+    """The central `level` interval of bootstrap values (5%-95% by default)."""
+    if not values:
+        return math.nan, math.nan
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

@@ -1,0 +1,64 @@
+"""`axk1 plan sweep` (an IsoFLOP grid of small training recipes) and `axk1 plan fit RUN...` (a law from them)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _budgets(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of FLOPs (e.g. 1e11,3e11,1e12)")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from axk1.plan.sweep import write_sweep
+
+    doc = write_sweep(args.output, args.budgets, args.sizes, args.spread, args.seq_len, args.batch,
+                      args.holdout_factor, args.manifest, args.threads)
+    for run in doc["runs"] + ([doc["holdout"]] if doc["holdout"] else []):
+        print(f"{run['name']:>14}  C {run['budget']:.2e}  M {run['scale']:.3g} FLOPs/token  D {run['tokens']:>10,}  "
+              f"({run['params']:,} non-embedding parameters)  {run['folder']}/recipe.toml")
+    print(f"train each: axk1 train {args.output}/runs/<name>/recipe.toml (and {args.output}/holdout/recipe.toml); "
+          f"then: axk1 plan fit {args.output}/runs/* -o law.json --check {args.output}/holdout")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from axk1.plan.fit_report import fit_runs
+
+    print(fit_runs(args.runs, args.output, args.check, args.plot, args.bootstrap))
+    return 0
+
+
+def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
+    from axk1.plan.sweep import DEFAULT_BUDGETS
+
+    p = sub.add_parser("sweep", help="write an IsoFLOP grid of small training recipes (budgets x sizes)",
+                       description="Recipes `axk1 train` runs as they are: tiny dense models, several compute budgets "
+                       "(C = M x D) x several sizes around each budget's first-guess optimum, one larger held-out "
+                       "run; validation on held-out documents at the end of each.")
+    p.add_argument("-o", "--output", required=True, help="folder for data/, runs/, holdout/ and sweep.json")
+    p.add_argument("--budgets", type=_budgets, default=DEFAULT_BUDGETS,
+                   help="compute budgets in FLOPs, comma-separated (default %(default)s)")
+    p.add_argument("--sizes", type=int, default=4, help="model sizes per budget (default 4)")
+    p.add_argument("--spread", type=float, default=2.5, help="sizes span M_guess/spread .. M_guess x spread")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
+    p.add_argument("--holdout-factor", type=float, default=3.0,
+                   help="the held-out run's budget over the largest (default 3; 0 = none)")
+    p.add_argument("--manifest", default=None, help="token shards to train on (default: the standard library's "
+                   "source as bytes, written to OUTPUT/data)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("fit", help="fit a scaling law to trained runs' held-out validation losses",
+                       description="Chinchilla's approach 2 (IsoFLOP minima) and approach 3 (L = E + A/M^alpha + "
+                       "B/D^beta), bootstrap intervals; writes a law file for `axk1 plan --law FILE`.")
+    p.add_argument("runs", nargs="+", help="run folders (each with recipe.toml and the metrics of its training)")
+    p.add_argument("-o", "--output", default="law.json", help="the law file to write (default law.json)")
+    p.add_argument("--check", default=None, help="a held-out run folder: its loss predicted by the fit vs measured")
+    p.add_argument("--plot", default=None, help="write the fit plot (PNG) here")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap refits (default 200)")
+    p.set_defaults(func=cmd_fit)

@@ -1,0 +1,109 @@
+"""`axk1 plan fit`: runs -> both fits with bootstrap intervals -> a law file, a summary, a check on a held-out run
+and the fit plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axk1.plan.fit import RunPoint, IsoFlop, Parametric, bootstrap, budget_groups, fit_isoflop, fit_parametric, interval
+from axk1.plan.law_file import LawFile
+from axk1.plan.runs import read_run
+
+
+def _approach3_exponent(p: Parametric) -> float:
+    """M_opt ~ C^a with a = beta / (alpha + beta) under L = E + A/M^alpha + B/D^beta, C = M D."""
+    return p.beta / (p.alpha + p.beta)
+
+
+def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
+             samples: int = 200) -> str:
+    points = [read_run(f) for f in folders]
+    law = fit_parametric(points)
+    try:
+        iso: IsoFlop | None = fit_isoflop(points)
+        iso_note = ""
+    except ValueError as e:
+        iso, iso_note = None, f" (approach 2 not available: {e})"
+    boot, boot_iso = bootstrap(points, samples)
+    intervals = {k: list(interval([getattr(b, k) for b in boot])) for k in ("E", "A", "alpha", "B", "beta")}
+    intervals["approach3_exponent"] = list(interval([_approach3_exponent(b) for b in boot]))
+    if boot_iso:
+        intervals["approach2_exponent"] = list(interval([b.exponent for b in boot_iso]))
+    out = LawFile(Path(output).stem, law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log,
+                  iso.exponent if iso else None, iso.coefficient if iso else None,
+                  samples=[list(b.as_tuple()) for b in boot], intervals=intervals,
+                  runs=[vars(p) for p in points]).save(output)
+    surface = out.surface()
+    lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits",
+             f"approach 3: L = {law.E:.3f} + {law.A:.4g}/M^{law.alpha:.3f} + {law.B:.4g}/D^{law.beta:.3f}  "
+             f"(rmse of log L {law.rmse_log:.4f})"]
+    lines += [f"  {k:>6} {getattr(law, k):.4g}  [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in intervals.items()
+              if k in ("E", "A", "alpha", "B", "beta")]
+    lo, hi = intervals["approach3_exponent"]
+    lines.append(f"  M_opt ~ C^{_approach3_exponent(law):.3f} [{lo:.3f}, {hi:.3f}]")
+    if iso:
+        lo, hi = intervals.get("approach2_exponent", [float("nan")] * 2)
+        lines.append(f"approach 2: M_opt = {iso.coefficient:.4g} C^{iso.exponent:.3f} [{lo:.3f}, {hi:.3f}] from "
+                     f"{len(iso.minima)} IsoFLOP minima: " + ", ".join(f"C {c:.2g} -> M {m:.3g} (L {l:.3f})"
+                                                                       for c, m, l in iso.minima))
+    else:
+        lines.append("approach 2: none" + iso_note)
+    held = None
+    if check:
+        held = read_run(check)
+        predicted = float(law.loss(held.scale, held.tokens))
+        band = surface.band(held.scale, held.tokens)
+        error = predicted / held.loss - 1
+        lines.append(f"held-out run {held.name}: C {held.flops:.3g} (x{held.flops / max(p.flops for p in points):.1f} "
+                     f"the largest fitted), predicted {predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured "
+                     f"{held.loss:.4f}: error {error:+.2%}")
+    if plot:
+        plot_fit(points, law, iso, held, plot)
+        lines.append(f"plot: {plot}")
+    lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
+    return "\n".join(lines)
+
+
+def plot_fit(points: list[RunPoint], law: Parametric, iso: IsoFlop | None, held: RunPoint | None,
+             path: str | Path) -> Path:
+    """Left: loss vs M per budget (runs, the fitted law's IsoFLOP curve, each budget's minimum; the held-out run and
+    its prediction). Right: the optimal M vs C from both approaches."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
+    groups = budget_groups(points)
+    colours = plt.cm.viridis(np.linspace(0, 0.85, len(groups) + (1 if held else 0)))
+    all_m = [p.scale for p in points] + ([held.scale] if held else [])
+    ms = np.logspace(np.log10(min(all_m)) - 0.3, np.log10(max(all_m)) + 0.3, 200)
+    budgets = [float(np.exp(np.mean(np.log([p.flops for p in g])))) for g in groups]
+    for group, flops, colour in zip(groups, budgets, colours):
+        left.plot([p.scale for p in group], [p.loss for p in group], "o", color=colour, label=f"runs, C {flops:.1e}")
+        left.plot(ms, law.loss(ms, flops / ms), "-", color=colour, lw=1)
+    if iso:
+        left.plot([m for _, m, _ in iso.minima], [l for _, _, l in iso.minima], "kx", ms=9,
+                  label="IsoFLOP minima (approach 2)")
+    if held:
+        left.plot(ms, law.loss(ms, held.flops / ms), "--", color=colours[-1], lw=1)
+        left.plot([held.scale], [held.loss], "*", ms=14, color="#d62728", label=f"held-out run, C {held.flops:.1e}")
+        left.plot([held.scale], [law.loss(held.scale, held.tokens)], "D", mfc="none", color="#d62728",
+                  label="its prediction")
+    left.set_xscale("log"), left.set_xlabel("M (non-embedding FLOPs per token)")
+    left.set_ylabel("held-out validation loss (nats/token)"), left.legend(fontsize=7), left.grid(alpha=0.3)
+    left.set_title(f"L = {law.E:.2f} + {law.A:.3g}/M^{law.alpha:.2f} + {law.B:.3g}/D^{law.beta:.2f}")
+    cs = np.logspace(np.log10(min(budgets)) - 0.5, np.log10(max(budgets)) + 1.5, 50)
+    g = (law.alpha * law.A / (law.beta * law.B)) ** (1 / (law.alpha + law.beta))
+    right.plot(cs, g * cs ** _approach3_exponent(law), "-", label=f"approach 3: C^{_approach3_exponent(law):.2f}")
+    if iso:
+        right.plot([c for c, _, _ in iso.minima], [m for _, m, _ in iso.minima], "kx", ms=9, label="IsoFLOP minima")
+        right.plot(cs, iso.coefficient * cs ** iso.exponent, "--", label=f"approach 2: C^{iso.exponent:.2f}")
+    right.set_xscale("log"), right.set_yscale("log"), right.grid(alpha=0.3, which="both")
+    right.set_xlabel("C = M x D (FLOPs)"), right.set_ylabel("optimal M"), right.legend(fontsize=8)
+    right.set_title("compute-optimal model scale")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

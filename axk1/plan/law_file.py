@@ -1,0 +1,80 @@
+"""A scaling law fitted from the user's runs, as a JSON file `axk1 plan fit` writes and `axk1 plan --law FILE` reads.
+
+The file holds the parametric law (approach 3) in DeepSeek LLM's units (model scale M = non-embedding FLOPs per
+token, C = M D), the IsoFLOP allocation (approach 2), the bootstrap refits that give the prediction band, and the
+runs it was fitted to. `resolve_law` is the one place a --law argument becomes a LossSurface: a built-in name or a
+law file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from axk1.plan.scaling import LAWS, LossSurface
+
+FORMAT = "axk1-scaling-law-v1"
+
+
+@dataclass
+class LawFile:
+    name: str
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    rmse_log: float                     # fit error (root mean squared error of log L)
+    isoflop_exponent: float | None      # approach 2: M_opt = k C^a (None when the sweep could not give it)
+    isoflop_coefficient: float | None
+    samples: list[list[float]] = field(default_factory=list)  # bootstrap refits: [E, A, alpha, B, beta]
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # 5%-95% of each fitted quantity
+    runs: list[dict] = field(default_factory=list)  # {name, scale, tokens, loss} the law was fitted to
+    source: str = "axk1 plan fit"
+    format: str = FORMAT
+
+    def surface(self) -> LossSurface:
+        return LossSurface(self.name, self.E, self.A, self.alpha, self.B, self.beta, 1.0,
+                           f"{self.source}: fitted to {len(self.runs)} runs (approach 3, rmse of log L "
+                           f"{self.rmse_log:.4f})", samples=tuple(tuple(s) for s in self.samples))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+
+def load_law_file(path: str | Path) -> LawFile:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"law file {path} does not exist: write one with `axk1 plan fit RUN... -o {path}`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"law file {path} is not JSON ({e}): it must be a file written by `axk1 plan fit`") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")
+    try:
+        law = LawFile(**raw)
+    except TypeError as e:
+        raise ValueError(f"law file {path}: {e}; rewrite it with `axk1 plan fit`") from None
+    for key in ("E", "A", "alpha", "B", "beta"):
+        value = getattr(law, key)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"law file {path}: {key} must be a finite non-negative number, got {value!r}")
+    if law.alpha <= 0 or law.beta <= 0:
+        raise ValueError(f"law file {path}: alpha and beta must be positive (got {law.alpha}, {law.beta})")
+    return law
+
+
+def resolve_law(name: str) -> LossSurface:
+    """--law: a built-in law's name, or the path of a law file."""
+    if name in LAWS:
+        return LAWS[name]
+    if Path(name).suffix == ".json" or Path(name).exists():
+        return load_law_file(name).surface()
+    raise ValueError(f"unknown scaling law {name!r}: choose {' or '.join(LAWS)}, or give a law file (.json) written "
+                     "by `axk1 plan fit`")

@@ -1,0 +1,38 @@
+"""A trained run as a scaling-law point (M, D, L): its recipe gives the model and the sequence length, its metrics
+JSONL (the trainer's, axk1/train/metrics.py) the tokens trained on and the last held-out validation loss
+(axk1/train/validation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axk1.plan.arch import non_embedding_flops_per_token
+from axk1.plan.fit import RunPoint
+from axk1.train.metrics import read_jsonl
+from axk1.train.recipe import load_recipe
+
+
+def read_run(folder: str | Path) -> RunPoint:
+    folder = Path(folder)
+    recipe_path = folder / "recipe.toml" if folder.is_dir() else folder
+    if not recipe_path.exists():
+        raise ValueError(f"{folder} is not a run folder (no recipe.toml): give the folders `axk1 plan sweep` wrote")
+    recipe = load_recipe(recipe_path)
+    config = recipe.model.build_config()
+    seq_len = max(n for stage in recipe.stages for n in stage.lengths())
+    metrics = Path(recipe.logging.jsonl)
+    if not metrics.exists():
+        raise ValueError(f"{recipe_path.parent.name}: no metrics at {metrics}: train it first (axk1 train "
+                         f"{recipe_path})")
+    rows = read_jsonl(metrics)
+    val = [r for r in rows if "val_loss" in r]
+    if not val:
+        raise ValueError(f"{recipe_path.parent.name}: its metrics hold no validation loss: the fit needs held-out "
+                         "losses ([validation] held_out > 0 in the recipe, as `axk1 plan sweep` writes)")
+    last = max(val, key=lambda r: r["step"])
+    tokens = max(r.get("tokens", 0) for r in rows)
+    if last["step"] < max(r["step"] for r in rows) or tokens <= 0:
+        raise ValueError(f"{recipe_path.parent.name}: the last validation loss is not at the run's last step: let "
+                         "the run finish (validation runs at the end of every stage)")
+    return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
+                    float(last["val_loss"]))

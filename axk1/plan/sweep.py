@@ -1,0 +1,164 @@
+"""`axk1 plan sweep`: an IsoFLOP grid of small training runs (Chinchilla's approach 2 design) as recipes that
+`axk1 train` runs as they are, plus one larger held-out run to check the fitted law's prediction on.
+
+Every run is a dense model of the A.X K1 family (MLA attention, SwiGLU FFN; no MoE, no MTP: the fitted law is the
+dense one, and the planner puts MoE on top through the efficiency leverage), one stage at one sequence length, a
+cosine schedule that decays to the end of the run (Chinchilla: a schedule longer than the run overstates its loss),
+and held-out validation at the end on the same held-out documents and rows in every run (same data seed, share and
+length), so their losses compare. The model scale is DeepSeek LLM's M (non-embedding FLOPs per token) and a budget
+is C = M x D, the units of the planner's default law.
+
+For each budget the sizes are spread around a first guess of the optimum, M_guess = 6 sqrt(C / 120) (Chinchilla's
+20 tokens per parameter with M = 6N), by factors spread evenly in log over [1/spread, spread]; the fit, not the
+guess, finds the optimum, and `axk1 plan fit` says when a budget's sizes do not bracket it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from axk1.config import ModelConfig
+from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
+from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
+from axk1.toml_file import to_toml
+from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, Recipe,
+                               RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
+
+DEFAULT_BUDGETS = (1e11, 3e11, 1e12)  # C = M D; ~15 minutes for all twelve runs on 2 CPU cores
+HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
+HOLDOUT_NAME = "holdout"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    name: str
+    budget: float
+    hidden: int
+    layers: int
+    scale: float   # M at the run's sequence length
+    tokens: int    # D, whole steps
+    params: int    # non-embedding parameters (for the reader)
+
+
+def tiny_dense_config(hidden: int, vocab: int, seq_len: int) -> ModelConfig:
+    """A dense member of the family at width `hidden`: depth ~ hidden/32 (at least 2), head dims 16/8/16, LoRA
+    ranks hidden and hidden/2, SwiGLU width 8/3 hidden (a multiple of 16)."""
+    layers = max(2, round(hidden / 32))
+    base = ModelConfig.from_preset("axk1-tiny")
+    return base.replace(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, first_k_dense_replace=layers,
+                        intermediate_size=max(16, round(hidden * 8 / 3 / 16) * 16),
+                        num_attention_heads=max(2, hidden // 16), q_lora_rank=hidden,
+                        kv_lora_rank=max(16, hidden // 2), qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16,
+                        max_position_embeddings=seq_len, num_nextn_predict_layers=0)
+
+
+def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
+         batch_tokens: int) -> list[SweepRun]:
+    """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
+    if len(budgets) < 2 or sizes < 3:
+        raise ValueError(f"an IsoFLOP sweep needs at least 2 budgets and 3 sizes per budget (got {len(budgets)} "
+                         f"budgets, {sizes} sizes): the fit finds each budget's minimum from a parabola")
+    if not spread > 1:
+        raise ValueError(f"--spread must be above 1 (the sizes span M_guess/spread .. M_guess x spread), got {spread}")
+    ladder = []
+    for h in HIDDEN_LADDER:
+        config = tiny_dense_config(h, vocab, seq_len)
+        ladder.append((non_embedding_flops_per_token(config, seq_len), h, config))
+    runs = []
+    for budget in sorted(budgets):
+        if not (budget > 0 and math.isfinite(budget)):
+            raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
+        guess = 6 * math.sqrt(budget / 120)
+        chosen: list[tuple[float, int, ModelConfig]] = []
+        for i in range(sizes):
+            target = guess * spread ** (-1 + 2 * i / (sizes - 1))
+            pick = min((x for x in ladder if x not in chosen), key=lambda x: abs(math.log(x[0] / target)))
+            chosen.append(pick)
+        for scale, hidden, config in sorted(chosen):
+            steps = max(1, round(budget / scale / batch_tokens))
+            counts = parameter_counts(config)
+            runs.append(SweepRun(f"c{budget:.0e}-h{hidden}".replace("+", ""), budget, hidden,
+                                 config.num_hidden_layers, scale, steps * batch_tokens, counts.activated_non_vocab))
+    return runs
+
+
+def run_recipe(run: SweepRun, manifest: str, seq_len: int, batch_sequences: int, threads: int) -> Recipe:
+    """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end."""
+    steps = run.tokens // (batch_sequences * seq_len)
+    # a smaller learning rate for wider models (tiny models train stably at a few 1e-3)
+    lr = float(f"{3e-3 * min(1.0, math.sqrt(64 / run.hidden)):.3g}")
+    return Recipe(
+        model=RecipeModelConfig(config="config.json", mtp_depth=0),
+        data=DataConfig(manifest=manifest, seed=1234),
+        validation=ValidationConfig(held_out=0.02, every_steps=steps, sequences=128),
+        optimizer=OptimizerConfig(lr=lr, weight_decay=0.1, grad_clip=1.0),
+        schedule=ScheduleConfig(kind="cosine", warmup_steps=max(1, steps // 20), final_lr_ratio=0.1),
+        batch=BatchConfig(global_sequences=batch_sequences, micro_batch=batch_sequences),
+        checkpointing=CheckpointConfig(interval_steps=max(steps, 1), keep_latest=1, async_=False),
+        logging=LoggingConfig(every_steps=max(1, steps // 10), progress=False),
+        run=RunConfig(out_dir=".", threads=threads),
+        stages=[StageConfig(name="sweep", tokens=run.tokens, seq_len=seq_len, mixture={DOMAIN: 1.0})],
+    )
+
+
+def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = 4,
+                spread: float = 2.5, seq_len: int = 128, batch_sequences: int = 32, holdout_factor: float = 3.0,
+                manifest: str | Path | None = None, threads: int = 1) -> dict:
+    """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
+    DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json."""
+    out = Path(out_dir)
+    if seq_len < 8 or batch_sequences < 1:
+        raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
+    if manifest is None:
+        manifest_path = write_byte_corpus(out / "data").resolve()
+    else:
+        manifest_path = Path(manifest).resolve()
+        if not manifest_path.exists():
+            raise ValueError(f"--manifest {manifest} does not exist: build token shards with `axk1 data run`, or "
+                             "leave --manifest out to use the standard library's source as bytes")
+    vocab = json.loads(manifest_path.read_text()).get("vocab_size")
+    if not isinstance(vocab, int) or vocab < 4:
+        raise ValueError(f"{manifest_path} has no usable vocab_size")
+    vocab = -(-vocab // 64) * 64
+    batch_tokens = batch_sequences * seq_len
+    runs = grid(tuple(budgets), sizes, spread, vocab, seq_len, batch_tokens)
+    holdout = None
+    if holdout_factor:
+        big = max(budgets) * holdout_factor
+        guess = 6 * math.sqrt(big / 120)
+        hidden = min(HIDDEN_LADDER, key=lambda h: abs(math.log(
+            non_embedding_flops_per_token(tiny_dense_config(h, vocab, seq_len), seq_len) / guess)))
+        config = tiny_dense_config(hidden, vocab, seq_len)
+        scale = non_embedding_flops_per_token(config, seq_len)
+        holdout = SweepRun(HOLDOUT_NAME, big, hidden, config.num_hidden_layers, scale,
+                           max(1, round(big / scale / batch_tokens)) * batch_tokens,
+                           parameter_counts(config).activated_non_vocab)
+    written = []
+    for run in runs + ([holdout] if holdout else []):
+        folder = out / (HOLDOUT_NAME if run is holdout else f"runs/{run.name}")
+        folder.mkdir(parents=True, exist_ok=True)
+        config = tiny_dense_config(run.hidden, vocab, seq_len).to_dict()
+        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, batch_sequences, threads)
+        (folder / "recipe.toml").write_text(to_toml(recipe, f"IsoFLOP sweep run {run.name}: C = {run.budget:.3g} "
+                                                             f"FLOPs, M = {run.scale:.3g} FLOPs/token, D = "
+                                                             f"{run.tokens:,} tokens (written by `axk1 plan sweep`)"))
+        written.append({**vars(run), "folder": str(folder)})
+    doc = {"budgets": sorted(budgets), "sizes": sizes, "spread": spread, "seq_len": seq_len,
+           "batch_sequences": batch_sequences, "manifest": str(manifest_path), "runs": written[:len(runs)],
+           "holdout": written[-1] if holdout else None}
+    (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def _relative(target: Path, folder: Path) -> str:
+    """target relative to folder when both share a root (so a sweep folder can move), else absolute."""
+    import os
+
+    try:
+        return os.path.relpath(target, folder.resolve())
+    except ValueError:
+        return str(target)
