@@ -10,8 +10,11 @@ from typing import Any
 
 from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
+from axk1.data.html_extract import WebConfig
 from axk1.data.pdf import PdfConfig
+from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
+from axk1.data.url_filter import UrlFilterConfig
 from axk1.toml_file import build_dataclass, load_toml, resolve_path
 
 EXECUTORS = ("local", "slurm", "ray")
@@ -36,6 +39,8 @@ class FilterConfig:
     pii: bool = True
     quality: QualityConfig = field(default_factory=QualityConfig)
     code: CodeConfig = field(default_factory=CodeConfig)
+    url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    site_boilerplate: SiteBoilerplateConfig = field(default_factory=SiteBoilerplateConfig)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
     sources: list[SourceConfig] = field(default_factory=list)
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
@@ -109,6 +115,7 @@ def resolve_paths(cfg: PipelineConfig, base: Path) -> None:
     cfg.annotate.domain_model = resolve_path(cfg.annotate.domain_model, base)
     cfg.annotate.reference_model = resolve_path(cfg.annotate.reference_model, base)
     cfg.tokenize.tokenizer = resolve_path(cfg.tokenize.tokenizer, base)
+    cfg.filters.url.block_list = resolve_path(cfg.filters.url.block_list, base)
 
 
 def validate(cfg: PipelineConfig) -> None:
@@ -121,7 +128,7 @@ def validate(cfg: PipelineConfig) -> None:
     if bad:
         raise ValueError(f"run.stages has {bad}; stages are {', '.join(STAGE_GROUPS)}")
     if "extract" in r.stages and not cfg.sources:
-        raise ValueError("no [[sources]]: add at least one (type = jsonl|parquet|text|code|pdf, path = ...)")
+        raise ValueError("no [[sources]]: add at least one (type = jsonl|parquet|text|code|pdf|warc|html, path = ...)")
     if "tokenize" in r.stages and not cfg.tokenize.tokenizer:
         raise ValueError("the tokenize stage needs [tokenize] tokenizer = <tokenizer.json or folder>; train one with "
                          "`axk1 data tokenizer train`, or drop 'tokenize' from run.stages")

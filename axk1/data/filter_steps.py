@@ -20,12 +20,14 @@ from axk1.data.config import FilterConfig
 from axk1.data.filters import code_step, quality_step
 from axk1.data.lid import language_step
 from axk1.data.pii import pii_step
+from axk1.data.url_filter import url_step
 
 Exclusions = Callable[[str], JsonlWriter]
 FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
 
-# PII first, so no excluded/ file keeps a phone number either; language before quality, which reads its label.
-EXTRACT_FILTERS: list[FilterBuilder] = [pii_step, language_step, quality_step, code_step]
+# URLs first (the cheapest check); PII next, so no excluded/ file keeps a phone number either; language before
+# quality, which reads its label.
+EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step]
 
 
 def extract_filters(filters: FilterConfig, exclusions: Exclusions) -> list[PipelineStep]:

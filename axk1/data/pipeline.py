@@ -6,6 +6,8 @@ Output folders under run.output_dir:
   clean/      documents after extraction, PII scrubbing and filters      failed/    unreadable inputs + reason
   documents/  deduplicated, annotated documents (domain, difficulty)    excluded/  removed documents + reason
   tokens/     token shards + manifest.json                               counts/    inputs per extract task
+  extracted/, site_lines/  runs with web sources: pages before the filters, and the line counts per site that
+                           repeated-boilerplate removal reads (axk1/data/site_boilerplate.py)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
 from axk1.data.shards import ManifestStep, TokenShardWriter
+from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter
 from axk1.data.sources import SourceReader
 from axk1.data.tokenizer import TokenizerTrainStep
 
@@ -62,9 +65,17 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     stages: list[Stage] = []
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
-                              pdf_config=cfg.pdf)]
-        steps += extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
-        stages.append(Stage("extract", "extract", n, steps))
+                              pdf_config=cfg.pdf, web_config=cfg.web)]
+        filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
+        if _site_boilerplate(cfg):
+            # Lines are counted over every task's pages before any is removed: three stages instead of one.
+            stages.append(Stage("extract", "extract", n, steps + [_writer(out / "extracted")]))
+            stages.append(Stage("site_lines", "extract", n,
+                                [_reader(out / "extracted"), SiteLineCounter(str(out / "site_lines"))]))
+            remove = SiteBoilerplate(str(out / "site_lines"), f.site_boilerplate, _writer(excl / "site_boilerplate"))
+            stages.append(Stage("filter", "extract", n, [_reader(out / "extracted"), remove] + filters))
+        else:
+            stages.append(Stage("extract", "extract", n, steps + filters))
     if "dedup" in cfg.run.stages:
         dd = out / "dedup"
         if d.exact:
@@ -106,6 +117,10 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         stages.append(Stage("manifest", "tokenize", 1, [ManifestStep(str(out / "tokens"), t.tokenizer,
                                                                      t.difficulty_buckets)]))
     return stages
+
+
+def _site_boilerplate(cfg: PipelineConfig) -> bool:
+    return cfg.filters.site_boilerplate.enabled and any(s.type in ("warc", "html") for s in cfg.sources)
 
 
 def _exact_filter(cfg: PipelineConfig, writer: bool) -> list:

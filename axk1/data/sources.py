@@ -1,5 +1,5 @@
 """Input sources as a datatrove reader step: JSONL / Parquet (any text field, gz/zst), folders of plain text,
-source-code trees, PDF files and folders.
+source-code trees, PDF files and folders, WARC/ARC crawls and folders of saved web pages (axk1/data/html_pages.py).
 
 Every input item (a line, a row, a file) becomes either a Document or a failure record with a reason; the
 step counts its inputs so the run can check in = kept + excluded + failed.
@@ -20,7 +20,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.text.korean import normalize_text
 
-SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf")
+SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")
 
 CODE_LANGUAGES = {
     ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".tsx": "typescript",
@@ -55,6 +55,7 @@ class SourceConfig:
     filter: bool = True               # false: trusted/generated text skips language and quality filters
     near_dedup: bool = True           # false: templated text (e.g. generated problems) skips MinHash
     metadata: dict = field(default_factory=dict)
+    base_url: str = ""                # html: a page's URL is base_url + its path in the folder (else a file: URL)
 
     def __post_init__(self) -> None:
         if self.type not in SOURCE_TYPES:
@@ -104,6 +105,10 @@ def _wanted(kind: str, p: Path) -> bool:
         return name.endswith(".parquet")
     if kind == "pdf":
         return name.endswith(".pdf")
+    if kind == "warc":
+        return name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz"))
+    if kind == "html":
+        return name.endswith((".html", ".htm", ".xhtml"))
     if kind == "code":
         return p.suffix.lower() in CODE_LANGUAGES
     return not name.startswith(".")  # text: every file; binary ones fail with a reason
@@ -121,7 +126,7 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
-def read_source_file(spec: SourceConfig, path: Path, pdf_config=None) -> Iterator[Document | Failure]:
+def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None) -> Iterator[Document | Failure]:
     """Documents (or failures) from one file of a source."""
     rel = _relpath(spec, path)
     base = {"source": spec.name, "source_type": spec.type, "path": rel, **spec.metadata}
@@ -138,6 +143,15 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None) -> Iterato
             yield from _read_parquet(spec, path, rel, base)
         elif spec.type == "pdf":
             yield _read_pdf(spec, path, rel, base, pdf_config)
+        elif spec.type in ("warc", "html"):
+            from axk1.data.html_extract import WebConfig
+            from axk1.data.html_pages import read_html_file, read_warc_source
+
+            web = web_config or WebConfig()
+            if spec.type == "warc":
+                yield from read_warc_source(spec, path, rel, base, web)
+            else:
+                yield read_html_file(spec, path, rel, base, web)
         else:
             yield _read_text_file(spec, path, rel, base)
     except OSError as e:  # unreadable file, bad gzip/zstd stream
@@ -247,12 +261,13 @@ class SourceReader(PipelineStep):
     type = "📖 - READER"
 
     def __init__(self, specs: list[SourceConfig], failed_writer=None, counts_folder: str | None = None,
-                 pdf_config=None):
+                 pdf_config=None, web_config=None):
         super().__init__()
         self.specs = specs
         self.failed_writer = failed_writer
         self.counts_folder = counts_folder
         self.pdf_config = pdf_config
+        self.web_config = web_config
 
     def all_files(self) -> list[tuple[int, Path]]:
         return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec)]
@@ -264,7 +279,7 @@ class SourceReader(PipelineStep):
 
         with (self.failed_writer if self.failed_writer else contextlib.nullcontext()) as writer:
             for spec_idx, path in files:
-                for item in read_source_file(self.specs[spec_idx], path, self.pdf_config):
+                for item in read_source_file(self.specs[spec_idx], path, self.pdf_config, self.web_config):
                     inputs += 1
                     self.stat_update("inputs")
                     if isinstance(item, Failure):

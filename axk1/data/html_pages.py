@@ -1,0 +1,75 @@
+"""Web pages as Documents, for the `warc` source (records of a crawl) and the `html` source (a folder of saved
+pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
+fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
+reason (undecodable, no_main_text, and the WARC reader's not_html / http_status_* / too_large / broken_record).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, urlsplit
+
+from datatrove.data import Document
+
+from axk1.data.charset import UndecodableError, decode_html
+from axk1.data.html_extract import WebConfig, extract_main_text
+from axk1.data.warc import Skipped, WebPage, read_warc
+
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+
+
+def host_of(url: str) -> str:
+    """The site a page belongs to (repeated-boilerplate removal groups pages by it)."""
+    return urlsplit(url).hostname or ""
+
+
+def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, source, rel: str):
+    """A Document with the page's main text, or a Failure naming why there is none."""
+    from axk1.data.sources import Failure
+
+    try:
+        html, charset = decode_html(page.payload, page.content_type)
+    except UndecodableError as e:
+        return Failure(item_id, f"undecodable: {e} ({page.url})", source, rel)
+    result = extract_main_text(html, page.url or None, cfg)
+    if len(result.text) < cfg.min_text_chars:
+        return Failure(item_id, f"no_main_text ({len(result.text)} characters; {page.url})", source, rel)
+    meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
+            "content_type": page.content_type, "charset": charset, "title": result.title}
+    if page.record_id:
+        meta["warc_record_id"] = page.record_id
+    return Document(text=result.text, id=item_id, metadata=meta)
+
+
+def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig) -> Iterator:
+    """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records."""
+    from axk1.data.sources import Failure
+
+    for n, item in enumerate(read_warc(path, cfg.max_page_bytes)):
+        item_id = f"{spec.name}/{rel}#{n}"
+        if isinstance(item, Skipped):
+            yield Failure(item_id, f"{item.reason}" + (f" ({item.url})" if item.url else ""), spec.name, rel)
+        else:
+            yield page_document(item, item_id, base, cfg, spec.name, rel)
+
+
+def file_url(spec, rel: str) -> str:
+    """A saved page's URL: `base_url` + its path inside the folder when the source sets one, else a file: URL."""
+    if spec.base_url:
+        return spec.base_url.rstrip("/") + "/" + quote(rel.replace("\\", "/"))
+    return (Path(spec.path).resolve() / rel).as_uri() if Path(spec.path).is_dir() else Path(spec.path).resolve().as_uri()
+
+
+def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
+    """One saved page of an `html` source; its file time stands for the fetch date."""
+    from axk1.data.sources import Failure
+
+    item_id = f"{spec.name}/{rel}"
+    size = path.stat().st_size
+    if size > cfg.max_page_bytes:
+        return Failure(item_id, f"too_large ({size} bytes)", spec.name, rel)
+    fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page = WebPage(file_url(spec, rel), fetched, "", path.read_bytes())
+    return page_document(page, item_id, base, cfg, spec.name, rel)

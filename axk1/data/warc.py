@@ -1,0 +1,114 @@
+"""WARC and ARC files (Common Crawl's layout: one gzip member per record, or uncompressed) as a stream of pages,
+through warcio (the library datatrove's own WarcReader uses), and the writer the starter corpus uses.
+
+Only `response` and `resource` records are pages (ARC records become `response` records); `warcinfo`, `request`,
+`metadata` and `revisit` records describe the crawl and are not inputs. A page that cannot be used is yielded as a
+`Skipped` with its reason, so the reader can count it: a non-HTML payload ("not_html"), an HTTP status other than
+200 ("http_status_404"), a payload over the size limit ("too_large"). A record that cannot be parsed, or a gzip
+stream that breaks, is "broken_record" and ends the file: past a corrupt header there is no reliable place to
+resume. Memory stays flat: records are read one at a time and a payload is read only up to the size limit.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PAGE_RECORDS = ("response", "resource")
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+
+
+@dataclass
+class WebPage:
+    url: str
+    fetch_date: str          # as the crawler recorded it (WARC-Date, ISO 8601)
+    content_type: str        # the HTTP Content-Type (with its charset parameter, if any)
+    payload: bytes
+    record_id: str = ""
+
+
+@dataclass
+class Skipped:
+    url: str
+    reason: str
+
+
+def _mime(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def looks_like_html(payload: bytes) -> bool:
+    """For records without a usable Content-Type: markup near the start, as browsers sniff."""
+    head = payload[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in head
+
+
+def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
+    """Pages (or why not) of one WARC/ARC file, gzip per record or plain, in file order."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    with open(path, "rb") as fh:
+        records = iter(ArchiveIterator(fh, arc2warc=True))
+        while True:
+            url = ""
+            try:
+                record = next(records, None)
+                if record is None:
+                    return
+                if record.rec_type not in PAGE_RECORDS:
+                    continue
+                url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                item = _page(record, url, max_page_bytes)
+            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError) as e:
+                yield Skipped(url, f"broken_record: {type(e).__name__}: {str(e)[:200]}")
+                return
+            yield item
+
+
+def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
+    headers = record.rec_headers
+    http = record.http_headers  # None for `resource` records and for responses without HTTP headers
+    content_type = ""
+    if http is not None:
+        status = http.get_statuscode()
+        if status and status != "200":
+            return Skipped(url, f"http_status_{status}")
+        content_type = http.get_header("Content-Type") or ""
+    if not content_type and record.rec_type == "resource":
+        content_type = headers.get_header("Content-Type") or ""
+    content_type = content_type or headers.get_header("WARC-Identified-Payload-Type") or ""
+    mime = _mime(content_type)
+    if mime and mime not in HTML_TYPES and not mime.startswith("text/plain"):
+        return Skipped(url, f"not_html ({mime})")
+    payload = record.content_stream().read(max_page_bytes + 1)
+    if len(payload) > max_page_bytes:
+        return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
+    if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
+        return Skipped(url, f"not_html ({mime or 'no content type'})")
+    return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
+                   headers.get_header("WARC-Record-ID") or "")
+
+
+def write_warc(path: str | Path, pages: Iterable[WebPage]) -> int:
+    """Writes pages as HTTP response records, one gzip member each (Common Crawl's layout); returns the count."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    n = 0
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=str(path).endswith(".gz"))
+        for page in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", page.content_type or "text/html"),
+                                               ("Content-Length", str(len(page.payload)))], protocol="HTTP/1.1")
+            date = page.fetch_date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            record = writer.create_warc_record(page.url, "response", payload=io.BytesIO(page.payload),
+                                               http_headers=http, warc_headers_dict={"WARC-Date": date})
+            writer.write_record(record)
+            n += 1
+    return n
