@@ -12,13 +12,13 @@ import torch
 
 from axk1.config import DTYPES
 
-DEFAULT_MAX_MODEL_LEN = 8192  # x --max-batch rows of latent cache: A.X K1 needs 70 KB per slot (bf16)
 log = logging.getLogger("axk1.serve")
 
 
 def build_server(model_dir: str | Path, served_name: str | None = None, api_key: str | None = None,
                  max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", cache_tokens: int | None = None, block_size: int | None = None,
+                 prefill_chunk: int | None = None, prefix_caching: bool = True):
     """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
     from axk1.checkpoint.hf import load_model
     from axk1.infer.chat import ChatCodec
@@ -35,10 +35,13 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     codec = ChatCodec.from_folder(model_dir)
     if codec is None:
         log.warning("%s has no tokenizer.json: only /v1/completions with token-id prompts will work", model_dir)
-    max_model_len = max_model_len or min(model.config.max_position_embeddings, DEFAULT_MAX_MODEL_LEN)
-    engine = Engine(model, max_batch=max_batch, max_model_len=max_model_len).start()
-    log.info("serving %s: %d rows x %d slots of latent cache (%.1f MiB)", model_dir, max_batch,
-             engine.max_model_len, engine.cache.nbytes() / 2**20)
+    # The cache is paged, so the context no longer multiplies the memory by --max-batch: serve all of it.
+    sizes = {k: v for k, v in (("block_size", block_size), ("prefill_chunk", prefill_chunk)) if v is not None}
+    engine = Engine(model, max_batch=max_batch, max_model_len=max_model_len, cache_tokens=cache_tokens,
+                    prefix_caching=prefix_caching, **sizes).start()
+    log.info("serving %s: context %d, up to %d sequences, latent cache of %d blocks x %d tokens (%.1f MiB)",
+             model_dir, engine.max_model_len, max_batch, engine.pool.num_blocks - 1, engine.block_size,
+             engine.cache.nbytes() / 2**20)
     state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key)
     return create_app(state), engine
 
@@ -62,7 +65,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host) and not api_key:
         log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
-                               DTYPES[args.dtype] if args.dtype else None, args.device)
+                               DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
+                               args.block_size, args.prefill_chunk, not args.no_prefix_caching)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     finally:
@@ -81,10 +85,17 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (or set AXK1_API_KEY)")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
-    p.add_argument("--max-batch", type=int, default=32, help="most choices decoded together (cache rows)")
+    p.add_argument("--max-batch", type=int, default=32, help="most choices generated together")
     p.add_argument("--max-model-len", type=int, default=None,
-                   help="context served, prompt + completion; the cache holds this many slots per row "
-                        f"(default: the model's context, at most {DEFAULT_MAX_MODEL_LEN})")
+                   help="context served, prompt + completion (default: the model's context)")
+    p.add_argument("--cache-tokens", type=int, default=None,
+                   help="size of the paged latent cache in tokens, shared by all sequences (default: every sequence "
+                        "at full length, at most 1 GiB, at least one whole context)")
+    p.add_argument("--block-size", type=int, default=None, help="tokens per cache block (default: 16)")
+    p.add_argument("--prefill-chunk", type=int, default=None,
+                   help="prompt tokens computed per step, between decode steps (default: 256)")
+    p.add_argument("--no-prefix-caching", action="store_true",
+                   help="compute every prompt in full (default: reuse cached blocks of a repeated prefix)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

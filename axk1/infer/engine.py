@@ -1,10 +1,14 @@
-"""Continuous batching over one latent KV cache: every active choice owns a row, and one decode step advances
-all rows together, each at its own length (per-row cache slots).
+"""Continuous batching over a paged latent KV cache: each step runs one shared decode step for every sequence that
+has a token to sample, and a chunk of prompt tokens for the sequences still prefilling (axk1/infer/scheduler.py
+decides which; axk1/infer/block_pool.py and prefix_cache.py keep the blocks).
 
 The engine runs in its own thread (model calls block), and talks to callers through plain callbacks, so it knows
-nothing about HTTP or asyncio. Active rows are kept packed at the top of the cache ([0, R)), so a decode step runs
-on a view of R rows and reads only as many slots as the longest row holds. A request with n choices is prefilled
-once and its cache row copied to its other n - 1 rows. Legend: R active rows, T tokens, S slots, V vocabulary.
+nothing about HTTP or asyncio. The cache is one pool of fixed-size blocks (axk1.model.kv_cache.PagedLatentCache); a
+sequence holds the blocks its tokens fill, listed in its block table, so memory follows the tokens held, and a
+prompt prefix already computed (a shared system prompt, the prompt of a request's other choices) is taken from the
+prefix cache instead of computed again. Prefill chunks of all sequences go through the model packed into one row,
+each token attending to its own sequence's blocks. Legend: R decode rows, T packed prefill tokens, S slots read,
+K blocks per row, D sequences whose prompt ends in this prefill, V vocabulary.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ from dataclasses import dataclass, field
 
 import torch
 
+from axk1.infer.block_pool import NULL_BLOCK, BlockPool
+from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
+from axk1.infer.scheduler import Scheduler
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache
+from axk1.model.kv_cache import PagedLatentCache
 
 log = logging.getLogger(__name__)
 
 # Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None).
 Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
-# A batched prefill computes logits at every position of every row: cap rows x tokens x vocab (in elements).
-PREFILL_LOGITS_BUDGET = 64 * 2**20
+BLOCK_SIZE = 16  # tokens per cache block, vLLM's default: a sequence wastes at most one partial block
+PREFILL_CHUNK = 256  # prompt tokens computed per step, over all prefilling sequences (see scheduler.py)
+DEFAULT_CACHE_BYTES = 2**30  # the pool when cache_tokens is not given: at most this, at least one whole context
 
 
 class RequestError(ValueError):
@@ -59,13 +68,28 @@ class Sequence:
     sink: Sink
     generator: torch.Generator | None = None
     tokens: list[int] = field(default_factory=list)
-    length: int = 0  # tokens written into the cache row
-    row: int = -1
-    last_token: int = 0
+    length: int = 0  # tokens whose latents are in the cache
+    blocks: list[int] = field(default_factory=list)  # block table: position p is in blocks[p // block_size]
+    keys: list[bytes] = field(default_factory=list)  # prefix-cache keys of its full blocks, computed once
+    indexed: int = 0  # its first `indexed` blocks have been offered to the prefix cache
+    leader: Sequence | None = None  # a request's other choices wait for its first choice's prompt
+    row: int = -1  # its place among the running sequences
     cancelled: bool = False
     finished: bool = False
     created: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
+
+    def all_tokens(self) -> list[int]:
+        return self.prompt + self.tokens
+
+    @property
+    def pending(self) -> int:
+        """Tokens known but not yet cached: the prompt's rest, or the last sampled token."""
+        return len(self.prompt) + len(self.tokens) - self.length
+
+    def next_input(self) -> int:
+        p = self.length
+        return self.prompt[p] if p < len(self.prompt) else self.tokens[p - len(self.prompt)]
 
 
 @dataclass
@@ -74,7 +98,8 @@ class EngineStats:
     generated_tokens: int = 0
     decode_steps: int = 0
     decode_rows: int = 0  # sum over decode steps of the rows in the step: rows / steps = mean batch
-    prefills: int = 0
+    prefills: int = 0  # packed prefill calls (one per step that had prompt chunks)
+    peak_blocks: int = 0  # most cache blocks held at once
     aborted: int = 0
     errors: int = 0
     finished: int = 0
@@ -92,15 +117,12 @@ class EngineStats:
             self.recent.popleft()
 
 
-class _RowsView:
-    """A cache over rows [start, stop) of another: views, so writes land in the shared cache."""
-
-    def __init__(self, cache: LatentKVCache, start: int, stop: int) -> None:
-        self.latent = [t[start:stop] for t in cache.latent]
-
-
 class Engine:
-    def __init__(self, model: AXK1ForCausalLM, max_batch: int = 32, max_model_len: int | None = None) -> None:
+    def __init__(self, model: AXK1ForCausalLM, max_batch: int = 32, max_model_len: int | None = None,
+                 cache_tokens: int | None = None, block_size: int = BLOCK_SIZE, prefill_chunk: int = PREFILL_CHUNK,
+                 prefix_caching: bool = True) -> None:
+        """cache_tokens: the pool's size in tokens (default: room for every row at full length, at most
+        DEFAULT_CACHE_BYTES, at least one whole context)."""
         config = model.config
         self.model = model.eval()
         self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
@@ -109,13 +131,26 @@ class Engine:
         self.vocab_size = config.vocab_size
         self.eos_ids = frozenset(config.eos_token_ids)
         self.device = model.lm_head.weight.device
-        self.cache = LatentKVCache(config, max_batch, self.max_model_len, model.lm_head.weight.dtype, self.device)
+        dtype = model.lm_head.weight.dtype
+        if cache_tokens is None:
+            fits = DEFAULT_CACHE_BYTES // LatentKVCache.bytes_per_token(config, dtype)
+            cache_tokens = max(self.max_model_len, min(max_batch * self.max_model_len, fits))
+        if cache_tokens < self.max_model_len:
+            raise ValueError(f"the cache must hold at least one whole context: cache_tokens ({cache_tokens}) < "
+                             f"max_model_len ({self.max_model_len}); raise --cache-tokens or lower --max-model-len")
+        if block_size < 1 or prefill_chunk < 1:
+            raise ValueError(f"block_size and prefill_chunk must be >= 1, got {block_size} and {prefill_chunk}")
+        self.block_size = block_size
+        num_blocks = -(-cache_tokens // block_size) + 1  # + the null block
+        self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device)
+        self.cache.zero_blocks([NULL_BLOCK])
+        self.pool = BlockPool(num_blocks)
+        self.prefix = PrefixCache(self.pool, block_size) if prefix_caching else None
+        self._cond = threading.Condition()
+        self.scheduler = Scheduler(self.pool, self.prefix, block_size, max_batch, prefill_chunk, self._cond,
+                                   self.cache.zero_blocks)
         self.stats = EngineStats()
         self._ids = itertools.count()
-        self._waiting: deque[list[Sequence]] = deque()  # groups: the n choices of one request
-        self._active: list[Sequence] = []  # row r holds _active[r]
-        self._admitting: list[Sequence] = []  # taken from the queue, not yet prefilled
-        self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -159,7 +194,7 @@ class Engine:
                 generator = torch.Generator(device=self.device).manual_seed(params.seed + i)
             group.append(Sequence(next(self._ids), i, list(prompt), params, sink, generator))
         with self._cond:
-            self._waiting.append(group)
+            self.scheduler.waiting.append(group)
             self._cond.notify()
         return group
 
@@ -172,11 +207,15 @@ class Engine:
 
     @property
     def num_running(self) -> int:
-        return len(self._active)
+        return len(self.scheduler.running)
 
     @property
     def num_waiting(self) -> int:
-        return sum(len(g) for g in self._waiting)
+        return sum(len(g) for g in list(self.scheduler.waiting))
+
+    @property
+    def cache_bytes_used(self) -> int:
+        return self.pool.num_held * self.cache.bytes_per_block
 
     def start(self) -> Engine:
         self._thread = threading.Thread(target=self._loop, name="axk1-engine", daemon=True)
@@ -194,7 +233,7 @@ class Engine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and not self._waiting and not self._active:
+                while not self._stopping and not self.scheduler.waiting and not self.scheduler.running:
                     self._cond.wait()
                 if self._stopping:
                     return
@@ -203,125 +242,94 @@ class Engine:
             except Exception as e:  # a failure fails the requests in flight, never the server
                 log.exception("engine step failed")
                 self.stats.errors += 1
-                for s in self._active + self._admitting:
+                for s in list(self.scheduler.running):
                     self._finish(s, None, f"{type(e).__name__}: {e}")
-                self._active.clear()
-                self._admitting.clear()
+                    self.scheduler.release(s)
 
     @torch.inference_mode()
     def step(self) -> None:
-        """Drop cancelled rows, admit waiting requests into free rows, then one shared decode step."""
+        """Drop finished and cancelled sequences, plan (admit, reserve blocks), then one decode step for the
+        sequences with a token to sample and one packed prefill call for the prompt chunks."""
         self._reap()
-        self._admit()
-        if self._active:
-            self._decode()
+        plan = self.scheduler.plan()
+        self.stats.peak_blocks = max(self.stats.peak_blocks, self.pool.num_held)
+        if plan.decode:
+            self.decode(plan.decode)
+        if plan.prefill:
+            self.prefill(plan.prefill)
+        self._reap()
 
     def _reap(self) -> None:
-        for s in [s for s in self._active if s.cancelled or s.finished]:
+        for s in [s for s in self.scheduler.running if s.cancelled or s.finished]:
             if s.cancelled and not s.finished:
                 self.stats.aborted += 1
                 s.finished = True
-            self._free(s)
+            self.scheduler.release(s)
+            s.row = -1
+        for r, s in enumerate(self.scheduler.running):
+            s.row = r
 
-    def _free(self, s: Sequence) -> None:
-        """Move the last active row into s's row, so active rows stay packed at the top."""
-        last = self._active[-1]
-        if last is not s:
-            n = last.length
-            for t in self.cache.latent:
-                t[s.row, :n] = t[last.row, :n]
-            last.row = s.row
-            self._active[s.row] = last
-        self._active.pop()
-        s.row = -1
-
-    def _admit(self) -> None:
-        groups: list[list[Sequence]] = []
-        free = self.max_batch - len(self._active)
-        with self._cond:
-            while self._waiting:
-                group = [s for s in self._waiting[0] if not s.cancelled]
-                if not group:
-                    self._waiting.popleft()
-                    continue
-                if len(group) > free:
-                    break  # first come, first served: wait for rows rather than let later requests pass
-                self._waiting.popleft()
-                groups.append(group)
-                self._admitting.extend(group)
-                free -= len(group)
-        # Prefill in batches whose logits fit the budget (a batched prefill returns logits at every position).
-        batch: list[list[Sequence]] = []
-        for group in groups:
-            longest = max([len(g[0].prompt) for g in batch] + [len(group[0].prompt)])
-            if batch and (len(batch) + 1) * longest * self.vocab_size > PREFILL_LOGITS_BUDGET:
-                self._prefill(batch)
-                batch = []
-            batch.append(group)
-        if batch:
-            self._prefill(batch)
-        self._admitting.clear()
-
-    def _prefill(self, groups: list[list[Sequence]]) -> None:
-        """Right-padded prefill of each group's prompt into one row, then copy that row to the group's other
-        choices. Pad slots hold garbage that no mask ever exposes: decode overwrites them in order."""
-        R0, G = len(self._active), len(groups)
-        lengths = [len(g[0].prompt) for g in groups]
-        T0 = max(lengths)
-        ids_GT = torch.zeros(G, T0, dtype=torch.long)
-        for i, g in enumerate(groups):
-            ids_GT[i, : lengths[i]] = torch.tensor(g[0].prompt)
-        lengths_G = torch.tensor(lengths)
-        causal_TT = torch.ones(T0, T0, dtype=torch.bool).tril()
-        real_GT = torch.arange(T0)[None, :] < lengths_G[:, None]
-        mask_G1TT = ((causal_TT & real_GT[:, None, :]) | torch.eye(T0, dtype=torch.bool))[:, None]
-        positions_GT = torch.arange(T0).expand(G, T0)
-        view = _RowsView(self.cache, R0, R0 + G)
-        dev = self.device
-        logits_GTV = self.model.forward_latent(ids_GT.to(dev), positions_GT.to(dev), view, 0, mask_G1TT.to(dev),
-                                               last_only=(G == 1))
-        last_GV = logits_GTV[:, -1] if G == 1 else logits_GTV[torch.arange(G, device=dev), (lengths_G - 1).to(dev)]
-        self.stats.prefills += 1
-        # Choices beyond the first go after all first choices; copy their prompt rows.
-        for i, g in enumerate(groups):
-            g[0].row = R0 + i
-        extra = [s for g in groups for s in g[1:]]
-        for j, s in enumerate(extra):
-            s.row = R0 + G + j
-        ordered = [g[0] for g in groups] + extra
-        self._active.extend(ordered)
-        for s in extra:
-            src = next(g[0].row for g in groups if s in g)
-            for t in self.cache.latent:
-                t[s.row, : len(s.prompt)] = t[src, : len(s.prompt)]
-        for i, g in enumerate(groups):
-            self.stats.prompt_tokens += lengths[i]
-            for s in g:
-                s.length = len(s.prompt)
-                self._take(s, last_GV[i: i + 1])
-
-    def _decode(self) -> None:
-        self._reap()  # choices that ended at prefill (a stop token, or max_tokens = 1)
-        active = self._active
-        if not active:
-            return
-        R = len(active)
-        ids_R1 = torch.tensor([[s.last_token] for s in active], device=self.device)
-        len_R = torch.tensor([s.length for s in active], device=self.device)
+    def decode(self, seqs: list[Sequence]) -> None:
+        """One token into the cache for each of these sequences (each has exactly one pending token and a block
+        for it), and the next one sampled. A draft/verify step for speculative decoding takes the same inputs."""
+        R, dev = len(seqs), self.device
+        len_R = torch.tensor([s.length for s in seqs], device=dev)
         S = int(len_R.max()) + 1
-        mask_R11S = (torch.arange(S, device=self.device)[None, :] <= len_R[:, None])[:, None, None, :]
-        logits_R1V = self._decode_step(ids_R1, len_R[:, None], _RowsView(self.cache, 0, R), len_R, mask_R11S)
+        K = -(-S // self.block_size)
+        table_RK = torch.tensor([s.blocks[:K] + [NULL_BLOCK] * (K - len(s.blocks[:K])) for s in seqs], device=dev)
+        read_RS = self.cache.rows(table_RK)[:, :S]  # slots past a row's length read the null block: masked
+        write_R1 = read_RS[torch.arange(R, device=dev), len_R][:, None]
+        ids_R1 = torch.tensor([[s.next_input()] for s in seqs], device=dev)
+        mask_R11S = (torch.arange(S, device=dev)[None, :] <= len_R[:, None])[:, None, None, :]
+        logits_R1V = self._decode_step(ids_R1, len_R[:, None], self.cache.step_view(read_RS, write_R1), len_R,
+                                       mask_R11S)
         self.stats.decode_steps += 1
         self.stats.decode_rows += R
-        for s in active:
+        for s in seqs:
             s.length += 1
+            if s.length % self.block_size == 0:
+                self.scheduler.committed(s)
         greedy_R = logits_R1V[:, -1].argmax(dim=-1).tolist()
-        for r, s in enumerate(active):
+        for r, s in enumerate(seqs):
             if s.params.temperature == 0:
                 self._emit(s, greedy_R[r])
             else:
                 self._take(s, logits_R1V[r: r + 1, -1])
-        self._reap()
+
+    def prefill(self, chunks: list[tuple[Sequence, int]]) -> None:
+        """Compute these chunks of pending tokens, packed into one row; a sequence whose chunk ends its pending
+        tokens samples its next token. A token attends to its own sequence's cached slots and to its chunk up to
+        itself: the mask is block-diagonal over sequences, causal inside each, so nothing is padded."""
+        dev = self.device
+        ids, positions, reads, writes, ends, done = [], [], [], [], [], []
+        T = sum(k for _, k in chunks)
+        S = sum(s.length + k for s, k in chunks)
+        mask_TS = torch.zeros(T, S, dtype=torch.bool, device=dev)
+        t0 = o = 0
+        for s, k in chunks:
+            start, ctx = s.length, s.length + k
+            rows_C = self.cache.rows(torch.tensor(s.blocks, device=dev))[:ctx]
+            reads.append(rows_C)
+            writes.append(rows_C[start:])
+            ids += s.all_tokens()[start:ctx]
+            positions.append(torch.arange(start, ctx, device=dev))
+            mask_TS[t0:t0 + k, o:o + ctx] = (torch.arange(ctx, device=dev)[None, :]
+                                             <= torch.arange(start, ctx, device=dev)[:, None])
+            if k == s.pending:
+                ends.append(t0 + k - 1)
+                done.append(s)
+            t0, o = t0 + k, o + ctx
+        view = self.cache.step_view(torch.cat(reads)[None], torch.cat(writes)[None])
+        at_D = torch.tensor(ends, dtype=torch.long, device=dev)
+        logits_1DV = self.model.forward_latent(torch.tensor([ids], device=dev), torch.cat(positions)[None], view, 0,
+                                               mask_TS[None, None], logits_at=at_D)
+        self.stats.prefills += 1
+        for s, k in chunks:
+            s.length += k
+            self.stats.prompt_tokens += k
+            self.scheduler.committed(s)
+        for i, s in enumerate(done):
+            self._take(s, logits_1DV[0, i: i + 1])
 
     def _take(self, s: Sequence, logits_1V: torch.Tensor) -> None:
         p = s.params
@@ -341,7 +349,6 @@ class Engine:
             self._finish(s, "stop")
             return
         s.tokens.append(token)
-        s.last_token = token
         self.stats.generated_tokens += 1
         self.stats.note_tokens(now, 1)
         s.sink(s, token, None, None)

@@ -53,6 +53,15 @@ class ServerMetrics:
         metric("requests_aborted_total", "counter", "Choices stopped early (client gone or stop string met).",
                [("", stats.aborted)])
         metric("engine_errors_total", "counter", "Engine steps that failed.", [("", stats.errors)])
+        metric("cache_used_bytes", "gauge", "Latent cache held by sequences (blocks held x block bytes).",
+               [("", engine.cache_bytes_used)])
+        metric("cache_capacity_bytes", "gauge", "The latent cache's pool.", [("", engine.cache.nbytes())])
+        metric("cache_peak_used_bytes", "gauge", "Most latent cache held at once.",
+               [("", stats.peak_blocks * engine.cache.bytes_per_block)])
+        metric("prefix_cache_hit_tokens_total", "counter", "Prompt tokens taken from the prefix cache.",
+               [("", engine.prefix.hit_tokens if engine.prefix is not None else 0)])
+        metric("preemptions_total", "counter", "Sequences preempted for cache blocks (recomputed later).",
+               [("", engine.scheduler.preemptions)])
         metric("time_to_first_token_seconds", "summary", "Time from submission to the first token.",
                [("_sum", stats.ttft_sum), ("_count", stats.ttft_count)])
         metric("request_duration_seconds", "summary", "Generation requests, from arrival to the last token.",

@@ -1,0 +1,160 @@
+"""What the engine computes at each step, and where in the paged cache it goes.
+
+Every running sequence has tokens whose latents are cached (`length`) and pending tokens after them (prompt and
+generated ids not yet run through the model). A sequence with one pending token decodes: the shared decode step
+feeds it and samples. One with more is prefilling: it gets a chunk of its pending tokens, from a per-step budget of
+`chunk` tokens, so a prompt of the model's whole context is computed over many steps, each also running every other
+user's decode. Prefill chunks go shortest first (a short prompt that arrives during a long one is answered within a
+step), and the oldest prefilling sequence always gets at least a quarter of the budget, so it is never starved.
+
+Blocks: a sequence's block table (`blocks`) covers its cached tokens, plus room for this step's tokens, reserved in
+plan(). When the pool runs short, the newest sequence is preempted: its blocks go back and it returns to the front
+of the queue, to be recomputed later (prompt and tokens generated so far; sampling continues from its own
+generator), so older sequences always finish. The pool holds at least one whole context, so the oldest sequence
+always fits. A request's other choices (n > 1) wait for its first choice's prompt, then take its blocks from the
+prefix cache and compute only the partial last block.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from axk1.infer.block_pool import BlockPool
+from axk1.infer.prefix_cache import PrefixCache
+
+if TYPE_CHECKING:
+    from axk1.infer.engine import Sequence
+
+
+@dataclass
+class StepPlan:
+    decode: list[Sequence] = field(default_factory=list)  # one pending token each: fed, then sampled
+    prefill: list[tuple[Sequence, int]] = field(default_factory=list)  # (sequence, its pending tokens to compute)
+
+
+class Scheduler:
+    def __init__(self, pool: BlockPool, prefix: PrefixCache | None, block_size: int, max_batch: int, chunk: int,
+                 lock: threading.Condition, zero_blocks) -> None:
+        self.pool, self.prefix, self.block_size = pool, prefix, block_size
+        self.max_batch, self.chunk = max_batch, chunk
+        self._lock, self._zero_blocks = lock, zero_blocks  # zero_blocks(fresh blocks): PagedLatentCache.zero_blocks
+        self.waiting: deque[list[Sequence]] = deque()  # groups: the n choices of one request (caller holds _lock)
+        self.running: list[Sequence] = []  # in admission order
+        self.preemptions = 0
+
+    # ---- queue -------------------------------------------------------------------------------------------
+    def admit(self) -> None:
+        """Move waiting groups to running while rows are free, first come first served."""
+        with self._lock:
+            while self.waiting:
+                group = [s for s in self.waiting[0] if not s.cancelled]
+                if not group:
+                    self.waiting.popleft()
+                    continue
+                if len(self.running) + len(group) > self.max_batch:
+                    break  # wait for rows rather than let later requests pass
+                self.waiting.popleft()
+                for follower in group[1:]:
+                    follower.leader = group[0]
+                self.running.extend(group)
+
+    def release(self, s: Sequence) -> None:
+        """s has finished or was cancelled: its blocks go back (cached ones stay findable until evicted)."""
+        self.pool.release(s.blocks)
+        s.blocks = []
+        self.running.remove(s)
+        for f in self.running:
+            if f.leader is s:
+                f.leader = None
+
+    # ---- one step --------------------------------------------------------------------------------------------
+    def plan(self) -> StepPlan:
+        self.admit()
+        plan = StepPlan()
+        for s in list(self.running):  # oldest first: when blocks run short, the newest give way
+            if s in self.running and s.pending == 1 and self._reserve(s, 1, plan, shrink=False):
+                plan.decode.append(s)
+        ready = [s for s in self.running if s.pending > 1 and not self._waits_for_leader(s)]
+        for s in ready:
+            if not s.blocks and s.length == 0:
+                self._take_cached_prefix(s)
+        ready = [s for s in ready if s.pending > 1]  # a full prefix hit leaves one token: a decode row next step
+        budget = self.chunk
+        for s in sorted(ready, key=lambda s: (s.pending, s.id)):
+            if budget <= 0:
+                break
+            k = self._reserve(s, min(s.pending, budget), plan, shrink=True)
+            if k:
+                plan.prefill.append((s, k))
+                budget -= k
+        oldest = min(ready, key=lambda s: s.id, default=None)
+        if oldest is not None and oldest in self.running and all(p is not oldest for p, _ in plan.prefill):
+            k = self._reserve(oldest, min(oldest.pending, max(1, self.chunk // 4)), plan, shrink=True)
+            if k:
+                plan.prefill.append((oldest, k))
+        return plan
+
+    def committed(self, s: Sequence) -> None:
+        """s's cache now holds `length` tokens: index the blocks they fill (after every step that advanced s)."""
+        full = s.length // self.block_size
+        if self.prefix is not None and full > s.indexed:
+            keys = self.prefix.keys(s.all_tokens()[: full * self.block_size], s.keys)
+            self.prefix.insert(keys[s.indexed:full], s.blocks[s.indexed:full])
+            s.indexed = full
+
+    # ---- blocks ------------------------------------------------------------------------------------------------
+    def _waits_for_leader(self, s: Sequence) -> bool:
+        lead = s.leader
+        return lead is not None and not (lead.finished or lead.cancelled) and lead.pending > 1
+
+    def _take_cached_prefix(self, s: Sequence) -> None:
+        if self.prefix is None:
+            return
+        tokens = s.all_tokens()
+        usable = (len(tokens) - 1) // self.block_size  # at least one token is computed: its logits are sampled
+        s.blocks = self.prefix.match(self.prefix.keys(tokens[: usable * self.block_size], s.keys)[:usable])
+        s.indexed = len(s.blocks)  # indexed already: that is where they came from
+        s.length = len(s.blocks) * self.block_size
+
+    def _reserve(self, s: Sequence, k: int, plan: StepPlan, shrink: bool) -> int:
+        """Give s blocks for its next k tokens, preempting newer sequences if the pool is short. Returns the tokens
+        it got room for: k, fewer (shrink=True), or 0 (s waits; if not shrink, s itself was preempted)."""
+        bs = self.block_size
+        need = -(-(s.length + k) // bs) - len(s.blocks)
+        while need > self.pool.num_available:
+            victim = max((v for v in self.running if v.id > s.id and v.blocks), key=lambda v: v.id, default=None)
+            if victim is None:
+                break
+            self._preempt(victim, plan)
+        if need > self.pool.num_available:
+            if not shrink:
+                self._preempt(s, plan)
+                return 0
+            need = self.pool.num_available
+            k = min(k, (len(s.blocks) + need) * bs - s.length)
+            if k <= 0:
+                return 0
+        if need > 0:
+            blocks, fresh = self.pool.allocate(need)
+            if fresh:
+                self._zero_blocks(fresh)
+            s.blocks.extend(blocks)
+        return k
+
+    def _preempt(self, s: Sequence, plan: StepPlan) -> None:
+        self.preemptions += 1
+        self.pool.release(s.blocks)
+        s.blocks, s.length, s.indexed = [], 0, 0
+        self.running.remove(s)
+        for f in self.running:
+            if f.leader is s:
+                f.leader = None
+        if s in plan.decode:
+            plan.decode.remove(s)
+        plan.prefill = [(p, k) for p, k in plan.prefill if p is not s]
+        s.leader = None
+        with self._lock:
+            self.waiting.appendleft([s])
