@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from axk1.data.pdf import PdfConfig, PdfError, extract_pdf, page_garbage_reason
+from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
+from axk1.data.pdf_garbage import clean_span, page_garbage_reason
 from axk1.data.pdf_render import (build_test_set, char_error_rate, render_encrypted_pdf, render_image_only_pdf,
                                    render_pdf)
 
@@ -87,14 +88,22 @@ def test_bad_pdfs_fail_with_reason(tmp_path, kind, reason):
 
 
 def test_garbage_gate_signals():
-    cfg = PdfConfig()
+    from collections import Counter
+
     good = "한국어 문장은 띄어쓰기가 있습니다. " * 20
-    assert page_garbage_reason(good, cfg) is None
-    assert page_garbage_reason("", cfg) == "no_text_layer"
-    assert page_garbage_reason("(cid:12)(cid:40)(cid:7) text", cfg) == "cid_codes"
-    assert page_garbage_reason("abc\x01\x03\x04\ufffd\ufffd" * 10, cfg) == "bad_characters"
-    assert page_garbage_reason("한국어문장은띄어쓰기가없습니다" * 20, cfg) == "glued_words"
-    assert page_garbage_reason("ÃÂÄÅÆÇÈÉÊËÌÍÎÏ " * 10, cfg) == "mojibake"
+    assert page_garbage_reason(good) is None
+    assert page_garbage_reason("") == "no_text_layer"
+    assert page_garbage_reason("한국어문장은띄어쓰기가없습니다" * 20) == "glued_words"
+    dropped: Counter = Counter()
+    assert clean_span("(cid:12)(cid:40)(cid:7) text", dropped) == ""
+    assert clean_span("abc\x01\x03\x04\ufffd\ufffd" * 10, dropped) == ""
+    assert clean_span("ÃÂÄÅÆÇÈÉÊËÌÍÎÏ " * 10, dropped) == ""
+    # a few private-use glyphs (a matrix's brackets) are removed, the line's text is kept
+    assert clean_span("행렬 \ue000a b\ue001 의 원소", dropped) == "행렬 a b 의 원소"
+    # a CMap-garbled Latin word comes out as rare Hangul syllables: the word is dropped, the line kept
+    assert clean_span("이 문서는 ko줮쥔쥅쥘 패키지를 다룬다", dropped) == "이 문서는 패키지를 다룬다"
+    assert clean_span("똠방각하 햏 같은 말은 남는다", dropped) == "똠방각하 햏 같은 말은 남는다"
+    assert dropped == {"cid_codes": 1, "bad_characters": 1, "mojibake": 1, "private_use": 2, "garbled_hangul": 1}
 
 
 def test_ocr_hook_receives_rejected_pages(tmp_path):

@@ -1,54 +1,90 @@
-"""Page geometry from pypdfium2 text rectangles: margin lines (running headers/footers) and column detection.
+"""Page layout from measured lines: running headers/footers, columns, reading order.
 
-PDFium's text rectangles are roughly one per line segment, cheap to read (~0.3 ms a page), so geometry costs
-little next to text extraction. Multi-column pages are re-extracted column by column with bounded text
-extraction, in reading order: full-width lines split the page into bands; within a band, left then right.
+Every line gets exactly one role (header, footer or body), so nothing is both removed and kept.
+A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap, and
+at least one of: the same text (digits and roman numerals as #) in that position on another page; a page
+number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
+one end. Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
+count. Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
+full-width bands, and within a band the left column is read before the right.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections import Counter
 
-from axk1.text.korean import is_wide
+from axk1.data.pdf_lines import Line, PageLines
 
-Rect = tuple[float, float, float, float]  # left, bottom, right, top (PDF points, origin bottom-left)
+Rect = tuple[float, float, float, float]  # left, bottom, right, top
 
+_ROMAN = r"(?=[ivx])(?:x{0,3})(?:ix|iv|v?i{0,3})"  # i … xxxix, never empty
+PAGE_NUMBER_RE = re.compile(r"^[-–—\s\[(]*(?:page|p\.|페이지)?\s*(?:\d{1,4}|" + _ROMAN + r")\s*(?:(?:/|of)\s*\d{1,4})?"
+                            r"\s*(?:쪽|면)?[-–—\s\])]*$", re.IGNORECASE)
+_NUMBER_AT_END_RE = re.compile(r"(?:^(?:\d{1,4}|" + _ROMAN + r")\s)|(?:\s(?:\d{1,4}|" + _ROMAN + r")$)", re.IGNORECASE)
+_ROMAN_TOKEN_RE = re.compile(r"\b" + _ROMAN + r"\b", re.IGNORECASE)
 
-@dataclass
-class PageLayout:
-    width: float
-    height: float
-    margin_top: Rect            # the top band, searched for running headers
-    margin_bottom: Rect         # the bottom band, searched for running footers and page numbers
-    body_boxes: list[Rect]      # regions to extract in reading order
-    columns: int
-
-
-def page_rects(textpage) -> list[Rect]:
-    return [tuple(textpage.get_rect(i)) for i in range(textpage.count_rects())]
+BAND = 0.12          # top/bottom share of the page where headers and footers can sit
+TIGHT_BAND = 0.09    # a one-off header (no repetition, no size difference) must sit this close to the edge
 
 
-def analyse_page(rects: list[Rect], width: float, height: float, margin_band: float = 0.08,
-                 detect_columns: bool = True) -> PageLayout:
-    """Splits the page into top band, body and bottom band; the body into columns when it has two.
-    (PDFium reports no rectangle for some lines, e.g. Hangul-only lines in fonts without metrics, so the
-    bands are fixed regions rather than unions of rectangles.)"""
-    band = margin_band * height
-    top_cut, bottom_cut = height - band, band
-    body = [r for r in rects if bottom_cut <= (r[1] + r[3]) / 2 <= top_cut]
-    margin_top = (0.0, top_cut, width, height)
-    margin_bottom = (0.0, 0.0, width, bottom_cut)
-    gutter = find_gutter(body) if detect_columns else None
-    if gutter is None:
-        return PageLayout(width, height, margin_top, margin_bottom, [(0.0, bottom_cut, width, top_cut)], 1)
-    boxes = _column_boxes(body, gutter, width, bottom_cut, top_cut)
-    return PageLayout(width, height, margin_top, margin_bottom, boxes, 2)
+def repeat_key(text: str) -> str:
+    """Header text with the parts that change from page to page (numbers) made equal."""
+    key = re.sub(r"\d+", "#", " ".join(text.split()))
+    return _ROMAN_TOKEN_RE.sub("#", key)
+
+
+def is_page_number(text: str) -> bool:
+    return bool(text.strip()) and bool(PAGE_NUMBER_RE.match(text.strip()))
+
+
+def body_size(lines: list[Line]) -> float:
+    """The font size most of the text is set in (weighted by characters)."""
+    counts: Counter = Counter()
+    for ln in lines:
+        counts[round(ln.size, 1)] += len(ln.text)
+    return counts.most_common(1)[0][0] if counts else 10.0
+
+
+def _edge_candidates(page: PageLines) -> tuple[list[tuple[Line, float]], list[tuple[Line, float]]]:
+    """Up to two lines from the top and from the bottom, each with its gap to the next line inward."""
+    order = sorted(page.lines, key=lambda ln: -ln.y1)
+    top, bottom = [], []
+    for i, ln in enumerate(order[:2]):
+        if ln.y0 >= (1 - BAND) * page.height and i + 1 < len(order):
+            top.append((ln, ln.y0 - order[i + 1].y1))
+    rev = order[::-1]
+    for i, ln in enumerate(rev[:2]):
+        if ln.y1 <= BAND * page.height and i + 1 < len(rev):
+            bottom.append((ln, rev[i + 1].y0 - ln.y1))
+    return top, bottom
+
+
+def assign_roles(pages: list[PageLines]) -> None:
+    """Marks header and footer lines on every page (see the module docstring); the rest stay body."""
+    cands = [_edge_candidates(p) for p in pages]
+    seen: Counter = Counter()
+    for top, bottom in cands:
+        seen.update({("t", repeat_key(ln.text)) for ln, _ in top} | {("b", repeat_key(ln.text)) for ln, _ in bottom})
+    for page, (top, bottom) in zip(pages, cands):
+        size = body_size(page.lines)
+        for edge, group, role in (("t", top, "header"), ("b", bottom, "footer")):
+            for ln, gap in group:  # the outermost first; an inner one only when the outer one was a header
+                apart = gap >= 0.8 * size
+                repeated = seen[(edge, repeat_key(ln.text))] >= 2
+                one_off = edge == "t" and apart and ln.size <= 1.05 * size and (
+                    ln.size <= 0.92 * size
+                    or (_NUMBER_AT_END_RE.search(ln.text.strip()) and ln.y0 >= (1 - TIGHT_BAND) * page.height))
+                if apart and (repeated or is_page_number(ln.text) or one_off):
+                    ln.role = role
+                else:
+                    break
 
 
 def find_gutter(rects: list[Rect], min_gap: float = 6.0) -> float | None:
     """The x of a vertical gap that splits the text into two columns, or None.
 
-    A gutter: a run of x covered by at most 15% of the rectangles (full-width titles may cross it), at least
+    A gutter: a run of x covered by at most 15% of the lines (full-width titles may cross it), at least
     `min_gap` wide, inside the middle 60% of the text block, with at least a fifth of the lines wholly on
     each side, and lines that fill their column (so a table with spaced cells is not taken for columns).
     """
@@ -90,46 +126,29 @@ def find_gutter(rects: list[Rect], min_gap: float = 6.0) -> float | None:
     return gx
 
 
-def _column_boxes(body: list[Rect], gx: float, width: float, bottom: float, top: float) -> list[Rect]:
-    spanning = sorted((r for r in body if r[0] < gx < r[2]), key=lambda r: -r[3])
-    boxes: list[Rect] = []
-    cursor = top
-    for r in spanning:
-        if r[3] < cursor - 1:
-            boxes += [(0.0, r[3], gx, cursor), (gx, r[3], width, cursor)]
-        boxes.append((0.0, r[1], width, r[3]))
-        cursor = r[1]
-    if cursor > bottom + 1:
-        boxes += [(0.0, bottom, gx, cursor), (gx, bottom, width, cursor)]
-    return boxes
+def body_blocks(page: PageLines, detect_columns: bool = True) -> tuple[list[list[Line]], int]:
+    """The body lines in reading order as blocks (a column of a band, or the whole page), and the number of
+    columns found. Lines keep PDFium's order within a block."""
+    body = [ln for ln in page.lines if ln.role == "body"]
+    gx = find_gutter([(ln.x0, ln.y0, ln.x1, ln.y1) for ln in body]) if detect_columns else None
+    if gx is None:
+        return ([body] if body else []), 1
+    spanning = sorted((ln for ln in body if ln.x0 < gx < ln.x1), key=lambda ln: -ln.y1)
+    blocks: list[list[Line]] = []
+    cursor = float("inf")
+    for cut in spanning + [None]:
+        floor = cut.y1 if cut is not None else float("-inf")
+        band = [ln for ln in body if not (ln.x0 < gx < ln.x1) and floor <= (ln.y0 + ln.y1) / 2 < cursor]
+        blocks += [b for b in ([ln for ln in band if (ln.x0 + ln.x1) / 2 < gx],
+                               [ln for ln in band if (ln.x0 + ln.x1) / 2 >= gx]) if b]
+        if cut is not None:
+            if band or not blocks or not (blocks[-1][-1].x0 < gx < blocks[-1][-1].x1):
+                blocks.append([])
+            blocks[-1].append(cut)  # consecutive full-width lines form one block
+            cursor = cut.y0
+    return blocks, 2
 
 
 def _median(values: list[float]) -> float:
     s = sorted(values)
     return s[len(s) // 2] if s else 0.0
-
-
-def line_width_em(line: str) -> float:
-    """Width of a line in em, estimated from its characters: wide (CJK) 1, others about half."""
-    w = 0.0
-    for ch in line:
-        if is_wide(ch):
-            w += 1.0
-        elif ch == " ":
-            w += 0.28
-        elif ch in "ilI.,;:'!|":
-            w += 0.3
-        elif ch in "mwMW":
-            w += 0.8
-        else:
-            w += 0.52
-    return w
-
-
-def full_lines(lines: list[str], ratio: float = 0.88) -> list[bool]:
-    """Which lines reach (about) the right edge of their block, i.e. continue on the next line."""
-    widths = [line_width_em(x) for x in lines]
-    widest = max(widths, default=0.0)
-    if widest < 8:
-        return [False] * len(lines)
-    return [w >= ratio * widest for w in widths]

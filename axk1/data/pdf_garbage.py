@@ -1,0 +1,92 @@
+"""Garbage in a PDF text layer, judged per span (a line or a word), not per page.
+
+A page is a mix: a matrix drawn with private-use bracket glyphs or a figure with a broken text layer sits
+next to good body text. So bad characters are removed, bad words and lines are dropped with a counted reason,
+and a page is given up (to OCR, or rejected) only when nothing usable is left of it or the whole page shows a
+page-wide defect (Korean with no word spaces).
+
+Garbled Hangul: a font whose character map is wrong turns Latin words into Hangul syllables (`ko.TEX` ->
+`ko줮쥔쥅쥘`). Real Korean uses the 2,350 syllables of KS X 1001 (the EUC-KR set) for nearly everything;
+random code points from the 11,172 possible syllables mostly fall outside it. A word made mostly of such rare
+syllables is dropped as `garbled_hangul`; one rare syllable in a word (똠, 햏) is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+
+from axk1.text.korean import count_syllables, hangul_space_ratio, is_syllable
+
+_CONTROL_RE = re.compile("[\x00-\x01\x03-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ufffe\uffff]")
+_PRIVATE_RE = re.compile("[\ue000-\uf8ff]")
+_CID_RE = re.compile(r"\(cid:\d+\)")
+
+
+@lru_cache(maxsize=4096)
+def is_common_syllable(ch: str) -> bool:
+    """A Hangul syllable in KS X 1001's 2,350: two bytes in EUC-KR (Python's codec writes the other 8,822 as
+    an eight-byte jamo sequence)."""
+    try:
+        return len(ch.encode("euc-kr")) == 2
+    except UnicodeEncodeError:
+        return False
+
+
+def garbled_word(word: str) -> bool:
+    """At least two rare syllables, and they are at least half of the word's syllables."""
+    syllables = [ch for ch in word if is_syllable(ch)]
+    if len(syllables) < 2:
+        return False
+    rare = sum(not is_common_syllable(ch) for ch in syllables)
+    return rare >= 2 and 2 * rare >= len(syllables)
+
+
+def _mojibake(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha()]
+    return len(letters) >= 10 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3
+
+
+def clean_span(text: str, dropped: Counter) -> str:
+    """The usable part of one line of a text layer ("" when none), counting what was removed by reason:
+    `control`/`private_use` characters, `garbled_hangul` words, and whole lines for `cid_codes`,
+    `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1)."""
+    visible = len(text.replace(" ", ""))
+    if not visible:
+        return ""
+    if _CID_RE.search(text):
+        dropped["cid_codes"] += 1
+        return ""
+    n_control = len(_CONTROL_RE.findall(text))
+    n_private = len(_PRIVATE_RE.findall(text))
+    if n_control + n_private > 0.3 * visible:
+        dropped["bad_characters"] += 1
+        return ""
+    if n_control:
+        dropped["control"] += n_control
+        text = _CONTROL_RE.sub("", text)
+    if n_private:  # private-use glyphs (brackets of a matrix, logos) carry no text
+        dropped["private_use"] += n_private
+        text = _PRIVATE_RE.sub("", text)
+    if _mojibake(text):
+        dropped["mojibake"] += 1
+        return ""
+    if any(is_syllable(ch) and not is_common_syllable(ch) for ch in text):
+        words = text.split(" ")
+        kept = [w for w in words if not garbled_word(w)]
+        if len(kept) < len(words):
+            dropped["garbled_hangul"] += len(words) - len(kept)
+            text = " ".join(kept)
+    return " ".join(text.split())
+
+
+def page_garbage_reason(text: str, min_hangul_space_ratio: float = 0.04) -> str | None:
+    """Why what is left of a page is unusable as a whole, or None: nothing left, or Korean with (almost) no
+    spaces between words (a text layer that lost its word spaces; OCR does better)."""
+    body = text.strip()
+    if not body:
+        return "no_text_layer"
+    if count_syllables(body) >= 100 and hangul_space_ratio(body) < min_hangul_space_ratio:
+        return "glued_words"
+    return None

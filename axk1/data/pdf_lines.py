@@ -1,0 +1,113 @@
+"""A PDF page as lines with measured geometry (pypdfium2): the unit every later decision works on.
+
+One `get_text_range` call gives the page text with PDFium's own line breaks; each line then gets its box
+from the boxes of its first and last characters (not every character, so reading geometry costs a fraction
+of reading the text), its font size, and the gaps between PDFium's text rectangles on it. Coordinates are moved into the crop box's frame (origin
+at its bottom-left corner): PDFium reports text in the MediaBox's user space, and a CropBox not at the
+origin would otherwise put every line outside the page. Table rows show as lines with wide gaps between
+their rectangles.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+
+@dataclass
+class Line:
+    text: str
+    x0: float            # left, bottom, right, top in points, crop-box frame
+    y0: float
+    x1: float
+    y1: float
+    size: float          # font size of the line's first visible character (points)
+    gaps: int = 0        # gaps wider than 1.5 em between pieces of the line (table cells)
+    soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end
+    role: str = "body"   # body | header | footer (each line gets exactly one)
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+@dataclass
+class PageLines:
+    width: float
+    height: float
+    lines: list[Line]
+    chars: int           # characters PDFium found on the page (0: no text layer)
+    hidden: int = 0      # lines outside the crop box, left out
+
+
+def page_frame(page) -> tuple[float, float, float, float]:
+    """The visible page (crop box clipped to the media box) in the user space PDFium reports text in.
+    (`get_bbox`, not `get_cropbox`: the latter falls back to US Letter when the box is inherited.)"""
+    left, bottom, right, top = page.get_bbox()
+    return left, bottom, right, top
+
+
+def read_lines(page, textpage) -> PageLines:
+    import pypdfium2.raw as raw
+
+    left, bottom, right, top = page_frame(page)
+    width, height = right - left, top - bottom
+    text = textpage.get_text_range()
+    handle = textpage.raw
+    identity = len(text) == textpage.count_chars()  # else text and char indices differ: translate each
+
+    def char_index(ti: int) -> int:
+        return ti if identity else raw.FPDFText_GetCharIndexFromTextIndex(handle, ti)
+
+    l_, r_, b_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    loose = raw.FS_RECTF()
+
+    def box(ci: int) -> tuple[float, float]:
+        raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
+        return l_.value, r_.value
+
+    lines: list[Line] = []
+    hidden = 0
+    pos, n = 0, len(text)
+    while pos < n:
+        end = text.find("\n", pos)
+        end = n if end < 0 else end
+        raw_line = text[pos:end].rstrip("\r")
+        start_ti, pos = pos, end + 1
+        body = raw_line.strip()
+        if not body:
+            continue
+        first = start_ti + (len(raw_line) - len(raw_line.lstrip()))
+        ci0, ci1 = char_index(first), char_index(first + len(body) - 1)
+        if ci0 < 0 or ci1 < ci0:
+            continue
+        # Character boxes, not PDFium's text rectangles: fonts without vertical metrics give flat boxes that
+        # the rectangles leave out. The loose box (font ascent/descent) gives the line's height.
+        x0, x1 = box(ci0)[0], box(ci1)[1]
+        raw.FPDFText_GetLooseCharBox(handle, ci0, loose)
+        y0, y1 = loose.bottom, loose.top
+        size = raw.FPDFText_GetFontSize(handle, ci0) or 0.0
+        if size < 3:  # size set by the text matrix (Tf 1, as Quartz writes it): the line height stands in
+            size = max(y1 - y0, 1.0)
+        if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
+            hidden += 1  # outside the crop box: not on the visible page
+            continue
+        gaps = 0
+        if " " in body:  # gaps wider than 1.5 em between PDFium's text rectangles separate table cells
+            rects = []
+            for i in range(raw.FPDFText_CountRects(handle, ci0, ci1 - ci0 + 1)):
+                raw.FPDFText_GetRect(handle, i, l_, t_, r_, b_)
+                rects.append((l_.value, r_.value))
+            rects.sort()
+            gaps = sum(1 for a, b in zip(rects, rects[1:]) if b[0] - a[1] > 1.5 * size)
+        soft = body.endswith("\x02")
+        if "\x02" in body[:-1]:
+            body = body[:-1].replace("\x02", "-") + body[-1]  # a hyphen marker inside a line is an ordinary hyphen
+        if soft:
+            body = body[:-1] + "-"
+        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft))
+    return PageLines(width, height, lines, n, hidden)

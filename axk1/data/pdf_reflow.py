@@ -1,0 +1,150 @@
+"""Re-joining wrapped lines from their measured geometry, and line-end hyphens.
+
+A line continues on the next one when it is full: the space left before its block's right edge (measured
+in points, per block) could not have held the next line's first word, which is what made the typesetter
+break there. Justified text leaves ~0 points; the last line of a paragraph leaves more than a word. The next
+line must also look like a continuation: not a list item, not more indented than the line before (a new
+paragraph is), the same type size, no paragraph gap between them. Lines with wide internal gaps (table
+rows) and leader lines (index and contents entries: `term . . . 12`) are never joined to anything.
+
+Hyphens at a line end: PDFium marks every one as soft, so the hyphen is judged on the words. Kept when
+either side is Hangul (TeX never hyphenates Hangul: the author wrote it), when a side is not a plain word
+(`kotex-utf.sty`, `x-1`), when the second part starts with a capital, when the hyphenated form occurs in the
+document, or when both halves are words of the document and the joined form is not (a compound:
+`well-known`); otherwise the word was split by hyphenation and is joined (`inter-` `nationalization`).
+Korean words cut at a line end go to the shared LineJoiner (axk1/text/korean.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from axk1.data.pdf_lines import Line
+from axk1.text.korean import LineJoiner, interior_word_counts, is_hangul, is_wide
+
+# List markers. Not "가." / "다.": a line starting with one syllable and a full stop is far more often the
+# end of a sentence whose last word was cut ("발표했" / "다.").
+_ITEM_RE = re.compile(r"^(?:[•·◦▪■□○●◆◇▶►※\-–—*]|\d{1,2}[.)]|\(\d{1,2}\)|[①-⑳]|[가-하]\)|\([가-하a-z]\)|[a-z]\))(?:\s|$)")
+_LEADER_RE = re.compile(r"(?:\.\s?){3,}\s*[\divxlc,–\- ]*$", re.IGNORECASE)
+Box = tuple[float, float, float]  # a block's left and right edge, and its usual baseline-to-baseline distance
+_WORD_STRIP = ".,!?;:()[]{}\"'“”‘’·…"
+_LATIN_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def width_em(text: str) -> float:
+    """Width of a text in em, estimated from its characters: wide (CJK) 1, others about half."""
+    w = 0.0
+    for ch in text:
+        if is_wide(ch):
+            w += 1.0
+        elif ch == " ":
+            w += 0.28
+        elif ch in "ilI.,;:'!|":
+            w += 0.3
+        elif ch in "mwMW":
+            w += 0.8
+        else:
+            w += 0.52
+    return w
+
+
+def standalone(line: Line) -> bool:
+    """Table rows and leader lines: never joined."""
+    return line.gaps > 0 or bool(_LEADER_RE.search(line.text))
+
+
+def is_item(text: str) -> bool:
+    return bool(_ITEM_RE.match(text))
+
+
+def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool) -> bool:
+    """Whether `cur` wraps onto `nxt`; the boxes are (left, right, line pitch) of each line's block."""
+    if standalone(cur) or standalone(nxt) or is_item(nxt.text):
+        return False
+    if abs(cur.size - nxt.size) > 0.15 * max(cur.size, nxt.size):
+        return False
+    em_cur = cur.width / max(width_em(cur.text), 1.0)
+    em_nxt = nxt.width / max(width_em(nxt.text), 1.0)
+    first_word = nxt.text.split(" ", 1)[0]
+    room = cur_box[1] - cur.x1
+    if room >= width_em(first_word) * em_nxt + 0.3 * em_cur:
+        return False  # the next word would have fit: the line was ended on purpose
+    cur_indent, nxt_indent = cur.x0 - cur_box[0], nxt.x0 - nxt_box[0]
+    allowed = cur_indent + 0.6 * em_cur + (4 * em_cur if is_item(cur.text) else 0.0)
+    if nxt_indent > max(allowed, 0.6 * em_cur):
+        return False
+    if same_block and cur.y0 - nxt.y0 > 1.3 * cur_box[2]:
+        return False  # a paragraph gap, or something (a display, a figure) between them
+    return True
+
+
+def keep_hyphen(left: str, right: str, vocab: Counter) -> bool:
+    """At a line end `left-` followed by `right` (the words without the hyphen): keep the hyphen?"""
+    if not left or not right:
+        return True
+    if is_hangul(left[-1]) or is_hangul(right[0]):
+        return True
+    lw = _LATIN_WORD_RE.fullmatch(left.split("-")[-1])
+    rw = _LATIN_WORD_RE.fullmatch(right.rstrip(_WORD_STRIP))
+    if lw is None or rw is None or right[0].isupper():
+        return True
+    a, b = lw.group().lower(), rw.group().lower()
+    if f"{a}-{b}" in vocab:
+        return True
+    if a + b in vocab:
+        return False
+    return len(a) > 1 and len(b) > 1 and a in vocab and b in vocab
+
+
+def document_vocab(lines: list[str]) -> Counter:
+    """Lower-cased words of the document as written inside lines (not at a line's ends, which may be cut)."""
+    counts: Counter = Counter()
+    for line in lines:
+        words = line.split()[1:-1]
+        counts.update(w.strip(_WORD_STRIP).lower() for w in words)
+    return counts
+
+
+def block_box(block: list[Line]) -> Box:
+    """Edges from the lines' measured extents; the pitch is the median distance between consecutive lines
+    (a paragraph gap is larger)."""
+    steps = sorted(a.y0 - b.y0 for a, b in zip(block, block[1:]) if a.y0 - b.y0 > 0.5 * a.size)
+    pitch = steps[len(steps) // 2] if steps else 1.5 * block[0].size
+    return min(ln.x0 for ln in block), max(ln.x1 for ln in block), pitch
+
+
+def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJoiner) -> str:
+    """The text of a sequence of body lines (all pages, in reading order): `boxes[i]` is line i's block
+    (see block_box), `blocks[i]` its block number. Wrapped lines are joined, other breaks stay newlines."""
+    texts = [ln.text for ln in lines]
+    vocab = document_vocab(texts)
+    kinds: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for i in range(len(lines) - 1):
+        a, b = texts[i], texts[i + 1]
+        if not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1]):
+            kinds.append("nl")
+        elif a.endswith("-") and len(a) > 1:
+            left, right = a[:-1].split(" ")[-1], b.split(" ", 1)[0]
+            kinds.append("hyphen" if keep_hyphen(left, right, vocab) else "dehyph")
+        elif is_hangul(a[-1]) and is_hangul(b[0]):
+            kinds.append("ko")
+            pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
+        elif is_wide(a[-1]) and is_wide(b[0]) and not (is_hangul(a[-1]) or is_hangul(b[0])):
+            kinds.append("glue")  # Chinese/Japanese: no spaces between words
+        else:
+            kinds.append("space")
+    decisions = iter(joiner.decide(pairs, interior_word_counts(texts))) if pairs else iter(())
+    parts: list[str] = []
+    for i, text in enumerate(texts):
+        if i:
+            kind = kinds[i - 1]
+            if kind == "nl":
+                parts.append("\n")
+            elif kind == "dehyph":
+                parts[-1] = parts[-1][:-1]
+            elif kind == "space" or (kind == "ko" and not next(decisions)):
+                parts.append(" ")
+        parts.append(text)
+    return "".join(parts)
