@@ -1,0 +1,168 @@
+"""The serving engine's paged latent cache: chunked prefill, prefix caching, pool exhaustion and eviction, each
+checked against generation with the plain contiguous cache (axk1.infer.generate: the whole prompt in one forward)."""
+
+import queue
+
+import pytest
+import torch
+
+import axk1
+from axk1.infer.block_pool import BlockPool, PoolExhausted
+from axk1.infer.engine import Engine, SamplingParams
+from axk1.infer.generate import generate
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")).eval()
+
+
+def _prompt(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [1] + torch.randint(3, 500, (n - 1,), generator=g).tolist()
+
+
+class _Run:
+    """An engine stepped by hand (no thread): submit, then step until every sequence has finished."""
+
+    def __init__(self, model, **kw):
+        self.engine = Engine(model, **kw)
+        self.events = queue.Queue()
+
+    def submit(self, prompt, max_tokens, n=1, **params):
+        params = SamplingParams(max_tokens=max_tokens, stop_ids=frozenset(), **{"temperature": 0.0, **params})
+        return self.engine.submit(prompt, params, lambda s, t, r, e: self.events.put((s.id, t, r, e)), n)
+
+    def finish(self, max_steps=10_000):
+        for _ in range(max_steps):
+            if not (self.engine.num_running or self.engine.num_waiting):
+                break
+            self.engine.step()
+        tokens, ends = {}, {}
+        while not self.events.empty():
+            sid, token, reason, error = self.events.get()
+            if token is None:
+                ends[sid] = (reason, error)
+            else:
+                tokens.setdefault(sid, []).append(token)
+        return tokens, ends
+
+
+def _alone(model, prompt, max_tokens):
+    return generate(model, [prompt], max_new_tokens=max_tokens, stop_ids=[]).tokens[0]
+
+
+def test_chunked_prefill_equals_the_whole_prompt_at_once_and_interleaves_with_decoding(model):
+    run = _Run(model, max_batch=4, max_model_len=256, block_size=8, prefill_chunk=24)
+    long_prompt, short_prompt = _prompt(150, 1), _prompt(5, 2)
+    (long,) = run.submit(long_prompt, 6)
+    run.engine.step()  # the long prompt's first chunk
+    (short,) = run.submit(short_prompt, 6)
+    run.engine.step()
+    assert short.tokens and not long.tokens  # the short one answered while the long one is still prefilling
+    assert long.length < len(long_prompt)
+    tokens, ends = run.finish()
+    assert tokens[long.id] == _alone(model, long_prompt, 6)
+    assert tokens[short.id] == _alone(model, short_prompt, 6)
+    assert ends[long.id] == ends[short.id] == ("length", None)
+    assert run.engine.stats.prefills >= 150 // 24  # the long prompt went in chunks
+
+
+def test_cache_grows_with_tokens_held_and_returns_when_sequences_end(model):
+    run = _Run(model, max_batch=8, max_model_len=512, block_size=8, prefix_caching=False)
+    prompts = [_prompt(n, 10 + n) for n in (3, 17, 40)]
+    seqs = [run.submit(p, 4)[0] for p in prompts]
+    run.engine.step()  # all three prefill in one packed call, each samples a first token
+    held = sum(-(-(len(p) + 1) // 8) for p in prompts)  # the prompt and the sampled token's slot
+    assert run.engine.pool.num_held <= held and all(s.tokens for s in seqs)
+    assert run.engine.cache.nbytes() >= 8 * 512 * 40 * 3 * 4  # the pool could hold every row at full length ...
+    assert run.engine.cache_bytes_used == run.engine.pool.num_held * run.engine.cache.bytes_per_block
+    assert run.engine.cache_bytes_used < run.engine.cache.nbytes() / 50  # ... and three short ones use a sliver
+    tokens, _ = run.finish()
+    assert run.engine.pool.num_held == 0
+    for s, p in zip(seqs, prompts):
+        assert tokens[s.id] == _alone(model, p, 4)
+
+
+def test_prefix_hits_compute_only_the_new_tokens_and_match_a_full_forward(model):
+    run = _Run(model, max_batch=4, max_model_len=256, block_size=8)
+    system = _prompt(40, 3)  # five full blocks
+    first, second = system + [7, 8, 9], system + [11, 12]
+    (a,) = run.submit(first, 5)
+    first_tokens = run.finish()[0][a.id]
+    computed = run.engine.stats.prompt_tokens
+    (b,) = run.submit(second, 5)
+    (c,) = run.submit(first, 5)  # the same prompt again: all its full blocks come from the cache
+    tokens, _ = run.finish()
+    assert run.engine.prefix.hit_tokens == 40 + 40
+    assert run.engine.stats.prompt_tokens - computed == 2 + 3  # b's 2 new tokens, c's 3
+    assert tokens[b.id] == _alone(model, second, 5)
+    assert tokens[c.id] == first_tokens == _alone(model, first, 5)
+
+
+def test_choices_of_one_request_share_the_prompt_blocks(model):
+    run = _Run(model, max_batch=4, max_model_len=256, block_size=8)
+    prompt = _prompt(35, 4)
+    greedy = run.submit(prompt, 6, n=3)
+    sampled = run.submit(prompt, 6, n=2, temperature=1.0, seed=5)
+    tokens, _ = run.finish()
+    assert [tokens[s.id] for s in greedy] == [_alone(model, prompt, 6)] * 3
+    assert run.engine.prefix.hit_tokens >= 32 * 4  # every choice after the first took 4 full blocks
+    again = _Run(model, max_batch=4, max_model_len=256, block_size=8, prefix_caching=False)
+    resampled = again.submit(prompt, 6, n=2, temperature=1.0, seed=5)
+    tokens_again, _ = again.finish()
+    assert [tokens[s.id] for s in sampled] == [tokens_again[s.id] for s in resampled]  # seeds hold either way
+
+
+def test_pool_exhaustion_preempts_and_every_request_still_matches(model):
+    # A pool of one whole context (64 tokens) for four requests that need ~45 tokens each at the end.
+    run = _Run(model, max_batch=4, max_model_len=64, cache_tokens=64, block_size=8, prefill_chunk=16)
+    prompts = [_prompt(20 + i, 20 + i) for i in range(4)]
+    greedy = [run.submit(p, 24)[0] for p in prompts[:3]]
+    (sampled,) = run.submit(prompts[3], 24, temperature=0.8, seed=9)
+    tokens, ends = run.finish()
+    assert run.engine.scheduler.preemptions > 0
+    for s, p in zip(greedy, prompts):
+        assert tokens[s.id] == _alone(model, p, 24) and ends[s.id] == ("length", None)
+    roomy = _Run(model, max_batch=4, max_model_len=64, block_size=8)
+    (alone,) = roomy.submit(prompts[3], 24, temperature=0.8, seed=9)
+    assert tokens[sampled.id] == roomy.finish()[0][alone.id]  # recompute continues the same random stream
+    assert run.engine.pool.num_held == 0
+
+
+def test_evicted_blocks_are_forgotten_and_a_later_request_recomputes_them(model):
+    run = _Run(model, max_batch=1, max_model_len=48, cache_tokens=48, block_size=8)
+    shared = _prompt(33, 6)  # four full blocks cached after it ends
+    (a,) = run.submit(shared, 4)
+    first_tokens = run.finish()[0][a.id]
+    assert len(run.engine.prefix) == 4
+    (other,) = run.submit(_prompt(41, 7), 4)  # needs 6 of the 6 blocks: evicts every cached block of `shared`
+    run.finish()
+    assert run.engine.prefix.match(run.engine.prefix.keys(shared[:32], [])) == []
+    hits = run.engine.prefix.hit_tokens
+    (b,) = run.submit(shared, 4)
+    tokens, _ = run.finish()
+    assert run.engine.prefix.hit_tokens == hits  # nothing stale was taken: the blocks now hold other tokens
+    assert tokens[b.id] == first_tokens == _alone(model, shared, 4)
+
+
+def test_block_pool_counts_references_and_evicts_least_recently_used():
+    pool = BlockPool(5)  # blocks 1-4; 0 is the null block
+    cached = set()
+    evicted = []
+    pool.is_cached, pool.on_evict = cached.__contains__, evicted.append
+    (a, b), fresh = pool.allocate(2)
+    assert (a, b) == (1, 2) and fresh == [1, 2]
+    pool.hold(a)
+    pool.release([a])
+    assert pool.refs(a) == 1 and pool.num_available == 2
+    cached.update({a, b})
+    pool.release([b])
+    pool.release([a])  # both cached and unheld: b is the least recently used
+    assert pool.num_available == 4 and pool.num_held == 0
+    blocks, fresh = pool.allocate(3)
+    assert blocks == [3, 4, b] and fresh == [3, 4] and evicted == [b]
+    pool.hold(a)  # a prefix hit takes a back out of the evictable set
+    with pytest.raises(PoolExhausted):
+        pool.allocate(1)
