@@ -41,8 +41,16 @@ def train_tokenizer(vocab_size: int):
     return tokenizer
 
 
-def make_model_folder(path: Path, with_tokenizer: bool = True) -> Path:
-    config = axk1.ModelConfig.from_preset("axk1-tiny")
+def yarn_extended(config: axk1.ModelConfig, factor: float = 4.0) -> axk1.ModelConfig:
+    """The config with YaRN over its context, as the released A.X K1 config sets it (4x: 32K -> 128K)."""
+    original = config.max_position_embeddings
+    return config.replace(max_position_embeddings=int(original * factor), rope_scaling={
+        "type": "yarn", "factor": factor, "original_max_position_embeddings": original, "beta_fast": 32.0,
+        "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0})
+
+
+def make_model_folder(path: Path, with_tokenizer: bool = True, config: axk1.ModelConfig | None = None) -> Path:
+    config = config or axk1.ModelConfig.from_preset("axk1-tiny")
     torch.manual_seed(0)
     axk1.save_pretrained(axk1.AXK1ForCausalLM(config), path)
     if with_tokenizer:

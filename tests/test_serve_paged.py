@@ -166,3 +166,56 @@ def test_block_pool_counts_references_and_evicts_least_recently_used():
     pool.hold(a)  # a prefix hit takes a back out of the evictable set
     with pytest.raises(PoolExhausted):
         pool.allocate(1)
+
+
+def _reference(folder):
+    loaded = axk1.load_model(folder, dtype=torch.float32)
+
+    def run(ids, max_new_tokens):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the server runs one thread: same reduction order, same argmax
+        try:
+            return generate(loaded, [ids], max_new_tokens=max_new_tokens, stop_ids=[]).tokens[0]
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+@pytest.mark.e2e
+def test_server_full_yarn_context_prefix_hits_and_context_limits(tmp_path):
+    """A real `axk1 serve` over axk1-tiny extended 4x with YaRN (context 4,096): a prompt filling the whole context
+    goes in chunks and matches the full forward; a repeated long system prompt is a prefix hit; a request past the
+    context is a 400 that names both lengths, for a prompt alone and for prompt + max_tokens."""
+    import openai
+
+    from tests.serve_helpers import ServerProcess, make_model_folder, yarn_extended
+
+    config = yarn_extended(axk1.ModelConfig.from_preset("axk1-tiny"))
+    folder = make_model_folder(tmp_path / "tiny-yarn", with_tokenizer=False, config=config)
+    reference = _reference(folder)
+    context = config.max_position_embeddings
+    with ServerProcess(folder, "--max-batch", "4", "--prefill-chunk", "512") as server:
+        client = openai.OpenAI(base_url=server.base + "/v1", api_key="x", timeout=120, max_retries=0)
+        ask = dict(model=folder.name, temperature=0, extra_body={"ignore_eos": True})
+        full = _prompt(context - 3, 8)
+        r = client.completions.create(prompt=full, max_tokens=3, **ask)
+        assert r.usage.prompt_tokens + r.usage.completion_tokens == context
+        assert [int(t) for t in r.choices[0].text.split()] == reference(full, 3)  # a token-id folder: ids as text
+        before = server.metrics()
+        shared = _prompt(600, 9)
+        for tail in ([5, 6], [7, 8, 9]):
+            r = client.completions.create(prompt=shared + tail, max_tokens=3, **ask)
+            assert [int(t) for t in r.choices[0].text.split()] == reference(shared + tail, 3)
+        after = server.metrics()
+        assert after["axk1_prefix_cache_hit_tokens_total"] - before["axk1_prefix_cache_hit_tokens_total"] == 592
+        assert after["axk1_cache_peak_used_bytes"] < after["axk1_cache_capacity_bytes"]
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(prompt=[5] * context, max_tokens=1, **ask)
+        assert f"maximum context length is {context} tokens, but the prompt has {context} tokens" in e.value.message
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(prompt=[5] * 4000, max_tokens=200, **ask)
+        assert f"maximum context length is {context} tokens" in e.value.message
+        assert "you requested 4200 tokens (4000 in the prompt, 200 for the completion)" in e.value.message
+        assert e.value.body["param"] == "max_tokens"
+        assert server.metrics()["axk1_engine_errors_total"] == 0
