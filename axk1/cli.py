@@ -71,7 +71,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from axk1.demo import run_demo
 
-    run_demo(Path(args.output), steps=args.steps, posttrain=not args.no_posttrain)
+    run_demo(Path(args.output), steps=args.steps, posttrain=not args.no_posttrain, web=args.web)
     return 0
 
 
@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="stop pretraining after this many steps (default: the "
                    "whole demo recipe, ~5 minutes on 2 cores); post-training then runs in its quick smoke form")
     p.add_argument("--no-posttrain", action="store_true", help="stop at the base model (skip SFT, merge, RL)")
+    p.add_argument("--web", metavar="DIR", default=None, help="the web domain from the saved pages under DIR "
+                   "(written to a WARC, then read by the pipeline's warc source) instead of generated prose")
     p.set_defaults(func=cmd_demo)
     return parser
 

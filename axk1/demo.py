@@ -33,26 +33,28 @@ def _recipe(name: str) -> dict:
     return read_toml(path, "recipe")
 
 
-def run_data(output: Path, progress: bool = True) -> Path:
-    """Starter corpus and the data pipeline; returns the token-shard manifest."""
+def run_data(output: Path, progress: bool = True, web: str | Path | None = None) -> tuple[Path, str]:
+    """Starter corpus and the data pipeline; returns the token-shard manifest and where the web text came from."""
     from axk1.data.config import config_from_dict
     from axk1.data.pipeline import run_pipeline
     from axk1.data.starter import build_starter_corpus
     from axk1.data.stats import account, summary_text
 
-    build_starter_corpus(output / "starter")
+    counts = build_starter_corpus(output / "starter", web_dir=web)
     raw = _recipe("data/starter.toml")
     raw["run"]["output_dir"] = str(output / "data")
     raw["tokenize"]["tokenizer"] = str(output / "data" / "tokenizer")
     for source in raw["sources"]:  # the recipe names out/starter/<part>; the demo keeps everything under -o
         source["path"] = str(output / "starter" / Path(source["path"]).name)
+        if web is not None and source.get("name") == "web":
+            source["type"] = "warc"  # the starter wrote the pages to web/pages.warc.gz
     cfg = config_from_dict(raw, RECIPES / "data")  # every path is set above; the file's folder for any other
     run_pipeline(cfg, progress=progress)
     accounting = account(cfg.out)
     print(summary_text(accounting))
     if not accounting.balanced:
         raise RuntimeError("the data pipeline lost documents: inputs != kept + excluded + failed")
-    return cfg.out / "tokens" / "manifest.json"
+    return cfg.out / "tokens" / "manifest.json", counts["web_source"]
 
 
 def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> tuple[Path, list[dict]]:
@@ -105,7 +107,8 @@ def _validation_lines(rows: list[dict]) -> list[str]:
 
 
 def write_report(output: Path, rows: list[dict], entropy: float, samples: list[tuple[str, str]],
-                 timings: dict[str, float], corpus_tokens: int, posttrain: list[str] = ()) -> Path:
+                 timings: dict[str, float], corpus_tokens: int, posttrain: list[str] = (),
+                 web_source: str = "") -> Path:
     """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
     tail = rows[-5:]
     final = sum(r["loss"] for r in tail) / len(tail)
@@ -120,6 +123,7 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
         "times: much of the fall below the unigram entropy is memorisation (smaller domains most), which is why the "
         "samples below echo the corpus rather than answer",
         *_validation_lines(rows),
+        *([f"- web text: {web_source}"] if web_source else []),
         "", "![loss](train/loss.png)", "",
     ]
     domains = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith("loss/")})
@@ -139,7 +143,8 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
     return path
 
 
-def run_demo(output: Path, steps: int | None = None, progress: bool = True, posttrain: bool = True) -> dict:
+def run_demo(output: Path, steps: int | None = None, progress: bool = True, posttrain: bool = True,
+             web: str | Path | None = None) -> dict:
     from axk1.checkpoint.export import export_checkpoint
     from axk1.checkpoint.hf import load_model
     from axk1.config import ModelConfig
@@ -159,7 +164,8 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True, post
     timings["account"] = time.perf_counter() - t
 
     t = _step("2. data: starter corpus -> filters, dedup, annotation -> tokenizer -> token shards")
-    manifest = run_data(output, progress)
+    manifest, web_source = run_data(output, progress, web)
+    print(f"  web text: {web_source}")
     totals = json.loads(manifest.read_text())
     print(f"  manifest: {manifest} ({json.dumps(totals.get('total_tokens', totals.get('tokens', '?')))} tokens)")
     timings["data"] = time.perf_counter() - t
@@ -206,10 +212,10 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True, post
     entropy = unigram_entropy(manifest)
     corpus_tokens = int(sum(s["tokens"] for s in json.loads(manifest.read_text())["shards"]))
     report = write_report(output, rows, entropy, samples, timings, corpus_tokens,
-                          report_section(post, output) if post else [])
+                          report_section(post, output) if post else [], web_source)
     print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     print(f"report: {report} (final loss vs unigram entropy {entropy:.3f} nats/token)")
     print(f"model folder: {model_dir}  (try: axk1 generate {model_dir} --prompt '안녕하세요'; axk1 serve {model_dir})")
     return {"model_dir": str(model_dir), "reload_max_abs_diff": diff, "posttrain": post, "timings": timings,
             "completions": result.tokens, "unigram_entropy": entropy, "losses": [r["loss"] for r in rows],
-            "report": str(report)}
+            "report": str(report), "web_source": web_source}

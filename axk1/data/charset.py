@@ -3,14 +3,16 @@
 Korean sites still serve EUC-KR, and what they call EUC-KR is in practice CP949 (Windows' superset, which
 adds the 8,822 syllables EUC-KR lacks), so EUC-KR is always decoded as CP949, as browsers do (the WHATWG
 Encoding Standard maps both labels to one decoder). Order: byte-order mark, the HTTP Content-Type charset, a
-<meta> charset in the first 4 KB, strict UTF-8, then charset_normalizer's guess. A page none of these decode
-without errors is "undecodable" (the reader counts it; it is never decoded with replacement characters).
+<meta> charset in the first 4 KB, strict UTF-8, then charset_normalizer's guess, which must also read as a page
+(markup survives, almost no control or unassigned characters: a detector finds *some* codec for any bytes). A page
+none of these decode is "undecodable" (the reader counts it; it is never decoded with replacement characters).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
@@ -34,6 +36,15 @@ def _codec(label: str | None) -> str | None:
         return codecs.lookup(label).name
     except LookupError:
         return None  # an unknown label is ignored, as a browser does
+
+
+def _reads_as_html(text: str) -> bool:
+    """Markup present and at most 0.5% control / private-use / unassigned characters."""
+    if "<" not in text or ">" not in text:
+        return False
+    sample = text[:20000]
+    odd = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Co", "Cn") and ch not in "\t\n\r")
+    return odd <= 0.005 * len(sample)
 
 
 def declared_charset(payload: bytes, content_type: str = "") -> str | None:
@@ -66,7 +77,9 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
         if codec and codec not in tried:
             tried.append(codec)
             try:
-                return payload.decode(codec), codec
+                text = payload.decode(codec)
+                if _reads_as_html(text):
+                    return text, codec
             except UnicodeDecodeError:
                 pass
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'})")

@@ -93,8 +93,11 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
 def cmd_starter(args: argparse.Namespace) -> int:
     from axk1.data.starter import build_starter_corpus
 
-    counts = build_starter_corpus(args.output, scale=args.scale)
-    print(json.dumps(counts, indent=2))
+    counts = build_starter_corpus(args.output, scale=args.scale, web_dir=args.web)
+    print(json.dumps(counts, indent=2, ensure_ascii=False))
+    if args.web:
+        print("the web part is a WARC file: run the starter recipe with its web source read as one, e.g.\n"
+              "  axk1 data run recipes/data/starter.toml --sources.0.type warc")
     return 0
 
 
@@ -140,6 +143,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
     q.add_argument("-o", "--output", required=True)
     q.add_argument("--scale", type=int, default=1, help="multiply the generated parts")
+    q.add_argument("--web", metavar="DIR", default=None,
+                   help="build the web part from the saved pages under DIR (*.html, one site per subfolder), written "
+                   "to web/pages.warc.gz, instead of generated prose")
     q.set_defaults(func=cmd_starter)
     for add in extra:
         add(sub)

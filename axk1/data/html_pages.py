@@ -73,3 +73,15 @@ def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
     fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     page = WebPage(file_url(spec, rel), fetched, "", path.read_bytes())
     return page_document(page, item_id, base, cfg, spec.name, rel)
+
+
+def folder_pages(root: str | Path) -> Iterator[WebPage]:
+    """The saved pages under a folder as crawl records (what `axk1 data starter --web DIR` writes to a WARC). Each
+    top-level subfolder is one site, https://<subfolder>/<path below it>; pages directly in the folder belong to a
+    site named after the folder. The file time stands for the fetch date; the charset is left to the reader."""
+    root = Path(root)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(HTML_SUFFIXES)):
+        parts = path.relative_to(root).parts
+        site, rest = (parts[0], parts[1:]) if len(parts) > 1 else (root.resolve().name, parts)
+        fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        yield WebPage(f"https://{quote(site)}/{quote('/'.join(rest))}", fetched, "text/html", path.read_bytes())

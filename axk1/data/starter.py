@@ -1,7 +1,8 @@
 """The starter corpus for the demo and tests, built offline from what any machine can install:
 the Python standard library's own source (code), generated math/reasoning problems with sympy-checked answers,
 Korean statute texts read as data files from konlpy's wheel (no JVM), Korean PDFs rendered here from text
-this project writes, and generated Korean/English prose. Nothing third-party is copied into the repository:
+this project writes, and generated Korean/English prose — or, given `web_dir`, real saved web pages written to a
+WARC file that the pipeline's `warc` source reads back. Nothing third-party is copied into the repository:
 the corpus is written under the output folder at build time."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from axk1.data.mathgen import generate_problems
 from axk1.data.pdf_render import render_pdf
 from axk1.data.textgen import english_document, korean_document, korean_paragraph
 
+WEB_WARC = "pages.warc.gz"
 STDLIB_MODULES = ("json", "textwrap", "string.py", "heapq.py", "bisect.py", "calendar.py", "fractions.py",
                   "statistics.py", "difflib.py", "shlex.py", "csv.py", "colorsys.py", "graphlib.py", "pprint.py")
 
@@ -30,9 +32,10 @@ def konlpy_corpus_dir() -> Path | None:
     return d if d.exists() else None
 
 
-def build_starter_corpus(out_dir: str | Path, scale: int = 1, seed: int = 0) -> dict:
-    """Writes web/ (JSONL), math/ (JSONL), code/ (a copy of a few stdlib modules), statutes/ (text files) and
-    pdf/ under out_dir; returns counts per part."""
+def build_starter_corpus(out_dir: str | Path, scale: int = 1, seed: int = 0, web_dir: str | Path | None = None) -> dict:
+    """Writes web/ (JSONL of generated prose, or pages.warc.gz from the pages under web_dir), math/ (JSONL), code/
+    (a copy of a few stdlib modules), statutes/ (text files) and pdf/ under out_dir; returns counts per part and
+    `web_source`, which names where the web text came from."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -40,17 +43,14 @@ def build_starter_corpus(out_dir: str | Path, scale: int = 1, seed: int = 0) -> 
 
     web = out / "web"
     web.mkdir(exist_ok=True)
-    with open(web / "web.jsonl", "w", encoding="utf-8") as f:
-        n = 0
-        for i in range(40 * scale):
-            text = korean_document(rng, paragraphs=rng.randint(1, 2), sentences=rng.randint(4, 6),
-                                   english_share=0.15 if i % 5 == 0 else 0.0)
-            f.write(json.dumps({"id": f"web-{i}", "text": text}, ensure_ascii=False) + "\n")
-            n += 1
-        for i in range(10 * scale):
-            f.write(json.dumps({"id": f"web-en-{i}", "text": english_document(rng, 2, 5)}) + "\n")
-            n += 1
-    counts["web"] = n
+    for old in ("web.jsonl", WEB_WARC):  # a rebuild switches cleanly between the two kinds
+        (web / old).unlink(missing_ok=True)
+    if web_dir is not None:
+        counts["web"] = write_web_warc(web_dir, web / WEB_WARC)
+        counts["web_source"] = f"warc: {counts['web']} pages from {Path(web_dir).resolve()}"
+    else:
+        counts["web"] = _generated_web(web / "web.jsonl", rng, scale)
+        counts["web_source"] = "generated (axk1/data/textgen.py template sentences)"
 
     math = out / "math"
     math.mkdir(exist_ok=True)
@@ -92,3 +92,32 @@ def build_starter_corpus(out_dir: str | Path, scale: int = 1, seed: int = 0) -> 
         render_pdf(pdf / f"report-{i}.pdf", paras, columns=1 + i % 2, header=f"자료 보고서 {i}")
     counts["pdfs"] = 3 * scale
     return counts
+
+
+def _generated_web(path: Path, rng: random.Random, scale: int) -> int:
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(40 * scale):
+            text = korean_document(rng, paragraphs=rng.randint(1, 2), sentences=rng.randint(4, 6),
+                                   english_share=0.15 if i % 5 == 0 else 0.0)
+            f.write(json.dumps({"id": f"web-{i}", "text": text}, ensure_ascii=False) + "\n")
+            n += 1
+        for i in range(10 * scale):
+            f.write(json.dumps({"id": f"web-en-{i}", "text": english_document(rng, 2, 5)}) + "\n")
+            n += 1
+    return n
+
+
+def write_web_warc(web_dir: str | Path, path: Path) -> int:
+    """The pages under web_dir as one WARC file (gzip per record, as Common Crawl ships); returns the page count."""
+    from axk1.data.html_pages import folder_pages
+    from axk1.data.warc import write_warc
+
+    root = Path(web_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--web {web_dir}: not a folder; give a folder of saved pages (*.html, *.htm)")
+    n = write_warc(path, folder_pages(root))
+    if n == 0:
+        path.unlink(missing_ok=True)
+        raise FileNotFoundError(f"--web {web_dir}: no *.html / *.htm / *.xhtml files under it")
+    return n

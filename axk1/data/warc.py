@@ -89,6 +89,9 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
     payload = record.content_stream().read(max_page_bytes + 1)
     if len(payload) > max_page_bytes:
         return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
+    missing = getattr(record.raw_stream, "limit", 0)  # bytes the record declared and the file did not hold
+    if missing:
+        raise EOFError(f"record ends {missing} bytes short of its Content-Length")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
