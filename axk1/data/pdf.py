@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from axk1.data.pdf_garbage import clean_span, page_garbage_reason
+from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_reason
 from axk1.data.pdf_layout import assign_roles, body_blocks
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_reflow import Box, block_box, reflow
@@ -125,45 +125,59 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     ocr = _ocr_hook(cfg, ocr)
     pdf = _open(source)
     try:
-        pages = [_read_page(pdf[i], cfg, ocr) for i in range(len(pdf))]
+        layers = [_text_layer(pdf[i]) for i in range(len(pdf))]
+        if not layers:
+            raise PdfError("no_pages")
+        byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
+        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr) for i, layer in enumerate(layers)]
     finally:
         pdf.close()
-    if not pages:
-        raise PdfError("no_pages")
     return _assemble(pages, cfg)
 
 
-def _read_page(page, cfg: PdfConfig, ocr: OcrFn | None) -> _Page:
+def _text_layer(page) -> PageLines:
     try:
         textpage = page.get_textpage()
         try:
             lines = read_lines(page, textpage)
         finally:
             textpage.close()
-        dropped: Counter = Counter()
-        kept: list[Line] = []
-        for ln in lines.lines:
-            ln.text = clean_span(normalize_text(ln.text), dropped)
-            if ln.text:
-                kept.append(ln)
-        lines.lines = kept
-        body = " ".join(ln.text for ln in kept)
-        if len(body) > cfg.max_page_chars:
-            return _Page("rejected", reason=f"page_too_long ({len(body)} chars)")
-        reason = page_garbage_reason(body, cfg.min_hangul_space_ratio)
-        if reason is None:
-            return _Page("pdfium", lines, dropped=dropped)
-        if reason == "no_text_layer" and dropped:  # there was text, all of it unusable: say why
-            reason = dropped.most_common(1)[0][0]
-        if ocr is None:
-            return _Page("rejected", reason=f"{reason}; no OCR available")
-        text = normalize_text(ocr(page))
-        again = page_garbage_reason(text, cfg.min_hangul_space_ratio)
-        if again is not None:
-            return _Page("rejected", reason=f"{reason}; OCR output also failed: {again}")
-        return _Page("ocr", text=text.strip())
     finally:
         page.close()
+    for ln in lines.lines:
+        ln.text = normalize_text(ln.text)
+    return lines
+
+
+def _clean_page(lines: PageLines, byte_mapped: frozenset[int], pdf, index: int, cfg: PdfConfig,
+                ocr: OcrFn | None) -> _Page:
+    """Bad spans out (counted); a page with nothing usable left goes to OCR or is rejected with the reason."""
+    dropped: Counter = Counter()
+    kept: list[Line] = []
+    for ln in lines.lines:
+        ln.text = clean_span(ln.text, dropped, byte_mapped)
+        if ln.text:
+            kept.append(ln)
+    lines.lines = kept
+    body = " ".join(ln.text for ln in kept)
+    if len(body) > cfg.max_page_chars:
+        return _Page("rejected", reason=f"page_too_long ({len(body)} chars)")
+    reason = page_garbage_reason(body, cfg.min_hangul_space_ratio)
+    if reason is None:
+        return _Page("pdfium", lines, dropped=dropped)
+    if reason == "no_text_layer" and dropped:  # there was text, all of it unusable: say why
+        reason = dropped.most_common(1)[0][0]
+    if ocr is None:
+        return _Page("rejected", reason=f"{reason}; no OCR available")
+    page = pdf[index]
+    try:
+        text = normalize_text(ocr(page))
+    finally:
+        page.close()
+    again = page_garbage_reason(text, cfg.min_hangul_space_ratio)
+    if again is not None:
+        return _Page("rejected", reason=f"{reason}; OCR output also failed: {again}")
+    return _Page("ocr", text=text.strip())
 
 
 def _assemble(pages: list[_Page], cfg: PdfConfig) -> PdfResult:

@@ -9,6 +9,11 @@ Garbled Hangul: a font whose character map is wrong turns Latin words into Hangu
 `ko줮쥔쥅쥘`). Real Korean uses the 2,350 syllables of KS X 1001 (the EUC-KR set) for nearly everything;
 random code points from the 11,172 possible syllables mostly fall outside it. A word made mostly of such rare
 syllables is dropped as `garbled_hangul`; one rare syllable in a word (똠, 햏) is kept.
+
+One such map is common in Korean TeX output: Latin glyphs set from a Hangul subfont whose ToUnicode sends byte
+c to U+XX00 + c, so `ko.TEX` reads U+C96B… and `2021` reads 줲줰줲줱. When a document shows this (runs of
+rare syllables whose low bytes are printable ASCII, all in one 256-block, on at least two lines), runs in that
+block are read back as ASCII and counted as `garbled_hangul_repaired`; any other garbled word is dropped.
 """
 
 from __future__ import annotations
@@ -43,15 +48,66 @@ def garbled_word(word: str) -> bool:
     return rare >= 2 and 2 * rare >= len(syllables)
 
 
+def _block(ch: str) -> int | None:
+    """The 256-code block of a syllable whose low byte is printable ASCII (a candidate for the byte map)."""
+    o = ord(ch)
+    return o & ~0xFF if is_syllable(ch) and 0x20 <= (o & 0xFF) <= 0x7E else None
+
+
+def _runs(text: str):
+    """(start, end, block) of maximal runs of characters in one candidate block."""
+    i, n = 0, len(text)
+    while i < n:
+        b = _block(text[i])
+        if b is None:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _block(text[j]) == b:
+            j += 1
+        yield i, j, b
+        i = j
+
+
+def byte_mapped_blocks(texts: list[str]) -> frozenset[int]:
+    """Blocks that a document's garbled runs (>= 2 rare syllables, at least half the run) fall in, on >= 2 lines."""
+    lines_with: Counter = Counter()
+    for text in texts:
+        if not any(is_syllable(ch) and not is_common_syllable(ch) for ch in text):
+            continue
+        found = set()
+        for i, j, b in _runs(text):
+            rare = sum(not is_common_syllable(ch) for ch in text[i:j])
+            if rare >= 2 and 2 * rare >= j - i:
+                found.add(b)
+        lines_with.update(found)
+    return frozenset(b for b, n in lines_with.items() if n >= 2)
+
+
+def _repair(text: str, blocks: frozenset[int], dropped: Counter) -> str:
+    """Runs in a byte-mapped block read back as ASCII: those with a rare syllable, and common ones that end a
+    word and map to punctuation (줬 is a Korean syllable but `되어줬 ` can only be `되어, `)."""
+    out, last = [], 0
+    for i, j, b in _runs(text):
+        run = text[i:j]
+        punct = (j == len(text) or text[j] == " ") and all(chr(ord(ch) & 0xFF) in ",.;:!?)" for ch in run)
+        if b in blocks and (punct or any(not is_common_syllable(ch) for ch in run)):
+            out += [text[last:i], "".join(chr(ord(ch) & 0xFF) for ch in text[i:j])]
+            last = j
+            dropped["garbled_hangul_repaired"] += 1
+    return "".join(out) + text[last:] if out else text
+
+
 def _mojibake(text: str) -> bool:
     letters = [ch for ch in text if ch.isalpha()]
     return len(letters) >= 10 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3
 
 
-def clean_span(text: str, dropped: Counter) -> str:
+def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozenset()) -> str:
     """The usable part of one line of a text layer ("" when none), counting what was removed by reason:
     `control`/`private_use` characters, `garbled_hangul` words, and whole lines for `cid_codes`,
-    `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1)."""
+    `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1). `byte_mapped`:
+    blocks from byte_mapped_blocks, read back as ASCII."""
     visible = len(text.replace(" ", ""))
     if not visible:
         return ""
@@ -72,6 +128,8 @@ def clean_span(text: str, dropped: Counter) -> str:
     if _mojibake(text):
         dropped["mojibake"] += 1
         return ""
+    if byte_mapped:
+        text = _repair(text, byte_mapped, dropped)
     if any(is_syllable(ch) and not is_common_syllable(ch) for ch in text):
         words = text.split(" ")
         kept = [w for w in words if not garbled_word(w)]

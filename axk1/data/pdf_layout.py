@@ -24,7 +24,7 @@ PAGE_NUMBER_RE = re.compile(r"^[-–—\s\[(]*(?:page|p\.|페이지)?\s*(?:\d{1,
 _NUMBER_AT_END_RE = re.compile(r"(?:^(?:\d{1,4}|" + _ROMAN + r")\s)|(?:\s(?:\d{1,4}|" + _ROMAN + r")$)", re.IGNORECASE)
 _ROMAN_TOKEN_RE = re.compile(r"\b" + _ROMAN + r"\b", re.IGNORECASE)
 
-BAND = 0.12          # top/bottom share of the page where headers and footers can sit
+BAND = 0.2           # top/bottom share of the page where headers and footers can sit (TeX margins are wide)
 TIGHT_BAND = 0.09    # a one-off header (no repetition, no size difference) must sit this close to the edge
 
 

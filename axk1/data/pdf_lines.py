@@ -25,6 +25,7 @@ class Line:
     gaps: int = 0        # gaps wider than 1.5 em between pieces of the line (table cells)
     soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end
     role: str = "body"   # body | header | footer (each line gets exactly one)
+    aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
 
     @property
     def width(self) -> float:

@@ -4,7 +4,8 @@ A line continues on the next one when it is full: the space left before its bloc
 in points, per block) could not have held the next line's first word, which is what made the typesetter
 break there. Justified text leaves ~0 points; the last line of a paragraph leaves more than a word. The next
 line must also look like a continuation: not a list item, not more indented than the line before (a new
-paragraph is), the same type size, no paragraph gap between them. Lines with wide internal gaps (table
+paragraph is, after its first line), the same type size, no paragraph gap between them. (A paragraph's
+first line may be indented or out-dented against the next: paragraph indent, hanging list labels.) Lines with wide internal gaps (table
 rows) and leader lines (index and contents entries: `term . . . 12`) are never joined to anything.
 
 Hyphens at a line end: PDFium marks every one as soft, so the hyphen is judged on the words. Kept when
@@ -27,7 +28,7 @@ from axk1.text.korean import LineJoiner, interior_word_counts, is_hangul, is_wid
 # end of a sentence whose last word was cut ("발표했" / "다.").
 _ITEM_RE = re.compile(r"^(?:[•·◦▪■□○●◆◇▶►※\-–—*]|\d{1,2}[.)]|\(\d{1,2}\)|[①-⑳]|[가-하]\)|\([가-하a-z]\)|[a-z]\))(?:\s|$)")
 _LEADER_RE = re.compile(r"(?:\.\s?){3,}\s*[\divxlc,–\- ]*$", re.IGNORECASE)
-Box = tuple[float, float, float]  # a block's left and right edge, and its usual baseline-to-baseline distance
+Box = tuple[float, float, float, bool]  # a block's left and right edge, baseline-to-baseline distance, justified
 _WORD_STRIP = ".,!?;:()[]{}\"'“”‘’·…"
 _LATIN_WORD_RE = re.compile(r"[A-Za-z]+")
 
@@ -58,23 +59,29 @@ def is_item(text: str) -> bool:
     return bool(_ITEM_RE.match(text))
 
 
-def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool) -> bool:
-    """Whether `cur` wraps onto `nxt`; the boxes are (left, right, line pitch) of each line's block."""
+def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool, cur_continued: bool) -> bool:
+    """Whether `cur` wraps onto `nxt`; the boxes come from block_box; `cur_continued`: `cur` itself continued
+    the line before it."""
     if standalone(cur) or standalone(nxt) or is_item(nxt.text):
         return False
     if abs(cur.size - nxt.size) > 0.15 * max(cur.size, nxt.size):
         return False
     em_cur = cur.width / max(width_em(cur.text), 1.0)
     em_nxt = nxt.width / max(width_em(nxt.text), 1.0)
-    first_word = nxt.text.split(" ", 1)[0]
-    room = cur_box[1] - cur.x1
-    if room >= width_em(first_word) * em_nxt + 0.3 * em_cur:
-        return False  # the next word would have fit: the line was ended on purpose
-    cur_indent, nxt_indent = cur.x0 - cur_box[0], nxt.x0 - nxt_box[0]
-    allowed = cur_indent + 0.6 * em_cur + (4 * em_cur if is_item(cur.text) else 0.0)
-    if nxt_indent > max(allowed, 0.6 * em_cur):
+    left, right, pitch, justified = cur_box
+    if justified:  # full lines end at the right edge; only the last line of a paragraph stops short
+        full = cur.x1 >= right - 0.5 * em_cur or cur.aligned
+    else:  # ragged: full when the next line's first word would not have fit in the room left
+        room = right - cur.x1
+        full = cur.aligned or room < width_em(nxt.text.split(" ", 1)[0]) * em_nxt + 0.3 * em_cur
+    if not full:
         return False
-    if same_block and cur.y0 - nxt.y0 > 1.3 * cur_box[2]:
+    if cur_continued:  # inside a paragraph, its lines start at one x: a step either way starts something new
+        if nxt.x0 - nxt_box[0] > cur.x0 - left + 0.6 * em_cur:
+            return False  # indented: a new paragraph
+        if same_block and nxt.x0 < cur.x0 - 0.5 * em_cur:
+            return False  # out-dented: the next item of a hanging (description) list
+    if same_block and cur.y0 - nxt.y0 > 1.3 * pitch:
         return False  # a paragraph gap, or something (a display, a figure) between them
     return True
 
@@ -107,11 +114,24 @@ def document_vocab(lines: list[str]) -> Counter:
 
 
 def block_box(block: list[Line]) -> Box:
-    """Edges from the lines' measured extents; the pitch is the median distance between consecutive lines
-    (a paragraph gap is larger)."""
+    """A block's left and right edges, line pitch, and whether it is justified (at least three lines and 40%
+    of them end within a point of one x, which is then the right edge; an over-full line does not move it).
+    Also marks each line `aligned` when a neighbour (three lines either way) ends at the same x: a justified
+    run inside a ragged or wider block (an abstract, a list item)."""
     steps = sorted(a.y0 - b.y0 for a, b in zip(block, block[1:]) if a.y0 - b.y0 > 0.5 * a.size)
     pitch = steps[len(steps) // 2] if steps else 1.5 * block[0].size
-    return min(ln.x0 for ln in block), max(ln.x1 for ln in block), pitch
+    ends = Counter(round(ln.x1) for ln in block if len(ln.text) >= 8)
+    right = max(ln.x1 for ln in block)
+    justified = False
+    if ends:
+        mode = ends.most_common(1)[0][0]
+        n = sum(1 for ln in block if abs(ln.x1 - mode) <= 1.0)
+        if n >= 3 and n >= 0.4 * len(block):
+            right, justified = max(ln.x1 for ln in block if abs(ln.x1 - mode) <= 1.0), True
+    for i, ln in enumerate(block):
+        near = block[max(0, i - 3): i] + block[i + 1: i + 4]
+        ln.aligned = len(ln.text) >= 8 and any(abs(o.x1 - ln.x1) <= 1.0 and len(o.text) >= 8 for o in near)
+    return min(ln.x0 for ln in block), right, pitch, justified
 
 
 def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJoiner) -> str:
@@ -123,7 +143,8 @@ def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJ
     pairs: list[tuple[str, str]] = []
     for i in range(len(lines) - 1):
         a, b = texts[i], texts[i + 1]
-        if not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1]):
+        if not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1],
+                         bool(kinds) and kinds[-1] != "nl"):
             kinds.append("nl")
         elif a.endswith("-") and len(a) > 1:
             left, right = a[:-1].split(" ")[-1], b.split(" ", 1)[0]
