@@ -72,10 +72,12 @@ class Budget:
     precision: str
     achieved_tflops: float  # per GPU, model FLOPs
     mfu: float  # achieved / dense peak of `precision`
+    downtime: float = 0.0  # share of the wall-clock time lost to failures, restarts and evaluation
 
     @property
     def gpu_seconds(self) -> float:
-        return self.gpus * self.days * SECONDS_PER_DAY
+        """GPU-seconds of training (wall-clock time less the downtime)."""
+        return self.gpus * self.days * SECONDS_PER_DAY * (1 - self.downtime)
 
     @property
     def flops(self) -> float:
@@ -92,8 +94,12 @@ def _positive(name: str, value: float | None) -> None:
 
 
 def make_budget(gpu: str | GPU, gpus: int, days: float, precision: str = "bf16", mfu: float | None = None,
-                tflops: float | None = None) -> Budget:
-    """The FLOP budget; give at most one of `mfu` (of the precision's dense peak) or `tflops` (achieved per GPU)."""
+                tflops: float | None = None, downtime: float = 0.0) -> Budget:
+    """The FLOP budget; give at most one of `mfu` (of the precision's dense peak) or `tflops` (achieved per GPU).
+    `downtime` is the share of the days lost (0 by default: the default MFU reproduces A.X K1's budget from its
+    wall-clock days, so it already absorbs that run's losses)."""
+    if not (0 <= downtime < 1):
+        raise ValueError(f"--downtime must be a share of the time in [0, 1), got {downtime}")
     spec = gpu if isinstance(gpu, GPU) else get_gpu(gpu)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -111,4 +117,4 @@ def make_budget(gpu: str | GPU, gpus: int, days: float, precision: str = "bf16",
     if mfu >= 1:
         raise ValueError(f"utilisation {mfu:.2f} is not below the {spec.name} {precision} peak of {peak:.0f} TFLOP/s "
                          "(no run reaches 100%; large runs reach 0.3-0.5): lower --mfu / --tflops")
-    return Budget(spec, gpus, float(days), precision, mfu * peak, mfu)
+    return Budget(spec, gpus, float(days), precision, mfu * peak, mfu, downtime)

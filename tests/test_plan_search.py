@@ -29,7 +29,12 @@ def test_axk1_budget_gives_axk1(axk1_plan):
     assert axk1_plan.budget.flops == pytest.approx(2.548e24, rel=0.01)
     assert best.total == pytest.approx(519e9, rel=0.20)
     assert best.activated == pytest.approx(33e9, rel=0.20)
-    assert best.tokens == pytest.approx(10e12, rel=0.20)
+    # A.X K1 trained ~10T tokens; this trainer holds the model only with full recompute, which does 4/3 of the work
+    # per model FLOP, so the same budget buys 3/4 of the tokens (the planner counts it: issue #19 point 4)
+    recompute = best.memory.layout.recompute
+    assert best.tokens == pytest.approx(10e12 * (0.75 if recompute else 1.0), rel=0.20)
+    assert best.tokens * best.train_flops_per_token / (0.75 if recompute else 1.0) == pytest.approx(
+        axk1_plan.budget.flops, rel=1e-6)
     assert axk1_plan.vocab_optimal == pytest.approx(132_500, rel=0.10)  # before A.X K1's +25%
     assert best.config.vocab_size == pytest.approx(1.25 * axk1_plan.vocab_optimal, rel=0.01)
     assert axk1_plan.days == pytest.approx(73)
@@ -39,7 +44,7 @@ def test_deepseek_v3_budget_gives_deepseek_v3(deepseek_v3_plan):
     best = deepseek_v3_plan.best
     assert best.total == pytest.approx(671e9, rel=0.25)
     assert best.activated == pytest.approx(37e9, rel=0.25)
-    assert best.tokens == pytest.approx(14.8e12, rel=0.25)
+    assert best.tokens == pytest.approx(14.8e12 * (0.75 if best.memory.layout.recompute else 1.0), rel=0.25)
 
 
 def test_one_trillion_parameter_plan(tmp_path):

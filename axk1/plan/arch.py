@@ -82,7 +82,10 @@ def training_flops_per_token(c: ModelConfig, seq_len: int, with_mtp: bool = True
 
 
 def activation_ratio(c: ModelConfig) -> float:
-    """Share of the expert pool a token uses, shared experts counted (Ling 2.0's "3.5%" = 9/257)."""
+    """Share of the expert pool a token uses, shared experts counted (Ling 2.0's "3.5%" = 9/257); 1 for a dense
+    model (no MoE layer)."""
+    if c.first_k_dense_replace >= c.num_hidden_layers:
+        return 1.0
     return (c.num_experts_per_tok + c.n_shared_experts) / (c.n_routed_experts + c.n_shared_experts)
 
 

@@ -7,7 +7,9 @@ import json
 
 from axk1.hardware import GPUS, PRECISIONS
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
-from axk1.plan.search import MIN_ACTIVATION
+from axk1.plan.constraints import (DEFAULT_MAX_EPOCHS, DEFAULT_UNIQUE_TOKENS, MAX_TOKENS_PER_ACTIVE_PARAM,
+                                   MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM)
+from axk1.plan.search import ARCHES
 
 
 def _number(text: str) -> float:
@@ -18,6 +20,17 @@ def _number(text: str) -> float:
         return float(t[:-1]) * suffixes[t[-1]] if t and t[-1] in suffixes else float(t)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (examples: 10T, 1e13)") from None
+
+
+def _data(text: str) -> dict[str, float]:
+    """--data web=10T,code=3T -> {"web": 1e13, "code": 3e12}."""
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        domain, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{text!r}: write DOMAIN=TOKENS pairs, e.g. web=10T,code=3T")
+        out[domain.strip()] = _number(value)
+    return out
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -31,7 +44,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(args.gpu, args.gpus, args.days, precision=args.precision, mfu=args.mfu, tflops=args.tflops,
                      tokens=args.tokens, law=args.law, seq_len=args.seq_len,
                      vocab_adjust=1.0 if args.no_vocab_adjust else AXK1_VOCAB_ADJUST, serve_gpus=args.serve_gpus,
-                     serve_precision=args.serve_precision, min_activation=args.min_activation, top=args.top)
+                     serve_precision=args.serve_precision, min_activation=args.min_activation, top=args.top,
+                     arch=args.arch, downtime=args.downtime, data=args.data, max_epochs=args.max_epochs,
+                     min_tokens_per_param=args.min_tokens_per_param, max_tokens_per_param=args.max_tokens_per_param)
     files = write_outputs(plan, args.output) if args.output else {}
     if args.json:
         print(json.dumps({**plan_dict(plan), "files": {k: str(v) for k, v in files.items()}}, indent=2))
@@ -66,6 +81,18 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--serve-precision", choices=PRECISIONS, default="bf16", help="release weights precision")
     p.add_argument("--min-activation", type=float, default=MIN_ACTIVATION,
                    help=f"lowest expert activation ratio, shared experts counted (default {MIN_ACTIVATION})")
+    p.add_argument("--arch", choices=ARCHES, default="both", help="search MoE and dense shapes (default), or one kind")
+    p.add_argument("--data", type=_data, default=None, help="unique tokens per domain, e.g. web=10T,code=3T (default: "
+                   f"a {DEFAULT_UNIQUE_TOKENS / 1e12:g}T-token corpus in the mixture's proportions)")
+    p.add_argument("--max-epochs", type=float, default=DEFAULT_MAX_EPOCHS,
+                   help=f"most passes over any domain (default {DEFAULT_MAX_EPOCHS:g}; repeats are discounted)")
+    p.add_argument("--min-tokens-per-param", type=float, default=MIN_TOKENS_PER_ACTIVE_PARAM,
+                   help=f"least tokens per activated parameter (default {MIN_TOKENS_PER_ACTIVE_PARAM})")
+    p.add_argument("--max-tokens-per-param", type=float, default=MAX_TOKENS_PER_ACTIVE_PARAM,
+                   help=f"most tokens per activated parameter (default {MAX_TOKENS_PER_ACTIVE_PARAM}); above it the "
+                   "budget goes unspent")
+    p.add_argument("--downtime", type=float, default=0.0, help="share of the days lost to failures and restarts "
+                   "(default 0: the default MFU already absorbs A.X K1's)")
     p.add_argument("--top", type=int, default=10, help="candidates in the table (default 10)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("-o", "--output", default=None, help="write plan.md, isoflop.png, config.json, recipe.toml here")

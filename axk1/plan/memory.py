@@ -46,18 +46,20 @@ class MemoryEstimate:
 def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, precision: str = "bf16",
                 mtp_depth: int = 1, cps: tuple[int, ...] = (1,)) -> MemoryEstimate | None:
     """The first layout that fits `memory_gb` x USABLE_FRACTION at `seq_len` (micro-batch 1), in this order of
-    preference: no context parallelism (under it the trainer runs without MTP), then no recomputation (a third less
-    compute), then the smallest FSDP shard group (fewer ranks in each all-gather; HSDP replicates the rest), with ep
-    8 (one NVLink node) where it divides; context parallel degrees from `cps`. None if nothing fits."""
+    preference: no recomputation (it costs a quarter of the run's tokens: the planner counts it, search.rescore),
+    then no context parallelism (under it the trainer runs without MTP; A.X K1 itself trained its long-context stage
+    with CP 4-8), then the smallest FSDP shard group (fewer ranks in each all-gather; HSDP replicates the rest), with
+    ep 8 (one NVLink node) where it divides; context parallel degrees from `cps`. None if nothing fits."""
     counts = parameter_counts(c)
     limit = memory_gb * USABLE_FRACTION
-    for cp in [x for x in cps if gpus % x == 0 and seq_len % x == 0]:
-        depth = mtp_depth if cp == 1 else 0
-        total = counts.total + (counts.mtp if depth else 0)
-        for recompute in (False, True):
+    for recompute in (False, True):
+        for cp in [x for x in cps if gpus % x == 0 and seq_len % x == 0]:
+            depth = min(mtp_depth, c.num_nextn_predict_layers) if cp == 1 else 0
+            total = counts.total + (counts.mtp if depth else 0)
             data = gpus // cp
             for shard in [s for s in range(1, data + 1) if data % s == 0]:
-                eps = [e for e in EP_ORDER if c.n_routed_experts % e == 0 and shard % e == 0]
+                eps = ([1] if c.first_k_dense_replace >= c.num_hidden_layers  # dense: no experts to split
+                       else [e for e in EP_ORDER if c.n_routed_experts % e == 0 and shard % e == 0])
                 if not eps:
                     continue
                 step = step_memory(c, dp_shard=shard, ep=eps[0], cp=cp, seq_len=seq_len, recompute=recompute,
@@ -70,7 +72,7 @@ def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, preci
                        f"{step.total:.0f} of {limit:.0f} usable GB at {seq_len:,} tokens"
                        + (", with full recompute (nothing fits without)" if recompute else ", without recompute")
                        + f"; ep {eps[0]}"
-                       + (f"; context parallel {cp} (no layout holds {seq_len:,} tokens on one GPU; the run then "
-                          "trains without MTP)" if cp > 1 else ""))
+                       + (f"; context parallel {cp} (no layout holds {seq_len:,} tokens on one GPU without "
+                          "recompute; the run then trains without MTP)" if cp > 1 else ""))
                 return MemoryEstimate(layout, step, seq_len, why)
     return None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
 from axk1.plan.arch import parameter_counts, training_flops_per_token
@@ -12,8 +13,13 @@ from axk1.plan.memory import find_layout
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
 from axk1.plan.recipe import CONTEXT_LENGTHS
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
-from axk1.plan.search import (MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, Candidate, SearchSpace, family_config,
+from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
+                                   MIN_TOKENS_PER_ACTIVE_PARAM, SERVING, SPARSITY, TPP_MAX, Limits)
+from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, family_config, rescore,
                               search)
+
+MIN_BATCH = "minimum batch per data-parallel rank"
+TIE_PROBABILITY = 0.2  # a candidate that beats the plan under >= 20% of the law's plausible fits is a near-tie
 
 
 @dataclass
@@ -36,6 +42,14 @@ class Plan:
     evaluated: int
     rejected: dict[str, int] = field(default_factory=dict)
     context: int = 0  # the longest sequence the recipe trains at (its layout's memory holds it)
+    limits: Limits = field(default_factory=Limits)
+    analysis: Analysis | None = None
+    binding: list[str] = field(default_factory=list)  # limits that cost loss, in words
+    warnings: list[str] = field(default_factory=list)
+    ties: list[tuple[int, float]] = field(default_factory=list)  # (candidate rank, P(it beats the plan))
+    band: tuple[float, float] = (float("nan"), float("nan"))  # the plan's predicted loss, 5%-95%
+    law_batch: float = 0.0  # the law's batch before rounding to the ranks
+    growth: str = ""  # what more compute would do to the model
 
     @property
     def flops(self) -> float:
@@ -60,7 +74,14 @@ class Plan:
              "form of Tian et al. 2025 (arXiv 2507.17702); anchored on Ling-mini-beta (7.2x at 5.1e21) and "
              "DeepSeek-V3 vs LLaMA-3.1-405B (11.5x at 3.3e24)"),
             ("sparsity floor", f"activation ratio >= {self.min_activation:.1%} (shared experts counted)",
-             "production range of the lineage: 3.5% (DeepSeek-V3) to 6.3% (Qwen3); binding"),
+             "production range of the lineage: 3.5% (DeepSeek-V3) to 6.3% (Qwen3)"),
+            ("data", f"{sum(self.limits.available().values()) / 1e12:.1f}T unique tokens"
+                     f"{' (given per domain)' if self.limits.unique_tokens else ' (default corpus)'}, at most "
+                     f"{self.limits.max_epochs:g} epochs of any domain: {self.limits.max_tokens() / 1e12:.1f}T tokens",
+             "repeats discounted by Muennighoff et al. 2023 (arXiv 2305.16264), R* = 15.4"),
+            ("tokens per activated parameter", f"{self.limits.min_tokens_per_param:g} to "
+                                               f"{self.limits.max_tokens_per_param:g}",
+             "Chinchilla's 20 as the floor; above the ceiling compute is better spent on a larger model"),
             ("serving bound", (f"total params <= {self.serve_gpus} x {b.gpu.memory_gb:.0f} GB x 0.9 in "
                                f"{self.serve_precision}") if self.serve_gpus else "none",
              "one node serves the release (A.X K1: 1,038 GB BF16 on 8 x H200)"),
@@ -75,30 +96,36 @@ class Plan:
              "units, the chunked loss's buffers, bf16 activations", "axk1/train/memory.py (what axk1 train "
              "--dry-run prints); Korthikanti et al. 2022 for activations"),
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
-                                     "attention, lm_head, MTP depth 1)", "arch.py; DeepSeek LLM's M + head + MTP"),
+                                     "attention without causal halving, lm_head, MTP)",
+             "arch.py; DeepSeek LLM's M (its own definition) + head + MTP"),
+            ("recompute and downtime", f"{'full recompute: 3/4 of the tokens per GPU-second; ' if self.best.memory.layout.recompute else 'no recompute; '}"
+                                       f"downtime {b.downtime:.0%} of the days",
+             "recompute repeats the forward (4 units of work for 3 of model FLOPs); --downtime"),
         ]
 
 
 def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: float | None = None,
               tflops: float | None = None, tokens: float | None = None, law: str = "deepseek", seq_len: int = 4096,
               vocab_adjust: float = AXK1_VOCAB_ADJUST, serve_gpus: int = 8, serve_precision: str = "bf16",
-              min_activation: float = MIN_ACTIVATION, top: int = 10, space: SearchSpace = SearchSpace()) -> Plan:
-    budget = make_budget(gpu, gpus, days, precision, mfu, tflops)
-    if tokens is not None and not tokens > 0:
-        raise ValueError(f"--tokens must be positive, got {tokens}")
+              min_activation: float = MIN_ACTIVATION, top: int = 10, space: SearchSpace = SearchSpace(),
+              arch: str | None = None, downtime: float = 0.0, data: dict[str, float] | None = None,
+              max_epochs: float = DEFAULT_MAX_EPOCHS, min_tokens_per_param: float = MIN_TOKENS_PER_ACTIVE_PARAM,
+              max_tokens_per_param: float = MAX_TOKENS_PER_ACTIVE_PARAM) -> Plan:
+    budget = make_budget(gpu, gpus, days, precision, mfu, tflops, downtime)
+    if tokens is not None and not (tokens > 0 and math.isfinite(tokens)):
+        raise ValueError(f"--tokens must be positive and finite, got {tokens}")
     if not seq_len > 0:
         raise ValueError(f"--seq-len must be positive, got {seq_len}")
     if top < 1:
         raise ValueError(f"--top must be >= 1 (candidates to list), got {top}")
-    if serve_gpus < 0:
-        raise ValueError(f"--serve-gpus must be >= 0 (0 = no serving bound), got {serve_gpus}")
-    if not 0 < min_activation < 1:
-        raise ValueError(f"--min-activation must be in (0, 1), got {min_activation}")
+    limits = Limits(serve_gpus, serve_precision, min_activation, min_tokens_per_param, max_tokens_per_param,
+                    dict(data or {}), max_epochs)
+    if arch is not None:
+        space = replace(space, arch=arch)
     surface = resolve_law(law)
-    result = search(budget, surface, seq_len, tokens, vocab_adjust, serve_gpus, serve_precision, space, top,
-                    min_activation)
+    result = search(budget, surface, seq_len, tokens, vocab_adjust, limits, space, top)
     if not result.ranked:
-        raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust))
+        raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits))
     best = result.ranked[0]
     counts = parameter_counts(best.config)
     # The long-context stage: the layout is chosen at its longest length. Where one GPU cannot hold a 32K sequence's
@@ -112,38 +139,129 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
             break
     else:
         context = seq_len
-    # the law's batch, rounded to a whole number of the longest stage's sequences per GPU, so every stage's
-    # sequences divide over the data-parallel ranks (all GPUs: the trainer has no pipeline or context axis)
-    unit = budget.gpus // best.memory.layout.cp * context  # the data-parallel ranks (cp ranks share rows)
-    batch = max(1, round(optimal_batch_tokens(best.train_flops_per_token * best.tokens) / unit)) * unit
+    if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
+        rescore(best, surface, limits, budget.flops, best.memory.layout.recompute)
+    # the law's batch, rounded to a whole number of the longest stage's sequences per data-parallel rank, so every
+    # stage's sequences divide over the ranks (cp ranks share rows); at least one sequence per rank
+    unit = budget.gpus // best.memory.layout.cp * context
+    law_batch = optimal_batch_tokens(best.train_flops_per_token * best.tokens)
+    batch = max(1, round(law_batch / unit)) * unit
+    if best.tokens < batch:
+        raise ValueError(f"the budget buys {best.tokens:.3g} tokens, less than one optimizer step of {batch:,} tokens "
+                         f"(one {context:,}-token sequence on each of {unit // context:,} data-parallel ranks): raise "
+                         "--days, or plan for fewer --gpus")
     per_gpu = budget.achieved_tflops * 1e12 / best.train_flops_per_token
-    days = best.tokens / (per_gpu * budget.gpus) / SECONDS_PER_DAY
-    return Plan(
+    if best.memory.layout.recompute:
+        per_gpu *= RECOMPUTE_THROUGHPUT
+    run_days = best.tokens / (per_gpu * budget.gpus * (1 - budget.downtime)) / SECONDS_PER_DAY
+    plan = Plan(
         budget=budget, law=surface, seq_len=seq_len, best=best, candidates=result.ranked,
         vocab_optimal=optimal_vocab_size(counts.activated_non_vocab, best.config.hidden_size),
         vocab_adjust=vocab_adjust, batch_tokens=batch, batch_sequences=max(1, round(batch / seq_len)),
         learning_rate=optimal_learning_rate(best.train_flops_per_token * best.tokens),
-        tokens_per_second_per_gpu=per_gpu, days=days, serve_gpus=serve_gpus, serve_precision=serve_precision,
+        tokens_per_second_per_gpu=per_gpu, days=run_days, serve_gpus=serve_gpus, serve_precision=serve_precision,
         min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected, context=context,
+        limits=limits, analysis=result.analysis, law_batch=law_batch,
+        band=surface.band(best.leverage * best.scale, best.effective_tokens),
     )
+    _explain(plan, result.memory_rejected_better, tokens is not None)
+    if tokens is not None and run_days > budget.days * (1 + 1e-9):
+        plan.warnings.append(f"the fixed {tokens / 1e12:.2f}T tokens take {run_days:.1f} days, more than the "
+                             f"{budget.days:g} budgeted: the long-context stage's layout needs full recompute")
+    return plan
+
+
+def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> None:
+    """Fills plan.binding, plan.warnings, plan.ties and plan.growth from the search's analysis."""
+    best, limits, analysis = plan.best, plan.limits, plan.analysis
+    for name, alt in (analysis.lifted.items() if analysis else []):
+        cap = name in (DATA, TPP_MAX)
+        loss = alt.lifted_loss[name] if cap else alt.loss
+        plan.binding.append(f"{name}: lifted, the law would choose {_describe(alt, cap)} (loss {loss:.4f} vs "
+                            f"{best.loss:.4f})")
+    if memory_rejected_better:
+        plan.binding.append(f"training memory: {memory_rejected_better} better candidates fit no layout of "
+                            f"{plan.budget.gpus:,} x {plan.budget.gpu.name}")
+    dp = plan.budget.gpus // best.memory.layout.cp
+    if plan.law_batch < dp * plan.context:
+        ratio = dp * plan.context / plan.law_batch
+        plan.binding.append(f"{MIN_BATCH}: the law's batch ({plan.law_batch:,.0f} tokens) is less than one "
+                            f"{plan.context:,}-token sequence per rank; raised to {dp:,} sequences ({ratio:.1f}x)")
+        plan.warnings.append(f"fewer than 1 sequence per data-parallel rank at the law's batch: the batch is "
+                             f"{ratio:.1f}x the law's optimum (plan for fewer GPUs, or expect a worse loss)")
+    epochs = limits.epochs(best.tokens)
+    domain = max(epochs, key=epochs.get)
+    if epochs[domain] > 1:
+        plan.warnings.append(f"the run repeats its data: {epochs[domain]:.1f} epochs of {domain} (of "
+                             f"{limits.available()[domain] / 1e12:.2f}T unique); repeated tokens count for less "
+                             f"({best.effective_tokens / 1e12:.1f}T effective of {best.tokens / 1e12:.1f}T)")
+    if best.capped_by and not fixed_tokens:
+        fix = ("give --data with more unique tokens or raise --max-epochs" if best.capped_by == DATA else
+               "raise --max-tokens-per-param, or lift the limit that holds the model (serving: --serve-gpus / "
+               "--serve-precision fp8)")
+        plan.warnings.append(f"the {best.capped_by} limit caps the tokens: the plan uses "
+                             f"{best.tokens / best.budget_tokens:.0%} of the budget ({best.tokens / 1e12:.1f}T of the "
+                             f"{best.budget_tokens / 1e12:.1f}T tokens it buys; the run ends after {plan.days:.1f} of "
+                             f"{plan.budget.days:g} days); to spend the rest: {fix}")
+    if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
+        plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
+                             "T tokens, beyond any corpus")
+    # near-ties: the share of the law's plausible fits (its samples) under which a candidate beats the plan
+    samples = plan.law.samples
+    if samples:
+        for i, cand in enumerate(plan.candidates[1:], 2):
+            wins = sum(_loss(s, cand) < _loss(s, best) for s in samples) / len(samples)
+            if wins >= TIE_PROBABILITY:
+                plan.ties.append((i, wins))
+    plan.growth = _growth(plan, memory_rejected_better > 0)
+
+
+def _loss(sample: tuple[float, ...], c: Candidate) -> float:
+    e, a, alpha, b, beta = sample
+    return e + a / (c.leverage * c.scale) ** alpha + b / c.effective_tokens ** beta
+
+
+def _describe(c: Candidate, uncapped: bool = False) -> str:
+    kind = "dense" if c.dense else f"MoE {c.activation_ratio:.1%} active"
+    return (f"{c.total / 1e9:,.1f}B total / {c.activated / 1e9:,.1f}B activated ({kind}), "
+            f"{(c.budget_tokens if uncapped else c.tokens) / 1e12:,.2f}T tokens")
+
+
+def _growth(plan: Plan, memory_holds: bool) -> str:
+    """What more compute would do: which limits hold the model still, and at what multiple of this budget a cap on
+    the tokens forces it to change (or that the budget already goes unspent)."""
+    best, limits = plan.best, plan.limits
+    held = [name for name in (SERVING, SPARSITY) if plan.analysis and name in plan.analysis.lifted]
+    held += ["training memory"] if memory_holds else []
+    if not held:
+        return "the law sets the model here, no limit holds it: more compute moves it (larger, or less sparse)"
+    if best.capped_by:
+        return (f"{' and '.join(held)} hold the model and the {best.capped_by} limit caps its tokens: more compute "
+                "would go unspent; lift one of them to use it")
+    caps = {TPP_MAX: limits.max_tokens_per_param * best.activated / best.tokens,
+            DATA: limits.max_tokens() / best.tokens}
+    nxt = min(caps, key=caps.get)
+    return (f"{' and '.join(held)} hold the model still: more compute buys tokens for the same model until the "
+            f"{nxt} limit at {caps[nxt]:.1f}x this budget; past it the law moves to a less sparse model, or the "
+            "compute goes unspent")
 
 
 def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, seq_len: int,
-                 vocab_adjust: float) -> str:
+                 vocab_adjust: float, limits: Limits) -> str:
     smallest = family_config(space.hidden_sizes[0], 8, space.experts[0], space.top_k[0], space.granularities[0],
                              1, 1024, seq_len)
     counts = parameter_counts(smallest)
     smallest = smallest.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, smallest.hidden_size,
                                                               vocab_adjust))
-    if rejected.get("memory"):
+    if rejected.get("training memory"):
         return (f"no candidate fits in the memory of {budget.gpus:,} x {budget.gpu.name} "
                 f"({budget.gpu.memory_gb:.0f} GB each) for this budget: add GPUs (--gpus), choose a GPU with more "
                 "memory (--gpu), or shorten --seq-len")
-    if rejected.get("serving") and not rejected.get("too few tokens"):
+    if rejected.get(SERVING) and not rejected.get("tokens per parameter (min)"):
         return ("every candidate exceeds the serving bound: raise --serve-gpus, use --serve-precision fp8, or "
                 "pass --serve-gpus 0 to lift it")
-    need = (training_flops_per_token(smallest, seq_len) * MIN_TOKENS_PER_ACTIVE_PARAM
+    need = (training_flops_per_token(smallest, seq_len) * limits.min_tokens_per_param
             * parameter_counts(smallest).activated)
     return (f"the budget of {budget.flops:.3g} FLOPs is too small for any candidate of the A.X K1 family: the "
-            f"smallest trains on fewer than {MIN_TOKENS_PER_ACTIVE_PARAM} tokens per activated parameter. It needs "
+            f"smallest trains on fewer than {limits.min_tokens_per_param:g} tokens per activated parameter. It needs "
             f"about {need:.2g} FLOPs: raise --gpus or --days (or --mfu), or lower --tokens")

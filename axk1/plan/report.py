@@ -29,7 +29,41 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "candidates": [c.summary() for c in plan.candidates],
         "assumptions": [{"assumption": a, "value": v, "source": s} for a, v, s in plan.assumptions()],
         "search": {"evaluated": plan.evaluated, "rejected": plan.rejected},
+        "predicted_loss_band": list(plan.band),
+        "binding": plan.binding,
+        "unconstrained": None if not (plan.analysis and plan.analysis.unconstrained) else
+        {**plan.analysis.unconstrained.summary(), "tokens": plan.analysis.unconstrained.budget_tokens,
+         "predicted_loss": plan.analysis.unconstrained.lifted_loss["all"]},
+        "growth": plan.growth,
+        "near_ties": [{"rank": i, "p_better": p} for i, p in plan.ties],
+        "warnings": plan.warnings,
     }
+
+
+def constraint_lines(plan: Plan) -> list[str]:
+    """What decided the plan, in sentences: the predicted loss and its band, the limits that bind, the unconstrained
+    optimum, what more compute would do, the near-ties."""
+    best = plan.best
+    lines = [f"predicted loss {best.loss:.4f} (5-95% band {plan.band[0]:.4f}-{plan.band[1]:.4f}, {plan.law.name} "
+             "law's fit uncertainty)"]
+    if plan.binding:
+        lines += [f"binding: {b}" for b in plan.binding]
+    else:
+        lines.append("binding: none; the law's optimum in the search space is feasible")
+    free = plan.analysis.unconstrained if plan.analysis else None
+    if free is not None:
+        kind = "dense" if free.dense else f"MoE, {free.activation_ratio:.1%} active"
+        lines.append(f"unconstrained optimum (every limit lifted, training memory too): {_b(free.total)} total, "
+                     f"{_b(free.activated)} activated ({kind}), {free.budget_tokens / 1e12:,.2f}T tokens, loss "
+                     f"{free.lifted_loss['all']:.4f}")
+    lines.append(f"more compute: {plan.growth}")
+    if plan.ties:
+        lines.append("near-ties: " + "; ".join(f"candidate #{i} beats the plan under {p:.0%} of the law's plausible "
+                                               "fits" for i, p in plan.ties)
+                     + ": the law cannot tell these apart, choose on other grounds (serving, stability)")
+    else:
+        lines.append("near-ties: none (no listed candidate beats the plan under 20% of the law's plausible fits)")
+    return lines
 
 
 def summary_text(plan: Plan) -> str:
@@ -38,13 +72,15 @@ def summary_text(plan: Plan) -> str:
     lines = [
         f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
         f"{b.precision} peak) = {b.flops:.3e} FLOPs ({b.gpu_hours:,.0f} GPU-hours)",
-        f"plan:   {_b(best.total)} total, {_b(best.activated)} activated, {best.tokens / 1e12:.2f}T tokens "
-        f"({plan.law.name} law, EL {best.leverage:.1f})",
+        f"plan:   {_b(best.total)} total, {_b(best.activated)} activated "
+        f"({'dense' if best.dense else 'MoE'}), {best.tokens / 1e12:.2f}T tokens "
+        f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.name} law, EL {best.leverage:.1f})",
         f"shape:  hidden {c.hidden_size}, {c.num_hidden_layers} layers ({c.first_k_dense_replace} dense), "
-        f"{c.num_attention_heads} heads, {c.n_routed_experts} experts top-{c.num_experts_per_tok} + "
-        f"{c.n_shared_experts} shared, expert width {c.moe_intermediate_size} (G {best.granularity:.1f}, "
-        f"activation {best.activation_ratio:.2%}), vocab {c.vocab_size:,} (optimum {plan.vocab_optimal:,} x "
-        f"{plan.vocab_adjust:g})",
+        f"{c.num_attention_heads} heads, "
+        + (f"FFN width {c.intermediate_size}" if best.dense else
+           f"{c.n_routed_experts} experts top-{c.num_experts_per_tok} + {c.n_shared_experts} shared, expert width "
+           f"{c.moe_intermediate_size} (G {best.granularity:.1f}, activation {best.activation_ratio:.2%})")
+        + f", vocab {c.vocab_size:,} (optimum {plan.vocab_optimal:,} x {plan.vocab_adjust:g})",
         f"run:    batch {plan.batch_sequences:,} x {plan.seq_len} tokens, peak LR {plan.learning_rate:.2e}, "
         f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {plan.days:.1f} days on {b.gpus:,} GPUs",
         f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard} x cp {lay.cp}, ep {lay.ep}, recompute "
@@ -53,20 +89,25 @@ def summary_text(plan: Plan) -> str:
         f"{b.gpus})" + ("" if plan.context >= max(CONTEXT_LENGTHS) else
                         f"; the long-context stage stops at {plan.context:,} tokens: {max(CONTEXT_LENGTHS):,} "
                         "does not fit a GPU even with context parallelism 8"),
-        "assumptions:",
     ]
+    lines += constraint_lines(plan)
+    lines += [f"warning: {w}" for w in plan.warnings]
+    lines.append("assumptions:")
     lines += [f"  - {a}: {v}  [{s}]" for a, v, s in plan.assumptions()]
     return "\n".join(lines)
 
 
 def _table(plan: Plan) -> list[str]:
-    rows = ["| # | total | activated | tokens | hidden | layers | experts | top-k | expert width | vocab | A | G | EL "
-            "| predicted loss | layout | GB/GPU |", "|" + "---|" * 16]
+    rows = ["| # | kind | total | activated | tokens | tokens/param | hidden | layers | experts | top-k | expert width "
+            "| vocab | A | G | EL | predicted loss | layout | GB/GPU |", "|" + "---|" * 18]
     for i, cand in enumerate(plan.candidates, 1):
         c, lay = cand.config, cand.memory.layout
+        moe = not cand.dense
         rows.append(
-            f"| {i} | {_b(cand.total)} | {_b(cand.activated)} | {cand.tokens / 1e12:.2f}T | {c.hidden_size} | "
-            f"{c.num_hidden_layers} | {c.n_routed_experts} | {c.num_experts_per_tok} | {c.moe_intermediate_size} | "
+            f"| {i} | {'MoE' if moe else 'dense'} | {_b(cand.total)} | {_b(cand.activated)} | "
+            f"{cand.tokens / 1e12:.2f}T | {cand.tokens_per_param:.0f} | {c.hidden_size} | "
+            f"{c.num_hidden_layers} | {c.n_routed_experts if moe else '-'} | {c.num_experts_per_tok if moe else '-'} | "
+            f"{c.moe_intermediate_size if moe else '-'} | "
             f"{c.vocab_size:,} | {cand.activation_ratio:.2%} | {cand.granularity:.1f} | {cand.leverage:.1f} | "
             f"{cand.loss:.5f} | ep{lay.ep}/hsdp {lay.dp_replicate}x{lay.dp_shard}{f'/cp{lay.cp}' if lay.cp > 1 else ''}"
             f"{'/recompute' if lay.recompute else ''} | {cand.memory.total_gb:.0f} |")
@@ -133,6 +174,12 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     md = [
         f"# Compute plan: {b.gpus:,} x {b.gpu.name} for {b.days:g} days", "",
         "```", summary_text(plan), "```", "",
+        "## What decided the plan", "",
+        "The law ranks every shape by its predicted loss; the limits below decide which shapes may be chosen and "
+        "how many tokens they may use. A limit *binds* when lifting it alone would let the law pick a better "
+        "candidate (training memory kept).", "",
+        *[f"- {line}" for line in constraint_lines(plan)], "",
+        *(["## Warnings", "", *[f"- {w}" for w in plan.warnings], ""] if plan.warnings else []),
         "## Assumptions", "", "| assumption | value | source |", "|---|---|---|",
         *[f"| {a} | {v} | {s} |" for a, v, s in plan.assumptions()], "",
         f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} shapes evaluated, "
@@ -143,9 +190,10 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
         "|---|---|---|---|", stages, "",
         "Files: `config.json` (model, loads with `axk1 params config.json`), `recipe.toml` (for `axk1 train`), "
         "`plan.json` (everything above).", "",
-        "Caveats: the leverage law's constants are our fit to two published comparisons, and the sparsity floor, "
-        "not the law, sets the activated size under the serving bound; losses rank candidates and are not "
-        "predictions of the real loss.",
+        "Caveats: the leverage law's constants are our fit to two published comparisons; the built-in laws' "
+        "losses are on their papers' data and tokenizers, so they rank candidates and their band is the fit's "
+        "uncertainty, not a forecast of this run's loss on this corpus (a law fitted from your own runs, "
+        "`axk1 plan fit`, is).",
     ]
     (out / "plan.md").write_text("\n".join(md) + "\n")
     return {"plan": out / "plan.md", "plot": plot, "config": out / "config.json", "recipe": out / "recipe.toml",

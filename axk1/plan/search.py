@@ -1,19 +1,16 @@
-"""Architecture search over the DeepSeek-V3 / A.X K1 family for a FLOP budget.
+"""Architecture search over the DeepSeek-V3 / A.X K1 family, dense and MoE, for a FLOP budget.
 
-Every candidate spends the whole budget (D = C / training FLOPs per token) unless --tokens fixes D, so ranking by
-predicted loss is ranking by loss per FLOP. The predicted loss is the chosen law's surface at the candidate's
-dense-equivalent scale EL x M (scaling.py) and its token count. Constraints:
-
-* training memory: some layout of the given GPUs must hold the model (memory.py);
-* serving: the released weights must fit one node (`serve_gpus`, default 8 of the training GPU) in the release
-  precision with 10% of its memory left for the KV cache. This is what bounds the total size: the leverage law
-  rewards ever sparser models, and in practice a model is sized to the machines that serve it (A.X K1 in BF16,
-  1,038 GB, on 8 x H200 = 1,128 GB; a ~1T model in FP8 on the same node). `serve_gpus=0` lifts the bound;
-* a sane run: at least 20 tokens per activated parameter (Chinchilla's dense optimum; a MoE wants more).
+Every candidate spends the whole budget (D = C / training FLOPs per token) unless --tokens fixes D or the data
+runs out first (constraints.py: then D is what the data allows and the rest of the budget is left unspent). The
+predicted loss is the chosen law's surface at the candidate's dense-equivalent scale EL x M (scaling.py; EL = 1
+for a dense model) and its effective tokens (repeated tokens discounted). Candidates are ranked by that loss among
+those that satisfy every limit in constraints.py; the same candidates scored with each limit lifted tell which
+limits bind and what the unconstrained optimum would be (`Analysis`).
 
 Family shape rules, scaled from A.X K1 / DeepSeek-V3 (docs/model.md): MLA head dims 128/64/128, q/kv LoRA ranks
 1536/512 from d = 7168 up (scaled down below), heads d/112, dense FFN 18432/7168 x d, 8 expert groups (top 4),
-one shared expert, 3 norms per layer, MTP depth 1 in training, untied embeddings.
+one shared expert, 3 norms per layer, MTP depth 1 in training for a MoE (none for a dense model, as Llama 3),
+untied embeddings. A dense candidate is the same family with every layer dense.
 """
 
 from __future__ import annotations
@@ -25,20 +22,21 @@ from axk1.config import ModelConfig
 from axk1.hardware import Budget
 from axk1.plan.arch import (activation_ratio, granularity, parameter_counts, training_flops_per_token,
                             non_embedding_flops_per_token)
+from axk1.plan.constraints import (DATA, MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, OVER_BUDGET, SERVING,
+                                   SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.memory import MemoryEstimate, find_layout
-from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size)
+from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
 
 SERVE_RESERVE = 0.10
 BYTES = {"bf16": 2, "fp8": 1}
-MIN_TOKENS_PER_ACTIVE_PARAM = 20
-# Sparsity floor. Under the serving bound the leverage law always prefers the sparsest design, so this floor, not
-# the law, sets the activated size. Production MoEs of this lineage activate (shared experts counted) 3.5%
-# (DeepSeek-V3, Ling 2.0), 4.7% (A.X K1), 4.9% (DeepSeek-V2), 5.6% (GLM-4.5), 6.3% (Qwen3-235B); sparser designs
-# trade leverage for all-to-all traffic, memory and balance problems the law does not see. 4.5% is the middle
-# of that range. It is informed by the designs the tests check (A.X K1, DeepSeek-V3): with 3.5-4% the A.X K1 plan
-# trains ~25-30% more tokens than the report's ~10T (see the report in plan.md).
-MIN_ACTIVATION = 0.045
+# Sparsity floor (constraints.MIN_ACTIVATION, 4.5%). Production MoEs of this lineage activate (shared experts
+# counted) 3.5% (DeepSeek-V3, Ling 2.0), 4.7% (A.X K1), 4.9% (DeepSeek-V2), 5.6% (GLM-4.5), 6.3% (Qwen3-235B);
+# sparser designs trade leverage for all-to-all traffic, memory and balance problems the leverage law does not
+# see. 4.5% is the middle of that range. plan.md says when it binds and what the law would choose without it.
 MAX_LAYOUT_TRIES = 400  # candidates (best first) tried against the memory model before giving up
+ANALYSIS_TRIES = 40  # per limit, when looking for the best candidate it holds back that memory allows
+RECOMPUTE_THROUGHPUT = 0.75  # full recompute runs the forward twice: 4 units of work for 3 of model FLOPs
+ARCHES = ("both", "moe", "dense")
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,9 @@ class SearchSpace:
     top_k: tuple[int, ...] = (6, 8)
     granularities: tuple[int, ...] = (6, 7, 8, 10, 12)
     dense_layers: tuple[int, ...] = (1, 3)
+    dense_hidden_sizes: tuple[int, ...] = (1024, 1536, 2048, 2560, 3072, 4096, 5120, 6144, 7168, 8192, 10240,
+                                           12288, 14336, 16384, 18432, 20480)
+    arch: str = "both"  # "moe", "dense" or both in one ranking
 
 
 @dataclass
@@ -65,6 +66,19 @@ class Candidate:
     tokens: float
     loss: float
     memory: MemoryEstimate | None = None
+    effective_tokens: float = 0.0  # tokens with repeats discounted (= tokens when the data suffices)
+    budget_tokens: float = 0.0     # the tokens the budget would buy (more than `tokens` when a cap holds it)
+    capped_by: str | None = None   # the cap (data, tokens per parameter) that set `tokens`, if one did
+    lifted_loss: dict[str, float] = field(default_factory=dict)  # the loss with a cap (or "all") lifted
+    violations: frozenset = frozenset()  # limits the candidate breaks (rejected if any)
+
+    @property
+    def dense(self) -> bool:
+        return self.activation_ratio == 1.0
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.tokens / self.activated
 
     def summary(self) -> dict:
         c = self.config
@@ -73,11 +87,21 @@ class Candidate:
             "hidden_size": c.hidden_size, "layers": c.num_hidden_layers, "dense_layers": c.first_k_dense_replace,
             "heads": c.num_attention_heads, "experts": c.n_routed_experts, "top_k": c.num_experts_per_tok,
             "expert_width": c.moe_intermediate_size, "vocab_size": c.vocab_size,
-            "activation_ratio": self.activation_ratio, "granularity": self.granularity, "leverage": self.leverage,
+            "arch": "dense" if self.dense else "moe", "activation_ratio": self.activation_ratio, "granularity": self.granularity, "leverage": self.leverage,
             "train_flops_per_token": self.train_flops_per_token, "predicted_loss": self.loss,
+            "effective_tokens": self.effective_tokens, "tokens_per_param": self.tokens_per_param,
             "layout": None if self.memory is None else vars(self.memory.layout),
             "memory_gb": None if self.memory is None else round(self.memory.total_gb, 1),
         }
+
+
+@dataclass
+class Analysis:
+    """What the limits cost: for each limit, the best candidate with it alone lifted (a cap lifted: the candidate
+    trains on every token the budget buys, all of them new), training memory kept; and the unconstrained optimum
+    (every limit lifted, training memory too: the law's own answer in this search space)."""
+    lifted: dict[str, Candidate]      # limit -> best candidate with that limit lifted (where it beats the plan)
+    unconstrained: Candidate | None
 
 
 @dataclass
@@ -85,6 +109,8 @@ class SearchResult:
     ranked: list[Candidate]  # feasible candidates, best first
     evaluated: int
     rejected: dict[str, int] = field(default_factory=dict)
+    analysis: Analysis | None = None
+    memory_rejected_better: int = 0  # candidates better than the chosen one that no layout of the GPUs holds
 
 
 def _round(x: float, multiple: int) -> int:
@@ -93,6 +119,7 @@ def _round(x: float, multiple: int) -> int:
 
 def family_config(hidden: int, layers: int, experts: int, top_k: int, gran: int, dense: int, vocab: int,
                   seq_len: int) -> ModelConfig:
+    """A member of the family; dense >= layers makes every layer dense (a dense model: no MTP, experts unused)."""
     heads = max(8, _round(hidden / 112, 8))
     q_rank = min(1536, _round(hidden * 1536 / 7168, 64))
     kv_rank = min(512, _round(hidden * 512 / 7168, 64))
@@ -101,12 +128,21 @@ def family_config(hidden: int, layers: int, experts: int, top_k: int, gran: int,
         moe_intermediate_size=_round(2 * hidden / gran, 128), num_hidden_layers=layers, first_k_dense_replace=dense,
         num_attention_heads=heads, q_lora_rank=q_rank, kv_lora_rank=kv_rank, qk_nope_head_dim=128,
         qk_rope_head_dim=64, v_head_dim=128, n_routed_experts=experts, n_shared_experts=1, num_experts_per_tok=top_k,
-        n_group=8, topk_group=4, max_position_embeddings=max(seq_len, 4096), num_nextn_predict_layers=1,
+        n_group=8, topk_group=4, max_position_embeddings=max(seq_len, 4096),
+        num_nextn_predict_layers=0 if dense >= layers else 1,
         bos_token_id=None, eos_token_id=None,
     )
 
 
 def _shapes(space: SearchSpace):
+    if space.arch not in ARCHES:
+        raise ValueError(f"--arch must be one of {', '.join(ARCHES)}, got {space.arch!r}")
+    if space.arch in ("both", "dense"):
+        for hidden in space.dense_hidden_sizes:
+            for layers in sorted({max(4, round(hidden / r)) for r in space.depth_ratios}):
+                yield hidden, layers, 32, 6, 8, layers  # experts, top-k, granularity unused
+    if space.arch == "dense":
+        return
     for hidden in space.hidden_sizes:
         for layers in sorted({max(4, round(hidden / r)) for r in space.depth_ratios}):
             for experts in space.experts:
@@ -120,52 +156,116 @@ def _shapes(space: SearchSpace):
 
 
 def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float | None = None,
-           vocab_adjust: float = AXK1_VOCAB_ADJUST, serve_gpus: int = 8, serve_precision: str = "bf16",
-           space: SearchSpace = SearchSpace(), keep: int = 10, min_activation: float = MIN_ACTIVATION) -> SearchResult:
-    """Rank the family for `budget`; the first `keep` feasible candidates carry a memory layout."""
+           vocab_adjust: float = AXK1_VOCAB_ADJUST, limits: Limits = Limits(), space: SearchSpace = SearchSpace(),
+           keep: int = 10) -> SearchResult:
+    """Rank the family for `budget` under `limits`; the first `keep` feasible candidates carry a memory layout."""
     flops = budget.flops
-    max_total = (serve_gpus * budget.gpu.memory_gb * 1e9 * (1 - SERVE_RESERVE) / BYTES[serve_precision]
-                 if serve_gpus else math.inf)
+    max_total = (limits.serve_gpus * budget.gpu.memory_gb * 1e9 * (1 - SERVE_RESERVE) / BYTES[limits.serve_precision]
+                 if limits.serve_gpus else math.inf)
+    data_cap = limits.max_tokens()
     scored: list[Candidate] = []
-    rejected = {"sparsity": 0, "serving": 0, "too few tokens": 0, "over budget": 0, "memory": 0}
-    evaluated = 0
+    rejected = {SERVING: 0, SPARSITY: 0, TPP_MIN: 0, OVER_BUDGET: 0, "training memory": 0}
     for hidden, layers, experts, top_k, gran, dense in _shapes(space):
-        evaluated += 1
         config = family_config(hidden, layers, experts, top_k, gran, dense, 1024, seq_len)
         counts = parameter_counts(config)
-        vocab = optimal_vocab_size(counts.activated_non_vocab, hidden, vocab_adjust)
-        config = config.replace(vocab_size=vocab)
+        config = config.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, hidden, vocab_adjust))
         counts = parameter_counts(config)
-        if counts.total > max_total:
-            rejected["serving"] += 1
-            continue
         per_token = training_flops_per_token(config, seq_len)
-        run_tokens = flops / per_token if tokens is None else tokens
-        if tokens is not None and per_token * tokens > flops:
-            rejected["over budget"] += 1
-            continue
-        if run_tokens < MIN_TOKENS_PER_ACTIVE_PARAM * counts.activated:
-            rejected["too few tokens"] += 1
-            continue
         ratio, gran_value = activation_ratio(config), granularity(config)
-        if ratio < min_activation:
-            rejected["sparsity"] += 1
-            continue
-        leverage = efficiency_leverage(ratio, gran_value, per_token * run_tokens)
+        budget_tokens = flops / per_token if tokens is None else tokens
+        leverage = efficiency_leverage(ratio, gran_value, per_token * budget_tokens)
         scale = (non_embedding_flops_per_token(config, seq_len) if law.flops_per_unit == 1
                  else float(counts.activated_non_vocab))
-        loss = law.loss(leverage * scale, run_tokens)
-        scored.append(Candidate(config, counts.total, counts.activated, ratio, gran_value, leverage, scale,
-                                per_token, run_tokens, loss))
-    scored.sort(key=lambda c: c.loss)
+        violations = set()
+        if counts.total > max_total:
+            violations.add(SERVING)
+        if ratio < limits.min_activation:
+            violations.add(SPARSITY)
+        if tokens is not None and per_token * tokens > flops * (1 + 1e-9):
+            violations.add(OVER_BUDGET)
+        cand = Candidate(config, counts.total, counts.activated, ratio, gran_value, leverage, scale, per_token, 0.0,
+                         0.0, budget_tokens=budget_tokens)
+        score(cand, law, limits, data_cap)
+        if cand.tokens < limits.min_tokens_per_param * counts.activated:
+            violations.add(TPP_MIN)
+        cand.violations = frozenset(violations)
+        scored.append(cand)
+    for cand in scored:
+        for name in cand.violations:
+            rejected[name] = rejected.get(name, 0) + 1
+    feasible = sorted((c for c in scored if not c.violations), key=lambda c: c.loss)
     ranked: list[Candidate] = []
-    for candidate in scored[:MAX_LAYOUT_TRIES]:
+    better_but_too_big = 0
+    for candidate in feasible[:MAX_LAYOUT_TRIES]:
         memory = find_layout(candidate.config, budget.gpus, budget.gpu.memory_gb, seq_len)
         if memory is None:
-            rejected["memory"] += 1
+            rejected["training memory"] += 1
+            if not ranked:
+                better_but_too_big += 1
+            continue
+        if tokens is not None and memory.layout.recompute and (candidate.train_flops_per_token * tokens
+                                                                / RECOMPUTE_THROUGHPUT > flops * (1 + 1e-9)):
+            rejected[OVER_BUDGET] += 1  # the fixed tokens fit the budget only without recompute
             continue
         candidate.memory = memory
+        if tokens is None:
+            rescore(candidate, law, limits, flops, memory.layout.recompute)
         ranked.append(candidate)
         if len(ranked) >= keep:
             break
-    return SearchResult(ranked, evaluated, rejected)
+    ranked.sort(key=lambda c: c.loss)
+    result = SearchResult(ranked, len(scored), {k: v for k, v in rejected.items() if v},
+                          memory_rejected_better=better_but_too_big)
+    if ranked:
+        result.analysis = _analyse(scored, ranked[0], lambda c: find_layout(c.config, budget.gpus,
+                                                                             budget.gpu.memory_gb, seq_len) is not None)
+    return result
+
+
+def score(c: Candidate, law: LossSurface, limits: Limits, data_cap: float | None = None) -> None:
+    """Tokens, effective tokens and loss of a candidate from its budget tokens under the two caps (data, tokens per
+    parameter), and its loss with each cap lifted (for the binding analysis)."""
+    data_cap = limits.max_tokens() if data_cap is None else data_cap
+    caps = {DATA: data_cap, TPP_MAX: limits.max_tokens_per_param * c.activated}
+
+    def loss(lift: tuple[str, ...]) -> tuple[float, float, float]:
+        n = min([c.budget_tokens] + [v for k, v in caps.items() if k not in lift])
+        effective = n if DATA in lift else limits.effective_tokens(n)
+        return n, effective, law.loss(c.leverage * c.scale, effective)
+
+    c.tokens, c.effective_tokens, c.loss = loss(())
+    c.capped_by = min(caps, key=caps.get) if min(caps.values()) < c.budget_tokens else None
+    c.lifted_loss = {DATA: loss((DATA,))[2], TPP_MAX: loss((TPP_MAX,))[2], "all": loss((DATA, TPP_MAX))[2]}
+
+
+def rescore(c: Candidate, law: LossSurface, limits: Limits, flops: float, recompute: bool) -> None:
+    """The candidate on a layout: full recompute does 4/3 the work per model FLOP, so the budget buys 3/4 of the
+    tokens."""
+    c.budget_tokens = flops * (RECOMPUTE_THROUGHPUT if recompute else 1.0) / c.train_flops_per_token
+    score(c, law, limits)
+
+
+def _analyse(scored: list[Candidate], chosen: Candidate, fits) -> Analysis:
+    """For each limit the best candidate it holds back that some layout of the GPUs can still train (`fits`: the
+    training memory stays in force; at most ANALYSIS_TRIES layouts tried per limit)."""
+    def best_fitting(pool: list[Candidate], key) -> Candidate | None:
+        for c in sorted(pool, key=key)[:ANALYSIS_TRIES]:
+            if key(c) >= chosen.loss * (1 - 1e-6):
+                return None
+            if c.memory is not None or fits(c):
+                return c
+        return None
+
+    lifted: dict[str, Candidate] = {}
+    for name in (SERVING, SPARSITY, TPP_MIN):  # rejections: the best candidate that breaks this limit only
+        best = best_fitting([c for c in scored if c.violations == {name}], lambda c: c.loss)
+        if best is not None:
+            lifted[name] = best
+    for name in (DATA, TPP_MAX):  # caps: the best feasible candidate this cap holds back, with it lifted
+        best = best_fitting([c for c in scored if not c.violations and c.lifted_loss[name] < c.loss],
+                            lambda c, name=name: c.lifted_loss[name])
+        if best is not None:
+            lifted[name] = best
+    unconstrained = min((c for c in scored if OVER_BUDGET not in c.violations), key=lambda c: c.lifted_loss["all"],
+                        default=None)
+    return Analysis(lifted, unconstrained)
