@@ -19,6 +19,7 @@ from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchS
                               search)
 
 MIN_BATCH = "minimum batch per data-parallel rank"
+MIN_STEPS = 1000  # fewer optimizer steps than this is not a pretraining run (A.X K1: ~300K)
 TIE_PROBABILITY = 0.2  # a candidate that beats the plan under >= 20% of the law's plausible fits is a near-tie
 
 
@@ -165,6 +166,10 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         band=surface.band(best.leverage * best.scale, best.effective_tokens),
     )
     _explain(plan, result.memory_rejected_better, tokens is not None)
+    steps = best.tokens / batch
+    if steps < MIN_STEPS:
+        plan.warnings.append(f"only {steps:,.0f} optimizer steps of {batch:,} tokens: too few for warmup and decay "
+                             "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
         plan.warnings.append(f"the fixed {tokens / 1e12:.2f}T tokens take {run_days:.1f} days, more than the "
                              f"{budget.days:g} budgeted: the long-context stage's layout needs full recompute")

@@ -207,9 +207,12 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
                                                                 / RECOMPUTE_THROUGHPUT > flops * (1 + 1e-9)):
             rejected[OVER_BUDGET] += 1  # the fixed tokens fit the budget only without recompute
             continue
-        candidate.memory = memory
         if tokens is None:
             rescore(candidate, law, limits, flops, memory.layout.recompute)
+            if candidate.tokens < limits.min_tokens_per_param * candidate.activated:
+                rejected[TPP_MIN] += 1  # recompute left it too few tokens
+                continue
+        candidate.memory = memory
         ranked.append(candidate)
         if len(ranked) >= keep:
             break

@@ -1,0 +1,128 @@
+"""The planner's limits: each one binds visibly, more compute moves the model or names what stops it, the laws
+decide (a different law, a different plan), dense and MoE in one search, and implausible plans warn."""
+
+import math
+
+import pytest
+
+from axk1.plan.constraints import (DATA, REPEAT_HALF_LIFE, SERVING, SPARSITY, TPP_MAX, Limits, mixture_shares)
+from axk1.plan.planner import make_plan
+from axk1.plan.report import write_outputs
+
+
+@pytest.fixture(scope="module")
+def axk1_plan():
+    return make_plan("H200", 1024, 73)
+
+
+def _names(plan) -> set[str]:
+    return {line.split(":", 1)[0] for line in plan.binding}
+
+
+def test_mixture_shares_sum_to_one():
+    shares = mixture_shares()
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["web"] > shares["code"] > shares["reasoning"]
+
+
+def test_effective_tokens_follow_muennighoff():
+    limits = Limits(unique_tokens={d: 1e12 for d in mixture_shares()})
+    cap = limits.max_tokens()  # the domain with the largest share reaches 4 epochs first
+    assert cap == pytest.approx(4e12 / max(mixture_shares().values()))
+    assert limits.effective_tokens(0.5e12) == pytest.approx(0.5e12)  # nothing repeats yet
+    assert limits.effective_tokens(cap) < cap
+    # far beyond the data, every domain's value saturates at U (1 + R*)
+    huge = limits.effective_tokens(1e20)
+    assert huge == pytest.approx(len(mixture_shares()) * 1e12 * (1 + REPEAT_HALF_LIFE), rel=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(max_epochs=0.5), "--max-epochs"),
+    (dict(max_epochs=math.inf), "--max-epochs"),
+    (dict(unique_tokens={"poetry": 1e12}), "unknown domain 'poetry'"),
+    (dict(unique_tokens={"web": -1.0}), "--data web"),
+    (dict(min_tokens_per_param=50, max_tokens_per_param=20), "need 0 < min < max"),
+])
+def test_limits_refuse_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Limits(**kwargs)
+
+
+def test_axk1_plan_names_binding_limits_and_the_unconstrained_optimum(axk1_plan, tmp_path):
+    names = _names(axk1_plan)
+    assert SERVING in names and SPARSITY in names
+    free = axk1_plan.analysis.unconstrained
+    assert free.lifted_loss["all"] < axk1_plan.best.loss
+    lifted = axk1_plan.analysis.lifted[SERVING]
+    assert lifted.total > axk1_plan.best.total and lifted.loss < axk1_plan.best.loss
+    assert axk1_plan.band[0] < axk1_plan.best.loss < axk1_plan.band[1]
+    text = write_outputs(axk1_plan, tmp_path)["plan"].read_text()
+    for needle in ("What decided the plan", "binding: serving memory", "unconstrained optimum", "more compute:",
+                   "near-ties", "5-95% band"):
+        assert needle in text
+
+
+def test_more_compute_moves_the_model_or_names_the_limit():
+    plans = [make_plan("H200", 1024, 73 * k) for k in (1, 2, 8)]
+    for small, big in zip(plans, plans[1:]):
+        same = (small.best.total, small.best.activated) == (big.best.total, big.best.activated)
+        if same:  # the same model: the plan must say what holds it
+            assert "hold the model" in small.growth and (SERVING in small.growth or SPARSITY in small.growth)
+    assert plans[2].best.activated > plans[0].best.activated  # 8x: the tokens-per-parameter cap moves it
+
+
+def test_huge_budget_is_held_by_data_and_says_so():
+    plan = make_plan("H200", 100_000, 365)
+    assert plan.best.tokens <= plan.limits.max_tokens() * (1 + 1e-9)
+    assert plan.best.capped_by in (DATA, TPP_MAX)
+    assert any("caps the tokens" in w for w in plan.warnings)
+    assert any("repeats its data" in w for w in plan.warnings)
+    assert plan.days < 365  # the compute it cannot use is not spent
+
+
+def test_more_data_lifts_the_cap():
+    poor = make_plan("H200", 4096, 365, data={d: 1e12 for d in mixture_shares()})
+    rich = make_plan("H200", 4096, 365)
+    assert poor.best.tokens < rich.best.tokens
+    assert DATA in _names(poor)
+
+
+def test_chinchilla_law_gives_a_different_plan(axk1_plan):
+    # where the serving bound does not hold the model the law's allocation decides, and the laws differ
+    deepseek = make_plan("H200", 1024, 73, serve_gpus=0)
+    chinchilla = make_plan("H200", 1024, 73, serve_gpus=0, law="chinchilla")
+    assert (deepseek.best.total, deepseek.best.tokens) != (chinchilla.best.total, chinchilla.best.tokens)
+    # at A.X K1's budget with the default limits both are held by the same limits: the plans say so, and their
+    # unconstrained optima differ
+    default_chinchilla = make_plan("H200", 1024, 73, law="chinchilla")
+    assert SERVING in _names(default_chinchilla) and SERVING in _names(axk1_plan)
+    assert default_chinchilla.analysis.unconstrained.total != axk1_plan.analysis.unconstrained.total
+
+
+def test_dense_and_moe_are_both_searched():
+    both = make_plan("H100", 512, 30)
+    dense = make_plan("H100", 512, 30, arch="dense")
+    moe = make_plan("H100", 512, 30, arch="moe")
+    assert dense.best.dense and all(c.dense for c in dense.candidates)
+    assert not moe.best.dense
+    assert both.best.loss == pytest.approx(min(dense.best.loss, moe.best.loss))
+    assert dense.best.config.num_nextn_predict_layers == 0 and dense.best.memory.layout.ep == 1
+
+
+def test_downtime_shrinks_the_budget():
+    full = make_plan("H200", 1024, 73)
+    lossy = make_plan("H200", 1024, 73, downtime=0.1)
+    assert lossy.budget.flops == pytest.approx(0.9 * full.budget.flops)
+
+
+def test_too_few_sequences_per_rank_warns(tmp_path):
+    plan = make_plan("H100", 200_000, 2e-6)
+    assert any("fewer than 1 sequence per data-parallel rank" in w for w in plan.warnings)
+    assert any("optimizer steps" in w for w in plan.warnings)
+    text = write_outputs(plan, tmp_path)["plan"].read_text()
+    assert "## Warnings" in text and "fewer than 1 sequence" in text
+
+
+def test_budget_below_one_step_is_refused():
+    with pytest.raises(ValueError, match="less than one optimizer step"):
+        make_plan("H100", 1_000_000, 1e-6)
