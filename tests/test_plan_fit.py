@@ -1,0 +1,116 @@
+"""Fitting a scaling law from runs: known laws recovered from synthetic losses (approach 3 and approach 2), bootstrap
+intervals that cover the truth, the law file and `axk1 plan --law FILE`, and clear errors on bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from axk1.plan.fit import RunPoint, bootstrap, budget_groups, fit_isoflop, fit_parametric, interval
+from axk1.plan.law_file import LawFile, load_law_file, resolve_law
+from axk1.plan.planner import make_plan
+
+TRUTH = dict(E=1.70, A=300.0, alpha=0.32, B=900.0, beta=0.29)
+
+
+def synthetic_runs(noise: float = 0.0, seed: int = 0, budgets=(1e11, 1e12, 1e13)) -> list[RunPoint]:
+    """An IsoFLOP grid whose losses come from TRUTH (times 1 + Gaussian noise)."""
+    rng = np.random.default_rng(seed)
+    e, a, alpha, b, beta = TRUTH.values()
+    points = []
+    for c in budgets:
+        for f in (0.2, 0.5, 1.0, 2.0, 5.0):
+            m = 1e5 * (c / 1e11) ** 0.5 * f
+            d = c / m
+            loss = (e + a / m ** alpha + b / d ** beta) * (1 + rng.normal(0, noise))
+            points.append(RunPoint(f"c{c:.0e}-{f}", m, d, loss))
+    return points
+
+
+def test_approach3_recovers_a_known_law():
+    law = fit_parametric(synthetic_runs())
+    assert law.alpha == pytest.approx(TRUTH["alpha"], abs=0.005)
+    assert law.beta == pytest.approx(TRUTH["beta"], abs=0.005)
+    assert law.E == pytest.approx(TRUTH["E"], rel=0.02)
+    assert law.rmse_log < 1e-3
+
+
+def test_approach3_with_noise_predicts_a_larger_budget():
+    points = synthetic_runs(noise=0.003, seed=1)
+    law = fit_parametric(points)
+    e, a, alpha, b, beta = TRUTH.values()
+    m, d = 1e5 * 100 ** 0.5, 1e14 / (1e5 * 100 ** 0.5)  # 10x the largest fitted budget
+    assert float(law.loss(m, d)) == pytest.approx(e + a / m ** alpha + b / d ** beta, rel=0.01)
+
+
+def test_approach2_recovers_the_allocation_exponent():
+    iso = fit_isoflop(synthetic_runs())
+    assert len(iso.minima) == 3
+    assert iso.exponent == pytest.approx(TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]), abs=0.02)
+
+
+def test_budget_groups_split_by_compute():
+    groups = budget_groups(synthetic_runs())
+    assert [len(g) for g in groups] == [5, 5, 5]
+
+
+def test_bootstrap_intervals_cover_the_truth():
+    points = synthetic_runs(noise=0.003, seed=2)
+    params, isos = bootstrap(points, samples=60, seed=0)
+    assert len(params) >= 50 and len(isos) >= 50
+    lo, hi = interval([p.alpha for p in params])
+    assert lo <= TRUTH["alpha"] <= hi and hi - lo < 0.2
+    lo, hi = interval([i.exponent for i in isos])
+    assert lo <= TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"]) <= hi
+
+
+def test_fits_refuse_too_little_or_flat_data():
+    with pytest.raises(ValueError, match="at least 5 runs"):
+        fit_parametric(synthetic_runs()[:3])
+    flat = [RunPoint(p.name, p.scale, p.tokens, 2.0 - 1e-3 * i) for i, p in enumerate(synthetic_runs())]
+    with pytest.raises(ValueError, match="approach 2 needs"):
+        fit_isoflop([p for p in flat if p.scale == flat[0].scale or p.flops > 5e12][:8])
+    with pytest.raises(ValueError, match="positive and finite"):
+        fit_parametric(synthetic_runs()[:4] + [RunPoint("bad", 1e5, 1e6, float("nan"))])
+
+
+def _law_file(tmp_path) -> LawFile:
+    points = synthetic_runs(noise=0.002, seed=3)
+    law = fit_parametric(points)
+    params, _ = bootstrap(points, samples=20)
+    return LawFile("mine", law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log, 0.5, 0.1,
+                   samples=[list(p.as_tuple()) for p in params], runs=[vars(p) for p in points])
+
+
+def test_law_file_round_trip_and_plan_uses_it(tmp_path):
+    path = _law_file(tmp_path).save(tmp_path / "mine.json")
+    surface = resolve_law(str(path))
+    assert surface.alpha == pytest.approx(TRUTH["alpha"], abs=0.02) and surface.flops_per_unit == 1.0
+    lo, hi = surface.band(1e7, 1e9)
+    assert lo < surface.loss(1e7, 1e9) < hi
+    plan = make_plan("H200", 1024, 73, law=str(path), serve_gpus=0)
+    default = make_plan("H200", 1024, 73, serve_gpus=0)
+    assert plan.law.name == "mine" and plan.best.loss != default.best.loss
+
+
+@pytest.mark.parametrize("content, match", [
+    ("not json", "is not JSON"),
+    ('{"E": 1}', "is not a law file"),
+    ('{"format": "axk1-scaling-law-v1", "name": "x"}', "rewrite it with `axk1 plan fit`"),
+])
+def test_bad_law_files_are_refused(tmp_path, content, match):
+    path = tmp_path / "law.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_law_file(path)
+
+
+def test_negative_law_parameter_is_refused(tmp_path):
+    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc["alpha"] = -0.3
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="alpha must be"):
+        load_law_file(path)
+    with pytest.raises(ValueError, match="unknown scaling law 'kaplan'"):
+        resolve_law("kaplan")

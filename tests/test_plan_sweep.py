@@ -1,0 +1,84 @@
+"""`axk1 plan sweep`: the IsoFLOP grid it writes, recipes `axk1 train` takes as they are, and `axk1 plan fit` on a
+real (one-step) run."""
+
+import json
+import math
+
+import pytest
+
+from axk1.cli import main
+from axk1.plan.arch import non_embedding_flops_per_token
+from axk1.plan.runs import read_run
+from axk1.plan.sweep import grid, tiny_dense_config, write_sweep
+from axk1.plan.sweep_corpus import write_byte_corpus
+from axk1.train.recipe import load_recipe
+
+SMALL = dict(budgets=(2e8, 6e8), sizes=3, seq_len=32, batch_sequences=4)  # one or two steps a run
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    # the planner's own source as the corpus: small, real text, fast to write
+    return write_byte_corpus(tmp_path / "data", source=__import__("axk1.plan", fromlist=["x"]).__path__[0])
+
+
+def test_grid_is_budgets_by_sizes_around_the_guess():
+    runs = grid((3e11, 3e12), 4, 2.5, 320, 128, 4096)
+    assert len(runs) == 8
+    for budget in (3e11, 3e12):
+        group = [r for r in runs if r.budget == budget]
+        scales = [r.scale for r in group]
+        assert len(set(scales)) == 4 and scales == sorted(scales)
+        for r in group:  # whole steps of 4,096 tokens that spend the budget
+            assert r.tokens % 4096 == 0 and r.scale * r.tokens == pytest.approx(budget, rel=0.15)
+        guess = 6 * math.sqrt(budget / 120)
+        assert min(scales) < guess < max(scales)
+
+
+def test_grid_refuses_a_degenerate_sweep():
+    with pytest.raises(ValueError, match="at least 2 budgets and 3 sizes"):
+        grid((1e11,), 4, 2.5, 320, 128, 4096)
+    with pytest.raises(ValueError, match="--spread"):
+        grid((1e11, 1e12), 4, 1.0, 320, 128, 4096)
+
+
+def test_sweep_writes_recipes_the_trainer_reads(tmp_path, corpus):
+    doc = write_sweep(tmp_path / "sweep", manifest=corpus, holdout_factor=3.0, **SMALL)
+    assert len(doc["runs"]) == 6 and doc["holdout"]["budget"] == pytest.approx(1.8e9)
+    for run in doc["runs"] + [doc["holdout"]]:
+        recipe = load_recipe(f"{run['folder']}/recipe.toml")
+        config = recipe.model.build_config()
+        assert config.first_k_dense_replace == config.num_hidden_layers and recipe.model.mtp_depth == 0
+        assert non_embedding_flops_per_token(config, 32) == pytest.approx(run["scale"])
+        assert recipe.validation.held_out > 0 and recipe.stages[0].tokens == run["tokens"]
+        assert recipe.schedule.kind == "cosine"  # decays to the end of each run
+    assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["sizes"] == 3
+
+
+def test_tiny_dense_config_is_dense():
+    config = tiny_dense_config(64, 320, 128)
+    assert config.first_k_dense_replace == config.num_hidden_layers == 2 and config.hidden_size == 64
+
+
+@pytest.mark.e2e
+def test_sweep_run_trains_and_fits_as_a_point(tmp_path, corpus, capsys):
+    write_sweep(tmp_path / "sweep", manifest=corpus, holdout_factor=0, threads=1,
+                **{**SMALL, "budgets": (2.5e7, 5e7)})  # the smallest budget's runs: one or two steps
+    folder = sorted((tmp_path / "sweep" / "runs").iterdir())[0]
+    with pytest.raises(ValueError, match="train it first"):
+        read_run(folder)
+    assert main(["train", str(folder / "recipe.toml"), "--device", "cpu"]) == 0
+    point = read_run(folder)
+    recipe = load_recipe(folder / "recipe.toml")
+    assert point.tokens == recipe.stages[0].tokens <= 2 * 4 * 32
+    assert 0 < point.loss < math.log(320) + 1  # a held-out loss, about uniform over the bytes after a step or two
+    # fitting from a single run is refused with the count it needs
+    assert main(["plan", "fit", str(folder), "-o", str(tmp_path / "law.json")]) == 2
+    assert "at least 5 runs" in capsys.readouterr().err
+
+
+def test_sweep_cli_errors(tmp_path, capsys):
+    assert main(["plan", "sweep", "-o", str(tmp_path / "s"), "--manifest", str(tmp_path / "none.json")]) == 2
+    assert "--manifest" in capsys.readouterr().err
+    assert main(["plan", "fit", str(tmp_path), "-o", str(tmp_path / "law.json")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
