@@ -8,17 +8,16 @@ import sys
 import time
 from pathlib import Path
 
-from axk1.config import DTYPES, ModelConfig
 from axk1.data.cli import add_data_parser
-from axk1.eval.cli import add_eval_parser
-from axk1.infer.cli import add_serve_parser
-from axk1.plan.cli import add_plan_parser
-from axk1.posttrain.cli import add_posttrain_parsers
 from axk1.synth.cli import add_synth_parser
-from axk1.train.cli import add_export_parser, add_train_parser
+
+# The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
+# main(), so that `axk1 data ...` starts without torch (docs/data.md, "Cost").
 
 
-def _config_from(spec: str) -> ModelConfig:
+def _config_from(spec: str):
+    from axk1.config import ModelConfig
+
     path = Path(spec)
     if path.is_dir() or path.suffix == ".json":
         return ModelConfig.from_pretrained(path)
@@ -52,6 +51,7 @@ def _parse_prompt(text: str, model_dir: Path):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
+    from axk1.config import DTYPES
     from axk1.infer.generate import generate
 
     model_dir = Path(args.model_dir)
@@ -76,6 +76,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from axk1.config import DTYPES
+    from axk1.eval.cli import add_eval_parser
+    from axk1.infer.cli import add_serve_parser
+    from axk1.plan.cli import add_plan_parser
+    from axk1.posttrain.cli import add_posttrain_parsers
+    from axk1.train.cli import add_export_parser, add_train_parser
+
     parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -123,8 +130,16 @@ def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return extra
 
 
+def _data_parser() -> argparse.ArgumentParser:
+    """Only `axk1 data ...`: what `axk1 data` runs needs none of the model stack."""
+    parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
+    add_data_parser(parser.add_subparsers(dest="command", required=True), extra=[add_synth_parser])
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _data_parser() if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -27,6 +27,8 @@ from axk1.text.korean import count_syllables, hangul_space_ratio, is_syllable
 _CONTROL_RE = re.compile("[\x00-\x01\x03-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ufffe\uffff]")
 _PRIVATE_RE = re.compile("[\ue000-\uf8ff]")
 _CID_RE = re.compile(r"\(cid:\d+\)")
+# Korean emphasis dots (드러냄표, TeX's \dotemph) are separate "˙" glyphs placed over each syllable
+_EMPHASIS_RE = re.compile("\u02d9(?=[\uac00-\ud7a3])|(?<=[\uac00-\ud7a3])\u02d9")
 
 
 @lru_cache(maxsize=4096)
@@ -105,7 +107,7 @@ def _mojibake(text: str) -> bool:
 
 def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozenset()) -> str:
     """The usable part of one line of a text layer ("" when none), counting what was removed by reason:
-    `control`/`private_use` characters, `garbled_hangul` words, and whole lines for `cid_codes`,
+    `control`/`private_use` characters, `emphasis_marks` (˙ over Hangul), `garbled_hangul` words, and whole lines for `cid_codes`,
     `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1). `byte_mapped`:
     blocks from byte_mapped_blocks, read back as ASCII."""
     visible = len(text.replace(" ", ""))
@@ -125,6 +127,9 @@ def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozen
     if n_private:  # private-use glyphs (brackets of a matrix, logos) carry no text
         dropped["private_use"] += n_private
         text = _PRIVATE_RE.sub("", text)
+    if "\u02d9" in text:
+        text, n = _EMPHASIS_RE.subn("", text)
+        dropped["emphasis_marks"] += n
     if _mojibake(text):
         dropped["mojibake"] += 1
         return ""

@@ -22,7 +22,7 @@ class Line:
     x1: float
     y1: float
     size: float          # font size of the line's first visible character (points)
-    gaps: int = 0        # gaps wider than 1.5 em between pieces of the line (table cells)
+    gaps: int = 0        # gaps wider than 1 em between pieces of the line (table cells)
     soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end
     role: str = "body"   # body | header | footer (each line gets exactly one)
     aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
@@ -98,13 +98,13 @@ def read_lines(page, textpage) -> PageLines:
             hidden += 1  # outside the crop box: not on the visible page
             continue
         gaps = 0
-        if " " in body:  # gaps wider than 1.5 em between PDFium's text rectangles separate table cells
+        if " " in body:  # gaps wider than 1 em between PDFium's text rectangles separate table cells
             rects = []
             for i in range(raw.FPDFText_CountRects(handle, ci0, ci1 - ci0 + 1)):
                 raw.FPDFText_GetRect(handle, i, l_, t_, r_, b_)
                 rects.append((l_.value, r_.value))
             rects.sort()
-            gaps = sum(1 for a, b in zip(rects, rects[1:]) if b[0] - a[1] > 1.5 * size)
+            gaps = sum(1 for a, b in zip(rects, rects[1:]) if b[0] - a[1] > 1.0 * size)
         soft = body.endswith("\x02")
         if "\x02" in body[:-1]:
             body = body[:-1].replace("\x02", "-") + body[-1]  # a hyphen marker inside a line is an ordinary hyphen

@@ -91,7 +91,8 @@ def hangul_space_ratio(text: str) -> float:
 # Only forms that are (almost) never free-standing words: "이", "다", "도", "한다" can be, so they are left out.
 _BOUND_STARTS = (
     "을", "를", "은", "는", "의", "에", "에서", "에게", "으로", "로", "과", "와", "까지", "부터", "처럼", "보다",
-    "이다", "입니다", "습니다", "니다", "요", "며", "면", "던",
+    "이다", "입니다", "습니다", "니다", "요", "며", "면", "던", "로서", "로서의", "로써", "으로서", "으로써", "에는",
+    "에서는", "으로는", "로는",
 )
 _BOUND_RE = re.compile("^(?:" + "|".join(sorted(_BOUND_STARTS, key=len, reverse=True)) + r")(?=[\s.,!?;:)\]]|$)")
 
@@ -118,6 +119,8 @@ class LineJoiner:
             joined = left + right
             if joined in vocab or _stem(joined) in stems:
                 out.append(True)
+            elif len(left) == 1 and left in _FREE_SYLLABLES:
+                out.append(False)
             elif _BOUND_RE.match(right) or (len(left) == 1 and left not in vocab) or left.endswith(_OPEN_ENDINGS):
                 out.append(True)
             elif (left in vocab or left in stems) and (right in vocab or _stem(right) in stems):
@@ -134,8 +137,13 @@ class LineJoiner:
         return [bool(v) for v in out]
 
 
+# One-syllable words that stand before another word (determiners, numerals, adverbs): "그 소녀를", "좀 더".
+# Checked after the document's own evidence, so "그" + "러나" still joins where "그러나" occurs elsewhere.
+_FREE_SYLLABLES = frozenset("그이저한두세네새헌각온뭇몇첫및또곧더잘못안꼭좀늘참왜")
+
 # Word ends that cannot close a word: the formal endings -ㅂ니다 / -습니다 cut before their last syllable.
-_OPEN_ENDINGS = ("합니", "습니", "됩니", "입니", "랍니", "갑니", "옵니", "십니")
+# Likewise a tense or honorific marker (받았 / 다, 어수선했 / 으나) always has an ending after it.
+_OPEN_ENDINGS = ("합니", "습니", "됩니", "입니", "랍니", "갑니", "옵니", "십니", "았", "었", "했", "였", "겠", "셨")
 
 _PARTICLES = ("에서", "에게", "으로", "까지", "부터", "처럼", "보다", "을", "를", "은", "는", "이", "가", "의", "에",
               "로", "과", "와", "도", "만")
