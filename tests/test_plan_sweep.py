@@ -23,7 +23,7 @@ def corpus(tmp_path):
 
 
 def test_grid_is_budgets_by_sizes_around_the_guess():
-    runs = grid((3e11, 3e12), 4, 2.5, 320, 128, 4096)
+    runs = grid((3e11, 3e12), 4, 2.5, 320, 128, 32)
     assert len(runs) == 8
     for budget in (3e11, 3e12):
         group = [r for r in runs if r.budget == budget]
@@ -35,11 +35,18 @@ def test_grid_is_budgets_by_sizes_around_the_guess():
         assert min(scales) < guess < max(scales)
 
 
+def test_grid_batch_follows_the_batch_law():
+    runs = grid((1e11, 1e12), 3, 2.5, 320, 128)
+    small, big = runs[0], runs[-1]
+    assert small.batch < big.batch  # DeepSeek LLM's B = 0.292 C^0.327: ~1.2K tokens at 1e11, ~2.5K at 1e12
+    assert small.batch * 128 == pytest.approx(0.292 * 1e11 ** 0.3271, rel=0.1)
+
+
 def test_grid_refuses_a_degenerate_sweep():
     with pytest.raises(ValueError, match="at least 2 budgets and 3 sizes"):
-        grid((1e11,), 4, 2.5, 320, 128, 4096)
+        grid((1e11,), 4, 2.5, 320, 128, 32)
     with pytest.raises(ValueError, match="--spread"):
-        grid((1e11, 1e12), 4, 1.0, 320, 128, 4096)
+        grid((1e11, 1e12), 4, 1.0, 320, 128, 32)
 
 
 def test_sweep_writes_recipes_the_trainer_reads(tmp_path, corpus):

@@ -128,7 +128,7 @@ def budget_groups(points: list[RunPoint]) -> list[list[RunPoint]]:
 
 def isoflop_minimum(group: list[RunPoint]) -> tuple[float, float, float] | None:
     """(C, M_opt, L_min) from a parabola in log M through one budget's runs; None when the group has fewer than 3
-    sizes or its parabola opens downwards (no minimum: the sizes do not bracket the optimum)."""
+    sizes, its parabola opens downwards, or its minimum lies outside the sizes run (they do not bracket it)."""
     sizes = {p.scale for p in group}
     if len(sizes) < 3:
         return None
@@ -138,6 +138,8 @@ def isoflop_minimum(group: list[RunPoint]) -> tuple[float, float, float] | None:
     if c2 <= 0:
         return None
     x_min = -c1 / (2 * c2)
+    if not x.min() <= x_min <= x.max():  # the sizes do not bracket it: an extrapolated minimum is not a measurement
+        return None
     flops = float(np.exp(np.mean(np.log([p.flops for p in group]))))
     return flops, float(np.exp(x_min)), float(c0 + c1 * x_min + c2 * x_min ** 2)
 

@@ -45,7 +45,8 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", type=int, default=4, help="model sizes per budget (default 4)")
     p.add_argument("--spread", type=float, default=2.5, help="sizes span M_guess/spread .. M_guess x spread")
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
+    p.add_argument("--batch", type=int, default=None, help="sequences per step (default: DeepSeek LLM's batch law "
+                   "at each budget)")
     p.add_argument("--holdout-factor", type=float, default=3.0,
                    help="the held-out run's budget over the largest (default 3; 0 = none)")
     p.add_argument("--manifest", default=None, help="token shards to train on (default: the standard library's "

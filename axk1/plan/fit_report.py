@@ -32,7 +32,8 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     out = LawFile(Path(output).stem, law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log,
                   iso.exponent if iso else None, iso.coefficient if iso else None,
                   samples=[list(b.as_tuple()) for b in boot], intervals=intervals,
-                  runs=[vars(p) for p in points]).save(output)
+                  runs=[vars(p) for p in points])
+    out.save(output)
     surface = out.surface()
     lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits",
              f"approach 3: L = {law.E:.3f} + {law.A:.4g}/M^{law.alpha:.3f} + {law.B:.4g}/D^{law.beta:.3f}  "

@@ -22,12 +22,13 @@ from pathlib import Path
 
 from axk1.config import ModelConfig
 from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
+from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
 from axk1.toml_file import to_toml
 from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, Recipe,
                                RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
 
-DEFAULT_BUDGETS = (1e11, 3e11, 1e12)  # C = M D; ~15 minutes for all twelve runs on 2 CPU cores
+DEFAULT_BUDGETS = (8e10, 2.5e11, 8e11)  # C = M D; ~15 minutes for all twelve runs on 2 CPU cores
 HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
 HOLDOUT_NAME = "holdout"
 
@@ -41,6 +42,15 @@ class SweepRun:
     scale: float   # M at the run's sequence length
     tokens: int    # D, whole steps
     params: int    # non-embedding parameters (for the reader)
+    batch: int     # sequences per step
+
+
+def batch_sequences_for(budget: float, seq_len: int, fixed: int | None) -> int:
+    """The batch of a run: `fixed`, or DeepSeek LLM's batch law at the run's budget (scaling.optimal_batch_tokens),
+    at least 4 sequences. A batch far above it leaves the short runs of small budgets too few steps: their loss then
+    measures the optimizer's progress, not the model's capacity (a first sweep at 32 x 128 tokens for every budget
+    put the optimum at the smallest model for every budget and missed a held-out run by over 20%)."""
+    return fixed or max(4, round(optimal_batch_tokens(budget) / seq_len))
 
 
 def tiny_dense_config(hidden: int, vocab: int, seq_len: int) -> ModelConfig:
@@ -56,7 +66,7 @@ def tiny_dense_config(hidden: int, vocab: int, seq_len: int) -> ModelConfig:
 
 
 def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
-         batch_tokens: int) -> list[SweepRun]:
+         batch_sequences: int | None = None) -> list[SweepRun]:
     """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
     if len(budgets) < 2 or sizes < 3:
         raise ValueError(f"an IsoFLOP sweep needs at least 2 budgets and 3 sizes per budget (got {len(budgets)} "
@@ -72,6 +82,8 @@ def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_
         if not (budget > 0 and math.isfinite(budget)):
             raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
         guess = 6 * math.sqrt(budget / 120)
+        batch = batch_sequences_for(budget, seq_len, batch_sequences)
+        batch_tokens = batch * seq_len
         chosen: list[tuple[float, int, ModelConfig]] = []
         for i in range(sizes):
             target = guess * spread ** (-1 + 2 * i / (sizes - 1))
@@ -81,12 +93,14 @@ def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_
             steps = max(1, round(budget / scale / batch_tokens))
             counts = parameter_counts(config)
             runs.append(SweepRun(f"c{budget:.0e}-h{hidden}".replace("+", ""), budget, hidden,
-                                 config.num_hidden_layers, scale, steps * batch_tokens, counts.activated_non_vocab))
+                                 config.num_hidden_layers, scale, steps * batch_tokens, counts.activated_non_vocab,
+                                 batch))
     return runs
 
 
-def run_recipe(run: SweepRun, manifest: str, seq_len: int, batch_sequences: int, threads: int) -> Recipe:
+def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int) -> Recipe:
     """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end."""
+    batch_sequences = run.batch
     steps = run.tokens // (batch_sequences * seq_len)
     # a smaller learning rate for wider models (tiny models train stably at a few 1e-3)
     lr = float(f"{3e-3 * min(1.0, math.sqrt(64 / run.hidden)):.3g}")
@@ -105,12 +119,12 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, batch_sequences: int,
 
 
 def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = 4,
-                spread: float = 2.5, seq_len: int = 128, batch_sequences: int = 32, holdout_factor: float = 3.0,
+                spread: float = 2.5, seq_len: int = 128, batch_sequences: int | None = None, holdout_factor: float = 3.0,
                 manifest: str | Path | None = None, threads: int = 1) -> dict:
     """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
     DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json."""
     out = Path(out_dir)
-    if seq_len < 8 or batch_sequences < 1:
+    if seq_len < 8 or (batch_sequences is not None and batch_sequences < 1):
         raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
     if manifest is None:
         manifest_path = write_byte_corpus(out / "data").resolve()
@@ -123,8 +137,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     if not isinstance(vocab, int) or vocab < 4:
         raise ValueError(f"{manifest_path} has no usable vocab_size")
     vocab = -(-vocab // 64) * 64
-    batch_tokens = batch_sequences * seq_len
-    runs = grid(tuple(budgets), sizes, spread, vocab, seq_len, batch_tokens)
+    runs = grid(tuple(budgets), sizes, spread, vocab, seq_len, batch_sequences)
     holdout = None
     if holdout_factor:
         big = max(budgets) * holdout_factor
@@ -133,22 +146,23 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
             non_embedding_flops_per_token(tiny_dense_config(h, vocab, seq_len), seq_len) / guess)))
         config = tiny_dense_config(hidden, vocab, seq_len)
         scale = non_embedding_flops_per_token(config, seq_len)
+        batch = batch_sequences_for(big, seq_len, batch_sequences)
         holdout = SweepRun(HOLDOUT_NAME, big, hidden, config.num_hidden_layers, scale,
-                           max(1, round(big / scale / batch_tokens)) * batch_tokens,
-                           parameter_counts(config).activated_non_vocab)
+                           max(1, round(big / scale / (batch * seq_len))) * batch * seq_len,
+                           parameter_counts(config).activated_non_vocab, batch)
     written = []
     for run in runs + ([holdout] if holdout else []):
         folder = out / (HOLDOUT_NAME if run is holdout else f"runs/{run.name}")
         folder.mkdir(parents=True, exist_ok=True)
         config = tiny_dense_config(run.hidden, vocab, seq_len).to_dict()
         (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, batch_sequences, threads)
+        recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, threads)
         (folder / "recipe.toml").write_text(to_toml(recipe, f"IsoFLOP sweep run {run.name}: C = {run.budget:.3g} "
                                                              f"FLOPs, M = {run.scale:.3g} FLOPs/token, D = "
                                                              f"{run.tokens:,} tokens (written by `axk1 plan sweep`)"))
         written.append({**vars(run), "folder": str(folder)})
     doc = {"budgets": sorted(budgets), "sizes": sizes, "spread": spread, "seq_len": seq_len,
-           "batch_sequences": batch_sequences, "manifest": str(manifest_path), "runs": written[:len(runs)],
+           "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path), "runs": written[:len(runs)],
            "holdout": written[-1] if holdout else None}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
