@@ -10,7 +10,7 @@ rows) and leader lines (index and contents entries: `term . . . 12`) are never j
 
 Hyphens at a line end: PDFium marks every one as soft, so the hyphen is judged on the words. Kept when
 either side is Hangul (TeX never hyphenates Hangul: the author wrote it), when a side is not a plain word
-(`kotex-utf.sty`, `x-1`), when the second part starts with a capital, when the hyphenated form occurs in the
+(`kotex-utf.sty`, `x-1`), when the second part starts with a capital or the first is an acronym (`CJK-ko`), when the hyphenated form occurs in the
 document, or when both halves are words of the document and the joined form is not (a compound:
 `well-known`); otherwise the word was split by hyphenation and is joined (`inter-` `nationalization`).
 Korean words cut at a line end go to the shared LineJoiner (axk1/text/korean.py).
@@ -94,8 +94,8 @@ def keep_hyphen(left: str, right: str, vocab: Counter) -> bool:
         return True
     lw = _LATIN_WORD_RE.fullmatch(left.split("-")[-1])
     rw = _LATIN_WORD_RE.fullmatch(right.rstrip(_WORD_STRIP))
-    if lw is None or rw is None or right[0].isupper():
-        return True
+    if lw is None or rw is None or right[0].isupper() or (len(lw.group()) > 1 and lw.group().isupper()):
+        return True  # not plain words, a capitalised second part, or an acronym (CJK-ko)
     a, b = lw.group().lower(), rw.group().lower()
     if f"{a}-{b}" in vocab:
         return True
