@@ -59,6 +59,7 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     assert "unigram entropy" in report and "train/loss.png" in report and "train/loss_by_domain.png" in report
     assert "times: much of the fall" in report  # how often the corpus was seen
+    assert "- web text: generated" in report and summary["web_source"].startswith("generated")  # no --web given
     assert "validation (documents held out of every shard" in report and "the gap is" in report
     assert any((tmp_path / "train" / "tensorboard").iterdir())
     out = capsys.readouterr().out

@@ -297,3 +297,18 @@ def test_starter_web_option_writes_a_warc_the_warc_source_reads(tmp_path, capsys
     args = p.parse_args(["data", "starter", "-o", str(tmp_path / "s"), "--web", str(tmp_path / "nowhere")])
     with pytest.raises(FileNotFoundError, match="not a folder"):
         args.func(args)
+
+
+@pytest.mark.e2e
+def test_demo_data_step_with_real_pages(tmp_path):
+    """`axk1 demo --web DIR`'s data step: the starter recipe reads the pages back from the WARC it wrote, and the
+    web documents that reach the token shards are the pages' text, with their URLs."""
+    from axk1.demo import run_data
+
+    manifest, web_source = run_data(tmp_path, progress=False, web=FIXTURES / "pages")
+    assert manifest.exists() and web_source.startswith(f"warc: {len(PAGES)} pages from ")
+    docs = list(iter_records(tmp_path / "data" / "documents"))
+    web = [d for d in docs if d["metadata"]["source"] == "web"]
+    assert web and all(d["metadata"]["source_type"] == "warc" and d["metadata"]["url"] for d in web)
+    assert any("타일 캐쉬" in d["text"] for d in web)  # the GIMP tile-cache page, Korean, kept
+    assert not (tmp_path / "starter" / "web" / "web.jsonl").exists()
