@@ -65,7 +65,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.rope_scaling is not None:
-            self.rope_scaling = _normalise_rope_scaling(self.rope_scaling)
+            self.rope_scaling = normalise_rope_scaling(self.rope_scaling)
         self.validate()
 
     # ---- derived sizes -------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
     return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
-def _normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
+def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
     kind = raw.get("type", raw.get("rope_type"))
     if kind != "yarn":
         raise ValueError(f"ModelConfig.rope_scaling type {kind!r} is unsupported; axk1 supports 'yarn' or none")

@@ -113,3 +113,4 @@ def rope_rotation(cos_BT1P: torch.Tensor, sin_BT1P: torch.Tensor, interleave: bo
     # Each entry is one cos/sin times +-1 plus exact zeros, so R holds cos and sin exactly.
     basis = _rotation_basis.__wrapped__ if torch.compiler.is_compiling() else _rotation_basis  # (dynamo: no caches)
     return (cs_BT2P @ basis(P, interleave, cs_BT2P.dtype, cs_BT2P.device)).view(B, T, 2 * P, 2 * P)
+

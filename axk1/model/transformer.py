@@ -13,11 +13,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from axk1.config import ModelConfig
+from axk1.config import ModelConfig, normalise_rope_scaling
 from axk1.model.latent_decode import LatentDecoder
 from axk1.model.decoder import DecoderLayer
 from axk1.model.attention_mask import DocumentMask
-from axk1.model.mla import document_positions
+from axk1.model.mla import MLA, document_positions
 from axk1.model.moe import GroupedExperts, MoE, Router
 from axk1.model.mtp import MTPModule
 from axk1.model.norm import RMSNorm
@@ -51,6 +51,19 @@ class AXK1ForCausalLM(nn.Module):
         """Every decoder layer: the main stack, then each MTP module's. The units that FSDP2 shards, activation
         recompute wraps and compile compiles (an MTP module's norms and projection run outside its layer)."""
         return list(self.model.layers) + ([m.layer for m in self.mtp] if self.mtp is not None else [])
+
+    def set_rope_scaling(self, rope_scaling: dict | None) -> None:
+        """Switches the position encoding to `rope_scaling` (a YaRN block, or None for plain RoPE) in place: the
+        config every module shares, each rotary table and each attention's softmax scale (mscale_all_dim enters
+        it). A context-extension stage does this to a model trained at the original length (axk1/train/trainer.py);
+        the weights are untouched."""
+        self.config.rope_scaling = None if rope_scaling is None else normalise_rope_scaling(rope_scaling)
+        self.config.validate()
+        for module in self.modules():
+            if isinstance(module, RotaryEmbedding):
+                module.reset_parameters()
+            elif isinstance(module, MLA):
+                module.scale = self.config.softmax_scale()
 
     # ---- initialisation ---------------------------------------------------------------------------
     @torch.no_grad()

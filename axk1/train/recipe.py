@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from axk1.config import ModelConfig
+from axk1.config import ModelConfig, normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import build_dataclass, load_toml, resolve_path
 from axk1.train.schedules import SCHEDULES
@@ -115,6 +115,9 @@ class StageConfig:
     mixture: dict[str, float]
     seq_len_schedule: list[int] = field(default_factory=list)  # long-context stage: equal token shares per length
     buckets: list[str] = field(default_factory=list)  # difficulty buckets (d0, d1, ...) to draw from; [] = all
+    # Context extension: a YaRN block ({type = "yarn", factor, original_max_position_embeddings, mscale, ...} as in
+    # the released config.json) switched on from this stage on; later stages keep it (docs/training.md)
+    rope_scaling: dict | None = None
     removed_keys = {"share": "a stage's size is its tokens",
                     "lr_phase": "[schedule] decay_starts_at_stage says where the learning-rate decay begins"}
 
@@ -193,6 +196,15 @@ class Recipe:
                 seqs = self.sequences_per_step(L)
                 parts.append((max(1, -(-tokens // (seqs * L))), seqs))
             out.append(parts)
+        return out
+
+    def stage_rope_scaling(self, base: dict | None) -> list[dict | None]:
+        """The position encoding each stage trains with: `base` (the model's) until a stage switches YaRN on."""
+        out, current = [], base
+        for s in self.stages:
+            if s.rope_scaling is not None:
+                current = normalise_rope_scaling(s.rope_scaling)
+            out.append(current)
         return out
 
     def total_steps(self) -> int:
@@ -344,6 +356,16 @@ def validate(r: Recipe) -> None:
             raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
         if not st.mixture or any(w < 0 for w in st.mixture.values()) or sum(st.mixture.values()) <= 0:
             raise ValueError(f"{where}: mixture must map domains to weights >= 0 with a positive sum")
+        if st.rope_scaling is not None:
+            try:
+                yarn = normalise_rope_scaling(st.rope_scaling)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{where}: rope_scaling: {e}") from None
+            if yarn["factor"] < 1 or yarn["original_max_position_embeddings"] > max(st.lengths()):
+                raise ValueError(f"{where}: rope_scaling extends from original_max_position_embeddings="
+                                 f"{yarn['original_max_position_embeddings']} by factor {yarn['factor']}: the factor "
+                                 "must be >= 1 and the original length at most the stage's seq_len (the stage trains "
+                                 "at the longer length)")
     v = r.validation
     if not 0 <= v.held_out < 0.5 or v.every_steps < 1 or v.sequences < 1:
         raise ValueError("[validation] needs 0 <= held_out < 0.5, every_steps >= 1 and sequences >= 1")

@@ -116,6 +116,7 @@ class Trainer:
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
                                      device=self.device)
         self.state = TrainState()
+        self.stage_rope = r.stage_rope_scaling(self.config.rope_scaling) if r.stages else []
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
         if resume:
@@ -145,6 +146,8 @@ class Trainer:
         micro-batches' forward and backward, then the step's accounting (one collective and one read of device
         values), then the update."""
         pos = self.sampler.position(step)
+        if self.stage_rope and self.stage_rope[pos.stage] != self.config.rope_scaling:
+            self.model.set_rope_scaling(self.stage_rope[pos.stage])  # a context-extension stage begins (or resumes)
         dp_rank, dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
         batch = self.sampler.batch(step, range(dp_rank, pos.sequences, dp_size))
         lr = self.schedule.apply(self.optimizer, step)
