@@ -23,6 +23,7 @@ real figures per domain.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -40,8 +41,17 @@ SERVING, SPARSITY, TPP_MIN, TPP_MAX, DATA = ("serving memory", "sparsity floor",
 OVER_BUDGET = "over budget"  # only with --tokens: the fixed token count costs more than the budget
 
 
+@functools.cache
+def _shares() -> tuple[tuple[str, float], ...]:
+    return tuple(_mixture_shares().items())
+
+
 def mixture_shares() -> dict[str, float]:
     """Each domain's share of all pretraining tokens: A.X K1's stage mixtures weighted by the stages' tokens."""
+    return dict(_shares())
+
+
+def _mixture_shares() -> dict[str, float]:
     total = sum(t for _, t, _ in AXK1_STAGES)
     shares: dict[str, float] = {}
     for (_, tokens, _), mix in zip(AXK1_STAGES, AXK1_MIXTURES):
@@ -78,10 +88,14 @@ class Limits:
                 raise ValueError(f"--data: unknown domain {domain!r}; the mixture's domains are "
                                  f"{', '.join(sorted(mixture_shares()))}")
 
+        # (domain, share, unique tokens) once: the search asks for effective tokens tens of thousands of times
+        have = tuple((d, s, self.unique_tokens.get(d, DEFAULT_UNIQUE_TOKENS * s)) for d, s in _shares())
+        object.__setattr__(self, "_have", have)
+        object.__setattr__(self, "_fresh", min(u / s for _, s, u in have))  # tokens before any domain repeats
+
     def available(self) -> dict[str, float]:
         """Unique tokens per domain: the given ones, the rest from the default corpus in the mixture's proportions."""
-        shares = mixture_shares()
-        return {d: self.unique_tokens.get(d, DEFAULT_UNIQUE_TOKENS * s) for d, s in shares.items()}
+        return {d: u for d, _, u in self._have}
 
     def max_tokens(self) -> float:
         """The most tokens a run can train on before some domain exceeds max_epochs."""
@@ -94,10 +108,11 @@ class Limits:
 
     def effective_tokens(self, tokens: float) -> float:
         """Muennighoff et al.'s effective data summed over the domains (= tokens when nothing repeats)."""
-        shares, have = mixture_shares(), self.available()
+        if tokens <= self._fresh:
+            return tokens
         total = 0.0
-        for d, s in shares.items():
-            demand, unique = tokens * s, have[d]
+        for _, s, unique in self._have:
+            demand = tokens * s
             if demand <= unique:
                 total += demand
             else:
