@@ -149,8 +149,14 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
                                      cpus_per_task=s.cpus_per_task, mem_per_cpu_gb=s.mem_per_cpu_gb,
                                      sbatch_args=s.sbatch_args or None, job_name=f"{r.name}-{stage.name}",
                                      logging_dir=logs, depends=depends)
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("run.executor = 'ray' needs ray: pip install 'axk1[ray]'") from None
     from datatrove.executor.ray import RayPipelineExecutor
 
+    if not ray.is_initialized():  # joins the cluster named by RAY_ADDRESS (`ray start`), else starts a local one
+        ray.init(log_to_driver=False)
     return RayPipelineExecutor(stage.steps, tasks=stage.tasks, workers=r.workers, logging_dir=logs, depends=depends,
                                cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
 
