@@ -70,7 +70,7 @@ def _timed(fn, files: list[Path]) -> tuple[dict[str, str], float]:
 
 
 _PLAIN_JOB = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 t = time.perf_counter()
 import pypdfium2 as pdfium
@@ -81,15 +81,22 @@ with open(out, "w", encoding="utf-8") as f:
         text = "\\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
         pdf.close()
         f.write(json.dumps({"id": p.name, "text": text}, ensure_ascii=False) + "\\n")
-print(json.dumps({"s": time.perf_counter() - t, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"s": time.perf_counter() - t, "peak_mb": peak_mb()}))
 """
 
 _OURS_JOB = """
-import json, resource, sys, time
+import json, sys, time
 t = time.perf_counter()
 from axk1.cli import main
 main(["data", "pdf", sys.argv[1], "-o", sys.argv[2], "--ocr", "none"] + sys.argv[3:])
-print(json.dumps({"s": time.perf_counter() - t, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"s": time.perf_counter() - t, "peak_mb": peak_mb()}))
+"""
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a child would report this process's peak
+_PEAK = """
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 """
 
 
@@ -102,7 +109,7 @@ def end_to_end(folder: Path, extra: list[str] | None = None) -> dict:
             runs = []
             for _ in range(2):
                 t = time.perf_counter()
-                done = subprocess.run([sys.executable, "-c", job, str(folder), f"{tmp}/{name}.jsonl", *args],
+                done = subprocess.run([sys.executable, "-c", _PEAK + job, str(folder), f"{tmp}/{name}.jsonl", *args],
                                       capture_output=True, text=True, check=True, cwd=ROOT)
                 wall = time.perf_counter() - t
                 runs.append((wall, json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"]))

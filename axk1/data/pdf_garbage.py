@@ -75,7 +75,7 @@ def byte_mapped_blocks(texts: list[str]) -> frozenset[int]:
     """Blocks that a document's garbled runs (>= 2 rare syllables, at least half the run) fall in, on >= 2 lines."""
     lines_with: Counter = Counter()
     for text in texts:
-        if not any(is_syllable(ch) and not is_common_syllable(ch) for ch in text):
+        if not _has_rare(text):
             continue
         found = set()
         for i, j, b in _runs(text):
@@ -100,7 +100,17 @@ def _repair(text: str, blocks: frozenset[int], dropped: Counter) -> str:
     return "".join(out) + text[last:] if out else text
 
 
+_LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
+_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
+
+
+def _has_rare(text: str) -> bool:
+    return any(not is_common_syllable(ch) for ch in _SYLLABLE_RE.findall(text))
+
+
 def _mojibake(text: str) -> bool:
+    if not _LATIN1_LETTER_RE.search(text):
+        return False
     letters = [ch for ch in text if ch.isalpha()]
     return len(letters) >= 10 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3
 
@@ -135,7 +145,7 @@ def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozen
         return ""
     if byte_mapped:
         text = _repair(text, byte_mapped, dropped)
-    if any(is_syllable(ch) and not is_common_syllable(ch) for ch in text):
+    if _has_rare(text):
         words = text.split(" ")
         kept = [w for w in words if not garbled_word(w)]
         if len(kept) < len(words):

@@ -97,11 +97,16 @@ def find_gutter(rects: list[Rect], min_gap: float = 6.0) -> float | None:
     if span < 100:
         return None
     lo, hi = int(left + 0.2 * span), int(right - 0.2 * span)
-    cover = [0] * (hi - lo + 1)
+    delta = [0] * (hi - lo + 2)  # lines covering each x, by a difference array (one pass per line, not per x)
     for r in rects:
         a, b = max(lo, int(r[0])), min(hi, int(r[2]) + 1)
-        for x in range(a, b):
-            cover[x - lo] += 1
+        if a < b:
+            delta[a - lo] += 1
+            delta[b - lo] -= 1
+    cover, run = [], 0
+    for d in delta[:-1]:
+        run += d
+        cover.append(run)
     limit = 0.15 * n
     best: tuple[int, int] | None = None
     start = None

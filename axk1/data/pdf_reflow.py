@@ -66,8 +66,7 @@ def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool
         return False
     if abs(cur.size - nxt.size) > 0.15 * max(cur.size, nxt.size):
         return False
-    em_cur = cur.width / max(width_em(cur.text), 1.0)
-    em_nxt = nxt.width / max(width_em(nxt.text), 1.0)
+    em_cur, em_nxt = cur.size, nxt.size  # an em is the type size
     left, right, pitch, justified = cur_box
     if justified:  # full lines end at the right edge; only the last line of a paragraph stops short
         full = cur.x1 >= right - 0.5 * em_cur or cur.aligned
