@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from axk1.data.cli import add_data_parser
-from axk1.synth.cli import add_synth_parser
 
 # The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
 # main(), so that `axk1 data ...` starts without torch (docs/data.md, "Cost").
@@ -81,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     from axk1.infer.cli import add_serve_parser
     from axk1.plan.cli import add_plan_parser
     from axk1.posttrain.cli import add_posttrain_parsers
+    from axk1.synth.cli import add_synth_parser
     from axk1.train.cli import add_export_parser, add_train_parser
 
     parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
@@ -130,16 +130,22 @@ def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return extra
 
 
-def _data_parser() -> argparse.ArgumentParser:
-    """Only `axk1 data ...`: what `axk1 data` runs needs none of the model stack."""
+def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Only `axk1 data ...`: what `axk1 data` runs needs none of the model stack (nor, but for `data synth` and
+    help, the synth package, whose import costs ~0.2-0.5 s)."""
     parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
-    add_data_parser(parser.add_subparsers(dest="command", required=True), extra=[add_synth_parser])
+    extra = []
+    if len(argv) < 2 or argv[1] in ("synth", "-h", "--help"):
+        from axk1.synth.cli import add_synth_parser
+
+        extra.append(add_synth_parser)
+    add_data_parser(parser.add_subparsers(dest="command", required=True), extra=extra)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _data_parser() if argv[:1] == ["data"] else build_parser()
+    parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
