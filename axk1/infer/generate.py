@@ -37,6 +37,23 @@ def _as_prompts(prompts) -> list[list[int]]:
     return [list(map(int, p)) for p in prompts]
 
 
+def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list[int]:
+    """The prompts' lengths, each checked to fit the model's context with its new tokens."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    lengths = [len(p) for p in prompts]
+    context = config.max_position_embeddings
+    for i, n in enumerate(lengths):
+        if n > context:
+            raise ValueError(f"prompt {i} has {n} tokens, longer than the model's context ({context} tokens)")
+        if n + max_new_tokens > context:
+            raise ValueError(
+                f"prompt {i} ({n} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context "
+                f"({context} tokens); ask for at most {context - n} new tokens"
+            )
+    return lengths
+
+
 @torch.inference_mode()
 def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperature: float = 0.0,
              top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None, seed: int | None = None,
@@ -48,19 +65,8 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
     config = model.config
     prompts = _as_prompts(prompts)
     check_sampling(temperature, top_p, top_k)
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     stop = set(config.eos_token_ids if stop_ids is None else stop_ids)
-    lengths = [len(p) for p in prompts]
-    context = config.max_position_embeddings
-    for i, n in enumerate(lengths):
-        if n > context:
-            raise ValueError(f"prompt {i} has {n} tokens, longer than the model's context ({context} tokens)")
-        if n + max_new_tokens > context:
-            raise ValueError(
-                f"prompt {i} ({n} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context "
-                f"({context} tokens); ask for at most {context - n} new tokens"
-            )
+    lengths = check_lengths(config, prompts, max_new_tokens)
 
     device = model.lm_head.weight.device
     B, T0 = len(prompts), max(lengths)

@@ -23,6 +23,12 @@ def sample_next(logits_BV: torch.Tensor, temperature: float = 0.0, top_p: float 
     GREEDY_BELOW, where logits / temperature would overflow to inf and the probabilities to NaN."""
     if temperature < GREEDY_BELOW:
         return logits_BV.argmax(dim=-1)
+    return sample_categorical(next_token_probs(logits_BV, temperature, top_p, top_k), generator)
+
+
+def next_token_probs(logits_BV: torch.Tensor, temperature: float, top_p: float = 1.0, top_k: int = 0) -> torch.Tensor:
+    """The distribution [B, V] sample_next draws from at a temperature >= GREEDY_BELOW (fp32): the logits over the
+    temperature, restricted to the top_k tokens and then to the smallest head holding top_p of the mass."""
     logits_BV = logits_BV.float() / temperature
     if 0 < top_k < logits_BV.shape[-1]:
         kth_B1 = logits_BV.topk(top_k, dim=-1).values[:, -1:]
@@ -34,7 +40,7 @@ def sample_next(logits_BV: torch.Tensor, temperature: float = 0.0, top_p: float 
         drop_BV = probs_BV.cumsum(dim=-1) - probs_BV >= top_p
         sorted_BV = sorted_BV.masked_fill(drop_BV, float("-inf"))
         logits_BV = torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BV, sorted_BV)
-    return sample_categorical(logits_BV.softmax(dim=-1), generator)
+    return logits_BV.softmax(dim=-1)
 
 
 def sample_categorical(probs_BV: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

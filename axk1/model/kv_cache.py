@@ -16,12 +16,13 @@ class LatentKVCache:
     attention reads keys and values as views without copying."""
 
     def __init__(self, config: ModelConfig, batch_size: int, max_slots: int, dtype: torch.dtype,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", num_layers: int | None = None) -> None:
+        """num_layers: the model's (default), or e.g. 1 for an MTP module's own layer (axk1/infer/speculative.py)."""
         self.max_slots = max_slots
         self.kv_rank = config.kv_lora_rank
         width = config.kv_lora_rank + config.qk_rope_head_dim
         self.latent = [torch.zeros(batch_size, max_slots, width, dtype=dtype, device=device)
-                       for _ in range(config.num_hidden_layers)]
+                       for _ in range(config.num_hidden_layers if num_layers is None else num_layers)]
 
     @property
     def c_kv(self) -> list[torch.Tensor]:

@@ -9,7 +9,8 @@ by one from their stacked weights in place (gathering them would copy ~1 MB per 
 would visit all E). Under torch.compile or on an accelerator the experts run as one gathered batched matmul
 instead (no host sync).
 
-Legend: B rows (one new token each), D hidden, H heads, N qk_nope_head_dim, R qk_rope_head_dim, V v_head_dim,
+Legend: B rows, T new tokens per row (1 when decoding), A = B*T (the per-token ops see them as rows: _mlp and
+_moe call them B), D hidden, H heads, N qk_nope_head_dim, R qk_rope_head_dim, V v_head_dim,
 C kv_lora_rank, L = C + R latent width, Q q_lora_rank, S attended cache slots, E routed experts, K experts per
 token, F expert width, W vocabulary.
 """
@@ -60,11 +61,13 @@ class _Layer:
 
 
 class LatentDecoder:
-    """`decoder(ids_B1, positions_B1, cache, slot, mask)` → logits [B, 1, W], equal to
-    `model.forward_latent(...)` for one token per row. Build it once per generation and call it every step.
+    """`decoder(ids_BT, positions_BT, cache, slot, mask)` → logits [B, T, W], equal to `model.forward_latent(...)`
+    for T new tokens per row (one when decoding; a drafted few when verifying them, axk1/infer/speculative.py).
+    Build it once per generation and call it every step.
 
-    slot: an int (all rows write there) or a LongTensor [B] of per-row slots; mask spans the S cache slots to
-    attend over: boolean [B, 1, 1, S] (True = attend) or the additive bias (0 / -inf) of the activations' dtype.
+    slot: an int (all rows write at [slot, slot + T)) or a LongTensor [B] of per-row slots (T = 1); mask spans the
+    S cache slots to attend over: boolean [B, 1, T, S] (True = attend) or the additive bias (0 / -inf) of the
+    activations' dtype.
     """
 
     def __init__(self, model, loop_experts: bool | None = None) -> None:
@@ -81,45 +84,70 @@ class LatentDecoder:
         self.H, self.N, self.C = config.num_attention_heads, config.qk_nope_head_dim, config.kv_lora_rank
 
     @torch.no_grad()
-    def __call__(self, ids_B1: torch.Tensor, positions_B1: torch.Tensor, cache, slot: int | torch.Tensor,
-                 mask_B11S: torch.Tensor) -> torch.Tensor:
-        B = ids_B1.shape[0]
-        x_BD = self.embed_WD.index_select(0, ids_B1.view(B))
-        rot_BRR = rope_rotation(*self.rotary(positions_B1), self.config.rope_interleave)[:, 0]
-        if rot_BRR.dtype != x_BD.dtype:  # apply_rope rounds cos and sin to the activations' dtype the same way
-            rot_BRR = rot_BRR.to(x_BD.dtype)
-        bias_B1S = mask_B11S.view(B, 1, -1)
-        if bias_B1S.dtype == torch.bool:
-            bias_B1S = torch.zeros(bias_B1S.shape, dtype=x_BD.dtype, device=x_BD.device).masked_fill_(
-                bias_B1S.logical_not(), float("-inf"))
+    def __call__(self, ids_BT: torch.Tensor, positions_BT: torch.Tensor, cache, slot: int | torch.Tensor,
+                 mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, W] of T new tokens per row (T = 1 when decoding; a few when verifying a draft)."""
+        B, T = ids_BT.shape
+        return self.logits(self.hidden(ids_BT, positions_BT, cache, slot, mask_B1TS)).view(B, T, -1)
+
+    @torch.no_grad()
+    def hidden(self, ids_BT: torch.Tensor, positions_BT: torch.Tensor, cache, slot: int | torch.Tensor,
+               mask_B1TS: torch.Tensor) -> torch.Tensor:
+        """The last layer's output [A, D] (before the final norm: MTP drafts from it), the new tokens' latents
+        written to `cache` at [slot, slot + T)."""
+        B, T = ids_BT.shape
+        x_AD = self.embed_WD.index_select(0, ids_BT.reshape(B * T))
+        rot_ARR, bias_BTS = self.rotation_and_bias(positions_BT, mask_B1TS, x_AD.dtype)
+        for i, lw in enumerate(self.layers):
+            x_AD = self.layer(lw, x_AD, rot_ARR, cache.latent[i], slot, bias_BTS)
+        return x_AD
+
+    def logits(self, h_AD: torch.Tensor) -> torch.Tensor:
+        return torch.mm(rms_norm_no_grad(h_AD, self.norm, self.config.rms_norm_eps), self.headT_DW)
+
+    def rotation_and_bias(self, positions_BT: torch.Tensor, mask_B1TS: torch.Tensor, dtype: torch.dtype):
+        """The rope rotation per new token [A, R, R] and the additive attention bias [B, T, S] of a step."""
+        B, T = positions_BT.shape
+        rot_BTRR = rope_rotation(*self.rotary(positions_BT), self.config.rope_interleave)
+        rot_ARR = rot_BTRR.view(B * T, *rot_BTRR.shape[-2:])
+        if rot_ARR.dtype != dtype:  # apply_rope rounds cos and sin to the activations' dtype the same way
+            rot_ARR = rot_ARR.to(dtype)
+        bias_BTS = mask_B1TS.view(B, T, -1)
+        if bias_BTS.dtype == torch.bool:
+            bias_BTS = torch.zeros(bias_BTS.shape, dtype=dtype, device=bias_BTS.device).masked_fill_(
+                bias_BTS.logical_not(), float("-inf"))
+        return rot_ARR, bias_BTS
+
+    def layer(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
+        """One decoder layer (attention then MLP or MoE) over the step's A = B*T new tokens."""
         loop_experts = self.loop_experts
         if loop_experts is None:
-            loop_experts = x_BD.device.type == "cpu" and not torch.compiler.is_compiling()
-        for i, lw in enumerate(self.layers):
-            x_BD = self._attention(lw, x_BD, rot_BRR, cache.latent[i], slot, bias_B1S)
-            x_BD = self._moe(lw, x_BD, loop_experts) if lw.is_moe else self._mlp(lw, x_BD)
-        return torch.mm(rms_norm_no_grad(x_BD, self.norm, self.config.rms_norm_eps), self.headT_DW).view(B, 1, -1)
+            loop_experts = x_AD.device.type == "cpu" and not torch.compiler.is_compiling()
+        x_AD = self._attention(lw, x_AD, rot_ARR, cache_BSL, slot, bias_BTS)
+        return self._moe(lw, x_AD, loop_experts) if lw.is_moe else self._mlp(lw, x_AD)
 
-    def _attention(self, lw: _Layer, x_BD, rot_BRR, cache_BSL, slot, bias_B1S) -> torch.Tensor:
-        """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent for T = 1)."""
-        B, H, N, C = x_BD.shape[0], self.H, self.N, self.C
-        h_BD = rms_norm_no_grad(x_BD, lw.ln_in, lw.eps)
-        q_BHK = torch.mm(rms_norm_no_grad(torch.mm(h_BD, lw.q_aT_DQ), lw.q_a_norm, lw.eps), lw.q_bT).view(B, H, -1)
-        kv_BL = torch.mm(h_BD, lw.kv_aT_DL)
-        latent_BL = torch.cat([rms_norm_no_grad(kv_BL[:, :C], lw.kv_norm, lw.eps),
-                               torch.bmm(kv_BL[:, None, C:], rot_BRR).view(B, -1)], dim=1)
-        if latent_BL.dtype != cache_BSL.dtype:
-            latent_BL = latent_BL.to(cache_BSL.dtype)
+    def _attention(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
+        """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent), A = B*T new tokens."""
+        (B, T, S), H, N, C = bias_BTS.shape, self.H, self.N, self.C
+        h_AD = rms_norm_no_grad(x_AD, lw.ln_in, lw.eps)
+        q_AHK = torch.mm(rms_norm_no_grad(torch.mm(h_AD, lw.q_aT_DQ), lw.q_a_norm, lw.eps), lw.q_bT).view(B * T, H, -1)
+        kv_AL = torch.mm(h_AD, lw.kv_aT_DL)
+        latent_AL = torch.cat([rms_norm_no_grad(kv_AL[:, :C], lw.kv_norm, lw.eps),
+                               torch.bmm(kv_AL[:, None, C:], rot_ARR).view(B * T, -1)], dim=1)
+        if latent_AL.dtype != cache_BSL.dtype:
+            latent_AL = latent_AL.to(cache_BSL.dtype)
         # keys [c_kv | k_rope]; values: c_kv, a view of the same memory (cache_BSL may be a paged layer)
-        k_BSL = store_latent(cache_BSL, slot, latent_BL[:, None], bias_B1S.shape[-1])
+        k_BSL = store_latent(cache_BSL, slot, latent_AL.view(B, T, -1), S)
         # The key up-projection folds into the query (a C-wide query per head); one key/value head is shared by all
-        # query heads, so heads are the query axis of a single-head attention and the cache is never expanded.
-        q_lat_HBC = torch.bmm(q_BHK[..., :N].transpose(0, 1), lw.w_uk_HNC)
-        q_BHL = torch.cat([q_lat_HBC.transpose(0, 1), torch.bmm(q_BHK[..., N:], rot_BRR)], dim=-1)
-        scores_BHS = torch.baddbmm(bias_B1S, q_BHL, k_BSL.transpose(1, 2), alpha=lw.scale)
-        o_lat_HBC = torch.bmm(scores_BHS.softmax(dim=-1), k_BSL[..., :C]).transpose(0, 1)
-        o_BHV = torch.bmm(o_lat_HBC, lw.w_uv_HCV).transpose(0, 1)  # the value up-projection, per head
-        return torch.addmm(x_BD, o_BHV.reshape(B, -1), lw.oT)
+        # query heads, so (token, head) pairs are the query axis of a single-head attention per row and the cache
+        # is never expanded.
+        q_lat_HAC = torch.bmm(q_AHK[..., :N].transpose(0, 1), lw.w_uk_HNC)
+        q_AHL = torch.cat([q_lat_HAC.transpose(0, 1), torch.bmm(q_AHK[..., N:], rot_ARR)], dim=-1)
+        bias_BQS = bias_BTS if T == 1 else bias_BTS[:, :, None].expand(B, T, H, S).reshape(B, T * H, S)
+        scores_BQS = torch.baddbmm(bias_BQS, q_AHL.view(B, T * H, -1), k_BSL.transpose(1, 2), alpha=lw.scale)
+        o_lat_HAC = torch.bmm(scores_BQS.softmax(dim=-1), k_BSL[..., :C]).view(B * T, H, C).transpose(0, 1)
+        o_AHV = torch.bmm(o_lat_HAC, lw.w_uv_HCV).transpose(0, 1)  # the value up-projection, per head
+        return torch.addmm(x_AD, o_AHV.reshape(B * T, -1), lw.oT)
 
     @staticmethod
     def _mlp(lw: _Layer, x_BD: torch.Tensor) -> torch.Tensor:
