@@ -11,6 +11,7 @@ their rectangles.
 from __future__ import annotations
 
 import ctypes
+import re
 from dataclasses import dataclass
 
 
@@ -23,7 +24,7 @@ class Line:
     y1: float
     size: float          # font size of the line's first visible character (points)
     gaps: int = 0        # gaps wider than 1 em between pieces of the line (table cells)
-    soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end
+    soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end (now "-")
     role: str = "body"   # body | header | footer (each line gets exactly one)
     aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
 
@@ -43,6 +44,12 @@ class PageLines:
     lines: list[Line]
     chars: int           # characters PDFium found on the page (0: no text layer)
     hidden: int = 0      # lines outside the crop box, left out
+
+
+# PDFium marks a hyphen at a line end with U+FFFE (older builds: U+0002) and may join the two lines in its text;
+# such a mark ends a line here, so the halves keep their own geometry and the hyphen is judged in pdf_reflow.
+_SOFT = ("\ufffe", "\x02")
+_BREAK_RE = re.compile("\n|\ufffe|\x02")
 
 
 def page_frame(page) -> tuple[float, float, float, float]:
@@ -74,11 +81,12 @@ def read_lines(page, textpage) -> PageLines:
     lines: list[Line] = []
     hidden = 0
     pos, n = 0, len(text)
+    breaks = _BREAK_RE.finditer(text)
     while pos < n:
-        end = text.find("\n", pos)
-        end = n if end < 0 else end
+        m = next(breaks, None)
+        end = n if m is None else m.end() if m.group() in _SOFT else m.start()  # a soft hyphen ends its line
         raw_line = text[pos:end].rstrip("\r")
-        start_ti, pos = pos, end + 1
+        start_ti, pos = pos, (n if m is None else m.end())
         body = raw_line.strip()
         if not body:
             continue
@@ -105,9 +113,7 @@ def read_lines(page, textpage) -> PageLines:
                 rects.append((l_.value, r_.value))
             rects.sort()
             gaps = sum(1 for a, b in zip(rects, rects[1:]) if b[0] - a[1] > 1.0 * size)
-        soft = body.endswith("\x02")
-        if "\x02" in body[:-1]:
-            body = body[:-1].replace("\x02", "-") + body[-1]  # a hyphen marker inside a line is an ordinary hyphen
+        soft = body[-1] in _SOFT
         if soft:
             body = body[:-1] + "-"
         lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft))
