@@ -143,17 +143,22 @@ def bench(folder: Path | None) -> dict:
         outputs, secs = _timed(fn, files)
         table[name] = {**score(outputs, refs), "in_process_s": round(secs, 2)}
     # pages lost: a page where pypdfium2 finds text and axk1 rejects it (or loses the whole file)
-    lost = []
+    lost, per_document = [], {}
     for f in files:
         plain = pypdfium2_text(f)
         res = ours_text(f)
         rejected = {p["page"] for p in res.rejected_pages} if res else set(range(1, len(plain) + 1))
         lost += [f"{f.name}:{i}" for i, t in enumerate(plain, 1) if t.strip() and i in rejected]
+        per_document[f.name] = {"pages": len(plain), "text_pages": sum(1 for t in plain if t.strip()),
+                                "rejected": len(rejected),
+                                "columns_pages": res.page_methods.count("pdfium-columns") if res else 0,
+                                "dropped": res.dropped if res else "whole file lost"}
     with tempfile.TemporaryDirectory() as one:
         shutil.copy(FIXTURES / "fntnormal.pdf", one)
         one_page = end_to_end(Path(one))
     return {"files": len(files), "pages": pages, "reference_paragraphs": len(refs),
             "reference_chars": table["axk1"]["chars"], "extractors": table, "text_pages_lost": lost,
+            "per_document": per_document,
             "one_page_file": one_page, "end_to_end": end_to_end(folder) if folder is not None else None}
 
 

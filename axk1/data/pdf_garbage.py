@@ -101,11 +101,16 @@ def _repair(text: str, blocks: frozenset[int], dropped: Counter) -> str:
 
 
 _LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
-_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
+
+
+@lru_cache(maxsize=1)
+def _rare_re() -> re.Pattern:
+    return re.compile("[" + "".join(chr(c) for c in range(0xAC00, 0xD7A4) if not is_common_syllable(chr(c))) + "]")
 
 
 def _has_rare(text: str) -> bool:
-    return any(not is_common_syllable(ch) for ch in _SYLLABLE_RE.findall(text))
+    """A syllable outside KS X 1001 (one regex over a class of the 8,822 others: C speed on every line)."""
+    return _rare_re().search(text) is not None
 
 
 def _mojibake(text: str) -> bool:

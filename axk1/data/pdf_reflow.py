@@ -137,7 +137,7 @@ def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJ
     """The text of a sequence of body lines (all pages, in reading order): `boxes[i]` is line i's block
     (see block_box), `blocks[i]` its block number. Wrapped lines are joined, other breaks stay newlines."""
     texts = [ln.text for ln in lines]
-    vocab = document_vocab(texts)
+    vocab: Counter | None = None  # built on the first hyphen at a line end
     kinds: list[str] = []
     pairs: list[tuple[str, str]] = []
     for i in range(len(lines) - 1):
@@ -147,6 +147,7 @@ def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJ
             kinds.append("nl")
         elif a.endswith("-") and len(a) > 1:
             left, right = a[:-1].split(" ")[-1], b.split(" ", 1)[0]
+            vocab = document_vocab(texts) if vocab is None else vocab
             kinds.append("hyphen" if keep_hyphen(left, right, vocab) else "dehyph")
         elif is_hangul(a[-1]) and is_hangul(b[0]):
             kinds.append("ko")
