@@ -112,3 +112,5 @@ def test_byte_mapped_hangul_read_back():
     assert out[2] == lines[2]                       # real syllables of that block (줬, 쥐) are left alone
     assert dropped["garbled_hangul_repaired"] == 7  # runs read back
     assert byte_mapped_blocks(["똠방각하 햏", "뷁 같은 말"]) == frozenset()
+    # Middle Korean from pmhanguljamo-kdoc.pdf: rare syllables beside conjoining jamo and tone marks stay
+    assert clean_span("便뼌安ᅙᅡᆫ〮킈 나랏말ᄊᆞ미", Counter()) == "便뼌安ᅙᅡᆫ〮킈 나랏말ᄊᆞ미"

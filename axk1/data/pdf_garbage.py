@@ -41,8 +41,14 @@ def is_common_syllable(ch: str) -> bool:
         return False
 
 
+# Middle Korean is written with conjoining jamo and tone marks next to rare syllables (便安ᄒᆞᆫ〮): not garbled
+_OLD_HANGUL_RE = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff\u302e\u302f]")
+
+
 def garbled_word(word: str) -> bool:
-    """At least two rare syllables, and they are at least half of the word's syllables."""
+    """At least two rare syllables, and they are at least half of the word's syllables (not Middle Korean)."""
+    if _OLD_HANGUL_RE.search(word):
+        return False
     syllables = [ch for ch in word if is_syllable(ch)]
     if len(syllables) < 2:
         return False
