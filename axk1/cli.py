@@ -52,18 +52,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.config import DTYPES
     from axk1.infer.generate import generate
+    from axk1.infer.speculative import generate_speculative
 
     model_dir = Path(args.model_dir)
-    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None)
+    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None, with_mtp=args.speculative)
     ids, tokenizer = _parse_prompt(args.prompt, model_dir)
     start = time.perf_counter()
-    result = generate(model, [ids], max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                      top_p=args.top_p, top_k=args.top_k, seed=args.seed, compile=args.compile)
+    sampling = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                    top_k=args.top_k, seed=args.seed)
+    if args.speculative:
+        result = generate_speculative(model, ids, **sampling)
+    else:
+        result = generate(model, [ids], **sampling, compile=args.compile)
     elapsed = time.perf_counter() - start
     tokens = result.tokens[0]
     print(tokenizer.decode(tokens) if tokenizer else " ".join(map(str, tokens)))
+    drafts = (f", MTP drafts kept {result.accepted}/{result.drafted} ({100 * result.acceptance_rate:.0f}%)"
+              if args.speculative else "")
     print(f"[{len(tokens)} tokens in {elapsed:.2f}s, {len(tokens) / elapsed:.1f} tok/s, finish: "
-          f"{result.finish_reasons[0]}]", file=sys.stderr)
+          f"{result.finish_reasons[0]}{drafts}]", file=sys.stderr)
     return 0
 
 
@@ -101,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
+    p.add_argument("--speculative", action="store_true",
+                   help="draft one token a step with the folder's MTP module (mtp.safetensors; `axk1 export "
+                        "--keep-mtp`) and verify it with the main model: the same output, fewer steps")
     p.set_defaults(func=cmd_generate)
 
     add_plan_parser(sub)

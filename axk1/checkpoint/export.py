@@ -1,7 +1,9 @@
 """`axk1 export`: a training checkpoint (DCP step folder) → the released Hugging Face layout.
 
 As the release does, the export drops what only training needs: the MTP module and the balancing bias (the
-released routers have no bias; axk1.load_model routes with b = 0)."""
+released routers have no bias; axk1.load_model routes with b = 0). keep_mtp writes the MTP module to
+mtp.safetensors beside the main files, where the released layout keeps it and inference loaders skip it: speculative
+decoding drafts with it (axk1/infer/speculative.py)."""
 
 from __future__ import annotations
 
@@ -28,15 +30,20 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return step_dir(path, step)
 
 
-def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
+                      keep_mtp: bool = False) -> Path:
     ckpt = resolve_checkpoint(checkpoint)
     saved = json.loads((ckpt / TRAIN_STATE).read_text())
     config = ModelConfig.from_dict(saved["model_config"])
-    model = AXK1ForCausalLM(config, with_mtp=saved.get("mtp_depth", 0) > 0)
+    trained_mtp = saved.get("mtp_depth", 0) > 0
+    if keep_mtp and not trained_mtp:
+        raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")
+    model = AXK1ForCausalLM(config, with_mtp=trained_mtp)
     holder = torch.nn.Module()  # the trainer checkpoints its loss module, which holds the LM under `lm.`
     holder.lm = model
     load_checkpoint(ckpt, holder)
-    model.mtp = None  # training only: the release ships no MTP weights
+    if not keep_mtp:
+        model.mtp = None  # training only: the release ships no MTP weights
     for module in model.modules():
         if isinstance(module, Router):
             module.e_score_correction_bias.zero_()  # the release routes without the balancing bias

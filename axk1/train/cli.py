@@ -76,10 +76,13 @@ def _train(args: argparse.Namespace) -> None:
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write a training checkpoint in the Hugging Face layout",
-                              description="Drops MTP and the balancing bias, as the release does.")
+                              description="Drops MTP and the balancing bias, as the release does (--keep-mtp keeps "
+                                          "the MTP module in mtp.safetensors, for speculative decoding).")
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="stored dtype (default: float32)")
+    p.add_argument("--keep-mtp", action="store_true",
+                   help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
     p.set_defaults(func=cmd_export)
     return p
 
@@ -87,6 +90,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype] if args.dtype else None)
+    path = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype] if args.dtype else None,
+                             keep_mtp=args.keep_mtp)
     print(f"exported to {path}")
     return 0
