@@ -110,6 +110,22 @@ def test_warc_reader_keeps_pages_and_counts_the_rest_by_reason(tmp_path):
         assert {"url", "fetch_date", "content_type", "host", "title"} <= set(d.metadata)
 
 
+def test_a_page_the_extractor_raises_on_fails_alone(tmp_path, monkeypatch):
+    import axk1.data.html_pages as html_pages
+
+    real = html_pages.extract_main_text
+
+    def fragile(html, url=None, cfg=None):
+        if "kernel" in (url or ""):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(html, url, cfg)
+    monkeypatch.setattr(html_pages, "extract_main_text", fragile)
+    write_warc(tmp_path / "c.warc.gz", [_crawl_page(p) for p in PAGES[:3]])
+    out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path)), tmp_path / "c.warc.gz"))
+    assert [type(x).__name__ for x in out] == ["Document", "Failure", "Document"]
+    assert out[1].reason.startswith("extract_error: RecursionError")
+
+
 def test_arc_files_plain_and_gzipped(tmp_path):
     http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n" + PAGES[0].read_bytes()
     desc = b"1 0 axk1-test\nURL IP-address Archive-date Content-type Archive-length\n"

@@ -1,7 +1,8 @@
 """Web pages as Documents, for the `warc` source (records of a crawl) and the `html` source (a folder of saved
 pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
 fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
-reason (undecodable, no_main_text, and the WARC reader's not_html / http_status_* / too_large / broken_record).
+reason (undecodable, no_main_text, extract_error, and the WARC reader's not_html / http_status_* / too_large /
+broken_record).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
         html, charset = decode_html(page.payload, page.content_type)
     except UndecodableError as e:
         return Failure(item_id, f"undecodable: {e} ({page.url})", source, rel)
-    result = extract_main_text(html, page.url or None, cfg)
+    try:
+        result = extract_main_text(html, page.url or None, cfg)
+    except Exception as e:  # a third-party parser meeting hostile markup: this page fails, the task goes on
+        return Failure(item_id, f"extract_error: {type(e).__name__}: {str(e)[:200]} ({page.url})", source, rel)
     if len(result.text) < cfg.min_text_chars:
         return Failure(item_id, f"no_main_text ({len(result.text)} characters; {page.url})", source, rel)
     meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
