@@ -4,7 +4,8 @@ A line continues on the next one when it is full: the space left before its bloc
 in points, per block) could not have held the next line's first word, which is what made the typesetter
 break there. Justified text leaves ~0 points; the last line of a paragraph leaves more than a word. The next
 line must also look like a continuation: not a list item, not more indented than the line before (a new
-paragraph is, after its first line), the same type size, no paragraph gap between them. (A paragraph's
+paragraph is, after its first line), the same type size, no paragraph gap between them (more than 1.3 times the
+block's usual line pitch and 2 em). (A paragraph's
 first line may be indented or out-dented against the next: paragraph indent, hanging list labels.) Lines with wide internal gaps (table
 rows) and leader lines (index and contents entries: `term . . . 12`) are never joined to anything.
 
@@ -80,7 +81,7 @@ def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool
             return False  # indented: a new paragraph
         if same_block and nxt.x0 < cur.x0 - 0.5 * em_cur:
             return False  # out-dented: the next item of a hanging (description) list
-    if same_block and cur.y0 - nxt.y0 > 1.3 * pitch:
+    if same_block and cur.y0 - nxt.y0 > max(1.3 * pitch, 2.0 * cur.size):
         return False  # a paragraph gap, or something (a display, a figure) between them
     return True
 
@@ -119,7 +120,8 @@ def block_box(block: list[Line]) -> Box:
     run inside a ragged or wider block (an abstract, a list item)."""
     steps = sorted(a.y0 - b.y0 for a, b in zip(block, block[1:]) if a.y0 - b.y0 > 0.5 * a.size)
     pitch = steps[len(steps) // 2] if steps else 1.5 * block[0].size
-    ends = Counter(round(ln.x1) for ln in block if len(ln.text) >= 8)
+    size = Counter(round(ln.size, 1) for ln in block).most_common(1)[0][0]  # small type (a figure) aside
+    ends = Counter(round(ln.x1) for ln in block if len(ln.text) >= 8 and abs(ln.size - size) < 0.5)
     right = max(ln.x1 for ln in block)
     justified = False
     if ends:
