@@ -61,7 +61,8 @@ def with_site_boilerplate(outputs: dict[str, str]) -> dict[str, str]:
 
     from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter
 
-    docs = [Document(text=t, id=name, metadata={"host": name.split("-")[1], "url": name}) for name, t in outputs.items()]
+    docs = [Document(text=t, id=name, metadata={"host": name.split("-")[1], "url": name})
+            for name, t in outputs.items()]
     with tempfile.TemporaryDirectory() as tmp:
         list(SiteLineCounter(tmp).run(iter(docs)))
         step = SiteBoilerplate(tmp, SiteBoilerplateConfig())

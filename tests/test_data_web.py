@@ -203,7 +203,8 @@ def test_score_page_bounds():
 
 def test_extractor_never_raises_on_broken_markup():
     for html in ["", "<", "<!-- only a comment -->", "<?xml version='1.0' encoding='utf-8'?>", "<html><body>" * 500,
-                 "<table><tr><td>셀" * 200, "\x00\x01<p>제어 문자</p>", PAGES[0].read_text(encoding="utf-8")[:3000]]:
+                 "<table><tr><td>셀" * 200, "\x00\x01<p>제어 문자</p>",
+                 PAGES[0].read_text(encoding="utf-8")[:3000]]:
         assert isinstance(extract_main_text(html).text, str)
 
 

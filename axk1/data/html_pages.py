@@ -63,7 +63,8 @@ def file_url(spec, rel: str) -> str:
     """A saved page's URL: `base_url` + its path inside the folder when the source sets one, else a file: URL."""
     if spec.base_url:
         return spec.base_url.rstrip("/") + "/" + quote(rel.replace("\\", "/"))
-    return (Path(spec.path).resolve() / rel).as_uri() if Path(spec.path).is_dir() else Path(spec.path).resolve().as_uri()
+    root = Path(spec.path).resolve()
+    return (root / rel).as_uri() if root.is_dir() else root.as_uri()
 
 
 def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
