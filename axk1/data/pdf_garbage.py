@@ -128,8 +128,8 @@ def _mojibake(text: str) -> bool:
 
 def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozenset()) -> str:
     """The usable part of one line of a text layer ("" when none), counting what was removed by reason:
-    `control`/`private_use` characters, `emphasis_marks` (˙ over Hangul), `garbled_hangul` words, and whole lines for `cid_codes`,
-    `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1). `byte_mapped`:
+    `control`/`private_use` characters, `emphasis_marks` (˙ over Hangul), `garbled_hangul` words, and whole
+    lines for `cid_codes`, `bad_characters` (mostly unusable characters) or `mojibake` (UTF-8 read as Latin-1). `byte_mapped`:
     blocks from byte_mapped_blocks, read back as ASCII."""
     visible = len(text.replace(" ", ""))
     if not visible:

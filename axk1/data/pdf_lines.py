@@ -2,8 +2,8 @@
 
 One `get_text_range` call gives the page text with PDFium's own line breaks; each line then gets its box
 from the boxes of its first and last characters (not every character, so reading geometry costs a fraction
-of reading the text), its font size, and the gaps between PDFium's text rectangles on it. Coordinates are moved into the crop box's frame (origin
-at its bottom-left corner): PDFium reports text in the MediaBox's user space, and a CropBox not at the
+of reading the text), its font size, and the gaps between PDFium's text rectangles on it. Coordinates are
+moved into the crop box's frame (origin at its bottom-left corner): PDFium reports text in the MediaBox's user space, and a CropBox not at the
 origin would otherwise put every line outside the page. Table rows show as lines with wide gaps between
 their rectangles.
 """

@@ -5,15 +5,15 @@ in points, per block) could not have held the next line's first word, which is w
 break there. Justified text leaves ~0 points; the last line of a paragraph leaves more than a word. The next
 line must also look like a continuation: not a list item, not more indented than the line before (a new
 paragraph is, after its first line), the same type size, no paragraph gap between them (more than 1.3 times the
-block's usual line pitch and 2 em). (A paragraph's
-first line may be indented or out-dented against the next: paragraph indent, hanging list labels.) Lines with wide internal gaps (table
-rows) and leader lines (index and contents entries: `term . . . 12`) are never joined to anything.
+block's usual line pitch and 2 em). A paragraph's first line may be indented or out-dented against the next
+(paragraph indent, hanging list labels). Lines with wide internal gaps (table rows) and leader lines (index
+and contents entries: `term . . . 12`) are never joined to anything.
 
 Hyphens at a line end: PDFium marks every one as soft, so the hyphen is judged on the words. Kept when
 either side is Hangul (TeX never hyphenates Hangul: the author wrote it), when a side is not a plain word
-(`kotex-utf.sty`, `x-1`), when the second part starts with a capital or the first is an acronym (`CJK-ko`), when the hyphenated form occurs in the
-document, or when both halves are words of the document and the joined form is not (a compound:
-`well-known`); otherwise the word was split by hyphenation and is joined (`inter-` `nationalization`).
+(`kotex-utf.sty`, `x-1`), when the second part starts with a capital or the first is an acronym (`CJK-ko`),
+when the hyphenated form occurs in the document, or when both halves are words of the document and the
+joined form is not (a compound: `well-known`); otherwise the word was split by hyphenation and is joined (`inter-` `nationalization`).
 Korean words cut at a line end go to the shared LineJoiner (axk1/text/korean.py).
 """
 
