@@ -34,7 +34,8 @@ def _config(root, out, executor):
                 "stages": ["extract", "dedup", "annotate"]},
         "sources": [{"type": "jsonl", "path": str(root / "a.jsonl")}, {"type": "pdf", "path": str(root / "pdf")}],
         "pdf": {"join": "rules", "ocr": "none"},
-        "filters": {"quality": {"word_tokenizer": "regex", "min_words": 20}}})
+        "filters": {"quality": {"word_tokenizer": "regex", "min_words": 20}},
+        "dedup": {"num_buckets": 2}})  # 14 buckets would be 14 Ray tasks of ~2 s start-up each on 2 cores
 
 
 def _documents(out):
