@@ -6,8 +6,15 @@ back to back (fixed length: ignore_eos) until the time is up. Reports failed req
 tokens/s, requests/s), p50/p99 request latency and time to first token, and the mean decode batch the server
 reached (from its /metrics).
 
+--long-prompt adds one client that sends prompts filling the whole served context (random token ids, a new
+prompt each time, so no prefix is shared) back to back, while the others keep sending short chats: their time to
+first token then shows whether a long prefill stalls everyone. The report adds the latent cache held per running
+sequence (sampled from /metrics while the load runs; servers without that metric report null) and the server's
+peak resident memory (VmHWM). --yarn F serves the preset extended F x with YaRN, as the released config does.
+
     python benchmarks/bench_serve.py [--clients 32] [--seconds 60] [--max-tokens 32] [--preset axk1-tiny]
-                                     [--model-dir DIR] [--threads 2] [--json out.json]
+                                     [--model-dir DIR] [--threads 2] [--json out.json] [--max-model-len 1024]
+                                     [--long-prompt] [--yarn 4] [--server-arg=--prefill-chunk=256 ...]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,12 +40,19 @@ import axk1
 from axk1.infer.chat import write_chat_tokenizer_files
 from tests.serve_helpers import ServerProcess, train_tokenizer
 
+try:  # absent from the commits before issue 17: the before/after runs share this script
+    from tests.serve_helpers import yarn_extended
+except ImportError:
+    yarn_extended = None
+
 QUESTIONS = ["서울은 어떤 도시인가요?", "What is two plus two?", "한강에 대해 알려 주세요.", "Explain a triangle.",
              "대한민국의 수도는?", "Write a function that adds two numbers."]
 
 
-def _model_folder(preset: str, where: Path) -> Path:
+def _model_folder(preset: str, where: Path, yarn: float | None = None) -> Path:
     config = axk1.ModelConfig.from_preset(preset)
+    if yarn:
+        config = yarn_extended(config, yarn)
     torch.manual_seed(0)
     axk1.save_pretrained(axk1.AXK1ForCausalLM(config), where)
     write_chat_tokenizer_files(where, train_tokenizer(min(config.vocab_size, 512)))
@@ -75,14 +90,60 @@ async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: floa
         k += 1
 
 
-async def _load(base: str, model: str, clients: int, seconds: float, max_tokens: int) -> dict:
-    out = {"latency": [], "ttft": [], "tokens": 0, "ok": 0, "failed": 0, "errors": []}
-    client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=600, max_retries=0)
+async def _long_client(client: openai.AsyncOpenAI, model: str, deadline: float, prompt_len: int, out: dict) -> None:
+    """Prompts of prompt_len random token ids, 4 tokens each, back to back until the deadline."""
+    gen = torch.Generator().manual_seed(1234)
+    while time.monotonic() < deadline:
+        prompt = torch.randint(3, 500, (prompt_len,), generator=gen).tolist()
+        start = time.monotonic()
+        try:
+            await client.completions.create(model=model, prompt=prompt, max_tokens=4, temperature=0,
+                                            extra_body={"ignore_eos": True})
+            out["long_latency"].append(time.monotonic() - start)
+        except Exception as e:
+            out["failed"] += 1
+            out["errors"].append(f"long: {type(e).__name__}: {e}")
+
+
+async def _sample_cache(base: str, deadline: float, out: dict) -> None:
+    """Latent cache held per running sequence, from /metrics every 0.25 s."""
+    def read() -> str:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(read)
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+        running = float(values.get("axk1_num_requests_running", 0))
+        if "axk1_cache_used_bytes" in values and running:
+            out["cache_per_running"].append(float(values["axk1_cache_used_bytes"]) / running)
+        await asyncio.sleep(0.25)
+
+
+async def _load(base: str, model: str, clients: int, seconds: float, max_tokens: int,
+                long_prompt_len: int = 0) -> dict:
+    out = {"latency": [], "ttft": [], "tokens": 0, "ok": 0, "failed": 0, "errors": [], "long_latency": [],
+           "cache_per_running": []}
+    client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=1800, max_retries=0)
     start = time.monotonic()
-    await asyncio.gather(*[_client(i, client, model, start + seconds, max_tokens, out) for i in range(clients)])
+    tasks = [_client(i, client, model, start + seconds, max_tokens, out) for i in range(clients)]
+    if long_prompt_len:
+        tasks.append(_long_client(client, model, start + seconds, long_prompt_len, out))
+    tasks.append(_sample_cache(base, start + seconds, out))
+    await asyncio.gather(*tasks)
     out["wall_s"] = time.monotonic() - start
     await client.close()
     return out
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def main() -> None:
@@ -94,14 +155,23 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=None, help="serve this folder instead of a fresh preset")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the server")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--max-model-len", type=int, default=1024, help="context served; 0: the model's own")
+    parser.add_argument("--long-prompt", action="store_true",
+                        help="one more client sending prompts of the whole context back to back")
+    parser.add_argument("--yarn", type=float, default=None, help="extend the preset's context this many times")
+    parser.add_argument("--server-arg", action="append", default=[], help="passed on to axk1 serve (repeatable)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.model_dir or _model_folder(args.preset, Path(tmp) / args.preset)
-        with ServerProcess(folder, "--max-batch", str(args.clients), "--threads", str(args.threads),
-                           "--max-model-len", "1024") as server:
-            result = asyncio.run(_load(server.base, folder.name, args.clients, args.seconds, args.max_tokens))
+        folder = args.model_dir or _model_folder(args.preset, Path(tmp) / args.preset, args.yarn)
+        context = args.max_model_len or axk1.ModelConfig.from_pretrained(folder).max_position_embeddings
+        with ServerProcess(folder, "--max-batch", str(args.clients + args.long_prompt), "--threads",
+                           str(args.threads), "--max-model-len", str(context), *args.server_arg,
+                           timeout=300) as server:
+            result = asyncio.run(_load(server.base, folder.name, args.clients, args.seconds, args.max_tokens,
+                                       context - 4 if args.long_prompt else 0))
             metrics = server.metrics()
+            peak_rss = _peak_rss_mib(server.proc.pid)
     steps = metrics.get("axk1_decode_steps_total", 0)
     report = {
         "model": args.preset if args.model_dir is None else str(args.model_dir), "clients": args.clients,
@@ -115,6 +185,12 @@ def main() -> None:
         "ttft_p99_s": round(_percentile(result["ttft"], 99), 3),
         "mean_decode_batch": round(metrics.get("axk1_decode_rows_total", 0) / steps, 1) if steps else 0,
         "latency_mean_s": round(statistics.fmean(result["latency"]), 3) if result["latency"] else None,
+        "context": context, "long_prompt_tokens": context - 4 if args.long_prompt else 0,
+        "long_requests_ok": len(result["long_latency"]),
+        "long_latency_p50_s": round(_percentile(result["long_latency"], 50), 2) if result["long_latency"] else None,
+        "cache_kib_per_running_sequence": (round(statistics.fmean(result["cache_per_running"]) / 1024, 1)
+                                           if result["cache_per_running"] else None),
+        "server_peak_rss_mib": peak_rss, "server_args": args.server_arg,
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
         "first_errors": result["errors"][:3],
     }

@@ -153,6 +153,7 @@ class Engine:
         self._ids = itertools.count()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._threads = torch.get_num_threads()  # the caller's (axk1 serve --threads), applied in the engine thread
 
     # ---- caller side (any thread) -----------------------------------------------------------------------
     def check_request(self, prompt: list[int], params: SamplingParams, n: int) -> None:
@@ -231,6 +232,10 @@ class Engine:
 
     # ---- engine thread ------------------------------------------------------------------------------------
     def _loop(self) -> None:
+        # A new thread's OpenMP team starts at OMP_NUM_THREADS until some op initialises it to torch's count, so
+        # without this the step's thread count depended on which ops had run (measured: 1 for the old contiguous
+        # cache's ops, 2 once index_select ran, ~7x slower per step on 2 cores shared with other work).
+        torch.set_num_threads(self._threads)
         while True:
             with self._cond:
                 while not self._stopping and not self.scheduler.waiting and not self.scheduler.running:
