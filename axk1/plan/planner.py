@@ -12,7 +12,8 @@ from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
 from axk1.plan.recipe import CONTEXT_LENGTHS
-from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate, optimal_vocab_size)
+from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
+                               optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
                                    MIN_TOKENS_PER_ACTIVE_PARAM, SERVING, SPARSITY, TPP_MAX, Limits)
 from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, family_config, rescore,
@@ -21,6 +22,7 @@ from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchS
 MIN_BATCH = "minimum batch per data-parallel rank"
 MIN_STEPS = 1000  # fewer optimizer steps than this is not a pretraining run (A.X K1: ~300K)
 TIE_PROBABILITY = 0.2  # a candidate that beats the plan under >= 20% of the law's plausible fits is a near-tie
+TIE_GAP = 0.001  # ... and so is one within 0.1% of its loss: below what any fit of these laws resolves
 
 
 @dataclass
@@ -99,8 +101,9 @@ class Plan:
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
                                      "attention without causal halving, lm_head, MTP)",
              "arch.py; DeepSeek LLM's M (its own definition) + head + MTP"),
-            ("recompute and downtime", f"{'full recompute: 3/4 of the tokens per GPU-second; ' if self.best.memory.layout.recompute else 'no recompute; '}"
-                                       f"downtime {b.downtime:.0%} of the days",
+            ("recompute and downtime", ("full recompute: 3/4 of the tokens per GPU-second; "
+                                        if self.best.memory.layout.recompute else "no recompute; ")
+             + f"downtime {b.downtime:.0%} of the days",
              "recompute repeats the forward (4 units of work for 3 of model FLOPs); --downtime"),
         ]
 
@@ -182,7 +185,8 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     for name, alt in (analysis.lifted.items() if analysis else []):
         cap = name in (DATA, TPP_MAX)
         loss = alt.lifted_loss[name] if cap else alt.loss
-        plan.binding.append(f"{name}: lifted, the law would choose {_describe(alt, cap)} (loss {loss:.4f} vs "
+        tokens = alt.lifted_tokens[name] if cap else alt.tokens
+        plan.binding.append(f"{name}: lifted, the law would choose {_describe(alt, tokens)} (loss {loss:.4f} vs "
                             f"{best.loss:.4f})")
     if memory_rejected_better:
         plan.binding.append(f"training memory: {memory_rejected_better} better candidates fit no layout of "
@@ -211,13 +215,13 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
         plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
                              "T tokens, beyond any corpus")
-    # near-ties: the share of the law's plausible fits (its samples) under which a candidate beats the plan
+    # near-ties: a candidate within TIE_GAP of the plan's loss (no fit resolves that), or one that beats the plan
+    # under a fair share of the law's plausible fits (its samples)
     samples = plan.law.samples
-    if samples:
-        for i, cand in enumerate(plan.candidates[1:], 2):
-            wins = sum(_loss(s, cand) < _loss(s, best) for s in samples) / len(samples)
-            if wins >= TIE_PROBABILITY:
-                plan.ties.append((i, wins))
+    for i, cand in enumerate(plan.candidates[1:], 2):
+        wins = sum(_loss(s, cand) < _loss(s, best) for s in samples) / len(samples) if samples else 0.0
+        if cand.loss <= best.loss * (1 + TIE_GAP) or wins >= TIE_PROBABILITY:
+            plan.ties.append((i, wins))
     plan.growth = _growth(plan, memory_rejected_better > 0)
 
 
@@ -226,10 +230,9 @@ def _loss(sample: tuple[float, ...], c: Candidate) -> float:
     return e + a / (c.leverage * c.scale) ** alpha + b / c.effective_tokens ** beta
 
 
-def _describe(c: Candidate, uncapped: bool = False) -> str:
+def _describe(c: Candidate, tokens: float) -> str:
     kind = "dense" if c.dense else f"MoE {c.activation_ratio:.1%} active"
-    return (f"{c.total / 1e9:,.1f}B total / {c.activated / 1e9:,.1f}B activated ({kind}), "
-            f"{(c.budget_tokens if uncapped else c.tokens) / 1e12:,.2f}T tokens")
+    return f"{c.total / 1e9:,.1f}B total / {c.activated / 1e9:,.1f}B activated ({kind}), {tokens / 1e12:,.2f}T tokens"
 
 
 def _growth(plan: Plan, memory_holds: bool) -> str:

@@ -50,8 +50,10 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
     batch_seqs = plan.batch_sequences
     steps = math.ceil(plan.best.tokens / (batch_seqs * plan.seq_len))
     return Recipe(
-        # MTP depth 1 (DeepSeek-V3, A.X K1); off under context parallelism, which the trainer cannot combine with it
-        model=RecipeModelConfig(config=config_path, mtp_depth=1 if layout.cp == 1 else 0, mtp_loss_weight=[0.3, 0.1]),
+        # MTP depth 1 for a MoE (DeepSeek-V3, A.X K1), none for a dense plan; off under context parallelism, which
+        # the trainer cannot combine with it
+        model=RecipeModelConfig(config=config_path, mtp_loss_weight=[0.3, 0.1],
+                                mtp_depth=1 if layout.cp == 1 and plan.best.config.num_nextn_predict_layers else 0),
         data=DataConfig(manifest="data/manifest.json", seed=1234),
         optimizer=OptimizerConfig(lr=float(f"{plan.learning_rate:.3g}"), betas=[0.9, 0.95], eps=1e-8,
                                   weight_decay=0.1, grad_clip=1.0),
@@ -59,8 +61,8 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
                                 decay_starts_at_stage=DECAY_STARTS_AT_STAGE, final_lr_ratio=0.1),
         batch=BatchConfig(global_tokens=batch_seqs * plan.seq_len, global_sequences=batch_seqs, micro_batch=1),
         moe=MoEConfig(balancing="aux-loss-free", bias_update_rate=1e-3, seq_aux_loss_alpha=0.0),
-        parallelism=ParallelismConfig(dp_replicate=layout.dp_replicate, dp_shard=layout.dp_shard, ep=layout.ep, cp=layout.cp,
-                                      activation_checkpointing="full" if layout.recompute else "none",
+        parallelism=ParallelismConfig(dp_replicate=layout.dp_replicate, dp_shard=layout.dp_shard, ep=layout.ep,
+                                      cp=layout.cp, activation_checkpointing="full" if layout.recompute else "none",
                                       precision="bf16"),  # the trainer's; an fp8 budget's speed is not its
         stages=stages,
         checkpointing=CheckpointConfig(dir="checkpoints", interval_steps=1000, keep_latest=3, async_=True),

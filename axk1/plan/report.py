@@ -32,10 +32,10 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "predicted_loss_band": list(plan.band),
         "binding": plan.binding,
         "unconstrained": None if not (plan.analysis and plan.analysis.unconstrained) else
-        {**plan.analysis.unconstrained.summary(), "tokens": plan.analysis.unconstrained.budget_tokens,
+        {**plan.analysis.unconstrained.summary(), "tokens": plan.analysis.unconstrained.lifted_tokens["all"],
          "predicted_loss": plan.analysis.unconstrained.lifted_loss["all"]},
         "growth": plan.growth,
-        "near_ties": [{"rank": i, "p_better": p} for i, p in plan.ties],
+        "near_ties": [{"rank": i, "p_better": p, "loss": plan.candidates[i - 1].loss} for i, p in plan.ties],
         "warnings": plan.warnings,
     }
 
@@ -54,15 +54,22 @@ def constraint_lines(plan: Plan) -> list[str]:
     if free is not None:
         kind = "dense" if free.dense else f"MoE, {free.activation_ratio:.1%} active"
         lines.append(f"unconstrained optimum (every limit lifted, training memory too): {_b(free.total)} total, "
-                     f"{_b(free.activated)} activated ({kind}), {free.budget_tokens / 1e12:,.2f}T tokens, loss "
+                     f"{_b(free.activated)} activated ({kind}), {free.lifted_tokens['all'] / 1e12:,.2f}T tokens, loss "
                      f"{free.lifted_loss['all']:.4f}")
     lines.append(f"more compute: {plan.growth}")
     if plan.ties:
-        lines.append("near-ties: " + "; ".join(f"candidate #{i} beats the plan under {p:.0%} of the law's plausible "
-                                               "fits" for i, p in plan.ties)
-                     + ": the law cannot tell these apart, choose on other grounds (serving, stability)")
+        tied = [plan.candidates[i - 1] for i, _ in plan.ties]
+        totals = [c.total for c in tied] + [best.total]
+        actives = [c.activated for c in tied] + [best.activated]
+        gap = max(c.loss for c in tied) / best.loss - 1
+        lines.append(f"near-ties: candidates {', '.join(f'#{i}' for i, _ in plan.ties)} are within {gap:.2%} of the "
+                     f"plan's loss (or beat it under >= 20% of the law's plausible fits): {_b(min(totals))}-"
+                     f"{_b(max(totals))} total, {_b(min(actives))}-{_b(max(actives))} activated. The law does not "
+                     "separate them; the plan takes the lowest, and any of them is as defensible (choose on "
+                     "serving cost or stability)")
     else:
-        lines.append("near-ties: none (no listed candidate beats the plan under 20% of the law's plausible fits)")
+        lines.append("near-ties: none (every other listed candidate is more than 0.1% worse and loses under 80% of "
+                     "the law's plausible fits)")
     return lines
 
 

@@ -70,6 +70,7 @@ class Candidate:
     budget_tokens: float = 0.0     # the tokens the budget would buy (more than `tokens` when a cap holds it)
     capped_by: str | None = None   # the cap (data, tokens per parameter) that set `tokens`, if one did
     lifted_loss: dict[str, float] = field(default_factory=dict)  # the loss with a cap (or "all") lifted
+    lifted_tokens: dict[str, float] = field(default_factory=dict)  # ... and the tokens it then trains on
     violations: frozenset = frozenset()  # limits the candidate breaks (rejected if any)
 
     @property
@@ -87,7 +88,8 @@ class Candidate:
             "hidden_size": c.hidden_size, "layers": c.num_hidden_layers, "dense_layers": c.first_k_dense_replace,
             "heads": c.num_attention_heads, "experts": c.n_routed_experts, "top_k": c.num_experts_per_tok,
             "expert_width": c.moe_intermediate_size, "vocab_size": c.vocab_size,
-            "arch": "dense" if self.dense else "moe", "activation_ratio": self.activation_ratio, "granularity": self.granularity, "leverage": self.leverage,
+            "arch": "dense" if self.dense else "moe", "activation_ratio": self.activation_ratio,
+            "granularity": self.granularity, "leverage": self.leverage,
             "train_flops_per_token": self.train_flops_per_token, "predicted_loss": self.loss,
             "effective_tokens": self.effective_tokens, "tokens_per_param": self.tokens_per_param,
             "layout": None if self.memory is None else vars(self.memory.layout),
@@ -238,7 +240,9 @@ def score(c: Candidate, law: LossSurface, limits: Limits, data_cap: float | None
 
     c.tokens, c.effective_tokens, c.loss = loss(())
     c.capped_by = min(caps, key=caps.get) if min(caps.values()) < c.budget_tokens else None
-    c.lifted_loss = {DATA: loss((DATA,))[2], TPP_MAX: loss((TPP_MAX,))[2], "all": loss((DATA, TPP_MAX))[2]}
+    lifted = {DATA: loss((DATA,)), TPP_MAX: loss((TPP_MAX,)), "all": loss((DATA, TPP_MAX))}
+    c.lifted_loss = {k: v[2] for k, v in lifted.items()}
+    c.lifted_tokens = {k: v[0] for k, v in lifted.items()}
 
 
 def rescore(c: Candidate, law: LossSurface, limits: Limits, flops: float, recompute: bool) -> None:

@@ -119,7 +119,8 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int) -> Reci
 
 
 def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = 4,
-                spread: float = 2.5, seq_len: int = 128, batch_sequences: int | None = None, holdout_factor: float = 3.0,
+                spread: float = 2.5, seq_len: int = 128, batch_sequences: int | None = None,
+                holdout_factor: float = 3.0,
                 manifest: str | Path | None = None, threads: int = 1) -> dict:
     """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
     DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json."""
@@ -162,7 +163,8 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
                                                              f"{run.tokens:,} tokens (written by `axk1 plan sweep`)"))
         written.append({**vars(run), "folder": str(folder)})
     doc = {"budgets": sorted(budgets), "sizes": sizes, "spread": spread, "seq_len": seq_len,
-           "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path), "runs": written[:len(runs)],
+           "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path),
+           "runs": written[:len(runs)],
            "holdout": written[-1] if holdout else None}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
