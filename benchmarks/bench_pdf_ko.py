@@ -56,8 +56,8 @@ def ours_text(path: Path, join: str = "rules"):
 
     try:
         return extract_pdf(path, PdfConfig(ocr="none", join=join))
-    except PdfError:
-        return None
+    except PdfError as e:
+        return e
 
 
 def _timed(fn, files: list[Path]) -> tuple[dict[str, str], float]:
@@ -65,7 +65,7 @@ def _timed(fn, files: list[Path]) -> tuple[dict[str, str], float]:
     out = {}
     for f in files:
         r = fn(f)
-        out[f.name] = r if isinstance(r, str) else "\n".join(r) if isinstance(r, list) else (r.text if r else "")
+        out[f.name] = r if isinstance(r, str) else "\n".join(r) if isinstance(r, list) else getattr(r, "text", "")
     return out, time.perf_counter() - t
 
 
@@ -142,22 +142,26 @@ def bench(folder: Path | None) -> dict:
     for name, fn in peers.items():
         outputs, secs = _timed(fn, files)
         table[name] = {**score(outputs, refs), "in_process_s": round(secs, 2)}
-    # pages lost: a page where pypdfium2 finds text and axk1 rejects it (or loses the whole file)
-    lost, per_document = [], {}
+    # pages where pypdfium2 finds text and axk1 rejects the page (or fails the file), with axk1's reason: a
+    # page lost, unless the reason says its text layer is garbage (then OCR takes it where tesseract is installed)
+    rejected_with_text, per_document = {}, {}
     for f in files:
         plain = pypdfium2_text(f)
         res = ours_text(f)
-        rejected = {p["page"] for p in res.rejected_pages} if res else set(range(1, len(plain) + 1))
-        lost += [f"{f.name}:{i}" for i, t in enumerate(plain, 1) if t.strip() and i in rejected]
+        failed = not hasattr(res, "rejected_pages")
+        reasons = ({i: str(res) for i in range(1, len(plain) + 1)} if failed
+                   else {p["page"]: p["reason"] for p in res.rejected_pages})
+        rejected_with_text.update({f"{f.name}:{i}": reasons[i] for i, t in enumerate(plain, 1)
+                                   if t.strip() and i in reasons})
         per_document[f.name] = {"pages": len(plain), "text_pages": sum(1 for t in plain if t.strip()),
-                                "rejected": len(rejected),
-                                "columns_pages": res.page_methods.count("pdfium-columns") if res else 0,
-                                "dropped": res.dropped if res else "whole file lost"}
+                                "rejected": len(reasons),
+                                "columns_pages": 0 if failed else res.page_methods.count("pdfium-columns"),
+                                "dropped": f"file failed: {res}" if failed else res.dropped}
     with tempfile.TemporaryDirectory() as one:
         shutil.copy(FIXTURES / "fntnormal.pdf", one)
         one_page = end_to_end(Path(one))
     return {"files": len(files), "pages": pages, "reference_paragraphs": len(refs),
-            "reference_chars": table["axk1"]["chars"], "extractors": table, "text_pages_lost": lost,
+            "reference_chars": table["axk1"]["chars"], "extractors": table, "rejected_pages_with_text": rejected_with_text,
             "per_document": per_document,
             "one_page_file": one_page, "end_to_end": end_to_end(folder) if folder is not None else None}
 

@@ -114,3 +114,15 @@ def test_byte_mapped_hangul_read_back():
     assert byte_mapped_blocks(["똠방각하 햏", "뷁 같은 말"]) == frozenset()
     # Middle Korean from pmhanguljamo-kdoc.pdf: rare syllables beside conjoining jamo and tone marks stay
     assert clean_span("便뼌安ᅙᅡᆫ〮킈 나랏말ᄊᆞ미", Counter()) == "便뼌安ᅙᅡᆫ〮킈 나랏말ᄊᆞ미"
+
+
+def test_broken_figure_text_layer_dropped_per_line():
+    # kotex-utf-doc.pdf page 28 includes a figure whose Korean text layer reads as Latin-1 junk with control codes
+    # (Ghostscript, no ToUnicode); the page's own text around it stays.
+    junk = ["'¯ó K's Ws/\x83 ³\x0f 37'. /Ë´ï\x0fG PageStyle", "h\x0b×\x0f. FAQ (FancyHdr) K's/ ë\x0b/."]
+    good = ["그대로 입력해도 잘 처리한다 : ò ó ô õ ö ø.",           # lshort-ko.pdf page 32: accents listed in Korean
+            "\x1a \\lnapprox \x1b \\gnapprox \x1c \\nsim"]         # page 77: symbols drawn as control codes
+    dropped: Counter = Counter()
+    assert [clean_span(x, dropped) for x in junk] == ["", ""]
+    assert [clean_span(x, dropped) for x in good] == [good[0], "\\lnapprox \\gnapprox \\nsim"]
+    assert dropped == {"mojibake": 2, "control": 3}

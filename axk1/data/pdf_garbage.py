@@ -107,6 +107,8 @@ def _repair(text: str, blocks: frozenset[int], dropped: Counter) -> str:
 
 
 _LATIN1_LETTER_RE = re.compile("[\u00c0-\u00ff]")
+_LATIN1_RE = re.compile("[\u00a0-\u00ff]")
+_HANGUL_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
 
 
 @lru_cache(maxsize=1)
@@ -119,8 +121,17 @@ def _has_rare(text: str) -> bool:
     return _rare_re().search(text) is not None
 
 
+def _legacy_junk(text: str, n_control: int, visible: int) -> bool:
+    """A font without a usable map read as Latin-1: control codes among Latin-1 symbols (`'¯(¼\x88)G \x07;`).
+    Controls never occur in real text, accented letters do, so both are needed, together 10% of the line."""
+    n_latin1 = len(_LATIN1_RE.findall(text))
+    return n_latin1 > 0 and n_control + n_latin1 >= max(3, 0.1 * visible)
+
+
 def _mojibake(text: str) -> bool:
-    if not _LATIN1_LETTER_RE.search(text):
+    """UTF-8 read as Latin-1: mostly accented Latin letters, and no Hangul (a line listing `ò ó ô` in Korean
+    prose is not mojibake)."""
+    if not _LATIN1_LETTER_RE.search(text) or _HANGUL_SYLLABLE_RE.search(text):
         return False
     letters = [ch for ch in text if ch.isalpha()]
     return len(letters) >= 10 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3
@@ -141,6 +152,9 @@ def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozen
     n_private = len(_PRIVATE_RE.findall(text))
     if n_control + n_private > 0.3 * visible:
         dropped["bad_characters"] += 1
+        return ""
+    if n_control and _legacy_junk(text, n_control, visible):
+        dropped["mojibake"] += 1
         return ""
     if n_control:
         dropped["control"] += n_control
