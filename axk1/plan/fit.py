@@ -7,10 +7,10 @@ validation loss at the end. C = M D.
 
 * Approach 2 (IsoFLOP minima): runs of one budget are grouped; a parabola in log M through each group's losses gives
   that budget's best M; a line through (log C, log M_opt) gives M_opt = k C^a.
-* Approach 3 (parametric): L = E + A / M^alpha + B / D^beta, fitted to minimise the squared error of log L (the
-  relative error, as Chinchilla's objective minimises an error of log L; without its Huber tail: a sweep has a few
-  points, not hundreds with outliers). For fixed exponents the loss is linear in (E, A, B), so the exponents are
-  found on a grid (then a finer grid around the best) and (E, A, B) by weighted least squares; deterministic and
+* Approach 3 (parametric): L = E + A / M^alpha + B / D^beta, fitted as Chinchilla did: a Huber loss (delta 1e-3)
+  on the residuals of log L, so a run far off the law (a size that trained badly) pulls the fit less than squared
+  error would let it. For fixed exponents the law is linear in (E, A, B), so the exponents are found on a grid
+  (then a finer grid around the best) and (E, A, B) by iteratively reweighted least squares; deterministic and
   numpy-only (no scipy in the project).
 * Bootstrap: runs resampled with replacement and refitted; the spread of the refits gives the intervals and the
   prediction band (law_file.py).
@@ -19,13 +19,15 @@ validation loss at the end. C = M D.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 COARSE = np.arange(0.05, 1.5001, 0.025)   # exponents tried first (alpha and beta)
 FINE_HALF_WIDTH, FINE_STEP = 0.03, 0.0025  # then around the best pair
 BUDGET_GAP_DECADES = 0.15                  # runs whose C differ by less belong to one IsoFLOP group
+HUBER_DELTA = 1e-3  # Chinchilla's approach 3: a Huber loss on log-loss residuals with delta 1e-3 (robust to outliers)
+IRLS_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -76,22 +78,34 @@ def _check(points: list[RunPoint], need: int) -> None:
                              f"M={p.scale}, D={p.tokens}, L={p.loss}")
 
 
-def _solve_linear(points: list[RunPoint], alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For every (alpha, beta) pair: the weighted least-squares (E, A, B) and the squared log error. Pairs whose
-    E, A or B come out negative are given an infinite error (the law's terms are all non-negative)."""
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r ** 2, delta * (a - 0.5 * delta))
+
+
+def _solve_linear(points: list[RunPoint], alphas: np.ndarray, betas: np.ndarray,
+                  delta: float = HUBER_DELTA) -> tuple[np.ndarray, np.ndarray]:
+    """For every (alpha, beta) pair: (E, A, B) minimising the Huber loss of the log-loss residuals, by iteratively
+    reweighted least squares (a run whose residual exceeds delta weighs delta/|r|), and that loss. Pairs whose E, A
+    or B come out negative are given an infinite loss (the law's terms are all non-negative)."""
     m = np.array([p.scale for p in points])
     d = np.array([p.tokens for p in points])
     y = np.array([p.loss for p in points])
-    w = 1.0 / y  # relative error: residual / L ~ the error of log L
     x_a = m[None, :] ** -alphas[:, None]
     x_b = d[None, :] ** -betas[:, None]
-    X = np.stack([np.ones_like(x_a), x_a, x_b], axis=-1) * w[None, :, None]  # pairs x points x 3
-    XtX = np.einsum("kpi,kpj->kij", X, X) + 1e-12 * np.eye(3)
-    Xty = np.einsum("kpi,p->ki", X, y * w)
-    coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
-    pred = coef[:, 0:1] + coef[:, 1:2] * x_a + coef[:, 2:3] * x_b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        err = np.mean((np.log(np.clip(pred, 1e-12, None)) - np.log(y)[None, :]) ** 2, axis=1)
+    base = np.stack([np.ones_like(x_a), x_a, x_b], axis=-1)  # pairs x points x 3
+    robust = np.ones_like(x_a)
+    for _ in range(IRLS_ROUNDS):
+        w = robust / y[None, :]  # relative error: residual / L ~ the error of log L
+        X = base * w[..., None]
+        XtX = np.einsum("kpi,kpj->kij", X, X) + 1e-12 * np.eye(3)
+        Xty = np.einsum("kpi,kp->ki", X, y[None, :] * w)
+        coef = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+        pred = coef[:, 0:1] + coef[:, 1:2] * x_a + coef[:, 2:3] * x_b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.log(np.clip(pred, 1e-12, None)) - np.log(y)[None, :]
+        robust = np.sqrt(np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12)))
+    err = np.mean(_huber(r, delta), axis=1)
     err[(coef < 0).any(axis=1) | ~np.isfinite(err)] = np.inf
     return coef, err
 
@@ -110,8 +124,10 @@ def fit_parametric(points: list[RunPoint]) -> Parametric:
     pairs = np.array([(a0 + x, b0 + y) for x in fine for y in fine if a0 + x > 0 and b0 + y > 0])
     coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
     j = int(np.argmin(err))
-    return Parametric(float(coef[j, 0]), float(coef[j, 1]), float(pairs[j, 0]), float(coef[j, 2]),
-                      float(pairs[j, 1]), float(math.sqrt(err[j])))
+    law = Parametric(float(coef[j, 0]), float(coef[j, 1]), float(pairs[j, 0]), float(coef[j, 2]),
+                     float(pairs[j, 1]), 0.0)
+    residuals = [math.log(float(law.loss(p.scale, p.tokens)) / p.loss) for p in points]
+    return replace(law, rmse_log=math.sqrt(sum(r * r for r in residuals) / len(residuals)))
 
 
 def budget_groups(points: list[RunPoint]) -> list[list[RunPoint]]:

@@ -47,8 +47,8 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch", type=int, default=None, help="sequences per step (default: DeepSeek LLM's batch law "
                    "at each budget)")
-    p.add_argument("--holdout-factor", type=float, default=3.0,
-                   help="the held-out run's budget over the largest (default 3; 0 = none)")
+    p.add_argument("--holdout-factor", type=float, default=1.5,
+                   help="the held-out run's budget over the largest (default 1.5; 0 = none)")
     p.add_argument("--manifest", default=None, help="token shards to train on (default: the standard library's "
                    "source as bytes, written to OUTPUT/data)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
