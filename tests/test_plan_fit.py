@@ -91,6 +91,7 @@ def test_law_file_round_trip_and_plan_uses_it(tmp_path):
     plan = make_plan("H200", 1024, 73, law=str(path), serve_gpus=0)
     default = make_plan("H200", 1024, 73, serve_gpus=0)
     assert plan.law.name == "mine" and plan.best.loss != default.best.loss
+    assert any("extrapolates it" in w for w in plan.warnings)  # fitted at <= 1e13 FLOPs, used at 2.6e24
 
 
 @pytest.mark.parametrize("content, match", [

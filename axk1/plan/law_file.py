@@ -38,7 +38,8 @@ class LawFile:
     def surface(self) -> LossSurface:
         return LossSurface(self.name, self.E, self.A, self.alpha, self.B, self.beta, 1.0,
                            f"{self.source}: fitted to {len(self.runs)} runs (approach 3, rmse of log L "
-                           f"{self.rmse_log:.4f})", samples=tuple(tuple(s) for s in self.samples))
+                           f"{self.rmse_log:.4f})", samples=tuple(tuple(s) for s in self.samples),
+                           fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=0.0))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

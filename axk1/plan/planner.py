@@ -212,6 +212,10 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
                              f"{best.tokens / best.budget_tokens:.0%} of the budget ({best.tokens / 1e12:.1f}T of the "
                              f"{best.budget_tokens / 1e12:.1f}T tokens it buys; the run ends after {plan.days:.1f} of "
                              f"{plan.budget.days:g} days); to spend the rest: {fix}")
+    if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
+        plan.warnings.append(f"the law {plan.law.name} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
+                             f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
+                             "says how little that pins down)")
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
         plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
                              "T tokens, beyond any corpus")

@@ -38,6 +38,7 @@ class LossSurface:
     # plausible alternatives to (E, A, alpha, B, beta) from the fit's uncertainty (bootstrap refits for a fitted law
     # file; drawn from the published standard errors for the built-in laws): the prediction band
     samples: tuple[tuple[float, float, float, float, float], ...] = ()
+    fitted_flops: float = 0.0  # the largest budget the law was fitted on, where known (a law file); 0: not known
 
     def loss(self, scale: float, tokens: float) -> float:
         return self.E + self.A / scale ** self.alpha + self.B / tokens ** self.beta
