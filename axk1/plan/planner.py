@@ -245,17 +245,17 @@ def _growth(plan: Plan, memory_holds: bool) -> str:
     best, limits = plan.best, plan.limits
     held = [name for name in (SERVING, SPARSITY) if plan.analysis and name in plan.analysis.lifted]
     held += ["training memory"] if memory_holds else []
+    holds = f"{' and '.join(held)} {'holds' if len(held) == 1 else 'hold'} the model"
+    if best.capped_by:
+        return (f"{holds + ' and ' if held else ''}the {best.capped_by} limit caps its tokens: more compute would go "
+                "unspent; lift that limit to use it")
     if not held:
         return "the law sets the model here, no limit holds it: more compute moves it (larger, or less sparse)"
-    if best.capped_by:
-        return (f"{' and '.join(held)} hold the model and the {best.capped_by} limit caps its tokens: more compute "
-                "would go unspent; lift one of them to use it")
     caps = {TPP_MAX: limits.max_tokens_per_param * best.activated / best.tokens,
             DATA: limits.max_tokens() / best.tokens}
     nxt = min(caps, key=caps.get)
-    return (f"{' and '.join(held)} hold the model still: more compute buys tokens for the same model until the "
-            f"{nxt} limit at {caps[nxt]:.1f}x this budget; past it the law moves to a less sparse model, or the "
-            "compute goes unspent")
+    return (f"{holds} still: more compute buys tokens for the same model until the {nxt} limit at {caps[nxt]:.1f}x "
+            "this budget; past it the law moves to a less sparse model, or the compute goes unspent")
 
 
 def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, seq_len: int,
