@@ -8,7 +8,8 @@ reached (from its /metrics).
 
 --long-prompt adds one client that sends prompts filling the whole served context (random token ids, a new
 prompt each time, so no prefix is shared) back to back, while the others keep sending short chats: their time to
-first token then shows whether a long prefill stalls everyone. The report adds the latent cache held per running
+first token then shows whether a long prefill stalls everyone (they start 2 s after it, so as to arrive while a
+long prompt is being prefilled). The report adds the latent cache held per running
 sequence (sampled from /metrics while the load runs; servers without that metric report null) and the server's
 peak resident memory (VmHWM). --yarn F serves the preset extended F x with YaRN, as the released config does.
 
@@ -66,7 +67,9 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
-async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: float, max_tokens: int, out: dict) -> None:
+async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: float, max_tokens: int, out: dict,
+                  start_after: float = 0.0) -> None:
+    await asyncio.sleep(start_after)
     k = 0
     while time.monotonic() < deadline:
         start, first, tokens = time.monotonic(), None, 0
@@ -126,7 +129,9 @@ async def _load(base: str, model: str, clients: int, seconds: float, max_tokens:
            "cache_per_running": []}
     client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=1800, max_retries=0)
     start = time.monotonic()
-    tasks = [_client(i, client, model, start + seconds, max_tokens, out) for i in range(clients)]
+    # With a long client, the short ones start a little later, so that they arrive while a long prompt is in.
+    delay = 2.0 if long_prompt_len else 0.0
+    tasks = [_client(i, client, model, start + seconds, max_tokens, out, delay) for i in range(clients)]
     if long_prompt_len:
         tasks.append(_long_client(client, model, start + seconds, long_prompt_len, out))
     tasks.append(_sample_cache(base, start + seconds, out))
