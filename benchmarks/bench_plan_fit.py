@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_plan_fit.py --out /tmp/axk1-sweep
 
 1. `axk1 plan sweep -o OUT`: 3 budgets x 4 sizes of tiny dense models on the standard library's source (bytes),
-   plus a held-out run at 3x the largest budget;
+   plus a held-out run at 1.5x the largest budget (the defaults; the figures in benchmarks/RESULTS.md came from
+   the runs listed there);
 2. `axk1 train OUT/runs/<name>/recipe.toml` for each (one at a time, one thread each; a run whose metrics already
    hold a validation loss is not trained again, so an interrupted benchmark resumes);
 3. `axk1 plan fit OUT/runs/* -o OUT/law.json --check OUT/holdout --plot OUT/fit.png`;
