@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo demo-long test test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/axk1 demo -o out
+
+# Context extension shown: passkey heat-maps before and after a YaRN stage (~10 minutes on 2 cores).
+demo-long: $(STAMP)
+	$(VENV)/bin/axk1 demo-long -o out/long-context
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

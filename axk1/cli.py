@@ -81,6 +81,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_long(args: argparse.Namespace) -> int:
+    from axk1.long_context import run_long_context_demo
+
+    if args.trials < 1 or (args.steps and min(args.steps) < 1):
+        raise SystemExit("axk1 demo-long: --steps and --trials must be >= 1")
+    result = run_long_context_demo(Path(args.output), **({"steps": tuple(args.steps)} if args.steps else {}),
+                                   trials=args.trials)
+    print(f"report: {result['report']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from axk1.config import DTYPES
     from axk1.eval.cli import add_eval_parser
@@ -129,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web", metavar="DIR", default=None, help="the web domain from the saved pages under DIR "
                    "(written to a WARC, then read by the pipeline's warc source) instead of generated prose")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("demo-long", help="context extension shown: passkey retrieval of a model trained at 256 tokens, "
+                       "then with YaRN x4, then after a YaRN stage at 1,024 (heat-maps; ~10 minutes on 2 cores)")
+    p.add_argument("-o", "--output", default="out/long-context")
+    p.add_argument("--steps", type=int, nargs=2, default=None, metavar=("SHORT", "LONG"),
+                   help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 900 60)")
+    p.add_argument("--trials", type=int, default=20, help="passkey prompts per (length, depth) cell")
+    p.set_defaults(func=cmd_demo_long)
     return parser
 
 

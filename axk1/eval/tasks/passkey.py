@@ -101,7 +101,7 @@ class PasskeyTask(Task):
         return {"status": "correct" if found else "wrong", "correct": found, "extracted": answer[:80]}
 
 
-def heatmap(grid: list[dict], path: Path) -> None:
+def heatmap(grid: list[dict], path: Path, title: str = "Passkey retrieval") -> None:
     """Accuracy by context length (columns) and depth of the key (rows)."""
     import matplotlib
 
@@ -122,7 +122,7 @@ def heatmap(grid: list[dict], path: Path) -> None:
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
     fig.colorbar(image, label="accuracy (%)")
-    ax.set_title("Passkey retrieval")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,69 @@
+"""axk1 demo-long's parts: exact-length passkey prompts, the word-level tokenizer, the two-stage recipe with its YaRN
+stage, and the whole run in miniature (three models, three heat-maps, B = A's weights with YaRN in config.json)."""
+
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from axk1.config import ModelConfig
+from axk1.long_context import DEPTHS, LENGTHS, PasskeyWords, run_long_context_demo, write_recipe, write_shards
+
+
+def test_prompts_have_the_exact_length_and_the_key_at_its_depth(tmp_path):
+    words = PasskeyWords()
+    rng = random.Random(0)
+    for n in (40, 253, 1021):
+        for depth in (0.0, 0.5, 1.0):
+            key = words.key(rng)
+            ids = words.prompt(n, depth, key, rng)
+            assert len(ids) == n and ids[0] == words.ids["<bos>"]
+            at = next(i for i in range(len(ids)) if ids[i:i + 3] == key)
+            body = n - 1 - len(words.question) - len(words.needle[0]) - 3 - len(words.needle[1])
+            assert abs((at - 1 - len(words.needle[0])) - depth * body) <= 1
+            assert ids[-len(words.question):] == words.question
+    words.write_tokenizer(tmp_path)
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    text = "The pass key is teal otter 7 . Remember it ."
+    assert tokenizer.encode(text).ids == words.encode(text)
+    assert tokenizer.decode(words.encode(text)) == text
+
+
+def test_the_recipe_trains_short_then_switches_yarn_on_at_the_long_length(tmp_path):
+    from axk1.train.recipe import load_recipe
+
+    words = PasskeyWords()
+    manifest = write_shards(words, tmp_path / "tokens", tokens_per_domain=20_000, seed=0)
+    shards = json.loads(manifest.read_text())["shards"]
+    assert {s["domain"] for s in shards} == {"short", "long"}
+    recipe = load_recipe(write_recipe(tmp_path, manifest, len(words.vocab), (10, 4)))
+    first, second = recipe.stages
+    assert (first.seq_len, second.seq_len) == (256, 1024) and first.rope_scaling is None
+    plain, yarn = recipe.stage_rope_scaling(None)
+    assert plain is None and yarn["factor"] == 4.0 and yarn["original_max_position_embeddings"] == 256
+    assert recipe.model.build_config().max_position_embeddings == 1024
+
+
+@pytest.mark.e2e
+def test_demo_long_in_miniature_measures_three_models(tmp_path):
+    result = run_long_context_demo(tmp_path, steps=(3, 2), trials=1)
+    grids = result["grids"]
+    assert sorted(grids) == ["A", "B", "C"]
+    for grid in grids.values():
+        assert [(c["length"], c["depth"]) for c in grid] == [(L, d) for L in LENGTHS for d in DEPTHS]
+        assert all(c["accuracy"] in (0.0, 100.0) for c in grid)  # one trial a cell
+    folders = {k: tmp_path / f"model-{k}" for k in "ABC"}
+    configs = {k: ModelConfig.from_pretrained(f) for k, f in folders.items()}
+    assert configs["A"].rope_scaling is None
+    assert configs["B"].rope_scaling == configs["C"].rope_scaling
+    assert configs["B"].rope_scaling["factor"] == 4.0 and configs["B"].rope_scaling["mscale"] == 1.0
+    a, b, c = (load_file(folders[k] / "model.safetensors") for k in "ABC")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # B is A's weights
+    assert any(not torch.equal(a[k], c[k]) for k in a)  # C trained on
+    report = (tmp_path / "report.md").read_text()
+    assert all(f"passkey-{k}.png" in report and (tmp_path / f"passkey-{k}.png").exists() for k in "ABC")
+    assert "Measured: beyond the trained length" in report
