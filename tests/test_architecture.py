@@ -24,7 +24,7 @@ LAYERS = [
     {"parallel", "params"},                         # applied to the model from outside; parameter counts
     {"checkpoint"},                                 # reads and writes models, sharded or not (uses parallel)
     {"plan", "data", "synth", "train", "posttrain", "eval", "infer"},  # the capabilities
-    {"demo"},                                       # runs the capabilities end to end
+    {"demo", "long_context"},                       # run the capabilities end to end (the spine; context extension)
     {"cli"},                                        # one verb per capability
     {"__main__", "__init__"},                       # `python -m axk1`; the package's public names
 ]

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from datatrove.data import Document
 
 from axk1.data.charset import UndecodableError, decode_html
+from axk1.data.failure import Failure
 from axk1.data.html_extract import WebConfig, extract_main_text
 from axk1.data.warc import Skipped, WebPage, read_warc
 
@@ -28,7 +29,6 @@ def host_of(url: str) -> str:
 
 def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, source, rel: str):
     """A Document with the page's main text, or a Failure naming why there is none."""
-    from axk1.data.sources import Failure
 
     try:
         html, charset = decode_html(page.payload, page.content_type)
@@ -49,7 +49,6 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
 
 def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig) -> Iterator:
     """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records."""
-    from axk1.data.sources import Failure
 
     for n, item in enumerate(read_warc(path, cfg.max_page_bytes)):
         item_id = f"{spec.name}/{rel}#{n}"
@@ -69,7 +68,6 @@ def file_url(spec, rel: str) -> str:
 
 def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
     """One saved page of an `html` source; its file time stands for the fetch date."""
-    from axk1.data.sources import Failure
 
     item_id = f"{spec.name}/{rel}"
     size = path.stat().st_size

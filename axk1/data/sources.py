@@ -18,6 +18,7 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.data.failure import Failure
 from axk1.text.korean import normalize_text
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")
@@ -61,20 +62,6 @@ class SourceConfig:
         if self.type not in SOURCE_TYPES:
             raise ValueError(f"source type {self.type!r} is not one of {', '.join(SOURCE_TYPES)}")
         self.name = self.name or Path(self.path).name or self.type
-
-
-@dataclass
-class Failure:
-    """An input item that could not be read: written to the run's failed/ output."""
-
-    id: str
-    reason: str
-    source: str
-    path: str
-
-    def document(self) -> Document:
-        return Document(text="", id=self.id, metadata={"failure_reason": self.reason, "source": self.source,
-                                                       "path": self.path})
 
 
 def list_files(spec: SourceConfig) -> list[Path]:
