@@ -3,12 +3,14 @@
 A real server process is started on a free loopback port over a model folder (default: a fresh axk1-tiny or
 axk1-mini with a small trained tokenizer and the chat template); each client sends streaming chat requests
 back to back (fixed length: ignore_eos) until the time is up. Reports failed requests, throughput (generated
-tokens/s, requests/s), p50/p99 request latency and time to first token, and the mean decode batch the server
-reached (from its /metrics).
+tokens/s, requests/s), p50/p99 request latency and time to first token (to the first chunk with text: before
+issue 17 it was taken at the chat stream's opening role chunk, sent before any token), and the mean decode batch
+the server reached (from its /metrics).
 
 --long-prompt adds one client that sends prompts filling the whole served context (random token ids, a new
-prompt each time, so no prefix is shared) back to back, while the others keep sending short chats: their time to
-first token then shows whether a long prefill stalls everyone (they start 2 s after it, so as to arrive while a
+prompt each time, so no prefix is shared) back to back, while the others keep sending short chats, and a probe
+sending a 1-token completion of a 20-token prompt every second (its latency is the time to first token, exactly):
+these then show whether a long prefill stalls everyone (they start 2 s after it, so as to arrive while a
 long prompt is being prefilled). The report adds the latent cache held per running
 sequence (sampled from /metrics while the load runs; servers without that metric report null) and the server's
 peak resident memory (VmHWM). --yarn F serves the preset extended F x with YaRN, as the released config does.
@@ -79,7 +81,9 @@ async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: floa
                 max_tokens=max_tokens, temperature=0.6, top_p=0.95, seed=i * 1000 + k, stream=True,
                 stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
             async for chunk in stream:
-                if chunk.choices and first is None:
+                # The first chunk carrying text, not the role chunk a chat stream opens with before any token.
+                delta = chunk.choices[0].delta if chunk.choices else None
+                if first is None and delta is not None and (delta.content or getattr(delta, "reasoning_content", None)):
                     first = time.monotonic()
                 if chunk.usage is not None:
                     tokens = chunk.usage.completion_tokens
@@ -108,6 +112,30 @@ async def _long_client(client: openai.AsyncOpenAI, model: str, deadline: float, 
             out["errors"].append(f"long: {type(e).__name__}: {e}")
 
 
+async def _probe_client(client: openai.AsyncOpenAI, model: str, deadline: float, out: dict) -> None:
+    """Time to first token, exactly: a 1-token completion of a short prompt (20 token ids) sent every second,
+    whether or not the last one has come back (open loop: a client that waited would send fewer probes into a
+    stall and hide it). A stream's first text can lag its first token (a random model's byte tokens are held back
+    until they decode), so the chats' own ttft is the time to first text."""
+    gen = torch.Generator().manual_seed(99)
+
+    async def probe(prompt: list[int]) -> None:
+        start = time.monotonic()
+        try:
+            await client.completions.create(model=model, prompt=prompt, max_tokens=1, temperature=0)
+            out["probe_ttft"].append(time.monotonic() - start)
+        except Exception as e:
+            out["failed"] += 1
+            out["errors"].append(f"probe: {type(e).__name__}: {e}")
+
+    await asyncio.sleep(2.0)  # after the long client's first prompt is in (--max-batch leaves 16 rows for probes)
+    sent = []
+    while time.monotonic() < deadline:
+        sent.append(asyncio.create_task(probe(torch.randint(3, 500, (20,), generator=gen).tolist())))
+        await asyncio.sleep(1.0)
+    await asyncio.gather(*sent)
+
+
 async def _sample_cache(base: str, deadline: float, out: dict) -> None:
     """Latent cache held per running sequence, from /metrics every 0.25 s."""
     def read() -> str:
@@ -126,7 +154,7 @@ async def _sample_cache(base: str, deadline: float, out: dict) -> None:
 async def _load(base: str, model: str, clients: int, seconds: float, max_tokens: int,
                 long_prompt_len: int = 0) -> dict:
     out = {"latency": [], "ttft": [], "tokens": 0, "ok": 0, "failed": 0, "errors": [], "long_latency": [],
-           "cache_per_running": []}
+           "cache_per_running": [], "probe_ttft": []}
     client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=1800, max_retries=0)
     start = time.monotonic()
     # With a long client, the short ones start a little later, so that they arrive while a long prompt is in.
@@ -134,6 +162,7 @@ async def _load(base: str, model: str, clients: int, seconds: float, max_tokens:
     tasks = [_client(i, client, model, start + seconds, max_tokens, out, delay) for i in range(clients)]
     if long_prompt_len:
         tasks.append(_long_client(client, model, start + seconds, long_prompt_len, out))
+        tasks.append(_probe_client(client, model, start + seconds, out))
     tasks.append(_sample_cache(base, start + seconds, out))
     await asyncio.gather(*tasks)
     out["wall_s"] = time.monotonic() - start
@@ -170,7 +199,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model_dir or _model_folder(args.preset, Path(tmp) / args.preset, args.yarn)
         context = args.max_model_len or axk1.ModelConfig.from_pretrained(folder).max_position_embeddings
-        with ServerProcess(folder, "--max-batch", str(args.clients + args.long_prompt), "--threads",
+        with ServerProcess(folder, "--max-batch", str(args.clients + 17 * args.long_prompt), "--threads",
                            str(args.threads), "--max-model-len", str(context), *args.server_arg,
                            timeout=300) as server:
             result = asyncio.run(_load(server.base, folder.name, args.clients, args.seconds, args.max_tokens,
@@ -192,6 +221,9 @@ def main() -> None:
         "latency_mean_s": round(statistics.fmean(result["latency"]), 3) if result["latency"] else None,
         "context": context, "long_prompt_tokens": context - 4 if args.long_prompt else 0,
         "long_requests_ok": len(result["long_latency"]),
+        "probe_requests_ok": len(result["probe_ttft"]),
+        "probe_ttft_p50_s": round(_percentile(result["probe_ttft"], 50), 3) if result["probe_ttft"] else None,
+        "probe_ttft_p99_s": round(_percentile(result["probe_ttft"], 99), 3) if result["probe_ttft"] else None,
         "long_latency_p50_s": round(_percentile(result["long_latency"], 50), 2) if result["long_latency"] else None,
         "cache_kib_per_running_sequence": (round(statistics.fmean(result["cache_per_running"]) / 1024, 1)
                                            if result["cache_per_running"] else None),
