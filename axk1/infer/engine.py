@@ -232,9 +232,8 @@ class Engine:
 
     # ---- engine thread ------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        # A new thread's OpenMP team starts at OMP_NUM_THREADS until some op initialises it to torch's count, so
-        # without this the step's thread count depended on which ops had run (measured: 1 for the old contiguous
-        # cache's ops, 2 once index_select ran, ~7x slower per step on 2 cores shared with other work).
+        # Without this the threads a step used depended on which ops had run in this thread, not on --threads
+        # (measured on 2 loaded cores: the paged cache's ops made a server step ~7x slower until this was set).
         torch.set_num_threads(self._threads)
         while True:
             with self._cond:
