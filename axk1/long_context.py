@@ -11,8 +11,12 @@ are measured on the same passkey grid (context length x depth of the key, 20 tri
 
 The documents (docs/training.md, "Context extension"): a repeating filler text with one pass key somewhere inside
 (a colour, an animal and a digit: three tokens, each from its own small set) and the question at the end; the
-answer follows. Training documents run from 16 tokens (a short document teaches retrieval fastest: the key is one
-of few tokens to attend to) to the stage's length; the tokenizer is word-level over the task's words.
+answer follows. The task is shaped so that one attention head can solve each answer token: the question ends in a
+token found nowhere else ("?"), which looks up the one colour in the context; the colour looks up the animal (before
+the answer, no animal precedes a colour), the animal the digit. Cued by a token that also occurs in the filler
+("... the pass key is"), the lookup needs a second head composed with the first, and a model this small did not
+find it in 3,000 steps. Training documents run from 16 tokens (a short document teaches retrieval fastest: the key
+is one of few tokens to attend to) to the stage's length; the tokenizer is word-level over the task's words.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 FILLER = ("The grass is green . The sky is blue . The sun is yellow . Here we go . There and back again . "
           "The sea is deep . Birds sing in the morning . The road is long . Snow falls in winter . We walk home .")
 NEEDLE = ("The pass key is", ". Remember it .")
-QUESTION = "What is the pass key ? The pass key is"
+QUESTION = "What is the pass key ?"  # "?" appears nowhere else: the answer is cued by one token
 COLOURS = "red orange gold lime teal navy pink plum gray tan".split()
 ANIMALS = "tiger horse eagle whale otter camel zebra koala bison llama".split()
 DIGITS = [str(d) for d in range(10)]
