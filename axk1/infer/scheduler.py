@@ -20,13 +20,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from axk1.infer.block_pool import BlockPool
 from axk1.infer.prefix_cache import PrefixCache
-
-if TYPE_CHECKING:
-    from axk1.infer.engine import Sequence
+from axk1.infer.sequence import Sequence
 
 
 @dataclass

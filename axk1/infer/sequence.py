@@ -1,0 +1,66 @@
+"""A request's choice as the engine tracks it (its prompt, sampled tokens, block table), the sampling parameters, and
+the error a request the engine cannot serve raises. Shared by the engine and its scheduler."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+# Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None).
+Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
+
+
+class RequestError(ValueError):
+    """A request the engine cannot serve; `param` names the request field to change."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop_ids: frozenset[int] | None = None  # None: the model's eos ids; an empty set never stops early
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One choice of one request."""
+
+    id: int
+    index: int  # the choice's index within its request
+    prompt: list[int]
+    params: SamplingParams
+    sink: Sink
+    generator: torch.Generator | None = None
+    tokens: list[int] = field(default_factory=list)
+    length: int = 0  # tokens whose latents are in the cache
+    blocks: list[int] = field(default_factory=list)  # block table: position p is in blocks[p // block_size]
+    keys: list[bytes] = field(default_factory=list)  # prefix-cache keys of its full blocks, computed once
+    indexed: int = 0  # its first `indexed` blocks have been offered to the prefix cache
+    leader: Sequence | None = None  # a request's other choices wait for its first choice's prompt
+    row: int = -1  # its place among the running sequences
+    cancelled: bool = False
+    finished: bool = False
+    created: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+
+    def all_tokens(self) -> list[int]:
+        return self.prompt + self.tokens
+
+    @property
+    def pending(self) -> int:
+        """Tokens known but not yet cached: the prompt's rest, or the last sampled token."""
+        return len(self.prompt) + len(self.tokens) - self.length
+
+    def next_input(self) -> int:
+        p = self.length
+        return self.prompt[p] if p < len(self.prompt) else self.tokens[p - len(self.prompt)]
