@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "then with YaRN x4, then after a YaRN stage at 1,024 (heat-maps; ~10 minutes on 2 cores)")
     p.add_argument("-o", "--output", default="out/long-context")
     p.add_argument("--steps", type=int, nargs=2, default=None, metavar=("SHORT", "LONG"),
-                   help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 900 60)")
+                   help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 1500 100)")
     p.add_argument("--trials", type=int, default=20, help="passkey prompts per (length, depth) cell")
     p.set_defaults(func=cmd_demo_long)
     return parser

@@ -11,12 +11,14 @@ are measured on the same passkey grid (context length x depth of the key, 20 tri
 
 The documents (docs/training.md, "Context extension"): a repeating filler text with one pass key somewhere inside
 (a colour, an animal and a digit: three tokens, each from its own small set) and the question at the end; the
-answer follows. The task is shaped so that one attention head can solve each answer token: the question ends in a
-token found nowhere else ("?"), which looks up the one colour in the context; the colour looks up the animal (before
-the answer, no animal precedes a colour), the animal the digit. Cued by a token that also occurs in the filler
-("... the pass key is"), the lookup needs a second head composed with the first, and a model this small did not
-find it in 3,000 steps. Training documents run from 16 tokens (a short document teaches retrieval fastest: the key
-is one of few tokens to attend to) to the stage's length; the tokenizer is word-level over the task's words.
+answer follows. The task is shaped so that one attention head can learn each answer token: the key is cued by ":",
+found only right before the key, in the needle and at the end of the question. At the needle's ":" no colour
+precedes, so the lookup the answer needs ("attend to the colour") never misfires there while it is learned; the
+colour then looks up the animal and the animal the digit the same way. Cued by words the filler also has ("... the
+pass key is") or by a token seen once per document ("?"), the first key token stayed near chance (25% after 1,500
+steps) while the other two were learned. Training documents run from 16 tokens (a short document teaches retrieval
+fastest: the key is one of few tokens to attend to) to the stage's length; the tokenizer is word-level over the
+task's words.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import torch
 
 FILLER = ("The grass is green . The sky is blue . The sun is yellow . Here we go . There and back again . "
           "The sea is deep . Birds sing in the morning . The road is long . Snow falls in winter . We walk home .")
-NEEDLE = ("The pass key is", ". Remember it .")
-QUESTION = "What is the pass key ?"  # "?" appears nowhere else: the answer is cued by one token
+NEEDLE = ("The pass key is :", ". Remember it .")
+QUESTION = "What is the pass key ? :"  # ":" appears only before the key, in the needle and here
 COLOURS = "red orange gold lime teal navy pink plum gray tan".split()
 ANIMALS = "tiger horse eagle whale otter camel zebra koala bison llama".split()
 DIGITS = [str(d) for d in range(10)]
@@ -188,7 +190,7 @@ def _with_yarn(src: Path, dst: Path, rope_scaling: dict) -> Path:
     return dst
 
 
-def run_long_context_demo(output: Path, steps: tuple[int, int] = (900, 60), trials: int = TRIALS) -> dict:
+def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), trials: int = TRIALS) -> dict:
     from axk1.checkpoint.dcp import step_dir
     from axk1.checkpoint.export import export_checkpoint
     from axk1.eval.tasks.passkey import heatmap
