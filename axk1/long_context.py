@@ -135,7 +135,7 @@ micro_batch = 16
 
 [checkpointing]
 interval_steps = {steps[0]}   # the end of stage 1 is model A
-keep_latest = 2
+keep_latest = {steps[1] // steps[0] + 2}
 
 [logging]
 every_steps = 10
