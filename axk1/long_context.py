@@ -226,7 +226,7 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
     grids = {}
     for name, folder in models.items():
         grids[name] = passkey_grid(folder, words, trials)
-        heatmap(grids[name], output / f"passkey-{name}.png", title=titles[name])
+        heatmap(grids[name], output / f"passkey-{name}.png", title=titles[name], xlabel="context length (tokens)")
     timings["passkey"] = time.perf_counter() - t
     report = write_report(output, grids, titles, rows, steps, trials, timings)
     return {"report": report, "grids": grids, "models": {k: str(v) for k, v in models.items()}}

@@ -101,7 +101,8 @@ class PasskeyTask(Task):
         return {"status": "correct" if found else "wrong", "correct": found, "extracted": answer[:80]}
 
 
-def heatmap(grid: list[dict], path: Path, title: str = "Passkey retrieval") -> None:
+def heatmap(grid: list[dict], path: Path, title: str = "Passkey retrieval",
+            xlabel: str = "context length (approx. tokens)") -> None:
     """Accuracy by context length (columns) and depth of the key (rows)."""
     import matplotlib
 
@@ -116,7 +117,7 @@ def heatmap(grid: list[dict], path: Path, title: str = "Passkey retrieval") -> N
     image = ax.imshow(matrix, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(lengths)), [str(L) for L in lengths])
     ax.set_yticks(range(len(depths)), [f"{d:g}" for d in depths])
-    ax.set_xlabel("context length (approx. tokens)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("depth of the pass key")
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
