@@ -15,8 +15,8 @@ answer follows. The task is shaped so that one attention head can learn each ans
 found only right before the key, in the needle and at the end of the question. At the needle's ":" no colour
 precedes, so the lookup the answer needs ("attend to the colour") never misfires there while it is learned; the
 colour then looks up the animal and the animal the digit the same way. Cued by words the filler also has ("... the
-pass key is") or by a token seen once per document ("?"), the first key token stayed near chance (25% after 1,500
-steps) while the other two were learned. Training documents run from 16 tokens (a short document teaches retrieval
+pass key is"), the loss showed no retrieval in 1,650 steps; cued by a token seen once per document ("?"), the first
+key token reached only 25% after 1,500 steps while the other two were learned. Training documents run from 16 tokens (a short document teaches retrieval
 fastest: the key is one of few tokens to attend to) to the stage's length; the tokenizer is word-level over the
 task's words.
 """
