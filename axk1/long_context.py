@@ -106,59 +106,31 @@ def write_shards(words: PasskeyWords, out: Path, tokens_per_domain: int, seed: i
 
 def write_recipe(out: Path, manifest: Path, vocab_size: int, steps: tuple[int, int]) -> Path:
     """Stage 1 at 256 tokens with plain RoPE; stage 2 switches YaRN on and trains at 1,024 (same tokens a step)."""
-    yarn = (f'{{ type = "yarn", factor = {LONG // SHORT}.0, original_max_position_embeddings = {SHORT}, '
-            'beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0 }')
+    from axk1.toml_file import to_toml
+    from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, Recipe,
+                                   RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig)
+
+    yarn = {"type": "yarn", "factor": float(LONG // SHORT), "original_max_position_embeddings": SHORT,
+            "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
     tokens = 16 * SHORT
-    text = f"""# Written by axk1 demo-long: train at {SHORT} tokens, then extend 4x with a YaRN stage.
-[model]
-preset = "axk1-tiny"
-overrides = {{ vocab_size = {vocab_size}, max_position_embeddings = {LONG} }}
-mtp_depth = 0
-
-[data]
-manifest = "{manifest}"
-seed = 1234
-
-[optimizer]
-lr = 1e-2
-weight_decay = 0.1
-grad_clip = 1.0
-
-[schedule]
-kind = "wsd"
-warmup_steps = 30
-decay_starts_at_stage = 3
-
-[batch]
-global_tokens = {tokens}
-micro_batch = 16
-
-[checkpointing]
-interval_steps = {steps[0]}   # the end of stage 1 is model A
-keep_latest = {steps[1] // steps[0] + 2}
-
-[logging]
-every_steps = 10
-
-[run]
-out_dir = "train"
-threads = {THREADS}
-
-[[stages]]
-name = "train-{SHORT}"
-tokens = {steps[0] * tokens}
-seq_len = {SHORT}
-mixture = {{ short = 1.0 }}
-
-[[stages]]
-name = "extend-yarn-{LONG}"
-tokens = {steps[1] * tokens}
-seq_len = {LONG}
-mixture = {{ short = 0.5, long = 0.5 }}
-rope_scaling = {yarn}
-"""
+    recipe = Recipe(
+        model=RecipeModelConfig(preset="axk1-tiny", mtp_depth=0,
+                                overrides={"vocab_size": vocab_size, "max_position_embeddings": LONG}),
+        data=DataConfig(manifest=str(manifest), seed=1234),
+        optimizer=OptimizerConfig(lr=1e-2, weight_decay=0.1, grad_clip=1.0),
+        schedule=ScheduleConfig(kind="wsd", warmup_steps=30, decay_starts_at_stage=3),
+        batch=BatchConfig(global_tokens=tokens, micro_batch=16),
+        # a checkpoint at the end of stage 1 is model A; keep every one back to it
+        checkpointing=CheckpointConfig(interval_steps=steps[0], keep_latest=steps[1] // steps[0] + 2),
+        logging=LoggingConfig(every_steps=10),
+        run=RunConfig(out_dir="train", threads=THREADS),
+        stages=[StageConfig(name=f"train-{SHORT}", tokens=steps[0] * tokens, seq_len=SHORT, mixture={"short": 1.0}),
+                StageConfig(name=f"extend-yarn-{LONG}", tokens=steps[1] * tokens, seq_len=LONG,
+                            mixture={"short": 0.5, "long": 0.5}, rope_scaling=yarn)],
+    )
     path = out / "recipe.toml"
-    path.write_text(text)
+    path.write_text(to_toml(recipe, f"Written by axk1 demo-long: train at {SHORT} tokens, then extend 4x with a YaRN "
+                                    "stage."))
     return path
 
 
