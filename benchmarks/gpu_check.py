@@ -1,12 +1,21 @@
 """The GPU check (docs/gpu.md): what only a GPU can prove, in one run of a few minutes on one H200.
 
-1. bf16 training of `axk1-gpu-small` (2B parameters, A.X K1's vocabulary) through axk1's trainer (FSDP2-free single
-   GPU: autocast bf16, FlexAttention over packed documents, fused AdamW) for --steps steps on synthetic token shards;
-   tokens/s and MFU against the GPU's bf16 dense peak, from the trainer's own metrics;
-2. the same config in transformers 5.23's `AXK1ForCausalLM`: a plain training step (bf16 autocast, AdamW fused) on
-   the same batches, tokens/s, and the ratio;
-3. decoding: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
-   (greedy, bf16 weights), tokens/s and the ratio.
+1. bf16 training of `axk1-gpu-small` (2B parameters, A.X K1's vocabulary) through axk1's trainer in one process
+   (autocast bf16, FlexAttention over packed documents, grouped expert matmuls in bf16, fused AdamW) on synthetic
+   token shards, for --steps steps or --train-seconds, whichever ends first; tokens/s and MFU against the GPU's bf16
+   dense peak from the trainer's own metrics; peak allocated memory beside the trainer's memory account; then two
+   more steps under `torch.cuda.set_sync_debug_mode("warn")`, every host sync counted by where in axk1 it happens;
+2. the same model under torchrun with one rank: the NCCL + gloo process group, FSDP2 with
+   MixedPrecisionPolicy(bf16 params, fp32 reduce), an asynchronous DCP checkpoint halfway, then a resume from that
+   checkpoint whose losses must follow the straight run's (4 of the model's layers: the checkpoints stay small);
+3. the same config in transformers' `AXK1ForCausalLM`: a plain training step (bf16 autocast, fused AdamW) on batches
+   of the same shape, tokens/s and the ratio;
+4. decoding: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
+   (greedy, bf16 weights), tokens/s and the ratio;
+5. part 1 again with `[parallelism] compile = true` (each decoder layer compiled), for --compiled-seconds.
+
+Each part runs on its own: one that fails prints its traceback and the others still run; the JSON is rewritten
+after each part, and the exit status is non-zero if any part failed.
 
     python benchmarks/gpu_check.py [--steps 300] [--json out.json]
     python benchmarks/gpu_check.py --smoke   # the same code on CPU with axk1-tiny, seconds (CI-sized)
@@ -15,30 +24,44 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
+import traceback
+import warnings
 from pathlib import Path
 
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.infer.generate import generate
+from axk1.train.callbacks import Callback
 from axk1.train.memory import step_memory
 from axk1.train.metrics import read_jsonl, train_flops_per_token
 from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
 
+REPO = Path(__file__).resolve().parents[1]
 
-def recipe_text(preset: str, vocab: int, steps: int, seqs: int, seq_len: int, device: str, precision: str) -> str:
+
+def recipe_text(args, steps: int, out_dir: str, every: int = 10, ckpt_every: int = 1_000_000, layers: int = 0,
+                compile: bool = False) -> str:
+    """`layers` > 0: that many decoder layers and the trainer's own init (the torchrun part, whose checkpoints of
+    weights and AdamW state must stay small on the machine's disk); else the saved `init` folder."""
+    shape = f", num_hidden_layers = {layers}" if layers else ""
     return textwrap.dedent(f"""
         [model]
-        preset = "{preset}"
-        overrides = {{ vocab_size = {vocab}, max_position_embeddings = {max(seq_len, 1024)} }}
+        preset = "{args.preset}"
+        overrides = {{ vocab_size = {args.vocab}, max_position_embeddings = {max(args.seq_len, 1024)}{shape} }}
         mtp_depth = 1
-        init_from = "init"
+        {'' if layers else 'init_from = "init"'}
         [data]
         manifest = "tokens/manifest.json"
         [optimizer]
@@ -47,53 +70,140 @@ def recipe_text(preset: str, vocab: int, steps: int, seqs: int, seq_len: int, de
         kind = "constant"
         warmup_steps = 10
         [batch]
-        global_sequences = {seqs}
-        micro_batch = {seqs}
+        global_sequences = {args.seqs}
+        micro_batch = {args.seqs}
         [checkpointing]
-        interval_steps = 1000000
+        interval_steps = {ckpt_every}
+        keep_latest = 3
+        async = true
         [logging]
-        every_steps = 10
+        every_steps = {every}
         progress = false
         [parallelism]
-        precision = "{precision}"
+        precision = "{args.precision}"
         activation_checkpointing = "none"
+        compile = {str(compile).lower()}
         [run]
-        out_dir = "run"
-        device = "{device}"
+        out_dir = "{out_dir}"
+        device = "{args.device}"
         max_steps = {steps}
         [[stages]]
         name = "bench"
-        tokens = {steps * seqs * seq_len}
-        seq_len = {seq_len}
+        tokens = {steps * args.seqs * args.seq_len}
+        seq_len = {args.seq_len}
         mixture = {{ web = 0.5, code = 0.5 }}
     """)
 
 
-def train_axk1(work: Path, args) -> dict:
-    path = work / "recipe.toml"
-    path.write_text(recipe_text(args.preset, args.vocab, args.steps, args.seqs, args.seq_len, args.device, args.precision))
-    recipe = load_recipe(path)
-    trainer = Trainer(recipe)
-    if trainer.device.type == "cuda":
+class _OutOfTime(Exception):
+    pass
+
+
+class TimeLimit(Callback):
+    """Ends the benchmark's training after `seconds` or `steps` (steps already logged stay in metrics.jsonl); the
+    recipe asks for one step more, so the trainer never reaches its final checkpoint (weights and AdamW state of
+    2B parameters: 24 GB of disk)."""
+
+    def __init__(self, seconds: float, steps: int) -> None:
+        self.seconds, self.steps, self.t0 = seconds, steps, time.perf_counter()
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        late = time.perf_counter() - self.t0 > self.seconds and row["step"] % trainer.recipe.logging.every_steps == 0
+        if late or row["step"] >= self.steps:
+            raise _OutOfTime
+
+
+def count_syncs(trainer: Trainer, steps: int = 2) -> dict:
+    """Host syncs in `steps` training steps, keyed by the innermost axk1 frame that caused them."""
+    sites: collections.Counter = collections.Counter()
+    shown = warnings.showwarning
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if "synchronizing" not in str(message):
+            return shown(message, category, filename, lineno, file, line)
+        frames = [f for f in traceback.extract_stack() if "/axk1/" in f.filename and "gpu_check" not in f.filename]
+        f = frames[-1] if frames else None
+        sites[f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.line}" if f else "?"] += 1
+
+    warnings.showwarning = record
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = record
+            for step in range(steps):
+                trainer.train_step(step)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+        warnings.showwarning = shown
+    return {"per_step": sum(sites.values()) / steps, "sites": dict(sites.most_common())}
+
+
+def steady_rows(path: Path) -> list[dict]:
+    rows = [r for r in read_jsonl(path) if r.get("tokens_per_s")]
+    return rows[len(rows) // 2:] or rows  # after compile and warm-up
+
+
+def median(xs: list[float]) -> float | None:
+    xs = sorted(x for x in xs if x is not None)
+    return xs[len(xs) // 2] if xs else None
+
+
+def train_axk1(work: Path, args, compile: bool = False) -> dict:
+    name = "compiled" if compile else "run"
+    path = work / f"recipe_{name}.toml"
+    path.write_text(recipe_text(args, args.steps + 1, name, compile=compile))
+    trainer = Trainer(load_recipe(path))
+    trainer.callbacks.append(TimeLimit(args.compiled_seconds if compile else args.train_seconds, args.steps))
+    cuda = trainer.device.type == "cuda"
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    trainer.fit()
+    try:
+        trainer.fit()
+    except _OutOfTime:
+        pass
     wall = time.perf_counter() - t0
     # the trainer's memory account (what --dry-run prints) beside what the allocator saw
     account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=args.seq_len, micro_batch=args.seqs,
                           recompute=False, precision=args.precision, mtp_depth=1)
-    measured = torch.cuda.max_memory_allocated() / 1e9 if trainer.device.type == "cuda" else None
-    rows = [r for r in read_jsonl(work / "run" / "metrics.jsonl") if r.get("tokens_per_s")]
-    steady = rows[len(rows) // 2:] or rows  # after compile and warm-up
-    tps = sorted(r["tokens_per_s"] for r in steady)[len(steady) // 2]
-    mfu = [r["mfu"] for r in steady if r.get("mfu") is not None]
-    return {"tokens_per_s": tps, "mfu": sorted(mfu)[len(mfu) // 2] if mfu else None, "wall_s": wall,
-            "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"],
-            "memory_account_gb": {k: round(v, 2) for k, v in account.as_dict().items()},
-            "memory_allocated_peak_gb": measured}
+    rows, steady = read_jsonl(work / name / "metrics.jsonl"), steady_rows(work / name / "metrics.jsonl")
+    out = {"steps": trainer.state.step, "wall_s": wall, "tokens_per_s": median([r["tokens_per_s"] for r in steady]),
+           "mfu": median([r.get("mfu") for r in steady]), "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"],
+           "memory_account_gb": {k: round(v, 2) for k, v in account.as_dict().items()},
+           "memory_allocated_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if cuda else None}
+    if cuda and not compile:
+        out["host_syncs"] = count_syncs(trainer)
+    return out
 
 
-def train_transformers(work: Path, args, steps: int) -> dict:
+def train_fsdp(work: Path, args) -> dict:
+    """torchrun, one rank: FSDP2 bf16 with an async checkpoint at the middle step; then resume from it. The model
+    keeps --fsdp-layers of the preset's layers (two checkpoints of weights and AdamW state must fit on disk)."""
+    steps, half = args.fsdp_steps, args.fsdp_steps // 2
+    path = work / "recipe_fsdp.toml"
+    path.write_text(recipe_text(args, steps, "fsdp", every=1, ckpt_every=half, layers=args.fsdp_layers))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "4"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "axk1",
+           "train", str(path)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, cwd=work)
+    wall_straight = time.perf_counter() - t0
+    metrics, ckpts = work / "fsdp" / "metrics.jsonl", work / "fsdp" / "checkpoints"
+    straight = {r["step"]: r for r in read_jsonl(metrics)}
+    shutil.rmtree(ckpts / f"step-{steps:06d}")  # resume from the middle one
+    subprocess.run(cmd + ["--resume"], check=True, env=env, cwd=work)
+    resumed = {r["step"]: r for r in read_jsonl(metrics)}
+    after = range(half + 1, steps + 1)
+    diff = max(abs(resumed[s]["loss"] - straight[s]["loss"]) for s in after)
+    steady = [straight[s] for s in range(half + 1, steps + 1) if straight[s].get("tokens_per_s")]
+    return {"steps": steps, "resumed_from": half, "wall_s_straight": wall_straight,
+            "tokens_per_s": median([r["tokens_per_s"] for r in steady]), "mfu": median([r.get("mfu") for r in steady]),
+            "loss_first": straight[1]["loss"], "loss_last": straight[steps]["loss"],
+            "resume_max_loss_diff": diff, "resume_follows": diff < 2e-2}
+
+
+def train_transformers(work: Path, args) -> dict:
     """A plain loop over transformers' model: forward with labels, backward, clip, fused AdamW, on random batches
     of the same shape (tokens/s depends on the shape, not the values)."""
     from transformers import AutoModelForCausalLM
@@ -103,7 +213,7 @@ def train_transformers(work: Path, args, steps: int) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=True)
     ids = torch.randint(3, args.vocab, (args.seqs, args.seq_len), device=device)
     times = []
-    for _ in range(steps):
+    for _ in range(args.hf_steps):
         t = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             loss = model(ids, labels=ids).loss
@@ -114,8 +224,7 @@ def train_transformers(work: Path, args, steps: int) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    step = sorted(times[steps // 2:])[len(times[steps // 2:]) // 2]
-    return {"tokens_per_s": args.seqs * args.seq_len / step}
+    return {"steps": args.hf_steps, "tokens_per_s": args.seqs * args.seq_len / median(times[len(times) // 2:])}
 
 
 def decode(work: Path, args) -> dict:
@@ -145,16 +254,27 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--smoke", action="store_true", help="CPU, axk1-tiny, a few steps: checks the script itself")
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--train-seconds", type=float, default=150.0, help="end the training part after this long")
+    p.add_argument("--compiled-seconds", type=float, default=80.0, help="the same with [parallelism] compile")
+    p.add_argument("--fsdp-steps", type=int, default=20, help="the torchrun part's steps (a checkpoint at half)")
+    p.add_argument("--fsdp-layers", type=int, default=4, help="the torchrun part's decoder layers")
+    p.add_argument("--hf-steps", type=int, default=10)
+    p.add_argument("--parts", default="train,fsdp,transformers,decode,compiled")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     if args.smoke:
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
-                             steps=min(args.steps, 20), rows=4, prompt=32, new_tokens=8)
+                             steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3,
+                             rows=4, prompt=32, new_tokens=8)
     else:
         if not torch.cuda.is_available():
             raise SystemExit("gpu_check: torch sees no GPU (run with --smoke to check the script on CPU)")
+        torch.backends.cuda.matmul.allow_tf32 = True
         args.__dict__.update(preset="axk1-gpu-small", vocab=163840, seqs=8, seq_len=4096, device="cuda",
                              precision="bf16", rows=32, prompt=512, new_tokens=128)
+    parts = {"train": train_axk1, "fsdp": train_fsdp, "transformers": train_transformers, "decode": decode,
+             "compiled": lambda work, args: train_axk1(work, args, compile=True)}
+    failed = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = ModelConfig.from_preset(args.preset).replace(vocab_size=args.vocab,
@@ -165,16 +285,28 @@ def main() -> None:
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
                   "torch": torch.__version__, "preset": args.preset, "batch": [args.seqs, args.seq_len],
                   "flops_per_token": train_flops_per_token(config, args.seq_len, True)}
-        result["train_axk1"] = train_axk1(work, args)
-        print("axk1 training:", result["train_axk1"], flush=True)
-        result["train_transformers"] = train_transformers(work, args, steps=min(args.steps, 30))
-        result["train_ratio"] = result["train_axk1"]["tokens_per_s"] / result["train_transformers"]["tokens_per_s"]
-        print("transformers training:", result["train_transformers"], "ratio", round(result["train_ratio"], 2),
-              flush=True)
-        result["decode"] = decode(work, args)
-        print("decode:", result["decode"], flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        for name in args.parts.split(","):
+            t0 = time.perf_counter()
+            try:
+                result[name] = parts[name](work, args)
+                print(f"{name} ({time.perf_counter() - t0:.0f} s):", json.dumps(result[name]), flush=True)
+            except Exception:
+                failed.append(name)
+                result[name] = {"error": traceback.format_exc()}
+                print(f"{name} FAILED after {time.perf_counter() - t0:.0f} s:\n{result[name]['error']}", flush=True)
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+            if args.json:
+                Path(args.json).write_text(json.dumps(result, indent=1))
+        if "tokens_per_s" in result.get("train", {}) and "tokens_per_s" in result.get("transformers", {}):
+            for mine in ("train", "compiled"):
+                if "tokens_per_s" in result.get(mine, {}):
+                    result[f"{mine}_ratio"] = result[mine]["tokens_per_s"] / result["transformers"]["tokens_per_s"]
+                    print(f"{mine}_ratio (axk1 / transformers)", round(result[f"{mine}_ratio"], 2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1))
+    if failed:
+        raise SystemExit(f"gpu_check: failed parts: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

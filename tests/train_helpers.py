@@ -9,7 +9,7 @@ from axk1.train.synthetic import write_synthetic_shards
 def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "",
                  sections: dict[str, str] | None = None) -> Path:
     """A two-stage recipe over synthetic web/code shards; `extra` lines go into [run], `sections` adds lines to
-    other sections by name (e.g. {"logging": 'tensorboard = "tb"'})."""
+    other sections by name (e.g. {"logging": 'tensorboard = "tb"'}), creating a section it lacks."""
     write_synthetic_shards(tmp_path / "tokens", vocab_size=512)
     text = textwrap.dedent(f"""
         [model]
@@ -54,7 +54,10 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
         mixture = {{ code = 1.0, math = 0.5 }}
     """)
     for section, lines in (sections or {}).items():
-        text = text.replace(f"[{section}]\n", f"[{section}]\n{lines}\n", 1)
+        if f"[{section}]\n" in text:
+            text = text.replace(f"[{section}]\n", f"[{section}]\n{lines}\n", 1)
+        else:  # a section the recipe leaves at its defaults
+            text += f"[{section}]\n{lines}\n"
     path = tmp_path / "recipe.toml"
     path.write_text(text)
     return path

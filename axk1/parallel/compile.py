@@ -12,11 +12,12 @@ import torch
 from axk1.model import AXK1ForCausalLM
 
 
-def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None) -> AXK1ForCausalLM:
-    """Compile every decoder layer (and MTP layer) in place; returns the model."""
+def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None, bf16: bool = False) -> AXK1ForCausalLM:
+    """Compile every decoder layer (and MTP layer) in place; returns the model. `bf16`: the experts will compute in
+    bf16 (a bf16 recipe: FSDP2 gathers bf16 weights, or one process casts them) though the weights are fp32 now."""
     layers = model.decoder_layers()
     for layer in layers:
-        if layer.is_moe and layer.mlp.experts.gate_up_proj.dtype != torch.bfloat16:
+        if layer.is_moe and not bf16 and layer.mlp.experts.gate_up_proj.dtype != torch.bfloat16:
             experts = layer.mlp.experts
             experts.forward = torch.compiler.disable(experts.forward, recursive=True)
         layer.compile(dynamic=dynamic)

@@ -31,7 +31,10 @@ class ParallelContext:
 
 
 def launched_with_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True under torchrun, one rank included (torchrun sets TORCHELASTIC_RUN_ID): a one-GPU torchrun run trains
+    as a cluster run does (process group, FSDP2 mixed precision, DCP), so it is the way to check that path on
+    one machine."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def init_distributed(device: torch.device) -> torch.device:

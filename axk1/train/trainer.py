@@ -22,6 +22,7 @@ from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.model.attention_mask import DocumentMask
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
+from axk1.parallel.compile import apply_compile
 from axk1.parallel.context_parallel import shard_sequence
 from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distributed, launched_with_torchrun,
                                        parallelize)
@@ -57,6 +58,8 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
+    if p.compile:  # after recompute and before fully_shard, torchtitan's order
+        apply_compile(model, bf16=p.precision == "bf16")
     objective = wrap(model)
     # bf16 under FSDP2 (torchtitan's way): weights gathered in bf16 for compute, gradients reduced in fp32, fp32
     # master weights and optimizer state; one process uses autocast instead (Trainer.autocast)
