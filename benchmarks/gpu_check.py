@@ -1,18 +1,18 @@
 """The GPU check (docs/gpu.md): what only a GPU can prove, in one run of a few minutes on one H200.
 
-1. bf16 training of `axk1-gpu-small` (2B parameters, A.X K1's vocabulary) through axk1's trainer in one process
-   (autocast bf16, FlexAttention over packed documents, grouped expert matmuls in bf16, fused AdamW) on synthetic
-   token shards, for --steps steps or --train-seconds, whichever ends first; tokens/s and MFU against the GPU's bf16
-   dense peak from the trainer's own metrics; peak allocated memory beside the trainer's memory account; then two
-   more steps under `torch.cuda.set_sync_debug_mode("warn")`, every host sync counted by where in axk1 it happens;
-2. the same model under torchrun with one rank: the NCCL + gloo process group, FSDP2 with
+1. train: bf16 training of `axk1-gpu-small` (2B parameters, A.X K1's vocabulary) through axk1's trainer in one
+   process (autocast bf16, FlexAttention over packed documents, grouped expert matmuls in bf16, fused AdamW) on
+   synthetic token shards, for --steps steps or --train-seconds, whichever ends first; tokens/s and MFU against the
+   GPU's bf16 dense peak from the trainer's own metrics; peak allocated memory beside the trainer's memory account;
+   then two more steps under `torch.cuda.set_sync_debug_mode("warn")`, every host sync counted by where in axk1;
+2. compiled: part 1 again with `[parallelism] compile = true` (each decoder layer compiled), --compiled-seconds;
+3. fsdp: the same model under torchrun with one rank: the NCCL + gloo process group, FSDP2 with
    MixedPrecisionPolicy(bf16 params, fp32 reduce), an asynchronous DCP checkpoint halfway, then a resume from that
    checkpoint whose losses must follow the straight run's (4 of the model's layers: the checkpoints stay small);
-3. the same config in transformers' `AXK1ForCausalLM`: a plain training step (bf16 autocast, fused AdamW) on batches
-   of the same shape, tokens/s and the ratio;
-4. decoding: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
-   (greedy, bf16 weights), tokens/s and the ratio;
-5. part 1 again with `[parallelism] compile = true` (each decoder layer compiled), for --compiled-seconds.
+4. transformers: the same config in transformers' `AXK1ForCausalLM`, a plain training step (bf16 autocast, fused
+   AdamW) on batches of the same shape in micro-batches, tokens/s and the ratios;
+5. decode: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
+   (greedy, bf16 weights), tokens/s and the ratio.
 
 Each part runs on its own: one that fails prints its traceback and the others still run; the JSON is rewritten
 after each part, and the exit status is non-zero if any part failed.
@@ -205,7 +205,9 @@ def train_fsdp(work: Path, args) -> dict:
 
 def train_transformers(work: Path, args) -> dict:
     """A plain loop over transformers' model: forward with labels, backward, clip, fused AdamW, on random batches
-    of the same shape (tokens/s depends on the shape, not the values)."""
+    of the same shape (tokens/s depends on the shape, not the values). The step's rows go through in micro-batches of
+    --hf-micro rows with gradient accumulation: the whole batch at once runs out of memory on an H200 (its fp32
+    logits over 163,840 entries take 20 GiB per 8 x 4,096 tokens, and the loss copies them)."""
     from transformers import AutoModelForCausalLM
 
     device = torch.device(args.device)
@@ -215,16 +217,18 @@ def train_transformers(work: Path, args) -> dict:
     times = []
     for _ in range(args.hf_steps):
         t = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            loss = model(ids, labels=ids).loss
-        loss.backward()
+        for rows in ids.split(args.hf_micro):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                loss = model(rows, labels=rows).loss * (len(rows) / args.seqs)
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    return {"steps": args.hf_steps, "tokens_per_s": args.seqs * args.seq_len / median(times[len(times) // 2:])}
+    return {"steps": args.hf_steps, "micro_batch": args.hf_micro,
+            "tokens_per_s": args.seqs * args.seq_len / median(times[len(times) // 2:])}
 
 
 def decode(work: Path, args) -> dict:
@@ -259,12 +263,13 @@ def main() -> None:
     p.add_argument("--fsdp-steps", type=int, default=20, help="the torchrun part's steps (a checkpoint at half)")
     p.add_argument("--fsdp-layers", type=int, default=4, help="the torchrun part's decoder layers")
     p.add_argument("--hf-steps", type=int, default=10)
-    p.add_argument("--parts", default="train,fsdp,transformers,decode,compiled")
+    p.add_argument("--hf-micro", type=int, default=2, help="transformers' rows per forward (accumulated to the batch)")
+    p.add_argument("--parts", default="train,compiled,fsdp,transformers,decode")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     if args.smoke:
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
-                             steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3,
+                             steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
                              rows=4, prompt=32, new_tokens=8)
     else:
         if not torch.cuda.is_available():

@@ -3,11 +3,19 @@ import torch
 import torch.nn.functional as F
 
 from axk1 import AXK1ForCausalLM
+from axk1.train import loss as loss_module
 from axk1.train.loss import IGNORE_INDEX, causal_lm_loss, linear_cross_entropy, next_token_labels
 
 
+@pytest.fixture(params=[False, True], ids=["one-pass", "sync-free"])
+def loop(request, monkeypatch):
+    """Both chunk loops on CPU: the one-pass softmax (CPU's) and the sync-free logsumexp one (accelerators')."""
+    monkeypatch.setattr(loss_module, "sync_free_loss", lambda device: request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("chunk", [3, 16, 1000])
-def test_fused_chunked_loss_and_gradients_equal_plain_cross_entropy(chunk):
+def test_fused_chunked_loss_and_gradients_equal_plain_cross_entropy(chunk, loop):
     h = torch.randn(37, 24, requires_grad=True)
     w = torch.randn(50, 24, requires_grad=True)
     labels = torch.randint(0, 50, (37,))
@@ -59,7 +67,7 @@ def test_causal_lm_loss_matches_logits_path(tiny_config):
     torch.testing.assert_close(fused, plain)
 
 
-def test_label_probability_underflowing_in_the_softmax_still_gives_the_exact_loss():
+def test_label_probability_underflowing_in_the_softmax_still_gives_the_exact_loss(loop):
     # A label logit 120 below the row's maximum: its softmax probability is 0 in fp32, the loss must not be inf.
     h = torch.zeros(3, 2)
     h[:, 0] = 1.0
@@ -68,3 +76,25 @@ def test_label_probability_underflowing_in_the_softmax_still_gives_the_exact_los
     labels = torch.tensor([4, 0, 1])
     loss = linear_cross_entropy(h, w, labels, chunk_size=2)
     torch.testing.assert_close(loss, F.cross_entropy(h @ w.T, labels))
+
+
+def test_the_sync_free_loop_reads_the_device_once_per_call_not_per_chunk(loop):
+    """On a GPU each host read (a nonzero, an item) stalls the kernel queue; the H200 run found two per 512-token
+    chunk (docs/gpu.md). The accelerator loop reads one value per call (the label count), whatever the chunk count."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default}
+
+    class CountReads(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            CountReads.n += func in reads
+            return func(*args, **(kwargs or {}))
+
+    h, w = torch.randn(40, 8, requires_grad=True), torch.randn(30, 8, requires_grad=True)
+    labels = torch.randint(0, 30, (40,))
+    labels[[3, 17]] = IGNORE_INDEX
+    with CountReads():
+        linear_cross_entropy(h, w, labels, chunk_size=4)  # 10 chunks
+    assert CountReads.n == 1 if loop else CountReads.n >= 10

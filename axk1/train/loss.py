@@ -25,6 +25,27 @@ IGNORE_INDEX = -100
 CHUNK_TOKENS = 512
 
 
+def sync_free_loss(device: torch.device) -> bool:
+    """Whether the chunk loop avoids host reads (an accelerator: a read stalls the queue of kernels once per chunk,
+    measured as 2 of every 3 host syncs of a GPU step, docs/gpu.md). On CPU a read is free and the one-pass softmax is
+    faster."""
+    return device.type != "cpu"
+
+
+def _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w32_VD):
+    """CPU: one pass (softmax, in place) instead of two (log_softmax, then exp for the gradient); the loss reads the
+    label's log-probability off the softmax (relative error ~1e-7) except where it underflowed, where those few rows'
+    exact log-softmax is recomputed (their logits were overwritten by the probabilities)."""
+    prob_CV = torch.ops.aten._softmax.out(logits_CV, -1, False, out=logits_CV)  # in place
+    p_label_C = prob_CV[rows, labels_C]
+    nll_C = -p_label_C.log()
+    tiny_C = (p_label_C < 1e-30).nonzero()[:, 0]
+    if tiny_C.numel():
+        logits_tV = h_CD[tiny_C] @ w32_VD.T
+        nll_C[tiny_C] = -torch.log_softmax(logits_tV, dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
+    return nll_C, prob_CV
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N):
@@ -41,22 +62,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # One [C, V] buffer serves every chunk: logits, then (in place) probabilities, then the gradient. Reusing it
         # keeps it in cache and spares a fresh multi-MB allocation (and its page faults) per chunk on CPU.
         buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32, device=h_ND.device)
+        sync_free = sync_free_loss(h_ND.device)
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
             h_CD = h_ND[start:end].float()
             logits_CV = torch.mm(h_CD, w32_VD.T, out=buffer_CV[: end - start])
-            # One pass (softmax) instead of two (log_softmax, then exp for the gradient); the loss needs only the
-            # label's log-probability, read off the softmax (relative error ~1e-7) ...
-            prob_CV = torch.ops.aten._softmax.out(logits_CV, -1, False, out=logits_CV)  # in place
             rows = torch.arange(end - start, device=h_ND.device)
             labels_C, valid_C = safe_labels_N[start:end], valid_N[start:end]
-            p_label_C = prob_CV[rows, labels_C]
-            nll_C = -p_label_C.log()
-            tiny_C = (p_label_C < 1e-30).nonzero()[:, 0]
-            if tiny_C.numel():  # ... except where it underflowed: there take the exact log-softmax of those rows
-                # (their logits were overwritten by the probabilities: recompute those few rows)
-                logits_tV = h_CD[tiny_C] @ w32_VD.T
-                nll_C[tiny_C] = -torch.log_softmax(logits_tV, dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
+            if sync_free:
+                # An accelerator: the exact log-softmax from the row's logsumexp (one more pass over the chunk, no
+                # host read), then the probabilities in place
+                logit_label_C = logits_CV[rows, labels_C]
+                lse_C = torch.logsumexp(logits_CV, dim=-1)
+                nll_C = lse_C - logit_label_C
+                prob_CV = logits_CV.sub_(lse_C[:, None]).exp_()
+            else:
+                nll_C, prob_CV = _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w32_VD)
             nll_C = nll_C * valid_C
             loss += nll_C.sum()
             if token_loss_N is not None:
@@ -64,9 +85,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if need_grad:
                 grad_CV = prob_CV  # softmax - one_hot, in place
                 grad_CV[rows, labels_C] -= 1.0
-                ignored_C = (~valid_C).nonzero()[:, 0]
-                if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
-                    grad_CV[ignored_C] = 0.0
+                if sync_free:
+                    grad_CV.mul_(valid_C[:, None])
+                else:
+                    ignored_C = (~valid_C).nonzero()[:, 0]
+                    if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
+                        grad_CV[ignored_C] = 0.0
                 torch.mm(grad_CV, w32_VD, out=grad_h_ND[start:end])
                 grad_w_VD.addmm_(grad_CV.T, h_CD, beta=0 if start == 0 else 1, alpha=scale)
         # The gradients are final here; backward only scales them by the upstream gradient. They are kept on ctx

@@ -1,0 +1,29 @@
+"""benchmarks/gpu_check.py --smoke: the GPU check's own code on CPU (axk1-tiny), so the one script a lent GPU runs
+does not fail on a typo. It trains, launches the one-rank torchrun run with its checkpoint and resume, trains
+transformers' model in micro-batches and decodes with both."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.e2e
+def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--parts",
+                           "train,fsdp,transformers,decode", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["train"]["steps"] == 20 and result["train"]["tokens_per_s"] > 0
+    assert result["train"]["loss_last"] < result["train"]["loss_first"]
+    fsdp = result["fsdp"]
+    assert fsdp["resumed_from"] == 3 and fsdp["resume_follows"], fsdp
+    assert result["transformers"]["tokens_per_s"] > 0 and result["train_ratio"] > 0
+    assert set(result["decode"]["tokens_per_s"]) == {"axk1", "transformers"}
