@@ -2,11 +2,10 @@
 
     .venv/bin/python benchmarks/bench_plan_fit.py --out /tmp/axk1-sweep
 
-1. `axk1 plan sweep -o OUT`: 3 budgets x 4 sizes of tiny dense models on the standard library's source (bytes),
-   plus a held-out run at 1.5x the largest budget (the defaults; the figures in benchmarks/RESULTS.md came from
-   the runs listed there);
-2. `axk1 train OUT/runs/<name>/recipe.toml` for each (one at a time, one thread each; a run whose metrics already
-   hold a validation loss is not trained again, so an interrupted benchmark resumes);
+1. `axk1 plan sweep -o OUT`: the default grid (4 budgets x 5 sizes) of tiny dense models on the standard library's
+   source (bytes), plus a held-out run at 1.5x the largest budget;
+2. `axk1 train OUT/runs/<name>/recipe.toml` for each, --jobs at a time (one thread each: 2 on a 2-core machine; a
+   run whose metrics already hold a validation loss is not trained again, so an interrupted benchmark resumes);
 3. `axk1 plan fit OUT/runs/* -o OUT/law.json --check OUT/holdout --plot OUT/fit.png`;
 4. `axk1 train OUT/holdout/recipe.toml`, then the fit's prediction for it against its measured validation loss.
 Prints the wall time of every run and the figures benchmarks/RESULTS.md quotes.
@@ -19,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,18 +47,24 @@ def train(folder: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="/tmp/axk1-sweep")
+    ap.add_argument("--jobs", type=int, default=2, help="runs trained at once (each on one thread)")
     args = ap.parse_args()
     out = Path(args.out)
     if not (out / "sweep.json").exists():
         proc = axk1("plan", "sweep", "-o", str(out))
         print(proc.stdout, proc.stderr)
     sweep = json.loads((out / "sweep.json").read_text())
-    total = 0.0
-    for run in sweep["runs"]:
+    start = time.perf_counter()
+
+    def one(run: dict) -> None:
         seconds = train(Path(run["folder"]))
-        total += seconds
         print(f"{run['name']:>14}  M {run['scale']:.3g}  D {run['tokens']:>9,}  {seconds:6.1f} s", flush=True)
-    print(f"sweep: {len(sweep['runs'])} runs, {total / 60:.1f} min of training (this invocation)")
+
+    # largest budgets first, so the last ones to finish are short
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(one, sorted(sweep["runs"], key=lambda r: -r["budget"] * r["scale"] ** 0.1)))
+    print(f"sweep: {len(sweep['runs'])} runs, {(time.perf_counter() - start) / 60:.1f} min of wall time with "
+          f"{args.jobs} at a time (this invocation)")
     seconds = train(Path(sweep["holdout"]["folder"]))
     print(f"holdout: M {sweep['holdout']['scale']:.3g}  D {sweep['holdout']['tokens']:,}  {seconds:.1f} s")
     runs = [str(Path(r["folder"])) for r in sweep["runs"]]

@@ -33,7 +33,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
-    from axk1.plan.sweep import DEFAULT_BUDGETS
+    from axk1.plan.sweep import DEFAULT_BUDGETS, DEFAULT_SIZES, DEFAULT_SPREAD
 
     p = sub.add_parser("sweep", help="write an IsoFLOP grid of small training recipes (budgets x sizes)",
                        description="Recipes `axk1 train` runs as they are: tiny dense models, several compute budgets "
@@ -42,8 +42,9 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="folder for data/, runs/, holdout/ and sweep.json")
     p.add_argument("--budgets", type=_budgets, default=DEFAULT_BUDGETS,
                    help="compute budgets in FLOPs, comma-separated (default %(default)s)")
-    p.add_argument("--sizes", type=int, default=4, help="model sizes per budget (default 4)")
-    p.add_argument("--spread", type=float, default=2.5, help="sizes span M_guess/spread .. M_guess x spread")
+    p.add_argument("--sizes", type=int, default=DEFAULT_SIZES, help=f"model sizes per budget (default {DEFAULT_SIZES})")
+    p.add_argument("--spread", type=float, default=DEFAULT_SPREAD,
+                   help=f"sizes span M_guess/spread .. M_guess x spread (default {DEFAULT_SPREAD})")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch", type=int, default=None, help="sequences per step (default: DeepSeek LLM's batch law "
                    "at each budget)")

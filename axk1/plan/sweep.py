@@ -29,8 +29,12 @@ from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, Loggin
                                RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
 
 # C = M D. Below ~2e11 FLOPs the byte-level models of this corpus sit on a plateau (every size at the same loss, the
-# bigram level): the sweep starts above it (benchmarks/RESULTS.md, "Scaling law from this machine's runs")
-DEFAULT_BUDGETS = (2.5e11, 8e11, 1.6e12)
+# bigram level): the sweep starts above it (benchmarks/RESULTS.md, "Scaling law from this machine's runs"). Four
+# budgets a factor 2 apart, 5 sizes each over a factor 4 around the guess: single runs of these tiny models scatter by
+# ~5% (one size at 1.6e12 sat 9% above its neighbours), so the top of the range carries 5 runs and no size is more than
+# 2x from the guess, where runs are short of steps rather than of capacity
+DEFAULT_BUDGETS = (2.5e11, 5e11, 1e12, 2e12)
+DEFAULT_SIZES, DEFAULT_SPREAD = 5, 2.0
 HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
 HOLDOUT_NAME = "holdout"
 
@@ -120,8 +124,8 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int) -> Reci
     )
 
 
-def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = 4,
-                spread: float = 2.5, seq_len: int = 128, batch_sequences: int | None = None,
+def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = DEFAULT_SIZES,
+                spread: float = DEFAULT_SPREAD, seq_len: int = 128, batch_sequences: int | None = None,
                 holdout_factor: float = 1.5,
                 manifest: str | Path | None = None, threads: int = 1) -> dict:
     """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
