@@ -28,7 +28,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from axk1.plan.fit_report import fit_runs
 
-    print(fit_runs(args.runs, args.output, args.check, args.plot, args.bootstrap))
+    print(fit_runs(args.runs, args.output, args.check, args.plot, args.bootstrap, args.frontier or None))
     return 0
 
 
@@ -63,4 +63,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", default=None, help="a held-out run folder: its loss predicted by the fit vs measured")
     p.add_argument("--plot", default=None, help="write the fit plot (PNG) here")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap refits (default 200)")
+    p.add_argument("--frontier", type=float, default=0.10,
+                   help="approach 3 fits the runs within this fraction of their budget's best loss (default 0.10; "
+                        "0: every run)")
     p.set_defaults(func=cmd_fit)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axk1.plan.fit import RunPoint, IsoFlop, Parametric, bootstrap, budget_groups, fit_isoflop, fit_parametric, interval
+from axk1.plan.fit import (FRONTIER_TOLERANCE, IsoFlop, Parametric, RunPoint, bootstrap, budget_groups, fit_isoflop,
+                           fit_parametric, frontier, interval)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import read_run
 
@@ -16,15 +17,18 @@ def _approach3_exponent(p: Parametric) -> float:
 
 
 def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
-             samples: int = 200) -> str:
+             samples: int = 200, tolerance: float | None = FRONTIER_TOLERANCE) -> str:
+    """`tolerance`: approach 3 fits the runs within this fraction of their budget's best loss (fit.frontier); None:
+    every run."""
     points = [read_run(f) for f in folders]
-    law = fit_parametric(points)
+    near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
+    law = fit_parametric(near)
     try:
         iso: IsoFlop | None = fit_isoflop(points)
         iso_note = ""
     except ValueError as e:
         iso, iso_note = None, f" (approach 2 not available: {e})"
-    boot, boot_iso = bootstrap(points, samples)
+    boot, boot_iso = bootstrap(points, samples, parametric_points=near)
     intervals = {k: list(interval([getattr(b, k) for b in boot])) for k in ("E", "A", "alpha", "B", "beta")}
     intervals["approach3_exponent"] = list(interval([_approach3_exponent(b) for b in boot]))
     if boot_iso:
@@ -35,8 +39,11 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                   runs=[vars(p) for p in points])
     out.save(output)
     surface = out.surface()
-    lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits",
-             f"approach 3: L = {law.E:.3f} + {law.A:.4g}/M^{law.alpha:.3f} + {law.B:.4g}/D^{law.beta:.3f}  "
+    lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits"]
+    if left_out:
+        lines.append(f"approach 3 fits the {len(near)} runs within {tolerance:.0%} of their budget's best loss; left "
+                     "out: " + ", ".join(f"{p.name} ({p.loss:.3f})" for p in left_out))
+    lines += [f"approach 3: L = {law.E:.3f} + {law.A:.4g}/M^{law.alpha:.3f} + {law.B:.4g}/D^{law.beta:.3f}  "
              f"(rmse of log L {law.rmse_log:.4f})"]
     lines += [f"  {k:>6} {getattr(law, k):.4g}  [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in intervals.items()
               if k in ("E", "A", "alpha", "B", "beta")]
