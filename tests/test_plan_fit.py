@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from axk1.plan.fit import RunPoint, bootstrap, budget_groups, fit_isoflop, fit_parametric, interval
+from axk1.plan.fit import RunPoint, bootstrap, budget_groups, fit_isoflop, fit_parametric, frontier, interval
 from axk1.plan.law_file import LawFile, load_law_file, resolve_law
 from axk1.plan.planner import make_plan
 
@@ -41,6 +41,23 @@ def test_approach3_with_noise_predicts_a_larger_budget():
     e, a, alpha, b, beta = TRUTH.values()
     m, d = 1e5 * 100 ** 0.5, 1e14 / (1e5 * 100 ** 0.5)  # 10x the largest fitted budget
     assert float(law.loss(m, d)) == pytest.approx(e + a / m ** alpha + b / d ** beta, rel=0.01)
+
+
+def test_the_frontier_leaves_out_runs_far_above_their_budgets_best_and_the_law_then_ignores_them():
+    """Per budget, runs more than the tolerance above the budget's best loss are left out of approach 3: here the
+    smallest size of each budget, made to train badly (+30%), and the largest, which the true law itself puts 32%
+    above the best. Without them the fit recovers the law the frontier runs follow."""
+    spoiled = [RunPoint(p.name, p.scale, p.tokens, p.loss * 1.3) if p.name.endswith("-0.2") else p
+               for p in synthetic_runs()]
+    kept, out = frontier(spoiled, 0.20)
+    assert sorted(p.name for p in out) == sorted(p.name for p in spoiled if p.name.endswith(("-0.2", "-5.0")))
+    assert len(kept) == 9 and [len(g) for g in budget_groups(kept)] == [3, 3, 3]
+    law = fit_parametric(kept)
+    assert law.alpha == pytest.approx(TRUTH["alpha"], abs=0.01) and law.beta == pytest.approx(TRUTH["beta"], abs=0.01)
+    assert fit_parametric(spoiled).rmse_log > 0.02  # every run: the spoiled ones bend the law
+    assert frontier(spoiled, 0.5)[1] == []
+    with pytest.raises(ValueError, match="tolerance must be positive"):
+        frontier(spoiled, 0.0)
 
 
 def test_approach2_recovers_the_allocation_exponent():
