@@ -66,16 +66,16 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                      f"the largest fitted), predicted {predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured "
                      f"{held.loss:.4f}: error {error:+.2%}")
     if plot:
-        plot_fit(points, law, iso, held, plot)
+        plot_fit(points, law, iso, held, plot, left_out)
         lines.append(f"plot: {plot}")
     lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
     return "\n".join(lines)
 
 
 def plot_fit(points: list[RunPoint], law: Parametric, iso: IsoFlop | None, held: RunPoint | None,
-             path: str | Path) -> Path:
-    """Left: loss vs M per budget (runs, the fitted law's IsoFLOP curve, each budget's minimum; the held-out run and
-    its prediction). Right: the optimal M vs C from both approaches."""
+             path: str | Path, left_out: list[RunPoint] = ()) -> Path:
+    """Left: loss vs M per budget (runs, hollow where approach 3 left them out; the fitted law's IsoFLOP curve, each
+    budget's minimum; the held-out run and its prediction). Right: the optimal M vs C from both approaches."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,12 +88,18 @@ def plot_fit(points: list[RunPoint], law: Parametric, iso: IsoFlop | None, held:
     all_m = [p.scale for p in points] + ([held.scale] if held else [])
     ms = np.logspace(np.log10(min(all_m)) - 0.3, np.log10(max(all_m)) + 0.3, 200)
     budgets = [float(np.exp(np.mean(np.log([p.flops for p in g])))) for g in groups]
+    outside = {id(p) for p in left_out}
     for group, flops, colour in zip(groups, budgets, colours):
-        left.plot([p.scale for p in group], [p.loss for p in group], "o", color=colour, label=f"runs, C {flops:.1e}")
+        fitted = [p for p in group if id(p) not in outside]
+        left.plot([p.scale for p in fitted], [p.loss for p in fitted], "o", color=colour, label=f"runs, C {flops:.1e}")
+        left.plot([p.scale for p in group if id(p) in outside], [p.loss for p in group if id(p) in outside], "o",
+                  mfc="none", color=colour)
         left.plot(ms, law.loss(ms, flops / ms), "-", color=colour, lw=1)
     if iso:
         left.plot([m for _, m, _ in iso.minima], [l for _, _, l in iso.minima], "kx", ms=9,
                   label="IsoFLOP minima (approach 2)")
+    if left_out:
+        left.plot([], [], "o", mfc="none", color="grey", label="left out of approach 3 (off the frontier)")
     if held:
         left.plot(ms, law.loss(ms, held.flops / ms), "--", color=colours[-1], lw=1)
         left.plot([held.scale], [held.loss], "*", ms=14, color="#d62728", label=f"held-out run, C {held.flops:.1e}")
