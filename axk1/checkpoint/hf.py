@@ -187,6 +187,9 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
                     dst.copy_(src)
                     filled.add(name)
     missing = [n for n in targets if n not in filled and not may_be_absent(n, config)]
+    if missing and with_mtp and all(is_mtp(n, config) for n in missing):
+        raise ValueError(f"{path} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs them: "
+                         "export the training checkpoint with `axk1 export --keep-mtp`, or run without --speculative")
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")

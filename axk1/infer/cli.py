@@ -18,7 +18,7 @@ log = logging.getLogger("axk1.serve")
 def build_server(model_dir: str | Path, served_name: str | None = None, api_key: str | None = None,
                  max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
                  device: str = "cpu", cache_tokens: int | None = None, block_size: int | None = None,
-                 prefill_chunk: int | None = None, prefix_caching: bool = True):
+                 prefill_chunk: int | None = None, prefix_caching: bool = True, speculative: bool = False):
     """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
     from axk1.checkpoint.hf import load_model
     from axk1.infer.chat import ChatCodec
@@ -31,14 +31,14 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
                                 "`axk1.save_pretrained` or `axk1 export`")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
-    model = load_model(model_dir, dtype=dtype, device=device)
+    model = load_model(model_dir, dtype=dtype, device=device, with_mtp=speculative)
     codec = ChatCodec.from_folder(model_dir)
     if codec is None:
         log.warning("%s has no tokenizer.json: only /v1/completions with token-id prompts will work", model_dir)
     # The cache is paged, so the context no longer multiplies the memory by --max-batch: serve all of it.
     sizes = {k: v for k, v in (("block_size", block_size), ("prefill_chunk", prefill_chunk)) if v is not None}
     engine = Engine(model, max_batch=max_batch, max_model_len=max_model_len, cache_tokens=cache_tokens,
-                    prefix_caching=prefix_caching, **sizes).start()
+                    prefix_caching=prefix_caching, speculative=speculative, **sizes).start()
     log.info("serving %s: context %d, up to %d sequences, latent cache of %d blocks x %d tokens (%.1f MiB)",
              model_dir, engine.max_model_len, max_batch, engine.pool.num_blocks - 1, engine.block_size,
              engine.cache.nbytes() / 2**20)
@@ -66,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
-                               args.block_size, args.prefill_chunk, not args.no_prefix_caching)
+                               args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     finally:
@@ -96,6 +96,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="prompt tokens computed per step, between decode steps (default: 256)")
     p.add_argument("--no-prefix-caching", action="store_true",
                    help="compute every prompt in full (default: reuse cached blocks of a repeated prefix)")
+    p.add_argument("--speculative", action="store_true",
+                   help="draft a token per step with the model's MTP module (mtp.safetensors: `axk1 export "
+                        "--keep-mtp`) and verify it in the decode step; the same outputs (greedy) or distribution")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

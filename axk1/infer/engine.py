@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from axk1.infer.block_pool import NULL_BLOCK, BlockPool
+from axk1.infer.drafting import ServerDrafter
 from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.scheduler import Scheduler
@@ -65,9 +66,10 @@ class EngineStats:
 class Engine:
     def __init__(self, model: AXK1ForCausalLM, max_batch: int = 32, max_model_len: int | None = None,
                  cache_tokens: int | None = None, block_size: int = BLOCK_SIZE, prefill_chunk: int = PREFILL_CHUNK,
-                 prefix_caching: bool = True) -> None:
+                 prefix_caching: bool = True, speculative: bool = False) -> None:
         """cache_tokens: the pool's size in tokens (default: room for every row at full length, at most
-        DEFAULT_CACHE_BYTES, at least one whole context)."""
+        DEFAULT_CACHE_BYTES, at least one whole context). speculative: draft with the model's MTP module and
+        verify in the decode step (axk1/infer/drafting.py)."""
         config = model.config
         self.model = model.eval()
         self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
@@ -87,13 +89,14 @@ class Engine:
             raise ValueError(f"block_size and prefill_chunk must be >= 1, got {block_size} and {prefill_chunk}")
         self.block_size = block_size
         num_blocks = -(-cache_tokens // block_size) + 1  # + the null block
-        self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device)
+        self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device, extra_layers=int(speculative))
         self.cache.zero_blocks([NULL_BLOCK])
         self.pool = BlockPool(num_blocks)
         self.prefix = PrefixCache(self.pool, block_size) if prefix_caching else None
         self._cond = threading.Condition()
         self.scheduler = Scheduler(self.pool, self.prefix, block_size, max_batch, prefill_chunk, self._cond,
-                                   self.cache.zero_blocks)
+                                   self.cache.zero_blocks, lookahead=2 if speculative else 1)
+        self.drafter = ServerDrafter(self) if speculative else None
         self.stats = EngineStats()
         self._ids = itertools.count()
         self._stopping = False
@@ -203,7 +206,7 @@ class Engine:
         plan = self.scheduler.plan()
         self.stats.peak_blocks = max(self.stats.peak_blocks, self.pool.num_held)
         if plan.decode:
-            self.decode(plan.decode)
+            (self.drafter.decode if self.drafter else self.decode)(plan.decode)
         if plan.prefill:
             self.prefill(plan.prefill)
         self._reap()
@@ -250,13 +253,14 @@ class Engine:
         tokens samples its next token. A token attends to its own sequence's cached slots and to its chunk up to
         itself: the mask is block-diagonal over sequences, causal inside each, so nothing is padded."""
         dev = self.device
-        ids, positions, reads, writes, ends, done = [], [], [], [], [], []
+        ids, positions, reads, writes, ends, done, starts = [], [], [], [], [], [], []
         T = sum(k for _, k in chunks)
         S = sum(s.length + k for s, k in chunks)
         mask_TS = torch.zeros(T, S, dtype=torch.bool, device=dev)
         t0 = o = 0
         for s, k in chunks:
             start, ctx = s.length, s.length + k
+            starts.append(start)
             rows_C = self.cache.rows(torch.tensor(s.blocks, device=dev))[:ctx]
             reads.append(rows_C)
             writes.append(rows_C[start:])
@@ -268,10 +272,11 @@ class Engine:
                 ends.append(t0 + k - 1)
                 done.append(s)
             t0, o = t0 + k, o + ctx
-        view = self.cache.step_view(torch.cat(reads)[None], torch.cat(writes)[None])
+        read_1S, write_1T, positions_1T = torch.cat(reads)[None], torch.cat(writes)[None], torch.cat(positions)[None]
+        view = self.cache.step_view(read_1S, write_1T, slice(0, self.model.config.num_hidden_layers))
         at_D = torch.tensor(ends, dtype=torch.long, device=dev)
-        logits_1DV = self.model.forward_latent(torch.tensor([ids], device=dev), torch.cat(positions)[None], view, 0,
-                                               mask_TS[None, None], logits_at=at_D)
+        logits_1DV, hidden_1TD = self.model.forward_latent(torch.tensor([ids], device=dev), positions_1T, view, 0,
+                                                           mask_TS[None, None], logits_at=at_D, return_hidden=True)
         self.stats.prefills += 1
         for s, k in chunks:
             s.length += k
@@ -279,6 +284,9 @@ class Engine:
             self.scheduler.committed(s)
         for i, s in enumerate(done):
             self._take(s, logits_1DV[0, i: i + 1])
+        if self.drafter is not None:
+            self.drafter.after_prefill([(s, start, k) for (s, k), start in zip(chunks, starts)], hidden_1TD[0],
+                                       positions_1T, read_1S, write_1T, mask_TS[None, None])
 
     def _take(self, s: Sequence, logits_1V: torch.Tensor) -> None:
         p = s.params

@@ -62,6 +62,11 @@ class ServerMetrics:
                [("", engine.prefix.hit_tokens if engine.prefix is not None else 0)])
         metric("preemptions_total", "counter", "Sequences preempted for cache blocks (recomputed later).",
                [("", engine.scheduler.preemptions)])
+        drafter = engine.drafter
+        metric("spec_decode_draft_tokens_total", "counter", "Tokens drafted by the MTP module (--speculative).",
+               [("", drafter.drafted if drafter else 0)])
+        metric("spec_decode_accepted_tokens_total", "counter", "Drafted tokens the main model kept.",
+               [("", drafter.accepted if drafter else 0)])
         metric("time_to_first_token_seconds", "summary", "Time from submission to the first token.",
                [("_sum", stats.ttft_sum), ("_count", stats.ttft_count)])
         metric("request_duration_seconds", "summary", "Generation requests, from arrival to the last token.",

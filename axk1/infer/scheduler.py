@@ -34,8 +34,10 @@ class StepPlan:
 
 class Scheduler:
     def __init__(self, pool: BlockPool, prefix: PrefixCache | None, block_size: int, max_batch: int, chunk: int,
-                 lock: threading.Condition, zero_blocks) -> None:
-        self.pool, self.prefix, self.block_size = pool, prefix, block_size
+                 lock: threading.Condition, zero_blocks, lookahead: int = 1) -> None:
+        """lookahead: cache slots a decode row reserves per step (2 when the engine drafts: the pending token and
+        the draft are verified together; the draft's slot is kept only when the draft is)."""
+        self.pool, self.prefix, self.block_size, self.lookahead = pool, prefix, block_size, lookahead
         self.max_batch, self.chunk = max_batch, chunk
         self._lock, self._zero_blocks = lock, zero_blocks  # zero_blocks(fresh blocks): PagedLatentCache.zero_blocks
         self.waiting: deque[list[Sequence]] = deque()  # groups: the n choices of one request (caller holds _lock)
@@ -72,7 +74,7 @@ class Scheduler:
         self.admit()
         plan = StepPlan()
         for s in list(self.running):  # oldest first: when blocks run short, the newest give way
-            if s in self.running and s.pending == 1 and self._reserve(s, 1, plan, shrink=False):
+            if s in self.running and s.pending == 1 and self._reserve(s, self.lookahead, plan, shrink=False):
                 plan.decode.append(s)
         ready = [s for s in self.running if s.pending > 1 and not self._waits_for_leader(s)]
         for s in ready:

@@ -52,6 +52,7 @@ class Sequence:
     finished: bool = False
     created: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
+    draft_logits: torch.Tensor | None = None  # a drafting server: the MTP module's logits for the token after next
 
     def all_tokens(self) -> list[int]:
         return self.prompt + self.tokens

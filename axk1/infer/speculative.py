@@ -53,15 +53,19 @@ class MTPDrafter:
         self.layer = _Layer(mtp.layer, model.config)
 
     def __call__(self, h_TD: torch.Tensor, next_ids_T: torch.Tensor, positions_1T: torch.Tensor, cache,
-                 slot: int, mask_11TS: torch.Tensor) -> torch.Tensor:
-        """Draft logits [V] from the last of T entries: entry i pairs h at position p_i with token p_i + 1."""
+                 slot: int, mask_11TS: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
+        """Draft logits [V] from the last of T entries: entry i pairs h at position p_i with token p_i + 1. With
+        several rows (positions [B, T], h and ids flattened to B*T entries) or packed prompts, `at` picks the
+        entries whose draft logits are wanted: [K, V]."""
         dec = self.decoder
         e_TD = dec.embed_WD.index_select(0, next_ids_T)
         x_TD = torch.mm(torch.cat([rms_norm_no_grad(h_TD, self.hnorm, self.eps),
                                    rms_norm_no_grad(e_TD, self.enorm, self.eps)], dim=-1), self.eh_projT_2DD)
         rot_TRR, bias_1TS = dec.rotation_and_bias(positions_1T, mask_11TS, x_TD.dtype)
         y_TD = dec.layer(self.layer, x_TD, rot_TRR, cache.latent[0], slot, bias_1TS)
-        return torch.mm(rms_norm_no_grad(y_TD[-1:], self.head_norm, self.eps), dec.headT_DW)[0]
+        y_KD = y_TD[-1:] if at is None else y_TD.index_select(0, at)
+        logits_KV = torch.mm(rms_norm_no_grad(y_KD, self.head_norm, self.eps), dec.headT_DW)
+        return logits_KV[0] if at is None else logits_KV
 
 
 def accept_draft(p_BV: torch.Tensor, q_BV: torch.Tensor, draft_B: torch.Tensor,

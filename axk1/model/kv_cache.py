@@ -54,12 +54,14 @@ class PagedLatentCache:
     """
 
     def __init__(self, config: ModelConfig, num_blocks: int, block_size: int, dtype: torch.dtype,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", extra_layers: int = 0) -> None:
+        """extra_layers: pools after the model's own, indexed by the same block tables (the MTP drafter's layer when
+        a server drafts: its latents then follow every sequence, preemption and prefix-cache hit included)."""
         self.num_blocks, self.block_size = num_blocks, block_size
         width = config.kv_lora_rank + config.qk_rope_head_dim
-        self.pool = [torch.empty(num_blocks * block_size, width, dtype=dtype, device=device)
-                     for _ in range(config.num_hidden_layers)]
-        self.bytes_per_block = LatentKVCache.bytes_per_token(config, dtype) * block_size
+        layers = config.num_hidden_layers + extra_layers
+        self.pool = [torch.empty(num_blocks * block_size, width, dtype=dtype, device=device) for _ in range(layers)]
+        self.bytes_per_block = LatentKVCache.bytes_per_token(config, dtype) * block_size * layers // config.num_hidden_layers
 
     def zero_blocks(self, blocks: list[int]) -> None:
         rows_N = self.rows(torch.tensor(blocks, dtype=torch.long, device=self.pool[0].device)).view(-1)
@@ -76,10 +78,10 @@ class PagedLatentCache:
         offsets = torch.arange(self.block_size, device=table_BK.device)
         return (table_BK[..., None] * self.block_size + offsets).flatten(-2)
 
-    def step_view(self, read_BS: torch.Tensor, write_BT: torch.Tensor) -> PagedStep:
+    def step_view(self, read_BS: torch.Tensor, write_BT: torch.Tensor, layers: slice = slice(None)) -> PagedStep:
         """The cache one model call sees: each row attends over pool rows read_BS and writes its T new tokens'
-        latents at pool rows write_BT."""
-        return PagedStep([PagedLayer(t, read_BS, write_BT) for t in self.pool])
+        latents at pool rows write_BT (in the pools of `layers`: all by default)."""
+        return PagedStep([PagedLayer(t, read_BS, write_BT) for t in self.pool[layers]])
 
     def nbytes(self) -> int:
         return self.num_blocks * self.bytes_per_block

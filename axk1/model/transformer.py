@@ -162,13 +162,15 @@ class AXK1ForCausalLM(nn.Module):
     # ---- generation with a latent KV cache --------------------------------------------------------
     def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache,
                        slot: int | torch.Tensor, mask_B1TS: torch.Tensor, last_only: bool = True,
-                       logits_at: torch.Tensor | None = None) -> torch.Tensor:
+                       logits_at: torch.Tensor | None = None, return_hidden: bool = False):
         """Run T new tokens against `cache` (an axk1.model.LatentKVCache, or a PagedLatentCache step view), writing
         at `slot` (an int, or per-row slots [B] when T = 1); `mask_B1TS` (boolean, True = attend; or the additive
         float bias, 0 / -inf) spans the cache slots to attend over. logits_at: token indices [K] along T whose
-        logits to return ([B, K, V]; for prompts packed into one row, where only some tokens end a prompt)."""
+        logits to return ([B, K, V]; for prompts packed into one row, where only some tokens end a prompt).
+        return_hidden: (logits, the last layer's output [B, T, D] for every token, before the final norm: what MTP
+        drafts from)."""
         B, T = input_ids_BT.shape
-        if T == 1 and logits_at is None:  # decoding: the hot path on plain tensors (generate keeps one decoder)
+        if T == 1 and logits_at is None and not return_hidden:  # decoding: the hot path on plain tensors (generate keeps one decoder)
             return LatentDecoder(self)(input_ids_BT, position_ids_BT, cache, slot, mask_B1TS)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         # The rope rotation is built once for all layers (rope_rotation).
@@ -177,11 +179,13 @@ class AXK1ForCausalLM(nn.Module):
             rot_BTRR = rot_BTRR.to(h_BTD.dtype)
         for i, layer in enumerate(self.model.layers):
             h_BTD = layer.forward_latent(h_BTD, rot_BTRR, cache.latent[i], slot, mask_B1TS)
+        hidden_BTD = h_BTD
         if logits_at is not None:
             h_BTD = h_BTD[:, logits_at]
         elif last_only:
             h_BTD = h_BTD[:, -1:]
-        return self.lm_head(self.model.norm(h_BTD))
+        logits = self.lm_head(self.model.norm(h_BTD))
+        return (logits, hidden_BTD) if return_hidden else logits
 
 
 def check_token_ids(input_ids: torch.Tensor, config: ModelConfig) -> None:

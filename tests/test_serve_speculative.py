@@ -1,0 +1,140 @@
+"""The serving engine drafting with the MTP module (`axk1 serve --speculative`): greedy rows give exactly what plain
+generation gives, whether drafts are rejected (a random MTP module), all kept (an oracle drafter) or mixed, across
+block boundaries, prefix-cache hits and preemption; sampled rows run under the acceptance rule."""
+
+import queue
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import axk1
+from axk1.infer.drafting import ServerDrafter
+from axk1.infer.engine import Engine, SamplingParams
+from axk1.infer.generate import generate
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny"), with_mtp=True).eval()
+
+
+def _prompt(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [1] + torch.randint(3, 500, (n - 1,), generator=g).tolist()
+
+
+def _serve(model, prompts, max_tokens, oracle=None, temperature=0.0, then=(), **kw):
+    """Submit every prompt at once, step the engine by hand to the end, then the same for the prompts in `then`;
+    (tokens per prompt, engine)."""
+    engine = Engine(model, speculative=True, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
+    if oracle is not None:  # drafts from the known greedy answer (all kept), or wrong on purpose (none kept)
+        def draft(s):
+            want = oracle[tuple(s.prompt)]
+            k = len(s.tokens)
+            right = want[k] if k < len(want) else 0
+            return (right if (k % 3 or oracle_keep_all) else (right + 1) % 500), None
+        oracle_keep_all = oracle.pop("keep_all", True)
+        engine.drafter._draft = draft
+    events = queue.Queue()
+    for wave in (list(enumerate(prompts)), [(len(prompts) + j, p) for j, p in enumerate(then)]):
+        for i, prompt in wave:
+            params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=i, stop_ids=frozenset())
+            engine.submit(prompt, params, lambda s, t, r, e, i=i: events.put((i, t, e)))
+        for _ in range(10_000):
+            if not (engine.num_running or engine.num_waiting):
+                break
+            engine.step()
+    out = {}
+    while not events.empty():
+        i, token, error = events.get()
+        assert error is None, error
+        if token is not None:
+            out.setdefault(i, []).append(token)
+    return [out.get(i, []) for i in range(len(prompts) + len(then))], engine
+
+
+@pytest.mark.parametrize("drafts", ["mtp", "oracle", "mixed"])
+def test_greedy_rows_give_plain_generation_whatever_the_drafts(model, drafts):
+    prompts = [_prompt(n, seed) for seed, n in enumerate((3, 9, 17, 30))]
+    want = [generate(model, [p], max_new_tokens=13, stop_ids=[]).tokens[0] for p in prompts]
+    oracle = None if drafts == "mtp" else {tuple(p): w for p, w in zip(prompts, want)} | {"keep_all": drafts == "oracle"}
+    got, engine = _serve(model, prompts, 13, oracle)
+    assert got == want
+    d = engine.drafter
+    assert d.drafted > 0
+    if drafts == "oracle":  # every draft kept: two tokens a step, so about half the steps
+        assert d.accepted == d.drafted and engine.stats.decode_steps <= 4 * 7
+    if drafts == "mixed":
+        assert 0 < d.accepted < d.drafted
+
+
+def test_prefix_hits_and_preemption_keep_the_output(model):
+    """A prompt sent again comes from the prefix cache whole (25 tokens = 6 cached blocks + 1: its row decodes at
+    once, with no draft yet) and a small pool forces preemption and recomputation mid-generation."""
+    p = _prompt(25, 5)
+    prompts = [p, p, _prompt(11, 6), p[:20]]
+    want = [generate(model, [q], max_new_tokens=20, stop_ids=[]).tokens[0] for q in prompts]
+    got, engine = _serve(model, prompts, 20, cache_tokens=256, then=[p])
+    assert got == want + [want[0]] and engine.prefix.hit_tokens >= 24
+    got, engine = _serve(model, prompts, 20, cache_tokens=48, max_model_len=48, max_batch=4)
+    assert got == want and engine.scheduler.preemptions > 0
+
+
+def test_sampled_rows_run_under_the_acceptance_rule(model):
+    prompts = [_prompt(8, 1), _prompt(12, 2)]
+    got, engine = _serve(model, prompts, 16, temperature=1.0)
+    assert [len(t) for t in got] == [16, 16] and all(0 <= t < 512 for row in got for t in row)
+    again, _ = _serve(model, prompts, 16, temperature=1.0)
+    assert again == got  # seeded per choice: the same draws
+    assert engine.drafter.drafted > 0
+
+
+def test_a_model_without_mtp_is_refused_with_what_to_do():
+    plain = axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")).eval()
+    with pytest.raises(ValueError, match="keep-mtp"):
+        Engine(plain, speculative=True, max_model_len=64)
+    assert isinstance(Engine(model_with_mtp(), speculative=True, max_model_len=64).drafter, ServerDrafter)
+
+
+def model_with_mtp():
+    return axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny"), with_mtp=True).eval()
+
+
+@pytest.mark.e2e
+def test_axk1_serve_speculative_answers_as_plain_generation_and_counts_drafts(tmp_path):
+    """`axk1 serve --speculative` as a real process: greedy completions equal in-process generation on the same
+    folder, /metrics counts the drafts; a folder without mtp.safetensors is refused at start with what to do."""
+    import urllib.request
+
+    import openai
+
+    from tests.serve_helpers import ServerProcess
+
+    folder = tmp_path / "with-mtp"
+    torch.manual_seed(0)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny"), with_mtp=True), folder)
+    assert (folder / "mtp.safetensors").exists()
+    local = axk1.load_model(folder)
+    prompts = [[1, 5, 9], [1, 40, 41, 42, 43, 44, 45]]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the server runs one thread: same reduction order, same argmax
+    want = [generate(local, [p], max_new_tokens=10, stop_ids=[]).tokens[0] for p in prompts]
+    torch.set_num_threads(threads)
+    with ServerProcess(folder, "--speculative") as s:
+        client = openai.OpenAI(base_url=s.base + "/v1", api_key="unused", timeout=30, max_retries=0)
+        for p, w in zip(prompts, want):
+            r = client.completions.create(model=folder.name, prompt=p, max_tokens=10, temperature=0,
+                                          extra_body={"ignore_eos": True})
+            assert [int(t) for t in r.choices[0].text.split()] == w
+        metrics = urllib.request.urlopen(s.base + "/metrics", timeout=10).read().decode()
+    drafted = next(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("axk1_spec_decode_draft_tokens_total"))
+    assert drafted > 0
+    plain = tmp_path / "no-mtp"
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), plain)
+    proc = subprocess.run([sys.executable, "-m", "axk1.cli", "serve", str(plain), "--speculative"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "keep-mtp" in proc.stderr and "Traceback" not in proc.stderr
