@@ -4,7 +4,9 @@
 
 The checkpoint is the demo's pretraining run (recipes/demo.toml trains with MTP depth 1); it is exported with
 `--keep-mtp` into a temporary folder. Prompts are the openings of held-out-style text: the demo's own sample
-prompts and a few lines in its domains. Prints acceptance rate, tokens/s both ways and the ratio (one run).
+prompts and a few lines in its domains. Prints acceptance rate, tokens/s both ways and the ratio (one run); then the
+serving engine (`axk1 serve`'s, in process) plain and with `--speculative`, one request at a time and all prompts
+at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from axk1.checkpoint.export import export_checkpoint  # noqa: E402
 from axk1.checkpoint.hf import load_model  # noqa: E402
+from axk1.infer.engine import Engine, SamplingParams  # noqa: E402
 from axk1.infer.generate import generate  # noqa: E402
 from axk1.infer.speculative import generate_speculative  # noqa: E402
 
@@ -74,10 +77,32 @@ def main() -> int:
                "plain_tok_s": n / plain_s, "speculative_tok_s": n / spec_s, "speedup": plain_s / spec_s,
                "speedup_median_prompt": statistics.median(r["plain_s"] / r["speculative_s"] for r in rows),
                "all_same_tokens": all(r["same_tokens"] for r in rows), "rows": rows}
+    summary["engine"] = {f"{mode}, {batch}": engine_run(model, prompts, args.new, mode == "speculative", batch)
+                         for batch in ("one at a time", "all at once") for mode in ("plain", "speculative")}
     print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     return 0
+
+
+def engine_run(model, prompts: list[list[int]], new: int, speculative: bool, batch: str) -> dict:
+    """The serving engine stepped in this thread: greedy, `new` tokens per prompt; tokens/s and drafts kept."""
+    engine = Engine(model, max_batch=len(prompts), max_model_len=max(map(len, prompts)) + new + 2,
+                    speculative=speculative)
+    params = SamplingParams(max_tokens=new, temperature=0.0, stop_ids=frozenset())
+    waves = [[p] for p in prompts] if batch == "one at a time" else [prompts]
+    start = time.perf_counter()
+    for wave in waves:
+        for p in wave:
+            engine.submit(p, params, lambda *a: None)
+        while engine.num_running or engine.num_waiting:
+            engine.step()
+    seconds = time.perf_counter() - start
+    out = {"tokens_per_s": engine.stats.generated_tokens / seconds, "decode_steps": engine.stats.decode_steps}
+    if engine.drafter:
+        out["acceptance_rate"] = engine.drafter.accepted / max(1, engine.drafter.drafted)
+    print(f"engine, {batch}, {'speculative' if speculative else 'plain'}: {out}", flush=True)
+    return out
 
 
 if __name__ == "__main__":
