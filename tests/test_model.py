@@ -234,3 +234,15 @@ def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_
     assert len(g_flex) == len(g_dense)
     for a, b in zip(g_flex, g_dense):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_expert_counts_sync_free_path_equals_bincount():
+    """The accelerator path of expert_counts (scatter_add: no host read) counts what bincount counts, unused experts
+    included."""
+    from axk1.model.moe import expert_counts
+
+    idx_NK = torch.tensor([[0, 3], [3, 5], [7, 0], [3, 1]])
+    want = torch.bincount(idx_NK.reshape(-1), minlength=9)
+    for sync_free in (None, False, True):
+        got = expert_counts(idx_NK, 9, sync_free)
+        assert torch.equal(got, want) and got.dtype == torch.long

@@ -116,6 +116,16 @@ def _compute_dtype(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tenso
     return weights
 
 
+def expert_counts(idx_NK: torch.Tensor, n_experts: int, sync_free: bool | None = None) -> torch.Tensor:
+    """Assignments per expert [E] (int64). On CUDA `torch.bincount` reads its input's min and max on the host (a
+    sync per MoE layer, 64 a step of the H200 check: docs/gpu.md), so an accelerator (sync_free, by default any
+    device but the CPU) scatters ones instead; on the CPU bincount is the faster and a read costs nothing."""
+    flat_M = idx_NK.reshape(-1)
+    if not (flat_M.device.type != "cpu" if sync_free is None else sync_free):
+        return torch.bincount(flat_M, minlength=n_experts)
+    return torch.zeros(n_experts, dtype=torch.long, device=flat_M.device).scatter_add_(0, flat_M, torch.ones_like(flat_M))
+
+
 class GroupedExperts(nn.Module):
     """E SwiGLU experts stored stacked, gate and up fused (gate_up [E, 2F, D], down [E, D, F]), run as grouped
     matmuls. The checkpoint stores them per expert and unfused; axk1.checkpoint.hf splits and joins them."""
@@ -137,7 +147,7 @@ class GroupedExperts(nn.Module):
         # Sort the M = N*K (token, expert) assignments by expert so each expert's tokens are one contiguous block.
         order_M = idx_NK.reshape(-1).argsort(stable=True)
         token_M = order_M // K
-        counts_E = torch.bincount(idx_NK.reshape(-1), minlength=self.n_experts)
+        counts_E = expert_counts(idx_NK, self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
         x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
@@ -198,7 +208,7 @@ class MoE(nn.Module):
         weights_NK, idx_NK, scores_NE = self.gate(x_ND)
         if self.training:
             with torch.no_grad():
-                self.tokens_per_expert = torch.bincount(idx_NK.reshape(-1), minlength=self.gate.n_experts)
+                self.tokens_per_expert = expert_counts(idx_NK, self.gate.n_experts)
             self.aux_loss = (sequence_balance_loss(scores_NE.view(*x_BTD.shape[:2], -1), idx_NK, self.seq_aux_alpha)
                              if self.seq_aux_alpha > 0 else None)
         run = self.experts if self.use_grouped_mm else self.experts.forward_loop
