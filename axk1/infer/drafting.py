@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 
-from axk1.infer.block_pool import NULL_BLOCK
 from axk1.infer.sampling import next_token_probs, sample_categorical
 from axk1.infer.sequence import Sequence
 from axk1.infer.speculative import MTPDrafter, accept_draft
@@ -27,11 +26,8 @@ from axk1.infer.speculative import MTPDrafter, accept_draft
 
 class ServerDrafter:
     def __init__(self, engine) -> None:
-        if engine.model.mtp is None:
-            raise ValueError("--speculative drafts with the model's MTP module and this model has none: export the "
-                             "training checkpoint with `axk1 export --keep-mtp` (it writes mtp.safetensors)")
         self.engine = engine
-        self.mtp = MTPDrafter(engine.model, engine._decode_step)
+        self.mtp = MTPDrafter(engine.model, engine._decode_step)  # refuses a model without MTP, saying what to do
         self.mtp_pool = slice(engine.model.config.num_hidden_layers, None)  # the cache's extra, last pool
         self.drafted = self.accepted = 0
 
@@ -76,11 +72,8 @@ class ServerDrafter:
         eng = self.engine
         R, dev, bs = len(seqs), eng.device, eng.block_size
         drafts = [self._draft(s) for s in seqs]
-        len_R = torch.tensor([s.length for s in seqs], device=dev)
-        S = int(len_R.max()) + 2
-        K = -(-S // bs)
-        table_RK = torch.tensor([s.blocks[:K] + [NULL_BLOCK] * (K - len(s.blocks[:K])) for s in seqs], device=dev)
-        read_RS = eng.cache.rows(table_RK)[:, :S]  # slots past a row's tokens read the null block: masked
+        len_R, read_RS = eng.read_rows(seqs, 2)
+        S = read_RS.shape[1]
         pos_R2 = len_R[:, None] + torch.arange(2, device=dev)
         write_R2 = read_RS.gather(1, pos_R2)
         mask_R12S = (torch.arange(S, device=dev)[None, None, :] <= pos_R2[:, :, None])[:, None]

@@ -221,15 +221,22 @@ class Engine:
         for r, s in enumerate(self.scheduler.running):
             s.row = r
 
-    def decode(self, seqs: list[Sequence]) -> None:
-        """One token into the cache for each of these sequences (each has exactly one pending token and a block
-        for it), and the next one sampled. A draft/verify step for speculative decoding takes the same inputs."""
-        R, dev = len(seqs), self.device
+    def read_rows(self, seqs: list[Sequence], new: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cached lengths [R], pool rows [R, S] each row reads) for a step writing `new` tokens per row after its
+        cached ones; slots past a row's own read the null block and are masked."""
+        dev = self.device
         len_R = torch.tensor([s.length for s in seqs], device=dev)
-        S = int(len_R.max()) + 1
+        S = int(len_R.max()) + new
         K = -(-S // self.block_size)
         table_RK = torch.tensor([s.blocks[:K] + [NULL_BLOCK] * (K - len(s.blocks[:K])) for s in seqs], device=dev)
-        read_RS = self.cache.rows(table_RK)[:, :S]  # slots past a row's length read the null block: masked
+        return len_R, self.cache.rows(table_RK)[:, :S]
+
+    def decode(self, seqs: list[Sequence]) -> None:
+        """One token into the cache for each of these sequences (each has exactly one pending token and a block
+        for it), and the next one sampled (a drafting engine runs axk1/infer/drafting.py's step instead)."""
+        R, dev = len(seqs), self.device
+        len_R, read_RS = self.read_rows(seqs, 1)
+        S = read_RS.shape[1]
         write_R1 = read_RS[torch.arange(R, device=dev), len_R][:, None]
         ids_R1 = torch.tensor([[s.next_input()] for s in seqs], device=dev)
         mask_R11S = (torch.arange(S, device=dev)[None, :] <= len_R[:, None])[:, None, None, :]

@@ -61,7 +61,7 @@ class PagedLatentCache:
         width = config.kv_lora_rank + config.qk_rope_head_dim
         layers = config.num_hidden_layers + extra_layers
         self.pool = [torch.empty(num_blocks * block_size, width, dtype=dtype, device=device) for _ in range(layers)]
-        self.bytes_per_block = LatentKVCache.bytes_per_token(config, dtype) * block_size * layers // config.num_hidden_layers
+        self.bytes_per_block = width * torch.empty((), dtype=dtype).element_size() * layers * block_size
 
     def zero_blocks(self, blocks: list[int]) -> None:
         rows_N = self.rows(torch.tensor(blocks, dtype=torch.long, device=self.pool[0].device)).view(-1)
