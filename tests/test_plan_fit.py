@@ -60,6 +60,17 @@ def test_the_frontier_leaves_out_runs_far_above_their_budgets_best_and_the_law_t
         frontier(spoiled, 0.0)
 
 
+def test_plan_fit_says_when_the_frontier_leaves_too_few_runs(tmp_path, monkeypatch):
+    """Runs enough for a fit, but too few near their budgets' best: the error names the counts and --frontier."""
+    from axk1.plan import fit_report
+
+    points = {f"r{i}": p for i, p in enumerate(synthetic_runs(budgets=(1e11, 1e12)))}
+    monkeypatch.setattr(fit_report, "read_run", lambda folder: points[folder])
+    with pytest.raises(ValueError, match=r"only 4 of the 10 runs .*--frontier"):
+        fit_report.fit_runs(list(points), tmp_path / "law.json", tolerance=0.01)
+    assert "left out" in fit_report.fit_runs(list(points), tmp_path / "law.json", samples=5, tolerance=0.2)
+
+
 def test_approach2_recovers_the_allocation_exponent():
     iso = fit_isoflop(synthetic_runs())
     assert len(iso.minima) == 3

@@ -22,6 +22,10 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     every run."""
     points = [read_run(f) for f in folders]
     near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
+    if len(near) < 5 <= len(points):
+        raise ValueError(f"only {len(near)} of the {len(points)} runs are within {tolerance:.0%} of their budget's best "
+                         "loss, and approach 3 fits at least 5: run more sizes near each budget's best, or widen "
+                         "--frontier (0 fits every run)")
     law = fit_parametric(near)
     try:
         iso: IsoFlop | None = fit_isoflop(points)
