@@ -12,7 +12,7 @@
 4. transformers: the same config in transformers' `AXK1ForCausalLM`, a plain training step (bf16 autocast, fused
    AdamW) on batches of the same shape in micro-batches, tokens/s and the ratios;
 5. decode: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
-   (greedy, bf16 weights), tokens/s and the ratio.
+   (greedy, bf16 weights), tokens/s and the ratio; on a GPU also axk1's compiled decode step.
 
 Each part runs on its own: one that fails prints its traceback and the others still run; the JSON is rewritten
 after each part, and the exit status is non-zero if any part failed.
@@ -239,10 +239,14 @@ def decode(work: Path, args) -> dict:
     theirs = AutoModelForCausalLM.from_pretrained(work / "init", dtype=dtype).to(device).eval()
     prompts = torch.randint(3, args.vocab, (args.rows, args.prompt)).tolist()
     out = {}
-    for name, run in (("axk1", lambda: generate(ours, prompts, max_new_tokens=args.new_tokens, stop_ids=[])),
-                      ("transformers", lambda: theirs.generate(torch.tensor(prompts, device=device),
-                                                               max_new_tokens=args.new_tokens,
-                                                               min_new_tokens=args.new_tokens, do_sample=False))):
+    runs = [("axk1", lambda: generate(ours, prompts, max_new_tokens=args.new_tokens, stop_ids=[])),
+            ("transformers", lambda: theirs.generate(torch.tensor(prompts, device=device),
+                                                     max_new_tokens=args.new_tokens,
+                                                     min_new_tokens=args.new_tokens, do_sample=False))]
+    if device.type == "cuda":  # eager decoding at 32 rows is launch-bound on a GPU: the compiled step beside it
+        runs.insert(1, ("axk1_compiled", lambda: generate(ours, prompts, max_new_tokens=args.new_tokens, stop_ids=[],
+                                                          compile=True)))
+    for name, run in runs:
         run()  # warm-up
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -251,15 +255,17 @@ def decode(work: Path, args) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
         out[name] = args.rows * args.new_tokens / (time.perf_counter() - t)
-    return {"tokens_per_s": out, "ratio": out["axk1"] / out["transformers"]}
+    return {"tokens_per_s": out, "ratio": out["axk1"] / out["transformers"],
+            **({"ratio_compiled": out["axk1_compiled"] / out["transformers"]} if "axk1_compiled" in out else {})}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--smoke", action="store_true", help="CPU, axk1-tiny, a few steps: checks the script itself")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--train-seconds", type=float, default=150.0, help="end the training part after this long")
-    p.add_argument("--compiled-seconds", type=float, default=80.0, help="the same with [parallelism] compile")
+    p.add_argument("--train-seconds", type=float, default=100.0,
+                   help="end the training part after this long (the first steps compile FlexAttention: ~1 min)")
+    p.add_argument("--compiled-seconds", type=float, default=90.0, help="the same with [parallelism] compile")
     p.add_argument("--fsdp-steps", type=int, default=20, help="the torchrun part's steps (a checkpoint at half)")
     p.add_argument("--fsdp-layers", type=int, default=4, help="the torchrun part's decoder layers")
     p.add_argument("--hf-steps", type=int, default=10)
