@@ -125,17 +125,15 @@ def count_syncs(trainer: Trainer, steps: int = 2) -> dict:
         f = frames[-1] if frames else None
         sites[f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} {f.line}" if f else "?"] += 1
 
-    warnings.showwarning = record
     torch.cuda.set_sync_debug_mode("warn")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # restores the filters and showwarning on the way out
             warnings.simplefilter("always")
             warnings.showwarning = record
             for step in range(steps):
                 trainer.train_step(step)
     finally:
         torch.cuda.set_sync_debug_mode(0)
-        warnings.showwarning = shown
     return {"per_step": sum(sites.values()) / steps, "sites": dict(sites.most_common())}
 
 

@@ -26,17 +26,17 @@ def _prompt(n, seed):
     return [1] + torch.randint(3, 500, (n - 1,), generator=g).tolist()
 
 
-def _serve(model, prompts, max_tokens, oracle=None, temperature=0.0, then=(), **kw):
+def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0.0, then=(), **kw):
     """Submit every prompt at once, step the engine by hand to the end, then the same for the prompts in `then`;
-    (tokens per prompt, engine)."""
+    (tokens per prompt, engine). oracle {prompt: greedy tokens}: drafts from the known answer, every one right
+    (keep_all) or every third wrong on purpose."""
     engine = Engine(model, speculative=True, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
-    if oracle is not None:  # drafts from the known greedy answer (all kept), or wrong on purpose (none kept)
+    if oracle is not None:
         def draft(s):
             want = oracle[tuple(s.prompt)]
             k = len(s.tokens)
             right = want[k] if k < len(want) else 0
-            return (right if (k % 3 or oracle_keep_all) else (right + 1) % 500), None
-        oracle_keep_all = oracle.pop("keep_all", True)
+            return (right if (k % 3 or keep_all) else (right + 1) % 500), None
         engine.drafter._draft = draft
     events = queue.Queue()
     for wave in (list(enumerate(prompts)), [(len(prompts) + j, p) for j, p in enumerate(then)]):
@@ -60,8 +60,8 @@ def _serve(model, prompts, max_tokens, oracle=None, temperature=0.0, then=(), **
 def test_greedy_rows_give_plain_generation_whatever_the_drafts(model, drafts):
     prompts = [_prompt(n, seed) for seed, n in enumerate((3, 9, 17, 30))]
     want = [generate(model, [p], max_new_tokens=13, stop_ids=[]).tokens[0] for p in prompts]
-    oracle = None if drafts == "mtp" else {tuple(p): w for p, w in zip(prompts, want)} | {"keep_all": drafts == "oracle"}
-    got, engine = _serve(model, prompts, 13, oracle)
+    oracle = None if drafts == "mtp" else {tuple(p): w for p, w in zip(prompts, want)}
+    got, engine = _serve(model, prompts, 13, oracle, keep_all=drafts == "oracle")
     assert got == want
     d = engine.drafter
     assert d.drafted > 0
@@ -92,15 +92,11 @@ def test_sampled_rows_run_under_the_acceptance_rule(model):
     assert engine.drafter.drafted > 0
 
 
-def test_a_model_without_mtp_is_refused_with_what_to_do():
+def test_a_model_without_mtp_is_refused_with_what_to_do(model):
     plain = axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")).eval()
     with pytest.raises(ValueError, match="keep-mtp"):
         Engine(plain, speculative=True, max_model_len=64)
-    assert isinstance(Engine(model_with_mtp(), speculative=True, max_model_len=64).drafter, ServerDrafter)
-
-
-def model_with_mtp():
-    return axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny"), with_mtp=True).eval()
+    assert isinstance(Engine(model, speculative=True, max_model_len=64).drafter, ServerDrafter)
 
 
 @pytest.mark.e2e

@@ -104,7 +104,7 @@ class ServerDrafter:
                         eng._emit(s, int(logits_R2V[r, 1].argmax()))
                     else:
                         eng._take(s, logits_R2V[r, 1:2])
-                nxt_R2.append([d, s.tokens[-1] if s.tokens and s.length < len(s.all_tokens()) else 0])
+                nxt_R2.append([d, s.next_input() if s.pending else 0])  # the main model's token after d
                 last_R.append(2 * r + 1)
             else:
                 eng._emit(s, target)
