@@ -157,6 +157,32 @@ def test_rmsnorm_hand_written_backward_and_no_grad_path_match_autograd():
     with torch.inference_mode():
         torch.testing.assert_close(norm(x[:, 0]), y_ref[:, 0].detach())  # the decode path (strided rows too)
 
+def test_rmsnorm_bf16_backward_keeps_only_its_input_and_matches_autograd():
+    # FSDP2's bf16 path: x and w in bf16. The hand-written backward keeps x (bf16) and r (one fp32 per row), not
+    # autograd's fp32 copy of x plus the cast normalised x, and gives autograd's gradients.
+    from axk1.model.norm import RMSNorm
+
+    torch.manual_seed(0)
+    norm = RMSNorm(64, eps=1e-6).to(torch.bfloat16)
+    torch.nn.init.normal_(norm.weight)
+    x = torch.randn(4, 8, 64, dtype=torch.bfloat16, requires_grad=True)
+    upstream = torch.randn(4, 8, 64, dtype=torch.bfloat16)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = norm(x)
+    assert sorted((str(t.dtype), tuple(t.shape)) for t in saved if t.shape != (64,)) == [
+        ("torch.bfloat16", (4, 8, 64)), ("torch.float32", (4, 8, 1))]
+    y.backward(upstream)
+    x_ref = x.detach().clone().requires_grad_()
+    w_ref = norm.weight.detach().clone().requires_grad_()
+    x32 = x_ref.float()
+    y_ref = w_ref * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-6)).to(torch.bfloat16)
+    y_ref.backward(upstream)
+    assert torch.equal(y, y_ref)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(norm.weight.grad, w_ref.grad, rtol=2e-2, atol=5e-2)
+
+
 
 @pytest.mark.parametrize("interleave", [True, False])
 def test_rope_rotation_matrix_equals_apply_rope(interleave):

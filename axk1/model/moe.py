@@ -106,6 +106,25 @@ class _SwiGLU(torch.autograd.Function):
         return gate_up_M2F, None, grad_w_M1
 
 
+class _Combine(torch.autograd.Function):
+    """Σ over each token's K expert outputs: out[token_M[m]] += y[m], summed in `dtype`. `index_add_`'s own
+    backward keeps its whole source alive ([M, D], in the sum's dtype: fp32 under autocast) although the gradient
+    needs only the index; on the H200 check that was 25 KB a token and layer, the 13 GB the memory account missed
+    (docs/gpu.md). This one saves the index alone and reads the gradient back with one index_select."""
+
+    @staticmethod
+    def forward(ctx, y_MD: torch.Tensor, token_M: torch.Tensor, n_tokens: int, dtype: torch.dtype) -> torch.Tensor:
+        ctx.save_for_backward(token_M)
+        ctx.y_dtype = y_MD.dtype
+        return torch.zeros(n_tokens, y_MD.shape[1], dtype=dtype, device=y_MD.device).index_add_(0, token_M,
+                                                                                               y_MD.to(dtype))
+
+    @staticmethod
+    def backward(ctx, grad_ND: torch.Tensor):
+        token_M, = ctx.saved_tensors
+        return grad_ND.index_select(0, token_M).to(ctx.y_dtype), None, None, None
+
+
 def _compute_dtype(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The expert weights in the dtype their matmuls should run in: autocast's (bf16) when it is on — autocast
     does not cover `_grouped_mm`, which would otherwise run in fp32 (on CUDA its slow fallback) — else as they
@@ -156,7 +175,7 @@ class GroupedExperts(nn.Module):
                                                offs=offsets_E), self.width,
                              weights_NK.reshape(-1)[order_M, None].to(gate_up_EFD.dtype))
         y_MD = torch._grouped_mm(h_MF, down_EDF.transpose(-2, -1), offs=offsets_E)
-        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD.to(x_ND.dtype))
+        return _Combine.apply(y_MD, token_M, x_ND.shape[0], x_ND.dtype)
 
     def forward_loop(self, x_ND: torch.Tensor, idx_NK: torch.Tensor, weights_NK: torch.Tensor) -> torch.Tensor:
         """The plain per-expert loop: slow, obviously right; the reference the fast paths are tested against."""

@@ -64,6 +64,34 @@ class _RMSNormFp32(torch.autograd.Function):
         return grad_x, grad_w, None
 
 
+class _RMSNormLowPrecision(torch.autograd.Function):
+    """The same norm for bf16 inputs (FSDP2 gathers weights in bf16, so the residual stream is bf16): normalise in
+    fp32, cast back, then scale, as `rms_norm_no_grad`. Autograd through those ops would keep the fp32 copy of x and
+    the cast normalised x (6 bytes a value); this keeps x itself and r (2 bytes a value, 4 a row) and forms the
+    normalised x again in the backward (docs/gpu.md, "Memory")."""
+
+    @staticmethod
+    def forward(ctx, x_sD: torch.Tensor, w_D: torch.Tensor, eps: float) -> torch.Tensor:
+        r_s1 = _inv_rms(x_sD.float(), eps)
+        ctx.save_for_backward(x_sD, w_D, r_s1)
+        return w_D * (x_sD.float() * r_s1).to(x_sD.dtype)
+
+    @staticmethod
+    def backward(ctx, g_sD: torch.Tensor):
+        x_sD, w_D, r_s1 = ctx.saved_tensors
+        D = x_sD.shape[-1]
+        xhat_sD = x_sD.float() * r_s1
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = (g_sD.float() * xhat_sD.to(x_sD.dtype)).reshape(-1, D).sum(0).to(w_D.dtype)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            gxhat_sD = (g_sD * w_D).float()
+            c_s1 = (gxhat_sD * xhat_sD).sum(-1, keepdim=True).div_(D)
+            grad_x = gxhat_sD.addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1).to(x_sD.dtype)
+        return grad_x, grad_w, None
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -74,6 +102,8 @@ class RMSNorm(nn.Module):
         if (x.dtype == torch.float32 and self.weight.dtype == torch.float32 and torch.is_grad_enabled()
                 and (x.requires_grad or self.weight.requires_grad)):
             return _RMSNormFp32.apply(x, self.weight, self.eps)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return _RMSNormLowPrecision.apply(x, self.weight, self.eps)
         return rms_norm_no_grad(x, self.weight, self.eps)
 
     def reset_parameters(self) -> None:

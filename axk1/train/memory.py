@@ -1,22 +1,26 @@
 """Memory per GPU of a training step as this trainer allocates it (FSDP2 over dp_shard, experts split over ep inside
-it, HSDP replicas over dp_replicate; no pipeline or context parallelism). The planner (axk1/plan/memory.py) and
-`axk1 train --dry-run` use this one account. Bytes, then GB (1e9) in the breakdown:
+it, HSDP replicas over dp_replicate; context parallelism; no pipeline). The planner (axk1/plan/memory.py) and
+`axk1 train --dry-run` use this one account; tests/test_memory_account.py holds it to what autograd saves and what a
+whole step allocates (docs/gpu.md, "Memory"). Three compute paths:
+  bf16      FSDP2 MixedPrecisionPolicy(bf16): weights gathered in bf16, so the residual stream is bf16 too;
+  autocast  one process, bf16: fp32 weights and residual stream, matmuls in bf16 under autocast;
+  fp32      everything fp32 (CPU).
+Bytes, then GB (1e9) in the breakdown:
 
 * sharded state: every parameter (experts included: E/ep experts per ep rank, FSDP-sharded over the dp_shard/ep
   ranks that share them) is held as 1/dp_shard of an fp32 master weight (4 B), its fp32 gradient (4 B) and AdamW's
   two fp32 moments (8 B): 16 B per parameter / dp_shard.
-* gathered units: FSDP2 gathers one unit (a decoder layer: its dense part whole, its experts for this ep rank) in
+* gathered weights: FSDP2 gathers one unit (a decoder layer: its dense part whole, its experts for this ep rank) in
   the compute dtype, prefetches the next, and in the backward also holds the unit's unsharded gradient in the compute
-  dtype plus the fp32 copy it reduce-scatters. The root unit (embedding, head, final norm) stays gathered through
-  the step, with its gradient.
-* loss: the chunked head + cross-entropy (axk1/train/loss.py) keeps an fp32 copy of the head weight and its fp32
-  gradient, a [CHUNK_TOKENS, V] fp32 logits buffer and the fp32 gradient of the final hidden states.
-* activations of one micro-batch: with full recompute each layer keeps its input (D values) and the layer being
-  recomputed holds its whole activations; without, every layer holds them. Per token and layer (after Korthikanti
-  et al. 2022, written for MLA and a routed MoE; flash-style attention, so no T² term):
-      attention  2d + 2 r_q + H (2 qk + 2 v) + 2 (r_kv + rope) values + 4 H bytes (softmax statistics)
-      MoE        2d + (k + shared)(2d + 3 d_e) values + 4 E bytes (router scores)
-* reserved: 6 GB for the CUDA context, NCCL buffers and allocator fragmentation.
+  dtype plus the fp32 copy it reduce-scatters; the root unit (embedding, head, final norm) stays gathered through the
+  step, with its gradient. One process under autocast: the bf16 copy of every matmul weight (autocast caches them
+  for the forward and autograd keeps them for the backward).
+* loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
+  the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
+  activations'; while it runs, an fp32 copy of a bf16 head and its fp32 gradient, a [CHUNK_TOKENS, V] fp32 buffer.
+* activations of one micro-batch: without recompute every layer keeps what autograd saves for its backward
+  (`layer_bytes_per_token`, listed tensor by tensor); with full recompute each layer keeps its input and the layer
+  being recomputed holds all of its own; plus the residual stream's gradient and the embedding's output.
 """
 
 from __future__ import annotations
@@ -50,51 +54,107 @@ class StepMemory:
                 "reserved": self.reserved, "total": self.total}
 
 
-def activation_values_per_token_layer(c: ModelConfig) -> tuple[float, float]:
-    """(values held in the compute dtype, extra fp32 bytes) per token per decoder layer, without recompute."""
-    d, h = c.hidden_size, c.num_attention_heads
-    attention = 2 * d + 2 * c.q_lora_rank + h * (2 * c.qk_head_dim + 2 * c.v_head_dim) + 2 * (c.kv_lora_rank
-                                                                                              + c.qk_rope_head_dim)
-    active = c.num_experts_per_tok + c.n_shared_experts
-    moe = 2 * d + active * (2 * d + 3 * c.moe_intermediate_size)
-    return float(attention + moe), float(4 * h + 4 * c.n_routed_experts)
+PATHS = ("bf16", "autocast", "fp32")
+
+
+def compute_path(precision: str, one_process: bool) -> str:
+    """The trainer's compute path for a recipe's [parallelism] precision: bf16 in one process runs under autocast,
+    under torchrun through FSDP2's mixed precision (axk1/train/trainer.py)."""
+    if precision == "fp32":
+        return "fp32"
+    return "autocast" if one_process else "bf16"
+
+
+def layer_bytes_per_token(c: ModelConfig, moe: bool, path: str, attention_kernel: bool = True) -> float:
+    """Bytes autograd keeps per token for one decoder layer's backward (no recompute), tensor by tensor as the model
+    saves them (tests/test_memory_account.py measures each on CPU). `attention_kernel`: count what the fused
+    attention keeps (FlexAttention on a GPU: q, k, v, output and the row logsumexps; CPU's kernel keeps others)."""
+    if path not in PATHS:
+        raise ValueError(f"compute path {path!r}: one of {PATHS}")
+    b = 4 if path == "fp32" else 2          # matmul inputs and outputs
+    r = 2 if path == "bf16" else 4          # the residual stream, which the norms keep
+    D, H = c.hidden_size, c.num_attention_heads
+    norm = r * D + 4                        # the norm's input and its 1/rms per row (axk1/model/norm.py)
+    # the normalised input as the matmuls after a norm keep it: one tensor, except under autocast, which casts it
+    # to bf16 once per consuming matmul
+    def consumed(n: int) -> float:
+        return n * b * D if path == "autocast" else b * D
+    attention = (norm + consumed(2)                                   # q_a and kv_a read the same input
+                 + 2 * b * c.q_lora_rank + 4                          # q_a's output (its norm's input), q_b's input
+                 + b * (c.kv_lora_rank + c.qk_rope_head_dim) + 4      # kv_a's output (the latent and rope key)
+                 + b * c.kv_lora_rank                                 # kv_b's input (the normalised latent)
+                 + 2 * b * c.qk_rope_head_dim                         # rope's cos and sin for q and k
+                 + b * H * c.v_head_dim)                              # o_proj's input
+    if attention_kernel:
+        attention += b * H * (2 * c.qk_head_dim + 2 * c.v_head_dim) + 4 * H
+    if not moe:
+        return attention + norm + consumed(2) + 4 * b * c.intermediate_size  # gate, up, silu(gate), the product
+    K, F, E = c.num_experts_per_tok, c.moe_intermediate_size, c.n_routed_experts
+    router = 4 * D if path != "fp32" else 0  # its fp32 input (fp32: the same tensor the experts read)
+    experts = b * K * (D + 2 * F + F + F + 1)  # per assignment: input, gate_up, silu(gate), product, routing weight
+    shared = 4 * b * F * c.n_shared_experts
+    indices = 8 * (5 * K + c.topk_group)       # int64: the top-k choice, gathers, the sort order and its tokens
+    return attention + norm + consumed(2) + router + 4 * E + indices + experts + shared + norm  # + post-MoE norm
+
+
+def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
+    """The bf16 copies of the matmul weights one process keeps under autocast: all but the embedding, the head
+    (the chunked loss reads it in fp32), the fp32 router and the norms."""
+    norms = c.hidden_size * 3 * c.num_hidden_layers
+    return 2 * (total_params - 2 * c.vocab_size * c.hidden_size - c.n_routed_experts * c.hidden_size
+                * (c.num_hidden_layers - c.first_k_dense_replace) - norms)
 
 
 def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1, cp: int = 1,
-                recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1,
+                recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1, one_process: bool = False,
                 total_params: int | None = None) -> StepMemory:
-    """Peak memory per GPU of one training step (see the module docstring for each term). `total_params` (MTP
-    included) skips counting them on a meta model, for callers that evaluate many layouts (the planner)."""
+    """Peak memory per GPU of one training step (see the module docstring for each term). `one_process`: the trainer
+    runs without torchrun (no FSDP2; bf16 then means autocast). `total_params` (MTP included) skips counting them
+    on a meta model, for callers that evaluate many layouts (the planner)."""
     if total_params is None:
         counts = count_parameters(c, with_mtp=mtp_depth > 0)
         total_params = counts["total"] + counts["mtp"]
     total = total_params
-    act_bytes = 2 if precision == "bf16" else 4
+    path = compute_path(precision, one_process)
+    b = 4 if path == "fp32" else 2   # compute dtype
+    r = 2 if path == "bf16" else 4   # residual stream, final hidden states
     D, V = c.hidden_size, c.vocab_size
     state = STATE_BYTES_PER_PARAM * total / (dp_shard * cp)  # the cp ranks share the model's state too
 
-    layers = c.num_hidden_layers + (c.num_nextn_predict_layers if mtp_depth > 0 else 0)
-    routed_per_moe_layer = 3 * D * c.moe_intermediate_size * c.n_routed_experts
-    moe_layers = c.num_hidden_layers - c.first_k_dense_replace + (c.num_nextn_predict_layers if mtp_depth > 0 else 0)
+    depth = mtp_depth if c.num_nextn_predict_layers else 0
+    layers = c.num_hidden_layers + (c.num_nextn_predict_layers if depth > 0 else 0)
     root = 2 * V * D + D  # embedding, head, final norm (separate weights)
-    body = total - root
-    dense_per_layer = (body - routed_per_moe_layer * moe_layers) / layers
-    unit = dense_per_layer + routed_per_moe_layer / ep  # the largest unit: a MoE layer with this rank's experts
-    # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
-    gathered = max(2 * unit * act_bytes, unit * (2 * act_bytes + 4)) + root * (2 * act_bytes + 4)
+    if one_process:
+        gathered = autocast_weight_bytes(c, total) if path == "autocast" else 0.0
+    else:
+        routed_per_moe_layer = 3 * D * c.moe_intermediate_size * c.n_routed_experts
+        moe_layers = c.num_hidden_layers - c.first_k_dense_replace + (c.num_nextn_predict_layers if depth > 0 else 0)
+        dense_per_layer = (total - root - routed_per_moe_layer * moe_layers) / layers
+        unit = dense_per_layer + routed_per_moe_layer / ep  # the largest unit: a MoE layer with this rank's experts
+        # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
+        gathered = max(2 * unit * b, unit * (2 * b + 4)) + root * (2 * b + 4)
 
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
-    loss = 4 * V * D * 2 + 4 * CHUNK_TOKENS * V + 4 * tokens * D
+    head_b = 2 if path == "bf16" else 4   # the head weight as the loss reads it (FSDP2's gathered bf16, else fp32)
+    losses = 1 + depth
+    loss = losses * (head_b * V * D + r * tokens * D) + 4 * CHUNK_TOKENS * V
+    if head_b == 2:
+        loss += 2 * 4 * V * D + 4 * tokens * D  # its fp32 copy and fp32 gradient, d(hidden) before the cast
 
-    values, fp32_bytes = activation_values_per_token_layer(c)
-    full_layer = tokens * (values * act_bytes + fp32_bytes)
-    if recompute:
-        activations = tokens * layers * D * act_bytes + full_layer
+    moe_layer = layer_bytes_per_token(c, True, path)
+    dense_layer = layer_bytes_per_token(c, False, path)
+    n_dense = min(c.first_k_dense_replace, c.num_hidden_layers)
+    norm = r * D + 4
+    # MTP: its layer, two input norms, the projection's input (both normalised halves) and the output norm
+    mtp = depth * (moe_layer + 3 * norm + 2 * b * D)
+    if recompute:  # each layer keeps its input; the layer recomputed for its backward holds all of its own
+        per_token = layers * r * D + max(moe_layer, dense_layer) + depth * (3 * norm + 2 * b * D)
     else:
-        activations = layers * full_layer
-    activations += tokens * D * act_bytes * 4  # embeddings out, final norm in/out, the hidden states' gradient
+        per_token = n_dense * dense_layer + (c.num_hidden_layers - n_dense) * moe_layer + mtp
+    per_token += norm + 8 + 2 * r * D  # final norm, token ids; the residual stream's gradient and the embeddings
+    activations = tokens * per_token
     if cp > 1:  # one layer's keys and values expanded from the gathered latents of the whole rows
         S = micro_batch * seq_len
         activations += S * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
-                            * (c.qk_head_dim + c.v_head_dim)) * act_bytes
+                            * (c.qk_head_dim + c.v_head_dim)) * b
     return StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, activations / 1e9, RESERVED_BYTES / 1e9)

@@ -1,0 +1,148 @@
+"""The memory account (axk1/train/memory.py) against what the trainer really allocates, on CPU: the bytes autograd
+keeps per token for each decoder layer, tensor by tensor, and the peak of a whole training step (torch's MemTracker).
+The H200 check found the account 13 GB low for one eager process (docs/gpu.md, "Memory"); these tests hold it to
+measurement on every compute path (FSDP2's bf16, one process under autocast, fp32)."""
+
+import contextlib
+
+import pytest
+import torch
+
+from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1.train.loss import Objective
+from axk1.train.memory import compute_path, layer_bytes_per_token, step_memory
+
+SHAPES = {
+    "wide-experts": dict(hidden_size=96, intermediate_size=256, moe_intermediate_size=48, num_hidden_layers=3,
+                         num_attention_heads=4, q_lora_rank=64, kv_lora_rank=32, qk_nope_head_dim=16,
+                         qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8, num_experts_per_tok=2),
+    "many-heads": dict(hidden_size=64, intermediate_size=160, moe_intermediate_size=32, num_hidden_layers=3,
+                       num_attention_heads=8, q_lora_rank=48, kv_lora_rank=24, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                       v_head_dim=12, n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2),
+}
+
+
+def _kernel_storages(loss: torch.Tensor) -> set[int]:
+    """Storages the fused attention kernel saved (its own account term: FlexAttention keeps other tensors on a GPU
+    than CPU's kernel, which also keeps the dense mask)."""
+    out, todo, seen = set(), [loss.grad_fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if "Attention" in node.name():
+            for name in dir(node):
+                if name.startswith("_saved_") and isinstance(value := getattr(node, name), torch.Tensor):
+                    out.add(value.untyped_storage().data_ptr())
+        todo.extend(f for f, _ in node.next_functions)
+    return out
+
+
+def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int) -> list[float]:
+    """Bytes autograd keeps for each decoder layer's backward after one forward of the training objective: unique
+    storages, parameters and the attention kernel's excluded."""
+    layer_of: list[int] = []  # the decoder layer running now (hooks return None: nothing replaced)
+
+    def enter(i: int) -> None:
+        layer_of.append(i)
+
+    def leave() -> None:
+        layer_of.pop()
+
+    for i, layer in enumerate(model.model.layers):
+        layer.register_forward_pre_hook(lambda m, a, i=i: enter(i))
+        layer.register_forward_hook(lambda m, a, o: leave())
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, tuple[int, int]] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if layer_of and ptr not in params and ptr not in saved:
+            saved[ptr] = (layer_of[-1], t.untyped_storage().nbytes())
+        return t
+
+    g = torch.Generator().manual_seed(T)
+    ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g)
+    docs = (torch.arange(T) >= T // 3).long().expand(B, T)  # two documents a row: a real document mask
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if path == "autocast" else contextlib.nullcontext()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
+        out = Objective(model)(ids, docs, 0.3, None)
+    kernel = _kernel_storages(out.total)
+    per_layer = [0.0] * len(model.model.layers)
+    for ptr, (layer, nbytes) in saved.items():
+        if ptr not in kernel:
+            per_layer[layer] += nbytes
+    return per_layer
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("path", ["bf16", "autocast", "fp32"])
+def test_each_layer_keeps_what_the_account_counts_per_token(shape, path):
+    """The account's bytes per token of a dense and a MoE layer equal the growth of what autograd keeps for them
+    between two batch lengths (the growth cancels what does not scale with tokens: cast weights)."""
+    config = ModelConfig.from_preset("axk1-tiny").replace(**SHAPES[shape])
+    torch.manual_seed(0)
+    model = AXK1ForCausalLM(config, with_mtp=True)
+    if path == "bf16":  # what FSDP2's MixedPrecisionPolicy(param_dtype=bf16) hands each layer
+        model = model.to(torch.bfloat16)
+    B, T1, T2 = 2, 48, 96
+    short, long = _saved_bytes_per_layer(model, path, B, T1), _saved_bytes_per_layer(model, path, B, T2)
+    measured = [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
+    dense = layer_bytes_per_token(config, False, path, attention_kernel=False)
+    moe = layer_bytes_per_token(config, True, path, attention_kernel=False)
+    assert measured[0] == pytest.approx(dense, rel=0.02), (measured, dense)
+    for m in measured[1:]:
+        assert m == pytest.approx(moe, rel=0.02), (measured, moe)
+
+
+def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():
+    """The sum of each token's expert outputs kept its whole [N*K, D] source for a backward that needs only the
+    index (index_add_'s own): 25 KB a token and layer on the H200 check, the 13 GB the account missed."""
+    from axk1.model.moe import _Combine
+
+    y = torch.randn(12, 8, requires_grad=True)
+    token = torch.arange(12) // 3
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        out = _Combine.apply(y, token, 4, torch.float32)
+    assert [tuple(t.shape) for t in kept] == [(12,)]
+    out.backward(torch.arange(32.0).view(4, 8))
+    torch.testing.assert_close(y.grad, torch.arange(32.0).view(4, 8)[token])
+
+
+@pytest.mark.parametrize("precision,recompute", [("bf16", "none"), ("fp32", "none"), ("bf16", "full")])
+def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision, recompute):
+    """One process, one training step under MemTracker: the peak never exceeds the account, and without recompute
+    what is not weights or optimizer state (activations, the loss's gradients, autocast's weight copies) is within
+    10% of the account's terms for them (the CPU attention kernel adds its dense mask, which a GPU does not keep)."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    from axk1.train.recipe import load_recipe
+    from axk1.train.trainer import Trainer
+    from tests.train_helpers import write_recipe
+
+    B, T = 4, 128
+    monkeypatch.chdir(tmp_path)
+    shape = ", ".join(f"{k} = {v}" for k, v in SHAPES["wide-experts"].items())
+    path = write_recipe(tmp_path, sections={
+        "model": f"overrides = {{ {shape}, vocab_size = 512 }}",
+        "parallelism": f'precision = "{precision}"\nactivation_checkpointing = "{recompute}"'})
+    path.write_text(path.read_text().replace("seq_len = 32", f"seq_len = {T}")
+                    .replace("global_sequences = 8", f"global_sequences = {B}").replace("micro_batch = 4",
+                                                                                       f"micro_batch = {B}"))
+    trainer = Trainer(load_recipe(path))
+    trainer.callbacks = []
+    trainer.train_step(0)
+    tracker = MemTracker()
+    tracker.track_external(trainer.objective, trainer.optimizer)
+    with tracker:
+        trainer.train_step(1)
+    peak = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
+    account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B, precision=precision,
+                          recompute=recompute == "full", mtp_depth=1, one_process=True)
+    assert peak["Total"] <= (account.total - account.reserved) * 1e9
+    if recompute == "none":
+        not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
+        assert not_state == pytest.approx((account.gathered + account.loss + account.activations) * 1e9, rel=0.10)
+    assert compute_path(precision, one_process=True) == ("autocast" if precision == "bf16" else "fp32")
