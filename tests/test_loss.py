@@ -98,3 +98,40 @@ def test_the_sync_free_loop_reads_the_device_once_per_call_not_per_chunk(loop):
     with CountReads():
         linear_cross_entropy(h, w, labels, chunk_size=4)  # 10 chunks
     assert CountReads.n == 1 if loop else CountReads.n >= 10
+
+
+@pytest.mark.parametrize("how", ["bf16-hidden", "autocast"])
+def test_bf16_runs_take_the_head_matmuls_in_bf16_and_stay_close_to_fp32(how, loop):
+    """FSDP2's bf16 path hands the loss bf16 hidden states and head; one process runs under autocast. Either way the
+    head's matmuls run in bf16 (twice TF32's rate on a GPU) with fp32 logits, loss and gradient sums; the loss and
+    gradients stay within bf16 rounding of the fp32 ones."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    g = torch.Generator().manual_seed(0)
+    h32, w32 = torch.randn(70, 32, generator=g), torch.randn(90, 32, generator=g) / 4
+    labels = torch.randint(0, 90, (70,), generator=g)
+    labels[[2, 40]] = IGNORE_INDEX
+    ref_h, ref_w = h32.clone().requires_grad_(), w32.clone().requires_grad_()
+    ref = F.cross_entropy(ref_h @ ref_w.T, labels, ignore_index=IGNORE_INDEX)
+    ref.backward()
+    dtype = torch.bfloat16 if how == "bf16-hidden" else torch.float32
+    h, w = h32.to(dtype).requires_grad_(), w32.to(dtype).requires_grad_()
+
+    class MatmulDtypes(TorchDispatchMode):
+        seen: set = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten.mm.default, torch.ops.aten.mm.out, torch.ops.aten.addmm_.default):
+                MatmulDtypes.seen.add(args[0].dtype if func is not torch.ops.aten.addmm_.default else args[1].dtype)
+            return func(*args, **(kwargs or {}))
+
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=how == "autocast")
+    with MatmulDtypes(), autocast:
+        loss = linear_cross_entropy(h, w, labels, chunk_size=16)
+    assert MatmulDtypes.seen == {torch.bfloat16}
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert h.grad.dtype == dtype and w.grad.dtype == dtype
+    torch.testing.assert_close(loss, ref.detach(), rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(h.grad.float(), ref_h.grad, rtol=0.05, atol=2e-3)
+    torch.testing.assert_close(w.grad.float(), ref_w.grad, rtol=0.05, atol=2e-3)

@@ -4,6 +4,7 @@ The H200 check found the account 13 GB low for one eager process (docs/gpu.md, "
 measurement on every compute path (FSDP2's bf16, one process under autocast, fp32)."""
 
 import contextlib
+import weakref
 
 import pytest
 import torch
@@ -20,6 +21,14 @@ SHAPES = {
                        num_attention_heads=8, q_lora_rank=48, kv_lora_rank=24, qk_nope_head_dim=8, qk_rope_head_dim=8,
                        v_head_dim=12, n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2),
 }
+
+
+class _Kept:
+    """A saved tensor as the graph holds it, with the decoder layer that saved it."""
+    __slots__ = ("t", "layer", "__weakref__")
+
+    def __init__(self, t: torch.Tensor, layer: int | None) -> None:
+        self.t, self.layer = t, layer
 
 
 def _kernel_storages(loss: torch.Tensor) -> set[int]:
@@ -54,25 +63,27 @@ def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int) ->
         layer.register_forward_pre_hook(lambda m, a, i=i: enter(i))
         layer.register_forward_hook(lambda m, a, o: leave())
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    saved: dict[int, tuple[int, int]] = {}
+    kept: list[weakref.ref] = []  # in saving order; what the graph still holds at the end (a dropped node frees its own)
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        ptr = t.untyped_storage().data_ptr()
-        if layer_of and ptr not in params and ptr not in saved:
-            saved[ptr] = (layer_of[-1], t.untyped_storage().nbytes())
-        return t
+    def pack(t: torch.Tensor) -> _Kept:
+        box = _Kept(t, layer_of[-1] if layer_of else None)
+        kept.append(weakref.ref(box))
+        return box
 
     g = torch.Generator().manual_seed(T)
     ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g)
     docs = (torch.arange(T) >= T // 3).long().expand(B, T)  # two documents a row: a real document mask
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if path == "autocast" else contextlib.nullcontext()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t), autocast:
         out = Objective(model)(ids, docs, 0.3, None)
     kernel = _kernel_storages(out.total)
     per_layer = [0.0] * len(model.model.layers)
-    for ptr, (layer, nbytes) in saved.items():
-        if ptr not in kernel:
-            per_layer[layer] += nbytes
+    counted: set[int] = set()
+    for box in filter(None, (ref() for ref in kept)):
+        ptr = box.t.untyped_storage().data_ptr()
+        if box.layer is not None and ptr not in params | kernel | counted:
+            counted.add(ptr)
+            per_layer[box.layer] += box.t.untyped_storage().nbytes()
     return per_layer
 
 
@@ -91,9 +102,9 @@ def test_each_layer_keeps_what_the_account_counts_per_token(shape, path):
     measured = [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
     dense = layer_bytes_per_token(config, False, path, attention_kernel=False)
     moe = layer_bytes_per_token(config, True, path, attention_kernel=False)
-    assert measured[0] == pytest.approx(dense, rel=0.02), (measured, dense)
+    assert measured[0] == pytest.approx(dense, rel=0.01), (measured, dense)
     for m in measured[1:]:
-        assert m == pytest.approx(moe, rel=0.02), (measured, moe)
+        assert m == pytest.approx(moe, rel=0.01), (measured, moe)
 
 
 def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():

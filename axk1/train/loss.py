@@ -32,7 +32,7 @@ def sync_free_loss(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-def _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w32_VD):
+def _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w_VD):
     """CPU: one pass (softmax, in place) instead of two (log_softmax, then exp for the gradient); the loss reads the
     label's log-probability off the softmax (relative error ~1e-7) except where it underflowed, where those few rows'
     exact log-softmax is recomputed (their logits were overwritten by the probabilities)."""
@@ -41,32 +41,43 @@ def _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w32_VD):
     nll_C = -p_label_C.log()
     tiny_C = (p_label_C < 1e-30).nonzero()[:, 0]
     if tiny_C.numel():
-        logits_tV = h_CD[tiny_C] @ w32_VD.T
+        logits_tV = h_CD[tiny_C].float() @ w_VD.float().T
         nll_C[tiny_C] = -torch.log_softmax(logits_tV, dim=-1).gather(1, labels_C[tiny_C, None])[:, 0]
     return nll_C, prob_CV
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N):
+    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N, low: torch.dtype | None):
         valid_N = labels_N != IGNORE_INDEX
         n_valid = int(valid_N.sum())
         if n_valid == 0:
             raise ValueError("every label is ignored (-100): the loss is undefined for this batch")
         safe_labels_N = labels_N.clamp(min=0)
-        w32_VD = w_VD.float()
+        # The head's three matmuls per chunk run in fp32 for an fp32 run (TF32 on a GPU), in `low` (bf16) for a bf16
+        # one, as torchtitan's bf16 head does: on a GPU they are half of a small model's FLOPs (two heads with MTP)
+        # and bf16 tensor cores run them at twice TF32's rate. Logits, softmax, loss and the head's gradient are
+        # still formed and summed in fp32.
+        w_mm_VD = w_VD.float() if low is None else w_VD.to(low)
         scale = 1.0 / n_valid
         loss = torch.zeros((), dtype=torch.float32, device=h_ND.device)
         grad_h_ND = torch.empty_like(h_ND, dtype=torch.float32) if need_grad else None
-        grad_w_VD = torch.empty_like(w32_VD) if need_grad else None  # the first chunk overwrites it (beta = 0)
+        grad_w_VD = None  # fp32; fp32 runs: the first chunk overwrites it (beta = 0); bf16: chunks add into zeros
+        if need_grad:
+            grad_w_VD = torch.empty_like(w_VD, dtype=torch.float32) if low is None else torch.zeros_like(
+                w_VD, dtype=torch.float32)
         # One [C, V] buffer serves every chunk: logits, then (in place) probabilities, then the gradient. Reusing it
         # keeps it in cache and spares a fresh multi-MB allocation (and its page faults) per chunk on CPU.
         buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32, device=h_ND.device)
         sync_free = sync_free_loss(h_ND.device)
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
-            h_CD = h_ND[start:end].float()
-            logits_CV = torch.mm(h_CD, w32_VD.T, out=buffer_CV[: end - start])
+            if low is None:
+                h_CD = h_ND[start:end].float()
+                logits_CV = torch.mm(h_CD, w_mm_VD.T, out=buffer_CV[: end - start])
+            else:
+                h_CD = h_ND[start:end].to(low)
+                logits_CV = buffer_CV[: end - start].copy_(torch.mm(h_CD, w_mm_VD.T))
             rows = torch.arange(end - start, device=h_ND.device)
             labels_C, valid_C = safe_labels_N[start:end], valid_N[start:end]
             if sync_free:
@@ -77,7 +88,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 nll_C = lse_C - logit_label_C
                 prob_CV = logits_CV.sub_(lse_C[:, None]).exp_()
             else:
-                nll_C, prob_CV = _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w32_VD)
+                nll_C, prob_CV = _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w_mm_VD)
             nll_C = nll_C * valid_C
             loss += nll_C.sum()
             if token_loss_N is not None:
@@ -91,8 +102,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     ignored_C = (~valid_C).nonzero()[:, 0]
                     if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
                         grad_CV[ignored_C] = 0.0
-                torch.mm(grad_CV, w32_VD, out=grad_h_ND[start:end])
-                grad_w_VD.addmm_(grad_CV.T, h_CD, beta=0 if start == 0 else 1, alpha=scale)
+                if low is None:
+                    torch.mm(grad_CV, w_mm_VD, out=grad_h_ND[start:end])
+                    grad_w_VD.addmm_(grad_CV.T, h_CD, beta=0 if start == 0 else 1, alpha=scale)
+                else:
+                    g_CV = grad_CV.to(low)
+                    grad_h_ND[start:end] = torch.mm(g_CV, w_mm_VD)
+                    grad_w_VD.add_(torch.mm(g_CV.T, h_CD), alpha=scale)
         # The gradients are final here; backward only scales them by the upstream gradient. They are kept on ctx
         # (not saved tensors) so that backward can hand them over without another copy of each.
         ctx.grads = (grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype)) if need_grad else None
@@ -110,20 +126,24 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if grad_loss.device.type != "cpu" or float(grad_loss) != 1.0:
             grad_h_ND.mul_(grad_loss)
             grad_w_VD.mul_(grad_loss)
-        return grad_h_ND, grad_w_VD, None, None, None, None
+        return grad_h_ND, grad_w_VD, None, None, None, None, None
 
 
 def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor,
                          chunk_size: int = CHUNK_TOKENS, token_loss_N: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of softmax(h @ weight.T) against labels (IGNORE_INDEX = -100 skipped), in fp32.
     `token_loss_N`, if given (fp32 [N]), receives each token's loss (0 where ignored) at no extra cost: the
-    trainer's per-domain losses."""
+    trainer's per-domain losses. Under autocast, or with bf16 hidden states (FSDP2's bf16 path), the head's
+    matmuls run in that dtype; logits, loss and gradients stay fp32."""
     if h_ND.dim() != 2 or labels_N.shape != h_ND.shape[:1]:
         raise ValueError(f"expected h [N, D] and labels [N], got {tuple(h_ND.shape)} and {tuple(labels_N.shape)}")
     need_grad = torch.is_grad_enabled() and (h_ND.requires_grad or weight_VD.requires_grad)
     if token_loss_N is not None and (token_loss_N.shape != labels_N.shape or token_loss_N.dtype != torch.float32):
         raise ValueError(f"token_loss_N must be float32 of shape {tuple(labels_N.shape)}")
-    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N)
+    device = h_ND.device.type
+    low = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
+           else h_ND.dtype if h_ND.dtype in (torch.bfloat16, torch.float16) else None)
+    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N, low)
 
 
 def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None) -> torch.Tensor:

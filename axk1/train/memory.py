@@ -17,7 +17,8 @@ Bytes, then GB (1e9) in the breakdown:
   for the forward and autograd keeps them for the backward).
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
-  activations'; while it runs, an fp32 copy of a bf16 head and its fp32 gradient, a [CHUNK_TOKENS, V] fp32 buffer.
+  activations'; while it runs, a [CHUNK_TOKENS, V] fp32 logits buffer and, on the bf16 paths (bf16 matmuls), the
+  head in bf16, the fp32 sum of its gradient and one chunk's bf16 gradient and logits.
 * activations of one micro-batch: without recompute every layer keeps what autograd saves for its backward
   (`layer_bytes_per_token`, listed tensor by tensor); with full recompute each layer keeps its input and the layer
   being recomputed holds all of its own; plus the residual stream's gradient and the embedding's output.
@@ -83,7 +84,7 @@ def layer_bytes_per_token(c: ModelConfig, moe: bool, path: str, attention_kernel
                  + 2 * b * c.q_lora_rank + 4                          # q_a's output (its norm's input), q_b's input
                  + b * (c.kv_lora_rank + c.qk_rope_head_dim) + 4      # kv_a's output (the latent and rope key)
                  + b * c.kv_lora_rank                                 # kv_b's input (the normalised latent)
-                 + 2 * b * c.qk_rope_head_dim                         # rope's cos and sin for q and k
+                 + (2 * b * c.qk_rope_head_dim if b == 2 else 0)      # rope's cos and sin in bf16 (fp32: shared)
                  + b * H * c.v_head_dim)                              # o_proj's input
     if attention_kernel:
         attention += b * H * (2 * c.qk_head_dim + 2 * c.v_head_dim) + 4 * H
@@ -93,8 +94,8 @@ def layer_bytes_per_token(c: ModelConfig, moe: bool, path: str, attention_kernel
     router = 4 * D if path != "fp32" else 0  # its fp32 input (fp32: the same tensor the experts read)
     experts = b * K * (D + 2 * F + F + F + 1)  # per assignment: input, gate_up, silu(gate), product, routing weight
     shared = 4 * b * F * c.n_shared_experts
-    indices = 8 * (5 * K + c.topk_group)       # int64: the top-k choice, gathers, the sort order and its tokens
-    return attention + norm + consumed(2) + router + 4 * E + indices + experts + shared + norm  # + post-MoE norm
+    routing = 4 * E + 4 * K + 4 + 3 * 8 * K    # fp32 scores, chosen scores and their sum; int64 choice, order, tokens
+    return attention + norm + consumed(2) + router + routing + experts + shared + norm  # + the post-MoE norm
 
 
 def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
@@ -135,11 +136,13 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
         gathered = max(2 * unit * b, unit * (2 * b + 4)) + root * (2 * b + 4)
 
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
-    head_b = 2 if path == "bf16" else 4   # the head weight as the loss reads it (FSDP2's gathered bf16, else fp32)
+    head_b = 2 if path == "bf16" else 4   # the head's gradient as the loss keeps it (the weight's dtype)
     losses = 1 + depth
-    loss = losses * (head_b * V * D + r * tokens * D) + 4 * CHUNK_TOKENS * V
-    if head_b == 2:
-        loss += 2 * 4 * V * D + 4 * tokens * D  # its fp32 copy and fp32 gradient, d(hidden) before the cast
+    loss = losses * (head_b * V * D + r * tokens * D) + 4 * CHUNK_TOKENS * V  # kept gradients; logits buffer
+    if path == "autocast":  # the head's bf16 copy, a chunk's bf16 head gradient and bf16 logits
+        loss += 2 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V
+    elif path == "bf16":    # the fp32 head gradient being summed, a chunk's bf16 one, bf16 logits, fp32 d(hidden)
+        loss += 4 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V + 4 * tokens * D
 
     moe_layer = layer_bytes_per_token(c, True, path)
     dense_layer = layer_bytes_per_token(c, False, path)
