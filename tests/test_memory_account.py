@@ -48,9 +48,10 @@ def _kernel_storages(loss: torch.Tensor) -> set[int]:
     return out
 
 
-def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int) -> list[float]:
+def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int, kernel_too: bool = False) -> list[float]:
     """Bytes autograd keeps for each decoder layer's backward after one forward of the training objective: unique
-    storages, parameters and the attention kernel's excluded."""
+    storages, parameters and (unless `kernel_too`) the attention kernel's excluded. On the model's device."""
+    device = next(model.parameters()).device
     layer_of: list[int] = []  # the decoder layer running now (hooks return None: nothing replaced)
 
     def enter(i: int) -> None:
@@ -71,12 +72,12 @@ def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int) ->
         return box
 
     g = torch.Generator().manual_seed(T)
-    ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g)
-    docs = (torch.arange(T) >= T // 3).long().expand(B, T)  # two documents a row: a real document mask
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if path == "autocast" else contextlib.nullcontext()
+    ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g).to(device)
+    docs = (torch.arange(T) >= T // 3).long().expand(B, T).to(device)  # two documents a row: a real document mask
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if path == "autocast" else contextlib.nullcontext()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t), autocast:
         out = Objective(model)(ids, docs, 0.3, None)
-    kernel = _kernel_storages(out.total)
+    kernel = set() if kernel_too else _kernel_storages(out.total)
     per_layer = [0.0] * len(model.model.layers)
     counted: set[int] = set()
     for box in filter(None, (ref() for ref in kept)):
@@ -105,6 +106,26 @@ def test_each_layer_keeps_what_the_account_counts_per_token(shape, path):
     assert measured[0] == pytest.approx(dense, rel=0.01), (measured, dense)
     for m in measured[1:]:
         assert m == pytest.approx(moe, rel=0.01), (measured, moe)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention's kernel and its backward need a GPU "
+                    "(benchmarks/gpu_check.sh runs this)")
+@pytest.mark.parametrize("path", ["bf16", "autocast"])
+def test_on_a_gpu_each_layer_with_its_attention_kernel_keeps_what_the_account_counts(path):
+    """The same census on CUDA, the compiled FlexAttention kernel's saved tensors included (q, k, v, output and
+    the logsumexps, in the account)."""
+    config = ModelConfig.from_preset("axk1-tiny").replace(**SHAPES["wide-experts"])
+    torch.manual_seed(0)
+    model = AXK1ForCausalLM(config, with_mtp=True).cuda()
+    if path == "bf16":
+        model = model.to(torch.bfloat16)
+    B, T1, T2 = 2, 256, 512
+    short = _saved_bytes_per_layer(model, path, B, T1, kernel_too=True)
+    long = _saved_bytes_per_layer(model, path, B, T2, kernel_too=True)
+    measured = [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
+    assert measured[0] == pytest.approx(layer_bytes_per_token(config, False, path), rel=0.03), measured
+    for m in measured[1:]:
+        assert m == pytest.approx(layer_bytes_per_token(config, True, path), rel=0.03), measured
 
 
 def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():

@@ -14,6 +14,8 @@ import signal
 import time
 from pathlib import Path
 
+import torch
+
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
@@ -43,8 +45,8 @@ def is_log_step(trainer, row: dict) -> bool:
 
 
 class SpeedMonitor(Callback):
-    """tokens/s and MFU since the previous log row, the per-domain losses gathered since then, and the progress
-    bar's figures, added to each log row."""
+    """tokens/s and MFU since the previous log row, the per-domain losses gathered since then, on a GPU the peak
+    memory allocated so far, and the progress bar's figures, added to each log row."""
 
     def __init__(self) -> None:
         self.peak, self.t_last, self.tokens_last = 0.0, 0.0, 0
@@ -63,6 +65,8 @@ class SpeedMonitor(Callback):
         row.update(trainer.domain_losses())
         row.update(tokens_per_s=tps, mfu=tps * flops / self.peak if self.peak else None,
                    skipped_total=trainer.state.skipped_steps)
+        if trainer.device.type == "cuda":  # the allocator's peak so far (a host-side counter: no sync)
+            row["memory_peak_gb"] = torch.cuda.max_memory_allocated(trainer.device) / 1e9
         self.t_last, self.tokens_last = now, trainer.state.tokens
         if getattr(trainer, "bar", None) is not None:
             val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
