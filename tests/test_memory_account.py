@@ -3,15 +3,12 @@ keeps per token for each decoder layer, tensor by tensor, and the peak of a whol
 The H200 check found the account 13 GB low for one eager process (docs/gpu.md, "Memory"); these tests hold it to
 measurement on every compute path (FSDP2's bf16, one process under autocast, fp32)."""
 
-import contextlib
-import weakref
-
 import pytest
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
-from axk1.train.loss import Objective
 from axk1.train.memory import compute_path, layer_bytes_per_token, step_memory
+from axk1.train.memory_census import bytes_per_token
 
 SHAPES = {
     "wide-experts": dict(hidden_size=96, intermediate_size=256, moe_intermediate_size=48, num_hidden_layers=3,
@@ -21,71 +18,6 @@ SHAPES = {
                        num_attention_heads=8, q_lora_rank=48, kv_lora_rank=24, qk_nope_head_dim=8, qk_rope_head_dim=8,
                        v_head_dim=12, n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2),
 }
-
-
-class _Kept:
-    """A saved tensor as the graph holds it, with the decoder layer that saved it."""
-    __slots__ = ("t", "layer", "__weakref__")
-
-    def __init__(self, t: torch.Tensor, layer: int | None) -> None:
-        self.t, self.layer = t, layer
-
-
-def _kernel_storages(loss: torch.Tensor) -> set[int]:
-    """Storages the fused attention kernel saved (its own account term: FlexAttention keeps other tensors on a GPU
-    than CPU's kernel, which also keeps the dense mask)."""
-    out, todo, seen = set(), [loss.grad_fn], set()
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if "Attention" in node.name():
-            for name in dir(node):
-                if name.startswith("_saved_") and isinstance(value := getattr(node, name), torch.Tensor):
-                    out.add(value.untyped_storage().data_ptr())
-        todo.extend(f for f, _ in node.next_functions)
-    return out
-
-
-def _saved_bytes_per_layer(model: AXK1ForCausalLM, path: str, B: int, T: int, kernel_too: bool = False) -> list[float]:
-    """Bytes autograd keeps for each decoder layer's backward after one forward of the training objective: unique
-    storages, parameters and (unless `kernel_too`) the attention kernel's excluded. On the model's device."""
-    device = next(model.parameters()).device
-    layer_of: list[int] = []  # the decoder layer running now (hooks return None: nothing replaced)
-
-    def enter(i: int) -> None:
-        layer_of.append(i)
-
-    def leave() -> None:
-        layer_of.pop()
-
-    for i, layer in enumerate(model.model.layers):
-        layer.register_forward_pre_hook(lambda m, a, i=i: enter(i))
-        layer.register_forward_hook(lambda m, a, o: leave())
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    kept: list[weakref.ref] = []  # in saving order; what the graph still holds at the end (a dropped node frees its own)
-
-    def pack(t: torch.Tensor) -> _Kept:
-        box = _Kept(t, layer_of[-1] if layer_of else None)
-        kept.append(weakref.ref(box))
-        return box
-
-    g = torch.Generator().manual_seed(T)
-    ids = torch.randint(0, model.config.vocab_size, (B, T), generator=g).to(device)
-    docs = (torch.arange(T) >= T // 3).long().expand(B, T).to(device)  # two documents a row: a real document mask
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if path == "autocast" else contextlib.nullcontext()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t), autocast:
-        out = Objective(model)(ids, docs, 0.3, None)
-    kernel = set() if kernel_too else _kernel_storages(out.total)
-    per_layer = [0.0] * len(model.model.layers)
-    counted: set[int] = set()
-    for box in filter(None, (ref() for ref in kept)):
-        ptr = box.t.untyped_storage().data_ptr()
-        if box.layer is not None and ptr not in params | kernel | counted:
-            counted.add(ptr)
-            per_layer[box.layer] += box.t.untyped_storage().nbytes()
-    return per_layer
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -98,9 +30,7 @@ def test_each_layer_keeps_what_the_account_counts_per_token(shape, path):
     model = AXK1ForCausalLM(config, with_mtp=True)
     if path == "bf16":  # what FSDP2's MixedPrecisionPolicy(param_dtype=bf16) hands each layer
         model = model.to(torch.bfloat16)
-    B, T1, T2 = 2, 48, 96
-    short, long = _saved_bytes_per_layer(model, path, B, T1), _saved_bytes_per_layer(model, path, B, T2)
-    measured = [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
+    measured = bytes_per_token(model, path)
     dense = layer_bytes_per_token(config, False, path, attention_kernel=False)
     moe = layer_bytes_per_token(config, True, path, attention_kernel=False)
     assert measured[0] == pytest.approx(dense, rel=0.01), (measured, dense)
@@ -119,10 +49,7 @@ def test_on_a_gpu_each_layer_with_its_attention_kernel_keeps_what_the_account_co
     model = AXK1ForCausalLM(config, with_mtp=True).cuda()
     if path == "bf16":
         model = model.to(torch.bfloat16)
-    B, T1, T2 = 2, 256, 512
-    short = _saved_bytes_per_layer(model, path, B, T1, kernel_too=True)
-    long = _saved_bytes_per_layer(model, path, B, T2, kernel_too=True)
-    measured = [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
+    measured = bytes_per_token(model, path, lengths=(256, 512), kernel_too=True)
     assert measured[0] == pytest.approx(layer_bytes_per_token(config, False, path), rel=0.03), measured
     for m in measured[1:]:
         assert m == pytest.approx(layer_bytes_per_token(config, True, path), rel=0.03), measured
