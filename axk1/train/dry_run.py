@@ -72,7 +72,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
             per_rank = max(1, seqs // dp)
             memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L,
                                  micro_batch=recipe.batch.micro_batch,
-                                 recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth)
+                                 recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth,
+                                 one_process=world_size == 1)  # one rank: `axk1 train` without torchrun
             out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // recipe.batch.micro_batch), memory))
             if memory.total > out.limit_gb:
                 out.problems.append(f"stage {stage.name!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
