@@ -16,7 +16,7 @@ from torch import nn
 from torch.distributed._functional_collectives import all_to_all_single_autograd
 from torch.distributed.device_mesh import DeviceMesh
 
-from axk1.model.moe import GroupedExperts, MoE, _compute_dtype
+from axk1.model.moe import GroupedExperts, MoE, _Combine, _compute_dtype, _SwiGLU
 
 
 class ExpertParallelExperts(GroupedExperts):
@@ -44,23 +44,26 @@ class ExpertParallelExperts(GroupedExperts):
         dist.all_to_all_single(recv_RE, send_RE, group=self.group)  # who sends me how many, per local expert
         in_splits, out_splits = send_RE.sum(1).tolist(), recv_RE.sum(1).tolist()  # the one host sync
         x_recv = all_to_all_single_autograd(x_ND.index_select(0, token_M), out_splits, in_splits, self.group)
+        # the routing weights travel with their rows, so the expert applies them inside its SwiGLU as the one-rank
+        # path does (weighting the returned [M, D] rows instead would keep them all for the weights' gradient)
+        w_recv = all_to_all_single_autograd(weights_NK.reshape(-1)[order_M, None], out_splits, in_splits, self.group)
         # received rows are source-rank-major; the grouped matmul wants them local-expert-major
         expert_of_row = torch.arange(El, device=x_ND.device).repeat(R).repeat_interleave(recv_RE.flatten())
         perm = expert_of_row.argsort(stable=True)
-        x_local = x_recv.index_select(0, perm)
-        if x_local.shape[0] == 0:  # nothing to compute here; keep the weights in the graph (zero gradient)
-            y_local = x_local + 0.0 * (self.gate_up_proj.sum() + self.down_proj.sum())
+        x_local, w_local = x_recv.index_select(0, perm), w_recv.index_select(0, perm)
+        gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
+        if x_local.shape[0] == 0:  # nothing to compute here; keep weights and routing weights in the graph (zero
+            # gradients: the backward's all-to-alls need every rank), in the dtype the other ranks send
+            y_local = (x_local + 0.0 * (gate_up_EFD.sum() + down_EDF.sum() + w_local.sum())).to(down_EDF.dtype)
         else:
             offsets = recv_RE.sum(0).cumsum(0).to(torch.int32)
-            gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
-            h = self._swiglu(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
-                                               offs=offsets))
-            y_local = torch._grouped_mm(h, down_EDF.transpose(-2, -1), offs=offsets).to(x_local.dtype)
+            h = _SwiGLU.apply(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
+                                                offs=offsets), self.width, w_local.to(gate_up_EFD.dtype))
+            y_local = torch._grouped_mm(h, down_EDF.transpose(-2, -1), offs=offsets)
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.numel(), device=perm.device)
         y_MD = all_to_all_single_autograd(y_local.index_select(0, inverse), in_splits, out_splits, self.group)
-        y_MD = y_MD * weights_NK.reshape(-1)[order_M, None].to(y_MD.dtype)
-        return torch.zeros_like(x_ND).index_add_(0, token_M, y_MD)
+        return _Combine.apply(y_MD, token_M, N, x_ND.dtype)
 
 
 def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh) -> list[ExpertParallelExperts]:
