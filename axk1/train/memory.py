@@ -100,7 +100,7 @@ def layer_bytes_per_token(c: ModelConfig, moe: bool, path: str, attention_kernel
 
 def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
     """The bf16 copies of the matmul weights one process keeps under autocast: all but the embedding, the head
-    (the chunked loss reads it in fp32), the fp32 router and the norms."""
+    (the chunked loss makes and frees its own copy: the loss term), the fp32 routers and the norms."""
     norms = c.hidden_size * 3 * c.num_hidden_layers
     return 2 * (total_params - 2 * c.vocab_size * c.hidden_size - c.n_routed_experts * c.hidden_size
                 * (c.num_hidden_layers - c.first_k_dense_replace) - norms)
