@@ -72,9 +72,11 @@ def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():
 
 @pytest.mark.parametrize("precision,recompute", [("bf16", "none"), ("fp32", "none"), ("bf16", "full")])
 def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision, recompute):
-    """One process, one training step under MemTracker: the peak never exceeds the account, and without recompute
-    what is not weights or optimizer state (activations, the loss's gradients, autocast's weight copies) is within
-    10% of the account's terms for them (the CPU attention kernel adds its dense mask, which a GPU does not keep)."""
+    """One process, one training step under MemTracker: the peak never exceeds the account, and what is not weights
+    or optimizer state (activations, the loss's gradients, autocast's weight copies) is within 10% of the account's
+    terms for them (the CPU attention kernel adds its dense mask, which a GPU does not keep); with full recompute
+    within 20% below the account, whose candidate moments (the forward's end, an MTP or a main layer recomputed)
+    bound the peak."""
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from axk1.train.recipe import load_recipe
@@ -101,9 +103,12 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B, precision=precision,
                           recompute=recompute == "full", mtp_depth=1, one_process=True)
     assert peak["Total"] <= (account.total - account.reserved) * 1e9
+    not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
+    counted = (account.gathered + account.loss + account.activations) * 1e9
     if recompute == "none":
-        not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
-        assert not_state == pytest.approx((account.gathered + account.loss + account.activations) * 1e9, rel=0.10)
+        assert not_state == pytest.approx(counted, rel=0.10)
+    else:  # which moment peaks depends on the shape; the account takes the largest candidate, an upper bound
+        assert 0.8 * counted <= not_state <= counted * 1.05
     assert compute_path(precision, one_process=True) == ("autocast" if precision == "bf16" else "fp32")
 
 

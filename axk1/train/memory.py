@@ -14,14 +14,16 @@ Bytes, then GB (1e9) in the breakdown:
   the compute dtype, prefetches the next, and in the backward also holds the unit's unsharded gradient in the compute
   dtype plus the fp32 copy it reduce-scatters; the root unit (embedding, head, final norm) stays gathered through the
   step, with its gradient. One process under autocast: the bf16 copy of every matmul weight (autocast caches them
-  for the forward and autograd keeps them for the backward).
+  until the forward leaves autocast, after the loss, and autograd keeps them for the backward).
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
   activations'; while it runs, a [CHUNK_TOKENS, V] fp32 logits buffer and, on the bf16 paths (bf16 matmuls), the
   head in bf16, the fp32 sum of its gradient and one chunk's bf16 gradient and logits.
 * activations of one micro-batch: without recompute every layer keeps what autograd saves for its backward
-  (`layer_bytes_per_token`, listed tensor by tensor); with full recompute each layer keeps its input and the layer
-  being recomputed holds all of its own; plus the residual stream's gradient and the embedding's output.
+  (`layer_bytes_per_token`, listed tensor by tensor), and the peak ends the forward, with every loss's gradients;
+  with full recompute each layer keeps its input and the layer being recomputed holds all of its own, and the peak
+  is the largest of the forward's end, an MTP layer's recompute and a main layer's (the loss term then holds what
+  is live at that moment); plus the residual stream's gradient and the embedding's output.
 """
 
 from __future__ import annotations
@@ -125,37 +127,47 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     depth = mtp_depth if c.num_nextn_predict_layers else 0
     layers = c.num_hidden_layers + (c.num_nextn_predict_layers if depth > 0 else 0)
     root = 2 * V * D + D  # embedding, head, final norm (separate weights)
+    routed_per_moe_layer = 3 * D * c.moe_intermediate_size * c.n_routed_experts
+    moe_layers = c.num_hidden_layers - c.first_k_dense_replace + (c.num_nextn_predict_layers if depth > 0 else 0)
+    dense_per_layer = (total - root - routed_per_moe_layer * moe_layers) / layers
+    unit = dense_per_layer + routed_per_moe_layer / ep  # the largest unit: a MoE layer with this rank's experts
     if one_process:
+        # autocast caches its copies until the forward leaves autocast, after the loss (with recompute too)
         gathered = autocast_weight_bytes(c, total) if path == "autocast" else 0.0
-    else:
-        routed_per_moe_layer = 3 * D * c.moe_intermediate_size * c.n_routed_experts
-        moe_layers = c.num_hidden_layers - c.first_k_dense_replace + (c.num_nextn_predict_layers if depth > 0 else 0)
-        dense_per_layer = (total - root - routed_per_moe_layer * moe_layers) / layers
-        unit = dense_per_layer + routed_per_moe_layer / ep  # the largest unit: a MoE layer with this rank's experts
-        # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
+    else:  # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
         gathered = max(2 * unit * b, unit * (2 * b + 4)) + root * (2 * b + 4)
 
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
     head_b = 2 if path == "bf16" else 4   # the head's gradient as the loss keeps it (the weight's dtype)
-    losses = 1 + depth
-    loss = losses * (head_b * V * D + r * tokens * D) + 4 * CHUNK_TOKENS * V  # kept gradients; logits buffer
+    kept = head_b * V * D + r * tokens * D  # the gradients one loss forms in its forward and keeps to the backward
+    transient = 4 * CHUNK_TOKENS * V        # while a loss runs: its fp32 logits buffer
     if path == "autocast":  # the head's bf16 copy, a chunk's bf16 head gradient and bf16 logits
-        loss += 2 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V
+        transient += 2 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V
     elif path == "bf16":    # the fp32 head gradient being summed, a chunk's bf16 one, bf16 logits, fp32 d(hidden)
-        loss += 4 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V + 4 * tokens * D
+        transient += 4 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V + 4 * tokens * D
 
     moe_layer = layer_bytes_per_token(c, True, path)
     dense_layer = layer_bytes_per_token(c, False, path)
     n_dense = min(c.first_k_dense_replace, c.num_hidden_layers)
     norm = r * D + 4
-    # MTP: its layer, two input norms, the projection's input (both normalised halves) and the output norm
-    mtp = depth * (moe_layer + 3 * norm + 2 * b * D)
-    if recompute:  # each layer keeps its input; the layer recomputed for its backward holds all of its own
-        per_token = layers * r * D + max(moe_layer, dense_layer) + depth * (3 * norm + 2 * b * D)
+    mtp_extra = 3 * norm + 2 * b * D  # an MTP module outside its layer: two input norms, the projection's input, a norm
+    always = tokens * (norm + 8 + 2 * r * D)  # final norm, token ids; the residual stream's gradient, the embeddings
+    if not recompute:  # the peak ends the forward: every layer's activations and every loss's gradients
+        loss = (1 + depth) * kept + transient
+        activations = always + tokens * (n_dense * dense_layer + (c.num_hidden_layers - n_dense) * moe_layer
+                                         + depth * (moe_layer + mtp_extra))
     else:
-        per_token = n_dense * dense_layer + (c.num_hidden_layers - n_dense) * moe_layer + mtp
-    per_token += norm + 8 + 2 * r * D  # final norm, token ids; the residual stream's gradient and the embeddings
-    activations = tokens * per_token
+        # each layer keeps its input; a layer is recomputed whole for its backward. The peak is the largest of: the
+        # forward's end (every loss's gradients), an MTP layer's recompute (the next-token loss still keeps its
+        # gradients: its backward runs after MTP's), a layer's recompute (every loss's gradients handed over).
+        # Under autocast the forward's end still holds every cast weight; a recompute in the backward (outside
+        # autocast) casts its own layer's only.
+        inputs = always + tokens * (layers * r * D + depth * mtp_extra)
+        recast = 2 * unit if path == "autocast" and one_process else gathered
+        candidates = [((1 + depth) * kept + transient, inputs, gathered),
+                      (kept, inputs + tokens * moe_layer if depth else inputs, recast),
+                      (0, inputs + tokens * max(moe_layer, dense_layer), recast)]
+        loss, activations, gathered = max(candidates, key=sum)
     if cp > 1:  # one layer's keys and values expanded from the gathered latents of the whole rows
         S = micro_batch * seq_len
         activations += S * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
