@@ -96,8 +96,9 @@ class Plan:
              "Tao et al. 2024 (arXiv 2407.13623) approach 2; A.X K1 raised the optimum by 25% "
              "(docs/model.md, Tokenizer)"),
             ("memory", "the trainer's account at the longest stage: 16 B/param of sharded fp32 state, gathered bf16 "
-             "units, the chunked loss's buffers, bf16 activations", "axk1/train/memory.py (what axk1 train "
-             "--dry-run prints); Korthikanti et al. 2022 for activations"),
+             "units, the chunked loss's gradients and buffers, bf16 activations as the model saves them",
+             "axk1/train/memory.py (what axk1 train --dry-run prints), held to autograd's saved tensors and "
+             "MemTracker peaks by tests/test_memory_account.py"),
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
                                      "attention without causal halving, lm_head, MTP)",
              "arch.py; DeepSeek LLM's M (its own definition) + head + MTP"),
