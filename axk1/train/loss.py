@@ -97,7 +97,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_CV = prob_CV  # softmax - one_hot, in place
                 grad_CV[rows, labels_C] -= 1.0
                 if sync_free:
-                    grad_CV.mul_(valid_C[:, None])
+                    # ignored rows drop out of both products through [C, D] masks, not a pass over [C, V]: their
+                    # hidden states are zeroed for d(head), their rows of d(hidden) after the matmul
+                    keep_C1 = valid_C[:, None].to(h_CD.dtype)
+                    h_CD = h_CD * keep_C1
                 else:
                     ignored_C = (~valid_C).nonzero()[:, 0]
                     if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
@@ -109,6 +112,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     g_CV = grad_CV.to(low)
                     grad_h_ND[start:end] = torch.mm(g_CV, w_mm_VD)
                     grad_w_VD.add_(torch.mm(g_CV.T, h_CD), alpha=scale)
+                if sync_free:
+                    grad_h_ND[start:end].mul_(keep_C1)
         # The gradients are final here; backward only scales them by the upstream gradient. They are kept on ctx
         # (not saved tensors) so that backward can hand them over without another copy of each.
         ctx.grads = (grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype)) if need_grad else None
