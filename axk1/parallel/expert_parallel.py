@@ -43,14 +43,19 @@ class ExpertParallelExperts(GroupedExperts):
         recv_RE = torch.empty_like(send_RE)
         dist.all_to_all_single(recv_RE, send_RE, group=self.group)  # who sends me how many, per local expert
         in_splits, out_splits = send_RE.sum(1).tolist(), recv_RE.sum(1).tolist()  # the one host sync
-        x_recv = all_to_all_single_autograd(x_ND.index_select(0, token_M), out_splits, in_splits, self.group)
-        # the routing weights travel with their rows, so the expert applies them inside its SwiGLU as the one-rank
-        # path does (weighting the returned [M, D] rows instead would keep them all for the weights' gradient)
-        w_recv = all_to_all_single_autograd(weights_NK.reshape(-1)[order_M, None], out_splits, in_splits, self.group)
+        # The routing weights travel with their rows, one more column (in the rows' dtype, the matmuls' on every path
+        # that runs EP), so the expert applies them inside its SwiGLU as the one-rank path does: weighting the
+        # returned [M, D] rows instead would keep them all for the weights' gradient. One all-to-all, not two: two
+        # independent ones could run their backwards in a different order on a rank with no tokens (another graph),
+        # and mismatched collectives corrupt memory.
+        xw_MD1 = torch.cat([x_ND.index_select(0, token_M), weights_NK.reshape(-1)[order_M, None].to(x_ND.dtype)], 1)
+        xw_recv = all_to_all_single_autograd(xw_MD1, out_splits, in_splits, self.group)
         # received rows are source-rank-major; the grouped matmul wants them local-expert-major
         expert_of_row = torch.arange(El, device=x_ND.device).repeat(R).repeat_interleave(recv_RE.flatten())
         perm = expert_of_row.argsort(stable=True)
-        x_local, w_local = x_recv.index_select(0, perm), w_recv.index_select(0, perm)
+        xw_local = xw_recv.index_select(0, perm)
+        # contiguous copies: the grouped matmul wants aligned rows, and a view would keep all of xw_local saved
+        x_local, w_local = xw_local[:, :-1].contiguous(), xw_local[:, -1:].contiguous()
         gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
         if x_local.shape[0] == 0:  # nothing to compute here; keep weights and routing weights in the graph (zero
             # gradients: the backward's all-to-alls need every rank), in the dtype the other ranks send
