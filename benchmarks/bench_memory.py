@@ -24,7 +24,7 @@ import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.train.memory import layer_bytes_per_token, step_memory
-from axk1.train.memory_census import bytes_per_token
+from axk1.train.memory_census import bytes_per_token, step_peak
 
 CENSUS = {  # preset -> the cuts that fit a CPU (widths untouched)
     "axk1-519b": dict(vocab_size=4096, num_hidden_layers=2, n_routed_experts=16, max_position_embeddings=4096),
@@ -54,8 +54,6 @@ def census() -> None:
 
 
 def step(B: int, T: int) -> None:
-    from torch.distributed._tools.mem_tracker import MemTracker
-
     from axk1.train.recipe import load_recipe
     from axk1.train.synthetic import write_synthetic_shards
     from axk1.train.trainer import Trainer
@@ -95,12 +93,7 @@ def step(B: int, T: int) -> None:
                 """))
                 trainer = Trainer(load_recipe(work / "r.toml"))
                 trainer.callbacks = []
-                trainer.train_step(0)
-                tracker = MemTracker()
-                tracker.track_external(trainer.objective, trainer.optimizer)
-                with tracker:
-                    trainer.train_step(1)
-                peak = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
+                peak = step_peak(trainer)
                 account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B,
                                       precision=precision, recompute=recompute == "full", mtp_depth=1,
                                       one_process=True)

@@ -8,7 +8,7 @@ import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.train.memory import compute_path, layer_bytes_per_token, step_memory
-from axk1.train.memory_census import bytes_per_token
+from axk1.train.memory_census import bytes_per_token, step_peak
 
 SHAPES = {
     "wide-experts": dict(hidden_size=96, intermediate_size=256, moe_intermediate_size=48, num_hidden_layers=3,
@@ -77,8 +77,6 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     terms for them (the CPU attention kernel adds its dense mask, which a GPU does not keep); with full recompute
     within 20% below the account, whose candidate moments (the forward's end, an MTP or a main layer recomputed)
     bound the peak."""
-    from torch.distributed._tools.mem_tracker import MemTracker
-
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
     from tests.train_helpers import write_recipe
@@ -94,12 +92,7 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
                                                                                        f"micro_batch = {B}"))
     trainer = Trainer(load_recipe(path))
     trainer.callbacks = []
-    trainer.train_step(0)
-    tracker = MemTracker()
-    tracker.track_external(trainer.objective, trainer.optimizer)
-    with tracker:
-        trainer.train_step(1)
-    peak = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
+    peak = step_peak(trainer)
     account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B, precision=precision,
                           recompute=recompute == "full", mtp_depth=1, one_process=True)
     assert peak["Total"] <= (account.total - account.reserved) * 1e9

@@ -1,8 +1,9 @@
-"""What autograd keeps for each decoder layer's backward, measured: the census that holds the memory account
+"""What a training step keeps, measured: the census that holds the memory account
 (axk1/train/memory.py) to the model as it runs (tests/test_memory_account.py, benchmarks/bench_memory.py). It runs
 one forward of the training objective under saved-tensor hooks, attributes each saved tensor to the decoder layer
 that saved it, and counts the storages the graph still holds at the end, each once, weights excluded. The growth
 between two batch lengths is the bytes per token (what does not scale with tokens, such as cast weights, cancels).
+`step_peak` measures a whole step of a one-process trainer instead, with torch's MemTracker.
 """
 
 from __future__ import annotations
@@ -92,3 +93,16 @@ def bytes_per_token(model: AXK1ForCausalLM, path: str, B: int = 2, lengths: tupl
     short = saved_bytes_per_layer(model, path, B, T1, kernel_too)
     long = saved_bytes_per_layer(model, path, B, T2, kernel_too)
     return [(b - a) / (B * (T2 - T1)) for a, b in zip(short, long)]
+
+
+def step_peak(trainer) -> dict[str, float]:
+    """Peak bytes by category (Parameter, Gradient, Optstate, Activation, Temp, Other, Total) of one step of a
+    one-process `Trainer` on CPU, after a first step has created the optimizer state (torch's MemTracker)."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    trainer.train_step(trainer.state.step)
+    tracker = MemTracker()
+    tracker.track_external(trainer.objective, trainer.optimizer)
+    with tracker:
+        trainer.train_step(trainer.state.step)
+    return tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
