@@ -27,3 +27,8 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     assert fsdp["resumed_from"] == 3 and fsdp["resume_follows"], fsdp
     assert result["transformers"]["tokens_per_s"] > 0 and result["train_ratio"] > 0
     assert set(result["decode"]["tokens_per_s"]) == {"axk1", "transformers"}
+    profile = result["train"]["profile"]  # the breakdown the next GPU run reports (here: CPU op time)
+    assert profile["steps"] == 3 and 0 < profile["busy_ms_per_step"]
+    assert set(profile["phases_ms_per_step"]) == {"head_loss", "optimizer"}
+    assert 0 < profile["phases_ms_per_step"]["head_loss"] < profile["wall_ms_per_step"]
+    assert sum(profile["by_kind_ms_per_step"].values()) == pytest.approx(profile["busy_ms_per_step"], rel=0.02)

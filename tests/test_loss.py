@@ -135,3 +135,27 @@ def test_bf16_runs_take_the_head_matmuls_in_bf16_and_stay_close_to_fp32(how, loo
     torch.testing.assert_close(loss, ref.detach(), rtol=1e-2, atol=1e-2)
     torch.testing.assert_close(h.grad.float(), ref_h.grad, rtol=0.05, atol=2e-3)
     torch.testing.assert_close(w.grad.float(), ref_w.grad, rtol=0.05, atol=2e-3)
+
+
+def test_the_accelerators_fused_chunk_step_compiles_whole_and_matches_eager(monkeypatch):
+    """On a GPU each chunk's softmax, loss and gradient run as `torch.compile(chunk_cross_entropy, fullgraph=True)`
+    (a graph break or an unsupported op would fail here too: inductor compiles the same graph for CPU), and it must
+    give the eager expressions' loss and bf16/fp32 gradient, zero on ignored rows."""
+    monkeypatch.setattr(loss_module, "_compiled_chunk", None)
+    compiled = torch.compile(loss_module.chunk_cross_entropy, fullgraph=True)
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float32):
+        logits = (torch.randn(24, 300, generator=g) * 4).to(dtype)
+        labels = torch.randint(0, 300, (24,), generator=g)
+        valid = torch.ones(24, dtype=torch.bool)
+        valid[[1, 7]] = False
+        nll, grad = compiled(logits, labels, valid, True)
+        ref_nll, ref_grad = loss_module.chunk_cross_entropy(logits, labels, valid, True)
+        assert grad.dtype == dtype and grad[[1, 7]].abs().sum() == 0
+        torch.testing.assert_close(nll, ref_nll)
+        torch.testing.assert_close(grad, ref_grad)
+        plain = F.cross_entropy(logits.float(), labels, reduction="none") * valid
+        torch.testing.assert_close(nll, plain)
+        no_grad_nll, none = compiled(logits, labels, valid, False)
+        assert none is None
+        torch.testing.assert_close(no_grad_nll, ref_nll)

@@ -46,6 +46,36 @@ def _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w_VD):
     return nll_C, prob_CV
 
 
+def chunk_cross_entropy(logits_CV, labels_C, valid_C, need_grad: bool):
+    """Accelerators' step for one chunk: the loss of each row from its logsumexp (exact, no host read) and, with
+    `need_grad`, the logits' gradient softmax - one_hot, zero on ignored rows, in the logits' dtype (the matmul's:
+    bf16 on bf16 runs). Written as whole-chunk tensor expressions so that torch.compile fuses them (`_chunk_kernel`):
+    bf16 logits are read twice and the bf16 gradient written once (~6 bytes a logit) where the eager ops made five
+    fp32 passes over the chunk (~32 bytes a logit; with MTP 10 MB a token at A.X K1's vocabulary)."""
+    x_CV = logits_CV.float()
+    lse_C = torch.logsumexp(x_CV, dim=-1)
+    nll_C = (lse_C - x_CV.gather(1, labels_C[:, None])[:, 0]) * valid_C
+    if not need_grad:
+        return nll_C, None
+    one_hot_CV = torch.arange(x_CV.shape[1], device=x_CV.device) == labels_C[:, None]
+    grad_CV = (torch.exp(x_CV - lse_C[:, None]) - one_hot_CV.float()) * valid_C[:, None]
+    return nll_C, grad_CV.to(logits_CV.dtype)
+
+
+_compiled_chunk = None
+
+
+def _chunk_kernel(device: torch.device):
+    """`chunk_cross_entropy`, compiled once per process on an accelerator (one fused reduction and one pointwise
+    kernel); eager on CPU, where tests run the same expressions (the CPU's own loop is the one-pass softmax)."""
+    global _compiled_chunk
+    if device.type == "cpu":
+        return chunk_cross_entropy
+    if _compiled_chunk is None:
+        _compiled_chunk = torch.compile(chunk_cross_entropy, fullgraph=True)
+    return _compiled_chunk
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N, low: torch.dtype | None):
@@ -66,54 +96,44 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if need_grad:
             grad_w_VD = torch.empty_like(w_VD, dtype=torch.float32) if low is None else torch.zeros_like(
                 w_VD, dtype=torch.float32)
-        # One [C, V] buffer serves every chunk: logits, then (in place) probabilities, then the gradient. Reusing it
-        # keeps it in cache and spares a fresh multi-MB allocation (and its page faults) per chunk on CPU.
-        buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32, device=h_ND.device)
         sync_free = sync_free_loss(h_ND.device)
+        if sync_free:
+            kernel = _chunk_kernel(h_ND.device)
+        else:
+            # CPU: one [C, V] fp32 buffer serves every chunk: logits, then (in place) probabilities, then the
+            # gradient. Reusing it keeps it in cache and spares a fresh multi-MB allocation (and its page faults).
+            buffer_CV = torch.empty(min(chunk_size, h_ND.shape[0]), w_VD.shape[0], dtype=torch.float32,
+                                    device=h_ND.device)
         for start in range(0, h_ND.shape[0], chunk_size):
             end = min(start + chunk_size, h_ND.shape[0])
-            if low is None:
-                h_CD = h_ND[start:end].float()
-                logits_CV = torch.mm(h_CD, w_mm_VD.T, out=buffer_CV[: end - start])
-            else:
-                h_CD = h_ND[start:end].to(low)
-                logits_CV = buffer_CV[: end - start].copy_(torch.mm(h_CD, w_mm_VD.T))
-            rows = torch.arange(end - start, device=h_ND.device)
+            h_CD = h_ND[start:end].float() if low is None else h_ND[start:end].to(low)
             labels_C, valid_C = safe_labels_N[start:end], valid_N[start:end]
-            if sync_free:
-                # An accelerator: the exact log-softmax from the row's logsumexp (one more pass over the chunk, no
-                # host read), then the probabilities in place
-                logit_label_C = logits_CV[rows, labels_C]
-                lse_C = torch.logsumexp(logits_CV, dim=-1)
-                nll_C = lse_C - logit_label_C
-                prob_CV = logits_CV.sub_(lse_C[:, None]).exp_()
+            if sync_free:  # logits in the matmul's dtype; the kernel reads them into fp32
+                nll_C, grad_CV = kernel(torch.mm(h_CD, w_mm_VD.T), labels_C, valid_C, need_grad)
             else:
-                nll_C, prob_CV = _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w_mm_VD)
-            nll_C = nll_C * valid_C
+                if low is None:
+                    logits_CV = torch.mm(h_CD, w_mm_VD.T, out=buffer_CV[: end - start])
+                else:
+                    logits_CV = buffer_CV[: end - start].copy_(torch.mm(h_CD, w_mm_VD.T))
+                rows = torch.arange(end - start, device=h_ND.device)
+                nll_C, grad_CV = _nll_and_prob_one_pass(logits_CV, rows, labels_C, h_CD, w_mm_VD)
+                nll_C = nll_C * valid_C
+                if need_grad:
+                    grad_CV[rows, labels_C] -= 1.0  # softmax - one_hot, in place
+                    ignored_C = (~valid_C).nonzero()[:, 0]
+                    if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the chunk
+                        grad_CV[ignored_C] = 0.0
             loss += nll_C.sum()
             if token_loss_N is not None:
                 token_loss_N[start:end] = nll_C
             if need_grad:
-                grad_CV = prob_CV  # softmax - one_hot, in place
-                grad_CV[rows, labels_C] -= 1.0
-                if sync_free:
-                    # ignored rows drop out of both products through [C, D] masks, not a pass over [C, V]: their
-                    # hidden states are zeroed for d(head), their rows of d(hidden) after the matmul
-                    keep_C1 = valid_C[:, None].to(h_CD.dtype)
-                    h_CD = h_CD * keep_C1
-                else:
-                    ignored_C = (~valid_C).nonzero()[:, 0]
-                    if ignored_C.numel():  # usually a handful of rows: zero them rather than rescale the whole chunk
-                        grad_CV[ignored_C] = 0.0
                 if low is None:
                     torch.mm(grad_CV, w_mm_VD, out=grad_h_ND[start:end])
                     grad_w_VD.addmm_(grad_CV.T, h_CD, beta=0 if start == 0 else 1, alpha=scale)
                 else:
-                    g_CV = grad_CV.to(low)
+                    g_CV = grad_CV.to(low)  # already bf16 from the accelerators' kernel
                     grad_h_ND[start:end] = torch.mm(g_CV, w_mm_VD)
                     grad_w_VD.add_(torch.mm(g_CV.T, h_CD), alpha=scale)
-                if sync_free:
-                    grad_h_ND[start:end].mul_(keep_C1)
         # The gradients are final here; backward only scales them by the upstream gradient. They are kept on ctx
         # (not saved tensors) so that backward can hand them over without another copy of each.
         ctx.grads = (grad_h_ND.mul_(scale).to(h_ND.dtype), grad_w_VD.to(w_VD.dtype)) if need_grad else None
