@@ -140,7 +140,9 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
     head_b = 2 if path == "bf16" else 4   # the head's gradient as the loss keeps it (the weight's dtype)
     kept = head_b * V * D + r * tokens * D  # the gradients one loss forms in its forward and keeps to the backward
-    transient = 4 * CHUNK_TOKENS * V        # while a loss runs: its fp32 logits buffer
+    # while a loss runs: CPU's fp32 [C, V] buffer; an accelerator's compiled chunk step writes a bf16 gradient
+    # instead (half of it: the account keeps the larger, 168 MB at A.X K1's vocabulary)
+    transient = 4 * CHUNK_TOKENS * V
     if path == "autocast":  # the head's bf16 copy, a chunk's bf16 head gradient and bf16 logits
         transient += 2 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V
     elif path == "bf16":    # the fp32 head gradient being summed, a chunk's bf16 one, bf16 logits, fp32 d(hidden)
