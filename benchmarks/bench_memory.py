@@ -96,7 +96,7 @@ def step(B: int, T: int) -> None:
                 peak = step_peak(trainer)
                 account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B,
                                       precision=precision, recompute=recompute == "full", mtp_depth=1,
-                                      one_process=True)
+                                      one_process=True, accelerator=False)
                 allocations = (account.total - account.reserved) * 1e3
                 not_state = (peak["Activation"] + peak["Temp"] + peak["Other"]) / 1e6
                 print(f"  {precision:<5} recompute {recompute:<5} total {peak['Total'] / 1e6:7.1f} / {allocations:7.1f}"

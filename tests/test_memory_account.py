@@ -94,7 +94,7 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     trainer.callbacks = []
     peak = step_peak(trainer)
     account = step_memory(trainer.config, dp_shard=1, ep=1, seq_len=T, micro_batch=B, precision=precision,
-                          recompute=recompute == "full", mtp_depth=1, one_process=True)
+                          recompute=recompute == "full", mtp_depth=1, one_process=True, accelerator=False)
     assert peak["Total"] <= (account.total - account.reserved) * 1e9
     not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
     counted = (account.gathered + account.loss + account.activations) * 1e9
@@ -151,6 +151,6 @@ def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, ep):
     peak = json.loads((tmp_path / "peak.json").read_text())
     recipe = load_recipe(path)
     account = step_memory(recipe.model.build_config(), dp_shard=2, ep=ep, seq_len=T, micro_batch=B // 2,
-                          precision="bf16", recompute=False, mtp_depth=1)
+                          precision="bf16", recompute=False, mtp_depth=1, accelerator=False)
     assert peak["Total"] <= (account.total - account.reserved) * 1e9, (peak, account)
     assert peak["ACT"] == pytest.approx((account.loss + account.activations) * 1e9, rel=0.10), (peak, account)

@@ -3,9 +3,11 @@
 Full-vocabulary logits for a whole batch are the largest activation of a language model (N tokens x 163,840 fp32
 values: 2.6 GB for 4K tokens). Here the head is applied to `chunk_size` tokens at a time; each chunk's gradient
 (softmax - one_hot) is turned into d(hidden) and d(head weight) right away, so neither logits nor their gradient ever
-exist for the whole batch, and no separate log-softmax backward pass is needed. The default chunk (512 tokens) keeps
-a chunk's logits (16 MB at V = 8,192) in the last-level cache between the matmul that writes them and the softmax
-that reads them, while the head-gradient matmul (whose inner dim is the chunk) stays efficient.
+exist for the whole batch, and no separate log-softmax backward pass is needed. On CPU the default chunk (512
+tokens) keeps a chunk's logits (16 MB at V = 8,192) in the last-level cache between the matmul that writes them and
+the softmax that reads them, while the head-gradient matmul (whose inner dim is the chunk) stays efficient; an
+accelerator takes 4,096 (`ACCELERATOR_CHUNK_TOKENS`) and runs each chunk's softmax, loss and gradient as one
+compiled function (`chunk_cross_entropy`).
 
 Legend: N tokens, D hidden, V vocabulary, C chunk of tokens.
 """
@@ -23,6 +25,16 @@ IGNORE_INDEX = -100
 # 2-core AMD EPYC; on a 2-core Xeon (Sapphire Rapids) 512 beats 256 by ~1.5% of the whole step and 128 loses. With a
 # much larger V a smaller chunk may pay.
 CHUNK_TOKENS = 512
+# Tokens per chunk on an accelerator. Each chunk adds its [V, D] head gradient into the fp32 sum: the matmul writes
+# it and the sum reads and rewrites it, 12 bytes a head weight per chunk, whatever the chunk's length. At 512 tokens
+# that traffic rivals the matmul's own time (A.X K1's head: 14 GB per chunk, ~4 ms at 3.5 TB/s, against 1.7 ms of
+# bf16 tensor-core work; the 2B check model: 128 chunks a step, ~74 ms of a 640 ms step); at 4,096 it is under a
+# third of it. The price is the chunk's bf16 logits and gradient, 4 bytes a token and vocabulary entry: 2.7 GB.
+ACCELERATOR_CHUNK_TOKENS = 4096
+
+
+def chunk_tokens(device: torch.device) -> int:
+    return CHUNK_TOKENS if device.type == "cpu" else ACCELERATOR_CHUNK_TOKENS
 
 
 def sync_free_loss(device: torch.device) -> bool:
@@ -155,11 +167,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
 
 def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor,
-                         chunk_size: int = CHUNK_TOKENS, token_loss_N: torch.Tensor | None = None) -> torch.Tensor:
+                         chunk_size: int | None = None, token_loss_N: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of softmax(h @ weight.T) against labels (IGNORE_INDEX = -100 skipped), in fp32.
     `token_loss_N`, if given (fp32 [N]), receives each token's loss (0 where ignored) at no extra cost: the
     trainer's per-domain losses. Under autocast, or with bf16 hidden states (FSDP2's bf16 path), the head's
-    matmuls run in that dtype; logits, loss and gradients stay fp32."""
+    matmuls run in that dtype; logits, loss and gradients stay fp32. `chunk_size`: tokens per chunk, by default
+    the device's (`chunk_tokens`)."""
     if h_ND.dim() != 2 or labels_N.shape != h_ND.shape[:1]:
         raise ValueError(f"expected h [N, D] and labels [N], got {tuple(h_ND.shape)} and {tuple(labels_N.shape)}")
     need_grad = torch.is_grad_enabled() and (h_ND.requires_grad or weight_VD.requires_grad)
@@ -168,6 +181,7 @@ def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: 
     device = h_ND.device.type
     low = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
            else h_ND.dtype if h_ND.dtype in (torch.bfloat16, torch.float16) else None)
+    chunk_size = chunk_size or chunk_tokens(h_ND.device)
     return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N, low)
 
 
@@ -182,7 +196,7 @@ def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor 
 
 
 def causal_lm_loss(model, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
-                   chunk_size: int = CHUNK_TOKENS) -> torch.Tensor:
+                   chunk_size: int | None = None) -> torch.Tensor:
     """Next-token loss of an AXK1ForCausalLM without materialising the batch's logits."""
     h_BTD, _ = model.hidden_states(input_ids_BT, document_ids_BT)
     h_ND = model.model.norm(h_BTD).flatten(0, 1)
@@ -224,7 +238,7 @@ class LossParts(NamedTuple):
 
 
 def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
-                  labels_BT: torch.Tensor | None = None, chunk_size: int = CHUNK_TOKENS,
+                  labels_BT: torch.Tensor | None = None, chunk_size: int | None = None,
                   context: tuple | None = None) -> LossParts:
     """The objective for one micro-batch of an AXK1ForCausalLM; the head is applied inside the chunked loss (no
     full logits). `labels_BT` defaults to the next-token labels (pretraining); post-training passes them with the
@@ -260,7 +274,7 @@ def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp
 class Objective(torch.nn.Module):
     """The loss as a module, so FSDP2's root hooks (gather before, reduce-scatter after) wrap all of it."""
 
-    def __init__(self, lm, chunk_size: int = CHUNK_TOKENS) -> None:
+    def __init__(self, lm, chunk_size: int | None = None) -> None:
         super().__init__()
         self.lm, self.chunk_size = lm, chunk_size
 

@@ -17,8 +17,9 @@ Bytes, then GB (1e9) in the breakdown:
   until the forward leaves autocast, after the loss, and autograd keeps them for the backward).
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
-  activations'; while it runs, a [CHUNK_TOKENS, V] fp32 logits buffer and, on the bf16 paths (bf16 matmuls), the
-  head in bf16, the fp32 sum of its gradient and one chunk's bf16 gradient and logits.
+  activations'; while it runs, one chunk's logits and their gradient (on an accelerator 4,096 tokens in the
+  matmul's dtype; on CPU 512 in an fp32 buffer) and, on the bf16 paths (bf16 matmuls), the head in bf16, the fp32
+  sum of its gradient and one chunk's bf16 gradient.
 * activations of one micro-batch: without recompute every layer keeps what autograd saves for its backward
   (`layer_bytes_per_token`, listed tensor by tensor), and the peak ends the forward, with every loss's gradients;
   with full recompute each layer keeps its input and the layer being recomputed holds all of its own, and the peak
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from axk1.config import ModelConfig
 from axk1.params import count_parameters
-from axk1.train.loss import CHUNK_TOKENS
+from axk1.train.loss import ACCELERATOR_CHUNK_TOKENS, CHUNK_TOKENS
 
 STATE_BYTES_PER_PARAM = 16  # fp32 master + fp32 gradient + two fp32 AdamW moments, all sharded
 RESERVED_BYTES = 6e9
@@ -110,10 +111,11 @@ def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
 
 def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1, cp: int = 1,
                 recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1, one_process: bool = False,
-                total_params: int | None = None) -> StepMemory:
+                total_params: int | None = None, accelerator: bool = True) -> StepMemory:
     """Peak memory per GPU of one training step (see the module docstring for each term). `one_process`: the trainer
     runs without torchrun (no FSDP2; bf16 then means autocast). `total_params` (MTP included) skips counting them
-    on a meta model, for callers that evaluate many layouts (the planner)."""
+    on a meta model, for callers that evaluate many layouts (the planner). `accelerator=False`: the loss as it runs
+    on a CPU (its chunk and buffers differ; the tests that measure the account on CPU)."""
     if total_params is None:
         counts = count_parameters(c, with_mtp=mtp_depth > 0)
         total_params = counts["total"] + counts["mtp"]
@@ -140,13 +142,18 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
     head_b = 2 if path == "bf16" else 4   # the head's gradient as the loss keeps it (the weight's dtype)
     kept = head_b * V * D + r * tokens * D  # the gradients one loss forms in its forward and keeps to the backward
-    # while a loss runs: CPU's fp32 [C, V] buffer; an accelerator's compiled chunk step writes a bf16 gradient
-    # instead (half of it: the account keeps the larger, 168 MB at A.X K1's vocabulary)
-    transient = 4 * CHUNK_TOKENS * V
-    if path == "autocast":  # the head's bf16 copy, a chunk's bf16 head gradient and bf16 logits
-        transient += 2 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V
-    elif path == "bf16":    # the fp32 head gradient being summed, a chunk's bf16 one, bf16 logits, fp32 d(hidden)
-        transient += 4 * V * D + 2 * V * D + 2 * CHUNK_TOKENS * V + 4 * tokens * D
+    # while a loss runs, one chunk of C tokens (axk1/train/loss.py): on an accelerator its logits and their
+    # gradient in the matmul's dtype (the compiled chunk step); on CPU one fp32 [C, V] buffer, beside the bf16
+    # logits the matmul writes on the bf16 paths
+    C = min(ACCELERATOR_CHUNK_TOKENS if accelerator else CHUNK_TOKENS, tokens)
+    if accelerator:
+        transient = 2 * (4 if path == "fp32" else 2) * C * V
+    else:
+        transient = 4 * C * V + (0 if path == "fp32" else 2 * C * V)
+    if path == "autocast":  # the head's bf16 copy, a chunk's bf16 head gradient
+        transient += 2 * V * D + 2 * V * D
+    elif path == "bf16":    # the fp32 head gradient being summed, a chunk's bf16 one, fp32 d(hidden)
+        transient += 4 * V * D + 2 * V * D + 4 * tokens * D
 
     moe_layer = layer_bytes_per_token(c, True, path)
     dense_layer = layer_bytes_per_token(c, False, path)
