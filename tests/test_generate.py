@@ -97,6 +97,33 @@ def test_compiled_decode_step_gives_the_same_tokens(model):
     assert compiled.tokens == eager.tokens
 
 
+@pytest.mark.parametrize("dtype,path", [(torch.bfloat16, "grouped"), (torch.float32, "gathered")])
+def test_the_compiled_decode_step_traces_whole_and_runs_grouped_experts_in_bf16(model, tiny_config, dtype, path):
+    """torch.compile of the decode step (generate(compile=True)) traces it as one graph (fullgraph: no host read, no
+    data-dependent size) and, with bf16 weights, runs the experts as grouped matmuls (each chosen expert read once);
+    fp32, whose `_grouped_mm` has no compile rule, gathers them. Dynamo's graph runs eagerly here (a recording
+    backend, no inductor) and gives the eager decoder's logits."""
+    from axk1.model import LatentDecoder
+
+    graphs = []
+
+    def record(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    model = model.to(dtype)
+    step = torch.compile(LatentDecoder(model).__call__, backend=record, fullgraph=True)  # as compiled_decode_step
+    ids, positions = torch.tensor([[5], [9], [40]]), torch.tensor([[2], [0], [1]])
+    mask = (torch.arange(4)[None, :] <= positions)[:, None, None, :]
+    with torch.no_grad():
+        logits = step(ids, positions, LatentKVCache(tiny_config, 3, 4, dtype), positions[:, 0], mask)
+        ref = LatentDecoder(model, experts=path)(ids, positions, LatentKVCache(tiny_config, 3, 4, dtype),
+                                                 positions[:, 0], mask)
+    ops = {str(n.target) for g in graphs for n in g.graph.nodes if n.op == "call_function"}
+    assert any("_grouped_mm" in op for op in ops) == (path == "grouped"), ops
+    torch.testing.assert_close(logits, ref)
+
+
 def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
     """A server's batch: rows written at their own slots in one step equal each row run alone."""
     prompts = [[1, 7, 9, 22, 5], [1, 300]]
@@ -117,12 +144,13 @@ def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
     assert logits[:, -1].argmax(-1).tolist() == alone
 
 
-@pytest.mark.parametrize("loop_experts,rows,padded", [(True, 2, False), (True, 6, False), (True, 6, True),
-                                                     (False, 2, False)])
-def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, rows, padded, monkeypatch):
+@pytest.mark.parametrize("experts,rows,padded", [("loop", 2, False), ("loop", 6, False), ("loop", 6, True),
+                                                 ("grouped", 2, False), ("grouped", 6, False), ("gathered", 2, False)])
+def test_decoder_step_equals_the_full_forward(model, tiny_config, experts, rows, padded, monkeypatch):
     """The one-token decode path (plain tensors, experts looped on the host — per row for a few rows, per expert
-    over its rows or all experts as one padded bmm for many — or gathered on the device) gives the logits of the
-    full forward, with group-limited routing, a non-zero balancing bias and per-row slots."""
+    over its rows or all experts as one padded bmm for many —, as grouped matmuls on the device, or gathered for
+    compiled fp32) gives the logits of the full forward, with group-limited routing, a non-zero balancing bias and
+    per-row slots."""
     from axk1.model import latent_decode
     from axk1.model.latent_decode import GROUP_ROWS_FROM
     from axk1.model import LatentDecoder
@@ -140,7 +168,7 @@ def test_decoder_step_equals_the_full_forward(model, tiny_config, loop_experts, 
     assert (rows >= GROUP_ROWS_FROM) == (rows == 6)
     lengths = torch.tensor([len(p) for p in prompts])
     cache = LatentKVCache(tiny_config, rows, 8, torch.float32)
-    decoder = LatentDecoder(model, loop_experts=loop_experts)
+    decoder = LatentDecoder(model, experts=experts)
     with torch.no_grad():
         for b, p in enumerate(prompts):
             row = LatentKVCache(tiny_config, 1, 8, torch.float32)

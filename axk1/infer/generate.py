@@ -117,9 +117,13 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
 
 
 def compiled_decode_step(model: AXK1ForCausalLM):
-    """model.forward_latent under torch.compile with dynamic shapes (the cache grows every step), kept on the model."""
-    step = getattr(model, "_compiled_decode_step", None)
-    if step is None:
-        step = torch.compile(model.forward_latent, dynamic=True)
-        model._compiled_decode_step = step
-    return step
+    """A LatentDecoder's step under torch.compile with dynamic shapes (the cache grows every step), kept on the
+    model for its weights' device and dtype (a model moved or cast later gets a new one). The decoder is built
+    outside the compiled function: dynamo cannot trace its construction (it broke the graph every step)."""
+    weight = model.lm_head.weight
+    key = (weight.device, weight.dtype)
+    cached = getattr(model, "_compiled_decode_step", None)
+    if cached is None or cached[0] != key:
+        cached = (key, torch.compile(LatentDecoder(model).__call__, dynamic=True))
+        model._compiled_decode_step = cached
+    return cached[1]

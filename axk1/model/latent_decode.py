@@ -6,8 +6,10 @@ runs the same math as the modules on plain tensors resolved once per generation:
 lookups per step, weights as pre-transposed views for `torch.mm`, residual adds and the routing weights folded into
 `addmm`, attention in the latent space with heads as the batch of `bmm`, and on CPU the few chosen experts run one
 by one from their stacked weights in place (gathering them would copy ~1 MB per layer per step; a grouped matmul
-would visit all E). Under torch.compile or on an accelerator the experts run as one gathered batched matmul
-instead (no host sync).
+would visit all E). On an accelerator they run as grouped matmuls over the assignments sorted by expert (no host
+sync; each chosen expert's weights read once: gathering a copy per assignment, as this did first, moved 1.8 GB a
+MoE layer and step for 32 rows of the 2B check model); under torch.compile in fp32, whose `_grouped_mm` has no
+compile rule, as one gathered batched matmul.
 
 Legend: B rows, T new tokens per row (1 when decoding), A = B*T (the per-token ops see them as rows: _mlp and
 _moe call them B), D hidden, H heads, N qk_nope_head_dim, R qk_rope_head_dim, V v_head_dim,
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from axk1.model.kv_cache import store_latent
+from axk1.model.moe import expert_counts
 from axk1.model.norm import rms_norm_no_grad
 from axk1.model.rope import rope_rotation
 
@@ -29,6 +32,16 @@ from axk1.model.rope import rope_rotation
 GROUP_ROWS_FROM = 4
 # ...and when at least this share of the experts is chosen, all of them as one padded batched matmul.
 PAD_EXPERTS_FROM = 0.5
+# How a decode step runs a MoE layer's chosen experts: one by one with their ids read on the host (CPU), as grouped
+# matmuls over the assignments sorted by expert (accelerators), or as one batched matmul over a gathered copy of
+# each assignment's expert (torch.compile of fp32 weights, which `_grouped_mm` cannot compile).
+EXPERT_PATHS = ("loop", "grouped", "gathered")
+
+
+def default_experts(x_AD: torch.Tensor) -> str:
+    if torch.compiler.is_compiling():
+        return "grouped" if x_AD.dtype == torch.bfloat16 else "gathered"
+    return "loop" if x_AD.device.type == "cpu" else "grouped"
 
 class _Layer:
     """One decoder layer's weights as plain tensors (views of the parameters: nothing is copied)."""
@@ -70,11 +83,14 @@ class LatentDecoder:
     activations' dtype.
     """
 
-    def __init__(self, model, loop_experts: bool | None = None) -> None:
-        """loop_experts: run the chosen experts one by one with their ids read on the host (default: on CPU, outside
-        torch.compile, where that read is free) or as one gathered batched matmul (elsewhere: no host sync)."""
+    def __init__(self, model, experts: str | None = None) -> None:
+        """experts: how a MoE layer runs its chosen experts (`EXPERT_PATHS`); by default "loop" on CPU outside
+        torch.compile (their ids read on the host, where a read is free), else "grouped", or "gathered" when compiling
+        fp32 weights."""
+        if experts not in (None, *EXPERT_PATHS):
+            raise ValueError(f"experts must be one of {EXPERT_PATHS}, not {experts!r}")
         config = model.config
-        self.loop_experts = loop_experts
+        self.experts = experts
         self.config = config
         self.embed_WD = model.model.embed_tokens.weight
         self.rotary = model.model.rotary_emb
@@ -120,11 +136,8 @@ class LatentDecoder:
 
     def layer(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
         """One decoder layer (attention then MLP or MoE) over the step's A = B*T new tokens."""
-        loop_experts = self.loop_experts
-        if loop_experts is None:
-            loop_experts = x_AD.device.type == "cpu" and not torch.compiler.is_compiling()
         x_AD = self._attention(lw, x_AD, rot_ARR, cache_BSL, slot, bias_BTS)
-        return self._moe(lw, x_AD, loop_experts) if lw.is_moe else self._mlp(lw, x_AD)
+        return self._moe(lw, x_AD, self.experts or default_experts(x_AD)) if lw.is_moe else self._mlp(lw, x_AD)
 
     def _attention(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
         """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent), A = B*T new tokens."""
@@ -154,7 +167,7 @@ class LatentDecoder:
         h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
         return torch.addmm(x_BD, F.silu(torch.mm(h_BD, lw.gateT)).mul_(torch.mm(h_BD, lw.upT)), lw.downT)
 
-    def _moe(self, lw: _Layer, x_BD: torch.Tensor, loop_experts: bool) -> torch.Tensor:
+    def _moe(self, lw: _Layer, x_BD: torch.Tensor, experts: str) -> torch.Tensor:
         h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
         h32_BD = h_BD if h_BD.dtype == torch.float32 else h_BD.float()
         routerT = lw.routerT_DE if lw.routerT_DE.dtype == torch.float32 else lw.routerT_DE.float()
@@ -165,7 +178,10 @@ class LatentDecoder:
         else:
             y_BD = torch.zeros_like(h_BD)
         Fe = lw.width
-        if loop_experts and idx_BK.shape[0] >= GROUP_ROWS_FROM:
+        if experts == "grouped":
+            return x_BD + rms_norm_no_grad(self._experts_grouped(lw, h_BD, y_BD, idx_BK, weights_BK), lw.ln_post_mlp,
+                                           lw.eps)
+        if experts == "loop" and idx_BK.shape[0] >= GROUP_ROWS_FROM:
             # Many rows: one matmul per chosen expert over the rows routed to it (at most E per layer), not one per
             # (row, expert) pair — 64 rows x top-4 were 256 tiny matmuls a layer, ~10x slower than grouped.
             B, K = idx_BK.shape
@@ -188,10 +204,10 @@ class LatentDecoder:
                     a_NF = F.silu(gu_NF2[:, :Fe]).mul_(gu_NF2[:, Fe:]).mul_(w_M[start:start + n, None])
                     y_BD.index_add_(0, r_N, torch.mm(a_NF, lw.downT_EFD[e]))
                     start += n
-        elif loop_experts:
-            for b, (experts, weights) in enumerate(zip(idx_BK.tolist(), weights_BK.tolist())):
+        elif experts == "loop":
+            for b, (chosen, weights) in enumerate(zip(idx_BK.tolist(), weights_BK.tolist())):
                 h_1D, y_1D = h_BD[b : b + 1], y_BD[b : b + 1]
-                for e, w in zip(experts, weights):
+                for e, w in zip(chosen, weights):
                     gu_1F2 = torch.mm(h_1D, lw.gate_upT_EDF2[e])
                     # y += w * (silu(gate) * up) @ down: the routing weight rides on addmm's alpha.
                     y_1D.addmm_(F.silu(gu_1F2[:, :Fe]).mul_(gu_1F2[:, Fe:]), lw.downT_EFD[e], alpha=w)
@@ -203,6 +219,22 @@ class LatentDecoder:
             a_M1F = F.silu(gu_M1F2[..., :Fe]) * gu_M1F2[..., Fe:] * weights_BK.reshape(-1, 1, 1).to(h_BD.dtype)
             y_BD = y_BD + torch.bmm(a_M1F, lw.downT_EFD.index_select(0, flat_M)).view(B, K, -1).sum(dim=1)
         return x_BD + rms_norm_no_grad(y_BD, lw.ln_post_mlp, lw.eps)
+
+    @staticmethod
+    def _experts_grouped(lw: _Layer, h_BD: torch.Tensor, y_BD: torch.Tensor, idx_BK: torch.Tensor,
+                         weights_BK: torch.Tensor) -> torch.Tensor:
+        """y + the routed experts' outputs as two grouped matmuls over the B*K assignments sorted by expert (the
+        training layer's way, axk1/model/moe.py): each chosen expert's weights are read once, nothing is read back
+        to the host."""
+        K, Fe = idx_BK.shape[1], lw.width
+        order_M = idx_BK.reshape(-1).argsort(stable=True)
+        rows_M = order_M // K
+        # (counted by scattering ones, also on CPU: bincount's output size depends on the data, which breaks a
+        # compiled graph)
+        offsets_E = expert_counts(idx_BK, lw.gate_upT_EDF2.shape[0], sync_free=True).cumsum(0).to(torch.int32)
+        gu_MF2 = torch._grouped_mm(h_BD.index_select(0, rows_M), lw.gate_upT_EDF2, offs=offsets_E)
+        a_MF = F.silu(gu_MF2[:, :Fe]).mul_(gu_MF2[:, Fe:]).mul_(weights_BK.reshape(-1)[order_M, None].to(h_BD.dtype))
+        return y_BD.index_add_(0, rows_M, torch._grouped_mm(a_MF, lw.downT_EFD, offs=offsets_E))
 
     @staticmethod
     def _experts_padded(lw: _Layer, h_BD: torch.Tensor, y_BD: torch.Tensor, expert_M: torch.Tensor,
