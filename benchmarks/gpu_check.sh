@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 "$PY" -c "import torch, transformers; assert torch.cuda.is_available(), 'torch sees no GPU'; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'transformers', transformers.__version__)"
 status=0
 # -rs lists skips: on a GPU none of these may skip
-timeout 150 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_train_device.py tests/test_precision.py tests/test_model.py tests/test_memory_account.py \
+timeout 200 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_train_device.py tests/test_precision.py tests/test_model.py tests/test_memory_account.py tests/test_generate.py \
   -k "cuda or gpu or flex or bf16 or device or memory" 2>&1 | tee "$OUT/pytest.txt" || status=1
 timeout 420 "$PY" benchmarks/gpu_check.py --json "$OUT/gpu_check.json" "${@:2}" 2>&1 | tee "$OUT/gpu_check.txt" || status=1
 exit $status

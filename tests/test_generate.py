@@ -124,6 +124,29 @@ def test_the_compiled_decode_step_traces_whole_and_runs_grouped_experts_in_bf16(
     torch.testing.assert_close(logits, ref)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs this)")
+def test_cuda_decode_runs_grouped_experts_and_follows_cpu(model, tiny_config):
+    """On CUDA the decode step's default is the grouped experts path (CUDA's `_grouped_mm`), eager and compiled:
+    its logits follow the CPU loop's, and the compiled bf16 step generates."""
+    from axk1.model import LatentDecoder
+    from axk1.model.latent_decode import default_experts
+
+    rows = 6
+    ids, positions = torch.randint(3, tiny_config.vocab_size, (rows, 1)), torch.arange(rows)[:, None] % 3
+    mask = (torch.arange(4)[None, :] <= positions)[:, None, None, :]
+    with torch.no_grad():
+        ref = LatentDecoder(model, experts="loop")(ids, positions, LatentKVCache(tiny_config, rows, 4, torch.float32),
+                                                   positions[:, 0], mask)
+        gpu = model.cuda()
+        assert default_experts(torch.zeros(1, device="cuda")) == "grouped"
+        got = LatentDecoder(gpu)(ids.cuda(), positions.cuda(), LatentKVCache(tiny_config, rows, 4, torch.float32,
+                                                                            device="cuda"),
+                                 positions[:, 0].cuda(), mask.cuda())
+    torch.testing.assert_close(got.cpu(), ref, atol=2e-3, rtol=2e-3)  # (TF32 may be on in this process)
+    out = generate(gpu.to(torch.bfloat16), [[1, 7, 9], [1, 300]], max_new_tokens=4, stop_ids=[], compile=True)
+    assert [len(t) for t in out.tokens] == [4, 4]
+
+
 def test_per_row_slots_decode_rows_at_different_lengths(model, tiny_config):
     """A server's batch: rows written at their own slots in one step equal each row run alone."""
     prompts = [[1, 7, 9, 22, 5], [1, 300]]
