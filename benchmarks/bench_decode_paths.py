@@ -16,12 +16,13 @@ experts, and the compiled step with and without its graph break.
 from __future__ import annotations
 
 import argparse
-import time
+import statistics
 
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.model import LatentDecoder, LatentKVCache
+from timing import time_ms
 
 
 def step_inputs(config, rows: int, dtype, filled: int = 64):
@@ -31,17 +32,6 @@ def step_inputs(config, rows: int, dtype, filled: int = 64):
     mask = torch.ones(rows, 1, 1, filled + 1, dtype=torch.bool)
     cache = LatentKVCache(config, rows, filled + 1, dtype)
     return ids, positions, cache, filled, mask
-
-
-def best_ms(fn, repeats: int) -> float:
-    fn()
-    fn()  # warm-up (and compile)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2] * 1e3
 
 
 def main() -> None:
@@ -60,7 +50,7 @@ def main() -> None:
     with torch.no_grad():
         for path in ("gathered", "grouped", "loop"):
             decoder = LatentDecoder(model, experts=path)
-            ms = best_ms(lambda: decoder(*inputs), args.repeats)
+            ms = time_ms(lambda: decoder(*inputs), args.repeats, warmup=2, pick=statistics.median)
             base = base or ms
             print(f"| {path} | {ms:.2f} ms | {base / ms:.2f}x |", flush=True)
 
@@ -74,7 +64,7 @@ def main() -> None:
             torch._dynamo.reset()
             counters.clear()
             step = torch.compile(fn, dynamic=True)
-            ms = best_ms(lambda: step(*inputs), args.repeats)
+            ms = time_ms(lambda: step(*inputs), args.repeats, warmup=2, pick=statistics.median)
             print(f"| {name} | {ms:.2f} ms | {sum(counters['graph_break'].values())} |", flush=True)
 
 

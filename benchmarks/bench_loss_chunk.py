@@ -14,11 +14,11 @@ check's profile (benchmarks/gpu_check.py, "head_loss").
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from axk1.train.loss import chunk_cross_entropy
+from timing import time_ms
 
 
 def before(logits_CV, labels_C, valid_C, buffer_CV):
@@ -31,16 +31,6 @@ def before(logits_CV, labels_C, valid_C, buffer_CV):
     grad_CV = x_CV.sub_(lse_C[:, None]).exp_()
     grad_CV[rows, labels_C] -= 1.0
     return nll_C, grad_CV.to(logits_CV.dtype)
-
-
-def best_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (and compile)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times) * 1e3
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads; best of {args.repeats}")
     base = None
     for name, fn in runs.items():
-        ms = best_ms(fn, args.repeats)
+        ms = time_ms(fn, args.repeats)
         base = base or ms
         print(f"| {name} | {ms:.1f} ms | {base / ms:.2f}x |")
 
