@@ -143,7 +143,7 @@ KERNEL_KINDS = [  # (kind, any of these in the kernel's lower-cased name), first
     ("experts (grouped matmul)", ("group",)),
     ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "matmul", "::mm", "addmm", "bmm")),
     ("communication", ("nccl",)),
-    ("compiled fusions (triton)", ("triton",)),
+    ("compiled fusions", ("triton", "compiledfxgraph")),  # inductor's kernels: triton on a GPU, C++ graphs on CPU
     ("copies", ("memcpy", "memset", "copy")),
 ]
 
