@@ -74,9 +74,9 @@ def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():
 def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision, recompute):
     """One process, one training step under MemTracker: the peak never exceeds the account, and what is not weights
     or optimizer state (activations, the loss's gradients, autocast's weight copies) is within 10% of the account's
-    terms for them (the CPU attention kernel adds its dense mask, which a GPU does not keep); with full recompute
-    within 20% below the account, whose candidate moments (the forward's end, an MTP or a main layer recomputed)
-    bound the peak."""
+    terms for them (the account as the step runs on CPU: its dense attention masks, which a GPU does not keep); with
+    full recompute within 25% below the account, whose candidate moments (the forward's end, an MTP or a main layer
+    recomputed) bound the peak."""
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
     from tests.train_helpers import write_recipe
@@ -100,8 +100,9 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     counted = (account.gathered + account.loss + account.activations) * 1e9
     if recompute == "none":
         assert not_state == pytest.approx(counted, rel=0.10)
-    else:  # which moment peaks depends on the shape; the account takes the largest candidate, an upper bound
-        assert 0.8 * counted <= not_state <= counted * 1.05
+    else:  # which moment peaks depends on the shape; the account takes the largest candidate, an upper bound (here
+        # the forward's end, while the measured peak comes in the backward, with gradients: within 25%)
+        assert 0.75 * counted <= not_state <= counted * 1.05
     assert compute_path(precision, one_process=True) == ("autocast" if precision == "bf16" else "fp32")
 
 
@@ -129,12 +130,15 @@ def _fsdp_step_rank(rank: int, recipe: str, out: str) -> None:
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("ep", [1, 2])
-def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, ep):
+@pytest.mark.parametrize("ep,vocab", [(1, 512), (2, 512), (1, 16384)])
+def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, ep, vocab):
     """Two gloo ranks, FSDP2 bf16 (dp_shard 2, with and without expert parallelism), one step under
-    FSDPMemTracker: the rank's peak stays under the account, and its activations (the loss's kept gradients
-    included) are within 10% of the account's. Expert parallelism used to keep two [N*K, D] tensors more a layer
-    (the returned rows, weighted after the all-to-all); it now keeps what one rank does."""
+    FSDPMemTracker: the rank's peak stays under the account and within 10% of it, and its activations (the loss's
+    kept gradients included) are within 10% of the account's. Expert parallelism used to keep two [N*K, D] tensors
+    more a layer (the returned rows, weighted after the all-to-all); it now keeps what one rank does. The account
+    used to add the step's moments (every gradient and the root unit's fp32 copies, which come at the backward's end,
+    on top of the forward's end): at a 16K vocabulary, where the root unit weighs, it said 132 MB for a 102 MB
+    peak."""
     import json
 
     from axk1.train.recipe import load_recipe
@@ -144,7 +148,7 @@ def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, ep):
     B, T = 8, 128  # 4 rows a rank
     shape = ", ".join(f"{k} = {v}" for k, v in SHAPES["wide-experts"].items())
     path = write_recipe(tmp_path, sections={
-        "model": f"overrides = {{ {shape}, vocab_size = 512 }}",
+        "model": f"overrides = {{ {shape}, vocab_size = {vocab} }}",
         "parallelism": f'precision = "bf16"\nactivation_checkpointing = "none"\ndp_shard = 2\nep = {ep}'})
     path.write_text(path.read_text().replace("seq_len = 32", f"seq_len = {T}"))
     run_ranks(_fsdp_step_rank, 2, str(path), str(tmp_path / "peak.json"))
@@ -152,5 +156,6 @@ def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, ep):
     recipe = load_recipe(path)
     account = step_memory(recipe.model.build_config(), dp_shard=2, ep=ep, seq_len=T, micro_batch=B // 2,
                           precision="bf16", recompute=False, mtp_depth=1, accelerator=False)
-    assert peak["Total"] <= (account.total - account.reserved) * 1e9, (peak, account)
+    assert 0.9 * (account.total - account.reserved) * 1e9 <= peak["Total"] <= (account.total - account.reserved) * 1e9, (
+        peak, account)
     assert peak["ACT"] == pytest.approx((account.loss + account.activations) * 1e9, rel=0.10), (peak, account)

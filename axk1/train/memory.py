@@ -9,12 +9,17 @@ Bytes, then GB (1e9) in the breakdown:
 
 * sharded state: every parameter (experts included: E/ep experts per ep rank, FSDP-sharded over the dp_shard/ep
   ranks that share them) is held as 1/dp_shard of an fp32 master weight (4 B), its fp32 gradient (4 B) and AdamW's
-  two fp32 moments (8 B): 16 B per parameter / dp_shard.
+  two fp32 moments (8 B): 16 B per parameter / dp_shard; under FSDP2 the gradients only from the backward on (the
+  step starts by dropping them), so 12 B until then.
 * gathered weights: FSDP2 gathers one unit (a decoder layer: its dense part whole, its experts for this ep rank) in
   the compute dtype, prefetches the next, and in the backward also holds the unit's unsharded gradient in the compute
   dtype plus the fp32 copy it reduce-scatters; the root unit (embedding, head, final norm) stays gathered through the
-  step, with its gradient. One process under autocast: the bf16 copy of every matmul weight (autocast caches them
-  until the forward leaves autocast, after the loss, and autograd keeps them for the backward).
+  step, its gradients and their fp32 copies at the backward's end. One process under autocast: the bf16 copy of
+  every matmul weight (autocast caches them until the forward leaves autocast, after the loss, and autograd keeps
+  them for the backward).
+* moments: under FSDP2 the account is the largest of the step's moments (the forward's end, the first unit of the
+  backward, each recompute, the backward's end), each with what is live then; tests/test_memory_account.py measures
+  two ranks' peak within 10% below it.
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
   activations'; while it runs, one chunk's logits and their gradient (on an accelerator 4,096 tokens in the
@@ -133,11 +138,8 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     moe_layers = c.num_hidden_layers - c.first_k_dense_replace + (c.num_nextn_predict_layers if depth > 0 else 0)
     dense_per_layer = (total - root - routed_per_moe_layer * moe_layers) / layers
     unit = dense_per_layer + routed_per_moe_layer / ep  # the largest unit: a MoE layer with this rank's experts
-    if one_process:
-        # autocast caches its copies until the forward leaves autocast, after the loss (with recompute too)
-        gathered = autocast_weight_bytes(c, total) if path == "autocast" else 0.0
-    else:  # forward: current + prefetched unit; backward: the unit, its gradient in the compute dtype and in fp32
-        gathered = max(2 * unit * b, unit * (2 * b + 4)) + root * (2 * b + 4)
+    # one process: autocast caches its copies until the forward leaves autocast, after the loss (with recompute too)
+    gathered = autocast_weight_bytes(c, total) if path == "autocast" and one_process else 0.0
 
     tokens = micro_batch * seq_len // cp  # this rank's chunk of each row
     head_b = 2 if path == "bf16" else 4   # the head's gradient as the loss keeps it (the weight's dtype)
@@ -160,23 +162,53 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
     n_dense = min(c.first_k_dense_replace, c.num_hidden_layers)
     norm = r * D + 4
     mtp_extra = 3 * norm + 2 * b * D  # an MTP module outside its layer: two input norms, the projection's input, a norm
-    always = tokens * (norm + 8 + 2 * r * D)  # final norm, token ids; the residual stream's gradient, the embeddings
-    if not recompute:  # the peak ends the forward: every layer's activations and every loss's gradients
-        loss = (1 + depth) * kept + transient
-        activations = always + tokens * (n_dense * dense_layer + (c.num_hidden_layers - n_dense) * moe_layer
-                                         + depth * (moe_layer + mtp_extra))
+    # CPU's attention (SDPA over a dense mask, axk1/model/attention_mask.py): the boolean document masks (the rows'
+    # and MTP's) live through the step, and every attention call keeps its own copy of the mask in the compute dtype
+    dense_masks = 0 if accelerator else (1 + depth) * tokens * seq_len
+    mask_per_layer = 0 if accelerator else tokens * seq_len * b
+    # final norm, token ids; the residual stream's gradient, the embeddings
+    always = tokens * (norm + 8 + 2 * r * D) + dense_masks
+    act_all = always + layers * mask_per_layer + tokens * (n_dense * dense_layer + (c.num_hidden_layers - n_dense)
+                                                           * moe_layer + depth * (moe_layer + mtp_extra))
+    inputs = always + tokens * (layers * r * D + depth * mtp_extra)  # recompute: each layer keeps its input
+    recomputed = mask_per_layer + tokens * max(moe_layer, dense_layer)  # ...and the one recomputed keeps all
+    recomputed_mtp = mask_per_layer + tokens * moe_layer if depth else 0
+    loss_fwd = (1 + depth) * kept + transient
+    if one_process:
+        # Without FSDP2 the moments differ by activations and the loss only. Without recompute the peak ends the
+        # forward: every layer's activations and every loss's gradients. With it, the largest of: the forward's end
+        # (every loss's gradients), an MTP layer's recompute (the next-token loss still keeps its gradients: its
+        # backward runs after MTP's), a layer's recompute (every loss's gradients handed over). Under autocast the
+        # forward's end still holds every cast weight; a recompute in the backward (outside autocast) casts its
+        # own layer's only.
+        if not recompute:
+            candidates = [(state, gathered, loss_fwd, act_all)]
+        else:
+            recast = 2 * unit if path == "autocast" else gathered
+            candidates = [(state, gathered, loss_fwd, inputs),
+                          (state, recast, kept, inputs + recomputed_mtp),
+                          (state, recast, 0, inputs + recomputed)]
     else:
-        # each layer keeps its input; a layer is recomputed whole for its backward. The peak is the largest of: the
-        # forward's end (every loss's gradients), an MTP layer's recompute (the next-token loss still keeps its
-        # gradients: its backward runs after MTP's), a layer's recompute (every loss's gradients handed over).
-        # Under autocast the forward's end still holds every cast weight; a recompute in the backward (outside
-        # autocast) casts its own layer's only.
-        inputs = always + tokens * (layers * r * D + depth * mtp_extra)
-        recast = 2 * unit if path == "autocast" and one_process else gathered
-        candidates = [((1 + depth) * kept + transient, inputs, gathered),
-                      (kept, inputs + tokens * moe_layer if depth else inputs, recast),
-                      (0, inputs + tokens * max(moe_layer, dense_layer), recast)]
-        loss, activations, gathered = max(candidates, key=sum)
+        # FSDP2, moment by moment (tests/test_memory_account.py measures the forward's end on two ranks). The
+        # gradients are dropped at each step's start (zero_grad(set_to_none)), so until the backward a rank holds
+        # its master weights and AdamW moments only (12 of the 16 B a parameter). The root unit (embedding, head,
+        # final norm) stays gathered in bf16 from the forward to the end of the backward; its gradients (the head's
+        # is the loss's, handed over) and their fp32 copy for the reduce-scatter come at the backward's end, when
+        # the activations are gone. A layer unit: gathered in the forward (and the next one prefetched), in the
+        # backward with its gradient in the compute dtype and in fp32.
+        early = STATE_BYTES_PER_PARAM - 4
+        state_fwd = state * early / STATE_BYTES_PER_PARAM
+        unit_bwd = max(2 * unit * b, unit * (2 * b + 4))
+        head_grad = head_b * V * D  # the head's gradient once a loss has handed it over (MTP's adds into it)
+        end = (state, root * (2 * b + 4) + unit_bwd, 0, always)  # the backward's end: every gradient, no activations
+        if not recompute:
+            candidates = [(state_fwd, root * b + 2 * unit * b, loss_fwd, act_all),  # the forward's end
+                          (state_fwd, root * b + unit_bwd, (1 + depth) * kept, act_all), end]  # the first unit back
+        else:  # the moments of the one-process case, with the gradients made so far (the state at most)
+            candidates = [(state_fwd, root * b + 2 * unit * b, loss_fwd, inputs),
+                          (state_fwd, root * b + unit_bwd, kept + head_grad, inputs + recomputed_mtp),
+                          (state, root * b + unit_bwd, head_grad, inputs + recomputed), end]
+    state, gathered, loss, activations = max(candidates, key=sum)
     if cp > 1:  # one layer's keys and values expanded from the gathered latents of the whole rows
         S = micro_batch * seq_len
         activations += S * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
