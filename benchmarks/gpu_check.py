@@ -253,8 +253,9 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
 
 def memory_check(config: ModelConfig, args, rows: list[dict], one_process: bool) -> dict:
     """The trainer's memory account (what --dry-run prints, axk1/train/memory.py) beside the allocator's peak that
-    the run logged (`memory_peak_gb`, CUDA only). The account counts gradients for the whole step and a compiled
-    layer may keep less than eager autograd, so the ratio should be at most 1; well under 1 means it overstates."""
+    the run logged (`memory_peak_gb`, CUDA only). The account is the largest of the step's moments (in one process
+    with every gradient counted) and a compiled layer may keep less than eager autograd, so the ratio should be at
+    most 1; well under 1 means it overstates."""
     account = step_memory(config, dp_shard=1, ep=1, seq_len=args.seq_len, micro_batch=args.seqs, recompute=False,
                           precision=args.precision, mtp_depth=1, one_process=one_process)
     peaks = [r["memory_peak_gb"] for r in rows if "memory_peak_gb" in r]
