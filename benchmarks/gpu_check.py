@@ -393,6 +393,7 @@ def main() -> None:
             t0 = time.perf_counter()
             try:
                 result[name] = parts[name](work, args)
+                result[name]["part_wall_s"] = round(time.perf_counter() - t0, 1)  # for the next run's time budget
                 print(f"{name} ({time.perf_counter() - t0:.0f} s):", json.dumps(result[name]), flush=True)
             except Exception:
                 failed.append(name)

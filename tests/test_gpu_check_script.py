@@ -32,3 +32,4 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     assert set(profile["phases_ms_per_step"]) == {"head_loss", "optimizer"}
     assert 0 < profile["phases_ms_per_step"]["head_loss"] < profile["wall_ms_per_step"]
     assert sum(profile["by_kind_ms_per_step"].values()) == pytest.approx(profile["busy_ms_per_step"], rel=0.02)
+    assert all(result[part]["part_wall_s"] > 0 for part in ("train", "fsdp", "transformers", "decode"))
