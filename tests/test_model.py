@@ -157,6 +157,7 @@ def test_rmsnorm_hand_written_backward_and_no_grad_path_match_autograd():
     with torch.inference_mode():
         torch.testing.assert_close(norm(x[:, 0]), y_ref[:, 0].detach())  # the decode path (strided rows too)
 
+
 def test_rmsnorm_bf16_backward_keeps_only_its_input_and_matches_autograd():
     # FSDP2's bf16 path: x and w in bf16. The hand-written backward keeps x (bf16) and r (one fp32 per row), not
     # autograd's fp32 copy of x plus the cast normalised x, and gives autograd's gradients.
@@ -181,7 +182,6 @@ def test_rmsnorm_bf16_backward_keeps_only_its_input_and_matches_autograd():
     assert torch.equal(y, y_ref)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(norm.weight.grad, w_ref.grad, rtol=2e-2, atol=5e-2)
-
 
 
 @pytest.mark.parametrize("interleave", [True, False])

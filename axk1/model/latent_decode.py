@@ -6,7 +6,7 @@ runs the same math as the modules on plain tensors resolved once per generation:
 lookups per step, weights as pre-transposed views for `torch.mm`, residual adds and the routing weights folded into
 `addmm`, attention in the latent space with heads as the batch of `bmm`, and on CPU the few chosen experts run one
 by one from their stacked weights in place (gathering them would copy ~1 MB per layer per step; a grouped matmul
-would visit all E). On an accelerator they run as grouped matmuls over the assignments sorted by expert (no host
+would visit all E). On an accelerator they run as the training layer's grouped matmuls over the assignments (no host
 sync; each chosen expert's weights read once: gathering a copy per assignment, as this did first, moved 1.8 GB a
 MoE layer and step for 32 rows of the 2B check model); under torch.compile in fp32, whose `_grouped_mm` has no
 compile rule, as one gathered batched matmul.
@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from axk1.model.kv_cache import store_latent
-from axk1.model.moe import expert_counts
 from axk1.model.norm import rms_norm_no_grad
 from axk1.model.rope import rope_rotation
 
@@ -65,6 +64,7 @@ class _Layer:
         self.ln_post_mlp = layer.post_mlp_layernorm.weight
         self.router = mlp.gate
         self.routerT_DE = mlp.gate.weight.t()
+        self.experts = mlp.experts
         self.gate_upT_EDF2 = mlp.experts.gate_up_proj.transpose(1, 2)
         self.downT_EFD = mlp.experts.down_proj.transpose(1, 2)
         self.width = mlp.experts.width
@@ -178,9 +178,8 @@ class LatentDecoder:
         else:
             y_BD = torch.zeros_like(h_BD)
         Fe = lw.width
-        if experts == "grouped":
-            return x_BD + rms_norm_no_grad(self._experts_grouped(lw, h_BD, y_BD, idx_BK, weights_BK), lw.ln_post_mlp,
-                                           lw.eps)
+        if experts == "grouped":  # the training layer's own grouped matmuls (GroupedExperts.forward)
+            return x_BD + rms_norm_no_grad(y_BD + lw.experts(h_BD, idx_BK, weights_BK), lw.ln_post_mlp, lw.eps)
         if experts == "loop" and idx_BK.shape[0] >= GROUP_ROWS_FROM:
             # Many rows: one matmul per chosen expert over the rows routed to it (at most E per layer), not one per
             # (row, expert) pair — 64 rows x top-4 were 256 tiny matmuls a layer, ~10x slower than grouped.
@@ -219,22 +218,6 @@ class LatentDecoder:
             a_M1F = F.silu(gu_M1F2[..., :Fe]) * gu_M1F2[..., Fe:] * weights_BK.reshape(-1, 1, 1).to(h_BD.dtype)
             y_BD = y_BD + torch.bmm(a_M1F, lw.downT_EFD.index_select(0, flat_M)).view(B, K, -1).sum(dim=1)
         return x_BD + rms_norm_no_grad(y_BD, lw.ln_post_mlp, lw.eps)
-
-    @staticmethod
-    def _experts_grouped(lw: _Layer, h_BD: torch.Tensor, y_BD: torch.Tensor, idx_BK: torch.Tensor,
-                         weights_BK: torch.Tensor) -> torch.Tensor:
-        """y + the routed experts' outputs as two grouped matmuls over the B*K assignments sorted by expert (the
-        training layer's way, axk1/model/moe.py): each chosen expert's weights are read once, nothing is read back
-        to the host."""
-        K, Fe = idx_BK.shape[1], lw.width
-        order_M = idx_BK.reshape(-1).argsort(stable=True)
-        rows_M = order_M // K
-        # (counted by scattering ones, also on CPU: bincount's output size depends on the data, which breaks a
-        # compiled graph)
-        offsets_E = expert_counts(idx_BK, lw.gate_upT_EDF2.shape[0], sync_free=True).cumsum(0).to(torch.int32)
-        gu_MF2 = torch._grouped_mm(h_BD.index_select(0, rows_M), lw.gate_upT_EDF2, offs=offsets_E)
-        a_MF = F.silu(gu_MF2[:, :Fe]).mul_(gu_MF2[:, Fe:]).mul_(weights_BK.reshape(-1)[order_M, None].to(h_BD.dtype))
-        return y_BD.index_add_(0, rows_M, torch._grouped_mm(a_MF, lw.downT_EFD, offs=offsets_E))
 
     @staticmethod
     def _experts_padded(lw: _Layer, h_BD: torch.Tensor, y_BD: torch.Tensor, expert_M: torch.Tensor,

@@ -138,9 +138,12 @@ def _compute_dtype(x: torch.Tensor, *weights: torch.Tensor) -> tuple[torch.Tenso
 def expert_counts(idx_NK: torch.Tensor, n_experts: int, sync_free: bool | None = None) -> torch.Tensor:
     """Assignments per expert [E] (int64). On CUDA `torch.bincount` reads its input's min and max on the host (a
     sync per MoE layer, 64 a step of the H200 check: docs/gpu.md), so an accelerator (sync_free, by default any
-    device but the CPU) scatters ones instead; on the CPU bincount is the faster and a read costs nothing."""
+    device but the CPU, and any compiled graph: bincount's output size depends on the data) scatters ones instead;
+    on the CPU bincount is the faster and a read costs nothing."""
     flat_M = idx_NK.reshape(-1)
-    if not (flat_M.device.type != "cpu" if sync_free is None else sync_free):
+    if sync_free is None:
+        sync_free = flat_M.device.type != "cpu" or torch.compiler.is_compiling()
+    if not sync_free:
         return torch.bincount(flat_M, minlength=n_experts)
     return torch.zeros(n_experts, dtype=torch.long, device=flat_M.device).scatter_add_(0, flat_M, torch.ones_like(flat_M))
 
