@@ -101,6 +101,12 @@ class _SwiGLU(torch.autograd.Function):
         grad_w_M1 = None
         if ctx.needs_input_grad[2]:  # row-wise dot products as one batched matmul (no [M, F] temporary)
             grad_w_M1 = torch.bmm(g_up_MF.unsqueeze(1), silu_MF.unsqueeze(2)).view(-1, 1)
+        if torch.compiler.is_compiling():
+            # Compiled (the decoder layer under [parallelism] compile): dynamo cannot trace `out=` into the views
+            # below and would break the layer's graph at this call (4 breaks a MoE layer); inductor fuses these
+            # expressions into one pass writing the [M, 2F] gradient, so the in-place trick buys nothing there.
+            grad_gate_MF = torch.ops.aten.silu_backward(g_up_MF * w_M1, gate_MF)
+            return torch.cat([grad_gate_MF, grad_MF * silu_MF * w_M1], dim=-1), None, grad_w_M1
         torch.mul(grad_MF, silu_MF, out=up_MF).mul_(w_M1)
         torch.ops.aten.silu_backward.grad_input(g_up_MF.mul_(w_M1), gate_MF, grad_input=gate_MF)  # in place
         return gate_up_M2F, None, grad_w_M1
