@@ -246,9 +246,21 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
            **memory_check(trainer.config, args, rows, one_process=True)}
     if cuda and not compile:
         out["host_syncs"] = count_syncs(trainer)
+    if compile:
+        out["dynamo"] = dynamo_census()
     if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
         out["profile"] = profile_steps(trainer)
     return out
+
+
+def dynamo_census() -> dict:
+    """What torch.compile made of the run: graphs compiled and graph breaks by reason. Each compiled decoder layer
+    should be one graph (one per layer shape: dense, MoE, the MTP layer's shorter rows), with no break inside."""
+    from torch._dynamo.utils import counters
+
+    breaks = {reason.splitlines()[0][:160]: n for reason, n in counters["graph_break"].items()}
+    return {"unique_graphs": counters["stats"]["unique_graphs"], "graph_breaks": sum(breaks.values()),
+            "break_reasons": breaks}
 
 
 def memory_check(config: ModelConfig, args, rows: list[dict], one_process: bool) -> dict:
