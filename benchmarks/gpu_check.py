@@ -12,7 +12,8 @@
 4. transformers: the same config in transformers' `AXK1ForCausalLM`, a plain training step (bf16 autocast, fused
    AdamW) on batches of the same shape in micro-batches, tokens/s and the ratios;
 5. decode: 32 rows x 128 new tokens after a 512-token prompt, axk1's `generate` vs transformers' `generate`
-   (greedy, bf16 weights), tokens/s and the ratio; on a GPU also axk1's compiled decode step.
+   (greedy, bf16 weights), tokens/s and the ratio; also axk1's decode step captured as a CUDA graph (static
+   shapes; on CPU uncaptured) and, on a GPU, its compiled decode step.
 
 Each part runs on its own, in --parts' order (by default the goals' figures first: compiled, decode, train,
 transformers, fsdp): one that fails prints its traceback and the others still run; the JSON is rewritten after each
@@ -346,20 +347,29 @@ def decode(work: Path, args) -> dict:
             ("transformers", lambda: theirs.generate(torch.tensor(prompts, device=device),
                                                      max_new_tokens=args.new_tokens,
                                                      min_new_tokens=args.new_tokens, do_sample=False))]
-    if device.type == "cuda":  # eager decoding at 32 rows is launch-bound on a GPU: the compiled step beside it
+    # eager decoding at 32 rows is launch-bound on a GPU: the compiled step and the CUDA graph beside it (on CPU the
+    # static step runs uncaptured: the smoke run checks its code)
+    runs.insert(1, ("axk1_cuda_graph", lambda: generate(ours, prompts, max_new_tokens=args.new_tokens, stop_ids=[],
+                                                        cuda_graph=True)))
+    if device.type == "cuda":
         runs.insert(1, ("axk1_compiled", lambda: generate(ours, prompts, max_new_tokens=args.new_tokens, stop_ids=[],
                                                           compile=True)))
+    failed = {}
     for name, run in runs:
-        run()  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        out[name] = args.rows * args.new_tokens / (time.perf_counter() - t)
-    return {"tokens_per_s": out, "ratio": out["axk1"] / out["transformers"],
-            **({"ratio_compiled": out["axk1_compiled"] / out["transformers"]} if "axk1_compiled" in out else {})}
+        try:  # one way of decoding failing must not lose the others' figures
+            run()  # warm-up
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            out[name] = args.rows * args.new_tokens / (time.perf_counter() - t)
+        except Exception:
+            failed[name] = traceback.format_exc()[-2000:]
+    ratios = {f"ratio{name[4:]}": out[name] / out["transformers"] for name in out
+              if name.startswith("axk1") and "transformers" in out}
+    return {"tokens_per_s": out, **ratios, **({"failed": failed} if failed else {})}
 
 
 def main() -> None:
@@ -406,6 +416,8 @@ def main() -> None:
             try:
                 result[name] = parts[name](work, args)
                 result[name]["part_wall_s"] = round(time.perf_counter() - t0, 1)  # for the next run's time budget
+                if result[name].get("failed"):  # a part that measured some of its runs: the exit status says so
+                    failed.append(name)
                 print(f"{name} ({time.perf_counter() - t0:.0f} s):", json.dumps(result[name]), flush=True)
             except Exception:
                 failed.append(name)

@@ -124,6 +124,71 @@ def test_the_compiled_decode_step_traces_whole_and_runs_grouped_experts_in_bf16(
     torch.testing.assert_close(logits, ref)
 
 
+def test_static_decode_step_gives_the_growing_steps_tokens_and_logits(model, tiny_config):
+    """generate(cuda_graph=True) decodes with static shapes (every step attends over the whole cache, the slots not
+    yet written masked; the slot a device tensor), what a CUDA graph replays; on CPU it runs uncaptured. Prompts of
+    different lengths (padding masked too) give the growing step's tokens, and each step its logits."""
+    from axk1.infer.static_decode import StaticDecodeStep
+    from axk1.model import LatentDecoder
+
+    prompts = [[1, 7, 9, 22, 5], [1, 300], [1, 42, 42]]
+    eager = generate(model, prompts, max_new_tokens=8, stop_ids=[])
+    assert generate(model, prompts, max_new_tokens=8, stop_ids=[], cuda_graph=True).tokens == eager.tokens
+    with pytest.raises(ValueError, match="choose one"):
+        generate(model, prompts, max_new_tokens=2, compile=True, cuda_graph=True)
+    with pytest.raises(ValueError, match="CUDA device"):
+        StaticDecodeStep(model, LatentKVCache(tiny_config, 1, 4, torch.float32), torch.zeros(1, 1, 1, 4), 0,
+                         capture=True)
+
+    B, S, first = 2, 9, 3  # row 1 is padded: its slot 0 is masked throughout
+    bias = torch.zeros(B, 1, 1, S)
+    bias[1, ..., 0] = float("-inf")
+    caches = [LatentKVCache(tiny_config, B, S, torch.float32) for _ in range(2)]
+    for c in caches:  # the same "prefilled" latents in both
+        for layer in c.latent:
+            layer[:, :first] = torch.randn(B, first, layer.shape[-1], generator=torch.Generator().manual_seed(1))
+    static, growing = StaticDecodeStep(model, caches[0], bias, first), LatentDecoder(model)
+    ids = torch.tensor([[5], [40]])
+    for slot in range(first, S):
+        positions = torch.tensor([[slot], [slot - 1]])
+        got = static(ids, positions, slot)
+        ref = growing(ids, positions, caches[1], slot, bias[..., : slot + 1])
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+        ids = ref[:, -1].argmax(-1, keepdim=True)
+    torch.testing.assert_close(caches[0].latent[-1], caches[1].latent[-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs this)")
+def test_cuda_graph_decode_replays_the_static_step(model, tiny_config):
+    """On CUDA, generate(cuda_graph=True) captures the static decode step once and replays it: the replays give the
+    uncaptured static step's logits exactly (the same kernels), bf16 and fp32 (whose experts take the gathered bmm:
+    `_grouped_mm` reads its offsets on the host for any dtype but bf16), and generate runs through it."""
+    from axk1.infer.static_decode import StaticDecodeStep
+
+    B, S, first = 3, 12, 4
+    bias = torch.zeros(B, 1, 1, S, device="cuda")
+    for dtype in (torch.bfloat16, torch.float32):
+        gpu = model.to("cuda", dtype)
+        caches = [LatentKVCache(tiny_config, B, S, dtype, device="cuda") for _ in range(2)]
+        for c in caches:
+            for layer in c.latent:
+                layer[:, :first] = 0.1
+        captured = StaticDecodeStep(gpu, caches[0], bias.to(dtype), first)
+        plain = StaticDecodeStep(gpu, caches[1], bias.to(dtype), first, capture=False)
+        plain.decoder = captured.decoder  # the same experts path
+        assert captured.graph is not None
+        ids = torch.tensor([[5], [9], [40]], device="cuda")
+        for slot in range(first, S):
+            positions = torch.full((B, 1), slot, device="cuda")
+            got = captured(ids, positions, slot).clone()
+            ref = plain(ids, positions, slot)
+            torch.testing.assert_close(got, ref, atol=0, rtol=0)
+            ids = ref[:, -1].argmax(-1, keepdim=True)
+    out = generate(model.to("cuda", torch.bfloat16), [[1, 7, 9], [1, 300]], max_new_tokens=6, stop_ids=[],
+                   cuda_graph=True)
+    assert [len(t) for t in out.tokens] == [6, 6]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs this)")
 def test_cuda_decode_runs_grouped_experts_and_follows_cpu(model, tiny_config):
     """On CUDA the decode step's default is the grouped experts path (CUDA's `_grouped_mm`): its logits follow the

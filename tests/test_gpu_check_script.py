@@ -26,7 +26,8 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     fsdp = result["fsdp"]
     assert fsdp["resumed_from"] == 3 and fsdp["resume_follows"], fsdp
     assert result["transformers"]["tokens_per_s"] > 0 and result["train_ratio"] > 0
-    assert set(result["decode"]["tokens_per_s"]) == {"axk1", "transformers"}
+    assert set(result["decode"]["tokens_per_s"]) == {"axk1", "axk1_cuda_graph", "transformers"}, result["decode"]
+    assert result["decode"]["ratio_cuda_graph"] > 0 and "failed" not in result["decode"]
     profile = result["train"]["profile"]  # the breakdown the next GPU run reports (here: CPU op time)
     assert profile["steps"] == 3 and 0 < profile["busy_ms_per_step"]
     assert set(profile["phases_ms_per_step"]) == {"head_loss", "optimizer"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from axk1.infer.sampling import check_sampling, sample_next
+from axk1.infer.static_decode import StaticDecodeStep
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
 
 
@@ -57,11 +58,16 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
 @torch.inference_mode()
 def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperature: float = 0.0,
              top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None, seed: int | None = None,
-             pad_id: int = 0, compile: bool = False) -> GenerationResult:
+             pad_id: int = 0, compile: bool = False, cuda_graph: bool = False) -> GenerationResult:
     """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops).
 
     compile=True runs the one-token decode step through torch.compile (compiled once per model, on first use;
-    on CPU that fuses the step's many small ops and is worth it for long generations or a server)."""
+    on CPU that fuses the step's many small ops and is worth it for long generations or a server).
+    cuda_graph=True decodes with static shapes (every step attends over the whole cache, masked) and, on CUDA,
+    replays the step as one captured CUDA graph (axk1/infer/static_decode.py): a GPU's eager step is bound by
+    kernel launches. On CPU the same static step runs uncaptured."""
+    if compile and cuda_graph:
+        raise ValueError("compile=True and cuda_graph=True are two ways to cut the decode step's overhead: choose one")
     config = model.config
     prompts = _as_prompts(prompts)
     check_sampling(temperature, top_p, top_k)
@@ -87,8 +93,6 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
     mask_BTT = (valid_BS[:, None, :T0] & causal_TT) | torch.eye(T0, dtype=torch.bool, device=device)
     logits_BTV = model.forward_latent(ids_BT, positions_BT, cache, 0, mask_BTT[:, None])
 
-    # One decoder for the whole generation: its weights are resolved once, not every step.
-    decode_step = compiled_decode_step(model) if compile else LatentDecoder(model)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -99,6 +103,13 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
     positions_BN = torch.tensor(lengths, device=device)[:, None] + torch.arange(max_new_tokens, device=device)
     bias_B11S = torch.zeros(B, 1, 1, S, dtype=cache.latent[0].dtype, device=device).masked_fill_(
         ~valid_BS[:, None, None], float("-inf"))
+    if cuda_graph and max_new_tokens > 1:  # (one new token needs no decode step: nothing to capture)
+        decode_step = StaticDecodeStep(model, cache, bias_B11S, first_slot=T0)
+    else:  # one decoder for the whole generation: its weights are resolved once, not every step
+        decoder = compiled_decode_step(model) if compile else LatentDecoder(model)
+
+        def decode_step(ids_B1, positions_B1, slot):
+            return decoder(ids_B1, positions_B1, cache, slot, bias_B11S[..., : slot + 1])
     done = [False] * B
     for step in range(max_new_tokens):
         next_B = sample_next(logits_BTV[:, -1], temperature, top_p, top_k, generator)
@@ -112,7 +123,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         if all(done) or step == max_new_tokens - 1:
             break
         slot = T0 + step
-        logits_BTV = decode_step(next_B[:, None], positions_BN[:, step : step + 1], cache, slot, bias_B11S[..., : slot + 1])
+        logits_BTV = decode_step(next_B[:, None], positions_BN[:, step : step + 1], slot)
     return GenerationResult(out, reasons, lengths, cache.nbytes())
 
 
