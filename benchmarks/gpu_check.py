@@ -235,6 +235,7 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
     cuda = trainer.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_accumulated_memory_stats()
     t0 = time.perf_counter()
     try:
         trainer.fit()
@@ -247,6 +248,8 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
            **memory_check(trainer.config, args, rows, one_process=True)}
     if cuda and not compile:
         out["host_syncs"] = count_syncs(trainer)
+    if cuda:  # each retry frees the allocator's cache and waits for the GPU: a step that hits its limit crawls
+        out["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries")
     if compile:
         out["dynamo"] = dynamo_census()
     if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
