@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.py --smoke: the GPU check's own code on CPU (axk1-tiny), so the one script a lent GPU runs
-does not fail on a typo. It trains, launches the one-rank torchrun run with its checkpoint and resume, trains
+does not fail on a typo. It trains (eager and with compiled layers), launches the one-rank torchrun run with its checkpoint and resume, trains
 transformers' model in micro-batches and decodes with both."""
 
 import json
@@ -17,7 +17,7 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     pytest.importorskip("transformers")
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--parts",
-                           "train,fsdp,transformers,decode", "--json", str(out)],
+                           "train,compiled,fsdp,transformers,decode", "--json", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -33,4 +33,8 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     assert set(profile["phases_ms_per_step"]) == {"head_loss", "optimizer"}
     assert 0 < profile["phases_ms_per_step"]["head_loss"] < profile["wall_ms_per_step"]
     assert sum(profile["by_kind_ms_per_step"].values()) == pytest.approx(profile["busy_ms_per_step"], rel=0.02)
-    assert all(result[part]["part_wall_s"] > 0 for part in ("train", "fsdp", "transformers", "decode"))
+    assert all(result[part]["part_wall_s"] > 0 for part in ("train", "compiled", "fsdp", "transformers", "decode"))
+    compiled = result["compiled"]  # the goal's figure: compiled layers, one graph per layer shape, no break
+    assert compiled["steps"] == 20 and compiled["loss_last"] < compiled["loss_first"]
+    assert compiled["dynamo"]["graph_breaks"] == 0 and compiled["dynamo"]["unique_graphs"] >= 2, compiled["dynamo"]
+    assert compiled["profile"]["steps"] == 3
