@@ -53,9 +53,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.config import DTYPES
     from axk1.infer.generate import generate
     from axk1.infer.speculative import generate_speculative
+    from axk1.train.recipe import resolve_device
 
+    if sum((args.compile, args.cuda_graph, args.speculative)) > 1:
+        raise ValueError("--compile, --cuda-graph and --speculative are different decode loops: choose one")
+    device = resolve_device(args.device, "--device")
     model_dir = Path(args.model_dir)
-    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None, with_mtp=args.speculative)
+    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None, device=device,
+                       with_mtp=args.speculative)
     ids, tokenizer = _parse_prompt(args.prompt, model_dir)
     start = time.perf_counter()
     sampling = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
@@ -63,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.speculative:
         result = generate_speculative(model, ids, **sampling)
     else:
-        result = generate(model, [ids], **sampling, compile=args.compile)
+        result = generate(model, [ids], **sampling, compile=args.compile, cuda_graph=args.cuda_graph)
     elapsed = time.perf_counter() - start
     tokens = result.tokens[0]
     print(tokenizer.decode(tokens) if tokenizer else " ".join(map(str, tokens)))
@@ -118,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else cpu), cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="decode through one captured CUDA graph (a GPU's eager step waits on kernel launches; on CPU "
+                        "the same static step runs uncaptured)")
     p.add_argument("--speculative", action="store_true",
                    help="draft one token a step with the folder's MTP module (mtp.safetensors; `axk1 export "
                         "--keep-mtp`) and verify it with the main model: the same output, fewer steps")

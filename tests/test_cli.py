@@ -26,6 +26,26 @@ def test_generate_from_token_ids(tmp_path, tiny_config, capsys):
     assert "tok/s" in captured.err
 
 
+def test_generate_picks_its_device_and_decode_loop(tmp_path, tiny_config, capsys):
+    """--device (auto by default: CUDA when torch sees one) and --cuda-graph (the static decode step; captured on
+    CUDA, uncaptured on CPU) give the plain loop's tokens; conflicting loops and a missing GPU are clear errors."""
+    folder = _folder(tmp_path, tiny_config)
+    args = ["generate", str(folder), "--prompt", "1 5 9", "--max-new-tokens", "6"]
+    assert main(args + ["--device", "cpu"]) == 0
+    plain = capsys.readouterr().out
+    assert main(args + ["--device", "cpu", "--cuda-graph"]) == 0
+    assert capsys.readouterr().out == plain
+    assert main(args + ["--compile", "--cuda-graph"]) == 2
+    assert "choose one" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(args + ["--device", "cuda"]) == 2
+        assert "--device 'cuda' but this torch sees no GPU" in capsys.readouterr().err
+    assert main(args + ["--device", "tpu9"]) == 2
+    assert "is not a device" in capsys.readouterr().err
+    assert main(["serve", str(folder), "--device", "tpu9"]) == 2  # before anything loads or listens
+    assert "--device 'tpu9' is not a device" in capsys.readouterr().err
+
+
 def test_generate_text_needs_a_tokenizer(tmp_path, tiny_config, capsys):
     folder = _folder(tmp_path, tiny_config)
     assert main(["generate", str(folder), "--prompt", "안녕하세요"]) == 2

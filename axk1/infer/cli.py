@@ -31,6 +31,9 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
                                 "`axk1.save_pretrained` or `axk1 export`")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
+    from axk1.train.recipe import resolve_device
+
+    device = resolve_device(str(device), "--device")
     model = load_model(model_dir, dtype=dtype, device=device, with_mtp=speculative)
     codec = ChatCodec.from_folder(model_dir)
     if codec is None:
@@ -100,7 +103,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="draft a token per step with the model's MTP module (mtp.safetensors: `axk1 export "
                         "--keep-mtp`) and verify it in the decode step; the same outputs (greedy) or distribution")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda or auto (CUDA when torch sees a GPU); cpu by default: the serving engine has not "
+                        "yet run on a GPU (docs/gpu.md)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
