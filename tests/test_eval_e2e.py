@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 
 from axk1.eval.backends import Backend, Completion, OpenAIBackend, Request, Sampling
 from axk1.eval.cli import add_eval_parser
@@ -202,6 +203,9 @@ def test_native_and_transformers_backends_run_the_harness(tiny_folder, aime_file
     assert all(r["status"] in ("truncated", "wrong", "no_answer", "correct") for r in records)
     backend = json.loads((out / "config.json").read_text())["backend"]
     assert backend["backend"] == ("hf" if prefix else "axk1")
+    assert backend["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # --device auto, the default
+    with pytest.raises(ValueError, match="--device 'tpu9' is not a device"):
+        _eval("--model", f"{prefix}{tiny_folder}", "--device", "tpu9", "-o", str(out))
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         _eval("--model", str(make_model_folder(tmp_path / "bare", with_tokenizer=False)), "-o", str(out))
 

@@ -69,7 +69,7 @@ class NativeBackend(Backend):
 
     name = "axk1"
 
-    def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None):
+    def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None, device: str = "cpu"):
         from tokenizers import Tokenizer
 
         from axk1.checkpoint.hf import load_model
@@ -82,7 +82,7 @@ class NativeBackend(Backend):
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")
-        self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None).eval()
+        self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None, device=device).eval()
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.template, self.special = load_folder_template(self.model_dir)
         self.batch_size = batch_size
@@ -117,8 +117,8 @@ class NativeBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": str(self.model_dir), "chat_template":
-                "tokenizer_config.json" if self.template else "fallback"}
+        return {"backend": self.name, "model": str(self.model_dir), "device": str(self.model.lm_head.weight.device),
+                "chat_template": "tokenizer_config.json" if self.template else "fallback"}
 
 
 # ---- transformers --------------------------------------------------------------------------------------------
@@ -127,14 +127,14 @@ class HFBackend(Backend):
 
     name = "hf"
 
-    def __init__(self, model_id: str, dtype: str | None = None):
+    def __init__(self, model_id: str, dtype: str | None = None, device: str = "cpu"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model_id = model_id
         self.tokenizer = AutoTokenizer.from_pretrained(model_id)
         kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
-        self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).to(device).eval()
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         from axk1.eval.chat import apply_thinking, fallback_template
@@ -156,7 +156,8 @@ class HFBackend(Backend):
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         for request in requests:
             prompt = self.prompt(request.messages, sampling.thinking)
-            ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
+                self.model.device)
             torch.manual_seed(request.seed)
             sample = sampling.temperature > 0
             kwargs = dict(do_sample=sample, max_new_tokens=sampling.max_tokens, pad_token_id=next(iter(eos_ids), 0))
@@ -174,7 +175,7 @@ class HFBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id}
+        return {"backend": self.name, "model": self.model_id, "device": str(self.model.device)}
 
 
 # ---- OpenAI-compatible HTTP ------------------------------------------------------------------------------------
@@ -271,16 +272,24 @@ class OpenAIBackend(Backend):
 
 
 def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None) -> Backend:
-    """Build the backend a TARGET string names (see the module docstring)."""
+                 concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None,
+                 device: str = "auto") -> Backend:
+    """Build the backend a TARGET string names (see the module docstring). `device`: where a local model (a folder
+    or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
     if target.startswith("openai:"):
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
                              api_key=os.environ.get(api_key_env), concurrency=concurrency,
                              extra_body=dict(extra_body or {}))
     if target.startswith("hf:"):
-        return HFBackend(target[len("hf:"):], dtype=dtype)
+        return HFBackend(target[len("hf:"):], dtype=dtype, device=_local_device(device))
     path = Path(target)
     if not path.exists():
         raise FileNotFoundError(f"model {target!r} is not a folder; use an axk1 model folder, hf:<path-or-id> or "
                                 "openai:<base-url>")
-    return NativeBackend(path, dtype=dtype)
+    return NativeBackend(path, dtype=dtype, device=_local_device(device))
+
+
+def _local_device(name: str) -> str:
+    from axk1.train.recipe import resolve_device
+
+    return resolve_device(name, "--device")

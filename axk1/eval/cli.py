@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)
     backend = load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
-                           concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body)
+                           concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body, device=args.device)
     out = Path(args.output)
     options = TaskOptions(limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout,
                           workers=args.workers)
@@ -83,6 +83,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     p.add_argument("--extra-body", default=None, help="JSON merged into every openai: request body")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
+    p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
+                   "sees a GPU), cpu or cuda")
     p.add_argument("--limit", type=int, default=None, help="first N problems of each task (smoke runs)")
     p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
     p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")
