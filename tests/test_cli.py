@@ -44,6 +44,8 @@ def test_generate_picks_its_device_and_decode_loop(tmp_path, tiny_config, capsys
     assert "is not a device" in capsys.readouterr().err
     assert main(["serve", str(folder), "--device", "tpu9"]) == 2  # before anything loads or listens
     assert "--device 'tpu9' is not a device" in capsys.readouterr().err
+    assert main(["posttrain", "heldout", str(folder), str(tmp_path / "tasks.jsonl"), "--device", "tpu9"]) == 2
+    assert "--device 'tpu9' is not a device" in capsys.readouterr().err
 
 
 def test_generate_text_needs_a_tokenizer(tmp_path, tiny_config, capsys):

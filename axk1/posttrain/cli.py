@@ -100,9 +100,12 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 def cmd_heldout(args: argparse.Namespace) -> int:
     from axk1.posttrain.heldout import evaluate_heldout
     from axk1.posttrain.rl import read_task_rows
+    from axk1.train.recipe import resolve_device
 
+    device = resolve_device(args.device, "--device")
     tasks = read_task_rows([args.tasks])[: args.limit]
-    result = evaluate_heldout(args.model_dir, tasks, tuple(args.modes.split(",")), args.max_new_tokens)
+    result = evaluate_heldout(args.model_dir, tasks, tuple(args.modes.split(",")), args.max_new_tokens,
+                              device=device)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
               f"{r['format_error']:.3f} ± {r['format_error_se']:.3f}, mean length {r['mean_len']:.1f} (n = {r['n']})")
@@ -157,5 +160,6 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--modes", default="think,non-think")
     q.add_argument("--limit", type=int, default=None)
     q.add_argument("--max-new-tokens", type=int, default=96)
+    q.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda")
     q.add_argument("--json", default=None, help="also write the full result here")
     q.set_defaults(func=cmd_heldout)

@@ -26,9 +26,9 @@ def binomial_se(p: float, n: int) -> float:
 
 @torch.no_grad()
 def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str, ...] = ("think", "non-think"),
-                     max_new_tokens: int = 96, batch_size: int = 64) -> dict:
+                     max_new_tokens: int = 96, batch_size: int = 64, device: str = "cpu") -> dict:
     """{mode: {n, accuracy, accuracy_se, format_error, format_error_se, mean_len, correct: [0/1 per task]}}."""
-    model = load_model(model_dir).eval()
+    model = load_model(model_dir, device=device).eval()
     codec = ChatCodec.from_folder(model_dir)
     if codec is None:
         raise FileNotFoundError(f"{model_dir} has no tokenizer.json: held-out evaluation renders chat prompts")
