@@ -53,7 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.config import DTYPES
     from axk1.infer.generate import generate
     from axk1.infer.speculative import generate_speculative
-    from axk1.train.recipe import resolve_device
+    from axk1.device import resolve_device
 
     if sum((args.compile, args.cuda_graph, args.speculative)) > 1:
         raise ValueError("--compile, --cuda-graph and --speculative are different decode loops: choose one")

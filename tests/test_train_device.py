@@ -24,7 +24,8 @@ from torch.utils._pytree import tree_leaves
 
 from axk1.cli import build_parser, recipe_overrides
 from axk1.parallel import distributed
-from axk1.train.recipe import load_recipe, resolve_device
+from axk1.device import resolve_device
+from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
 from tests.train_helpers import write_recipe

@@ -16,7 +16,8 @@ from axk1.train.data import StageSampler, load_shards
 from axk1.train.loss import IGNORE_INDEX, next_token_labels
 from axk1.train.metrics import read_jsonl
 from axk1.train.schedules import SCHEDULES
-from axk1.train.recipe import load_recipe, parse_recipe, resolve_device
+from axk1.device import resolve_device
+from axk1.train.recipe import load_recipe, parse_recipe
 from tests.train_helpers import write_recipe
 from axk1.train.loss import mtp_labels
 from axk1.train.callbacks import KILL_AFTER_STEP_ENV

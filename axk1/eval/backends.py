@@ -290,6 +290,6 @@ def load_backend(target: str, served_model: str | None = None, api_key_env: str 
 
 
 def _local_device(name: str) -> str:
-    from axk1.train.recipe import resolve_device
+    from axk1.device import resolve_device
 
     return resolve_device(name, "--device")

@@ -31,7 +31,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
                                 "`axk1.save_pretrained` or `axk1 export`")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
-    from axk1.train.recipe import resolve_device
+    from axk1.device import resolve_device
 
     device = resolve_device(str(device), "--device")
     model = load_model(model_dir, dtype=dtype, device=device, with_mtp=speculative)

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from axk1.config import ModelConfig, normalise_rope_scaling
+from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import build_dataclass, load_toml, resolve_path
 from axk1.train.schedules import SCHEDULES
@@ -147,7 +146,7 @@ class LoggingConfig:
 class RunConfig:
     out_dir: str = "."                  # where checkpoints/ and logs go (relative: to the recipe's folder)
     max_steps: int = 0                  # 0: train through all stages
-    device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; see resolve_device
+    device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; see axk1.device.resolve_device
     threads: int = 0                    # torch.set_num_threads; 0 leaves torch's default
     max_bad_steps: int = 5              # consecutive NaN/inf/spike steps before the run stops
     spike_zscore: float = 0.0           # 0 disables spike detection (NaN/inf are always skipped)
@@ -210,23 +209,6 @@ class Recipe:
 
     def total_steps(self) -> int:
         return self.schedule.total_steps or sum(n for parts in self.stage_steps() for n, _ in parts)
-
-
-def resolve_device(name: str, what: str = "[run] device") -> str:
-    """[run] device → the device a run trains on: "auto" is CUDA when torch sees a GPU, else the CPU. The one place
-    the choice is made: a parsed recipe holds the result, so every trainer (and `axk1 sft`/`rl`) reads a concrete
-    device. Under torchrun each rank then takes cuda:LOCAL_RANK (axk1.parallel.distributed.init_distributed).
-    `what` names the setting in errors (`axk1 generate --device` resolves its flag here too)."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"{what} {name!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{what} {name!r} but this torch sees no GPU (torch.cuda.is_available() is False): use "
-                         "\"auto\" or \"cpu\"")
-    return name
 
 
 def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".", cls: type[Recipe] = Recipe) -> Recipe:

@@ -1,0 +1,23 @@
+"""Which device a run or a command uses: the one place "auto" is decided (CUDA when torch sees a GPU, else the CPU)
+and a wrong name is turned into an error that says what to give instead."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(name: str, what: str = "[run] device") -> str:
+    """[run] device → the device a run trains on: "auto" is CUDA when torch sees a GPU, else the CPU. The one place
+    the choice is made: a parsed recipe holds the result, so every trainer (and `axk1 sft`/`rl`) reads a concrete
+    device. Under torchrun each rank then takes cuda:LOCAL_RANK (axk1.parallel.distributed.init_distributed).
+    `what` names the setting in errors (`axk1 generate --device` resolves its flag here too)."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"{what} {name!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{what} {name!r} but this torch sees no GPU (torch.cuda.is_available() is False): use "
+                         "\"auto\" or \"cpu\"")
+    return name
