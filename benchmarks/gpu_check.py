@@ -375,6 +375,28 @@ def decode(work: Path, args) -> dict:
     return {"tokens_per_s": out, **ratios, **({"failed": failed} if failed else {})}
 
 
+def apply_settings(assignments: list[str]) -> dict:
+    """`MODULE.NAME=VALUE` → setattr(import_module(MODULE), NAME, literal_eval(VALUE)) for an existing NAME; returns
+    {MODULE.NAME: (old, new)} for the JSON."""
+    import ast
+    import importlib
+
+    done = {}
+    for text in assignments:
+        target, _, value = text.partition("=")
+        module_name, _, name = target.strip().rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+            new = ast.literal_eval(value.strip())
+        except (ImportError, ValueError, SyntaxError) as e:
+            raise SystemExit(f"gpu_check: --set {text!r}: {e} (give MODULE.NAME=VALUE, VALUE a Python literal)")
+        if not hasattr(module, name):
+            raise SystemExit(f"gpu_check: --set {text!r}: {module_name} has no {name!r} to set")
+        done[target.strip()] = [repr(getattr(module, name)), repr(new)]
+        setattr(module, name, new)
+    return done
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--smoke", action="store_true", help="CPU, axk1-tiny, a few steps: checks the script itself")
@@ -389,8 +411,14 @@ def main() -> None:
     # the goals' figures first (MFU compiled, with its profile; decode), so that a run cut short by a time limit
     # keeps them
     p.add_argument("--parts", default="compiled,decode,train,transformers,fsdp")
+    p.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                   help="set a module-level setting before the parts run, a Python literal (repeatable): e.g. "
+                        "axk1.train.loss.ACCELERATOR_CHUNK_TOKENS=8192 or torch._inductor.config.max_autotune=True, "
+                        "so that one GPU run can try what the profile suggests; in-process parts only (not fsdp's "
+                        "torchrun), and only names read at call time")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    settings = apply_settings(args.set)
     if args.smoke:
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
                              steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
@@ -411,7 +439,7 @@ def main() -> None:
         torch.manual_seed(0)
         save_pretrained(AXK1ForCausalLM(config, with_mtp=True), work / "init")
         write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=256, doc_len=(256, 4096))
-        result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
                   "torch": torch.__version__, "preset": args.preset, "batch": [args.seqs, args.seq_len],
                   "flops_per_token": train_flops_per_token(config, args.seq_len, True)}
         for name in args.parts.split(","):

@@ -17,10 +17,12 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     pytest.importorskip("transformers")
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--parts",
-                           "train,compiled,fsdp,transformers,decode", "--json", str(out)],
+                           "train,compiled,fsdp,transformers,decode", "--json", str(out),
+                           "--set", "axk1.train.loss.CHUNK_TOKENS=64"],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
+    assert result["settings"] == {"axk1.train.loss.CHUNK_TOKENS": ["512", "64"]}
     assert result["train"]["steps"] == 20 and result["train"]["tokens_per_s"] > 0
     assert result["train"]["loss_last"] < result["train"]["loss_first"]
     fsdp = result["fsdp"]
@@ -38,3 +40,13 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     assert compiled["steps"] == 20 and compiled["loss_last"] < compiled["loss_first"]
     assert compiled["dynamo"]["graph_breaks"] == 0 and compiled["dynamo"]["unique_graphs"] >= 2, compiled["dynamo"]
     assert compiled["profile"]["steps"] == 3
+
+
+def test_gpu_check_settings_name_what_is_wrong():
+    """--set refuses a module that does not import, a name the module lacks and a value that is not a literal, before
+    anything runs."""
+    for bad, says in (("axk1.nowhere.X=1", "No module named"), ("axk1.train.loss.NO_SUCH=1", "has no 'NO_SUCH'"),
+                      ("axk1.train.loss.CHUNK_TOKENS=big", "a Python literal")):
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--set", bad],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and says in proc.stderr, proc.stderr[-2000:]
