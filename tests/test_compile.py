@@ -76,3 +76,19 @@ def test_a_bf16_moe_layer_trains_as_one_compiled_graph(tiny_config):
         assert error < 1e-2, (name, error)
     census = gpu_check.dynamo_census()
     assert census["graph_breaks"] == 0 and census["unique_graphs"] == 1, census
+
+
+def test_compile_options_reach_every_layer(tiny_config, monkeypatch):
+    """COMPILE_OPTIONS (what the GPU check's --set tries, e.g. a compile mode) go to each layer's torch.compile: with
+    the eager backend the layers are captured by dynamo and nothing goes through inductor."""
+    from torch._dynamo.utils import counters
+
+    import axk1.parallel.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "COMPILE_OPTIONS", {"backend": "eager"})
+    torch._dynamo.reset()
+    counters.clear()
+    model = apply_compile(AXK1ForCausalLM(tiny_config))
+    with torch.no_grad():
+        model(torch.randint(0, tiny_config.vocab_size, (1, 8)))
+    assert counters["stats"]["unique_graphs"] >= 2 and not counters["inductor"], dict(counters["inductor"])

@@ -162,6 +162,9 @@ def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:
 
 
 _compiled_flex = None
+# The compiled kernel's options (block sizes, warps, stages: torch's `kernel_options`); None keeps torch's choice for
+# the head dims. A setting to try on a GPU (benchmarks/gpu_check.py --set), not a tuned value.
+FLEX_KERNEL_OPTIONS: dict | None = None
 
 
 def _flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask, scale: float) -> torch.Tensor:
@@ -173,4 +176,5 @@ def _flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask, scale: float) -> torch.T
         return flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale)
     if _compiled_flex is None:
         _compiled_flex = torch.compile(flex_attention, dynamic=False)
-    return _compiled_flex(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale)
+    return _compiled_flex(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale,
+                          kernel_options=FLEX_KERNEL_OPTIONS)

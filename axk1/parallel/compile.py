@@ -11,6 +11,10 @@ import torch
 
 from axk1.model import AXK1ForCausalLM
 
+# torch.compile's options for each layer beyond `dynamic` (e.g. {"mode": "max-autotune-no-cudagraphs"}); empty: its
+# defaults. A setting to try on a GPU (benchmarks/gpu_check.py --set), not a tuned value.
+COMPILE_OPTIONS: dict = {}
+
 
 def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None, bf16: bool = False) -> AXK1ForCausalLM:
     """Compile every decoder layer (and MTP layer) in place; returns the model. `bf16`: the experts will compute in
@@ -20,5 +24,5 @@ def apply_compile(model: AXK1ForCausalLM, dynamic: bool | None = None, bf16: boo
         if layer.is_moe and not bf16 and layer.mlp.experts.gate_up_proj.dtype != torch.bfloat16:
             experts = layer.mlp.experts
             experts.forward = torch.compiler.disable(experts.forward, recursive=True)
-        layer.compile(dynamic=dynamic)
+        layer.compile(dynamic=dynamic, **COMPILE_OPTIONS)
     return model
