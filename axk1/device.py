@@ -7,10 +7,10 @@ import torch
 
 
 def resolve_device(name: str, what: str = "[run] device") -> str:
-    """[run] device → the device a run trains on: "auto" is CUDA when torch sees a GPU, else the CPU. The one place
-    the choice is made: a parsed recipe holds the result, so every trainer (and `axk1 sft`/`rl`) reads a concrete
-    device. Under torchrun each rank then takes cuda:LOCAL_RANK (axk1.parallel.distributed.init_distributed).
-    `what` names the setting in errors (`axk1 generate --device` resolves its flag here too)."""
+    """A device name → the device to use: "auto" is CUDA when torch sees a GPU, else the CPU. A recipe's `[run]
+    device` is resolved here when it is parsed, so every trainer (and `axk1 sft`/`rl`) reads a concrete device (under
+    torchrun each rank then takes cuda:LOCAL_RANK: axk1.parallel.distributed.init_distributed); so are the `--device`
+    flags of generate, serve, eval and posttrain heldout. `what` names the setting in errors."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:

@@ -49,7 +49,8 @@ def test_a_bf16_moe_layer_trains_as_one_compiled_graph(tiny_config):
     give the eager one's (in place)."""
     from torch._dynamo.utils import counters
 
-    spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "benchmarks" / "gpu_check.py")
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", script)
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
     counters.clear()

@@ -1,6 +1,6 @@
 """benchmarks/gpu_check.py --smoke: the GPU check's own code on CPU (axk1-tiny), so the one script a lent GPU runs
-does not fail on a typo. It trains (eager and with compiled layers), launches the one-rank torchrun run with its checkpoint and resume, trains
-transformers' model in micro-batches and decodes with both."""
+does not fail on a typo. It trains (eager and with compiled layers), launches the one-rank torchrun run with its
+checkpoint and resume, trains transformers' model in micro-batches and decodes with both."""
 
 import json
 import subprocess

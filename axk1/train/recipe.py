@@ -146,7 +146,7 @@ class LoggingConfig:
 class RunConfig:
     out_dir: str = "."                  # where checkpoints/ and logs go (relative: to the recipe's folder)
     max_steps: int = 0                  # 0: train through all stages
-    device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; see axk1.device.resolve_device
+    device: str = "auto"                # "auto" (CUDA if torch sees a GPU, else CPU), "cpu", "cuda"; axk1/device.py
     threads: int = 0                    # torch.set_num_threads; 0 leaves torch's default
     max_bad_steps: int = 5              # consecutive NaN/inf/spike steps before the run stops
     spike_zscore: float = 0.0           # 0 disables spike detection (NaN/inf are always skipped)
