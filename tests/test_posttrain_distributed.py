@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_torchrun_sft_fsdp_ep_matches_single_process(tmp_path):
 
 
 RL_RUNNER = """
-import sys, tomllib
+import json, os, sys, tomllib
 import axk1.posttrain.rl as rl
 from axk1.posttrain.rewards import Score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
@@ -89,8 +90,17 @@ def fake_scores(items, format_penalty=-1.0, workers=None):  # varies within a gr
 
 rl.score_all = fake_scores
 recipe = sys.argv[1]
+census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/test_train_device)
 try:
-    rl.run_rl(parse_rl_recipe(tomllib.loads(open(recipe).read()), "."))
+    if census:
+        from tests.test_train_device import HostTensors, _record_collectives
+        calls, host = [], HostTensors()
+        _record_collectives(host, calls)
+        with host:
+            rl.run_rl(parse_rl_recipe(tomllib.loads(open(recipe).read()), "."))
+        open(f"{census}.{os.environ['RANK']}", "w").write(json.dumps(calls))
+    else:
+        rl.run_rl(parse_rl_recipe(tomllib.loads(open(recipe).read()), "."))
 finally:
     shutdown_distributed()
 """
@@ -150,8 +160,14 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), str(runner), str(tmp_path / "two.toml")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    census = tmp_path / "calls.json"
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env={**env, "AXK1_COLLECTIVE_CENSUS": str(census)})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # every collective of the run got device tensors (on a GPU, NCCL rejects host ones), the balancer's included
+    calls = [c for rank in (0, 1) for c in json.loads(Path(f"{census}.{rank}").read_text())]
+    assert not sorted({c["caller"] for c in calls if c["host"]}), calls
+    assert {"balance.py:step"} <= {c["caller"] for c in calls} and {c["op"] for c in calls} >= {"all_to_all_single"}
     one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
     assert len(one) == len(two) == 2
     for a, b in zip(one, two):

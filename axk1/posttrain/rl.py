@@ -95,7 +95,8 @@ class RLTrainer:
         self.optimizer = build_optimizer(self.model, r.optimizer)
         total = r.rl.iterations * r.rl.updates_per_batch
         self.schedule = schedule_from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
-        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free")
+        self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
+                                     device=self.device)  # counted where the router runs: no copy per layer
         self.ref = None
         if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)
             self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
@@ -105,7 +106,7 @@ class RLTrainer:
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
             self.state.step = int(saved["state"]["iteration"])
-            self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64)
+            self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64, device=self.device)
             self._push_weights()
         # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
         # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end.
@@ -250,9 +251,9 @@ class RLTrainer:
         share_LE = loads_LE / loads_LE.sum(1, keepdim=True).clamp(min=1)
         if self.load_start_LE is None:
             self.load_start_LE = share_LE.clone()
-        tv_L = 0.5 * (share_LE - self.load_start_LE).abs().sum(1)
-        out = {f"expert_drift/{name}": float(tv_L[i]) for i, (name, _) in enumerate(self.balancer.layers)}
-        out["expert_drift_mean"] = float(tv_L.mean()) if len(tv_L) else 0.0
+        tv = (0.5 * (share_LE - self.load_start_LE).abs().sum(1)).tolist()  # one read, not one per layer
+        out = {f"expert_drift/{name}": tv[i] for i, (name, _) in enumerate(self.balancer.layers)}
+        out["expert_drift_mean"] = sum(tv) / len(tv) if tv else 0.0
         return out
 
     def fit(self) -> list[dict]:

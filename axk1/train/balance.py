@@ -26,7 +26,7 @@ def moe_layers(model: nn.Module) -> list[tuple[str, MoE]]:
 
 class LoadBalancer:
     def __init__(self, model: nn.Module, rate: float, enabled: bool = True, group: dist.ProcessGroup | None = None,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str | None = None):
         self.layers = moe_layers(model)
         self.rate, self.enabled, self.group = rate, enabled, group
         E = self.layers[0][1].gate.n_experts if self.layers else 0
