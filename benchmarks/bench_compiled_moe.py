@@ -2,7 +2,7 @@
 recipe: forward and backward at `axk1-gpu-small`'s widths (hidden 1,024, 64 experts of 512, top-6), bf16 autocast,
 on this machine's CPU. Prints the graphs and graph breaks dynamo made and the time of a step (docs/gpu.md,
 "Compile"). Run it at two commits to compare: before the experts' SwiGLU backward was traceable the layer broke
-4 times (its in-place `out=` writes), so it ran as 5 graphs with the SwiGLU eager between them.
+4 times (its in-place `out=` writes), so it ran as 8 graphs with the SwiGLU eager between them.
 
     .venv/bin/python benchmarks/bench_compiled_moe.py [--tokens 1024] [--repeats 10]
 """
