@@ -43,16 +43,16 @@ def test_recipe_compile_flag_compiles_every_layer_and_keeps_bf16_experts_compile
 
 def test_a_bf16_moe_layer_trains_as_one_compiled_graph(tiny_config):
     """[parallelism] compile in a bf16 run compiles each MoE layer whole, forward and the backward dynamo traces
-    with it, as the GPU check's census counts it (benchmarks/gpu_check.py::dynamo_census). The experts' SwiGLU
+    with it, as the GPU check's census counts it (benchmarks/step_diagnostics.py::dynamo_census). The experts' SwiGLU
     backward used to write into views with `out=`, which dynamo cannot trace: 4 breaks a MoE layer, 9 graphs for a
     compiled training step of axk1-tiny instead of 2 (docs/gpu.md). The compiled backward (plain expressions) must
     give the eager one's (in place)."""
     from torch._dynamo.utils import counters
 
-    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", script)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    script = Path(__file__).parents[1] / "benchmarks" / "step_diagnostics.py"
+    spec = importlib.util.spec_from_file_location("step_diagnostics", script)
+    diagnostics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagnostics)
     counters.clear()
     torch.manual_seed(0)
     model = AXK1ForCausalLM(tiny_config).train()
@@ -75,7 +75,7 @@ def test_a_bf16_moe_layer_trains_as_one_compiled_graph(tiny_config):
         # dot product): measured 0 to 0.26% of each tensor's norm; 1% is bf16's rounding, a wrong formula is not
         error = float((b.float() - a.float()).norm() / a.float().norm())
         assert error < 1e-2, (name, error)
-    census = gpu_check.dynamo_census()
+    census = diagnostics.dynamo_census()
     assert census["graph_breaks"] == 0 and census["unique_graphs"] == 1, census
 
 

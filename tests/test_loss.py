@@ -137,11 +137,10 @@ def test_bf16_runs_take_the_head_matmuls_in_bf16_and_stay_close_to_fp32(how, loo
     torch.testing.assert_close(w.grad.float(), ref_w.grad, rtol=0.05, atol=2e-3)
 
 
-def test_the_accelerators_fused_chunk_step_compiles_whole_and_matches_eager(monkeypatch):
+def test_the_accelerators_fused_chunk_step_compiles_whole_and_matches_eager():
     """On a GPU each chunk's softmax, loss and gradient run as `torch.compile(chunk_cross_entropy, fullgraph=True)`
     (a graph break or an unsupported op would fail here too: inductor compiles the same graph for CPU), and it must
     give the eager expressions' loss and bf16/fp32 gradient, zero on ignored rows."""
-    monkeypatch.setattr(loss_module, "_compiled_chunk", None)
     compiled = torch.compile(loss_module.chunk_cross_entropy, fullgraph=True)
     g = torch.Generator().manual_seed(0)
     for dtype in (torch.bfloat16, torch.float32):

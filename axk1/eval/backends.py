@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.device import resolve_device
 from axk1.eval.chat import ChatPrompt, load_folder_template, render
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
 
@@ -280,16 +281,11 @@ def load_backend(target: str, served_model: str | None = None, api_key_env: str 
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
                              api_key=os.environ.get(api_key_env), concurrency=concurrency,
                              extra_body=dict(extra_body or {}))
+    device = resolve_device(device, "--device")  # a local model from here on
     if target.startswith("hf:"):
-        return HFBackend(target[len("hf:"):], dtype=dtype, device=_local_device(device))
+        return HFBackend(target[len("hf:"):], dtype=dtype, device=device)
     path = Path(target)
     if not path.exists():
         raise FileNotFoundError(f"model {target!r} is not a folder; use an axk1 model folder, hf:<path-or-id> or "
                                 "openai:<base-url>")
-    return NativeBackend(path, dtype=dtype, device=_local_device(device))
-
-
-def _local_device(name: str) -> str:
-    from axk1.device import resolve_device
-
-    return resolve_device(name, "--device")
+    return NativeBackend(path, dtype=dtype, device=device)

@@ -9,8 +9,8 @@ time and reads nothing back to the host. So this step:
   the slots filled so far (a shape that grows every step);
 - writes each row's new latent at a slot given as a device tensor, not a Python int;
 - reads its inputs from buffers it owns, copied into before each replay, and returns the same logits buffer;
-- runs a MoE layer's experts as grouped matmuls (bf16: CUDA's fast `_grouped_mm`, no host read) or, for other
-  dtypes, as the gathered batched matmul (`_grouped_mm`'s fallback for them reads its offsets on the host).
+- runs a MoE layer's experts on the device only (`device_only_experts`: grouped matmuls in bf16, else the gathered
+  batched matmul, as CUDA's `_grouped_mm` fallback for other dtypes reads its offsets on the host).
 
 On CPU nothing is captured: the same static step runs as it is (what the tests compare with the growing one).
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from axk1.model import LatentDecoder, LatentKVCache
+from axk1.model.latent_decode import device_only_experts
 
 
 class StaticDecodeStep:
@@ -37,9 +38,7 @@ class StaticDecodeStep:
         capture = device.type == "cuda" if capture is None else capture
         if capture and device.type != "cuda":
             raise ValueError(f"a CUDA graph needs the model on a CUDA device, not {device}")
-        experts = None
-        if capture:
-            experts = "grouped" if model.lm_head.weight.dtype == torch.bfloat16 else "gathered"
+        experts = device_only_experts(model.lm_head.weight.dtype) if capture else None
         self.decoder = LatentDecoder(model, experts=experts)
         self.cache = cache
         B, S = bias_B11S.shape[0], bias_B11S.shape[-1]

@@ -37,9 +37,16 @@ PAD_EXPERTS_FROM = 0.5
 EXPERT_PATHS = ("loop", "grouped", "gathered")
 
 
+def device_only_experts(dtype: torch.dtype) -> str:
+    """The path that runs whole on the device for weights of `dtype`, as a compiled graph or a captured CUDA graph
+    needs: grouped matmuls in bf16; otherwise the gathered bmm (fp32 `_grouped_mm` has no compile rule, and CUDA's
+    fallback for it reads the group offsets on the host)."""
+    return "grouped" if dtype == torch.bfloat16 else "gathered"
+
+
 def default_experts(x_AD: torch.Tensor) -> str:
     if torch.compiler.is_compiling():
-        return "grouped" if x_AD.dtype == torch.bfloat16 else "gathered"
+        return device_only_experts(x_AD.dtype)
     return "loop" if x_AD.device.type == "cpu" else "grouped"
 
 class _Layer:
