@@ -110,11 +110,15 @@ class AXK1ForCausalLM(nn.Module):
     # ---- training / full-sequence forward ----------------------------------------------------------
     def hidden_states(self, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
                       position_ids_BT: torch.Tensor | None = None,
-                      attention_mask: DocumentMask | None = None) -> tuple[torch.Tensor, tuple]:
+                      attention_mask: DocumentMask | None = None,
+                      ids_checked: bool = False) -> tuple[torch.Tensor, tuple]:
         """Last decoder layer's output (before the final norm) and the (cos, sin, mask) it was computed with.
         `attention_mask` with `position_ids_BT`: given whole instead of derived from document_ids (a
-        context-parallel shard of the rows, axk1/parallel/context_parallel.py)."""
-        check_token_ids(input_ids_BT, self.config)
+        context-parallel shard of the rows, axk1/parallel/context_parallel.py). `ids_checked`: the caller has
+        checked the ids against the vocabulary on the host (the trainer, before its copy to the device), which
+        spares the check's two reads of device values: on an accelerator each waits for every queued kernel."""
+        if not ids_checked:
+            check_token_ids(input_ids_BT, self.config)
         B, T = input_ids_BT.shape
         if T > self.config.max_position_embeddings:
             raise ValueError(f"sequence of {T} tokens exceeds max_position_embeddings={self.config.max_position_embeddings}")

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 
+from axk1.model import check_token_ids
 from axk1.train.balance import moe_layers
 
 IGNORE_INDEX = -100
@@ -90,9 +91,11 @@ def _chunk_kernel(device: torch.device):
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N, low: torch.dtype | None):
+    def forward(ctx, h_ND, w_VD, labels_N, chunk_size: int, need_grad: bool, token_loss_N, low: torch.dtype | None,
+                n_valid: int | None):
         valid_N = labels_N != IGNORE_INDEX
-        n_valid = int(valid_N.sum())
+        if n_valid is None:
+            n_valid = int(valid_N.sum())  # a read of a device value unless the caller counted on the host
         if n_valid == 0:
             raise ValueError("every label is ignored (-100): the loss is undefined for this batch")
         safe_labels_N = labels_N.clamp(min=0)
@@ -160,19 +163,21 @@ class _LinearCrossEntropy(torch.autograd.Function):
         ctx.grads = None
         # Scale in place, and not at all for the usual upstream 1.0 (read for free on CPU; elsewhere it would
         # cost a device sync, so there the product is always taken).
-        if grad_loss.device.type != "cpu" or float(grad_loss) != 1.0:
+        if sync_free_loss(grad_loss.device) or float(grad_loss) != 1.0:
             grad_h_ND.mul_(grad_loss)
             grad_w_VD.mul_(grad_loss)
-        return grad_h_ND, grad_w_VD, None, None, None, None, None
+        return grad_h_ND, grad_w_VD, None, None, None, None, None, None
 
 
 def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: torch.Tensor,
-                         chunk_size: int | None = None, token_loss_N: torch.Tensor | None = None) -> torch.Tensor:
+                         chunk_size: int | None = None, token_loss_N: torch.Tensor | None = None,
+                         n_valid: int | None = None) -> torch.Tensor:
     """Mean cross-entropy of softmax(h @ weight.T) against labels (IGNORE_INDEX = -100 skipped), in fp32.
     `token_loss_N`, if given (fp32 [N]), receives each token's loss (0 where ignored) at no extra cost: the
     trainer's per-domain losses. Under autocast, or with bf16 hidden states (FSDP2's bf16 path), the head's
     matmuls run in that dtype; logits, loss and gradients stay fp32. `chunk_size`: tokens per chunk, by default
-    the device's (`chunk_tokens`)."""
+    the device's (`chunk_tokens`). `n_valid`: the labelled rows (labels other than IGNORE_INDEX), when the caller
+    counted them on the host; otherwise they are counted here, a read of a device value (a sync on an accelerator)."""
     if h_ND.dim() != 2 or labels_N.shape != h_ND.shape[:1]:
         raise ValueError(f"expected h [N, D] and labels [N], got {tuple(h_ND.shape)} and {tuple(labels_N.shape)}")
     need_grad = torch.is_grad_enabled() and (h_ND.requires_grad or weight_VD.requires_grad)
@@ -182,7 +187,7 @@ def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: 
     low = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device)
            else h_ND.dtype if h_ND.dtype in (torch.bfloat16, torch.float16) else None)
     chunk_size = chunk_size or chunk_tokens(h_ND.device)
-    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N, low)
+    return _LinearCrossEntropy.apply(h_ND, weight_VD, labels_N, chunk_size, need_grad, token_loss_N, low, n_valid)
 
 
 def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None) -> torch.Tensor:
@@ -222,11 +227,22 @@ def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None,
     return out_BT
 
 
-def mtp_label_count(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int,
-                    labels_BT: torch.Tensor | None = None) -> int:
-    """Labelled positions over MTP depths 1..depth (each depth has one fewer than the last per document end)."""
-    return sum(int((mtp_labels(input_ids_BT, document_ids_BT, k, labels_BT) != IGNORE_INDEX).sum())
-               for k in range(1, depth + 1))
+class HostCounts(NamedTuple):
+    """A micro-batch's labelled positions, counted from its host copy before the copy to the device: next-token,
+    then each MTP depth (one fewer than the last per document end). Handed to the objective, they spare the loss its
+    reads of device values (a sync each on an accelerator); made by `host_counts`, which also checks the ids."""
+    labels: int
+    mtp_labels: tuple[int, ...]
+
+
+def host_counts(config, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None,
+                labels_BT: torch.Tensor, mtp_depth: int) -> HostCounts:
+    """The counts of a host batch (see HostCounts), its token ids checked against `config.vocab_size` on the way:
+    a forward given the counts skips its own check of the ids."""
+    check_token_ids(input_ids_BT, config)
+    mtp = tuple(int((mtp_labels(input_ids_BT, document_ids_BT, k, labels_BT) != IGNORE_INDEX).sum())
+                for k in range(1, mtp_depth + 1))
+    return HostCounts(int((labels_BT != IGNORE_INDEX).sum()), mtp)
 
 
 class LossParts(NamedTuple):
@@ -239,28 +255,32 @@ class LossParts(NamedTuple):
 
 def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
                   labels_BT: torch.Tensor | None = None, chunk_size: int | None = None,
-                  context: tuple | None = None) -> LossParts:
+                  context: tuple | None = None, counts: HostCounts | None = None) -> LossParts:
     """The objective for one micro-batch of an AXK1ForCausalLM; the head is applied inside the chunked loss (no
     full logits). `labels_BT` defaults to the next-token labels (pretraining); post-training passes them with the
     prompt masked. `context`: (position ids, DocumentMask) of a context-parallel shard of the rows (its labels
-    come with it; no MTP there)."""
+    come with it; no MTP there). `counts`: the micro-batch's label counts from the host (`host_counts`, which
+    checked its ids); without them the ids are checked and the labels counted on the device (reads of device
+    values: on an accelerator each waits for the kernels queued before it, 5 a micro-batch with MTP)."""
     moes = [m for _, m in moe_layers(model)]
     for m in moes:  # a layer that does not run this time (MTP at λ = 0) must not contribute a stale loss
         m.aux_loss = None
     if labels_BT is None:
         labels_BT = next_token_labels(ids_BT, docs_BT)
-    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT, *(context or ()))
+    h_BTD, rope_and_mask = model.hidden_states(ids_BT, docs_BT, *(context or (None, None)),
+                                               ids_checked=counts is not None)
     w_VD = model.lm_head.weight
     token_loss_BT = torch.zeros(ids_BT.shape, dtype=torch.float32, device=ids_BT.device)
     main = linear_cross_entropy(model.model.norm(h_BTD).flatten(0, 1), w_VD, labels_BT.flatten(), chunk_size,
-                                token_loss_BT.view(-1))
+                                token_loss_BT.view(-1), None if counts is None else counts.labels)
     total, mtp = main, None
     if model.mtp is not None and mtp_weight != 0:
         losses = []
         for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
             labels_N = mtp_labels(ids_BT, docs_BT, k, labels_BT).flatten()
-            if (labels_N != IGNORE_INDEX).any():
-                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size))
+            n_labels = int((labels_N != IGNORE_INDEX).sum()) if counts is None else counts.mtp_labels[k - 1]
+            if n_labels:
+                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size, None, n_labels))
         if losses:
             mtp = torch.stack(losses).mean()
             total = total + mtp_weight * mtp
@@ -279,5 +299,6 @@ class Objective(torch.nn.Module):
         self.lm, self.chunk_size = lm, chunk_size
 
     def forward(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp_weight: float,
-                labels_BT: torch.Tensor | None = None, context: tuple | None = None) -> LossParts:
-        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, labels_BT, self.chunk_size, context)
+                labels_BT: torch.Tensor | None = None, context: tuple | None = None,
+                counts: HostCounts | None = None) -> LossParts:
+        return training_loss(self.lm, ids_BT, docs_BT, mtp_weight, labels_BT, self.chunk_size, context, counts)

@@ -33,7 +33,7 @@ from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
                                   SpeedMonitor, run_callbacks)
 from axk1.train.data import Batch, StageSampler, load_shards, split_validation
-from axk1.train.loss import IGNORE_INDEX, Objective, mtp_label_count
+from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
 from axk1.train.validation import Validator
@@ -185,9 +185,10 @@ class Trainer:
         starts = range(0, ids_BT.shape[0], mb)
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
         labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
-        mtp_counts = [mtp_label_count(ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb], depth,
-                                      labels_BT[s:s + mb]) for s in starts]
-        n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(mtp_counts))])
+        # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
+        counts = [host_counts(self.config, ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb],
+                              labels_BT[s:s + mb], depth) for s in starts]
+        n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(sum(c.mtp_labels) for c in counts))])
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         ids_BT, labels_BT, domain_X, labelled_f64_B = (
             self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
@@ -196,22 +197,23 @@ class Trainer:
             pos_BT, row_docs_BT = self._to_device(pos_BT), self._to_device(row_docs_BT)
         sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
-        for start, n_mtp_mb in zip(starts, mtp_counts):
+        for start, counts_mb in zip(starts, counts):
             ids, labels = ids_BT[start:start + mb], labels_BT[start:start + mb]
             docs = None if docs_BT is None else docs_BT[start:start + mb]
             context = None if cp_size == 1 else (  # the context-parallel shard's positions and mask rows
                 pos_BT[start:start + mb], DocumentMask(row_docs_BT[start:start + mb], q_start, q_len))
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
-            share = int(labelled_B[start:start + mb].sum()) / n_valid
+            share = counts_mb.labels / n_valid
             if share == 0:
                 continue
             # MTP's loss is a mean over its own labels, fewer than next-token's by one per document end and depth:
             # weighted by `share` instead of its own share, the objective would depend on how rows are grouped
             # into micro-batches and data-parallel ranks (exact for depth 1; deeper MTP pools its depths' counts).
             # λ stays nonzero on a micro-batch without MTP labels, so every rank still runs the MTP module.
-            mtp_share = n_mtp_mb / n_mtp if n_mtp else 0.0
+            mtp_share = sum(counts_mb.mtp_labels) / n_mtp if n_mtp else 0.0
             with self.autocast:
-                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels, context)
+                out = self.objective(ids, docs, lam * mtp_share / share if mtp_share else lam, labels, context,
+                                     counts_mb)
             (out.total * (share * dp_size)).backward()
             self.balancer.accumulate_loads()
             sums_3[0] += out.main.detach().double() * share

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from axk1.train.callbacks import Callback
 from axk1.train.data import StageSampler
-from axk1.train.loss import IGNORE_INDEX
+from axk1.train.loss import IGNORE_INDEX, host_counts
 
 VALIDATION_KEY = 104_729  # keeps validation draws apart from the training steps' (seed, step) keys
 
@@ -52,9 +52,11 @@ class Validator(Callback):
         trainer.model.eval()
         try:
             for start in range(0, ids_BT.shape[0], mb):
-                ids, docs, labels = (trainer._to_device(t[start:start + mb]) for t in (ids_BT, docs_BT, labels_BT))
-                with trainer.autocast:
-                    out = trainer.objective(ids, docs, 0.0, labels)  # MTP weight 0: the next-token loss only
+                host = [t[start:start + mb] for t in (ids_BT, docs_BT, labels_BT)]
+                counts = host_counts(trainer.config, *host, mtp_depth=0)  # on the host: no read of device values
+                ids, docs, labels = (trainer._to_device(t) for t in host)
+                with trainer.autocast:  # MTP weight 0: the next-token loss only
+                    out = trainer.objective(ids, docs, 0.0, labels, counts=counts)
                 rows_X = torch.tensor([names.index(d) for d in domains[start:start + mb]], device=trainer.device)
                 sums_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double())
                 sums_2X[1].index_add_(0, rows_X, (labels != IGNORE_INDEX).sum(1).double())
