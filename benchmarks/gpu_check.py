@@ -56,7 +56,8 @@ def recipe_text(args, steps: int, out_dir: str, every: int = 10, ckpt_every: int
                 compile: bool = False) -> str:
     """`layers` > 0: that many decoder layers and the trainer's own init (the torchrun part, whose checkpoints of
     weights and AdamW state must stay small on the machine's disk); else the saved `init` folder."""
-    shape = f", num_hidden_layers = {layers}" if layers else ""
+    shape = "".join(f", {k} = {json.dumps(v)}" for k, v in args.model.items() if not (layers and k == "num_hidden_layers"))
+    shape += f", num_hidden_layers = {layers}" if layers else ""
     return textwrap.dedent(f"""
         [model]
         preset = "{args.preset}"
@@ -193,9 +194,8 @@ def train_fsdp(work: Path, args) -> dict:
             "tokens_per_s": median([r["tokens_per_s"] for r in steady]), "mfu": median([r.get("mfu") for r in steady]),
             "loss_first": straight[1]["loss"], "loss_last": straight[steps]["loss"],
             "resume_max_loss_diff": diff, "resume_follows": diff < 2e-2,
-            **memory_check(ModelConfig.from_preset(args.preset).replace(
-                vocab_size=args.vocab, max_position_embeddings=max(args.seq_len, 1024),
-                num_hidden_layers=args.fsdp_layers), args, list(straight.values()), one_process=False)}
+            **memory_check(model_config(args).replace(num_hidden_layers=args.fsdp_layers), args,
+                           list(straight.values()), one_process=False)}
 
 
 def train_transformers(work: Path, args) -> dict:
@@ -264,6 +264,32 @@ def decode(work: Path, args) -> dict:
     return {"tokens_per_s": out, **ratios, **({"failed": failed} if failed else {})}
 
 
+def model_config(args) -> ModelConfig:
+    """The preset with the check's vocabulary and positions and the --model overrides (the recipes' shape too)."""
+    return ModelConfig.from_preset(args.preset).replace(vocab_size=args.vocab,
+                                                        max_position_embeddings=max(args.seq_len, 1024), **args.model)
+
+
+def model_overrides(assignments: list[str]) -> dict:
+    """`NAME=VALUE` pairs for the model's shape (--model), each a field of ModelConfig and VALUE a Python literal."""
+    import ast
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    out = {}
+    for text in assignments:
+        name, _, value = text.partition("=")
+        name = name.strip()
+        if name not in fields or name in ("vocab_size", "max_position_embeddings"):
+            raise SystemExit(f"gpu_check: --model {text!r}: not a model field this check lets you set (ModelConfig's "
+                             f"fields but vocab_size and max_position_embeddings, which the check sets)")
+        try:
+            out[name] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError) as e:
+            raise SystemExit(f"gpu_check: --model {text!r}: {e} (give NAME=VALUE, VALUE a Python literal)")
+    return out
+
+
 def apply_settings(assignments: list[str]) -> dict:
     """`MODULE.NAME=VALUE` → setattr(import_module(MODULE), NAME, literal_eval(VALUE)) for an existing NAME; returns
     {MODULE.NAME: (old, new)} for the JSON."""
@@ -305,11 +331,17 @@ def main() -> None:
                         "axk1.train.loss.ACCELERATOR_CHUNK_TOKENS=8192 or torch._inductor.config.max_autotune=True, "
                         "so that one GPU run can try what the profile suggests; in-process parts only (not fsdp's "
                         "torchrun), and only names read at call time")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=VALUE",
+                   help="change the model's shape for every part (repeatable), e.g. hidden_size=2048: to measure "
+                        "whether a wider model than axk1-gpu-small reaches the MFU goal in the same session")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    args.model = model_overrides(args.model)
     settings = apply_settings(args.set)
     if args.smoke:
+        # steps, not seconds, end the smoke run's training: its tests count them on a loaded 2-core machine
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
+                             train_seconds=600.0, compiled_seconds=600.0,
                              steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
                              rows=4, prompt=32, new_tokens=8)
     else:
@@ -323,13 +355,17 @@ def main() -> None:
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        config = ModelConfig.from_preset(args.preset).replace(vocab_size=args.vocab,
-                                                              max_position_embeddings=max(args.seq_len, 1024))
+        config = model_config(args)
         torch.manual_seed(0)
-        save_pretrained(AXK1ForCausalLM(config, with_mtp=True), work / "init")
+        init = AXK1ForCausalLM(config, with_mtp=True)
+        save_pretrained(init, work / "init")
+        n_params = sum(p.numel() for p in init.parameters())
+        del init
         write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=256, doc_len=(256, 4096))
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
-                  "torch": torch.__version__, "preset": args.preset, "batch": [args.seqs, args.seq_len],
+                  "torch": torch.__version__, "preset": args.preset, "model": args.model,
+                  "parameters": n_params,
+                  "batch": [args.seqs, args.seq_len],
                   "flops_per_token": train_flops_per_token(config, args.seq_len, True)}
         for name in args.parts.split(","):
             t0 = time.perf_counter()

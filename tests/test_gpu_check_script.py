@@ -18,11 +18,14 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--parts",
                            "train,compiled,fsdp,transformers,decode", "--json", str(out),
-                           "--set", "axk1.train.loss.CHUNK_TOKENS=64"],
+                           "--set", "axk1.train.loss.CHUNK_TOKENS=64", "--model", "hidden_size=80"],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["settings"] == {"axk1.train.loss.CHUNK_TOKENS": ["512", "64"]}
+    # every part ran the --model shape (the init folder, the recipes and the torchrun run's own init agree on it, or
+    # loading the init would fail); axk1-tiny's own hidden size is 64
+    assert result["model"] == {"hidden_size": 80} and result["fsdp"]["memory_account_gb"]["state"] >= 0
     assert result["train"]["steps"] == 20 and result["train"]["tokens_per_s"] > 0
     assert result["train"]["loss_last"] < result["train"]["loss_first"]
     fsdp = result["fsdp"]
@@ -43,10 +46,16 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
 
 
 def test_gpu_check_settings_name_what_is_wrong():
-    """--set refuses a module that does not import, a name the module lacks and a value that is not a literal, before
+    """--set refuses a module that does not import, a name the module lacks and a value that is not a literal, and
+    --model a name that is not a model field the check lets you set and a value that is not a literal, before
     anything runs."""
     for bad, says in (("axk1.nowhere.X=1", "No module named"), ("axk1.train.loss.NO_SUCH=1", "has no 'NO_SUCH'"),
                       ("axk1.train.loss.CHUNK_TOKENS=big", "a Python literal")):
         proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--set", bad],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and says in proc.stderr, proc.stderr[-2000:]
+    for bad, says in (("vocab_size=8", "the check sets"), ("hidden=8", "not a model field"),
+                      ("hidden_size=wide", "a Python literal")):
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke", "--model", bad],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and says in proc.stderr, proc.stderr[-2000:]
