@@ -88,6 +88,12 @@ class ChatCodec:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
+    def special_tokens(self) -> list[str]:
+        """The tokenizer's special tokens (turn markers, end of text, padding) but the think tags: strings that
+        tokenize to a control token wherever they appear in a rendered prompt."""
+        added = self.tokenizer.get_added_tokens_decoder().values()
+        return sorted(t.content for t in added if t.special and t.content not in THINK_TOKENS)
+
     def render(self, messages: list[dict[str, Any]], /, add_generation_prompt: bool = True, **kwargs: Any) -> str:
         """The prompt text for `messages`; kwargs are the request's chat_template_kwargs (enable_thinking, ...).
         `messages` is positional-only so that no kwarg name can clash with a parameter (the server refuses the

@@ -18,7 +18,8 @@ log = logging.getLogger("axk1.serve")
 def build_server(model_dir: str | Path, served_name: str | None = None, api_key: str | None = None,
                  max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
                  device: str = "cpu", cache_tokens: int | None = None, block_size: int | None = None,
-                 prefill_chunk: int | None = None, prefix_caching: bool = True, speculative: bool = False):
+                 prefill_chunk: int | None = None, prefix_caching: bool = True, speculative: bool = False,
+                 read_timeout: float = 30.0):
     """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
     from axk1.checkpoint.hf import load_model
     from axk1.infer.chat import ChatCodec
@@ -31,6 +32,8 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
                                 "`axk1.save_pretrained` or `axk1 export`")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
+    if not read_timeout > 0:
+        raise ValueError(f"--read-timeout must be a positive number of seconds, got {read_timeout}")
     from axk1.device import resolve_device
 
     device = resolve_device(str(device), "--device")
@@ -45,7 +48,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     log.info("serving %s: context %d, up to %d sequences, latent cache of %d blocks x %d tokens (%.1f MiB)",
              model_dir, engine.max_model_len, max_batch, engine.pool.num_blocks - 1, engine.block_size,
              engine.cache.nbytes() / 2**20)
-    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key)
+    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout)
     return create_app(state), engine
 
 
@@ -61,6 +64,8 @@ def _is_loopback(host: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from axk1.infer.http_timeouts import timed_h11
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,9 +74,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
-                               args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative)
+                               args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
+                               args.read_timeout)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
+                    http=timed_h11(args.read_timeout))
     finally:
         engine.stop()
     return 0
@@ -107,6 +114,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="cpu, cuda or auto (CUDA when torch sees a GPU); cpu by default: the serving engine has not "
                         "yet run on a GPU (docs/gpu.md)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--read-timeout", type=float, default=30.0,
+                   help="seconds a client has to send a request's headers, and again its body (default 30): a "
+                        "connection that trickles them is closed (headers) or answered 408 (body)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
     return p

@@ -104,9 +104,10 @@ class Engine:
         self._threads = torch.get_num_threads()  # the caller's (axk1 serve --threads), applied in the engine thread
 
     # ---- caller side (any thread) -----------------------------------------------------------------------
-    def check_request(self, prompt: list[int], params: SamplingParams, n: int) -> None:
+    def check_request(self, prompt: list[int], params: SamplingParams, n: int, limit_name: str = "max_tokens") -> None:
         """Raise RequestError (a ValueError naming the parameter), with what to change, for a request the engine
-        cannot serve."""
+        cannot serve. `limit_name`: the request field that set params.max_tokens (a chat's may be
+        max_completion_tokens)."""
         context = self.max_model_len
         if not prompt:
             raise RequestError("the prompt is empty: send at least one token", "prompt")
@@ -118,12 +119,12 @@ class Engine:
             raise RequestError(f"This model's maximum context length is {context} tokens, but the prompt has "
                                f"{len(prompt)} tokens. Shorten the prompt.", "prompt")
         if params.max_tokens < 1:
-            raise RequestError(f"max_tokens must be at least 1, got {params.max_tokens}", "max_tokens")
+            raise RequestError(f"{limit_name} must be at least 1, got {params.max_tokens}", limit_name)
         if len(prompt) + params.max_tokens > context:
             raise RequestError(f"This model's maximum context length is {context} tokens. However, you requested "
                                f"{len(prompt) + params.max_tokens} tokens ({len(prompt)} in the prompt, "
                                f"{params.max_tokens} for the completion). Ask for at most "
-                               f"{context - len(prompt)} tokens (max_tokens).", "max_tokens")
+                               f"{context - len(prompt)} tokens ({limit_name}).", limit_name)
         if not 1 <= n <= self.max_batch:
             raise RequestError(f"n must be between 1 and {self.max_batch} (the server's batch size), got {n}", "n")
         # torch.Generator.manual_seed takes [-2**63, 2**64); choice i seeds with seed + i

@@ -23,6 +23,8 @@ MAX_STOP_STRINGS = 16  # OpenAI allows 4, vLLM no limit; 16 keeps the per-token 
 MAX_STOP_CHARS = 256
 MAX_STOP_TOKEN_IDS = 256
 MAX_PROMPTS = 128  # /v1/completions batch; each prompt x n is queued for rows
+MAX_CHOICES = 128  # prompts x n: 128 prompts with n = 32 would be 4,096 rows of work bought by one small request
+MAX_COUNT = 2**31 - 1  # token counts and top_k: past any context, and an integer every message can print
 MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
 MAX_MESSAGES = 4096
 MAX_NAME_CHARS = 1024  # model, user, a message's name: echoed in errors and logs
@@ -48,11 +50,17 @@ def _context(info: ValidationInfo) -> RequestContext:
     return info.context if isinstance(info.context, RequestContext) else RequestContext()
 
 
+def short_int(value: int) -> str:
+    """An integer as an error message shows it: JSON allows 4,300 digits, and a message quotes the client."""
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+
+
 def _in_vocab(token: int, info: ValidationInfo) -> int:
     vocab = _context(info).vocab_size
     if vocab is not None and token >= vocab:
         raise PydanticCustomError("less_than", "token id {token} is out of range for this model (valid: 0..{last})",
-                                  {"token": token, "last": vocab - 1})
+                                  {"token": short_int(token), "last": vocab - 1})
     return token
 
 
@@ -69,10 +77,10 @@ class StreamOptions(_Strict):
 
 class _Request(_Strict):
     model: Name
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    top_k: int | None = Field(default=None, ge=-1, description="vLLM extension; 0 or -1 = no limit")
+    top_k: int | None = Field(default=None, ge=-1, le=MAX_COUNT, description="vLLM extension; 0 or -1 = no limit")
     n: int = Field(default=1, ge=1, le=MAX_N, description="at most the server's --max-batch")
     stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP_STRINGS)] | None = None
     stop_token_ids: list[TokenId] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS,
@@ -83,6 +91,13 @@ class _Request(_Strict):
     stream_options: StreamOptions | None = None
     logprobs: bool | int | None = None
     user: Name | None = None
+    # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
+    # (problem) rather than answered as if they had been applied; their neutral values pass
+    top_logprobs: int | None = None
+    response_format: dict[str, Any] | None = None
+    logit_bias: dict[str, Any] | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
 
     @field_validator("n", mode="after")
     @classmethod
@@ -98,10 +113,21 @@ class _Request(_Strict):
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
-    def problem(self) -> tuple[str, str] | None:
-        """(field, message) for a well-typed request this server cannot honour, or None."""
+    def problem(self) -> tuple[str, ...] | None:
+        """(field, message[, code]) for a well-typed request this server cannot honour, or None; the code is
+        unsupported_parameter unless given."""
         if self.logprobs not in (None, False, 0):
             return "logprobs", "logprobs are not supported by this server; leave 'logprobs' unset"
+        if self.top_logprobs not in (None, 0):
+            return "top_logprobs", "top_logprobs needs logprobs, which this server does not return; leave it unset"
+        if self.response_format not in (None, {"type": "text"}):
+            return "response_format", ("response_format is not supported by this server (no JSON mode or schema): "
+                                       "leave it unset or {\"type\": \"text\"}")
+        if self.logit_bias:
+            return "logit_bias", "logit_bias is not supported by this server; leave it unset"
+        for name in ("frequency_penalty", "presence_penalty"):
+            if getattr(self, name) not in (None, 0):
+                return name, f"{name} is not supported by this server; leave it unset or 0"
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed with stream=true"
         return None
@@ -123,7 +149,12 @@ class CompletionRequest(_Request):
             return [list(p)]
         return list(p)
 
-    def problem(self) -> tuple[str, str] | None:
+    def problem(self) -> tuple[str, ...] | None:
+        if self.logprobs is not None and self.logprobs is not False:  # here 0 asks for the sampled tokens' logprobs
+            return "logprobs", "logprobs are not supported by this server; leave 'logprobs' unset"
+        if len(self.prompts()) * self.n > MAX_CHOICES:
+            return ("n", f"{len(self.prompts())} prompts x n = {self.n} make {len(self.prompts()) * self.n} "
+                         f"choices; one request may ask for at most {MAX_CHOICES}", "invalid_value")
         if self.echo:
             return "echo", "echo is not supported by this server; leave 'echo' false"
         if self.best_of not in (None, self.n):
@@ -164,17 +195,28 @@ class ChatTemplateKwargs(_Strict):
 
 class ChatRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     chat_template_kwargs: ChatTemplateKwargs | None = None
     tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[Any] | None = None  # OpenAI's deprecated form of tools
+    function_call: str | dict[str, Any] | None = None
 
-    def problem(self) -> tuple[str, str] | None:
-        if self.tools:
-            return "tools", "tool calling is not supported by this server yet; send no 'tools'"
+    def problem(self) -> tuple[str, ...] | None:
+        for name in ("tools", "functions"):
+            if getattr(self, name):
+                return name, f"tool calling is not supported by this server yet; send no '{name}'"
+        for name in ("tool_choice", "function_call"):
+            if getattr(self, name) not in (None, "none"):
+                return name, f"tool calling is not supported by this server yet; leave '{name}' unset"
         return super().problem()
 
-    def completion_limit(self) -> int | None:
-        return self.max_tokens if self.max_tokens is not None else self.max_completion_tokens
+    def completion_limit(self) -> tuple[int | None, str]:
+        """The completion's token limit and the field that set it: OpenAI's max_completion_tokens replaces the
+        deprecated max_tokens, so it wins when both are sent (as in vLLM)."""
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens, "max_completion_tokens"
+        return self.max_tokens, "max_tokens"
 
     def template_messages(self) -> list[dict[str, Any]]:
         """The messages as the chat template reads them: plain dicts, unset fields left out."""

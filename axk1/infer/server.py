@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.detok import Delta, IncrementalText
@@ -31,6 +32,7 @@ from axk1.infer.engine import Engine, SamplingParams, Sequence
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
                                  parse_request, request_schemas)
+from axk1.infer.schema import short_int
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
@@ -46,6 +48,7 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     created: int = field(default_factory=lambda: int(time.time()))
     body_limits: BodyLimits | None = None  # None: BodyLimits.for_context(the engine's max_model_len)
+    read_timeout: float = 30.0  # seconds for a request's body to arrive (its headers: axk1/infer/http_timeouts.py)
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -64,16 +67,18 @@ class Generation:
     """One request's choices (prompts x n), fed by the engine thread through an asyncio queue."""
 
     def __init__(self, state: ServerState, prompts: list[tuple[list[int], bool]], params: SamplingParams, n: int,
-                 stop: list[str], prompt_param: str = "prompt") -> None:
+                 stop: list[str], prompt_params: list[str], limit_name: str = "max_tokens") -> None:
+        """`prompt_params`: each prompt's place in the body, for errors (`prompt[1]`, `messages`); `limit_name`: the
+        field that set params.max_tokens."""
         self.engine, self.started = state.engine, time.monotonic()
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
-        for ids, _ in prompts:  # all or nothing: check every prompt before any is queued
+        for (ids, _), where in zip(prompts, prompt_params):  # all or nothing: check every prompt before any is queued
             try:
-                self.engine.check_request(ids, params, n)
+                self.engine.check_request(ids, params, n, limit_name)
             except ValueError as e:
                 param = getattr(e, "param", None)
-                raise APIError(400, str(e), param=prompt_param if param == "prompt" else param) from None
+                raise APIError(400, str(e), param=where if param == "prompt" else param) from None
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
         self.texts = [IncrementalText(state.codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
@@ -144,14 +149,15 @@ async def _encode(codec: ChatCodec, text: str, add_special_tokens: bool = True) 
     return encodings[0].ids
 
 
-async def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
+async def _encode_prompt(state: ServerState, prompt: str | list[int], where: str) -> list[int]:
+    """A prompt's token ids; `where`: its place in the body (`prompt`, `prompt[2]`), named by its errors."""
     if isinstance(prompt, str):
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
-                                "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param="prompt")
+                                "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param=where)
         return await _encode(state.codec, prompt)
     if not prompt:
-        raise APIError(400, "a prompt is empty: send at least one token", param="prompt")
+        raise APIError(400, f"'{where}' is empty: send at least one token", param=where)
     return list(prompt)
 
 
@@ -207,6 +213,10 @@ def create_app(state: ServerState) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.head("/health", include_in_schema=False)  # load balancers' probes
+    async def health_head() -> Response:
+        return Response(status_code=200)
+
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(state.metrics.render(state.engine), media_type="text/plain; version=0.0.4")
@@ -226,30 +236,35 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.post("/v1/completions", openapi_extra=_body(CompletionRequest))
     async def completions(request: Request) -> Response:
-        req: CompletionRequest = parse_request(CompletionRequest, await _json(request, state), state.context())
+        req: CompletionRequest = await _read_request(request, state, CompletionRequest)
         _check_model(state, req.model)
-        prompts = [(await _encode_prompt(state, p), False) for p in req.prompts()]
+        texts = req.prompts()
+        where = ["prompt"] if isinstance(req.prompt, str) or texts == [req.prompt] else [
+            f"prompt[{i}]" for i in range(len(texts))]
+        prompts = [(await _encode_prompt(state, p, w), False) for p, w in zip(texts, where)]
         longest = max(len(ids) for ids, _ in prompts)
         params = _sampling(state, req, req.max_tokens or min(16, max(1, state.engine.max_model_len - longest)))
-        gen = Generation(state, prompts, params, req.n, req.stop_list())
+        gen = Generation(state, prompts, params, req.n, req.stop_list(), where)
         return await _respond(state, gen, req, request, chat=False)
 
     @app.post("/v1/chat/completions", openapi_extra=_body(ChatRequest))
     async def chat_completions(request: Request) -> Response:
-        req: ChatRequest = parse_request(ChatRequest, await _json(request, state), state.context())
+        req: ChatRequest = await _read_request(request, state, ChatRequest)
         _check_model(state, req.model)
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json and chat template, so it cannot chat; "
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
+        _refuse_special_tokens(state.codec, req.template_messages())
         try:
             text = state.codec.render(req.template_messages(), add_generation_prompt=True, **req.template_kwargs())
         except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template
             # may do arithmetic or comparisons on kwargs); the request is at fault, not the server
             raise APIError(400, str(e), param="messages") from None
         ids = await _encode(state.codec, text, add_special_tokens=False)
-        limit = req.completion_limit()
+        limit, limit_name = req.completion_limit()
         params = _sampling(state, req, limit or max(1, state.engine.max_model_len - len(ids)))
-        gen = Generation(state, [(ids, prompt_opens_reasoning(text))], params, req.n, req.stop_list(), "messages")
+        gen = Generation(state, [(ids, prompt_opens_reasoning(text))], params, req.n, req.stop_list(), ["messages"],
+                         limit_name)
         return await _respond(state, gen, req, request, chat=True)
 
     return app
@@ -261,22 +276,65 @@ def _check_model(state: ServerState, name: str) -> None:
                             "(see /v1/models).", param="model", code="model_not_found")
 
 
-async def _json(request: Request, state: ServerState) -> Any:
-    """The body's JSON value. Read chunk by chunk, so a body past the size limit is refused (413) before it is
-    all in memory; the rest of the checks are protocol.decode_body's."""
+def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]]) -> None:
+    """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
+    the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
+    content would forge a system turn. Only the chat template places them. (<think> tags are not special: a
+    conversation may carry earlier reasoning.)"""
+    specials = codec.special_tokens()
+    for i, message in enumerate(messages):
+        stack: list[tuple[str, Any]] = [(f"messages[{i}]", message)]
+        while stack:
+            path, node = stack.pop()
+            if isinstance(node, str):
+                token = next((t for t in specials if t in node), None)
+                if token is not None:
+                    raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template "
+                                        "may place (it would end or open a turn); remove it from the text",
+                                   param=path, code="invalid_value")
+            elif isinstance(node, dict):
+                stack.extend((f"{path}.{k}", v) for k, v in node.items())
+            elif isinstance(node, list):
+                stack.extend((f"{path}[{j}]", v) for j, v in enumerate(node))
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
+    """The validated request body. Read chunk by chunk, so a body past the size limit is refused (413) before it
+    is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
+    connection forever); then decoded and validated (protocol.py) in a worker thread: a megabyte of small JSON
+    items takes ~0.5 s of Python, which on the event loop would stall /health and every stream for that long."""
+    if not _is_json_media_type(request.headers.get("content-type", "")):
+        # a browser's cross-site "simple" POST (text/plain, form data) cannot set JSON, so it cannot drive a
+        # loopback server either
+        raise APIError(415, "send the body as JSON with the header 'Content-Type: application/json' "
+                            f"(got {request.headers.get('content-type', 'no Content-Type')!r})",
+                       code="unsupported_media_type")
     limits = state.body_limits
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise APIError(413, f"the request body is {declared} bytes; this server accepts at most {limits.max_bytes}",
-                       code="request_too_large")
+        raise APIError(413, f"the request body is {short_int(int(declared))} bytes; this server accepts at most "
+                            f"{limits.max_bytes}", code="request_too_large")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_bytes:
-            raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
-                           code="request_too_large")
-        chunks.append(chunk)
-    return decode_body(b"".join(chunks), limits)
+    try:
+        async with asyncio.timeout(state.read_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
+                                   code="request_too_large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise APIError(408, f"the request body did not arrive within {state.read_timeout:g} s ({size} bytes came)",
+                       code="request_timeout") from None
+    except ClientDisconnect:  # nobody reads the answer; counted as a client that went away, without a traceback
+        raise APIError(CLIENT_GONE, "the client closed the connection before sending the whole body") from None
+    raw = b"".join(chunks)
+    return await asyncio.to_thread(lambda: parse_request(cls, decode_body(raw, limits), state.context()))
 
 
 def _choice_text(text: IncrementalText, chat: bool) -> dict[str, Any]:

@@ -1,0 +1,143 @@
+"""What a hostile client does to connections rather than to request bodies, against a real `axk1 serve` with
+`--read-timeout 1`: headers or a body that never finish, a client that leaves halfway through its body, a body
+that is not JSON by its Content-Type, a body that is slow to parse. Found in session 13 by a hostile client:
+1,500 half-sent requests were kept open for minutes (under a limit of 256 descriptors the server stopped
+accepting anyone), a body cut short was logged with a traceback and counted as a 500, and a megabyte of small JSON
+items was checked on the event loop, stalling /health for seconds."""
+
+import asyncio
+import http.client
+import json
+import socket
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.serve_helpers import ServerProcess, make_model_folder
+
+TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_model_folder(tmp_path_factory.mktemp("conn") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    with ServerProcess(folder, "--read-timeout", str(TIMEOUT)) as s:
+        yield s
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent before closing the connection, or None if it is still open after `seconds`."""
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    except TimeoutError:
+        return None
+
+
+def _connect(server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def test_connections_that_never_finish_their_headers_are_closed(server):
+    socks = [_connect(server) for _ in range(40)]
+    for i, s in enumerate(socks):
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"GET /hea")
+    closed = [_closed_within(s, TIMEOUT + 5) for s in socks]
+    assert all(c == b"" for c in closed), closed  # closed, nothing answered
+    # a kept-alive connection that starts its next request and stalls is closed too
+    s = _connect(server)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n")
+    got = _closed_within(s, TIMEOUT + 5)
+    assert got is not None and got.startswith(b"HTTP/1.1 200") and got.count(b"HTTP/1.1") == 1
+    # a slow but steady client within the deadline is served
+    s = _connect(server)
+    for part in (b"GET /health HTTP/1.1\r\n", b"Host: x\r\n", b"Connection: close\r\n\r\n"):
+        s.sendall(part)
+        time.sleep(TIMEOUT / 4)
+    assert _closed_within(s, 5).startswith(b"HTTP/1.1 200")
+
+
+def test_a_body_that_never_finishes_is_answered_408(server, folder):
+    s = _connect(server)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1000\r\n\r\n{\"model\": ")
+    got = _closed_within(s, TIMEOUT + 5)
+    assert got is not None and got.startswith(b"HTTP/1.1 408"), got
+    error = json.loads(got.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["code"] == "request_timeout" and "did not arrive within 1 s" in error["message"]
+
+
+def test_a_client_that_leaves_during_its_body_is_a_499_not_a_500(server, folder):
+    start = server.metrics()
+    for _ in range(3):
+        s = _connect(server)
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n" + b" " * 50_000)
+        s.close()
+    gone = 'axk1_requests_total{endpoint="/v1/completions",status="499"}'
+    failed = 'axk1_requests_total{endpoint="/v1/completions",status="500"}'
+    deadline = time.monotonic() + 10
+    while (m := server.metrics()).get(gone, 0) - start.get(gone, 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert m.get(gone, 0) - start.get(gone, 0) == 3 and m.get(failed, 0) == start.get(failed, 0)
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415(server, folder, content_type):
+    """A browser's cross-site "simple" POST cannot send application/json, so it cannot drive a loopback server."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    body = json.dumps({"model": folder.name, "prompt": "Seoul", "max_tokens": 2})
+    conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": content_type} if content_type else {})
+    r = conn.getresponse()
+    error = json.loads(r.read())["error"]
+    assert r.status == 415 and error["code"] == "unsupported_media_type" and "application/json" in error["message"]
+    conn.close()  # the unread body ends the connection
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json; charset=utf-8"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200
+    conn.request("HEAD", "/health")  # load balancers probe with HEAD
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200
+
+
+def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
+    """The checks of a body (protocol.decode_body, the schema) run in a worker thread: a megabyte of small JSON
+    items is ~0.5 s of Python, which on the event loop stalled /health and every stream (8 such requests at once:
+    7.5 s). In process: the check must find no running event loop in its thread."""
+    from axk1.infer import server as server_module
+    from axk1.infer.cli import build_server
+
+    seen = []
+    decode = server_module.decode_body
+
+    def recording(raw, limits):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker thread")
+        return decode(raw, limits)
+
+    monkeypatch.setattr(server_module, "decode_body", recording)
+    app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
+    try:
+        with TestClient(app) as client:
+            heavy = {"model": "tiny", "prompt": "a", "max_tokens": 1, "x": [[] for _ in range(100_000)]}
+            r = client.post("/v1/completions", json=heavy)
+            assert r.status_code == 200, r.text
+    finally:
+        engine.stop()
+    assert seen == ["worker thread"]
