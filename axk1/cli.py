@@ -40,7 +40,8 @@ def _parse_prompt(text: str, model_dir: Path):
     if not tokenizer_file.exists():
         raise ValueError(
             f"--prompt is text but {model_dir} has no tokenizer.json: pass token ids (e.g. --prompt '1 42 7') "
-            "or add a tokenizer to the folder"
+            "or add a tokenizer to the folder (`axk1 export CHECKPOINTS DIR --tokenizer out/data/tokenizer` copies "
+            "the data pipeline's in)"
         )
     from tokenizers import Tokenizer
 

@@ -10,7 +10,6 @@ The recipes it runs are `recipes/data/starter.toml` and `recipes/demo.toml`, wit
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
     raw["run"]["out_dir"] = str(output / "train")
     if max_steps is not None:
         raw["run"]["max_steps"] = max_steps
-    trainer = Trainer(parse_recipe(raw, base_dir=RECIPES))
+    trainer = Trainer(parse_recipe(raw, base_dir=RECIPES), start_over=True)  # the demo owns its folder
     rows = trainer.fit()
     if rows:
         print(f"  step {rows[-1]['step']}: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} "
@@ -175,9 +174,7 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True, post
     timings["train"] = time.perf_counter() - t
 
     t = _step("4. export to the Hugging Face layout, with the tokenizer")
-    model_dir = export_checkpoint(checkpoints, output / "model")
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(output / "data" / "tokenizer" / name, model_dir / name)
+    model_dir = export_checkpoint(checkpoints, output / "model", tokenizer=output / "data" / "tokenizer")
     for f in sorted(model_dir.iterdir()):
         print(f"  {f.name:<40}{f.stat().st_size / 1e6:>10.1f} MB")
     timings["export"] = time.perf_counter() - t

@@ -181,7 +181,7 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
     timings["data"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    trainer = Trainer(recipe)
+    trainer = Trainer(recipe, start_over=True)  # the demo owns its folder
     rows = trainer.fit()
     timings["train"] = time.perf_counter() - t
 

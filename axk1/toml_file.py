@@ -15,6 +15,7 @@ Relative paths inside a recipe are resolved against the recipe file's folder by 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
 import re
@@ -39,9 +40,22 @@ def read_toml(path: str | Path, what: str, example: str | None = None) -> dict[s
 
 
 def load_toml(path: str | Path, what: str, example: str | None = None,
-              overrides: list[str] | None = None) -> dict[str, Any]:
-    """The parsed file with `--section.key value` overrides applied: what every loader builds its dataclasses from."""
-    return apply_overrides(read_toml(path, what, example), parse_overrides(overrides or []))
+              overrides: list[str] | None = None, path_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parsed file with `--section.key value` overrides applied: what every loader builds its dataclasses from.
+    `path_keys`: the dotted keys that hold paths (`*` for an array index, e.g. `sources.*.path`). In the file a
+    relative path is relative to the file's folder; given on the command line it is relative to the current folder,
+    as any command-line path is, so those override values are made absolute here."""
+    parsed = parse_overrides(overrides or [])
+    parsed = [(key, absolute_paths(value) if any(fnmatch.fnmatchcase(".".join(key), k) for k in path_keys) else value)
+              for key, value in parsed]
+    return apply_overrides(read_toml(path, what, example), parsed)
+
+
+def absolute_paths(value: Any) -> Any:
+    """A path (or a list of them) made absolute against the current folder; "" (a setting left off) stays."""
+    if isinstance(value, list):
+        return [absolute_paths(v) for v in value]
+    return os.path.abspath(value) if isinstance(value, str) and value else value
 
 
 def resolve_path(path: str | None, base: str | Path) -> str | None:

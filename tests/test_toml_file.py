@@ -58,6 +58,32 @@ def test_resolve_path_is_relative_to_the_file():
     assert resolve_path("/abs", "recipes") == "/abs" and resolve_path("", "r") == "" and resolve_path(None, "r") is None
 
 
+def test_paths_on_the_command_line_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    """In the file a relative path is relative to the file's folder; given on the command line (`--out`, a
+    `--section.key` override of a path key) it is relative to where the command runs, as docs/configuration.md
+    says. `axk1 train recipes/demo.toml --out out/x` used to write recipes/out/x."""
+    from axk1.posttrain.sft import load_sft_recipe
+    from axk1.train.recipe import load_recipe
+    from tests.serve_helpers import make_model_folder
+
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(RECIPES / "demo.toml", ["--data.manifest", "shards/manifest.json"], out_dir="out/x")
+    assert Path(recipe.run.out_dir) == tmp_path / "out" / "x"
+    assert Path(recipe.data.manifest) == tmp_path / "shards" / "manifest.json"
+    assert Path(recipe.checkpointing.dir).parent == tmp_path / "out" / "x"
+    from_file = load_recipe(RECIPES / "demo.toml")  # the file's own paths: still relative to recipes/
+    assert Path(from_file.data.manifest).resolve().is_relative_to(ROOT)
+    (tmp_path / "think.jsonl").write_text("")
+    make_model_folder(tmp_path / "model", with_tokenizer=False)
+    sft = load_sft_recipe(RECIPES / "posttrain" / "sft-think.toml", ["--sft.data", '["think.jsonl"]', "--run.out_dir",
+                                                                     "sft-out", "--model.init_from", "model"])
+    assert sft.sft.data == [str(tmp_path / "think.jsonl")] and Path(sft.run.out_dir) == tmp_path / "sft-out"
+    assert Path(sft.model.init_from) == tmp_path / "model"
+    data = load_pipeline_config(RECIPES / "data" / "starter.toml", ["--sources.0.path", "web", "--run.output_dir", "d"])
+    assert Path(data.sources[0].path) == tmp_path / "web" and Path(data.run.output_dir) == tmp_path / "d"
+    assert Path(data.sources[1].path).resolve() == ROOT / "out" / "starter" / data.sources[1].path.rsplit("/", 1)[-1]
+
+
 def test_shipped_data_and_synth_recipes_load_through_the_loader():
     data = load_pipeline_config(RECIPES / "data" / "starter.toml")
     assert isinstance(data, PipelineConfig) and len(data.sources) == 5

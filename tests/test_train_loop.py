@@ -258,6 +258,39 @@ def test_export_drops_mtp_and_bias(tmp_path):
             assert not value.any()
         else:
             assert torch.equal(value, ref[key]), key
+    # `axk1 export ... --tokenizer DIR` makes a folder that takes text (the README's export -> generate); a
+    # tokenizer larger than the model's vocabulary is refused
+    from axk1.cli import main
+    from tests.serve_helpers import train_tokenizer
+
+    train_tokenizer(512).save(str(tmp_path / "tokenizer.json"))
+    assert main(["export", recipe.checkpointing.dir, str(tmp_path / "with_tok"), "--tokenizer", str(tmp_path)]) == 0
+    assert (tmp_path / "with_tok" / "tokenizer.json").is_file()
+    assert main(["generate", str(tmp_path / "with_tok"), "--prompt", "Seoul", "--max-new-tokens", "3"]) == 0
+    with pytest.raises(ValueError, match="larger than the model's"):
+        export_checkpoint(recipe.checkpointing.dir, tmp_path / "bad", tokenizer=_big_tokenizer(tmp_path / "big"))
+
+
+def test_a_new_run_over_an_earlier_runs_checkpoints_is_refused(tmp_path):
+    """Without --resume a second run in the same folder began at step 0 beside the first run's checkpoints, and
+    export (newest step) then took the old run's model without a word."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    Trainer(recipe).fit()
+    with pytest.raises(ValueError, match=r"already holds checkpoints of an earlier run \(up to step 2\): pass --resume"):
+        Trainer(recipe)
+    assert Trainer(recipe, resume=True).state.step == 2
+    Trainer(recipe, start_over=True)  # the demos, which own their folders: the old checkpoints go
+    assert not Path(recipe.checkpointing.dir).exists()
+
+
+def _big_tokenizer(folder):
+    from tests.serve_helpers import train_tokenizer
+
+    folder.mkdir()
+    tokenizer = train_tokenizer(512)
+    tokenizer.add_tokens([f"extra{i}" for i in range(600)])
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
 
 
 def test_a_callback_appended_to_the_trainer_sees_every_step_after_the_built_in_ones(tmp_path):

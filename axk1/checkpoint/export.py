@@ -30,8 +30,35 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return step_dir(path, step)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")  # the second is optional (chat template, special tokens)
+
+
+def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
+    """tokenizer.json (and tokenizer_config.json when present) from `source` (their folder, or tokenizer.json
+    itself) into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the
+    model's embedding."""
+    import shutil
+
+    from tokenizers import Tokenizer
+
+    source = Path(source)
+    folder = source.parent if source.name == "tokenizer.json" else source
+    if not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"--tokenizer {source}: no tokenizer.json there; give the folder `axk1 data run` "
+                                "wrote it to (e.g. out/data/tokenizer) or the tokenizer.json file")
+    size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    if size > vocab_size:
+        raise ValueError(f"--tokenizer {source}: its vocabulary ({size} tokens) is larger than the model's "
+                         f"({vocab_size}); it is not the tokenizer this model was trained with")
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copy(folder / name, Path(model_dir) / name)
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
-                      keep_mtp: bool = False) -> Path:
+                      keep_mtp: bool = False, tokenizer: str | Path | None = None) -> Path:
+    """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
+    folder with tokenizer.json to copy in (without one the folder takes token ids only)."""
     ckpt = resolve_checkpoint(checkpoint)
     saved = json.loads((ckpt / TRAIN_STATE).read_text())
     config = ModelConfig.from_dict(saved["model_config"])
@@ -47,4 +74,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     for module in model.modules():
         if isinstance(module, Router):
             module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
-    return save_pretrained(model, out_dir, dtype=dtype)
+    path = save_pretrained(model, out_dir, dtype=dtype)
+    if tokenizer is not None:
+        copy_tokenizer(tokenizer, path, config.vocab_size)
+    return path

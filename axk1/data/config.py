@@ -95,7 +95,7 @@ STAGE_GROUPS = ("extract", "dedup", "annotate", "tokenize")
 
 def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
     """The pipeline file with `--section.key value` overrides applied; paths relative to the file's folder."""
-    raw = load_toml(path, "pipeline file", "recipes/data/starter.toml", overrides)
+    raw = load_toml(path, "pipeline file", "recipes/data/starter.toml", overrides, PATH_KEYS)
     return config_from_dict(raw, Path(path).parent)
 
 
@@ -105,6 +105,11 @@ def config_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
     resolve_paths(cfg, Path(base_dir))
     validate(cfg)
     return cfg
+
+
+# keys holding paths: relative to the file's folder in the file, to the current folder on the command line
+PATH_KEYS = ("run.output_dir", "sources.*.path", "annotate.domain_model", "annotate.reference_model",
+             "tokenize.tokenizer", "filters.url.block_list")
 
 
 def resolve_paths(cfg: PipelineConfig, base: Path) -> None:

@@ -56,7 +56,7 @@ def _sft(name: str, init_from: Path, data: list[Path], out: Path, max_steps: int
     raw["run"]["out_dir"] = str(out)
     if max_steps is not None:
         raw["run"]["max_steps"] = max_steps
-    result = run_sft(parse_sft_recipe(raw, RECIPES))
+    result = run_sft(parse_sft_recipe(raw, RECIPES), start_over=True)  # the demo owns its folders
     print(f"  {result['data']['kept_rows']} rows; loss {result['rows'][0]['loss']:.3f} -> {result['rows'][-1]['loss']:.3f}")
     return Path(result["model_dir"])
 

@@ -45,6 +45,8 @@ class RLRecipe(Recipe):
     needs_stages = False
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
+    path_keys = Recipe.path_keys + ("rl.tasks", "rl.template_from")
+
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)
         res = lambda p: p if not p or Path(p).is_absolute() else str(base / p)  # noqa: E731

@@ -21,7 +21,7 @@ import torch
 
 from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.chat import ChatCodec
-from axk1.posttrain.chat_data import MODES, ChatExample, ChatReport, load_chat_examples
+from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
@@ -64,6 +64,8 @@ class SFTRecipe(Recipe):
             if not Path(p).exists():
                 raise FileNotFoundError(f"[sft] data file {p} not found")
 
+
+    path_keys = Recipe.path_keys + ("sft.data", "sft.template_from")
 
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)
@@ -168,14 +170,15 @@ def export_with_tokenizer(checkpoints: str | Path, out_dir: str | Path, tokenize
     return model_dir
 
 
-def run_sft(recipe: SFTRecipe, resume: bool = False) -> dict:
-    """Train; returns the logged rows, the data report and (when [sft] export) the exported folder."""
+def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:
+    """Train; returns the logged rows, the data report and (when [sft] export) the exported folder. `start_over`:
+    as the Trainer's (the demo's post-training, which owns its folders)."""
     codec = ChatCodec.from_folder(recipe.sft.template_from)
     if codec is None:
         raise FileNotFoundError(f"{recipe.sft.template_from} has no tokenizer.json: SFT renders chat rows with the "
                                 "model folder's tokenizer and chat template")
     sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
-    trainer = Trainer(recipe, resume=resume, sampler=sampler)
+    trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
     out = Path(recipe.run.out_dir)
     if trainer.is_main:
         print(sampler.report.summary(), flush=True)

@@ -81,6 +81,9 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="stored dtype (default: float32)")
+    p.add_argument("--tokenizer", default=None, metavar="DIR",
+                   help="copy tokenizer.json (+ tokenizer_config.json) from this folder into the model folder, so "
+                        "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")
     p.add_argument("--keep-mtp", action="store_true",
                    help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
     p.set_defaults(func=cmd_export)
@@ -90,7 +93,11 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype] if args.dtype else None,
-                             keep_mtp=args.keep_mtp)
-    print(f"exported to {path}")
+    from axk1.checkpoint.export import resolve_checkpoint
+
+    step = resolve_checkpoint(args.checkpoint)
+    path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
+                             tokenizer=args.tokenizer)
+    print(f"exported {step} to {path}" + ("" if args.tokenizer else
+                                         " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
     return 0

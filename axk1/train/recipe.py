@@ -15,7 +15,7 @@ from typing import Any
 from axk1.config import ModelConfig, normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
-from axk1.toml_file import build_dataclass, load_toml, resolve_path
+from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_path
 from axk1.train.schedules import SCHEDULES
 
 
@@ -169,6 +169,8 @@ class Recipe:
     path: Path | None = field(default=None, init=False)  # the TOML file it was read from
     needs_stages = True  # pretraining draws from [[stages]]; the post-training recipes bring their own data
     needs_batch_size = True  # [batch] global_tokens / global_sequences (RL sizes its batches in [rl])
+    # keys holding paths: relative to the recipe's folder in the file, to the current folder on the command line
+    path_keys = ("run.out_dir", "model.config", "model.init_from", "data.manifest")
 
     def validate(self) -> None:
         validate(self)
@@ -226,10 +228,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
                 example: str = "recipes/demo.toml", **run_overrides: Any) -> Recipe:
     """The recipe file with `--section.key value` overrides (and [run] keys given by name) applied first."""
     path = Path(path)
-    raw = load_toml(path, "recipe", example, overrides)
-    for key, value in run_overrides.items():
+    raw = load_toml(path, "recipe", example, overrides, cls.path_keys)
+    for key, value in run_overrides.items():  # --out and friends: command-line paths, relative to the current folder
         if value is not None:
-            raw.setdefault("run", {})[key] = value
+            raw.setdefault("run", {})[key] = absolute_paths(value) if f"run.{key}" in cls.path_keys else value
     recipe = parse_recipe(raw, path.parent, cls)
     recipe.path = path
     return recipe
