@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from axk1.cli_args import positive_int
 from axk1.data.cli import add_data_parser
 
 # The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
     p.add_argument("-o", "--output", default="out")
-    p.add_argument("--steps", type=int, default=None, help="stop pretraining after this many steps (default: the "
+    p.add_argument("--steps", type=positive_int, default=None, help="stop pretraining after this many steps (default: the "
                    "whole demo recipe, ~5 minutes on 2 cores); post-training then runs in its quick smoke form")
     p.add_argument("--no-posttrain", action="store_true", help="stop at the base model (skip SFT, merge, RL)")
     p.add_argument("--web", metavar="DIR", default=None, help="the web domain from the saved pages under DIR "
@@ -152,11 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("demo-long", help="context extension shown: passkey retrieval of a model trained at 256 tokens, "
-                       "then with YaRN x4, then after a YaRN stage at 1,024 (heat-maps; ~10 minutes on 2 cores)")
+                       "then with YaRN x4, then after a YaRN stage at 1,024 (heat-maps; ~6 minutes on 2 cores)")
     p.add_argument("-o", "--output", default="out/long-context")
-    p.add_argument("--steps", type=int, nargs=2, default=None, metavar=("SHORT", "LONG"),
+    p.add_argument("--steps", type=positive_int, nargs=2, default=None, metavar=("SHORT", "LONG"),
                    help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 1500 100)")
-    p.add_argument("--trials", type=int, default=20, help="passkey prompts per (length, depth) cell")
+    p.add_argument("--trials", type=positive_int, default=20, help="passkey prompts per (length, depth) cell")
     p.set_defaults(func=cmd_demo_long)
     return parser
 
@@ -191,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = recipe_overrides(args, extra)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"axk1 {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # a bad value, a missing file, a folder where a file was due, ...
+        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
+        print(f"axk1 {args.command}: error: {what}", file=sys.stderr)
         return 2
 
 

@@ -48,7 +48,7 @@ def run_data(output: Path, progress: bool = True, web: str | Path | None = None)
         if web is not None and source.get("name") == "web":
             source["type"] = "warc"  # the starter wrote the pages to web/pages.warc.gz
     cfg = config_from_dict(raw, RECIPES / "data")  # every path is set above; the file's folder for any other
-    run_pipeline(cfg, progress=progress)
+    run_pipeline(cfg, progress=progress, force=True)  # the demo owns its folder: a rerun starts over
     accounting = account(cfg.out)
     print(summary_text(accounting))
     if not accounting.balanced:

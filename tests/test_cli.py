@@ -68,6 +68,35 @@ def test_generate_rejects_missing_folder(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", str(ROOT / "recipes"), "--dry-run"], f"Is a directory: {ROOT / 'recipes'}"),
+    (["data", "run", str(ROOT / "recipes" / "data")], f"Is a directory: {ROOT / 'recipes' / 'data'}"),
+    (["plan", "--gpu", "H200", "--gpus", "8", "--days", "1", "-o", str(ROOT / "README.md")],
+     f"File exists: {ROOT / 'README.md'}"),
+])
+def test_a_path_of_the_wrong_kind_is_an_error_naming_it_not_a_traceback(argv, says, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["train", str(ROOT / "recipes" / "demo.toml"), "--dry-run", "--world-size", "-4"], "--world-size"),
+    (["train", str(ROOT / "recipes" / "demo.toml"), "--dry-run", "--world-size", "0"], "--world-size"),
+    (["posttrain", "heldout", "m", "t.jsonl", "--limit", "-2"], "--limit"),
+    (["posttrain", "tasks", "-o", "x", "--train", "-5"], "--train"),
+    (["demo", "--steps", "-1"], "--steps"),
+    (["serve", "m", "--port", "70000"], "--port"),
+])
+def test_bad_numbers_are_refused_before_any_work(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+
+
 @pytest.mark.e2e
 def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
     summary = run_demo(tmp_path, steps=2, progress=False)

@@ -131,6 +131,11 @@ def test_run_end_to_end_two_workers_and_relaunch(tmp_path, capsys):
     assert args.func(args) == 0
     assert (out / "documents" / "00001.jsonl.gz").exists() and keep.stat().st_mtime_ns == stamp
     assert (out / "tokens" / "manifest.json").read_bytes() == manifest_bytes
+    # a relaunch with another setting would skip every finished task and reprint the old counts: refused, named
+    args, args.overrides = parser().parse_known_args(["data", "run", str(toml), "--filters.quality.min_words", "100000"])
+    with pytest.raises(ValueError, match=r"other settings: filters\.quality\.min_words .*pass --force"):
+        args.func(args)
+    assert (out / "tokens" / "manifest.json").read_bytes() == manifest_bytes  # nothing touched
 
     capsys.readouterr()
     args = parser().parse_args(["data", "stats", str(out)])
@@ -250,3 +255,20 @@ def test_a_filter_appended_to_the_list_runs_and_is_accounted(tmp_path, monkeypat
     assert {r["metadata"]["filter_reason"] for r in removed} == {"has_marker"}
     acc = account(out)
     assert acc.balanced and acc.inputs == 6 and acc.excluded == {"has_marker": 2} and acc.kept == 4
+
+
+def test_force_deletes_the_old_outputs_and_records_the_new_settings(tmp_path):
+    from axk1.data.run_settings import SETTINGS_FILE, check_settings
+
+    cfg = config_from_dict({"run": {"output_dir": str(tmp_path / "out")}, "sources": [{"type": "text", "path": "."}],
+                            "tokenize": {"tokenizer": str(tmp_path / "tok")}})
+    check_settings(cfg)
+    (cfg.out / "documents").mkdir()
+    cfg.run.workers += 3  # how it runs, not what it makes: a relaunch resumes
+    check_settings(cfg)
+    cfg.filters.min_language_score = 0.9
+    with pytest.raises(ValueError, match=r"filters\.min_language_score \(0\.5 -> 0\.9\)"):
+        check_settings(cfg)
+    check_settings(cfg, force=True)
+    assert not (cfg.out / "documents").exists() and (cfg.out / SETTINGS_FILE).exists()
+    check_settings(cfg)  # the new settings are the folder's now

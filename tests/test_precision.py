@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from axk1.model.moe import GroupedExperts, Router
+from axk1.model.moe import Router
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks

@@ -51,12 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides += ["--run.workers", str(args.workers)]
     cfg = load_pipeline_config(args.pipeline, overrides)
-    stages = run_pipeline(cfg)
+    stages = run_pipeline(cfg, force=args.force)
     if cfg.run.executor != "local":
         print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
         return 0
     acc = account(cfg.out)
     print(summary_text(acc))
+    print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
     (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
     return 0 if acc.balanced else 1
 
@@ -125,6 +126,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                    "relative to its folder")
     q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
     q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
+    q.add_argument("--force", action="store_true",
+                   help="delete run.output_dir's earlier outputs and run afresh (needed when settings changed; "
+                        "without it a relaunch with the same settings resumes, redoing only unfinished tasks)")
     q.set_defaults(func=cmd_run, accepts_overrides=True)
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")

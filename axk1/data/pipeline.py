@@ -25,6 +25,7 @@ from axk1.data.config import PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
+from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter
 from axk1.data.sources import SourceReader
@@ -161,12 +162,13 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
                                cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
 
 
-def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> list[str]:
-    """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched."""
+def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False) -> list[str]:
+    """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched. An output
+    folder made with other settings is refused unless `force` (axk1/data/run_settings.py)."""
     from tqdm import tqdm
 
     stages = build_stages(cfg)
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    check_settings(cfg, force)
     if cfg.run.executor == "local":
         for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
             make_executor(cfg, stage).run()

@@ -16,6 +16,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from axk1.cli_args import positive_int
 from axk1.eval.tasks import names_of, task_classes, task_names
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
@@ -85,7 +86,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
     p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
                    "sees a GPU), cpu or cuda")
-    p.add_argument("--limit", type=int, default=None, help="first N problems of each task (smoke runs)")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N problems of each task (smoke runs)")
     p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
     p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")
     p.add_argument("--workers", type=int, default=None, help="parallel program executions (default: CPU count)")

@@ -22,8 +22,7 @@ from axk1.config import ModelConfig
 from axk1.hardware import Budget
 from axk1.plan.arch import (activation_ratio, granularity, parameter_counts, training_flops_per_token,
                             non_embedding_flops_per_token)
-from axk1.plan.constraints import (DATA, MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM, OVER_BUDGET, SERVING,
-                                   SPARSITY, TPP_MAX, TPP_MIN, Limits)
+from axk1.plan.constraints import (DATA, OVER_BUDGET, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.memory import MemoryEstimate, find_layout
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
 

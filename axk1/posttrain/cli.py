@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from axk1.cli_args import non_negative_int, positive_int
+
 
 def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
     p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
@@ -133,9 +135,9 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("tasks", help="generated math and code tasks with checked answers (EN/KO), split and "
                          "decontaminated")
     q.add_argument("-o", "--output", required=True, help="folder for train.jsonl, heldout.jsonl, decontamination.json")
-    q.add_argument("--train", type=int, default=2000)
-    q.add_argument("--heldout", type=int, default=400)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--train", type=positive_int, default=2000, help="training tasks (default 2000)")
+    q.add_argument("--heldout", type=non_negative_int, default=400, help="held-out tasks (default 400)")
+    q.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
     q.add_argument("--levels", default="1,2", help="difficulty levels, comma-separated")
     q.add_argument("--aime-en", default=None, help="AIME 2025 JSONL to decontaminate against (optional)")
     q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
@@ -157,8 +159,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks")
     q.add_argument("model_dir")
     q.add_argument("tasks", help="heldout.jsonl")
-    q.add_argument("--modes", default="think,non-think")
-    q.add_argument("--limit", type=int, default=None)
+    q.add_argument("--modes", default="think,non-think", help="comma-separated (default: think,non-think)")
+    q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
     q.add_argument("--max-new-tokens", type=int, default=96)
     q.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda")
     q.add_argument("--json", default=None, help="also write the full result here")

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from axk1.cli_args import positive_int
+
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from axk1.synth.pipeline import run_synth
@@ -50,7 +52,7 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--decontam", action="append", default=[], metavar="JSONL",
                    help="another evaluation set to decontaminate against (e.g. a LiveCodeBench file); repeatable")
     p.add_argument("--concurrency", type=int, default=0, help="requests in flight (default: the recipe's)")
-    p.add_argument("--limit", type=int, default=None, help="read only the first N documents")
+    p.add_argument("--limit", type=positive_int, default=None, help="read only the first N documents")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth, accepts_overrides=True)
     return p

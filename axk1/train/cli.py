@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from axk1.cli_args import positive_int
 from axk1.config import DTYPES
 
 
@@ -19,7 +20,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    "torch sees a GPU)")
     p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
                    "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
-    p.add_argument("--world-size", type=int, default=None, help="ranks of the launch the dry run checks (default: "
+    p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks (default: "
                    "dp_replicate x dp_shard)")
     p.add_argument("--gpu", default="H200", help="the GPU whose memory the dry run checks against (default H200)")
     p.set_defaults(func=cmd_train, accepts_overrides=True)

@@ -1,0 +1,62 @@
+"""The settings an output folder was made with, so that a relaunch with other settings is not silently a no-op.
+
+datatrove keeps a completion marker per finished task and skips those tasks when the pipeline is launched again:
+that is how a crashed or preempted run resumes. But it does not know what a task was run with, so after a
+settings change (`--filters.quality.min_words 100000`) the relaunch finished in half a second and printed the old
+counts. `run.output_dir/settings.json` records what shapes the outputs; a launch with other settings is refused,
+naming the keys that changed, unless `--force` (which deletes the old outputs and runs afresh).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from typing import Any
+
+from axk1.data.config import PipelineConfig
+
+SETTINGS_FILE = "settings.json"
+# how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
+NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flat(v, f"{prefix}.{i}"))
+        return out
+    return {prefix: value}
+
+
+def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe."""
+    flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+    return {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
+
+
+def check_settings(cfg: PipelineConfig, force: bool = False) -> None:
+    """Refuse (ValueError) to launch into an output folder made with other settings, unless `force`, which deletes
+    the folder first; then record this launch's settings there."""
+    out = cfg.out
+    path = out / SETTINGS_FILE
+    settings = output_settings(cfg)
+    if out.exists() and force:
+        shutil.rmtree(out)
+    elif path.exists():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        if changed:
+            shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
+            more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+            raise ValueError(f"{out} holds a pipeline run made with other settings: {shown}{more}. A relaunch skips "
+                             "the tasks it finished and would keep their old results: pass --force to delete "
+                             f"{out} and run afresh, or set another run.output_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
