@@ -21,6 +21,13 @@ def _config_from(spec: str):
     path = Path(spec)
     if path.is_dir() or path.suffix == ".json":
         return ModelConfig.from_pretrained(path)
+    if path.suffix == ".toml":  # a recipe: the model its [model] table builds
+        from axk1.toml_file import build_dataclass, read_toml, resolve_path
+        from axk1.train.recipe import RecipeModelConfig
+
+        model = build_dataclass(RecipeModelConfig, read_toml(path, "recipe").get("model", {}), "recipe.model")
+        model.config, model.init_from = (resolve_path(p, path.parent) for p in (model.config, model.init_from))
+        return model.build_config()
     return ModelConfig.from_preset(spec)
 
 
@@ -111,13 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("params", help="total and activated parameters of a preset or config.json (meta device)")
-    p.add_argument("model", help="a preset name (axk1-519b, axk1-mini, ...), a config.json, or a model folder")
+    p = sub.add_parser("params", help="total and activated parameters of a preset, config.json or recipe (meta device)")
+    p.add_argument("model", help="a preset name (axk1-519b, axk1-mini, ...), a config.json, a model folder, or a "
+                   "recipe .toml (the model its [model] table builds)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("generate", help="generate from a model folder (HF layout)")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="model folder (config.json + safetensors; tokenizer.json to take text)")
     p.add_argument("--prompt", required=True, help="token ids ('1 42 7') or text when the folder has tokenizer.json")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -143,8 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_posttrain_parsers(sub)
 
-    p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation")
-    p.add_argument("-o", "--output", default="out")
+    p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation",
+                       description="The whole spine on axk1-mini, on a laptop CPU: starter data through the pipeline, "
+                                   "three pretraining stages, export, generation, then post-training (SFT in both "
+                                   "modes, merge, GSPO) and held-out accuracy. Starts over in its output folder.")
+    p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--steps", type=positive_int, default=None, help="stop pretraining after this many steps (default: the "
                    "whole demo recipe, ~5 minutes on 2 cores); post-training then runs in its quick smoke form")
     p.add_argument("--no-posttrain", action="store_true", help="stop at the base model (skip SFT, merge, RL)")
@@ -152,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(written to a WARC, then read by the pipeline's warc source) instead of generated prose")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("demo-long", help="context extension shown: passkey retrieval of a model trained at 256 tokens, "
-                       "then with YaRN x4, then after a YaRN stage at 1,024 (heat-maps; ~6 minutes on 2 cores)")
-    p.add_argument("-o", "--output", default="out/long-context")
+    help_ = ("context extension shown: passkey retrieval of a model trained at 256 tokens, then with YaRN x4, then "
+             "after a YaRN stage at 1,024 (heat-maps; ~6 minutes on 2 cores)")
+    p = sub.add_parser("demo-long", help=help_, description=help_[0].upper() + help_[1:] + ".")
+    p.add_argument("-o", "--output", default="out/long-context", help="output folder (default: out/long-context)")
     p.add_argument("--steps", type=positive_int, nargs=2, default=None, metavar=("SHORT", "LONG"),
                    help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 1500 100)")
     p.add_argument("--trials", type=positive_int, default=20, help="passkey prompts per (length, depth) cell")

@@ -96,7 +96,8 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp) or tp  # a bare `list` / `dict` hint is list[Any] / dict[Any, Any]
     if origin is list:
         if not isinstance(value, list):
-            raise ValueError(f"{where} must be a list (TOML array), got {value!r}")
+            raise ValueError(f"{where} must be a list (TOML array), got {value!r}; on the command line write it "
+                             "as one quoted TOML array, e.g. '[\"a.jsonl\", \"b.jsonl\"]'")
         (item,) = typing.get_args(tp) or (Any,)
         return [_check_scalar(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,11 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 
 from axk1.parallel.expert_parallel import ExpertParallelExperts
+
+# One process saving or loading without a process group is what this module means to do (a laptop run, export);
+# DCP warns about it on every save and load, which buried the runs' own output.
+warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized",
+                        category=UserWarning)
 
 _STEP = re.compile(r"^step-(\d{6,})$")
 TRAIN_STATE = "train_state.json"

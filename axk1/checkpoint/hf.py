@@ -136,7 +136,8 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     """
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"model folder {path} does not exist")
+        raise FileNotFoundError(f"{path} is a file, not a model folder: give the folder that holds config.json and "
+                                "the safetensors" if path.exists() else f"model folder {path} does not exist")
     config = ModelConfig.from_pretrained(path)
     if torch.device(device).type == "meta":
         with torch.device("meta"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -21,6 +22,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no *.pdf files under {src}")
     cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns)
     ok = failed = 0
+    reasons: dict[str, int] = {}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
@@ -34,9 +36,13 @@ def cmd_pdf(args: argparse.Namespace) -> int:
                 rec = {"id": rel, "text": "", "metadata": {"path": rel, "failure_reason": f"pdf_{e.reason}",
                                                            "detail": e.detail}}
                 failed += 1
+                reasons[f"pdf_{e.reason}"] = reasons.get(f"pdf_{e.reason}", 0) + 1
+                if len(files) == 1:
+                    print(f"{rel}: not extracted: pdf_{e.reason} ({e.detail})", file=sys.stderr)
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    print(f"{len(files)} PDFs: {ok} extracted, {failed} failed -> {out}")
-    return 0
+    why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}; reasons in the JSONL)" if reasons else ""
+    print(f"{len(files)} PDFs: {ok} extracted, {failed} failed{why} -> {out}")
+    return 0 if ok else 1  # nothing extracted at all: a failure for scripts too
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -132,11 +138,11 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.set_defaults(func=cmd_run, accepts_overrides=True)
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
-    q.add_argument("path")
+    q.add_argument("path", help="a run folder of `axk1 data run` (its run.output_dir) or a JSONL file")
     q.set_defaults(func=cmd_stats)
 
     q = sub.add_parser("tokenizer", help="tokenizer tools")
-    tsub = q.add_subparsers(dest="tokenizer_command", required=True)
+    tsub = q.add_subparsers(dest="tokenizer_command", required=True, metavar="{train}")
     t = tsub.add_parser("train", help="train a byte-level BPE tokenizer (Hangul-aware pre-tokenizer, chat template)")
     t.add_argument("inputs", nargs="+", help="JSONL files or folders with a `text` field")
     t.add_argument("-o", "--output", required=True, help="output folder for tokenizer.json + tokenizer_config.json")

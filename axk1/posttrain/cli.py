@@ -122,7 +122,10 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
                    "recipes/posttrain/rl.toml", cmd_rl)
 
-    p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor")
+    p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor",
+                       description="Merge two model folders of the same shape weight by weight, alpha*A + (1-alpha)*B "
+                                   "(A.X K1's think/non-think merge: docs/posttraining.md), reading and writing one "
+                                   "tensor at a time.")
     p.add_argument("a", help="model folder A (e.g. the think SFT model)")
     p.add_argument("b", help="model folder B (e.g. the non-think SFT model)")
     p.add_argument("--alpha", type=float, default=0.8, help="weight of A (A.X K1: 0.8)")

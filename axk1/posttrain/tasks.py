@@ -227,8 +227,19 @@ def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
 
 
 def read_tasks(path: str | Path) -> list[VerifiedTask]:
+    """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them); a line that is not one is an error naming
+    the file and the line."""
+    tasks = []
     with Path(path).open(encoding="utf-8") as f:
-        return [VerifiedTask.from_dict(json.loads(line)) for line in f if line.strip()]
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                tasks.append(VerifiedTask.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ValueError(f"{path}:{n} is not a verified task ({type(e).__name__}: {e}); give a JSONL that "
+                                 "`axk1 posttrain tasks` wrote (train.jsonl or heldout.jsonl)") from None
+    return tasks
 
 
 def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: int = 0,
