@@ -275,3 +275,6 @@ def test_settings_from_a_toml_config_file(canned_server, aime_files, tmp_path):
     config.write_text("max_tokenz = 5\n")
     with pytest.raises(ValueError, match="unknown key 'max_tokenz' \\(known: aime_data, aime_ko_data"):
         _eval("--config", str(config), "--model", "x", "-o", str(out))
+    config.write_text("limit = -3\n")  # the file's numbers meet the flags' bounds
+    with pytest.raises(ValueError, match="limit = -3: -3 must be at least 1"):
+        _eval("--config", str(config), "--model", "x", "-o", str(out))

@@ -114,7 +114,7 @@ def test_shipped_posttrain_recipes_build():
 def test_data_run_takes_overrides(monkeypatch, capsys):
     seen = {}
 
-    def fake_run_pipeline(cfg):
+    def fake_run_pipeline(cfg, force=False):
         seen["cfg"] = cfg
         return []
 

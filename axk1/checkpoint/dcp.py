@@ -56,6 +56,20 @@ def latest_step(root: str | Path) -> int | None:
     return steps[-1] if steps else None
 
 
+def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = False) -> None:
+    """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
+    is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would
+    then pick the wrong run; `start_over` (the demos, which own their folders) deletes them instead."""
+    earlier = latest_step(root)
+    if earlier is None or resume:
+        return
+    if start_over:
+        shutil.rmtree(root)
+        return
+    raise ValueError(f"{root} already holds checkpoints of an earlier run (up to step {earlier}): pass --resume to "
+                     "continue it, or start over in another folder (--out DIR) or after deleting that one")
+
+
 def _ep_mesh(model: nn.Module):
     """The expert-parallel axis (a 1-D DeviceMesh) when the model runs under expert parallelism, else None."""
     m = next((m for m in model.modules() if isinstance(m, ExpertParallelExperts)), None)

@@ -30,13 +30,16 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return step_dir(path, step)
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")  # the second is optional (chat template, special tokens)
+# what a model folder takes from its tokenizer's folder (all but tokenizer.json optional): the chat template and
+# special tokens, and the generation defaults that travel with them
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
+                   "generation_config.json")
 
 
 def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
-    """tokenizer.json (and tokenizer_config.json when present) from `source` (their folder, or tokenizer.json
-    itself) into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the
-    model's embedding."""
+    """tokenizer.json (and the other TOKENIZER_FILES present) from `source` (their folder, or tokenizer.json itself)
+    into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the model's
+    embedding."""
     import shutil
 
     from tokenizers import Tokenizer
@@ -44,11 +47,11 @@ def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -
     source = Path(source)
     folder = source.parent if source.name == "tokenizer.json" else source
     if not (folder / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"--tokenizer {source}: no tokenizer.json there; give the folder `axk1 data run` "
+        raise FileNotFoundError(f"tokenizer {source}: no tokenizer.json there; give the folder `axk1 data run` "
                                 "wrote it to (e.g. out/data/tokenizer) or the tokenizer.json file")
     size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
     if size > vocab_size:
-        raise ValueError(f"--tokenizer {source}: its vocabulary ({size} tokens) is larger than the model's "
+        raise ValueError(f"tokenizer {source}: its vocabulary ({size} tokens) is larger than the model's "
                          f"({vocab_size}); it is not the tokenizer this model was trained with")
     for name in TOKENIZER_FILES:
         if (folder / name).is_file():

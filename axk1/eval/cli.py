@@ -16,7 +16,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from axk1.cli_args import positive_int
+from axk1.cli_args import non_negative_int, positive_int
 from axk1.eval.tasks import names_of, task_classes, task_names
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
@@ -97,6 +97,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+INT_TYPES = (int, positive_int, non_negative_int)  # the flags' types that parse whole numbers
+
+
 def config_class(parser: argparse.ArgumentParser) -> type:
     """The --config file's dataclass: one field per option of `axk1 eval`, named as the option's long name with
     underscores, typed as the option parses (str, int, float; a comma-separated list may be a TOML array). Built
@@ -105,7 +108,7 @@ def config_class(parser: argparse.ArgumentParser) -> type:
     for action in parser._actions:
         if not action.option_strings or action.dest in ("help", "config"):
             continue
-        tp = action.type if action.type in (int, float) else str | list
+        tp = int if action.type in INT_TYPES else action.type if action.type is float else str | list
         fields.append((action.dest, tp | None, dataclasses.field(default=None)))
     return dataclasses.make_dataclass("EvalConfig", fields)
 
@@ -124,7 +127,12 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
             values[key] = resolve_path(value, path.parent)
         elif kind == PATH_OR_ID_METAVAR and (path.parent / value).exists():
             values[key] = resolve_path(value, path.parent)
-    for action in parser._actions:  # the file's values meet the same choices as the flags
+    for action in parser._actions:  # the file's values meet the same choices and bounds as the flags
+        if action.type in INT_TYPES and action.dest in values:
+            try:
+                action.type(str(values[action.dest]))
+            except argparse.ArgumentTypeError as e:
+                raise ValueError(f"{path}: {action.dest} = {values[action.dest]!r}: {e}") from None
         if action.choices and action.dest in values and values[action.dest] not in action.choices:
             raise ValueError(f"{path}: {action.dest} = {values[action.dest]!r}; choose from "
                              f"{', '.join(map(str, action.choices))}")

@@ -113,7 +113,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     raw["run"]["out_dir"] = str(out / "rl")
     if quick:
         raw["rl"].update(iterations=1, prompts_per_step=2, group_size=2, max_new_tokens=8, max_sampling_rounds=1)
-    rl = run_rl(parse_rl_recipe(raw, RECIPES))
+    rl = run_rl(parse_rl_recipe(raw, RECIPES), start_over=True)  # the demo owns its folders
     models["rl"] = Path(rl["model_dir"])
     timings["rl"] = time.perf_counter() - t
 

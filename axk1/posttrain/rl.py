@@ -27,7 +27,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import resume_latest, save_checkpoint
+from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint
+from axk1.checkpoint.export import export_checkpoint
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
@@ -39,7 +40,6 @@ from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
-from axk1.posttrain.sft import export_with_tokenizer
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, run_callbacks
@@ -64,7 +64,7 @@ def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
 
 
 class RLTrainer:
-    def __init__(self, recipe: RLRecipe, resume: bool = False) -> None:
+    def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
         self.recipe = r = recipe
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
@@ -101,6 +101,7 @@ class RLTrainer:
         if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)
             self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
         self.ckpt_dir = Path(r.checkpointing.dir)
+        claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         self.state, self.total_steps, self.load_start_LE = TrainState(), r.rl.iterations, None  # a step: an iteration
         resume_step = None
         if resume:
@@ -304,11 +305,12 @@ def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
     return out
 
 
-def run_rl(recipe: RLRecipe, resume: bool = False) -> dict:
-    trainer = RLTrainer(recipe, resume)
+def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> dict:
+    """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused."""
+    trainer = RLTrainer(recipe, resume, start_over)
     rows = trainer.fit()
     result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
     if recipe.rl.export and trainer.is_main:
         out = Path(recipe.run.out_dir) / "model"
-        result["model_dir"] = str(export_with_tokenizer(trainer.ckpt_dir, out, recipe.rl.template_from))
+        result["model_dir"] = str(export_checkpoint(trainer.ckpt_dir, out, tokenizer=recipe.rl.template_from))
     return result

@@ -12,7 +12,6 @@ Legend: B sequences, T tokens per sequence.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +25,6 @@ from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
 from axk1.train.trainer import Trainer
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json",
-                   "generation_config.json")
-
 
 @dataclass
 class SFTConfig:
@@ -161,15 +156,6 @@ class ChatSampler:
                              "and data the run started with")
 
 
-def export_with_tokenizer(checkpoints: str | Path, out_dir: str | Path, tokenizer_from: str | Path) -> Path:
-    """The newest checkpoint as a Hugging Face folder, with the tokenizer and chat template files copied in."""
-    model_dir = export_checkpoint(checkpoints, out_dir)
-    for name in TOKENIZER_FILES:
-        if (Path(tokenizer_from) / name).exists():
-            shutil.copy(Path(tokenizer_from) / name, model_dir / name)
-    return model_dir
-
-
 def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:
     """Train; returns the logged rows, the data report and (when [sft] export) the exported folder. `start_over`:
     as the Trainer's (the demo's post-training, which owns its folders)."""
@@ -187,5 +173,5 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     rows = trainer.fit()
     result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
     if recipe.sft.export and trainer.is_main:
-        result["model_dir"] = str(export_with_tokenizer(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
+        result["model_dir"] = str(export_checkpoint(trainer.ckpt_dir, out / "model", tokenizer=recipe.sft.template_from))
     return result

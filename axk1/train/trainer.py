@@ -9,7 +9,6 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 from __future__ import annotations
 
 import math
-import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import PendingCheckpoint, latest_step, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import (PendingCheckpoint, claim_checkpoint_dir, resume_latest, save_checkpoint,
+                                 step_dir)
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -88,14 +88,7 @@ class Trainer:
         the checkpoints of an earlier run in the same folder (the demos, which own their folders); otherwise a new
         run there is refused."""
         self.recipe = r = recipe
-        earlier = latest_step(r.checkpointing.dir)
-        if earlier is not None and start_over and not resume:
-            shutil.rmtree(r.checkpointing.dir)
-            earlier = None
-        if earlier is not None and not resume:  # a fresh run would interleave its steps with the old ones
-            raise ValueError(f"{r.checkpointing.dir} already holds checkpoints of an earlier run (up to step "
-                             f"{earlier}): pass --resume to continue it, or start over in another folder (--out DIR) "
-                             "or after deleting that one")
+        claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
