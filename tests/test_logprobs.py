@@ -52,3 +52,31 @@ def test_completion_logprobs_on_padded_rows_match_full_logits():
     want = [p.grad for p in lm.parameters() if p.grad is not None]
     assert len(got) == len(want)
     assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(got, want))
+
+
+def test_with_host_lengths_the_log_probs_are_the_same_and_read_nothing_back():
+    """RL's update knows its rows' lengths on the host and checks the ids there once: given them, the forward reads no
+    device value (on a GPU: four syncs a micro-batch fewer: the ids' range, the longest completion, the nonzero)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default,
+             torch.ops.aten.is_nonzero.default, torch.ops.aten.item.default}
+
+    class CountReads(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            CountReads.n += func in reads
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_preset("axk1-tiny")
+    lm = AXK1ForCausalLM(cfg).float()
+    prompt_B, length_B = torch.tensor([3, 5, 2]), torch.tensor([9, 7, 8])
+    ids_BT = torch.randint(0, cfg.vocab_size, (3, 9))
+    want = completion_logprobs(lm, ids_BT, prompt_B, length_B)
+    with CountReads():
+        got = completion_logprobs(lm, ids_BT, prompt_B, length_B, host_lengths=([3, 5, 2], [9, 7, 8]))
+    assert CountReads.n == 0
+    for a, b in zip(want, got):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

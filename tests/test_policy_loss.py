@@ -89,7 +89,7 @@ def ours(logp, old, adv, mask, ref, level, aggregation, beta, **kw):
     loss, stats = policy_loss(leaf, old, adv, mask, level=level, clip_low=lo, clip_high=hi, aggregation=aggregation,
                               ref_logp_BT=ref, beta=beta, max_completion_length=MAX_LEN, **kw)
     loss.backward()
-    return loss.detach(), leaf.grad, stats
+    return loss.detach(), leaf.grad, {k: float(v) for k, v in stats.items()}
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.05])
@@ -243,3 +243,38 @@ def test_equal_rewards_give_zero_advantage(scale):
 def test_group_std_is_unbiased_with_eps_outside_the_root():
     adv = group_advantages(torch.tensor([0.0, 1.0]), 2)
     torch.testing.assert_close(adv, torch.tensor([-0.5, 0.5]) / (0.5 ** 0.5 + 1e-4))
+
+
+@pytest.mark.parametrize("level", ["sequence", "token"])
+def test_the_loss_and_its_stats_read_nothing_back_from_the_device(level):
+    """A GPU update must not wait on the device per micro-batch: the stats stay 0-dim tensors (the RL update reads
+    them once a minibatch), and the kept ratios are reduced under masks, not selected (a boolean index reads its
+    count). A row with no valid token at all still gives NaN-free fractions and NaN-free ratios."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default,
+             torch.ops.aten.is_nonzero.default, torch.ops.aten.item.default}
+
+    class CountReads(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            CountReads.n += func in reads
+            return func(*args, **(kwargs or {}))
+
+    mask, adv = _lengths_mask()
+    mask[3] = 0
+    old = -torch.rand(8, T)
+    logp = (old + 0.3 * torch.randn(8, T)).requires_grad_(True)
+    with CountReads():
+        loss, stats = policy_loss(logp, old, adv, mask, level=level, beta=0.1, ref_logp_BT=old)
+        loss.backward()
+    assert CountReads.n == 0
+    assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in stats.values())
+    kept = logp.detach().sub(old).exp()[mask.bool()] if level == "token" else None
+    if kept is not None:
+        assert float(stats["ratio_min"]) == pytest.approx(float(kept.min()), rel=1e-6)
+        assert float(stats["ratio_max"]) == pytest.approx(float(kept.max()), rel=1e-6)
+        assert float(stats["ratio_mean"]) == pytest.approx(float(kept.mean()), rel=1e-5)
+    empty = policy_loss(logp, old, adv, torch.zeros_like(mask), level=level)[1]
+    assert torch.isnan(empty["ratio_min"]) and torch.isnan(empty["ratio_mean"])

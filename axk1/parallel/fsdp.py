@@ -95,8 +95,3 @@ def clip_grad_norm_tensor_(parameters: list[nn.Parameter], max_norm: float, mesh
         for g in grads:
             g.mul_(coef)
     return norm
-
-
-def clip_grad_norm_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> float:
-    """`clip_grad_norm_tensor_`, read at once (a host sync on a GPU)."""
-    return float(clip_grad_norm_tensor_(parameters, max_norm, mesh))

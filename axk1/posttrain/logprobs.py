@@ -75,18 +75,28 @@ def linear_logprob(h_ND: torch.Tensor, weight_VD: torch.Tensor, target_N: torch.
 
 def completion_logprobs(lm, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
                         with_entropy: bool = True, temperature: float = 1.0,
+                        host_lengths: tuple[list[int], list[int]] | None = None,
                         ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """(log-prob of each completion token [B, C] (0 on padding), its entropy [B, C] (no grad; None unless asked),
     valid mask [B, C]) for rows of prompt + completion, right-padded (causal attention never lets a real token
     see the padding). `temperature`: the sampling temperature, so the probabilities are those of the distribution
-    the tokens were drawn from (logits / T)."""
-    h_BTD, _ = lm.hidden_states(ids_BT, None)
-    C = int((length_B - prompt_B).max())
+    the tokens were drawn from (logits / T). `host_lengths`: the same prompt and row lengths as host lists, from a
+    caller that also checked the ids on the host (RL's update): then nothing here reads a device value (on a GPU
+    each read waits for the queued kernels; without them, four per call)."""
+    h_BTD, _ = lm.hidden_states(ids_BT, None, ids_checked=host_lengths is not None)
+    if host_lengths is None:
+        C = int((length_B - prompt_B).max())
+    else:
+        C = max(length - prompt for prompt, length in zip(*host_lengths))
     c_C = torch.arange(C, device=ids_BT.device)
     mask_BC = c_C[None, :] < (length_B - prompt_B)[:, None].to(ids_BT.device)
     # position t predicts token t+1: the completion's first token is predicted from the prompt's last position
     pos_BC = (prompt_B[:, None].to(ids_BT.device) - 1 + c_C[None, :]).clamp(max=ids_BT.shape[1] - 2)
-    b_N, c_N = mask_BC.nonzero(as_tuple=True)
+    if host_lengths is None:
+        b_N, c_N = mask_BC.nonzero(as_tuple=True)
+    else:  # the valid (row, column) pairs in row-major order, as nonzero lists them
+        pairs = [(b, c) for b, (prompt, length) in enumerate(zip(*host_lengths)) for c in range(length - prompt)]
+        b_N, c_N = (torch.tensor(col, dtype=torch.long).to(ids_BT.device, non_blocking=True) for col in zip(*pairs))
     t_N = pos_BC[b_N, c_N]
     h_ND = lm.model.norm(h_BTD[b_N, t_N])
     if temperature != 1.0:  # (h / T) @ W.T = logits / T
@@ -109,5 +119,6 @@ class PolicyLogprobs(nn.Module):
 
     def forward(self, ids_BT: torch.Tensor, prompt_B: torch.Tensor, length_B: torch.Tensor,
                 with_entropy: bool = True, temperature: float = 1.0,
+                host_lengths: tuple[list[int], list[int]] | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        return completion_logprobs(self.lm, ids_BT, prompt_B, length_B, with_entropy, temperature)
+        return completion_logprobs(self.lm, ids_BT, prompt_B, length_B, with_entropy, temperature, host_lengths)

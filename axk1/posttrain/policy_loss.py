@@ -91,8 +91,9 @@ def policy_loss(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, advantages_B: 
                 aggregation: str = "token_mean", ref_logp_BT: torch.Tensor | None = None, beta: float = 0.0,
                 max_completion_length: int | None = None, delta: float | None = None,
                 kl_ratio_correction: bool = True, num_tokens: int | torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Clipped policy-gradient loss to minimise, and detached stats.
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped policy-gradient loss to minimise, and detached stats (0-dim fp32 tensors on the loss's device: none
+    is read back to the host here, so a GPU update reads its stats once a step, not per micro-batch).
 
     logp_BT carries the gradient; old_logp_BT (sampling policy) and ref_logp_BT are constants. aggregation takes
     one of AGGREGATIONS or a TRL loss_type name. delta: optional cap on the unclipped ratio (two-sided clipping,
@@ -144,17 +145,25 @@ def policy_loss(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, advantages_B: 
         low_BX = (capped_BX < 1 - clip_low) & (adv_B1 < 0)
         high_BX = (capped_BX > 1 + clip_high) & (adv_B1 > 0)
 
-        def frac(x_BX: torch.Tensor) -> float:  # per token at token level, per completion (all B) at sequence level
+        def frac(x_BX: torch.Tensor) -> torch.Tensor:  # per token at token level, per completion at sequence level
             if level == "sequence":
-                return x_BX.float().mean().item()
-            return ((x_BX * m_BT).sum() / m_BT.sum().clamp(min=1.0)).item()
+                return x_BX.float().mean()
+            return (x_BX * m_BT).sum() / m_BT.sum().clamp(min=1.0)
 
-        kept = ratio_BX[valid_BT] if level == "token" else ratio_BX[valid_BT.any(-1)]
-        nan = float("nan")
+        # The ratios of the kept terms (valid tokens; completions with any), reduced with masks rather than selected
+        # (a boolean index reads its count on the host: a sync per micro-batch on a GPU); NaN when none is kept.
+        kept_BX = valid_BT if level == "token" else valid_BT.any(-1, keepdim=True)
+        n_kept = kept_BX.sum()
+        nan = torch.full((), float("nan"), device=ratio_BX.device)
+        ratio = ratio_BX.detach().float()
+
+        def when_kept(x: torch.Tensor) -> torch.Tensor:
+            return torch.where(n_kept > 0, x, nan)
+
         stats = {"clip_frac_low": frac(low_BX), "clip_frac_high": frac(high_BX), "clip_frac": frac(low_BX | high_BX),
-                 "ratio_mean": kept.mean().item() if kept.numel() else nan,
-                 "ratio_min": kept.min().item() if kept.numel() else nan,
-                 "ratio_max": kept.max().item() if kept.numel() else nan}
+                 "ratio_mean": when_kept((ratio * kept_BX).sum() / n_kept.clamp(min=1)),
+                 "ratio_min": when_kept(torch.where(kept_BX, ratio, float("inf")).amin()),
+                 "ratio_max": when_kept(torch.where(kept_BX, ratio, float("-inf")).amax())}
         if beta != 0.0:
-            stats["kl_mean"] = ((kl_BT * m_BT).sum() / m_BT.sum().clamp(min=1.0)).item()
-    return loss, stats
+            stats["kl_mean"] = (kl_BT * m_BT).sum() / m_BT.sum().clamp(min=1.0)
+    return loss, {k: v.float() for k, v in stats.items()}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,8 +33,9 @@ from axk1.checkpoint.export import export_checkpoint
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
+from axk1.model import check_token_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
-from axk1.parallel.fsdp import clip_grad_norm_
+from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.logprobs import PolicyLogprobs
@@ -183,20 +185,27 @@ class RLTrainer:
         self.model.train()
         rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
         adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale).to(self.device)
-        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id).to(self.device)
+        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
+        check_token_ids(ids_BT, self.config)  # on the host, once: the log-prob forwards then read nothing
+        ids_BT = ids_BT.to(self.device)
         prompt_B = torch.tensor([len(x["prompt"]) for x in samples], device=self.device)
         length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples], device=self.device)
-        keep_B = torch.tensor([not (s.overlong == "filter" and x["truncated"]) for x in samples], device=self.device)
+        keep = [not (s.overlong == "filter" and x["truncated"]) for x in samples]
+        keep_B = torch.tensor(keep, device=self.device)
         mb = max(1, self.recipe.batch.micro_batch)
         order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
         minibatches = [[g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
                        for groups in np.array_split(order, s.updates_per_batch) if len(groups)]
         mine = [rows[self.dp_rank::self.dp_size] for rows in minibatches]
         micro = [[rows[i:i + mb] for i in range(0, len(rows), mb)] for rows in mine]
+        # lengths from the host's samples: reading them off the device tensors would wait on it per micro-batch
+        length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
+        kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
 
         def logprobs(policy, sel: list[int], with_entropy: bool):
-            T = int(length_B[sel].max())
-            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy, s.temperature)
+            T = max(length[i] for i in sel)
+            host = ([len(samples[i]["prompt"]) for i in sel], [length[i] for i in sel])
+            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy, s.temperature, host)
 
         with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
             # The first minibatch is trained before any step, so its own forward gives its old log-probs (detached
@@ -208,8 +217,8 @@ class RLTrainer:
         for u, rows in enumerate(minibatches):
             lr = self.schedule.apply(self.optimizer, step0 + u)
             self.optimizer.zero_grad(set_to_none=True)
-            n_tokens = int(((length_B - prompt_B) * keep_B)[rows].sum())  # the whole minibatch's, on every rank
-            parts, loss_sum = [], 0.0
+            n_tokens = sum(kept_tokens[i] for i in rows)  # the whole minibatch's, on every rank
+            parts, loss_sum = [], torch.zeros((), device=self.device)
             for sel in micro[u]:
                 logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
                 mask_BC = mask_BC & keep_B[sel, None]
@@ -223,23 +232,20 @@ class RLTrainer:
                 (loss * self.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
                 self.balancer.accumulate_loads()
                 m = mask_BC.float()
-                st["entropy"] = float((ent_BC * m).sum() / m.sum().clamp(min=1))
-                loss_sum += float(loss.detach())
+                st["entropy"] = ((ent_BC * m).sum() / m.sum().clamp(min=1)).detach().float()
+                loss_sum += loss.detach().float()
                 parts.append(st)
-                tokens += int(length_B[sel].sum())
+                tokens += sum(length[i] for i in sel)
             clip = self.recipe.optimizer.grad_clip
             if self.parallel is not None:
-                grad_norm = clip_grad_norm_(list(self.model.parameters()), clip, self.parallel.mesh)
-                box = [None] * dist.get_world_size()
-                dist.all_gather_object(box, (parts, loss_sum))
-                parts, loss_sum = [p for b in box for p in b[0]], sum(b[1] for b in box)
+                grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
             else:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                                                 clip if clip > 0 else float("inf")))
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
+            stats = reduce_stats(parts, loss_sum, self.parallel is not None)  # on the device
             self.optimizer.step()
             self.balancer.step()
-            agg.append({**{k: float(np.nanmean([p[k] for p in parts])) for k in parts[0]}, "loss": loss_sum,
-                        "grad_norm": grad_norm, "lr": lr, **self._load_drift()})
+            values = torch.cat([stats.values_K, grad_norm.detach().double().reshape(1).to(self.device)]).tolist()
+            agg.append({**dict(zip(stats.names, values)), "grad_norm": values[-1], "lr": lr, **self._load_drift()})
         self._push_weights()
         out = {k: float(np.nanmean([a[k] for a in agg])) for k in agg[0]}
         out.update(ratio_min=min(a["ratio_min"] for a in agg), ratio_max=max(a["ratio_max"] for a in agg),
@@ -289,6 +295,37 @@ class RLTrainer:
 
     def finish_save(self) -> None:
         pass  # saves are synchronous
+
+
+class ReducedStats(NamedTuple):
+    names: list[str]
+    values_K: torch.Tensor  # float64, on the device
+
+
+def reduce_stats(parts: list[dict[str, torch.Tensor]], loss_sum: torch.Tensor, distributed: bool) -> ReducedStats:
+    """One minibatch's statistics over its micro-batches (and data-parallel ranks), on the device: each the mean of
+    its non-NaN values, but ratio_min / ratio_max the min / max, and the loss summed. Three all-reduces of small
+    tensors stand in for gathering Python objects, and nothing is read back until the caller's one `.tolist()`."""
+    names = list(parts[0])
+    x_PK = torch.stack([torch.stack([p[k] for p in parts]) for k in names], dim=1).double()
+    ok_PK = ~torch.isnan(x_PK)
+    sums_K = torch.cat([torch.where(ok_PK, x_PK, 0.0).sum(0), loss_sum.double().reshape(1)])
+    counts_K = ok_PK.sum(0).double()
+    low_K = torch.where(ok_PK, x_PK, float("inf")).amin(0)
+    high_K = torch.where(ok_PK, x_PK, float("-inf")).amax(0)
+    if distributed:
+        dist.all_reduce(sums_K)
+        dist.all_reduce(counts_K)
+        dist.all_reduce(low_K, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high_K, op=dist.ReduceOp.MAX)
+    nan = torch.full_like(counts_K, float("nan"))
+    mean_K = torch.where(counts_K > 0, sums_K[:-1] / counts_K.clamp(min=1), nan)
+    idx = {k: i for i, k in enumerate(names)}
+    if "ratio_min" in idx:
+        mean_K[idx["ratio_min"]] = torch.where(counts_K[idx["ratio_min"]] > 0, low_K[idx["ratio_min"]], float("nan"))
+    if "ratio_max" in idx:
+        mean_K[idx["ratio_max"]] = torch.where(counts_K[idx["ratio_max"]] > 0, high_K[idx["ratio_max"]], float("nan"))
+    return ReducedStats(names + ["loss"], torch.cat([mean_K, sums_K[-1:]]))
 
 
 def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
