@@ -10,33 +10,14 @@ copy. The step's one read of its losses and gradient norm (`account`'s `.tolist(
 checked on a GPU by `benchmarks/gpu_check.py`'s census; a `.tolist()` of a CPU tensor does not dispatch.
 """
 
-import traceback
-
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from axk1.model import moe as moe_module
 from axk1.train import loss as loss_module
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
+from tests.device_reads import DeviceReads
 from tests.train_helpers import write_recipe
-
-READS = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default,
-         torch.ops.aten.is_nonzero.default, torch.ops.aten.item.default}
-
-
-class RecordReads(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        # (op, "file:function" of the stack's axk1 frames and of any autograd backward, outermost first)
-        self.reads: list[tuple[str, list[str]]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in READS:
-            self.reads.append((str(func), [f"{f.filename.rsplit('/', 1)[-1]}:{f.name}" for f in traceback.extract_stack()
-                                           if "/axk1/" in f.filename or f.name == "backward"]))
-        return func(*args, **(kwargs or {}))
-
 
 def _accelerator_paths(monkeypatch):
     monkeypatch.setattr(loss_module, "sync_free_loss", lambda device: True)
@@ -49,15 +30,14 @@ def test_a_training_step_reads_no_device_value_in_its_forward_and_backward(tmp_p
     monkeypatch.chdir(tmp_path)
     trainer = Trainer(load_recipe(write_recipe(tmp_path, sections={"moe": "seq_aux_loss_alpha = 1e-4"})))
     trainer.train_step(0)
-    with RecordReads() as mode:
+    with DeviceReads() as reads:
         trainer.train_step(1)
-    hot = [(op, stack) for op, stack in mode.reads
-           if any(name.endswith((":training_loss", ":backward")) for name in stack)]
+    hot = [stack for stack in reads.stacks if any(name.endswith((":training_loss", ":backward")) for name in stack)]
     assert not hot, "reads of device values in a micro-batch's forward or backward:\n" + "\n".join(
-        f"{op} at {' > '.join(stack)}" for op, stack in hot[:5])
+        " > ".join(stack) for stack in hot[:5])
     # the census saw the step's reads: the host batch's ids checked and labels counted, once per micro-batch (2)
-    host = [stack for _, stack in mode.reads if "loss.py:host_counts" in stack]
-    assert any("transformer.py:check_token_ids" in stack for stack in host), mode.reads
+    host = [stack for stack in reads.stacks if "loss.py:host_counts" in stack]
+    assert any("transformer.py:check_token_ids" in stack for stack in host), reads.stacks
     assert sum("loss.py:<genexpr>" in stack for stack in host) == 2  # one MTP depth, two micro-batches
 
 

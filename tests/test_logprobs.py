@@ -6,6 +6,7 @@ import torch
 from axk1.config import ModelConfig
 from axk1.model.transformer import AXK1ForCausalLM
 from axk1.posttrain.logprobs import completion_logprobs, linear_logprob
+from tests.device_reads import DeviceReads
 
 
 def test_linear_logprob_matches_log_softmax_in_value_entropy_and_gradient():
@@ -57,26 +58,14 @@ def test_completion_logprobs_on_padded_rows_match_full_logits():
 def test_with_host_lengths_the_log_probs_are_the_same_and_read_nothing_back():
     """RL's update knows its rows' lengths on the host and checks the ids there once: given them, the forward reads no
     device value (on a GPU: four syncs a micro-batch fewer: the ids' range, the longest completion, the nonzero)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default,
-             torch.ops.aten.is_nonzero.default, torch.ops.aten.item.default}
-
-    class CountReads(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            CountReads.n += func in reads
-            return func(*args, **(kwargs or {}))
-
     torch.manual_seed(0)
     cfg = ModelConfig.from_preset("axk1-tiny")
     lm = AXK1ForCausalLM(cfg).float()
     prompt_B, length_B = torch.tensor([3, 5, 2]), torch.tensor([9, 7, 8])
     ids_BT = torch.randint(0, cfg.vocab_size, (3, 9))
     want = completion_logprobs(lm, ids_BT, prompt_B, length_B)
-    with CountReads():
+    with DeviceReads() as reads:
         got = completion_logprobs(lm, ids_BT, prompt_B, length_B, host_lengths=([3, 5, 2], [9, 7, 8]))
-    assert CountReads.n == 0
+    assert reads.n == 0
     for a, b in zip(want, got):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -81,23 +81,14 @@ def test_label_probability_underflowing_in_the_softmax_still_gives_the_exact_los
 def test_the_sync_free_loop_reads_the_device_once_per_call_not_per_chunk(loop):
     """On a GPU each host read (a nonzero, an item) stalls the kernel queue; the H200 run found two per 512-token
     chunk (docs/gpu.md). The accelerator loop reads one value per call (the label count), whatever the chunk count."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default}
-
-    class CountReads(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            CountReads.n += func in reads
-            return func(*args, **(kwargs or {}))
+    from tests.device_reads import DeviceReads
 
     h, w = torch.randn(40, 8, requires_grad=True), torch.randn(30, 8, requires_grad=True)
     labels = torch.randint(0, 30, (40,))
     labels[[3, 17]] = IGNORE_INDEX
-    with CountReads():
+    with DeviceReads() as reads:
         linear_cross_entropy(h, w, labels, chunk_size=4)  # 10 chunks
-    assert CountReads.n == 1 if loop else CountReads.n >= 10
+    assert reads.n == 1 if loop else reads.n >= 10
 
 
 @pytest.mark.parametrize("how", ["bf16-hidden", "autocast"])

@@ -250,26 +250,16 @@ def test_the_loss_and_its_stats_read_nothing_back_from_the_device(level):
     """A GPU update must not wait on the device per micro-batch: the stats stay 0-dim tensors (the RL update reads
     them once a minibatch), and the kept ratios are reduced under masks, not selected (a boolean index reads its
     count). A row with no valid token at all still gives NaN-free fractions and NaN-free ratios."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    reads = {torch.ops.aten.nonzero.default, torch.ops.aten._local_scalar_dense.default,
-             torch.ops.aten.is_nonzero.default, torch.ops.aten.item.default}
-
-    class CountReads(TorchDispatchMode):
-        n = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            CountReads.n += func in reads
-            return func(*args, **(kwargs or {}))
+    from tests.device_reads import DeviceReads
 
     mask, adv = _lengths_mask()
     mask[3] = 0
     old = -torch.rand(8, T)
     logp = (old + 0.3 * torch.randn(8, T)).requires_grad_(True)
-    with CountReads():
+    with DeviceReads() as reads:
         loss, stats = policy_loss(logp, old, adv, mask, level=level, beta=0.1, ref_logp_BT=old)
         loss.backward()
-    assert CountReads.n == 0
+    assert reads.n == 0
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in stats.values())
     kept = logp.detach().sub(old).exp()[mask.bool()] if level == "token" else None
     if kept is not None:
