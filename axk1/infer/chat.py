@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class ChatCodec:
     chat_template: str
     bos_token: str | None = None
     eos_token: str | None = None
+    _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> ChatCodec | None:
@@ -88,11 +90,17 @@ class ChatCodec:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
-    def special_tokens(self) -> list[str]:
-        """The tokenizer's special tokens (turn markers, end of text, padding) but the think tags: strings that
-        tokenize to a control token wherever they appear in a rendered prompt."""
-        added = self.tokenizer.get_added_tokens_decoder().values()
-        return sorted(t.content for t in added if t.special and t.content not in THINK_TOKENS)
+    def find_special_token(self, text: str) -> str | None:
+        """The first of the tokenizer's special tokens (turn markers, end of text, padding; not the think tags) in
+        `text`, or None: strings that tokenize to a control token wherever they appear in a rendered prompt. One
+        compiled alternation, made on first use: a real tokenizer reserves hundreds of them."""
+        if self._special_re is None:
+            added = self.tokenizer.get_added_tokens_decoder().values()
+            tokens = sorted((t.content for t in added if t.special and t.content not in THINK_TOKENS), key=len,
+                            reverse=True)
+            self._special_re = re.compile("|".join(map(re.escape, tokens))) if tokens else re.compile(r"(?!x)x")
+        found = self._special_re.search(text)
+        return found.group() if found else None
 
     def render(self, messages: list[dict[str, Any]], /, add_generation_prompt: bool = True, **kwargs: Any) -> str:
         """The prompt text for `messages`; kwargs are the request's chat_template_kwargs (enable_thinking, ...).

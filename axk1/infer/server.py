@@ -281,13 +281,12 @@ def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]]) -> 
     the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
     content would forge a system turn. Only the chat template places them. (<think> tags are not special: a
     conversation may carry earlier reasoning.)"""
-    specials = codec.special_tokens()
     for i, message in enumerate(messages):
         stack: list[tuple[str, Any]] = [(f"messages[{i}]", message)]
         while stack:
             path, node = stack.pop()
             if isinstance(node, str):
-                token = next((t for t in specials if t in node), None)
+                token = codec.find_special_token(node)
                 if token is not None:
                     raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template "
                                         "may place (it would end or open a turn); remove it from the text",
