@@ -272,3 +272,19 @@ def test_force_deletes_the_old_outputs_and_records_the_new_settings(tmp_path):
     check_settings(cfg, force=True)
     assert not (cfg.out / "documents").exists() and (cfg.out / SETTINGS_FILE).exists()
     check_settings(cfg)  # the new settings are the folder's now
+
+
+def test_a_run_where_nothing_survives_ends_with_its_accounting(tmp_path, capsys):
+    """Every input failed or was excluded: the dedup stage used to raise "No files found" with a traceback and no
+    summary; now the later stages are skipped with a message and the accounting is printed."""
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "bad.jsonl").write_text('{"text": "too short"}\nnot json\n')
+    toml = tmp_path / "p.toml"
+    toml.write_text(f'[run]\noutput_dir = "{tmp_path / "out"}"\ntasks = 1\nworkers = 1\nstart_method = "fork"\n'
+                    f'[[sources]]\ntype = "jsonl"\npath = "{root}"\n[tokenize]\ntokenizer = "{tmp_path / "tok"}"\n'
+                    '[filters.quality]\nword_tokenizer = "regex"\n')
+    args = parser().parse_args(["data", "run", str(toml)])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "no document survived extraction and the filters" in printed and "in 2 = kept 0" in printed

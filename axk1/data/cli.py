@@ -17,7 +17,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     src = Path(args.path)
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist: give a PDF file or a folder of PDFs")
-    files = sorted(src.rglob("*.pdf")) if src.is_dir() else [src]
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf") if src.is_dir() else [src]
     if not files:
         raise FileNotFoundError(f"no *.pdf files under {src}")
     cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns)
@@ -63,7 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     acc = account(cfg.out)
     print(summary_text(acc))
-    print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
+    if (cfg.out / "tokens" / "manifest.json").exists():
+        print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
     (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
     return 0 if acc.balanced else 1
 

@@ -120,6 +120,10 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
+def _has_files(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.iterdir())
+
+
 def _site_boilerplate(cfg: PipelineConfig) -> bool:
     return cfg.filters.site_boilerplate.enabled and any(s.type in ("warc", "html") for s in cfg.sources)
 
@@ -171,6 +175,11 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
     check_settings(cfg, force)
     if cfg.run.executor == "local":
         for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
+            if stage.group != "extract" and "extract" in cfg.run.stages and not _has_files(cfg.out / "clean"):
+                # every input was excluded or failed: the later stages would fail on an empty folder
+                print(f"no document survived extraction and the filters; the stages after it have nothing to do "
+                      f"(reasons: {cfg.out / 'excluded'}, {cfg.out / 'failed'})")
+                break
             make_executor(cfg, stage).run()
     else:
         # Cluster executors chain by `depends`; running the last one submits (or waits for) the whole chain.

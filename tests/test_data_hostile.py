@@ -1,0 +1,130 @@
+"""Hostile input files against the pipeline's readers, found by a hostile tester in session 13: each used to stop
+the whole run with a traceback (a truncated gzip or zstd file, a 5,000-digit number, nesting past the stack, a lone
+surrogate that only the writer choked on, a WARC record without a URI), lose records silently (a zstd file cut
+short gave nothing and no failure; empty texts were dropped between stages, unbalancing the accounting; symlinked
+folders were skipped), hang (a FIFO) or hold a whole 2 GB line in memory. Now every one is a failure with a reason
+and the run goes on."""
+
+import gzip
+import io
+import json
+import os
+
+import pytest
+import zstandard
+
+from axk1.data.failure import Failure
+from axk1.data.sources import SourceConfig, SourceReader, list_files, read_source_file
+
+GOOD = [json.dumps({"text": f"문서 {i} 입니다. A good line of text number {i}."}) for i in range(5)]
+
+
+def _read(path, **kw):
+    spec = SourceConfig(type=kw.pop("type", "jsonl"), path=str(path.parent if kw.pop("folder", False) else path), **kw)
+    return list(read_source_file(spec, path))
+
+
+def _reasons(items):
+    return [x.reason for x in items if isinstance(x, Failure)]
+
+
+def _docs(items):
+    return [x for x in items if not isinstance(x, Failure)]
+
+
+def test_a_cut_gzip_or_zstd_file_keeps_what_it_read_and_fails_the_rest(tmp_path):
+    data = ("\n".join(GOOD * 200) + "\n").encode()
+    gz = gzip.compress(data)
+    (tmp_path / "cut.jsonl.gz").write_bytes(gz[: len(gz) * 2 // 3])
+    items = _read(tmp_path / "cut.jsonl.gz")
+    assert 0 < len(_docs(items)) < 1000 and len(_reasons(items)) == 1
+    assert _reasons(items)[0].startswith("unreadable") and "after" in _reasons(items)[0]
+    zst = zstandard.ZstdCompressor().compress(data)
+    (tmp_path / "cut.jsonl.zst").write_bytes(zst[: len(zst) * 3 // 4])  # zstandard's reader gave no error here
+    assert "cut short" in " ".join(_reasons(_read(tmp_path / "cut.jsonl.zst")))
+    (tmp_path / "fake.jsonl.zst").write_bytes(data[:500])  # plain JSON named .zst
+    assert _reasons(_read(tmp_path / "fake.jsonl.zst"))[0].startswith("unreadable: ZstdError")
+    # a whole file in two frames reads whole
+    two = zstandard.ZstdCompressor().compress(data[:len(data) // 2]) + zstandard.ZstdCompressor().compress(
+        data[len(data) // 2:])
+    (tmp_path / "two.jsonl.zst").write_bytes(two)
+    assert len(_docs(_read(tmp_path / "two.jsonl.zst"))) == 1000 and not _reasons(_read(tmp_path / "two.jsonl.zst"))
+
+
+def test_bad_records_fail_one_by_one_and_the_rest_of_the_file_is_read(tmp_path):
+    lines = ['{"text": "x", "id": ' + "9" * 5000 + "}",  # past Python's int-parsing limit
+             "[" * 100_000 + "]" * 100_000,  # past the recursion limit
+             '{"text": "a \\ud800 b"}',  # valid JSON, not text
+             '{"text": 123}', '{"text": null}', '{"body": "x"}']
+    (tmp_path / "bad.jsonl").write_text("\ufeff" + GOOD[0] + "\n" + "\n".join(lines) + "\n" + GOOD[1] + "\n")
+    items = _read(tmp_path / "bad.jsonl")
+    reasons = _reasons(items)
+    assert len(_docs(items)) == 2  # the first line despite its byte-order mark, and the last
+    assert reasons[0].startswith("invalid_json") and reasons[1].startswith("invalid_json")
+    assert reasons[2:] == ["lone_surrogate", "text_not_a_string ('text' is int)",
+                           "text_not_a_string ('text' is NoneType)", "missing_text_field 'text'"]
+
+
+def test_a_line_past_the_limit_is_refused_without_holding_it(tmp_path):
+    (tmp_path / "long.jsonl").write_bytes(b'{"text": "' + b"a" * 300_000 + b'"}\n' + GOOD[0].encode() + b"\n")
+    items = _read(tmp_path / "long.jsonl", max_line_chars=10_000)
+    assert _reasons(items) == ["line_too_long (300013 bytes)"] and len(_docs(items)) == 1
+
+
+def test_files_that_are_not_regular_or_give_nothing_are_inputs_that_fail(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jsonl")  # open() would block for ever
+    assert _reasons(_read(tmp_path / "pipe.jsonl", folder=True)) == ["not_a_regular_file"]
+    (tmp_path / "blank.jsonl").write_text("\n  \n")
+    assert _reasons(_read(tmp_path / "blank.jsonl")) == ["no_records"]
+    (tmp_path / "empty.jsonl").write_text("")
+    assert _read(tmp_path / "empty.jsonl") == []  # an empty file holds no input
+
+
+def test_symlinked_folders_are_followed_once_and_a_loop_ends(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.jsonl").write_text(GOOD[0] + "\n")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "linked").symlink_to(real)
+    (real / "loop").symlink_to(corpus)
+    files = list_files(SourceConfig(type="jsonl", path=str(corpus)))
+    assert [f.name for f in files] == ["a.jsonl"]
+
+
+def test_empty_documents_fail_with_a_reason_instead_of_vanishing_between_stages(tmp_path):
+    (tmp_path / "t.jsonl").write_text(json.dumps({"text": ""}) + "\n" + json.dumps({"text": "\u200b "}) + "\n"
+                                      + GOOD[0] + "\n")
+    (tmp_path / "empty.txt").write_text("")
+    failures = []
+
+    class Writer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, doc, rank):
+            failures.append(doc.metadata["failure_reason"])
+
+    reader = SourceReader([SourceConfig(type="jsonl", path=str(tmp_path / "t.jsonl")),
+                           SourceConfig(type="text", path=str(tmp_path / "empty.txt"))], failed_writer=Writer())
+    kept = list(reader.run())
+    assert len(kept) == 1 and failures == ["empty_text"] * 3  # "", a zero-width space, the empty .txt file
+
+
+@pytest.mark.parametrize("warc", ["no_uri"])
+def test_a_warc_record_that_breaks_the_warc_library_fails_its_file(tmp_path, warc):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    for uri in ("https://ex.kr/a", ""):
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        body = b"<html><body><article><p>" + "한국어 문장입니다. ".encode() * 40 + b"</p></article></body></html>"
+        writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
+    (tmp_path / "x.warc.gz").write_bytes(buffer.getvalue())
+    items = _read(tmp_path / "x.warc.gz", type="warc")
+    assert any(r.startswith("unreadable") for r in _reasons(items)), items
