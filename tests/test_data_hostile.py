@@ -128,3 +128,15 @@ def test_a_warc_record_that_breaks_the_warc_library_fails_its_file(tmp_path, war
     (tmp_path / "x.warc.gz").write_bytes(buffer.getvalue())
     items = _read(tmp_path / "x.warc.gz", type="warc")
     assert any(r.startswith("unreadable") for r in _reasons(items)), items
+
+
+def test_korean_legacy_and_utf16_text_files_are_read_not_failed(tmp_path):
+    ko = "대한민국의 수도는 서울특별시입니다. 서울은 한강 옆의 큰 도시입니다. " * 5
+    (tmp_path / "cp949.txt").write_bytes(ko.encode("cp949"))  # was "invalid_utf8"
+    (tmp_path / "utf16.txt").write_bytes(ko.encode("utf-16"))  # with its byte-order mark; was "binary_file"
+    (tmp_path / "latin1.txt").write_bytes("café déjà vu".encode("latin-1"))  # no guessing among single-byte charsets
+    spec = SourceConfig(type="text", path=str(tmp_path))
+    [cp], [u16], [lat] = (list(read_source_file(spec, tmp_path / n)) for n in ("cp949.txt", "utf16.txt", "latin1.txt"))
+    assert cp.text.startswith("대한민국의 수도는") and cp.metadata["charset"] == "cp949"
+    assert u16.text.startswith("대한민국의 수도는")
+    assert isinstance(lat, Failure) and lat.reason.startswith("invalid_utf8")

@@ -288,3 +288,6 @@ def test_a_run_where_nothing_survives_ends_with_its_accounting(tmp_path, capsys)
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "no document survived extraction and the filters" in printed and "in 2 = kept 0" in printed
+    args = parser().parse_args(["data", "stats", str(tmp_path / "out")])
+    assert args.func(args) == 0  # its failed/ and excluded/ records are not documents
+    assert json.loads(capsys.readouterr().out)["documents"] == 0

@@ -99,10 +99,12 @@ def corpus_stats(path: str | Path) -> dict:
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     folder = p / "documents" if (p / "documents").exists() else p / "clean" if (p / "clean").exists() else p
+    run_folder = (p / "counts").is_dir() or (p / "failed").is_dir()  # a pipeline's output folder
     docs = chars = 0
     domains, languages, sources = Counter(), Counter(), Counter()
     difficulties = []
-    for r in iter_records(folder):
+    # a run folder with neither documents/ nor clean/ kept nothing: its failed/ and excluded/ are not documents
+    for r in ([] if folder == p and run_folder else iter_records(folder)):
         docs += 1
         chars += len(r.get("text", ""))
         m = r.get("metadata", {})
