@@ -191,14 +191,12 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         for item in _read_file(spec, path, rel, base, pdf_config, web_config):
             n += 1
             yield item
-    except OSError as e:  # unreadable file, bad gzip stream
-        yield Failure(item_id, f"unreadable: {e}" + (f" (after {n} records)" if n else ""), spec.name, rel)
-        return
     except Exception as e:  # noqa: BLE001 - whatever a reader or its library raises fails this file, not the run
-        yield Failure(item_id, f"unreadable: {type(e).__name__}: {str(e)[:300]}" + (f" (after {n} records)" if n
-                                                                                     else ""), spec.name, rel)
+        # (an unreadable file, a cut gzip or zstd stream, a record that breaks warcio, ...)
+        what = str(e) if isinstance(e, OSError) else f"{type(e).__name__}: {str(e)[:300]}"
+        yield Failure(item_id, f"unreadable: {what}" + (f" (after {n} records)" if n else ""), spec.name, rel)
         return
-    if n == 0 and path.stat().st_size > 0:  # a file that gave nothing at all is still an input
+    if n == 0 and path.is_file() and path.stat().st_size > 0:  # a file that gave nothing at all is still an input
         yield Failure(item_id, "no_records", spec.name, rel)
 
 
