@@ -22,11 +22,11 @@ def _config_from(spec: str):
     if path.is_dir() or path.suffix == ".json":
         return ModelConfig.from_pretrained(path)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
-        from axk1.toml_file import build_dataclass, read_toml, resolve_path
+        from axk1.toml_file import build_dataclass, read_toml, resolve_keys
         from axk1.train.recipe import RecipeModelConfig
 
         model = build_dataclass(RecipeModelConfig, read_toml(path, "recipe").get("model", {}), "recipe.model")
-        model.config, model.init_from = (resolve_path(p, path.parent) for p in (model.config, model.init_from))
+        resolve_keys(model, ("config", "init_from"), path.parent)
         return model.build_config()
     return ModelConfig.from_preset(spec)
 

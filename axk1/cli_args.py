@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 
 
-def _whole_number(text: str, least: int, bound: str) -> int:
+def _whole_number(text: str, least: int, bound: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < least:
+    if value < least or (most is not None and value > most):
         raise argparse.ArgumentTypeError(f"{value} must be {bound}")
     return value
 
@@ -22,3 +22,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "0 or more")
+
+
+def tcp_port(text: str) -> int:
+    return _whole_number(text, 0, "a TCP port, 0-65535", most=65535)

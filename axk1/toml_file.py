@@ -66,6 +66,25 @@ def resolve_path(path: str | None, base: str | Path) -> str | None:
     return os.path.normpath(Path(base) / path)
 
 
+def resolve_keys(obj: Any, keys: tuple[str, ...], base: str | Path) -> None:
+    """`resolve_path` on each dotted key of a dataclass tree (`*` for every entry of a list, e.g. `sources.*.path`);
+    a key holding a list of paths has each resolved. The same keys as a loader's `path_keys` (`load_toml`)."""
+
+    def walk(node: Any, parts: list[str]) -> None:
+        if parts[0] == "*":
+            for item in node:
+                walk(item, parts[1:])
+        elif len(parts) > 1:
+            walk(getattr(node, parts[0]), parts[1:])
+        else:
+            value = getattr(node, parts[0])
+            setattr(node, parts[0], [resolve_path(v, base) for v in value] if isinstance(value, list)
+                    else resolve_path(value, base))
+
+    for key in keys:
+        walk(obj, key.split("."))
+
+
 def _toml_key(field_name: str) -> str:
     return field_name[:-1] if field_name.endswith("_") else field_name
 

@@ -15,7 +15,7 @@ from axk1.data.pdf import PdfConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
 from axk1.data.url_filter import UrlFilterConfig
-from axk1.toml_file import build_dataclass, load_toml, resolve_path
+from axk1.toml_file import build_dataclass, load_toml, resolve_keys
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -114,13 +114,7 @@ PATH_KEYS = ("run.output_dir", "sources.*.path", "annotate.domain_model", "annot
 
 def resolve_paths(cfg: PipelineConfig, base: Path) -> None:
     """Every path the pipeline reads or writes, by the one rule (relative to the file's folder)."""
-    cfg.run.output_dir = resolve_path(cfg.run.output_dir, base)
-    for source in cfg.sources:
-        source.path = resolve_path(source.path, base)
-    cfg.annotate.domain_model = resolve_path(cfg.annotate.domain_model, base)
-    cfg.annotate.reference_model = resolve_path(cfg.annotate.reference_model, base)
-    cfg.tokenize.tokenizer = resolve_path(cfg.tokenize.tokenizer, base)
-    cfg.filters.url.block_list = resolve_path(cfg.filters.url.block_list, base)
+    resolve_keys(cfg, PATH_KEYS, base)
 
 
 def validate(cfg: PipelineConfig) -> None:

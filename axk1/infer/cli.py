@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from axk1.cli_args import tcp_port
 from axk1.config import DTYPES
 
 log = logging.getLogger("axk1.serve")
@@ -84,12 +85,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
-    return int(text)
-
-
 def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve", help="OpenAI-compatible HTTP server (chat, completions, streaming) over a model folder",
@@ -98,7 +93,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                     "/metrics. Concurrent requests share decode steps over one latent KV cache.")
     p.add_argument("model_dir", help="model folder: config.json + safetensors (+ tokenizer.json for text)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=_port, default=8000, help="TCP port, 0-65535 (0: any free one)")
+    p.add_argument("--port", type=tcp_port, default=8000, help="TCP port, 0-65535 (0: any free one)")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (or set AXK1_API_KEY)")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
     p.add_argument("--max-batch", type=int, default=32, help="most choices generated together")

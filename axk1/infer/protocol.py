@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext, short_int
 
 __all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "decode_body",
-           "json_depth", "parse_request", "request_schemas"]
+           "json_depth", "json_strings", "parse_request", "request_schemas"]
 
 MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -75,25 +75,31 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _find_surrogate(data: Any) -> str | None:
-    """The path of the first string (key or value) holding a lone surrogate, or None. Iterative: depth is bounded
-    before this runs, but nothing here should rely on it."""
-    stack: list[tuple[str, Any]] = [("", data)]
+def json_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) of every string in a decoded JSON value, keys included (a key at the path it names), in document
+    order, e.g. ("messages[0].content", "hi"). Iterative: depth is bounded before this runs, but nothing here should
+    rely on it."""
+    stack: list[tuple[str, Any]] = [(path, data)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, str):
-            if _SURROGATE.search(node):
-                return path or "(body)"
+            yield path or "(body)", node
         elif isinstance(node, dict):
-            for k, v in reversed(node.items()):
-                # a key with a surrogate is named with it escaped: the param must itself be encodable text
-                shown = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", k)
-                child = f"{path}.{shown}" if path else shown
-                if shown != k:
-                    return child
-                stack.append((child, v))
+            children = []
+            for k, v in node.items():
+                child = f"{path}.{k}" if path else k
+                children += [(child, k), (child, v)]
+            stack.extend(reversed(children))
         elif isinstance(node, list):
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
+
+
+def _find_surrogate(data: Any) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
+    escaped: the param must itself be encodable text."""
+    for path, text in json_strings(data):
+        if _SURROGATE.search(text):
+            return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
     return None
 
 

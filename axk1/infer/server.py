@@ -31,7 +31,7 @@ from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams, Sequence
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
-                                 parse_request, request_schemas)
+                                 json_strings, parse_request, request_schemas)
 from axk1.infer.schema import short_int
 
 log = logging.getLogger(__name__)
@@ -282,19 +282,12 @@ def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]]) -> 
     content would forge a system turn. Only the chat template places them. (<think> tags are not special: a
     conversation may carry earlier reasoning.)"""
     for i, message in enumerate(messages):
-        stack: list[tuple[str, Any]] = [(f"messages[{i}]", message)]
-        while stack:
-            path, node = stack.pop()
-            if isinstance(node, str):
-                token = codec.find_special_token(node)
-                if token is not None:
-                    raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template "
-                                        "may place (it would end or open a turn); remove it from the text",
-                                   param=path, code="invalid_value")
-            elif isinstance(node, dict):
-                stack.extend((f"{path}.{k}", v) for k, v in node.items())
-            elif isinstance(node, list):
-                stack.extend((f"{path}[{j}]", v) for j, v in enumerate(node))
+        for path, text in json_strings(message, f"messages[{i}]"):
+            token = codec.find_special_token(text)
+            if token is not None:
+                raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
+                                    "place (it would end or open a turn); remove it from the text",
+                               param=path, code="invalid_value")
 
 
 def _is_json_media_type(content_type: str) -> bool:

@@ -48,10 +48,8 @@ class RLRecipe(Recipe):
     path_keys = Recipe.path_keys + ("rl.tasks", "rl.template_from")
 
     def resolve_paths(self, base: Path) -> None:
-        super().resolve_paths(base)
-        res = lambda p: p if not p or Path(p).is_absolute() else str(base / p)  # noqa: E731
-        self.rl.tasks = [res(p) for p in self.rl.tasks]
-        self.rl.template_from = res(self.rl.template_from) or self.model.init_from or ""
+        super().resolve_paths(base)  # path_keys, these included
+        self.rl.template_from = self.rl.template_from or self.model.init_from or ""
 
     def validate(self) -> None:
         super().validate()

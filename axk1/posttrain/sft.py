@@ -63,10 +63,8 @@ class SFTRecipe(Recipe):
     path_keys = Recipe.path_keys + ("sft.data", "sft.template_from")
 
     def resolve_paths(self, base: Path) -> None:
-        super().resolve_paths(base)
-        res = lambda p: p if not p or Path(p).is_absolute() else str(base / p)  # noqa: E731
-        self.sft.data = [res(p) for p in self.sft.data]
-        self.sft.template_from = res(self.sft.template_from) or self.model.init_from or ""
+        super().resolve_paths(base)  # path_keys, these included
+        self.sft.template_from = self.sft.template_from or self.model.init_from or ""
 
 
 def load_sft_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> SFTRecipe:

@@ -92,9 +92,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from axk1.checkpoint.export import export_checkpoint
-
-    from axk1.checkpoint.export import resolve_checkpoint
+    from axk1.checkpoint.export import export_checkpoint, resolve_checkpoint
 
     step = resolve_checkpoint(args.checkpoint)
     path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,

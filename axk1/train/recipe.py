@@ -15,7 +15,7 @@ from typing import Any
 from axk1.config import ModelConfig, normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
-from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_path
+from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_keys
 from axk1.train.schedules import SCHEDULES
 
 
@@ -239,10 +239,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
 
 def _resolve_paths(r: Recipe, base: Path) -> None:
     """Paths the recipe reads: relative to the recipe's folder; what the run writes: relative to [run] out_dir."""
-    r.run.out_dir = resolve_path(r.run.out_dir, base)
-    r.model.config = resolve_path(r.model.config, base)
-    r.model.init_from = resolve_path(r.model.init_from, base)
-    r.data.manifest = resolve_path(r.data.manifest, base)
+    resolve_keys(r, r.path_keys, base)  # a subclass's keys too
     out = Path(r.run.out_dir)
     r.checkpointing.dir = str(out / r.checkpointing.dir) if not Path(r.checkpointing.dir).is_absolute() else r.checkpointing.dir
     r.logging.jsonl = str(out / r.logging.jsonl) if r.logging.jsonl else ""

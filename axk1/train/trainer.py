@@ -192,7 +192,8 @@ class Trainer:
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
         counts = [host_counts(self.config, ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb],
                               labels_BT[s:s + mb], depth) for s in starts]
-        n_valid, n_mtp = self._host_sum([float(labelled_B.sum()), float(sum(sum(c.mtp_labels) for c in counts))])
+        n_valid, n_mtp = self._host_sum([float(sum(c.labels for c in counts)),
+                                         float(sum(sum(c.mtp_labels) for c in counts))])
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         ids_BT, labels_BT, domain_X, labelled_f64_B = (
             self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
