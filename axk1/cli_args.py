@@ -26,3 +26,13 @@ def non_negative_int(text: str) -> int:
 
 def tcp_port(text: str) -> int:
     return _whole_number(text, 0, "a TCP port, 0-65535", most=65535)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive, finite number")
+    return value

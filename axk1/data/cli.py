@@ -8,11 +8,14 @@ import json
 import sys
 from pathlib import Path
 
+from axk1.cli_args import positive_float, positive_int
+
 
 def cmd_pdf(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
+    from axk1.data.pdf import PdfConfig, PdfError
+    from axk1.data.pdf_worker import PdfWorker
 
     src = Path(args.path)
     if not src.exists():
@@ -20,16 +23,17 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf") if src.is_dir() else [src]
     if not files:
         raise FileNotFoundError(f"no *.pdf files under {src}")
-    cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns)
+    cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns,
+                    max_memory_mb=args.max_memory_mb, timeout_s=args.timeout)
     ok = failed = 0
     reasons: dict[str, int] = {}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
+    with open(out, "w", encoding="utf-8") as f, PdfWorker(cfg) as worker:
         for path in tqdm(files, desc="PDFs", unit="file", disable=len(files) < 2):
             rel = str(path.relative_to(src)) if src.is_dir() else path.name
             try:
-                res = extract_pdf(path, cfg)
+                res = worker.extract(path)
                 rec = {"id": rel, "text": res.text, "metadata": {"source": "pdf", "path": rel, "pdf": res.metadata()}}
                 ok += 1
             except PdfError as e:
@@ -111,6 +115,8 @@ def cmd_starter(args: argparse.Namespace) -> int:
 
 def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argparse.ArgumentParser:
     """Registers `axk1 data ...`; `extra` are functions that add more sub-verbs to `data` (e.g. add_synth_parser)."""
+    from axk1.data.pdf import PdfConfig
+
     p = subparsers.add_parser("data", help="pretraining data: PDF extraction, the pipeline, stats, tokenizer",
                               description="Korean-aware pretraining data pipeline on datatrove.")
     sub = p.add_subparsers(dest="data_command", required=True)
@@ -124,6 +130,11 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                    "rules leave open (better joins; loading it costs ~5 s)")
     q.add_argument("--no-kiwi", action="store_true", help="(the default) join broken lines by rules only")
     q.add_argument("--no-columns", action="store_true", help="trust stream order; no multi-column detection")
+    q.add_argument("--max-memory-mb", type=positive_int, default=PdfConfig.max_memory_mb, metavar="MB",
+                   help="each file is extracted in a worker process capped at this much memory; a file that needs "
+                        "more (a compression bomb) fails as pdf_memory_limit (default %(default)s)")
+    q.add_argument("--timeout", type=positive_float, default=PdfConfig.timeout_s, metavar="S",
+                   help="seconds allowed a file before it fails as pdf_timeout (default %(default)s)")
     q.set_defaults(func=cmd_pdf)
 
     q = sub.add_parser("run", help="run a pipeline.toml: extract, filter, dedup, annotate, tokenize, shard",

@@ -44,6 +44,16 @@ class PdfConfig:
     ocr_lang: str = "kor+eng"
     min_hangul_space_ratio: float = 0.04
     max_page_chars: int = 200_000
+    # the containment of each file's extraction (axk1/data/pdf_worker.py): address space and wall time
+    max_memory_mb: int = 2048
+    timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_memory_mb, int) and self.max_memory_mb >= 256):
+            raise ValueError(f"[pdf] max_memory_mb = {self.max_memory_mb!r}: give a whole number of MB, at least 256 "
+                             "(the worker's Python and PDFium need about 100)")
+        if not (isinstance(self.timeout_s, (int, float)) and 0 < self.timeout_s < float("inf")):
+            raise ValueError(f"[pdf] timeout_s = {self.timeout_s!r}: give a positive number of seconds per file")
 
 
 @dataclass
@@ -96,6 +106,8 @@ def _open(source: str | Path | bytes):
         msg = str(e)
         if "password" in msg.lower():
             raise PdfError("encrypted", "the PDF needs a password") from None
+        if "(PDFium: Success)" in msg:  # PDFium failed without saying why (e.g. an empty page tree)
+            msg = "PDFium could not load it and gave no reason (no page tree?)"
         raise PdfError("corrupt", msg) from None
 
 

@@ -172,8 +172,10 @@ def _bounded_lines(f, limit: int) -> Iterator[tuple[bytes | None, int]]:
         yield None, size + len(rest)
 
 
-def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None) -> Iterator[Document | Failure]:
-    """Documents (or failures) from one file of a source."""
+def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None, pdf_worker=None
+                     ) -> Iterator[Document | Failure]:
+    """Documents (or failures) from one file of a source. A PDF is extracted by `pdf_worker` (a PdfWorker, kept
+    across files by the reader), else by a worker started for this file."""
     rel = _relpath(spec, path)
     base = {"source": spec.name, "source_type": spec.type, "path": rel, **spec.metadata}
     if spec.domain:
@@ -188,7 +190,7 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         return
     n = 0
     try:
-        for item in _read_file(spec, path, rel, base, pdf_config, web_config):
+        for item in _read_file(spec, path, rel, base, pdf_config, web_config, pdf_worker):
             n += 1
             yield item
     except Exception as e:  # noqa: BLE001 - whatever a reader or its library raises fails this file, not the run
@@ -200,14 +202,14 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         yield Failure(item_id, "no_records", spec.name, rel)
 
 
-def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config
+def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker
                ) -> Iterator[Document | Failure]:
     if spec.type == "jsonl":
         yield from _read_jsonl(spec, path, rel, base)
     elif spec.type == "parquet":
         yield from _read_parquet(spec, path, rel, base)
     elif spec.type == "pdf":
-        yield _read_pdf(spec, path, rel, base, pdf_config)
+        yield _read_pdf(spec, path, rel, base, pdf_config, pdf_worker)
     elif spec.type in ("warc", "html"):
         from axk1.data.html_extract import WebConfig
         from axk1.data.html_pages import read_html_file, read_warc_source
@@ -329,12 +331,18 @@ def _korean_legacy(data: bytes) -> str | None:
     return text if _HANGUL.search(text) else None
 
 
-def _read_pdf(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config) -> Document | Failure:
-    from axk1.data.pdf import PdfError, extract_pdf
+def _read_pdf(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, pdf_worker
+              ) -> Document | Failure:
+    from axk1.data.pdf import PdfError
+    from axk1.data.pdf_worker import PdfWorker
 
     item_id = f"{spec.name}/{rel}"
     try:
-        result = extract_pdf(path, pdf_config)
+        if pdf_worker is not None:
+            result = pdf_worker.extract(path)
+        else:
+            with PdfWorker(pdf_config) as worker:
+                result = worker.extract(path)
     except PdfError as e:
         return Failure(item_id, f"pdf_{e.reason}" + (f": {e.detail}" if e.detail else ""), spec.name, rel)
     return Document(text=result.text, id=item_id, metadata={**base, "pdf": result.metadata()})
@@ -364,9 +372,14 @@ class SourceReader(PipelineStep):
         inputs = failed = 0
         import contextlib
 
-        with (self.failed_writer if self.failed_writer else contextlib.nullcontext()) as writer:
+        from axk1.data.pdf_worker import PdfWorker
+
+        pdfs = any(self.specs[i].type == "pdf" for i, _ in files)
+        with (self.failed_writer if self.failed_writer else contextlib.nullcontext()) as writer, \
+                (PdfWorker(self.pdf_config) if pdfs else contextlib.nullcontext()) as pdf_worker:
             for spec_idx, path in files:
-                for item in read_source_file(self.specs[spec_idx], path, self.pdf_config, self.web_config):
+                for item in read_source_file(self.specs[spec_idx], path, self.pdf_config, self.web_config,
+                                             pdf_worker):
                     inputs += 1
                     self.stat_update("inputs")
                     if not isinstance(item, Failure) and not item.text.strip():

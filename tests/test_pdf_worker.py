@@ -1,0 +1,119 @@
+"""PDF extraction contained in a worker process (axk1/data/pdf_worker.py). In-process, a 1 MB PDF whose content
+stream inflates to 1 GiB took 2.1 GB of memory and a 4 MB one 5.3 GB (PDFium inflates a stream whole): a few such
+files would bring the pipeline down. Now the file fails with `pdf_memory_limit`, the worker is replaced, and the
+files after it are extracted as in-process extraction does."""
+
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from axk1.data.failure import Failure
+from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
+from axk1.data.pdf_worker import PdfWorker
+from axk1.data.sources import SourceConfig, SourceReader
+
+REAL = sorted((Path(__file__).parent / "fixtures" / "pdf_ko").glob("*.pdf"))
+
+
+def write_pdf(path: Path, content: bytes, compress_mib: int = 0) -> Path:
+    """A one-page PDF whose content stream is `content`, or (compress_mib > 0) that many MiB of spaces deflated:
+    a compression bomb."""
+    if compress_mib:
+        c = zlib.compressobj(9)
+        stream = b"".join(c.compress(b" " * (1 << 20)) for _ in range(compress_mib)) + c.flush()
+        head = b"<< /Length %d /Filter /FlateDecode >>" % len(stream)
+    else:
+        stream, head = content, b"<< /Length %d >>" % len(content)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            head + b"\nstream\n" + stream + b"\nendstream"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory):
+    return write_pdf(tmp_path_factory.mktemp("bomb") / "bomb.pdf", b"", compress_mib=400)  # ~0.4 MB on disk
+
+
+def test_a_compression_bomb_fails_and_the_next_file_is_extracted_as_in_process(bomb):
+    cfg = PdfConfig(ocr="none", max_memory_mb=300)
+    with PdfWorker(cfg) as worker:
+        with pytest.raises(PdfError) as e:
+            worker.extract(bomb)
+        assert e.value.reason == "memory_limit" and "max_memory_mb = 300" in e.value.detail
+        for path in REAL:  # the same worker object goes on (a new process), and says what extract_pdf says
+            got, want = worker.extract(path), extract_pdf(path, cfg)
+            assert got == want and got.text
+        with pytest.raises(PdfError) as e:
+            worker.extract(REAL[0].parent / "missing.pdf")
+        assert e.value.reason == "missing"
+
+
+def test_a_file_over_its_time_fails_and_the_worker_is_stopped():
+    with PdfWorker(PdfConfig(ocr="none", timeout_s=0.01)) as worker:
+        with pytest.raises(PdfError) as e:
+            worker.extract(REAL[0])  # the child cannot even start Python in 10 ms
+        assert e.value.reason == "timeout" and worker._proc is None
+
+
+def test_the_pipeline_reader_accounts_for_a_bomb_among_real_pdfs(tmp_path, bomb):
+    (tmp_path / "in").mkdir()
+    for path in [bomb, *REAL]:
+        (tmp_path / "in" / path.name).write_bytes(path.read_bytes())
+    failures = []
+
+    class Writer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, doc, rank):
+            failures.append((doc.metadata["path"], doc.metadata["failure_reason"]))
+
+    reader = SourceReader([SourceConfig(type="pdf", path=str(tmp_path / "in"))], failed_writer=Writer(),
+                          pdf_config=PdfConfig(ocr="none", max_memory_mb=300))
+    kept = list(reader.run())
+    assert len(kept) == len(REAL) and all(d.text for d in kept)
+    assert len(failures) == 1 and failures[0][0] == "bomb.pdf" and failures[0][1].startswith("pdf_memory_limit")
+
+
+def test_the_cli_takes_the_limits_and_refuses_bad_ones(tmp_path, bomb, capsys):
+    import argparse
+
+    from axk1.data.cli import add_data_parser
+
+    parser = argparse.ArgumentParser()
+    add_data_parser(parser.add_subparsers())
+    out = tmp_path / "out.jsonl"
+    args = parser.parse_args(["data", "pdf", str(bomb), "-o", str(out), "--ocr", "none", "--max-memory-mb", "300"])
+    assert args.func(args) == 1  # nothing extracted
+    [rec] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rec["metadata"]["failure_reason"] == "pdf_memory_limit"
+    for flag, value in (("--timeout", "0"), ("--timeout", "inf"), ("--max-memory-mb", "-5")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["data", "pdf", str(bomb), "-o", str(out), flag, value])
+        assert flag in capsys.readouterr().err
+    with pytest.raises(ValueError, match="max_memory_mb"):
+        PdfConfig(max_memory_mb=16)
+
+
+def test_a_pdf_without_pages_says_so_not_pdfium_success(tmp_path):
+    path = tmp_path / "zero.pdf"
+    path.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+                     b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    with PdfWorker(PdfConfig(ocr="none")) as worker:
+        with pytest.raises(PdfError) as e:
+            worker.extract(path)
+    assert e.value.reason in ("corrupt", "no_pages") and "Success" not in e.value.detail, e.value
