@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from axk1.data.failure import Failure
 from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
 from axk1.data.pdf_worker import PdfWorker
 from axk1.data.sources import SourceConfig, SourceReader
