@@ -10,7 +10,6 @@ import io
 import json
 import os
 
-import pytest
 import zstandard
 
 from axk1.data.failure import Failure
@@ -114,20 +113,38 @@ def test_empty_documents_fail_with_a_reason_instead_of_vanishing_between_stages(
     assert len(kept) == 1 and failures == ["empty_text"] * 3  # "", a zero-width space, the empty .txt file
 
 
-@pytest.mark.parametrize("warc", ["no_uri"])
-def test_a_warc_record_that_breaks_the_warc_library_fails_its_file(tmp_path, warc):
+def _warc_record(uri: str) -> bytes:
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=True)
-    for uri in ("https://ex.kr/a", ""):
-        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-        body = b"<html><body><article><p>" + "한국어 문장입니다. ".encode() * 40 + b"</p></article></body></html>"
-        writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
-    (tmp_path / "x.warc.gz").write_bytes(buffer.getvalue())
-    items = _read(tmp_path / "x.warc.gz", type="warc")
-    assert any(r.startswith("unreadable") for r in _reasons(items)), items
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    body = b"<html><body><article><p>" + "한국어 문장입니다. ".encode() * 40 + b"</p></article></body></html>"
+    writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
+    return buffer.getvalue()
+
+
+def test_a_broken_warc_record_fails_alone_and_the_records_after_it_are_read(tmp_path):
+    # a record without a URI breaks warcio's iterator (its own AttributeError), a corrupt deflate stream breaks
+    # zlib: each used to end the file, losing every record after it; one gzip member a record, the next member
+    # is a clean place to go on
+    corrupt = bytearray(_warc_record("https://ex.kr/d"))
+    corrupt[30:40] = b"\xff" * 10
+    for name, parts in (("mid.warc.gz", ["https://ex.kr/a", "", "https://ex.kr/c", corrupt, "https://ex.kr/e"]),
+                        ("first.warc.gz", ["", "https://ex.kr/a", corrupt])):
+        data = b"".join(p if isinstance(p, bytearray) else _warc_record(p) for p in parts)
+        (tmp_path / name).write_bytes(data)
+        items = _read(tmp_path / name, type="warc")
+        urls = [d.metadata["url"] for d in _docs(items)]
+        assert urls == [p for p in parts if isinstance(p, str) and p], (name, items)
+        reasons = _reasons(items)
+        assert len(reasons) == 2 and all(r.startswith("broken_record") for r in reasons), reasons
+        assert "WARC-Target-URI" in reasons[0] and "gzip member at byte" in reasons[1]
+    # uncompressed, there is no clean place to go on: the file ends at the broken record, counted
+    (tmp_path / "plain.warc").write_bytes(gzip.decompress(_warc_record("https://ex.kr/a") + _warc_record("")))
+    items = _read(tmp_path / "plain.warc", type="warc")
+    assert len(_docs(items)) == 1 and [r.split(":")[0] for r in _reasons(items)] == ["broken_record"]
 
 
 def test_korean_legacy_and_utf16_text_files_are_read_not_failed(tmp_path):

@@ -5,7 +5,8 @@ Only `response` and `resource` records are pages (ARC records become `response` 
 `metadata` and `revisit` records describe the crawl and are not inputs. A page that cannot be used is yielded as a
 `Skipped` with its reason, so the reader can count it: a non-HTML payload ("not_html"), an HTTP status other than
 200 ("http_status_404"), a payload over the size limit ("too_large"). A record that cannot be parsed, or a gzip
-stream that breaks, is "broken_record" and ends the file: past a corrupt header there is no reliable place to
+stream that breaks, is "broken_record". In a gzipped file (one member a record) the reading goes on at the next
+member (warc_salvage.py); in a plain one it ends the file: past a corrupt header there is no reliable place to
 resume. Memory stays flat: records are read one at a time and a payload is read only up to the size limit.
 """
 
@@ -17,6 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from warcio.exceptions import ArchiveLoadFailed
+
+from axk1.data.warc_salvage import GZIP_MAGIC, member_records, members
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")
@@ -51,24 +56,61 @@ def looks_like_html(payload: bytes) -> bool:
 def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
     """Pages (or why not) of one WARC/ARC file, gzip per record or plain, in file order."""
     from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
 
     with open(path, "rb") as fh:
-        records = iter(ArchiveIterator(fh, arc2warc=True))
+        gzipped = fh.read(3) == GZIP_MAGIC
+        fh.seek(0)
+        records = ArchiveIterator(fh, arc2warc=True)
+        last = None  # the offset of the last record read whole
         while True:
-            url = ""
+            url, current = "", None
             try:
                 record = next(records, None)
                 if record is None:
                     return
-                if record.rec_type not in PAGE_RECORDS:
-                    continue
-                url = record.rec_headers.get_header("WARC-Target-URI") or ""
-                item = _page(record, url, max_page_bytes)
-            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError) as e:
-                yield Skipped(url, f"broken_record: {type(e).__name__}: {str(e)[:200]}")
+                current = records.offset  # where this record starts (get_record_offset() would read it to its end)
+                if record.rec_type in PAGE_RECORDS:
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    item = _page(record, url, max_page_bytes)
+                    yield item
+                last = current
+            except _BROKEN as e:
+                yield Skipped(url, _broken(e))
+                if gzipped:  # one member a record: go on at the member after the broken one
+                    if current is not None:
+                        start, skip = current, 1
+                    else:
+                        start, skip = (last, 2) if last is not None else (0, 1)
+                    yield from _salvage(fh, start, skip, max_page_bytes)
                 return
-            yield item
+
+
+# what a broken record raises from warcio or zlib (a record without a URI: AttributeError inside warcio)
+_BROKEN = (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError)
+
+
+def _salvage(fh, start: int, skip: int, max_page_bytes: int) -> Iterator[WebPage | Skipped]:
+    """The pages of the gzip members after `skip` members from `start`, each member read on its own."""
+    for i, (offset, data, why) in enumerate(members(fh, start, keep=max_page_bytes + (1 << 16))):
+        if i < skip:
+            continue
+        if data is None:
+            yield Skipped("", f"broken_record: gzip member at byte {offset}: {why[:200]}")
+            continue
+        url = ""
+        try:
+            for record in member_records(data):
+                if record.rec_type in PAGE_RECORDS:
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    yield _page(record, url, max_page_bytes)
+        except _BROKEN as e:
+            yield Skipped(url, _broken(e))
+
+
+def _broken(e: Exception) -> str:
+    if isinstance(e, (AttributeError, TypeError, KeyError)):  # warcio's own code tripped on the record
+        return f"broken_record: warcio could not parse it (a header missing, e.g. WARC-Target-URI?): {str(e)[:200]}"
+    return f"broken_record: {type(e).__name__}: {str(e)[:200]}"
 
 
 def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
