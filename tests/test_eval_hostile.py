@@ -127,7 +127,11 @@ def test_humaneval_forged_results_fail(outside):
 def test_lcb_reading_the_expected_outputs_from_memory_fails(outside):
     peek = """
 import gc, sys
-for o in gc.get_objects():
+try:
+    objects = gc.get_objects()  # the guard refuses it now; either way the answers are not there
+except PermissionError:
+    objects = []
+for o in objects:
     if isinstance(o, dict) and "outputs" in o and "inputs" in o:
         print(o["outputs"][0].strip())
         break
@@ -236,6 +240,82 @@ def test_the_grader_paths_refuse_them_too(outside):
     for mode in MODES:
         assert run_tests(code, ADD, mode, timeout_s=2).verdict == "runtime_error"
     assert grade_code(HE0, WRONG_HE0 + code).verdict == "runtime_error"
+    outside.unchanged()
+
+
+# The guard's own state (found by a hostile tester in session 14): gc.get_objects() found the audit hook and
+# rewrote the `refuse` in its closure, after which the fallback read host files and forked; a PermissionError's
+# traceback frames hold the hook's locals; a tracer sees its frames.
+GUARD_OFF_BY_GC = """import gc
+for h in [o for o in gc.get_objects() if type(o).__name__ == "function" and o.__name__ == "hook"]:
+    for name, cell in zip(h.__code__.co_freevars, h.__closure__ or ()):
+        if name == "refuse":
+            cell.cell_contents = lambda message: None
+print(open("/etc/passwd").read())
+"""
+GUARD_OFF_BY_TRACEBACK = """try:
+    open("/etc/passwd")
+except PermissionError as e:
+    tb = e.__traceback__
+    while tb.tb_next:
+        tb = tb.tb_next
+    print(sorted(tb.tb_frame.f_locals))
+"""
+GUARD_OFF_BY_CODE = """def f():
+    pass
+f.__code__ = (lambda: 1).__code__
+print("SWAPPED")
+"""
+
+
+@pytest.mark.parametrize("program", [GUARD_OFF_BY_GC, GUARD_OFF_BY_TRACEBACK, GUARD_OFF_BY_CODE,
+                                     "import sys\nsys.settrace(lambda *a: None)\nprint('TRACING')\n"])
+def test_the_guard_cannot_be_reached_and_switched_off(program, outside):
+    r = run_python(program, limits=FAST, namespaces=False)
+    assert not r.ok and "root:" not in r.stdout and "refuse" not in r.stdout and "SWAPPED" not in r.stdout
+    assert "TRACING" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
+    outside.unchanged()
+
+
+def test_ordinary_programs_still_run_under_the_guard():
+    program = """import collections, dataclasses, pathlib
+p = pathlib.Path("x.txt")
+p.write_text("hi")
+@dataclasses.dataclass
+class A:
+    x: int
+class Counter:
+    n = 0
+Counter.n += 1
+try:
+    1 / 0
+except ZeroDivisionError as e:
+    caught = type(e).__name__
+print(p.read_text(), A(3), Counter.n, collections.namedtuple("T", "a b")(1, 2), caught)
+"""
+    for namespaces in (False, None):
+        r = run_python(program, limits=FAST, namespaces=namespaces)
+        assert r.ok and r.stdout == "hi A(x=3) 1 T(a=1, b=2) ZeroDivisionError\n", (r.stdout, r.stderr)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="runs under a uid of their own only where the harness is root")
+def test_a_run_cannot_signal_another_runs_processes_even_through_a_pidfd(outside):
+    # pidfd_send_signal raises no audit event, so only the kernel can refuse it: each run has a uid of its own
+    # (they all ran as `nobody`, and a program killed any process of another run)
+    other = run_python("print('x')", limits=FAST, namespaces=False).report["uid"]
+    victim = subprocess.Popen(["setpriv", f"--reuid={other}", f"--regid={other}", "--clear-groups", "sleep", "30"])
+    try:
+        time.sleep(0.2)
+        r = run_python(f"import os, signal\nsignal.pidfd_send_signal(os.pidfd_open({victim.pid}), 9)\n",
+                       limits=FAST, namespaces=False, guard=False)
+        assert not r.ok and "Operation not permitted" in r.stderr, r.stderr
+        r = run_python(f"import ctypes\nprint('kill', ctypes.CDLL(None).kill({victim.pid}, 9))\n",
+                       limits=FAST, namespaces=False, guard=False)
+        assert r.stdout == "kill -1\n", (r.stdout, r.stderr)  # EPERM
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
     outside.unchanged()
 
 

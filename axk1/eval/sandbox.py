@@ -17,6 +17,7 @@ import os
 import select
 import shutil
 import signal
+import secrets
 import site
 import tempfile
 import threading
@@ -27,7 +28,10 @@ from pathlib import Path
 
 from axk1.eval.sandbox_boot import launch
 
-NOBODY = (65534, 65534)  # uid, gid the program runs as when the harness runs as root
+# Where the harness is root, each run's program gets a uid (and gid) of its own, drawn from 2^24 ids no account uses:
+# the kernel then refuses its signals (kill, and pidfd_send_signal, which no audit event sees) to any other run's
+# processes, and RLIMIT_NPROC, which counts processes per uid, is its own (a shared `nobody` pooled both).
+RUN_UID_BASE = 1 << 30
 JUDGE_IDS = (65533, 65533)  # the sandbox's judge: another uid, so the program can neither signal nor trace it
 _NAMESPACES: dict = {"usable": None}  # None until a run tells; False once the kernel refused them
 _NAMESPACES_LOCK = threading.Lock()
@@ -73,7 +77,10 @@ def _site_packages() -> list[str]:
 
 
 def _drop_target() -> tuple[int, int] | None:
-    return NOBODY if os.getuid() == 0 else None
+    if os.getuid() != 0:
+        return None
+    uid = RUN_UID_BASE + secrets.randbelow(1 << 24)
+    return uid, uid
 
 
 def _read(path: Path, limit: int) -> str:
@@ -104,9 +111,10 @@ def _wait_done(run, done_r: int, timeout: float) -> bool:
 
 
 def _plan(mode: str, base: Path, limits: Limits, guard: bool, network: bool, namespaces: bool) -> dict:
+    drop_to = _drop_target()
     return {"mode": mode, "workdir": str(base / "work"), "root_dir": str(base / "root"), "limits": asdict(limits),
-            "site_packages": list(_site_packages()), "drop_to": _drop_target(),
-            "judge_ids": JUDGE_IDS if _drop_target() is not None else None, "guard": guard,
+            "site_packages": list(_site_packages()), "drop_to": drop_to,
+            "judge_ids": JUDGE_IDS if drop_to is not None else None, "guard": guard,
             "network_namespace": network, "namespaces": namespaces, "script": str(base / "work" / "main.py")}
 
 

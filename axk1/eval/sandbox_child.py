@@ -12,7 +12,7 @@ fast). Three processes, each with one job:
   the payload (tests and expected answers) from a descriptor the runner closed: nothing the runner can read holds
   an expected answer. It drives the tests (code_judge.py), decides the verdict, writes it to the result descriptor,
   kills every other process of the namespace and exits, which closes the harness's `done` pipe.
-* runner (uid nobody when the harness is root): closes the payload, result and done descriptors, installs the
+* runner (a uid of its own per run when the harness is root): closes the payload, result and done descriptors, installs the
   Python guard (sandbox_guard.py) and runs the untrusted code (code_runner.py), answering the judge over a pipe
   with outputs and plain values (sandbox_wire.py).
 

@@ -24,6 +24,12 @@ PATH_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2
                "shutil.rmtree": ((0, None),), "shutil.copyfile": ((0, None), (1, None)),
                "shutil.copytree": ((0, None), (1, None)), "shutil.move": ((0, None), (1, None))}
 LIST_EVENTS = {"os.listdir", "os.scandir"}
+# The ways to the hook's own state: gc hands out every object (the hook's closure cells are writable), a traceback's
+# frame (the PermissionError below is raised inside the hook) or a tracer's frames hold its locals, and a function's
+# code can be swapped. A graded program needs none of them.
+INTROSPECTION_EVENTS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
+                        "sys.settrace", "sys.setprofile"}
+FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame"}
 BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
 # The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
 OWN_FD = re.compile(r"^/(proc/self/fd/\d+|dev/fd/\d+|dev/std(in|out|err))$")
@@ -46,19 +52,25 @@ def install_guard(workdir: str) -> None:
     workdir = os.path.realpath(workdir)
     readable = readable_roots(workdir)
     own_pid = str(os.getpid())
-    realpath, fspath, isdir, join, isinstance_, str_, bytes_ = (os.path.realpath, os.fspath, os.path.isdir,
-                                                                os.path.join, isinstance, str, bytes)
+    realpath, fspath, isdir, join, str_, bytes_, type_ = (os.path.realpath, os.fspath, os.path.isdir,
+                                                          os.path.join, str, bytes, type)
     own_fd = OWN_FD.match
+    import pathlib
+    path_types = (str, bytes, pathlib.PosixPath, pathlib.PurePosixPath)
 
     def text(path) -> str:
+        # Only types whose conversion runs no code of the program's: a path-like object of its own (or a subclass
+        # overriding __fspath__ or __str__) would run the program inside the hook, with the hook's frames above it.
+        if type_(path) not in path_types:
+            refuse(f"paths must be str, bytes or pathlib paths, not {type_(path).__name__}")
         path = fspath(path)
-        return path.decode("utf-8", "replace") if isinstance_(path, bytes_) else path
+        return path.decode("utf-8", "replace") if type_(path) is bytes_ else path
 
     def under(full: str, roots) -> bool:
         return any(full == r or full.startswith(r + "/") for r in roots)
 
     def inside(path) -> bool:
-        if isinstance_(path, int):
+        if type_(path) is int:
             return True
         path = text(path)
         return bool(own_fd(path)) or path == "/dev/null" or under(realpath(path), (workdir,))
@@ -67,10 +79,10 @@ def install_guard(workdir: str) -> None:
         raise PermissionError(f"sandbox: {message}")
 
     def on_open(path, mode, flags) -> None:
-        if isinstance_(path, int):
+        if type_(path) is int:
             return
         name = text(path)
-        writing = (isinstance_(mode, str_) and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
+        writing = (type_(mode) is str_ and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
         if own_fd(name):
             return
         full = realpath(name)
@@ -87,8 +99,12 @@ def install_guard(workdir: str) -> None:
     def hook(event: str, args: tuple) -> None:
         if event == "open":
             on_open(*args)
-        elif event in SPAWN_EVENTS:
+        elif event in SPAWN_EVENTS or event in INTROSPECTION_EVENTS:
             refuse(f"{event} is not allowed")
+        elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES:
+            refuse(f"reading {args[1]} is not allowed")
+        elif event == "object.__setattr__" and args[1] == "__code__":
+            refuse("replacing a function's code is not allowed")
         elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
             if event != "os.kill" or str_(args[0]) != own_pid:
                 refuse(f"{event} is not allowed")
@@ -103,12 +119,12 @@ def install_guard(workdir: str) -> None:
                 if i >= len(args) or args[i] is None:
                     continue
                 path, fd = args[i], args[fd_at] if fd_at is not None and fd_at < len(args) else -1
-                if isinstance_(fd, int) and fd >= 0 and not isinstance_(path, int) and not text(path).startswith("/"):
+                if type_(fd) is int and fd >= 0 and type_(path) is not int and not text(path).startswith("/"):
                     # relative to a folder descriptor (-1: none): judge the place it really names
                     path = join(realpath(f"/proc/self/fd/{fd}"), text(path))
                 if not inside(path):
                     refuse(f"{event} outside the sandbox directory is not allowed")
-        elif event in LIST_EVENTS and args and args[0] is not None and not isinstance_(args[0], int):
+        elif event in LIST_EVENTS and args and args[0] is not None and type_(args[0]) is not int:
             if not under(realpath(text(args[0])), readable):
                 refuse(f"listing {text(args[0])!r} is not allowed")
 
