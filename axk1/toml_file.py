@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 import os
 import re
 import tomllib
@@ -130,6 +131,8 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):  # TOML writes inf and nan; no setting means either (lr = inf trained a NaN model)
+            raise ValueError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str and not isinstance(value, str):
         raise ValueError(f"{where} must be a string, got {value!r}")

@@ -53,6 +53,20 @@ def test_errors_name_the_place_and_the_known_keys():
         build_dataclass(Outer, {"items": [{"limit": "3"}]}, "t")
 
 
+def test_non_finite_numbers_are_refused_everywhere(capsys):
+    @dataclass
+    class Rates:
+        lr: float = 1e-3
+
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"t.lr must be a finite number"):
+            build_dataclass(Rates, {"lr": bad}, "t")
+    # through a verb's overrides (TOML spells them inf and nan): `axk1 sft ... --optimizer.lr inf` trained a NaN model
+    for value in ("inf", "nan"):
+        assert main(["train", str(RECIPES / "demo.toml"), "--dry-run", "--optimizer.lr", value]) == 2
+        assert "optimizer.lr must be a finite number" in capsys.readouterr().err
+
+
 def test_resolve_path_is_relative_to_the_file():
     assert resolve_path("../out/x", "recipes/data") == str(Path("recipes/out/x"))
     assert resolve_path("/abs", "recipes") == "/abs" and resolve_path("", "r") == "" and resolve_path(None, "r") is None
