@@ -243,12 +243,23 @@ def check_program(payload: dict, runner) -> dict:
         tree = compile(tests, "<tests>", "exec", ast.PyCF_ONLY_AST)
     except (SyntaxError, ValueError) as e:
         return _checked("judge_error", f"the tests do not compile: {e}")
+    # The task's own helpers (HumanEval's prompt: encode_cyclic, poly, ...) run here, from the trusted text: a
+    # solution that redefines a helper the tests call must not change what the tests compare against.
+    trusted: dict = {"__name__": "__axk1_trusted__", "__builtins__": builtins}
+    try:
+        if payload.get("trusted"):
+            exec(compile(payload["trusted"], "<trusted>", "exec"), trusted)
+    except Exception as e:  # noqa: BLE001 - the task's own text is broken: not the solution's fault
+        return _checked("judge_error", f"the trusted helper code fails: {type(e).__name__}: {e}")
+    own = {k: v for k, v in trusted.items() if not k.startswith("__") and k != entry_point}
     try:
         reply = runner.ask({"op": "exec", "code": code})
         if "ok" not in reply:
             return _checked("runtime_error", reply.get("message") or reply.get("error"))
-        described = runner.ask({"op": "describe", "names": sorted(_free_names(tree, entry_point))})["names"]
+        wanted = sorted(_free_names(tree, entry_point) - own.keys())
+        described = runner.ask({"op": "describe", "names": wanted})["names"]
         namespace = _namespace(runner, described if type(described) is dict else {})
+        namespace.update(own)
     except (*CHANNEL_ERRORS, KeyError, RecursionError):
         return _checked("runtime_error", runner.gone or "the program's process gave no usable answer")
     try:

@@ -80,13 +80,16 @@ CHECK_CODES = {"pass": True, "wrong_answer": -2, "runtime_error": -4, "judge_err
 
 
 def run_checked(code: str, tests: str, entry_point: str | None = None, timeout_s: float = 10.0,
-                memory_mb: int = 1024, limits: Limits | None = None) -> TestOutcome:
+                memory_mb: int = 1024, limits: Limits | None = None, trusted: str | None = None) -> TestOutcome:
     """A solution and its asserts (HumanEval: `tests` defines check(candidate), called on `entry_point`; RL tasks:
     asserts over the solution's functions by name). The solution runs first, in the runner; the asserts run in
-    the judge on plain copies of what its functions return, so they always run and compare builtin values."""
+    the judge on plain copies of what its functions return, so they always run and compare builtin values.
+
+    `trusted`: the task's own helper code (HumanEval: the prompt without the entry point), run in the judge; the
+    names it defines are what the tests see, whatever the solution defines under them."""
     if not code or not code.strip():
         return TestOutcome("no_code")
-    payload = {"kind": "check", "code": code, "tests": tests, "entry_point": entry_point}
+    payload = {"kind": "check", "code": code, "tests": tests, "entry_point": entry_point, "trusted": trusted}
     limits = limits or Limits(wall_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb)
     result = run_judge(payload, limits)
     if result.timed_out:

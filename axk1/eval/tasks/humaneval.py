@@ -38,9 +38,21 @@ def program(problem: dict, code: str) -> str:
     return f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
 
 
+def helpers(problem: dict) -> str:
+    """The prompt without the entry point's definition: its imports and the helpers the tests call (encode_cyclic
+    for /38, poly for /32). The tests get these from here, never from the solution, which may redefine them."""
+    import ast
+
+    tree = ast.parse(problem["prompt"])
+    tree.body = [node for node in tree.body if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                                    and node.name == problem["entry_point"])]
+    return ast.unparse(tree)
+
+
 def grade_code(problem: dict, code: str, timeout_s: float = 10.0):
-    """The solution runs in the sandbox's runner; the problem's check() runs in its judge on what it returns."""
-    return run_checked(code, problem["test"], problem["entry_point"], timeout_s=timeout_s)
+    """The solution runs in the sandbox's runner; the problem's check() runs in its judge on what it returns, with
+    the prompt's own helpers."""
+    return run_checked(code, problem["test"], problem["entry_point"], timeout_s=timeout_s, trusted=helpers(problem))
 
 
 def assemble(problem: dict, answer: str) -> str:
