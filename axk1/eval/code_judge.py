@@ -8,7 +8,8 @@ Two LiveCodeBench rule sets (docs/evaluation.md, "Code judge rule sets"):
              first line, stdout is a StringIO without `.buffer`, outputs compare line by line exactly or as
              Decimal tokens, per-test SIGALRM timeout, one process for all tests, stop at the first failure.
 * tolerant - what a judge does: each stdin test runs the file as __main__ in a forked process with real byte
-             streams; tokens compare with 1e-6 absolute/relative float tolerance; a fresh Solution per call.
+             streams; integers compare exactly, an expected token with a fraction or exponent within 1e-6
+             absolute/relative tolerance; a fresh Solution per call.
 Result codes per test follow upstream: True pass, -1 global timeout, -2 wrong answer / compile error,
 -3 time limit, -4 runtime error, -5 judge error.
 
@@ -20,6 +21,7 @@ one and returns a plain copy of the result, so an assert compares builtin values
 import builtins
 import json
 import math
+import re
 import sys
 
 try:  # in the sandbox child the sibling files are top-level modules
@@ -29,6 +31,7 @@ except ImportError:  # imported from the package (tests, tools)
 
 WA, TLE, RE, JUDGE = -2, -3, -4, -5
 FLOAT_TOL = 1e-6
+FLOAT_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")  # ASCII digits only: no `_`, inf or nan
 GRACE_S = 2.0  # past the per-test limit the runner's own alarm has answered; a runner silent longer is stuck
 CHANNEL_ERRORS = (wire.ChannelClosed, wire.ChannelBroken, wire.ChannelTimeout)
 NOT_IMPORTED = {"antigravity", "this"}  # stdlib modules with side effects on import
@@ -65,13 +68,28 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=FLOAT_TOL, abs_tol=FLOAT_TOL)
 
 
-def _token_equal(a: str, b: str) -> bool:
-    if a == b:
+def _is_int_token(tok: str) -> bool:
+    # Not int(): it accepts `2_000`, spaces and non-ASCII digits, none of which a judge reads as a number.
+    return tok.lstrip("+-").isascii() and tok.lstrip("+-").isdigit() and len(tok) - len(tok.lstrip("+-")) <= 1
+
+
+def _is_float_token(tok: str) -> bool:
+    return FLOAT_TOKEN.fullmatch(tok) is not None
+
+
+def _token_equal(got: str, want: str) -> bool:
+    """An integer answer is exact (a relative tolerance let n*2+1000 pass for 2*10**12): the same integer, or a
+    fixed-point `3.0` equal to it (strict mode's Decimal rule accepts that too), never `2_000` or `2.0e+12`. Only
+    an expected token with a fraction or exponent gets the float tolerance, against a plain decimal number."""
+    if got == want:
         return True
-    try:
-        return _close(float(a), float(b))
-    except ValueError:
-        return False
+    if _is_int_token(want):
+        whole, dot, fraction = got.partition(".")
+        return (_is_int_token(whole) and int(whole) == int(want) and (not dot or (fraction.isascii()
+                and fraction.isdigit() and not fraction.strip("0"))))
+    if _is_float_token(want) and _is_float_token(got):
+        return _close(float(got), float(want))
+    return False
 
 
 def tolerant_equal(got: str, expected: str) -> bool:
@@ -88,9 +106,11 @@ def tolerant_equal(got: str, expected: str) -> bool:
 def tolerant_value_equal(got, want) -> bool:
     if isinstance(got, tuple):
         got = list(got)
-    if isinstance(got, bool) or isinstance(want, bool):
-        return got == want
-    if isinstance(got, (int, float)) and isinstance(want, (int, float)):
+    if isinstance(got, bool) or isinstance(want, bool):  # a judge prints true, not 1
+        return type(got) is type(want) and got == want
+    if isinstance(want, int):  # an integer answer is exact, as in _token_equal
+        return type(got) is int and got == want
+    if isinstance(want, float) and isinstance(got, (int, float)):
         return got == want or _close(float(got), float(want))
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(tolerant_value_equal(a, b) for a, b in zip(got, want))
