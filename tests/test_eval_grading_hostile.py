@@ -64,3 +64,58 @@ def test_tolerant_stdin_and_call_refuse_an_integer_off_by_a_little():
     cheat = "class Solution:\n    def double(self, n):\n        return n * 2 + 1000"
     assert run_tests(cheat, call, "tolerant").verdict == "wrong_answer"
     assert run_tests(cheat.replace(" + 1000", ""), call, "tolerant").verdict == "pass"
+
+
+# ---- AIME grading -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("output,status,extracted", [
+    # a box is the answer: the rest of the text is not searched for something that happens to be right
+    (r"Maybe 5, maybe 72. \boxed{?}", "wrong", "?"),
+    (r"It is 72, I think. \boxed{5}", "wrong", "5"),
+    # without a box only the last number or math span counts: listing candidates gains nothing
+    ("The answer could be 72 or 5 or 99.", "wrong", "99"),
+    ("The answer could be 99 or 5 or 72.", "correct", "72"),
+    ("So 3*4=12 and the final answer is 72.", "correct", "72"),
+    (r"The value is $\frac{144}{2}$.", "correct", "72"),
+    # normalisation
+    (r"\boxed{72°}", "correct", "72"),
+    (r"\boxed{72^{\circ}}", "correct", "72"),
+    (r"\boxed{\text{{72}}}", "correct", "72"),
+    ("\\boxed{7\u200b2}", "correct", "72"),
+    (r"\boxed{1\,072}", "wrong", "1072"),  # one number (math-verify alone reads 1 + 072 = 73)
+    (r"\boxed{}", "no_answer", None),
+    (r"\boxed{ $ $ }", "no_answer", None),
+    (r"\boxed{\text{}}", "no_answer", None),
+])
+def test_aime_answers_are_read_from_the_final_answer_only(output, status, extracted):
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, 72)
+    assert (verdict.status, verdict.extracted) == (status, extracted), verdict
+
+
+@pytest.mark.parametrize("content", ["7 2", "1 2 3", "7\n2"])
+def test_digits_apart_are_not_one_integer(content):
+    from axk1.eval.math_grader import grade_integer_answer, normalise_integer
+
+    assert normalise_integer(content) is None
+    assert not grade_integer_answer(rf"\boxed{{{content}}}", 72).correct
+    assert not grade_integer_answer(rf"\boxed{{{content}}}", 123).correct
+
+
+def test_superscript_digits_are_not_an_integer():
+    from axk1.eval.math_grader import normalise_integer
+
+    assert normalise_integer("²") is None and normalise_integer("72") == 72
+
+
+@pytest.mark.parametrize("n", [100_000])
+def test_last_boxed_is_linear_on_unclosed_boxes(n):
+    # Quadratic before: 77 s at n = 10,000, hours at 100,000; one pass now.
+    from axk1.eval.math_grader import grade_integer_answer, last_answer_span, last_boxed
+
+    assert last_boxed("\\boxed{" * n) is None
+    assert last_boxed("\\boxed{" * n + "72}") == "72"  # only the innermost box closes
+    assert last_boxed("\\boxed{1}" + "{" * n + "\\boxed{72}") == "72"
+    assert last_boxed("\\boxed{\\boxed{5}}") == "5"
+    assert last_answer_span("\\(" * n) is None and last_answer_span("\\(" * n + " 72") == "72"
+    assert grade_integer_answer("\\boxed{" * n + "72}", 72).correct

@@ -15,7 +15,7 @@ CONFIG = [LatexExtractionConfig(boxed_match_priority=50), ExprExtractionConfig()
 
 def grade(pred: str, gold: str) -> dict:
     gold_parsed = parse(gold, extraction_config=CONFIG, parsing_timeout=5, raise_on_error=False)
-    parsed = parse(pred, extraction_config=CONFIG, fallback_mode="first_match", extraction_mode="any_match",
+    parsed = parse(pred, extraction_config=CONFIG, fallback_mode="first_match", extraction_mode="first_match",
                    parsing_timeout=5, raise_on_error=False)
     if not parsed:
         return {"parsed": None, "value": None, "correct": False}
