@@ -148,5 +148,5 @@ def test_aime_loader_reports_bad_rows(tmp_path):
     bad.write_text(json.dumps({"id": "x", "problem": "p", "answer": "1/2"}) + "\n")
     with pytest.raises(ValueError, match="not an integer"):
         get_task("aime25").load(TaskOptions(data={"aime25": str(bad)}))
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         get_task("aime25").load(TaskOptions(data={"aime25": str(tmp_path / "missing.jsonl")}))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -180,6 +182,22 @@ class HFBackend(Backend):
 
 
 # ---- OpenAI-compatible HTTP ------------------------------------------------------------------------------------
+REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
+
+
+class BadReply(ValueError):
+    """A reply that is not a chat completion: fails its sample with this reason."""
+
+
+def _text(value, name: str) -> str | None:
+    """A message field as text: a string, None, or OpenAI's list of {"type": "text", "text": ...} parts."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+        return "".join(p["text"] for p in value)
+    raise BadReply(f"message {name} is {type(value).__name__}, not text: {str(value)[:200]}")
+
+
 @dataclass
 class OpenAIBackend(Backend):
     """POST {base_url}/chat/completions, one request per sample (request-level seeds), `concurrency` at a time."""
@@ -188,12 +206,21 @@ class OpenAIBackend(Backend):
     model: str | None = None
     api_key: str | None = None
     concurrency: int = 8
-    timeout_s: float = 3600.0
+    timeout_s: float = 3600.0  # one reply; a reply that times out is not retried (it would time out again)
     retries: int = 3
     extra_body: dict = field(default_factory=dict)
     name: str = "openai"
 
     def __post_init__(self):
+        if not isinstance(self.extra_body, dict):
+            raise ValueError(f"extra body must be a JSON object such as {{\"top_k\": 20}}, got {self.extra_body!r}")
+        if not self.timeout_s > 0:
+            raise ValueError(f"request timeout must be > 0 seconds, got {self.timeout_s}")
+        # A 4xx says our request is wrong. While no request has succeeded it likely says that of every request (wrong
+        # model name, key or URL path): REJECT_STOP of them then stop the run. After a success it is about one
+        # request (a prompt longer than the context), so only that sample fails.
+        self._lock = threading.Lock()
+        self._succeeded = self._rejected = 0
         self.base_url = self.base_url.rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"openai backend needs an http(s) base URL such as http://127.0.0.1:8000/v1, "
@@ -212,13 +239,21 @@ class OpenAIBackend(Backend):
 
     def _first_model(self) -> str:
         try:
-            models = self._call("GET", "/models", timeout=30)["data"]
-        except (urllib.error.URLError, OSError, KeyError, json.JSONDecodeError) as e:
+            reply = self._call("GET", "/models", timeout=30)
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
             raise ValueError(f"could not list models at {self.base_url}/models ({e}); is the server up? Pass the "
                              "model name with --served-model") from e
+        models = reply.get("data") if isinstance(reply, dict) else None
+        if not isinstance(models, list):
+            raise ValueError(f"{self.base_url}/models did not answer {{\"data\": [...]}} (got {str(reply)[:200]}); "
+                             "pass the model name with --served-model")
         if not models:
             raise ValueError(f"{self.base_url}/models lists no model; pass --served-model")
-        return models[0]["id"]
+        first = models[0]
+        if not isinstance(first, dict) or not isinstance(first.get("id"), str):
+            raise ValueError(f"{self.base_url}/models lists a model without an \"id\" ({str(first)[:200]}); pass the "
+                             "model name with --served-model")
+        return first["id"]
 
     def body(self, request: Request, sampling: Sampling) -> dict:
         body = {"model": self.model, "messages": request.messages, "temperature": sampling.temperature,
@@ -235,37 +270,67 @@ class OpenAIBackend(Backend):
         for attempt in range(self.retries + 1):
             try:
                 reply = self._call("POST", "/chat/completions", self.body(request, sampling))
-                return self._parse(reply)
+                completion = self._parse(reply, sampling.thinking is True)
+                with self._lock:
+                    self._succeeded += 1
+                return completion
             except urllib.error.HTTPError as e:
                 detail = e.read().decode("utf-8", "replace")[:500]
                 if 400 <= e.code < 500 and e.code != 429:  # our request is wrong: retrying will not help
-                    raise ValueError(f"{self.base_url} rejected the request (HTTP {e.code}): {detail}") from e
+                    return self._rejected_reply(e.code, detail)
                 error = f"HTTP {e.code}: {detail}"
-            except (urllib.error.URLError, OSError, json.JSONDecodeError, KeyError, IndexError) as e:
+            except (TimeoutError, socket.timeout) as e:
+                return Completion("", "error", False, None, f"no reply within {self.timeout_s:g} s ({e}); raise "
+                                  "--request-timeout for long generations")
+            except (urllib.error.URLError, OSError, json.JSONDecodeError, BadReply) as e:
                 error = f"{type(e).__name__}: {e}"
             if attempt < self.retries:
                 time.sleep(min(2.0 ** attempt, 30.0))
         return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
 
+    def _rejected_reply(self, code: int, detail: str) -> Completion:
+        with self._lock:
+            self._rejected += 1
+            stop = self._succeeded == 0 and self._rejected >= REJECT_STOP
+        if stop:
+            raise ValueError(f"{self.base_url} rejected the first {REJECT_STOP} requests (HTTP {code}): {detail}. "
+                             "Check --served-model, the API key (--api-key-env) and the URL")
+        return Completion("", "error", False, None, f"rejected by the server (HTTP {code}): {detail}")
+
     @staticmethod
-    def _parse(reply: dict) -> Completion:
-        choice = reply["choices"][0]
+    def _parse(reply, think_open: bool = False) -> Completion:
+        """One chat completion into a Completion; BadReply names what is missing. `think_open`: the request put the
+        model in think mode, so a reply whose reasoning the server did not separate starts inside the think block."""
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BadReply(f"a reply without choices[0]: {str(reply)[:200]}")
+        choice = choices[0]
         message = choice.get("message") or {}
-        content = message.get("content") or ""
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if reasoning:
-            # content None next to reasoning = the reply never left its think block (vLLM, axk1 serve)
-            closed = message.get("content") is not None
+        if not isinstance(message, dict):
+            raise BadReply(f"choices[0].message is not an object: {str(message)[:200]}")
+        content = _text(message.get("content"), "content")
+        reasoning = message.get("reasoning_content")
+        reasoning = _text(reasoning if reasoning is not None else message.get("reasoning"), "reasoning_content")
+        if reasoning is not None:
+            # The server separated the reasoning (even an empty one): content None = the reply never left its think
+            # block (vLLM, axk1 serve). The text carries its own tags, so nothing is left open.
+            closed = content is not None
             text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}" if closed else f"{THINK_OPEN}{reasoning}"
+            think_open = False
         else:
-            text = content
+            text = content or ""
         finish = choice.get("finish_reason") or "stop"
-        tokens = (reply.get("usage") or {}).get("completion_tokens")
-        return Completion(text, "length" if finish == "length" else "stop", False, tokens)
+        usage = reply.get("usage")
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        return Completion(text, "length" if finish == "length" else "stop", think_open,
+                          tokens if type(tokens) is int else None)
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
-        with ThreadPoolExecutor(max(1, self.concurrency)) as pool:
+        pool = ThreadPoolExecutor(max(1, self.concurrency))
+        try:
             return list(pool.map(lambda r: self._one(r, sampling), requests))
+        finally:  # a stop (every request rejected) must not wait for the queued requests
+            pool.shutdown(cancel_futures=True)
 
     def describe(self) -> dict:
         return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
@@ -274,13 +339,13 @@ class OpenAIBackend(Backend):
 
 def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None,
-                 device: str = "auto") -> Backend:
+                 device: str = "auto", request_timeout_s: float = 3600.0) -> Backend:
     """Build the backend a TARGET string names (see the module docstring). `device`: where a local model (a folder
     or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
     if target.startswith("openai:"):
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
                              api_key=os.environ.get(api_key_env), concurrency=concurrency,
-                             extra_body=dict(extra_body or {}))
+                             timeout_s=request_timeout_s, extra_body=extra_body or {})
     device = resolve_device(device, "--device")  # a local model from here on
     if target.startswith("hf:"):
         return HFBackend(target[len("hf:"):], dtype=dtype, device=device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from axk1.cli_args import non_negative_int, positive_int
@@ -43,11 +44,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         extra_body = json.loads(args.extra_body) if args.extra_body else {}
     except json.JSONDecodeError as e:
         raise ValueError(f"--extra-body is not valid JSON: {e}") from e
+    if not isinstance(extra_body, dict):  # it is merged into the request body, key by key
+        raise ValueError(f"--extra-body must be a JSON object such as '{{\"top_k\": 20}}', got {args.extra_body!r}")
+    if not args.request_timeout > 0:
+        raise ValueError(f"--request-timeout must be > 0 seconds, got {args.request_timeout}")
     thinking = {"on": True, "off": False, "default": None}[args.thinking]
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)
     backend = load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
-                           concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body, device=args.device)
+                           concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body, device=args.device,
+                           request_timeout_s=args.request_timeout)
     out = Path(args.output)
     options = TaskOptions(limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout,
                           workers=args.workers)
@@ -59,7 +65,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{name:10s} {r['score']:6.1f} ± {r['metrics']['stderr']:.1f}  "
               f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}")
     print(f"report: {out / 'report.md'}")
+    # A run where no request got a reply measured the connection, not the model: its 0.0 must not pass for a score.
+    unanswered = [name for name, r in results["tasks"].items()
+                  if r["statuses"] and set(r["statuses"]) == {"request_failed"}]
+    if unanswered:
+        reasons = sorted({rec.get("error") or "" for rec in _records(out) if rec["task"] in unanswered})
+        print(f"axk1 eval: error: no request was answered for {', '.join(unanswered)} (e.g. {reasons[0][:300]}); "
+              f"the scores above are not measurements. Samples are in {out / 'samples.jsonl'}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _records(out: Path) -> list[dict]:
+    with open(out / "samples.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -82,7 +101,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    p.add_argument("--extra-body", default=None, help="JSON merged into every openai: request body")
+    p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body")
+    p.add_argument("--request-timeout", type=float, default=3600.0, help="seconds to wait for one reply from an "
+                   "openai: server (a 32K-token generation under load can take many minutes); a request that times "
+                   "out fails its sample (request_failed) and is not retried")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
     p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
                    "sees a GPU), cpu or cuda")

@@ -75,9 +75,21 @@ def score(task, problems: list[Problem], records: list[dict], n: int) -> dict:
     return result
 
 
+def _check_unique_ids(name: str, problems: list[Problem]) -> None:
+    # Scores group samples by problem id: two problems under one id would merge (and break avg@n), so refuse here,
+    # before any generation is spent.
+    seen: dict[str, int] = {}
+    for i, problem in enumerate(problems):
+        if problem.id in seen:
+            raise ValueError(f"{name}: problems {seen[problem.id] + 1} and {i + 1} share the id {problem.id!r}; "
+                             "give every problem its own id")
+        seen[problem.id] = i
+
+
 def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file) -> dict:
     task = get_task(name)
     data = task.load(options)
+    _check_unique_ids(name, data.problems)
     requests = _sample_requests(data.problems, settings.n, settings.seed)
     start = time.perf_counter()
     completions = _generate(backend, requests, settings.sampling, f"{name}: generating")

@@ -46,13 +46,47 @@ def _hub_rows(source: str, flag: str) -> list[dict]:
                          f"{flag.lstrip('-').replace('-', '_')} = \"FILE\" in a --config file)") from e
 
 
-def _rows_from(source: str, flag: str) -> tuple[list[dict], str]:
-    """Local JSONL file or a Hugging Face dataset id (needs network and `datasets`)."""
-    path = Path(source)
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) for each non-blank line; errors name the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); AIME data is a UTF-8 JSONL file") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); each line holds "
+                             "one problem as {\"problem\": ..., \"answer\": ...}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with problem/answer "
+                             "fields")
+        rows.append((number, row))
+    if not rows:
+        raise ValueError(f"{path} is empty: give a JSONL file with one problem/answer row per line")
+    return rows
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or "\\" in source or source.endswith((".jsonl", ".json", ".parquet")) \
+        or source.count("/") > 1
+
+
+def _rows_from(source: str, flag: str) -> tuple[list[tuple[int | None, dict]], str]:
+    """Local JSONL file or a Hugging Face dataset id (needs network and `datasets`): (line number or None, row)."""
+    path = Path(source).expanduser()
     if path.is_file():
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()], str(path)
-    if "/" in source and not path.exists() and not source.startswith((".", "/")):
-        return _hub_rows(source, flag), f"hf:{source}"
+        return _read_jsonl(path), str(path)
+    if path.exists():
+        raise ValueError(f"AIME data {source!r} is not a regular file; give a JSONL file with problem/answer rows")
+    if _looks_like_path(source):
+        raise FileNotFoundError(f"AIME data file {source!r} does not exist (relative paths are from "
+                                f"{Path.cwd()}); give a JSONL file with problem/answer fields")
+    if "/" in source:
+        return [(None, row) for row in _hub_rows(source, flag)], f"hf:{source}"
     raise FileNotFoundError(f"AIME data {source!r} not found: give a JSONL file with problem/answer fields, "
                             "or a dataset id such as math-ai/aime25")
 
@@ -98,13 +132,18 @@ class AIMETask(Task):
     def load(self, options: TaskOptions) -> TaskData:
         source = options.data.get(self.name) or self.default_source()
         rows, origin = _rows_from(source, DATA_FLAGS[self.lang])
-        problems = []
-        for i, row in enumerate(rows):
-            text = str(_field(row, HF_FIELDS[0], "problem", origin)).strip()
-            answer = str(_field(row, HF_FIELDS[1], "answer", origin)).strip()
-            if not answer.isdigit():
-                raise ValueError(f"{origin}: row {i} answer {answer!r} is not an integer; AIME answers are 0-999")
+        problems, lines = [], {}
+        for i, (number, row) in enumerate(rows):
+            where = f"{origin}:{number}" if number is not None else f"{origin}: row {i}"
+            text = str(_field(row, HF_FIELDS[0], "problem", where)).strip()
+            answer = str(_field(row, HF_FIELDS[1], "answer", where)).strip()
+            # ASCII digits only: "²".isdigit() is true and int("²") fails
+            if not (answer.isascii() and answer.isdigit()) or int(answer) > 999:
+                raise ValueError(f"{where}: answer {answer!r} is not an integer 0-999 (AIME answers are)")
             pid = str(row.get("id", row.get("idx", i)))
+            if pid in lines:
+                raise ValueError(f"{origin}: id {pid!r} appears twice ({lines[pid]} and {where}); ids must be unique")
+            lines[pid] = where
             content = f"{text}\n\n{INSTRUCTIONS[self.lang]}"
             problems.append(Problem(pid, [{"role": "user", "content": content}], str(int(answer))))
         if len(problems) == 0:

@@ -1,0 +1,241 @@
+"""The OpenAI-compatible backend and `axk1 eval` against a server that misbehaves (a standard-library HTTP server
+in a thread whose replies each test chooses), and AIME data files that are broken."""
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from axk1.eval.backends import BadReply, OpenAIBackend, Request, Sampling
+from axk1.eval.cli import add_eval_parser
+from axk1.eval.tasks import TaskOptions, get_task
+
+OK = {"choices": [{"message": {"role": "assistant", "content": "\\boxed{70}"}, "finish_reason": "stop"}]}
+
+
+class _Server(BaseHTTPRequestHandler):
+    """`route(prompt) -> (status, body, delay_s)` decides each reply; `calls` counts chat requests."""
+
+    route = staticmethod(lambda prompt: (200, OK, 0))
+    models = {"data": [{"id": "m"}]}
+    calls = 0
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._send(200, self.models)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls += 1
+        status, reply, delay = self.route(body["messages"][-1]["content"])
+        time.sleep(delay)
+        try:
+            self._send(status, reply)
+        except OSError:  # the client gave up (timeout tests)
+            pass
+
+
+@pytest.fixture
+def server():
+    class Handler(_Server):
+        calls = 0
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", Handler
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _eval(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_eval_parser(parser.add_subparsers())
+    args = parser.parse_args(["eval", *argv])
+    return args.func(args)
+
+
+def _aime_file(path, n=3):
+    rows = [{"id": f"p{i}", "problem": f"Problem {i}: find x.", "answer": "70"} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def _records(out):
+    return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+
+
+# ---- think mode ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("message,thinking,status", [
+    ({"content": "Let me guess \\boxed{70} hmm, keep thinking"}, True, "no_answer"),  # thinking never ended
+    ({"content": "Let me guess \\boxed{5}</think>So \\boxed{70}"}, True, "correct"),
+    ({"content": "Let me guess \\boxed{70} hmm"}, None, "correct"),  # no think block was opened
+    ({"content": "\\boxed{70}"}, False, "correct"),
+    ({"reasoning_content": "maybe \\boxed{5}", "content": "\\boxed{70}"}, True, "correct"),  # server split it
+    ({"reasoning_content": "", "content": "\\boxed{70}"}, True, "correct"),  # an empty think, split by the server
+    ({"reasoning_content": "maybe \\boxed{70}", "content": None}, True, "no_answer"),  # never left its think block
+])
+def test_think_mode_replies_follow_the_reasoning_rule(message, thinking, status):
+    from axk1.eval.math_grader import grade_integer_answer
+
+    completion = OpenAIBackend._parse({"choices": [{"message": message, "finish_reason": "stop"}]}, thinking is True)
+    assert grade_integer_answer(completion.text, 70, completion.finish_reason, completion.think_open).status == status
+
+
+def test_think_mode_end_to_end(server, tmp_path):
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {
+        "content": "Let me guess \\boxed{70} hmm, keep thinking"}, "finish_reason": "stop"}]}, 0))
+    out = tmp_path / "run"
+    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl"), "--thinking", "on",
+                 "-o", str(out)) == 0
+    assert {r["status"] for r in _records(out)} == {"no_answer"}
+
+
+# ---- malformed replies ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("reply,reason", [
+    ({"choices": None}, "without choices"), ([1, 2], "without choices"), ({"choices": []}, "without choices"),
+    ({"choices": [{"message": "str"}]}, "not an object"),
+    ({"choices": [{"message": {"content": 5}}]}, "content is int"),
+    ({"choices": [{"message": {"content": [1]}}]}, "content is list"),
+])
+def test_malformed_replies_fail_their_sample_with_the_reason(server, reply, reason):
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, reply if "bad" in prompt else OK, 0))
+    backend = OpenAIBackend(base, model="m", retries=0, concurrency=1)
+    good, bad = backend.generate([Request([{"role": "user", "content": "good"}]),
+                                  Request([{"role": "user", "content": "bad"}])], Sampling(max_tokens=4))
+    assert good.error is None and good.text == "\\boxed{70}"
+    assert bad.finish_reason == "error" and reason in bad.error
+    with pytest.raises(BadReply, match=reason):
+        OpenAIBackend._parse(reply)
+
+
+def test_content_parts_are_read_as_text():
+    reply = {"choices": [{"message": {"content": [{"type": "text", "text": "\\boxed{"}, {"type": "text",
+                                                                                          "text": "70}"}]}}]}
+    assert OpenAIBackend._parse(reply).text == "\\boxed{70}"
+
+
+@pytest.mark.parametrize("models,match", [({"data": [{"name": "x"}]}, 'without an "id"'),
+                                          ({"data": None}, "did not answer"), ([], "did not answer"),
+                                          ({"data": []}, "lists no model")])
+def test_a_bad_models_list_says_to_pass_the_model_name(server, models, match):
+    base, handler = server
+    handler.models = models
+    with pytest.raises(ValueError, match=match) as e:
+        OpenAIBackend(base)
+    assert "--served-model" in str(e.value)
+
+
+def test_extra_body_must_be_an_object(server, tmp_path):
+    base, _ = server
+    with pytest.raises(ValueError, match="--extra-body must be a JSON object"):
+        _eval("--model", f"openai:{base}", "--extra-body", "[1]", "-o", str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="extra body must be a JSON object"):
+        OpenAIBackend(base, model="m", extra_body=[1])
+
+
+# ---- 4xx: one sample, or the whole run when the server refuses everything -------------------------------------------
+def test_a_4xx_for_one_problem_fails_that_sample_only(server, tmp_path):
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "context length exceeded"}}, 0)
+                                 if prompt.startswith("Problem 1") else (200, OK, 0))
+    out = tmp_path / "run"
+    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl"), "--concurrency", "1",
+                 "-o", str(out)) == 0
+    records = {r["problem_id"]: r for r in _records(out)}
+    assert records["p0"]["status"] == records["p2"]["status"] == "correct"
+    assert records["p1"]["status"] == "request_failed" and "context length exceeded" in records["p1"]["error"]
+    assert "HTTP 400" in records["p1"]["error"]
+
+
+def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_path):
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (404, {"error": {"message": "model 'x' does not exist"}}, 0))
+    with pytest.raises(ValueError, match=r"rejected the first 3 requests \(HTTP 404\).*--served-model"):
+        _eval("--model", f"openai:{base}", "--served-model", "x", "--aime-data",
+              _aime_file(tmp_path / "a.jsonl", 40), "--concurrency", "2", "-o", str(tmp_path / "run"))
+    assert handler.calls < 40  # stopped early, the queued requests were not sent
+
+
+# ---- nothing answered; timeouts -----------------------------------------------------------------------------------
+def test_a_run_with_no_answer_at_all_exits_non_zero_and_keeps_its_samples(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("axk1.eval.backends.time.sleep", lambda s: None)  # the retries' back-off
+    out = tmp_path / "run"
+    rc = _eval("--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--aime-data",
+               _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out))
+    assert rc == 1
+    assert "no request was answered for aime25" in capsys.readouterr().err
+    assert [r["status"] for r in _records(out)] == ["request_failed"] * 2
+
+
+def test_request_timeout_fails_the_sample_without_retrying(server, tmp_path):
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, OK, 3 if "slow" in prompt else 0))
+    backend = OpenAIBackend(base, model="m", timeout_s=0.5, retries=3, concurrency=1)
+    [slow] = backend.generate([Request([{"role": "user", "content": "slow"}])], Sampling(max_tokens=4))
+    assert slow.finish_reason == "error" and "no reply within 0.5 s" in slow.error and "--request-timeout" in slow.error
+    assert handler.calls == 1
+    parser = argparse.ArgumentParser()
+    add_eval_parser(parser.add_subparsers())
+    assert parser.parse_args(["eval", "--request-timeout", "90"]).request_timeout == 90.0
+    with pytest.raises(ValueError, match="--request-timeout must be > 0"):
+        _eval("--model", f"openai:{base}", "--request-timeout", "0", "-o", str(tmp_path / "x"))
+
+
+# ---- AIME data files ----------------------------------------------------------------------------------------------
+def _load(source: str):
+    return get_task("aime25").load(TaskOptions(data={"aime25": source}))
+
+
+def test_aime_data_errors_name_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "problem": "p", "answer": "1"}\n\n{"id": "b", "problem": "p", answer: 2}\n')
+    with pytest.raises(ValueError, match=rf"{bad}:3: not a JSON object"):
+        _load(str(bad))
+    bad.write_bytes(b'{"id": "a", "problem": "\xff", "answer": "1"}\n')
+    with pytest.raises(ValueError, match=rf"{bad}: not UTF-8"):
+        _load(str(bad))
+    bad.write_text('{"id": "a", "problem": "p", "answer": "\u00b2"}\n')
+    with pytest.raises(ValueError, match=rf"{bad}:1: answer '\u00b2' is not an integer 0-999"):
+        _load(str(bad))
+    bad.write_text('[1]\n')
+    with pytest.raises(ValueError, match=rf"{bad}:1: a JSON list"):
+        _load(str(bad))
+    bad.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        _load(str(bad))
+    with pytest.raises(ValueError, match="not a regular file"):
+        _load("/dev/null")
+
+
+def test_duplicate_ids_are_refused_at_load_naming_both_lines(tmp_path):
+    bad = tmp_path / "dup.jsonl"
+    rows = [{"id": "x", "problem": "p", "answer": "1"}, {"id": "y", "problem": "q", "answer": "2"},
+            {"id": "x", "problem": "r", "answer": "3"}]
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=rf"id 'x' appears twice \({bad}:1 and {bad}:3\)"):
+        _load(str(bad))
+
+
+@pytest.mark.parametrize("source", ["out/data/missing.jsonl", "missing.jsonl", "./missing", "data/x.parquet"])
+def test_a_missing_file_is_not_taken_for_a_dataset_id(tmp_path, monkeypatch, source):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("axk1.eval.tasks.aime._hub_rows", lambda *a: pytest.fail("went to the hub"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _load(source)
