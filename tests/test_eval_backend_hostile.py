@@ -239,3 +239,20 @@ def test_a_missing_file_is_not_taken_for_a_dataset_id(tmp_path, monkeypatch, sou
     monkeypatch.setattr("axk1.eval.tasks.aime._hub_rows", lambda *a: pytest.fail("went to the hub"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         _load(source)
+
+
+def test_duplicate_ids_from_any_task_are_refused_before_generation():
+    from axk1.eval.runner import _check_unique_ids
+    from axk1.eval.tasks.base import Problem
+
+    _check_unique_ids("t", [Problem("a", [], "1"), Problem("b", [], "1")])
+    with pytest.raises(ValueError, match="problems 1 and 3 share the id 'a'"):
+        _check_unique_ids("t", [Problem("a", [], "1"), Problem("b", [], "1"), Problem("a", [], "2")])
+
+
+def test_humaneval_prompts_that_are_not_python_are_refused_at_load(tmp_path):
+    bad = tmp_path / "he.jsonl"
+    bad.write_text(json.dumps({"task_id": "X/0", "prompt": "def f(:\n", "entry_point": "f", "test": "",
+                               "canonical_solution": ""}) + "\n")
+    with pytest.raises(ValueError, match="problem 'X/0': its prompt is not a Python function stub"):
+        get_task("humaneval").load(TaskOptions(data={"humaneval": str(bad)}))

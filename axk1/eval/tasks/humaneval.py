@@ -83,6 +83,12 @@ class HumanEvalTask(Task):
 
     def load(self, options: TaskOptions) -> TaskData:
         raw = read_problems(options.data.get("humaneval"))
+        for r in raw:  # the prompt's helpers are run by the judge (helpers()): a prompt that is not Python is refused
+            try:
+                helpers(r)
+            except (SyntaxError, KeyError, TypeError) as e:
+                raise ValueError(f"{options.data.get('humaneval') or bundled_path()}: problem {r.get('task_id')!r}: "
+                                 f"its prompt is not a Python function stub ({type(e).__name__}: {e})") from None
         problems = [Problem(r["task_id"], [{"role": "user", "content": INSTRUCTION.format(prompt=r["prompt"])}], None,
                             {"raw": r}) for r in raw]
         problems = apply_limit(problems, options.limit)
