@@ -76,7 +76,7 @@ def test_bad_rows_are_counted_by_reason(folder, tmp_path):
     assert dict(report.excluded) == {"no assistant turn": 1, "unknown role": 1, "no reasoning for think mode": 1,
                                      "over-long": 1, "no messages": 1, "invalid json": 1}
     assert report.rows == 9 and report.to_dict()["kept_rows"] == 3
-    assert report.where["unknown role"] == ["chat.jsonl:5"]
+    assert report.where["unknown role"] == [f"{path}:5"]  # the path as given: two train.jsonl stay apart
 
 
 def test_prompt_tokens_get_no_gradient(folder, tmp_path):

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from axk1.infer.chat import THINK_END, THINK_START, ChatCodec, message_text
+from axk1.infer.protocol import json_strings
+from axk1.posttrain.rewards import format_ok
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -94,6 +96,8 @@ def check_messages(messages: Any) -> list[dict]:
             message_text(m.get("content"))
         except ValueError as e:
             raise BadRow("bad content", f"messages[{i}]: {e}") from None
+        if m["role"] == "assistant" and m.get("tool_calls"):  # training the text alone would teach a wrong turn
+            raise BadRow("tool calls are not supported", f"messages[{i}] calls tools; SFT trains text answers only")
     if not any(m["role"] == "assistant" for m in messages):
         raise BadRow("no assistant turn", "nothing to train on")
     return messages
@@ -123,11 +127,43 @@ def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -
     return f"{head}{answer}{eos}"
 
 
-def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int) -> list[ChatExample]:
-    """One example per assistant turn of one conversation; BadRow with the reason when it cannot be trained."""
+def max_token_chars(codec: ChatCodec) -> int:
+    """The longest vocabulary entry in characters: no token covers more text, so a text longer than n times this
+    needs more than n tokens (a byte-level entry's length is its byte count, at least its character count)."""
+    vocab = codec.tokenizer.get_vocab()
+    return max((len(t) for t in vocab), default=1) or 1
+
+
+def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
+    """The rules a trained turn must meet so that training teaches what serving and RL expect."""
+    if not answer:
+        raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
+    # RL's format reward (rewards.format_ok) on the completion this turn trains: a tag inside the answer or the
+    # trace would teach outputs that RL then penalises.
+    if not (format_ok(f"{reasoning}{THINK_END}{answer}", True) if thinking else format_ok(answer, False)):
+        raise BadRow("think tag in answer", f"messages[{i}] has <think> or </think> inside its answer or trace")
+
+
+def _check_special_tokens(codec: ChatCodec, messages: list[dict]) -> None:
+    """`axk1 serve` refuses a request whose text holds a control token (it would forge a turn); training on one would
+    teach the model turns no request can produce."""
+    for path, text in json_strings(messages, "messages"):
+        token = codec.find_special_token(text)
+        if token is not None:
+            raise BadRow("special token in text", f"{path} holds {token!r}, which only the chat template may place")
+
+
+def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
+                    max_chars: int | None = None) -> list[ChatExample]:
+    """One example per assistant turn of one conversation; BadRow with the reason when it cannot be trained.
+    `max_chars` (default: max_tokens x the longest token) excludes a turn as over-long before tokenising it, so a
+    huge row costs a string length, not a tokenisation."""
     if mode not in MODES:
         raise ValueError(f"chat mode {mode!r} unknown; use one of {', '.join(MODES)}")
     messages = check_messages(messages)
+    _check_special_tokens(codec, messages)
+    if max_chars is None:
+        max_chars = max_tokens * max_token_chars(codec)
     eos = codec.eos_token or "<|im_end|>"
     out = []
     for i, m in enumerate(messages):
@@ -141,41 +177,70 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int)
         thinking = mode == "think" or (mode == "keep" and bool(reasoning))
         if not thinking:
             reasoning = None
+        _check_turn(i, reasoning, answer, thinking)
         prompt = prompt_text(codec, messages[:i], thinking)
+        completion = completion_text(prompt, reasoning, answer, eos)
+        if len(prompt) + len(completion) > max_chars:
+            raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
+                         f"{max_tokens} tokens can hold")
         prompt_ids = codec.encode(prompt, add_special_tokens=False)
-        completion_ids = codec.encode(completion_text(prompt, reasoning, answer, eos), add_special_tokens=False)
+        completion_ids = codec.encode(completion, add_special_tokens=False)
         if len(prompt_ids) + len(completion_ids) > max_tokens:
             raise BadRow("over-long", f"turn {i} needs {len(prompt_ids) + len(completion_ids)} tokens > {max_tokens}")
         out.append(ChatExample(prompt_ids + completion_ids, len(prompt_ids), "think" if thinking else "non-think"))
     return out
 
 
+def _lone_surrogate(row: Any) -> str | None:
+    """The path of a string holding a lone UTF-16 surrogate (JSON's "\\ud800" parses to one): no tokenizer or
+    UTF-8 writer takes it."""
+    for path, text in json_strings(row):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+    return None
+
+
 def read_jsonl_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterable[tuple[str, Any]]:
-    """(place, parsed row) for every line; unparsable lines are counted as 'invalid json'."""
+    """(place, parsed row) for every line; a line that is not UTF-8, not JSON, or carries a lone surrogate is
+    counted under its reason. A place is "path:line" with the path as given (two train.jsonl stay apart)."""
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"chat data {path} not found")
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
+        with path.open("rb") as f:  # bytes: one undecodable line is excluded, not the whole file
+            for n, raw in enumerate(f, 1):
+                if not raw.strip():
                     continue
                 report.rows += 1
+                place = f"{path}:{n}"
                 try:
-                    yield f"{path.name}:{n}", json.loads(line)
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    report.exclude("invalid utf-8", f"{place} (byte {e.start})")
+                    continue
+                try:
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
-                    report.exclude("invalid json", f"{path.name}:{n} ({e.msg})")
+                    report.exclude("invalid json", f"{place} ({e.msg})")
+                    continue
+                if "\\u" in line and (where := _lone_surrogate(row)) is not None:
+                    report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
+                    continue
+                yield place, row
 
 
 def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
                        max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
     report = ChatReport()
     examples: list[ChatExample] = []
+    max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large
     for place, row in read_jsonl_rows(paths, report):
         try:
             if not isinstance(row, dict):
                 raise BadRow("no messages", "a row must be a JSON object with 'messages'")
-            new = render_examples(codec, row.get("messages"), mode, max_tokens)
+            new = render_examples(codec, row.get("messages"), mode, max_tokens, max_chars)
         except BadRow as e:
             report.exclude(e.reason, place)
             continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from axk1.cli_args import non_negative_int, positive_int
@@ -19,7 +20,8 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
     p.add_argument("recipe", help="recipe TOML")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="stop after this many steps, at least 1 (overrides [run] max_steps; rl: [rl] iterations)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
     p.set_defaults(func=func, accepts_overrides=True)
 
@@ -48,7 +50,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
     try:
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
-        if args.max_steps:
+        if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
             recipe.rl.iterations = args.max_steps
         result = run_rl(recipe, resume=args.resume)
     finally:
@@ -59,6 +61,13 @@ def cmd_rl(args: argparse.Namespace) -> int:
               f"checkpoints in {result['checkpoints']}")
     if result["model_dir"]:
         print(f"model folder: {result['model_dir']}")
+    if result["rows"] and result["skipped_iterations"] == len(result["rows"]):
+        # every rollout had equal rewards in every group: no update ran, the model is the one RL started from. A
+        # failure, so that a script chaining the next stage stops here instead of evaluating an unchanged model.
+        print(f"axk1 rl: error: all {len(result['rows'])} iterations were skipped (every group had equal rewards), "
+              "so the model did not change; check that the tasks can be solved at all (held-out accuracy) and that "
+              "[rl] max_new_tokens leaves room for an answer", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -73,16 +82,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     from axk1.posttrain.tasks import build_task_files
 
-    levels = tuple(int(x) for x in args.levels.split(","))
+    try:
+        levels = tuple(int(x) for x in args.levels.split(","))
+    except ValueError:
+        raise ValueError(f"--levels {args.levels!r}: give whole numbers separated by commas, e.g. 1,2") from None
     eval_sets = {k: v for k, v in (("aime25", args.aime_en), ("aime25-ko", args.aime_ko)) if v}
-    result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=levels, eval_sets=eval_sets)
+    kinds = tuple(args.kinds.split(","))
+    families = tuple(args.families.split(",")) if args.families else None
+    result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=levels, kinds=kinds,
+                              families=families, eval_sets=eval_sets)
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from axk1.posttrain.tasks import read_tasks, shortcut_rows, to_chat, write_jsonl
+    from axk1.posttrain.tasks import read_tasks, refuse_overwriting_inputs, shortcut_rows, to_chat, write_jsonl
 
+    if args.shortcut_share and args.mode != "think":
+        raise ValueError("--shortcut-share adds think-mode rows (a one-line trace); it does nothing with --mode "
+                         "non-think: drop it or use --mode think")
+    refuse_overwriting_inputs(args.output, [args.tasks])
     tasks = read_tasks(args.tasks)
     rows = [to_chat(t, args.mode) for t in tasks]
     if args.mode == "think" and args.shortcut_share:
@@ -100,13 +119,15 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 
 
 def cmd_heldout(args: argparse.Namespace) -> int:
-    from axk1.posttrain.heldout import evaluate_heldout
+    from axk1.posttrain.heldout import check_modes, evaluate_heldout
     from axk1.posttrain.rl import read_task_rows
     from axk1.device import resolve_device
 
     device = resolve_device(args.device, "--device")
+    modes = tuple(args.modes.split(","))
+    check_modes(modes)
     tasks = read_task_rows([args.tasks])[: args.limit]
-    result = evaluate_heldout(args.model_dir, tasks, tuple(args.modes.split(",")), args.max_new_tokens,
+    result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens,
                               device=device)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
@@ -141,7 +162,10 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--train", type=positive_int, default=2000, help="training tasks (default 2000)")
     q.add_argument("--heldout", type=non_negative_int, default=400, help="held-out tasks (default 400)")
     q.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
-    q.add_argument("--levels", default="1,2", help="difficulty levels, comma-separated")
+    q.add_argument("--levels", default="1,2", help="difficulty levels, comma-separated (default 1,2)")
+    q.add_argument("--kinds", default="math,code", help="task kinds, comma-separated: math, code (default both)")
+    q.add_argument("--families", default=None, help="task families, comma-separated (default all of the kinds; "
+                   "see axk1/posttrain/tasks.py FAMILIES)")
     q.add_argument("--aime-en", default=None, help="AIME 2025 JSONL to decontaminate against (optional)")
     q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
     q.set_defaults(func=cmd_tasks)
@@ -162,7 +186,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks")
     q.add_argument("model_dir")
     q.add_argument("tasks", help="heldout.jsonl")
-    q.add_argument("--modes", default="think,non-think", help="comma-separated (default: think,non-think)")
+    q.add_argument("--modes", default="think,non-think", help="comma-separated think and/or non-think "
+                   "(default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
     q.add_argument("--max-new-tokens", type=int, default=96)
     q.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda")

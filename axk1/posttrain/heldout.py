@@ -20,6 +20,17 @@ from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.rewards import score_all
 
 
+MODES = ("think", "non-think")
+
+
+def check_modes(modes: tuple[str, ...]) -> None:
+    """Only the two prompt variants exist; any other name would silently measure non-think under its label."""
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise ValueError(f"held-out modes {', '.join(bad) or '(none)'} unknown: use think and/or non-think, "
+                         "e.g. --modes think,non-think")
+
+
 def binomial_se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n else float("nan")
 
@@ -28,6 +39,7 @@ def binomial_se(p: float, n: int) -> float:
 def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str, ...] = ("think", "non-think"),
                      max_new_tokens: int = 96, batch_size: int = 64, device: str = "cpu") -> dict:
     """{mode: {n, accuracy, accuracy_se, format_error, format_error_se, mean_len, correct: [0/1 per task]}}."""
+    check_modes(modes)
     model = load_model(model_dir, device=device).eval()
     codec = ChatCodec.from_folder(model_dir)
     if codec is None:

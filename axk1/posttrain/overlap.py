@@ -5,6 +5,12 @@ non-think row for the same prompt — taken from the non-think set when it has t
 deleting the think span (reasoning_content, or an inline <think>…</think>) from the answer. SFT on the pairs
 (`axk1 sft` with [sft] mode = "keep") teaches the merged model to honour the template's switch: the prompt alone
 decides whether a trace comes.
+
+Every input row is accounted for (rows_written, or excluded with a reason and file:line): a non-think row whose
+prompt no think row has is excluded ("no think row with this prompt": a pair needs both halves; train it with
+`axk1 sft --sft.mode non-think` instead), as is a second non-think row for a prompt already answered, and a
+non-think row with an empty answer (its prompt falls back to deleting the think span). The output is written to a
+temporary file and renamed at the end, so a failure leaves no partial file, and it may not be one of the inputs.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
+from axk1.posttrain.tasks import atomic_writer, refuse_overwriting_inputs
 
 
 def _prompt_key(messages: list[dict]) -> str:
@@ -32,37 +39,53 @@ def _without_reasoning(messages: list[dict]) -> list[dict]:
     return out
 
 
+def _messages(row) -> list[dict]:
+    return check_messages(row.get("messages") if isinstance(row, dict) else None)
+
+
 def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                   non_think_paths: list[str | Path] = ()) -> dict:
     """Writes the paired rows to `out_path`; returns counts (pairs, where each non-think half came from, and the
     rows excluded with their reasons)."""
+    refuse_overwriting_inputs(out_path, [*think_paths, *non_think_paths])
     report = ChatReport()
-    answers: dict[str, list[dict]] = {}
+    answers: dict[str, tuple[str, list[dict]]] = {}  # prompt key -> (place, non-think messages)
     for place, row in read_jsonl_rows(non_think_paths, report):
         try:
-            messages = check_messages(row.get("messages") if isinstance(row, dict) else None)
+            messages = _messages(row)
+            plain = _without_reasoning(messages)
+            if not [m for m in plain if m["role"] == "assistant"][-1]["content"]:
+                raise BadRow("empty answer", "a non-think answer of \"\" teaches nothing; the think span is "
+                             "deleted for this prompt instead")
+            key = _prompt_key(messages)
+            if key in answers:
+                raise BadRow("duplicate non-think prompt", f"the prompt already has a non-think row at "
+                             f"{answers[key][0]}")
         except BadRow as e:
             report.exclude(e.reason, place)
             continue
-        answers.setdefault(_prompt_key(messages), _without_reasoning(messages))
+        answers[key] = (place, plain)
+    used: set[str] = set()
     source: Counter = Counter()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with out_path.open("w", encoding="utf-8") as out:
+    with atomic_writer(out_path) as out:
         for place, row in read_jsonl_rows(think_paths, report):
             try:
-                messages = check_messages(row.get("messages") if isinstance(row, dict) else None)
+                messages = _messages(row)
                 last = [m for m in messages if m["role"] == "assistant"][-1]
                 reasoning, _ = split_think(last)
                 if not reasoning:
                     raise BadRow("no reasoning for think mode", "a think row needs a trace to pair")
+                key = _prompt_key(messages)
+                plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:
                 report.exclude(e.reason, place)
                 continue
-            key = _prompt_key(messages)
-            plain = answers.get(key)
-            source["non-think set" if plain else "think span deleted"] += 1
-            for mode, msgs in (("think", messages), ("non-think", plain or _without_reasoning(messages))):
+            used.add(key)
+            source["non-think set" if key in answers else "think span deleted"] += 1
+            for mode, msgs in (("think", messages), ("non-think", plain)):
                 out.write(json.dumps({"messages": msgs, "pair": place, "mode": mode}, ensure_ascii=False) + "\n")
+    for key, (place, _) in answers.items():
+        if key not in used:
+            report.exclude("no think row with this prompt", place)
     pairs = sum(source.values())
     return {"pairs": pairs, "rows_written": 2 * pairs, "non_think_from": dict(source), "input": report.to_dict()}

@@ -19,6 +19,8 @@ Legend: B completions, T tokens of prompt + completion, C completion positions, 
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -109,7 +111,9 @@ class RLTrainer:
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
             self.state.step = int(saved["state"]["iteration"])
-            self.load_start_LE = torch.tensor(saved["state"]["load_start"], dtype=torch.float64, device=self.device)
+            start = saved["state"]["load_start"]  # None when every iteration before the checkpoint was skipped
+            if start is not None:
+                self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
             self._push_weights()
         # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
         # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end.
@@ -346,8 +350,18 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
     """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused."""
     trainer = RLTrainer(recipe, resume, start_over)
     rows = trainer.fit()
-    result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
+    skipped = sum(1 for r in rows if "skipped" in r)
+    result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
+              "model_changed": skipped < len(rows)}
     if recipe.rl.export and trainer.is_main:
         out = Path(recipe.run.out_dir) / "model"
         result["model_dir"] = str(export_checkpoint(trainer.ckpt_dir, out, tokenizer=recipe.rl.template_from))
+    if trainer.is_main:
+        summary = {k: result[k] for k in ("skipped_iterations", "model_changed")} | {"iterations": len(rows)}
+        Path(recipe.run.out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(recipe.run.out_dir) / "rl_report.json").write_text(json.dumps(summary, indent=2))
+        if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
+            what = "the model did not change" if skipped == len(rows) else "those iterations trained nothing"
+            print(f"WARNING: {skipped} of {len(rows)} RL iterations were skipped (every group had equal rewards, so "
+                  f"no advantage): {what}", file=sys.stderr, flush=True)
     return result

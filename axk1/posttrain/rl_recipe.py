@@ -5,6 +5,7 @@ logging, run) plus an [rl] section. Defaults follow A.X K1's recipe (GSPO inside
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +77,16 @@ class RLRecipe(Recipe):
                              "max_sampling_rounds must be >= 1")
         if s.group_size < 2:
             raise ValueError("[rl] group_size must be >= 2: the advantage is a reward against its group's mean")
+        for name in ("temperature", "top_p", "clip_low", "clip_high", "beta", "format_penalty"):
+            if not math.isfinite(getattr(s, name)):  # NaN passes every comparison below and poisons the rewards
+                raise ValueError(f"[rl] {name} must be a finite number, got {getattr(s, name)}")
         if not (0 <= s.clip_low < 1 and s.clip_high >= 0) or s.beta < 0 or s.temperature <= 0:
             raise ValueError("[rl] needs 0 <= clip_low < 1, clip_high >= 0, beta >= 0, temperature > 0")
+        if not 0 < s.top_p <= 1:
+            raise ValueError(f"[rl] top_p must be in (0, 1], got {s.top_p}")
+        if s.format_penalty > 0:
+            raise ValueError(f"[rl] format_penalty is added to the reward of a badly tagged answer: it must be <= 0 "
+                             f"(A.X K1: -1), got {s.format_penalty}")
         dp = self.parallelism.dp_replicate * self.parallelism.dp_shard
         if s.group_size % dp:  # every rank takes the same number of completions (EP's all-to-alls pair them up)
             raise ValueError(f"[rl] group_size {s.group_size} must divide over the {dp} data-parallel ranks "

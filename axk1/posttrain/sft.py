@@ -11,7 +11,9 @@ Legend: B sequences, T tokens per sequence.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,8 @@ class SFTRecipe(Recipe):
             raise ValueError("[sft] data must list at least one chat JSONL file")
         if s.mode not in MODES:
             raise ValueError(f"[sft] mode {s.mode!r} unknown; use one of {', '.join(MODES)}")
+        if not math.isfinite(s.epochs):
+            raise ValueError(f"[sft] epochs must be a finite number, got {s.epochs}")
         if s.epochs <= 0 or s.seq_len < 8:
             raise ValueError("[sft] needs epochs > 0 and seq_len >= 8")
         if self.stages:
@@ -93,6 +97,15 @@ def pack(examples: list[ChatExample], seq_len: int, seed: int) -> list[list[int]
     return rows
 
 
+def data_fingerprint(examples: list[ChatExample]) -> str:
+    """sha256 of what is trained: every example's token ids, prompt length and mode, in reading order."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(f"{ex.n_prompt},{ex.mode},{len(ex.ids)};".encode())
+        h.update(np.asarray(ex.ids, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
 class ChatSampler:
     """Packed chat rows for any step; one stage named "sft". Rows are packed once, then each epoch visits them in
     its own seeded order, so a step's batch is a pure function of (seed, step) and resume is exact."""
@@ -109,6 +122,7 @@ class ChatSampler:
                              "render with the model's own tokenizer ([sft] template_from)")
         self.pad_id = codec.token_id("<|pad|>") or 0
         self.rows = pack(self.examples, s.seq_len, self.seed)
+        self.fingerprint = data_fingerprint(self.examples)
         seqs = recipe.sequences_per_step(s.seq_len)
         self.total_steps = max(1, int(-(-s.epochs * len(self.rows) // seqs)))
         self.plan = [PlanEntry(0, self.total_steps, 0, s.seq_len, seqs)]
@@ -146,10 +160,13 @@ class ChatSampler:
         return Batch(ids_BT, docs_BT, labels_BT, domains)
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "rows": len(self.rows)}
+        return {"seed": self.seed, "rows": len(self.rows), "data_sha256": self.fingerprint}
 
     def load_state_dict(self, state: dict) -> None:
-        if int(state["seed"]) != self.seed or int(state.get("rows", len(self.rows))) != len(self.rows):
+        # the row count alone misses other data that packs to as many rows; the fingerprint does not (checkpoints
+        # from before it was stored are checked by seed and row count only)
+        same_data = state.get("data_sha256", self.fingerprint) == self.fingerprint
+        if int(state["seed"]) != self.seed or int(state.get("rows", len(self.rows))) != len(self.rows) or not same_data:
             raise ValueError("the checkpoint was trained on other chat data or another seed: resume with the recipe "
                              "and data the run started with")
 
