@@ -128,10 +128,11 @@ def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -
 
 
 def max_token_chars(codec: ChatCodec) -> int:
-    """The longest vocabulary entry in characters: no token covers more text, so a text longer than n times this
-    needs more than n tokens (a byte-level entry's length is its byte count, at least its character count)."""
+    """Twice the longest vocabulary entry in characters: no token covers more text, so a text longer than n times
+    this needs more than n tokens (a byte-level entry's length is its byte count, at least its character count)."""
     vocab = codec.tokenizer.get_vocab()
-    return max((len(t) for t in vocab), default=1) or 1
+    # x2: a normaliser that drops characters (accents, controls) could make the text shorter than it looks
+    return 2 * (max((len(t) for t in vocab), default=1) or 1)
 
 
 def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
