@@ -43,7 +43,8 @@ def _lines(path: Path, rows: list, raw: bytes = b"") -> Path:
 def _sft_recipe(tmp: Path, folder: Path, data: Path) -> dict:
     return {"model": {"init_from": str(folder), "mtp_depth": 0},
             "sft": {"data": [str(data)], "mode": "think", "seq_len": 96, "epochs": 1},
-            "schedule": {"kind": "constant"}, "batch": {"global_sequences": 2, "micro_batch": 2}, "logging": {"progress": False},
+            "schedule": {"kind": "constant"}, "batch": {"global_sequences": 2, "micro_batch": 2},
+            "logging": {"progress": False},
             "run": {"out_dir": str(tmp / "run"), "threads": 1}}
 
 
@@ -192,7 +193,8 @@ def test_rl_with_every_iteration_skipped_fails_loudly_and_resumes(folder, tmp_pa
     recipe = tmp_path / "rl.toml"
     recipe.write_text(f'[model]\ninit_from = "{folder}"\nmtp_depth = 0\n[rl]\ntasks = ["{tasks}"]\n'
                       "prompts_per_step = 2\ngroup_size = 2\nmax_new_tokens = 4\nmax_sampling_rounds = 1\n"
-                      "export = false\n[schedule]\nkind = \"constant\"\n[checkpointing]\ninterval_steps = 1\n[logging]\nprogress = false\n"
+                      'export = false\n[schedule]\nkind = "constant"\n[checkpointing]\ninterval_steps = 1\n'
+                      "[logging]\nprogress = false\n"
                       f'[run]\nout_dir = "{tmp_path / "out"}"\nthreads = 1\n')
     assert main(["rl", str(recipe), "--rl.iterations", "1"]) == 1
     err = capsys.readouterr().err
