@@ -45,7 +45,7 @@ def test_recipe_errors_say_what_to_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         load_recipe(bad)
     bad.write_text('[teacher]\ntemprature = 1\n[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "p.txt" }\n')
-    with pytest.raises(ValueError, match="unknown key 'temprature' \\(known: concurrency, max_tokens, model"):
+    with pytest.raises(ValueError, match="unknown key 'temprature' \\(known: concurrency, max_reply_chars, max_tokens, model"):
         load_recipe(bad)
     with pytest.raises(ValueError, match="openai:URL"):
         parse_teacher("http://127.0.0.1:8000")

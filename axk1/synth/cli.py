@@ -27,8 +27,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
                         api_key=args.api_key or os.environ.get("OPENAI_API_KEY"), extra_benchmarks=args.decontam,
                         limit=args.limit, progress=not args.no_progress)
     print(summary.table())
-    print(f"kept: {summary.outputs['kept']}  rejected: {summary.outputs['rejected']}  "
-          f"summary: {summary.outputs['summary']}", file=sys.stderr)
+    o = summary.outputs
+    if summary.requests and summary.failed == summary.requests:
+        # nothing generated: a failure for scripts too, with the reasons one file away
+        kept = (f"the earlier {o['kept']} and {o['summary']} were left as they were" if summary.kept_previous
+                else f"{o['kept']} is empty")
+        print(f"axk1 data synth: error: every one of the {summary.requests} teacher requests failed; the reasons are "
+              f"in {o['failed']}; {kept}. Check --teacher (is the server up?), the model and [teacher] timeout_s",
+              file=sys.stderr)
+        return 1
+    if not summary.requests:
+        print(f"axk1 data synth: warning: no requests: every document was excluded (see {o['excluded']})",
+              file=sys.stderr)
+    print(f"kept: {o['kept']}  rejected: {o['rejected']}  failed: {o['failed']}  excluded documents: "
+          f"{o['excluded']}  summary: {o['summary']}", file=sys.stderr)
     return 0
 
 
@@ -45,7 +57,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="openai:URL of the teacher, e.g. openai:http://127.0.0.1:8000/v1")
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
     p.add_argument("-o", "--output", required=True, type=Path,
-                   help="kept samples (JSONL); .rejected.jsonl, .failed.jsonl and .summary.json are written beside it")
+                   help="kept samples (plain JSONL); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
+                        "by line) and .summary.json are written beside it; none of them may be an input")
     p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")
     p.add_argument("--api-key", default=None, help="teacher API key (default: $OPENAI_API_KEY)")
     p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")

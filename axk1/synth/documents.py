@@ -27,56 +27,101 @@ class Document:
 
 
 def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str | None]]:
-    """(line number, document, None) or (line number, None, why the line is unusable), for every line."""
+    """(line number, document, None) or (line number, None, why the line is unusable), for every non-blank line.
+    The reason is "<kind>: <detail>" (the kind is what the summary counts). Lines are decoded one by one, so a stray
+    non-UTF-8 byte costs its line, not the run; a repeated id is excluded, since samples and the duplicate index
+    are keyed by it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"documents file {path} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"documents {path} is a folder: give one JSONL (or .jsonl.gz) file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    seen: dict[str, int] = {}  # id -> line it was first used on
+    with opener(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, None, f"invalid UTF-8: byte {e.start} of {path}:{n}"
+                continue
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                yield n, None, f"line {n} is not JSON: {e.msg}"
+                yield n, None, f"not JSON: {path}:{n}: {e.msg} (column {e.colno})"
                 continue
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                yield n, None, f"line {n} has no 'text' string"
+            if not isinstance(row, dict):
+                yield n, None, f"not a JSON object: {path}:{n} is a {type(row).__name__}"
+                continue
+            if not isinstance(row.get("text"), str):
+                yield n, None, f"no 'text' string: {path}:{n} has text = {str(row.get('text'))[:40]!r}"
                 continue
             text = normalize(row["text"]).strip()
             if not text:
-                yield n, None, f"line {n}: empty text"
+                yield n, None, f"empty text: {path}:{n}"
                 continue
+            # 0 and False are ids too; only a missing, null or empty id falls back to the line number
+            raw_id = row.get("id")
+            doc_id = f"line-{n}" if raw_id is None or raw_id == "" else str(raw_id)
+            if doc_id in seen:
+                yield n, None, f"duplicate id: {path}:{n} repeats id {doc_id!r} of line {seen[doc_id]} (give ids once)"
+                continue
+            seen[doc_id] = n
             meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
             lang = meta.get("language") if meta.get("language") in ("ko", "en") else detect_language(text)
-            yield n, Document(str(row.get("id") or f"line-{n}"), text, lang, meta.get("domain"), meta), None
+            domain = meta.get("domain") if isinstance(meta.get("domain"), str) else None
+            yield n, Document(doc_id, text, lang, domain, meta), None
+
+
+def _pieces(text: str, max_chars: int) -> Iterator[str]:
+    """Paragraphs, a longer one cut at sentence ends. Lazy and index-based: a 16M-char paragraph is not copied
+    once per cut, and the caller stops reading once it has its passages."""
+    for para in re.split(r"\n\s*\n", text):
+        start, end = 0, len(para)
+        while start < end and para[start].isspace():
+            start += 1
+        while end > start and para[end - 1].isspace():
+            end -= 1
+        while end - start > max_chars:
+            limit = start + max_chars
+            cut = max(para.rfind(". ", start, limit), para.rfind("다. ", start, limit))
+            cut = cut + 1 if cut - start > max_chars // 2 else limit
+            piece = para[start:cut].strip()
+            if piece:
+                yield piece
+            start = cut
+            while start < end and para[start].isspace():
+                start += 1
+        if end > start:
+            yield para[start:end]
 
 
 def split_passages(text: str, spec: PassageConfig) -> list[str]:
     """Paragraphs joined up to max_chars (a longer paragraph is cut at sentence ends); pieces shorter than
     min_chars are dropped; at most max_per_document passages."""
-    pieces: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        para = para.strip()
-        while len(para) > spec.max_chars:
-            cut = max(para.rfind(". ", 0, spec.max_chars), para.rfind("다. ", 0, spec.max_chars))
-            cut = cut + 1 if cut > spec.max_chars // 2 else spec.max_chars
-            pieces.append(para[:cut].strip())
-            para = para[cut:].strip()
-        if para:
-            pieces.append(para)
+    if spec.max_chars < 1 or spec.max_per_document < 1:  # validate() refuses these; 0 would never advance
+        raise ValueError(f"passages: max_chars ({spec.max_chars}) and max_per_document ({spec.max_per_document}) "
+                         "must be >= 1")
     passages: list[str] = []
     current = ""
-    for piece in pieces:
+
+    def take(passage: str) -> bool:
+        if len(passage) >= spec.min_chars:
+            passages.append(passage)
+        return len(passages) >= spec.max_per_document
+
+    for piece in _pieces(text, spec.max_chars):
         if current and len(current) + 2 + len(piece) > spec.max_chars:
-            passages.append(current)
+            if take(current):
+                return passages
             current = piece
         else:
             current = f"{current}\n\n{piece}" if current else piece
     if current:
-        passages.append(current)
-    return [p for p in passages if len(p) >= spec.min_chars][: spec.max_per_document]
+        take(current)
+    return passages
 
 
 def looks_like_math(text: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 from axk1.synth.dedup import NearDuplicateIndex
@@ -16,6 +17,10 @@ from axk1.text.korean import hangul_ratio
 from axk1.text.ngrams import char_shingles, jaccard, word_ngrams
 
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
+# A prompt line this long that reappears in a reply is the prompt echoed back, not an answer that happens to match.
+ECHO_MIN_CHARS = 20
+# Placeholders in the prompt files' format lines: "<the question>", "<질문>", "‹질문>", "<first step>".
+_PLACEHOLDER = re.compile(r"[<‹〈][^<>‹›〈〉{}\n]{1,60}[>›〉]")
 
 
 def _humaneval_file() -> Path:
@@ -26,9 +31,44 @@ def _humaneval_file() -> Path:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The rows of an evaluation set; a bad line is an error naming file:line (a set read in part would let
+    contaminated samples through)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    rows = []
+    with opener(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+                row = json.loads(line) if line.strip() else None
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"{path}:{n}: not a JSON line ({e}): fix the evaluation set or drop it "
+                                 "from [filters] benchmarks / --decontam") from None
+            if row is None:
+                continue
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{n}: a JSON {type(row).__name__}, not an object with text fields")
+            rows.append(row)
+    return rows
+
+
+def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None = None) -> str | None:
+    """Why a raw teacher reply must not become training data whatever its format: it carries a special-token
+    string (it would turn into a control token, or teach the model to write one), or it echoes the prompt (its
+    instructions or format placeholders). The copy check compares with the passage only, so it misses these."""
+    from axk1.data.tokenizer import SPECIAL_TOKENS
+
+    for token in SPECIAL_TOKENS:  # the reasoning too: it is kept as teacher_reasoning
+        if token in reply or token in (reasoning or ""):
+            return f"special token in reply: {token}"
+    instructions = prompt.replace(passage, "\n")  # the prompt without its passage: what the teacher was told
+    for placeholder in dict.fromkeys(_PLACEHOLDER.findall(instructions)):
+        if placeholder in reply:
+            return f"prompt echo: the reply contains the prompt's placeholder {placeholder}"
+    for line in instructions.splitlines():
+        line = line.strip()
+        if len(line) >= ECHO_MIN_CHARS and line in reply:
+            return f"prompt echo: the reply repeats the prompt's instruction {line[:60]!r}"
+    return None
 
 
 class Decontaminator:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
-from axk1.synth.filters import Decontaminator, SampleFilter
+from axk1.synth.filters import Decontaminator, SampleFilter, reply_problem
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
@@ -51,6 +52,8 @@ class SynthSummary:
     by_task: dict[str, dict[str, int]] = field(default_factory=dict)
     rejections: dict[str, int] = field(default_factory=dict)  # check -> samples
     outputs: dict[str, str] = field(default_factory=dict)
+    # every request failed: the earlier kept/rejected/summary files were left as they were (not emptied)
+    kept_previous: bool = False
 
     def table(self) -> str:
         lines = [f"{'task':<16}{'requests':>9}{'failed':>8}{'generated':>11}{'kept':>7}{'rejected':>10}"]
@@ -75,19 +78,30 @@ def _task_applies(task: TaskConfig, domain: str | None, passage: str) -> bool:
     return domain in task.domains or (task.math_heuristic and looks_like_math(passage))
 
 
-def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit: int | None = None) -> list[Job]:
+def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit: int | None = None,
+              excluded_items: list[dict] | None = None) -> list[Job]:
+    """The requests for every usable document; each unusable one is counted under its reason (summary.excluded)
+    and, when `excluded_items` is given, listed there with its line (the .excluded.jsonl file)."""
     jobs: list[Job] = []
     excluded: Counter = Counter()
-    for _, doc, problem in read_documents(documents):
+
+    def exclude(line: int, doc_id: str | None, reason: str, detail: str) -> None:
+        excluded[reason] += 1
+        if excluded_items is not None:
+            excluded_items.append({"file": str(documents), "line": line, "doc_id": doc_id, "reason": reason,
+                                   "detail": detail})
+
+    for n, doc, problem in read_documents(documents):
         if limit is not None and summary.documents >= limit:
             break
         summary.documents += 1
         if doc is None:
-            excluded[problem.split(": ", 1)[-1] if "empty" in problem else "unreadable line"] += 1
+            exclude(n, None, problem.split(":", 1)[0], problem)
             continue
         passages = split_passages(doc.text, recipe.passages)
         if not passages:
-            excluded[f"no passage of {recipe.passages.min_chars}+ chars"] += 1
+            reason = f"no passage of {recipe.passages.min_chars}+ chars"
+            exclude(n, doc.id, reason, f"{documents}:{n}: {len(doc.text)} chars of text")
             continue
         before = len(jobs)
         for i, passage in enumerate(passages):
@@ -97,13 +111,14 @@ def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit
                 for lang in dict.fromkeys(doc.language if lang == "auto" else lang for lang in task.languages):
                     if lang not in task.prompt_texts:
                         continue  # no prompt in that language for this task
-                    prompt = (task.prompt_texts[lang].replace("{passage}", passage)
-                              .replace("{audience}", task.audience.get(lang, ""))
-                              .replace("{language}", LANGUAGE_NAMES[lang]))
+                    # the passage goes in last: a document quoting "{audience}" must reach the teacher unchanged
+                    prompt = (task.prompt_texts[lang].replace("{audience}", task.audience.get(lang, ""))
+                              .replace("{language}", LANGUAGE_NAMES[lang]).replace("{passage}", passage))
                     jobs.append(Job(doc.id, i, passage, task, lang, prompt,
                                     _seed(recipe.teacher.seed, doc.id, i, task.name, lang)))
         if len(jobs) == before:
-            excluded["no task applies (domain or language)"] += 1
+            exclude(n, doc.id, "no task applies (domain or language)",
+                    f"{documents}:{n}: domain {doc.domain!r}, language {doc.language!r}")
         else:
             summary.documents_used += 1
     summary.excluded = dict(excluded)
@@ -166,19 +181,64 @@ def _sample(job: Job, reply: TeacherReply, teacher: Teacher, recipe: SynthRecipe
     return sample, parsed.error
 
 
+COMPRESSED_SUFFIXES = (".gz", ".zst", ".bz2", ".xz", ".zip")
+
+
+def output_paths(output: Path, cache_path: str | Path | None = None) -> dict[str, Path]:
+    """Every file a run writes: the kept samples and the side files beside them, and the response cache."""
+    return {"kept": output, "rejected": output.with_name(output.stem + ".rejected.jsonl"),
+            "failed": output.with_name(output.stem + ".failed.jsonl"),
+            "excluded": output.with_name(output.stem + ".excluded.jsonl"),
+            "summary": output.with_name(output.stem + ".summary.json"),
+            "cache": Path(cache_path) if cache_path else output.with_name(output.name + ".cache.sqlite")}
+
+
+def check_outputs(paths: dict[str, Path], inputs: list[Path]) -> None:
+    """Before any work: no output may be an input (`-o docs.jsonl` would empty the documents) or another output,
+    and the kept file must be plain JSONL under a plain name (it is not compressed)."""
+    kept = paths["kept"]
+    if kept.suffix.lower() in COMPRESSED_SUFFIXES:
+        raise ValueError(f"-o {kept}: samples are written as plain JSONL; name it e.g. {kept.with_suffix('')} "
+                         "and compress it afterwards")
+    if kept.is_dir():
+        raise IsADirectoryError(f"-o {kept} is a folder: give the JSONL file to write, e.g. {kept / 'synth.jsonl'}")
+    seen: dict[Path, str] = {}
+    for what, path in paths.items():
+        resolved = path.resolve()
+        if resolved in seen:
+            raise ValueError(f"the {what} file and the {seen[resolved]} file would both be {path}: choose another "
+                             "-o or --cache")
+        seen[resolved] = what
+    for source in inputs:
+        if source.resolve() in seen:
+            raise ValueError(f"the {seen[source.resolve()]} output {source} is an input of this run; writing it "
+                             "would destroy it: choose another -o (or --cache)")
+
+
+def _tmp(path: Path) -> Path:
+    """Files are written beside their place, then renamed into it: an interrupted run, or one where every request
+    failed, never leaves an empty or half file where a good one was."""
+    return path.with_name(path.name + ".tmp")
+
+
 def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, output: str | Path,
               cache_path: str | Path | None = None, api_key: str | None = None, extra_benchmarks: list[str] = (),
               limit: int | None = None, progress: bool = True) -> SynthSummary:
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    summary = SynthSummary()
+    output, documents = Path(output), Path(documents)
+    paths = output_paths(output, cache_path)
     spec = recipe.filters
     sources = list(spec.benchmarks) + [str(Path(b).resolve()) for b in extra_benchmarks]
+    inputs = [documents] + [task.prompts[lang] for task in recipe.tasks for lang in task.prompts]
+    inputs += [recipe.path.parent / b for b in sources if b != "humaneval"] + ([recipe.path] if recipe.path else [])
+    check_outputs(paths, inputs)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    summary = SynthSummary()
     decontaminator = Decontaminator(sources, recipe.path.parent, spec.decontam_ngram) if sources else None
-    jobs = plan_jobs(Path(documents), recipe, summary, limit)
+    excluded_items: list[dict] = []
+    jobs = plan_jobs(documents, recipe, summary, limit, excluded_items)
     summary.requests = len(jobs)
+    cache = ResponseCache(paths["cache"])
     teacher = Teacher(teacher_url, recipe.teacher, api_key)
-    cache = ResponseCache(cache_path or output.with_name(output.name + ".cache.sqlite"))
 
     async def answer_all():
         try:
@@ -193,37 +253,60 @@ def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, outp
 
     checker = SampleFilter(spec, decontaminator)
     rejections: Counter = Counter()
-    paths = {"kept": output, "rejected": output.with_name(output.stem + ".rejected.jsonl"),
-             "failed": output.with_name(output.stem + ".failed.jsonl"),
-             "summary": output.with_name(output.stem + ".summary.json")}
-    summary.by_task = {t.name: dict(requests=0, failed=0, generated=0, kept=0, rejected=0) for t in recipe.tasks}
-    with open(paths["kept"], "w", encoding="utf-8") as kept, open(paths["rejected"], "w", encoding="utf-8") as rej, \
-            open(paths["failed"], "w", encoding="utf-8") as failed:
-        for job, (reply, error) in zip(jobs, results):
-            counts = summary.by_task[job.task.name]
-            counts["requests"] += 1
-            if reply is None:
-                counts["failed"] += 1
-                summary.failed += 1
-                failed.write(json.dumps({"doc_id": job.doc_id, "passage_index": job.passage_index,
-                                         "task": job.task.name, "language": job.language, "reason": error},
-                                        ensure_ascii=False) + "\n")
-                continue
-            counts["generated"] += 1
-            summary.generated += 1
-            sample, reason = _sample(job, reply, teacher, recipe)
-            if reason is None:
-                reason = checker.check(sample, job.passage)
-            if reason is None:
-                counts["kept"] += 1
-                summary.kept += 1
-                kept.write(json.dumps(sample, ensure_ascii=False) + "\n")
-            else:
-                counts["rejected"] += 1
-                summary.rejected += 1
-                rejections[reason.split(":", 1)[0]] += 1
-                rej.write(json.dumps({**sample, "reason": reason, "reply": reply.content}, ensure_ascii=False) + "\n")
+    files = {k: open(_tmp(paths[k]), "w", encoding="utf-8") for k in ("kept", "rejected", "failed", "excluded")}
+    files["excluded"].writelines(json.dumps(x, ensure_ascii=False) + "\n" for x in excluded_items)
+    try:
+        _sort_out(jobs, results, teacher, recipe, checker, summary, rejections, files)
+    finally:
+        for f in files.values():
+            f.close()
     summary.rejections = dict(rejections)
     summary.outputs = {k: str(v) for k, v in paths.items()}
+    for k in ("failed", "excluded"):
+        os.replace(_tmp(paths[k]), paths[k])
+    if summary.requests and summary.failed == summary.requests and any(p.exists() for p in
+                                                                      (paths["kept"], paths["summary"])):
+        summary.kept_previous = True  # nothing new to write: an earlier run's samples are worth more than none
+        for k in ("kept", "rejected"):
+            _tmp(paths[k]).unlink()
+        return summary
+    for k in ("kept", "rejected"):
+        os.replace(_tmp(paths[k]), paths[k])
     paths["summary"].write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
+
+
+def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRecipe, checker: SampleFilter,
+              summary: SynthSummary, rejections: Counter, files: dict) -> None:
+    """Each answer, in job order, to the failed, kept or rejected file, counted per task."""
+    summary.by_task = {t.name: dict(requests=0, failed=0, generated=0, kept=0, rejected=0) for t in recipe.tasks}
+    for job, (reply, error) in zip(jobs, results):
+        counts = summary.by_task[job.task.name]
+        counts["requests"] += 1
+        if reply is None:
+            counts["failed"] += 1
+            summary.failed += 1
+            files["failed"].write(json.dumps({"doc_id": job.doc_id, "passage_index": job.passage_index,
+                                             "task": job.task.name, "language": job.language, "reason": error},
+                                            ensure_ascii=False) + "\n")
+            continue
+        counts["generated"] += 1
+        summary.generated += 1
+        sample, format_error = _sample(job, reply, teacher, recipe)
+        # in order: size (the parse saw only the cut reply), what the reply carries whatever its format, the
+        # format, then the sample checks (the last, as it remembers kept samples for the duplicate check)
+        oversize = None if reply.full_chars is None else (
+            f"length: the reply has {reply.full_chars} chars > [teacher] max_reply_chars "
+            f"{recipe.teacher.max_reply_chars} (stored cut)")
+        reason = (oversize or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
+                  or checker.check(sample, job.passage))
+        if reason is None:
+            counts["kept"] += 1
+            summary.kept += 1
+            files["kept"].write(json.dumps(sample, ensure_ascii=False) + "\n")
+        else:
+            counts["rejected"] += 1
+            summary.rejected += 1
+            rejections[reason.split(":", 1)[0]] += 1
+            files["rejected"].write(json.dumps({**sample, "reason": reason, "reply": reply.content},
+                                              ensure_ascii=False) + "\n")

@@ -23,6 +23,10 @@ class TeacherConfig:
     seed: int = 1234
     timeout_s: float = 300.0
     retries: int = 2
+    # send chat_template_kwargs.enable_thinking on every request (false for non-thinking tasks); off: only thinking
+    # tasks send it, so hosted APIs that refuse unknown fields work
+    thinking_control: bool = False
+    max_reply_chars: int = 65_536  # a longer reply is rejected and stored cut to this (a runaway teacher costs no GBs)
 
 
 @dataclass
@@ -81,11 +85,40 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRe
     return recipe
 
 
+def _check_ranges(recipe: SynthRecipe, where: str) -> None:
+    """Every number in range, each error naming its field: a zero max_chars would loop forever, a negative
+    max_per_document would silently drop passages, a zero timeout would fail every request."""
+    t, p, f = recipe.teacher, recipe.passages, recipe.filters
+    checks = [
+        ("teacher", "concurrency", t.concurrency >= 1, ">= 1"),
+        ("teacher", "max_tokens", t.max_tokens >= 1, ">= 1"),
+        ("teacher", "temperature", t.temperature >= 0, ">= 0"),
+        ("teacher", "top_p", 0 < t.top_p <= 1, "in (0, 1]"),
+        ("teacher", "timeout_s", t.timeout_s > 0, "> 0"),
+        ("teacher", "retries", t.retries >= 0, ">= 0"),
+        ("teacher", "max_reply_chars", t.max_reply_chars >= 1, ">= 1"),
+        ("passages", "min_chars", p.min_chars >= 1, ">= 1"),
+        ("passages", "max_chars", p.max_chars >= max(1, p.min_chars), f">= 1 and >= min_chars ({p.min_chars})"),
+        ("passages", "max_per_document", p.max_per_document >= 1, ">= 1"),
+        ("filters", "min_chars", f.min_chars >= 0, ">= 0"),
+        ("filters", "max_chars", f.max_chars >= max(1, f.min_chars), f">= 1 and >= min_chars ({f.min_chars})"),
+        ("filters", "min_hangul_ratio", 0 <= f.min_hangul_ratio <= 1, "in [0, 1]"),
+        ("filters", "max_hangul_ratio_en", 0 <= f.max_hangul_ratio_en <= 1, "in [0, 1]"),
+        ("filters", "grounding_min", 0 <= f.grounding_min <= 1, "in [0, 1]"),
+        ("filters", "copy_similarity", 0 < f.copy_similarity <= 1, "in (0, 1]"),
+        ("filters", "near_dup_similarity", 0 < f.near_dup_similarity <= 1, "in (0, 1]"),
+        ("filters", "decontam_ngram", f.decontam_ngram >= 1, ">= 1"),
+    ]
+    for section, key, ok, rule in checks:
+        if not ok:
+            value = getattr(getattr(recipe, section), key)
+            raise ValueError(f"{where} [{section}] {key} = {value!r}: must be {rule} "
+                             f"(fix the recipe or the --{section}.{key} override)")
+
+
 def validate(recipe: SynthRecipe, where: str) -> None:
     """Ranges and names, and the prompt files: each must exist and hold a {passage} placeholder (read here)."""
-    teacher = recipe.teacher
-    if teacher.concurrency < 1 or teacher.max_tokens < 1:
-        raise ValueError(f"{where} [teacher]: concurrency and max_tokens must be >= 1")
+    _check_ranges(recipe, where)
     if not recipe.tasks:
         raise ValueError(f"{where}: no [[tasks]]: add at least one task (kind = qa, reasoning or rewrite)")
     names = set()

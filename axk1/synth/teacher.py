@@ -36,17 +36,24 @@ class TeacherReply:
     reasoning: str | None
     finish_reason: str | None
     usage: dict[str, int]
+    full_chars: int | None = None  # the reply's length when it was over [teacher] max_reply_chars and stored cut
 
 
 class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(f"cache {self.path} is a folder: give a file path for the response cache (--cache)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
-        # The model a server listed, so a fully cached rerun needs not even a model listing.
-        self.db.execute("CREATE TABLE IF NOT EXISTS models (url TEXT PRIMARY KEY, model TEXT NOT NULL)")
-        self.db.commit()
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+            # The model a server listed, so a fully cached rerun needs not even a model listing.
+            self.db.execute("CREATE TABLE IF NOT EXISTS models (url TEXT PRIMARY KEY, model TEXT NOT NULL)")
+            self.db.commit()
+        except sqlite3.Error as e:  # e.g. "file is not a database": some other file given as --cache
+            raise ValueError(f"cache {self.path} is not a synth response cache (SQLite: {e}): give a new path "
+                             "with --cache, or remove the file if it is a broken cache") from None
 
     def remembered_model(self, url: str) -> str | None:
         row = self.db.execute("SELECT model FROM models WHERE url = ?", (url,)).fetchone()
@@ -86,8 +93,14 @@ class Teacher:
         if not self.model:
             import openai
 
+            async def listing():
+                return [m.id async for m in self.client.models.list()]
+
             try:
-                models = [m.id async for m in self.client.models.list()]
+                models = await asyncio.wait_for(listing(), self.deadline_s)
+            except asyncio.TimeoutError:
+                raise ValueError(f"the teacher at {self.base_url} did not list its models within "
+                                 f"{self.deadline_s:g}s") from None
             except openai.APIError as e:
                 raise ValueError(f"cannot list the teacher's models at {self.base_url}: {e}") from None
             if not models:
@@ -96,19 +109,39 @@ class Teacher:
         return self.model
 
     def request(self, prompt: str, seed: int, thinking: bool) -> dict[str, Any]:
-        """The full request: also the cache key's contents."""
-        return {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                "temperature": self.spec.temperature, "top_p": self.spec.top_p, "max_tokens": self.spec.max_tokens,
-                "seed": seed, "chat_template_kwargs": {"enable_thinking": thinking}}
+        """The full request: also the cache key's contents. chat_template_kwargs is a vLLM / `axk1 serve` field
+        that a hosted API may refuse, so it is sent only when asked for: by a thinking task, or on every request
+        with [teacher] thinking_control = true (to turn thinking off on a hybrid model)."""
+        request = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                   "temperature": self.spec.temperature, "top_p": self.spec.top_p, "max_tokens": self.spec.max_tokens,
+                   "seed": seed}
+        if thinking or self.spec.thinking_control:
+            request["chat_template_kwargs"] = {"enable_thinking": thinking}
+        return request
+
+    @property
+    def deadline_s(self) -> float:
+        """The whole request, every retry included. The client's timeout is per read, so a server that trickles a
+        byte at a time would otherwise hold a request (and the run) forever."""
+        return self.spec.timeout_s * (self.spec.retries + 1)
 
     async def ask(self, request: dict[str, Any]) -> TeacherReply:
         body = dict(request)
-        extra = {"chat_template_kwargs": body.pop("chat_template_kwargs")}
-        r = await self.client.chat.completions.create(**body, extra_body=extra)
+        extra = {"chat_template_kwargs": body.pop("chat_template_kwargs")} if "chat_template_kwargs" in body else None
+        try:
+            r = await asyncio.wait_for(self.client.chat.completions.create(**body, extra_body=extra), self.deadline_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no complete reply within {self.deadline_s:g}s ([teacher] timeout_s × (retries + 1))"
+                               ) from None
         choice = r.choices[0]
         reasoning = getattr(choice.message, "reasoning_content", None) or (choice.message.model_extra or {}).get("reasoning")
         usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
-        return TeacherReply(choice.message.content or "", reasoning, choice.finish_reason, usage)
+        content, cap = choice.message.content or "", self.spec.max_reply_chars
+        # Over the cap: kept only cut (the sample is rejected for it), so a runaway reply costs no gigabytes twice.
+        longest = max(len(content), len(reasoning or ""))
+        full = longest if longest > cap else None
+        return TeacherReply(content[:cap], reasoning[:cap] if reasoning else reasoning, choice.finish_reason, usage,
+                            full)
 
     async def close(self) -> None:
         await self.client.close()

@@ -54,11 +54,19 @@ def key_spans(answer: str) -> list[str]:
     return list(dict.fromkeys(spans))
 
 
+def _number_key(span: str) -> str:
+    """"7,799,401" and "7799401" are one number; "2.1" keeps its point."""
+    return span.replace(",", "")
+
+
 def grounding(answer: str, passage: str) -> tuple[float, list[str]]:
-    """(share of the answer's key spans found in the passage, the spans not found)."""
+    """(share of the answer's key spans found in the passage, the spans not found). Numbers are compared with the
+    passage's numbers as numbers: the word haystack splits "2.1" into "2 1" and "7,799,401" into "7 799 401"."""
     spans = key_spans(answer)
     if not spans:
         return 0.0, []
     haystack = " ".join(words(passage))
-    missing = [s for s in spans if s.lower() not in haystack]
+    numbers = {_number_key(n) for n in _NUMBER.findall(passage)}
+    missing = [s for s in spans
+               if not (_number_key(s) in numbers if _NUMBER.fullmatch(s) else s.lower() in haystack)]
     return 1 - len(missing) / len(spans), missing
