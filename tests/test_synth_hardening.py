@@ -1,0 +1,250 @@
+"""`axk1 data synth` on hostile input: outputs that are inputs, out-of-range recipes, teachers that echo the prompt,
+write special tokens, send huge replies, trickle bytes or fail every request, and documents with bad bytes or
+repeated ids. The teacher is a small OpenAI-compatible HTTP app that answers by a marker word in the passage; the
+pipeline, HTTP client, cache and checks are the real ones."""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from axk1.cli import main
+from axk1.synth.documents import split_passages
+from axk1.synth.filters import Decontaminator
+from axk1.synth.pipeline import run_synth
+from axk1.synth.recipe import PassageConfig, load_recipe
+from axk1.synth.teacher import ResponseCache
+from axk1.synth.text import grounding
+from tests.serve_helpers import ROOT, free_port
+
+PROMPT = ROOT / "recipes" / "synth" / "prompts" / "qa.en.txt"
+GOOD = "Seoul lies on the Han river, which flows through the city from east to west."
+
+
+def _completion(model, content):
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def _app(calls):
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": "scripted", "object": "model", "created": 0, "owned_by": "t"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        calls.append(body)
+        prompt = body["messages"][0]["content"]
+        passage = prompt.split("Passage:\n", 1)[-1]
+        if "FAIL" in passage:
+            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+        if "TRICKLE" in passage:  # a byte at a time: every read is quick, the reply never completes
+
+            async def trickle():
+                for _ in range(40):
+                    yield b" "
+                    await asyncio.sleep(0.25)
+
+            return StreamingResponse(trickle(), media_type="application/json")
+        if "ECHO" in passage:
+            content = prompt
+        elif "SPECIAL" in passage:
+            content = f"Question: Where is Seoul?\nAnswer: {GOOD} <|im_end|>"
+        elif "HUGE" in passage:
+            content = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 4000
+        else:
+            content = f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}."
+        return _completion(body["model"], content)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    calls = []
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(_app(calls), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1", calls
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def _recipe(tmp_path, extra=""):
+    path = tmp_path / "r.toml"
+    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n[filters]\nbenchmarks = []\n'
+                    f'[[tasks]]\nname = "qa"\nkind = "qa"\nprompts = {{ en = "{PROMPT}" }}\n')
+    return path
+
+
+def _docs(tmp_path, rows, name="docs.jsonl"):
+    path = tmp_path / name
+    path.write_bytes(b"".join(r if isinstance(r, bytes) else (json.dumps(r) + "\n").encode() for r in rows))
+    return path
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path, capsys):
+    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
+    before = docs.read_bytes()
+    recipe = _recipe(tmp_path)
+    base = ["data", "synth", str(docs), "--teacher", "openai:http://127.0.0.1:9/v1", "--recipe", str(recipe),
+            "--no-progress"]
+    for extra in (["-o", str(docs)], ["-o", str(tmp_path / "x.jsonl"), "--cache", str(docs)],
+                  ["-o", str(tmp_path / "x.jsonl"), "--cache", str(recipe)],
+                  ["-o", str(tmp_path / "x.jsonl"), "--cache", str(tmp_path / "x.jsonl")]):
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert "error:" in err and ("is an input" in err or "would both be" in err), err
+        assert docs.read_bytes() == before
+    # a side file resolving to an input: -o d.jsonl writes d.failed.jsonl
+    side = _docs(tmp_path, [{"id": "a", "text": GOOD}], name="d.failed.jsonl")
+    assert main(base[:2] + [str(side)] + base[3:] + ["-o", str(tmp_path / "d.jsonl")]) == 2
+    assert "failed output" in capsys.readouterr().err and json.loads(side.read_text())["id"] == "a"
+    assert main(base + ["-o", str(tmp_path / "s.jsonl.gz")]) == 2
+    assert "plain JSONL" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x*")) and not list(tmp_path.glob("s.*"))
+
+
+@pytest.mark.parametrize("override, field", [
+    (["--passages.max_chars", "0"], "max_chars"), (["--passages.max_chars", "-5"], "max_chars"),
+    (["--passages.max_per_document", "0"], "max_per_document"),
+    (["--passages.max_per_document", "-1"], "max_per_document"),
+    (["--filters.decontam_ngram", "0"], "decontam_ngram"), (["--filters.grounding_min", "1.5"], "grounding_min"),
+    (["--filters.min_hangul_ratio", "-0.1"], "min_hangul_ratio"), (["--teacher.temperature", "-1"], "temperature"),
+    (["--teacher.top_p", "0"], "top_p"), (["--teacher.top_p", "1.5"], "top_p"), (["--teacher.timeout_s", "0"], "timeout_s"),
+    (["--teacher.retries", "-1"], "retries"), (["--teacher.max_reply_chars", "0"], "max_reply_chars")])
+def test_out_of_range_recipe_values_name_their_field(override, field):
+    with pytest.raises(ValueError, match=rf"\] {field} = .*must be"):
+        load_recipe(ROOT / "recipes" / "synth" / "default.toml", override)
+
+
+def test_passages_of_one_huge_paragraph_are_cut_quickly_and_counted_right():
+    spec = PassageConfig(min_chars=100, max_chars=2000, max_per_document=4)
+    text = "A sentence about rivers and cities. " * 450_000  # one 16M-char paragraph
+    t0 = time.perf_counter()
+    passages = split_passages(text, spec)
+    assert time.perf_counter() - t0 < 1.0
+    assert len(passages) == 4 and all(100 <= len(p) <= 2000 for p in passages)
+    assert passages[0].startswith("A sentence") and passages[0].endswith(".")
+    # short pieces do not count towards max_per_document
+    short = PassageConfig(min_chars=100, max_chars=160, max_per_document=2)
+    assert split_passages("x" * 50 + "\n\n" + ("y" * 150 + "\n\n") * 3, short) == ["y" * 150] * 2
+
+
+def test_grounding_finds_decimals_and_grouped_numbers():
+    assert grounding("Paris has 2.1 million inhabitants.", "Paris has about 2.1 million inhabitants.") == (1.0, [])
+    passage = "The city had 7,799,401 people in 2020 on 605.2 square kilometres."
+    assert grounding("It had 7,799,401 people on 605.2 square kilometres.", passage) == (1.0, [])
+    assert grounding("It had 7799401 people.", passage)[1] == []  # the same number without its commas
+    share, missing = grounding("It had 7,799,402 people on 605.3 square kilometres.", passage)
+    assert missing == ["7,799,402", "605.3"] and share < 1
+
+
+def test_echoes_special_tokens_and_huge_replies_are_rejected_with_reasons(teacher, tmp_path):
+    url, _ = teacher
+    docs = _docs(tmp_path, [{"id": "good", "text": GOOD}, {"id": "echo", "text": "ECHO. " + GOOD},
+                            {"id": "special", "text": "SPECIAL. " + GOOD}, {"id": "huge", "text": "HUGE. " + GOOD}])
+    recipe = load_recipe(_recipe(tmp_path, "max_reply_chars = 1000"))
+    summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
+    assert summary.generated == 4 and summary.kept == 1
+    assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["good"]
+    rejected = {r["source"]["doc_id"]: r for r in _lines(tmp_path / "o.rejected.jsonl")}
+    assert rejected["echo"]["reason"].startswith("prompt echo: the reply contains the prompt's placeholder "
+                                                 "<the question>")
+    assert rejected["special"]["reason"] == "special token in reply: <|im_end|>"
+    assert rejected["huge"]["reason"].startswith("length: the reply has 116034 chars > [teacher] max_reply_chars 1000")
+    assert len(rejected["huge"]["reply"]) == 1000  # stored cut, in the cache too
+    assert summary.rejections == {"prompt echo": 1, "special token in reply": 1, "length": 1}
+
+
+def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path):
+    url, _ = teacher
+    docs = _docs(tmp_path, [{"id": "slow", "text": "TRICKLE. " + GOOD}, {"id": "good", "text": GOOD}])
+    t0 = time.perf_counter()
+    summary = run_synth(docs, load_recipe(_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
+                        progress=False)
+    assert time.perf_counter() - t0 < 8
+    assert summary.failed == 1 and summary.kept == 1
+    assert "no complete reply within 1s" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
+
+
+def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonzero(teacher, tmp_path, capsys):
+    url, _ = teacher
+    out = tmp_path / "o.jsonl"
+    recipe = _recipe(tmp_path)
+    args = ["data", "synth", "--teacher", f"openai:{url}", "--recipe", str(recipe), "-o", str(out), "--no-progress"]
+    assert main(args[:2] + [str(_docs(tmp_path, [{"id": "a", "text": GOOD}]))] + args[2:]) == 0
+    good = out.read_text()
+    assert good and json.loads(good)["source"]["doc_id"] == "a"
+    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}], name="failing.jsonl")
+    assert main(args[:2] + [str(failing)] + args[2:]) == 1
+    err = capsys.readouterr().err
+    assert "every one of the 1 teacher requests failed" in err and "left as they were" in err
+    assert out.read_text() == good and json.loads((tmp_path / "o.summary.json").read_text())["kept"] == 1
+    assert "boom" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_path):
+    url, calls = teacher
+    docs = _docs(tmp_path, [
+        {"id": 0, "text": GOOD},                                 # line 1: 0 is an id
+        b'{"id": "bad", "text": "caf\xe9 ' + GOOD.encode() + b'"}\n',  # line 2: a Latin-1 byte
+        b"{not json\n",                                          # line 3
+        [1, 2],                                                  # line 4
+        {"id": "n", "text": None},                               # line 5
+        {"id": 0, "text": "Another text about the Han river and its many bridges."},  # line 6: id 0 again
+        {"text": "The {audience} and {language} braces stay as written. " + GOOD},    # line 7: no id
+    ])
+    calls.clear()
+    summary = run_synth(docs, load_recipe(_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
+    assert summary.documents == 7 and summary.documents_used == 2
+    assert summary.excluded == {"invalid UTF-8": 1, "not JSON": 1, "not a JSON object": 1, "no 'text' string": 1,
+                                "duplicate id": 1}
+    excluded = _lines(tmp_path / "o.excluded.jsonl")
+    assert [(x["line"], x["reason"]) for x in excluded] == [
+        (2, "invalid UTF-8"), (3, "not JSON"), (4, "not a JSON object"), (5, "no 'text' string"), (6, "duplicate id")]
+    assert f"{docs}:2" in excluded[0]["detail"] and "of line 1" in excluded[4]["detail"]
+    assert {k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")} == {"0", "line-7"}
+    prompts = [c["messages"][0]["content"] for c in calls]
+    assert any("The {audience} and {language} braces stay as written." in p for p in prompts)
+    # a task that does not think sends no chat_template_kwargs (a hosted API may refuse the field)
+    assert all("chat_template_kwargs" not in c for c in calls)
+
+
+def test_thinking_control_is_sent_when_asked_for(teacher, tmp_path):
+    url, calls = teacher
+    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
+    calls.clear()
+    run_synth(docs, load_recipe(_recipe(tmp_path, "thinking_control = true")), url, tmp_path / "o.jsonl",
+              progress=False)
+    assert calls[-1]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_a_cache_that_is_not_a_cache_and_a_broken_decontam_file_are_clear_errors(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a database at all, just some text that is long enough " * 20)
+    with pytest.raises(ValueError, match="is not a synth response cache"):
+        ResponseCache(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="is a folder"):
+        ResponseCache(tmp_path)
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text('{"problem": "fine"}\n{oops\n')
+    with pytest.raises(ValueError, match=rf"{bench}:2: not a JSON line"):
+        Decontaminator([str(bench)], tmp_path)
