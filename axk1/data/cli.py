@@ -8,7 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from axk1.cli_args import positive_float, positive_int
+from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
+
+
+def vocab_size(text: str) -> int:
+    """--vocab-size: a whole number a tokenizer can have (far larger sizes abort the trainer with no message)."""
+    from axk1.data.tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE  # imported here: datatrove is slow to load
+
+    return _whole_number(text, MIN_VOCAB_SIZE, f"from {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE:,}", most=MAX_VOCAB_SIZE)
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
@@ -76,28 +83,70 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from axk1.data.stats import corpus_stats
 
-    print(json.dumps(corpus_stats(args.path), indent=2, ensure_ascii=False))
+    stats = corpus_stats(args.path)
+    print(json.dumps(stats, indent=2, ensure_ascii=False))
+    for f in stats.get("skipped_files", []):
+        print(f"skipped: {f}", file=sys.stderr)
+    if stats.get("bad_rows"):
+        print(f"{sum(stats['bad_rows'].values())} rows could not be summarised (bad_rows; first: "
+              f"{stats['bad_row_examples'][0]})", file=sys.stderr)
     return 0
+
+
+def _tokenizer_inputs(specs: list[str], what: str) -> list[Path]:
+    """The data files of the given files/folders, checked before any training; skipped side files are named."""
+    from axk1.data.stats import data_files
+
+    files: list[Path] = []
+    for spec in specs:
+        p = Path(spec)
+        if not p.exists():
+            raise FileNotFoundError(f"{what} {p} does not exist: give JSONL files or folders of them "
+                                    "(e.g. a run's documents/)")
+        found, skipped = data_files(p)
+        for s in skipped:
+            print(f"{what}: skipped {s}", file=sys.stderr)
+        if not found:
+            raise ValueError(f"{what} {p} holds no *.jsonl or *.jsonl.gz data file")
+        files += found
+    return files
 
 
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
+    from collections import Counter
 
     from axk1.data.tokenizer import TokenizerConfig, chars_per_token, iter_jsonl_texts, load_tokenizer, train_tokenizer
 
-    inputs = [Path(p) for p in args.inputs]
-    for p in inputs:
-        if not p.exists():
-            raise FileNotFoundError(f"{p} does not exist: give JSONL files or folders of them (e.g. a run's documents/)")
+    # everything checked before training, which takes minutes to hours: no late refusal, no silent overwrite
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"-o {out} is a file: give the folder to write tokenizer.json and "
+                                 "tokenizer_config.json into")
+    if (out / "tokenizer.json").exists() and not args.force:
+        raise FileExistsError(f"{out / 'tokenizer.json'} exists (shards made with it would no longer match): "
+                              "give another -o, or --force to replace it")
+    inputs = _tokenizer_inputs(args.inputs, "input")
+    heldout: list[tuple[str, list[str]]] = []
+    for spec in args.heldout:
+        name, sep, file = spec.partition("=")
+        if not sep or not name or not file:
+            raise ValueError(f"--heldout {spec!r}: write NAME=FILE, e.g. ko=ko.jsonl")
+        texts = list(iter_jsonl_texts(_tokenizer_inputs([file], f"--heldout {name}")))
+        if not texts:
+            raise ValueError(f"--heldout {spec!r}: {file} has no row with a non-empty `text`")
+        heldout.append((name, texts))
+    skipped: Counter = Counter()
     t0 = time.perf_counter()
-    path = train_tokenizer(iter_jsonl_texts(inputs), args.output,
+    path = train_tokenizer(iter_jsonl_texts(inputs, skipped), out,
                            TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency))
     print(f"trained {path} in {time.perf_counter() - t0:.1f}s")
-    if args.heldout:
+    if skipped:
+        print("rows skipped (not trained on): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common()),
+              file=sys.stderr)
+    if heldout:
         tok = load_tokenizer(path)
-        for spec in args.heldout:
-            name, _, file = spec.partition("=")
-            texts = list(iter_jsonl_texts([Path(file or name)]))
+        for name, texts in heldout:
             print(f"  {name}: {chars_per_token(tok, texts):.2f} characters/token")
     return 0
 
@@ -158,10 +207,14 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     t = tsub.add_parser("train", help="train a byte-level BPE tokenizer (Hangul-aware pre-tokenizer, chat template)")
     t.add_argument("inputs", nargs="+", help="JSONL files or folders with a `text` field")
     t.add_argument("-o", "--output", required=True, help="output folder for tokenizer.json + tokenizer_config.json")
-    t.add_argument("--vocab-size", type=int, default=163_840, help="vocabulary size (A.X K1: 163840)")
-    t.add_argument("--min-frequency", type=int, default=2)
+    t.add_argument("--vocab-size", type=vocab_size, default=163_840,
+                   help="vocabulary size, 262 to 4194304 (A.X K1: 163840)")
+    t.add_argument("--min-frequency", type=non_negative_int, default=2,
+                   help="merges seen fewer times than this are not learnt (default %(default)s)")
+    t.add_argument("--force", action="store_true", help="replace an existing tokenizer.json in the output folder")
     t.add_argument("--heldout", nargs="*", default=[], metavar="NAME=FILE",
-                   help="held-out JSONL sets to report characters per token on, e.g. ko=ko.jsonl code=code.jsonl")
+                   help="held-out JSONL sets to report characters per token on, e.g. ko=ko.jsonl code=code.jsonl "
+                        "(checked before training)")
     t.set_defaults(func=cmd_tokenizer_train)
 
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")

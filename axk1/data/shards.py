@@ -18,7 +18,7 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.tokenizer import BOS, load_tokenizer, tokenizer_hash
+from axk1.data.tokenizer import BOS, encode_plain, load_tokenizer, tokenizer_hash
 
 
 def bucket_name(difficulty: float, bounds: list[float]) -> str:
@@ -49,7 +49,8 @@ class TokenShardWriter(PipelineStep):
         batch: list = []
 
         def flush() -> None:
-            for doc, enc in zip(batch, tok.encode_batch([d.text for d in batch])):
+            # document text, so special-token strings in it are plain text: no control id mid-document
+            for doc, enc in zip(batch, encode_plain(tok, [d.text for d in batch])):
                 key = (doc.metadata.get("domain", "web"), bucket_name(float(doc.metadata.get("difficulty", 0.0)),
                                                                     self.bounds))
                 g = groups.get(key)

@@ -11,18 +11,64 @@ from pathlib import Path
 from typing import Iterator
 
 
-def iter_records(folder: str | Path) -> Iterator[dict]:
-    """Records of every *.jsonl / *.jsonl.gz under folder (sorted)."""
-    folder = Path(folder)
-    if not folder.exists():
-        return
-    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*.jsonl*") if p.is_file())
+# Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
+SIDE_FILE_SUFFIXES = (".rejected.jsonl", ".failed.jsonl", ".excluded.jsonl", ".tmp")
+DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def data_files(path: str | Path) -> tuple[list[Path], list[str]]:
+    """(the data files a path stands for, the JSONL-looking files under it that were skipped, each with why).
+    A file given by name is read whatever its name; a folder gives its *.jsonl / *.jsonl.gz files (sorted)
+    except synth side files, so a synth output folder with its .rejected/.failed files and its SQLite cache
+    (x.jsonl.cache.sqlite) is read as its kept samples only."""
+    path = Path(path)
+    if not path.is_dir():
+        return ([path] if path.exists() else []), []
+    files, skipped = [], []
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        if f.name.endswith(SIDE_FILE_SUFFIXES):
+            skipped.append(f"{f} (a synth side file or a temporary file, not data)")
+        elif f.name.endswith(DATA_SUFFIXES):
+            files.append(f)
+        elif ".jsonl" in f.name:
+            skipped.append(f"{f} (not *.jsonl or *.jsonl.gz)")
+    return files, skipped
+
+
+def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
+    """("file:line", parsed row) for every non-blank line; a line that is not UTF-8 JSON is an error naming its
+    file:line (a corrupt file must not be read in part without a word)."""
     for f in files:
         opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+        with opener(f, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                    if line.strip():
+                        yield f"{f}:{n}", json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    raise ValueError(f"{f}:{n}: not a UTF-8 JSON line ({e}); fix or remove that line") from None
+
+
+def iter_records(folder: str | Path) -> Iterator[dict]:
+    """Records of every data file under folder (data_files); rows that are not objects are skipped (the
+    pipeline writes objects only; corpus_stats reports them)."""
+    for _, row in read_jsonl_rows(data_files(folder)[0]):
+        if isinstance(row, dict):
+            yield row
+
+
+def _json_file(path: Path, keys: tuple[str, ...], what: str) -> dict:
+    """A JSON object file the pipeline wrote, with the keys it must have; else an error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON {what} ({e}); rerun the pipeline (axk1 data run --force)") from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a {what}: no {', '.join(map(repr, missing))}; rerun the pipeline "
+                         "(axk1 data run --force) or remove the file")
+    return data
 
 
 @dataclass
@@ -48,7 +94,7 @@ def account(out_dir: str | Path) -> Accounting:
     out = Path(out_dir)
     acc = Accounting()
     for p in sorted((out / "counts").glob("*.json")):
-        acc.inputs += json.loads(p.read_text())["inputs"]
+        acc.inputs += _json_file(p, ("inputs",), "task count file")["inputs"]
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
     if acc.kept_stage == "clean":  # dedup not applied yet: its exclusions would double count
@@ -93,36 +139,72 @@ def summary_text(acc: Accounting) -> str:
     return buf.getvalue()
 
 
+def _row_problem(row: object) -> str | None:
+    """Why a row cannot be summarised (None: it can)."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    if not isinstance(row.get("text"), str):
+        return "no `text` string"
+    m = row.get("metadata", {})
+    if not isinstance(m, dict):
+        return "`metadata` is not an object"
+    for key in ("domain", "language", "source"):
+        if key in m and not isinstance(m[key], str):
+            return f"metadata.{key} is not a string"
+    d = m.get("difficulty")
+    if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float))):
+        return "metadata.difficulty is not a number"
+    return None
+
+
 def corpus_stats(path: str | Path) -> dict:
-    """Summary of a corpus: a run folder (documents/ or clean/ inside), a folder of JSONL files, or one file."""
+    """Summary of a corpus: a run folder (documents/ or clean/ inside), a folder of JSONL files, or one file.
+    Rows that cannot be summarised are counted by reason (bad_rows), with the first few by file:line."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     folder = p / "documents" if (p / "documents").exists() else p / "clean" if (p / "clean").exists() else p
     run_folder = (p / "counts").is_dir() or (p / "failed").is_dir()  # a pipeline's output folder
     docs = chars = 0
-    domains, languages, sources = Counter(), Counter(), Counter()
+    domains, languages, sources, bad = Counter(), Counter(), Counter(), Counter()
+    bad_examples: list[str] = []
     difficulties = []
     # a run folder with neither documents/ nor clean/ kept nothing: its failed/ and excluded/ are not documents
-    for r in ([] if folder == p and run_folder else iter_records(folder)):
+    files, skipped = ([], []) if folder == p and run_folder else data_files(folder)
+    for where, r in read_jsonl_rows(files):
+        problem = _row_problem(r)
+        if problem:
+            bad[problem] += 1
+            if len(bad_examples) < 10:
+                bad_examples.append(f"{where}: {problem}")
+            continue
         docs += 1
-        chars += len(r.get("text", ""))
+        chars += len(r["text"])
         m = r.get("metadata", {})
         domains[m.get("domain", "-")] += 1
         languages[m.get("language", "-")] += 1
         sources[m.get("source", "-")] += 1
-        if "difficulty" in m:
+        if m.get("difficulty") is not None:
             difficulties.append(m["difficulty"])
     out = {"folder": str(folder), "documents": docs, "characters": chars, "domains": dict(domains.most_common()),
            "languages": dict(languages.most_common()), "sources": dict(sources.most_common())}
+    if bad:
+        out["bad_rows"] = dict(bad.most_common())
+        out["bad_row_examples"] = bad_examples
+    if skipped:
+        out["skipped_files"] = skipped
     if difficulties:
         s = sorted(difficulties)
         out["difficulty_quantiles"] = {q: s[min(len(s) - 1, int(q * len(s)))] for q in (0.1, 0.5, 0.9)}
     manifest = p / "tokens" / "manifest.json"
     if manifest.exists():
-        m = json.loads(manifest.read_text())
-        out["tokens"] = {"total": m["total_tokens"], "tokenizer_hash": m["tokenizer_hash"],
-                         "by_domain": {d: v["tokens"] for d, v in m["domains"].items()}}
+        m = _json_file(manifest, ("total_tokens", "tokenizer_hash", "domains"), "token-shard manifest")
+        try:
+            by_domain = {d: v["tokens"] for d, v in m["domains"].items()}
+        except (AttributeError, KeyError, TypeError):
+            raise ValueError(f"{manifest}: not a token-shard manifest: `domains` must map each domain to an object "
+                             "with `tokens`; rerun the pipeline (axk1 data run --force)") from None
+        out["tokens"] = {"total": m["total_tokens"], "tokenizer_hash": m["tokenizer_hash"], "by_domain": by_domain}
     if (p / "counts").exists():
         out["accounting"] = account(p).as_dict()
     return out

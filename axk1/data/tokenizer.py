@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -18,6 +19,10 @@ BOS = "<|endoftext|>"
 EOS = "<|im_end|>"
 PAD = "<|pad|>"
 SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
+# vocab_size bounds: ids are uint32 in the shards and int32 in HF, and the trainer allocates per entry, so a size
+# far past any real vocabulary (A.X K1: 163,840) aborts the Rust side (rc 134) instead of failing cleanly.
+MAX_VOCAB_SIZE = 4_194_304
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
 # groups of up to 3 (or fewer: `digits_per_token`); punctuation runs; whitespace. Byte-level mapping follows.
@@ -51,18 +56,33 @@ def build_tokenizer(digits_per_token: int = 3):
     return tok
 
 
-def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerConfig | None = None) -> Path:
-    """Trains and writes tokenizer.json + tokenizer_config.json (with the chat template) into out_dir."""
+def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerConfig | None = None,
+                    allow_empty: bool = False) -> Path:
+    """Trains and writes tokenizer.json + tokenizer_config.json (with the chat template) into out_dir. No text at
+    all is an error unless `allow_empty` (a pipeline run where every document was excluded still ends with its
+    accounting, and its shard stage needs a tokenizer to open)."""
     from tokenizers import pre_tokenizers, trainers
 
     cfg = cfg or TokenizerConfig()
-    if cfg.vocab_size < 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size {cfg.vocab_size} is below the 256 byte tokens + {len(SPECIAL_TOKENS)} specials")
+    if not MIN_VOCAB_SIZE <= cfg.vocab_size <= MAX_VOCAB_SIZE:
+        raise ValueError(f"vocab_size {cfg.vocab_size} must be {MIN_VOCAB_SIZE} (256 byte tokens + "
+                         f"{len(SPECIAL_TOKENS)} specials) to {MAX_VOCAB_SIZE:,} (A.X K1 uses 163,840)")
+    if cfg.min_frequency < 0:
+        raise ValueError(f"min_frequency {cfg.min_frequency} must be 0 or more")
     tok = build_tokenizer(cfg.digits_per_token)
     trainer = trainers.BpeTrainer(vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
                                   special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=True)
-    tok.train_from_iterator((t[: cfg.max_chars_per_doc] for t in texts), trainer=trainer)
+    seen = [0]
+
+    def counted():
+        for t in texts:
+            seen[0] += 1
+            yield t[: cfg.max_chars_per_doc]
+
+    tok.train_from_iterator(counted(), trainer=trainer)
+    if not seen[0] and not allow_empty:  # a tokenizer of byte tokens only, silently: almost surely the wrong input
+        raise ValueError("no training text: the inputs hold no rows with a non-empty `text` string")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(out / "tokenizer.json"))
@@ -100,26 +120,41 @@ def render_chat(messages: list[dict], enable_thinking: bool = True, add_generati
                                       "enable_thinking": enable_thinking})
 
 
+def encode_plain(tokenizer, texts: list[str]) -> list:
+    """Encodings of document text, in which special-token strings are plain text: a web page quoting
+    "<|im_end|>" must not put an end-of-turn id mid-document (and decoding gives the text back). Chat rendering,
+    which needs the control tokens, encodes without this (axk1/infer/chat.py)."""
+    before = tokenizer.encode_special_tokens
+    tokenizer.encode_special_tokens = True
+    try:
+        return tokenizer.encode_batch(texts)
+    finally:
+        tokenizer.encode_special_tokens = before
+
+
 def chars_per_token(tokenizer, texts: list[str]) -> float:
     chars = sum(len(t) for t in texts)
-    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts))
+    tokens = sum(len(e.ids) for e in encode_plain(tokenizer, texts))
     return chars / max(1, tokens)
 
 
-def iter_jsonl_texts(paths: list[str | Path]) -> Iterator[str]:
-    import gzip
+def iter_jsonl_texts(paths: list[str | Path], skipped: Counter | None = None) -> Iterator[str]:
+    """The `text` of every row of the data files under `paths` (stats.data_files: side files such as
+    *.rejected.jsonl and the synth cache are not data). A line that is not JSON is an error naming file:line; a
+    row without a non-empty `text` string is skipped and counted in `skipped` by reason."""
+    from axk1.data.stats import data_files, read_jsonl_rows
 
+    skipped = Counter() if skipped is None else skipped
     for p in paths:
-        p = Path(p)
-        files = sorted(p.rglob("*.jsonl*")) if p.is_dir() else [p]
-        for f in files:
-            opener = gzip.open if f.name.endswith(".gz") else open
-            with opener(f, "rt", encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        text = json.loads(line).get("text")
-                        if text:
-                            yield text
+        for where, row in read_jsonl_rows(data_files(Path(p))[0]):
+            if not isinstance(row, dict):
+                skipped[f"a JSON {type(row).__name__}, not an object"] += 1
+            elif not isinstance(row.get("text"), str):
+                skipped["no `text` string"] += 1
+            elif not row["text"]:
+                skipped["empty `text`"] += 1
+            else:
+                yield row["text"]
 
 
 class TokenizerTrainStep(PipelineStep):
@@ -139,6 +174,7 @@ class TokenizerTrainStep(PipelineStep):
         folder = out.parent if out.suffix == ".json" else out
         if not (folder / "tokenizer.json").exists():
             train_tokenizer(iter_jsonl_texts([Path(self.documents_dir)]), folder,
-                            TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token))
+                            TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token),
+                            allow_empty=True)
         return
         yield
