@@ -22,10 +22,12 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 
+from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
 # One process saving or loading without a process group is what this module means to do (a laptop run, export);
@@ -189,11 +191,11 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     if not (path / TRAIN_STATE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
-    stored = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
+    stored = read_metadata(path).state_dict_metadata  # never torch's plain pickle.load (axk1.checkpoint.dcp_safe)
     if optimizer is None:  # a whole model in this one process (export): no collectives, even under torchrun
         state = {"model": model.state_dict()}
         _check_model_keys(path, state["model"], stored)
-        dcp.load(state, checkpoint_id=str(path), no_dist=True)
+        _load(path, state, no_dist=True)
         model.load_state_dict(state["model"])
     else:
         live_model, live_optim = get_state_dict(model, optimizer)
@@ -202,12 +204,21 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         _check_model_keys(path, model_sd, stored)
         # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
         # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
-        dcp.load(state, checkpoint_id=str(path), planner=DefaultLoadPlanner(allow_partial_load=True))
+        _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True))
         set_state_dict(model, optimizer, model_state_dict=_experts_as_local(state["model"], live_model),
                        optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
                                          "param_groups": state["optim"]["param_groups"]})
         torch.set_rng_state(state["rng"]["cpu"])
     return json.loads((path / TRAIN_STATE).read_text())
+
+
+def _load(path: Path, state: dict, **kwargs) -> None:
+    """dcp.load through SafeReader; a read that fails (bytes that do not decode) becomes one clear error."""
+    try:
+        dcp.load(state, storage_reader=SafeReader(str(path)), **kwargs)
+    except CheckpointException as e:  # a BaseException: the CLI's ValueError catch would not see it
+        first = next(iter(e.failures.values()), e)
+        raise corrupt(path, f"{type(first).__name__}: {first}".splitlines()[0]) from None
 
 
 def _check_model_keys(path: Path, model_sd: dict, stored) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, load_checkpoint, step_dir
+from axk1.checkpoint.dcp_safe import corrupt
 from axk1.checkpoint.hf import save_pretrained
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -36,12 +37,8 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
                    "generation_config.json")
 
 
-def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
-    """tokenizer.json (and the other TOKENIZER_FILES present) from `source` (their folder, or tokenizer.json itself)
-    into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the model's
-    embedding."""
-    import shutil
-
+def check_tokenizer(source: str | Path, vocab_size: int) -> Path:
+    """The folder holding `source`'s tokenizer.json, once it is known to parse and to fit the model's embedding."""
     from tokenizers import Tokenizer
 
     source = Path(source)
@@ -49,13 +46,41 @@ def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -
     if not (folder / "tokenizer.json").is_file():
         raise FileNotFoundError(f"tokenizer {source}: no tokenizer.json there; give the folder `axk1 data run` "
                                 "wrote it to (e.g. out/data/tokenizer) or the tokenizer.json file")
-    size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    try:
+        size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    except Exception as e:  # tokenizers raises its own Exception type for unreadable files
+        raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({e}); give the tokenizer "
+                         "`axk1 data run` wrote") from e
     if size > vocab_size:
         raise ValueError(f"tokenizer {source}: its vocabulary ({size} tokens) is larger than the model's "
                          f"({vocab_size}); it is not the tokenizer this model was trained with")
+    return folder
+
+
+def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
+    """tokenizer.json (and the other TOKENIZER_FILES present) from `source` (their folder, or tokenizer.json itself)
+    into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the model's
+    embedding."""
+    import shutil
+
+    folder = check_tokenizer(source, vocab_size)
     for name in TOKENIZER_FILES:
         if (folder / name).is_file():
             shutil.copy(folder / name, Path(model_dir) / name)
+
+
+def read_train_state(ckpt: Path) -> dict:
+    """train_state.json, with the model_config an export needs."""
+    file = ckpt / TRAIN_STATE
+    try:
+        saved = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise corrupt(file, f"not valid JSON: {e}") from e
+    if not isinstance(saved, dict) or not isinstance(saved.get("model_config"), dict):
+        raise corrupt(file, "no model_config object in it")
+    if not isinstance(saved.get("mtp_depth", 0), int):
+        raise corrupt(file, f"mtp_depth is {saved['mtp_depth']!r}, not an integer")
+    return saved
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
@@ -63,8 +88,10 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only)."""
     ckpt = resolve_checkpoint(checkpoint)
-    saved = json.loads((ckpt / TRAIN_STATE).read_text())
+    saved = read_train_state(ckpt)
     config = ModelConfig.from_dict(saved["model_config"])
+    if tokenizer is not None:  # before anything is written: a bad tokenizer must not leave a half-made folder
+        check_tokenizer(tokenizer, config.vocab_size)
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_layer_count, mtp_file,
+                                    open_safetensors, read_headers, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
-from axk1.config import ModelConfig
+from axk1.config import DTYPES, ModelConfig
 from axk1.model import AXK1ForCausalLM
 
-SINGLE_FILE = "model.safetensors"
-INDEX_FILE = "model.safetensors.index.json"
-MTP_FILE = "mtp.safetensors"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -97,33 +97,46 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     return path
 
 
-def weight_files(path: Path) -> list[Path]:
-    """The main safetensors files of a model folder, from the index when there is one."""
-    if (path / INDEX_FILE).exists():
-        try:
-            weight_map = json.loads((path / INDEX_FILE).read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise ValueError(f"{path / INDEX_FILE} is not a valid safetensors index ({e})") from e
-        files = [path / name for name in sorted(set(weight_map.values()))]
-        missing = [f.name for f in files if not f.exists()]
-        if missing:
-            raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
-        return files
-    if (path / SINGLE_FILE).exists():
-        return [path / SINGLE_FILE]
-    found = sorted(p.name for p in path.glob("*.safetensors"))
-    raise FileNotFoundError(
-        f"no {SINGLE_FILE} or {INDEX_FILE} in {path}" + (f" (found {', '.join(found)})" if found else "")
-        + ". axk1 reads safetensors only; convert .bin/.pt weights with a trusted tool first"
-    )
-
-
 def _stored_dtype(config: ModelConfig) -> torch.dtype:
     name = config.extra.get("dtype") or config.extra.get("torch_dtype") or "float32"
-    dtype = getattr(torch, str(name), None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"config.json dtype {name!r} is not a torch dtype")
-    return dtype
+    if not isinstance(name, str) or name.removeprefix("torch.") not in DTYPES:
+        raise ValueError(f"config.json dtype {name!r} is not one axk1 loads ({', '.join(DTYPES)}); pass --dtype or "
+                         "fix config.json")
+    return DTYPES[name.removeprefix("torch.")]
+
+
+def tie_weights_(model: AXK1ForCausalLM) -> None:
+    """Ties lm_head to the embedding again when the config asks for it: to_empty() gives every parameter new
+    storage, which undoes the tie made in AXK1ForCausalLM.__init__, and a folder stores only the embedding."""
+    if model.config.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+
+
+def _check_headers(path: Path, headers: dict[str, Header], targets: dict[str, torch.Tensor], config: ModelConfig,
+                   with_mtp: bool) -> list[str]:
+    """The names of `headers` to load, once each is known to fit its target (name, shape, floating dtype)."""
+    use = []
+    for name, (file, dtype, shape) in headers.items():
+        if name not in targets:
+            if not with_mtp and is_mtp(name, config):
+                continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
+            raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
+        dst = targets[name]
+        if shape != tuple(dst.shape):
+            raise ValueError(f"shape mismatch for tensor {name!r} in {file.name}: file has {shape}, "
+                             f"config.json implies {tuple(dst.shape)}")
+        if dst.is_floating_point() and not dtype.startswith(("F", "BF")):
+            raise ValueError(f"tensor {name!r} in {file} is stored as {dtype}, but the weight is floating point: "
+                             "the file is not a model's weights; re-export the folder")
+        use.append(name)
+    missing = [n for n in targets if n not in headers and not may_be_absent(n, config)]
+    if missing and with_mtp and all(is_mtp(n, config) for n in missing):
+        raise ValueError(f"{path} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs them: "
+                         "export the training checkpoint with `axk1 export --keep-mtp`, or run without --speculative")
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")
+    return use
 
 
 def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
@@ -143,13 +156,19 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
         with torch.device("meta"):
             return AXK1ForCausalLM(config, with_mtp=bool(with_mtp)).to(dtype or _stored_dtype(config))
     files = weight_files(path)
-    has_mtp_file = (path / MTP_FILE).exists()
-    with_mtp = has_mtp_file if with_mtp is None else with_mtp
+    extra = mtp_file(path)
+    with_mtp = extra is not None if with_mtp is None else with_mtp
     if with_mtp and config.num_nextn_predict_layers == 0:
         raise ValueError(f"with_mtp=True but {path}/config.json has num_nextn_predict_layers=0")
-    if with_mtp and has_mtp_file:
-        files = [*files, path / MTP_FILE]
+    if with_mtp and extra is not None:
+        files = [*files, extra]
     dtype = dtype or _stored_dtype(config)
+    # Everything about the files is checked on their headers, before the model is built or allocated.
+    headers = read_headers(files, config)
+    check_layer_count(path, config, headers)
+    with torch.device("meta"):
+        shapes = hf_tensors(AXK1ForCausalLM(config, with_mtp=with_mtp))
+    names = _check_headers(path, headers, shapes, config, with_mtp)
 
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -159,39 +178,19 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     finally:
         torch.set_default_dtype(previous)
     model.to_empty(device=device)
+    tie_weights_(model)
     model.reset_derived_state()  # in case the files lack norms or the bias
 
     targets = hf_tensors(model)
-    filled: set[str] = set()
-    with torch.no_grad():
-        for file in files:
+    with torch.no_grad(), ExitStack() as stack:
+        handles = {}
+        for name in names:
+            file = headers[name].file
+            if file not in handles:
+                handles[file] = open_safetensors(file, stack)
             try:
-                handle = safe_open(str(file), framework="pt", device="cpu")
-            except (SafetensorError, OSError) as e:
-                raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
-            with handle as f:
-                for name in f.keys():
-                    if name not in targets:
-                        if not with_mtp and is_mtp(name, config):
-                            continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
-                        raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
-                    dst = targets[name]
-                    try:
-                        src = f.get_tensor(name)
-                    except SafetensorError as e:
-                        raise ValueError(f"cannot read tensor {name!r} from {file} (truncated or corrupt?): {e}") from e
-                    if tuple(src.shape) != tuple(dst.shape):
-                        raise ValueError(
-                            f"shape mismatch for tensor {name!r} in {file.name}: file has {tuple(src.shape)}, "
-                            f"config.json implies {tuple(dst.shape)}"
-                        )
-                    dst.copy_(src)
-                    filled.add(name)
-    missing = [n for n in targets if n not in filled and not may_be_absent(n, config)]
-    if missing and with_mtp and all(is_mtp(n, config) for n in missing):
-        raise ValueError(f"{path} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs them: "
-                         "export the training checkpoint with `axk1 export --keep-mtp`, or run without --speculative")
-    if missing:
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")
+                src = handles[file].get_tensor(name)
+            except SafetensorError as e:
+                raise ValueError(f"cannot read tensor {name!r} from {file} (truncated or corrupt?): {e}") from e
+            targets[name].copy_(src)
     return model.eval()

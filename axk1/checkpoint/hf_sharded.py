@@ -20,9 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-
-from axk1.checkpoint.hf import MTP_FILE, hf_tensors, weight_files
+from axk1.checkpoint.folder import MTP_FILE, mtp_file, open_safetensors, read_headers, weight_files
+from axk1.checkpoint.hf import hf_tensors
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -40,13 +39,6 @@ def _config_diff(folder: Path, config: ModelConfig) -> list[str]:
             if k not in _NOT_ARCHITECTURE and theirs.get(k) != ours.get(k)]
 
 
-def _open(file: Path, stack: ExitStack):
-    try:
-        return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
-
-
 def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[str, object]:
     """Released tensor name -> open file handle for every tensor the folder provides to `lm`; raises on a
     missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether (the release has none): the
@@ -58,21 +50,27 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
     with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
         ref = AXK1ForCausalLM(config, with_mtp=with_mtp)
     want = {name: tuple(t.shape) for name, t in hf_tensors(ref).items()}
-    files = weight_files(folder) + ([folder / MTP_FILE] if (folder / MTP_FILE).exists() else [])
+    handles: dict[Path, object] = {}
+    files = weight_files(folder)
+    if (extra := mtp_file(folder)) is not None:
+        files.append(extra)
+    headers = read_headers(files, config)
     where = {}
-    for file in files:
-        f = _open(file, stack)
-        for name in f.keys():
-            if name not in want:
-                if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
-                    continue  # MTP weights the recipe does not train
-                raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
-                                 f"such weight{_hint(folder, config)}")
-            shape = tuple(f.get_slice(name).get_shape())
-            if shape != want[name]:
-                raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, the recipe's model "
-                                 f"needs {want[name]}{_hint(folder, config)}")
-            where[name] = f
+    for name, (file, dtype, shape) in headers.items():
+        if name not in want:
+            if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
+                continue  # MTP weights the recipe does not train
+            raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
+                             f"such weight{_hint(folder, config)}")
+        if shape != want[name]:
+            raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, the recipe's model "
+                             f"needs {want[name]}{_hint(folder, config)}")
+        if not dtype.startswith(("F", "BF")):
+            raise ValueError(f"[model] init_from: tensor {name!r} in {file} is stored as {dtype}, not floating "
+                             "point: the folder does not hold a model's weights")
+        if file not in handles:
+            handles[file] = open_safetensors(file, stack)
+        where[name] = handles[file]
     mtp_names = [n for n in want if is_mtp(n, config)]
     if mtp_names and not any(n in where for n in mtp_names):
         warnings.warn(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init")

@@ -139,5 +139,9 @@ def materialize_(module: nn.Module, device: torch.device | str, seed: int) -> No
     """Allocates `module`'s (already sharded) meta tensors on `device`, then fills them with the counter-based
     init. `module` is an AXK1ForCausalLM or a wrapper holding it as `.lm`. On device "meta" nothing is allocated
     or filled."""
+    lm = getattr(module, "lm", module)
+    tied = lm.lm_head.weight is lm.model.embed_tokens.weight
     module.to_empty(device=device)
-    init_sharded_(getattr(module, "lm", module), seed)
+    if tied:  # to_empty() gives each parameter new storage, so a tied head would be a separate, unfilled copy
+        lm.lm_head.weight = lm.model.embed_tokens.weight
+    init_sharded_(lm, seed)

@@ -1,0 +1,147 @@
+"""The files of a model folder, checked before any tensor is read or any module is built.
+
+A model folder may come from anyone (a download, a colleague's export), so its index, file names and tensor
+headers are checked first: the index may name only plain files of the folder (never `../x`, `/dev/zero` or ""),
+every weight file must be a regular file (a FIFO would block a read forever), each tensor must be stored once,
+mtp.safetensors may hold only MTP layers, and config.json's layer count must match the layers the files hold —
+so a config.json claiming 10**9 layers is refused before a single module is allocated.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from contextlib import ExitStack
+from pathlib import Path
+from typing import NamedTuple
+
+from safetensors import SafetensorError, safe_open
+
+from axk1.checkpoint.state_dict_adapter import is_mtp
+from axk1.config import ModelConfig
+
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+MTP_FILE = "mtp.safetensors"
+_LAYER = re.compile(r"^model\.layers\.(\d+)\.")
+# What `axk1 export` and `axk1 merge` write or copy into a model folder; an earlier model's copies are removed
+# before a new model is written there, so none of them can outlive it.
+MODEL_FOLDER_FILES = ("config.json", INDEX_FILE, MTP_FILE, "merge.json", "tokenizer.json", "tokenizer_config.json",
+                      "chat_template.jinja", "chat_template.json", "special_tokens_map.json", "generation_config.json",
+                      "pytorch_model.bin", "pytorch_model.bin.index.json", "added_tokens.json", "vocab.json",
+                      "merges.txt", "README.md")
+_MODEL_FOLDER_PATTERNS = ("*.safetensors", "pytorch_model-*.bin", "*.gguf")
+
+
+class Header(NamedTuple):
+    file: Path
+    dtype: str  # safetensors' name: "F32", "BF16", "I64", ...
+    shape: tuple[int, ...]
+
+
+def folder_file(folder: Path, name: object, source: Path) -> Path:
+    """folder/name, where `name` (read from `source`) must be a plain file name and the file a regular file."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"{source} names {name!r} as a weight file: only plain file names of the folder are allowed "
+                         "(no paths); fix the index or re-export the folder")
+    return regular_file(folder / name)
+
+
+def regular_file(file: Path) -> Path:
+    if file.exists() and not file.is_file():
+        raise ValueError(f"{file} is not a regular file (a folder, device or pipe): replace it with the weights file")
+    return file
+
+
+def _read_index(path: Path) -> dict:
+    file = path / INDEX_FILE
+    try:
+        index = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not a valid safetensors index ({e}): fix or re-export the folder") from e
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"{file} is not a valid safetensors index: it needs a non-empty \"weight_map\" object of "
+                         "tensor name -> file name; fix or re-export the folder")
+    return weight_map
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The main safetensors files of a model folder, from the index when there is one."""
+    if (path / INDEX_FILE).exists():
+        regular_file(path / INDEX_FILE)
+        files = sorted({folder_file(path, name, path / INDEX_FILE) for name in _read_index(path).values()})
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
+        return files
+    if (path / SINGLE_FILE).exists():
+        return [regular_file(path / SINGLE_FILE)]
+    found = sorted(p.name for p in path.glob("*.safetensors"))
+    raise FileNotFoundError(
+        f"no {SINGLE_FILE} or {INDEX_FILE} in {path}" + (f" (found {', '.join(found)})" if found else "")
+        + ". axk1 reads safetensors only; convert .bin/.pt weights with a trusted tool first"
+    )
+
+
+def mtp_file(path: Path) -> Path | None:
+    file = path / MTP_FILE
+    return regular_file(file) if file.exists() else None
+
+
+def open_safetensors(file: Path, stack: ExitStack):
+    try:
+        return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+
+
+def read_headers(files: list[Path], config: ModelConfig) -> dict[str, Header]:
+    """Tensor name -> Header, from the files' headers alone. Refuses a tensor stored twice, and any but MTP layers
+    in mtp.safetensors (it is read after the main files, so it would silently replace their weights)."""
+    found: dict[str, Header] = {}
+    for file in files:
+        with ExitStack() as stack:
+            f = open_safetensors(file, stack)
+            for name in f.keys():
+                if name in found:
+                    raise ValueError(f"tensor {name!r} is in both {found[name].file} and {file}: each tensor must be "
+                                     "stored once; remove one copy or re-export the folder")
+                if file.name == MTP_FILE and not is_mtp(name, config):
+                    raise ValueError(f"{file} holds {name!r}, which is not an MTP layer (those are layers >= "
+                                     f"num_hidden_layers = {config.num_hidden_layers}): {MTP_FILE} may hold only "
+                                     "MTP weights; re-export the folder")
+                part = f.get_slice(name)
+                found[name] = Header(file, part.get_dtype(), tuple(part.get_shape()))
+    return found
+
+
+def check_layer_count(folder: Path, config: ModelConfig, headers: dict[str, Header]) -> None:
+    """config.json's num_hidden_layers against the layers the files hold (each of 0..n-1 must appear), before a
+    model of that many layers is built."""
+    layers = {int(m.group(1)) for name in headers if (m := _LAYER.match(name))}
+    n = config.num_hidden_layers
+    if n > len(layers) or any(i not in layers for i in range(n)):
+        held = f"layers 0..{max(layers)}" if layers else "no layers"
+        raise ValueError(f"{folder}/config.json says num_hidden_layers = {n}, but the weight files hold {held}: "
+                         "config.json does not describe these weights; fix it or re-export the folder")
+
+
+def clear_model_folder(out: Path) -> None:
+    """Makes `out` ready for a new model: an earlier model's files (MODEL_FOLDER_FILES, weights) are deleted so none
+    can outlive it; a folder holding anything else is refused, as it may not be a model folder at all."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the output {out} exists and is not a folder: choose another output path")
+    if not out.exists():
+        return
+    stale = [p for p in out.iterdir() if p.name in MODEL_FOLDER_FILES or any(p.match(g) for g in _MODEL_FOLDER_PATTERNS)]
+    other = sorted(p.name for p in out.iterdir() if p not in stale)
+    if other:
+        raise ValueError(f"the output folder {out} holds {', '.join(other[:4])}{' ...' if len(other) > 4 else ''}, "
+                         "which is not part of a model folder: write to a new or empty folder (or delete those)")
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
