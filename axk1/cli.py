@@ -51,9 +51,9 @@ def _parse_prompt(text: str, model_dir: Path):
             "or add a tokenizer to the folder (`axk1 export CHECKPOINTS DIR --tokenizer out/data/tokenizer` copies "
             "the data pipeline's in)"
         )
-    from tokenizers import Tokenizer
+    from axk1.infer.chat import load_tokenizer
 
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer = load_tokenizer(tokenizer_file)
     return tokenizer.encode(text).ids, tokenizer
 
 

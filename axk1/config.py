@@ -100,7 +100,7 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
         for name in ("n_shared_experts", "first_k_dense_replace", "num_nextn_predict_layers"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"ModelConfig.{name} must be a non-negative integer, got {value!r}")
         if self.first_k_dense_replace > self.num_hidden_layers:
             raise ValueError(
@@ -125,20 +125,28 @@ class ModelConfig:
                 f"ModelConfig.num_experts_per_tok ({self.num_experts_per_tok}) exceeds the experts in the kept groups "
                 f"(topk_group {self.topk_group} x {self.experts_per_group} per group); raise topk_group or lower it"
             )
-        if self.routed_scaling_factor <= 0 or self.rms_norm_eps <= 0 or self.rope_theta <= 0:
-            raise ValueError("ModelConfig.routed_scaling_factor, rms_norm_eps and rope_theta must be positive")
+        for name in ("routed_scaling_factor", "rms_norm_eps", "rope_theta", "initializer_range"):
+            _check_positive_float(f"ModelConfig.{name}", getattr(self, name))
+        for name in ("norm_topk_prob", "rope_interleave", "tie_word_embeddings", "attention_bias"):
+            if not isinstance(getattr(self, name), bool):  # the string "false" would read as true
+                raise ValueError(f"ModelConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.hidden_act != "silu":
             raise ValueError(f"ModelConfig.hidden_act must be 'silu' (SwiGLU), got {self.hidden_act!r}")
         if self.attention_bias:
             raise ValueError("ModelConfig.attention_bias must be false: A.X K1 has no biases")
-        for name in ("bos_token_id", "pad_token_id", *(["eos_token_id"] if self.eos_token_id is not None else [])):
-            ids = self.eos_token_ids if name == "eos_token_id" else [getattr(self, name)]
-            for token_id in ids:
-                if token_id is not None and not (0 <= token_id):
-                    raise ValueError(f"ModelConfig.{name} must be >= 0, got {token_id}")
+        if isinstance(self.eos_token_id, tuple):
+            self.eos_token_id = list(self.eos_token_id)
+        for name in ("bos_token_id", "pad_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            for token_id in value if isinstance(value, list) else [value]:
+                if token_id is None and not isinstance(value, list):
+                    continue
+                if not isinstance(token_id, int) or isinstance(token_id, bool) or not 0 <= token_id < self.vocab_size:
+                    raise ValueError(f"ModelConfig.{name} must be a token id in [0, vocab_size = {self.vocab_size}), "
+                                     f"got {token_id!r}")
         if self.rope_scaling is not None:
             factor = self.rope_scaling["factor"]
-            if factor < 1:
+            if not factor >= 1:  # NaN fails this too
                 raise ValueError(f"ModelConfig.rope_scaling.factor must be >= 1, got {factor}")
 
     # ---- YaRN-derived constants --------------------------------------------------------------------
@@ -162,6 +170,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ModelConfig":
         """Accepts transformers 5.x (`rope_parameters`, `mlp_layer_types`) and hub/DeepSeek style (`rope_scaling`)."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"a model config must be a JSON object of fields, got {type(raw).__name__}")
         raw = dict(raw)
         model_type = raw.pop("model_type", "axk1")
         if str(model_type).lower() not in ("axk1", "deepseek_v3"):
@@ -170,14 +180,19 @@ class ModelConfig:
         kwargs: dict[str, Any] = {}
         rope_parameters = raw.pop("rope_parameters", None)
         if rope_parameters:
+            if not isinstance(rope_parameters, dict):
+                raise ValueError(f"config rope_parameters must be an object, got {rope_parameters!r}")
             rope_parameters = dict(rope_parameters)
             if "rope_theta" in rope_parameters:
-                kwargs["rope_theta"] = float(rope_parameters.pop("rope_theta"))
+                kwargs["rope_theta"] = _number("rope_parameters.rope_theta", rope_parameters.pop("rope_theta"))
             kind = rope_parameters.get("rope_type", rope_parameters.get("type", "default"))
             if kind != "default":
                 raw.setdefault("rope_scaling", rope_parameters)
         layer_types = raw.pop("mlp_layer_types", None)
         if layer_types is not None:
+            if not isinstance(layer_types, list) or len(layer_types) != raw.get("num_hidden_layers", len(layer_types)):
+                raise ValueError(f"config mlp_layer_types must be a list of one 'dense'/'sparse' per layer "
+                                 f"(num_hidden_layers = {raw.get('num_hidden_layers')!r}), got {layer_types!r}"[:300])
             n_dense = next((i for i, t in enumerate(layer_types) if t != "dense"), len(layer_types))
             if any(t != "sparse" for t in layer_types[n_dense:]):
                 raise ValueError(
@@ -190,6 +205,9 @@ class ModelConfig:
             raise ValueError("config num_key_value_heads must equal num_attention_heads (MLA has no grouped KV heads)")
         if raw.get("scoring_func", "sigmoid") != "sigmoid":
             raise ValueError(f"config scoring_func={raw['scoring_func']!r} is unsupported (A.X K1 routes with sigmoid)")
+        if raw.get("rope_scaling") is not None and not isinstance(raw["rope_scaling"], dict):
+            raise ValueError(f"config rope_scaling must be an object such as {{\"type\": \"yarn\", \"factor\": 4, "
+                             f"...}} or null, got {raw['rope_scaling']!r}")
         if raw.get("rope_scaling") is not None and raw["rope_scaling"].get("type", raw["rope_scaling"].get("rope_type")) in (None, "default"):
             raw["rope_scaling"] = None
         extra = {}
@@ -231,9 +249,12 @@ class ModelConfig:
             )
         try:
             raw = json.loads(file.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{file} is not valid JSON: {e}") from e
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except (ValueError, TypeError) as e:  # TypeError: a field name the dataclass lacks (e.g. `extra`)
+            raise ValueError(f"{file}: {e}; fix the file or re-export the folder") from e
 
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
@@ -245,23 +266,44 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _number(name: str, value: Any) -> float:
+    """A JSON number as float: a string or a bool is refused, not converted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"ModelConfig.{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_positive_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
 def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
     return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
 def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"ModelConfig.rope_scaling must be an object (a YaRN block) or null, got {raw!r}")
     kind = raw.get("type", raw.get("rope_type"))
     if kind != "yarn":
         raise ValueError(f"ModelConfig.rope_scaling type {kind!r} is unsupported; axk1 supports 'yarn' or none")
     if "factor" not in raw or "original_max_position_embeddings" not in raw:
         raise ValueError("ModelConfig.rope_scaling (yarn) needs 'factor' and 'original_max_position_embeddings'")
-    out: dict[str, Any] = {"type": "yarn", "factor": float(raw["factor"]),
-                           "original_max_position_embeddings": int(raw["original_max_position_embeddings"])}
+    original = raw["original_max_position_embeddings"]
+    if isinstance(original, bool) or not isinstance(original, int) or original <= 0:
+        raise ValueError(f"ModelConfig.rope_scaling.original_max_position_embeddings must be a positive integer, "
+                         f"got {original!r}")
+    out: dict[str, Any] = {"type": "yarn", "factor": _number("rope_scaling.factor", raw["factor"]),
+                           "original_max_position_embeddings": original}
     for key, default in YARN_BETA_DEFAULTS.items():
-        out[key] = float(raw.get(key) or default)
+        out[key] = _number(f"rope_scaling.{key}", raw.get(key) or default)
     for key in ("mscale", "mscale_all_dim", "attention_factor"):
         if raw.get(key) is not None:
-            out[key] = float(raw[key])
+            out[key] = _number(f"rope_scaling.{key}", raw[key])
+    for key, value in out.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"ModelConfig.rope_scaling.{key} must be finite, got {value}")
     if "truncate" in raw:
         out["truncate"] = bool(raw["truncate"])
     return out

@@ -14,6 +14,7 @@ import torch
 
 from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, load_checkpoint, step_dir
 from axk1.checkpoint.dcp_safe import corrupt
+from axk1.checkpoint.folder import clear_model_folder
 from axk1.checkpoint.hf import save_pretrained
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -39,18 +40,14 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 
 def check_tokenizer(source: str | Path, vocab_size: int) -> Path:
     """The folder holding `source`'s tokenizer.json, once it is known to parse and to fit the model's embedding."""
-    from tokenizers import Tokenizer
+    from axk1.infer.chat import load_tokenizer
 
     source = Path(source)
     folder = source.parent if source.name == "tokenizer.json" else source
     if not (folder / "tokenizer.json").is_file():
         raise FileNotFoundError(f"tokenizer {source}: no tokenizer.json there; give the folder `axk1 data run` "
                                 "wrote it to (e.g. out/data/tokenizer) or the tokenizer.json file")
-    try:
-        size = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
-    except Exception as e:  # tokenizers raises its own Exception type for unreadable files
-        raise ValueError(f"{folder / 'tokenizer.json'} is not a readable tokenizer ({e}); give the tokenizer "
-                         "`axk1 data run` wrote") from e
+    size = load_tokenizer(folder / "tokenizer.json").get_vocab_size()
     if size > vocab_size:
         raise ValueError(f"tokenizer {source}: its vocabulary ({size} tokens) is larger than the model's "
                          f"({vocab_size}); it is not the tokenizer this model was trained with")
@@ -89,7 +86,10 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     folder with tokenizer.json to copy in (without one the folder takes token ids only)."""
     ckpt = resolve_checkpoint(checkpoint)
     saved = read_train_state(ckpt)
-    config = ModelConfig.from_dict(saved["model_config"])
+    try:
+        config = ModelConfig.from_dict(saved["model_config"])
+    except (ValueError, TypeError) as e:
+        raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
     if tokenizer is not None:  # before anything is written: a bad tokenizer must not leave a half-made folder
         check_tokenizer(tokenizer, config.vocab_size)
     trained_mtp = saved.get("mtp_depth", 0) > 0
@@ -104,6 +104,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     for module in model.modules():
         if isinstance(module, Router):
             module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
+    clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
     path = save_pretrained(model, out_dir, dtype=dtype)
     if tokenizer is not None:
         copy_tokenizer(tokenizer, path, config.vocab_size)

@@ -10,6 +10,7 @@ so a config.json claiming 10**9 layers is refused before a single module is allo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
@@ -145,3 +147,12 @@ def clear_model_folder(out: Path) -> None:
             shutil.rmtree(p)
         else:
             p.unlink()
+
+
+def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:
+    """safetensors' save_file, then the permissions any other file written here gets (0o666 less the umask):
+    save_file creates its files 0600, which left weights unreadable to the group that can read config.json."""
+    save_file(tensors, str(file), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(file, 0o666 & ~umask)

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import save_file
 
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_layer_count, mtp_file,
-                                    open_safetensors, read_headers, weight_files)
+                                    open_safetensors, read_headers, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
 from axk1.config import DTYPES, ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -80,14 +79,14 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         filename = SINGLE_FILE if len(shards) == 1 else f"model-{k:05d}-of-{len(shards):05d}.safetensors"
         tensors = {name: prepare(name, t) for name, t in shard}
         total += sum(t.numel() * t.element_size() for t in tensors.values())
-        save_file(tensors, str(path / filename), metadata={"format": "pt"})
+        save_weights(tensors, path / filename, metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(tensors, filename))
         del tensors
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     if mtp:
-        save_file({n: prepare(n, t) for n, t in mtp}, str(path / MTP_FILE), metadata={"format": "pt"})
+        save_weights({n: prepare(n, t) for n, t in mtp}, path / MTP_FILE, metadata={"format": "pt"})
 
     stored_dtype = dtype or model.lm_head.weight.dtype
     model.config.save_pretrained(path)

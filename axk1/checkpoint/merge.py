@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from tqdm import tqdm
 
-from axk1.checkpoint.hf import INDEX_FILE, MTP_FILE, SINGLE_FILE, weight_files
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, clear_model_folder, mtp_file, save_weights,
+                                    weight_files)
 from axk1.config import CONFIG_NAME
 
 MERGE_RECORD = "merge.json"
@@ -53,7 +53,8 @@ def _check_folder(path: Path, role: str) -> list[Path]:
         files = weight_files(path)
     except FileNotFoundError as e:
         raise ValueError(f"merge input {role}: {e}") from e
-    return files + ([path / MTP_FILE] if (path / MTP_FILE).exists() else [])
+    extra = mtp_file(path)
+    return files + ([extra] if extra is not None else [])
 
 
 def _open(file: Path, stack: ExitStack):
@@ -156,16 +157,12 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     for role, path in (("A", a), ("B", b)):
         if out.resolve() == path.resolve():
             raise ValueError(f"the output folder {out} is input {role}: write the merge to a new folder")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"the output {out} exists and is not a folder: choose another output path")
     head_a, head_b = _headers(files_a, "A"), _headers(files_b, "B")
     _check_compatible(a, b, head_a, head_b)
     _check_integers(head_a, head_b)
 
+    clear_model_folder(out)  # an earlier model's weights, tokenizer or template must not outlive it in OUT
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("model-*-of-*.safetensors"), out / SINGLE_FILE, out / INDEX_FILE, out / MTP_FILE,
-                  out / MERGE_RECORD]:
-        stale.unlink(missing_ok=True)  # left by an earlier run with another layout, they would shadow this one
     summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
     main_bytes = 0  # tensor bytes of the main files: the index's total_size
     with ExitStack() as stack, tqdm(total=len(head_a), desc="merge", unit="tensor", disable=not progress) as bar:
@@ -184,14 +181,14 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
             nbytes = sum(t.numel() * t.element_size() for t in shard.values())
             if file.name != MTP_FILE:
                 main_bytes += nbytes
-            save_file(shard, str(out / file.name), metadata=metadata)
+            save_weights(shard, out / file.name, metadata=metadata)
             del shard
             summary["bytes_written"] += (out / file.name).stat().st_size
             summary["files"].append(file.name)
 
-    if (a / INDEX_FILE).exists():  # A's weight map as is; only the size could change
-        index = json.loads((a / INDEX_FILE).read_text())
-        index["metadata"] = {**index.get("metadata", {}), "total_size": main_bytes}
+    if (a / INDEX_FILE).exists():  # built from what was written: A's index could name files that are not A's
+        weight_map = {name: file.name for name, (file, _, _) in sorted(head_a.items()) if file.name != MTP_FILE}
+        index = {"metadata": {"total_size": main_bytes}, "weight_map": weight_map}
         (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     written = {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD}
     for path in sorted(a.iterdir()):

@@ -57,16 +57,16 @@ class ChatCodec:
         folder = Path(folder)
         if not (folder / "tokenizer.json").exists():
             return None
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer = load_tokenizer(folder / "tokenizer.json")
         config = {}
         if (folder / "tokenizer_config.json").exists():
-            config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+            config = _read_tokenizer_config(folder / "tokenizer_config.json")
         template = read_chat_template(folder, config)
         if template is None:
             log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
             template = CHAT_TEMPLATE
+        else:  # at startup: a template that cannot compile would otherwise fail every request, blaming the client
+            _check_template(template, folder)
         return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")))
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
@@ -117,6 +117,41 @@ class ChatCodec:
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
         })
+
+
+def load_tokenizer(file: Path):
+    """tokenizers.Tokenizer from tokenizer.json; a file it cannot read is a ValueError naming it."""
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(file))
+    except Exception as e:  # tokenizers raises a bare Exception for a truncated or foreign file
+        raise ValueError(f"{file} is not a readable tokenizer ({str(e).splitlines()[0] if str(e) else e!r}): "
+                         "replace it with the tokenizer.json the model was trained with") from e
+
+
+def _read_tokenizer_config(file: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
+    return config
+
+
+def _check_template(template: Any, folder: Path) -> None:
+    source = folder / ("chat_template.jinja" if (folder / "chat_template.jinja").exists() else "tokenizer_config.json")
+    if not isinstance(template, str):
+        raise ValueError(f"{source}: the chat template must be a string, got {type(template).__name__}")
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    try:  # the options render_template uses; parsing alone runs nothing
+        ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).parse(template)
+    except TemplateSyntaxError as e:
+        raise ValueError(f"{source}: the chat template does not compile (line {e.lineno}: {e.message}); fix it, "
+                         "or delete it to use axk1's default template") from e
 
 
 def _token_text(token: Any) -> str | None:
