@@ -1,0 +1,343 @@
+"""Hostile model folders and training checkpoints: each is refused with one clear error, nothing runs, nothing
+half-written is left, and real folders still load."""
+
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import axk1
+from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1.checkpoint.dcp import load_checkpoint, save_checkpoint
+from axk1.checkpoint.export import export_checkpoint
+from axk1.checkpoint.merge import merge_folders
+from axk1.cli import main
+from axk1.infer.chat import ChatCodec
+
+
+def _tiny(**changes):
+    return ModelConfig.from_preset("axk1-tiny").replace(**changes)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    model = AXK1ForCausalLM(_tiny(), with_mtp=True)
+    return axk1.save_pretrained(model, tmp_path / "m")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A trained-for-one-step DCP checkpoint, as the trainer writes it (the loss module holds the LM as `lm`)."""
+    root = tmp_path_factory.mktemp("ckpt")
+    config = _tiny()
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(config, with_mtp=True)
+    optimizer = torch.optim.AdamW(holder.parameters())
+    holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
+    optimizer.step()
+    return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 1})
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_config(folder, **changes):
+    raw = json.loads((folder / "config.json").read_text())
+    raw.update(changes)
+    (folder / "config.json").write_text(json.dumps(raw))
+
+
+def _cli_error(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+# ---- 1: DCP metadata is never unpickled with plain pickle -------------------------------------------------------
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_hostile_dcp_metadata_is_refused_without_running(checkpoint, tmp_path, capsys):
+    evil = _copy(checkpoint, tmp_path / "evil" / "step-000001")
+    marker = tmp_path / "pwned"
+    (evil / ".metadata").write_bytes(pickle.dumps(_Payload(marker)))
+    err = _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)
+    assert ".metadata refers to posix.system" in err and "refusing to unpickle" in err
+    assert not marker.exists() and not (tmp_path / "out").exists()
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(_tiny(), with_mtp=True)
+    with pytest.raises(ValueError, match="refusing to unpickle"):  # --resume's path (with an optimizer)
+        load_checkpoint(evil, holder, torch.optim.AdamW(holder.parameters()))
+    assert not marker.exists()
+
+
+def test_real_checkpoint_exports_and_resumes(checkpoint, tmp_path):
+    out = export_checkpoint(checkpoint, tmp_path / "out", keep_mtp=True)
+    loaded = axk1.load_model(out)
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(_tiny(), with_mtp=True)
+    state = load_checkpoint(checkpoint, holder, torch.optim.AdamW(holder.parameters()))
+    assert state["mtp_depth"] == 1
+    torch.testing.assert_close(loaded.model.embed_tokens.weight, holder.lm.model.embed_tokens.weight)
+
+
+@pytest.mark.parametrize("damage", ["truncate distcp", "delete distcp", "truncate metadata", "no model_config",
+                                    "storage path escapes"])
+def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, capsys):
+    ckpt = _copy(checkpoint, tmp_path / "c" / "step-000001")
+    distcp, metadata = ckpt / "__0_0.distcp", ckpt / ".metadata"
+    if damage == "truncate distcp":
+        distcp.write_bytes(distcp.read_bytes()[:1000])
+    elif damage == "delete distcp":
+        distcp.unlink()
+    elif damage == "truncate metadata":
+        metadata.write_bytes(metadata.read_bytes()[:500])
+    elif damage == "no model_config":
+        (ckpt / "train_state.json").write_text(json.dumps({"step": 1}))
+    else:  # an entry pointing outside the folder: read relative to it, torch would follow it
+        md = pickle.loads(metadata.read_bytes())
+        next(iter(md.storage_data.values())).relative_path = "../../secret.distcp"
+        metadata.write_bytes(pickle.dumps(md))
+    err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
+    assert "corrupt or incomplete checkpoint" in err
+    assert not (tmp_path / "out").exists()
+
+
+# ---- 2: the index names only plain, regular files -----------------------------------------------------------------
+
+@pytest.fixture
+def sharded(tmp_path):
+    model = AXK1ForCausalLM(_tiny(), with_mtp=False)
+    return axk1.save_pretrained(model, tmp_path / "s", max_shard_size="64KB")
+
+
+@pytest.mark.parametrize("value", ["../secret/x.safetensors", "/dev/zero", "", ".", 7, None, {"a": 1}])
+def test_index_entries_must_be_plain_file_names(value, sharded, tmp_path):
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    first = next(iter(index["weight_map"]))
+    index["weight_map"][first] = value
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match=r"model\.safetensors\.index\.json names .* only plain file names"):
+        axk1.load_model(sharded)
+    with pytest.raises(ValueError, match="only plain file names"):
+        merge_folders(sharded, sharded, tmp_path / "merged", 0.5, progress=False)
+
+
+@pytest.mark.parametrize("index", [[], None, {"weight_map": ["a"]}, {"weight_map": {}}])
+def test_malformed_index_is_refused(index, sharded):
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="is not a valid safetensors index"):
+        axk1.load_model(sharded)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_weight_file_must_be_a_regular_file(kind, folder):
+    (folder / "model.safetensors").unlink()
+    (os.mkfifo if kind == "fifo" else os.mkdir)(folder / "model.safetensors")
+    with pytest.raises(ValueError, match="model.safetensors is not a regular file"):
+        axk1.load_model(folder)  # a FIFO would block this read forever
+
+
+def test_merge_writes_an_index_of_its_own_files(sharded, tmp_path):
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    index["metadata"]["note"] = "from A"
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    merge_folders(sharded, sharded.parent / "s", tmp_path / "merged", 0.5, progress=False)
+    written = json.loads((tmp_path / "merged" / "model.safetensors.index.json").read_text())
+    assert written["weight_map"] == index["weight_map"] and "note" not in written["metadata"]
+    assert set(written["weight_map"].values()) == {p.name for p in (tmp_path / "merged").glob("model-*.safetensors")}
+
+
+# ---- 3: tied embeddings ------------------------------------------------------------------------------------------
+
+def _logits(model, ids=((1, 5, 9, 2),)):
+    with torch.no_grad():
+        return model(torch.tensor(ids)).float()
+
+
+def test_tied_model_round_trips(tmp_path):
+    model = AXK1ForCausalLM(_tiny(tie_word_embeddings=True)).eval()
+    loaded = axk1.load_model(axk1.save_pretrained(model, tmp_path / "t"))
+    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
+    torch.testing.assert_close(_logits(loaded), _logits(model), rtol=0, atol=0)
+
+
+def test_tied_folder_written_by_transformers_loads_with_its_logits(folder, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.from_pretrained(folder, tie_word_embeddings=True)
+    torch.manual_seed(3)
+    theirs = transformers.AutoModelForCausalLM.from_config(config).eval()
+    theirs.save_pretrained(tmp_path / "hf")
+    ours = axk1.load_model(tmp_path / "hf", dtype=torch.float32)
+    assert ours.config.tie_word_embeddings and not torch.isnan(_logits(ours)).any()
+    with torch.no_grad():
+        expected = theirs(torch.tensor([[1, 5, 9, 2]])).logits.float()
+    torch.testing.assert_close(_logits(ours), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_materialize_keeps_a_tied_head_tied():
+    from axk1.parallel.init import materialize_
+
+    with torch.device("meta"):
+        lm = AXK1ForCausalLM(_tiny(tie_word_embeddings=True))
+    materialize_(lm, "cpu", seed=0)
+    assert lm.lm_head.weight is lm.model.embed_tokens.weight and torch.isfinite(lm.lm_head.weight).all()
+
+
+# ---- 4, 6, 8: what the files hold, checked on their headers --------------------------------------------------------
+
+def _tensors(file):
+    with safe_open(str(file), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+def test_mtp_file_may_hold_only_mtp_layers(folder):
+    main, mtp = _tensors(folder / "model.safetensors"), _tensors(folder / "mtp.safetensors")
+    mtp["model.norm.weight"] = main.pop("model.norm.weight")  # moved: loading would otherwise succeed
+    save_file(main, str(folder / "model.safetensors"))
+    save_file(mtp, str(folder / "mtp.safetensors"))
+    with pytest.raises(ValueError, match=r"mtp\.safetensors holds 'model\.norm\.weight', which is not an MTP layer"):
+        axk1.load_model(folder)
+
+
+def test_a_tensor_stored_twice_is_refused(sharded):
+    shards = sorted(sharded.glob("model-*.safetensors"))
+    first, last = _tensors(shards[0]), _tensors(shards[-1])
+    name = next(iter(first))
+    save_file({**last, name: first[name]}, str(shards[-1]))
+    with pytest.raises(ValueError, match=rf"{name}.* is in both .*{shards[0].name} and .*{shards[-1].name}"):
+        axk1.load_model(sharded)
+
+
+def test_integer_tensor_for_a_float_weight_is_refused(folder):
+    main = _tensors(folder / "model.safetensors")
+    main["model.norm.weight"] = main["model.norm.weight"].to(torch.int32)
+    save_file(main, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"'model\.norm\.weight' in .* is stored as I32"):
+        axk1.load_model(folder)
+
+
+@pytest.mark.parametrize("field,value", [("num_hidden_layers", 10**9), ("vocab_size", 10**12)])
+def test_config_is_checked_against_the_headers_before_allocating(field, value, folder, monkeypatch):
+    _edit_config(folder, **{field: value}, mlp_layer_types=None)
+    built = []
+    monkeypatch.setattr(torch.nn.Module, "to_empty", lambda self, **kw: built.append(self))
+    with pytest.raises(ValueError, match=f"num_hidden_layers = {value}|shape mismatch .*implies \\({value}, 64\\)"):
+        axk1.load_model(folder)
+    assert built == []  # refused before anything was allocated
+
+
+# ---- 5: config.json values ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes", [
+    {"rms_norm_eps": "1e-6"}, {"eos_token_id": "2"}, {"rope_scaling": "yarn"}, {"rope_parameters": [1, 2]},
+    {"rms_norm_eps": float("nan")}, {"routed_scaling_factor": float("nan")}, {"rope_parameters": None, "rope_theta": float("inf")},
+    {"rope_parameters": {"rope_type": "default", "rope_theta": float("inf")}},
+    {"rope_parameters": {"rope_type": "yarn", "rope_theta": 1e4, "factor": float("nan"),
+                         "original_max_position_embeddings": 64}},
+    {"first_k_dense_replace": True, "mlp_layer_types": None}, {"mlp_layer_types": ["dense"] + ["sparse"] * 9},
+    {"eos_token_id": 512}, {"bos_token_id": 10**6}, {"tie_word_embeddings": "false"},
+])
+def test_bad_config_values_are_one_line_errors(changes, folder, capsys):
+    _edit_config(folder, **changes)
+    err = _cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
+    assert "config.json" in err
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", "null"])
+def test_config_that_is_not_an_object(content, folder):
+    (folder / "config.json").write_text(content)
+    with pytest.raises(ValueError, match="config.json: a model config must be a JSON object"):
+        axk1.load_model(folder)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float8_e4m3fn", 3])
+def test_only_float_dtypes_are_loaded(dtype, folder):
+    _edit_config(folder, dtype=dtype)
+    with pytest.raises(ValueError, match=r"dtype .* is not one axk1 loads \(float32, bfloat16, float16\)"):
+        axk1.load_model(folder)
+
+
+def test_corrupt_tokenizer_files_name_the_file(folder, capsys):
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "trunc')
+    err = _cli_error(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "1"], capsys)
+    assert f"{folder / 'tokenizer.json'} is not a readable tokenizer" in err
+    with pytest.raises(ValueError, match="tokenizer.json is not a readable tokenizer"):
+        ChatCodec.from_folder(folder)
+
+
+def _tokenizer(folder):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    Tokenizer(WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>")).save(str(folder / "tokenizer.json"))
+
+
+def test_corrupt_tokenizer_config_and_template_fail_at_load(folder):
+    _tokenizer(folder)
+    (folder / "tokenizer_config.json").write_text("{oops")
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json is not valid JSON"):
+        ChatCodec.from_folder(folder)
+    (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "chat_template.jinja").write_text("{% for m in messages %}{{ m.content }")
+    with pytest.raises(ValueError, match=r"chat_template\.jinja: the chat template does not compile"):
+        ChatCodec.from_folder(folder)
+
+
+# ---- 7, 9: output folders -----------------------------------------------------------------------------------------
+
+def test_export_replaces_an_earlier_model_entirely(checkpoint, folder):
+    for stale in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json",
+                  "pytorch_model.bin"):
+        (folder / stale).write_text("from another model")
+    export_checkpoint(checkpoint, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_export_refuses_a_folder_that_is_not_a_model_folder(checkpoint, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds notes.txt, which is not part of a model folder"):
+        export_checkpoint(checkpoint, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_merge_replaces_an_earlier_model_entirely(folder, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tokenizer.json").write_text("from another model")
+    merge_folders(folder, folder.parent / "m", out, 0.5, progress=False)
+    assert not (out / "tokenizer.json").exists()
+
+
+def test_bad_tokenizer_is_refused_before_export_writes(checkpoint, tmp_path):
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("not json")
+    with pytest.raises(ValueError, match="is not a readable tokenizer"):
+        export_checkpoint(checkpoint, tmp_path / "out", tokenizer=tmp_path / "tok")
+    assert not (tmp_path / "out").exists()
+
+
+def test_weight_files_get_the_umask_permissions(folder, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        out = axk1.save_pretrained(AXK1ForCausalLM(_tiny(), with_mtp=True), tmp_path / "p", max_shard_size="64KB")
+        merged = tmp_path / "merged"
+        merge_folders(out, out, merged, 0.5, progress=False)
+    finally:
+        os.umask(previous)
+    for file in [*out.glob("*.safetensors"), *merged.glob("*.safetensors")]:
+        assert file.stat().st_mode & 0o777 == 0o644, file
