@@ -198,6 +198,20 @@ def test_materialize_keeps_a_tied_head_tied():
     assert lm.lm_head.weight is lm.model.embed_tokens.weight and torch.isfinite(lm.lm_head.weight).all()
 
 
+def test_init_from_a_tied_folder_keeps_the_head_tied(tmp_path):
+    from axk1.checkpoint.hf_sharded import load_hf_sharded_
+    from axk1.parallel.init import materialize_
+
+    source = AXK1ForCausalLM(_tiny(tie_word_embeddings=True), with_mtp=True).eval()
+    folder = axk1.save_pretrained(source, tmp_path / "t")
+    with torch.device("meta"):
+        lm = AXK1ForCausalLM(_tiny(tie_word_embeddings=True), with_mtp=True)
+    materialize_(lm, "cpu", seed=1)
+    load_hf_sharded_(lm, folder)
+    assert lm.lm_head.weight is lm.model.embed_tokens.weight
+    torch.testing.assert_close(_logits(lm.eval()), _logits(source), rtol=0, atol=0)
+
+
 # ---- 4, 6, 8: what the files hold, checked on their headers --------------------------------------------------------
 
 def _tensors(file):
