@@ -208,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
         print(f"axk1 {args.command}: error: {what}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back
+        again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
+            if hasattr(args, "resume") else ""
+        print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -149,3 +149,23 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "axk1.cli", "--help"], capture_output=True, text=True, check=True)
     for verb in ("params", "generate", "demo"):
         assert verb in out.stdout
+
+
+def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
+    """SIGINT used to end `axk1 train` (and sft, rl) in a KeyboardInterrupt traceback; the checkpoints were fine."""
+    import signal
+    import time
+
+    from tests.train_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 400)  # long enough to be mid-run when interrupted
+    proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "axk1 train: interrupted" in err and "--resume" in err, err

@@ -84,7 +84,9 @@ class ReferencePerplexity:
         import torch
         import torch.nn.functional as F
 
-        ids = self.tokenizer.encode(text).ids[: self.max_tokens]
+        from axk1.data.tokenizer import encode_plain
+
+        ids = encode_plain(self.tokenizer, [text])[0].ids[: self.max_tokens]  # quoted "<|im_end|>" is text here
         if len(ids) < 2:
             return float("nan")
         ids_1T = torch.tensor([ids])
