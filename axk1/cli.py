@@ -51,7 +51,7 @@ def _parse_prompt(text: str, model_dir: Path):
             "or add a tokenizer to the folder (`axk1 export CHECKPOINTS DIR --tokenizer out/data/tokenizer` copies "
             "the data pipeline's in)"
         )
-    from axk1.infer.chat import load_tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_file)
     return tokenizer.encode(text).ids, tokenizer

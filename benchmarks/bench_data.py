@@ -108,7 +108,8 @@ def bench_dedup(tmp: Path) -> dict:
 def bench_tokenizer(tmp: Path) -> dict:
     from axk1.data.mathgen import generate_problems
     from axk1.data.textgen import english_document, korean_document
-    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, load_tokenizer, train_tokenizer
+    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, train_tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
     rng = random.Random(0)
     import sysconfig

@@ -11,8 +11,8 @@ from datatrove.data import Document
 from axk1.data.mathgen import generate_problems
 from axk1.data.shards import TokenShardWriter, bucket_name, read_shard, write_manifest
 from axk1.data.textgen import english_document, korean_document
-from axk1.data.tokenizer import (SPECIAL_TOKENS, TokenizerConfig, chars_per_token, load_tokenizer, render_chat,
-                                 train_tokenizer)
+from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, chars_per_token, render_chat, train_tokenizer
+from axk1.text.tokenizer_file import load_tokenizer
 
 CODE = "def add(a, b):\n    return a + b\n\n\nfor i in range(10):\n    print(add(i, i))\n"
 

@@ -14,7 +14,8 @@ from axk1.cli import main
 from axk1.data.shards import TokenShardWriter, read_shard
 from axk1.data.stats import corpus_stats
 from axk1.data.textgen import english_document
-from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, encode_plain, load_tokenizer, train_tokenizer
+from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, encode_plain, train_tokenizer
+from axk1.text.tokenizer_file import load_tokenizer
 
 QUOTE = "the chat format ends a turn with <|im_end|> and starts one with <|im_start|>; <think>x</think> <|pad|> " \
         "<|endoftext|> are reserved too."

@@ -19,7 +19,8 @@ def test_deepseek_v3_shape_gives_its_known_total():
     # docs/model.md: DeepSeek-V3's values give 671,026,419,200 with the router bias counted; axk1 keeps the bias as
     # a buffer (not a parameter) and has a post-MoE norm per layer, so adjust both.
     config = ModelConfig.from_preset("axk1-519b").replace(
-        vocab_size=129280, num_attention_heads=128, n_routed_experts=256, first_k_dense_replace=3)
+        vocab_size=129280, num_attention_heads=128, n_routed_experts=256, first_k_dense_replace=3,
+        bos_token_id=0, eos_token_id=1)  # DeepSeek-V3's ids (A.X K1's lie past its smaller vocabulary)
     counts = count_parameters(config)
     bias, post_norms = 58 * 256, 61 * 7168
     assert counts["total"] - post_norms + bias == 671_026_419_200

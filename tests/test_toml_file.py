@@ -146,7 +146,8 @@ def test_data_synth_takes_overrides(monkeypatch, tmp_path):
     seen = {}
 
     class Summary:
-        outputs = {"kept": 0, "rejected": 0, "summary": ""}
+        outputs = {"kept": "k", "rejected": "r", "failed": "f", "excluded": "e", "summary": "s"}
+        requests, failed = 1, 0
 
         def table(self):
             return ""

@@ -40,7 +40,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 
 def check_tokenizer(source: str | Path, vocab_size: int) -> Path:
     """The folder holding `source`'s tokenizer.json, once it is known to parse and to fit the model's embedding."""
-    from axk1.infer.chat import load_tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
     source = Path(source)
     folder = source.parent if source.name == "tokenizer.json" else source

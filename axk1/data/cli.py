@@ -116,7 +116,8 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, iter_jsonl_texts, load_tokenizer, train_tokenizer
+    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, iter_jsonl_texts, train_tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
     # everything checked before training, which takes minutes to hours: no late refusal, no silent overwrite
     out = Path(args.output)

@@ -18,7 +18,8 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.tokenizer import BOS, encode_plain, load_tokenizer, tokenizer_hash
+from axk1.data.tokenizer import BOS, encode_plain, tokenizer_hash
+from axk1.text.tokenizer_file import load_tokenizer
 
 
 def bucket_name(difficulty: float, bounds: list[float]) -> str:

@@ -14,11 +14,7 @@ from typing import Iterable, Iterator
 from datatrove.pipeline.base import PipelineStep
 
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
-
-BOS = "<|endoftext|>"
-EOS = "<|im_end|>"
-PAD = "<|pad|>"
-SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
+from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS
 # vocab_size bounds: ids are uint32 in the shards and int32 in HF, and the trainer allocates per entry, so a size
 # far past any real vocabulary (A.X K1: 163,840) aborts the Rust side (rc 134) instead of failing cleanly.
 MAX_VOCAB_SIZE = 4_194_304
@@ -91,19 +87,6 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
         "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
     }, indent=2, ensure_ascii=False))
     return out / "tokenizer.json"
-
-
-def load_tokenizer(path: str | Path):
-    """A tokenizer.json file, or a folder holding one (ours or any HF model's)."""
-    from tokenizers import Tokenizer
-
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    if not p.exists():
-        raise FileNotFoundError(f"no tokenizer.json at {p}; train one with `axk1 data tokenizer train` or point to "
-                                "a model folder that has one")
-    return Tokenizer.from_file(str(p))
 
 
 def tokenizer_hash(path: str | Path) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
+from axk1.text.tokenizer_file import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +118,6 @@ class ChatCodec:
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
         })
-
-
-def load_tokenizer(file: Path):
-    """tokenizers.Tokenizer from tokenizer.json; a file it cannot read is a ValueError naming it."""
-    from tokenizers import Tokenizer
-
-    try:
-        return Tokenizer.from_file(str(file))
-    except Exception as e:  # tokenizers raises a bare Exception for a truncated or foreign file
-        raise ValueError(f"{file} is not a readable tokenizer ({str(e).splitlines()[0] if str(e) else e!r}): "
-                         "replace it with the tokenizer.json the model was trained with") from e
 
 
 def _read_tokenizer_config(file: Path) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None =
     """Why a raw teacher reply must not become training data whatever its format: it carries a special-token
     string (it would turn into a control token, or teach the model to write one), or it echoes the prompt (its
     instructions or format placeholders). The copy check compares with the passage only, so it misses these."""
-    from axk1.data.tokenizer import SPECIAL_TOKENS
+    from axk1.text.tokenizer_file import SPECIAL_TOKENS
 
     for token in SPECIAL_TOKENS:  # the reasoning too: it is kept as teacher_reasoning
         if token in reply or token in (reasoning or ""):

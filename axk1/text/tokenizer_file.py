@@ -1,0 +1,28 @@
+"""The project's special tokens and the one loader of a tokenizer.json (ours or any HF model's), used by the data
+pipeline, export, generation and serving alike: a missing or unreadable file is an error that names it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BOS = "<|endoftext|>"
+EOS = "<|im_end|>"
+PAD = "<|pad|>"
+SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
+
+
+def load_tokenizer(path: str | Path):
+    """tokenizers.Tokenizer from a tokenizer.json file, or a folder holding one."""
+    from tokenizers import Tokenizer
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.exists():
+        raise FileNotFoundError(f"no tokenizer.json at {p}; train one with `axk1 data tokenizer train` or point to "
+                                "a model folder that has one")
+    try:
+        return Tokenizer.from_file(str(p))
+    except Exception as e:  # tokenizers raises a bare Exception for a truncated or foreign file
+        raise ValueError(f"{p} is not a readable tokenizer ({str(e).splitlines()[0] if str(e) else e!r}): "
+                         "replace it with the tokenizer.json the model was trained with") from e
