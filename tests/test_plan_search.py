@@ -120,7 +120,16 @@ def test_bad_input(kwargs, match):
         make_plan(**kwargs)
 
 
+def test_memory_binds_but_a_smaller_model_is_planned():
+    # 8 A100s for ten years: the law's best shapes need more than 8 x 80 GB of training state; the plan is the best
+    # shape further down the ranking that fits (more compute never turns into "nothing fits")
+    plan = make_plan("A100", 8, 3650, serve_gpus=0)
+    assert plan.rejected["training memory"] > 0
+    assert any(line.startswith("training memory:") for line in plan.binding)
+    assert plan.best.memory.total_gb <= 80 * 0.92
+
+
 def test_model_that_cannot_fit_memory():
-    # 8 A100s for ten years: every good candidate for that budget needs more than 8 x 80 GB of training state
-    with pytest.raises(ValueError, match="memory of 8 x A100"):
-        make_plan("A100", 8, 3650, serve_gpus=0)
+    # a million-token row on one 80 GB GPU: not even the smallest shape holds its activations
+    with pytest.raises(ValueError, match="memory of 1 x A100"):
+        make_plan("A100", 1, 1000, seq_len=2**20, serve_gpus=0)

@@ -74,7 +74,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help="fix the token count (e.g. 10T) instead of spending the whole budget")
     p.add_argument("--law", default="deepseek", help=f"scaling law: {', '.join(sorted(LAWS))} (default deepseek), or a "
                    "law file written by `axk1 plan fit`")
-    p.add_argument("--seq-len", type=int, default=4096, help="pretraining sequence length (default 4096)")
+    p.add_argument("--seq-len", type=int, default=4096, help="base sequence length of stages 1-2 (default 4096, A.X "
+                   "K1's); the long-context stage scales with it to 4x and 8x, as far as memory holds")
     p.add_argument("--no-vocab-adjust", action="store_true", help="skip A.X K1's +25%% on the optimal vocabulary")
     p.add_argument("--serve-gpus", type=int, default=8,
                    help="the release must fit this many GPUs of the same kind (default 8, one node; 0 = no bound)")

@@ -8,13 +8,25 @@ planner calls fitting is what the dry run accepts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from axk1.config import ModelConfig
 from axk1.plan.arch import parameter_counts
 from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
 
 EP_ORDER = (8, 4, 16, 2, 32, 64, 1)  # 8: one NVLink node
+TRIAL_DIVISORS = 10**6  # divisors of a GPU count found by trial division up to here (every one below 10^12 GPUs)
+
+
+@lru_cache(maxsize=64)
+def shard_sizes(n: int) -> tuple[int, ...]:
+    """The divisors of `n`, ascending: the shard group sizes a data-parallel axis of n ranks can take. Found by
+    trial division up to sqrt(n) (bounded by TRIAL_DIVISORS, so an absurd --gpus costs a second, not hours; past
+    10^12 the set is the divisors up to 10^6 and their co-divisors); cached, as every candidate asks again."""
+    small = [d for d in range(1, min(math.isqrt(n), TRIAL_DIVISORS) + 1) if n % d == 0]
+    return tuple(sorted(set(small) | {n // d for d in small}))
 
 
 @dataclass(frozen=True)
@@ -57,13 +69,14 @@ def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, preci
             depth = min(mtp_depth, c.num_nextn_predict_layers) if cp == 1 else 0
             total = counts.total + (counts.mtp if depth else 0)
             data = gpus // cp
-            for shard in [s for s in range(1, data + 1) if data % s == 0]:
+            for shard in shard_sizes(data):
                 eps = ([1] if c.first_k_dense_replace >= c.num_hidden_layers  # dense: no experts to split
                        else [e for e in EP_ORDER if c.n_routed_experts % e == 0 and shard % e == 0])
                 if not eps:
                     continue
                 step = step_memory(c, dp_shard=shard, ep=eps[0], cp=cp, seq_len=seq_len, recompute=recompute,
-                                   precision=precision, mtp_depth=depth, total_params=total)
+                                   precision=precision, mtp_depth=depth, total_params=total,
+                                   one_process=gpus == 1)  # one GPU: `axk1 train` without torchrun, as the dry run
                 if step.total > limit:
                     continue
                 layout = Layout(data // shard, shard, eps[0], recompute, cp=cp)

@@ -11,7 +11,7 @@ from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
-from axk1.plan.recipe import CONTEXT_LENGTHS
+from axk1.plan.recipe import context_lengths
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
@@ -119,8 +119,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     budget = make_budget(gpu, gpus, days, precision, mfu, tflops, downtime)
     if tokens is not None and not (tokens > 0 and math.isfinite(tokens)):
         raise ValueError(f"--tokens must be positive and finite, got {tokens}")
-    if not seq_len > 0:
-        raise ValueError(f"--seq-len must be positive, got {seq_len}")
+    if not (isinstance(seq_len, int) and seq_len >= 2):
+        raise ValueError(f"--seq-len must be a whole number of tokens >= 2 (the trainer's shortest row), got {seq_len}")
     if top < 1:
         raise ValueError(f"--top must be >= 1 (candidates to list), got {top}")
     limits = Limits(serve_gpus, serve_precision, min_activation, min_tokens_per_param, max_tokens_per_param,
@@ -137,8 +137,10 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     # activations (DeepSeek-V3's budget on 80 GB H800s), context parallelism splits it (and the run trains without
     # MTP, which the trainer cannot combine with it); where even that fails, the recipe stops at the longest length
     # that fits. plan.md says which.
-    for context in sorted((L for L in CONTEXT_LENGTHS if L >= seq_len), reverse=True):
-        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context, cps=CONTEXT_PARALLEL)
+    # cp must divide every stage's length (the trainer's check), so the base length, of which all are multiples
+    cps = tuple(x for x in CONTEXT_PARALLEL if seq_len % x == 0)
+    for context in reversed(context_lengths(seq_len)):
+        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps)
         if memory is not None:
             best.memory = memory
             break

@@ -16,12 +16,26 @@ from typing import Any
 from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig, OptimizerConfig,
                                ParallelismConfig, Recipe, RecipeModelConfig, ScheduleConfig, StageConfig)
 
-AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s))
-    ("stage1-general", 7.0e12, [4096]),
-    ("stage2-quality-reasoning", 1.66e12, [4096]),
-    ("stage3-long-context", 0.6e12, [4096, 16384, 32768]),
+AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s) as multiples of the base length)
+    ("stage1-general", 7.0e12, [1]),
+    ("stage2-quality-reasoning", 1.66e12, [1]),
+    ("stage3-long-context", 0.6e12, [1, 4, 8]),
 ]
-CONTEXT_LENGTHS = sorted({L for _, _, lengths in AXK1_STAGES for L in lengths})
+AXK1_SEQ_LEN = 4096  # A.X K1's base length: its stages ran at 4K, 4K and 4K -> 16K -> 32K
+
+
+def stage_lengths(seq_len: int) -> list[list[int]]:
+    """Each stage's sequence lengths for a base length (`axk1 plan --seq-len`): A.X K1's schedule scaled, so the
+    long-context stage ends at 8x the base. Every length is a multiple of the base and divides the longest, so a
+    batch of whole longest-stage sequences per rank divides over the ranks at every length (the dry run's check)."""
+    return [[m * seq_len for m in lengths] for _, _, lengths in AXK1_STAGES]
+
+
+def context_lengths(seq_len: int) -> list[int]:
+    """The distinct lengths the recipe trains at, ascending."""
+    return sorted({L for lengths in stage_lengths(seq_len) for L in lengths})
+
+
 DECAY_STARTS_AT_STAGE = 2  # A.X K1: constant learning rate in stage 1, decay from stage 2
 # Percent per domain (docs/training.md, "Pretraining stages"); stage 1 sums to 99.85%, normalised when written.
 AXK1_MIXTURES = [
@@ -38,7 +52,7 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
     layout = plan.best.memory.layout
     total = sum(t for _, t, _ in AXK1_STAGES)
     stages, assigned = [], 0
-    for i, ((name, tokens, lengths), mix) in enumerate(zip(AXK1_STAGES, AXK1_MIXTURES)):
+    for i, ((name, tokens, _), lengths, mix) in enumerate(zip(AXK1_STAGES, stage_lengths(plan.seq_len), AXK1_MIXTURES)):
         lengths = [L for L in lengths if L <= plan.context] or lengths[:1]  # as far as the layout's memory holds
         # A.X K1's share of the tokens; the last stage takes the rounding remainder
         last = i == len(AXK1_STAGES) - 1

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.plan.planner import Plan
-from axk1.plan.recipe import CONTEXT_LENGTHS, build_recipe, lr_phase
+from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
 
@@ -93,9 +93,10 @@ def summary_text(plan: Plan) -> str:
         f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard} x cp {lay.cp}, ep {lay.ep}, recompute "
         f"{'full' if lay.recompute else 'none'}; {best.memory.total_gb:.0f} of {b.gpu.memory_gb:.0f} GB per GPU at "
         f"{best.memory.seq_len:,} tokens: {best.memory.why} (check: axk1 train recipe.toml --dry-run --world-size "
-        f"{b.gpus})" + ("" if plan.context >= max(CONTEXT_LENGTHS) else
-                        f"; the long-context stage stops at {plan.context:,} tokens: {max(CONTEXT_LENGTHS):,} "
-                        "does not fit a GPU even with context parallelism 8"),
+        f"{b.gpus})" + ("" if plan.context >= context_lengths(plan.seq_len)[-1] else
+                        f"; the long-context stage stops at {plan.context:,} tokens: "
+                        f"{context_lengths(plan.seq_len)[-1]:,} does not fit a GPU even with context parallelism "
+                        "(up to 8, dividing --seq-len)"),
     ]
     lines += constraint_lines(plan)
     lines += [f"warning: {w}" for w in plan.warnings]

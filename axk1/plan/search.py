@@ -32,7 +32,6 @@ BYTES = {"bf16": 2, "fp8": 1}
 # counted) 3.5% (DeepSeek-V3, Ling 2.0), 4.7% (A.X K1), 4.9% (DeepSeek-V2), 5.6% (GLM-4.5), 6.3% (Qwen3-235B);
 # sparser designs trade leverage for all-to-all traffic, memory and balance problems the leverage law does not
 # see. 4.5% is the middle of that range. plan.md says when it binds and what the law would choose without it.
-MAX_LAYOUT_TRIES = 400  # candidates (best first) tried against the memory model before giving up
 ANALYSIS_TRIES = 40  # per limit, when looking for the best candidate it holds back that memory allows
 RECOMPUTE_THROUGHPUT = 0.75  # full recompute runs the forward twice: 4 units of work for 3 of model FLOPs
 ARCHES = ("both", "moe", "dense")
@@ -197,7 +196,10 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     feasible = sorted((c for c in scored if not c.violations), key=lambda c: c.loss)
     ranked: list[Candidate] = []
     better_but_too_big = 0
-    for candidate in feasible[:MAX_LAYOUT_TRIES]:
+    # down the whole ranking until `keep` fit: a cap on the tries turned a larger budget (whose best shapes no GPU
+    # holds) into "nothing fits" although smaller shapes further down do. A layout check is a few arithmetic
+    # account evaluations (shard sizes are the GPU count's divisors), so the full family costs seconds at worst.
+    for candidate in feasible:
         memory = find_layout(candidate.config, budget.gpus, budget.gpu.memory_gb, seq_len)
         if memory is None:
             rejected["training memory"] += 1

@@ -1,0 +1,65 @@
+"""What `axk1 plan` writes passes `axk1 train RECIPE --dry-run` for the planned launch: base sequence lengths other
+than A.X K1's 4096, one GPU (the trainer's one-process path), budgets whose best shapes no GPU holds, absurd GPU
+counts."""
+
+import time
+
+import pytest
+
+from axk1.cli import main
+from axk1.plan.planner import make_plan
+from axk1.plan.report import write_outputs
+from axk1.train.dry_run import dry_run
+from axk1.train.recipe import load_recipe
+
+
+def round_trip(plan, tmp_path, gpu):
+    files = write_outputs(plan, tmp_path)
+    # the command a user runs on the login node: exit 0 means no problem at all
+    assert main(["train", str(files["recipe"]), "--dry-run", "--world-size", str(plan.budget.gpus), "--gpu", gpu]) == 0
+    recipe = load_recipe(files["recipe"])
+    recipe.run.device = "cuda"  # what the dry run makes of "auto": the GPU machines' device
+    result = dry_run(recipe, plan.budget.gpus, gpu)
+    assert result.problems == []
+    return recipe, result
+
+
+@pytest.mark.parametrize("seq_len", [100, 2048, 6000, 65536])
+def test_seq_len_is_the_recipes_base_length(seq_len, tmp_path):
+    plan = make_plan("H200", 8, 1, seq_len=seq_len)
+    recipe, _ = round_trip(plan, tmp_path, "H200")
+    lengths = [s.lengths() for s in recipe.stages]
+    assert lengths[0] == lengths[1] == [seq_len]
+    # A.X K1's long-context schedule (x4, x8 of the base) as far as the layout's memory holds it
+    assert lengths[2] == [seq_len, 4 * seq_len, 8 * seq_len][:len(lengths[2])]
+    assert max(lengths[2]) == plan.context
+    assert recipe.batch.global_tokens == plan.batch_sequences * seq_len
+    assert recipe.parallelism.cp in (1, 2, 4, 8) and seq_len % recipe.parallelism.cp == 0
+
+
+def test_seq_len_below_two_is_refused():
+    with pytest.raises(ValueError, match="--seq-len must be a whole number of tokens >= 2"):
+        make_plan("H200", 8, 1, seq_len=1)
+
+
+def test_one_gpu_plan_uses_the_one_process_account(tmp_path):
+    # one GPU trains without torchrun, under autocast (fp32 weights + their bf16 copies): the planner's figure is
+    # the dry run's
+    plan = make_plan("H100", 1, 30)
+    _, result = round_trip(plan, tmp_path, "H100")
+    longest = max(result.rows, key=lambda r: r.seq_len)
+    assert longest.memory.total == pytest.approx(plan.best.memory.total_gb, rel=1e-6)
+
+
+def test_more_compute_never_turns_into_no_plan(tmp_path):
+    # the best shapes for 1,000 days of one GPU fit no GPU; smaller ones far down the ranking do
+    plan = make_plan("H200", 1, 1000)
+    assert plan.best.memory is not None
+    round_trip(plan, tmp_path, "H200")
+
+
+def test_a_billion_gpus_plans_in_seconds():
+    start = time.perf_counter()
+    plan = make_plan("H200", 10**9, 1)
+    assert time.perf_counter() - start < 60
+    assert plan.best.memory.layout.gpus == 10**9
