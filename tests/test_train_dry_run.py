@@ -70,3 +70,32 @@ def test_the_planner_splits_long_context_over_cp_where_one_gpu_cannot_hold_it(tm
     capsys.readouterr()
     assert main(["train", str(out / "recipe.toml"), "--dry-run", "--world-size", "2048"]) == 0
     assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_micro_batch_beyond_a_ranks_rows_counts_the_rows_it_has(capsys):
+    """The trainer slices a rank's rows ids[s:s + micro_batch]: with 2 rows per rank, micro_batch 4 holds 2."""
+    argv = ["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024"]
+    main([*argv, "--batch.micro_batch", "2"])
+    two = capsys.readouterr().out
+    main([*argv, "--batch.micro_batch", "4"])
+    four = capsys.readouterr().out
+    row = [line for line in four.splitlines() if line.startswith("stage3-long-context            32768")]
+    assert len(row) == 1 and row[0] in two.splitlines() and "135.8" in row[0]  # 2 rows a rank either way
+    # recompute is already on: the advice does not ask for it
+    assert "GB per GPU >" in four and "activation_checkpointing" not in four
+
+
+def test_a_cuda_recipe_is_checked_on_a_host_without_a_gpu(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a login node
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--device", "cuda"]) == 0
+    assert "device cuda (not checked against this host's GPUs" in capsys.readouterr().out
+
+
+def test_a_device_override_reaches_the_dry_run(capsys):
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--run.device", "cpu"]) == 1
+    assert "device resolves to cpu here" in capsys.readouterr().out
+
+
+def test_world_size_without_dry_run_is_refused(capsys):
+    assert main(["train", "recipes/axk1-519b.toml", "--world-size", "8"]) == 2
+    assert "add --dry-run" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
         name = "s2"
         tokens = {steps_tokens}
         seq_len = 32
-        mixture = {{ code = 1.0, math = 0.5 }}
+        mixture = {{ code = 1.0 }}
     """)
     for section, lines in (sections or {}).items():
         if f"[{section}]\n" in text:

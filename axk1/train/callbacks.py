@@ -93,6 +93,12 @@ class MetricsWriter(Callback):
         self.tensorboard.close()
 
 
+class TrainingStopped(ValueError):
+    """The run stopped itself on purpose (too many bad steps), with a checkpoint and a message saying what to
+    change. A ValueError, so the command line prints the message as an error (exit 2), not a traceback: the cause
+    is the recipe's settings or the data, not a bug."""
+
+
 class BadStepGuard(Callback):
     """After `[run] max_bad_steps` skipped steps in a row (non-finite or spiking loss), stop the run with a
     checkpoint and a message saying what to change."""
@@ -101,7 +107,7 @@ class BadStepGuard(Callback):
         limit = trainer.recipe.run.max_bad_steps
         if trainer.state.bad_in_a_row >= limit:
             path = trainer.save(wait=True)
-            raise RuntimeError(f"{trainer.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step "
+            raise TrainingStopped(f"{trainer.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step "
                                f"{trainer.state.step}; stopped with a checkpoint at {path}. Lower the learning rate "
                                "or check the data.")
 

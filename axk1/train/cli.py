@@ -22,7 +22,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
     p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks (default: "
                    "dp_replicate x dp_shard)")
-    p.add_argument("--gpu", default="H200", help="the GPU whose memory the dry run checks against (default H200)")
+    p.add_argument("--gpu", default=None, help="the GPU whose memory the dry run checks against (default H200)")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
 
@@ -32,6 +32,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _dry_run(args)
+    if args.world_size is not None or args.gpu is not None:
+        raise ValueError("--world-size and --gpu describe the launch a dry run checks: add --dry-run (a real run's "
+                         "world size is torchrun's --nproc-per-node x nodes)")
     try:
         _train(args)
     finally:  # the trainer (and the process groups it holds) is gone by now
@@ -40,21 +43,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
+    from axk1.toml_file import load_toml
     from axk1.train.dry_run import dry_run
-    from axk1.train.recipe import load_recipe
+    from axk1.train.recipe import Recipe, load_recipe
 
-    recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
-    import tomllib
+    import torch
 
-    # the device the launch will resolve: "auto" means the GPU machines', not this one's
-    declared = args.device or tomllib.loads(open(args.recipe, encoding="utf-8").read()).get("run", {}).get("device", "auto")
-    recipe.run.device = "cuda" if declared == "auto" else declared
+    overrides = list(getattr(args, "overrides", None) or [])  # axk1/cli.py folds --device in as --run.device
+    if args.device and "--run.device" not in overrides:
+        overrides += ["--run.device", args.device]
+    # the device the launch will resolve, read before this host resolves it: "auto" means the GPU machines', not
+    # this one's, and "cuda" is checked as a setting, not against this host's GPUs (a login node has none)
+    raw = load_toml(args.recipe, "recipe", "recipes/demo.toml", overrides, Recipe.path_keys)
+    declared = str(raw.get("run", {}).get("device", "auto"))
+    try:
+        kind = "cuda" if declared == "auto" else torch.device(declared).type
+    except RuntimeError:
+        raise ValueError(f"[run] device {declared!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from None
+    recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], out_dir=args.out, max_steps=args.max_steps)
+    recipe.run.device = "cuda" if declared == "auto" else declared if kind == "cuda" else kind
     p = recipe.parallelism
     world = args.world_size or p.dp_replicate * p.dp_shard * p.cp
-    result = dry_run(recipe, world, args.gpu)
-    print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}; mesh dp_replicate "
-          f"{p.dp_replicate} x dp_shard {p.dp_shard} (ep {p.ep}), precision {p.precision}, recompute "
-          f"{p.activation_checkpointing}, micro_batch {recipe.batch.micro_batch}")
+    gpu = args.gpu or "H200"
+    result = dry_run(recipe, world, gpu)
+    print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}"
+          + (" (not checked against this host's GPUs: the dry run is for login nodes)" if result.device == "cuda"
+             else "") + f"; mesh dp_replicate {p.dp_replicate} x dp_shard {p.dp_shard} (ep {p.ep}), precision "
+          f"{p.precision}, recompute {p.activation_checkpointing}, micro_batch {recipe.batch.micro_batch}")
     print(result.table())
     for problem in result.problems:
         print(f"problem: {problem}")
@@ -68,11 +83,19 @@ def _train(args: argparse.Namespace) -> None:
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
     trainer = Trainer(recipe, resume=args.resume)
+    if recipe.run.max_steps > trainer.sampler.total_steps:
+        print(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
+              "run stops at the end of its stages")
     rows = trainer.fit()
     last = rows[-1] if rows else None
     if last:
         print(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
               f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
+    else:
+        print(f"nothing to train: the run is complete at step {trainer.state.step} of {trainer.total_steps}; "
+              f"checkpoints in {trainer.ckpt_dir}"
+              + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
+              + " (export with `axk1 export`; a longer run needs a recipe with more tokens, in a new --out folder)")
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -66,20 +66,43 @@ def plan_position(plan: list[PlanEntry], stage_names: list[str], step: int) -> S
     return StagePosition(e.stage, stage_names[e.stage], e.seq_len, e.sequences, False)
 
 
+def read_json(path: Path, what: str) -> object:
+    """A JSON file the run reads (manifest, train_state, metrics): a broken one is a clear error naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}): the {what} is damaged; rewrite it (re-run what wrote "
+                         "it)") from None
+
+
 def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
     manifest_path = Path(manifest_path)
     if not manifest_path.exists():
         raise FileNotFoundError(f"token-shard manifest {manifest_path} not found: run the data pipeline "
                                 "(`axk1 data run recipes/data/starter.toml`) or fix [data] manifest")
-    manifest = json.loads(manifest_path.read_text())
+    rerun = "re-run the data pipeline (`axk1 data run ...`) or fix the file"
+    manifest = read_json(manifest_path, "token-shard manifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards", []), list):
+        raise ValueError(f"{manifest_path}: a token-shard manifest is a JSON object with a \"shards\" list, got "
+                         f"{type(manifest).__name__}" + (f" with shards {manifest['shards']!r}"
+                                                        if isinstance(manifest, dict) else "") + f": {rerun}")
     if manifest.get("dtype", "uint32") != "uint32":
         raise ValueError(f"{manifest_path}: shards of dtype {manifest['dtype']} unsupported (expected uint32)")
     shards = []
-    for entry in manifest.get("shards", []):
+    for i, entry in enumerate(manifest.get("shards", [])):
+        missing = ([k for k in ("path", "domain", "bucket") if not isinstance(entry.get(k), str)]
+                   if isinstance(entry, dict) else ["path", "domain", "bucket"])
+        if missing:
+            raise ValueError(f"{manifest_path}: shard #{i + 1} ({entry!r:.80}) needs string keys "
+                             f"{', '.join(missing)}: {rerun}")
         bin_path = manifest_path.parent / entry["path"]
         idx_path = manifest_path.parent / entry.get("offsets", str(Path(entry["path"]).with_suffix(".idx")))
         if not bin_path.exists() or not idx_path.exists():
             raise FileNotFoundError(f"{manifest_path} lists {bin_path} (+ .idx) but it is missing: re-run the data pipeline")
+        for path, width in ((bin_path, 4), (idx_path, 8)):
+            if path.stat().st_size % width:
+                raise ValueError(f"{path}: {path.stat().st_size} bytes is not a whole number of {width}-byte entries "
+                                 f"(a truncated or foreign file): {rerun}")
         if bin_path.stat().st_size == 0:
             continue
         tokens = np.memmap(bin_path, dtype="<u4", mode="r")
@@ -87,6 +110,12 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
         if len(offsets) < 2 or int(offsets[-1]) != len(tokens):
             raise ValueError(f"{idx_path}: offsets end at {int(offsets[-1]) if len(offsets) else 0} but the shard "
                              f"holds {len(tokens)} tokens (a half-written shard? re-run the data pipeline)")
+        # every document start in range and in order: one vectorised pass over the index (the sampler indexes the
+        # tokens with them, and a wild entry would read far outside the shard or give negative lengths)
+        if int(offsets[0]) != 0 or not bool(np.all(offsets[1:] >= offsets[:-1])):
+            bad = 0 if int(offsets[0]) != 0 else int(np.argmax(offsets[1:] < offsets[:-1])) + 1
+            raise ValueError(f"{idx_path}: document offsets must start at 0 and never decrease up to the shard's "
+                             f"{len(tokens)} tokens; entry {bad} is {int(offsets[bad])}: the index is corrupt, {rerun}")
         shards.append(Shard(entry["domain"], entry["bucket"], tokens, offsets))
     if not shards:
         raise ValueError(f"{manifest_path} lists no non-empty shards")
@@ -136,7 +165,8 @@ class StageSampler:
                 self.plan.append(PlanEntry(step, n, i, L, seqs))
                 step += n
         self.total_steps = step
-        self._tables = [self._table_or_none(s) if missing_ok else self._stage_table(s) for s in recipe.stages]
+        self._tables = [self._table_or_none(s) if missing_ok else self._stage_table(s, strict=True)
+                        for s in recipe.stages]
         self.domains = sorted({d for st in recipe.stages for d in st.mixture})
 
     def has_stage(self, stage: int) -> bool:
@@ -144,16 +174,22 @@ class StageSampler:
 
     def _table_or_none(self, stage: StageConfig):
         try:
-            return self._stage_table(stage)
+            return self._stage_table(stage, strict=False)
         except ValueError:
             return None
 
-    def _stage_table(self, stage: StageConfig) -> tuple[list[str], np.ndarray, list[list[int]], list[np.ndarray]]:
-        """Domains with data, their renormalised weights, and per domain the shard ids and shard weights."""
-        domains, weights, shard_ids, shard_w = [], [], [], []
+    def _stage_table(self, stage: StageConfig, strict: bool) -> tuple[list[str], np.ndarray, list[list[int]],
+                                                                      list[np.ndarray]]:
+        """Domains with data, their renormalised weights, and per domain the shard ids and shard weights.
+        `strict` (training): a domain the mixture weights but no shard holds is an error, as silently giving its
+        share to the others would train on another mixture than the recipe's. Not strict (the held-out split): a
+        small domain may have nothing held out, and validation draws from the domains that have."""
+        domains, weights, shard_ids, shard_w, missing = [], [], [], [], []
         for domain, w in sorted(stage.mixture.items()):
             ids = [j for j, s in enumerate(self.shards) if s.domain == domain
                    and (not stage.buckets or s.bucket in stage.buckets)]
+            if w > 0 and not ids:
+                missing.append(domain)
             if w <= 0 or not ids:
                 continue
             domains.append(domain)
@@ -161,8 +197,12 @@ class StageSampler:
             shard_ids.append(ids)
             sizes = np.array([len(self.shards[j].tokens) for j in ids], dtype=np.float64)
             shard_w.append(sizes / sizes.sum())
+        have = sorted({f"{s.domain}/{s.bucket}" for s in self.shards})
+        if strict and missing:
+            raise ValueError(f"stage {stage.name!r}: mixture domain(s) {missing} (buckets {stage.buckets or 'all'}) "
+                             f"have no shards; the shards hold {have}: set their weight to 0 or remove them, or "
+                             "add their data to the manifest")
         if not domains:
-            have = sorted({f"{s.domain}/{s.bucket}" for s in self.shards})
             raise ValueError(f"stage {stage.name!r}: none of its mixture domains {sorted(stage.mixture)} "
                              f"(buckets {stage.buckets or 'all'}) have shards; the shards hold {have}")
         p = np.array(weights, dtype=np.float64)

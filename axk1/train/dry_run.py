@@ -70,13 +70,17 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                                     f"over {dp} data-parallel ranks: make [batch] global_tokens a multiple of "
                                     f"{dp} x the longest seq_len")
             per_rank = max(1, seqs // dp)
-            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L,
-                                 micro_batch=recipe.batch.micro_batch,
+            # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows
+            # than it has
+            micro = min(recipe.batch.micro_batch, per_rank)
+            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L, micro_batch=micro,
                                  recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth,
                                  one_process=world_size == 1)  # one rank: `axk1 train` without torchrun
-            out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // recipe.batch.micro_batch), memory))
+            out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // micro), memory))
             if memory.total > out.limit_gb:
+                fixes = ["shard over more ranks (dp_shard)"]
+                fixes += [] if recompute else ["turn on activation_checkpointing (\"full\")"]
+                fixes += ["lower micro_batch"] if micro > 1 else []
                 out.problems.append(f"stage {stage.name!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
-                                    f"{out.limit_gb:.0f} GB usable on {spec.name}: shard over more ranks (dp_shard), "
-                                    "turn on activation_checkpointing, or lower micro_batch")
+                                    f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
     return out

@@ -8,6 +8,8 @@ errors (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,6 +265,18 @@ def _check_model_folder(folder: Path) -> None:
         raise FileNotFoundError(f"[model] init_from: {e}") from e
 
 
+def _check_mixture(where: str, mixture: object) -> None:
+    """Weights are numbers >= 0 and finite, one at least > 0 (the TOML reader's finite check does not reach into
+    a table's values)."""
+    if not isinstance(mixture, dict) or not mixture:
+        raise ValueError(f"{where}: mixture must be a table of domain = weight, e.g. {{ web = 0.7, code = 0.3 }}")
+    for key, w in mixture.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{where}: mixture.{key} = {w!r}: a weight must be a finite number >= 0")
+    if not any(w > 0 for w in mixture.values()):
+        raise ValueError(f"{where}: mixture {mixture} has no positive weight: give at least one domain a weight > 0")
+
+
 def validate(r: Recipe) -> None:
     """Checks that need no compute: ranges, consistency, files that must exist."""
     m = r.model
@@ -337,8 +351,7 @@ def validate(r: Recipe) -> None:
                 raise ValueError(f"{where}: seq_len {L} outside 2..max_position_embeddings={cfg.max_position_embeddings}")
         if st.seq_len_schedule and st.seq_len_schedule[-1] != st.seq_len:
             raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
-        if not st.mixture or any(w < 0 for w in st.mixture.values()) or sum(st.mixture.values()) <= 0:
-            raise ValueError(f"{where}: mixture must map domains to weights >= 0 with a positive sum")
+        _check_mixture(where, st.mixture)
         if st.rope_scaling is not None:
             try:
                 yarn = normalise_rope_scaling(st.rope_scaling)

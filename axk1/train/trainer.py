@@ -8,16 +8,17 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import (PendingCheckpoint, claim_checkpoint_dir, resume_latest, save_checkpoint,
-                                 step_dir)
+from axk1.checkpoint.dcp import (TRAIN_STATE, PendingCheckpoint, claim_checkpoint_dir, latest_step, resume_latest,
+                                 save_checkpoint, step_dir)
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -33,7 +34,7 @@ from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
                                   SpeedMonitor, run_callbacks)
-from axk1.train.data import Batch, StageSampler, load_shards, split_validation
+from axk1.train.data import Batch, StageSampler, load_shards, read_json, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
@@ -70,6 +71,44 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     if r.model.init_from is not None and torch.device(device).type != "meta":
         load_hf_sharded_(model, r.model.init_from)
     return model, objective, parallel
+
+
+# What a resumed run may change: the layout and memory knobs (same objective, same data; micro_batch only regroups
+# the token-weighted sums), where it writes and logs, how often it checkpoints and validates, when it stops, the
+# bad-step guard, and [model] config / init_from (the weights come from the checkpoint; the architecture is
+# compared on its own). Everything else defines the run's trajectory (docs/training.md, "Resume").
+RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "validation.sequences", "batch.micro_batch",
+             "parallelism.dp_replicate", "parallelism.dp_shard", "parallelism.ep", "parallelism.cp",
+             "parallelism.activation_checkpointing", "parallelism.compile", "data.manifest")
+RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
+
+
+def run_definition(r: Recipe, config: ModelConfig) -> dict:
+    """The settings that define a run's trajectory, flattened to "section.key" (JSON values), saved with every
+    checkpoint so that --resume can refuse a recipe that would silently train another run."""
+    out = {}
+    for section in ("model", "data", "validation", "optimizer", "schedule", "batch", "moe", "parallelism"):
+        for key, value in asdict(getattr(r, section)).items():
+            name = f"{section}.{key}"
+            if name not in RESUMABLE and section not in RESUMABLE_SECTIONS:
+                out[name] = value
+    out["stages"] = [asdict(s) for s in r.stages]
+    out["model_config"] = config.to_dict()
+    return json.loads(json.dumps(out, default=str))
+
+
+def check_resume(saved: dict | None, current: dict, where: Path) -> None:
+    """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
+    written before run definitions were saved has none: nothing to compare)."""
+    if saved is None:
+        return
+    diffs = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+             if saved.get(k) != current.get(k)]
+    if diffs:
+        raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
+                         f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
+                         "started with (only the layout, micro_batch, paths, logging, checkpointing and [run] may "
+                         "change), or start a new run in another --out folder")
 
 
 @dataclass
@@ -115,7 +154,9 @@ class Trainer:
                                  "data-parallel ranks: change [batch] or the launch")
         self.is_main = self.parallel is None or self.parallel.is_main
         self.optimizer = build_optimizer(self.model, r.optimizer)
-        self.total_steps = r.run.max_steps or self.sampler.total_steps
+        # --max-steps stops early; it never extends the plan (past its end the last stage would repeat at the final
+        # learning rate, a run nobody planned)
+        self.total_steps = min(r.run.max_steps or self.sampler.total_steps, self.sampler.total_steps)
         decay_stage = r.schedule.decay_starts_at_stage - 1
         decay_start = next((e.first_step for e in self.sampler.plan if e.stage == decay_stage), self.sampler.total_steps)
         self.schedule = schedule_from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or self.sampler.total_steps,
@@ -126,7 +167,14 @@ class Trainer:
         self.stage_rope = r.stage_rope_scaling(self.config.rope_scaling) if r.stages else []
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
+        self.definition = run_definition(r, self.config)
         if resume:
+            last = latest_step(self.ckpt_dir)
+            if last is not None:  # compared before any tensor is loaded: a mismatch costs nothing
+                state_file = step_dir(self.ckpt_dir, last) / TRAIN_STATE
+                state = read_json(state_file, "checkpoint's train state")
+                check_resume(state.get("run") if isinstance(state, dict) else None, self.definition,
+                             step_dir(self.ckpt_dir, last))
             resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
@@ -295,7 +343,7 @@ class Trainer:
         s = self.state
         train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
-                       "mtp_depth": self.recipe.model.mtp_depth}
+                       "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition}
         out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
         if isinstance(out, PendingCheckpoint):

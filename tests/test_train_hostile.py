@@ -1,0 +1,119 @@
+"""Bad input to a training run is refused with the file, stage or key named (never a traceback, never a run on
+other data or settings than the recipe's): damaged shards and manifests, mixtures naming absent domains or holding
+non-numbers, a resume whose recipe would change the run, --max-steps past the plan."""
+
+import json
+
+import numpy as np
+import pytest
+
+from axk1.cli import main
+from axk1.train.data import StageSampler, load_shards
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Trainer
+from tests.train_helpers import write_recipe
+
+
+def manifest_of(tmp_path):
+    write_recipe(tmp_path)
+    return tmp_path / "tokens" / "manifest.json"
+
+
+@pytest.mark.parametrize("doc, match", [
+    ([1, 2], "JSON object with a \"shards\" list, got list"),
+    ({"shards": None}, "got dict with shards None"),
+    ({"shards": [{"path": "web/d0/00000.bin", "bucket": "d0"}]}, "shard #1 .* needs string keys domain"),
+])
+def test_a_malformed_manifest_is_named(tmp_path, doc, match):
+    path = manifest_of(tmp_path)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=match) as e:
+        load_shards(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_manifest_that_is_not_json_is_named(tmp_path):
+    path = manifest_of(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
+        load_shards(path)
+
+
+def test_a_shard_of_odd_size_is_named(tmp_path):
+    path = manifest_of(tmp_path)
+    bin_path = tmp_path / "tokens" / "web" / "d0" / "00000.bin"
+    with open(bin_path, "ab") as f:
+        f.write(b"\0\0")
+    with pytest.raises(ValueError, match=f"{bin_path}: .* not a whole number of 4-byte entries"):
+        load_shards(path)
+
+
+@pytest.mark.parametrize("corrupt", ["huge", "decreasing"])
+def test_corrupt_document_offsets_are_refused(tmp_path, corrupt):
+    path = manifest_of(tmp_path)
+    idx = tmp_path / "tokens" / "web" / "d0" / "00000.idx"
+    offsets = np.fromfile(idx, dtype="<u8")
+    if corrupt == "huge":
+        offsets[5] = 10**12
+    else:
+        offsets[5], offsets[6] = offsets[6], offsets[5]
+    offsets.tofile(idx)
+    with pytest.raises(ValueError, match=f"{idx}: document offsets must start at 0 and never decrease"):
+        load_shards(path)
+
+
+def test_a_mixture_domain_without_shards_is_refused(tmp_path):
+    path = write_recipe(tmp_path, sections={})
+    path.write_text(path.read_text().replace("mixture = { code = 1.0 }", "mixture = { code = 0.5, books = 0.5 }"))
+    recipe = load_recipe(path)
+    _, shards = load_shards(recipe.data.manifest)
+    with pytest.raises(ValueError, match=r"stage 's2': mixture domain\(s\) \['books'\] .* have no shards; the shards "
+                                         r"hold \['code/d0', 'web/d0'\]"):
+        StageSampler(recipe, shards, 512)
+    # a zero weight names a domain the run does not draw: no data needed
+    path.write_text(path.read_text().replace("books = 0.5", "books = 0"))
+    StageSampler(load_recipe(path), shards, 512)
+
+
+@pytest.mark.parametrize("value, match", [
+    ('"lots"', "mixture.code = 'lots': a weight must be a finite number >= 0"),
+    ("nan", "mixture.code = nan"),
+    ("inf", "mixture.code = inf"),
+    ("-1", "mixture.code = -1"),
+    ("0", r"mixture {.code.: 0} has no positive weight"),
+])
+def test_bad_mixture_weights_name_the_stage_and_key(tmp_path, value, match):
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace("mixture = { code = 1.0 }", f"mixture = {{ code = {value} }}"))
+    with pytest.raises(ValueError, match=r"\[\[stages\]\] #2 \(s2\): " + match):
+        load_recipe(path)
+
+
+def test_max_steps_past_the_plan_stops_at_its_end(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 100"))
+    trainer = Trainer(recipe)
+    assert trainer.sampler.total_steps == 12 and trainer.total_steps == 12
+
+
+def test_a_resume_that_changes_the_run_is_refused_and_a_finished_run_says_so(tmp_path, capsys):
+    path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # 4 steps
+    assert main(["train", str(path)]) == 0
+    capsys.readouterr()
+    code = main(["train", str(path), "--resume", "--batch.global_tokens", "512", "--optimizer.lr", "1e-3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "batch.global_tokens: 0 -> 512" in err and "optimizer.lr: 0.003 -> 0.001" in err
+    # what does not change the trajectory may change; the run is complete, and the command says so
+    assert main(["train", str(path), "--resume", "--logging.every_steps", "3", "--checkpointing.interval_steps",
+                 "5"]) == 0
+    out = capsys.readouterr().out
+    assert "the run is complete at step 4 of 4" in out and "checkpoints in" in out
+
+
+def test_a_damaged_train_state_is_named(tmp_path, capsys):
+    path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)
+    assert main(["train", str(path), "--max-steps", "2"]) == 0
+    state = tmp_path / "run" / "checkpoints" / "step-000002" / "train_state.json"
+    state.write_text("{")
+    assert main(["train", str(path), "--resume"]) == 2
+    assert f"{state}: not valid JSON" in capsys.readouterr().err
