@@ -89,3 +89,54 @@ def test_sweep_cli_errors(tmp_path, capsys):
     assert "--manifest" in capsys.readouterr().err
     assert main(["plan", "fit", str(tmp_path), "-o", str(tmp_path / "law.json")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--budgets", "1e9,1e9"], "--budgets repeats 1e\\+09"),
+    (["--spread", "inf"], "--spread must be a finite number above 1"),
+    (["--holdout-factor", "-1"], "--holdout-factor must be a finite number >= 0"),
+    (["--holdout-factor", "nan"], "--holdout-factor must be a finite number >= 0"),
+])
+def test_sweep_refuses_bad_grids_by_name(tmp_path, corpus, capsys, argv, match):
+    assert main(["plan", "sweep", "-o", str(tmp_path / "s"), "--manifest", str(corpus), *argv]) == 2
+    assert __import__("re").search(match, capsys.readouterr().err)
+
+
+def fake_run(tmp_path, name, val_loss):
+    """A run folder as read_run reads it: a recipe and its metrics, the last row with a validation loss."""
+    from tests.train_helpers import write_recipe
+
+    folder = tmp_path / name
+    folder.mkdir()
+    write_recipe(folder).rename(folder / "recipe.toml")
+    (folder / "run").mkdir()
+    (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": 256, "loss": 5.0}) + "\n"
+                                                  + f'{{"step": 1, "tokens": 256, "val_loss": {val_loss}}}\n')
+    return folder
+
+
+@pytest.mark.parametrize("val_loss", ["Infinity", "NaN", "-1.0", '"low"'])
+def test_a_run_with_a_bad_validation_loss_is_named(tmp_path, val_loss):
+    folder = fake_run(tmp_path, "r-bad", val_loss)
+    with pytest.raises(ValueError, match="r-bad: its last validation loss .* not a positive finite number"):
+        read_run(folder)
+
+
+def test_damaged_metrics_are_named(tmp_path):
+    folder = fake_run(tmp_path, "r-broken", "3.0")
+    with open(folder / "run" / "metrics.jsonl", "a") as f:
+        f.write("{oops\n")
+    with pytest.raises(ValueError, match="r-broken: .*metrics.jsonl is not valid JSON lines"):
+        read_run(folder)
+
+
+def test_fit_refuses_a_run_twice_a_fitted_check_and_too_few_refits(tmp_path, capsys):
+    a, b = fake_run(tmp_path, "a", "3.0"), fake_run(tmp_path, "b", "2.9")
+    law = str(tmp_path / "law.json")
+    assert main(["plan", "fit", str(a), str(b), str(a / "recipe.toml"), "-o", law]) == 2
+    assert "the same run is given twice" in capsys.readouterr().err
+    assert main(["plan", "fit", str(a), str(b), "--check", str(b), "-o", law]) == 2
+    assert "is one of the fitted runs" in capsys.readouterr().err
+    for n in ("0", "-3"):
+        assert main(["plan", "fit", str(a), str(b), "--bootstrap", n, "-o", law]) == 2
+        assert "--bootstrap must be at least 10" in capsys.readouterr().err

@@ -16,10 +16,32 @@ def _approach3_exponent(p: Parametric) -> float:
     return p.beta / (p.alpha + p.beta)
 
 
+MIN_BOOTSTRAP = 10  # refits: fewer leave the 5%-95% intervals meaningless (0 leaves them NaN)
+
+
+def _run_key(folder: str | Path) -> Path:
+    """A run as its recipe file, resolved: the same run named twice (a path and its symlink, `runs/a` and
+    `runs/a/recipe.toml`) is one key."""
+    path = Path(folder)
+    return (path / "recipe.toml" if path.is_dir() else path).resolve()
+
+
 def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
              samples: int = 200, tolerance: float | None = FRONTIER_TOLERANCE) -> str:
     """`tolerance`: approach 3 fits the runs within this fraction of their budget's best loss (fit.frontier); None:
     every run."""
+    if samples < MIN_BOOTSTRAP:
+        raise ValueError(f"--bootstrap must be at least {MIN_BOOTSTRAP} refits (the intervals are their 5%-95% "
+                         f"spread), got {samples}")
+    seen: dict[Path, str] = {}
+    for f in folders:
+        if _run_key(f) in seen:
+            raise ValueError(f"the same run is given twice ({seen[_run_key(f)]} and {f}): each run is one point of "
+                             "the fit; give it once")
+        seen[_run_key(f)] = str(f)
+    if check and _run_key(check) in seen:
+        raise ValueError(f"--check {check} is one of the fitted runs ({seen[_run_key(check)]}): the check predicts a "
+                         "run the fit has not seen; give a held-out run (`axk1 plan sweep` writes OUTPUT/holdout)")
     points = [read_run(f) for f in folders]
     near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
     if len(near) < 5 <= len(points):
@@ -70,8 +92,9 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                      f"the largest fitted), predicted {predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured "
                      f"{held.loss:.4f}: error {error:+.2%}")
     if plot:
-        plot_fit(points, law, iso, held, plot, left_out)
-        lines.append(f"plot: {plot}")
+        target = Path(plot) / "fit.png" if Path(plot).is_dir() else Path(plot)
+        target = target if target.suffix else target.with_suffix(".png")  # what matplotlib would write
+        lines.append(f"plot: {plot_fit(points, law, iso, held, target, left_out)}")
     lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ JSONL (the trainer's, axk1/train/metrics.py) the tokens trained on and the last 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from axk1.plan.arch import non_embedding_flops_per_token
@@ -24,7 +25,11 @@ def read_run(folder: str | Path) -> RunPoint:
     if not metrics.exists():
         raise ValueError(f"{recipe_path.parent.name}: no metrics at {metrics}: train it first (axk1 train "
                          f"{recipe_path})")
-    rows = read_jsonl(metrics)
+    try:
+        rows = read_jsonl(metrics)
+    except ValueError as e:  # a line that is not JSON: name the file, not just the parser's complaint
+        raise ValueError(f"{recipe_path.parent.name}: {metrics} is not valid JSON lines ({e}): the run's metrics are "
+                         "damaged; train it again") from None
     val = [r for r in rows if "val_loss" in r]
     if not val:
         raise ValueError(f"{recipe_path.parent.name}: its metrics hold no validation loss: the fit needs held-out "
@@ -34,5 +39,10 @@ def read_run(folder: str | Path) -> RunPoint:
     if last["step"] < max(r["step"] for r in rows) or tokens <= 0:
         raise ValueError(f"{recipe_path.parent.name}: the last validation loss is not at the run's last step: let "
                          "the run finish (validation runs at the end of every stage)")
+    loss = last["val_loss"]
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not (math.isfinite(loss) and loss > 0):
+        raise ValueError(f"{recipe_path.parent.name}: its last validation loss (step {last['step']}, {metrics}) is "
+                         f"{loss!r}, not a positive finite number: the run diverged or its metrics are damaged; "
+                         "train it again (lower the learning rate if it diverges) or leave it out of the fit")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
-                    float(last["val_loss"]))
+                    float(loss))

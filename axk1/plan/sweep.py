@@ -77,8 +77,12 @@ def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_
     if len(budgets) < 2 or sizes < 3:
         raise ValueError(f"an IsoFLOP sweep needs at least 2 budgets and 3 sizes per budget (got {len(budgets)} "
                          f"budgets, {sizes} sizes): the fit finds each budget's minimum from a parabola")
-    if not spread > 1:
-        raise ValueError(f"--spread must be above 1 (the sizes span M_guess/spread .. M_guess x spread), got {spread}")
+    repeated = sorted({b for b in budgets if list(budgets).count(b) > 1})
+    if repeated:
+        raise ValueError(f"--budgets repeats {', '.join(f'{b:g}' for b in repeated)}: each budget's runs would "
+                         "overwrite the other's; give each budget once")
+    if not (spread > 1 and math.isfinite(spread)):
+        raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x spread), got {spread}")
     ladder = []
     for h in HIDDEN_LADDER:
         config = tiny_dense_config(h, vocab, seq_len)
@@ -133,6 +137,9 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     out = Path(out_dir)
     if seq_len < 8 or (batch_sequences is not None and batch_sequences < 1):
         raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
+    if not (holdout_factor >= 0 and math.isfinite(holdout_factor)):
+        raise ValueError(f"--holdout-factor must be a finite number >= 0 (the held-out run's budget over the largest; "
+                         f"0 for none), got {holdout_factor}")
     if manifest is None:
         manifest_path = write_byte_corpus(out / "data").resolve()
     else:
