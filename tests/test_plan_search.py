@@ -112,6 +112,9 @@ def test_recipe_stages_scale_to_planned_tokens(axk1_plan, tmp_path):
     (dict(gpu="H100", gpus=1, days=0.001), "too small"),
     (dict(gpu="H100", gpus=8, days=1, tokens=-5), "--tokens must be positive"),
     (dict(gpu="H100", gpus=8, days=1, top=0), "--top must be >= 1"),
+    # --tokens fixed: the number is what binds, not the budget or the serving bound
+    (dict(gpu="H100", gpus=8, days=1, tokens=1e9), "--tokens 1e\\+09 is too few for any candidate"),
+    (dict(gpu="H100", gpus=8, days=1, tokens=1e30), "--tokens 1e\\+30 exceeds what the budget"),
     (dict(gpu="H200", gpus=1024, days=73, serve_gpus=-1), "--serve-gpus"),
     (dict(gpu="TPUv5", gpus=8, days=1), "known GPUs"),
 ])

@@ -130,7 +130,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     surface = resolve_law(law)
     result = search(budget, surface, seq_len, tokens, vocab_adjust, limits, space, top)
     if not result.ranked:
-        raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits))
+        raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
     best = result.ranked[0]
     counts = parameter_counts(best.config)
     # The long-context stage: the layout is chosen at its longest length. Where one GPU cannot hold a 32K sequence's
@@ -262,12 +262,23 @@ def _growth(plan: Plan, memory_holds: bool) -> str:
 
 
 def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, seq_len: int,
-                 vocab_adjust: float, limits: Limits) -> str:
+                 vocab_adjust: float, limits: Limits, tokens: float | None = None) -> str:
     smallest = family_config(space.hidden_sizes[0], 8, space.experts[0], space.top_k[0], space.granularities[0],
                              1, 1024, seq_len)
     counts = parameter_counts(smallest)
     smallest = smallest.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, smallest.hidden_size,
                                                               vocab_adjust))
+    # with --tokens fixed, the binding cause is often the number itself, not the budget: say which
+    per_token, activated = training_flops_per_token(smallest, seq_len), parameter_counts(smallest).activated
+    if tokens is not None and tokens * per_token > budget.flops:
+        return (f"--tokens {tokens:.3g} exceeds what the budget of {budget.flops:.3g} FLOPs can train even on the "
+                f"smallest candidate (at most {budget.flops / per_token:.3g} tokens): lower --tokens, or raise "
+                "--gpus, --days (or --mfu)")
+    if tokens is not None and tokens < limits.min_tokens_per_param * activated:
+        return (f"--tokens {tokens:.3g} is too few for any candidate of the A.X K1 family: the smallest needs at least "
+                f"{limits.min_tokens_per_param:g} tokens per activated parameter "
+                f"({limits.min_tokens_per_param * activated:.3g} tokens): raise --tokens (or leave it out to spend "
+                "the budget)")
     if rejected.get("training memory"):
         return (f"no candidate fits in the memory of {budget.gpus:,} x {budget.gpu.name} "
                 f"({budget.gpu.memory_gb:.0f} GB each) for this budget: add GPUs (--gpus), choose a GPU with more "
