@@ -268,17 +268,69 @@ print("SWAPPED")
 """
 
 
-@pytest.mark.parametrize("program", [GUARD_OFF_BY_GC, GUARD_OFF_BY_TRACEBACK, GUARD_OFF_BY_CODE,
+# Program code run inside the hook reaches its frames with sys._getframe: a rebound os.fspath (os.path.realpath
+# looks it up at call time), a str subclass's __eq__ as a module or attribute name; and the module's tables were
+# reachable (and mutable) through sys.modules. Found by a reviewer of the first fix.
+GUARD_OFF_BY_FSPATH = """import os, sys
+original = os.fspath
+def evil(p):
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_name != "on_open":
+        f = f.f_back
+    if f is not None:
+        t = f.f_locals["text"]
+        t.__closure__[t.__code__.co_freevars.index("refuse")].cell_contents = lambda m: None
+    return original(p)
+os.fspath = evil
+open("x", "w").close()
+os.fspath = original
+print(open("/etc/passwd").read())
+"""
+GUARD_OFF_BY_TABLES = """import sys
+for name, module in list(sys.modules.items()):
+    if name.endswith("sandbox_guard"):
+        module.SPAWN_EVENTS.clear()
+        module.PATH_EVENTS.clear()
+        module.BLOCKED_IMPORTS.clear()
+        module.any = lambda *a: True
+import os
+os.fork()
+print("root:", "FORKED")
+"""
+GUARD_OFF_BY_STR_SUBCLASS = """import sys
+class Name(str):
+    def __eq__(self, other):
+        f = sys._getframe(1)
+        while f is not None:
+            if "sandbox_guard" in f.f_code.co_filename:
+                print("INSIDE")
+            f = f.f_back
+        return str.__eq__(self, other)
+    __hash__ = str.__hash__
+__import__(Name("json"))
+class C:
+    pass
+try:
+    setattr(C, Name("__code__"), 1)
+except PermissionError:
+    pass
+open("/etc/passwd")
+"""
+
+
+@pytest.mark.parametrize("program", [GUARD_OFF_BY_GC, GUARD_OFF_BY_TRACEBACK, GUARD_OFF_BY_CODE, GUARD_OFF_BY_FSPATH,
+                                     GUARD_OFF_BY_TABLES, GUARD_OFF_BY_STR_SUBCLASS,
                                      "import sys\nsys.settrace(lambda *a: None)\nprint('TRACING')\n"])
 def test_the_guard_cannot_be_reached_and_switched_off(program, outside):
     r = run_python(program, limits=FAST, namespaces=False)
     assert not r.ok and "root:" not in r.stdout and "refuse" not in r.stdout and "SWAPPED" not in r.stdout
-    assert "TRACING" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
+    assert "TRACING" not in r.stdout and "INSIDE" not in r.stdout and "FORKED" not in r.stdout, r.stdout
+    assert "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
     outside.unchanged()
 
 
 def test_ordinary_programs_still_run_under_the_guard():
-    program = """import collections, dataclasses, pathlib
+    program = """import collections, dataclasses, inspect, pathlib, traceback
 p = pathlib.Path("x.txt")
 p.write_text("hi")
 @dataclasses.dataclass
@@ -291,11 +343,15 @@ try:
     1 / 0
 except ZeroDivisionError as e:
     caught = type(e).__name__
-print(p.read_text(), A(3), Counter.n, collections.namedtuple("T", "a b")(1, 2), caught)
+    shown = "ZeroDivisionError" in traceback.format_exc()  # a traceback of the program's own frames reads fine
+def gen():
+    yield 1
+state = inspect.getgeneratorstate(gen())
+print(p.read_text(), A(3), Counter.n, collections.namedtuple("T", "a b")(1, 2), caught, shown, state)
 """
     for namespaces in (False, None):
         r = run_python(program, limits=FAST, namespaces=namespaces)
-        assert r.ok and r.stdout == "hi A(x=3) 1 T(a=1, b=2) ZeroDivisionError\n", (r.stdout, r.stderr)
+        assert r.ok and r.stdout == "hi A(x=3) 1 T(a=1, b=2) ZeroDivisionError True GEN_CREATED\n", (r.stdout, r.stderr)
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="runs under a uid of their own only where the harness is root")

@@ -244,3 +244,28 @@ def test_plain_values_cross_and_everything_else_is_refused():
     for bad in (Int(1), [Int(1)], {Int(1): 2}, (1, object()), Iterator(), iter([Int(2)]), deep):
         with pytest.raises(NotPlain):
             encode(bad)
+
+
+def test_the_guards_own_realpath_agrees_with_os_path_realpath(tmp_path, monkeypatch):
+    # The guard cannot call os.path.realpath (Python that looks os.fspath and os.lstat up at call time: a program
+    # rebinding them ran its code inside the hook); its C-only resolver must name the same places.
+    import posix
+
+    from axk1.eval.sandbox_guard import resolver
+
+    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "rel").symlink_to("b")
+    (tmp_path / "a" / "up").symlink_to("..")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    monkeypatch.chdir(tmp_path / "a")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for path in (str(tmp_path / "link" / "b"), str(tmp_path / "link" / "rel" / ".." / "up" / "x"), "b/../rel",
+                     "missing/../../link", "/", "//etc/../usr/./lib", "..", ".", "./up/up/up", f"/proc/self/fd/{fd}",
+                     str(tmp_path / "loop1" / "x"), str(tmp_path / "nope" / "..")):
+            assert resolve(path) == os.path.realpath(path), path
+    finally:
+        os.close(fd)

@@ -24,12 +24,11 @@ PATH_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2
                "shutil.rmtree": ((0, None),), "shutil.copyfile": ((0, None), (1, None)),
                "shutil.copytree": ((0, None), (1, None)), "shutil.move": ((0, None), (1, None))}
 LIST_EVENTS = {"os.listdir", "os.scandir"}
-# The ways to the hook's own state: gc hands out every object (the hook's closure cells are writable), a traceback's
-# frame (the PermissionError below is raised inside the hook) or a tracer's frames hold its locals, and a function's
-# code can be swapped. A graded program needs none of them.
+# The ways to the hook's own state: gc hands out every object (the hook's closure cells are writable), a tracer
+# sees its frames, another thread's frames may be inside it, and a function's code can be swapped. A graded program
+# needs none of them. (A traceback's frame is refused only where it is the hook's: see install_guard.)
 INTROSPECTION_EVENTS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                         "sys.settrace", "sys.setprofile"}
-FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame"}
 BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
 # The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
 OWN_FD = re.compile(r"^/(proc/self/fd/\d+|dev/fd/\d+|dev/std(in|out|err))$")
@@ -47,45 +46,103 @@ def readable_roots(workdir: str) -> tuple[str, ...]:
     return tuple(sorted(roots))
 
 
+def resolver(lstat, readlink, getcwd, OSError_):
+    """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone."""
+
+    def resolve(path: str) -> str:
+        if not path.startswith("/"):
+            path = getcwd() + "/" + path
+        done, todo, hops = "", path.split("/")[::-1], 0
+        while todo:
+            part = todo.pop()
+            if part == "" or part == ".":
+                continue
+            if part == "..":
+                done = done[: done.rfind("/")] if done else ""
+                continue
+            here = done + "/" + part
+            try:
+                mode = lstat(here).st_mode
+            except OSError_:
+                mode = 0
+            if mode & 0o170000 != 0o120000 or hops >= 40:  # not a link (or a loop, left as it stands)
+                done = here
+                continue
+            hops += 1
+            target = readlink(here)
+            if target.startswith("/"):
+                done = ""
+            todo.extend(target.split("/")[::-1])
+        return done or "/"
+
+    return resolve
+
+
 def install_guard(workdir: str) -> None:
-    """Audit hook that refuses what a graded program never needs. Raises PermissionError inside the program."""
+    """Audit hook that refuses what a graded program never needs. Raises PermissionError inside the program.
+
+    Program code must never run inside the hook: from there `sys._getframe` reaches the hook's frames and, through
+    them, the closure cells that hold its state (writable without any audit event). So everything the hook uses is
+    bound here, before the program's first line: C functions (os.path.realpath is Python that looks os.fspath and
+    os.lstat up at call time, which the program can rebind), immutable copies of the tables (this module's globals
+    are reachable through sys.modules), builtins (a module global would shadow them); and it takes paths and names
+    of the exact types str and bytes only (a subclass's __eq__, __hash__ or __fspath__ is the program's code)."""
+    import _thread
+    import posix
+
     workdir = os.path.realpath(workdir)
     readable = readable_roots(workdir)
     own_pid = str(os.getpid())
-    realpath, fspath, isdir, join, str_, bytes_, type_ = (os.path.realpath, os.fspath, os.path.isdir,
-                                                          os.path.join, str, bytes, type)
+    lstat, stat, readlink, getcwd, ident = posix.lstat, posix.stat, posix.readlink, posix.getcwd, _thread.get_ident
+    str_, bytes_, int_, type_, len_ = str, bytes, int, type, len
+    PermissionError_, OSError_ = PermissionError, OSError
     own_fd = OWN_FD.match
-    import pathlib
-    path_types = (str, bytes, pathlib.PosixPath, pathlib.PurePosixPath)
-
-    def text(path) -> str:
-        # Only types whose conversion runs no code of the program's: a path-like object of its own (or a subclass
-        # overriding __fspath__ or __str__) would run the program inside the hook, with the hook's frames above it.
-        if type_(path) not in path_types:
-            refuse(f"paths must be str, bytes or pathlib paths, not {type_(path).__name__}")
-        path = fspath(path)
-        return path.decode("utf-8", "replace") if type_(path) is bytes_ else path
-
-    def under(full: str, roots) -> bool:
-        return any(full == r or full.startswith(r + "/") for r in roots)
-
-    def inside(path) -> bool:
-        if type_(path) is int:
-            return True
-        path = text(path)
-        return bool(own_fd(path)) or path == "/dev/null" or under(realpath(path), (workdir,))
+    write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
+    path_events, list_events, blocked = dict(PATH_EVENTS), frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS)
+    guard_file = __file__
+    resolve = resolver(lstat, readlink, getcwd, OSError_)
+    reading_frame = set()  # threads inside the tb_frame check (its own reads raise the event again)
 
     def refuse(message: str):
-        raise PermissionError(f"sandbox: {message}")
+        raise PermissionError_(f"sandbox: {message}")
+
+    def text(path) -> str:
+        if type_(path) is str_:
+            return path
+        if type_(path) is bytes_:
+            return path.decode("utf-8", "replace")
+        refuse(f"paths must be str or bytes, not {type_(path).__name__}")
+
+    def is_dir(path: str) -> bool:
+        try:
+            return stat(path).st_mode & 0o170000 == 0o040000
+        except OSError_:
+            return False
+
+    def under(full: str, roots) -> bool:
+        for root in roots:
+            if full == root or full.startswith(root + "/"):
+                return True
+        return False
+
+    def inside(path) -> bool:
+        if type_(path) is int_:
+            return True
+        path = text(path)
+        return own_fd(path) is not None or path == "/dev/null" or under(resolve(path), (workdir,))
 
     def on_open(path, mode, flags) -> None:
-        if type_(path) is int:
+        if type_(path) is int_:
             return
         name = text(path)
-        writing = (type_(mode) is str_ and any(c in mode for c in "wax+")) or bool(flags & WRITE_FLAGS)
-        if own_fd(name):
+        writing = (flags & write_flags) != 0
+        if type_(mode) is str_:
+            for c in "wax+":
+                if c in mode:
+                    writing = True
+        if own_fd(name) is not None:
             return
-        full = realpath(name)
+        full = resolve(name)
         if writing and not (under(full, (workdir,)) or full == "/dev/null"):
             refuse(f"writing outside the sandbox directory is not allowed: {name!r}")
         if not under(full, readable):
@@ -93,39 +150,56 @@ def install_guard(workdir: str) -> None:
         if mode is None:  # os.open: the only way to a descriptor on a folder
             if not name.startswith("/") and ".." in name.split("/"):
                 refuse(f"os.open of a relative path with '..' is not allowed: {name!r}")
-            if not under(full, (workdir,)) and isdir(full):
+            if not under(full, (workdir,)) and is_dir(full):
                 refuse(f"descriptors on folders outside the sandbox directory are not allowed: {name!r}")
+
+    def guard_frame(traceback) -> bool:
+        """Whether a traceback entry is one of this hook's frames (a PermissionError raised here carries them)."""
+        me = ident()
+        if me in reading_frame:
+            return False  # the check's own reads below
+        reading_frame.add(me)
+        try:
+            return traceback.tb_frame.f_code.co_filename == guard_file
+        finally:
+            reading_frame.discard(me)
 
     def hook(event: str, args: tuple) -> None:
         if event == "open":
             on_open(*args)
-        elif event in SPAWN_EVENTS or event in INTROSPECTION_EVENTS:
+        elif event in spawn or event in introspection:
             refuse(f"{event} is not allowed")
-        elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES:
-            refuse(f"reading {args[1]} is not allowed")
-        elif event == "object.__setattr__" and args[1] == "__code__":
-            refuse("replacing a function's code is not allowed")
-        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+        elif event == "object.__getattr__" or event == "object.__setattr__":
+            if type_(args[1]) is not str_:
+                refuse(f"{event} with an attribute name that is not a str is not allowed")
+            if args[1] == "tb_frame" and guard_frame(args[0]):
+                refuse("reading the sandbox guard's frames is not allowed")
+            if event == "object.__setattr__" and args[1] == "__code__":
+                refuse("replacing a function's code is not allowed")
+        elif event == "os.kill" or event == "os.killpg" or event == "signal.pthread_kill":
             if event != "os.kill" or str_(args[0]) != own_pid:
                 refuse(f"{event} is not allowed")
         elif event == "ctypes.dlopen" and args[0] is None:
             pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
         elif event.startswith(("socket.", "ctypes.")):
             refuse(f"{event} is not allowed (no network, no native calls)")
-        elif event == "import" and args[0] in BLOCKED_IMPORTS:
-            refuse(f"importing {args[0]} is not allowed")
-        elif event in PATH_EVENTS:
-            for i, fd_at in PATH_EVENTS[event]:
-                if i >= len(args) or args[i] is None:
+        elif event == "import":
+            if type_(args[0]) is not str_:
+                refuse("a module name that is not a str is not allowed")
+            if args[0] in blocked:
+                refuse(f"importing {args[0]} is not allowed")
+        elif event in path_events:
+            for i, fd_at in path_events[event]:
+                if i >= len_(args) or args[i] is None:
                     continue
-                path, fd = args[i], args[fd_at] if fd_at is not None and fd_at < len(args) else -1
-                if type_(fd) is int and fd >= 0 and type_(path) is not int and not text(path).startswith("/"):
+                path, fd = args[i], args[fd_at] if fd_at is not None and fd_at < len_(args) else -1
+                if type_(fd) is int_ and fd >= 0 and type_(path) is not int_ and not text(path).startswith("/"):
                     # relative to a folder descriptor (-1: none): judge the place it really names
-                    path = join(realpath(f"/proc/self/fd/{fd}"), text(path))
+                    path = resolve(f"/proc/self/fd/{fd}") + "/" + text(path)
                 if not inside(path):
                     refuse(f"{event} outside the sandbox directory is not allowed")
-        elif event in LIST_EVENTS and args and args[0] is not None and type_(args[0]) is not int:
-            if not under(realpath(text(args[0])), readable):
+        elif event in list_events and args and args[0] is not None and type_(args[0]) is not int_:
+            if not under(resolve(text(args[0])), readable):
                 refuse(f"listing {text(args[0])!r} is not allowed")
 
     sys.addaudithook(hook)
