@@ -318,8 +318,31 @@ open("/etc/passwd")
 """
 
 
+GUARD_OFF_BY_SYS_AUDIT = """import sys
+class Number(int):  # sys.audit raises any event with any arguments: the hook must call none of their methods
+    def __and__(self, other):
+        print("INSIDE")
+        return 0
+    def __str__(self):
+        print("INSIDE")
+        return "1"
+class Fake:
+    @property
+    def tb_frame(self):
+        print("INSIDE")
+        raise AttributeError
+for event, args in (("open", ("x", "r", Number(0))), ("os.kill", (Number(1), 9)),
+                    ("object.__getattr__", (Fake(), "tb_frame")), ("os.remove", (Number(3), -1))):
+    try:
+        sys.audit(event, *args)
+    except PermissionError:
+        pass
+open("/etc/passwd")
+"""
+
+
 @pytest.mark.parametrize("program", [GUARD_OFF_BY_GC, GUARD_OFF_BY_TRACEBACK, GUARD_OFF_BY_CODE, GUARD_OFF_BY_FSPATH,
-                                     GUARD_OFF_BY_TABLES, GUARD_OFF_BY_STR_SUBCLASS,
+                                     GUARD_OFF_BY_TABLES, GUARD_OFF_BY_STR_SUBCLASS, GUARD_OFF_BY_SYS_AUDIT,
                                      "import sys\nsys.settrace(lambda *a: None)\nprint('TRACING')\n"])
 def test_the_guard_cannot_be_reached_and_switched_off(program, outside):
     r = run_python(program, limits=FAST, namespaces=False)

@@ -46,6 +46,13 @@ def readable_roots(workdir: str) -> tuple[str, ...]:
     return tuple(sorted(roots))
 
 
+def _traceback_type() -> type:
+    try:
+        raise ValueError
+    except ValueError as e:
+        return type(e.__traceback__)
+
+
 def resolver(lstat, readlink, getcwd, OSError_):
     """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone."""
 
@@ -86,7 +93,8 @@ def install_guard(workdir: str) -> None:
     bound here, before the program's first line: C functions (os.path.realpath is Python that looks os.fspath and
     os.lstat up at call time, which the program can rebind), immutable copies of the tables (this module's globals
     are reachable through sys.modules), builtins (a module global would shadow them); and it takes paths and names
-    of the exact types str and bytes only (a subclass's __eq__, __hash__ or __fspath__ is the program's code)."""
+    of the exact types str and bytes only (a subclass's __eq__, __hash__ or __fspath__ is the program's code). A
+    program can raise any event with any arguments (sys.audit), so every argument's type is checked before use."""
     import _thread
     import posix
 
@@ -102,6 +110,7 @@ def install_guard(workdir: str) -> None:
     guard_file = __file__
     resolve = resolver(lstat, readlink, getcwd, OSError_)
     reading_frame = set()  # threads inside the tb_frame check (its own reads raise the event again)
+    traceback_type = _traceback_type()
 
     def refuse(message: str):
         raise PermissionError_(f"sandbox: {message}")
@@ -111,7 +120,7 @@ def install_guard(workdir: str) -> None:
             return path
         if type_(path) is bytes_:
             return path.decode("utf-8", "replace")
-        refuse(f"paths must be str or bytes, not {type_(path).__name__}")
+        refuse("paths must be str or bytes")  # (not even the type's name: a metaclass could compute it)
 
     def is_dir(path: str) -> bool:
         try:
@@ -135,6 +144,8 @@ def install_guard(workdir: str) -> None:
         if type_(path) is int_:
             return
         name = text(path)
+        if type_(flags) is not int_:
+            refuse("open flags must be an int")
         writing = (flags & write_flags) != 0
         if type_(mode) is str_:
             for c in "wax+":
@@ -172,12 +183,12 @@ def install_guard(workdir: str) -> None:
         elif event == "object.__getattr__" or event == "object.__setattr__":
             if type_(args[1]) is not str_:
                 refuse(f"{event} with an attribute name that is not a str is not allowed")
-            if args[1] == "tb_frame" and guard_frame(args[0]):
+            if args[1] == "tb_frame" and type_(args[0]) is traceback_type and guard_frame(args[0]):
                 refuse("reading the sandbox guard's frames is not allowed")
             if event == "object.__setattr__" and args[1] == "__code__":
                 refuse("replacing a function's code is not allowed")
         elif event == "os.kill" or event == "os.killpg" or event == "signal.pthread_kill":
-            if event != "os.kill" or str_(args[0]) != own_pid:
+            if event != "os.kill" or type_(args[0]) is not int_ or str_(args[0]) != own_pid:
                 refuse(f"{event} is not allowed")
         elif event == "ctypes.dlopen" and args[0] is None:
             pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
