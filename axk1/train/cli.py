@@ -68,7 +68,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     result = dry_run(recipe, world, gpu)
     print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}"
           + (" (not checked against this host's GPUs: the dry run is for login nodes)" if result.device == "cuda"
-             else "") + f"; mesh dp_replicate {p.dp_replicate} x dp_shard {p.dp_shard} (ep {p.ep}), precision "
+             else "") + f"; mesh dp_replicate {p.dp_replicate} x dp_shard {p.dp_shard} x cp {p.cp} (ep {p.ep}), precision "
           f"{p.precision}, recompute {p.activation_checkpointing}, micro_batch {recipe.batch.micro_batch}")
     print(result.table())
     for problem in result.problems:

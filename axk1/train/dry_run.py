@@ -67,8 +67,10 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         for (_, seqs), L in zip(parts, stage.lengths()):
             if seqs % dp:
                 out.problems.append(f"stage {stage.name!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
-                                    f"over {dp} data-parallel ranks: make [batch] global_tokens a multiple of "
-                                    f"{dp} x the longest seq_len")
+                                    f"over {dp} data-parallel ranks: " + (
+                                        f"make [batch] global_sequences a multiple of {dp}"
+                                        if recipe.batch.global_sequences > 0 else
+                                        f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"))
             per_rank = max(1, seqs // dp)
             # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows
             # than it has
