@@ -204,15 +204,32 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = recipe_overrides(args, extra)
     try:
         return args.func(args)
-    except (ValueError, OSError) as e:  # a bad value, a missing file, a folder where a file was due, ...
-        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
-        print(f"axk1 {args.command}: error: {what}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back
-        again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
-            if hasattr(args, "resume") else ""
-        print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
-        return 130
+    except Exception as e:
+        if not _interrupted(e) and isinstance(e, (ValueError, OSError)):  # a bad value, a missing file, ...
+            what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
+            print(f"axk1 {args.command}: error: {what}", file=sys.stderr)
+            return 2
+        if not _interrupted(e):
+            raise
+    except KeyboardInterrupt:
+        pass
+    # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside torch.save, it
+    # surfaces as the RuntimeError that save's cleanup raises while the KeyboardInterrupt is handled.)
+    again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
+        if hasattr(args, "resume") else ""
+    print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
+    return 130
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt is what set off this exception (its context or cause chain)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -159,14 +159,19 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     from tests.train_helpers import write_recipe
 
     recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 20_000)  # far longer than the test lasts
+    # A shell's background job (`make test &`) starts with SIGINT ignored, which Python then keeps: restore it
     proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = tmp_path / "run" / "checkpoints" / "step-000002"  # mid-run: a checkpoint exists to resume from
     deadline = time.monotonic() + 300  # a loaded machine (the whole suite beside other work) starts slowly
     while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert first.exists(), "the run wrote no checkpoint in 300 s"  # interrupt a running loop, not the start-up
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never left training after a failure
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "axk1 train: interrupted" in err and "--resume" in err, err
