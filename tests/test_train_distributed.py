@@ -3,6 +3,7 @@ CPU), stopped after 2 steps and resumed from its sharded, asynchronously written
 single-process run of the same recipe."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,3 +62,47 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
         assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=1e-5), key
         assert got[3][key] == pytest.approx(want[3][key], rel=3e-2 if key == "grad_norm" else 2e-3), key
     assert list_steps(two / "run" / "checkpoints") == [2, 4]
+
+
+def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
+    """A checkpoint every step, written in the background while the next steps run their FSDP2 collectives: the
+    save's own collectives (DCP's plan gather) must not share a group with them (they once crossed on gloo:
+    "Received data size doesn't match expected size", or a hang after the first save). The run finishes, and a run
+    stopped at step 3 and resumed follows it."""
+    runs = {}
+    for name in ("whole", "resumed"):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = write_recipe(folder, extra="[parallelism]\ndp_shard = 2", sections={"checkpointing": "async = true"})
+        path.write_text(path.read_text().replace("interval_steps = 2", "interval_steps = 1"))
+        runs[name] = path
+    _torchrun(runs["whole"], "--max-steps", "6")
+    _torchrun(runs["resumed"], "--max-steps", "3")
+    assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
+    _torchrun(runs["resumed"], "--max-steps", "6", "--resume")
+    want = read_jsonl(tmp_path / "whole" / "run" / "metrics.jsonl")
+    got = read_jsonl(tmp_path / "resumed" / "run" / "metrics.jsonl")
+    assert [r["step"] for r in want] == [r["step"] for r in got] == [1, 2, 3, 4, 5, 6]
+    # same layout, same reduction order: the resumed steps repeat the whole run's to float noise
+    assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in want], rel=1e-6)
+    assert list_steps(tmp_path / "whole" / "run" / "checkpoints") == [5, 6]
+
+
+def _torchrun(recipe, *args, timeout=120):
+    """torchrun train, as tests.train_helpers.torchrun_train, but a hang (the async-save failure mode) ends the
+    whole session at the timeout: killing torchrun alone would leave its hung ranks running."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun {' '.join(args)} hung for {timeout}s: {err[-2000:]}")
+    assert proc.returncode == 0, err[-3000:]

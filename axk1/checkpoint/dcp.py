@@ -28,6 +28,7 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
+from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
 # One process saving or loading without a process group is what this module means to do (a laptop run, export);
@@ -121,6 +122,12 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def _group():
+    """Every save and load runs its collectives on the checkpoint group (one rule, whether or not a background save
+    is in flight); None (DCP's default) in one process."""
+    return checkpoint_group() if dist.is_available() and dist.is_initialized() else None
+
+
 def _barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
@@ -178,10 +185,11 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     if async_save:
         # the background write's collectives run on the CPU: async_save asserts a CPU backend, which a GPU run's
         # group has beside NCCL ("cpu:gloo,cuda:nccl", axk1.parallel.distributed.init_distributed)
-        distributed = dist.is_available() and dist.is_initialized()
-        future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=not distributed)
+        # ... on their own group (checkpoint_group): the main thread's next steps use the default one meanwhile
+        group = _group()
+        future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=group is None, process_group=group)
         return PendingCheckpoint(future, finish)
-    dcp.save(state, checkpoint_id=str(tmp))
+    dcp.save(state, checkpoint_id=str(tmp), process_group=_group())
     return finish()
 
 
@@ -204,7 +212,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         _check_model_keys(path, model_sd, stored)
         # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
         # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
-        _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True))
+        _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True), process_group=_group())
         set_state_dict(model, optimizer, model_state_dict=_experts_as_local(state["model"], live_model),
                        optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
                                          "param_groups": state["optim"]["param_groups"]})

@@ -63,11 +63,29 @@ def host_all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
+_checkpoint_group: dist.ProcessGroup | None = None
+
+
+def checkpoint_group() -> dist.ProcessGroup:
+    """A gloo group of all ranks for checkpoint collectives only. An async save's background thread runs DCP's
+    plan gathers while the main thread goes on with the next steps' FSDP2 / host collectives: on one shared group
+    the two streams interleave their messages (gloo "Received data size doesn't match expected size", or a hang).
+    Created on first use, which is collective: every rank saves (or resumes) at the same step, and no other group is
+    created concurrently (the mesh's groups exist before the first save). gloo, since DCP's async save wants a CPU
+    backend, also beside NCCL on a GPU run."""
+    global _checkpoint_group
+    if _checkpoint_group is None:
+        _checkpoint_group = dist.new_group(backend="gloo")
+    return _checkpoint_group
+
+
 def shutdown_distributed() -> None:
     """Destroy the process groups while the interpreter is still whole. Call it after dropping the objects that hold
     the groups (model, mesh, trainer): a gloo worker thread can hold the last reference to a finished collective's
     tensors, and if it lets go during interpreter shutdown the process aborts ("terminate called without an active
     exception") after an otherwise good run. Collecting first lets each group's destructor join its threads now."""
+    global _checkpoint_group
+    _checkpoint_group = None  # destroyed below with the rest; a later init_process_group gets a new one
     if dist.is_initialized():
         gc.collect()
         dist.destroy_process_group()
