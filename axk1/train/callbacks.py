@@ -45,7 +45,7 @@ def is_log_step(trainer, row: dict) -> bool:
 
 
 class SpeedMonitor(Callback):
-    """tokens/s and MFU since the previous log row, the per-domain losses gathered since then, on a GPU the peak
+    """tokens/s (global: all ranks' tokens; and per device) and MFU since the previous log row, the per-domain losses gathered since then, on a GPU the peak
     memory allocated so far, and the progress bar's figures, added to each log row."""
 
     def __init__(self) -> None:
@@ -60,11 +60,13 @@ class SpeedMonitor(Callback):
         if not is_log_step(trainer, row):
             return
         now = time.perf_counter()
-        tps = (trainer.state.tokens - self.tokens_last) / max(now - self.t_last, 1e-9)
+        tps = (trainer.state.tokens - self.tokens_last) / max(now - self.t_last, 1e-9)  # the whole step's, all ranks
+        per_device = tps / _devices(trainer)
         flops = train_flops_per_token(trainer.config, row["seq_len"], trainer.model.mtp is not None)
         row.update(trainer.domain_losses())
-        row.update(tokens_per_s=tps, mfu=tps * flops / self.peak if self.peak else None,
-                   skipped_total=trainer.state.skipped_steps)
+        # the peak is one device's (axk1.train.metrics.peak_flops), so MFU divides one device's share of the tokens
+        row.update(tokens_per_s=tps, tokens_per_s_per_device=per_device,
+                   mfu=per_device * flops / self.peak if self.peak else None, skipped_total=trainer.state.skipped_steps)
         if trainer.device.type == "cuda":  # the allocator's peak so far (a host-side counter: no sync)
             row["memory_peak_gb"] = torch.cuda.max_memory_allocated(trainer.device) / 1e9
         self.t_last, self.tokens_last = now, trainer.state.tokens
@@ -72,6 +74,13 @@ class SpeedMonitor(Callback):
             val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
             trainer.bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
                                     tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
+
+
+def _devices(trainer) -> int:
+    """The devices a step ran on: every rank of the mesh under torchrun (dp_replicate x dp_shard x cp, ep within
+    dp_shard), else one."""
+    parallel = getattr(trainer, "parallel", None)
+    return parallel.mesh.size() if parallel is not None else 1
 
 
 class MetricsWriter(Callback):

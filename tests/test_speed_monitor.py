@@ -1,0 +1,38 @@
+"""SpeedMonitor's MFU is per device: the step's tokens (summed over all ranks) over the world size, against one
+device's peak."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from axk1 import ModelConfig
+from axk1.train import callbacks
+from axk1.train.callbacks import SpeedMonitor
+from axk1.train.metrics import train_flops_per_token
+
+
+def _trainer(world: int | None):
+    recipe = SimpleNamespace(logging=SimpleNamespace(every_steps=1, peak_tflops=1.0),
+                             parallelism=SimpleNamespace(precision="fp32"))
+    parallel = None if world is None else SimpleNamespace(mesh=SimpleNamespace(size=lambda: world))
+    return SimpleNamespace(recipe=recipe, parallel=parallel, device=torch.device("cpu"), total_steps=10,
+                           state=SimpleNamespace(step=0, tokens=0, skipped_steps=0),
+                           config=ModelConfig.from_preset("axk1-tiny"), model=SimpleNamespace(mtp=None),
+                           domain_losses=dict, bar=None)
+
+
+@pytest.mark.parametrize("world", [None, 2])
+def test_mfu_divides_the_global_tokens_by_the_world_size(monkeypatch, world):
+    clock = iter([100.0, 102.0])  # on_fit_start, then the step's end: 2 s
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    trainer, monitor = _trainer(world), SpeedMonitor()
+    monitor.on_fit_start(trainer)
+    trainer.state.step, trainer.state.tokens = 1, 4096  # all ranks' tokens in the step
+    row = {"seq_len": 32}
+    monitor.on_step_end(trainer, row)
+    devices = world or 1
+    assert row["tokens_per_s"] == pytest.approx(2048.0)
+    assert row["tokens_per_s_per_device"] == pytest.approx(2048.0 / devices)
+    flops = train_flops_per_token(trainer.config, 32, False)
+    assert row["mfu"] == pytest.approx(2048.0 / devices * flops / 1e12)
