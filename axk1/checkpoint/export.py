@@ -54,16 +54,24 @@ def check_tokenizer(source: str | Path, vocab_size: int) -> Path:
     return folder
 
 
+def read_tokenizer(source: str | Path, vocab_size: int) -> dict[str, bytes]:
+    """tokenizer.json and the other TOKENIZER_FILES present in `source` (their folder, or tokenizer.json itself),
+    by name, once the tokenizer is known to fit the model's embedding. Read into memory, so that the source may be
+    the very folder a model is about to be written to (clearing it first would delete them)."""
+    folder = check_tokenizer(source, vocab_size)
+    return {name: (folder / name).read_bytes() for name in TOKENIZER_FILES if (folder / name).is_file()}
+
+
 def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
     """tokenizer.json (and the other TOKENIZER_FILES present) from `source` (their folder, or tokenizer.json itself)
     into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the model's
     embedding."""
-    import shutil
+    _write_tokenizer(read_tokenizer(source, vocab_size), model_dir)
 
-    folder = check_tokenizer(source, vocab_size)
-    for name in TOKENIZER_FILES:
-        if (folder / name).is_file():
-            shutil.copy(folder / name, Path(model_dir) / name)
+
+def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path) -> None:
+    for name, data in files.items():
+        (Path(model_dir) / name).write_bytes(data)
 
 
 def read_train_state(ckpt: Path) -> dict:
@@ -90,8 +98,9 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         config = ModelConfig.from_dict(saved["model_config"])
     except (ValueError, TypeError) as e:
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
-    if tokenizer is not None:  # before anything is written: a bad tokenizer must not leave a half-made folder
-        check_tokenizer(tokenizer, config.vocab_size)
+    # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
+    # tokenizer's folder may be out_dir itself, which clear_model_folder empties below
+    tokenizer_files = read_tokenizer(tokenizer, config.vocab_size) if tokenizer is not None else {}
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")
@@ -106,6 +115,5 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
             module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
     clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
     path = save_pretrained(model, out_dir, dtype=dtype)
-    if tokenizer is not None:
-        copy_tokenizer(tokenizer, path, config.vocab_size)
+    _write_tokenizer(tokenizer_files, path)
     return path
