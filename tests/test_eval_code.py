@@ -181,3 +181,17 @@ def test_loader_reads_the_official_parquet_files_too(lcb_file, tmp_path):
     from_jsonl, _ = load_problems(lcb_file, None, tmp_path / "jsonl-cache")
     assert [p.question_id for p in from_parquet] == [p.question_id for p in from_jsonl]
     assert len(failed) == 1  # the malicious pickle is refused from Parquet as well
+
+
+def test_tolerant_compare_of_integers_past_python_int_digit_limit():
+    """int() refuses more than 4300 digits (a judge_error); integer tokens compare as sign + digits instead."""
+    from axk1.eval.code_judge import tolerant_equal
+
+    big = "9" * 5000
+    assert run_tests("print('1' * 5000)", _tests([("\n", "2\n")]), "tolerant", timeout_s=5).verdict == "wrong_answer"
+    for printed in (big, big + ".0", "00" + big, "+" + big):
+        outcome = run_tests(f"print({printed!r})", _tests([("\n", big + "\n")]), "tolerant", timeout_s=5)
+        assert outcome.verdict == "pass", (printed[:5], outcome)
+    assert not tolerant_equal("-" + big, big) and not tolerant_equal(big + "8", big)
+    assert tolerant_equal("-0", "0") and tolerant_equal("-" + big, "-00" + big)
+    assert not tolerant_equal(big + ".5", big)

@@ -73,6 +73,13 @@ def _is_int_token(tok: str) -> bool:
     return tok.lstrip("+-").isascii() and tok.lstrip("+-").isdigit() and len(tok) - len(tok.lstrip("+-")) <= 1
 
 
+def _int_key(tok: str) -> tuple[bool, str]:
+    """An integer token (`_is_int_token`) as (negative, digits without leading zeros), equal exactly when the
+    integers are. Not int(): Python refuses to parse more than 4300 digits, and a program may print such a number."""
+    digits = tok.lstrip("+-").lstrip("0")
+    return (tok.startswith("-") and digits != "", digits)  # -0 is 0
+
+
 def _is_float_token(tok: str) -> bool:
     return FLOAT_TOKEN.fullmatch(tok) is not None
 
@@ -85,7 +92,7 @@ def _token_equal(got: str, want: str) -> bool:
         return True
     if _is_int_token(want):
         whole, dot, fraction = got.partition(".")
-        return (_is_int_token(whole) and int(whole) == int(want) and (not dot or (fraction.isascii()
+        return (_is_int_token(whole) and _int_key(whole) == _int_key(want) and (not dot or (fraction.isascii()
                 and fraction.isdigit() and not fraction.strip("0"))))
     if _is_float_token(want) and _is_float_token(got):
         return _close(float(got), float(want))
