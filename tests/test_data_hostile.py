@@ -157,3 +157,75 @@ def test_korean_legacy_and_utf16_text_files_are_read_not_failed(tmp_path):
     assert cp.text.startswith("대한민국의 수도는") and cp.metadata["charset"] == "cp949"
     assert u16.text.startswith("대한민국의 수도는")
     assert isinstance(lat, Failure) and lat.reason.startswith("invalid_utf8")
+
+
+def _warc_page(uri: str, body: bytes | None = None) -> bytes:
+    """One response record as its own gzip member (`body`: the page, else a short Korean one)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    if body is None:
+        return _warc_record(uri)
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
+    return buffer.getvalue()
+
+
+def _one_member(*uris: str) -> bytes:
+    """Several records in ONE gzip member (not Common Crawl's layout, but valid WARC)."""
+    return gzip.compress(b"".join(gzip.decompress(_warc_record(u)) for u in uris))
+
+
+def _warc_items(tmp_path, name, data):
+    from axk1.data.warc import read_warc
+
+    (tmp_path / name).write_bytes(data)
+    items = list(read_warc(tmp_path / name))  # raising here (OSError from a negative seek) fails the test
+    return [x.url for x in items if not hasattr(x, "reason")], [x.reason for x in items if hasattr(x, "reason")]
+
+
+def test_warc_members_holding_several_records_end_the_file_at_a_broken_one_without_a_traceback(tmp_path):
+    # warcio's record offset inside a multi-record member is no file offset (negative here): salvage from it raised
+    # OSError (a negative seek), or skipped "the next member" and lost https://ex.kr/c without a word
+    a, c = _warc_record("https://ex.kr/a"), _warc_record("https://ex.kr/c")
+    for name, data in (("x-b-broken.warc.gz", a + _one_member("https://ex.kr/x", "https://ex.kr/b", "") + c),
+                       ("b-broken.warc.gz", a + _one_member("https://ex.kr/b", "") + c)):
+        urls, reasons = _warc_items(tmp_path, name, data)
+        assert urls[0] == "https://ex.kr/a" and urls[-1] == "https://ex.kr/b" and "https://ex.kr/c" not in urls, name
+        # the records after the broken one are not read, and the failure says so
+        assert len(reasons) == 1 and reasons[0].startswith("broken_record"), reasons
+        assert "rest of the file is not read" in reasons[0]
+    # the whole file as one gzip stream: the same (docs/data.md)
+    urls, reasons = _warc_items(tmp_path, "one-stream.warc.gz", _one_member("https://ex.kr/a", "", "https://ex.kr/c"))
+    assert urls == ["https://ex.kr/a"] and len(reasons) == 1 and "rest of the file is not read" in reasons[0]
+
+
+def test_warc_last_member_cut_short_is_a_failure_not_a_silent_end(tmp_path):
+    second = _warc_record("https://ex.kr/b")
+    for cut in (len(second) // 2, 20):
+        urls, reasons = _warc_items(tmp_path, f"cut{cut}.warc.gz", _warc_record("https://ex.kr/a") + second[:cut])
+        assert urls == ["https://ex.kr/a"]
+        assert len(reasons) == 1 and "gzip member at byte" in reasons[0] and "ends inside" in reasons[0], reasons
+    urls, reasons = _warc_items(tmp_path, "whole.warc.gz", _warc_record("https://ex.kr/a") + second)
+    assert urls == ["https://ex.kr/a", "https://ex.kr/b"] and reasons == []
+
+
+def test_warc_salvage_walks_past_a_member_inflating_past_a_megabyte(tmp_path):
+    from axk1.data.warc_salvage import GZIP_MAGIC, members
+
+    # 3 MB of markup compresses to a few KB: the member inflates past the 1 MB output cap per call, which once made
+    # the walk put the next member too early (a spurious "broken_record: gzip member at byte N")
+    big = b"<html><body><p>" + b"x" * (3 << 20) + b"</p></body></html>"
+    parts = [_warc_record("https://ex.kr/a"), _warc_record(""), _warc_page("https://ex.kr/big", big),
+             _warc_record("https://ex.kr/d")]
+    data = b"".join(parts)
+    urls, reasons = _warc_items(tmp_path, "big.warc.gz", data)
+    assert urls == ["https://ex.kr/a", "https://ex.kr/big", "https://ex.kr/d"]
+    assert len(reasons) == 1 and "WARC-Target-URI" in reasons[0], reasons
+    starts = [sum(len(p) for p in parts[:i]) for i in range(len(parts))]
+    assert all(data[s:s + 3] == GZIP_MAGIC for s in starts)
+    with open(tmp_path / "big.warc.gz", "rb") as fh:
+        walked = list(members(fh, 0, keep=1 << 10))
+    assert [(offset, why) for offset, _, why in walked] == [(s, "") for s in starts]

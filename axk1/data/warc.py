@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
-from axk1.data.warc_salvage import GZIP_MAGIC, member_records, members
+from axk1.data.warc_salvage import GZIP_MAGIC, holds_one_record, is_member_start, member_records, members
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")
@@ -67,7 +67,7 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
             try:
                 record = next(records, None)
                 if record is None:
-                    return
+                    break
                 current = records.offset  # where this record starts (get_record_offset() would read it to its end)
                 if record.rec_type in PAGE_RECORDS:
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -75,14 +75,51 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                     yield item
                 last = current
             except _BROKEN as e:
-                yield Skipped(url, _broken(e))
-                if gzipped:  # one member a record: go on at the member after the broken one
-                    if current is not None:
-                        start, skip = current, 1
-                    else:
-                        start, skip = (last, 2) if last is not None else (0, 1)
-                    yield from _salvage(fh, start, skip, max_page_bytes)
+                if not gzipped:
+                    yield Skipped(url, _broken(e))
+                    return
+                start, skip = _resume_point(fh, current, last, max_page_bytes)  # one member a record: the next one
+                yield Skipped(url, _broken(e) + ("" if start is not None else _REST_LOST))
+                yield from _go_on(fh, start, skip, max_page_bytes)
                 return
+        if gzipped and last is not None:
+            # warcio ends quietly at a member cut short before its record's headers end: whatever members follow
+            # the last record read are read (or failed) here, so that no record goes uncounted
+            yield from _go_on(fh, *_resume_point(fh, None, last, max_page_bytes, after_last=True), max_page_bytes)
+
+
+_REST_LOST = "; the rest of the file is not read (its gzip members hold several records each: no clean place to go on)"
+
+
+def _resume_point(fh, current: int | None, last: int | None, max_page_bytes: int,
+                  after_last: bool = False) -> tuple[int | None, int]:
+    """(offset, members to skip there) where reading goes on after the broken record, or (None, 0) where there is
+    no safe place. warcio's offset is a file offset only for a record that starts its own gzip member: in a
+    member holding several records it is not (it may be negative), and skipping "the next member" would skip
+    records silently, so salvage needs the one-record-per-member layout: the broken record at a member's start,
+    or (when warcio broke before giving its offset) the last good record alone in its member, the broken one in
+    the next."""
+    keep = max_page_bytes + (1 << 16)
+    try:
+        if current is not None:
+            return (current, 1) if is_member_start(fh, current) else (None, 0)
+        if last is None:
+            return (0, 1) if not after_last else (None, 0)
+        if is_member_start(fh, last) and holds_one_record(fh, last, keep):
+            return last, 1 if after_last else 2
+    except OSError:
+        pass
+    return None, 0
+
+
+def _go_on(fh, start: int | None, skip: int, max_page_bytes: int) -> Iterator[WebPage | Skipped]:
+    """_salvage from `start`, if there is one; a read error there is one more failure, never a traceback."""
+    if start is None:
+        return
+    try:
+        yield from _salvage(fh, start, skip, max_page_bytes)
+    except _BROKEN as e:
+        yield Skipped("", _broken(e))
 
 
 # what a broken record raises from warcio or zlib (a record without a URI: AttributeError inside warcio)

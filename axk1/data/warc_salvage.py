@@ -47,7 +47,10 @@ def members(fh: BinaryIO, start: int, keep: int) -> Iterator[tuple[int, bytes | 
                 return
             continue
         yield offset, bytes(kept), ""
-        offset += used - len(inflate.unused_data) - len(pending)
+        # At the member's end every byte read past it is in unused_data. (unconsumed_tail, the input left over when
+        # the output cap stopped an earlier call, still holds those same bytes then: subtracting both, as this once
+        # did, put the next member too early after one that inflated past _INFLATE.)
+        offset += used - len(inflate.unused_data)
 
 
 def _next_magic(fh: BinaryIO, start: int) -> int | None:
@@ -62,6 +65,28 @@ def _next_magic(fh: BinaryIO, start: int) -> int | None:
         tail = data[-(len(GZIP_MAGIC) - 1):]
         base += len(data) - len(tail)
     return None
+
+
+def is_member_start(fh: BinaryIO, offset: int | None) -> bool:
+    """Whether a gzip header starts at `offset` (warcio's record offsets are file offsets only for a record that
+    starts its own member; inside a member holding several records they are not, and may be negative)."""
+    if offset is None or offset < 0:
+        return False
+    fh.seek(offset)
+    return fh.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+
+
+def holds_one_record(fh: BinaryIO, offset: int, keep: int) -> bool:
+    """Whether the gzip member at `offset` inflates whole and holds exactly one record: the one-record-per-member
+    layout that makes the member after it the next record."""
+    for _, data, _ in members(fh, offset, keep):
+        if data is None or len(data) >= keep:  # broken, or cut at `keep`: its records cannot be counted
+            return False
+        try:
+            return sum(1 for _ in member_records(data)) == 1
+        except Exception:  # noqa: BLE001 — any parse failure means "not a clean one-record member"; never raise
+            return False
+    return False
 
 
 def member_records(data: bytes) -> Iterator:

@@ -45,8 +45,9 @@ def is_log_step(trainer, row: dict) -> bool:
 
 
 class SpeedMonitor(Callback):
-    """tokens/s (global: all ranks' tokens; and per device) and MFU since the previous log row, the per-domain losses gathered since then, on a GPU the peak
-    memory allocated so far, and the progress bar's figures, added to each log row."""
+    """tokens/s (global: all ranks' tokens; and per device) and MFU (per device) since the previous log row, the
+    per-domain losses gathered since then, on a GPU the peak memory allocated so far, and the progress bar's
+    figures, added to each log row."""
 
     def __init__(self) -> None:
         self.peak, self.t_last, self.tokens_last = 0.0, 0.0, 0
