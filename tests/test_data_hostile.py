@@ -14,6 +14,7 @@ import zstandard
 
 from axk1.data.failure import Failure
 from axk1.data.sources import SourceConfig, SourceReader, list_files, read_source_file
+from tests.data_helpers import FailureSink
 
 GOOD = [json.dumps({"text": f"문서 {i} 입니다. A good line of text number {i}."}) for i in range(5)]
 
@@ -95,21 +96,11 @@ def test_empty_documents_fail_with_a_reason_instead_of_vanishing_between_stages(
     (tmp_path / "t.jsonl").write_text(json.dumps({"text": ""}) + "\n" + json.dumps({"text": "\u200b "}) + "\n"
                                       + GOOD[0] + "\n")
     (tmp_path / "empty.txt").write_text("")
-    failures = []
-
-    class Writer:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, doc, rank):
-            failures.append(doc.metadata["failure_reason"])
-
+    sink = FailureSink()
     reader = SourceReader([SourceConfig(type="jsonl", path=str(tmp_path / "t.jsonl")),
-                           SourceConfig(type="text", path=str(tmp_path / "empty.txt"))], failed_writer=Writer())
+                           SourceConfig(type="text", path=str(tmp_path / "empty.txt"))], failed_writer=sink)
     kept = list(reader.run())
+    failures = [d.metadata["failure_reason"] for d in sink.docs]
     assert len(kept) == 1 and failures == ["empty_text"] * 3  # "", a zero-width space, the empty .txt file
 
 

@@ -5,34 +5,24 @@ import argparse
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from axk1.eval.backends import BadReply, OpenAIBackend, Request, Sampling
 from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
+from tests.serve_helpers import JsonHandler
 
 OK = {"choices": [{"message": {"role": "assistant", "content": "\\boxed{70}"}, "finish_reason": "stop"}]}
 
 
-class _Server(BaseHTTPRequestHandler):
+class _Server(JsonHandler):
     """`route(prompt) -> (status, body, delay_s)` decides each reply; `calls` counts chat requests."""
 
     route = staticmethod(lambda prompt: (200, OK, 0))
     models = {"data": [{"id": "m"}]}
     calls = 0
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, body) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         self._send(200, self.models)

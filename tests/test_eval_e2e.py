@@ -7,7 +7,7 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.humaneval import read_problems
 from tests.aime_rows import ROWS, write_aime
-from tests.serve_helpers import ServerProcess, make_model_folder
+from tests.serve_helpers import JsonHandler, ServerProcess, make_model_folder
 from tests.lcb_helpers import encode_private, lcb_row
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ def test_eval_against_a_real_axk1_serve_process(tiny_folder, aime_files, tmp_pat
 
 
 # ---- a standard-library OpenAI-compatible server with chosen replies -----------------------------------------
-class _Canned(BaseHTTPRequestHandler):
+class _Canned(JsonHandler):
     """Seed 0 answers right and seed 1 wrong, so avg@2 = 50 and pass@2 = 100; the first request gets a 503."""
 
     answers: dict = {}
@@ -78,17 +78,6 @@ class _Canned(BaseHTTPRequestHandler):
     calls = 0
     in_flight = 0
     peak = 0
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status: int, body: dict):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         self._send(200, {"object": "list", "data": [{"id": "canned-model", "object": "model"}]})

@@ -10,7 +10,6 @@ from safetensors.torch import save_file
 
 import axk1
 from axk1 import AXK1ForCausalLM
-from axk1.checkpoint import merge
 from axk1.checkpoint.merge import merge_folders
 
 SIDE_FILES = {  # what a released folder carries besides the weights; merely copied, so any content will do
@@ -254,7 +253,7 @@ def test_streams_one_tensor_per_input(pair, tmp_path, monkeypatch):
             most[0] = max(most[0], sum(r() is not None for r in alive))
             return tensor
 
-    monkeypatch.setattr(merge, "safe_open", Tracked)
+    monkeypatch.setattr("axk1.checkpoint.folder.safe_open", Tracked)  # merge opens files through folder.py
     summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
     assert len(alive) == 2 * summary["tensors_merged"] > 100  # every tensor read once from each input
     assert most[0] <= 2  # one from A, one from B

@@ -12,6 +12,7 @@ import pytest
 from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
 from axk1.data.pdf_worker import PdfWorker
 from axk1.data.sources import SourceConfig, SourceReader
+from tests.data_helpers import FailureSink
 
 REAL = sorted((Path(__file__).parent / "fixtures" / "pdf_ko").glob("*.pdf"))
 
@@ -69,21 +70,11 @@ def test_the_pipeline_reader_accounts_for_a_bomb_among_real_pdfs(tmp_path, bomb)
     (tmp_path / "in").mkdir()
     for path in [bomb, *REAL]:
         (tmp_path / "in" / path.name).write_bytes(path.read_bytes())
-    failures = []
-
-    class Writer:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, doc, rank):
-            failures.append((doc.metadata["path"], doc.metadata["failure_reason"]))
-
-    reader = SourceReader([SourceConfig(type="pdf", path=str(tmp_path / "in"))], failed_writer=Writer(),
+    sink = FailureSink()
+    reader = SourceReader([SourceConfig(type="pdf", path=str(tmp_path / "in"))], failed_writer=sink,
                           pdf_config=PdfConfig(ocr="none", max_memory_mb=300))
     kept = list(reader.run())
+    failures = [(d.metadata["path"], d.metadata["failure_reason"]) for d in sink.docs]
     assert len(kept) == len(REAL) and all(d.text for d in kept)
     assert len(failures) == 1 and failures[0][0] == "bomb.pdf" and failures[0][1].startswith("pdf_memory_limit")
 

@@ -5,11 +5,9 @@ pipeline, HTTP client, cache and checks are the real ones."""
 
 import asyncio
 import json
-import threading
 import time
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -20,7 +18,7 @@ from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import PassageConfig, load_recipe
 from axk1.synth.teacher import ResponseCache
 from axk1.synth.text import grounding
-from tests.serve_helpers import ROOT, free_port
+from tests.serve_helpers import ROOT, app_server
 
 PROMPT = ROOT / "recipes" / "synth" / "prompts" / "qa.en.txt"
 GOOD = "Seoul lies on the Han river, which flows through the city from east to west."
@@ -71,16 +69,8 @@ def _app(calls):
 @pytest.fixture(scope="module")
 def teacher():
     calls = []
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_app(calls), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1", calls
-    server.should_exit = True
-    thread.join(timeout=15)
+    with app_server(_app(calls)) as port:
+        yield f"http://127.0.0.1:{port}/v1", calls
 
 
 def _recipe(tmp_path, extra=""):

@@ -4,18 +4,15 @@ The teacher here is a small OpenAI-compatible HTTP app that answers from the pro
 write well-formed samples); the pipeline, HTTP client, cache and checks are the real ones."""
 
 import json
-import threading
-import time
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_recipe
 from tests.aime_rows import ROWS, write_aime
-from tests.serve_helpers import ROOT, free_port
+from tests.serve_helpers import ROOT, app_server
 
 AIME_PROBLEM = ROWS["en"][0]["problem"]
 KO = "서울특별시는 대한민국의 수도이며 인구는 약 940만 명이다. 한강이 도시의 가운데를 동서로 가로질러 흐른다. " * 2
@@ -68,16 +65,8 @@ def _teacher_app(calls):
 @pytest.fixture(scope="module")
 def teacher():
     calls = []
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_teacher_app(calls), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1", calls
-    server.should_exit = True
-    thread.join(timeout=10)
+    with app_server(_teacher_app(calls)) as port:
+        yield f"http://127.0.0.1:{port}/v1", calls
 
 
 def test_kept_and_rejected_samples_with_their_reasons(teacher, tmp_path):

@@ -22,12 +22,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from tqdm import tqdm
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, clear_model_folder, mtp_file, save_weights,
-                                    weight_files)
-from axk1.config import CONFIG_NAME
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, clear_model_folder, mtp_file, open_safetensors,
+                                    read_headers, save_weights, weight_files)
+from axk1.config import CONFIG_NAME, ModelConfig
 
 MERGE_RECORD = "merge.json"
 # config.json keys that describe where or how a folder was written, not the weights
@@ -57,26 +56,12 @@ def _check_folder(path: Path, role: str) -> list[Path]:
     return files + ([extra] if extra is not None else [])
 
 
-def _open(file: Path, stack: ExitStack):
+def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
+    """tensor name -> Header (file, safetensors dtype, shape), from the headers alone (no tensor data is read)."""
     try:
-        return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
-
-
-def _headers(files: list[Path], role: str) -> dict[str, tuple[Path, str, tuple[int, ...]]]:
-    """tensor name → (file, safetensors dtype, shape), from the headers alone (no tensor data is read)."""
-    found: dict[str, tuple[Path, str, tuple[int, ...]]] = {}
-    for file in files:
-        with ExitStack() as stack:
-            f = _open(file, stack)
-            for name in f.keys():
-                if name in found:
-                    raise ValueError(f"merge input {role}: tensor {name!r} is in both {found[name][0].name} and "
-                                     f"{file.name}; fix the folder so that each tensor is stored once")
-                part = f.get_slice(name)
-                found[name] = (file, part.get_dtype(), tuple(part.get_shape()))
-    return found
+        return read_headers(files, ModelConfig.from_pretrained(path))
+    except ValueError as e:
+        raise ValueError(f"merge input {role}: {e}") from e
 
 
 def _read_config(path: Path) -> dict:
@@ -126,7 +111,7 @@ def _check_integers(head_a: dict, head_b: dict) -> None:
             file_b = head_b[name][0]
             for file in (file_a, file_b):
                 if file not in handles:
-                    handles[file] = _open(file, stack)
+                    handles[file] = open_safetensors(file, stack)
             if not torch.equal(handles[file_a].get_tensor(name), handles[file_b].get_tensor(name)):
                 raise ValueError(f"cannot merge: integer tensor {name!r} differs between A and B and cannot be "
                                  "averaged; make it equal in both folders (or drop it) first")
@@ -157,7 +142,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     for role, path in (("A", a), ("B", b)):
         if out.resolve() == path.resolve():
             raise ValueError(f"the output folder {out} is input {role}: write the merge to a new folder")
-    head_a, head_b = _headers(files_a, "A"), _headers(files_b, "B")
+    head_a, head_b = _headers(a, files_a, "A"), _headers(b, files_b, "B")
     _check_compatible(a, b, head_a, head_b)
     _check_integers(head_a, head_b)
 
@@ -166,10 +151,10 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
     main_bytes = 0  # tensor bytes of the main files: the index's total_size
     with ExitStack() as stack, tqdm(total=len(head_a), desc="merge", unit="tensor", disable=not progress) as bar:
-        handles_b = {file: _open(file, stack) for file in files_b}  # B is read by name, whatever its layout
+        handles_b = {file: open_safetensors(file, stack) for file in files_b}  # B is read by name, whatever its layout
         for file in files_a:
             with ExitStack() as shard_stack:
-                f = _open(file, shard_stack)
+                f = open_safetensors(file, shard_stack)
                 metadata = f.metadata() or {"format": "pt"}
                 shard: dict[str, torch.Tensor] = {}
                 for name in f.keys():
