@@ -204,17 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = recipe_overrides(args, extra)
     try:
         return args.func(args)
-    except Exception as e:
-        if not _interrupted(e) and isinstance(e, (ValueError, OSError)):  # a bad value, a missing file, ...
-            what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
-            print(f"axk1 {args.command}: error: {what}", file=sys.stderr)
-            return 2
+    except BaseException as e:
         if not _interrupted(e):
-            raise
-    except KeyboardInterrupt:
-        pass
-    # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside torch.save, it
-    # surfaces as the RuntimeError that save's cleanup raises while the KeyboardInterrupt is handled.)
+            if not isinstance(e, (ValueError, OSError)):
+                raise
+            what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
+            print(f"axk1 {args.command}: error: {what}", file=sys.stderr)  # a bad value, a missing file, ...
+            return 2
+    # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a checkpoint
+    # save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as DCP's
+    # CheckpointException, which carries it per rank.)
     again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
         if hasattr(args, "resume") else ""
     print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
@@ -222,10 +221,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted(e: BaseException | None) -> bool:
-    """Whether a KeyboardInterrupt is what set off this exception (its context or cause chain)."""
+    """Whether a KeyboardInterrupt is what set off this exception: itself, its context or cause chain, or a rank's
+    failure inside DCP's CheckpointException."""
     seen = set()
     while e is not None and id(e) not in seen:
         if isinstance(e, KeyboardInterrupt):
+            return True
+        failures = getattr(e, "failures", None)  # CheckpointException: rank -> (exception, traceback)
+        if isinstance(failures, dict) and any(isinstance(f[0] if isinstance(f, tuple) else f, KeyboardInterrupt)
+                                              for f in failures.values()):
             return True
         seen.add(id(e))
         e = e.__cause__ or e.__context__
