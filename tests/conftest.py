@@ -13,3 +13,15 @@ def _seed_and_threads():
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return ModelConfig.from_preset("axk1-tiny")
+
+
+@pytest.fixture
+def outside():
+    """What a sandbox run must leave alone (tests/sandbox_helpers.py: Outside), cleaned up after the test."""
+    import shutil
+
+    from tests.sandbox_helpers import Outside
+
+    o = Outside()
+    yield o
+    shutil.rmtree(o.folder, ignore_errors=True)

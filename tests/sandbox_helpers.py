@@ -3,6 +3,9 @@
 
 import os
 import tempfile
+import time
+import uuid
+from pathlib import Path
 
 
 def _name(pid: str) -> str:
@@ -24,3 +27,37 @@ def orphaned_runs() -> list[str]:
                                                                        f"axk1-sandbox-{name[4:]}")):
             found.append(f"{pid} {name}")
     return found
+
+
+def _cmdlines() -> dict[int, str]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    out[int(entry)] = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                pass
+    return out
+
+
+class Outside:
+    """What a run must leave alone: a world-writable folder outside the sandbox, and the host's processes."""
+
+    def __init__(self):
+        self.marker = uuid.uuid4().hex
+        self.folder = Path(f"/tmp/axk1-hostile-{self.marker}")
+        self.folder.mkdir()
+        self.folder.chmod(0o777)
+
+    def leftovers(self) -> list[str]:
+        """Processes carrying the case's marker, and sandbox processes whose run has returned."""
+        return [c[:200] for c in _cmdlines().values() if self.marker in c] + orphaned_runs()
+
+    def unchanged(self) -> None:
+        assert list(self.folder.iterdir()) == [], "a file appeared outside the sandbox"
+        deadline = time.monotonic() + 3  # a supervisor may still be leaving its namespaces: give it a moment
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.leftovers() == [], "a process of the run outlived it"
+        assert list(self.folder.iterdir()) == [], "a file appeared outside the sandbox"
