@@ -133,6 +133,30 @@ def test_incremental_text_stop_strings(codec):
     assert IncrementalText(None).push(17).content == "17"  # token-id-only models: ids as text
 
 
+def _byte_tokens(codec, text):
+    """`text` as one token per UTF-8 byte: a Korean syllable arrives in 3 pieces, as a model may emit it."""
+    ids = [codec.token_id(ch) for ch in codec.tokenizer.pre_tokenizer.pre_tokenize_str(text)[0][0]]
+    assert None not in ids
+    return ids
+
+
+@pytest.mark.parametrize("stop", ["서울", "서울은", "l 서울", "울"])
+def test_a_stop_string_ending_in_a_split_syllable_sends_none_of_itself(codec, stop):
+    """A stop string that ends inside a multi-byte character still being generated: its beginning must be held
+    back too (it used to go out the moment the next character's first byte made the text end in U+FFFD)."""
+    ids = codec.encode("Seoul ", add_special_tokens=False) + _byte_tokens(codec, "서울은")
+    reference = codec.decode(ids)
+    text = IncrementalText(codec, stop=[stop])
+    sent = ""
+    for t in ids:
+        sent += text.push(t).content
+        assert "\ufffd" not in sent
+        if text.stopped:
+            break
+    sent += text.finish().content
+    assert text.stopped and sent == text.content_text == reference[: reference.find(stop)]
+
+
 def test_chat_template_thinking_switch(codec):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     on, off = codec.render(messages), codec.render(messages, enable_thinking=False)

@@ -73,15 +73,16 @@ class IncrementalText:
 
     def _update(self, final: bool) -> Delta:
         text = self._decode()
-        hold = 0
-        if not final:
-            hold = len(text) - len(text.rstrip("\ufffd"))  # an unfinished multi-byte character
+        stable = text.rstrip("\ufffd")  # without an unfinished multi-byte character at the end
+        hold = 0 if final else len(text) - len(stable)
         cut = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=-1)
         if cut >= 0:
             text, hold, self.stopped = text[:cut], 0, True
             final = True
         elif not final:
-            hold = max([hold] + [_partial_suffix(text, s) for s in self.stop])
+            # A stop string may end in the unfinished character (a Hangul syllable is 3 bytes, often 3 tokens):
+            # hold a beginning of one that ends just before it too, or "서" of the stop "서울" would go out first.
+            hold += max([0] + [_partial_suffix(stable, s) for s in self.stop])
         visible = text[: len(text) - hold]
         if self.in_reasoning_mode:
             end = visible.find(THINK_END)
