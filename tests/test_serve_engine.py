@@ -182,3 +182,29 @@ def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         serve_main(["serve", "--help"])
     assert e.value.code == 0 and "--api-key" in capsys.readouterr().out
+
+
+class _CountingCodec:
+    def __init__(self, codec):
+        self.codec, self.decoded = codec, 0
+
+    def decode(self, ids):
+        self.decoded += len(ids)
+        return self.codec.decode(ids)
+
+
+@pytest.mark.parametrize("reasoning", [True, False])
+def test_a_long_reply_costs_the_same_per_token_and_decodes_as_a_whole(codec, reasoning):
+    """Each token decodes a short window, not the whole reply again: a 64K-token reasoning re-decoded at every token
+    was quadratic (2.6 ms a token at 8,000 tokens, on the event loop). The text must still be the whole decode."""
+    body = " ".join(["서울은 큰 도시입니다. The capital of Korea is Seoul."] * 100)
+    reply = body + "</think>" + body if reasoning else body
+    ids = codec.encode(reply, add_special_tokens=False)
+    assert len(ids) > 1000
+    counting = _CountingCodec(codec)
+    text = IncrementalText(counting, stop=["never met", "서울은 작"], reasoning=reasoning)
+    reasoning_text, content_text = _feed(text, ids)
+    assert counting.decoded < 10 * len(ids)  # decoding the whole reply at each token: ~len(ids)**2 / 2
+    whole = codec.decode(ids)
+    assert (reasoning_text, content_text) == (split_reasoning(whole) if reasoning else ("", whole))
+    assert (text.reasoning_text, text.content_text) == (reasoning_text, content_text)
