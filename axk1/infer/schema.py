@@ -8,13 +8,15 @@ loaded model (vocabulary, batch) come in through pydantic's validation context (
 serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
-`chat_template_kwargs`. Unknown top-level fields are ignored, as OpenAI-compatible servers do.
+`chat_template_kwargs`. Unknown top-level fields are ignored, as OpenAI-compatible servers do; the OpenAI and vLLM
+fields this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -98,6 +100,34 @@ class _Request(_Strict):
     logit_bias: dict[str, Any] | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
+    # vLLM's extensions that change what is generated and that this server does not implement: declared for the
+    # same reason (a request written for vLLM, such as `axk1 eval --extra-body '{"min_p": 0.05}'`, was answered
+    # as if they had been applied); each passes unset or at its neutral value in NEUTRAL
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    min_tokens: int | None = None
+    use_beam_search: bool | None = None
+    include_stop_str_in_output: bool | None = None
+    skip_special_tokens: bool | None = None
+    add_special_tokens: bool | None = None
+    truncate_prompt_tokens: int | None = None
+    prompt_logprobs: int | None = None
+    allowed_token_ids: list[int] | None = None
+    bad_words: list[str] | None = None
+    guided_json: Any = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+    structured_outputs: dict[str, Any] | None = None
+    logits_processors: list[Any] | None = None
+    # field -> the values that change nothing (vLLM's defaults); None always passes; only the fields listed here
+    NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "min_p": (0,), "repetition_penalty": (1,), "min_tokens": (0,), "use_beam_search": (False,),
+        "include_stop_str_in_output": (False,), "skip_special_tokens": (True,), "add_special_tokens": (True,),
+        "truncate_prompt_tokens": (), "prompt_logprobs": (), "allowed_token_ids": (), "bad_words": ([],),
+        "guided_json": (), "guided_regex": (), "guided_choice": (), "guided_grammar": (), "structured_outputs": (),
+        "logits_processors": ([],),
+    }
 
     @field_validator("n", mode="after")
     @classmethod
@@ -130,6 +160,11 @@ class _Request(_Strict):
                 return name, f"{name} is not supported by this server; leave it unset or 0"
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed with stream=true"
+        for name, neutral in self.NEUTRAL.items():
+            value = getattr(self, name)
+            if value is not None and value not in neutral:
+                allowed = " or ".join(["unset"] + [json.dumps(v) for v in neutral])
+                return name, f"{name} is not supported by this server; leave it {allowed}"
         return None
 
 
@@ -201,6 +236,17 @@ class ChatRequest(_Request):
     tool_choice: str | dict[str, Any] | None = None
     functions: list[Any] | None = None  # OpenAI's deprecated form of tools
     function_call: str | dict[str, Any] | None = None
+    modalities: list[str] | None = None  # OpenAI's: this model writes text only
+    audio: dict[str, Any] | None = None
+    echo: bool | None = None  # vLLM's chat extensions
+    add_generation_prompt: bool | None = None
+    continue_final_message: bool | None = None
+    chat_template: str | None = None
+    NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {
+        **_Request.NEUTRAL, "add_special_tokens": (False,),  # the chat template places the special tokens
+        "modalities": (["text"],), "audio": (), "echo": (False,), "add_generation_prompt": (True,),
+        "continue_final_message": (False,), "chat_template": (),
+    }
 
     def problem(self) -> tuple[str, ...] | None:
         for name in ("tools", "functions"):
