@@ -208,3 +208,22 @@ def test_a_long_reply_costs_the_same_per_token_and_decodes_as_a_whole(codec, rea
     whole = codec.decode(ids)
     assert (reasoning_text, content_text) == (split_reasoning(whole) if reasoning else ("", whole))
     assert (text.reasoning_text, text.content_text) == (reasoning_text, content_text)
+
+
+def test_a_choice_aborted_while_it_waits_for_a_row_leaves_the_queue_and_is_counted(model):
+    """A client that leaves while its request is queued: its choices leave the queue at the next step (not when
+    they reach its head) and are counted as aborted, as a running one is."""
+    engine = Engine(model, max_batch=1, max_model_len=64)  # stepped by hand
+    sink = lambda *event: None
+    params = SamplingParams(max_tokens=30, temperature=0.0, stop_ids=frozenset())
+    running = engine.submit([1, 4, 8], params, sink)[0]
+    engine.step()
+    queued = [engine.submit([1, 9 + i], params, sink)[0] for i in range(3)]
+    assert engine.num_running == 1 and engine.num_waiting == 3
+    engine.abort(queued[1:])  # behind the queue's head
+    engine.step()
+    assert engine.num_running == 1 and engine.num_waiting == 1
+    assert engine.stats.aborted == 2 and all(s.finished for s in queued[1:]) and not running.finished
+    while engine.num_running or engine.num_waiting:
+        engine.step()
+    assert engine.stats.aborted == 2 and engine.stats.finished == 2 and engine.pool.num_held == 0

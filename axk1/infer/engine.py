@@ -221,6 +221,15 @@ class Engine:
             s.row = -1
         for r, s in enumerate(self.scheduler.running):
             s.row = r
+        with self._cond:  # choices whose client left while they waited for a row (or to be recomputed)
+            waiting = self.scheduler.waiting
+            if any(s.cancelled for group in waiting for s in group):
+                for s in (s for group in waiting for s in group if s.cancelled and not s.finished):
+                    s.finished = True
+                    self.stats.aborted += 1
+                kept = [left for group in waiting if (left := [s for s in group if not s.cancelled])]
+                waiting.clear()
+                waiting.extend(kept)
 
     def read_rows(self, seqs: list[Sequence], new: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(cached lengths [R], pool rows [R, S] each row reads) for a step writing `new` tokens per row after its
