@@ -58,8 +58,9 @@ def _streamed_chat(client, **kwargs):
 
 
 def test_n_choices_streamed_equal_non_streamed_with_per_choice_finish_and_usage(client, folder):
-    base = dict(model=folder.name, messages=[{"role": "user", "content": "서울은 어떤 도시인가요?"}], max_tokens=24,
-                temperature=1.0, seed=11, n=4, extra_body={"chat_template_kwargs": {"enable_thinking": False}})
+    base = dict(model=folder.name, messages=[{"role": "user", "content": "서울은 어떤 도시인가요?"}],
+                max_tokens=24, temperature=1.0, seed=11, n=4,
+                extra_body={"chat_template_kwargs": {"enable_thinking": False}})
     whole = client.chat.completions.create(**base)
     first = whole.choices[0].message.content
     stop = first[3:5]  # met by choice 0; the others may or may not meet it
