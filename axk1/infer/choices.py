@@ -1,0 +1,82 @@
+"""One request's choices (its prompts x n) as the server follows them: submitted to the engine together (every
+prompt checked first), each choice's tokens turned into text deltas (axk1/infer/detok.py), and its usage counted.
+The engine thread feeds them through an asyncio queue; the route that made them reads `events()`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from axk1.infer.chat import ChatCodec
+from axk1.infer.detok import Delta, IncrementalText
+from axk1.infer.engine import Engine, SamplingParams, Sequence
+from axk1.infer.protocol import APIError
+
+
+class Generation:
+    """One request's choices (prompts x n), fed by the engine thread through an asyncio queue."""
+
+    def __init__(self, engine: Engine, codec: ChatCodec | None, prompts: list[tuple[list[int], bool]],
+                 params: SamplingParams, n: int, stop: list[str], prompt_params: list[str],
+                 limit_name: str = "max_tokens") -> None:
+        """`prompt_params`: each prompt's place in the body, for errors (`prompt[1]`, `messages`); `limit_name`: the
+        field that set params.max_tokens."""
+        self.engine, self.started = engine, time.monotonic()
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        for (ids, _), where in zip(prompts, prompt_params):  # all or nothing: check every prompt before any is queued
+            try:
+                self.engine.check_request(ids, params, n, limit_name)
+            except ValueError as e:
+                param = getattr(e, "param", None)
+                raise APIError(400, str(e), param=where if param == "prompt" else param) from None
+        self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
+        self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
+        self.finish: list[str | None] = [None] * len(self.texts)
+        self.tokens = [0] * len(self.texts)
+        self.index: dict[int, int] = {}
+        self.sequences: list[Sequence] = []
+        for p, (ids, _) in enumerate(prompts):
+            for s in self.engine.submit(ids, params, self._sink, n):
+                self.index[s.id] = p * n + s.index
+                self.sequences.append(s)
+
+    def _sink(self, seq: Sequence, token: int | None, reason: str | None, error: str | None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (seq, token, reason, error))
+
+    async def events(self) -> AsyncIterator[tuple[int, Delta, str | None]]:
+        """(choice index, text delta, finish reason or None) until every choice has finished."""
+        pending = len(self.texts)
+        while pending:
+            seq, token, reason, error = await self.queue.get()
+            i = self.index[seq.id]
+            if self.finish[i] is not None:
+                continue  # ended here already (a stop string); the engine's late events are dropped
+            if error is not None:
+                raise APIError(500, f"generation failed: {error}", type="server_error")
+            text = self.texts[i]
+            if token is not None:
+                self.tokens[i] += 1
+                delta = text.push(token)
+                if not text.stopped:
+                    if delta:
+                        yield i, delta, None
+                    continue
+                self.engine.abort([seq])
+                reason = "stop"
+            else:
+                delta = Delta()
+            tail = text.finish()
+            self.finish[i] = reason
+            pending -= 1
+            yield i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), reason
+
+    def close(self) -> None:
+        """Free the rows of choices still running (the client went away, or the request failed)."""
+        self.engine.abort([s for s in self.sequences if not s.finished])
+
+    def usage(self) -> dict[str, int]:
+        completion = sum(self.tokens)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
+                "total_tokens": self.prompt_tokens + completion}
