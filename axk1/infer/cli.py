@@ -25,6 +25,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     from axk1.checkpoint.hf import load_model
     from axk1.infer.chat import ChatCodec
     from axk1.infer.engine import Engine
+    from axk1.infer.generation_config import GenerationDefaults
     from axk1.infer.server import ServerState, create_app
 
     model_dir = Path(model_dir)
@@ -40,6 +41,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     device = resolve_device(str(device), "--device")
     model = load_model(model_dir, dtype=dtype, device=device, with_mtp=speculative)
     codec = ChatCodec.from_folder(model_dir)
+    defaults = GenerationDefaults.from_folder(model_dir, model.config.vocab_size)
     if codec is None:
         log.warning("%s has no tokenizer.json: only /v1/completions with token-id prompts will work", model_dir)
     # The cache is paged, so the context no longer multiplies the memory by --max-batch: serve all of it.
@@ -49,7 +51,10 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     log.info("serving %s: context %d, up to %d sequences, latent cache of %d blocks x %d tokens (%.1f MiB)",
              model_dir, engine.max_model_len, max_batch, engine.pool.num_blocks - 1, engine.block_size,
              engine.cache.nbytes() / 2**20)
-    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout)
+    if defaults != GenerationDefaults():
+        log.info("%s/generation_config.json: the defaults of requests that leave them out %s", model_dir, defaults)
+    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout,
+                        defaults=defaults)
     return create_app(state), engine
 
 

@@ -30,6 +30,7 @@ from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
+from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
                                  json_strings, parse_request, request_schemas)
@@ -50,6 +51,7 @@ class ServerState:
     created: int = field(default_factory=lambda: int(time.time()))
     body_limits: BodyLimits | None = None  # None: BodyLimits.for_context(the engine's max_model_len)
     read_timeout: float = 30.0  # seconds for a request's body to arrive (its headers: axk1/infer/http_timeouts.py)
+    defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # the folder's generation_config.json
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -65,15 +67,9 @@ def _error(e: APIError) -> Response:
 
 
 def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
-    stop_ids = set(req.stop_token_ids or [])
-    if not req.ignore_eos:
-        stop_ids |= state.engine.eos_ids
-        eos_text = state.codec.eos_token if state.codec else None
-        eos_id = state.codec.token_id(eos_text) if eos_text else None
-        if eos_id is not None:  # the chat turn's end (<|im_end|>) may differ from config.json's eos id
-            stop_ids.add(eos_id)
-    top_k = req.top_k if req.top_k and req.top_k > 0 else 0  # vLLM's convention: 0 and -1 both mean no limit
-    return SamplingParams(max_tokens, req.temperature, req.top_p, top_k, req.seed, frozenset(stop_ids))
+    eos_text = state.codec.eos_token if state.codec else None
+    turn_eos = state.codec.token_id(eos_text) if eos_text else None
+    return sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
 
 
 async def _encode(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:

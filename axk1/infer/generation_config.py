@@ -1,0 +1,89 @@
+"""A model folder's generation_config.json, applied as vLLM's OpenAI server applies it (its default,
+`--generation-config auto`): the sampling values the folder's authors ship are the defaults of a request that leaves
+those fields out, and its `eos_token_id`s end a reply as the model's own eos does. A field the request sends wins.
+
+Before, the file was not read: a folder whose generation_config.json lists an end-of-turn id that config.json and
+tokenizer_config.json do not (A.X K1's config.json says eos = 163691; its end of turn may be another id) had its
+replies run past the end of the turn to max_tokens, and a request without `temperature` sampled at 1.0 where vLLM
+samples at the folder's value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from axk1.infer.sequence import SamplingParams
+
+log = logging.getLogger(__name__)
+
+FILE = "generation_config.json"
+# What vLLM takes from the file but this server cannot apply, with the value that changes nothing
+UNAPPLIED = {"repetition_penalty": 1, "min_p": 0}
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    eos_ids: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, vocab_size: int) -> GenerationDefaults:
+        """The folder's defaults (none without the file); a ValueError naming the file and the field when a value
+        is not one a request could send, so `axk1 serve` stops at startup rather than fail every request."""
+        file = Path(folder) / FILE
+        if not file.exists():
+            return cls()
+        try:
+            config = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
+        if not isinstance(config, dict):
+            raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
+
+        def number(name: str, ok, allowed: str) -> Any:
+            value = config.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value)):
+                raise ValueError(f"{file}: {name} must be {allowed}, got {value!r}; fix it or remove the field")
+            return value
+
+        temperature = number("temperature", lambda v: 0 <= v <= 2, "a number in [0, 2]")
+        top_p = number("top_p", lambda v: 0 < v <= 1, "a number in (0, 1]")
+        top_k = number("top_k", lambda v: isinstance(v, int) and v >= -1, "an integer >= -1 (0 and -1: no limit)")
+        eos = config.get("eos_token_id")
+        eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
+        bad = next((t for t in eos if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab_size), None)
+        if bad is not None:
+            raise ValueError(f"{file}: eos_token_id must be token ids in [0, {vocab_size}), got {bad!r}; fix it or "
+                             "remove the field")
+        for name, neutral in UNAPPLIED.items():
+            if config.get(name) not in (None, neutral):
+                log.warning("%s sets %s = %r, which axk1 serve does not apply (vLLM would): replies are sampled "
+                            "without it", file, name, config[name])
+        return cls(None if temperature is None else float(temperature), None if top_p is None else float(top_p),
+                   top_k, frozenset(eos))
+
+
+def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, model_eos: frozenset[int],
+                    turn_eos: int | None) -> SamplingParams:
+    """The engine's parameters for a validated request: its own fields, the folder's defaults for those it left out.
+    `model_eos`: config.json's eos ids; `turn_eos`: the chat template's end of turn (<|im_end|>), if it is a token."""
+    sent = req.model_fields_set
+
+    def pick(name: str) -> Any:
+        default = getattr(defaults, name)
+        return getattr(req, name) if name in sent or default is None else default
+
+    stop_ids = set(req.stop_token_ids or [])
+    if not req.ignore_eos:
+        stop_ids |= model_eos | defaults.eos_ids
+        if turn_eos is not None:  # the chat turn's end may differ from config.json's eos id
+            stop_ids.add(turn_eos)
+    top_k = pick("top_k")
+    top_k = top_k if top_k and top_k > 0 else 0  # vLLM's convention: 0 and -1 both mean no limit
+    return SamplingParams(max_tokens, pick("temperature"), pick("top_p"), top_k, req.seed, frozenset(stop_ids))

@@ -1,0 +1,71 @@
+"""A model folder's generation_config.json, read by `axk1 serve` as vLLM reads it: its sampling values are the
+defaults of requests that leave them out, and its eos_token_id ends replies."""
+
+import json
+import logging
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+import axk1
+from axk1.infer.chat import ChatCodec
+from axk1.infer.cli import build_server
+from axk1.infer.generate import generate
+from axk1.infer.generation_config import FILE, GenerationDefaults
+from tests.serve_helpers import make_model_folder
+
+
+def test_the_file_gives_defaults_and_a_bad_value_is_named(tmp_path, caplog):
+    assert GenerationDefaults.from_folder(tmp_path, 512) == GenerationDefaults()  # no file, no defaults
+    (tmp_path / FILE).write_text(json.dumps({"temperature": 0.6, "top_p": 0.95, "top_k": 20, "eos_token_id": [2, 7],
+                                             "do_sample": True, "repetition_penalty": 1.05}))
+    with caplog.at_level(logging.WARNING):
+        defaults = GenerationDefaults.from_folder(tmp_path, 512)
+    assert defaults == GenerationDefaults(0.6, 0.95, 20, frozenset({2, 7}))
+    assert "repetition_penalty" in caplog.text  # vLLM would apply it; this server says it does not
+    (tmp_path / FILE).write_text(json.dumps({"eos_token_id": 5}))
+    assert GenerationDefaults.from_folder(tmp_path, 512).eos_ids == {5}
+    for bad, named in (({"temperature": "hot"}, "temperature"), ({"top_p": 0}, "top_p"), ({"top_k": 1.5}, "top_k"),
+                       ({"eos_token_id": [1, 512]}, "eos_token_id"), ({"eos_token_id": True}, "eos_token_id"),
+                       ([], "JSON object")):
+        (tmp_path / FILE).write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=named) as e:
+            GenerationDefaults.from_folder(tmp_path, 512)
+        assert FILE in str(e.value)
+    (tmp_path / FILE).write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        GenerationDefaults.from_folder(tmp_path, 512)
+
+
+def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_path):
+    folder = make_model_folder(tmp_path / "m")
+    codec = ChatCodec.from_folder(folder)
+    prompt = codec.encode("Seoul")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the engine thread takes this count: the same reductions as the reference
+    try:
+        greedy = generate(axk1.load_model(folder), [prompt], max_new_tokens=12, stop_ids=[]).tokens[0]
+        end = next(i for i in range(3, 12) if greedy[i] not in greedy[:i] and greedy[i] > 3)
+        # the folder's end of turn is a token the model emits mid-reply; its default temperature is greedy
+        (folder / FILE).write_text(json.dumps({"temperature": 0, "eos_token_id": [greedy[end]]}))
+        app, engine = build_server(folder, served_name="m", max_batch=2)
+        try:
+            with TestClient(app) as client:
+                def complete(**fields):
+                    r = client.post("/v1/completions", json={"model": "m", "prompt": "Seoul", "max_tokens": 12,
+                                                             **fields})
+                    assert r.status_code == 200, r.text
+                    return r.json()
+
+                cut = complete()
+                assert cut["choices"][0]["finish_reason"] == "stop" and cut["usage"]["completion_tokens"] == end
+                assert cut["choices"][0]["text"] == codec.decode(greedy[:end])
+                whole = complete(ignore_eos=True)  # the request's own fields win; temperature is still the folder's
+                assert whole["choices"][0]["text"] == codec.decode(greedy)
+                sampled = [complete(ignore_eos=True, temperature=1.0, seed=s)["choices"][0]["text"] for s in range(3)]
+                assert len(set(sampled)) > 1  # a temperature the request sends is used
+        finally:
+            engine.stop()
+    finally:
+        torch.set_num_threads(threads)
