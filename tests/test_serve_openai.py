@@ -165,3 +165,15 @@ def test_the_client_raises_useful_errors(client, folder):
     with pytest.raises(openai.BadRequestError, match="max_completion_tokens"):
         client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}],
                                        max_completion_tokens=10**6)
+
+
+def test_continuous_usage_stats_put_the_usage_so_far_in_every_chunk(client, folder):
+    """vLLM's stream_options.continuous_usage_stats: each chunk carries the usage so far (it was ignored: None)."""
+    kwargs = dict(model=folder.name, prompt="Seoul", max_tokens=10, temperature=0, extra_body={"ignore_eos": True})
+    whole = client.completions.create(**kwargs).usage
+    chunks = list(client.completions.create(**kwargs, stream=True,
+                                            stream_options={"include_usage": True, "continuous_usage_stats": True}))
+    counts = [c.usage.completion_tokens for c in chunks]
+    assert all(c.usage.prompt_tokens == whole.prompt_tokens for c in chunks)
+    assert counts == sorted(counts) and counts[-1] == whole.completion_tokens == 10
+    assert chunks[-1].choices == [] and chunks[0].usage.completion_tokens >= 1

@@ -75,6 +75,8 @@ class _Strict(BaseModel):
 
 class StreamOptions(_Strict):
     include_usage: bool = False
+    continuous_usage_stats: bool = Field(default=False, description="vLLM extension: with include_usage, the "
+                                                                    "usage so far in every chunk")
 
 
 class _Request(_Strict):

@@ -34,7 +34,7 @@ from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
                                  json_strings, parse_request, request_schemas)
-from axk1.infer.schema import short_int
+from axk1.infer.schema import StreamOptions, short_int
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
@@ -288,8 +288,7 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name}
     if req.stream:
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(_stream(state, gen, head, chat, include_usage), media_type="text/event-stream")
+        return StreamingResponse(_stream(state, gen, head, chat, req.stream_options), media_type="text/event-stream")
     # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
     # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
     drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
@@ -314,9 +313,10 @@ def _sse(data: dict[str, Any]) -> str:
 
 
 async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool,
-                  include_usage: bool) -> AsyncIterator[str]:
+                  options: StreamOptions | None) -> AsyncIterator[str]:
     head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
-    extra = {"usage": None} if include_usage else {}
+    include_usage = bool(options and options.include_usage)
+    continuous = include_usage and options.continuous_usage_stats  # vLLM's: the usage so far in every chunk
 
     def chunk(i: int, delta: Delta | None, reason: str | None) -> str:
         if chat:
@@ -330,7 +330,8 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             choice = {"index": i, "delta": body, "finish_reason": reason, "logprobs": None}
         else:
             choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason, "logprobs": None}
-        return _sse({**head, "choices": [choice], **extra})
+        usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
+        return _sse({**head, "choices": [choice], **usage})
 
     try:
         if chat:
