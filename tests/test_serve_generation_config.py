@@ -26,7 +26,10 @@ def test_the_file_gives_defaults_and_a_bad_value_is_named(tmp_path, caplog):
     assert "repetition_penalty" in caplog.text  # vLLM would apply it; this server says it does not
     (tmp_path / FILE).write_text(json.dumps({"eos_token_id": 5}))
     assert GenerationDefaults.from_folder(tmp_path, 512).eos_ids == {5}
+    (tmp_path / FILE).write_text(json.dumps({"temperature": 2.5}))  # more than a request may send, as vLLM allows
+    assert GenerationDefaults.from_folder(tmp_path, 512).temperature == 2.5
     for bad, named in (({"temperature": "hot"}, "temperature"), ({"top_p": 0}, "top_p"), ({"top_k": 1.5}, "top_k"),
+                       ({"temperature": float("inf")}, "temperature"), ({"temperature": -1}, "temperature"),
                        ({"eos_token_id": [1, 512]}, "eos_token_id"), ({"eos_token_id": True}, "eos_token_id"),
                        ([], "JSON object")):
         (tmp_path / FILE).write_text(json.dumps(bad))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ class GenerationDefaults:
                 raise ValueError(f"{file}: {name} must be {allowed}, got {value!r}; fix it or remove the field")
             return value
 
-        temperature = number("temperature", lambda v: 0 <= v <= 2, "a number in [0, 2]")
+        # a request may send at most 2 (OpenAI's bound); a folder may ship more, as vLLM allows
+        temperature = number("temperature", lambda v: 0 <= v < math.inf, "a finite number >= 0")
         top_p = number("top_p", lambda v: 0 < v <= 1, "a number in (0, 1]")
         top_k = number("top_k", lambda v: isinstance(v, int) and v >= -1, "an integer >= -1 (0 and -1: no limit)")
         eos = config.get("eos_token_id")
