@@ -36,7 +36,7 @@ class GenerationDefaults:
     @classmethod
     def from_folder(cls, folder: str | Path, vocab_size: int) -> GenerationDefaults:
         """The folder's defaults (none without the file); a ValueError naming the file and the field when a value
-        is not one a request could send, so `axk1 serve` stops at startup rather than fail every request."""
+        is no valid setting, so `axk1 serve` stops at startup rather than fail every request."""
         file = Path(folder) / FILE
         if not file.exists():
             return cls()
