@@ -12,7 +12,8 @@ import axk1
 from axk1.infer.chat import ChatCodec
 from axk1.infer.cli import build_server
 from axk1.infer.generate import generate
-from axk1.infer.generation_config import FILE, GenerationDefaults
+from axk1.infer.generation_config import FILE, GenerationDefaults, sampling_params
+from axk1.infer.protocol import CompletionRequest, parse_request
 from tests.serve_helpers import make_model_folder
 
 
@@ -39,6 +40,21 @@ def test_the_file_gives_defaults_and_a_bad_value_is_named(tmp_path, caplog):
     (tmp_path / FILE).write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         GenerationDefaults.from_folder(tmp_path, 512)
+
+
+def test_a_request_field_wins_and_a_left_out_or_null_one_takes_the_default():
+    defaults = GenerationDefaults(temperature=0.6, top_k=20, eos_ids=frozenset({9}))
+
+    def params(**fields):
+        request = parse_request(CompletionRequest, {"model": "m", "prompt": "x", **fields})
+        return sampling_params(request, 8, defaults, frozenset({2}), 3)
+
+    p = params()
+    assert (p.temperature, p.top_p, p.top_k, p.stop_ids) == (0.6, 1.0, 20, {2, 3, 9})
+    p = params(temperature=1.0, top_k=None, top_p=0.5, stop_token_ids=[7])
+    assert (p.temperature, p.top_p, p.top_k, p.stop_ids) == (1.0, 0.5, 20, {2, 3, 7, 9})
+    p = params(top_k=-1, ignore_eos=True)
+    assert (p.top_k, p.stop_ids) == (0, frozenset())
 
 
 def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_path):

@@ -77,9 +77,9 @@ def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, mod
     `model_eos`: config.json's eos ids; `turn_eos`: the chat template's end of turn (<|im_end|>), if it is a token."""
     sent = req.model_fields_set
 
-    def pick(name: str) -> Any:
-        default = getattr(defaults, name)
-        return getattr(req, name) if name in sent or default is None else default
+    def pick(name: str) -> Any:  # an explicit null is no value (vLLM's fields default to null)
+        value, default = getattr(req, name), getattr(defaults, name)
+        return value if default is None or (name in sent and value is not None) else default
 
     stop_ids = set(req.stop_token_ids or [])
     if not req.ignore_eos:
