@@ -186,8 +186,9 @@ class ModelConfig:
             if "rope_theta" in rope_parameters:
                 kwargs["rope_theta"] = _number("rope_parameters.rope_theta", rope_parameters.pop("rope_theta"))
             kind = rope_parameters.get("rope_type", rope_parameters.get("type", "default"))
-            if kind != "default":
-                raw.setdefault("rope_scaling", rope_parameters)
+            # a `"rope_scaling": null` beside it defers to rope_parameters, as in transformers (not a YaRN switch-off)
+            if kind != "default" and raw.get("rope_scaling") is None:
+                raw["rope_scaling"] = rope_parameters
         layer_types = raw.pop("mlp_layer_types", None)
         if layer_types is not None:
             if not isinstance(layer_types, list) or len(layer_types) != raw.get("num_hidden_layers", len(layer_types)):
@@ -205,6 +206,9 @@ class ModelConfig:
             raise ValueError("config num_key_value_heads must equal num_attention_heads (MLA has no grouped KV heads)")
         if raw.get("scoring_func", "sigmoid") != "sigmoid":
             raise ValueError(f"config scoring_func={raw['scoring_func']!r} is unsupported (A.X K1 routes with sigmoid)")
+        if raw.get("topk_method", "noaux_tc") != "noaux_tc":  # DeepSeek-V2's greedy methods pick experts otherwise
+            raise ValueError(f"config topk_method={raw['topk_method']!r} is unsupported (A.X K1 routes with 'noaux_tc': "
+                             "group-limited top-k on sigmoid scores plus the correction bias)")
         if raw.get("rope_scaling") is not None and not isinstance(raw["rope_scaling"], dict):
             raise ValueError(f"config rope_scaling must be an object such as {{\"type\": \"yarn\", \"factor\": 4, "
                              f"...}} or null, got {raw['rope_scaling']!r}")
@@ -305,5 +309,7 @@ def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"ModelConfig.rope_scaling.{key} must be finite, got {value}")
     if "truncate" in raw:
-        out["truncate"] = bool(raw["truncate"])
+        if not isinstance(raw["truncate"], bool):  # bool("false") is True
+            raise ValueError(f"ModelConfig.rope_scaling.truncate must be true or false, got {raw['truncate']!r}")
+        out["truncate"] = raw["truncate"]
     return out

@@ -84,3 +84,54 @@ def test_softmax_scale_uses_yarn_mscale_all_dim():
                                              "mscale": 1.0, "mscale_all_dim": 1.0})
     m = 0.1 * 1.0 * __import__("math").log(4.0) + 1
     assert yarn.softmax_scale() == pytest.approx(plain * m * m)
+
+
+def test_519b_preset_is_the_released_configuration():
+    # docs/model.md, "Released configuration": the values as written there (the reconstructed hub config.json)
+    released = dict(
+        vocab_size=163840, hidden_size=7168, intermediate_size=18432, moe_intermediate_size=2048,
+        num_hidden_layers=61, first_k_dense_replace=1, num_attention_heads=64, q_lora_rank=1536, kv_lora_rank=512,
+        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, n_routed_experts=192, n_shared_experts=1,
+        num_experts_per_tok=8, n_group=8, topk_group=4, routed_scaling_factor=2.5, norm_topk_prob=True,
+        hidden_act="silu", rms_norm_eps=1e-6, rope_theta=10000.0, rope_interleave=True,
+        max_position_embeddings=131072, num_nextn_predict_layers=1, tie_word_embeddings=False,
+        attention_bias=False, bos_token_id=163691, eos_token_id=163691, pad_token_id=None, initializer_range=0.02,
+        rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768, "beta_fast": 32.0,
+                      "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0},
+    )
+    config = ModelConfig.from_preset("axk1-519b")
+    assert {name: getattr(config, name) for name in released} == released
+    assert (config.qk_head_dim, config.experts_per_group, config.softmax_scale()) == (192, 24, 192 ** -0.5)
+    written = config.to_dict()  # what an export's config.json says about routing
+    assert (written["model_type"], written["scoring_func"], written["topk_method"]) == ("axk1", "sigmoid", "noaux_tc")
+    assert written["num_key_value_heads"] == 64 and written["mlp_layer_types"] == ["dense"] + ["sparse"] * 60
+
+
+def test_null_rope_scaling_beside_yarn_rope_parameters_keeps_yarn(tmp_path):
+    """transformers reads `"rope_scaling": null` next to a YaRN `rope_parameters` as YaRN; axk1 used to read no
+    scaling at all, so the same folder ran with other rotary tables and softmax scale than in transformers."""
+    raw = ModelConfig.from_preset("axk1-519b").to_dict()
+    raw["rope_scaling"] = None
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    ours = ModelConfig.from_pretrained(tmp_path)
+    theirs = AXK1Config.from_pretrained(tmp_path).rope_parameters
+    assert theirs["rope_type"] == "yarn" and theirs["factor"] == 4.0
+    assert ours.rope_scaling == ModelConfig.from_preset("axk1-519b").rope_scaling
+
+
+@pytest.mark.parametrize("method", ["greedy", "group_limited_greedy"])
+def test_other_topk_methods_are_refused(method):
+    # DeepSeek-V2's methods select experts differently (max per group, softmax): routing them as noaux_tc is wrong
+    raw = ModelConfig.from_preset("axk1-519b").to_dict()
+    raw["topk_method"] = method
+    with pytest.raises(ValueError, match=f"topk_method='{method}' is unsupported"):
+        ModelConfig.from_dict(raw)
+
+
+def test_yarn_truncate_must_be_a_boolean():
+    raw = ModelConfig.from_preset("axk1-519b").to_dict()
+    raw["rope_parameters"]["truncate"] = "false"  # bool("false") is True: the opposite of what the file says
+    with pytest.raises(ValueError, match="truncate must be true or false"):
+        ModelConfig.from_dict(raw)
+    raw["rope_parameters"]["truncate"] = False
+    assert ModelConfig.from_dict(raw).rope_scaling["truncate"] is False
