@@ -17,9 +17,16 @@ AXK1_519B: dict[str, Any] = dict(
     num_nextn_predict_layers=1, tie_word_embeddings=False, bos_token_id=163691, eos_token_id=163691,
 )
 
+# The special-token ids of a tokenizer trained by `axk1 data` (axk1.text.tokenizer_file.SPECIAL_TOKENS, in that
+# order: <|endoftext|> 0, <|im_start|> 1, <|im_end|> 2, <|pad|> 3). The models trained on its shards need them in
+# config.json: generation, RL rollouts and transformers stop at config.json's eos, so an eos of A.X K1's 163691
+# (an ordinary merge in an axk1 tokenizer) never stops at the chat turn's end <|im_end|>.
+AXK1_TOKENIZER_IDS: dict[str, int] = dict(bos_token_id=0, eos_token_id=2, pad_token_id=3)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "axk1-519b": AXK1_519B,
-    # Unit tests: every mechanism (dense layer, groups, shared expert, MTP) at a size that runs in milliseconds.
+    # Unit tests: every mechanism (dense layer, groups, shared expert, MTP) at a size that runs in milliseconds. Its
+    # ids (pad 0, bos 1, eos 2) are those of the word-level tokenizers the tests and demo-long build for it.
     "axk1-tiny": dict(
         vocab_size=512, hidden_size=64, intermediate_size=160, moe_intermediate_size=32, num_hidden_layers=3,
         first_k_dense_replace=1, num_attention_heads=4, q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
@@ -33,14 +40,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         first_k_dense_replace=1, num_attention_heads=6, q_lora_rank=192, kv_lora_rank=128, qk_nope_head_dim=48,
         qk_rope_head_dim=32, v_head_dim=48, n_routed_experts=32, n_shared_experts=1, num_experts_per_tok=4,
         n_group=4, topk_group=2, max_position_embeddings=4096, num_nextn_predict_layers=1,
-        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        **AXK1_TOKENIZER_IDS,
     ),
-    # One GPU: the full A.X K1 vocabulary, ~2B total parameters.
+    # One GPU: the full A.X K1 vocabulary size, ~2B total parameters, trained with an axk1 tokenizer of that size.
     "axk1-gpu-small": dict(
         vocab_size=163840, hidden_size=1024, intermediate_size=4096, moe_intermediate_size=512, num_hidden_layers=16,
         first_k_dense_replace=1, num_attention_heads=16, q_lora_rank=512, kv_lora_rank=256, qk_nope_head_dim=64,
         qk_rope_head_dim=32, v_head_dim=64, n_routed_experts=64, n_shared_experts=1, num_experts_per_tok=6,
         n_group=8, topk_group=4, max_position_embeddings=32768, num_nextn_predict_layers=1,
-        bos_token_id=163691, eos_token_id=163691,
+        **AXK1_TOKENIZER_IDS,
     ),
 }

@@ -135,3 +135,20 @@ def test_yarn_truncate_must_be_a_boolean():
         ModelConfig.from_dict(raw)
     raw["rope_parameters"]["truncate"] = False
     assert ModelConfig.from_dict(raw).rope_scaling["truncate"] is False
+
+
+@pytest.mark.parametrize("preset", ["axk1-mini", "axk1-gpu-small"])
+def test_presets_for_axk1_tokenizers_name_its_special_tokens(preset, tmp_path):
+    """The presets trained on `axk1 data` shards carry that tokenizer's ids in config.json. axk1-gpu-small had
+    A.X K1's 163691 as eos, an ordinary merge in an axk1 tokenizer of the same size: `axk1 generate`, RL
+    rollouts and transformers stop at config.json's eos, so they never stopped at the chat turn's end <|im_end|>;
+    axk1-mini's bos was <|im_start|> and its pad <|endoftext|>."""
+    from axk1.data.tokenizer import TokenizerConfig, train_tokenizer
+    from axk1.text.tokenizer_file import BOS, EOS, PAD, load_tokenizer
+
+    train_tokenizer(["대한민국의 수도는 서울이다.", "def f(x):\n    return x + 1\n"] * 4, tmp_path,
+                    TokenizerConfig(vocab_size=300, min_frequency=1))
+    tokenizer = load_tokenizer(tmp_path)
+    config = ModelConfig.from_preset(preset)
+    ids = (config.bos_token_id, config.eos_token_id, config.pad_token_id)
+    assert ids == tuple(tokenizer.token_to_id(t) for t in (BOS, EOS, PAD))
