@@ -66,3 +66,12 @@ def test_think_fusion_settings_are_the_published_ones():
     assert score(task, "steps</think>\n\n\\boxed{82}", "stop", True).reward == 1.0
     assert score(task, "steps</think>\n\n\\boxed{81}", "stop", True).reward == -1.0
     assert score(task, "steps</think>\n\n<think>\\boxed{82}", "stop", True).reward == 0.0  # correct, bad tags
+
+
+def test_vocabulary_rule_gives_what_docs_model_md_says():
+    # docs/model.md, "Tokenizer": Tao et al.'s optimum for A.X K1's activated non-vocabulary parameters, then x 1.25
+    from axk1.plan.scaling import AXK1_VOCAB_ADJUST, optimal_vocab_size
+
+    non_vocab = 32_779_339_776 - 2 * 163_840 * 7168  # activated minus embedding and head: 30.4B
+    assert optimal_vocab_size(non_vocab, 7168) == 131_584
+    assert optimal_vocab_size(non_vocab, 7168, AXK1_VOCAB_ADJUST) == 164_480  # A.X K1 chose 163,840 = 1.25 x 2^17
