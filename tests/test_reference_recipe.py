@@ -56,10 +56,14 @@ def test_planner_uses_the_published_stages_and_mixtures():
 def test_think_fusion_settings_are_the_published_ones():
     # docs/posttraining.md: merge 0.8 x think + 0.2 x non-think; GSPO (sequence-level ratio) with
     # R = R_correct (+1 / -1) + R_format (0 / -1); think prompts end with <think>, non-think ones with </think>
+    from axk1.posttrain.pipeline import DemoTasksConfig
     from axk1.posttrain.rewards import score
+    from axk1.toml_file import build_dataclass
 
-    tasks = tomllib.loads((RECIPES / "posttrain" / "tasks.toml").read_text())
-    assert tasks["merge_alpha"] == 0.8
+    path = RECIPES / "posttrain" / "tasks.toml"  # read as the demo reads it (docs/configuration.md)
+    assert build_dataclass(DemoTasksConfig, tomllib.loads(path.read_text()), str(path)).merge_alpha == 0.8
+    with pytest.raises(ValueError, match="unknown key 'merge_alpa'"):
+        build_dataclass(DemoTasksConfig, {"merge_alpa": 0.8}, str(path))
     rl = tomllib.loads((RECIPES / "posttrain" / "rl.toml").read_text())["rl"]
     assert rl["level"] == "sequence" and rl["modes"] == ["think", "non-think"] and rl["beta"] == 0.0
     task = {"kind": "math", "answer": "82"}
