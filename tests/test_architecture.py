@@ -178,3 +178,23 @@ def test_the_checker_sees_local_imports(tmp_path):
     graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
     assert graph["axk1.model.a"] == {"axk1.checkpoint"}
     assert _cycles(graph) == [["axk1.checkpoint", "axk1.model.a"]]
+
+
+def test_docs_diagram_shows_these_layers():
+    """docs/architecture.md draws LAYERS top (highest) to bottom: each row names exactly its layer's units (as
+    `name.py` or `name/`), so a unit added here and not there (cli_args.py was missing) fails."""
+    import re
+
+    text = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = text.split("```")[1]
+    rows, row = [], []
+    for line in diagram.splitlines():
+        if line.strip() in ("│", "▼"):
+            if row:
+                rows.append(row)
+            row = []
+        elif line.strip():
+            row.append(line)
+    rows.append(row)
+    named = [set(re.findall(r"\b(\w+)(?:\.py\b|/)", " ".join(r))) - {"axk1"} for r in rows]
+    assert named == list(reversed(LAYERS))
