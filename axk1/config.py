@@ -64,6 +64,9 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.rope_scaling, dict) and self.rope_scaling.get(
+                "type", self.rope_scaling.get("rope_type")) == "default":
+            self.rope_scaling = None  # plain RoPE, as transformers reads "default"; TOML (a recipe's overrides) has no null
         if self.rope_scaling is not None:
             self.rope_scaling = normalise_rope_scaling(self.rope_scaling)
         self.validate()

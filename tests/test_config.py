@@ -152,3 +152,10 @@ def test_presets_for_axk1_tokenizers_name_its_special_tokens(preset, tmp_path):
     config = ModelConfig.from_preset(preset)
     ids = (config.bos_token_id, config.eos_token_id, config.pad_token_id)
     assert ids == tuple(tokenizer.token_to_id(t) for t in (BOS, EOS, PAD))
+
+
+def test_default_rope_type_means_plain_rope():
+    # transformers' meaning of rope_type "default"; the one way a TOML recipe's overrides can switch YaRN off
+    config = ModelConfig.from_preset("axk1-519b").replace(rope_scaling={"type": "default"})
+    assert config.rope_scaling is None and config.softmax_scale() == 192 ** -0.5
+    assert ModelConfig.from_preset("axk1-519b").replace(rope_scaling={"rope_type": "default"}).rope_scaling is None

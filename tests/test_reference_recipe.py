@@ -32,7 +32,7 @@ def test_519b_recipe_stages_and_mixtures_are_the_published_ones():
             assert stage.mixture[domain] == pytest.approx(percent / total, abs=5e-6), (stage.name, domain)
     # constant learning rate in stage 1, decay from stage 2 (warmup-stable-decay)
     assert (recipe.schedule.kind, recipe.schedule.decay_starts_at_stage) == ("wsd", 2)
-    assert recipe.model.build_config() == ModelConfig.from_preset("axk1-519b")
+    assert recipe.model.build_config() == ModelConfig.from_preset("axk1-519b").replace(rope_scaling=None)
     assert (recipe.model.mtp_depth, recipe.moe.balancing) == (1, "aux-loss-free")
 
 
@@ -79,3 +79,15 @@ def test_vocabulary_rule_gives_what_docs_model_md_says():
     non_vocab = 32_779_339_776 - 2 * 163_840 * 7168  # activated minus embedding and head: 30.4B
     assert optimal_vocab_size(non_vocab, 7168) == 131_584
     assert optimal_vocab_size(non_vocab, 7168, AXK1_VOCAB_ADJUST) == 164_480  # A.X K1 chose 163,840 = 1.25 x 2^17
+
+
+def test_519b_recipe_trains_plain_rope_until_the_long_context_stage():
+    """The release's YaRN block extends from 32,768 tokens, the length trained without it; the recipe used to
+    inherit it from the preset and pretrain all 9.26T tokens, 4K stage included, with YaRN x4 on."""
+    recipe = load_recipe(RECIPES / "axk1-519b.toml")
+    config = recipe.model.build_config()
+    assert config.rope_scaling is None and config.softmax_scale() == 192 ** -0.5
+    released = ModelConfig.from_preset("axk1-519b").rope_scaling
+    assert recipe.stage_rope_scaling(config.rope_scaling) == [None, None, released]
+    # what the run exports at its end is the released configuration again
+    assert config.replace(rope_scaling=released) == ModelConfig.from_preset("axk1-519b")
