@@ -64,9 +64,10 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # "default" is plain RoPE, as transformers reads it: a recipe's TOML overrides have no null to write
         if isinstance(self.rope_scaling, dict) and self.rope_scaling.get(
                 "type", self.rope_scaling.get("rope_type")) == "default":
-            self.rope_scaling = None  # plain RoPE, as transformers reads "default"; TOML (a recipe's overrides) has no null
+            self.rope_scaling = None
         if self.rope_scaling is not None:
             self.rope_scaling = normalise_rope_scaling(self.rope_scaling)
         self.validate()
@@ -210,8 +211,8 @@ class ModelConfig:
         if raw.get("scoring_func", "sigmoid") != "sigmoid":
             raise ValueError(f"config scoring_func={raw['scoring_func']!r} is unsupported (A.X K1 routes with sigmoid)")
         if raw.get("topk_method", "noaux_tc") != "noaux_tc":  # DeepSeek-V2's greedy methods pick experts otherwise
-            raise ValueError(f"config topk_method={raw['topk_method']!r} is unsupported (A.X K1 routes with 'noaux_tc': "
-                             "group-limited top-k on sigmoid scores plus the correction bias)")
+            raise ValueError(f"config topk_method={raw['topk_method']!r} is unsupported (A.X K1 routes with "
+                             "'noaux_tc': group-limited top-k on sigmoid scores plus the correction bias)")
         if raw.get("rope_scaling") is not None and not isinstance(raw["rope_scaling"], dict):
             raise ValueError(f"config rope_scaling must be an object such as {{\"type\": \"yarn\", \"factor\": 4, "
                              f"...}} or null, got {raw['rope_scaling']!r}")
