@@ -6,17 +6,20 @@ pipeline.toml. Code documents skip the prose filters and go through CodeFilter i
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
 
 from axk1.text.korean import word_tokenize
 
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
                      "으로", "인", "월", "로", "되")
 _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
+_BLANK_LINES_RE = re.compile(r"\n\s*\n")
 _END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
 
 
@@ -74,7 +77,9 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if lines and sum(ln.endswith(_END_PUNCT) for ln in lines) / len(lines) < cfg.min_line_punct_ratio:
         return "line_punct_ratio"
-    if text.count("\n") / n > cfg.max_new_line_ratio:
+    # Line breaks per word, a blank line counting as no break: a list has many short lines, while paragraphs
+    # separated by blank lines (plain text, Markdown, PDF text) are not a list and would otherwise count double.
+    if _BLANK_LINES_RE.sub("\n", text).count("\n") / n > cfg.max_new_line_ratio:
         return "list_ratio"
     return None
 
@@ -87,33 +92,21 @@ def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | 
         if dup_lines / len(lines) > cfg.max_dup_line_frac:
             return "dup_line_frac"
         dup_chars = sum(len(ln) * (c - 1) for ln, c in counts.items() if c > 1)
-        if dup_chars / max(1, sum(map(len, lines))) > cfg.max_char_dup_ratio:
+        if dup_chars / max(1, len(text) - text.count("\n")) > cfg.max_char_dup_ratio:  # FineWeb's denominator
             return "char_dup_ratio"
-    total = sum(map(len, words)) or 1
+    # n-gram shares of the whole text's characters, spaces and punctuation included, as datatrove's
+    # GopherRepetitionFilter measures them (and its helpers count them): FineWeb-2's kor_Hang thresholds were tuned
+    # on that. Over the words' characters alone (about a quarter less in Korean text) the 5-gram rule removed
+    # chapters of the Korean constitution, whose articles repeat "법률이 정하는 바에 의하여".
+    size = max(1, len(text))
     for n, thr in sorted(cfg.top_n_grams.items()):
-        grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-        if grams:
-            gram, count = grams.most_common(1)[0]
-            if count > 1 and count * sum(map(len, gram)) / total > thr:
-                return f"top_{n}_gram"
+        grams = get_n_grams(words, n)
+        if grams and find_top_duplicate(grams) / size > thr:
+            return f"top_{n}_gram"
     for n, thr in sorted(cfg.dup_n_grams.items()):
-        if _dup_ngram_char_frac(words, n) / total > thr:
+        if find_all_duplicate(words, n) / size > thr:
             return f"dup_{n}_gram"
     return None
-
-
-def _dup_ngram_char_frac(words: list[str], n: int) -> int:
-    """Characters of words covered by n-grams seen before (each word counted once)."""
-    seen: set = set()
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        g = tuple(words[i:i + n])
-        if g in seen:
-            for j in range(i, i + n):
-                covered[j] = True
-        else:
-            seen.add(g)
-    return sum(len(w) for w, c in zip(words, covered) if c)
 
 
 class QualityFilter(BaseFilter):
@@ -128,10 +121,10 @@ class QualityFilter(BaseFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if _skips(doc):
             return True
-        words = word_tokenize(doc.text, self.config.word_tokenizer)
+        text = doc.text
+        words = word_tokenize(text, self.config.word_tokenizer)
         korean = doc.metadata.get("language") == "ko"
-        reason = quality_reason(doc.text, words, self.config, korean) or repetition_reason(doc.text, words,
-                                                                                          self.config)
+        reason = quality_reason(text, words, self.config, korean) or repetition_reason(text, words, self.config)
         if reason:
             return False, reason
         return True

@@ -1,0 +1,75 @@
+"""The data filters on real Korean text nobody here wrote: the Korean constitution (kolaw) and ten National
+Assembly bills (kobill) shipped inside konlpy (a [test] extra), read as files (konlpy's JVM is never started)."""
+
+import re
+from pathlib import Path
+
+import konlpy
+import pytest
+from datatrove.data import Document
+from datatrove.pipeline.filters import GopherRepetitionFilter
+
+from axk1.data.filters import QualityConfig, QualityFilter, repetition_reason
+from axk1.text.korean import normalize_text, word_tokenize
+
+CORPUS = Path(konlpy.__file__).parent / "data" / "corpus"
+
+
+def bill(number: int) -> str:
+    return normalize_text((CORPUS / "kobill" / f"{number}.txt").read_text(encoding="utf-8"))
+
+
+def constitution_chapters() -> dict[str, str]:
+    """The constitution cut at its chapter headings ("제4장 정부"), keyed by heading."""
+    text = normalize_text((CORPUS / "kolaw" / "constitution.txt").read_text(encoding="utf-8"))
+    parts = [p.strip() for p in re.split(r"\n(?=[ \t]*제\d+장 )", text) if p.strip()]
+    return {p.split("\n")[0].strip(): p for p in parts}
+
+
+def korean(text: str) -> Document:
+    return Document(text, "doc", metadata={"language": "ko"})
+
+
+def test_statute_chapters_pass_the_repetition_rules():
+    # Articles repeat "법률이 정하는 바에 의하여"; the shares were taken over the words' characters only, so chapters
+    # 4 and 5 were removed as dup_5_gram although FineWeb-2's own measure keeps them.
+    chapters = constitution_chapters()
+    qf = QualityFilter()
+    for heading in ("제4장 정부", "제5장 법원"):
+        assert qf.filter(korean(chapters[heading])) is True, heading
+
+
+def test_repetition_shares_are_datatrove_shares():
+    """With the same words, the n-gram rules decide as datatrove's GopherRepetitionFilter, which FineWeb-2's kor_Hang
+    thresholds were tuned with."""
+    cfg = QualityConfig(max_dup_line_frac=1.0, max_char_dup_ratio=1.0)   # n-gram rules only
+    texts = list(constitution_chapters().values()) + [bill(n) for n in (1809893, 1809895, 1809896, 1809899)]
+    decided = set()
+    for text in texts:
+        words = word_tokenize(text, "kiwi")
+        gopher = GopherRepetitionFilter(dup_line_frac=None, dup_para_frac=None, dup_line_char_frac=None,
+                                        dup_para_char_frac=None, top_n_grams=tuple(cfg.top_n_grams.items()),
+                                        dup_n_grams=tuple(cfg.dup_n_grams.items()))
+        with pytest.MonkeyPatch.context() as mp:  # datatrove's Kiwi words are surface spans; compare like for like
+            mp.setattr("datatrove.pipeline.filters.gopher_repetition_filter.split_into_words", lambda t, lang: words)
+            theirs = gopher.filter(Document(text, "doc"))
+        ours = repetition_reason(text, words, cfg)
+        assert (ours is None) == (theirs is True), (text[:30], ours, theirs)
+        if ours:
+            assert re.sub(r"\D", "", ours) == re.sub(r"\D", "", theirs[1])   # the same n
+        decided.add(ours is None)
+    assert decided == {True, False}   # the set holds documents either side of the thresholds
+
+
+def test_blank_lines_between_paragraphs_are_not_list_items():
+    # Bill 1809890 has a blank line between all its lines (PDF text); every newline counted, it was a "list".
+    text = bill(1809890)
+    single = re.sub(r"\n\s*\n", "\n", text)
+    qf = QualityFilter()
+    assert qf.filter(korean(single)) is True
+    assert qf.filter(korean(text)) is True
+    # a list of one-word items stays a list however its lines are separated
+    items = [f"{w}입니다" for w in dict.fromkeys(re.findall(r"[가-힣]{2,}", text))][:120]
+    assert qf.filter(korean("\n".join(items))) == (False, "list_ratio")
+    assert qf.filter(korean("\n\n".join(items))) == (False, "list_ratio")
+
