@@ -2,6 +2,7 @@
 Assembly bills (kobill) shipped inside konlpy (a [test] extra), read as files (konlpy's JVM is never started)."""
 
 import re
+import unicodedata
 from pathlib import Path
 
 import konlpy
@@ -10,6 +11,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import GopherRepetitionFilter
 
 from axk1.data.filters import QualityConfig, QualityFilter, repetition_reason
+from axk1.data.pii import PLACEHOLDERS, scrub_pii
 from axk1.text.korean import normalize_text, word_tokenize
 
 CORPUS = Path(konlpy.__file__).parent / "data" / "corpus"
@@ -73,3 +75,39 @@ def test_blank_lines_between_paragraphs_are_not_list_items():
     assert qf.filter(korean("\n".join(items))) == (False, "list_ratio")
     assert qf.filter(korean("\n\n".join(items))) == (False, "list_ratio")
 
+
+def test_pii_in_real_bills_and_the_numbers_around_it():
+    # The budget office's analyst signs four of the bills with a phone number and an e-mail address; nothing else
+    # in the ten bills or the constitution (article numbers, dates, amounts, bill numbers) is PII.
+    found = {}
+    for path in sorted((CORPUS / "kobill").glob("*.txt")) + [CORPUS / "kolaw" / "constitution.txt"]:
+        text = normalize_text(path.read_text(encoding="utf-8"))
+        out, counts = scrub_pii(text)
+        if counts:
+            found[path.stem] = dict(counts)
+            assert "(<PHONE>, <EMAIL>)" in out and "02-788-4649" not in out
+    assert found == {str(n): {"phone": 1, "email": 1} for n in (1809890, 1809891, 1809892, 1809893)}
+
+
+@pytest.mark.parametrize("written, kind", [
+    ("010\u20101234\u20105678", "phone"),          # Unicode hyphen (word processors)
+    ("010\u20131234\u20135678", "phone"),          # en dash
+    ("０１０－１２３４－５６７８", "phone"),          # fullwidth digits and hyphen-minus
+    ("＋８２ １０ １２３４ ５６７８", "phone"),
+    ("010\u200b-1234-5678", "phone"),              # a zero-width space inside
+    ("900101\u20121234567", "rrn"),               # figure dash
+    ("4111-1111-1111-1111", "card"),
+    ("5555 5555 5555 4444", "card"),
+    ("3782-822463-10005", "card"),                # American Express, 4-6-5
+])
+def test_pii_written_the_ways_korean_pages_write_it(written, kind):
+    out, counts = scrub_pii(f"연락처는 {written} 입니다.")
+    assert counts == {kind: 1} and out == f"연락처는 {PLACEHOLDERS[kind]} 입니다."
+
+
+def test_pii_leaves_numbers_that_only_look_like_it():
+    for text in ("바코드 8801234567890 상품", "주문번호 1234 5678 9012 3456", "카드 4111-1111-1111-1112",
+                 "의안번호 1809890, 2010. 11. 12. 제63조제2항제4호, 금액 1,234,567,890원"):
+        assert scrub_pii(text) == (text, {}), text
+    # thirteen bare digits after a registration word are a registration number
+    assert scrub_pii("주민등록번호 9001011234567")[1] == {"rrn": 1}

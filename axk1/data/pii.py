@@ -1,6 +1,6 @@
-"""Korean PII scrubbing as a datatrove step: resident registration numbers, phone numbers, e-mail addresses and
-bank account numbers become placeholders; counts go to metadata["pii"]. (datatrove's own PII formatter covers
-e-mail and IP addresses only.)"""
+"""Korean PII scrubbing as a datatrove step: resident registration numbers, phone numbers, e-mail addresses,
+payment card numbers and bank account numbers become placeholders; counts go to metadata["pii"]. (datatrove's own
+PII formatter covers e-mail and IP addresses only.)"""
 
 from __future__ import annotations
 
@@ -10,36 +10,71 @@ from collections import Counter
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-PLACEHOLDERS = {"rrn": "<RRN>", "phone": "<PHONE>", "email": "<EMAIL>", "account": "<ACCOUNT>"}
+from axk1.text.korean import normalize_text
 
-# Resident (1-4) and foreigner (5-8) registration numbers: YYMMDD-SNNNNNN, month 01-12, day 01-31.
-_RRN = re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s?-?\s?[1-8]\d{6}(?![\d-])")
+PLACEHOLDERS = {"rrn": "<RRN>", "phone": "<PHONE>", "email": "<EMAIL>", "card": "<CARD>", "account": "<ACCOUNT>"}
+
+# Patterns are matched on a view of the text in which every character maps to one character, so match positions
+# are positions in the text: web pages and word processors write digit groups with fullwidth digits (NFKC is never
+# applied, docs/data.md) and with Unicode hyphens, dashes or minus signs between them.
+_VIEW = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, **dict.fromkeys(
+    ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe63", "\uff0d"], "-"),
+    "\uff0b": "+", "\uff0e": ".", "\uff08": "(", "\uff09": ")", "\uff20": "@"})
+
+# Resident (1-4) and foreigner (5-8) registration numbers: YYMMDD-SNNNNNN, month 01-12, day 01-31. Thirteen digits
+# with no separator at all are taken only after a registration word (_check_rrn): Korean product barcodes (EAN-13,
+# 880...) have that shape.
+_RRN = re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\s?-?\s?)[1-8]\d{6}(?![\d-])")
+_RRN_CONTEXT = re.compile(r"주민|등록\s*번호|생년월일|RRN", re.IGNORECASE)
 _PHONE = re.compile(
     r"(?<![\d-])(?:\+82[-.\s]?(?:0?1[016789]|0?[2-6]\d?)|01[016789]|0(?:2|[3-6][1-5]|70|50\d))"
     r"[-.\s)]?\d{3,4}[-.\s]?\d{4}(?![\d-])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Card numbers: 4-4-4-4 (most brands) or 4-6-5 (American Express), one separator throughout, Luhn-valid.
+_CARD = re.compile(r"(?<![\d-])\d{4}([- ]?)(?:\d{4}\1\d{4}\1\d{4}|\d{6}\1\d{5})(?![\d-])")
 _ACCOUNT = re.compile(r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])")
 _BANK_CONTEXT = re.compile(r"(계좌|은행|입금|송금|예금주|농협|국민|신한|우리|하나|기업|카카오뱅크|토스뱅크|account|bank)",
                            re.IGNORECASE)
 
 
 def scrub_pii(text: str) -> tuple[str, Counter]:
-    """Returns the scrubbed text and how many of each kind were replaced."""
+    """Returns the scrubbed text and how many of each kind were replaced. The text is normalised first
+    (normalize_text: NFC, invisible characters removed), so a number split by a zero-width space or a bank name
+    written in NFD (macOS) is found like any other; the text returned is the normalised one."""
+    text = normalize_text(text)
     counts: Counter = Counter()
 
     def sub(kind: str, pattern: re.Pattern, s: str, check=None) -> str:
-        def repl(m: re.Match) -> str:
-            if check is not None and not check(m, s):
-                return m.group(0)
-            counts[kind] += 1
-            return PLACEHOLDERS[kind]
-        return pattern.sub(repl, s)
+        view = s.translate(_VIEW)
+        parts, last = [], 0
+        for m in pattern.finditer(view):
+            if check is None or check(m, view):
+                parts += [s[last:m.start()], PLACEHOLDERS[kind]]
+                last = m.end()
+                counts[kind] += 1
+        return "".join(parts) + s[last:]
 
     text = sub("email", _EMAIL, text)
-    text = sub("rrn", _RRN, text)
+    text = sub("card", _CARD, text, _luhn_valid)
+    text = sub("rrn", _RRN, text, _check_rrn)
     text = sub("phone", _PHONE, text)
     text = sub("account", _ACCOUNT, text, _looks_like_account)
     return text, counts
+
+
+def _luhn_valid(m: re.Match, text: str) -> bool:
+    """The check digit every payment card number carries; a random 16-digit number passes one time in ten."""
+    total = 0
+    for i, d in enumerate(int(ch) for ch in reversed(m.group(0)) if ch.isdigit()):
+        total += d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d)
+    return total % 10 == 0
+
+
+def _check_rrn(m: re.Match, text: str) -> bool:
+    """With a separator (dash or space) the shape is enough; thirteen bare digits need a registration word before."""
+    if m.group(1):
+        return True
+    return bool(_RRN_CONTEXT.search(text[max(0, m.start() - 20): m.start()]))
 
 
 def _looks_like_account(m: re.Match, text: str) -> bool:
