@@ -76,6 +76,31 @@ def test_blank_lines_between_paragraphs_are_not_list_items():
     assert qf.filter(korean("\n\n".join(items))) == (False, "list_ratio")
 
 
+def test_nfd_text_is_treated_as_nfc():
+    """macOS writes Hangul decomposed (NFD); every filter and annotator must see the same text as in NFC."""
+    from axk1.data.classify import DomainClassifier, rule_scores
+    from axk1.data.difficulty import difficulty_signals
+    from axk1.data.lid import LanguageFilter, detect_language
+
+    nfc = bill(1809890)
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    line = constitution_chapters()["제1장 총강"].split("\n")[1]
+    assert detect_language(unicodedata.normalize("NFD", line)) == detect_language(line)
+    lf, qf = LanguageFilter(), QualityFilter()
+    docs = [Document(t, "d") for t in (nfc, nfd)]
+    assert [lf.filter(d) for d in docs] == [True, True]
+    assert docs[1].metadata == docs[0].metadata and docs[0].metadata["language"] == "ko"
+    assert qf.filter(docs[1]) == qf.filter(docs[0]) is True
+    assert docs[1].text == nfd                                   # a filter judges; it does not rewrite
+    assert rule_scores(nfd) == rule_scores(nfc) and rule_scores(nfc)["math"] > 0   # "정리" is a math marker
+    clf = DomainClassifier()
+    assert (clf.features(nfd) == clf.features(nfc)).all()
+    assert difficulty_signals(nfd) == difficulty_signals(nfc)
+    scrubbed, counts = scrub_pii(unicodedata.normalize("NFD", "국민은행 계좌 123456-01-123456 로 입금"))
+    assert counts == {"account": 1} and scrubbed == "국민은행 계좌 <ACCOUNT> 로 입금"
+
+
 def test_pii_in_real_bills_and_the_numbers_around_it():
     # The budget office's analyst signs four of the bills with a phone number and an e-mail address; nothing else
     # in the ten bills or the constitution (article numbers, dates, amounts, bill numbers) is PII.

@@ -18,6 +18,8 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.text.korean import normalize_text
+
 DOMAINS = ("web", "code", "encyclopedia", "qa", "books", "academic", "math", "stem", "reasoning")
 
 _RULES: dict[str, list[re.Pattern]] = {
@@ -39,7 +41,7 @@ _RULES: dict[str, list[re.Pattern]] = {
 
 def rule_scores(text: str) -> dict[str, float]:
     """Share of each domain's marker patterns found in the first 5,000 characters."""
-    head = text[:5000]
+    head = normalize_text(text)[:5000]  # the markers are NFC Hangul; NFD text (macOS) must match them too
     return {d: sum(bool(p.search(head)) for p in pats) / len(pats) for d, pats in _RULES.items()}
 
 
@@ -53,7 +55,7 @@ class DomainClassifier:
         self.log_prob = log_prob
 
     def features(self, text: str) -> np.ndarray:
-        s = " ".join(text[:4000].lower().split())
+        s = " ".join(normalize_text(text)[:4000].lower().split())  # NFD Hangul gives the NFC n-grams
         counts = np.zeros(self.n_features, dtype=np.float32)
         for n in (1, 2, 3):
             idx = [zlib.crc32(s[i:i + n].encode()) % self.n_features for i in range(len(s) - n + 1)]

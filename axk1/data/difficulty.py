@@ -11,6 +11,8 @@ import zlib
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.text.korean import normalize_text
+
 _WORD_RE = re.compile(r"\w+")
 _SENT_RE = re.compile(r"(?<=[.!?。])\s+|(?<=다\.)\s*|\n+")
 
@@ -51,6 +53,7 @@ def _squash(x: float, lo: float, hi: float) -> float:
 
 
 def difficulty_signals(text: str) -> dict[str, float]:
+    text = normalize_text(text)  # NFD Hangul triples the characters per word and halves the compression ratio
     words = [w.lower() for w in _WORD_RE.findall(text)]
     r = readability(text)
     return {"compression_ratio": round(compression_ratio(text), 4), "mtld": round(mtld(words), 2),

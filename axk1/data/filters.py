@@ -14,7 +14,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
 
-from axk1.text.korean import word_tokenize
+from axk1.text.korean import normalize_text, word_tokenize
 
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
                      "으로", "인", "월", "로", "되")
@@ -121,7 +121,7 @@ class QualityFilter(BaseFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if _skips(doc):
             return True
-        text = doc.text
+        text = normalize_text(doc.text)  # NFD Hangul (macOS) is judged as the same text in NFC
         words = word_tokenize(text, self.config.word_tokenizer)
         korean = doc.metadata.get("language") == "ko"
         reason = quality_reason(text, words, self.config, korean) or repetition_reason(text, words, self.config)

