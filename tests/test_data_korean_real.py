@@ -136,3 +136,30 @@ def test_pii_leaves_numbers_that_only_look_like_it():
         assert scrub_pii(text) == (text, {}), text
     # thirteen bare digits after a registration word are a registration number
     assert scrub_pii("주민등록번호 9001011234567")[1] == {"rrn": 1}
+
+
+def _jaccard(sig, a: str, b: str) -> float:
+    x, y = set(sig.get_shingles(a).ravel()), set(sig.get_shingles(b).ravel())
+    return len(x & y) / len(x | y)
+
+
+def test_char_shingles_are_syllables():
+    # datatrove's simplify_text decomposes to NFD: a "7-character" shingle held two or three syllables' jamo
+    from axk1.data.dedup import DedupConfig, ShingledMinhashSignature
+
+    sig = ShingledMinhashSignature("/tmp/unused-sigs", DedupConfig(shingles="char", char_n_grams=7))
+    assert len(sig.get_shingles("대한민국헌법전")) == 1 and len(sig.get_shingles("대한민국 헌법전문")) == 2
+    assert len(sig.get_shingles("café crème")) == len(sig.get_shingles("cafe creme")) == 3   # diacritics still go
+
+
+def test_kiwi_shingles_are_morphemes_on_real_bills():
+    # On the NFD text simplify_text returns, Kiwi split nothing: shingles were whole eojeol, so a copy of a bill with
+    # some of its spaces dropped shared under a fifth of them (Jaccard 0.18 on bill 1809894).
+    from axk1.data.dedup import DedupConfig, ShingledMinhashSignature
+
+    sig = ShingledMinhashSignature("/tmp/unused-sigs", DedupConfig(shingles="kiwi"))
+    for number in (1809894, 1809890):
+        text = bill(number)
+        assert _jaccard(sig, text, text.replace(" ", "", 200)) > 0.8, number
+    # two different laws amended the same way share their cost appendix, but stay below the LSH threshold (~0.72)
+    assert _jaccard(sig, bill(1809890), bill(1809892)) < 0.65

@@ -12,7 +12,7 @@ from datatrove.data import Document
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 from datatrove.utils.hashing import HashConfig
-from datatrove.utils.text import simplify_text
+from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
 _SPACE_RE = re.compile(r"\s+")
@@ -83,9 +83,15 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         return super().run(blank_skipped(), rank, world_size)
 
     def get_shingles(self, text: str) -> np.ndarray:
+        # datatrove's simplify_text strips diacritics by decomposing to NFD, which splits every Hangul syllable into
+        # two or three jamo: Kiwi then finds no morphemes (it returns whole eojeol) and a 7-character shingle held
+        # under three syllables. Recomposing keeps the diacritic stripping for Latin text and gives Hangul back.
+        simple = unicodedata.normalize("NFC", simplify_text(text, self.config.norm_config))
         if self.dedup_config.shingles == "kiwi":
-            return super().get_shingles(text)
-        s = _SPACE_RE.sub("", simplify_text(text, self.config.norm_config))
+            words = self.word_tokenizer.word_tokenize(simple)
+            return np.fromiter((self._hash_func(" ".join(g)) for g in ngrams(words, self.config.n_grams)),
+                               dtype=np.uint64).reshape((-1, 1))
+        s = _SPACE_RE.sub("", simple)
         k = self.dedup_config.char_n_grams
         grams = {s[i:i + k] for i in range(max(0, len(s) - k + 1))} or ({s} if s else set())
         return np.fromiter((self._hash_func(g) for g in sorted(grams)), dtype=np.uint64).reshape((-1, 1))
