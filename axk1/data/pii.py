@@ -26,9 +26,11 @@ _VIEW = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, **dict.fr
 # 880...) have that shape.
 _RRN = re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\s?-?\s?)[1-8]\d{6}(?![\d-])")
 _RRN_CONTEXT = re.compile(r"주민|등록\s*번호|생년월일|RRN", re.IGNORECASE)
+# Between the groups: a dash or dot (spaces either side allowed, "010 - 1234 - 5678"), a space, or after the area
+# code a closing parenthesis ("(02) 788-4649", the usual printed form of a Seoul number).
 _PHONE = re.compile(
     r"(?<![\d-])(?:\+82[-.\s]?(?:0?1[016789]|0?[2-6]\d?)|01[016789]|0(?:2|[3-6][1-5]|70|50\d))"
-    r"[-.\s)]?\d{3,4}[-.\s]?\d{4}(?![\d-])")
+    r"(?:\s?[-.)]\s?|\s)?\d{3,4}(?:\s?[-.]\s?|\s)?\d{4}(?![\d-])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Card numbers: 4-4-4-4 (most brands) or 4-6-5 (American Express), one separator throughout, Luhn-valid.
 _CARD = re.compile(r"(?<![\d-])\d{4}([- ]?)(?:\d{4}\1\d{4}\1\d{4}|\d{6}\1\d{5})(?![\d-])")
