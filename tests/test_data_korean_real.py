@@ -169,3 +169,18 @@ def test_kiwi_shingles_are_morphemes_on_real_bills():
         assert _jaccard(sig, text, text.replace(" ", "", 200)) > 0.8, number
     # two different laws amended the same way share their cost appendix, but stay below the LSH threshold (~0.72)
     assert _jaccard(sig, bill(1809890), bill(1809892)) < 0.65
+
+
+def test_quality_filter_survives_a_huge_number():
+    # kiwipiepy segfaults on a number token of 65,536+ characters, which took the whole extract task down with it.
+    # Run in a child process, so that the old crash fails this test instead of ending the test session.
+    import subprocess
+    import sys
+
+    code = ("from datatrove.data import Document\nfrom axk1.data.filters import QualityFilter\n"
+            "for junk in ('1' * 70000, '1.5' * 30000, '2010-11-12' * 7000):\n"
+            f"    doc = Document({bill(1809893)!r} + junk, 'd', metadata={{'language': 'ko'}})\n"
+            "    print(QualityFilter().filter(doc))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:3] == ["(False, 'avg_word_too_long')"] * 3
