@@ -184,3 +184,15 @@ def test_quality_filter_survives_a_huge_number():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:3] == ["(False, 'avg_word_too_long')"] * 3
+
+
+def test_pii_scrubbing_time_is_linear_in_long_runs():
+    # The e-mail pattern was tried from every position of a run of letters or digits: a 200,000-character base64 blob
+    # or number took about a minute. A real bill follows the run, so its PII must still be found after it.
+    import time
+
+    for run in ("QUJD" * 50_000, "1" * 200_000, "a." * 100_000):
+        start = time.perf_counter()
+        out, counts = scrub_pii(run + "\n" + bill(1809890))
+        assert time.perf_counter() - start < 10
+        assert counts == {"phone": 1, "email": 1}

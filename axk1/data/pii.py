@@ -31,7 +31,9 @@ _RRN_CONTEXT = re.compile(r"주민|등록\s*번호|생년월일|RRN", re.IGNOREC
 _PHONE = re.compile(
     r"(?<![\d-])(?:\+82[-.\s]?(?:0?1[016789]|0?[2-6]\d?)|01[016789]|0(?:2|[3-6][1-5]|70|50\d))"
     r"(?:\s?[-.)]\s?|\s)?\d{3,4}(?:\s?[-.]\s?|\s)?\d{4}(?![\d-])")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# The local part starts where a run of its characters starts and has at most 64 of them (RFC 5321): tried from every
+# position of a long run of letters or digits (a base64 blob, a number), the pattern took time quadratic in its length.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Card numbers: 4-4-4-4 (most brands) or 4-6-5 (American Express), one separator throughout, Luhn-valid.
 _CARD = re.compile(r"(?<![\d-])\d{4}([- ]?)(?:\d{4}\1\d{4}\1\d{4}|\d{6}\1\d{5})(?![\d-])")
 _ACCOUNT = re.compile(r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])")
