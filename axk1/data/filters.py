@@ -19,6 +19,7 @@ from axk1.text.korean import normalize_text, word_tokenize
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
                      "으로", "인", "월", "로", "되")
 _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
+_END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
 # kiwipiepy (0.21) kills the process (segmentation fault) on a number token of 65,536 characters or more
 # ("1" * 70000, "1.5" * 30000): runs without a space are cut into _MAX_RUN pieces for the word tokenizer. A word that
@@ -32,7 +33,6 @@ def _cut_long_runs(text: str) -> str:
         run = m.group(0)
         return " ".join(run[i:i + _MAX_RUN] for i in range(0, len(run), _MAX_RUN))
     return _LONG_RUN_RE.sub(cut, text)
-_END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
 
 
 @dataclass

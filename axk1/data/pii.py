@@ -69,7 +69,7 @@ def scrub_pii(text: str) -> tuple[str, Counter]:
 def _luhn_valid(m: re.Match, text: str) -> bool:
     """The check digit every payment card number carries; a random 16-digit number passes one time in ten."""
     total = 0
-    for i, d in enumerate(int(ch) for ch in reversed(m.group(0)) if ch.isdigit()):
+    for i, d in enumerate(int(ch) for ch in reversed(m.group(0)) if ch.isdecimal()):
         total += d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d)
     return total % 10 == 0
 
