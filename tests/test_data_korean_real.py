@@ -142,6 +142,13 @@ def test_pii_leaves_numbers_that_only_look_like_it():
         assert scrub_pii(text) == (text, {}), text
     # thirteen bare digits after a registration word are a registration number
     assert scrub_pii("주민등록번호 9001011234567")[1] == {"rrn": 1}
+    # 국민 / 우리 / 하나 / 기업 are bank names and everyday words: an article of the constitution that says 국민 is
+    # no bank context for the ISBN of the book quoting it, while "국민 123-45-67890-1" is an account at 국민은행
+    article = constitution_chapters()["제2장 국민의 권리와 의무"].split("\n")[1].split(",")[0].strip()
+    assert "국민" in article[-40:]
+    for number in ("89-7041-123-4", "123-45-67890"):
+        assert scrub_pii(f"{article} {number}")[1] == {}, number
+    assert scrub_pii("입금은 국민 123-45-67890-1 또는 우리: 1002-123-456789")[1] == {"account": 2}
 
 
 def _jaccard(sig, a: str, b: str) -> float:

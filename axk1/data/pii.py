@@ -37,8 +37,11 @@ _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(
 # Card numbers: 4-4-4-4 (most brands) or 4-6-5 (American Express), one separator throughout, Luhn-valid.
 _CARD = re.compile(r"(?<![\d-])\d{4}([- ]?)(?:\d{4}\1\d{4}\1\d{4}|\d{6}\1\d{5})(?![\d-])")
 _ACCOUNT = re.compile(r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])")
-_BANK_CONTEXT = re.compile(r"(계좌|은행|입금|송금|예금주|농협|국민|신한|우리|하나|기업|카카오뱅크|토스뱅크|account|bank)",
-                           re.IGNORECASE)
+_BANK_CONTEXT = re.compile(r"계좌|은행|입금|송금|예금주|농협|신한|카카오뱅크|토스뱅크|account|bank", re.IGNORECASE)
+# Bank names that are also everyday words (국민 "the people", 우리 "we", 하나 "one", 기업 "company") count only
+# written right before the number ("국민 123-45-67890-1"): anywhere near it, they made any ten-digit dashed number
+# (a business registration number, an ISBN) an account.
+_BANK_NAME_BEFORE = re.compile(r"(?:국민|우리|하나|기업)\s*[:：]?\s*$")
 
 
 def scrub_pii(text: str) -> tuple[str, Counter]:
@@ -86,7 +89,8 @@ def _looks_like_account(m: re.Match, text: str) -> bool:
     digits = sum(ch.isdigit() for ch in m.group(0))
     if not 10 <= digits <= 14:
         return False
-    return bool(_BANK_CONTEXT.search(text[max(0, m.start() - 40): m.start()]))
+    before = text[max(0, m.start() - 40): m.start()]
+    return bool(_BANK_CONTEXT.search(before) or _BANK_NAME_BEFORE.search(before))
 
 
 class KoreanPIIScrubber(PipelineStep):
