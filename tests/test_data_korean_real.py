@@ -193,6 +193,42 @@ def test_quality_filter_survives_a_huge_number():
     assert out.stdout.split("\n")[:3] == ["(False, 'avg_word_too_long')"] * 3
 
 
+def test_kiwi_words_are_datatrove_surface_spans():
+    # Our Kiwi words were Kiwi's analysed forms (했다 -> 하 + 었 + 다), so the stop word 했 never matched and the
+    # whole constitution's dup_5_gram share was 0.2011 (removed) where datatrove's KiwiTokenizer, with which FineWeb-2
+    # tuned the thresholds, gives 0.1975 (kept). Line by line, the words are datatrove's (given the same Kiwi model:
+    # datatrove loads the "sbg" one, ours is Kiwi's default, which splits 48 of the 344 lines differently).
+    from datatrove.utils.word_tokenizers import KiwiTokenizer
+
+    from axk1.text.korean import get_kiwi
+
+    text = normalize_text((CORPUS / "kolaw" / "constitution.txt").read_text(encoding="utf-8"))
+    theirs = KiwiTokenizer()
+    theirs._tokenizer = get_kiwi()
+    lines = [line for line in text.split("\n") if line.strip()]
+    assert [w for line in lines for w in theirs.word_tokenize(line)] == word_tokenize(text, "kiwi")
+    assert "했" in word_tokenize("그는 조약을 체결했다.", "kiwi")
+    assert QualityFilter().filter(korean(text)) is True
+
+
+def test_kiwi_callers_survive_a_huge_number():
+    # The segfault on a 65,536-character token reached every Kiwi caller, not only the quality filter: the word
+    # tokenizer (dedup's kiwi shingles, the stats) and the PDF line joiner's spacing model.
+    import subprocess
+    import sys
+
+    code = ("from collections import Counter\n"
+            "from axk1.text.korean import LineJoiner, word_tokenize\n"
+            "words = word_tokenize('가나다 ' + '1' * 70000 + ' 라마', 'kiwi')\n"
+            "print(len(words), sum(map(len, words)))\n"
+            "print(LineJoiner().decide([('가' + '1' * 70000, '나다')], Counter()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, chars = out.stdout.split("\n")[0].split()
+    assert int(chars) >= 70000 and int(count) >= 7    # every character kept, in pieces Kiwi can take
+    assert out.stdout.split("\n")[1] == "[False]"
+
+
 def test_pii_scrubbing_time_is_linear_in_long_runs():
     # The e-mail pattern was tried from every position of a run of letters or digits: a 200,000-character base64 blob
     # or number took about a minute. A real bill follows the run, so its PII must still be found after it.

@@ -21,18 +21,6 @@ KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "�
 _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
 _END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
-# kiwipiepy (0.21) kills the process (segmentation fault) on a number token of 65,536 characters or more
-# ("1" * 70000, "1.5" * 30000): runs without a space are cut into _MAX_RUN pieces for the word tokenizer. A word that
-# long is avg_word_too_long all the same. The match starts only where a run starts (time linear in the text).
-_MAX_RUN = 10_000
-_LONG_RUN_RE = re.compile(r"(?<!\S)\S{%d,}" % _MAX_RUN)
-
-
-def _cut_long_runs(text: str) -> str:
-    def cut(m: re.Match) -> str:
-        run = m.group(0)
-        return " ".join(run[i:i + _MAX_RUN] for i in range(0, len(run), _MAX_RUN))
-    return _LONG_RUN_RE.sub(cut, text)
 
 
 @dataclass
@@ -134,7 +122,7 @@ class QualityFilter(BaseFilter):
         if _skips(doc):
             return True
         text = normalize_text(doc.text)  # NFD Hangul (macOS) is judged as the same text in NFC
-        words = word_tokenize(_cut_long_runs(text), self.config.word_tokenizer)
+        words = word_tokenize(text, self.config.word_tokenizer)
         korean = doc.metadata.get("language") == "ko"
         reason = quality_reason(text, words, self.config, korean) or repetition_reason(text, words, self.config)
         if reason:

@@ -130,7 +130,9 @@ class LineJoiner:
         open_idx = [i for i, v in enumerate(out) if v is None]
         if open_idx and self.use_kiwi:
             kiwi = get_kiwi()
-            if kiwi is not None:
+            # a pair as long as KIWI_MAX_RUN would crash Kiwi (word_tokenize): it keeps the space
+            open_idx = [i for i in open_idx if len(pairs[i][0]) + len(pairs[i][1]) < KIWI_MAX_RUN]
+            if kiwi is not None and open_idx:
                 texts = [pairs[i][0] + pairs[i][1] for i in open_idx]
                 for i, spaced in zip(open_idx, kiwi.space(texts, reset_whitespace=True)):
                     out[i] = not _space_at(spaced, len(pairs[i][0]))
@@ -231,17 +233,36 @@ def join_wrapped_lines(lines: list[str], full: list[bool], joiner: LineJoiner, v
 
 
 _WORD_RE = re.compile(r"\w+")
+# kiwipiepy (0.21) kills the process (segmentation fault) on a token of 65,536 characters or more ("1" * 70000,
+# "1.5" * 30000, dates run together), so no Kiwi call here gets a run without a space of KIWI_MAX_RUN or more:
+# word_tokenize cuts such runs into pieces, LineJoiner leaves such pairs to its rules. A word that long is junk to
+# every filter all the same. The match starts only where a run starts (time linear in the text).
+KIWI_MAX_RUN = 10_000
+_LONG_RUN_RE = re.compile(r"(?<!\S)\S{%d,}" % KIWI_MAX_RUN)
+
+
+def cut_long_runs(text: str) -> str:
+    """`text` with every run of KIWI_MAX_RUN or more non-space characters cut by spaces into pieces that long."""
+    def cut(m: re.Match) -> str:
+        run = m.group(0)
+        return " ".join(run[i:i + KIWI_MAX_RUN] for i in range(0, len(run), KIWI_MAX_RUN))
+    return _LONG_RUN_RE.sub(cut, text)
 
 
 def word_tokenize(text: str, mode: str = "regex") -> list[str]:
     """Words for filters and shingles: "kiwi" = Kiwi morphemes (FineWeb-2's choice for Korean), "regex" =
-    runs of word characters (eojeol for Korean; fast, no model)."""
+    runs of word characters (eojeol for Korean; fast, no model).
+
+    Kiwi's words are the morphemes' surface spans of the text, as datatrove's KiwiTokenizer gives them (FineWeb-2's
+    thresholds were tuned on those): "했다" is 했 + 다, not Kiwi's analysed forms 하 + 었 + 다, which would never
+    match a stop word such as 했."""
     if mode == "kiwi":
         kiwi = get_kiwi()
         if kiwi is None:
             raise ImportError("word tokenizer 'kiwi' needs kiwipiepy: pip install 'kiwipiepy<0.22'")
-        paras = [p for p in text.split("\n") if p.strip()]
-        return [t.form for toks in kiwi.tokenize(paras) for t in toks]
+        paras = [cut_long_runs(p) for p in text.split("\n") if p.strip()]
+        spans = (p[t.start:t.end].strip() for p, toks in zip(paras, kiwi.tokenize(paras)) for t in toks)
+        return [w for w in spans if w]
     if mode != "regex":
         raise ValueError(f"word tokenizer {mode!r}: use 'kiwi' or 'regex'")
     return _WORD_RE.findall(text)
