@@ -1,19 +1,20 @@
-"""WARC and ARC files (Common Crawl's layout: one gzip member per record, or uncompressed) as a stream of pages,
-through warcio (the library datatrove's own WarcReader uses), and the writer the starter corpus uses.
+"""WARC and ARC files (Common Crawl's layout: one gzip member per record; also several records a member, one gzip
+stream for the whole file, or uncompressed) as a stream of pages, parsed with warcio (the library datatrove's own
+WarcReader uses), and the writer the starter corpus uses.
 
 Only `response` and `resource` records are pages (ARC records become `response` records); `warcinfo`, `request`,
 `metadata` and `revisit` records describe the crawl and are not inputs. A page that cannot be used is yielded as a
 `Skipped` with its reason, so the reader can count it: a non-HTML payload ("not_html"), an HTTP status other than
-200 ("http_status_404"), a payload over the size limit ("too_large"). A record that cannot be parsed, or a gzip
-stream that breaks, is "broken_record". In a gzipped file (one member a record) the reading goes on at the next
-member (warc_salvage.py); in a plain one it ends the file: past a corrupt header there is no reliable place to
-resume. Memory stays flat: records are read one at a time and a payload is read only up to the size limit.
+200 ("http_status_404"), a payload over the size limit ("too_large"), a Content-Encoding no decoder here reads
+("unsupported_encoding"). Bytes that are no record (a corrupt or oversized header, a Content-Length that does not
+match, a gzip member that does not inflate) are one "broken_record" each, and reading goes on at the next record
+(warc_salvage.py finds them). Memory stays flat: records are read one at a time, a header up to 1 MiB and a payload
+up to the size limit.
 """
 
 from __future__ import annotations
 
 import io
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
-from axk1.data.warc_salvage import GZIP_MAGIC, holds_one_record, is_member_start, member_records, members
+from axk1.data.warc_salvage import Block, Broken, RecordStream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")
@@ -54,94 +55,54 @@ def looks_like_html(payload: bytes) -> bool:
 
 
 def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
-    """Pages (or why not) of one WARC/ARC file, gzip per record or plain, in file order."""
-    from warcio.archiveiterator import ArchiveIterator
+    """Pages (or why not) of one WARC/ARC file, gzipped or plain, in file order."""
+    from warcio.recordloader import ArcWarcRecordLoader
 
+    loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
     with open(path, "rb") as fh:
-        gzipped = fh.read(3) == GZIP_MAGIC
-        fh.seek(0)
-        records = ArchiveIterator(fh, arc2warc=True)
-        last = None  # the offset of the last record read whole
+        stream = RecordStream(fh)
         while True:
-            url, current = "", None
             try:
-                record = next(records, None)
-                if record is None:
-                    break
-                current = records.offset  # where this record starts (get_record_offset() would read it to its end)
+                header = stream.next_header()
+            except Broken as e:
+                yield Skipped("", f"broken_record: {e}")
+                continue
+            if header is None:
+                return
+            # HTTP headers beyond a megabyte are no page either: the block is served up to this much
+            block = Block(stream, header, cap=max_page_bytes + (1 << 20))
+            url, item = "", None
+            try:
+                record = loader.parse_record_stream(_Joined(header.data, block), known_format=header.fmt)
                 if record.rec_type in PAGE_RECORDS:
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = _page(record, url, max_page_bytes)
-                    yield item
-                last = current
+                    if block.capped and isinstance(item, WebPage):
+                        item = Skipped(url, f"too_large (HTTP headers and payload over {block.cap} bytes)")
             except _BROKEN as e:
-                if not gzipped:
-                    yield Skipped(url, _broken(e))
-                    return
-                start, skip = _resume_point(fh, current, last, max_page_bytes)  # one member a record: the next one
-                yield Skipped(url, _broken(e) + ("" if start is not None else _REST_LOST))
-                yield from _go_on(fh, start, skip, max_page_bytes)
-                return
-        if gzipped and last is not None:
-            # warcio ends quietly at a member cut short before its record's headers end: whatever members follow
-            # the last record read are read (or failed) here, so that no record goes uncounted
-            yield from _go_on(fh, *_resume_point(fh, None, last, max_page_bytes, after_last=True), max_page_bytes)
+                item = Skipped(url, _broken(e))
+            why = block.finish()
+            if why:  # the record's own bytes are not to be trusted: it fails, whatever it looked like
+                item = Skipped(url, f"broken_record: {why}")
+            if item is not None:
+                yield item
 
 
-_REST_LOST = "; the rest of the file is not read (its gzip members hold several records each: no clean place to go on)"
+class _Joined:
+    """A record's header bytes, then its block: the one stream warcio's loader parses a record from."""
+
+    def __init__(self, head: bytes, block: Block):
+        self.head, self.block = io.BytesIO(head), block
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self.head.read(n) or self.block.read(n)
+
+    def readline(self, n: int | None = -1) -> bytes:
+        return self.head.readline(n) or self.block.readline(n)
 
 
-def _resume_point(fh, current: int | None, last: int | None, max_page_bytes: int,
-                  after_last: bool = False) -> tuple[int | None, int]:
-    """(offset, members to skip there) where reading goes on after the broken record, or (None, 0) where there is
-    no safe place. warcio's offset is a file offset only for a record that starts its own gzip member: in a
-    member holding several records it is not (it may be negative), and skipping "the next member" would skip
-    records silently, so salvage needs the one-record-per-member layout: the broken record at a member's start,
-    or (when warcio broke before giving its offset) the last good record alone in its member, the broken one in
-    the next."""
-    keep = max_page_bytes + (1 << 16)
-    try:
-        if current is not None:
-            return (current, 1) if is_member_start(fh, current) else (None, 0)
-        if last is None:
-            return (0, 1) if not after_last else (None, 0)
-        if is_member_start(fh, last) and holds_one_record(fh, last, keep):
-            return last, 1 if after_last else 2
-    except OSError:
-        pass
-    return None, 0
-
-
-def _go_on(fh, start: int | None, skip: int, max_page_bytes: int) -> Iterator[WebPage | Skipped]:
-    """_salvage from `start`, if there is one; a read error there is one more failure, never a traceback."""
-    if start is None:
-        return
-    try:
-        yield from _salvage(fh, start, skip, max_page_bytes)
-    except _BROKEN as e:
-        yield Skipped("", _broken(e))
-
-
-# what a broken record raises from warcio or zlib (a record without a URI: AttributeError inside warcio)
-_BROKEN = (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError)
-
-
-def _salvage(fh, start: int, skip: int, max_page_bytes: int) -> Iterator[WebPage | Skipped]:
-    """The pages of the gzip members after `skip` members from `start`, each member read on its own."""
-    for i, (offset, data, why) in enumerate(members(fh, start, keep=max_page_bytes + (1 << 16))):
-        if i < skip:
-            continue
-        if data is None:
-            yield Skipped("", f"broken_record: gzip member at byte {offset}: {why[:200]}")
-            continue
-        url = ""
-        try:
-            for record in member_records(data):
-                if record.rec_type in PAGE_RECORDS:
-                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
-                    yield _page(record, url, max_page_bytes)
-        except _BROKEN as e:
-            yield Skipped(url, _broken(e))
+# what a broken record raises from warcio (a record without a URI: AttributeError inside warcio)
+_BROKEN = (ArchiveLoadFailed, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError)
 
 
 def _broken(e: Exception) -> str:
@@ -165,16 +126,35 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
     mime = _mime(content_type)
     if mime and mime not in HTML_TYPES and not mime.startswith("text/plain"):
         return Skipped(url, f"not_html ({mime})")
-    payload = record.content_stream().read(max_page_bytes + 1)
+    payload = _read_up_to(record.content_stream(), max_page_bytes + 1)  # chunked and gzip/deflate/br undone
     if len(payload) > max_page_bytes:
         return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
-    missing = getattr(record.raw_stream, "limit", 0)  # bytes the record declared and the file did not hold
-    if missing:
-        raise EOFError(f"record ends {missing} bytes short of its Content-Length")
+    encoding = _unread_encoding(http)
+    if encoding and not looks_like_html(payload):  # (a server that names an encoding it did not apply is read)
+        return Skipped(url, f"unsupported_encoding ({encoding}: the payload is stored encoded and no decoder for it "
+                            "is installed; for br, install the brotli package)")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
                    headers.get_header("WARC-Record-ID") or "")
+
+
+def _read_up_to(stream, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n and (data := stream.read(n - got)):
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _unread_encoding(http) -> str:
+    """The Content-Encoding warcio left undone (it passes the bytes through when it has no decoder), or ""."""
+    from warcio.bufferedreaders import BufferedReader
+
+    encoding = ((http.get_header("Content-Encoding") if http is not None else "") or "").strip().lower()
+    if encoding in ("", "identity") or encoding in BufferedReader.get_supported_decompressors():
+        return ""
+    return encoding
 
 
 def write_warc(path: str | Path, pages: Iterable[WebPage]) -> int:

@@ -1,56 +1,119 @@
-"""Going on past a broken record of a gzipped WARC file.
+"""A WARC/ARC file as a stream of records that survives broken ones.
 
-warcio reads a file as one stream: once a record breaks it (a record without a WARC-Target-URI, a corrupt deflate
-stream, a wrong Content-Length), its iterator is finished and the rest of the file would be lost. But Common
-Crawl's layout compresses every record as its own gzip member, so the next member is a clean place to resume.
-`members` walks the file's members from an offset with zlib alone (a member that does not inflate is reported,
-and the walk goes on at the next gzip header found in the bytes), and `member_records` parses one member's
-records with warcio from its inflated bytes, kept up to a bound so that a member inflating to gigabytes costs
-time, not memory.
+warcio reads a file as one stream and its iterator ends at the first record it cannot parse; it also refuses a
+whole-file gzip stream (one member for every record, as some tools write) after its first record. So axk1 finds
+the records itself and gives warcio one record at a time to parse (axk1/data/warc.py):
+
+  Inflated       the file's bytes, inflated across gzip members when it is gzipped (one member a record, several
+                 records a member, or one member for the whole file all read alike). A member that does not
+                 inflate, or that the file ends inside, ends a *segment*: reading stops there with the reason,
+                 and `resume` goes on at the next gzip header in the file.
+  RecordStream   the records of that stream: a record's header (bounded: a 300 MB header line costs 1 MiB, not a
+                 gigabyte), then its block, read only as far as the reader wants (the rest is skipped unread).
+                 Where bytes are not a record (a corrupt header, a Content-Length that does not match), it
+                 resynchronises at the next line that starts a record (`WARC/1.0`, `WARC/1.1`, or an ARC header
+                 line), so one broken record costs that record only.
+
+A payload that itself holds a line such as `WARC/1.0` is only ever searched for a record start after its record
+was found broken, never in a well-formed file.
 """
 
 from __future__ import annotations
 
-import io
+import re
 import zlib
-from typing import BinaryIO, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
-_READ = 1 << 16      # compressed bytes read at a time
-_INFLATE = 1 << 20   # inflated bytes made at a time (a bomb costs time, never a buffer of its size)
+MAX_HEADER_BYTES = 1 << 20   # a record's header block; Common Crawl's are under 2 KB
+_READ = 1 << 16              # bytes read (and inflated) at a time: a bomb costs time, never a buffer of its size
+_SCAN_READ = 1 << 20         # bytes scanned at a time for a record start
+_SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
+_WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
+_ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
 
 
-def members(fh: BinaryIO, start: int, keep: int) -> Iterator[tuple[int, bytes | None, str]]:
-    """(offset, the member's first `keep` inflated bytes, "") for each gzip member from `start`, in order, or
-    (offset, None, why) for one that does not inflate to its end."""
-    offset = start
-    while True:
-        fh.seek(offset)
-        inflate, kept, pending, used = zlib.decompressobj(wbits=31), bytearray(), b"", 0
-        try:
-            while not inflate.eof:
-                if not pending:
-                    pending = fh.read(_READ)
-                    if not pending:
-                        if used == 0:
-                            return  # the end of the file, between members
-                        raise EOFError("the file ends inside this gzip member")
-                    used += len(pending)
-                out = inflate.decompress(pending, _INFLATE)
-                pending = inflate.unconsumed_tail
-                if len(kept) < keep:
-                    kept += out[: keep - len(kept)]
-        except (zlib.error, EOFError) as e:
-            yield offset, None, f"{type(e).__name__}: {e}"
-            offset = _next_magic(fh, offset + 1)
-            if offset is None:
-                return
-            continue
-        yield offset, bytes(kept), ""
-        # At the member's end every byte read past it is in unused_data. (unconsumed_tail, the input left over when
-        # the output cap stopped an earlier call, still holds those same bytes then: subtracting both, as this once
-        # did, put the next member too early after one that inflated past _INFLATE.)
-        offset += used - len(inflate.unused_data)
+class Inflated:
+    """The file's bytes, inflated when gzipped; `read` gives b"" at the end of a segment, `error` says why it
+    ended (empty at the end of the file)."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh = fh
+        self.gzipped = fh.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        self.error = ""
+        self.delivered = 0  # bytes given by read
+        self.checked = 0    # of those, the ones in gzip members that ended with their check passed
+        self._start(0)
+
+    def verified(self, position: int) -> bool:
+        """Whether the bytes before `position` (of those given) passed gzip's check (a plain file has none)."""
+        return not self.gzipped or self.checked >= position
+
+    def _start(self, offset: int) -> None:
+        self.member, self.used, self.pending = offset, 0, b""
+        self.fh.seek(offset)
+        self.inflate = zlib.decompressobj(wbits=31)
+
+    def read(self, n: int = _READ) -> bytes:
+        out = self.fh.read(n) if not self.gzipped else self._inflate(n)
+        self.delivered += len(out)
+        return out
+
+    def _inflate(self, n: int) -> bytes:
+        out = b""
+        while not out and not self.error:
+            if self.inflate.eof:  # every byte read past the member's end is in unused_data
+                self._start(self.member + self.used - len(self.inflate.unused_data))
+            if not self.pending:
+                self.pending = self.fh.read(_READ)
+                if not self.used and not self.pending.strip(b"\x00\r\n\t "):
+                    more = self.fh.read(1)
+                    if not more:
+                        return b""  # the end of the file, between members (zero padding some writers leave included)
+                    self.pending += more
+                if not self.pending:
+                    self.error = f"gzip member at byte {self.member}: the file ends inside it"
+                    return b""
+                self.used += len(self.pending)
+            before = self.inflate.copy()
+            try:
+                out = self.inflate.decompress(self.pending, n)
+            except zlib.error as e:
+                self.error = f"gzip member at byte {self.member} does not inflate: {e}"
+                return _up_to_error(before, self.pending)  # the bytes before the corruption are records too
+            self.pending = self.inflate.unconsumed_tail
+            if self.inflate.eof:
+                self.checked = self.delivered + len(out)
+        return out
+
+    def resume(self) -> bool:
+        """After an error: go on at the next gzip header after the broken member's start; False if none."""
+        self.error = ""
+        at = _next_magic(self.fh, self.member + 1) if self.gzipped else None
+        if at is None:
+            self.gzipped, self.fh = False, _Empty()
+            return False
+        self._start(at)
+        return True
+
+
+def _up_to_error(inflate, data: bytes) -> bytes:
+    """What `data` inflates to before zlib finds it corrupt (a failed call gives nothing: this one inflates it a
+    little at a time)."""
+    out = []
+    try:
+        while data:
+            out.append(inflate.decompress(data, 512))
+            data = inflate.unconsumed_tail
+    except zlib.error:
+        pass
+    return b"".join(out)
+
+
+class _Empty:
+    def read(self, n: int = -1) -> bytes:
+        return b""
 
 
 def _next_magic(fh: BinaryIO, start: int) -> int | None:
@@ -67,30 +130,196 @@ def _next_magic(fh: BinaryIO, start: int) -> int | None:
     return None
 
 
-def is_member_start(fh: BinaryIO, offset: int | None) -> bool:
-    """Whether a gzip header starts at `offset` (warcio's record offsets are file offsets only for a record that
-    starts its own member; inside a member holding several records they are not, and may be negative)."""
-    if offset is None or offset < 0:
-        return False
-    fh.seek(offset)
-    return fh.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+@dataclass
+class Header:
+    data: bytes      # the header lines as read, up to and including the blank line (ARC: the one header line)
+    length: int      # the block's declared length
+    fmt: str         # "warc" or "arc"
 
 
-def holds_one_record(fh: BinaryIO, offset: int, keep: int) -> bool:
-    """Whether the gzip member at `offset` inflates whole and holds exactly one record: the one-record-per-member
-    layout that makes the member after it the next record."""
-    for _, data, _ in members(fh, offset, keep):
-        if data is None or len(data) >= keep:  # broken, or cut at `keep`: its records cannot be counted
-            return False
-        try:
-            return sum(1 for _ in member_records(data)) == 1
-        except Exception:  # noqa: BLE001 — any parse failure means "not a clean one-record member"; never raise
-            return False
-    return False
+class Broken(Exception):
+    """Bytes that are no record; the stream has already moved on to the next record start."""
 
 
-def member_records(data: bytes) -> Iterator:
-    """warcio's records of one member's inflated bytes (arc2warc, as the streaming reader)."""
-    from warcio.archiveiterator import ArchiveIterator
+class RecordStream:
+    """Records' headers and blocks from an Inflated stream, with the bytes read ahead kept in a buffer."""
 
-    yield from ArchiveIterator(io.BytesIO(data), arc2warc=True)
+    def __init__(self, fh: BinaryIO):
+        self.src = Inflated(fh)
+        self.buf = bytearray()
+        self.fmt = ""               # set by the first record: a file is WARC or ARC
+        self.at_line_start = True   # whether buf starts a line (the file's or a segment's start, or after a \n)
+
+    # --- bytes ---------------------------------------------------------------------------------------------------
+
+    def _fill(self, n: int = _READ) -> bool:
+        data = self.src.read(n)
+        self.buf += data
+        return bool(data)
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n and self._fill():
+            pass
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def readline(self, limit: int) -> bytes:
+        """A line with its newline, or `limit` bytes of one, or what is left of the segment."""
+        start = 0
+        while (at := self.buf.find(b"\n", start, limit)) < 0 and len(self.buf) < limit:
+            start = len(self.buf)
+            if not self._fill():
+                break
+        return self.read(at + 1 if at >= 0 else limit)
+
+    def skip(self, n: int) -> int:
+        """Drops up to n bytes unread (a block's rest); returns how many there were."""
+        done = min(n, len(self.buf))
+        del self.buf[:done]
+        while done < n and (data := self.src.read(min(_READ, n - done))):
+            done += len(data)
+        return done
+
+    def unread(self, data: bytes) -> None:
+        self.buf[:0] = data
+
+    # --- records -------------------------------------------------------------------------------------------------
+
+    def end_of_segment(self) -> str:
+        """The reason the stream stopped ("" at the end of the file); reading then goes on at the next member."""
+        why = self.src.error
+        if why:
+            self.buf.clear()
+            if not self.src.resume():
+                why += " (no gzip member after it: the rest of the file is lost)"
+            self.at_line_start = True
+        return why
+
+    def next_header(self) -> Header | None:
+        """The next record's header; None at the end of the file; raises Broken for bytes that are no record."""
+        line = b"\r\n"
+        while line.strip(b"\r\n") == b"":
+            line = self.readline(MAX_HEADER_BYTES)
+            if not line:
+                why = self.end_of_segment()
+                if why:
+                    raise Broken(why)
+                return None
+        if not self.fmt:
+            self.fmt = "arc" if _ARC_START.fullmatch(line) else "warc"
+        if not self._starts(line):
+            self.unread(line[1:])
+            self.at_line_start = False
+            raise Broken(f"no record starts here (it begins {_show(line)}){self.resync()}")
+        if self.fmt == "arc":
+            return Header(line, int(line.split()[-1]), "arc")
+        lines = [line]
+        size = len(line)
+        while lines[-1].strip(b"\r\n"):
+            lines.append(self.readline(MAX_HEADER_BYTES - size + 1))
+            size += len(lines[-1])
+            if size > MAX_HEADER_BYTES or not lines[-1]:
+                self.unread(b"".join(lines[1:]))  # a record may start inside a cut header
+                self.at_line_start = False
+                what = f"a header over {MAX_HEADER_BYTES} bytes" if size > MAX_HEADER_BYTES else "a header cut short"
+                raise Broken(f"{what}{self.resync()}")
+        data = b"".join(lines)
+        m = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", data)
+        if not m:
+            self.unread(data[len(line):])
+            self.at_line_start = False
+            raise Broken(f"a WARC header without a valid Content-Length{self.resync()}")
+        return Header(data, int(m.group(1)), "warc")
+
+    def _starts(self, line: bytes) -> bool:
+        return bool((_WARC_START if self.fmt == "warc" else _ARC_START).fullmatch(line))
+
+    def resync(self) -> str:
+        """Drops bytes up to the next line that starts a record. Returns "", or notes on the gzip members found
+        broken on the way (reading went on past each), for the broken record's reason."""
+        notes = []
+        while (at := self._record_start()) is None:
+            if len(self.buf) > _SCAN_TAIL:
+                del self.buf[:-_SCAN_TAIL]
+                self.at_line_start = False
+            if not self._fill(_SCAN_READ):
+                self.buf.clear()
+                why = self.end_of_segment()
+                if not why:
+                    break
+                notes.append(f"; then {why}")
+        else:
+            del self.buf[:at]
+            self.at_line_start = True
+        return "".join(notes[:3]) + (f"; and {len(notes) - 3} more broken gzip members" if len(notes) > 3 else "")
+
+    def _record_start(self) -> int | None:
+        """Where the buffer's first record start is: after a newline, or at the buffer's start if a line starts
+        there."""
+        if self.fmt == "warc" and b"WARC/" not in self.buf:
+            return None
+        start = _WARC_START if self.fmt == "warc" else _ARC_START
+        for m in re.finditer(rb"(?:^|\n)(?=" + start.pattern + rb")", bytes(self.buf)):
+            if m.end() > m.start() or self.at_line_start:
+                return m.end()
+        return None
+
+
+class Block:
+    """A record's block as warcio reads it: at most `cap` bytes are served, and those kept (for a resync inside
+    it when the record turns out broken)."""
+
+    def __init__(self, stream: RecordStream, header: Header, cap: int):
+        self.stream, self.left, self.cap = stream, header.length, cap
+        self.kept = bytearray()
+
+    @property
+    def capped(self) -> bool:
+        return len(self.kept) >= self.cap and self.left > 0
+
+    def read(self, n: int | None = None) -> bytes:
+        n = min(self.left, self.cap - len(self.kept), n if n is not None and n >= 0 else self.left)
+        data = self.stream.read(n) if n > 0 else b""
+        self.left -= len(data)
+        self.kept += data
+        return data
+
+    def readline(self, n: int | None = None) -> bytes:
+        n = min(self.left, self.cap - len(self.kept), n if n is not None and n >= 0 else self.left)
+        data = self.stream.readline(n) if n > 0 else b""
+        self.left -= len(data)
+        self.kept += data
+        return data
+
+    def finish(self) -> str:
+        """Skips the block's unread rest and checks what follows; "" when the record ended cleanly, else why not
+        (the stream has then moved on to the next record start)."""
+        s = self.stream
+        missing = self.left - s.skip(self.left)
+        if missing:
+            why = s.end_of_segment()  # a broken gzip member: reading goes on at the next one
+            if not why and len(self.kept) < self.cap:  # a Content-Length too large: records it swallowed are in it
+                s.unread(bytes(self.kept[1:]))
+                s.at_line_start = False
+            return (f"the record ends {missing} bytes short of its Content-Length ({why or 'the end of the file'})"
+                    f"{s.resync()}")
+        nxt = s.readline(MAX_HEADER_BYTES)
+        if nxt.strip(b"\r\n") and not s._starts(nxt):  # neither the blank line that ends a record nor the next one
+            if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
+                s.unread(bytes(self.kept[1:]) + nxt)
+            else:
+                s.unread(nxt[1:])
+            s.at_line_start = False
+            return f"its Content-Length does not end the record (followed by {_show(nxt)}){s.resync()}"
+        end = s.src.delivered - len(s.buf)
+        while nxt and not nxt.strip(b"\r\n") and not s.src.verified(end):  # reading on finishes its gzip member
+            nxt = s.readline(MAX_HEADER_BYTES)
+        if s.src.error and not s.src.verified(end):  # ... whose check failed: its bytes are not what was written
+            return s.end_of_segment()
+        s.unread(nxt)
+        return ""
+
+
+def _show(data: bytes) -> str:
+    return repr(data[:40].decode("utf-8", "replace")) + ("..." if len(data) > 40 else "")

@@ -1,0 +1,196 @@
+"""WARC/ARC files with broken records, in every layout a crawler writes: uncompressed, one gzip member a record
+(Common Crawl), several records a member, one gzip stream for the whole file. Each broken record is one
+`broken_record` failure and every record after it is still read; a header of hundreds of megabytes costs a
+bounded buffer; and `axk1 data run` counts each record once (kept + excluded + failed = records read)."""
+
+import argparse
+import gzip
+import hashlib
+import io
+import re
+import tracemalloc
+
+import pytest
+
+from axk1.data.cli import add_data_parser
+from axk1.data.stats import account
+from axk1.data.warc import Skipped, WebPage, read_warc
+
+BODY = ("<html><head><title>도서관 소식</title></head><body><article><p>"
+        + "서울시는 내년부터 공공도서관의 운영 시간을 밤 10시까지 연장한다고 밝혔다. " * 8
+        + "</p></article></body></html>").encode()
+
+
+def _record(uri: str, body: bytes = BODY, content_length: int | None = None) -> bytes:
+    """One uncompressed response record from warcio's own writer (`content_length`: a wrong one written over)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=False)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(body), http_headers=http))
+    data = out.getvalue()
+    if content_length is not None:
+        data = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % content_length, data, count=1)
+    return data
+
+
+def _request(uri: str) -> bytes:
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=False)
+    writer.write_record(writer.create_warc_record(uri, "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")))
+    return out.getvalue()
+
+
+# each: the broken bytes written between the good records https://ex.kr/1 and /3, /4
+BROKEN = {
+    "no_target_uri": _record(""),                                    # warcio's own AttributeError
+    "no_content_length": b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://ex.kr/x\r\n\r\njunk\r\n\r\n",
+    "content_length_too_large": _record("https://ex.kr/2", content_length=len(BODY) + 3000),  # swallows /3
+    "content_length_too_small": _record("https://ex.kr/2", content_length=100),
+    "junk_between_records": b"\x00\x01 these bytes are no record \xff\xfe\r\n" * 3,
+}
+LAYOUTS = {
+    "plain.warc": lambda records: b"".join(records),
+    "member-per-record.warc.gz": lambda records: b"".join(gzip.compress(r) for r in records),
+    "whole-file.warc.gz": lambda records: gzip.compress(b"".join(records)),  # one gzip member for everything
+    "two-members.warc.gz": lambda records: gzip.compress(b"".join(records[:2])) + gzip.compress(b"".join(records[2:])),
+}
+
+
+def _read(path):
+    items = list(read_warc(path))
+    return [x.url for x in items if isinstance(x, WebPage)], [x.reason for x in items if isinstance(x, Skipped)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_valid_file_in_every_layout_gives_every_page(tmp_path, layout):
+    # a whole-file gzip stream gave its first record, then failed the file (warcio's "non-chunked gzip" error)
+    records = [_record(f"https://ex.kr/{i}") for i in range(4)] + [_request("https://ex.kr/")]
+    (tmp_path / layout).write_bytes(LAYOUTS[layout](records))
+    assert _read(tmp_path / layout) == ([f"https://ex.kr/{i}" for i in range(4)], [])
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_records_after_a_broken_one_are_read(tmp_path, layout, broken):
+    records = [_record("https://ex.kr/1"), BROKEN[broken], _record("https://ex.kr/3"), _record("https://ex.kr/4")]
+    (tmp_path / layout).write_bytes(LAYOUTS[layout](records))
+    urls, reasons = _read(tmp_path / layout)
+    assert urls == ["https://ex.kr/1", "https://ex.kr/3", "https://ex.kr/4"], (urls, reasons)
+    assert len(reasons) == 1 and reasons[0].startswith("broken_record: "), reasons
+
+
+def test_a_corrupt_member_of_a_whole_file_stream_loses_the_rest_and_says_so(tmp_path):
+    bodies = [BODY + hashlib.sha256(b"%d" % i).hexdigest().encode() * 20 for i in range(30)]  # none alike
+    whole = b"".join(_fixed(_record(f"https://ex.kr/{i}", body=b), i) for i, b in enumerate(bodies))
+    data = bytearray(gzip.compress(whole, compresslevel=1, mtime=0))  # the same bytes on every run
+    data[len(data) // 2: len(data) // 2 + 16] = b"\xff" * 16
+    (tmp_path / "c.warc.gz").write_bytes(bytes(data))
+    urls, reasons = _read(tmp_path / "c.warc.gz")
+    # the records inflated before zlib finds the damage are kept (a failed zlib call returns nothing: the reader
+    # inflates that input again a little at a time); the record the damage cuts fails
+    assert 5 < len(urls) < 30 and urls == [f"https://ex.kr/{i}" for i in range(len(urls))]
+    assert len(reasons) == 1 and "does not inflate" in reasons[0] and "the rest of the file is lost" in reasons[0]
+    # a later member is a place to go on: the records there are read
+    (tmp_path / "d.warc.gz").write_bytes(bytes(data) + gzip.compress(_record("https://ex.kr/later")))
+    urls2, reasons2 = _read(tmp_path / "d.warc.gz")
+    assert urls2 == urls + ["https://ex.kr/later"] and len(reasons2) == len(reasons) and "lost" not in reasons2[-1]
+
+
+def _fixed(record: bytes, n: int) -> bytes:
+    """A record with a fixed id and date (warcio's writer makes new ones each time)."""
+    record = re.sub(rb"urn:uuid:[0-9a-f-]+", b"urn:uuid:00000000-0000-0000-0000-%012d" % n, record)
+    return re.sub(rb"WARC-Date: \S+", b"WARC-Date: 2025-03-05T10:21:00Z", record)
+
+
+def test_a_member_whose_gzip_check_fails_is_one_failure_not_a_page(tmp_path):
+    members = [gzip.compress(_record(f"https://ex.kr/{i}")) for i in range(4)]
+    bad = bytearray(members[1])
+    bad[-8] ^= 0xFF  # its CRC-32: the bytes inflate, but gzip's check says they are not what was written
+    (tmp_path / "crc.warc.gz").write_bytes(members[0] + bytes(bad) + members[2] + members[3])
+    urls, reasons = _read(tmp_path / "crc.warc.gz")
+    assert urls == ["https://ex.kr/0", "https://ex.kr/2", "https://ex.kr/3"]
+    assert len(reasons) == 1 and "incorrect data check" in reasons[0], reasons
+
+
+def test_a_payload_holding_a_record_start_is_not_split_in_a_valid_file(tmp_path):
+    inner = _record("https://ex.kr/inner")  # a page about WARC that quotes a record (no resync in a sound file)
+    page = b"<html><body><pre>\r\n" + inner + b"</pre><p>" + BODY + b"</p></body></html>"
+    records = [_record("https://ex.kr/1", body=page), _record("https://ex.kr/2")]
+    for layout, pack in LAYOUTS.items():
+        (tmp_path / layout).write_bytes(pack(records))
+        assert _read(tmp_path / layout) == (["https://ex.kr/1", "https://ex.kr/2"], []), layout
+
+
+def test_arc_records_after_a_broken_one_are_read(tmp_path):
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n" + BODY
+    desc = b"1 0 axk1-test\nURL IP-address Archive-date Content-type Archive-length\n"
+    head = b"filedesc://t.arc 0.0.0.0 20250101000000 text/plain %d\n" % len(desc) + desc + b"\n"
+
+    def rec(uri: bytes, length: int) -> bytes:
+        return b"%s 10.0.0.1 20250102030405 text/html %d\n" % (uri, length) + http + b"\n"
+    data = head + rec(b"http://ex.kr/1", len(http)) + rec(b"http://ex.kr/2", 40) + rec(b"http://ex.kr/3", len(http))
+    for name, packed in (("t.arc", data), ("t.arc.gz", gzip.compress(data))):
+        (tmp_path / name).write_bytes(packed)
+        urls, reasons = _read(tmp_path / name)
+        assert urls == ["http://ex.kr/1", "http://ex.kr/3"] and len(reasons) == 1, (name, reasons)
+
+
+def test_a_300_megabyte_style_header_line_costs_a_bounded_buffer(tmp_path):
+    # warcio reads a header line whole: a 300 MB line took about 1 GB. The header is bounded at 1 MiB; the line's
+    # rest is scanned past in chunks, and the next record is read.
+    path = tmp_path / "long.warc.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(_record("https://ex.kr/1") + b"WARC/1.0\r\nWARC-Type: response\r\nX-Long: ")
+        for _ in range(24):
+            f.write(b"a" * (1 << 20))
+        f.write(b"\r\nContent-Length: 4\r\n\r\nabcd\r\n\r\n" + _record("https://ex.kr/3"))
+    tracemalloc.start()
+    try:
+        urls, reasons = _read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert urls == ["https://ex.kr/1", "https://ex.kr/3"]
+    assert len(reasons) == 1 and "a header over 1048576 bytes" in reasons[0], reasons
+    assert peak < 8 << 20, peak  # a 24 MiB line
+
+
+@pytest.mark.e2e
+def test_data_run_counts_every_record_once(tmp_path, capsys):
+    """`axk1 data run` on broken files of each layout: every page record and every broken record is one input,
+    and kept + excluded + failed adds up to them; requests are no input."""
+    (tmp_path / "in").mkdir()
+    n_records = 0
+    for i, (layout, pack) in enumerate(LAYOUTS.items()):
+        records = [_record(f"https://ex{i}.kr/1"), BROKEN["no_target_uri"], _request(f"https://ex{i}.kr/"),
+                   _record(f"https://ex{i}.kr/3", body=b"<html><body><nav>home</nav></body></html>"),
+                   BROKEN["content_length_too_small"], _record(f"https://ex{i}.kr/5")]
+        (tmp_path / "in" / layout).write_bytes(pack(records))
+        n_records += 5  # 3 pages + 2 broken; the request is not an input
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(f"""[run]
+output_dir = "{tmp_path / 'out'}"
+tasks = 2
+workers = 1
+stages = ["extract"]
+[[sources]]
+type = "warc"
+path = "{tmp_path / 'in'}"
+name = "crawl"
+[filters.quality]
+min_words = 5
+""")
+    p = argparse.ArgumentParser()
+    add_data_parser(p.add_subparsers())
+    args = p.parse_args(["data", "run", str(toml)])
+    assert args.func(args) == 0
+    acc = account(tmp_path / "out")
+    assert f"in {n_records} = kept" in capsys.readouterr().out
+    assert acc.balanced and acc.inputs == n_records
+    assert acc.failed["broken_record"] == 8 and acc.failed["no_main_text"] == 4, acc.failed
+    assert acc.kept + sum(acc.excluded.values()) == 8
