@@ -1,11 +1,21 @@
-"""Decoding a web page's bytes: the declared charset when it decodes, else UTF-8, else a detected one.
+"""Decoding a web page's bytes: valid UTF-8, else the declared charset, else Korean, else a detected one.
 
 Korean sites still serve EUC-KR, and what they call EUC-KR is in practice CP949 (Windows' superset, which
 adds the 8,822 syllables EUC-KR lacks), so EUC-KR is always decoded as CP949, as browsers do (the WHATWG
-Encoding Standard maps both labels to one decoder). Order: byte-order mark, the HTTP Content-Type charset, a
-<meta> charset in the first 4 KB, strict UTF-8, then charset_normalizer's guess, which must also read as a page
-(markup survives, almost no control or unassigned characters: a detector finds *some* codec for any bytes). A page
-none of these decode is "undecodable" (the reader counts it; it is never decoded with replacement characters).
+Encoding Standard maps both labels to one decoder). Order:
+  1. a byte-order mark;
+  2. strict UTF-8, when the page has non-ASCII bytes: multi-byte UTF-8 that decodes is next to never another
+     charset, and pages that declare EUC-KR or Latin-1 while serving UTF-8 are common (a template or a server
+     default left behind);
+  3. the HTTP Content-Type charset, then a <meta> charset in the first 4 KB, each if it decodes strictly; a
+     single-byte charset (Latin-1, which Apache long sent by default) decodes any bytes, so it is taken only when
+     the bytes are not CP949 that decodes into Hangul;
+  4. CP949, when it decodes strictly into text whose non-ASCII letters are mostly Hangul;
+  5. a page mixing CP949 and UTF-8 (a UTF-8 widget pasted into an EUC-KR page, or the reverse): decoded run by run,
+     the minority charset taking only the runs the main one cannot read ("cp949+utf-8");
+  6. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
+     characters: a detector finds *some* codec for any bytes).
+A page none of these decode is "undecodable" (the reader counts it; it is never decoded with replacement characters).
 """
 
 from __future__ import annotations
@@ -13,6 +23,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+
+from axk1.text.korean import hangul_ratio, is_hangul
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
@@ -47,13 +59,12 @@ def _reads_as_html(text: str) -> bool:
     return odd <= 0.005 * len(sample)
 
 
-def declared_charset(payload: bytes, content_type: str = "") -> str | None:
-    """The charset the page declares: HTTP header first, then a <meta> tag near the top."""
+def _declared(payload: bytes, content_type: str) -> tuple[str | None, str | None]:
+    """(the HTTP Content-Type's charset, the <meta> charset), each a codec name or None."""
     m = _HEADER.search(content_type or "")
-    if m and _codec(m.group(1)):
-        return _codec(m.group(1))
+    header = _codec(m.group(1)) if m else None
     m = _META.search(payload[:4096])
-    return _codec(m.group(1).decode("ascii", "ignore")) if m else None
+    return header, (_codec(m.group(1).decode("ascii", "ignore")) if m else None)
 
 
 def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
@@ -62,24 +73,91 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
         if payload.startswith(bom):
             return payload.decode(codec, errors="strict"), codec
     tried = []
-    for codec in (declared_charset(payload, content_type), "utf-8"):
-        if codec and codec not in tried:
-            tried.append(codec)
-            try:
-                return payload.decode(codec), codec
-            except UnicodeDecodeError:
-                pass
+
+    def attempt(codec: str | None) -> str | None:
+        if not codec or codec in tried:
+            return None
+        tried.append(codec)
+        try:
+            return payload.decode(codec)
+        except UnicodeDecodeError:
+            return None
+
+    if not payload.isascii() and (text := attempt("utf-8")) is not None:
+        return text, "utf-8"
+    header, meta = _declared(payload, content_type)
+    for codec in (header, meta):
+        if codec in _SINGLE_BYTE and (korean := _korean(payload)) is not None:
+            return korean, "cp949"
+        if (text := attempt(codec)) is not None:
+            return text, codec
+    if (text := attempt("utf-8")) is not None:  # pure ASCII
+        return text, "utf-8"
+    if (korean := _korean(payload)) is not None:
+        return korean, "cp949"
+    tried.append("cp949")
+    for main, minority in (("cp949", "utf-8"), ("utf-8", "cp949")):
+        text = _mixed(payload, main, minority)
+        if text is not None:
+            return text, f"{main}+{minority}"
     from charset_normalizer import from_bytes
 
     best = from_bytes(payload[:65536]).best()
     if best is not None:
         codec = _codec(best.encoding)
-        if codec and codec not in tried:
-            tried.append(codec)
-            try:
-                text = payload.decode(codec)
-                if _reads_as_html(text):
-                    return text, codec
-            except UnicodeDecodeError:
-                pass
+        if (text := attempt(codec)) is not None and _reads_as_html(text):
+            return text, codec
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'})")
+
+
+# single-byte charsets decode every byte string: taken only when the page is not CP949 Korean
+_SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
+
+
+def _korean(payload: bytes) -> str | None:
+    """The page as CP949 when it decodes strictly and its non-ASCII letters are mostly Hangul."""
+    try:
+        text = payload.decode("cp949")
+    except UnicodeDecodeError:
+        return None
+    return text if hangul_ratio("".join(ch for ch in text if not ch.isascii())) >= 0.5 else None
+
+
+def _mixed(payload: bytes, main: str, minority: str) -> str | None:
+    """The page decoded run by run: each run of non-ASCII bytes (a word, in Korean) in `main`, or in `minority`
+    where `main` cannot read it or reads it as no Hangul while `minority` does (C8 AE is a valid UTF-8 'Ȯ' and the
+    CP949 '확'). None when a run reads in neither, when the minority's runs are over a third of the non-ASCII
+    bytes (then `main` is not the page's charset), or when the result is not mostly Hangul."""
+    parts, taken, pos = [], 0, 0
+    high = sum(map(len, re.findall(rb"[\x80-\xff]+", payload)))
+    for m in _NON_ASCII.finditer(payload):
+        parts.append(payload[pos:m.start()].decode("ascii"))
+        pos, run = m.end(), m.group()
+        text = _strict(run, main)
+        if text is None or not _all_hangul(text):
+            other = _strict(run, minority)
+            if other is not None and (text is None or _all_hangul(other)):
+                text, taken = other, taken + len(run)
+        if text is None:
+            return None
+        parts.append(text)
+    parts.append(payload[pos:].decode("ascii"))
+    text = "".join(parts)
+    if not taken or taken * 3 > high or not _reads_as_html(text):
+        return None
+    return text if hangul_ratio("".join(ch for ch in text if not ch.isascii())) >= 0.5 else None
+
+
+# a run of non-ASCII bytes, with the ASCII letter after a byte where CP949 uses one as a second byte (똠 is 8C 63)
+_NON_ASCII = re.compile(rb"(?:[\x80-\xff][A-Za-z]?)+")
+
+
+def _strict(data: bytes, codec: str) -> str | None:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _all_hangul(text: str) -> bool:
+    return all(is_hangul(ch) or ch.isascii() or not ch.isalpha() for ch in text)

@@ -52,6 +52,47 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
         return Extracted("")
     title = " ".join((tree.findtext(".//title") or "").split())  # trafilatura's metadata pass costs 4x the time
     etree.strip_tags(tree, "span")
+    _breaks_to_paragraphs(tree)
     text = trafilatura.extract(tree, url=url, include_comments=False, include_tables=cfg.include_tables,
                                favor_recall=cfg.favor == "recall", favor_precision=cfg.favor == "precision")
     return Extracted(normalize_text(text or "").strip(), normalize_text(title))
+
+
+# elements a run of text between <br>s may hold and still be one paragraph (anything else is left as it is)
+_INLINE = {"a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "mark", "q", "s", "small", "strong",
+           "sub", "sup", "tt", "u", "time", "var"}
+_KEEP_BREAKS = {"p", "pre", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "a", "title", "textarea"}
+
+
+def _breaks_to_paragraphs(tree) -> None:
+    """Text laid out with <br> instead of <p> (old Korean boards and government notices: <font>line<br>line</font>)
+    becomes one <p> per line: trafilatura dropped the first line of such a block when a table came before it."""
+    from lxml import etree
+
+    for br in list(tree.iter("br")):
+        parent = br.getparent()
+        if parent is None:
+            continue  # removed with its run's rewrite
+        if parent.tag in _KEEP_BREAKS or any(a.tag in _KEEP_BREAKS for a in parent.iterancestors()):
+            continue  # lines inside a paragraph, a cell, a list item are that element's own
+        children = list(parent)
+        if not any(c.tag == "br" for c in children) or any(
+                isinstance(c.tag, str) and c.tag not in _INLINE and c.tag != "br" for c in children):
+            continue  # already rewritten (a parent of several <br>s), or holding blocks: left as it is
+        runs, run = [], [parent.text or ""]
+        for child in children:
+            if child.tag == "br":
+                runs.append(run)
+                run = [child.tail or ""]
+            else:
+                run.append(child)
+        runs.append(run)
+        parent.text = None
+        for child in children:
+            parent.remove(child)  # (removing keeps an element's tail with it: the runs hold them)
+        for text, *inline in runs:
+            if not text.strip() and not any((c.text or c.tail or "").strip() or len(c) for c in inline):
+                continue
+            p = etree.SubElement(parent, "p")
+            p.text = text
+            p.extend(inline)

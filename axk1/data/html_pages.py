@@ -2,15 +2,17 @@
 pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
 fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
 reason (undecodable, no_main_text, extract_error, and the WARC reader's not_html / http_status_* / too_large /
-broken_record).
+unsupported_encoding / broken_record).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from html import unescape
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from datatrove.data import Document
 
@@ -20,6 +22,9 @@ from axk1.data.html_extract import WebConfig, extract_main_text
 from axk1.data.warc import Skipped, WebPage, read_warc
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+# a page that is a shell around a frame (a Naver blog post's page holds only <iframe id="mainFrame" src=PostView...>,
+# old sites are <frameset>s): the text is at the frame's URL, which the failure names
+_FRAME = re.compile(r"""<i?frame\b[^>]*?\ssrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 
 
 def host_of(url: str) -> str:
@@ -39,7 +44,9 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
     except Exception as e:  # a third-party parser meeting hostile markup: this page fails, the task goes on
         return Failure(item_id, f"extract_error: {type(e).__name__}: {str(e)[:200]} ({page.url})", source, rel)
     if len(result.text) < cfg.min_text_chars:
-        return Failure(item_id, f"no_main_text ({len(result.text)} characters; {page.url})", source, rel)
+        frame = _FRAME.search(html)
+        where = f"; its text is in a frame: crawl {urljoin(page.url, unescape(frame.group(1)))[:300]}" if frame else ""
+        return Failure(item_id, f"no_main_text ({len(result.text)} characters{where}; {page.url})", source, rel)
     meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
             "content_type": page.content_type, "charset": charset, "title": result.title}
     if page.record_id:

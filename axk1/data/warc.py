@@ -59,6 +59,7 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
     from warcio.recordloader import ArcWarcRecordLoader
 
     loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
+    _use_brotli()
     with open(path, "rb") as fh:
         stream = RecordStream(fh)
         while True:
@@ -145,6 +146,35 @@ def _read_up_to(stream, n: int) -> bytes:
         parts.append(data)
         got += len(data)
     return b"".join(parts)
+
+
+class _Brotli:
+    """`br` payloads for warcio: its own brotli decoder sets `unused_data` on brotli's Decompressor, which brotli
+    1.2 refuses, so every br page (browsers ask for br; browsertrix stores it) failed as a broken record."""
+
+    unused_data = None
+
+    def __init__(self):
+        import brotli
+
+        self._inflate = brotli.Decompressor()
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._inflate.process(data)
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _use_brotli() -> None:
+    from warcio.bufferedreaders import BufferedReader
+
+    try:
+        import brotli  # noqa: F401 — optional: without it a br page fails as unsupported_encoding
+    except ImportError:
+        BufferedReader.DECOMPRESSORS.pop("br", None)
+        return
+    BufferedReader.DECOMPRESSORS["br"] = _Brotli
 
 
 def _unread_encoding(http) -> str:
