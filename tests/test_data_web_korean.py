@@ -133,10 +133,26 @@ def test_payloads_stored_with_their_transfer_and_content_coding(tmp_path):
             ("Content-Type", "text/html"), ("Content-Encoding", "br")]),
         rec("https://a.example.kr/gzip-said-not-done", page, headers=[  # a server that names gzip and sends plain
             ("Content-Type", "text/html"), ("Content-Encoding", "gzip")]),
+        # warcio matched only the exact value "chunked": these left chunk sizes inside the page's text
+        rec("https://a.example.kr/Chunked", _chunked(page), headers=[
+            ("Content-Type", "text/html"), ("Transfer-Encoding", "Chunked")]),
+        rec("https://a.example.kr/te-gzip-chunked", _chunked(gzip.compress(page)), headers=[
+            ("Content-Type", "text/html"), ("Transfer-Encoding", "gzip, chunked")]),
+        rec("https://a.example.kr/x-gzip", gzip.compress(page), headers=[  # an old alias browsers still take
+            ("Content-Type", "text/html"), ("Content-Encoding", "x-gzip")]),
     ])
-    assert len(docs) == 4
+    assert len(docs) == 7
     for doc in docs:
         _main_text_in_hangul(doc)
+        assert doc.metadata["charset"] == "cp949"
+
+
+def test_a_payload_whose_coding_breaks_half_way_fails_instead_of_being_cut(tmp_path):
+    cut = bytearray(gzip.compress(news("utf-8").encode() * 3))
+    cut[len(cut) // 2: len(cut) // 2 + 8] = b"\xff" * 8
+    (failure,) = _read(tmp_path, [rec("https://a.example.kr/bad", bytes(cut), headers=[
+        ("Content-Type", "text/html"), ("Content-Encoding", "gzip")])])
+    assert failure.reason.startswith("broken_record: its gzip content coding does not inflate"), failure.reason
 
 
 def test_a_content_coding_nothing_here_decodes_fails_with_what_to_do(tmp_path):
@@ -186,3 +202,28 @@ def test_a_frame_shell_fails_naming_the_frame_to_crawl(tmp_path):
                 b'<frame src="menu.html"><frame src="main.html"></frameset></html>')
     (failure,) = _read(tmp_path, [rec("http://old.example.kr/index.html", frameset)])
     assert "crawl http://old.example.kr/menu.html" in failure.reason
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_compression_bomb_payload_stops_at_the_size_limit(tmp_path, coding):
+    import tracemalloc
+
+    import brotli
+    from warcio.warcwriter import WARCWriter
+
+    from axk1.data.warc import read_warc
+
+    page = b"<html><body><p>" + b"\0" * (64 << 20) + b"</p></body></html>"  # 64 MiB inflating from a few KB
+    packed = gzip.compress(page, compresslevel=1) if coding == "gzip" else brotli.compress(page, quality=1)
+    del page
+    with open(tmp_path / "bomb.warc.gz", "wb") as fh:
+        _record(WARCWriter(fh, gzip=True), "https://a.example.kr/bomb", packed,
+                headers=[("Content-Type", "text/html"), ("Content-Encoding", coding)])
+    tracemalloc.start()
+    try:
+        (item,) = list(read_warc(tmp_path / "bomb.warc.gz", max_page_bytes=1 << 20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert item.reason.startswith("too_large"), item
+    assert peak < 16 << 20, peak

@@ -15,6 +15,7 @@ up to the size limit.
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,7 +60,6 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
     from warcio.recordloader import ArcWarcRecordLoader
 
     loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
-    _use_brotli()
     with open(path, "rb") as fh:
         stream = RecordStream(fh)
         while True:
@@ -127,13 +127,13 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
     mime = _mime(content_type)
     if mime and mime not in HTML_TYPES and not mime.startswith("text/plain"):
         return Skipped(url, f"not_html ({mime})")
-    payload = _read_up_to(record.content_stream(), max_page_bytes + 1)  # chunked and gzip/deflate/br undone
+    try:
+        payload = _body(record, http, max_page_bytes)
+    except _PayloadError as e:
+        reason = str(e)
+        return Skipped(url, reason if reason.startswith("unsupported_encoding") else f"broken_record: {reason}")
     if len(payload) > max_page_bytes:
         return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
-    encoding = _unread_encoding(http)
-    if encoding and not looks_like_html(payload):  # (a server that names an encoding it did not apply is read)
-        return Skipped(url, f"unsupported_encoding ({encoding}: the payload is stored encoded and no decoder for it "
-                            "is installed; for br, install the brotli package)")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
@@ -148,43 +148,64 @@ def _read_up_to(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
-class _Brotli:
-    """`br` payloads for warcio: its own brotli decoder sets `unused_data` on brotli's Decompressor, which brotli
-    1.2 refuses, so every br page (browsers ask for br; browsertrix stores it) failed as a broken record."""
-
-    unused_data = None
-
-    def __init__(self):
-        import brotli
-
-        self._inflate = brotli.Decompressor()
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._inflate.process(data)
-
-    def flush(self) -> bytes:
-        return b""
+class _PayloadError(ValueError):
+    """A payload whose transfer or content coding cannot be undone."""
 
 
-def _use_brotli() -> None:
-    from warcio.bufferedreaders import BufferedReader
+def _body(record, http, limit: int) -> bytes:
+    """The payload with its transfer coding (chunked) and content coding (gzip, deflate, br) undone, as a browser
+    does, up to `limit` + 1 bytes. warcio's own decoding matches only the exact header value `chunked` (so
+    `Chunked` or `gzip, chunked` left chunk sizes inside the page), passes an unknown coding through as if none,
+    and ends a payload that stops inflating half-way in silence."""
+    raw = _read_up_to(record.raw_stream, limit + (1 << 20))
+    if http is None:
+        return raw[: limit + 1]
+    codings = [c.strip().lower() for name in ("Content-Encoding", "Transfer-Encoding")
+               for c in (http.get_header(name) or "").split(",") if c.strip()]
+    for coding in reversed(codings):  # applied content coding first, transfer coding last: undone in reverse
+        raw = _undo(coding, raw, limit)
+    return raw[: limit + 1]
 
-    try:
-        import brotli  # noqa: F401 — optional: without it a br page fails as unsupported_encoding
-    except ImportError:
-        BufferedReader.DECOMPRESSORS.pop("br", None)
-        return
-    BufferedReader.DECOMPRESSORS["br"] = _Brotli
+
+def _undo(coding: str, data: bytes, limit: int) -> bytes:
+    if coding in ("identity", ""):
+        return data
+    if coding == "chunked":
+        return _dechunk(data)
+    if coding in ("gzip", "x-gzip", "deflate"):
+        if coding != "deflate" and not data.startswith(b"\x1f\x8b"):
+            return data  # a server that names gzip and sends the bytes as they are: browsers read them so
+        wbits = 47 if coding != "deflate" else (15 if data[:1] == b"\x78" else -15)  # zlib-wrapped or raw deflate
+        try:
+            return zlib.decompressobj(wbits=wbits).decompress(data, limit + 1)  # a bomb stops at the limit
+        except zlib.error as e:
+            raise _PayloadError(f"its {coding} content coding does not inflate: {e}") from None
+    if coding == "br":
+        try:
+            import brotli
+        except ImportError:
+            raise _PayloadError("unsupported_encoding (br: install the brotli package to read it)") from None
+        try:
+            return brotli.Decompressor().process(data, output_buffer_limit=limit + 1)
+        except brotli.error as e:
+            raise _PayloadError(f"its br content coding does not decode: {e}") from None
+    raise _PayloadError(f"unsupported_encoding ({coding}: a coding no decoder here reads)")
 
 
-def _unread_encoding(http) -> str:
-    """The Content-Encoding warcio left undone (it passes the bytes through when it has no decoder), or ""."""
-    from warcio.bufferedreaders import BufferedReader
-
-    encoding = ((http.get_header("Content-Encoding") if http is not None else "") or "").strip().lower()
-    if encoding in ("", "identity") or encoding in BufferedReader.get_supported_decompressors():
-        return ""
-    return encoding
+def _dechunk(data: bytes) -> bytes:
+    """The body of a chunked message; bytes that are not chunked (a crawler that stored them decoded but kept the
+    header) are returned as they are."""
+    out, pos = [], 0
+    while True:
+        eol = data.find(b"\r\n", pos, pos + 1024)
+        size = data[pos:eol].split(b";", 1)[0].strip() if eol >= 0 else b""
+        if not size or any(c not in b"0123456789abcdefABCDEF" for c in size):
+            return b"".join(out) + data[pos:] if out else data
+        n = int(size, 16)
+        if n == 0:
+            return b"".join(out)
+        out.append(data[eol + 2: eol + 2 + n])
+        pos = eol + 2 + n + 2
 
 
 def write_warc(path: str | Path, pages: Iterable[WebPage]) -> int:
