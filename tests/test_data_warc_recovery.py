@@ -126,6 +126,17 @@ def test_a_payload_holding_a_record_start_is_not_split_in_a_valid_file(tmp_path)
         assert _read(tmp_path / layout) == (["https://ex.kr/1", "https://ex.kr/2"], []), layout
 
 
+def test_a_target_uri_that_does_not_parse_costs_nothing_else(tmp_path):
+    # urlsplit raised ValueError on it while the page was made a document: the file's reader failed and every
+    # record after it was lost as one "unreadable" failure
+    from axk1.data.sources import SourceConfig, read_source_file
+
+    (tmp_path / "c.warc").write_bytes(_record("http://[bad/x") + _record("https://ex.kr/2"))
+    out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "c.warc"))
+    assert [d.metadata["url"] for d in out] == ["http://[bad/x", "https://ex.kr/2"], out
+    assert out[0].metadata["host"] == "" and out[1].metadata["host"] == "ex.kr"
+
+
 def test_arc_records_after_a_broken_one_are_read(tmp_path):
     http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n" + BODY
     desc = b"1 0 axk1-test\nURL IP-address Archive-date Content-type Archive-length\n"

@@ -228,6 +228,28 @@ def test_url_block_list_and_allow_list(tmp_path):
         UrlFilter(UrlFilterConfig(block_list=str(tmp_path / "missing.txt")))
 
 
+def test_block_lists_in_the_forms_they_are_published_and_korean_domains(tmp_path):
+    # hosts-file lines, wildcards, ports and IDNs were kept as written and silently matched nothing
+    (tmp_path / "block.txt").write_text(
+        "0.0.0.0 hosts.example  # StevenBlack-style\n*.wild.example\n.dot.example\nport.example:8080\n"
+        "도박.kr\nxn--or3bn7q.kr/ads/\n", encoding="utf-8")
+    f = UrlFilter(UrlFilterConfig(block_list=str(tmp_path / "block.txt")))
+
+    def doc(url):
+        return Document(text="x", id=url, metadata={"url": url})
+    for url in ["https://www.hosts.example/", "https://a.wild.example/", "https://wild.example/", "https://dot.example/",
+                "https://port.example/x", "https://xn--hq1bt1n.kr/", "https://www.도박.kr/", "https://정부.kr/ads/1"]:
+        assert f.filter(doc(url)) == (False, "url_blocked"), url
+    for url in ["https://example/", "https://정부.kr/news", "https://notwild.example/"]:
+        assert f.filter(doc(url)) is True, url
+    assert f.filter(doc("http://[bad/x")) == (False, "url_invalid")  # raised ValueError in the task
+    allow = UrlFilter(UrlFilterConfig(allow_domains=["정부.kr", "*.go.kr"]))
+    assert allow.filter(doc("https://xn--or3bn7q.kr/")) is True and allow.filter(doc("https://www.mois.go.kr/")) is True
+    (tmp_path / "typo.txt").write_text("good.example\nnot a domain\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: 'not a domain' is not a domain"):
+        UrlFilter(UrlFilterConfig(block_list=str(tmp_path / "typo.txt")))
+
+
 def _extracted_docs() -> list[Document]:
     docs = []
     for page in PAGES:

@@ -28,8 +28,12 @@ _FRAME = re.compile(r"""<i?frame\b[^>]*?\ssrc\s*=\s*["']?([^"'\s>]+)""", re.IGNO
 
 
 def host_of(url: str) -> str:
-    """The site a page belongs to (repeated-boilerplate removal groups pages by it)."""
-    return urlsplit(url).hostname or ""
+    """The site a page belongs to (repeated-boilerplate removal groups pages by it); "" for a URL that does not
+    parse (a crawl's `http://[bad/x` raised here and lost the rest of its WARC file)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, source, rel: str):

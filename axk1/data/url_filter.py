@@ -4,7 +4,11 @@ FineWeb starts from a URL block list (adult and malware domains, the UT1 list); 
 wants to keep only some sites. Documents without a URL (every non-web source) pass untouched.
 
 Block-list file: one entry a line, `#` starts a comment. A bare domain (`example.com`) blocks that host and every
-subdomain; an entry with a path (`example.com/ads/`, with or without a scheme) blocks URLs that start with it.
+subdomain; an entry with a path (`example.com/ads/`, with or without a scheme) blocks URLs that start with it. The
+forms block lists are published in are read too: hosts-file lines (`0.0.0.0 example.com`), wildcards
+(`*.example.com`, `.example.com`: the same as `example.com`), a port (ignored). Hosts are compared lower-case and
+in their ASCII (punycode) form, so `한국.kr` in a list blocks `xn--3e0b707e.kr` in a crawl and the reverse. A line
+that is none of these is an error naming it (it was kept, and never matched anything).
 """
 
 from __future__ import annotations
@@ -28,27 +32,46 @@ def _strip_scheme(url: str) -> str:
     return url.split("://", 1)[1] if "://" in url else url
 
 
+def _host_key(host: str) -> str:
+    """A host as the lists compare it: lower case, no port, wildcard or trailing dot, IDN in ASCII (punycode)."""
+    host = host.strip().lower().removeprefix("*.").strip(".")
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # a port (an IPv6 address has several colons)
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDN (an empty label, a label over 63 characters): compared as written
+        return host
+
+
 def _domains(host: str) -> list[str]:
     """www.news.example.com -> [www.news.example.com, news.example.com, example.com, com]."""
-    parts = host.lower().strip(".").split(".")
+    parts = _host_key(host).split(".")
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
+_HOSTS_ADDRESSES = ("0.0.0.0", "127.0.0.1", "::", "::1")
+
+
 def load_block_list(path: str | Path) -> tuple[set[str], tuple[str, ...]]:
-    """(blocked domains, blocked URL prefixes without scheme) from a block-list file."""
+    """(blocked domains, blocked URL prefixes: host/path, lower case) from a block-list file."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"[filters.url] block_list = {str(path)!r} is not a file: give a text file with one "
                                 "domain or URL a line, or set block_list = \"\"")
     domains, prefixes = set(), []
-    for raw in p.read_text(encoding="utf-8", errors="replace").splitlines():
-        entry = _strip_scheme(raw.split("#", 1)[0])
-        if not entry:
+    for n, raw in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        fields = raw.split("#", 1)[0].split()
+        if len(fields) == 2 and fields[0] in _HOSTS_ADDRESSES:  # a hosts file: the address, then the name
+            fields = fields[1:]
+        if not fields:
             continue
-        if "/" in entry.rstrip("/"):
-            prefixes.append(entry.lower())
+        if len(fields) > 1:
+            raise ValueError(f"[filters.url] block_list {str(path)!r} line {n}: {raw.strip()[:100]!r} is not a "
+                             "domain, a URL prefix or a hosts-file line (0.0.0.0 domain)")
+        host, slash, rest = _strip_scheme(fields[0]).partition("/")
+        if rest.strip("/"):
+            prefixes.append(f"{_host_key(host)}/{rest.lower()}")
         else:
-            domains.add(entry.rstrip("/").lower())
+            domains.add(_host_key(host))
     return domains, tuple(prefixes)
 
 
@@ -58,19 +81,23 @@ class UrlFilter(BaseFilter):
     def __init__(self, cfg: UrlFilterConfig, exclusion_writer=None):
         super().__init__(exclusion_writer)
         self.blocked, self.prefixes = load_block_list(cfg.block_list) if cfg.block_list else (set(), ())
-        self.allowed = {d.lower().strip(".") for d in cfg.allow_domains}
+        self.allowed = {_host_key(d) for d in cfg.allow_domains}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         url = doc.metadata.get("url")
         if not url or url.startswith("file:"):
             return True
-        host = urlsplit(url).hostname or ""
-        domains = _domains(host)
+        try:
+            parts = urlsplit(url.strip())
+            domains = _domains(parts.hostname or "")
+        except ValueError:  # http://[bad/ : no host to judge the page by
+            return False, "url_invalid"
         if self.allowed and not any(d in self.allowed for d in domains):
             return False, "domain_not_allowed"
         if any(d in self.blocked for d in domains):
             return False, "url_blocked"
-        if self.prefixes and _strip_scheme(url).lower().startswith(self.prefixes):
+        where = f"{domains[0]}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        if self.prefixes and where.lower().startswith(self.prefixes):
             return False, "url_blocked"
         return True
 
