@@ -205,3 +205,12 @@ min_words = 5
     assert acc.balanced and acc.inputs == n_records
     assert acc.failed["broken_record"] == 8 and acc.failed["no_main_text"] == 4, acc.failed
     assert acc.kept + sum(acc.excluded.values()) == 8
+
+
+def test_a_zstd_compressed_warc_fails_saying_what_to_do(tmp_path):
+    import zstandard
+
+    (tmp_path / "c.warc.zst").write_bytes(zstandard.ZstdCompressor().compress(_record("https://ex.kr/1")))
+    assert _read(tmp_path / "c.warc.zst") == ([], [
+        "unsupported_format (a zstd-compressed WARC, .warc.zst: decompress it first, zstd -d FILE, or recompress it "
+        "with gzip)"])  # was: "no record starts here", then a scan of the compressed bytes

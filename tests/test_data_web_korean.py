@@ -227,3 +227,31 @@ def test_a_compression_bomb_payload_stops_at_the_size_limit(tmp_path, coding):
         tracemalloc.stop()
     assert item.reason.startswith("too_large"), item
     assert peak < 16 << 20, peak
+
+
+def test_binary_payloads_served_as_html_fail_as_what_they_are(tmp_path):
+    # a PNG behind a server's text/html decoded "strictly" as CP949 (NULs are valid there) and became a document
+    out = _read(tmp_path, [
+        rec("https://a.example.kr/logo.html", b"\x89PNG\r\n\x1a\n" + bytes(4000), headers=[("Content-Type", "text/html")]),
+        rec("https://a.example.kr/doc.html", b"%PDF-1.4\n" + bytes(range(256)) * 8, headers=[("Content-Type", "text/html")]),
+        rec("https://a.example.kr/utf16.html", news("utf-16").encode("utf-16"), headers=[("Content-Type", "text/html")]),
+    ])
+    assert [x.reason.split(" (")[0] + " (" + x.reason.split(" (")[1].split(",")[0] for x in out[:2]] == [
+        "not_html (image/png", "not_html (application/pdf"]
+    _main_text_in_hangul(out[2])  # NULs, but a UTF-16 page with its byte-order mark
+
+
+def test_a_response_stored_without_its_http_headers_is_read(tmp_path):
+    # warcio read the page's first lines as a status line and headers: the page failed as "http_status_html><html"
+    page = news("utf-8").encode()
+    head = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://a.example.kr/bare\r\n"
+            b"WARC-Date: 2025-03-05T10:21:00Z\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page))
+    (tmp_path / "bare.warc").write_bytes(head + page + b"\r\n\r\n")
+    (doc,) = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "bare.warc"))
+    _main_text_in_hangul(doc)
+
+
+def test_an_unknown_binary_served_as_html_fails_as_binary(tmp_path):
+    (failure,) = _read(tmp_path, [rec("https://a.example.kr/blob.html", b"\x07\x00\x01" + bytes(range(256)) * 8,
+                                      headers=[("Content-Type", "text/html")])])
+    assert failure.reason.startswith("not_html (binary data, served as text/html)"), failure.reason

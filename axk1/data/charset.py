@@ -120,6 +120,8 @@ def _korean(payload: bytes) -> str | None:
         text = payload.decode("cp949")
     except UnicodeDecodeError:
         return None
+    if not _reads_as_html(text):  # NULs and control bytes decode in CP949 too
+        return None
     return text if hangul_ratio("".join(ch for ch in text if not ch.isascii())) >= 0.5 else None
 
 

@@ -61,6 +61,11 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
 
     loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
     with open(path, "rb") as fh:
+        if fh.read(4) == b"\x28\xb5\x2f\xfd":
+            yield Skipped("", "unsupported_format (a zstd-compressed WARC, .warc.zst: decompress it first, "
+                              "zstd -d FILE, or recompress it with gzip)")
+            return
+        fh.seek(0)
         stream = RecordStream(fh)
         while True:
             try:
@@ -73,8 +78,12 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
             # HTTP headers beyond a megabyte are no page either: the block is served up to this much
             block = Block(stream, header, cap=max_page_bytes + (1 << 20))
             url, item = "", None
+            # a response stored without its HTTP headers (the page's bytes alone): warcio would read the page's
+            # first lines as a status line and headers
+            bare = header.fmt == "warc" and not block.peek(5).startswith(b"HTTP/")
             try:
-                record = loader.parse_record_stream(_Joined(header.data, block), known_format=header.fmt)
+                record = loader.parse_record_stream(_Joined(header.data, block), known_format=header.fmt,
+                                                    no_record_parse=bare)
                 if record.rec_type in PAGE_RECORDS:
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = _page(record, url, max_page_bytes)
@@ -121,8 +130,8 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
         if status and status != "200":
             return Skipped(url, f"http_status_{status}")
         content_type = http.get_header("Content-Type") or ""
-    if not content_type and record.rec_type == "resource":
-        content_type = headers.get_header("Content-Type") or ""
+    if http is None and not (headers.get_header("Content-Type") or "").startswith("application/http"):
+        content_type = headers.get_header("Content-Type") or ""  # a resource, or a response without HTTP headers
     content_type = content_type or headers.get_header("WARC-Identified-Payload-Type") or ""
     mime = _mime(content_type)
     if mime and mime not in HTML_TYPES and not mime.startswith("text/plain"):
@@ -134,10 +143,30 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
         return Skipped(url, reason if reason.startswith("unsupported_encoding") else f"broken_record: {reason}")
     if len(payload) > max_page_bytes:
         return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
+    binary = _binary_kind(payload)
+    if binary:  # a server's text/html over an image or a PDF: its bytes came out as a "Korean" document
+        return Skipped(url, f"not_html ({binary}, served as {mime or 'no content type'})")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
                    headers.get_header("WARC-Record-ID") or "")
+
+
+_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+          (b"GIF8", "image/gif"), (b"RIFF", "image/webp or other RIFF"), (b"PK\x03\x04", "application/zip"),
+          (b"\x1f\x8b", "application/gzip"), (b"wOF", "font/woff"), (b"\x00\x00\x01\x00", "image/x-icon"))
+
+
+def _binary_kind(payload: bytes) -> str:
+    """What a payload is by its first bytes, when it is no text: a known file signature, or NUL bytes early on
+    and no markup (UTF-16 pages, which hold NULs, start with a byte-order mark)."""
+    for magic, kind in _MAGIC:
+        if payload.startswith(magic):
+            return kind
+    if b"\x00" in payload[:1024] and not payload.startswith((b"\xff\xfe", b"\xfe\xff")) \
+            and not looks_like_html(payload):
+        return "binary data"
+    return ""
 
 
 def _read_up_to(stream, n: int) -> bytes:

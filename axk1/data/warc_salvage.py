@@ -292,6 +292,12 @@ class Block:
         self.kept += data
         return data
 
+    def peek(self, n: int) -> bytes:
+        """The block's next n bytes (fewer at its end), left unread."""
+        data = self.stream.read(min(n, self.left, self.cap - len(self.kept)))
+        self.stream.unread(data)
+        return data
+
     def finish(self) -> str:
         """Skips the block's unread rest and checks what follows; "" when the record ended cleanly, else why not
         (the stream has then moved on to the next record start)."""
