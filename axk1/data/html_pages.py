@@ -2,7 +2,7 @@
 pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
 fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
 reason (undecodable, no_main_text, extract_error, and the WARC reader's not_html / http_status_* / too_large /
-unsupported_encoding / broken_record).
+unsupported_encoding / unsupported_format / broken_record).
 """
 
 from __future__ import annotations
