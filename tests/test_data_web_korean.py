@@ -100,6 +100,8 @@ CHARSET_CASES = {
     "header UTF-8, meta EUC-KR, bytes CP949": (news("euc-kr").encode("cp949"), "text/html; charset=utf-8", "cp949"),
     "meta EUC-KR left in a UTF-8 template": (news("euc-kr").encode("utf-8"), "text/html", "utf-8"),
     "header EUC-KR over UTF-8": (news(None).encode("utf-8"), "text/html; charset=euc-kr", "utf-8"),
+    "IE's x-windows-949 label": (news("x-windows-949").encode("cp949"), "text/html", "cp949"),
+    "the label 'korean'": (news(None).encode("cp949"), "text/html; charset=korean", "cp949"),
     "a UTF-8 widget in a CP949 page": (news("euc-kr").encode("cp949").replace(
         LINES[3].encode("cp949"), LINES[3].encode("utf-8")), "text/html", "cp949+utf-8"),
     "a CP949 paste in a UTF-8 page": (news("utf-8").encode("utf-8").replace(

@@ -29,7 +29,8 @@ from axk1.text.korean import hangul_ratio, is_hangul
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 # Labels that mean a superset in practice (WHATWG Encoding Standard).
-_SUPERSETS = {"euc-kr": "cp949", "ks_c_5601-1987": "cp949", "ksc5601": "cp949", "euc_kr": "cp949",
+_SUPERSETS = {"windows-949": "cp949", "x-windows-949": "cp949", "ks_c_5601-1989": "cp949", "ksc_5601": "cp949",
+              "cseuckr": "cp949", "csksc56011987": "cp949", "iso-ir-149": "cp949", "x-euc-kr": "cp949",
               "iso-8859-1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
               "gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "x-sjis": "cp932"}
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -45,9 +46,10 @@ def _codec(label: str | None) -> str | None:
     label = label.strip().lower()
     label = _SUPERSETS.get(label, label)
     try:
-        return codecs.lookup(label).name
+        name = codecs.lookup(label).name
     except LookupError:
         return None  # an unknown label is ignored, as a browser does
+    return "cp949" if name == "euc_kr" else name  # every EUC-KR label ("korean", "euckr", ...) means CP949
 
 
 def _reads_as_html(text: str) -> bool:
