@@ -214,3 +214,20 @@ def test_a_zstd_compressed_warc_fails_saying_what_to_do(tmp_path):
     assert _read(tmp_path / "c.warc.zst") == ([], [
         "unsupported_format (a zstd-compressed WARC, .warc.zst: decompress it first, zstd -d FILE, or recompress it "
         "with gzip)"])  # was: "no record starts here", then a scan of the compressed bytes
+
+
+def test_hostile_record_starts_cost_linear_time(tmp_path):
+    """Every line a record start, or every record claiming 100 MB: each broken record is searched again for the
+    records inside it, and that rereading is bounded (a header read up to the next record start; at most the
+    file's size plus 64 MiB reread), so such files take time in proportion to their size."""
+    import time
+
+    (tmp_path / "starts.warc").write_bytes(b"WARC/1.0\r\n" * 20000)
+    (tmp_path / "swallow.warc").write_bytes(b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://a/x\r\n"
+                                            b"Content-Length: 99999999\r\n\r\n" * 20000)
+    t = time.monotonic()
+    urls, reasons = _read(tmp_path / "starts.warc")
+    assert urls == [] and len(reasons) == 20000 and "cut short by the next record" in reasons[0]
+    urls, reasons = _read(tmp_path / "swallow.warc")
+    assert urls == [] and reasons and all("short of its Content-Length" in r for r in reasons)
+    assert time.monotonic() - t < 20  # measured 0.4 s; quadratic rereading took 95 s for the first file alone

@@ -29,6 +29,7 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 MAX_HEADER_BYTES = 1 << 20   # a record's header block; Common Crawl's are under 2 KB
 _READ = 1 << 16              # bytes read (and inflated) at a time: a bomb costs time, never a buffer of its size
 _SCAN_READ = 1 << 20         # bytes scanned at a time for a record start
+_REREAD_FREE = 64 << 20      # bytes a file may have searched twice before the bound is its own size
 _SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
 _WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
 _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
@@ -149,6 +150,7 @@ class RecordStream:
         self.buf = bytearray()
         self.fmt = ""               # set by the first record: a file is WARC or ARC
         self.at_line_start = True   # whether buf starts a line (the file's or a segment's start, or after a \n)
+        self.reread = 0             # bytes put back to be searched again
 
     # --- bytes ---------------------------------------------------------------------------------------------------
 
@@ -184,6 +186,15 @@ class RecordStream:
     def unread(self, data: bytes) -> None:
         self.buf[:0] = data
 
+    def search_again(self, data: bytes) -> None:
+        """Puts bytes already read back, to be searched for a record start (not at their first byte). Bounded: all
+        of a file's rereading stays under its size plus 64 MiB, so that a hostile file (records that each swallow
+        the next ones) costs linear time; past that, the search goes on forward only."""
+        if self.reread + len(data) <= _REREAD_FREE + self.src.delivered:
+            self.reread += len(data)
+            self.unread(data)
+        self.at_line_start = False
+
     # --- records -------------------------------------------------------------------------------------------------
 
     def end_of_segment(self) -> str:
@@ -209,8 +220,7 @@ class RecordStream:
         if not self.fmt:
             self.fmt = "arc" if _ARC_START.fullmatch(line) else "warc"
         if not self._starts(line):
-            self.unread(line[1:])
-            self.at_line_start = False
+            self.search_again(line[1:])
             raise Broken(f"no record starts here (it begins {_show(line)}){self.resync()}")
         if self.fmt == "arc":
             return Header(line, int(line.split()[-1]), "arc")
@@ -219,16 +229,18 @@ class RecordStream:
         while lines[-1].strip(b"\r\n"):
             lines.append(self.readline(MAX_HEADER_BYTES - size + 1))
             size += len(lines[-1])
+            if self._starts(lines[-1]):  # the next record: this header was cut short (its start is read again)
+                self.unread(lines[-1])
+                self.at_line_start = True
+                raise Broken("a header cut short by the next record's start")
             if size > MAX_HEADER_BYTES or not lines[-1]:
-                self.unread(b"".join(lines[1:]))  # a record may start inside a cut header
-                self.at_line_start = False
+                self.search_again(b"".join(lines[1:]))  # a record may start inside a cut header
                 what = f"a header over {MAX_HEADER_BYTES} bytes" if size > MAX_HEADER_BYTES else "a header cut short"
                 raise Broken(f"{what}{self.resync()}")
         data = b"".join(lines)
         m = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", data)
         if not m:
-            self.unread(data[len(line):])
-            self.at_line_start = False
+            self.search_again(data[len(line):])
             raise Broken(f"a WARC header without a valid Content-Length{self.resync()}")
         return Header(data, int(m.group(1)), "warc")
 
@@ -306,17 +318,15 @@ class Block:
         if missing:
             why = s.end_of_segment()  # a broken gzip member: reading goes on at the next one
             if not why and len(self.kept) < self.cap:  # a Content-Length too large: records it swallowed are in it
-                s.unread(bytes(self.kept[1:]))
-                s.at_line_start = False
+                s.search_again(bytes(self.kept[1:]))
             return (f"the record ends {missing} bytes short of its Content-Length ({why or 'the end of the file'})"
                     f"{s.resync()}")
         nxt = s.readline(MAX_HEADER_BYTES)
         if nxt.strip(b"\r\n") and not s._starts(nxt):  # neither the blank line that ends a record nor the next one
             if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
-                s.unread(bytes(self.kept[1:]) + nxt)
+                s.search_again(bytes(self.kept[1:]) + nxt)
             else:
-                s.unread(nxt[1:])
-            s.at_line_start = False
+                s.search_again(nxt[1:])
             return f"its Content-Length does not end the record (followed by {_show(nxt)}){s.resync()}"
         end = s.src.delivered - len(s.buf)
         while nxt and not nxt.strip(b"\r\n") and not s.src.verified(end):  # reading on finishes its gzip member
