@@ -58,39 +58,46 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
     return Extracted(normalize_text(text or "").strip(), normalize_text(title))
 
 
-# elements a run of text between <br>s may hold and still be one paragraph (anything else is left as it is)
+# elements a run of text between <br>s may hold and still be one paragraph (any other element is a block)
 _INLINE = {"a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "img", "mark", "q", "s", "small", "strong",
            "sub", "sup", "tt", "u", "time", "var"}
 _KEEP_BREAKS = {"p", "pre", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "a", "title", "textarea"}
 
 
 def _breaks_to_paragraphs(tree) -> None:
-    """Text laid out with <br> instead of <p> (old Korean boards and government notices: <font>line<br>line</font>)
-    becomes one <p> per line: trafilatura dropped the first line of such a block when a table came before it."""
+    """Text laid out with <br> instead of <p> (old Korean boards and government notices: <font>line<br>line</font>,
+    or lines right after a menu table in the same <div>) becomes one <p> per line, blocks among the lines staying
+    where they are: trafilatura dropped the first line of such a block when a table came before it."""
     from lxml import etree
 
+    seen = set()  # parents looked at once
     for br in list(tree.iter("br")):
         parent = br.getparent()
-        if parent is None:
-            continue  # removed with its run's rewrite
+        if parent is None or parent in seen:
+            continue  # removed with its run's rewrite, or already looked at
+        seen.add(parent)
         if parent.tag in _KEEP_BREAKS or any(a.tag in _KEEP_BREAKS for a in parent.iterancestors()):
             continue  # lines inside a paragraph, a cell, a list item are that element's own
         children = list(parent)
-        if not any(c.tag == "br" for c in children) or any(
-                isinstance(c.tag, str) and c.tag not in _INLINE and c.tag != "br" for c in children):
-            continue  # already rewritten (a parent of several <br>s), or holding blocks: left as it is
-        runs, run = [], [parent.text or ""]
+        items, run = [], [parent.text or ""]  # runs of inline content (a list: text, elements) and blocks
         for child in children:
-            if child.tag == "br":
-                runs.append(run)
+            if child.tag == "br" or (isinstance(child.tag, str) and child.tag not in _INLINE):
+                items.append(run)
                 run = [child.tail or ""]
+                if child.tag != "br":
+                    child.tail = None  # (its tail now starts the next run)
+                    items.append(child)
             else:
                 run.append(child)
-        runs.append(run)
+        items.append(run)
         parent.text = None
         for child in children:
             parent.remove(child)  # (removing keeps an element's tail with it: the runs hold them)
-        for text, *inline in runs:
+        for item in items:
+            if not isinstance(item, list):
+                parent.append(item)
+                continue
+            text, *inline = item
             if not text.strip() and not any((c.text or c.tail or "").strip() or len(c) for c in inline):
                 continue
             p = etree.SubElement(parent, "p")
