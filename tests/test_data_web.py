@@ -237,8 +237,9 @@ def test_block_lists_in_the_forms_they_are_published_and_korean_domains(tmp_path
 
     def doc(url):
         return Document(text="x", id=url, metadata={"url": url})
-    for url in ["https://www.hosts.example/", "https://a.wild.example/", "https://wild.example/", "https://dot.example/",
-                "https://port.example/x", "https://xn--hq1bt1n.kr/", "https://www.도박.kr/", "https://정부.kr/ads/1"]:
+    for url in ["https://www.hosts.example/", "https://a.wild.example/", "https://wild.example/",
+                "https://dot.example/", "https://port.example/x", "https://xn--hq1bt1n.kr/", "https://www.도박.kr/",
+                "https://정부.kr/ads/1"]:
         assert f.filter(doc(url)) == (False, "url_blocked"), url
     for url in ["https://example/", "https://정부.kr/news", "https://notwild.example/"]:
         assert f.filter(doc(url)) is True, url
