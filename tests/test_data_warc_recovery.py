@@ -231,3 +231,24 @@ def test_hostile_record_starts_cost_linear_time(tmp_path):
     urls, reasons = _read(tmp_path / "swallow.warc")
     assert urls == [] and reasons and all("short of its Content-Length" in r for r in reasons)
     assert time.monotonic() - t < 20  # measured 0.4 s; quadratic rereading took 95 s for the first file alone
+
+
+def test_wet_and_zstd_files_in_a_warc_folder_are_inputs_that_fail_with_a_reason(tmp_path):
+    """A WARC folder ignored every name but .warc/.warc.gz/.arc/.arc.gz, and a WET file's conversion records were
+    skipped as crawl descriptions: a folder of Common Crawl WET or .warc.zst files gave an empty crawl, no failure."""
+    import zstandard
+    from warcio.warcwriter import WARCWriter
+
+    from axk1.data.sources import SourceConfig, list_files
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    writer.write_record(writer.create_warc_record("https://ex.kr/1", "conversion", payload=io.BytesIO(
+        "서울시는 도서관 운영 시간을 연장한다.".encode()), warc_content_type="text/plain"))
+    (tmp_path / "CC-MAIN-1.warc.wet.gz").write_bytes(out.getvalue())
+    (tmp_path / "c.warc.zst").write_bytes(zstandard.ZstdCompressor().compress(_record("https://ex.kr/2")))
+    (tmp_path / "README.md").write_text("not a crawl")
+    files = list_files(SourceConfig(name="crawl", type="warc", path=str(tmp_path)))
+    assert sorted(p.name for p in files) == ["CC-MAIN-1.warc.wet.gz", "c.warc.zst"]
+    pages, reasons = _read(tmp_path / "CC-MAIN-1.warc.wet.gz")
+    assert pages == [] and len(reasons) == 1 and reasons[0].startswith("unsupported_record (conversion: a WET file")

@@ -96,6 +96,9 @@ def list_files(spec: SourceConfig) -> list[Path]:
     return out
 
 
+_WARC_NAME = re.compile(r"\.w?arc(\.wet|\.wat)?(\.gz|\.zst|\.zstd)?$")
+
+
 def _wanted(kind: str, p: Path) -> bool:
     name = p.name.lower()
     if kind == "jsonl":
@@ -104,8 +107,8 @@ def _wanted(kind: str, p: Path) -> bool:
         return name.endswith(".parquet")
     if kind == "pdf":
         return name.endswith(".pdf")
-    if kind == "warc":
-        return name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz"))
+    if kind == "warc":  # every compression and crawl product (WET, zstd): what cannot be read fails with a reason
+        return _WARC_NAME.search(name) is not None
     if kind == "html":
         return name.endswith((".html", ".htm", ".xhtml"))
     if kind == "code":

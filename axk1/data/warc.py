@@ -3,7 +3,8 @@ stream for the whole file, or uncompressed) as a stream of pages, parsed with wa
 WarcReader uses), and the writer the starter corpus uses.
 
 Only `response` and `resource` records are pages (ARC records become `response` records); `warcinfo`, `request`,
-`metadata` and `revisit` records describe the crawl and are not inputs. A page that cannot be used is yielded as a
+`metadata` and `revisit` records describe the crawl and are not inputs; a WET file's `conversion` records (a page's
+text without its HTML) fail as "unsupported_record", so a folder of WET files is no silently empty crawl. A page that cannot be used is yielded as a
 `Skipped` with its reason, so the reader can count it: a non-HTML payload ("not_html"), an HTTP status other than
 200 ("http_status_404"), a payload over the size limit ("too_large"), a Content-Encoding no decoder here reads
 ("unsupported_encoding"). Bytes that are no record (a corrupt or oversized header, a Content-Length that does not
@@ -27,6 +28,10 @@ from axk1.data.warc_salvage import Block, Broken, RecordStream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")
+# records that stand for a page without its HTML (WET files are made of them): each is one failure with what to do,
+# so a folder of WET files is not read as an empty crawl
+DERIVED_RECORDS = {"conversion": "a WET file's text, extracted by the crawler; read the .warc.gz files it was made "
+                                 "from, or the text through a `text` or `jsonl` source"}
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
@@ -87,6 +92,9 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 if record.rec_type in PAGE_RECORDS:
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = _page(record, url, max_page_bytes)
+                elif record.rec_type in DERIVED_RECORDS:  # a page's stand-in, not a description: account for it
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    item = Skipped(url, f"unsupported_record ({record.rec_type}: {DERIVED_RECORDS[record.rec_type]})")
                     if block.capped and isinstance(item, WebPage):
                         item = Skipped(url, f"too_large (HTTP headers and payload over {block.cap} bytes)")
             except _BROKEN as e:
