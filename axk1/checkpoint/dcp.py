@@ -10,6 +10,7 @@ ep degree, and `axk1 export` reads any checkpoint in one process.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 from torch.distributed.tensor import DTensor, Shard, distribute_tensor
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
+from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
@@ -63,6 +65,7 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
     """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
     is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would
     then pick the wrong run; `start_over` (the demos, which own their folders) deletes them instead."""
+    _check_writable(Path(root))
     earlier = latest_step(root)
     if earlier is None or resume:
         return
@@ -71,6 +74,15 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
         return
     raise ValueError(f"{root} already holds checkpoints of an earlier run (up to step {earlier}): pass --resume to "
                      "continue it, or start over in another folder (--out DIR) or after deleting that one")
+
+
+def _check_writable(root: Path) -> None:
+    """A checkpoints folder the run cannot write to is refused at the start, not at the first save, hours later."""
+    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "the checkpoints folder cannot be written (a read-only file system or "
+                              "folder, or not a folder): give the run another --out or [checkpointing] dir",
+                              str(existing))
 
 
 def _ep_mesh(model: nn.Module):
@@ -138,19 +150,20 @@ class PendingCheckpoint:
     were copied at save time, so training goes on; `wait()` finishes the write and only then renames the temp
     folder, so the atomicity is the same as a synchronous save. Every rank must call `wait()` at the same point."""
 
-    def __init__(self, future, finish) -> None:
-        self._future, self._finish, self._path = future, finish, None
+    def __init__(self, future, finish, guard) -> None:
+        self._future, self._finish, self._guard, self._path = future, finish, guard, None
 
     def done(self) -> bool:
         return self._path is not None
 
     def wait(self) -> Path:
         if self._path is None:
-            result = self._future
-            # torch returns a Future, or a response holding one when staging is asynchronous too
-            result = getattr(result, "upload_completion", result)
-            result.result()
-            self._path = self._finish()
+            with self._guard():  # a failed background write: its temp folder removed, one clear error
+                result = self._future
+                # torch returns a Future, or a response holding one when staging is asynchronous too
+                result = getattr(result, "upload_completion", result)
+                result.result()
+                self._path = self._finish()
         return self._path
 
 
@@ -159,7 +172,8 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
                     async_save: bool = False) -> Path | PendingCheckpoint:
     """Writes step-<step>/ atomically and prunes all but the newest `keep_latest` checkpoints. With
     `async_save` the tensors are staged (copied) now and written by a background thread: the return value is a
-    PendingCheckpoint to `wait()` on before the next save and before the process exits."""
+    PendingCheckpoint to `wait()` on before the next save and before the process exits. A write that fails (a full
+    disk, a lost mount) leaves no temp folder and raises CheckpointWriteError (axk1.checkpoint.save_failure)."""
     root = Path(root)
     final, tmp = step_dir(root, step), root / f".step-{step:06d}.tmp"
     if _rank() == 0:
@@ -169,16 +183,22 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     model_sd, optim_sd = _experts_as_global(*get_state_dict(model, optimizer), _ep_mesh(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
     train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
+    need = state_bytes(state)
+
+    def guard():
+        return write_guard(root, tmp, step, need, _rank() == 0, lambda: latest_step(root))
 
     def finish() -> Path:
         _barrier()
         if _rank() == 0:
-            (tmp / TRAIN_STATE).write_text(json.dumps(train_state, indent=1, sort_keys=True))
-            if final.exists():  # re-saving the same step (e.g. the stop checkpoint): replace it
-                shutil.rmtree(final)
+            _write_synced(tmp / TRAIN_STATE, json.dumps(train_state, indent=1, sort_keys=True))
+            if final.exists():  # re-saving the same step (e.g. the stop checkpoint): the old one is set aside first
+                _set_aside(final)
             os.replace(tmp, final)
+            _sync_folder(root)
             for old in list_steps(root)[:-keep_latest]:
-                shutil.rmtree(step_dir(root, old), ignore_errors=True)
+                _set_aside(step_dir(root, old))
+            _remove_leftovers(root)
         _barrier()
         return final
 
@@ -187,10 +207,49 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         # group has beside NCCL ("cpu:gloo,cuda:nccl", axk1.parallel.distributed.init_distributed)
         # ... on their own group (checkpoint_group): the main thread's next steps use the default one meanwhile
         group = _group()
-        future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=group is None, process_group=group)
-        return PendingCheckpoint(future, finish)
-    dcp.save(state, checkpoint_id=str(tmp), process_group=_group())
-    return finish()
+        with guard():
+            future = dcp.async_save(state, checkpoint_id=str(tmp), no_dist=group is None, process_group=group)
+        return PendingCheckpoint(future, finish, guard)
+    with guard():
+        dcp.save(state, checkpoint_id=str(tmp), process_group=_group())
+        return finish()
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """A file written and flushed to the disk: the rename that follows must not reach the disk before it does (a
+    node crash would otherwise leave a step folder whose train_state.json is empty)."""
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries (a rename) flushed to the disk, where the file system can sync a folder."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # EINVAL on some network and FUSE file systems: the rename stands, only unsynced
+        pass
+    finally:
+        os.close(fd)
+
+
+def _set_aside(folder: Path) -> None:
+    """Deletes a step folder after renaming it out of the listing (atomic): a kill in the middle of the delete
+    never leaves a step-N folder that still has its train_state.json, looks complete, and lacks tensor files."""
+    aside = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temp folders of saves and deletes that a kill interrupted: never read, but each as large as a checkpoint.
+    Called once the save in flight has been renamed, so none of them is still being written."""
+    for p in root.glob(".step-*"):
+        if p.is_dir() and p.name.endswith((".tmp", ".old")):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
@@ -237,7 +296,13 @@ def _check_model_keys(path: Path, model_sd: dict, stored) -> None:
 
 def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
     """`--resume`: restores the newest complete step under root; (step, its train state)."""
-    step = latest_step(root)
-    if step is None:
+    steps = list_steps(root)
+    if not steps:
         raise FileNotFoundError(f"--resume: no complete checkpoint under {root}; start without --resume")
-    return step, load_checkpoint(step_dir(root, step), model, optimizer)
+    try:
+        return steps[-1], load_checkpoint(step_dir(root, steps[-1]), model, optimizer)
+    except ValueError as e:  # damaged files: --resume has no step to choose, so say how to go back one
+        before = (f"resume from step {steps[-2]}, the one before it" if len(steps) > 1
+                  else "start the run again (it has no other checkpoint)")
+        raise ValueError(f"{e}. --resume takes the newest step folder: to {before}, move {step_dir(root, steps[-1])} "
+                         "out of the checkpoints folder") from None

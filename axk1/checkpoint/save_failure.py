@@ -1,0 +1,104 @@
+"""What a checkpoint write that fails becomes: one clear error, and no half-written folder left behind.
+
+A write fails on a cluster for reasons outside the run: the file system is full or over quota, a mount went away.
+DCP reports it as a CheckpointException (a BaseException, holding each rank's failure) and torch's zip writer
+often hides the errno under a RuntimeError ("unexpected pos 704 vs 598"), so the command line printed a
+traceback, and the temp folder stayed, holding the space that the next try needed. Here the temp folder is
+removed and the error names the checkpoint folder; a full disk is recognised by its errno anywhere in the
+failure, or else by the free space left being smaller than the checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch.distributed.checkpoint.api import CheckpointException
+from torch.distributed.tensor import DTensor
+
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the message says where, why and what to do. An OSError, so the command
+    line prints it as an error (exit 2), not a traceback."""
+
+
+def state_bytes(obj: object) -> int:
+    """Bytes of the tensors in a (nested) state dict held by this rank: about what its share of a checkpoint takes
+    on disk."""
+    if isinstance(obj, DTensor):
+        obj = obj.to_local()
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(state_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(state_bytes(v) for v in obj)
+    return 0
+
+
+def _causes(e: BaseException) -> Iterator[BaseException]:
+    """The exception, its cause/context chain, and each rank's failure inside a CheckpointException."""
+    seen, todo = set(), [e]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
+        failures = getattr(e, "failures", None)
+        if isinstance(failures, dict):
+            todo += [f[0] if isinstance(f, tuple) else f for f in failures.values()
+                     if isinstance(f[0] if isinstance(f, tuple) else f, BaseException)]
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+@contextmanager
+def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
+                newest: Callable[[], int | None]) -> Iterator[None]:
+    """Runs a checkpoint write; on failure removes the temp folder (main rank) and raises CheckpointWriteError,
+    which names the newest complete checkpoint (`newest()`: its step, or None) to go on from.
+    An interrupt (Ctrl-C, also as one rank's failure inside DCP's exception) is let through as it is."""
+    try:
+        yield
+    except BaseException as e:
+        free = _free_bytes(tmp if tmp.exists() else root)  # measured before the partial write is removed
+        if is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        causes = list(_causes(e))
+        if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in causes) or not isinstance(
+                e, (Exception, CheckpointException)):
+            raise
+        raise _error(root, step, need, free, causes, newest()) from e
+
+
+def _error(root: Path, step: int, need: int, free: int | None, causes: list[BaseException],
+           newest: int | None) -> CheckpointWriteError:
+    full = next((_FULL[c.errno] for c in causes if isinstance(c, OSError) and c.errno in _FULL), None)
+    if full is None and free is not None and free < need:
+        full = _FULL[errno.ENOSPC]
+    what = f"writing the step {step} checkpoint to {root} failed"
+    kept = "; the partial write was removed, " + (f"the newest complete checkpoint is step {newest}" if newest is not None
+                                                  else "and no checkpoint of this run is complete yet")
+    again = "run the same command with --resume" if newest is not None else "start the run again"
+    if full:
+        space = f" ({free / 2**20:.1f} MiB free there, the checkpoint needs about {need / 2**20:.1f} MiB)" \
+            if free is not None else ""
+        return CheckpointWriteError(f"{full}: {what}{space}{kept}. Free space there (or point --out / [checkpointing] "
+                                    f"dir at a larger disk), then {again}")
+    last = next((c for c in causes if not isinstance(c, CheckpointException)), causes[0])
+    line = (f"{type(last).__name__}: {last}".splitlines() or [type(last).__name__])[0]
+    return CheckpointWriteError(f"{what}: {line}{kept}. Check that the folder is writable and its file system is "
+                                f"mounted, then {again}")
