@@ -1,21 +1,25 @@
 """The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU,
-metrics files, bad-step stops, checkpoints, fault injection, plots. Pretraining and SFT (`Trainer.fit`) and RL
+metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots. Pretraining and SFT (`Trainer.fit`) and RL
 (`RLTrainer.fit`) run the same loop shape — step, then each callback in list order — so they share these.
 
 A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`, `state` (a TrainState: steps done,
 tokens, bad steps), `save(wait=False) -> Path` and `finish_save()`; the speed monitor also reads `config`, `model`,
-`device`, `domain_losses()` and the progress bar `bar`.
+`device`, `domain_losses()` and the progress bar `bar`; the stop on SIGTERM `stop_signal`, `stop_requested`,
+`saved_step` and `stopped_by` (axk1.train.trainer.Trainer).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from axk1.checkpoint.dcp import latest_step
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
@@ -86,21 +90,49 @@ def _devices(trainer) -> int:
 
 class MetricsWriter(Callback):
     """Log rows to the JSONL file and TensorBoard (main rank only). On resume, rows and events past the
-    checkpoint's step are dropped first: they will be redone. every_step: every row is a log row (RL)."""
+    checkpoint's step are dropped first: they will be redone. every_step: every row is a log row (RL). A write
+    that fails (a full disk) stops the run with the file named and the step to resume from."""
 
     def __init__(self, trainer, resume_step: int | None, every_step: bool = False) -> None:
         r = trainer.recipe
         self.every_step = every_step
+        if resume_step is not None and trainer.is_main and r.logging.jsonl:
+            drop_torn_row(Path(r.logging.jsonl))
         self.jsonl = JsonlLog(r.logging.jsonl if trainer.is_main else "", resume_step)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if trainer.is_main else "", resume_step)
 
     def on_step_end(self, trainer, row: dict) -> None:
         if self.every_step or is_log_step(trainer, row):
-            self.jsonl.write(row)
-            self.tensorboard.write(row)
+            r = trainer.recipe
+            for log, where in ((self.jsonl, r.logging.jsonl), (self.tensorboard, r.logging.tensorboard)):
+                try:
+                    log.write(row)
+                except OSError as e:
+                    raise _metrics_failed(trainer, where, e) from e
 
     def on_fit_end(self, trainer) -> None:
         self.tensorboard.close()
+
+
+def drop_torn_row(path: Path) -> None:
+    """Cuts a JSONL file back to its last whole line. A run killed (or out of disk) in the middle of appending a row
+    leaves a line without its end, which made every later --resume fail on the file ("Unterminated string"). That
+    row is always past the newest checkpoint (a step's row is written before its checkpoint), so resume would drop
+    it anyway."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _metrics_failed(trainer, where: str, e: OSError) -> OSError:
+    newest = latest_step(trainer.ckpt_dir) if getattr(trainer, "ckpt_dir", None) else None
+    then = (f"run the same command with --resume (the newest complete checkpoint is step {newest}; the rows after it "
+            "are redone)") if newest is not None else "start the run again"
+    return OSError(f"{e.strerror or e}: writing metrics to {where} failed at step {trainer.state.step}. Free space "
+                   f"there (or point --out / [logging] at a larger disk), then {then}")
 
 
 class TrainingStopped(ValueError):
@@ -133,6 +165,45 @@ class Checkpointer(Callback):
 
     def on_fit_end(self, trainer) -> None:
         trainer.finish_save()
+
+
+STOP_SIGNALS = (signal.SIGTERM,)  # what Slurm (and torchrun, passing it on) sends before killing a job
+
+
+@contextmanager
+def stop_requests(trainer):
+    """While the loop runs, SIGTERM only asks it to stop: the handler records the signal's name in
+    `trainer.stop_signal`, and StopOnSignal ends the run after the current step with a checkpoint (default action
+    before: the process died at once, with no checkpoint since the last interval and no word). The previous
+    handlers come back afterwards. Signals reach only the main thread, so elsewhere nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame) -> None:
+        trainer.stop_signal = trainer.stop_signal or signal.Signals(signum).name
+
+    before = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+class StopOnSignal(Callback):
+    """A stop asked for by a signal (`trainer.stop_requested`, agreed over the ranks in the step's host sum, so
+    every rank saves at the same step): a checkpoint of this step (unless Checkpointer just wrote it), written
+    through before the loop ends; `trainer.stopped_by` names the signal for the command line's message."""
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        if not trainer.stop_requested:
+            return
+        if trainer.saved_step == trainer.state.step:
+            trainer.finish_save()
+        else:
+            trainer.save(wait=True)
+        trainer.stopped_by = trainer.stop_signal or "a signal on another rank"
 
 
 class KillAfterCheckpoint(Callback):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 from axk1.cli_args import positive_int
 from axk1.config import DTYPES
@@ -36,10 +38,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--world-size and --gpu describe the launch a dry run checks: add --dry-run (a real run's "
                          "world size is torchrun's --nproc-per-node x nodes)")
     try:
-        _train(args)
+        return _train(args)
     finally:  # the trainer (and the process groups it holds) is gone by now
         shutdown_distributed()
-    return 0
 
 
 def _dry_run(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     return 1 if result.problems else 0
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> int:
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
@@ -87,6 +88,10 @@ def _train(args: argparse.Namespace) -> None:
         print(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
               "run stops at the end of its stages")
     rows = trainer.fit()
+    if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
+        print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} with "
+              f"a checkpoint in {trainer.ckpt_dir}: run the same command with --resume to go on", file=sys.stderr)
+        return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143)
     last = rows[-1] if rows else None
     if last:
         print(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
@@ -96,6 +101,7 @@ def _train(args: argparse.Namespace) -> None:
               f"checkpoints in {trainer.ckpt_dir}"
               + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
               + " (export with `axk1 export`; a longer run needs a recipe with more tokens, in a new --out folder)")
+    return 0
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

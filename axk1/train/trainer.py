@@ -8,18 +8,18 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 
 from __future__ import annotations
 
-import json
 import math
+import os
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import (TRAIN_STATE, PendingCheckpoint, claim_checkpoint_dir, latest_step, resume_latest,
-                                 save_checkpoint, step_dir)
+from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
+from axk1.checkpoint.run_lock import RunLock
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.model.attention_mask import DocumentMask
@@ -33,11 +33,12 @@ from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
-                                  SpeedMonitor, run_callbacks)
-from axk1.train.data import Batch, StageSampler, load_shards, read_json, split_validation
+                                  SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
+from axk1.train.data import Batch, StageSampler, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
+from axk1.train.resume import resume_run, run_definition
 from axk1.train.validation import Validator
 
 
@@ -73,44 +74,6 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     return model, objective, parallel
 
 
-# What a resumed run may change: the layout and memory knobs (same objective, same data; micro_batch only regroups
-# the token-weighted sums), where it writes and logs, how often it checkpoints and validates, when it stops, the
-# bad-step guard, and [model] config / init_from (the weights come from the checkpoint; the architecture is
-# compared on its own). Everything else defines the run's trajectory (docs/training.md, "Resume").
-RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "validation.sequences", "batch.micro_batch",
-             "parallelism.dp_replicate", "parallelism.dp_shard", "parallelism.ep", "parallelism.cp",
-             "parallelism.activation_checkpointing", "parallelism.compile", "data.manifest")
-RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
-
-
-def run_definition(r: Recipe, config: ModelConfig) -> dict:
-    """The settings that define a run's trajectory, flattened to "section.key" (JSON values), saved with every
-    checkpoint so that --resume can refuse a recipe that would silently train another run."""
-    out = {}
-    for section in ("model", "data", "validation", "optimizer", "schedule", "batch", "moe", "parallelism"):
-        for key, value in asdict(getattr(r, section)).items():
-            name = f"{section}.{key}"
-            if name not in RESUMABLE and section not in RESUMABLE_SECTIONS:
-                out[name] = value
-    out["stages"] = [asdict(s) for s in r.stages]
-    out["model_config"] = config.to_dict()
-    return json.loads(json.dumps(out, default=str))
-
-
-def check_resume(saved: dict | None, current: dict, where: Path) -> None:
-    """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
-    written before run definitions were saved has none: nothing to compare)."""
-    if saved is None:
-        return
-    diffs = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
-             if saved.get(k) != current.get(k)]
-    if diffs:
-        raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
-                         f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
-                         "started with (only the layout, micro_batch, paths, logging, checkpointing and [run] may "
-                         "change), or start a new run in another --out folder")
-
-
 @dataclass
 class TrainState:
     step: int = 0
@@ -127,6 +90,9 @@ class Trainer:
         the checkpoints of an earlier run in the same folder (the demos, which own their folders); otherwise a new
         run there is refused."""
         self.recipe = r = recipe
+        # one run per output folder (the launch's first rank holds the lock): taken before the checkpoints are
+        # looked at, so a second run is told the folder is in use, not that an earlier run left checkpoints there
+        self.lock = RunLock(r.run.out_dir) if int(os.environ.get("RANK", "0")) == 0 else None
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
@@ -169,19 +135,23 @@ class Trainer:
         resume_step = None
         self.definition = run_definition(r, self.config)
         if resume:
-            last = latest_step(self.ckpt_dir)
-            if last is not None:  # compared before any tensor is loaded: a mismatch costs nothing
-                state_file = step_dir(self.ckpt_dir, last) / TRAIN_STATE
-                state = read_json(state_file, "checkpoint's train state")
-                check_resume(state.get("run") if isinstance(state, dict) else None, self.definition,
-                             step_dir(self.ckpt_dir, last))
-            resume_step, saved = resume_latest(self.ckpt_dir, self.objective, self.optimizer)
+            resume_step, saved = resume_run(self.ckpt_dir, self.definition, self.objective, self.optimizer,
+                                            tuple(f.name for f in fields(TrainState)))
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
+            if self.is_main:
+                print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
+                      f"{self.total_steps})", flush=True)
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py).
         self.callbacks: list[Callback] = [*([validator] if validator else []), SpeedMonitor(),
                                           MetricsWriter(self, resume_step), BadStepGuard(), Checkpointer(),
-                                          KillAfterCheckpoint(), RunPlots()]
+                                          StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
+        # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
+        # of this step's host sum; what stopped the run (None: it ran to its end)
+        self.stop_signal: str | None = None
+        self.stop_requested = False
+        self.stopped_by: str | None = None
+        self.saved_step: int | None = None  # the step of the newest checkpoint this process wrote
         self.bar = None
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
@@ -240,8 +210,11 @@ class Trainer:
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
         counts = [host_counts(self.config, ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb],
                               labels_BT[s:s + mb], depth) for s in starts]
-        n_valid, n_mtp = self._host_sum([float(sum(c.labels for c in counts)),
-                                         float(sum(sum(c.mtp_labels) for c in counts))])
+        # a stop asked for by a signal rides on the step's one host sum, so all ranks stop after the same step
+        n_valid, n_mtp, stops = self._host_sum([float(sum(c.labels for c in counts)),
+                                                float(sum(sum(c.mtp_labels) for c in counts)),
+                                                float(self.stop_signal is not None)])
+        self.stop_requested = stops > 0
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         ids_BT, labels_BT, domain_X, labelled_f64_B = (
             self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
@@ -346,6 +319,7 @@ class Trainer:
                        "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition}
         out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
+        self.saved_step = s.step
         if isinstance(out, PendingCheckpoint):
             self.pending_save = out
             return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
@@ -361,10 +335,24 @@ class Trainer:
         rows = []
         self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
                         disable=not (self.recipe.logging.progress and self.is_main), desc="train")
-        run_callbacks(self.callbacks, "on_fit_start", self)
-        for step in self.bar:
-            rows.append(self.train_step(step))
-            run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
-        self.bar.close()
-        run_callbacks(self.callbacks, "on_fit_end", self)
+        try:
+            with stop_requests(self):
+                run_callbacks(self.callbacks, "on_fit_start", self)
+                for step in self.bar:
+                    rows.append(self.train_step(step))
+                    run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
+                    if self.stopped_by:  # StopOnSignal has written this step's checkpoint
+                        break
+                self.bar.close()
+                run_callbacks(self.callbacks, "on_fit_end", self)
+        except KeyboardInterrupt:
+            # Ctrl-C: a background checkpoint write in flight holds the newest state, already copied: finished
+            # (a second Ctrl-C abandons it) rather than left as a temp folder. One process only: under torchrun
+            # the other ranks may be gone, and the write's barriers would wait for them forever.
+            if self.parallel is None and self.pending_save is not None:
+                self.finish_save()
+            raise
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         return rows

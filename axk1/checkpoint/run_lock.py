@@ -1,0 +1,88 @@
+"""One training run per output folder: a lock file naming the run that holds it.
+
+Two `axk1 train` on the same --out used to run side by side without a word: the second truncated the first's
+metrics.jsonl, both wrote step-N folders into one checkpoints folder and each pruned the other's, so `--resume` and
+`axk1 export` (newest step) took whichever wrote last. Now a run takes `<out>/.axk1-train.lock` first: an exclusive
+`fcntl.lockf` lock, held while the process lives, with the holder's pid and host written in the file for the
+message a second run gets. The kernel drops the lock when its process dies, SIGKILL included, so the lock file a
+killed run leaves is taken over by the next run without anyone deleting it. lockf's locks are POSIX record locks,
+which NFS and Lustre (mounted with `flock`) keep between nodes. On a file system without locks the pid in the file
+is checked instead: a live process of that pid on this host holds the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from pathlib import Path
+
+LOCK_FILE = ".axk1-train.lock"
+_HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
+
+
+class FolderInUse(ValueError):
+    """Another live run holds the output folder. A ValueError: the command line prints it as an error (exit 2)."""
+
+
+class RunLock:
+    """The lock on one output folder; `release()` (or the process ending) gives it up."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / LOCK_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = self._holder()
+            self.release()
+            if e.errno in _HELD:
+                raise self._in_use(holder) from None
+            if not _alive_here(holder):  # no locks on this file system: the pid in the file decides
+                self._take()
+                return
+            raise self._in_use(holder) from None
+        self._take()
+
+    def _holder(self) -> str:
+        try:
+            return os.pread(self._fd, 200, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def _take(self) -> None:
+        """Writes this process's pid and host into the lock file (its content only informs a refused run)."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+
+    def _in_use(self, holder: str) -> FolderInUse:
+        who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
+        return FolderInUse(f"{self.path.parent} is in use by another training run ({who} holds {self.path}): two runs "
+                           "in one folder would mix their checkpoints and metrics. Wait for it to end (or stop it), "
+                           "or give this run another --out folder")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the lock; the file stays (deleting it would race a new run)
+            self._fd = None
+
+
+def _alive_here(holder: str) -> bool:
+    """Whether the 'pid host' read from a lock file names a live process other than this one on this host."""
+    parts = holder.split()
+    if len(parts) < 2 or not parts[0].isdigit() or parts[1] != socket.gethostname():
+        return False
+    pid = int(parts[0])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True

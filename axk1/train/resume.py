@@ -1,0 +1,77 @@
+"""`--resume`: what a resumed run may change, the checkpoint's run definition compared with the recipe's before
+any tensor is read, then the newest complete checkpoint loaded and its train state checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, resume_latest, step_dir
+from axk1.config import ModelConfig
+from axk1.train.data import read_json
+from axk1.train.recipe import Recipe
+
+# What a resumed run may change: the layout and memory knobs (same objective, same data; micro_batch only regroups
+# the token-weighted sums), where it writes and logs, how often it checkpoints and validates, when it stops, the
+# bad-step guard, and [model] config / init_from (the weights come from the checkpoint; the architecture is
+# compared on its own). Everything else defines the run's trajectory (docs/training.md, "Resume").
+RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "validation.sequences", "batch.micro_batch",
+             "parallelism.dp_replicate", "parallelism.dp_shard", "parallelism.ep", "parallelism.cp",
+             "parallelism.activation_checkpointing", "parallelism.compile", "data.manifest")
+RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
+
+
+def run_definition(r: Recipe, config: ModelConfig) -> dict:
+    """The settings that define a run's trajectory, flattened to "section.key" (JSON values), saved with every
+    checkpoint so that --resume can refuse a recipe that would silently train another run."""
+    out = {}
+    for section in ("model", "data", "validation", "optimizer", "schedule", "batch", "moe", "parallelism"):
+        for key, value in asdict(getattr(r, section)).items():
+            name = f"{section}.{key}"
+            if name not in RESUMABLE and section not in RESUMABLE_SECTIONS:
+                out[name] = value
+    out["stages"] = [asdict(s) for s in r.stages]
+    out["model_config"] = config.to_dict()
+    return json.loads(json.dumps(out, default=str))
+
+
+def check_resume(saved: dict | None, current: dict, where: Path) -> None:
+    """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
+    written before run definitions were saved has none: nothing to compare)."""
+    if saved is None:
+        return
+    diffs = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+             if saved.get(k) != current.get(k)]
+    if diffs:
+        raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
+                         f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
+                         "started with (only the layout, micro_batch, paths, logging, checkpointing and [run] may "
+                         "change), or start a new run in another --out folder")
+
+
+def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               state_keys: tuple[str, ...]) -> tuple[int, dict]:
+    """Restores the newest complete checkpoint under `root` into model and optimizer; (its step, its train state).
+    The run definitions are compared first (a mismatch costs no tensor read); the train state must hold the
+    sampler's state and the loop's counters (`state_keys`), for the step its folder is named after."""
+    last = latest_step(root)
+    if last is not None:
+        state = read_json(step_dir(root, last) / TRAIN_STATE, "checkpoint's train state")
+        check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last))
+    step, saved = resume_latest(root, model, optimizer)
+    where = step_dir(root, step) / TRAIN_STATE
+    counters = saved.get("state") if isinstance(saved, dict) else None
+    if (not isinstance(counters, dict) or not isinstance(saved.get("sampler"), dict)
+            or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys)):
+        raise ValueError(f"{where} does not hold the run's counters and sampler state (\"state\" with step and at "
+                         f"most {', '.join(state_keys)}; \"sampler\"): the file is damaged; move the step folder out "
+                         "of the checkpoints folder to resume from the one before it")
+    if counters["step"] != step:  # the metrics would be trimmed at one step and the run redone from another
+        raise ValueError(f"{where} says step {counters['step']}, not its folder's {step}: the folder was copied or "
+                         "renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
+                         "step's name) and resume again")
+    return step, saved
