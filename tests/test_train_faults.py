@@ -1,0 +1,302 @@
+"""Faults of a cluster during training, injected into tiny CPU runs: the trainer killed in the middle of a checkpoint
+save, SIGTERM, a full disk, a second run on the same output folder, damaged checkpoint folders and metrics."""
+
+import errno
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from axk1.checkpoint.dcp import list_steps, step_dir
+from axk1.checkpoint.dcp_safe import read_metadata
+from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
+from axk1.checkpoint.save_failure import CheckpointWriteError
+from axk1.train.metrics import read_jsonl
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Trainer
+from tests.train_helpers import write_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Runs `axk1 train ARGS...` with one fault injected at a point of the checkpoint save of step STEP (or SIGTERM
+# sent to itself during step STEP): the kill is real (SIGKILL), only its moment is chosen.
+DRIVER = textwrap.dedent("""
+    import os, shutil, signal, sys
+    from pathlib import Path
+    import torch.distributed.checkpoint as dcp
+    point, step, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    tmp_name = f".step-{step:06d}.tmp"
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def half_written(folder):  # a write cut short: the largest tensor file loses its second half
+        big = max(Path(folder).iterdir(), key=lambda p: p.stat().st_size)
+        os.truncate(big, big.stat().st_size // 2)
+        die()
+
+    if point == "writing":
+        real_save, real_async = dcp.save, dcp.async_save
+        def save(state, checkpoint_id, **kw):
+            real_save(state, checkpoint_id=checkpoint_id, **kw)
+            if checkpoint_id.endswith(tmp_name):
+                half_written(checkpoint_id)
+        def async_save(state, checkpoint_id, **kw):
+            future = real_async(state, checkpoint_id=checkpoint_id, **kw)
+            if checkpoint_id.endswith(tmp_name):
+                future.result()
+                half_written(checkpoint_id)
+            return future
+        dcp.save, dcp.async_save = save, async_save
+    elif point == "renaming":
+        real_replace = os.replace
+        def replace(src, dst, *a, **kw):
+            if Path(src).name == tmp_name:
+                die()
+            return real_replace(src, dst, *a, **kw)
+        os.replace = replace
+    elif point == "pruning":
+        real_rmtree = shutil.rmtree
+        def rmtree(path, *a, **kw):
+            p = Path(path)
+            if p.is_dir() and p.name != tmp_name and "step-" in p.name:  # a checkpoint being deleted
+                for f in p.glob("*.distcp"):
+                    f.unlink()
+                die()
+            return real_rmtree(path, *a, **kw)
+        shutil.rmtree = rmtree
+    elif point == "sigterm":
+        from axk1.train.trainer import Trainer
+        real_step = Trainer.train_step
+        def train_step(self, s):
+            if s == step - 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real_step(self, s)
+        Trainer.train_step = train_step
+    from axk1.cli import main
+    sys.exit(main(["train", *args]))
+""")
+
+
+def _cli(point: str, step: int, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-c", DRIVER, point, str(step), *map(str, args)], env=env, timeout=120,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The losses of an uninterrupted 6-step run."""
+    folder = tmp_path_factory.mktemp("ref")
+    Trainer(load_recipe(write_recipe(folder, extra="max_steps = 6"))).fit()
+    return [r["loss"] for r in read_jsonl(folder / "run" / "metrics.jsonl")]
+
+
+def _complete_steps_have_their_files(ckpts: Path) -> None:
+    for s in list_steps(ckpts):
+        read_metadata(step_dir(ckpts, s))  # raises on a missing or truncated tensor file
+
+
+@pytest.mark.parametrize("point, async_save, resumed_from", [
+    ("writing", False, 2), ("writing", True, 2), ("renaming", False, 2), ("pruning", False, 4)])
+def test_a_kill_in_the_middle_of_a_save_resumes_from_the_last_complete_checkpoint(tmp_path, capsys, reference, point,
+                                                                                    async_save, resumed_from):
+    """SIGKILL while step 4's checkpoint is written, before its rename, or while step 2's is pruned after it:
+    --resume says which step it starts from, never reads the broken folder and ends with the uninterrupted
+    run's losses; what the kill left behind is removed by the next save."""
+    recipe = write_recipe(tmp_path, sections={"checkpointing": f"async = {str(async_save).lower()}"})
+    ckpts = tmp_path / "run" / "checkpoints"
+    keep = ["--checkpointing.keep_latest", "1"] if point == "pruning" else []
+    killed = _cli(point, 4, recipe, "--max-steps", 6, *keep)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    _complete_steps_have_their_files(ckpts)
+    Trainer(load_recipe(recipe, ["--run.max_steps", "6", *keep]), resume=True).fit()
+    assert f"resuming from {step_dir(ckpts, resumed_from)} (step {resumed_from} of 6)" in capsys.readouterr().out
+    assert [r["loss"] for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == reference  # bitwise
+    assert not [p.name for p in ckpts.iterdir() if p.name.startswith(".")]  # no temp folder outlives the run
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume(tmp_path, reference):
+    """What Slurm sends before it kills a job: the run used to die at once, silently, losing the steps since the
+    last interval checkpoint. Now it finishes the step, writes its checkpoint and exits 143 saying --resume."""
+    recipe = write_recipe(tmp_path)
+    ckpts = tmp_path / "run" / "checkpoints"
+    stopped = _cli("sigterm", 3, recipe, "--max-steps", 6)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert f"stopped by SIGTERM at step 3 of 6 with a checkpoint in {ckpts}: run the same command with --resume" \
+        in stopped.stderr
+    assert list_steps(ckpts) == [2, 3]
+    Trainer(load_recipe(recipe, ["--run.max_steps", "6"]), resume=True).fit()
+    assert [r["loss"] for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == reference
+
+
+def _fail_the_save_of(monkeypatch, step: int, error: BaseException, free: int | None = None) -> None:
+    """The checkpoint write of `step` fails as a full disk makes it fail: part of the files written, then `error`."""
+    import shutil as real_shutil
+
+    import torch.distributed.checkpoint as dcp
+
+    real_save, real_async = dcp.save, dcp.async_save
+
+    def partial(checkpoint_id):
+        if checkpoint_id.endswith(f".step-{step:06d}.tmp"):
+            (Path(checkpoint_id) / "__0_0.distcp").write_bytes(b"\0" * 1000)
+            raise error
+
+    def save(state, checkpoint_id, **kw):
+        partial(checkpoint_id)
+        return real_save(state, checkpoint_id=checkpoint_id, **kw)
+
+    def async_save(state, checkpoint_id, **kw):
+        from concurrent.futures import Future
+
+        future = Future()
+        try:
+            partial(checkpoint_id)
+        except BaseException as e:  # as the background thread reports it: through the future
+            future.set_exception(e)
+            return future
+        return real_async(state, checkpoint_id=checkpoint_id, **kw)
+
+    monkeypatch.setattr(dcp, "save", save)
+    monkeypatch.setattr(dcp, "async_save", async_save)
+    if free is not None:
+        usage = real_shutil.disk_usage("/")
+        monkeypatch.setattr("axk1.checkpoint.save_failure.shutil.disk_usage",
+                            lambda p: usage._replace(free=free))
+
+
+def _checkpoint_exception(cause: BaseException):
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    return CheckpointException("write", {0: (cause, None)})
+
+
+@pytest.mark.parametrize("async_save", [False, True], ids=["sync", "async"])
+def test_a_full_disk_fails_the_save_with_a_clear_error_and_no_partial_checkpoint(tmp_path, monkeypatch, async_save):
+    """ENOSPC inside DCP's write came out as a CheckpointException traceback and left the temp folder, filling
+    the disk further; the error now names the folder and the last complete step, and the temp folder is gone."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 6",
+                                      sections={"checkpointing": f"async = {str(async_save).lower()}"}))
+    ckpts = Path(recipe.checkpointing.dir)
+    _fail_the_save_of(monkeypatch, 4, _checkpoint_exception(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(CheckpointWriteError, match=rf"^no space left on device: writing the step 4 checkpoint to "
+                                                   rf"{re.escape(str(ckpts))} failed.*the newest complete checkpoint is step 2\b.*"
+                                                   r"then run the same command with --resume$"):
+        Trainer(recipe).fit()
+    assert list_steps(ckpts) == [2] and not list(ckpts.glob(".step-*"))
+    monkeypatch.undo()
+    assert Trainer(recipe, resume=True).state.step == 2
+
+
+def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, monkeypatch):
+    """torch's zip writer reports a full disk as "unexpected pos 704 vs 598" (no errno): the free space left,
+    smaller than the checkpoint, tells it apart; another failure is reported as itself."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    zip_error = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+    _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(zip_error), free=4096)
+    with pytest.raises(CheckpointWriteError, match=r"^no space left on device: .*\(0\.0 MiB free there, the "
+                                                   r"checkpoint needs about \d+\.\d MiB\).*no checkpoint of this run "
+                                                   r"is complete yet.*start the run again$"):
+        Trainer(recipe).fit()
+    _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(zip_error), free=10**12)
+    with pytest.raises(CheckpointWriteError, match=r"failed: RuntimeError: \[enforce fail.*folder is writable"):
+        Trainer(recipe).fit()
+    assert not Path(recipe.checkpointing.dir).exists() or not list(Path(recipe.checkpointing.dir).iterdir())
+
+
+def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_torn_row(tmp_path, monkeypatch):
+    """A metrics row cut short (a full disk, or a kill in the middle of the append) made every later --resume fail
+    on the JSONL file ("Unterminated string ..."), and the write error itself named no file."""
+    from axk1.train.metrics import JsonlLog
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 6"))
+    jsonl = Path(recipe.logging.jsonl)
+    real_write = JsonlLog.write
+
+    def write(self, row):
+        if row["step"] == 5:
+            with self.path.open("a") as f:
+                f.write('{"step": 5, "loss": 6.1')
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, row)
+
+    monkeypatch.setattr(JsonlLog, "write", write)
+    with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed at step 5\. "
+                                      r".*--resume \(the newest complete checkpoint is step 4"):
+        Trainer(recipe).fit()
+    monkeypatch.undo()
+    Trainer(recipe, resume=True).fit()
+    assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4, 5, 6]
+
+
+LOCK_HOLDER = textwrap.dedent("""
+    import sys, time
+    from axk1.checkpoint.run_lock import RunLock
+    lock = RunLock(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(120)
+""")
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    """Two `axk1 train` on one --out used to interleave silently (the second truncating the first's metrics and
+    pruning its checkpoints). The folder's lock names the live holder; a SIGKILLed holder's lock file is no
+    obstacle."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    out = Path(recipe.run.out_dir)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
+                                              rf"{holder.pid} on .* holds {re.escape(str(out / LOCK_FILE))}\).*another --out folder$"):
+            Trainer(recipe, resume=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / LOCK_FILE).read_text().split()[0] == str(holder.pid)  # the killed run's lock file stays ...
+    Trainer(recipe).fit()  # ... and is taken over
+    assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(recipe.checkpointing.dir) == [2]
+
+
+def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
+    """The newest step folder truncated, copied from another step, or with a train state lacking the counters:
+    each named, with what to move aside to resume from the step before (a traceback or a silent mismatch before)."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 4"))
+    Trainer(recipe).fit()
+    ckpts = Path(recipe.checkpointing.dir)
+    newest = step_dir(ckpts, 4)
+    import shutil
+
+    shutil.copytree(newest, step_dir(ckpts, 6))  # a copy under another step's name
+    with pytest.raises(ValueError, match=r"train_state.json says step 4, not its folder's 6: the folder was copied"):
+        Trainer(recipe, resume=True)
+    shutil.rmtree(step_dir(ckpts, 6))
+    state = newest / "train_state.json"
+    good = state.read_text()
+    state.write_text('{"run": null, "sampler": {"seed": 7}, "state": {"steps": 4}}')
+    with pytest.raises(ValueError, match=r"does not hold the run's counters and sampler state.*move the step folder"):
+        Trainer(recipe, resume=True)
+    state.write_text(good)
+    distcp = next(newest.glob("*.distcp"))
+    os.truncate(distcp, distcp.stat().st_size // 2)
+    with pytest.raises(ValueError, match=rf"truncated.*to resume from step 2, the one before it, move {re.escape(str(newest))} out"):
+        Trainer(recipe, resume=True)
+    shutil.move(newest, tmp_path / "aside")
+    assert Trainer(recipe, resume=True).state.step == 2
+
+
+def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp_path):
+    """It used to fail at the first save, an interval of training later."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"),
+                         ["--checkpointing.dir", str(blocker / "checkpoints")])
+    with pytest.raises(PermissionError, match="the checkpoints folder cannot be written"):
+        Trainer(recipe)
