@@ -300,3 +300,29 @@ def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp
                          ["--checkpointing.dir", str(blocker / "checkpoints")])
     with pytest.raises(PermissionError, match="the checkpoints folder cannot be written"):
         Trainer(recipe)
+
+
+def test_a_resume_over_shards_changed_since_the_checkpoint_is_refused(tmp_path):
+    """Shards re-made, or rewritten in place at the same size, between a run and its resume: the resume went on over
+    other data without a word. A shard the manifest lists but that is gone is named."""
+    from axk1.train.synthetic import write_synthetic_shards
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    Trainer(recipe).fit()
+    shard = tmp_path / "tokens" / "web" / "d0" / "00000.bin"
+    tokens = bytearray(shard.read_bytes())
+    tokens[4:8] = (int.from_bytes(tokens[4:8], "little") % 500 + 3).to_bytes(4, "little")  # one token, same size
+    shard.write_bytes(bytes(tokens))
+    with pytest.raises(ValueError, match=r"token shards are not those the checkpoint was trained on.*shard #\d+ as "
+                                         r"\[domain, bucket, tokens, documents, checksum\]: \['(web|code)', 'd0', "
+                                         r"\d+, \d+, \d+\] then.*truncated, replaced or re-made"):
+        Trainer(recipe, resume=True)
+    write_synthetic_shards(tmp_path / "tokens", vocab_size=512, seed=1)  # re-made: other documents
+    with pytest.raises(ValueError, match="token shards are not those the checkpoint was trained on"):
+        Trainer(recipe, resume=True)
+    write_synthetic_shards(tmp_path / "tokens", vocab_size=512)  # the run's data again
+    assert Trainer(recipe, resume=True).state.step == 2
+    (tmp_path / "tokens" / "code" / "d0" / "00000.bin").unlink()
+    with pytest.raises(FileNotFoundError, match=r"manifest.json lists .*code/d0/00000.bin \(\+ \.idx\) but it is "
+                                                r"missing: re-run the data pipeline"):
+        Trainer(recipe, resume=True)

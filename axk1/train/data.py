@@ -12,6 +12,7 @@ Legend: B sequences, T tokens per sequence.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -237,9 +238,25 @@ class StageSampler:
         return Batch(ids, docs, next_token_labels(ids, docs), names)
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "shards": [shard_fingerprint(s) for s in self.shards]}
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["seed"]) != self.seed:
             raise ValueError(f"the checkpoint's data seed {state['seed']} differs from the recipe's {self.seed}: "
                              "resume with the recipe the run started with")
+        saved, now = state.get("shards"), [shard_fingerprint(s) for s in self.shards]
+        if saved is not None and saved != now:  # (checkpoints written before fingerprints have none)
+            i = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b), min(len(saved), len(now)))
+            was, new = (saved[i] if i < len(saved) else "none"), (now[i] if i < len(now) else "none")
+            raise ValueError(f"the token shards are not those the checkpoint was trained on ({len(saved)} shards then, "
+                             f"{len(now)} now; the first difference, shard #{i + 1} as [domain, bucket, tokens, "
+                             f"documents, checksum]: {was} then, {new} now): they were truncated, replaced or re-made "
+                             "since. Resume over the data the run started with, or start a new run in another --out")
+
+
+def shard_fingerprint(s: Shard) -> list:
+    """[domain, bucket, tokens, documents, CRC-32 of the first and last 4,096 tokens]: what tells a shard that was
+    truncated, replaced or re-made apart from the one a checkpoint was trained on, without reading it whole. A resume
+    over other data used to go on silently, its losses no longer the run's."""
+    ends = np.concatenate([s.tokens[:4096], s.tokens[-4096:]]).astype("<u4")
+    return [s.domain, s.bucket, int(len(s.tokens)), int(len(s.offsets) - 1), zlib.crc32(ends.tobytes())]
