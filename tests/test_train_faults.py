@@ -326,3 +326,24 @@ def test_a_resume_over_shards_changed_since_the_checkpoint_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"manifest.json lists .*code/d0/00000.bin \(\+ \.idx\) but it is "
                                                 r"missing: re-run the data pipeline"):
         Trainer(recipe, resume=True)
+
+
+def test_ctrl_c_finishes_the_background_save_in_flight(tmp_path):
+    """Ctrl-C while an async checkpoint was being written left it a temp folder: the steps since the previous one
+    were lost although their state had been copied. The write in flight is now finished before the interrupt ends
+    the run (one process)."""
+    from axk1.train.callbacks import Callback
+
+    recipe = load_recipe(write_recipe(tmp_path, sections={"checkpointing": "async = true"}))
+    trainer = Trainer(recipe)
+
+    class CtrlC(Callback):
+        def on_step_end(self, trainer, row):
+            if trainer.state.step == 3:
+                raise KeyboardInterrupt
+
+    trainer.callbacks.append(CtrlC())
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert list_steps(recipe.checkpointing.dir) == [2]
+    assert Trainer(recipe, resume=True).state.step == 2

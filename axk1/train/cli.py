@@ -89,8 +89,9 @@ def _train(args: argparse.Namespace) -> int:
               "run stops at the end of its stages")
     rows = trainer.fit()
     if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
-        print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} with "
-              f"a checkpoint in {trainer.ckpt_dir}: run the same command with --resume to go on", file=sys.stderr)
+        if trainer.is_main:
+            print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} "
+                  f"with a checkpoint in {trainer.ckpt_dir}: run the same command with --resume to go on", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143)
     last = rows[-1] if rows else None
     if last:
