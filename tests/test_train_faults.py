@@ -265,6 +265,22 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_take
     assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(recipe.checkpointing.dir) == [2]
 
 
+
+def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
+    """Two runs with their own --out but one absolute [checkpointing] dir would prune each other's checkpoints."""
+    shared = tmp_path / "shared-checkpoints"
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(shared)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run"):
+            Trainer(recipe)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
     """The newest step folder truncated, copied from another step, or with a train state lacking the counters:
     each named, with what to move aside to resume from the step before (a traceback or a silent mismatch before)."""

@@ -90,9 +90,12 @@ class Trainer:
         the checkpoints of an earlier run in the same folder (the demos, which own their folders); otherwise a new
         run there is refused."""
         self.recipe = r = recipe
-        # one run per output folder (the launch's first rank holds the lock): taken before the checkpoints are
-        # looked at, so a second run is told the folder is in use, not that an earlier run left checkpoints there
-        self.lock = RunLock(r.run.out_dir) if int(os.environ.get("RANK", "0")) == 0 else None
+        # one run per output folder, and per checkpoints folder where that lies outside it (the launch's first rank
+        # holds the locks): taken before the checkpoints are looked at, so a second run is told the folder is in
+        # use, not that an earlier run left checkpoints there
+        out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
+        self.locks = ([RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))]
+                      if int(os.environ.get("RANK", "0")) == 0 else [])
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
@@ -353,6 +356,6 @@ class Trainer:
                 self.finish_save()
             raise
         finally:
-            if self.lock is not None:
-                self.lock.release()
+            for lock in self.locks:
+                lock.release()
         return rows
