@@ -363,3 +363,16 @@ def test_ctrl_c_finishes_the_background_save_in_flight(tmp_path):
         trainer.fit()
     assert list_steps(recipe.checkpointing.dir) == [2]
     assert Trainer(recipe, resume=True).state.step == 2
+
+
+def test_plots_that_cannot_be_written_do_not_fail_a_finished_run(tmp_path, monkeypatch, capsys):
+    """A full disk when the end-of-run PNGs are drawn made a complete run exit with an error, as if it had failed."""
+    def full(rows, out_dir):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("axk1.train.callbacks.plot_run", full)
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    assert len(Trainer(recipe).fit()) == 2
+    assert f"the plots were not written to {tmp_path / 'run'} (No space left on device); the run is complete" \
+        in capsys.readouterr().out
+    assert list_steps(recipe.checkpointing.dir) == [2]

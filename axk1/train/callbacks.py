@@ -225,7 +225,11 @@ class RunPlots(Callback):
     def on_fit_end(self, trainer) -> None:
         jsonl = trainer.recipe.logging.jsonl
         if trainer.is_main and jsonl and Path(jsonl).exists():
-            plot_run(read_jsonl(jsonl), Path(jsonl).parent)
+            try:
+                plot_run(read_jsonl(jsonl), Path(jsonl).parent)
+            except OSError as e:  # a full disk at the very end: the run and its checkpoint are complete all the same
+                print(f"note: the plots were not written to {Path(jsonl).parent} ({e.strerror or e}); the run is "
+                      f"complete and its metrics are in {jsonl}", flush=True)
 
 
 def run_callbacks(callbacks: list[Callback], hook: str, trainer, *args) -> None:
