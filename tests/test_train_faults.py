@@ -376,3 +376,26 @@ def test_plots_that_cannot_be_written_do_not_fail_a_finished_run(tmp_path, monke
     assert f"the plots were not written to {tmp_path / 'run'} (No space left on device); the run is complete" \
         in capsys.readouterr().out
     assert list_steps(recipe.checkpointing.dir) == [2]
+
+
+def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_path, monkeypatch):
+    """Where lockf is not supported (ENOLCK), a live process named in the lock file on this host holds the folder,
+    and a dead one's lock file is taken over."""
+    import socket
+
+    from axk1.checkpoint import run_lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_lock.fcntl, "lockf", no_locks)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_FILE).write_text(f"{live.pid} {socket.gethostname()}\n")
+        with pytest.raises(FolderInUse, match=rf"process {live.pid} on "):
+            run_lock.RunLock(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    run_lock.RunLock(tmp_path)  # the holder is gone
+    assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())
