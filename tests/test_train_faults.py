@@ -299,6 +299,10 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
     state.write_text('{"run": null, "sampler": {"seed": 7}, "state": {"steps": 4}}')
     with pytest.raises(ValueError, match=r"does not hold the run's counters and sampler state.*move the step folder"):
         Trainer(recipe, resume=True)
+    state.write_text('{"run": ')  # cut short
+    with pytest.raises(ValueError, match=rf"not valid JSON.*or move {re.escape(str(newest))} out of the checkpoints "
+                                         "folder to resume from the step before it"):
+        Trainer(recipe, resume=True)
     state.write_text(good)
     distcp = next(newest.glob("*.distcp"))
     os.truncate(distcp, distcp.stat().st_size // 2)
@@ -309,13 +313,19 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
 
 
 def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp_path):
-    """It used to fail at the first save, an interval of training later."""
+    """It used to fail at the first save, an interval of training later. (A read-only mount, checked by hand as
+    root with `mount --bind -o ro`, is refused the same way: "Read-only file system".)"""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"),
                          ["--checkpointing.dir", str(blocker / "checkpoints")])
-    with pytest.raises(PermissionError, match="the checkpoints folder cannot be written"):
+    with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/checkpoints \(Not a "
+                                              "directory\): give it a writable --out"):
         Trainer(recipe)
+    inside = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", "blocker/checkpoints"])
+    (tmp_path / "run" / "blocker").write_text("")
+    with pytest.raises(PermissionError, match="the checkpoints folder cannot be written"):
+        Trainer(inside)
 
 
 def test_a_resume_over_shards_changed_since_the_checkpoint_is_refused(tmp_path):

@@ -31,8 +31,12 @@ class RunLock:
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / LOCK_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # read-only, not a folder, no permission: found now, not at the first save
+            raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): give it a "
+                                  "writable --out (or [checkpointing] dir)", str(e.filename or self.path)) from None
         try:
             fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

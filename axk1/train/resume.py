@@ -60,7 +60,11 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     sampler's state and the loop's counters (`state_keys`), for the step its folder is named after."""
     last = latest_step(root)
     if last is not None:
-        state = read_json(step_dir(root, last) / TRAIN_STATE, "checkpoint's train state")
+        try:
+            state = read_json(step_dir(root, last) / TRAIN_STATE, "checkpoint's train state")
+        except ValueError as e:  # --resume has no step to choose: say how to go back one
+            raise ValueError(f"{e}; or move {step_dir(root, last)} out of the checkpoints folder to resume from the "
+                             "step before it") from None
         check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last))
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
