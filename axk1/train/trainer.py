@@ -1,7 +1,8 @@
 """The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
 (chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
-callbacks (held-out validation, axk1/train/validation.py; speed, metrics files, bad-step stop, checkpoints, fault
-injection, plots, axk1/train/callbacks.py).
+callbacks (held-out validation, axk1/train/validation.py; speed, metrics files, bad-step stop, checkpoints, the stop
+on SIGTERM, fault injection, plots, axk1/train/callbacks.py). A run holds a lock on its output folder
+(axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py; docs/training.md, "Faults", lists what survives what.
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
