@@ -95,8 +95,9 @@ class Trainer:
         # holds the locks): taken before the checkpoints are looked at, so a second run is told the folder is in
         # use, not that an earlier run left checkpoints there
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
-        self.locks = ([RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))]
-                      if int(os.environ.get("RANK", "0")) == 0 else [])
+        dist = torch.distributed
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+        self.locks = [RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))] if rank == 0 else []
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
