@@ -39,3 +39,33 @@ def test_export_into_the_tokenizer_folder_keeps_the_tokenizer(tmp_path):
         assert sorted(p.name for p in path.iterdir()) == ["chat_template.jinja", "config.json", "model.safetensors",
                                                           "tokenizer.json"]
     assert axk1.load_model(out) is not None
+
+
+def test_export_gives_config_json_the_tokenizers_special_token_ids(tmp_path, caplog):
+    # A run's config may name other ids than its tokenizer's (axk1-tiny: bos 1, pad 0; a planner's config: none; a
+    # preset with A.X K1's eos 163691, an ordinary merge in an axk1 tokenizer): generate, serve and transformers stop
+    # at config.json's eos, so such an export never stopped at <|im_end|>.
+    import json
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    from axk1.text.tokenizer_file import SPECIAL_TOKENS
+
+    ck = _checkpoint(tmp_path / "ckpt")
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + ["a", "<unk>"])}
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    path = export_checkpoint(ck, tmp_path / "out", tokenizer=folder)
+    config = json.loads((path / "config.json").read_text())
+    assert (config["bos_token_id"], config["eos_token_id"], config["pad_token_id"]) == (0, 2, 3)
+    assert "bos_token_id = 0" in caplog.text and "pad_token_id = 3" in caplog.text
+    assert axk1.load_model(path).config.eos_token_id == 2
+    # a tokenizer without axk1's special tokens (A.X K1's own, or this word list) leaves config.json's ids alone
+    _tokenizer(tmp_path / "plain")
+    config = json.loads((export_checkpoint(ck, tmp_path / "out2", tokenizer=tmp_path / "plain") / "config.json")
+                        .read_text())
+    assert (config["bos_token_id"], config["eos_token_id"], config["pad_token_id"]) == (1, 2, 0)

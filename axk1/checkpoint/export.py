@@ -1,13 +1,15 @@
 """`axk1 export`: a training checkpoint (DCP step folder) → the released Hugging Face layout.
 
-As the release does, the export drops what only training needs: the MTP module and the balancing bias (the
-released routers have no bias; axk1.load_model routes with b = 0). keep_mtp writes the MTP module to
+As the release does, the export leaves out what only training needs: the MTP module, and the balancing bias, which
+it writes as zeros (the released routers route with b = 0; vLLM's loader expects the tensor). keep_mtp writes the MTP module to
 mtp.safetensors beside the main files, where the released layout keeps it and inference loaders skip it: speculative
 decoding drafts with it (axk1/infer/speculative.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -19,6 +21,8 @@ from axk1.checkpoint.hf import save_pretrained
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.model.moe import Router
+
+log = logging.getLogger(__name__)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -88,6 +92,28 @@ def read_train_state(ckpt: Path) -> dict:
     return saved
 
 
+def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
+    """`config` with bos/eos/pad ids taken from an axk1 tokenizer's special tokens. The ids in a run's config need not
+    be the tokenizer's (a planner's config has none; a preset may carry A.X K1's eos 163691, an ordinary merge in an
+    axk1 tokenizer), and generate, serve, RL rollouts and transformers all stop at config.json's eos: a mismatch
+    never stops at <|im_end|>. A tokenizer without axk1's special tokens (A.X K1's own) leaves the config as it is."""
+    from tokenizers import Tokenizer
+
+    from axk1.text.tokenizer_file import BOS, EOS, PAD
+
+    vocab = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
+    wanted = {"bos_token_id": vocab.token_to_id(BOS), "eos_token_id": vocab.token_to_id(EOS),
+              "pad_token_id": vocab.token_to_id(PAD)}
+    if None in wanted.values():
+        return config
+    changed = {k: v for k, v in wanted.items() if getattr(config, k) != v}
+    if changed:
+        log.warning("export: config.json takes the tokenizer's special-token ids (%s; the run's config said %s)",
+                    ", ".join(f"{k} = {v}" for k, v in changed.items()),
+                    ", ".join(f"{k} = {getattr(config, k)}" for k in changed))
+    return dataclasses.replace(config, **changed)
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
@@ -101,6 +127,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
     # tokenizer's folder may be out_dir itself, which clear_model_folder empties below
     tokenizer_files = read_tokenizer(tokenizer, config.vocab_size) if tokenizer is not None else {}
+    if tokenizer_files:
+        config = tokenizer_ids(config, tokenizer_files["tokenizer.json"])
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")
