@@ -1,7 +1,8 @@
 """The sandbox's Python guard against programs that go for the guard itself (found in session 14): reaching the
 audit hook's state (gc, traceback frames, tracing, code swaps), running their own code inside the hook (a rebound
 os.fspath, str subclasses, their own sys.audit events), the module's tables through sys.modules; ordinary programs
-still run; and a run's program cannot signal another run's processes. Each case runs in the fallback used where the
+still run (printing a refusal's traceback, importing asyncio); and a run's program cannot signal another run's
+processes. Each case runs in the fallback used where the
 kernel refuses namespaces, where the guard is the layer that holds."""
 
 import os
@@ -17,7 +18,7 @@ FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
 
 # The guard's own state (found by a hostile tester in session 14): gc.get_objects() found the audit hook and
 # rewrote the `refuse` in its closure, after which the fallback read host files and forked; a PermissionError's
-# traceback frames hold the hook's locals; a tracer sees its frames.
+# traceback frames hold the hook's locals; a tracer sees its frames; a function's code can be swapped.
 GUARD_OFF_BY_GC = """import gc
 for h in [o for o in gc.get_objects() if type(o).__name__ == "function" and o.__name__ == "hook"]:
     for name, cell in zip(h.__code__.co_freevars, h.__closure__ or ()):
@@ -25,17 +26,38 @@ for h in [o for o in gc.get_objects() if type(o).__name__ == "function" and o.__
             cell.cell_contents = lambda message: None
 print(open("/etc/passwd").read())
 """
-GUARD_OFF_BY_TRACEBACK = """try:
+# A refusal's traceback ends in the hook's frames, and a program may read them (traceback.print_exc() does: refusing
+# that failed correct programs). The hook's state is in defaults, not closure cells: what those frames hold cannot
+# be rewritten, and the guard's functions keep their defaults and code.
+GUARD_OFF_BY_TRACEBACK = """import types
+try:
     open("/etc/passwd")
+except PermissionError as e:
+    tb, found = e.__traceback__, []
+    while tb:
+        found += [v for v in tb.tb_frame.f_locals.values() if type(v) is types.FunctionType]
+        tb = tb.tb_next
+for fn in found:
+    for cell in fn.__closure__ or ():
+        cell.cell_contents = lambda *a, **k: True
+    for name, value in (("__defaults__", (None,) * 40), ("__code__", (lambda *a, **k: True).__code__)):
+        try:
+            setattr(fn, name, value)
+            print("SWAPPED", fn.__name__, name)
+        except PermissionError:
+            pass
+print("found", len(found) > 3)
+print(open("/etc/passwd").read())
+"""
+GUARD_OFF_BY_CODE = """import sys
+try:
+    sys.audit("open", "/etc/passwd", "r", 0)
 except PermissionError as e:
     tb = e.__traceback__
     while tb.tb_next:
         tb = tb.tb_next
-    print(sorted(tb.tb_frame.f_locals))
-"""
-GUARD_OFF_BY_CODE = """def f():
-    pass
-f.__code__ = (lambda: 1).__code__
+    refuse = tb.tb_frame.f_back.f_locals["refuse"]  # on_open's, from its finished frame
+refuse.__code__ = (lambda *a, **k: None).__code__
 print("SWAPPED")
 """
 
@@ -167,4 +189,89 @@ def test_a_run_cannot_signal_another_runs_processes_even_through_a_pidfd(outside
     finally:
         victim.kill()
         victim.wait()
+    outside.unchanged()
+
+
+def test_the_guard_survives_a_program_that_reads_its_frames(outside):
+    r = run_python(GUARD_OFF_BY_TRACEBACK, limits=FAST, namespaces=False)
+    assert r.stdout == "found True\n", (r.stdout, r.stderr)  # it did reach the guard's functions, and changed none
+    assert "PermissionError: sandbox: reading outside" in r.stderr, r.stderr
+    outside.unchanged()
+
+
+def test_a_program_may_print_the_traceback_of_a_refusal():
+    # traceback.print_exc() reads every frame of the traceback, the hook's included: it was refused, so a correct
+    # program that merely logged a refusal failed with "reading the sandbox guard's frames is not allowed"
+    program = """import logging, sys, traceback
+try:
+    open("/etc/passwd")
+except PermissionError:
+    traceback.print_exc()
+    logging.exception("logged")
+    shown = traceback.format_exc()
+print("after", shown.strip().splitlines()[-1])
+"""
+    for namespaces in (False, None):
+        r = run_python(program, limits=FAST, namespaces=namespaces)
+        assert r.ok, r.stderr
+        assert r.stdout == ("after PermissionError: sandbox: reading outside the sandbox directory and the Python "
+                            "installation is not allowed: '/etc/passwd'\n"), r.stdout
+        assert r.stderr.count("'/etc/passwd'") >= 2 and "ERROR:root:logged" in r.stderr, r.stderr
+
+
+def test_the_hooks_functions_hold_no_cells_and_read_no_globals(tmp_path, monkeypatch):
+    # What a frame of the hook holds must not be writable (a closure cell is, without any audit event), and what it
+    # calls must not be a name the program can rebind (a module global): both would run the program's code inside
+    import dis
+    import sys
+
+    from axk1.eval import sandbox_guard
+
+    installed = []
+    monkeypatch.setattr(sys, "addaudithook", installed.append)
+    sandbox_guard.install_guard(str(tmp_path))
+    todo, seen = [installed[0]], {}
+    while todo:
+        fn = todo.pop()
+        if fn.__name__ not in seen:
+            names = [i.argval for i in dis.get_instructions(fn) if i.opname in ("LOAD_GLOBAL", "LOAD_DEREF")]
+            seen[fn.__name__] = (fn.__closure__, names)
+            todo += [d for d in fn.__defaults__ or () if callable(d) and getattr(d, "__code__", None)]
+    assert {"hook", "on_open", "on_path", "resolve", "refuse", "text"} <= seen.keys()
+    assert all(state == (None, []) for state in seen.values()), seen
+
+
+# asyncio imports subprocess, which imports _posixsubprocess: refusing that import (its fork_exec starts a process
+# without any audit event) failed every program that imported asyncio. It is imported now with fork_exec replaced.
+STARTS_A_PROCESS = [
+    "import subprocess\nsubprocess.run(['true'])\n",
+    "import os\nos.popen('true').read()\n",
+    "import _posixsubprocess\n_posixsubprocess.fork_exec([b'/bin/true'], [b'/bin/true'], True, (), None, None, "
+    "-1, -1, -1, -1, -1, -1, -1, -1, False, False, None, None, None, -1, None, False)\n",
+    "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess\n",
+    "import importlib.util, _imp, sys\ndel sys.modules['_posixsubprocess']\n"
+    "_imp.create_dynamic(importlib.util.find_spec('_posixsubprocess'))\n",
+    "import multiprocessing\np = multiprocessing.Process(target=print)\np.start()\np.join()\n",
+]
+
+
+def test_asyncio_and_subprocess_import_and_asyncio_runs():
+    program = """import asyncio, subprocess, multiprocessing
+async def twice(x):
+    await asyncio.sleep(0)
+    return 2 * x
+async def main():
+    return sum(await asyncio.gather(*(twice(i) for i in range(4)))) + await asyncio.to_thread(len, "abc")
+print(asyncio.run(main()))
+"""
+    for namespaces in (False, None):
+        r = run_python(program, limits=FAST, namespaces=namespaces)
+        assert r.ok and r.stdout == "15\n", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("program", STARTS_A_PROCESS)
+def test_starting_a_process_is_still_refused(program, outside):
+    r = run_python(program + f"print('STARTED')\nopen({str(outside.folder / 'x')!r}, 'w')\n", limits=FAST,
+                   namespaces=False)
+    assert not r.ok and "STARTED" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
     outside.unchanged()

@@ -12,6 +12,7 @@ a clear message.
 import os
 import re
 import sys
+from socket import AF_UNIX
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 SPAWN_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "os.startfile",
@@ -24,9 +25,9 @@ PATH_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2
                "shutil.rmtree": ((0, None),), "shutil.copyfile": ((0, None), (1, None)),
                "shutil.copytree": ((0, None), (1, None)), "shutil.move": ((0, None), (1, None))}
 LIST_EVENTS = {"os.listdir", "os.scandir"}
-# The ways to the hook's own state: gc hands out every object (the hook's closure cells are writable), a tracer
-# sees its frames, another thread's frames may be inside it, and a function's code can be swapped. A graded program
-# needs none of them. (A traceback's frame is refused only where it is the hook's: see install_guard.)
+# The ways into the hook while it runs, or past its stand-ins: a tracer sees (and rewrites) the variables of its
+# running frames, another thread's frames may be inside it, gc hands out every object, and a function's code can be
+# swapped. A graded program needs none of them. (A traceback's frames are finished: the program may read them.)
 INTROSPECTION_EVENTS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                         "sys.settrace", "sys.setprofile"}
 BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
@@ -46,17 +47,28 @@ def readable_roots(workdir: str) -> tuple[str, ...]:
     return tuple(sorted(roots))
 
 
-def _traceback_type() -> type:
+def _no_fork_exec(*args, **kwargs):
+    """Stands in for _posixsubprocess.fork_exec, which starts a process without raising an audit event."""
+    raise PermissionError("sandbox: starting processes is not allowed (_posixsubprocess.fork_exec)")
+
+
+def _disarm_fork_exec() -> None:
+    """Import _posixsubprocess now, with its fork_exec replaced, so that `import subprocess` (asyncio imports it)
+    works and starting a process still fails. The real function goes with this frame; a second copy would need
+    the module loaded again, and that import is refused (BLOCKED_IMPORTS)."""
     try:
-        raise ValueError
-    except ValueError as e:
-        return type(e.__traceback__)
+        import _posixsubprocess
+    except ImportError:
+        return
+    _posixsubprocess.fork_exec = _no_fork_exec
+    if "subprocess" in sys.modules:  # imported before the guard: it holds its own name for the function
+        sys.modules["subprocess"]._fork_exec = _no_fork_exec
 
 
 def resolver(lstat, readlink, getcwd, OSError_):
     """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone."""
 
-    def resolve(path: str) -> str:
+    def resolve(path: str, lstat=lstat, readlink=readlink, getcwd=getcwd, OSError_=OSError_) -> str:
         if not path.startswith("/"):
             path = getcwd() + "/" + path
         done, todo, hops = "", path.split("/")[::-1], 0
@@ -88,41 +100,44 @@ def resolver(lstat, readlink, getcwd, OSError_):
 def install_guard(workdir: str) -> None:
     """Audit hook that refuses what a graded program never needs. Raises PermissionError inside the program.
 
-    Program code must never run inside the hook: from there `sys._getframe` reaches the hook's frames and, through
-    them, the closure cells that hold its state (writable without any audit event). So everything the hook uses is
-    bound here, before the program's first line: C functions (os.path.realpath is Python that looks os.fspath and
-    os.lstat up at call time, which the program can rebind), immutable copies of the tables (this module's globals
-    are reachable through sys.modules), builtins (a module global would shadow them); and it takes paths and names
-    of the exact types str and bytes only (a subclass's __eq__, __hash__ or __fspath__ is the program's code). A
-    program can raise any event with any arguments (sys.audit), so every argument's type is checked before use."""
-    import _thread
+    Program code must never run inside the hook: from there `sys._getframe` reaches the hook's frames while they
+    run. So everything the hook uses is bound here, before the program's first line: C functions (os.path.realpath
+    is Python that looks os.fspath and os.lstat up at call time, which the program can rebind), immutable copies of
+    the tables (this module's globals are reachable through sys.modules), builtins (a module global would shadow
+    them); and it takes paths and names of the exact types str and bytes only (a subclass's __eq__, __hash__ or
+    __fspath__ is the program's code). A program can raise any event with any arguments (sys.audit), so every
+    argument's type is checked before use, and the helpers get exactly the arguments they expect.
+
+    Every refusal's traceback ends in the hook's frames, and a program may read them (traceback.print_exc() does):
+    so the hook's state is held where a frame cannot change it. Not closures (a cell's contents can be rewritten
+    without any audit event) but default values: a tuple, of immutable things and of functions built the same way,
+    whose replacement (`__defaults__`, `__code__`) is refused for these functions alone."""
     import posix
 
+    _disarm_fork_exec()
     workdir = os.path.realpath(workdir)
     readable = readable_roots(workdir)
     own_pid = str(os.getpid())
-    lstat, stat, readlink, getcwd, ident = posix.lstat, posix.stat, posix.readlink, posix.getcwd, _thread.get_ident
-    str_, bytes_, int_, type_, len_ = str, bytes, int, type, len
+    stat = posix.stat
+    str_, bytes_, int_, type_, len_, id_ = str, bytes, int, type, len, id
     PermissionError_, OSError_ = PermissionError, OSError
     own_fd = OWN_FD.match
     write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
-    path_events, list_events, blocked = dict(PATH_EVENTS), frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS)
-    guard_file = __file__
-    resolve = resolver(lstat, readlink, getcwd, OSError_)
-    reading_frame = set()  # threads inside the tb_frame check (its own reads raise the event again)
-    traceback_type = _traceback_type()
+    path_names, path_events = frozenset(PATH_EVENTS), tuple(PATH_EVENTS.items())
+    list_events, blocked, af_unix = frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS), AF_UNIX
+    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError_)
 
-    def refuse(message: str):
+    def refuse(message: str, PermissionError_=PermissionError_):
         raise PermissionError_(f"sandbox: {message}")
 
-    def text(path) -> str:
+    def text(path, str_=str_, bytes_=bytes_, type_=type_, refuse=refuse) -> str:
         if type_(path) is str_:
             return path
         if type_(path) is bytes_:
             return path.decode("utf-8", "replace")
         refuse("paths must be str or bytes")  # (not even the type's name: a metaclass could compute it)
 
-    def is_dir(path: str) -> bool:
+    def is_dir(path: str, stat=stat, OSError_=OSError_) -> bool:
         try:
             return stat(path).st_mode & 0o170000 == 0o040000
         except OSError_:
@@ -134,13 +149,16 @@ def install_guard(workdir: str) -> None:
                 return True
         return False
 
-    def inside(path) -> bool:
+    def inside(path, type_=type_, int_=int_, text=text, own_fd=own_fd, under=under, resolve=resolve,
+               workdir=workdir) -> bool:
         if type_(path) is int_:
             return True
         path = text(path)
         return own_fd(path) is not None or path == "/dev/null" or under(resolve(path), (workdir,))
 
-    def on_open(path, mode, flags) -> None:
+    def on_open(path, mode, flags, type_=type_, int_=int_, str_=str_, text=text, refuse=refuse, own_fd=own_fd,
+                resolve=resolve, under=under, is_dir=is_dir, workdir=workdir, readable=readable,
+                write_flags=write_flags) -> None:
         if type_(path) is int_:
             return
         name = text(path)
@@ -164,43 +182,12 @@ def install_guard(workdir: str) -> None:
             if not under(full, (workdir,)) and is_dir(full):
                 refuse(f"descriptors on folders outside the sandbox directory are not allowed: {name!r}")
 
-    def guard_frame(traceback) -> bool:
-        """Whether a traceback entry is one of this hook's frames (a PermissionError raised here carries them)."""
-        me = ident()
-        if me in reading_frame:
-            return False  # the check's own reads below
-        reading_frame.add(me)
-        try:
-            return traceback.tb_frame.f_code.co_filename == guard_file
-        finally:
-            reading_frame.discard(me)
-
-    def hook(event: str, args: tuple) -> None:
-        if event == "open":
-            on_open(*args)
-        elif event in spawn or event in introspection:
-            refuse(f"{event} is not allowed")
-        elif event == "object.__getattr__" or event == "object.__setattr__":
-            if type_(args[1]) is not str_:
-                refuse(f"{event} with an attribute name that is not a str is not allowed")
-            if args[1] == "tb_frame" and type_(args[0]) is traceback_type and guard_frame(args[0]):
-                refuse("reading the sandbox guard's frames is not allowed")
-            if event == "object.__setattr__" and args[1] == "__code__":
-                refuse("replacing a function's code is not allowed")
-        elif event == "os.kill" or event == "os.killpg" or event == "signal.pthread_kill":
-            if event != "os.kill" or type_(args[0]) is not int_ or str_(args[0]) != own_pid:
-                refuse(f"{event} is not allowed")
-        elif event == "ctypes.dlopen" and args[0] is None:
-            pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
-        elif event.startswith(("socket.", "ctypes.")):
-            refuse(f"{event} is not allowed (no network, no native calls)")
-        elif event == "import":
-            if type_(args[0]) is not str_:
-                refuse("a module name that is not a str is not allowed")
-            if args[0] in blocked:
-                refuse(f"importing {args[0]} is not allowed")
-        elif event in path_events:
-            for i, fd_at in path_events[event]:
+    def on_path(event: str, args: tuple, path_events=path_events, type_=type_, int_=int_, len_=len_, text=text,
+                resolve=resolve, inside=inside, refuse=refuse) -> None:
+        for name, specs in path_events:
+            if name != event:
+                continue
+            for i, fd_at in specs:
                 if i >= len_(args) or args[i] is None:
                     continue
                 path, fd = args[i], args[fd_at] if fd_at is not None and fd_at < len_(args) else -1
@@ -209,8 +196,46 @@ def install_guard(workdir: str) -> None:
                     path = resolve(f"/proc/self/fd/{fd}") + "/" + text(path)
                 if not inside(path):
                     refuse(f"{event} outside the sandbox directory is not allowed")
+
+    def hook(event: str, args: tuple, protected=(), on_open=on_open, on_path=on_path, refuse=refuse, text=text,
+             resolve=resolve, under=under, type_=type_, str_=str_, int_=int_, len_=len_, id_=id_, own_pid=own_pid,
+             spawn=spawn, introspection=introspection, path_names=path_names, list_events=list_events,
+             blocked=blocked, readable=readable, af_unix=af_unix) -> None:
+        if event == "open":
+            if len_(args) != 3:
+                refuse("an open event takes 3 arguments")
+            on_open(args[0], args[1], args[2])
+        elif event in spawn or event in introspection:
+            refuse(f"{event} is not allowed")
+        elif event == "object.__getattr__" or event == "object.__setattr__":
+            if type_(args[1]) is not str_:
+                refuse(f"{event} with an attribute name that is not a str is not allowed")
+            # (the program's own functions may change: asyncio's import swaps a __code__, namedtuple sets defaults)
+            if event == "object.__setattr__" and args[1] in ("__code__", "__defaults__", "__kwdefaults__") and \
+                    id_(args[0]) in protected:
+                refuse(f"replacing the {args[1]} of the sandbox guard's functions is not allowed")
+        elif event == "os.kill" or event == "os.killpg" or event == "signal.pthread_kill":
+            if event != "os.kill" or type_(args[0]) is not int_ or str_(args[0]) != own_pid:
+                refuse(f"{event} is not allowed")
+        elif event == "ctypes.dlopen" and args[0] is None:
+            pass  # `import ctypes` opens the running program (numpy imports ctypes); finding symbols is refused
+        elif event == "socket.__new__" and len_(args) > 1 and type_(args[1]) is int_ and args[1] == af_unix:
+            pass  # a local socket (asyncio's event loop wakes itself through a socketpair); connect, bind, sendto
+            # and sendmsg, the ways it could reach anything, raise events of their own, refused below
+        elif event.startswith(("socket.", "ctypes.")):
+            refuse(f"{event} is not allowed (no network, no native calls)")
+        elif event == "import":
+            if type_(args[0]) is not str_:
+                refuse("a module name that is not a str is not allowed")
+            if args[0] in blocked:
+                refuse(f"importing {args[0]} is not allowed")
+        elif event in path_names:
+            on_path(event, args)
         elif event in list_events and args and args[0] is not None and type_(args[0]) is not int_:
             if not under(resolve(text(args[0])), readable):
                 refuse(f"listing {text(args[0])!r} is not allowed")
 
+    functions = (refuse, text, is_dir, under, inside, on_open, on_path, resolve, hook)
+    # The one default that names the hook itself, set once it exists (before the hook is in place)
+    hook.__defaults__ = (frozenset(map(id_, functions)),) + hook.__defaults__[1:]
     sys.addaudithook(hook)
