@@ -57,12 +57,38 @@ def test_aime_defaults_to_the_public_copy_and_says_what_to_do_offline(monkeypatc
         raise ConnectionError("no network")
 
     monkeypatch.setattr("datasets.load_dataset", offline)
+    monkeypatch.setattr("axk1.eval.tasks.aime._hub_unreachable", lambda: None)  # the hub answers, the load fails
     with pytest.raises(ValueError, match="'math-ai/aime25' .*ConnectionError.*--aime-data"):
         get_task("aime25").load(TaskOptions())
     assert asked == ["math-ai/aime25"]
     with pytest.raises(ValueError, match="--aime-ko-data"):  # no public Korean copy: a file is required
         get_task("aime25-ko").load(TaskOptions())
 
+
+
+def test_aime_without_network_fails_at_once_and_says_to_pass_a_file(monkeypatch):
+    # `datasets` retried an unreachable hub with back-off (30 s where DNS fails at once, minutes where packets are
+    # dropped) before the error that says to pass --aime-data
+    import time
+
+    import datasets.config
+
+    asked = []
+    monkeypatch.setattr("datasets.load_dataset", lambda source, *a, **k: asked.append(source) or [])
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there: refused at once
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"hub is not reachable \(127.0.0.1:9: .*--aime-data .*HF_HUB_OFFLINE=1"):
+        get_task("aime25").load(TaskOptions())
+    assert time.monotonic() - start < 5 and asked == []
+    # offline mode asked for: no probe, `datasets` answers from its cache (or fails at once)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("axk1.eval.tasks.aime._hub_unreachable", lambda: pytest.fail("probed in offline mode"))
+    with pytest.raises(ValueError):
+        get_task("aime25").load(TaskOptions())  # (the stand-in's empty dataset has no rows)
+    assert asked == ["math-ai/aime25"]
 
 CASES = [  # (output, gold, expected status, expected extracted)
     ("So the sum is \\boxed{070}.", "70", "correct", "70"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import urllib.request
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
@@ -19,6 +23,7 @@ INSTRUCTIONS = {
 HUB_DEFAULTS = {"en": "math-ai/aime25"}
 DATA_FLAGS = {"en": "--aime-data", "ko": "--aime-ko-data"}
 HF_FIELDS = (("problem", "question"), ("answer",), ("id", "idx", "ID"))
+PROBE_TIMEOUT_S = 5.0
 
 
 def _field(row: dict, names: tuple[str, ...], what: str, where: str):
@@ -35,6 +40,14 @@ def _hub_rows(source: str, flag: str) -> list[dict]:
     except ImportError as e:
         raise ValueError(f"{source!r} is a Hugging Face dataset id and loading it needs `pip install datasets`; "
                          f"or pass a local JSONL file with {flag}") from e
+    import datasets.config
+
+    config_key = flag.lstrip("-").replace("-", "_")
+    unreachable = None if datasets.config.HF_HUB_OFFLINE else _hub_unreachable()
+    if unreachable:  # fail now: `datasets` retries an unreachable hub with back-off for a minute or more
+        raise ValueError(f"the Hugging Face hub is not reachable ({unreachable}), so {source!r} cannot be "
+                         f"downloaded: pass a local JSONL file of problem/answer rows with {flag} (or {config_key} = "
+                         "\"FILE\" in a --config file), or set HF_HUB_OFFLINE=1 to use a copy `datasets` has cached")
     try:
         if source == "opencompass/AIME2025":  # two configs, one per paper (I and II)
             return [dict(r) for cfg in ("AIME2025-I", "AIME2025-II") for r in load_dataset(source, cfg, split="test")]
@@ -43,7 +56,23 @@ def _hub_rows(source: str, flag: str) -> list[dict]:
     except Exception as e:  # offline, unknown id, hub error: the user's remedy is the same
         raise ValueError(f"could not load the Hugging Face dataset {source!r} ({type(e).__name__}: {e}). Without "
                          f"network, pass a local JSONL file of problem/answer rows with {flag} (or "
-                         f"{flag.lstrip('-').replace('-', '_')} = \"FILE\" in a --config file)") from e
+                         f"{config_key} = \"FILE\" in a --config file)") from e
+
+
+def _hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the hub (HF_ENDPOINT) cannot be reached, or None: one TCP connection, to the proxy where one applies."""
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(endpoint.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        parsed = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = parsed.hostname or "", parsed.port or 80
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return f"{host}:{port}: {e}"
+    return None
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
