@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import sys
+import time
 import types
 
 try:  # in the sandbox child the sibling files are top-level modules
@@ -251,9 +252,11 @@ class _Program:
         in_path, out_path = os.path.join(self.workdir, f".in{i}"), os.path.join(self.workdir, f".out{i}")
         with open(in_path, "w") as f:
             f.write(given)
+        # Threads are waited for until a little before the time limit (monotonic: one clock for both processes)
+        join_until = time.monotonic() + self.timeout - min(0.25, self.timeout / 4)
         pid = os.fork()
         if pid == 0:
-            _tolerant_test(self.target, in_path, out_path, self.guard, self.pipes)
+            _tolerant_test(self.target, in_path, out_path, self.guard, self.pipes, join_until)
         status = _wait_test(pid, self.timeout)
         if status is not None:
             return status
@@ -261,19 +264,49 @@ class _Program:
             return {"status": "ok", "out": f.read()}
 
 
-def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[int, int]) -> None:
-    """The test process: real descriptors 0 and 1, then the program as __main__; exits as soon as its main code
-    is done (threads it left running do not delay the answer)."""
+def _std_stream(fd: int, mode: str, name: str):
+    """sys.stdin or sys.stdout as the interpreter makes them (a `mode`, a `name`, the errors handler of a UTF-8
+    locale): fast-IO templates read `file.mode` and `file.fileno()`."""
+    raw = io.FileIO(fd, mode, closefd=False)
+    raw.name = name
+    buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+    stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="surrogateescape")
+    stream.mode = mode
+    return stream
+
+
+def _finish(join_until: float) -> None:
+    """What the interpreter does once the main code is done: wait for the threads the program started and did not
+    make daemons (solutions run main() in a thread with a bigger stack and never join it), then run its atexit
+    functions. The wait ends a little before the test's time limit: a thread still running then does not turn the
+    answer already written into a timeout (the limit itself is the parent's, see _wait_test)."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join(max(0.0, join_until - time.monotonic()))
+    atexit = sys.modules.get("atexit")
+    if atexit is not None:
+        atexit._run_exitfuncs()
+
+
+def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[int, int], join_until: float) -> None:
+    """The test process: real descriptors 0 and 1, then the program as __main__ with a plain argv, then the
+    interpreter's exit steps (_finish); exits as soon as those are done."""
     status = 0
     try:
         for fd in pipes:  # the pipes to the judge are the runner's, not the program's
             os.close(fd)
         os.dup2(os.open(in_path, os.O_RDONLY), 0)
         os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+        sys.stdin = sys.__stdin__ = _std_stream(0, "r", "<stdin>")
+        sys.stdout = sys.__stdout__ = _std_stream(1, "w", "<stdout>")
+        sys.argv = ["<solution>"]  # not the runner's (fileinput reads the files argv names)
         guard()
-        exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
+        try:
+            exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
+        finally:
+            _finish(join_until)
     except SystemExit as e:
         status = 0 if e.code in (None, 0) else 3
     except BaseException as e:  # noqa: BLE001
@@ -281,6 +314,8 @@ def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[in
         status = 3
     try:
         sys.stdout.flush()
+        if sys.__stdout__ is not sys.stdout:
+            sys.__stdout__.flush()
     except BaseException:  # noqa: BLE001
         status = 3
     os._exit(status)
@@ -293,8 +328,6 @@ def _wait_test(pid: int, timeout: float) -> dict | None:
         select.select([fd], [], [], timeout)
         os.close(fd)
     except (AttributeError, OSError):
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
             time.sleep(0.002)
