@@ -35,6 +35,27 @@ def test_humaneval_wrong_and_broken_programs_fail():
     assert grade_code(p, p["prompt"] + "    while True: pass\n", timeout_s=1).verdict == "time_limit"
 
 
+
+# Right answers with extras (an outside-in sweep, session 16): the demo a model appends under
+# `if __name__ == "__main__":` ran, and failed the answer (doctest.testmod() sets a tracer, which the guard refuses;
+# sys.exit() ended the run; input() met the end of stdin); `from __future__ import annotations` landed after the
+# prompt's imports, a SyntaxError.
+DEMOS = ["    import doctest\n    doctest.testmod()\n", "    print(has_close_elements([1.0, 2.0], 0.5))\n    import sys\n"
+         "    sys.exit(0)\n", "    n = int(input())\n"]
+
+
+@pytest.mark.parametrize("demo", DEMOS)
+def test_humaneval_a_right_answer_with_a_demo_and_future_imports_passes(demo):
+    p = next(x for x in read_problems() if x["task_id"] == "HumanEval/0")
+    answer = ("```python\nfrom __future__ import annotations\nfrom typing import List\nimport itertools\n\n\n"
+              "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+              "    return any(abs(a - b) < threshold for a, b in itertools.combinations(numbers, 2))\n\n\n"
+              f"if __name__ == \"__main__\":\n{demo}```")
+    code = assemble(p, answer)
+    assert code.startswith("from __future__ import annotations\nfrom typing import List\n")
+    assert grade_code(p, code).verdict == "pass"
+    assert grade_code(p, code.replace("< threshold", "> threshold")).verdict == "wrong_answer"
+
 # ---- LiveCodeBench --------------------------------------------------------------------------------------------
 class _Evil:
     def __reduce__(self):

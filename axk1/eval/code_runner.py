@@ -4,7 +4,7 @@ program produced (standard library only; loaded by sandbox_child.py, runs in the
 Nothing here knows an expected answer, and nothing here decides a verdict: the judge (code_judge.py) asks "run test
 input X" or "call f(args)", gets back the captured output or a plain copy of the returned value (sandbox_wire), and
 compares on its side. Questions:
-  exec {code}             run a solution as __main__ (HumanEval, RL tasks), then answer:
+  exec {code}             run a solution as a module (HumanEval, RL tasks), then answer:
   describe {names}        what the solution defines under the names the tests use (function, module, value);
   call {name, args}       call one of its functions;
   load {kind, code, ...}  prepare a LiveCodeBench program: strict_stdin (upstream's function wrapping and mocked
@@ -121,7 +121,9 @@ class _Program:
     # HumanEval / RL tasks ---------------------------------------------------------------------------------------
     def exec(self, m: dict) -> dict:
         self.guard()  # the program's first line runs under the guard
-        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+        # A module, not __main__ (HumanEval's own harness runs it so): the demo a model appends under
+        # `if __name__ == "__main__":` (input(), sys.exit(), doctest.testmod()) is not part of the solution.
+        self.namespace = {"__name__": "solution", "__builtins__": builtins}
         try:
             exec(compile(m["code"], "<solution>", "exec"), self.namespace)
         except SystemExit:

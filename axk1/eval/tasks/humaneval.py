@@ -62,7 +62,10 @@ def assemble(problem: dict, answer: str) -> str:
     code = blocks[-1] if blocks else answer
     if re.search(rf"def\s+{re.escape(problem['entry_point'])}\s*\(", code):
         imports = "\n".join(line for line in problem["prompt"].splitlines() if line.startswith(("import ", "from ")))
-        return f"{imports}\n{code}"
+        # `from __future__ import ...` must open the file: it goes before the prompt's imports, not after them
+        future = "".join(line + "\n" for line in re.findall(r"^from __future__ import[^\n]*", code, flags=re.M))
+        code = re.sub(r"^from __future__ import[^\n]*\n?", "", code, flags=re.M)
+        return f"{future}{imports}\n{code}"
     return problem["prompt"] + code
 
 
