@@ -48,6 +48,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--extra-body must be a JSON object such as '{{\"top_k\": 20}}', got {args.extra_body!r}")
     if not args.request_timeout > 0:
         raise ValueError(f"--request-timeout must be > 0 seconds, got {args.request_timeout}")
+    if not 0 < args.test_timeout < float("inf"):  # 0 or nan graded every program as a timeout, without a word
+        raise ValueError(f"--test-timeout must be a number of seconds > 0, got {args.test_timeout}")
+    for flag, value in (("--workers", args.workers), ("--concurrency", args.concurrency)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
     thinking = {"on": True, "off": False, "default": None}[args.thinking]
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)

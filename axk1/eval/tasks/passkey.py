@@ -28,12 +28,18 @@ def haystack(length_tokens: int, depth: float, key: int) -> str:
     return filler[:cut] + needle + filler[cut:]
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+def _numbers(text, kind: type, flag: str) -> tuple:
+    """`256,512` (or a --config file's list) -> (256, 512); an error that names the flag for anything else (an
+    empty list included)."""
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        values = tuple(kind(x) for x in items if str(x).strip())
+    except (ValueError, TypeError):
+        raise ValueError(f"{flag} takes comma-separated {kind.__name__}s such as "
+                         f"{'256,512' if kind is int else '0,0.5,1'}, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{flag} is empty: give at least one value")
+    return values
 
 
 @register("passkey")
@@ -52,8 +58,8 @@ class PasskeyTask(Task):
 
     @classmethod
     def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
-        options.set("passkey_lengths", _ints(args.passkey_lengths))
-        options.set("passkey_depths", _floats(args.passkey_depths))
+        options.set("passkey_lengths", _numbers(args.passkey_lengths, int, "--passkey-lengths"))
+        options.set("passkey_depths", _numbers(args.passkey_depths, float, "--passkey-depths"))
         options.set("passkey_trials", args.passkey_trials)
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
@@ -73,8 +79,12 @@ class PasskeyTask(Task):
         return ["", "![passkey](passkey.png)", ""]
 
     def load(self, options: TaskOptions) -> TaskData:
-        if any(d < 0 or d > 1 for d in options.passkey_depths):
+        if not all(0 <= d <= 1 for d in options.passkey_depths):  # (nan included)
             raise ValueError(f"passkey depths must be within 0..1, got {options.passkey_depths}")
+        if not all(length >= 1 for length in options.passkey_lengths):
+            raise ValueError(f"passkey lengths must be >= 1 token, got {options.passkey_lengths}")
+        if options.passkey_trials < 1:
+            raise ValueError(f"--passkey-trials must be >= 1, got {options.passkey_trials}")
         rng = random.Random(1234)
         problems = []
         for length in options.passkey_lengths:
