@@ -252,6 +252,8 @@ STARTS_A_PROCESS = [
     "import importlib.util, _imp, sys\ndel sys.modules['_posixsubprocess']\n"
     "_imp.create_dynamic(importlib.util.find_spec('_posixsubprocess'))\n",
     "import multiprocessing\np = multiprocessing.Process(target=print)\np.start()\np.join()\n",
+    "import importlib, _posixsubprocess\nimportlib.reload(_posixsubprocess)\n_posixsubprocess.fork_exec()\n",
+    "import importlib.util\nimportlib.util.module_from_spec(importlib.util.find_spec('_posixsubprocess'))\n",
 ]
 
 
