@@ -85,6 +85,13 @@ def test_tolerant_stdin_and_call_refuse_an_integer_off_by_a_little():
     (r"\boxed{}", "no_answer", None),
     (r"\boxed{ $ $ }", "no_answer", None),
     (r"\boxed{\text{}}", "no_answer", None),
+    # formatting around the number (math-verify graded these wrong: `boldsymbol{72}`, `{\bf 72}`, `072`)
+    (r"\boxed{\boldsymbol{72}}", "correct", "72"),
+    (r"\boxed{\underline{72}}", "correct", "72"),
+    (r"\boxed{{\bf 72}}", "correct", "72"),
+    (r"$\boxed{\textbf{(072)}}$", "correct", "72"),
+    (r"\boxed{\displaystyle 72}", "correct", "72"),
+    (r"\boxed{(5)}", "wrong", "5"),
 ])
 def test_aime_answers_are_read_from_the_final_answer_only(output, status, extracted):
     from axk1.eval.math_grader import grade_integer_answer

@@ -63,7 +63,10 @@ def last_boxed(text: str) -> str | None:
     return text[best[0] + 1:best[1]] if best else None
 
 
-WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{")
+# Formatting that wraps a number without changing it: `\textbf{72}`, `\boldsymbol{72}`, `{\bf 72}`.
+WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|mathrm|mathbf|mathit|mathsf|mathtt"
+                     r"|boldsymbol|bm|mbox|underline|emph)\s*\{")
+SWITCH = re.compile(r"\\(?:displaystyle|textstyle|bf|rm|it)(?![A-Za-z])")
 
 
 def _unwrap(s: str) -> str:
@@ -95,9 +98,9 @@ def equation_answer(content: str) -> str | None:
 
 
 def normalise_integer(content: str) -> int | None:
-    """`070`, `$70$`, `\\text{70}`, `70^\\circ`, `72°`, `1,000` -> the integer; anything else (fractions, words, digits
-    apart like `7 2`) -> None."""
-    s = _unwrap(content.translate(INVISIBLE).strip().strip("$"))
+    """`070`, `$70$`, `\\text{70}`, `\\mathbf{70}`, `(70)`, `70^\\circ`, `72°`, `1,000` -> the integer; anything else
+    (fractions, words, digits apart like `7 2`) -> None."""
+    s = SWITCH.sub("", _unwrap(content.translate(INVISIBLE).strip().strip("$")))
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
     s = re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
     if re.search(r"[0-9]\s+[0-9]", s):
@@ -105,6 +108,8 @@ def normalise_integer(content: str) -> int | None:
     s = re.sub(r"\s", "", s)
     s = re.sub(r"(?<=[0-9]),(?=[0-9]{3}\b)", "", s)
     s = s.rstrip(".")
+    if s.startswith("(") and s.endswith(")"):  # `\textbf{(072)}`, as answer choices are written
+        s = s[1:-1]
     if not re.fullmatch(r"[0-9]+", s):  # ASCII digits only: `²`.isdigit() is true
         return None
     return int(s)
