@@ -222,13 +222,18 @@ print("after", shown.strip().splitlines()[-1])
 def test_the_hooks_functions_hold_no_cells_and_read_no_globals(tmp_path, monkeypatch):
     # What a frame of the hook holds must not be writable (a closure cell is, without any audit event), and what it
     # calls must not be a name the program can rebind (a module global): both would run the program's code inside
+    import _posixsubprocess
     import dis
+    import subprocess
     import sys
 
     from axk1.eval import sandbox_guard
 
     installed = []
     monkeypatch.setattr(sys, "addaudithook", installed.append)
+    # install_guard replaces fork_exec for good: this process (pytest's) gets the real one back afterwards
+    monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)
+    monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)
     sandbox_guard.install_guard(str(tmp_path))
     todo, seen = [installed[0]], {}
     while todo:
