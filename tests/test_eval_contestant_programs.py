@@ -3,7 +3,8 @@ sys.stdin.buffer or os.read, a main() in a thread with a big stack, lru_cache, f
 print with sep/end/flush, os.write, exit() after printing, input() until EOFError, a PyRival fast-IO template,
 asyncio... Each must pass tolerant mode (what an online judge does); those the upstream runner passes must pass
 strict mode too; and their wrong twins must fail. Found by an outside-in sweep (session 16): a main() thread never
-joined, atexit output, `file.mode` on stdin (PyRival), fileinput (the runner's argv) failed correct programs."""
+joined, atexit output, `file.mode` on stdin (PyRival), fileinput (the runner's argv), a closed sys.stdout failed
+correct programs."""
 
 import pytest
 
@@ -400,11 +401,33 @@ with ThreadPoolExecutor(2) as ex:
 print(s, m)
 ''', SUM)
 
+P["close_stdout"] = ("""\
+import sys
+n, *a = map(int, sys.stdin.read().split())
+sys.stdout.write(f"{sum(a)} {max(a)}\\n")
+sys.stdout.close()
+""", SUM)
+P["custom_stdout"] = ("""\
+import os, sys
+class Out:  # a writer of its own, without `closed`
+    def __init__(self):
+        self.parts = []
+    def write(self, s):
+        self.parts.append(s)
+    def flush(self):
+        os.write(1, "".join(self.parts).encode())
+        self.parts = []
+sys.stdout = Out()
+n, *a = map(int, sys.stdin.read().split())
+print(sum(a), max(a))
+""", SUM)
+
 
 # Upstream's runner fails these (mocked string streams without descriptors, `.buffer` or `.mode`; top-level code
 # wrapped in a function; output written past the mock; no float tolerance): strict mode keeps that.
-STRICT_FAILS = {"atexit_flush", "dev_stdin", "fileinput", "float_format", "global_counter", "open0", "os_read",
-                "os_write", "pyrival_fastio", "stdin_buffer_readline", "stdout_buffer_write", "thread_bigstack_nojoin"}
+STRICT_FAILS = {"atexit_flush", "close_stdout", "custom_stdout", "dev_stdin", "fileinput", "float_format",
+                "global_counter", "open0", "os_read", "os_write", "pyrival_fastio", "stdin_buffer_readline",
+                "stdout_buffer_write", "thread_bigstack_nojoin"}
 
 
 @pytest.mark.parametrize("name", sorted(P))

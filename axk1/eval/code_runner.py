@@ -314,11 +314,12 @@ def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[in
     except BaseException as e:  # noqa: BLE001
         sys.stderr.write(_describe_error(e) + "\n")
         status = 3
-    try:
-        sys.stdout.flush()
-        if sys.__stdout__ is not sys.stdout:
-            sys.__stdout__.flush()
-    except BaseException:  # noqa: BLE001
+    try:  # as the interpreter flushes at exit: a stream the program closed or set to None is left alone
+        streams = [sys.stdout] if sys.__stdout__ is sys.stdout else [sys.stdout, sys.__stdout__]
+        for stream in streams:
+            if stream is not None and not getattr(stream, "closed", False):
+                stream.flush()
+    except BaseException:  # noqa: BLE001 - (the interpreter exits with 120 then: a runtime error)
         status = 3
     os._exit(status)
 
