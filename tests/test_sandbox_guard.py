@@ -282,3 +282,32 @@ def test_starting_a_process_is_still_refused(program, outside):
                    namespaces=False)
     assert not r.ok and "STARTED" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
     outside.unchanged()
+
+
+# Native modules that open files or sockets themselves, with no `open` event for the guard to judge (the kernel
+# layers held; the fallback wrote a database and a history file into a world-writable folder outside the run).
+def _native_writes(folder) -> list[str]:
+    return [f"import sqlite3\nsqlite3.connect({str(folder / 'x.db')!r}).execute('create table t(x)')\n",
+            f"import sqlite3\nsqlite3.connect('file:{folder / 'x.db'}?mode=rwc', uri=True).execute('create table t(x)')\n",
+            "import sqlite3\nsqlite3.connect('file:/etc/passwd?mode=ro', uri=True).execute('select 1').fetchall()\n",
+            f"import readline\nreadline.write_history_file({str(folder / 'history')!r})\n",
+            "import syslog\nsyslog.syslog('from a graded program')\n"]
+
+
+def test_native_file_and_log_writers_are_refused_in_the_fallback(outside):
+    for program in _native_writes(outside.folder):
+        r = run_python(program + "print('DONE')\n", limits=FAST, namespaces=False)
+        assert not r.ok and "DONE" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (program, r.stderr)
+    outside.unchanged()
+
+
+def test_sqlite_in_memory_and_in_the_run_folder_still_works():
+    program = """import sqlite3
+for name in (":memory:", "local.db", b"other.db"):
+    db = sqlite3.connect(name)
+    db.execute("create table t(x)")
+    db.execute("insert into t values (7)")
+    print(db.execute("select sum(x) from t").fetchone()[0], end=" ")
+"""
+    r = run_python(program, limits=FAST, namespaces=False)
+    assert r.ok and r.stdout == "7 7 7 ", (r.stdout, r.stderr)

@@ -30,7 +30,11 @@ LIST_EVENTS = {"os.listdir", "os.scandir"}
 # swapped. A graded program needs none of them. (A traceback's frames are finished: the program may read them.)
 INTROSPECTION_EVENTS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                         "sys.settrace", "sys.setprofile"}
-BLOCKED_IMPORTS = {"cffi", "_posixsubprocess"}
+# cffi: native calls; _posixsubprocess: loaded once, disarmed (_disarm_fork_exec); readline: writes and reads history
+# files anywhere, with no audit event.
+BLOCKED_IMPORTS = {"cffi", "_posixsubprocess", "readline"}
+# Events refused outright: the network, native calls, the host's log, native code in sqlite3.
+REFUSED_PREFIXES = ("socket.", "ctypes.", "syslog.", "sqlite3.enable_load_extension", "sqlite3.load_extension")
 # The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
 OWN_FD = re.compile(r"^/(proc/self/fd/\d+|dev/fd/\d+|dev/std(in|out|err))$")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
@@ -125,6 +129,7 @@ def install_guard(workdir: str) -> None:
     write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
     path_names, path_events = frozenset(PATH_EVENTS), tuple(PATH_EVENTS.items())
     list_events, blocked, af_unix = frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS), AF_UNIX
+    refused_prefixes = tuple(REFUSED_PREFIXES)
     resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError_)
 
     def refuse(message: str, PermissionError_=PermissionError_):
@@ -200,7 +205,8 @@ def install_guard(workdir: str) -> None:
     def hook(event: str, args: tuple, protected=(), on_open=on_open, on_path=on_path, refuse=refuse, text=text,
              resolve=resolve, under=under, type_=type_, str_=str_, int_=int_, len_=len_, id_=id_, own_pid=own_pid,
              spawn=spawn, introspection=introspection, path_names=path_names, list_events=list_events,
-             blocked=blocked, readable=readable, af_unix=af_unix) -> None:
+             blocked=blocked, readable=readable, af_unix=af_unix, refused_prefixes=refused_prefixes,
+             inside=inside, bytes_=bytes_) -> None:
         if event == "open":
             if len_(args) != 3:
                 refuse("an open event takes 3 arguments")
@@ -222,8 +228,15 @@ def install_guard(workdir: str) -> None:
         elif event == "socket.__new__" and len_(args) > 1 and type_(args[1]) is int_ and args[1] == af_unix:
             pass  # a local socket (asyncio's event loop wakes itself through a socketpair); connect, bind, sendto
             # and sendmsg, the ways it could reach anything, raise events of their own, refused below
-        elif event.startswith(("socket.", "ctypes.")):
+        elif event.startswith(refused_prefixes):
             refuse(f"{event} is not allowed (no network, no native calls)")
+        elif event == "sqlite3.connect":  # sqlite opens its files in C, with no open event: the name is judged here
+            database = args[0] if len_(args) == 1 else None
+            if type_(database) is not str_ and type_(database) is not bytes_:
+                refuse("sqlite3.connect takes a str or bytes file name in the sandbox")
+            name = text(database)
+            if name != ":memory:" and name != "" and (name.startswith("file:") or not inside(name)):
+                refuse(f"sqlite3 databases outside the sandbox directory are not allowed: {name!r}")
         elif event == "import":
             if type_(args[0]) is not str_:
                 refuse("a module name that is not a str is not allowed")
