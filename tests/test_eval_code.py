@@ -216,3 +216,11 @@ def test_tolerant_compare_of_integers_past_python_int_digit_limit():
     assert not tolerant_equal("-" + big, big) and not tolerant_equal(big + "8", big)
     assert tolerant_equal("-0", "0") and tolerant_equal("-" + big, "-00" + big)
     assert not tolerant_equal(big + ".5", big)
+
+
+def test_a_tolerant_runtime_error_says_which_exception_ended_the_program():
+    # it said "runtime error" alone: a refusal by the sandbox and a bug of the program read the same
+    for code, said in (("import os\nos.system('true')\n", "PermissionError: sandbox: os.system is not allowed"),
+                       ("print(1 // 0)\n", "ZeroDivisionError: integer division or modulo by zero")):
+        outcome = run_tests(code, ADD, "tolerant", timeout_s=2)
+        assert outcome.verdict == "runtime_error" and outcome.details == [f"runtime error: {said}"], outcome

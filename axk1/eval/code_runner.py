@@ -251,18 +251,21 @@ class _Program:
     def _tolerant_stdin(self, given: str) -> dict:
         i = self.tests_run
         self.tests_run += 1
-        in_path, out_path = os.path.join(self.workdir, f".in{i}"), os.path.join(self.workdir, f".out{i}")
-        with open(in_path, "w") as f:
+        paths = [os.path.join(self.workdir, f".{kind}{i}") for kind in ("in", "out", "err")]
+        with open(paths[0], "w") as f:
             f.write(given)
         # Threads are waited for until a little before the time limit (monotonic: one clock for both processes)
         join_until = time.monotonic() + self.timeout - min(0.25, self.timeout / 4)
         pid = os.fork()
         if pid == 0:
-            _tolerant_test(self.target, in_path, out_path, self.guard, self.pipes, join_until)
+            _tolerant_test(self.target, paths, self.guard, self.pipes, join_until)
         status = _wait_test(pid, self.timeout)
         if status is not None:
+            if os.path.exists(paths[2]):  # the exception that ended the program, said in the verdict's detail
+                with open(paths[2], encoding="utf-8", errors="replace") as f:
+                    status["detail"] = f"{status['detail']}: {f.read(300).strip()}"
             return status
-        with open(out_path, encoding="utf-8", errors="replace") as f:
+        with open(paths[1], encoding="utf-8", errors="replace") as f:
             return {"status": "ok", "out": f.read()}
 
 
@@ -292,10 +295,11 @@ def _finish(join_until: float) -> None:
         atexit._run_exitfuncs()
 
 
-def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[int, int], join_until: float) -> None:
+def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], join_until: float) -> None:
     """The test process: real descriptors 0 and 1, then the program as __main__ with a plain argv, then the
     interpreter's exit steps (_finish); exits as soon as those are done."""
     status = 0
+    in_path, out_path, err_path = paths
     try:
         for fd in pipes:  # the pipes to the judge are the runner's, not the program's
             os.close(fd)
@@ -313,6 +317,11 @@ def _tolerant_test(compiled, in_path: str, out_path: str, guard, pipes: tuple[in
         status = 0 if e.code in (None, 0) else 3
     except BaseException as e:  # noqa: BLE001
         sys.stderr.write(_describe_error(e) + "\n")
+        try:
+            with open(err_path, "w", encoding="utf-8") as f:
+                f.write(_describe_error(e))
+        except BaseException:  # noqa: BLE001 - the detail is a courtesy; the verdict stands without it
+            pass
         status = 3
     try:  # as the interpreter flushes at exit: a stream the program closed or set to None is left alone
         streams = [sys.stdout] if sys.__stdout__ is sys.stdout else [sys.stdout, sys.__stdout__]
