@@ -311,3 +311,27 @@ for name in (":memory:", "local.db", b"other.db"):
 """
     r = run_python(program, limits=FAST, namespaces=False)
     assert r.ok and r.stdout == "7 7 7 ", (r.stdout, r.stderr)
+
+
+# A subinterpreter starts with no Python audit hook: code run there was outside the guard (the namespaced run forked
+# and read the root's files unguarded; the fallback failed only because its uid could not read this Python's folder).
+SUBINTERPRETER = """import _xxsubinterpreters as interpreters
+interpreters.run_string(interpreters.create(), "import os; print('FORKED', os.fork())")
+"""
+
+
+# _testcapi.run_in_subinterp starts one with no thread state current, so no hook of this interpreter sees it.
+SUBINTERPRETER_BY_TESTCAPI = """import _testcapi
+_testcapi.run_in_subinterp("import os; print('FORKED', os.fork())")
+"""
+
+
+def test_subinterpreters_are_refused(outside):
+    for namespaces in (False, None):
+        for program in (SUBINTERPRETER, SUBINTERPRETER_BY_TESTCAPI):
+            r = run_python(program, limits=FAST, namespaces=namespaces)
+            assert not r.ok and "FORKED" not in r.stdout and "PermissionError: sandbox:" in r.stderr, r.stderr
+    # the module is not needed to make one: the event itself is refused
+    r = run_python("import sys\nsys.audit('cpython.PyInterpreterState_New')\n", limits=FAST, namespaces=False)
+    assert "PermissionError: sandbox: subinterpreters are not allowed" in r.stderr, r.stderr
+    outside.unchanged()

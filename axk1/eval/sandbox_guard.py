@@ -31,8 +31,12 @@ LIST_EVENTS = {"os.listdir", "os.scandir"}
 INTROSPECTION_EVENTS = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
                         "sys.settrace", "sys.setprofile"}
 # cffi: native calls; _posixsubprocess: loaded once, disarmed (_disarm_fork_exec); readline: writes and reads history
-# files anywhere, with no audit event.
+# files anywhere, with no audit event. And CPython's own test and experimental modules (_testcapi, _xxsubinterpreters,
+# ...): raw C APIs, among them subinterpreters started where no hook sees it (_testcapi.run_in_subinterp).
 BLOCKED_IMPORTS = {"cffi", "_posixsubprocess", "readline"}
+BLOCKED_IMPORT_PREFIXES = ("_test", "_xx")
+# A subinterpreter has audit hooks of its own, none: code run there would be outside the guard.
+NEW_INTERPRETER = "cpython.PyInterpreterState_New"
 # Events refused outright: the network, native calls, the host's log, native code in sqlite3.
 REFUSED_PREFIXES = ("socket.", "ctypes.", "syslog.", "sqlite3.enable_load_extension", "sqlite3.load_extension")
 # The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
@@ -129,7 +133,8 @@ def install_guard(workdir: str) -> None:
     write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
     path_names, path_events = frozenset(PATH_EVENTS), tuple(PATH_EVENTS.items())
     list_events, blocked, af_unix = frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS), AF_UNIX
-    refused_prefixes = tuple(REFUSED_PREFIXES)
+    refused_prefixes, new_interpreter = tuple(REFUSED_PREFIXES), NEW_INTERPRETER
+    blocked_prefixes = tuple(BLOCKED_IMPORT_PREFIXES)
     resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError_)
 
     def refuse(message: str, PermissionError_=PermissionError_):
@@ -206,13 +211,16 @@ def install_guard(workdir: str) -> None:
              resolve=resolve, under=under, type_=type_, str_=str_, int_=int_, len_=len_, id_=id_, own_pid=own_pid,
              spawn=spawn, introspection=introspection, path_names=path_names, list_events=list_events,
              blocked=blocked, readable=readable, af_unix=af_unix, refused_prefixes=refused_prefixes,
-             inside=inside, bytes_=bytes_) -> None:
+             inside=inside, bytes_=bytes_, new_interpreter=new_interpreter, blocked_prefixes=blocked_prefixes
+             ) -> None:
         if event == "open":
             if len_(args) != 3:
                 refuse("an open event takes 3 arguments")
             on_open(args[0], args[1], args[2])
         elif event in spawn or event in introspection:
             refuse(f"{event} is not allowed")
+        elif event == new_interpreter:
+            refuse("subinterpreters are not allowed (the guard would not reach the code they run)")
         elif event == "object.__getattr__" or event == "object.__setattr__":
             if type_(args[1]) is not str_:
                 refuse(f"{event} with an attribute name that is not a str is not allowed")
@@ -240,7 +248,7 @@ def install_guard(workdir: str) -> None:
         elif event == "import":
             if type_(args[0]) is not str_:
                 refuse("a module name that is not a str is not allowed")
-            if args[0] in blocked:
+            if args[0] in blocked or args[0].startswith(blocked_prefixes):
                 refuse(f"importing {args[0]} is not allowed")
         elif event in path_names:
             on_path(event, args)
