@@ -288,7 +288,8 @@ def test_starting_a_process_is_still_refused(program, outside):
 # layers held; the fallback wrote a database and a history file into a world-writable folder outside the run).
 def _native_writes(folder) -> list[str]:
     return [f"import sqlite3\nsqlite3.connect({str(folder / 'x.db')!r}).execute('create table t(x)')\n",
-            f"import sqlite3\nsqlite3.connect('file:{folder / 'x.db'}?mode=rwc', uri=True).execute('create table t(x)')\n",
+            f"import sqlite3\nsqlite3.connect('file:{folder / 'x.db'}?mode=rwc', uri=True)"
+            ".execute('create table t(x)')\n",
             "import sqlite3\nsqlite3.connect('file:/etc/passwd?mode=ro', uri=True).execute('select 1').fetchall()\n",
             f"import readline\nreadline.write_history_file({str(folder / 'history')!r})\n",
             "import syslog\nsyslog.syslog('from a graded program')\n"]
