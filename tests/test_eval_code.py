@@ -36,12 +36,13 @@ def test_humaneval_wrong_and_broken_programs_fail():
 
 
 
-# Right answers with extras (an outside-in sweep, session 16): the demo a model appends under
+# Right answers with extras (an outside-in sweep): the demo a model appends under
 # `if __name__ == "__main__":` ran, and failed the answer (doctest.testmod() sets a tracer, which the guard refuses;
 # sys.exit() ended the run; input() met the end of stdin); `from __future__ import annotations` landed after the
 # prompt's imports, a SyntaxError.
-DEMOS = ["    import doctest\n    doctest.testmod()\n", "    print(has_close_elements([1.0, 2.0], 0.5))\n    import sys\n"
-         "    sys.exit(0)\n", "    n = int(input())\n"]
+DEMOS = ["    import doctest\n    doctest.testmod()\n",
+         "    print(has_close_elements([1.0, 2.0], 0.5))\n    import sys\n    sys.exit(0)\n",
+         "    n = int(input())\n"]
 
 
 @pytest.mark.parametrize("demo", DEMOS)

@@ -1,5 +1,5 @@
 """Bad flags and data files given to `axk1 eval`: each gets an error that names the flag or the file (and line) and
-says what is expected, before any request is sent. Found by an outside-in sweep (session 16): --test-timeout 0 or
+says what is expected, before any request is sent. Found by an outside-in sweep: --test-timeout 0 or
 nan graded every program as a timeout, a HumanEval or LiveCodeBench file that was not JSONL failed with a bare
 "Expecting value: line 1 column 1", --passkey-lengths abc with a bare int() error, --lcb-start 2025-13-01 with
 "no LCB problem in the window"."""
