@@ -231,9 +231,12 @@ def test_the_hooks_functions_hold_no_cells_and_read_no_globals(tmp_path, monkeyp
 
     installed = []
     monkeypatch.setattr(sys, "addaudithook", installed.append)
-    # install_guard replaces fork_exec for good: this process (pytest's) gets the real one back afterwards
+    # install_guard replaces fork_exec, settrace and setprofile for good: this process (pytest's) gets the real
+    # ones back afterwards
     monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)
     monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)
+    monkeypatch.setattr(sys, "settrace", sys.settrace)
+    monkeypatch.setattr(sys, "setprofile", sys.setprofile)
     sandbox_guard.install_guard(str(tmp_path))
     todo, seen = [installed[0]], {}
     while todo:
@@ -278,9 +281,10 @@ print(asyncio.run(main()))
 
 @pytest.mark.parametrize("program", STARTS_A_PROCESS)
 def test_starting_a_process_is_still_refused(program, outside):
+    # (a refused import raises ImportError, the other refusals PermissionError: both say "sandbox:")
     r = run_python(program + f"print('STARTED')\nopen({str(outside.folder / 'x')!r}, 'w')\n", limits=FAST,
                    namespaces=False)
-    assert not r.ok and "STARTED" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (r.stdout, r.stderr)
+    assert not r.ok and "STARTED" not in r.stdout and "Error: sandbox:" in r.stderr, (r.stdout, r.stderr)
     outside.unchanged()
 
 
@@ -298,7 +302,7 @@ def _native_writes(folder) -> list[str]:
 def test_native_file_and_log_writers_are_refused_in_the_fallback(outside):
     for program in _native_writes(outside.folder):
         r = run_python(program + "print('DONE')\n", limits=FAST, namespaces=False)
-        assert not r.ok and "DONE" not in r.stdout and "PermissionError: sandbox:" in r.stderr, (program, r.stderr)
+        assert not r.ok and "DONE" not in r.stdout and "Error: sandbox:" in r.stderr, (program, r.stderr)
     outside.unchanged()
 
 
@@ -331,8 +335,44 @@ def test_subinterpreters_are_refused(outside):
     for namespaces in (False, None):
         for program in (SUBINTERPRETER, SUBINTERPRETER_BY_TESTCAPI):
             r = run_python(program, limits=FAST, namespaces=namespaces)
-            assert not r.ok and "FORKED" not in r.stdout and "PermissionError: sandbox:" in r.stderr, r.stderr
+            assert not r.ok and "FORKED" not in r.stdout and "Error: sandbox:" in r.stderr, r.stderr
     # the module is not needed to make one: the event itself is refused
     r = run_python("import sys\nsys.audit('cpython.PyInterpreterState_New')\n", limits=FAST, namespaces=False)
     assert "PermissionError: sandbox: subinterpreters are not allowed" in r.stderr, r.stderr
     outside.unchanged()
+
+
+def test_a_refused_import_is_an_import_error_that_optional_imports_survive():
+    # pdb (which doctest imports) does `try: import readline / except ImportError`: a PermissionError failed every
+    # program that imported doctest
+    program = """import doctest, pdb
+try:
+    import readline
+except ImportError as e:
+    print(type(e).__name__, e)
+"""
+    r = run_python(program, limits=FAST, namespaces=False)
+    assert r.ok and r.stdout == "ImportError sandbox: importing readline is not allowed\n", (r.stdout, r.stderr)
+
+
+DOCTEST = '''def twice(x):
+    """
+    >>> twice(2)
+    4
+    """
+    return 2 * x
+import doctest, sys
+print(doctest.testmod())
+sys.setprofile(None)
+try:
+    sys.settrace(lambda *a: None)
+except PermissionError as e:
+    print(e)
+'''
+
+
+def test_doctest_runs_but_a_tracer_is_still_refused():
+    # doctest.testmod() calls sys.settrace(None) (setting no tracer), and that was refused like a tracer
+    r = run_python(DOCTEST, limits=FAST, namespaces=False)
+    assert r.ok and r.stdout == "TestResults(failed=0, attempted=1)\nsandbox: sys.settrace is not allowed\n", \
+        (r.stdout, r.stderr)

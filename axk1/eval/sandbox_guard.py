@@ -73,6 +73,22 @@ def _disarm_fork_exec() -> None:
         sys.modules["subprocess"]._fork_exec = _no_fork_exec
 
 
+def _clearing_tracers_is_a_no_op() -> None:
+    """sys.settrace(None) and sys.setprofile(None) set no tracer (doctest calls them): they return at once. Their
+    audit events carry no argument, so the hook cannot tell them from setting one; any other value still reaches the
+    real function, and its event is refused."""
+
+    def settrace(function, real=sys.settrace):
+        if function is not None:
+            real(function)
+
+    def setprofile(function, real=sys.setprofile):
+        if function is not None:
+            real(function)
+
+    sys.settrace, sys.setprofile = settrace, setprofile
+
+
 def resolver(lstat, readlink, getcwd, OSError_):
     """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone."""
 
@@ -123,6 +139,7 @@ def install_guard(workdir: str) -> None:
     import posix
 
     _disarm_fork_exec()
+    _clearing_tracers_is_a_no_op()
     workdir = os.path.realpath(workdir)
     readable = readable_roots(workdir)
     own_pid = str(os.getpid())
@@ -139,6 +156,11 @@ def install_guard(workdir: str) -> None:
 
     def refuse(message: str, PermissionError_=PermissionError_):
         raise PermissionError_(f"sandbox: {message}")
+
+    def refuse_import(name: str, ImportError_=ImportError):
+        # An ImportError, as for a module that is not installed: `try: import readline / except ImportError` (pdb,
+        # which doctest imports) goes on without it.
+        raise ImportError_(f"sandbox: importing {name} is not allowed", name=name)
 
     def text(path, str_=str_, bytes_=bytes_, type_=type_, refuse=refuse) -> str:
         if type_(path) is str_:
@@ -211,8 +233,8 @@ def install_guard(workdir: str) -> None:
              resolve=resolve, under=under, type_=type_, str_=str_, int_=int_, len_=len_, id_=id_, own_pid=own_pid,
              spawn=spawn, introspection=introspection, path_names=path_names, list_events=list_events,
              blocked=blocked, readable=readable, af_unix=af_unix, refused_prefixes=refused_prefixes,
-             inside=inside, bytes_=bytes_, new_interpreter=new_interpreter, blocked_prefixes=blocked_prefixes
-             ) -> None:
+             inside=inside, bytes_=bytes_, new_interpreter=new_interpreter, blocked_prefixes=blocked_prefixes,
+             refuse_import=refuse_import) -> None:
         if event == "open":
             if len_(args) != 3:
                 refuse("an open event takes 3 arguments")
@@ -249,14 +271,14 @@ def install_guard(workdir: str) -> None:
             if type_(args[0]) is not str_:
                 refuse("a module name that is not a str is not allowed")
             if args[0] in blocked or args[0].startswith(blocked_prefixes):
-                refuse(f"importing {args[0]} is not allowed")
+                refuse_import(args[0])
         elif event in path_names:
             on_path(event, args)
         elif event in list_events and args and args[0] is not None and type_(args[0]) is not int_:
             if not under(resolve(text(args[0])), readable):
                 refuse(f"listing {text(args[0])!r} is not allowed")
 
-    functions = (refuse, text, is_dir, under, inside, on_open, on_path, resolve, hook)
+    functions = (refuse, refuse_import, text, is_dir, under, inside, on_open, on_path, resolve, hook)
     # The one default that names the hook itself, set once it exists (before the hook is in place)
     hook.__defaults__ = (frozenset(map(id_, functions)),) + hook.__defaults__[1:]
     sys.addaudithook(hook)
