@@ -56,6 +56,18 @@ def regular_file(file: Path) -> Path:
     return file
 
 
+def read_json_object(file: Path) -> dict:
+    """An optional JSON file of a model folder (tokenizer_config.json, generation_config.json) as a dict; a file that
+    is no JSON object is a ValueError naming it and what to do."""
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
+    return config
+
+
 def _read_index(path: Path) -> dict:
     file = path / INDEX_FILE
     try:

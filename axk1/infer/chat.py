@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import load_tokenizer
 
@@ -61,7 +62,7 @@ class ChatCodec:
         tokenizer = load_tokenizer(folder / "tokenizer.json")
         config = {}
         if (folder / "tokenizer_config.json").exists():
-            config = _read_tokenizer_config(folder / "tokenizer_config.json")
+            config = read_json_object(folder / "tokenizer_config.json")
         template = read_chat_template(folder, config)
         if template is None:
             log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
@@ -120,14 +121,6 @@ class ChatCodec:
         })
 
 
-def _read_tokenizer_config(file: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
-    if not isinstance(config, dict):
-        raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
-    return config
 
 
 def _check_template(template: Any, folder: Path) -> None:

@@ -10,13 +10,13 @@ samples at the folder's value.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from axk1.checkpoint.folder import read_json_object
 from axk1.infer.sequence import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,7 @@ class GenerationDefaults:
         file = Path(folder) / FILE
         if not file.exists():
             return cls()
-        try:
-            config = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
-        if not isinstance(config, dict):
-            raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
+        config = read_json_object(file)
 
         def number(name: str, ok, allowed: str) -> Any:
             value = config.get(name)
