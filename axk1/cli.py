@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(e, (ValueError, OSError)):
                 raise
             what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
-            print(f"axk1 {args.command}: error: {what}", file=sys.stderr)  # a bad value, a missing file, ...
+            _report_error(f"axk1 {args.command}: error: {what}")  # a bad value, a missing file, ...
             return 2
     # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a checkpoint
     # save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as DCP's
@@ -218,6 +220,47 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "resume") else ""
     print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
     return 130
+
+
+def _report_error(line: str) -> None:
+    """Prints a verb's error line; under torchrun, once per launch. Every rank reads the same recipe and fails the
+    same way, so N ranks used to print N copies: of the ranks that fail with this very line, only the first to get
+    here prints it (a rank with another error still prints its own). Every rank still exits non-zero. The line also
+    goes to the rank's torchrun error file, so that torchrun's closing summary names the error instead of "To enable
+    traceback see: ..."."""
+    first = _first_to_report(line)
+    if first:
+        print(line, file=sys.stderr)
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if error_file:  # the format torchrun's ProcessFailure reads; a failed write only loses the summary's line
+        said = line if first else "the same error on another rank (printed above)"
+        # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
+        when = str(int(time.time()) + (0 if first else 1))
+        record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
+        try:
+            Path(error_file).write_text(json.dumps(record))
+        except OSError:
+            pass
+
+
+def _first_to_report(line: str) -> bool:
+    """Whether this rank is the first of its launch to fail with `line`: a counter per line in torchrun's own
+    store, which exists before (and without) any process group, on every node. Outside torchrun, or when the store
+    cannot be reached, True: a duplicate line is better than none."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return True
+    try:
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=timedelta(seconds=5))
+        # a restarted attempt (torchrun --max-restarts) prints its errors afresh
+        key = f"axk1/error/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{hashlib.sha256(line.encode()).hexdigest()}"
+        return store.add(key, 1) == 1
+    except Exception:  # noqa: BLE001 - the store is gone or unreachable: print rather than say nothing
+        return True
 
 
 def _interrupted(e: BaseException | None) -> bool:
