@@ -92,8 +92,27 @@ def test_a_cuda_recipe_is_checked_on_a_host_without_a_gpu(capsys, monkeypatch):
 
 
 def test_a_device_override_reaches_the_dry_run(capsys):
-    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--run.device", "cpu"]) == 1
-    assert "device resolves to cpu here" in capsys.readouterr().out
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--run.device", "cpu"]) == 0
+    assert "note: [run] device = \"cpu\": the 1024 ranks train on CPU with gloo" in capsys.readouterr().out
+
+
+def test_an_explicit_cpu_recipe_passes_for_the_ranks_torchrun_runs_it_on(tmp_path, capsys):
+    """`[run] device = "cpu"` under torchrun trains N ranks on CPU with gloo (the suite's 2-rank runs do): the dry
+    run passes it, says so, and does not hold host memory to a GPU's HBM."""
+    recipe = write_recipe(tmp_path, extra="[parallelism]\ndp_shard = 2")
+    assert main(["train", str(recipe), "--dry-run", "--world-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "on 2 x CPU rank, device cpu" in out and "the 2 ranks train on CPU with gloo" in out
+    assert "ok: the recipe passes" in out and "problem" not in out
+    # 519B sharded over 8 ranks only: ~1 TB of state a rank, far over a GPU's HBM, which a CPU run does not use
+    # (the table says whose memory it counts)
+    narrow = ["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--parallelism.dp_shard", "8",
+              "--parallelism.dp_replicate", "128"]
+    assert main([*narrow, "--device", "cuda"]) == 1
+    assert "GB per GPU >" in capsys.readouterr().out
+    assert main([*narrow, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "GB per rank, host memory" in out and "OVER" not in out and "GB per GPU >" not in out
 
 
 def test_world_size_without_dry_run_is_refused(capsys):

@@ -67,11 +67,13 @@ def _dry_run(args: argparse.Namespace) -> int:
     world = args.world_size or p.dp_replicate * p.dp_shard * p.cp
     gpu = args.gpu or "H200"
     result = dry_run(recipe, world, gpu)
-    print(f"dry run: {args.recipe} on {world} x {result.gpu}, device {result.device}"
+    print(f"dry run: {args.recipe} on {world} x {result.gpu if result.on_gpus else 'CPU rank'}, device {result.device}"
           + (" (not checked against this host's GPUs: the dry run is for login nodes)" if result.device == "cuda"
              else "") + f"; mesh dp_replicate {p.dp_replicate} x dp_shard {p.dp_shard} x cp {p.cp} (ep {p.ep}), precision "
           f"{p.precision}, recompute {p.activation_checkpointing}, micro_batch {recipe.batch.micro_batch}")
     print(result.table())
+    for note in result.notes:
+        print(f"note: {note}")
     for problem in result.problems:
         print(f"problem: {problem}")
     print("ok: the recipe passes for this launch" if not result.problems else f"{len(result.problems)} problem(s)")
