@@ -18,26 +18,40 @@ from axk1.data.cli import add_data_parser
 
 
 def _config_from(spec: str):
-    from axk1.config import ModelConfig
+    """The config `axk1 params SPEC` counts, and the size fields it takes from the defaults (not from SPEC)."""
+    from axk1.config import CONFIG_NAME, ModelConfig
+    from axk1.params import defaulted_size_fields
 
     path = Path(spec)
     if path.is_dir() or path.suffix == ".json":
-        return ModelConfig.from_pretrained(path)
+        config = ModelConfig.from_pretrained(path)  # checks the file; its keys are read again below
+        return config, defaulted_size_fields(set(json.loads((path / CONFIG_NAME if path.is_dir() else path).read_text())))
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys
         from axk1.train.recipe import RecipeModelConfig
 
         model = build_dataclass(RecipeModelConfig, read_toml(path, "recipe").get("model", {}), "recipe.model")
         resolve_keys(model, ("config", "init_from"), path.parent)
-        return model.build_config()
-    return ModelConfig.from_preset(spec)
+        config = model.build_config()
+        if model.preset:
+            return config, {}
+        _, defaulted = _config_from(model.config or model.init_from)
+        set_here = set(model.overrides) | ({"num_nextn_predict_layers"} if model.mtp_depth > 0 else set())
+        return config, {k: v for k, v in defaulted.items() if k not in set_here}
+    return ModelConfig.from_preset(spec), {}
 
 
 def cmd_params(args: argparse.Namespace) -> int:
     from axk1.params import count_parameters, format_table
 
-    counts = count_parameters(_config_from(args.model), with_mtp=True)
-    print(json.dumps(counts, indent=2) if args.json else format_table(counts, f"parameters of {args.model}"))
+    config, defaulted = _config_from(args.model)
+    counts = count_parameters(config, with_mtp=True)
+    if defaulted:  # a partial config.json would otherwise read as a model it is not (mostly the 519B one)
+        print(f"axk1 params: note: {args.model} does not set {len(defaulted)} of the fields that size the model: "
+              f"counted with the defaults, the 519B model's ({', '.join(f'{k} = {json.dumps(v)}' for k, v in defaulted.items())}); "
+              "set them in the file for its real counts", file=sys.stderr)
+    print(json.dumps({**counts, "defaulted": defaulted}, indent=2) if args.json
+          else format_table(counts, f"parameters of {args.model}"))
     return 0
 
 

@@ -7,6 +7,7 @@ Activated parameters are what one token touches: everything except the routed ex
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -19,6 +20,21 @@ class ParamRow:
     module: str
     total: int
     activated: int
+
+
+# The ModelConfig fields that set the counts (the rest are token ids, RoPE, routing details, init). A config.json
+# that leaves one out gets ModelConfig's default, the 519B model's (as transformers' config class fills it).
+SIZE_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "moe_intermediate_size", "num_hidden_layers",
+               "first_k_dense_replace", "num_attention_heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+               "qk_rope_head_dim", "v_head_dim", "n_routed_experts", "n_shared_experts", "num_experts_per_tok",
+               "num_nextn_predict_layers", "tie_word_embeddings")
+_SET_BY = {"mlp_layer_types": "first_k_dense_replace"}  # transformers 5.x's spelling (ModelConfig.from_dict)
+
+
+def defaulted_size_fields(keys: set[str]) -> dict[str, Any]:
+    """Of SIZE_FIELDS, those a config with these keys leaves to the defaults, with the default each gets."""
+    given = set(keys) | {field for key, field in _SET_BY.items() if key in keys}
+    return {name: getattr(ModelConfig, name) for name in SIZE_FIELDS if name not in given}
 
 
 def _role(name: str) -> str:

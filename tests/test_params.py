@@ -35,3 +35,43 @@ def test_cli_params_json(capsys, tmp_path):
     assert "TOTAL (no MTP)" in capsys.readouterr().out
     assert main(["params", "nope"]) == 2
     assert "known presets" in capsys.readouterr().err
+
+
+def test_a_partial_config_names_the_fields_it_leaves_to_the_519b_defaults(tmp_path, capsys):
+    """A config.json without a size field is filled with the 519B model's value (as transformers' config class
+    does): the counts are then not the file's model, and `axk1 params` says which fields, with the value each got."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"hidden_size": 1024, "num_hidden_layers": 4, "vocab_size": 200000,
+                                "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"]}))
+    assert main(["params", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    defaulted = json.loads(out)["defaulted"]
+    assert "hidden_size" not in defaulted and "first_k_dense_replace" not in defaulted  # given (mlp_layer_types)
+    assert defaulted["n_routed_experts"] == 192 and defaulted["moe_intermediate_size"] == 2048
+    assert "does not set 13 of the fields that size the model" in err and "n_routed_experts = 192" in err
+    # a complete file, a preset and a recipe's overrides leave nothing to the defaults
+    ModelConfig.from_preset("axk1-tiny").save_pretrained(tmp_path / "tiny")
+    for spec in (str(tmp_path / "tiny"), "axk1-tiny"):
+        assert main(["params", spec, "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out)["defaulted"] == {} and err == ""
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[model]\nconfig = "config.json"\nmtp_depth = 1\n[model.overrides]\nn_routed_experts = 16\n'
+                      'num_experts_per_tok = 2\nn_group = 4\ntopk_group = 2\n')
+    assert main(["params", str(recipe)]) == 0
+    err = capsys.readouterr().err
+    assert "n_routed_experts" not in err and "num_nextn_predict_layers" not in err and "moe_intermediate_size = 2048" in err
+
+
+def test_the_size_fields_are_those_that_change_the_counts():
+    """Every field `axk1 params` reports as defaulted moves a count; a field it would miss could not."""
+    from axk1.params import SIZE_FIELDS
+
+    base = ModelConfig.from_preset("axk1-tiny")
+    counts = count_parameters(base, with_mtp=True)
+    for name in SIZE_FIELDS:
+        value = getattr(base, name)
+        changed = base.replace(**{name: (not value) if isinstance(value, bool) else
+                                  value + 2 if name in ("qk_rope_head_dim",) else
+                                  value * base.n_group if name == "n_routed_experts" else value + 1})
+        assert count_parameters(changed, with_mtp=True) != counts, name
