@@ -76,10 +76,19 @@ def count_parameters(config: ModelConfig, with_mtp: bool = False) -> dict:
     }
 
 
+def count_text(n: float, decimals: int = 2) -> str:
+    """A count of parameters or tokens in the unit that fits it: 518_983_059_456 -> "518.98B", 59_206_656 ->
+    "59.21M", 7.6e13 -> "75.89T" (a small model is not "0.00B", nor a small plan's tokens "0.00T")."""
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if round(abs(n) / scale, decimals) >= 1:  # 999.996B reads 1.00T, not 1,000.00B
+            return f"{n / scale:,.{decimals}f}{unit}"
+    return f"{n:,.0f}"
+
+
 def format_table(counts: dict, title: str) -> str:
     lines = [title, f"{'module':<22}{'total':>20}{'activated':>20}{'share':>8}"]
     for r in counts["rows"]:
         lines.append(f"{r['module']:<22}{r['total']:>20,}{r['activated']:>20,}{r['total'] / counts['total']:>8.1%}")
     lines.append(f"{'TOTAL (no MTP)':<22}{counts['total']:>20,}{counts['activated']:>20,}")
-    lines.append(f"≈ {counts['total'] / 1e9:.2f}B total, {counts['activated'] / 1e9:.2f}B activated per token")
+    lines.append(f"≈ {count_text(counts['total'])} total, {count_text(counts['activated'])} activated per token")
     return "\n".join(lines)

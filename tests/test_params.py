@@ -75,3 +75,13 @@ def test_the_size_fields_are_those_that_change_the_counts():
                                   value + 2 if name in ("qk_rope_head_dim",) else
                                   value * base.n_group if name == "n_routed_experts" else value + 1})
         assert count_parameters(changed, with_mtp=True) != counts, name
+
+
+def test_the_table_says_a_small_model_in_a_unit_that_fits(capsys):
+    assert main(["params", "axk1-tiny"]) == 0
+    counts = count_parameters(ModelConfig.from_preset("axk1-tiny"))
+    assert capsys.readouterr().out.splitlines()[-1] == (f"≈ {counts['total'] / 1e3:.2f}K total, "
+                                                        f"{counts['activated'] / 1e3:.2f}K activated per token")
+    from axk1.params import count_text
+
+    assert [count_text(n) for n in (518_983_059_456, 999_996e6, 59_206_656, 950)] == ["518.98B", "1.00T", "59.21M", "950"]

@@ -47,3 +47,43 @@ def test_mfu_and_tflops_are_exclusive():
 def test_unknown_gpu_lists_known_ones():
     with pytest.raises(ValueError, match="known GPUs: A100, H100, H800, H200, B200, GB200, MI300X"):
         run(["plan", "--gpu", "V100", "--gpus", "8", "--days", "1"])
+
+
+def test_a_one_gpu_hour_plan_reads_in_units_that_fit_and_its_check_passes(capsys, tmp_path):
+    """1 GPU for 1 hour: a ~0.6B model on ~1.5B tokens. The summary and plan.md say so (not "0.00T tokens" and
+    "0.1B activated", nor "0.0 days on 1 GPUs"), and the dry run the plan tells the user to run, on the plan's GPU,
+    passes on the recipe it wrote."""
+    from axk1.cli import main
+
+    assert run(["plan", "--gpu", "H100", "--gpus", "1", "--days", str(1 / 24), "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads((tmp_path / "plan.json").read_text())["plan"]
+    md = (tmp_path / "plan.md").read_text()
+    for text in (out, md):
+        assert "0.00T" not in text and "0.0B" not in text and " law law" not in text
+        assert f"{plan['tokens'] / 1e9:.2f}B tokens" in text and f"{plan['activated_params'] / 1e6:.1f}M activated" in text
+        assert "1.0 hours on 1 GPU\n" in text and "(1 GPU-hour)" in text and "shard group (1 rank)" in text
+    stage = next(line for line in md.splitlines() if line.startswith("| stage3-long-context |"))
+    assert stage.split(" | ")[1].endswith("M")  # its ~95M tokens
+    check = out.split("(check: ")[1].split(")")[0]
+    assert check.endswith("--world-size 1 --gpu H100")
+    assert main(check.replace("recipe.toml", str(tmp_path / "recipe.toml")).split()[1:]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_a_plan_on_a_fitted_law_names_it_once_and_as_fitted(tmp_path):
+    """A law file's name is its stem, and `axk1 plan fit -o law.json` is the obvious name: the plan read "law law"
+    and, in plan.md, called its law a published one that is no forecast of this corpus."""
+    from axk1.plan.planner import make_plan
+    from axk1.plan.report import summary_text, write_outputs
+    from tests.test_plan_fit import _law_file
+
+    law = _law_file(tmp_path)
+    law.name = "law"
+    path = law.save(tmp_path / "law.json")
+    plan = make_plan("H100", 8, 1, law=str(path))
+    text = summary_text(plan)
+    assert "law law" not in text and "fitted law 'law', EL" in text and "the fitted law 'law''s fit" in text
+    md = write_outputs(plan, tmp_path / "out")["plan"].read_text()
+    assert "law law" not in md and "the fitted law 'law' was fitted from your own runs" in md
+    assert "the built-in laws' losses" not in md

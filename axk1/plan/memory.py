@@ -80,7 +80,7 @@ def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, preci
                 if step.total > limit:
                     continue
                 layout = Layout(data // shard, shard, eps[0], recompute, cp=cp)
-                why = (f"the smallest shard group ({shard} ranks"
+                why = (f"the smallest shard group ({shard} rank{'' if shard == 1 else 's'}"
                        f"{', replicated ' + str(data // shard) + 'x' if data > shard else ''}) that holds "
                        f"{step.total:.0f} of {limit:.0f} usable GB at {seq_len:,} tokens"
                        + (", with full recompute (nothing fits without)" if recompute else ", without recompute")

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
+from axk1.params import count_text
 from axk1.plan.arch import parameter_counts, training_flops_per_token
 from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
@@ -70,7 +71,7 @@ class Plan:
              "(docs/training.md, Budget)"),
             ("budget", f"C = {b.gpus:,} x {b.days:g} d x {b.achieved_tflops:.0f} TFLOP/s = {b.flops:.3e} FLOPs",
              "C = GPUs x seconds x achieved FLOP/s"),
-            ("compute-optimal split", f"{self.law.name}: model exponent {self.law.model_exponent:.4f}",
+            ("compute-optimal split", f"{self.law.label}: model exponent {self.law.model_exponent:.4f}",
              self.law.source),
             ("MoE efficiency leverage", f"EL = (1/(A+{lev.a_sat}))^({lev.a:.3f} + {lev.d:.3f} log10(C/{lev.c0:.1e})"
                                         f" - {lev.gamma} ln^2(G/{lev.g_opt}))",
@@ -78,9 +79,9 @@ class Plan:
              "DeepSeek-V3 vs LLaMA-3.1-405B (11.5x at 3.3e24)"),
             ("sparsity floor", f"activation ratio >= {self.min_activation:.1%} (shared experts counted)",
              "production range of the lineage: 3.5% (DeepSeek-V3) to 6.3% (Qwen3)"),
-            ("data", f"{sum(self.limits.available().values()) / 1e12:.1f}T unique tokens"
+            ("data", f"{count_text(sum(self.limits.available().values()), 1)} unique tokens"
                      f"{' (given per domain)' if self.limits.unique_tokens else ' (default corpus)'}, at most "
-                     f"{self.limits.max_epochs:g} epochs of any domain: {self.limits.max_tokens() / 1e12:.1f}T tokens",
+                     f"{self.limits.max_epochs:g} epochs of any domain: {count_text(self.limits.max_tokens(), 1)} tokens",
              "repeats discounted by Muennighoff et al. 2023 (arXiv 2305.16264), R* = 15.4"),
             ("tokens per activated parameter", f"{self.limits.min_tokens_per_param:g} to "
                                                f"{self.limits.max_tokens_per_param:g}",
@@ -177,7 +178,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         plan.warnings.append(f"only {steps:,.0f} optimizer steps of {batch:,} tokens: too few for warmup and decay "
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
-        plan.warnings.append(f"the fixed {tokens / 1e12:.2f}T tokens take {run_days:.1f} days, more than the "
+        plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {run_days:.1f} days, more than the "
                              f"{budget.days:g} budgeted: the long-context stage's layout needs full recompute")
     return plan
 
@@ -205,18 +206,18 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     domain = max(epochs, key=epochs.get)
     if epochs[domain] > 1:
         plan.warnings.append(f"the run repeats its data: {epochs[domain]:.1f} epochs of {domain} (of "
-                             f"{limits.available()[domain] / 1e12:.2f}T unique); repeated tokens count for less "
-                             f"({best.effective_tokens / 1e12:.1f}T effective of {best.tokens / 1e12:.1f}T)")
+                             f"{count_text(limits.available()[domain])} unique); repeated tokens count for less "
+                             f"({count_text(best.effective_tokens, 1)} effective of {count_text(best.tokens, 1)})")
     if best.capped_by and not fixed_tokens:
         fix = ("give --data with more unique tokens or raise --max-epochs" if best.capped_by == DATA else
                "raise --max-tokens-per-param, or lift the limit that holds the model (serving: --serve-gpus / "
                "--serve-precision fp8)")
         plan.warnings.append(f"the {best.capped_by} limit caps the tokens: the plan uses "
-                             f"{best.tokens / best.budget_tokens:.0%} of the budget ({best.tokens / 1e12:.1f}T of the "
-                             f"{best.budget_tokens / 1e12:.1f}T tokens it buys; the run ends after {plan.days:.1f} of "
+                             f"{best.tokens / best.budget_tokens:.0%} of the budget ({count_text(best.tokens, 1)} of the "
+                             f"{count_text(best.budget_tokens, 1)} tokens it buys; the run ends after {plan.days:.1f} of "
                              f"{plan.budget.days:g} days); to spend the rest: {fix}")
     if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
-        plan.warnings.append(f"the law {plan.law.name} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
+        plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
                              f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
                              "says how little that pins down)")
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
@@ -239,7 +240,7 @@ def _loss(sample: tuple[float, ...], c: Candidate) -> float:
 
 def _describe(c: Candidate, tokens: float) -> str:
     kind = "dense" if c.dense else f"MoE {c.activation_ratio:.1%} active"
-    return f"{c.total / 1e9:,.1f}B total / {c.activated / 1e9:,.1f}B activated ({kind}), {tokens / 1e12:,.2f}T tokens"
+    return f"{count_text(c.total, 1)} total / {count_text(c.activated, 1)} activated ({kind}), {count_text(tokens)} tokens"
 
 
 def _growth(plan: Plan, memory_holds: bool) -> str:
@@ -257,7 +258,7 @@ def _growth(plan: Plan, memory_holds: bool) -> str:
     caps = {TPP_MAX: limits.max_tokens_per_param * best.activated / best.tokens,
             DATA: limits.max_tokens() / best.tokens}
     nxt = min(caps, key=caps.get)
-    return (f"{holds} still: more compute buys tokens for the same model until the {nxt} limit at {caps[nxt]:.1f}x "
+    return (f"{holds} still: more compute buys tokens for the same model until the {nxt} limit at {caps[nxt]:.3g}x "
             "this budget; past it the law moves to a less sparse model, or the compute goes unspent")
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from axk1.params import count_text
 from axk1.plan.planner import Plan
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
@@ -13,7 +14,21 @@ from axk1.toml_file import to_toml
 
 
 def _b(x: float) -> str:
-    return f"{x / 1e9:,.1f}B"
+    """Parameters in the unit that fits (a small plan's are M, not "0.1B")."""
+    return count_text(x, 1)
+
+
+def _span(low: float, high: float) -> str:
+    return _b(low) if _b(low) == _b(high) else f"{_b(low)}-{_b(high)}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _days(days: float) -> str:
+    """A run's length: hours under a day (a one-hour plan does not run "0.0 days")."""
+    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -44,8 +59,8 @@ def constraint_lines(plan: Plan) -> list[str]:
     """What decided the plan, in sentences: the predicted loss and its band, the limits that bind, the unconstrained
     optimum, what more compute would do, the near-ties."""
     best = plan.best
-    lines = [f"predicted loss {best.loss:.4f} (5-95% band {plan.band[0]:.4f}-{plan.band[1]:.4f}, {plan.law.name} "
-             "law's fit uncertainty)"]
+    lines = [f"predicted loss {best.loss:.4f} (5-95% band {plan.band[0]:.4f}-{plan.band[1]:.4f}, the "
+             f"{plan.law.label}'s fit uncertainty)"]
     if plan.binding:
         lines += [f"binding: {b}" for b in plan.binding]
     else:
@@ -54,7 +69,7 @@ def constraint_lines(plan: Plan) -> list[str]:
     if free is not None:
         kind = "dense" if free.dense else f"MoE, {free.activation_ratio:.1%} active"
         lines.append(f"unconstrained optimum (every limit lifted, training memory too): {_b(free.total)} total, "
-                     f"{_b(free.activated)} activated ({kind}), {free.lifted_tokens['all'] / 1e12:,.2f}T tokens, loss "
+                     f"{_b(free.activated)} activated ({kind}), {count_text(free.lifted_tokens['all'])} tokens, loss "
                      f"{free.lifted_loss['all']:.4f}")
     lines.append(f"more compute: {plan.growth}")
     if plan.ties:
@@ -62,11 +77,12 @@ def constraint_lines(plan: Plan) -> list[str]:
         totals = [c.total for c in tied] + [best.total]
         actives = [c.activated for c in tied] + [best.activated]
         gap = max(c.loss for c in tied) / best.loss - 1
-        lines.append(f"near-ties: candidates {', '.join(f'#{i}' for i, _ in plan.ties)} are within {gap:.2%} of the "
-                     f"plan's loss (or beat it under >= 20% of the law's plausible fits): {_b(min(totals))}-"
-                     f"{_b(max(totals))} total, {_b(min(actives))}-{_b(max(actives))} activated. The law does not "
-                     "separate them; the plan takes the lowest, and any of them is as defensible (choose on "
-                     "serving cost or stability)")
+        which = ', '.join(f'#{i}' for i, _ in plan.ties)
+        lines.append(f"near-ties: {'candidate ' + which + ' is' if len(tied) == 1 else 'candidates ' + which + ' are'} "
+                     f"within {gap:.2%} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
+                     f"the law's plausible fits): {_span(min(totals), max(totals))} total, "
+                     f"{_span(min(actives), max(actives))} activated. The law does not separate them; the plan takes "
+                     "the lowest, and any of them is as defensible (choose on serving cost or stability)")
     else:
         lines.append("near-ties: none (every other listed candidate is more than 0.1% worse and loses under 80% of "
                      "the law's plausible fits)")
@@ -78,10 +94,10 @@ def summary_text(plan: Plan) -> str:
     lay = best.memory.layout
     lines = [
         f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
-        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({b.gpu_hours:,.0f} GPU-hours)",
+        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({b.gpu_hours:,.0f} GPU-hour{'' if round(b.gpu_hours) == 1 else 's'})",
         f"plan:   {_b(best.total)} total, {_b(best.activated)} activated "
-        f"({'dense' if best.dense else 'MoE'}), {best.tokens / 1e12:.2f}T tokens "
-        f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.name} law, EL {best.leverage:.1f})",
+        f"({'dense' if best.dense else 'MoE'}), {count_text(best.tokens)} tokens "
+        f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.label}, EL {best.leverage:.1f})",
         f"shape:  hidden {c.hidden_size}, {c.num_hidden_layers} layers ({c.first_k_dense_replace} dense), "
         f"{c.num_attention_heads} heads, "
         + (f"FFN width {c.intermediate_size}" if best.dense else
@@ -89,11 +105,11 @@ def summary_text(plan: Plan) -> str:
            f"{c.moe_intermediate_size} (G {best.granularity:.1f}, activation {best.activation_ratio:.2%})")
         + f", vocab {c.vocab_size:,} (optimum {plan.vocab_optimal:,} x {plan.vocab_adjust:g})",
         f"run:    batch {plan.batch_sequences:,} x {plan.seq_len} tokens, peak LR {plan.learning_rate:.2e}, "
-        f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {plan.days:.1f} days on {b.gpus:,} GPUs",
+        f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {_days(plan.days)} on {_plural(b.gpus, 'GPU')}",
         f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard} x cp {lay.cp}, ep {lay.ep}, recompute "
         f"{'full' if lay.recompute else 'none'}; {best.memory.total_gb:.0f} of {b.gpu.memory_gb:.0f} GB per GPU at "
         f"{best.memory.seq_len:,} tokens: {best.memory.why} (check: axk1 train recipe.toml --dry-run --world-size "
-        f"{b.gpus})" + ("" if plan.context >= context_lengths(plan.seq_len)[-1] else
+        f"{b.gpus} --gpu {b.gpu.name})" + ("" if plan.context >= context_lengths(plan.seq_len)[-1] else
                         f"; the long-context stage stops at {plan.context:,} tokens: "
                         f"{context_lengths(plan.seq_len)[-1]:,} does not fit a GPU even with context parallelism "
                         "(up to 8, dividing --seq-len)"),
@@ -113,7 +129,7 @@ def _table(plan: Plan) -> list[str]:
         moe = not cand.dense
         rows.append(
             f"| {i} | {'MoE' if moe else 'dense'} | {_b(cand.total)} | {_b(cand.activated)} | "
-            f"{cand.tokens / 1e12:.2f}T | {cand.tokens_per_param:.0f} | {c.hidden_size} | "
+            f"{count_text(cand.tokens)} | {cand.tokens_per_param:.0f} | {c.hidden_size} | "
             f"{c.num_hidden_layers} | {c.n_routed_experts if moe else '-'} | {c.num_experts_per_tok if moe else '-'} | "
             f"{c.moe_intermediate_size if moe else '-'} | "
             f"{c.vocab_size:,} | {cand.activation_ratio:.2%} | {cand.granularity:.1f} | {cand.leverage:.1f} | "
@@ -148,10 +164,10 @@ def plot_isoflop(plan: Plan, path: Path) -> Path:
     ax.scatter([c.activated for c in plan.candidates[1:]], [c.loss for c in plan.candidates[1:]], s=18,
                color="#ff7f0e", zorder=3, label="other top candidates")
     ax.scatter([best.activated], [best.loss], marker="*", s=220, color="#d62728", zorder=4,
-               label=f"plan: {_b(best.activated)} activated, {best.tokens / 1e12:.1f}T tokens")
+               label=f"plan: {_b(best.activated)} activated, {count_text(best.tokens, 1)} tokens")
     ax.set_xscale("log")
     ax.set_xlabel("activated parameters")
-    ax.set_ylabel(f"predicted loss ({law.name} surface, for ranking)")
+    ax.set_ylabel(f"predicted loss ({law.label}, for ranking)")
     ax.set_title(f"Iso-FLOP curves: {plan.budget.gpus:,} x {plan.budget.gpu.name}, {plan.budget.days:g} days")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -177,7 +193,7 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     plot = plot_isoflop(plan, out / "isoflop.png")
     (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
     b = plan.budget
-    stages = "\n".join(f"| {s.name} | {s.tokens / 1e12:.2f}T | {s.lengths()} | {lr_phase(recipe, i)} |"
+    stages = "\n".join(f"| {s.name} | {count_text(s.tokens)} | {s.lengths()} | {lr_phase(recipe, i)} |"
                        for i, s in enumerate(recipe.stages))
     md = [
         f"# Compute plan: {b.gpus:,} x {b.gpu.name} for {b.days:g} days", "",
@@ -191,17 +207,20 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
         "## Assumptions", "", "| assumption | value | source |", "|---|---|---|",
         *[f"| {a} | {v} | {s} |" for a, v, s in plan.assumptions()], "",
         f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} shapes evaluated, "
-        f"rejected: {', '.join(f'{k} {v}' for k, v in plan.rejected.items() if v) or 'none'})", "",
+        f"rejected: {', '.join(f'{k} {v:,}' for k, v in plan.rejected.items() if v) or 'none'}; a shape can fail "
+        "several limits)", "",
         *_table(plan), "",
         "## Iso-FLOP curves", "", f"![iso-FLOP curves]({plot.name})", "",
         "## Pretraining stages (A.X K1's, scaled)", "", "| stage | tokens | sequence length | learning rate |",
         "|---|---|---|---|", stages, "",
         "Files: `config.json` (model, loads with `axk1 params config.json`), `recipe.toml` (for `axk1 train`), "
         "`plan.json` (everything above).", "",
-        "Caveats: the leverage law's constants are our fit to two published comparisons; the built-in laws' "
-        "losses are on their papers' data and tokenizers, so they rank candidates and their band is the fit's "
-        "uncertainty, not a forecast of this run's loss on this corpus (a law fitted from your own runs, "
-        "`axk1 plan fit`, is).",
+        "Caveats: the leverage law's constants are our fit to two published comparisons; " + (
+            "the built-in laws' losses are on their papers' data and tokenizers, so they rank candidates and their "
+            "band is the fit's uncertainty, not a forecast of this run's loss on this corpus (a law fitted from your "
+            "own runs, `axk1 plan fit`, is)." if plan.law.label.endswith(" law") else
+            f"the {plan.law.label} was fitted from your own runs, so its losses are on their data and tokenizer: a "
+            "forecast for this corpus, within its band, as far as the extrapolation holds (see the warnings)."),
     ]
     (out / "plan.md").write_text("\n".join(md) + "\n")
     return {"plan": out / "plan.md", "plot": plot, "config": out / "config.json", "recipe": out / "recipe.toml",

@@ -40,6 +40,12 @@ class LossSurface:
     samples: tuple[tuple[float, float, float, float, float], ...] = ()
     fitted_flops: float = 0.0  # the largest budget the law was fitted on, where known (a law file); 0: not known
 
+    @property
+    def label(self) -> str:
+        """The law in a sentence: a built-in one by its name ("deepseek law"), a law file by its name in quotes
+        ("fitted law 'law'"), as that name is the file's stem, often "law" itself ("law law" read as a typo)."""
+        return f"{self.name} law" if LAWS.get(self.name) is self else f"fitted law {self.name!r}"
+
     def loss(self, scale: float, tokens: float) -> float:
         return self.E + self.A / scale ** self.alpha + self.B / tokens ** self.beta
 
