@@ -63,3 +63,13 @@ def test_a_billion_gpus_plans_in_seconds():
     plan = make_plan("H200", 10**9, 1)
     assert time.perf_counter() - start < 60
     assert plan.best.memory.layout.gpus == 10**9
+
+
+def test_the_plans_recipe_schedule_ends_with_its_steps_and_sizes_its_batch_once(tmp_path):
+    """The schedule's total_steps is the number of steps the trainer takes (each stage rounded up to whole steps;
+    it was a few short, so the last steps ran past the decay), and the batch is given once, in tokens (a
+    global_sequences beside global_tokens is ignored by the trainer, and was wrong at the long stage's length)."""
+    assert main(["plan", "--gpu", "H100", "--gpus", "1", "--days", str(1 / 24), "-o", str(tmp_path)]) == 0
+    recipe = load_recipe(tmp_path / "recipe.toml", ["--run.device", "cpu"])
+    assert recipe.schedule.total_steps == sum(n for parts in recipe.stage_steps() for n, _ in parts)
+    assert recipe.batch.global_sequences == 0 and recipe.batch.global_tokens > 0

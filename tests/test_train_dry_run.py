@@ -118,3 +118,15 @@ def test_an_explicit_cpu_recipe_passes_for_the_ranks_torchrun_runs_it_on(tmp_pat
 def test_world_size_without_dry_run_is_refused(capsys):
     assert main(["train", "recipes/axk1-519b.toml", "--world-size", "8"]) == 2
     assert "add --dry-run" in capsys.readouterr().err
+
+
+def test_a_batch_with_both_sizes_is_advised_on_the_one_that_decides(capsys):
+    """global_tokens wins over global_sequences (axk1.train.recipe.Recipe.sequences_per_step): a batch that does not
+    divide is fixed by changing global_tokens, and a global_sequences beside it is named as ignored."""
+    argv = ["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--batch.global_tokens", "62914560",
+            "--batch.global_sequences", "15360"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "make [batch] global_tokens a multiple of 1024 x the longest seq_len" in out
+    assert "global_sequences a multiple" not in out
+    assert "note: [batch] global_sequences = 15360 is ignored: global_tokens = 62,914,560 decides" in out

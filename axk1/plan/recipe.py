@@ -10,7 +10,6 @@ exactly what `axk1 train` reads.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig, OptimizerConfig,
@@ -61,9 +60,7 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
         norm = sum(mix.values())
         stages.append(StageConfig(name=name, tokens=stage_tokens, seq_len=lengths[-1], seq_len_schedule=lengths,
                                   mixture={k: round(v / norm, 5) for k, v in mix.items()}))
-    batch_seqs = plan.batch_sequences
-    steps = math.ceil(plan.best.tokens / (batch_seqs * plan.seq_len))
-    return Recipe(
+    recipe = Recipe(
         # MTP depth 1 for a MoE (DeepSeek-V3, A.X K1), none for a dense plan; off under context parallelism, which
         # the trainer cannot combine with it
         model=RecipeModelConfig(config=config_path, mtp_loss_weight=[0.3, 0.1],
@@ -71,9 +68,9 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
         data=DataConfig(manifest="data/manifest.json", seed=1234),
         optimizer=OptimizerConfig(lr=float(f"{plan.learning_rate:.3g}"), betas=[0.9, 0.95], eps=1e-8,
                                   weight_decay=0.1, grad_clip=1.0),
-        schedule=ScheduleConfig(kind="wsd", warmup_steps=min(2000, max(1, steps // 100)), total_steps=steps,
-                                decay_starts_at_stage=DECAY_STARTS_AT_STAGE, final_lr_ratio=0.1),
-        batch=BatchConfig(global_tokens=batch_seqs * plan.seq_len, global_sequences=batch_seqs, micro_batch=1),
+        schedule=ScheduleConfig(kind="wsd", decay_starts_at_stage=DECAY_STARTS_AT_STAGE, final_lr_ratio=0.1),
+        # tokens per step, the same at every length (global_sequences too would be ignored: global_tokens decides)
+        batch=BatchConfig(global_tokens=plan.batch_sequences * plan.seq_len, micro_batch=1),
         moe=MoEConfig(balancing="aux-loss-free", bias_update_rate=1e-3, seq_aux_loss_alpha=0.0),
         parallelism=ParallelismConfig(dp_replicate=layout.dp_replicate, dp_shard=layout.dp_shard, ep=layout.ep,
                                       cp=layout.cp, activation_checkpointing="full" if layout.recompute else "none",
@@ -82,6 +79,11 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
         checkpointing=CheckpointConfig(dir="checkpoints", interval_steps=1000, keep_latest=3, async_=True),
         logging=LoggingConfig(every_steps=10, jsonl="metrics.jsonl", tensorboard="tb"),
     )
+    # the steps the trainer will take (each stage's parts rounded up to whole steps), so that the schedule ends
+    # with the run rather than a few steps before it
+    steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
+    recipe.schedule.total_steps, recipe.schedule.warmup_steps = steps, min(2000, max(1, steps // 100))
+    return recipe
 
 
 def lr_phase(recipe: Recipe, stage_index: int) -> str:

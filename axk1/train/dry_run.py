@@ -68,6 +68,9 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.notes.append(f"[run] device = \"cpu\": the {world_size} ranks train on CPU with gloo, and the memory per "
                          f"rank is host memory, not checked against {spec.name} (for GPUs: device = \"auto\" or "
                          "\"cuda\")")
+    if recipe.batch.global_tokens > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
+        out.notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
+                         f"{recipe.batch.global_tokens:,} decides the sequences per step at each length (delete one)")
     dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
     recompute = normalize_mode(p.activation_checkpointing) == "full"
     for i, parts in enumerate(recipe.stage_steps()):
@@ -76,9 +79,9 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
             if seqs % dp:
                 out.problems.append(f"stage {stage.name!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
                                     f"over {dp} data-parallel ranks: " + (
-                                        f"make [batch] global_sequences a multiple of {dp}"
-                                        if recipe.batch.global_sequences > 0 else
-                                        f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"))
+                                        f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
+                                        if recipe.batch.global_tokens > 0 else
+                                        f"make [batch] global_sequences a multiple of {dp}"))
             per_rank = max(1, seqs // dp)
             # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows
             # than it has
