@@ -76,7 +76,8 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
         path = write_recipe(folder, extra="[parallelism]\ndp_shard = 2", sections={"checkpointing": "async = true"})
         path.write_text(path.read_text().replace("interval_steps = 2", "interval_steps = 1"))
         runs[name] = path
-    _torchrun(runs["whole"], "--max-steps", "6")
+    out = _torchrun(runs["whole"], "--max-steps", "6")
+    assert out.count("step 6  stage s1  loss") == 1, out  # said by rank 0, not by each rank
     _torchrun(runs["resumed"], "--max-steps", "3")
     assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
     _torchrun(runs["resumed"], "--max-steps", "6", "--resume")
@@ -88,9 +89,9 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
     assert list_steps(tmp_path / "whole" / "run" / "checkpoints") == [5, 6]
 
 
-def _torchrun(recipe, *args, timeout=120):
-    """torchrun train, as tests.train_helpers.torchrun_train, but a hang (the async-save failure mode) ends the
-    whole session at the timeout: killing torchrun alone would leave its hung ranks running."""
+def _torchrun(recipe, *args, timeout=120) -> str:
+    """torchrun train (returns its stdout), as tests.train_helpers.torchrun_train, but a hang (the async-save failure
+    mode) ends the whole session at the timeout: killing torchrun alone would leave its hung ranks running."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -100,12 +101,13 @@ def _torchrun(recipe, *args, timeout=120):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
-        _, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
         pytest.fail(f"torchrun {' '.join(args)} hung for {timeout}s: {err[-2000:]}")
     assert proc.returncode == 0, err[-3000:]
+    return out
 
 
 def test_torchrun_recipe_error_is_printed_once(tmp_path):

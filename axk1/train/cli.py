@@ -86,9 +86,11 @@ def _train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
     trainer = Trainer(recipe, resume=args.resume)
+    # under torchrun every rank runs this: the run's lines are said once, by rank 0
+    say = print if trainer.is_main else (lambda *a, **k: None)
     if recipe.run.max_steps > trainer.sampler.total_steps:
-        print(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
-              "run stops at the end of its stages")
+        say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
+            "run stops at the end of its stages")
     rows = trainer.fit()
     if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
         if trainer.is_main:
@@ -97,19 +99,19 @@ def _train(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143)
     last = rows[-1] if rows else None
     if last:
-        print(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
-              f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
+        say(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
+            f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
     else:
-        print(f"nothing to train: the run is complete at step {trainer.state.step} of {trainer.total_steps}; "
-              f"checkpoints in {trainer.ckpt_dir}"
-              + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
-              + " (export with `axk1 export`; a longer run needs a recipe with more tokens, in a new --out folder)")
+        say(f"nothing to train: the run is complete at step {trainer.state.step} of {trainer.total_steps}; "
+            f"checkpoints in {trainer.ckpt_dir}"
+            + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
+            + " (export with `axk1 export`; a longer run needs a recipe with more tokens, in a new --out folder)")
     return 0
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write a training checkpoint in the Hugging Face layout",
-                              description="Drops MTP and the balancing bias, as the release does (--keep-mtp keeps "
+                              description="Drops MTP and zeroes the balancing bias, as the release does (--keep-mtp keeps "
                                           "the MTP module in mtp.safetensors, for speculative decoding).")
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
