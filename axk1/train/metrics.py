@@ -71,8 +71,8 @@ class JsonlLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
             self.path.write_text("")
-        elif self.path.exists():
-            rows = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
+        elif self.path.exists():  # a run killed while writing a row left it torn: a row past the checkpoint
+            rows = [r for r in read_jsonl(self.path, torn_tail=True) if r.get("step", 0) <= resume_step]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def write(self, row: dict[str, Any]) -> None:
@@ -105,8 +105,26 @@ class TensorBoardLog:
             self.writer.close()
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
+    """The rows of a metrics file. A line that is not a JSON object is an error naming the file and line, but for
+    `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
+    dropped."""
+    text = Path(path).read_text()
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if torn_tail and i == len(lines):  # no newline after it: written in part
+                break
+            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object)")
+        rows.append(row)
+    return rows
 
 
 def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
