@@ -130,3 +130,16 @@ def test_a_batch_with_both_sizes_is_advised_on_the_one_that_decides(capsys):
     assert "make [batch] global_tokens a multiple of 1024 x the longest seq_len" in out
     assert "global_sequences a multiple" not in out
     assert "note: [batch] global_sequences = 15360 is ignored: global_tokens = 62,914,560 decides" in out
+
+
+def test_a_device_the_trainer_cannot_run_on_is_refused_by_name(tmp_path, capsys):
+    """torch knows "meta" and "mps" as devices; the trainer runs on CPU or CUDA only. Such a recipe used to pass
+    the dry run and then fail training with a traceback from deep in torch."""
+    import pytest
+
+    recipe = write_recipe(tmp_path)
+    for name in ("meta", "mps"):
+        with pytest.raises(ValueError, match=rf"\[run\] device '{name}': the trainer runs on \"cpu\" or \"cuda\""):
+            load_recipe(recipe, ["--run.device", name])
+        assert main(["train", str(recipe), "--dry-run", "--device", name]) == 2
+        assert f"device '{name}': the trainer runs on" in capsys.readouterr().err

@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace) -> int:
     from axk1.toml_file import load_toml
     from axk1.train.dry_run import dry_run
-    from axk1.train.recipe import Recipe, load_recipe
+    from axk1.train.recipe import Recipe, check_train_device, load_recipe
 
     import torch
 
@@ -58,7 +58,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     raw = load_toml(args.recipe, "recipe", "recipes/demo.toml", overrides, Recipe.path_keys)
     declared = str(raw.get("run", {}).get("device", "auto"))
     try:
-        kind = "cuda" if declared == "auto" else torch.device(declared).type
+        kind = "cuda" if declared == "auto" else check_train_device(torch.device(declared).type)
     except RuntimeError:
         raise ValueError(f"[run] device {declared!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from None
     recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], out_dir=args.out, max_steps=args.max_steps)
