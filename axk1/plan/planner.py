@@ -178,8 +178,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         plan.warnings.append(f"only {steps:,.0f} optimizer steps of {batch:,} tokens: too few for warmup and decay "
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
-        plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {run_days:.1f} days, more than the "
-                             f"{budget.days:g} budgeted: the long-context stage's layout needs full recompute")
+        plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
+                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full recompute")
     return plan
 
 
@@ -214,8 +214,9 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
                "--serve-precision fp8)")
         plan.warnings.append(f"the {best.capped_by} limit caps the tokens: the plan uses "
                              f"{best.tokens / best.budget_tokens:.0%} of the budget ({count_text(best.tokens, 1)} of the "
-                             f"{count_text(best.budget_tokens, 1)} tokens it buys; the run ends after {plan.days:.1f} of "
-                             f"{plan.budget.days:g} days); to spend the rest: {fix}")
+                             f"{count_text(best.budget_tokens, 1)} tokens it buys; the run ends after "
+                             f"{duration_text(plan.days)} of the {duration_text(plan.budget.days)} budgeted); to spend the "
+                             f"rest: {fix}")
     if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
         plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
                              f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
@@ -236,6 +237,11 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
 def _loss(sample: tuple[float, ...], c: Candidate) -> float:
     e, a, alpha, b, beta = sample
     return e + a / (c.leverage * c.scale) ** alpha + b / c.effective_tokens ** beta
+
+
+def duration_text(days: float) -> str:
+    """A run's length: hours under a day (a one-hour plan does not run "0.0 days")."""
+    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
 
 
 def _describe(c: Candidate, tokens: float) -> str:

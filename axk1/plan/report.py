@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.params import count_text
-from axk1.plan.planner import Plan
+from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
@@ -24,11 +24,6 @@ def _span(low: float, high: float) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _days(days: float) -> str:
-    """A run's length: hours under a day (a one-hour plan does not run "0.0 days")."""
-    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
@@ -105,7 +100,7 @@ def summary_text(plan: Plan) -> str:
            f"{c.moe_intermediate_size} (G {best.granularity:.1f}, activation {best.activation_ratio:.2%})")
         + f", vocab {c.vocab_size:,} (optimum {plan.vocab_optimal:,} x {plan.vocab_adjust:g})",
         f"run:    batch {plan.batch_sequences:,} x {plan.seq_len} tokens, peak LR {plan.learning_rate:.2e}, "
-        f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {_days(plan.days)} on {_plural(b.gpus, 'GPU')}",
+        f"{plan.tokens_per_second_per_gpu:,.0f} tokens/s/GPU, {duration_text(plan.days)} on {_plural(b.gpus, 'GPU')}",
         f"layout: dp_replicate {lay.dp_replicate} x dp_shard {lay.dp_shard} x cp {lay.cp}, ep {lay.ep}, recompute "
         f"{'full' if lay.recompute else 'none'}; {best.memory.total_gb:.0f} of {b.gpu.memory_gb:.0f} GB per GPU at "
         f"{best.memory.seq_len:,} tokens: {best.memory.why} (check: axk1 train recipe.toml --dry-run --world-size "
