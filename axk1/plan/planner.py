@@ -190,6 +190,11 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
         cap = name in (DATA, TPP_MAX)
         loss = alt.lifted_loss[name] if cap else alt.loss
         tokens = alt.lifted_tokens[name] if cap else alt.tokens
+        if name == DATA and alt.config == best.config and math.isclose(tokens, best.tokens, rel_tol=1e-3):
+            # the same run: what the lift changes is the discount on its repeated tokens
+            plan.binding.append(f"{name}: lifted, the same model and tokens would count in full, not as repeats "
+                                f"(loss {loss:.4f} vs {best.loss:.4f})")
+            continue
         plan.binding.append(f"{name}: lifted, the law would choose {_describe(alt, tokens)} (loss {loss:.4f} vs "
                             f"{best.loss:.4f})")
     if memory_rejected_better:
