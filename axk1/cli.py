@@ -25,7 +25,8 @@ def _config_from(spec: str):
     path = Path(spec)
     if path.is_dir() or path.suffix == ".json":
         config = ModelConfig.from_pretrained(path)  # checks the file; its keys are read again below
-        return config, defaulted_size_fields(set(json.loads((path / CONFIG_NAME if path.is_dir() else path).read_text())))
+        keys = set(json.loads((path / CONFIG_NAME if path.is_dir() else path).read_text()))
+        return config, defaulted_size_fields(keys)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys
         from axk1.train.recipe import RecipeModelConfig
@@ -47,9 +48,10 @@ def cmd_params(args: argparse.Namespace) -> int:
     config, defaulted = _config_from(args.model)
     counts = count_parameters(config, with_mtp=True)
     if defaulted:  # a partial config.json would otherwise read as a model it is not (mostly the 519B one)
+        values = ", ".join(f"{k} = {json.dumps(v)}" for k, v in defaulted.items())
         print(f"axk1 params: note: {args.model} does not set {len(defaulted)} of the fields that size the model: "
-              f"counted with the defaults, the 519B model's ({', '.join(f'{k} = {json.dumps(v)}' for k, v in defaulted.items())}); "
-              "set them in the file for its real counts", file=sys.stderr)
+              f"counted with the defaults, the 519B model's ({values}); set them in the file for its real counts",
+              file=sys.stderr)
     print(json.dumps({**counts, "defaulted": defaulted}, indent=2) if args.json
           else format_table(counts, f"parameters of {args.model}"))
     return 0
@@ -122,6 +124,15 @@ def cmd_demo_long(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its sub-parsers are of the same class), whose usage error goes through _report_error:
+    once per launch under torchrun, not once per rank."""
+
+    def error(self, message: str):
+        _report_error(f"{self.format_usage()}{self.prog}: error: {message}")
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from axk1.config import DTYPES
     from axk1.eval.cli import add_eval_parser
@@ -131,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     from axk1.synth.cli import add_synth_parser
     from axk1.train.cli import add_export_parser, add_train_parser
 
-    parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
+    parser = _Parser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("params", help="total and activated parameters of a preset, config.json or recipe (meta device)")
@@ -201,7 +212,7 @@ def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
 def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only `axk1 data ...`: what `axk1 data` runs needs none of the model stack (nor, but for `data synth` and
     help, the synth package, whose import costs ~0.2-0.5 s)."""
-    parser = argparse.ArgumentParser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
+    parser = _Parser(prog="axk1", description="Build, train, evaluate and serve A.X K1-style MoE models.")
     extra = []
     if len(argv) < 2 or argv[1] in ("synth", "-h", "--help"):
         from axk1.synth.cli import add_synth_parser
@@ -271,7 +282,8 @@ def _first_to_report(line: str) -> bool:
         store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
                          timeout=timedelta(seconds=5))
         # a restarted attempt (torchrun --max-restarts) prints its errors afresh
-        key = f"axk1/error/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{hashlib.sha256(line.encode()).hexdigest()}"
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        key = f"axk1/error/{restart}/{hashlib.sha256(line.encode()).hexdigest()}"
         return store.add(key, 1) == 1
     except Exception:  # noqa: BLE001 - the store is gone or unreachable: print rather than say nothing
         return True

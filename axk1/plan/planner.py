@@ -81,7 +81,8 @@ class Plan:
              "production range of the lineage: 3.5% (DeepSeek-V3) to 6.3% (Qwen3)"),
             ("data", f"{count_text(sum(self.limits.available().values()), 1)} unique tokens"
                      f"{' (given per domain)' if self.limits.unique_tokens else ' (default corpus)'}, at most "
-                     f"{self.limits.max_epochs:g} epochs of any domain: {count_text(self.limits.max_tokens(), 1)} tokens",
+                     f"{self.limits.max_epochs:g} epochs of any domain: "
+                     f"{count_text(self.limits.max_tokens(), 1)} tokens",
              "repeats discounted by Muennighoff et al. 2023 (arXiv 2305.16264), R* = 15.4"),
             ("tokens per activated parameter", f"{self.limits.min_tokens_per_param:g} to "
                                                f"{self.limits.max_tokens_per_param:g}",
@@ -179,7 +180,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
         plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
-                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full recompute")
+                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full "
+                             "recompute")
     return plan
 
 
@@ -218,10 +220,10 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
                "raise --max-tokens-per-param, or lift the limit that holds the model (serving: --serve-gpus / "
                "--serve-precision fp8)")
         plan.warnings.append(f"the {best.capped_by} limit caps the tokens: the plan uses "
-                             f"{best.tokens / best.budget_tokens:.0%} of the budget ({count_text(best.tokens, 1)} of the "
-                             f"{count_text(best.budget_tokens, 1)} tokens it buys; the run ends after "
-                             f"{duration_text(plan.days)} of the {duration_text(plan.budget.days)} budgeted); to spend the "
-                             f"rest: {fix}")
+                             f"{best.tokens / best.budget_tokens:.0%} of the budget ({count_text(best.tokens, 1)} of "
+                             f"the {count_text(best.budget_tokens, 1)} tokens it buys; the run ends after "
+                             f"{duration_text(plan.days)} of the {duration_text(plan.budget.days)} budgeted); to spend "
+                             f"the rest: {fix}")
     if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
         plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
                              f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
@@ -251,7 +253,8 @@ def duration_text(days: float) -> str:
 
 def _describe(c: Candidate, tokens: float) -> str:
     kind = "dense" if c.dense else f"MoE {c.activation_ratio:.1%} active"
-    return f"{count_text(c.total, 1)} total / {count_text(c.activated, 1)} activated ({kind}), {count_text(tokens)} tokens"
+    return (f"{count_text(c.total, 1)} total / {count_text(c.activated, 1)} activated ({kind}), "
+            f"{count_text(tokens)} tokens")
 
 
 def _growth(plan: Plan, memory_holds: bool) -> str:

@@ -73,8 +73,9 @@ def constraint_lines(plan: Plan) -> list[str]:
         actives = [c.activated for c in tied] + [best.activated]
         gap = max(c.loss for c in tied) / best.loss - 1
         which = ', '.join(f'#{i}' for i, _ in plan.ties)
+        within = "less than 0.01%" if gap < 5e-5 else f"{gap:.2%}"  # not "within 0.00%"
         lines.append(f"near-ties: {'candidate ' + which + ' is' if len(tied) == 1 else 'candidates ' + which + ' are'} "
-                     f"within {gap:.2%} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
+                     f"within {within} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
                      f"the law's plausible fits): {_span(min(totals), max(totals))} total, "
                      f"{_span(min(actives), max(actives))} activated. The law does not separate them; the plan takes "
                      "the lowest, and any of them is as defensible (choose on serving cost or stability)")
@@ -89,7 +90,7 @@ def summary_text(plan: Plan) -> str:
     lay = best.memory.layout
     lines = [
         f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
-        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({b.gpu_hours:,.0f} GPU-hour{'' if round(b.gpu_hours) == 1 else 's'})",
+        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({_plural(round(b.gpu_hours), 'GPU-hour')})",
         f"plan:   {_b(best.total)} total, {_b(best.activated)} activated "
         f"({'dense' if best.dense else 'MoE'}), {count_text(best.tokens)} tokens "
         f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.label}, EL {best.leverage:.1f})",

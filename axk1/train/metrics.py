@@ -120,7 +120,8 @@ def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]
         except json.JSONDecodeError as e:
             if torn_tail and i == len(lines):  # no newline after it: written in part
                 break
-            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line") from None
+            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a "
+                             "line") from None
         if not isinstance(row, dict):
             raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object)")
         rows.append(row)
