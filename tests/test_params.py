@@ -85,3 +85,13 @@ def test_the_table_says_a_small_model_in_a_unit_that_fits(capsys):
     from axk1.params import count_text
 
     assert [count_text(n) for n in (518_983_059_456, 999_996e6, 59_206_656, 950)] == ["518.98B", "1.00T", "59.21M", "950"]
+
+
+def test_a_recipe_without_one_model_source_is_an_error_not_a_traceback(tmp_path, capsys):
+    """`axk1 params recipe.toml` builds the [model] table alone, before the recipe's validation: a table with no
+    source was a TypeError traceback, and one with both a preset and a config counted the preset silently."""
+    for name, table in (("none", "mtp_depth = 1\n"), ("both", 'preset = "axk1-tiny"\nconfig = "c.json"\n')):
+        path = tmp_path / f"{name}.toml"
+        path.write_text("[model]\n" + table)
+        assert main(["params", str(path)]) == 2
+        assert "[model] needs exactly one of preset" in capsys.readouterr().err

@@ -32,7 +32,14 @@ class RecipeModelConfig:  # the [model] table; axk1.config.ModelConfig is the ar
     mtp_depth: int = 1                 # 0 trains without the MTP head
     mtp_loss_weight: list[float] = field(default_factory=lambda: [0.3, 0.1])  # per stage; the last one repeats
 
+    def check_source(self) -> None:
+        sources = (self.preset is not None) + (self.config is not None)
+        if sources > 1 or (sources == 0 and self.init_from is None):
+            raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\" "
+                             "(or init_from = \"model folder\" alone, which uses the folder's config.json)")
+
     def build_config(self) -> ModelConfig:
+        self.check_source()  # also for a [model] read alone (`axk1 params recipe.toml`), before any validation
         cfg = (ModelConfig.from_preset(self.preset) if self.preset
                else ModelConfig.from_pretrained(self.config or self.init_from))
         if self.overrides:
@@ -290,10 +297,7 @@ def _check_mixture(where: str, mixture: object) -> None:
 def validate(r: Recipe) -> None:
     """Checks that need no compute: ranges, consistency, files that must exist."""
     m = r.model
-    sources = (m.preset is not None) + (m.config is not None)
-    if sources > 1 or (sources == 0 and m.init_from is None):
-        raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\" (or "
-                         "init_from = \"model folder\" alone, which uses the folder's config.json)")
+    m.check_source()
     if m.config is not None and not Path(m.config).exists():
         raise FileNotFoundError(f"[model] config {m.config} not found")
     if m.init_from is not None:
