@@ -272,7 +272,7 @@ def _first_to_report(line: str) -> bool:
     """Whether this rank is the first of its launch to fail with `line`: a counter per line in torchrun's own
     store, which exists before (and without) any process group, on every node. Outside torchrun, or when the store
     cannot be reached, True: a duplicate line is better than none."""
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or os.environ.get("WORLD_SIZE", "1") == "1":
         return True
     try:
         from datetime import timedelta
