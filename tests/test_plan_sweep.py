@@ -140,3 +140,10 @@ def test_fit_refuses_a_run_twice_a_fitted_check_and_too_few_refits(tmp_path, cap
     for n in ("0", "-3"):
         assert main(["plan", "fit", str(a), str(b), "--bootstrap", n, "-o", law]) == 2
         assert "--bootstrap must be at least 10" in capsys.readouterr().err
+
+
+def test_sweep_help_gives_the_default_budgets_as_they_are_typed(capsys):
+    """--budgets takes 1e11,3e11,...: its help said "(default (250000000000.0, 500000000000.0, ...))"."""
+    with pytest.raises(SystemExit):
+        main(["plan", "sweep", "--help"])
+    assert "(default 2.5e+11,5e+11,1e+12,2e+12)" in " ".join(capsys.readouterr().out.split())

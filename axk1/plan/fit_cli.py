@@ -41,7 +41,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
                        "run; validation on held-out documents at the end of each.")
     p.add_argument("-o", "--output", required=True, help="folder for data/, runs/, holdout/ and sweep.json")
     p.add_argument("--budgets", type=_budgets, default=DEFAULT_BUDGETS,
-                   help="compute budgets in FLOPs, comma-separated (default %(default)s)")
+                   help=f"compute budgets in FLOPs, comma-separated (default {','.join(f'{b:g}' for b in DEFAULT_BUDGETS)})")
     p.add_argument("--sizes", type=int, default=DEFAULT_SIZES, help=f"model sizes per budget (default {DEFAULT_SIZES})")
     p.add_argument("--spread", type=float, default=DEFAULT_SPREAD,
                    help=f"sizes span M_guess/spread .. M_guess x spread (default {DEFAULT_SPREAD})")
