@@ -73,7 +73,7 @@ def constraint_lines(plan: Plan) -> list[str]:
         actives = [c.activated for c in tied] + [best.activated]
         gap = max(c.loss for c in tied) / best.loss - 1
         which = ', '.join(f'#{i}' for i, _ in plan.ties)
-        within = "less than 0.01%" if gap < 5e-5 else f"{gap:.2%}"  # not "within 0.00%"
+        within = "0.01%" if gap < 5e-5 else f"{gap:.2%}"  # not "within 0.00%"
         lines.append(f"near-ties: {'candidate ' + which + ' is' if len(tied) == 1 else 'candidates ' + which + ' are'} "
                      f"within {within} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
                      f"the law's plausible fits): {_span(min(totals), max(totals))} total, "
