@@ -143,3 +143,12 @@ def test_a_device_the_trainer_cannot_run_on_is_refused_by_name(tmp_path, capsys)
             load_recipe(recipe, ["--run.device", name])
         assert main(["train", str(recipe), "--dry-run", "--device", name]) == 2
         assert f"device '{name}': the trainer runs on" in capsys.readouterr().err
+
+
+def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, capsys):
+    """A negative [run] threads died in torch.set_num_threads with a traceback, and a negative [data] seed as
+    numpy's bare "expected non-negative integer", both after the model was built: the recipe now refuses them."""
+    recipe = write_recipe(tmp_path)
+    for override, says in ((["--run.threads", "-2"], "threads >= 0"), (["--data.seed", "-1"], "[data] seed must be >= 0")):
+        assert main(["train", str(recipe), "--dry-run", *override]) == 2
+        assert says in capsys.readouterr().err

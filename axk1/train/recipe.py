@@ -386,5 +386,8 @@ def validate(r: Recipe) -> None:
         raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")
     if r.logging.every_steps <= 0 or r.logging.peak_tflops < 0:
         raise ValueError("[logging] every_steps must be >= 1 and peak_tflops >= 0")
-    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
-        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")
+    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0 or r.run.threads < 0:
+        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0, threads >= 0 (0: "
+                         "torch's default)")
+    if r.data.seed < 0:  # numpy's generators take non-negative seeds only (a run's draws are keyed by it)
+        raise ValueError(f"[data] seed must be >= 0, got {r.data.seed}")
