@@ -152,3 +152,17 @@ def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, caps
     for override, says in ((["--run.threads", "-2"], "threads >= 0"), (["--data.seed", "-1"], "[data] seed must be >= 0")):
         assert main(["train", str(recipe), "--dry-run", *override]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_a_schedule_that_does_not_fit_the_run_is_noted(tmp_path, capsys):
+    """A warmup as long as the run, or a total_steps other than the stages' steps, is legal (a part of a longer
+    run) but rarely meant: the dry run says what it does to the learning rate. The 519B recipe has neither."""
+    recipe = write_recipe(tmp_path)  # two stages of 6 steps
+    assert main(["train", str(recipe), "--dry-run", "--schedule.warmup_steps", "500"]) == 0
+    assert "warmup_steps = 500 is not below the schedule's 12 steps: the learning rate never reaches its peak" in \
+        capsys.readouterr().out
+    assert main(["train", str(recipe), "--dry-run", "--schedule.total_steps", "10"]) == 0
+    assert "total_steps = 10 but the stages take 12 steps: the learning rate schedule ends before the run" in \
+        capsys.readouterr().out
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024"]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -71,6 +71,15 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     if recipe.batch.global_tokens > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
         out.notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
                          f"{recipe.batch.global_tokens:,} decides the sequences per step at each length (delete one)")
+    steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
+    sched = recipe.schedule
+    if sched.total_steps and sched.total_steps != steps:  # may be meant (a part of a longer run): said, not refused
+        out.notes.append(f"[schedule] total_steps = {sched.total_steps:,} but the stages take {steps:,} steps: the "
+                         "learning rate schedule ends " + ("before" if sched.total_steps < steps else "after") +
+                         " the run (0 = the stages' steps)")
+    if sched.warmup_steps >= recipe.total_steps():
+        out.notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is not below the schedule's "
+                         f"{recipe.total_steps():,} steps: the learning rate never reaches its peak")
     dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
     recompute = normalize_mode(p.activation_checkpointing) == "full"
     for i, parts in enumerate(recipe.stage_steps()):
