@@ -110,18 +110,24 @@ def _torchrun(recipe, *args, timeout=120) -> str:
     return out
 
 
-def test_torchrun_recipe_error_is_printed_once(tmp_path):
-    """Every rank reads the same recipe and fails on it the same way: the user reads the error once (not once per
-    rank), torchrun's closing summary names it, and the launch exits non-zero."""
-    recipe = write_recipe(tmp_path, extra="bogus_key = 3")
+@pytest.mark.parametrize("args, said", [
+    ((), ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: device, max_bad_steps, max_steps, out_dir, "
+          "spike_zscore, threads)"]),
+    (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume] [--out OUT] [--max-steps MAX_STEPS]",
+                              "axk1 train: error: argument --max-steps: invalid int value: 'abc'"]),
+])
+def test_torchrun_recipe_error_is_printed_once(tmp_path, args, said):
+    """Every rank reads the same recipe and command line and fails on them the same way: the user reads the error
+    once (not once per rank), torchrun's closing summary names it, and the launch exits non-zero."""
+    recipe = write_recipe(tmp_path, extra="bogus_key = 3" if not args else "")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe)]
+           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode != 0
-    said = [line for line in proc.stderr.splitlines() if line.startswith("axk1 train: error:")]
-    assert said == ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: device, max_bad_steps, max_steps, "
-                    "out_dir, spike_zscore, threads)"], proc.stderr[-3000:]
+    lines = proc.stderr.splitlines()
+    for line in said:
+        assert lines.count(line) == 1, proc.stderr[-3000:]
     assert f"traceback : {said[0]}" in proc.stderr  # torchrun's summary, not "To enable traceback see: ..."
