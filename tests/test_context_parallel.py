@@ -103,6 +103,7 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
         assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=1e-5), key
         assert got[3][key] == pytest.approx(want[3][key], rel=3e-2 if key == "grad_norm" else 2e-3), key
     assert got[0]["loss/web"] == pytest.approx(want[0]["loss/web"], rel=1e-5)  # per-domain sums over cp ranks
+    assert [r["domains"] for r in got] == [r["domains"] for r in want]  # a row counts once in its cp group
 
     with pytest.raises(ValueError, match="context parallelism runs without MTP"):
         load_recipe(write_recipe(tmp_path / "mtp", extra="[parallelism]\ncp = 2"))

@@ -53,6 +53,9 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
     want = [r for r in read_jsonl(one / "run" / "metrics.jsonl")]
     got = [r for r in read_jsonl(two / "run" / "metrics.jsonl")]
     assert len(got) == len(want) == 4
+    # the rows per domain describe the whole step (8 sequences), not rank 0's half of it
+    assert [r["domains"] for r in got] == [r["domains"] for r in want]
+    assert all(sum(r["domains"].values()) == 8 for r in got)
     # The two runs sum gradients in different orders (float noise ~1e-7), and Adam amplifies that noise until it
     # flips a top-k routing decision with a margin that small: from then on they part at ~1e-4 (grad norm ~1e-2;
     # benchmarks/RESULTS.md, "Trainer": the drift and the MTP weighting bug that used to start it at step 3). Steps 1-3,

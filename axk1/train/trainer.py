@@ -188,7 +188,7 @@ class Trainer:
         n_tokens = pos.sequences * pos.seq_len
         row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
                "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
-               "domains": {d: batch.domains.count(d) for d in sorted(set(batch.domains))}}
+               "domains": self.step_rows}  # the whole step's rows per domain, over every rank
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
         self.update(row, bad, main_sum)
@@ -215,11 +215,14 @@ class Trainer:
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
         counts = [host_counts(self.config, ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb],
                               labels_BT[s:s + mb], depth) for s in starts]
-        # a stop asked for by a signal rides on the step's one host sum, so all ranks stop after the same step
-        n_valid, n_mtp, stops = self._host_sum([float(sum(c.labels for c in counts)),
-                                                float(sum(sum(c.mtp_labels) for c in counts)),
-                                                float(self.stop_signal is not None)])
+        # a stop asked for by a signal rides on the step's one host sum, so all ranks stop after the same step; so
+        # do the rows per domain, which this rank holds its share of (a context-parallel group shares its rows)
+        n_valid, n_mtp, stops, *rows_X = self._host_sum([float(sum(c.labels for c in counts)),
+                                                         float(sum(sum(c.mtp_labels) for c in counts)),
+                                                         float(self.stop_signal is not None),
+                                                         *(float(domains.count(d)) for d in self.domains)])
         self.stop_requested = stops > 0
+        self.step_rows = {d: round(n / cp_size) for d, n in zip(self.domains, rows_X) if n}
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
         ids_BT, labels_BT, domain_X, labelled_f64_B = (
             self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
