@@ -96,8 +96,6 @@ class MetricsWriter(Callback):
     def __init__(self, trainer, resume_step: int | None, every_step: bool = False) -> None:
         r = trainer.recipe
         self.every_step = every_step
-        if resume_step is not None and trainer.is_main and r.logging.jsonl:
-            drop_torn_row(Path(r.logging.jsonl))
         self.jsonl = JsonlLog(r.logging.jsonl if trainer.is_main else "", resume_step)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if trainer.is_main else "", resume_step)
 
@@ -112,19 +110,6 @@ class MetricsWriter(Callback):
 
     def on_fit_end(self, trainer) -> None:
         self.tensorboard.close()
-
-
-def drop_torn_row(path: Path) -> None:
-    """Cuts a JSONL file back to its last whole line. A run killed (or out of disk) in the middle of appending a row
-    leaves a line without its end, which made every later --resume fail on the file ("Unterminated string"). That
-    row is always past the newest checkpoint (a step's row is written before its checkpoint), so resume would drop
-    it anyway."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _metrics_failed(trainer, where: str, e: OSError) -> OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,10 @@ class JsonlLog:
             self.path.write_text("")
         elif self.path.exists():  # a run killed while writing a row left it torn: a row past the checkpoint
             rows = [r for r in read_jsonl(self.path, torn_tail=True) if r.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            # written aside, then renamed over: a kill or a full disk during the rewrite keeps the old rows
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            os.replace(tmp, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.path is not None:
