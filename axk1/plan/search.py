@@ -25,6 +25,7 @@ from axk1.plan.arch import (activation_ratio, granularity, parameter_counts, tra
 from axk1.plan.constraints import (DATA, OVER_BUDGET, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.memory import MemoryEstimate, find_layout
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
+from axk1.presets import AXK1_TOKENIZER_IDS
 
 SERVE_RESERVE = 0.10
 BYTES = {"bf16": 2, "fp8": 1}
@@ -130,7 +131,7 @@ def family_config(hidden: int, layers: int, experts: int, top_k: int, gran: int,
         qk_rope_head_dim=64, v_head_dim=128, n_routed_experts=experts, n_shared_experts=1, num_experts_per_tok=top_k,
         n_group=8, topk_group=4, max_position_embeddings=max(seq_len, 4096),
         num_nextn_predict_layers=0 if dense >= layers else 1,
-        bos_token_id=None, eos_token_id=None,
+        **AXK1_TOKENIZER_IDS,  # the model trains on an axk1 tokenizer: its <|im_end|> ends a turn and a reply
     )
 
 
