@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import latest_step
+from axk1.params import count_text
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
@@ -77,7 +78,7 @@ class SpeedMonitor(Callback):
         self.t_last, self.tokens_last = now, trainer.state.tokens
         if getattr(trainer, "bar", None) is not None:
             val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
-            trainer.bar.set_postfix(stage=row["stage"], tokens=_si(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
+            trainer.bar.set_postfix(stage=row["stage"], tokens=count_text(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
                                     tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
 
 
@@ -220,11 +221,3 @@ class RunPlots(Callback):
 def run_callbacks(callbacks: list[Callback], hook: str, trainer, *args) -> None:
     for cb in callbacks:
         getattr(cb, hook)(trainer, *args)
-
-
-def _si(n: float) -> str:
-    """1234567 -> '1.23M' for the progress bar."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(int(n))
