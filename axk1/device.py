@@ -13,11 +13,19 @@ def resolve_device(name: str, what: str = "[run] device") -> str:
     flags of generate, serve, eval and posttrain heldout. `what` names the setting in errors."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"{what} {name!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device_type(name, what) == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{what} {name!r} but this torch sees no GPU (torch.cuda.is_available() is False): use "
                          "\"auto\" or \"cpu\"")
     return name
+
+
+def device_type(name: str, what: str = "[run] device") -> str:
+    """"cpu" or "cuda" for a device name axk1 runs on; torch knows more ("meta", "mps", ...), on which a run would
+    fail deep in the model with a traceback, so those are a ValueError naming `what`."""
+    try:
+        kind = torch.device(name).type
+    except RuntimeError as e:
+        raise ValueError(f"{what} {name!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from e
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"{what} {name!r}: axk1 runs on \"cpu\" or \"cuda\" (\"auto\": CUDA when torch sees a GPU)")
+    return kind

@@ -44,6 +44,9 @@ def test_generate_picks_its_device_and_decode_loop(tmp_path, tiny_config, capsys
     assert "is not a device" in capsys.readouterr().err
     assert main(["serve", str(folder), "--device", "tpu9"]) == 2  # before anything loads or listens
     assert "--device 'tpu9' is not a device" in capsys.readouterr().err
+    for verb in (args, ["serve", str(folder)]):  # torch knows these devices; axk1 would fail deep in the model
+        assert main(verb + ["--device", "meta"]) == 2
+        assert "--device 'meta': axk1 runs on \"cpu\" or \"cuda\"" in capsys.readouterr().err
     assert main(["posttrain", "heldout", str(folder), str(tmp_path / "tasks.jsonl"), "--device", "tpu9"]) == 2
     assert "--device 'tpu9' is not a device" in capsys.readouterr().err
 

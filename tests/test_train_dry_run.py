@@ -139,10 +139,10 @@ def test_a_device_the_trainer_cannot_run_on_is_refused_by_name(tmp_path, capsys)
 
     recipe = write_recipe(tmp_path)
     for name in ("meta", "mps"):
-        with pytest.raises(ValueError, match=rf"\[run\] device '{name}': the trainer runs on \"cpu\" or \"cuda\""):
+        with pytest.raises(ValueError, match=rf"\[run\] device '{name}': axk1 runs on \"cpu\" or \"cuda\""):
             load_recipe(recipe, ["--run.device", name])
         assert main(["train", str(recipe), "--dry-run", "--device", name]) == 2
-        assert f"device '{name}': the trainer runs on" in capsys.readouterr().err
+        assert f"device '{name}': axk1 runs on" in capsys.readouterr().err
 
 
 def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, capsys):

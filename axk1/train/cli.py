@@ -44,11 +44,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
+    from axk1.device import device_type
     from axk1.toml_file import load_toml
     from axk1.train.dry_run import dry_run
-    from axk1.train.recipe import Recipe, check_train_device, load_recipe
-
-    import torch
+    from axk1.train.recipe import Recipe, load_recipe
 
     overrides = list(getattr(args, "overrides", None) or [])  # axk1/cli.py folds --device in as --run.device
     if args.device and "--run.device" not in overrides:
@@ -57,10 +56,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     # this one's, and "cuda" is checked as a setting, not against this host's GPUs (a login node has none)
     raw = load_toml(args.recipe, "recipe", "recipes/demo.toml", overrides, Recipe.path_keys)
     declared = str(raw.get("run", {}).get("device", "auto"))
-    try:
-        kind = "cuda" if declared == "auto" else check_train_device(torch.device(declared).type)
-    except RuntimeError:
-        raise ValueError(f"[run] device {declared!r} is not a device: use \"auto\", \"cpu\" or \"cuda\"") from None
+    kind = "cuda" if declared == "auto" else device_type(declared)
     recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], out_dir=args.out, max_steps=args.max_steps)
     recipe.run.device = "cuda" if declared == "auto" else declared if kind == "cuda" else kind
     p = recipe.parallelism
