@@ -243,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     # CheckpointException, which carries it per rank.)
     again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
         if hasattr(args, "resume") else ""
+    if hasattr(args, "newest_checkpoint"):  # axk1 train knows: --resume with none to resume from would fail
+        again = (" (no checkpoint was saved yet: run the same command to start again)" if args.newest_checkpoint is None
+                 else f" (the newest checkpoint is step {args.newest_checkpoint}: run the same command with --resume "
+                      "to go on)")
     print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
     return 130
 

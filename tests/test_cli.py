@@ -178,3 +178,4 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
         proc.kill()  # never left training after a failure
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "axk1 train: interrupted" in err and "--resume" in err, err
+    assert "(the newest checkpoint is step " in err, err  # it names the step a resume starts from

@@ -87,7 +87,13 @@ def _train(args: argparse.Namespace) -> int:
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")
-    rows = trainer.fit()
+    try:
+        rows = trainer.fit()
+    except BaseException:  # Ctrl-C (axk1/cli.py says it): whether there is a checkpoint to resume from
+        from axk1.checkpoint.dcp import latest_step
+
+        args.newest_checkpoint = latest_step(trainer.ckpt_dir)
+        raise
     if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
         if trainer.is_main:
             print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} "
