@@ -79,6 +79,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.config import DTYPES
     from axk1.infer.generate import generate
+    from axk1.infer.generation_config import GenerationDefaults
     from axk1.infer.speculative import generate_speculative
     from axk1.device import resolve_device
 
@@ -90,8 +91,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        with_mtp=args.speculative)
     ids, tokenizer = _parse_prompt(args.prompt, model_dir)
     start = time.perf_counter()
+    # the ids that end a reply: config.json's eos and generation_config.json's (as `axk1 serve` and vLLM read them)
+    extra_eos = GenerationDefaults.from_folder(model_dir, model.config.vocab_size).eos_ids
     sampling = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                    top_k=args.top_k, seed=args.seed)
+                    top_k=args.top_k, seed=args.seed, stop_ids=sorted(set(model.config.eos_token_ids) | extra_eos))
     if args.speculative:
         result = generate_speculative(model, ids, **sampling)
     else:

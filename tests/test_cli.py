@@ -26,6 +26,21 @@ def test_generate_from_token_ids(tmp_path, tiny_config, capsys):
     assert "tok/s" in captured.err
 
 
+def test_generate_stops_at_generation_configs_eos(tmp_path, tiny_config, capsys):
+    # A folder whose end of turn is listed in generation_config.json only (as `axk1 serve` and vLLM read it) ran on to
+    # --max-new-tokens: generate stopped at config.json's eos alone.
+    folder = _folder(tmp_path, tiny_config)
+    args = ["generate", str(folder), "--prompt", "1 5 9", "--max-new-tokens", "6", "--device", "cpu"]
+    assert main(args) == 0
+    tokens = [int(t) for t in capsys.readouterr().out.split()]
+    stop = tokens[2]
+    assert stop not in tiny_config.eos_token_ids and stop not in tokens[:2]
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [stop]}))
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert [int(t) for t in captured.out.split()] == tokens[:2] and "finish: stop" in captured.err
+
+
 def test_generate_picks_its_device_and_decode_loop(tmp_path, tiny_config, capsys):
     """--device (auto by default: CUDA when torch sees one) and --cuda-graph (the static decode step; captured on
     CUDA, uncaptured on CPU) give the plain loop's tokens; conflicting loops and a missing GPU are clear errors."""
