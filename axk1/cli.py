@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         again = (" (no checkpoint was saved yet: run the same command to start again)" if args.newest_checkpoint is None
                  else f" (the newest checkpoint is step {args.newest_checkpoint}: run the same command with --resume "
                       "to go on)")
-    print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
+        print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
     return 130
 
 
