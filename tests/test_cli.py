@@ -194,3 +194,15 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "axk1 train: interrupted" in err and "--resume" in err, err
     assert "(the newest checkpoint is step " in err, err  # it names the step a resume starts from
+
+
+def test_ctrl_c_under_torchrun_is_said_by_rank_0_alone(monkeypatch, capsys):
+    # every rank of a torchrun launch gets the interrupt: each printed the same line
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("axk1.cli.cmd_params", interrupted)
+    for rank, said in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        assert main(["params", "axk1-tiny"]) == 130
+        assert ("axk1 params: interrupted" in capsys.readouterr().err) is said
