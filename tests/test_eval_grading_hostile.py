@@ -92,6 +92,9 @@ def test_tolerant_stdin_and_call_refuse_an_integer_off_by_a_little():
     (r"$\boxed{\textbf{(072)}}$", "correct", "72"),
     (r"\boxed{\displaystyle 72}", "correct", "72"),
     (r"\boxed{(5)}", "wrong", "5"),
+    # fullwidth digits, as a Korean input method writes them (math-verify graded them wrong); a superscript stays out
+    ("\\boxed{\uff17\uff12}", "correct", "72"),
+    ("\uc815\ub2f5\uc740 \uff17\uff12\uc774\ub2e4", "correct", "72"),
 ])
 def test_aime_answers_are_read_from_the_final_answer_only(output, status, extracted):
     from axk1.eval.math_grader import grade_integer_answer

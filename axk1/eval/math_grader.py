@@ -37,7 +37,10 @@ class MathVerdict:
 
 BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # Characters a tokenizer may put inside a number without changing what a reader sees.
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+AS_SEEN = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Fullwidth digits (a Korean or Japanese input method writes ７２ for 72) read as the digits they are; not a general
+# NFKC, which would also read a superscript ² as 2.
+AS_SEEN.update({0xFF10 + i: ord("0") + i for i in range(10)})
 # Without a box, the final answer is the last math span or number of the text (docs/evaluation.md, "Grading").
 LAST_ANSWER = re.compile(r"\$\$[^$]{1,1000}\$\$|\$[^$]{1,1000}\$|\\\(.{1,1000}?\\\)|\\\[.{1,1000}?\\\]"
                          r"|-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?", re.S)
@@ -100,7 +103,7 @@ def equation_answer(content: str) -> str | None:
 def normalise_integer(content: str) -> int | None:
     """`070`, `$70$`, `\\text{70}`, `\\mathbf{70}`, `(70)`, `70^\\circ`, `72°`, `1,000` -> the integer; anything else
     (fractions, words, digits apart like `7 2`) -> None."""
-    s = SWITCH.sub("", _unwrap(content.translate(INVISIBLE).strip().strip("$")))
+    s = SWITCH.sub("", _unwrap(content.translate(AS_SEEN).strip().strip("$")))
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
     s = re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
     if re.search(r"[0-9]\s+[0-9]", s):
@@ -118,7 +121,7 @@ def normalise_integer(content: str) -> int | None:
 def last_answer_span(text: str) -> str | None:
     """Without a box: the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; None when there is none.
     Only the last one counts, so listing several candidates ("72 or 5 or 99") gains nothing."""
-    text = text.translate(INVISIBLE)
+    text = text.translate(AS_SEEN)
     start = max(0, len(text) - ANSWER_TAIL)
     while 0 < start < len(text) and text[start - 1] in "0123456789,.":
         start += 1  # do not read the tail of a number cut in two
@@ -185,7 +188,7 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     if split.answer is None:
         return MathVerdict("truncated" if truncated else "no_answer", False, None, None)
     boxed = last_boxed(split.answer)
-    if boxed is not None and not _unwrap(boxed.translate(INVISIBLE)).strip(" \t\n$"):
+    if boxed is not None and not _unwrap(boxed.translate(AS_SEEN)).strip(" \t\n$"):
         return MathVerdict("truncated" if truncated else "no_answer", False, None, None, boxed)
     candidate = f"\\boxed{{{boxed}}}" if boxed is not None else last_answer_span(split.answer)
     value = normalise_integer(boxed) if boxed is not None else None
