@@ -9,6 +9,7 @@ without it; this layer is what remains where the kernel refuses namespaces, and 
 a clear message.
 """
 
+import fcntl
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ SPAWN_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn"
                 "subprocess.Popen", "pty.spawn"}
 # event -> (position of a path argument, position of the dir_fd it is relative to or None), for each path
 PATH_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.rename": ((0, 2), (1, 3)),
-               "os.link": ((0, 2), (1, 3)), "os.symlink": ((0, None), (1, 2)), "os.chmod": ((0, 2),),
+               "os.link": ((0, 2), (1, 3)), "os.symlink": ((1, 2),), "os.chmod": ((0, 2),),
                "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.mkfifo": ((0, 2),), "os.mknod": ((0, 3),),
                "os.truncate": ((0, None),), "os.chflags": ((0, None),), "os.lchflags": ((0, None),),
                "shutil.rmtree": ((0, None),), "shutil.copyfile": ((0, None), (1, None)),
@@ -39,8 +40,11 @@ BLOCKED_IMPORT_PREFIXES = ("_test", "_xx")
 NEW_INTERPRETER = "cpython.PyInterpreterState_New"
 # Events refused outright: the network, native calls, the host's log, native code in sqlite3.
 REFUSED_PREFIXES = ("socket.", "ctypes.", "syslog.", "sqlite3.enable_load_extension", "sqlite3.load_extension")
-# The program's own descriptors by name: allowed as written (resolving them would give the file's real place).
+# The program's own descriptors by name: allowed as written (resolving them would give the file's real place), but
+# only for what the descriptor itself allows: reopening one for writing makes a new, writable descriptor on the same
+# file (a read-only /proc/self/mem, reopened, rewrote the guard's functions in memory).
 OWN_FD = re.compile(r"^/(proc/self/fd/\d+|dev/fd/\d+|dev/std(in|out|err))$")
+STD_NAMES = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/etc/localtime")
 
@@ -145,8 +149,9 @@ def install_guard(workdir: str) -> None:
     own_pid = str(os.getpid())
     stat = posix.stat
     str_, bytes_, int_, type_, len_, id_ = str, bytes, int, type, len, id
-    PermissionError_, OSError_ = PermissionError, OSError
-    own_fd = OWN_FD.match
+    PermissionError_, OSError_, dir_entry = PermissionError, OSError, os.DirEntry
+    own_fd, std_names, get_flags, getfl = OWN_FD.match, STD_NAMES, fcntl.fcntl, fcntl.F_GETFL
+    access_mode, read_only = os.O_ACCMODE, os.O_RDONLY
     write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
     path_names, path_events = frozenset(PATH_EVENTS), tuple(PATH_EVENTS.items())
     list_events, blocked, af_unix = frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS), AF_UNIX
@@ -162,7 +167,9 @@ def install_guard(workdir: str) -> None:
         # which doctest imports) goes on without it.
         raise ImportError_(f"sandbox: importing {name} is not allowed", name=name)
 
-    def text(path, str_=str_, bytes_=bytes_, type_=type_, refuse=refuse) -> str:
+    def text(path, str_=str_, bytes_=bytes_, type_=type_, refuse=refuse, dir_entry=dir_entry) -> str:
+        if type_(path) is dir_entry:  # (shutil.copytree passes its subfolders so; a C type no class can extend)
+            path = path.path
         if type_(path) is str_:
             return path
         if type_(path) is bytes_:
@@ -181,6 +188,11 @@ def install_guard(workdir: str) -> None:
                 return True
         return False
 
+    def writable_fd(name: str, std_names=std_names, int_=int_, get_flags=get_flags, getfl=getfl,
+                    access_mode=access_mode, read_only=read_only) -> bool:
+        fd = std_names.index(name) if name in std_names else int_(name[name.rfind("/") + 1:])
+        return get_flags(fd, getfl) & access_mode != read_only  # (a descriptor that is not open raises: refused)
+
     def inside(path, type_=type_, int_=int_, text=text, own_fd=own_fd, under=under, resolve=resolve,
                workdir=workdir) -> bool:
         if type_(path) is int_:
@@ -188,9 +200,22 @@ def install_guard(workdir: str) -> None:
         path = text(path)
         return own_fd(path) is not None or path == "/dev/null" or under(resolve(path), (workdir,))
 
+    def link_target(target, type_=type_, int_=int_, text=text, inside=inside, refuse=refuse) -> None:
+        # A relative target is read from the link's folder, not from the working directory, and a link can be moved
+        # (renamed, or its folder renamed) after it is made: one that climbs ('..') would then point out of the
+        # folder (a link made after a chdir deeper down led the runner's unguarded test files outside). A relative
+        # target without '..' stays below its link wherever the link goes; an absolute one must be in the folder.
+        if type_(target) is int_:
+            refuse("os.symlink takes a path as its target")
+        target = text(target)
+        if not target.startswith("/") and ".." in target.split("/"):
+            refuse(f"symbolic links whose relative target climbs with '..' are not allowed: {target!r}")
+        if target.startswith("/") and not inside(target):
+            refuse(f"symbolic links to places outside the sandbox directory are not allowed: {target!r}")
+
     def on_open(path, mode, flags, type_=type_, int_=int_, str_=str_, text=text, refuse=refuse, own_fd=own_fd,
                 resolve=resolve, under=under, is_dir=is_dir, workdir=workdir, readable=readable,
-                write_flags=write_flags) -> None:
+                write_flags=write_flags, writable_fd=writable_fd) -> None:
         if type_(path) is int_:
             return
         name = text(path)
@@ -202,6 +227,8 @@ def install_guard(workdir: str) -> None:
                 if c in mode:
                     writing = True
         if own_fd(name) is not None:
+            if writing and not writable_fd(name):
+                refuse(f"reopening a read-only descriptor for writing is not allowed: {name!r}")
             return
         full = resolve(name)
         if writing and not (under(full, (workdir,)) or full == "/dev/null"):
@@ -234,7 +261,7 @@ def install_guard(workdir: str) -> None:
              spawn=spawn, introspection=introspection, path_names=path_names, list_events=list_events,
              blocked=blocked, readable=readable, af_unix=af_unix, refused_prefixes=refused_prefixes,
              inside=inside, bytes_=bytes_, new_interpreter=new_interpreter, blocked_prefixes=blocked_prefixes,
-             refuse_import=refuse_import) -> None:
+             refuse_import=refuse_import, link_target=link_target) -> None:
         if event == "open":
             if len_(args) != 3:
                 refuse("an open event takes 3 arguments")
@@ -273,12 +300,15 @@ def install_guard(workdir: str) -> None:
             if args[0] in blocked or args[0].startswith(blocked_prefixes):
                 refuse_import(args[0])
         elif event in path_names:
+            if event == "os.symlink" and len_(args) > 0:
+                link_target(args[0])
             on_path(event, args)
         elif event in list_events and args and args[0] is not None and type_(args[0]) is not int_:
             if not under(resolve(text(args[0])), readable):
                 refuse(f"listing {text(args[0])!r} is not allowed")
 
-    functions = (refuse, refuse_import, text, is_dir, under, inside, on_open, on_path, resolve, hook)
+    functions = (refuse, refuse_import, text, is_dir, under, inside, writable_fd, link_target, on_open, on_path,
+                 resolve, hook)
     # The one default that names the hook itself, set once it exists (before the hook is in place)
     hook.__defaults__ = (frozenset(map(id_, functions)),) + hook.__defaults__[1:]
     sys.addaudithook(hook)

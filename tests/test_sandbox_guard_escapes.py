@@ -1,0 +1,83 @@
+"""Escapes from the sandbox's fallback (the Python guard with resource limits, no namespaces) found by red-teaming
+the guard as changed for correct programs: a read-only descriptor reopened for writing through its /proc/self/fd
+name (a read-only /proc/self/mem, reopened, rewrote the guard's functions in memory), symbolic links whose target
+the guard read from the working directory instead of the link's folder, and the tolerant judge's runner, which
+handles each test's files by name without a guard and followed what an earlier test's program left there."""
+
+import pytest
+
+from axk1.eval import sandbox
+from axk1.eval.sandbox import Limits, run_judge, run_python
+
+FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
+
+# The guard's `refuse` is reachable from a refusal's traceback (allowed: traceback.print_exc reads those frames);
+# with a writable /proc/self/mem its code pointer is rewritten to a function that refuses nothing.
+GUARD_OFF_BY_PROC_MEM = """import struct
+try:
+    open("/etc/passwd")
+except PermissionError as e:
+    tb = e.__traceback__
+    while tb.tb_next:
+        tb = tb.tb_next
+    refuse = tb.tb_frame.f_back.f_locals["refuse"]
+allow = (lambda message, PermissionError_=None: None).__code__
+mem = open("/proc/self/mem", "rb", buffering=0)
+mem = open(f"/proc/self/fd/{mem.fileno()}", "r+b", buffering=0)
+mem.seek(id(refuse) + 48)  # PyFunctionObject.func_code (3.11)
+mem.write(struct.pack("<Q", id(allow)))
+print("root:", open("/etc/passwd").read()[:20])
+"""
+
+
+def test_a_read_only_descriptor_is_not_reopened_for_writing(monkeypatch, outside):
+    # Where the harness is not root the program keeps its uid and stays dumpable, so the kernel lets it write its
+    # own /proc/self/mem: only the guard stands (simulated here by not dropping to a run uid)
+    monkeypatch.setattr(sandbox, "_drop_target", lambda: None)
+    r = run_python(GUARD_OFF_BY_PROC_MEM, limits=FAST, namespaces=False)
+    assert not r.ok and "root:" not in r.stdout, (r.stdout, r.stderr)
+    assert "PermissionError: sandbox: reopening a read-only descriptor for writing is not allowed" in r.stderr, r.stderr
+    outside.unchanged()
+
+
+def test_reopening_a_descriptor_for_what_it_allows_still_works():
+    program = """import os
+r, w = os.pipe()
+with open(f"/proc/self/fd/{w}", "w") as again, open(f"/dev/fd/{r}") as back:
+    again.write("through the pipe\\n")
+    again.flush()
+    os.close(w)
+    print(back.readline().strip())
+print(open(f"/dev/fd/{os.open('mine.txt', os.O_RDWR | os.O_CREAT)}", "r+").write("x"))
+"""
+    r = run_python(program, limits=FAST, namespaces=False)
+    assert r.ok and r.stdout == "through the pipe\n1\n", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("program", [
+    # a link made from deeper down: its target was judged from the working directory, not from the link's folder
+    "import os\nwork = os.getcwd()\nos.makedirs('a/b/c/d')\nos.chdir('a/b/c/d')\n"
+    "os.symlink('../../../etc/passwd', work + '/l')\nos.chdir(work)\n",
+    # (judging from the link's folder instead is not enough: a link that points inside from its own folder, moved
+    # up a level, points outside with the same target)
+    "import os\nos.makedirs('a/b')\nos.symlink('../../x', 'a/b/l')\nos.rename('a/b/l', 'l')\n",
+    "import os\nos.symlink('/etc/passwd', 'l')\n",
+])
+def test_a_link_cannot_be_made_to_point_out_of_the_folder(program, outside):
+    r = run_python(program + "print('LINKED', os.readlink('l'))\n", limits=FAST, namespaces=False)
+    assert not r.ok and "LINKED" not in r.stdout, (r.stdout, r.stderr)
+    assert "PermissionError: sandbox: symbolic links" in r.stderr, r.stderr
+    outside.unchanged()
+
+
+def test_links_inside_the_folder_still_work():
+    program = """import os, shutil
+os.makedirs("data/sub")
+open("data/sub/x.txt", "w").write("hi")
+os.symlink("data/sub/x.txt", "near")
+os.symlink(os.path.abspath("data"), "far")
+shutil.copytree("data", "copy", symlinks=True)
+print(open("near").read(), open("far/sub/x.txt").read(), open("copy/sub/x.txt").read())
+"""
+    r = run_python(program, limits=FAST, namespaces=False)
+    assert r.ok and r.stdout == "hi hi hi\n", (r.stdout, r.stderr)
