@@ -81,3 +81,52 @@ print(open("near").read(), open("far/sub/x.txt").read(), open("copy/sub/x.txt").
 """
     r = run_python(program, limits=FAST, namespaces=False)
     assert r.ok and r.stdout == "hi hi hi\n", (r.stdout, r.stderr)
+
+
+# Test 0 leaves links under the names the runner uses for test 1's files (.in1, .out1, .err1 in the run folder):
+# the runner, which has no guard, wrote test 1's input through .in1, test 1's process wrote its output through .out1
+# (into a world-writable folder outside), and its error detail was read through .err1 (/etc/passwd, into the verdict).
+def _planting(folder) -> str:
+    return f"""import os
+work = os.getcwd()
+if not os.path.lexists(".out1"):
+    os.makedirs("a/b/c/d/e/f")
+    os.chdir("a/b/c/d/e/f")
+    for name, target in ((".in1", "in"), (".out1", "out")):
+        os.symlink("../../.." + {str(folder)!r} + "/" + target, work + "/" + name)
+    os.symlink("../../../etc/passwd", work + "/.err1")
+    os.chdir(work)
+    print(input())
+else:
+    print("written outside")
+    raise SystemExit(3)
+"""
+
+
+def test_the_tolerant_runner_follows_no_link_an_earlier_test_left(outside):
+    payload = {"kind": "tests", "code": _planting(outside.folder), "mode": "tolerant", "timeout_s": 3,
+               "stop_at_first_failure": False, "tests": {"inputs": ["1\n", "2\n"], "outputs": ["1\n", "2\n"]}}
+    r = run_judge(payload, Limits(wall_s=15, cpu_s=5, memory_mb=512), namespaces=False)
+    assert "results" in r.report and "root:" not in str(r.report["details"]), r.report
+    outside.unchanged()
+
+
+# A fifo, a folder or a removed file under a test's names: the runner hung on the fifo (opening it to write the next
+# input), or failed on the removed output and answered nothing more; each test now gets fresh files.
+LEAVES_ODD_FILES = """import os
+n = int(input())
+if n == 1:
+    os.mkfifo(".in1")
+    os.mkdir(".out2")
+    os.remove(".out0")
+print(n)
+"""
+
+
+def test_the_tolerant_runner_makes_each_tests_files_afresh():
+    payload = {"kind": "tests", "code": LEAVES_ODD_FILES, "mode": "tolerant", "timeout_s": 2,
+               "stop_at_first_failure": False,
+               "tests": {"inputs": ["1\n", "2\n", "3\n"], "outputs": ["1\n", "2\n", "3\n"]}}
+    r = run_judge(payload, Limits(wall_s=15, cpu_s=5, memory_mb=512), namespaces=False)
+    assert r.report.get("results") == [-4, True, True], r.report
+    assert "removed or replaced its output file" in r.report["details"][0], r.report

@@ -18,6 +18,7 @@ import json
 import os
 import select
 import signal
+import stat
 import sys
 import time
 import types
@@ -252,8 +253,9 @@ class _Program:
         i = self.tests_run
         self.tests_run += 1
         paths = [os.path.join(self.workdir, f".{kind}{i}") for kind in ("in", "out", "err")]
-        with open(paths[0], "w") as f:
-            f.write(given)
+        _write_test_file(paths[0], given)
+        _write_test_file(paths[1], "")
+        _remove(paths[2])
         # Threads are waited for until a little before the time limit (monotonic: one clock for both processes)
         join_until = time.monotonic() + self.timeout - min(0.25, self.timeout / 4)
         pid = os.fork()
@@ -261,12 +263,49 @@ class _Program:
             _tolerant_test(self.target, paths, self.guard, self.pipes, join_until)
         status = _wait_test(pid, self.timeout)
         if status is not None:
-            if os.path.exists(paths[2]):  # the exception that ended the program, said in the verdict's detail
-                with open(paths[2], encoding="utf-8", errors="replace") as f:
-                    status["detail"] = f"{status['detail']}: {f.read(300).strip()}"
+            error = _read_test_file(paths[2], 300)  # the exception that ended the program, in the verdict's detail
+            if error:
+                status["detail"] = f"{status['detail']}: {error.strip()}"
             return status
-        with open(paths[1], encoding="utf-8", errors="replace") as f:
-            return {"status": "ok", "out": f.read()}
+        out = _read_test_file(paths[1])
+        if out is None:
+            return {"status": "error", "detail": "the program removed or replaced its output file"}
+        return {"status": "ok", "out": out}
+
+
+# The runner (no guard: it runs no program code) handles each tolerant test's files by name in the folder the program
+# writes: an earlier test's program may have left a link, a fifo or a folder under the next test's names. So the
+# names are made afresh (never followed), and read back only as the plain files they must be.
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        import shutil
+
+        shutil.rmtree(path)
+
+
+def _write_test_file(path: str, text: str) -> None:
+    _remove(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
+
+
+def _read_test_file(path: str, limit: int = -1) -> str | None:
+    """The file's text, or None when it is gone or is not a plain file (a link is not followed, a fifo not waited
+    on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    with open(fd, "rb") as f:
+        return f.read(limit).decode("utf-8", "replace")
 
 
 def _std_stream(fd: int, mode: str, name: str):
@@ -303,8 +342,8 @@ def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], jo
     try:
         for fd in pipes:  # the pipes to the judge are the runner's, not the program's
             os.close(fd)
-        os.dup2(os.open(in_path, os.O_RDONLY), 0)
-        os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+        os.dup2(os.open(in_path, os.O_RDONLY | os.O_NOFOLLOW), 0)  # (both made by the runner just before)
+        os.dup2(os.open(out_path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW), 1)
         sys.stdin = sys.__stdin__ = _std_stream(0, "r", "<stdin>")
         sys.stdout = sys.__stdout__ = _std_stream(1, "w", "<stdout>")
         sys.argv = ["<solution>"]  # not the runner's (fileinput reads the files argv names)
