@@ -130,3 +130,64 @@ def test_the_tolerant_runner_makes_each_tests_files_afresh():
     r = run_judge(payload, Limits(wall_s=15, cpu_s=5, memory_mb=512), namespaces=False)
     assert r.report.get("results") == [-4, True, True], r.report
     assert "removed or replaced its output file" in r.report["details"][0], r.report
+
+
+# Memory the program may write with no audit event (numpy's array interface, ctypes pointers): the guard's functions
+# are rewritten to refuse nothing. Without namespaces the guard was all that stood between the program and the
+# host's files; Landlock (no namespace or privilege needed) now keeps them where the kernel has it.
+GUARD_OFF_BY_NUMPY = """import numpy as np
+try:
+    open("/etc/passwd")
+except PermissionError as e:
+    tb = e.__traceback__
+    while tb.tb_next:
+        tb = tb.tb_next
+    refuse = tb.tb_frame.f_back.f_locals["refuse"]
+allow = (lambda message, PermissionError_=None: None).__code__
+class At:
+    def __init__(self, address):
+        self.__array_interface__ = {"data": (address, False), "shape": (1,), "typestr": "<u8", "version": 3}
+np.asarray(At(id(refuse) + 48))[0] = id(allow)  # PyFunctionObject.func_code (3.11)
+open("inside.txt", "w").write("guard off")
+print(open("inside.txt").read())
+"""
+GUARD_OFF_BY_CTYPES = """import ctypes
+try:
+    open("/etc/passwd")
+except PermissionError as e:
+    tb = e.__traceback__
+    while tb.tb_next:
+        tb = tb.tb_next
+    refuse = tb.tb_frame.f_back.f_locals["refuse"]
+allow = (lambda message, PermissionError_=None: None).__code__
+cell = ctypes.c_long(0)
+pointer = ctypes.pointer(cell)  # indexing a pointer is not bounds-checked, and raises no audit event
+start = next(id(cell) + x for x in range(24, 200, 8) if pointer[(16 - x) // 8] == id(cell) + x)
+pointer[(id(refuse) + 48 - start) // 8] = id(allow)
+print("guard off")
+"""
+
+
+@pytest.mark.parametrize("program", [GUARD_OFF_BY_NUMPY, GUARD_OFF_BY_CTYPES])
+def test_with_the_guard_switched_off_the_kernel_still_keeps_the_hosts_files(program, outside):
+    from axk1.eval import sandbox_landlock, sandbox_ns
+
+    secret = outside.folder.parent / f"axk1-secret-{outside.marker}"
+    secret.write_text("host secret")
+    secret.chmod(0o644)
+    try:
+        r = run_python(program + f"""
+for attempt in (lambda: print(open({str(secret)!r}).read()), lambda: open({str(outside.folder / 'x')!r}, "w")):
+    try:
+        attempt()
+    except PermissionError as e:
+        print("refused", e.filename)
+""", limits=FAST, namespaces=False)
+    finally:
+        secret.unlink()
+    assert r.report["landlock"] == sandbox_landlock.version(sandbox_ns.libc()), r.report
+    assert "guard off" in r.stdout, (r.stdout, r.stderr)  # the guard really was switched off
+    if r.report["landlock"] != "none":  # (a kernel without Landlock: the fallback's documented gap)
+        # (the program may crash on the way out: the memory it rewrote broke the interpreter's reference counts)
+        assert "host secret" not in r.stdout and r.stdout.count("refused") == 2, (r.stdout, r.stderr)
+        outside.unchanged()

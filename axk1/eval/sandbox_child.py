@@ -12,9 +12,10 @@ fast). Three processes, each with one job:
   the payload (tests and expected answers) from a descriptor the runner closed: nothing the runner can read holds
   an expected answer. It drives the tests (code_judge.py), decides the verdict, writes it to the result descriptor,
   kills every other process of the namespace and exits, which closes the harness's `done` pipe.
-* runner (a uid of its own per run when the harness is root): closes the payload, result and done descriptors, installs the
-  Python guard (sandbox_guard.py) and runs the untrusted code (code_runner.py), answering the judge over a pipe
-  with outputs and plain values (sandbox_wire.py).
+* runner (a uid of its own per run when the harness is root): closes the payload, result and done descriptors,
+  restricts its files with Landlock where there are no namespaces (sandbox_landlock.py), installs the Python guard
+  (sandbox_guard.py) and runs the untrusted code (code_runner.py), answering the judge over a pipe with outputs and
+  plain values (sandbox_wire.py).
 
 So the verdict never comes from the program's exit status or from anything the program can write: the program can
 only answer the questions it is asked; sys.exit or os._exit in it leaves questions unanswered, which fails.
@@ -30,9 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 SETUP_FAILED = 70  # the judge could not build the namespaced root: the harness retries without namespaces
 sys.path.insert(0, HERE)  # the sibling modules, imported as top-level modules, then the folder leaves sys.path
+import sandbox_landlock  # noqa: E402
 import sandbox_ns  # noqa: E402
 import sandbox_wire as wire  # noqa: E402
-from sandbox_guard import install_guard  # noqa: E402
+from sandbox_guard import install_guard, readable_roots  # noqa: E402
 
 sys.path.remove(HERE)
 
@@ -103,10 +105,18 @@ def _import_jobs():
 
 
 # ---- runner: the only process that runs untrusted code ----------------------------------------------------------
-def _runner(plan: dict, requests: int, replies: int, code_runner) -> None:
+# What native code may read besides the guard's places (CPU counts for OpenBLAS and os.cpu_count, memory size)
+NATIVE_READS = ("/sys/devices/system/cpu", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/etc/ld.so.cache")
+
+
+def _runner(plan: dict, requests: int, replies: int, code_runner, landlock: bool) -> None:
     for fd in (plan["payload_fd"], plan["result_fd"], plan["done_fd"]):
         os.close(fd)  # the tests, the verdict and the end of the run stay with the judge
     sandbox_ns.die_with_parent()
+    if landlock:  # no namespaces: the kernel still keeps the files, should the program switch the guard off
+        # (sys.path as it stands: where the harness is root, descriptors opened before the drop, see _remap_imports)
+        sandbox_landlock.restrict(sandbox_ns.libc(), [*sys.path, *readable_roots(plan["workdir"]), *NATIVE_READS],
+                                  [plan["workdir"], "/dev/null"])
     guard = (lambda: install_guard(plan["workdir"])) if plan["guard"] else (lambda: None)
     if plan["mode"] == "script":
         import runpy
@@ -154,6 +164,9 @@ def _judge(plan: dict, isolation: dict) -> None:
     except OSError as e:
         _write_all(result_fd, json.dumps({"setup_error": str(e), "isolation": isolation}).encode())
         os._exit(SETUP_FAILED)
+    namespaced = isolation["namespaces"] != "none"
+    if not namespaced:
+        isolation["landlock"] = sandbox_landlock.version(sandbox_ns.libc())
     req_r, req_w = os.pipe()
     rep_r, rep_w = os.pipe()
     pid = os.fork()
@@ -162,12 +175,11 @@ def _judge(plan: dict, isolation: dict) -> None:
         os.close(rep_r)
         os.setpgid(0, 0)
         _become(plan["drop_to"])
-        _runner(plan, req_r, rep_w, code_runner)
+        _runner(plan, req_r, rep_w, code_runner, isolation.get("landlock", "none") != "none")
     os.close(req_r)
     os.close(rep_w)
     # A uid of its own (the program cannot signal it), never dumpable (no ptrace, no /proc/PID/fd or mem for the
     # runner), deaf to SIGINT.
-    namespaced = isolation["namespaces"] != "none"
     _become(plan["judge_ids"], keep_kill=namespaced)
     sandbox_ns.set_dumpable(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
