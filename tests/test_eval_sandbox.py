@@ -253,7 +253,7 @@ def test_the_guards_own_realpath_agrees_with_os_path_realpath(tmp_path, monkeypa
 
     from axk1.eval.sandbox_guard import resolver
 
-    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError)
+    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, posix.access)
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "link").symlink_to(tmp_path / "a")
     (tmp_path / "a" / "rel").symlink_to("b")

@@ -237,3 +237,37 @@ print("inside fine")
     if sandbox_landlock.version(sandbox_ns.libc()) != "none":  # (without it: the fallback's documented gap)
         assert r.ok and r.stdout == "refused\nrefused\ninside fine\n", (r.stdout, r.stderr)
         outside.unchanged()
+
+
+def test_the_hook_catches_no_exception(tmp_path, monkeypatch):
+    # A program's signal handler runs between the hook's bytecodes: an OSError it raised inside the hook's
+    # `try: lstat(...) except OSError` read as "no such entry" (a link kept as written, not followed) and inside
+    # is_dir's as "not a folder" (a descriptor on a folder outside). The hook's functions now hold no handler at all,
+    # so whatever is raised inside the hook ends in a refusal.
+    import _posixsubprocess
+    import subprocess
+    import sys
+
+    from axk1.eval import sandbox_guard
+
+    installed = []
+    monkeypatch.setattr(sys, "addaudithook", installed.append)
+    monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)  # (install_guard replaces
+    monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)  # these for good: pytest's come back)
+    monkeypatch.setattr(sys, "settrace", sys.settrace)
+    monkeypatch.setattr(sys, "setprofile", sys.setprofile)
+    sandbox_guard.install_guard(str(tmp_path))
+    todo, handlers = [installed[0]], {}
+    while todo:
+        fn = todo.pop()
+        if fn.__name__ not in handlers:
+            handlers[fn.__name__] = fn.__code__.co_exceptiontable
+            todo += [d for d in fn.__defaults__ or () if callable(d) and getattr(d, "__code__", None)]
+    assert {"hook", "resolve", "is_dir", "on_open"} <= handlers.keys()
+    assert all(table == b"" for table in handlers.values()), [name for name, t in handlers.items() if t]
+    # and it still tells a link from a missing name, and a folder from a file
+    (tmp_path / "d").mkdir()
+    (tmp_path / "l").symlink_to(tmp_path / "d")
+    hook = installed[0]
+    resolve = dict(zip(hook.__code__.co_varnames[2:], hook.__defaults__))["resolve"]  # (after event, args)
+    assert resolve(str(tmp_path / "l" / "new")) == str(tmp_path.resolve() / "d" / "new")

@@ -93,10 +93,14 @@ def _clearing_tracers_is_a_no_op() -> None:
     sys.settrace, sys.setprofile = settrace, setprofile
 
 
-def resolver(lstat, readlink, getcwd, OSError_):
-    """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone."""
+def resolver(lstat, readlink, getcwd, exists):
+    """os.path.realpath (missing parts kept as written, as it does), from the C calls given alone.
 
-    def resolve(path: str, lstat=lstat, readlink=readlink, getcwd=getcwd, OSError_=OSError_) -> str:
+    No `try` here or in the hook: a program's signal handler runs between the hook's bytecodes, and an OSError it
+    raised inside `try: lstat(...) except OSError` read as "no such entry", so a link was kept as written and not
+    followed. `exists` (os.access, which answers False instead of raising) asks first; any error after it refuses."""
+
+    def resolve(path: str, lstat=lstat, readlink=readlink, getcwd=getcwd, exists=exists) -> str:
         if not path.startswith("/"):
             path = getcwd() + "/" + path
         done, todo, hops = "", path.split("/")[::-1], 0
@@ -108,10 +112,7 @@ def resolver(lstat, readlink, getcwd, OSError_):
                 done = done[: done.rfind("/")] if done else ""
                 continue
             here = done + "/" + part
-            try:
-                mode = lstat(here).st_mode
-            except OSError_:
-                mode = 0
+            mode = lstat(here).st_mode if exists(here, 0, follow_symlinks=False) else 0  # 0: F_OK
             if mode & 0o170000 != 0o120000 or hops >= 40:  # not a link (or a loop, left as it stands)
                 done = here
                 continue
@@ -149,7 +150,7 @@ def install_guard(workdir: str) -> None:
     own_pid = str(os.getpid())
     stat = posix.stat
     str_, bytes_, int_, type_, len_, id_ = str, bytes, int, type, len, id
-    PermissionError_, OSError_, dir_entry = PermissionError, OSError, os.DirEntry
+    PermissionError_, dir_entry = PermissionError, os.DirEntry
     own_fd, std_names, get_flags, getfl = OWN_FD.match, STD_NAMES, fcntl.fcntl, fcntl.F_GETFL
     access_mode, read_only = os.O_ACCMODE, os.O_RDONLY
     write_flags, spawn, introspection = WRITE_FLAGS, frozenset(SPAWN_EVENTS), frozenset(INTROSPECTION_EVENTS)
@@ -157,7 +158,8 @@ def install_guard(workdir: str) -> None:
     list_events, blocked, af_unix = frozenset(LIST_EVENTS), frozenset(BLOCKED_IMPORTS), AF_UNIX
     refused_prefixes, new_interpreter = tuple(REFUSED_PREFIXES), NEW_INTERPRETER
     blocked_prefixes = tuple(BLOCKED_IMPORT_PREFIXES)
-    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, OSError_)
+    resolve = resolver(posix.lstat, posix.readlink, posix.getcwd, posix.access)
+    exists = posix.access
 
     def refuse(message: str, PermissionError_=PermissionError_):
         raise PermissionError_(f"sandbox: {message}")
@@ -176,11 +178,8 @@ def install_guard(workdir: str) -> None:
             return path.decode("utf-8", "replace")
         refuse("paths must be str or bytes")  # (not even the type's name: a metaclass could compute it)
 
-    def is_dir(path: str, stat=stat, OSError_=OSError_) -> bool:
-        try:
-            return stat(path).st_mode & 0o170000 == 0o040000
-        except OSError_:
-            return False
+    def is_dir(path: str, stat=stat, exists=exists) -> bool:
+        return exists(path, 0) and stat(path).st_mode & 0o170000 == 0o040000  # (no try: see resolver)
 
     def under(full: str, roots) -> bool:
         for root in roots:
