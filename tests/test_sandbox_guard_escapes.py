@@ -271,3 +271,39 @@ def test_the_hook_catches_no_exception(tmp_path, monkeypatch):
     hook = installed[0]
     resolve = dict(zip(hook.__code__.co_varnames[2:], hook.__defaults__))["resolve"]  # (after event, args)
     assert resolve(str(tmp_path / "l" / "new")) == str(tmp_path.resolve() / "d" / "new")
+
+
+def test_without_namespaces_the_program_reaches_no_other_process_and_no_tcp(monkeypatch):
+    # Where the harness is not root the program has the harness's uid (simulated: no drop to a run uid) and, with
+    # the guard switched off (here: off), signalled any of the harness's processes through a pidfd and, without a
+    # network namespace, connected to the host's TCP services. Landlock's scopes (Linux 6.12+) and TCP rules (6.7+)
+    # keep both where the kernel has them.
+    import socket
+    import subprocess
+
+    from axk1.eval import sandbox_landlock, sandbox_ns
+
+    monkeypatch.setattr(sandbox, "_drop_target", lambda: None)
+    victim = subprocess.Popen(["sleep", "30"])
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        program = f"""import os, signal, socket
+for name, attempt in (("signal", lambda: signal.pidfd_send_signal(os.pidfd_open({victim.pid}), 9)),
+                      ("tcp", lambda: socket.create_connection(("127.0.0.1", {server.getsockname()[1]}), timeout=2))):
+    try:
+        attempt()
+        print("REACHED", name)
+    except PermissionError:
+        print("refused", name)
+"""
+        r = run_python(program, limits=FAST, namespaces=False, guard=False, network_namespace=False)
+        version = sandbox_landlock.version(sandbox_ns.libc())
+        if version != "none" and int(version.rsplit("v", 1)[1]) >= 6:  # (older kernels: the documented gap)
+            assert r.stdout == "refused signal\nrefused tcp\n", (r.stdout, r.stderr)
+            assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+        server.close()

@@ -22,6 +22,8 @@ ABI1 = (1 << 13) - 1  # execute .. make_sym: everything version 1 knows
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15  # versions 2, 3 and 5
 FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # what a rule on a file (not a folder) may hold
 READ = EXECUTE | READ_FILE | READ_DIR
+BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1  # version 4: with no rule for any port, neither is allowed
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # version 6: nothing outside the run's own processes
 
 
 def _syscall(libc, *args) -> int:
@@ -45,8 +47,13 @@ def restrict(libc, read: list[str], write: list[str]) -> None:
     files only beneath `write`. Raises OSError where that fails (the runner then ends before the program starts)."""
     abi = _syscall(libc, CREATE_RULESET, 0, 0, CREATE_RULESET_VERSION)
     handled = ABI1 | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0) | (IOCTL_DEV if abi >= 5 else 0)
-    attr = ctypes.create_string_buffer(struct.pack("=Q", handled), 8)
-    ruleset = _syscall(libc, CREATE_RULESET, attr, 8, 0)
+    # Where the kernel knows them: no TCP (in case there is no network namespace either), and no signal or abstract
+    # UNIX socket beyond the run's own processes (where the harness is not root the program has the harness's uid,
+    # and pidfd_send_signal raises no audit event)
+    fields = [handled, BIND_TCP | CONNECT_TCP if abi >= 4 else 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL]
+    fields = fields[: 3 if abi >= 6 else 2 if abi >= 4 else 1]
+    attr = ctypes.create_string_buffer(struct.pack(f"={len(fields)}Q", *fields), 8 * len(fields))
+    ruleset = _syscall(libc, CREATE_RULESET, attr, 8 * len(fields), 0)
     try:
         for paths, rights in ((read, READ), (write, handled)):
             for path in paths:
