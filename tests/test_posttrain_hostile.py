@@ -201,6 +201,9 @@ def test_rl_with_every_iteration_skipped_fails_loudly_and_resumes(folder, tmp_pa
     assert "1 of 1 RL iterations were skipped" in err and "did not change" in err
     report = json.loads((tmp_path / "out" / "rl_report.json").read_text())
     assert report == {"skipped_iterations": 1, "model_changed": False, "iterations": 1}
-    # the checkpoint of a run that never updated stores no expert-load baseline: resume must not trip over it
+    # the checkpoint of a run that never updated stores no expert-load baseline: resume must not trip over it; the
+    # counts are the whole run's, the iteration before the resume included
     assert main(["rl", str(recipe), "--rl.iterations", "2", "--resume"]) == 1
-    assert "1 of 1 RL iterations were skipped" in capsys.readouterr().err
+    assert "2 of 2 RL iterations were skipped" in capsys.readouterr().err
+    report = json.loads((tmp_path / "out" / "rl_report.json").read_text())
+    assert report == {"skipped_iterations": 2, "model_changed": False, "iterations": 2}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def cmd_sft(args: argparse.Namespace) -> int:
         result = run_sft(recipe, resume=args.resume)
     finally:
         shutdown_distributed()
+    if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
+        print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} with a "
+              f"checkpoint in {result['checkpoints']}: run the same command with --resume to go on", file=sys.stderr)
+        return 128 + signal.SIGTERM
     if result["rows"]:
         last = result["rows"][-1]
         print(f"step {last['step']}  loss {last['loss']:.4f}  checkpoints in {result['checkpoints']}")
@@ -55,16 +60,22 @@ def cmd_rl(args: argparse.Namespace) -> int:
         result = run_rl(recipe, resume=args.resume)
     finally:
         shutdown_distributed()
+    if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
+        print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "
+              f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: run the same command with "
+              "--resume to go on", file=sys.stderr)
+        return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143), as `axk1 train` does
     if result["rows"]:
         last = result["rows"][-1]
         print(f"iteration {last['step']}  reward {last['reward_mean']:.3f}  accuracy {last['accuracy']:.3f}  "
               f"checkpoints in {result['checkpoints']}")
     if result["model_dir"]:
         print(f"model folder: {result['model_dir']}")
-    if result["rows"] and result["skipped_iterations"] == len(result["rows"]):
-        # every rollout had equal rewards in every group: no update ran, the model is the one RL started from. A
-        # failure, so that a script chaining the next stage stops here instead of evaluating an unchanged model.
-        print(f"axk1 rl: error: all {len(result['rows'])} iterations were skipped (every group had equal rewards), "
+    if result["iterations"] and not result["model_changed"]:
+        # every rollout of the run (before a --resume too) had equal rewards in every group: no update ran, the
+        # model is the one RL started from. A failure, so that a script chaining the next stage stops here instead
+        # of evaluating an unchanged model.
+        print(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards), "
               "so the model did not change; check that the tasks can be solved at all (held-out accuracy) and that "
               "[rl] max_new_tokens leaves room for an answer", file=sys.stderr)
         return 1

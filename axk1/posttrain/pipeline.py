@@ -10,6 +10,8 @@ The recipes are `recipes/posttrain/*.toml`; only their paths are moved under the
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -49,6 +51,17 @@ def _recipe(name: str) -> dict:
     return tomllib.loads(path.read_text())
 
 
+def _finished(result: dict, stage: str) -> dict:
+    """A stage's result, or, where SIGTERM stopped it (with a checkpoint, and no model folder), the demo's end: its
+    stages start over (start_over), so the checkpoint cannot be resumed from here and nothing after may run on a
+    model that is not there."""
+    if result.get("stopped_by"):
+        print(f"axk1 demo: {stage} stopped by {result['stopped_by']}; the demo's stages start over, so run it again",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + signal.SIGTERM)
+    return result
+
+
 def _sft(name: str, init_from: Path, data: list[Path], out: Path, max_steps: int | None) -> Path:
     raw = _recipe(name)
     raw["model"]["init_from"] = str(init_from)
@@ -56,7 +69,7 @@ def _sft(name: str, init_from: Path, data: list[Path], out: Path, max_steps: int
     raw["run"]["out_dir"] = str(out)
     if max_steps is not None:
         raw["run"]["max_steps"] = max_steps
-    result = run_sft(parse_sft_recipe(raw, RECIPES), start_over=True)  # the demo owns its folders
+    result = _finished(run_sft(parse_sft_recipe(raw, RECIPES), start_over=True), f"SFT ({name})")  # owns its folders
     print(f"  {result['data']['kept_rows']} rows; loss {result['rows'][0]['loss']:.3f} -> {result['rows'][-1]['loss']:.3f}")
     return Path(result["model_dir"])
 
@@ -113,7 +126,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     raw["run"]["out_dir"] = str(out / "rl")
     if quick:
         raw["rl"].update(iterations=1, prompts_per_step=2, group_size=2, max_new_tokens=8, max_sampling_rounds=1)
-    rl = run_rl(parse_rl_recipe(raw, RECIPES), start_over=True)  # the demo owns its folders
+    rl = _finished(run_rl(parse_rl_recipe(raw, RECIPES), start_over=True), "RL")  # the demo owns its folders
     models["rl"] = Path(rl["model_dir"])
     timings["rl"] = time.perf_counter() - t
 

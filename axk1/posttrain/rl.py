@@ -14,25 +14,27 @@ One iteration:
    fractions, ratios, entropy, KL, tokens/s, each MoE layer's expert-load drift since RL began) to JSONL +
    TensorBoard; DCP checkpoints with exact resume.
 
+As `axk1 train`, a run holds a lock on its output folder and stops on SIGTERM after the iteration with a checkpoint;
+a full disk after the last checkpoint is axk1/posttrain/run_end.py (docs/posttraining.md, "Faults").
+
 Legend: B completions, T tokens of prompt + completion, C completion positions, D hidden, V vocabulary.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint
-from axk1.checkpoint.export import export_checkpoint
+from axk1.checkpoint.dcp import TRAIN_STATE, claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
 from axk1.checkpoint.hf import load_model
+from axk1.checkpoint.run_lock import RunLock
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
 from axk1.model import check_token_ids
@@ -44,9 +46,11 @@ from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.posttrain.rl_stats import reduce_stats, rollout_metrics
+from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, run_callbacks
+from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks, stop_requests
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.trainer import TrainState, build_model
 
@@ -70,6 +74,11 @@ def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
 class RLTrainer:
     def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
         self.recipe = r = recipe
+        # one run per output folder (and per checkpoints folder outside it), as `axk1 train`: taken first, so a second
+        # run is refused before it loads any model, and told the folder is in use (axk1/checkpoint/run_lock.py)
+        out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+        self.locks = [RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))] if rank == 0 else []
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
@@ -110,14 +119,23 @@ class RLTrainer:
         resume_step = None
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
-            self.state.step = int(saved["state"]["iteration"])
-            start = saved["state"]["load_start"]  # None when every iteration before the checkpoint was skipped
+            self.state.step, self.state.skipped_steps, start = _counters(saved, resume_step, self.ckpt_dir)
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
             self._push_weights()
+            if self.is_main:
+                print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (iteration {resume_step} of "
+                      f"{self.total_steps})", flush=True)
         # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
-        # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end.
-        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), Checkpointer()]
+        # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end, and on
+        # SIGTERM a checkpoint of the iteration and a stop. The stop's fields are the Trainer's: the signal on this
+        # rank, whether any rank got one (agreed after each iteration), the newest step saved, what stopped the run.
+        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), Checkpointer(),
+                                          StopOnSignal()]
+        self.stop_signal: str | None = None
+        self.stop_requested = False
+        self.saved_step: int | None = None
+        self.stopped_by: str | None = None
 
     def _push_weights(self) -> None:
         if self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
@@ -271,97 +289,98 @@ class RLTrainer:
         r, s, rows = self.recipe, self.recipe.rl, []
         bar = tqdm(range(self.state.step, s.iterations), initial=self.state.step, total=s.iterations,
                    disable=not (r.logging.progress and self.is_main), desc="rl")
-        run_callbacks(self.callbacks, "on_fit_start", self)
-        for it in bar:
-            samples, st = self.rollout(it)
-            row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
-            row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-            if samples:
-                row.update(self.update(samples, it * s.updates_per_batch))
-            else:
-                row["skipped"] = "every group had equal rewards"
-            self.state.step = it + 1
-            rows.append(row)
-            run_callbacks(self.callbacks, "on_step_end", self, row)
-            bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
-                            kept=len(samples) // s.group_size)
-        bar.close()
-        run_callbacks(self.callbacks, "on_fit_end", self)
+        with stop_requests(self):  # SIGTERM asks for a stop after the iteration (axk1.train.callbacks)
+            run_callbacks(self.callbacks, "on_fit_start", self)
+            for it in bar:
+                samples, st = self.rollout(it)
+                row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+                row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
+                if samples:
+                    row.update(self.update(samples, it * s.updates_per_batch))
+                else:
+                    row["skipped"] = "every group had equal rewards"
+                    self.state.skipped_steps += 1
+                self.state.step = it + 1
+                rows.append(row)
+                self.stop_requested = self._any_rank_stops()
+                run_callbacks(self.callbacks, "on_step_end", self, row)
+                bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                                kept=len(samples) // s.group_size)
+                if self.stopped_by:  # StopOnSignal has written this iteration's checkpoint
+                    break
+            bar.close()
+            run_callbacks(self.callbacks, "on_fit_end", self)
         return rows
+
+    def _any_rank_stops(self) -> bool:
+        """Whether a stop signal reached any rank (a signal may reach only some), so that every rank stops after the
+        same iteration. A sum on the device, as RL's other collectives (the iteration reads its results back anyway)."""
+        stop = self.stop_signal is not None
+        if self.parallel is None:
+            return stop
+        flag = torch.tensor([float(stop)], device=self.device)
+        dist.all_reduce(flag)
+        return flag.item() > 0
 
     def save(self, wait: bool = True) -> Path:
         """A checkpoint of the iterations done (written synchronously: `wait` is for the callbacks' interface)."""
-        state = {"state": {"iteration": self.state.step,
+        state = {"state": {"iteration": self.state.step, "skipped": self.state.skipped_steps,
                            "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
                  "model_config": self.config.to_dict(), "mtp_depth": 0}
-        return save_checkpoint(self.ckpt_dir, self.state.step, self.policy, self.optimizer, state,
+        path = save_checkpoint(self.ckpt_dir, self.state.step, self.policy, self.optimizer, state,
                                self.recipe.checkpointing.keep_latest)
+        self.saved_step = self.state.step
+        return path
 
     def finish_save(self) -> None:
         pass  # saves are synchronous
 
-
-class ReducedStats(NamedTuple):
-    names: list[str]
-    values_K: torch.Tensor  # float64, on the device
-
-
-def reduce_stats(parts: list[dict[str, torch.Tensor]], loss_sum: torch.Tensor, distributed: bool) -> ReducedStats:
-    """One minibatch's statistics over its micro-batches (and data-parallel ranks), on the device: each the mean of
-    its non-NaN values, but ratio_min / ratio_max the min / max, and the loss summed. Three all-reduces of small
-    tensors stand in for gathering Python objects, and nothing is read back until the caller's one `.tolist()`."""
-    names = list(parts[0])
-    x_PK = torch.stack([torch.stack([p[k] for p in parts]) for k in names], dim=1).double()
-    ok_PK = ~torch.isnan(x_PK)
-    sums_K = torch.cat([torch.where(ok_PK, x_PK, 0.0).sum(0), loss_sum.double().reshape(1)])
-    counts_K = ok_PK.sum(0).double()
-    low_K = torch.where(ok_PK, x_PK, float("inf")).amin(0)
-    high_K = torch.where(ok_PK, x_PK, float("-inf")).amax(0)
-    if distributed:
-        dist.all_reduce(sums_K)
-        dist.all_reduce(counts_K)
-        dist.all_reduce(low_K, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high_K, op=dist.ReduceOp.MAX)
-    nan = torch.full_like(counts_K, float("nan"))
-    mean_K = torch.where(counts_K > 0, sums_K[:-1] / counts_K.clamp(min=1), nan)
-    idx = {k: i for i, k in enumerate(names)}
-    if "ratio_min" in idx:
-        mean_K[idx["ratio_min"]] = torch.where(counts_K[idx["ratio_min"]] > 0, low_K[idx["ratio_min"]], float("nan"))
-    if "ratio_max" in idx:
-        mean_K[idx["ratio_max"]] = torch.where(counts_K[idx["ratio_max"]] > 0, high_K[idx["ratio_max"]], float("nan"))
-    return ReducedStats(names + ["loss"], torch.cat([mean_K, sums_K[-1:]]))
+    def release(self) -> None:
+        """Gives up the output folder's lock (the process ending does too)."""
+        for lock in self.locks:
+            lock.release()
 
 
-def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
-    """Reward, accuracy, format and length per mode over every scored sample of the iteration."""
-    out = {"reward_mean": float(np.mean([x["reward"] for x in seen])),
-           "accuracy": float(np.mean([x["correct"] for x in seen])), "samples_kept": len(kept)}
-    for mode, thinking in (("think", True), ("non-think", False)):
-        xs = [x for x in seen if x["thinking"] == thinking]
-        if xs:
-            out[f"reward/{mode}"] = float(np.mean([x["reward"] for x in xs]))
-            out[f"accuracy/{mode}"] = float(np.mean([x["correct"] for x in xs]))
-            out[f"format_ok/{mode}"] = float(np.mean([x["format_ok"] for x in xs]))
-            out[f"response_len/{mode}"] = float(np.mean([len(x["completion"]) for x in xs]))
-    return out
+def _counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:
+    """(iterations done, of them skipped, the expert-load baseline) from a checkpoint's train state, checked: a
+    damaged or copied state would resume another trajectory without a word (or fail on a bare KeyError)."""
+    where = step_dir(root, step) / TRAIN_STATE
+    state = saved.get("state") if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not isinstance(state.get("iteration"), int) or "load_start" not in state:
+        raise ValueError(f"{where} does not hold RL's counters (\"state\" with iteration and load_start): the file is "
+                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
+    if state["iteration"] != step:
+        raise ValueError(f"{where} says iteration {state['iteration']}, not its folder's {step}: the folder was copied "
+                         "or renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
+                         "step's name) and resume again")
+    start = state["load_start"]  # None when every iteration before the checkpoint was skipped
+    # checkpoints written before "skipped" was saved: all skipped if no update ever ran, else counted from here
+    skipped = state.get("skipped", step if start is None else 0)
+    return step, int(skipped), start
 
 
 def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> dict:
-    """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused."""
+    """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused.
+    The counts reported are the whole run's, iterations before a --resume included. A run stopped by SIGTERM
+    (`stopped_by`) exports and reports nothing: it is not finished, its checkpoint is the way on."""
     trainer = RLTrainer(recipe, resume, start_over)
-    rows = trainer.fit()
-    skipped = sum(1 for r in rows if "skipped" in r)
-    result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
-              "model_changed": skipped < len(rows)}
-    if recipe.rl.export and trainer.is_main:
-        out = Path(recipe.run.out_dir) / "model"
-        result["model_dir"] = str(export_checkpoint(trainer.ckpt_dir, out, tokenizer=recipe.rl.template_from))
-    if trainer.is_main:
-        summary = {k: result[k] for k in ("skipped_iterations", "model_changed")} | {"iterations": len(rows)}
-        Path(recipe.run.out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(recipe.run.out_dir) / "rl_report.json").write_text(json.dumps(summary, indent=2))
+    try:
+        rows = trainer.fit()
+        done, skipped = trainer.state.step, trainer.state.skipped_steps
+        result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
+                  "iterations": done, "model_changed": skipped < done, "stopped_by": trainer.stopped_by,
+                  "total_iterations": trainer.total_steps}
+        if trainer.stopped_by or not trainer.is_main:
+            return result
+        if recipe.rl.export:
+            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, Path(recipe.run.out_dir) / "model",
+                                                            recipe.rl.template_from))
+        summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}
+        write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
-            what = "the model did not change" if skipped == len(rows) else "those iterations trained nothing"
-            print(f"WARNING: {skipped} of {len(rows)} RL iterations were skipped (every group had equal rewards, so "
+            what = "the model did not change" if skipped == done else "those iterations trained nothing"
+            print(f"WARNING: {skipped} of {done} RL iterations were skipped (every group had equal rewards, so "
                   f"no advantage): {what}", file=sys.stderr, flush=True)
-    return result
+        return result
+    finally:
+        trainer.release()

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
+from axk1.posttrain.run_end import export_after_training
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
@@ -186,7 +186,9 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
         out.mkdir(parents=True, exist_ok=True)
         (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
     rows = trainer.fit()
-    result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None}
-    if recipe.sft.export and trainer.is_main:
-        result["model_dir"] = str(export_checkpoint(trainer.ckpt_dir, out / "model", tokenizer=recipe.sft.template_from))
+    result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None,
+              "stopped_by": trainer.stopped_by, "step": trainer.state.step, "total_steps": trainer.total_steps}
+    # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
+    if recipe.sft.export and trainer.is_main and not trainer.stopped_by:
+        result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
     return result

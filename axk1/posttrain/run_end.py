@@ -1,0 +1,50 @@
+"""What `axk1 sft` and `axk1 rl` write after their last checkpoint (the model folder, RL's report), and what a
+failure there becomes.
+
+By then training is complete and checkpointed. A full disk (or a lost mount) at this point used to end the command
+with safetensors' "I/O error: No space left on device" traceback, or an errno without a file name, and left an empty
+rl_report.json: as if the run had failed, with no word that its checkpoint holds it all. Now the error names the
+file or folder, says that training is complete, and gives the way on: the same command with --resume, which finds
+every iteration done and only writes these again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from axk1.checkpoint.dcp import latest_step
+from axk1.checkpoint.export import export_checkpoint
+from axk1.posttrain.tasks import atomic_writer
+
+
+class WriteAfterTraining(OSError):
+    """An output of a finished run could not be written. An OSError: the command line prints it as an error."""
+
+
+def _failed(what: str, where: Path, ckpt_dir: Path, e: BaseException) -> WriteAfterTraining:
+    cause = (e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}").splitlines()[0]
+    return WriteAfterTraining(f"{cause}: {what} {where} failed after training was complete (its checkpoint, step "
+                              f"{latest_step(ckpt_dir)}, is in {ckpt_dir}). Free space there (or point --out at a "
+                              "larger disk), then run the same command with --resume: it trains nothing more and "
+                              "writes this again")
+
+
+def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None) -> Path:
+    """The newest checkpoint exported to `out` (axk1.checkpoint.export); a write that fails is named, not a traceback.
+    Errors that already say what is wrong with the checkpoint or the tokenizer (ValueError) pass as they are."""
+    try:
+        return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer)
+    except ValueError:
+        raise
+    except Exception as e:  # safetensors reports a full disk as its own SafetensorError, not an OSError
+        raise _failed("exporting the model to", out, ckpt_dir, e) from e
+
+
+def write_report(path: Path, summary: dict, ckpt_dir: Path) -> None:
+    """`summary` as JSON at `path`, whole or not at all (never the empty file a full disk left)."""
+    try:
+        with atomic_writer(path) as f:
+            f.write(json.dumps(summary, indent=2))
+    except OSError as e:
+        raise _failed("writing", path, ckpt_dir, e) from e

@@ -1,0 +1,301 @@
+"""Faults of a cluster during `axk1 rl` (and the post-training exports), injected into tiny CPU runs as
+tests/test_train_faults.py does for `axk1 train`: a second run on the same output folder, SIGTERM, SIGKILL in the
+middle of a checkpoint save, a full disk after the last checkpoint, damaged checkpoints, an unwritable --out."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import axk1.posttrain.rl as rl
+from axk1.checkpoint.dcp import list_steps, step_dir
+from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
+from axk1.cli import main
+from axk1.posttrain.rl_recipe import load_rl_recipe
+from axk1.posttrain.tasks import generate_tasks, write_jsonl
+from axk1.train.metrics import read_jsonl
+from tests.serve_helpers import make_model_folder
+from tests.test_posttrain_rl import _fake_scores
+from tests.test_train_faults import LOCK_HOLDER
+
+REPO = Path(__file__).resolve().parents[1]
+
+# `axk1 ARGS...` with the loop's reward replaced by tests/test_posttrain_rl.py's fake one (the tiny model never
+# answers right, so every real reward is equal and nothing would train), and one fault injected: SIGTERM sent to
+# itself during iteration N, or a SIGKILL once iteration N's checkpoint is half written.
+DRIVER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import torch.distributed.checkpoint as dcp
+    import axk1.posttrain.rl as rl
+    from tests.test_posttrain_rl import _fake_scores
+    rl.score_all = _fake_scores
+    point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    if point == "sigterm-rl":
+        real = rl.RLTrainer.rollout
+        def rollout(self, iteration):
+            if iteration == n - 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(self, iteration)
+        rl.RLTrainer.rollout = rollout
+    elif point == "sigterm-sft":
+        from axk1.train.trainer import Trainer
+        real_step = Trainer.train_step
+        def train_step(self, s):
+            if s == n - 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real_step(self, s)
+        Trainer.train_step = train_step
+    elif point == "writing":
+        real_save = dcp.save
+        def save(state, checkpoint_id, **kw):
+            real_save(state, checkpoint_id=checkpoint_id, **kw)
+            if checkpoint_id.endswith(f".step-{n:06d}.tmp"):
+                big = max(Path(checkpoint_id).iterdir(), key=lambda p: p.stat().st_size)
+                os.truncate(big, big.stat().st_size // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+        dcp.save = save
+    from axk1.cli import main
+    sys.exit(main(args))
+""")
+
+
+def _cli(point: str, n: int, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-c", DRIVER, point, str(n), *map(str, args)], env=env, timeout=120,
+                          capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_model_folder(tmp_path_factory.mktemp("rl-faults") / "base")
+
+
+def _recipe(tmp: Path, folder: Path, **rl_keys) -> Path:
+    """A 4-iteration RL run that checkpoints every 8 iterations (so only at its end, or when stopped)."""
+    tasks = tmp / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
+    keys = {"iterations": 4, "export": False} | rl_keys
+    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    path = tmp / "rl.toml"
+    path.write_text(f'[model]\ninit_from = "{folder}"\nmtp_depth = 0\n'
+                    f'[rl]\ntasks = ["{tasks}"]\nprompts_per_step = 2\ngroup_size = 4\nmax_new_tokens = 8\n'
+                    'updates_per_batch = 2\noverlong = "none"\nclip_low = 0.2\nclip_high = 0.28\n' + extra +
+                    '[optimizer]\nlr = 1e-2\n[schedule]\nkind = "constant"\n[batch]\nmicro_batch = 4\n'
+                    '[checkpointing]\ninterval_steps = 8\n[logging]\nprogress = false\n'
+                    f'[run]\nout_dir = "{tmp / "run"}"\nthreads = 1\n')
+    return path
+
+
+def _trajectory(jsonl: Path) -> list[tuple]:
+    """What an exact resume must repeat: each iteration's rollout rewards and lengths, losses and gradient norms."""
+    return [(r["step"], r["reward_mean"], r["response_len/think"], r["loss"], r["grad_norm"]) for r in read_jsonl(jsonl)]
+
+
+@pytest.fixture(scope="module")
+def reference(folder, tmp_path_factory) -> list[tuple]:
+    """The rows of an uninterrupted 4-iteration run."""
+    tmp = tmp_path_factory.mktemp("rl-reference")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(rl, "score_all", _fake_scores)
+        assert main(["rl", str(_recipe(tmp, folder))]) == 0
+    return _trajectory(tmp / "run" / "metrics.jsonl")
+
+
+def test_sigterm_stops_rl_after_the_iteration_with_a_checkpoint_and_resume_equals_the_whole_run(folder, tmp_path,
+                                                                                               reference, monkeypatch,
+                                                                                               capsys):
+    """SIGTERM (Slurm's notice) killed `axk1 rl` at once: no checkpoint since the last interval (here: none at
+    all) and no word. Now it ends the iteration, checkpoints it, exports nothing and says how to resume; the resumed
+    run repeats the uninterrupted one, and its report counts the whole run."""
+    recipe = _recipe(tmp_path, folder, export=True)
+    ckpts = tmp_path / "run" / "checkpoints"
+    stopped = _cli("sigterm-rl", 2, "rl", recipe)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert (f"axk1 rl: stopped by SIGTERM at iteration 2 of 4 with a checkpoint in {ckpts}: run the same command "
+            "with --resume to go on") in stopped.stderr
+    assert list_steps(ckpts) == [2]
+    assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "rl_report.json").exists()
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    assert main(["rl", str(recipe), "--resume"]) == 0
+    assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
+    assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference  # bitwise
+    assert json.loads((tmp_path / "run" / "rl_report.json").read_text())["iterations"] == 4
+    assert (tmp_path / "run" / "model" / "config.json").exists()
+
+
+def test_a_kill_in_the_middle_of_an_rl_save_resumes_from_the_last_complete_checkpoint(folder, tmp_path, reference,
+                                                                                       monkeypatch, capsys):
+    """SIGKILL while iteration 3's checkpoint is written: --resume says where it starts, never reads the broken
+    folder, repeats the uninterrupted run, and no temp folder outlives it."""
+    recipe = _recipe(tmp_path, folder)
+    ckpts = tmp_path / "run" / "checkpoints"
+    killed = _cli("writing", 3, "rl", recipe, "--checkpointing.interval_steps", 1, "--checkpointing.keep_latest", 1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert list_steps(ckpts) == [2]
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    assert main(["rl", str(recipe), "--resume"]) == 0
+    assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
+    assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference
+    assert not [p.name for p in ckpts.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_stops_sft_without_exporting_the_unfinished_model(folder, tmp_path):
+    """A SIGTERM-stopped `axk1 sft` (the Trainer's stop) went on to export its checkpoint as `model/` and exit 0,
+    as if training were complete. Now it exports nothing and says how to resume, as `axk1 train` does."""
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i}?"},
+                                                     {"role": "assistant", "content": f"It is {i}.",
+                                                      "reasoning_content": f"{i} is {i}"}]}) + "\n"
+                            for i in range(8)))
+    recipe = tmp_path / "sft.toml"
+    recipe.write_text(f'[model]\ninit_from = "{folder}"\nmtp_depth = 0\n[sft]\ndata = ["{data}"]\nmode = "think"\n'
+                      'seq_len = 96\nepochs = 2\n[schedule]\nkind = "constant"\n[batch]\nglobal_sequences = 2\n'
+                      'micro_batch = 2\n[checkpointing]\ninterval_steps = 100\n[logging]\nprogress = false\n'
+                      f'[run]\nout_dir = "{tmp_path / "run"}"\nthreads = 1\n')
+    stopped = _cli("sigterm-sft", 2, "sft", recipe)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert re.search(r"axk1 sft: stopped by SIGTERM at step 2 of \d+ with a checkpoint in .*: run the same command "
+                     "with --resume", stopped.stderr)
+    assert list_steps(tmp_path / "run" / "checkpoints") == [2] and not (tmp_path / "run" / "model").exists()
+
+
+def test_a_second_rl_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(folder, tmp_path,
+                                                                                          monkeypatch):
+    """Two `axk1 rl` on one --out ran side by side (the second truncating the first's metrics, both writing and
+    pruning one checkpoints folder). The output folder's lock names the live holder, and so does one for a
+    checkpoints folder outside it; a killed holder's lock file is taken over."""
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=1))
+    out = Path(recipe.run.out_dir)
+    shared = tmp_path / "shared-checkpoints"
+    outside = load_rl_recipe(_recipe(tmp_path, folder, iterations=1), ["--checkpointing.dir", str(shared)],
+                             out_dir=str(tmp_path / "other"))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    holders = [subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(d)], stdout=subprocess.PIPE, text=True,
+                                env=env) for d in (out, shared)]
+    try:
+        assert [h.stdout.readline().strip() for h in holders] == ["locked", "locked"]
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
+                                              rf"{holders[0].pid} on .*another --out folder$"):
+            rl.RLTrainer(recipe, resume=True)
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use"):
+            rl.RLTrainer(outside)
+    finally:
+        for h in holders:
+            h.kill()
+            h.wait()
+    rl.run_rl(recipe)
+    assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(out / "checkpoints") == [1]
+
+
+def test_an_unwritable_output_folder_is_refused_at_the_start(folder, tmp_path):
+    """An --out that cannot be made (a file in its path) while the checkpoints go elsewhere: a bare 'Not a
+    directory' before; now the run says to give it a writable --out."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.dir", str(tmp_path / "ckpts")],
+                            out_dir=str(blocker / "run"))
+    with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/run \(Not a "
+                                              "directory\\): give it a writable --out"):
+        rl.RLTrainer(recipe)
+
+
+def test_damaged_rl_checkpoints_are_named_with_the_way_back(folder, tmp_path, monkeypatch):
+    """A train state without RL's counters failed on a bare KeyError; a step folder copied from another step
+    resumed that step's iteration under the folder's name without a word."""
+    import shutil
+
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=2), ["--checkpointing.interval_steps", "1"])
+    rl.run_rl(recipe)
+    ckpts = Path(recipe.checkpointing.dir)
+    shutil.copytree(step_dir(ckpts, 2), step_dir(ckpts, 5))
+    with pytest.raises(ValueError, match=r"train_state.json says iteration 2, not its folder's 5: the folder was "
+                                         "copied"):
+        rl.RLTrainer(recipe, resume=True)
+    state = step_dir(ckpts, 5) / "train_state.json"
+    state.write_text('{"state": {"step": 5}, "model_config": {}}')
+    with pytest.raises(ValueError, match=r"does not hold RL's counters .*move the step folder out"):
+        rl.RLTrainer(recipe, resume=True)
+    shutil.rmtree(step_dir(ckpts, 5))
+    assert rl.RLTrainer(recipe, resume=True).state.step == 2
+
+
+class _FullDisk:
+    """A file opened for writing on a full disk: the first write fails with ENOSPC."""
+
+    def __init__(self, path):
+        self.f = open(path, "w")
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def test_a_full_disk_after_the_last_checkpoint_names_the_output_and_resume_writes_it(folder, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """The disk filling once training was complete: the export ended in safetensors' SafetensorError traceback,
+    and rl_report.json was left empty with an error naming no file. Now each names what failed, says that training
+    is complete, and `--resume` (nothing left to train) writes it."""
+    from safetensors import SafetensorError
+
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    recipe = _recipe(tmp_path, folder, iterations=1, export=True)
+    run = tmp_path / "run"
+
+    def no_space(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr("axk1.checkpoint.folder.save_file", no_space)
+    assert main(["rl", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"No space left on device \(os error 28\): exporting the model to {re.escape(str(run))}/model "
+                     rf"failed after training was complete \(its checkpoint, step 1, is in {re.escape(str(run))}/"
+                     r"checkpoints\)\. Free space there .*run the same command with --resume", err), err
+    monkeypatch.undo()
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    real_open = Path.open
+
+    def open_(self, mode="r", *args, **kwargs):
+        return _FullDisk(self) if "rl_report.json" in self.name and "w" in mode else real_open(self, mode, *args,
+                                                                                                **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    assert main(["rl", str(recipe), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"No space left on device: writing {run / 'rl_report.json'} failed after training was complete" in err, err
+    assert not [p.name for p in run.iterdir() if "rl_report" in p.name]  # no empty or partial report left
+    monkeypatch.setattr(Path, "open", real_open)
+    assert main(["rl", str(recipe), "--resume"]) == 0
+    assert (run / "model" / "config.json").exists()
+    assert json.loads((run / "rl_report.json").read_text()) == {"skipped_iterations": 0, "model_changed": True,
+                                                                "iterations": 1}
+
+
+def test_a_demo_stage_stopped_by_sigterm_ends_the_demo(folder, monkeypatch, capsys, tmp_path):
+    """A stage stopped by SIGTERM has a checkpoint and no model folder: the demo went on to Path(None) (a TypeError
+    traceback) instead of ending as the stage did."""
+    from axk1.posttrain import pipeline
+
+    monkeypatch.setattr(pipeline, "run_sft", lambda recipe, start_over: {
+        "stopped_by": "SIGTERM", "model_dir": None, "data": {"kept_rows": 8}, "rows": [{"loss": 6.0}, {"loss": 5.0}]})
+    with pytest.raises(SystemExit) as stop:
+        (tmp_path / "chat.jsonl").write_text("")
+        pipeline._sft("sft-think.toml", folder, [tmp_path / "chat.jsonl"], tmp_path / "out", None)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert "axk1 demo: SFT (sft-think.toml) stopped by SIGTERM; the demo's stages start over" in capsys.readouterr().err
