@@ -299,3 +299,24 @@ def test_a_demo_stage_stopped_by_sigterm_ends_the_demo(folder, monkeypatch, caps
         pipeline._sft("sft-think.toml", folder, [tmp_path / "chat.jsonl"], tmp_path / "out", None)
     assert stop.value.code == 128 + signal.SIGTERM
     assert "axk1 demo: SFT (sft-think.toml) stopped by SIGTERM; the demo's stages start over" in capsys.readouterr().err
+
+
+def test_a_resume_that_would_train_another_rl_run_is_refused(folder, tmp_path, monkeypatch):
+    """--resume took any recipe: another learning rate, other task rows under the same path, or more iterations of a
+    schedule whose length follows them went on from the checkpoint without a word, as if the run were the same."""
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    path = _recipe(tmp_path, folder, iterations=1)
+    rl.run_rl(load_rl_recipe(path, ["--schedule.kind", "cosine"]))
+    with pytest.raises(ValueError, match=r"--resume: the recipe differs from the run checkpointed in .*step-000001 in "
+                                         r"what defines the run \(checkpoint -> recipe\): optimizer.lr: 0.01 -> 0.02"):
+        rl.RLTrainer(load_rl_recipe(path, ["--schedule.kind", "cosine", "--optimizer.lr", "0.02"]), resume=True)
+    with pytest.raises(ValueError, match=r"rl.schedule_steps: 2 -> 6"):
+        rl.RLTrainer(load_rl_recipe(path, ["--schedule.kind", "cosine", "--rl.iterations", "3"]), resume=True)
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(12, seed=1, kinds=("math",), levels=(1,)))  # other rows, same file
+    with pytest.raises(ValueError, match=r"rl.tasks_sha256"):
+        rl.RLTrainer(load_rl_recipe(path, ["--schedule.kind", "cosine"]), resume=True)
+    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
+    # what may change: where it writes, micro_batch, and (a constant schedule's) iterations, as in test_posttrain_rl
+    assert rl.RLTrainer(load_rl_recipe(path, ["--schedule.kind", "cosine", "--batch.micro_batch", "2"]),
+                        resume=True).state.step == 1

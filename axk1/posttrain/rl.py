@@ -45,13 +45,14 @@ from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
-from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.posttrain.rl_recipe import RLRecipe, rl_run_definition
 from axk1.posttrain.rl_stats import reduce_stats, rollout_metrics
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks, stop_requests
 from axk1.train.optim import build_optimizer, schedule_from_recipe
+from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
 
 
@@ -115,11 +116,15 @@ class RLTrainer:
             self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
         self.ckpt_dir = Path(r.checkpointing.dir)
         claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
+        self.definition = rl_run_definition(r, self.config, self.tasks)
         self.state, self.total_steps, self.load_start_LE = TrainState(), r.rl.iterations, None  # a step: an iteration
         resume_step = None
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
             self.state.step, self.state.skipped_steps, start = _counters(saved, resume_step, self.ckpt_dir)
+            # a recipe that would train another run is refused (a checkpoint written before run definitions were
+            # saved has none: nothing to compare)
+            check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step))
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
             self._push_weights()
@@ -326,7 +331,7 @@ class RLTrainer:
         """A checkpoint of the iterations done (written synchronously: `wait` is for the callbacks' interface)."""
         state = {"state": {"iteration": self.state.step, "skipped": self.state.skipped_steps,
                            "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
-                 "model_config": self.config.to_dict(), "mtp_depth": 0}
+                 "model_config": self.config.to_dict(), "mtp_depth": 0, "run": self.definition}
         path = save_checkpoint(self.ckpt_dir, self.state.step, self.policy, self.optimizer, state,
                                self.recipe.checkpointing.keep_latest)
         self.saved_step = self.state.step
