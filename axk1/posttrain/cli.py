@@ -37,8 +37,10 @@ def cmd_sft(args: argparse.Namespace) -> int:
     finally:
         shutdown_distributed()
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
-        print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} with a "
-              f"checkpoint in {result['checkpoints']}: run the same command with --resume to go on", file=sys.stderr)
+        if result["is_main"]:  # one line per launch, not per rank
+            print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} "
+                  f"with a checkpoint in {result['checkpoints']}: run the same command with --resume to go on",
+                  file=sys.stderr)
         return 128 + signal.SIGTERM
     if result["rows"]:
         last = result["rows"][-1]
@@ -61,9 +63,10 @@ def cmd_rl(args: argparse.Namespace) -> int:
     finally:
         shutdown_distributed()
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
-        print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "
-              f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: run the same command with "
-              "--resume to go on", file=sys.stderr)
+        if result["is_main"]:  # one line per launch, not per rank
+            print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "
+                  f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: run the same command "
+                  "with --resume to go on", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143), as `axk1 train` does
     if result["rows"]:
         last = result["rows"][-1]

@@ -374,7 +374,7 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         done, skipped = trainer.state.step, trainer.state.skipped_steps
         result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
                   "iterations": done, "model_changed": skipped < done, "stopped_by": trainer.stopped_by,
-                  "total_iterations": trainer.total_steps}
+                  "total_iterations": trainer.total_steps, "is_main": trainer.is_main}
         if trainer.stopped_by or not trainer.is_main:
             return result
         if recipe.rl.export:

@@ -187,7 +187,8 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
         (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
     rows = trainer.fit()
     result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None,
-              "stopped_by": trainer.stopped_by, "step": trainer.state.step, "total_steps": trainer.total_steps}
+              "stopped_by": trainer.stopped_by, "step": trainer.state.step, "total_steps": trainer.total_steps,
+              "is_main": trainer.is_main}
     # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
     if recipe.sft.export and trainer.is_main and not trainer.stopped_by:
         result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
