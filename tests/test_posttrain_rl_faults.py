@@ -320,3 +320,31 @@ def test_a_resume_that_would_train_another_rl_run_is_refused(folder, tmp_path, m
     # what may change: where it writes, micro_batch, and (a constant schedule's) iterations, as in test_posttrain_rl
     assert rl.RLTrainer(load_rl_recipe(path, ["--schedule.kind", "cosine", "--batch.micro_batch", "2"]),
                         resume=True).state.step == 1
+
+
+def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_torn_row(folder, tmp_path,
+                                                                                        monkeypatch):
+    """RL writes its rows through the trainer's MetricsWriter, so it inherits what that does (no fix here; this
+    keeps it so): the failed write names the file and the checkpoint to resume from, and --resume cuts the torn
+    row and redoes it."""
+    from axk1.train.metrics import JsonlLog
+
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.interval_steps", "2"])
+    jsonl = Path(recipe.logging.jsonl)
+    real_write = JsonlLog.write
+
+    def write(self, row):
+        if row["step"] == 3:
+            with self.path.open("a") as f:
+                f.write('{"step": 3, "loss": 0.1')
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, row)
+
+    monkeypatch.setattr(JsonlLog, "write", write)
+    with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed "
+                                      r"at step 3\. .*--resume \(the newest complete checkpoint is step 2"):
+        rl.run_rl(recipe)
+    monkeypatch.setattr(JsonlLog, "write", real_write)
+    rl.run_rl(recipe, resume=True)
+    assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4]
