@@ -348,3 +348,33 @@ def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_
     monkeypatch.setattr(JsonlLog, "write", real_write)
     rl.run_rl(recipe, resume=True)
     assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4]
+
+
+def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_does(folder, tmp_path, monkeypatch):
+    """A NaN loss (too high a learning rate, a bad batch) went into the optimizer step: every weight became NaN and
+    the run went on to the end and exported the broken model with exit 0. Now the update is dropped (the weights
+    stay as they were), the iteration is logged as skipped, and after [run] max_bad_steps such iterations in a row
+    the run stops with a checkpoint and says what to change (the Trainer's BadStepGuard)."""
+    from axk1.train.callbacks import TrainingStopped
+
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    real_loss = rl.policy_loss
+
+    def nan_from_iteration_2(logp, *args, **kwargs):
+        loss, stats = real_loss(logp, *args, **kwargs)
+        return (loss * float("nan") if trainer.state.step >= 1 else loss), stats
+
+    monkeypatch.setattr(rl, "policy_loss", nan_from_iteration_2)
+    recipe = load_rl_recipe(_recipe(tmp_path, folder, export=True), ["--run.max_bad_steps", "2"])
+    trainer = rl.RLTrainer(recipe)
+    with pytest.raises(TrainingStopped, match=r"^2 bad steps in a row \(non-finite loss or gradient in every update\) "
+                                              r"at step 3; stopped with a checkpoint at .*step-000003\. Lower the "
+                                              "learning rate"):
+        trainer.fit()
+    rows = read_jsonl(Path(recipe.logging.jsonl))
+    assert [(r["step"], r.get("skipped")) for r in rows] == [
+        (1, None), (2, "non-finite loss or gradient in every update"), (3, "non-finite loss or gradient in every update")]
+    assert rows[1]["bad_updates"] == 2
+    monkeypatch.setattr(rl, "policy_loss", real_loss)
+    resumed = rl.RLTrainer(recipe, resume=True)
+    assert resumed.state.step == 3 and all(p.isfinite().all() for p in resumed.model.parameters())

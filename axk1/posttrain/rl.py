@@ -22,6 +22,7 @@ Legend: B completions, T tokens of prompt + completion, C completion positions, 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -32,7 +33,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import TRAIN_STATE, claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import RunLock
 from axk1.infer.chat import ChatCodec
@@ -45,12 +46,14 @@ from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
-from axk1.posttrain.rl_recipe import RLRecipe, rl_run_definition
+from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
 from axk1.posttrain.rl_stats import reduce_stats, rollout_metrics
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks, stop_requests
+from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks,
+                                  stop_requests)
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
@@ -121,7 +124,7 @@ class RLTrainer:
         resume_step = None
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
-            self.state.step, self.state.skipped_steps, start = _counters(saved, resume_step, self.ckpt_dir)
+            self.state.step, self.state.skipped_steps, start = resume_counters(saved, resume_step, self.ckpt_dir)
             # a recipe that would train another run is refused (a checkpoint written before run definitions were
             # saved has none: nothing to compare)
             check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step))
@@ -135,8 +138,8 @@ class RLTrainer:
         # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end, and on
         # SIGTERM a checkpoint of the iteration and a stop. The stop's fields are the Trainer's: the signal on this
         # rank, whether any rank got one (agreed after each iteration), the newest step saved, what stopped the run.
-        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), Checkpointer(),
-                                          StopOnSignal()]
+        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), BadStepGuard(),
+                                          Checkpointer(), StopOnSignal()]
         self.stop_signal: str | None = None
         self.stop_requested = False
         self.saved_step: int | None = None
@@ -240,7 +243,7 @@ class RLTrainer:
             old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro[1:] for sel in chunks}
             ref = ({tuple(sel): logprobs(self.ref, sel, False)[0] for chunks in micro for sel in chunks}
                    if self.ref is not None else None)
-        agg, t0, tokens = [], time.perf_counter(), 0
+        agg, t0, tokens, bad = [], time.perf_counter(), 0, 0
         for u, rows in enumerate(minibatches):
             lr = self.schedule.apply(self.optimizer, step0 + u)
             self.optimizer.zero_grad(set_to_none=True)
@@ -269,14 +272,27 @@ class RLTrainer:
             else:
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
             stats = reduce_stats(parts, loss_sum, self.parallel is not None)  # on the device
-            self.optimizer.step()
-            self.balancer.step()
+            # read before the step, which depends on it (the same values on every rank: reduced, and a global norm)
             values = torch.cat([stats.values_K, grad_norm.detach().double().reshape(1).to(self.device)]).tolist()
-            agg.append({**dict(zip(stats.names, values)), "grad_norm": values[-1], "lr": lr, **self._load_drift()})
+            entry = {**dict(zip(stats.names, values)), "grad_norm": values[-1], "lr": lr}
+            if math.isfinite(entry["loss"]) and math.isfinite(entry["grad_norm"]):
+                self.optimizer.step()
+                self.balancer.step()
+                entry.update(self._load_drift())
+            else:  # a non-finite loss or gradient would make every weight NaN: dropped, as the Trainer's bad step
+                self.optimizer.zero_grad(set_to_none=True)
+                self.balancer.loads_LE.zero_()
+                bad += 1
+            agg.append(entry)
         self._push_weights()
-        out = {k: float(np.nanmean([a[k] for a in agg])) for k in agg[0]}
+        keys = dict.fromkeys(k for a in agg for k in a)  # a dropped update has no expert drift
+        out = {k: float(np.nanmean([a.get(k, math.nan) for a in agg])) for k in keys}
         out.update(ratio_min=min(a["ratio_min"] for a in agg), ratio_max=max(a["ratio_max"] for a in agg),
                    update_tokens_per_s=tokens * self.dp_size / max(time.perf_counter() - t0, 1e-9))
+        if bad:
+            out["bad_updates"] = bad
+        if bad == len(agg):  # trained nothing; BadStepGuard stops the run after [run] max_bad_steps in a row
+            out["skipped"] = "non-finite loss or gradient in every update"
         return out
 
     def _load_drift(self) -> dict:
@@ -302,9 +318,10 @@ class RLTrainer:
                 row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
                 if samples:
                     row.update(self.update(samples, it * s.updates_per_batch))
+                    self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
                 else:
                     row["skipped"] = "every group had equal rewards"
-                    self.state.skipped_steps += 1
+                self.state.skipped_steps += "skipped" in row
                 self.state.step = it + 1
                 rows.append(row)
                 self.stop_requested = self._any_rank_stops()
@@ -344,24 +361,6 @@ class RLTrainer:
         """Gives up the output folder's lock (the process ending does too)."""
         for lock in self.locks:
             lock.release()
-
-
-def _counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:
-    """(iterations done, of them skipped, the expert-load baseline) from a checkpoint's train state, checked: a
-    damaged or copied state would resume another trajectory without a word (or fail on a bare KeyError)."""
-    where = step_dir(root, step) / TRAIN_STATE
-    state = saved.get("state") if isinstance(saved, dict) else None
-    if not isinstance(state, dict) or not isinstance(state.get("iteration"), int) or "load_start" not in state:
-        raise ValueError(f"{where} does not hold RL's counters (\"state\" with iteration and load_start): the file is "
-                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
-    if state["iteration"] != step:
-        raise ValueError(f"{where} says iteration {state['iteration']}, not its folder's {step}: the folder was copied "
-                         "or renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
-                         "step's name) and resume again")
-    start = state["load_start"]  # None when every iteration before the checkpoint was skipped
-    # checkpoints written before "skipped" was saved: all skipped if no update ever ran, else counted from here
-    skipped = state.get("skipped", step if start is None else 0)
-    return step, int(skipped), start
 
 
 def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> dict:

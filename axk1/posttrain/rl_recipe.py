@@ -5,16 +5,12 @@ logging, run) plus an [rl] section. Defaults follow A.X K1's recipe (GSPO inside
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from axk1.config import ModelConfig
 from axk1.posttrain.policy_loss import AGGREGATIONS, TRL_LOSS_TYPES
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
-from axk1.train.resume import run_definition
 
 
 @dataclass
@@ -103,22 +99,3 @@ def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: 
 
 def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
     return parse_recipe(raw, base_dir, cls=RLRecipe)
-
-
-# What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
-# iterations it runs, whether it exports, and the paths of the tasks and the template (the task rows themselves are
-# compared, by a digest).
-RL_RESUMABLE = ("iterations", "export", "tasks", "template_from")
-
-
-def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> dict:
-    """What defines an RL run's trajectory, saved with every checkpoint for --resume to compare: the training
-    recipe's part (run_definition), [rl]'s settings, the task rows' digest, and the length of a schedule that is not
-    constant: without [schedule] total_steps it is [rl] iterations x updates_per_batch, so a resume with more
-    iterations would follow another learning-rate curve than the run it continues."""
-    out = run_definition(r, config)
-    out |= {f"rl.{k}": v for k, v in asdict(r.rl).items() if k not in RL_RESUMABLE}
-    out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
-    if r.schedule.kind != "constant":
-        out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
-    return json.loads(json.dumps(out, default=str))

@@ -1,0 +1,50 @@
+"""What `axk1 rl --resume` checks: the run's definition saved with each checkpoint against the recipe's (as
+axk1/train/resume.py does for pretraining), and RL's counters in the checkpoint's train state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from axk1.checkpoint.dcp import TRAIN_STATE, step_dir
+from axk1.config import ModelConfig
+from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.train.resume import run_definition
+
+# What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
+# iterations it runs, whether it exports, and the paths of the tasks and the template (the task rows themselves are
+# compared, by a digest).
+RL_RESUMABLE = ("iterations", "export", "tasks", "template_from")
+
+
+def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> dict:
+    """What defines an RL run's trajectory, saved with every checkpoint for --resume to compare: the training
+    recipe's part (run_definition), [rl]'s settings, the task rows' digest, and the length of a schedule that is not
+    constant: without [schedule] total_steps it is [rl] iterations x updates_per_batch, so a resume with more
+    iterations would follow another learning-rate curve than the run it continues."""
+    out = run_definition(r, config)
+    out |= {f"rl.{k}": v for k, v in asdict(r.rl).items() if k not in RL_RESUMABLE}
+    out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
+    if r.schedule.kind != "constant":
+        out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
+    return json.loads(json.dumps(out, default=str))
+
+
+def resume_counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:
+    """(iterations done, of them skipped, the expert-load baseline) from a checkpoint's train state, checked: a
+    damaged or copied state would resume another trajectory without a word (or fail on a bare KeyError)."""
+    where = step_dir(root, step) / TRAIN_STATE
+    state = saved.get("state") if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not isinstance(state.get("iteration"), int) or "load_start" not in state:
+        raise ValueError(f"{where} does not hold RL's counters (\"state\" with iteration and load_start): the file is "
+                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
+    if state["iteration"] != step:
+        raise ValueError(f"{where} says iteration {state['iteration']}, not its folder's {step}: the folder was copied "
+                         "or renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
+                         "step's name) and resume again")
+    start = state["load_start"]  # None when every iteration before the checkpoint was skipped
+    # checkpoints written before "skipped" was saved: all skipped if no update ever ran, else counted from here
+    skipped = state.get("skipped", step if start is None else 0)
+    return step, int(skipped), start
