@@ -75,12 +75,13 @@ def cmd_rl(args: argparse.Namespace) -> int:
     if result["model_dir"]:
         print(f"model folder: {result['model_dir']}")
     if result["iterations"] and not result["model_changed"]:
-        # every rollout of the run (before a --resume too) had equal rewards in every group: no update ran, the
-        # model is the one RL started from. A failure, so that a script chaining the next stage stops here instead
-        # of evaluating an unchanged model.
-        print(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards), "
-              "so the model did not change; check that the tasks can be solved at all (held-out accuracy) and that "
-              "[rl] max_new_tokens leaves room for an answer", file=sys.stderr)
+        # every iteration of the run (before a --resume too) was skipped, mostly for equal rewards in every group:
+        # no update ran, the model is the one RL started from. A failure, so that a script chaining the next stage
+        # stops here instead of evaluating an unchanged model.
+        print(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards, "
+              "or no update had a finite loss), so the model did not change; check that the tasks can be solved at "
+              "all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
+              "losses, lower the learning rate)", file=sys.stderr)
         return 1
     return 0
 

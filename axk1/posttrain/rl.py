@@ -384,7 +384,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
             what = "the model did not change" if skipped == done else "those iterations trained nothing"
             print(f"WARNING: {skipped} of {done} RL iterations were skipped (every group had equal rewards, so "
-                  f"no advantage): {what}", file=sys.stderr, flush=True)
+                  f"no advantage, or no update had a finite loss: each row's \"skipped\" says which): {what}",
+                  file=sys.stderr, flush=True)
         return result
     finally:
         trainer.release()
