@@ -10,6 +10,8 @@ The recipes it runs are `recipes/data/starter.toml` and `recipes/demo.toml`, wit
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +70,10 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
         raw["run"]["max_steps"] = max_steps
     trainer = Trainer(parse_recipe(raw, base_dir=RECIPES), start_over=True)  # the demo owns its folder
     rows = trainer.fit()
+    if trainer.stopped_by:  # SIGTERM: a partial model must not be exported and post-trained as if it were done
+        print(f"axk1 demo: pretraining stopped by {trainer.stopped_by}; the demo's stages start over, so run it again",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + signal.SIGTERM)
     if rows:
         print(f"  step {rows[-1]['step']}: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} "
               f"(stage {rows[-1]['stage']}); plots in {output / 'train'}")

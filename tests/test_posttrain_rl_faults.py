@@ -378,3 +378,22 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     monkeypatch.setattr(rl, "policy_loss", real_loss)
     resumed = rl.RLTrainer(recipe, resume=True)
     assert resumed.state.step == 3 and all(p.isfinite().all() for p in resumed.model.parameters())
+
+
+def test_the_demos_pretraining_stopped_by_sigterm_ends_the_demo(monkeypatch, capsys, tmp_path):
+    """The demo ignored a pretraining run stopped by SIGTERM and went on to export and post-train its partial model."""
+    import axk1.train.trainer
+    from axk1 import demo
+
+    class Stopped:
+        def __init__(self, recipe, start_over):
+            self.stopped_by, self.ckpt_dir = "SIGTERM", tmp_path / "checkpoints"
+
+        def fit(self):
+            return [{"step": 1, "stage": "s1", "loss": 6.0}]
+
+    monkeypatch.setattr(axk1.train.trainer, "Trainer", Stopped)
+    with pytest.raises(SystemExit) as stop:
+        demo.run_training(tmp_path, tmp_path / "manifest.json")
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert "axk1 demo: pretraining stopped by SIGTERM" in capsys.readouterr().err
