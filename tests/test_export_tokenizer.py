@@ -69,3 +69,21 @@ def test_export_gives_config_json_the_tokenizers_special_token_ids(tmp_path, cap
     config = json.loads((export_checkpoint(ck, tmp_path / "out2", tokenizer=tmp_path / "plain") / "config.json")
                         .read_text())
     assert (config["bos_token_id"], config["eos_token_id"], config["pad_token_id"]) == (1, 2, 0)
+
+
+def test_a_failed_weight_write_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    # safetensors reports a full disk as its own SafetensorError: `axk1 export` ended in that traceback
+    from safetensors import SafetensorError
+
+    from axk1.cli import main
+
+    ck = _checkpoint(tmp_path / "ckpt")
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr("axk1.checkpoint.folder.save_file", full)
+    assert main(["export", str(ck), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors failed" in err and "No space left on device" in err and "run the command again" in err
+    assert "Traceback" not in err

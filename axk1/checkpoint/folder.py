@@ -164,7 +164,11 @@ def clear_model_folder(out: Path) -> None:
 def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:
     """safetensors' save_file, then the permissions any other file written here gets (0o666 less the umask):
     save_file creates its files 0600, which left weights unreadable to the group that can read config.json."""
-    save_file(tensors, str(file), metadata=metadata)
+    try:
+        save_file(tensors, str(file), metadata=metadata)
+    except SafetensorError as e:  # how safetensors reports a failed write (a full disk): no traceback for that
+        raise OSError(f"writing {file} failed ({e}): free space there, or write the model elsewhere, and run the "
+                      "command again") from e
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(file, 0o666 & ~umask)
