@@ -102,7 +102,9 @@ class Plan:
              "axk1/train/memory.py (what axk1 train --dry-run prints), held to autograd's saved tensors and "
              "MemTracker peaks by tests/test_memory_account.py"),
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
-                                     "attention without causal halving, lm_head, MTP)",
+                                     "attention without causal halving, lm_head, "
+                                     + ("MTP)" if self.best.memory.layout.cp == 1 else
+                                        "no MTP: context parallelism trains without it)"),
              "arch.py; DeepSeek LLM's M (its own definition) + head + MTP"),
             ("recompute and downtime", ("full recompute: 3/4 of the tokens per GPU-second; "
                                         if self.best.memory.layout.recompute else "no recompute; ")
@@ -148,6 +150,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
             break
     else:
         context = seq_len
+    if best.memory.layout.cp > 1:  # a context-parallel run trains without MTP: the budget pays for no MTP work
+        best.train_flops_per_token = training_flops_per_token(best.config, seq_len, with_mtp=False)
     if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
         rescore(best, surface, limits, budget.flops, best.memory.layout.recompute)
     # the law's batch, rounded to a whole number of the longest stage's sequences per data-parallel rank, so every
