@@ -12,10 +12,12 @@ the records itself and gives warcio one record at a time to parse (axk1/data/war
                  gigabyte), then its block, read only as far as the reader wants (the rest is skipped unread).
                  Where bytes are not a record (a corrupt header, a Content-Length that does not match), it
                  resynchronises at the next line that starts a record (`WARC/1.0`, `WARC/1.1`, or an ARC header
-                 line), so one broken record costs that record only.
+                 line; a WARC record also inside a line, where the bytes before it were cut short), so one broken
+                 record costs that record only.
 
 A payload that itself holds a line such as `WARC/1.0` is only ever searched for a record start after its record
-was found broken, never in a well-formed file.
+was found broken, never in a well-formed file. A record is broken when its Content-Length is not followed by a blank
+line and the next record, or by a blank line, then bytes that are no record, while a record start is inside it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ _REREAD_FREE = 64 << 20      # bytes a file may have searched twice before the b
 _SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
 _WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
 _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
+# a WARC record start inside a line, as a resync finds one after bytes cut short (a writer that died inside a record
+# and wrote on, a gzip member of garbage before a record's own member): its first line, then a header field
+_WARC_START_INSIDE = re.compile(rb"WARC/[01]\.\d+\r?\n(?=[!-9;-~]+:)")
+_WARC_START_AT_END = re.compile(rb"WARC/[01]\.\d+\r?\n\Z")
 
 
 class Inflated:
@@ -186,14 +192,17 @@ class RecordStream:
     def unread(self, data: bytes) -> None:
         self.buf[:0] = data
 
-    def search_again(self, data: bytes) -> None:
-        """Puts bytes already read back, to be searched for a record start (not at their first byte). Bounded: all
-        of a file's rereading stays under its size plus 64 MiB, so that a hostile file (records that each swallow
-        the next ones) costs linear time; past that, the search goes on forward only."""
+    def search_again(self, data: bytes, line_start: bool = False) -> None:
+        """Puts bytes already read back, to be searched for a record start (at their first byte only when
+        `line_start`: a block's first byte, which follows its header, may start the record it swallowed). Bounded:
+        all of a file's rereading stays under its size plus 64 MiB, so that a hostile file (records that each
+        swallow the next ones) costs linear time; past that, the search goes on forward only."""
         if self.reread + len(data) <= _REREAD_FREE + self.src.delivered:
             self.reread += len(data)
             self.unread(data)
-        self.at_line_start = False
+            self.at_line_start = line_start
+        else:
+            self.at_line_start = False
 
     # --- records -------------------------------------------------------------------------------------------------
 
@@ -229,8 +238,9 @@ class RecordStream:
         while lines[-1].strip(b"\r\n"):
             lines.append(self.readline(MAX_HEADER_BYTES - size + 1))
             size += len(lines[-1])
-            if self._starts(lines[-1]):  # the next record: this header was cut short (its start is read again)
-                self.unread(lines[-1])
+            nxt = 0 if self._starts(lines[-1]) else self._start_at_end(lines[-1])
+            if nxt is not None:  # the next record: this header was cut short (its start is read again)
+                self.unread(lines[-1][nxt:])
                 self.at_line_start = True
                 raise Broken("a header cut short by the next record's start")
             if size > MAX_HEADER_BYTES or not lines[-1]:
@@ -246,6 +256,12 @@ class RecordStream:
 
     def _starts(self, line: bytes) -> bool:
         return bool((_WARC_START if self.fmt == "warc" else _ARC_START).fullmatch(line))
+
+    def _start_at_end(self, line: bytes) -> int | None:
+        """Where a WARC header line ends in the next record's first line (a header cut inside a value, the next
+        record written on: read as one, the cut record's URI went with the next record's payload), or None."""
+        m = _WARC_START_AT_END.search(line) if self.fmt == "warc" else None
+        return m.start() if m else None
 
     def resync(self) -> str:
         """Drops bytes up to the next line that starts a record. Returns "", or notes on the gzip members found
@@ -268,14 +284,23 @@ class RecordStream:
 
     def _record_start(self) -> int | None:
         """Where the buffer's first record start is: after a newline, or at the buffer's start if a line starts
-        there."""
-        if self.fmt == "warc" and b"WARC/" not in self.buf:
+        there (a WARC record also inside a line, its first header field following)."""
+        return self.start_in(bytes(self.buf), self.at_line_start)
+
+    def start_in(self, data: bytes, at_line_start: bool = True) -> int | None:
+        """Where the first record start in `data` is, as `_record_start` finds one, or None."""
+        if self.fmt == "warc" and b"WARC/" not in data:
             return None
         start = _WARC_START if self.fmt == "warc" else _ARC_START
-        for m in re.finditer(rb"(?:^|\n)(?=" + start.pattern + rb")", bytes(self.buf)):
-            if m.end() > m.start() or self.at_line_start:
-                return m.end()
-        return None
+        found = None
+        for m in re.finditer(rb"(?:^|\n)(?=" + start.pattern + rb")", data):
+            if m.end() > m.start() or at_line_start:
+                found = m.end()
+                break
+        inside = _WARC_START_INSIDE.search(data) if self.fmt == "warc" else None
+        if inside and (found is None or inside.start() < found):
+            return inside.start()
+        return found
 
 
 class Block:
@@ -314,25 +339,35 @@ class Block:
         """Skips the block's unread rest and checks what follows; "" when the record ended cleanly, else why not
         (the stream has then moved on to the next record start)."""
         s = self.stream
+        # the rest is kept up to the cap, not skipped: a record it swallowed (a Content-Length too large) is searched
+        # for in the whole block, not in the part warcio happened to read (an HTTP header, for a page not read)
+        while self.left and len(self.kept) < self.cap and self.read(_READ):
+            pass
         missing = self.left - s.skip(self.left)
         if missing:
             why = s.end_of_segment()  # a broken gzip member: reading goes on at the next one
             if not why and len(self.kept) < self.cap:  # a Content-Length too large: records it swallowed are in it
-                s.search_again(bytes(self.kept[1:]))
+                s.search_again(bytes(self.kept), line_start=True)
             return (f"the record ends {missing} bytes short of its Content-Length ({why or 'the end of the file'})"
                     f"{s.resync()}")
         nxt = s.readline(MAX_HEADER_BYTES)
-        if nxt.strip(b"\r\n") and not s._starts(nxt):  # neither the blank line that ends a record nor the next one
+        ended = not nxt.strip(b"\r\n")  # the blank line that ends a record
+        end = s.src.delivered - len(s.buf)
+        after = [nxt]  # the lines read after the block, to be searched again with it
+        while nxt and not nxt.strip(b"\r\n"):  # reading on to the next line that holds anything finishes its member
+            nxt = s.readline(MAX_HEADER_BYTES)
+            after.append(nxt)
+        if s.src.error and not s.src.verified(end):  # ... whose check failed: its bytes are not what was written
+            return s.end_of_segment()
+        # not ended by a blank line, or by one, then bytes that are no record, while a record's start is inside the
+        # block (a Content-Length a few bytes too large: the next header's first lines went into this payload)
+        block = bytes(self.kept) + b"".join(after)
+        if not s._starts(nxt) and (not ended or nxt.strip(b"\r\n") and s.start_in(block) is not None):
             if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
-                s.search_again(bytes(self.kept[1:]) + nxt)
+                s.search_again(block, line_start=True)
             else:
                 s.search_again(nxt[1:])
             return f"its Content-Length does not end the record (followed by {_show(nxt)}){s.resync()}"
-        end = s.src.delivered - len(s.buf)
-        while nxt and not nxt.strip(b"\r\n") and not s.src.verified(end):  # reading on finishes its gzip member
-            nxt = s.readline(MAX_HEADER_BYTES)
-        if s.src.error and not s.src.verified(end):  # ... whose check failed: its bytes are not what was written
-            return s.end_of_segment()
         s.unread(nxt)
         return ""
 
