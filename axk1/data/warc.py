@@ -4,9 +4,11 @@ WarcReader uses), and the writer the starter corpus uses.
 
 Only `response` and `resource` records are pages (ARC records become `response` records); `warcinfo`, `request`,
 `metadata` and `revisit` records describe the crawl and are not inputs; a WET file's `conversion` records (a page's
-text without its HTML) fail as "unsupported_record", so a folder of WET files is no silently empty crawl. A page that cannot be used is yielded as a
-`Skipped` with its reason, so the reader can count it: a non-HTML payload ("not_html"), an HTTP status other than
-200 ("http_status_404"), a payload over the size limit ("too_large"), a Content-Encoding no decoder here reads
+text without its HTML) and `continuation` records (a segmented page's rest) fail as "unsupported_record", so a folder
+of WET files is no silently empty crawl; a record of any other type (a damaged header) is a "broken_record". A page
+that cannot be used is yielded as a `Skipped` with its reason, so the reader can count it: a non-HTML payload
+("not_html"), an HTTP status other than 200 ("http_status_404"), a payload over the size limit, or stored bytes over
+it (a page of tiny chunks is not read short) ("too_large"), a Content-Encoding no decoder here reads
 ("unsupported_encoding"). Bytes that are no record (a corrupt or oversized header, a Content-Length that does not
 match, a gzip member that does not inflate) are one "broken_record" each, and reading goes on at the next record
 (warc_salvage.py finds them). Memory stays flat: records are read one at a time, a header up to 1 MiB and a payload
@@ -31,7 +33,10 @@ PAGE_RECORDS = ("response", "resource")
 # records that stand for a page without its HTML (WET files are made of them): each is one failure with what to do,
 # so a folder of WET files is not read as an empty crawl
 DERIVED_RECORDS = {"conversion": "a WET file's text, extracted by the crawler; read the .warc.gz files it was made "
-                                 "from, or the text through a `text` or `jsonl` source"}
+                                 "from, or the text through a `text` or `jsonl` source",
+                   "continuation": "the rest of a page the crawler split over several records (WARC segmentation), "
+                                   "which this reader does not join; recrawl or rewrite the file unsegmented"}
+DESCRIPTION_RECORDS = ("warcinfo", "request", "metadata", "revisit")  # about the crawl: no input
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
@@ -95,8 +100,14 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 elif record.rec_type in DERIVED_RECORDS:  # a page's stand-in, not a description: account for it
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = Skipped(url, f"unsupported_record ({record.rec_type}: {DERIVED_RECORDS[record.rec_type]})")
-                    if block.capped and isinstance(item, WebPage):
-                        item = Skipped(url, f"too_large (HTTP headers and payload over {block.cap} bytes)")
+                elif record.rec_type not in DESCRIPTION_RECORDS:  # no WARC type: a damaged header, not a description
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    item = Skipped(url, f"broken_record: an unknown WARC-Type {str(record.rec_type)[:40]!r} "
+                                        "(a damaged header?)")
+                # the block was served up to its cap: the payload decoded from it is a page's beginning only (a
+                # chunked page of small chunks, a gzip stream cut short), however small it came out
+                if block.capped and isinstance(item, WebPage):
+                    item = Skipped(url, f"too_large (HTTP headers and payload over {block.cap} bytes)")
             except _BROKEN as e:
                 item = Skipped(url, _broken(e))
             why = block.finish()

@@ -33,12 +33,15 @@ _READ = 1 << 16              # bytes read (and inflated) at a time: a bomb costs
 _SCAN_READ = 1 << 20         # bytes scanned at a time for a record start
 _REREAD_FREE = 64 << 20      # bytes a file may have searched twice before the bound is its own size
 _SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
+_KEEP = 2 << 20              # bytes already read kept in the buffer, to be put back cheaply (a header is under 1 MiB)
 _WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
 _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
 # a WARC record start inside a line, as a resync finds one after bytes cut short (a writer that died inside a record
 # and wrote on, a gzip member of garbage before a record's own member): its first line, then a header field
 _WARC_START_INSIDE = re.compile(rb"WARC/[01]\.\d+\r?\n(?=[!-9;-~]+:)")
 _WARC_START_AT_END = re.compile(rb"WARC/[01]\.\d+\r?\n\Z")
+_WARC_LINE_START = re.compile(rb"\n(?=" + _WARC_START.pattern + rb")")
+_ARC_LINE_START = re.compile(rb"\n(?=" + _ARC_START.pattern + rb")")
 
 
 class Inflated:
@@ -149,48 +152,70 @@ class Broken(Exception):
 
 
 class RecordStream:
-    """Records' headers and blocks from an Inflated stream, with the bytes read ahead kept in a buffer."""
+    """Records' headers and blocks from an Inflated stream, with the bytes read ahead kept in a buffer: buf[pos:]
+    is still to be read, and up to _KEEP bytes before it, read last, stay, so that putting back what was just read
+    is a step back, not a copy of the whole buffer (one per broken record made a block of tiny ones quadratic)."""
 
     def __init__(self, fh: BinaryIO):
         self.src = Inflated(fh)
         self.buf = bytearray()
+        self.pos = 0
         self.fmt = ""               # set by the first record: a file is WARC or ARC
         self.at_line_start = True   # whether buf starts a line (the file's or a segment's start, or after a \n)
         self.reread = 0             # bytes put back to be searched again
 
     # --- bytes ---------------------------------------------------------------------------------------------------
 
+    def ahead(self) -> int:
+        """Bytes in the buffer not read yet."""
+        return len(self.buf) - self.pos
+
     def _fill(self, n: int = _READ) -> bool:
+        if self.pos > 2 * _KEEP:
+            self._drop(self.pos - _KEEP)
         data = self.src.read(n)
         self.buf += data
         return bool(data)
 
-    def read(self, n: int) -> bytes:
-        while len(self.buf) < n and self._fill():
-            pass
-        out = bytes(self.buf[:n])
+    def _drop(self, n: int) -> None:
+        """Forgets the buffer's first n bytes (all read)."""
         del self.buf[:n]
+        self.pos -= n
+
+    def read(self, n: int) -> bytes:
+        while self.ahead() < n and self._fill():
+            pass
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += len(out)
         return out
 
     def readline(self, limit: int) -> bytes:
         """A line with its newline, or `limit` bytes of one, or what is left of the segment."""
         start = 0
-        while (at := self.buf.find(b"\n", start, limit)) < 0 and len(self.buf) < limit:
-            start = len(self.buf)
+        while (at := self.buf.find(b"\n", self.pos + start, self.pos + limit)) < 0 and self.ahead() < limit:
+            start = self.ahead()
             if not self._fill():
                 break
-        return self.read(at + 1 if at >= 0 else limit)
+        return self.read(at + 1 - self.pos if at >= 0 else limit)
 
     def skip(self, n: int) -> int:
         """Drops up to n bytes unread (a block's rest); returns how many there were."""
-        done = min(n, len(self.buf))
-        del self.buf[:done]
+        done = min(n, self.ahead())
+        self.pos += done
         while done < n and (data := self.src.read(min(_READ, n - done))):
             done += len(data)
         return done
 
     def unread(self, data: bytes) -> None:
-        self.buf[:0] = data
+        start = self.pos - len(data)
+        if start >= 0 and self.buf[start:self.pos] == data:  # what was read last: a step back
+            self.pos = start
+        else:
+            self.buf[self.pos:self.pos] = data
+
+    def _clear(self) -> None:
+        self.buf.clear()
+        self.pos = 0
 
     def search_again(self, data: bytes, line_start: bool = False) -> None:
         """Puts bytes already read back, to be searched for a record start (at their first byte only when
@@ -210,7 +235,7 @@ class RecordStream:
         """The reason the stream stopped ("" at the end of the file); reading then goes on at the next member."""
         why = self.src.error
         if why:
-            self.buf.clear()
+            self._clear()
             if not self.src.resume():
                 why += " (no gzip member after it: the rest of the file is lost)"
             self.at_line_start = True
@@ -268,39 +293,41 @@ class RecordStream:
         broken on the way (reading went on past each), for the broken record's reason."""
         notes = []
         while (at := self._record_start()) is None:
-            if len(self.buf) > _SCAN_TAIL:
-                del self.buf[:-_SCAN_TAIL]
+            if self.ahead() > _SCAN_TAIL:
+                self._drop(len(self.buf) - _SCAN_TAIL)  # bytes scanned past are never put back
                 self.at_line_start = False
             if not self._fill(_SCAN_READ):
-                self.buf.clear()
+                self._clear()
                 why = self.end_of_segment()
                 if not why:
                     break
                 notes.append(f"; then {why}")
         else:
-            del self.buf[:at]
+            self.pos += at
             self.at_line_start = True
         return "".join(notes[:3]) + (f"; and {len(notes) - 3} more broken gzip members" if len(notes) > 3 else "")
 
     def _record_start(self) -> int | None:
         """Where the buffer's first record start is: after a newline, or at the buffer's start if a line starts
         there (a WARC record also inside a line, its first header field following)."""
-        return self.start_in(bytes(self.buf), self.at_line_start)
+        return self.start_in(self.buf, self.at_line_start, self.pos)
 
-    def start_in(self, data: bytes, at_line_start: bool = True) -> int | None:
-        """Where the first record start in `data` is, as `_record_start` finds one, or None."""
-        if self.fmt == "warc" and b"WARC/" not in data:
+    def start_in(self, data: bytes | bytearray, at_line_start: bool = True, pos: int = 0) -> int | None:
+        """Where the first record start in `data[pos:]` is (counted from pos), as `_record_start` finds one, or
+        None. Searched in place and only up to the first start: a search per broken record over a block's megabytes
+        (each copied, then searched to its end) made a block of tiny broken records cost quadratic time."""
+        if self.fmt == "warc" and data.find(b"WARC/", pos) < 0:
             return None
         start = _WARC_START if self.fmt == "warc" else _ARC_START
-        found = None
-        for m in re.finditer(rb"(?:^|\n)(?=" + start.pattern + rb")", data):
-            if m.end() > m.start() or at_line_start:
-                found = m.end()
-                break
-        inside = _WARC_START_INSIDE.search(data) if self.fmt == "warc" else None
-        if inside and (found is None or inside.start() < found):
-            return inside.start()
-        return found
+        if at_line_start and start.match(data, pos):
+            return 0
+        m = (_WARC_LINE_START if self.fmt == "warc" else _ARC_LINE_START).search(data, pos)
+        found = m.end() if m else None
+        # a start inside a line comes before `found`, its header field too (that line ends at `found` at the latest)
+        inside = _WARC_START_INSIDE.search(data, pos, len(data) if found is None else found) \
+            if self.fmt == "warc" else None
+        at = inside.start() if inside else found
+        return None if at is None else at - pos
 
 
 class Block:
@@ -352,7 +379,7 @@ class Block:
                     f"{s.resync()}")
         nxt = s.readline(MAX_HEADER_BYTES)
         ended = not nxt.strip(b"\r\n")  # the blank line that ends a record
-        end = s.src.delivered - len(s.buf)
+        end = s.src.delivered - s.ahead()
         after = [nxt]  # the lines read after the block, to be searched again with it
         while nxt and not nxt.strip(b"\r\n"):  # reading on to the next line that holds anything finishes its member
             nxt = s.readline(MAX_HEADER_BYTES)
