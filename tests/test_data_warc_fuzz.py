@@ -60,7 +60,7 @@ def _damage(data: bytes, how: tuple) -> bytes:
 
 @st.composite
 def crawls(draw):
-    """(file bytes, the undamaged records' numbers in file order)."""
+    """(file bytes, the undamaged records' numbers in file order, whether it is gzipped)."""
     pieces, intact = [], []
     for i in range(draw(st.integers(1, N_RECORDS))):
         if draw(st.booleans()) and draw(st.booleans()):
@@ -72,23 +72,30 @@ def crawls(draw):
             intact.append(i)
     layout = draw(st.sampled_from(["plain", "member-per-piece", "whole", "split"]))
     if layout == "plain":
-        return b"".join(p for _, p in pieces), intact
+        return b"".join(p for _, p in pieces), intact, False
     if layout == "whole":
-        return gzip.compress(b"".join(p for _, p in pieces), mtime=0), intact
+        return gzip.compress(b"".join(p for _, p in pieces), mtime=0), intact, True
     if layout == "member-per-piece":
-        members = []
+        members, n = [], -1
         for kind, p in pieces:
+            n += kind == "record"
             if draw(st.booleans()) and draw(st.booleans()):
                 members.append(gzip.compress(draw(st.sampled_from([b"", b"\r\n", b"garbage"])), mtime=0))
-            members.append(gzip.compress(p, mtime=0))
-        return b"".join(members), intact
+            member = gzip.compress(p, mtime=0)
+            how = draw(st.sampled_from([("none",)] * 4 + [("cut", 0.5), ("flip", 0.5, 1), ("flip", 0.05, 8)]))
+            if how != ("none",):  # the member's own bytes damaged: its record is lost, no other
+                member = _damage(member, how)
+                if kind == "record" and n in intact:
+                    intact.remove(n)
+            members.append(member)
+        return b"".join(members), intact, True
     whole = b"".join(p for _, p in pieces)  # split: members cut at any byte, records across them
     cuts = sorted(draw(st.lists(st.integers(0, len(whole)), max_size=6)))
-    return b"".join(gzip.compress(whole[a:b], mtime=0) for a, b in zip([0] + cuts, cuts + [len(whole)])), intact
+    return b"".join(gzip.compress(whole[a:b], mtime=0) for a, b in zip([0] + cuts, cuts + [len(whole)])), intact, True
 
 
-def _check(tmp_path, data: bytes, intact: list):
-    path = tmp_path / ("f.warc.gz" if data[:2] == b"\x1f\x8b" else "f.warc")
+def _check(tmp_path, data: bytes, intact: list, gz: bool | None = None):
+    path = tmp_path / ("f.warc.gz" if (data[:2] == b"\x1f\x8b" if gz is None else gz) else "f.warc")
     path.write_bytes(data)
     items = list(read_warc(path))  # never raises
     pages = {x.url: x.payload for x in items if isinstance(x, WebPage)}
@@ -118,6 +125,11 @@ R0, R1 = RECORDS[0, "1.0"], RECORDS[1, "1.1"]
 # a Content-Length 33 bytes too large ends on a blank line of the next header: /0 read with its start in the payload
 @example(crawl=(_damage(R0, ("length", 33)) + R1, [1]))
 @example(crawl=(R0[:-12] + R1, [1]))  # its start then inside the block's last line, after '</body'
+# a .warc.gz whose first gzip header is damaged was read as an uncompressed file: one failure, every record lost
+@example(crawl=(_damage(gzip.compress(b"\r\n", mtime=0), ("flip", 0.05, 8)) + gzip.compress(R0, mtime=0), [0], True))
+# a header claiming 999999 bytes ran on into a member cut short: the records it swallowed were not searched for
+@example(crawl=(gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n", mtime=0)
+                + gzip.compress(R0, mtime=0) + gzip.compress(R1, mtime=0)[:100], [0], True))
 def test_every_undamaged_record_is_read_whatever_broke_around_it(tmp_path, crawl):
     _check(tmp_path, *crawl)
 

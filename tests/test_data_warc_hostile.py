@@ -78,8 +78,8 @@ def test_data_run_accounts_for_every_record_of_damaged_files(tmp_path_factory, f
     root = tmp_path_factory.mktemp("run")
     (root / "in").mkdir()
     n_items = 0
-    for i, (data, _) in enumerate(files):
-        path = root / "in" / (f"{i}.warc.gz" if data[:2] == b"\x1f\x8b" else f"{i}.warc")
+    for i, (data, _, gz) in enumerate(files):
+        path = root / "in" / (f"{i}.warc.gz" if gz else f"{i}.warc")
         path.write_bytes(data)
         n_items += len(list(read_warc(path)))  # what the reader gives: each one input of the run
     (root / "pipeline.toml").write_text(f"""[run]

@@ -50,11 +50,19 @@ class Inflated:
 
     def __init__(self, fh: BinaryIO):
         self.fh = fh
-        self.gzipped = fh.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        head = fh.read(len(GZIP_MAGIC))
+        self.gzipped = head == GZIP_MAGIC
+        # a .gz file whose first gzip header is damaged (and that starts no plain record): read as plain, it was one
+        # failure for the whole file; it is a broken first member, and reading goes on at the next gzip header
+        damaged = not self.gzipped and str(getattr(fh, "name", "")).endswith(".gz") \
+            and not re.match(rb"\s*(WARC/|filedesc:)", head + fh.read(64)) and _next_magic(fh, 1) is not None
+        self.gzipped = self.gzipped or damaged
         self.error = ""
         self.delivered = 0  # bytes given by read
         self.checked = 0    # of those, the ones in gzip members that ended with their check passed
         self._start(0)
+        if damaged:
+            self.error = "the file starts with no gzip header (its first gzip member is damaged)"
 
     def verified(self, position: int) -> bool:
         """Whether the bytes before `position` (of those given) passed gzip's check (a plain file has none)."""
@@ -373,7 +381,8 @@ class Block:
         missing = self.left - s.skip(self.left)
         if missing:
             why = s.end_of_segment()  # a broken gzip member: reading goes on at the next one
-            if not why and len(self.kept) < self.cap:  # a Content-Length too large: records it swallowed are in it
+            # a Content-Length too large: records it swallowed are in it (also where it ran on into a broken member)
+            if len(self.kept) < self.cap:
                 s.search_again(bytes(self.kept), line_start=True)
             return (f"the record ends {missing} bytes short of its Content-Length ({why or 'the end of the file'})"
                     f"{s.resync()}")
