@@ -39,9 +39,11 @@ _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
 # a WARC record start inside a line, as a resync finds one after bytes cut short (a writer that died inside a record
 # and wrote on, a gzip member of garbage before a record's own member): its first line, then a header field
 _WARC_START_INSIDE = re.compile(rb"WARC/[01]\.\d+\r?\n(?=[!-9;-~]+:)")
+# an ARC record start where a resync looks for one, also inside a line: its URL's scheme one a crawler fetches (any
+# scheme would take in the cut line's last word, as in 'HTThttp://...')
+_ARC_START_INSIDE = re.compile(rb"(?:https?|ftp|dns|whois):\S* \S+ \d{14} \S+ \d+\r?\n")
 _WARC_START_AT_END = re.compile(rb"WARC/[01]\.\d+\r?\n\Z")
 _WARC_LINE_START = re.compile(rb"\n(?=" + _WARC_START.pattern + rb")")
-_ARC_LINE_START = re.compile(rb"\n(?=" + _ARC_START.pattern + rb")")
 
 
 class Inflated:
@@ -326,14 +328,15 @@ class RecordStream:
         (each copied, then searched to its end) made a block of tiny broken records cost quadratic time."""
         if self.fmt == "warc" and data.find(b"WARC/", pos) < 0:
             return None
-        start = _WARC_START if self.fmt == "warc" else _ARC_START
-        if at_line_start and start.match(data, pos):
+        if self.fmt == "arc":  # a header line is its own mark, wherever it starts (a 14-digit date, a length)
+            m = _ARC_START_INSIDE.search(data, pos)
+            return m.start() - pos if m else None
+        if at_line_start and _WARC_START.match(data, pos):
             return 0
-        m = (_WARC_LINE_START if self.fmt == "warc" else _ARC_LINE_START).search(data, pos)
+        m = _WARC_LINE_START.search(data, pos)
         found = m.end() if m else None
         # a start inside a line comes before `found`, its header field too (that line ends at `found` at the latest)
-        inside = _WARC_START_INSIDE.search(data, pos, len(data) if found is None else found) \
-            if self.fmt == "warc" else None
+        inside = _WARC_START_INSIDE.search(data, pos, len(data) if found is None else found)
         at = inside.start() if inside else found
         return None if at is None else at - pos
 
@@ -398,7 +401,7 @@ class Block:
         # not ended by a blank line, or by one, then bytes that are no record, while a record's start is inside the
         # block (a Content-Length a few bytes too large: the next header's first lines went into this payload)
         block = bytes(self.kept) + b"".join(after)
-        if not s._starts(nxt) and (not ended or nxt.strip(b"\r\n") and s.start_in(block) is not None):
+        if not s._starts(nxt) and (not ended or nxt.strip(b"\r\n") and _before(s.start_in(block), len(self.kept))):
             if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
                 s.search_again(block, line_start=True)
             else:
@@ -406,6 +409,10 @@ class Block:
             return f"its Content-Length does not end the record (followed by {_show(nxt)}){s.resync()}"
         s.unread(nxt)
         return ""
+
+
+def _before(at: int | None, end: int) -> bool:
+    return at is not None and at < end
 
 
 def _show(data: bytes) -> str:
