@@ -98,3 +98,22 @@ name = "crawl"
     assert args.func(args) == 0
     acc = account(root / "out")
     assert acc.balanced and acc.inputs == n_items, (acc.inputs, n_items)
+
+
+def test_a_page_whose_charset_or_byte_order_mark_lies_costs_no_other_page(tmp_path):
+    # a UTF-8 byte-order mark over CP949 bytes raised UnicodeDecodeError, charset=base64 over an ASCII page
+    # LookupError, charset=punycode UnicodeError: out of the charset code, which ended the file's reader, so
+    # every later page of the WARC was lost behind one 'unreadable' failure
+    from axk1.data.sources import SourceConfig, read_source_file
+
+    page = "<html><body><p>" + "서울시는 도서관 운영 시간을 연장한다. " * 10 + "</p></body></html>"
+    ascii_page = b"<html><body><p>" + b"The library opens until ten at night. " * 10 + b"</p></body></html>"
+    records = [_response("https://ex.kr/bom", b"\xef\xbb\xbf" + page.encode("cp949"), [("Content-Type", "text/html")]),
+               _response("https://ex.kr/b64", ascii_page, [("Content-Type", "text/html; charset=base64")]),
+               _response("https://ex.kr/puny", ascii_page, [("Content-Type", "text/html; charset=punycode")]),
+               _response("https://ex.kr/last", page.encode(), [("Content-Type", "text/html; charset=utf-8")])]
+    (tmp_path / "c.warc").write_bytes(b"".join(records))
+    out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "c.warc"))
+    urls = [getattr(d, "metadata", {}).get("url") for d in out]  # a Failure has none
+    assert urls == ["https://ex.kr/bom", "https://ex.kr/b64", "https://ex.kr/puny", "https://ex.kr/last"], out
+    assert "서울시는 도서관" in out[0].text and out[1].metadata["charset"] == "utf-8"

@@ -46,9 +46,12 @@ def _codec(label: str | None) -> str | None:
     label = label.strip().lower()
     label = _SUPERSETS.get(label, label)
     try:
-        name = codecs.lookup(label).name
+        info = codecs.lookup(label)
     except LookupError:
         return None  # an unknown label is ignored, as a browser does
+    if not getattr(info, "_is_text_encoding", True):  # charset=base64, hex, zlib: Python codecs, no web charset
+        return None
+    name = info.name
     return "cp949" if name == "euc_kr" else name  # every EUC-KR label ("korean", "euckr", ...) means CP949
 
 
@@ -71,9 +74,6 @@ def _declared(payload: bytes, content_type: str) -> tuple[str | None, str | None
 
 def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
     """(text, codec name) of a page; raises UndecodableError naming what was tried."""
-    for bom, codec in _BOMS:
-        if payload.startswith(bom):
-            return payload.decode(codec, errors="strict"), codec
     tried = []
 
     def attempt(codec: str | None) -> str | None:
@@ -82,8 +82,14 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
         tried.append(codec)
         try:
             return payload.decode(codec)
-        except UnicodeDecodeError:
+        except (UnicodeError, LookupError):  # also a codec that is no text encoding (punycode, base64...)
             return None
+
+    for bom, codec in _BOMS:
+        # a byte-order mark over bytes that are not its encoding (a CP949 page behind a UTF-8 BOM) raised here and
+        # ended its WARC file's reader: such a page is decoded as one without a mark
+        if payload.startswith(bom) and (text := attempt(codec)) is not None:
+            return text, codec
 
     if not payload.isascii() and (text := attempt("utf-8")) is not None:
         return text, "utf-8"
