@@ -117,3 +117,27 @@ def test_a_page_whose_charset_or_byte_order_mark_lies_costs_no_other_page(tmp_pa
     urls = [getattr(d, "metadata", {}).get("url") for d in out]  # a Failure has none
     assert urls == ["https://ex.kr/bom", "https://ex.kr/b64", "https://ex.kr/puny", "https://ex.kr/last"], out
     assert "서울시는 도서관" in out[0].text and out[1].metadata["charset"] == "utf-8"
+
+
+def test_a_zstd_page_is_read_a_zstd_bomb_stops_at_the_limit_and_a_cut_frame_fails(tmp_path):
+    # Content-Encoding: zstd (browsers send it since 2024) failed as unsupported_encoding
+    import tracemalloc
+
+    import zstandard
+
+    page = b"<html><body><p>" + "서울시 도서관".encode() * 100 + b"</p></body></html>"
+    packed = zstandard.ZstdCompressor().compress(page)
+    bomb = zstandard.ZstdCompressor(level=3).compress(b"<html>" + b"\0" * (400 << 20))  # 13 KB
+    zstd = [("Content-Type", "text/html"), ("Content-Encoding", "zstd")]
+    records = [_response("https://ex.kr/z", packed, zstd), _response("https://ex.kr/b", bomb, zstd),
+               _response("https://ex.kr/cut", packed[:-6], zstd)]
+    (tmp_path / "z.warc").write_bytes(b"".join(records))
+    tracemalloc.start()
+    try:
+        items = list(read_warc(tmp_path / "z.warc"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert items[0].payload == page, items[0]
+    assert items[1].reason.startswith("too_large") and peak < 48 << 20, (items[1], peak)
+    assert items[2].reason == "broken_record: its zstd content coding ends inside its frame", items[2]
