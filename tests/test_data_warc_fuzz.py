@@ -161,6 +161,8 @@ def _arc_record(i: int) -> bytes:
 @example(damage=[("cut", 0.5), ("none",)], junk=[], gz=False)
 @example(damage=[("cut", 0.125), ("none",)], junk=[], gz=True)  # ... found at 'HTThttp://', with that URL
 @example(damage=[("none",), ("cut", 0.0625), ("none",)], junk=[], gz=False)  # a sound record before a cut header
+# a block that swallowed 'htt' of the next header was taken as sound, and the next page read as 'p://ex.kr/2'
+@example(damage=[("none",), ("cut", 0.984375), ("none",)], junk=[b"", b"", b"\x00\x00\x00\x00"], gz=False)
 def test_arc_files_read_every_undamaged_record(tmp_path, damage, junk, gz):
     parts, intact, joined = [ARC_HEAD], [], False
     for i, how in enumerate(damage):

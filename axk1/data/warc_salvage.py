@@ -401,7 +401,10 @@ class Block:
         # not ended by a blank line, or by one, then bytes that are no record, while a record's start is inside the
         # block (a Content-Length a few bytes too large: the next header's first lines went into this payload)
         block = bytes(self.kept) + b"".join(after)
-        if not s._starts(nxt) and (not ended or nxt.strip(b"\r\n") and _before(s.start_in(block), len(self.kept))):
+        # the next record right after the block; in an ARC file without the blank line only at a crawler's URL: a
+        # block that swallowed 'htt' leaves 'p://...', which the loose header pattern takes for a record
+        starts = s._starts(nxt) and (ended or s.fmt == "warc" or _ARC_START_INSIDE.fullmatch(nxt) is not None)
+        if not starts and (not ended or nxt.strip(b"\r\n") and _before(s.start_in(block), len(self.kept))):
             if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
                 s.search_again(block, line_start=True)
             else:
