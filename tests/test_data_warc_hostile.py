@@ -141,3 +141,19 @@ def test_a_zstd_page_is_read_a_zstd_bomb_stops_at_the_limit_and_a_cut_frame_fail
     assert items[0].payload == page, items[0]
     assert items[1].reason.startswith("too_large") and peak < 48 << 20, (items[1], peak)
     assert items[2].reason == "broken_record: its zstd content coding ends inside its frame", items[2]
+
+
+@pytest.mark.parametrize("page_url,src", [("https://ex.kr/1", "http://[bad/x"), ("http://[bad/1", "/post")])
+def test_a_frame_url_that_does_not_parse_costs_no_other_page(tmp_path, page_url, src):
+    # a page with no text of its own names its frame's URL in the failure; urljoin raised ValueError on such a URL,
+    # which ended the file's reader: the next page was lost behind one 'unreadable' failure
+    from axk1.data.sources import SourceConfig, read_source_file
+
+    page = "<html><body><p>" + "서울시는 도서관 운영 시간을 연장한다. " * 10 + "</p></body></html>"
+    (tmp_path / "c.warc").write_bytes(
+        _response(page_url, f'<html><body><iframe src="{src}"></iframe></body></html>'.encode(),
+                  [("Content-Type", "text/html")])
+        + _response("https://ex.kr/2", page.encode(), [("Content-Type", "text/html; charset=utf-8")]))
+    out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "c.warc"))
+    assert len(out) == 2 and out[0].reason.startswith("no_main_text (0 characters; its text is in a frame: crawl "), out
+    assert out[1].metadata["url"] == "https://ex.kr/2"

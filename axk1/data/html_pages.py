@@ -36,6 +36,15 @@ def host_of(url: str) -> str:
         return ""
 
 
+def _frame_url(base: str, src: str) -> str:
+    """A frame's URL, absolute where it can be made so (urljoin raises on 'http://[bad': it ended the WARC file's
+    reader, and every later page of the file was lost)."""
+    try:
+        return urljoin(base, src)
+    except ValueError:
+        return src
+
+
 def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, source, rel: str):
     """A Document with the page's main text, or a Failure naming why there is none."""
 
@@ -49,7 +58,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
         return Failure(item_id, f"extract_error: {type(e).__name__}: {str(e)[:200]} ({page.url})", source, rel)
     if len(result.text) < cfg.min_text_chars:
         frame = _FRAME.search(html)
-        where = f"; its text is in a frame: crawl {urljoin(page.url, unescape(frame.group(1)))[:300]}" if frame else ""
+        where = f"; its text is in a frame: crawl {_frame_url(page.url, unescape(frame.group(1)))[:300]}" \
+            if frame else ""
         return Failure(item_id, f"no_main_text ({len(result.text)} characters{where}; {page.url})", source, rel)
     meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
             "content_type": page.content_type, "charset": charset, "title": result.title}
