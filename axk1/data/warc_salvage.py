@@ -374,13 +374,12 @@ class Block:
         return data
 
     def finish(self) -> str:
-        """Skips the block's unread rest and checks what follows; "" when the record ended cleanly, else why not
-        (the stream has then moved on to the next record start)."""
+        """Reads the block's rest (kept up to the cap, skipped beyond) and checks what follows; "" when the record
+        ended cleanly, else why not (the stream has then moved on to the next record start)."""
         s = self.stream
         # the rest is kept up to the cap, not skipped: a record it swallowed (a Content-Length too large) is searched
         # for in the whole block, not in the part warcio happened to read (an HTTP header, for a page not read)
-        while self.left and len(self.kept) < self.cap and self.read(_READ):
-            pass
+        self.read()
         missing = self.left - s.skip(self.left)
         if missing:
             why = s.end_of_segment()  # a broken gzip member: reading goes on at the next one
