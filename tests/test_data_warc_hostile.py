@@ -3,7 +3,6 @@ block is broken, no record lost in silence (a damaged WARC-Type, a segmented pag
 stored bytes were over the cap, and `axk1 data run` accounting for every record of files damaged at random."""
 
 import argparse
-import gzip
 import io
 import time
 
