@@ -33,6 +33,7 @@ _READ = 1 << 16              # bytes read (and inflated) at a time: a bomb costs
 _SCAN_READ = 1 << 20         # bytes scanned at a time for a record start
 _REREAD_FREE = 64 << 20      # bytes a file may have searched twice before the bound is its own size
 _SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
+_NAME_MAX = 1 << 12          # a gzip member's file name or comment, at most (gzip writes a file's name)
 _KEEP = 2 << 20              # bytes already read kept in the buffer, to be put back cheaply (a header is under 1 MiB)
 _WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
 _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
@@ -72,8 +73,10 @@ class Inflated:
 
     def _start(self, offset: int) -> None:
         self.member, self.used, self.pending = offset, 0, b""
-        self.fh.seek(offset)
         self.inflate = zlib.decompressobj(wbits=31)
+        if self.gzipped and not _header_ends(self.fh, offset):
+            self.error = f"gzip member at byte {offset}: its header has a name or comment over {_NAME_MAX} bytes"
+        self.fh.seek(offset)
 
     def read(self, n: int = _READ) -> bytes:
         out = self.fh.read(n) if not self.gzipped else self._inflate(n)
@@ -129,6 +132,28 @@ def _up_to_error(inflate, data: bytes) -> bytes:
     except zlib.error:
         pass
     return b"".join(out)
+
+
+def _header_ends(fh: BinaryIO, offset: int) -> bool:
+    """Whether the gzip header at `offset` ends where a writer's would: its file name and comment within _NAME_MAX
+    bytes each. zlib reads a name up to its NUL however far: at every gzip magic of a hostile file (b'\\x1f\\x8b\\x08'
+    over and over: a header flagged with a name and no NUL) it read to the end of the file: quadratic time."""
+    fh.seek(offset)
+    head = fh.read(10)
+    flags = head[3] if len(head) == 10 else 0
+    at = offset + 10
+    if flags & 4:  # FEXTRA: a length, then that many bytes
+        extra = fh.read(2)
+        at += 2 + int.from_bytes(extra, "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            fh.seek(at)
+            data = fh.read(_NAME_MAX)
+            end = data.find(b"\x00")
+            if end < 0:
+                return len(data) < _NAME_MAX  # the file ends first: zlib says so
+            at += end + 1
+    return True
 
 
 class _Empty:
