@@ -169,3 +169,23 @@ def test_a_file_of_gzip_magics_costs_linear_time(tmp_path):
     assert time.monotonic() - t < 15  # measured 2 s
     assert len(items) == 200_001 and items[-1].url == "https://ex.kr/0" and isinstance(items[-1], WebPage)
     assert items[0].reason == "broken_record: gzip member at byte 0: its header has a name or comment over 4096 bytes"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_coded_payload_cut_short_fails_unless_the_record_says_truncated(tmp_path, coding):
+    # zlib and brotli end a stream cut short in silence: a gzip page came out as its first 2 KB, a br one as an
+    # empty page. Unless the crawler marked the record WARC-Truncated (cut at its size limit), that is broken.
+    import brotli
+
+    page = b"<html><body><p>" + b"hello world " * 2000 + b"</p></body></html>"
+    packed = gzip.compress(page) if coding == "gzip" else brotli.compress(page)
+    cut = _response("https://ex.kr/cut", packed[:len(packed) // 2], [("Content-Type", "text/html"),
+                                                                     ("Content-Encoding", coding)])
+    marked = cut.replace(b"WARC-Target-URI: https://ex.kr/cut", b"WARC-Truncated: length\r\n"
+                         b"WARC-Target-URI: https://ex.kr/marked")
+    (tmp_path / "c.warc").write_bytes(cut + marked)
+    items = list(read_warc(tmp_path / "c.warc"))
+    assert items[0].reason == (f"broken_record: its {coding} content coding ends early (the payload is cut short, and "
+                               "the record does not say WARC-Truncated)"), items[0]
+    assert items[1].url == "https://ex.kr/marked" and isinstance(items[1], WebPage), items[1]
+    assert page.startswith(items[1].payload) and (coding == "br" or len(items[1].payload) > 1000)

@@ -210,12 +210,16 @@ def _body(record, http, limit: int) -> bytes:
         return raw[: limit + 1]
     codings = [c.strip().lower() for name in ("Content-Encoding", "Transfer-Encoding")
                for c in (http.get_header(name) or "").split(",") if c.strip()]
+    # a payload the crawler cut at its own size limit says so (WARC-Truncated): its coding may end early
+    cut_ok = bool(record.rec_headers.get_header("WARC-Truncated"))
     for coding in reversed(codings):  # applied content coding first, transfer coding last: undone in reverse
-        raw = _undo(coding, raw, limit)
+        raw = _undo(coding, raw, limit, cut_ok)
     return raw[: limit + 1]
 
 
-def _undo(coding: str, data: bytes, limit: int) -> bytes:
+def _undo(coding: str, data: bytes, limit: int, cut_ok: bool = False) -> bytes:
+    """`data` with one coding undone, up to limit + 1 bytes; a gzip, deflate or br stream that ends early (a page
+    read short, or empty for br) fails unless the record says it was truncated."""
     if coding in ("identity", ""):
         return data
     if coding == "chunked":
@@ -224,19 +228,23 @@ def _undo(coding: str, data: bytes, limit: int) -> bytes:
         if coding != "deflate" and not data.startswith(b"\x1f\x8b"):
             return data  # a server that names gzip and sends the bytes as they are: browsers read them so
         wbits = 47 if coding != "deflate" else (15 if data[:1] == b"\x78" else -15)  # zlib-wrapped or raw deflate
+        inflate = zlib.decompressobj(wbits=wbits)
         try:
-            return zlib.decompressobj(wbits=wbits).decompress(data, limit + 1)  # a bomb stops at the limit
+            out = inflate.decompress(data, limit + 1)  # a bomb stops at the limit
         except zlib.error as e:
             raise _PayloadError(f"its {coding} content coding does not inflate: {e}") from None
+        return _whole(out, inflate.eof, coding, limit, cut_ok)
     if coding == "br":
         try:
             import brotli
         except ImportError:
             raise _PayloadError("unsupported_encoding (br: install the brotli package to read it)") from None
+        decoder = brotli.Decompressor()
         try:
-            return brotli.Decompressor().process(data, output_buffer_limit=limit + 1)
+            out = decoder.process(data, output_buffer_limit=limit + 1)
         except brotli.error as e:
             raise _PayloadError(f"its br content coding does not decode: {e}") from None
+        return _whole(out, decoder.is_finished(), coding, limit, cut_ok)
     if coding == "zstd":  # browsers send it since 2024; RFC 9659 caps its window at 8 MB for HTTP
         import zstandard
 
@@ -253,6 +261,13 @@ def _undo(coding: str, data: bytes, limit: int) -> bytes:
             raise _PayloadError(f"its zstd content coding does not decode: {e}") from None
         raise _PayloadError("its zstd content coding ends inside its frame")
     raise _PayloadError(f"unsupported_encoding ({coding}: a coding no decoder here reads)")
+
+
+def _whole(out: bytes, ended: bool, coding: str, limit: int, cut_ok: bool) -> bytes:
+    if ended or cut_ok or len(out) > limit:
+        return out
+    raise _PayloadError(f"its {coding} content coding ends early (the payload is cut short, and the record does not "
+                        f"say WARC-Truncated)")
 
 
 def _dechunk(data: bytes) -> bytes:
