@@ -171,16 +171,19 @@ def test_a_file_of_gzip_magics_costs_linear_time(tmp_path):
     assert items[0].reason == "broken_record: gzip member at byte 0: its header has a name or comment over 4096 bytes"
 
 
-@pytest.mark.parametrize("coding", ["gzip", "br"])
+@pytest.mark.parametrize("coding", ["gzip", "br", "chunked"])
 def test_a_coded_payload_cut_short_fails_unless_the_record_says_truncated(tmp_path, coding):
     # zlib and brotli end a stream cut short in silence: a gzip page came out as its first 2 KB, a br one as an
-    # empty page. Unless the crawler marked the record WARC-Truncated (cut at its size limit), that is broken.
+    # empty page, a chunked one as the bytes of its cut chunk. Unless the crawler marked the record WARC-Truncated
+    # (cut at its size limit), that is broken.
     import brotli
 
     page = b"<html><body><p>" + b"hello world " * 2000 + b"</p></body></html>"
-    packed = gzip.compress(page) if coding == "gzip" else brotli.compress(page)
+    packed = {"gzip": gzip.compress, "br": brotli.compress,
+              "chunked": lambda body: b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)}[coding](page)
+    header = "Transfer-Encoding" if coding == "chunked" else "Content-Encoding"
     cut = _response("https://ex.kr/cut", packed[:len(packed) // 2], [("Content-Type", "text/html"),
-                                                                     ("Content-Encoding", coding)])
+                                                                     (header, coding)])
     marked = cut.replace(b"WARC-Target-URI: https://ex.kr/cut", b"WARC-Truncated: length\r\n"
                          b"WARC-Target-URI: https://ex.kr/marked")
     (tmp_path / "c.warc").write_bytes(cut + marked)

@@ -223,7 +223,8 @@ def _undo(coding: str, data: bytes, limit: int, cut_ok: bool = False) -> bytes:
     if coding in ("identity", ""):
         return data
     if coding == "chunked":
-        return _dechunk(data)
+        body, whole = _dechunk(data)
+        return _whole(body, whole, coding, limit, cut_ok)
     if coding in ("gzip", "x-gzip", "deflate"):
         if coding != "deflate" and not data.startswith(b"\x1f\x8b"):
             return data  # a server that names gzip and sends the bytes as they are: browsers read them so
@@ -270,19 +271,22 @@ def _whole(out: bytes, ended: bool, coding: str, limit: int, cut_ok: bool) -> by
                         f"say WARC-Truncated)")
 
 
-def _dechunk(data: bytes) -> bytes:
-    """The body of a chunked message; bytes that are not chunked (a crawler that stored them decoded but kept the
+def _dechunk(data: bytes) -> tuple[bytes, bool]:
+    """The body of a chunked message, and whether it is whole: False where a chunk claims more bytes than are left
+    (the message was cut short). Bytes that are not chunked (a crawler that stored them decoded but kept the
     header) are returned as they are."""
     out, pos = [], 0
     while True:
         eol = data.find(b"\r\n", pos, pos + 1024)
         size = data[pos:eol].split(b";", 1)[0].strip() if eol >= 0 else b""
         if not size or any(c not in b"0123456789abcdefABCDEF" for c in size):
-            return b"".join(out) + data[pos:] if out else data
+            return (b"".join(out) + data[pos:] if out else data), True
         n = int(size, 16)
         if n == 0:
-            return b"".join(out)
+            return b"".join(out), True
         out.append(data[eol + 2: eol + 2 + n])
+        if eol + 2 + n > len(data):
+            return b"".join(out), False
         pos = eol + 2 + n + 2
 
 
