@@ -203,7 +203,7 @@ def test_warc_last_member_cut_short_is_a_failure_not_a_silent_end(tmp_path):
 
 
 def test_warc_salvage_walks_past_a_member_inflating_past_a_megabyte(tmp_path):
-    from axk1.data.warc_salvage import GZIP_MAGIC, Inflated
+    from axk1.data.gzip_members import GZIP_MAGIC, Inflated
 
     # 3 MB of markup compresses to a few KB: the member inflates past the 1 MB output cap per call, which once made
     # the walk put the next member too early (a spurious "broken_record: gzip member at byte N")
