@@ -252,3 +252,27 @@ def test_wet_and_zstd_files_in_a_warc_folder_are_inputs_that_fail_with_a_reason(
     assert sorted(p.name for p in files) == ["CC-MAIN-1.warc.wet.gz", "c.warc.zst"]
     pages, reasons = _read(tmp_path / "CC-MAIN-1.warc.wet.gz")
     assert pages == [] and len(reasons) == 1 and reasons[0].startswith("unsupported_record (conversion: a WET file")
+
+
+def test_a_run_whose_every_input_fails_ends_with_its_accounting_not_a_traceback(tmp_path, capsys):
+    # the extract stage kept nothing, and the next stage's datatrove reader raised "No files found" (a traceback)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "0.warc").write_bytes(BROKEN["junk_between_records"])
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(f"""[run]
+output_dir = "{tmp_path / 'out'}"
+tasks = 2
+workers = 1
+stages = ["extract"]
+[[sources]]
+type = "warc"
+path = "{tmp_path / 'in'}"
+name = "crawl"
+""")
+    p = argparse.ArgumentParser()
+    add_data_parser(p.add_subparsers())
+    args = p.parse_args(["data", "run", str(toml)])
+    assert args.func(args) == 0
+    assert "in 1 = kept 0 + excluded 0 + failed 1" in capsys.readouterr().out
+    acc = account(tmp_path / "out")
+    assert acc.balanced and acc.inputs == 1 and acc.failed["broken_record"] == 1

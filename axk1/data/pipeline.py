@@ -52,8 +52,19 @@ class Stage:
     steps: list
 
 
+class _StageReader(JsonlReader):
+    """The documents an earlier stage wrote; none where it kept none (every input failed or was excluded), where
+    datatrove's reader raises "No files found", which ended such a run in a traceback."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern):
+            yield from super().run(data, rank, world_size)
+        elif data:
+            yield from data
+
+
 def _reader(folder: Path) -> JsonlReader:
-    return JsonlReader(str(folder), glob_pattern="*.jsonl.gz", recursive=False, add_file_path=False)
+    return _StageReader(str(folder), glob_pattern="*.jsonl.gz", recursive=False, add_file_path=False)
 
 
 def _writer(folder: Path) -> JsonlWriter:
