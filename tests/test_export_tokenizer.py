@@ -85,5 +85,5 @@ def test_a_failed_weight_write_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("axk1.checkpoint.folder.save_file", full)
     assert main(["export", str(ck), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "model.safetensors failed" in err and "No space left on device" in err and "run the command again" in err
+    assert "No space left on device (os error 28)): " in err and "out/model.safetensors" in err
     assert "Traceback" not in err

@@ -9,6 +9,7 @@ so a config.json claiming 10**9 layers is refused before a single module is allo
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -166,9 +167,10 @@ def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:
     save_file creates its files 0600, which left weights unreadable to the group that can read config.json."""
     try:
         save_file(tensors, str(file), metadata=metadata)
-    except SafetensorError as e:  # how safetensors reports a failed write (a full disk): no traceback for that
-        raise OSError(f"writing {file} failed ({e}): free space there, or write the model elsewhere, and run the "
-                      "command again") from e
+    except SafetensorError as e:  # how safetensors reports a failed write (a full disk): an OSError naming the file
+        cause = str(e).splitlines()[0] if str(e) else "safetensors could not write it"
+        full = "os error 28" in cause or "No space left" in cause
+        raise OSError(errno.ENOSPC if full else errno.EIO, cause, str(file)) from e
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(file, 0o666 & ~umask)
