@@ -2,7 +2,6 @@
 block is broken, no record lost in silence (a damaged WARC-Type, a segmented page), no page read short because its
 stored bytes were over the cap, and `axk1 data run` accounting for every record of files damaged at random."""
 
-import argparse
 import gzip
 import io
 import time
@@ -72,8 +71,8 @@ def test_a_page_stored_in_tiny_chunks_beyond_the_cap_is_too_large_not_read_short
                                                                  HealthCheck.too_slow])
 @given(files=st.lists(crawls(), min_size=2, max_size=3))
 def test_data_run_accounts_for_every_record_of_damaged_files(tmp_path_factory, files):
-    from axk1.data.cli import add_data_parser
     from axk1.data.stats import account
+    from tests.data_helpers import run_warc_extract
 
     root = tmp_path_factory.mktemp("run")
     (root / "in").mkdir()
@@ -82,20 +81,7 @@ def test_data_run_accounts_for_every_record_of_damaged_files(tmp_path_factory, f
         path = root / "in" / (f"{i}.warc.gz" if gz else f"{i}.warc")
         path.write_bytes(data)
         n_items += len(list(read_warc(path)))  # what the reader gives: each one input of the run
-    (root / "pipeline.toml").write_text(f"""[run]
-output_dir = "{root / 'out'}"
-tasks = 2
-workers = 1
-stages = ["extract"]
-[[sources]]
-type = "warc"
-path = "{root / 'in'}"
-name = "crawl"
-""")
-    p = argparse.ArgumentParser()
-    add_data_parser(p.add_subparsers())
-    args = p.parse_args(["data", "run", str(root / "pipeline.toml")])
-    assert args.func(args) == 0
+    assert run_warc_extract(root) == 0
     acc = account(root / "out")
     assert acc.balanced and acc.inputs == n_items, (acc.inputs, n_items)
 

@@ -3,7 +3,6 @@
 `broken_record` failure and every record after it is still read; a header of hundreds of megabytes costs a
 bounded buffer; and `axk1 data run` counts each record once (kept + excluded + failed = records read)."""
 
-import argparse
 import gzip
 import hashlib
 import io
@@ -12,9 +11,9 @@ import tracemalloc
 
 import pytest
 
-from axk1.data.cli import add_data_parser
 from axk1.data.stats import account
 from axk1.data.warc import Skipped, WebPage, read_warc
+from tests.data_helpers import run_warc_extract
 
 BODY = ("<html><head><title>도서관 소식</title></head><body><article><p>"
         + "서울시는 내년부터 공공도서관의 운영 시간을 밤 10시까지 연장한다고 밝혔다. " * 8
@@ -183,23 +182,7 @@ def test_data_run_counts_every_record_once(tmp_path, capsys):
                    BROKEN["content_length_too_small"], _record(f"https://ex{i}.kr/5")]
         (tmp_path / "in" / layout).write_bytes(pack(records))
         n_records += 5  # 3 pages + 2 broken; the request is not an input
-    toml = tmp_path / "pipeline.toml"
-    toml.write_text(f"""[run]
-output_dir = "{tmp_path / 'out'}"
-tasks = 2
-workers = 1
-stages = ["extract"]
-[[sources]]
-type = "warc"
-path = "{tmp_path / 'in'}"
-name = "crawl"
-[filters.quality]
-min_words = 5
-""")
-    p = argparse.ArgumentParser()
-    add_data_parser(p.add_subparsers())
-    args = p.parse_args(["data", "run", str(toml)])
-    assert args.func(args) == 0
+    assert run_warc_extract(tmp_path, "[filters.quality]\nmin_words = 5\n") == 0
     acc = account(tmp_path / "out")
     assert f"in {n_records} = kept" in capsys.readouterr().out
     assert acc.balanced and acc.inputs == n_records
@@ -258,21 +241,7 @@ def test_a_run_whose_every_input_fails_ends_with_its_accounting_not_a_traceback(
     # the extract stage kept nothing, and the next stage's datatrove reader raised "No files found" (a traceback)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "0.warc").write_bytes(BROKEN["junk_between_records"])
-    toml = tmp_path / "pipeline.toml"
-    toml.write_text(f"""[run]
-output_dir = "{tmp_path / 'out'}"
-tasks = 2
-workers = 1
-stages = ["extract"]
-[[sources]]
-type = "warc"
-path = "{tmp_path / 'in'}"
-name = "crawl"
-""")
-    p = argparse.ArgumentParser()
-    add_data_parser(p.add_subparsers())
-    args = p.parse_args(["data", "run", str(toml)])
-    assert args.func(args) == 0
+    assert run_warc_extract(tmp_path) == 0
     assert "in 1 = kept 0 + excluded 0 + failed 1" in capsys.readouterr().out
     acc = account(tmp_path / "out")
     assert acc.balanced and acc.inputs == 1 and acc.failed["broken_record"] == 1
