@@ -223,6 +223,9 @@ def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:
                           capture_output=True, text=True).returncode
 
 
+# slow tier: test_train_faults.py::test_a_kill_in_the_middle_of_a_save_resumes_from_the_last_complete_checkpoint
+# kills the CLI (sync and async, mid-save) and resumes it to the same losses bitwise, which covers this
+@pytest.mark.slow
 @pytest.mark.parametrize("async_save", [False, True], ids=["sync", "async"])
 def test_sigkill_and_resume_gives_bitwise_identical_losses(tmp_path, async_save):
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
