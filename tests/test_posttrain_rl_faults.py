@@ -328,20 +328,12 @@ def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_
     keeps it so): the failed write names the file and the checkpoint to resume from, and --resume cuts the torn
     row and redoes it."""
     from axk1.train.metrics import JsonlLog
+    from tests.train_helpers import tear_metrics_row_at
 
     monkeypatch.setattr(rl, "score_all", _fake_scores)
     recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.interval_steps", "2"])
     jsonl = Path(recipe.logging.jsonl)
-    real_write = JsonlLog.write
-
-    def write(self, row):
-        if row["step"] == 3:
-            with self.path.open("a") as f:
-                f.write('{"step": 3, "loss": 0.1')
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, row)
-
-    monkeypatch.setattr(JsonlLog, "write", write)
+    real_write = tear_metrics_row_at(monkeypatch, 3)
     with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed "
                                       r"at step 3\. .*--resume \(the newest complete checkpoint is step 2"):
         rl.run_rl(recipe)

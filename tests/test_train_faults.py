@@ -19,7 +19,7 @@ from axk1.checkpoint.save_failure import CheckpointWriteError
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import write_recipe
+from tests.train_helpers import tear_metrics_row_at, write_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,20 +213,9 @@ def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, mo
 def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_torn_row(tmp_path, monkeypatch):
     """A metrics row cut short (a full disk, or a kill in the middle of the append) made every later --resume fail
     on the JSONL file ("Unterminated string ..."), and the write error itself named no file."""
-    from axk1.train.metrics import JsonlLog
-
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 6"))
     jsonl = Path(recipe.logging.jsonl)
-    real_write = JsonlLog.write
-
-    def write(self, row):
-        if row["step"] == 5:
-            with self.path.open("a") as f:
-                f.write('{"step": 5, "loss": 6.1')
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, row)
-
-    monkeypatch.setattr(JsonlLog, "write", write)
+    tear_metrics_row_at(monkeypatch, 5)
     with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed at step 5\. "
                                       r".*--resume \(the newest complete checkpoint is step 4"):
         Trainer(recipe).fit()

@@ -79,3 +79,23 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def tear_metrics_row_at(monkeypatch, step: int):
+    """Metrics writes fail at `step` as on a full disk: half of the row is appended, then ENOSPC. Returns the real
+    JsonlLog.write, to put back before the resume."""
+    import errno
+
+    from axk1.train.metrics import JsonlLog
+
+    real_write = JsonlLog.write
+
+    def write(self, row):
+        if row["step"] == step:
+            with self.path.open("a") as f:
+                f.write('{"step": %d, "loss": 0.1' % step)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, row)
+
+    monkeypatch.setattr(JsonlLog, "write", write)
+    return real_write
