@@ -26,6 +26,7 @@ from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
 from tests.test_train_faults import LOCK_HOLDER
+from tests.train_helpers import strict_json_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -367,6 +368,9 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     assert [(r["step"], r.get("skipped")) for r in rows] == [
         (1, None), (2, "non-finite loss or gradient in every update"), (3, "non-finite loss or gradient in every update")]
     assert rows[1]["bad_updates"] == 2
+    strict = strict_json_rows(recipe.logging.jsonl)  # bare NaN before: no strict reader took the file
+    assert [(r["loss"], r.get("non_finite", {}).get("loss")) for r in strict] == [
+        (rows[0]["loss"], None), (None, "nan"), (None, "nan")]
     monkeypatch.setattr(rl, "policy_loss", real_loss)
     resumed = rl.RLTrainer(recipe, resume=True)
     assert resumed.state.step == 3 and all(p.isfinite().all() for p in resumed.model.parameters())

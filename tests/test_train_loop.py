@@ -18,7 +18,7 @@ from axk1.train.metrics import read_jsonl
 from axk1.train.schedules import SCHEDULES
 from axk1.device import resolve_device
 from axk1.train.recipe import load_recipe, parse_recipe
-from tests.train_helpers import write_recipe
+from tests.train_helpers import strict_json_rows, write_recipe
 from axk1.train.loss import mtp_labels
 from axk1.train.callbacks import KILL_AFTER_STEP_ENV, TrainingStopped
 from axk1.train.trainer import Trainer
@@ -213,6 +213,10 @@ def test_nan_loss_is_skipped_and_stops_the_run(tmp_path):
         trainer.fit()
     assert trainer.state.skipped_steps == 2
     assert latest_step(recipe.checkpointing.dir) == 2
+    # the skipped steps' rows are strict JSON (they held bare NaN): null, with the reason and what the value was
+    rows = strict_json_rows(recipe.logging.jsonl)
+    assert [(r["loss"], r["skipped"], r["non_finite"]["loss"]) for r in rows] == [
+        (None, "non-finite loss or gradient", "nan")] * 2
 
 
 def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:

@@ -1,10 +1,13 @@
-"""The metrics log read back: a resume after a kill mid-row, and a damaged file named with its line."""
+"""The metrics log read back: a resume after a kill mid-row, a damaged file named with its line, a skipped step's
+non-finite values written as strict JSON, and an older file with bare NaN still read."""
 
 import json
+import math
 
 import pytest
 
-from axk1.train.metrics import JsonlLog, read_jsonl
+from axk1.train.metrics import JsonlLog, plot_run, read_jsonl
+from tests.train_helpers import strict_json_rows
 
 
 def _rows(n):
@@ -31,3 +34,48 @@ def test_a_damaged_metrics_file_is_named_with_its_line(tmp_path, text, line):
     path.write_text(text)
     with pytest.raises(ValueError, match=rf"metrics.jsonl, line {line}: not a metrics row"):
         JsonlLog(path, resume_step=1)
+
+
+def _skipped_row(step):  # as the Trainer logs a bad step: NaN loss, infinite gradient, NaN in a nested field
+    return {"step": step, "stage": "s1", "loss": math.nan, "grad_norm": math.inf, "lr": 1e-3, "mtp_loss": -math.inf,
+            "domains": {"web": 3}, "per_layer": [0.5, math.nan], "skipped": "non-finite loss or gradient"}
+
+
+def test_a_skipped_steps_row_is_strict_json_and_reads_back_as_logged(tmp_path):
+    """Python's json wrote a skipped step's row with bare NaN and Infinity: orjson, jq and JSON.parse refused the
+    whole file. Now those values are null, the row says why (skipped) and what they were (non_finite), and
+    read_jsonl gives the floats back."""
+    path = tmp_path / "metrics.jsonl"
+    log = JsonlLog(path)
+    log.write({"step": 1, "stage": "s1", "loss": 5.0, "grad_norm": 1.5})
+    log.write(_skipped_row(2))
+    first, skipped = strict_json_rows(path)
+    assert first == {"step": 1, "stage": "s1", "loss": 5.0, "grad_norm": 1.5}
+    assert skipped["loss"] is skipped["grad_norm"] is skipped["mtp_loss"] is skipped["per_layer"][1] is None
+    assert skipped["skipped"] == "non-finite loss or gradient"
+    assert skipped["non_finite"] == {"loss": "nan", "grad_norm": "inf", "mtp_loss": "-inf", "per_layer": {"1": "nan"}}
+    row = read_jsonl(path)[1]
+    assert math.isnan(row["loss"]) and row["grad_norm"] == math.inf and row["mtp_loss"] == -math.inf
+    assert row["per_layer"][0] == 0.5 and math.isnan(row["per_layer"][1]) and "non_finite" not in row
+
+
+def test_an_older_file_with_bare_nan_still_reads_plots_and_resumes_to_strict_json(tmp_path):
+    """A metrics file written before this change holds bare NaN: it is still read, plotted, and a resume rewrites
+    the rows it keeps as strict JSON."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [{"step": 1, "stage": "s1", "loss": 5.0}, _skipped_row(2),
+                                                           {"step": 3, "stage": "s1", "loss": 4.0}]))
+    assert "NaN" in path.read_text()  # as the old writer left it
+    rows = read_jsonl(path)
+    assert math.isnan(rows[1]["loss"]) and rows[2]["loss"] == 4.0
+    assert [p.name for p in plot_run(rows, tmp_path)] == ["loss.png"]
+    JsonlLog(path, resume_step=2)
+    assert [r["step"] for r in strict_json_rows(path)] == [1, 2]
+    assert math.isnan(read_jsonl(path)[1]["loss"])
+
+
+def test_a_row_with_a_non_finite_field_of_its_own_is_not_misread(tmp_path):
+    """A "non_finite" field that does not fit its row (not written by strict_json) is left as it is."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}) + "\n")
+    assert read_jsonl(path) == [{"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}]

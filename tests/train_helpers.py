@@ -99,3 +99,11 @@ def tear_metrics_row_at(monkeypatch, step: int):
 
     monkeypatch.setattr(JsonlLog, "write", write)
     return real_write
+
+
+def strict_json_rows(path: Path) -> list[dict]:
+    """Every line of a metrics file read by orjson, which holds to the JSON standard (no NaN or Infinity), as jq and
+    JavaScript's JSON.parse do; a line it refuses fails the test."""
+    import orjson
+
+    return [orjson.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -9,7 +9,6 @@ The recipes are `recipes/posttrain/*.toml`; only their paths are moved under the
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -26,6 +25,7 @@ from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
 from axk1.toml_file import build_dataclass
+from axk1.train.metrics import strict_json
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
 MODES = ("think", "non-think")
@@ -141,7 +141,8 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     gains = {m: paired_difference(table["overlap"][m]["correct"], table["rl"][m]["correct"]) for m in MODES}
     result = {"models": {k: str(v) for k, v in models.items()}, "table": table, "rl_gain": gains,
               "rl_rows": rl["rows"], "tasks": tasks, "timings": timings}
-    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    # strict JSON: a held-out set without tasks has a NaN standard error, an RL row of a skipped update a NaN loss
+    (out / "results.json").write_text(strict_json(result, indent=2, ensure_ascii=False, default=str))
     return result
 
 

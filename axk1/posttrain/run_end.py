@@ -10,12 +10,12 @@ every iteration done and only writes these again.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from axk1.checkpoint.dcp import latest_step
 from axk1.checkpoint.export import export_checkpoint
 from axk1.posttrain.tasks import atomic_writer
+from axk1.train.metrics import strict_json
 
 
 class WriteAfterTraining(OSError):
@@ -42,9 +42,10 @@ def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | Non
 
 
 def write_report(path: Path, summary: dict, ckpt_dir: Path) -> None:
-    """`summary` as JSON at `path`, whole or not at all (never the empty file a full disk left)."""
+    """`summary` as strict JSON at `path` (axk1.train.metrics.strict_json), whole or not at all (never the empty
+    file a full disk left)."""
     try:
         with atomic_writer(path) as f:
-            f.write(json.dumps(summary, indent=2))
+            f.write(strict_json(summary, indent=2))
     except OSError as e:
         raise _failed("writing", path, ckpt_dir, e) from e
