@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples, render_examples
 from axk1.posttrain.overlap import build_overlap
+import axk1.posttrain.sft as sft
 from axk1.posttrain.sft import ChatSampler, parse_sft_recipe, run_sft
 from axk1.train.loss import IGNORE_INDEX, training_loss
 from tests.serve_helpers import make_model_folder
+from tests.train_helpers import try_lock_from_another_process
 
 
 def _rows(n: int) -> list[dict]:
@@ -117,6 +120,24 @@ def test_sft_trains_resumes_exactly_and_exports(folder, tmp_path):
     assert load_model(model_dir).config.vocab_size == load_model(folder).config.vocab_size
     report = json.loads((tmp_path / "a" / "run" / "sft_data_report.json").read_text())
     assert report["kept_rows"] == 24
+
+
+def test_the_run_folder_stays_locked_until_the_export_is_written(folder, tmp_path, monkeypatch):
+    """The lock was given up when training ended, before the export: a second run could start in the folder
+    while the model folder was being written. Now a run started during the export is refused; after it, it is not."""
+    data = _write(tmp_path / "c.jsonl", _rows(4))
+    recipe = parse_sft_recipe(_recipe(tmp_path, folder, data, max_steps=1), tmp_path)
+    run = Path(recipe.run.out_dir)
+    seen, real_export = [], sft.export_after_training
+
+    def export(*args, **kwargs):
+        seen.append(try_lock_from_another_process(run))
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(sft, "export_after_training", export)
+    assert Path(run_sft(recipe)["model_dir"]).is_dir()
+    assert len(seen) == 1 and seen[0].startswith(f"{run} is in use by another training run (process {os.getpid()} ")
+    assert try_lock_from_another_process(run) == "taken"
 
 
 def test_overlap_pairs_each_prompt_in_both_modes(tmp_path):

@@ -107,3 +107,19 @@ def strict_json_rows(path: Path) -> list[dict]:
     import orjson
 
     return [orjson.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def try_lock_from_another_process(folder: Path) -> str:
+    """What a second run's lock on `folder` gets, from a process of its own (lockf locks are per process, so this
+    process could always take its own): "taken", or the FolderInUse message."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom axk1.checkpoint.run_lock import FolderInUse, RunLock\ntry:\n    RunLock(sys.argv[1])\n"
+             "    print('taken')\nexcept FolderInUse as e:\n    print(e)\n")
+    repo = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-c", probe, str(folder)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=repo))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()

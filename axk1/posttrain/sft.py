@@ -181,15 +181,20 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
     trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
     out = Path(recipe.run.out_dir)
-    if trainer.is_main:
-        print(sampler.report.summary(), flush=True)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
-    rows = trainer.fit()
-    result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir), "model_dir": None,
-              "stopped_by": trainer.stopped_by, "step": trainer.state.step, "total_steps": trainer.total_steps,
-              "is_main": trainer.is_main}
-    # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
-    if recipe.sft.export and trainer.is_main and not trainer.stopped_by:
-        result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
-    return result
+    # the folder stays locked until the export is written: released after fit, a second run could start in it (and
+    # write its checkpoints and metrics) while the model folder was being written
+    try:
+        if trainer.is_main:
+            print(sampler.report.summary(), flush=True)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
+        rows = trainer.fit(release=False)
+        result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir),
+                  "model_dir": None, "stopped_by": trainer.stopped_by, "step": trainer.state.step,
+                  "total_steps": trainer.total_steps, "is_main": trainer.is_main}
+        # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
+        if recipe.sft.export and trainer.is_main and not trainer.stopped_by:
+            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
+        return result
+    finally:
+        trainer.release()

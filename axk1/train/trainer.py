@@ -338,8 +338,10 @@ class Trainer:
             self.pending_save.wait()
             self.pending_save = None
 
-    def fit(self) -> list[dict]:
-        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks."""
+    def fit(self, release: bool = True) -> list[dict]:
+        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks. The output folder's
+        lock is given up at the end unless not `release`: a caller that writes into the folder afterwards (SFT's
+        export) holds it through that and calls `release()` itself."""
         rows = []
         self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
                         disable=not (self.recipe.logging.progress and self.is_main), desc="train")
@@ -361,6 +363,11 @@ class Trainer:
                 self.finish_save()
             raise
         finally:
-            for lock in self.locks:
-                lock.release()
+            if release:
+                self.release()
         return rows
+
+    def release(self) -> None:
+        """Gives up the output folder's lock (the process ending does too)."""
+        for lock in self.locks:
+            lock.release()
