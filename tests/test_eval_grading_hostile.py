@@ -103,6 +103,33 @@ def test_aime_answers_are_read_from_the_final_answer_only(output, status, extrac
     assert (verdict.status, verdict.extracted) == (status, extracted), verdict
 
 
+@pytest.mark.parametrize("content,status,extracted", [
+    # a label before the number (math-verify read `answer:*72` and `b*72`, and graded them wrong)
+    (r"\text{Answer: }72", "correct", "72"),
+    (r"\text{(B) } 72", "correct", "72"),
+    (r"\textbf{(B)}\ 72", "correct", "72"),
+    (r"\text{The final answer is } 072", "correct", "72"),
+    (r"\text{Answer: (B) } 72", "correct", "72"),
+    (r"\text{answer is:}\quad 72", "correct", "72"),
+    ("\\text{\uc815\ub2f5: }72", "correct", "72"),  # 정답: (Korean "answer:")
+    (r"\text{(B) } 73", "wrong", "73"),
+    # still not one integer after the label: no new way to list candidates
+    (r"\text{72 or 73}", "wrong", None),
+    (r"\text{Answer: } 72 \text{ or } 73", "wrong", None),
+    (r"\text{(B) } 72 \text{ or } (C) 73", "wrong", None),
+    (r"\text{(B) (C) } 72", "wrong", None),
+    (r"\text{Answer 1: } 72", "wrong", None),
+    (r"\text{(B)}", "wrong", None),
+    (r"\text{(b) } 72", "wrong", None),  # a part label, not an AMC choice: left to math-verify as before
+])
+def test_an_answer_label_in_the_box_is_not_part_of_the_answer(content, status, extracted):
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(rf"Thus \boxed{{{content}}}", 72)
+    assert verdict.status == status, verdict
+    assert verdict.extracted == extracted if extracted else verdict.method != "boxed", verdict
+
+
 @pytest.mark.parametrize("content", ["7 2", "1 2 3", "7\n2"])
 def test_digits_apart_are_not_one_integer(content):
     from axk1.eval.math_grader import grade_integer_answer, normalise_integer

@@ -118,6 +118,25 @@ def normalise_integer(content: str) -> int | None:
     return int(s)
 
 
+# A label before the number in an answer box: an answer word (`\text{Answer: }72`, `The final answer is 72`, Korean
+# `정답: 72`) and/or a multiple-choice letter as AMC writes it (`\text{(B) } 72`, what a model trained on AMC puts
+# in an AIME box). One of each at most, and only before the number: what follows must still be one integer, so
+# `\text{72 or 73}` and `(B) 72 \text{ or } (C) 73` stay wrong, and `\text{(B)}` alone has no number to grade.
+ANSWER_LABEL = re.compile(r"(?:(?i:(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:|(?=\s))|ans\s*:)|정답\s*(?:은|:)?"
+                          r"|답\s*:)?\s*(?:\([A-E]\))?")
+LABEL_GAP = re.compile(r"(?:\s|~|\\[,!;: ]|\\q?quad(?![A-Za-z]))*")
+
+
+def answer_after_label(content: str) -> str | None:
+    """The box's content after a leading answer label (ANSWER_LABEL), wrappers such as `\\text{}` undone; None when
+    it has no label."""
+    s = SWITCH.sub("", _unwrap(content.translate(AS_SEEN))).strip().strip("$").strip()
+    label = ANSWER_LABEL.match(s)
+    if not label.group(0).strip():
+        return None
+    return s[LABEL_GAP.match(s, label.end()).end():]
+
+
 def last_answer_span(text: str) -> str | None:
     """Without a box: the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; None when there is none.
     Only the last one counts, so listing several candidates ("72 or 5 or 99") gains nothing."""
@@ -191,8 +210,10 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     if boxed is not None and not _unwrap(boxed.translate(AS_SEEN)).strip(" \t\n$"):
         return MathVerdict("truncated" if truncated else "no_answer", False, None, None, boxed)
     candidate = f"\\boxed{{{boxed}}}" if boxed is not None else last_answer_span(split.answer)
-    value = normalise_integer(boxed) if boxed is not None else None
-    right_side = equation_answer(boxed) if value is None and boxed is not None else None
+    # `\text{Answer: }72`, `\text{(B) } 72`: the label goes, what follows is graded (math-verify read `answer:*72`)
+    content = (answer_after_label(boxed) or boxed) if boxed is not None else None
+    value = normalise_integer(content) if content is not None else None
+    right_side = equation_answer(content) if value is None and content is not None else None
     if right_side is not None:  # (math-verify read `m+n=\\text{72}` as `m+n=`, and graded it wrong)
         value = normalise_integer(right_side)
     if value is not None:  # an integer, in range or not, is the answer (math-verify reads `1\\,072` as 1 + 072)
