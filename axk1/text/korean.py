@@ -24,6 +24,20 @@ SYLLABLE_RE = re.compile(f"[{SYLLABLE_CLASS}]")
 # compatibility jamo among them), CJK compatibility ideographs, fullwidth forms.
 _WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFF00, 0xFF60))
 
+# Hanja (Chinese characters as Korean writes them): CJK unified ideographs, extension A, compatibility ideographs.
+HANJA_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Japanese kana: hiragana, katakana, their phonetic extensions, halfwidth katakana. Japanese prose always has some.
+KANA_RE = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+# In mixed script (국한문 혼용: older laws, newspapers, scholarship) Sino-Korean words are written in Hanja and the
+# Korean grammar around them in Hangul, so a word is Hanja, then a particle, an ending or 하다 in Hangul, then the
+# word's end: 休職期間은, 第7號의, 命할, 敎育公務員이. Chinese quoting a Korean word keeps its Hangul apart from its
+# characters, and a Chinese note on Korean grammar (助词은和는…) runs on into Hanja without a word end. A run is
+# matched from its start only (the lookbehind), so the search stays linear on a long run of Hanja.
+_HANJA_RUN_RE = re.compile(f"[{HANJA_CLASS}]+")
+_ATTACHED_RE = re.compile(f"(?<![{HANJA_CLASS}])[{HANJA_CLASS}]++"
+                          f"(?=[은는이가을를의에와과도로으만께까부처하한할함합했해되된될됨등적][{SYLLABLE_CLASS}]*"
+                          f"(?:[^{SYLLABLE_CLASS}{HANJA_CLASS}]|$))")
+
 # Invisible characters that are not str.isspace(): zero-width space/joiners, BOM, word joiner, HANGUL FILLER,
 # HALFWIDTH HANGUL FILLER, soft hyphen.
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u3164\uffa0\u00ad]")
@@ -76,6 +90,22 @@ def hangul_ratio(text: str) -> float:
             if is_hangul(ch):
                 hangul += 1
     return hangul / letters if letters else 0.0
+
+
+def korean_script_ratio(text: str) -> float:
+    """Letters in Korean script / all letters: Hangul, and Hanja too where the text writes Korean in mixed script,
+    that is without kana (Japanese), with a Hangul particle or ending right after at least one Hanja run in five
+    (Chinese has none) and a tenth of the two scripts' letters in Hangul. Otherwise the Hangul ratio. So a
+    Hanja-heavy Korean line ("第45條(休職期間등) ①休職期間은", Hangul ratio 0.17) counts as Korean; Chinese and
+    Japanese prose do not."""
+    runs = _HANJA_RUN_RE.findall(text)
+    attached = len(_ATTACHED_RE.findall(text))
+    if not attached or attached * 5 < len(runs) or KANA_RE.search(text):
+        return hangul_ratio(text)
+    hangul, hanja = sum(map(is_hangul, text)), sum(map(len, runs))
+    if hangul < 0.1 * (hangul + hanja):  # a particle or two in Chinese prose (a note on Korean grammar) is not Korean
+        return hangul_ratio(text)
+    return (hangul + hanja) / sum(ch.isalpha() for ch in text)
 
 
 def hangul_space_ratio(text: str) -> float:
