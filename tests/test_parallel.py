@@ -85,9 +85,11 @@ def _spawn(tmp_path: Path, mode: str) -> list[dict]:
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
 
 
-def test_fsdp2_matches_one_process_for_5_steps(tmp_path):
+def test_fsdp2_matches_one_process_for_5_steps(tmp_path, capfd):
     want, _ = _reference(5)
     results = _spawn(tmp_path, "fsdp")
+    # torch's DeviceMesh deprecation warning is said by rank 0 alone (each rank printed it)
+    assert capfd.readouterr().err.count("Slicing a flattened dim from root mesh") <= 1
     for r in results:
         for a, b in zip(r["losses"], want):
             assert abs(a - b) / abs(b) <= 1e-5, (r["losses"], want)

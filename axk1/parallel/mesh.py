@@ -10,6 +10,7 @@ it: the cp ranks hold the same model, so they share its state too) and "dp_repli
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch.distributed as dist
@@ -43,6 +44,10 @@ def build_mesh(dims: MeshDims, n_experts: int, device_type: str = "cpu") -> Devi
     """A 4-D mesh (dp_replicate, dp_shard_mod_ep, ep, cp) with flattened "dp_shard", "fsdp", "experts_fsdp" and "dp"
     views; the default process group must already be initialised (torchrun, or the fake backend for planning)."""
     dims.check(dist.get_world_size(), n_experts)
+    if dist.get_rank() != 0:
+        # torch (2.13) warns that slicing a flattened axis from the root mesh (mesh["dp"], as FSDP and the loop do)
+        # "will be deprecated", from every rank: a launch of 8 ranks printed it 8 times. Rank 0 says it once.
+        warnings.filterwarnings("ignore", message="Slicing a flattened dim from root mesh", category=UserWarning)
     mesh = init_device_mesh(device_type, (dims.dp_replicate, dims.dp_shard // dims.ep, dims.ep, dims.cp),
                             mesh_dim_names=("dp_replicate", "dp_shard_mod_ep", "ep", "cp"))
     mesh["dp_shard_mod_ep", "ep"]._flatten("dp_shard")
