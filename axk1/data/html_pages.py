@@ -65,6 +65,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
             "content_type": page.content_type, "charset": charset, "title": result.title}
     if page.record_id:
         meta["warc_record_id"] = page.record_id
+    if page.digest:
+        meta["warc_digest"] = page.digest
     return Document(text=result.text, id=item_id, metadata=meta)
 
 

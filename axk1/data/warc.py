@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
+from axk1.data.warc_digest import DigestMismatch, check_digests
 from axk1.data.warc_salvage import Block, Broken, RecordStream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -47,6 +48,7 @@ class WebPage:
     content_type: str        # the HTTP Content-Type (with its charset parameter, if any)
     payload: bytes
     record_id: str = ""
+    digest: str = ""         # what of the record's digests was checked (warc_digest.py); "" outside a WARC
 
 
 @dataclass
@@ -113,6 +115,14 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
             why = block.finish()
             if why:  # the record's own bytes are not to be trusted: it fails, whatever it looked like
                 item = Skipped(url, f"broken_record: {why}")
+            elif item is not None and block.whole:  # (a block over the cap is a failure already)
+                try:
+                    checked = check_digests(header.data, block.kept)
+                except DigestMismatch as e:  # a byte changed since the crawl: not the page the crawler saw
+                    item = Skipped(url, str(e))
+                else:
+                    if isinstance(item, WebPage):
+                        item.digest = checked
             if item is not None:
                 yield item
 

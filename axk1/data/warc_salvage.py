@@ -242,11 +242,17 @@ class Block:
 
     def __init__(self, stream: RecordStream, header: Header, cap: int):
         self.stream, self.left, self.cap = stream, header.length, cap
+        self.length = header.length
         self.kept = bytearray()
 
     @property
     def capped(self) -> bool:
         return len(self.kept) >= self.cap and self.left > 0
+
+    @property
+    def whole(self) -> bool:
+        """Whether every byte of the block is kept (after `finish`, for a block up to the cap)."""
+        return len(self.kept) == self.length
 
     def read(self, n: int | None = None) -> bytes:
         n = min(self.left, self.cap - len(self.kept), n if n is not None and n >= 0 else self.left)
