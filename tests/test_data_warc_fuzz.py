@@ -1,7 +1,8 @@
 """The WARC reader against files built at random from valid records (warcio's writer): cuts, byte flips, junk,
 duplicated record starts, wrong Content-Lengths, gzip members split at odd places, empty members and members of
-garbage, WARC/1.0 and 1.1. For every file: no exception, every undamaged record read with its exact payload, in
-order, and no failure at all when nothing was damaged (warcio's digests included)."""
+garbage, plain and gzipped parts joined in one file, WARC/1.0 and 1.1. For every file: no exception, every
+undamaged record read with its exact payload, in order, and no failure at all when nothing was damaged (warcio's
+digests included)."""
 
 import gzip
 import io
@@ -70,9 +71,17 @@ def crawls(draw):
         pieces.append(("record", data))
         if how == ("none",):
             intact.append(i)
-    layout = draw(st.sampled_from(["plain", "member-per-piece", "whole", "split"]))
+    layout = draw(st.sampled_from(["plain", "member-per-piece", "whole", "split", "joined"]))
     if layout == "plain":
         return b"".join(p for _, p in pieces), intact, False
+    if layout == "joined":  # files joined (cat a.warc b.warc.gz ...): runs of pieces, each plain or gzipped
+        parts, at = [], 0
+        while at < len(pieces):
+            n = draw(st.integers(1, len(pieces) - at))
+            run = b"".join(p for _, p in pieces[at:at + n])
+            parts.append(gzip.compress(run, mtime=0) if draw(st.booleans()) else run)
+            at += n
+        return b"".join(parts), intact, draw(st.booleans())
     if layout == "whole":
         return gzip.compress(b"".join(p for _, p in pieces), mtime=0), intact, True
     if layout == "member-per-piece":
@@ -132,6 +141,10 @@ R0, R1 = RECORDS[0, "1.0"], RECORDS[1, "1.1"]
 # a header claiming 999999 bytes ran on into a member cut short: the records it swallowed were not searched for
 @example(crawl=(gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n", mtime=0)
                 + gzip.compress(R0, mtime=0) + gzip.compress(R1, mtime=0)[:100], [0], True))
+# files joined from plain and gzipped parts: the part after the first was read as junk, its records lost
+@example(crawl=(R0 + gzip.compress(R1, mtime=0), [0, 1], False))
+@example(crawl=(gzip.compress(R0, mtime=0) + b"\x00" + R1, [0, 1], True))  # bytes cut short before the plain part
+@example(crawl=(b"\x00" + R0 + gzip.compress(R1, mtime=0), [0, 1], True))  # ... in a .gz: no damaged first member
 def test_every_undamaged_record_is_read_whatever_broke_around_it(tmp_path, crawl):
     _check(tmp_path, *crawl)
 

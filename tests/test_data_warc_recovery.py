@@ -57,6 +57,11 @@ LAYOUTS = {
     "member-per-record.warc.gz": lambda records: b"".join(gzip.compress(r) for r in records),
     "whole-file.warc.gz": lambda records: gzip.compress(b"".join(records)),  # one gzip member for everything
     "two-members.warc.gz": lambda records: gzip.compress(b"".join(records[:2])) + gzip.compress(b"".join(records[2:])),
+    # files joined from plain and gzipped parts (cat a.warc b.warc.gz): the part after the first was read as junk
+    "plain-then-members.warc": lambda records: b"".join(records[:2]) + b"".join(gzip.compress(r) for r in records[2:]),
+    "members-then-plain.warc.gz": lambda records: b"".join(gzip.compress(r) for r in records[:2]) + b"".join(records[2:]),
+    "plain-whole-plain.warc": lambda records: b"".join(records[:2]) + gzip.compress(b"".join(records[2:4]))
+    + b"".join(records[4:]),
 }
 
 
@@ -186,8 +191,8 @@ def test_data_run_counts_every_record_once(tmp_path, capsys):
     acc = account(tmp_path / "out")
     assert f"in {n_records} = kept" in capsys.readouterr().out
     assert acc.balanced and acc.inputs == n_records
-    assert acc.failed["broken_record"] == 8 and acc.failed["no_main_text"] == 4, acc.failed
-    assert acc.kept + sum(acc.excluded.values()) == 8
+    assert acc.failed["broken_record"] == 2 * len(LAYOUTS) and acc.failed["no_main_text"] == len(LAYOUTS), acc.failed
+    assert acc.kept + sum(acc.excluded.values()) == 2 * len(LAYOUTS)
 
 
 def test_a_zstd_compressed_warc_fails_saying_what_to_do(tmp_path):

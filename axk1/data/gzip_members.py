@@ -1,6 +1,9 @@
 """A file's bytes inflated across its gzip members, going on past a broken one (warc_salvage.py reads WARC/ARC
 records from them): one member a record (Common Crawl), several records a member, or one member for the whole file
 all read alike, each member's bytes bounded as they are read, so a bomb costs time, never a buffer of its size.
+Files concatenated from plain and gzipped parts (`cat a.warc b.warc.gz`, as crawls are sometimes joined) are read
+part by part: after a member, plain records are read as they are, and after plain records, a gzip member whose
+bytes inflate to a record start is inflated (`to_gzip`, at a record boundary the record reader finds).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from typing import BinaryIO
 GZIP_MAGIC = b"\x1f\x8b\x08"
 READ = 1 << 16       # bytes read (and inflated) at a time: a bomb costs time, never a buffer of its size
 _NAME_MAX = 1 << 12  # a gzip member's file name or comment, at most (gzip writes a file's name)
+# a plain WARC or ARC record's first bytes (an ARC record's URL line: a scheme a crawler fetches)
+_PLAIN_START = re.compile(rb"\s*(?:WARC/|filedesc:|(?:https?|ftp|dns|whois)://)")
+_RECORD_MARK = re.compile(rb"WARC/[01]\.\d+\r?\n|filedesc://|(?:https?|ftp|dns|whois)://\S* \S+ \d{14} ")
 
 
 class Inflated:
@@ -23,13 +29,16 @@ class Inflated:
         head = fh.read(len(GZIP_MAGIC))
         self.gzipped = head == GZIP_MAGIC
         # a .gz file whose first gzip header is damaged (and that starts no plain record): read as plain, it was one
-        # failure for the whole file; it is a broken first member, and reading goes on at the next gzip header
-        damaged = not self.gzipped and str(getattr(fh, "name", "")).endswith(".gz") \
-            and not re.match(rb"\s*(WARC/|filedesc:)", head + fh.read(64)) and _next_magic(fh, 1) is not None
+        # failure for the whole file; it is a broken first member, and reading goes on at the next gzip header.
+        # Not where plain records come before that header (bytes cut short, then records, then gzipped ones)
+        magic = _next_magic(fh, 1) if not self.gzipped and str(getattr(fh, "name", "")).endswith(".gz") \
+            and not _PLAIN_START.match(head + fh.read(64)) else None
+        damaged = magic is not None and not _records_before(fh, magic)
         self.gzipped = self.gzipped or damaged
         self.error = ""
         self.delivered = 0  # bytes given by read
         self.checked = 0    # of those, the ones in gzip members that ended with their check passed
+        self.plain_at = self.plain_from = 0  # where plain bytes were last started: file offset, bytes given then
         self._start(0)
         if damaged:
             self.error = "the file starts with no gzip header (its first gzip member is damaged)"
@@ -41,6 +50,8 @@ class Inflated:
     def _start(self, offset: int) -> None:
         self.member, self.used, self.pending = offset, 0, b""
         self.inflate = zlib.decompressobj(wbits=31)
+        if self.gzipped and offset and _plain_records_at(self.fh, offset):  # a plain part after the members
+            self.gzipped, self.plain_at, self.plain_from = False, offset, self.delivered
         if self.gzipped and not _header_ends(self.fh, offset):
             self.error = f"gzip member at byte {offset}: its header has a name or comment over {_NAME_MAX} bytes"
         self.fh.seek(offset)
@@ -50,11 +61,32 @@ class Inflated:
         self.delivered += len(out)
         return out
 
+    def joins_gzip(self, position: int) -> bool:
+        """In a plain part: whether the bytes from `position` (of those given) on are gzip members of records."""
+        if self.gzipped:
+            return False
+        found = _gzipped_records_at(self.fh, self.plain_at + position - self.plain_from)
+        self.fh.seek(self.plain_at + self.delivered - self.plain_from)  # where plain reading was
+        return found
+
+    def to_gzip(self, position: int) -> bool:
+        """If the bytes from `position` on are gzip members of records (`joins_gzip`), inflate them from there on
+        (what was given after `position` is to be dropped)."""
+        if not self.joins_gzip(position):
+            return False
+        offset = self.plain_at + position - self.plain_from
+        self.gzipped, self.error, self.delivered = True, "", position
+        self.checked = position  # (the plain bytes before have no check to pass)
+        self._start(offset)
+        return True
+
     def _inflate(self, n: int) -> bytes:
         out = b""
         while not out and not self.error:
             if self.inflate.eof:  # every byte read past the member's end is in unused_data
                 self._start(self.member + self.used - len(self.inflate.unused_data))
+            if not self.gzipped:  # the member was followed by plain records
+                return self.fh.read(n)
             if not self.pending:
                 self.pending = self.fh.read(READ)
                 if not self.used and not self.pending.strip(b"\x00\r\n\t "):
@@ -121,6 +153,36 @@ def _header_ends(fh: BinaryIO, offset: int) -> bool:
                 return len(data) < _NAME_MAX  # the file ends first: zlib says so
             at += end + 1
     return True
+
+
+def _records_before(fh: BinaryIO, end: int) -> bool:
+    """Whether a plain record starts in the file's first `end` bytes (looked for in the first READ)."""
+    fh.seek(0)
+    return re.search(rb"WARC/|filedesc:", fh.read(min(end, READ))) is not None
+
+
+def _plain_records_at(fh: BinaryIO, offset: int) -> bool:
+    """Whether plain records (not a gzip member) start at `offset`, within its first KiB (bytes cut short may come
+    first; compressed bytes hold no record start)."""
+    fh.seek(offset)
+    head = fh.read(1024)
+    return not head.startswith(GZIP_MAGIC) and _RECORD_MARK.search(head) is not None
+
+
+def _gzipped_records_at(fh: BinaryIO, offset: int) -> bool:
+    """Whether a gzip member at `offset` inflates to a record start within its first KiB (bytes cut short may come
+    first), or to nothing but blank lines (an empty member some writers leave), and not, say, to a gzip-coded
+    page."""
+    fh.seek(offset)
+    head = fh.read(READ)
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(head, 1024)
+    except zlib.error:
+        return False
+    return _RECORD_MARK.search(out) is not None or inflate.eof and not out.strip()
 
 
 class _Empty:

@@ -26,12 +26,13 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from axk1.data.gzip_members import READ as _READ, Inflated
+from axk1.data.gzip_members import GZIP_MAGIC, READ as _READ, Inflated
 
 MAX_HEADER_BYTES = 1 << 20   # a record's header block; Common Crawl's are under 2 KB
 _SCAN_READ = 1 << 20         # bytes scanned at a time for a record start
 _REREAD_FREE = 64 << 20      # bytes a file may have searched twice before the bound is its own size
 _SCAN_TAIL = 1 << 13         # bytes kept between scan windows, so that a record start across two is still found
+_GZIP_TRIES = 1000           # gzip headers a resync in plain bytes looks at, at most (each inflated a little)
 _KEEP = 2 << 20              # bytes already read kept in the buffer, to be put back cheaply (a header is under 1 MiB)
 _WARC_START = re.compile(rb"WARC/[01]\.\d+\r?\n")
 _ARC_START = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:\S* \S+ \d{14} \S+ \d+\r?\n")
@@ -68,6 +69,7 @@ class RecordStream:
         self.fmt = ""               # set by the first record: a file is WARC or ARC
         self.at_line_start = True   # whether buf starts a line (the file's or a segment's start, or after a \n)
         self.reread = 0             # bytes put back to be searched again
+        self.gzip_tries = 0         # gzip headers in plain parts that started no records
 
     # --- bytes ---------------------------------------------------------------------------------------------------
 
@@ -156,6 +158,10 @@ class RecordStream:
                 if why:
                     raise Broken(why)
                 return None
+        if line.startswith(GZIP_MAGIC) and self.src.to_gzip(self.src.delivered - self.ahead() - len(line)):
+            self._clear()  # plain records, then gzip members of records (files joined): read on, inflated
+            self.at_line_start = True
+            return self.next_header()
         if not self.fmt:
             self.fmt = "arc" if _ARC_START.fullmatch(line) else "warc"
         if not self._starts(line):
@@ -197,7 +203,14 @@ class RecordStream:
         """Drops bytes up to the next line that starts a record. Returns "", or notes on the gzip members found
         broken on the way (reading went on past each), for the broken record's reason."""
         notes = []
-        while (at := self._record_start()) is None:
+        while True:
+            at = self._record_start()
+            if self._joined_gzip(at):  # the plain part ended, maybe cut short, then gzip members: read on, inflated
+                break
+            if at is not None:
+                self.pos += at
+                self.at_line_start = True
+                break
             if self.ahead() > _SCAN_TAIL:
                 self._drop(len(self.buf) - _SCAN_TAIL)  # bytes scanned past are never put back
                 self.at_line_start = False
@@ -207,10 +220,24 @@ class RecordStream:
                 if not why:
                     break
                 notes.append(f"; then {why}")
-        else:
-            self.pos += at
-            self.at_line_start = True
         return "".join(notes[:3]) + (f"; and {len(notes) - 3} more broken gzip members" if len(notes) > 3 else "")
+
+    def _joined_gzip(self, at: int | None) -> bool:
+        """In a plain part: whether gzip members of records start before the buffer's next record start (at `at`,
+        or None for none), and if so, the stream goes on inflating them. The first _GZIP_TRIES gzip headers of a
+        file that are not that are looked at, no more: each is inflated a little (a hostile file of gzip headers
+        would cost that for every three bytes)."""
+        start = max(self.pos, 0)
+        end = len(self.buf) if at is None else start + at
+        while not self.src.gzipped and self.gzip_tries < _GZIP_TRIES \
+                and (k := self.buf.find(GZIP_MAGIC, start, end)) >= 0:
+            if self.src.to_gzip(self.src.delivered - (len(self.buf) - k)):
+                self._clear()
+                self.at_line_start = True
+                return True
+            self.gzip_tries += 1
+            start = k + 1
+        return False
 
     def _record_start(self) -> int | None:
         """Where the buffer's first record start is: after a newline, or at the buffer's start if a line starts
@@ -303,7 +330,8 @@ class Block:
         block = bytes(self.kept) + b"".join(after)
         # the next record right after the block; in an ARC file without the blank line only at a crawler's URL: a
         # block that swallowed 'htt' leaves 'p://...', which the loose header pattern takes for a record
-        starts = s._starts(nxt) and (ended or s.fmt == "warc" or _ARC_START_INSIDE.fullmatch(nxt) is not None)
+        starts = s._starts(nxt) and (ended or s.fmt == "warc" or _ARC_START_INSIDE.fullmatch(nxt) is not None) \
+            or ended and nxt.startswith(GZIP_MAGIC) and s.src.joins_gzip(s.src.delivered - s.ahead() - len(nxt))
         if not starts and (not ended or nxt.strip(b"\r\n") and _before(s.start_in(block), len(self.kept))):
             if len(self.kept) < self.cap:  # the whole block is at hand: a record it swallowed is found in it
                 s.search_again(block, line_start=True)
