@@ -48,7 +48,8 @@ def _blocks(data: bytes) -> list[tuple[int, int]]:
 def _read(tmp_path, data: bytes, name: str = "c.warc"):
     (tmp_path / name).write_bytes(data)
     items = list(read_warc(tmp_path / name))
-    return {x.url: x for x in items if isinstance(x, WebPage)}, {x.url: x.reason for x in items if isinstance(x, Skipped)}
+    pages = {x.url: x for x in items if isinstance(x, WebPage)}
+    return pages, {x.url: x.reason for x in items if isinstance(x, Skipped)}
 
 
 def test_warcio_files_are_read_whole_with_every_digest_checked(tmp_path):

@@ -59,7 +59,8 @@ LAYOUTS = {
     "two-members.warc.gz": lambda records: gzip.compress(b"".join(records[:2])) + gzip.compress(b"".join(records[2:])),
     # files joined from plain and gzipped parts (cat a.warc b.warc.gz): the part after the first was read as junk
     "plain-then-members.warc": lambda records: b"".join(records[:2]) + b"".join(gzip.compress(r) for r in records[2:]),
-    "members-then-plain.warc.gz": lambda records: b"".join(gzip.compress(r) for r in records[:2]) + b"".join(records[2:]),
+    "members-then-plain.warc.gz": lambda records: b"".join(gzip.compress(r) for r in records[:2])
+    + b"".join(records[2:]),
     "plain-whole-plain.warc": lambda records: b"".join(records[:2]) + gzip.compress(b"".join(records[2:4]))
     + b"".join(records[4:]),
 }
