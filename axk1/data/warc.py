@@ -79,12 +79,14 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
             return
         fh.seek(0)
         stream = RecordStream(fh)
+        run = _BrokenRun()
         while True:
             try:
                 header = stream.next_header()
             except Broken as e:
-                yield Skipped("", f"broken_record: {e}")
+                yield from run.add(str(e), e.count)
                 continue
+            yield from run.flush()
             if header is None:
                 return
             # HTTP headers beyond a megabyte are no page either: the block is served up to this much
@@ -125,6 +127,25 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                         item.digest = checked
             if item is not None:
                 yield item
+
+
+class _BrokenRun:
+    """Broken records in a row that broke alike (a file of `WARC/1.0` lines, junk that repeats) as one failure with
+    their count: each was no page, and a failure apiece made such a file a failure a line to write."""
+
+    def __init__(self):
+        self.why, self.count = "", 0
+
+    def add(self, why: str, count: int) -> Iterator[Skipped]:
+        if why != self.why:
+            yield from self.flush()
+        self.why, self.count = why, self.count + count
+
+    def flush(self) -> Iterator[Skipped]:
+        if self.count:
+            many = f" ({self.count} records in a row broke so)" if self.count > 1 else ""
+            yield Skipped("", f"broken_record: {self.why}{many}")
+        self.why, self.count = "", 0
 
 
 class _Joined:

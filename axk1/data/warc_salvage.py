@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import BinaryIO
 
 from axk1.data.gzip_members import GZIP_MAGIC, READ as _READ, Inflated
@@ -46,6 +47,11 @@ _WARC_START_AT_END = re.compile(rb"WARC/[01]\.\d+\r?\n\Z")
 _WARC_LINE_START = re.compile(rb"\n(?=" + _WARC_START.pattern + rb")")
 
 
+@lru_cache(maxsize=8)
+def _repeated(line: bytes) -> re.Pattern:
+    return re.compile(b"(?:" + re.escape(line) + b")+")
+
+
 @dataclass
 class Header:
     data: bytes      # the header lines as read, up to and including the blank line (ARC: the one header line)
@@ -54,7 +60,12 @@ class Header:
 
 
 class Broken(Exception):
-    """Bytes that are no record; the stream has already moved on to the next record start."""
+    """Bytes that are no record; the stream has already moved on to the next record start. `count`: how many
+    records in a row broke so (a run of record starts with nothing after them is skipped in one step)."""
+
+    def __init__(self, why: str, count: int = 1):
+        super().__init__(why)
+        self.count = count
 
 
 class RecordStream:
@@ -178,7 +189,8 @@ class RecordStream:
             if nxt is not None:  # the next record: this header was cut short (its start is read again)
                 self.unread(lines[-1][nxt:])
                 self.at_line_start = True
-                raise Broken("a header cut short by the next record's start")
+                again = self._skip_repeats(line) if len(lines) == 2 and nxt == 0 else 0
+                raise Broken("a header cut short by the next record's start", 1 + again)
             if size > MAX_HEADER_BYTES or not lines[-1]:
                 self.search_again(b"".join(lines[1:]))  # a record may start inside a cut header
                 what = f"a header over {MAX_HEADER_BYTES} bytes" if size > MAX_HEADER_BYTES else "a header cut short"
@@ -189,6 +201,23 @@ class RecordStream:
             self.search_again(data[len(line):])
             raise Broken(f"a WARC header without a valid Content-Length{self.resync()}")
         return Header(data, int(m.group(1)), "warc")
+
+    def _skip_repeats(self, line: bytes) -> int:
+        """Skips the copies of a record's first line that follow, each followed by another (records that are
+        nothing but that line: a file of `WARC/1.0` lines), leaving the last to start the next record; returns
+        how many were skipped. One regular-expression match a buffer, not a header read and a failure a line."""
+        run, skipped = _repeated(line), 0
+        while True:
+            while self.ahead() < _SCAN_READ and self._fill(_SCAN_READ):
+                pass
+            m = run.match(self.buf, self.pos)
+            copies = (m.end() - self.pos) // len(line) if m else 0
+            if copies < 2:
+                return skipped
+            self.pos += (copies - 1) * len(line)
+            skipped += copies - 1
+            if m.end() < len(self.buf):  # something else follows the last copy
+                return skipped
 
     def _starts(self, line: bytes) -> bool:
         return bool((_WARC_START if self.fmt == "warc" else _ARC_START).fullmatch(line))
