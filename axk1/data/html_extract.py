@@ -5,11 +5,22 @@ Before trafilatura sees the page, inline <span> wrappers are unwrapped into thei
 whose class names look like navigation ("menu", "nav"...), and documentation and CMS pages wrap words in the middle
 of a sentence in such spans (GIMP's help writes "the <span class="guimenuitem">Delete Layer</span> command"), so
 sentences lost their words. A span carries no layout of its own, so unwrapping it changes nothing else.
+
+Each page is bounded, so that one hostile page cannot stall a worker (trafilatura takes time in proportion to a
+page's elements: a 3.5 MB page of 350,000 `<br>` lines took 25 s): a page parsed into more than `max_page_elements`
+elements fails as "too_complex" before extraction, and an extraction running past `max_extract_seconds` is stopped
+and fails as "extract_timeout" (a SIGALRM timer: on a process's main thread, where every executor runs its tasks;
+elsewhere only the element bound applies).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from axk1.text.korean import normalize_text
@@ -27,10 +38,26 @@ class WebConfig:
     include_tables: bool = True
     min_text_chars: int = 20          # less main text than this: the page fails as "no_main_text"
     max_page_bytes: int = 4 << 20     # larger payloads fail as "too_large" (parsing time grows with size)
+    max_page_elements: int = 200_000  # a page parsed into more elements fails as "too_complex" (0: no bound)
+    max_extract_seconds: float = 10.0  # a page's extraction stopped after this fails as "extract_timeout" (0: none)
 
     def __post_init__(self) -> None:
         if self.favor not in FAVOR:
             raise ValueError(f"web.favor = {self.favor!r}: use one of {', '.join(FAVOR)}")
+        if not (isinstance(self.max_page_elements, int) and self.max_page_elements >= 0):
+            raise ValueError(f"web.max_page_elements = {self.max_page_elements!r}: give a whole number of elements "
+                             "(0 for no bound)")
+        if not (isinstance(self.max_extract_seconds, (int, float)) and 0 <= self.max_extract_seconds < float("inf")):
+            raise ValueError(f"web.max_extract_seconds = {self.max_extract_seconds!r}: give a number of seconds "
+                             "(0 for no bound)")
+
+
+class ExtractLimit(Exception):
+    """A page over a bound of [web]; the message is the failure's reason."""
+
+
+class _Overtime(BaseException):
+    """Raised by the timer inside trafilatura: a BaseException, so that no `except Exception` there swallows it."""
 
 
 @dataclass
@@ -47,15 +74,49 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
 
     cfg = config or WebConfig()
     try:
-        tree = lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1))
-    except (etree.ParserError, ValueError):  # empty document, or only a comment / doctype
-        return Extracted("")
-    title = " ".join((tree.findtext(".//title") or "").split())  # trafilatura's metadata pass costs 4x the time
-    etree.strip_tags(tree, "span")
-    _breaks_to_paragraphs(tree)
-    text = trafilatura.extract(tree, url=url, include_comments=False, include_tables=cfg.include_tables,
-                               favor_recall=cfg.favor == "recall", favor_precision=cfg.favor == "precision")
+        with _deadline(cfg.max_extract_seconds):
+            try:
+                tree = lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1))
+            except (etree.ParserError, ValueError):  # empty document, or only a comment / doctype
+                return Extracted("")
+            limit = cfg.max_page_elements
+            if limit and sum(1 for _ in itertools.islice(tree.iter(), limit + 1)) > limit:
+                raise ExtractLimit(f"too_complex (over [web] max_page_elements = {limit} HTML elements)")
+            title = " ".join((tree.findtext(".//title") or "").split())  # trafilatura's metadata pass: 4x the time
+            etree.strip_tags(tree, "span")
+            _breaks_to_paragraphs(tree)
+            text = trafilatura.extract(tree, url=url, include_comments=False, include_tables=cfg.include_tables,
+                                       favor_recall=cfg.favor == "recall", favor_precision=cfg.favor == "precision")
+    except _Overtime:
+        raise ExtractLimit(f"extract_timeout (over [web] max_extract_seconds = {cfg.max_extract_seconds:g} s)") \
+            from None
     return Extracted(normalize_text(text or "").strip(), normalize_text(title))
+
+
+@contextmanager
+def _deadline(seconds: float):
+    """Raises _Overtime in the block after `seconds`, where a timer can (on the main thread). A timer the process
+    has running already (pytest-timeout's, say) is put back afterwards with the time it has left, or left alone
+    if it fires first."""
+    outer, interval = signal.getitimer(signal.ITIMER_REAL) if hasattr(signal, "setitimer") else (0.0, 0.0)
+    if not seconds or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "setitimer") or 0 < outer <= seconds:
+        yield
+        return
+
+    def overtime(signum, frame):
+        raise _Overtime()
+
+    before = signal.signal(signal.SIGALRM, overtime)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3), interval)
 
 
 # elements a run of text between <br>s may hold and still be one paragraph (any other element is a block)

@@ -1,0 +1,74 @@
+"""A hostile page cannot stall a worker: a page of too many elements fails as `too_complex` before extraction, and
+an extraction that runs past [web] max_extract_seconds is stopped and fails as `extract_timeout`; the pages around
+it are read as before, and the run counts it."""
+
+import io
+import signal
+import time
+
+import pytest
+
+from axk1.data.config import config_from_dict
+from axk1.data.html_extract import WebConfig, extract_main_text
+from axk1.data.sources import SourceConfig, read_source_file
+from axk1.data.stats import account
+from tests.data_helpers import run_warc_extract
+
+GOOD = ("<html><body><article><p>" + "서울시는 내년부터 공공도서관의 운영 시간을 밤 10시까지 연장한다고 밝혔다. " * 8
+        + "</p></article></body></html>").encode()
+# 550 KB of <br> lines: trafilatura takes 1.5 to 4 s on it here (0.35 s at most on every hand-checked page)
+BR_LINES = b"<html><body>" + b"abcdef<br>\n" * 50_000 + b"</body></html>"
+
+
+def _warc(path, pages: dict) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for url, body in pages.items():
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                          http_headers=http))
+
+
+def _items(tmp_path, cfg: WebConfig) -> dict:
+    _warc(tmp_path / "c.warc.gz", {"https://ex.kr/1": GOOD, "https://ex.kr/br": BR_LINES, "https://ex.kr/3": GOOD})
+    spec = SourceConfig(name="crawl", type="warc", path=str(tmp_path))
+    items = list(read_source_file(spec, tmp_path / "c.warc.gz", web_config=cfg))
+    return {getattr(x, "metadata", {}).get("url") or x.reason.rsplit("(", 1)[-1].rstrip(")"): x for x in items}
+
+
+def test_an_extraction_past_its_time_is_stopped_and_fails_as_extract_timeout(tmp_path):
+    # it ran to its end: 1.5 to 4 s for this page, 25 s for a 3.5 MB one (under the 4 MB page limit)
+    before, outer = signal.getsignal(signal.SIGALRM), signal.getitimer(signal.ITIMER_REAL)[0]
+    extract_main_text(GOOD.decode())  # (trafilatura's import, not timed)
+    t = time.monotonic()
+    items = _items(tmp_path, WebConfig(max_extract_seconds=0.3, max_page_elements=0))
+    assert time.monotonic() - t < 1.2
+    assert items["https://ex.kr/br"].reason == ("extract_timeout (over [web] max_extract_seconds = 0.3 s) "
+                                                "(https://ex.kr/br)")
+    assert "도서관" in items["https://ex.kr/1"].text and "도서관" in items["https://ex.kr/3"].text
+    # the handler the process had is back, and so is its timer (pytest-timeout's, when it runs one), less the time
+    # spent; or none
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0.0 or outer - 5 < signal.getitimer(signal.ITIMER_REAL)[0] < outer
+
+
+def test_a_page_of_too_many_elements_fails_before_extraction(tmp_path):
+    t = time.monotonic()
+    items = _items(tmp_path, WebConfig(max_page_elements=10_000))
+    assert time.monotonic() - t < 1.0  # parsed and counted, not extracted
+    assert items["https://ex.kr/br"].reason == ("too_complex (over [web] max_page_elements = 10000 HTML elements) "
+                                                "(https://ex.kr/br)")
+    assert "도서관" in items["https://ex.kr/3"].text
+
+
+def test_the_bounds_are_pipeline_settings_and_the_run_counts_the_page(tmp_path):
+    with pytest.raises(ValueError, match=r"web.max_extract_seconds = -1(\.0)?: give a number of seconds"):
+        config_from_dict({"sources": [{"type": "warc", "path": "x"}], "web": {"max_extract_seconds": -1}})
+    (tmp_path / "in").mkdir()
+    _warc(tmp_path / "in" / "0.warc.gz", {"https://ex.kr/1": GOOD, "https://ex.kr/br": BR_LINES})
+    assert run_warc_extract(tmp_path, "[web]\nmax_page_elements = 10000\n") == 0
+    acc = account(tmp_path / "out")
+    assert acc.balanced and acc.inputs == 2 and acc.failed["too_complex"] == 1
