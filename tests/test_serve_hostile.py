@@ -156,7 +156,12 @@ CASES = {
     "top_logprobs 2": (CHAT, _chat(top_logprobs=2), "top_logprobs"),
     "tool_choice auto": (CHAT, _chat(tool_choice="auto"), "tool_choice"),
     "functions": (CHAT, _chat(functions=[{"name": "f"}]), "functions"),
-    "logprobs 0 on completions": (COMPLETIONS, _completion(logprobs=0), "logprobs"),
+    "logprobs 21 on completions": (COMPLETIONS, _completion(logprobs=21), "logprobs"),
+    "logprobs true on completions": (COMPLETIONS, _completion(logprobs=True), "logprobs"),
+    "top_logprobs on completions": (COMPLETIONS, _completion(top_logprobs=2), "top_logprobs"),
+    "logprobs 2 on a chat": (CHAT, _chat(logprobs=2), "logprobs"),
+    "top_logprobs 21": (CHAT, _chat(logprobs=True, top_logprobs=21), "top_logprobs"),
+    "top_logprobs -1": (CHAT, _chat(logprobs=True, top_logprobs=-1), "top_logprobs"),
     # vLLM's and OpenAI's fields that change the output and that this server does not implement: once ignored
     "min_p 0.05": (CHAT, _chat(min_p=0.05), "min_p"),
     "repetition_penalty 1.1": (COMPLETIONS, _completion(repetition_penalty=1.1), "repetition_penalty"),

@@ -154,14 +154,14 @@ def test_the_client_raises_useful_errors(client, folder):
     with pytest.raises(openai.NotFoundError, match="does not exist") as e:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code == 404 and e.value.body["param"] == "model"
-    refused = [({"echo": True}, "echo"), ({"suffix": "x"}, "suffix"), ({"logprobs": 2}, "logprobs"),
+    refused = [({"echo": True}, "echo"), ({"suffix": "x"}, "suffix"), ({"logprobs": 21}, "logprobs"),
                ({"extra_body": {"min_p": 0.1}}, "min_p"), ({"max_tokens": 5000}, "max_tokens")]
     for fields, param in refused:
         with pytest.raises(openai.BadRequestError) as e:
             client.completions.create(model=folder.name, prompt="hi", **fields)
         assert e.value.status_code == 400 and e.value.body["param"] == param and param in e.value.message
-    with pytest.raises(openai.BadRequestError, match="logprobs") as e:
-        client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}], logprobs=True)
+    with pytest.raises(openai.BadRequestError, match="top_logprobs") as e:
+        client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}], top_logprobs=3)
     with pytest.raises(openai.BadRequestError, match="max_completion_tokens"):
         client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}],
                                        max_completion_tokens=10**6)

@@ -26,10 +26,11 @@ def _prompt(n, seed):
     return [1] + torch.randint(3, 500, (n - 1,), generator=g).tolist()
 
 
-def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0.0, then=(), **kw):
+def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0.0, then=(), logprobs=None,
+           sequences=None, **kw):
     """Submit every prompt at once, step the engine by hand to the end, then the same for the prompts in `then`;
     (tokens per prompt, engine). oracle {prompt: greedy tokens}: drafts from the known answer, every one right
-    (keep_all) or every third wrong on purpose."""
+    (keep_all) or every third wrong on purpose. `sequences`: a list that gets each prompt's Sequence."""
     engine = Engine(model, speculative=True, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
     if oracle is not None:
         def draft(s):
@@ -41,8 +42,11 @@ def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0
     events = queue.Queue()
     for wave in (list(enumerate(prompts)), [(len(prompts) + j, p) for j, p in enumerate(then)]):
         for i, prompt in wave:
-            params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=i, stop_ids=frozenset())
-            engine.submit(prompt, params, lambda s, t, r, e, i=i: events.put((i, t, e)))
+            params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=i, stop_ids=frozenset(),
+                                    logprobs=logprobs)
+            submitted = engine.submit(prompt, params, lambda s, t, r, e, i=i: events.put((i, t, e)))
+            if sequences is not None:
+                sequences += submitted
         for _ in range(10_000):
             if not (engine.num_running or engine.num_waiting):
                 break
@@ -81,6 +85,31 @@ def test_prefix_hits_and_preemption_keep_the_output(model):
     assert got == want + [want[0]] and engine.prefix.hit_tokens >= 24
     got, engine = _serve(model, prompts, 20, cache_tokens=48, max_model_len=48, max_batch=4)
     assert got == want and engine.scheduler.preemptions > 0
+
+
+def test_logprobs_are_the_main_models_whatever_the_drafts_and_preemption(model):
+    """Each token's logprobs are log_softmax of the main model's logits at its place (the plain forward over the
+    prompt and the tokens before it), whether the token was a kept draft, the token after one, a rejected draft's
+    replacement, or came after its sequence was preempted and recomputed."""
+    prompts = [_prompt(n, seed) for seed, n in enumerate((9, 17, 20))]
+    want = [generate(model, [p], max_new_tokens=8, stop_ids=[]).tokens[0] for p in prompts]
+    runs = {"mixed drafts": dict(oracle={tuple(p): w for p, w in zip(prompts, want)}, keep_all=False),
+            "preempted": dict(cache_tokens=32, max_model_len=32, max_batch=3)}
+    for name, kw in runs.items():
+        sequences = []
+        got, engine = _serve(model, prompts, 8, logprobs=4, sequences=sequences, **kw)
+        assert got == want, name
+        for s in sequences:
+            with torch.no_grad():
+                rows = model(torch.tensor([s.prompt + s.tokens])).float().log_softmax(-1)[0, len(s.prompt) - 1: -1]
+            assert [e.token for e in s.logprobs] == s.tokens
+            assert [e.logprob for e in s.logprobs] == pytest.approx(
+                rows.gather(1, torch.tensor(s.tokens)[:, None])[:, 0].tolist(), abs=1e-4)
+            for e, row in zip(s.logprobs, rows):
+                best = row.topk(4)
+                assert [t for t, _ in e.top] == best.indices.tolist() and e.top[0][0] == e.token  # greedy
+                assert [v for _, v in e.top] == pytest.approx(best.values.tolist(), abs=1e-4)
+        assert engine.drafter.accepted > 0 if name == "mixed drafts" else engine.scheduler.preemptions > 0
 
 
 def test_sampled_rows_run_under_the_acceptance_rule(model):

@@ -52,6 +52,7 @@ class ChatCodec:
     bos_token: str | None = None
     eos_token: str | None = None
     _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
+    _bytes: dict[int, bytes | None] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> ChatCodec | None:
@@ -92,6 +93,29 @@ class ChatCodec:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
+    def token_bytes(self, token: int) -> bytes | None:
+        """The bytes a token stands for (None for an id the tokenizer does not have). Not its decoded text: a
+        byte-level token may hold part of a UTF-8 character, which decodes to U+FFFD alone. Byte-level BPE (ours,
+        A.X K1's) spells bytes as characters of a 256-letter alphabet; a byte-fallback token is `<0xEC>`; added
+        tokens are their text; any other tokenizer's pieces are their decoded text. Computed once per id."""
+        if token not in self._bytes:
+            self._bytes[token] = self._find_bytes(token)
+        return self._bytes[token]
+
+    def _find_bytes(self, token: int) -> bytes | None:
+        piece = self.tokenizer.id_to_token(token)
+        if piece is None:
+            return None
+        added = self.tokenizer.get_added_tokens_decoder().get(token)
+        if added is not None:
+            return added.content.encode()
+        if type(self.tokenizer.decoder).__name__ == "ByteLevel" and all(c in _BYTE_LEVEL for c in piece):
+            return bytes(_BYTE_LEVEL[c] for c in piece)
+        fallback = re.fullmatch(r"<0x([0-9A-Fa-f]{2})>", piece)
+        if fallback:
+            return bytes([int(fallback.group(1), 16)])
+        return self.tokenizer.decode([token], skip_special_tokens=False).encode()
+
     def find_special_token(self, text: str) -> str | None:
         """The first of the tokenizer's special tokens (turn markers, end of text, padding; not the think tags) in
         `text`, or None: strings that tokenize to a control token wherever they appear in a rendered prompt. One
@@ -121,6 +145,17 @@ class ChatCodec:
         })
 
 
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """Byte-level BPE's letters -> bytes: a printable byte is its own letter; the other 68 (controls, space, DEL,
+    the 0x80-0xA0 range, soft hyphen) are written as chr(256), chr(257), ... in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return {**{chr(b): b for b in printable}, **{chr(256 + i): b for i, b in enumerate(others)}}
+
+
+_BYTE_LEVEL = _byte_level_alphabet()
 
 
 def _check_template(template: Any, folder: Path) -> None:

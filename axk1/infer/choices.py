@@ -1,6 +1,7 @@
 """One request's choices (its prompts x n) as the server follows them: submitted to the engine together (every
-prompt checked first), each choice's tokens turned into text deltas (axk1/infer/detok.py), and its usage counted.
-The engine thread feeds them through an asyncio queue; the route that made them reads `events()`."""
+prompt checked first), each choice's tokens turned into text deltas (axk1/infer/detok.py), its usage counted, and
+its tokens' logprobs gathered when the request asked for them (axk1/infer/logprobs.py). The engine thread feeds
+them through an asyncio queue; the route that made them reads `events()`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 from axk1.infer.chat import ChatCodec
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams, Sequence
+from axk1.infer.logprobs import TokenLogprob
 from axk1.infer.protocol import APIError
 
 
@@ -35,6 +37,12 @@ class Generation:
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
         self.tokens = [0] * len(self.texts)
+        self.wants_logprobs = params.logprobs is not None
+        # per choice: each token's logprobs and where its text begins in the choice's text; `_taken`: how many
+        # went out in stream chunks already
+        self.logprobs: list[list[TokenLogprob]] = [[] for _ in self.texts]
+        self.offsets: list[list[int]] = [[] for _ in self.texts]
+        self._taken = [0] * len(self.texts)
         self.index: dict[int, int] = {}
         self.sequences: list[Sequence] = []
         for p, (ids, _) in enumerate(prompts):
@@ -58,6 +66,9 @@ class Generation:
             text = self.texts[i]
             if token is not None:
                 self.tokens[i] += 1
+                if self.wants_logprobs:  # the engine recorded it before it sent the token
+                    self.logprobs[i].append(seq.logprobs[self.tokens[i] - 1])
+                    self.offsets[i].append(text.offset)
                 delta = text.push(token)
                 if not text.stopped:
                     if delta:
@@ -71,6 +82,12 @@ class Generation:
             self.finish[i] = reason
             pending -= 1
             yield i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), reason
+
+    def take_logprobs(self, i: int) -> tuple[list[TokenLogprob], list[int]]:
+        """Choice i's logprobs (and text offsets) not yet taken: a stream chunk carries those of the tokens since
+        the last chunk, whose text it carries (a token whose text is held back rides with a later chunk)."""
+        start, self._taken[i] = self._taken[i], len(self.logprobs[i])
+        return self.logprobs[i][start:], self.offsets[i][start:]
 
     def close(self) -> None:
         """Free the rows of choices still running (the client went away, or the request failed)."""

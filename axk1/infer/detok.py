@@ -85,6 +85,12 @@ class IncrementalText:
         before = self.codec.decode(self.tokens[self._prefix:self._read])
         return self.codec.decode(self.tokens[self._prefix:])[len(before):]
 
+    @property
+    def offset(self) -> int:
+        """Where the next token's text begins in the reply's text: the end of the whole characters so far (a token
+        that continues an unfinished character begins where that character does)."""
+        return self._start + len(self._text) + len(self._tail.rstrip("\ufffd"))
+
     def push(self, token: int) -> Delta:
         if self.stopped:
             return Delta()

@@ -97,17 +97,17 @@ class ServerDrafter:
                 ok, target = bool(ok_1[0]), int(token_1[0])
             if ok:
                 self.accepted += 1
-                eng._emit(s, d)
+                eng._emit(s, d, logits_R2V[r, 0])
                 if not s.finished:
                     s.length += 1  # the draft's latent is kept; the main model's next token comes with it
                     if p.temperature == 0:
-                        eng._emit(s, int(logits_R2V[r, 1].argmax()))
+                        eng._emit(s, int(logits_R2V[r, 1].argmax()), logits_R2V[r, 1])
                     else:
                         eng._take(s, logits_R2V[r, 1:2])
                 nxt_R2.append([d, s.next_input() if s.pending else 0])  # the main model's token after d
                 last_R.append(2 * r + 1)
             else:
-                eng._emit(s, target)
+                eng._emit(s, target, logits_R2V[r, 0])
                 nxt_R2.append([target, 0])  # entry 2 pairs h of the rejected draft: written, overwritten later
                 last_R.append(2 * r)
             if s.length // bs > s.indexed:

@@ -24,6 +24,7 @@ import torch
 
 from axk1.infer.block_pool import NULL_BLOCK, BlockPool
 from axk1.infer.drafting import ServerDrafter
+from axk1.infer.logprobs import token_logprob
 from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.scheduler import Scheduler
@@ -261,7 +262,7 @@ class Engine:
         greedy_R = logits_R1V[:, -1].argmax(dim=-1).tolist()
         for r, s in enumerate(seqs):
             if s.params.temperature == 0:
-                self._emit(s, greedy_R[r])
+                self._emit(s, greedy_R[r], logits_R1V[r, -1])
             else:
                 self._take(s, logits_R1V[r: r + 1, -1])
 
@@ -308,9 +309,10 @@ class Engine:
     def _take(self, s: Sequence, logits_1V: torch.Tensor) -> None:
         p = s.params
         token = int(sample_next(logits_1V.reshape(1, -1), p.temperature, p.top_p, p.top_k, s.generator)[0])
-        self._emit(s, token)
+        self._emit(s, token, logits_1V)
 
-    def _emit(self, s: Sequence, token: int) -> None:
+    def _emit(self, s: Sequence, token: int, logits_V: torch.Tensor) -> None:
+        """s's next token, chosen from the model's raw `logits_V` (whose log_softmax is its logprob)."""
         if s.cancelled:
             return
         now = time.monotonic()
@@ -322,6 +324,8 @@ class Engine:
         if token in stop_ids:
             self._finish(s, "stop")
             return
+        if s.params.logprobs is not None:
+            s.logprobs.append(token_logprob(logits_V, token, s.params.logprobs))
         s.tokens.append(token)
         self.stats.generated_tokens += 1
         self.stats.note_tokens(now, 1)

@@ -83,4 +83,5 @@ def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, mod
             stop_ids.add(turn_eos)
     top_k = pick("top_k")
     top_k = top_k if top_k and top_k > 0 else 0  # vLLM's convention: 0 and -1 both mean no limit
-    return SamplingParams(max_tokens, pick("temperature"), pick("top_p"), top_k, req.seed, frozenset(stop_ids))
+    return SamplingParams(max_tokens, pick("temperature"), pick("top_p"), top_k, req.seed, frozenset(stop_ids),
+                          req.logprob_count())

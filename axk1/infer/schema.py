@@ -8,8 +8,9 @@ loaded model (vocabulary, batch) come in through pydantic's validation context (
 serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
-`chat_template_kwargs`. Unknown top-level fields are ignored, as OpenAI-compatible servers do; the OpenAI and vLLM
-fields this server knows but does not implement are declared, so that `problem()` can refuse them by name.
+`chat_template_kwargs`, `return_tokens_as_token_ids`. Unknown top-level fields are ignored, as OpenAI-compatible
+servers do; the OpenAI and vLLM fields this server knows but does not implement are declared, so that `problem()`
+can refuse them by name.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MAX_STOP_CHARS = 256
 MAX_STOP_TOKEN_IDS = 256
 MAX_PROMPTS = 128  # /v1/completions batch; each prompt x n is queued for rows
 MAX_CHOICES = 128  # prompts x n: 128 prompts with n = 32 would be 4,096 rows of work bought by one small request
+MAX_TOP_LOGPROBS = 20  # OpenAI's chat limit, and vLLM's default --max-logprobs
 MAX_COUNT = 2**31 - 1  # token counts and top_k: past any context, and an integer every message can print
 MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
 MAX_MESSAGES = 4096
@@ -93,11 +95,11 @@ class _Request(_Strict):
     seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    logprobs: bool | int | None = None
+    return_tokens_as_token_ids: bool | None = Field(
+        default=None, description="vLLM extension: logprobs name each token 'token_id:<id>' instead of its text")
     user: Name | None = None
     # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
     # (problem) rather than answered as if they had been applied; their neutral values pass
-    top_logprobs: int | None = None
     response_format: dict[str, Any] | None = None
     logit_bias: dict[str, Any] | None = None
     frequency_penalty: float | None = None
@@ -148,10 +150,6 @@ class _Request(_Strict):
     def problem(self) -> tuple[str, ...] | None:
         """(field, message[, code]) for a well-typed request this server cannot honour, or None; the code is
         unsupported_parameter unless given."""
-        if self.logprobs not in (None, False, 0):
-            return "logprobs", "logprobs are not supported by this server; leave 'logprobs' unset"
-        if self.top_logprobs not in (None, 0):
-            return "top_logprobs", "top_logprobs needs logprobs, which this server does not return; leave it unset"
         if self.response_format not in (None, {"type": "text"}):
             return "response_format", ("response_format is not supported by this server (no JSON mode or schema): "
                                        "leave it unset or {\"type\": \"text\"}")
@@ -173,6 +171,9 @@ class _Request(_Strict):
 class CompletionRequest(_Request):
     prompt: (str | list[TokenId] | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
              | Annotated[list[list[TokenId]], Field(max_length=MAX_PROMPTS)])
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS,
+                                 description="each chosen token's logprob, with the k most likely tokens beside it")
+    top_logprobs: int | None = None  # the chat field: refused here by name
     echo: bool = False
     best_of: int | None = None
     suffix: str | None = None
@@ -186,9 +187,14 @@ class CompletionRequest(_Request):
             return [list(p)]
         return list(p)
 
+    def logprob_count(self) -> int | None:
+        """How many most likely tokens to list beside each chosen token's logprob; None: no logprobs."""
+        return self.logprobs
+
     def problem(self) -> tuple[str, ...] | None:
-        if self.logprobs is not None and self.logprobs is not False:  # here 0 asks for the sampled tokens' logprobs
-            return "logprobs", "logprobs are not supported by this server; leave 'logprobs' unset"
+        if self.top_logprobs not in (None, 0):
+            return ("top_logprobs", f"top_logprobs is a chat field; on /v1/completions send 'logprobs': k "
+                                    f"(0..{MAX_TOP_LOGPROBS}) for the k most likely tokens at each position")
         if len(self.prompts()) * self.n > MAX_CHOICES:
             return ("n", f"{len(self.prompts())} prompts x n = {self.n} make {len(self.prompts()) * self.n} "
                          f"choices; one request may ask for at most {MAX_CHOICES}", "invalid_value")
@@ -232,6 +238,9 @@ class ChatTemplateKwargs(_Strict):
 
 class ChatRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    logprobs: bool | None = Field(default=None, description="return each chosen token's logprob")
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS,
+                                     description="with logprobs: the k most likely tokens at each position")
     max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     chat_template_kwargs: ChatTemplateKwargs | None = None
     tools: list[Any] | None = None
@@ -250,7 +259,14 @@ class ChatRequest(_Request):
         "continue_final_message": (False,), "chat_template": (),
     }
 
+    def logprob_count(self) -> int | None:
+        """How many most likely tokens to list beside each chosen token's logprob; None: no logprobs."""
+        return (self.top_logprobs or 0) if self.logprobs else None
+
     def problem(self) -> tuple[str, ...] | None:
+        if self.top_logprobs is not None and not self.logprobs:  # OpenAI and vLLM refuse it too
+            return ("top_logprobs", "top_logprobs needs 'logprobs': true (it says how many likely tokens to list "
+                                    "beside each chosen token's logprob); send both, or neither", "invalid_value")
         for name in ("tools", "functions"):
             if getattr(self, name):
                 return name, f"tool calling is not supported by this server yet; send no '{name}'"

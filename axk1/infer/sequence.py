@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from axk1.infer.logprobs import TokenLogprob
+
 # Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None).
 Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
 
@@ -29,6 +31,7 @@ class SamplingParams:
     top_k: int = 0
     seed: int | None = None
     stop_ids: frozenset[int] | None = None  # None: the model's eos ids; an empty set never stops early
+    logprobs: int | None = None  # None: none; k: each chosen token's logprob and the k most likely (logprobs.py)
 
 
 @dataclass(eq=False)
@@ -53,6 +56,7 @@ class Sequence:
     created: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     draft_logits: torch.Tensor | None = None  # a drafting server: the MTP module's logits for the token after next
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token, when params.logprobs is set
 
     def all_tokens(self) -> list[int]:
         return self.prompt + self.tokens

@@ -31,6 +31,7 @@ from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generation_config import GenerationDefaults, sampling_params
+from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
                                  json_strings, parse_request, request_schemas)
@@ -283,12 +284,22 @@ async def _until_disconnected(request: Request) -> None:
         await asyncio.sleep(0.05)  # nothing else should come; if it does, never spin the event loop on it
 
 
+def _logprobs(gen: Generation, i: int, names: TokenNames, chat: bool) -> dict[str, Any] | None:
+    """Choice i's `logprobs` for the tokens since the last call (all of them, for a whole reply); None unasked."""
+    if not gen.wants_logprobs:
+        return None
+    entries, offsets = gen.take_logprobs(i)
+    return chat_logprobs(entries, names) if chat else completion_logprobs(entries, offsets, names)
+
+
 async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name}
+    names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
     if req.stream:
-        return StreamingResponse(_stream(state, gen, head, chat, req.stream_options), media_type="text/event-stream")
+        return StreamingResponse(_stream(state, gen, head, chat, req.stream_options, names),
+                                 media_type="text/event-stream")
     # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
     # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
     drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
@@ -303,8 +314,8 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     if drain not in done:
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
-    choices = [{"index": i, **_choice_text(t, chat), "finish_reason": gen.finish[i], "logprobs": None}
-               for i, t in enumerate(gen.texts)]
+    choices = [{"index": i, **_choice_text(t, chat), "finish_reason": gen.finish[i],
+                "logprobs": _logprobs(gen, i, names, chat)} for i, t in enumerate(gen.texts)]
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
 
 
@@ -313,7 +324,7 @@ def _sse(data: dict[str, Any]) -> str:
 
 
 async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool,
-                  options: StreamOptions | None) -> AsyncIterator[str]:
+                  options: StreamOptions | None, names: TokenNames) -> AsyncIterator[str]:
     head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
     include_usage = bool(options and options.include_usage)
     continuous = include_usage and options.continuous_usage_stats  # vLLM's: the usage so far in every chunk
@@ -327,9 +338,11 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
                 body["reasoning_content"] = delta.reasoning
             if delta is not None and delta.content:
                 body["content"] = delta.content
-            choice = {"index": i, "delta": body, "finish_reason": reason, "logprobs": None}
+            choice = {"index": i, "delta": body, "finish_reason": reason,
+                      "logprobs": None if delta is None else _logprobs(gen, i, names, chat)}
         else:
-            choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason, "logprobs": None}
+            choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason,
+                      "logprobs": _logprobs(gen, i, names, chat)}
         usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
         return _sse({**head, "choices": [choice], **usage})
 
