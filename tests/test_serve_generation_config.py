@@ -88,3 +88,38 @@ def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_p
             engine.stop()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_max_new_tokens_is_the_length_of_a_chat_reply_that_sets_no_limit(tmp_path):
+    """vLLM takes generation_config.json's max_new_tokens as the default max_tokens of a chat request that sends
+    none (a default, not a ceiling: a request's own limit wins); /v1/completions keeps OpenAI's 16, the field's
+    default in vLLM too. Before, a chat without a limit ran to the end of the context."""
+    folder = make_model_folder(tmp_path / "m")
+    (folder / FILE).write_text(json.dumps({"max_new_tokens": 7}))
+    codec = ChatCodec.from_folder(folder)
+    short, long = [{"role": "user", "content": "hi"}], [{"role": "user", "content": "hi " * 40}]
+    prompt_len = {id(m): len(codec.encode(codec.render(m), add_special_tokens=False)) for m in (short, long)}
+    context = prompt_len[id(long)] + 4  # the long prompt leaves 4 tokens, the short one more than 7
+    assert prompt_len[id(short)] + 20 <= context
+    app, engine = build_server(folder, served_name="m", max_batch=2, max_model_len=context)
+    try:
+        with TestClient(app) as client:
+            def used(path, **fields):
+                body = {"model": "m", "ignore_eos": True, "temperature": 0, **fields}
+                r = client.post(f"/v1/{path}", json=body)
+                assert r.status_code == 200, r.text
+                return r.json()["usage"]["completion_tokens"]
+
+            assert used("chat/completions", messages=short) == 7
+            assert used("chat/completions", messages=short, max_tokens=9) == 9  # the request's own limit wins
+            assert used("chat/completions", messages=short, max_completion_tokens=3) == 3
+            assert used("chat/completions", messages=long) == 4  # within what the context leaves
+            assert used("completions", prompt="Seoul") == 16
+    finally:
+        engine.stop()
+    assert GenerationDefaults.from_folder(folder, 512).max_tokens == 7
+    for bad in (0, 2.5, "7", True):
+        (folder / FILE).write_text(json.dumps({"max_new_tokens": bad}))
+        with pytest.raises(ValueError, match="max_new_tokens") as e:
+            GenerationDefaults.from_folder(folder, 512)
+        assert FILE in str(e.value)

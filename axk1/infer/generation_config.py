@@ -1,6 +1,7 @@
 """A model folder's generation_config.json, applied as vLLM's OpenAI server applies it (its default,
 `--generation-config auto`): the sampling values the folder's authors ship are the defaults of a request that leaves
-those fields out, and its `eos_token_id`s end a reply as the model's own eos does. A field the request sends wins.
+those fields out, its `max_new_tokens` is the length of a chat reply whose request sets no limit, and its
+`eos_token_id`s end a reply as the model's own eos does. A field the request sends wins.
 
 Before, the file was not read: a folder whose generation_config.json lists an end-of-turn id that config.json and
 tokenizer_config.json do not (A.X K1's config.json says eos = 163691; its end of turn may be another id) had its
@@ -32,6 +33,14 @@ class GenerationDefaults:
     top_p: float | None = None
     top_k: int | None = None
     eos_ids: frozenset[int] = frozenset()
+    max_tokens: int | None = None  # the file's max_new_tokens
+
+    def completion_limit(self, room: int) -> int:
+        """The token limit of a chat completion whose request sets none: the file's max_new_tokens, as vLLM takes
+        it, within the `room` the context leaves (all of it without the file's value). Never below 1, so a prompt
+        that fills the context is refused by the engine's context check, which says so."""
+        room = max(1, room)
+        return room if self.max_tokens is None else min(room, self.max_tokens)
 
     @classmethod
     def from_folder(cls, folder: str | Path, vocab_size: int) -> GenerationDefaults:
@@ -52,6 +61,7 @@ class GenerationDefaults:
         temperature = number("temperature", lambda v: 0 <= v < math.inf, "a finite number >= 0")
         top_p = number("top_p", lambda v: 0 < v <= 1, "a number in (0, 1]")
         top_k = number("top_k", lambda v: isinstance(v, int) and v >= -1, "an integer >= -1 (0 and -1: no limit)")
+        max_new = number("max_new_tokens", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
         eos = config.get("eos_token_id")
         eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
         bad = next((t for t in eos if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab_size), None)
@@ -63,7 +73,7 @@ class GenerationDefaults:
                 log.warning("%s sets %s = %r, which axk1 serve does not apply (vLLM would): replies are sampled "
                             "without it", file, name, config[name])
         return cls(None if temperature is None else float(temperature), None if top_p is None else float(top_p),
-                   top_k, frozenset(eos))
+                   top_k, frozenset(eos), max_new)
 
 
 def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, model_eos: frozenset[int],

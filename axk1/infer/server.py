@@ -193,7 +193,8 @@ def create_app(state: ServerState) -> FastAPI:
             raise APIError(400, str(e), param="messages") from None
         ids = await _encode(state.codec, text, add_special_tokens=False)
         limit, limit_name = req.completion_limit()
-        params = _sampling(state, req, limit or max(1, state.engine.max_model_len - len(ids)))
+        room = state.engine.max_model_len - len(ids)
+        params = _sampling(state, req, limit or state.defaults.completion_limit(room))
         gen = Generation(state.engine, state.codec, [(ids, prompt_opens_reasoning(text))], params, req.n,
                          req.stop_list(), ["messages"], limit_name)
         return await _respond(state, gen, req, request, chat=True)
