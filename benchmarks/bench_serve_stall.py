@@ -2,8 +2,10 @@
 340,000 empty JSON lists in a field it ignores (under the size limit: all of it must be parsed and checked), from 1
 and then 8 clients at once, while a probe asks /health every 10 ms. Reports each body's answer time and the probe's
 worst and median latency: a check that runs on the event loop shows up as /health waiting as long as the checks.
+`--context 131072` extends the model with YaRN to A.X K1's context, whose byte limit is 8 MiB; `--string` sends
+one long string in the ignored field instead of lists.
 
-    python benchmarks/bench_serve_stall.py [--items 340000] [--clients 1,8] [--json out.json]
+    python benchmarks/bench_serve_stall.py [--items 340000] [--clients 1,8] [--context N] [--string] [--json out]
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.serve_helpers import ServerProcess, make_model_folder  # noqa: E402
+import axk1  # noqa: E402
+from tests.serve_helpers import ServerProcess, make_model_folder, yarn_extended  # noqa: E402
 
 
 def _post(port: int, body: bytes) -> tuple[int, float]:
@@ -69,12 +72,20 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--items", type=int, default=340_000)
     p.add_argument("--clients", default="1,8")
+    p.add_argument("--context", type=int, default=None, help="extend axk1-tiny's 1,024 tokens to this with YaRN")
+    p.add_argument("--string", action="store_true", help="one string of --items x 3 bytes instead of lists")
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    body = (b'{"model": "tiny", "prompt": "a", "max_tokens": 1, "x": [' + b",".join([b"[]"] * args.items) + b"]}")
+    field = b'"' + b"a" * (3 * args.items) + b'"' if args.string else b"[" + b",".join([b"[]"] * args.items) + b"]"
+    body = b'{"model": "tiny", "prompt": "a", "max_tokens": 1, "x": ' + field + b"}"
+    config = axk1.ModelConfig.from_preset("axk1-tiny")
+    extra = []
+    if args.context:
+        config = yarn_extended(config, args.context / config.max_position_embeddings)
+        extra = ["--cache-tokens", str(args.context)]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = make_model_folder(Path(tmp) / "tiny")
-        with ServerProcess(folder, "--served-model-name", "tiny") as server:
+        folder = make_model_folder(Path(tmp) / "tiny", config=config)
+        with ServerProcess(folder, "--served-model-name", "tiny", *extra) as server:
             _post(server.port, body)  # warm-up
             rows = [run(server.port, body, int(c)) for c in args.clients.split(",")]
     result = {"body_bytes": len(body), "rows": rows}

@@ -1,9 +1,9 @@
 """What a hostile client does to connections rather than to request bodies, against a real `axk1 serve` with
 `--read-timeout 1`: headers or a body that never finish, a client that leaves halfway through its body, a body
-that is not JSON by its Content-Type, a body that is slow to parse. Found in session 13 by a hostile client:
-1,500 half-sent requests were kept open for minutes (under a limit of 256 descriptors the server stopped
-accepting anyone), a body cut short was logged with a traceback and counted as a 500, and a megabyte of small JSON
-items was checked on the event loop, stalling /health for seconds."""
+that is not JSON by its Content-Type, a body that is slow to parse or holds more JSON items than a request needs.
+Found in session 13 by a hostile client: 1,500 half-sent requests were kept open for minutes (under a limit of 256
+descriptors the server stopped accepting anyone), a body cut short was logged with a traceback and counted as a
+500, and a megabyte of small JSON items was checked on the event loop, stalling /health for seconds."""
 
 import asyncio
 import http.client
@@ -113,6 +113,32 @@ def test_a_body_not_sent_as_json_is_415(server, folder, content_type):
     assert r.status == 200
 
 
+def _post_json(server, raw: bytes) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/v1/completions", body=raw, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    answer = (r.status, json.loads(r.read()))
+    conn.close()
+    return answer
+
+
+def test_a_body_of_more_json_items_than_a_request_needs_is_413(server, folder):
+    """json.loads holds the GIL for the whole body, worker thread or not: 340,000 empty lists (1 MB, under the
+    size limit) were parsed, ~0.4 s of every other request's time, each (at a 128K context's 8 MiB limit, 2.8
+    million of them held /health for 3.1 s). Past a whole-context prompt of token ids and 65,536 items besides,
+    a body is refused before it is parsed; such a prompt is still served."""
+    heavy = (b'{"model": "%s", "prompt": "a", "max_tokens": 1, "x": [' % folder.name.encode()
+             + b",".join([b"[]"] * 340_000) + b"]}")
+    status, body = _post_json(server, heavy)
+    assert status == 413 and body["error"]["code"] == "request_too_large", body
+    # 340,000 [ and the 339,999 commas between them; the object's {, 4 colons and 3 commas. The limit: 1,024 + 65,536
+    assert "680,008 JSON items" in body["error"]["message"] and "66,560" in body["error"]["message"]
+    context = 1024  # axk1-tiny's
+    status, body = _post_json(server, json.dumps({"model": folder.name, "prompt": [5] * (context - 1),
+                                                  "max_tokens": 1, "stop": [",", ":"]}).encode())
+    assert status == 200 and body["usage"]["prompt_tokens"] == context - 1, body
+
+
 def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
     """The checks of a body (protocol.decode_body, the schema) run in a worker thread: a megabyte of small JSON
     items is ~0.5 s of Python, which on the event loop stalled /health and every stream (8 such requests at once:
@@ -135,7 +161,7 @@ def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
     app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
     try:
         with TestClient(app) as client:
-            heavy = {"model": "tiny", "prompt": "a", "max_tokens": 1, "x": [[] for _ in range(100_000)]}
+            heavy = {"model": "tiny", "prompt": "a", "max_tokens": 1, "x": [[] for _ in range(30_000)]}
             r = client.post("/v1/completions", json=heavy)
             assert r.status_code == 200, r.text
     finally:

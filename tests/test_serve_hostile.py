@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from axk1.infer.cli import build_server
 from axk1.infer.detok import _partial_suffix
-from axk1.infer.protocol import json_depth
+from axk1.infer.protocol import json_shape
 from axk1.infer.schema import MAX_STOP_CHARS, MAX_STOP_STRINGS
 from tests.fuzz_bodies import request_bodies
 from tests.serve_helpers import make_model_folder
@@ -226,13 +226,42 @@ def test_openapi_publishes_the_request_bodies(served):
                                                                                           "user"]
 
 
-@pytest.mark.parametrize("depth", [0, 1, 5, 40])
-def test_json_depth_counts_brackets_outside_strings_only(depth):
-    value: object = "[{\\\"]}"  # brackets and an escaped quote inside a string do not nest
-    for i in range(depth):
-        value = [value] if i % 2 else {"k\\\\": value}  # a key ending in an escaped backslash
-    assert json_depth(json.dumps(value).encode()) == depth
-    assert json_depth(b'"\\\\"[[') == 2  # the quote after \\ closes the string
+def _shape(value) -> tuple[int, int]:
+    """(nesting depth, values and keys) of a decoded JSON value, by walking it."""
+    if isinstance(value, (dict, list)):
+        children = [_shape(v) for v in (value.values() if isinstance(value, dict) else value)]
+        keys = len(value) if isinstance(value, dict) else 0
+        return 1 + max([d for d, _ in children], default=0), 1 + keys + sum(n for _, n in children)
+    return 0, 1
+
+
+@pytest.mark.parametrize("levels", [0, 1, 5, 40])
+def test_json_shape_counts_brackets_and_items_outside_strings_only(levels):
+    value: object = "[{\\\",:]}"  # brackets, separators and an escaped quote inside a string count for nothing
+    for i in range(levels):  # a key ending in an escaped backslash; lists of 1 to 3 values
+        value = [value, 7, "a,b"][: i % 3 + 1] if i % 2 else {"k\\\\": value, "x:": [1, 2]}
+    depth, items = _shape(value)
+    assert depth >= levels
+    # an item per value or key but the first (the [ { , : before each other one); none is an empty container
+    assert json_shape(json.dumps(value).encode()) == (depth, items - 1)
+    assert json_shape(b'"\\\\"[[') == (2, 2)  # the quote after \\ closes the string
+
+
+def test_json_shape_of_a_long_string_costs_a_scan_not_arrays_of_the_body_in_int64():
+    """Counting over every byte in int64 arrays took 44 bytes per body byte, whatever the body (~370 MB and up to
+    4 s with the GIL held for an 8 MiB prompt); only quotes, backslashes and structural bytes are kept now."""
+    import tracemalloc
+
+    text = json.dumps({"model": "m", "prompt": "서울은 큰 도시입니다. " * 50_000}, ensure_ascii=False).encode()
+    escaped = json.dumps({"model": "m", "prompt": "서울 \\\"a\" " * 50_000}).encode()  # \uc11c.. \\ \"
+    for raw, most in ((text, 2), (escaped, 10)):
+        tracemalloc.start()
+        try:
+            assert json_shape(raw) == (1, 4)  # { : , :
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < most * len(raw), (peak, len(raw))
 
 
 def test_partial_suffix_equals_the_plain_definition():

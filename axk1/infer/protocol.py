@@ -1,7 +1,8 @@
 """From request bytes to a validated request, and the OpenAI error format.
 
 The body goes through cheap checks before anything recursive touches it: its size (413 past the limit), its JSON
-nesting depth (counted over the raw bytes, without parsing), UTF-8, then json.loads, then a walk for lone
+nesting depth and its number of items (both counted over the raw bytes, without parsing: a body deeper than 32 is a
+400, one of more items than a whole-context prompt needs a 413), UTF-8, then json.loads, then a walk for lone
 surrogates ("\\ud800" decodes in Python but no tokenizer can encode it). The decoded object is then validated by the
 pydantic models of axk1/infer/schema.py. Every refusal is a 4xx naming the field to change, so a client's mistake
 is never answered 5xx, and anything the server cannot honour is refused rather than silently ignored.
@@ -21,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext, short_int
 
 __all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "decode_body",
-           "json_depth", "json_strings", "parse_request", "request_schemas"]
+           "json_shape", "json_strings", "parse_request", "request_schemas"]
 
 MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -44,31 +45,46 @@ class APIError(Exception):
 class BodyLimits:
     max_bytes: int
     max_depth: int = MAX_JSON_DEPTH
+    max_items: int = 2**16
 
     @classmethod
     def for_context(cls, max_model_len: int) -> BodyLimits:
         """1 MiB, or 64 bytes per context token when that is more: room for a full-context prompt written as JSON
-        (escaped non-ASCII text runs ~6 bytes a character, token ids ~7 bytes each)."""
-        return cls(max(2**20, 64 * max_model_len))
+        (escaped non-ASCII text runs ~6 bytes a character, token ids ~7 bytes each). Items: a full-context prompt
+        of token ids (one item each) and 65,536 besides. json.loads holds the GIL for its whole run, which no worker
+        thread helps: an 8 MiB body of 2.8 million empty lists, under the byte limit of a 128K context, held every
+        other request (and /health) for ~3 s; the item limit bounds that run to what a real request costs."""
+        return cls(max(2**20, 64 * max_model_len), max_items=max_model_len + 2**16)
 
 
-def json_depth(raw: bytes) -> int:
-    """Deepest [ / { nesting of a JSON text, counted without parsing (vectorised: linear in the size, no
-    recursion, no per-byte Python loop). A quote opens or closes a string unless an odd run of backslashes precedes
-    it; brackets inside strings do not count. On malformed input the count can be off only past the first syntax
-    error, where json.loads stops anyway, so it never recurses deeper than this says."""
+_STRUCTURE = np.zeros(256, dtype=bool)
+_STRUCTURE[list(b"[]{},:")] = True
+
+
+def json_shape(raw: bytes) -> tuple[int, int]:
+    """(deepest [ / { nesting, items) of a JSON text, counted without parsing (vectorised, no recursion, no
+    per-byte Python loop). Items are the [ { , : outside strings: about one per value or key (a token id is one).
+    A quote opens or closes a string unless an odd run of backslashes precedes it; a bracket is outside strings
+    when an even number of such quotes precede it. Only the quotes, backslashes and structural bytes are looked
+    at, so a long string costs a scan and no more (counting over every byte in int64 took ~370 MB and up to 4 s,
+    holding the GIL, for an 8 MiB prompt). On malformed input the counts can be off only past the first syntax
+    error, where json.loads stops anyway, so it never recurses deeper, nor builds more, than this says."""
     b = np.frombuffer(raw, dtype=np.uint8)
-    if b.size == 0:
-        return 0
-    index = np.arange(b.size, dtype=np.int64)
-    last_plain = np.maximum.accumulate(np.where(b != ord("\\"), index, -1))  # last non-backslash at or before i
-    run_before = np.zeros(b.size, dtype=np.int64)
-    run_before[1:] = index[:-1] - last_plain[:-1]  # backslashes right before i
-    quote = (b == ord('"')) & (run_before % 2 == 0)
-    outside = np.cumsum(quote) % 2 == 0  # at a bracket (never a quote itself): an even number of quotes before it
-    opens = ((b == ord("[")) | (b == ord("{"))) & outside
-    closes = ((b == ord("]")) | (b == ord("}"))) & outside
-    return max(0, int(np.cumsum(opens.astype(np.int64) - closes).max()))
+    quotes = np.flatnonzero(b == ord('"'))
+    slashes = np.flatnonzero(b == ord("\\"))
+    if slashes.size and quotes.size:
+        before = quotes - 1  # a quote is escaped when the run of backslashes ending just before it is odd
+        escapable = (before >= 0) & (b[np.maximum(before, 0)] == ord("\\"))
+        run_starts = slashes[np.r_[True, np.diff(slashes) != 1]]
+        run_start = run_starts[np.searchsorted(run_starts, before, side="right") - 1]
+        quotes = quotes[~escapable | ((before - run_start + 1) % 2 == 0)]
+    marks = np.flatnonzero(_STRUCTURE[b])
+    marks = b[marks[np.searchsorted(quotes, marks) % 2 == 0]]  # those outside strings, in order
+    opens = (marks == ord("[")) | (marks == ord("{"))
+    closes = (marks == ord("]")) | (marks == ord("}"))
+    depth = int(np.cumsum(opens.astype(np.int64) - closes).max()) if marks.size else 0
+    items = np.count_nonzero(opens) + np.count_nonzero((marks == ord(",")) | (marks == ord(":")))
+    return max(0, depth), int(items)
 
 
 def _reject_constant(name: str) -> Any:
@@ -108,10 +124,14 @@ def decode_body(raw: bytes, limits: BodyLimits) -> Any:
     if len(raw) > limits.max_bytes:
         raise APIError(413, f"the request body is {len(raw)} bytes; this server accepts at most {limits.max_bytes}",
                        code="request_too_large")
-    depth = json_depth(raw)
+    depth, items = json_shape(raw)
     if depth > limits.max_depth:
         raise APIError(400, f"the request body nests JSON {depth} deep; at most {limits.max_depth} levels are "
                             "accepted", code="json_too_deep")
+    if items > limits.max_items:
+        raise APIError(413, f"the request body holds {items:,} JSON items (values and keys); this server accepts at "
+                            f"most {limits.max_items:,}, room for a prompt of its whole context as token ids: send "
+                            "fewer prompts per request", code="request_too_large")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:
