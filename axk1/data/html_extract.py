@@ -10,7 +10,8 @@ Each page is bounded, so that one hostile page cannot stall a worker (trafilatur
 page's elements: a 3.5 MB page of 350,000 `<br>` lines took 25 s): a page parsed into more than `max_page_elements`
 elements fails as "too_complex" before extraction, and an extraction running past `max_extract_seconds` is stopped
 and fails as "extract_timeout" (a SIGALRM timer: on a process's main thread, where every executor runs its tasks;
-elsewhere only the element bound applies).
+elsewhere only the element bound applies). A page nested past the parser's depth limit is parsed again with its
+nesting bounded (axk1/data/html_nesting.py) rather than cut where the parser stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from axk1.data.html_nesting import bound_nesting
 from axk1.text.korean import normalize_text
 
 FAVOR = ("recall", "precision", "balanced")
@@ -68,7 +70,6 @@ class Extracted:
 
 def extract_main_text(html: str, url: str | None = None, config: WebConfig | None = None) -> Extracted:
     """The page's main text (NFC, paragraphs on their own lines) and title; empty text when none was found."""
-    import lxml.html
     import trafilatura
     from lxml import etree
 
@@ -76,7 +77,7 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
     try:
         with _deadline(cfg.max_extract_seconds):
             try:
-                tree = lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1))
+                tree = _parse(_XML_DECLARATION.sub("", html, count=1))
             except (etree.ParserError, ValueError):  # empty document, or only a comment / doctype
                 return Extracted("")
             limit = cfg.max_page_elements
@@ -91,6 +92,21 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
         raise ExtractLimit(f"extract_timeout (over [web] max_extract_seconds = {cfg.max_extract_seconds:g} s)") \
             from None
     return Extracted(normalize_text(text or "").strip(), normalize_text(title))
+
+
+def _parse(html: str):
+    """The page's tree, whole: a page nested past the parser's limit is parsed again with its nesting bounded
+    (axk1/data/html_nesting.py), and fails as "too_deep" if the parser still stops (the rest was lost unsaid)."""
+    import lxml.html
+
+    for attempt in (html, bound_nesting(html)):
+        parser = lxml.html.HTMLParser()  # its own: error_log holds this parse's errors only
+        tree = lxml.html.document_fromstring(attempt, parser=parser)
+        stopped = [e for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+        if not stopped:
+            return tree
+    raise ExtractLimit(f"too_deep (nested past the HTML parser's limit of 255 open elements at line "
+                       f"{stopped[0].line}, character {stopped[0].column})")
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """Web pages as Documents, for the `warc` source (records of a crawl) and the `html` source (a folder of saved
 pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
 fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
-reason (undecodable, no_main_text, extract_error, too_complex, extract_timeout, and the WARC reader's not_html /
-http_status_* / too_large / unsupported_encoding / unsupported_format / digest_mismatch / broken_record).
+reason (undecodable, no_main_text, extract_error, too_complex, extract_timeout, too_deep, and the WARC reader's
+not_html / http_status_* / too_large / unsupported_encoding / unsupported_format / digest_mismatch / broken_record).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
         return Failure(item_id, f"undecodable: {e} ({page.url})", source, rel)
     try:
         result = extract_main_text(html, page.url or None, cfg)
-    except ExtractLimit as e:  # a page over a bound (too_complex, extract_timeout): it fails, the worker goes on
+    except ExtractLimit as e:  # a page over a bound (too_complex, extract_timeout, too_deep): it fails, the run goes on
         return Failure(item_id, f"{e} ({page.url})", source, rel)
     except Exception as e:  # a third-party parser meeting hostile markup: this page fails, the task goes on
         return Failure(item_id, f"extract_error: {type(e).__name__}: {str(e)[:200]} ({page.url})", source, rel)
