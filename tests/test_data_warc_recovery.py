@@ -89,6 +89,20 @@ def test_the_records_after_a_broken_one_are_read(tmp_path, layout, broken):
     assert len(reasons) == 1 and reasons[0].startswith("broken_record: "), reasons
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_record_after_junk_longer_than_a_read_is_read(tmp_path, layout):
+    # junk past the bytes read ahead, then a record starting early in the next megabyte scanned, with no other
+    # record start in it: the scan's position went negative when the junk was dropped, and "WARC/" was looked for
+    # only in that megabyte's last few kilobytes (a negative start counts from the end), so /3 went with the junk
+    big = BODY.replace(b"</p>", b" " + b"z" * 1_200_000 + b"</p>")
+    records = [_record("https://ex.kr/1"), b"no record here\n" + b"x" * 150_000 + b"\n",
+               _record("https://ex.kr/3", body=big), _record("https://ex.kr/4")]
+    (tmp_path / layout).write_bytes(LAYOUTS[layout](records))
+    urls, reasons = _read(tmp_path / layout)
+    assert urls == ["https://ex.kr/1", "https://ex.kr/3", "https://ex.kr/4"], (urls, reasons)
+    assert len(reasons) == 1 and reasons[0].startswith("broken_record: no record starts here"), reasons
+
+
 def test_a_corrupt_member_of_a_whole_file_stream_loses_the_rest_and_says_so(tmp_path):
     bodies = [BODY + hashlib.sha256(b"%d" % i).hexdigest().encode() * 20 for i in range(30)]  # none alike
     whole = b"".join(_fixed(_record(f"https://ex.kr/{i}", body=b), i) for i, b in enumerate(bodies))

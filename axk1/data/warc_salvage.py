@@ -96,7 +96,9 @@ class RecordStream:
         return bool(data)
 
     def _drop(self, n: int) -> None:
-        """Forgets the buffer's first n bytes (all read)."""
+        """Forgets the buffer's first n bytes, all read: pos stays within the buffer."""
+        if not 0 <= n <= self.pos:
+            raise ValueError(f"dropping {n} bytes of a buffer read to {self.pos}")
         del self.buf[:n]
         self.pos -= n
 
@@ -241,7 +243,11 @@ class RecordStream:
                 self.at_line_start = True
                 break
             if self.ahead() > _SCAN_TAIL:
-                self._drop(len(self.buf) - _SCAN_TAIL)  # bytes scanned past are never put back
+                # bytes scanned past are read (never put back) and dropped; the search goes on from the last
+                # _SCAN_TAIL of them. (Dropping them unread left pos negative, and `find` reads a negative start
+                # from the buffer's end: a record early in the next window went with the junk before it.)
+                self.pos = len(self.buf) - _SCAN_TAIL
+                self._drop(self.pos)
                 self.at_line_start = False
             if not self._fill(_SCAN_READ):
                 self._clear()
@@ -256,7 +262,7 @@ class RecordStream:
         or None for none), and if so, the stream goes on inflating them. The first _GZIP_TRIES gzip headers of a
         file that are not that are looked at, no more: each is inflated a little (a hostile file of gzip headers
         would cost that for every three bytes)."""
-        start = max(self.pos, 0)
+        start = self.pos
         end = len(self.buf) if at is None else start + at
         while not self.src.gzipped and self.gzip_tries < _GZIP_TRIES \
                 and (k := self.buf.find(GZIP_MAGIC, start, end)) >= 0:
