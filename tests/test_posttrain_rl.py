@@ -5,6 +5,7 @@ exact resume, export)."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from axk1.posttrain.rewards import Score, format_ok, score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
+from tests.train_helpers import strict_json_rows
 
 MATH = {"id": "m", "kind": "math", "answer": "82", "tests": ""}
 CODE = {"id": "c", "kind": "code", "answer": "", "tests": "assert add_n(1) == 8\nassert add_n(-7) == 0\n"}
@@ -125,3 +127,27 @@ def test_recipe_errors_name_the_field(tmp_path):
         parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", group_size=1), tmp_path)
     with pytest.raises(ValueError, match="unknown key 'clip'"):
         parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", clip=0.2), tmp_path)
+
+
+def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(tmp_path, monkeypatch):
+    """Every update of the iteration dropped for a NaN loss: numpy's nanmean over its losses put "RuntimeWarning:
+    Mean of empty slice" in the run's log. The row says why it was skipped, and its loss is null in the strict
+    metrics file, the non_finite field saying it was NaN."""
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    real_loss = rl.policy_loss
+
+    def nan_loss(*args, **kwargs):
+        loss, stats = real_loss(*args, **kwargs)
+        return loss * math.nan, stats
+
+    monkeypatch.setattr(rl, "policy_loss", nan_loss)
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1, export=False),
+                             tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        (row,) = rl.run_rl(recipe)["rows"]
+    assert row["skipped"] == "non-finite loss or gradient in every update" and row["bad_updates"] == 2
+    (strict,) = strict_json_rows(recipe.logging.jsonl)
+    assert strict["loss"] is None and strict["non_finite"]["loss"] == "nan"
+    assert 0 < strict["ratio_min"] <= strict["ratio_max"]  # the ratios were finite: they are kept

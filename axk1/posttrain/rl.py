@@ -48,7 +48,7 @@ from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
-from axk1.posttrain.rl_stats import reduce_stats, rollout_metrics
+from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats, rollout_metrics
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer
@@ -285,10 +285,8 @@ class RLTrainer:
                 bad += 1
             agg.append(entry)
         self._push_weights()
-        keys = dict.fromkeys(k for a in agg for k in a)  # a dropped update has no expert drift
-        out = {k: float(np.nanmean([a.get(k, math.nan) for a in agg])) for k in keys}
-        out.update(ratio_min=min(a["ratio_min"] for a in agg), ratio_max=max(a["ratio_max"] for a in agg),
-                   update_tokens_per_s=tokens * self.dp_size / max(time.perf_counter() - t0, 1e-9))
+        out = mean_over_updates(agg)
+        out["update_tokens_per_s"] = tokens * self.dp_size / max(time.perf_counter() - t0, 1e-9)
         if bad:
             out["bad_updates"] = bad
         if bad == len(agg):  # trained nothing; BadStepGuard stops the run after [run] max_bad_steps in a row

@@ -3,6 +3,7 @@ and the rollout's, per prompt mode (axk1/posttrain/rl.py logs both)."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +40,23 @@ def reduce_stats(parts: list[dict[str, torch.Tensor]], loss_sum: torch.Tensor, d
     if "ratio_max" in idx:
         mean_K[idx["ratio_max"]] = torch.where(counts_K[idx["ratio_max"]] > 0, high_K[idx["ratio_max"]], float("nan"))
     return ReducedStats(names + ["loss"], torch.cat([mean_K, sums_K[-1:]]))
+
+
+def mean_over_updates(entries: list[dict[str, float]]) -> dict[str, float]:
+    """An iteration's update statistics from its updates' entries: each the mean of the updates that have a value
+    for it (not NaN; a dropped update has no expert drift), ratio_min / ratio_max the min / max. NaN where none has
+    one (every update non-finite): the metrics row writes it as null and names it in its non_finite field, and the
+    row says it was skipped. numpy's nanmean gave that NaN with a "Mean of empty slice" warning in the run's log."""
+    out = {}
+    for key in dict.fromkeys(k for entry in entries for k in entry):
+        values = [entry[key] for entry in entries if not math.isnan(entry.get(key, math.nan))]
+        if not values:
+            out[key] = math.nan
+        elif key in ("ratio_min", "ratio_max"):
+            out[key] = (min if key == "ratio_min" else max)(values)
+        else:
+            out[key] = sum(values) / len(values)
+    return out
 
 
 def rollout_metrics(seen: list[dict], kept: list[dict]) -> dict:
