@@ -163,14 +163,27 @@ def _with_yarn(src: Path, dst: Path, rope_scaling: dict) -> Path:
 
 
 def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), trials: int = TRIALS) -> dict:
+    """The demo in `output`, which it owns, locked from before its first write to its report. The training run's
+    lock covers only `train/`, from the Trainer's start through the exports: a second demo-long there rewrote the
+    token shards under this one's training before it was refused, and once training had ended, took `train/` over
+    (deleting the checkpoints A and C were being exported from) and rewrote the models being measured."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    output = output.resolve()
+    lock = RunLock(output)
+    try:
+        return _run(output, steps, trials)
+    finally:
+        lock.release()
+
+
+def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
     from axk1.checkpoint.dcp import step_dir
     from axk1.checkpoint.export import export_checkpoint
     from axk1.eval.tasks.passkey import heatmap
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
-    output = output.resolve()
-    output.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     words = PasskeyWords()
@@ -182,13 +195,15 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
 
     t = time.perf_counter()
     trainer = Trainer(recipe, start_over=True)  # the demo owns its folder
-    rows = trainer.fit()
-    timings["train"] = time.perf_counter() - t
-
-    models = {}
-    for name, ckpt in (("A", step_dir(recipe.checkpointing.dir, steps[0])), ("C", recipe.checkpointing.dir)):
-        models[name] = export_checkpoint(ckpt, output / f"model-{name}")
-        words.write_tokenizer(models[name])
+    try:  # the training folder stays locked while A and C are exported from its checkpoints, as run_sft's does
+        rows = trainer.fit(release=False)
+        timings["train"] = time.perf_counter() - t
+        models = {}
+        for name, ckpt in (("A", step_dir(recipe.checkpointing.dir, steps[0])), ("C", recipe.checkpointing.dir)):
+            models[name] = export_checkpoint(ckpt, output / f"model-{name}")
+            words.write_tokenizer(models[name])
+    finally:
+        trainer.release()
     models["B"] = _with_yarn(models["A"], output / "model-B", trainer.config.rope_scaling)
     models = {k: models[k] for k in "ABC"}
 
