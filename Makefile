@@ -21,8 +21,11 @@ demo: $(STAMP)
 demo-long: $(STAMP)
 	$(VENV)/bin/axk1 demo-long -o out/long-context
 
+# One pytest-xdist worker per logical CPU (at most 4: the torchrun tests start two ranks each), a test file per
+# worker so that a file's module fixtures are built once.
+TEST_WORKERS ?= logical
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,7 +1,18 @@
+import os
+
 import pytest
 import torch
 
 from axk1 import ModelConfig
+
+# Under pytest-xdist (`make test` runs one worker per CPU) each worker and the processes its tests start get an even
+# share of the CPUs: torch's default (a thread per CPU in every worker) oversubscribes them and the tiny models'
+# ops slow down. Set before any test starts a child, which inherits OMP_NUM_THREADS.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, len(os.sched_getaffinity(0)) // _WORKERS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)
