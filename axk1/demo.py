@@ -150,14 +150,26 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
 
 def run_demo(output: Path, steps: int | None = None, progress: bool = True, posttrain: bool = True,
              web: str | Path | None = None) -> dict:
+    """The demo in `output`, which it owns, locked from before its first write to its report (as demo-long's): the
+    pretraining run's own lock covers `train/` only while it trains, and a second demo on the folder rewrote the data
+    under this one's training, or the model being exported and post-trained."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    output = output.resolve()  # the recipes resolve relative paths against their own folder
+    lock = RunLock(output, flag="-o/--output")
+    try:
+        return _run_demo(output, steps, progress, posttrain, web)
+    finally:
+        lock.release()
+
+
+def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, web: str | Path | None) -> dict:
     from axk1.checkpoint.export import export_checkpoint
     from axk1.checkpoint.hf import load_model
     from axk1.config import ModelConfig
     from axk1.infer.generate import generate
     from axk1.params import count_parameters, format_table
 
-    output = output.resolve()  # the recipes resolve relative paths against their own folder
-    output.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
     t = _step("1. parameter accounting: the released A.X K1 and the demo model")

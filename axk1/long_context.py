@@ -170,7 +170,7 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
     from axk1.checkpoint.run_lock import RunLock
 
     output = output.resolve()
-    lock = RunLock(output)
+    lock = RunLock(output, flag="-o/--output")
     try:
         return _run(output, steps, trials)
     finally:

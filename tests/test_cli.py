@@ -206,3 +206,28 @@ def test_ctrl_c_under_torchrun_is_said_by_rank_0_alone(monkeypatch, capsys):
         monkeypatch.setenv("RANK", rank)
         assert main(["params", "axk1-tiny"]) == 130
         assert ("axk1 params: interrupted" in capsys.readouterr().err) is said
+
+
+@pytest.mark.parametrize("verb", ["demo", "demo-long"])
+def test_a_demo_on_a_folder_in_use_is_refused_before_it_writes_anything(tmp_path, capsys, verb):
+    """Nothing locked a demo's folder: a second demo-long there rewrote the token shards and the recipe under the
+    first one's training (and a second `axk1 demo` its data, model and post-training) before the training folder's
+    lock refused it. The advice names the demos' own flag."""
+    import os
+    import re
+
+    from axk1.checkpoint.run_lock import LOCK_FILE
+    from tests.train_helpers import LOCK_HOLDER
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main([verb, "-o", str(tmp_path)]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert re.search(rf"axk1 {verb}: error: {re.escape(str(tmp_path))} is in use by another training run \(process "
+                     rf"{holder.pid} on .*another -o/--output folder$", err.strip()), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_FILE]

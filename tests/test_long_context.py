@@ -2,21 +2,14 @@
 stage, and the whole run in miniature (three models, three heat-maps, B = A's weights with YaRN in config.json)."""
 
 import json
-import os
 import random
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.config import ModelConfig
 from axk1.long_context import DEPTHS, LENGTHS, PasskeyWords, run_long_context_demo, write_recipe, write_shards
-from tests.test_train_faults import LOCK_HOLDER
 from tests.train_helpers import try_lock_from_another_process
 
 
@@ -90,19 +83,3 @@ def test_demo_long_in_miniature_measures_three_models(tmp_path, monkeypatch):
     report = (tmp_path / "report.md").read_text()
     assert all(f"passkey-{k}.png" in report and (tmp_path / f"passkey-{k}.png").exists() for k in "ABC")
     assert "Measured: beyond the trained length" in report
-
-
-
-def test_a_demo_on_a_folder_in_use_is_refused_before_it_writes_anything(tmp_path):
-    """Nothing locked the demo's folder: a second demo-long there rewrote the token shards and the recipe under the
-    first one's training before the training folder's lock refused it."""
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(tmp_path))} is in use by another training run"):
-            run_long_context_demo(tmp_path, steps=(1, 1), trials=1)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_FILE]

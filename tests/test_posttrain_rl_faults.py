@@ -25,8 +25,7 @@ from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
-from tests.test_train_faults import LOCK_HOLDER
-from tests.train_helpers import strict_json_rows
+from tests.train_helpers import LOCK_HOLDER, strict_json_rows
 
 REPO = Path(__file__).resolve().parents[1]
 

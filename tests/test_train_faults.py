@@ -19,7 +19,7 @@ from axk1.checkpoint.save_failure import CheckpointWriteError
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import tear_metrics_row_at, write_recipe
+from tests.train_helpers import LOCK_HOLDER, tear_metrics_row_at, write_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,15 +222,6 @@ def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_tor
     monkeypatch.undo()
     Trainer(recipe, resume=True).fit()
     assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4, 5, 6]
-
-
-LOCK_HOLDER = textwrap.dedent("""
-    import sys, time
-    from axk1.checkpoint.run_lock import RunLock
-    lock = RunLock(sys.argv[1])
-    print("locked", flush=True)
-    time.sleep(120)
-""")
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):

@@ -123,3 +123,13 @@ def try_lock_from_another_process(folder: Path) -> str:
                           env=dict(os.environ, PYTHONPATH=repo))
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+# A process that takes a run folder's lock (argv[1]), says "locked" and holds it for two minutes or until killed.
+LOCK_HOLDER = textwrap.dedent("""
+    import sys, time
+    from axk1.checkpoint.run_lock import RunLock
+    lock = RunLock(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(120)
+""")

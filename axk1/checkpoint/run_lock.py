@@ -29,8 +29,9 @@ class FolderInUse(ValueError):
 class RunLock:
     """The lock on one output folder; `release()` (or the process ending) gives it up."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, flag: str = "--out") -> None:
         self.path = Path(folder) / LOCK_FILE
+        self.flag = flag  # the command-line option that names the folder, for the refusal's advice
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -67,7 +68,7 @@ class RunLock:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
         return FolderInUse(f"{self.path.parent} is in use by another training run ({who} holds {self.path}): two runs "
                            "in one folder would mix their checkpoints and metrics. Wait for it to end (or stop it), "
-                           "or give this run another --out folder")
+                           f"or give this run another {self.flag} folder")
 
     def release(self) -> None:
         if self._fd is not None:
