@@ -1,0 +1,79 @@
+"""Recipes: errors that name the problem, the shipped recipes and the planner's recipe parse, removed keys say why."""
+
+from pathlib import Path
+
+import pytest
+
+from axk1.device import resolve_device
+from axk1.train.recipe import load_recipe, parse_recipe
+from tests.train_helpers import write_recipe
+
+
+def test_recipe_errors_name_the_problem(tmp_path):
+    path = write_recipe(tmp_path)
+    recipe = load_recipe(path)
+    assert recipe.stages[1].mixture == {"code": 1.0}
+    assert recipe.total_steps() == 12
+    import tomllib
+    raw = tomllib.loads(path.read_text())
+    raw["optimizer"]["lrr"] = 1.0
+    with pytest.raises(ValueError, match="unknown key 'lrr'"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["stages"][0]["seq_len"] = 100_000
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["parallelism"] = {"ep": 3}
+    with pytest.raises(ValueError, match="ep=3 must divide"):
+        parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["optimizer"]["lr"] = "fast"
+    with pytest.raises(ValueError, match="lr must be a number"):
+        parse_recipe(raw, tmp_path)
+    with pytest.raises(FileNotFoundError, match="recipe"):
+        load_recipe(tmp_path / "missing.toml")
+
+
+def test_shipped_recipes_parse():
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    big = load_recipe(root / "axk1-519b.toml")
+    assert [s.tokens for s in big.stages] == [7_000_000_000_000, 1_660_000_000_000, 600_000_000_000]
+    assert big.stages[2].lengths() == [4096, 16384, 32768]
+    assert big.model.build_config().hidden_size == 7168
+    assert big.schedule.kind == "wsd" and big.schedule.decay_starts_at_stage == 2
+    for s in big.stages:
+        assert sum(s.mixture.values()) == pytest.approx(1.0, abs=2e-3)
+    demo = load_recipe(root / "demo.toml")
+    assert 100 <= demo.total_steps() <= 1000
+
+
+def test_planner_recipe_loads_back_equal_to_the_object_it_was_written_from(tmp_path):
+    from axk1.plan.planner import make_plan
+    from axk1.plan.recipe import build_recipe
+    from axk1.plan.report import write_outputs
+
+    plan = make_plan("H200", 1024, 73)
+    files = write_outputs(plan, tmp_path)  # recipe.toml next to the model's config.json
+    loaded = load_recipe(files["recipe"])
+    written = build_recipe(plan, "config.json")
+    # what loading adds: paths resolved against the file's folder, the device chosen, the file remembered
+    written.resolve_paths(tmp_path)
+    written.run.device = resolve_device(written.run.device)
+    written.path = files["recipe"]
+    assert loaded == written
+    assert len(loaded.stages) == 3 and loaded.stages[2].lengths()[-1] == 32768
+    text = files["recipe"].read_text()
+    assert "lr_phase" not in text and "share" not in text and "gpus" not in text and "tokenizer" not in text
+
+
+def test_removed_recipe_keys_say_why(tmp_path):
+    path = write_recipe(tmp_path)
+    with pytest.raises(ValueError, match=r"unknown key 'lr_phase' \(removed: \[schedule\] decay_starts_at_stage"):
+        load_recipe(path, ["--stages.0.lr_phase", "decay"])
+    with pytest.raises(ValueError, match=r"unknown key 'share' \(removed: a stage's size is its tokens"):
+        load_recipe(path, ["--stages.0.share", "0.5"])
+    with pytest.raises(ValueError, match=r"recipe.parallelism: unknown key 'gpus' \(removed: the run's GPU count"):
+        load_recipe(path, ["--parallelism.gpus", "8"])
+    with pytest.raises(ValueError, match=r"recipe.data: unknown key 'tokenizer' \(removed: the trainer reads token"):
+        load_recipe(path, ["--data.tokenizer", "tokenizer.json"])
