@@ -93,7 +93,7 @@ def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_p
 def test_max_new_tokens_is_the_length_of_a_chat_reply_that_sets_no_limit(tmp_path):
     """vLLM takes generation_config.json's max_new_tokens as the default max_tokens of a chat request that sends
     none (a default, not a ceiling: a request's own limit wins); /v1/completions keeps OpenAI's 16, the field's
-    default in vLLM too. Before, a chat without a limit ran to the end of the context."""
+    default in vLLM too, unless the request sends `max_tokens: null`. Before, a chat without a limit ran to the end of the context."""
     folder = make_model_folder(tmp_path / "m")
     (folder / FILE).write_text(json.dumps({"max_new_tokens": 7}))
     codec = ChatCodec.from_folder(folder)
@@ -115,6 +115,8 @@ def test_max_new_tokens_is_the_length_of_a_chat_reply_that_sets_no_limit(tmp_pat
             assert used("chat/completions", messages=short, max_completion_tokens=3) == 3
             assert used("chat/completions", messages=long) == 4  # within what the context leaves
             assert used("completions", prompt="Seoul") == 16
+            # an explicit null is no limit: the file's value, as vLLM reads it (it gave 16)
+            assert used("completions", prompt="Seoul", max_tokens=None) == 7
     finally:
         engine.stop()
     assert GenerationDefaults.from_folder(folder, 512).max_tokens == 7

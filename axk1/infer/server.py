@@ -174,7 +174,12 @@ def create_app(state: ServerState) -> FastAPI:
             f"prompt[{i}]" for i in range(len(texts))]
         prompts = [(await _encode_prompt(state, p, w), False) for p, w in zip(texts, where)]
         longest = max(len(ids) for ids, _ in prompts)
-        params = _sampling(state, req, req.max_tokens or min(16, max(1, state.engine.max_model_len - longest)))
+        room = state.engine.max_model_len - longest
+        # OpenAI's completions default to 16 tokens; an explicit `max_tokens: null` asks for no limit, which vLLM
+        # reads as a chat's: generation_config.json's max_new_tokens, within what the context leaves
+        limit = req.max_tokens or (state.defaults.completion_limit(room) if "max_tokens" in req.model_fields_set
+                                   else min(16, max(1, room)))
+        params = _sampling(state, req, limit)
         gen = Generation(state.engine, state.codec, prompts, params, req.n, req.stop_list(), where)
         return await _respond(state, gen, req, request, chat=False)
 
