@@ -45,17 +45,23 @@ def load_toml(path: str | Path, what: str, example: str | None = None,
     """The parsed file with `--section.key value` overrides applied: what every loader builds its dataclasses from.
     `path_keys`: the dotted keys that hold paths (`*` for an array index, e.g. `sources.*.path`). In the file a
     relative path is relative to the file's folder; given on the command line it is relative to the current folder,
-    as any command-line path is, so those override values are made absolute here."""
+    as any command-line path is, so those override values are made absolute here. A key may hold a table of paths
+    (`filters.perplexity.model = {ko = "..."}`): a key inside it (`--filters.perplexity.model.ko`) is a path too."""
     parsed = parse_overrides(overrides or [])
-    parsed = [(key, absolute_paths(value) if any(fnmatch.fnmatchcase(".".join(key), k) for k in path_keys) else value)
+    parsed = [(key, absolute_paths(value) if any(fnmatch.fnmatchcase(".".join(key), k) or
+                                                 fnmatch.fnmatchcase(".".join(key), f"{k}.*") for k in path_keys)
+               else value)
               for key, value in parsed]
     return apply_overrides(read_toml(path, what, example), parsed)
 
 
 def absolute_paths(value: Any) -> Any:
-    """A path (or a list of them) made absolute against the current folder; "" (a setting left off) stays."""
+    """A path (or a list or table of them) made absolute against the current folder; "" (a setting left off)
+    stays."""
     if isinstance(value, list):
         return [absolute_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: absolute_paths(v) for k, v in value.items()}
     return os.path.abspath(value) if isinstance(value, str) and value else value
 
 
@@ -69,7 +75,15 @@ def resolve_path(path: str | None, base: str | Path) -> str | None:
 
 def resolve_keys(obj: Any, keys: tuple[str, ...], base: str | Path) -> None:
     """`resolve_path` on each dotted key of a dataclass tree (`*` for every entry of a list, e.g. `sources.*.path`);
-    a key holding a list of paths has each resolved. The same keys as a loader's `path_keys` (`load_toml`)."""
+    a key holding a list or a table of paths has each resolved (what is not a string is left to the loader's checks).
+    The same keys as a loader's `path_keys` (`load_toml`)."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return resolve_path(value, base) if isinstance(value, str) or value is None else value
 
     def walk(node: Any, parts: list[str]) -> None:
         if parts[0] == "*":
@@ -78,9 +92,7 @@ def resolve_keys(obj: Any, keys: tuple[str, ...], base: str | Path) -> None:
         elif len(parts) > 1:
             walk(getattr(node, parts[0]), parts[1:])
         else:
-            value = getattr(node, parts[0])
-            setattr(node, parts[0], [resolve_path(v, base) for v in value] if isinstance(value, list)
-                    else resolve_path(value, base))
+            setattr(node, parts[0], resolve(getattr(node, parts[0])))
 
     for key in keys:
         walk(obj, key.split("."))

@@ -12,6 +12,7 @@ from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
 from axk1.data.html_extract import WebConfig
 from axk1.data.pdf import PdfConfig
+from axk1.data.perplexity import PerplexityConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
 from axk1.data.url_filter import UrlFilterConfig
@@ -41,6 +42,7 @@ class FilterConfig:
     code: CodeConfig = field(default_factory=CodeConfig)
     url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
     site_boilerplate: SiteBoilerplateConfig = field(default_factory=SiteBoilerplateConfig)
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
 
 
 @dataclass
@@ -109,7 +111,7 @@ def config_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
 
 # keys holding paths: relative to the file's folder in the file, to the current folder on the command line
 PATH_KEYS = ("run.output_dir", "sources.*.path", "annotate.domain_model", "annotate.reference_model",
-             "tokenize.tokenizer", "filters.url.block_list")
+             "tokenize.tokenizer", "filters.url.block_list", "filters.perplexity.model")
 
 
 def resolve_paths(cfg: PipelineConfig, base: Path) -> None:

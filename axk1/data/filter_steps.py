@@ -19,6 +19,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from axk1.data.config import FilterConfig
 from axk1.data.filters import code_step, quality_step
 from axk1.data.lid import language_step
+from axk1.data.perplexity import perplexity_step
 from axk1.data.pii import pii_step
 from axk1.data.url_filter import url_step
 
@@ -26,8 +27,8 @@ Exclusions = Callable[[str], JsonlWriter]
 FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
 
 # URLs first (the cheapest check); PII next, so no excluded/ file keeps a phone number either; language before
-# quality, which reads its label.
-EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step]
+# quality, which reads its label; the perplexity model last, the costliest, on what the heuristics kept.
+EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step, perplexity_step]
 
 
 def extract_filters(filters: FilterConfig, exclusions: Exclusions) -> list[PipelineStep]:

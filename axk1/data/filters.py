@@ -55,7 +55,8 @@ def _is_prose(doc: Document) -> bool:
     return doc.metadata.get("source_type") != "code"
 
 
-def _skips(doc: Document) -> bool:
+def skips_prose_filters(doc: Document) -> bool:
+    """Code (it has its own filter) and documents marked skip_filters pass the prose filters untouched."""
     return not _is_prose(doc) or doc.metadata.get("skip_filters", False)
 
 
@@ -126,7 +127,7 @@ class QualityFilter(BaseFilter):
         self.config = config or QualityConfig()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if _skips(doc):
+        if skips_prose_filters(doc):
             return True
         text = normalize_text(doc.text)  # NFD Hangul (macOS) is judged as the same text in NFC
         words = word_tokenize(text, self.config.word_tokenizer)
