@@ -291,3 +291,30 @@ def test_a_run_where_nothing_survives_ends_with_its_accounting(tmp_path, capsys)
     args = parser().parse_args(["data", "stats", str(tmp_path / "out")])
     assert args.func(args) == 0  # its failed/ and excluded/ records are not documents
     assert json.loads(capsys.readouterr().out)["documents"] == 0
+
+
+def test_a_model_retrained_under_the_same_path_is_a_change_of_settings(tmp_path):
+    """The settings named a perplexity model, a domain model or a tokenizer by path alone: retrained in place, a
+    relaunch resumed over outputs the old model had judged. A file the run makes in its own folder is not one."""
+    from axk1.data.run_settings import check_settings
+
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "ko.npz").write_bytes(b"first model")
+    (tmp_path / "tok.json").write_text("{}")
+    cfg = config_from_dict({"run": {"output_dir": str(tmp_path / "out")}, "sources": [{"type": "text", "path": "."}],
+                            "filters": {"perplexity": {"model": {"ko": "lm/ko.npz"}, "percentile": 90}},
+                            "tokenize": {"tokenizer": "tok.json"}}, tmp_path)
+    check_settings(cfg)
+    check_settings(cfg)  # unchanged: a relaunch resumes
+    (tmp_path / "lm" / "ko.npz").write_bytes(b"retrained model")
+    with pytest.raises(ValueError, match=r"filters\.perplexity\.model\.ko\.sha256 \('[0-9a-f]{64}' -> '[0-9a-f]{64}'\)"):
+        check_settings(cfg)
+    check_settings(cfg, force=True)
+    (tmp_path / "tok.json").write_text('{"retrained": true}')
+    with pytest.raises(ValueError, match=r"tokenize\.tokenizer\.sha256"):
+        check_settings(cfg)
+    cfg.tokenize.tokenizer = str(cfg.out / "tokenizer" / "tokenizer.json")  # its own stage trains it there
+    check_settings(cfg, force=True)
+    (cfg.out / "tokenizer").mkdir()
+    (cfg.out / "tokenizer" / "tokenizer.json").write_text("{}")
+    check_settings(cfg)

@@ -4,14 +4,18 @@ datatrove keeps a completion marker per finished task and skips those tasks when
 that is how a crashed or preempted run resumes. But it does not know what a task was run with, so after a
 settings change (`--filters.quality.min_words 100000`) the relaunch finished in half a second and printed the old
 counts. `run.output_dir/settings.json` records what shapes the outputs; a launch with other settings is refused,
-naming the keys that changed, unless `--force` (which deletes the old outputs and runs afresh).
+naming the keys that changed, unless `--force` (which deletes the old outputs and runs afresh). Settings that name
+a model or tokenizer file are recorded with a digest of its content too: a model retrained under the same path
+changes what the run keeps, and the path alone did not show it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 from axk1.data.config import PipelineConfig
@@ -19,6 +23,26 @@ from axk1.data.config import PipelineConfig
 SETTINGS_FILE = "settings.json"
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
+# settings naming files (or a model folder) whose content shapes the outputs; a table by language flattens under them
+CONTENT_SHAPING = ("filters.perplexity.model", "annotate.domain_model", "annotate.reference_model",
+                   "tokenize.tokenizer")
+_WHOLE = 64 << 20  # files up to this size are hashed whole; larger ones by size and their first and last MiB
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file's content, or of a folder's files (names and contents), cheap for multi-GB weights."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(path) if f != path else f.name}\0{size}\0".encode())
+        with f.open("rb") as stream:
+            if size <= _WHOLE:
+                h.update(stream.read())
+            else:
+                h.update(stream.read(1 << 20))
+                stream.seek(size - (1 << 20))
+                h.update(stream.read())
+    return h.hexdigest()
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -38,7 +62,12 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe."""
     flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
-    return {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
+    out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
+    for k, v in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
+        if k.startswith(CONTENT_SHAPING) and isinstance(v, str) and v and Path(v).exists() \
+                and not Path(v).resolve().is_relative_to(cfg.out.resolve()):
+            out[f"{k}.sha256"] = content_digest(Path(v))
+    return out
 
 
 def check_settings(cfg: PipelineConfig, force: bool = False) -> None:
