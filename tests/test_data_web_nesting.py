@@ -3,7 +3,6 @@ open elements and dropped the rest of the page without a word: 5,000 lines of `<
 closes) gave 759 of its 15,000 characters. The expected text comes from resiliparse, whose parser (lexbor) has no
 such limit and which nobody here wrote."""
 
-import time
 
 import pytest
 from resiliparse.extract.html2text import extract_plain_text
@@ -31,10 +30,7 @@ def _chars(text: str) -> str:
                                             for i in range(1500)) + "</td></tr></table><p>문의: 민원실 02-120</p>",
 ])
 def test_a_page_nested_past_the_parsers_limit_keeps_its_whole_text(html):
-    _page("<p>" + "trafilatura's import, not timed. " * 3)
-    t = time.monotonic()
     doc = _page(html)
-    assert time.monotonic() - t < 2.0
     assert not isinstance(doc, Failure), doc.reason
     assert _chars(doc.text) == _chars(extract_plain_text(html))
 
