@@ -24,6 +24,21 @@ YARN_BETA_DEFAULTS = {"beta_fast": 32.0, "beta_slow": 1.0}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def model_folder_hint(path: str | Path) -> str:
+    """For an error about a folder without config.json: where the model is when `path` is a training or
+    post-training run's own folder (the usual mistake: `axk1 generate out/train`), else "". A run keeps its
+    checkpoints in step-NNNNNN/ folders with train_state.json (axk1/checkpoint/dcp.py, a layer above this one) and
+    an sft or rl run exports its model into model/."""
+    path = Path(path)
+    if (path / "model" / CONFIG_NAME).is_file():
+        return f"; {path} is a run folder: its model is {path / 'model'}"
+    steps = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (path / "train_state.json").is_file() or any(steps.glob("step-*/train_state.json")):
+        return (f"; {path} holds training checkpoints, not a model: export them first "
+                f"(`axk1 export {steps} DIR --tokenizer out/data/tokenizer`) and give DIR")
+    return ""
+
+
 @dataclass
 class ModelConfig:
     vocab_size: int = 163840
@@ -253,7 +268,7 @@ class ModelConfig:
         if not file.exists():
             raise FileNotFoundError(
                 f"no {CONFIG_NAME} in {path}: a model folder needs config.json next to its safetensors "
-                "(write one with ModelConfig.save_pretrained)"
+                f"(give a folder `axk1 export` or `axk1.save_pretrained` wrote){model_folder_hint(path)}"
             )
         try:
             raw = json.loads(file.read_text())

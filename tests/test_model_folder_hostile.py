@@ -329,6 +329,22 @@ def test_export_refuses_a_folder_that_is_not_a_model_folder(checkpoint, tmp_path
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_a_run_folder_given_as_a_model_names_where_the_model_is(checkpoint, folder, tmp_path, capsys):
+    """`axk1 generate out/train` (a pretraining run) or `axk1 serve out/posttrain/rl` (an sft/rl run, whose model is
+    in model/): the error says what to give instead, and following it works."""
+    run = tmp_path / "train"
+    _copy(checkpoint, run / "checkpoints" / checkpoint.name)
+    err = _cli_error(["generate", str(run), "--prompt", "1 2"], capsys)
+    assert f"holds training checkpoints, not a model: export them first (`axk1 export {run / 'checkpoints'} DIR" in err
+    assert main(["export", str(run / "checkpoints"), str(tmp_path / "model")]) == 0
+    assert main(["generate", str(tmp_path / "model"), "--prompt", "1 2", "--max-new-tokens", "2"]) == 0
+    capsys.readouterr()
+    rl = tmp_path / "rl"
+    _copy(folder, rl / "model")
+    err = _cli_error(["serve", str(rl)], capsys)
+    assert f"is a run folder: its model is {rl / 'model'}" in err
+
+
 def test_merge_replaces_an_earlier_model_entirely(folder, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, clear_model_folder, mtp_file, open_safetensors,
                                     read_headers, save_weights, weight_files)
-from axk1.config import CONFIG_NAME, ModelConfig
+from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
 
 MERGE_RECORD = "merge.json"
 # config.json keys that describe where or how a folder was written, not the weights
@@ -47,7 +47,7 @@ def _check_folder(path: Path, role: str) -> list[Path]:
                          "and safetensors weights")
     if not (path / CONFIG_NAME).exists():
         raise ValueError(f"merge input {role} ({path}) has no {CONFIG_NAME}: pass a model folder in the Hugging "
-                         "Face layout (as `axk1 export` writes)")
+                         f"Face layout (as `axk1 export` writes){model_folder_hint(path)}")
     try:
         files = weight_files(path)
     except FileNotFoundError as e:

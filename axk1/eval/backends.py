@@ -76,12 +76,12 @@ class NativeBackend(Backend):
         from tokenizers import Tokenizer
 
         from axk1.checkpoint.hf import load_model
-        from axk1.config import DTYPES
+        from axk1.config import DTYPES, model_folder_hint
 
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").exists():
             raise FileNotFoundError(f"{self.model_dir} is not a model folder (no config.json); give an axk1 model "
-                                    "folder, hf:<path-or-id> or openai:<base-url>")
+                                    f"folder, hf:<path-or-id> or openai:<base-url>{model_folder_hint(self.model_dir)}")
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from axk1.cli_args import tcp_port
-from axk1.config import DTYPES
+from axk1.config import DTYPES, model_folder_hint
 
 log = logging.getLogger("axk1.serve")
 
@@ -31,7 +31,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json): give a folder written by "
-                                "`axk1.save_pretrained` or `axk1 export`")
+                                f"`axk1.save_pretrained` or `axk1 export`{model_folder_hint(model_dir)}")
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
     if not read_timeout > 0:

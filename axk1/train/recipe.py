@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axk1.config import ModelConfig, normalise_rope_scaling
+from axk1.config import ModelConfig, model_folder_hint, normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_keys
@@ -265,7 +265,8 @@ def _check_model_folder(folder: Path) -> None:
                                 "(config.json + safetensors), e.g. the released A.X K1 or one `axk1 export` wrote")
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"[model] init_from {folder} has no config.json: a model folder needs config.json next "
-                                "to its safetensors (the Hugging Face layout; `axk1 export` writes one)")
+                                "to its safetensors (the Hugging Face layout; `axk1 export` writes one)"
+                                f"{model_folder_hint(folder)}")
     try:
         weight_files(folder)
     except FileNotFoundError as e:
