@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,19 @@ def test_a_path_of_the_wrong_kind_is_an_error_naming_it_not_a_traceback(argv, sa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+def test_data_run_without_its_sources_is_refused_before_it_writes(tmp_path, capsys):
+    """The shipped starter recipe before `axk1 data starter` (or from a copy whose ../../out is elsewhere): one line
+    naming the source and the override, no reader task started, no run folder written."""
+    recipe = tmp_path / "recipes" / "data" / "starter.toml"
+    recipe.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "recipes" / "data" / "starter.toml", recipe)
+    assert main(["data", "run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert f"source 'web': {tmp_path / 'out' / 'starter' / 'web'} does not exist" in err
+    assert "--sources.0.path DIR" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("argv, flag", [

@@ -28,7 +28,7 @@ from axk1.data.filter_steps import extract_filters
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter
-from axk1.data.sources import SourceReader
+from axk1.data.sources import SourceReader, check_source_paths
 from axk1.data.tokenizer import TokenizerTrainStep
 
 
@@ -182,6 +182,8 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
     folder made with other settings is refused unless `force` (axk1/data/run_settings.py)."""
     from tqdm import tqdm
 
+    if cfg.run.executor == "local" and "extract" in cfg.run.stages:  # a cluster's nodes may see other paths
+        check_source_paths(cfg.sources)
     stages = build_stages(cfg)
     check_settings(cfg, force)
     if cfg.run.executor == "local":

@@ -68,6 +68,16 @@ class SourceConfig:
         self.name = self.name or Path(self.path).name or self.type
 
 
+def check_source_paths(specs: list[SourceConfig]) -> None:
+    """Every source's path exists. Checked before a local run writes anything: a missing one otherwise failed inside
+    every reader task, each printing a worker's traceback, after the run folder and its settings were written (a run
+    of a shipped recipe from another folder than the one its relative paths assume does this)."""
+    for i, spec in enumerate(specs):
+        if not Path(spec.path).exists():
+            raise FileNotFoundError(f"source {spec.name!r}: {spec.path} does not exist; fix its `path` in the pipeline "
+                                    f"file (relative to the file's folder) or give it as --sources.{i}.path DIR")
+
+
 def list_files(spec: SourceConfig) -> list[Path]:
     """The files a source covers, sorted (so task assignment and output order are deterministic)."""
     root = Path(spec.path)
