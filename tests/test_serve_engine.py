@@ -1,6 +1,7 @@
 """The batching engine and the text side of replies, in process."""
 
 import queue
+import socket
 import time
 
 import pytest
@@ -182,6 +183,25 @@ def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         serve_main(["serve", "--help"])
     assert e.value.code == 0 and "--api-key" in capsys.readouterr().out
+
+
+def test_serve_refuses_a_held_port_and_a_context_past_the_models(model, tmp_path, capsys):
+    """A port another server holds ended `axk1 serve` after the model load with uvicorn's log line and exit status
+    3; a --max-model-len past the model's context was served cut to the context without a word."""
+    from axk1.cli import main
+
+    folder = make_model_folder(tmp_path / "m")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["serve", str(folder), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}: another process is listening there" in err and "--port" in err
+    context = model.config.max_position_embeddings
+    with pytest.raises(ValueError, match=f"--max-model-len {context + 1}: the model's context is {context} tokens"):
+        Engine(model, max_model_len=context + 1)
+    assert Engine(model, max_model_len=context).max_model_len == context
 
 
 class _CountingCodec:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import errno
 import logging
 import os
+import socket
 from pathlib import Path
 
 import torch
 
-from axk1.cli_args import tcp_port
+from axk1.cli_args import positive_int, tcp_port
 from axk1.config import DTYPES, model_folder_hint
 
 log = logging.getLogger("axk1.serve")
@@ -67,6 +69,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_port(host: str, port: int) -> None:
+    """Binds the address once, as uvicorn will (SO_REUSEADDR), before the model is loaded: uvicorn binds only after
+    the load, and a port another server holds then ended the start-up with its own log line and exit status 3."""
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        why = ("another process is listening there: stop it, or give another --port (0: any free one)"
+               if e.errno == errno.EADDRINUSE else f"{e.strerror or e}: give another --host or --port")
+        raise ValueError(f"cannot serve on {host}:{port}: {why}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -78,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get("AXK1_API_KEY") or None
     if not _is_loopback(args.host) and not api_key:
         log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
+    check_port(args.host, args.port)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
                                args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
@@ -102,8 +121,8 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (or set AXK1_API_KEY)")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
     p.add_argument("--max-batch", type=int, default=32, help="most choices generated together")
-    p.add_argument("--max-model-len", type=int, default=None,
-                   help="context served, prompt + completion (default: the model's context)")
+    p.add_argument("--max-model-len", type=positive_int, default=None,
+                   help="context served, prompt + completion, at most the model's (default: the model's context)")
     p.add_argument("--cache-tokens", type=int, default=None,
                    help="size of the paged latent cache in tokens, shared by all sequences (default: every sequence "
                         "at full length, at most 1 GiB, at least one whole context)")
