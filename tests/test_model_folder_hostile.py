@@ -336,6 +336,9 @@ def test_a_run_folder_given_as_a_model_names_where_the_model_is(checkpoint, fold
     _copy(checkpoint, run / "checkpoints" / checkpoint.name)
     err = _cli_error(["generate", str(run), "--prompt", "1 2"], capsys)
     assert f"holds training checkpoints, not a model: export them first (`axk1 export {run / 'checkpoints'} DIR" in err
+    err = _cli_error(["export", str(run), str(tmp_path / "model")], capsys)  # the run, not its checkpoints
+    assert f"its checkpoints are in {run / 'checkpoints'}: give that" in err
+    assert "does not exist" in _cli_error(["export", str(run / "checkpoint"), str(tmp_path / "model")], capsys)
     assert main(["export", str(run / "checkpoints"), str(tmp_path / "model")]) == 0
     assert main(["generate", str(tmp_path / "model"), "--prompt", "1 2", "--max-new-tokens", "2"]) == 0
     capsys.readouterr()

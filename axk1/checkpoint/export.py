@@ -30,9 +30,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if (path / TRAIN_STATE).exists():
         return path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a step-NNNNNN folder or a run's checkpoints folder "
+                                "(e.g. out/train/checkpoints)")
     step = latest_step(path)
     if step is None:
-        raise FileNotFoundError(f"{path} holds no complete training checkpoint (step-NNNNNN/ with {TRAIN_STATE})")
+        inside = path / "checkpoints"  # the run's own folder given (`axk1 export out/train ...`)
+        hint = f"; its checkpoints are in {inside}: give that" if latest_step(inside) is not None else ""
+        raise FileNotFoundError(f"{path} holds no complete training checkpoint (step-NNNNNN/ with {TRAIN_STATE}){hint}")
     return step_dir(path, step)
 
 
