@@ -3,6 +3,7 @@ other data or settings than the recipe's): damaged shards and manifests, mixture
 non-numbers, a resume whose recipe would change the run, --max-steps past the plan."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,17 @@ def test_a_damaged_train_state_is_named(tmp_path, capsys):
     state.write_text("{")
     assert main(["train", str(path), "--resume"]) == 2
     assert f"{state}: not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb, recipe, says", [
+    ("train", "posttrain/rl.toml", "has an [rl] table, which makes it an `axk1 rl` recipe: run `axk1 rl "),
+    ("rl", "posttrain/sft-think.toml", "has an [sft] table, which makes it an `axk1 sft` recipe: run `axk1 sft "),
+    ("sft", "demo.toml", "is a pretraining recipe ([[stages]], no [sft] table): run `axk1 train "),
+])
+def test_a_shipped_recipe_given_to_the_wrong_verb_names_the_right_one(verb, recipe, says, capsys):
+    """It said `recipe: unknown key 'rl' (known: ...)`, or for sft `[sft] data must list at least one chat JSONL
+    file`, neither naming the verb the file is for."""
+    path = Path(__file__).resolve().parents[1] / "recipes" / recipe
+    assert main([verb, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} {says}{path}`" in err and err.count("\n") == 1, err

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -233,11 +233,29 @@ def parse_recipe(raw: dict[str, Any], base_dir: Path | str = ".", cls: type[Reci
     return recipe
 
 
+# the table that makes a recipe a post-training verb's (Recipe subclasses add it as a field)
+VERB_TABLES = {"sft": "axk1 sft", "rl": "axk1 rl"}
+
+
+def _check_verb(raw: dict[str, Any], path: Path, cls: type[Recipe], example: str) -> None:
+    """A recipe given to another verb (`axk1 train recipes/posttrain/rl.toml`) is named as such; the unknown-key
+    error it got listed the known keys, or, for a pretraining recipe given to sft, asked for [sft] data."""
+    own = {f.name for f in fields(cls)}
+    for table, verb in VERB_TABLES.items():
+        if table in raw and table not in own:
+            raise ValueError(f"{path} has an [{table}] table, which makes it an `{verb}` recipe: run `{verb} {path}`")
+    mine = [t for t in VERB_TABLES if t in own]
+    if mine and mine[0] not in raw and "stages" in raw:
+        raise ValueError(f"{path} is a pretraining recipe ([[stages]], no [{mine[0]}] table): run `axk1 train "
+                         f"{path}`, or see {example} for an `{VERB_TABLES[mine[0]]}` recipe")
+
+
 def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[Recipe] = Recipe,
                 example: str = "recipes/demo.toml", **run_overrides: Any) -> Recipe:
     """The recipe file with `--section.key value` overrides (and [run] keys given by name) applied first."""
     path = Path(path)
     raw = load_toml(path, "recipe", example, overrides, cls.path_keys)
+    _check_verb(raw, path, cls, example)
     for key, value in run_overrides.items():  # --out and friends: command-line paths, relative to the current folder
         if value is not None:
             raw.setdefault("run", {})[key] = absolute_paths(value) if f"run.{key}" in cls.path_keys else value
