@@ -120,16 +120,27 @@ def _deadline(seconds: float):
         yield
         return
 
+    armed = True
+
     def overtime(signum, frame):
-        raise _Overtime()
+        if armed:
+            raise _Overtime()
 
     before = signal.signal(signal.SIGALRM, overtime)
     start = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # and again every 50 ms past the deadline: a signal that lands in a garbage-collection callback (a weakref
+    # finaliser, a __del__) raises there, and Python prints that exception and drops it (seen: the page ran to its end)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        while True:  # a last tick may land while the timer is being stopped
+            try:
+                armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                break
+            except _Overtime:
+                pass
         signal.signal(signal.SIGALRM, before)
         if outer:
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3), interval)
