@@ -318,3 +318,26 @@ def test_a_model_retrained_under_the_same_path_is_a_change_of_settings(tmp_path)
     (cfg.out / "tokenizer").mkdir()
     (cfg.out / "tokenizer" / "tokenizer.json").write_text("{}")
     check_settings(cfg)
+
+
+@pytest.mark.parametrize("web", [False, True])
+def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, web):
+    """`axk1 data starter -o OTHER` said nothing of the starter recipe reading out/starter: its run read an older
+    out/starter silently, or failed. The command it prints now names each part where it was built."""
+    import shlex
+    from pathlib import Path
+
+    from axk1.cli import main
+    from axk1.data.config import load_pipeline_config
+
+    pages = tmp_path / "pages" / "site"
+    pages.mkdir(parents=True)
+    (pages / "a.html").write_text("<html><body><p>" + "서울 도서관 안내문입니다. " * 20 + "</p></body></html>")
+    assert main(["data", "starter", "-o", str(tmp_path / "corpus")] + (["--web", str(tmp_path / "pages")] if web
+                                                                       else [])) == 0
+    words = shlex.split(capsys.readouterr().out.rsplit("next, the pipeline over it:", 1)[1])
+    assert words[:3] == ["axk1", "data", "run"] and words[3].endswith("recipes/data/starter.toml")
+    cfg = load_pipeline_config(words[3], words[4:])
+    assert cfg.sources and all(Path(s.path).parent == tmp_path / "corpus" and Path(s.path).exists()
+                               for s in cfg.sources)
+    assert [s.type for s in cfg.sources if Path(s.path).name == "web"] == ["warc" if web else "jsonl"]

@@ -222,14 +222,35 @@ def cmd_lm_train(args: argparse.Namespace) -> int:
     return 0
 
 
+STARTER_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "data" / "starter.toml"
+
+
+def starter_run_command(output: str | Path, web: bool) -> str:
+    """The `axk1 data run` of the starter recipe over the corpus in `output`: the recipe reads out/starter/<part>
+    (relative to itself), so a corpus built elsewhere needs each source's path given, or the run reads another
+    (an older out/starter, silently) or none."""
+    import shlex
+
+    from axk1.toml_file import read_toml
+
+    recipe = STARTER_RECIPE.relative_to(Path.cwd()) if STARTER_RECIPE.is_relative_to(Path.cwd()) else STARTER_RECIPE
+    words = ["axk1", "data", "run", str(recipe)]
+    for i, source in enumerate(read_toml(STARTER_RECIPE, "pipeline")["sources"]):
+        read = (STARTER_RECIPE.parent / source["path"]).resolve()
+        built = Path(output).resolve() / read.name
+        if built != read:
+            words += [f"--sources.{i}.path", str(built)]
+        if web and read.name == "web":
+            words += [f"--sources.{i}.type", "warc"]  # the web part is a WARC file
+    return shlex.join(words)
+
+
 def cmd_starter(args: argparse.Namespace) -> int:
     from axk1.data.starter import build_starter_corpus
 
     counts = build_starter_corpus(args.output, scale=args.scale, web_dir=args.web)
     print(json.dumps(counts, indent=2, ensure_ascii=False))
-    if args.web:
-        print("the web part is a WARC file: run the starter recipe with its web source read as one, e.g.\n"
-              "  axk1 data run recipes/data/starter.toml --sources.0.type warc")
+    print(f"next, the pipeline over it:\n  {starter_run_command(args.output, bool(args.web))}")
     return 0
 
 
