@@ -253,6 +253,9 @@ def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
 def read_tasks(path: str | Path) -> list[VerifiedTask]:
     """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them); a line that is not one is an error naming
     the file and the line."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no task file {path}: give a JSONL that `axk1 posttrain tasks -o DIR` wrote "
+                                "(DIR/train.jsonl or DIR/heldout.jsonl)")
     tasks = []
     with Path(path).open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
