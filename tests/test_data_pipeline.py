@@ -335,7 +335,9 @@ def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, w
     (pages / "a.html").write_text("<html><body><p>" + "서울 도서관 안내문입니다. " * 20 + "</p></body></html>")
     assert main(["data", "starter", "-o", str(tmp_path / "corpus")] + (["--web", str(tmp_path / "pages")] if web
                                                                        else [])) == 0
-    words = shlex.split(capsys.readouterr().out.rsplit("next, the pipeline over it:", 1)[1])
+    out, err = capsys.readouterr()
+    assert json.loads(out)["statutes"] > 0  # stdout stays the counts' JSON
+    words = shlex.split(err.rsplit("next, the pipeline over it:", 1)[1])
     assert words[:3] == ["axk1", "data", "run"] and words[3].endswith("recipes/data/starter.toml")
     cfg = load_pipeline_config(words[3], words[4:])
     assert cfg.sources and all(Path(s.path).parent == tmp_path / "corpus" and Path(s.path).exists()

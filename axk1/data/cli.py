@@ -250,7 +250,8 @@ def cmd_starter(args: argparse.Namespace) -> int:
 
     counts = build_starter_corpus(args.output, scale=args.scale, web_dir=args.web)
     print(json.dumps(counts, indent=2, ensure_ascii=False))
-    print(f"next, the pipeline over it:\n  {starter_run_command(args.output, bool(args.web))}")
+    # on stderr: stdout stays the counts' JSON
+    print(f"next, the pipeline over it:\n  {starter_run_command(args.output, bool(args.web))}", file=sys.stderr)
     return 0
 
 
