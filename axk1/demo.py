@@ -156,11 +156,8 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True, post
     from axk1.checkpoint.run_lock import RunLock
 
     output = output.resolve()  # the recipes resolve relative paths against their own folder
-    lock = RunLock(output, flag="-o/--output")
-    try:
+    with RunLock(output, flag="-o/--output"):
         return _run_demo(output, steps, progress, posttrain, web)
-    finally:
-        lock.release()
 
 
 def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, web: str | Path | None) -> dict:

@@ -170,11 +170,8 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
     from axk1.checkpoint.run_lock import RunLock
 
     output = output.resolve()
-    lock = RunLock(output, flag="-o/--output")
-    try:
+    with RunLock(output, flag="-o/--output"):
         return _run(output, steps, trials)
-    finally:
-        lock.release()
 
 
 def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:

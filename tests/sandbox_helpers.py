@@ -61,3 +61,29 @@ class Outside:
             time.sleep(0.05)
         assert self.leftovers() == [], "a process of the run outlived it"
         assert list(self.folder.iterdir()) == [], "a file appeared outside the sandbox"
+
+
+def guard_functions(monkeypatch, folder) -> list:
+    """The guard installed in this process (its audit hook caught, not added: pytest's process keeps running), and
+    every function its hook reaches through default arguments, the hook first. install_guard replaces fork_exec,
+    settrace and setprofile for good: monkeypatch gives pytest's process the real ones back afterwards."""
+    import _posixsubprocess
+    import subprocess
+    import sys
+
+    from axk1.eval import sandbox_guard
+
+    installed = []
+    monkeypatch.setattr(sys, "addaudithook", installed.append)
+    monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)
+    monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)
+    monkeypatch.setattr(sys, "settrace", sys.settrace)
+    monkeypatch.setattr(sys, "setprofile", sys.setprofile)
+    sandbox_guard.install_guard(str(folder))
+    todo, found = [installed[0]], {}
+    while todo:
+        fn = todo.pop()
+        if fn.__name__ not in found:
+            found[fn.__name__] = fn
+            todo += [d for d in fn.__defaults__ or () if callable(d) and getattr(d, "__code__", None)]
+    return list(found.values())

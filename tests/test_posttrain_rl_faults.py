@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 # itself during iteration N, or a SIGKILL once iteration N's checkpoint is half written.
 DRIVER = textwrap.dedent("""
     import os, signal, sys
-    from pathlib import Path
     import torch.distributed.checkpoint as dcp
     import axk1.posttrain.rl as rl
     from tests.test_posttrain_rl import _fake_scores
+    from tests.train_helpers import kill_half_written, sigterm_during_step
     rl.score_all = _fake_scores
     point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     if point == "sigterm-rl":
@@ -48,21 +48,13 @@ DRIVER = textwrap.dedent("""
             return real(self, iteration)
         rl.RLTrainer.rollout = rollout
     elif point == "sigterm-sft":
-        from axk1.train.trainer import Trainer
-        real_step = Trainer.train_step
-        def train_step(self, s):
-            if s == n - 1:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return real_step(self, s)
-        Trainer.train_step = train_step
+        sigterm_during_step(n)
     elif point == "writing":
         real_save = dcp.save
         def save(state, checkpoint_id, **kw):
             real_save(state, checkpoint_id=checkpoint_id, **kw)
             if checkpoint_id.endswith(f".step-{n:06d}.tmp"):
-                big = max(Path(checkpoint_id).iterdir(), key=lambda p: p.stat().st_size)
-                os.truncate(big, big.stat().st_size // 2)
-                os.kill(os.getpid(), signal.SIGKILL)
+                kill_half_written(checkpoint_id)
         dcp.save = save
     from axk1.cli import main
     sys.exit(main(args))

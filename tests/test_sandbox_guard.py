@@ -222,29 +222,13 @@ print("after", shown.strip().splitlines()[-1])
 def test_the_hooks_functions_hold_no_cells_and_read_no_globals(tmp_path, monkeypatch):
     # What a frame of the hook holds must not be writable (a closure cell is, without any audit event), and what it
     # calls must not be a name the program can rebind (a module global): both would run the program's code inside
-    import _posixsubprocess
     import dis
-    import subprocess
-    import sys
 
-    from axk1.eval import sandbox_guard
+    from tests.sandbox_helpers import guard_functions
 
-    installed = []
-    monkeypatch.setattr(sys, "addaudithook", installed.append)
-    # install_guard replaces fork_exec, settrace and setprofile for good: this process (pytest's) gets the real
-    # ones back afterwards
-    monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)
-    monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)
-    monkeypatch.setattr(sys, "settrace", sys.settrace)
-    monkeypatch.setattr(sys, "setprofile", sys.setprofile)
-    sandbox_guard.install_guard(str(tmp_path))
-    todo, seen = [installed[0]], {}
-    while todo:
-        fn = todo.pop()
-        if fn.__name__ not in seen:
-            names = [i.argval for i in dis.get_instructions(fn) if i.opname in ("LOAD_GLOBAL", "LOAD_DEREF")]
-            seen[fn.__name__] = (fn.__closure__, names)
-            todo += [d for d in fn.__defaults__ or () if callable(d) and getattr(d, "__code__", None)]
+    seen = {fn.__name__: (fn.__closure__, [i.argval for i in dis.get_instructions(fn)
+                                           if i.opname in ("LOAD_GLOBAL", "LOAD_DEREF")])
+            for fn in guard_functions(monkeypatch, tmp_path)}
     assert {"hook", "on_open", "on_path", "resolve", "refuse", "text"} <= seen.keys()
     assert all(state == (None, []) for state in seen.values()), seen
 

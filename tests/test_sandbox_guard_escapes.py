@@ -11,10 +11,9 @@ from axk1.eval.sandbox import Limits, run_judge, run_python
 
 FAST = Limits(wall_s=5, cpu_s=5, memory_mb=512)
 
-# The guard's `refuse` is reachable from a refusal's traceback (allowed: traceback.print_exc reads those frames);
-# with a writable /proc/self/mem its code pointer is rewritten to a function that refuses nothing.
-GUARD_OFF_BY_PROC_MEM = """import struct
-try:
+# The start of the attacks that rewrite the guard in memory: its `refuse`, found through a refusal's traceback
+# (allowed: traceback.print_exc reads those frames), and a code object that refuses nothing.
+FIND_REFUSE = """try:
     open("/etc/passwd")
 except PermissionError as e:
     tb = e.__traceback__
@@ -22,7 +21,11 @@ except PermissionError as e:
         tb = tb.tb_next
     refuse = tb.tb_frame.f_back.f_locals["refuse"]
 allow = (lambda message, PermissionError_=None: None).__code__
-mem = open("/proc/self/mem", "rb", buffering=0)
+"""
+
+# The guard's `refuse` is reachable from a refusal's traceback (allowed: traceback.print_exc reads those frames);
+# with a writable /proc/self/mem its code pointer is rewritten to a function that refuses nothing.
+GUARD_OFF_BY_PROC_MEM = "import struct\n" + FIND_REFUSE + """mem = open("/proc/self/mem", "rb", buffering=0)
 mem = open(f"/proc/self/fd/{mem.fileno()}", "r+b", buffering=0)
 mem.seek(id(refuse) + 48)  # PyFunctionObject.func_code (3.11)
 mem.write(struct.pack("<Q", id(allow)))
@@ -135,32 +138,14 @@ def test_the_tolerant_runner_makes_each_tests_files_afresh():
 # Memory the program may write with no audit event (numpy's array interface, ctypes pointers): the guard's functions
 # are rewritten to refuse nothing. Without namespaces the guard was all that stood between the program and the
 # host's files; Landlock (no namespace or privilege needed) now keeps them where the kernel has it.
-GUARD_OFF_BY_NUMPY = """import numpy as np
-try:
-    open("/etc/passwd")
-except PermissionError as e:
-    tb = e.__traceback__
-    while tb.tb_next:
-        tb = tb.tb_next
-    refuse = tb.tb_frame.f_back.f_locals["refuse"]
-allow = (lambda message, PermissionError_=None: None).__code__
-class At:
+GUARD_OFF_BY_NUMPY = "import numpy as np\n" + FIND_REFUSE + """class At:
     def __init__(self, address):
         self.__array_interface__ = {"data": (address, False), "shape": (1,), "typestr": "<u8", "version": 3}
 np.asarray(At(id(refuse) + 48))[0] = id(allow)  # PyFunctionObject.func_code (3.11)
 open("inside.txt", "w").write("guard off")
 print(open("inside.txt").read())
 """
-GUARD_OFF_BY_CTYPES = """import ctypes
-try:
-    open("/etc/passwd")
-except PermissionError as e:
-    tb = e.__traceback__
-    while tb.tb_next:
-        tb = tb.tb_next
-    refuse = tb.tb_frame.f_back.f_locals["refuse"]
-allow = (lambda message, PermissionError_=None: None).__code__
-cell = ctypes.c_long(0)
+GUARD_OFF_BY_CTYPES = "import ctypes\n" + FIND_REFUSE + """cell = ctypes.c_long(0)
 pointer = ctypes.pointer(cell)  # indexing a pointer is not bounds-checked, and raises no audit event
 start = next(id(cell) + x for x in range(24, 200, 8) if pointer[(16 - x) // 8] == id(cell) + x)
 pointer[(id(refuse) + 48 - start) // 8] = id(allow)
@@ -244,31 +229,16 @@ def test_the_hook_catches_no_exception(tmp_path, monkeypatch):
     # `try: lstat(...) except OSError` read as "no such entry" (a link kept as written, not followed) and inside
     # is_dir's as "not a folder" (a descriptor on a folder outside). The hook's functions now hold no handler at all,
     # so whatever is raised inside the hook ends in a refusal.
-    import _posixsubprocess
-    import subprocess
-    import sys
+    from tests.sandbox_helpers import guard_functions
 
-    from axk1.eval import sandbox_guard
-
-    installed = []
-    monkeypatch.setattr(sys, "addaudithook", installed.append)
-    monkeypatch.setattr(_posixsubprocess, "fork_exec", _posixsubprocess.fork_exec)  # (install_guard replaces
-    monkeypatch.setattr(subprocess, "_fork_exec", subprocess._fork_exec)  # these for good: pytest's come back)
-    monkeypatch.setattr(sys, "settrace", sys.settrace)
-    monkeypatch.setattr(sys, "setprofile", sys.setprofile)
-    sandbox_guard.install_guard(str(tmp_path))
-    todo, handlers = [installed[0]], {}
-    while todo:
-        fn = todo.pop()
-        if fn.__name__ not in handlers:
-            handlers[fn.__name__] = fn.__code__.co_exceptiontable
-            todo += [d for d in fn.__defaults__ or () if callable(d) and getattr(d, "__code__", None)]
+    functions = guard_functions(monkeypatch, tmp_path)
+    handlers = {fn.__name__: fn.__code__.co_exceptiontable for fn in functions}
     assert {"hook", "resolve", "is_dir", "on_open"} <= handlers.keys()
     assert all(table == b"" for table in handlers.values()), [name for name, t in handlers.items() if t]
     # and it still tells a link from a missing name, and a folder from a file
     (tmp_path / "d").mkdir()
     (tmp_path / "l").symlink_to(tmp_path / "d")
-    hook = installed[0]
+    hook = functions[0]
     resolve = dict(zip(hook.__code__.co_varnames[2:], hook.__defaults__))["resolve"]  # (after event, args)
     assert resolve(str(tmp_path / "l" / "new")) == str(tmp_path.resolve() / "d" / "new")
 

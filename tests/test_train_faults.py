@@ -32,13 +32,10 @@ DRIVER = textwrap.dedent("""
     point, step, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     tmp_name = f".step-{step:06d}.tmp"
 
+    from tests.train_helpers import kill_half_written as half_written, sigterm_during_step
+
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
-
-    def half_written(folder):  # a write cut short: the largest tensor file loses its second half
-        big = max(Path(folder).iterdir(), key=lambda p: p.stat().st_size)
-        os.truncate(big, big.stat().st_size // 2)
-        die()
 
     if point == "writing":
         real_save, real_async = dcp.save, dcp.async_save
@@ -71,13 +68,7 @@ DRIVER = textwrap.dedent("""
             return real_rmtree(path, *a, **kw)
         shutil.rmtree = rmtree
     elif point == "sigterm":
-        from axk1.train.trainer import Trainer
-        real_step = Trainer.train_step
-        def train_step(self, s):
-            if s == step - 1:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return real_step(self, s)
-        Trainer.train_step = train_step
+        sigterm_during_step(step)
     from axk1.cli import main
     sys.exit(main(["train", *args]))
 """)

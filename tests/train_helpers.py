@@ -133,3 +133,32 @@ LOCK_HOLDER = textwrap.dedent("""
     print("locked", flush=True)
     time.sleep(120)
 """)
+
+
+# Faults the fault tests' driver processes inject (their DRIVER programs import these): the fault is real, only its
+# moment is chosen.
+def sigterm_during_step(step: int) -> None:
+    """The trainer sends itself SIGTERM (Slurm's notice) during training step `step` (1-based)."""
+    import os
+    import signal
+
+    from axk1.train.trainer import Trainer
+
+    real_step = Trainer.train_step
+
+    def train_step(self, s):
+        if s == step - 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self, s)
+
+    Trainer.train_step = train_step
+
+
+def kill_half_written(folder: str | Path) -> None:
+    """A checkpoint write cut short: the largest tensor file in `folder` loses its second half, then SIGKILL."""
+    import os
+    import signal
+
+    big = max(Path(folder).iterdir(), key=lambda p: p.stat().st_size)
+    os.truncate(big, big.stat().st_size // 2)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -27,7 +27,7 @@ class FolderInUse(ValueError):
 
 
 class RunLock:
-    """The lock on one output folder; `release()` (or the process ending) gives it up."""
+    """The lock on one output folder; `release()`, the end of a `with` block or the process ending gives it up."""
 
     def __init__(self, folder: str | Path, flag: str = "--out") -> None:
         self.path = Path(folder) / LOCK_FILE
@@ -69,6 +69,12 @@ class RunLock:
         return FolderInUse(f"{self.path.parent} is in use by another training run ({who} holds {self.path}): two runs "
                            "in one folder would mix their checkpoints and metrics. Wait for it to end (or stop it), "
                            f"or give this run another {self.flag} folder")
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def release(self) -> None:
         if self._fd is not None:
