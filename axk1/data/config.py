@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axk1.data.decontaminate import DecontaminationConfig
 from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
 from axk1.data.html_extract import WebConfig
@@ -43,6 +44,7 @@ class FilterConfig:
     url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
     site_boilerplate: SiteBoilerplateConfig = field(default_factory=SiteBoilerplateConfig)
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
 
 
 @dataclass
@@ -111,7 +113,8 @@ def config_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
 
 # keys holding paths: relative to the file's folder in the file, to the current folder on the command line
 PATH_KEYS = ("run.output_dir", "sources.*.path", "annotate.domain_model", "annotate.reference_model",
-             "tokenize.tokenizer", "filters.url.block_list", "filters.perplexity.model")
+             "tokenize.tokenizer", "filters.url.block_list", "filters.perplexity.model",
+             "filters.decontamination.benchmarks")
 
 
 def resolve_paths(cfg: PipelineConfig, base: Path) -> None:

@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers import JsonlWriter
 
 from axk1.data.config import FilterConfig
+from axk1.data.decontaminate import decontamination_step
 from axk1.data.filters import code_step, quality_step
 from axk1.data.lid import language_step
 from axk1.data.perplexity import perplexity_step
@@ -27,8 +28,10 @@ Exclusions = Callable[[str], JsonlWriter]
 FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
 
 # URLs first (the cheapest check); PII next, so no excluded/ file keeps a phone number either; language before
-# quality, which reads its label; the perplexity model last, the costliest, on what the heuristics kept.
-EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step, perplexity_step]
+# quality, which reads its label; benchmark decontamination on what they kept, code included; the perplexity model
+# last, the costliest.
+EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step,
+                                        decontamination_step, perplexity_step]
 
 
 def extract_filters(filters: FilterConfig, exclusions: Exclusions) -> list[PipelineStep]:

@@ -24,8 +24,8 @@ SETTINGS_FILE = "settings.json"
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
 # settings naming files (or a model folder) whose content shapes the outputs; a table by language flattens under them
-CONTENT_SHAPING = ("filters.perplexity.model", "annotate.domain_model", "annotate.reference_model",
-                   "tokenize.tokenizer")
+CONTENT_SHAPING = ("filters.perplexity.model", "filters.decontamination.benchmarks", "annotate.domain_model",
+                   "annotate.reference_model", "tokenize.tokenizer")
 _WHOLE = 64 << 20  # files up to this size are hashed whole; larger ones by size and their first and last MiB
 
 
@@ -63,10 +63,14 @@ def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe."""
     flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
     out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
-    for k, v in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
-        if k.startswith(CONTENT_SHAPING) and isinstance(v, str) and v and Path(v).exists() \
-                and not Path(v).resolve().is_relative_to(cfg.out.resolve()):
-            out[f"{k}.sha256"] = content_digest(Path(v))
+    for k, value in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
+        if not k.startswith(CONTENT_SHAPING):
+            continue
+        named = value if isinstance(value, list) else [value]  # a list of files (benchmarks): a digest each
+        for i, v in enumerate(named):
+            if isinstance(v, str) and v and Path(v).exists() \
+                    and not Path(v).resolve().is_relative_to(cfg.out.resolve()):
+                out[f"{k}.{i}.sha256" if isinstance(value, list) else f"{k}.sha256"] = content_digest(Path(v))
     return out
 
 

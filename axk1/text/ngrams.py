@@ -1,5 +1,5 @@
-"""Word and character n-grams and their overlap: the units of deduplication (synthetic samples) and
-decontamination (generated tasks). Words are runs of word characters after NFC and lower-casing."""
+"""Word and character n-grams and their overlap: the units of deduplication (synthetic samples) and of benchmark
+decontamination (axk1/text/contamination.py). Words are runs of word characters after NFC and lower-casing."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ def normalize(text: str) -> str:
 
 def words(text: str) -> list[str]:
     return _WORD.findall(normalize(text).lower())
-
-
-def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    w = words(text)
-    return {tuple(w[i: i + n]) for i in range(len(w) - n + 1)}
 
 
 def char_shingles(text: str, k: int = 5) -> set[str]:

