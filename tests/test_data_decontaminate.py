@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from axk1.data.decontaminate import DecontaminationConfig, check_benchmarks
+from axk1.cli import main
 from axk1.data.stats import account, iter_records
 from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark
 from tests.aime_rows import ROWS, write_aime
@@ -192,6 +193,18 @@ def test_the_pipeline_removes_contaminated_documents_and_accounts_for_them(tmp_p
     assert any(i.endswith("textwrap.py") for i in kept) and sum(i.startswith("bill") for i in kept) == 3
     assert "benchmark_contamination" in capsys.readouterr().out
 
+    # the audit finds in the input what the filter removed, and nothing in what it kept
+    bench = ["--benchmark", str(files["en"]), "--benchmark", str(files["ko"])]
+    capsys.readouterr()
+    assert main(["data", "contamination", str(tmp_path / "in.jsonl"), *bench, "--check", "-o",
+                 str(tmp_path / "report.json")]) == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["documents"] == len(docs) and report["contaminated_documents"] == 2
+    assert report["benchmarks"]["aime25_en.jsonl"]["found"][en["id"]]["examples"] == ["forum_en"]
+    assert report["benchmarks"]["aime25_ko.jsonl"]["found"][ko["id"]]["examples"] == ["blog_ko"]
+    assert "2 of 5 documents share a 13-gram" in capsys.readouterr().out
+    assert main(["data", "contamination", str(out / "clean"), *bench, "--check"]) == 0
+
     # the benchmark files shape the output: a relaunch after one changed is a change of settings
     settings = json.loads((out / "settings.json").read_text())
     assert sum(k.startswith("filters.decontamination.benchmarks.") and k.endswith(".sha256") for k in settings) == 2
@@ -237,3 +250,27 @@ def test_a_livecodebench_file_indexes_its_problems_not_its_encoded_tests(tmp_pat
     assert row["private_test_cases"] not in bench.texts  # base64: not text any page would hold
     found = ContaminationIndex([bench]).match("Today's problem: " + statement.lower() + " My solution below.")
     assert found is not None and found.row == "abc400_a"
+
+
+def test_the_audit_names_every_row_a_page_holds_and_counts_what_it_could_not_read(tmp_path, capsys):
+    """A page listing a whole contest holds each of its problems: each row is reported, the page once."""
+    files = write_aime(tmp_path / "bench")
+    long_en = [r for r in ROWS["en"] if len(r["problem"].split()) >= 20]
+    page = "\n\n".join(f"Problem {i}. {r['problem']}" for i, r in enumerate(long_en, 1))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with gzip.open(corpus / "part-0.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "contest-page", "text": page}) + "\n")
+        f.write(json.dumps({"id": "other", "text": "Nothing to see here, a page about the weather."}) + "\n")
+        f.write(json.dumps({"id": "no-text", "body": page}) + "\n")
+        f.write("[1, 2]\n")
+    assert main(["data", "contamination", str(corpus), "--benchmark", str(files["en"]), "-o",
+                 str(tmp_path / "r.json")]) == 0  # no --check: a report, not a gate
+    report = json.loads((tmp_path / "r.json").read_text())
+    found = report["benchmarks"]["aime25_en.jsonl"]
+    assert sorted(found["found"]) == sorted(r["id"] for r in long_en) and found["documents"] == 1
+    assert report["documents"] == 2 and report["unreadable_rows"] == {"no `text` string": 1, "a JSON list": 1}
+    out = capsys.readouterr().out
+    assert f"{len(long_en)} of {len(ROWS['en'])} rows found" in out and "not checked: 1 rows (a JSON list)" in out
+    assert main(["data", "contamination", str(tmp_path / "nowhere"), "--benchmark", "humaneval"]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `axk1 data` verb: `pdf`, `run`, `stats`, `tokenizer train`, `lm train`, `starter`.
+"""The `axk1 data` verb: `pdf`, `run`, `stats`, `contamination`, `tokenizer train`, `lm train`, `starter`.
 Wire it in axk1/cli.py with `add_data_parser(sub)` inside build_parser()."""
 
 from __future__ import annotations
@@ -101,6 +101,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"{sum(stats['bad_rows'].values())} rows could not be summarised (bad_rows; first: "
               f"{stats['bad_row_examples'][0]})", file=sys.stderr)
     return 0
+
+
+def cmd_contamination(args: argparse.Namespace) -> int:
+    from axk1.data.contamination_audit import audit, summary_lines
+
+    report = audit(args.paths, args.benchmark, args.ngram, args.text_field, args.id_field)
+    for line in summary_lines(report):
+        print(line)
+    for f in report.get("skipped_files", []):
+        print(f"skipped: {f}", file=sys.stderr)
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"report: {args.output}")
+    return 1 if args.check and report["contaminated_documents"] else 0
 
 
 def _tokenizer_inputs(specs: list[str], what: str) -> list[Path]:
@@ -294,6 +308,19 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
     q.add_argument("path", help="a run folder of `axk1 data run` (its run.output_dir) or a JSONL file")
     q.set_defaults(func=cmd_stats)
+
+    q = sub.add_parser("contamination", help="which rows of evaluation sets a corpus holds (nothing is changed)",
+                       description="Checks every document of JSONL files against evaluation sets with the n-grams "
+                                   "of [filters.decontamination] (docs/data.md) and reports the rows found.")
+    q.add_argument("paths", nargs="+", help="JSONL files (.jsonl, .jsonl.gz) or folders of them (a run's documents/)")
+    q.add_argument("--benchmark", action="append", default=[], required=True, metavar="SET",
+                   help='"humaneval" or an evaluation set\'s JSONL file; repeatable')
+    q.add_argument("--ngram", type=int, default=13, help="words in an n-gram (Korean: 3 x as many characters)")
+    q.add_argument("--text-field", default="text", help="the field holding a document's text")
+    q.add_argument("--id-field", default="id", help="the field naming a document in the report (else file:line)")
+    q.add_argument("-o", "--output", default=None, help="also write the report as JSON here")
+    q.add_argument("--check", action="store_true", help="exit 1 when any document is contaminated (a gate)")
+    q.set_defaults(func=cmd_contamination)
 
     q = sub.add_parser("tokenizer", help="tokenizer tools")
     tsub = q.add_subparsers(dest="tokenizer_command", required=True, metavar="{train}")

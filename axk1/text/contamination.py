@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from axk1.text.korean import is_hangul
 from axk1.text.ngrams import normalize, words
@@ -167,7 +167,7 @@ class ContaminationIndex:
     def __len__(self) -> int:
         return len(self.grams)
 
-    def _first(self, units, n: int, known: set, as_key) -> Match | None:
+    def _scan(self, units, n: int, known: set, as_key) -> Iterator[Match]:
         run = 0
         for i, unit in enumerate(units):
             run = run + 1 if unit in known else 0
@@ -175,15 +175,23 @@ class ContaminationIndex:
                 key = as_key(units, i + 1 - n, i + 1)
                 hit = self.grams.get(key)
                 if hit is not None:
-                    text = " ".join(key) if isinstance(key, tuple) else key
-                    return Match(hit[0], hit[1], text)
-        return None
+                    yield Match(hit[0], hit[1], " ".join(key) if isinstance(key, tuple) else key)
+
+    def _all(self, text: str) -> Iterator[Match]:
+        if not self.grams:
+            return
+        yield from self._scan(_words(text), self.n, self._vocab, lambda u, a, b: tuple(u[a:b]))
+        if self._alphabet and any(is_hangul(ch) for ch in text):
+            yield from self._scan(_chars(text), self.char_n, self._alphabet, lambda u, a, b: u[a:b])
 
     def match(self, text: str) -> Match | None:
         """The first n-gram `text` shares with a benchmark, or None."""
-        if not self.grams:
-            return None
-        found = self._first(_words(text), self.n, self._vocab, lambda u, a, b: tuple(u[a:b]))
-        if found is None and self._alphabet and any(is_hangul(ch) for ch in text):
-            found = self._first(_chars(text), self.char_n, self._alphabet, lambda u, a, b: u[a:b])
+        return next(self._all(text), None)
+
+    def matches(self, text: str) -> dict[tuple[str, str], Match]:
+        """Every benchmark row `text` shares an n-gram with: (set, row) -> the first such n-gram (a page may list a
+        whole contest)."""
+        found: dict[tuple[str, str], Match] = {}
+        for m in self._all(text):
+            found.setdefault((m.benchmark, m.row), m)
         return found

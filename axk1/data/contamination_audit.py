@@ -1,0 +1,83 @@
+"""`axk1 data contamination`: how much of an evaluation set a corpus already holds, without changing it. For a
+corpus made elsewhere (a crawl, a dataset from a hub, synthetic or post-training data) or one made before the
+pipeline's `[filters.decontamination]` was on: every document is checked against the sets with the filter's own
+index (axk1/text/contamination.py), and the report says, per set, which rows the corpus holds and in which
+documents. A score on a set the training data held is a recitation, not a measurement: this says which problems
+to distrust, or which data to clean before training.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from axk1.data.stats import data_files, read_jsonl_rows
+from axk1.text.contamination import ContaminationIndex, read_benchmark
+
+EXAMPLES = 3  # documents named per benchmark row found
+
+
+def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_field: str = "text",
+          id_field: str = "id", progress: bool = True) -> dict:
+    """The report: documents read, documents sharing an n-gram with a set, rows that could not be read (by reason,
+    none lost silently), and per set its rows found with the documents holding each (first EXAMPLES, as the row's
+    id, else file:line)."""
+    from tqdm import tqdm
+
+    if not benchmarks:
+        raise ValueError("name the evaluation sets to look for: --benchmark humaneval, --benchmark aime25_en.jsonl")
+    index = ContaminationIndex([read_benchmark(b) for b in benchmarks], ngram)
+    files: list[Path] = []
+    skipped: list[str] = []
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} does not exist: give JSONL files (.jsonl, .jsonl.gz) or folders of them")
+        found, passed = data_files(path)
+        files += found
+        skipped += passed
+    if not files:
+        raise ValueError(f"no *.jsonl or *.jsonl.gz file under {', '.join(map(str, paths))}")
+
+    documents = contaminated = 0
+    bad: Counter = Counter()
+    per_set: Counter = Counter()  # documents holding any row of the set
+    rows: dict[str, dict[str, dict]] = {name: {} for name in index.sets}
+    for where, row in tqdm(read_jsonl_rows(files), desc="documents checked", unit="doc", disable=not progress):
+        text = row.get(text_field) if isinstance(row, dict) else None
+        if not isinstance(text, str):
+            bad[f"no `{text_field}` string" if isinstance(row, dict) else f"a JSON {type(row).__name__}"] += 1
+            continue
+        documents += 1
+        hits = index.matches(text)
+        contaminated += bool(hits)
+        per_set.update({bench for bench, _ in hits})
+        name = str(row.get(id_field) or where)
+        for (bench, row_id), match in hits.items():
+            entry = rows[bench].setdefault(row_id, {"documents": 0, "examples": [], "ngram": match.ngram})
+            entry["documents"] += 1
+            if len(entry["examples"]) < EXAMPLES:
+                entry["examples"].append(name)
+    report = {"files": len(files), "documents": documents, "contaminated_documents": contaminated, "ngram": ngram,
+              "benchmarks": {name: {"rows": index.sets[name], "rows_found": len(found),
+                                    "documents": per_set[name],
+                                    "found": dict(sorted(found.items()))} for name, found in rows.items()}}
+    if bad:
+        report["unreadable_rows"] = dict(bad)
+    if skipped:
+        report["skipped_files"] = skipped
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The report as a person reads it: a line per set, then its rows found."""
+    lines = [f"{report['contaminated_documents']} of {report['documents']} documents share a {report['ngram']}-gram "
+             "with an evaluation set"]
+    for name, s in report["benchmarks"].items():
+        share = f"{s['rows_found'] / s['rows']:.0%}" if s["rows"] else "-"
+        lines.append(f"  {name}: {s['rows_found']} of {s['rows']} rows found ({share}), in {s['documents']} documents")
+        for row_id, e in s["found"].items():
+            lines.append(f"    {row_id}: {e['documents']} documents, e.g. {', '.join(e['examples'])}: "
+                         f"{e['ngram'][:60]!r}")
+    for reason, count in report.get("unreadable_rows", {}).items():
+        lines.append(f"  not checked: {count} rows ({reason})")
+    return lines
