@@ -1,4 +1,5 @@
-"""The `axk1 data` verb: `pdf`, `run`, `stats`, `contamination`, `tokenizer train`, `lm train`, `starter`.
+"""The `axk1 data` verb: `pdf`, `run`, `stats`, `contamination`, `tokenizer train`, `lm …` (axk1/data/lm_cli.py),
+`starter`.
 Wire it in axk1/cli.py with `add_data_parser(sub)` inside build_parser()."""
 
 from __future__ import annotations
@@ -6,11 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import Iterator
 
 from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
+from axk1.data.lm_cli import add_lm_parser
+from axk1.data.stats import input_files
 
 
 def vocab_size(text: str) -> int:
@@ -18,14 +19,6 @@ def vocab_size(text: str) -> int:
     from axk1.data.tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE  # imported here: datatrove is slow to load
 
     return _whole_number(text, MIN_VOCAB_SIZE, f"from {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE:,}", most=MAX_VOCAB_SIZE)
-
-
-def _lm_order(text: str) -> int:
-    return _whole_number(text, 2, "from 2 to 6", most=6)
-
-
-def _lm_folds(text: str) -> int:
-    return _whole_number(text, 2, "2 or more")
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
@@ -109,31 +102,10 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     report = audit(args.paths, args.benchmark, args.ngram, args.text_field, args.id_field)
     for line in summary_lines(report):
         print(line)
-    for f in report.get("skipped_files", []):
-        print(f"skipped: {f}", file=sys.stderr)
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"report: {args.output}")
     return 1 if args.check and report["contaminated_documents"] else 0
-
-
-def _tokenizer_inputs(specs: list[str], what: str) -> list[Path]:
-    """The data files of the given files/folders, checked before any training; skipped side files are named."""
-    from axk1.data.stats import data_files
-
-    files: list[Path] = []
-    for spec in specs:
-        p = Path(spec)
-        if not p.exists():
-            raise FileNotFoundError(f"{what} {p} does not exist: give JSONL files or folders of them "
-                                    "(e.g. a run's documents/)")
-        found, skipped = data_files(p)
-        for s in skipped:
-            print(f"{what}: skipped {s}", file=sys.stderr)
-        if not found:
-            raise ValueError(f"{what} {p} holds no *.jsonl or *.jsonl.gz data file")
-        files += found
-    return files
 
 
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
@@ -151,13 +123,13 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     if (out / "tokenizer.json").exists() and not args.force:
         raise FileExistsError(f"{out / 'tokenizer.json'} exists (shards made with it would no longer match): "
                               "give another -o, or --force to replace it")
-    inputs = _tokenizer_inputs(args.inputs, "input")
+    inputs = input_files(args.inputs, "input")
     heldout: list[tuple[str, list[str]]] = []
     for spec in args.heldout:
         name, sep, file = spec.partition("=")
         if not sep or not name or not file:
             raise ValueError(f"--heldout {spec!r}: write NAME=FILE, e.g. ko=ko.jsonl")
-        texts = list(iter_jsonl_texts(_tokenizer_inputs([file], f"--heldout {name}")))
+        texts = list(iter_jsonl_texts(input_files([file], f"--heldout {name}")))
         if not texts:
             raise ValueError(f"--heldout {spec!r}: {file} has no row with a non-empty `text`")
         heldout.append((name, texts))
@@ -173,66 +145,6 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
         tok = load_tokenizer(path)
         for name, texts in heldout:
             print(f"  {name}: {chars_per_token(tok, texts):.2f} characters/token")
-    return 0
-
-
-def _reference_texts(specs: list[str], skipped: Counter) -> Iterator[str]:
-    """The documents of `axk1 data lm train`'s inputs: a plain-text file is one document; JSONL files and folders
-    of them give their rows' `text` (iter_jsonl_texts; rows without one are counted in `skipped`)."""
-    from axk1.data.tokenizer import iter_jsonl_texts
-
-    for spec in specs:
-        p = Path(spec)
-        if p.is_file() and not p.name.endswith((".jsonl", ".jsonl.gz")):
-            try:
-                text = p.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"reference file {p} is not UTF-8 text ({e}): give text or JSONL files") from None
-            if text.strip():
-                yield text
-            else:
-                skipped["empty text file"] += 1
-        else:
-            yield from iter_jsonl_texts(_tokenizer_inputs([spec], "reference"), skipped)
-
-
-def cmd_lm_train(args: argparse.Namespace) -> int:
-    import time
-    from itertools import chain
-
-    import numpy as np
-
-    from axk1.data.perplexity_model import guess_units, train_reference_model
-
-    out = Path(args.output)
-    if out.is_dir():
-        raise IsADirectoryError(f"-o {out} is a folder: give the model file to write, e.g. {out / 'ko.npz'}")
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists (runs filtered with it would no longer match): give another -o, or "
-                              "--force to replace it")
-    for spec in args.inputs:  # checked before the long read: no late refusal
-        if not Path(spec).exists():
-            raise FileNotFoundError(f"reference {spec} does not exist: give text files, JSONL files or folders of them")
-    skipped: Counter = Counter()
-    texts = _reference_texts(args.inputs, skipped)
-    units = args.units
-    if units == "auto":
-        first = [t for _, t in zip(range(20), texts)]
-        units, texts = guess_units(first), chain(first, texts)
-        print(f"units: {units} (from the first {len(first)} documents; --units to choose)")
-    t0 = time.perf_counter()
-    model = train_reference_model(texts, args.order, units, args.folds)
-    model.meta["inputs"] = [str(p) for p in args.inputs]
-    model.save(out)
-    m = model.meta
-    ref = m["reference_perplexities"]
-    pct = {q: np.percentile(ref, q) for q in (50, 90, 95, 99)}  # as [filters.perplexity] percentile reads them
-    print(f"trained {out} in {time.perf_counter() - t0:.1f}s: order {args.order}, {units}, {m['documents']} documents, "
-          f"{m['tokens']:,} tokens, {len(model.vocab.tokens):,} types")
-    print("held-out perplexity of the reference documents: " + ", ".join(f"p{q} {v:,.1f}" for q, v in pct.items()))
-    if skipped:
-        print("documents skipped (not trained on): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common()),
-              file=sys.stderr)
     return 0
 
 
@@ -337,23 +249,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                         "(checked before training)")
     t.set_defaults(func=cmd_tokenizer_train)
 
-    q = sub.add_parser("lm", help="n-gram language models for the perplexity filter")
-    lsub = q.add_subparsers(dest="lm_command", required=True, metavar="{train}")
-    t = lsub.add_parser("train", help="train a Kneser-Ney n-gram model on a reference corpus of good text",
-                        description="The model of [filters.perplexity] (docs/data.md, \"Perplexity filter\"). Each "
-                        "reference document's held-out perplexity is stored with it, for a percentile threshold.")
-    t.add_argument("inputs", nargs="+", help="plain-text files (one document each), JSONL files or folders of them "
-                   "with a `text` field")
-    t.add_argument("-o", "--output", required=True, help="the model file to write (.npz)")
-    t.add_argument("--order", type=_lm_order, default=4, help="n-gram order, 2 to 6 (default %(default)s; 5-6 for "
-                   "--units chars)")
-    t.add_argument("--units", choices=["auto", "kiwi", "words", "chars"], default="auto",
-                   help="tokens: Kiwi morphemes (Korean), words and punctuation (English), characters; auto: kiwi "
-                        "when the first documents are mostly Hangul, else words")
-    t.add_argument("--folds", type=_lm_folds, default=5, help="the reference perplexities are each document's under a "
-                   "model of the other folds (default %(default)s)")
-    t.add_argument("--force", action="store_true", help="replace an existing model file")
-    t.set_defaults(func=cmd_lm_train)
+    add_lm_parser(sub)
 
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
     q.add_argument("-o", "--output", required=True)

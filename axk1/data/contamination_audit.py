@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from axk1.data.stats import data_files, read_jsonl_rows
+from axk1.data.stats import input_files, read_jsonl_rows
 from axk1.text.contamination import ContaminationIndex, read_benchmark
 
 EXAMPLES = 3  # documents named per benchmark row found
@@ -27,17 +27,7 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
     if not benchmarks:
         raise ValueError("name the evaluation sets to look for: --benchmark humaneval, --benchmark aime25_en.jsonl")
     index = ContaminationIndex([read_benchmark(b) for b in benchmarks], ngram)
-    files: list[Path] = []
-    skipped: list[str] = []
-    for path in paths:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path} does not exist: give JSONL files (.jsonl, .jsonl.gz) or folders of them")
-        found, passed = data_files(path)
-        files += found
-        skipped += passed
-    if not files:
-        raise ValueError(f"no *.jsonl or *.jsonl.gz file under {', '.join(map(str, paths))}")
-
+    files = input_files(paths, "corpus")
     documents = contaminated = 0
     bad: Counter = Counter()
     per_set: Counter = Counter()  # documents holding any row of the set
@@ -63,8 +53,6 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
                                     "found": dict(sorted(found.items()))} for name, found in rows.items()}}
     if bad:
         report["unreadable_rows"] = dict(bad)
-    if skipped:
-        report["skipped_files"] = skipped
     return report
 
 

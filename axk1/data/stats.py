@@ -35,6 +35,26 @@ def data_files(path: str | Path) -> tuple[list[Path], list[str]]:
     return files, skipped
 
 
+def input_files(specs: list[str | Path], what: str) -> list[Path]:
+    """The data files of the files/folders a command was given (data_files), checked before any long work: a path
+    that does not exist or holds no data file is an error naming it; skipped files are named on stderr."""
+    import sys
+
+    files: list[Path] = []
+    for spec in specs:
+        p = Path(spec)
+        if not p.exists():
+            raise FileNotFoundError(f"{what} {p} does not exist: give JSONL files or folders of them "
+                                    "(e.g. a run's documents/)")
+        found, skipped = data_files(p)
+        for s in skipped:
+            print(f"{what}: skipped {s}", file=sys.stderr)
+        if not found:
+            raise ValueError(f"{what} {p} holds no *.jsonl or *.jsonl.gz data file")
+        files += found
+    return files
+
+
 def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
     """("file:line", parsed row) for every non-blank line; a line that is not UTF-8 JSON is an error naming its
     file:line (a corrupt file must not be read in part without a word)."""

@@ -16,7 +16,11 @@ count (D_k1 = D_k2 = D_k3+) this is plain interpolated Kneser-Ney, the variant n
 implements (there with an undiscounted unigram: discount 0 at order 1; tests/test_data_perplexity.py).
 
 Stored like an ARPA file: every seen n-gram's interpolated log-probability and every seen context's log gamma,
-so scoring a word is one lookup when its full n-gram was seen and one more per order it backs off.
+so scoring a word is one lookup when its full n-gram was seen and one more per order it backs off (an ARPA file
+is the same thing as text: axk1/text/arpa.py). In memory each order is a sorted array of 64-bit hashes of its
+n-grams beside float32 values (KenLM's probing tables also keep hashes, not words): 12 bytes an n-gram as loaded,
+where Python dicts of tuples took ~200, and a document is scored with a few vectorised lookups (`np.searchsorted`)
+per order instead of a dict lookup per token and order.
 """
 
 from __future__ import annotations
@@ -88,14 +92,39 @@ def _log(x: float) -> float:
     return math.log(x) if x > 0 else -math.inf
 
 
-class NgramLM:
-    """logprobs[k]: n-gram of order k (tuple of ids) -> ln p(w | h); log_gammas[k]: context of order k-1 -> ln gamma_k;
-    log_uniform: ln(gamma_1 / |V|), the share of a word never seen."""
+class _Table:
+    """One order's n-grams (or contexts): sorted 64-bit keys (_keys) and their values (float64 as estimated,
+    float32 as stored)."""
 
-    def __init__(self, order: int, vocab: Vocabulary, logprobs: dict, log_gammas: dict, log_uniform: float,
-                 discounts: dict, meta: dict | None = None):
-        self.order, self.vocab, self.logprobs, self.log_gammas = order, vocab, logprobs, log_gammas
-        self.log_uniform, self.discounts, self.meta = log_uniform, discounts, dict(meta or {})
+    def __init__(self, grams: np.ndarray, values: np.ndarray):
+        keys = _keys(grams)
+        order = np.argsort(keys)
+        self.keys, self.values = keys[order], np.asarray(values)[order]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, value where found else 0) for an array of keys."""
+        if not len(self.keys):
+            return np.zeros(keys.shape, bool), np.zeros(keys.shape, np.float64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[at] == keys
+        return found, np.where(found, self.values[at], 0.0)
+
+
+class NgramLM:
+    """tables[k]: n-grams of order k -> ln p(w | h); gammas[k]: contexts of order k-1 -> ln gamma_k (k >= 2);
+    log_uniform: ln(gamma_1 / |V|), the share of a word never seen. `arrays` holds the id tuples the tables were
+    built from, for save(); a model loaded for scoring drops them."""
+
+    def __init__(self, order: int, vocab: Vocabulary, arrays: dict[str, np.ndarray], log_uniform: float,
+                 discounts: dict, meta: dict | None = None, keep_arrays: bool = True):
+        self.order, self.vocab, self.log_uniform, self.discounts = order, vocab, log_uniform, discounts
+        self.meta = dict(meta or {})
+        self.tables = {k: _Table(arrays[f"grams{k}"], arrays[f"logprobs{k}"]) for k in range(1, order + 1)}
+        self.gammas = {k: _Table(arrays[f"contexts{k}"], arrays[f"log_gammas{k}"]) for k in range(2, order + 1)}
+        self.arrays = arrays if keep_arrays else None
 
     @classmethod
     def train(cls, sequences: Iterable[Sequence[str]], order: int,
@@ -120,8 +149,7 @@ class NgramLM:
             levels[k] = cont
         discounts = {k: (discounts or {}).get(k) or modified_discounts(levels[k].values())
                      for k in range(1, order + 1)}
-        logprobs: dict[int, dict] = {}
-        log_gammas: dict[int, dict] = {}
+        arrays: dict[str, np.ndarray] = {}
         lower: dict = {}
         log_uniform = -math.inf
         for k in range(1, order + 1):
@@ -140,23 +168,36 @@ class NgramLM:
             else:
                 probs = {g: max(c - d[min(c, 3) - 1], 0) / totals[g[:-1]] + gamma[g[:-1]] * lower[g[1:]]
                          for g, c in levels[k].items()}
-                log_gammas[k] = {h: _log(v) for h, v in gamma.items()}
-            logprobs[k] = {g: _log(p) for g, p in probs.items()}
+                arrays[f"contexts{k}"], arrays[f"log_gammas{k}"] = _table({h: _log(v) for h, v in gamma.items()}, k - 1)
+            arrays[f"grams{k}"], arrays[f"logprobs{k}"] = _table({g: _log(p) for g, p in probs.items()}, k)
             lower = probs
-        return cls(order, vocab, logprobs, log_gammas, log_uniform, discounts)
+        return cls(order, vocab, arrays, log_uniform, discounts)
+
+    def _logprobs(self, windows: np.ndarray) -> np.ndarray:
+        """ln p(last id | the ids before it) for each row of `windows` [events, order] (ids, BOS-padded)."""
+        events = len(windows)
+        out = np.zeros(events)
+        done = np.zeros(events, bool)
+        backoff = np.zeros(events)
+        for k in range(self.order, 1, -1):
+            found, lp = self.tables[k].lookup(_keys(windows[:, self.order - k:]))
+            take = found & ~done
+            out[take] = backoff[take] + lp[take]
+            done |= take
+            _, gamma = self.gammas[k].lookup(_keys(windows[:, self.order - k:-1]))  # a context never seen: 0
+            backoff = np.where(done, backoff, backoff + gamma)
+        found, lp = self.tables[1].lookup(_keys(windows[:, -1:]))
+        rest = ~done
+        out[rest] = backoff[rest] + np.where(found, lp, self.log_uniform)[rest]
+        return out
 
     def logprob(self, word: int, context: Sequence[int]) -> float:
         """ln p(word | the last order-1 ids of context) (ids; context padded with BOS as a sequence is)."""
-        context = tuple(context[max(0, len(context) - self.order + 1):]) if self.order > 1 else ()
-        backoff = 0.0
-        for k in range(self.order, 1, -1):
-            h = context[max(0, len(context) - k + 1):]  # shorter than k - 1 when the context is: no entry there
-            lp = self.logprobs[k].get(h + (word,))
-            if lp is not None:
-                return backoff + lp
-            backoff += self.log_gammas[k].get(h, 0.0)  # a context never seen: weight 1
-        lp = self.logprobs[1].get((word,))
-        return backoff + (self.log_uniform if lp is None else lp)
+        n = self.order - 1
+        context = list(context)[len(context) - n:] if n else []
+        # a context shorter than n: its missing ids match nothing (-1 is no id), as an unseen longer context
+        window = [-1] * (n - len(context)) + context + [word]
+        return float(self._logprobs(np.array([window], dtype=np.int64))[0])
 
     def prob(self, word: str, context: Sequence[str] = ()) -> float:
         """p(word | context), tokens as strings (BOS for padding); for checks and tests."""
@@ -164,9 +205,9 @@ class NgramLM:
 
     def score(self, ids: Sequence[int]) -> tuple[float, int]:
         """(sum of ln p over the events of a sequence of ids, number of events: ids + EOS)."""
-        ids = padded(list(ids), self.order)
-        n = self.order - 1
-        return sum(self.logprob(ids[i], ids[i - n:i]) for i in range(n, len(ids))), len(ids) - n
+        seq = np.array(padded(list(ids), self.order), dtype=np.int64)
+        windows = np.lib.stride_tricks.sliding_window_view(seq, self.order)
+        return float(self._logprobs(windows).sum()), len(windows)
 
     def perplexity(self, tokens: Sequence[str]) -> float:
         """exp(-mean ln p) over the events of a token sequence: tokens + EOS."""
@@ -175,30 +216,32 @@ class NgramLM:
 
     def save(self, path: str | Path) -> Path:
         """One .npz file: ids and log-probabilities as arrays, vocabulary and settings as JSON text."""
+        if self.arrays is None:
+            raise ValueError("this model was loaded for scoring only (its n-grams' ids were dropped): load it with "
+                             "keep_arrays=True to save it again")
         path = Path(path)
         meta = dict(self.meta, format=FORMAT, order=self.order, log_uniform=self.log_uniform,
                     discounts={str(k): list(v) for k, v in self.discounts.items()})
         arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False)),
                   "vocab": np.array(json.dumps(self.vocab.tokens, ensure_ascii=False))}
-        for k in range(1, self.order + 1):
-            arrays[f"grams{k}"], arrays[f"logprobs{k}"] = _table(self.logprobs[k], k)
-            if k > 1:
-                arrays[f"contexts{k}"], arrays[f"log_gammas{k}"] = _table(self.log_gammas[k], k - 1)
+        for name, values in self.arrays.items():  # log-probabilities stored as float32, as they always were
+            arrays[name] = values.astype(np.float32) if values.dtype.kind == "f" else values
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:  # a file object: np.savez would append .npz to another suffix
             np.savez_compressed(f, **arrays)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "NgramLM":
+    def load(cls, path: str | Path, keep_arrays: bool = False) -> "NgramLM":
         meta = read_meta(path)
         with np.load(path, allow_pickle=False) as z:
             vocab = Vocabulary(json.loads(str(z["vocab"]))[3:])
             order = int(meta["order"])
-            logprobs = {k: _dict(z[f"grams{k}"], z[f"logprobs{k}"]) for k in range(1, order + 1)}
-            log_gammas = {k: _dict(z[f"contexts{k}"], z[f"log_gammas{k}"]) for k in range(2, order + 1)}
+            names = [f"grams{k}" for k in range(1, order + 1)] + [f"logprobs{k}" for k in range(1, order + 1)]
+            names += [f"{n}{k}" for k in range(2, order + 1) for n in ("contexts", "log_gammas")]
+            arrays = {n: z[n] for n in names}
         discounts = {int(k): tuple(v) for k, v in meta.pop("discounts").items()}
-        return cls(order, vocab, logprobs, log_gammas, float(meta.pop("log_uniform")), discounts, meta)
+        return cls(order, vocab, arrays, float(meta.pop("log_uniform")), discounts, meta, keep_arrays)
 
 
 def read_meta(path: str | Path) -> dict:
@@ -219,8 +262,23 @@ def read_meta(path: str | Path) -> dict:
 
 def _table(entries: dict, width: int) -> tuple[np.ndarray, np.ndarray]:
     grams = np.array(list(entries), dtype=np.int32).reshape(len(entries), width)
-    return grams, np.array(list(entries.values()), dtype=np.float32)
+    return grams, np.array(list(entries.values()), dtype=np.float64)
 
 
-def _dict(grams: np.ndarray, values: np.ndarray) -> dict:
-    return dict(zip(map(tuple, grams.tolist()), values.tolist()))
+def _keys(grams: np.ndarray) -> np.ndarray:
+    """A 64-bit key for each row of ids [rows, width] (width 0: one key, the empty context's): the ids folded by a
+    polynomial hash, then mixed (splitmix64's finaliser) so nearby n-grams spread over the key space. Two of a
+    table's n keys coincide with odds of about n² / 2^65 (3e-4 at 100 million n-grams), and a lookup of an unseen
+    n-gram finds a seen one's key with odds n / 2^64: the price of not storing the ids, as KenLM's probing tables
+    pay it. An id of -1 (a context position left unknown) is a value no real id takes."""
+    grams = np.asarray(grams).astype(np.uint64)
+    h = np.full(grams.shape[:-1], np.uint64(grams.shape[-1]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in range(grams.shape[-1]):
+            h = h * np.uint64(0x100000001B3) + grams[..., col] + np.uint64(1)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h

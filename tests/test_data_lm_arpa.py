@@ -1,0 +1,132 @@
+"""The perplexity filter's models as ARPA files (axk1/text/arpa.py, `axk1 data lm export|import|tokens`): a model
+trained here, written as ARPA, is read by KenLM (the `kenlm` package, a peer nobody here wrote) with the same
+probability for every token; read back, it scores as before; broken files are errors naming file:line."""
+
+import json
+import math
+import random
+
+import kenlm
+import numpy as np
+import pytest
+
+from axk1.cli import main
+from axk1.data.perplexity import PerplexityConfig, thresholds
+from axk1.data.perplexity_model import lm_tokens
+from axk1.text.arpa import SPACE, read_arpa, write_arpa
+from axk1.text.ngram_lm import NgramLM
+from tests.test_data_perplexity import licence_texts
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[list[str], list[str]]:
+    texts = licence_texts()
+    return texts[::2], texts[1::2][:8]
+
+
+def kenlm_token_scores(model: kenlm.Model, tokens: list[str], order: int) -> list[float]:
+    """KenLM's log10 p of each token and of </s>, in our model's context: KenLM starts a sentence after one <s>, a
+    sequence here is padded with order-1 of them, so they are given as words and their own scores dropped."""
+    words = ["<s>"] * (order - 1) + [SPACE if t == " " else t for t in tokens]
+    return [score for score, _, _ in model.full_scores(" ".join(words), bos=False, eos=True)][order - 1:]
+
+
+def our_token_scores(lm: NgramLM, tokens: list[str]) -> list[float]:
+    seq = [0] * (lm.order - 1) + lm.vocab.encode(tokens) + [1]
+    return [lm.logprob(seq[i], seq[i - lm.order + 1:i]) / math.log(10) for i in range(lm.order - 1, len(seq))]
+
+
+@pytest.mark.parametrize("order,units", [(3, "words"), (5, "words"), (5, "chars")])
+def test_kenlm_reads_an_exported_model_with_the_same_probability_for_every_token(tmp_path, split, order, units):
+    train, held = split
+    lm = NgramLM.train([lm_tokens(t, units) for t in train], order)
+    lm.save(tmp_path / "m.npz")
+    assert main(["data", "lm", "export", str(tmp_path / "m.npz"), "-o", str(tmp_path / "m.arpa")]) == 0
+    theirs = kenlm.Model(str(tmp_path / "m.arpa"))
+    assert theirs.order == order
+    worst, checked = 0.0, 0
+    for text in held:
+        tokens = lm_tokens(text, units)[:3000]
+        ours, kl = our_token_scores(lm, tokens), kenlm_token_scores(theirs, tokens, order)
+        assert len(ours) == len(kl) == len(tokens) + 1
+        worst = max(worst, max(abs(a - b) for a, b in zip(ours, kl)))
+        checked += len(ours)
+    assert checked > 3000 and worst < 1e-5  # ARPA's 7 significant digits, float32 in the file
+
+
+def test_an_imported_arpa_model_scores_as_the_model_it_came_from(tmp_path, split, capsys):
+    train, held = split
+    lm = NgramLM.train([lm_tokens(t, "words") for t in train], 4)
+    write_arpa(lm, tmp_path / "m.arpa")
+    for i, text in enumerate(held):
+        (tmp_path / f"held{i}.txt").write_text(text)
+    args = ["data", "lm", "import", str(tmp_path / "m.arpa"), "--units", "words", "-o", str(tmp_path / "m.npz")]
+    assert main(args + ["--reference", *(str(tmp_path / f"held{i}.txt") for i in range(len(held)))]) == 0
+    assert "held-out perplexity of the reference documents: p50" in capsys.readouterr().out
+    back = NgramLM.load(tmp_path / "m.npz")
+    assert back.order == 4 and back.meta["units"] == "words" and len(back.meta["reference_perplexities"]) == len(held)
+    for text in held:
+        tokens = lm_tokens(text, "words")
+        assert back.perplexity(tokens) == pytest.approx(lm.perplexity(tokens), rel=1e-5)
+    # the filter takes it like a model trained here, a percentile of its reference documents included
+    (path, top), = thresholds(PerplexityConfig(model=str(tmp_path / "m.npz"), percentile=90)).values()
+    assert top == pytest.approx(np.percentile(back.meta["reference_perplexities"], 90))
+    assert main(args) == 2  # the model file exists: --force to replace it
+    assert "exists" in capsys.readouterr().err
+
+
+def test_tokens_are_one_document_a_line_as_the_model_reads_them(tmp_path, capsys):
+    docs = [{"id": "a", "text": "Hello, World 42!\nSecond line."}, {"id": "b", "text": "서울은 2024년에 컸다."}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
+    assert main(["data", "lm", "tokens", str(tmp_path / "in.jsonl"), "--units", "words", "-o",
+                 str(tmp_path / "w.txt")]) == 0
+    assert (tmp_path / "w.txt").read_text().splitlines() == [" ".join(lm_tokens(d["text"], "words")) for d in docs]
+    assert "lmplz -o 4 <" in capsys.readouterr().out
+    assert main(["data", "lm", "tokens", str(tmp_path / "in.jsonl"), "--units", "chars", "-o",
+                 str(tmp_path / "c.txt")]) == 0
+    first = (tmp_path / "c.txt").read_text().splitlines()[0].split(" ")
+    assert first[:7] == ["h", "e", "l", "l", "o", ",", SPACE]  # a space token is ▁: ARPA splits on whitespace
+
+
+def test_broken_arpa_files_are_errors_that_name_the_line(tmp_path, capsys):
+    lm = NgramLM.train([["a", "b", "c", "a", "b"], ["b", "c", "a"]], 3)
+    good = write_arpa(lm, tmp_path / "good.arpa").read_text().splitlines()
+
+    def refused(lines: list[str], match: str) -> None:
+        bad = tmp_path / "bad.arpa"
+        bad.write_text("\n".join(lines) + "\n")
+        with pytest.raises(ValueError, match=match):
+            read_arpa(bad)
+
+    refused(good[:-2], "not a whole ARPA file")
+    at = next(i for i, line in enumerate(good) if line.startswith("\\2-grams:")) + 1
+    refused(good[:at] + ["oops\ta b"] + good[at + 1:], rf"bad.arpa:{at + 1}: 'oops' is not a number")
+    refused(good[:at] + ["-1.0\ta"] + good[at + 1:], rf"bad.arpa:{at + 1}: 2 fields in a 2-gram line")
+    refused([good[0], "ngram 1=3", "", "\\2-grams:", "-1\ta b"], "a 2-grams section the .data. header does not count")
+    (tmp_path / "junk.arpa").write_text("just some text\n")
+    assert main(["data", "lm", "import", str(tmp_path / "junk.arpa"), "--units", "words", "-o",
+                 str(tmp_path / "j.npz")]) == 2
+    assert "junk.arpa:1: 'just some text' before any n-gram section" in capsys.readouterr().err
+    assert main(["data", "lm", "import", str(tmp_path / "good.arpa"), "-o", str(tmp_path / "g.npz")]) == 2
+    assert "give --units" in capsys.readouterr().err
+    assert not (tmp_path / "j.npz").exists() and not (tmp_path / "g.npz").exists()
+
+
+def test_a_model_loaded_for_scoring_keeps_hashes_not_ids(tmp_path, split):
+    """The in-memory tables: 8-byte keys and a value per n-gram (the dicts of tuples they replace took ~200 bytes an
+    n-gram); probabilities are the trained model's, unseen contexts back off, unseen words get the unigram share."""
+    train, _ = split
+    lm = NgramLM.train([lm_tokens(t, "words") for t in train], 4)
+    loaded = NgramLM.load(lm.save(tmp_path / "m.npz"))
+    assert loaded.arrays is None
+    n = sum(len(t) for t in loaded.tables.values()) + sum(len(t) for t in loaded.gammas.values())
+    held = sum(t.keys.nbytes + t.values.nbytes for t in [*loaded.tables.values(), *loaded.gammas.values()])
+    assert held / n == 12
+    rng = random.Random(0)
+    words = [w for w in lm.vocab.tokens[3:]]
+    for _ in range(200):
+        context = rng.sample(words, 3)
+        word = rng.choice(words + ["never-seen"])
+        assert loaded.prob(word, context) == pytest.approx(lm.prob(word, context), rel=1e-5)
+    with pytest.raises(ValueError, match="loaded for scoring only"):
+        loaded.save(tmp_path / "again.npz")
