@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from axk1.text.korean import is_hangul
+import numpy as np
+
+from axk1.text.korean import HANGUL, is_hangul
 from axk1.text.ngrams import normalize, words
 
 KO_CHARS_PER_WORD = 3
@@ -38,6 +40,8 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
 # A word n-gram counts only with this many distinct words of 2+ characters with a letter: sequences of numbers or
 # single letters ("1 2 3 … 13", "0 0 0 …", "0 1 … 9 a b c") are in HumanEval's tests and in any code or table.
 MIN_CONTENT_WORDS = 4
+_MULTIPLIER = np.uint64(0x100000001B3)
+_MASK = (1 << 64) - 1
 
 
 def _words(text: str) -> list[str]:
@@ -53,24 +57,69 @@ def _content_word(word: str) -> bool:
     return len(word) > 1 and not word.isdigit() and any(ch.isalpha() for ch in word)
 
 
-def _informative(gram: tuple[str, ...] | str) -> bool:
-    """Whether an n-gram says something: enough distinct words with letters (a word n-gram), a third or more Hangul
-    (a character n-gram; digits and Latin runs are the word n-grams' job)."""
-    if isinstance(gram, tuple):
-        return len({w for w in gram if _content_word(w)}) >= MIN_CONTENT_WORDS
-    return sum(is_hangul(ch) for ch in gram) * 3 >= len(gram)
+def _rolling(codes: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit key for every window of n consecutive codes: a polynomial over them, wrapping as uint64 does."""
+    count = len(codes) - n + 1
+    keys = np.zeros(max(count, 0), dtype=np.uint64)
+    if count > 0:
+        with np.errstate(over="ignore"):
+            for j in range(n):
+                keys = keys * _MULTIPLIER + codes[j:j + count]
+    return keys
+
+
+def _window_sums(flags: np.ndarray, n: int) -> np.ndarray:
+    """How many of each window of n flags are set."""
+    total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return total[n:] - total[:-n] if len(flags) >= n else np.zeros(0, np.int64)
+
+
+@dataclass
+class _Windows:
+    """A text's n-grams as keys: words (their text, keys, which are informative) and, with Hangul, characters."""
+    words: list[str]
+    word_keys: np.ndarray
+    word_ok: np.ndarray
+    chars: str
+    char_keys: np.ndarray
+    char_ok: np.ndarray
+
+
+def _windows(text: str, n: int, char_n: int, informative: bool = True) -> _Windows:
+    """Every word n-gram and (for text with Hangul) character n-gram of `text`, keyed. An n-gram is informative
+    when it says something: MIN_CONTENT_WORDS distinct words with letters (a word n-gram), a third or more Hangul
+    (a character n-gram; digits and Latin runs are the word n-grams' job). Keys are Python's string hashes folded
+    (salted per process: an index and the texts it is matched with live in one process). `informative=False`
+    (a text to match, whose windows an index filtered already) leaves the masks empty."""
+    w = _words(text)
+    codes = np.fromiter((hash(x) & _MASK for x in w), dtype=np.uint64, count=len(w))
+    word_keys = _rolling(codes, n)
+    word_ok = np.zeros(0, bool)
+    if informative:
+        tagged = [x if _content_word(x) else "" for x in w]
+        word_ok = _window_sums(np.array([bool(x) for x in tagged], dtype=bool), n) >= MIN_CONTENT_WORDS
+        for i in np.flatnonzero(word_ok):  # the count was of words: a window must hold enough distinct ones
+            word_ok[i] = len(set(tagged[i:i + n]) - {""}) >= MIN_CONTENT_WORDS
+    chars, char_keys, char_ok = "", np.zeros(0, np.uint64), np.zeros(0, bool)
+    if any(is_hangul(ch) for ch in text):
+        chars = _chars(text)
+        points = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32)
+        char_keys = _rolling(points.astype(np.uint64), char_n)
+        if informative:
+            hangul = np.zeros(len(points), bool)
+            for lo, hi in HANGUL:
+                hangul |= (points >= lo) & (points <= hi)
+            char_ok = _window_sums(hangul, char_n) * 3 >= char_n
+    return _Windows(w, word_keys, word_ok, chars, char_keys, char_ok)
 
 
 def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
-    """Word n-grams (tuples) and, when the text has Hangul, character n-grams (strings) of `text`, the informative
-    ones (_informative)."""
-    w = _words(text)
-    grams: set = {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
-    if any(is_hangul(ch) for ch in text):
-        char_n = char_n or KO_CHARS_PER_WORD * n
-        chars = _chars(text)
-        grams |= {chars[i:i + char_n] for i in range(len(chars) - char_n + 1)}
-    return {g for g in grams if _informative(g)}
+    """The informative word n-grams (tuples) and, when the text has Hangul, character n-grams (strings) of
+    `text` (_windows), as a set: for measuring how much of a text a set shares (axk1/posttrain/decontam.py)."""
+    char_n = char_n or KO_CHARS_PER_WORD * n
+    win = _windows(text, n, char_n)
+    grams: set = {tuple(win.words[i:i + n]) for i in np.flatnonzero(win.word_ok)}
+    return grams | {win.chars[i:i + char_n] for i in np.flatnonzero(win.char_ok)}
 
 
 @dataclass
@@ -145,44 +194,56 @@ class Match:
 
 
 class ContaminationIndex:
-    """Every n-gram of some evaluation sets, with the set and row it came from. `match(text)` finds the first one
-    a text shares, in time linear in the text: a window is looked up only inside a run of words (characters) that
-    all occur in the benchmarks, which in ordinary text is short."""
+    """Every informative n-gram of some evaluation sets as a sorted array of 64-bit keys, each with the set and row
+    it came from (16 bytes an n-gram). A text is matched by keying all its windows at once and looking them up
+    (`np.searchsorted`): time linear in the text, memory a few arrays of its length."""
 
     def __init__(self, sets: Iterable[BenchmarkSet], n: int = 13, char_n: int | None = None) -> None:
         if n < 1:
             raise ValueError(f"decontamination n-gram size {n}: give 1 or more (13 is usual)")
         self.n, self.char_n = n, char_n or KO_CHARS_PER_WORD * n
         self.sets: dict[str, int] = {}  # name -> rows read
-        self.grams: dict = {}           # n-gram -> (set name, row id)
-        self._vocab: set[str] = set()   # every word in a word n-gram
-        self._alphabet: set[str] = set()  # every character in a character n-gram
+        self.rows: list[tuple[str, str]] = []  # (set name, row id), by owner number
+        keys: dict[str, list[np.ndarray]] = {"word": [], "char": []}
+        owners: dict[str, list[np.ndarray]] = {"word": [], "char": []}
         for bench in sets:
             self.sets[bench.name] = bench.rows
             for text, row in zip(bench.texts, bench.ids):
-                for gram in ngrams(text, self.n, self.char_n):
-                    self.grams.setdefault(gram, (bench.name, row))
-                    (self._vocab.update if isinstance(gram, tuple) else self._alphabet.update)(gram)
+                if not self.rows or self.rows[-1] != (bench.name, row):
+                    self.rows.append((bench.name, row))
+                win = _windows(text, self.n, self.char_n)
+                for kind, k, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
+                    keys[kind].append(k[ok])
+                    owners[kind].append(np.full(int(ok.sum()), len(self.rows) - 1, dtype=np.int32))
+        self._tables = {}
+        for kind in keys:
+            k = np.concatenate(keys[kind]) if keys[kind] else np.zeros(0, np.uint64)
+            o = np.concatenate(owners[kind]) if owners[kind] else np.zeros(0, np.int32)
+            order = np.argsort(k, kind="stable")  # stable: a key's first owner is the first row that has it
+            k, o = k[order], o[order]
+            first = np.concatenate([[True], k[1:] != k[:-1]]) if len(k) else np.zeros(0, bool)
+            self._tables[kind] = (k[first], o[first])
 
     def __len__(self) -> int:
-        return len(self.grams)
+        return sum(len(k) for k, _ in self._tables.values())
 
-    def _scan(self, units, n: int, known: set, as_key) -> Iterator[Match]:
-        run = 0
-        for i, unit in enumerate(units):
-            run = run + 1 if unit in known else 0
-            if run >= n:
-                key = as_key(units, i + 1 - n, i + 1)
-                hit = self.grams.get(key)
-                if hit is not None:
-                    yield Match(hit[0], hit[1], " ".join(key) if isinstance(key, tuple) else key)
+    def _hits(self, kind: str, keys: np.ndarray) -> Iterator[tuple[int, int]]:
+        """(window position, owner) of every window whose key is in the table, in text order."""
+        table, owner = self._tables[kind]
+        if not len(table) or not len(keys):
+            return
+        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        for i in np.flatnonzero(table[at] == keys):
+            yield int(i), int(owner[at[i]])
 
     def _all(self, text: str) -> Iterator[Match]:
-        if not self.grams:
+        if not len(self):
             return
-        yield from self._scan(_words(text), self.n, self._vocab, lambda u, a, b: tuple(u[a:b]))
-        if self._alphabet and any(is_hangul(ch) for ch in text):
-            yield from self._scan(_chars(text), self.char_n, self._alphabet, lambda u, a, b: u[a:b])
+        win = _windows(text, self.n, self.char_n, informative=False)
+        for i, o in self._hits("word", win.word_keys):
+            yield Match(*self.rows[o], " ".join(win.words[i:i + self.n]))
+        for i, o in self._hits("char", win.char_keys):
+            yield Match(*self.rows[o], win.chars[i:i + self.char_n])
 
     def match(self, text: str) -> Match | None:
         """The first n-gram `text` shares with a benchmark, or None."""
