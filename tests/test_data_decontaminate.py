@@ -274,3 +274,28 @@ def test_the_audit_names_every_row_a_page_holds_and_counts_what_it_could_not_rea
     assert f"{len(long_en)} of {len(ROWS['en'])} rows found" in out and "not checked: 1 rows (a JSON list)" in out
     assert main(["data", "contamination", str(tmp_path / "nowhere"), "--benchmark", "humaneval"]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err
+
+
+def test_a_filter_used_here_still_matches_in_a_worker_with_another_hash_seed(tmp_path):
+    """The index keys words by Python's string hash, salted per process: an index pickled to a datatrove worker
+    would match nothing there. The filter ships without it; the worker builds its own."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from datatrove.data import Document
+
+    from axk1.data.decontaminate import DecontaminationFilter
+
+    files = write_aime(tmp_path)
+    flt = DecontaminationFilter(DecontaminationConfig([str(files["en"])]))
+    doc = FORUM.format(ROWS["en"][1]["problem"])
+    assert flt.filter(Document(doc, "a")) == (False, "benchmark_contamination")  # the index is built here
+    (tmp_path / "f.pkl").write_bytes(pickle.dumps(flt))
+    code = ("import pickle, sys; from datatrove.data import Document; flt = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(flt.filter(Document(sys.argv[2], 'a')))")
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.pkl"), doc], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+        assert "benchmark_contamination" in out

@@ -61,6 +61,10 @@ class DecontaminationFilter(BaseFilter):
         self.specs, self.n = benchmark_specs(cfg), cfg.ngram
         self._index: ContaminationIndex | None = None  # built in the worker on first use: the step is pickled to it
 
+    def __getstate__(self) -> dict:
+        # never ship a built index: its keys are string hashes salted per process, so a worker must build its own
+        return {**self.__dict__, "_index": None}
+
     @property
     def index(self) -> ContaminationIndex:
         if self._index is None:
