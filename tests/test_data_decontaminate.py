@@ -299,3 +299,38 @@ def test_a_filter_used_here_still_matches_in_a_worker_with_another_hash_seed(tmp
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.pkl"), doc], capture_output=True, text=True,
                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
         assert "benchmark_contamination" in out
+
+
+def test_eval_scores_apart_the_problems_the_corpus_held(tmp_path, monkeypatch, capsys):
+    """A model that read a problem answers it: the audit's report, given to `axk1 eval --contamination`, flags that
+    problem and scores the others apart, so the recitation shows as the gap between the two scores."""
+    from axk1.eval.backends import Backend, Completion
+
+    files = write_aime(tmp_path / "bench")
+    leaked = ROWS["en"][1]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "forum", "text": FORUM.format(leaked["problem"])}) + "\n")
+    report = tmp_path / "contamination.json"
+    assert main(["data", "contamination", str(corpus), "--benchmark", str(files["en"]), "-o", str(report)]) == 0
+
+    class Reciter(Backend):
+        name = "reciter"
+
+        def generate(self, requests, sampling):  # right on the problem it read, wrong elsewhere
+            return [Completion(f"\\boxed{{{leaked['answer'] if leaked['problem'] in r.messages[-1]['content'] else 1}}}")
+                    for r in requests]
+
+    monkeypatch.setattr("axk1.eval.backends.load_backend", lambda target, **kw: Reciter())
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", "reciter", "--tasks", "aime25", "--aime-data", str(files["en"]), "-n", "2",
+                 "--contamination", str(report), "-o", str(out)]) == 0
+    task = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
+    assert task["score"] == 100 / len(ROWS["en"])
+    c = task["contamination"]
+    assert c["flagged"] == [leaked["id"]] and c["clean_problems"] == len(ROWS["en"]) - 1 and c["clean_score"] == 0
+    assert f"1 of {len(ROWS['en'])} problems found in the corpus ({leaked['id']})" in (out / "report.md").read_text()
+    (tmp_path / "bad.json").write_text('{"documents": 3}')
+    assert main(["eval", "--model", "reciter", "--tasks", "aime25", "--aime-data", str(files["en"]),
+                 "--contamination", str(tmp_path / "bad.json"), "-o", str(tmp_path / "e2")]) == 2
+    assert "is not a report of `axk1 data contamination -o`" in capsys.readouterr().err
+    assert not (tmp_path / "e2" / "samples.jsonl").exists()  # refused before any generation

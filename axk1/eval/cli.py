@@ -64,7 +64,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           workers=args.workers)
     for cls in task_classes(tasks):  # each task reads its own flags (only the tasks that run)
         cls.configure(args, options, out, backend)
-    settings = RunSettings(model=args.model, tasks=tasks, n=args.n, sampling=sampling, seed=args.seed)
+    settings = RunSettings(model=args.model, tasks=tasks, n=args.n, sampling=sampling, seed=args.seed,
+                           contamination=args.contamination)
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
         print(f"{name:10s} {r['score']:6.1f} ± {r['metrics']['stderr']:.1f}  "
@@ -113,6 +114,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
     p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
                    "sees a GPU), cpu or cuda")
+    p.add_argument("--contamination", default=None, metavar="REPORT", help="a report of `axk1 data contamination -o`: "
+                   "problems it found in the training corpus are flagged and the others scored apart")
     p.add_argument("--limit", type=positive_int, default=None, help="first N problems of each task (smoke runs)")
     p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
     p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from axk1.eval.contamination import report_line as contamination_line
 from axk1.eval.tasks import TASKS, get_task
 
 MODELS = ("A.X K1", "DeepSeek-V3.1", "GLM-4.6")
@@ -103,6 +104,8 @@ def write_report(out: Path, results: dict) -> None:
             lines += get_task(name).report_lines(r, out)
         for key, groups in r.get("groups", {}).items():
             lines.append(f"- by {key}: " + ", ".join(f"{g} {v:.1f}" for g, v in groups.items()))
+        if "contamination" in r:
+            lines.append(contamination_line(r))
         info = {k: v for k, v in r["info"].items() if k not in ("excluded", "failed_to_parse")}
         lines.append(f"- data: `{info}`")
         for key in ("excluded", "failed_to_parse"):

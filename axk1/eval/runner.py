@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.eval.backends import Backend, Request, Sampling
+from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
 from axk1.eval.reasoning import split_reasoning
 from axk1.eval.tasks import TaskOptions, get_task
@@ -28,6 +29,7 @@ class RunSettings:
     n: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     seed: int = 0
+    contamination: str | None = None  # a report of `axk1 data contamination -o`: flagged problems scored apart
 
     def __post_init__(self):
         if self.n < 1:
@@ -57,7 +59,10 @@ def _public_meta(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if k not in ("tests", "raw")}
 
 
-def score(task, problems: list[Problem], records: list[dict], n: int) -> dict:
+def score(task, problems: list[Problem], records: list[dict], n: int, found: dict | None = None,
+          source: str = "") -> dict:
+    """The task's scores; with `found` (contamination.load_found_rows of the report at `source`), also the score
+    on the problems the training corpus did not hold."""
     by_problem: dict[str, list[bool]] = defaultdict(list)
     for record in records:
         by_problem[record["problem_id"]].append(bool(record["correct"]))
@@ -65,6 +70,8 @@ def score(task, problems: list[Problem], records: list[dict], n: int) -> dict:
     summary = summarize(by_problem, ks)
     result = {"score": summary[f"avg@{n}"], "metrics": summary,
               "statuses": dict(Counter(r["status"] for r in records))}
+    if found is not None:
+        result["contamination"] = contamination_result(found, by_problem, source)
     meta = {p.id: p.meta for p in problems}
     for key in task.group_by:
         groups: dict = defaultdict(dict)
@@ -86,7 +93,8 @@ def _check_unique_ids(name: str, problems: list[Problem]) -> None:
         seen[problem.id] = i
 
 
-def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file) -> dict:
+def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file,
+             found: dict | None = None) -> dict:
     task = get_task(name)
     data = task.load(options)
     _check_unique_ids(name, data.problems)
@@ -107,7 +115,7 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
                   "n_tokens": completion.n_tokens, "meta": _public_meta(problem.meta), **verdict}
         records.append(record)
         samples_file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    result = score(task, data.problems, records, settings.n)
+    result = score(task, data.problems, records, settings.n, found, settings.contamination or "")
     result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s)
     return result
 
@@ -118,14 +126,16 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
 
     for name in settings.tasks:
         get_task(name)  # unknown names fail before any work
+    found = load_found_rows(settings.contamination) if settings.contamination else None  # and a bad report
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": settings.model, "backend": backend.describe(), "tasks": settings.tasks, "n": settings.n,
-              "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict()}
+              "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict(),
+              "contamination": settings.contamination}
     results: dict = {"tasks": {}, "config": config}
     with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
         for name in settings.tasks:
-            results["tasks"][name] = run_task(name, backend, settings, options, samples)
+            results["tasks"][name] = run_task(name, backend, settings, options, samples, found)
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
     (out / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str))
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
