@@ -103,6 +103,10 @@ def test_broken_arpa_files_are_errors_that_name_the_line(tmp_path, capsys):
     refused(good[:at] + ["oops\ta b"] + good[at + 1:], rf"bad.arpa:{at + 1}: 'oops' is not a number")
     refused(good[:at] + ["-1.0\ta"] + good[at + 1:], rf"bad.arpa:{at + 1}: 2 fields in a 2-gram line")
     refused([good[0], "ngram 1=3", "", "\\2-grams:", "-1\ta b"], "a 2-grams section the .data. header does not count")
+    refused(good[:at] + good[at + 1:], "the header counts .* 2-grams, the file holds")  # a line lost, \\end\\ kept
+    (tmp_path / "latin1.arpa").write_bytes("\n".join(good[:at] + ["-1.0\tcaf\xe9 b"] + good[at + 1:]).encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"latin1.arpa:{at + 1}: not UTF-8"):
+        read_arpa(tmp_path / "latin1.arpa")
     (tmp_path / "junk.arpa").write_text("just some text\n")
     assert main(["data", "lm", "import", str(tmp_path / "junk.arpa"), "--units", "words", "-o",
                  str(tmp_path / "j.npz")]) == 2

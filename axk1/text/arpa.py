@@ -93,9 +93,13 @@ def read_arpa(path: str | Path, meta: dict | None = None) -> NgramLM:
     def fail(number: int, why: str) -> ValueError:
         return ValueError(f"{path}:{number}: {why}; is it an ARPA language model file?")
 
-    with path.open("r", encoding="utf-8", errors="strict") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
+    read: dict[int, int] = {}  # entries per order, against the header's counts
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise fail(number, f"not UTF-8 ({e.reason} at byte {e.start})") from None
             if not line:
                 continue
             if line == "\\end\\":
@@ -124,6 +128,7 @@ def read_arpa(path: str | Path, meta: dict | None = None) -> NgramLM:
                 lp, bo = float(fields[0]), float(fields[k + 1]) if len(fields) == k + 2 else None
             except ValueError:
                 raise fail(number, f"{fields[0]!r} is not a number") from None
+            read[k] = read.get(k, 0) + 1
             ids = [vocab.add(_token(w)) for w in fields[1:k + 1]]
             if k == 1 and ids[0] == 2:
                 log_unk = lp * _LN10
@@ -136,6 +141,11 @@ def read_arpa(path: str | Path, meta: dict | None = None) -> NgramLM:
     order = max(counts, default=0)
     if not seen_end or not order or set(grams) != set(range(1, order + 1)):
         raise ValueError(f"{path}: not a whole ARPA file (no \\end\\, or an order of the header has no section)")
+    short = {n: (read.get(n, 0), c) for n, c in counts.items() if read.get(n, 0) != c}
+    if short:
+        n, (got, want) = next(iter(short.items()))
+        raise ValueError(f"{path}: the header counts {want:,} {n}-grams, the file holds {got:,}: a file cut or "
+                         "joined in part")
     arrays = {}
     for n in range(1, order + 1):
         arrays[f"grams{n}"] = np.frombuffer(grams[n], dtype=np.int64).reshape(-1, n).astype(np.int32)
