@@ -154,7 +154,8 @@ def cmd_lm_import(args: argparse.Namespace) -> int:
     model = read_arpa(args.arpa, {"units": args.units})
     skipped: Counter = Counter()
     perplexities = []
-    for text in tqdm(_reference_texts(args.reference, skipped), desc="reference perplexities", unit="doc"):
+    for text in tqdm(_reference_texts(args.reference, skipped), desc="reference perplexities", unit="doc",
+                     disable=not args.reference):
         logp, events = model.score(model.vocab.encode(lm_tokens(text, args.units)))
         perplexities.append(round(math.exp(-logp / events), 3))
     model.meta.update(documents=len(perplexities), reference_perplexities=sorted(perplexities),
