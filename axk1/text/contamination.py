@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from axk1.text.korean import HANGUL, is_hangul
+from axk1.text.korean import HANGUL
 from axk1.text.ngrams import normalize, words
 
 KO_CHARS_PER_WORD = 3
@@ -40,6 +40,7 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
 # A word n-gram counts only with this many distinct words of 2+ characters with a letter: sequences of numbers or
 # single letters ("1 2 3 … 13", "0 0 0 …", "0 1 … 9 a b c") are in HumanEval's tests and in any code or table.
 MIN_CONTENT_WORDS = 4
+_HANGUL_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HANGUL) + "]")
 _MULTIPLIER = np.uint64(0x100000001B3)
 _MASK = (1 << 64) - 1
 
@@ -85,12 +86,13 @@ class _Windows:
     char_ok: np.ndarray
 
 
-def _windows(text: str, n: int, char_n: int, informative: bool = True) -> _Windows:
+def _windows(text: str, n: int, char_n: int, informative: bool = True, chars: bool = True) -> _Windows:
     """Every word n-gram and (for text with Hangul) character n-gram of `text`, keyed. An n-gram is informative
     when it says something: MIN_CONTENT_WORDS distinct words with letters (a word n-gram), a third or more Hangul
     (a character n-gram; digits and Latin runs are the word n-grams' job). Keys are Python's string hashes folded
     (salted per process: an index and the texts it is matched with live in one process). `informative=False`
-    (a text to match, whose windows an index filtered already) leaves the masks empty."""
+    (a text to match, whose windows an index filtered already) leaves the masks empty; `chars=False` (an index
+    without character n-grams) skips them."""
     w = _words(text)
     codes = np.fromiter((hash(x) & _MASK for x in w), dtype=np.uint64, count=len(w))
     word_keys = _rolling(codes, n)
@@ -100,17 +102,17 @@ def _windows(text: str, n: int, char_n: int, informative: bool = True) -> _Windo
         word_ok = _window_sums(np.array([bool(x) for x in tagged], dtype=bool), n) >= MIN_CONTENT_WORDS
         for i in np.flatnonzero(word_ok):  # the count was of words: a window must hold enough distinct ones
             word_ok[i] = len(set(tagged[i:i + n]) - {""}) >= MIN_CONTENT_WORDS
-    chars, char_keys, char_ok = "", np.zeros(0, np.uint64), np.zeros(0, bool)
-    if any(is_hangul(ch) for ch in text):
-        chars = _chars(text)
-        points = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32)
+    letters, char_keys, char_ok = "", np.zeros(0, np.uint64), np.zeros(0, bool)
+    if chars and _HANGUL_RE.search(text):
+        letters = _chars(text)
+        points = np.frombuffer(letters.encode("utf-32-le"), dtype=np.uint32)
         char_keys = _rolling(points.astype(np.uint64), char_n)
         if informative:
             hangul = np.zeros(len(points), bool)
             for lo, hi in HANGUL:
                 hangul |= (points >= lo) & (points <= hi)
             char_ok = _window_sums(hangul, char_n) * 3 >= char_n
-    return _Windows(w, word_keys, word_ok, chars, char_keys, char_ok)
+    return _Windows(w, word_keys, word_ok, letters, char_keys, char_ok)
 
 
 def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
@@ -239,7 +241,7 @@ class ContaminationIndex:
     def _all(self, text: str) -> Iterator[Match]:
         if not len(self):
             return
-        win = _windows(text, self.n, self.char_n, informative=False)
+        win = _windows(text, self.n, self.char_n, informative=False, chars=bool(len(self._tables["char"][0])))
         for i, o in self._hits("word", win.word_keys):
             yield Match(*self.rows[o], " ".join(win.words[i:i + self.n]))
         for i, o in self._hits("char", win.char_keys):
