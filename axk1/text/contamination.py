@@ -1,16 +1,18 @@
-"""Benchmark contamination: the n-grams of evaluation sets, and the first one a text shares with them. One index
-for every stage that must keep benchmark text out of training data: the pretraining corpus (`[filters.
-decontamination]`, axk1/data/decontaminate.py), synthetic samples (axk1/synth/filters.py) and post-training tasks
-(axk1/posttrain/decontam.py). docs/data.md ("Benchmark decontamination") says what it catches and what it misses.
+"""Benchmark contamination: the n-grams of evaluation sets, and the ones a text shares with them. One index for
+every stage that must keep benchmark text out of training data: the pretraining corpus (`[filters.
+decontamination]`, axk1/data/decontaminate.py, and the audit `axk1 data contamination`), synthetic samples
+(axk1/synth/filters.py) and post-training tasks (axk1/posttrain/decontam.py). docs/data.md ("Benchmark
+decontamination") says what it catches and what it misses.
 
-Two kinds of n-gram, which never compare equal, so one table holds both:
-- word n-grams (tuples of n lower-cased word-character runs after NFC): 13 words, the usual unit (GPT-3). Markup
-  falls away: `$\\triangle ABC$ points` and `△ABC points` are both `abc points`.
+Two kinds of n-gram, each in a table of its own:
+- word n-grams (n lower-cased word-character runs after NFC, LaTeX command names dropped): 13 words, the usual unit
+  (GPT-3). Markup falls away: `$\\triangle ABC$ points` and `△ABC points` are both `abc points`.
 - character n-grams of the word characters alone (no spaces, no punctuation, no `$`/`{}`/`_`), for text with
   Hangul. Korean spacing is inconsistent (the same sentence is written with different spacing, or none, and
   translations differ from the original's spacing) and particles glue onto words (방정식을 / 방정식은), so a copied
   Korean span can share no word 13-gram with its source; its run of characters still matches. A Korean word
   (eojeol) averages about three syllables, so n words ≈ 3n characters.
+Only informative n-grams are indexed (_windows), and each is kept as a 64-bit key, not as text.
 """
 
 from __future__ import annotations

