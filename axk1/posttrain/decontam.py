@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.text.contamination import ngrams, read_benchmark
+from axk1.text.contamination import BenchmarkSet, ContaminationIndex, read_benchmark
 
 
 @dataclass
@@ -106,7 +106,6 @@ def decontaminate(tasks: Sequence, reference_texts: Mapping[str, ReferenceSet | 
 
     report[set] = {available, source, n_texts, n_overlapping (tasks sharing any n-gram), max_overlap (the largest
     share), removed_ids}, or {available: False, source: "not available: ..."} for a set that could not be read."""
-    grams = {t.id: ngrams(task_text(t), n, char_n) for t in tasks}
     removed: set[str] = set()
     report = {}
     for name, value in reference_texts.items():
@@ -114,12 +113,13 @@ def decontaminate(tasks: Sequence, reference_texts: Mapping[str, ReferenceSet | 
         if not ref.available:
             report[name] = {"available": False, "source": ref.source}
             continue
-        ref_grams = set().union(*(ngrams(text, n, char_n) for text in ref.texts))
+        texts = list(ref.texts)
+        index = ContaminationIndex([BenchmarkSet(name, ref.source, texts, [f"text {i}" for i in range(len(texts))],
+                                                 len(texts))], n, char_n)
         overlapping, max_overlap, removed_here = 0, 0.0, []
         for task in tasks:
-            mine = grams[task.id]
-            shared = len(mine & ref_grams)
-            share = shared / len(mine) if mine else 0.0
+            shared, total = index.overlap(task_text(task))
+            share = shared / total if total else 0.0
             overlapping += shared > 0
             max_overlap = max(max_overlap, share)
             if shared and share > threshold:

@@ -117,15 +117,6 @@ def _windows(text: str, n: int, char_n: int, informative: bool = True, chars: bo
     return _Windows(w, word_keys, word_ok, letters, char_keys, char_ok)
 
 
-def ngrams(text: str, n: int = 13, char_n: int | None = None) -> set:
-    """The informative word n-grams (tuples) and, when the text has Hangul, character n-grams (strings) of
-    `text` (_windows), as a set: for measuring how much of a text a set shares (axk1/posttrain/decontam.py)."""
-    char_n = char_n or KO_CHARS_PER_WORD * n
-    win = _windows(text, n, char_n)
-    grams: set = {tuple(win.words[i:i + n]) for i in np.flatnonzero(win.word_ok)}
-    return grams | {win.chars[i:i + char_n] for i in np.flatnonzero(win.char_ok)}
-
-
 @dataclass
 class BenchmarkSet:
     name: str          # how reasons name it: "humaneval", or the file's name
@@ -248,6 +239,20 @@ class ContaminationIndex:
             yield Match(*self.rows[o], " ".join(win.words[i:i + self.n]))
         for i, o in self._hits("char", win.char_keys):
             yield Match(*self.rows[o], win.chars[i:i + self.char_n])
+
+    def overlap(self, text: str) -> tuple[int, int]:
+        """(how many of the text's distinct informative n-grams the index holds, how many it has): the share of a
+        text that is benchmark text (axk1/posttrain/decontam.py removes a task above a share)."""
+        win = _windows(text, self.n, self.char_n)
+        shared = total = 0
+        for kind, keys, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
+            mine = np.unique(keys[ok])
+            table = self._tables[kind][0]
+            total += len(mine)
+            if len(table) and len(mine):
+                at = np.minimum(np.searchsorted(table, mine), len(table) - 1)
+                shared += int((table[at] == mine).sum())
+        return shared, total
 
     def match(self, text: str) -> Match | None:
         """The first n-gram `text` shares with a benchmark, or None."""
