@@ -263,6 +263,9 @@ def test_the_audit_names_every_row_a_page_holds_and_counts_what_it_could_not_rea
     assert f"{len(long_en)} of {len(ROWS['en'])} rows found" in out and "not checked: 1 rows (a JSON list)" in out
     assert main(["data", "contamination", str(tmp_path / "nowhere"), "--benchmark", "humaneval"]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err
+    (tmp_path / "ids.jsonl").write_text('{"id": "2025-I-1", "answer": "70"}\n')  # the answers file, not the set
+    assert main(["data", "contamination", str(corpus), "--benchmark", str(tmp_path / "ids.jsonl")]) == 2
+    assert "has no text field of 20 or more characters" in capsys.readouterr().err
 
 
 def test_a_filter_used_here_still_matches_in_a_worker_with_another_hash_seed(tmp_path):

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.data.stats import input_files, read_jsonl_rows
-from axk1.text.contamination import ContaminationIndex, read_benchmark
+from axk1.text.contamination import ContaminationIndex, read_benchmarks
 
 EXAMPLES = 3  # documents named per benchmark row found
 
@@ -26,7 +26,7 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
 
     if not benchmarks:
         raise ValueError("name the evaluation sets to look for: --benchmark humaneval, --benchmark aime25_en.jsonl")
-    index = ContaminationIndex([read_benchmark(b) for b in benchmarks], ngram)
+    index = ContaminationIndex(read_benchmarks(benchmarks), ngram)
     files = input_files(paths, "corpus")
     documents = contaminated = 0
     bad: Counter = Counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.text.contamination import BUILTIN, ContaminationIndex, read_benchmark
+from axk1.text.contamination import BUILTIN, ContaminationIndex, read_benchmarks
 
 REASON = "benchmark_contamination"
 
@@ -43,12 +43,7 @@ def check_benchmarks(cfg: DecontaminationConfig) -> dict[str, int]:
     after extraction); returns rows read by set."""
     if cfg.ngram < 1:
         raise ValueError(f"[filters.decontamination] ngram = {cfg.ngram}: give 1 or more (13 is usual)")
-    sets = [read_benchmark(spec) for spec in benchmark_specs(cfg)]
-    empty = [s.source for s in sets if not s.texts]
-    if empty:
-        raise ValueError(f"benchmark file {empty[0]} has no text field of 20 or more characters: is it the "
-                         "evaluation set's JSONL (a row a problem)?")
-    return {s.name: s.rows for s in sets}
+    return {s.name: s.rows for s in read_benchmarks(benchmark_specs(cfg))}
 
 
 class DecontaminationFilter(BaseFilter):
@@ -68,7 +63,7 @@ class DecontaminationFilter(BaseFilter):
     @property
     def index(self) -> ContaminationIndex:
         if self._index is None:
-            self._index = ContaminationIndex([read_benchmark(spec) for spec in self.specs], self.n)
+            self._index = ContaminationIndex(read_benchmarks(self.specs), self.n)
         return self._index
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

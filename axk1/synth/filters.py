@@ -10,7 +10,7 @@ from pathlib import Path
 from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import grounding, latin_ratio
-from axk1.text.contamination import ContaminationIndex, read_benchmark
+from axk1.text.contamination import ContaminationIndex, read_benchmarks
 from axk1.text.korean import hangul_ratio
 from axk1.text.ngrams import char_shingles, jaccard
 
@@ -44,7 +44,7 @@ class Decontaminator:
     """The evaluation sets' n-grams (axk1/text/contamination.py); a sample sharing any one is contaminated."""
 
     def __init__(self, sources: list[str], base: Path, n: int = 13) -> None:
-        self.index = ContaminationIndex([read_benchmark(source, base) for source in sources], n)
+        self.index = ContaminationIndex(read_benchmarks(sources, base), n)
         self.sets = self.index.sets
 
     def check(self, text: str) -> str | None:

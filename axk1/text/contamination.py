@@ -178,6 +178,17 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
     return BenchmarkSet(name, str(path), texts, ids, rows)
 
 
+def read_benchmarks(specs: Iterable[str | Path], base: str | Path = ".") -> list[BenchmarkSet]:
+    """read_benchmark of each; a set with no text field at all is an error too (the wrong file: matched against
+    nothing, it would report no contamination)."""
+    sets = [read_benchmark(spec, base) for spec in specs]
+    for s in sets:
+        if not s.texts:
+            raise ValueError(f"benchmark file {s.source} has no text field of {TEXT_FIELDS_MIN_CHARS} or more "
+                             "characters: is it the evaluation set's JSONL (a row a problem)?")
+    return sets
+
+
 @dataclass(frozen=True)
 class Match:
     benchmark: str   # the set's name
