@@ -1,0 +1,87 @@
+"""How often a recipe reads each domain's tokens: per stage, the tokens its mixture draws from a domain (the
+stage's steps × sequences × length × the domain's share) against the tokens the manifest holds for it (in the
+stage's buckets). Printed when a run starts and by `axk1 train --dry-run`, so that a mixture which reads a small
+domain dozens of times is seen before the GPUs are spent, not from the loss curve.
+
+Why it matters: repeated tokens are worth less than fresh ones, and past about four passes their value falls
+quickly (Muennighoff et al., "Scaling Data-Constrained Language Models", 2023; the planner's data-constrained law,
+docs/planning.md). MANY_PASSES is that mark. The sampler draws documents at random with replacement, so a pass is
+an expectation, not a literal epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from axk1.train.recipe import Recipe
+
+MANY_PASSES = 4.0
+
+
+@dataclass
+class BudgetRow:
+    stage: str
+    domain: str
+    share: float      # of the stage's tokens (the mixture's weights over the domains with data)
+    drawn: int        # tokens the stage reads from the domain
+    available: int    # tokens the manifest holds for the domain in the stage's buckets
+
+    @property
+    def passes(self) -> float:
+        return self.drawn / self.available if self.available else float("inf")
+
+
+@dataclass
+class Budget:
+    rows: list[BudgetRow]                  # per stage and domain
+    totals: dict[str, tuple[int, int]]     # per domain over the run: tokens drawn, tokens held in the buckets read
+    unread: dict[str, int]                 # tokens of the shards no stage reads, per domain
+
+    def table(self) -> str:
+        lines = [f"{'stage':<28} {'domain':<14} {'share':>6} {'drawn':>14} {'held':>14} {'passes':>7}"]
+        for r in self.rows:
+            flag = "  many" if r.passes > MANY_PASSES else ""
+            lines.append(f"{r.stage:<28} {r.domain:<14} {r.share:>6.1%} {r.drawn:>14,} {r.available:>14,} "
+                         f"{r.passes:>7.1f}{flag}")
+        return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """A line for every domain the whole run reads more than MANY_PASSES times."""
+        notes = []
+        for domain, (drawn, held) in sorted(self.totals.items()):
+            passes = drawn / held if held else float("inf")
+            if passes > MANY_PASSES:
+                notes.append(f"domain {domain!r} is read {passes:.1f} times over ({drawn:,} tokens drawn from "
+                             f"{held:,}); past ~{MANY_PASSES:.0f} passes repeated tokens are worth little: add "
+                             f"{domain} data or lower its weight")
+        for domain, held in sorted(self.unread.items()):
+            notes.append(f"{held:,} tokens of domain {domain!r} are read by no stage (not in a mixture, or not in "
+                         "its buckets)")
+        return notes
+
+
+def data_budget(recipe: Recipe, shards: list) -> Budget:
+    """The budget of a recipe over its training shards (as the sampler gets them)."""
+    rows: list[BudgetRow] = []
+    read: dict[str, set[int]] = {}  # per domain, the shards some stage reads
+    for stage, parts in zip(recipe.stages, recipe.stage_steps()):
+        tokens = sum(steps * seqs * length for (steps, seqs), length in zip(parts, stage.lengths()))
+        held = {}
+        for domain, weight in stage.mixture.items():
+            if weight > 0:
+                ids = {i for i, s in enumerate(shards)
+                       if s.domain == domain and (not stage.buckets or s.bucket in stage.buckets)}
+                read.setdefault(domain, set()).update(ids)
+                held[domain] = sum(len(shards[i].tokens) for i in ids)
+        total_weight = sum(stage.mixture[d] for d in held if held[d]) or 1.0
+        for domain, available in sorted(held.items()):
+            share = stage.mixture[domain] / total_weight if available else 0.0
+            rows.append(BudgetRow(stage.name, domain, share, round(tokens * share), available))
+    totals = {d: (sum(r.drawn for r in rows if r.domain == d), sum(len(shards[i].tokens) for i in ids))
+              for d, ids in read.items()}
+    used = set().union(*read.values()) if read else set()
+    unread: dict[str, int] = {}
+    for i, shard in enumerate(shards):
+        if i not in used and len(shard.tokens):
+            unread[shard.domain] = unread.get(shard.domain, 0) + len(shard.tokens)
+    return Budget(rows, totals, unread)
