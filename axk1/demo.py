@@ -60,6 +60,9 @@ def run_data(output: Path, progress: bool = True, web: str | Path | None = None)
 
 def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> tuple[Path, list[dict]]:
     """The three-stage demo recipe on the starter shards; returns the checkpoints folder and the logged rows."""
+    import textwrap
+
+    from axk1.train.data_budget import print_budget
     from axk1.train.recipe import parse_recipe
     from axk1.train.trainer import Trainer
 
@@ -69,6 +72,7 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
     if max_steps is not None:
         raw["run"]["max_steps"] = max_steps
     trainer = Trainer(parse_recipe(raw, base_dir=RECIPES), start_over=True)  # the demo owns its folder
+    print_budget(trainer.recipe, trainer.sampler.shards, say=lambda text: print(textwrap.indent(text, "  ")))
     rows = trainer.fit()
     if trainer.stopped_by:  # SIGTERM: a partial model must not be exported and post-trained as if it were done
         print(f"axk1 demo: pretraining stopped by {trainer.stopped_by}; the demo's stages start over, so run it again",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 from axk1.cli_args import positive_int
 from axk1.config import DTYPES
+from axk1.train.data_budget import print_budget
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -73,27 +73,9 @@ def _dry_run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for problem in result.problems:
         print(f"problem: {problem}")
-    _print_data_budget(recipe)
+    print_budget(recipe)
     print("ok: the recipe passes for this launch" if not result.problems else f"{len(result.problems)} problem(s)")
     return 1 if result.problems else 0
-
-
-def _print_data_budget(recipe, shards=None, say=print) -> None:
-    """How often each stage reads each domain (axk1/train/data_budget.py); in a dry run, when the manifest is there."""
-    from axk1.train.data import load_shards, split_validation
-    from axk1.train.data_budget import data_budget
-
-    if shards is None:
-        if not Path(recipe.data.manifest).exists():
-            say(f"data budget: {recipe.data.manifest} is not there yet (make the token shards, then dry-run again to "
-                "see how often each domain is read)")
-            return
-        shards, _ = split_validation(load_shards(recipe.data.manifest)[1], recipe.validation.held_out, recipe.data.seed)
-    budget = data_budget(recipe, shards)
-    say("data budget (tokens each stage reads from each domain, and how many passes over what the shards hold):")
-    say(budget.table())
-    for note in budget.notes():
-        say(f"note: {note}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -104,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer(recipe, resume=args.resume)
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
-    _print_data_budget(recipe, trainer.sampler.shards, say)
+    print_budget(recipe, trainer.sampler.shards, say)
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")

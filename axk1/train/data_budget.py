@@ -12,6 +12,7 @@ an expectation, not a literal epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from axk1.train.recipe import Recipe
 
@@ -85,3 +86,21 @@ def data_budget(recipe: Recipe, shards: list) -> Budget:
         if i not in used and len(shard.tokens):
             unread[shard.domain] = unread.get(shard.domain, 0) + len(shard.tokens)
     return Budget(rows, totals, unread)
+
+
+def print_budget(recipe: Recipe, shards: list | None = None, say=print) -> None:
+    """The budget as lines for `say`, over `shards`, or (a dry run) over the manifest's training shards when they
+    exist."""
+    from axk1.train.data import load_shards, split_validation
+
+    if shards is None:
+        if not Path(recipe.data.manifest).exists():
+            say(f"data budget: {recipe.data.manifest} is not there yet (make the token shards, then dry-run again to "
+                "see how often each domain is read)")
+            return
+        shards, _ = split_validation(load_shards(recipe.data.manifest)[1], recipe.validation.held_out, recipe.data.seed)
+    budget = data_budget(recipe, shards)
+    say("data budget (tokens each stage reads from each domain, and how many passes over what the shards hold):")
+    say(budget.table())
+    for note in budget.notes():
+        say(f"note: {note}")
