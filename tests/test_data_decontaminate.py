@@ -49,6 +49,31 @@ def rendered(latex: str) -> str:
     return re.sub(r"[${}_^]", "", text)
 
 
+def no_math(text: str) -> str:
+    """A problem as an extractor leaves a page that shows each formula as an image (the AoPS wiki)."""
+    return re.sub(r"\$[^$]*\$", " ", text)
+
+
+# AIME-style sentences written for this test, none from a 2025 problem: the contest's phrasing
+AIME_PHRASING = [
+    "A fair coin is tossed 10 times. The probability that no two heads are consecutive is $\\frac{m}{n}$, where $m$ "
+    "and $n$ are relatively prime positive integers. Find $m+n$.",
+    "The area of the region can be written as $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive "
+    "integers. Find $m+n$.",
+    "The sum of all possible values of $x$ can be written as $\\frac{m}{n}$, where $m$ and $n$ are relatively prime "
+    "positive integers. Find $m+n$.",
+    "The length of the segment can be written in the form $a\\sqrt{b}$, where $a$ and $b$ are positive integers and "
+    "$b$ is not divisible by the square of any prime. Find $a+b$.",
+    "The maximum area can be expressed as $\\frac{a+b\\sqrt{c}}{d}$, where $a$, $b$, $c$, and $d$ are positive "
+    "integers, $a$ and $d$ are relatively prime, and $c$ is not divisible by the square of any prime. Find $a+b+c+d$.",
+    "Let $N$ be the number of ordered pairs of positive integers $(a,b)$ such that $a+b=1000$. Find the remainder "
+    "when $N$ is divided by $1000$.",
+    "동전을 10번 던질 때 앞면이 연속하지 않을 확률이 $\\frac{m}{n}$이라고 할 때, 여기서 $m$과 $n$은 서로소인 양의 "
+    "정수입니다. $m+n$을 구하세요.",
+    "가능한 모든 $k$ 값의 합은 $\\frac{m}{n}$으로 쓸 수 있으며, 여기서 $m$과 $n$은 서로소인 양의 정수입니다. $m+n$을 구하세요.",
+]
+
+
 def no_spaces(text: str) -> str:
     return text.replace(" ", "")
 
@@ -99,16 +124,22 @@ def check_pages(index: ContaminationIndex, rows: list[dict], variants: dict, lea
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the real AIME 2025 files live in ../shared/data/benchmarks, absent "
                                                 "here; test_the_pipeline_removes_… covers the filter on fixtures")
 def test_real_aime_2025_problems_are_found_as_pages_show_them():
-    """Measured: verbatim 30/30 in both languages; rendered 29/30 (en) and 28/30 (ko); Korean without spaces or
-    respaced 28/30. The misses are problems of fewer than 13 words (39 syllables) outside their formulas."""
+    """Measured: verbatim 30/30 in both languages; rendered 28/30 (en and ko); Korean without spaces or respaced
+    28/30; math dropped, as an extractor leaves a page whose formulas are images (the AoPS wiki), 26/30 (en) and
+    25/30 (ko), 14/30 each before the sets were indexed without their math too. The misses are problems of a few
+    words outside their formulas. Of eight AIME-style sentences from no 2025 problem, two long ones are taken for
+    the problems that hold them whole (see the last assertion)."""
     index = ContaminationIndex([read_benchmark(SHARED / "aime25_en.jsonl"), read_benchmark(SHARED / "aime25_ko.jsonl")])
     en, ko = ([json.loads(line) for line in (SHARED / f"aime25_{lang}.jsonl").open()] for lang in ("en", "ko"))
-    check_pages(index, en, {"verbatim": str, "rendered": rendered, "upper case": str.upper},
-                {"verbatim": 30, "rendered": 29, "upper case": 30})
-    check_pages(index, ko, {"verbatim": str, "rendered": rendered, "no spaces": no_spaces, "respaced": respaced},
-                {"verbatim": 30, "rendered": 28, "no spaces": 28, "respaced": 28})
+    check_pages(index, en, {"verbatim": str, "rendered": rendered, "upper case": str.upper, "math dropped": no_math},
+                {"verbatim": 30, "rendered": 28, "upper case": 30, "math dropped": 26})
+    check_pages(index, ko, {"verbatim": str, "rendered": rendered, "no spaces": no_spaces, "respaced": respaced,
+                            "math dropped": no_math},
+                {"verbatim": 30, "rendered": 28, "no spaces": 28, "respaced": 28, "math dropped": 25})
     korean_text = list(bills().values()) + list(constitution_chapters().values())  # real Korean prose, not math
     assert [index.match(t) for t in korean_text] == [None] * len(korean_text)
+    flagged = [sentence[:40] for sentence in AIME_PHRASING if index.match(sentence)]
+    assert flagged == ["The length of the segment can be written", "The maximum area can be expressed as $\\f"]
 
 
 def test_korean_copies_are_found_whatever_their_spacing_and_korean_prose_is_not(tmp_path):
@@ -326,3 +357,23 @@ def test_eval_scores_apart_the_problems_the_corpus_held(tmp_path, monkeypatch, c
                  "--contamination", str(tmp_path / "bad.json"), "-o", str(tmp_path / "e2")]) == 2
     assert "is not a report of `axk1 data contamination -o`" in capsys.readouterr().err
     assert not (tmp_path / "e2" / "samples.jsonl").exists()  # refused before any generation
+
+
+def test_the_contests_phrasing_and_a_short_shared_span_are_not_a_problem(tmp_path):
+    """An n-gram of three or more rows of a set is the set's phrasing, not a problem's; a text holds a row when it
+    shares six of its n-grams (or all of a shorter one): a 14-word span in common is two windows, not a copy."""
+    ending = " The answer can be written as $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive integers. Find $m+n$."
+    stories = ["A jar holds red, green and blue marbles; Ahmed draws three of them without replacement while Bea "
+               "watches and keeps a tally of every colour that appears on the table.",
+               "Twelve chairs stand around a round table in the library, and seven students each pick a chair at "
+               "random before the librarian turns the lights off for the evening.",
+               "A frog jumps along the lily pads of a pond, choosing at every jump one of the two nearest pads with "
+               "equal chance, until it reaches the bank on the far side."]
+    rows = [{"id": f"p{i}", "problem": story + ending} for i, story in enumerate(stories)]
+    (tmp_path / "set.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    index = ContaminationIndex([read_benchmark(tmp_path / "set.jsonl")])
+    assert index.match("Our own problem. A spinner lands on a number." + ending) is None  # phrasing only
+    assert index.match(FORUM.format(rows[1]["problem"])).row == "p1"  # a copy
+    assert index.match(FORUM.format(no_math(rows[2]["problem"]))).row == "p2"  # its formulas shown as images
+    span = " ".join(stories[0].split()[:14])  # two 13-word windows of p0, and nothing else
+    assert index.match(f"In an unrelated story, {span} and then nothing more of it happens.") is None

@@ -1,7 +1,8 @@
-"""Benchmark decontamination of the pretraining corpus as a datatrove filter: a document that shares a word 13-gram
-(or, with Hangul, a 39-character run) with an evaluation set is removed, so the scores axk1 eval reports are not
-the model reciting what it read. Web crawls after a contest carry its problems and their solutions (forum threads,
-wikis, blogs, Korean translations), and code sources carry HumanEval's functions.
+"""Benchmark decontamination of the pretraining corpus as a datatrove filter: a document that holds a row of an
+evaluation set (shares enough of its word 13-grams, or with Hangul its 39-character runs: axk1/text/contamination.py)
+is removed, so the scores axk1 eval reports are not the model reciting what it read. Web crawls after a contest
+carry its problems and their solutions (forum threads, wikis, blogs, Korean translations), and code sources carry
+HumanEval's functions.
 
     [filters.decontamination]
     benchmarks = ["humaneval", "bench/aime25_en.jsonl", "bench/aime25_ko.jsonl"]   # relative to the pipeline file

@@ -1,4 +1,4 @@
-"""Benchmark contamination: the n-grams of evaluation sets, and the ones a text shares with them. One index for
+"""Benchmark contamination: the n-grams of evaluation sets, and the rows of them a text holds. One index for
 every stage that must keep benchmark text out of training data: the pretraining corpus (`[filters.
 decontamination]`, axk1/data/decontaminate.py, and the audit `axk1 data contamination`), synthetic samples
 (axk1/synth/filters.py) and post-training tasks (axk1/posttrain/decontam.py). docs/data.md ("Benchmark
@@ -12,7 +12,9 @@ Two kinds of n-gram, each in a table of its own:
   translations differ from the original's spacing) and particles glue onto words (방정식을 / 방정식은), so a copied
   Korean span can share no word 13-gram with its source; its run of characters still matches. A Korean word
   (eojeol) averages about three syllables, so n words ≈ 3n characters.
-Only informative n-grams are indexed (_windows), and each is kept as a 64-bit key, not as text.
+Each benchmark text is indexed as given and without its formulas; an n-gram that says nothing (_windows) or that
+three rows of a set share (the contest's phrasing, _own_keys) is not indexed; each is kept as a 64-bit key, not as
+text. A text holds a row when it shares MIN_SHARED of its n-grams, or all of a shorter text of it (matches).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
 # A word n-gram counts only with this many distinct words of 2+ characters with a letter: sequences of numbers or
 # single letters ("1 2 3 … 13", "0 0 0 …", "0 1 … 9 a b c") are in HumanEval's tests and in any code or table.
 MIN_CONTENT_WORDS = 4
+MIN_SHARED = 6  # distinct n-grams of one row a text must share to hold it (matches): 18 words in a run, or more apart
+PHRASING_ROWS = 3  # an n-gram of this many rows of one set is the set's phrasing, not a problem's (_own_keys)
+# Inline and display math: pages often show it as images (the AoPS wiki, where contest problems are copied), so an
+# extractor keeps only the words around it; a benchmark text is indexed with its math dropped too.
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _HANGUL_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HANGUL) + "]")
 _MULTIPLIER = np.uint64(0x100000001B3)
 _MASK = (1 << 64) - 1
@@ -189,6 +196,35 @@ def read_benchmarks(specs: Iterable[str | Path], base: str | Path = ".") -> list
     return sets
 
 
+def _sorted_first(k: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys sorted and unique, each with its first owner."""
+    order = np.argsort(k, kind="stable")
+    k, o = k[order], o[order]
+    first = np.concatenate([[True], k[1:] != k[:-1]]) if len(k) else np.zeros(0, bool)
+    return k[first], o[first]
+
+
+def _own_keys(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One set's keys, less those of PHRASING_ROWS or more of its rows: an n-gram several problems share is the
+    contest's phrasing ("… where m and n are relatively prime positive integers. Find m+n", in four AIME 2025
+    problems and in every AIME-style page), not a problem, and would flag any page written in that style. Two rows
+    may share all their n-grams (HumanEval/56 and /61 differ only in their bracket characters): those are kept."""
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int32)
+    k = np.concatenate([p[0] for p in parts])
+    o = np.concatenate([p[1] for p in parts])
+    order = np.argsort(k, kind="stable")
+    k, o = k[order], o[order]
+    if not len(k):
+        return k, o
+    # distinct rows per key: the (key, owner) pairs, sorted, counted per key
+    pairs = np.unique(np.stack([k, o.astype(np.uint64)], axis=1), axis=0)
+    keys, rows_per_key = np.unique(pairs[:, 0], return_counts=True)
+    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    keep = rows_per_key < PHRASING_ROWS  # np.unique's keys are in the same sorted order as k[starts]
+    return k[starts][keep], o[starts][keep]
+
+
 @dataclass(frozen=True)
 class Match:
     benchmark: str   # the set's name
@@ -212,44 +248,64 @@ class ContaminationIndex:
         self.rows: list[tuple[str, str]] = []  # (set name, row id), by owner number
         keys: dict[str, list[np.ndarray]] = {"word": [], "char": []}
         owners: dict[str, list[np.ndarray]] = {"word": [], "char": []}
+        texts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (owner, word keys, char keys) of every text as given
         for bench in sets:
             self.sets[bench.name] = bench.rows
+            mine: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"word": [], "char": []}
             for text, row in zip(bench.texts, bench.ids):
                 if not self.rows or self.rows[-1] != (bench.name, row):
                     self.rows.append((bench.name, row))
-                win = _windows(text, self.n, self.char_n)
-                for kind, k, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
-                    keys[kind].append(k[ok])
-                    owners[kind].append(np.full(int(ok.sum()), len(self.rows) - 1, dtype=np.int32))
+                without_math = _MATH.sub(" ", text)
+                for variant in (text, without_math) if without_math != text else (text,):
+                    win = _windows(variant, self.n, self.char_n)
+                    for kind, k, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
+                        mine[kind].append((k[ok], np.full(int(ok.sum()), len(self.rows) - 1, dtype=np.int32)))
+                    if variant is text:
+                        texts.append((len(self.rows) - 1, win.word_keys[win.word_ok], win.char_keys[win.char_ok]))
+            for kind, parts in mine.items():
+                k, o = _own_keys(parts)
+                keys[kind].append(k)
+                owners[kind].append(o)
         self._tables = {}
-        for kind in keys:
-            k = np.concatenate(keys[kind]) if keys[kind] else np.zeros(0, np.uint64)
-            o = np.concatenate(owners[kind]) if owners[kind] else np.zeros(0, np.int32)
-            order = np.argsort(k, kind="stable")  # stable: a key's first owner is the first row that has it
-            k, o = k[order], o[order]
-            first = np.concatenate([[True], k[1:] != k[:-1]]) if len(k) else np.zeros(0, bool)
-            self._tables[kind] = (k[first], o[first])
+        for kind in keys:  # a key of two sets (one problem in two files) keeps the first set's row
+            k, o = _sorted_first(np.concatenate(keys[kind]), np.concatenate(owners[kind]))
+            self._tables[kind] = (k, o)
+        # what a text must share to hold a row: MIN_SHARED of its keys, or all a shorter text of it has left
+        self._row_keys = np.full(len(self.rows), MIN_SHARED, np.int64)
+        for owner, word_keys, char_keys in texts:
+            left = sum(self._owned(kind, owner, k) for kind, k in (("word", word_keys), ("char", char_keys)))
+            if left:
+                self._row_keys[owner] = min(self._row_keys[owner], left)
+
+    def _owned(self, kind: str, owner: int, keys: np.ndarray) -> int:
+        """How many of `keys` (distinct) the table holds for `owner`."""
+        table, owners_of = self._tables[kind]
+        keys = np.unique(keys)
+        if not len(table) or not len(keys):
+            return 0
+        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        return int(((table[at] == keys) & (owners_of[at] == owner)).sum())
 
     def __len__(self) -> int:
         return sum(len(k) for k, _ in self._tables.values())
 
-    def _hits(self, kind: str, keys: np.ndarray) -> Iterator[tuple[int, int]]:
-        """(window position, owner) of every window whose key is in the table, in text order."""
+    def _hits(self, kind: str, keys: np.ndarray) -> Iterator[tuple[int, int, int]]:
+        """(window position, owner, key) of every window whose key is in the table, in text order."""
         table, owner = self._tables[kind]
         if not len(table) or not len(keys):
             return
         at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
         for i in np.flatnonzero(table[at] == keys):
-            yield int(i), int(owner[at[i]])
+            yield int(i), int(owner[at[i]]), int(keys[i])
 
-    def _all(self, text: str) -> Iterator[Match]:
+    def _all(self, text: str) -> Iterator[tuple[Match, int, tuple[str, int]]]:
         if not len(self):
             return
         win = _windows(text, self.n, self.char_n, informative=False, chars=bool(len(self._tables["char"][0])))
-        for i, o in self._hits("word", win.word_keys):
-            yield Match(*self.rows[o], " ".join(win.words[i:i + self.n]))
-        for i, o in self._hits("char", win.char_keys):
-            yield Match(*self.rows[o], win.chars[i:i + self.char_n])
+        for i, o, k in self._hits("word", win.word_keys):
+            yield Match(*self.rows[o], " ".join(win.words[i:i + self.n])), o, ("word", k)
+        for i, o, k in self._hits("char", win.char_keys):
+            yield Match(*self.rows[o], win.chars[i:i + self.char_n]), o, ("char", k)
 
     def overlap(self, text: str) -> tuple[int, int]:
         """(how many of the text's distinct informative n-grams the index holds, how many it has): the share of a
@@ -266,13 +322,17 @@ class ContaminationIndex:
         return shared, total
 
     def match(self, text: str) -> Match | None:
-        """The first n-gram `text` shares with a benchmark, or None."""
-        return next(self._all(text), None)
+        """The first n-gram of the first row `text` holds (matches), or None."""
+        return next(iter(self.matches(text).values()), None)
 
     def matches(self, text: str) -> dict[tuple[str, str], Match]:
-        """Every benchmark row `text` shares an n-gram with: (set, row) -> the first such n-gram (a page may list a
-        whole contest)."""
-        found: dict[tuple[str, str], Match] = {}
-        for m in self._all(text):
-            found.setdefault((m.benchmark, m.row), m)
-        return found
+        """Every benchmark row `text` holds: (set, row) -> the first n-gram it shares, in text order (a page may
+        list a whole contest). A row is held when the text shares MIN_SHARED of its distinct n-grams, or all of a
+        text of the row that has fewer (as given; without its math it is mostly the prose between formulas): a sentence of the contest's phrasing that one problem holds whole ("… can be written as
+        m/n, where m and n are relatively prime positive integers") makes a few windows, a copied problem dozens."""
+        first: dict[int, Match] = {}
+        shared: dict[int, set] = {}
+        for m, owner, key in self._all(text):
+            first.setdefault(owner, m)
+            shared.setdefault(owner, set()).add(key)
+        return {(m.benchmark, m.row): m for owner, m in first.items() if len(shared[owner]) >= self._row_keys[owner]}
