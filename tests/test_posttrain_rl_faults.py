@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -375,6 +376,7 @@ def test_the_demos_pretraining_stopped_by_sigterm_ends_the_demo(monkeypatch, cap
     class Stopped:
         def __init__(self, recipe, start_over):
             self.stopped_by, self.ckpt_dir = "SIGTERM", tmp_path / "checkpoints"
+            self.recipe, self.sampler = recipe, SimpleNamespace(shards=[])  # what the demo's data budget reads
 
         def fit(self):
             return [{"step": 1, "stage": "s1", "loss": 6.0}]
