@@ -5,6 +5,7 @@ probability for every token; read back, it scores as before; broken files are er
 import json
 import math
 import random
+import re
 
 import kenlm
 import numpy as np
@@ -134,3 +135,36 @@ def test_a_model_loaded_for_scoring_keeps_hashes_not_ids(tmp_path, split):
         assert loaded.prob(word, context) == pytest.approx(lm.prob(word, context), rel=1e-5)
     with pytest.raises(ValueError, match="loaded for scoring only"):
         loaded.save(tmp_path / "again.npz")
+
+
+def single_bos(arpa: str) -> str:
+    """An ARPA file as KenLM's lmplz writes one: a sentence starts after one <s>, so no n-gram holds <s> twice."""
+    lines, counts, order = [], {}, 0
+    for line in arpa.splitlines():
+        section = re.fullmatch(r"\\(\d+)-grams:", line)
+        order = int(section.group(1)) if section else order
+        if order and "\t" in line:
+            if line.split("\t")[1].split().count("<s>") > 1:
+                continue
+            counts[order] = counts.get(order, 0) + 1
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    for k, c in counts.items():
+        text = re.sub(rf"ngram {k}=\d+", f"ngram {k}={c}", text)
+    return text
+
+
+def test_an_imported_lmplz_style_model_scores_a_document_as_kenlm_scores_a_sentence(tmp_path, split):
+    """The import's use: a model of lmplz has n-grams after one <s>. Padded with order-1 <s> here, the longer
+    contexts are unseen and back off with weight 1, so a document's log-probability is KenLM's for the sentence
+    (bos and eos on), the filter's perplexity the same."""
+    train, held = split
+    lm = NgramLM.train([lm_tokens(t, "words") for t in train], 4)
+    write_arpa(lm, tmp_path / "full.arpa")
+    (tmp_path / "lmplz.arpa").write_text(single_bos((tmp_path / "full.arpa").read_text()))
+    theirs, ours = kenlm.Model(str(tmp_path / "lmplz.arpa")), read_arpa(tmp_path / "lmplz.arpa")
+    for text in held:
+        tokens = lm_tokens(text, "words")[:2000]
+        logp, events = ours.score(ours.vocab.encode(tokens))
+        assert logp / math.log(10) == pytest.approx(theirs.score(" ".join(tokens), bos=True, eos=True),
+                                                    abs=1e-5 * events)
