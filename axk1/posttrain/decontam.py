@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.text.contamination import BenchmarkSet, ContaminationIndex, read_benchmark
+from axk1.text.contamination import BenchmarkSet, ContaminationIndex, humaneval_file, read_benchmark
 
 
 @dataclass
@@ -32,11 +32,11 @@ def _not_available(why: str) -> ReferenceSet:
 
 def _humaneval(path: str | Path | None) -> ReferenceSet:
     """Prompt, canonical solution and tests of every problem: a model could memorise any of them."""
-    from axk1.eval.tasks.humaneval import bundled_path, read_problems
+    from axk1.eval.tasks.humaneval import read_problems
 
     try:
         rows = read_problems(path)
-        source = str(path or bundled_path())
+        source = str(path or humaneval_file())
     except (ValueError, OSError) as e:  # package missing, file missing or unreadable
         return _not_available(str(e))
     texts = [row[key] for row in rows for key in ("prompt", "canonical_solution", "test") if row.get(key)]

@@ -196,12 +196,10 @@ def read_benchmarks(specs: Iterable[str | Path], base: str | Path = ".") -> list
     return sets
 
 
-def _sorted_first(k: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Keys sorted and unique, each with its first owner."""
-    order = np.argsort(k, kind="stable")
-    k, o = k[order], o[order]
-    first = np.concatenate([[True], k[1:] != k[:-1]]) if len(k) else np.zeros(0, bool)
-    return k[first], o[first]
+def _first_owners(k: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys sorted and unique, each with the owner of its first occurrence."""
+    keys, first = np.unique(k, return_index=True)
+    return keys, o[first]
 
 
 def _own_keys(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -209,20 +207,13 @@ def _own_keys(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, n
     contest's phrasing ("… where m and n are relatively prime positive integers. Find m+n", in four AIME 2025
     problems and in every AIME-style page), not a problem, and would flag any page written in that style. Two rows
     may share all their n-grams (HumanEval/56 and /61 differ only in their bracket characters): those are kept."""
-    if not parts:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int32)
-    k = np.concatenate([p[0] for p in parts])
-    o = np.concatenate([p[1] for p in parts])
-    order = np.argsort(k, kind="stable")
-    k, o = k[order], o[order]
-    if not len(k):
-        return k, o
-    # distinct rows per key: the (key, owner) pairs, sorted, counted per key
+    k = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
+    o = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+    # the distinct (key, owner) pairs, sorted by key then owner: a key's rows are its pairs, its first owner the least
     pairs = np.unique(np.stack([k, o.astype(np.uint64)], axis=1), axis=0)
-    keys, rows_per_key = np.unique(pairs[:, 0], return_counts=True)
-    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-    keep = rows_per_key < PHRASING_ROWS  # np.unique's keys are in the same sorted order as k[starts]
-    return k[starts][keep], o[starts][keep]
+    keys, first, rows = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+    keep = rows < PHRASING_ROWS
+    return keys[keep], pairs[first[keep], 1].astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -268,7 +259,7 @@ class ContaminationIndex:
                 owners[kind].append(o)
         self._tables = {}
         for kind in keys:  # a key of two sets (one problem in two files) keeps the first set's row
-            k, o = _sorted_first(np.concatenate(keys[kind]), np.concatenate(owners[kind]))
+            k, o = _first_owners(np.concatenate(keys[kind]), np.concatenate(owners[kind]))
             self._tables[kind] = (k, o)
         # what a text must share to hold a row: MIN_SHARED of its keys, or all a shorter text of it has left
         self._row_keys = np.full(len(self.rows), MIN_SHARED, np.int64)
@@ -277,26 +268,27 @@ class ContaminationIndex:
             if left:
                 self._row_keys[owner] = min(self._row_keys[owner], left)
 
+    def _find(self, kind: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key: whether the table holds it, and its owner there (meaningless where not held)."""
+        table, owners_of = self._tables[kind]
+        if not len(table) or not len(keys):
+            return np.zeros(len(keys), bool), np.zeros(len(keys), np.int32)
+        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        return table[at] == keys, owners_of[at]
+
     def _owned(self, kind: str, owner: int, keys: np.ndarray) -> int:
         """How many of `keys` (distinct) the table holds for `owner`."""
-        table, owners_of = self._tables[kind]
-        keys = np.unique(keys)
-        if not len(table) or not len(keys):
-            return 0
-        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return int(((table[at] == keys) & (owners_of[at] == owner)).sum())
+        held, owners = self._find(kind, np.unique(keys))
+        return int((held & (owners == owner)).sum())
 
     def __len__(self) -> int:
         return sum(len(k) for k, _ in self._tables.values())
 
     def _hits(self, kind: str, keys: np.ndarray) -> Iterator[tuple[int, int, int]]:
         """(window position, owner, key) of every window whose key is in the table, in text order."""
-        table, owner = self._tables[kind]
-        if not len(table) or not len(keys):
-            return
-        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        for i in np.flatnonzero(table[at] == keys):
-            yield int(i), int(owner[at[i]]), int(keys[i])
+        held, owners = self._find(kind, keys)
+        for i in np.flatnonzero(held):
+            yield int(i), int(owners[i]), int(keys[i])
 
     def _all(self, text: str) -> Iterator[tuple[Match, int, tuple[str, int]]]:
         if not len(self):
@@ -314,11 +306,8 @@ class ContaminationIndex:
         shared = total = 0
         for kind, keys, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
             mine = np.unique(keys[ok])
-            table = self._tables[kind][0]
             total += len(mine)
-            if len(table) and len(mine):
-                at = np.minimum(np.searchsorted(table, mine), len(table) - 1)
-                shared += int((table[at] == mine).sum())
+            shared += int(self._find(kind, mine)[0].sum())
         return shared, total
 
     def match(self, text: str) -> Match | None:

