@@ -77,7 +77,8 @@ def test_two_context_parallel_ranks_give_one_process_loss_and_gradients(tmp_path
 
 def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
     """`torchrun --nproc-per-node 2 -m axk1 train` with cp = 2 (FSDP2 over the two cp ranks, every row split in
-    halves) follows the one-process run of the same recipe; and the recipe refuses MTP under cp."""
+    halves) follows the one-process run of the same recipe, held-out validation included (each cp rank measures its
+    half of the validation rows); and the recipe refuses MTP under cp."""
     from axk1 import save_pretrained
     from axk1.train.metrics import read_jsonl
     from axk1.train.recipe import load_recipe
@@ -89,7 +90,8 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
 
     def recipe(folder, parallelism):
         folder.mkdir()
-        path = write_recipe(folder, extra="max_steps = 4\n" + parallelism)
+        path = write_recipe(folder, extra="max_steps = 4\n" + parallelism,  # 6 rows: micro-batches of 4 and 2
+                            sections={"validation": "held_out = 0.1\nevery_steps = 2\nsequences = 6"})
         text = path.read_text().replace("mtp_depth = 1", f'mtp_depth = 0\ninit_from = "{tmp_path / "init"}"', 1)
         path.write_text(text)
         return path
@@ -104,6 +106,11 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
         assert got[3][key] == pytest.approx(want[3][key], rel=3e-2 if key == "grad_norm" else 2e-3), key
     assert got[0]["loss/web"] == pytest.approx(want[0]["loss/web"], rel=1e-5)  # per-domain sums over cp ranks
     assert [r["domains"] for r in got] == [r["domains"] for r in want]  # a row counts once in its cp group
+    validated = [(g, w) for g, w in zip(got, want) if "val_loss" in w]
+    assert [w["step"] for _, w in validated] == [2, 4] and all("val_loss" in g for g, _ in validated)
+    for g, w in validated:
+        for key in [k for k in w if k.startswith("val_loss")]:  # the whole and per domain
+            assert g[key] == pytest.approx(w[key], rel=2e-3), key
 
     with pytest.raises(ValueError, match="context parallelism runs without MTP"):
         load_recipe(write_recipe(tmp_path / "mtp", extra="[parallelism]\ncp = 2"))

@@ -118,6 +118,10 @@ def _torchrun(recipe, *args, timeout=120) -> str:
           "spike_zscore, threads)"]),
     (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume] [--out OUT] [--max-steps MAX_STEPS]",
                               "axk1 train: error: argument --max-steps: invalid int value: 'abc'"]),
+    # found when the trainer has its ranks: 5 validation rows on 2 ranks used to hang at the first validation
+    (("--parallelism.dp_shard", "2", "--validation.held_out", "0.1", "--validation.sequences", "5"),
+     ["axk1 train: error: [validation] sequences = 5 does not divide over 2 data-parallel ranks (every rank measures "
+      "as many rows): make it a multiple of 2"]),
 ])
 def test_torchrun_recipe_error_is_printed_once(tmp_path, args, said):
     """Every rank reads the same recipe and command line and fails on them the same way: the user reads the error

@@ -166,3 +166,12 @@ def test_a_schedule_that_does_not_fit_the_run_is_noted(tmp_path, capsys):
         capsys.readouterr().out
     assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_validation_rows_that_do_not_divide_over_the_ranks_are_named(capsys):
+    """Every rank measures as many held-out rows: 16 rows on 1,024 data-parallel ranks would leave 1,008 ranks
+    waiting for ever in the first validation's collectives."""
+    args = ["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024", "--validation.held_out", "0.001"]
+    assert main(args + ["--validation.sequences", "16"]) == 1
+    assert "[validation] sequences = 16 does not divide over 1024 data-parallel ranks" in capsys.readouterr().out
+    assert main(args + ["--validation.sequences", "2048"]) == 0

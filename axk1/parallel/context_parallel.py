@@ -11,8 +11,9 @@ Legend: B rows, T whole length, t = T / cp this rank's tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -56,3 +57,41 @@ def shard_sequence(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | N
     chunk = slice(rank * t, (rank + 1) * t)
     return SequenceShard(input_ids_BT[:, chunk], labels_BT[:, chunk], document_positions(docs_BT)[:, chunk],
                          DocumentMask(docs_BT, q_start=rank * t, q_len=t))
+
+
+
+@dataclass
+class RankRows:
+    """The rows a rank computes a step (or a validation pass) on: the whole rows, or with context parallelism its
+    chunk of each (`shard_sequence`) with the positions and document ids of the whole rows that attention needs.
+    One helper for the trainer and the validator, so both shard alike."""
+    input_ids_BT: torch.Tensor
+    document_ids_BT: torch.Tensor | None  # this chunk's documents under cp are the whole rows', in `row_docs_BT`
+    labels_BT: torch.Tensor
+    position_ids_BT: torch.Tensor | None = None  # cp only: the chunk's positions in their documents
+    row_docs_BT: torch.Tensor | None = None      # cp only: the whole rows' document ids (the mask's keys)
+    q_start: int = 0
+    q_len: int = 0
+
+    @classmethod
+    def of(cls, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, labels_BT: torch.Tensor,
+           cp_rank: int, cp_size: int) -> "RankRows":
+        if cp_size == 1:
+            return cls(input_ids_BT, document_ids_BT, labels_BT)
+        shard = shard_sequence(input_ids_BT, document_ids_BT, labels_BT, cp_rank, cp_size)
+        return cls(shard.input_ids_Bt, None, shard.labels_Bt, shard.position_ids_Bt, shard.mask.document_ids_BT,
+                   shard.mask.q_start, shard.mask.q_len)
+
+    def to(self, move: Callable[[torch.Tensor], torch.Tensor]) -> "RankRows":
+        """Every tensor through `move` (the trainer's copy to its device)."""
+        return replace(self, **{f: move(t) for f in ("input_ids_BT", "document_ids_BT", "labels_BT",
+                                                     "position_ids_BT", "row_docs_BT")
+                                if (t := getattr(self, f)) is not None})
+
+    def rows(self, start: int, stop: int) -> tuple:
+        """(ids, docs, labels, context) of rows [start, stop): context is the objective's (positions, DocumentMask)
+        of a context-parallel chunk, None without."""
+        docs = None if self.document_ids_BT is None else self.document_ids_BT[start:stop]
+        context = None if self.row_docs_BT is None else (
+            self.position_ids_BT[start:stop], DocumentMask(self.row_docs_BT[start:stop], self.q_start, self.q_len))
+        return self.input_ids_BT[start:stop], docs, self.labels_BT[start:stop], context

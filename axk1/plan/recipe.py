@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig, OptimizerConfig,
-                               ParallelismConfig, Recipe, RecipeModelConfig, ScheduleConfig, StageConfig)
+                               ParallelismConfig, Recipe, RecipeModelConfig, ScheduleConfig, StageConfig,
+                               ValidationConfig)
 
 AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s) as multiples of the base length)
     ("stage1-general", 7.0e12, [1]),
@@ -78,6 +79,10 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
         stages=stages,
         checkpointing=CheckpointConfig(dir="checkpoints", interval_steps=1000, keep_latest=3, async_=True),
         logging=LoggingConfig(every_steps=10, jsonl="metrics.jsonl", tensorboard="tb"),
+        # 0.1% of the documents never trained on; one row a data-parallel rank per evaluation (every rank must
+        # measure as many), the length of the stage, as often as a checkpoint
+        validation=ValidationConfig(held_out=0.001, every_steps=1000,
+                                    sequences=layout.dp_replicate * layout.dp_shard),
     )
     # the steps the trainer will take (each stage's parts rounded up to whole steps), so that the schedule ends
     # with the run rather than a few steps before it

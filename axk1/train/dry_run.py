@@ -12,6 +12,7 @@ from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.mesh import MeshDims
 from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
 from axk1.train.recipe import Recipe
+from axk1.train.validation import rows_problem
 
 
 @dataclass
@@ -81,6 +82,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is not below the schedule's "
                          f"{recipe.total_steps():,} steps: the learning rate never reaches its peak")
     dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
+    if recipe.validation.held_out > 0 and (problem := rows_problem(recipe.validation.sequences, dp)):
+        out.problems.append(problem)
     recompute = normalize_mode(p.activation_checkpointing) == "full"
     for i, parts in enumerate(recipe.stage_steps()):
         stage = recipe.stages[i]

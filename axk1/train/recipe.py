@@ -388,8 +388,6 @@ def validate(r: Recipe) -> None:
     v = r.validation
     if not 0 <= v.held_out < 0.5 or v.every_steps < 1 or v.sequences < 1:
         raise ValueError("[validation] needs 0 <= held_out < 0.5, every_steps >= 1 and sequences >= 1")
-    if v.held_out > 0 and p.cp > 1:
-        raise ValueError("[validation] does not run under context parallelism yet: set held_out = 0 or cp = 1")
     c = r.checkpointing
     if c.interval_steps <= 0 or c.keep_latest <= 0:
         raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")

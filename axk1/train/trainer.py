@@ -23,10 +23,9 @@ from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.checkpoint.run_lock import RunLock
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
-from axk1.model.attention_mask import DocumentMask
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
 from axk1.parallel.compile import apply_compile
-from axk1.parallel.context_parallel import shard_sequence
+from axk1.parallel.context_parallel import RankRows
 from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distributed, launched_with_torchrun,
                                        parallelize)
 from axk1.parallel.init import materialize_
@@ -40,7 +39,7 @@ from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
 from axk1.train.resume import resume_run, run_definition
-from axk1.train.validation import Validator
+from axk1.train.validation import Validator, rows_problem
 
 
 def build_model(r: Recipe, config: ModelConfig, device: torch.device, distributed: bool,
@@ -123,6 +122,9 @@ class Trainer:
             if any(n % self.parallel.dp_size for n in seqs):
                 raise ValueError(f"sequences per step {sorted(seqs)} must divide over {self.parallel.dp_size} "
                                  "data-parallel ranks: change [batch] or the launch")
+            problem = validator is not None and rows_problem(r.validation.sequences, self.parallel.dp_size)
+            if problem:
+                raise ValueError(problem)
         self.is_main = self.parallel is None or self.parallel.is_main
         self.optimizer = build_optimizer(self.model, r.optimizer)
         # --max-steps stops early; it never extends the plan (past its end the last stage would repeat at the final
@@ -202,19 +204,14 @@ class Trainer:
 
         Device values are not read here (the skip decision needs loss and gradient norm, read once in `account`):
         the label counts that weight the micro-batches come from the batch on the host."""
-        ids_BT, docs_BT, labels_BT, domains = batch
-        cp_rank, cp_size = (self.parallel.cp_rank, self.parallel.cp_size) if self.parallel else (0, 1)
-        if cp_size > 1:  # this rank's chunk of every row; labels and positions come from the whole rows
-            shard = shard_sequence(ids_BT, docs_BT, labels_BT, cp_rank, cp_size)
-            ids_BT, labels_BT, pos_BT = shard.input_ids_Bt, shard.labels_Bt, shard.position_ids_Bt
-            row_docs_BT, q_start, q_len, docs_BT = shard.mask.document_ids_BT, shard.mask.q_start, shard.mask.q_len, None
+        *rows, domains = batch
+        host = self.rank_rows(*rows)  # under cp this rank's chunk of every row
         mb = self.recipe.batch.micro_batch
-        starts = range(0, ids_BT.shape[0], mb)
+        starts = range(0, host.input_ids_BT.shape[0], mb)
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
-        labelled_B = (labels_BT != IGNORE_INDEX).sum(1)
+        labelled_B = (host.labels_BT != IGNORE_INDEX).sum(1)
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
-        counts = [host_counts(self.config, ids_BT[s:s + mb], None if docs_BT is None else docs_BT[s:s + mb],
-                              labels_BT[s:s + mb], depth) for s in starts]
+        counts = [host_counts(self.config, *host.rows(s, s + mb)[:3], depth) for s in starts]
         # a stop asked for by a signal rides on the step's one host sum, so all ranks stop after the same step; so
         # do the rows per domain, which this rank holds its share of (a context-parallel group shares its rows)
         n_valid, n_mtp, stops, *rows_X = self._host_sum([float(sum(c.labels for c in counts)),
@@ -222,20 +219,15 @@ class Trainer:
                                                          float(self.stop_signal is not None),
                                                          *(float(domains.count(d)) for d in self.domains)])
         self.stop_requested = stops > 0
+        cp_size = self.parallel.cp_size if self.parallel else 1
         self.step_rows = {d: round(n / cp_size) for d, n in zip(self.domains, rows_X) if n}
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
-        ids_BT, labels_BT, domain_X, labelled_f64_B = (
-            self._to_device(t) for t in (ids_BT, labels_BT, domain_X, labelled_B.double()))
-        docs_BT = None if docs_BT is None else self._to_device(docs_BT)
-        if cp_size > 1:
-            pos_BT, row_docs_BT = self._to_device(pos_BT), self._to_device(row_docs_BT)
+        local = host.to(self._to_device)
+        domain_X, labelled_f64_B = self._to_device(domain_X), self._to_device(labelled_B.double())
         sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
         for start, counts_mb in zip(starts, counts):
-            ids, labels = ids_BT[start:start + mb], labels_BT[start:start + mb]
-            docs = None if docs_BT is None else docs_BT[start:start + mb]
-            context = None if cp_size == 1 else (  # the context-parallel shard's positions and mask rows
-                pos_BT[start:start + mb], DocumentMask(row_docs_BT[start:start + mb], q_start, q_len))
+            ids, docs, labels, context = local.rows(start, start + mb)  # context: a cp chunk's positions and mask
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
             share = counts_mb.labels / n_valid
             if share == 0:
@@ -297,6 +289,11 @@ class Trainer:
 
     def _host_sum(self, values: list[float]) -> list[float]:
         return host_all_sum(values) if self.parallel is not None else values
+
+    def rank_rows(self, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, labels_BT: torch.Tensor) -> RankRows:
+        """The rows this rank computes on, on the host: under context parallelism its chunk of each row."""
+        cp_rank, cp_size = (self.parallel.cp_rank, self.parallel.cp_size) if self.parallel else (0, 1)
+        return RankRows.of(ids_BT, docs_BT, labels_BT, cp_rank, cp_size)
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         """A host tensor on the training device. To a GPU through pinned memory and non_blocking: a plain .to()

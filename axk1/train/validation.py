@@ -7,7 +7,8 @@ held-out documents with the current stage's mixture and length — the same rows
 key), so successive figures differ by the model only — and run forward without gradients. The row gets
 `val_loss` (nats per labelled token), `val_ppl` and `val_loss/<domain>`; the speed monitor's progress bar shows it,
 the metrics writer logs it, the plots draw it beside the training loss. Under torchrun each data-parallel rank takes
-every dp-th row and the sums are added over the ranks.
+every dp-th row, under context parallelism each rank of a cp group its chunk of those rows (as in a training
+step), and the sums are added over all ranks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from axk1.train.data import StageSampler
 from axk1.train.loss import IGNORE_INDEX, host_counts
 
 VALIDATION_KEY = 104_729  # keeps validation draws apart from the training steps' (seed, step) keys
+
+
+def rows_problem(sequences: int, dp_size: int) -> str | None:
+    """Why `[validation] sequences` rows cannot be shared by `dp_size` data-parallel ranks, or None. Each rank runs
+    its rows' forwards, and under FSDP2 (or expert parallelism) every forward is collectives that all ranks must
+    join: a rank with fewer micro-batches than the others would leave them waiting for ever."""
+    if sequences % dp_size:
+        return (f"[validation] sequences = {sequences} does not divide over {dp_size} data-parallel ranks (every "
+                f"rank measures as many rows): make it a multiple of {dp_size}")
+    return None
 
 
 class Validator(Callback):
@@ -44,19 +55,20 @@ class Validator(Callback):
     def evaluate(self, trainer, stage: int, seq_len: int) -> dict[str, float]:
         n = trainer.recipe.validation.sequences
         dp_rank, dp_size = (trainer.parallel.dp_rank, trainer.parallel.dp_size) if trainer.parallel else (0, 1)
-        ids_BT, docs_BT, labels_BT, domains = self.sampler.draw(stage, seq_len, range(dp_rank, n, dp_size),
-                                                                (trainer.recipe.data.seed, VALIDATION_KEY, stage))
+        *rows, domains = self.sampler.draw(stage, seq_len, range(dp_rank, n, dp_size),
+                                           (trainer.recipe.data.seed, VALIDATION_KEY, stage))
+        host = trainer.rank_rows(*rows)  # under cp this rank's chunk of every row, as in a training step
+        local = host.to(trainer._to_device)
         names = sorted(self.sampler.domains)
         sums_2X = torch.zeros(2, len(names), dtype=torch.float64, device=trainer.device)
         mb = trainer.recipe.batch.micro_batch
         trainer.model.eval()
         try:
-            for start in range(0, ids_BT.shape[0], mb):
-                host = [t[start:start + mb] for t in (ids_BT, docs_BT, labels_BT)]
-                counts = host_counts(trainer.config, *host, mtp_depth=0)  # on the host: no read of device values
-                ids, docs, labels = (trainer._to_device(t) for t in host)
+            for start in range(0, len(domains), mb):
+                counts = host_counts(trainer.config, *host.rows(start, start + mb)[:3], mtp_depth=0)  # no device read
+                ids, docs, labels, context = local.rows(start, start + mb)
                 with trainer.autocast:  # MTP weight 0: the next-token loss only
-                    out = trainer.objective(ids, docs, 0.0, labels, counts=counts)
+                    out = trainer.objective(ids, docs, 0.0, labels, context, counts)
                 rows_X = torch.tensor([names.index(d) for d in domains[start:start + mb]], device=trainer.device)
                 sums_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double())
                 sums_2X[1].index_add_(0, rows_X, (labels != IGNORE_INDEX).sum(1).double())
