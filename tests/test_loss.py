@@ -50,6 +50,11 @@ def test_no_gradient_work_under_no_grad_and_all_ignored_is_an_error():
         assert linear_cross_entropy(h, w, torch.tensor([1, 2, 3, 4])).item() > 0
     with pytest.raises(ValueError, match="every label is ignored"):
         linear_cross_entropy(h, w, torch.full((4,), IGNORE_INDEX))
+    # said by the caller (a rank whose rows hold no label this time): a loss and gradients of 0, not an error
+    h.requires_grad_(True)
+    loss = linear_cross_entropy(h, w.requires_grad_(True), torch.full((4,), IGNORE_INDEX), n_valid=0)
+    loss.backward()
+    assert loss.item() == 0 and not h.grad.any() and not w.grad.any()
 
 
 def test_labels_never_cross_documents():
@@ -149,3 +154,27 @@ def test_the_accelerators_fused_chunk_step_compiles_whole_and_matches_eager():
         no_grad_nll, none = compiled(logits, labels, valid, False)
         assert none is None
         torch.testing.assert_close(no_grad_nll, ref_nll)
+
+
+def test_an_mtp_depth_without_labels_still_gives_its_layer_a_gradient_and_no_loss():
+    """Two-token documents: next-token labels, none two ahead. The MTP depth still runs (a loss of 0), so the MTP
+    layer gets a gradient of 0, not none: under torchrun FSDP2 reduces that layer's gradients with the other ranks',
+    which may have labels there, and a rank without a gradient would leave them waiting. The MTP loss is the mean
+    over the depths that have labels."""
+    from axk1 import ModelConfig
+    from axk1.train.loss import host_counts, training_loss
+
+    torch.manual_seed(0)
+    model = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True)
+    ids = torch.randint(3, 512, (1, 8))
+    docs = torch.tensor([[0, 0, 1, 1, 2, 2, 3, 3]])
+    counts = host_counts(model.config, ids, docs, next_token_labels(ids, docs), 1)
+    assert counts.labels == 4 and counts.mtp_labels == (0,)
+    for how in (counts, None):  # counted on the host, or by the loss itself
+        model.zero_grad(set_to_none=True)
+        out = training_loss(model, ids, docs, 0.3, counts=how)
+        out.total.backward()
+        assert out.mtp.item() == 0
+        torch.testing.assert_close(out.total, out.main)
+        grads = [p.grad for p in model.mtp.parameters()]
+        assert all(g is not None for g in grads) and not any(g.any() for g in grads)

@@ -62,6 +62,41 @@ def test_torchrun_sft_fsdp_ep_matches_single_process(tmp_path):
     one = run_sft(parse_sft_recipe(tomllib.loads(_recipe(folder, data, tmp_path / "one")), tmp_path))["rows"]
     recipe = tmp_path / "two.toml"
     recipe.write_text(_recipe(folder, data, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
+    _torchrun_sft(recipe)
+    two = read_jsonl(tmp_path / "two" / "metrics.jsonl")
+    assert len(two) == len(one) == 3
+    # same token-weighted loss over the same packed rows; gradients summed in another order (float noise)
+    assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-5)
+    assert [r["grad_norm"] for r in two] == pytest.approx([r["grad_norm"] for r in one], rel=1e-4)
+    assert (tmp_path / "two" / "model" / "config.json").exists()  # rank 0 exported the trained model
+
+
+
+def test_torchrun_sft_under_context_parallelism_matches_single_process(tmp_path):
+    """cp = 2 with rows longer than their chat: the second half of a row is padding, so one rank's chunk holds no
+    label. It must still run its forward and backward (the latent gather is a collective the other rank waits in;
+    skipping it hung the launch) and the run must follow one process's."""
+    import tomllib
+
+    folder = make_model_folder(tmp_path / "base")
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in _rows(3)) + "\n")
+
+    def recipe(out, parallel=""):  # the three chats pack into one row of 256 positions, its last half padding
+        text = _recipe(folder, data, out, parallel).replace("seq_len = 64", "seq_len = 256\nepochs = 6")
+        return text.replace("global_sequences = 4", "global_sequences = 2")
+
+    one = run_sft(parse_sft_recipe(tomllib.loads(recipe(tmp_path / "one")), tmp_path))["rows"]
+    path = tmp_path / "cp.toml"
+    path.write_text(recipe(tmp_path / "cp", "[parallelism]\ncp = 2"))
+    _torchrun_sft(path)
+    got = read_jsonl(tmp_path / "cp" / "metrics.jsonl")
+    assert len(got) == len(one) == 3
+    assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in one], rel=1e-5)
+    assert [r["grad_norm"] for r in got] == pytest.approx([r["grad_norm"] for r in one], rel=1e-4)
+
+
+def _torchrun_sft(recipe: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -70,12 +105,6 @@ def test_torchrun_sft_fsdp_ep_matches_single_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    two = read_jsonl(tmp_path / "two" / "metrics.jsonl")
-    assert len(two) == len(one) == 3
-    # same token-weighted loss over the same packed rows; gradients summed in another order (float noise)
-    assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-5)
-    assert [r["grad_norm"] for r in two] == pytest.approx([r["grad_norm"] for r in one], rel=1e-4)
-    assert (tmp_path / "two" / "model" / "config.json").exists()  # rank 0 exported the trained model
 
 
 RL_RUNNER = """

@@ -18,14 +18,19 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed._functional_collectives import all_gather_tensor_autograd
+import torch.distributed._functional_collectives as funcol
 
 from axk1.model.attention_mask import DocumentMask
 from axk1.model.mla import MLA, document_positions
 
 
+# torch 2.13 renamed the autograd all-gather (the old name warns on every call); the GPU image's 2.11 may have only
+# the old one
+_all_gather_autograd = getattr(funcol, "all_gather_single_autograd", None) or funcol.all_gather_tensor_autograd
+
+
 def _gather_sequence(x_BtL: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
-    return all_gather_tensor_autograd(x_BtL.contiguous(), gather_dim=1, group=group)
+    return _all_gather_autograd(x_BtL.contiguous(), gather_dim=1, group=group)
 
 
 def apply_context_parallel(model: nn.Module, group: dist.ProcessGroup) -> int:

@@ -96,15 +96,17 @@ class _LinearCrossEntropy(torch.autograd.Function):
         valid_N = labels_N != IGNORE_INDEX
         if n_valid is None:
             n_valid = int(valid_N.sum())  # a read of a device value unless the caller counted on the host
-        if n_valid == 0:
-            raise ValueError("every label is ignored (-100): the loss is undefined for this batch")
+            if n_valid == 0:
+                raise ValueError("every label is ignored (-100): the loss is undefined for this batch")
         safe_labels_N = labels_N.clamp(min=0)
         # The head's three matmuls per chunk run in fp32 for an fp32 run (TF32 on a GPU), in `low` (bf16) for a bf16
         # one, as torchtitan's bf16 head does: on a GPU they are half of a small model's FLOPs (two heads with MTP)
         # and bf16 tensor cores run them at twice TF32's rate. Logits, softmax, loss and the head's gradient are
         # still formed and summed in fp32.
         w_mm_VD = w_VD.float() if low is None else w_VD.to(low)
-        scale = 1.0 / n_valid
+        # n_valid = 0 given by the caller: a rank's share with nothing to learn still runs the same kernels (and its
+        # model the same collectives) for a loss and gradients of 0
+        scale = 1.0 / n_valid if n_valid else 0.0
         loss = torch.zeros((), dtype=torch.float32, device=h_ND.device)
         grad_h_ND = torch.empty_like(h_ND, dtype=torch.float32) if need_grad else None
         grad_w_VD = None  # fp32; fp32 runs: the first chunk overwrites it (beta = 0); bf16: chunks add into zeros
@@ -177,7 +179,9 @@ def linear_cross_entropy(h_ND: torch.Tensor, weight_VD: torch.Tensor, labels_N: 
     trainer's per-domain losses. Under autocast, or with bf16 hidden states (FSDP2's bf16 path), the head's
     matmuls run in that dtype; logits, loss and gradients stay fp32. `chunk_size`: tokens per chunk, by default
     the device's (`chunk_tokens`). `n_valid`: the labelled rows (labels other than IGNORE_INDEX), when the caller
-    counted them on the host; otherwise they are counted here, a read of a device value (a sync on an accelerator)."""
+    counted them on the host; otherwise they are counted here, a read of a device value (a sync on an accelerator).
+    All labels ignored is an error, unless the caller says so with `n_valid = 0`: then the loss and gradients are 0
+    (a distributed rank whose rows hold no label this time must still run what the other ranks run)."""
     if h_ND.dim() != 2 or labels_N.shape != h_ND.shape[:1]:
         raise ValueError(f"expected h [N, D] and labels [N], got {tuple(h_ND.shape)} and {tuple(labels_N.shape)}")
     need_grad = torch.is_grad_enabled() and (h_ND.requires_grad or weight_VD.requires_grad)
@@ -275,14 +279,16 @@ def training_loss(model, ids_BT: torch.Tensor, docs_BT: torch.Tensor | None, mtp
                                 token_loss_BT.view(-1), None if counts is None else counts.labels)
     total, mtp = main, None
     if model.mtp is not None and mtp_weight != 0:
-        losses = []
+        losses, depths = [], 0
         for k, hk_BTD in enumerate(model.mtp_hidden_states(h_BTD, ids_BT, rope_and_mask), start=1):
             labels_N = mtp_labels(ids_BT, docs_BT, k, labels_BT).flatten()
             n_labels = int((labels_N != IGNORE_INDEX).sum()) if counts is None else counts.mtp_labels[k - 1]
-            if n_labels:
-                losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size, None, n_labels))
+            depths += n_labels > 0
+            # a depth without labels still runs (a loss of 0): under torchrun its layer's gradients are reduced
+            # with the other ranks', who may have labels there, so every rank must give it a gradient
+            losses.append(linear_cross_entropy(hk_BTD.flatten(0, 1), w_VD, labels_N, chunk_size, None, n_labels))
         if losses:
-            mtp = torch.stack(losses).mean()
+            mtp = torch.stack(losses).sum() / max(depths, 1)  # the mean over the depths that have labels
             total = total + mtp_weight * mtp
     aux = [m.aux_loss for m in moes if m.aux_loss is not None]
     balance = torch.stack(aux).sum() if aux else None

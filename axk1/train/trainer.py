@@ -230,8 +230,8 @@ class Trainer:
             ids, docs, labels, context = local.rows(start, start + mb)  # context: a cp chunk's positions and mask
             # token-weighted mean over the global batch; FSDP averages gradients over dp ranks, so scale back up
             share = counts_mb.labels / n_valid
-            if share == 0:
-                continue
+            if share == 0 and self.parallel is None:
+                continue  # nothing to learn here; under torchrun it still runs: FSDP2, EP and cp are collectives
             # MTP's loss is a mean over its own labels, fewer than next-token's by one per document end and depth:
             # weighted by `share` instead of its own share, the objective would depend on how rows are grouped
             # into micro-batches and data-parallel ranks (exact for depth 1; deeper MTP pools its depths' counts).
