@@ -12,6 +12,7 @@ from axk1.data.decontaminate import DecontaminationConfig
 from axk1.data.dedup import DedupConfig
 from axk1.data.filters import CodeConfig, QualityConfig
 from axk1.data.html_extract import WebConfig
+from axk1.data.korean_signals import KoreanSignalsConfig
 from axk1.data.pdf import PdfConfig
 from axk1.data.perplexity import PerplexityConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
@@ -39,6 +40,7 @@ class FilterConfig:
     min_language_score: float = 0.5
     korean_hangul_ratio: float = 0.3
     pii: bool = True
+    korean_signals: KoreanSignalsConfig = field(default_factory=KoreanSignalsConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     code: CodeConfig = field(default_factory=CodeConfig)
     url: UrlFilterConfig = field(default_factory=UrlFilterConfig)

@@ -19,6 +19,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from axk1.data.config import FilterConfig
 from axk1.data.decontaminate import decontamination_step
 from axk1.data.filters import code_step, quality_step
+from axk1.data.korean_signals import korean_signals_step
 from axk1.data.lid import language_step
 from axk1.data.perplexity import perplexity_step
 from axk1.data.pii import pii_step
@@ -28,10 +29,10 @@ Exclusions = Callable[[str], JsonlWriter]
 FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
 
 # URLs first (the cheapest check); PII next, so no excluded/ file keeps a phone number either; language before
-# quality, which reads its label; benchmark decontamination on what they kept, code included; the perplexity model
-# last, the costliest.
-EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, quality_step, code_step,
-                                        decontamination_step, perplexity_step]
+# the Korean signals and quality, which read its label; benchmark decontamination on what they kept, code
+# included; the perplexity model last, the costliest.
+EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, korean_signals_step, quality_step,
+                                        code_step, decontamination_step, perplexity_step]
 
 
 def extract_filters(filters: FilterConfig, exclusions: Exclusions) -> list[PipelineStep]:
