@@ -133,7 +133,7 @@ def time_transformers(recipe: Path, steps: int) -> list[float]:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=tuple(o.betas), eps=o.eps)
     _, shards = load_shards(r.data.manifest)
-    sampler = StageSampler(r, shards, model.config.vocab_size)
+    sampler = StageSampler(r, shards)
     times = []
     for step in range(steps + 1):
         ids_BT = sampler.batch(step, range(sampler.position(step).sequences)).ids_BT

@@ -70,10 +70,10 @@ def test_a_mixture_domain_without_shards_is_refused(tmp_path):
     _, shards = load_shards(recipe.data.manifest)
     with pytest.raises(ValueError, match=r"stage 's2': mixture domain\(s\) \['books'\] .* have no shards; the shards "
                                          r"hold \['code/d0', 'web/d0'\]"):
-        StageSampler(recipe, shards, 512)
+        StageSampler(recipe, shards)
     # a zero weight names a domain the run does not draw: no data needed
     path.write_text(path.read_text().replace("books = 0.5", "books = 0"))
-    StageSampler(load_recipe(path), shards, 512)
+    StageSampler(load_recipe(path), shards)
 
 
 @pytest.mark.parametrize("value, match", [
@@ -132,3 +132,47 @@ def test_a_shipped_recipe_given_to_the_wrong_verb_names_the_right_one(verb, reci
     assert main([verb, str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path} {says}{path}`" in err and err.count("\n") == 1, err
+
+
+def test_startup_reads_no_token_and_a_lying_manifest_is_caught_at_the_batch(tmp_path):
+    """The token ids are bounded by the manifest's vocab_size (the tokenizer's) without reading the shards: at 10T
+    tokens every rank would read 40 TB before its first step. A shard holding an id the manifest does not allow is
+    then caught on the host before that batch's forward, with the id named."""
+    recipe_path = write_recipe(tmp_path, sections={"run": "max_steps = 2"})
+    path = tmp_path / "tokens" / "manifest.json"
+    for shard in (tmp_path / "tokens").rglob("*.bin"):
+        tokens = np.fromfile(shard, dtype="<u4")
+        tokens[1::2] = 700  # past the model's 512: half of every shard
+        tokens.tofile(shard)
+    trainer = Trainer(load_recipe(recipe_path))  # no scan: the manifest says 512
+    with pytest.raises(ValueError, match="token id 700 is out of range for vocab_size=512"):
+        trainer.train_step(0)
+    trainer.release()
+    manifest = json.loads(path.read_text())
+    del manifest["vocab_size"]  # a manifest made elsewhere: scanned, as before
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="the shards hold token id 700 but the model's vocab_size is 512"):
+        Trainer(load_recipe(recipe_path))
+    for bad in ("512", -3, True):
+        path.write_text(json.dumps({**manifest, "vocab_size": bad}))
+        with pytest.raises(ValueError, match=f"{path}: vocab_size must be a positive integer"):
+            Trainer(load_recipe(recipe_path))
+
+
+def test_the_index_is_memory_mapped_and_the_held_out_split_copies_none_of_it(tmp_path):
+    from axk1.train.data import split_validation
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    _, shards = load_shards(recipe.data.manifest)
+    assert all(isinstance(s.offsets, np.memmap) for s in shards)
+    train, held = split_validation(shards, 0.1, recipe.data.seed)
+    by_file = {(s.domain, s.bucket): s for s in shards}
+    for part in train + held:
+        whole = by_file[part.domain, part.bucket]
+        assert np.shares_memory(part.offsets, whole.offsets) and np.shares_memory(part.tokens, whole.tokens)
+    # a view's rows are the whole shard's: same documents, same document ids
+    sampler = StageSampler(recipe, held, missing_ok=True)
+    ids_BT, docs_BT, _, _ = sampler.draw(0, 32, range(4), (1, 2))
+    for ids_T, docs_T in zip(ids_BT, docs_BT):
+        starts = (docs_T[1:] != docs_T[:-1]).nonzero()[:, 0] + 1
+        assert bool((ids_T[starts] == 1).all())  # a new document id begins exactly where a bos sits

@@ -12,7 +12,7 @@ import torch
 
 from axk1.checkpoint.dcp import latest_step, list_steps
 from axk1.model.moe import sequence_balance_loss
-from axk1.train.data import StageSampler, load_shards
+from axk1.train.data import StageSampler, check_token_bound, load_shards
 from axk1.train.loss import IGNORE_INDEX, next_token_labels
 from axk1.train.metrics import read_jsonl
 from axk1.train.schedules import SCHEDULES
@@ -25,8 +25,8 @@ from axk1.train.trainer import Trainer
 
 def test_sampler_is_deterministic_and_packs_documents(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
-    _, shards = load_shards(recipe.data.manifest)
-    a, b = StageSampler(recipe, shards, 512), StageSampler(recipe, shards, 512)
+    manifest, shards = load_shards(recipe.data.manifest)
+    a, b = StageSampler(recipe, shards), StageSampler(recipe, shards)
     ids1, docs1, _, dom1 = a.batch(3)
     ids2, docs2, _, dom2 = b.batch(3)
     assert torch.equal(ids1, ids2) and torch.equal(docs1, docs2) and dom1 == dom2
@@ -37,8 +37,8 @@ def test_sampler_is_deterministic_and_packs_documents(tmp_path):
     assert bool((ids1[:, 1:][starts] == 1).all())
     assert a.position(5).name == "s1" and a.position(6).name == "s2" and a.position(6).first_step
     assert set(a.batch(7).domains) == {"code"}  # stage 2 asks for math too, but there are no math shards
-    with pytest.raises(ValueError, match="vocab_size"):
-        StageSampler(recipe, shards, 100)
+    with pytest.raises(ValueError, match="tokenized with a vocabulary of 512 ids but the model's vocab_size is 100"):
+        check_token_bound(manifest, shards, 100, recipe.data.manifest)
 
 
 def test_schedules():

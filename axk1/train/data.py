@@ -29,7 +29,8 @@ class Shard:
     domain: str
     bucket: str
     tokens: np.ndarray   # uint32, memory-mapped
-    offsets: np.ndarray  # uint64 document starts, n_docs + 1 entries
+    offsets: np.ndarray  # uint64 document starts in the shard's file, n_docs + 1 entries, memory-mapped; a view
+                         # of part of a file (split_validation) starts at its first token's index, not 0
 
 
 class PlanEntry(NamedTuple):
@@ -107,20 +108,53 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
         if bin_path.stat().st_size == 0:
             continue
         tokens = np.memmap(bin_path, dtype="<u4", mode="r")
-        offsets = np.fromfile(idx_path, dtype="<u8")
+        # memory-mapped, not read in: at A.X K1's 10T tokens the indexes are tens of GB, and the ranks of a node
+        # share one copy in the page cache instead of holding one each
+        offsets = np.memmap(idx_path, dtype="<u8", mode="r") if idx_path.stat().st_size else np.zeros(0, "<u8")
         if len(offsets) < 2 or int(offsets[-1]) != len(tokens):
             raise ValueError(f"{idx_path}: offsets end at {int(offsets[-1]) if len(offsets) else 0} but the shard "
                              f"holds {len(tokens)} tokens (a half-written shard? re-run the data pipeline)")
-        # every document start in range and in order: one vectorised pass over the index (the sampler indexes the
-        # tokens with them, and a wild entry would read far outside the shard or give negative lengths)
-        if int(offsets[0]) != 0 or not bool(np.all(offsets[1:] >= offsets[:-1])):
-            bad = 0 if int(offsets[0]) != 0 else int(np.argmax(offsets[1:] < offsets[:-1])) + 1
+        # every document start in range and in order (the sampler's document ids search them): one pass over the
+        # index, in blocks so that no temporary as long as the index is made
+        bad = 0 if int(offsets[0]) != 0 else _first_decrease(offsets)
+        if bad is not None:
             raise ValueError(f"{idx_path}: document offsets must start at 0 and never decrease up to the shard's "
                              f"{len(tokens)} tokens; entry {bad} is {int(offsets[bad])}: the index is corrupt, {rerun}")
         shards.append(Shard(entry["domain"], entry["bucket"], tokens, offsets))
     if not shards:
         raise ValueError(f"{manifest_path} lists no non-empty shards")
     return manifest, shards
+
+
+def _first_decrease(offsets: np.ndarray, block: int = 1 << 22) -> int | None:
+    """The index of the first entry below the one before it, or None."""
+    for lo in range(0, len(offsets) - 1, block):
+        part = offsets[lo:lo + block + 1]
+        down = part[1:] < part[:-1]
+        if down.any():
+            return lo + int(np.argmax(down)) + 1
+    return None
+
+
+def check_token_bound(manifest: dict, shards: list[Shard], vocab_size: int, manifest_path: str | Path) -> None:
+    """The shards' token ids fit the model's embedding. By the manifest's `vocab_size` (the tokenizer's, written by
+    the data pipeline), reading no token: at A.X K1's scale every rank would otherwise read the whole corpus (40 TB
+    of uint32) before its first step. A manifest without it (made elsewhere) is checked token by token. Either way
+    every micro-batch's ids are checked again on the host before its forward (axk1/train/loss.py::host_counts)."""
+    bound = manifest.get("vocab_size")
+    if bound is None:
+        top = max(int(s.tokens.max()) for s in shards if len(s.tokens))
+        if top >= vocab_size:
+            raise ValueError(f"the shards hold token id {top} but the model's vocab_size is {vocab_size}: "
+                             "use a model config whose vocab_size covers the tokenizer")
+        return
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        raise ValueError(f"{manifest_path}: vocab_size must be a positive integer (the tokenizer's), got {bound!r}: "
+                         "re-run the data pipeline's tokenize stage or fix the file")
+    if bound > vocab_size:
+        raise ValueError(f"{manifest_path}: the shards were tokenized with a vocabulary of {bound:,} ids but the "
+                         f"model's vocab_size is {vocab_size:,}: use a model config whose vocab_size covers the "
+                         "tokenizer")
 
 
 def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list[Shard], list[Shard]]:
@@ -142,23 +176,19 @@ def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list
         for a, b, side in ((0, k, train), (k, k + n_val, val), (k + n_val, n_docs, train)):
             if b > a:
                 lo, hi = int(s.offsets[a]), int(s.offsets[b])
-                side.append(Shard(s.domain, s.bucket, s.tokens[lo:hi], s.offsets[a:b + 1] - s.offsets[a]))
+                side.append(Shard(s.domain, s.bucket, s.tokens[lo:hi], s.offsets[a:b + 1]))  # views, no copy
     return train, val
 
 
 class StageSampler:
     """Deterministic packed batches for any step; knows which stage (and sequence length) a step belongs to."""
 
-    def __init__(self, recipe: Recipe, shards: list[Shard], vocab_size: int, missing_ok: bool = False) -> None:
+    def __init__(self, recipe: Recipe, shards: list[Shard], missing_ok: bool = False) -> None:
         """missing_ok: a stage none of whose domains has shards gets no table instead of an error (the validation
-        split, where a small domain may have nothing held out)."""
+        split, where a small domain may have nothing held out). The token ids are checked by `check_token_bound`."""
         self.seed = recipe.data.seed
         self.recipe = recipe
         self.shards = shards
-        top = max(int(s.tokens.max()) for s in shards if len(s.tokens))
-        if top >= vocab_size:
-            raise ValueError(f"the shards hold token id {top} but the model's vocab_size is {vocab_size}: "
-                             "use a model config whose vocab_size covers the tokenizer")
         self.plan: list[PlanEntry] = []
         step = 0
         for i, parts in enumerate(recipe.stage_steps()):
@@ -227,12 +257,14 @@ class StageSampler:
             rng = np.random.default_rng((*key, r))
             d = int(rng.choice(len(domains), p=p))
             shard = self.shards[shard_ids[d][int(rng.choice(len(shard_ids[d]), p=shard_w[d]))]]
-            n_docs = len(shard.offsets) - 1
-            start = int(shard.offsets[int(rng.integers(n_docs))])
+            n_docs, base = len(shard.offsets) - 1, int(shard.offsets[0])
+            start = int(shard.offsets[int(rng.integers(n_docs))]) - base
             pos_T = (start + np.arange(seq_len)) % len(shard.tokens)  # wrap around a small shard
             ids_BT[b] = shard.tokens[pos_T]
-            # document index of every position; a wrap starts a new document too
-            docs_BT[b] = np.searchsorted(shard.offsets, pos_T, side="right") + (start + np.arange(seq_len)) // len(shard.tokens) * n_docs
+            # document index of every position; a wrap starts a new document too. Searched as uint64, the index's
+            # own type: int64 values would make numpy cast the whole index for every row (80 ms at 20M documents)
+            docs_BT[b] = (np.searchsorted(shard.offsets, (pos_T + base).astype(np.uint64), side="right")
+                          + (start + np.arange(seq_len)) // len(shard.tokens) * n_docs)
             names.append(domains[d])
         ids, docs = torch.from_numpy(ids_BT), torch.from_numpy(docs_BT)
         return Batch(ids, docs, next_token_labels(ids, docs), names)

@@ -34,7 +34,7 @@ from axk1.parallel.mesh import MeshDims
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
                                   SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
-from axk1.train.data import Batch, StageSampler, load_shards, split_validation
+from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
@@ -104,11 +104,12 @@ class Trainer:
         self.config = r.model.build_config()
         validator = None
         if sampler is None:
-            _, shards = load_shards(r.data.manifest)
+            manifest, shards = load_shards(r.data.manifest)
+            check_token_bound(manifest, shards, self.config.vocab_size, r.data.manifest)
             shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed)
-            sampler = StageSampler(r, shards, self.config.vocab_size)
+            sampler = StageSampler(r, shards)
             if held_out:
-                validator = Validator(StageSampler(r, held_out, self.config.vocab_size, missing_ok=True))
+                validator = Validator(StageSampler(r, held_out, missing_ok=True))
         self.sampler = sampler
         distributed = launched_with_torchrun()
         if distributed:
