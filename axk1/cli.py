@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from axk1.cli_args import positive_int
@@ -237,10 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:
         if not _interrupted(e):
             if not isinstance(e, (ValueError, OSError)):
+                if _launched():  # a failed rank: its traceback, then out at once (`exit_if_launched`)
+                    traceback.print_exc()
+                    return _leave(1)
                 raise
             what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
             _report_error(f"axk1 {args.command}: error: {what}")  # a bad value, a missing file, ...
-            return 2
+            return _leave(2)
     # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a checkpoint
     # save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as DCP's
     # CheckpointException, which carries it per rank.)
@@ -252,7 +256,24 @@ def main(argv: list[str] | None = None) -> int:
                       "to go on)")
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
-    return 130
+    return _leave(130)
+
+
+def _launched() -> bool:
+    """Whether this process is a torchrun rank that joined its process group; torch is not imported to find out
+    (and a test's in-process group, outside torchrun, is not a launch)."""
+    dist = sys.modules.get("torch.distributed")
+    return ("TORCHELASTIC_RUN_ID" in os.environ and dist is not None and dist.is_available()
+            and dist.is_initialized())
+
+
+def _leave(code: int) -> int:
+    """`code`; a failed torchrun rank ends here instead (axk1/parallel/distributed.py::exit_if_launched)."""
+    if not _launched():
+        return code
+    from axk1.parallel.distributed import exit_if_launched
+
+    return exit_if_launched(code)
 
 
 def _report_error(line: str) -> None:

@@ -138,3 +138,33 @@ def test_torchrun_recipe_error_is_printed_once(tmp_path, args, said):
     for line in said:
         assert lines.count(line) == 1, proc.stderr[-3000:]
     assert f"traceback : {said[0]}" in proc.stderr  # torchrun's summary, not "To enable traceback see: ..."
+
+
+FAILING_RANK = """
+import atexit, os, sys
+import torch.distributed as dist
+from axk1.cli import main
+
+dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:" + sys.argv[1])
+atexit.register(lambda: print("interpreter shutdown ran", flush=True))
+sys.exit(main(["train", "no-such-recipe.toml"]))
+"""
+
+
+@pytest.mark.parametrize("launched", [True, False])
+def test_a_failed_rank_leaves_without_destroying_its_process_group(tmp_path, launched):
+    """A torchrun rank that fails after joining its process group prints its error and ends at once (os._exit):
+    destroying the group, or its destructor at interpreter shutdown, can wait for ever on ranks still inside a
+    collective (NCCL), which would keep torchrun from seeing the failure and stopping the others. Outside torchrun
+    the process ends as any other."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RUN_ID"}
+    if launched:
+        env["TORCHELASTIC_RUN_ID"] = "test"
+    proc = subprocess.run([sys.executable, "-c", FAILING_RANK, str(port)], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "axk1 train: error:" in proc.stderr and "no-such-recipe.toml" in proc.stderr
+    assert ("interpreter shutdown ran" in proc.stdout) is not launched

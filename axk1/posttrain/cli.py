@@ -28,14 +28,12 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
-    from axk1.parallel.distributed import shutdown_distributed
+    from axk1.parallel.distributed import process_groups
     from axk1.posttrain.sft import load_sft_recipe, run_sft
 
-    try:
+    with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
         result = run_sft(recipe, resume=args.resume)
-    finally:
-        shutdown_distributed()
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} "
@@ -51,17 +49,15 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_rl(args: argparse.Namespace) -> int:
-    from axk1.parallel.distributed import shutdown_distributed
+    from axk1.parallel.distributed import process_groups
     from axk1.posttrain.rl import run_rl
     from axk1.posttrain.rl_recipe import load_rl_recipe
 
-    try:
+    with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
             recipe.rl.iterations = args.max_steps
         result = run_rl(recipe, resume=args.resume)
-    finally:
-        shutdown_distributed()
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "

@@ -31,17 +31,15 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from axk1.parallel.distributed import shutdown_distributed
+    from axk1.parallel.distributed import process_groups
 
     if args.dry_run:
         return _dry_run(args)
     if args.world_size is not None or args.gpu is not None:
         raise ValueError("--world-size and --gpu describe the launch a dry run checks: add --dry-run (a real run's "
                          "world size is torchrun's --nproc-per-node x nodes)")
-    try:
+    with process_groups():  # destroyed after the trainer (which holds them) is gone; left alone on a failure
         return _train(args)
-    finally:  # the trainer (and the process groups it holds) is gone by now
-        shutdown_distributed()
 
 
 def _dry_run(args: argparse.Namespace) -> int:
