@@ -168,3 +168,48 @@ def test_a_failed_rank_leaves_without_destroying_its_process_group(tmp_path, lau
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "axk1 train: error:" in proc.stderr and "no-such-recipe.toml" in proc.stderr
     assert ("interpreter shutdown ran" in proc.stdout) is not launched
+
+
+STALE_LISTING_RANK = """
+import os, sys
+import axk1.checkpoint.dcp as dcp
+import axk1.train.trainer as trainer
+
+if os.environ["RANK"] == "1":  # this rank's listing lags: its cache does not show the newest step yet (NFS)
+    listed = dcp.list_steps
+    dcp.list_steps = lambda root: listed(root)[:-1]
+resume_run = trainer.resume_run
+
+def said(*args, **kwargs):
+    step, saved = resume_run(*args, **kwargs)
+    print(f"rank {os.environ['RANK']} resumed from step {step}", file=sys.stderr, flush=True)
+    return step, saved
+
+trainer.resume_run = said
+from axk1.cli import main
+sys.exit(main())
+"""
+
+
+def test_ranks_resume_from_the_step_rank_0_lists(tmp_path):
+    """Every rank resumes from the newest step as rank 0 lists it: one whose listing lagged (a file-system cache)
+    used to load the step before, and the run went on with mixed weights and torn checkpoints."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(STALE_LISTING_RANK)
+
+    def launch(*args: str) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(port), str(runner), "train", str(recipe), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=tmp_path,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stderr
+
+    launch("--max-steps", "4")
+    assert list_steps(tmp_path / "run" / "checkpoints") == [2, 4]
+    err = launch("--resume", "--max-steps", "6")
+    assert "rank 0 resumed from step 4" in err and "rank 1 resumed from step 4" in err, err[-3000:]

@@ -61,6 +61,18 @@ def latest_step(root: str | Path) -> int | None:
     return steps[-1] if steps else None
 
 
+def agreed_steps(root: str | Path) -> list[int]:
+    """`list_steps` as rank 0 sees it, on every rank of a launch (collective: every rank calls it). Ranks that read a
+    shared file system through caches of their own (NFS right after a requeue) can list different newest steps;
+    each would load its own, and the run would go on with mixed weights."""
+    steps = list_steps(root)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        box = [steps]
+        dist.broadcast_object_list(box, src=0, group=_group())
+        steps = box[0]
+    return steps
+
+
 def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = False) -> None:
     """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
     is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would
@@ -295,8 +307,8 @@ def _check_model_keys(path: Path, model_sd: dict, stored) -> None:
 
 
 def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
-    """`--resume`: restores the newest complete step under root; (step, its train state)."""
-    steps = list_steps(root)
+    """`--resume`: restores the newest complete step under root, as rank 0 lists them; (step, its train state)."""
+    steps = agreed_steps(root)
     if not steps:
         raise FileNotFoundError(f"--resume: no complete checkpoint under {root}; start without --resume")
     try:

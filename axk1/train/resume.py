@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, resume_latest, step_dir
+from axk1.checkpoint.dcp import TRAIN_STATE, agreed_steps, resume_latest, step_dir
 from axk1.config import ModelConfig
 from axk1.train.data import read_json
 from axk1.train.recipe import Recipe
@@ -58,7 +58,7 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     """Restores the newest complete checkpoint under `root` into model and optimizer; (its step, its train state).
     The run definitions are compared first (a mismatch costs no tensor read); the train state must hold the
     sampler's state and the loop's counters (`state_keys`), for the step its folder is named after."""
-    last = latest_step(root)
+    last = (agreed_steps(root) or [None])[-1]  # rank 0's view on every rank
     if last is not None:
         try:
             state = read_json(step_dir(root, last) / TRAIN_STATE, "checkpoint's train state")
