@@ -118,6 +118,14 @@ def fake_scores(items, format_penalty=-1.0, workers=None):  # varies within a gr
     return [Score(len(t) % 2 == 0, True, "correct", 1.0 if len(t) % 2 == 0 else -1.0) for _, t, _, _ in items]
 
 rl.score_all = fake_scores
+slow = float(os.environ.get("AXK1_SLOW_ROLLOUT_S", "0"))
+if slow:  # every rollout outlasts the default group's timeout (here a fraction of it, for the 30 minutes of a run)
+    import time
+    from datetime import timedelta
+    import torch.distributed.distributed_c10d as c10d
+    c10d.default_pg_timeout = timedelta(seconds=slow / 3)
+    real_generate = rl.generate
+    rl.generate = lambda *args, **kwargs: (time.sleep(slow), real_generate(*args, **kwargs))[1]
 recipe = sys.argv[1]
 census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/test_train_device)
 try:
@@ -210,3 +218,27 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
         assert b["expert_drift_mean"] == pytest.approx(a["expert_drift_mean"], rel=1e-4, abs=1e-9)
     assert (tmp_path / "two" / "model" / "config.json").exists()
+
+
+def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_path):
+    """Rollouts run on the main rank while the others wait for its samples: on the default group they gave up after
+    its timeout (30 minutes, NCCL's 10: shorter than a rollout of long think traces). They wait on a group of
+    their own now (ROLLOUT_TIMEOUT), here through rollouts three times the default group's timeout."""
+    from axk1.posttrain.tasks import generate_tasks, write_jsonl
+
+    folder = make_model_folder(tmp_path / "base")
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
+    runner = tmp_path / "runner.py"
+    runner.write_text(RL_RUNNER)
+    recipe = tmp_path / "two.toml"
+    recipe.write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), str(runner), str(recipe)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_SLOW_ROLLOUT_S": "9"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(read_jsonl(tmp_path / "two" / "metrics.jsonl")) == 2

@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,9 @@ from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, MetricsW
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
+
+# How long the other ranks wait for the main rank's rollout (generation and grading) before giving up.
+ROLLOUT_TIMEOUT = timedelta(hours=12)
 
 
 def read_task_rows(paths: list[str]) -> list[dict]:
@@ -107,8 +111,13 @@ class RLTrainer:
         # rank, refreshed from the shards after every update (the in-process stand-in for a vLLM server that
         # receives the weights; docs/posttraining.md), its samples broadcast to every rank.
         self.engine = self.model
+        self.rollout_group = None
         if self.parallel is not None:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
+            # the other ranks wait for the rollout in its broadcast for as long as it takes the one engine: on the
+            # default group they would give up after its timeout (30 minutes; NCCL's 10), shorter than a rollout of
+            # long think traces. gloo, since the samples are Python objects (host memory)
+            self.rollout_group = dist.new_group(backend="gloo", timeout=ROLLOUT_TIMEOUT)
         self.optimizer = build_optimizer(self.model, r.optimizer)
         total = r.rl.iterations * r.rl.updates_per_batch
         self.schedule = schedule_from_recipe(r.schedule, r.optimizer.lr, r.schedule.total_steps or total, total)
@@ -166,7 +175,7 @@ class RLTrainer:
         """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
         box = [self._rollout(iteration) if self.is_main else None]
         if self.parallel is not None:
-            dist.broadcast_object_list(box, src=0)
+            dist.broadcast_object_list(box, src=0, group=self.rollout_group)
         return box[0]
 
     def _rollout(self, iteration: int) -> tuple[list[dict], dict]:
