@@ -264,30 +264,24 @@ def _remove_leftovers(root: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restores model (and optimizer, RNG) in place from a step folder; returns its train state."""
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restores model, optimizer and RNG in place from a step folder (collective under torchrun: every rank loads
+    its shards); returns its train state. A model alone, in one process: `load_tensors`."""
     path = Path(path)
     if not (path / TRAIN_STATE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
-    stored = read_metadata(path).state_dict_metadata  # never torch's plain pickle.load (axk1.checkpoint.dcp_safe)
-    if optimizer is None:  # a whole model in this one process (export): no collectives, even under torchrun
-        state = {"model": model.state_dict()}
-        _check_model_keys(path, state["model"], stored)
-        _load(path, state, no_dist=True)
-        model.load_state_dict(state["model"])
-    else:
-        live_model, live_optim = get_state_dict(model, optimizer)
-        model_sd, optim_sd = _experts_as_global(live_model, live_optim, _ep_mesh(model))
-        state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
-        _check_model_keys(path, model_sd, stored)
-        # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
-        # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
-        _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True), process_group=_group())
-        set_state_dict(model, optimizer, model_state_dict=_experts_as_local(state["model"], live_model),
-                       optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
-                                         "param_groups": state["optim"]["param_groups"]})
-        torch.set_rng_state(state["rng"]["cpu"])
+    live_model, live_optim = get_state_dict(model, optimizer)
+    model_sd, optim_sd = _experts_as_global(live_model, live_optim, _ep_mesh(model))
+    state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
+    check_model_keys(path, model_sd)
+    # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
+    # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
+    _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True), process_group=_group())
+    set_state_dict(model, optimizer, model_state_dict=_experts_as_local(state["model"], live_model),
+                   optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
+                                     "param_groups": state["optim"]["param_groups"]})
+    torch.set_rng_state(state["rng"]["cpu"])
     return json.loads((path / TRAIN_STATE).read_text())
 
 
@@ -300,10 +294,21 @@ def _load(path: Path, state: dict, **kwargs) -> None:
         raise corrupt(path, f"{type(first).__name__}: {first}".splitlines()[0]) from None
 
 
-def _check_model_keys(path: Path, model_sd: dict, stored) -> None:
-    missing = [k for k in model_sd if f"model.{k}" not in stored]
+def check_model_keys(path: Path, keys) -> None:
+    """Refuses a checkpoint that lacks any of the model state-dict `keys`."""
+    stored = read_metadata(path).state_dict_metadata  # never torch's plain pickle.load (axk1.checkpoint.dcp_safe)
+    missing = [k for k in keys if f"model.{k}" not in stored]
     if missing:
         raise ValueError(f"{path} lacks model tensors {missing[:5]}: it was written for a different model")
+
+
+def load_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Fills `tensors` (model state-dict key -> a whole tensor of its shape) from the step folder `path`, in this
+    one process (no collectives, even under torchrun): any subset of the model, so that `axk1 export` reads one
+    shard's tensors at a time, whatever the layout the run saved with."""
+    path = Path(path)
+    check_model_keys(path, tensors)
+    _load(path, {"model": tensors}, no_dist=True)
 
 
 def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import torch
 
-from axk1.checkpoint.dcp import TRAIN_STATE, latest_step, load_checkpoint, step_dir
+from axk1.checkpoint.dcp import TRAIN_STATE, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import corrupt
 from axk1.checkpoint.folder import clear_model_folder
 from axk1.checkpoint.hf import save_pretrained
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
-from axk1.model.moe import Router
 
 log = logging.getLogger(__name__)
+BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -120,9 +120,13 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
-                      keep_mtp: bool = False, tokenizer: str | Path | None = None) -> Path:
+                      keep_mtp: bool = False, tokenizer: str | Path | None = None,
+                      max_shard_size: int | str = "5GB") -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
-    folder with tokenizer.json to copy in (without one the folder takes token ids only)."""
+    folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
+    built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
+    written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
+    A.X K1, which the previous whole-model export needed, after initialising it)."""
     ckpt = resolve_checkpoint(checkpoint)
     saved = read_train_state(ckpt)
     try:
@@ -137,16 +141,23 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")
-    model = AXK1ForCausalLM(config, with_mtp=trained_mtp)
-    holder = torch.nn.Module()  # the trainer checkpoints its loss module, which holds the LM under `lm.`
-    holder.lm = model
-    load_checkpoint(ckpt, holder)
+    with torch.device("meta"):  # names, shapes and dtypes only: the tensors are read shard by shard below
+        model = AXK1ForCausalLM(config, with_mtp=trained_mtp)
+    check_model_keys(ckpt, {f"lm.{k}" for k in model.state_dict()})  # all of it there, before anything is written
     if not keep_mtp:
         model.mtp = None  # training only: the release ships no MTP weights
-    for module in model.modules():
-        if isinstance(module, Router):
-            module.e_score_correction_bias.zero_()  # the release routes without the balancing bias
+    meta = model.state_dict()
+
+    def tensors_for(keys: list[str]) -> dict[str, torch.Tensor]:
+        """The checkpoint's tensors `keys` (model state-dict keys; the trainer checkpoints its loss module, which
+        holds the model under `lm.`); the balancing bias as zeros, since the release routes without it."""
+        out = {k: torch.zeros(meta[k].shape, dtype=meta[k].dtype) for k in keys if k.endswith(BIAS)}
+        wanted = {f"lm.{k}": torch.empty(meta[k].shape, dtype=meta[k].dtype) for k in keys if k not in out}
+        if wanted:
+            load_tensors(ckpt, wanted)
+        return {**out, **{k.removeprefix("lm."): t for k, t in wanted.items()}}
+
     clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
-    path = save_pretrained(model, out_dir, dtype=dtype)
+    path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for)
     _write_tokenizer(tokenizer_files, path)
     return path

@@ -15,6 +15,7 @@ import json
 import re
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -44,15 +45,23 @@ def parse_size(size: int | str) -> int:
 
 
 def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: int | str = "5GB",
-                    dtype: torch.dtype | None = None) -> Path:
+                    dtype: torch.dtype | None = None,
+                    tensors_for: Callable[[list[str]], dict[str, torch.Tensor]] | None = None) -> Path:
     """Write config.json + safetensors in the released layout (shards of at most `max_shard_size`, MTP weights
-    apart in mtp.safetensors); `dtype` casts the floating tensors except the fp32 balancing bias."""
+    apart in mtp.safetensors); `dtype` casts the floating tensors except the fp32 balancing bias.
+
+    `tensors_for`: for a model on the meta device, the function that gives the real tensors of a list of its
+    state-dict keys (`axk1 export` reads them from the checkpoint). The folder is written shard by shard, each
+    shard's tensors made only then, so a model of any size is written in about one shard's memory."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     limit = parse_size(max_shard_size)
+    config = model.config
+    state = model.state_dict(keep_vars=True)
+    source = {name: key for key, t in state.items() for name in to_hf({key: t}, config)}  # released name -> key
     main, mtp = [], []
     for name, tensor in hf_tensors(model).items():
-        (mtp if is_mtp(name, model.config) else main).append((name, tensor))
+        (mtp if is_mtp(name, config) else main).append((name, tensor))
 
     def prepare(name: str, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.detach()
@@ -60,8 +69,15 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
             tensor = tensor.to(dtype)
         return tensor.to("cpu").contiguous()
 
+    def materialize(names: list[str]) -> dict[str, torch.Tensor]:
+        """The released tensors `names`, from the model or, one shard at a time, from `tensors_for`."""
+        keys = sorted({source[n] for n in names})
+        real = tensors_for(keys) if tensors_for is not None else {k: state[k] for k in keys}
+        views = to_hf(real, config)
+        return {n: prepare(n, views[n]) for n in names}
+
     # Greedy sharding by byte size; a tensor larger than the limit gets a shard of its own.
-    shards: list[list[tuple[str, torch.Tensor]]] = [[]]
+    shards: list[list[str]] = [[]]
     shard_bytes = 0
     out_itemsize = None if dtype is None else torch.empty((), dtype=dtype).element_size()
     for name, tensor in main:
@@ -69,7 +85,7 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         if shards[-1] and shard_bytes + nbytes > limit:
             shards.append([])
             shard_bytes = 0
-        shards[-1].append((name, tensor))
+        shards[-1].append(name)
         shard_bytes += nbytes
 
     for stale in [*path.glob("model-*-of-*.safetensors"), path / SINGLE_FILE, path / INDEX_FILE, path / MTP_FILE]:
@@ -77,7 +93,7 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     weight_map, total = {}, 0
     for k, shard in enumerate(shards, start=1):
         filename = SINGLE_FILE if len(shards) == 1 else f"model-{k:05d}-of-{len(shards):05d}.safetensors"
-        tensors = {name: prepare(name, t) for name, t in shard}
+        tensors = materialize(shard)
         total += sum(t.numel() * t.element_size() for t in tensors.values())
         save_weights(tensors, path / filename, metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(tensors, filename))
@@ -86,7 +102,7 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     if mtp:
-        save_weights({n: prepare(n, t) for n, t in mtp}, path / MTP_FILE, metadata={"format": "pt"})
+        save_weights(materialize([n for n, _ in mtp]), path / MTP_FILE, metadata={"format": "pt"})
 
     stored_dtype = dtype or model.lm_head.weight.dtype
     model.config.save_pretrained(path)

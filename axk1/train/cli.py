@@ -124,16 +124,20 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")
     p.add_argument("--keep-mtp", action="store_true",
                    help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
+    p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
+                   help="largest safetensors file, e.g. 5GB or 500MB (default 5GB); the export holds about one "
+                        "shard in memory at a time, whatever the model's size")
     p.set_defaults(func=cmd_export)
     return p
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint, resolve_checkpoint
+    from axk1.checkpoint.hf import parse_size
 
     step = resolve_checkpoint(args.checkpoint)
     path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
-                             tokenizer=args.tokenizer)
+                             tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size))
     print(f"exported {step} to {path}" + ("" if args.tokenizer else
                                          " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
     return 0

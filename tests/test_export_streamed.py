@@ -1,0 +1,82 @@
+"""`axk1 export` streams (axk1/checkpoint/export.py): the model is built on the meta device and every safetensors
+shard's tensors are read from the checkpoint only when that shard is written, so exporting A.X K1 (2 TB of fp32
+master weights) needs about one shard of memory, not the model. The folder it writes is the one a whole-model
+export wrote: the same tensors, loaded by axk1 and by transformers."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+import axk1
+from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1.checkpoint import dcp as dcp_module
+from axk1.checkpoint.dcp import load_checkpoint, save_checkpoint
+from axk1.checkpoint.export import export_checkpoint
+from axk1.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint of one step, as the trainer writes it (the loss module holds the LM as `lm`), and its model."""
+    root = tmp_path_factory.mktemp("ckpt")
+    config = ModelConfig.from_preset("axk1-tiny")
+    torch.manual_seed(0)
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(config, with_mtp=True)
+    optimizer = torch.optim.AdamW(holder.parameters())
+    holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
+    optimizer.step()
+    with torch.no_grad():  # a bias the export must write as zeros
+        for name, t in holder.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                t.fill_(0.5)
+    step = save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 1})
+    return step, holder.lm
+
+
+def test_each_shard_reads_only_its_own_tensors_and_the_model_is_whole(trained, tmp_path, monkeypatch):
+    step, model = trained
+    reads = []
+    real = dcp_module._load
+
+    def counted(path, state, **kwargs):
+        reads.append(sorted(state["model"]))
+        return real(path, state, **kwargs)
+
+    monkeypatch.setattr(dcp_module, "_load", counted)
+    out = export_checkpoint(step, tmp_path / "out", max_shard_size="200KB", keep_mtp=True)
+    shards = sorted(out.glob("model-*-of-*.safetensors"))
+    assert len(shards) > 3 and (out / "mtp.safetensors").exists()
+    everything = {f"lm.{k}" for k in model.state_dict() if not k.endswith("e_score_correction_bias")}
+    assert set().union(*map(set, reads)) == everything
+    assert len(reads) >= len(shards) and max(map(len, reads)) < len(everything) / 2  # never the whole model at once
+
+    loaded = axk1.load_model(out)
+    want = model.state_dict()  # MTP included: --keep-mtp's mtp.safetensors loads with the rest
+    for key, tensor in loaded.state_dict().items():
+        if key.endswith("e_score_correction_bias"):
+            assert not tensor.any(), key  # the release routes without the balancing bias
+        else:
+            torch.testing.assert_close(tensor, want[key], rtol=0, atol=0, msg=key)
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"].values()) == {p.name for p in shards}
+
+
+def test_the_streamed_export_loads_in_transformers_and_resumes_the_same_weights(trained, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    step, model = trained
+    assert main(["export", str(step), str(tmp_path / "hf"), "--max-shard-size", "300KB", "--dtype", "bfloat16"]) == 0
+    theirs = AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        ours = copy.deepcopy(model).to(torch.bfloat16).float()(ids)  # the same rounding as the export's
+        torch.testing.assert_close(theirs.float()(ids).logits, ours, rtol=2e-2, atol=2e-2)
+    holder = torch.nn.Module()  # the checkpoint itself is untouched: a resume reads the same weights
+    holder.lm = AXK1ForCausalLM(model.config, with_mtp=True)
+    load_checkpoint(step, holder, torch.optim.AdamW(holder.parameters()))
+    torch.testing.assert_close(holder.lm.model.embed_tokens.weight, model.model.embed_tokens.weight)
+    assert main(["export", str(step), str(tmp_path / "bad"), "--max-shard-size", "lots"]) == 2
+    assert "cannot read shard size 'lots'" in capsys.readouterr().err
