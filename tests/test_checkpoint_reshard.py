@@ -99,3 +99,53 @@ def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
     assert got.keys() == expected.keys() and any(".experts." in k for k in got)
     for k in expected:
         assert torch.equal(got[k], expected[k]), k
+
+
+NO_GATHER = """
+import sys
+from torch.distributed.tensor import DTensor
+
+def refused(self, *args, **kwargs):
+    raise AssertionError("a DTensor was gathered whole")
+
+DTensor.full_tensor = refused
+from axk1.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("experts", [8, 6])  # 4 local experts over 2 FSDP ranks: whole experts; 3: each one's rows
+def test_expert_slices_sharded_again_by_fsdp_checkpoint_without_a_gather(tmp_path, experts):
+    """dp_shard 4 x ep 2: each ep rank's experts are sharded again over 2 FSDP ranks (A.X K1's recipe: 24 local
+    experts over 64). The checkpoint is made from each rank's shard as it lies, no gather of the slice (which for
+    A.X K1's experts and their Adam moments was 774 GB a GPU, at the first save), and one process resumes it to the
+    uninterrupted run's losses."""
+    overrides = "" if experts == 8 else "overrides = { n_routed_experts = 6, n_group = 2, topk_group = 1 }\n"
+    config = ModelConfig.from_preset("axk1-tiny")
+    if experts == 6:
+        config = config.replace(n_routed_experts=6, n_group=2, topk_group=1)
+    init = tmp_path / "init"
+    torch.manual_seed(0)
+    save_pretrained(AXK1ForCausalLM(config, with_mtp=True), init)
+
+    def recipe(folder, parallelism):
+        path = _recipe(folder, parallelism, init)
+        path.write_text(path.read_text().replace("[data]", overrides + "[data]", 1))
+        return path
+
+    Trainer(load_recipe(recipe(tmp_path / "ref", "max_steps = 4"))).fit()
+    want = _metric(tmp_path / "ref", "loss")
+    no_gather = tmp_path / "no_gather.py"  # the run (its checkpoint at step 2 included) never gathers a DTensor
+    no_gather.write_text(NO_GATHER)
+    torchrun_train(recipe(tmp_path / "a", "[parallelism]\ndp_shard = 4\nep = 2"), "--max-steps", "2", nproc=4,
+                   timeout=300, script=no_gather)
+    # the four ranks' first steps are the one process's, gradient norms included (their scale: Adam would hide it)
+    assert _metric(tmp_path / "a", "grad_norm") == pytest.approx(_metric(tmp_path / "ref", "grad_norm")[:2], rel=1e-4)
+    assert _metric(tmp_path / "a", "loss") == pytest.approx(want[:2], rel=1e-5)
+    b = recipe(tmp_path / "b", "max_steps = 4")
+    (tmp_path / "b" / "run" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(tmp_path / "a" / "run" / "checkpoints" / "step-000002",
+                    tmp_path / "b" / "run" / "checkpoints" / "step-000002")
+    shutil.copy(tmp_path / "a" / "run" / "metrics.jsonl", tmp_path / "b" / "run" / "metrics.jsonl")
+    Trainer(load_recipe(b), resume=True).fit()
+    _check_follows(tmp_path / "b", want)

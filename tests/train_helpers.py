@@ -63,9 +63,10 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     return path
 
 
-def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150) -> None:
-    """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank); fails
-    the test with the ranks' stderr when it does not exit 0."""
+def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> None:
+    """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
+    `script` (which ends by calling axk1.cli.main) in axk1.cli's place; fails the test with the ranks' stderr when
+    it does not exit 0."""
     import os
     import socket
     import subprocess
@@ -75,7 +76,8 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
-           "127.0.0.1", "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
+           "127.0.0.1", "--master-port", str(port), *(["-m", "axk1.cli"] if script is None else [str(script)]),
+           "train", str(recipe), *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

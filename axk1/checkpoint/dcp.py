@@ -26,7 +26,7 @@ from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-from torch.distributed.tensor import DTensor, Shard, distribute_tensor
+from torch.distributed.tensor import DTensor, Replicate, Shard
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
 from axk1.checkpoint.save_failure import state_bytes, write_guard
@@ -97,28 +97,36 @@ def _check_writable(root: Path) -> None:
                               str(existing))
 
 
-def _ep_mesh(model: nn.Module):
-    """The expert-parallel axis (a 1-D DeviceMesh) when the model runs under expert parallelism, else None."""
+def _expert_mesh(model: nn.Module):
+    """The launch's ranks as (dp_replicate, ep, experts_fsdp) when the model runs under expert parallelism, else
+    None (axk1.parallel.mesh.expert_checkpoint_mesh)."""
     m = next((m for m in model.modules() if isinstance(m, ExpertParallelExperts)), None)
-    return m.ep_mesh if m is not None else None
+    if m is not None and m.checkpoint_mesh is None:
+        raise ValueError("expert-parallel experts without a checkpoint mesh: apply expert parallelism through "
+                         "axk1.parallel.distributed.parallelize (or pass apply_expert_parallel a checkpoint_mesh)")
+    return m.checkpoint_mesh if m is not None else None
 
 
 def _is_expert(key: str) -> bool:
     return ".experts." in key and key.endswith(("gate_up_proj", "down_proj"))
 
 
-def _experts_as_global(model_sd: dict, optim_sd: dict, ep_mesh) -> tuple[dict, dict]:
-    """Under expert parallelism each ep rank holds experts [r·El, (r+1)·El) under the same names (further sharded
-    by FSDP2 over the ranks outside ep). For DCP each such tensor (weights and their Adam moments) becomes what it
-    is: one [E, ...] tensor, Shard(0) over the ep axis. So a checkpoint stores whole experts at global offsets, and
-    any ep degree — or one process — reads back the rows it owns. The rank's slice is gathered whole over its FSDP
-    axis for this (one tensor at a time); ranks holding the same slice write it once (DCP dedups)."""
-    if ep_mesh is None:
+def _experts_as_global(model_sd: dict, optim_sd: dict, mesh) -> tuple[dict, dict]:
+    """Under expert parallelism each ep rank holds experts [r·El, (r+1)·El) under the same names, further sharded by
+    FSDP2 over the experts_fsdp ranks. For DCP each such tensor (weights and their Adam moments) becomes what it
+    is: one [E, ...] tensor over the launch's (dp_replicate, ep, experts_fsdp) mesh, Shard(0) on ep and FSDP2's own
+    placement on experts_fsdp, made from the rank's shard as it is (no gather, no copy: a gather of each ep rank's
+    slice is 774 GB a GPU for A.X K1's experts and their moments). So a checkpoint stores whole experts at global
+    offsets, any ep degree, or one process, reads back the rows it owns, and replicas write their shards once
+    (DCP dedups)."""
+    if mesh is None:
         return model_sd, optim_sd
 
     def glob(t: torch.Tensor) -> torch.Tensor:
-        local = t.full_tensor() if isinstance(t, DTensor) else t
-        return DTensor.from_local(local, ep_mesh, [Shard(0)], run_check=False)
+        local, inner = (t.to_local(), t.placements[-1]) if isinstance(t, DTensor) else (t, Shard(0))
+        shape = (t.shape[0] * mesh.mesh.shape[1], *t.shape[1:])  # the ep rank's slice [El, ...] -> [E, ...]
+        return DTensor.from_local(local, mesh, [Replicate(), Shard(0), inner], run_check=False, shape=shape,
+                                  stride=torch.empty(shape, device="meta").stride())
 
     model_sd = {k: glob(v) if _is_expert(k) else v for k, v in model_sd.items()}
     state = {k: ({n: glob(t) if isinstance(t, torch.Tensor) and t.dim() > 0 else t for n, t in st.items()}
@@ -127,14 +135,16 @@ def _experts_as_global(model_sd: dict, optim_sd: dict, ep_mesh) -> tuple[dict, d
 
 
 def _experts_as_local(loaded: dict, like: dict) -> dict:
-    """The inverse for one flat dict: each global expert tensor back to the rank's slice, laid out (sharded over
-    FSDP2's axis) as the live tensor `like[k]` is. Every rank holds the whole slice, so no communication."""
+    """The inverse for one flat dict: each global expert tensor back to the rank's shard as the live tensor
+    `like[k]` holds it (the same local tensor: no communication)."""
     out = {}
     for k, v in loaded.items():
         if isinstance(v, dict):
             out[k] = _experts_as_local(v, like[k])
         elif isinstance(v, DTensor) and isinstance(like.get(k), DTensor) and like[k].device_mesh is not v.device_mesh:
-            out[k] = distribute_tensor(v.to_local(), like[k].device_mesh, like[k].placements, src_data_rank=None)
+            live = like[k]
+            out[k] = DTensor.from_local(v.to_local(), live.device_mesh, live.placements, run_check=False,
+                                        shape=live.shape, stride=live.stride())
         elif isinstance(v, DTensor) and not isinstance(like.get(k), DTensor):
             out[k] = v.to_local()
         else:
@@ -192,7 +202,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier()
-    model_sd, optim_sd = _experts_as_global(*get_state_dict(model, optimizer), _ep_mesh(model))
+    model_sd, optim_sd = _experts_as_global(*get_state_dict(model, optimizer), _expert_mesh(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
     train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
     need = state_bytes(state)
@@ -272,7 +282,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
     live_model, live_optim = get_state_dict(model, optimizer)
-    model_sd, optim_sd = _experts_as_global(live_model, live_optim, _ep_mesh(model))
+    model_sd, optim_sd = _experts_as_global(live_model, live_optim, _expert_mesh(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
     check_model_keys(path, model_sd)
     # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient

@@ -16,7 +16,7 @@ from torch.distributed.device_mesh import DeviceMesh
 from axk1.parallel.context_parallel import apply_context_parallel
 from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
-from axk1.parallel.mesh import MeshDims, build_mesh
+from axk1.parallel.mesh import MeshDims, build_mesh, expert_checkpoint_mesh
 
 
 @dataclass
@@ -124,7 +124,7 @@ def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
     lm = objective.lm
     mesh = build_mesh(dims, lm.config.n_routed_experts, "cpu" if device.type == "meta" else device.type)
     if dims.ep > 1:
-        apply_expert_parallel(lm, mesh["ep"])
+        apply_expert_parallel(lm, mesh["ep"], expert_checkpoint_mesh(mesh))
     if dims.cp > 1:
         apply_context_parallel(lm, mesh["cp"].get_group())
     apply_fsdp(objective, mesh, param_dtype=param_dtype)

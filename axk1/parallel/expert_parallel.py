@@ -22,10 +22,12 @@ from axk1.model.moe import GroupedExperts, MoE, _Combine, _compute_dtype, _SwiGL
 class ExpertParallelExperts(GroupedExperts):
     """The local slice of a GroupedExperts (experts [rank·El, (rank+1)·El)) plus token dispatch and combine."""
 
-    def __init__(self, full: GroupedExperts, ep_mesh: DeviceMesh) -> None:
+    def __init__(self, full: GroupedExperts, ep_mesh: DeviceMesh, checkpoint_mesh: DeviceMesh | None = None) -> None:
         nn.Module.__init__(self)
-        # the ep axis as a mesh: checkpoints see the slices as one [E, ...] tensor sharded over it (Shard(0))
         self.ep_mesh, self.group = ep_mesh, ep_mesh.get_group()
+        # the whole launch as (dp_replicate, ep, experts_fsdp) (axk1.parallel.mesh.expert_checkpoint_mesh):
+        # checkpoints see every rank's shard of the slices as part of one [E, ...] tensor
+        self.checkpoint_mesh = checkpoint_mesh
         self.ep, self.rank = dist.get_world_size(self.group), dist.get_rank(self.group)
         self.n_experts, self.width = full.n_experts, full.width
         self.n_local = full.n_experts // self.ep
@@ -71,12 +73,14 @@ class ExpertParallelExperts(GroupedExperts):
         return _Combine.apply(y_MD, token_M, N, x_ND.dtype)
 
 
-def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh) -> list[ExpertParallelExperts]:
+def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh,
+                          checkpoint_mesh: DeviceMesh | None = None) -> list[ExpertParallelExperts]:
     """Replaces every MoE block's experts (main stack and MTP) by this rank's slice of the 1-D `ep_mesh`; returns
-    the new modules."""
+    the new modules. `checkpoint_mesh`: for DCP checkpoints (axk1.checkpoint.dcp), the launch's ranks as
+    (dp_replicate, ep, experts_fsdp)."""
     out = []
     for module in model.modules():
         if isinstance(module, MoE) and not isinstance(module.experts, ExpertParallelExperts):
-            module.experts = ExpertParallelExperts(module.experts, ep_mesh)
+            module.experts = ExpertParallelExperts(module.experts, ep_mesh, checkpoint_mesh)
             out.append(module.experts)
     return out

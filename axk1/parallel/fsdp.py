@@ -55,7 +55,10 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
             # whole experts (dim 0) would pad (519B: 24 local experts over 16 ranks -> 2 per rank, 33% waste)
             by_rows = module.n_local % mesh["experts_fsdp"].size() != 0
             fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
-            module.set_gradient_divide_factor(float(dp_size))
+            if mesh["experts_fsdp"].size() > 1:  # a reduce-scatter over the slice's shard ranks (gloo: a sum,
+                _divide_by(module, dp_size, mesh)  # divided after; it has no PREMUL_SUM)
+            else:
+                module.set_gradient_divide_factor(float(dp_size))
     # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
     for unit in lm.decoder_layers():
         shard_dense(unit, **kw)

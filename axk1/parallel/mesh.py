@@ -55,3 +55,14 @@ def build_mesh(dims: MeshDims, n_experts: int, device_type: str = "cpu") -> Devi
     mesh["dp_shard_mod_ep", "cp"]._flatten("experts_fsdp")  # the ranks holding the same experts
     mesh["dp_replicate", "dp_shard_mod_ep", "ep"]._flatten("dp")
     return mesh
+
+
+def expert_checkpoint_mesh(mesh: DeviceMesh) -> DeviceMesh:
+    """The ranks as (dp_replicate, ep, experts_fsdp): how a routed-experts tensor [E, ...] lies across the launch.
+    ep splits the experts, outermost; FSDP2 then splits each ep rank's slice over experts_fsdp (the dp_shard_mod_ep
+    x cp ranks that hold the same experts, flattened in that order); replicas repeat it. For checkpoints only, so
+    built without process groups: DCP reads each rank's coordinates from it and communicates on its own group."""
+    R, S, E, C = mesh.mesh.shape
+    grid = mesh.mesh.permute(0, 2, 1, 3).reshape(R, E, S * C)
+    return DeviceMesh(mesh.device_type, grid, mesh_dim_names=("dp_replicate", "ep", "experts_fsdp"),
+                      _init_backend=False)
