@@ -1,5 +1,6 @@
 """`axk1 export`'s memory (axk1/checkpoint/export.py): the peak resident memory of exporting a training checkpoint
-of a ~1 GB model (fp32) to safetensors shards of 100 MB, in a fresh process, and its time.
+of a ~450M-parameter model (fp32) to safetensors shards of 100 MB, in a fresh process, its time, and the bytes it
+asks of the checkpoint.
 
     .venv/bin/python benchmarks/bench_export.py [--dir /tmp/bench_export]
 
@@ -25,11 +26,18 @@ CONFIG = dict(hidden_size=1024, intermediate_size=2816, moe_intermediate_size=51
 # fork and exec (the parent holds the whole model while it makes the checkpoint).
 CHILD = """
 import re, sys, time
+import axk1.checkpoint.dcp as dcp
 from axk1.checkpoint.export import export_checkpoint
+read = [0]
+load = dcp._load
+def counted(path, state, *args, **kwargs):  # the bytes each read asks of the checkpoint
+    read[0] += sum(t.numel() * t.element_size() for t in state["model"].values() if hasattr(t, "numel"))
+    return load(path, state, *args, **kwargs)
+dcp._load = counted
 t0 = time.perf_counter()
 export_checkpoint(sys.argv[1], sys.argv[2], **({"max_shard_size": "100MB"} if sys.argv[3] == "1" else {}))
 hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
-print(time.perf_counter() - t0, hwm / 1024)
+print(time.perf_counter() - t0, hwm / 1024, read[0] / 1e9)
 """
 
 
@@ -62,10 +70,10 @@ def main() -> None:
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CHILD, str(step), str(folder / "out"), args.shard_arg],
                          capture_output=True, text=True, check=True)
-    seconds, peak_mb = map(float, out.stdout.split())
+    seconds, peak_mb, read_gb = map(float, out.stdout.split())
     model_gb = sum(p.stat().st_size for p in (folder / "out").glob("*.safetensors")) / 1e9
     print(f"checkpoint {size:.2f} GB, model {model_gb:.2f} GB: export {seconds:.1f} s "
-          f"(process {time.perf_counter() - t0:.1f} s), peak RSS {peak_mb:,.0f} MB")
+          f"(process {time.perf_counter() - t0:.1f} s), peak RSS {peak_mb:,.0f} MB, read {read_gb:.2f} GB")
 
 
 if __name__ == "__main__":

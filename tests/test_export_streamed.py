@@ -41,17 +41,18 @@ def test_each_shard_reads_only_its_own_tensors_and_the_model_is_whole(trained, t
     reads = []
     real = dcp_module._load
 
-    def counted(path, state, **kwargs):
+    def counted(path, state, *args, **kwargs):
         reads.append(sorted(state["model"]))
-        return real(path, state, **kwargs)
+        return real(path, state, *args, **kwargs)
 
     monkeypatch.setattr(dcp_module, "_load", counted)
-    out = export_checkpoint(step, tmp_path / "out", max_shard_size="200KB", keep_mtp=True)
+    out = export_checkpoint(step, tmp_path / "out", max_shard_size="40KB", keep_mtp=True)
     shards = sorted(out.glob("model-*-of-*.safetensors"))
     assert len(shards) > 3 and (out / "mtp.safetensors").exists()
     everything = {f"lm.{k}" for k in model.state_dict() if not k.endswith("e_score_correction_bias")}
-    assert set().union(*map(set, reads)) == everything
-    assert len(reads) >= len(shards) and max(map(len, reads)) < len(everything) / 2  # never the whole model at once
+    read = [k for keys in reads for k in keys]
+    assert set(read) == everything and len(read) == len(everything)  # each tensor read once, stacked experts too
+    assert len(reads) > 3 and max(map(len, reads)) < len(everything) / 2  # never the whole model at once
 
     loaded = axk1.load_model(out)
     want = model.state_dict()  # MTP included: --keep-mtp's mtp.safetensors loads with the rest
@@ -62,6 +63,11 @@ def test_each_shard_reads_only_its_own_tensors_and_the_model_is_whole(trained, t
             torch.testing.assert_close(tensor, want[key], rtol=0, atol=0, msg=key)
     index = json.loads((out / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == {p.name for p in shards}
+    spans = {}  # a layer's experts over several shards: read once all the same (above)
+    for name, file in index["weight_map"].items():
+        if ".experts." in name:
+            spans.setdefault(name.split(".experts.")[0], set()).add(file)
+    assert max(map(len, spans.values())) > 1
 
 
 def test_the_streamed_export_loads_in_transformers_and_resumes_the_same_weights(trained, tmp_path, capsys):

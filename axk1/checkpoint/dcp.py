@@ -295,30 +295,33 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     return json.loads((path / TRAIN_STATE).read_text())
 
 
-def _load(path: Path, state: dict, **kwargs) -> None:
-    """dcp.load through SafeReader; a read that fails (bytes that do not decode) becomes one clear error."""
+def _load(path: Path, state: dict, reader: SafeReader | None = None, **kwargs) -> None:
+    """dcp.load through SafeReader (`reader`, or a new one); a read that fails (bytes that do not decode) becomes
+    one clear error."""
     try:
-        dcp.load(state, storage_reader=SafeReader(str(path)), **kwargs)
+        dcp.load(state, storage_reader=reader or SafeReader(str(path)), **kwargs)
     except CheckpointException as e:  # a BaseException: the CLI's ValueError catch would not see it
         first = next(iter(e.failures.values()), e)
         raise corrupt(path, f"{type(first).__name__}: {first}".splitlines()[0]) from None
 
 
-def check_model_keys(path: Path, keys) -> None:
+def check_model_keys(path: Path, keys, reader: SafeReader | None = None) -> None:
     """Refuses a checkpoint that lacks any of the model state-dict `keys`."""
-    stored = read_metadata(path).state_dict_metadata  # never torch's plain pickle.load (axk1.checkpoint.dcp_safe)
+    # never torch's plain pickle.load (axk1.checkpoint.dcp_safe)
+    stored = (reader.read_metadata() if reader is not None else read_metadata(path)).state_dict_metadata
     missing = [k for k in keys if f"model.{k}" not in stored]
     if missing:
         raise ValueError(f"{path} lacks model tensors {missing[:5]}: it was written for a different model")
 
 
-def load_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+def load_tensors(path: str | Path, tensors: dict[str, torch.Tensor], reader: SafeReader | None = None) -> None:
     """Fills `tensors` (model state-dict key -> a whole tensor of its shape) from the step folder `path`, in this
     one process (no collectives, even under torchrun): any subset of the model, so that `axk1 export` reads one
-    shard's tensors at a time, whatever the layout the run saved with."""
+    shard's tensors at a time, whatever the layout the run saved with. `reader`: one kept across such loads (its
+    metadata is parsed once)."""
     path = Path(path)
-    check_model_keys(path, tensors)
-    _load(path, {"model": tensors}, no_dist=True)
+    check_model_keys(path, tensors, reader)
+    _load(path, {"model": tensors}, reader, no_dist=True)
 
 
 def resume_latest(root: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
