@@ -154,3 +154,27 @@ def test_tokenizer_train_skips_side_files_and_bad_rows_and_names_bad_lines(tmp_p
     _jsonl(folder / "zz.jsonl", ['{"text": "fine"}', "{broken"])
     assert main(["data", "tokenizer", "train", str(folder), "-o", str(tmp_path / "tok2")]) == 2
     assert f"{folder / 'zz.jsonl'}:2: not a UTF-8 JSON line" in capsys.readouterr().err
+
+
+def test_the_pipelines_tokenizer_trains_on_a_sample_from_every_file(tmp_path):
+    """[tokenize] train_sample_bytes: a document from each of documents/'s files in turn (one a task, each a slice
+    of the sources) until the budget: a tokenizer needs gigabytes, not the whole corpus on one core. 0 reads all."""
+    import gzip
+
+    from axk1.data.config import config_from_dict
+    from axk1.data.tokenizer import iter_sample_texts
+
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    for task in range(3):
+        rows = [json.dumps({"text": f"task {task} document {i} " + "가" * 50}) for i in range(20)]
+        with gzip.open(docs / f"{task:05d}.jsonl.gz", "wt", encoding="utf-8") as f:
+            f.write("\n".join(rows) + "\n")
+    one = len(f"task 0 document 0 {'가' * 50}".encode())
+    sample = list(iter_sample_texts([docs], 7 * one))
+    assert len(sample) == 7 and [t.split()[1] for t in sample[:6]] == ["0", "1", "2"] * 2
+    assert len(list(iter_sample_texts([docs], 0))) == 60
+    assert len(list(iter_sample_texts([docs], 10**9))) == 60  # a budget over the corpus: all of it, once
+    with pytest.raises(ValueError, match="train_sample_bytes must be >= 0"):
+        config_from_dict({"sources": [{"type": "text", "path": "x"}], "tokenize": {"train_sample_bytes": -1},
+                          "run": {"stages": ["extract"]}})

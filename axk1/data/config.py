@@ -60,6 +60,7 @@ class TokenizeConfig:
     tokenizer: str = ""           # tokenizer.json or a folder holding one; the tokenize stage needs it
     train_vocab_size: int = 0     # > 0: train the tokenizer from documents/ first when it does not exist yet
     train_digits_per_token: int = 3  # that tokenizer's number split: up to 3 digits a token (A.X K1-size), or 1
+    train_sample_bytes: int = 10_000_000_000  # text it trains on at most, a document from each file in turn (0: all)
     difficulty_buckets: list[float] = field(default_factory=lambda: [0.35, 0.5])  # upper bounds; last bucket open
 
 
@@ -138,6 +139,8 @@ def validate(cfg: PipelineConfig) -> None:
     if "tokenize" in r.stages and not cfg.tokenize.tokenizer:
         raise ValueError("the tokenize stage needs [tokenize] tokenizer = <tokenizer.json or folder>; train one with "
                          "`axk1 data tokenizer train`, or drop 'tokenize' from run.stages")
+    if cfg.tokenize.train_sample_bytes < 0:
+        raise ValueError("tokenize.train_sample_bytes must be >= 0 (0: train on every document)")
     b = cfg.tokenize.difficulty_buckets
     if list(b) != sorted(b):
         raise ValueError(f"tokenize.difficulty_buckets {b} must be increasing")

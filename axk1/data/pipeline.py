@@ -122,7 +122,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         if t.train_vocab_size > 0:
             stages.append(Stage("tokenizer_train", "tokenize", 1,
                                 [TokenizerTrainStep(str(out / "documents"), t.tokenizer, t.train_vocab_size,
-                                                   t.train_digits_per_token)]))
+                                                   t.train_digits_per_token, t.train_sample_bytes)]))
         stages.append(Stage("tokenize", "tokenize", n, [_reader(out / "documents"),
                                                         TokenShardWriter(str(out / "tokens"), t.tokenizer,
                                                                          t.difficulty_buckets)]))

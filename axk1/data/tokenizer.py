@@ -140,6 +140,33 @@ def iter_jsonl_texts(paths: list[str | Path], skipped: Counter | None = None) ->
                 yield row["text"]
 
 
+def iter_sample_texts(paths: list[str | Path], max_bytes: int, skipped: Counter | None = None) -> Iterator[str]:
+    """Texts from the data files under `paths` taken in turn, one document from each file, until `max_bytes` of
+    UTF-8 (0: all of them, file after file). A pipeline's documents/ holds one file per task, each a slice of the
+    sources, so the sample spans every slice rather than the first files; a tokenizer needs a few GB of text, not a
+    corpus of terabytes read on one core (days)."""
+    from axk1.data.stats import data_files
+
+    if max_bytes <= 0:
+        yield from iter_jsonl_texts(paths, skipped)
+        return
+    files = [f for p in paths for f in data_files(Path(p))[0]]
+    streams = [iter_jsonl_texts([f], skipped) for f in files]
+    taken = 0
+    while streams and taken < max_bytes:
+        alive = []
+        for stream in streams:
+            text = next(stream, None)
+            if text is None:
+                continue
+            alive.append(stream)
+            taken += len(text.encode("utf-8"))
+            yield text
+            if taken >= max_bytes:
+                return
+        streams = alive
+
+
 class TokenizerTrainStep(PipelineStep):
     """A one-task pipeline stage that trains the tokenizer from the annotated documents when it does not exist
     yet, so `axk1 data run` goes from raw sources to token shards in one command."""
@@ -147,16 +174,17 @@ class TokenizerTrainStep(PipelineStep):
     name = "axk1 tokenizer train"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, documents_dir: str, out_path: str, vocab_size: int, digits_per_token: int = 3):
+    def __init__(self, documents_dir: str, out_path: str, vocab_size: int, digits_per_token: int = 3,
+                 sample_bytes: int = 0):
         super().__init__()
         self.documents_dir, self.out_path, self.vocab_size = documents_dir, out_path, vocab_size
-        self.digits_per_token = digits_per_token
+        self.digits_per_token, self.sample_bytes = digits_per_token, sample_bytes
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         out = Path(self.out_path)
         folder = out.parent if out.suffix == ".json" else out
         if not (folder / "tokenizer.json").exists():
-            train_tokenizer(iter_jsonl_texts([Path(self.documents_dir)]), folder,
+            train_tokenizer(iter_sample_texts([Path(self.documents_dir)], self.sample_bytes), folder,
                             TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token),
                             allow_empty=True)
         return
