@@ -18,7 +18,7 @@ from axk1.data.config import config_from_dict
 from axk1.data.extract_score import score_page, totals
 from axk1.data.html_extract import extract_main_text
 from axk1.data.html_pages import folder_pages
-from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter
+from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer
 from axk1.data.sources import SourceConfig, read_source_file
 from axk1.data.stats import account, iter_records
 from axk1.data.url_filter import UrlFilter, UrlFilterConfig
@@ -269,10 +269,19 @@ def test_site_boilerplate_removes_lines_repeated_across_a_sites_pages(tmp_path):
     lo = [d for d in docs if d.metadata["host"] == "help.libreoffice.org"]
     assert sum(header in d.text.split("\n") for d in lo) >= 3, "the fixture no longer tests anything"
     assert sum("make deb-pkg" in d.text.split("\n") for d in docs) == 2
-    half = len(docs) // 2  # two tasks: the counts must be summed across them
+    half = len(docs) // 2  # two tasks: the counts must be summed across them, each partition by its own task
     for rank, part in enumerate((docs[:half], docs[half:])):
-        list(SiteLineCounter(str(tmp_path / "lines")).run(iter(part), rank=rank))
-    step = SiteBoilerplate(str(tmp_path / "lines"), SiteBoilerplateConfig(min_pages=3, min_share=0.2))
+        list(SiteLineCounter(str(tmp_path / "lines")).run(iter(part), rank=rank, world_size=2))
+    reducer = SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "boilerplate"),
+                              SiteBoilerplateConfig(min_pages=3, min_share=0.2))
+    for rank in range(2):
+        list(reducer.run(None, rank=rank, world_size=2))
+    kept = {}
+    for f in sorted((tmp_path / "boilerplate").glob("*.json.gz")):
+        kept.update(json.loads(gzip.decompress(f.read_bytes())))
+    # the partitions hold each site's boilerplate lines alone, not its counts: here the help header
+    assert {site: len(h) for site, h in kept.items()} == {"help.libreoffice.org": 1}
+    step = SiteBoilerplate(str(tmp_path / "boilerplate"))
     before = {d.id: d.text for d in docs}
     assert all(step.filter(d) is True for d in docs)
     assert not any(header in d.text.split("\n") for d in docs)

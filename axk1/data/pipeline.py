@@ -6,8 +6,9 @@ Output folders under run.output_dir:
   clean/      documents after extraction, PII scrubbing and filters      failed/    unreadable inputs + reason
   documents/  deduplicated, annotated documents (domain, difficulty)    excluded/  removed documents + reason
   tokens/     token shards + manifest.json                               counts/    inputs per extract task
-  extracted/, site_lines/  runs with web sources: pages before the filters, and the line counts per site that
-                           repeated-boilerplate removal reads (axk1/data/site_boilerplate.py)
+  extracted/, site_lines/, site_boilerplate/
+                           runs with web sources: pages before the filters, the line counts per site and the
+                           boilerplate lines per site they give (axk1/data/site_boilerplate.py)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
-from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter
+from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
 from axk1.data.sources import SourceReader, check_source_paths
 from axk1.data.tokenizer import TokenizerTrainStep
 
@@ -80,11 +81,14 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
                               pdf_config=cfg.pdf, web_config=cfg.web)]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
-            # Lines are counted over every task's pages before any is removed: three stages instead of one.
+            # Lines are counted over every task's pages before any is removed: four stages instead of one.
             stages.append(Stage("extract", "extract", n, steps + [_writer(out / "extracted")]))
             stages.append(Stage("site_lines", "extract", n,
                                 [_reader(out / "extracted"), SiteLineCounter(str(out / "site_lines"))]))
-            remove = SiteBoilerplate(str(out / "site_lines"), f.site_boilerplate, _writer(excl / "site_boilerplate"))
+            stages.append(Stage("site_boilerplate", "extract", n,
+                                [SiteLineReducer(str(out / "site_lines"), str(out / "site_boilerplate"),
+                                                 f.site_boilerplate)]))
+            remove = SiteBoilerplate(str(out / "site_boilerplate"), _writer(excl / "site_boilerplate"))
             stages.append(Stage("filter", "extract", n, [_reader(out / "extracted"), remove] + filters))
         else:
             stages.append(Stage("extract", "extract", n, steps + filters))

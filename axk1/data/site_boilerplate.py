@@ -2,13 +2,16 @@
 a footer, "Report a bug", a cookie notice) is the site's template, not its content. An extractor cannot see this
 from one page; counting over the site's pages can (as CCNet removes paragraphs repeated across a shard).
 
-Two datatrove steps, run as two stages because the counts must cover every task's pages before any line is
-removed (axk1/data/pipeline.py):
+Three datatrove steps, run as three stages because the counts must cover every task's pages before any line is
+removed (axk1/data/pipeline.py), and no task may need every site's counts (at web scale, billions of distinct lines):
   SiteLineCounter    per task, for each site: its pages, and on how many pages each distinct line appears
-                     (lines kept as 64-bit hashes) -> site_lines/<rank>.json.gz
-  SiteBoilerplate    sums every task's counts, then drops from each page the lines on at least `min_pages` pages
-                     and at least `min_share` of its site's pages; a page left empty is excluded with the reason
-                     "site_boilerplate_only".
+                     (lines kept as 64-bit hashes), split by the site's hash into one file per partition (as many
+                     as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
+  SiteLineReducer    per partition: sums its sites' counts over every task and keeps the boilerplate lines only,
+                     those on at least `min_pages` pages and at least `min_share` of their site's pages
+                     -> site_boilerplate/<partition>.json.gz
+  SiteBoilerplate    drops those lines from each page, reading a partition's file when a page of one of its sites
+                     first comes; a page left empty is excluded with the reason "site_boilerplate_only".
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -47,6 +50,12 @@ def _site(doc: Document) -> str | None:
     return meta.get("host") or f"source:{meta.get('source', '')}"
 
 
+def _partition(site: str, parts: int) -> int:
+    import xxhash
+
+    return xxhash.xxh64_intdigest(site) % parts
+
+
 class SiteLineCounter(PipelineStep):
     name = "axk1 site line counts"
     type = "📊 - STATS"
@@ -64,41 +73,71 @@ class SiteLineCounter(PipelineStep):
                 pages[site] += 1
                 lines[site].update({_key(ln) for ln in doc.text.split("\n") if ln.strip()})
             yield doc
+        parts: dict[int, dict] = defaultdict(dict)
+        for site, n in pages.items():
+            parts[_partition(site, world_size)][site] = {"pages": n, "lines": {str(k): c for k, c in lines[site].items()}}
+        for part in range(world_size):  # every partition's file, empty ones too: the reducer knows it saw them all
+            folder = Path(self.output_folder) / f"{part:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            with gzip.open(folder / f"{rank:05d}.json.gz", "wt", encoding="utf-8") as f:
+                json.dump(parts.get(part, {}), f)
+
+
+class SiteLineReducer(PipelineStep):
+    """Task `rank` of as many as the counting stage had: its partition's sites' counts summed over every counting
+    task, and their boilerplate lines (thresholds of SiteBoilerplateConfig) written alone."""
+
+    name = "axk1 site boilerplate lines"
+    type = "📊 - STATS"
+
+    def __init__(self, counts_folder: str, output_folder: str, cfg: SiteBoilerplateConfig):
+        super().__init__()
+        self.counts_folder, self.output_folder, self.cfg = counts_folder, output_folder, cfg
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        pages: Counter = Counter()
+        lines: dict[str, Counter] = defaultdict(Counter)
+        for p in sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz")):
+            with gzip.open(p, "rt", encoding="utf-8") as f:
+                for site, rec in json.load(f).items():
+                    pages[site] += rec["pages"]
+                    lines[site].update({int(k): c for k, c in rec["lines"].items()})
+        cfg = self.cfg
+        drop = {site: sorted(k for k, c in lines[site].items() if c >= cfg.min_pages and c >= cfg.min_share * n)
+                for site, n in pages.items()}
         os.makedirs(self.output_folder, exist_ok=True)
-        out = {site: {"pages": n, "lines": {str(k): c for k, c in lines[site].items()}} for site, n in pages.items()}
         with gzip.open(Path(self.output_folder) / f"{rank:05d}.json.gz", "wt", encoding="utf-8") as f:
-            json.dump(out, f)
-
-
-def load_boilerplate(folder: str | Path, cfg: SiteBoilerplateConfig) -> dict[str, set[int]]:
-    """Site -> hashes of its boilerplate lines, from every task's counts."""
-    pages: Counter = Counter()
-    lines: dict[str, Counter] = defaultdict(Counter)
-    for p in sorted(Path(folder).glob("*.json.gz")):
-        with gzip.open(p, "rt", encoding="utf-8") as f:
-            for site, rec in json.load(f).items():
-                pages[site] += rec["pages"]
-                lines[site].update({int(k): c for k, c in rec["lines"].items()})
-    return {site: {k for k, c in lines[site].items() if c >= cfg.min_pages and c >= cfg.min_share * n}
-            for site, n in pages.items()}
+            json.dump({site: hashes for site, hashes in drop.items() if hashes}, f)
+        if data:
+            yield from data
 
 
 class SiteBoilerplate(BaseFilter):
     name = "axk1 site boilerplate"
 
-    def __init__(self, counts_folder: str, cfg: SiteBoilerplateConfig, exclusion_writer=None):
+    def __init__(self, boilerplate_folder: str, exclusion_writer=None):
         super().__init__(exclusion_writer)
-        self.counts_folder = counts_folder
-        self.cfg = cfg
-        self.boilerplate: dict[str, set[int]] | None = None
+        self.boilerplate_folder = boilerplate_folder
+        self.parts: dict[int, dict[str, set[int]]] = {}  # partition -> site -> boilerplate hashes, as pages come
+        self.n_parts: int | None = None
+
+    def _lines(self, site: str) -> set[int] | None:
+        """The site's boilerplate lines, its partition's file read on first need in the task's own process."""
+        if self.n_parts is None:
+            self.n_parts = len(list(Path(self.boilerplate_folder).glob("*.json.gz")))
+        if not self.n_parts:
+            return None
+        part = _partition(site, self.n_parts)
+        if part not in self.parts:
+            with gzip.open(Path(self.boilerplate_folder) / f"{part:05d}.json.gz", "rt", encoding="utf-8") as f:
+                self.parts[part] = {site: set(hashes) for site, hashes in json.load(f).items()}
+        return self.parts[part].get(site)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         site = _site(doc)
         if site is None:
             return True
-        if self.boilerplate is None:  # loaded in the task's own process, not pickled with the step
-            self.boilerplate = load_boilerplate(self.counts_folder, self.cfg)
-        drop = self.boilerplate.get(site)
+        drop = self._lines(site)
         if not drop:
             return True
         lines = doc.text.split("\n")
