@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,18 +53,19 @@ def test_rendering_matches_the_serving_prompt(folder):
     msgs = _rows(1)[0]["messages"]
     (think,) = render_examples(codec, msgs, "think", 512)
     (plain,) = render_examples(codec, msgs, "non-think", 512)
+    assert think.ids.dtype == np.int32  # 4 bytes a token in memory (every rank holds the whole set)
     # the context is exactly what `axk1 serve` renders for the request, in each mode
     served = codec.render(msgs[:2], add_generation_prompt=True, enable_thinking=True)
-    assert think.ids[:think.n_prompt] == codec.encode(served, add_special_tokens=False)
-    assert codec.decode(think.ids[think.n_prompt:]).startswith("0+2=2\n</think>")
+    assert think.ids[:think.n_prompt].tolist() == codec.encode(served, add_special_tokens=False)
+    assert codec.decode(think.ids[think.n_prompt:].tolist()).startswith("0+2=2\n</think>")
     served = codec.render(msgs[:2], add_generation_prompt=True, enable_thinking=False)
-    assert plain.ids[:plain.n_prompt] == codec.encode(served, add_special_tokens=False)
-    assert "</think>" not in codec.tokenizer.decode(plain.ids[plain.n_prompt:], skip_special_tokens=False)
+    assert plain.ids[:plain.n_prompt].tolist() == codec.encode(served, add_special_tokens=False)
+    assert "</think>" not in codec.tokenizer.decode(plain.ids[plain.n_prompt:].tolist(), skip_special_tokens=False)
     # both end with the eos token, which is trained: the model must learn to stop
     assert think.ids[-1] == plain.ids[-1] == codec.token_id("<|im_end|>")
     # an inline <think> span is the same as reasoning_content
     inline = [*msgs[:2], {"role": "assistant", "content": "<think>0+2=2</think>The answer is 2."}]
-    assert render_examples(codec, inline, "think", 512)[0].ids == think.ids
+    assert render_examples(codec, inline, "think", 512)[0].ids.tolist() == think.ids.tolist()
 
 
 def test_bad_rows_are_counted_by_reason(folder, tmp_path):

@@ -102,7 +102,7 @@ def data_fingerprint(examples: list[ChatExample]) -> str:
     h = hashlib.sha256()
     for ex in examples:
         h.update(f"{ex.n_prompt},{ex.mode},{len(ex.ids)};".encode())
-        h.update(np.asarray(ex.ids, dtype=np.int64).tobytes())
+        h.update(np.asarray(ex.ids, dtype=np.int64).tobytes())  # (int64: the fingerprint of runs made before)
     return h.hexdigest()
 
 
@@ -116,12 +116,13 @@ class ChatSampler:
         self.examples, self.report = load_chat_examples(s.data, codec, s.mode, s.seq_len)
         if not self.examples:
             raise ValueError(f"no trainable chat rows in {s.data}: {self.report.summary()}")
-        top = max(max(e.ids) for e in self.examples)
+        top = max(int(e.ids.max()) for e in self.examples)
         if top >= vocab_size:
             raise ValueError(f"the chat data encodes to token id {top} but the model's vocab_size is {vocab_size}: "
                              "render with the model's own tokenizer ([sft] template_from)")
         self.pad_id = codec.token_id("<|pad|>") or 0
         self.rows = pack(self.examples, s.seq_len, self.seed)
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its row order), for _row
         self.fingerprint = data_fingerprint(self.examples)
         seqs = recipe.sequences_per_step(s.seq_len)
         self.total_steps = max(1, int(-(-s.epochs * len(self.rows) // seqs)))
@@ -132,9 +133,12 @@ class ChatSampler:
         return plan_position(self.plan, ["sft"], step)
 
     def _row(self, k: int) -> int:
-        """The packed row at global position k (epoch k // rows, in that epoch's order)."""
+        """The packed row at global position k (epoch k // rows, in that epoch's order; the order is drawn once an
+        epoch, not for every row: O(rows) a row was O(rows x batch) a step)."""
         epoch, i = divmod(k, len(self.rows))
-        return int(np.random.default_rng((self.seed, epoch)).permutation(len(self.rows))[i])
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng((self.seed, epoch)).permutation(len(self.rows)))
+        return int(self._order[1][i])
 
     def batch(self, step: int, rows: range | None = None) -> Batch:
         B = self.plan[0].sequences
@@ -149,7 +153,7 @@ class ChatSampler:
             at = 0
             for d, ex in enumerate(members):
                 n = len(ex.ids)
-                ids_BT[b, at:at + n] = torch.tensor(ex.ids)
+                ids_BT[b, at:at + n] = torch.from_numpy(ex.ids)
                 docs_BT[b, at:at + n] = d
                 # the target of position t is token t+1: trained where that token is in the completion
                 labels_BT[b, at + ex.n_prompt - 1:at + n - 1] = ids_BT[b, at + ex.n_prompt:at + n]
