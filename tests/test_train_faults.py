@@ -380,3 +380,34 @@ def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_pat
         live.wait()
     run_lock.RunLock(tmp_path)  # the holder is gone
     assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_old_checkpoints_are_deleted_in_the_background_after_the_save(tmp_path, monkeypatch):
+    """Pruning renames the old steps out of the listing at once and deletes them after the save's last barrier, in
+    a thread: a 6.3 TB delete on a parallel file system could outlast the other ranks' wait in that barrier (NCCL:
+    10 minutes), and training need not wait for it. A run's end waits for the deletes."""
+    import threading
+
+    import torch
+
+    from axk1.checkpoint import dcp
+
+    gate, started = threading.Event(), threading.Event()
+    delete = dcp._delete
+
+    def slow(folders):  # a file system that takes its time
+        started.set()
+        gate.wait(30)
+        delete(folders)
+
+    monkeypatch.setattr(dcp, "_delete", slow)
+    model = torch.nn.Linear(4, 4)
+    optimizer = torch.optim.AdamW(model.parameters())
+    for step in (1, 2, 3):
+        dcp.save_checkpoint(tmp_path, step, model, optimizer, {"step": step}, keep_latest=1)
+    assert started.wait(30)  # deleting, and the saves went on meanwhile
+    assert list_steps(tmp_path) == [3]  # the old steps left the listing at once
+    assert any(p.name.startswith(".step-aside-") for p in tmp_path.iterdir())
+    gate.set()
+    dcp.wait_for_prunes()
+    assert [p.name for p in tmp_path.iterdir()] == ["step-000003"]

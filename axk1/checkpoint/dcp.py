@@ -15,6 +15,8 @@ import json
 import os
 import re
 import shutil
+import threading
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -212,16 +214,23 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
 
     def finish() -> Path:
         _barrier()
+        doomed: list[Path] = []
         if _rank() == 0:
             _write_synced(tmp / TRAIN_STATE, json.dumps(train_state, indent=1, sort_keys=True))
             if final.exists():  # re-saving the same step (e.g. the stop checkpoint): the old one is set aside first
-                _set_aside(final)
+                doomed.append(_set_aside(final))
             os.replace(tmp, final)
             _sync_folder(root)
-            for old in list_steps(root)[:-keep_latest]:
-                _set_aside(step_dir(root, old))
-            _remove_leftovers(root)
+            doomed += [_set_aside(step_dir(root, old)) for old in list_steps(root)[:-keep_latest]]
+            doomed += _leftovers(root)
         _barrier()
+        # deleted after the barrier, in the background: a checkpoint of A.X K1 is 6.3 TB, whose delete on a parallel
+        # file system can outlast the other ranks' wait in the barrier (NCCL's: 10 minutes), and training need not
+        # wait for it either. Each was renamed out of the way first, so nothing will write there again.
+        if doomed:
+            thread = threading.Thread(target=_delete, args=(doomed,), name="axk1-checkpoint-prune", daemon=True)
+            thread.start()
+            _PRUNES.append(thread)
         return final
 
     if async_save:
@@ -257,21 +266,35 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _set_aside(folder: Path) -> None:
-    """Deletes a step folder after renaming it out of the listing (atomic): a kill in the middle of the delete
-    never leaves a step-N folder that still has its train_state.json, looks complete, and lacks tensor files."""
-    aside = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(aside, ignore_errors=True)
+def _set_aside(folder: Path) -> Path:
+    """Renames a folder out of the listing (atomic) under a name of its own, to be deleted (`_delete`): a kill in
+    the middle of a delete never leaves a step-N folder that still has its train_state.json, looks complete, and
+    lacks tensor files; and no later save can pick the name."""
+    aside = folder.with_name(f".step-aside-{uuid.uuid4().hex[:12]}.old")  # a leftover, if a kill stops the delete
     os.replace(folder, aside)
-    shutil.rmtree(aside, ignore_errors=True)
+    return aside
 
 
-def _remove_leftovers(root: Path) -> None:
-    """Temp folders of saves and deletes that a kill interrupted: never read, but each as large as a checkpoint.
-    Called once the save in flight has been renamed, so none of them is still being written."""
-    for p in root.glob(".step-*"):
-        if p.is_dir() and p.name.endswith((".tmp", ".old")):
-            shutil.rmtree(p, ignore_errors=True)
+def _leftovers(root: Path) -> list[Path]:
+    """Temp folders of saves and deletes that a kill interrupted (never read, but each as large as a checkpoint),
+    set aside for deleting. Called once the save in flight has been renamed, so none of them is still being
+    written."""
+    return [_set_aside(p) for p in root.glob(".step-*") if p.is_dir() and p.name.endswith((".tmp", ".old"))]
+
+
+def _delete(folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_PRUNES: list[threading.Thread] = []  # background deletes of old checkpoints (save_checkpoint's finish)
+
+
+def wait_for_prunes() -> None:
+    """Waits for the old checkpoints being deleted in the background: at a run's end, so that its folder is tidy
+    when it returns (a process killed first leaves them to the next save's `_leftovers`)."""
+    while _PRUNES:
+        _PRUNES.pop().join()
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

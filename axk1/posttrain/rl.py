@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import RunLock
 from axk1.infer.chat import ChatCodec
@@ -365,7 +365,9 @@ class RLTrainer:
         pass  # saves are synchronous
 
     def release(self) -> None:
-        """Gives up the output folder's lock (the process ending does too)."""
+        """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
+        in the background are gone."""
+        wait_for_prunes()
         for lock in self.locks:
             lock.release()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.checkpoint.run_lock import RunLock
 from axk1.config import ModelConfig
@@ -366,6 +366,8 @@ class Trainer:
         return rows
 
     def release(self) -> None:
-        """Gives up the output folder's lock (the process ending does too)."""
+        """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
+        in the background are gone."""
+        wait_for_prunes()
         for lock in self.locks:
             lock.release()
