@@ -90,6 +90,7 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
                                                         if isinstance(manifest, dict) else "") + f": {rerun}")
     if manifest.get("dtype", "uint32") != "uint32":
         raise ValueError(f"{manifest_path}: shards of dtype {manifest['dtype']} unsupported (expected uint32)")
+    _room_for_maps(2 * len(manifest.get("shards", [])), manifest_path)
     shards = []
     for i, entry in enumerate(manifest.get("shards", [])):
         missing = ([k for k in ("path", "domain", "bucket") if not isinstance(entry.get(k), str)]
@@ -124,6 +125,33 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
     if not shards:
         raise ValueError(f"{manifest_path} lists no non-empty shards")
     return manifest, shards
+
+
+OWN_FILES = 512  # what the process opens besides the shards: CUDA, NCCL's sockets, logs, checkpoints
+
+
+def _room_for_maps(maps: int, manifest_path: Path) -> None:
+    """Every shard is two memory maps (tokens and index), each holding a file descriptor, on every rank: a corpus
+    made by many tasks is thousands of shards. The soft open-file limit (often 1,024 in a job) is raised to what
+    they need, up to the hard one; a hard limit or vm.max_map_count too low for them is named here, not met as
+    "Too many open files" halfway through the manifest."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = maps + OWN_FILES
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            raise ValueError(f"{manifest_path}: its shards need {maps:,} open files (two memory maps a shard) but "
+                             f"this process may open {hard:,} (ulimit -Hn): raise the job's open-file limit, or make "
+                             "the shards with fewer [run] tasks")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    try:
+        max_maps = int(Path("/proc/sys/vm/max_map_count").read_text())
+    except (OSError, ValueError):  # not Linux: no such limit to check
+        return
+    if need > max_maps:
+        raise ValueError(f"{manifest_path}: its shards need {maps:,} memory maps but vm.max_map_count is {max_maps:,}: "
+                         "raise it (sysctl vm.max_map_count) or make the shards with fewer [run] tasks")
 
 
 def _first_decrease(offsets: np.ndarray, block: int = 1 << 22) -> int | None:
