@@ -178,3 +178,16 @@ def test_the_pipelines_tokenizer_trains_on_a_sample_from_every_file(tmp_path):
     with pytest.raises(ValueError, match="train_sample_bytes must be >= 0"):
         config_from_dict({"sources": [{"type": "text", "path": "x"}], "tokenize": {"train_sample_bytes": -1},
                           "run": {"stages": ["extract"]}})
+
+
+def test_stats_takes_difficulty_quantiles_from_a_bounded_sample(tmp_path, monkeypatch):
+    """A corpus's difficulty quantiles come from a uniform sample of at most DIFFICULTY_SAMPLE documents (every
+    score in a list was 32 bytes a document: 320 GB for 10^10); the sample's quantiles stay near the whole's."""
+    from axk1.data import stats as stats_module
+
+    monkeypatch.setattr(stats_module, "DIFFICULTY_SAMPLE", 200)
+    rows = [{"text": "x", "metadata": {"difficulty": i / 4000}} for i in range(4000)]  # uniform on [0, 1)
+    stats = corpus_stats(_jsonl(tmp_path / "d.jsonl", rows))
+    assert stats["documents"] == 4000 and stats["difficulty_sample"] == 200
+    for q, got in stats["difficulty_quantiles"].items():
+        assert abs(got - q) < 0.1, (q, got)
