@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:
         if not _interrupted(e):
             if not isinstance(e, (ValueError, OSError)):
-                if _launched():  # a failed rank: its traceback, then out at once (`exit_if_launched`)
+                if _launched():  # a failed rank: its traceback, then out at once (`_leave`)
                     traceback.print_exc()
                     return _leave(1)
                 raise
@@ -268,12 +268,14 @@ def _launched() -> bool:
 
 
 def _leave(code: int) -> int:
-    """`code`; a failed torchrun rank ends here instead (axk1/parallel/distributed.py::exit_if_launched)."""
+    """`code`; a failed torchrun rank, its process group still up, ends here instead (os._exit), so that no group
+    destructor runs at interpreter shutdown, where it could wait on the other ranks or abort
+    (axk1/parallel/distributed.py::process_groups)."""
     if not _launched():
         return code
-    from axk1.parallel.distributed import exit_if_launched
-
-    return exit_if_launched(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _report_error(line: str) -> None:

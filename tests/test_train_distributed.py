@@ -17,7 +17,7 @@ from axk1.model import AXK1ForCausalLM
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import write_recipe
+from tests.train_helpers import torchrun_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -197,19 +197,7 @@ def test_ranks_resume_from_the_step_rank_0_lists(tmp_path):
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
     runner = tmp_path / "runner.py"
     runner.write_text(STALE_LISTING_RANK)
-
-    def launch(*args: str) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-               "--master-port", str(port), str(runner), "train", str(recipe), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=tmp_path,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stderr
-
-    launch("--max-steps", "4")
+    torchrun_train(recipe, "--max-steps", "4", script=runner)
     assert list_steps(tmp_path / "run" / "checkpoints") == [2, 4]
-    err = launch("--resume", "--max-steps", "6")
+    err = torchrun_train(recipe, "--resume", "--max-steps", "6", script=runner)
     assert "rank 0 resumed from step 4" in err and "rank 1 resumed from step 4" in err, err[-3000:]

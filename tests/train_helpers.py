@@ -63,10 +63,10 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     return path
 
 
-def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> None:
+def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
     `script` (which ends by calling axk1.cli.main) in axk1.cli's place; fails the test with the ranks' stderr when
-    it does not exit 0."""
+    it does not exit 0, else returns that stderr."""
     import os
     import socket
     import subprocess
@@ -81,6 +81,7 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150,
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stderr
 
 
 def tear_metrics_row_at(monkeypatch, step: int):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -87,19 +86,9 @@ def process_groups():
     and left alone when it raises. Destroying a group while other ranks are still inside its collectives can wait
     for them for ever (NCCL's abort has been a collective call in some versions; torchtitan destroys on success only
     for this reason); a failed rank should leave at once, so that torchrun sees it fail and stops the others
-    (`exit_if_launched`)."""
+    (axk1/cli.py's `_leave`)."""
     yield
     shutdown_distributed()
-
-
-def exit_if_launched(code: int) -> int:
-    """`code`, or, in a process whose process group is still up (a failed rank), the process ended here with it: no
-    group destructor then runs at interpreter shutdown, where it could wait on the other ranks or abort."""
-    if dist.is_available() and dist.is_initialized():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
 
 
 def shutdown_distributed() -> None:

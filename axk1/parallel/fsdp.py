@@ -55,10 +55,7 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
             # whole experts (dim 0) would pad (519B: 24 local experts over 16 ranks -> 2 per rank, 33% waste)
             by_rows = module.n_local % mesh["experts_fsdp"].size() != 0
             fully_shard(module, mesh=emesh, shard_placement_fn=(lambda p: Shard(1)) if by_rows else None, **kw)
-            if mesh["experts_fsdp"].size() > 1:  # a reduce-scatter over the slice's shard ranks (gloo: a sum,
-                _divide_by(module, dp_size, mesh)  # divided after; it has no PREMUL_SUM)
-            else:
-                module.set_gradient_divide_factor(float(dp_size))
+            _divide_by(module, dp_size, mesh, "experts_fsdp")
     # an MTP module's shared_head_norm runs outside its forward: shard only its decoder layer as a unit
     for unit in lm.decoder_layers():
         shard_dense(unit, **kw)
@@ -66,11 +63,12 @@ def apply_fsdp(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | No
     return model
 
 
-def _divide_by(unit: nn.Module, factor: int, mesh: DeviceMesh) -> None:
-    """Gradients reduced as a sum divided by `factor`. NCCL does it in the reduction (PREMUL_SUM); gloo has no such
-    op, so there the sum is divided afterwards."""
+def _divide_by(unit: nn.Module, factor: int, mesh: DeviceMesh, axis: str = "fsdp") -> None:
+    """Gradients reduced over `axis` as a sum divided by `factor`. NCCL does it in the reduction (PREMUL_SUM); gloo
+    has no such op, so there the sum is divided afterwards, where a reduction over several ranks happens at all (on
+    one rank FSDP2 reduces nothing, and that path divided nothing)."""
     unit.set_gradient_divide_factor(float(factor))
-    if mesh.device_type == "cpu":
+    if mesh.device_type == "cpu" and mesh[axis].size() > 1:
         unit.set_force_sum_reduction_for_comms(True)
 
 
