@@ -86,3 +86,53 @@ def test_the_streamed_export_loads_in_transformers_and_resumes_the_same_weights(
     torch.testing.assert_close(holder.lm.model.embed_tokens.weight, model.model.embed_tokens.weight)
     assert main(["export", str(step), str(tmp_path / "bad"), "--max-shard-size", "lots"]) == 2
     assert "cannot read shard size 'lots'" in capsys.readouterr().err
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_export_under_torchrun_spreads_the_shards_and_writes_the_same_folder(trained, tmp_path, nproc):
+    """Every rank writes its own run of the shards (the export of A.X K1 by one process reads and writes 2 TB);
+    the folder is byte for byte the one process's, index and config included."""
+    from tests.train_helpers import torchrun_cli
+
+    step, _ = trained
+    one = export_checkpoint(step, tmp_path / "one", max_shard_size="40KB", keep_mtp=True)
+    spy = tmp_path / "spy.py"  # records which rank wrote which file, then runs the CLI
+    spy.write_text(SPY)
+    torchrun_cli("export", str(step), str(tmp_path / "many"), "--max-shard-size", "40KB", "--keep-mtp",
+                 nproc=nproc, script=spy)
+    many = tmp_path / "many"
+    assert sorted(p.name for p in many.iterdir() if p.suffix != ".log") == sorted(p.name for p in one.iterdir())
+    for file in one.iterdir():
+        assert (many / file.name).read_bytes() == file.read_bytes(), file.name
+    writers = {}
+    for log in many.glob("*.log"):
+        for name in log.read_text().split():
+            writers.setdefault(name, []).append(log.stem)
+    shards = sorted(p.name for p in one.glob("model-*-of-*.safetensors"))
+    assert sorted(n for n in writers if n.startswith("model-0")) == shards
+    assert all(len(w) == 1 for w in writers.values())  # each file written once
+    assert len({writers[s][0] for s in shards}) == nproc  # by every rank
+    assert writers["config.json"] == writers["mtp.safetensors"] == ["rank0"]
+
+
+SPY = """
+import os, sys
+from pathlib import Path
+import axk1.checkpoint.hf as hf
+from axk1.cli import main
+
+real = hf.save_weights
+def save_weights(tensors, file, metadata):
+    with open(Path(file).parent / f"rank{os.environ['RANK']}.log", "a") as log:
+        log.write(Path(file).name + "\\n")
+    return real(tensors, file, metadata)
+hf.save_weights = save_weights
+real_config = hf.ModelConfig.save_pretrained
+def save_config(self, path):
+    with open(Path(path) / f"rank{os.environ['RANK']}.log", "a") as log:
+        log.write("config.json\\n")
+    return real_config(self, path)
+hf.ModelConfig.save_pretrained = save_config
+sys.exit(main())
+"""

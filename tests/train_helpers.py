@@ -67,6 +67,11 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150,
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
     `script` (which ends by calling axk1.cli.main) in axk1.cli's place; fails the test with the ranks' stderr when
     it does not exit 0, else returns that stderr."""
+    return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script)
+
+
+def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> str:
+    """`torchrun --nproc-per-node nproc -m axk1.cli args...`, as torchrun_train."""
     import os
     import socket
     import subprocess
@@ -77,7 +82,7 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150,
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
            "127.0.0.1", "--master-port", str(port), *(["-m", "axk1.cli"] if script is None else [str(script)]),
-           "train", str(recipe), *args]
+           *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

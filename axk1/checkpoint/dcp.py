@@ -27,7 +27,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict, set_state_dict
 from torch.distributed.tensor import DTensor, Replicate, Shard
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
@@ -164,7 +164,7 @@ def _group():
     return checkpoint_group() if dist.is_available() and dist.is_initialized() else None
 
 
-def _barrier() -> None:
+def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
@@ -191,10 +191,11 @@ class PendingCheckpoint:
         return self._path
 
 
-def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None,
                     train_state: dict[str, Any], keep_latest: int = 3,
                     async_save: bool = False) -> Path | PendingCheckpoint:
-    """Writes step-<step>/ atomically and prunes all but the newest `keep_latest` checkpoints. With
+    """Writes step-<step>/ atomically and prunes all but the newest `keep_latest` checkpoints; without an
+    `optimizer` the weights alone (what `axk1 export` reads; RL's pushes to a rollout server). With
     `async_save` the tensors are staged (copied) now and written by a background thread: the return value is a
     PendingCheckpoint to `wait()` on before the next save and before the process exits. A write that fails (a full
     disk, a lost mount) leaves no temp folder and raises CheckpointWriteError (axk1.checkpoint.save_failure)."""
@@ -203,9 +204,13 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     if _rank() == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-    _barrier()
-    model_sd, optim_sd = _experts_as_global(*get_state_dict(model, optimizer), _expert_mesh(model))
-    state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
+    barrier()
+    both = get_state_dict(model, optimizer) if optimizer is not None else (get_model_state_dict(model),
+                                                                           {"state": {}, "param_groups": []})
+    model_sd, optim_sd = _experts_as_global(*both, _expert_mesh(model))
+    state = {"model": model_sd, "rng": {"cpu": torch.get_rng_state()}}
+    if optimizer is not None:
+        state["optim"] = optim_sd
     train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
     need = state_bytes(state)
 
@@ -213,7 +218,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         return write_guard(root, tmp, step, need, _rank() == 0, lambda: latest_step(root))
 
     def finish() -> Path:
-        _barrier()
+        barrier()
         doomed: list[Path] = []
         if _rank() == 0:
             _write_synced(tmp / TRAIN_STATE, json.dumps(train_state, indent=1, sort_keys=True))
@@ -223,7 +228,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
             _sync_folder(root)
             doomed += [_set_aside(step_dir(root, old)) for old in list_steps(root)[:-keep_latest]]
             doomed += _leftovers(root)
-        _barrier()
+        barrier()
         # deleted after the barrier, in the background: a checkpoint of A.X K1 is 6.3 TB, whose delete on a parallel
         # file system can outlast the other ranks' wait in the barrier (NCCL's: 10 minutes), and training need not
         # wait for it either. Each was renamed out of the way first, so nothing will write there again.

@@ -13,8 +13,9 @@ import logging
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
-from axk1.checkpoint.dcp import TRAIN_STATE, check_model_keys, latest_step, load_tensors, step_dir
+from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import clear_model_folder
 from axk1.checkpoint.hf import save_pretrained
@@ -127,7 +128,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
-    A.X K1, which the previous whole-model export needed, after initialising it)."""
+    A.X K1, which the previous whole-model export needed, after initialising it). Under torchrun every rank calls
+    this and writes its share of the shards."""
     ckpt = resolve_checkpoint(checkpoint)
     saved = read_train_state(ckpt)
     try:
@@ -166,7 +168,15 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         stacks.update({k: t for k, t in out.items() if EXPERT_KEY.match(k)})
         return out
 
-    clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
-    path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for)
-    _write_tokenizer(tokenizer_files, path)
+    # Under torchrun every rank writes its own run of the shards (A.X K1's 2 TB read and written by one process
+    # takes hours); one process writes them all.
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    if rank == 0:
+        clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
+    barrier()
+    path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for,
+                           part=(rank, world) if world > 1 else None)
+    if rank == 0:
+        _write_tokenizer(tokenizer_files, path)
+    barrier()  # every rank's files written before any rank reads or reports the folder
     return path

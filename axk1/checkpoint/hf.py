@@ -46,13 +46,18 @@ def parse_size(size: int | str) -> int:
 
 def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: int | str = "5GB",
                     dtype: torch.dtype | None = None,
-                    tensors_for: Callable[[list[str]], dict[str, torch.Tensor]] | None = None) -> Path:
+                    tensors_for: Callable[[list[str]], dict[str, torch.Tensor]] | None = None,
+                    part: tuple[int, int] | None = None) -> Path:
     """Write config.json + safetensors in the released layout (shards of at most `max_shard_size`, MTP weights
     apart in mtp.safetensors); `dtype` casts the floating tensors except the fp32 balancing bias.
 
     `tensors_for`: for a model on the meta device, the function that gives the real tensors of a list of its
     state-dict keys (`axk1 export` reads them from the checkpoint). The folder is written shard by shard, each
-    shard's tensors made only then, so a model of any size is written in about one shard's memory."""
+    shard's tensors made only then, so a model of any size is written in about one shard's memory.
+
+    `part` = (i, n): write only the i-th of n contiguous runs of the shards, so n processes write one folder
+    together (`axk1 export` under torchrun); part 0 also writes the index, MTP file and config.json, the caller
+    clears the folder before and waits for every part after."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     limit = parse_size(max_shard_size)
@@ -80,7 +85,10 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     shards: list[list[str]] = [[]]
     shard_bytes = 0
     out_itemsize = None if dtype is None else torch.empty((), dtype=dtype).element_size()
+    sizes = {}  # bytes each released tensor takes in its file (the index's total_size)
     for name, tensor in main:
+        kept = dtype is None or not tensor.is_floating_point() or name.endswith("e_score_correction_bias")
+        sizes[name] = tensor.numel() * (tensor.element_size() if kept else out_itemsize)
         nbytes = tensor.numel() * (out_itemsize or tensor.element_size())
         if shards[-1] and shard_bytes + nbytes > limit:
             shards.append([])
@@ -88,16 +96,20 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         shards[-1].append(name)
         shard_bytes += nbytes
 
-    for stale in [*path.glob("model-*-of-*.safetensors"), path / SINGLE_FILE, path / INDEX_FILE, path / MTP_FILE]:
-        stale.unlink(missing_ok=True)
+    if part is None:
+        for stale in [*path.glob("model-*-of-*.safetensors"), path / SINGLE_FILE, path / INDEX_FILE, path / MTP_FILE]:
+            stale.unlink(missing_ok=True)
+    i, n = part or (0, 1)
+    mine = range(len(shards) * i // n, len(shards) * (i + 1) // n)  # contiguous: a layer's experts read once
     weight_map, total = {}, 0
-    for k, shard in enumerate(shards, start=1):
-        filename = SINGLE_FILE if len(shards) == 1 else f"model-{k:05d}-of-{len(shards):05d}.safetensors"
-        tensors = materialize(shard)
-        total += sum(t.numel() * t.element_size() for t in tensors.values())
-        save_weights(tensors, path / filename, metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(tensors, filename))
-        del tensors
+    for k, shard in enumerate(shards):
+        filename = SINGLE_FILE if len(shards) == 1 else f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+        weight_map.update(dict.fromkeys(shard, filename))
+        total += sum(sizes[name] for name in shard)
+        if k in mine:
+            save_weights(materialize(shard), path / filename, metadata={"format": "pt"})
+    if i > 0:
+        return path
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         (path / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")

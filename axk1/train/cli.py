@@ -135,9 +135,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint, resolve_checkpoint
     from axk1.checkpoint.hf import parse_size
 
+    import torch
+    import torch.distributed as dist
+
+    from axk1.parallel.distributed import init_distributed, launched_with_torchrun, process_groups
+
     step = resolve_checkpoint(args.checkpoint)
-    path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
-                             tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size))
-    print(f"exported {step} to {path}" + ("" if args.tokenizer else
-                                         " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
+    with process_groups():
+        main = True
+        if launched_with_torchrun():  # every rank writes its share of the shards; the group only waits for them
+            init_distributed(torch.device("cpu"))
+            main = dist.get_rank() == 0
+        path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
+                                 tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size))
+    if main:
+        print(f"exported {step} to {path}" + ("" if args.tokenizer else
+                                             " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
     return 0
