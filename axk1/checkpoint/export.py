@@ -123,13 +123,13 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
-                      max_shard_size: int | str = "5GB") -> Path:
+                      max_shard_size: int | str = "5GB", distributed: bool = False) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
-    A.X K1, which the previous whole-model export needed, after initialising it). Under torchrun every rank calls
-    this and writes its share of the shards."""
+    A.X K1, which the previous whole-model export needed, after initialising it). `distributed`: every rank of
+    the process group calls this and writes its own share of the shards."""
     ckpt = resolve_checkpoint(checkpoint)
     saved = read_train_state(ckpt)
     try:
@@ -168,15 +168,17 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         stacks.update({k: t for k, t in out.items() if EXPERT_KEY.match(k)})
         return out
 
-    # Under torchrun every rank writes its own run of the shards (A.X K1's 2 TB read and written by one process
-    # takes hours); one process writes them all.
-    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+    # distributed, every rank writes its own run of the shards (A.X K1's 2 TB read and written by one process takes
+    # hours); otherwise this process writes them all
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     if rank == 0:
         clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
-    barrier()
+    if distributed:
+        barrier()
     path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for,
                            part=(rank, world) if world > 1 else None)
     if rank == 0:
         _write_tokenizer(tokenizer_files, path)
-    barrier()  # every rank's files written before any rank reads or reports the folder
+    if distributed:
+        barrier()  # every rank's files written before any rank reads or reports the folder
     return path

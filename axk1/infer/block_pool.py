@@ -75,5 +75,15 @@ class BlockPool:
                 else:
                     heapq.heappush(self._free, block)
 
+    def drop_cached(self) -> int:
+        """Frees every cached block nobody holds (their content was computed by weights now replaced); returns how
+        many."""
+        dropped = list(self._evictable)
+        self._evictable.clear()
+        for block in dropped:
+            self.on_evict(block)
+            heapq.heappush(self._free, block)
+        return len(dropped)
+
     def refs(self, block: int) -> int:
         return self._refs[block]

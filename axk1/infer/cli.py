@@ -22,7 +22,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
                  max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
                  device: str = "cpu", cache_tokens: int | None = None, block_size: int | None = None,
                  prefill_chunk: int | None = None, prefix_caching: bool = True, speculative: bool = False,
-                 read_timeout: float = 30.0):
+                 read_timeout: float = 30.0, weight_updates: bool = False):
     """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
     from axk1.checkpoint.hf import load_model
     from axk1.infer.chat import ChatCodec
@@ -56,7 +56,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     if defaults != GenerationDefaults():
         log.info("%s/generation_config.json: the defaults of requests that leave them out %s", model_dir, defaults)
     state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout,
-                        defaults=defaults)
+                        defaults=defaults, weight_updates=weight_updates)
     return create_app(state), engine
 
 
@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
                                args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
-                               args.read_timeout)
+                               args.read_timeout, args.enable_weight_updates)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
                     http=timed_h11(args.read_timeout))
@@ -142,6 +142,10 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--read-timeout", type=float, default=30.0,
                    help="seconds a client has to send a request's headers, and again its body (default 30): a "
                         "connection that trickles them is closed (headers) or answered 408 (body)")
+    p.add_argument("--enable-weight-updates", action="store_true",
+                   help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
+                        "weights replaced by a folder's while idle, for RL rollouts (docs/posttraining.md, \"At "
+                        "scale\"); it reads any folder the server can see, so use --api-key off loopback")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
     return p

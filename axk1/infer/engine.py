@@ -161,6 +161,32 @@ class Engine:
                 s.cancelled = True
             self._cond.notify()
 
+    def replace_weights(self, model: AXK1ForCausalLM) -> int:
+        """Serve `model` from now on (RL pushes each update's weights: axk1/posttrain/rollout_server.py). Only while
+        idle: a sequence part-way would mix two policies, so RequestError when any request is running or waiting.
+        The prefix cache's blocks were computed by the old weights: dropped (returns how many). `model` must have
+        the served model's architecture, device and dtype (the cache is laid out for them)."""
+        old = self.model
+        if model.config.to_dict() != old.config.to_dict():
+            changed = sorted(k for k, v in model.config.to_dict().items() if old.config.to_dict().get(k) != v)
+            raise RequestError(f"the new weights' config.json differs from the served model's in {changed[:8]}: "
+                               "only the same architecture can replace it (start a new server for another)",
+                               "model_path")
+        new_weight, old_weight = model.lm_head.weight, old.lm_head.weight
+        if (new_weight.device, new_weight.dtype) != (old_weight.device, old_weight.dtype):
+            raise RequestError(f"the new weights are {new_weight.dtype} on {new_weight.device}, the served ones "
+                               f"{old_weight.dtype} on {old_weight.device}", "model_path")
+        decode_step = LatentDecoder(model.eval())  # built before the swap: a failure leaves the old model serving
+        with self._cond:  # the engine thread steps only with sequences to run, which this lock keeps from arriving
+            busy = len(self.scheduler.running) + sum(len(g) for g in self.scheduler.waiting)
+            if busy:
+                raise RequestError(f"{busy} choices are being generated: weights are replaced only while the server "
+                                   "is idle (wait for the requests in flight to finish)", "model_path")
+            self.model, self._decode_step = model, decode_step
+            if self.drafter is not None:
+                self.drafter = ServerDrafter(self)
+            return self.pool.drop_cached()
+
     @property
     def num_running(self) -> int:
         return len(self.scheduler.running)

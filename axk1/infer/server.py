@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from axk1.infer import weight_updates
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
@@ -38,7 +39,8 @@ from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRe
 from axk1.infer.schema import StreamOptions, short_int
 
 log = logging.getLogger(__name__)
-ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics")
+ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
+          weight_updates.ROUTE)
 CLIENT_GONE = 499  # nginx's "client closed request": logged and counted, never read by anyone
 
 
@@ -53,6 +55,7 @@ class ServerState:
     body_limits: BodyLimits | None = None  # None: BodyLimits.for_context(the engine's max_model_len)
     read_timeout: float = 30.0  # seconds for a request's body to arrive (its headers: axk1/infer/http_timeouts.py)
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # the folder's generation_config.json
+    weight_updates: bool = False  # POST /update_weights_from_disk (axk1/infer/weight_updates.py): RL's pushes
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -116,7 +119,7 @@ def create_app(state: ServerState) -> FastAPI:
     @app.middleware("http")
     async def auth_and_count(request: Request, call_next) -> Response:
         path = request.url.path
-        if state.api_key and path.startswith("/v1"):
+        if state.api_key and (path.startswith("/v1") or path == weight_updates.ROUTE):
             header = request.headers.get("authorization", "")
             given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
             if not secrets.compare_digest(given.encode(), state.api_key.encode()):
@@ -204,6 +207,8 @@ def create_app(state: ServerState) -> FastAPI:
                          req.stop_list(), ["messages"], limit_name)
         return await _respond(state, gen, req, request, chat=True)
 
+    if state.weight_updates:
+        weight_updates.add_weight_update_route(app, state, _read_request)
     return app
 
 

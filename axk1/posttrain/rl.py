@@ -49,6 +49,7 @@ from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
+from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats, rollout_metrics
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
@@ -107,13 +108,19 @@ class RLTrainer:
                                                              wrap=PolicyLogprobs)
         self.is_main = self.parallel is None or self.parallel.is_main
         self.dp_rank, self.dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
-        # Rollouts run on one engine: in one process the policy itself; under torchrun a whole replica on the main
-        # rank, refreshed from the shards after every update (the in-process stand-in for a vLLM server that
-        # receives the weights; docs/posttraining.md), its samples broadcast to every rank.
-        self.engine = self.model
-        self.rollout_group = None
-        if self.parallel is not None:
+        # Rollouts run on one engine: with [rl] server_url an inference server that loads each update's weights
+        # from disk (axk1/posttrain/rollout_server.py: no replica on any training rank); otherwise in one process
+        # the policy itself, under torchrun a whole replica on the main rank refreshed from the shards after every
+        # update. The main rank's samples are broadcast to every rank.
+        self.engine, self.server, self.rollout_group = self.model, None, None
+        if r.rl.server_url:
+            self.engine = None
+            self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, r.rl.server_model,
+                                        os.environ.get(r.rl.server_api_key_env) or None, r.rl.server_concurrency,
+                                        is_main=self.is_main)
+        elif self.parallel is not None:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
+        if self.parallel is not None:
             # the other ranks wait for the rollout in its broadcast for as long as it takes the one engine: on the
             # default group they would give up after its timeout (30 minutes; NCCL's 10), shorter than a rollout of
             # long think traces. gloo, since the samples are Python objects (host memory)
@@ -139,10 +146,12 @@ class RLTrainer:
             check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step))
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
+        self.weights_version = self.state.step  # counts the pushes to a server (a folder each)
+        if resume_step is not None or self.server is not None:  # a server serves what it was started with
             self._push_weights()
-            if self.is_main:
-                print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (iteration {resume_step} of "
-                      f"{self.total_steps})", flush=True)
+        if resume_step is not None and self.is_main:
+            print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (iteration {resume_step} of "
+                  f"{self.total_steps})", flush=True)
         # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
         # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end, and on
         # SIGTERM a checkpoint of the iteration and a stop. The stop's fields are the Trainer's: the signal on this
@@ -155,7 +164,11 @@ class RLTrainer:
         self.stopped_by: str | None = None
 
     def _push_weights(self) -> None:
-        if self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
+        if self.server is not None:  # every rank writes its part of the folder the server loads
+            self.weights_version += 1
+            self.server.publish(self.policy, self.weights_version, {"model_config": self.config.to_dict(),
+                                                                    "mtp_depth": 0})
+        elif self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
             copy_full_weights_(self.model, self.engine)
 
     # ---- rollout ----
@@ -181,13 +194,17 @@ class RLTrainer:
     def _rollout(self, iteration: int) -> tuple[list[dict], dict]:
         s = self.recipe.rl
         kept, seen, stats = [], [], {"rollout_tokens": 0, "rollout_s": 0.0, "groups_dropped": 0, "rounds": 0}
-        self.engine.eval()
         for round_ in range(s.max_sampling_rounds):
             prompts = self.sample_prompts(iteration, round_)
             t0 = time.perf_counter()
-            result = generate(self.engine, [p for _, _, p in prompts for _ in range(s.group_size)],
-                              max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                              seed=hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31), pad_id=self.pad_id)
+            seed = hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31)
+            if self.server is not None:
+                result = self.server.generate([p for _, _, p in prompts], s.group_size, s.max_new_tokens,
+                                              s.temperature, s.top_p, seed)
+            else:
+                result = generate(self.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
+                                  max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                                  seed=seed, pad_id=self.pad_id)
             stats["rollout_s"] += time.perf_counter() - t0
             stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
             stats["rounds"] += 1
@@ -383,11 +400,13 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
                   "iterations": done, "model_changed": skipped < done, "stopped_by": trainer.stopped_by,
                   "total_iterations": trainer.total_steps, "is_main": trainer.is_main}
-        if trainer.stopped_by or not trainer.is_main:
+        if trainer.stopped_by:
             return result
-        if recipe.rl.export:
+        if recipe.rl.export:  # every rank writes its share of the folder
             result["model_dir"] = str(export_after_training(trainer.ckpt_dir, Path(recipe.run.out_dir) / "model",
-                                                            recipe.rl.template_from))
+                                                            recipe.rl.template_from, trainer.parallel is not None))
+        if not trainer.is_main:
+            return result
         summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}
         write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row

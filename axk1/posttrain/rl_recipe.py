@@ -38,6 +38,13 @@ class RLConfig:
     overlong_buffer: int = 16        # "penalty": the last this-many tokens before the limit cost up to −1
     format_penalty: float = -1.0     # R_format when the think tags are violated
     export: bool = True              # write [run] out_dir/model at the end
+    # Rollouts on an inference server instead of in the training processes (axk1/posttrain/rollout_server.py):
+    server_url: str = ""             # e.g. "http://10.0.0.5:8000": `axk1 serve --enable-weight-updates` or SGLang
+    server_model: str = ""           # the model name it serves ("" = the first of its /v1/models)
+    server_api_key_env: str = "AXK1_API_KEY"  # environment variable holding its API key (unset: none sent)
+    server_concurrency: int = 8      # prompts in flight at once
+    weights_dir: str = ""            # where each update's weights are written for it, on a file system both
+    # see (relative to [run] out_dir; "" = rollout-weights)
 
 
 @dataclass
@@ -51,6 +58,8 @@ class RLRecipe(Recipe):
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)  # path_keys, these included
         self.rl.template_from = self.rl.template_from or self.model.init_from or ""
+        # written by the run: relative to [run] out_dir, as [checkpointing] dir
+        self.rl.weights_dir = str(Path(self.run.out_dir) / (self.rl.weights_dir or "rollout-weights"))
 
     def validate(self) -> None:
         super().validate()
@@ -87,6 +96,11 @@ class RLRecipe(Recipe):
         if s.format_penalty > 0:
             raise ValueError(f"[rl] format_penalty is added to the reward of a badly tagged answer: it must be <= 0 "
                              f"(A.X K1: -1), got {s.format_penalty}")
+        if s.server_url and not s.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"[rl] server_url must be an http(s) URL such as \"http://10.0.0.5:8000\", got "
+                             f"{s.server_url!r}")
+        if s.server_concurrency < 1:
+            raise ValueError(f"[rl] server_concurrency must be >= 1, got {s.server_concurrency}")
         dp = self.parallelism.dp_replicate * self.parallelism.dp_shard
         if s.group_size % dp:  # every rank takes the same number of completions (EP's all-to-alls pair them up)
             raise ValueError(f"[rl] group_size {s.group_size} must divide over the {dp} data-parallel ranks "

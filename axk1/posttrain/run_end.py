@@ -30,11 +30,12 @@ def _failed(what: str, where: Path, ckpt_dir: Path, e: BaseException) -> WriteAf
                               "writes this again")
 
 
-def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None) -> Path:
-    """The newest checkpoint exported to `out` (axk1.checkpoint.export); a write that fails is named, not a traceback.
-    Errors that already say what is wrong with the checkpoint or the tokenizer (ValueError) pass as they are."""
+def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None, distributed: bool = False) -> Path:
+    """The newest checkpoint exported to `out` (axk1.checkpoint.export; `distributed`: every rank calls this and
+    writes its share); a write that fails is named, not a traceback. Errors that already say what is wrong with the
+    checkpoint or the tokenizer (ValueError) pass as they are."""
     try:
-        return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer)
+        return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer, distributed=distributed)
     except ValueError:
         raise
     except Exception as e:  # safetensors reports a full disk as its own SafetensorError, not an OSError

@@ -197,8 +197,9 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
                   "model_dir": None, "stopped_by": trainer.stopped_by, "step": trainer.state.step,
                   "total_steps": trainer.total_steps, "is_main": trainer.is_main}
         # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
-        if recipe.sft.export and trainer.is_main and not trainer.stopped_by:
-            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from))
+        if recipe.sft.export and not trainer.stopped_by:  # every rank writes its share of the folder
+            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from,
+                                                            distributed=trainer.parallel is not None))
         return result
     finally:
         trainer.release()

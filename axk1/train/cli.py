@@ -142,12 +142,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     step = resolve_checkpoint(args.checkpoint)
     with process_groups():
-        main = True
-        if launched_with_torchrun():  # every rank writes its share of the shards; the group only waits for them
+        distributed = launched_with_torchrun()  # every rank writes its share of the shards; the group waits for them
+        if distributed:
             init_distributed(torch.device("cpu"))
-            main = dist.get_rank() == 0
+        main = not distributed or dist.get_rank() == 0
         path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
-                                 tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size))
+                                 tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
+                                 distributed=distributed)
     if main:
         print(f"exported {step} to {path}" + ("" if args.tokenizer else
                                              " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))

@@ -1,0 +1,60 @@
+"""`POST /update_weights_from_disk`: the served weights replaced by a model folder's, for on-policy RL.
+
+RL at scale trains on one set of GPUs and samples on a server (axk1/posttrain/rollout_server.py): after each update
+the trainer writes the policy as a model folder on a file system both see and asks the server to load it. The route
+and its body are SGLang's (`{"model_path": ...}` -> `{"success": ..., "message": ...}`), so the same trainer drives
+either server. It is off unless `axk1 serve --enable-weight-updates`: it makes the server read any folder it can
+see (weights from safetensors only, as every load here), so behind --api-key too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from axk1.infer.protocol import APIError
+from axk1.infer.sequence import RequestError
+
+log = logging.getLogger(__name__)
+ROUTE = "/update_weights_from_disk"
+
+
+class WeightUpdateRequest(BaseModel):
+    model_path: str = Field(min_length=1, max_length=4096,
+                            description="a model folder (config.json + safetensors) of the served architecture")
+
+    def problem(self) -> None:  # parse_request's hook for checks across fields: none here
+        return None
+
+
+def add_weight_update_route(app: FastAPI, state, read_request) -> None:
+    """The route on `app`, serving `state` (axk1.infer.server.ServerState); `read_request(request, state, cls)`
+    reads and validates a body as the generation routes do (size, time and JSON limits)."""
+
+    @app.post(ROUTE)
+    async def update_weights(request: Request) -> JSONResponse:
+        path = (await read_request(request, state, WeightUpdateRequest)).model_path
+        t0 = time.perf_counter()
+        try:
+            dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
+        except RequestError as e:
+            raise APIError(409 if "idle" in str(e) else 400, str(e), param="model_path") from None
+        except (OSError, ValueError, KeyError) as e:  # a missing folder, a bad header, a missing tensor: named
+            raise APIError(400, f"cannot load {path}: {e}", param="model_path") from None
+        message = f"loaded {path} in {time.perf_counter() - t0:.2f} s; {dropped} cached prefix blocks dropped"
+        log.info("weights replaced: %s", message)
+        return JSONResponse({"success": True, "message": message})
+
+
+def _replace(engine, folder: Path) -> int:
+    from axk1.checkpoint.hf import load_model
+
+    served = engine.model.lm_head.weight
+    model = load_model(folder, dtype=served.dtype, device=served.device, with_mtp=engine.drafter is not None)
+    return engine.replace_weights(model)

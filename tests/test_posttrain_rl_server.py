@@ -1,0 +1,158 @@
+"""RL rollouts on an inference server (`[rl] server_url`, axk1/posttrain/rollout_server.py) against a real
+`axk1 serve --enable-weight-updates` process: each update's weights reach the server through a folder on disk
+(`POST /update_weights_from_disk`, SGLang's route), so no training rank holds a replica; under torchrun the ranks
+write that folder together and the run equals the one-process run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+import axk1
+import axk1.posttrain.rl as rl
+from axk1.infer.engine import Engine
+from axk1.infer.generate import generate
+from axk1.infer.sequence import RequestError, SamplingParams
+from axk1.posttrain.rl_recipe import parse_rl_recipe
+from tests.serve_helpers import ServerProcess, make_model_folder
+from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
+from axk1.train.metrics import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "rl-key"
+
+
+def _post(base: str, path: str, body: dict, key: str | None = KEY) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _greedy(base: str, prompt: list[int], n: int = 6) -> list[int]:
+    status, reply = _post(base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": n,
+                                                    "temperature": 0, "logprobs": 0,
+                                                    "return_tokens_as_token_ids": True})
+    assert status == 200, reply
+    return [int(t.removeprefix("token_id:")) for t in reply["choices"][0]["logprobs"]["tokens"]]
+
+
+def _local_greedy(folder: Path, prompt: list[int], n: int = 6) -> list[int]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the server's one thread: the same reduction order, the same argmax
+    try:
+        return generate(axk1.load_model(folder), [prompt], max_new_tokens=n).tokens[0]
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("weights")
+    base = make_model_folder(tmp / "base")
+    other = tmp / "other"  # the same architecture, other weights
+    torch.manual_seed(1)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), other)
+    wider = make_model_folder(tmp / "wider", config=axk1.ModelConfig.from_preset("axk1-tiny").replace(
+        moe_intermediate_size=24))
+    return base, other, wider
+
+
+def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
+    base, other, wider = folders
+    prompt = list(range(3, 40))  # two full cache blocks: a repeat hits the prefix cache
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+        assert _greedy(server.base, prompt) == _local_greedy(base, prompt)
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})
+        assert status == 200 and reply["success"] and "2 cached prefix blocks dropped" in reply["message"], reply
+        # the same prompt again: computed by the new weights, not read from blocks the old ones wrote
+        assert _greedy(server.base, prompt) == _local_greedy(other, prompt) != _local_greedy(base, prompt)
+        # what cannot replace it is named, and the server goes on serving the weights it has
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(wider)})
+        assert status == 400 and "moe_intermediate_size" in reply["error"]["message"], reply
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(base / "nope")})
+        assert status == 400 and "nope" in reply["error"]["message"], reply
+        status, reply = _post(server.base, "/update_weights_from_disk", {"path": str(base)})
+        assert status == 400 and reply["error"]["param"] == "model_path", reply
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(base)}, key=None)
+        assert status == 401, reply
+        assert _greedy(server.base, prompt) == _local_greedy(other, prompt)
+    with ServerProcess(base) as server:  # off unless asked for: the route reads any folder the server can see
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)}, key=None)
+        assert status == 404, reply
+
+
+def test_weights_are_replaced_only_while_idle(folders):
+    base, other, _ = folders
+    engine = Engine(axk1.load_model(base), max_batch=2)  # not started: a submitted request stays waiting
+    engine.submit([3, 4, 5], SamplingParams(max_tokens=4), lambda *a: None)
+    with pytest.raises(RequestError, match="1 choices are being generated"):
+        engine.replace_weights(axk1.load_model(other))
+
+
+def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monkeypatch):
+    """Two iterations sampled by the server; after the run the server holds the final policy (its greedy tokens
+    are the exported model's) and only that folder of weights is left on disk."""
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    base = folders[0]
+    tasks = _tasks(tmp_path / "tasks.jsonl")
+    monkeypatch.setenv("AXK1_API_KEY", KEY)
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+        recipe = _recipe(tmp_path, base, tasks, "a", iterations=2, server_url=server.base)
+        result = rl.run_rl(parse_rl_recipe(recipe, tmp_path))
+        rows = result["rows"]
+        assert [r["step"] for r in rows] == [1, 2] and all(r["rollout_tokens"] > 0 for r in rows)
+        assert server.metrics()["axk1_generation_tokens_total"] >= sum(r["rollout_tokens"] for r in rows)
+        prompt = list(range(3, 20))
+        final = Path(result["model_dir"])
+        assert _greedy(server.base, prompt) == _local_greedy(final, prompt) != _local_greedy(base, prompt)
+    assert [p.name for p in (tmp_path / "a" / "rollout-weights").glob("model-*")] == ["model-000003"]
+
+
+@pytest.mark.distributed
+def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
+    """Two ranks (FSDP2 + EP) write each update's folder together (their DCP shards, then each its run of the
+    safetensors files): the server samples the same rollouts as for the one-process run, and the losses agree."""
+    from tests.test_posttrain_distributed import RL_RUNNER, _rl_recipe
+
+    base = folders[0]
+    tasks = _tasks(tmp_path / "tasks.jsonl")
+    runner = tmp_path / "runner.py"
+    runner.write_text(RL_RUNNER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_API_KEY": KEY}
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates") as server:
+        def recipe(out: str, parallel: str = "") -> Path:
+            path = tmp_path / f"{out}.toml"  # one prompt at a time: the server's batches, so its sums, are the same
+            path.write_text(_rl_recipe(base, tasks, tmp_path / out, parallel).replace(
+                "[rl]\n", f"[rl]\nserver_url = \"{server.base}\"\nserver_concurrency = 1\n"))
+            return path
+
+        proc = subprocess.run([sys.executable, str(runner), str(recipe("one"))], capture_output=True, text=True,
+                              timeout=180, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(port), str(runner), str(recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
+    assert len(one) == len(two) == 2
+    for a, b in zip(one, two):  # iteration 2 samples from the folder the two ranks wrote after iteration 1
+        assert (a["reward_mean"], a["response_len/think"], a["rollout_tokens"]) == \
+            (b["reward_mean"], b["response_len/think"], b["rollout_tokens"])
+        assert b["loss"] == pytest.approx(a["loss"], abs=5e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
