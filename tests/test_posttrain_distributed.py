@@ -242,3 +242,44 @@ def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(read_jsonl(tmp_path / "two" / "metrics.jsonl")) == 2
+
+
+def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
+    """group_size 3 on 2 ranks, one completion a micro-batch: rank 0 takes two of a minibatch's three completions,
+    rank 1 one and a padding micro-batch (a loss, gradients and statistics of nothing) so that both run as many
+    forwards and backwards. The run is the one process's: at 1,024 ranks a group needed 1,024 completions before."""
+    from axk1.posttrain.tasks import generate_tasks, write_jsonl
+
+    folder = make_model_folder(tmp_path / "base")
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
+    runner = tmp_path / "runner.py"
+    runner.write_text(RL_RUNNER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+    def recipe(out: str, parallel: str = "") -> Path:
+        path = tmp_path / f"{out}.toml"
+        path.write_text(_rl_recipe(folder, tasks, tmp_path / out, parallel).replace(
+            "group_size = 4", "group_size = 3").replace("micro_batch = 2", "micro_batch = 1"))
+        return path
+
+    proc = subprocess.run([sys.executable, str(runner), str(recipe("one"))], capture_output=True, text=True,
+                          timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), str(runner), str(recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
+    assert len(one) == len(two) == 2
+    for a, b in zip(one, two):
+        assert (a["reward_mean"], a["samples_kept"]) == (b["reward_mean"], b["samples_kept"])
+        assert b["loss"] == pytest.approx(a["loss"], abs=5e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+        # the padding's statistics are left out: the means are over the same three completions
+        for key in ("entropy", "ratio_mean", "clip_frac"):
+            assert b[key] == pytest.approx(a[key], abs=1e-5), key
+        assert b["update_tokens_per_s"] > 0

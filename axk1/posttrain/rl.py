@@ -80,6 +80,10 @@ def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
     return out_BT
 
 
+class _Padding(list):
+    """A micro-batch a rank runs only to keep step with the others (RLTrainer._rank_micro_batches)."""
+
+
 class RLTrainer:
     def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
         self.recipe = r = recipe
@@ -236,7 +240,8 @@ class RLTrainer:
     # ---- update ----
     def update(self, samples: list[dict], step0: int) -> dict:
         """`updates_per_batch` optimizer steps, each on a minibatch of whole groups; under torchrun each data-parallel
-        rank takes every dp_size-th completion of a minibatch and the loss keeps the whole minibatch's normaliser."""
+        rank takes every dp_size-th completion of a minibatch (any group size: _rank_micro_batches) and the loss
+        keeps the whole minibatch's normaliser."""
         s = self.recipe.rl
         self.model.train()
         rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
@@ -252,8 +257,7 @@ class RLTrainer:
         order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
         minibatches = [[g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
                        for groups in np.array_split(order, s.updates_per_batch) if len(groups)]
-        mine = [rows[self.dp_rank::self.dp_size] for rows in minibatches]
-        micro = [[rows[i:i + mb] for i in range(0, len(rows), mb)] for rows in mine]
+        micro = [self._rank_micro_batches(rows, mb) for rows in minibatches]
         # lengths from the host's samples: reading them off the device tensors would wait on it per micro-batch
         length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
         kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
@@ -277,7 +281,8 @@ class RLTrainer:
             parts, loss_sum = [], torch.zeros((), device=self.device)
             for sel in micro[u]:
                 logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
-                mask_BC = mask_BC & keep_B[sel, None]
+                padding = isinstance(sel, _Padding)
+                mask_BC = mask_BC & keep_B[sel, None] & (not padding)  # padding: a loss and gradients of 0
                 old_BC = logp_BC.detach() if u == 0 else old[tuple(sel)]
                 loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level,
                                        clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
@@ -289,9 +294,12 @@ class RLTrainer:
                 self.balancer.accumulate_loads()
                 m = mask_BC.float()
                 st["entropy"] = ((ent_BC * m).sum() / m.sum().clamp(min=1)).detach().float()
+                if padding:  # its statistics are no completion's: NaN, which reduce_stats leaves out
+                    st = {k: torch.full_like(v, float("nan")) for k, v in st.items()}
+                else:
+                    tokens += sum(length[i] for i in sel)
                 loss_sum += loss.detach().float()
                 parts.append(st)
-                tokens += sum(length[i] for i in sel)
             clip = self.recipe.optimizer.grad_clip
             if self.parallel is not None:
                 grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
@@ -318,6 +326,16 @@ class RLTrainer:
         if bad == len(agg):  # trained nothing; BadStepGuard stops the run after [run] max_bad_steps in a row
             out["skipped"] = "non-finite loss or gradient in every update"
         return out
+
+    def _rank_micro_batches(self, rows: list[int], mb: int) -> list[list[int]]:
+        """This rank's micro-batches of a minibatch's completions `rows`: every dp_size-th completion, `mb` at a
+        time. Every rank must run as many forwards and backwards as the others (FSDP2's gathers and EP's
+        all-to-alls pair them up), so a rank with fewer completions (the minibatch does not divide over the ranks)
+        runs _Padding micro-batches: one real completion whose loss and statistics count for nothing."""
+        mine = rows[self.dp_rank::self.dp_size]
+        out = [mine[i:i + mb] for i in range(0, len(mine), mb)]
+        most = -(-len(rows[0::self.dp_size]) // mb)  # rank 0 holds the most
+        return out + [_Padding(rows[:1]) for _ in range(most - len(out))]
 
     def _load_drift(self) -> dict:
         """Total-variation distance of each MoE layer's expert-load distribution from the one at RL's start."""

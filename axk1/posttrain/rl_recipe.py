@@ -101,10 +101,6 @@ class RLRecipe(Recipe):
                              f"{s.server_url!r}")
         if s.server_concurrency < 1:
             raise ValueError(f"[rl] server_concurrency must be >= 1, got {s.server_concurrency}")
-        dp = self.parallelism.dp_replicate * self.parallelism.dp_shard
-        if s.group_size % dp:  # every rank takes the same number of completions (EP's all-to-alls pair them up)
-            raise ValueError(f"[rl] group_size {s.group_size} must divide over the {dp} data-parallel ranks "
-                             "(dp_replicate x dp_shard)")
 
 
 def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> RLRecipe:
