@@ -247,7 +247,8 @@ def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_
 def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
     """group_size 3 on 2 ranks, one completion a micro-batch: rank 0 takes two of a minibatch's three completions,
     rank 1 one and a padding micro-batch (a loss, gradients and statistics of nothing) so that both run as many
-    forwards and backwards. The run is the one process's: at 1,024 ranks a group needed 1,024 completions before."""
+    forwards and backwards. The run is the one process's: at 1,024 ranks a group needed 1,024 completions before.
+    With a KL term, the frozen reference is sharded as the policy (it was a whole copy on every rank)."""
     from axk1.posttrain.tasks import generate_tasks, write_jsonl
 
     folder = make_model_folder(tmp_path / "base")
@@ -260,7 +261,7 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
     def recipe(out: str, parallel: str = "") -> Path:
         path = tmp_path / f"{out}.toml"
         path.write_text(_rl_recipe(folder, tasks, tmp_path / out, parallel).replace(
-            "group_size = 4", "group_size = 3").replace("micro_batch = 2", "micro_batch = 1"))
+            "group_size = 4", "group_size = 3\nbeta = 0.1").replace("micro_batch = 2", "micro_batch = 1"))
         return path
 
     proc = subprocess.run([sys.executable, str(runner), str(recipe("one"))], capture_output=True, text=True,
@@ -280,6 +281,6 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
         assert b["loss"] == pytest.approx(a["loss"], abs=5e-5)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
         # the padding's statistics are left out: the means are over the same three completions
-        for key in ("entropy", "ratio_mean", "clip_frac"):
+        for key in ("entropy", "ratio_mean", "clip_frac", "kl_mean"):  # kl: the reference sharded as the policy
             assert b[key] == pytest.approx(a[key], abs=1e-5), key
         assert b["update_tokens_per_s"] > 0

@@ -135,8 +135,9 @@ class RLTrainer:
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
                                      device=self.device)  # counted where the router runs: no copy per layer
         self.ref = None
-        if r.rl.beta > 0:  # the frozen starting point for the KL term (a whole copy on every rank)
-            self.ref = PolicyLogprobs(load_model(r.model.init_from, device=self.device).eval().requires_grad_(False))
+        if r.rl.beta > 0:  # the frozen starting point for the KL term, sharded as the policy is (no whole copy)
+            self.ref = build_model(r, self.config, self.device, distributed, wrap=PolicyLogprobs)[1]
+            self.ref.eval().requires_grad_(False)
         self.ckpt_dir = Path(r.checkpointing.dir)
         claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         self.definition = rl_run_definition(r, self.config, self.tasks)
