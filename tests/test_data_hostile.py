@@ -221,3 +221,27 @@ def test_warc_salvage_walks_past_a_member_inflating_past_a_megabyte(tmp_path):
         while chunk := stream.read():
             out.append(chunk)
     assert b"".join(out) == gzip.decompress(data) and stream.error == ""
+
+
+def test_every_compression_of_a_jsonl_file_is_an_input_read_or_failed_with_a_reason(tmp_path):
+    """A folder of part-000.json.gz (Hugging Face / Spark exports), .jsonl.bz2 and .jsonl.xz was reported as its
+    one plain file: the others were never listed, so never counted. Now bz2 and xz are read, .json.gz too, and a
+    compression not read here fails saying what to do."""
+    import bz2
+    import lzma
+
+    data = ("\n".join(GOOD) + "\n").encode()
+    (tmp_path / "part-000.json.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "part-001.jsonl.bz2").write_bytes(bz2.compress(data))
+    (tmp_path / "part-002.jsonl.xz").write_bytes(lzma.compress(data))
+    (tmp_path / "part-003.jsonl").write_bytes(data)
+    (tmp_path / "part-004.jsonl.lz4").write_bytes(b"\x04\x22\x4d\x18" + data)
+    spec = SourceConfig(type="jsonl", path=str(tmp_path))
+    files = list_files(spec)
+    assert [f.name for f in files] == [f"part-00{i}.{ext}" for i, ext in
+                                       enumerate(["json.gz", "jsonl.bz2", "jsonl.xz", "jsonl", "jsonl.lz4"])]
+    for f in files[:4]:
+        items = list(read_source_file(spec, f))
+        assert len(_docs(items)) == 5 and not _reasons(items), f.name
+    (reason,) = _reasons(read_source_file(spec, files[4]))
+    assert reason.startswith("unreadable") and ".lz4 compression is not read here" in reason

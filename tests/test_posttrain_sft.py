@@ -68,6 +68,23 @@ def test_rendering_matches_the_serving_prompt(folder):
     assert render_examples(codec, inline, "think", 512)[0].ids.tolist() == think.ids.tolist()
 
 
+def test_an_assistant_that_speaks_first_is_trained_after_the_bare_generation_prompt(folder, tmp_path):
+    """A conversation the assistant opens (a greeting) was an error that stopped the whole run ("messages is
+    empty"); its first turn is trained after the generation prompt alone, its later turns as any."""
+    codec = ChatCodec.from_folder(folder)
+    greeting = {"messages": [{"role": "assistant", "content": "무엇을 도와드릴까요?"},
+                             {"role": "user", "content": "안녕"}, {"role": "assistant", "content": "안녕하세요"}]}
+    path = _write(tmp_path / "chat.jsonl", _rows(2) + [greeting])
+    examples, report = load_chat_examples([path], codec, "non-think", 256)
+    assert len(examples) == 4 and not report.excluded
+    first = next(e for e in examples if e.n_prompt == min(x.n_prompt for x in examples))
+    prompt = codec.tokenizer.decode(first.ids[:first.n_prompt].tolist(), skip_special_tokens=False)
+    assert prompt.startswith("<|im_start|>assistant") and "user" not in prompt
+    assert codec.decode(first.ids[first.n_prompt:].tolist()).startswith("무엇을 도와드릴까요?")
+    with pytest.raises(ValueError, match="messages is empty"):  # a request to the server still needs a message
+        codec.render([], add_generation_prompt=True)
+
+
 def test_bad_rows_are_counted_by_reason(folder, tmp_path):
     bad = [{"messages": [{"role": "user", "content": "hi"}]},
            {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
@@ -157,3 +174,15 @@ def test_overlap_pairs_each_prompt_in_both_modes(tmp_path):
     assert rows[3]["messages"][-1] == {"role": "assistant", "content": "The answer is 3."}
     for a, b in zip(rows[::2], rows[1::2]):
         assert a["messages"][:-1] == b["messages"][:-1]  # the same prompt
+
+
+def test_a_recipe_without_a_schedule_table_takes_the_default(folder, tmp_path):
+    """The default schedule (wsd, decay from stage 2) was checked against pretraining's stages, none in SFT: a
+    minimal recipe was refused with "decay_starts_at_stage=2 must name a stage 1..0". SFT has one stage: no decay."""
+    raw = _recipe(tmp_path, folder, _write(tmp_path / "c.jsonl", _rows(4)))
+    del raw["schedule"]
+    recipe = parse_sft_recipe(raw, tmp_path)
+    assert recipe.schedule.kind == "wsd"
+    raw["schedule"] = {"decay_starts_at_stage": 3}
+    with pytest.raises(ValueError, match=r"must name a stage 1\.\.1 \(or 2 for no decay\)"):
+        parse_sft_recipe(raw, tmp_path)

@@ -184,3 +184,24 @@ def test_eval_config_paths_are_relative_to_the_file(tmp_path):
     config.write_text('thinking = "maybe"\n')
     with pytest.raises(ValueError, match="thinking = 'maybe'; choose from on, off, default"):
         load_eval_config(config, parser)
+
+
+@pytest.mark.parametrize("override, named", [
+    (["--dedup.num_buckets", "0"], "dedup.num_buckets = 0"),  # datatrove's ZeroDivisionError traceback
+    (["--dedup.hashes_per_bucket", "0"], "dedup.hashes_per_bucket = 0"),  # its IndexError traceback
+    (["--dedup.char_n_grams", "0"], "dedup.char_n_grams = 0"),  # 31 of 32 documents dropped, exit 0
+    (["--dedup.char_n_grams", "-3"], "dedup.char_n_grams = -3"),  # near-dedup did nothing, exit 0
+    (["--filters.languages", '["kor"]'], "did you mean 'ko'"),  # every document excluded, exit 0
+    (["--filters.languages", '["kor_Hang"]'], "did you mean 'ko'"),
+    (["--filters.languages", "[]"], "filters.languages is empty"),
+    (["--filters.min_language_score", "2"], "filters.min_language_score = 2.0"),
+    (["--filters.quality.word_tokenizer", "spacy"], "word_tokenizer = 'spacy'"),  # met inside a worker
+    (["--tokenize.train_vocab_size", "100"], "train_vocab_size = 100"),  # met after every other stage ran
+    (["--tokenize.train_vocab_size", "-5"], "train_vocab_size = -5"),
+    (["--tokenize.train_digits_per_token", "4"], "train_digits_per_token = 4"),
+])
+def test_pipeline_settings_that_failed_mid_run_are_refused_when_the_file_is_read(override, named):
+    """Found by a new user in session 19: each of these ran (some for all the stages before the one that used
+    them) and then failed with a traceback, or finished having dropped the corpus."""
+    with pytest.raises(ValueError, match=named):
+        load_pipeline_config(ROOT / "recipes" / "data" / "starter.toml", override)

@@ -175,3 +175,18 @@ def test_validation_rows_that_do_not_divide_over_the_ranks_are_named(capsys):
     assert main(args + ["--validation.sequences", "16"]) == 1
     assert "[validation] sequences = 16 does not divide over 1024 data-parallel ranks" in capsys.readouterr().out
     assert main(args + ["--validation.sequences", "2048"]) == 0
+
+
+def test_what_the_trainer_refuses_about_the_shards_the_dry_run_refuses_too(tmp_path, capsys):
+    """A mixture domain no shard holds (a typo), a bucket none has, a model vocabulary below the tokenizer's: the
+    dry run printed "ok" for each (and a budget row of a domain read infinitely often), the real run refused it.
+    Now it reads the manifest as the trainer does and names the problem."""
+    recipe = write_recipe(tmp_path)
+    assert main(["train", str(recipe), "--dry-run"]) == 0
+    capsys.readouterr()
+    for override, named in [(["--stages.0.mixture", "{ wbe = 1.0 }"], "mixture domain(s) ['wbe']"),
+                            (["--stages.0.buckets", '["d9"]'], "buckets ['d9']"),
+                            (["--model.overrides", "{ vocab_size = 10 }"], "vocab_size is 10")]:
+        assert main(["train", str(recipe), "--dry-run", *override]) == 1, override
+        out = capsys.readouterr().out
+        assert "problem:" in out and named in out and "ok: the recipe passes" not in out, out

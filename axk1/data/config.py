@@ -4,6 +4,7 @@ folder, and `axk1 data run pipeline.toml --section.key value` overrides any sett
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from axk1.data.pdf import PdfConfig
 from axk1.data.perplexity import PerplexityConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
+from axk1.data.tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
 from axk1.data.url_filter import UrlFilterConfig
 from axk1.toml_file import build_dataclass, load_toml, resolve_keys
 
@@ -144,3 +146,30 @@ def validate(cfg: PipelineConfig) -> None:
     b = cfg.tokenize.difficulty_buckets
     if list(b) != sorted(b):
         raise ValueError(f"tokenize.difficulty_buckets {b} must be increasing")
+    t = cfg.tokenize  # the tokenizer is trained after every other stage has run: its settings are checked now
+    if t.train_vocab_size and not MIN_VOCAB_SIZE <= t.train_vocab_size <= MAX_VOCAB_SIZE:
+        raise ValueError(f"tokenize.train_vocab_size = {t.train_vocab_size}: 0 (no training) or "
+                         f"{MIN_VOCAB_SIZE}..{MAX_VOCAB_SIZE} (256 byte tokens + the special tokens at least)")
+    if not 1 <= t.train_digits_per_token <= 3:
+        raise ValueError(f"tokenize.train_digits_per_token = {t.train_digits_per_token}: use 1, 2 or 3")
+    _check_languages(cfg.filters)
+
+
+# what users copy from other pipelines for the codes fastText's lid.176 gives (ISO 639-1 where one exists)
+_LANGUAGE_SPELLINGS = {"kor": "ko", "eng": "en", "jpn": "ja", "zho": "zh", "cmn": "zh", "korean": "ko",
+                       "english": "en", "japanese": "ja", "chinese": "zh"}
+
+
+def _check_languages(f: FilterConfig) -> None:
+    """A code the language model never gives would exclude every document as another language (exit 0, nothing
+    kept): refused with the code to use."""
+    if not f.languages:
+        raise ValueError("filters.languages is empty: list the languages to keep, e.g. [\"ko\", \"en\"]")
+    for code in f.languages:
+        base = code.split("_")[0].lower() if isinstance(code, str) else code
+        hint = _LANGUAGE_SPELLINGS.get(base, base if isinstance(base, str) and base != code else None)
+        if not isinstance(code, str) or not re.fullmatch(r"[a-z]{2,3}", code) or code in _LANGUAGE_SPELLINGS:
+            raise ValueError(f"filters.languages has {code!r}: languages are fastText lid.176 codes, two letters "
+                             f"where ISO 639-1 has one" + (f" (did you mean {hint!r}?)" if hint else ""))
+    if not 0 <= f.min_language_score <= 1:
+        raise ValueError(f"filters.min_language_score = {f.min_language_score}: a probability in [0, 1] (default 0.5)")

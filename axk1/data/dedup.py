@@ -32,6 +32,13 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if self.shingles not in ("char", "kiwi"):
             raise ValueError(f"dedup.shingles = {self.shingles!r}: use 'char' or 'kiwi'")
+        # each must be a positive count: 0 buckets divided by zero inside datatrove, 0 hashes indexed past a tuple,
+        # 0-character shingles made nearly every document a near-duplicate of another, negative ones none
+        for name in ("n_grams", "char_n_grams", "num_buckets", "hashes_per_bucket"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"dedup.{name} = {value!r}: must be a whole number >= 1 (default "
+                                 f"{getattr(DedupConfig, name)})")
 
     def minhash_config(self) -> MinhashConfig:
         return MinhashConfig(n_grams=self.n_grams, num_buckets=self.num_buckets,

@@ -46,6 +46,9 @@ class QualityConfig:
                                                         10: 0.127})
 
     def __post_init__(self) -> None:
+        if self.word_tokenizer not in ("kiwi", "regex"):  # was met inside a worker, as its traceback
+            raise ValueError(f"filters.quality.word_tokenizer = {self.word_tokenizer!r}: use \"kiwi\" (Korean "
+                             "morphemes, as FineWeb-2) or \"regex\"")
         # TOML tables have string keys.
         self.top_n_grams = {int(k): float(v) for k, v in self.top_n_grams.items()}
         self.dup_n_grams = {int(k): float(v) for k, v in self.dup_n_grams.items()}

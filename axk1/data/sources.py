@@ -7,10 +7,12 @@ step counts its inputs so the run can check in = kept + excluded + failed.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import gzip
 import io
 import json
+import lzma
 import os
 import re
 from dataclasses import dataclass, field
@@ -107,12 +109,13 @@ def list_files(spec: SourceConfig) -> list[Path]:
 
 
 _WARC_NAME = re.compile(r"\.w?arc(\.wet|\.wat)?(\.gz|\.zst|\.zstd)?$")
+_JSONL_NAME = re.compile(r"\.(jsonl|json|ndjson)(\.(gz|zst|zstd|bz2|xz|lz4|br|snappy))?$")
 
 
 def _wanted(kind: str, p: Path) -> bool:
     name = p.name.lower()
-    if kind == "jsonl":
-        return any(name.endswith(s) for s in (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".ndjson"))
+    if kind == "jsonl":  # any compression: what cannot be read fails with a reason, never skipped unseen
+        return _JSONL_NAME.search(name) is not None
     if kind == "parquet":
         return name.endswith(".parquet")
     if kind == "pdf":
@@ -169,6 +172,13 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
         return gzip.open(path, "rb")
     if name.endswith((".zst", ".zstd")):
         return io.BufferedReader(_ZstdStream(path))  # BufferedReader adds line iteration
+    if name.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if name.endswith(".xz"):
+        return lzma.open(path, "rb")
+    if name.endswith((".lz4", ".br", ".snappy")):
+        raise OSError(f"{path.suffix} compression is not read here: decompress it, or recompress as .gz, .zst, .bz2 "
+                      "or .xz")
     return open(path, "rb")
 
 

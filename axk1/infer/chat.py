@@ -134,6 +134,12 @@ class ChatCodec:
         template variables set here, see schema.RESERVED_TEMPLATE_KEYS)."""
         if not messages:
             raise ValueError("messages is empty: send at least one message")
+        return self.render_history(messages, add_generation_prompt, **kwargs)
+
+    def render_history(self, messages: list[dict[str, Any]], /, add_generation_prompt: bool = True,
+                       **kwargs: Any) -> str:
+        """`render` without its rule that a request holds a message: SFT renders the empty history before an
+        assistant that speaks first (the generation prompt alone)."""
         clean = []
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:

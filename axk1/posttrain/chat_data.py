@@ -113,7 +113,7 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool) -> str:
         if m["role"] == "assistant":
             m = {"role": "assistant", "content": split_think(m)[1]}
         history.append(m)
-    return codec.render(history, add_generation_prompt=True, enable_thinking=thinking)
+    return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking)
 
 
 def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
@@ -182,7 +182,10 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
         if not thinking:
             reasoning = None
         _check_turn(i, reasoning, answer, thinking)
-        prompt = prompt_text(codec, messages[:i], thinking)
+        try:
+            prompt = prompt_text(codec, messages[:i], thinking)
+        except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
+            raise BadRow("chat template refused it", f"turn {i}: {e}") from None
         completion = completion_text(prompt, reasoning, answer, eos)
         if len(prompt) + len(completion) > max_chars:
             raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "

@@ -108,4 +108,24 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                 fixes += ["lower micro_batch"] if micro > 1 else []
                 out.problems.append(f"stage {stage.name!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
                                     f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
+    out.problems += data_problems(recipe, config.vocab_size)
     return out
+
+
+def data_problems(recipe: Recipe, vocab_size: int) -> list[str]:
+    """What the trainer would refuse about the token shards at start (a mixture domain or bucket no training shard
+    holds, token ids past the model's vocabulary), when the manifest is there to read; it is read as the trainer
+    reads it (indexes memory-mapped, no token read)."""
+    from pathlib import Path
+
+    from axk1.train.data import StageSampler, check_token_bound, load_shards, split_validation
+
+    if not Path(recipe.data.manifest).exists():  # the budget says so (a login node before the data is made)
+        return []
+    try:
+        manifest, shards = load_shards(recipe.data.manifest)
+        check_token_bound(manifest, shards, vocab_size, recipe.data.manifest)
+        StageSampler(recipe, split_validation(shards, recipe.validation.held_out, recipe.data.seed)[0])
+    except (ValueError, OSError) as e:
+        return [str(e)]
+    return []

@@ -330,9 +330,10 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"[schedule] kind {s.kind!r} unknown; use one of {sorted(SCHEDULES)}")
     if s.warmup_steps < 0 or s.total_steps < 0 or not 0 <= s.final_lr_ratio <= 1:
         raise ValueError("[schedule] needs warmup_steps >= 0, total_steps >= 0 and final_lr_ratio in [0, 1]")
-    if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= len(r.stages) + 1:
+    n_stages = len(r.stages) if r.needs_stages else 1  # SFT and RL train one stage (their default: no decay)
+    if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= n_stages + 1:
         raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
-                         f"1..{len(r.stages)} (or {len(r.stages) + 1} for no decay)")
+                         f"1..{n_stages} (or {n_stages + 1} for no decay)")
     b = r.batch
     if r.needs_batch_size and b.global_tokens <= 0 and b.global_sequences <= 0:
         raise ValueError("[batch] set global_tokens (tokens per step) or global_sequences (sequences per step) > 0")
