@@ -19,12 +19,12 @@ def _checkpoint(root):
     return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 0})
 
 
-def _tokenizer(folder):
+def _tokenizer(folder, vocab=None):
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
 
     folder.mkdir(parents=True, exist_ok=True)
-    Tokenizer(WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>")).save(str(folder / "tokenizer.json"))
+    Tokenizer(WordLevel(vocab or {"a": 0, "<unk>": 1}, unk_token="<unk>")).save(str(folder / "tokenizer.json"))
     (folder / "chat_template.jinja").write_text("{{ messages[0].content }}")
 
 
@@ -87,3 +87,31 @@ def test_a_failed_weight_write_is_a_clear_error(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "No space left on device (os error 28)): " in err and "out/model.safetensors" in err
     assert "Traceback" not in err
+
+
+def test_export_refuses_a_tokenizer_other_than_the_one_that_made_the_training_data(tmp_path):
+    """Only a vocabulary larger than the model's was refused: any other tokenizer was written into the folder,
+    and generation then decoded the ids into other text. The trainer's checkpoints now carry the manifest's
+    tokenizer digest, and the export checks the tokenizer it is given against it."""
+    import json
+
+    import pytest
+
+    from axk1.text.tokenizer_file import tokenizer_hash
+    from axk1.train.recipe import load_recipe
+    from axk1.train.trainer import Trainer
+    from tests.train_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path)
+    made, other = tmp_path / "tok-made", tmp_path / "tok-other"
+    _tokenizer(made)
+    _tokenizer(other, {"b": 0, "a": 1, "<unk>": 2})
+    manifest = tmp_path / "tokens" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "tokenizer_hash": tokenizer_hash(made)}))
+    Trainer(load_recipe(recipe, max_steps=1)).fit()
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (export_checkpoint(checkpoints, tmp_path / "good", tokenizer=made) / "tokenizer.json").exists()
+    with pytest.raises(ValueError, match=f"not the one the model's training data was tokenized with \\(digest "
+                                         f"{tokenizer_hash(made)}"):
+        export_checkpoint(checkpoints, tmp_path / "bad", tokenizer=other)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written

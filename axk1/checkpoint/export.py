@@ -22,6 +22,7 @@ from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
+from axk1.text.tokenizer_file import tokenizer_hash
 
 log = logging.getLogger(__name__)
 BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
@@ -65,11 +66,17 @@ def check_tokenizer(source: str | Path, vocab_size: int) -> Path:
     return folder
 
 
-def read_tokenizer(source: str | Path, vocab_size: int) -> dict[str, bytes]:
+def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None = None) -> dict[str, bytes]:
     """tokenizer.json and the other TOKENIZER_FILES present in `source` (their folder, or tokenizer.json itself),
-    by name, once the tokenizer is known to fit the model's embedding. Read into memory, so that the source may be
-    the very folder a model is about to be written to (clearing it first would delete them)."""
+    by name, once the tokenizer is known to fit the model's embedding and, given `trained_with` (the digest the
+    training data's manifest recorded), to be that tokenizer. Read into memory, so that the source may be the very
+    folder a model is about to be written to (clearing it first would delete them)."""
     folder = check_tokenizer(source, vocab_size)
+    if trained_with is not None and (digest := tokenizer_hash(folder)) != trained_with:
+        raise ValueError(f"tokenizer {source} (digest {digest}) is not the one the model's training data was "
+                         f"tokenized with (digest {trained_with}, from its token-shard manifest): its ids mean other "
+                         "text, so every generation would be garbled; give the tokenizer folder of the data run "
+                         "that made the shards (e.g. out/data/tokenizer)")
     return {name: (folder / name).read_bytes() for name in TOKENIZER_FILES if (folder / name).is_file()}
 
 
@@ -138,7 +145,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
     # tokenizer's folder may be out_dir itself, which clear_model_folder empties below
-    tokenizer_files = read_tokenizer(tokenizer, config.vocab_size) if tokenizer is not None else {}
+    tokenizer_files = read_tokenizer(tokenizer, config.vocab_size, saved.get("tokenizer_hash")) \
+        if tokenizer is not None else {}
     if tokenizer_files:
         config = tokenizer_ids(config, tokenizer_files["tokenizer.json"])
     trained_mtp = saved.get("mtp_depth", 0) > 0

@@ -18,7 +18,8 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.tokenizer import BOS, encode_plain, tokenizer_hash
+from axk1.data.tokenizer import BOS, encode_plain
+from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.text.tokenizer_file import load_tokenizer
 
 

@@ -4,7 +4,6 @@ chat template with thinking on and off. Any HF tokenizer.json (e.g. the released
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -87,13 +86,6 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
         "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
     }, indent=2, ensure_ascii=False))
     return out / "tokenizer.json"
-
-
-def tokenizer_hash(path: str | Path) -> str:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "tokenizer.json"
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
 
 
 def render_chat(messages: list[dict], enable_thinking: bool = True, add_generation_prompt: bool = True,

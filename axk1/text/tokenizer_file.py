@@ -3,6 +3,7 @@ pipeline, export, generation and serving alike: a missing or unreadable file is 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 BOS = "<|endoftext|>"
@@ -26,3 +27,12 @@ def load_tokenizer(path: str | Path):
     except Exception as e:  # tokenizers raises a bare Exception for a truncated or foreign file
         raise ValueError(f"{p} is not a readable tokenizer ({str(e).splitlines()[0] if str(e) else e!r}): "
                          "replace it with the tokenizer.json the model was trained with") from e
+
+
+def tokenizer_hash(path: str | Path) -> str:
+    """The digest of a tokenizer.json (or a folder's): the manifest records the one the shards were made with, the
+    trainer's checkpoints carry it, and `axk1 export --tokenizer` checks the tokenizer it is given against it."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]

@@ -102,10 +102,11 @@ class Trainer:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
-        validator = None
+        validator, self.tokenizer_hash = None, None
         if sampler is None:
             manifest, shards = load_shards(r.data.manifest)
             check_token_bound(manifest, shards, self.config.vocab_size, r.data.manifest)
+            self.tokenizer_hash = manifest.get("tokenizer_hash")  # saved: an export's tokenizer is checked by it
             shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed)
             sampler = StageSampler(r, shards)
             if held_out:
@@ -322,7 +323,8 @@ class Trainer:
         s = self.state
         train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
-                       "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition}
+                       "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition,
+                       **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {})}
         out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
         self.saved_step = s.step
