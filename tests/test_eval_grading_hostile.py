@@ -139,6 +139,29 @@ def test_digits_apart_are_not_one_integer(content):
     assert not grade_integer_answer(rf"\boxed{{{content}}}", 123).correct
 
 
+@pytest.mark.parametrize("output", [r"\boxed{70 2}", r"\boxed{36 36}", r"\boxed{x = 70 2}", r"The answer is $70 2$"])
+def test_numbers_apart_are_never_summed_into_the_answer(output):
+    """normalise_integer saw several numbers and returned None, and the box went on to math-verify, which read
+    `70 2` as 70 + 2: right for 72. Now several numbers are wrong before math-verify is asked, boxed or not."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, 72)
+    assert verdict.status == "wrong" and verdict.extracted == "several numbers", verdict
+
+
+def test_an_integer_past_ints_digit_limit_is_wrong_not_a_crash():
+    """A degenerate sample repeating a digit 4,301 times: int() raised ValueError, which ended a whole eval run
+    and an RL iteration's rewards. Leading zeros do not count: 5,000 of them before 72 is still 72."""
+    from axk1.eval.math_grader import grade_integer_answer
+    from axk1.posttrain.rewards import score
+
+    verdict = grade_integer_answer(r"\boxed{" + "1" * 4301 + "}", 72)
+    assert verdict.status == "wrong" and verdict.extracted == "a 4301-digit number", verdict
+    assert grade_integer_answer(r"\boxed{" + "0" * 5000 + "72}", 72).correct
+    assert score({"kind": "math", "answer": "72", "id": "t"}, "x\n</think>\n\n\\boxed{" + "9" * 5000 + "}", "stop",
+                 True).reward == -1.0
+
+
 def test_superscript_digits_are_not_an_integer():
     from axk1.eval.math_grader import normalise_integer
 

@@ -100,22 +100,41 @@ def equation_answer(content: str) -> str | None:
     return sides[-1]
 
 
-def normalise_integer(content: str) -> int | None:
-    """`070`, `$70$`, `\\text{70}`, `\\mathbf{70}`, `(70)`, `70^\\circ`, `72°`, `1,000` -> the integer; anything else
-    (fractions, words, digits apart like `7 2`) -> None."""
+# An answer past this many digits is graded wrong as it stands: Python's int() refuses 4,300 (the ValueError ended
+# a whole eval run, and an RL reward), and no contest answer comes near it.
+MAX_ANSWER_DIGITS = 1000
+
+
+def _answer_text(content: str) -> str:
+    """A box's content with its wrappers, units and LaTeX spacing taken off (normalise_integer's first steps)."""
     s = SWITCH.sub("", _unwrap(content.translate(AS_SEEN).strip().strip("$")))
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
-    s = re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
+    return re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
+
+
+def not_one_integer(content: str) -> str | None:
+    """Why `content` is graded wrong without asking math-verify, or None: numbers apart (`70 2`, which math-verify
+    added up to 72) or an integer too long to be an answer."""
+    s = _answer_text(content)
     if re.search(r"[0-9]\s+[0-9]", s):
+        return "several numbers"
+    run = max((len(m.group().lstrip("0")) for m in re.finditer(r"[0-9]+", s)), default=0)
+    return f"a {run}-digit number" if run > MAX_ANSWER_DIGITS else None
+
+
+def normalise_integer(content: str) -> int | None:
+    """`070`, `$70$`, `\\text{70}`, `\\mathbf{70}`, `(70)`, `70^\\circ`, `72°`, `1,000` -> the integer; anything else
+    (fractions, words, digits apart like `7 2`, past MAX_ANSWER_DIGITS) -> None."""
+    if not_one_integer(content):
         return None  # `7 2` or `1 2 3`: several numbers, not one integer
-    s = re.sub(r"\s", "", s)
+    s = re.sub(r"\s", "", _answer_text(content))
     s = re.sub(r"(?<=[0-9]),(?=[0-9]{3}\b)", "", s)
     s = s.rstrip(".")
     if s.startswith("(") and s.endswith(")"):  # `\textbf{(072)}`, as answer choices are written
         s = s[1:-1]
     if not re.fullmatch(r"[0-9]+", s):  # ASCII digits only: `²`.isdigit() is true
         return None
-    return int(s)
+    return int(s.lstrip("0") or "0")  # leading zeros do not count toward int()'s digit limit
 
 
 # A label before the number in an answer box: an answer word (`\text{Answer: }72`, `The final answer is 72`, Korean
@@ -216,8 +235,12 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     right_side = equation_answer(content) if value is None and content is not None else None
     if right_side is not None:  # (math-verify read `m+n=\\text{72}` as `m+n=`, and graded it wrong)
         value = normalise_integer(right_side)
+    graded = right_side or content if boxed is not None else candidate  # what math-verify would be given
+    refused = not_one_integer(graded) if value is None and graded is not None else None
     if value is not None:  # an integer, in range or not, is the answer (math-verify reads `1\\,072` as 1 + 072)
         extracted, method, correct = str(value), "boxed", value == gold_int
+    elif refused:  # listing candidates never pays; math-verify summed `70 2` to 72
+        extracted, method, correct = refused, "boxed" if boxed is not None else None, False
     elif use_math_verify and candidate is not None:
         reply = math_verify_worker().grade(candidate, str(gold_int))
         extracted, method, correct = reply["value"], "math_verify" if reply["value"] is not None else None, reply["correct"]

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from axk1.infer import weight_updates
-from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
+from axk1.infer.chat import ChatCodec, message_text, prompt_opens_reasoning
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
@@ -193,7 +193,7 @@ def create_app(state: ServerState) -> FastAPI:
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json and chat template, so it cannot chat; "
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
-        _refuse_special_tokens(state.codec, req.template_messages())
+        _refuse_special_tokens(state.codec, req.template_messages(), req.template_kwargs())
         try:
             text = state.codec.render(req.template_messages(), add_generation_prompt=True, **req.template_kwargs())
         except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template
@@ -218,18 +218,23 @@ def _check_model(state: ServerState, name: str) -> None:
                             "(see /v1/models).", param="model", code="model_not_found")
 
 
-def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]]) -> None:
+def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
     """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
     the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
-    content would forge a system turn. Only the chat template places them. (<think> tags are not special: a
-    conversation may carry earlier reasoning.)"""
-    for i, message in enumerate(messages):
-        for path, text in json_strings(message, f"messages[{i}]"):
-            token = codec.find_special_token(text)
-            if token is not None:
-                raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
-                                    "place (it would end or open a turn); remove it from the text",
-                               param=path, code="invalid_value")
+    content would forge a system turn. Only the chat template places them. Checked in every string the template
+    may read (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
+    template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
+    special: a conversation may carry earlier reasoning.)"""
+    strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]
+    strings += [(f"messages[{i}].content", message_text(m["content"])) for i, m in enumerate(messages)
+                if isinstance(m, dict) and isinstance(m.get("content"), list)]
+    strings += list(json_strings(kwargs, "chat_template_kwargs"))
+    for path, text in strings:
+        token = codec.find_special_token(text)
+        if token is not None:
+            raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
+                                "place (it would end or open a turn); remove it from the text",
+                           param=path, code="invalid_value")
 
 
 def _is_json_media_type(content_type: str) -> bool:
