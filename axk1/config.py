@@ -272,7 +272,7 @@ class ModelConfig:
             )
         try:
             raw = json.loads(file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
             raise ValueError(f"{file} is not valid JSON: {e}") from e
         try:
             return cls.from_dict(raw)

@@ -374,3 +374,39 @@ def test_weight_files_get_the_umask_permissions(folder, tmp_path):
         os.umask(previous)
     for file in [*out.glob("*.safetensors"), *merged.glob("*.safetensors")]:
         assert file.stat().st_mode & 0o777 == 0o644, file
+
+
+@pytest.mark.parametrize("name", ["config.json", "generation_config.json", "tokenizer_config.json",
+                                  "model.safetensors.index.json"])
+def test_json_nested_past_the_stack_is_a_one_line_error(name, sharded, tmp_path, capsys):
+    """Each file of a model folder nested 100,000 deep: `axk1 serve` and `axk1 generate` ended in a RecursionError
+    traceback; now the one-line error that names the file, as for any broken JSON."""
+    from axk1.infer.chat import write_chat_tokenizer_files
+    from tests.serve_helpers import train_tokenizer
+
+    write_chat_tokenizer_files(sharded, train_tokenizer(_tiny().vocab_size), model_max_length=64)
+    (sharded / "generation_config.json").write_text("{}")
+    (sharded / name).write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["serve", str(sharded), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{sharded / name}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args", [["--cache-tokens", "99999999999999"], ["--block-size", "1000000000"],
+                                  ["--threads", "-5"], ["config", "1000000000000"]])
+def test_a_cache_no_machine_holds_is_an_argument_error(args, folder, capsys):
+    """A cache pool of 44 million GiB (or a config.json whose context needs one) ended `axk1 serve` in the
+    allocator's RuntimeError traceback; a negative --threads in torch's."""
+    if args[0] == "config":
+        raw = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**raw, "max_position_embeddings": int(args[1])}))
+        args = []
+    try:
+        code = main(["serve", str(folder), "--port", "0", *args])
+    except SystemExit as e:  # argparse's own refusal
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("cannot be allocated" in err or "--threads" in err), err
+    if "cannot be allocated" in err:
+        assert "--cache-tokens" in err and "--max-model-len" in err

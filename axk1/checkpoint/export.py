@@ -97,7 +97,7 @@ def read_train_state(ckpt: Path) -> dict:
     file = ckpt / TRAIN_STATE
     try:
         saved = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise corrupt(file, f"not valid JSON: {e}") from e
     if not isinstance(saved, dict) or not isinstance(saved.get("model_config"), dict):
         raise corrupt(file, "no model_config object in it")

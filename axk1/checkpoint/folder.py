@@ -62,7 +62,7 @@ def read_json_object(file: Path) -> dict:
     is no JSON object is a ValueError naming it and what to do."""
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
     if not isinstance(config, dict):
         raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
@@ -73,7 +73,7 @@ def _read_index(path: Path) -> dict:
     file = path / INDEX_FILE
     try:
         index = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"{file} is not a valid safetensors index ({e}): fix or re-export the folder") from e
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:

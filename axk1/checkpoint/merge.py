@@ -67,7 +67,7 @@ def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
 def _read_config(path: Path) -> dict:
     try:
         return json.loads((path / CONFIG_NAME).read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"{path / CONFIG_NAME} is not valid JSON ({e}): fix or re-export the folder") from e
 
 

@@ -42,7 +42,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--grader must be strict or tolerant, got {args.grader!r}")
     try:
         extra_body = json.loads(args.extra_body) if args.extra_body else {}
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"--extra-body is not valid JSON: {e}") from e
     if not isinstance(extra_body, dict):  # it is merged into the request body, key by key
         raise ValueError(f"--extra-body must be a JSON object such as '{{\"top_k\": 20}}', got {args.extra_body!r}")

@@ -95,7 +95,15 @@ class Engine:
             raise ValueError(f"block_size and prefill_chunk must be >= 1, got {block_size} and {prefill_chunk}")
         self.block_size = block_size
         num_blocks = -(-cache_tokens // block_size) + 1  # + the null block
-        self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device, extra_layers=int(speculative))
+        try:
+            self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device,
+                                          extra_layers=int(speculative))
+        except (RuntimeError, MemoryError) as e:  # an allocator's refusal (CPU or CUDA) as a traceback, before
+            need = num_blocks * block_size * LatentKVCache.bytes_per_token(config, dtype) * (1 + speculative / 2)
+            raise ValueError(f"the latent cache of {num_blocks - 1:,} blocks x {block_size} tokens (~{need / 2**30:,.1f} "
+                             f"GiB) cannot be allocated on {self.device} ({str(e).splitlines()[0][:120]}): lower "
+                             f"--cache-tokens, --block-size or --max-model-len (the pool holds at least one whole "
+                             f"context, {self.max_model_len:,} tokens)") from None
         self.cache.zero_blocks([NULL_BLOCK])
         self.pool = BlockPool(num_blocks)
         self.prefix = PrefixCache(self.pool, block_size) if prefix_caching else None

@@ -54,7 +54,7 @@ def load_law_file(path: str | Path) -> LawFile:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"law file {path} does not exist: write one with `axk1 plan fit RUN... -o {path}`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"law file {path} is not JSON ({e}): it must be a file written by `axk1 plan fit`") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")

@@ -230,8 +230,8 @@ def read_jsonl_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterable
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    report.exclude("invalid json", f"{place} ({e.msg})")
+                except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
+                    report.exclude("invalid json", f"{place} ({getattr(e, 'msg', 'nested too deep')})")
                     continue
                 if "\\u" in line and (where := _lone_surrogate(row)) is not None:
                     report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")

@@ -49,6 +49,9 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
                 continue
             try:
                 row = json.loads(line)
+            except RecursionError:
+                yield n, None, f"not JSON: {path}:{n}: nested too deep"
+                continue
             except json.JSONDecodeError as e:
                 yield n, None, f"not JSON: {path}:{n}: {e.msg} (column {e.colno})"
                 continue

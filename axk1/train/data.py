@@ -72,7 +72,7 @@ def read_json(path: Path, what: str) -> object:
     """A JSON file the run reads (manifest, train_state, metrics): a broken one is a clear error naming it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
         raise ValueError(f"{path}: not valid JSON ({e}): the {what} is damaged; rewrite it (re-run what wrote "
                          "it)") from None
 

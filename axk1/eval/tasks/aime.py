@@ -87,6 +87,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
             continue
         try:
             row = json.loads(line)
+        except RecursionError:
+            raise ValueError(f"{path}:{number}: not a JSON object (nested too deep)") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); each line holds "
                              "one problem as {\"problem\": ..., \"answer\": ...}") from None

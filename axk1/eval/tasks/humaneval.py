@@ -37,8 +37,8 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
                     raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "
                                      f"{', '.join(FIELDS)}; {', '.join(missing)} missing")
                 rows.append(row)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{number}: not a JSON object ({e.msg}); HumanEval data is JSONL, one problem with "
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
+        raise ValueError(f"{path}:{number}: not a JSON object ({getattr(e, 'msg', 'nested too deep')}); HumanEval data is JSONL, one problem with "
                          f"{', '.join(FIELDS)} per line (optionally gzipped)") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); HumanEval data is JSONL") from None

@@ -101,6 +101,8 @@ def _read_rows(path: Path):
                 continue
             try:
                 row = json.loads(line)
+            except RecursionError:
+                raise ValueError(f"{path}:{number}: not a JSON object (nested too deep)") from None
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); LiveCodeBench "
                                  "data is code_generation_lite's JSONL, one problem per line") from None
