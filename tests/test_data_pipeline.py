@@ -343,3 +343,20 @@ def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, w
     assert cfg.sources and all(Path(s.path).parent == tmp_path / "corpus" and Path(s.path).exists()
                                for s in cfg.sources)
     assert [s.type for s in cfg.sources if Path(s.path).name == "web"] == ["warc" if web else "jsonl"]
+
+
+@pytest.mark.parametrize("stages, named", [(["dedup"], "'dedup' reads"), (["extract", "tokenize"], "'tokenize' reads"),
+                                           (["annotate", "tokenize"], "'annotate' reads")])
+def test_a_stage_without_the_one_that_makes_its_input_is_refused_on_a_fresh_folder(tmp_path, stages, named):
+    """`run.stages = ["dedup"]` on a new folder reported `in 0 = kept 0` and exited 0; `["extract", "tokenize"]`
+    ran extract and then failed with a traceback about tokens/manifest.json. Refused before anything runs now."""
+    from axk1.data.pipeline import run_pipeline
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("한국어 문서입니다. " * 40)
+    cfg = config_from_dict({"run": {"output_dir": str(tmp_path / "out"), "stages": stages, "tasks": 1},
+                            "sources": [{"type": "text", "path": str(tmp_path / "in")}],
+                            "tokenize": {"tokenizer": str(tmp_path / "tok")}})
+    with pytest.raises(ValueError, match=named + r".*add '(extract|annotate)' to run.stages"):
+        run_pipeline(cfg, progress=False)
+    assert not (tmp_path / "out" / "clean").exists()  # nothing ran

@@ -135,6 +135,21 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
+# what each stage group reads, and the group that writes it
+STAGE_INPUTS = {"dedup": ("extract", "clean"), "annotate": ("extract", "clean"), "tokenize": ("annotate", "documents")}
+
+
+def check_stage_inputs(cfg: PipelineConfig) -> None:
+    """A stage run without the one that makes its input, on a folder where that input is not there, is refused
+    before anything runs: it read nothing and reported `in 0` (dedup), or failed with a traceback about a file the
+    skipped stage would have written (tokenize's manifest)."""
+    for group in cfg.run.stages:
+        maker, folder = STAGE_INPUTS.get(group, (None, None))
+        if maker is not None and maker not in cfg.run.stages and not (cfg.out / folder).is_dir():
+            raise ValueError(f"run.stages {cfg.run.stages}: {group!r} reads {cfg.out / folder}/, which {maker!r} "
+                             f"writes, and {cfg.out} has none yet: add {maker!r} to run.stages (or run it first)")
+
+
 def _has_files(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() for p in folder.iterdir())
 
@@ -188,6 +203,7 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
 
     if cfg.run.executor == "local" and "extract" in cfg.run.stages:  # a cluster's nodes may see other paths
         check_source_paths(cfg.sources)
+    check_stage_inputs(cfg)
     stages = build_stages(cfg)
     check_settings(cfg, force)
     if cfg.run.executor == "local":
