@@ -236,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BaseException as e:
+        if isinstance(e, BrokenPipeError) and e.filename is None:  # `axk1 ... | head`: the reader has what it wanted
+            try:  # as a shell tool ends: quietly, and without Python's second complaint at exit (stdout flush)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            return 141  # 128 + SIGPIPE
         if not _interrupted(e):
             if not isinstance(e, (ValueError, OSError)):
                 if _launched():  # a failed rank: its traceback, then out at once (`_leave`)

@@ -245,3 +245,21 @@ def test_a_demo_on_a_folder_in_use_is_refused_before_it_writes_anything(tmp_path
     assert re.search(rf"axk1 {verb}: error: {re.escape(str(tmp_path))} is in use by another training run \(process "
                      rf"{holder.pid} on .*another -o/--output folder$", err.strip()), err
     assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_FILE]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`axk1 params axk1-tiny --json | head -1`: head closes the pipe, the next write raised BrokenPipeError and the
+    command said "error: [Errno 32] Broken pipe" and exited 2. Now it ends as shell tools do: 141, nothing said."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run([sys.executable, "-m", "axk1", "params", "axk1-tiny", "--json"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

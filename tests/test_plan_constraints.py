@@ -170,3 +170,18 @@ def test_a_data_limit_that_only_discounts_repeats_says_so():
     line = next(b for b in plan.binding if b.startswith(DATA))
     assert plan.best.capped_by is None
     assert "the same model and tokens would count in full, not as repeats" in line and "would choose" not in line
+
+
+def test_data_given_for_some_domains_says_where_the_rest_comes_from(capsys):
+    """`--data web=1B` printed "10.0T unique tokens (given per domain)": the other domains took the default
+    corpus's shares unsaid. And `--data web=1B,web=2B` silently kept the last value."""
+    from axk1.cli import main
+
+    plan = make_plan("H200", 64, 10, data={"web": 1e9}, space=SMALL_SPACE)
+    (data_row,) = [text for name, text, _ in plan.assumptions() if name == "data"]
+    assert "web given" in data_row and "code" in data_row and "from the default corpus's shares" in data_row
+    everything = make_plan("H200", 64, 10, data={d: 1e12 for d in mixture_shares()}, space=SMALL_SPACE)
+    assert "default corpus" not in [t for n, t, _ in everything.assumptions() if n == "data"][0]
+    with pytest.raises(SystemExit):
+        main(["plan", "--gpu", "H200", "--gpus", "64", "--days", "10", "--data", "web=1B,web=2B"])
+    assert "domain 'web' is given twice" in capsys.readouterr().err

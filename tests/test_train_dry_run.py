@@ -190,3 +190,13 @@ def test_what_the_trainer_refuses_about_the_shards_the_dry_run_refuses_too(tmp_p
         assert main(["train", str(recipe), "--dry-run", *override]) == 1, override
         out = capsys.readouterr().out
         assert "problem:" in out and named in out and "ok: the recipe passes" not in out, out
+
+
+def test_global_tokens_that_are_not_whole_sequences_are_noted(tmp_path, capsys):
+    """`global_tokens = 100` at seq_len 32 trains 3 sequences (96 tokens) a step: floored without a word before."""
+    recipe = write_recipe(tmp_path)
+    assert main(["train", str(recipe), "--dry-run", "--batch.global_tokens", "100"]) == 0
+    assert "global_tokens = 100 is not a multiple of seq_len 32: a step at that length takes 3 sequences = 96 " \
+           "tokens" in capsys.readouterr().out
+    assert main(["train", str(recipe), "--dry-run", "--batch.global_tokens", "256"]) == 0
+    assert "not a multiple" not in capsys.readouterr().out

@@ -29,6 +29,8 @@ def _data(text: str) -> dict[str, float]:
         domain, sep, value = item.partition("=")
         if not sep:
             raise argparse.ArgumentTypeError(f"{text!r}: write DOMAIN=TOKENS pairs, e.g. web=10T,code=3T")
+        if domain.strip() in out:  # the last one silently won
+            raise argparse.ArgumentTypeError(f"{text!r}: domain {domain.strip()!r} is given twice")
         out[domain.strip()] = _number(value)
     return out
 
@@ -84,7 +86,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help=f"lowest expert activation ratio, shared experts counted (default {MIN_ACTIVATION})")
     p.add_argument("--arch", choices=ARCHES, default="both", help="search MoE and dense shapes (default), or one kind")
     p.add_argument("--data", type=_data, default=None, help="unique tokens per domain, e.g. web=10T,code=3T (default: "
-                   f"a {DEFAULT_UNIQUE_TOKENS / 1e12:g}T-token corpus in the mixture's proportions)")
+                   f"a {DEFAULT_UNIQUE_TOKENS / 1e12:g}T-token corpus in the mixture's proportions; a domain left "
+                   "out keeps its share of that corpus)")
     p.add_argument("--max-epochs", type=float, default=DEFAULT_MAX_EPOCHS,
                    help=f"most passes over any domain (default {DEFAULT_MAX_EPOCHS:g}; repeats are discounted)")
     p.add_argument("--min-tokens-per-param", type=float, default=MIN_TOKENS_PER_ACTIVE_PARAM,

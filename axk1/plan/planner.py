@@ -59,6 +59,14 @@ class Plan:
     def flops(self) -> float:
         return self.best.train_flops_per_token * self.best.tokens
 
+    def _data_source(self) -> str:
+        """Where the unique-token figure comes from: --data's domains, the default corpus for the rest."""
+        given = sorted(self.limits.unique_tokens)
+        if not given:
+            return "default corpus"
+        rest = sorted(set(self.limits.available()) - set(given))
+        return f"{', '.join(given)} given" + (f"; {', '.join(rest)} from the default corpus's shares" if rest else "")
+
     def assumptions(self) -> list[tuple[str, str, str]]:
         """(assumption, value, source) rows for the report."""
         b = self.budget
@@ -80,7 +88,7 @@ class Plan:
             ("sparsity floor", f"activation ratio >= {self.min_activation:.1%} (shared experts counted)",
              "production range of the lineage: 3.5% (DeepSeek-V3) to 6.3% (Qwen3)"),
             ("data", f"{count_text(sum(self.limits.available().values()), 1)} unique tokens"
-                     f"{' (given per domain)' if self.limits.unique_tokens else ' (default corpus)'}, at most "
+                     f" ({self._data_source()}), at most "
                      f"{self.limits.max_epochs:g} epochs of any domain: "
                      f"{count_text(self.limits.max_tokens(), 1)} tokens",
              "repeats discounted by Muennighoff et al. 2023 (arXiv 2305.16264), R* = 15.4"),

@@ -72,6 +72,12 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     if recipe.batch.global_tokens > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
         out.notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
                          f"{recipe.batch.global_tokens:,} decides the sequences per step at each length (delete one)")
+    g = recipe.batch.global_tokens
+    for L in sorted({L for stage in recipe.stages for L in stage.lengths()} if g > 0 else ()):
+        if g % L:  # whole sequences a step: the rest of the tokens asked for is dropped (or one sequence added)
+            n = recipe.sequences_per_step(L)
+            out.notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
+                             f"length takes {n:,} sequences = {n * L:,} tokens")
     steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
     sched = recipe.schedule
     if sched.total_steps and sched.total_steps != steps:  # may be meant (a part of a longer run): said, not refused
