@@ -410,3 +410,15 @@ def test_a_cache_no_machine_holds_is_an_argument_error(args, folder, capsys):
     assert "Traceback" not in err and ("cannot be allocated" in err or "--threads" in err), err
     if "cannot be allocated" in err:
         assert "--cache-tokens" in err and "--max-model-len" in err
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_refused_by_name(value, folder):
+    """An lm_head of NaN loaded and generated empty text, from `generate` and the server alike, with no word."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(folder / "model.safetensors")
+    tensors["lm_head.weight"][3, 5] = value
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"tensor 'lm_head.weight' .* holds 1 NaN or infinite values"):
+        axk1.load_model(folder)

@@ -219,5 +219,11 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
                 src = handles[file].get_tensor(name)
             except SafetensorError as e:
                 raise ValueError(f"cannot read tensor {name!r} from {file} (truncated or corrupt?): {e}") from e
+            if src.is_floating_point() and not bool(torch.isfinite(src).all()):
+                # a model trained into NaN (or a damaged file) loaded without a word and generated empty text
+                bad = int((~torch.isfinite(src)).sum())
+                raise ValueError(f"tensor {name!r} in {file} holds {bad:,} NaN or infinite values of {src.numel():,}: "
+                                 "the weights are broken (a training run that diverged, or a damaged file); export "
+                                 "an earlier checkpoint")
             targets[name].copy_(src)
     return model.eval()
