@@ -176,6 +176,25 @@ threads = 1
 """
 
 
+def run_rl_one_and_two(tmp_path: Path, one: Path, two: Path, env: dict, two_env: dict | None = None
+                       ) -> tuple[list[dict], list[dict]]:
+    """RL_RUNNER on recipe `one` in one process, then on `two` under torchrun with 2 ranks (`two_env` added to its
+    environment); the metrics rows of each, from [run] out_dir tmp_path/one and tmp_path/two."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(RL_RUNNER)
+    proc = subprocess.run([sys.executable, str(runner), str(one)], capture_output=True, text=True, timeout=180,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), str(runner), str(two)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**env, **(two_env or {})})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
+
+
 def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
     """The GSPO update sharded over 2 ranks (FSDP2 + EP; rollouts on the main rank's replica, refreshed from the
     shards after each update) gives the single-process run's rollouts, losses and gradient norms."""
@@ -184,28 +203,16 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
     folder = make_model_folder(tmp_path / "base")
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    runner = tmp_path / "runner.py"
-    runner.write_text(RL_RUNNER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     (tmp_path / "one.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "one"))
-    proc = subprocess.run([sys.executable, str(runner), str(tmp_path / "one.toml")], capture_output=True, text=True,
-                          timeout=180, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     (tmp_path / "two.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), str(runner), str(tmp_path / "two.toml")]
     census = tmp_path / "calls.json"
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
-                          env={**env, "AXK1_COLLECTIVE_CENSUS": str(census)})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = run_rl_one_and_two(tmp_path, tmp_path / "one.toml", tmp_path / "two.toml", env,
+                                  {"AXK1_COLLECTIVE_CENSUS": str(census)})
     # every collective of the run got device tensors (on a GPU, NCCL rejects host ones), the balancer's included
     calls = [c for rank in (0, 1) for c in json.loads(Path(f"{census}.{rank}").read_text())]
     assert not sorted({c["caller"] for c in calls if c["host"]}), calls
     assert {"balance.py:step"} <= {c["caller"] for c in calls} and {c["op"] for c in calls} >= {"all_to_all_single"}
-    one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
     assert len(one) == len(two) == 2
     for a, b in zip(one, two):
         # iteration 2's rollouts come from the replica refreshed out of the shards: same samples as one process
@@ -254,8 +261,6 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
     folder = make_model_folder(tmp_path / "base")
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    runner = tmp_path / "runner.py"
-    runner.write_text(RL_RUNNER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
     def recipe(out: str, parallel: str = "") -> Path:
@@ -264,17 +269,7 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
             "group_size = 4", "group_size = 3\nbeta = 0.1").replace("micro_batch = 2", "micro_batch = 1"))
         return path
 
-    proc = subprocess.run([sys.executable, str(runner), str(recipe("one"))], capture_output=True, text=True,
-                          timeout=180, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), str(runner), str(recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"))]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
+    one, two = run_rl_one_and_two(tmp_path, recipe("one"), recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"), env)
     assert len(one) == len(two) == 2
     for a, b in zip(one, two):
         assert (a["reward_mean"], a["samples_kept"]) == (b["reward_mean"], b["samples_kept"])

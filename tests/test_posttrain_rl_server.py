@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,7 +22,6 @@ from axk1.infer.sequence import RequestError, SamplingParams
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from tests.serve_helpers import ServerProcess, make_model_folder
 from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
-from axk1.train.metrics import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "rl-key"
@@ -118,19 +114,112 @@ def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monke
         prompt = list(range(3, 20))
         final = Path(result["model_dir"])
         assert _greedy(server.base, prompt) == _local_greedy(final, prompt) != _local_greedy(base, prompt)
-    assert [p.name for p in (tmp_path / "a" / "rollout-weights").glob("model-*")] == ["model-000003"]
+    # the pushed folders went once the server held their weights, the last at the end, the staging copy each time
+    assert list((tmp_path / "a" / "rollout-weights").iterdir()) == []
+
+
+def test_a_resumed_run_pushes_again_and_leaves_other_runs_folders_alone(tmp_path, folders, monkeypatch):
+    """The probe of session 19: pushes were DCP steps kept beside the run's, so a resume whose checkpoint was older
+    than its last push found its new push pruned ("step-000003 does not exist") every time; and every model-*
+    folder in weights_dir was deleted, another run's too. Now the staging copy goes after each export, and only
+    folders marked as this run's are deleted."""
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    base = folders[0]
+    tasks = _tasks(tmp_path / "tasks.jsonl")
+    monkeypatch.setenv("AXK1_API_KEY", KEY)
+    shared = tmp_path / "shared"
+    (shared / "model-keepme").mkdir(parents=True)
+    (shared / "model-keepme" / "notes.txt").write_text("another run's")
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+        def recipe(iterations):
+            return parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=iterations, server_url=server.base,
+                                           weights_dir=str(shared), export=False), tmp_path)
+
+        rl.run_rl(recipe(1))
+        (shared / ".staging" / "step-000009").mkdir(parents=True)  # what a process killed mid-push leaves
+        rows = rl.run_rl(recipe(2), resume=True)["rows"]
+        assert [r["step"] for r in rows] == [2]
+    assert sorted(p.name for p in shared.iterdir()) == ["model-keepme"]
+    assert (shared / "model-keepme" / "notes.txt").read_text() == "another run's"
+
+
+def test_samples_from_weights_another_client_pushed_are_refused(tmp_path, folders):
+    """Nothing tied the served weights to the run: a second client's update between a push and the sampling made
+    the run train on another model's rollouts, exit 0. Each reply now carries the weights version
+    (system_fingerprint) and the client checks it against the one its update was answered with."""
+    from axk1.posttrain.rollout_server import RolloutServer, RolloutServerError
+
+    base, other, _ = folders
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+        client = RolloutServer(server.base, tmp_path / "w", "run-a", api_key=KEY)
+        client.version = client._update(base)["weights_version"]
+        prompt = list(range(3, 12))
+        assert len(client.generate([prompt], 2, 4, 1.0, 1.0, seed=0).tokens) == 2  # its own weights: sampled
+        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})  # another's
+        assert status == 200, reply
+        with pytest.raises(RolloutServerError, match="another client replaced them"):
+            client.generate([prompt], 2, 4, 1.0, 1.0, seed=0)
+
+
+def test_an_update_refused_while_the_server_is_busy_is_tried_again(tmp_path, monkeypatch):
+    """The server replaces weights only while idle (409 otherwise): the run died on the first 409 a concurrent
+    client caused. Now it tries again until the server is free (or its request timeout passes)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    import axk1.posttrain.rollout_server as rs
+    from tests.serve_helpers import JsonHandler, free_port
+
+    answers = [409, 409, 200]
+
+    class Busy(JsonHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = answers.pop(0)
+            self._send(status, {"success": True, "weights_version": "7:x"} if status == 200 else
+                       {"error": {"message": "2 choices are being generated"}})
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Busy)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(rs, "BUSY_RETRY_S", 0.01)
+    try:
+        client = rs.RolloutServer(f"http://127.0.0.1:{httpd.server_port}", tmp_path, "run", model="m")
+        assert client._update(tmp_path)["weights_version"] == "7:x" and answers == []
+    finally:
+        httpd.shutdown()
+
+
+def test_a_server_error_is_one_line_that_says_what_to_do(tmp_path, folders, monkeypatch, capsys):
+    """A wrong key, or a server that cannot take group_size choices: a RuntimeError traceback before; now the
+    command's one-line error, found before any weights are written."""
+    from axk1.cli import main
+    from axk1.toml_file import to_toml
+
+    base = folders[0]
+    tasks = _tasks(tmp_path / "tasks.jsonl")
+    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--max-batch", "2") as server:
+        recipe = tmp_path / "rl.toml"
+        recipe.write_text(to_toml(parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=1,
+                                                          server_url=server.base), tmp_path)))
+        monkeypatch.setenv("AXK1_API_KEY", "wrong")
+        assert main(["rl", str(recipe)]) == 2
+        err = capsys.readouterr().err
+        assert "HTTP 401" in err and "AXK1_API_KEY" in err and "Traceback" not in err, err
+        monkeypatch.setenv("AXK1_API_KEY", KEY)
+        assert main(["rl", str(recipe), "--out", str(tmp_path / "b")]) == 2  # group_size 4 > --max-batch 2
+        err = capsys.readouterr().err
+        assert "n must be at most 2 (this server's --max-batch)" in err and "Traceback" not in err, err
+        assert not (tmp_path / "b" / "rollout-weights").exists()  # refused before the first push
 
 
 @pytest.mark.distributed
 def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
     """Two ranks (FSDP2 + EP) write each update's folder together (their DCP shards, then each its run of the
     safetensors files): the server samples the same rollouts as for the one-process run, and the losses agree."""
-    from tests.test_posttrain_distributed import RL_RUNNER, _rl_recipe
+    from tests.test_posttrain_distributed import _rl_recipe, run_rl_one_and_two
 
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
-    runner = tmp_path / "runner.py"
-    runner.write_text(RL_RUNNER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_API_KEY": KEY}
     with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates") as server:
         def recipe(out: str, parallel: str = "") -> Path:
@@ -139,17 +228,8 @@ def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
                 "[rl]\n", f"[rl]\nserver_url = \"{server.base}\"\nserver_concurrency = 1\n"))
             return path
 
-        proc = subprocess.run([sys.executable, str(runner), str(recipe("one"))], capture_output=True, text=True,
-                              timeout=180, env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-               "--master-port", str(port), str(runner), str(recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"))]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    one, two = (read_jsonl(tmp_path / d / "metrics.jsonl") for d in ("one", "two"))
+        one, two = run_rl_one_and_two(tmp_path, recipe("one"), recipe("two", "[parallelism]\ndp_shard = 2\nep = 2"),
+                                      env)
     assert len(one) == len(two) == 2
     for a, b in zip(one, two):  # iteration 2 samples from the folder the two ranks wrote after iteration 1
         assert (a["reward_mean"], a["response_len/think"], a["rollout_tokens"]) == \

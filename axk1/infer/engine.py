@@ -74,6 +74,7 @@ class Engine:
         config = model.config
         self.model = model.eval()
         self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
+        self.weights_version = "0"  # replace_weights' count: each reply's system_fingerprint
         self.max_batch = max_batch
         context = config.max_position_embeddings
         if max_model_len is not None and not 1 <= max_model_len <= context:  # was clamped without a word
@@ -169,11 +170,13 @@ class Engine:
                 s.cancelled = True
             self._cond.notify()
 
-    def replace_weights(self, model: AXK1ForCausalLM) -> int:
+    def replace_weights(self, model: AXK1ForCausalLM, label: str = "") -> int:
         """Serve `model` from now on (RL pushes each update's weights: axk1/posttrain/rollout_server.py). Only while
         idle: a sequence part-way would mix two policies, so RequestError when any request is running or waiting.
         The prefix cache's blocks were computed by the old weights: dropped (returns how many). `model` must have
-        the served model's architecture, device and dtype (the cache is laid out for them)."""
+        the served model's architecture, device and dtype (the cache is laid out for them). `weights_version`
+        becomes "<count>:<label>": every reply carries it (system_fingerprint), so a client can tell whose weights
+        sampled it."""
         old = self.model
         if model.config.to_dict() != old.config.to_dict():
             changed = sorted(k for k, v in model.config.to_dict().items() if old.config.to_dict().get(k) != v)
@@ -191,6 +194,7 @@ class Engine:
                 raise RequestError(f"{busy} choices are being generated: weights are replaced only while the server "
                                    "is idle (wait for the requests in flight to finish)", "model_path")
             self.model, self._decode_step = model, decode_step
+            self.weights_version = f"{int(self.weights_version.split(':')[0]) + 1}:{label}"
             if self.drafter is not None:
                 self.drafter = ServerDrafter(self)
             return self.pool.drop_cached()

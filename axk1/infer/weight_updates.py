@@ -49,7 +49,9 @@ def add_weight_update_route(app: FastAPI, state, read_request) -> None:
             raise APIError(400, f"cannot load {path}: {e}", param="model_path") from None
         message = f"loaded {path} in {time.perf_counter() - t0:.2f} s; {dropped} cached prefix blocks dropped"
         log.info("weights replaced: %s", message)
-        return JSONResponse({"success": True, "message": message})
+        # the version every reply now carries as its system_fingerprint: a client that pushed these weights can
+        # check that each sample it gets came from them (another client may push its own)
+        return JSONResponse({"success": True, "message": message, "weights_version": state.engine.weights_version})
 
 
 def _replace(engine, folder: Path) -> int:
@@ -57,4 +59,4 @@ def _replace(engine, folder: Path) -> int:
 
     served = engine.model.lm_head.weight
     model = load_model(folder, dtype=served.dtype, device=served.device, with_mtp=engine.drafter is not None)
-    return engine.replace_weights(model)
+    return engine.replace_weights(model, str(folder))

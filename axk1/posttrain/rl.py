@@ -119,9 +119,9 @@ class RLTrainer:
         self.engine, self.server, self.rollout_group = self.model, None, None
         if r.rl.server_url:
             self.engine = None
-            self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, r.rl.server_model,
-                                        os.environ.get(r.rl.server_api_key_env) or None, r.rl.server_concurrency,
-                                        is_main=self.is_main)
+            self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, str(out), r.rl.server_model,
+                                        os.environ.get(r.rl.server_api_key_env) or None, r.rl.server_api_key_env,
+                                        r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main)
         elif self.parallel is not None:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         if self.parallel is not None:
@@ -152,6 +152,10 @@ class RLTrainer:
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)
+        if self.server is not None and self.is_main:  # what the server cannot take, said before the first push
+            s = r.rl
+            self.server.check(max((p for _, _, p in self.sample_prompts(self.state.step, 0)), key=len), s.group_size,
+                              s.max_new_tokens)
         if resume_step is not None or self.server is not None:  # a server serves what it was started with
             self._push_weights()
         if resume_step is not None and self.is_main:
@@ -402,7 +406,9 @@ class RLTrainer:
 
     def release(self) -> None:
         """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
-        in the background are gone."""
+        in the background are gone; the last weights pushed to a rollout server go (it holds them)."""
+        if self.server is not None:
+            self.server.finish()
         wait_for_prunes()
         for lock in self.locks:
             lock.release()

@@ -43,6 +43,7 @@ class RLConfig:
     server_model: str = ""           # the model name it serves ("" = the first of its /v1/models)
     server_api_key_env: str = "AXK1_API_KEY"  # environment variable holding its API key (unset: none sent)
     server_concurrency: int = 8      # prompts in flight at once
+    server_timeout_s: float = 3600.0  # one request (a prompt's G completions; a weight update, waiting while busy)
     weights_dir: str = ""            # where each update's weights are written for it, on a file system both
     # see (relative to [run] out_dir; "" = rollout-weights)
 
@@ -99,8 +100,9 @@ class RLRecipe(Recipe):
         if s.server_url and not s.server_url.startswith(("http://", "https://")):
             raise ValueError(f"[rl] server_url must be an http(s) URL such as \"http://10.0.0.5:8000\", got "
                              f"{s.server_url!r}")
-        if s.server_concurrency < 1:
-            raise ValueError(f"[rl] server_concurrency must be >= 1, got {s.server_concurrency}")
+        if s.server_concurrency < 1 or not (s.server_timeout_s > 0 and math.isfinite(s.server_timeout_s)):
+            raise ValueError(f"[rl] server_concurrency must be >= 1 and server_timeout_s a positive number of seconds, "
+                             f"got {s.server_concurrency} and {s.server_timeout_s}")
 
 
 def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> RLRecipe:
