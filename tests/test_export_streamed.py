@@ -136,3 +136,68 @@ def save_config(self, path):
 hf.ModelConfig.save_pretrained = save_config
 sys.exit(main())
 """
+
+
+RANK1_SEES = """
+import os, sys
+from pathlib import Path
+import axk1.checkpoint.export as export
+from axk1.cli import main
+
+if os.environ["RANK"] == "1":  # this rank's listing shows another step (a save appearing, a lagging cache)
+    export.resolve_checkpoint = lambda path: Path(os.environ["OTHER_STEP"])
+sys.exit(main())
+"""
+
+
+@pytest.mark.distributed
+def test_under_torchrun_every_rank_exports_the_step_rank_0_chose(trained, tmp_path, monkeypatch):
+    """Each rank listed the checkpoints folder on its own: one that listed another newest step wrote its shards
+    from it, and the folder loaded as a model mixed from two steps (exit 0). Rank 0 chooses now, as --resume's
+    listing does."""
+    from tests.train_helpers import torchrun_cli
+
+    step, model = trained
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(1.0)
+    holder = torch.nn.Module()
+    holder.lm = other
+    other_step = save_checkpoint(tmp_path / "other", 2, holder, None,
+                                 {"model_config": model.config.to_dict(), "mtp_depth": 1})
+    one = export_checkpoint(step, tmp_path / "one", max_shard_size="40KB")
+    spy = tmp_path / "spy.py"
+    spy.write_text(RANK1_SEES)
+    monkeypatch.setenv("OTHER_STEP", str(other_step))
+    torchrun_cli("export", str(step.parent), str(tmp_path / "many"), "--max-shard-size", "40KB", script=spy)
+    for file in one.iterdir():
+        assert (tmp_path / "many" / file.name).read_bytes() == file.read_bytes(), file.name
+
+
+RANK1_DISK_FULL = """
+import errno, os, sys
+import axk1.checkpoint.hf as hf
+from axk1.cli import main
+
+if os.environ["RANK"] == "1":
+    def full(tensors, file, metadata):
+        raise OSError(errno.ENOSPC, "No space left on device", str(file))
+    hf.save_weights = full
+sys.exit(main())
+"""
+
+
+@pytest.mark.distributed
+def test_a_distributed_export_that_fails_part_way_does_not_look_whole(trained, tmp_path):
+    """Rank 0 wrote config.json and the index while another rank was still writing its shards: a rank whose disk
+    filled left a folder that looked like a model. They are written once every rank's shards are."""
+    from tests.train_helpers import torchrun_cli
+
+    spy = tmp_path / "spy.py"
+    spy.write_text(RANK1_DISK_FULL)
+    err = torchrun_cli("export", str(trained[0]), str(tmp_path / "out"), "--max-shard-size", "40KB", script=spy,
+                       fails=True)
+    assert "No space left on device" in err
+    assert not (tmp_path / "out" / "config.json").exists()
+    assert not (tmp_path / "out" / "model.safetensors.index.json").exists()

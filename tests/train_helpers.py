@@ -70,8 +70,10 @@ def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150,
     return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script)
 
 
-def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> str:
-    """`torchrun --nproc-per-node nproc -m axk1.cli args...`, as torchrun_train."""
+def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
+                 fails: bool = False) -> str:
+    """`torchrun --nproc-per-node nproc -m axk1.cli args...`, as torchrun_train; `fails`: the launch must fail
+    instead (its stderr is returned all the same)."""
     import os
     import socket
     import subprocess
@@ -85,7 +87,7 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
            *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (proc.returncode != 0) == fails, proc.stderr[-3000:]
     return proc.stderr
 
 

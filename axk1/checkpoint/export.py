@@ -22,6 +22,7 @@ from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
+from axk1.parallel.distributed import checkpoint_group
 from axk1.text.tokenizer_file import tokenizer_hash
 
 log = logging.getLogger(__name__)
@@ -137,16 +138,18 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
     A.X K1, which the previous whole-model export needed, after initialising it). `distributed`: every rank of
     the process group calls this and writes its own share of the shards."""
-    ckpt = resolve_checkpoint(checkpoint)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
     try:
         config = ModelConfig.from_dict(saved["model_config"])
     except (ValueError, TypeError) as e:
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
-    # tokenizer's folder may be out_dir itself, which clear_model_folder empties below
+    # tokenizer's folder may be out_dir itself, which clear_model_folder empties below. By the one rank that writes
+    # it and config.json: another would read while that rank clears the folder
     tokenizer_files = read_tokenizer(tokenizer, config.vocab_size, saved.get("tokenizer_hash")) \
-        if tokenizer is not None else {}
+        if tokenizer is not None and rank == 0 else {}
     if tokenizer_files:
         config = tokenizer_ids(config, tokenizer_files["tokenizer.json"])
     trained_mtp = saved.get("mtp_depth", 0) > 0
@@ -177,16 +180,31 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         return out
 
     # distributed, every rank writes its own run of the shards (A.X K1's 2 TB read and written by one process takes
-    # hours); otherwise this process writes them all
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    # hours), then rank 0 what describes them; otherwise this process writes them all
     if rank == 0:
         clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
-    if distributed:
+    if not distributed:
+        path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for)
+    else:
         barrier()
-    path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for,
-                           part=(rank, world) if world > 1 else None)
+        path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for,
+                               part=(rank, world))
+        barrier()  # every run of shards written before the index and config.json say the folder is whole
+        if rank == 0:
+            save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for, part=(world, world))
     if rank == 0:
         _write_tokenizer(tokenizer_files, path)
     if distributed:
-        barrier()  # every rank's files written before any rank reads or reports the folder
+        barrier()  # the folder whole before any rank reads or reports it
     return path
+
+
+def agreed_checkpoint(checkpoint: str | Path, distributed: bool) -> Path:
+    """resolve_checkpoint as rank 0 resolves it, on every rank when `distributed` (collective): ranks listing a
+    checkpoints folder each on their own (one starting later while a save appears, a lagging NFS cache) exported
+    different steps into one folder, which loaded as a model mixed from both."""
+    if not distributed:
+        return resolve_checkpoint(checkpoint)
+    box = [str(resolve_checkpoint(checkpoint)) if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0, group=checkpoint_group())
+    return Path(box[0])

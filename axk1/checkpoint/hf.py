@@ -56,8 +56,9 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     shard's tensors made only then, so a model of any size is written in about one shard's memory.
 
     `part` = (i, n): write only the i-th of n contiguous runs of the shards, so n processes write one folder
-    together (`axk1 export` under torchrun); part 0 also writes the index, MTP file and config.json, the caller
-    clears the folder before and waits for every part after."""
+    together (`axk1 export` under torchrun); (n, n) writes what describes them, the index, MTP file and
+    config.json, which the caller does once every run is written (a folder whose writing failed part-way must not
+    look complete). The caller clears the folder first."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     limit = parse_size(max_shard_size)
@@ -100,7 +101,8 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         for stale in [*path.glob("model-*-of-*.safetensors"), path / SINGLE_FILE, path / INDEX_FILE, path / MTP_FILE]:
             stale.unlink(missing_ok=True)
     i, n = part or (0, 1)
-    mine = range(len(shards) * i // n, len(shards) * (i + 1) // n)  # contiguous: a layer's experts read once
+    mine = range(len(shards) * i // n, len(shards) * (i + 1) // n) if i < n else range(0)  # contiguous: a
+    # layer's experts are read once
     weight_map, total = {}, 0
     for k, shard in enumerate(shards):
         filename = SINGLE_FILE if len(shards) == 1 else f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
@@ -108,7 +110,7 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         total += sum(sizes[name] for name in shard)
         if k in mine:
             save_weights(materialize(shard), path / filename, metadata={"format": "pt"})
-    if i > 0:
+    if part is not None and i < n:
         return path
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}

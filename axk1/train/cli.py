@@ -132,7 +132,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from axk1.checkpoint.export import export_checkpoint, resolve_checkpoint
+    from axk1.checkpoint.export import agreed_checkpoint, export_checkpoint
     from axk1.checkpoint.hf import parse_size
 
     import torch
@@ -140,12 +140,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from axk1.parallel.distributed import init_distributed, launched_with_torchrun, process_groups
 
-    step = resolve_checkpoint(args.checkpoint)
     with process_groups():
         distributed = launched_with_torchrun()  # every rank writes its share of the shards; the group waits for them
         if distributed:
             init_distributed(torch.device("cpu"))
         main = not distributed or dist.get_rank() == 0
+        step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
         path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
                                  tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
                                  distributed=distributed)
