@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             return 141  # 128 + SIGPIPE
         if not _interrupted(e):
             if not isinstance(e, (ValueError, OSError)):
+                if _launched() and _peer_failed(e):  # not this rank's error: the failed rank's is the one to read
+                    print(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
+                          f"failed (its error is above, and torchrun's summary names it)", file=sys.stderr)
+                    return _leave(1)
                 if _launched():  # a failed rank: its traceback, then out at once (`_leave`)
                     traceback.print_exc()
                     return _leave(1)
@@ -263,6 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
     return _leave(130)
+
+
+# what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)
+_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "remote process exited",
+              "Broken pipe")
+
+
+def _peer_failed(e: BaseException) -> bool:
+    """Whether `e`, or what caused it, is a collective that lost a peer rank."""
+    while e is not None:
+        if isinstance(e, RuntimeError) and any(words in str(e) for words in _PEER_GONE):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _launched() -> bool:

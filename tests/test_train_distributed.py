@@ -201,3 +201,41 @@ def test_ranks_resume_from_the_step_rank_0_lists(tmp_path):
     assert list_steps(tmp_path / "run" / "checkpoints") == [2, 4]
     err = torchrun_train(recipe, "--resume", "--max-steps", "6", script=runner)
     assert "rank 0 resumed from step 4" in err and "rank 1 resumed from step 4" in err, err[-3000:]
+
+
+CRASH_ONCE = """
+import os, sys
+from axk1.train.trainer import Trainer
+from axk1.cli import main
+
+if os.environ["TORCHELASTIC_RESTART_COUNT"] == "0" and os.environ["RANK"] == "1":
+    real = Trainer.train_step
+    def train_step(self, step):
+        if step == 3:  # after the checkpoint of step 2: the node is lost
+            os._exit(1)
+        return real(self, step)
+    Trainer.train_step = train_step
+sys.exit(main())
+"""
+
+
+def test_a_launch_torchrun_restarts_goes_on_from_its_checkpoint(tmp_path):
+    """`torchrun --max-restarts 1`: the restarted attempt runs the same command, which refused the folder its first
+    attempt had filled ("already holds checkpoints ... pass --resume"), so torchrun's own fault tolerance could not
+    recover a run. A restarted attempt now resumes from the newest checkpoint, to the uninterrupted run's losses;
+    its process group is set up under a prefix of its own (a rank read a dead rank's address from the failed
+    attempt's keys and failed to connect, or hung)."""
+    init = tmp_path / "init"
+    torch.manual_seed(0)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), init)
+    Trainer(load_recipe(_recipe(tmp_path / "one", "max_steps = 6", init))).fit()
+    crash = tmp_path / "crash.py"
+    crash.write_text(CRASH_ONCE)
+    err = torchrun_train(_recipe(tmp_path / "two", "max_steps = 6\n[parallelism]\ndp_shard = 2", init), script=crash,
+                         timeout=300, restarts=1)
+    # the rank whose peer died says so in a line; gloo's traceback ("GLHF") sent readers to the wrong rank
+    assert "rank 0 stopped: another rank of the launch failed" in err and "Traceback" not in err, err[-3000:]
+    want = [r["loss"] for r in read_jsonl(tmp_path / "one" / "run" / "metrics.jsonl")]
+    got = {r["step"]: r["loss"] for r in read_jsonl(tmp_path / "two" / "run" / "metrics.jsonl")}
+    assert sorted(got) == list(range(1, 7))
+    assert [got[s] for s in range(1, 7)] == pytest.approx(want, rel=1e-5)

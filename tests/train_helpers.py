@@ -63,17 +63,18 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     return path
 
 
-def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None) -> str:
+def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
+                   restarts: int = 0) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
     `script` (which ends by calling axk1.cli.main) in axk1.cli's place; fails the test with the ranks' stderr when
     it does not exit 0, else returns that stderr."""
-    return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script)
+    return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script, restarts=restarts)
 
 
 def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
-                 fails: bool = False) -> str:
+                 fails: bool = False, restarts: int = 0) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli args...`, as torchrun_train; `fails`: the launch must fail
-    instead (its stderr is returned all the same)."""
+    instead (its stderr is returned all the same); `restarts`: torchrun's --max-restarts."""
     import os
     import socket
     import subprocess
@@ -83,7 +84,8 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
-           "127.0.0.1", "--master-port", str(port), *(["-m", "axk1.cli"] if script is None else [str(script)]),
+           "127.0.0.1", "--master-port", str(port), "--max-restarts", str(restarts),
+           *(["-m", "axk1.cli"] if script is None else [str(script)]),
            *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

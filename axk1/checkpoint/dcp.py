@@ -75,6 +75,20 @@ def agreed_steps(root: str | Path) -> list[int]:
     return steps
 
 
+def resume_on_restart(resume: bool, checkpoints: str | Path) -> bool:
+    """`--resume`, or: this is an attempt torchrun started again after a failure (`--max-restarts`), and the run
+    has a checkpoint. A restarted attempt runs the very command that failed, which without --resume refused the
+    folder it had filled ("already holds checkpoints"), and with --resume from the start refused a fresh one."""
+    if resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) == 0:
+        return resume
+    if latest_step(checkpoints) is None:
+        return False
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"torchrun restart {os.environ['TORCHELASTIC_RESTART_COUNT']}: going on from the newest checkpoint in "
+              f"{checkpoints}", flush=True)
+    return True
+
+
 def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = False) -> None:
     """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
     is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would

@@ -49,11 +49,22 @@ def init_distributed(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        if device.type == "cuda":
-            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device)
-        else:
-            dist.init_process_group("gloo")
+        backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None,
+                                **_attempt_store())
     return device
+
+
+def _attempt_store() -> dict:
+    """For an attempt torchrun started again after a failure (--max-restarts): the launch's store under a prefix of
+    its own. The groups' keys (each rank's gloo address) are not per attempt, so a rank of the new attempt could
+    read the address of a rank of the failed one, now dead, and fail to connect ("connectFullMesh ... Connection
+    refused"), whenever it looked before that rank wrote its new one. The first attempt: torch's own env:// setup."""
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if attempt == 0:
+        return {}
+    store, rank, world_size = next(dist.rendezvous("env://"))
+    return {"store": dist.PrefixStore(f"axk1/attempt-{attempt}", store), "rank": rank, "world_size": world_size}
 
 
 def host_all_sum(values: list[float]) -> list[float]:

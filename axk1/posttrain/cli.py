@@ -28,18 +28,21 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.dcp import resume_on_restart
     from axk1.parallel.distributed import process_groups
     from axk1.posttrain.sft import load_sft_recipe, run_sft
 
     with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
-        result = run_sft(recipe, resume=args.resume)
+        result = run_sft(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} "
                   f"with a checkpoint in {result['checkpoints']}: run the same command with --resume to go on",
                   file=sys.stderr)
         return 128 + signal.SIGTERM
+    if not result["is_main"]:  # the run's closing lines once per launch, as `axk1 train`
+        return 0
     if result["rows"]:
         last = result["rows"][-1]
         print(f"step {last['step']}  loss {last['loss']:.4f}  checkpoints in {result['checkpoints']}")
@@ -49,6 +52,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_rl(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.dcp import resume_on_restart
     from axk1.parallel.distributed import process_groups
     from axk1.posttrain.rl import run_rl
     from axk1.posttrain.rl_recipe import load_rl_recipe
@@ -57,27 +61,28 @@ def cmd_rl(args: argparse.Namespace) -> int:
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
             recipe.rl.iterations = args.max_steps
-        result = run_rl(recipe, resume=args.resume)
+        result = run_rl(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "
                   f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: run the same command "
                   "with --resume to go on", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143), as `axk1 train` does
+    say = print if result["is_main"] else (lambda *a, **k: None)  # the closing lines once per launch
     if result["rows"]:
         last = result["rows"][-1]
-        print(f"iteration {last['step']}  reward {last['reward_mean']:.3f}  accuracy {last['accuracy']:.3f}  "
-              f"checkpoints in {result['checkpoints']}")
+        say(f"iteration {last['step']}  reward {last['reward_mean']:.3f}  accuracy {last['accuracy']:.3f}  "
+            f"checkpoints in {result['checkpoints']}")
     if result["model_dir"]:
-        print(f"model folder: {result['model_dir']}")
+        say(f"model folder: {result['model_dir']}")
     if result["iterations"] and not result["model_changed"]:
         # every iteration of the run (before a --resume too) was skipped, mostly for equal rewards in every group:
         # no update ran, the model is the one RL started from. A failure, so that a script chaining the next stage
         # stops here instead of evaluating an unchanged model.
-        print(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards, "
-              "or no update had a finite loss), so the model did not change; check that the tasks can be solved at "
-              "all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
-              "losses, lower the learning rate)", file=sys.stderr)
+        say(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards, "
+            "or no update had a finite loss), so the model did not change; check that the tasks can be solved at "
+            "all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
+            "losses, lower the learning rate)", file=sys.stderr)
         return 1
     return 0
 

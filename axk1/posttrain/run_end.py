@@ -34,11 +34,14 @@ def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | Non
     """The newest checkpoint exported to `out` (axk1.checkpoint.export; `distributed`: every rank calls this and
     writes its share); a write that fails is named, not a traceback. Errors that already say what is wrong with the
     checkpoint or the tokenizer (ValueError) pass as they are."""
+    from safetensors import SafetensorError
+
     try:
         return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer, distributed=distributed)
     except ValueError:
         raise
-    except Exception as e:  # safetensors reports a full disk as its own SafetensorError, not an OSError
+    except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own SafetensorError; another
+        # rank's failure (a collective's RuntimeError) is not this one's write and gets no advice about disks
         raise _failed("exporting the model to", out, ckpt_dir, e) from e
 
 

@@ -77,11 +77,12 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from axk1.checkpoint.dcp import resume_on_restart
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
-    trainer = Trainer(recipe, resume=args.resume)
+    trainer = Trainer(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
     print_budget(recipe, trainer.sampler.shards, say)
