@@ -239,3 +239,16 @@ def test_a_launch_torchrun_restarts_goes_on_from_its_checkpoint(tmp_path):
     got = {r["step"]: r["loss"] for r in read_jsonl(tmp_path / "two" / "run" / "metrics.jsonl")}
     assert sorted(got) == list(range(1, 7))
     assert [got[s] for s in range(1, 7)] == pytest.approx(want, rel=1e-5)
+
+
+def test_a_launch_into_a_folder_another_run_holds_fails_with_one_error(tmp_path):
+    """Only the first rank takes the folder's lock; the others looked at the checkpoints at once and failed with
+    their own error ("already holds checkpoints ... pass --resume", advice to resume a run that is live), which
+    torchrun could pick as the launch's root cause. They wait for the first rank's lock now."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    recipe = write_recipe(tmp_path, extra="max_steps = 2\n[parallelism]\ndp_shard = 2")
+    Trainer(load_recipe(recipe, ["--parallelism.dp_shard", "1"])).fit()  # an earlier run's checkpoints
+    with RunLock(tmp_path / "run"):  # a live run holds the folder
+        err = torchrun_train(recipe, fails=True)
+    assert "is in use by another training run" in err and "already holds checkpoints" not in err, err[-3000:]

@@ -64,11 +64,12 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
 
 
 def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
-                   restarts: int = 0) -> str:
+                   restarts: int = 0, fails: bool = False) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
     `script` (which ends by calling axk1.cli.main) in axk1.cli's place; fails the test with the ranks' stderr when
     it does not exit 0, else returns that stderr."""
-    return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script, restarts=restarts)
+    return torchrun_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script, restarts=restarts,
+                        fails=fails)
 
 
 def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,

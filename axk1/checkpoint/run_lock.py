@@ -16,6 +16,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 
 LOCK_FILE = ".axk1-train.lock"
@@ -62,7 +63,7 @@ class RunLock:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()} {launch_id()}\n".encode(), 0)
 
     def _in_use(self, holder: str) -> FolderInUse:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
@@ -80,6 +81,34 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the file drops the lock; the file stays (deleting it would race a new run)
             self._fd = None
+
+
+def launch_id() -> str:
+    """What names this torchrun launch (attempt included) the same on every rank; "" outside torchrun."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
+        return ""
+    e = os.environ
+    return (f"{e['TORCHELASTIC_RUN_ID']}@{e.get('MASTER_ADDR', '')}:{e.get('MASTER_PORT', '')}"
+            f"/{e.get('TORCHELASTIC_RESTART_COUNT', '0')}")
+
+
+def wait_for_launch_lock(folder: str | Path, seconds: float = 300.0) -> None:
+    """On a launch's other ranks: wait until its first rank holds the folder's lock (the lock file names this
+    launch). Only the first rank takes it; the others used to look at the checkpoints at once and, when another
+    run held the folder, fail with their own error ("already holds checkpoints ... pass --resume", advice to
+    resume a live run) beside the first rank's "in use". Now the first rank's refusal is the launch's one error
+    (torchrun stops the others when it exits); after `seconds` without it (a slow first rank) they go on."""
+    path, want = Path(folder) / LOCK_FILE, launch_id()
+    if not want:  # not a torchrun launch: nothing names the first rank's lock
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if path.read_text(errors="replace").split()[2:3] == [want]:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
 
 
 def _alive_here(holder: str) -> bool:
