@@ -186,3 +186,13 @@ def test_a_recipe_without_a_schedule_table_takes_the_default(folder, tmp_path):
     raw["schedule"] = {"decay_starts_at_stage": 3}
     with pytest.raises(ValueError, match=r"must name a stage 1\.\.1 \(or 2 for no decay\)"):
         parse_sft_recipe(raw, tmp_path)
+
+
+def test_an_output_model_folder_that_cannot_be_written_is_refused_before_training(folder, tmp_path):
+    """`OUT/model` holding a file of the user's: the run trained, saved its checkpoints, then refused to export."""
+    raw = _recipe(tmp_path, folder, _write(tmp_path / "c.jsonl", _rows(4)))
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"model holds notes.txt, which is not part of a model folder"):
+        run_sft(parse_sft_recipe(raw, tmp_path))
+    assert not (tmp_path / "run" / "checkpoints").exists()

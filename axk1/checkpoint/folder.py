@@ -143,19 +143,26 @@ def check_layer_count(folder: Path, config: ModelConfig, headers: dict[str, Head
                          "config.json does not describe these weights; fix it or re-export the folder")
 
 
-def clear_model_folder(out: Path) -> None:
-    """Makes `out` ready for a new model: an earlier model's files (MODEL_FOLDER_FILES, weights) are deleted so none
-    can outlive it; a folder holding anything else is refused, as it may not be a model folder at all."""
+def check_model_folder(out: Path) -> list[Path]:
+    """Whether a model can be written to `out`: nothing there, or a folder holding only an earlier model's files
+    (returned); anything else is refused, as it may not be a model folder at all. SFT and RL ask before they train,
+    so that the export at their end cannot be refused after hours of training."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"the output {out} exists and is not a folder: choose another output path")
     if not out.exists():
-        return
+        return []
     stale = [p for p in out.iterdir() if p.name in MODEL_FOLDER_FILES or any(p.match(g) for g in _MODEL_FOLDER_PATTERNS)]
     other = sorted(p.name for p in out.iterdir() if p not in stale)
     if other:
         raise ValueError(f"the output folder {out} holds {', '.join(other[:4])}{' ...' if len(other) > 4 else ''}, "
                          "which is not part of a model folder: write to a new or empty folder (or delete those)")
-    for p in stale:
+    return stale
+
+
+def clear_model_folder(out: Path) -> None:
+    """Makes `out` ready for a new model: an earlier model's files (MODEL_FOLDER_FILES, weights) are deleted so none
+    can outlive it; a folder holding anything else is refused (check_model_folder)."""
+    for p in check_model_folder(out):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
         else:
