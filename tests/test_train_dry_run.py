@@ -200,3 +200,14 @@ def test_global_tokens_that_are_not_whole_sequences_are_noted(tmp_path, capsys):
            "tokens" in capsys.readouterr().out
     assert main(["train", str(recipe), "--dry-run", "--batch.global_tokens", "256"]) == 0
     assert "not a multiple" not in capsys.readouterr().out
+
+
+def test_a_dry_run_under_torchrun_checks_the_launch_it_runs_in(tmp_path, capsys, monkeypatch):
+    """`torchrun --nproc-per-node 2 -m axk1 train RECIPE --dry-run` of a one-rank recipe said "ok"; the real 2-rank
+    launch then failed. Without --world-size the dry run takes torchrun's WORLD_SIZE."""
+    recipe = write_recipe(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", str(recipe), "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "on 2 x CPU rank" in out and "problem:" in out, out
+    assert main(["train", str(recipe), "--dry-run", "--parallelism.dp_shard", "2"]) == 0

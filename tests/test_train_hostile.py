@@ -145,7 +145,8 @@ def test_startup_reads_no_token_and_a_lying_manifest_is_caught_at_the_batch(tmp_
         tokens[1::2] = 700  # past the model's 512: half of every shard
         tokens.tofile(shard)
     trainer = Trainer(load_recipe(recipe_path))  # no scan: the manifest says 512
-    with pytest.raises(ValueError, match="token id 700 is out of range for vocab_size=512"):
+    with pytest.raises(ValueError, match=r"step 1, rows drawn from domain\(s\) \['(code|web)'.*token id 700 is out of "
+                                         r"range for vocab_size=512.*re-run the tokenize stage"):
         trainer.train_step(0)
     trainer.release()
     manifest = json.loads(path.read_text())

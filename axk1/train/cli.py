@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -23,8 +24,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    "torch sees a GPU)")
     p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
                    "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
-    p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks (default: "
-                   "dp_replicate x dp_shard)")
+    p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks "
+                   "(default: torchrun's WORLD_SIZE when run under it, else dp_replicate x dp_shard x cp)")
     p.add_argument("--gpu", default=None, help="the GPU whose memory the dry run checks against (default H200)")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
@@ -59,7 +60,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], out_dir=args.out, max_steps=args.max_steps)
     recipe.run.device = "cuda" if declared == "auto" else declared if kind == "cuda" else kind
     p = recipe.parallelism
-    world = args.world_size or p.dp_replicate * p.dp_shard * p.cp
+    # under torchrun the launch it runs in is the one to check (a 2-rank launch of a 1-rank recipe said "ok")
+    world = args.world_size or int(os.environ.get("WORLD_SIZE", 0)) or p.dp_replicate * p.dp_shard * p.cp
     gpu = args.gpu or "H200"
     result = dry_run(recipe, world, gpu)
     print(f"dry run: {args.recipe} on {world} x {result.gpu if result.on_gpus else 'CPU rank'}, device {result.device}"

@@ -112,7 +112,7 @@ class ParallelismConfig:
     activation_checkpointing: str | bool = "none"  # "none" | "full" (recompute each layer); the planner writes a bool
     precision: str = "fp32"             # "fp32" | "bf16" (FSDP2 bf16 compute, or autocast in one process; docs/gpu.md)
     compile: bool = False               # torch.compile each decoder layer (axk1/parallel/compile.py); slow start
-    removed_keys = {"gpus": "the run's GPU count is dp_replicate x dp_shard (EP splits the shard axis), checked "
+    removed_keys = {"gpus": "the run's GPU count is dp_replicate x dp_shard x cp (EP splits the shard axis), checked "
                     "against the torchrun launch"}
 
 

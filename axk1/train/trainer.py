@@ -215,7 +215,14 @@ class Trainer:
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
         labelled_B = (host.labels_BT != IGNORE_INDEX).sum(1)
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
-        counts = [host_counts(self.config, *host.rows(s, s + mb)[:3], depth) for s in starts]
+        try:
+            counts = [host_counts(self.config, *host.rows(s, s + mb)[:3], depth) for s in starts]
+        except ValueError as e:  # ids past the vocabulary: which data holds them, not only that some does
+            bad_B = (host.input_ids_BT < 0).any(1) | (host.input_ids_BT >= self.config.vocab_size).any(1)
+            where = sorted({domains[b] for b in bad_B.nonzero().flatten().tolist() if b < len(domains)})
+            raise ValueError(f"step {self.state.step + 1}, rows drawn from domain(s) {where}: {e}; the token shards "
+                             f"({self.recipe.data.manifest}) hold ids the model's vocabulary does not cover: re-run "
+                             "the tokenize stage, or use a model whose vocab_size covers the tokenizer") from None
         # a stop asked for by a signal rides on the step's one host sum, so all ranks stop after the same step; so
         # do the rows per domain, which this rank holds its share of (a context-parallel group shares its rows)
         n_valid, n_mtp, stops, *rows_X = self._host_sum([float(sum(c.labels for c in counts)),
