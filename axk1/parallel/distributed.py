@@ -64,7 +64,7 @@ def _attempt_store() -> dict:
     if attempt == 0:
         return {}
     store, rank, world_size = next(dist.rendezvous("env://"))
-    return {"store": dist.PrefixStore(f"axk1/attempt-{attempt}", store), "rank": rank, "world_size": world_size}
+    return {"store": dist.PrefixStore(f"axk1-attempt-{attempt}", store), "rank": rank, "world_size": world_size}
 
 
 def host_all_sum(values: list[float]) -> list[float]:
