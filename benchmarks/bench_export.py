@@ -2,7 +2,10 @@
 of a ~450M-parameter model (fp32) to safetensors shards of 100 MB, in a fresh process, its time, and the bytes it
 asks of the checkpoint.
 
-    .venv/bin/python benchmarks/bench_export.py [--dir /tmp/bench_export]
+    .venv/bin/python benchmarks/bench_export.py [--dir /tmp/bench_export] [--ranks 2]
+
+`--ranks N` times the same export as `torchrun --nproc-per-node N -m axk1 export` beside one process's (each rank
+writes its own run of the shards; the folders are compared byte for byte), the whole command in both cases.
 
 The checkpoint (a DCP step folder with the model, AdamW state and train state, as the trainer writes it) is made
 once in --dir and kept for reruns, so another commit's export can be measured on the same files.
@@ -63,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="/tmp/bench_export")
     ap.add_argument("--shard-arg", default="1", help="0 for a commit whose export has no max_shard_size")
+    ap.add_argument("--ranks", type=int, default=1, help="also time the export under torchrun with this many ranks")
     folder = Path(ap.parse_args().dir)
     args = ap.parse_args()
     step = make_checkpoint(folder)
@@ -74,6 +78,32 @@ def main() -> None:
     model_gb = sum(p.stat().st_size for p in (folder / "out").glob("*.safetensors")) / 1e9
     print(f"checkpoint {size:.2f} GB, model {model_gb:.2f} GB: export {seconds:.1f} s "
           f"(process {time.perf_counter() - t0:.1f} s), peak RSS {peak_mb:,.0f} MB, read {read_gb:.2f} GB")
+    if args.ranks > 1:
+        compare_ranks(step, folder, args.ranks)
+
+
+def compare_ranks(step: Path, folder: Path, ranks: int) -> None:
+    """The CLI's export in one process and under torchrun with `ranks` ranks: wall time of each command."""
+    import os
+    import socket
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    times = {}
+    for n in (1, ranks):
+        out = folder / f"out-{n}"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        launch = [sys.executable, "-m", "axk1"] if n == 1 else [
+            sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-addr", "127.0.0.1",
+            "--master-port", str(port), "-m", "axk1"]
+        t0 = time.perf_counter()
+        subprocess.run([*launch, "export", str(step), str(out), "--max-shard-size", "100MB"], env=env, check=True,
+                       capture_output=True)
+        times[n] = time.perf_counter() - t0
+    same = all((folder / f"out-{ranks}" / p.name).read_bytes() == p.read_bytes() for p in (folder / "out-1").iterdir())
+    print(f"axk1 export, whole command: 1 process {times[1]:.1f} s, {ranks} ranks {times[ranks]:.1f} s "
+          f"({times[1] / times[ranks]:.2f}x); folders identical: {same}")
 
 
 if __name__ == "__main__":
