@@ -89,8 +89,7 @@ def test_the_streamed_export_loads_in_transformers_and_resumes_the_same_weights(
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("nproc", [2, 3])
-def test_export_under_torchrun_spreads_the_shards_and_writes_the_same_folder(trained, tmp_path, nproc):
+def test_export_under_torchrun_spreads_the_shards_and_writes_the_same_folder(trained, tmp_path, nproc=3):
     """Every rank writes its own run of the shards (the export of A.X K1 by one process reads and writes 2 TB);
     the folder is byte for byte the one process's, index and config included."""
     from tests.train_helpers import torchrun_cli
