@@ -48,6 +48,7 @@ from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.policy_loss import group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
+from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
 from axk1.posttrain.rollout_server import RolloutServer
@@ -71,18 +72,6 @@ def read_task_rows(paths: list[str]) -> list[dict]:
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks
-
-
-def _pad_rows(rows: list[list[int]], pad_id: int) -> torch.Tensor:
-    T = max(len(r) for r in rows)
-    out_BT = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    for b, r in enumerate(rows):
-        out_BT[b, :len(r)] = torch.tensor(r)
-    return out_BT
-
-
-class _Padding(list):
-    """A micro-batch a rank runs only to keep step with the others (RLTrainer._rank_micro_batches)."""
 
 
 class RLTrainer:
@@ -248,13 +237,13 @@ class RLTrainer:
     # ---- update ----
     def update(self, samples: list[dict], step0: int) -> dict:
         """`updates_per_batch` optimizer steps, each on a minibatch of whole groups; under torchrun each data-parallel
-        rank takes every dp_size-th completion of a minibatch (any group size: _rank_micro_batches) and the loss
+        rank takes every dp_size-th completion of a minibatch (any group size: rl_batches.rank_micro_batches) and the loss
         keeps the whole minibatch's normaliser."""
         s = self.recipe.rl
         self.model.train()
         rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
         adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale).to(self.device)
-        ids_BT = _pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
+        ids_BT = pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
         check_token_ids(ids_BT, self.config)  # on the host, once: the log-prob forwards then read nothing
         ids_BT = ids_BT.to(self.device)
         prompt_B = torch.tensor([len(x["prompt"]) for x in samples], device=self.device)
@@ -262,10 +251,8 @@ class RLTrainer:
         keep = [not (s.overlong == "filter" and x["truncated"]) for x in samples]
         keep_B = torch.tensor(keep, device=self.device)
         mb = max(1, self.recipe.batch.micro_batch)
-        order = np.random.default_rng((self.recipe.data.seed, step0)).permutation(len(samples) // s.group_size)
-        minibatches = [[g * s.group_size + k for g in groups.tolist() for k in range(s.group_size)]
-                       for groups in np.array_split(order, s.updates_per_batch) if len(groups)]
-        micro = [self._rank_micro_batches(rows, mb) for rows in minibatches]
+        batches = minibatches(len(samples), s.group_size, s.updates_per_batch, (self.recipe.data.seed, step0))
+        micro = [rank_micro_batches(rows, mb, self.dp_rank, self.dp_size) for rows in batches]
         # lengths from the host's samples: reading them off the device tensors would wait on it per micro-batch
         length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
         kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
@@ -282,14 +269,14 @@ class RLTrainer:
             ref = ({tuple(sel): logprobs(self.ref, sel, False)[0] for chunks in micro for sel in chunks}
                    if self.ref is not None else None)
         agg, t0, tokens, bad = [], time.perf_counter(), 0, 0
-        for u, rows in enumerate(minibatches):
+        for u, rows in enumerate(batches):
             lr = self.schedule.apply(self.optimizer, step0 + u)
             self.optimizer.zero_grad(set_to_none=True)
             n_tokens = sum(kept_tokens[i] for i in rows)  # the whole minibatch's, on every rank
             parts, loss_sum = [], torch.zeros((), device=self.device)
             for sel in micro[u]:
                 logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
-                padding = isinstance(sel, _Padding)
+                padding = isinstance(sel, Padding)
                 mask_BC = mask_BC & keep_B[sel, None] & (not padding)  # padding: a loss and gradients of 0
                 old_BC = logp_BC.detach() if u == 0 else old[tuple(sel)]
                 loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level,
@@ -334,16 +321,6 @@ class RLTrainer:
         if bad == len(agg):  # trained nothing; BadStepGuard stops the run after [run] max_bad_steps in a row
             out["skipped"] = "non-finite loss or gradient in every update"
         return out
-
-    def _rank_micro_batches(self, rows: list[int], mb: int) -> list[list[int]]:
-        """This rank's micro-batches of a minibatch's completions `rows`: every dp_size-th completion, `mb` at a
-        time. Every rank must run as many forwards and backwards as the others (FSDP2's gathers and EP's
-        all-to-alls pair them up), so a rank with fewer completions (the minibatch does not divide over the ranks)
-        runs _Padding micro-batches: one real completion whose loss and statistics count for nothing."""
-        mine = rows[self.dp_rank::self.dp_size]
-        out = [mine[i:i + mb] for i in range(0, len(mine), mb)]
-        most = -(-len(rows[0::self.dp_size]) // mb)  # rank 0 holds the most
-        return out + [_Padding(rows[:1]) for _ in range(most - len(out))]
 
     def _load_drift(self) -> dict:
         """Total-variation distance of each MoE layer's expert-load distribution from the one at RL's start."""
