@@ -56,10 +56,9 @@ class RolloutServer:
         key came from, for the error that says it is wrong."""
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"[rl] server_url must be an http(s) URL such as http://10.0.0.5:8000, got {url!r}")
-        self.url, self.api_key, self.key_env, self.timeout_s = url.rstrip("/").removesuffix("/v1"), api_key, key_env, \
-            timeout_s
-        self.weights_dir, self.run, self.concurrency, self.is_main = Path(weights_dir), run, max(1, concurrency), \
-            is_main
+        self.url = url.rstrip("/").removesuffix("/v1")
+        self.api_key, self.key_env, self.timeout_s = api_key, key_env, timeout_s
+        self.weights_dir, self.run, self.concurrency, self.is_main = Path(weights_dir), run, max(1, concurrency), is_main
         self.version: str | None = None  # the weights version the last update answered (None: not told)
         self.model = model
         if is_main:
