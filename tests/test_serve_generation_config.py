@@ -13,7 +13,7 @@ from axk1.infer.chat import ChatCodec
 from axk1.infer.cli import build_server
 from axk1.infer.generate import generate
 from axk1.infer.generation_config import FILE, GenerationDefaults, sampling_params
-from axk1.infer.protocol import CompletionRequest, parse_request
+from axk1.infer.protocol import ChatRequest, CompletionRequest, parse_request
 from tests.serve_helpers import make_model_folder
 
 
@@ -55,6 +55,13 @@ def test_a_request_field_wins_and_a_left_out_or_null_one_takes_the_default():
     assert (p.temperature, p.top_p, p.top_k, p.stop_ids) == (1.0, 0.5, 20, {2, 3, 7, 9})
     p = params(top_k=-1, ignore_eos=True)
     assert (p.top_k, p.stop_ids) == (0, frozenset())
+    # null where OpenAI documents "... or null" (the official client sends it for an argument passed as None): a
+    # 400 "Input should be a valid number" before; now not sent, so the folder's default
+    p = params(temperature=None, top_p=None, n=None, stream=None, ignore_eos=None, echo=None)
+    assert (p.temperature, p.top_p, p.stop_ids) == (0.6, 1.0, {2, 3, 9})
+    chat = parse_request(ChatRequest, {"model": "m", "messages": [{"role": "user", "content": "x"}],
+                                       "temperature": None, "n": None, "stream": None})
+    assert (chat.temperature, chat.n, chat.stream) == (1.0, 1, False) and "temperature" not in chat.model_fields_set
 
 
 def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_path):

@@ -163,3 +163,16 @@ def test_axk1_serve_speculative_answers_as_plain_generation_and_counts_drafts(tm
     proc = subprocess.run([sys.executable, "-m", "axk1.cli", "serve", str(plain), "--speculative"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "keep-mtp" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_replaced_weights_keep_the_draft_counters_going(model):
+    """`--enable-weight-updates` on a speculative server: the drafter is rebuilt for the new MTP module, and its
+    Prometheus counters (drafted, accepted) went back to 0 with it, which a dashboard's rate() reads as a restart."""
+    import copy
+
+    _, engine = _serve(model, [_prompt(12, 0)], 6)
+    drafted, accepted = engine.drafter.drafted, engine.drafter.accepted
+    assert drafted > 0
+    engine.replace_weights(copy.deepcopy(model), "next")
+    assert (engine.drafter.drafted, engine.drafter.accepted) == (drafted, accepted)
+    assert engine.drafter.mtp is not None and engine.weights_version == "1:next"

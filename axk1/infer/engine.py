@@ -41,7 +41,8 @@ DEFAULT_CACHE_BYTES = 2**30  # the pool when cache_tokens is not given: at most 
 
 @dataclass
 class EngineStats:
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # the requests' prompts, once each (what their usage bills)
+    prefill_tokens: int = 0  # prompt tokens computed: prefix-cache hits not, preemption's recompute again
     generated_tokens: int = 0
     decode_steps: int = 0
     decode_rows: int = 0  # sum over decode steps of the rows in the step: rows / steps = mean batch
@@ -152,6 +153,7 @@ class Engine:
 
     def submit(self, prompt: list[int], params: SamplingParams, sink: Sink, n: int = 1) -> list[Sequence]:
         self.check_request(prompt, params, n)
+        self.stats.prompt_tokens += len(prompt)  # once for its n choices, as the reply's usage counts it
         group = []
         for i in range(n):
             generator = None
@@ -195,8 +197,10 @@ class Engine:
                                    "is idle (wait for the requests in flight to finish)", "model_path")
             self.model, self._decode_step = model, decode_step
             self.weights_version = f"{int(self.weights_version.split(':')[0]) + 1}:{label}"
-            if self.drafter is not None:
+            if self.drafter is not None:  # drafts with the new MTP module; its counters go on (Prometheus counters)
+                counts = self.drafter.drafted, self.drafter.accepted
                 self.drafter = ServerDrafter(self)
+                self.drafter.drafted, self.drafter.accepted = counts
             return self.pool.drop_cached()
 
     @property
@@ -341,7 +345,7 @@ class Engine:
         self.stats.prefills += 1
         for s, k in chunks:
             s.length += k
-            self.stats.prompt_tokens += k
+            self.stats.prefill_tokens += k
             self.scheduler.committed(s)
         for i, s in enumerate(done):
             self._take(s, logits_1DV[0, i: i + 1])

@@ -43,7 +43,10 @@ class ServerMetrics:
                [("", engine.num_running)])
         metric("num_requests_waiting", "gauge", "Choices queued for a free row (queue length).",
                [("", engine.num_waiting)])
-        metric("prompt_tokens_total", "counter", "Prompt tokens prefilled.", [("", stats.prompt_tokens)])
+        metric("prompt_tokens_total", "counter", "Prompt tokens of the requests (their usage's prompt_tokens).",
+               [("", stats.prompt_tokens)])
+        metric("prefill_tokens_total", "counter", "Prompt tokens computed (prefix-cache hits left out, a preempted "
+               "choice's recompute counted again).", [("", stats.prefill_tokens)])
         metric("generation_tokens_total", "counter", "Tokens generated.", [("", stats.generated_tokens)])
         metric("generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.",
                [("", stats.tokens_per_second())])

@@ -124,6 +124,18 @@ class _Request(_Strict):
     guided_grammar: str | None = None
     structured_outputs: dict[str, Any] | None = None
     logits_processors: list[Any] | None = None
+    # fields OpenAI documents as "... or null" (and vLLM takes as null) that have a value of their own here: null is
+    # "not sent", so the default applies (generation_config.json's for temperature and top_p). The official client
+    # sends null for an argument passed as None.
+    NULL_IS_UNSET: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "n", "stream", "ignore_eos", "echo")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(data.get(k, 0) is None for k in cls.NULL_IS_UNSET):
+            return {k: v for k, v in data.items() if not (v is None and k in cls.NULL_IS_UNSET)}
+        return data
+
     # field -> the values that change nothing (vLLM's defaults); None always passes; only the fields listed here
     NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {
         "min_p": (0,), "repetition_penalty": (1,), "min_tokens": (0,), "use_beam_search": (False,),
