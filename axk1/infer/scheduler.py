@@ -46,7 +46,10 @@ class Scheduler:
 
     # ---- queue -------------------------------------------------------------------------------------------
     def admit(self) -> None:
-        """Move waiting groups to running while rows are free, first come first served."""
+        """Move waiting groups to running while rows are free and the pool has blocks for their first chunk, first
+        come first served. Without the second condition a preempted choice came straight back while the pool was
+        still short, took its cached prefix and was preempted again in the same step: a thousand preemptions for
+        twelve choices under a small cache (the outputs right, the preemption count meaningless)."""
         with self._lock:
             while self.waiting:
                 group = [s for s in self.waiting[0] if not s.cancelled]
@@ -55,6 +58,9 @@ class Scheduler:
                     continue
                 if len(self.running) + len(group) > self.max_batch:
                     break  # wait for rows rather than let later requests pass
+                first = -(-min(group[0].pending, self.chunk) // self.block_size) * len(group)
+                if self.running and first > self.pool.num_available:
+                    break  # wait for blocks too (with nothing running, it runs: someone must)
                 self.waiting.popleft()
                 for follower in group[1:]:
                     follower.leader = group[0]
