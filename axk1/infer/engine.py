@@ -160,7 +160,9 @@ class Engine:
             if params.seed is not None:  # each choice its own stream, so results do not depend on the batch
                 generator = torch.Generator(device=self.device).manual_seed(params.seed + i)
             group.append(Sequence(next(self._ids), i, list(prompt), params, sink, generator))
-        with self._cond:
+        with self._cond:  # replace_weights holds this lock: the version read here is the one that samples the group
+            for s in group:
+                s.weights_version = self.weights_version
             self.scheduler.waiting.append(group)
             self._cond.notify()
         return group

@@ -311,7 +311,7 @@ def _logprobs(gen: Generation, i: int, names: TokenNames, chat: bool) -> dict[st
 async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": state.model_name, "system_fingerprint": state.engine.weights_version}  # whose weights sampled
+            "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
     if req.stream:
         return StreamingResponse(_stream(state, gen, head, chat, req.stream_options, names),
