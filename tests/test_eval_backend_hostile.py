@@ -246,3 +246,67 @@ def test_humaneval_prompts_that_are_not_python_are_refused_at_load(tmp_path):
                                "canonical_solution": ""}) + "\n")
     with pytest.raises(ValueError, match="problem 'X/0': its prompt is not a Python function stub"):
         get_task("humaneval").load(TaskOptions(data={"humaneval": str(bad)}))
+
+
+class _RawServer(JsonHandler):
+    """Answers "bad" prompts with raw bytes that are no HTTP reply a client can finish reading."""
+
+    protocol_version = "HTTP/1.1"
+    raw = b""
+
+    def do_GET(self):
+        self._send(200, {"data": [{"id": "m"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if "bad" not in body["messages"][-1]["content"]:
+            return self._send(200, OK)
+        self.wfile.write(self.raw)
+        self.close_connection = True
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"choices\": [", "IncompleteRead"),  # cut mid-body
+    (b"GARBAGE\r\n\r\n", "BadStatusLine"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 41\r\n\r\n{\"choices\":[{\"message\":{\"content\":\"\xff\"}}]}", "decode"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b"[" * 100_000 + b"]" * 100_000, "Recursion"),
+])
+def test_a_reply_that_cannot_be_read_fails_its_sample_not_the_run(raw, reason):
+    """A dropped connection mid-body, a garbled status line, a body that is not UTF-8 or nests past the stack:
+    each escaped the backend's handling and ended the whole eval with a traceback, every finished sample lost."""
+    class Handler(_RawServer):
+        pass
+
+    Handler.raw = raw
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        backend = OpenAIBackend(f"http://127.0.0.1:{httpd.server_address[1]}/v1", model="m", retries=0,
+                                concurrency=1)
+        good, bad = backend.generate([Request([{"role": "user", "content": "good"}]),
+                                      Request([{"role": "user", "content": "bad"}])], Sampling(max_tokens=4))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert good.error is None and good.text == "\\boxed{70}"
+    assert bad.finish_reason == "error" and reason in bad.error, bad.error
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_temperature_that_is_not_a_number_is_refused(value):
+    """`--temperature nan` passed the `< 0` check and went to the server as `"temperature": NaN`, not JSON."""
+    with pytest.raises(ValueError, match="finite temperature"):
+        Sampling(temperature=value)
+
+
+def test_aime_rows_without_ids_are_named_as_the_corpus_audit_names_them(tmp_path):
+    """An AIME file without ids: eval named its problems "0", "1", ... and `axk1 data contamination` named them
+    "line 1", "line 2", ..., so no flag of the audit ever matched a problem (`idx` was read by one only)."""
+    from axk1.text.contamination import read_benchmark
+
+    path = tmp_path / "noid.jsonl"
+    path.write_text("".join(json.dumps({"problem": f"Problem {i}: find the number of widgets {i}.", "answer": "7"})
+                            + "\n" for i in range(3)) + json.dumps({"idx": 9, "problem": "Problem 9: find the number of gadgets 9.", "answer": "1"})
+                    + "\n")
+    assert [p.id for p in _load(str(path)).problems] == ["line 1", "line 2", "line 3", "9"]
+    assert sorted(set(read_benchmark(str(path)).ids)) == ["9", "line 1", "line 2", "line 3"]

@@ -221,3 +221,61 @@ def test_unwrapping_nested_braces_is_linear():
     assert grade_integer_answer(r"\boxed{" + "{" * depth + "72" + "}" * depth + "}", 72).correct
     assert time.perf_counter() - start < 1.0
     assert _unwrap(r"{7}{2") == "7{2" and _unwrap(r"\textbf {a}}b") == "a}b"  # an unbalanced brace stays
+
+
+@pytest.mark.parametrize("after", ["Example output:\n```\nFalse\n```", "Run it with:\n```bash\npython solution.py\n```"])
+def test_humaneval_grades_the_last_python_block_not_a_later_block_of_another_kind(humaneval, after):
+    """The extraction took the last fenced block of any kind: an untagged block of example output, or a ```bash
+    line after the solution, was graded as the solution (wrong_answer, SyntaxError)."""
+    problem = humaneval["HumanEval/0"]
+    answer = f"```python\n{problem['prompt']}{problem['canonical_solution']}```\n{after}"
+    assert grade_code(problem, assemble(problem, answer)).verdict == "pass"
+
+
+def test_passkey_wants_the_key_as_a_whole_number_and_a_cut_reply_is_truncated():
+    """`9677671` held the key 67767 as a substring and was graded correct; a reply cut at the token limit counted as
+    correct too, where docs/evaluation.md says it is wrong whatever it holds."""
+    from axk1.eval.backends import Completion
+    from axk1.eval.tasks import TaskOptions, get_task
+    from axk1.eval.tasks.base import Problem
+
+    task, problem = get_task("passkey"), Problem("p", [], "67767")
+    grade = lambda text, finish="stop": task.grade(problem, Completion(text, finish), TaskOptions())  # noqa: E731
+    assert grade("The pass key is 67767.")["status"] == "correct"
+    assert grade("The pass key is 9677671.")["status"] == "wrong"
+    assert grade("The pass key is 67767", "length")["status"] == "truncated"
+
+
+def test_an_lcb_row_whose_metadata_is_no_object_fails_alone():
+    """`"metadata": "[]"` raised AttributeError, a traceback that ended the run, outside the failed-row accounting."""
+    from axk1.eval.tasks.lcb_data import parse_row
+
+    row = {"question_id": "q1", "question_content": "x", "platform": "atcoder", "contest_date": "2025-01-01T00:00:00",
+           "difficulty": "easy", "public_test_cases": "[]", "metadata": "[]"}
+    with pytest.raises(ValueError, match="metadata is list, not a JSON object"):
+        parse_row(row)
+
+
+def test_a_translation_request_that_failed_is_tried_again_by_the_next_run(tmp_path):
+    """LCB-ko cached a translator's 503 as a failed translation and never asked again: a partial outage dropped
+    problems from every later run (and changed the set's hash). Only the survival check's refusals are final."""
+    from axk1.eval.backends import Completion
+    from axk1.eval.translate import TranslationCache, translate_all
+
+    class Translator:
+        def __init__(self, healthy):
+            self.healthy = healthy
+
+        def describe(self):
+            return {"name": "scripted"}
+
+        def generate(self, requests, sampling):
+            return [Completion("다음 수 3 과 4 를 더하세요.") if self.healthy else
+                    Completion("", "error", error="HTTP 503: overloaded") for _ in requests]
+
+    texts = {"q1": "Add the numbers 3 and 4."}
+    cache = TranslationCache(tmp_path / "cache.json")
+    first, _ = translate_all(texts, Translator(False), cache, retries=0)
+    assert not first["q1"].ok
+    again, _ = translate_all(texts, Translator(True), TranslationCache(tmp_path / "cache.json"), retries=0)
+    assert again["q1"].ok and again["q1"].text.startswith("다음")

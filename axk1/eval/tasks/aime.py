@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
+from axk1.text.contamination import benchmark_row_id
 
 INSTRUCTIONS = {
     "en": "Please reason step by step, and put your final answer within \\boxed{}.",
@@ -171,7 +172,7 @@ class AIMETask(Task):
             # ASCII digits only: "²".isdigit() is true and int("²") fails
             if not (answer.isascii() and answer.isdigit()) or int(answer) > 999:
                 raise ValueError(f"{where}: answer {answer!r} is not an integer 0-999 (AIME answers are)")
-            pid = str(row.get("id", row.get("idx", i)))
+            pid = benchmark_row_id(row, number, i)  # the corpus audit's id for the same row (--contamination)
             if pid in lines:
                 raise ValueError(f"{origin}: id {pid!r} appears twice ({lines[pid]} and {where}); ids must be unique")
             lines[pid] = where

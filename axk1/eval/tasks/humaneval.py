@@ -72,10 +72,13 @@ def grade_code(problem: dict, code: str, timeout_s: float = 10.0):
 
 
 def assemble(problem: dict, answer: str) -> str:
-    """Code from the answer's last ```python block: a full function replaces the prompt (keeping the prompt's
-    imports); a body alone is appended to the prompt."""
-    blocks = re.findall(r"```(?:python|py)?[^\n]*\n(.*?)```", answer, flags=re.S)
-    code = blocks[-1] if blocks else answer
+    """Code from the answer's last ```python block (else its last untagged one; a ```bash block or an untagged
+    block of example output after the code is not the solution): a full function replaces the prompt (keeping the
+    prompt's imports); a body alone is appended to the prompt."""
+    blocks = re.findall(r"```([^\n`]*)\n(.*?)```", answer, flags=re.S)
+    python = [code for tag, code in blocks if tag.strip().lower() in ("python", "py", "python3")]
+    untagged = [code for tag, code in blocks if not tag.strip()]
+    code = (python or untagged or [answer])[-1]
     if re.search(rf"def\s+{re.escape(problem['entry_point'])}\s*\(", code):
         imports = "\n".join(line for line in problem["prompt"].splitlines() if line.startswith(("import ", "from ")))
         # `from __future__ import ...` must open the file: it goes before the prompt's imports, not after them

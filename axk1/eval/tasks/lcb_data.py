@@ -76,6 +76,8 @@ def parse_row(row: dict) -> LCBProblem:
     public = json.loads(row["public_test_cases"]) if row["public_test_cases"] else []
     private = decode_private_tests(row.get("private_test_cases") or "")
     metadata = json.loads(row.get("metadata") or "{}")
+    if not isinstance(metadata, dict):  # `"[]"` raised AttributeError, out of the bad-row accounting
+        raise ValueError(f"LCB row {qid}: metadata is {type(metadata).__name__}, not a JSON object")
     fn_name = metadata.get("func_name") or None
     tests = public + private
     return LCBProblem(

@@ -5,6 +5,7 @@ Length is in approximate tokens (4 characters each: the filler is plain English)
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -107,7 +108,10 @@ class PasskeyTask(Task):
         if answer is None:
             return {"status": "truncated" if completion.finish_reason == "length" else "no_answer", "correct": False,
                     "extracted": None}
-        found = problem.gold in answer
+        if completion.finish_reason == "length":  # as math answers: a cut reply is wrong whatever it holds
+            return {"status": "truncated", "correct": False, "extracted": answer[:80]}
+        # the key as a whole number: `9677671` holds 67767 as a substring, not as the key
+        found = re.search(rf"(?<![0-9]){re.escape(problem.gold)}(?![0-9])", answer) is not None
         return {"status": "correct" if found else "wrong", "correct": found, "extracted": answer[:80]}
 
 
