@@ -339,7 +339,7 @@ def test_eval_scores_apart_the_problems_the_corpus_held(tmp_path, monkeypatch, c
     class Reciter(Backend):
         name = "reciter"
 
-        def generate(self, requests, sampling):  # right on the problem it read, wrong elsewhere
+        def generate(self, requests, sampling, done=None):  # right on the problem it read, wrong elsewhere
             return [Completion(f"\\boxed{{{leaked['answer'] if leaked['problem'] in r.messages[-1]['content'] else 1}}}")
                     for r in requests]
 

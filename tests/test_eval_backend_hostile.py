@@ -310,3 +310,50 @@ def test_aime_rows_without_ids_are_named_as_the_corpus_audit_names_them(tmp_path
                     + "\n")
     assert [p.id for p in _load(str(path)).problems] == ["line 1", "line 2", "line 3", "9"]
     assert sorted(set(read_benchmark(str(path)).ids)) == ["9", "line 1", "line 2", "line 3"]
+
+
+def test_an_eval_run_again_reuses_what_the_first_run_got_and_asks_only_for_the_rest(server, tmp_path, monkeypatch):
+    """Nothing was kept until a task had generated and been graded, and a rerun overwrote it: a crash an hour into
+    a run lost the hour. Completions are kept as they arrive; a rerun asks only for the missing and failed ones."""
+    monkeypatch.setattr("axk1.eval.backends.time.sleep", lambda s: None)
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if "Problem 2" in prompt else (200, OK, 0))
+    out, data = tmp_path / "run", _aime_file(tmp_path / "a.jsonl", 3)
+    args = ("--model", f"openai:{base}", "--served-model", "m", "--aime-data", data, "-o", str(out), "-n", "2",
+            "--temperature", "0.6")
+    _eval(*args)
+    assert [r["status"] for r in _records(out)] == ["correct"] * 4 + ["request_failed"] * 2
+    handler.calls = 0
+    handler.route = staticmethod(lambda prompt: (200, OK, 0))  # the server is back
+    _eval(*args)
+    assert handler.calls == 2  # the two failed samples, asked again; the four answered ones reused
+    assert [r["status"] for r in _records(out)] == ["correct"] * 6
+    assert json.loads((out / "config.json").read_text())["reused_completions"] == 4
+
+
+def test_ctrl_c_ends_an_eval_at_once_with_what_came_kept(server, tmp_path):
+    """Ctrl-C waited for the requests in flight (the thread pool joins them, up to --request-timeout: an hour by
+    default); the reply that had come was lost. Now the command ends at once and the answered sample is kept."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, OK, 60 if "Problem 1" in prompt else 0))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "axk1", "eval", "--model", f"openai:{base}", "--served-model", "m",
+                             "--aime-data", _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out), "--concurrency", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    deadline = time.monotonic() + 60
+    while handler.calls < 2 and time.monotonic() < deadline:  # both requests sent: one answered, one hanging
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10 and "interrupted" in err, err[-2000:]
+    kept = (out / "completions.jsonl").read_text().splitlines()
+    assert len(kept) == 1 and "boxed{70}" in kept[0]  # the answered request, kept as it arrived

@@ -208,7 +208,7 @@ class _Translator(Backend):
     def __init__(self):
         self.calls = 0
 
-    def generate(self, requests, sampling):
+    def generate(self, requests, sampling, done=None):
         out = []
         for request in requests:
             self.calls += 1

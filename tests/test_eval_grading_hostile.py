@@ -269,7 +269,7 @@ def test_a_translation_request_that_failed_is_tried_again_by_the_next_run(tmp_pa
         def describe(self):
             return {"name": "scripted"}
 
-        def generate(self, requests, sampling):
+        def generate(self, requests, sampling, done=None):
             return [Completion("다음 수 3 과 4 를 더하세요.") if self.healthy else
                     Completion("", "error", error="HTTP 503: overloaded") for _ in requests]
 

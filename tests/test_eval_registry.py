@@ -16,7 +16,7 @@ class EchoBackend(Backend):
 
     name = "echo"
 
-    def generate(self, requests, sampling):
+    def generate(self, requests, sampling, done=None):
         replies = []
         for r in requests:
             words = r.messages[-1]["content"].split()

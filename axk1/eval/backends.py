@@ -12,18 +12,56 @@ import http.client
 import json
 import math
 import os
+import queue
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.device import resolve_device
 from axk1.eval.chat import ChatPrompt, load_folder_template, render
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
+
+
+def _run_daemon_pool(work, items: list, workers: int, done=None) -> list:
+    """`[work(x) for x in items]`, `workers` at a time, on daemon threads, `done(i, result)` called as each comes
+    back: a stop (every request rejected: the
+    ValueError of one item) or Ctrl-C returns at once instead of waiting for the requests in flight, which a thread
+    pool joins, at its shutdown and again at interpreter exit (up to --request-timeout, an hour by default)."""
+    results: list = [None] * len(items)
+    todo = queue.SimpleQueue()
+    for i in range(len(items)):
+        todo.put(i)
+    finished = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                finished.put((i, work(items[i]), None))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
+                finished.put((i, None, e))
+
+    for _ in range(max(1, min(workers, len(items)))):
+        threading.Thread(target=worker, daemon=True).start()
+    try:
+        for _ in range(len(items)):
+            i, result, error = finished.get()
+            if error is not None:
+                raise error
+            results[i] = result
+            if done is not None:  # in the caller's thread, as each arrives
+                done(i, result)
+    finally:
+        stop.set()  # the workers take no new item; the ones in flight are abandoned with their daemon threads
+    return results
 
 
 @dataclass(frozen=True)
@@ -62,7 +100,9 @@ class Completion:
 class Backend:
     name = "backend"
 
-    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+    def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
+        """The requests' completions, in order; `done(i, completion)`, if given, is called as each arrives (a
+        backend that answers a batch at once may leave it uncalled: the caller keeps the returned list)."""
         raise NotImplementedError
 
     def describe(self) -> dict:
@@ -96,7 +136,7 @@ class NativeBackend(Backend):
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         return render(messages, self.template, self.special, thinking)
 
-    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+    def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         from axk1.infer.generate import generate
 
         context = self.model.config.max_position_embeddings
@@ -154,7 +194,7 @@ class HFBackend(Backend):
         text, think_open = apply_thinking(text, thinking)
         return ChatPrompt(text, think_open, source)
 
-    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
+    def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         import torch
 
         out = []
@@ -331,12 +371,8 @@ class OpenAIBackend(Backend):
         return Completion(text, "length" if finish == "length" else "stop", think_open,
                           tokens if type(tokens) is int else None)
 
-    def generate(self, requests: list[Request], sampling: Sampling) -> list[Completion]:
-        pool = ThreadPoolExecutor(max(1, self.concurrency))
-        try:
-            return list(pool.map(lambda r: self._one(r, sampling), requests))
-        finally:  # a stop (every request rejected) must not wait for the queued requests
-            pool.shutdown(cancel_futures=True)
+    def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
+        return _run_daemon_pool(lambda r: self._one(r, sampling), requests, self.concurrency, done)
 
     def describe(self) -> dict:
         return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.eval.backends import Backend, Request, Sampling
+from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
 from axk1.eval.reasoning import split_reasoning
@@ -43,14 +44,29 @@ def _sample_requests(problems: list[Problem], n: int, seed: int) -> list[Request
     return [Request(p.messages, seed=seed + i) for p in problems for i in range(n)]
 
 
-def _generate(backend: Backend, requests: list[Request], sampling: Sampling, desc: str) -> list:
+def _generate(backend: Backend, requests: list[Request], sampling: Sampling, desc: str,
+              store: CompletionStore | None = None) -> list:
+    """The requests' completions: those `store` holds from an earlier run, the rest asked for a chunk at a time
+    and kept in `store` as each chunk returns."""
     from tqdm import tqdm
 
-    out = []
-    with tqdm(total=len(requests), desc=desc, leave=False, disable=len(requests) < 2) as bar:
-        for start in range(0, len(requests), CHUNK):
-            chunk = requests[start:start + CHUNK]
-            out.extend(backend.generate(chunk, sampling))
+    out = [store.get(r, sampling) if store is not None else None for r in requests]
+    todo = [i for i, c in enumerate(out) if c is None]
+    with tqdm(total=len(todo), desc=desc, leave=False, disable=len(todo) < 2) as bar:
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start:start + CHUNK]
+            kept: set[int] = set()
+
+            def arrived(j: int, completion) -> None:  # kept as it arrives: a crash or Ctrl-C loses none of it
+                if store is not None:
+                    store.add([(requests[chunk[j]], completion)], sampling)
+                kept.add(j)
+
+            done = backend.generate([requests[i] for i in chunk], sampling, arrived)
+            for j, (i, completion) in enumerate(zip(chunk, done)):
+                out[i] = completion
+                if store is not None and j not in kept:  # a backend that answered the batch at once
+                    store.add([(requests[i], completion)], sampling)
             bar.update(len(chunk))
     return out
 
@@ -94,13 +110,13 @@ def _check_unique_ids(name: str, problems: list[Problem]) -> None:
 
 
 def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file,
-             found: dict | None = None) -> dict:
+             found: dict | None = None, store: CompletionStore | None = None) -> dict:
     task = get_task(name)
     data = task.load(options)
     _check_unique_ids(name, data.problems)
     requests = _sample_requests(data.problems, settings.n, settings.seed)
     start = time.perf_counter()
-    completions = _generate(backend, requests, settings.sampling, f"{name}: generating")
+    completions = _generate(backend, requests, settings.sampling, f"{name}: generating", store)
     gen_s = time.perf_counter() - start
     pairs = [(p, c) for p, c in zip([p for p in data.problems for _ in range(settings.n)], completions)]
     start = time.perf_counter()
@@ -133,9 +149,14 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
               "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict(),
               "contamination": settings.contamination}
     results: dict = {"tasks": {}, "config": config}
+    store = CompletionStore(out, backend.describe())
+    if store.kept:
+        print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
+              "again are reused (delete the file to sample afresh)", flush=True)
     with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
         for name in settings.tasks:
-            results["tasks"][name] = run_task(name, backend, settings, options, samples, found)
+            results["tasks"][name] = run_task(name, backend, settings, options, samples, found, store)
+    config["reused_completions"] = store.reused
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
     (out / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str))
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
