@@ -279,3 +279,13 @@ def test_a_translation_request_that_failed_is_tried_again_by_the_next_run(tmp_pa
     assert not first["q1"].ok
     again, _ = translate_all(texts, Translator(True), TranslationCache(tmp_path / "cache.json"), retries=0)
     assert again["q1"].ok and again["q1"].text.startswith("다음")
+
+
+@pytest.mark.parametrize("box, status", [("72개", "correct"), ("72\\text{개}", "correct"), ("72 가지", "correct"),
+                                         ("72개 또는 73개", "wrong"), ("7 2개", "wrong")])
+def test_a_korean_counter_after_the_number_is_a_unit(box, status):
+    """AIME-ko answers write a counter after the number: `\\boxed{72개}` was wrong while `\\boxed{72\\text{개}}` was
+    right. Both are 72 now; two numbers with counters are still not one answer."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    assert grade_integer_answer(f"\\boxed{{{box}}}", 72).status == status

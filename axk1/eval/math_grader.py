@@ -109,6 +109,9 @@ def _answer_text(content: str) -> str:
     """A box's content with its wrappers, units and LaTeX spacing taken off (normalise_integer's first steps)."""
     s = SWITCH.sub("", _unwrap(content.translate(AS_SEEN).strip().strip("$")))
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
+    # a Korean counter after the number, as AIME-ko answers write it (`72개`, `72 가지`); `\text{개}` was already
+    # unwrapped to the same text, so the two spellings grade alike
+    s = re.sub(r"(?<=[0-9])\s*[가-힣]{1,3}\s*$", "", s.strip())
     return re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
 
 
