@@ -83,6 +83,16 @@ class RunLock:
             self._fd = None
 
 
+def run_locks(out: str | Path, checkpoints: str | Path, rank: int) -> list[RunLock]:
+    """The locks of one run: its output folder's, and its checkpoints folder's where that lies outside it. The
+    launch's first rank takes them; the others wait until it holds them (wait_for_launch_lock)."""
+    out, checkpoints = Path(out).absolute(), Path(checkpoints).absolute()
+    if rank != 0:
+        wait_for_launch_lock(out)
+        return []
+    return [RunLock(d) for d in (out, *([] if checkpoints.is_relative_to(out) else [checkpoints]))]
+
+
 def launch_id() -> str:
     """What names this torchrun launch (attempt included) the same on every rank; "" outside torchrun."""
     if "TORCHELASTIC_RUN_ID" not in os.environ:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.folder import check_model_folder
 from axk1.checkpoint.hf import load_model
-from axk1.checkpoint.run_lock import RunLock, wait_for_launch_lock
+from axk1.checkpoint.run_lock import run_locks
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
 from axk1.model import check_token_ids
@@ -81,9 +81,7 @@ class RLTrainer:
         # run is refused before it loads any model, and told the folder is in use (axk1/checkpoint/run_lock.py)
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
-        self.locks = [RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))] if rank == 0 else []
-        if rank != 0:  # the first rank's refusal (in use, not writable) is the launch's one error
-            wait_for_launch_lock(out)
+        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
-from axk1.checkpoint.run_lock import RunLock, wait_for_launch_lock
+from axk1.checkpoint.run_lock import run_locks
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
@@ -96,9 +96,7 @@ class Trainer:
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
         dist = torch.distributed
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
-        self.locks = [RunLock(d) for d in (out, *([] if ckpts.is_relative_to(out) else [ckpts]))] if rank == 0 else []
-        if rank != 0:  # the first rank's refusal (in use, not writable) is the launch's one error
-            wait_for_launch_lock(out)
+        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
