@@ -185,3 +185,20 @@ def test_data_given_for_some_domains_says_where_the_rest_comes_from(capsys):
     with pytest.raises(SystemExit):
         main(["plan", "--gpu", "H200", "--gpus", "64", "--days", "10", "--data", "web=1B,web=2B"])
     assert "domain 'web' is given twice" in capsys.readouterr().err
+
+
+def test_the_plan_is_the_best_of_its_candidates_on_the_long_context_layout():
+    """8 H100s for 30 days: the search ranked at 4K, the plan then laid its first candidate out at 32K, where it
+    needed recompute (3/4 of the tokens), and kept it while the table listed better runs below it ("within 0.01%"
+    of a loss they beat). Every listed candidate is laid out at the long context now, and the best one is the plan."""
+    plan = make_plan("H100", 8, 30)
+    assert plan.best is plan.candidates[0]
+    assert all(plan.best.loss <= c.loss for c in plan.candidates)
+    assert plan.best.memory.layout.cp > 1 and not plan.best.memory.layout.recompute  # the 32K layout it found
+
+
+def test_tokens_asked_for_and_cut_by_a_limit_are_said_to_be_cut():
+    """`--tokens 100T` planned 3T (the tokens-per-parameter cap) and plan.md said nothing of it."""
+    plan = make_plan("H200", 1024, 73, tokens=100e12, space=SMALL_SPACE)
+    assert plan.best.tokens < 100e12
+    assert any("--tokens asked for 100.0T tokens" in w and "cuts the run to" in w for w in plan.warnings)

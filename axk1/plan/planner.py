@@ -143,25 +143,14 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     result = search(budget, surface, seq_len, tokens, vocab_adjust, limits, space, top)
     if not result.ranked:
         raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
-    best = result.ranked[0]
+    # Every listed candidate laid out at the long-context stage's length, then ranked again: the search lays out at
+    # the base length, and the one it ranked first could need recompute at 32K (3/4 of the tokens) where the second
+    # did not, and the plan took the worse run while its table listed better ones below it
+    contexts = [_at_longest_context(c, budget, seq_len, surface, limits, tokens) for c in result.ranked]
+    order = sorted(range(len(result.ranked)), key=lambda i: result.ranked[i].loss)
+    result.ranked[:] = [result.ranked[i] for i in order]
+    best, context = result.ranked[0], contexts[order[0]]
     counts = parameter_counts(best.config)
-    # The long-context stage: the layout is chosen at its longest length. Where one GPU cannot hold a 32K sequence's
-    # activations (DeepSeek-V3's budget on 80 GB H800s), context parallelism splits it (and the run trains without
-    # MTP, which the trainer cannot combine with it); where even that fails, the recipe stops at the longest length
-    # that fits. plan.md says which.
-    # cp must divide every stage's length (the trainer's check), so the base length, of which all are multiples
-    cps = tuple(x for x in CONTEXT_PARALLEL if seq_len % x == 0)
-    for context in reversed(context_lengths(seq_len)):
-        memory = find_layout(best.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps)
-        if memory is not None:
-            best.memory = memory
-            break
-    else:
-        context = seq_len
-    if best.memory.layout.cp > 1:  # a context-parallel run trains without MTP: the budget pays for no MTP work
-        best.train_flops_per_token = training_flops_per_token(best.config, seq_len, with_mtp=False)
-    if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
-        rescore(best, surface, limits, budget.flops, best.memory.layout.recompute)
     # the law's batch, rounded to a whole number of the longest stage's sequences per data-parallel rank, so every
     # stage's sequences divide over the ranks (cp ranks share rows); at least one sequence per rank
     unit = budget.gpus // best.memory.layout.cp * context
@@ -197,6 +186,27 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     return plan
 
 
+def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> int:
+    """Lays `cand` out at the long-context stage's length and scores it on that layout; returns the longest length
+    it fits. Where one GPU cannot hold a 32K sequence's activations (DeepSeek-V3's budget on 80 GB H800s), context
+    parallelism splits it (and the run trains without MTP, which the trainer cannot combine with it); where even
+    that fails, the recipe stops at the longest length that fits. plan.md says which."""
+    # cp must divide every stage's length (the trainer's check), so the base length, of which all are multiples
+    cps = tuple(x for x in CONTEXT_PARALLEL if seq_len % x == 0)
+    for context in reversed(context_lengths(seq_len)):
+        memory = find_layout(cand.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps)
+        if memory is not None:
+            cand.memory = memory
+            break
+    else:
+        context = seq_len
+    if cand.memory.layout.cp > 1:  # a context-parallel run trains without MTP: the budget pays for no MTP work
+        cand.train_flops_per_token = training_flops_per_token(cand.config, seq_len, with_mtp=False)
+    if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
+        rescore(cand, surface, limits, budget.flops, cand.memory.layout.recompute)
+    return context
+
+
 def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> None:
     """Fills plan.binding, plan.warnings, plan.ties and plan.growth from the search's analysis."""
     best, limits, analysis = plan.best, plan.limits, plan.analysis
@@ -227,6 +237,10 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
         plan.warnings.append(f"the run repeats its data: {epochs[domain]:.1f} epochs of {domain} (of "
                              f"{count_text(limits.available()[domain])} unique); repeated tokens count for less "
                              f"({count_text(best.effective_tokens, 1)} effective of {count_text(best.tokens, 1)})")
+    if best.capped_by and fixed_tokens:  # the tokens asked for were cut without a word in plan.md
+        plan.warnings.append(f"--tokens asked for {count_text(best.budget_tokens, 1)} tokens; the {best.capped_by} "
+                             f"limit cuts the run to {count_text(best.tokens, 1)} (lift the limit to train them all: "
+                             "--max-tokens-per-param, --data or --max-epochs)")
     if best.capped_by and not fixed_tokens:
         fix = ("give --data with more unique tokens or raise --max-epochs" if best.capped_by == DATA else
                "raise --max-tokens-per-param, or lift the limit that holds the model (serving: --serve-gpus / "
