@@ -100,6 +100,14 @@ def test_fits_refuse_too_little_or_flat_data():
         fit_isoflop([p for p in flat if p.scale == flat[0].scale or p.flops > 5e12][:8])
     with pytest.raises(ValueError, match="positive and finite"):
         fit_parametric(synthetic_runs()[:4] + [RunPoint("bad", 1e5, 1e6, float("nan"))])
+    # a planning user's probe (session 19): all losses 2.0 fitted "L = 2.000 + 3e-08/M^1.398 + ..." with a tight
+    # interval, and one budget's runs fitted E 0.72 [0.72, 0.72] for a true 1.0
+    with pytest.raises(ValueError, match="do not change with model size or tokens"):
+        fit_parametric([RunPoint(p.name, p.scale, p.tokens, 2.0) for p in synthetic_runs()])
+    one_budget = [p for p in synthetic_runs() if p.flops < 5e11]
+    assert len(one_budget) >= 5 and len(budget_groups(one_budget)) == 1
+    with pytest.raises(ValueError, match="two or more compute budgets"):
+        fit_parametric(one_budget)
 
 
 def _law_file(tmp_path) -> LawFile:

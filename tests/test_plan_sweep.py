@@ -110,9 +110,24 @@ def fake_run(tmp_path, name, val_loss):
     folder.mkdir()
     write_recipe(folder).rename(folder / "recipe.toml")
     (folder / "run").mkdir()
-    (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": 256, "loss": 5.0}) + "\n"
-                                                  + f'{{"step": 1, "tokens": 256, "val_loss": {val_loss}}}\n')
+    tokens = 2 * 8 * 32 * 6  # the recipe's two stages, whole: a run cut short is refused (test below)
+    (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": tokens, "loss": 5.0}) + "\n"
+                                                  + f'{{"step": 1, "tokens": {tokens}, "val_loss": {val_loss}}}\n')
     return folder
+
+
+def test_a_run_cut_short_or_with_damaged_rows_is_named(tmp_path):
+    """A run stopped early (max_steps) was fitted as if its recipe had run: a fifth "budget" that moved the law;
+    a row without a numeric step was a KeyError or TypeError traceback."""
+    folder = fake_run(tmp_path, "r-short", "3.0")
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace("3072", "256"))
+    with pytest.raises(ValueError, match="r-short: it trained 256 of its recipe's 3,072 tokens: let it finish"):
+        read_run(folder)
+    for row in ('{"tokens": 3072}', '{"step": "100", "tokens": 3072}', '{"step": 1, "tokens": "3072"}'):
+        metrics.write_text(row + "\n" + '{"step": 1, "tokens": 3072, "val_loss": 3.0}\n')
+        with pytest.raises(ValueError, match="r-short: a row of .* has no numeric (step|tokens)"):
+            read_run(folder)
 
 
 @pytest.mark.parametrize("val_loss", ["Infinity", "NaN", "-1.0", '"low"'])

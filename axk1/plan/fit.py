@@ -119,6 +119,15 @@ def _solve_linear(points: list[RunPoint], alphas: np.ndarray, betas: np.ndarray,
 def fit_parametric(points: list[RunPoint]) -> Parametric:
     """Approach 3: L = E + A/M^alpha + B/D^beta by a coarse-then-fine grid over the exponents."""
     _check(points, 5)
+    if len(budget_groups(points)) < 2:  # at one budget D = C/M: size and tokens move together, the law is not pinned
+        raise ValueError("approach 3 needs runs at two or more compute budgets: at one budget the tokens are C/M, so "
+                         "model size and tokens move together and A, alpha, B, beta cannot be told apart (a fit "
+                         "there reported intervals of zero width); run the sweep's other budgets")
+    losses = [p.loss for p in points]
+    if (max(losses) - min(losses)) / min(losses) < 1e-3:  # a fit through these is confident and meaningless
+        raise ValueError(f"the runs' losses do not change with model size or tokens ({min(losses):.4f} to "
+                         f"{max(losses):.4f}): there is no law to fit; check that the runs trained (a learning rate "
+                         "of 0, a frozen model, one run's metrics copied to all)")
     pairs = np.array([(a, b) for a in COARSE for b in COARSE])
     coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
     i = int(np.argmin(err))

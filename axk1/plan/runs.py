@@ -34,11 +34,22 @@ def read_run(folder: str | Path) -> RunPoint:
     if not val:
         raise ValueError(f"{recipe_path.parent.name}: its metrics hold no validation loss: the fit needs held-out "
                          "losses ([validation] held_out > 0 in the recipe, as `axk1 plan sweep` writes)")
+    for r in rows:  # a row without a numeric step, or with tokens that are no number, was a KeyError / TypeError
+        bad = [k for k in ("step", *(("tokens",) if "tokens" in r else ())) if isinstance(r.get(k), bool)
+               or not isinstance(r.get(k), (int, float))]
+        if bad:
+            raise ValueError(f"{recipe_path.parent.name}: a row of {metrics} has no numeric {' or '.join(bad)} "
+                             f"({str(r)[:120]}): the run's metrics are damaged; train it again")
     last = max(val, key=lambda r: r["step"])
     tokens = max(r.get("tokens", 0) for r in rows)
     if last["step"] < max(r["step"] for r in rows) or tokens <= 0:
         raise ValueError(f"{recipe_path.parent.name}: the last validation loss is not at the run's last step: let "
                          "the run finish (validation runs at the end of every stage)")
+    planned = sum(n * seqs * length for stage, parts in zip(recipe.stages, recipe.stage_steps())
+                  for (n, seqs), length in zip(parts, stage.lengths()))
+    if tokens < planned * 0.999:  # a run cut short (max_steps) is another point than the one its recipe plans
+        raise ValueError(f"{recipe_path.parent.name}: it trained {tokens:,.0f} of its recipe's {planned:,} tokens: "
+                         "let it finish (its learning rate schedule ends with the recipe), or leave it out of the fit")
     loss = last["val_loss"]
     if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not (math.isfinite(loss) and loss > 0):
         raise ValueError(f"{recipe_path.parent.name}: its last validation loss (step {last['step']}, {metrics}) is "
