@@ -8,6 +8,7 @@ import gzip
 import io
 import re
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -198,3 +199,23 @@ def test_arc_files_read_every_undamaged_record(tmp_path, damage, junk, gz):
     pages = {x.url: x.payload for x in read_warc(path) if isinstance(x, WebPage)}
     for i in intact:
         assert pages.get(f"http://ex.kr/{i}") == BODIES[i], (i, list(read_warc(path)))
+
+
+@pytest.mark.parametrize("junk", [b"WARC/1.0\r\n", b"WARC/1.0\r\nWARC-Type: response\r\n"])
+def test_a_plain_header_cut_short_before_joined_gzip_members_loses_no_member(tmp_path, junk):
+    """A case the fuzz above drew in session 19: a plain record, a dangling header line, then a gzip member of
+    records 1-4 (files joined): the member's bytes were read as the cut header's, to the next plain record's start,
+    and records 1-4 were lost. The member is read on, inflated, now."""
+    data = RECORDS[0, "1.0"] + junk + gzip.compress(b"".join(RECORDS[i, "1.0"] for i in range(1, 5)), mtime=0) \
+        + RECORDS[5, "1.0"]
+    _check(tmp_path, data, list(range(N_RECORDS)), gz=False)
+
+
+def test_plain_records_after_a_member_are_found_past_a_damaged_first_one(tmp_path):
+    """The fuzz's other case of session 19: a gzip member of records 0-2, then plain records whose first (3) was
+    damaged at its start: with a 1 KiB look for a record start the plain part was taken for a broken gzip member
+    and records 4 and 5 were lost with it ("no gzip member after it: the rest of the file is lost")."""
+    damaged = b"V" + RECORDS[3, "1.0"][1:]
+    data = gzip.compress(b"".join(RECORDS[i, "1.0"] for i in range(3)), mtime=0) + damaged + RECORDS[4, "1.0"] \
+        + RECORDS[5, "1.0"]
+    _check(tmp_path, data, [0, 1, 2, 4, 5], gz=False)

@@ -162,24 +162,28 @@ def _records_before(fh: BinaryIO, end: int) -> bool:
 
 
 def _plain_records_at(fh: BinaryIO, offset: int) -> bool:
-    """Whether plain records (not a gzip member) start at `offset`, within its first KiB (bytes cut short may come
-    first; compressed bytes hold no record start)."""
+    """Whether plain records (not a gzip member) start at `offset`, within its first 64 KiB (bytes cut short may come
+    first, a damaged record before the next: with a 1 KiB look such a part after a member was taken for a broken
+    member, and every plain record after it was lost; compressed bytes hold no record start)."""
     fh.seek(offset)
-    head = fh.read(1024)
-    return not head.startswith(GZIP_MAGIC) and _RECORD_MARK.search(head) is not None
+    head = fh.read(1024)  # a member of the usual file (one a record) is told by its first two bytes: no more read
+    if head.startswith(GZIP_MAGIC):
+        return False
+    return _RECORD_MARK.search(head) is not None or _RECORD_MARK.search(head + fh.read((64 << 10) - 1024)) is not None
 
 
 def _gzipped_records_at(fh: BinaryIO, offset: int) -> bool:
-    """Whether a gzip member at `offset` inflates to a record start within its first KiB (bytes cut short may come
-    first), or to nothing but blank lines (an empty member some writers leave), and not, say, to a gzip-coded
-    page."""
+    """Whether a gzip member at `offset` inflates to a record start within its first 64 KiB (bytes cut short may
+    come first: a joined member whose first record was damaged, its next record after it, was read as plain junk
+    with a 1 KiB look and both records lost), or to nothing but blank lines (an empty member some writers leave),
+    and not, say, to a gzip-coded page."""
     fh.seek(offset)
     head = fh.read(READ)
     if not head.startswith(GZIP_MAGIC):
         return False
     inflate = zlib.decompressobj(wbits=31)
     try:
-        out = inflate.decompress(head, 1024)
+        out = inflate.decompress(head, 64 << 10)
     except zlib.error:
         return False
     return _RECORD_MARK.search(out) is not None or inflate.eof and not out.strip()

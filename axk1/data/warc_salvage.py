@@ -187,6 +187,13 @@ class RecordStream:
         while lines[-1].strip(b"\r\n"):
             lines.append(self.readline(MAX_HEADER_BYTES - size + 1))
             size += len(lines[-1])
+            if lines[-1].startswith(GZIP_MAGIC) and \
+                    self.src.to_gzip(self.src.delivered - self.ahead() - len(lines[-1])):
+                # a plain header cut short, then gzip members of records (files joined: `cat a.warc b.warc.gz`):
+                # the members are read on, inflated (they went into the cut header, and their records were lost)
+                self._clear()
+                self.at_line_start = True
+                raise Broken("a header cut short by gzip members (files joined)")
             nxt = 0 if self._starts(lines[-1]) else self._start_at_end(lines[-1])
             if nxt is not None:  # the next record: this header was cut short (its start is read again)
                 self.unread(lines[-1][nxt:])
