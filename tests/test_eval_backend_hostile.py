@@ -346,7 +346,10 @@ def test_ctrl_c_ends_an_eval_at_once_with_what_came_kept(server, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "axk1", "eval", "--model", f"openai:{base}", "--served-model", "m",
                              "--aime-data", _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out), "--concurrency", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+                            # as a terminal's Ctrl-C finds it: an xdist worker ignores SIGINT, and a child that
+                            # inherits that ignores it too (Python keeps an ignored SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while handler.calls < 2 and time.monotonic() < deadline:  # both requests sent: one answered, one hanging
         time.sleep(0.1)
