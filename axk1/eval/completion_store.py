@@ -2,7 +2,7 @@
 stopped: `axk1 eval` run again with the same settings into the same folder asks only for what is missing.
 
 DIR/completions.jsonl gets one line per completion, each under a key of everything that decides it (the backend's
-description, the sampling settings, the messages, the request's seed), written when its chunk of requests returns.
+description, the sampling settings, the messages, the request's seed), written as it arrives.
 A failed request is not kept (the next run asks again); a line cut by the crash is skipped. Samples, scores and the
 report are written from the whole set at the end, as before.
 """
@@ -41,9 +41,9 @@ class CompletionStore:
         self.reused += found is not None
         return found
 
-    def add(self, pairs: list[tuple[Request, Completion]], sampling: Sampling) -> None:
-        lines = [json.dumps({"key": self.key(r, sampling), "completion": asdict(c)}, ensure_ascii=False) + "\n"
-                 for r, c in pairs if not c.error]
-        if lines:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.writelines(lines)
+    def add(self, request: Request, completion: Completion, sampling: Sampling) -> None:
+        if completion.error:  # asked again by the next run
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": self.key(request, sampling), "completion": asdict(completion)},
+                               ensure_ascii=False) + "\n")

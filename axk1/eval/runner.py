@@ -55,18 +55,16 @@ def _generate(backend: Backend, requests: list[Request], sampling: Sampling, des
     with tqdm(total=len(todo), desc=desc, leave=False, disable=len(todo) < 2) as bar:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            kept: set[int] = set()
 
             def arrived(j: int, completion) -> None:  # kept as it arrives: a crash or Ctrl-C loses none of it
+                out[chunk[j]] = completion
                 if store is not None:
-                    store.add([(requests[chunk[j]], completion)], sampling)
-                kept.add(j)
+                    store.add(requests[chunk[j]], completion, sampling)
 
             done = backend.generate([requests[i] for i in chunk], sampling, arrived)
-            for j, (i, completion) in enumerate(zip(chunk, done)):
-                out[i] = completion
-                if store is not None and j not in kept:  # a backend that answered the batch at once
-                    store.add([(requests[i], completion)], sampling)
+            for j, completion in enumerate(done):
+                if out[chunk[j]] is None:  # a backend that answered the batch at once
+                    arrived(j, completion)
             bar.update(len(chunk))
     return out
 
