@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from axk1.json_text import JsonError, read_json_file
+
 CONFIG_NAME = "config.json"
 # transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
 # "absent" and "1.0" give different attention factors there.
@@ -271,9 +273,9 @@ class ModelConfig:
                 f"(give a folder `axk1 export` or `axk1.save_pretrained` wrote){model_folder_hint(path)}"
             )
         try:
-            raw = json.loads(file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-            raise ValueError(f"{file} is not valid JSON: {e}") from e
+            raw = read_json_file(file)
+        except JsonError as e:
+            raise ValueError(f"{file} is not valid JSON: {e}") from None
         try:
             return cls.from_dict(raw)
         except (ValueError, TypeError) as e:  # TypeError: a field name the dataclass lacks (e.g. `extra`)

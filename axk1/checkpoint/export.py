@@ -8,13 +8,13 @@ decoding drafts with it (axk1/infer/speculative.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import clear_model_folder
@@ -97,9 +97,9 @@ def read_train_state(ckpt: Path) -> dict:
     """train_state.json, with the model_config an export needs."""
     file = ckpt / TRAIN_STATE
     try:
-        saved = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise corrupt(file, f"not valid JSON: {e}") from e
+        saved = read_json_file(file)
+    except JsonError as e:
+        raise corrupt(file, f"not valid JSON: {e}") from None
     if not isinstance(saved, dict) or not isinstance(saved.get("model_config"), dict):
         raise corrupt(file, "no model_config object in it")
     if not isinstance(saved.get("mtp_depth", 0), int):

@@ -10,7 +10,6 @@ so a config.json claiming 10**9 layers is refused before a single module is allo
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from typing import NamedTuple
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
 
@@ -61,9 +61,9 @@ def read_json_object(file: Path) -> dict:
     """An optional JSON file of a model folder (tokenizer_config.json, generation_config.json) as a dict; a file that
     is no JSON object is a ValueError naming it and what to do."""
     try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from e
+        config = read_json_file(file)
+    except JsonError as e:
+        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from None
     if not isinstance(config, dict):
         raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
     return config
@@ -72,9 +72,9 @@ def read_json_object(file: Path) -> dict:
 def _read_index(path: Path) -> dict:
     file = path / INDEX_FILE
     try:
-        index = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise ValueError(f"{file} is not a valid safetensors index ({e}): fix or re-export the folder") from e
+        index = read_json_file(file)
+    except JsonError as e:
+        raise ValueError(f"{file} is not a valid safetensors index ({e}): fix or re-export the folder") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f"{file} is not a valid safetensors index: it needs a non-empty \"weight_map\" object of "

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, clear_model_folder, mtp_file, open_safetensors,
                                     read_headers, save_weights, weight_files)
 from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
@@ -66,9 +67,9 @@ def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
 
 def _read_config(path: Path) -> dict:
     try:
-        return json.loads((path / CONFIG_NAME).read_text())
-    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise ValueError(f"{path / CONFIG_NAME} is not valid JSON ({e}): fix or re-export the folder") from e
+        return read_json_file(path / CONFIG_NAME)
+    except JsonError as e:
+        raise ValueError(f"{path / CONFIG_NAME} is not valid JSON ({e}): fix or re-export the folder") from None
 
 
 def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:

@@ -22,6 +22,7 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.json_text import JsonError, parse_json
 from axk1.data.failure import Failure
 from axk1.text.korean import normalize_text
 
@@ -263,15 +264,14 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 yield Failure(item_id, f"invalid_utf8 at byte {e.start}", spec.name, rel)
                 continue
-            except json.JSONDecodeError as e:
-                yield Failure(item_id, f"invalid_json: {e.msg}", spec.name, rel)
-                continue
-            except (ValueError, RecursionError) as e:  # an integer of over 4,300 digits; nesting past the stack
-                yield Failure(item_id, f"invalid_json: {type(e).__name__}: {str(e)[:200]}", spec.name, rel)
+            try:
+                record = parse_json(text)
+            except JsonError as e:
+                yield Failure(item_id, f"invalid_json: {str(e)[:200]}", spec.name, rel)
                 continue
             yield _record_to_doc(spec, record, item_id, base)
 

@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from axk1.json_text import JsonError, parse_json
 from axk1.cli_args import non_negative_int, positive_int
 from axk1.eval.tasks import names_of, task_classes, task_names
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
@@ -41,9 +42,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.grader not in ("strict", "tolerant"):
         raise ValueError(f"--grader must be strict or tolerant, got {args.grader!r}")
     try:
-        extra_body = json.loads(args.extra_body) if args.extra_body else {}
-    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise ValueError(f"--extra-body is not valid JSON: {e}") from e
+        extra_body = parse_json(args.extra_body) if args.extra_body else {}
+    except JsonError as e:
+        raise ValueError(f"--extra-body is not valid JSON: {e}") from None
     if not isinstance(extra_body, dict):  # it is merged into the request body, key by key
         raise ValueError(f"--extra-body must be a JSON object such as '{{\"top_k\": 20}}', got {args.extra_body!r}")
     if not args.request_timeout > 0:

@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.plan.scaling import LAWS, LossSurface
 
 FORMAT = "axk1-scaling-law-v1"
@@ -51,10 +52,10 @@ class LawFile:
 def load_law_file(path: str | Path) -> LawFile:
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json_file(path)
     except FileNotFoundError:
         raise ValueError(f"law file {path} does not exist: write one with `axk1 plan fit RUN... -o {path}`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
+    except JsonError as e:
         raise ValueError(f"law file {path} is not JSON ({e}): it must be a file written by `axk1 plan fit`") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")

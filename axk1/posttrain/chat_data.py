@@ -5,7 +5,7 @@ is its `reasoning_content`, or an inline `<think>…</think>` span at the start 
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
 prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
-- think mode: the prompt ends inside `<think>`; the completion is `trace</think>\\n\\nanswer<|im_end|>`;
+- think mode: the prompt ends inside `<think>`; the completion is `trace\\n</think>\\n\\nanswer<|im_end|>`;
 - non-think mode: the prompt carries the empty think block; the completion is `answer<|im_end|>`.
 Only completion tokens are trained (prompt, system and template tokens are context). One example per turn, not one
 sequence per conversation, because templates drop earlier turns' reasoning from the history: the text the model
@@ -16,7 +16,6 @@ Bad rows are never dropped silently: each is counted under a reason, with the fi
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from axk1.json_text import JsonError, parse_json
 from axk1.infer.chat import THINK_END, THINK_START, ChatCodec, message_text
 from axk1.infer.protocol import json_strings
 from axk1.posttrain.rewards import format_ok
@@ -229,9 +229,9 @@ def read_jsonl_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterable
                     report.exclude("invalid utf-8", f"{place} (byte {e.start})")
                     continue
                 try:
-                    row = json.loads(line)
-                except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-                    report.exclude("invalid json", f"{place} ({getattr(e, 'msg', 'nested too deep')})")
+                    row = parse_json(line)
+                except JsonError as e:
+                    report.exclude("invalid json", f"{place} ({e})")
                     continue
                 if "\\u" in line and (where := _lone_surrogate(row)) is not None:
                     report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axk1.json_text import JsonError, parse_json
 from axk1.synth.recipe import PassageConfig
 from axk1.synth.text import detect_language
 from axk1.text.ngrams import normalize
@@ -48,12 +48,9 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except RecursionError:
-                yield n, None, f"not JSON: {path}:{n}: nested too deep"
-                continue
-            except json.JSONDecodeError as e:
-                yield n, None, f"not JSON: {path}:{n}: {e.msg} (column {e.colno})"
+                row = parse_json(line)
+            except JsonError as e:
+                yield n, None, f"not JSON: {path}:{n}: {e}"
                 continue
             if not isinstance(row, dict):
                 yield n, None, f"not a JSON object: {path}:{n} is a {type(row).__name__}"

@@ -11,7 +11,6 @@ Legend: B sequences, T tokens per sequence.
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe, StageConfig
 
@@ -71,8 +71,8 @@ def plan_position(plan: list[PlanEntry], stage_names: list[str], step: int) -> S
 def read_json(path: Path, what: str) -> object:
     """A JSON file the run reads (manifest, train_state, metrics): a broken one is a clear error naming it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
+        return read_json_file(path)
+    except JsonError as e:
         raise ValueError(f"{path}: not valid JSON ({e}): the {what} is damaged; rewrite it (re-run what wrote "
                          "it)") from None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import urllib.request
@@ -10,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from axk1.json_text import JsonError, parse_json
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
@@ -87,11 +87,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except RecursionError:
-            raise ValueError(f"{path}:{number}: not a JSON object (nested too deep)") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); each line holds "
+            row = parse_json(line)
+        except JsonError as e:
+            raise ValueError(f"{path}:{number}: not a JSON object ({e}); each line holds "
                              "one problem as {\"problem\": ..., \"answer\": ...}") from None
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with problem/answer "

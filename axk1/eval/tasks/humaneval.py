@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from pathlib import Path
 
+from axk1.json_text import JsonError, parse_json
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
@@ -31,15 +31,16 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
+                try:
+                    row = parse_json(line)
+                except JsonError as e:
+                    raise ValueError(f"{path}:{number}: not a JSON object ({e}); HumanEval data is JSONL, one problem "
+                                     f"with {', '.join(FIELDS)} per line (optionally gzipped)") from None
                 missing = [k for k in FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str)]
                 if missing:
                     raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "
                                      f"{', '.join(FIELDS)}; {', '.join(missing)} missing")
                 rows.append(row)
-    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested past the stack
-        raise ValueError(f"{path}:{number}: not a JSON object ({getattr(e, 'msg', 'nested too deep')}); HumanEval data is JSONL, one problem with "
-                         f"{', '.join(FIELDS)} per line (optionally gzipped)") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); HumanEval data is JSONL") from None
     except (OSError, EOFError) as e:  # a folder, a file named .gz that is not gzip, a cut gzip stream

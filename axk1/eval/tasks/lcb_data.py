@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from axk1.json_text import JsonError, parse_json
+
 RELEASE_FILES = {f"release_v{i}": i for i in range(1, 7)}  # release_vN = test.jsonl .. testN.jsonl
 MAX_DECODED_BYTES = 1 << 30
 
@@ -102,11 +104,9 @@ def _read_rows(path: Path):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except RecursionError:
-                raise ValueError(f"{path}:{number}: not a JSON object (nested too deep)") from None
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not a JSON object ({e.msg} at column {e.colno}); LiveCodeBench "
+                row = parse_json(line)
+            except JsonError as e:
+                raise ValueError(f"{path}:{number}: not a JSON object ({e}); LiveCodeBench "
                                  "data is code_generation_lite's JSONL, one problem per line") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not a problem object")
