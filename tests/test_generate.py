@@ -31,7 +31,7 @@ def test_batched_cached_greedy_equals_full_recompute(model):
     result = generate(model, prompts, max_new_tokens=12, stop_ids=[])
     for prompt, tokens in zip(prompts, result.tokens):
         assert tokens == _greedy_without_cache(model, prompt, 12)
-    assert result.finish_reasons == ["length"] * 3
+    assert result.finish_reasons == ["length"] * 3 and result.stop_tokens == [None] * 3
 
 
 def test_cache_holds_only_latents(tiny_config):
@@ -74,7 +74,8 @@ def test_stop_ids_end_a_row(model):
     stop_at = free.tokens[0][3]
     stopped = generate(model, [[1, 5, 6]], max_new_tokens=8, stop_ids=[stop_at])
     assert stopped.tokens[0] == free.tokens[0][: free.tokens[0].index(stop_at)]
-    assert stopped.finish_reasons == ["stop"]
+    assert stopped.finish_reasons == ["stop"] and stopped.stop_tokens == [stop_at]  # RL trains the sampled stop
+    assert free.stop_tokens == [None]
 
 
 def test_bad_requests_get_clear_errors(model, tiny_config):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import axk1.posttrain.rl as rl
+from axk1.infer.generate import GenerationResult
 from axk1.posttrain.heldout import paired_difference
 from axk1.posttrain.rewards import Score, format_ok, score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
@@ -151,3 +152,33 @@ def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(
     (strict,) = strict_json_rows(recipe.logging.jsonl)
     assert strict["loss"] is None and strict["non_finite"]["loss"] == "nan"
     assert 0 < strict["ratio_min"] <= strict["ratio_max"]  # the ratios were finite: they are kept
+
+
+def test_rollouts_stop_at_the_turn_end_and_train_the_sampled_stop(tmp_path, monkeypatch):
+    """A.X K1's config.json names an eos other than the chat turn's end (`<|im_end|>`). Rollouts stopped on
+    config.json's eos only, so a model SFT taught to end turns with `<|im_end|>` ran every completion to
+    max_new_tokens, and a completion that did stop was trained ending in config.json's eos, not the token it sampled."""
+    import json
+    folder = make_model_folder(tmp_path / "base")
+    config = json.loads((folder / "config.json").read_text())
+    turn_end = 2  # `<|im_end|>` in the test tokenizer; config.json now says `<|endoftext|>` (1), as A.X K1's differs
+    config["eos_token_id"] = 1
+    (folder / "config.json").write_text(json.dumps(config))
+    seen = {}
+
+    def recording_generate(model, prompts, **kw):
+        # every other completion ends on the turn end, as a model after SFT does: the sampled stop is what is trained
+        seen["stop_ids"] = kw["stop_ids"]
+        n = len(prompts)
+        return GenerationResult([[5, 6, 7]] * n, ["stop", "length"] * (n // 2), stop_tokens=[turn_end, None] * (n // 2))
+
+    monkeypatch.setattr(rl, "generate", recording_generate)
+    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                     dynamic_sampling=False, export=False), tmp_path)
+    trainer = rl.RLTrainer(recipe)
+    samples, _ = trainer.rollout(0)
+    assert sorted(seen["stop_ids"]) == [1, turn_end]
+    assert [s["completion"][-1] == turn_end for s in samples] == [True, False] * (len(samples) // 2)
+    assert all(len(s["completion"]) == 4 for s in samples[::2]) and all(len(s["completion"]) == 3 for s in samples[1::2])
+    trainer.release()

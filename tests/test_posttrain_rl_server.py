@@ -154,11 +154,11 @@ def test_samples_from_weights_another_client_pushed_are_refused(tmp_path, folder
         client = RolloutServer(server.base, tmp_path / "w", "run-a", api_key=KEY)
         client.version = client._update(base)["weights_version"]
         prompt = list(range(3, 12))
-        assert len(client.generate([prompt], 2, 4, 1.0, 1.0, seed=0).tokens) == 2  # its own weights: sampled
+        assert len(client.generate([prompt], 2, 4, 1.0, 1.0, seed=0, stop_ids=[2]).tokens) == 2  # its own weights: sampled
         status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})  # another's
         assert status == 200, reply
         with pytest.raises(RolloutServerError, match="another client replaced them"):
-            client.generate([prompt], 2, 4, 1.0, 1.0, seed=0)
+            client.generate([prompt], 2, 4, 1.0, 1.0, seed=0, stop_ids=[2])
 
 
 def test_an_update_refused_while_the_server_is_busy_is_tried_again(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ class GenerationResult:
     finish_reasons: list[str]  # "stop" (a stop id was produced) or "length" (max_new_tokens reached)
     prompt_lengths: list[int] = field(default_factory=list)
     cache_bytes: int = 0
+    stop_tokens: list[int | None] = field(default_factory=list)  # the stop id each prompt ended on (None: length)
 
 
 def _as_prompts(prompts) -> list[list[int]]:
@@ -98,6 +99,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
         generator = torch.Generator(device=device).manual_seed(seed)
     out: list[list[int]] = [[] for _ in range(B)]
     reasons = ["length"] * B
+    stops: list[int | None] = [None] * B
     # Per-step inputs are slices of tensors built once: a CPU decode step is bound by per-op overhead. The mask is
     # passed as the additive bias (0 / -inf) the decode step would otherwise build from the boolean mask.
     positions_BN = torch.tensor(lengths, device=device)[:, None] + torch.arange(max_new_tokens, device=device)
@@ -117,14 +119,14 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperat
             if done[b]:
                 continue
             if token in stop:
-                done[b], reasons[b] = True, "stop"
+                done[b], reasons[b], stops[b] = True, "stop", token
             else:
                 out[b].append(token)
         if all(done) or step == max_new_tokens - 1:
             break
         slot = T0 + step
         logits_BTV = decode_step(next_B[:, None], positions_BN[:, step : step + 1], slot)
-    return GenerationResult(out, reasons, lengths, cache.nbytes())
+    return GenerationResult(out, reasons, lengths, cache.nbytes(), stop_tokens=stops)
 
 
 def compiled_decode_step(model: AXK1ForCausalLM):

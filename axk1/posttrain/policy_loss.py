@@ -25,12 +25,15 @@ before the call; groups whose rewards are all equal carry zero advantage (drop t
 informative).
 
 Aggregations (name, then TRL's loss_type of the same value):
-  "token_mean"               sum over valid tokens / num_tokens (default: this batch's valid tokens)  dapo, bnpo
+  "token_mean"               sum over valid tokens / num_tokens (default: this batch's valid tokens)  dapo
   "seq_mean_token_mean"      mean over completions of each completion's token mean                     grpo
   "seq_mean_token_sum_norm"  token sum / (B · max_completion_length)                                   dr_grpo
   "seq_mean_token_sum"       mean over completions of each completion's token sum                      luspo
 With level="sequence" every token of a completion carries the same term, so "token_mean" weighs completions by
 their length and "seq_mean_token_mean" is the per-completion objective of GSPO itself.
+TRL's "bnpo" has no name here: it divides each micro-batch by that micro-batch's own tokens, so its objective
+changes with the micro-batch size (NOT_OFFERED says so to a recipe that asks for it); "dapo" is what it equals with
+one micro-batch.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ from __future__ import annotations
 import torch
 
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", "seq_mean_token_sum")
-TRL_LOSS_TYPES = {"dapo": "token_mean", "bnpo": "token_mean", "grpo": "seq_mean_token_mean",
+TRL_LOSS_TYPES = {"dapo": "token_mean", "grpo": "seq_mean_token_mean",
                   "dr_grpo": "seq_mean_token_sum_norm", "luspo": "seq_mean_token_sum"}
+NOT_OFFERED = {"bnpo": "TRL's bnpo divides each micro-batch by its own token count, so the objective would change "
+                       "with [batch] micro_batch; use \"dapo\" (token_mean: the minibatch's tokens), which is bnpo "
+                       "with one micro-batch"}
 
 
 def _nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -103,6 +109,8 @@ def policy_loss(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, advantages_B: 
     Gradient-accumulation scaling is left to the caller.
     """
     agg = TRL_LOSS_TYPES.get(aggregation, aggregation)
+    if aggregation in NOT_OFFERED:
+        raise ValueError(f"aggregation {aggregation!r}: {NOT_OFFERED[aggregation]}")
     if agg not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS} or {tuple(TRL_LOSS_TYPES)}, got {aggregation!r}")
     if agg == "seq_mean_token_sum_norm" and max_completion_length is None:

@@ -95,6 +95,11 @@ class RLTrainer:
                                     "folder's tokenizer and chat template")
         self.tasks = read_task_rows(r.rl.tasks)
         self.pad_id = self.codec.token_id("<|pad|>") or 0
+        # A reply ends at config.json's eos or at the chat turn's end (`<|im_end|>`, what SFT trained to end a
+        # turn with; A.X K1's config.json names another id), as `axk1 serve` stops a chat reply.
+        eos_text = self.codec.eos_token or "<|im_end|>"
+        self.turn_end = self.codec.token_id(eos_text)
+        self.stop_ids = sorted(set(self.config.eos_token_ids) | ({self.turn_end} if self.turn_end is not None else set()))
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
@@ -199,11 +204,11 @@ class RLTrainer:
             seed = hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31)
             if self.server is not None:
                 result = self.server.generate([p for _, _, p in prompts], s.group_size, s.max_new_tokens,
-                                              s.temperature, s.top_p, seed)
+                                              s.temperature, s.top_p, seed, self.stop_ids)
             else:
                 result = generate(self.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
                                   max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                                  seed=seed, pad_id=self.pad_id)
+                                  stop_ids=self.stop_ids, seed=seed, pad_id=self.pad_id)
             stats["rollout_s"] += time.perf_counter() - t0
             stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
             stats["rounds"] += 1
@@ -212,7 +217,7 @@ class RLTrainer:
                 task, thinking, prompt_ids = prompts[i // s.group_size]
                 text = self.codec.decode(tokens)
                 items.append((task, text, reason, thinking))
-                eos = [] if reason == "length" else [self.config.eos_token_ids[0]]  # the stop token is trained too
+                eos = [] if reason == "length" else [self._stop_token(result, i)]  # the stop token is trained too
                 samples.append({"prompt": prompt_ids, "completion": tokens + eos, "thinking": thinking,
                                 "truncated": reason == "length", "group": (round_, i // s.group_size)})
             for sample, sc in zip(samples, score_all(items, s.format_penalty)):
@@ -231,6 +236,14 @@ class RLTrainer:
                 break
         stats["seen"] = seen
         return kept, stats
+
+    def _stop_token(self, result, i: int) -> int:
+        """The stop id completion i ended on, which is trained as its last token; where the sampler did not say
+        (axk1 serve leaves it out of a reply), the chat turn's end, which SFT taught the model to end a turn with."""
+        sampled = result.stop_tokens[i] if result.stop_tokens else None
+        if sampled is not None:
+            return sampled
+        return self.turn_end if self.turn_end is not None else self.config.eos_token_ids[0]
 
     # ---- update ----
     def update(self, samples: list[dict], step0: int) -> dict:
@@ -281,7 +294,7 @@ class RLTrainer:
                                        clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
                                        ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
                                        max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
-                if s.aggregation not in ("token_mean", "dapo", "bnpo"):
+                if TRL_LOSS_TYPES.get(s.aggregation, s.aggregation) != "token_mean":
                     loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
                 (loss * self.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
                 self.balancer.accumulate_loads()

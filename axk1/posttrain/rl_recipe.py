@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axk1.posttrain.policy_loss import AGGREGATIONS, TRL_LOSS_TYPES
+from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
 
 
@@ -76,8 +76,11 @@ class RLRecipe(Recipe):
             raise ValueError(f"[rl] modes must be a non-empty list of \"think\" / \"non-think\", got {s.modes}")
         if s.level not in ("sequence", "token"):
             raise ValueError(f"[rl] level {s.level!r}: use \"sequence\" (GSPO) or \"token\" (GRPO)")
+        if s.aggregation in NOT_OFFERED:
+            raise ValueError(f"[rl] aggregation {s.aggregation!r}: {NOT_OFFERED[s.aggregation]}")
         if s.aggregation not in AGGREGATIONS and s.aggregation not in TRL_LOSS_TYPES:
-            raise ValueError(f"[rl] aggregation {s.aggregation!r}: use one of {', '.join(AGGREGATIONS)}")
+            raise ValueError(f"[rl] aggregation {s.aggregation!r}: use one of {', '.join(AGGREGATIONS)} (or TRL's "
+                             f"{', '.join(TRL_LOSS_TYPES)})")
         if s.overlong not in ("filter", "penalty", "none") or s.overlong_buffer < 0:
             raise ValueError("[rl] overlong must be \"filter\", \"penalty\" or \"none\", overlong_buffer >= 0")
         if s.advantage_scale not in ("group", "batch", "none"):

@@ -128,13 +128,14 @@ class RolloutServer:
 
     # ---- samples (the main rank) ----
     def generate(self, prompts: list[list[int]], group_size: int, max_new_tokens: int, temperature: float,
-                 top_p: float, seed: int) -> GenerationResult:
+                 top_p: float, seed: int, stop_ids: list[int]) -> GenerationResult:
         """`group_size` completions of each prompt, in order (prompt 0's first), as axk1.infer.generate returns
-        them: token ids without the stop token, and "stop" or "length"."""
-        def one(j: int) -> list[tuple[list[int], str]]:
+        them: token ids without the stop token, "stop" or "length", and the stop token where the server returned it
+        (None where it did not: axk1 serve leaves it out, as the text does)."""
+        def one(j: int) -> list[tuple[list[int], str, int | None]]:
             body = {"model": self.model, "prompt": prompts[j], "n": group_size, "max_tokens": max_new_tokens,
                     "temperature": temperature, "top_p": top_p, "seed": seed + j * group_size,
-                    "logprobs": 0, "return_tokens_as_token_ids": True}
+                    "stop_token_ids": stop_ids, "logprobs": 0, "return_tokens_as_token_ids": True}
             reply = self._call("POST", "/v1/completions", body)
             if self.version is not None and reply.get("system_fingerprint") != self.version:
                 raise RolloutServerError(
@@ -144,12 +145,18 @@ class RolloutServer:
             choices = sorted(reply["choices"], key=lambda c: c["index"])
             if len(choices) != group_size:
                 raise RolloutServerError(f"{self.url} answered {len(choices)} choices for n = {group_size}")
-            return [(_token_ids(c), c.get("finish_reason") or "stop") for c in choices]
+            out = []
+            for c in choices:
+                tokens, reason, stop = _token_ids(c), c.get("finish_reason") or "stop", None
+                if reason == "stop" and tokens and tokens[-1] in stop_ids:
+                    stop = tokens.pop()
+                out.append((tokens, reason, stop))
+            return out
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             groups = list(pool.map(one, range(len(prompts))))
-        pairs = [pair for group in groups for pair in group]
-        return GenerationResult([t for t, _ in pairs], [r for _, r in pairs])
+        rows = [row for group in groups for row in group]
+        return GenerationResult([t for t, _, _ in rows], [r for _, r, _ in rows], stop_tokens=[s for _, _, s in rows])
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
