@@ -132,3 +132,19 @@ def test_max_new_tokens_is_the_length_of_a_chat_reply_that_sets_no_limit(tmp_pat
         with pytest.raises(ValueError, match="max_new_tokens") as e:
             GenerationDefaults.from_folder(folder, 512)
         assert FILE in str(e.value)
+
+
+def test_every_chat_sampler_of_a_folder_stops_where_serve_does(tmp_path):
+    """`axk1 eval` on a folder and RL's held-out evaluation stopped at config.json's eos only: with A.X K1's ids
+    (config.json's eos is not the turn's `<|im_end|>`) every reply ran to its token limit. They now take the stop
+    ids `axk1 serve` takes: config.json's, generation_config.json's and the template's end of turn."""
+    from axk1.eval.backends import NativeBackend
+    from axk1.infer.generation_config import reply_stop_ids
+
+    config = axk1.ModelConfig.from_preset("axk1-tiny")
+    config.eos_token_id = 1  # `<|endoftext|>`: the turn's end `<|im_end|>` is 2 in the test tokenizer
+    folder = make_model_folder(tmp_path / "m", config=config)
+    (folder / FILE).write_text(json.dumps({"eos_token_id": [7]}))
+    assert reply_stop_ids(folder, [1], config.vocab_size, 2) == [1, 2, 7]
+    assert reply_stop_ids(folder, [1], config.vocab_size, None) == [1, 7]
+    assert NativeBackend(folder).stop_ids == [1, 2, 7]

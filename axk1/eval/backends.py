@@ -120,6 +120,7 @@ class NativeBackend(Backend):
 
         from axk1.checkpoint.hf import load_model
         from axk1.config import DTYPES, model_folder_hint
+        from axk1.infer.generation_config import reply_stop_ids
 
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").exists():
@@ -132,6 +133,9 @@ class NativeBackend(Backend):
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.template, self.special = load_folder_template(self.model_dir)
         self.batch_size = batch_size
+        turn_end = self.tokenizer.token_to_id(self.special["eos_token"]) if self.special["eos_token"] else None
+        self.stop_ids = reply_stop_ids(self.model_dir, self.model.config.eos_token_ids, self.model.config.vocab_size,
+                                       turn_end)
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         return render(messages, self.template, self.special, thinking)
@@ -154,7 +158,7 @@ class NativeBackend(Backend):
                 budget = min(sampling.max_tokens, context - max(len(ids[i]) for i in runnable))
                 gen = generate(self.model, [ids[i] for i in runnable], max_new_tokens=budget,
                                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
-                               seed=batch[runnable[0]].seed)
+                               stop_ids=self.stop_ids, seed=batch[runnable[0]].seed)
                 for j, i in enumerate(runnable):
                     tokens = gen.tokens[j]
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)

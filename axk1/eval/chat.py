@@ -7,11 +7,11 @@ holds for any model folder.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
+from axk1.json_text import JsonError, read_json_file
 
 
 @dataclass
@@ -40,7 +40,12 @@ def apply_thinking(rendered: str, thinking: bool | None) -> tuple[str, bool]:
 def load_folder_template(model_dir: Path) -> tuple[str | None, dict]:
     """(chat_template or None, special tokens) from tokenizer_config.json / chat_template.jinja if present."""
     config_path = model_dir / "tokenizer_config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    try:
+        config = read_json_file(config_path) if config_path.exists() else {}
+    except JsonError as e:
+        raise ValueError(f"{config_path} is not valid JSON ({e}): fix it or delete it (it is optional)") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} must be a JSON object, got {type(config).__name__}: fix it or delete it")
     template = config.get("chat_template")
     jinja_file = model_dir / "chat_template.jinja"
     if template is None and jinja_file.exists():

@@ -76,6 +76,16 @@ class GenerationDefaults:
                    top_k, frozenset(eos), max_new)
 
 
+def reply_stop_ids(folder: str | Path, eos_token_ids: list[int], vocab_size: int, turn_end: int | None) -> list[int]:
+    """The ids that end a chat reply, as `axk1 serve` ends one: config.json's eos (`eos_token_ids`), the folder's
+    generation_config.json eos and the chat template's end of turn (`turn_end`, the tokenizer's eos token). For
+    whatever else samples chat replies from a folder (RL rollouts, held-out and native evaluation): A.X K1's
+    config.json names an eos that is not its turn's end, and a loop stopping at config.json's alone ran every reply
+    to its token limit."""
+    ids = set(eos_token_ids) | GenerationDefaults.from_folder(folder, vocab_size).eos_ids
+    return sorted(ids | ({turn_end} if turn_end is not None else set()))
+
+
 def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, model_eos: frozenset[int],
                     turn_eos: int | None) -> SamplingParams:
     """The engine's parameters for a validated request: its own fields, the folder's defaults for those it left out.

@@ -16,6 +16,7 @@ import torch
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
+from axk1.infer.generation_config import reply_stop_ids
 from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.rewards import score_all
 
@@ -45,6 +46,8 @@ def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str,
     if codec is None:
         raise FileNotFoundError(f"{model_dir} has no tokenizer.json: held-out evaluation renders chat prompts")
     pad = codec.token_id("<|pad|>") or 0
+    stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size,
+                              codec.token_id(codec.eos_token or "<|im_end|>"))
     out = {}
     for mode in modes:
         thinking = mode == "think"
@@ -52,7 +55,8 @@ def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str,
                                 add_special_tokens=False) for t in tasks]
         texts, reasons, lengths = [], [], []
         for i in range(0, len(prompts), batch_size):
-            res = generate(model, prompts[i:i + batch_size], max_new_tokens=max_new_tokens, temperature=0.0, pad_id=pad)
+            res = generate(model, prompts[i:i + batch_size], max_new_tokens=max_new_tokens, temperature=0.0,
+                           stop_ids=stop_ids, pad_id=pad)
             texts += [codec.decode(t) for t in res.tokens]
             reasons += res.finish_reasons
             lengths += [len(t) for t in res.tokens]

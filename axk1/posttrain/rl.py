@@ -40,13 +40,14 @@ from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generate import generate
+from axk1.infer.generation_config import reply_stop_ids
 from axk1.model import check_token_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
 from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.logprobs import PolicyLogprobs
-from axk1.posttrain.policy_loss import group_advantages, policy_loss
+from axk1.posttrain.policy_loss import TRL_LOSS_TYPES, group_advantages, policy_loss
 from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
 from axk1.posttrain.rl_recipe import RLRecipe
@@ -95,11 +96,10 @@ class RLTrainer:
                                     "folder's tokenizer and chat template")
         self.tasks = read_task_rows(r.rl.tasks)
         self.pad_id = self.codec.token_id("<|pad|>") or 0
-        # A reply ends at config.json's eos or at the chat turn's end (`<|im_end|>`, what SFT trained to end a
-        # turn with; A.X K1's config.json names another id), as `axk1 serve` stops a chat reply.
-        eos_text = self.codec.eos_token or "<|im_end|>"
-        self.turn_end = self.codec.token_id(eos_text)
-        self.stop_ids = sorted(set(self.config.eos_token_ids) | ({self.turn_end} if self.turn_end is not None else set()))
+        # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
+        self.turn_end = self.codec.token_id(self.codec.eos_token or "<|im_end|>")
+        self.stop_ids = reply_stop_ids(r.rl.template_from, self.config.eos_token_ids, self.config.vocab_size,
+                                       self.turn_end)
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
