@@ -148,6 +148,15 @@ def test_korean_legacy_and_utf16_text_files_are_read_not_failed(tmp_path):
     assert cp.text.startswith("대한민국의 수도는") and cp.metadata["charset"] == "cp949"
     assert u16.text.startswith("대한민국의 수도는")
     assert isinstance(lat, Failure) and lat.reason.startswith("invalid_utf8")
+    # Latin-1 whose `°` or `©` stands before a letter decodes strictly as CP949 (`4°C` -> `4캜`): it was kept as Korean
+    # mojibake; the syllables it makes are outside KS X 1001, where nearly all written Korean is
+    (tmp_path / "notes.txt").write_bytes("Keep reagents at 4°C, never above 25°C.\n©Copyright 2003 Lab".encode("latin-1"))
+    [notes] = read_source_file(spec, tmp_path / "notes.txt")
+    assert isinstance(notes, Failure) and notes.reason.startswith("invalid_utf8")
+    rare = "똠방각하와 펲시콜라처럼 확장 완성형에만 있는 글자도 읽힌다. " * 3  # a few extension syllables among common ones
+    (tmp_path / "rare.txt").write_bytes(rare.encode("cp949"))
+    [kept] = read_source_file(spec, tmp_path / "rare.txt")
+    assert kept.text.startswith("똠방각하와") and kept.metadata["charset"] == "cp949"
 
 
 def _warc_page(uri: str, body: bytes | None = None) -> bytes:
@@ -245,3 +254,22 @@ def test_every_compression_of_a_jsonl_file_is_an_input_read_or_failed_with_a_rea
         assert len(_docs(items)) == 5 and not _reasons(items), f.name
     (reason,) = _reasons(read_source_file(spec, files[4]))
     assert reason.startswith("unreadable") and ".lz4 compression is not read here" in reason
+
+
+def test_vendored_folders_of_a_code_source_are_named_in_the_accounting(tmp_path):
+    """A code source passes over `venv/`, `build/`, `node_modules/`, ...: the run's accounting said `in 1 = kept 1`
+    with no word of the files it never read (the standard library's own `venv/` package among them)."""
+    from axk1.data.sources import SourceReader
+    from axk1.data.stats import account, summary_text
+
+    code = tmp_path / "code"
+    for rel in ("glob.py", "venv/__init__.py", "build/shlex.py", "pkg/vendor/six.py", ".git/hooks.py"):
+        (code / rel).parent.mkdir(parents=True, exist_ok=True)
+        (code / rel).write_text("def f():\n    return 1\n")
+    out = tmp_path / "out"
+    reader = SourceReader([SourceConfig(type="code", path=str(code), name="code")], counts_folder=str(out / "counts"))
+    docs = [list(reader.run(rank=r, world_size=2)) for r in (0, 1)]
+    assert sorted(d.metadata["path"] for ds in docs for d in ds) == ["glob.py"]
+    acc = account(out)
+    assert sorted(acc.vendored_folders) == ["code/build", "code/pkg/vendor", "code/venv"]  # once, not per task
+    assert "not read: 3 vendored or build folder(s)" in summary_text(acc)

@@ -122,15 +122,30 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
 _SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
 
 
-def _korean(payload: bytes) -> str | None:
-    """The page as CP949 when it decodes strictly and its non-ASCII letters are mostly Hangul."""
+def korean_legacy(data: bytes) -> str | None:
+    """The bytes as CP949 (EUC-KR and its extension) when they decode strictly and read as Korean; else None.
+    Reading as Korean: the non-ASCII letters are mostly Hangul, and the Hangul mostly KS X 1001's 2,350 syllables
+    (EUC-KR's, nearly all of written Korean). A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
+    decodes strictly too, into the extension's rare syllables (`4°C` -> `4캜`): such a file was kept as Korean
+    mojibake."""
     try:
-        text = payload.decode("cp949")
+        text = data.decode("cp949")
     except UnicodeDecodeError:
         return None
-    if not _reads_as_html(text):  # NULs and control bytes decode in CP949 too
+    non_ascii = "".join(ch for ch in text if not ch.isascii())
+    syllables = [ch for ch in non_ascii if "\uac00" <= ch <= "\ud7a3"]
+    if not syllables or hangul_ratio(non_ascii) < 0.5:
         return None
-    return text if hangul_ratio("".join(ch for ch in text if not ch.isascii())) >= 0.5 else None
+    # Python's euc_kr spells a syllable outside KS X 1001 as an 8-byte jamo sequence: 2 bytes is a common one
+    common = sum(1 for ch in syllables if len(ch.encode("euc_kr", errors="replace")) == 2)
+    return text if common >= 0.9 * len(syllables) else None
+
+
+def _korean(payload: bytes) -> str | None:
+    """The page as CP949 when it reads as Korean (korean_legacy) and as HTML (NULs and control bytes decode in
+    CP949 too)."""
+    text = korean_legacy(payload)
+    return text if text is not None and _reads_as_html(text) else None
 
 
 def _mixed(payload: bytes, main: str, minority: str) -> str | None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from axk1.json_text import JsonError, read_json_file
+
 
 # Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
 SIDE_FILE_SUFFIXES = (".rejected.jsonl", ".failed.jsonl", ".excluded.jsonl", ".tmp")
@@ -82,8 +84,8 @@ def iter_records(folder: str | Path) -> Iterator[dict]:
 def _json_file(path: Path, keys: tuple[str, ...], what: str) -> dict:
     """A JSON object file the pipeline wrote, with the keys it must have; else an error naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = read_json_file(path)
+    except JsonError as e:
         raise ValueError(f"{path}: not a JSON {what} ({e}); rerun the pipeline (axk1 data run --force)") from None
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if missing:
@@ -100,6 +102,7 @@ class Accounting:
     failed: Counter = field(default_factory=Counter)     # reason -> count
     failed_items: list = field(default_factory=list)     # (id, reason), first 50
     kept_stage: str = ""
+    vendored_folders: list = field(default_factory=list)  # code sources' folders not read (sources.VENDORED_DIRS)
 
     @property
     def balanced(self) -> bool:
@@ -108,14 +111,16 @@ class Accounting:
     def as_dict(self) -> dict:
         return {"inputs": self.inputs, "kept": self.kept, "kept_stage": self.kept_stage,
                 "excluded": dict(self.excluded), "failed": dict(self.failed), "balanced": self.balanced,
-                "failed_items": self.failed_items}
+                "failed_items": self.failed_items, "vendored_folders": self.vendored_folders}
 
 
 def account(out_dir: str | Path) -> Accounting:
     out = Path(out_dir)
     acc = Accounting()
     for p in sorted((out / "counts").glob("*.json")):
-        acc.inputs += _json_file(p, ("inputs",), "task count file")["inputs"]
+        counts = _json_file(p, ("inputs",), "task count file")
+        acc.inputs += counts["inputs"]
+        acc.vendored_folders += counts.get("vendored_folders", [])
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
     if acc.kept_stage == "clean":  # dedup not applied yet: its exclusions would double count
@@ -157,6 +162,10 @@ def summary_text(acc: Accounting) -> str:
     console.print(line)
     for item_id, reason in acc.failed_items[:20]:
         console.print(f"  failed: {item_id}: {reason}")
+    if acc.vendored_folders:
+        shown = ", ".join(acc.vendored_folders[:5]) + (", ..." if len(acc.vendored_folders) > 5 else "")
+        console.print(f"not read: {len(acc.vendored_folders)} vendored or build folder(s) of code sources ({shown}): "
+                      "other projects' copies and build output (docs/data.md, \"Sources\")")
     return buf.getvalue()
 
 
