@@ -295,6 +295,20 @@ def test_site_boilerplate_removes_lines_repeated_across_a_sites_pages(tmp_path):
     assert step.filter(other) is True and other.text == header  # another site's lines are its own
 
 
+def test_site_boilerplate_keeps_markup_lines_that_pages_share(tmp_path):
+    """A help site's tables all have a `|---|---|` row: as a line on a fifth of its pages it was site "boilerplate",
+    cut from every kept table (122 documents of a GIMP and LibreOffice crawl). Lines with no letter or digit are
+    structure, never template text; the header with words next to them still goes."""
+    pages = [Document(text=f"GIMP 2.10 Manual\n| Key | Tool {i} |\n|---|---|\n| F{i} | page {i} |\n---\nBody {i}",
+                      id=str(i), metadata={"url": f"https://docs.gimp.org/{i}.html", "host": "docs.gimp.org"})
+             for i in range(5)]
+    list(SiteLineCounter(str(tmp_path / "lines")).run(iter(pages), rank=0, world_size=1))
+    list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), SiteBoilerplateConfig()).run(None, 0, 1))
+    step = SiteBoilerplate(str(tmp_path / "bp"))
+    assert all(step.filter(d) is True for d in pages)
+    assert pages[0].text.split("\n") == ["| Key | Tool 0 |", "|---|---|", "| F0 | page 0 |", "---", "Body 0"]
+
+
 # --- the whole path ------------------------------------------------------------------------------------------------
 
 @pytest.mark.e2e

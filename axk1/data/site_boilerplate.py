@@ -37,6 +37,13 @@ class SiteBoilerplateConfig:
     min_share: float = 0.2   # ... and on at least this share of them
 
 
+def _counted(line: str) -> bool:
+    """A line that can be a site's template text: one with a letter or digit. A line of markup alone (a Markdown
+    table's `|---|---|`, a rule `---`, an empty cell row) is structure, repeated because pages share a layout; as
+    "boilerplate" it was cut out of every kept table on a help site, and copies of a page on two sites then differed."""
+    return any(ch.isalnum() for ch in line)
+
+
 def _key(line: str) -> int:
     import xxhash
 
@@ -71,7 +78,7 @@ class SiteLineCounter(PipelineStep):
             site = _site(doc)
             if site is not None:
                 pages[site] += 1
-                lines[site].update({_key(ln) for ln in doc.text.split("\n") if ln.strip()})
+                lines[site].update({_key(ln) for ln in doc.text.split("\n") if _counted(ln)})
             yield doc
         parts: dict[int, dict] = defaultdict(dict)
         for site, n in pages.items():
@@ -141,7 +148,7 @@ class SiteBoilerplate(BaseFilter):
         if not drop:
             return True
         lines = doc.text.split("\n")
-        kept = [ln for ln in lines if not ln.strip() or _key(ln) not in drop]
+        kept = [ln for ln in lines if not _counted(ln) or _key(ln) not in drop]
         removed = len(lines) - len(kept)
         if removed:
             doc.metadata["site_boilerplate_lines"] = removed
