@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     help_ = ("context extension shown: passkey retrieval of a model trained at 256 tokens, then with YaRN x4, then "
-             "after a YaRN stage at 1,024 (heat-maps; ~6 minutes on 2 cores)")
+             "after a YaRN stage at 1,024 (heat-maps; about 6 minutes on 2 cores)")
     p = sub.add_parser("demo-long", help=help_, description=help_[0].upper() + help_[1:] + ".")
     p.add_argument("-o", "--output", default="out/long-context", help="output folder (default: out/long-context)")
     p.add_argument("--steps", type=positive_int, nargs=2, default=None, metavar=("SHORT", "LONG"),

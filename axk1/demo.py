@@ -121,6 +121,14 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
     """out/report.md: the loss against the unigram entropy, the plots, the samples, the time each step took."""
     tail = rows[-5:]
     final = sum(r["loss"] for r in tail) / len(tail)
+    passes = rows[-1]["tokens"] / corpus_tokens
+    if final >= entropy:  # a short run (--steps 4) has not reached the unigram entropy: nothing to explain yet
+        seen = "the model has not yet learned even the tokens' frequencies"
+    elif passes >= 1:
+        seen = ("much of the fall below the unigram entropy is memorisation (smaller domains most), which is why "
+                "the samples below echo the corpus rather than answer")
+    else:
+        seen = "the fall below the unigram entropy is learned from text seen once, not memorised"
     lines = [
         "# axk1 demo report", "",
         f"- pretraining: {rows[-1]['step']} steps, {rows[-1]['tokens']:,} tokens, "
@@ -128,9 +136,7 @@ def write_report(output: Path, rows: list[dict], entropy: float, samples: list[t
         f"- loss: first logged {rows[0]['loss']:.3f}, final (mean of the last {len(tail)} logs) {final:.3f} nats/token",
         f"- unigram entropy of the training shards: {entropy:.3f} nats/token; the final loss is "
         f"{abs(entropy - final):.3f} nats {'below' if final < entropy else 'above'} it ({final / entropy:.0%} of it)",
-        f"- the shards hold {corpus_tokens:,} tokens, so training saw the corpus ~{rows[-1]['tokens'] / corpus_tokens:.1f} "
-        "times: much of the fall below the unigram entropy is memorisation (smaller domains most), which is why the "
-        "samples below echo the corpus rather than answer",
+        f"- the shards hold {corpus_tokens:,} tokens, so training saw the corpus ~{passes:.1f} times: {seen}",
         *_validation_lines(rows),
         *([f"- web text: {web_source}"] if web_source else []),
         "", "![loss](train/loss.png)", "",

@@ -343,6 +343,8 @@ def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, w
     assert cfg.sources and all(Path(s.path).parent == tmp_path / "corpus" and Path(s.path).exists()
                                for s in cfg.sources)
     assert [s.type for s in cfg.sources if Path(s.path).name == "web"] == ["warc" if web else "jsonl"]
+    # and it writes beside the corpus, not into the repository the recipe lives in
+    assert Path(cfg.run.output_dir) == tmp_path / "data" and Path(cfg.tokenize.tokenizer) == tmp_path / "data" / "tokenizer"
 
 
 @pytest.mark.parametrize("stages, named", [(["dedup"], "'dedup' reads"), (["extract", "tokenize"], "'tokenize' reads"),

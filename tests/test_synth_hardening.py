@@ -186,7 +186,8 @@ def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonz
     failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}], name="failing.jsonl")
     assert main(args[:2] + [str(failing)] + args[2:]) == 1
     err = capsys.readouterr().err
-    assert "every one of the 1 teacher requests failed" in err and "left as they were" in err
+    assert "every one of the 1 teacher requests failed, the first with: " in err and "left as they were" in err
+    assert "boom" in err  # the teacher's own reason on the console, not only in the failed file
     assert out.read_text() == good and json.loads((tmp_path / "o.summary.json").read_text())["kept"] == 1
     assert "boom" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
     assert not list(tmp_path.glob("*.tmp"))

@@ -161,7 +161,13 @@ def starter_run_command(output: str | Path, web: bool) -> str:
 
     recipe = STARTER_RECIPE.relative_to(Path.cwd()) if STARTER_RECIPE.is_relative_to(Path.cwd()) else STARTER_RECIPE
     words = ["axk1", "data", "run", str(recipe)]
-    for i, source in enumerate(read_toml(STARTER_RECIPE, "pipeline")["sources"]):
+    raw = read_toml(STARTER_RECIPE, "pipeline")
+    # the run's output beside the corpus (out/starter -> out/data, as the recipe has it), not inside the repository
+    # the recipe lives in, wherever the command is run from
+    data = Path(output).resolve().parent / "data"
+    if data != (STARTER_RECIPE.parent / raw["run"]["output_dir"]).resolve():
+        words += ["--run.output_dir", str(data), "--tokenize.tokenizer", str(data / "tokenizer")]
+    for i, source in enumerate(raw["sources"]):
         read = (STARTER_RECIPE.parent / source["path"]).resolve()
         built = Path(output).resolve() / read.name
         if built != read:

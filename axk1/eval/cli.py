@@ -96,11 +96,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="model folder, hf:<path-or-id>, or openai:<base-url>")
     p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(task_names())}")
     p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder")
-    p.add_argument("-n", type=int, default=1, help="samples per problem (avg@n, pass@k)")
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--top-k", type=int, default=0, help="0 = off")
-    p.add_argument("--max-tokens", type=int, default=32768)
+    p.add_argument("-n", type=int, default=1, help="samples per problem (avg@n, pass@k; default 1)")
+    p.add_argument("--temperature", type=float, default=0.6, help="default 0.6, A.X K1's evaluation setting")
+    p.add_argument("--top-p", type=float, default=0.95, help="default 0.95")
+    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
+    p.add_argument("--max-tokens", type=int, default=32768, help="completion tokens a sample may use (default 32768, "
+                   "the published protocol's; a model with a small context needs less, e.g. --max-tokens 256)")
     p.add_argument("--thinking", choices=("on", "off", "default"), default="default",
                    help="on: prompt ends with <think>; off: with </think>; default: the chat template's choice")
     p.add_argument("--concurrency", type=int, default=8, help="parallel requests to an openai: server")

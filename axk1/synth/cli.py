@@ -32,9 +32,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
         # nothing generated: a failure for scripts too, with the reasons one file away
         kept = (f"the earlier {o['kept']} and {o['summary']} were left as they were" if summary.kept_previous
                 else f"{o['kept']} is empty")
-        print(f"axk1 data synth: error: every one of the {summary.requests} teacher requests failed; the reasons are "
-              f"in {o['failed']}; {kept}. Check --teacher (is the server up?), the model and [teacher] timeout_s",
-              file=sys.stderr)
+        # the first reason itself: a server's 400 ("ask for at most 776 tokens") names the fix; a guess would not
+        print(f"axk1 data synth: error: every one of the {summary.requests} teacher requests failed, the first with: "
+              f"{summary.first_failure[:500]}. All the reasons are in {o['failed']}; {kept}. Check what it says "
+              "(a context too small for [teacher] max_tokens: --teacher.max_tokens N), --teacher (is the server "
+              "up?), the model and [teacher] timeout_s", file=sys.stderr)
         return 1
     if not summary.requests:
         print(f"axk1 data synth: warning: no requests: every document was excluded (see {o['excluded']})",

@@ -46,6 +46,7 @@ class SynthSummary:
     sent: int = 0
     cache_hits: int = 0
     failed: int = 0
+    first_failure: str = ""  # the first failed request's reason, which the CLI shows when every one failed
     generated: int = 0
     kept: int = 0
     rejected: int = 0
@@ -286,6 +287,7 @@ def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRec
         if reply is None:
             counts["failed"] += 1
             summary.failed += 1
+            summary.first_failure = summary.first_failure or str(error)
             files["failed"].write(json.dumps({"doc_id": job.doc_id, "passage_index": job.passage_index,
                                              "task": job.task.name, "language": job.language, "reason": error},
                                             ensure_ascii=False) + "\n")
