@@ -200,3 +200,33 @@ def test_a_distributed_export_that_fails_part_way_does_not_look_whole(trained, t
     assert "No space left on device" in err
     assert not (tmp_path / "out" / "config.json").exists()
     assert not (tmp_path / "out" / "model.safetensors.index.json").exists()
+
+
+def test_a_failed_re_export_keeps_the_model_that_was_there(trained, tmp_path, monkeypatch):
+    """A re-export into a model folder emptied it first: a disk that filled while the new shards were written left
+    no model at all where a good one had been. The new one is written beside it and swapped in whole."""
+    import errno
+
+    import axk1.checkpoint.hf as hf
+
+    step, _ = trained
+    out = tmp_path / "model"
+    export_checkpoint(step, out, dtype=torch.bfloat16)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, calls = hf.save_weights, []
+
+    def fills_up(tensors, file, metadata):
+        calls.append(file)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        real(tensors, file, metadata)
+
+    monkeypatch.setattr(hf, "save_weights", fills_up)
+    with pytest.raises(OSError, match="the model that was there is unchanged"):
+        export_checkpoint(step, out, max_shard_size="40KB")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left taking the space
+    monkeypatch.setattr(hf, "save_weights", real)
+    export_checkpoint(step, out, max_shard_size="40KB")  # and a later export replaces it whole
+    assert len(list(out.glob("model-*.safetensors"))) > 1 and "model.safetensors" not in {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ import torch.distributed as dist
 from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
-from axk1.checkpoint.folder import clear_model_folder
+from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
@@ -146,7 +147,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     except (ValueError, TypeError) as e:
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
-    # tokenizer's folder may be out_dir itself, which clear_model_folder empties below. By the one rank that writes
+    # tokenizer's folder may be out_dir itself, which the new model replaces below. By the one rank that writes
     # it and config.json: another would read while that rank clears the folder
     tokenizer_files = read_tokenizer(tokenizer, config.vocab_size, saved.get("tokenizer_hash")) \
         if tokenizer is not None and rank == 0 else {}
@@ -179,24 +180,34 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         stacks.update({k: t for k, t in out.items() if EXPERT_KEY.match(k)})
         return out
 
-    # distributed, every rank writes its own run of the shards (A.X K1's 2 TB read and written by one process takes
-    # hours), then rank 0 what describes them; otherwise this process writes them all
-    if rank == 0:
-        clear_model_folder(Path(out_dir))  # an earlier model's tokenizer or template must not outlive it
-    if not distributed:
-        path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for)
-    else:
-        barrier()
-        path = save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for,
-                               part=(rank, world))
-        barrier()  # every run of shards written before the index and config.json say the folder is whole
+    # Written beside out_dir and swapped in whole (folder.replace_folder): a failed export leaves an earlier model
+    # there as it was. Distributed, every rank writes its own run of the shards (A.X K1's 2 TB read and written by
+    # one process takes hours), then rank 0 what describes them; otherwise this process writes them all.
+    out = Path(out_dir)
+    staging = begin_replacing(out) if rank == 0 else staging_folder(out)
+    try:
+        if not distributed:
+            save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for)
+        else:
+            barrier()
+            save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for, part=(rank, world))
+            barrier()  # every run of shards written before the index and config.json say the folder is whole
+            if rank == 0:
+                save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for,
+                                part=(world, world))
         if rank == 0:
-            save_pretrained(model, out_dir, max_shard_size, dtype=dtype, tensors_for=tensors_for, part=(world, world))
+            _write_tokenizer(tokenizer_files, staging)
+    except OSError as e:
+        if rank == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+        kept = "the model that was there is unchanged" if out.exists() else "nothing was left behind"
+        raise OSError(e.errno, f"{e.strerror or e}: exporting to {out} failed ({kept}); free space or fix the "
+                      "cause and export again") from e  # no file name: it would be the staging folder's
     if rank == 0:
-        _write_tokenizer(tokenizer_files, path)
+        replace_folder(staging, out)
     if distributed:
         barrier()  # the folder whole before any rank reads or reports it
-    return path
+    return out
 
 
 def agreed_checkpoint(checkpoint: str | Path, distributed: bool) -> Path:

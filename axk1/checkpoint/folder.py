@@ -169,6 +169,39 @@ def clear_model_folder(out: Path) -> None:
             p.unlink()
 
 
+def staging_folder(out: Path) -> Path:
+    """Where a model for `out` is written before it takes `out`'s place: beside it (one filesystem, so the rename
+    is atomic), hidden, named after it. A re-export that cleared `out` first and then failed (a full disk) left
+    nothing where a good model had been."""
+    return out.parent / f".{out.name}.partial"
+
+
+def begin_replacing(out: Path) -> Path:
+    """The staging folder for a new model of `out`, empty; `out` is checked first (a folder holding anything but
+    a model's files is refused, check_model_folder) and left as it is until replace_folder."""
+    check_model_folder(out)
+    staging = staging_folder(out)
+    if staging.exists():  # a killed export's
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def replace_folder(staging: Path, out: Path) -> None:
+    """`staging`, written whole, becomes `out`; an earlier model there is deleted only after (none of its files, a
+    tokenizer or template, outlives it)."""
+    old = out.parent / f".{out.name}.replaced"
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists() or out.is_symlink():
+        out.rename(old)
+    staging.rename(out)
+    if old.is_symlink() or old.is_file():
+        old.unlink()
+    elif old.exists():
+        shutil.rmtree(old)
+
+
 def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:
     """safetensors' save_file, then the permissions any other file written here gets (0o666 less the umask):
     save_file creates its files 0600, which left weights unreadable to the group that can read config.json."""
