@@ -25,8 +25,8 @@ import torch
 from tqdm import tqdm
 
 from axk1.json_text import JsonError, read_json_file
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, clear_model_folder, mtp_file, open_safetensors,
-                                    read_headers, save_weights, weight_files)
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
+                                    read_headers, replace_folder, save_weights, weight_files)
 from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
 
 MERGE_RECORD = "merge.json"
@@ -147,44 +147,51 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     _check_compatible(a, b, head_a, head_b)
     _check_integers(head_a, head_b)
 
-    clear_model_folder(out)  # an earlier model's weights, tokenizer or template must not outlive it in OUT
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
-    main_bytes = 0  # tensor bytes of the main files: the index's total_size
-    with ExitStack() as stack, tqdm(total=len(head_a), desc="merge", unit="tensor", disable=not progress) as bar:
-        handles_b = {file: open_safetensors(file, stack) for file in files_b}  # B is read by name, whatever its layout
-        for file in files_a:
-            with ExitStack() as shard_stack:
-                f = open_safetensors(file, shard_stack)
-                metadata = f.metadata() or {"format": "pt"}
-                shard: dict[str, torch.Tensor] = {}
-                for name in f.keys():
-                    # Both inputs are temporaries here: only the merged tensor outlives the call.
-                    tensor = _combine(f.get_tensor(name), handles_b[head_b[name][0]].get_tensor(name), alpha)
-                    shard[name] = tensor
-                    summary["tensors_merged" if tensor.is_floating_point() else "tensors_copied"] += 1
-                    bar.update(1)
-            nbytes = sum(t.numel() * t.element_size() for t in shard.values())
-            if file.name != MTP_FILE:
-                main_bytes += nbytes
-            save_weights(shard, out / file.name, metadata=metadata)
-            del shard
-            summary["bytes_written"] += (out / file.name).stat().st_size
-            summary["files"].append(file.name)
+    # written beside OUT and swapped in whole (folder.replace_folder): a merge that fails (a full disk) leaves an
+    # earlier model in OUT as it was, and none of its files (weights, tokenizer, template) outlives the new one
+    target, out = out, begin_replacing(out)
+    try:
+        summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
+        main_bytes = 0  # tensor bytes of the main files: the index's total_size
+        with ExitStack() as stack, tqdm(total=len(head_a), desc="merge", unit="tensor", disable=not progress) as bar:
+            # B is read by name, whatever its layout
+            handles_b = {file: open_safetensors(file, stack) for file in files_b}
+            for file in files_a:
+                with ExitStack() as shard_stack:
+                    f = open_safetensors(file, shard_stack)
+                    metadata = f.metadata() or {"format": "pt"}
+                    shard: dict[str, torch.Tensor] = {}
+                    for name in f.keys():
+                        # Both inputs are temporaries here: only the merged tensor outlives the call.
+                        tensor = _combine(f.get_tensor(name), handles_b[head_b[name][0]].get_tensor(name), alpha)
+                        shard[name] = tensor
+                        summary["tensors_merged" if tensor.is_floating_point() else "tensors_copied"] += 1
+                        bar.update(1)
+                nbytes = sum(t.numel() * t.element_size() for t in shard.values())
+                if file.name != MTP_FILE:
+                    main_bytes += nbytes
+                save_weights(shard, out / file.name, metadata=metadata)
+                del shard
+                summary["bytes_written"] += (out / file.name).stat().st_size
+                summary["files"].append(file.name)
 
-    if (a / INDEX_FILE).exists():  # built from what was written: A's index could name files that are not A's
-        weight_map = {name: file.name for name, (file, _, _) in sorted(head_a.items()) if file.name != MTP_FILE}
-        index = {"metadata": {"total_size": main_bytes}, "weight_map": weight_map}
-        (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
-    written = {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD}
-    for path in sorted(a.iterdir()):
-        if path.name in written:
-            continue
-        if path.is_file() and not path.name.endswith(_WEIGHT_SUFFIXES):
-            shutil.copy2(path, out / path.name)
-        else:  # folders and weights this merge did not combine: copying them would ship unmerged weights
-            summary["skipped"].append(path.name)
-    record = {"a": str(a.resolve()), "b": str(b.resolve()), "alpha": alpha, "formula": "alpha*A + (1-alpha)*B",
-              "tensors": len(head_a), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
-    (out / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        if (a / INDEX_FILE).exists():  # built from what was written: A's index could name files that are not A's
+            weight_map = {name: file.name for name, (file, _, _) in sorted(head_a.items()) if file.name != MTP_FILE}
+            index = {"metadata": {"total_size": main_bytes}, "weight_map": weight_map}
+            (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+        written = {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD}
+        for path in sorted(a.iterdir()):
+            if path.name in written:
+                continue
+            if path.is_file() and not path.name.endswith(_WEIGHT_SUFFIXES):
+                shutil.copy2(path, out / path.name)
+            else:  # folders and weights this merge did not combine: copying them would ship unmerged weights
+                summary["skipped"].append(path.name)
+        record = {"a": str(a.resolve()), "b": str(b.resolve()), "alpha": alpha, "formula": "alpha*A + (1-alpha)*B",
+                  "tensors": len(head_a), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
+        (out / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    replace_folder(out, target)
     return summary
