@@ -159,16 +159,6 @@ def check_model_folder(out: Path) -> list[Path]:
     return stale
 
 
-def clear_model_folder(out: Path) -> None:
-    """Makes `out` ready for a new model: an earlier model's files (MODEL_FOLDER_FILES, weights) are deleted so none
-    can outlive it; a folder holding anything else is refused (check_model_folder)."""
-    for p in check_model_folder(out):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
-
-
 def staging_folder(out: Path) -> Path:
     """Where a model for `out` is written before it takes `out`'s place: beside it (one filesystem, so the rename
     is atomic), hidden, named after it. A re-export that cleared `out` first and then failed (a full disk) left
