@@ -356,3 +356,27 @@ def test_a_bad_context_extension_stage_is_refused(tmp_path):
         path.write_text(write_recipe(tmp_path).read_text().replace('name = "s2"\n', f'name = "s2"\n{line}\n'))
         with pytest.raises(ValueError, match=f"(?s)s2.*{words}"):
             load_recipe(path)
+
+
+def test_an_async_checkpoint_is_finished_once_written_not_at_the_next_save(tmp_path):
+    """An asynchronous save's folder was renamed into place (and its train_state.json written) only when the next
+    save began: a run killed in between had every tensor on disk and no checkpoint to resume. It is finished at
+    the first step after its write ends."""
+    from axk1.checkpoint.dcp import step_dir
+    from axk1.train.callbacks import Callback
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 5", sections={"checkpointing": "async = true"}))
+    trainer = Trainer(recipe)
+    seen = {}
+
+    class Watch(Callback):  # first in the list: it looks before this step's own save
+        def on_step_end(self, trainer, row):
+            if row["step"] == 3 and trainer.pending_save is not None:  # the step-2 write, let to end (only that)
+                trainer.pending_save._future.result()
+            if row["step"] == 4:
+                seen["step-2 whole"] = (step_dir(trainer.ckpt_dir, 2) / "train_state.json").is_file()
+                seen["pending"] = trainer.pending_save
+
+    trainer.callbacks.insert(0, Watch())
+    trainer.fit()
+    assert seen == {"step-2 whole": True, "pending": None}

@@ -194,6 +194,11 @@ class PendingCheckpoint:
     def done(self) -> bool:
         return self._path is not None
 
+    def written(self) -> bool:
+        """Whether this rank's background write has ended (then `wait()` does not block on it)."""
+        result = getattr(self._future, "upload_completion", self._future)
+        return result.done()
+
     def wait(self) -> Path:
         if self._path is None:
             with self._guard():  # a failed background write: its temp folder removed, one clear error

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
@@ -345,6 +346,19 @@ class Trainer:
             self.pending_save.wait()
             self.pending_save = None
 
+    def poll_save(self) -> None:
+        """After a step: a background checkpoint whose write has ended on every rank is finished now (its
+        train_state.json written, its folder renamed into place), not at the next save. A run killed in between
+        lost it: two intervals of training, with the tensors all on disk. One small host collective a step while a
+        write is in flight, so that every rank finishes it at the same step."""
+        if self.pending_save is None:
+            return
+        written = self.pending_save.written()
+        if self.parallel is not None:  # every rank's write ended: as many as there are ranks
+            written = host_all_sum([float(written)])[0] == dist.get_world_size()
+        if written:
+            self.finish_save()
+
     def fit(self, release: bool = True) -> list[dict]:
         """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks. The output folder's
         lock is given up at the end unless not `release`: a caller that writes into the folder afterwards (SFT's
@@ -357,6 +371,7 @@ class Trainer:
                 run_callbacks(self.callbacks, "on_fit_start", self)
                 for step in self.bar:
                     rows.append(self.train_step(step))
+                    self.poll_save()
                     run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
                     if self.stopped_by:  # StopOnSignal has written this step's checkpoint
                         break
