@@ -346,18 +346,13 @@ def _first_to_report(line: str) -> bool:
 
 def _interrupted(e: BaseException | None) -> bool:
     """Whether a KeyboardInterrupt is what set off this exception: itself, its context or cause chain, or a rank's
-    failure inside DCP's CheckpointException."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        failures = getattr(e, "failures", None)  # CheckpointException: rank -> (exception, traceback)
-        if isinstance(failures, dict) and any(isinstance(f[0] if isinstance(f, tuple) else f, KeyboardInterrupt)
-                                              for f in failures.values()):
-            return True
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return False
+    failure inside DCP's CheckpointException, with that failure's own chain (Ctrl-C in a synchronous save surfaced
+    as a rank's RuntimeError raised while the interrupt was handled: a traceback, exit 1)."""
+    if e is None:
+        return False
+    from axk1.checkpoint.save_failure import causes  # (torch: imported only once something has failed)
+
+    return any(isinstance(c, KeyboardInterrupt) for c in causes(e))
 
 
 if __name__ == "__main__":

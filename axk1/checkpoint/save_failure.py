@@ -42,8 +42,9 @@ def state_bytes(obj: object) -> int:
     return 0
 
 
-def _causes(e: BaseException) -> Iterator[BaseException]:
-    """The exception, its cause/context chain, and each rank's failure inside a CheckpointException."""
+def causes(e: BaseException) -> Iterator[BaseException]:
+    """The exception, its cause/context chain, and each rank's failure inside a CheckpointException (with its own
+    chain: a rank's RuntimeError raised while a KeyboardInterrupt was handled)."""
     seen, todo = set(), [e]
     while todo:
         e = todo.pop()
@@ -77,11 +78,11 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         free = _free_bytes(tmp if tmp.exists() else root)  # measured before the partial write is removed
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
-        causes = list(_causes(e))
-        if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in causes) or not isinstance(
+        chain = list(causes(e))
+        if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in chain) or not isinstance(
                 e, (Exception, CheckpointException)):
             raise
-        raise _error(root, step, need, free, causes, newest()) from e
+        raise _error(root, step, need, free, chain, newest()) from e
 
 
 def _error(root: Path, step: int, need: int, free: int | None, causes: list[BaseException],
