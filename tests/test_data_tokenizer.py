@@ -132,3 +132,30 @@ def test_reference_model_perplexity_in_difficulty(tmp_path, tiny_config):
     # an untrained model is near uniform over the vocabulary
     assert 0.3 * tiny_config.vocab_size < sig["perplexity"] < 3 * tiny_config.vocab_size
     assert 0 <= docs[0].metadata["difficulty"] <= 1
+
+
+def test_a_tokenizer_cut_by_a_full_disk_is_not_left_to_be_taken_as_trained(tmp_path, monkeypatch):
+    """The pipeline's tokenizer stage trains only when tokenizer.json is missing; a full disk left a cut one, and
+    every later run stopped on it ("not a readable tokenizer") instead of training it again. Files are written whole
+    now, tokenizer.json last."""
+    import errno
+    import os
+
+    import axk1.atomic_file as atomic_file
+
+    rng = random.Random(0)
+    texts = [korean_document(rng, 2, 4) for _ in range(30)]
+    real_replace = os.replace
+
+    def disk_full_on_the_tokenizer(src, dst):
+        if str(dst).endswith("/tokenizer.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic_file.os, "replace", disk_full_on_the_tokenizer)
+    with pytest.raises(OSError, match="No space left"):
+        train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=600))
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["tokenizer_config.json"]  # no cut file, no temp
+    monkeypatch.setattr(atomic_file.os, "replace", real_replace)
+    train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=600))
+    assert load_tokenizer(tmp_path / "tok" / "tokenizer.json").get_vocab_size() == 600

@@ -12,6 +12,7 @@ from typing import Iterable, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.atomic_file import atomic_writer
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS
 # vocab_size bounds: ids are uint32 in the shards and int32 in HF, and the trainer allocates per entry, so a size
@@ -79,12 +80,15 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
     if not seen[0] and not allow_empty:  # a tokenizer of byte tokens only, silently: almost surely the wrong input
         raise ValueError("no training text: the inputs hold no rows with a non-empty `text` string")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tok.save(str(out / "tokenizer.json"))
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
-        "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
-    }, indent=2, ensure_ascii=False))
+    # each file whole or not at all, tokenizer.json last: the pipeline's stage takes an existing tokenizer.json as
+    # trained, and one cut by a full disk stopped every later run, which never trained it again
+    with atomic_writer(out / "tokenizer_config.json") as f:
+        f.write(json.dumps({
+            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
+            "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
+        }, indent=2, ensure_ascii=False))
+    with atomic_writer(out / "tokenizer.json") as f:
+        f.write(tok.to_str(pretty=True))
     return out / "tokenizer.json"
 
 

@@ -20,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
-from axk1.posttrain.tasks import atomic_writer, refuse_overwriting_inputs
+from axk1.atomic_file import atomic_writer
+from axk1.posttrain.tasks import refuse_overwriting_inputs
 
 
 def _prompt_key(messages: list[dict]) -> str:

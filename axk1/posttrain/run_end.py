@@ -14,7 +14,7 @@ from pathlib import Path
 
 from axk1.checkpoint.dcp import latest_step
 from axk1.checkpoint.export import export_checkpoint
-from axk1.posttrain.tasks import atomic_writer
+from axk1.atomic_file import atomic_writer
 from axk1.train.metrics import strict_json
 
 

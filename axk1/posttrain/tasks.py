@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import unicodedata
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 
@@ -223,21 +222,6 @@ def refuse_overwriting_inputs(output: str | Path, inputs: Iterable[str | Path]) 
         if Path(given).resolve() == out:
             raise ValueError(f"the output {output} is also an input ({given}): writing it would erase the input "
                              "before it is read; choose another -o path")
-
-
-@contextmanager
-def atomic_writer(path: str | Path) -> Iterator:
-    """A text file opened at a temporary name beside `path` and renamed onto it only when the block completes:
-    a failure part-way leaves the old file (or none), never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:

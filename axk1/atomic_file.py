@@ -1,0 +1,24 @@
+"""A text file written whole or not at all: opened at a temporary name beside its path and renamed onto it only
+when the writing completes, so a failure part-way (a full disk, a kill) leaves the old file, or none, never a cut
+one that a later run would take as done."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_writer(path: str | Path) -> Iterator:
+    """The open text file (UTF-8) to write `path`'s content to; renamed onto `path` when the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
