@@ -362,3 +362,28 @@ def test_a_stage_without_the_one_that_makes_its_input_is_refused_on_a_fresh_fold
     with pytest.raises(ValueError, match=named + r".*add '(extract|annotate)' to run.stages"):
         run_pipeline(cfg, progress=False)
     assert not (tmp_path / "out" / "clean").exists()  # nothing ran
+
+
+def test_a_full_disk_names_the_stage_and_the_folder(tmp_path, monkeypatch, capsys):
+    """A full output disk ended `axk1 data run` with `error: [Errno 28] No space left on device`: no folder, no
+    stage, no word of what to do or that finished tasks are kept."""
+    import errno
+
+    import axk1.data.pipeline as pipeline
+    from axk1.cli import main
+
+    class FullDisk:
+        def run(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "make_executor", lambda cfg, stage, depends=None: FullDisk())
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("한국어 문서입니다. " * 40)
+    recipe = tmp_path / "p.toml"
+    recipe.write_text(f'[run]\noutput_dir = "{tmp_path / "out"}"\ntasks = 1\n[[sources]]\ntype = "text"\n'
+                      f'path = "{tmp_path / "in"}"\n[tokenize]\ntokenizer = "{tmp_path / "tok"}"\n'
+                      'train_vocab_size = 600\n')
+    assert main(["data", "run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "No space left on device: the pipeline's stage 'extract" in err and str(tmp_path / "out") in err
+    assert "run the same command again" in err

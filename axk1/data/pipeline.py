@@ -213,7 +213,13 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
                 print(f"no document survived extraction and the filters; the stages after it have nothing to do "
                       f"(reasons: {cfg.out / 'excluded'}, {cfg.out / 'failed'})")
                 break
-            make_executor(cfg, stage).run()
+            try:
+                make_executor(cfg, stage).run()
+            except OSError as e:  # a full disk most often: the bare "[Errno 28]" named neither folder nor stage
+                where = f"{e.filename}" if e.filename else str(cfg.out)
+                raise OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage.name}' failed writing "
+                              f"under {where}; fix that (free space, or --run.output_dir on a larger disk) and run "
+                              "the same command again: the tasks that finished are kept") from e
     else:
         # Cluster executors chain by `depends`; running the last one submits (or waits for) the whole chain.
         prev = None
