@@ -208,11 +208,17 @@ def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_tor
     jsonl = Path(recipe.logging.jsonl)
     tear_metrics_row_at(monkeypatch, 5)
     with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed at step 5\. "
-                                      r".*--resume \(the newest complete checkpoint is step 4"):
+                                      r"Free space there.*--resume \(the newest complete checkpoint is step 4"):
         Trainer(recipe).fit()
     monkeypatch.undo()
     Trainer(recipe, resume=True).fit()
     assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4, 5, 6]
+    # a run folder deleted under the run is said as that, not as a full disk
+    from axk1.train.callbacks import _metrics_failed
+    from types import SimpleNamespace
+    trainer = SimpleNamespace(ckpt_dir=Path(recipe.checkpointing.dir), state=SimpleNamespace(step=7))
+    gone = _metrics_failed(trainer, str(jsonl), FileNotFoundError(2, "No such file or directory"))
+    assert "folder was removed while it ran" in str(gone) and "Free space" not in str(gone)
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):

@@ -117,8 +117,13 @@ def _metrics_failed(trainer, where: str, e: OSError) -> OSError:
     newest = latest_step(trainer.ckpt_dir) if getattr(trainer, "ckpt_dir", None) else None
     then = (f"run the same command with --resume (the newest complete checkpoint is step {newest}; the rows after it "
             "are redone)") if newest is not None else "start the run again"
-    return OSError(f"{e.strerror or e}: writing metrics to {where} failed at step {trainer.state.step}. Free space "
-                   f"there (or point --out / [logging] at a larger disk), then {then}")
+    import errno
+
+    fix = {errno.ENOSPC: "Free space there (or point --out / [logging] at a larger disk)",
+           errno.ENOENT: "The run's folder was removed while it ran: restore it (or give another --out)",
+           errno.EACCES: "Make the folder writable again"}.get(e.errno, "Fix what the error says")
+    return OSError(f"{e.strerror or e}: writing metrics to {where} failed at step {trainer.state.step}. {fix}, "
+                   f"then {then}")
 
 
 class TrainingStopped(ValueError):
