@@ -100,10 +100,13 @@ def test_a_resume_that_changes_the_run_is_refused_and_a_finished_run_says_so(tmp
     path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # 4 steps
     assert main(["train", str(path)]) == 0
     capsys.readouterr()
-    code = main(["train", str(path), "--resume", "--batch.global_tokens", "512", "--optimizer.lr", "1e-3"])
+    code = main(["train", str(path), "--resume", "--batch.global_tokens", "512", "--optimizer.lr", "1e-3",
+                 "--stages.1.tokens", "1024"])
     err = capsys.readouterr().err
     assert code == 2
     assert "batch.global_tokens: 0 -> 512" in err and "optimizer.lr: 0.003 -> 0.001" in err
+    # a stage's setting by its path, not both whole stage lists (1,500 characters that hid the one change)
+    assert "; stages.1.tokens: 512 -> 1024" in err and "'name'" not in err
     # what does not change the trajectory may change; the run is complete, and the command says so
     assert main(["train", str(path), "--resume", "--logging.every_steps", "3", "--checkpointing.interval_steps",
                  "5"]) == 0

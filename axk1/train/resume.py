@@ -44,13 +44,30 @@ def check_resume(saved: dict | None, current: dict, where: Path) -> None:
     written before run definitions were saved has none: nothing to compare)."""
     if saved is None:
         return
-    diffs = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
-             if saved.get(k) != current.get(k)]
+    old, new = _leaves(saved), _leaves(current)
+    missing = "(none)"
+    diffs = [f"{k}: {old.get(k, missing)!r} -> {new.get(k, missing)!r}" for k in sorted(set(old) | set(new))
+             if old.get(k, missing) != new.get(k, missing)]
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
                          "started with (only the layout, micro_batch, paths, logging, checkpointing and [run] may "
                          "change), or start a new run in another --out folder")
+
+
+def _leaves(value, prefix: str = "") -> dict:
+    """A run definition as "key.path" -> value, into tables and lists (`stages.0.tokens`), so that a refusal names
+    the setting that differs, not the whole stages list around it (--stages.N.tokens named by its path)."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return {prefix: value}
+    out = {}
+    for key, v in items:
+        out.update(_leaves(v, f"{prefix}.{key}" if prefix else str(key)))
+    return out or {prefix: value}  # an empty table or list is a value of its own
 
 
 def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
