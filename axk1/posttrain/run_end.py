@@ -23,6 +23,8 @@ class WriteAfterTraining(OSError):
 
 
 def _failed(what: str, where: Path, ckpt_dir: Path, e: BaseException) -> WriteAfterTraining:
+    if isinstance(e, OSError) and isinstance(e.__cause__, OSError):  # the export's own account: its cause is said here
+        e = e.__cause__
     cause = (e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}").splitlines()[0]
     return WriteAfterTraining(f"{cause}: {what} {where} failed after training was complete (its checkpoint, step "
                               f"{latest_step(ckpt_dir)}, is in {ckpt_dir}). Free space there (or point --out at a "
