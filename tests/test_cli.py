@@ -141,7 +141,10 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
     assert 0 < summary["unigram_entropy"] < 10 and summary["losses"]
     report = (tmp_path / "report.md").read_text()
     assert "unigram entropy" in report and "train/loss.png" in report and "train/loss_by_domain.png" in report
-    assert "times: much of the fall" in report  # how often the corpus was seen
+    assert "so training saw the corpus ~" in report  # how often the corpus was seen, and what that means here
+    tail = summary["losses"][-5:]
+    if sum(tail) / len(tail) >= summary["unigram_entropy"]:  # a run this short: the report does not claim memorisation
+        assert "has not yet learned even the tokens' frequencies" in report and "fall below the unigram" not in report
     assert "- web text: generated" in report and summary["web_source"].startswith("generated")  # no --web given
     assert "validation (documents held out of every shard" in report and "the gap is" in report
     assert any((tmp_path / "train" / "tensorboard").iterdir())

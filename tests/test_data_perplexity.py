@@ -267,6 +267,14 @@ def test_lm_train_cli_trains_from_text_files_and_refuses_bad_input(tmp_path, cap
     assert "units: kiwi" in stdout and "held-out perplexity" in stdout and "reading the reference corpus" in stderr
     meta = read_meta(out)
     assert meta["units"] == "kiwi" and meta["documents"] == 6 and len(meta["reference_perplexities"]) == 6
+    # a folder of text files, as `axk1 data starter` writes its statutes: it was refused as holding no JSONL
+    folder = tmp_path / "statutes"
+    folder.mkdir()
+    for f in files:
+        (folder / Path(f).name).write_bytes(Path(f).read_bytes())
+    rc, _, stderr = axk1(str(folder), "-o", str(tmp_path / "folder.npz"), "--order", "3", "--folds", "3")
+    assert rc == 0, stderr
+    assert read_meta(tmp_path / "folder.npz")["documents"] == 6
     for args, message in [((*files, "-o", str(out)), "exists"),
                           ((*files, "-o", str(tmp_path)), "is a folder"),
                           ((str(tmp_path / "missing.txt"), "-o", str(tmp_path / "a.npz")), "does not exist"),

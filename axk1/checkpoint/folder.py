@@ -20,9 +20,9 @@ from typing import NamedTuple
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
+from axk1.json_text import JsonError, read_json_file
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.json_text import JsonError, read_json_file
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
                                     read_headers, replace_folder, save_weights, weight_files)
 from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
+from axk1.json_text import JsonError, read_json_file
 
 MERGE_RECORD = "merge.json"
 # config.json keys that describe where or how a folder was written, not the weights

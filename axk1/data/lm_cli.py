@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from axk1.cli_args import _whole_number
-from axk1.data.stats import input_files
+from axk1.data.stats import data_files, input_files
 
 UNIT_CHOICES = ["auto", "kiwi", "words", "chars"]
 UNIT_HELP = ("tokens: Kiwi morphemes (Korean), words and punctuation (English), characters; auto: kiwi when the "
@@ -30,22 +30,33 @@ def _lm_folds(text: str) -> int:
     return _whole_number(text, 2, "2 or more")
 
 
+def _text_file(p: Path, skipped: Counter) -> Iterator[str]:
+    """A plain-text file as one document (none when it is blank, counted in `skipped`)."""
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"reference file {p} is not UTF-8 text ({e}): give text or JSONL files") from None
+    if text.strip():
+        yield text
+    else:
+        skipped["empty text file"] += 1
+
+
 def _reference_texts(specs: list[str], skipped: Counter) -> Iterator[str]:
-    """The documents of `axk1 data lm train`'s inputs: a plain-text file is one document; JSONL files and folders
-    of them give their rows' `text` (iter_jsonl_texts; rows without one are counted in `skipped`)."""
+    """The documents of `axk1 data lm train`'s inputs: a plain-text file is one document; JSONL files give their
+    rows' `text` (iter_jsonl_texts; rows without one are counted in `skipped`); a folder gives both, its *.txt files
+    (a folder of them was refused as holding no JSONL) and its JSONL files."""
     from axk1.data.tokenizer import iter_jsonl_texts
 
     for spec in specs:
         p = Path(spec)
         if p.is_file() and not p.name.endswith((".jsonl", ".jsonl.gz")):
-            try:
-                text = p.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"reference file {p} is not UTF-8 text ({e}): give text or JSONL files") from None
-            if text.strip():
-                yield text
-            else:
-                skipped["empty text file"] += 1
+            yield from _text_file(p, skipped)
+        elif p.is_dir() and (texts := sorted(f for f in p.rglob("*.txt") if f.is_file())):
+            for f in texts:
+                yield from _text_file(f, skipped)
+            if data_files(p)[0]:
+                yield from iter_jsonl_texts(input_files([spec], "reference"), skipped)
         else:
             yield from iter_jsonl_texts(input_files([spec], "reference"), skipped)
 

@@ -22,9 +22,9 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.json_text import JsonError, parse_json
 from axk1.data.charset import korean_legacy
 from axk1.data.failure import Failure
+from axk1.json_text import JsonError, parse_json
 from axk1.text.korean import normalize_text
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")

@@ -17,9 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from axk1.json_text import JsonError, parse_json
 from axk1.cli_args import non_negative_int, positive_int
 from axk1.eval.tasks import names_of, task_classes, task_names
+from axk1.json_text import JsonError, parse_json
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
 # How a --config file reads a value, by the flag's metavar (tasks mark their own flags the same way, see

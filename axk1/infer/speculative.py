@@ -151,6 +151,8 @@ def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = 6
         T = len(new)
         draft_logits_V = drafter(entries_h, entries_next, slots_S[None, p:p + T], mtp_cache, p, mask(p, T))
         p += T
-    if out[-1] in stop:
+    stopped = out[-1] if out[-1] in stop else None
+    if stopped is not None:
         out, reason = out[:-1], "stop"
-    return SpeculativeResult([out], [reason], [n], cache.nbytes() + mtp_cache.nbytes(), drafted, accepted)
+    return SpeculativeResult([out], [reason], [n], cache.nbytes() + mtp_cache.nbytes(), stop_tokens=[stopped],
+                             drafted=drafted, accepted=accepted)

@@ -102,7 +102,9 @@ def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_
         for scale, hidden, config in sorted(chosen):
             steps = max(1, round(budget / scale / batch_tokens))
             counts = parameter_counts(config)
-            runs.append(SweepRun(f"c{budget:.0e}-h{hidden}".replace("+", ""), budget, hidden,
+            # 3 significant digits: `.0e` named 2.5e11's runs c2e11, the names of 2e11's (a sweep with both wrote
+            # both budgets' runs into the same folders)
+            runs.append(SweepRun(f"c{budget:.3g}-h{hidden}".replace("+", ""), budget, hidden,
                                  config.num_hidden_layers, scale, steps * batch_tokens, counts.activated_non_vocab,
                                  batch))
     return runs

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from axk1.json_text import JsonError, parse_json
 from axk1.infer.chat import THINK_END, THINK_START, ChatCodec, message_text
 from axk1.infer.protocol import json_strings
+from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.rewards import format_ok
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think

@@ -19,8 +19,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
 from axk1.atomic_file import atomic_writer
+from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 
 

@@ -52,8 +52,8 @@ from axk1.posttrain.rewards import score_all
 from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
-from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats, rollout_metrics
+from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_tasks
 from axk1.train.balance import LoadBalancer

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from axk1.atomic_file import atomic_writer
 from axk1.checkpoint.dcp import latest_step
 from axk1.checkpoint.export import export_checkpoint
-from axk1.atomic_file import atomic_writer
 from axk1.train.metrics import strict_json
 
 

@@ -13,6 +13,7 @@ import torch
 
 from axk1.config import ModelConfig
 from axk1.hardware import GPUS
+from axk1.json_text import JsonError, parse_json
 from axk1.params import count_parameters
 
 
@@ -183,14 +184,15 @@ def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
+            row = parse_json(line)
+        except JsonError as e:
             if torn_tail and i == len(lines):  # no newline after it: written in part
                 break
-            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a "
-                             "line") from None
+            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line: "
+                             "delete that line (the rows are a log; the checkpoint holds the run) and run again") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object)")
+            raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object): "
+                             "delete that line (the rows are a log; the checkpoint holds the run) and run again")
         rows.append(from_strict(row))
     return rows
 

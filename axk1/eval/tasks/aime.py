@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from axk1.json_text import JsonError, parse_json
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
+from axk1.json_text import JsonError, parse_json
 from axk1.text.contamination import benchmark_row_id
 
 INSTRUCTIONS = {

@@ -6,11 +6,11 @@ import gzip
 import re
 from pathlib import Path
 
-from axk1.json_text import JsonError, parse_json
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
+from axk1.json_text import JsonError, parse_json
 from axk1.text.contamination import humaneval_file
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
