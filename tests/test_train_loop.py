@@ -380,3 +380,12 @@ def test_an_async_checkpoint_is_finished_once_written_not_at_the_next_save(tmp_p
     trainer.callbacks.insert(0, Watch())
     trainer.fit()
     assert seen == {"step-2 whole": True, "pending": None}
+
+
+def test_fit_keeps_only_the_rows_asked_for(tmp_path):
+    """Every step's metrics row stayed in memory to the end of fit, on every rank: a pretraining run of A.X K1's
+    ~600,000 steps. `axk1 train` keeps the last (its closing line's); metrics.jsonl holds them all."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 3"))
+    rows = Trainer(recipe).fit(keep_rows=1)
+    assert [r["step"] for r in rows] == [3]
+    assert [r["step"] for r in read_jsonl(recipe.logging.jsonl)] == [1, 2, 3]

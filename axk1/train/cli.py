@@ -92,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")
     try:
-        rows = trainer.fit()
+        rows = trainer.fit(keep_rows=1)  # the closing line's; the rest are in metrics.jsonl
     except BaseException:  # Ctrl-C (axk1/cli.py says it): whether there is a checkpoint to resume from
         from axk1.checkpoint.dcp import latest_step
 

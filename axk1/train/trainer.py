@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -359,11 +360,13 @@ class Trainer:
         if written:
             self.finish_save()
 
-    def fit(self, release: bool = True) -> list[dict]:
-        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks. The output folder's
-        lock is given up at the end unless not `release`: a caller that writes into the folder afterwards (SFT's
-        export) holds it through that and calls `release()` itself."""
-        rows = []
+    def fit(self, release: bool = True, keep_rows: int | None = None) -> list[dict]:
+        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks; returns the steps'
+        metrics rows, the last `keep_rows` of them if given (every row is in metrics.jsonl: a pretraining run of
+        600,000 steps held them all in memory on every rank). The output folder's lock is given up at the end
+        unless not `release`: a caller that writes into the folder afterwards (SFT's export) holds it through that
+        and calls `release()` itself."""
+        rows: deque[dict] = deque(maxlen=keep_rows)
         self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
                         disable=not (self.recipe.logging.progress and self.is_main), desc="train")
         try:
@@ -387,7 +390,7 @@ class Trainer:
         finally:
             if release:
                 self.release()
-        return rows
+        return list(rows)
 
     def release(self) -> None:
         """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
