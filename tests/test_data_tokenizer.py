@@ -159,3 +159,16 @@ def test_a_tokenizer_cut_by_a_full_disk_is_not_left_to_be_taken_as_trained(tmp_p
     monkeypatch.setattr(atomic_file.os, "replace", real_replace)
     train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=600))
     assert load_tokenizer(tmp_path / "tok" / "tokenizer.json").get_vocab_size() == 600
+
+
+def test_think_tags_survive_a_decode_that_skips_special_tokens(tok_dir):
+    """The trained tokenizer marked <think> and </think> special, as the control tokens: transformers'
+    decode(skip_special_tokens=True) and `axk1 generate` dropped them, and with them where the reasoning ends.
+    `axk1 serve` already took them as text (docs/serving.md); the trained tokenizer now says the same."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    ids = tok.encode("<think>\n생각</think>답", add_special_tokens=False)
+    assert ids[0] == tok.convert_tokens_to_ids("<think>") == SPECIAL_TOKENS.index("<think>")  # still one token
+    assert tok.decode(ids, skip_special_tokens=True) == "<think>\n생각</think>답"
+    assert tok.decode(tok.encode("<|im_start|>a<|im_end|>", add_special_tokens=False), skip_special_tokens=True) == "a"

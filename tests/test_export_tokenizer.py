@@ -115,3 +115,19 @@ def test_export_refuses_a_tokenizer_other_than_the_one_that_made_the_training_da
                                          f"{tokenizer_hash(made)}"):
         export_checkpoint(checkpoints, tmp_path / "bad", tokenizer=other)
     assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_the_exported_tokenizer_config_says_the_models_context(tmp_path):
+    """`axk1 data` trains its tokenizer with model_max_length 32,768 whatever model it ends up with, and export
+    copied it: transformers then kept 6,001 tokens of a prompt for a 1,024-token model. The export writes the
+    model's max_position_embeddings there; the rest of the file is as it was."""
+    import json
+
+    ck = _checkpoint(tmp_path / "ckpt")
+    _tokenizer(tmp_path / "tok")
+    given = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|im_end|>", "model_max_length": 32768}
+    (tmp_path / "tok" / "tokenizer_config.json").write_text(json.dumps(given))
+    path = export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
+    written = json.loads((path / "tokenizer_config.json").read_text())
+    context = ModelConfig.from_preset("axk1-tiny").max_position_embeddings
+    assert written == {**given, "model_max_length": context} and context != 32768

@@ -8,6 +8,7 @@ decoding drafts with it (axk1/infer/speculative.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_fold
 from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import JsonError, parse_json, read_json_file
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.distributed import checkpoint_group
 from axk1.text.tokenizer_file import tokenizer_hash
@@ -89,8 +90,18 @@ def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -
     _write_tokenizer(read_tokenizer(source, vocab_size), model_dir)
 
 
-def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path) -> None:
+def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
+    """The tokenizer's files into a model folder; `context` (the model's max_position_embeddings) becomes
+    tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`
+    says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model)."""
     for name, data in files.items():
+        if name == "tokenizer_config.json" and context is not None:
+            try:
+                config = parse_json(data)
+            except JsonError:
+                config = None  # written as it is: loading it says what is wrong
+            if isinstance(config, dict):
+                data = json.dumps({**config, "model_max_length": context}, indent=2, ensure_ascii=False).encode()
         (Path(model_dir) / name).write_bytes(data)
 
 
@@ -196,7 +207,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
                 save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for,
                                 part=(world, world))
         if rank == 0:
-            _write_tokenizer(tokenizer_files, staging)
+            _write_tokenizer(tokenizer_files, staging, config.max_position_embeddings)
     except OSError as e:
         if rank == 0:
             shutil.rmtree(staging, ignore_errors=True)

@@ -14,7 +14,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.atomic_file import atomic_writer
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
-from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS
+from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, THINK_TAGS
 # vocab_size bounds: ids are uint32 in the shards and int32 in HF, and the trainer allocates per entry, so a size
 # far past any real vocabulary (A.X K1: 163,840) aborts the Rust side (rc 134) instead of failing cleanly.
 MAX_VOCAB_SIZE = 4_194_304
@@ -88,8 +88,21 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
             "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
         }, indent=2, ensure_ascii=False))
     with atomic_writer(out / "tokenizer.json") as f:
-        f.write(tok.to_str(pretty=True))
+        f.write(_think_tags_not_special(tok.to_str(pretty=True)))
     return out / "tokenizer.json"
+
+
+def _think_tags_not_special(tokenizer_json: str) -> str:
+    """The trained tokenizer with `<think>` and `</think>` as added tokens that are not special. The trainer takes
+    them with the control tokens (so that they get ids below the vocabulary size, in SPECIAL_TOKENS' order) and
+    marks them all special; a decode that skips special tokens (transformers' skip_special_tokens=True,
+    `axk1 generate`) then dropped the tags and with them where the reasoning ends. `axk1 serve` already took them
+    as text a conversation may carry (docs/serving.md)."""
+    data = json.loads(tokenizer_json)
+    for token in data["added_tokens"]:
+        if token["content"] in THINK_TAGS:
+            token["special"] = False
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def render_chat(messages: list[dict], enable_thinking: bool = True, add_generation_prompt: bool = True,

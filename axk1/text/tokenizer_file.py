@@ -9,7 +9,8 @@ from pathlib import Path
 BOS = "<|endoftext|>"
 EOS = "<|im_end|>"
 PAD = "<|pad|>"
-SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, "<think>", "</think>"]
+THINK_TAGS = ("<think>", "</think>")  # added tokens, not special: a decode that skips special tokens keeps them
+SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *THINK_TAGS]  # the ids a tokenizer trained here reserves, in order
 
 
 def load_tokenizer(path: str | Path):
