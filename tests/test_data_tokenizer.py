@@ -172,3 +172,40 @@ def test_think_tags_survive_a_decode_that_skips_special_tokens(tok_dir):
     assert ids[0] == tok.convert_tokens_to_ids("<think>") == SPECIAL_TOKENS.index("<think>")  # still one token
     assert tok.decode(ids, skip_special_tokens=True) == "<think>\n생각</think>답"
     assert tok.decode(tok.encode("<|im_start|>a<|im_end|>", add_special_tokens=False), skip_special_tokens=True) == "a"
+
+
+FEATURES_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'tool' %}{% continue %}{% endif %}"
+    "<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}{% endgeneration %}"
+    "{% else %}{{ m['content'] }}{% endif %}<|im_end|>\n"
+    "{% if loop.index >= 3 %}{% break %}{% endif %}{% endfor %}"
+    "{{ {'z': '한', 'a': [1, 2]} | tojson(sort_keys=True, separators=(',', ':')) }}"
+    "{{ {'k': '한'} | tojson(ensure_ascii=True) }}{{ strftime_now('%Y') | length }}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_a_folder_template_renders_as_transformers_renders_it(tok_dir, tmp_path):
+    """A template with `{% break %}`, `{% generation %}`, tojson(sort_keys=..., separators=...) or strftime_now
+    rendered in transformers; `axk1 serve` refused the first two at startup and failed every request on the
+    others (a real model's template may use any of them)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from axk1.infer.chat import ChatCodec
+
+    folder = tmp_path / "m"
+    shutil.copytree(tok_dir, folder)
+    (folder / "chat_template.jinja").write_text(FEATURES_TEMPLATE)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    messages = [{"role": "system", "content": "s"}, {"role": "tool", "content": "t"},
+                {"role": "user", "content": "안녕"}, {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "never reached"}]
+    want = AutoTokenizer.from_pretrained(str(folder)).apply_chat_template(messages, tokenize=False,
+                                                                         add_generation_prompt=True)
+    assert ChatCodec.from_folder(folder).render(messages) == want
+    assert "never reached" not in want and '{"a":[1,2],"z":"한"}' in want and "\\ud55c" in want

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
 from axk1.json_text import JsonError, read_json_file
+from axk1.text.chat_template import render_template
 
 
 @dataclass
@@ -64,16 +65,8 @@ def render(messages: list[dict], template: str | None, special: dict, thinking: 
     if template is None:
         text, source = fallback_template(messages), "fallback"
     else:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        env.globals["raise_exception"] = _raise
         kwargs = {} if thinking is None else {"enable_thinking": thinking}
-        text = env.from_string(template).render(messages=messages, add_generation_prompt=True, **special, **kwargs)
+        text = render_template(template, {"messages": messages, "add_generation_prompt": True, **special, **kwargs})
         source = "tokenizer_config.json"
     text, think_open = apply_thinking(text, thinking)
     return ChatPrompt(text, think_open, source)
-
-
-def _raise(message: str):
-    raise ValueError(f"chat template error: {message}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
-from axk1.text.chat_template import CHAT_TEMPLATE, render_template
+from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.tokenizer_file import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -169,10 +169,9 @@ def _check_template(template: Any, folder: Path) -> None:
     if not isinstance(template, str):
         raise ValueError(f"{source}: the chat template must be a string, got {type(template).__name__}")
     from jinja2 import TemplateSyntaxError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    try:  # the options render_template uses; parsing alone runs nothing
-        ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).parse(template)
+    try:  # the environment render_template uses; parsing alone runs nothing
+        template_environment().parse(template)
     except TemplateSyntaxError as e:
         raise ValueError(f"{source}: the chat template does not compile (line {e.lineno}: {e.message}); fix it, "
                          "or delete it to use axk1's default template") from e

@@ -26,19 +26,45 @@ CHAT_TEMPLATE = (
 )
 
 
-def render_template(template: str, variables: dict[str, Any]) -> str:
-    """A chat template rendered as transformers renders it (jinja2, trim_blocks and lstrip_blocks, `tojson`,
-    `raise_exception`), in jinja2's immutable sandbox: a model folder's template is untrusted text."""
+def template_environment():
+    """The jinja2 environment a chat template is parsed and rendered in: what transformers' apply_chat_template
+    gives a template (trim_blocks and lstrip_blocks; the loop controls `{% break %}` / `{% continue %}`; the
+    `{% generation %}` block that marks assistant text for training masks, rendered as its body; `tojson` with
+    ensure_ascii, indent, separators and sort_keys; `raise_exception`; `strftime_now`), in jinja2's immutable
+    sandbox: a model folder's template is untrusted text. Templates that used any of these were refused by
+    `axk1 serve` or failed every request while transformers rendered them."""
+    from datetime import datetime
+
     from jinja2.exceptions import TemplateError
+    from jinja2.ext import Extension, loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class GenerationBlock(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser):
+            next(parser.stream)  # the tag's name
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
     def raise_exception(message: str):
         raise TemplateError(message)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols])
     env.globals["raise_exception"] = raise_exception
-    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    env.filters["tojson"] = tojson
+    return env
+
+
+def render_template(template: str, variables: dict[str, Any]) -> str:
+    """A chat template rendered as transformers renders it (template_environment)."""
+    from jinja2.exceptions import TemplateError
+
     try:
-        return env.from_string(template).render(variables)  # a dict, not **: a variable named "self" is no clash
+        # a dict, not **: a variable named "self" is no clash
+        return template_environment().from_string(template).render(variables)
     except TemplateError as e:
         raise ValueError(f"the chat template failed on these messages: {e}") from e
