@@ -209,3 +209,23 @@ def test_a_folder_template_renders_as_transformers_renders_it(tok_dir, tmp_path)
                                                                          add_generation_prompt=True)
     assert ChatCodec.from_folder(folder).render(messages) == want
     assert "never reached" not in want and '{"a":[1,2],"z":"한"}' in want and "\\ud55c" in want
+
+
+def test_history_reasoning_is_rendered_as_sft_trained_it(tok_dir):
+    """An earlier assistant turn sent back verbatim (`<think>…</think>\\n\\n4`, as a client appends the decoded
+    reply) was rendered with its reasoning by `axk1 serve` and transformers, while SFT trained on history without
+    it: the model saw at serving a prompt it never saw in training."""
+    from transformers import AutoTokenizer
+
+    from axk1.infer.chat import ChatCodec
+    from axk1.posttrain.chat_data import prompt_text
+
+    messages = [{"role": "user", "content": "2+2?"},
+                {"role": "assistant", "content": "<think>\ntwo plus two\n</think>\n\n4"},
+                {"role": "user", "content": "3+3?"}]
+    codec = ChatCodec.from_folder(tok_dir)
+    served = codec.render(messages, enable_thinking=True)
+    assert served == prompt_text(codec, messages, True)
+    assert served == AutoTokenizer.from_pretrained(str(tok_dir)).apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=True)
+    assert "<|im_start|>assistant\n4<|im_end|>" in served and "two plus two" not in served

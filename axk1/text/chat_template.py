@@ -2,8 +2,10 @@
 
 Think mode: the generation prompt ends with `<think>`, so the model writes its reasoning, `</think>`, then the
 answer. Non-think mode (`enable_thinking=False`): the prompt ends with an empty think block, so the model answers
-at once. Assistant turns from the history carry no reasoning (dropped, as DeepSeek-style templates do). Written into
-every model folder axk1 makes (tokenizer_config.json and chat_template.jinja); a folder's own template (the released
+at once. Assistant turns from the history carry no reasoning: the template keeps what follows a `</think>`,
+trimmed (as DeepSeek- and Qwen3-style templates do, and as SFT renders history, so that a client sending a reply
+back verbatim gets the prompt the model was trained on; the reasoning stayed in before). Written into every model
+folder axk1 makes (tokenizer_config.json and chat_template.jinja); a folder's own template (the released
 A.X K1's) is used where it has one.
 """
 
@@ -14,7 +16,11 @@ from typing import Any
 
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- set content = message['content'] -%}"
+    "{%- if message['role'] == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
+    "{%- set content = (content.split('</think>')[-1] if '</think>' in content else content) | trim -%}"
+    "{%- endif -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"
     "{%- if enable_thinking is defined and not enable_thinking -%}"
