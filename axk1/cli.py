@@ -80,7 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.config import DTYPES
     from axk1.infer.generate import generate
-    from axk1.infer.generation_config import GenerationDefaults
+    from axk1.infer.chat import ChatCodec
+    from axk1.infer.generation_config import reply_stop_ids
     from axk1.infer.speculative import generate_speculative
     from axk1.device import resolve_device
 
@@ -92,10 +93,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        with_mtp=args.speculative)
     ids, tokenizer = _parse_prompt(args.prompt, model_dir)
     start = time.perf_counter()
-    # the ids that end a reply: config.json's eos and generation_config.json's (as `axk1 serve` and vLLM read them)
-    extra_eos = GenerationDefaults.from_folder(model_dir, model.config.vocab_size).eos_ids
+    # the ids that end a reply where `axk1 serve` ends one: config.json's eos, generation_config.json's and the
+    # tokenizer's end of turn (A.X K1's config.json names another id: generation ran past <|im_end|> to the limit)
+    codec = ChatCodec.from_folder(model_dir) if tokenizer else None
+    turn_end = codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None
+    stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
     sampling = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                    top_k=args.top_k, seed=args.seed, stop_ids=sorted(set(model.config.eos_token_ids) | extra_eos))
+                    top_k=args.top_k, seed=args.seed, stop_ids=stop_ids)
     if args.speculative:
         result = generate_speculative(model, ids, **sampling)
     else:

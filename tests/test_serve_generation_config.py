@@ -148,3 +148,27 @@ def test_every_chat_sampler_of_a_folder_stops_where_serve_does(tmp_path):
     assert reply_stop_ids(folder, [1], config.vocab_size, 2) == [1, 2, 7]
     assert reply_stop_ids(folder, [1], config.vocab_size, None) == [1, 7]
     assert NativeBackend(folder).stop_ids == [1, 2, 7]
+
+
+def test_axk1_generate_stops_where_serve_does(tmp_path, monkeypatch, capsys):
+    """`axk1 generate` stopped at config.json's and generation_config.json's eos only: with config.json naming
+    another id than the turn's `<|im_end|>` (as A.X K1's does) it ran past the end of the turn to the limit."""
+    import importlib
+
+    from axk1.cli import main
+
+    generate_module = importlib.import_module("axk1.infer.generate")  # the package's `generate` is the function
+
+    config = axk1.ModelConfig.from_preset("axk1-tiny")
+    config.eos_token_id = 1
+    folder = make_model_folder(tmp_path / "m", config=config)
+    seen = {}
+    real = generate_module.generate
+
+    def spy(model, prompts, **kw):
+        seen["stop_ids"] = kw["stop_ids"]
+        return real(model, prompts, **kw)
+
+    monkeypatch.setattr(generate_module, "generate", spy)
+    assert main(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "2"]) == 0
+    assert seen["stop_ids"] == [1, 2]  # config.json's eos and the tokenizer's <|im_end|>
