@@ -93,3 +93,28 @@ def test_compile_options_reach_every_layer(tiny_config, monkeypatch):
     with torch.no_grad():
         model(torch.randint(0, tiny_config.vocab_size, (1, 8)))
     assert counters["stats"]["unique_graphs"] >= 2 and not counters["inductor"], dict(counters["inductor"])
+
+
+def _fp32_compiled_expert_parallel_step(rank):
+    import axk1.parallel.compile as compile_module
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from axk1 import ModelConfig
+    from axk1.parallel.expert_parallel import apply_expert_parallel
+
+    compile_module.COMPILE_OPTIONS = {"backend": "aot_eager"}  # dynamo and fake tensors: what fails, quickly
+    torch.manual_seed(0)
+    config = ModelConfig.from_preset("axk1-tiny")
+    model = AXK1ForCausalLM(config)
+    apply_compile(model)  # build_model's order: compile, then expert parallelism replaces the experts
+    apply_expert_parallel(model, init_device_mesh("cpu", (2,), mesh_dim_names=("ep",))["ep"])
+    model(torch.randint(0, config.vocab_size, (1, 8))).float().sum().backward()
+
+
+def test_an_fp32_compiled_run_with_expert_parallelism_keeps_its_experts_eager():
+    """apply_compile keeps fp32 experts out of the compiled layer (dynamo has no fp32 rule for _grouped_mm), on the
+    experts module; expert parallelism then replaced that module with one that was not kept out, and the first
+    forward of an fp32 recipe with compile = true and ep > 1 failed ("Expected inputs of BF16 type")."""
+    from tests.gloo_ranks import run_ranks
+
+    run_ranks(_fp32_compiled_expert_parallel_step, 2)

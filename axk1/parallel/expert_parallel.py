@@ -81,6 +81,9 @@ def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh,
     out = []
     for module in model.modules():
         if isinstance(module, MoE) and not isinstance(module.experts, ExpertParallelExperts):
+            eager = "forward" in vars(module.experts)  # apply_compile kept fp32 experts out of the graph
             module.experts = ExpertParallelExperts(module.experts, ep_mesh, checkpoint_mesh)
+            if eager:  # ... and so must their replacement be: dynamo has no fp32 rule for _grouped_mm
+                module.experts.forward = torch.compiler.disable(module.experts.forward, recursive=True)
             out.append(module.experts)
     return out
