@@ -278,4 +278,6 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
         # the padding's statistics are left out: the means are over the same three completions
         for key in ("entropy", "ratio_mean", "clip_frac", "kl_mean"):  # kl: the reference sharded as the policy
             assert b[key] == pytest.approx(a[key], abs=1e-5), key
+        # nor do its routed tokens move the balancing bias (they did: the drift was another run's)
+        assert b["expert_drift_mean"] == pytest.approx(a["expert_drift_mean"], rel=1e-4, abs=1e-9)
         assert b["update_tokens_per_s"] > 0

@@ -172,6 +172,10 @@ class RLTrainer:
             self.weights_version += 1
             self.server.publish(self.policy, self.weights_version, {"model_config": self.config.to_dict(),
                                                                     "mtp_depth": 0})
+            if self.parallel is not None:  # the main rank alone deletes the staging copy, has the server load the
+                # folder (409s retried up to server_timeout_s) and deletes the previous one: the others wait here,
+                # on the rollout group's timeout, not in the next default-group collective (30 minutes; NCCL's 10)
+                dist.barrier(group=self.rollout_group)
         elif self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
             copy_full_weights_(self.model, self.engine)
 
@@ -297,7 +301,8 @@ class RLTrainer:
                 if TRL_LOSS_TYPES.get(s.aggregation, s.aggregation) != "token_mean":
                     loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
                 (loss * self.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
-                self.balancer.accumulate_loads()
+                if not padding:  # a padding micro-batch's routed tokens are nobody's: they must not move the bias
+                    self.balancer.accumulate_loads()
                 m = mask_BC.float()
                 st["entropy"] = ((ent_BC * m).sum() / m.sum().clamp(min=1)).detach().float()
                 if padding:  # its statistics are no completion's: NaN, which reduce_stats leaves out
