@@ -272,10 +272,24 @@ class RLTrainer:
         length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
         kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
 
+        rows_of: dict[tuple, torch.Tensor] = {}
+
+        def on_device(sel: list[int]) -> torch.Tensor:
+            """A micro-batch's rows as an index tensor on the device, made once: a Python list indexing a device
+            tensor is copied to it from pageable memory at each use, which on CUDA waits for the device's queue
+            (five host syncs a micro-batch)."""
+            key = tuple(sel)
+            if key not in rows_of:
+                index = torch.tensor(key, dtype=torch.long)
+                rows_of[key] = (index.pin_memory() if self.device.type == "cuda" else index).to(self.device,
+                                                                                                 non_blocking=True)
+            return rows_of[key]
+
         def logprobs(policy, sel: list[int], with_entropy: bool):
             T = max(length[i] for i in sel)
             host = ([len(samples[i]["prompt"]) for i in sel], [length[i] for i in sel])
-            return policy(ids_BT[sel, :T], prompt_B[sel], length_B[sel], with_entropy, s.temperature, host)
+            rows_X = on_device(sel)
+            return policy(ids_BT[rows_X, :T], prompt_B[rows_X], length_B[rows_X], with_entropy, s.temperature, host)
 
         with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
             # The first minibatch is trained before any step, so its own forward gives its old log-probs (detached
@@ -292,9 +306,10 @@ class RLTrainer:
             for sel in micro[u]:
                 logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
                 padding = isinstance(sel, Padding)
-                mask_BC = mask_BC & keep_B[sel, None] & (not padding)  # padding: a loss and gradients of 0
+                rows_X = on_device(sel)
+                mask_BC = mask_BC & keep_B[rows_X, None] & (not padding)  # padding: a loss and gradients of 0
                 old_BC = logp_BC.detach() if u == 0 else old[tuple(sel)]
-                loss, st = policy_loss(logp_BC, old_BC, adv_B[sel], mask_BC, level=s.level,
+                loss, st = policy_loss(logp_BC, old_BC, adv_B[rows_X], mask_BC, level=s.level,
                                        clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
                                        ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
                                        max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
