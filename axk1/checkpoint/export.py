@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
-from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
+from axk1.checkpoint.folder import begin_replacing, discard, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
@@ -214,10 +214,10 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         kept = "the model that was there is unchanged" if out.exists() else "nothing was left behind"
         raise OSError(e.errno, f"{e.strerror or e}: exporting to {out} failed ({kept}); free space or fix the "
                       "cause and export again") from e  # no file name: it would be the staging folder's
-    if rank == 0:
-        replace_folder(staging, out)
+    old = replace_folder(staging, out) if rank == 0 else None
     if distributed:
         barrier()  # the folder whole before any rank reads or reports it
+    discard(old)  # after the last barrier: no rank waits on rank 0 deleting an earlier model
     return out
 
 

@@ -171,25 +171,33 @@ def begin_replacing(out: Path) -> Path:
     a model's files is refused, check_model_folder) and left as it is until replace_folder."""
     check_model_folder(out)
     staging = staging_folder(out)
-    if staging.exists():  # a killed export's
-        shutil.rmtree(staging)
+    discard(staging)  # a killed export's
     staging.mkdir(parents=True)
     return staging
 
 
-def replace_folder(staging: Path, out: Path) -> None:
-    """`staging`, written whole, becomes `out`; an earlier model there is deleted only after (none of its files, a
-    tokenizer or template, outlives it)."""
+def replace_folder(staging: Path, out: Path) -> Path | None:
+    """`staging`, written whole, becomes `out`; an earlier model there is renamed out of the way first (none of its
+    files, a tokenizer or template, outlives it) and returned for the caller to `discard` once no rank waits on
+    this one: deleting 2 TB can outlast a collective's timeout."""
     old = out.parent / f".{out.name}.replaced"
-    if old.exists():
-        shutil.rmtree(old)
+    discard(old)  # an earlier run's, killed before it deleted its own
+    moved = None
     if out.exists() or out.is_symlink():
         out.rename(old)
+        moved = old
     staging.rename(out)
-    if old.is_symlink() or old.is_file():
-        old.unlink()
-    elif old.exists():
-        shutil.rmtree(old)
+    return moved
+
+
+def discard(path: Path | None) -> None:
+    """Deletes a file, link or folder if there is one."""
+    if path is None or not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
 
 
 def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
-                                    read_headers, replace_folder, save_weights, weight_files)
+                                    discard, read_headers, replace_folder, save_weights, weight_files)
 from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
 from axk1.json_text import JsonError, read_json_file
 
@@ -193,5 +193,5 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    replace_folder(out, target)
+    discard(replace_folder(out, target))
     return summary
