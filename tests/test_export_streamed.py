@@ -230,3 +230,23 @@ def test_a_failed_re_export_keeps_the_model_that_was_there(trained, tmp_path, mo
     export_checkpoint(step, out, max_shard_size="40KB")  # and a later export replaces it whole
     assert len(list(out.glob("model-*.safetensors"))) > 1 and "model.safetensors" not in {p.name for p in out.iterdir()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_what_a_killed_export_left_is_cleared_after_the_new_one(trained, tmp_path, monkeypatch):
+    """A killed export leaves its staging folder (up to a whole model). Rank 0 deleted it before the export's first
+    barrier, where the other ranks wait on the default group's timeout; it is renamed aside now and deleted once no
+    rank waits (here: nothing is deleted before the new model is in place)."""
+    import axk1.checkpoint.export as export_module
+
+    step, _ = trained
+    out = tmp_path / "model"
+    stale = tmp_path / ".model.partial"
+    stale.mkdir()
+    (stale / "model-00001-of-00009.safetensors").write_bytes(b"cut")
+    deleted_when = []
+    real = export_module.discard
+    monkeypatch.setattr(export_module, "discard",
+                        lambda path: deleted_when.append((path is not None and path.name, out.exists())) or real(path))
+    export_checkpoint(step, out)
+    assert any(name and name.startswith(".model.partial-old-") and model_there for name, model_there in deleted_when)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"] and (out / "config.json").exists()

@@ -128,6 +128,11 @@ def test_recipe_errors_name_the_field(tmp_path):
         parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", group_size=1), tmp_path)
     with pytest.raises(ValueError, match="unknown key 'clip'"):
         parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", clip=0.2), tmp_path)
+    # refused when the file is read (it was found at launch, after the weights loaded)
+    raw = _recipe(tmp_path, folder, tasks, "a")
+    raw["parallelism"] = {"cp": 2}
+    with pytest.raises(ValueError, match="cp > 1: RL's log-probabilities do not run under context parallelism"):
+        parse_rl_recipe(raw, tmp_path)
 
 
 def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(tmp_path, monkeypatch):

@@ -196,3 +196,20 @@ def test_an_output_model_folder_that_cannot_be_written_is_refused_before_trainin
     with pytest.raises(ValueError, match=r"model holds notes.txt, which is not part of a model folder"):
         run_sft(parse_sft_recipe(raw, tmp_path))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"sft": {"seq_len": 4096}}, r"\[sft\] seq_len 4096 is past the model's max_position_embeddings="),
+    ({"parallelism": {"cp": 5}, "sft": {"seq_len": 96}}, r"cp = 5 must divide \[sft\] seq_len 96"),
+    ({"parallelism": {"dp_shard": 3, "ep": 2}}, r"ep=2 must divide dp_shard=3"),
+])
+def test_an_sft_layout_that_cannot_run_is_refused_when_read(tmp_path, folder, change, says):
+    """A seq_len past the model's positions, one cp does not divide, or ep not dividing dp_shard were accepted by
+    the recipe and found at launch: after every rank rendered the chat set and loaded the weights."""
+    raw = _recipe(tmp_path, folder, _write(tmp_path / "c.jsonl", _rows(4)))
+    for section, values in change.items():
+        raw.setdefault(section, {}).update(values)
+    if raw.get("parallelism", {}).get("cp"):
+        raw["moe"] = {"seq_aux_loss_alpha": 0}
+    with pytest.raises(ValueError, match=says):
+        parse_sft_recipe(raw, tmp_path)

@@ -221,7 +221,8 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     root = Path(root)
     final, tmp = step_dir(root, step), root / f".step-{step:06d}.tmp"
     if _rank() == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():  # a killed save's, up to a whole checkpoint: renamed now, deleted with the leftovers after
+            _set_aside(tmp)  # the save's last barrier (a delete here could outlast the others' wait in the next)
         tmp.mkdir(parents=True)
     barrier()
     both = get_state_dict(model, optimizer) if optimizer is not None else (get_model_state_dict(model),

@@ -195,7 +195,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     # there as it was. Distributed, every rank writes its own run of the shards (A.X K1's 2 TB read and written by
     # one process takes hours), then rank 0 what describes them; otherwise this process writes them all.
     out = Path(out_dir)
-    staging = begin_replacing(out) if rank == 0 else staging_folder(out)
+    staging, stale = begin_replacing(out) if rank == 0 else (staging_folder(out), None)
     try:
         if not distributed:
             save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for)
@@ -211,13 +211,15 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     except OSError as e:
         if rank == 0:
             shutil.rmtree(staging, ignore_errors=True)
+            discard(stale)
         kept = "the model that was there is unchanged" if out.exists() else "nothing was left behind"
         raise OSError(e.errno, f"{e.strerror or e}: exporting to {out} failed ({kept}); free space or fix the "
                       "cause and export again") from e  # no file name: it would be the staging folder's
     old = replace_folder(staging, out) if rank == 0 else None
     if distributed:
         barrier()  # the folder whole before any rank reads or reports it
-    discard(old)  # after the last barrier: no rank waits on rank 0 deleting an earlier model
+    for path in (old, stale):  # after the last barrier: no rank waits on rank 0 deleting an earlier model
+        discard(path)
     return out
 
 

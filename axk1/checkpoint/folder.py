@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import shutil
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import NamedTuple
@@ -166,14 +167,17 @@ def staging_folder(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def begin_replacing(out: Path) -> Path:
-    """The staging folder for a new model of `out`, empty; `out` is checked first (a folder holding anything but
-    a model's files is refused, check_model_folder) and left as it is until replace_folder."""
+def begin_replacing(out: Path) -> tuple[Path, Path | None]:
+    """(the staging folder for a new model of `out`, empty; what a killed export left there, renamed aside for the
+    caller to `discard` once no rank waits on this one, or None). `out` is checked first (a folder holding
+    anything but a model's files is refused, check_model_folder) and left as it is until replace_folder."""
     check_model_folder(out)
-    staging = staging_folder(out)
-    discard(staging)  # a killed export's
+    staging, stale = staging_folder(out), None
+    if staging.exists() or staging.is_symlink():
+        stale = staging.with_name(f"{staging.name}-old-{uuid.uuid4().hex[:12]}")
+        staging.rename(stale)
     staging.mkdir(parents=True)
-    return staging
+    return staging, stale
 
 
 def replace_folder(staging: Path, out: Path) -> Path | None:

@@ -149,7 +149,8 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
 
     # written beside OUT and swapped in whole (folder.replace_folder): a merge that fails (a full disk) leaves an
     # earlier model in OUT as it was, and none of its files (weights, tokenizer, template) outlives the new one
-    target, out = out, begin_replacing(out)
+    target, (out, stale) = out, begin_replacing(out)
+    discard(stale)
     try:
         summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
         main_bytes = 0  # tensor bytes of the main files: the index's total_size

@@ -86,9 +86,6 @@ class RLTrainer:
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
-        if r.parallelism.cp > 1:
-            raise ValueError("[parallelism] cp > 1: RL's log-probabilities do not run under context parallelism yet; "
-                             "set cp = 1 (completions are short: data parallelism and EP carry RL)")
         self.config = r.model.build_config()
         self.codec = ChatCodec.from_folder(r.rl.template_from)
         if self.codec is None:

@@ -65,6 +65,9 @@ class RLRecipe(Recipe):
     def validate(self) -> None:
         super().validate()
         s = self.rl
+        if self.parallelism.cp > 1:  # when the file is read: it was found at launch, after the weights loaded
+            raise ValueError("[parallelism] cp > 1: RL's log-probabilities do not run under context parallelism yet; "
+                             "set cp = 1 (completions are short: data parallelism and EP carry RL)")
         if not s.tasks:
             raise ValueError("[rl] tasks must list at least one JSONL of verified tasks (axk1 posttrain tasks)")
         for p in s.tasks:

@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,13 +85,17 @@ class RolloutServer:
         `train_state`: what an export needs (model_config, mtp_depth). Returns the folder on the main rank."""
         staging, folder = self.weights_dir / ".staging", self.weights_dir / f"model-{step:06d}"
         distributed = dist.is_available() and dist.is_initialized()
-        if self.is_main:  # a staging folder a killed process left, whatever its steps
-            shutil.rmtree(staging, ignore_errors=True)
+        stale = None
+        if self.is_main and staging.exists():  # a staging folder a killed process left, whatever its steps: renamed
+            # now and deleted below, after the collectives (its delete could outlast the others' wait in a barrier)
+            stale = staging.rename(self.weights_dir / f".staging-old-{uuid.uuid4().hex[:12]}")
         save_checkpoint(staging, step, policy, None, train_state, keep_latest=1)
         export_checkpoint(step_dir(staging, step), folder, distributed=distributed)  # its last barrier: all read
         if not self.is_main:
             return None
-        shutil.rmtree(staging, ignore_errors=True)  # a second copy of the weights, read now
+        for done in (staging, stale):  # a second copy of the weights, read now; the killed run's
+            if done is not None:
+                shutil.rmtree(done, ignore_errors=True)
         (folder / MARKER).write_text(self.run)
         reply = self._update(folder)
         if reply.get("success") is False:  # SGLang answers 200 with success false

@@ -362,6 +362,9 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")
     if cfg.n_routed_experts % p.ep:
         raise ValueError(f"[parallelism] ep={p.ep} must divide the model's {cfg.n_routed_experts} routed experts")
+    if p.dp_shard % p.ep:  # the launch's mesh check, here when the file is read rather than after the weights load
+        raise ValueError(f"[parallelism] ep={p.ep} must divide dp_shard={p.dp_shard} (experts are split within the "
+                         "shard axis)")
     names = set()
     for i, st in enumerate(r.stages, 1):
         where = f"[[stages]] #{i} ({st.name})"
