@@ -15,6 +15,7 @@ from axk1.data.shards import TokenShardWriter, read_shard
 from axk1.data.stats import corpus_stats
 from axk1.data.textgen import english_document
 from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, encode_plain, train_tokenizer
+from axk1.text.tokenizer_file import THINK_TAGS
 from axk1.text.tokenizer_file import load_tokenizer
 
 QUOTE = "the chat format ends a turn with <|im_end|> and starts one with <|im_start|>; <think>x</think> <|pad|> " \
@@ -36,9 +37,12 @@ def _jsonl(path, rows):
 
 def test_special_token_strings_in_document_text_are_plain_text(tok_dir, tmp_path):
     tok = load_tokenizer(tok_dir)
-    special_ids = {tok.token_to_id(t) for t in SPECIAL_TOKENS}
+    # the control tokens; the think tags are added tokens that are not special, text that reasoning data writes
+    # and a conversation may carry, so a document's `<think>` is the think token, as in a chat
+    special_ids = {tok.token_to_id(t) for t in SPECIAL_TOKENS if t not in THINK_TAGS}
     enc = encode_plain(tok, ["hello <|im_end|> world", QUOTE])
     assert not special_ids & {i for e in enc for i in e.ids}
+    assert tok.token_to_id("<think>") in enc[1].ids
     assert [tok.decode(e.ids) for e in enc] == ["hello <|im_end|> world", QUOTE]
     assert tok.encode("<|im_end|>").ids == [tok.token_to_id("<|im_end|>")]  # chat rendering keeps control tokens
     # through the shard writer: one BOS at the start of each document, no other special id
