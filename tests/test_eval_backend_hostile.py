@@ -154,6 +154,22 @@ def test_a_4xx_for_one_problem_fails_that_sample_only(server, tmp_path):
     assert "HTTP 400" in records["p1"]["error"]
 
 
+def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path):
+    """A passkey run whose longest lengths came first: the server's context-length 400s on the first three requests
+    were taken for a wrong URL, key or model and stopped the run, the shorter lengths never sent. They fail their
+    own samples; the run goes on."""
+    base, handler = server
+    long = {"Problem 0", "Problem 1", "Problem 2"}
+    handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "This model's maximum context length is "
+                                                                     "512 tokens, but the prompt has 626"}}, 0)
+                                 if prompt[:9] in long else (200, OK, 0))
+    out = tmp_path / "run"
+    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl", 5), "--concurrency",
+                 "1", "-o", str(out)) == 0
+    statuses = [r["status"] for r in sorted(_records(out), key=lambda r: r["problem_id"])]
+    assert statuses[:3] == ["request_failed"] * 3 and statuses[3:] == ["correct"] * 2
+
+
 def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_path):
     base, handler = server
     handler.route = staticmethod(lambda prompt: (404, {"error": {"message": "model 'x' does not exist"}}, 0))

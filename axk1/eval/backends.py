@@ -13,6 +13,7 @@ import json
 import math
 import os
 import queue
+import re
 import socket
 import threading
 import time
@@ -230,6 +231,10 @@ class HFBackend(Backend):
 
 # ---- OpenAI-compatible HTTP ------------------------------------------------------------------------------------
 REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
+# A 4xx about this request's own length (vLLM's and axk1 serve's "maximum context length is N tokens", OpenAI's
+# context_length_exceeded): the sample's failure, never evidence of a wrong URL, key or model. Counted toward
+# REJECT_STOP it ended a passkey run whose longest lengths came first.
+REQUEST_TOO_LONG = re.compile(r"context length|context_length_exceeded|maximum context|too long|prompt has \d", re.I)
 
 
 class BadReply(ValueError):
@@ -339,6 +344,8 @@ class OpenAIBackend(Backend):
         return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
 
     def _rejected_reply(self, code: int, detail: str) -> Completion:
+        if REQUEST_TOO_LONG.search(detail):
+            return Completion("", "error", False, None, f"rejected by the server (HTTP {code}): {detail}")
         with self._lock:
             self._rejected += 1
             stop = self._succeeded == 0 and self._rejected >= REJECT_STOP
