@@ -81,8 +81,9 @@ def test_stop_ids_end_a_row(model):
 def test_bad_requests_get_clear_errors(model, tiny_config):
     with pytest.raises(ValueError, match="out of range"):
         generate(model, [[1, tiny_config.vocab_size + 3]], max_new_tokens=2)
-    with pytest.raises(ValueError, match="longer than the model's context"):
-        generate(model, [[1] * (tiny_config.max_position_embeddings + 1)], max_new_tokens=1)
+    for extra in (1, 0):  # exactly the context: it said "ask for at most 0 new tokens", which cannot be done
+        with pytest.raises(ValueError, match="fills the model's context .* no room for a new token: shorten"):
+            generate(model, [[1] * (tiny_config.max_position_embeddings + extra)], max_new_tokens=1)
     with pytest.raises(ValueError, match="at most 4 new tokens"):
         generate(model, [[1] * (tiny_config.max_position_embeddings - 4)], max_new_tokens=10)
     with pytest.raises(ValueError, match="empty"):

@@ -46,8 +46,9 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
     lengths = [len(p) for p in prompts]
     context = config.max_position_embeddings
     for i, n in enumerate(lengths):
-        if n > context:
-            raise ValueError(f"prompt {i} has {n} tokens, longer than the model's context ({context} tokens)")
+        if n >= context:  # not one token of room: "ask for at most 0 new tokens" could not be followed
+            raise ValueError(f"prompt {i} has {n} tokens, which fills the model's context ({context} tokens) and "
+                             "leaves no room for a new token: shorten the prompt")
         if n + max_new_tokens > context:
             raise ValueError(
                 f"prompt {i} ({n} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's context "
