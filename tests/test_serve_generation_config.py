@@ -172,3 +172,33 @@ def test_axk1_generate_stops_where_serve_does(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(generate_module, "generate", spy)
     assert main(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "2"]) == 0
     assert seen["stop_ids"] == [1, 2]  # config.json's eos and the tokenizer's <|im_end|>
+
+
+def test_the_native_eval_backend_gives_each_prompt_its_own_budget(tmp_path, monkeypatch):
+    """One long prompt in a batch of 8 set every reply's token limit to what its context left (a 145-token prompt
+    cut to 3 tokens and graded truncated beside a 509-token one). Each prompt now gets --max-tokens within its own
+    room."""
+    import importlib
+
+    from axk1.eval.backends import NativeBackend, Request, Sampling
+
+    generate_module = importlib.import_module("axk1.infer.generate")
+    folder = make_model_folder(tmp_path / "m")
+    backend = NativeBackend(folder)
+    context = backend.model.config.max_position_embeddings
+    budgets = []
+    real = generate_module.generate
+    monkeypatch.setattr(generate_module, "generate",
+                        lambda model, prompts, **kw: budgets.append((len(prompts), kw["max_new_tokens"]))
+                        or real(model, prompts, **kw))
+    def prompt_len(text):
+        return len(backend.tokenizer.encode(backend.prompt([{"role": "user", "content": text}], None).text,
+                                            add_special_tokens=False).ids)
+
+    long_text = "hi"
+    while prompt_len(long_text + " hi") < context - 3:  # 3 tokens of room or a few more: less than 8
+        long_text += " hi"
+    out = backend.generate([Request([{"role": "user", "content": "hi"}]),
+                            Request([{"role": "user", "content": long_text}])], Sampling(temperature=0, max_tokens=8))
+    assert len(out) == 2 and sorted(budgets, key=lambda b: -b[1])[0] == (1, 8)  # the short prompt: all 8 tokens
+    assert len(budgets) == 2 and min(b for _, b in budgets) < 8  # the long one: the room its context leaves

@@ -155,12 +155,17 @@ class NativeBackend(Backend):
             results: dict[int, Completion] = {
                 i: Completion("", "error", prompts[i].think_open, 0, f"prompt has {len(ids[i])} tokens; the model's "
                               f"context is {context}") for i, bad in enumerate(too_long) if bad}
-            if runnable:
-                budget = min(sampling.max_tokens, context - max(len(ids[i]) for i in runnable))
-                gen = generate(self.model, [ids[i] for i in runnable], max_new_tokens=budget,
+            # each prompt's own budget (--max-tokens within the room its context leaves), one generate per budget:
+            # one budget for the batch, the longest prompt's, cut the others' replies short ("length", graded
+            # truncated) when a long passkey prompt shared their batch
+            by_budget: dict[int, list[int]] = {}
+            for i in runnable:
+                by_budget.setdefault(min(sampling.max_tokens, context - len(ids[i])), []).append(i)
+            for budget, rows in by_budget.items():
+                gen = generate(self.model, [ids[i] for i in rows], max_new_tokens=budget,
                                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
-                               stop_ids=self.stop_ids, seed=batch[runnable[0]].seed)
-                for j, i in enumerate(runnable):
+                               stop_ids=self.stop_ids, seed=batch[rows[0]].seed)
+                for j, i in enumerate(rows):
                     tokens = gen.tokens[j]
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)
                     results[i] = Completion(text, gen.finish_reasons[j], prompts[i].think_open, len(tokens))
