@@ -21,3 +21,11 @@ def test_a_run_is_set_beside_the_cards_numbers_for_its_mode(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "(non-thinking mode, A.X K1 model card)" in report
     assert "| AIME25 |" not in report and "| aime25 | 70.0 ± 1.0 | 10 × 2 | — | — | — |" in report
+
+
+def test_groups_are_listed_in_numeric_order():
+    """The passkey task's "by length" line read 128, 256, 384, 448, 512, 64: its lengths sorted as text."""
+    from axk1.eval.runner import group_order
+
+    assert group_order(["512", "64", "128", "1e3"]) == ["64", "128", "512", "1e3"]
+    assert group_order(["ko", "en", "64"]) == ["64", "en", "ko"]

@@ -91,9 +91,21 @@ def score(task, problems: list[Problem], records: list[dict], n: int, found: dic
         groups: dict = defaultdict(dict)
         for pid, values in by_problem.items():
             groups[str(meta[pid][key])][pid] = values
-        result.setdefault("groups", {})[key] = {g: summarize(v)[f"avg@{n}"] for g, v in sorted(groups.items())}
+        result.setdefault("groups", {})[key] = {g: summarize(groups[g])[f"avg@{n}"] for g in group_order(groups)}
     result.update(task.extra_scores(problems, records, n))  # a task's own columns (passkey's grid, ...)
     return result
+
+
+def group_order(names) -> list[str]:
+    """A task's group names, numbers in numeric order first (passkey lengths: as text 64 came after 512), then the
+    rest as text."""
+    def key(name: str):
+        try:
+            return (0, float(name), name)
+        except ValueError:
+            return (1, 0.0, name)
+
+    return sorted(names, key=key)
 
 
 def _check_unique_ids(name: str, problems: list[Problem]) -> None:
