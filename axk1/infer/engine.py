@@ -80,8 +80,8 @@ class Engine:
         context = config.max_position_embeddings
         if max_model_len is not None and not 1 <= max_model_len <= context:  # was clamped without a word
             raise ValueError(f"--max-model-len {max_model_len}: the model's context is {context} tokens "
-                             "(config.json max_position_embeddings; YaRN extends it, docs/training.md): serve at most "
-                             "that, or leave --max-model-len out")
+                             "(config.json max_position_embeddings, which a YaRN model sets to its extended length: "
+                             "docs/training.md): serve at most that, or leave --max-model-len out")
         self.max_model_len = max_model_len or context
         self.vocab_size = config.vocab_size
         self.eos_ids = frozenset(config.eos_token_ids)
