@@ -236,3 +236,23 @@ def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
             (b["reward_mean"], b["response_len/think"], b["rollout_tokens"])
         assert b["loss"] == pytest.approx(a["loss"], abs=5e-5)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+
+
+def test_weights_can_be_pushed_in_bf16(tmp_path, monkeypatch):
+    """Every update pushed fp32 weights (A.X K1: 2.1 TB written and loaded per iteration, plus the staging copy);
+    `[rl] push_dtype = "bfloat16"` writes what the release ships and a server computes in."""
+    import torch
+    from safetensors import safe_open
+
+    from axk1 import AXK1ForCausalLM, ModelConfig
+    from axk1.posttrain.rollout_server import RolloutServer
+
+    config = ModelConfig.from_preset("axk1-tiny")
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(config)
+    monkeypatch.setattr(RolloutServer, "_update", lambda self, folder: {"success": True, "weights_version": "v1"})
+    server = RolloutServer("http://127.0.0.1:9", tmp_path / "w", "run-a", model="m", push_dtype=torch.bfloat16)
+    folder = server.publish(holder, 1, {"model_config": config.to_dict(), "mtp_depth": 0})
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys() if not k.endswith("e_score_correction_bias")}
+    assert dtypes == {"BF16"}

@@ -113,7 +113,8 @@ class RLTrainer:
             self.engine = None
             self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, str(out), r.rl.server_model,
                                         os.environ.get(r.rl.server_api_key_env) or None, r.rl.server_api_key_env,
-                                        r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main)
+                                        r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main,
+                                        push_dtype=getattr(torch, r.rl.push_dtype))
         elif self.parallel is not None:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         if self.parallel is not None:

@@ -46,6 +46,8 @@ class RLConfig:
     server_timeout_s: float = 3600.0  # one request (a prompt's G completions; a weight update, waiting while busy)
     weights_dir: str = ""            # where each update's weights are written for it, on a file system both
     # see (relative to [run] out_dir; "" = rollout-weights)
+    push_dtype: str = "float32"      # the pushed weights' dtype: "bfloat16" halves what is written and loaded each
+    # update (A.X K1: 2.1 TB in fp32), as the release ships and a server computes; "float32" is the trainer's own
 
 
 @dataclass
@@ -106,6 +108,8 @@ class RLRecipe(Recipe):
         if s.server_url and not s.server_url.startswith(("http://", "https://")):
             raise ValueError(f"[rl] server_url must be an http(s) URL such as \"http://10.0.0.5:8000\", got "
                              f"{s.server_url!r}")
+        if s.push_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"[rl] push_dtype must be \"float32\" or \"bfloat16\", got {s.push_dtype!r}")
         if s.server_concurrency < 1 or not (s.server_timeout_s > 0 and math.isfinite(s.server_timeout_s)):
             raise ValueError(f"[rl] server_concurrency must be >= 1 and server_timeout_s a positive number of seconds, "
                              f"got {s.server_concurrency} and {s.server_timeout_s}")

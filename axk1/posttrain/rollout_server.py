@@ -32,6 +32,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 from torch import nn
 
@@ -52,7 +53,7 @@ class RolloutServerError(ConnectionError):
 class RolloutServer:
     def __init__(self, url: str, weights_dir: str | Path, run: str, model: str = "", api_key: str | None = None,
                  key_env: str = "AXK1_API_KEY", concurrency: int = 8, timeout_s: float = 3600.0,
-                 is_main: bool = True) -> None:
+                 is_main: bool = True, push_dtype: torch.dtype | None = None) -> None:
         """`run`: what names this run in its pushed folders' markers (its output folder); `key_env`: where the API
         key came from, for the error that says it is wrong."""
         if not url.startswith(("http://", "https://")):
@@ -62,6 +63,7 @@ class RolloutServer:
         self.weights_dir, self.run, self.concurrency, self.is_main = Path(weights_dir), run, max(1, concurrency), is_main
         self.version: str | None = None  # the weights version the last update answered (None: not told)
         self.model = model
+        self.push_dtype = push_dtype  # None: the trainer's own (fp32)
         if is_main:
             self.model = model or self._call("GET", "/v1/models", timeout=30)["data"][0]["id"]
             self._remove_pushed()  # a killed earlier process of this run left its last folder
@@ -90,7 +92,8 @@ class RolloutServer:
             # now and deleted below, after the collectives (its delete could outlast the others' wait in a barrier)
             stale = staging.rename(self.weights_dir / f".staging-old-{uuid.uuid4().hex[:12]}")
         save_checkpoint(staging, step, policy, None, train_state, keep_latest=1)
-        export_checkpoint(step_dir(staging, step), folder, distributed=distributed)  # its last barrier: all read
+        export_checkpoint(step_dir(staging, step), folder, dtype=self.push_dtype,
+                          distributed=distributed)  # its last barrier: all read
         if not self.is_main:
             return None
         for done in (staging, stale):  # a second copy of the weights, read now; the killed run's
