@@ -93,6 +93,11 @@ class ChatCodec:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
+    @property
+    def turn_end(self) -> int | None:
+        """The id that ends an assistant turn as SFT trains it (the tokenizer's eos token, else `<|im_end|>`)."""
+        return self.token_id(self.eos_token or "<|im_end|>")
+
     def token_bytes(self, token: int) -> bytes | None:
         """The bytes a token stands for (None for an id the tokenizer does not have). Not its decoded text: a
         byte-level token may hold part of a UTF-8 character, which decodes to U+FFFD alone. Byte-level BPE (ours,

@@ -136,7 +136,7 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 
 def cmd_heldout(args: argparse.Namespace) -> int:
     from axk1.posttrain.heldout import check_modes, evaluate_heldout
-    from axk1.posttrain.rl import read_task_rows
+    from axk1.posttrain.tasks import read_task_rows
     from axk1.device import resolve_device
 
     device = resolve_device(args.device, "--device")

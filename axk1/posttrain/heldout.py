@@ -46,8 +46,7 @@ def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str,
     if codec is None:
         raise FileNotFoundError(f"{model_dir} has no tokenizer.json: held-out evaluation renders chat prompts")
     pad = codec.token_id("<|pad|>") or 0
-    stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size,
-                              codec.token_id(codec.eos_token or "<|im_end|>"))
+    stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, codec.turn_end)
     out = {}
     for mode in modes:
         thinking = mode == "think"

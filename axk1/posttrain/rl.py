@@ -55,7 +55,7 @@ from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
 from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats, rollout_metrics
 from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
-from axk1.posttrain.tasks import read_tasks
+from axk1.posttrain.tasks import read_task_rows
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks,
                                   stop_requests)
@@ -65,14 +65,6 @@ from axk1.train.trainer import TrainState, build_model
 
 # How long the other ranks wait for the main rank's rollout (generation and grading) before giving up.
 ROLLOUT_TIMEOUT = timedelta(hours=12)
-
-
-def read_task_rows(paths: list[str]) -> list[dict]:
-    """Verified-task rows (axk1/posttrain/tasks.py's format, checked there) as dicts, from one or more files."""
-    tasks = [t.to_dict() for path in paths for t in read_tasks(path)]
-    if not tasks:
-        raise ValueError(f"no tasks in {paths}")
-    return tasks
 
 
 class RLTrainer:
@@ -94,7 +86,7 @@ class RLTrainer:
         self.tasks = read_task_rows(r.rl.tasks)
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
-        self.turn_end = self.codec.token_id(self.codec.eos_token or "<|im_end|>")
+        self.turn_end = self.codec.turn_end
         self.stop_ids = reply_stop_ids(r.rl.template_from, self.config.eos_token_ids, self.config.vocab_size,
                                        self.turn_end)
         distributed = launched_with_torchrun()

@@ -253,6 +253,14 @@ def read_tasks(path: str | Path) -> list[VerifiedTask]:
     return tasks
 
 
+def read_task_rows(paths: list[str]) -> list[dict]:
+    """Verified-task rows (read_tasks' format, checked there) as dicts, from one or more files."""
+    tasks = [t.to_dict() for path in paths for t in read_tasks(path)]
+    if not tasks:
+        raise ValueError(f"no tasks in {paths}")
+    return tasks
+
+
 def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: int = 0,
                      levels: Sequence[int] = (1, 2), kinds: Sequence[str] = KINDS, langs: Sequence[str] = LANGS,
                      families: Sequence[str] | None = None, math_instruction: bool = False,
