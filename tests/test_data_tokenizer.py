@@ -229,3 +229,20 @@ def test_history_reasoning_is_rendered_as_sft_trained_it(tok_dir):
     assert served == AutoTokenizer.from_pretrained(str(tok_dir)).apply_chat_template(
         messages, tokenize=False, add_generation_prompt=True, enable_thinking=True)
     assert "<|im_start|>assistant\n4<|im_end|>" in served and "two plus two" not in served
+
+
+def test_a_template_is_compiled_once_for_every_row_it_renders(monkeypatch):
+    """render_template compiled the template again for every row (14 ms a row, 97% of the time: four hours of an
+    SFT set of 1M rows); a second template is compiled on its own and each renders its own text."""
+    from axk1.text import chat_template
+
+    compiles = []
+    environment = chat_template.template_environment
+    monkeypatch.setattr(chat_template, "template_environment", lambda: compiles.append(1) or environment())
+    chat_template._compiled.cache_clear()
+    messages = [{"role": "user", "content": "안녕"}]
+    for i in range(50):
+        text = chat_template.render_template(chat_template.CHAT_TEMPLATE, {"messages": messages, "add_generation_prompt": i % 2})
+        assert text.startswith("<|im_start|>user\n안녕<|im_end|>\n")
+    assert chat_template.render_template("{{ messages | length }} rows", {"messages": messages}) == "1 rows"
+    assert len(compiles) == 2

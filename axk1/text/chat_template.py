@@ -12,6 +12,7 @@ A.X K1's) is used where it has one.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 CHAT_TEMPLATE = (
@@ -65,12 +66,19 @@ def template_environment():
     return env
 
 
+@lru_cache(maxsize=16)
+def _compiled(template: str):
+    """The template parsed and compiled once: compiling took 14 ms, 97% of rendering a row, so an SFT set of 1M
+    rows spent four hours compiling one template (a jinja2 Template renders from many threads at once)."""
+    return template_environment().from_string(template)
+
+
 def render_template(template: str, variables: dict[str, Any]) -> str:
     """A chat template rendered as transformers renders it (template_environment)."""
     from jinja2.exceptions import TemplateError
 
     try:
         # a dict, not **: a variable named "self" is no clash
-        return template_environment().from_string(template).render(variables)
+        return _compiled(template).render(variables)
     except TemplateError as e:
         raise ValueError(f"the chat template failed on these messages: {e}") from e
