@@ -88,7 +88,7 @@ def test_paths_on_the_command_line_are_relative_to_the_current_folder(tmp_path, 
     from_file = load_recipe(RECIPES / "demo.toml")  # the file's own paths: still relative to recipes/
     assert Path(from_file.data.manifest).resolve().is_relative_to(ROOT)
     (tmp_path / "think.jsonl").write_text("")
-    make_model_folder(tmp_path / "model", with_tokenizer=False)
+    make_model_folder(tmp_path / "model", with_tokenizer=True)
     sft = load_sft_recipe(RECIPES / "posttrain" / "sft-think.toml", ["--sft.data", '["think.jsonl"]', "--run.out_dir",
                                                                      "sft-out", "--model.init_from", "model"])
     assert sft.sft.data == [str(tmp_path / "think.jsonl")] and Path(sft.run.out_dir) == tmp_path / "sft-out"
@@ -118,7 +118,7 @@ def test_shipped_posttrain_recipes_build():
     from axk1.posttrain.sft import SFTRecipe
 
     files = sorted((RECIPES / "posttrain").glob("*.toml"))
-    assert len(files) == 5
+    assert len(files) == 6
     for path in files:
         if path.name != "tasks.toml":  # the demo's task-generation settings, read by axk1/posttrain/pipeline.py
             cls = RLRecipe if path.name == "rl.toml" else SFTRecipe

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from axk1.cli_args import non_negative_int, positive_int
+from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch_flags_without_dry_run
 
 
-def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
+def _recipe_parser(sub, name: str, help_: str, example: str, func, dry_run: bool = False) -> None:
     p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
                        "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
                        epilog=f"example recipe: {example}")
@@ -24,14 +25,19 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func) -> None:
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="stop after this many steps, at least 1 (overrides [run] max_steps; rl: [rl] iterations)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
+    if dry_run:
+        add_dry_run_arguments(p)
     p.set_defaults(func=func, accepts_overrides=True)
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
     from axk1.parallel.distributed import process_groups
-    from axk1.posttrain.sft import load_sft_recipe, run_sft
+    from axk1.posttrain.sft import SFTRecipe, load_sft_recipe, run_sft
 
+    if args.dry_run:
+        return dry_run_command(args, SFTRecipe, "recipes/posttrain/sft-think.toml")
+    refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
         result = run_sft(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
@@ -155,7 +161,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
 def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
-                   "recipes/posttrain/sft-think.toml", cmd_sft)
+                   "recipes/posttrain/sft-think.toml", cmd_sft, dry_run=True)
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
                    "recipes/posttrain/rl.toml", cmd_rl)
 

@@ -71,9 +71,15 @@ class SFTRecipe(Recipe):
         for p in s.data:
             if not Path(p).exists():
                 raise FileNotFoundError(f"[sft] data file {p} not found")
-
+        if not (Path(s.template_from) / "tokenizer.json").exists():  # found when the file is read (a dry run too)
+            raise FileNotFoundError(f"{s.template_from} has no tokenizer.json: SFT renders chat rows with the model "
+                                    "folder's tokenizer and chat template (set [sft] template_from to a folder that "
+                                    "has them, e.g. the released A.X K1 or one `axk1 export --tokenizer` wrote)")
 
     path_keys = Recipe.path_keys + ("sft.data", "sft.template_from")
+
+    def step_shapes(self) -> list[tuple[str, int, int]]:
+        return [("sft", self.sft.seq_len, self.sequences_per_step(self.sft.seq_len))]  # packed rows, one length
 
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)  # path_keys, these included
@@ -187,10 +193,7 @@ class ChatSampler:
 def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:
     """Train; returns the logged rows, the data report and (when [sft] export) the exported folder. `start_over`:
     as the Trainer's (the demo's post-training, which owns its folders)."""
-    codec = ChatCodec.from_folder(recipe.sft.template_from)
-    if codec is None:
-        raise FileNotFoundError(f"{recipe.sft.template_from} has no tokenizer.json: SFT renders chat rows with the "
-                                "model folder's tokenizer and chat template")
+    codec = ChatCodec.from_folder(recipe.sft.template_from)  # a tokenizer.json: SFTRecipe.validate
     out = Path(recipe.run.out_dir)
     if recipe.sft.export:  # found now, not by the export after the last step
         check_model_folder(out / "model")

@@ -22,42 +22,55 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
                    "torch sees a GPU)")
+    add_dry_run_arguments(p)
+    p.set_defaults(func=cmd_train, accepts_overrides=True)
+    return p
+
+
+def add_dry_run_arguments(p: argparse.ArgumentParser) -> None:
+    """--dry-run, --world-size and --gpu, as `axk1 train`, `axk1 sft` and `axk1 rl` take them."""
     p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
                    "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
     p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks "
                    "(default: torchrun's WORLD_SIZE when run under it, else dp_replicate x dp_shard x cp)")
     p.add_argument("--gpu", default=None, help="the GPU whose memory the dry run checks against (default H200)")
-    p.set_defaults(func=cmd_train, accepts_overrides=True)
-    return p
+
+
+def refuse_launch_flags_without_dry_run(args: argparse.Namespace) -> None:
+    if args.world_size is not None or args.gpu is not None:
+        raise ValueError("--world-size and --gpu describe the launch a dry run checks: add --dry-run (a real run's "
+                         "world size is torchrun's --nproc-per-node x nodes)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from axk1.parallel.distributed import process_groups
 
     if args.dry_run:
-        return _dry_run(args)
-    if args.world_size is not None or args.gpu is not None:
-        raise ValueError("--world-size and --gpu describe the launch a dry run checks: add --dry-run (a real run's "
-                         "world size is torchrun's --nproc-per-node x nodes)")
+        return dry_run_command(args)
+    refuse_launch_flags_without_dry_run(args)
     with process_groups():  # destroyed after the trainer (which holds them) is gone; left alone on a failure
         return _train(args)
 
 
-def _dry_run(args: argparse.Namespace) -> int:
+def dry_run_command(args: argparse.Namespace, cls: type | None = None, example: str = "recipes/demo.toml") -> int:
+    """`--dry-run` of a recipe verb: `cls` is the verb's recipe class (pretraining's Recipe by default)."""
     from axk1.device import device_type
     from axk1.toml_file import load_toml
     from axk1.train.dry_run import dry_run
     from axk1.train.recipe import Recipe, load_recipe
+
+    cls = cls or Recipe
 
     overrides = list(getattr(args, "overrides", None) or [])  # axk1/cli.py folds --device in as --run.device
     if args.device and "--run.device" not in overrides:
         overrides += ["--run.device", args.device]
     # the device the launch will resolve, read before this host resolves it: "auto" means the GPU machines', not
     # this one's, and "cuda" is checked as a setting, not against this host's GPUs (a login node has none)
-    raw = load_toml(args.recipe, "recipe", "recipes/demo.toml", overrides, Recipe.path_keys)
+    raw = load_toml(args.recipe, "recipe", example, overrides, cls.path_keys)
     declared = str(raw.get("run", {}).get("device", "auto"))
     kind = "cuda" if declared == "auto" else device_type(declared)
-    recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], out_dir=args.out, max_steps=args.max_steps)
+    recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], cls, example, out_dir=args.out,
+                         max_steps=args.max_steps)
     recipe.run.device = "cuda" if declared == "auto" else declared if kind == "cuda" else kind
     p = recipe.parallelism
     # under torchrun the launch it runs in is the one to check (a 2-rank launch of a 1-rank recipe said "ok")
@@ -73,7 +86,8 @@ def _dry_run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for problem in result.problems:
         print(f"problem: {problem}")
-    print_budget(recipe)
+    if recipe.needs_stages:  # the token shards' budget (post-training brings its own data)
+        print_budget(recipe)
     print("ok: the recipe passes for this launch" if not result.problems else f"{len(result.problems)} problem(s)")
     return 1 if result.problems else 0
 

@@ -72,50 +72,57 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     if recipe.batch.global_tokens > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
         out.notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
                          f"{recipe.batch.global_tokens:,} decides the sequences per step at each length (delete one)")
+    if recipe.needs_stages:  # pretraining: a schedule over its stages' steps, held-out rows, the token shards
+        out.notes += schedule_notes(recipe)
+    dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
+    if recipe.needs_stages and recipe.validation.held_out > 0 and (
+            problem := rows_problem(recipe.validation.sequences, dp)):
+        out.problems.append(problem)
+    recompute = normalize_mode(p.activation_checkpointing) == "full"
+    for stage, L, seqs in recipe.step_shapes():
+        if seqs % dp:
+            out.problems.append(f"stage {stage!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
+                                f"over {dp} data-parallel ranks: " + (
+                                    f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
+                                    if recipe.batch.global_tokens > 0 else
+                                    f"make [batch] global_sequences a multiple of {dp}"))
+        per_rank = max(1, seqs // dp)
+        # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
+        micro = min(recipe.batch.micro_batch, per_rank)
+        memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L, micro_batch=micro,
+                             recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth,
+                             one_process=world_size == 1)  # one rank: `axk1 train` without torchrun
+        out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
+        if memory.total > out.limit_gb and out.on_gpus:
+            fixes = ["shard over more ranks (dp_shard)"]
+            fixes += [] if recompute else ["turn on activation_checkpointing (\"full\")"]
+            fixes += ["lower micro_batch"] if micro > 1 else []
+            out.problems.append(f"stage {stage!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
+                                f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
+    if recipe.needs_stages:
+        out.problems += data_problems(recipe, config.vocab_size)
+    return out
+
+
+def schedule_notes(recipe: Recipe) -> list[str]:
+    """What a pretraining recipe's batch and schedule will do that its author may not expect."""
+    notes = []
     g = recipe.batch.global_tokens
     for L in sorted({L for stage in recipe.stages for L in stage.lengths()} if g > 0 else ()):
         if g % L:  # whole sequences a step: the rest of the tokens asked for is dropped (or one sequence added)
             n = recipe.sequences_per_step(L)
-            out.notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
-                             f"length takes {n:,} sequences = {n * L:,} tokens")
+            notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
+                         f"length takes {n:,} sequences = {n * L:,} tokens")
     steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
     sched = recipe.schedule
     if sched.total_steps and sched.total_steps != steps:  # may be meant (a part of a longer run): said, not refused
-        out.notes.append(f"[schedule] total_steps = {sched.total_steps:,} but the stages take {steps:,} steps: the "
-                         "learning rate schedule ends " + ("before" if sched.total_steps < steps else "after") +
-                         " the run (0 = the stages' steps)")
+        notes.append(f"[schedule] total_steps = {sched.total_steps:,} but the stages take {steps:,} steps: the "
+                     "learning rate schedule ends " + ("before" if sched.total_steps < steps else "after") +
+                     " the run (0 = the stages' steps)")
     if sched.warmup_steps >= recipe.total_steps():
-        out.notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is not below the schedule's "
-                         f"{recipe.total_steps():,} steps: the learning rate never reaches its peak")
-    dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
-    if recipe.validation.held_out > 0 and (problem := rows_problem(recipe.validation.sequences, dp)):
-        out.problems.append(problem)
-    recompute = normalize_mode(p.activation_checkpointing) == "full"
-    for i, parts in enumerate(recipe.stage_steps()):
-        stage = recipe.stages[i]
-        for (_, seqs), L in zip(parts, stage.lengths()):
-            if seqs % dp:
-                out.problems.append(f"stage {stage.name!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
-                                    f"over {dp} data-parallel ranks: " + (
-                                        f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
-                                        if recipe.batch.global_tokens > 0 else
-                                        f"make [batch] global_sequences a multiple of {dp}"))
-            per_rank = max(1, seqs // dp)
-            # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows
-            # than it has
-            micro = min(recipe.batch.micro_batch, per_rank)
-            memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L, micro_batch=micro,
-                                 recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth,
-                                 one_process=world_size == 1)  # one rank: `axk1 train` without torchrun
-            out.rows.append(StageCheck(stage.name, L, seqs, per_rank, -(-per_rank // micro), memory))
-            if memory.total > out.limit_gb and out.on_gpus:
-                fixes = ["shard over more ranks (dp_shard)"]
-                fixes += [] if recompute else ["turn on activation_checkpointing (\"full\")"]
-                fixes += ["lower micro_batch"] if micro > 1 else []
-                out.problems.append(f"stage {stage.name!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
-                                    f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
-    out.problems += data_problems(recipe, config.vocab_size)
-    return out
+        notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is not below the schedule's "
+                     f"{recipe.total_steps():,} steps: the learning rate never reaches its peak")
+    return notes
 
 
 def data_problems(recipe: Recipe, vocab_size: int) -> list[str]:

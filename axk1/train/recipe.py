@@ -209,6 +209,11 @@ class Recipe:
             out.append(parts)
         return out
 
+    def step_shapes(self) -> list[tuple[str, int, int]]:
+        """What one optimizer step trains, for each shape the run takes: (stage, seq_len, sequences per step)."""
+        return [(stage.name, L, seqs) for stage, parts in zip(self.stages, self.stage_steps())
+                for (_, seqs), L in zip(parts, stage.lengths())]
+
     def stage_rope_scaling(self, base: dict | None) -> list[dict | None]:
         """The position encoding each stage trains with: `base` (the model's) until a stage switches YaRN on."""
         out, current = [], base
