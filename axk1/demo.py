@@ -212,9 +212,9 @@ def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, 
         diff = (model(ids) - again(ids)).abs().max().item()
     if diff != 0:
         raise RuntimeError(f"two loads of the exported folder disagree (max abs diff {diff})")
-    from tokenizers import Tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer = load_tokenizer(model_dir)
     prompts = ["대한민국의 수도는", "def fibonacci(n):", "The sum of 3 and 4 is"]
     result = generate(model, [tokenizer.encode(p).ids for p in prompts], max_new_tokens=24, temperature=0.0)
     samples = [(prompt, tokenizer.decode(tokens)) for prompt, tokens in zip(prompts, result.tokens)]

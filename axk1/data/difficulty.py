@@ -76,11 +76,11 @@ class ReferencePerplexity:
 
     def __init__(self, model_dir: str, max_tokens: int = 256):
         import torch
-        from tokenizers import Tokenizer
+        from axk1.text.tokenizer_file import load_tokenizer
 
         from axk1.checkpoint.hf import load_model
         self.model = load_model(model_dir, dtype=torch.float32, device="cpu").eval()
-        self.tokenizer = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
+        self.tokenizer = load_tokenizer(model_dir)
         self.max_tokens = max_tokens
 
     def __call__(self, text: str) -> float:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.device import resolve_device
-from axk1.eval.chat import ChatPrompt, load_folder_template, render
+from axk1.eval.chat import ChatPrompt, render
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
 
 
@@ -117,10 +117,9 @@ class NativeBackend(Backend):
     name = "axk1"
 
     def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None, device: str = "cpu"):
-        from tokenizers import Tokenizer
-
         from axk1.checkpoint.hf import load_model
         from axk1.config import DTYPES, model_folder_hint
+        from axk1.infer.chat import ChatCodec
         from axk1.infer.generation_config import reply_stop_ids
 
         self.model_dir = Path(model_dir)
@@ -130,16 +129,17 @@ class NativeBackend(Backend):
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")
+        # the prompts `axk1 serve`, SFT and RL build from the folder (its tokenizer and template, read as they read
+        # them), read before the weights: a bad tokenizer or template is named at once
+        self.codec = ChatCodec.from_folder(self.model_dir)
+        self.tokenizer = self.codec.tokenizer
         self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None, device=device).eval()
-        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self.template, self.special = load_folder_template(self.model_dir)
         self.batch_size = batch_size
-        turn_end = self.tokenizer.token_to_id(self.special["eos_token"]) if self.special["eos_token"] else None
         self.stop_ids = reply_stop_ids(self.model_dir, self.model.config.eos_token_ids, self.model.config.vocab_size,
-                                       turn_end)
+                                       self.codec.turn_end)
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
-        return render(messages, self.template, self.special, thinking)
+        return render(self.codec, messages, thinking)
 
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         from axk1.infer.generate import generate
@@ -174,7 +174,7 @@ class NativeBackend(Backend):
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": str(self.model_dir), "device": str(self.model.lm_head.weight.device),
-                "chat_template": "tokenizer_config.json" if self.template else "fallback"}
+                "chat_template": self.codec.template_source}
 
 
 # ---- transformers --------------------------------------------------------------------------------------------
@@ -193,14 +193,14 @@ class HFBackend(Backend):
         self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).to(device).eval()
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
-        from axk1.eval.chat import apply_thinking, fallback_template
+        from axk1.eval.chat import apply_thinking, default_template, thinking_kwargs
 
         if getattr(self.tokenizer, "chat_template", None):
-            kwargs = {} if thinking is None else {"enable_thinking": thinking}
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **kwargs)
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                                      **thinking_kwargs(thinking))
             source = "transformers"
         else:
-            text, source = fallback_template(messages), "fallback"
+            text, source = default_template(messages, thinking), "axk1's default"
         text, think_open = apply_thinking(text, thinking)
         return ChatPrompt(text, think_open, source)
 

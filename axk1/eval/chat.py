@@ -1,5 +1,7 @@
-"""Chat prompts for local backends: the folder's own chat template when it has one, with A.X K1's thinking switch.
+"""Chat prompts for evaluation, with A.X K1's thinking switch.
 
+A local model folder's prompts are the ones `axk1 serve`, SFT and RL build (ChatCodec: the folder's template, found
+where transformers finds it, or axk1's default), so a model is scored on the format it was trained on.
 A.X K1 is told to think by a prompt that ends with `<think>` and not to think by one that ends with `</think>`
 (the template flag is `enable_thinking`). Templates that ignore the flag get the suffix appended, so the switch
 holds for any model folder.
@@ -8,24 +10,27 @@ holds for any model folder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
-from axk1.json_text import JsonError, read_json_file
-from axk1.text.chat_template import render_template
+from axk1.infer.chat import ChatCodec
+from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 
 
 @dataclass
 class ChatPrompt:
     text: str
     think_open: bool  # the prompt ends inside a think block: the raw output starts with thinking
-    template: str  # where the template came from ("tokenizer_config.json", "transformers", "fallback")
+    template: str  # where the template came from ("the folder", "axk1's default", "transformers")
 
 
-def fallback_template(messages: list[dict]) -> str:
-    """Used when a folder ships no chat template (e.g. a freshly trained tiny model): plain role-tagged turns."""
-    parts = [f"<|{m['role']}|>\n{m['content']}\n" for m in messages]
-    return "".join(parts) + "<|assistant|>\n"
+def thinking_kwargs(thinking: bool | None) -> dict:
+    return {} if thinking is None else {"enable_thinking": thinking}
+
+
+def default_template(messages: list[dict], thinking: bool | None) -> str:
+    """axk1's template (what `axk1 export` writes and SFT trains on), for a model that ships none."""
+    return render_template(CHAT_TEMPLATE, {"messages": messages, "add_generation_prompt": True,
+                                           **thinking_kwargs(thinking)})
 
 
 def apply_thinking(rendered: str, thinking: bool | None) -> tuple[str, bool]:
@@ -38,35 +43,6 @@ def apply_thinking(rendered: str, thinking: bool | None) -> tuple[str, bool]:
     return rendered, rendered.rstrip().endswith(THINK_OPEN)
 
 
-def load_folder_template(model_dir: Path) -> tuple[str | None, dict]:
-    """(chat_template or None, special tokens) from tokenizer_config.json / chat_template.jinja if present."""
-    config_path = model_dir / "tokenizer_config.json"
-    try:
-        config = read_json_file(config_path) if config_path.exists() else {}
-    except JsonError as e:
-        raise ValueError(f"{config_path} is not valid JSON ({e}): fix it or delete it (it is optional)") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{config_path} must be a JSON object, got {type(config).__name__}: fix it or delete it")
-    template = config.get("chat_template")
-    jinja_file = model_dir / "chat_template.jinja"
-    if template is None and jinja_file.exists():
-        template = jinja_file.read_text()
-    if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
-        template = next((t["template"] for t in template if t.get("name") == "default"), template[0]["template"])
-
-    def token(name):
-        value = config.get(name)
-        return value.get("content") if isinstance(value, dict) else value or ""
-
-    return template, {"bos_token": token("bos_token"), "eos_token": token("eos_token")}
-
-
-def render(messages: list[dict], template: str | None, special: dict, thinking: bool | None) -> ChatPrompt:
-    if template is None:
-        text, source = fallback_template(messages), "fallback"
-    else:
-        kwargs = {} if thinking is None else {"enable_thinking": thinking}
-        text = render_template(template, {"messages": messages, "add_generation_prompt": True, **special, **kwargs})
-        source = "tokenizer_config.json"
-    text, think_open = apply_thinking(text, thinking)
-    return ChatPrompt(text, think_open, source)
+def render(codec: ChatCodec, messages: list[dict], thinking: bool | None) -> ChatPrompt:
+    text, think_open = apply_thinking(codec.render(messages, **thinking_kwargs(thinking)), thinking)
+    return ChatPrompt(text, think_open, codec.template_source)

@@ -51,6 +51,7 @@ class ChatCodec:
     chat_template: str
     bos_token: str | None = None
     eos_token: str | None = None
+    template_source: str = "the folder"  # or "axk1's default" (a folder without a template)
     _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
     _bytes: dict[int, bytes | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -64,13 +65,14 @@ class ChatCodec:
         config = {}
         if (folder / "tokenizer_config.json").exists():
             config = read_json_object(folder / "tokenizer_config.json")
-        template = read_chat_template(folder, config)
+        template, source = read_chat_template(folder, config), "the folder"
         if template is None:
             log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
-            template = CHAT_TEMPLATE
+            template, source = CHAT_TEMPLATE, "axk1's default"
         else:  # at startup: a template that cannot compile would otherwise fail every request, blaming the client
             _check_template(template, folder)
-        return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")))
+        return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")),
+                   source)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids

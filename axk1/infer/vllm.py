@@ -91,10 +91,10 @@ def _tokenizer_problems(folder: Path) -> list[str]:
         return ["tokenizer.json is missing (write it with axk1.infer.chat.write_chat_tokenizer_files)"]
     if not (folder / "tokenizer_config.json").exists():
         return ["tokenizer_config.json is missing"]
-    from tokenizers import Tokenizer
+    from axk1.text.tokenizer_file import load_tokenizer
 
     problems = []
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer = load_tokenizer(folder)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     eos = config.get("eos_token")
     eos = eos.get("content") if isinstance(eos, dict) else eos
