@@ -154,6 +154,14 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
                    "class Solution:\n    def halves(self, x):\n        return (x // 2, x / 2)", "pass", "pass"),
     "functional float": (_tests([("1", "0.3")], "f"), "class Solution:\n    def f(self, x):\n        return 0.1 + 0.2",
                          "wrong_answer", "pass"),
+    # upstream's prelude ends its star imports with the builtins again: pow is the builtin, not operator.pow
+    "pow mod": (_tests([("2 10\n", "24\n")]), "a, b = map(int, input().split())\nprint(pow(a, b, 1000))", "pass",
+                "pass"),
+    "functional pow mod": (_tests([("2\n10", "24")], "f"), "class Solution:\n    def f(self, a, b):\n"
+                           "        return pow(a, b, 1000)", "pass", "pass"),
+    # upstream's sys.stdin.readline is a string buffer's: the line keeps its newline
+    "readline newline": (_tests([("abc\n", "cba\n")]), "import sys\ninput = lambda: sys.stdin.readline()[:-1]\n"
+                         "print(input()[::-1])", "pass", "pass"),
 }
 
 

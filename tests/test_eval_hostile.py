@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from axk1.eval.execution import run_tests
+from axk1.eval.execution import run_checked, run_tests
 from axk1.eval.sandbox import Limits, run_python
 from axk1.eval.tasks.humaneval import grade_code, read_problems
 from tests.sandbox_helpers import Outside
@@ -121,7 +121,32 @@ class List(list):
 def test_lcb_objects_equal_to_everything_fail(mode, value, outside):
     code = EVERYTHING + f"class Solution:\n    def halves(self, x):\n        return {value}\n"
     outcome = run_tests(code, HALVES, mode, timeout_s=2)
-    assert outcome.verdict == "wrong_answer" and "not plain data" in outcome.details[0], outcome
+    assert outcome.verdict == "wrong_answer", outcome
+    # a list subclass travels as what it holds (its __eq__ stays behind): [] is not [2, 2.0]
+    assert ("not plain data" if value != "List()" else "got []") in outcome.details[0], outcome
+    outside.unchanged()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("value", ["P(x // 2, x / 2)", "List([x // 2, x / 2])"])
+def test_lcb_container_subclasses_are_graded_on_what_they_hold(mode, value, outside):
+    """A namedtuple, or a list subclass, holding the right answer passes (the reference harness passes them; they
+    were refused as "not plain data"); the subclass's own __eq__ plays no part."""
+    code = (EVERYTHING + "from collections import namedtuple\nP = namedtuple('P', 'a b')\n"
+            f"class Solution:\n    def halves(self, x):\n        return {value}\n")
+    assert run_tests(code, HALVES, mode, timeout_s=2).verdict == "pass"
+    outside.unchanged()
+
+
+def test_humaneval_answers_in_standard_library_containers_pass(outside):
+    """HumanEval's checks compare with ==: a Counter, defaultdict or OrderedDict holding the right counts passes, and
+    one holding wrong counts fails."""
+    check = "def check(candidate):\n    assert candidate('aab') == {'a': 2, 'b': 1}\n"
+    for make in ("Counter(s)", "defaultdict(int, Counter(s))", "OrderedDict(Counter(s))"):
+        good = f"from collections import Counter, defaultdict, OrderedDict\ndef count(s):\n    return {make}\n"
+        assert run_checked(good, check, "count", timeout_s=5).verdict == "pass", make
+        bad = good.replace(make, make.replace("(s)", "(s + 'b')"))
+        assert run_checked(bad, check, "count", timeout_s=5).verdict == "wrong_answer", make
     outside.unchanged()
 
 

@@ -32,10 +32,10 @@ UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime impor
                     "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
                     "from random import *\nfrom statistics import *\nfrom itertools import *\n"
                     "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
-                    "from json import *\nfrom typing import *\nimport string\nimport re\nimport datetime\n"
-                    "import collections\nimport heapq\nimport bisect\nimport copy\nimport math\nimport random\n"
-                    "import statistics\nimport itertools\nimport functools\nimport operator\nimport io\nimport sys\n"
-                    "import json\nsys.setrecursionlimit(50000)\n")
+                    "from json import *\nfrom builtins import *\nfrom typing import *\nimport string\nimport re\n"
+                    "import datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\nimport math\n"
+                    "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+                    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n")
 
 
 class _Timeout(Exception):
@@ -88,14 +88,14 @@ def wrap_in_function(code: str) -> str:
 
 
 class _UpstreamStdin(io.StringIO):
-    """sys.stdin as upstream mocks it: readline() yields lines without their newline, and `buffer.readline()`
-    returns the first line every time (the documented bug)."""
+    """sys.stdin as upstream mocks it: a string buffer whose readline() keeps each line's newline (upstream also
+    patches a line iterator without newlines onto readline, but on the real stdin, before swapping the buffer in),
+    read() gives the whole input every time, readlines() the lines without newlines, and `buffer.readline()` the
+    first line every time (the documented bug)."""
 
     def __init__(self, text: str):
         super().__init__(text)
-        lines = iter(text.split("\n"))
         first = (text.split("\n")[0] + "\n").encode()
-        self.readline = lambda *a: next(lines)
         self.readlines = lambda *a: text.split("\n")
         self.read = lambda *a: text
         self.buffer = type("Buffer", (), {"read": lambda s, *a: text.encode(), "readline": lambda s, *a: first})()

@@ -2,7 +2,9 @@
 pipe, and values reduced to plain builtin data (standard library only; loaded by sandbox_child.py).
 
 The judge never takes an object from the program, only a copy built from exact builtin types: a value whose type is
-a subclass (an `int` with its own `__eq__`), or any other class, is refused before anything of it runs. The copy
+a subclass of a scalar (an `int` with its own `__eq__`), or any other class, is refused before anything of it runs;
+a subclass of dict, list or tuple (Counter, defaultdict, a namedtuple) travels as the base type's copy of its items,
+read with the base type's C methods. The copy
 is rebuilt on the judge's side from JSON, so comparing it runs no code of the program. numpy scalars (C types whose
 methods a program cannot replace) are accepted as the Python number they hold; builtin iterators (generators, map,
 zip, ...) as an iterator over their items.
@@ -48,7 +50,8 @@ def _numpy_scalar(value) -> bool:
 
 def encode(value, depth: int = 0):
     """A JSON-ready copy of `value`, which must be made of builtin data only (NotPlain otherwise). Type checks are
-    exact (`type(x) is int`), so no method of the program's classes is looked up or called."""
+    exact (`type(x) is int`) or read a container subclass through its base type, so no method of the program's
+    classes is looked up or called."""
     if depth > MAX_DEPTH:
         raise NotPlain("value nested too deeply")
     kind = type(value)
@@ -68,6 +71,16 @@ def encode(value, depth: int = 0):
         return {"$": "complex", "v": [value.real, value.imag]}
     if kind is range:
         return {"$": "range", "v": [value.start, value.stop, value.step]}
+    if type(kind) is type and issubclass(kind, (dict, list, tuple)):
+        # A container's subclass (Counter, defaultdict, OrderedDict, a namedtuple, or the program's own): what it
+        # holds, read through the base type's own C methods, so no method of the subclass runs and none of its
+        # overrides travels (an __eq__ that says yes to everything); the judge compares the data, as it would
+        # compare the base type's.
+        if issubclass(kind, dict):
+            return {"$": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict.items(value)]}
+        if issubclass(kind, list):
+            return [encode(v, depth + 1) for v in list.__iter__(value)]
+        return {"$": "tuple", "v": [encode(v, depth + 1) for v in tuple.__iter__(value)]}
     if _numpy_scalar(value):
         return encode(value.item(), depth + 1)
     if not (kind.__flags__ & _HEAPTYPE) and hasattr(kind, "__next__"):
