@@ -148,6 +148,8 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
     "main guard": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
                    "if __name__ == '__main__':\n    main()", "pass", "pass"),
     "exit": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit()", "pass", "pass"),
+    # exit(0.0) ends an interpreter with status 1 (only None and the int 0 are success)
+    "exit float": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit(0.0)", "pass", "runtime_error"),
     "syntax": (ADD, "def broken(:\n", "compile_error", "compile_error"),
     "loop": (ADD, "while True:\n    pass", "time_limit", "time_limit"),
     "functional": (_tests([("4", "[2, 2.0]"), ("7", "[3, 3.5]")], "halves"),
@@ -225,6 +227,8 @@ def test_tolerant_compare_of_integers_past_python_int_digit_limit():
     assert not tolerant_equal("-" + big, big) and not tolerant_equal(big + "8", big)
     assert tolerant_equal("-0", "0") and tolerant_equal("-" + big, "-00" + big)
     assert not tolerant_equal(big + ".5", big)
+    # tokens are ASCII numbers: full-width or Arabic-Indic digits are other text, as integer tokens already were
+    assert tolerant_equal("3.50", "3.5") and not tolerant_equal("３.５", "3.5") and not tolerant_equal("٣.٥", "3.5")
 
 
 def test_a_tolerant_runtime_error_says_which_exception_ended_the_program():

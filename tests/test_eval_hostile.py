@@ -304,3 +304,17 @@ def test_fair_values_still_pass_through_the_stand_ins():
     raises = HE0["prompt"] + "    raise ValueError('no')\n"
     outcome = grade_code(HE0, raises)
     assert outcome.verdict == "runtime_error" and "ValueError: no" in outcome.details[0]
+
+
+def test_a_module_name_the_program_chooses_runs_nothing_in_the_judge(outside):
+    """The judge rebuilds a module the tests read from the name the program reports: a ModuleType named
+    "unittest.__main__" (or lib2to3's, venv's) made the judge import it, running that tool's command line."""
+    from axk1.eval.code_judge import importable
+
+    check = "def check(candidate):\n    assert candidate(2) == 4\n"
+    for name in ("unittest.__main__", "venv.__main__", "idlelib.idle"):
+        outcome = run_checked(f"import types\nf = types.ModuleType({name!r})\n", check, "f", timeout_s=5)
+        assert outcome.verdict == "runtime_error" and "no f()" in outcome.details[0], (name, outcome)
+    assert [importable(m) for m in ("math", "os.path", "xml.etree.ElementTree", "_socket", "this", "json.__main__")] \
+        == [True, True, True, False, False, False]
+    outside.unchanged()

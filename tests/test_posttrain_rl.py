@@ -48,6 +48,9 @@ def test_code_reward_runs_the_tests_in_the_sandbox():
     assert score(CODE, cheat, "stop", False).status == "wrong"
     exits_first = "```python\ndef add_n(x):\n    return 0\nimport os\nos._exit(0)\n```"
     assert score(CODE, exits_first, "stop", False).status == "wrong"
+    # think mode that never closes the block has no answer, as in math: right code inside the trace is not graded
+    s = score(CODE, "thinking...\n```python\ndef add_n(x):\n    return x + 7\n```", "stop", True)
+    assert (s.correct, s.status, s.reward) == (False, "no_answer", -2.0)
 
 
 def test_paired_difference():

@@ -31,10 +31,20 @@ except ImportError:  # imported from the package (tests, tools)
 
 WA, TLE, RE, JUDGE = -2, -3, -4, -5
 FLOAT_TOL = 1e-6
-FLOAT_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")  # ASCII digits only: no `_`, inf or nan
+FLOAT_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # no `_`, inf, nan, "３.５"
 GRACE_S = 2.0  # past the per-test limit the runner's own alarm has answered; a runner silent longer is stuck
 CHANNEL_ERRORS = (wire.ChannelClosed, wire.ChannelBroken, wire.ChannelTimeout)
-NOT_IMPORTED = {"antigravity", "this"}  # stdlib modules with side effects on import
+# stdlib packages whose import runs a program (a browser, a poem, IDLE, the turtle demos), never rebuilt for tests
+NOT_IMPORTED = {"antigravity", "this", "idlelib", "turtledemo"}
+
+
+def importable(module: str) -> bool:
+    """A stdlib module the tests may get their own copy of: a module name the program reported (it chooses it: a
+    ModuleType named "unittest.__main__" made the judge run unittest's command line) with no private or `__main__`
+    part, in a top-level stdlib package that runs nothing on import."""
+    parts = module.split(".")
+    return (parts[0] in sys.stdlib_module_names and parts[0] not in NOT_IMPORTED
+            and all(p.isidentifier() and not p.startswith("_") for p in parts))
 
 
 # ---- output comparison -------------------------------------------------------------------------------------
@@ -248,10 +258,13 @@ def _namespace(runner, described: dict) -> dict:
             namespace[name] = _stand_in(runner, name)
         elif kind == "module" and type(info.get("module")) is str:
             module = info["module"]
-            if module.split(".")[0] in sys.stdlib_module_names and module not in NOT_IMPORTED:
+            if importable(module):
                 import importlib
 
-                namespace[name] = importlib.import_module(module)  # the tests' own copy of a stdlib module
+                try:
+                    namespace[name] = importlib.import_module(module)  # the tests' own copy of a stdlib module
+                except Exception:  # noqa: BLE001 - not there (a platform's module): the tests find no such name
+                    pass
         elif kind == "value":
             namespace[name] = wire.decode(info.get("value"))
     return namespace

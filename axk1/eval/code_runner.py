@@ -353,7 +353,8 @@ def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], jo
         finally:
             _finish(join_until)
     except SystemExit as e:
-        status = 0 if e.code in (None, 0) else 3
+        # as the interpreter exits: None and the int 0 are success; any other code (exit(0.0), exit("0")) is 1
+        status = 0 if e.code is None or (type(e.code) in (int, bool) and e.code == 0) else 3
     except BaseException as e:  # noqa: BLE001
         sys.stderr.write(_describe_error(e) + "\n")
         try:

@@ -42,7 +42,11 @@ def format_ok(text: str, thinking: bool) -> bool:
 
 
 def answer_part(text: str, thinking: bool) -> str:
-    return text.rsplit(THINK_END, 1)[1] if thinking and THINK_END in text else text
+    """What follows the think block; a think-mode completion that never closes it has no answer (as math's grader
+    reads it: code in an unfinished trace was graded, and rewarded, as the answer)."""
+    if not thinking:
+        return text
+    return text.rsplit(THINK_END, 1)[1] if THINK_END in text else ""
 
 
 def extract_code(answer: str) -> str | None:
