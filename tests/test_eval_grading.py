@@ -123,7 +123,7 @@ def test_graded_against_loaded_items(tmp_path):
     out = task.grade(en["t-1"], Completion("... so $\\boxed{020}$"), options)
     assert out["status"] == "correct" and out["method"] == "boxed"
     out = task.grade(en["t-5"], Completion("the answer is 807"), options)
-    assert out["status"] == "correct" and out["method"] == "math_verify"
+    assert out["status"] == "correct" and out["method"] == "number"  # an unboxed integer, read as a box is
     out = task.grade(en["t-2"], Completion("\\boxed{140}", finish_reason="length"), options)
     assert out["status"] == "truncated" and not out["correct"]
     # The prompt opened the think block and the output never closed it: no answer, whatever it contains.

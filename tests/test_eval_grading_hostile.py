@@ -112,6 +112,8 @@ def test_aime_answers_are_read_from_the_final_answer_only(output, status, extrac
     (r"\text{Answer: (B) } 72", "correct", "72"),
     (r"\text{answer is:}\quad 72", "correct", "72"),
     ("\\text{\uc815\ub2f5: }72", "correct", "72"),  # 정답: (Korean "answer:")
+    ("답은 72", "correct", "72"), ("최종 답: 72", "correct", "72"), ("정답은 072입니다.", "correct", "72"),
+    ("72 (정답)", "correct", "72"), ("\\text{최종 정답은 } 72", "correct", "72"), ("답은 73", "wrong", "73"),
     (r"\text{(B) } 73", "wrong", "73"),
     # still not one integer after the label: no new way to list candidates
     (r"\text{72 or 73}", "wrong", None),
@@ -139,7 +141,9 @@ def test_digits_apart_are_not_one_integer(content):
     assert not grade_integer_answer(rf"\boxed{{{content}}}", 123).correct
 
 
-@pytest.mark.parametrize("output", [r"\boxed{70 2}", r"\boxed{36 36}", r"\boxed{x = 70 2}", r"The answer is $70 2$"])
+@pytest.mark.parametrize("output", [r"\boxed{70 2}", r"\boxed{36 36}", r"\boxed{x = 70 2}", r"The answer is $70 2$",
+                                    r"\boxed{70\quad 2}", r"\boxed{12\qquad 30\qquad 30}", r"\boxed{7\phantom{0}2}",
+                                    r"\boxed{4\ 2}", r"\boxed{70\hspace{1em}2}", r"So $70\ 2$"])
 def test_numbers_apart_are_never_summed_into_the_answer(output):
     """normalise_integer saw several numbers and returned None, and the box went on to math-verify, which read
     `70 2` as 70 + 2: right for 72. Now several numbers are wrong before math-verify is asked, boxed or not."""
@@ -147,6 +151,18 @@ def test_numbers_apart_are_never_summed_into_the_answer(output):
 
     verdict = grade_integer_answer(output, 72)
     assert verdict.status == "wrong" and verdict.extracted == "several numbers", verdict
+
+
+@pytest.mark.parametrize("output,value", [(r"\boxed{70\,2}", 702), (r"So $70\,2$", 702), (r"So $1\thinspace 072$", 1072),
+                                          (r"\boxed{1\!072}", 1072)])
+def test_a_thin_space_joins_digits_boxed_or_not(output, value):
+    """`\\,` inside a number is a thousands space, boxed or not: the unboxed span went to math-verify, which read
+    `$70\\,2$` as 72 where the box read 702."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, value)
+    assert verdict.correct and verdict.extracted == str(value), verdict
+    assert not grade_integer_answer(output, 72).correct
 
 
 def test_an_integer_past_ints_digit_limit_is_wrong_not_a_crash():

@@ -27,7 +27,7 @@ class MathVerdict:
     status: str
     correct: bool
     extracted: str | None  # the answer as found (normalised integer for \boxed, math-verify's value otherwise)
-    method: str | None  # "boxed", "math_verify" or None
+    method: str | None  # "boxed", "number" (an unboxed integer), "math_verify" or None
     boxed_raw: str | None = None  # the last \boxed{...} content before normalisation
 
     def to_dict(self) -> dict:
@@ -107,12 +107,17 @@ MAX_ANSWER_DIGITS = 1000
 
 def _answer_text(content: str) -> str:
     """A box's content with its wrappers, units and LaTeX spacing taken off (normalise_integer's first steps)."""
-    s = SWITCH.sub("", _unwrap(content.translate(AS_SEEN).strip().strip("$")))
+    # LaTeX spacing, before the wrappers go (a phantom's braces hold a digit): a word space or wider (`\ `, `\quad`,
+    # a phantom, \hspace) separates two numbers, which math-verify then added up (`70\quad 2` read as 72); a thin
+    # space joins a number's digits (`1\,000`, `1\thinspace 000`)
+    s = re.sub(r"\\(?:q?quad|enspace)(?![A-Za-z])|\\[hv]?phantom\{[^{}]*\}|\\hspace\*?\{[^{}]*\}|\\ ", " ",
+               content.translate(AS_SEEN))
+    s = re.sub(r"\\(?:[,!;:]|(?:neg)?(?:thin|med|thick)space(?![A-Za-z])\s*)", "", s)
+    s = SWITCH.sub("", _unwrap(s.strip().strip("$")))
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
     # a Korean counter after the number, as AIME-ko answers write it (`72개`, `72 가지`); `\text{개}` was already
     # unwrapped to the same text, so the two spellings grade alike
-    s = re.sub(r"(?<=[0-9])\s*[가-힣]{1,3}\s*$", "", s.strip())
-    return re.sub(r"\\[,!;: ]", "", s)  # LaTeX spacing: `1\,000` is one number
+    return re.sub(r"(?<=[0-9])\s*(?:[가-힣]{1,3}|\((?:정|)답\))[.!]?\s*$", "", s.strip())  # `72개.`, `42 (정답)`
 
 
 def not_one_integer(content: str) -> str | None:
@@ -144,8 +149,8 @@ def normalise_integer(content: str) -> int | None:
 # `정답: 72`) and/or a multiple-choice letter as AMC writes it (`\text{(B) } 72`, what a model trained on AMC puts
 # in an AIME box). One of each at most, and only before the number: what follows must still be one integer, so
 # `\text{72 or 73}` and `(B) 72 \text{ or } (C) 73` stay wrong, and `\text{(B)}` alone has no number to grade.
-ANSWER_LABEL = re.compile(r"(?:(?i:(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:|(?=\s))|ans\s*:)|정답\s*(?:은|:)?"
-                          r"|답\s*:)?\s*(?:\([A-E]\))?")
+ANSWER_LABEL = re.compile(r"(?:(?i:(?:the\s+)?(?:final\s+)?answer(?:\s+is\b\s*:?|\s*:|(?=\s))|ans\s*:)"
+                          r"|(?:최종\s*)?(?:정답|답)\s*(?:은|는)?\s*:?)?\s*(?:\([A-E]\))?")
 LABEL_GAP = re.compile(r"(?:\s|~|\\[,!;: ]|\\q?quad(?![A-Za-z]))*")
 
 
@@ -234,14 +239,15 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     candidate = f"\\boxed{{{boxed}}}" if boxed is not None else last_answer_span(split.answer)
     # `\text{Answer: }72`, `\text{(B) } 72`: the label goes, what follows is graded (math-verify read `answer:*72`)
     content = (answer_after_label(boxed) or boxed) if boxed is not None else None
-    value = normalise_integer(content) if content is not None else None
+    # an unboxed span is read as a box is (`$70\,2$` was 702 boxed and, through math-verify, 72 unboxed)
+    value = normalise_integer(content if content is not None else candidate) if (content or candidate) else None
     right_side = equation_answer(content) if value is None and content is not None else None
     if right_side is not None:  # (math-verify read `m+n=\\text{72}` as `m+n=`, and graded it wrong)
         value = normalise_integer(right_side)
     graded = right_side or content if boxed is not None else candidate  # what math-verify would be given
     refused = not_one_integer(graded) if value is None and graded is not None else None
     if value is not None:  # an integer, in range or not, is the answer (math-verify reads `1\\,072` as 1 + 072)
-        extracted, method, correct = str(value), "boxed", value == gold_int
+        extracted, method, correct = str(value), "boxed" if boxed is not None else "number", value == gold_int
     elif refused:  # listing candidates never pays; math-verify summed `70 2` to 72
         extracted, method, correct = refused, "boxed" if boxed is not None else None, False
     elif use_math_verify and candidate is not None:
