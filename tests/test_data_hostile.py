@@ -273,3 +273,42 @@ def test_vendored_folders_of_a_code_source_are_named_in_the_accounting(tmp_path)
     acc = account(out)
     assert sorted(acc.vendored_folders) == ["code/build", "code/pkg/vendor", "code/venv"]  # once, not per task
     assert "not read: 3 vendored or build folder(s)" in summary_text(acc)
+
+
+def test_a_pdf_folder_reads_compressed_pdfs_and_names_the_files_it_does_not_read(tmp_path, capsys):
+    """Debian ships its manuals as `install.ko.pdf.gz`: a PDF source passed over them, and over any other file, with
+    no word in the accounting (`in 24 = kept 1 + ...` and the .gz named nowhere)."""
+    import bz2
+    import lzma
+
+    from axk1.cli import main
+    from axk1.data.pdf_render import render_pdf
+    from axk1.data.stats import account, summary_text
+
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    text = "한국어 문서를 압축해서 배포하는 경우가 많습니다. 압축된 파일도 읽어야 합니다."
+    raw = render_pdf(pdfs / "plain.pdf", [text]).path.read_bytes()
+    (pdfs / "manual.pdf.gz").write_bytes(gzip.compress(raw))
+    (pdfs / "manual.pdf.bz2").write_bytes(bz2.compress(raw))
+    (pdfs / "manual.pdf.xz").write_bytes(lzma.compress(raw))
+    (pdfs / "broken.pdf.gz").write_bytes(b"not gzip at all")
+    (pdfs / "README.txt").write_text("about these files")
+    (pdfs / "manual.pdf.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    (pdfs / ".DS_Store").write_bytes(b"\0")
+    out = tmp_path / "out"
+    reader = SourceReader([SourceConfig(type="pdf", path=str(pdfs), name="pdf")], failed_writer=None,
+                          counts_folder=str(out / "counts"))
+    docs = list(reader.run())
+    assert sorted(d.metadata["path"] for d in docs) == ["manual.pdf.bz2", "manual.pdf.gz", "manual.pdf.xz", "plain.pdf"]
+    assert len({d.text for d in docs}) == 1 and "압축된 파일도" in docs[0].text
+    (failure,) = [f for f in read_source_file(SourceConfig(type="pdf", path=str(pdfs), name="pdf"),
+                                              pdfs / "broken.pdf.gz") if isinstance(f, Failure)]
+    assert failure.reason.startswith("pdf_corrupt") and ".gz compression" in failure.reason
+    acc = account(out)
+    assert acc.other_files == 2 and sorted(acc.other_examples) == ["pdf/README.txt", "pdf/manual.pdf.zst"]
+    assert "not read: 2 file(s) of a kind their source does not read" in summary_text(acc)
+    assert main(["data", "pdf", str(pdfs), "-o", str(tmp_path / "one.jsonl")]) == 0
+    assert "5 PDFs: 4 extracted, 1 failed (pdf_corrupt: 1" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert sum("압축된 파일도" in row.get("text", "") for row in rows) == 4

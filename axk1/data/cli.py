@@ -26,13 +26,15 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 
     from axk1.data.pdf import PdfConfig, PdfError
     from axk1.data.pdf_worker import PdfWorker
+    from axk1.data.sources import PDF_SUFFIXES
 
     src = Path(args.path)
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist: give a PDF file or a folder of PDFs")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf") if src.is_dir() else [src]
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.name.lower().endswith(PDF_SUFFIXES)) \
+        if src.is_dir() else [src]
     if not files:
-        raise FileNotFoundError(f"no *.pdf files under {src}")
+        raise FileNotFoundError(f"no PDF files ({', '.join(PDF_SUFFIXES)}) under {src}")
     cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns,
                     max_memory_mb=args.max_memory_mb, timeout_s=args.timeout)
     ok = failed = 0

@@ -23,6 +23,8 @@ from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_reflow import Box, block_box, reflow
 from axk1.text.korean import LineJoiner, normalize_text
 
+MAX_COMPRESSED_PDF = 1 << 30  # a compressed PDF is decompressed in memory: at most this many bytes
+
 OcrFn = Callable[["object"], str]  # a pypdfium2 page -> text
 
 
@@ -89,6 +91,23 @@ def tesseract_ocr(lang: str = "kor+eng") -> OcrFn | None:
     return ocr
 
 
+def _decompressed(path: Path) -> bytes:
+    """A `.pdf.gz` / `.bz2` / `.xz` file's PDF, in memory (pdfium reads bytes), at most MAX_COMPRESSED_PDF bytes."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix.lower()]
+    try:
+        with opener(path, "rb") as f:
+            data = f.read(MAX_COMPRESSED_PDF + 1)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise PdfError("corrupt", f"its {path.suffix} compression cannot be read: {e}") from None
+    if len(data) > MAX_COMPRESSED_PDF:
+        raise PdfError("too_large", f"over {MAX_COMPRESSED_PDF >> 20} MiB decompressed: decompress it to a .pdf")
+    return data
+
+
 def _open(source: str | Path | bytes):
     import pypdfium2 as pdfium
 
@@ -98,7 +117,9 @@ def _open(source: str | Path | bytes):
             raise PdfError("missing", str(path))
         if path.stat().st_size == 0:
             raise PdfError("empty_file", str(path))
-    elif not source:
+        if path.suffix.lower() in (".gz", ".bz2", ".xz"):
+            source = _decompressed(path)
+    if not source:
         raise PdfError("empty_file")
     try:
         return pdfium.PdfDocument(source if isinstance(source, bytes) else str(source))

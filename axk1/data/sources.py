@@ -81,10 +81,18 @@ def check_source_paths(specs: list[SourceConfig]) -> None:
                                     f"file (relative to the file's folder) or give it as --sources.{i}.path DIR")
 
 
-def list_files(spec: SourceConfig, vendored: list[str] | None = None) -> list[Path]:
+OTHER_EXAMPLES = 20  # files of another kind named in the accounting (the rest counted)
+# what a typed source reads, for the accounting's "not read" line
+KIND_NAMES = {"pdf": "a PDF", "html": "an HTML page", "warc": "a WARC", "jsonl": "JSON lines", "parquet": "Parquet",
+              "code": "code of a known language"}
+
+
+def list_files(spec: SourceConfig, vendored: list[str] | None = None, other: list[str] | None = None) -> list[Path]:
     """The files a source covers, sorted (so task assignment and output order are deterministic). A code source
     passes over vendored and build folders (VENDORED_DIRS: copies of other projects' code and build products), which
-    are appended to `vendored` (as `source/path`) for the run's accounting to name."""
+    are appended to `vendored` (as `source/path`) for the run's accounting to name; a typed source's files of
+    another kind (a `.pdf.zst` or README in a PDF folder) are appended to `other` (as `source/path`), so that
+    nothing in a source's folder goes unread unseen."""
     root = Path(spec.path)
     if not root.exists():
         raise FileNotFoundError(f"source {spec.name!r}: {root} does not exist; fix `path` in the pipeline file")
@@ -110,9 +118,12 @@ def list_files(spec: SourceConfig, vendored: list[str] | None = None) -> list[Pa
                 continue
             if _wanted(spec.type, p):
                 out.append(p)
+            elif other is not None and spec.type in KIND_NAMES and not fn.startswith("."):
+                other.append(f"{spec.name}/{_relpath(spec, p)}")
     return out
 
 
+PDF_SUFFIXES = (".pdf", ".pdf.gz", ".pdf.bz2", ".pdf.xz")
 _WARC_NAME = re.compile(r"\.w?arc(\.wet|\.wat)?(\.gz|\.zst|\.zstd)?$")
 _JSONL_NAME = re.compile(r"\.(jsonl|json|ndjson)(\.(gz|zst|zstd|bz2|xz|lz4|br|snappy))?$")
 
@@ -123,8 +134,8 @@ def _wanted(kind: str, p: Path) -> bool:
         return _JSONL_NAME.search(name) is not None
     if kind == "parquet":
         return name.endswith(".parquet")
-    if kind == "pdf":
-        return name.endswith(".pdf")
+    if kind == "pdf":  # as Debian ships manuals: install.ko.pdf.gz
+        return name.endswith(PDF_SUFFIXES)
     if kind == "warc":  # every compression and crawl product (WET, zstd): what cannot be read fails with a reason
         return _WARC_NAME.search(name) is not None
     if kind == "html":
@@ -381,12 +392,13 @@ class SourceReader(PipelineStep):
         self.pdf_config = pdf_config
         self.web_config = web_config
 
-    def all_files(self, vendored: list[str] | None = None) -> list[tuple[int, Path]]:
-        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored)]
+    def all_files(self, vendored: list[str] | None = None, other: list[str] | None = None) -> list[tuple[int, Path]]:
+        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other)]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         vendored: list[str] = []
-        files = self.all_files(vendored)[rank::world_size]
+        other: list[str] = []
+        files = self.all_files(vendored, other)[rank::world_size]
         inputs = failed = 0
         import contextlib
 
@@ -416,4 +428,6 @@ class SourceReader(PipelineStep):
             os.makedirs(self.counts_folder, exist_ok=True)
             with open(Path(self.counts_folder) / f"{rank:05d}.json", "w") as f:
                 json.dump({"inputs": inputs, "failed": failed, "files": len(files),
-                           "vendored_folders": vendored if rank == 0 else []}, f)  # every task lists them: one says
+                           "vendored_folders": vendored if rank == 0 else [],
+                           "other_files": len(other) if rank == 0 else 0,  # a code tree's other files: a count
+                           "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else []}, f)  # every task lists them: one says

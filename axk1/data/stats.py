@@ -103,6 +103,8 @@ class Accounting:
     failed_items: list = field(default_factory=list)     # (id, reason), first 50
     kept_stage: str = ""
     vendored_folders: list = field(default_factory=list)  # code sources' folders not read (sources.VENDORED_DIRS)
+    other_files: int = 0                                  # typed sources' files of another kind, not read
+    other_examples: list = field(default_factory=list)    # the first of them (source/path)
 
     @property
     def balanced(self) -> bool:
@@ -111,7 +113,8 @@ class Accounting:
     def as_dict(self) -> dict:
         return {"inputs": self.inputs, "kept": self.kept, "kept_stage": self.kept_stage,
                 "excluded": dict(self.excluded), "failed": dict(self.failed), "balanced": self.balanced,
-                "failed_items": self.failed_items, "vendored_folders": self.vendored_folders}
+                "failed_items": self.failed_items, "vendored_folders": self.vendored_folders,
+                "other_files": self.other_files, "other_examples": self.other_examples}
 
 
 def account(out_dir: str | Path) -> Accounting:
@@ -121,6 +124,8 @@ def account(out_dir: str | Path) -> Accounting:
         counts = _json_file(p, ("inputs",), "task count file")
         acc.inputs += counts["inputs"]
         acc.vendored_folders += counts.get("vendored_folders", [])
+        acc.other_files += counts.get("other_files", 0)
+        acc.other_examples += counts.get("other_examples", [])
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
     if acc.kept_stage == "clean":  # dedup not applied yet: its exclusions would double count
@@ -166,6 +171,10 @@ def summary_text(acc: Accounting) -> str:
         shown = ", ".join(acc.vendored_folders[:5]) + (", ..." if len(acc.vendored_folders) > 5 else "")
         console.print(f"not read: {len(acc.vendored_folders)} vendored or build folder(s) of code sources ({shown}): "
                       "other projects' copies and build output (docs/data.md, \"Sources\")")
+    if acc.other_files:
+        shown = ", ".join(acc.other_examples[:5]) + (", ..." if acc.other_files > 5 else "")
+        console.print(f"not read: {acc.other_files} file(s) of a kind their source does not read ({shown}): give "
+                      "them a source of their kind (docs/data.md, \"Sources\")")
     return buf.getvalue()
 
 
