@@ -66,6 +66,41 @@ def test_a_file_over_its_time_fails_and_the_worker_is_stopped():
         assert e.value.reason == "timeout" and worker._proc is None
 
 
+def test_a_timed_out_ocr_leaves_no_process_and_no_file_behind(tmp_path, monkeypatch):
+    """OCR (tesseract, a process of the worker's) outlived the worker a timeout killed, re-parented to init, and the
+    page image it was reading stayed in /tmp: the worker is now stopped with its process group, its TMPDIR removed.
+    A stand-in `tesseract` on PATH records its pid and the image it was given, then hangs."""
+    import os
+    import tempfile
+    import time
+
+    from axk1.data.pdf_render import render_image_only_pdf
+
+    bin_dir, tmp, seen = tmp_path / "bin", tmp_path / "tmp", tmp_path / "seen"
+    bin_dir.mkdir()
+    tmp.mkdir()
+    fake = bin_dir / "tesseract"
+    fake.write_text(f"#!/bin/sh\necho $$ \"$1\" > {seen}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    scan = render_image_only_pdf(tmp_path / "scan.pdf")
+    with PdfWorker(PdfConfig(ocr="tesseract", timeout_s=6)) as worker:
+        with pytest.raises(PdfError) as e:
+            worker.extract(scan)
+    assert e.value.reason == "timeout"
+    pid, image = seen.read_text().split()
+    assert Path(image).is_relative_to(tmp)  # the worker's own temporary folder
+    for _ in range(50):  # SIGKILL is delivered at once; the zombie is init's to reap
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"tesseract (pid {pid}) still runs after the timeout")
+    assert not Path(image).exists() and list(tmp.iterdir()) == []
+
+
 def test_the_pipeline_reader_accounts_for_a_bomb_among_real_pdfs(tmp_path, bomb):
     (tmp_path / "in").mkdir()
     for path in [bomb, *REAL]:

@@ -20,9 +20,11 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ class PdfWorker:
         self.cfg = cfg or PdfConfig()
         _ocr_hook(self.cfg, None)  # a missing tesseract that the config insists on stops the run here, not per file
         self._proc: subprocess.Popen | None = None
+        self._tmp: str | None = None  # the child's TMPDIR (OCR's page images), removed with it
 
     def __enter__(self) -> PdfWorker:
         return self
@@ -45,13 +48,18 @@ class PdfWorker:
         self.close()
 
     def close(self) -> None:
+        """Stops the child with everything it started (its own process group: a timed-out file left tesseract
+        running, re-parented to init) and removes its temporary folder (the page image tesseract was reading)."""
         if self._proc is not None:
             proc, self._proc = self._proc, None
-            if proc.poll() is None:
-                proc.kill()
+            _kill_group(proc.pid)
             proc.wait()
+            _kill_group(proc.pid)  # what it started and outlived it
             for stream in (proc.stdin, proc.stdout):
                 stream.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def extract(self, path: str | Path) -> PdfResult:
         """The PDF's text, or PdfError with the reason (those of `extract_pdf`, and memory_limit, timeout,
@@ -89,13 +97,22 @@ class PdfWorker:
             self.close()
             cfg = json.dumps(dataclasses.asdict(self.cfg))
             # the child imports axk1 from where this process did, however that was set up (a Ray or Slurm task)
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            self._tmp = tempfile.mkdtemp(prefix="axk1-pdf-")
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "TMPDIR": self._tmp}
             self._proc = subprocess.Popen([sys.executable, "-m", "axk1.data.pdf_worker", cfg], env=env,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)  # a process group to stop whole
         return self._proc
 
 
 _MEMORY_EXIT = 75  # the child's exit code after a MemoryError
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _exit_name(code: int) -> str:
