@@ -100,10 +100,15 @@ def test_garbage_gate_signals():
     assert clean_span("ÃÂÄÅÆÇÈÉÊËÌÍÎÏ " * 10, dropped) == ""
     # a few private-use glyphs (a matrix's brackets) are removed, the line's text is kept
     assert clean_span("행렬 \ue000a b\ue001 의 원소", dropped) == "행렬 a b 의 원소"
+    # a sentence set with many private-use glyphs (old Hangul in a font's private area) keeps its text, as pdftotext
+    # does (the line was dropped whole); a line of bracket pieces with a letter or two still goes
+    old = "\uf7f7\uf7f8\uf7f9"
+    assert clean_span(f"{old}나 {old}와 같은 특별한 글자입니다 {old}", dropped) == "나 와 같은 특별한 글자입니다"
+    assert clean_span("\ue000\ue001\ue002 a \ue003\ue004", dropped) == ""
     # a CMap-garbled Latin word comes out as rare Hangul syllables: the word is dropped, the line kept
     assert clean_span("이 문서는 ko줮쥔쥅쥘 패키지를 다룬다", dropped) == "이 문서는 패키지를 다룬다"
     assert clean_span("똠방각하 햏 같은 말은 남는다", dropped) == "똠방각하 햏 같은 말은 남는다"
-    assert dropped == {"cid_codes": 1, "bad_characters": 1, "mojibake": 1, "private_use": 2, "garbled_hangul": 1}
+    assert dropped == {"cid_codes": 1, "bad_characters": 2, "mojibake": 1, "private_use": 11, "garbled_hangul": 1}
 
 
 def test_ocr_hook_receives_rejected_pages(tmp_path):

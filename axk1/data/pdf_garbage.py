@@ -137,6 +137,9 @@ def _mojibake(text: str) -> bool:
     return len(letters) >= 10 and sum("\u00c0" <= ch <= "\u00ff" for ch in letters) / len(letters) > 0.3
 
 
+MIN_LETTERS_KEPT = 10  # letters a line mostly of private-use glyphs must still hold to be kept
+
+
 def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozenset()) -> str:
     """The usable part of one line of a text layer ("" when none), counting what was removed by reason:
     `control`/`private_use` characters, `emphasis_marks` (˙ over Hangul), `garbled_hangul` words, and whole
@@ -150,7 +153,11 @@ def clean_span(text: str, dropped: Counter, byte_mapped: frozenset[int] = frozen
         return ""
     n_control = len(_CONTROL_RE.findall(text))
     n_private = len(_PRIVATE_RE.findall(text))
-    if n_control + n_private > 0.3 * visible:
+    if n_control + n_private > 0.3 * visible and (
+            n_control > 0.3 * visible or sum(ch.isalpha() for ch in _PRIVATE_RE.sub("", text)) < MIN_LETTERS_KEPT):
+        # mostly unusable: control characters (a wrong encoding), or private-use glyphs with next to no text beside
+        # them (a matrix's bracket pieces); a sentence set with a few private-use glyphs (old Hangul in a font's
+        # private area) keeps its text, as pdftotext does, and loses the glyphs below
         dropped["bad_characters"] += 1
         return ""
     if n_control and _legacy_junk(text, n_control, visible):
