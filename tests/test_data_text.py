@@ -172,3 +172,21 @@ def test_sources_jsonl_parquet_text_code(tmp_path):
 
 def test_hangul_ratio():
     assert hangul_ratio("한국어") == 1.0 and hangul_ratio("abc") == 0.0 and hangul_ratio("한a") == 0.5
+
+
+def test_a_long_pdf_is_a_document_where_a_web_page_that_long_is_not():
+    """max_words (100K, Gopher's web-page limit) removed every Korean book a PDF source read (a 151-page manual is
+    124K morphemes); PDFs have their own limit, none by default."""
+    from datatrove.data import Document
+
+    sentence = "The manual explains how the installer partitions a disk, and why it asks first. "
+    text = "\n".join(sentence * 4 for _ in range(3_000))  # ~170K words, every line a paragraph
+    cfg = QualityConfig(word_tokenizer="regex")
+    keep = QualityFilter(cfg).filter
+    assert keep(Document(text=text, id="web", metadata={"source_type": "html", "language": "en"})) == (
+        False, "too_many_words")
+    pdf = keep(Document(text=text, id="book", metadata={"source_type": "pdf", "language": "en"}))
+    assert pdf is True or pdf[1] != "too_many_words", pdf
+    capped = QualityFilter(QualityConfig(word_tokenizer="regex", max_words_pdf=50_000)).filter
+    assert capped(Document(text=text, id="book", metadata={"source_type": "pdf", "language": "en"})) == (
+        False, "too_many_words")

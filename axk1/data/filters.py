@@ -32,7 +32,9 @@ EOJEOL_MORPHEMES = 2.0
 class QualityConfig:
     word_tokenizer: str = "kiwi"            # "kiwi" (morphemes, as FineWeb-2) or "regex"
     min_words: int = 50
-    max_words: int = 100_000
+    max_words: int = 100_000                # a web page's limit (Gopher, FineWeb); 0 = none
+    max_words_pdf: int = 0                  # a PDF is a document however long (a 151-page manual holds 124K
+    # morphemes: every Korean book was removed as too_many_words); 0 = no limit
     min_avg_word_length: float = 1.0
     max_avg_word_length: float = 6.0        # FineWeb-2 kor_Hang over Kiwi morphemes; ~12 suits "regex" eojeol
     min_alpha_words_ratio: float = 0.791    # FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share of words with a letter)
@@ -63,13 +65,14 @@ def skips_prose_filters(doc: Document) -> bool:
     return not _is_prose(doc) or doc.metadata.get("skip_filters", False)
 
 
-def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool) -> str | None:
+def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False) -> str | None:
     n = len(words)
     # in morphemes, the unit of the thresholds below (EOJEOL_MORPHEMES)
     counted = n * EOJEOL_MORPHEMES if korean and cfg.word_tokenizer == "regex" else n
     if counted < cfg.min_words:
         return "too_few_words"
-    if counted > cfg.max_words:
+    limit = cfg.max_words_pdf if pdf else cfg.max_words
+    if limit and counted > limit:
         return "too_many_words"
     avg = sum(map(len, words)) / n
     if avg < cfg.min_avg_word_length:
@@ -135,7 +138,8 @@ class QualityFilter(BaseFilter):
         text = normalize_text(doc.text)  # NFD Hangul (macOS) is judged as the same text in NFC
         words = word_tokenize(text, self.config.word_tokenizer)
         korean = doc.metadata.get("language") == "ko"
-        reason = quality_reason(text, words, self.config, korean) or repetition_reason(text, words, self.config)
+        pdf = doc.metadata.get("source_type") == "pdf"
+        reason = quality_reason(text, words, self.config, korean, pdf) or repetition_reason(text, words, self.config)
         if reason:
             return False, reason
         return True
