@@ -377,3 +377,19 @@ def test_the_contests_phrasing_and_a_short_shared_span_are_not_a_problem(tmp_pat
     assert index.match(FORUM.format(no_math(rows[2]["problem"]))).row == "p2"  # its formulas shown as images
     span = " ".join(stories[0].split()[:14])  # two 13-word windows of p0, and nothing else
     assert index.match(f"In an unrelated story, {span} and then nothing more of it happens.") is None
+
+
+def test_a_line_nested_too_deep_is_named_not_a_traceback(tmp_path, capsys):
+    """`[` x 100,000 on one line: json.loads raises RecursionError, which the corpus and benchmark readers did not
+    catch (a traceback), where the other readers say "nested too deep" with the file and line."""
+    from axk1.cli import main
+
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"text": "fine"}\n' + "[" * 100_000 + "\n")
+    good = tmp_path / "docs.jsonl"
+    good.write_text(json.dumps({"id": "a", "text": "nothing to see here"}) + "\n")
+    for argv in (["data", "contamination", str(deep), "--benchmark", "humaneval"],
+                 ["data", "contamination", str(good), "--benchmark", str(deep)]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert f"{deep}:2" in err and "nested too deep" in err and "Traceback" not in err, err

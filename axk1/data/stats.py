@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import random
 import re
 from collections import Counter
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import JsonError, parse_json, read_json_file
 
 
 # Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
@@ -66,10 +65,9 @@ def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
         with opener(f, "rb") as fh:
             for n, raw in enumerate(fh, 1):
                 try:
-                    line = raw.decode("utf-8")
-                    if line.strip():
-                        yield f"{f}:{n}", json.loads(line)
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    if raw.strip():
+                        yield f"{f}:{n}", parse_json(raw)
+                except JsonError as e:
                     raise ValueError(f"{f}:{n}: not a UTF-8 JSON line ({e}); fix or remove that line") from None
 
 

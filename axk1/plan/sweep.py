@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axk1.config import ModelConfig
+from axk1.json_text import JsonError, read_json_file
 from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
@@ -149,7 +150,12 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
         if not manifest_path.exists():
             raise ValueError(f"--manifest {manifest} does not exist: build token shards with `axk1 data run`, or "
                              "leave --manifest out to use the standard library's source as bytes")
-    vocab = json.loads(manifest_path.read_text()).get("vocab_size")
+    try:
+        vocab = read_json_file(manifest_path)
+    except JsonError as e:
+        raise ValueError(f"{manifest_path} is not a token shards' manifest ({e}): give the manifest.json that "
+                         "`axk1 data run` wrote") from None
+    vocab = vocab.get("vocab_size") if isinstance(vocab, dict) else None
     if not isinstance(vocab, int) or vocab < 4:
         raise ValueError(f"{manifest_path} has no usable vocab_size")
     vocab = -(-vocab // 64) * 64

@@ -7,11 +7,11 @@ and the report, which says for every set whether it could be read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from axk1.json_text import parse_json
 from axk1.text.contamination import BenchmarkSet, ContaminationIndex, humaneval_file, read_benchmark
 
 
@@ -52,7 +52,7 @@ def _aime(path: str | Path | None) -> ReferenceSet:
         return _not_available("no local file given")
     path = Path(path)
     try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [parse_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError) as e:
         return _not_available(f"{path}: {e}")
     problem_fields = HF_FIELDS[0]  # ("problem", "question"): the first one a row has is its problem text

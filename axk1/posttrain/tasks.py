@@ -24,6 +24,7 @@ from typing import Iterable, Mapping, Sequence
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
+from axk1.json_text import parse_json
 
 KINDS = ("math", "code")
 LANGS = ("en", "ko")
@@ -246,7 +247,7 @@ def read_tasks(path: str | Path) -> list[VerifiedTask]:
             if not line.strip():
                 continue
             try:
-                tasks.append(VerifiedTask.from_dict(json.loads(line)))
+                tasks.append(VerifiedTask.from_dict(parse_json(line)))
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise ValueError(f"{path}:{n} is not a verified task ({type(e).__name__}: {e}); give a JSONL that "
                                  "`axk1 posttrain tasks` wrote (train.jsonl or heldout.jsonl)") from None

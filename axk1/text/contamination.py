@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from axk1.json_text import JsonError, parse_json
 from axk1.text.korean import HANGUL
 from axk1.text.ngrams import normalize, words
 
@@ -178,9 +178,8 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
         with opener(path, "rb") as f:
             for number, raw in enumerate(f, 1):
                 try:
-                    line = raw.decode("utf-8")
-                    row = json.loads(line) if line.strip() else None
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    row = parse_json(raw) if raw.strip() else None
+                except JsonError as e:
                     raise ValueError(f"{path}:{number}: not a JSON line ({e}): fix the evaluation set or drop it "
                                      "from the benchmark list") from None
                 if row is None:
