@@ -12,7 +12,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
-from axk1.toml_file import build_dataclass
+from axk1.toml_file import build_dataclass, read_toml
 from axk1.train.metrics import strict_json
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
@@ -48,7 +47,7 @@ def _recipe(name: str) -> dict:
     path = RECIPES / name
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
-    return tomllib.loads(path.read_text())
+    return read_toml(path, "recipe")  # the one TOML reader: a broken file is named with its line
 
 
 def _finished(result: dict, stage: str) -> dict:
@@ -126,7 +125,8 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     raw["run"]["out_dir"] = str(out / "rl")
     if quick:
         raw["rl"].update(iterations=1, prompts_per_step=2, group_size=2, max_new_tokens=8, max_sampling_rounds=1)
-    rl = _finished(run_rl(parse_rl_recipe(raw, RECIPES), start_over=True), "RL")  # the demo owns its folders
+    rl_recipe = parse_rl_recipe(raw, RECIPES)
+    rl = _finished(run_rl(rl_recipe, start_over=True), "RL")  # the demo owns its folders
     models["rl"] = Path(rl["model_dir"])
     timings["rl"] = time.perf_counter() - t
 
@@ -135,7 +135,9 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     heldout = [x.to_dict() for x in read_tasks(tasks["files"]["heldout"])]
     table = {}
     for name, folder in models.items():
-        table[name] = evaluate_heldout(folder, heldout, MODES, max_new_tokens=raw["rl"]["max_new_tokens"])
+        # as long as RL's rollouts, on the device the runs trained on ([run] device = "auto": a GPU where there is one)
+        table[name] = evaluate_heldout(folder, heldout, MODES, max_new_tokens=rl_recipe.rl.max_new_tokens,
+                                       device=rl_recipe.run.device)
         print("  " + f"{name:>14}: " + ", ".join(f"{m} {table[name][m]['accuracy']:.3f}" for m in MODES), flush=True)
     timings["heldout"] = time.perf_counter() - t
     gains = {m: paired_difference(table["overlap"][m]["correct"], table["rl"][m]["correct"]) for m in MODES}
