@@ -83,13 +83,6 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
     return {name: (folder / name).read_bytes() for name in TOKENIZER_FILES if (folder / name).is_file()}
 
 
-def copy_tokenizer(source: str | Path, model_dir: str | Path, vocab_size: int) -> None:
-    """tokenizer.json (and the other TOKENIZER_FILES present) from `source` (their folder, or tokenizer.json itself)
-    into a model folder, so that generate, serve and eval can take text. Its vocabulary must fit the model's
-    embedding."""
-    _write_tokenizer(read_tokenizer(source, vocab_size), model_dir)
-
-
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
     """The tokenizer's files into a model folder; `context` (the model's max_position_embeddings) becomes
     tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`

@@ -38,7 +38,6 @@ DERIVED_RECORDS = {"conversion": "a WET file's text, extracted by the crawler; r
                    "continuation": "the rest of a page the crawler split over several records (WARC segmentation), "
                                    "which this reader does not join; recrawl or rewrite the file unsegmented"}
 DESCRIPTION_RECORDS = ("warcinfo", "request", "metadata", "revisit")  # about the crawl: no input
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
 @dataclass

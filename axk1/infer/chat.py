@@ -23,7 +23,6 @@ from axk1.text.tokenizer_file import load_tokenizer
 log = logging.getLogger(__name__)
 
 THINK_START, THINK_END = "<think>", "</think>"
-SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_end|>", "<|im_start|>"]
 THINK_TOKENS = [THINK_START, THINK_END]  # added tokens but not "special": decoding keeps them, so reasoning can be split
 
 
@@ -205,15 +204,6 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
 def prompt_opens_reasoning(prompt_text: str) -> bool:
     """True when the rendered prompt leaves the model inside a think block, so its output starts with reasoning."""
     return prompt_text.rstrip().endswith(THINK_START)
-
-
-def split_reasoning(text: str) -> tuple[str, str]:
-    """(reasoning, content) of a reply generated inside a think block: everything before `</think>` is reasoning,
-    the rest content; with no `</think>` yet it is all reasoning (as DeepSeek-R1-style parsers read it)."""
-    end = text.find(THINK_END)
-    if end < 0:
-        return text, ""
-    return text[:end], text[end + len(THINK_END):]
 
 
 def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,

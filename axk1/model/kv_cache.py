@@ -68,11 +68,6 @@ class PagedLatentCache:
         for t in self.pool:
             t.index_fill_(0, rows_N, 0)
 
-    def copy_block(self, src: int, dst: int) -> None:
-        bs = self.block_size
-        for t in self.pool:
-            t[dst * bs:(dst + 1) * bs] = t[src * bs:(src + 1) * bs]
-
     def rows(self, table_BK: torch.Tensor) -> torch.Tensor:
         """Block table [B, K] -> pool rows [B, K * block_size] of the positions those blocks hold, in order."""
         offsets = torch.arange(self.block_size, device=table_BK.device)

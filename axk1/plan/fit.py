@@ -70,9 +70,6 @@ class IsoFlop:
     coefficient: float   # k
     minima: list[tuple[float, float, float]]  # (C, M_opt, L_min) per budget group
 
-    def optimal_scale(self, flops: float) -> float:
-        return self.coefficient * flops ** self.exponent
-
 
 def _check(points: list[RunPoint], need: int) -> None:
     if len(points) < need:

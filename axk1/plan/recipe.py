@@ -21,7 +21,6 @@ AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s) as multip
     ("stage2-quality-reasoning", 1.66e12, [1]),
     ("stage3-long-context", 0.6e12, [1, 4, 8]),
 ]
-AXK1_SEQ_LEN = 4096  # A.X K1's base length: its stages ran at 4K, 4K and 4K -> 16K -> 32K
 
 
 def stage_lengths(seq_len: int) -> list[list[int]]:

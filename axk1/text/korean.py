@@ -19,7 +19,6 @@ JAMO_EXTENDED = ((0xA960, 0xA97F), (0xD7B0, 0xD7FF))  # archaic conjoining jamo
 HANGUL = (SYLLABLES, JAMO, COMPATIBILITY_JAMO, *JAMO_EXTENDED)
 # For regular expressions: a character class body matching one syllable, e.g. f"[A-Za-z{SYLLABLE_CLASS}]".
 SYLLABLE_CLASS = f"{chr(SYLLABLES[0])}-{chr(SYLLABLES[1])}"
-SYLLABLE_RE = re.compile(f"[{SYLLABLE_CLASS}]")
 # East Asian characters a font draws one em wide: Hangul jamo and syllables, CJK radicals to Yi (kana, ideographs,
 # compatibility jamo among them), CJK compatibility ideographs, fullwidth forms.
 _WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFF00, 0xFF60))
