@@ -206,6 +206,16 @@ def prompt_opens_reasoning(prompt_text: str) -> bool:
     return prompt_text.rstrip().endswith(THINK_START)
 
 
+def split_reasoning(text: str) -> tuple[str, str]:
+    """(reasoning, content) of a reply generated inside a think block: everything before the first `</think>` is
+    reasoning, the rest content; with no `</think>` yet it is all reasoning (as vLLM's DeepSeek-R1 parser reads it).
+    The rule the server's streaming split (infer/detok.py) keeps, token by token; its tests compare with this."""
+    end = text.find(THINK_END)
+    if end < 0:
+        return text, ""
+    return text[:end], text[end + len(THINK_END):]
+
+
 def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,
                                model_max_length: int | None = None) -> None:
     """Write tokenizer.json, tokenizer_config.json and chat_template.jinja the way transformers and vLLM read a
