@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import axk1
-from axk1.infer.chat import SPECIAL_TOKENS, THINK_TOKENS, write_chat_tokenizer_files
+from axk1.infer.chat import THINK_TOKENS, write_chat_tokenizer_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [
@@ -27,6 +27,8 @@ CORPUS = [
     "Two plus two is four. The sum of the angles of a triangle is 180 degrees.",
     "def add(a, b):\n    return a + b\n",
 ] * 4
+
+SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_end|>", "<|im_start|>"]  # the test tokenizer's control tokens
 
 
 def train_tokenizer(vocab_size: int):
