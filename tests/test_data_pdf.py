@@ -145,3 +145,34 @@ def test_cli_pdf(tmp_path, test_set):
     with pytest.raises(FileNotFoundError):
         args = parser.parse_args(["data", "pdf", str(tmp_path / "nope"), "-o", str(tmp_path / "x.jsonl")])
         args.func(args)
+
+
+def test_a_header_that_names_each_pages_section_is_removed_where_the_others_are(tmp_path):
+    """A book's running header names the chapter and the section, so a one-page section's header repeats on no
+    other page: it stayed in the text, between the halves of a sentence crossing the page (16% of a real manual's
+    headers). A header set where two other pages' headers are set is a header whatever its text."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    from axk1.data.pdf_render import KOREAN_FONTS, _register_fonts
+
+    _register_fonts()
+    path = tmp_path / "book.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    width, height = A4
+    headers = ["제 1 장. 환영합니다 1.1. 이 문서에 대하여", "제 1 장. 환영합니다 1.1. 이 문서에 대하여",
+               "제 1 장. 환영합니다 1.2. 데비안이란 무엇인가", "제 2 장. 시스템 요구 사항 2.1. 지원하는 하드웨어"]
+    body = "데비안 설치 안내서는 설치 과정을 차례대로 설명하며 각 단계에서 무엇을 선택할 수 있는지 알려 줍니다."
+    for page, header in enumerate(headers, 1):
+        c.setFont(KOREAN_FONTS[0], 10)
+        c.drawString(72, height - 50, header)  # the header slot: same baseline, same size on every page
+        for i in range(30):
+            c.drawString(72, height - 100 - 16 * i, f"{page}쪽 {i + 1}번째 줄: {body[: 40 + i % 7]}")
+        c.drawCentredString(width / 2, 40, str(page))
+        c.showPage()
+    c.save()
+    text = extract_pdf(path).text
+    for header in headers:
+        assert header not in text, header
+    assert "1.2. 데비안이란" not in text and "2.1. 지원하는" not in text
+    assert text.count("번째 줄") == 4 * 30

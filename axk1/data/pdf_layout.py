@@ -4,7 +4,7 @@ Every line gets exactly one role (header, footer or body), so nothing is both re
 A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap, and
 at least one of: the same text (digits and roman numerals as #) in that position on another page; a page
 number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
-one end. Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
+one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every page). Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
 count. Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
 full-width bands, and within a band the left column is read before the right.
 """
@@ -79,6 +79,26 @@ def assign_roles(pages: list[PageLines]) -> None:
                     ln.role = role
                 else:
                     break
+    _same_slot_headers(pages, cands)
+
+
+def _slot(edge: str, ln: Line) -> tuple[str, int, float]:
+    return edge, round(ln.y0), round(ln.size, 1)
+
+
+def _same_slot_headers(pages: list[PageLines], cands: list) -> None:
+    """A top line set where the running headers of two other pages are set (same baseline to the point, same size)
+    and apart from the body is a header too, whatever its text: a book's header names the chapter and the section,
+    so a one-page section's header repeats nowhere (`제 1 장. … 1.3. 데비안 GNU/리눅스란?` stayed in 16% of a real
+    manual's pages, between the halves of a sentence crossing the page)."""
+    slots: Counter = Counter(_slot("t", ln) for top, _ in cands for ln, _ in top if ln.role == "header")
+    for page, (top, _) in zip(pages, cands):
+        size = body_size(page.lines)
+        for ln, gap in top:
+            if ln.role != "header":
+                if gap >= 0.8 * size and slots[_slot("t", ln)] >= 2:
+                    ln.role = "header"
+                break  # only the outermost line not yet a header: what is below it is the body's
 
 
 def find_gutter(rects: list[Rect], min_gap: float = 6.0) -> float | None:
