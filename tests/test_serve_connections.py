@@ -167,3 +167,42 @@ def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
     finally:
         engine.stop()
     assert seen == ["worker thread"]
+
+
+def _metric(server, name: str) -> float:
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    return float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(f"axk1_{name} ")))
+
+
+def test_a_stream_whose_client_reads_nothing_is_closed_and_its_generation_stopped(server):
+    """A client that sends a long streamed request and never reads: the engine generated every token for nobody
+    and the connection stayed open for as long as the client liked (40 such streams held 0.7 GB). Once the
+    server's write buffer stays full for --read-timeout seconds the connection is aborted and the choices stopped."""
+    body = json.dumps({"model": "tiny", "prompt": [5, 6, 7], "max_tokens": 1000, "ignore_eos": True, "n": 8,
+                       "stream": True, "logprobs": 20}).encode()
+    aborted, generated = _metric(server, "requests_aborted_total"), _metric(server, "generation_tokens_total")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window it advertises
+    s.connect(("127.0.0.1", server.port))
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    deadline = time.monotonic() + 60
+    while _metric(server, "requests_aborted_total") < aborted + 8:
+        assert time.monotonic() < deadline, "the unread stream's choices were not stopped within 60 s"
+        time.sleep(0.25)
+    assert _metric(server, "num_requests_running") == 0
+    assert _metric(server, "generation_tokens_total") - generated < 8 * 1000  # stopped, not run to max_tokens
+    s.settimeout(10)
+    got = b""
+    try:
+        while chunk := s.recv(1 << 20):
+            got += chunk
+    except ConnectionResetError:  # aborted with unread data: a reset
+        pass
+    assert got.startswith(b"HTTP/1.1 200") and b"data: [DONE]" not in got  # cut off, not finished
+    s.close()

@@ -141,7 +141,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--read-timeout", type=float, default=30.0,
                    help="seconds a client has to send a request's headers, and again its body (default 30): a "
-                        "connection that trickles them is closed (headers) or answered 408 (body)")
+                        "connection that trickles them is closed (headers) or answered 408 (body); also how long a "
+                        "client may read nothing of a streamed reply before its connection is closed and its "
+                        "generation stopped")
     p.add_argument("--enable-weight-updates", action="store_true",
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
                         "weights replaced by a folder's while idle, for RL rollouts (docs/posttraining.md, \"At "
