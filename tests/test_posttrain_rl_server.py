@@ -73,6 +73,11 @@ def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
         assert _greedy(server.base, prompt) == _local_greedy(base, prompt)
         status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})
         assert status == 200 and reply["success"] and "2 cached prefix blocks dropped" in reply["message"], reply
+        # every client's replies carry the version, never the server's folder (a pusher chose up to 4 KB of it)
+        version = reply["weights_version"]
+        assert version.startswith("1:") and str(other) not in version and other.name not in version
+        completion = _post(server.base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": 1})[1]
+        assert completion["system_fingerprint"] == version
         # the same prompt again: computed by the new weights, not read from blocks the old ones wrote
         assert _greedy(server.base, prompt) == _local_greedy(other, prompt) != _local_greedy(base, prompt)
         # what cannot replace it is named, and the server goes on serving the weights it has

@@ -308,3 +308,19 @@ def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(client, served, b
     if r.status_code >= 400:
         assert r.json()["error"]["type"] == "invalid_request_error"
     assert served[1].stats.errors == errors
+
+
+def test_a_wrong_method_or_path_says_what_the_server_takes(client):
+    """A 405 had no Allow header (RFC 9110 requires one) and said "Method Not Allowed"; a 404 "Not Found"; a model
+    name of any length came back whole; a body opening with a UTF-8 byte-order mark got Python's advice to decode
+    with utf-8-sig."""
+    r = client.get("/v1/chat/completions")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert "GET is not allowed on /v1/chat/completions: use POST" in r.json()["error"]["message"]
+    r = client.post("/nope", json={})
+    assert r.status_code == 404 and "/v1/chat/completions" in r.json()["error"]["message"]
+    r = client.get("/v1/models/" + "x" * 5000)
+    assert r.status_code == 404 and len(r.json()["error"]["message"]) < 400
+    body = b"\xef\xbb\xbf" + json.dumps({"model": "tiny", "prompt": [5, 6], "max_tokens": 1}).encode()
+    r = client.post("/v1/completions", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text

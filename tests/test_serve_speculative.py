@@ -175,4 +175,4 @@ def test_replaced_weights_keep_the_draft_counters_going(model):
     assert drafted > 0
     engine.replace_weights(copy.deepcopy(model), "next")
     assert (engine.drafter.drafted, engine.drafter.accepted) == (drafted, accepted)
-    assert engine.drafter.mtp is not None and engine.weights_version == "1:next"
+    assert engine.drafter.mtp is not None and engine.weights_version.startswith("1:") and "next" not in engine.weights_version

@@ -13,6 +13,7 @@ K blocks per row, D sequences whose prompt ends in this prefill, V vocabulary.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import threading
@@ -179,8 +180,8 @@ class Engine:
         idle: a sequence part-way would mix two policies, so RequestError when any request is running or waiting.
         The prefix cache's blocks were computed by the old weights: dropped (returns how many). `model` must have
         the served model's architecture, device and dtype (the cache is laid out for them). `weights_version`
-        becomes "<count>:<label>": every reply carries it (system_fingerprint), so a client can tell whose weights
-        sampled it."""
+        becomes "<count>:<digest of label>": every reply carries it (system_fingerprint), so a client can tell
+        whose weights sampled it."""
         old = self.model
         if model.config.to_dict() != old.config.to_dict():
             changed = sorted(k for k, v in model.config.to_dict().items() if old.config.to_dict().get(k) != v)
@@ -198,7 +199,10 @@ class Engine:
                 raise RequestError(f"{busy} choices are being generated: weights are replaced only while the server "
                                    "is idle (wait for the requests in flight to finish)", "model_path")
             self.model, self._decode_step = model, decode_step
-            self.weights_version = f"{int(self.weights_version.split(':')[0]) + 1}:{label}"
+            # the label (the folder the caller pushed) as a short digest: it goes to every client, whose replies
+            # must not carry the server's paths, nor 4 KB of text of the pusher's choosing
+            digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+            self.weights_version = f"{int(self.weights_version.split(':')[0]) + 1}:{digest}"
             if self.drafter is not None:  # drafts with the new MTP module; its counters go on (Prometheus counters)
                 counts = self.drafter.drafted, self.drafter.accepted
                 self.drafter = ServerDrafter(self)

@@ -131,7 +131,9 @@ def decode_body(raw: bytes, limits: BodyLimits) -> Any:
     if items > limits.max_items:
         raise APIError(413, f"the request body holds {items:,} JSON items (values and keys); this server accepts at "
                             f"most {limits.max_items:,}, room for a prompt of its whole context as token ids: send "
-                            "fewer prompts per request", code="request_too_large")
+                            "fewer prompts, messages or content parts per request", code="request_too_large")
+    if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, which RFC 8259 lets a parser ignore
+        raw = raw[3:]
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as e:

@@ -140,8 +140,15 @@ def create_app(state: ServerState) -> FastAPI:
         return _error(e)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, e: StarletteHTTPException) -> Response:
-        return _error(APIError(e.status_code, str(e.detail), type="invalid_request_error"))
+    async def http_error(request: Request, e: StarletteHTTPException) -> Response:
+        message = str(e.detail)
+        if e.status_code == 405:  # which methods the path takes, in the message and (RFC 9110) the Allow header
+            message = f"{request.method} is not allowed on {request.url.path}: use {e.headers.get('Allow', '?')}"
+        elif e.status_code == 404:
+            message = f"no route {request.url.path[:200]}: this server answers {', '.join(ROUTES)}"
+        response = _error(APIError(e.status_code, message, type="invalid_request_error"))
+        response.headers.update(e.headers or {})
+        return response
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -214,7 +221,8 @@ def create_app(state: ServerState) -> FastAPI:
 
 def _check_model(state: ServerState, name: str) -> None:
     if name != state.model_name:
-        raise APIError(404, f"The model '{name}' does not exist. This server serves '{state.model_name}' "
+        shown = name if len(name) <= 200 else name[:200] + "..."  # a path of any length is not echoed whole
+        raise APIError(404, f"The model '{shown}' does not exist. This server serves '{state.model_name}' "
                             "(see /v1/models).", param="model", code="model_not_found")
 
 
