@@ -1,6 +1,7 @@
-"""`axk1 sft RECIPE --dry-run --world-size N`: an SFT recipe checked for a launch of N ranks as `axk1 train` checks a
-pretraining recipe (mesh, the step's rows over the data-parallel ranks, memory per GPU from the trainer's account),
-and the 519B SFT recipe passes for its 1,024 GPUs against a folder laid out as the release is."""
+"""`axk1 sft|rl RECIPE --dry-run --world-size N`: a post-training recipe checked for a launch of N ranks as `axk1 train`
+checks a pretraining recipe (mesh, the step's rows over the data-parallel ranks, memory per GPU from the trainer's
+account; RL's with its log-probability head, KL reference and rollout replica, measured here on one process), and
+the 519B SFT recipe passes for its 1,024 GPUs against a folder laid out as the release is."""
 
 import json
 
@@ -59,3 +60,83 @@ def test_a_template_folder_without_a_tokenizer_is_named_when_the_recipe_is_read(
 def test_launch_flags_without_dry_run_are_refused(release, capsys):
     assert main(["sft", RECIPE, "--world-size", "1024", *release]) != 0
     assert "add --dry-run" in capsys.readouterr().err
+
+
+def _rl_release(release, tmp_path):
+    """The release folder with a real tokenizer (RL renders the tasks' prompts to size its rows) and task files."""
+    from axk1.posttrain.tasks import generate_tasks, write_jsonl
+    from tests.serve_helpers import make_model_folder
+
+    folder = tmp_path / "A.X-K1"
+    tokenizer = make_model_folder(tmp_path / "tok")
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (folder / name).write_bytes((tokenizer / name).read_bytes())
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(40, seed=0, kinds=("math",), levels=(1,)))
+    return ["--model.init_from", str(folder), "--rl.tasks", json.dumps([str(tasks)])]
+
+
+RL_519B = ["--parallelism.dp_replicate", "2", "--parallelism.dp_shard", "512", "--parallelism.ep", "8",
+           "--parallelism.activation_checkpointing", "full", "--parallelism.precision", "bf16", "--model.mtp_depth", "0",
+           "--rl.prompts_per_step", "256", "--rl.group_size", "16", "--rl.max_new_tokens", "32768",
+           "--batch.micro_batch", "1", "--run.device", "cuda"]
+
+
+def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, capsys):
+    """`axk1 rl --dry-run`: 256 prompts x 16 completions of up to 32K tokens on 1,024 GPUs. Without [rl] server_url
+    the main rank would load a whole replica (2 TB: this config names no dtype, so fp32) for rollouts: refused with the
+    reason; with a server the step fits, the log-probability head's fp32 copies and a KL reference counted."""
+    argv = ["rl", "recipes/posttrain/rl.toml", "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path),
+            *RL_519B]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "whole replica of the model" in out and "server_url" in out
+    assert main([*argv, "--rl.server_url", "http://10.0.0.5:8000", "--rl.beta", "0.01"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("rl "))
+    seq_len, completions, per_rank = int(row.split()[1]), int(row.split()[2].replace(",", "")), int(row.split()[3])
+    assert 32768 < seq_len < 32768 + 200 and completions == 2048 and per_rank == 2  # 2 updates: 128 x 16 a step
+    assert "ok: the recipe passes" in out
+
+
+def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
+    """One process, fp32, one RL update under MemTracker: the peak stays under the account, and what is not weights
+    or optimizer state (activations, the log-probability head's buffers) is within 15% of the account's terms."""
+    import torch
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    import axk1
+    import axk1.posttrain.rl as rl
+    from axk1.posttrain.rl_memory import rl_step_memory
+    from axk1.posttrain.rl_recipe import parse_rl_recipe
+    from axk1.posttrain.tasks import generate_tasks, write_jsonl
+    from tests.serve_helpers import make_model_folder
+
+    config = axk1.ModelConfig.from_preset("axk1-tiny").replace(vocab_size=4096, hidden_size=128)
+    folder = make_model_folder(tmp_path / "base", config=config)
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(8, seed=0, kinds=("math",), levels=(1,)))
+    B, P, C = 4, 24, 40
+    raw = {"model": {"init_from": str(folder), "mtp_depth": 0},
+           "rl": {"tasks": [str(tasks)], "prompts_per_step": 1, "group_size": B, "max_new_tokens": C,
+                  "updates_per_batch": 1, "overlong": "none", "export": False},
+           "batch": {"micro_batch": B}, "parallelism": {"precision": "fp32", "activation_checkpointing": "none"},
+           "logging": {"progress": False}, "run": {"out_dir": str(tmp_path / "out"), "threads": 1, "device": "cpu"}}
+    trainer = rl.RLTrainer(parse_rl_recipe(raw, tmp_path))
+    g = torch.Generator().manual_seed(0)
+    samples = [{"prompt": torch.randint(8, 4000, (P,), generator=g).tolist(),
+                "completion": torch.randint(8, 4000, (C,), generator=g).tolist(), "reward": float(i % 2),
+                "truncated": False} for i in range(B)]
+    trainer.update(samples, 0)  # the optimizer's state exists from here on
+    tracker = MemTracker()
+    tracker.track_external(trainer.policy, trainer.optimizer)
+    with tracker:
+        trainer.update(samples, 1)
+    peak = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
+    account = rl_step_memory(trainer.config, dp_shard=1, ep=1, seq_len=P + C, micro_batch=B, recompute=False,
+                             precision="fp32", one_process=True, completion_tokens=B * C, kl_reference=False,
+                             accelerator=False)
+    assert peak["Total"] <= (account.total - account.reserved) * 1e9
+    not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
+    assert not_state == pytest.approx((account.gathered + account.loss + account.activations) * 1e9, rel=0.15)
+    trainer.release()

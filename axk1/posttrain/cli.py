@@ -61,8 +61,11 @@ def cmd_rl(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
     from axk1.parallel.distributed import process_groups
     from axk1.posttrain.rl import run_rl
-    from axk1.posttrain.rl_recipe import load_rl_recipe
+    from axk1.posttrain.rl_recipe import RLRecipe, load_rl_recipe
 
+    if args.dry_run:
+        return dry_run_command(args, RLRecipe, "recipes/posttrain/rl.toml")
+    refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
@@ -163,7 +166,7 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
                    "recipes/posttrain/sft-think.toml", cmd_sft, dry_run=True)
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
-                   "recipes/posttrain/rl.toml", cmd_rl)
+                   "recipes/posttrain/rl.toml", cmd_rl, dry_run=True)
 
     p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor",
                        description="Merge two model folders of the same shape weight by weight, alpha*A + (1-alpha)*B "

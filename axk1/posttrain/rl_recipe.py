@@ -57,6 +57,34 @@ class RLRecipe(Recipe):
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
     path_keys = Recipe.path_keys + ("rl.tasks", "rl.template_from")
+    rows_must_divide = False  # a rank with fewer of a minibatch's completions runs padding micro-batches
+
+    def step_shapes(self) -> list[tuple[str, int, int]]:
+        """One optimizer step: the largest minibatch's completions (whole groups), each row its prompt and up to
+        max_new_tokens, at the longest prompt the tasks render to."""
+        s = self.rl
+        groups = -(-s.prompts_per_step // s.updates_per_batch)
+        return [("rl", longest_prompt(self) + s.max_new_tokens, groups * s.group_size)]
+
+    def step_account(self, config, seq_len: int, micro_batch: int, world_size: int):
+        from axk1.parallel.activation_checkpoint import normalize_mode
+        from axk1.posttrain.rl_memory import rl_step_memory
+
+        p = self.parallelism
+        return rl_step_memory(config, dp_shard=p.dp_shard, ep=p.ep, seq_len=seq_len, micro_batch=micro_batch,
+                              recompute=normalize_mode(p.activation_checkpointing) == "full", precision=p.precision,
+                              one_process=world_size == 1, completion_tokens=micro_batch * self.rl.max_new_tokens,
+                              kl_reference=self.rl.beta > 0)
+
+    def launch_problems(self, config, world_size: int, limit_gb: float, on_gpus: bool) -> list[str]:
+        from axk1.posttrain.rl_memory import replica_bytes
+
+        replica = replica_bytes(config) / 1e9
+        if world_size > 1 and not self.rl.server_url and on_gpus and replica > 0.5 * limit_gb:
+            return [f"without [rl] server_url the main rank holds a whole replica of the model for rollouts "
+                    f"({replica:,.1f} GB of weights, before its cache) beside its shard of training: set [rl] "
+                    "server_url to an inference server (docs/posttraining.md, \"At scale\")"]
+        return []
 
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)  # path_keys, these included
@@ -77,6 +105,10 @@ class RLRecipe(Recipe):
                 raise FileNotFoundError(f"[rl] tasks file {p} not found")
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
+        if not (Path(s.template_from) / "tokenizer.json").exists():  # found when the file is read (a dry run too)
+            raise FileNotFoundError(f"{s.template_from} has no tokenizer.json: RL renders prompts with the model "
+                                    "folder's tokenizer and chat template (set [rl] template_from to a folder that "
+                                    "has them)")
         if not s.modes or any(m not in ("think", "non-think") for m in s.modes):
             raise ValueError(f"[rl] modes must be a non-empty list of \"think\" / \"non-think\", got {s.modes}")
         if s.level not in ("sequence", "token"):
@@ -121,3 +153,17 @@ def load_rl_recipe(path: str | Path, overrides: list[str] | None = None, **run: 
 
 def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
     return parse_recipe(raw, base_dir, cls=RLRecipe)
+
+
+def longest_prompt(recipe: RLRecipe, candidates: int = 64) -> int:
+    """Tokens of the longest prompt RL renders from the tasks, in any of its modes: the `candidates` longest task
+    prompts by characters, rendered and encoded (every task's would take minutes for a million)."""
+    from axk1.infer.chat import ChatCodec
+    from axk1.posttrain.chat_data import prompt_text
+    from axk1.posttrain.tasks import read_task_rows
+
+    codec = ChatCodec.from_folder(recipe.rl.template_from)
+    prompts = sorted((str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks)), key=len)[-candidates:]
+    return max((len(codec.encode(prompt_text(codec, [{"role": "user", "content": p}], m == "think"),
+                                 add_special_tokens=False)) for p in prompts for m in recipe.rl.modes), default=0)
+

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from axk1.hardware import get_gpu
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.mesh import MeshDims
-from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
+from axk1.train.memory import USABLE_FRACTION, StepMemory
 from axk1.train.recipe import Recipe
 from axk1.train.validation import rows_problem
 
@@ -80,18 +80,20 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.problems.append(problem)
     recompute = normalize_mode(p.activation_checkpointing) == "full"
     for stage, L, seqs in recipe.step_shapes():
-        if seqs % dp:
+        if seqs % dp and recipe.rows_must_divide:
             out.problems.append(f"stage {stage!r} at seq_len {L}: {seqs:,} sequences per step do not divide "
                                 f"over {dp} data-parallel ranks: " + (
                                     f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
                                     if recipe.batch.global_tokens > 0 else
                                     f"make [batch] global_sequences a multiple of {dp}"))
-        per_rank = max(1, seqs // dp)
+        elif seqs % dp:
+            out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
+                             "data-parallel ranks: the ranks with fewer run padding micro-batches (no loss) to keep "
+                             "step")
+        per_rank = -(-seqs // dp) if not recipe.rows_must_divide else max(1, seqs // dp)
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
-        memory = step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=L, micro_batch=micro,
-                             recompute=recompute, precision=p.precision, mtp_depth=recipe.model.mtp_depth,
-                             one_process=world_size == 1)  # one rank: `axk1 train` without torchrun
+        memory = recipe.step_account(config, L, micro, world_size)  # one rank: without torchrun
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
         if memory.total > out.limit_gb and out.on_gpus:
             fixes = ["shard over more ranks (dp_shard)"]
@@ -99,6 +101,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
             fixes += ["lower micro_batch"] if micro > 1 else []
             out.problems.append(f"stage {stage!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
                                 f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
+    out.problems += recipe.launch_problems(config, world_size, out.limit_gb, out.on_gpus)
     if recipe.needs_stages:
         out.problems += data_problems(recipe, config.vocab_size)
     return out

@@ -214,6 +214,21 @@ class Recipe:
         return [(stage.name, L, seqs) for stage, parts in zip(self.stages, self.stage_steps())
                 for (_, seqs), L in zip(parts, stage.lengths())]
 
+    rows_must_divide = True  # a step's sequences over the data-parallel ranks (RL pads instead: a note)
+
+    def step_account(self, config: ModelConfig, seq_len: int, micro_batch: int, world_size: int):
+        """The memory per GPU of one step at `seq_len` (axk1/train/memory.py; RL's differs: posttrain/rl_memory.py)."""
+        from axk1.train.memory import step_memory
+
+        p = self.parallelism
+        return step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=seq_len, micro_batch=micro_batch,
+                           recompute=normalize_mode(p.activation_checkpointing) == "full", precision=p.precision,
+                           mtp_depth=self.model.mtp_depth, one_process=world_size == 1)
+
+    def launch_problems(self, config: ModelConfig, world_size: int, limit_gb: float, on_gpus: bool) -> list[str]:
+        """What else a launch of `world_size` ranks cannot do (none for pretraining and SFT)."""
+        return []
+
     def stage_rope_scaling(self, base: dict | None) -> list[dict | None]:
         """The position encoding each stage trains with: `base` (the model's) until a stage switches YaRN on."""
         out, current = [], base
