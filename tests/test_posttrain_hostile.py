@@ -140,6 +140,9 @@ def test_values_that_are_not_numbers_name_their_field(folder, tmp_path, capsys):
                        ("format_penalty", 0.5), ("top_p", math.inf)):
         with pytest.raises(ValueError, match=key):
             parse_rl_recipe({**base, "rl": {**base["rl"], key: value}}, tmp_path)
+    # a batch size RL never reads was taken without a word (its steps are [rl] prompts_per_step x group_size)
+    with pytest.raises(ValueError, match=r"global_tokens / global_sequences do not size RL's steps"):
+        parse_rl_recipe({**base, "batch": {"global_sequences": 64}}, tmp_path)
     data = _lines(tmp_path / "c.jsonl", [_row("q", "a", "r")])
     for value in (math.nan, math.inf):
         raw = _sft_recipe(tmp_path, folder, data)

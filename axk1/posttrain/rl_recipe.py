@@ -103,6 +103,10 @@ class RLRecipe(Recipe):
         for p in s.tasks:
             if not Path(p).exists():
                 raise FileNotFoundError(f"[rl] tasks file {p} not found")
+        if self.batch.global_tokens or self.batch.global_sequences:  # read by pretraining and SFT, never here
+            raise ValueError("[batch] global_tokens / global_sequences do not size RL's steps: [rl] prompts_per_step x "
+                             "group_size completions are sampled, in updates_per_batch optimizer steps; remove them "
+                             "([batch] micro_batch still sets the rows of a forward)")
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
         if not (Path(s.template_from) / "tokenizer.json").exists():  # found when the file is read (a dry run too)
