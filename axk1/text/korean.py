@@ -150,7 +150,8 @@ class LineJoiner:
                 out.append(True)
             elif len(left) == 1 and left in _FREE_SYLLABLES:
                 out.append(False)
-            elif _BOUND_RE.match(right) or (len(left) == 1 and left not in vocab) or left.endswith(_OPEN_ENDINGS):
+            elif (_BOUND_RE.match(right) or (len(left) == 1 and left not in vocab) or _open_end(left)
+                  or right[0] in _TENSE_MARKERS or _hada_form(left, right)):
                 out.append(True)
             elif (left in vocab or left in stems) and (right in vocab or _stem(right) in stems):
                 out.append(False)
@@ -175,6 +176,35 @@ _FREE_SYLLABLES = frozenset("그이저한두세네새헌각온뭇몇첫및또곧
 # Word ends that cannot close a word: the formal endings -ㅂ니다 / -습니다 cut before their last syllable.
 # Likewise a tense or honorific marker (받았 / 다, 어수선했 / 으나) always has an ending after it.
 _OPEN_ENDINGS = ("합니", "습니", "됩니", "입니", "랍니", "갑니", "옵니", "십니", "았", "었", "했", "였", "겠", "셨")
+
+# A tense or honorific marker opens no word: a line that starts with one continues the word before it (일이 / 었지만).
+_TENSE_MARKERS = frozenset("었았였겠")
+# A conjugated form of 하다 after a noun of two or more syllables is the noun's verb (발휘 / 한다고, 발전 / 하고), as
+# the suffix -적 (잠재 / 적인) and the copula (방법 / 이므로) are the noun's: the form's ending is named, so a noun that
+# starts with 하 (하드웨어, 해당, 하나) is not one.
+_HADA_FORM = re.compile("^(?:하(?:[다고는지여면며게도려]|십|기[에를로]?)|한다|했|합니|해(?:[서야도요]|진|졌)"
+                        "|적(?:인|입니|으로|이다)|이(?:므로|라면|라고|라는|지만|었|어서))")  # -적 and the copula too
+# ...after a bare noun: a left word ending in a particle or an ending (해야 / 합니다, 작업을 / 해야) keeps its space
+_NOT_NOUN_ENDS = frozenset("야을를은는이가에로과와도서면며고게지한된던할운운라")
+
+
+def _open_end(left: str) -> bool:
+    """A word end that cannot close a word: _OPEN_ENDINGS, or a syllable with a final ㅂ before 니 (the formal
+    ending cut before 다 / 까: 미룹니 / 다) or 십시 (imperative cut before 오: 하십시 / 오)."""
+    if left.endswith(_OPEN_ENDINGS) or left.endswith("십시"):
+        return True
+    return len(left) >= 2 and left[-1] == "니" and _final_consonant(left[-2]) == 17  # ㅂ
+
+
+def _final_consonant(syllable: str) -> int:
+    """The final consonant's index of a Hangul syllable (0: none, 17: ㅂ); -1 for any other character."""
+    code = ord(syllable) - SYLLABLES[0]
+    return code % 28 if 0 <= code <= SYLLABLES[1] - SYLLABLES[0] else -1
+
+
+def _hada_form(left: str, right: str) -> bool:
+    return len(left) >= 2 and left[-1] not in _NOT_NOUN_ENDS and bool(_HADA_FORM.match(right))
+
 
 _PARTICLES = ("에서", "에게", "으로", "까지", "부터", "처럼", "보다", "을", "를", "은", "는", "이", "가", "의", "에",
               "로", "과", "와", "도", "만")
