@@ -11,6 +11,7 @@ after the file's (and line's) name and what to do.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,16 @@ def parse_json(text: str | bytes) -> Any:
 def read_json_file(path: str | Path) -> Any:
     """The value of a JSON file; JsonError when it is not JSON, OSError (FileNotFoundError, ...) as raised."""
     return parse_json(Path(path).read_bytes())
+
+
+def json_lines(lines: Iterable[str | bytes], where: str | Path, advice: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for every line of a JSON Lines text that is not blank; a line that is not JSON is a
+    ValueError saying `where:line: not a JSON line (reason); advice`."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, parse_json(line)
+        except JsonError as e:
+            raise ValueError(f"{where}:{number}: not a JSON line ({e}); {advice}") from None
+

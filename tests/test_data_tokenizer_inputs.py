@@ -98,7 +98,7 @@ def test_stats_counts_bad_rows_with_reasons(tmp_path):
 def test_stats_errors_name_the_file_and_line(tmp_path, capsys):
     _jsonl(tmp_path / "bad.jsonl", ['{"text": "fine"}', "{oops"])
     assert main(["data", "stats", str(tmp_path / "bad.jsonl")]) == 2
-    assert f"{tmp_path / 'bad.jsonl'}:2: not a UTF-8 JSON line" in capsys.readouterr().err
+    assert f"{tmp_path / 'bad.jsonl'}:2: not a JSON line" in capsys.readouterr().err
     run = tmp_path / "run"
     (run / "counts").mkdir(parents=True)
     (run / "counts" / "0.json").write_text('{"nope": 1}')
@@ -157,7 +157,7 @@ def test_tokenizer_train_skips_side_files_and_bad_rows_and_names_bad_lines(tmp_p
     assert "1 a JSON list, not an object" in err and "1 no `text` string" in err and "1 empty `text`" in err
     _jsonl(folder / "zz.jsonl", ['{"text": "fine"}', "{broken"])
     assert main(["data", "tokenizer", "train", str(folder), "-o", str(tmp_path / "tok2")]) == 2
-    assert f"{folder / 'zz.jsonl'}:2: not a UTF-8 JSON line" in capsys.readouterr().err
+    assert f"{folder / 'zz.jsonl'}:2: not a JSON line" in capsys.readouterr().err
 
 
 def test_the_pipelines_tokenizer_trains_on_a_sample_from_every_file(tmp_path):

@@ -40,7 +40,7 @@ def test_bad_flags_are_named(tmp_path, argv, message):
 
 
 def test_a_humaneval_file_that_is_not_humaneval_jsonl_is_named_with_its_line(tmp_path):
-    cases = {"passwd": ("root:x:0:0:root:/root:/bin/bash\n", r"passwd:1: not a JSON object"),
+    cases = {"passwd": ("root:x:0:0:root:/root:/bin/bash\n", r"passwd:1: not a JSON line"),
              "fields.jsonl": ('{"task_id": "x", "prompt": "def f():\\n"}\n',
                               r"fields.jsonl:1: a HumanEval problem needs .* test, entry_point missing"),
              "empty.jsonl": ("\n", r"empty.jsonl holds no problem"),
@@ -65,5 +65,5 @@ def test_lcb_dates_and_files_are_checked_and_named(tmp_path):
         _eval(tmp_path, "--tasks", "lcb", "--lcb-data", str(aime))
     broken = tmp_path / "test6.jsonl"
     broken.write_text(aime.read_text() + "{not json\n")
-    with pytest.raises(ValueError, match=r"test6.jsonl:2: not a JSON object \(.*\); LiveCodeBench data is"):
+    with pytest.raises(ValueError, match=r"test6.jsonl:2: not a JSON line \(.*\); LiveCodeBench data is"):
         _eval(tmp_path, "--tasks", "lcb", "--lcb-data", str(broken))

@@ -40,3 +40,11 @@ def test_task_file_errors_name_the_line(tmp_path):
                     + "9" * 5000 + "}\n")
     with pytest.raises(ValueError, match=r"aime\.jsonl:2: not a JSON object \(Exceeds the limit"):
         _read_jsonl(file)
+
+
+def test_json_lines_skips_blank_lines_and_names_a_bad_one():
+    from axk1.json_text import json_lines
+
+    assert list(json_lines(['{"a": 1}\n', "\n", b'[2]\n'], "f.jsonl", "fix it")) == [(1, {"a": 1}), (3, [2])]
+    with pytest.raises(ValueError, match=r"^f\.jsonl:2: not a JSON line \(nested too deep\); fix it$"):
+        list(json_lines(["1", "[" * 100_000], "f.jsonl", "fix it"))

@@ -17,7 +17,7 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import json_lines
 from axk1.text.korean import normalize_text
 
 DOMAINS = ("web", "code", "encyclopedia", "qa", "books", "academic", "math", "stem", "reasoning")
@@ -112,13 +112,7 @@ def train_domain_classifier(jsonl_paths: list[str | Path], out: str | Path, labe
     for p in jsonl_paths:
         opener = gzip.open if str(p).endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    r = parse_json(line)
-                except JsonError as e:
-                    raise ValueError(f"{p}:{n}: not a JSON line ({e}); fix or remove that line") from None
+            for n, r in json_lines(f, p, "fix or remove that line"):
                 if not isinstance(r, dict) or not isinstance(r.get("text"), str):
                     raise ValueError(f"{p}:{n}: a record needs a \"text\" string (and a label); fix or remove it")
                 lab = r.get(label_field) or r.get("metadata", {}).get(label_field)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from axk1.json_text import JsonError, parse_json, read_json_file
+from axk1.json_text import JsonError, json_lines, read_json_file
 
 
 # Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
@@ -63,12 +63,8 @@ def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
     for f in files:
         opener = gzip.open if f.name.endswith(".gz") else open
         with opener(f, "rb") as fh:
-            for n, raw in enumerate(fh, 1):
-                try:
-                    if raw.strip():
-                        yield f"{f}:{n}", parse_json(raw)
-                except JsonError as e:
-                    raise ValueError(f"{f}:{n}: not a UTF-8 JSON line ({e}); fix or remove that line") from None
+            for n, row in json_lines(fh, f, "fix or remove that line"):
+                yield f"{f}:{n}", row
 
 
 def iter_records(folder: str | Path) -> Iterator[dict]:

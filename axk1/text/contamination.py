@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import json_lines
 from axk1.text.korean import HANGUL
 from axk1.text.ngrams import normalize, words
 
@@ -176,14 +176,7 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            for number, raw in enumerate(f, 1):
-                try:
-                    row = parse_json(raw) if raw.strip() else None
-                except JsonError as e:
-                    raise ValueError(f"{path}:{number}: not a JSON line ({e}): fix the evaluation set or drop it "
-                                     "from the benchmark list") from None
-                if row is None:
-                    continue
+            for number, row in json_lines(f, path, "fix the evaluation set or drop it from the benchmark list"):
                 if not isinstance(row, dict):
                     raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with text fields")
                 rows += 1

@@ -10,7 +10,7 @@ from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import json_lines
 from axk1.text.contamination import humaneval_file
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (including the signature "
@@ -28,14 +28,8 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
     rows = []
     try:
         with opener(path, "rt", encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = parse_json(line)
-                except JsonError as e:
-                    raise ValueError(f"{path}:{number}: not a JSON object ({e}); HumanEval data is JSONL, one problem "
-                                     f"with {', '.join(FIELDS)} per line (optionally gzipped)") from None
+            for number, row in json_lines(f, path, f"HumanEval data is JSONL, one problem with {', '.join(FIELDS)} "
+                                                   "per line (optionally gzipped)"):
                 missing = [k for k in FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str)]
                 if missing:
                     raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "

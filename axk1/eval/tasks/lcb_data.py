@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import json_lines
 
 RELEASE_FILES = {f"release_v{i}": i for i in range(1, 7)}  # release_vN = test.jsonl .. testN.jsonl
 MAX_DECODED_BYTES = 1 << 30
@@ -100,14 +100,8 @@ def _read_rows(path: Path):
         yield from pq.read_table(path).to_pylist()
         return
     with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = parse_json(line)
-            except JsonError as e:
-                raise ValueError(f"{path}:{number}: not a JSON object ({e}); LiveCodeBench "
-                                 "data is code_generation_lite's JSONL, one problem per line") from None
+        for number, row in json_lines(f, path, "LiveCodeBench data is code_generation_lite's JSONL, one problem "
+                                               "per line"):
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not a problem object")
             yield row
