@@ -18,6 +18,7 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.atomic_file import atomic_writer
 from axk1.data.tokenizer import BOS, encode_plain
 from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.text.tokenizer_file import load_tokenizer
@@ -112,7 +113,8 @@ def write_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: l
         "total_docs": sum(d["docs"] for d in by_domain.values()),
         "domains": by_domain, "sources": dict(sources), "languages": dict(languages), "shards": shards,
     }
-    (tokens_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+    with atomic_writer(tokens_dir / "manifest.json") as f:  # what training trusts as done: never cut short
+        f.write(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
     return manifest
 
 

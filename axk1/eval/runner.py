@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.atomic_file import atomic_writer
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
@@ -168,7 +169,8 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
             results["tasks"][name] = run_task(name, backend, settings, options, samples, found, store)
     config["reused_completions"] = store.reused
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
-    (out / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False, default=str))
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
+    for name, value in (("config.json", config), ("results.json", results)):  # whole or not at all: a run's result
+        with atomic_writer(out / name) as f:
+            f.write(json.dumps(value, indent=2, ensure_ascii=False, default=str))
     write_report(out, results)
     return results

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from axk1.atomic_file import atomic_writer
 from axk1.config import ModelConfig
 from axk1.hardware import GPUS
 from axk1.json_text import JsonError, parse_json
@@ -138,9 +138,8 @@ class JsonlLog:
         elif self.path.exists():  # a run killed while writing a row left it torn: a row past the checkpoint
             rows = [r for r in read_jsonl(self.path, torn_tail=True) if r.get("step", 0) <= resume_step]
             # written aside, then renamed over: a kill or a full disk during the rewrite keeps the old rows
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text("".join(strict_json(r) + "\n" for r in rows))  # an older file's NaN: strict now
-            os.replace(tmp, self.path)
+            with atomic_writer(self.path) as f:
+                f.write("".join(strict_json(r) + "\n" for r in rows))  # an older file's NaN: strict now
 
     def write(self, row: dict[str, Any]) -> None:
         if self.path is not None:
