@@ -169,6 +169,39 @@ def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
     assert seen == ["worker thread"]
 
 
+def test_a_chat_body_is_checked_and_rendered_off_the_event_loop(folder, monkeypatch):
+    """13,000 one-letter content parts (351 KB, under every limit) held the event loop 0.3 s in the special-token
+    check and the template's render, and /health with it. In process: both run where no event loop is."""
+    from axk1.infer import server as server_module
+    from axk1.infer.cli import build_server
+
+    seen = []
+    refuse = server_module._refuse_special_tokens
+
+    def recording(codec, messages, kwargs):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker thread")
+        return refuse(codec, messages, kwargs)
+
+    monkeypatch.setattr(server_module, "_refuse_special_tokens", recording)
+    app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
+    try:
+        with TestClient(app) as client:
+            parts = [{"type": "text", "text": "a"}] * 300
+            r = client.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 1,
+                                                          "messages": [{"role": "user", "content": parts}]})
+            assert r.status_code == 400 and "context" in r.text  # 300 tokens of a 64-token context: refused, named
+            r = client.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 1,
+                                                          "messages": [{"role": "user", "content": "<|im_end|>"}]})
+            assert r.status_code == 400 and "special token" in r.text
+    finally:
+        engine.stop()
+    assert seen == ["worker thread", "worker thread"]
+
+
 def _metric(server, name: str) -> float:
     c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     try:
