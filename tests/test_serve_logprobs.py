@@ -99,9 +99,12 @@ def test_chat_logprobs_are_transformers_log_softmax_and_bytes_are_the_tokens_own
     assert _text_of(ids, token_bytes, special).decode("utf-8", "replace") == text == named.choices[0].message.content
 
     # streamed: the chunks' logprobs, put together, are the whole reply's
-    streamed = [x for chunk in client.chat.completions.create(**kwargs, extra_body=extra, stream=True)
-                for c in chunk.choices if c.logprobs is not None for x in c.logprobs.content]
+    chunks = [c for chunk in client.chat.completions.create(**kwargs, extra_body=extra, stream=True)
+              for c in chunk.choices]
+    streamed = [x for c in chunks if c.logprobs is not None for x in c.logprobs.content]
     assert [x.model_dump() for x in streamed] == [x.model_dump() for x in entries]
+    # a chunk that carries no new token (the finish chunk) has logprobs null, as OpenAI's and vLLM's; not {content: []}
+    assert all(c.logprobs is None or c.logprobs.content for c in chunks)
 
 
 def _decodes(raw):

@@ -370,8 +370,10 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
                 body["reasoning_content"] = delta.reasoning
             if delta is not None and delta.content:
                 body["content"] = delta.content
-            choice = {"index": i, "delta": body, "finish_reason": reason,
-                      "logprobs": None if delta is None else _logprobs(gen, i, names, chat)}
+            logprobs = None if delta is None else _logprobs(gen, i, names, chat)
+            if logprobs is not None and not logprobs["content"]:  # a chunk of no new token: null, as OpenAI's
+                logprobs = None
+            choice = {"index": i, "delta": body, "finish_reason": reason, "logprobs": logprobs}
         else:
             choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason,
                       "logprobs": _logprobs(gen, i, names, chat)}
