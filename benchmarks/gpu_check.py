@@ -128,7 +128,7 @@ def median(xs: list[float]) -> float | None:
 def train_axk1(work: Path, args, compile: bool = False) -> dict:
     name = "compiled" if compile else "run"
     path = work / f"recipe_{name}.toml"
-    path.write_text(recipe_text(args, args.steps + 1, name, compile=compile))
+    path.write_text(recipe_text(args, args.steps + 1, name, every=getattr(args, "log_every", 10), compile=compile))
     trainer = Trainer(load_recipe(path))
     trainer.callbacks.append(TimeLimit(args.compiled_seconds if compile else args.train_seconds, args.steps))
     cuda = trainer.device.type == "cuda"
@@ -342,7 +342,7 @@ def main() -> None:
         # steps, not seconds, end the smoke run's training: its tests count them on a loaded 2-core machine
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
                              train_seconds=600.0, compiled_seconds=600.0,
-                             steps=min(args.steps, 20), fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
+                             steps=min(args.steps, 8), log_every=2, fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
                              rows=4, prompt=32, new_tokens=8)
     else:
         if not torch.cuda.is_available():

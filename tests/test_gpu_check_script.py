@@ -26,7 +26,7 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     # every part ran the --model shape (the init folder, the recipes and the torchrun run's own init agree on it, or
     # loading the init would fail); axk1-tiny's own hidden size is 64
     assert result["model"] == {"hidden_size": 80} and result["fsdp"]["memory_account_gb"]["state"] >= 0
-    assert result["train"]["steps"] == 20 and result["train"]["tokens_per_s"] > 0
+    assert result["train"]["steps"] == 8 and result["train"]["tokens_per_s"] > 0
     assert result["train"]["loss_last"] < result["train"]["loss_first"]
     fsdp = result["fsdp"]
     assert fsdp["resumed_from"] == 3 and fsdp["resume_follows"], fsdp
@@ -40,7 +40,7 @@ def test_gpu_check_smoke_runs_every_part_and_the_resume_follows(tmp_path):
     assert sum(profile["by_kind_ms_per_step"].values()) == pytest.approx(profile["busy_ms_per_step"], rel=0.02)
     assert all(result[part]["part_wall_s"] > 0 for part in ("train", "compiled", "fsdp", "transformers", "decode"))
     compiled = result["compiled"]  # the goal's figure: compiled layers, one graph per layer shape, no break
-    assert compiled["steps"] == 20 and compiled["loss_last"] < compiled["loss_first"]
+    assert compiled["steps"] == 8 and compiled["loss_last"] < compiled["loss_first"]
     assert compiled["dynamo"]["graph_breaks"] == 0 and compiled["dynamo"]["unique_graphs"] >= 2, compiled["dynamo"]
     assert compiled["profile"]["steps"] == 3
 
