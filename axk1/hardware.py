@@ -64,6 +64,9 @@ def get_gpu(name: str) -> GPU:
     return GPUS[key]
 
 
+MAX_FLOPS = 1e32  # a budget past this is a typo (the largest runs so far: ~5e25)
+
+
 @dataclass(frozen=True)
 class Budget:
     gpu: GPU
@@ -117,4 +120,8 @@ def make_budget(gpu: str | GPU, gpus: int, days: float, precision: str = "bf16",
     if mfu >= 1:
         raise ValueError(f"utilisation {mfu:.2f} is not below the {spec.name} {precision} peak of {peak:.0f} TFLOP/s "
                          "(no run reaches 100%; large runs reach 0.3-0.5): lower --mfu / --tflops")
-    return Budget(spec, gpus, float(days), precision, mfu * peak, mfu, downtime)
+    budget = Budget(spec, gpus, float(days), precision, mfu * peak, mfu, downtime)
+    if not budget.flops < MAX_FLOPS:  # 1e300 days passed as finite, and planned "inf FLOPs" and "infT tokens"
+        raise ValueError(f"--gpus {gpus} x --days {days:g} is {budget.flops:.3g} FLOPs, past any plan's reach "
+                         f"({MAX_FLOPS:.0e}; A.X K1 used 2.5e24): give the budget you have")
+    return budget

@@ -151,3 +151,28 @@ def test_negative_law_parameter_is_refused(tmp_path):
         load_law_file(path)
     with pytest.raises(ValueError, match="unknown scaling law 'kaplan'"):
         resolve_law("kaplan")
+
+
+@pytest.mark.parametrize("edit, match", [
+    ({"alpha": 100}, r"alpha and beta must be in \(0, 3"),       # an OverflowError traceback at planning
+    ({"E": True}, "E must be a finite non-negative number"),      # taken as 1
+    ({"E": 1e308}, "E = 1e\\+308 is not a loss"),                 # printed as a 300-digit loss
+    ({"runs": [{"name": "r1"}]}, r"runs\[0\] needs a positive scale and tokens"),  # KeyError: 'scale'
+    ({"runs": "abc"}, "samples and runs must be lists"),          # TypeError
+    ({"samples": [[1.2, 50]]}, r"samples\[0\]: not \[E, A, alpha, B, beta\]"),  # "not enough values to unpack"
+    ({"samples": [[float("nan")] * 5]}, r"samples\[0\]: E must be"),  # a band of "nan-nan"
+    ({"samples": [[1.0, 1.0, -0.3, 1.0, 0.3]]}, r"samples\[0\]: alpha must be"),
+])
+def test_a_hand_edited_law_file_is_refused_with_the_field_not_a_traceback(tmp_path, edit, match):
+    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps({**doc, **edit}))
+    with pytest.raises(ValueError, match=match):
+        load_law_file(path)
+
+
+def test_a_budget_past_any_plans_reach_is_refused():
+    from axk1.hardware import make_budget
+
+    with pytest.raises(ValueError, match="past any plan's reach"):  # was planned as "inf FLOPs", "infT tokens"
+        make_budget("H100", 8, 1e300)

@@ -49,6 +49,10 @@ class LawFile:
         return path
 
 
+MAX_EXPONENT = 3.0
+MAX_IRREDUCIBLE = 20.0  # nats per token: ln of a vocabulary of 485 million tokens
+
+
 def load_law_file(path: str | Path) -> LawFile:
     path = Path(path)
     try:
@@ -63,13 +67,41 @@ def load_law_file(path: str | Path) -> LawFile:
         law = LawFile(**raw)
     except TypeError as e:
         raise ValueError(f"law file {path}: {e}; rewrite it with `axk1 plan fit`") from None
-    for key in ("E", "A", "alpha", "B", "beta"):
-        value = getattr(law, key)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"law file {path}: {key} must be a finite non-negative number, got {value!r}")
-    if law.alpha <= 0 or law.beta <= 0:
-        raise ValueError(f"law file {path}: alpha and beta must be positive (got {law.alpha}, {law.beta})")
+    problem = _law_problem([law.E, law.A, law.alpha, law.B, law.beta])
+    if problem:
+        raise ValueError(f"law file {path}: {problem}; rewrite it with `axk1 plan fit`")
+    if not isinstance(law.samples, list) or not isinstance(law.runs, list):
+        raise ValueError(f"law file {path}: samples and runs must be lists; rewrite it with `axk1 plan fit`")
+    for i, sample in enumerate(law.samples):
+        problem = _law_problem(sample) if isinstance(sample, list) and len(sample) == 5 else "not [E, A, alpha, B, beta]"
+        if problem:
+            raise ValueError(f"law file {path}: samples[{i}]: {problem}; rewrite it with `axk1 plan fit`")
+    for i, run in enumerate(law.runs):
+        values = [run.get(k) for k in ("scale", "tokens")] if isinstance(run, dict) else [None]
+        if not all(_number(v) and v > 0 for v in values):
+            raise ValueError(f"law file {path}: runs[{i}] needs a positive scale and tokens; rewrite it with "
+                             "`axk1 plan fit`")
     return law
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _law_problem(values: list) -> str | None:
+    """Why [E, A, alpha, B, beta] cannot be a loss law L = E + A/M^alpha + B/D^beta, or None. The exponents of
+    every published law and fit lie in (0, 1]; past 3 the powers overflow at any real size (alpha 100 was an
+    OverflowError), and E is a loss in nats per token."""
+    names = ("E", "A", "alpha", "B", "beta")
+    for name, value in zip(names, values):
+        if not _number(value) or value < 0:
+            return f"{name} must be a finite non-negative number, got {value!r}"
+    E, _, alpha, _, beta = values
+    if not (0 < alpha <= MAX_EXPONENT and 0 < beta <= MAX_EXPONENT):
+        return f"alpha and beta must be in (0, {MAX_EXPONENT}] (got {alpha}, {beta})"
+    if E > MAX_IRREDUCIBLE:
+        return f"E = {E} is not a loss in nats per token (at most {MAX_IRREDUCIBLE})"
+    return None
 
 
 def resolve_law(name: str) -> LossSurface:
