@@ -176,3 +176,30 @@ def test_a_budget_past_any_plans_reach_is_refused():
 
     with pytest.raises(ValueError, match="past any plan's reach"):  # was planned as "inf FLOPs", "infT tokens"
         make_budget("H100", 8, 1e300)
+
+
+def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot_measure(tmp_path, monkeypatch):
+    """Three run folders copied counted twice moved E from 0.754 to 1.135; runs of sequence length 128 and 256 were
+    fitted as one law; five runs gave "7 bootstrap refits" and every interval [x, x] (a band of 1.3799-1.3799)."""
+    import dataclasses
+
+    from axk1.plan import fit_report
+
+    runs = synthetic_runs(noise=0.002, seed=3)
+    points = {f"r{i}": p for i, p in enumerate(runs)}
+    points["copy"] = dataclasses.replace(runs[2], name="copy")
+    monkeypatch.setattr(fit_report, "read_run", lambda folder: points[folder])
+    with pytest.raises(ValueError, match=r"runs .* and copy are the same point"):
+        fit_report.fit_runs(list(points), tmp_path / "law.json")
+    del points["copy"]
+    points["r0"] = dataclasses.replace(points["r0"], setting="seq_len 256, vocabulary 512")
+    with pytest.raises(ValueError, match=r"not trained alike.*seq_len 256, vocabulary 512: c1e\+11"):
+        fit_report.fit_runs(list(points), tmp_path / "law.json")
+    five = {name: p for name, p in list(points.items())[1:6]}
+    monkeypatch.setattr(fit_report, "read_run", lambda folder: five[folder])
+    text = fit_report.fit_runs(list(five), tmp_path / "five.json", samples=200, tolerance=None)
+    assert "no intervals and no band" in text
+    assert load_law_file(tmp_path / "five.json").samples == []
+    plan = make_plan("H200", 1024, 73, law=str(tmp_path / "five.json"), serve_gpus=0)
+    from axk1.plan.report import constraint_lines
+    assert "no band: the fitted law 'five' has no bootstrap refits" in constraint_lines(plan)[0]

@@ -165,3 +165,12 @@ def test_sweep_help_gives_the_default_budgets_as_they_are_typed(capsys):
     with pytest.raises(SystemExit):
         main(["plan", "sweep", "--help"])
     assert "(default 2.5e+11,5e+11,1e+12,2e+12)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_run_the_trainer_stopped_is_named_as_stopped_not_as_a_recipe_without_validation(tmp_path):
+    """A run stopped by its bad-step guard at step 35 of 925 was reported as "its metrics hold no validation loss
+    ([validation] held_out > 0 in the recipe ...)", blaming a recipe that had it."""
+    folder = fake_run(tmp_path, "r-diverged", "3.0")
+    (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": 256, "loss": 9.0}) + "\n")
+    with pytest.raises(ValueError, match=r"r-diverged: it stopped at step 1 of \d+ \(diverged, or cut short"):
+        read_run(folder)

@@ -42,6 +42,7 @@ class RunPoint:
     scale: float   # M, non-embedding FLOPs per token
     tokens: float  # D
     loss: float    # held-out validation loss (nats per token)
+    setting: str = ""  # what its loss is measured in (sequence length, vocabulary): runs of one fit share it
 
     @property
     def flops(self) -> float:

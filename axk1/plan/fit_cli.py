@@ -20,8 +20,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for run in doc["runs"] + ([doc["holdout"]] if doc["holdout"] else []):
         print(f"{run['name']:>14}  C {run['budget']:.2e}  M {run['scale']:.3g} FLOPs/token  D {run['tokens']:>10,}  "
               f"({run['params']:,} non-embedding parameters)  {run['folder']}/recipe.toml")
-    print(f"train each: axk1 train {args.output}/runs/<name>/recipe.toml (and {args.output}/holdout/recipe.toml); "
-          f"then: axk1 plan fit {args.output}/runs/* -o law.json --check {args.output}/holdout")
+    held = doc["holdout"]
+    print(f"train each: axk1 train {args.output}/runs/<name>/recipe.toml"
+          + (f" (and {args.output}/holdout/recipe.toml)" if held else "")
+          + f"; then: axk1 plan fit {args.output}/runs/* -o law.json"
+          + (f" --check {args.output}/holdout" if held else ""))
     return 0
 
 

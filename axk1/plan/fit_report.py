@@ -16,6 +16,7 @@ def _approach3_exponent(p: Parametric) -> float:
     return p.beta / (p.alpha + p.beta)
 
 
+MIN_REFITS = 20  # refits that succeeded: fewer give intervals of no width (the same few runs each time)
 MIN_BOOTSTRAP = 10  # refits: fewer leave the 5%-95% intervals meaningless (0 leaves them NaN)
 
 
@@ -24,6 +25,25 @@ def _run_key(folder: str | Path) -> Path:
     `runs/a/recipe.toml`) is one key."""
     path = Path(folder)
     return (path / "recipe.toml" if path.is_dir() else path).resolve()
+
+
+def check_one_setting(points: list) -> None:
+    """Every run of a fit is measured alike: a copy of a run counted twice (another folder, the same point), or
+    runs of another sequence length or vocabulary (losses of another unit) mixed in, moved the law silently."""
+    settings = {}
+    for p in points:
+        settings.setdefault(p.setting, []).append(p.name)
+    if len(settings) > 1:
+        raise ValueError("the runs were not trained alike, so their losses are not one law's: " + "; ".join(
+            f"{s or '(not recorded)'}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}" for s, names in settings.items())
+            + ": fit each setting's runs apart")
+    seen: dict = {}
+    for p in points:
+        key = (p.scale, p.tokens, p.loss)
+        if key in seen:
+            raise ValueError(f"runs {seen[key]} and {p.name} are the same point (size, tokens and loss): a copy of one "
+                             "run counts it twice; give it once")
+        seen[key] = p.name
 
 
 def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
@@ -43,6 +63,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
         raise ValueError(f"--check {check} is one of the fitted runs ({seen[_run_key(check)]}): the check predicts a "
                          "run the fit has not seen; give a held-out run (`axk1 plan sweep` writes OUTPUT/holdout)")
     points = [read_run(f) for f in folders]
+    check_one_setting(points)
     near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
     if len(near) < 5 <= len(points):
         raise ValueError(f"only {len(near)} of the {len(points)} runs are within {tolerance:.0%} of their budget's best "
@@ -55,6 +76,9 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     except ValueError as e:
         iso, iso_note = None, f" (approach 2 not available: {e})"
     boot, boot_iso = bootstrap(points, samples, parametric_points=near)
+    few = len(boot) < MIN_REFITS  # (5 runs: 7 of 200 resamples hold 5 distinct runs, all the same 5: [x, x] intervals)
+    if few:
+        boot = []
     intervals = {k: list(interval([getattr(b, k) for b in boot])) for k in ("E", "A", "alpha", "B", "beta")}
     intervals["approach3_exponent"] = list(interval([_approach3_exponent(b) for b in boot]))
     if boot_iso:
@@ -66,6 +90,9 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     out.save(output)
     surface = out.surface()
     lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits"]
+    if few:
+        lines.append(f"no intervals and no band: fewer than {MIN_REFITS} of the {samples} resamples could be refitted "
+                     "(a refit needs 5 distinct runs of the frontier): fit more runs, several sizes a budget")
     if left_out:
         lines.append(f"approach 3 fits the {len(near)} runs within {tolerance:.0%} of their budget's best loss; left "
                      "out: " + ", ".join(f"{p.name} ({p.loss:.3f})" for p in left_out))

@@ -31,6 +31,11 @@ def read_run(folder: str | Path) -> RunPoint:
         raise ValueError(f"{recipe_path.parent.name}: {metrics} is not valid JSON lines ({e}): the run's metrics are "
                          "damaged; train it again") from None
     val = [r for r in rows if "val_loss" in r]
+    last_step = max((r["step"] for r in rows if isinstance(r.get("step"), int)), default=0)
+    if last_step < recipe.total_steps() and not val:  # the trainer stopped it (bad steps) or it was cut short
+        raise ValueError(f"{recipe_path.parent.name}: it stopped at step {last_step} of {recipe.total_steps()} "
+                         "(diverged, or cut short: see its metrics): train it again with a lower learning rate, or "
+                         "leave it out of the fit")
     if not val:
         raise ValueError(f"{recipe_path.parent.name}: its metrics hold no validation loss: the fit needs held-out "
                          "losses ([validation] held_out > 0 in the recipe, as `axk1 plan sweep` writes)")
@@ -56,4 +61,4 @@ def read_run(folder: str | Path) -> RunPoint:
                          f"{loss!r}, not a positive finite number: the run diverged or its metrics are damaged; "
                          "train it again (lower the learning rate if it diverges) or leave it out of the fit")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
-                    float(loss))
+                    float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}")
