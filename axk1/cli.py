@@ -58,6 +58,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_NEW_TOKENS = 32  # `axk1 generate` without --max-new-tokens
+
 def _parse_prompt(text: str, model_dir: Path):
     """Token ids ("1, 5 9") pass through; other text needs the folder's tokenizer.json."""
     pieces = text.replace(",", " ").split()
@@ -98,7 +100,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     codec = ChatCodec.from_folder(model_dir) if tokenizer else None
     turn_end = codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None
     stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
-    sampling = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+    # asked for: as asked (more than the context leaves is refused, naming how many fit); the default: within it,
+    # as the server's (a prompt within 32 tokens of the context was refused for a limit nobody set)
+    limit = args.max_new_tokens if args.max_new_tokens is not None else min(
+        DEFAULT_NEW_TOKENS, max(1, model.config.max_position_embeddings - len(ids)))
+    sampling = dict(max_new_tokens=limit, temperature=args.temperature, top_p=args.top_p,
                     top_k=args.top_k, seed=args.seed, stop_ids=stop_ids)
     if args.speculative:
         result = generate_speculative(model, ids, **sampling)
@@ -162,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate from a model folder (HF layout)")
     p.add_argument("model_dir", help="model folder (config.json + safetensors; tokenizer.json to take text)")
     p.add_argument("--prompt", required=True, help="token ids ('1 42 7') or text when the folder has tokenizer.json")
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help=f"tokens to generate at most (default {DEFAULT_NEW_TOKENS}, or what the context leaves)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)

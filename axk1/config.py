@@ -85,6 +85,9 @@ class ModelConfig:
         if isinstance(self.rope_scaling, dict) and self.rope_scaling.get(
                 "type", self.rope_scaling.get("rope_type")) == "default":
             self.rope_scaling = None
+        if isinstance(self.rope_scaling, dict) and "original_max_position_embeddings" not in self.rope_scaling:
+            # as transformers reads a YaRN block without it: the model's own context is the original length
+            self.rope_scaling = {**self.rope_scaling, "original_max_position_embeddings": self.max_position_embeddings}
         if self.rope_scaling is not None:
             self.rope_scaling = normalise_rope_scaling(self.rope_scaling)
         self.validate()

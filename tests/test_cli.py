@@ -27,6 +27,18 @@ def test_generate_from_token_ids(tmp_path, tiny_config, capsys):
     assert "tok/s" in captured.err
 
 
+def test_generate_without_a_limit_stays_within_the_context(tmp_path, tiny_config, capsys):
+    """The default limit (32) was not clamped: a prompt within 32 tokens of the context was refused for a limit
+    nobody set ("ask for at most 7"); an explicit limit past the context is still refused, naming how many fit."""
+    folder = _folder(tmp_path, tiny_config)
+    context = tiny_config.max_position_embeddings
+    prompt = " ".join(["5"] * (context - 7))
+    assert main(["generate", str(folder), "--prompt", prompt, "--device", "cpu"]) == 0
+    assert 1 <= len(capsys.readouterr().out.split()) <= 7
+    assert main(["generate", str(folder), "--prompt", prompt, "--max-new-tokens", "32", "--device", "cpu"]) == 2
+    assert "ask for at most 7 new tokens" in capsys.readouterr().err
+
+
 def test_generate_stops_at_generation_configs_eos(tmp_path, tiny_config, capsys):
     # A folder whose end of turn is listed in generation_config.json only (as `axk1 serve` and vLLM read it) ran on to
     # --max-new-tokens: generate stopped at config.json's eos alone.

@@ -76,6 +76,21 @@ def test_rejects_other_model_types_and_layouts(tmp_path):
         ModelConfig.from_pretrained(tmp_path)
 
 
+def test_a_yarn_block_without_its_original_length_reads_as_transformers_reads_it():
+    """transformers takes max_position_embeddings as the original length when a YaRN block leaves it out (a folder
+    the peer loads); axk1 refused it ("needs 'factor' and 'original_max_position_embeddings'")."""
+    import torch
+
+    from axk1.model.rope import rope_frequencies
+
+    base = {**PRESETS["axk1-tiny"], "max_position_embeddings": 512}
+    implicit = ModelConfig(**base, rope_scaling={"type": "yarn", "factor": 4.0})
+    explicit = ModelConfig(**base, rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512})
+    assert implicit.rope_scaling == explicit.rope_scaling
+    (freq_a, scale_a), (freq_b, scale_b) = rope_frequencies(implicit), rope_frequencies(explicit)
+    assert torch.equal(freq_a, freq_b) and scale_a == scale_b
+
+
 def test_softmax_scale_uses_yarn_mscale_all_dim():
     base = dict(PRESETS["axk1-tiny"])
     plain = ModelConfig(**base).softmax_scale()

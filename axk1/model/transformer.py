@@ -34,7 +34,7 @@ class AXK1Model(nn.Module):
 
 
 class AXK1ForCausalLM(nn.Module):
-    """`model(input_ids)` → logits [B, T, V]. Pass `document_ids` for packed sequences."""
+    """`model(input_ids)` → logits [B, T, V]. Pass `document_ids_BT` for packed sequences."""
 
     def __init__(self, config: ModelConfig, with_mtp: bool = False) -> None:
         super().__init__()
