@@ -176,3 +176,19 @@ def test_replaced_weights_keep_the_draft_counters_going(model):
     engine.replace_weights(copy.deepcopy(model), "next")
     assert (engine.drafter.drafted, engine.drafter.accepted) == (drafted, accepted)
     assert engine.drafter.mtp is not None and engine.weights_version.startswith("1:") and "next" not in engine.weights_version
+
+
+def test_the_default_cache_holds_the_mtp_pool_within_its_gib(model):
+    """The default pool is at most 1 GiB (docs/serving.md); with --speculative it was sized on the main layers alone
+    and allocated with the MTP layer's pool beside them: 1.33 GiB for axk1-tiny."""
+    from axk1.infer.engine import DEFAULT_CACHE_BYTES
+
+    big = model.config.replace(max_position_embeddings=4096)
+    torch.manual_seed(0)
+    wide = axk1.AXK1ForCausalLM(big, with_mtp=True).eval()
+    for speculative in (False, True):
+        engine = Engine(wide, speculative=speculative, max_batch=1000)
+        try:
+            assert 0.99 <= engine.cache.nbytes() / DEFAULT_CACHE_BYTES <= 1.001, speculative  # (+ the null block)
+        finally:
+            engine.stop()

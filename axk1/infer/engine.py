@@ -88,8 +88,11 @@ class Engine:
         self.eos_ids = frozenset(config.eos_token_ids)
         self.device = model.lm_head.weight.device
         dtype = model.lm_head.weight.dtype
+        # a token's latents in every pool: the main layers', and the MTP layer's with --speculative
+        per_token = LatentKVCache.bytes_per_token(config, dtype) * (config.num_hidden_layers + int(speculative)) \
+            / config.num_hidden_layers
         if cache_tokens is None:
-            fits = DEFAULT_CACHE_BYTES // LatentKVCache.bytes_per_token(config, dtype)
+            fits = int(DEFAULT_CACHE_BYTES // per_token)
             cache_tokens = max(self.max_model_len, min(max_batch * self.max_model_len, fits))
         if cache_tokens < self.max_model_len:
             raise ValueError(f"the cache must hold at least one whole context: cache_tokens ({cache_tokens}) < "
@@ -102,7 +105,7 @@ class Engine:
             self.cache = PagedLatentCache(config, num_blocks, block_size, dtype, self.device,
                                           extra_layers=int(speculative))
         except (RuntimeError, MemoryError) as e:  # an allocator's refusal (CPU or CUDA) as a traceback, before
-            need = num_blocks * block_size * LatentKVCache.bytes_per_token(config, dtype) * (1 + speculative / 2)
+            need = num_blocks * block_size * per_token
             raise ValueError(f"the latent cache of {num_blocks - 1:,} blocks x {block_size} tokens (~{need / 2**30:,.1f} "
                              f"GiB) cannot be allocated on {self.device} ({str(e).splitlines()[0][:120]}): lower "
                              f"--cache-tokens, --block-size or --max-model-len (the pool holds at least one whole "
