@@ -29,7 +29,7 @@ from axk1.train.memory import StepMemory, compute_path, step_memory
 
 def logprob_head_bytes(c: ModelConfig, tokens: int, path: str) -> float:
     """Bytes the log-probability head holds at its backward's peak for `tokens` completion tokens on one rank.
-    `path`: axk1/train/memory.compute_path (bf16: the head gathered in bf16; autocast and fp32: an fp32 head)."""
+    `path`: `compute_path` of axk1/train/memory.py (bf16: the head gathered in bf16; autocast and fp32: an fp32 head)."""
     V, D = c.vocab_size, c.hidden_size
     head_b = 2 if path == "bf16" else 4   # the head weight as the forward sees it
     r = 2 if path == "bf16" else 4        # the final hidden states' dtype
