@@ -1,6 +1,7 @@
 """Fitting a scaling law from runs: known laws recovered from synthetic losses (approach 3 and approach 2), bootstrap
 intervals that cover the truth, the law file and `axk1 plan --law FILE`, and clear errors on bad input."""
 
+import functools
 import json
 
 import numpy as np
@@ -110,12 +111,17 @@ def test_fits_refuse_too_little_or_flat_data():
         fit_parametric(one_budget)
 
 
-def _law_file(tmp_path) -> LawFile:
+@functools.lru_cache(maxsize=1)
+def _fitted() -> tuple:
+    """One fit and its 20 bootstrap refits (a second each), shared by the law-file tests."""
     points = synthetic_runs(noise=0.002, seed=3)
-    law = fit_parametric(points)
-    params, _ = bootstrap(points, samples=20)
+    return points, fit_parametric(points), bootstrap(points, samples=20)[0]
+
+
+def _law_file(tmp_path) -> LawFile:
+    points, law, params = _fitted()
     return LawFile("mine", law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log, 0.5, 0.1,
-                   samples=[list(p.as_tuple()) for p in params], runs=[vars(p) for p in points])
+                   samples=[list(p.as_tuple()) for p in params], runs=[dict(vars(p)) for p in points])
 
 
 def test_law_file_round_trip_and_plan_uses_it(tmp_path):
