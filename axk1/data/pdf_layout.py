@@ -4,7 +4,8 @@ Every line gets exactly one role (header, footer or body), so nothing is both re
 A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap, and
 at least one of: the same text (digits and roman numerals as #) in that position on another page; a page
 number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
-one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every page). Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
+one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every
+page). Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
 count. Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
 full-width bands, and within a band the left column is read before the right.
 """

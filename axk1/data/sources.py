@@ -429,4 +429,5 @@ class SourceReader(PipelineStep):
                 json.dump({"inputs": inputs, "failed": failed, "files": len(files),
                            "vendored_folders": vendored if rank == 0 else [],
                            "other_files": len(other) if rank == 0 else 0,  # a code tree's other files: a count
-                           "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else []}, f)  # every task lists them: one says
+                           "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else []},
+                          f)  # every task lists them: one says

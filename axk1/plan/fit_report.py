@@ -35,7 +35,8 @@ def check_one_setting(points: list) -> None:
         settings.setdefault(p.setting, []).append(p.name)
     if len(settings) > 1:
         raise ValueError("the runs were not trained alike, so their losses are not one law's: " + "; ".join(
-            f"{s or '(not recorded)'}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}" for s, names in settings.items())
+            f"{s or '(not recorded)'}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"
+            for s, names in settings.items())
             + ": fit each setting's runs apart")
     seen: dict = {}
     for p in points:

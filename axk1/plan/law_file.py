@@ -73,7 +73,8 @@ def load_law_file(path: str | Path) -> LawFile:
     if not isinstance(law.samples, list) or not isinstance(law.runs, list):
         raise ValueError(f"law file {path}: samples and runs must be lists; rewrite it with `axk1 plan fit`")
     for i, sample in enumerate(law.samples):
-        problem = _law_problem(sample) if isinstance(sample, list) and len(sample) == 5 else "not [E, A, alpha, B, beta]"
+        well_formed = isinstance(sample, list) and len(sample) == 5
+        problem = _law_problem(sample) if well_formed else "not [E, A, alpha, B, beta]"
         if problem:
             raise ValueError(f"law file {path}: samples[{i}]: {problem}; rewrite it with `axk1 plan fit`")
     for i, run in enumerate(law.runs):
