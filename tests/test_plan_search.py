@@ -137,3 +137,19 @@ def test_model_that_cannot_fit_memory():
     # a million-token row on one 80 GB GPU: not even the smallest shape holds its activations
     with pytest.raises(ValueError, match="memory of 1 x A100"):
         make_plan("A100", 1, 1000, seq_len=2**20, serve_gpus=0)
+
+
+def test_the_limits_named_are_the_ones_that_bind_on_the_plans_own_terms():
+    """Out of sample (a planner user's finding): at Llama 3's budget the plan sits at the serving cap, but the
+    analysis tried 40 candidates a limit and none it reached fit the GPUs, so "serving memory" went unnamed; and a
+    candidate was compared at full tokens where its layout needed recompute, naming "tokens per parameter (min)" as
+    binding where lifting it changed nothing, while the unconstrained optimum moved with that flag."""
+    from axk1.plan.planner import make_plan
+
+    llama = make_plan("H100", 16384, 67.8294)
+    assert any(b.startswith("serving memory") for b in llama.binding), llama.binding
+    floor10 = make_plan("H800", 512, 4.8323, arch="dense", min_tokens_per_param=10)
+    floor20 = make_plan("H800", 512, 4.8323, arch="dense")
+    assert not any(b.startswith("tokens per parameter (min)") for b in floor10.binding), floor10.binding
+    u10, u20 = floor10.analysis.unconstrained, floor20.analysis.unconstrained
+    assert (u10.total, u10.tokens) == (u20.total, u20.tokens)

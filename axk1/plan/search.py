@@ -15,6 +15,7 @@ untied embeddings. A dense candidate is the same family with every layer dense.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -33,7 +34,8 @@ BYTES = {"bf16": 2, "fp8": 1}
 # counted) 3.5% (DeepSeek-V3, Ling 2.0), 4.7% (A.X K1), 4.9% (DeepSeek-V2), 5.6% (GLM-4.5), 6.3% (Qwen3-235B);
 # sparser designs trade leverage for all-to-all traffic, memory and balance problems the leverage law does not
 # see. 4.5% is the middle of that range. plan.md says when it binds and what the law would choose without it.
-ANALYSIS_TRIES = 40  # per limit, when looking for the best candidate it holds back that memory allows
+ANALYSIS_TRIES = 400  # per limit, when looking for the best candidate it holds back that memory allows (a layout
+# check is arithmetic: 400 cost a fraction of a second; 40 missed a serving limit whose first fit was the 58th)
 RECOMPUTE_THROUGHPUT = 0.75  # full recompute runs the forward twice: 4 units of work for 3 of model FLOPs
 ARCHES = ("both", "moe", "dense")
 
@@ -194,6 +196,11 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     for cand in scored:
         for name in cand.violations:
             rejected[name] = rejected.get(name, 0) + 1
+    # the law's own answer, taken before the layouts below rescore candidates in place (a recompute penalty on a
+    # candidate the ranking reached made this optimum depend on flags that only decide which ones it reaches)
+    unconstrained = min((c for c in scored if OVER_BUDGET not in c.violations), key=lambda c: c.lifted_loss["all"],
+                        default=None)
+    unconstrained = copy.copy(unconstrained) if unconstrained is not None else None
     feasible = sorted((c for c in scored if not c.violations), key=lambda c: c.loss)
     ranked: list[Candidate] = []
     better_but_too_big = 0
@@ -224,8 +231,18 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     result = SearchResult(ranked, len(scored), {k: v for k, v in rejected.items() if v},
                           memory_rejected_better=better_but_too_big)
     if ranked:
-        result.analysis = _analyse(scored, ranked[0], lambda c: find_layout(c.config, budget.gpus,
-                                                                             budget.gpu.memory_gb, seq_len) is not None)
+        def placed(c: Candidate) -> Candidate | None:
+            """`c` on the layout the GPUs give it, as the ranking scores it (a copy: rescored for recompute), or
+            None when none holds it."""
+            memory = find_layout(c.config, budget.gpus, budget.gpu.memory_gb, seq_len)
+            if memory is None:
+                return None
+            c = copy.copy(c)
+            if tokens is None and memory.layout.recompute:
+                rescore(c, law, limits, flops, True)
+            return c
+
+        result.analysis = _analyse(scored, ranked[0], placed, unconstrained)
     return result
 
 
@@ -254,15 +271,18 @@ def rescore(c: Candidate, law: LossSurface, limits: Limits, flops: float, recomp
     score(c, law, limits)
 
 
-def _analyse(scored: list[Candidate], chosen: Candidate, fits) -> Analysis:
-    """For each limit the best candidate it holds back that some layout of the GPUs can still train (`fits`: the
-    training memory stays in force; at most ANALYSIS_TRIES layouts tried per limit)."""
+def _analyse(scored: list[Candidate], chosen: Candidate, placed, unconstrained: Candidate | None) -> Analysis:
+    """For each limit the best candidate it holds back that some layout of the GPUs can still train, scored on that
+    layout as the plan is (`placed`: training memory stays in force, full recompute costs its tokens), at most
+    ANALYSIS_TRIES layouts tried per limit. A candidate compared at full tokens named limits whose lifting would
+    not help (its layout needed recompute), and 40 tries left a binding limit unnamed."""
     def best_fitting(pool: list[Candidate], key) -> Candidate | None:
         for c in sorted(pool, key=key)[:ANALYSIS_TRIES]:
             if key(c) >= chosen.loss * (1 - 1e-6):
                 return None
-            if c.memory is not None or fits(c):
-                return c
+            on_layout = c if c.memory is not None else placed(c)
+            if on_layout is not None and key(on_layout) < chosen.loss * (1 - 1e-6):
+                return on_layout
         return None
 
     lifted: dict[str, Candidate] = {}
@@ -275,6 +295,4 @@ def _analyse(scored: list[Candidate], chosen: Candidate, fits) -> Analysis:
                             lambda c, name=name: c.lifted_loss[name])
         if best is not None:
             lifted[name] = best
-    unconstrained = min((c for c in scored if OVER_BUDGET not in c.violations), key=lambda c: c.lifted_loss["all"],
-                        default=None)
     return Analysis(lifted, unconstrained)
