@@ -5,7 +5,9 @@ candidate can use:
 
 * serving memory: the release must fit `serve_gpus` GPUs in the release precision, 10% kept for the KV cache;
 * sparsity floor: the expert activation ratio (shared experts counted) stays at or above `min_activation`;
-* tokens per activated parameter within [min, max]: below 20 a model is undertrained by any law; far above, the
+* tokens per activated parameter within [min, max]: the floor (10) only catches nonsense, below the optimum of both
+  built-in laws up to 1e26 FLOPs (DeepSeek LLM's 17 at 1e22 falling to 11; the Chinchilla refit's 20 to 16): a floor
+  of 20 (Chinchilla's rule of thumb) sat above the default law's own optimum and overrode it; far above, the
   plan pours compute into tokens a bigger model would use better (Llama 3 8B's 1,875 is an inference-driven choice
   the user can allow with --max-tokens-per-param);
 * data: unique tokens per domain and a maximum number of epochs. A candidate trains on at most the tokens every
@@ -32,7 +34,7 @@ from axk1.plan.recipe import AXK1_MIXTURES, AXK1_STAGES
 DEFAULT_UNIQUE_TOKENS = 20e12
 DEFAULT_MAX_EPOCHS = 4.0
 REPEAT_HALF_LIFE = 15.4  # Muennighoff et al.'s R*_D: repetitions after which a repeated token's value has decayed by e
-MIN_TOKENS_PER_ACTIVE_PARAM = 20
+MIN_TOKENS_PER_ACTIVE_PARAM = 10
 MAX_TOKENS_PER_ACTIVE_PARAM = 1000
 MIN_ACTIVATION = 0.045  # see search.py for why 4.5%
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 
@@ -94,7 +95,8 @@ class Plan:
              "repeats discounted by Muennighoff et al. 2023 (arXiv 2305.16264), R* = 15.4"),
             ("tokens per activated parameter", f"{self.limits.min_tokens_per_param:g} to "
                                                f"{self.limits.max_tokens_per_param:g}",
-             "Chinchilla's 20 as the floor; above the ceiling compute is better spent on a larger model"),
+             "the floor under both built-in laws' optima (11-17 and 16-20 up to 1e26 FLOPs); above the ceiling "
+             "compute is better spent on a larger model"),
             ("serving bound", (f"total params <= {self.serve_gpus} x {b.gpu.memory_gb:.0f} GB x 0.9 in "
                                f"{self.serve_precision}") if self.serve_gpus else "none",
              "one node serves the release (A.X K1: 1,038 GB BF16 on 8 x H200)"),
@@ -224,6 +226,7 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     if memory_rejected_better:
         plan.binding.append(f"training memory: {memory_rejected_better} better candidates fit no layout of "
                             f"{plan.budget.gpus:,} x {plan.budget.gpu.name}")
+    _recompute_holds(plan)
     dp = plan.budget.gpus // best.memory.layout.cp
     if plan.law_batch < dp * plan.context:
         ratio = dp * plan.context / plan.law_batch
@@ -275,6 +278,26 @@ def _loss(sample: tuple[float, ...], c: Candidate) -> float:
 def duration_text(days: float) -> str:
     """A run's length: hours under a day (a one-hour plan does not run "0.0 days")."""
     return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
+
+
+def _recompute_holds(plan: Plan) -> None:
+    """Where no single limit binds yet the law's unconstrained optimum is better than the plan, what holds it is
+    the trainer's memory: its shape fits these GPUs only with full recompute, which buys 3/4 of the tokens and
+    leaves it worse than the plan. Said in plan.md (it read "binding: none; the law's optimum is feasible" beside an
+    optimum 1.7x the plan's size)."""
+    free = plan.analysis.unconstrained if plan.analysis else None
+    if plan.binding or free is None or free.lifted_loss["all"] >= plan.best.loss * (1 - 1e-4):
+        return
+    memory = find_layout(free.config, plan.budget.gpus, plan.budget.gpu.memory_gb, plan.seq_len)
+    if memory is None or not memory.layout.recompute:
+        return
+    on_layout = copy.copy(free)
+    rescore(on_layout, plan.law, plan.limits, plan.budget.flops, True)
+    if on_layout.loss < plan.best.loss:
+        return  # a limit holds it, not memory
+    plan.binding.append(f"training memory: the unconstrained optimum ({_describe(free, free.lifted_tokens['all'])}) "
+                        f"fits {plan.budget.gpus:,} x {plan.budget.gpu.name} only with full recompute, which buys 3/4 "
+                        f"of the tokens: loss {on_layout.loss:.4f} vs the plan's {plan.best.loss:.4f}")
 
 
 def _describe(c: Candidate, tokens: float) -> str:
