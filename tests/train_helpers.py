@@ -80,6 +80,7 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
     import socket
     import subprocess
     import sys
+    import tempfile
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,8 +89,11 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
            "127.0.0.1", "--master-port", str(port), "--max-restarts", str(restarts),
            *(["-m", "axk1.cli"] if script is None else [str(script)]),
            *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a native crash says where
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    # torchrun's agent leaves a torchelastic_* folder in TMPDIR per launch (250 in /tmp after a few suites): each
+    # launch gets its own, removed after
+    with tempfile.TemporaryDirectory(prefix="axk1-torchrun-") as tmp:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "TMPDIR": tmp}  # faulthandler: a
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)  # native crash says where
     assert (proc.returncode != 0) == fails, proc.stderr[-3000:]
     return proc.stderr
 
