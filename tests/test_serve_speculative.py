@@ -27,11 +27,12 @@ def _prompt(n, seed):
 
 
 def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0.0, then=(), logprobs=None,
-           sequences=None, **kw):
+           sequences=None, speculative=True, n=1, **kw):
     """Submit every prompt at once, step the engine by hand to the end, then the same for the prompts in `then`;
     (tokens per prompt, engine). oracle {prompt: greedy tokens}: drafts from the known answer, every one right
-    (keep_all) or every third wrong on purpose. `sequences`: a list that gets each prompt's Sequence."""
-    engine = Engine(model, speculative=True, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
+    (keep_all) or every third wrong on purpose. `sequences`: a list that gets each prompt's Sequence. `n` > 1:
+    (tokens per choice, prompt by prompt, engine)."""
+    engine = Engine(model, speculative=speculative, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
     if oracle is not None:
         def draft(s):
             want = oracle[tuple(s.prompt)]
@@ -44,7 +45,8 @@ def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0
         for i, prompt in wave:
             params = SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=i, stop_ids=frozenset(),
                                     logprobs=logprobs)
-            submitted = engine.submit(prompt, params, lambda s, t, r, e, i=i: events.put((i, t, e)))
+            submitted = engine.submit(prompt, params, lambda s, t, r, e, i=i: events.put((i * n + s.index, t, e)),
+                                      n=n)
             if sequences is not None:
                 sequences += submitted
         for _ in range(10_000):
@@ -57,7 +59,7 @@ def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0
         assert error is None, error
         if token is not None:
             out.setdefault(i, []).append(token)
-    return [out.get(i, []) for i in range(len(prompts) + len(then))], engine
+    return [out.get(i, []) for i in range((len(prompts) + len(then)) * n)], engine
 
 
 @pytest.mark.parametrize("drafts", ["mtp", "oracle", "mixed"])
@@ -119,6 +121,26 @@ def test_sampled_rows_run_under_the_acceptance_rule(model):
     again, _ = _serve(model, prompts, 16, temperature=1.0)
     assert again == got  # seeded per choice: the same draws
     assert engine.drafter.drafted > 0
+
+
+def test_a_seeded_sampled_reply_is_the_plain_engines_whatever_the_path(model):
+    """A seeded sampled row takes one draw a token from its own stream, as the plain engine does, and keeps a draft
+    only when it is that token: the reply is the plain engine's whether drafts are kept or thrown away, the prompt
+    came from the prefix cache or the row was preempted, and choice i of n is the reply seed + i gives alone (the
+    standard acceptance rule took a draw per draft and per rejection: the same seed gave other replies under load)."""
+    p = _prompt(25, 5)
+    prompts = [p, p, _prompt(11, 6), p[:20]]
+    want, _ = _serve(model, prompts, 20, temperature=0.8, speculative=False, then=[p])
+    oracle = {tuple(q): w for q, w in zip(prompts, want)}  # every third draft wrong, the others kept
+    mixed, engine = _serve(model, prompts, 20, oracle, keep_all=False, temperature=0.8, then=[p])
+    assert mixed == want and 0 < engine.drafter.accepted < engine.drafter.drafted
+    hits, engine = _serve(model, prompts, 20, temperature=0.8, cache_tokens=256, then=[p])
+    assert hits == want and engine.prefix.hit_tokens >= 24
+    pre, engine = _serve(model, prompts, 20, temperature=0.8, cache_tokens=48, max_model_len=48, max_batch=4)
+    assert pre == want[:4] and engine.scheduler.preemptions > 0
+    # n = 2 from seed 0: choice 1 samples with seed 1, the second prompt's seed above
+    two, _ = _serve(model, [p], 20, oracle, keep_all=False, temperature=0.8, n=2)
+    assert two == want[:2]
 
 
 def test_a_model_without_mtp_is_refused_with_what_to_do(model):

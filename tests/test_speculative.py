@@ -122,3 +122,25 @@ def test_export_keep_mtp_writes_the_drafter_and_generate_speculative_uses_it(tmp
                            capture_output=True, text=True, check=True) for flag in ([], ["--speculative"])]
     assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout.split()) == 12
     assert "MTP drafts kept" in runs[1].stderr
+
+
+def test_a_seed_gives_generates_reply_whether_drafts_are_kept_or_not(model, monkeypatch):
+    """Seeded sampling takes one draw a token, as generate does, and keeps a draft only when it is that token: the
+    same seed gives generate's reply (the standard rule drew the draft and its verdict from the same stream, so
+    the reply depended on the drafts)."""
+    prompt = torch.randint(3, model.config.vocab_size, (17,), generator=torch.Generator().manual_seed(4)).tolist()
+    plain = generate(model, [prompt], max_new_tokens=24, stop_ids=[], temperature=0.9, seed=11).tokens[0]
+    real_call, calls = MTPDrafter.__call__, []
+
+    def every_other_right(self, h_TD, next_ids_T, positions_1T, cache, slot, mask):
+        logits = real_call(self, h_TD, next_ids_T, positions_1T, cache, slot, mask)
+        k = int(positions_1T[0, -1]) + 2 - len(prompt)
+        calls.append(k)
+        token = plain[k] if len(calls) % 2 == 0 and k < len(plain) else (plain[min(k, 23)] + 1) % 512
+        return torch.full_like(logits, -1e4).index_fill_(0, torch.tensor([token]), 1e4)
+
+    monkeypatch.setattr(MTPDrafter, "__call__", every_other_right)
+    got = generate_speculative(model, prompt, max_new_tokens=24, stop_ids=[], temperature=0.9, seed=11)
+    assert got.tokens[0] == plain
+    assert 0 < got.accepted < got.drafted
+

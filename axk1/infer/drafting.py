@@ -9,9 +9,12 @@ is overwritten by the next step before anything reads it), and a block is offere
 every token in it is final.
 
 Output: greedy rows give exactly the plain engine's tokens (the draft is kept only when it is the main model's
-argmax); sampled rows keep their distribution (the draft is accepted with probability min(1, p/q), else the token
-is drawn from the normalised max(p - q, 0)). A row with no draft logits (its prompt came whole from the prefix cache,
-so no prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rule verifies.
+argmax); so do seeded sampled rows (the row's own draw picks the token, one draw a token as without drafts, and the
+draft, q's most likely token, is kept only when it is that token: the reply depends on the seed, not on the load,
+prefix hits, preemption or n); unseeded sampled rows keep their distribution with the better acceptance of the
+standard rule (the draft is drawn from q and accepted with probability min(1, p/q), else the token is drawn from
+the normalised max(p - q, 0)). A row with no draft logits (its prompt came whole from the prefix cache, so no
+prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rules verify.
 Legend: R rows, S slots read, K blocks per row, A = 2R entries, T packed prefill tokens, D hidden, V vocabulary.
 """
 
@@ -53,16 +56,17 @@ class ServerDrafter:
             s.draft_logits = logits_V
 
     def _draft(self, s: Sequence) -> tuple[int, torch.Tensor | None]:
-        """(draft token, its distribution q; None for a greedy row)."""
+        """(draft token, its distribution q; None for a row verified by exact match: greedy or seeded)."""
         p, logits_V = s.params, s.draft_logits
+        exact = p.temperature == 0 or s.generator is not None
         if logits_V is None:  # no draft yet: a deterministic guess, verified like any other
             token = s.next_input()
-            if p.temperature == 0:
+            if exact:
                 return token, None
             q_V = torch.zeros(self.engine.vocab_size, device=self.engine.device)
             q_V[token] = 1.0
             return token, q_V
-        if p.temperature == 0:
+        if exact:  # q's mode (top-k/top-p and temperature keep it): no draw, so the row's stream is its tokens'
             return int(logits_V.argmax()), None
         q_V = next_token_probs(logits_V[None], p.temperature, p.top_p, p.top_k)[0]
         return int(sample_categorical(q_V[None], s.generator)[0]), q_V
@@ -88,8 +92,12 @@ class ServerDrafter:
         for r, (s, (d, q_V)) in enumerate(zip(seqs, drafts)):
             p = s.params
             s.length += 1  # the pending token is cached
-            if q_V is None:
+            if p.temperature == 0:
                 target = int(logits_R2V[r, 0].argmax())
+                ok = target == d
+            elif q_V is None:  # seeded: the row's own draw, as the plain engine takes it (one a token)
+                target = int(sample_categorical(next_token_probs(logits_R2V[r, :1], p.temperature, p.top_p, p.top_k),
+                                                s.generator)[0])
                 ok = target == d
             else:
                 p_1V = next_token_probs(logits_R2V[r, :1], p.temperature, p.top_p, p.top_k)

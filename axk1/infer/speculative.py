@@ -7,9 +7,12 @@ two-token step costs about what a one-token step does: per-op overhead, not arit
 model agrees with d, the step yields two tokens instead of one.
 
 The output follows the main model exactly: greedy output is the plain greedy output (d is kept only when it is
-the main model's argmax), and with sampling the standard rule (Leviathan et al., Chen et al. 2023) keeps the
-distribution — accept d with probability min(1, p(d) / q(d)), else draw from the normalised max(p - q, 0); p and q
-are the main and draft distributions after the same temperature / top-k / top-p.
+the main model's argmax); seeded sampling is generate's seeded output (the main model draws its own token, one draw
+a token from the seed's stream as generate takes them, and d, q's most likely token, is kept only when it is that
+token); unseeded sampling uses the standard rule (Leviathan et al., Chen et al. 2023), which keeps more drafts and
+the distribution — accept d with probability min(1, p(d) / q(d)), else draw from the normalised max(p - q, 0); p
+and q are the main and draft distributions after the same temperature / top-k / top-p. The standard rule spends
+draws on drafts and rejections, so under it a seed's reply would depend on which drafts came.
 
 Batch 1: speculative decoding buys latency for one request; a server's throughput comes from batching instead.
 Legend: T new tokens of a step, S cache slots, D hidden, V vocabulary.
@@ -106,6 +109,11 @@ def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = 6
     def pick(logits_V: torch.Tensor) -> int:
         return int(logits_V.argmax()) if greedy else int(sample_categorical(probs(logits_V)[None], generator))
 
+    # greedy and seeded runs keep a draft only when it is the token the main model picks itself (one draw a token,
+    # as generate takes them: a seed gives generate's reply); an unseeded run draws the draft from q and keeps it
+    # by the standard rule, which keeps more drafts
+    exact = greedy or seed is not None
+
     decoder = LatentDecoder(model)
     drafter = MTPDrafter(model, decoder)
     S = n + max_new_tokens + 1  # a rejected draft may sit one slot past the last token
@@ -125,13 +133,13 @@ def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = 6
     drafted = accepted = 0
     p = n  # the position of the pending token out[-1], not yet in the cache
     while out[-1] not in stop and len(out) < max_new_tokens:
-        d = pick(draft_logits_V)
+        d = int(draft_logits_V.argmax()) if exact else pick(draft_logits_V)
         h_2D = decoder.hidden(torch.tensor([[out[-1], d]], device=device), slots_S[None, p:p + 2], cache, p,
                               mask(p, 2))
         logits_2V = decoder.logits(h_2D)
         drafted += 1
-        if greedy:
-            target = int(logits_2V[0].argmax())
+        if exact:
+            target = pick(logits_2V[0])
             ok = target == d
         else:
             ok_1, token_1 = accept_draft(probs(logits_2V[0])[None], probs(draft_logits_V)[None],
