@@ -54,6 +54,8 @@ def test_chat_template_thinking_on_off(tok_dir):
     assert on.startswith("<|im_start|>system\n도움이 되는 비서<|im_end|>\n<|im_start|>user\n1+1은?<|im_end|>\n")
     cfg = json.loads((tok_dir / "tokenizer_config.json").read_text())
     assert cfg["eos_token"] == "<|im_end|>" and "enable_thinking" in cfg["chat_template"]
+    # and as chat_template.jinja, which transformers 5 reads first and `axk1 export` copies into the model folder
+    assert (tok_dir / "chat_template.jinja").read_text() == cfg["chat_template"]
 
 
 def test_chars_per_token_and_hf_load(tok_dir):
@@ -155,7 +157,7 @@ def test_a_tokenizer_cut_by_a_full_disk_is_not_left_to_be_taken_as_trained(tmp_p
     monkeypatch.setattr(atomic_file.os, "replace", disk_full_on_the_tokenizer)
     with pytest.raises(OSError, match="No space left"):
         train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=600))
-    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["tokenizer_config.json"]  # no cut file, no temp
+    assert sorted(p.name for p in (tmp_path / "tok").iterdir()) == ["chat_template.jinja", "tokenizer_config.json"]
     monkeypatch.setattr(atomic_file.os, "replace", real_replace)
     train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=600))
     assert load_tokenizer(tmp_path / "tok" / "tokenizer.json").get_vocab_size() == 600

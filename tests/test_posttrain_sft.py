@@ -213,3 +213,34 @@ def test_an_sft_layout_that_cannot_run_is_refused_when_read(tmp_path, folder, ch
         raw["moe"] = {"seq_aux_loss_alpha": 0}
     with pytest.raises(ValueError, match=says):
         parse_sft_recipe(raw, tmp_path)
+
+
+def test_transformers_and_trl_train_the_tokens_axk1_sft_trains(folder):
+    """Our exported template, rendered by transformers for a whole conversation (what TRL's SFTTrainer does with
+    assistant_only_loss), marks for training exactly the tokens `axk1 sft` trains for the conversation's last turn,
+    in think and non-think mode, multi-turn history included; TRL takes the template as it is (it refused it: no
+    `{% generation %}` block, and every turn's reasoning was dropped, so nothing could train the think block)."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import get_training_chat_template
+
+    codec = ChatCodec.from_folder(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert get_training_chat_template(tok) is None  # no patching needed: TRL trains with the template as shipped
+    two_turns = [{"role": "user", "content": "1 plus 1?"},
+                 {"role": "assistant", "content": "<think>1+1=2</think>\n2."},
+                 {"role": "user", "content": "그럼 2 더하기 3은?"},
+                 {"role": "assistant", "content": "5입니다.", "reasoning_content": " 2+3=5 "}]
+    rows = {"think": _rows(1)[0]["messages"], "multi-turn": two_turns,
+            "non-think": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    for name, messages in rows.items():
+        mode = "non-think" if name == "non-think" else "think"
+        last = render_examples(codec, messages, mode, 512)[-1]
+        out = tok.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, mask = out["input_ids"], out["assistant_masks"]
+        trained = [t for t, m in zip(ids, mask) if m]
+        assert trained == last.ids[last.n_prompt:].tolist(), name
+        # the context before the trained tokens is the prompt SFT (and `axk1 serve`) builds for that turn
+        assert ids[:mask.index(1)] == last.ids[:last.n_prompt].tolist(), name
+    # a prompt for generation renders as before: history answers only, the generation prompt last
+    prompt = tok.apply_chat_template(two_turns[:3], tokenize=False, add_generation_prompt=True)
+    assert "1+1=2" not in prompt and prompt.endswith("<|im_start|>assistant\n<think>")

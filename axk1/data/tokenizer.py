@@ -54,7 +54,7 @@ def build_tokenizer(digits_per_token: int = 3):
 
 def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerConfig | None = None,
                     allow_empty: bool = False) -> Path:
-    """Trains and writes tokenizer.json + tokenizer_config.json (with the chat template) into out_dir. No text at
+    """Trains and writes tokenizer.json, tokenizer_config.json and chat_template.jinja into out_dir. No text at
     all is an error unless `allow_empty` (a pipeline run where every document was excluded still ends with its
     accounting, and its shard stage needs a tokenizer to open)."""
     from tokenizers import pre_tokenizers, trainers
@@ -87,6 +87,8 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
             "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
             "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
         }, indent=2, ensure_ascii=False))
+    with atomic_writer(out / "chat_template.jinja") as f:  # where transformers 5 looks first; export copies it
+        f.write(CHAT_TEMPLATE)
     with atomic_writer(out / "tokenizer.json") as f:
         f.write(_think_tags_not_special(tok.to_str(pretty=True)))
     return out / "tokenizer.json"

@@ -4,9 +4,16 @@ Think mode: the generation prompt ends with `<think>`, so the model writes its r
 answer. Non-think mode (`enable_thinking=False`): the prompt ends with an empty think block, so the model answers
 at once. Assistant turns from the history carry no reasoning: the template keeps what follows a `</think>`,
 trimmed (as DeepSeek- and Qwen3-style templates do, and as SFT renders history, so that a client sending a reply
-back verbatim gets the prompt the model was trained on; the reasoning stayed in before). Written into every model
-folder axk1 makes (tokenizer_config.json and chat_template.jinja); a folder's own template (the released
-A.X K1's) is used where it has one.
+back verbatim gets the prompt the model was trained on; the reasoning stayed in before).
+
+A whole conversation rendered without the generation prompt (for training: TRL's SFTTrainer, transformers'
+return_assistant_tokens_mask) ends with its last assistant turn as axk1's SFT trains it (posttrain/chat_data.py):
+after the generation prompt's `<think>`, its reasoning, `</think>`, a blank line and the answer; with no reasoning,
+the empty think block of non-think mode and the answer. That text and `<|im_end|>` sit in a `{% generation %}`
+block, which marks the tokens an assistant-only loss trains (without it TRL refuses the template, and with every
+turn's reasoning dropped it could only train answers in a format no prompt leads to). Prompts (the generation
+prompt added) render as before. Written into every model folder axk1 makes (tokenizer_config.json and
+chat_template.jinja); a folder's own template (the released A.X K1's) is used where it has one.
 """
 
 from __future__ import annotations
@@ -18,10 +25,28 @@ from typing import Any
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- set content = message['content'] -%}"
+    "{%- if message['role'] == 'assistant' and loop.last and not add_generation_prompt -%}"
+    # a whole conversation for training: its last turn as the model writes it after the generation prompt, its
+    # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
+    "{%- set reasoning = none -%}"
+    "{%- if message['reasoning_content'] is string -%}"
+    "{%- set reasoning = message['reasoning_content'] -%}"
+    "{%- elif content.lstrip().startswith('<think>') and '</think>' in content -%}"
+    "{%- set body = content.lstrip()[7:] -%}"
+    "{%- set reasoning = body.split('</think>', 1)[0] -%}"
+    "{%- set content = body.split('</think>', 1)[1] -%}"
+    "{%- endif -%}"
+    "{{ '<|im_start|>assistant\\n<think>' + ('\\n\\n</think>' if reasoning is none else '') }}"
+    "{%- generation -%}"
+    "{{ ('' if reasoning is none else (reasoning | trim) + '\\n</think>\\n\\n') + (content | trim) + '<|im_end|>' }}"
+    "{%- endgeneration -%}"
+    "{{ '\\n' }}"
+    "{%- else -%}"
     "{%- if message['role'] == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
     "{%- set content = (content.split('</think>')[-1] if '</think>' in content else content) | trim -%}"
     "{%- endif -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"
     "{%- if enable_thinking is defined and not enable_thinking -%}"
