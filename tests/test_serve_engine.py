@@ -173,7 +173,9 @@ def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
     from axk1.cli import main as synth_main
 
     assert serve_main(["serve", str(tmp_path / "missing")]) == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert f"{tmp_path / 'missing'} does not exist: give a model folder" in capsys.readouterr().err
+    assert serve_main(["serve", str(tmp_path)]) == 2
+    assert f"{tmp_path} has no config.json, so it is not a model folder" in capsys.readouterr().err
     docs = tmp_path / "d.jsonl"
     docs.write_text('{"text": "x"}\n')
     recipe = tmp_path.parent / "r.toml"

@@ -118,14 +118,12 @@ class NativeBackend(Backend):
 
     def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None, device: str = "cpu"):
         from axk1.checkpoint.hf import load_model
-        from axk1.config import DTYPES, model_folder_hint
+        from axk1.config import DTYPES, model_config_file
         from axk1.infer.chat import ChatCodec
         from axk1.infer.generation_config import reply_stop_ids
 
         self.model_dir = Path(model_dir)
-        if not (self.model_dir / "config.json").exists():
-            raise FileNotFoundError(f"{self.model_dir} is not a model folder (no config.json); give an axk1 model "
-                                    f"folder, hf:<path-or-id> or openai:<base-url>{model_folder_hint(self.model_dir)}")
+        model_config_file(self.model_dir, also=", hf:<path-or-id> or openai:<base-url>")
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")
@@ -407,8 +405,4 @@ def load_backend(target: str, served_model: str | None = None, api_key_env: str 
     device = resolve_device(device, "--device")  # a local model from here on
     if target.startswith("hf:"):
         return HFBackend(target[len("hf:"):], dtype=dtype, device=device)
-    path = Path(target)
-    if not path.exists():
-        raise FileNotFoundError(f"model {target!r} is not a folder; use an axk1 model folder, hf:<path-or-id> or "
-                                "openai:<base-url>")
-    return NativeBackend(path, dtype=dtype, device=device)
+    return NativeBackend(Path(target), dtype=dtype, device=device)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from axk1.cli_args import non_negative_int, positive_int, tcp_port
-from axk1.config import DTYPES, model_folder_hint
+from axk1.config import DTYPES, model_config_file
 
 log = logging.getLogger("axk1.serve")
 
@@ -31,9 +31,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     from axk1.infer.server import ServerState, create_app
 
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json): give a folder written by "
-                                f"`axk1.save_pretrained` or `axk1 export`{model_folder_hint(model_dir)}")
+    model_config_file(model_dir)  # before the other flags' checks: a wrong folder is the likelier mistake
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
     if not read_timeout > 0:
