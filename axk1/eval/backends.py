@@ -394,8 +394,9 @@ class OpenAIBackend(Backend):
 
 
 def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None,
-                 device: str = "auto", request_timeout_s: float = 3600.0) -> Backend:
+                 concurrency: int = OpenAIBackend.concurrency, dtype: str | None = None,
+                 extra_body: dict | None = None, device: str = "auto",
+                 request_timeout_s: float = OpenAIBackend.timeout_s) -> Backend:
     """Build the backend a TARGET string names (see the module docstring). `device`: where a local model (a folder
     or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
     if target.startswith("openai:"):
