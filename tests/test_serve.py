@@ -25,7 +25,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(folder):
-    with ServerProcess(folder, "--api-key", KEY, "--max-batch", "8") as s:
+    # the key comes from the environment variable --api-key-env names, as a deployment passes it
+    with ServerProcess(folder, "--api-key-env", "AXK1_TEST_SERVE_KEY", "--max-batch", "8",
+                       env={"AXK1_TEST_SERVE_KEY": KEY}) as s:
         yield s
 
 

@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.api_key import CLIENT_KEY_ENV, read_api_key
 from axk1.device import resolve_device
 from axk1.eval.chat import ChatPrompt, render
 from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
@@ -393,7 +394,7 @@ class OpenAIBackend(Backend):
                 "extra_body": self.extra_body}
 
 
-def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+def load_backend(target: str, served_model: str | None = None, api_key_env: str = CLIENT_KEY_ENV,
                  concurrency: int = OpenAIBackend.concurrency, dtype: str | None = None,
                  extra_body: dict | None = None, device: str = "auto",
                  request_timeout_s: float = OpenAIBackend.timeout_s) -> Backend:
@@ -401,7 +402,7 @@ def load_backend(target: str, served_model: str | None = None, api_key_env: str 
     or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
     if target.startswith("openai:"):
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
-                             api_key=os.environ.get(api_key_env), concurrency=concurrency,
+                             api_key=read_api_key(api_key_env, CLIENT_KEY_ENV), concurrency=concurrency,
                              timeout_s=request_timeout_s, extra_body=extra_body or {})
     device = resolve_device(device, "--device")  # a local model from here on
     if target.startswith("hf:"):

@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, parameter_default, positive_int
 from axk1.eval import backends
 from axk1.eval.backends import Sampling
@@ -115,7 +116,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=RunSettings.seed, help="sample i of every problem uses seed + i")
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
     p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body")
     p.add_argument("--request-timeout", type=float, default=backends.OpenAIBackend.timeout_s,
                    help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
@@ -148,7 +149,7 @@ def config_class(parser: argparse.ArgumentParser) -> type:
     from the parser, so the file's keys and the flags can never drift apart. None: not set in the file."""
     fields = []
     for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "config"):
+        if not action.option_strings or action.dest in ("help", "config") or action.help == argparse.SUPPRESS:
             continue
         tp = int if action.type in INT_TYPES else action.type if action.type is float else str | list
         fields.append((action.dest, tp | None, dataclasses.field(default=None)))
