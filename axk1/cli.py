@@ -58,8 +58,6 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_NEW_TOKENS = 32  # `axk1 generate` without --max-new-tokens
-
 def _parse_prompt(text: str, model_dir: Path):
     """Token ids ("1, 5 9") pass through; other text needs the folder's tokenizer.json."""
     pieces = text.replace(",", " ").split()
@@ -81,7 +79,7 @@ def _parse_prompt(text: str, model_dir: Path):
 def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.config import DTYPES
-    from axk1.infer.generate import generate
+    from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.infer.chat import ChatCodec
     from axk1.infer.generation_config import reply_stop_ids
     from axk1.infer.speculative import generate_speculative
@@ -101,9 +99,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     turn_end = codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None
     stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
     # asked for: as asked (more than the context leaves is refused, naming how many fit); the default: within it,
-    # as the server's (a prompt within 32 tokens of the context was refused for a limit nobody set)
+    # as the server's (a prompt within the default's tokens of the context was refused for a limit nobody set)
     limit = args.max_new_tokens if args.max_new_tokens is not None else min(
-        DEFAULT_NEW_TOKENS, max(1, model.config.max_position_embeddings - len(ids)))
+        DEFAULT_MAX_NEW_TOKENS, max(1, model.config.max_position_embeddings - len(ids)))
     sampling = dict(max_new_tokens=limit, temperature=args.temperature, top_p=args.top_p,
                     top_k=args.top_k, seed=args.seed, stop_ids=stop_ids)
     if args.speculative:
@@ -148,7 +146,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from axk1.cli_args import parameter_default
     from axk1.config import DTYPES
+    from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.eval.cli import add_eval_parser
     from axk1.infer.cli import add_serve_parser
     from axk1.plan.cli import add_plan_parser
@@ -169,10 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", help="model folder (config.json + safetensors; tokenizer.json to take text)")
     p.add_argument("--prompt", required=True, help="token ids ('1 42 7') or text when the folder has tokenizer.json")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help=f"tokens to generate at most (default {DEFAULT_NEW_TOKENS}, or what the context leaves)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
+                   help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
+    # the sampling defaults are generate()'s own, read from it so that the two cannot drift apart
+    p.add_argument("--temperature", type=float, default=parameter_default(generate, "temperature"), help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=parameter_default(generate, "top_p"))
+    p.add_argument("--top-k", type=int, default=parameter_default(generate, "top_k"), help="0 = no limit")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
     p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else cpu), cpu or cuda")

@@ -4,6 +4,8 @@ work starts (not a traceback, not a silent fallback, not minutes of work and the
 from __future__ import annotations
 
 import argparse
+import inspect
+from typing import Any, Callable
 
 
 def _whole_number(text: str, least: int, bound: str, most: int | None = None) -> int:
@@ -36,3 +38,13 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive, finite number")
     return value
+
+
+def parameter_default(function: Callable, name: str) -> Any:
+    """The default of `function`'s parameter `name` (of a class: its __init__'s): a flag's default read from the
+    library function the flag feeds, so that the command line and the library cannot drift apart (`axk1 generate`
+    stopped at 32 new tokens where generate() stops at 64)."""
+    default = inspect.signature(function).parameters[name].default
+    if default is inspect.Parameter.empty:
+        raise TypeError(f"{function.__qualname__}'s parameter {name} has no default to give a flag")
+    return default

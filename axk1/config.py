@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,32 @@ CONFIG_NAME = "config.json"
 YARN_BETA_DEFAULTS = {"beta_fast": 32.0, "beta_slow": 1.0}
 # `--dtype` names -> torch dtypes: the one table the command lines and evaluation backends read
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Path:
+    """The config.json of model folder `folder`: the one check, made by every command and loader that takes a model
+    folder, that `folder` is one (it exists, is a folder, and holds config.json as a readable regular file). Its
+    error names the folder, what is missing and what to give instead, with where the model is when `folder` is a
+    run's own folder. `role` is put in front ("merge input A", "[model] init_from"); `also` names other accepted
+    forms after the folder (", hf:<path-or-id> or openai:<base-url>")."""
+    folder = Path(folder)
+    where = f"{role}: " if role else ""
+    todo = ("give a model folder (config.json next to its safetensors weights, as `axk1 export` or "
+            f"`axk1.save_pretrained` writes){also}")
+    if not folder.exists():
+        raise FileNotFoundError(f"{where}{folder} does not exist: {todo}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{where}{folder} is a file, not a model folder: {todo}")
+    file = folder / CONFIG_NAME
+    if not file.exists():
+        raise FileNotFoundError(f"{where}{folder} has no {CONFIG_NAME}, so it is not a model folder: {todo}"
+                                f"{model_folder_hint(folder)}")
+    if not file.is_file():  # a folder or a FIFO there (a read of a FIFO would block forever)
+        raise ValueError(f"{where}{file} is not a regular file: replace it with the model's {CONFIG_NAME} or "
+                         "re-export the folder")
+    if not os.access(file, os.R_OK):
+        raise PermissionError(f"{where}{file} cannot be read (permission denied): make it readable (chmod +r)")
+    return file
 
 
 def model_folder_hint(path: str | Path) -> str:
@@ -268,13 +295,9 @@ class ModelConfig:
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> "ModelConfig":
+        """From a model folder (checked by model_config_file) or a config.json file."""
         path = Path(path)
-        file = path / CONFIG_NAME if path.is_dir() else path
-        if not file.exists():
-            raise FileNotFoundError(
-                f"no {CONFIG_NAME} in {path}: a model folder needs config.json next to its safetensors "
-                f"(give a folder `axk1 export` or `axk1.save_pretrained` wrote){model_folder_hint(path)}"
-            )
+        file = path if path.is_file() else model_config_file(path)
         try:
             raw = read_json_file(file)
         except JsonError as e:

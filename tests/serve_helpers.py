@@ -108,10 +108,10 @@ class JsonHandler(BaseHTTPRequestHandler):
 class ServerProcess:
     """`axk1 serve` in a child process; stopped (and waited for) on exit."""
 
-    def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0) -> None:
+    def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "axk1.cli", "serve", str(model_dir), "--port", str(self.port),
              "--threads", "1", "--log-level", "warning", *args],

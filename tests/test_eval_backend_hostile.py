@@ -212,7 +212,7 @@ def _load(source: str):
 def test_aime_data_errors_name_the_file_and_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "problem": "p", "answer": "1"}\n\n{"id": "b", "problem": "p", answer: 2}\n')
-    with pytest.raises(ValueError, match=rf"{bad}:3: not a JSON object"):
+    with pytest.raises(ValueError, match=rf"{bad}:3: not a JSON line \(.*\); each line holds one problem as"):
         _load(str(bad))
     bad.write_bytes(b'{"id": "a", "problem": "\xff", "answer": "1"}\n')
     with pytest.raises(ValueError, match=rf"{bad}: not UTF-8"):
@@ -228,6 +228,19 @@ def test_aime_data_errors_name_the_file_and_line(tmp_path):
         _load(str(bad))
     with pytest.raises(ValueError, match="not a regular file"):
         _load("/dev/null")
+
+
+def test_aime_lines_end_at_newlines_only(tmp_path):
+    """A problem whose text holds U+2028 or U+0085 (legal unescaped in JSON) was cut there: the reader split its
+    text with str.splitlines, so a valid file was refused as broken JSON. Line numbers still count newlines."""
+    rows = [{"id": "a", "problem": "p\u2028q\u0085r", "answer": "1"}, {"id": "b", "problem": "s", "answer": "2"}]
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows) + "\n{\"id\": \"c\"", "utf-8")
+    with pytest.raises(ValueError, match=rf"{good}:4: "):
+        _load(str(good))
+    good.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    problems = _load(str(good)).problems
+    assert [p.id for p in problems] == ["a", "b"] and problems[0].messages[0]["content"].startswith("p\u2028q\u0085r")
 
 
 def test_duplicate_ids_are_refused_at_load_naming_both_lines(tmp_path):

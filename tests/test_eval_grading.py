@@ -11,7 +11,7 @@ import pytest
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer, last_boxed, normalise_integer
 from axk1.eval.metrics import pass_at_k, standard_error, summarize
-from axk1.eval.reasoning import split_reasoning
+from axk1.text.reasoning import split_reasoning
 from axk1.eval.tasks import TaskOptions, get_task
 from tests.aime_rows import ROWS, write_aime
 

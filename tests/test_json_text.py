@@ -38,7 +38,7 @@ def test_task_file_errors_name_the_line(tmp_path):
     file = tmp_path / "aime.jsonl"
     file.write_text(json.dumps({"problem": "p", "answer": 1}) + "\n" + "{\"problem\": \"q\", \"answer\": "
                     + "9" * 5000 + "}\n")
-    with pytest.raises(ValueError, match=r"aime\.jsonl:2: not a JSON object \(Exceeds the limit"):
+    with pytest.raises(ValueError, match=r"aime\.jsonl:2: not a JSON line \(Exceeds the limit"):
         _read_jsonl(file)
 
 

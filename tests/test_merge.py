@@ -184,7 +184,7 @@ REFUSALS = {
     "integer buffer": (lambda a, b: _counters(a, b, 1, 2), r"integer tensor 'model\.counter' differs"),
     "no weights": (lambda a, b: (b / "model.safetensors").rename(b / "pytorch_model.bin"),
                    r"input B: no model\.safetensors.*safetensors only"),
-    "no config": (lambda a, b: (a / "config.json").unlink(), r"input A .* has no config\.json"),
+    "no config": (lambda a, b: (a / "config.json").unlink(), r"input A: .* has no config\.json"),
 }
 
 
@@ -207,7 +207,7 @@ def test_refusals_of_arguments(pair, tmp_path):
         merge_folders(a, b, a, alpha=0.8, progress=False)
     with pytest.raises(ValueError, match=r"is input B"):
         merge_folders(a, b, tmp_path / "x" / ".." / "b", alpha=0.8, progress=False)
-    with pytest.raises(ValueError, match=r"input B .*nowhere.* is not a folder"):
+    with pytest.raises(ValueError, match=r"input B: .*nowhere does not exist: give a model folder"):
         merge_folders(a, tmp_path / "nowhere", tmp_path / "out", alpha=0.8, progress=False)
     assert not (tmp_path / "out").exists()
 

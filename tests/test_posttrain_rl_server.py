@@ -25,6 +25,7 @@ from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "rl-key"
+KEYED = {"AXK1_API_KEY": KEY}  # axk1 serve reads its key from the environment, never from a flag
 
 
 def _post(base: str, path: str, body: dict, key: str | None = KEY) -> tuple[int, dict]:
@@ -69,7 +70,7 @@ def folders(tmp_path_factory):
 def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
     base, other, wider = folders
     prompt = list(range(3, 40))  # two full cache blocks: a repeat hits the prefix cache
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+    with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
         assert _greedy(server.base, prompt) == _local_greedy(base, prompt)
         status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})
         assert status == 200 and reply["success"] and "2 cached prefix blocks dropped" in reply["message"], reply
@@ -110,7 +111,7 @@ def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monke
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
     monkeypatch.setenv("AXK1_API_KEY", KEY)
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+    with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
         recipe = _recipe(tmp_path, base, tasks, "a", iterations=2, server_url=server.base)
         result = rl.run_rl(parse_rl_recipe(recipe, tmp_path))
         rows = result["rows"]
@@ -135,7 +136,7 @@ def test_a_resumed_run_pushes_again_and_leaves_other_runs_folders_alone(tmp_path
     shared = tmp_path / "shared"
     (shared / "model-keepme").mkdir(parents=True)
     (shared / "model-keepme" / "notes.txt").write_text("another run's")
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+    with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
         def recipe(iterations):
             return parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=iterations, server_url=server.base,
                                            weights_dir=str(shared), export=False), tmp_path)
@@ -155,7 +156,7 @@ def test_samples_from_weights_another_client_pushed_are_refused(tmp_path, folder
     from axk1.posttrain.rollout_server import RolloutServer, RolloutServerError
 
     base, other, _ = folders
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--served-model-name", "base") as server:
+    with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
         client = RolloutServer(server.base, tmp_path / "w", "run-a", api_key=KEY)
         client.version = client._update(base)["weights_version"]
         prompt = list(range(3, 12))
@@ -202,7 +203,7 @@ def test_a_server_error_is_one_line_that_says_what_to_do(tmp_path, folders, monk
 
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates", "--max-batch", "2") as server:
+    with ServerProcess(base, "--enable-weight-updates", "--max-batch", "2", env=KEYED) as server:
         recipe = tmp_path / "rl.toml"
         recipe.write_text(to_toml(parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=1,
                                                           server_url=server.base), tmp_path)))
@@ -226,7 +227,7 @@ def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_API_KEY": KEY}
-    with ServerProcess(base, "--api-key", KEY, "--enable-weight-updates") as server:
+    with ServerProcess(base, "--enable-weight-updates", env=KEYED) as server:
         def recipe(out: str, parallel: str = "") -> Path:
             path = tmp_path / f"{out}.toml"  # one prompt at a time: the server's batches, so its sums, are the same
             path.write_text(_rl_recipe(base, tasks, tmp_path / out, parallel).replace(

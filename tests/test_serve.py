@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import axk1
-from axk1.infer.chat import ChatCodec, split_reasoning
+from axk1.infer.chat import ChatCodec
+from axk1.text.reasoning import split_reasoning_streamed
 from axk1.infer.generate import generate
 from tests.serve_helpers import ServerProcess, make_model_folder
 
@@ -25,7 +26,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(folder):
-    with ServerProcess(folder, "--api-key", KEY, "--max-batch", "8") as s:
+    # the key comes from the environment variable --api-key-env names, as a deployment passes it
+    with ServerProcess(folder, "--api-key-env", "AXK1_TEST_SERVE_KEY", "--max-batch", "8",
+                       env={"AXK1_TEST_SERVE_KEY": KEY}) as s:
         yield s
 
 
@@ -83,7 +86,7 @@ def test_chat_matches_greedy_generation_and_splits_reasoning(client, folder, ref
     assert 1 <= r.usage.completion_tokens <= 12
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
     if thinking:
-        reasoning, content = split_reasoning(expected)
+        reasoning, content = split_reasoning_streamed(expected)
         assert message.reasoning_content == reasoning
         assert (message.content or "") == content
     else:

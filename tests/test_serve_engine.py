@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import axk1
-from axk1.infer.chat import ChatCodec, prompt_opens_reasoning, split_reasoning
+from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
+from axk1.text.reasoning import split_reasoning_streamed
 from axk1.infer.detok import IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate
@@ -112,7 +113,7 @@ def test_incremental_text_splits_reasoning_and_holds_back_partial_marks(codec):
     assert codec.token_id("</think>") in ids
     text = IncrementalText(codec, reasoning=True)
     reasoning, content = _feed(text, ids)
-    assert (reasoning, content) == split_reasoning(reply) == ("I think 2+2=4.", "The answer is 4. 서울")
+    assert (reasoning, content) == split_reasoning_streamed(reply) == ("I think 2+2=4.", "The answer is 4. 서울")
     # Byte by byte: a Korean syllable spans 3 byte tokens, and no delta may carry half of one.
     byte_ids = [codec.token_id(ch) for ch in codec.tokenizer.pre_tokenizer.pre_tokenize_str("서울")[0][0]]
     assert None not in byte_ids
@@ -173,7 +174,9 @@ def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
     from axk1.cli import main as synth_main
 
     assert serve_main(["serve", str(tmp_path / "missing")]) == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert f"{tmp_path / 'missing'} does not exist: give a model folder" in capsys.readouterr().err
+    assert serve_main(["serve", str(tmp_path)]) == 2
+    assert f"{tmp_path} has no config.json, so it is not a model folder" in capsys.readouterr().err
     docs = tmp_path / "d.jsonl"
     docs.write_text('{"text": "x"}\n')
     recipe = tmp_path.parent / "r.toml"
@@ -226,8 +229,17 @@ def test_a_long_reply_costs_the_same_per_token_and_decodes_as_a_whole(codec, rea
     reasoning_text, content_text = _feed(text, ids)
     assert counting.decoded < 10 * len(ids)  # decoding the whole reply at each token: ~len(ids)**2 / 2
     whole = codec.decode(ids)
-    assert (reasoning_text, content_text) == (split_reasoning(whole) if reasoning else ("", whole))
+    assert (reasoning_text, content_text) == (split_reasoning_streamed(whole) if reasoning else ("", whole))
     assert (text.reasoning_text, text.content_text) == (reasoning_text, content_text)
+
+
+def test_the_server_splits_a_reply_at_its_first_think_end(codec):
+    """Token by token, as a stream must: the second `</think>` is content (evaluation, which sees the whole reply,
+    splits at the last; axk1/text/reasoning.py says why)."""
+    reply = "a plan</think>an answer</think>more"
+    reasoning_text, content_text = _feed(IncrementalText(codec, stop=[], reasoning=True),
+                                         codec.encode(reply, add_special_tokens=False))
+    assert (reasoning_text, content_text) == split_reasoning_streamed(reply) == ("a plan", "an answer</think>more")
 
 
 def test_a_choice_aborted_while_it_waits_for_a_row_leaves_the_queue_and_is_counted(model):

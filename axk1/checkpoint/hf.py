@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_layer_count, mtp_file,
                                     open_safetensors, read_headers, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
-from axk1.config import DTYPES, ModelConfig
+from axk1.config import DTYPES, ModelConfig, model_config_file
 from axk1.model import AXK1ForCausalLM
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
@@ -177,10 +177,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     Raises with the tensor's name on a missing, unexpected or mis-shaped tensor.
     """
     path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path} is a file, not a model folder: give the folder that holds config.json and "
-                                "the safetensors" if path.exists() else f"model folder {path} does not exist")
-    config = ModelConfig.from_pretrained(path)
+    config = ModelConfig.from_pretrained(model_config_file(path))  # a folder, not a config.json alone
     if torch.device(device).type == "meta":
         with torch.device("meta"):
             return AXK1ForCausalLM(config, with_mtp=bool(with_mtp)).to(dtype or _stored_dtype(config))

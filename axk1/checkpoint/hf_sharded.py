@@ -23,7 +23,7 @@ import torch
 from axk1.checkpoint.folder import MTP_FILE, mtp_file, open_safetensors, read_headers, weight_files
 from axk1.checkpoint.hf import hf_tensors
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent
-from axk1.config import CONFIG_NAME, ModelConfig
+from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.init import shard_regions
 
@@ -43,9 +43,7 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
     """Released tensor name -> open file handle for every tensor the folder provides to `lm`; raises on a
     missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether (the release has none): the
     MTP module then keeps its init, with a warning."""
-    if not (folder / CONFIG_NAME).exists():
-        raise FileNotFoundError(f"[model] init_from {folder}: no {CONFIG_NAME} there; point it at a model folder "
-                                "in the Hugging Face layout (config.json + safetensors), e.g. one `axk1 export` wrote")
+    model_config_file(folder, role="[model] init_from")
     config, with_mtp = lm.config, lm.mtp is not None
     with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
         ref = AXK1ForCausalLM(config, with_mtp=with_mtp)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
                                     discard, read_headers, replace_folder, save_weights, weight_files)
-from axk1.config import CONFIG_NAME, ModelConfig, model_folder_hint
+from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 from axk1.json_text import JsonError, read_json_file
 
 MERGE_RECORD = "merge.json"
@@ -43,15 +43,10 @@ def _few(names: list[str], n: int = 4) -> str:
 
 def _check_folder(path: Path, role: str) -> list[Path]:
     """The folder's safetensors files: the main ones (from the index when there is one), then mtp.safetensors."""
-    if not path.is_dir():
-        raise ValueError(f"merge input {role} ({path}) is not a folder: pass two model folders with config.json "
-                         "and safetensors weights")
-    if not (path / CONFIG_NAME).exists():
-        raise ValueError(f"merge input {role} ({path}) has no {CONFIG_NAME}: pass a model folder in the Hugging "
-                         f"Face layout (as `axk1 export` writes){model_folder_hint(path)}")
     try:
+        model_config_file(path)
         files = weight_files(path)
-    except FileNotFoundError as e:
+    except (OSError, ValueError) as e:  # a merge refuses its inputs with ValueError, whatever is wrong
         raise ValueError(f"merge input {role}: {e}") from e
     extra = mtp_file(path)
     return files + ([extra] if extra is not None else [])

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
 from axk1.data.lm_cli import add_lm_parser
+from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.data.stats import input_files
 
 
 def vocab_size(text: str) -> int:
     """--vocab-size: a whole number a tokenizer can have (far larger sizes abort the trainer with no message)."""
-    from axk1.data.tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE  # imported here: datatrove is slow to load
-
     return _whole_number(text, MIN_VOCAB_SIZE, f"from {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE:,}", most=MAX_VOCAB_SIZE)
 
 
@@ -114,7 +113,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.data.tokenizer import TokenizerConfig, chars_per_token, iter_jsonl_texts, train_tokenizer
+    from axk1.data.tokenizer import chars_per_token, iter_jsonl_texts, train_tokenizer
     from axk1.text.tokenizer_file import load_tokenizer
 
     # everything checked before training, which takes minutes to hours: no late refusal, no silent overwrite
@@ -247,9 +246,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     t = tsub.add_parser("train", help="train a byte-level BPE tokenizer (Hangul-aware pre-tokenizer, chat template)")
     t.add_argument("inputs", nargs="+", help="JSONL files or folders with a `text` field")
     t.add_argument("-o", "--output", required=True, help="output folder for tokenizer.json + tokenizer_config.json")
-    t.add_argument("--vocab-size", type=vocab_size, default=163_840,
-                   help="vocabulary size, 262 to 4194304 (A.X K1: 163840)")
-    t.add_argument("--min-frequency", type=non_negative_int, default=2,
+    t.add_argument("--vocab-size", type=vocab_size, default=TokenizerConfig.vocab_size,
+                   help=f"vocabulary size, {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE} (default %(default)s, A.X K1's)")
+    t.add_argument("--min-frequency", type=non_negative_int, default=TokenizerConfig.min_frequency,
                    help="merges seen fewer times than this are not learnt (default %(default)s)")
     t.add_argument("--force", action="store_true", help="replace an existing tokenizer.json in the output folder")
     t.add_argument("--heldout", nargs="*", default=[], metavar="NAME=FILE",

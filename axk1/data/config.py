@@ -18,7 +18,7 @@ from axk1.data.pdf import PdfConfig
 from axk1.data.perplexity import PerplexityConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
-from axk1.data.tokenizer import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
+from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
 from axk1.data.url_filter import UrlFilterConfig
 from axk1.toml_file import build_dataclass, load_toml, resolve_keys
 

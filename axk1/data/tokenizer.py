@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 
 from axk1.atomic_file import atomic_writer
+from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, THINK_TAGS
-# vocab_size bounds: ids are uint32 in the shards and int32 in HF, and the trainer allocates per entry, so a size
-# far past any real vocabulary (A.X K1: 163,840) aborts the Rust side (rc 134) instead of failing cleanly.
-MAX_VOCAB_SIZE = 4_194_304
-MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
 # groups of up to 3 (or fewer: `digits_per_token`); punctuation runs; whitespace. Byte-level mapping follows.
@@ -27,16 +23,6 @@ def pretokenize_pattern(digits_per_token: int = 3) -> str:
         raise ValueError(f"digits_per_token must be 1, 2 or 3, got {digits_per_token}")
     return (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,%d}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
             % digits_per_token)
-
-
-@dataclass
-class TokenizerConfig:
-    vocab_size: int = 163_840     # A.X K1; use e.g. 4096-32768 for small experiments
-    min_frequency: int = 2
-    max_chars_per_doc: int = 100_000
-    # 3: numbers in groups of up to three digits (DeepSeek-V3's rule); 1: one token per digit, which lets a small
-    # model learn column arithmetic (every number is spelled out digit by digit, the same way every time)
-    digits_per_token: int = 3
 
 
 def build_tokenizer(digits_per_token: int = 3):

@@ -22,9 +22,10 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.api_key import CLIENT_KEY_ENV, read_api_key
 from axk1.device import resolve_device
 from axk1.eval.chat import ChatPrompt, render
-from axk1.eval.reasoning import THINK_CLOSE, THINK_OPEN
+from axk1.text.reasoning import THINK_CLOSE, THINK_OPEN
 
 
 def _run_daemon_pool(work, items: list, workers: int, done=None) -> list:
@@ -118,14 +119,12 @@ class NativeBackend(Backend):
 
     def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None, device: str = "cpu"):
         from axk1.checkpoint.hf import load_model
-        from axk1.config import DTYPES, model_folder_hint
+        from axk1.config import DTYPES, model_config_file
         from axk1.infer.chat import ChatCodec
         from axk1.infer.generation_config import reply_stop_ids
 
         self.model_dir = Path(model_dir)
-        if not (self.model_dir / "config.json").exists():
-            raise FileNotFoundError(f"{self.model_dir} is not a model folder (no config.json); give an axk1 model "
-                                    f"folder, hf:<path-or-id> or openai:<base-url>{model_folder_hint(self.model_dir)}")
+        model_config_file(self.model_dir, also=", hf:<path-or-id> or openai:<base-url>")
         if not (self.model_dir / "tokenizer.json").exists():
             raise FileNotFoundError(f"{self.model_dir} has no tokenizer.json: evaluation needs text in and out; "
                                     "add the tokenizer the model was trained with")
@@ -395,20 +394,17 @@ class OpenAIBackend(Backend):
                 "extra_body": self.extra_body}
 
 
-def load_backend(target: str, served_model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, dtype: str | None = None, extra_body: dict | None = None,
-                 device: str = "auto", request_timeout_s: float = 3600.0) -> Backend:
+def load_backend(target: str, served_model: str | None = None, api_key_env: str = CLIENT_KEY_ENV,
+                 concurrency: int = OpenAIBackend.concurrency, dtype: str | None = None,
+                 extra_body: dict | None = None, device: str = "auto",
+                 request_timeout_s: float = OpenAIBackend.timeout_s) -> Backend:
     """Build the backend a TARGET string names (see the module docstring). `device`: where a local model (a folder
     or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
     if target.startswith("openai:"):
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
-                             api_key=os.environ.get(api_key_env), concurrency=concurrency,
+                             api_key=read_api_key(api_key_env, CLIENT_KEY_ENV), concurrency=concurrency,
                              timeout_s=request_timeout_s, extra_body=extra_body or {})
     device = resolve_device(device, "--device")  # a local model from here on
     if target.startswith("hf:"):
         return HFBackend(target[len("hf:"):], dtype=dtype, device=device)
-    path = Path(target)
-    if not path.exists():
-        raise FileNotFoundError(f"model {target!r} is not a folder; use an axk1 model folder, hf:<path-or-id> or "
-                                "openai:<base-url>")
-    return NativeBackend(path, dtype=dtype, device=device)
+    return NativeBackend(Path(target), dtype=dtype, device=device)

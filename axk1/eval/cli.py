@@ -17,8 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from axk1.cli_args import non_negative_int, positive_int
-from axk1.eval.tasks import names_of, task_classes, task_names
+from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
+from axk1.cli_args import non_negative_int, parameter_default, positive_int
+from axk1.eval import backends
+from axk1.eval.backends import Sampling
+from axk1.eval.runner import RunSettings
+from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
@@ -31,9 +35,7 @@ TARGET_METAVAR = "TARGET"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from axk1.eval.backends import Sampling, load_backend
-    from axk1.eval.runner import RunSettings, run_eval
-    from axk1.eval.tasks import TaskOptions
+    from axk1.eval.runner import run_eval
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if isinstance(args.tasks, str) else list(args.tasks)
     unknown = [t for t in tasks if t not in task_names()]
@@ -57,9 +59,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     thinking = {"on": True, "off": False, "default": None}[args.thinking]
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)
-    backend = load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
-                           concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body, device=args.device,
-                           request_timeout_s=args.request_timeout)
+    backend = backends.load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
+                                    concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body,
+                                    device=args.device, request_timeout_s=args.request_timeout)
     out = Path(args.output)
     options = TaskOptions(limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout,
                           workers=args.workers)
@@ -96,31 +98,40 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="model folder, hf:<path-or-id>, or openai:<base-url>")
     p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(task_names())}")
     p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder")
-    p.add_argument("-n", type=int, default=1, help="samples per problem (avg@n, pass@k; default 1)")
-    p.add_argument("--temperature", type=float, default=0.6, help="default 0.6, A.X K1's evaluation setting")
-    p.add_argument("--top-p", type=float, default=0.95, help="default 0.95")
-    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
-    p.add_argument("--max-tokens", type=int, default=32768, help="completion tokens a sample may use (default 32768, "
-                   "the published protocol's; a model with a small context needs less, e.g. --max-tokens 256)")
+    # Defaults are the library's (Sampling, RunSettings, OpenAIBackend, TaskOptions), read from them: restated
+    # here they drifted apart
+    p.add_argument("-n", type=int, default=RunSettings.n, help=f"samples per problem (avg@n, pass@k; default "
+                   f"{RunSettings.n})")
+    p.add_argument("--temperature", type=float, default=Sampling.temperature,
+                   help=f"default {Sampling.temperature}, A.X K1's evaluation setting")
+    p.add_argument("--top-p", type=float, default=Sampling.top_p, help=f"default {Sampling.top_p}")
+    p.add_argument("--top-k", type=int, default=Sampling.top_k, help=f"0 = off (default {Sampling.top_k})")
+    p.add_argument("--max-tokens", type=int, default=Sampling.max_tokens, help="completion tokens a sample may use "
+                   f"(default {Sampling.max_tokens}, the published protocol's; a model with a small context needs "
+                   "less, e.g. --max-tokens 256)")
     p.add_argument("--thinking", choices=("on", "off", "default"), default="default",
                    help="on: prompt ends with <think>; off: with </think>; default: the chat template's choice")
-    p.add_argument("--concurrency", type=int, default=8, help="parallel requests to an openai: server")
-    p.add_argument("--seed", type=int, default=0, help="sample i of every problem uses seed + i")
+    p.add_argument("--concurrency", type=int, default=backends.OpenAIBackend.concurrency,
+                   help="parallel requests to an openai: server (default %(default)s)")
+    p.add_argument("--seed", type=int, default=RunSettings.seed, help="sample i of every problem uses seed + i")
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
     p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body")
-    p.add_argument("--request-timeout", type=float, default=3600.0, help="seconds to wait for one reply from an "
-                   "openai: server (a 32K-token generation under load can take many minutes); a request that times "
-                   "out fails its sample (request_failed) and is not retried")
+    p.add_argument("--request-timeout", type=float, default=backends.OpenAIBackend.timeout_s,
+                   help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
+                   "take many minutes; default %(default)s); a request that times out fails its sample "
+                   "(request_failed) and is not retried")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
-    p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
-                   "sees a GPU), cpu or cuda")
+    p.add_argument("--device", default="auto", help="a local model's device (a folder or "
+                   "hf:): auto (CUDA when torch sees a GPU), cpu or cuda")
     p.add_argument("--contamination", default=None, metavar="REPORT", help="a report of `axk1 data contamination -o`: "
                    "problems it found in the training corpus are flagged and the others scored apart")
     p.add_argument("--limit", type=positive_int, default=None, help="first N problems of each task (smoke runs)")
-    p.add_argument("--grader", default="strict", help="code grading: strict (upstream LCB rules) or tolerant")
-    p.add_argument("--test-timeout", type=float, default=6.0, help="seconds per test (LCB upstream: 6)")
+    p.add_argument("--grader", default=parameter_default(TaskOptions, "grader_mode"),
+                   help="code grading: strict (upstream LCB rules) or tolerant (default %(default)s)")
+    p.add_argument("--test-timeout", type=float, default=parameter_default(TaskOptions, "test_timeout_s"),
+                   help="seconds per test (LCB upstream: 6; default %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="parallel program executions (default: CPU count)")
     for cls in task_classes():  # each task's own flags, grouped under its names in --help
         if "add_arguments" in vars(cls):
@@ -138,7 +149,7 @@ def config_class(parser: argparse.ArgumentParser) -> type:
     from the parser, so the file's keys and the flags can never drift apart. None: not set in the file."""
     fields = []
     for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "config"):
+        if not action.option_strings or action.dest in ("help", "config") or action.help == argparse.SUPPRESS:
             continue
         tp = int if action.type in INT_TYPES else action.type if action.type is float else str | list
         fields.append((action.dest, tp | None, dataclasses.field(default=None)))

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from axk1.eval.reasoning import split_reasoning
+from axk1.text.reasoning import split_reasoning
 
 WORKER = Path(__file__).with_name("math_verify_worker.py")
 STATUSES = ("correct", "wrong", "no_answer", "truncated")

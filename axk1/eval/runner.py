@@ -17,7 +17,7 @@ from axk1.eval.backends import Backend, Request, Sampling
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
-from axk1.eval.reasoning import split_reasoning
+from axk1.text.reasoning import split_reasoning
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.base import Problem
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axk1.eval.backends import Backend, Request, Sampling
-from axk1.eval.reasoning import split_reasoning
+from axk1.text.reasoning import split_reasoning
 from axk1.eval.tasks.base import digest
 from axk1.text.korean import SYLLABLE_CLASS
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
-from axk1.text.tokenizer_file import load_tokenizer
+from axk1.text.tokenizer_file import THINK_TAGS, load_tokenizer
 
 log = logging.getLogger(__name__)
 
-THINK_START, THINK_END = "<think>", "</think>"
+THINK_START, THINK_END = THINK_TAGS  # where a reply's reasoning ends: axk1/text/reasoning.py
 THINK_TOKENS = [THINK_START, THINK_END]  # added tokens but not "special": decoding keeps them, so reasoning can be split
 
 
@@ -204,16 +204,6 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
 def prompt_opens_reasoning(prompt_text: str) -> bool:
     """True when the rendered prompt leaves the model inside a think block, so its output starts with reasoning."""
     return prompt_text.rstrip().endswith(THINK_START)
-
-
-def split_reasoning(text: str) -> tuple[str, str]:
-    """(reasoning, content) of a reply generated inside a think block: everything before the first `</think>` is
-    reasoning, the rest content; with no `</think>` yet it is all reasoning (as vLLM's DeepSeek-R1 parser reads it).
-    The rule the server's streaming split (infer/detok.py) keeps, token by token; its tests compare with this."""
-    end = text.find(THINK_END)
-    if end < 0:
-        return text, ""
-    return text[:end], text[end + len(THINK_END):]
 
 
 def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,

@@ -6,14 +6,14 @@ import argparse
 import ipaddress
 import errno
 import logging
-import os
 import socket
 from pathlib import Path
 
 import torch
 
+from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port
-from axk1.config import DTYPES, model_folder_hint
+from axk1.config import DTYPES, model_config_file
 
 log = logging.getLogger("axk1.serve")
 
@@ -31,9 +31,7 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     from axk1.infer.server import ServerState, create_app
 
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir} is not a model folder (no config.json): give a folder written by "
-                                f"`axk1.save_pretrained` or `axk1 export`{model_folder_hint(model_dir)}")
+    model_config_file(model_dir)  # before the other flags' checks: a wrong folder is the likelier mistake
     if max_batch < 1:
         raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
     if not read_timeout > 0:
@@ -93,9 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    api_key = args.api_key or os.environ.get("AXK1_API_KEY") or None
+    api_key = read_api_key(args.api_key_env, SERVER_KEY_ENV)
     if not _is_loopback(args.host) and not api_key:
-        log.warning("serving on %s without --api-key: anyone who can reach this port can use the model", args.host)
+        log.warning("serving on %s without an API key ($%s is not set): anyone who can reach this port can use the "
+                    "model", args.host, args.api_key_env)
     check_port(args.host, args.port)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
@@ -118,7 +117,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model_dir", help="model folder: config.json + safetensors (+ tokenizer.json for text)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=tcp_port, default=8000, help="TCP port, 0-65535 (0: any free one)")
-    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (or set AXK1_API_KEY)")
+    add_api_key_flags(p, SERVER_KEY_ENV, "the key clients must send on /v1 ('Authorization: Bearer KEY')")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
     p.add_argument("--max-batch", type=int, default=32, help="most choices generated together")
     p.add_argument("--max-model-len", type=positive_int, default=None,
@@ -147,7 +146,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--enable-weight-updates", action="store_true",
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
                         "weights replaced by a folder's while idle, for RL rollouts (docs/posttraining.md, \"At "
-                        "scale\"); it reads any folder the server can see, so use --api-key off loopback")
+                        "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
     return p

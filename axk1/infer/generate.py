@@ -15,6 +15,10 @@ from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.static_decode import StaticDecodeStep
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
 
+# Tokens a generation may add when its caller sets no limit: `generate`'s, `generate_speculative`'s and
+# `axk1 generate`'s (which also stays within the context)
+DEFAULT_MAX_NEW_TOKENS = 64
+
 
 @dataclass
 class GenerationResult:
@@ -58,9 +62,9 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
 
 
 @torch.inference_mode()
-def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = 64, temperature: float = 0.0,
-             top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None, seed: int | None = None,
-             pad_id: int = 0, compile: bool = False, cuda_graph: bool = False) -> GenerationResult:
+def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+             temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None,
+             seed: int | None = None, pad_id: int = 0, compile: bool = False, cuda_graph: bool = False) -> GenerationResult:
     """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops).
 
     compile=True runs the one-token decode step through torch.compile (compiled once per model, on first use;

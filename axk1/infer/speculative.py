@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from axk1.infer.generate import GenerationResult, _as_prompts, check_lengths
+from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, GenerationResult, _as_prompts, check_lengths
 from axk1.infer.sampling import GREEDY_BELOW, check_sampling, next_token_probs, sample_categorical
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
 from axk1.model.latent_decode import _Layer
@@ -86,9 +86,9 @@ def accept_draft(p_BV: torch.Tensor, q_BV: torch.Tensor, draft_B: torch.Tensor,
 
 
 @torch.inference_mode()
-def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = 64, temperature: float = 0.0,
-                         top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None,
-                         seed: int | None = None) -> SpeculativeResult:
+def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                         temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
+                         stop_ids: list[int] | None = None, seed: int | None = None) -> SpeculativeResult:
     """`generate` for one prompt, drafting one token a step with the MTP module; the same output distribution."""
     config = model.config
     prompts = _as_prompts(prompt)

@@ -31,7 +31,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from axk1.config import model_config_file
 from axk1.infer.chat import THINK_END, THINK_START, read_chat_template
+from axk1.json_text import JsonError, read_json_file
 
 CONFIG_VALUES = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1", "scoring_func": "sigmoid",
                  "topk_method": "noaux_tc", "hidden_act": "silu"}
@@ -45,9 +47,15 @@ def check_vllm_folder(folder: str | Path) -> list[str]:
     """Problems that would stop vLLM (or transformers) from serving `folder` as A.X K1; [] when none."""
     folder = Path(folder)
     problems: list[str] = []
-    if not (folder / "config.json").exists():
-        return [f"{folder} has no config.json"]
-    config = json.loads((folder / "config.json").read_text())
+    try:
+        file = model_config_file(folder)
+        config = read_json_file(file)
+    except JsonError as e:
+        return [f"{file} is not valid JSON ({e})"]
+    except (OSError, ValueError) as e:  # not a model folder: nothing else can be checked
+        return [str(e)]
+    if not isinstance(config, dict):
+        return [f"{file} must be a JSON object, got {type(config).__name__}"]
     for key, value in CONFIG_VALUES.items():
         if config.get(key) != value:
             problems.append(f"config.json: {key} is {config.get(key)!r}, expected {value!r}")

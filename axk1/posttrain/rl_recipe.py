@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axk1.api_key import SERVER_KEY_ENV
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
 
@@ -41,7 +42,7 @@ class RLConfig:
     # Rollouts on an inference server instead of in the training processes (axk1/posttrain/rollout_server.py):
     server_url: str = ""             # e.g. "http://10.0.0.5:8000": `axk1 serve --enable-weight-updates` or SGLang
     server_model: str = ""           # the model name it serves ("" = the first of its /v1/models)
-    server_api_key_env: str = "AXK1_API_KEY"  # environment variable holding its API key (unset: none sent)
+    server_api_key_env: str = SERVER_KEY_ENV  # environment variable holding its API key (unset: none sent)
     server_concurrency: int = 8      # prompts in flight at once
     server_timeout_s: float = 3600.0  # one request (a prompt's G completions; a weight update, waiting while busy)
     weights_dir: str = ""            # where each update's weights are written for it, on a file system both

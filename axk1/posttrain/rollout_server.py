@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from axk1.api_key import SERVER_KEY_ENV
 from axk1.checkpoint.dcp import save_checkpoint, step_dir
 from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.generate import GenerationResult
@@ -52,7 +53,7 @@ class RolloutServerError(ConnectionError):
 
 class RolloutServer:
     def __init__(self, url: str, weights_dir: str | Path, run: str, model: str = "", api_key: str | None = None,
-                 key_env: str = "AXK1_API_KEY", concurrency: int = 8, timeout_s: float = 3600.0,
+                 key_env: str = SERVER_KEY_ENV, concurrency: int = 8, timeout_s: float = 3600.0,
                  is_main: bool = True, push_dtype: torch.dtype | None = None) -> None:
         """`run`: what names this run in its pushed folders' markers (its output folder); `key_env`: where the API
         key came from, for the error that says it is wrong."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import positive_int
 
 
@@ -24,7 +24,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         overrides += ["--teacher.model", json.dumps(args.teacher_model)]  # quoted: a name is a string
     recipe = load_recipe(args.recipe, overrides)
     summary = run_synth(args.documents, recipe, parse_teacher(args.teacher), args.output, cache_path=args.cache,
-                        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"), extra_benchmarks=args.decontam,
+                        api_key=read_api_key(args.api_key_env, CLIENT_KEY_ENV), extra_benchmarks=args.decontam,
                         limit=args.limit, progress=not args.no_progress)
     print(summary.table())
     o = summary.outputs
@@ -62,7 +62,7 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
                    help="kept samples (plain JSONL); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
                         "by line) and .summary.json are written beside it; none of them may be an input")
     p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")
-    p.add_argument("--api-key", default=None, help="teacher API key (default: $OPENAI_API_KEY)")
+    add_api_key_flags(p, CLIENT_KEY_ENV, "the teacher's API key")
     p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")
     p.add_argument("--decontam", action="append", default=[], metavar="JSONL",
                    help="another evaluation set to decontaminate against (e.g. a LiveCodeBench file); repeatable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import urllib.request
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
 
 INSTRUCTIONS = {
@@ -79,18 +80,13 @@ def _hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) for each non-blank line; errors name the file and the line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")  # whole: the byte a decode error names is the file's
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); AIME data is a UTF-8 JSONL file") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = parse_json(line)
-        except JsonError as e:
-            raise ValueError(f"{path}:{number}: not a JSON object ({e}); each line holds "
-                             "one problem as {\"problem\": ..., \"answer\": ...}") from None
+    # lines end at newlines only, as a file reads (str.splitlines also split at U+2028 inside a problem's text)
+    for number, row in json_lines(io.StringIO(text, newline=None), path,
+                                  "each line holds one problem as {\"problem\": ..., \"answer\": ...}"):
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with problem/answer "
                              "fields")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from axk1.eval.backends import Completion
-from axk1.eval.reasoning import split_reasoning
+from axk1.text.reasoning import split_reasoning
 
 
 @dataclass

@@ -1,0 +1,48 @@
+"""Where a reply's reasoning ends and its answer begins: the two rules axk1 uses, side by side.
+
+A reply that holds one `</think>` splits the same way under both. They differ on a reply holding two or more (a
+model that writes `</think>` inside its reasoning, or closes its thinking twice):
+
+* Evaluation splits at the LAST `</think>` (`split_reasoning`): the reference protocol's rule (docs/evaluation.md,
+  "Reasoning"), so a score compares with the published ones, and an answer is never graded on text the model was
+  still thinking in. It sees the whole reply before it splits.
+* `axk1 serve` splits at the FIRST `</think>` (`split_reasoning_streamed`): vLLM's DeepSeek-R1 reasoning parser's
+  rule. A stream sends each piece as `reasoning_content` or `content` as it is generated, and cannot wait for a
+  later tag that may never come; the server's non-streaming replies are built from the same deltas, so they split
+  the same way (infer/detok.py keeps this rule token by token; its tests compare with this function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from axk1.text.tokenizer_file import THINK_TAGS
+
+THINK_OPEN, THINK_CLOSE = THINK_TAGS
+
+
+@dataclass
+class SplitOutput:
+    reasoning: str
+    answer: str | None  # None: the thinking never ended, so there is no answer to grade
+
+
+def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutput:
+    """Evaluation's rule: the answer is the text after the last `</think>`. Thinking that never ends (the output
+    starts with `<think>`, or `think_open_in_prompt`: the prompt ended with `<think>`, so the raw output starts
+    inside the think block) means no answer."""
+    if THINK_CLOSE in text:
+        head, _, tail = text.rpartition(THINK_CLOSE)
+        return SplitOutput(head.replace(THINK_OPEN, "", 1).strip(), tail.strip())
+    if think_open_in_prompt or text.lstrip().startswith(THINK_OPEN):
+        return SplitOutput(text.replace(THINK_OPEN, "", 1).strip(), None)
+    return SplitOutput("", text.strip())
+
+
+def split_reasoning_streamed(text: str) -> tuple[str, str]:
+    """The server's rule: (reasoning, content) of a reply generated inside a think block, split at the first
+    `</think>`; with no `</think>` yet it is all reasoning. Nothing is stripped: a stream's pieces add up to it."""
+    end = text.find(THINK_CLOSE)
+    if end < 0:
+        return text, ""
+    return text[:end], text[end + len(THINK_CLOSE):]

@@ -1,0 +1,70 @@
+"""A flag that feeds a library function or dataclass defaults to the library's own default: restated in the parser
+they drifted (`axk1 generate` stopped at 32 new tokens where generate() stops at 64). Each table maps a flag's dest to
+the parameter or field it feeds; a flag added later with a literal default that differs fails here."""
+
+import argparse
+
+import pytest
+
+from axk1.cli import build_parser
+from axk1.cli_args import parameter_default
+from axk1.data.tokenizer_config import TokenizerConfig
+from axk1.eval.backends import OpenAIBackend, Sampling, load_backend
+from axk1.eval.runner import RunSettings
+from axk1.eval.tasks import TaskOptions
+from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
+from axk1.infer.speculative import generate_speculative
+from axk1.plan.planner import make_plan
+from axk1.plan.search import SearchSpace
+
+
+def _defaults(*path: str) -> dict:
+    """dest -> default of the sub-command `axk1 PATH...`."""
+    parser = build_parser()
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return {a.dest: a.default for a in parser._actions}
+
+
+def _signature_pairs(function, flags: dict) -> list:
+    return [(flag, parameter_default(function, name)) for flag, name in flags.items()]
+
+
+CASES = {
+    "generate": (("generate",), _signature_pairs(generate, {"temperature": "temperature", "top_p": "top_p",
+                                                             "top_k": "top_k"})),
+    "generate (speculative)": (("generate",), _signature_pairs(generate_speculative, {
+        "temperature": "temperature", "top_p": "top_p", "top_k": "top_k"})),
+    "eval": (("eval",), [("temperature", Sampling.temperature), ("top_p", Sampling.top_p), ("top_k", Sampling.top_k),
+                         ("max_tokens", Sampling.max_tokens), ("n", RunSettings.n), ("seed", RunSettings.seed),
+                         ("concurrency", OpenAIBackend.concurrency), ("request_timeout", OpenAIBackend.timeout_s),
+                         *_signature_pairs(load_backend, {"concurrency": "concurrency", "device": "device",
+                                                          "request_timeout": "request_timeout_s"}),
+                         *_signature_pairs(TaskOptions, {"grader": "grader_mode", "test_timeout": "test_timeout_s"})]),
+    "plan": (("plan",), [("arch", SearchSpace.arch), *_signature_pairs(make_plan, {
+        name: name for name in ("precision", "law", "seq_len", "serve_gpus", "serve_precision", "min_activation",
+                                "downtime", "max_epochs", "min_tokens_per_param", "max_tokens_per_param", "top")})]),
+    "data tokenizer train": (("data", "tokenizer", "train"), [("vocab_size", TokenizerConfig.vocab_size),
+                                                              ("min_frequency", TokenizerConfig.min_frequency)]),
+}
+
+
+@pytest.mark.parametrize("command", CASES)
+def test_flags_default_to_the_library_defaults(command):
+    path, pairs = CASES[command]
+    defaults = _defaults(*path)
+    for flag, library in pairs:
+        assert defaults[flag] == library, f"axk1 {command} --{flag.replace('_', '-')}"
+
+
+def test_generate_without_a_limit_makes_as_many_tokens_as_the_library():
+    """`axk1 generate` leaves --max-new-tokens unset to stay within the context; unset, it is generate()'s limit."""
+    assert _defaults("generate")["max_new_tokens"] is None
+    assert parameter_default(generate, "max_new_tokens") == parameter_default(
+        generate_speculative, "max_new_tokens") == DEFAULT_MAX_NEW_TOKENS == 64
+
+
+def test_parameter_default_refuses_a_parameter_without_one():
+    with pytest.raises(TypeError, match="has no default"):
+        parameter_default(generate, "model")
