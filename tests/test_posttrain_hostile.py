@@ -170,6 +170,14 @@ def test_tasks_cli_takes_kinds_and_families(tmp_path):
                  "--families", "add,mul", "--levels", "1"]) == 0
     tasks = read_tasks(out / "train.jsonl") + read_tasks(out / "heldout.jsonl")
     assert len(tasks) == 8 and {t.family for t in tasks} <= {"add", "mul"}
+    # the demo's shortcut rows alone, for the mode-overlap set (the README's by-hand steps)
+    short = tmp_path / "short.jsonl"
+    assert main(["posttrain", "chat", str(out / "train.jsonl"), "--mode", "think", "--shortcut-share", "1.0",
+                 "--shortcuts-only", "-o", str(short)]) == 0
+    rows = [json.loads(line) for line in short.read_text().splitlines()]
+    assert len(rows) == 6 and all(len(r["messages"][-1]["reasoning_content"]) < 40 for r in rows)
+    assert main(["posttrain", "chat", str(out / "train.jsonl"), "--mode", "think", "--shortcuts-only",
+                 "-o", str(short)]) == 2  # nothing to write: said, not an empty file
 
 
 def test_sft_resume_refuses_other_data_with_the_same_row_count(folder, tmp_path):
@@ -210,3 +218,16 @@ def test_rl_with_every_iteration_skipped_fails_loudly_and_resumes(folder, tmp_pa
     assert "2 of 2 RL iterations were skipped" in capsys.readouterr().err
     report = json.loads((tmp_path / "out" / "rl_report.json").read_text())
     assert report == {"skipped_iterations": 2, "model_changed": False, "iterations": 2}
+
+
+def test_heldout_shows_its_progress(folder, tmp_path, capsys):
+    """`axk1 posttrain heldout` printed nothing until it finished (15 minutes on a 240-problem set): a bar per
+    mode counts the problems answered."""
+    out = tmp_path / "tasks"
+    assert main(["posttrain", "tasks", "-o", str(out), "--train", "3", "--heldout", "3", "--kinds", "math",
+                 "--families", "add", "--levels", "1"]) == 0
+    capsys.readouterr()
+    assert main(["posttrain", "heldout", str(folder), str(out / "heldout.jsonl"), "--max-new-tokens", "2",
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "heldout think" in err and "heldout non-think" in err and "3/3" in err

@@ -231,7 +231,8 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     if plan.law_batch < dp * plan.context:
         ratio = dp * plan.context / plan.law_batch
         plan.binding.append(f"{MIN_BATCH}: the law's batch ({plan.law_batch:,.0f} tokens) is less than one "
-                            f"{plan.context:,}-token sequence per rank; raised to {dp:,} sequences ({ratio:.1f}x)")
+                            f"{plan.context:,}-token sequence per rank; raised to {dp:,} sequences of {plan.context:,} "
+                            f"tokens ({ratio:.1f}x; the batch line counts them at the base length)")
         plan.warnings.append(f"fewer than 1 sequence per data-parallel rank at the law's batch: the batch is "
                              f"{ratio:.1f}x the law's optimum (plan for fewer GPUs, or expect a worse loss)")
     epochs = limits.epochs(best.tokens)

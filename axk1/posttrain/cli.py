@@ -128,7 +128,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
                          "non-think: drop it or use --mode think")
     refuse_overwriting_inputs(args.output, [args.tasks])
     tasks = read_tasks(args.tasks)
-    rows = [to_chat(t, args.mode) for t in tasks]
+    if args.shortcuts_only and not args.shortcut_share:
+        raise ValueError("--shortcuts-only writes the --shortcut-share rows alone: give --shortcut-share (the demo: 1.0)")
+    rows = [] if args.shortcuts_only else [to_chat(t, args.mode) for t in tasks]
     if args.mode == "think" and args.shortcut_share:
         rows += shortcut_rows(tasks, args.shortcut_share, args.seed)
     write_jsonl(args.output, rows)
@@ -152,8 +154,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     modes = tuple(args.modes.split(","))
     check_modes(modes)
     tasks = read_task_rows([args.tasks])[: args.limit]
-    result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens,
-                              device=device)
+    result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens, device=device, progress=True)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
               f"{r['format_error']:.3f} ± {r['format_error_se']:.3f}, mean length {r['mean_len']:.1f} (n = {r['n']})")
@@ -200,6 +201,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--shortcut-share", type=float, default=0.0,
                    help="think mode: also add this share of the math tasks again with a one-line shortcut trace "
                    "(docs/posttraining.md)")
+    q.add_argument("--shortcuts-only", action="store_true",
+                   help="write the shortcut rows alone (the demo adds them to the mode-overlap SFT set)")
     q.add_argument("--seed", type=int, default=0, help="which tasks get a shortcut row")
     q.add_argument("-o", "--output", required=True)
     q.set_defaults(func=cmd_chat)

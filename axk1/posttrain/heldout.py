@@ -38,8 +38,12 @@ def binomial_se(p: float, n: int) -> float:
 
 @torch.no_grad()
 def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str, ...] = ("think", "non-think"),
-                     max_new_tokens: int = 96, batch_size: int = 64, device: str = "cpu") -> dict:
-    """{mode: {n, accuracy, accuracy_se, format_error, format_error_se, mean_len, correct: [0/1 per task]}}."""
+                     max_new_tokens: int = 96, batch_size: int = 64, device: str = "cpu",
+                     progress: bool = False) -> dict:
+    """{mode: {n, accuracy, accuracy_se, format_error, format_error_se, mean_len, correct: [0/1 per task]}}.
+    `progress`: a bar of problems answered per mode (`axk1 posttrain heldout` printed nothing for 15 minutes)."""
+    from tqdm import tqdm
+
     check_modes(modes)
     model = load_model(model_dir, device=device).eval()
     codec = ChatCodec.from_folder(model_dir)
@@ -53,12 +57,15 @@ def evaluate_heldout(model_dir: str | Path, tasks: list[dict], modes: tuple[str,
         prompts = [codec.encode(prompt_text(codec, [{"role": "user", "content": t["prompt"]}], thinking),
                                 add_special_tokens=False) for t in tasks]
         texts, reasons, lengths = [], [], []
+        bar = tqdm(total=len(prompts), desc=f"heldout {mode}", unit="problem", disable=not progress)
         for i in range(0, len(prompts), batch_size):
             res = generate(model, prompts[i:i + batch_size], max_new_tokens=max_new_tokens, temperature=0.0,
                            stop_ids=stop_ids, pad_id=pad)
             texts += [codec.decode(t) for t in res.tokens]
             reasons += res.finish_reasons
             lengths += [len(t) for t in res.tokens]
+            bar.update(len(res.tokens))
+        bar.close()
         scores = score_all([(t, x, r, thinking) for t, x, r in zip(tasks, texts, reasons)])
         n = len(tasks)
         acc = sum(s.correct for s in scores) / n
