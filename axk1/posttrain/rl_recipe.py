@@ -21,7 +21,8 @@ class RLConfig:
     modes: list[str] = field(default_factory=lambda: ["think", "non-think"])  # think prompts end with <think>,
     # non-think prompts with </think>; the prompts of one step alternate between them
     iterations: int = 20             # rollout batches
-    prompts_per_step: int = 8        # groups per rollout batch (after dynamic sampling)
+    prompts_per_step: int = 8        # groups drawn per rollout batch (dynamic sampling drops the flat ones and
+                                     # refills within max_sampling_rounds)
     group_size: int = 8              # G completions per prompt
     max_new_tokens: int = 96
     temperature: float = 1.0
