@@ -40,6 +40,9 @@ class Callback:
     def on_fit_end(self, trainer) -> None:
         pass
 
+    def on_error(self, trainer, error: BaseException) -> None:
+        """The loop is ending with `error` (Ctrl-C, a stop of the run, a failure), which is raised on afterwards."""
+
 
 def is_log_step(trainer, row: dict) -> bool:
     """Rows reach the logs every `[logging] every_steps`, at the last step, whenever a step was skipped and whenever

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
@@ -33,6 +32,7 @@ from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distr
 from axk1.parallel.init import materialize_
 from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
+from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
                                   SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
@@ -153,8 +153,10 @@ class Trainer:
             if self.is_main:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
-        # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py).
-        self.callbacks: list[Callback] = [*([validator] if validator else []), SpeedMonitor(),
+        # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
+        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py).
+        self.saves = AsyncSaves()
+        self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
                                           MetricsWriter(self, resume_step), BadStepGuard(), Checkpointer(),
                                           StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
@@ -166,7 +168,6 @@ class Trainer:
         self.bar = None
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
-        self.pending_save: PendingCheckpoint | None = None
         # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if r.parallelism.precision == "bf16" and self.parallel is None else nullcontext())
@@ -338,27 +339,17 @@ class Trainer:
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
         self.saved_step = s.step
         if isinstance(out, PendingCheckpoint):
-            self.pending_save = out
+            self.saves.pending = out
             return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
         return out
 
-    def finish_save(self) -> None:
-        if self.pending_save is not None:
-            self.pending_save.wait()
-            self.pending_save = None
+    @property
+    def pending_save(self) -> PendingCheckpoint | None:
+        """The background checkpoint write in flight, if any."""
+        return self.saves.pending
 
-    def poll_save(self) -> None:
-        """After a step: a background checkpoint whose write has ended on every rank is finished now (its
-        train_state.json written, its folder renamed into place), not at the next save. A run killed in between
-        lost it: two intervals of training, with the tensors all on disk. One small host collective a step while a
-        write is in flight, so that every rank finishes it at the same step."""
-        if self.pending_save is None:
-            return
-        written = self.pending_save.written()
-        if self.parallel is not None:  # every rank's write ended: as many as there are ranks
-            written = host_all_sum([float(written)])[0] == dist.get_world_size()
-        if written:
-            self.finish_save()
+    def finish_save(self) -> None:
+        self.saves.finish()
 
     def fit(self, release: bool = True, keep_rows: int | None = None) -> list[dict]:
         """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks; returns the steps'
@@ -374,18 +365,13 @@ class Trainer:
                 run_callbacks(self.callbacks, "on_fit_start", self)
                 for step in self.bar:
                     rows.append(self.train_step(step))
-                    self.poll_save()
                     run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
                     if self.stopped_by:  # StopOnSignal has written this step's checkpoint
                         break
                 self.bar.close()
                 run_callbacks(self.callbacks, "on_fit_end", self)
-        except KeyboardInterrupt:
-            # Ctrl-C: a background checkpoint write in flight holds the newest state, already copied: finished
-            # (a second Ctrl-C abandons it) rather than left as a temp folder. One process only: under torchrun
-            # the other ranks may be gone, and the write's barriers would wait for them forever.
-            if self.parallel is None and self.pending_save is not None:
-                self.finish_save()
+        except BaseException as e:  # Ctrl-C finishes a background checkpoint write (AsyncSaves.on_error)
+            run_callbacks(self.callbacks, "on_error", self, e)
             raise
         finally:
             if release:
