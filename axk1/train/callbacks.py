@@ -34,6 +34,10 @@ class Callback:
     def on_fit_start(self, trainer) -> None:
         pass
 
+    def on_before_optimizer_step(self, trainer, row: dict) -> None:
+        """The step's loss and gradient norm are in `row`, the update not yet made: setting row["skipped"] to a
+        reason drops it as a bad step (the Trainer's steps; RL's iterations do not call it)."""
+
     def on_step_end(self, trainer, row: dict) -> None:
         pass
 

@@ -38,6 +38,7 @@ from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfte
                                   SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
+from axk1.train.loss_spike import LossSpikeGuard
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
 from axk1.train.resume import resume_run, run_definition
@@ -82,7 +83,7 @@ class TrainState:
     tokens: int = 0
     skipped_steps: int = 0
     bad_in_a_row: int = 0
-    recent_losses: list[float] = field(default_factory=list)
+    recent_losses: list[float] = field(default_factory=list)  # the good steps' (axk1/train/loss_spike.py)
 
 
 class Trainer:
@@ -157,8 +158,8 @@ class Trainer:
         # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py).
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
-                                          MetricsWriter(self, resume_step), BadStepGuard(), Checkpointer(),
-                                          StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
+                                          MetricsWriter(self, resume_step), LossSpikeGuard(), BadStepGuard(),
+                                          Checkpointer(), StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
         # of this step's host sum; what stopped the run (None: it ran to its end)
         self.stop_signal: str | None = None
@@ -191,14 +192,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         stats_K = self.micro_batches(batch, self.mtp_weight(pos.stage), dp_size)
         (main_sum, mtp_sum, balance_sum), grad_norm = self.account(stats_K)
-        bad = self._is_bad(main_sum, grad_norm)
         n_tokens = pos.sequences * pos.seq_len
         row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
                "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
                "domains": self.step_rows}  # the whole step's rows per domain, over every rank
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
-        self.update(row, bad, main_sum)
+        if not (math.isfinite(main_sum) and math.isfinite(grad_norm)):  # never stepped on: every weight would be NaN
+            row["skipped"] = "non-finite loss or gradient"
+        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a loss spike is skipped too
+        self.update(row)
         self.state.step = step + 1
         self.state.tokens += n_tokens
         return row
@@ -278,19 +281,18 @@ class Trainer:
         self.domain_stats_2X += torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
         return values[:3], values[-1]
 
-    def update(self, row: dict, bad: str, loss: float) -> None:
-        """The optimizer and balancing-bias step, or, for a bad step, its gradients and loads dropped."""
-        if bad:
+    def update(self, row: dict) -> None:
+        """The optimizer and balancing-bias step, or, for a bad step (row["skipped"] says why), its gradients and
+        loads dropped."""
+        if "skipped" in row:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
             self.state.skipped_steps += 1
             self.state.bad_in_a_row += 1
-            row["skipped"] = bad
         else:
             row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()
             self.state.bad_in_a_row = 0
-            self.state.recent_losses = (self.state.recent_losses + [loss])[-50:]
 
     def domain_losses(self) -> dict[str, float]:
         """Next-token loss per domain over the steps since the last call (token-weighted), then reset: a
@@ -313,18 +315,6 @@ class Trainer:
         if self.device.type != "cuda":
             return t.to(self.device)
         return t.pin_memory().to(self.device, non_blocking=True)
-
-    def _is_bad(self, loss: float, grad_norm: float) -> str:
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            return "non-finite loss or gradient"
-        z = self.recipe.run.spike_zscore
-        hist = self.state.recent_losses
-        if z > 0 and len(hist) >= 10:
-            mean = sum(hist) / len(hist)
-            std = math.sqrt(sum((x - mean) ** 2 for x in hist) / len(hist)) or 1e-12
-            if (loss - mean) / std > z:
-                return f"loss spike (z > {z})"
-        return ""
 
     def save(self, wait: bool = False) -> Path:
         """Checkpoints the current step; with [checkpointing] async the write finishes in the background (the
