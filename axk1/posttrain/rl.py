@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.folder import check_model_folder
@@ -49,8 +48,8 @@ from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_task_rows
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks,
-                                  stop_requests)
+from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
+from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
@@ -148,6 +147,7 @@ class RLTrainer:
         self.stop_requested = False
         self.saved_step: int | None = None
         self.stopped_by: str | None = None
+        self.bar = None  # the progress bar, while the loop runs
 
     def push_weights(self) -> None:
         """The updated policy to the rollout engine: a server's folder, or the main rank's replica."""
@@ -174,32 +174,31 @@ class RLTrainer:
         return rl_update.update(self, samples, step0)
 
     def fit(self) -> list[dict]:
-        r, s, rows = self.recipe, self.recipe.rl, []
-        bar = tqdm(range(self.state.step, s.iterations), initial=self.state.step, total=s.iterations,
-                   disable=not (r.logging.progress and self.is_main), desc="rl")
-        with stop_requests(self):  # SIGTERM asks for a stop after the iteration (axk1.train.callbacks)
-            run_callbacks(self.callbacks, "on_fit_start", self)
-            for it in bar:
-                samples, st = self.rollout(it)
-                row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
-                row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-                if samples:
-                    row.update(self.update(samples, it * s.updates_per_batch))
-                    self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
-                else:
-                    row["skipped"] = "every group had equal rewards"
-                self.state.skipped_steps += "skipped" in row
-                self.state.step = it + 1
-                rows.append(row)
-                self.stop_requested = self._any_rank_stops()
-                run_callbacks(self.callbacks, "on_step_end", self, row)
-                bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
-                                kept=len(samples) // s.group_size)
-                if self.stopped_by:  # StopOnSignal has written this iteration's checkpoint
-                    break
-            bar.close()
-            run_callbacks(self.callbacks, "on_fit_end", self)
+        """The iterations to [rl] iterations, each followed by the callbacks (the loop of axk1/train/loop.py, as
+        pretraining's); returns their rows."""
+        rows: list[dict] = []
+        run_loop(self, self.iteration, rows, "rl")
         return rows
+
+    def iteration(self, it: int) -> dict:
+        """One iteration: rollout, update (unless no group was kept), the counters, and whether any rank was asked
+        to stop; returns its row."""
+        s = self.recipe.rl
+        samples, st = self.rollout(it)
+        row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+        row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
+        if samples:
+            row.update(self.update(samples, it * s.updates_per_batch))
+            self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
+        else:
+            row["skipped"] = "every group had equal rewards"
+        self.state.skipped_steps += "skipped" in row
+        self.state.step = it + 1
+        self.stop_requested = self._any_rank_stops()
+        if self.bar is not None:
+            self.bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                                 kept=len(samples) // s.group_size)
+        return row
 
     def _any_rank_stops(self) -> bool:
         """Whether a stop signal reached any rank (a signal may reach only some), so that every rank stops after the

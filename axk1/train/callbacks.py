@@ -1,6 +1,8 @@
 """The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU,
-metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots. Pretraining and SFT (`Trainer.fit`) and RL
-(`RLTrainer.fit`) run the same loop shape — step, then each callback in list order — so they share these.
+metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots (and in their own files:
+held-out validation, validation.py; background checkpoint writes, async_save.py; loss spikes, loss_spike.py).
+Pretraining and SFT (`Trainer.fit`) and RL (`RLTrainer.fit`) run the same loop (axk1/train/loop.py) — a step, then
+each callback in list order — so they share these.
 
 A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`, `state` (a TrainState: steps done,
 tokens, bad steps), `save(wait=False) -> Path` and `finish_save()`; the speed monitor also reads `config`, `model`,

@@ -1,8 +1,10 @@
 """The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
 (chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
-callbacks (held-out validation, axk1/train/validation.py; speed, metrics files, bad-step stop, checkpoints, the stop
-on SIGTERM, fault injection, plots, axk1/train/callbacks.py). A run holds a lock on its output folder
-(axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py; docs/training.md, "Faults", lists what survives what.
+callbacks (held-out validation, axk1/train/validation.py; finishing a background checkpoint write, async_save.py;
+speed, metrics files, bad-step stop, checkpoints, the stop on SIGTERM, fault injection, plots, callbacks.py), and
+before its update the loss-spike check (loss_spike.py), all run by the loop RL shares (axk1/train/loop.py). A run
+holds a lock on its output folder (axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py;
+docs/training.md, "Faults", lists what survives what.
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
@@ -35,9 +36,10 @@ from axk1.parallel.mesh import MeshDims
 from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
-                                  SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
+                                  SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
+from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
@@ -342,27 +344,14 @@ class Trainer:
         self.saves.finish()
 
     def fit(self, release: bool = True, keep_rows: int | None = None) -> list[dict]:
-        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks; returns the steps'
-        metrics rows, the last `keep_rows` of them if given (every row is in metrics.jsonl: a pretraining run of
-        600,000 steps held them all in memory on every rank). The output folder's lock is given up at the end
-        unless not `release`: a caller that writes into the folder afterwards (SFT's export) holds it through that
-        and calls `release()` itself."""
+        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks (the loop of
+        axk1/train/loop.py, which RL shares); returns the steps' metrics rows, the last `keep_rows` of them if given
+        (every row is in metrics.jsonl: a pretraining run of 600,000 steps held them all in memory on every rank).
+        The output folder's lock is given up at the end unless not `release`: a caller that writes into the folder
+        afterwards (SFT's export) holds it through that and calls `release()` itself."""
         rows: deque[dict] = deque(maxlen=keep_rows)
-        self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
-                        disable=not (self.recipe.logging.progress and self.is_main), desc="train")
         try:
-            with stop_requests(self):
-                run_callbacks(self.callbacks, "on_fit_start", self)
-                for step in self.bar:
-                    rows.append(self.train_step(step))
-                    run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
-                    if self.stopped_by:  # StopOnSignal has written this step's checkpoint
-                        break
-                self.bar.close()
-                run_callbacks(self.callbacks, "on_fit_end", self)
-        except BaseException as e:  # Ctrl-C finishes a background checkpoint write (AsyncSaves.on_error)
-            run_callbacks(self.callbacks, "on_error", self, e)
-            raise
+            run_loop(self, self.train_step, rows, "train")
         finally:
             if release:
                 self.release()
