@@ -129,9 +129,8 @@ class RLTrainer:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)
         if self.server is not None and self.is_main:  # what the server cannot take, said before the first push
-            s = r.rl
-            self.server.check(max((p for _, _, p in rl_rollout.sample_prompts(self, self.state.step, 0)), key=len), s.group_size,
-                              s.max_new_tokens)
+            longest = max((p for _, _, p in rl_rollout.sample_prompts(self, self.state.step, 0)), key=len)
+            self.server.check(longest, r.rl.group_size, r.rl.max_new_tokens)
         if resume_step is not None or self.server is not None:  # a server serves what it was started with
             self.push_weights()
         if resume_step is not None and self.is_main:
