@@ -7,16 +7,18 @@ import shutil
 import statistics
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
-import axk1.posttrain.rl as rl_mod
+import axk1.posttrain.rl_rollout as rl_rollout
 from posttrain_common import BETAS, CLIP, EPS, GSPO_CLIP, LR, SEED, WD, StepClock
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import prompt_text
 from axk1.posttrain.rewards import score
 from axk1.posttrain.rl import RLTrainer
 from axk1.posttrain.rl_recipe import parse_rl_recipe
+from axk1.posttrain.tasks import read_task_rows
 
 
 def rl_recipe(work: Path, model_dir: Path, tasks: Path, args):
@@ -48,8 +50,8 @@ def rl_axk1(work: Path, model_dir: Path, tasks: Path, args) -> dict:
     """One untimed iteration, then rl_iters timed ones, each rollout(it) + update(...) as RLTrainer.fit runs them.
     Generation ignores the stop token (stop_ids=[]), so every completion is max_new_tokens long."""
     trainer = RLTrainer(rl_recipe(work, model_dir, tasks, args))
-    orig = rl_mod.generate
-    rl_mod.generate = functools.partial(orig, stop_ids=[])
+    orig = rl_rollout.generate
+    rl_rollout.generate = functools.partial(orig, stop_ids=[])
     times, parts, lengths = [], [], []
     try:
         for it in range(args.rl_iters + 1):
@@ -63,7 +65,7 @@ def rl_axk1(work: Path, model_dir: Path, tasks: Path, args) -> dict:
                           "update_s": round(t2 - t1, 3)})
             lengths.append(sorted({len(s["completion"]) for s in samples}))
     finally:
-        rl_mod.generate = orig
+        rl_rollout.generate = orig
     assert all(ls == [args.completion] for ls in lengths), lengths
     timed = times[1:]
     return {"seconds": statistics.median(timed), "iteration_seconds": [round(t, 3) for t in timed],
@@ -72,13 +74,12 @@ def rl_axk1(work: Path, model_dir: Path, tasks: Path, args) -> dict:
 
 def rl_prompt_rows(work: Path, model_dir: Path, tasks: Path, args) -> list[dict]:
     """The prompts axk1 draws for iterations 0..rl_iters (sampling round 0), as TRL dataset rows in that order."""
-    trainer = RLTrainer.__new__(RLTrainer)  # only sample_prompts: recipe, tasks, codec
-    trainer.recipe = rl_recipe(work, model_dir, tasks, args)
-    trainer.tasks = rl_mod.read_task_rows(trainer.recipe.rl.tasks)
-    trainer.codec = ChatCodec.from_folder(model_dir)
+    recipe = rl_recipe(work, model_dir, tasks, args)  # sample_prompts reads the trainer's recipe, tasks and codec
+    trainer = SimpleNamespace(recipe=recipe, tasks=read_task_rows(recipe.rl.tasks),
+                              codec=ChatCodec.from_folder(model_dir))
     rows = []
     for it in range(args.rl_iters + 1):
-        for task, thinking, ids in trainer.sample_prompts(it, 0):
+        for task, thinking, ids in rl_rollout.sample_prompts(trainer, it, 0):
             text = prompt_text(trainer.codec, [{"role": "user", "content": task["prompt"]}], thinking)
             assert trainer.codec.encode(text, add_special_tokens=False) == ids
             rows.append({"prompt": text, "ids": ids, "answer": task["answer"], "kind": task["kind"],

@@ -13,7 +13,8 @@ import os
 import zstandard
 
 from axk1.data.failure import Failure
-from axk1.data.sources import SourceConfig, SourceReader, list_files, read_source_file
+from axk1.data.source_files import list_files
+from axk1.data.sources import SourceConfig, SourceReader, read_source_file
 from tests.data_helpers import FailureSink
 
 GOOD = [json.dumps({"text": f"문서 {i} 입니다. A good line of text number {i}."}) for i in range(5)]

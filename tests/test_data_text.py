@@ -11,7 +11,8 @@ from datatrove.data import Document
 from axk1.data.filters import CodeFilter, QualityConfig, QualityFilter
 from axk1.data.lid import LanguageFilter
 from axk1.data.pii import scrub_pii
-from axk1.data.sources import Failure, SourceConfig, list_files, read_source_file
+from axk1.data.source_files import list_files
+from axk1.data.sources import Failure, SourceConfig, read_source_file
 from axk1.data.textgen import english_document, korean_document
 from axk1.text.korean import LineJoiner, hangul_ratio, join_wrapped_lines, normalize_text
 

@@ -246,7 +246,8 @@ def test_wet_and_zstd_files_in_a_warc_folder_are_inputs_that_fail_with_a_reason(
     import zstandard
     from warcio.warcwriter import WARCWriter
 
-    from axk1.data.sources import SourceConfig, list_files
+    from axk1.data.source_files import list_files
+    from axk1.data.sources import SourceConfig
 
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True)

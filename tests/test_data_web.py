@@ -145,7 +145,7 @@ def test_html_folder_source(tmp_path):
     (tmp_path / "site" / "old.htm").write_bytes(_euc_kr_page())
     (tmp_path / "site" / "empty.html").write_bytes(b"<html><body><nav>Home</nav></body></html>")
     spec = SourceConfig(type="html", path=str(tmp_path / "site"), base_url="https://docs.example.org/help")
-    from axk1.data.sources import list_files
+    from axk1.data.source_files import list_files
 
     out = {p.name: next(iter(read_source_file(spec, p))) for p in list_files(spec)}
     assert set(out) == {"a.html", "old.htm", "empty.html"}

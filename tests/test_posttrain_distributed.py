@@ -110,6 +110,7 @@ def _torchrun_sft(recipe: Path) -> None:
 RL_RUNNER = """
 import json, os, sys, tomllib
 import axk1.posttrain.rl as rl
+import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.posttrain.rewards import Score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.parallel.distributed import shutdown_distributed
@@ -117,15 +118,15 @@ from axk1.parallel.distributed import shutdown_distributed
 def fake_scores(items, format_penalty=-1.0, workers=None):  # varies within a group for an untrained model
     return [Score(len(t) % 2 == 0, True, "correct", 1.0 if len(t) % 2 == 0 else -1.0) for _, t, _, _ in items]
 
-rl.score_all = fake_scores
+rl_rollout.score_all = fake_scores
 slow = float(os.environ.get("AXK1_SLOW_ROLLOUT_S", "0"))
 if slow:  # every rollout outlasts the default group's timeout (here a fraction of it, for the 30 minutes of a run)
     import time
     from datetime import timedelta
     import torch.distributed.distributed_c10d as c10d
     c10d.default_pg_timeout = timedelta(seconds=slow / 3)
-    real_generate = rl.generate
-    rl.generate = lambda *args, **kwargs: (time.sleep(slow), real_generate(*args, **kwargs))[1]
+    real_generate = rl_rollout.generate
+    rl_rollout.generate = lambda *args, **kwargs: (time.sleep(slow), real_generate(*args, **kwargs))[1]
 recipe = sys.argv[1]
 census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/test_train_device)
 try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import axk1.posttrain.rl as rl
+import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples
@@ -198,7 +198,8 @@ def test_sft_resume_refuses_other_data_with_the_same_row_count(folder, tmp_path)
 # ---- RL that cannot learn ----
 
 def test_rl_with_every_iteration_skipped_fails_loudly_and_resumes(folder, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(rl, "score_all", lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
+    monkeypatch.setattr(rl_rollout, "score_all",
+                        lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
     tasks = tmp_path / "t.jsonl"
     write_jsonl(tasks, generate_tasks(6, seed=0, kinds=("math",), levels=(1,)))
     recipe = tmp_path / "rl.toml"

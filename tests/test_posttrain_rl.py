@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import axk1.posttrain.rl as rl
+import axk1.posttrain.rl_rollout as rl_rollout
+import axk1.posttrain.rl_update as rl_update
 from axk1.infer.generate import GenerationResult
 from axk1.posttrain.heldout import paired_difference
 from axk1.posttrain.rewards import Score, format_ok, score
@@ -80,7 +82,7 @@ def _recipe(tmp: Path, folder: Path, tasks: Path, out: str, **rl_keys) -> dict:
 
 
 def test_gspo_loop_updates_resumes_and_exports(tmp_path, monkeypatch):
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     folder = make_model_folder(tmp_path / "base")
     tasks = _tasks(tmp_path / "tasks.jsonl")
     full = rl.run_rl(parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a"), tmp_path))
@@ -104,7 +106,8 @@ def test_gspo_loop_updates_resumes_and_exports(tmp_path, monkeypatch):
 
 
 def test_dynamic_sampling_drops_equal_groups(tmp_path, monkeypatch):
-    monkeypatch.setattr(rl, "score_all", lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
+    monkeypatch.setattr(rl_rollout, "score_all",
+                        lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
     folder = make_model_folder(tmp_path / "base")
     recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
                                      max_sampling_rounds=2, export=False), tmp_path)
@@ -113,7 +116,7 @@ def test_dynamic_sampling_drops_equal_groups(tmp_path, monkeypatch):
 
 
 def test_kl_to_the_start_model_is_logged(tmp_path, monkeypatch):
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     folder = make_model_folder(tmp_path / "base")
     recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2, beta=0.1, updates_per_batch=1,
                                      level="token", export=False), tmp_path)
@@ -142,14 +145,14 @@ def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(
     """Every update of the iteration dropped for a NaN loss: numpy's nanmean over its losses put "RuntimeWarning:
     Mean of empty slice" in the run's log. The row says why it was skipped, and its loss is null in the strict
     metrics file, the non_finite field saying it was NaN."""
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
-    real_loss = rl.policy_loss
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    real_loss = rl_update.policy_loss
 
     def nan_loss(*args, **kwargs):
         loss, stats = real_loss(*args, **kwargs)
         return loss * math.nan, stats
 
-    monkeypatch.setattr(rl, "policy_loss", nan_loss)
+    monkeypatch.setattr(rl_update, "policy_loss", nan_loss)
     folder = make_model_folder(tmp_path / "base")
     recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1, export=False),
                              tmp_path)
@@ -180,8 +183,8 @@ def test_rollouts_stop_at_the_turn_end_and_train_the_sampled_stop(tmp_path, monk
         n = len(prompts)
         return GenerationResult([[5, 6, 7]] * n, ["stop", "length"] * (n // 2), stop_tokens=[turn_end, None] * (n // 2))
 
-    monkeypatch.setattr(rl, "generate", recording_generate)
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "generate", recording_generate)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
                                      dynamic_sampling=False, export=False), tmp_path)
     trainer = rl.RLTrainer(recipe)

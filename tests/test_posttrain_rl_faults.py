@@ -18,6 +18,8 @@ from types import SimpleNamespace
 import pytest
 
 import axk1.posttrain.rl as rl
+import axk1.posttrain.rl_rollout as rl_rollout
+import axk1.posttrain.rl_update as rl_update
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.cli import main
@@ -37,9 +39,10 @@ DRIVER = textwrap.dedent("""
     import os, signal, sys
     import torch.distributed.checkpoint as dcp
     import axk1.posttrain.rl as rl
+    import axk1.posttrain.rl_rollout as rl_rollout
     from tests.test_posttrain_rl import _fake_scores
     from tests.train_helpers import kill_half_written, sigterm_during_step
-    rl.score_all = _fake_scores
+    rl_rollout.score_all = _fake_scores
     point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     if point == "sigterm-rl":
         real = rl.RLTrainer.rollout
@@ -99,7 +102,7 @@ def reference(folder, tmp_path_factory) -> list[tuple]:
     """The rows of an uninterrupted 4-iteration run."""
     tmp = tmp_path_factory.mktemp("rl-reference")
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(rl, "score_all", _fake_scores)
+        m.setattr(rl_rollout, "score_all", _fake_scores)
         assert main(["rl", str(_recipe(tmp, folder))]) == 0
     return _trajectory(tmp / "run" / "metrics.jsonl")
 
@@ -118,7 +121,7 @@ def test_sigterm_stops_rl_after_the_iteration_with_a_checkpoint_and_resume_equal
             "with --resume to go on") in stopped.stderr
     assert list_steps(ckpts) == [2]
     assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "rl_report.json").exists()
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     assert main(["rl", str(recipe), "--resume"]) == 0
     assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
     assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference  # bitwise
@@ -135,7 +138,7 @@ def test_a_kill_in_the_middle_of_an_rl_save_resumes_from_the_last_complete_check
     killed = _cli("writing", 3, "rl", recipe, "--checkpointing.interval_steps", 1, "--checkpointing.keep_latest", 1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert list_steps(ckpts) == [2]
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     assert main(["rl", str(recipe), "--resume"]) == 0
     assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
     assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference
@@ -167,7 +170,7 @@ def test_a_second_rl_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_t
     """Two `axk1 rl` on one --out ran side by side (the second truncating the first's metrics, both writing and
     pruning one checkpoints folder). The output folder's lock names the live holder, and so does one for a
     checkpoints folder outside it; a killed holder's lock file is taken over."""
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=1))
     out = Path(recipe.run.out_dir)
     shared = tmp_path / "shared-checkpoints"
@@ -208,7 +211,7 @@ def test_damaged_rl_checkpoints_are_named_with_the_way_back(folder, tmp_path, mo
     resumed that step's iteration under the folder's name without a word."""
     import shutil
 
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=2), ["--checkpointing.interval_steps", "1"])
     rl.run_rl(recipe)
     ckpts = Path(recipe.checkpointing.dir)
@@ -247,7 +250,7 @@ def test_a_full_disk_after_the_last_checkpoint_names_the_output_and_resume_write
     is complete, and `--resume` (nothing left to train) writes it."""
     from safetensors import SafetensorError
 
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     recipe = _recipe(tmp_path, folder, iterations=1, export=True)
     run = tmp_path / "run"
 
@@ -261,7 +264,7 @@ def test_a_full_disk_after_the_last_checkpoint_names_the_output_and_resume_write
                      rf"failed after training was complete \(its checkpoint, step 1, is in {re.escape(str(run))}/"
                      r"checkpoints\)\. Free space there .*run the same command with --resume", err), err
     monkeypatch.undo()
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     real_open = Path.open
 
     def open_(self, mode="r", *args, **kwargs):
@@ -297,7 +300,7 @@ def test_a_demo_stage_stopped_by_sigterm_ends_the_demo(folder, monkeypatch, caps
 def test_a_resume_that_would_train_another_rl_run_is_refused(folder, tmp_path, monkeypatch):
     """--resume took any recipe: another learning rate, other task rows under the same path, or more iterations of a
     schedule whose length follows them went on from the checkpoint without a word, as if the run were the same."""
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     path = _recipe(tmp_path, folder, iterations=1)
     rl.run_rl(load_rl_recipe(path, ["--schedule.kind", "cosine"]))
     with pytest.raises(ValueError, match=r"--resume: the recipe differs from the run checkpointed in .*step-000001 in "
@@ -323,7 +326,7 @@ def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_
     from axk1.train.metrics import JsonlLog
     from tests.train_helpers import tear_metrics_row_at
 
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.interval_steps", "2"])
     jsonl = Path(recipe.logging.jsonl)
     real_write = tear_metrics_row_at(monkeypatch, 3)
@@ -342,14 +345,14 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     the run stops with a checkpoint and says what to change (the Trainer's BadStepGuard)."""
     from axk1.train.callbacks import TrainingStopped
 
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
-    real_loss = rl.policy_loss
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    real_loss = rl_update.policy_loss
 
     def nan_from_iteration_2(logp, *args, **kwargs):
         loss, stats = real_loss(logp, *args, **kwargs)
         return (loss * float("nan") if trainer.state.step >= 1 else loss), stats
 
-    monkeypatch.setattr(rl, "policy_loss", nan_from_iteration_2)
+    monkeypatch.setattr(rl_update, "policy_loss", nan_from_iteration_2)
     recipe = load_rl_recipe(_recipe(tmp_path, folder, export=True), ["--run.max_bad_steps", "2"])
     trainer = rl.RLTrainer(recipe)
     with pytest.raises(TrainingStopped, match=r"^2 bad steps in a row \(non-finite loss or gradient in every update\) "
@@ -363,7 +366,7 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     strict = strict_json_rows(recipe.logging.jsonl)  # bare NaN before: no strict reader took the file
     assert [(r["loss"], r.get("non_finite", {}).get("loss")) for r in strict] == [
         (rows[0]["loss"], None), (None, "nan"), (None, "nan")]
-    monkeypatch.setattr(rl, "policy_loss", real_loss)
+    monkeypatch.setattr(rl_update, "policy_loss", real_loss)
     resumed = rl.RLTrainer(recipe, resume=True)
     assert resumed.state.step == 3 and all(p.isfinite().all() for p in resumed.model.parameters())
 

@@ -16,6 +16,7 @@ import torch
 
 import axk1
 import axk1.posttrain.rl as rl
+import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.infer.engine import Engine
 from axk1.infer.generate import generate
 from axk1.infer.sequence import RequestError, SamplingParams
@@ -107,7 +108,7 @@ def test_weights_are_replaced_only_while_idle(folders):
 def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monkeypatch):
     """Two iterations sampled by the server; after the run the server holds the final policy (its greedy tokens
     are the exported model's) and only that folder of weights is left on disk."""
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
     monkeypatch.setenv("AXK1_API_KEY", KEY)
@@ -129,7 +130,7 @@ def test_a_resumed_run_pushes_again_and_leaves_other_runs_folders_alone(tmp_path
     than its last push found its new push pruned ("step-000003 does not exist") every time; and every model-*
     folder in weights_dir was deleted, another run's too. Now the staging copy goes after each export, and only
     folders marked as this run's are deleted."""
-    monkeypatch.setattr(rl, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
     base = folders[0]
     tasks = _tasks(tmp_path / "tasks.jsonl")
     monkeypatch.setenv("AXK1_API_KEY", KEY)

@@ -148,6 +148,30 @@ def test_nan_loss_is_skipped_and_stops_the_run(tmp_path):
         (None, "non-finite loss or gradient", "nan")] * 2
 
 
+def test_a_loss_spike_is_skipped_before_its_update_and_kept_out_of_the_history():
+    """[run] spike_zscore: a loss more than z standard deviations above the last good steps' is a bad step (the
+    LossSpikeGuard callback, run before the update); a non-finite step is left as the trainer marked it; the
+    history of good losses is kept (50 at most) with spike detection off too, as checkpoints save it."""
+    from types import SimpleNamespace
+
+    from axk1.train.loss_spike import LossSpikeGuard
+    from axk1.train.trainer import TrainState
+
+    def trainer(z, history):
+        return SimpleNamespace(recipe=SimpleNamespace(run=SimpleNamespace(spike_zscore=z)),
+                               state=TrainState(recent_losses=list(history)))
+
+    guard, history = LossSpikeGuard(), [2.0 + 0.01 * (i % 3) for i in range(10)]
+    t = trainer(3.0, history)
+    spike, normal, nan = {"loss": 9.0}, {"loss": 2.01}, {"loss": math.nan, "skipped": "non-finite loss or gradient"}
+    for row in (spike, normal, nan):
+        guard.on_before_optimizer_step(t, row)
+    assert spike["skipped"] == "loss spike (z > 3.0)" and "skipped" not in normal
+    assert nan["skipped"] == "non-finite loss or gradient" and t.state.recent_losses == history + [2.01]
+    off = trainer(0.0, [1.0] * 50)
+    guard.on_before_optimizer_step(off, row := {"loss": 100.0})
+    assert "skipped" not in row and off.state.recent_losses == [1.0] * 49 + [100.0]
+
 def _run_cli(recipe: Path, *args: str, kill_after: int | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if kill_after:

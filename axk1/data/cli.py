@@ -25,7 +25,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 
     from axk1.data.pdf import PdfConfig, PdfError
     from axk1.data.pdf_worker import PdfWorker
-    from axk1.data.sources import PDF_SUFFIXES
+    from axk1.data.source_files import PDF_SUFFIXES
 
     src = Path(args.path)
     if not src.exists():

@@ -29,7 +29,8 @@ from axk1.data.filter_steps import extract_filters
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
-from axk1.data.sources import SourceReader, check_source_paths
+from axk1.data.source_files import check_source_paths
+from axk1.data.sources import SourceReader
 from axk1.data.tokenizer import TokenizerTrainStep
 
 

@@ -96,7 +96,7 @@ class Accounting:
     failed: Counter = field(default_factory=Counter)     # reason -> count
     failed_items: list = field(default_factory=list)     # (id, reason), first 50
     kept_stage: str = ""
-    vendored_folders: list = field(default_factory=list)  # code sources' folders not read (sources.VENDORED_DIRS)
+    vendored_folders: list = field(default_factory=list)  # code sources' folders not read (source_files.VENDORED_DIRS)
     other_files: int = 0                                  # typed sources' files of another kind, not read
     other_examples: list = field(default_factory=list)    # the first of them (source/path)
 

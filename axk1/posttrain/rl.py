@@ -1,6 +1,7 @@
 """`axk1 rl`: on-policy RL with verifiable rewards — GSPO inside DAPO's conventions (GRPO as an option).
 
-One iteration:
+One iteration: steps 1-3 are the rollout stage (axk1/posttrain/rl_rollout.py), step 4 the update stage
+(axk1/posttrain/rl_update.py); this file sets them up and runs the loop.
 1. rollout — prompts drawn from the task file (a pure function of seed and iteration), each in think mode (the
    prompt ends with `<think>`) or non-think mode (it ends with `</think>`), G samples per prompt on axk1's own
    batched generation over the latent KV cache;
@@ -22,43 +23,33 @@ Legend: B completions, T tokens of prompt + completion, C completion positions, 
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.folder import check_model_folder
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks
 from axk1.infer.chat import ChatCodec
-from axk1.infer.generate import generate
 from axk1.infer.generation_config import reply_stop_ids
-from axk1.model import check_token_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
-from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.gather import copy_full_weights_
-from axk1.posttrain.chat_data import prompt_text
+from axk1.posttrain import rl_rollout, rl_update
 from axk1.posttrain.logprobs import PolicyLogprobs
-from axk1.posttrain.policy_loss import TRL_LOSS_TYPES, group_advantages, policy_loss
-from axk1.posttrain.rewards import score_all
-from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
-from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats, rollout_metrics
+from axk1.posttrain.rl_stats import rollout_metrics
 from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.tasks import read_task_rows
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal, run_callbacks,
-                                  stop_requests)
+from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
+from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
@@ -138,11 +129,10 @@ class RLTrainer:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)
         if self.server is not None and self.is_main:  # what the server cannot take, said before the first push
-            s = r.rl
-            self.server.check(max((p for _, _, p in self.sample_prompts(self.state.step, 0)), key=len), s.group_size,
-                              s.max_new_tokens)
+            longest = max((p for _, _, p in rl_rollout.sample_prompts(self, self.state.step, 0)), key=len)
+            self.server.check(longest, r.rl.group_size, r.rl.max_new_tokens)
         if resume_step is not None or self.server is not None:  # a server serves what it was started with
-            self._push_weights()
+            self.push_weights()
         if resume_step is not None and self.is_main:
             print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (iteration {resume_step} of "
                   f"{self.total_steps})", flush=True)
@@ -156,8 +146,10 @@ class RLTrainer:
         self.stop_requested = False
         self.saved_step: int | None = None
         self.stopped_by: str | None = None
+        self.bar = None  # the progress bar, while the loop runs
 
-    def _push_weights(self) -> None:
+    def push_weights(self) -> None:
+        """The updated policy to the rollout engine: a server's folder, or the main rank's replica."""
         if self.server is not None:  # every rank writes its part of the folder the server loads
             self.weights_version += 1
             self.server.publish(self.policy, self.weights_version, {"model_config": self.config.to_dict(),
@@ -169,218 +161,43 @@ class RLTrainer:
         elif self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
             copy_full_weights_(self.model, self.engine)
 
-    # ---- rollout ----
-    def sample_prompts(self, iteration: int, round_: int) -> list[tuple[dict, bool, list[int]]]:
-        """(task, thinking, prompt ids) for one sampling round: a pure function of (seed, iteration, round)."""
-        s = self.recipe.rl
-        rng = np.random.default_rng((self.recipe.data.seed, iteration, round_))
-        picks = rng.choice(len(self.tasks), size=min(s.prompts_per_step, len(self.tasks)), replace=False)
-        out = []
-        for j, k in enumerate(picks.tolist()):
-            thinking = s.modes[(j + iteration + round_) % len(s.modes)] == "think"
-            text = prompt_text(self.codec, [{"role": "user", "content": self.tasks[k]["prompt"]}], thinking)
-            out.append((self.tasks[k], thinking, self.codec.encode(text, add_special_tokens=False)))
-        return out
-
+    # ---- the iteration's two stages ----
     def rollout(self, iteration: int) -> tuple[list[dict], dict]:
-        """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
-        box = [self._rollout(iteration) if self.is_main else None]
-        if self.parallel is not None:
-            dist.broadcast_object_list(box, src=0, group=self.rollout_group)
-        return box[0]
+        """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank):
+        axk1/posttrain/rl_rollout.py."""
+        return rl_rollout.rollout(self, iteration)
 
-    def _rollout(self, iteration: int) -> tuple[list[dict], dict]:
-        s = self.recipe.rl
-        kept, seen, stats = [], [], {"rollout_tokens": 0, "rollout_s": 0.0, "groups_dropped": 0, "rounds": 0}
-        for round_ in range(s.max_sampling_rounds):
-            prompts = self.sample_prompts(iteration, round_)
-            t0 = time.perf_counter()
-            seed = hash((self.recipe.data.seed, iteration, round_)) % (2 ** 31)
-            if self.server is not None:
-                result = self.server.generate([p for _, _, p in prompts], s.group_size, s.max_new_tokens,
-                                              s.temperature, s.top_p, seed, self.stop_ids)
-            else:
-                result = generate(self.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
-                                  max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                                  stop_ids=self.stop_ids, seed=seed, pad_id=self.pad_id)
-            stats["rollout_s"] += time.perf_counter() - t0
-            stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
-            stats["rounds"] += 1
-            items, samples = [], []
-            for i, (tokens, reason) in enumerate(zip(result.tokens, result.finish_reasons)):
-                task, thinking, prompt_ids = prompts[i // s.group_size]
-                text = self.codec.decode(tokens)
-                items.append((task, text, reason, thinking))
-                eos = [] if reason == "length" else [self._stop_token(result, i)]  # the stop token is trained too
-                samples.append({"prompt": prompt_ids, "completion": tokens + eos, "thinking": thinking,
-                                "truncated": reason == "length", "group": (round_, i // s.group_size)})
-            for sample, sc in zip(samples, score_all(items, s.format_penalty)):
-                sample.update(sc.to_dict())
-                n, limit = len(sample["completion"]), s.max_new_tokens
-                if s.overlong == "penalty" and n > limit - s.overlong_buffer and s.overlong_buffer:
-                    sample["reward"] += -min(1.0, (n - (limit - s.overlong_buffer)) / s.overlong_buffer)
-            seen += samples
-            for g in range(len(prompts)):
-                group = samples[g * s.group_size:(g + 1) * s.group_size]
-                if s.dynamic_sampling and len({x["reward"] for x in group}) == 1:
-                    stats["groups_dropped"] += 1
-                elif len(kept) < s.prompts_per_step * s.group_size:
-                    kept += group
-            if not s.dynamic_sampling or len(kept) >= s.prompts_per_step * s.group_size:
-                break
-        stats["seen"] = seen
-        return kept, stats
-
-    def _stop_token(self, result, i: int) -> int:
-        """The stop id completion i ended on, which is trained as its last token; where the sampler did not say
-        (axk1 serve leaves it out of a reply), the chat turn's end, which SFT taught the model to end a turn with."""
-        sampled = result.stop_tokens[i] if result.stop_tokens else None
-        if sampled is not None:
-            return sampled
-        return self.turn_end if self.turn_end is not None else self.config.eos_token_ids[0]
-
-    # ---- update ----
     def update(self, samples: list[dict], step0: int) -> dict:
-        """`updates_per_batch` optimizer steps, each on a minibatch of whole groups; under torchrun each data-parallel
-        rank takes every dp_size-th completion of a minibatch (any group size: rl_batches.rank_micro_batches) and the loss
-        keeps the whole minibatch's normaliser."""
-        s = self.recipe.rl
-        self.model.train()
-        rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)
-        adv_B = group_advantages(rewards_B, s.group_size, s.advantage_scale).to(self.device)
-        ids_BT = pad_rows([x["prompt"] + x["completion"] for x in samples], self.pad_id)
-        check_token_ids(ids_BT, self.config)  # on the host, once: the log-prob forwards then read nothing
-        ids_BT = ids_BT.to(self.device)
-        prompt_B = torch.tensor([len(x["prompt"]) for x in samples], device=self.device)
-        length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples], device=self.device)
-        keep = [not (s.overlong == "filter" and x["truncated"]) for x in samples]
-        keep_B = torch.tensor(keep, device=self.device)
-        mb = max(1, self.recipe.batch.micro_batch)
-        batches = minibatches(len(samples), s.group_size, s.updates_per_batch, (self.recipe.data.seed, step0))
-        micro = [rank_micro_batches(rows, mb, self.dp_rank, self.dp_size) for rows in batches]
-        # lengths from the host's samples: reading them off the device tensors would wait on it per micro-batch
-        length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
-        kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
-
-        rows_of: dict[tuple, torch.Tensor] = {}
-
-        def on_device(sel: list[int]) -> torch.Tensor:
-            """A micro-batch's rows as an index tensor on the device, made once: a Python list indexing a device
-            tensor is copied to it from pageable memory at each use, which on CUDA waits for the device's queue
-            (five host syncs a micro-batch)."""
-            key = tuple(sel)
-            if key not in rows_of:
-                index = torch.tensor(key, dtype=torch.long)
-                rows_of[key] = (index.pin_memory() if self.device.type == "cuda" else index).to(self.device,
-                                                                                                 non_blocking=True)
-            return rows_of[key]
-
-        def logprobs(policy, sel: list[int], with_entropy: bool):
-            T = max(length[i] for i in sel)
-            host = ([len(samples[i]["prompt"]) for i in sel], [length[i] for i in sel])
-            rows_X = on_device(sel)
-            return policy(ids_BT[rows_X, :T], prompt_B[rows_X], length_B[rows_X], with_entropy, s.temperature, host)
-
-        with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
-            # The first minibatch is trained before any step, so its own forward gives its old log-probs (detached
-            # below); only the later minibatches need this extra pass before the policy moves.
-            old = {tuple(sel): logprobs(self.policy, sel, False)[0] for chunks in micro[1:] for sel in chunks}
-            ref = ({tuple(sel): logprobs(self.ref, sel, False)[0] for chunks in micro for sel in chunks}
-                   if self.ref is not None else None)
-        agg, t0, tokens, bad = [], time.perf_counter(), 0, 0
-        for u, rows in enumerate(batches):
-            lr = self.schedule.apply(self.optimizer, step0 + u)
-            self.optimizer.zero_grad(set_to_none=True)
-            n_tokens = sum(kept_tokens[i] for i in rows)  # the whole minibatch's, on every rank
-            parts, loss_sum = [], torch.zeros((), device=self.device)
-            for sel in micro[u]:
-                logp_BC, ent_BC, mask_BC = logprobs(self.policy, sel, True)
-                padding = isinstance(sel, Padding)
-                rows_X = on_device(sel)
-                mask_BC = mask_BC & keep_B[rows_X, None] & (not padding)  # padding: a loss and gradients of 0
-                old_BC = logp_BC.detach() if u == 0 else old[tuple(sel)]
-                loss, st = policy_loss(logp_BC, old_BC, adv_B[rows_X], mask_BC, level=s.level,
-                                       clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
-                                       ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
-                                       max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1))
-                if TRL_LOSS_TYPES.get(s.aggregation, s.aggregation) != "token_mean":
-                    loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
-                (loss * self.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
-                if not padding:  # a padding micro-batch's routed tokens are nobody's: they must not move the bias
-                    self.balancer.accumulate_loads()
-                m = mask_BC.float()
-                st["entropy"] = ((ent_BC * m).sum() / m.sum().clamp(min=1)).detach().float()
-                if padding:  # its statistics are no completion's: NaN, which reduce_stats leaves out
-                    st = {k: torch.full_like(v, float("nan")) for k, v in st.items()}
-                else:
-                    tokens += sum(length[i] for i in sel)
-                loss_sum += loss.detach().float()
-                parts.append(st)
-            clip = self.recipe.optimizer.grad_clip
-            if self.parallel is not None:
-                grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
-            else:
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
-            stats = reduce_stats(parts, loss_sum, self.parallel is not None)  # on the device
-            # read before the step, which depends on it (the same values on every rank: reduced, and a global norm)
-            values = torch.cat([stats.values_K, grad_norm.detach().double().reshape(1).to(self.device)]).tolist()
-            entry = {**dict(zip(stats.names, values)), "grad_norm": values[-1], "lr": lr}
-            if math.isfinite(entry["loss"]) and math.isfinite(entry["grad_norm"]):
-                self.optimizer.step()
-                self.balancer.step()
-                entry.update(self._load_drift())
-            else:  # a non-finite loss or gradient would make every weight NaN: dropped, as the Trainer's bad step
-                self.optimizer.zero_grad(set_to_none=True)
-                self.balancer.loads_LE.zero_()
-                bad += 1
-            agg.append(entry)
-        self._push_weights()
-        out = mean_over_updates(agg)
-        out["update_tokens_per_s"] = tokens * self.dp_size / max(time.perf_counter() - t0, 1e-9)
-        if bad:
-            out["bad_updates"] = bad
-        if bad == len(agg):  # trained nothing; BadStepGuard stops the run after [run] max_bad_steps in a row
-            out["skipped"] = "non-finite loss or gradient in every update"
-        return out
-
-    def _load_drift(self) -> dict:
-        """Total-variation distance of each MoE layer's expert-load distribution from the one at RL's start."""
-        loads_LE = self.balancer.last_loads_LE  # this update's loads, summed over ranks
-        share_LE = loads_LE / loads_LE.sum(1, keepdim=True).clamp(min=1)
-        if self.load_start_LE is None:
-            self.load_start_LE = share_LE.clone()
-        tv = (0.5 * (share_LE - self.load_start_LE).abs().sum(1)).tolist()  # one read, not one per layer
-        out = {f"expert_drift/{name}": tv[i] for i, (name, _) in enumerate(self.balancer.layers)}
-        out["expert_drift_mean"] = sum(tv) / len(tv) if tv else 0.0
-        return out
+        """`updates_per_batch` optimizer steps on the samples, then the weights pushed to the rollout engine; the
+        row's update metrics: axk1/posttrain/rl_update.py."""
+        return rl_update.update(self, samples, step0)
 
     def fit(self) -> list[dict]:
-        r, s, rows = self.recipe, self.recipe.rl, []
-        bar = tqdm(range(self.state.step, s.iterations), initial=self.state.step, total=s.iterations,
-                   disable=not (r.logging.progress and self.is_main), desc="rl")
-        with stop_requests(self):  # SIGTERM asks for a stop after the iteration (axk1.train.callbacks)
-            run_callbacks(self.callbacks, "on_fit_start", self)
-            for it in bar:
-                samples, st = self.rollout(it)
-                row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
-                row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-                if samples:
-                    row.update(self.update(samples, it * s.updates_per_batch))
-                    self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
-                else:
-                    row["skipped"] = "every group had equal rewards"
-                self.state.skipped_steps += "skipped" in row
-                self.state.step = it + 1
-                rows.append(row)
-                self.stop_requested = self._any_rank_stops()
-                run_callbacks(self.callbacks, "on_step_end", self, row)
-                bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
-                                kept=len(samples) // s.group_size)
-                if self.stopped_by:  # StopOnSignal has written this iteration's checkpoint
-                    break
-            bar.close()
-            run_callbacks(self.callbacks, "on_fit_end", self)
+        """The iterations to [rl] iterations, each followed by the callbacks (the loop of axk1/train/loop.py, as
+        pretraining's); returns their rows."""
+        rows: list[dict] = []
+        run_loop(self, self.iteration, rows, "rl")
         return rows
+
+    def iteration(self, it: int) -> dict:
+        """One iteration: rollout, update (unless no group was kept), the counters, and whether any rank was asked
+        to stop; returns its row."""
+        s = self.recipe.rl
+        samples, st = self.rollout(it)
+        row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+        row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
+        if samples:
+            row.update(self.update(samples, it * s.updates_per_batch))
+            self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
+        else:
+            row["skipped"] = "every group had equal rewards"
+        self.state.skipped_steps += "skipped" in row
+        self.state.step = it + 1
+        self.stop_requested = self._any_rank_stops()
+        if self.bar is not None:
+            self.bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                                 kept=len(samples) // s.group_size)
+        return row
 
     def _any_rank_stops(self) -> bool:
         """Whether a stop signal reached any rank (a signal may reach only some), so that every rank stops after the

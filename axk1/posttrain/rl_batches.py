@@ -1,5 +1,5 @@
 """How an RL update splits a rollout batch: minibatches of whole groups (one optimizer step each), and each
-data-parallel rank's micro-batches of a minibatch (axk1/posttrain/rl.py's update).
+data-parallel rank's micro-batches of a minibatch (axk1/posttrain/rl_update.py).
 
 Legend: B completions, T tokens of prompt + completion.
 """

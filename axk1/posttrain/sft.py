@@ -55,8 +55,8 @@ class SFTRecipe(Recipe):
             raise ValueError(f"[sft] epochs must be a finite number, got {s.epochs}")
         if s.epochs <= 0 or s.seq_len < 8:
             raise ValueError("[sft] needs epochs > 0 and seq_len >= 8")
-        # what [[stages]] get checked for (train/recipe.py), checked here before every rank renders the chat set and
-        # loads the weights, which is where the first forward found them
+        # what [[stages]] get checked for (train/recipe_checks.py), checked here before every rank renders the chat
+        # set and loads the weights, which is where the first forward found them
         context = self.model.build_config().max_position_embeddings
         if s.seq_len > context:
             raise ValueError(f"[sft] seq_len {s.seq_len} is past the model's max_position_embeddings={context}: "

@@ -1,6 +1,8 @@
 """The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU,
-metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots. Pretraining and SFT (`Trainer.fit`) and RL
-(`RLTrainer.fit`) run the same loop shape — step, then each callback in list order — so they share these.
+metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots (and in their own files:
+held-out validation, validation.py; background checkpoint writes, async_save.py; loss spikes, loss_spike.py).
+Pretraining and SFT (`Trainer.fit`) and RL (`RLTrainer.fit`) run the same loop (axk1/train/loop.py) — a step, then
+each callback in list order — so they share these.
 
 A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`, `state` (a TrainState: steps done,
 tokens, bad steps), `save(wait=False) -> Path` and `finish_save()`; the speed monitor also reads `config`, `model`,
@@ -34,11 +36,18 @@ class Callback:
     def on_fit_start(self, trainer) -> None:
         pass
 
+    def on_before_optimizer_step(self, trainer, row: dict) -> None:
+        """The step's loss and gradient norm are in `row`, the update not yet made: setting row["skipped"] to a
+        reason drops it as a bad step (the Trainer's steps; RL's iterations do not call it)."""
+
     def on_step_end(self, trainer, row: dict) -> None:
         pass
 
     def on_fit_end(self, trainer) -> None:
         pass
+
+    def on_error(self, trainer, error: BaseException) -> None:
+        """The loop is ending with `error` (Ctrl-C, a stop of the run, a failure), which is raised on afterwards."""
 
 
 def is_log_step(trainer, row: dict) -> bool:

@@ -3,22 +3,20 @@
 The shape is the one `axk1 plan` writes (axk1/plan/recipe.py): sections model, data, optimizer, schedule, batch,
 moe, parallelism, [[stages]], checkpointing, logging, plus an optional [run] (output folder, step cap, device:
 "auto" by default). Relative paths are resolved against the recipe file's folder. Unknown keys are
-errors (a typo must not silently fall back to a default).
+errors (a typo must not silently fall back to a default); the checks of the values are axk1/train/recipe_checks.py.
 """
 
 from __future__ import annotations
-
-import math
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from axk1.config import ModelConfig, model_folder_hint, normalise_rope_scaling
+from axk1.config import ModelConfig, normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_keys
-from axk1.train.schedules import SCHEDULES
+from axk1.train.recipe_checks import validate
 
 
 @dataclass
@@ -291,134 +289,3 @@ def _resolve_paths(r: Recipe, base: Path) -> None:
     r.checkpointing.dir = str(out / r.checkpointing.dir) if not Path(r.checkpointing.dir).is_absolute() else r.checkpointing.dir
     r.logging.jsonl = str(out / r.logging.jsonl) if r.logging.jsonl else ""
     r.logging.tensorboard = str(out / r.logging.tensorboard) if r.logging.tensorboard else ""
-
-
-def _check_model_folder(folder: Path) -> None:
-    """[model] init_from must be a model folder with config.json and safetensors weights (tensor names and shapes
-    are checked against the model when it is loaded)."""
-    from axk1.checkpoint.hf import weight_files  # imports the model (torch): only when a recipe asks for it
-
-    if not folder.is_dir():
-        raise FileNotFoundError(f"[model] init_from {folder} is not a folder: point it at a model folder "
-                                "(config.json + safetensors), e.g. the released A.X K1 or one `axk1 export` wrote")
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"[model] init_from {folder} has no config.json: a model folder needs config.json next "
-                                "to its safetensors (the Hugging Face layout; `axk1 export` writes one)"
-                                f"{model_folder_hint(folder)}")
-    try:
-        weight_files(folder)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"[model] init_from: {e}") from e
-
-
-def _check_mixture(where: str, mixture: object) -> None:
-    """Weights are numbers >= 0 and finite, one at least > 0 (the TOML reader's finite check does not reach into
-    a table's values)."""
-    if not isinstance(mixture, dict) or not mixture:
-        raise ValueError(f"{where}: mixture must be a table of domain = weight, e.g. {{ web = 0.7, code = 0.3 }}")
-    for key, w in mixture.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"{where}: mixture.{key} = {w!r}: a weight must be a finite number >= 0")
-    if not any(w > 0 for w in mixture.values()):
-        raise ValueError(f"{where}: mixture {mixture} has no positive weight: give at least one domain a weight > 0")
-
-
-def validate(r: Recipe) -> None:
-    """Checks that need no compute: ranges, consistency, files that must exist."""
-    m = r.model
-    m.check_source()
-    if m.config is not None and not Path(m.config).exists():
-        raise FileNotFoundError(f"[model] config {m.config} not found")
-    if m.init_from is not None:
-        _check_model_folder(Path(m.init_from))
-    if r.needs_stages and not r.stages:
-        raise ValueError("the recipe has no [[stages]]: add at least one with name, tokens, seq_len and mixture")
-    cfg = m.build_config()
-    if m.mtp_depth < 0 or not m.mtp_loss_weight or any(w < 0 for w in m.mtp_loss_weight):
-        raise ValueError("[model] mtp_depth must be >= 0 and mtp_loss_weight a non-empty list of weights >= 0")
-    o = r.optimizer
-    if o.name != "adamw":
-        raise ValueError(f"[optimizer] name {o.name!r} is not supported; use \"adamw\"")
-    if not (o.lr > 0 and o.eps > 0 and o.weight_decay >= 0 and o.grad_clip >= 0):
-        raise ValueError("[optimizer] needs lr > 0, eps > 0, weight_decay >= 0, grad_clip >= 0 (0 = no clipping)")
-    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
-        raise ValueError(f"[optimizer] betas must be two numbers in [0, 1), got {o.betas}")
-    if o.master_dtype != "float32":
-        raise ValueError("[optimizer] master_dtype must be \"float32\" (FP32 master weights, as A.X K1 trained)")
-    s = r.schedule
-    if s.kind not in SCHEDULES:
-        raise ValueError(f"[schedule] kind {s.kind!r} unknown; use one of {sorted(SCHEDULES)}")
-    if s.warmup_steps < 0 or s.total_steps < 0 or not 0 <= s.final_lr_ratio <= 1:
-        raise ValueError("[schedule] needs warmup_steps >= 0, total_steps >= 0 and final_lr_ratio in [0, 1]")
-    n_stages = len(r.stages) if r.needs_stages else 1  # SFT and RL train one stage (their default: no decay)
-    if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= n_stages + 1:
-        raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
-                         f"1..{n_stages} (or {n_stages + 1} for no decay)")
-    b = r.batch
-    if r.needs_batch_size and b.global_tokens <= 0 and b.global_sequences <= 0:
-        raise ValueError("[batch] set global_tokens (tokens per step) or global_sequences (sequences per step) > 0")
-    if b.micro_batch <= 0:
-        raise ValueError("[batch] micro_batch must be >= 1")
-    if r.moe.balancing not in ("aux-loss-free", "none") or r.moe.bias_update_rate < 0 or r.moe.seq_aux_loss_alpha < 0:
-        raise ValueError("[moe] balancing must be \"aux-loss-free\" or \"none\", with rates >= 0")
-    p = r.parallelism
-    for axis in ("dp_replicate", "dp_shard", "ep", "pp", "cp"):
-        if getattr(p, axis) < 1:
-            raise ValueError(f"[parallelism] {axis} must be >= 1")
-    if p.pp > 1:
-        raise ValueError("[parallelism] pipeline parallelism (pp) is not implemented; set pp = 1")
-    if p.cp > 1:
-        if r.model.mtp_depth or r.moe.seq_aux_loss_alpha:
-            raise ValueError(f"[parallelism] cp = {p.cp}: context parallelism runs without MTP and the sequence-wise "
-                             "balance loss (each rank sees a part of a row): set [model] mtp_depth = 0 and [moe] "
-                             "seq_aux_loss_alpha = 0")
-        bad = [L for st in r.stages for L in st.lengths() if L % p.cp]
-        if bad:
-            raise ValueError(f"[parallelism] cp = {p.cp} must divide every stage's seq_len (not {sorted(set(bad))})")
-    if p.precision == "fp8":
-        raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
-    normalize_mode(p.activation_checkpointing)
-    if p.precision not in ("fp32", "bf16", "fp8"):
-        raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")
-    if cfg.n_routed_experts % p.ep:
-        raise ValueError(f"[parallelism] ep={p.ep} must divide the model's {cfg.n_routed_experts} routed experts")
-    if p.dp_shard % p.ep:  # the launch's mesh check, here when the file is read rather than after the weights load
-        raise ValueError(f"[parallelism] ep={p.ep} must divide dp_shard={p.dp_shard} (experts are split within the "
-                         "shard axis)")
-    names = set()
-    for i, st in enumerate(r.stages, 1):
-        where = f"[[stages]] #{i} ({st.name})"
-        if st.name in names:
-            raise ValueError(f"{where}: duplicate stage name")
-        names.add(st.name)
-        if st.tokens <= 0:
-            raise ValueError(f"{where}: tokens must be > 0")
-        for L in st.lengths():
-            if not 2 <= L <= cfg.max_position_embeddings:
-                raise ValueError(f"{where}: seq_len {L} outside 2..max_position_embeddings={cfg.max_position_embeddings}")
-        if st.seq_len_schedule and st.seq_len_schedule[-1] != st.seq_len:
-            raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
-        _check_mixture(where, st.mixture)
-        if st.rope_scaling is not None:
-            try:
-                yarn = normalise_rope_scaling(st.rope_scaling)
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{where}: rope_scaling: {e}") from None
-            if yarn["factor"] < 1 or yarn["original_max_position_embeddings"] > max(st.lengths()):
-                raise ValueError(f"{where}: rope_scaling extends from original_max_position_embeddings="
-                                 f"{yarn['original_max_position_embeddings']} by factor {yarn['factor']}: the factor "
-                                 "must be >= 1 and the original length at most the stage's seq_len (the stage trains "
-                                 "at the longer length)")
-    v = r.validation
-    if not 0 <= v.held_out < 0.5 or v.every_steps < 1 or v.sequences < 1:
-        raise ValueError("[validation] needs 0 <= held_out < 0.5, every_steps >= 1 and sequences >= 1")
-    c = r.checkpointing
-    if c.interval_steps <= 0 or c.keep_latest <= 0:
-        raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")
-    if r.logging.every_steps <= 0 or r.logging.peak_tflops < 0:
-        raise ValueError("[logging] every_steps must be >= 1 and peak_tflops >= 0")
-    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0 or r.run.threads < 0:
-        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0, threads >= 0 (0: "
-                         "torch's default)")
-    if r.data.seed < 0:  # numpy's generators take non-negative seeds only (a run's draws are keyed by it)
-        raise ValueError(f"[data] seed must be >= 0, got {r.data.seed}")

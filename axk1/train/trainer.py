@@ -1,8 +1,10 @@
 """The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
 (chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
-callbacks (held-out validation, axk1/train/validation.py; speed, metrics files, bad-step stop, checkpoints, the stop
-on SIGTERM, fault injection, plots, axk1/train/callbacks.py). A run holds a lock on its output folder
-(axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py; docs/training.md, "Faults", lists what survives what.
+callbacks (held-out validation, axk1/train/validation.py; finishing a background checkpoint write, async_save.py;
+speed, metrics files, bad-step stop, checkpoints, the stop on SIGTERM, fault injection, plots, callbacks.py), and
+before its update the loss-spike check (loss_spike.py), all run by the loop RL shares (axk1/train/loop.py). A run
+holds a lock on its output folder (axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py;
+docs/training.md, "Faults", lists what survives what.
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
@@ -17,8 +19,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-from tqdm import tqdm
 
 from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
@@ -33,11 +33,14 @@ from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distr
 from axk1.parallel.init import materialize_
 from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
+from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
-                                  SpeedMonitor, StopOnSignal, run_callbacks, stop_requests)
+                                  SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
+from axk1.train.loop import run_loop
+from axk1.train.loss_spike import LossSpikeGuard
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.recipe import Recipe
 from axk1.train.resume import resume_run, run_definition
@@ -82,7 +85,7 @@ class TrainState:
     tokens: int = 0
     skipped_steps: int = 0
     bad_in_a_row: int = 0
-    recent_losses: list[float] = field(default_factory=list)
+    recent_losses: list[float] = field(default_factory=list)  # the good steps' (axk1/train/loss_spike.py)
 
 
 class Trainer:
@@ -153,10 +156,12 @@ class Trainer:
             if self.is_main:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
-        # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py).
-        self.callbacks: list[Callback] = [*([validator] if validator else []), SpeedMonitor(),
-                                          MetricsWriter(self, resume_step), BadStepGuard(), Checkpointer(),
-                                          StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
+        # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
+        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py).
+        self.saves = AsyncSaves()
+        self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
+                                          MetricsWriter(self, resume_step), LossSpikeGuard(), BadStepGuard(),
+                                          Checkpointer(), StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
         # of this step's host sum; what stopped the run (None: it ran to its end)
         self.stop_signal: str | None = None
@@ -166,7 +171,6 @@ class Trainer:
         self.bar = None
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
-        self.pending_save: PendingCheckpoint | None = None
         # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if r.parallelism.precision == "bf16" and self.parallel is None else nullcontext())
@@ -190,14 +194,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         stats_K = self.micro_batches(batch, self.mtp_weight(pos.stage), dp_size)
         (main_sum, mtp_sum, balance_sum), grad_norm = self.account(stats_K)
-        bad = self._is_bad(main_sum, grad_norm)
         n_tokens = pos.sequences * pos.seq_len
         row = {"step": step + 1, "stage": pos.name, "seq_len": pos.seq_len, "tokens": self.state.tokens + n_tokens,
                "loss": main_sum, "mtp_loss": mtp_sum, "lr": lr, "grad_norm": grad_norm,
                "domains": self.step_rows}  # the whole step's rows per domain, over every rank
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
-        self.update(row, bad, main_sum)
+        if not (math.isfinite(main_sum) and math.isfinite(grad_norm)):  # never stepped on: every weight would be NaN
+            row["skipped"] = "non-finite loss or gradient"
+        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a loss spike is skipped too
+        self.update(row)
         self.state.step = step + 1
         self.state.tokens += n_tokens
         return row
@@ -277,19 +283,18 @@ class Trainer:
         self.domain_stats_2X += torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
         return values[:3], values[-1]
 
-    def update(self, row: dict, bad: str, loss: float) -> None:
-        """The optimizer and balancing-bias step, or, for a bad step, its gradients and loads dropped."""
-        if bad:
+    def update(self, row: dict) -> None:
+        """The optimizer and balancing-bias step, or, for a bad step (row["skipped"] says why), its gradients and
+        loads dropped."""
+        if "skipped" in row:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
             self.state.skipped_steps += 1
             self.state.bad_in_a_row += 1
-            row["skipped"] = bad
         else:
             row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()
             self.state.bad_in_a_row = 0
-            self.state.recent_losses = (self.state.recent_losses + [loss])[-50:]
 
     def domain_losses(self) -> dict[str, float]:
         """Next-token loss per domain over the steps since the last call (token-weighted), then reset: a
@@ -313,18 +318,6 @@ class Trainer:
             return t.to(self.device)
         return t.pin_memory().to(self.device, non_blocking=True)
 
-    def _is_bad(self, loss: float, grad_norm: float) -> str:
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            return "non-finite loss or gradient"
-        z = self.recipe.run.spike_zscore
-        hist = self.state.recent_losses
-        if z > 0 and len(hist) >= 10:
-            mean = sum(hist) / len(hist)
-            std = math.sqrt(sum((x - mean) ** 2 for x in hist) / len(hist)) or 1e-12
-            if (loss - mean) / std > z:
-                return f"loss spike (z > {z})"
-        return ""
-
     def save(self, wait: bool = False) -> Path:
         """Checkpoints the current step; with [checkpointing] async the write finishes in the background (the
         previous one is completed first), unless `wait`."""
@@ -338,55 +331,27 @@ class Trainer:
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
         self.saved_step = s.step
         if isinstance(out, PendingCheckpoint):
-            self.pending_save = out
+            self.saves.pending = out
             return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
         return out
 
-    def finish_save(self) -> None:
-        if self.pending_save is not None:
-            self.pending_save.wait()
-            self.pending_save = None
+    @property
+    def pending_save(self) -> PendingCheckpoint | None:
+        """The background checkpoint write in flight, if any."""
+        return self.saves.pending
 
-    def poll_save(self) -> None:
-        """After a step: a background checkpoint whose write has ended on every rank is finished now (its
-        train_state.json written, its folder renamed into place), not at the next save. A run killed in between
-        lost it: two intervals of training, with the tensors all on disk. One small host collective a step while a
-        write is in flight, so that every rank finishes it at the same step."""
-        if self.pending_save is None:
-            return
-        written = self.pending_save.written()
-        if self.parallel is not None:  # every rank's write ended: as many as there are ranks
-            written = host_all_sum([float(written)])[0] == dist.get_world_size()
-        if written:
-            self.finish_save()
+    def finish_save(self) -> None:
+        self.saves.finish()
 
     def fit(self, release: bool = True, keep_rows: int | None = None) -> list[dict]:
-        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks; returns the steps'
-        metrics rows, the last `keep_rows` of them if given (every row is in metrics.jsonl: a pretraining run of
-        600,000 steps held them all in memory on every rank). The output folder's lock is given up at the end
-        unless not `release`: a caller that writes into the folder afterwards (SFT's export) holds it through that
-        and calls `release()` itself."""
+        """Steps to the end of the plan (or [run] max_steps), each followed by the callbacks (the loop of
+        axk1/train/loop.py, which RL shares); returns the steps' metrics rows, the last `keep_rows` of them if given
+        (every row is in metrics.jsonl: a pretraining run of 600,000 steps held them all in memory on every rank).
+        The output folder's lock is given up at the end unless not `release`: a caller that writes into the folder
+        afterwards (SFT's export) holds it through that and calls `release()` itself."""
         rows: deque[dict] = deque(maxlen=keep_rows)
-        self.bar = tqdm(range(self.state.step, self.total_steps), initial=self.state.step, total=self.total_steps,
-                        disable=not (self.recipe.logging.progress and self.is_main), desc="train")
         try:
-            with stop_requests(self):
-                run_callbacks(self.callbacks, "on_fit_start", self)
-                for step in self.bar:
-                    rows.append(self.train_step(step))
-                    self.poll_save()
-                    run_callbacks(self.callbacks, "on_step_end", self, rows[-1])
-                    if self.stopped_by:  # StopOnSignal has written this step's checkpoint
-                        break
-                self.bar.close()
-                run_callbacks(self.callbacks, "on_fit_end", self)
-        except KeyboardInterrupt:
-            # Ctrl-C: a background checkpoint write in flight holds the newest state, already copied: finished
-            # (a second Ctrl-C abandons it) rather than left as a temp folder. One process only: under torchrun
-            # the other ranks may be gone, and the write's barriers would wait for them forever.
-            if self.parallel is None and self.pending_save is not None:
-                self.finish_save()
-            raise
+            run_loop(self, self.train_step, rows, "train")
         finally:
             if release:
                 self.release()

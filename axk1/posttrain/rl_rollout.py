@@ -1,0 +1,91 @@
+"""RL's rollout stage (the first three steps of an iteration of axk1/posttrain/rl.py): prompts drawn from the task
+file, G samples per prompt on the rollout engine (the policy itself, the main rank's replica, or an inference
+server), rewards from the graders with DAPO's overlong handling, and dynamic sampling's drop of groups without signal.
+The main rank samples; every rank receives its samples.
+
+`trainer` below is the RLTrainer (axk1/posttrain/rl.py), which holds the engine, the codec and the tasks.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch.distributed as dist
+
+from axk1.infer.generate import generate
+from axk1.posttrain.chat_data import prompt_text
+from axk1.posttrain.rewards import score_all
+
+
+def sample_prompts(trainer, iteration: int, round_: int) -> list[tuple[dict, bool, list[int]]]:
+    """(task, thinking, prompt ids) for one sampling round: a pure function of (seed, iteration, round)."""
+    s = trainer.recipe.rl
+    rng = np.random.default_rng((trainer.recipe.data.seed, iteration, round_))
+    picks = rng.choice(len(trainer.tasks), size=min(s.prompts_per_step, len(trainer.tasks)), replace=False)
+    out = []
+    for j, k in enumerate(picks.tolist()):
+        thinking = s.modes[(j + iteration + round_) % len(s.modes)] == "think"
+        text = prompt_text(trainer.codec, [{"role": "user", "content": trainer.tasks[k]["prompt"]}], thinking)
+        out.append((trainer.tasks[k], thinking, trainer.codec.encode(text, add_special_tokens=False)))
+    return out
+
+
+def rollout(trainer, iteration: int) -> tuple[list[dict], dict]:
+    """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
+    box = [_generate_and_score(trainer, iteration) if trainer.is_main else None]
+    if trainer.parallel is not None:
+        dist.broadcast_object_list(box, src=0, group=trainer.rollout_group)
+    return box[0]
+
+
+def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
+    s = trainer.recipe.rl
+    kept, seen, stats = [], [], {"rollout_tokens": 0, "rollout_s": 0.0, "groups_dropped": 0, "rounds": 0}
+    for round_ in range(s.max_sampling_rounds):
+        prompts = sample_prompts(trainer, iteration, round_)
+        t0 = time.perf_counter()
+        seed = hash((trainer.recipe.data.seed, iteration, round_)) % (2 ** 31)
+        if trainer.server is not None:
+            result = trainer.server.generate([p for _, _, p in prompts], s.group_size, s.max_new_tokens,
+                                             s.temperature, s.top_p, seed, trainer.stop_ids)
+        else:
+            result = generate(trainer.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
+                              max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                              stop_ids=trainer.stop_ids, seed=seed, pad_id=trainer.pad_id)
+        stats["rollout_s"] += time.perf_counter() - t0
+        stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
+        stats["rounds"] += 1
+        items, samples = [], []
+        for i, (tokens, reason) in enumerate(zip(result.tokens, result.finish_reasons)):
+            task, thinking, prompt_ids = prompts[i // s.group_size]
+            text = trainer.codec.decode(tokens)
+            items.append((task, text, reason, thinking))
+            eos = [] if reason == "length" else [_stop_token(trainer, result, i)]  # the stop token is trained too
+            samples.append({"prompt": prompt_ids, "completion": tokens + eos, "thinking": thinking,
+                            "truncated": reason == "length", "group": (round_, i // s.group_size)})
+        for sample, sc in zip(samples, score_all(items, s.format_penalty)):
+            sample.update(sc.to_dict())
+            n, limit = len(sample["completion"]), s.max_new_tokens
+            if s.overlong == "penalty" and n > limit - s.overlong_buffer and s.overlong_buffer:
+                sample["reward"] += -min(1.0, (n - (limit - s.overlong_buffer)) / s.overlong_buffer)
+        seen += samples
+        for g in range(len(prompts)):
+            group = samples[g * s.group_size:(g + 1) * s.group_size]
+            if s.dynamic_sampling and len({x["reward"] for x in group}) == 1:
+                stats["groups_dropped"] += 1
+            elif len(kept) < s.prompts_per_step * s.group_size:
+                kept += group
+        if not s.dynamic_sampling or len(kept) >= s.prompts_per_step * s.group_size:
+            break
+    stats["seen"] = seen
+    return kept, stats
+
+
+def _stop_token(trainer, result, i: int) -> int:
+    """The stop id completion i ended on, which is trained as its last token; where the sampler did not say
+    (axk1 serve leaves it out of a reply), the chat turn's end, which SFT taught the model to end a turn with."""
+    sampled = result.stop_tokens[i] if result.stop_tokens else None
+    if sampled is not None:
+        return sampled
+    return trainer.turn_end if trainer.turn_end is not None else trainer.config.eos_token_ids[0]
