@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from axk1.api_key import SERVER_KEY_ENV, read_api_key
 from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
 from axk1.checkpoint.folder import check_model_folder
 from axk1.checkpoint.hf import load_model
@@ -95,7 +96,7 @@ class RLTrainer:
         if r.rl.server_url:
             self.engine = None
             self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, str(out), r.rl.server_model,
-                                        os.environ.get(r.rl.server_api_key_env) or None, r.rl.server_api_key_env,
+                                        read_api_key(r.rl.server_api_key_env, SERVER_KEY_ENV), r.rl.server_api_key_env,
                                         r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main,
                                         push_dtype=getattr(torch, r.rl.push_dtype))
         elif self.parallel is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from axk1.config import model_folder_hint, normalise_rope_scaling
+from axk1.config import model_config_file, normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.train.schedules import SCHEDULES
 
@@ -18,13 +18,7 @@ def _check_model_folder(folder: Path) -> None:
     are checked against the model when it is loaded)."""
     from axk1.checkpoint.hf import weight_files  # imports the model (torch): only when a recipe asks for it
 
-    if not folder.is_dir():
-        raise FileNotFoundError(f"[model] init_from {folder} is not a folder: point it at a model folder "
-                                "(config.json + safetensors), e.g. the released A.X K1 or one `axk1 export` wrote")
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"[model] init_from {folder} has no config.json: a model folder needs config.json next "
-                                "to its safetensors (the Hugging Face layout; `axk1 export` writes one)"
-                                f"{model_folder_hint(folder)}")
+    model_config_file(folder, role="[model] init_from")
     try:
         weight_files(folder)
     except FileNotFoundError as e:
