@@ -193,3 +193,31 @@ def test_rollouts_stop_at_the_turn_end_and_train_the_sampled_stop(tmp_path, monk
     assert [s["completion"][-1] == turn_end for s in samples] == [True, False] * (len(samples) // 2)
     assert all(len(s["completion"]) == 4 for s in samples[::2]) and all(len(s["completion"]) == 3 for s in samples[1::2])
     trainer.release()
+
+
+def test_every_update_of_a_batch_divides_by_the_batchs_tokens_as_trl(tmp_path, monkeypatch):
+    """token_mean (TRL's dapo) over a rollout batch trained in two steps: each step's token sum is divided by the
+    batch's kept tokens over the number of steps, TRL's normaliser, so every token weighs the same in whichever
+    step it falls (each step divided by its own minibatch's tokens: 0.84x to 1.23x of TRL's steps)."""
+    import dataclasses
+
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    real_generate, real_loss, calls = rl_rollout.generate, rl_update.policy_loss, []
+
+    def uneven(*args, **kwargs):  # completions of 2 to 8 tokens: the two minibatches hold different token counts
+        result = real_generate(*args, **kwargs)
+        cut = [t[:2 + (3 * i) % 7] for i, t in enumerate(result.tokens)]
+        return dataclasses.replace(result, tokens=cut, finish_reasons=["stop"] * len(cut), stop_tokens=[])
+
+    def spy(logp, old, adv, mask, **kwargs):
+        calls.append((float(kwargs["num_tokens"]), int(mask.sum())))
+        return real_loss(logp, old, adv, mask, **kwargs)
+
+    monkeypatch.setattr(rl_rollout, "generate", uneven)
+    monkeypatch.setattr(rl_update, "policy_loss", spy)
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1, export=False),
+                             tmp_path)
+    rl.run_rl(recipe)
+    (n1, kept1), (n2, kept2) = calls  # one micro-batch a step: a group of 4 completions
+    assert kept1 != kept2 and n1 == n2 == pytest.approx((kept1 + kept2) / 2)
