@@ -279,3 +279,12 @@ def test_a_tiny_temperature_is_greedy_not_nan():
     logits = torch.tensor([[0.5, 3.0, 1.0], [2.0, -1.0, 0.0]])
     for t in (5e-324, 1e-9):
         assert sample_next(logits, t, generator=torch.Generator().manual_seed(0)).tolist() == [1, 0]
+
+
+def test_a_named_generation_shows_its_decode_steps_and_a_plain_one_is_silent(model, capsys):
+    """RL's rollouts (one generate call for the whole batch) sat behind the run's bar at 0/1 for minutes: a named
+    generation shows a transient bar of decode steps; an unnamed one (serving, eval) prints nothing."""
+    plain = generate(model, [[1, 5, 9]], max_new_tokens=4, stop_ids=[])
+    assert capsys.readouterr().err == ""
+    named = generate(model, [[1, 5, 9]], max_new_tokens=4, stop_ids=[], progress="rollout (1 completions)")
+    assert "rollout (1 completions)" in capsys.readouterr().err and named.tokens == plain.tokens

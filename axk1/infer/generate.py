@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from tqdm import tqdm
 
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.static_decode import StaticDecodeStep
@@ -64,14 +65,16 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
 @torch.inference_mode()
 def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
              temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None,
-             seed: int | None = None, pad_id: int = 0, compile: bool = False, cuda_graph: bool = False) -> GenerationResult:
+             seed: int | None = None, pad_id: int = 0, compile: bool = False, cuda_graph: bool = False,
+             progress: str | None = None) -> GenerationResult:
     """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops).
 
     compile=True runs the one-token decode step through torch.compile (compiled once per model, on first use;
     on CPU that fuses the step's many small ops and is worth it for long generations or a server).
     cuda_graph=True decodes with static shapes (every step attends over the whole cache, masked) and, on CUDA,
     replays the step as one captured CUDA graph (axk1/infer/static_decode.py): a GPU's eager step is bound by
-    kernel launches. On CPU the same static step runs uncaptured."""
+    kernel launches. On CPU the same static step runs uncaptured. `progress`: a transient bar of decode steps
+    under that name (RL's rollouts sat behind a bar at 0/1 for minutes)."""
     if compile and cuda_graph:
         raise ValueError("compile=True and cuda_graph=True are two ways to cut the decode step's overhead: choose one")
     config = model.config
@@ -118,7 +121,9 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_
         def decode_step(ids_B1, positions_B1, slot):
             return decoder(ids_B1, positions_B1, cache, slot, bias_B11S[..., : slot + 1])
     done = [False] * B
+    bar = tqdm(total=max_new_tokens, desc=progress, unit="token", leave=False, disable=progress is None)
     for step in range(max_new_tokens):
+        bar.update(1)
         next_B = sample_next(logits_BTV[:, -1], temperature, top_p, top_k, generator)
         for b, token in enumerate(next_B.tolist()):
             if done[b]:
@@ -131,6 +136,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_
             break
         slot = T0 + step
         logits_BTV = decode_step(next_B[:, None], positions_BN[:, step : step + 1], slot)
+    bar.close()
     return GenerationResult(out, reasons, lengths, cache.nbytes(), stop_tokens=stops)
 
 

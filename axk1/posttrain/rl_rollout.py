@@ -52,7 +52,9 @@ def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
         else:
             result = generate(trainer.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
                               max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                              stop_ids=trainer.stop_ids, seed=seed, pad_id=trainer.pad_id)
+                              stop_ids=trainer.stop_ids, seed=seed, pad_id=trainer.pad_id,
+                              progress=f"rollout ({len(prompts) * s.group_size} completions)"
+                              if trainer.recipe.logging.progress else None)
         stats["rollout_s"] += time.perf_counter() - t0
         stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
         stats["rounds"] += 1
