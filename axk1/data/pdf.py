@@ -20,6 +20,7 @@ from axk1.data.pdf_layout import assign_roles, body_blocks
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
 from axk1.data.pdf_reflow import Box, block_box, reflow
+from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
 
 MAX_COMPRESSED_PDF = 1 << 30  # a compressed PDF is decompressed in memory: at most this many bytes
@@ -165,6 +166,7 @@ def _text_layer(page) -> PageLines:
         page.close()
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)
+    lines.lines = merge_vertical(lines.lines)
     return lines
 
 
