@@ -228,6 +228,7 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
             chunks.append(p.text)
             continue
         dropped["hidden_lines"] += p.lines.hidden
+        dropped["footnote_marks"] += p.lines.footnote_marks
         dropped.update(f"{ln.role}_lines" for ln in p.lines.lines if ln.role != "body")
         blocks, columns = body_blocks(p.lines, cfg.detect_columns)
         p.method = "pdfium-columns" if columns > 1 else "pdfium"

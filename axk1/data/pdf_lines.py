@@ -14,6 +14,7 @@ import ctypes
 import re
 from dataclasses import dataclass
 
+from axk1.data.pdf_footnotes import strip_marks
 from axk1.text.korean import is_wide
 
 
@@ -47,6 +48,7 @@ class PageLines:
     lines: list[Line]
     chars: int           # characters PDFium found on the page (0: no text layer)
     hidden: int = 0      # lines outside the crop box, left out
+    footnote_marks: int = 0  # left out of the lines' text (pdf_footnotes)
 
 
 # PDFium marks a hyphen at a line end with U+FFFE (older builds: U+0002) and may join the two lines in its text;
@@ -84,7 +86,7 @@ def read_lines(page, textpage) -> PageLines:
         return l_.value, r_.value
 
     lines: list[Line] = []
-    hidden = 0
+    hidden = footnote_marks = 0
     pos, n = 0, len(text)
     breaks = _BREAK_RE.finditer(text)
     while pos < n:
@@ -118,9 +120,20 @@ def read_lines(page, textpage) -> PageLines:
                 body = spaced_column([(ch, b, t) for ch, _, _, b, t in cells], size)
                 x0, x1 = min(c[1] for c in cells), max(c[2] for c in cells)
                 y0, y1 = min(c[3] for c in cells), max(c[4] for c in cells)
+        marks = 0
+        if not vertical:
+            def probe(offset: int, first: int = first) -> tuple[float, float]:
+                ci = char_index(first + offset)
+                raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
+                return raw.FPDFText_GetFontSize(handle, ci), b_.value
+
+            body, marks = strip_marks(body, size, probe)
+            if body[:1].isdigit() and marks == 0 and " " in body[:4]:  # a footnote: its text's size, not its mark's
+                size = raw.FPDFText_GetFontSize(handle, char_index(first + body.index(" ") + 1)) or size
         if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
             hidden += 1  # outside the crop box: not on the visible page
             continue
+        footnote_marks += marks
         gaps = 0
         if " " in body:  # gaps wider than 1 em between PDFium's text rectangles separate table cells
             rects = []
@@ -133,4 +146,4 @@ def read_lines(page, textpage) -> PageLines:
         if soft:
             body = body[:-1] + "-"
         lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical))
-    return PageLines(width, height, lines, n, hidden)
+    return PageLines(width, height, lines, n, hidden, footnote_marks)
