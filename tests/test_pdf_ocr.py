@@ -84,3 +84,24 @@ def test_tesseract_reads_a_scanned_page(tmp_path):
     res = extract_pdf(scan, PdfConfig(ocr="tesseract", ocr_page_timeout_s=120))
     assert res.page_methods == ["ocr"] and res.ocr["pages"] == 1 and not res.rejected_pages
     assert "여름 방학" in res.text
+
+
+OCR_PAGE = """1.2 설치 준비
+
+데비안 설치 프로그램은 여러 가지 하드웨어에서 동작하며 설치에 필요한 드라이버
+를 자동으로 찾아서 읽어 들입니다. 설치하기 전에 시스템의 하드웨어 정보를 확
+인해 두면 좋습니다. 자세한 내용은 다음 절을 보십시오.
+
+• 메모리 크기
+• 디스크 공간
+"""
+
+
+def test_an_ocr_pages_wrapped_lines_are_joined_as_the_text_layers(scan3):
+    """tesseract keeps the page's line breaks: a paragraph came out as three lines, two words cut in half."""
+    res = extract_pdf(scan3, PdfConfig(ocr="none"), ocr=lambda page: OCR_PAGE)
+    first = res.text.split("\n")[:5]
+    assert first == ["1.2 설치 준비",
+                     "데비안 설치 프로그램은 여러 가지 하드웨어에서 동작하며 설치에 필요한 드라이버를 자동으로 찾아서 읽어 "
+                     "들입니다. 설치하기 전에 시스템의 하드웨어 정보를 확인해 두면 좋습니다. 자세한 내용은 다음 절을 보십시오.",
+                     "• 메모리 크기", "• 디스크 공간", "1.2 설치 준비"]

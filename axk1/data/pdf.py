@@ -19,6 +19,7 @@ from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_r
 from axk1.data.pdf_layout import assign_roles, body_blocks
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
+from axk1.data.pdf_ocr_reflow import reflow_ocr
 from axk1.data.pdf_reflow import Box, block_box, reflow
 from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
@@ -225,7 +226,7 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
             if seq:
                 chunks.append(reflow(seq, boxes, block_ids, joiner))
                 seq, boxes, block_ids = [], [], []
-            chunks.append(p.text)
+            chunks.append(reflow_ocr(p.text, joiner))  # its wrapped lines joined as the text layer's are
             continue
         dropped["hidden_lines"] += p.lines.hidden
         dropped["footnote_marks"] += p.lines.footnote_marks
