@@ -66,38 +66,51 @@ def test_a_file_over_its_time_fails_and_the_worker_is_stopped():
         assert e.value.reason == "timeout" and worker._proc is None
 
 
-def test_a_timed_out_ocr_leaves_no_process_and_no_file_behind(tmp_path, monkeypatch):
-    """OCR (tesseract, a process of the worker's) outlived the worker a timeout killed, re-parented to init, and the
-    page image it was reading stayed in /tmp: the worker is now stopped with its process group, its TMPDIR removed.
-    A stand-in `tesseract` on PATH records its pid and the image it was given, then hangs."""
+def test_a_timed_out_ocr_page_is_named_and_leaves_no_process_and_no_file_behind(tmp_path, monkeypatch):
+    """A scan of three pages, a stand-in `tesseract` on PATH: it reads page 1, hangs on page 2 (with a helper of
+    its own in the background, as a real one's child would be), and page 3 is never started. Before, the file
+    timed out whole (page 1 lost) and the hung tesseract outlived the worker, re-parented to init, its page image
+    left in /tmp. Now page 2 is stopped short of the file's deadline, page 1 is kept, pages 2 and 3 are named,
+    and closing the worker stops its process group and removes its TMPDIR."""
     import os
     import tempfile
     import time
 
-    from axk1.data.pdf_render import render_image_only_pdf
+    from axk1.data.pdf_render import render_scanned_pdf
 
-    bin_dir, tmp, seen = tmp_path / "bin", tmp_path / "tmp", tmp_path / "seen"
+    bin_dir, tmp, seen, count = tmp_path / "bin", tmp_path / "tmp", tmp_path / "seen", tmp_path / "count"
     bin_dir.mkdir()
     tmp.mkdir()
     fake = bin_dir / "tesseract"
-    fake.write_text(f"#!/bin/sh\necho $$ \"$1\" > {seen}\nexec sleep 60\n")
+    text = "스캔된 문서의 한국어 본문입니다. 띄어쓰기도 잘 되어 있습니다. " * 5
+    fake.write_text(f"""#!/bin/sh
+n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}
+if [ $n = 1 ]; then printf '%s\\n' '{text}' > "$2.txt"; exit 0; fi
+sleep 60 </dev/null >/dev/null 2>&1 &
+echo $$ $! "$1" > {seen}
+exec sleep 60
+""")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
-    scan = render_image_only_pdf(tmp_path / "scan.pdf")
-    with PdfWorker(PdfConfig(ocr="tesseract", timeout_s=6)) as worker:
-        with pytest.raises(PdfError) as e:
-            worker.extract(scan)
-    assert e.value.reason == "timeout"
-    pid, image = seen.read_text().split()
+    scan = render_scanned_pdf(tmp_path / "scan.pdf", REAL[0], [0, 1, 2], dpi=36)
+    # 10 s: room for the child to start on a loaded machine before page 1 (it shares the file's deadline)
+    with PdfWorker(PdfConfig(ocr="tesseract", timeout_s=10)) as worker:
+        res = worker.extract(scan)
+        assert res.page_methods == ["ocr", "rejected", "rejected"] and "스캔된 문서" in res.text
+        assert res.ocr["pages"] == 1 and res.ocr["failed"] == 1 and res.ocr["not_tried"] == 1
+        assert "OCR stopped after" in res.rejected_pages[0]["reason"]
+        assert "OCR not tried" in res.rejected_pages[1]["reason"]
+    pids, image = seen.read_text().split()[:2], seen.read_text().split()[2]
     assert Path(image).is_relative_to(tmp)  # the worker's own temporary folder
-    for _ in range(50):  # SIGKILL is delivered at once; the zombie is init's to reap
-        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"tesseract (pid {pid}) still runs after the timeout")
+    for pid in pids:
+        for _ in range(50):  # SIGKILL is delivered at once; the zombie is init's to reap
+            if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"tesseract's process {pid} still runs after the worker closed")
     assert not Path(image).exists() and list(tmp.iterdir()) == []
 
 

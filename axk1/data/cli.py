@@ -35,8 +35,9 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     if not files:
         raise FileNotFoundError(f"no PDF files ({', '.join(PDF_SUFFIXES)}) under {src}")
     cfg = PdfConfig(join="rules+kiwi" if args.kiwi else "rules", ocr=args.ocr, detect_columns=not args.no_columns,
-                    max_memory_mb=args.max_memory_mb, timeout_s=args.timeout)
+                    max_memory_mb=args.max_memory_mb, timeout_s=args.timeout, ocr_page_timeout_s=args.ocr_page_timeout)
     ok = failed = 0
+    ocr = {"pages": 0, "failed": 0, "not_tried": 0}  # over all files: what OCR read and what it could not
     reasons: dict[str, int] = {}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,8 @@ def cmd_pdf(args: argparse.Namespace) -> int:
                 res = worker.extract(path)
                 rec = {"id": rel, "text": res.text, "metadata": {"source": "pdf", "path": rel, "pdf": res.metadata()}}
                 ok += 1
+                for k in ocr:
+                    ocr[k] += res.ocr.get(k, 0)
             except PdfError as e:
                 rec = {"id": rel, "text": "", "metadata": {"path": rel, "failure_reason": f"pdf_{e.reason}",
                                                            "detail": e.detail}}
@@ -56,7 +59,9 @@ def cmd_pdf(args: argparse.Namespace) -> int:
                     print(f"{rel}: not extracted: pdf_{e.reason} ({e.detail})", file=sys.stderr)
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     why = f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}; reasons in the JSONL)" if reasons else ""
-    print(f"{len(files)} PDFs: {ok} extracted, {failed} failed{why} -> {out}")
+    scans = (f"; OCR: {ocr['pages']} pages read, {ocr['failed']} failed, {ocr['not_tried']} not tried for time "
+             "(pages in metadata.pdf.rejected_pages)") if any(ocr.values()) else ""
+    print(f"{len(files)} PDFs: {ok} extracted, {failed} failed{why}{scans} -> {out}")
     return 0 if ok else 1  # nothing extracted at all: a failure for scripts too
 
 
@@ -209,7 +214,10 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                    help="each file is extracted in a worker process capped at this much memory; a file that needs "
                         "more (a compression bomb) fails as pdf_memory_limit (default %(default)s)")
     q.add_argument("--timeout", type=positive_float, default=PdfConfig.timeout_s, metavar="S",
-                   help="seconds allowed a file before it fails as pdf_timeout (default %(default)s)")
+                   help="seconds allowed a file before it fails as pdf_timeout (default %(default)s); OCR stops "
+                        "short of it and keeps the pages it read")
+    q.add_argument("--ocr-page-timeout", type=positive_float, default=PdfConfig.ocr_page_timeout_s, metavar="S",
+                   help="seconds allowed OCR on one page before the page is rejected (default %(default)s)")
     q.set_defaults(func=cmd_pdf)
 
     q = sub.add_parser("run", help="run a pipeline.toml: extract, filter, dedup, annotate, tokenize, shard",

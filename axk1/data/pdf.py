@@ -1,7 +1,8 @@
 """Korean-aware PDF text extraction (pypdfium2): the document-level flow.
 
 Per page: lines with measured geometry (pdf_lines), bad spans removed with a counted reason (pdf_garbage), a
-page with nothing usable left sent to OCR (tesseract when installed) or rejected with its reason. Per
+page with nothing usable left sent to OCR (tesseract when installed; each page within its own and the file's
+time, pdf_ocr) or rejected with its reason. Per
 document: every line gets one role, header, footer or body (pdf_layout: position, gap, type size and
 repetition across pages), body lines are put in reading order (columns) and wrapped lines re-joined from
 their measured widths (pdf_reflow). Text is NFC (never NFKC).
@@ -9,23 +10,21 @@ their measured widths (pdf_reflow). Text is NFC (never NFKC).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_reason
 from axk1.data.pdf_layout import assign_roles, body_blocks
 from axk1.data.pdf_lines import Line, PageLines, read_lines
+from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
+from axk1.data.pdf_ocr_reflow import reflow_ocr
 from axk1.data.pdf_reflow import Box, block_box, reflow
+from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
 
 MAX_COMPRESSED_PDF = 1 << 30  # a compressed PDF is decompressed in memory: at most this many bytes
-
-OcrFn = Callable[["object"], str]  # a pypdfium2 page -> text
 
 
 class PdfError(Exception):
@@ -49,6 +48,8 @@ class PdfConfig:
     # the containment of each file's extraction (axk1/data/pdf_worker.py): address space and wall time
     max_memory_mb: int = 2048
     timeout_s: float = 300.0
+    # OCR's share of it, page by page (pdf_ocr): pages read are kept when the rest cannot be
+    ocr_page_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_memory_mb, int) and self.max_memory_mb >= 256):
@@ -56,6 +57,9 @@ class PdfConfig:
                              "(the worker's Python and PDFium need about 100)")
         if not (isinstance(self.timeout_s, (int, float)) and 0 < self.timeout_s < float("inf")):
             raise ValueError(f"[pdf] timeout_s = {self.timeout_s!r}: give a positive number of seconds per file")
+        if not (isinstance(self.ocr_page_timeout_s, (int, float)) and 0 < self.ocr_page_timeout_s < float("inf")):
+            raise ValueError(f"[pdf] ocr_page_timeout_s = {self.ocr_page_timeout_s!r}: give a positive number of "
+                             "seconds per OCR'd page")
 
 
 @dataclass
@@ -66,29 +70,12 @@ class PdfResult:
     rejected_pages: list[dict] = field(default_factory=list)  # {"page": i (1-based), "reason": ...}
     # what was left out of the kept pages, by reason: header/footer/hidden lines, and spans (pdf_garbage)
     dropped: dict = field(default_factory=dict)
+    # pages sent to OCR: read, failed (timed out or an error), not tried (the document's time spent), seconds
+    ocr: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
         return {"pages": self.pages, "page_methods": self.page_methods, "rejected_pages": self.rejected_pages,
-                "dropped": self.dropped}
-
-
-def tesseract_ocr(lang: str = "kor+eng") -> OcrFn | None:
-    """An OCR hook using the tesseract binary (Debian: tesseract-ocr tesseract-ocr-kor), or None if absent."""
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return None
-
-    def ocr(page) -> str:
-        image = page.render(scale=300 / 72).to_pil()
-        with tempfile.TemporaryDirectory() as tmp:
-            png = Path(tmp) / "page.png"
-            image.save(png)
-            done = subprocess.run([exe, str(png), "stdout", "-l", lang], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip()[-200:])
-        return done.stdout
-
-    return ocr
+                "dropped": self.dropped, "ocr": self.ocr}
 
 
 def _decompressed(path: Path) -> bytes:
@@ -134,12 +121,7 @@ def _open(source: str | Path | bytes):
 
 
 def _ocr_hook(cfg: PdfConfig, ocr: OcrFn | None) -> OcrFn | None:
-    if ocr is None and cfg.ocr in ("auto", "tesseract"):
-        ocr = tesseract_ocr(cfg.ocr_lang)
-        if ocr is None and cfg.ocr == "tesseract":
-            raise FileNotFoundError("ocr = 'tesseract' but no tesseract binary: apt-get install tesseract-ocr "
-                                    "tesseract-ocr-kor, or set ocr = 'auto' / 'none'")
-    return ocr
+    return ocr_hook(cfg.ocr, cfg.ocr_lang, ocr)
 
 
 @dataclass
@@ -151,21 +133,27 @@ class _Page:
     dropped: Counter = field(default_factory=Counter)
 
 
-def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: OcrFn | None = None) -> PdfResult:
+def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: OcrFn | None = None,
+                deadline: float | None = None) -> PdfResult:
     """Extracts the text of a PDF. Raises PdfError (missing, encrypted, corrupt, empty_file, no_pages, no_text)
-    when nothing usable comes out; pages that cannot be used are listed in rejected_pages with the reason."""
+    when nothing usable comes out; pages that cannot be used are listed in rejected_pages with the reason.
+    `deadline` (time.time()) is when the caller gives up on the file; by default timeout_s from now. OCR stops
+    short of it (pdf_ocr), so the pages read are returned rather than lost with the file."""
     cfg = cfg or PdfConfig()
     ocr = _ocr_hook(cfg, ocr)
+    left = (deadline - time.time()) if deadline is not None else cfg.timeout_s
+    # the reserve: laying out and joining the kept pages, and the reply, after the last OCR'd page
+    budget = OcrBudget(cfg.ocr_page_timeout_s, time.monotonic() + left - min(15.0, 0.1 * cfg.timeout_s))
     pdf = _open(source)
     try:
         layers = [_text_layer(pdf[i]) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
         byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
-        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr) for i, layer in enumerate(layers)]
+        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr, budget) for i, layer in enumerate(layers)]
     finally:
         pdf.close()
-    return _assemble(pages, cfg)
+    return _assemble(pages, cfg, budget)
 
 
 def _text_layer(page) -> PageLines:
@@ -179,11 +167,12 @@ def _text_layer(page) -> PageLines:
         page.close()
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)
+    lines.lines = merge_vertical(lines.lines)
     return lines
 
 
 def _clean_page(lines: PageLines, byte_mapped: frozenset[int], pdf, index: int, cfg: PdfConfig,
-                ocr: OcrFn | None) -> _Page:
+                ocr: OcrFn | None, budget: OcrBudget) -> _Page:
     """Bad spans out (counted); a page with nothing usable left goes to OCR or is rejected with the reason."""
     dropped: Counter = Counter()
     kept: list[Line] = []
@@ -204,20 +193,25 @@ def _clean_page(lines: PageLines, byte_mapped: frozenset[int], pdf, index: int, 
         return _Page("rejected", reason=f"{reason}; no OCR available")
     page = pdf[index]
     try:
-        text = normalize_text(ocr(page))
+        text, why_not = budget.read(ocr, page, index + 1)
     finally:
         page.close()
+    if text is None:
+        return _Page("rejected", reason=f"{reason}; {why_not}")
+    text = normalize_text(text)
     again = page_garbage_reason(text, cfg.min_hangul_space_ratio)
     if again is not None:
         return _Page("rejected", reason=f"{reason}; OCR output also failed: {again}")
     return _Page("ocr", text=text.strip())
 
 
-def _assemble(pages: list[_Page], cfg: PdfConfig) -> PdfResult:
+def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResult:
     kept = [p for p in pages if p.method != "rejected"]
     if not kept:
         reasons = Counter(p.reason.split(";")[0] for p in pages)
-        raise PdfError("no_text", f"all {len(pages)} pages rejected ({dict(reasons)})")
+        ocr = budget.summary()
+        tried = f"; OCR: {ocr}" if budget.pages or budget.failed or budget.not_tried else ""
+        raise PdfError("no_text", f"all {len(pages)} pages rejected ({dict(reasons)}){tried}")
     if cfg.remove_headers:
         assign_roles([p.lines for p in kept if p.lines is not None])
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
@@ -232,9 +226,10 @@ def _assemble(pages: list[_Page], cfg: PdfConfig) -> PdfResult:
             if seq:
                 chunks.append(reflow(seq, boxes, block_ids, joiner))
                 seq, boxes, block_ids = [], [], []
-            chunks.append(p.text)
+            chunks.append(reflow_ocr(p.text, joiner))  # its wrapped lines joined as the text layer's are
             continue
         dropped["hidden_lines"] += p.lines.hidden
+        dropped["footnote_marks"] += p.lines.footnote_marks
         dropped.update(f"{ln.role}_lines" for ln in p.lines.lines if ln.role != "body")
         blocks, columns = body_blocks(p.lines, cfg.detect_columns)
         p.method = "pdfium-columns" if columns > 1 else "pdfium"
@@ -248,4 +243,5 @@ def _assemble(pages: list[_Page], cfg: PdfConfig) -> PdfResult:
         chunks.append(reflow(seq, boxes, block_ids, joiner))
     rejected = [{"page": i + 1, "reason": p.reason} for i, p in enumerate(pages) if p.method == "rejected"]
     return PdfResult(text="\n".join(c for c in chunks if c), pages=len(pages), page_methods=[p.method for p in pages],
-                     rejected_pages=rejected, dropped={k: v for k, v in sorted(dropped.items()) if v})
+                     rejected_pages=rejected, dropped={k: v for k, v in sorted(dropped.items()) if v},
+                     ocr=budget.summary())

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 
 from axk1.data.pdf_lines import Line, PageLines
+from axk1.data.pdf_vertical import right_to_left
 
 Rect = tuple[float, float, float, float]  # left, bottom, right, top
 
@@ -156,6 +157,13 @@ def body_blocks(page: PageLines, detect_columns: bool = True) -> tuple[list[list
     """The body lines in reading order as blocks (a column of a band, or the whole page), and the number of
     columns found. Lines keep PDFium's order within a block."""
     body = [ln for ln in page.lines if ln.role == "body"]
+    vertical = right_to_left([ln for ln in body if ln.vertical])
+    if vertical:  # a block of its own, read where its top is among the horizontal blocks
+        blocks, columns = body_blocks(PageLines(page.width, page.height, [ln for ln in body if not ln.vertical],
+                                                page.chars), detect_columns)
+        top = max(ln.y1 for ln in vertical)
+        at = next((i for i, b in enumerate(blocks) if max(ln.y1 for ln in b) < top), len(blocks))
+        return blocks[:at] + [vertical] + blocks[at:], columns
     gx = find_gutter([(ln.x0, ln.y0, ln.x1, ln.y1) for ln in body]) if detect_columns else None
     if gx is None:
         return ([body] if body else []), 1

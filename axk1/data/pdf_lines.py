@@ -14,6 +14,9 @@ import ctypes
 import re
 from dataclasses import dataclass
 
+from axk1.data.pdf_footnotes import strip_marks
+from axk1.text.korean import is_wide
+
 
 @dataclass
 class Line:
@@ -27,6 +30,7 @@ class Line:
     soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end (now "-")
     role: str = "body"   # body | header | footer (each line gets exactly one)
     aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
+    vertical: bool = False  # a column of vertical text, read top to bottom (pdf_vertical)
 
     @property
     def width(self) -> float:
@@ -44,6 +48,7 @@ class PageLines:
     lines: list[Line]
     chars: int           # characters PDFium found on the page (0: no text layer)
     hidden: int = 0      # lines outside the crop box, left out
+    footnote_marks: int = 0  # left out of the lines' text (pdf_footnotes)
 
 
 # PDFium marks a hyphen at a line end with U+FFFE (older builds: U+0002) and may join the two lines in its text;
@@ -62,6 +67,8 @@ def page_frame(page) -> tuple[float, float, float, float]:
 def read_lines(page, textpage) -> PageLines:
     import pypdfium2.raw as raw
 
+    from axk1.data.pdf_vertical import spaced_column  # it builds Lines: imported here, not at the top
+
     left, bottom, right, top = page_frame(page)
     width, height = right - left, top - bottom
     text = textpage.get_text_range()
@@ -79,7 +86,7 @@ def read_lines(page, textpage) -> PageLines:
         return l_.value, r_.value
 
     lines: list[Line] = []
-    hidden = 0
+    hidden = footnote_marks = 0
     pos, n = 0, len(text)
     breaks = _BREAK_RE.finditer(text)
     while pos < n:
@@ -102,9 +109,31 @@ def read_lines(page, textpage) -> PageLines:
         size = raw.FPDFText_GetFontSize(handle, ci0) or 0.0
         if size < 3:  # size set by the text matrix (Tf 1, as Quartz writes it): the line height stands in
             size = max(y1 - y0, 1.0)
+        vertical = False
+        if len(body) >= 3 and x1 - x0 < 1.6 * size and all(is_wide(ch) or ch == " " for ch in body):
+            cells = []  # perhaps a column of touching syllables PDFium made one line: its height and word spaces
+            for k, ch in enumerate(body):
+                raw.FPDFText_GetCharBox(handle, char_index(first + k), l_, r_, b_, t_)
+                cells.append((ch, l_.value, r_.value, b_.value, t_.value))
+            if max(c[4] for c in cells) - min(c[3] for c in cells) > 2.5 * size:  # taller than a line: a column
+                vertical = True
+                body = spaced_column([(ch, b, t) for ch, _, _, b, t in cells], size)
+                x0, x1 = min(c[1] for c in cells), max(c[2] for c in cells)
+                y0, y1 = min(c[3] for c in cells), max(c[4] for c in cells)
+        marks = 0
+        if not vertical:
+            def probe(offset: int, first: int = first) -> tuple[float, float]:
+                ci = char_index(first + offset)
+                raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
+                return raw.FPDFText_GetFontSize(handle, ci), b_.value
+
+            body, marks = strip_marks(body, size, probe)
+            if body[:1].isdigit() and marks == 0 and " " in body[:4]:  # a footnote: its text's size, not its mark's
+                size = raw.FPDFText_GetFontSize(handle, char_index(first + body.index(" ") + 1)) or size
         if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
             hidden += 1  # outside the crop box: not on the visible page
             continue
+        footnote_marks += marks
         gaps = 0
         if " " in body:  # gaps wider than 1 em between PDFium's text rectangles separate table cells
             rects = []
@@ -116,5 +145,5 @@ def read_lines(page, textpage) -> PageLines:
         soft = body[-1] in _SOFT
         if soft:
             body = body[:-1] + "-"
-        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft))
-    return PageLines(width, height, lines, n, hidden)
+        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical))
+    return PageLines(width, height, lines, n, hidden, footnote_marks)

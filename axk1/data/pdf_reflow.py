@@ -23,6 +23,7 @@ import re
 from collections import Counter
 
 from axk1.data.pdf_lines import Line
+from axk1.data.pdf_vertical import column_box, vertical_continues
 from axk1.text.korean import LineJoiner, interior_word_counts, is_hangul, is_wide
 
 # List markers. Not "가." / "다.": a line starting with one syllable and a full stop is far more often the
@@ -63,6 +64,8 @@ def is_item(text: str) -> bool:
 def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool, cur_continued: bool) -> bool:
     """Whether `cur` wraps onto `nxt`; the boxes come from block_box; `cur_continued`: `cur` itself continued
     the line before it."""
+    if cur.vertical or nxt.vertical:  # columns of vertical text go on only into each other
+        return cur.vertical and nxt.vertical and same_block and vertical_continues(cur, nxt, cur_box)
     if standalone(cur) or standalone(nxt) or is_item(nxt.text):
         return False
     if abs(cur.size - nxt.size) > 0.15 * max(cur.size, nxt.size):
@@ -117,7 +120,9 @@ def block_box(block: list[Line]) -> Box:
     """A block's left and right edges, line pitch, and whether it is justified (at least three lines and 40%
     of them end within a point of one x, which is then the right edge; an over-full line does not move it).
     Also marks each line `aligned` when a neighbour (three lines either way) ends at the same x: a justified
-    run inside a ragged or wider block (an abstract, a list item)."""
+    run inside a ragged or wider block (an abstract, a list item). A block of vertical columns: column_box."""
+    if block[0].vertical:
+        return column_box(block)
     steps = sorted(a.y0 - b.y0 for a, b in zip(block, block[1:]) if a.y0 - b.y0 > 0.5 * a.size)
     pitch = steps[len(steps) // 2] if steps else 1.5 * block[0].size
     size = Counter(round(ln.size, 1) for ln in block).most_common(1)[0][0]  # small type (a figure) aside

@@ -7,6 +7,7 @@ running headers, footers and page numbers left out.
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,68 @@ def render_image_only_pdf(path: str | Path) -> Path:
     return Path(path)
 
 
+def render_scanned_pdf(path: str | Path, source: str | Path, pages: list[int] | None = None,
+                       dpi: int = 150) -> Path:
+    """A scan of `source`'s pages (0-based; all by default): each page a greyscale picture, no text layer.
+    The source must embed its fonts (the real fixtures do): reportlab's Korean CID fonts are not embedded, and
+    PDFium, with no Korean font of its own here, draws them blank."""
+    import pypdfium2 as pdfium
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    path = Path(path)
+    pdf = pdfium.PdfDocument(str(source))
+    try:
+        c = canvas.Canvas(str(path))
+        for i in range(len(pdf)) if pages is None else pages:
+            page = pdf[i]
+            width, height = page.get_size()
+            png = io.BytesIO()
+            page.render(scale=dpi / 72).to_pil().convert("L").save(png, format="PNG")
+            page.close()
+            c.setPageSize((width, height))
+            c.drawImage(ImageReader(io.BytesIO(png.getvalue())), 0, 0, width, height)
+            c.showPage()
+        c.save()
+    finally:
+        pdf.close()
+    return path
+
+
+def render_vertical_pdf(path: str | Path, paragraphs: list[str], title: str = "세로쓰기 시험 문서",
+                        slots: int = 20, pitch: float = 1.5) -> RenderedPdf:
+    """Vertical Korean (세로쓰기) under a horizontal title: each paragraph in columns of `slots` syllables set
+    `pitch` em apart, top to bottom, the columns right to left; a space is an empty slot, and a paragraph's
+    first column starts a slot lower, no other column starts with a space. Each syllable is drawn alone and
+    followed by a space: PDFium drops a text object of one CID glyph from a font that is not embedded (reportlab's
+    are not)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    path = Path(path)
+    size = 12
+    width, height = A4
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setFont(KOREAN_FONTS[0], size)
+    c.drawString(72, height - 72, title)
+    x, top = width - 90, height - 110
+    for para in paragraphs:
+        cells = [" "] + list(para)
+        while cells:
+            column, cells = cells[:slots], cells[slots:]
+            for i, ch in enumerate(column):
+                if ch != " ":
+                    c.drawString(x, top - i * pitch * size, ch + " ")
+            x -= 1.6 * size
+            if cells[:1] == [" "]:  # a column never starts with a space: the word break falls at the end
+                cells = cells[1:]
+        x -= 1.6 * size  # an empty column between paragraphs
+    c.showPage()
+    c.save()
+    return RenderedPdf(path, "\n".join([title, *paragraphs]), "vertical", 1)
+
+
 def render_encrypted_pdf(path: str | Path, password: str = "secret") -> Path:
     from reportlab.lib import pdfencrypt
     from reportlab.pdfgen import canvas
@@ -163,7 +226,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_encrypted_pdf",
+__all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_scanned_pdf",
+           "render_vertical_pdf", "render_encrypted_pdf",
            "build_test_set", "render_speed_pdf"]
 
 

@@ -69,8 +69,11 @@ class PdfWorker:
             raise PdfError("missing", str(path))
         proc = self._start()
         deadline = time.monotonic() + self.cfg.timeout_s
+        # the child's OCR stops short of this (wall clock: the two processes share it), so it replies with the
+        # pages it read instead of being killed with them
+        request = {"path": str(path.resolve()), "deadline": time.time() + self.cfg.timeout_s}
         try:
-            proc.stdin.write((json.dumps({"path": str(path.resolve())}) + "\n").encode())
+            proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.flush()
             line = _read_line(proc.stdout.fileno(), deadline)
         except (BrokenPipeError, EOFError):
@@ -146,9 +149,9 @@ def _serve(cfg: PdfConfig) -> None:
     limit = cfg.max_memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     for line in sys.stdin:
-        path = json.loads(line)["path"]
+        request = json.loads(line)
         try:
-            reply = {"result": dataclasses.asdict(extract_pdf(path, cfg))}
+            reply = {"result": dataclasses.asdict(extract_pdf(request["path"], cfg, deadline=request.get("deadline")))}
         except PdfError as e:
             reply = {"error": e.reason, "detail": e.detail}
         except MemoryError:

@@ -1,0 +1,66 @@
+"""Footnote marks: the small raised digits after a word (`상황²을`, `한다.⁵`) and before a footnote's text.
+
+PDFium gives them as plain digits, so a mark read into the word beside it (`WYG4과는`, `코드가1 데비안`) and a
+footnote's own number into its first word (`5소문에 의하면`, lshort-ko.pdf). A mark is one or two digits (and a
+closing parenthesis: `1)`) set smaller than the line (under 0.8 of its size) and raised (its bottom a fifth of an
+em above the character beside it). In the text a mark is left out and counted (`footnote_marks`), as the
+hand-checked references do; at the start of a line it is the footnote's number and stays, set apart by a space.
+A raised digit after a single letter or before a math sign (`b² − 4ac`) or a fraction slash (`¹／₂`) is kept:
+an exponent, not a mark.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_MARK_RE = re.compile(r"\d{1,2}\)?")
+_MATH_AFTER = set("／/⁄−-+=×·^") | {"\u2212"}
+Probe = Callable[[int], tuple[float, float]]  # offset in the line -> (font size, bottom of its box)
+
+
+def _word_end(body: str, i: int) -> int | None:
+    """Where the word before the mark ends (its last letter), past the word's closing punctuation (`다.²`,
+    `“Ach”³`); None when there is no word (two letters or more, or a syllable): a mark follows a word."""
+    j = i
+    while j > 0 and body[j - 1] in ".,;:!?”’\")]":
+        j -= 1
+    k = j
+    while k > 0 and body[k - 1].isalpha():
+        k -= 1
+    letters = body[k:j]
+    return j - 1 if letters and (len(letters) >= 2 or not letters.isascii()) else None
+
+
+def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
+    """`body` without its footnote marks (a leading one kept as the footnote's number, then a space), and how
+    many were left out. `probe` gives a character's font size and box bottom; only digits are probed."""
+    if not any(ch.isdigit() for ch in body):
+        return body, 0
+    out: list[str] = []
+    pos = dropped = 0
+    for m in _MARK_RE.finditer(body):
+        i, j = m.start(), m.end()
+        if (i and body[i - 1].isdigit()) or (j < len(body) and body[j].isdigit()):
+            continue  # part of a longer number
+        mark_size, mark_bottom = probe(i)
+        if not mark_size:
+            continue
+        if i == 0:  # the footnote's own number, glued to its text: smaller than it and raised
+            if j < len(body) and body[j] != " ":
+                next_size, next_bottom = probe(j)
+                if mark_size < 0.8 * next_size and mark_bottom > next_bottom + 0.2 * next_size:
+                    out.append(body[pos:j] + " ")
+                    pos = j
+            continue
+        after = body[j:j + 2].strip()[:1]
+        end = _word_end(body, i)
+        if mark_size >= 0.8 * size or after in _MATH_AFTER or end is None:
+            continue
+        if probe(end)[1] + 0.2 * size >= mark_bottom:
+            continue  # not raised above the word's last letter: a subscript, or a digit set small on the line
+        out.append(body[pos:i])
+        pos = j
+        dropped += 1
+    out.append(body[pos:])
+    return "".join(out), dropped

@@ -1,0 +1,41 @@
+"""Vertical Korean text (세로쓰기, axk1/data/pdf_vertical.py). Set at a pitch over ~1.2 em, as vertical text
+usually is, PDFium gives every syllable a line of its own, and the page read one syllable a line (58 lines for the
+3 of the fixture); set tighter, PDFium reads a column as one line but loses its word spaces."""
+
+from axk1.data.pdf import PdfConfig, extract_pdf
+from axk1.data.pdf_lines import Line
+from axk1.data.pdf_render import render_vertical_pdf
+from axk1.data.pdf_vertical import merge_vertical, spaced_column
+
+PARAS = ["세로로 쓴 글은 위에서 아래로 읽고 줄은 오른쪽에서 왼쪽으로 넘어갑니다. 옛 책과 신문이 이렇게 쓰였습니다.",
+         "두 번째 문단은 한 칸 내려서 시작합니다. 끝."]
+
+
+def test_vertical_columns_read_right_to_left_as_paragraphs(tmp_path):
+    doc = render_vertical_pdf(tmp_path / "vertical.pdf", PARAS)
+    res = extract_pdf(doc.path, PdfConfig(ocr="none"))
+    # the title, then each paragraph on one line: its columns joined, the empty slots as word spaces
+    assert res.text == doc.truth, res.text[:200]
+
+
+def test_a_looser_pitch_and_one_column_paragraphs(tmp_path):
+    doc = render_vertical_pdf(tmp_path / "loose.pdf", ["짧은 문단 하나.", "또 하나의 짧은 문단."], pitch=2.0)
+    assert extract_pdf(doc.path, PdfConfig(ocr="none")).text == doc.truth
+
+
+def _glyph(text: str, x: float, y: float, size: float = 10.0) -> Line:
+    return Line(text, x, y, x + size, y + size, size)
+
+
+def test_only_stacks_of_syllables_are_merged():
+    column = [_glyph(ch, 300, 700 - 15 * i) for i, ch in enumerate("가나다")]
+    numbers = [_glyph(ch, 72, 700 - 15 * i) for i, ch in enumerate("123")]      # a stack of digits
+    apart = [_glyph("가", 72, 500), _glyph("나", 72, 440), _glyph("다", 72, 380)]  # 6 em apart: not one column
+    out = merge_vertical(column + numbers + apart)
+    assert [ln.text for ln in out] == ["가나다", "1", "2", "3", "가", "나", "다"]
+    assert out[0].vertical and (out[0].y0, out[0].y1) == (670, 710)
+
+
+def test_a_column_read_whole_gets_its_word_spaces_back():
+    # (char, bottom, top) top to bottom: 세로 | empty slot | 쓴
+    assert spaced_column([("세", 90, 100), ("로", 79, 89), ("쓴", 57, 67)], 10.0) == "세로 쓴"
