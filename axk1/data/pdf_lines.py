@@ -64,10 +64,19 @@ def page_frame(page) -> tuple[float, float, float, float]:
     return left, bottom, right, top
 
 
+def spaced_column(chars: list[tuple[str, float, float]], size: float) -> str:
+    """A column PDFium read as one line (touching syllables: `(char, bottom, top)` top to bottom) with a space
+    where a slot is empty (PDFium has no character there, so it gave the words glued)."""
+    out = []
+    for i, (ch, bottom, top) in enumerate(chars):
+        if i and ch != " " and chars[i - 1][0] != " " and chars[i - 1][1] - top > 0.6 * size:
+            out.append(" ")
+        out.append(ch)
+    return "".join(out)
+
+
 def read_lines(page, textpage) -> PageLines:
     import pypdfium2.raw as raw
-
-    from axk1.data.pdf_vertical import spaced_column  # it builds Lines: imported here, not at the top
 
     left, bottom, right, top = page_frame(page)
     width, height = right - left, top - bottom

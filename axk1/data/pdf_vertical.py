@@ -71,17 +71,6 @@ def merge_vertical(lines: list[Line]) -> list[Line]:
     return out
 
 
-def spaced_column(chars: list[tuple[str, float, float]], size: float) -> str:
-    """A column PDFium read as one line (touching syllables: `(char, bottom, top)` top to bottom) with a space
-    where a slot is empty (PDFium has no character there, so it gave the words glued)."""
-    out = []
-    for i, (ch, bottom, top) in enumerate(chars):
-        if i and ch != " " and chars[i - 1][0] != " " and chars[i - 1][1] - top > 0.6 * size:
-            out.append(" ")
-        out.append(ch)
-    return "".join(out)
-
-
 def right_to_left(columns: list[Line]) -> list[Line]:
     """Vertical lines in reading order: columns right to left (a column: centres within half an em), and within
     a column (pieces of it, split by a figure) top to bottom."""
