@@ -144,7 +144,7 @@ def check_layer_count(folder: Path, config: ModelConfig, headers: dict[str, Head
                          "config.json does not describe these weights; fix it or re-export the folder")
 
 
-def check_model_folder(out: Path) -> list[Path]:
+def check_output_folder(out: Path) -> list[Path]:
     """Whether a model can be written to `out`: nothing there, or a folder holding only an earlier model's files
     (returned); anything else is refused, as it may not be a model folder at all. SFT and RL ask before they train,
     so that the export at their end cannot be refused after hours of training."""
@@ -170,8 +170,8 @@ def staging_folder(out: Path) -> Path:
 def begin_replacing(out: Path) -> tuple[Path, Path | None]:
     """(the staging folder for a new model of `out`, empty; what a killed export left there, renamed aside for the
     caller to `discard` once no rank waits on this one, or None). `out` is checked first (a folder holding
-    anything but a model's files is refused, check_model_folder) and left as it is until replace_folder."""
-    check_model_folder(out)
+    anything but a model's files is refused, check_output_folder) and left as it is until replace_folder."""
+    check_output_folder(out)
     staging, stale = staging_folder(out), None
     if staging.exists() or staging.is_symlink():
         stale = staging.with_name(f"{staging.name}-old-{uuid.uuid4().hex[:12]}")

@@ -33,7 +33,7 @@ import torch.distributed as dist
 
 from axk1.api_key import SERVER_KEY_ENV, read_api_key
 from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
-from axk1.checkpoint.folder import check_model_folder
+from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks
 from axk1.infer.chat import ChatCodec
@@ -238,7 +238,7 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
     The counts reported are the whole run's, iterations before a --resume included. A run stopped by SIGTERM
     (`stopped_by`) exports and reports nothing: it is not finished, its checkpoint is the way on."""
     if recipe.rl.export:  # found now, not by the export after the last iteration
-        check_model_folder(Path(recipe.run.out_dir) / "model")
+        check_output_folder(Path(recipe.run.out_dir) / "model")
     trainer = RLTrainer(recipe, resume, start_over)
     try:
         rows = trainer.fit()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axk1.checkpoint.folder import check_model_folder
+from axk1.checkpoint.folder import check_output_folder
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.posttrain.run_end import export_after_training
@@ -196,7 +196,7 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     codec = ChatCodec.from_folder(recipe.sft.template_from)  # a tokenizer.json: SFTRecipe.validate
     out = Path(recipe.run.out_dir)
     if recipe.sft.export:  # found now, not by the export after the last step
-        check_model_folder(out / "model")
+        check_output_folder(out / "model")
     sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
     trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
     # the folder stays locked until the export is written: released after fit, a second run could start in it (and
