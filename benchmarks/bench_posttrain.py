@@ -48,7 +48,6 @@ from posttrain_common import cpu_model, make_model_folder, quiet_hf, top_ops, wr
 from posttrain_gspo import rl_axk1, rl_recipe, rl_trl
 from posttrain_sft import sft_axk1, sft_raw, sft_trl
 import axk1
-import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.rl import RLTrainer
 from axk1.posttrain.sft import ChatSampler, parse_sft_recipe
@@ -63,17 +62,13 @@ def profile_axk1(work: Path, model_dir: Path, chat: Path, tasks: Path, args) -> 
     trainer = Trainer(recipe, sampler=sampler)
     trainer.train_step(0)
     out["sft_step"] = top_ops(lambda: trainer.train_step(1))
-    del trainer
+    trainer = None  # its memory back before the RL part (the lambda above has run)
     rl = RLTrainer(rl_recipe(work, model_dir, tasks, args))
-    orig = rl_rollout.generate
-    rl_rollout.generate = functools.partial(orig, stop_ids=[])
-    try:
-        rl.update(rl.rollout(0)[0], 0)
-        box = {}
-        out["gspo_rollout"] = top_ops(lambda: box.update(samples=rl.rollout(1)[0]))
-        out["gspo_update"] = top_ops(lambda: rl.update(box["samples"], 2))
-    finally:
-        rl_rollout.generate = orig
+    rl.stop_ids = []  # every completion max_new_tokens long, as in the timed runs
+    rl.update(rl.rollout(0)[0], 0)
+    box = {}
+    out["gspo_rollout"] = top_ops(lambda: box.update(samples=rl.rollout(1)[0]))
+    out["gspo_update"] = top_ops(lambda: rl.update(box["samples"], 2))
     shutil.rmtree(work / "sft_axk1", ignore_errors=True)
     shutil.rmtree(work / "rl_axk1", ignore_errors=True)
     return out

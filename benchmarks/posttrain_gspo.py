@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
 import statistics
 import time
@@ -37,8 +36,8 @@ def rl_recipe(work: Path, model_dir: Path, tasks: Path, args):
         "data": {"seed": SEED},
         "optimizer": {"lr": LR, "betas": list(BETAS), "eps": EPS, "weight_decay": WD, "grad_clip": CLIP},
         "schedule": {"kind": "constant"},
-        # micro_batch: rows per forward, as TRL's per-device batch (half the rollout); global_sequences: unused by RL
-        "batch": {"global_sequences": args.prompts * args.group, "micro_batch": args.prompts * args.group // 2},
+        # micro_batch: rows per forward, as TRL's per-device batch (half the rollout); RL refuses global_* sizes
+        "batch": {"micro_batch": args.prompts * args.group // 2},
         "checkpointing": {"interval_steps": 10**9, "dir": str(out / "checkpoints")},
         "logging": {"jsonl": "", "progress": False},
         "run": {"out_dir": str(out), "threads": args.threads},
@@ -50,22 +49,18 @@ def rl_axk1(work: Path, model_dir: Path, tasks: Path, args) -> dict:
     """One untimed iteration, then rl_iters timed ones, each rollout(it) + update(...) as RLTrainer.fit runs them.
     Generation ignores the stop token (stop_ids=[]), so every completion is max_new_tokens long."""
     trainer = RLTrainer(rl_recipe(work, model_dir, tasks, args))
-    orig = rl_rollout.generate
-    rl_rollout.generate = functools.partial(orig, stop_ids=[])
+    trainer.stop_ids = []  # (a partial over generate lost to the stop_ids the rollout passes itself)
     times, parts, lengths = [], [], []
-    try:
-        for it in range(args.rl_iters + 1):
-            t0 = time.perf_counter()
-            samples, st = trainer.rollout(it)
-            t1 = time.perf_counter()
-            trainer.update(samples, it * trainer.recipe.rl.updates_per_batch)
-            t2 = time.perf_counter()
-            times.append(t2 - t0)
-            parts.append({"generate_s": round(st["rollout_s"], 3), "rest_s": round(t2 - t0 - st["rollout_s"], 3),
-                          "update_s": round(t2 - t1, 3)})
-            lengths.append(sorted({len(s["completion"]) for s in samples}))
-    finally:
-        rl_rollout.generate = orig
+    for it in range(args.rl_iters + 1):
+        t0 = time.perf_counter()
+        samples, st = trainer.rollout(it)
+        t1 = time.perf_counter()
+        trainer.update(samples, it * trainer.recipe.rl.updates_per_batch)
+        t2 = time.perf_counter()
+        times.append(t2 - t0)
+        parts.append({"generate_s": round(st["rollout_s"], 3), "rest_s": round(t2 - t0 - st["rollout_s"], 3),
+                      "update_s": round(t2 - t1, 3)})
+        lengths.append(sorted({len(s["completion"]) for s in samples}))
     assert all(ls == [args.completion] for ls in lengths), lengths
     timed = times[1:]
     return {"seconds": statistics.median(timed), "iteration_seconds": [round(t, 3) for t in timed],
