@@ -141,6 +141,10 @@ def test_a_seeded_sampled_reply_is_the_plain_engines_whatever_the_path(model):
     # n = 2 from seed 0: choice 1 samples with seed 1, the second prompt's seed above
     two, _ = _serve(model, [p], 20, oracle, keep_all=False, temperature=0.8, n=2)
     assert two == want[:2]
+    # a temperature under GREEDY_BELOW is greedy, as in the plain engine (logits / 1e-40 are inf: the seeded draw
+    # from NaN probabilities gave the last vocabulary id every time)
+    tiny, _ = _serve(model, prompts[2:3], 12, temperature=1e-40, speculative=False)
+    assert _serve(model, prompts[2:3], 12, temperature=1e-40)[0] == tiny
 
 
 def test_a_model_without_mtp_is_refused_with_what_to_do(model):

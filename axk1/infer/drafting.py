@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from axk1.infer.sampling import next_token_probs, sample_categorical
+from axk1.infer.sampling import GREEDY_BELOW, next_token_probs, sample_categorical
 from axk1.infer.sequence import Sequence
 from axk1.infer.speculative import MTPDrafter, accept_draft
 
@@ -58,7 +58,7 @@ class ServerDrafter:
     def _draft(self, s: Sequence) -> tuple[int, torch.Tensor | None]:
         """(draft token, its distribution q; None for a row verified by exact match: greedy or seeded)."""
         p, logits_V = s.params, s.draft_logits
-        exact = p.temperature == 0 or s.generator is not None
+        exact = p.temperature < GREEDY_BELOW or s.generator is not None
         if logits_V is None:  # no draft yet: a deterministic guess, verified like any other
             token = s.next_input()
             if exact:
@@ -92,7 +92,7 @@ class ServerDrafter:
         for r, (s, (d, q_V)) in enumerate(zip(seqs, drafts)):
             p = s.params
             s.length += 1  # the pending token is cached
-            if p.temperature == 0:
+            if p.temperature < GREEDY_BELOW:  # as sample_next: logits / T would overflow below it
                 target = int(logits_R2V[r, 0].argmax())
                 ok = target == d
             elif q_V is None:  # seeded: the row's own draw, as the plain engine takes it (one a token)
@@ -108,7 +108,7 @@ class ServerDrafter:
                 eng._emit(s, d, logits_R2V[r, 0])
                 if not s.finished:
                     s.length += 1  # the draft's latent is kept; the main model's next token comes with it
-                    if p.temperature == 0:
+                    if p.temperature < GREEDY_BELOW:
                         eng._emit(s, int(logits_R2V[r, 1].argmax()), logits_R2V[r, 1])
                     else:
                         eng._take(s, logits_R2V[r, 1:2])
