@@ -23,11 +23,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 log = logging.getLogger(__name__)
 
 
-def check_env_name(name: str) -> str:
-    """`name` if it can name an environment variable. The value is not repeated in the error: a key given here by
-    mistake would be printed into a log."""
+def check_env_name(name: str, field: str = "--api-key-env") -> str:
+    """`name` if it can name an environment variable; `field` is what set it, for the error. The value is not
+    repeated in the error: a key given here by mistake would be printed into a log."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError("--api-key-env takes the NAME of an environment variable (letters, digits and _, e.g. "
+        raise ValueError(f"{field} takes the NAME of an environment variable (letters, digits and _, e.g. "
                          f"{CLIENT_KEY_ENV}), not the key itself: export the key in that variable")
     return name
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axk1.api_key import SERVER_KEY_ENV
+from axk1.api_key import SERVER_KEY_ENV, check_env_name
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.train.recipe import Recipe, load_recipe, parse_recipe
 
@@ -97,6 +97,7 @@ class RLRecipe(Recipe):
     def validate(self) -> None:
         super().validate()
         s = self.rl
+        check_env_name(s.server_api_key_env, "[rl] server_api_key_env")  # when read, not after the model loads
         if self.parallelism.cp > 1:  # when the file is read: it was found at launch, after the weights loaded
             raise ValueError("[parallelism] cp > 1: RL's log-probabilities do not run under context parallelism yet; "
                              "set cp = 1 (completions are short: data parallelism and EP carry RL)")
