@@ -119,11 +119,6 @@ def _open(source: str | Path | bytes):
         raise PdfError("corrupt", msg) from None
 
 
-
-def _ocr_hook(cfg: PdfConfig, ocr: OcrFn | None) -> OcrFn | None:
-    return ocr_hook(cfg.ocr, cfg.ocr_lang, ocr)
-
-
 @dataclass
 class _Page:
     method: str                      # pdfium | ocr | rejected (columns are decided later)
@@ -140,7 +135,7 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     `deadline` (time.time()) is when the caller gives up on the file; by default timeout_s from now. OCR stops
     short of it (pdf_ocr), so the pages read are returned rather than lost with the file."""
     cfg = cfg or PdfConfig()
-    ocr = _ocr_hook(cfg, ocr)
+    ocr = ocr_hook(cfg.ocr, cfg.ocr_lang, ocr)
     left = (deadline - time.time()) if deadline is not None else cfg.timeout_s
     # the reserve: laying out and joining the kept pages, and the reply, after the last OCR'd page
     budget = OcrBudget(cfg.ocr_page_timeout_s, time.monotonic() + left - min(15.0, 0.1 * cfg.timeout_s))

@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from axk1.data.pdf import PdfConfig, PdfError, PdfResult, _ocr_hook, extract_pdf
+from axk1.data.pdf import PdfConfig, PdfError, PdfResult, extract_pdf
+from axk1.data.pdf_ocr import ocr_hook
 
 
 class PdfWorker:
@@ -37,7 +38,8 @@ class PdfWorker:
 
     def __init__(self, cfg: PdfConfig | None = None):
         self.cfg = cfg or PdfConfig()
-        _ocr_hook(self.cfg, None)  # a missing tesseract that the config insists on stops the run here, not per file
+        # a missing tesseract that the config insists on stops the run here, not per file
+        ocr_hook(self.cfg.ocr, self.cfg.ocr_lang, None)
         self._proc: subprocess.Popen | None = None
         self._tmp: str | None = None  # the child's TMPDIR (OCR's page images), removed with it
 

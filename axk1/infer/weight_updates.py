@@ -2,8 +2,9 @@
 
 RL at scale trains on one set of GPUs and samples on a server (axk1/posttrain/rollout_server.py): after each update
 the trainer writes the policy as a model folder on a file system both see and asks the server to load it. The route
-and its body are SGLang's (`{"model_path": ...}` -> `{"success": ..., "message": ...}`). It is off unless `axk1 serve --enable-weight-updates`: it makes the server read any folder it can
-see (weights from safetensors only, as every load here), so behind --api-key too.
+and its body are SGLang's (`{"model_path": ...}` -> `{"success": ..., "message": ...}`). It is off unless
+`axk1 serve --enable-weight-updates`: it makes the server read any folder it can see (weights from safetensors
+only, as every load here), so behind the server's API key too (--api-key-env, AXK1_API_KEY).
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", 
 TRL_LOSS_TYPES = {"dapo": "token_mean", "grpo": "seq_mean_token_mean",
                   "dr_grpo": "seq_mean_token_sum_norm", "luspo": "seq_mean_token_sum"}
 NOT_OFFERED = {"bnpo": "TRL's bnpo divides each micro-batch by its own token count, so the objective would change "
-                       "with [batch] micro_batch; use \"dapo\" (token_mean: the minibatch's tokens), which is bnpo "
-                       "with one micro-batch"}
+                       "with [batch] micro_batch; use \"dapo\" (token_mean: the rollout batch's kept tokens over its "
+                       "steps), which is bnpo with one micro-batch and updates_per_batch = 1"}
 
 
 def _nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:

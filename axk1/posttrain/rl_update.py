@@ -28,7 +28,7 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
     token_mean (TRL's `dapo`) divides every step's token sum by the rollout batch's kept tokens over the number of
     steps, as TRL does (its num_items_in_batch over steps_per_generation): every token of the batch weighs the same
     whichever minibatch it falls in. Each minibatch's own count gave a short minibatch's tokens more weight (a step
-    0.84x to 1.23x of TRL's in the default recipe's shape)."""
+    0.84x to 1.23x of TRL's in the demo's rl.toml shape)."""
     s = trainer.recipe.rl
     trainer.model.train()
     rewards_B = torch.tensor([x["reward"] for x in samples], dtype=torch.float32)

@@ -17,7 +17,8 @@ iteration:
    Every reply must carry the weights version the update answered (axk1 serve's `system_fingerprint`): a sample
    from weights another client pushed in between is an error, not an off-policy rollout.
 
-The samples then go through rl.py's rewards, dynamic sampling and update exactly as local rollouts do.
+The samples then go through rl_rollout.py's rewards and dynamic sampling and rl_update.py's update exactly as
+local rollouts do.
 """
 
 from __future__ import annotations
