@@ -185,7 +185,7 @@ def test_serve_and_synth_commands_fail_clearly(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         serve_main(["serve", "--help"])
-    assert e.value.code == 0 and "(default AXK1_API_KEY;" in capsys.readouterr().out
+    assert e.value.code == 0 and "(default AXK1_API_KEY;" in " ".join(capsys.readouterr().out.split())
 
 
 def test_serve_refuses_a_held_port_and_a_context_past_the_models(model, tmp_path, capsys):
