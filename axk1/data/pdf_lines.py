@@ -136,9 +136,11 @@ def read_lines(page, textpage) -> PageLines:
                 raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
                 return raw.FPDFText_GetFontSize(handle, ci), b_.value
 
-            body, marks = strip_marks(body, size, probe)
+            read, (body, marks) = body, strip_marks(body, size, probe)
             if body[:1].isdigit() and marks == 0 and " " in body[:4]:  # a footnote: its text's size, not its mark's
-                size = raw.FPDFText_GetFontSize(handle, char_index(first + body.index(" ") + 1)) or size
+                k = body.index(" ")  # where its text starts in what PDFium read: after the space there, or at the
+                start = k + 1 if read[k] == " " else k  # space strip_marks put between a glued number and it
+                size = raw.FPDFText_GetFontSize(handle, char_index(first + start)) or size
         if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
             hidden += 1  # outside the crop box: not on the visible page
             continue
