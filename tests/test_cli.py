@@ -153,16 +153,20 @@ DEMO_TEST_SHAPE = dict(hidden_size=64, intermediate_size=160, moe_intermediate_s
 @pytest.mark.e2e
 def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
     import axk1.demo as demo
+    import axk1.posttrain.pipeline as pipeline
 
-    real_recipe = demo._recipe
+    def on_one_thread(read):  # the recipes' threads = 2 is a whole 2-core box: a test worker has one core of it
+        def recipe(name):     # (two threads there spin in OpenMP barriers while the other worker runs)
+            raw = read(name)
+            if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
+                raw["run"]["threads"] = 1
+            if name == "demo.toml":
+                raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
+            return raw
+        return recipe
 
-    def recipe(name):
-        raw = real_recipe(name)
-        if name == "demo.toml":
-            raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
-        return raw
-
-    monkeypatch.setattr(demo, "_recipe", recipe)
+    monkeypatch.setattr(demo, "_recipe", on_one_thread(demo._recipe))
+    monkeypatch.setattr(pipeline, "_recipe", on_one_thread(pipeline._recipe))
     summary = run_demo(tmp_path, steps=2, progress=False)
     assert ModelConfig.from_pretrained(tmp_path / "model").hidden_size == 64  # the shape above reached the export
     # the demo's own model (recipes/demo.toml as written: axk1-mini, 8,192 tokens) builds and trains a step's pass
