@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from axk1 import AXK1ForCausalLM, save_pretrained
+from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.cli import main
 from axk1.demo import run_demo
 
@@ -141,9 +141,44 @@ def test_bad_numbers_are_refused_before_any_work(argv, flag, capsys):
     assert exit_.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
 
 
+# The demo's model at axk1-tiny's widths and depth (its preset, vocabulary, context and special tokens kept): every
+# stage runs the same code on it, and what this test asserts does not depend on the model's size. axk1-mini's own
+# shape cost ~10 minutes of CPU here (2 pretraining steps took 4.5 minutes of a loaded 2-core box, each 2-step SFT
+# ~1 minute); the test still builds recipes/demo.toml's model as written and runs a forward and backward through it.
+DEMO_TEST_SHAPE = dict(hidden_size=64, intermediate_size=160, moe_intermediate_size=32, num_hidden_layers=3,
+                       num_attention_heads=4, q_lora_rank=48, kv_lora_rank=32, qk_nope_head_dim=16,
+                       qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8, num_experts_per_tok=2)
+
+
 @pytest.mark.e2e
-def test_demo_runs_the_spine_end_to_end(tmp_path, capsys):
+def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
+    import axk1.demo as demo
+    import axk1.posttrain.pipeline as pipeline
+
+    def on_one_thread(read):  # the recipes' threads = 2 is a whole 2-core box: a test worker has one core of it
+        def recipe(name):     # (two threads there spin in OpenMP barriers while the other worker runs)
+            raw = read(name)
+            if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
+                raw["run"]["threads"] = 1
+            if name == "demo.toml":
+                raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
+            return raw
+        return recipe
+
+    monkeypatch.setattr(demo, "_recipe", on_one_thread(demo._recipe))
+    monkeypatch.setattr(pipeline, "_recipe", on_one_thread(pipeline._recipe))
     summary = run_demo(tmp_path, steps=2, progress=False)
+    assert ModelConfig.from_pretrained(tmp_path / "model").hidden_size == 64  # the shape above reached the export
+    # the demo's own model (recipes/demo.toml as written: axk1-mini, 8,192 tokens) builds and trains a step's pass
+    from axk1.train.recipe import load_recipe
+
+    config = load_recipe(Path(demo.__file__).parents[1] / "recipes" / "demo.toml").model.build_config()
+    assert (config.hidden_size, config.vocab_size, config.num_hidden_layers) == (384, 8192, 6)
+    full = AXK1ForCausalLM(config)
+    logits = full(torch.randint(0, config.vocab_size, (1, 16)))
+    logits.float().logsumexp(-1).mean().backward()
+    assert logits.shape == (1, 16, 8192) and torch.isfinite(logits).all()
+    assert all(torch.isfinite(p.grad).all() for p in full.parameters() if p.grad is not None)
     assert summary["reload_max_abs_diff"] == 0
     model_dir = tmp_path / "model"
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
