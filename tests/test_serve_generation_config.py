@@ -1,6 +1,7 @@
 """A model folder's generation_config.json, read by `axk1 serve` as vLLM reads it: its sampling values are the
 defaults of requests that leave them out, and its eos_token_id ends replies."""
 
+import functools
 import json
 import logging
 
@@ -165,6 +166,7 @@ def test_axk1_generate_stops_where_serve_does(tmp_path, monkeypatch, capsys):
     seen = {}
     real = generate_module.generate
 
+    @functools.wraps(real)  # the CLI's flags read generate()'s defaults through its signature
     def spy(model, prompts, **kw):
         seen["stop_ids"] = kw["stop_ids"]
         return real(model, prompts, **kw)
