@@ -385,7 +385,8 @@ def test_ctrl_c_ends_an_eval_at_once_with_what_came_kept(server, tmp_path):
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     start = time.monotonic()
-    _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - start < 10 and "interrupted" in err, err[-2000:]
+    _, err = proc.communicate(timeout=50)
+    # well under the hanging request's 60 s (the old wait), with room for a loaded machine (12.5 s seen)
+    assert time.monotonic() - start < 40 and "interrupted" in err, err[-2000:]
     kept = (out / "completions.jsonl").read_text().splitlines()
     assert len(kept) == 1 and "boxed{70}" in kept[0]  # the answered request, kept as it arrived
