@@ -11,8 +11,8 @@ of one paragraph that are not full stay lines (code, addresses, a poem), and par
 
 from __future__ import annotations
 
-from axk1.data.pdf_reflow import document_vocab, is_item, keep_hyphen, width_em
-from axk1.text.korean import LineJoiner, interior_word_counts, is_hangul, is_wide
+from axk1.data.pdf_reflow import LineJoins, is_item, joined, width_em
+from axk1.text.korean import LineJoiner
 
 FULL = 0.85   # a line this share of the column's width, or more, is full
 
@@ -30,37 +30,9 @@ def reflow_ocr(text: str, joiner: LineJoiner) -> str:
         return ""
     widths = sorted(width_em(ln) for ln in all_lines)
     column = widths[int(0.9 * (len(widths) - 1))]
-    vocab = None
-    kinds: list[list[str]] = []
-    pairs: list[tuple[str, str]] = []
+    joins, kinds = LineJoins(all_lines), []
     for lines in paragraphs:
-        row = []
-        for a, b in zip(lines, lines[1:]):
-            full = width_em(a) >= FULL * column
-            if not full or is_item(b) or _table_row(a) or _table_row(b):
-                row.append("nl")
-            elif a.endswith("-") and len(a) > 1:
-                vocab = document_vocab(all_lines) if vocab is None else vocab
-                row.append("hyphen" if keep_hyphen(a[:-1].split(" ")[-1], b.split(" ", 1)[0], vocab) else "dehyph")
-            elif is_hangul(a[-1]) and is_hangul(b[0]):
-                row.append("ko")
-                pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
-            elif is_wide(a[-1]) and is_wide(b[0]) and not (is_hangul(a[-1]) or is_hangul(b[0])):
-                row.append("glue")
-            else:
-                row.append("space")
-        kinds.append(row)
-    decisions = iter(joiner.decide(pairs, interior_word_counts(all_lines))) if pairs else iter(())
-    out = []
-    for lines, row in zip(paragraphs, kinds):
-        parts = [lines[0]]
-        for kind, line in zip(row, lines[1:]):
-            if kind == "nl":
-                parts.append("\n")
-            elif kind == "dehyph":
-                parts[-1] = parts[-1][:-1]
-            elif kind == "space" or (kind == "ko" and not next(decisions)):
-                parts.append(" ")
-            parts.append(line)
-        out.append("".join(parts))
-    return "\n".join(out)
+        kinds.append(["nl" if width_em(a) < FULL * column or is_item(b) or _table_row(a) or _table_row(b)
+                      else joins.kind(a, b) for a, b in zip(lines, lines[1:])])
+    decisions = joins.decisions(joiner)  # one pass over the page's Korean cuts, in order
+    return "\n".join(joined(lines, row, decisions) for lines, row in zip(paragraphs, kinds))

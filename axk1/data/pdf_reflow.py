@@ -144,35 +144,50 @@ def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJ
     """The text of a sequence of body lines (all pages, in reading order): `boxes[i]` is line i's block
     (see block_box), `blocks[i]` its block number. Wrapped lines are joined, other breaks stay newlines."""
     texts = [ln.text for ln in lines]
-    vocab: Counter | None = None  # built on the first hyphen at a line end
-    kinds: list[str] = []
-    pairs: list[tuple[str, str]] = []
+    joins, kinds = LineJoins(texts), []
     for i in range(len(lines) - 1):
-        a, b = texts[i], texts[i + 1]
         if not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1],
                          bool(kinds) and kinds[-1] != "nl"):
             kinds.append("nl")
-        elif a.endswith("-") and len(a) > 1:
-            left, right = a[:-1].split(" ")[-1], b.split(" ", 1)[0]
-            vocab = document_vocab(texts) if vocab is None else vocab
-            kinds.append("hyphen" if keep_hyphen(left, right, vocab) else "dehyph")
-        elif is_hangul(a[-1]) and is_hangul(b[0]):
-            kinds.append("ko")
-            pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
-        elif is_wide(a[-1]) and is_wide(b[0]) and not (is_hangul(a[-1]) or is_hangul(b[0])):
-            kinds.append("glue")  # Chinese/Japanese: no spaces between words
         else:
-            kinds.append("space")
-    decisions = iter(joiner.decide(pairs, interior_word_counts(texts))) if pairs else iter(())
-    parts: list[str] = []
-    for i, text in enumerate(texts):
-        if i:
-            kind = kinds[i - 1]
-            if kind == "nl":
-                parts.append("\n")
-            elif kind == "dehyph":
-                parts[-1] = parts[-1][:-1]
-            elif kind == "space" or (kind == "ko" and not next(decisions)):
-                parts.append(" ")
+            kinds.append(joins.kind(texts[i], texts[i + 1]))
+    return joined(texts, kinds, joins.decisions(joiner))
+
+
+class LineJoins:
+    """How a line that runs on joins the next (the text layer's and OCR's reflow): a hyphen kept or removed, judged
+    on the document's words; a Korean word cut at the line end, which the LineJoiner decides for all of them at
+    once (`decisions`); Chinese/Japanese glued; anything else a space."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.vocab, self.pairs = texts, None, []
+
+    def kind(self, a: str, b: str) -> str:
+        if a.endswith("-") and len(a) > 1:
+            self.vocab = document_vocab(self.texts) if self.vocab is None else self.vocab  # on the first hyphen
+            return "hyphen" if keep_hyphen(a[:-1].split(" ")[-1], b.split(" ", 1)[0], self.vocab) else "dehyph"
+        if is_hangul(a[-1]) and is_hangul(b[0]):
+            self.pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
+            return "ko"
+        if is_wide(a[-1]) and is_wide(b[0]) and not (is_hangul(a[-1]) or is_hangul(b[0])):
+            return "glue"  # Chinese/Japanese: no spaces between words
+        return "space"
+
+    def decisions(self, joiner: LineJoiner):
+        """The LineJoiner's verdicts on the Korean cuts, in the order `kind` met them (True: glue)."""
+        return iter(joiner.decide(self.pairs, interior_word_counts(self.texts))) if self.pairs else iter(())
+
+
+def joined(texts: list[str], kinds: list[str], decisions) -> str:
+    """`texts` joined by `kinds` (one between each two: "nl", "dehyph", "hyphen", "glue", "space", "ko"; a "ko"
+    takes the next of `decisions`)."""
+    parts = texts[:1]
+    for kind, text in zip(kinds, texts[1:]):
+        if kind == "nl":
+            parts.append("\n")
+        elif kind == "dehyph":
+            parts[-1] = parts[-1][:-1]
+        elif kind == "space" or (kind == "ko" and not next(decisions)):
+            parts.append(" ")
         parts.append(text)
     return "".join(parts)
