@@ -123,8 +123,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
-    p.add_argument("--device", default="auto", help="a local model's device (a folder or "
-                   "hf:): auto (CUDA when torch sees a GPU), cpu or cuda")
+    p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
+                   "sees a GPU), cpu or cuda")
     p.add_argument("--contamination", default=None, metavar="REPORT", help="a report of `axk1 data contamination -o`: "
                    "problems it found in the training corpus are flagged and the others scored apart")
     p.add_argument("--limit", type=positive_int, default=None, help="first N problems of each task (smoke runs)")

@@ -45,7 +45,8 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
     micro = [rank_micro_batches(rows, mb, trainer.dp_rank, trainer.dp_size) for rows in batches]
     # lengths from the host's samples: reading them off the device tensors would wait on it per micro-batch
     length = [len(x["prompt"]) + len(x["completion"]) for x in samples]
-    kept_tokens = [len(x["completion"]) * k for x, k in zip(samples, keep)]
+    # token_mean's divisor: the whole batch's kept tokens, a step's share (the same on every rank and step)
+    n_tokens = max(sum(len(x["completion"]) for x, k in zip(samples, keep) if k) / len(batches), 1.0)
 
     rows_of: dict[tuple, torch.Tensor] = {}
 
@@ -76,7 +77,6 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
     for u, rows in enumerate(batches):
         lr = trainer.schedule.apply(trainer.optimizer, step0 + u)
         trainer.optimizer.zero_grad(set_to_none=True)
-        n_tokens = sum(kept_tokens) / len(batches)  # the whole batch's, a step's share, on every rank
         parts, loss_sum = [], torch.zeros((), device=trainer.device)
         for sel in micro[u]:
             logp_BC, ent_BC, mask_BC = logprobs(trainer.policy, sel, True)
@@ -87,7 +87,7 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
             loss, st = policy_loss(logp_BC, old_BC, adv_B[rows_X], mask_BC, level=s.level,
                                    clip_low=s.clip_low, clip_high=s.clip_high, aggregation=s.aggregation,
                                    ref_logp_BT=ref[tuple(sel)] if ref else None, beta=s.beta,
-                                   max_completion_length=s.max_new_tokens, num_tokens=max(n_tokens, 1.0))
+                                   max_completion_length=s.max_new_tokens, num_tokens=n_tokens)
             if TRL_LOSS_TYPES.get(s.aggregation, s.aggregation) != "token_mean":
                 loss = loss * len(sel) / len(rows)  # per-completion means: weight micro-batches by their rows
             (loss * trainer.dp_size).backward()  # FSDP averages gradients over the dp ranks: scale back to a sum
