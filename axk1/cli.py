@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = recipe_overrides(args, extra)
+    _MAIN_PID[0] = os.getpid()
+    before = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         return args.func(args)
     except BaseException as e:
@@ -254,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError):
                 pass
             return 141  # 128 + SIGPIPE
-        if not _interrupted(e):
+        stop = _stopped_by(e)
+        if stop is None:
             if not isinstance(e, (ValueError, OSError)):
                 if _launched() and _peer_failed(e):  # not this rank's error: the failed rank's is the one to read
                     print(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
@@ -267,18 +271,22 @@ def main(argv: list[str] | None = None) -> int:
             what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
             _report_error(f"axk1 {args.command}: error: {what}")  # a bad value, a missing file, ...
             return _leave(2)
-    # Ctrl-C: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a checkpoint
-    # save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as DCP's
-    # CheckpointException, which carries it per rank.)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+    # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
+    # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
+    # DCP's CheckpointException, which carries it per rank.)
     again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
         if hasattr(args, "resume") else ""
     if hasattr(args, "newest_checkpoint"):  # axk1 train knows: --resume with none to resume from would fail
         again = (" (no checkpoint was saved yet: run the same command to start again)" if args.newest_checkpoint is None
                  else f" (the newest checkpoint is step {args.newest_checkpoint}: run the same command with --resume "
                       "to go on)")
+    what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
-        print(f"\naxk1 {args.command}: interrupted{again}", file=sys.stderr)
-    return _leave(130)
+        print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
+    return _leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
 
 
 # what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)
@@ -356,15 +364,45 @@ def _first_to_report(line: str) -> bool:
         return True
 
 
-def _interrupted(e: BaseException | None) -> bool:
-    """Whether a KeyboardInterrupt is what set off this exception: itself, its context or cause chain, or a rank's
-    failure inside DCP's CheckpointException, with that failure's own chain (Ctrl-C in a synchronous save surfaced
-    as a rank's RuntimeError raised while the interrupt was handled: a traceback, exit 1)."""
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's or `kill`'s stop) outside a training loop, raised where the command stands so that its
+    clean-ups run (staging folders, temporary files) and it ends with a line, as Ctrl-C does. A BaseException, as
+    KeyboardInterrupt is: no `except Exception` on the way may take it for the command's own error. (Inside a
+    training loop the trainer's handler takes SIGTERM instead: it saves a checkpoint and stops after the step.)"""
+
+
+_MAIN_PID = [os.getpid()]  # the process main() runs in (set there); forks of it are not
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
+
+
+def _terminate(signum, frame) -> None:
+    if os.getpid() != _MAIN_PID[0]:  # a forked worker (datatrove's, a data loader's) ends as SIGTERM ends it: at once
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise Terminated
+
+
+def _stopped_by(e: BaseException | None) -> int | None:
+    """The signal (SIGINT for a KeyboardInterrupt, SIGTERM for Terminated) that set off this exception: itself, its
+    context or cause chain, or a rank's failure inside DCP's CheckpointException, with that failure's own chain
+    (Ctrl-C in a synchronous save surfaced as a rank's RuntimeError raised while the interrupt was handled: a
+    traceback, exit 1). None when no signal did."""
     if e is None:
-        return False
+        return None
     from axk1.checkpoint.save_failure import causes  # (torch: imported only once something has failed)
 
-    return any(isinstance(c, KeyboardInterrupt) for c in causes(e))
+    for c in causes(e):
+        if isinstance(c, KeyboardInterrupt):
+            return signal.SIGINT
+        if isinstance(c, Terminated):
+            return signal.SIGTERM
+    return None
 
 
 if __name__ == "__main__":

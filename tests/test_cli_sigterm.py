@@ -1,0 +1,77 @@
+"""SIGTERM outside a training loop (`kill`, a scheduler's stop between the demo's stages, during a merge): the command
+ended at once with no line and without its clean-ups. Now it ends as Ctrl-C does: a line, exit 143, clean-ups run;
+forked workers still end at once. (Inside a training loop the trainer's own stop takes SIGTERM: test_train_faults.py.)"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+# A verb that stands still until signalled: `axk1 params` with its function swapped for one that holds a staging
+# folder (removed by its clean-up) and, when asked, a forked worker (which reports its exit code).
+SLOW_VERB = textwrap.dedent("""
+    import multiprocessing, sys, time
+    from pathlib import Path
+    import axk1.cli as cli
+
+    folder, fork = Path(sys.argv[1]), sys.argv[2] == "fork"
+
+    def slow(args):
+        staging = folder / "staging"
+        staging.mkdir()
+        try:
+            if fork:
+                worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+                worker.start()
+                print(f"worker {worker.pid}", flush=True)
+                worker.join()
+                print(f"worker exit {worker.exitcode}", flush=True)
+                return 0
+            print("ready", flush=True)
+            time.sleep(60)
+        finally:
+            staging.rmdir()
+        return 0
+
+    cli.cmd_params = slow
+    sys.exit(cli.main(["params", "axk1-tiny"]))
+""")
+
+
+def _start(tmp_path, mode: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_VERB, str(tmp_path), mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the verb is running (its import of torch can take a while on a busy machine)
+    assert first, proc.communicate()[1][-2000:]
+    return proc, first.strip()
+
+
+def test_sigterm_ends_a_command_with_a_line_and_its_clean_ups(tmp_path):
+    proc, first = _start(tmp_path, "sleep")
+    assert first == "ready"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "axk1 params: stopped by SIGTERM" in err and "Traceback" not in err, err
+    assert not (tmp_path / "staging").exists()  # the command's `finally` ran (the default action skipped it)
+
+
+def test_a_forked_worker_still_ends_at_once_on_sigterm(tmp_path):
+    """A forked worker inherits the handler; it must die as SIGTERM kills (multiprocessing's terminate(), datatrove's
+    pools), not raise into the worker's code and print a traceback."""
+    proc, first = _start(tmp_path, "fork")
+    worker = int(first.split()[1])
+    time.sleep(0.5)  # the worker is in its target
+    os.kill(worker, signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert f"worker exit {-signal.SIGTERM}" in out, (out, err)
+    assert "Traceback" not in err, err
