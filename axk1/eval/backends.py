@@ -25,7 +25,7 @@ from pathlib import Path
 from axk1.api_key import CLIENT_KEY_ENV, read_api_key
 from axk1.device import resolve_device
 from axk1.eval.chat import ChatPrompt, render
-from axk1.text.reasoning import THINK_CLOSE, THINK_OPEN
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 
 def _run_daemon_pool(work, items: list, workers: int, done=None) -> list:
