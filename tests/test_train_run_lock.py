@@ -14,9 +14,7 @@ from axk1.checkpoint.dcp import list_steps
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import LOCK_HOLDER, write_recipe
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.train_helpers import lock_held_elsewhere, write_recipe
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
@@ -25,16 +23,10 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_take
     obstacle."""
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
     out = Path(recipe.run.out_dir)
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(out) as holder:
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
                                               rf"{holder.pid} on .* holds {re.escape(str(out / LOCK_FILE))}\).*another --out folder$"):
             Trainer(recipe, resume=True)
-    finally:
-        holder.kill()
-        holder.wait()
     assert (out / LOCK_FILE).read_text().split()[0] == str(holder.pid)  # the killed run's lock file stays ...
     Trainer(recipe).fit()  # ... and is taken over
     assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(recipe.checkpointing.dir) == [2]
@@ -44,15 +36,9 @@ def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
     """Two runs with their own --out but one absolute [checkpointing] dir would prune each other's checkpoints."""
     shared = tmp_path / "shared-checkpoints"
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(shared)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(shared):
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run"):
             Trainer(recipe)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_path, monkeypatch):
