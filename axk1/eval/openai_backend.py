@@ -13,9 +13,9 @@ import socket
 import threading
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 
+from axk1.api_key import request_json
 from axk1.eval.backends import Backend, Completion, Request, Sampling
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
@@ -70,13 +70,7 @@ class OpenAIBackend(Backend):
             self.model = self._first_model()
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(req, timeout=timeout or self.timeout_s) as resp:
-            return json.loads(resp.read())
+        return request_json(method, self.base_url + path, body, self.api_key, timeout or self.timeout_s)
 
     def _first_model(self) -> str:
         try:
