@@ -12,9 +12,11 @@ empty variable means no key. `--api-key` is refused, naming the variable to set 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
+import urllib.request
 
 SERVER_KEY_ENV = "AXK1_API_KEY"  # the key an axk1 server requires
 CLIENT_KEY_ENV = "OPENAI_API_KEY"  # the key sent to an OpenAI-compatible server (the openai client's variable)
@@ -65,3 +67,16 @@ def add_api_key_flags(parser: argparse.ArgumentParser, default_env: str, purpose
     # SUPPRESS: the refused flag sets nothing; the refusal names the command's own variable
     parser.add_argument("--api-key", nargs="?", action=_RefuseKeyOnCommandLine, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS).default_env = default_env
+
+
+def request_json(method: str, url: str, body: dict | None, api_key: str | None, timeout: float) -> dict:
+    """The one way a key is sent: a request to an OpenAI-style server with a JSON body and the key (if any) as a
+    bearer token, answered with JSON (eval's openai backend; RL's rollout-server client). Its failures (urllib's
+    HTTPError and URLError, OSError, a reply that is not JSON) are the caller's to name."""
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.loads(reply.read())

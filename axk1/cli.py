@@ -31,7 +31,7 @@ def _config_from(spec: str):
         return config, defaulted_size_fields(keys)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys
-        from axk1.train.recipe import RecipeModelConfig
+        from axk1.train.recipe_sections import RecipeModelConfig
 
         model = build_dataclass(RecipeModelConfig, read_toml(path, "recipe").get("model", {}), "recipe.model")
         resolve_keys(model, ("config", "init_from"), path.parent)

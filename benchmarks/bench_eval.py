@@ -16,7 +16,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from axk1.eval.backends import OpenAIBackend, Request, Sampling
+from axk1.eval.backends import Request, Sampling
+from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.execution import run_checked, run_tests, run_tests_many
 from axk1.eval.sandbox import run_parallel
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from axk1.train.data import StageSampler, load_shards  # noqa: E402
-from axk1.train.recipe import BatchConfig, DataConfig, Recipe, StageConfig  # noqa: E402
+from axk1.train.recipe import Recipe  # noqa: E402
+from axk1.train.recipe_sections import BatchConfig, DataConfig, StageConfig  # noqa: E402
 
 DOCS, DOC_TOKENS, VOCAB = 20_000_000, 8, 163_840
 

@@ -39,7 +39,8 @@ import torch.multiprocessing as mp
 from axk1 import AXK1ForCausalLM, save_pretrained
 from axk1.train.data import StageSampler, load_shards
 from axk1.train.metrics import measure_matmul_peak, train_flops_per_token
-from axk1.train.recipe import RecipeModelConfig, load_recipe
+from axk1.train.recipe import load_recipe
+from axk1.train.recipe_sections import RecipeModelConfig
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
 

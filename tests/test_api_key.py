@@ -7,7 +7,7 @@ import pytest
 
 from axk1.api_key import CLIENT_KEY_ENV, SERVER_KEY_ENV, read_api_key
 from axk1.cli import main
-from axk1.eval.backends import load_backend
+from axk1.eval.backend_target import load_backend
 
 SECRET = "sk-do-not-print-me"
 COMMANDS = {  # a command line that reaches each command's flags, and the variable it reads by default

@@ -301,20 +301,13 @@ def test_a_demo_on_a_folder_in_use_is_refused_before_it_writes_anything(tmp_path
     """Nothing locked a demo's folder: a second demo-long there rewrote the token shards and the recipe under the
     first one's training (and a second `axk1 demo` its data, model and post-training) before the training folder's
     lock refused it. The advice names the demos' own flag."""
-    import os
     import re
 
     from axk1.checkpoint.run_lock import LOCK_FILE
-    from tests.train_helpers import LOCK_HOLDER
+    from tests.train_helpers import lock_held_elsewhere
 
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(tmp_path) as holder:
         assert main([verb, "-o", str(tmp_path)]) == 2
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err
     assert re.search(rf"axk1 {verb}: error: {re.escape(str(tmp_path))} is in use by another training run \(process "
                      rf"{holder.pid} on .*another -o/--output folder$", err.strip()), err

@@ -9,7 +9,9 @@ import pytest
 from axk1.cli import build_parser
 from axk1.cli_args import parameter_default
 from axk1.data.tokenizer_config import TokenizerConfig
-from axk1.eval.backends import OpenAIBackend, Sampling, load_backend
+from axk1.eval.backend_target import load_backend
+from axk1.eval.backends import Sampling
+from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions
 from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate

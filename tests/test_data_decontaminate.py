@@ -343,7 +343,7 @@ def test_eval_scores_apart_the_problems_the_corpus_held(tmp_path, monkeypatch, c
             return [Completion(f"\\boxed{{{leaked['answer'] if leaked['problem'] in r.messages[-1]['content'] else 1}}}")
                     for r in requests]
 
-    monkeypatch.setattr("axk1.eval.backends.load_backend", lambda target, **kw: Reciter())
+    monkeypatch.setattr("axk1.eval.backend_target.load_backend", lambda target, **kw: Reciter())
     out = tmp_path / "eval"
     assert main(["eval", "--model", "reciter", "--tasks", "aime25", "--aime-data", str(files["en"]), "-n", "2",
                  "--contamination", str(report), "-o", str(out)]) == 0

@@ -9,7 +9,8 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from axk1.eval.backends import BadReply, OpenAIBackend, Request, Sampling
+from axk1.eval.backends import Request, Sampling
+from axk1.eval.openai_backend import BadReply, OpenAIBackend
 from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
 from tests.serve_helpers import JsonHandler
@@ -181,7 +182,7 @@ def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_p
 
 # ---- nothing answered; timeouts -----------------------------------------------------------------------------------
 def test_a_run_with_no_answer_at_all_exits_non_zero_and_keeps_its_samples(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("axk1.eval.backends.time.sleep", lambda s: None)  # the retries' back-off
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
     out = tmp_path / "run"
     rc = _eval("--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--aime-data",
                _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out))
@@ -344,7 +345,7 @@ def test_aime_rows_without_ids_are_named_as_the_corpus_audit_names_them(tmp_path
 def test_an_eval_run_again_reuses_what_the_first_run_got_and_asks_only_for_the_rest(server, tmp_path, monkeypatch):
     """Nothing was kept until a task had generated and been graded, and a rerun overwrote it: a crash an hour into
     a run lost the hour. Completions are kept as they arrive; a rerun asks only for the missing and failed ones."""
-    monkeypatch.setattr("axk1.eval.backends.time.sleep", lambda s: None)
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
     base, handler = server
     handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if "Problem 2" in prompt else (200, OK, 0))
     out, data = tmp_path / "run", _aime_file(tmp_path / "a.jsonl", 3)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from axk1.eval.backends import Backend, Completion, OpenAIBackend, Request, Sampling
+from axk1.eval.backends import Backend, Completion, Request, Sampling
+from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.humaneval import read_problems

@@ -63,7 +63,7 @@ def test_a_registered_task_is_listed_configured_run_and_reported(word_task, monk
     assert "word-echo:" in help_text and "--word-count" in help_text  # its own flag, under its name
     assert "aime25,aime25-ko,lcb,lcb-ko,humaneval,passkey,word-echo" in help_text.replace("\n", "").replace(" ", "")
 
-    monkeypatch.setattr("axk1.eval.backends.load_backend", lambda target, **kw: EchoBackend())
+    monkeypatch.setattr("axk1.eval.backend_target.load_backend", lambda target, **kw: EchoBackend())
     out = tmp_path / "run"
     assert main(["eval", "--model", "echo", "--tasks", "word-echo", "--word-count", "2", "-n", "2", "-o", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -109,7 +109,7 @@ def test_each_task_reads_its_own_flags_only_when_it_runs(monkeypatch, tmp_path):
     from axk1.eval import cli
 
     seen = {}
-    monkeypatch.setattr("axk1.eval.backends.load_backend", lambda target, **kw: EchoBackend())
+    monkeypatch.setattr("axk1.eval.backend_target.load_backend", lambda target, **kw: EchoBackend())
     monkeypatch.setattr("axk1.eval.runner.run_eval", lambda backend, settings, options, out: seen.update(
         options=options) or {"tasks": {}})
     parser = argparse.ArgumentParser()

@@ -9,7 +9,7 @@ import pytest
 import axk1
 from axk1.checkpoint.merge import merge_folders
 from axk1.config import ModelConfig, model_config_file
-from axk1.eval.backends import load_backend
+from axk1.eval.backend_target import load_backend
 from axk1.infer.cli import build_server
 from axk1.infer.vllm import check_vllm_folder
 

@@ -1,5 +1,5 @@
 """Hostile model folders and training checkpoints: each is refused with one clear error, nothing runs, nothing
-half-written is left, and real folders still load."""
+half-written is left, and real folders still load (3, tied embeddings: test_tied_embeddings.py)."""
 
 import json
 import os
@@ -160,56 +160,6 @@ def test_merge_writes_an_index_of_its_own_files(sharded, tmp_path):
     written = json.loads((tmp_path / "merged" / "model.safetensors.index.json").read_text())
     assert written["weight_map"] == index["weight_map"] and "note" not in written["metadata"]
     assert set(written["weight_map"].values()) == {p.name for p in (tmp_path / "merged").glob("model-*.safetensors")}
-
-
-# ---- 3: tied embeddings ------------------------------------------------------------------------------------------
-
-def _logits(model, ids=((1, 5, 9, 2),)):
-    with torch.no_grad():
-        return model(torch.tensor(ids)).float()
-
-
-def test_tied_model_round_trips(tmp_path):
-    model = AXK1ForCausalLM(_tiny(tie_word_embeddings=True)).eval()
-    loaded = axk1.load_model(axk1.save_pretrained(model, tmp_path / "t"))
-    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight
-    torch.testing.assert_close(_logits(loaded), _logits(model), rtol=0, atol=0)
-
-
-def test_tied_folder_written_by_transformers_loads_with_its_logits(folder, tmp_path):
-    transformers = pytest.importorskip("transformers")
-    config = transformers.AutoConfig.from_pretrained(folder, tie_word_embeddings=True)
-    torch.manual_seed(3)
-    theirs = transformers.AutoModelForCausalLM.from_config(config).eval()
-    theirs.save_pretrained(tmp_path / "hf")
-    ours = axk1.load_model(tmp_path / "hf", dtype=torch.float32)
-    assert ours.config.tie_word_embeddings and not torch.isnan(_logits(ours)).any()
-    with torch.no_grad():
-        expected = theirs(torch.tensor([[1, 5, 9, 2]])).logits.float()
-    torch.testing.assert_close(_logits(ours), expected, rtol=1e-4, atol=1e-4)
-
-
-def test_materialize_keeps_a_tied_head_tied():
-    from axk1.parallel.init import materialize_
-
-    with torch.device("meta"):
-        lm = AXK1ForCausalLM(_tiny(tie_word_embeddings=True))
-    materialize_(lm, "cpu", seed=0)
-    assert lm.lm_head.weight is lm.model.embed_tokens.weight and torch.isfinite(lm.lm_head.weight).all()
-
-
-def test_init_from_a_tied_folder_keeps_the_head_tied(tmp_path):
-    from axk1.checkpoint.hf_sharded import load_hf_sharded_
-    from axk1.parallel.init import materialize_
-
-    source = AXK1ForCausalLM(_tiny(tie_word_embeddings=True), with_mtp=True).eval()
-    folder = axk1.save_pretrained(source, tmp_path / "t")
-    with torch.device("meta"):
-        lm = AXK1ForCausalLM(_tiny(tie_word_embeddings=True), with_mtp=True)
-    materialize_(lm, "cpu", seed=1)
-    load_hf_sharded_(lm, folder)
-    assert lm.lm_head.weight is lm.model.embed_tokens.weight
-    torch.testing.assert_close(_logits(lm.eval()), _logits(source), rtol=0, atol=0)
 
 
 # ---- 4, 6, 8: what the files hold, checked on their headers --------------------------------------------------------

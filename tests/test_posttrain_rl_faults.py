@@ -28,7 +28,7 @@ from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
-from tests.train_helpers import LOCK_HOLDER, strict_json_rows
+from tests.train_helpers import lock_held_elsewhere, strict_json_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,20 +176,12 @@ def test_a_second_rl_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_t
     shared = tmp_path / "shared-checkpoints"
     outside = load_rl_recipe(_recipe(tmp_path, folder, iterations=1), ["--checkpointing.dir", str(shared)],
                              out_dir=str(tmp_path / "other"))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    holders = [subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(d)], stdout=subprocess.PIPE, text=True,
-                                env=env) for d in (out, shared)]
-    try:
-        assert [h.stdout.readline().strip() for h in holders] == ["locked", "locked"]
+    with lock_held_elsewhere(out) as holder, lock_held_elsewhere(shared):
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
-                                              rf"{holders[0].pid} on .*another --out folder$"):
+                                              rf"{holder.pid} on .*another --out folder$"):
             rl.RLTrainer(recipe, resume=True)
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use"):
             rl.RLTrainer(outside)
-    finally:
-        for h in holders:
-            h.kill()
-            h.wait()
     rl.run_rl(recipe)
     assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(out / "checkpoints") == [1]
 

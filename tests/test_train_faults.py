@@ -1,5 +1,6 @@
 """Faults of a cluster during training, injected into tiny CPU runs: the trainer killed in the middle of a checkpoint
-save, SIGTERM, a full disk, a second run on the same output folder, damaged checkpoint folders and metrics."""
+save, SIGTERM, a full disk, damaged checkpoint folders and metrics (a second run on the same output folder:
+test_train_run_lock.py)."""
 
 import errno
 import os
@@ -14,12 +15,11 @@ import pytest
 
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.dcp_safe import read_metadata
-from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.checkpoint.save_failure import CheckpointWriteError
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import LOCK_HOLDER, tear_metrics_row_at, write_recipe
+from tests.train_helpers import tear_metrics_row_at, write_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -221,43 +221,6 @@ def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_tor
     assert "folder was removed while it ran" in str(gone) and "Free space" not in str(gone)
 
 
-def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
-    """Two `axk1 train` on one --out used to interleave silently (the second truncating the first's metrics and
-    pruning its checkpoints). The folder's lock names the live holder; a SIGKILLed holder's lock file is no
-    obstacle."""
-    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
-    out = Path(recipe.run.out_dir)
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
-                                              rf"{holder.pid} on .* holds {re.escape(str(out / LOCK_FILE))}\).*another --out folder$"):
-            Trainer(recipe, resume=True)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert (out / LOCK_FILE).read_text().split()[0] == str(holder.pid)  # the killed run's lock file stays ...
-    Trainer(recipe).fit()  # ... and is taken over
-    assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(recipe.checkpointing.dir) == [2]
-
-
-
-def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
-    """Two runs with their own --out but one absolute [checkpointing] dir would prune each other's checkpoints."""
-    shared = tmp_path / "shared-checkpoints"
-    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(shared)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run"):
-            Trainer(recipe)
-    finally:
-        holder.kill()
-        holder.wait()
-
-
 def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
     """The newest step folder truncated, copied from another step, or with a train state lacking the counters:
     each named, with what to move aside to resume from the step before (a traceback or a silent mismatch before)."""
@@ -363,29 +326,6 @@ def test_plots_that_cannot_be_written_do_not_fail_a_finished_run(tmp_path, monke
     assert f"the plots were not written to {tmp_path / 'run'} (No space left on device); the run is complete" \
         in capsys.readouterr().out
     assert list_steps(recipe.checkpointing.dir) == [2]
-
-
-def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_path, monkeypatch):
-    """Where lockf is not supported (ENOLCK), a live process named in the lock file on this host holds the folder,
-    and a dead one's lock file is taken over."""
-    import socket
-
-    from axk1.checkpoint import run_lock
-
-    def no_locks(fd, op):
-        raise OSError(errno.ENOLCK, "No locks available")
-
-    monkeypatch.setattr(run_lock.fcntl, "lockf", no_locks)
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        (tmp_path / LOCK_FILE).write_text(f"{live.pid} {socket.gethostname()}\n")
-        with pytest.raises(FolderInUse, match=rf"process {live.pid} on "):
-            run_lock.RunLock(tmp_path)
-    finally:
-        live.kill()
-        live.wait()
-    run_lock.RunLock(tmp_path)  # the holder is gone
-    assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())
 
 
 def test_old_checkpoints_are_deleted_in_the_background_after_the_save(tmp_path, monkeypatch):

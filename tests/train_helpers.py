@@ -1,5 +1,6 @@
 """Shared by the trainer tests: a small two-stage recipe over synthetic shards."""
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -143,13 +144,32 @@ def try_lock_from_another_process(folder: Path) -> str:
 
 
 # A process that takes a run folder's lock (argv[1]), says "locked" and holds it for two minutes or until killed.
-LOCK_HOLDER = textwrap.dedent("""
+_LOCK_HOLDER = textwrap.dedent("""
     import sys, time
     from axk1.checkpoint.run_lock import RunLock
     lock = RunLock(sys.argv[1])
     print("locked", flush=True)
     time.sleep(120)
 """)
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path):
+    """`folder`'s run lock held by another process (a live training run, as a second one sees it) while the block
+    runs; yields that process (its pid is the one the refusal names), SIGKILLed at the end, as a lost node's would
+    be, so its lock file stays behind."""
+    import os
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # Faults the fault tests' driver processes inject (their DRIVER programs import these): the fault is real, only its

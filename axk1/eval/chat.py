@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axk1.text.reasoning import THINK_CLOSE, THINK_OPEN
 from axk1.infer.chat import ChatCodec
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 
 @dataclass

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, parameter_default, positive_int
-from axk1.eval import backends
+from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
+from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
@@ -59,9 +60,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     thinking = {"on": True, "off": False, "default": None}[args.thinking]
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)
-    backend = backends.load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
-                                    concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body,
-                                    device=args.device, request_timeout_s=args.request_timeout)
+    backend = backend_target.load_backend(args.model, served_model=args.served_model, api_key_env=args.api_key_env,
+                                          concurrency=args.concurrency, dtype=args.dtype, extra_body=extra_body,
+                                          device=args.device, request_timeout_s=args.request_timeout)
     out = Path(args.output)
     options = TaskOptions(limit=args.limit, grader_mode=args.grader, test_timeout_s=args.test_timeout,
                           workers=args.workers)
@@ -111,14 +112,14 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    "less, e.g. --max-tokens 256)")
     p.add_argument("--thinking", choices=("on", "off", "default"), default="default",
                    help="on: prompt ends with <think>; off: with </think>; default: the chat template's choice")
-    p.add_argument("--concurrency", type=int, default=backends.OpenAIBackend.concurrency,
+    p.add_argument("--concurrency", type=int, default=OpenAIBackend.concurrency,
                    help="parallel requests to an openai: server (default %(default)s)")
     p.add_argument("--seed", type=int, default=RunSettings.seed, help="sample i of every problem uses seed + i")
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
     p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body")
-    p.add_argument("--request-timeout", type=float, default=backends.OpenAIBackend.timeout_s,
+    p.add_argument("--request-timeout", type=float, default=OpenAIBackend.timeout_s,
                    help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")

@@ -8,7 +8,8 @@ compares on its side. Questions:
   describe {names}        what the solution defines under the names the tests use (function, module, value);
   call {name, args}       call one of its functions;
   load {kind, code, ...}  prepare a LiveCodeBench program: strict_stdin (upstream's function wrapping and mocked
-                          streams), tolerant_stdin (the file as __main__, one forked process per test), call;
+                          streams, code_upstream.py), tolerant_stdin (the file as __main__, one forked process per
+                          test), call;
   run {input}             run one test on the loaded program.
 """
 
@@ -25,17 +26,10 @@ import types
 
 try:  # in the sandbox child the sibling files are top-level modules
     import sandbox_wire as wire
+    from code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, wrap_in_function
 except ImportError:  # imported from the package (tests, tools)
     from axk1.eval import sandbox_wire as wire
-
-UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
-                    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
-                    "from random import *\nfrom statistics import *\nfrom itertools import *\n"
-                    "from functools import *\nfrom operator import *\nfrom io import *\nfrom sys import *\n"
-                    "from json import *\nfrom builtins import *\nfrom typing import *\nimport string\nimport re\n"
-                    "import datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\nimport math\n"
-                    "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
-                    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n")
+    from axk1.eval.code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, wrap_in_function
 
 
 class _Timeout(Exception):
@@ -60,45 +54,6 @@ def _message(e: BaseException) -> str:
 
 def _describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {_message(e)}"[:300]
-
-
-# ---- upstream's program shaping (strict mode) -----------------------------------------------------------------
-def _unwrap_main_guard(tree) -> None:
-    """Upstream replaces a final `if __name__ == "__main__":` block by its body."""
-    import ast
-
-    last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.If) and isinstance(last.test, ast.Compare) and "__name__" in ast.unparse(last.test):
-        tree.body = tree.body[:-1] + last.body
-
-
-def wrap_in_function(code: str) -> str:
-    """Imports stay at top level; everything else becomes the body of `wrapped_function()` (upstream's shape)."""
-    import ast  # only strict stdin programs are reshaped; the other runs skip the import
-
-    tree = ast.parse(code)
-    _unwrap_main_guard(tree)
-    imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
-    rest = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
-    fn = ast.FunctionDef(name="wrapped_function", args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
-                         kw_defaults=[], defaults=[]), body=rest, decorator_list=[], lineno=1, returns=None,
-                         type_comment=None)
-    module = ast.Module(body=imports + [fn], type_ignores=[])
-    return UPSTREAM_IMPORTS + "\n" + ast.unparse(ast.fix_missing_locations(module))
-
-
-class _UpstreamStdin(io.StringIO):
-    """sys.stdin as upstream mocks it: a string buffer whose readline() keeps each line's newline (upstream also
-    patches a line iterator without newlines onto readline, but on the real stdin, before swapping the buffer in),
-    read() gives the whole input every time, readlines() the lines without newlines, and `buffer.readline()` the
-    first line every time (the documented bug)."""
-
-    def __init__(self, text: str):
-        super().__init__(text)
-        first = (text.split("\n")[0] + "\n").encode()
-        self.readlines = lambda *a: text.split("\n")
-        self.read = lambda *a: text
-        self.buffer = type("Buffer", (), {"read": lambda s, *a: text.encode(), "readline": lambda s, *a: first})()
 
 
 def _exec_module(source: str, name: str = "solution") -> dict:
@@ -216,7 +171,7 @@ class _Program:
     def _strict_stdin(self, given: str) -> dict:
         real_stdin, real_stdout = sys.stdin, sys.stdout
         captured = io.StringIO()
-        sys.stdin, sys.stdout = _UpstreamStdin(given), captured
+        sys.stdin, sys.stdout = UpstreamStdin(given), captured
 
         def program() -> None:
             try:

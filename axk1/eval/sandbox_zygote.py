@@ -18,8 +18,9 @@ import sys
 import sandbox_child
 import sandbox_ns
 
-# Imported here once instead of in every run: the judge's and runner's modules, and upstream LiveCodeBench's
-# import prelude (code_runner.UPSTREAM_IMPORTS), which strict and call-based programs execute first.
+# Imported here once instead of in every run: the judge's and runner's modules (code_runner brings code_upstream),
+# and upstream LiveCodeBench's import prelude (code_upstream.UPSTREAM_IMPORTS), which strict and call-based programs
+# execute first.
 PRELOAD = ("code_judge", "code_runner", "ast", "decimal", "importlib", "runpy", "string", "re", "datetime",
            "collections", "heapq", "bisect", "copy", "math", "random", "statistics", "itertools", "functools",
            "operator", "io", "json", "typing")

@@ -18,12 +18,9 @@ from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
-from axk1.text.tokenizer_file import THINK_TAGS, load_tokenizer
+from axk1.text.tokenizer_file import THINK_OPEN, THINK_TAGS, load_tokenizer
 
 log = logging.getLogger(__name__)
-
-THINK_START, THINK_END = THINK_TAGS  # where a reply's reasoning ends: axk1/text/reasoning.py
-THINK_TOKENS = [THINK_START, THINK_END]  # added tokens but not "special": decoding keeps them, so reasoning can be split
 
 
 def message_text(content: Any) -> str:
@@ -79,7 +76,7 @@ class ChatCodec:
     def decode(self, ids: list[int]) -> str:
         """Text without special tokens, except the think tags: a tokenizer that registered them as special (the
         starter tokenizer does) would otherwise lose them, and with them the reasoning/answer boundary."""
-        think = {i: t for t in THINK_TOKENS if (i := self.token_id(t)) is not None}
+        think = {i: t for t in THINK_TAGS if (i := self.token_id(t)) is not None}
         if not any(i in think for i in ids):
             return self.tokenizer.decode(ids, skip_special_tokens=True)
         parts, run = [], []
@@ -128,7 +125,7 @@ class ChatCodec:
         compiled alternation, made on first use: a real tokenizer reserves hundreds of them."""
         if self._special_re is None:
             added = self.tokenizer.get_added_tokens_decoder().values()
-            tokens = sorted((t.content for t in added if t.special and t.content not in THINK_TOKENS), key=len,
+            tokens = sorted((t.content for t in added if t.special and t.content not in THINK_TAGS), key=len,
                             reverse=True)
             self._special_re = re.compile("|".join(map(re.escape, tokens))) if tokens else re.compile(r"(?!x)x")
         found = self._special_re.search(text)
@@ -203,7 +200,7 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
 
 def prompt_opens_reasoning(prompt_text: str) -> bool:
     """True when the rendered prompt leaves the model inside a think block, so its output starts with reasoning."""
-    return prompt_text.rstrip().endswith(THINK_START)
+    return prompt_text.rstrip().endswith(THINK_OPEN)
 
 
 def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axk1.infer.chat import THINK_END, ChatCodec
+from axk1.infer.chat import ChatCodec
+from axk1.text.tokenizer_file import THINK_CLOSE
 
 TRIM_AT = 4096  # characters of final, sent text kept before the searched end is dropped (in one go, not per token)
 
@@ -61,7 +62,7 @@ class IncrementalText:
         self.tokens: list[int] = []
         self.stopped = False  # a stop string was met: the caller should end generation
         # how far back from new text a stop string or </think> can begin
-        self._reach = max([len(THINK_END)] + [len(s) for s in self.stop])
+        self._reach = max([len(THINK_CLOSE)] + [len(s) for s in self.stop])
         self._text, self._start, self._tail = "", 0, ""
         self._prefix = self._read = 0  # tokens[_read:] are not final yet; tokens[_prefix:_read] give them context
         self._sent = 0  # characters of the text passed on (reasoning, the </think> tag, content)
@@ -125,11 +126,11 @@ class IncrementalText:
             hold += max([0] + [_partial_suffix(stable, s) for s in self.stop])
         visible = end - hold
         if self.in_reasoning_mode and self._think_end < 0:
-            at = recent.find(THINK_END, 0, visible - base)
+            at = recent.find(THINK_CLOSE, 0, visible - base)
             if at >= 0:
                 self._think_end = base + at
             elif not final:
-                visible -= _partial_suffix(recent[: visible - base], THINK_END)
+                visible -= _partial_suffix(recent[: visible - base], THINK_CLOSE)
         delta = self._take(recent, base, visible)
         self._trim()
         return delta
@@ -146,7 +147,7 @@ class IncrementalText:
             delta = Delta(span(sent, visible), "")
         else:
             delta = Delta(span(sent, min(visible, self._think_end)),
-                          span(max(sent, self._think_end + len(THINK_END)), visible))
+                          span(max(sent, self._think_end + len(THINK_CLOSE)), visible))
         if delta.reasoning:
             self._reasoning.append(delta.reasoning)
         if delta.content:

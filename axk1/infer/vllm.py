@@ -32,8 +32,9 @@ import json
 from pathlib import Path
 
 from axk1.config import model_config_file
-from axk1.infer.chat import THINK_END, THINK_START, read_chat_template
+from axk1.infer.chat import read_chat_template
 from axk1.json_text import JsonError, read_json_file
+from axk1.text.tokenizer_file import THINK_TAGS
 
 CONFIG_VALUES = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1", "scoring_func": "sigmoid",
                  "topk_method": "noaux_tc", "hidden_act": "silu"}
@@ -108,7 +109,7 @@ def _tokenizer_problems(folder: Path) -> list[str]:
     eos = eos.get("content") if isinstance(eos, dict) else eos
     if not eos or tokenizer.token_to_id(eos) is None:
         problems.append(f"tokenizer_config.json: eos_token {eos!r} is not a token of tokenizer.json")
-    for mark in (THINK_START, THINK_END):
+    for mark in THINK_TAGS:
         if tokenizer.token_to_id(mark) is None:
             problems.append(f"tokenizer.json: {mark} is not a single token, so the reasoning parser cannot find it")
     template = read_chat_template(folder, config)

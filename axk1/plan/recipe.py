@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig, OptimizerConfig,
-                               ParallelismConfig, Recipe, RecipeModelConfig, ScheduleConfig, StageConfig,
-                               ValidationConfig)
+from axk1.train.recipe import Recipe
+from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig,
+                                        OptimizerConfig, ParallelismConfig, RecipeModelConfig, ScheduleConfig,
+                                        StageConfig, ValidationConfig)
 
 AXK1_STAGES = [  # (name, tokens in the A.X K1 run, sequence length(s) as multiples of the base length)
     ("stage1-general", 7.0e12, [1]),

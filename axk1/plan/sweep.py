@@ -26,8 +26,9 @@ from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
 from axk1.toml_file import to_toml
-from axk1.train.recipe import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig, Recipe,
-                               RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
+from axk1.train.recipe import Recipe
+from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig,
+                                        RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
 
 # C = M D. Below ~2e11 FLOPs the byte-level models of this corpus sit on a plateau (every size at the same loss, the
 # bigram level): the sweep starts above it (benchmarks/RESULTS.md, "Scaling law from this machine's runs"). Four

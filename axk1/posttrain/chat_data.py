@@ -23,10 +23,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from axk1.infer.chat import THINK_END, THINK_START, ChatCodec, message_text
+from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
 from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.rewards import format_ok
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -79,11 +80,11 @@ def split_think(message: dict) -> tuple[str | None, str]:
             raise BadRow("bad content", "reasoning_content must be a string")
         return reasoning.strip(), content.strip()
     stripped = content.lstrip()
-    if stripped.startswith(THINK_START):
-        end = stripped.find(THINK_END)
+    if stripped.startswith(THINK_OPEN):
+        end = stripped.find(THINK_CLOSE)
         if end < 0:
             raise BadRow("unclosed think", "the assistant content opens <think> but never closes it")
-        return stripped[len(THINK_START):end].strip(), stripped[end + len(THINK_END):].strip()
+        return stripped[len(THINK_OPEN):end].strip(), stripped[end + len(THINK_CLOSE):].strip()
     return None, content.strip()
 
 
@@ -119,14 +120,14 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool) -> str:
 def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
     """What the model must write after `prompt`; with reasoning the think block is closed, without it the block
     is empty (only written out when the template's prompt did not already)."""
-    opened = prompt.rstrip().endswith(THINK_START)
-    closed = prompt.rstrip().endswith(THINK_END)
+    opened = prompt.rstrip().endswith(THINK_OPEN)
+    closed = prompt.rstrip().endswith(THINK_CLOSE)
     if reasoning is not None:
-        head = "" if opened else f"{THINK_START}\n"
-        return f"{head}{reasoning}\n{THINK_END}\n\n{answer}{eos}"
+        head = "" if opened else f"{THINK_OPEN}\n"
+        return f"{head}{reasoning}\n{THINK_CLOSE}\n\n{answer}{eos}"
     if closed:
         return f"{answer}{eos}"
-    head = f"{THINK_END}\n\n" if opened else f"{THINK_START}\n\n{THINK_END}\n\n"
+    head = f"{THINK_CLOSE}\n\n" if opened else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
     return f"{head}{answer}{eos}"
 
 
@@ -144,7 +145,7 @@ def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> N
         raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
     # RL's format reward (rewards.format_ok) on the completion this turn trains: a tag inside the answer or the
     # trace would teach outputs that RL then penalises.
-    if not (format_ok(f"{reasoning}{THINK_END}{answer}", True) if thinking else format_ok(answer, False)):
+    if not (format_ok(f"{reasoning}{THINK_CLOSE}{answer}", True) if thinking else format_ok(answer, False)):
         raise BadRow("think tag in answer", f"messages[{i}] has <think> or </think> inside its answer or trace")
 
 

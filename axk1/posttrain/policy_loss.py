@@ -60,7 +60,8 @@ def _nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
 def group_advantages(rewards_B: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
     """Reward minus its group's mean, divided by (std + eps) unless scale="none".
 
-    scale="group": the group's std; "batch": one std over the whole batch (the baseline stays the group mean).
+    scale="group": the group's std; "batch": one std over the whole batch (the baseline stays the group mean): in RL
+    the groups dynamic sampling kept, the ones trained (docs/posttraining.md, "GSPO / GRPO").
     The std is the unbiased one and eps is added to it (not under the root), as TRL does. NaN rewards (unscorable
     completions) are left out of mean and std and get advantage 0.
     """

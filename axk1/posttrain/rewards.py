@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from axk1.eval.execution import run_checked
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.sandbox import Limits, run_parallel
-from axk1.infer.chat import THINK_END, THINK_START
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
 _FENCE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
@@ -37,8 +37,8 @@ class Score:
 
 def format_ok(text: str, thinking: bool) -> bool:
     if thinking:
-        return text.count(THINK_END) == 1 and THINK_START not in text
-    return THINK_START not in text and THINK_END not in text
+        return text.count(THINK_CLOSE) == 1 and THINK_OPEN not in text
+    return THINK_OPEN not in text and THINK_CLOSE not in text
 
 
 def answer_part(text: str, thinking: bool) -> str:
@@ -46,7 +46,7 @@ def answer_part(text: str, thinking: bool) -> str:
     reads it: code in an unfinished trace was graded, and rewarded, as the answer)."""
     if not thinking:
         return text
-    return text.rsplit(THINK_END, 1)[1] if THINK_END in text else ""
+    return text.rsplit(THINK_CLOSE, 1)[1] if THINK_CLOSE in text else ""
 
 
 def extract_code(answer: str) -> str | None:

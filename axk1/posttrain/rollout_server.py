@@ -28,7 +28,6 @@ import shutil
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from axk1.api_key import SERVER_KEY_ENV
+from axk1.api_key import SERVER_KEY_ENV, request_json
 from axk1.checkpoint.dcp import save_checkpoint, step_dir
 from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.generate import GenerationResult
@@ -169,14 +168,8 @@ class RolloutServer:
         return GenerationResult([t for t, _, _ in rows], [r for _, r, _ in rows], stop_tokens=[s for _, _, s in rows])
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout_s) as reply:
-                return json.loads(reply.read())
+            return request_json(method, self.url + path, body, self.api_key, timeout or self.timeout_s)
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")
             try:

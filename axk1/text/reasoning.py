@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axk1.text.tokenizer_file import THINK_TAGS
-
-THINK_OPEN, THINK_CLOSE = THINK_TAGS
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 
 @dataclass

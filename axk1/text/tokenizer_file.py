@@ -9,7 +9,8 @@ from pathlib import Path
 BOS = "<|endoftext|>"
 EOS = "<|im_end|>"
 PAD = "<|pad|>"
-THINK_TAGS = ("<think>", "</think>")  # added tokens, not special: a decode that skips special tokens keeps them
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"  # where a reply's reasoning starts and ends: axk1/text/reasoning.py
+THINK_TAGS = (THINK_OPEN, THINK_CLOSE)  # added tokens, not special: a decode that skips special tokens keeps them
 SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *THINK_TAGS]  # the ids a tokenizer trained here reserves, in order
 
 

@@ -21,7 +21,8 @@ import torch
 
 from axk1.json_text import JsonError, read_json_file
 from axk1.train.loss import next_token_labels
-from axk1.train.recipe import Recipe, StageConfig
+from axk1.train.recipe import Recipe
+from axk1.train.recipe_sections import StageConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from axk1.train.recipe import OptimizerConfig, ScheduleConfig
+from axk1.train.recipe_sections import OptimizerConfig, ScheduleConfig
 from axk1.train.schedules import LRSchedule, build_schedule
 
 

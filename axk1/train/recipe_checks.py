@@ -10,6 +10,7 @@ from pathlib import Path
 
 from axk1.config import model_config_file, normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
+from axk1.train.recipe_sections import RecipeSections
 from axk1.train.schedules import SCHEDULES
 
 
@@ -37,7 +38,7 @@ def _check_mixture(where: str, mixture: object) -> None:
         raise ValueError(f"{where}: mixture {mixture} has no positive weight: give at least one domain a weight > 0")
 
 
-def validate(r) -> None:
+def validate(r: RecipeSections) -> None:
     """Checks that need no compute: ranges, consistency, files that must exist. `r`: a Recipe (or a post-training
     recipe, which adds its own checks after these)."""
     m = r.model

@@ -335,11 +335,6 @@ class Trainer:
             return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
         return out
 
-    @property
-    def pending_save(self) -> PendingCheckpoint | None:
-        """The background checkpoint write in flight, if any."""
-        return self.saves.pending
-
     def finish_save(self) -> None:
         self.saves.finish()
 

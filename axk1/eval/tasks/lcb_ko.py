@@ -33,7 +33,7 @@ class LCBKoTask(LCBTask):
         translator = backend
         if args.translator and args.translator != args.model:
             # Loaded here, so a run without lcb-ko never loads (or needs) a translator.
-            from axk1.eval.backends import load_backend
+            from axk1.eval.backend_target import load_backend
 
             translator = load_backend(args.translator, api_key_env=args.api_key_env, concurrency=args.concurrency)
         options.set("translator", translator)

@@ -1,0 +1,211 @@
+"""The backend for any OpenAI-compatible server (vLLM, SGLang, `axk1 serve`): one POST to /chat/completions per
+sample, `concurrency` at a time on daemon threads, with retries, and a stop when the server rejects every request
+(a wrong model name, key or URL).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import re
+import socket
+import threading
+import time
+import urllib.error
+from dataclasses import dataclass, field
+
+from axk1.api_key import request_json
+from axk1.eval.backends import Backend, Completion, Request, Sampling
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
+
+REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
+# A 4xx about this request's own length (vLLM's and axk1 serve's "maximum context length is N tokens", OpenAI's
+# context_length_exceeded): the sample's failure, never evidence of a wrong URL, key or model. Counted toward
+# REJECT_STOP it ended a passkey run whose longest lengths came first.
+REQUEST_TOO_LONG = re.compile(r"context length|context_length_exceeded|maximum context|too long|prompt has \d", re.I)
+
+
+class BadReply(ValueError):
+    """A reply that is not a chat completion: fails its sample with this reason."""
+
+
+def _text(value, name: str) -> str | None:
+    """A message field as text: a string, None, or OpenAI's list of {"type": "text", "text": ...} parts."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
+        return "".join(p["text"] for p in value)
+    raise BadReply(f"message {name} is {type(value).__name__}, not text: {str(value)[:200]}")
+
+
+@dataclass
+class OpenAIBackend(Backend):
+    """POST {base_url}/chat/completions, one request per sample (request-level seeds), `concurrency` at a time."""
+
+    base_url: str
+    model: str | None = None
+    api_key: str | None = None
+    concurrency: int = 8
+    timeout_s: float = 3600.0  # one reply; a reply that times out is not retried (it would time out again)
+    retries: int = 3
+    extra_body: dict = field(default_factory=dict)
+    name: str = "openai"
+
+    def __post_init__(self):
+        if not isinstance(self.extra_body, dict):
+            raise ValueError(f"extra body must be a JSON object such as {{\"top_k\": 20}}, got {self.extra_body!r}")
+        if not self.timeout_s > 0:
+            raise ValueError(f"request timeout must be > 0 seconds, got {self.timeout_s}")
+        # A 4xx says our request is wrong. While no request has succeeded it likely says that of every request (wrong
+        # model name, key or URL path): REJECT_STOP of them then stop the run. After a success it is about one
+        # request (a prompt longer than the context), so only that sample fails.
+        self._lock = threading.Lock()
+        self._succeeded = self._rejected = 0
+        self.base_url = self.base_url.rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"openai backend needs an http(s) base URL such as http://127.0.0.1:8000/v1, "
+                             f"got {self.base_url!r}")
+        if self.model is None:
+            self.model = self._first_model()
+
+    def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
+        return request_json(method, self.base_url + path, body, self.api_key, timeout or self.timeout_s)
+
+    def _first_model(self) -> str:
+        try:
+            reply = self._call("GET", "/models", timeout=30)
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"could not list models at {self.base_url}/models ({e}); is the server up? Pass the "
+                             "model name with --served-model") from e
+        models = reply.get("data") if isinstance(reply, dict) else None
+        if not isinstance(models, list):
+            raise ValueError(f"{self.base_url}/models did not answer {{\"data\": [...]}} (got {str(reply)[:200]}); "
+                             "pass the model name with --served-model")
+        if not models:
+            raise ValueError(f"{self.base_url}/models lists no model; pass --served-model")
+        first = models[0]
+        if not isinstance(first, dict) or not isinstance(first.get("id"), str):
+            raise ValueError(f"{self.base_url}/models lists a model without an \"id\" ({str(first)[:200]}); pass the "
+                             "model name with --served-model")
+        return first["id"]
+
+    def body(self, request: Request, sampling: Sampling) -> dict:
+        body = {"model": self.model, "messages": request.messages, "temperature": sampling.temperature,
+                "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": request.seed, "n": 1}
+        if sampling.top_k:
+            body["top_k"] = sampling.top_k  # vLLM / SGLang extension
+        if sampling.thinking is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": sampling.thinking}
+        body.update(self.extra_body)
+        return body
+
+    def _one(self, request: Request, sampling: Sampling) -> Completion:
+        error = ""
+        for attempt in range(self.retries + 1):
+            try:
+                reply = self._call("POST", "/chat/completions", self.body(request, sampling))
+                completion = self._parse(reply, sampling.thinking is True)
+                with self._lock:
+                    self._succeeded += 1
+                return completion
+            except urllib.error.HTTPError as e:
+                detail = e.read().decode("utf-8", "replace")[:500]
+                if 400 <= e.code < 500 and e.code != 429:  # our request is wrong: retrying will not help
+                    return self._rejected_reply(e.code, detail)
+                error = f"HTTP {e.code}: {detail}"
+            except (TimeoutError, socket.timeout) as e:
+                return Completion("", "error", False, None, f"no reply within {self.timeout_s:g} s ({e}); raise "
+                                  "--request-timeout for long generations")
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, RecursionError,
+                    BadReply) as e:  # a cut body (IncompleteRead), a garbled status line, bytes that are not UTF-8
+                # or JSON (ValueError: JSONDecodeError, UnicodeDecodeError), JSON nested past the stack: this
+                # sample's failure, retried, never the whole run's
+                error = f"{type(e).__name__}: {str(e)[:300]}"
+            if attempt < self.retries:
+                time.sleep(min(2.0 ** attempt, 30.0))
+        return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
+
+    def _rejected_reply(self, code: int, detail: str) -> Completion:
+        if REQUEST_TOO_LONG.search(detail):
+            return Completion("", "error", False, None, f"rejected by the server (HTTP {code}): {detail}")
+        with self._lock:
+            self._rejected += 1
+            stop = self._succeeded == 0 and self._rejected >= REJECT_STOP
+        if stop:
+            raise ValueError(f"{self.base_url} rejected the first {REJECT_STOP} requests (HTTP {code}): {detail}. "
+                             "Check --served-model, the API key (--api-key-env) and the URL")
+        return Completion("", "error", False, None, f"rejected by the server (HTTP {code}): {detail}")
+
+    @staticmethod
+    def _parse(reply, think_open: bool = False) -> Completion:
+        """One chat completion into a Completion; BadReply names what is missing. `think_open`: the request put the
+        model in think mode, so a reply whose reasoning the server did not separate starts inside the think block."""
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BadReply(f"a reply without choices[0]: {str(reply)[:200]}")
+        choice = choices[0]
+        message = choice.get("message") or {}
+        if not isinstance(message, dict):
+            raise BadReply(f"choices[0].message is not an object: {str(message)[:200]}")
+        content = _text(message.get("content"), "content")
+        reasoning = message.get("reasoning_content")
+        reasoning = _text(reasoning if reasoning is not None else message.get("reasoning"), "reasoning_content")
+        if reasoning is not None:
+            # The server separated the reasoning (even an empty one): content None = the reply never left its think
+            # block (vLLM, axk1 serve). The text carries its own tags, so nothing is left open.
+            closed = content is not None
+            text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{content}" if closed else f"{THINK_OPEN}{reasoning}"
+            think_open = False
+        else:
+            text = content or ""
+        finish = choice.get("finish_reason") or "stop"
+        usage = reply.get("usage")
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        return Completion(text, "length" if finish == "length" else "stop", think_open,
+                          tokens if type(tokens) is int else None)
+
+    def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
+        return _run_daemon_pool(lambda r: self._one(r, sampling), requests, self.concurrency, done)
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
+                "extra_body": self.extra_body}
+
+
+def _run_daemon_pool(work, items: list, workers: int, done=None) -> list:
+    """`[work(x) for x in items]`, `workers` at a time, on daemon threads, `done(i, result)` called as each comes
+    back: a stop (every request rejected: the ValueError of one item) or Ctrl-C returns at once instead of waiting
+    for the requests in flight, which a thread pool joins, at its shutdown and again at interpreter exit (up to
+    --request-timeout, an hour by default)."""
+    results: list = [None] * len(items)
+    todo = queue.SimpleQueue()
+    for i in range(len(items)):
+        todo.put(i)
+    finished = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                finished.put((i, work(items[i]), None))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
+                finished.put((i, None, e))
+
+    for _ in range(max(1, min(workers, len(items)))):
+        threading.Thread(target=worker, daemon=True).start()
+    try:
+        for _ in range(len(items)):
+            i, result, error = finished.get()
+            if error is not None:
+                raise error
+            results[i] = result
+            if done is not None:  # in the caller's thread, as each arrives
+                done(i, result)
+    finally:
+        stop.set()  # the workers take no new item; the ones in flight are abandoned with their daemon threads
+    return results

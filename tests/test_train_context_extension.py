@@ -1,0 +1,56 @@
+"""A context-extension stage ([[stages]] rope_scaling): the stage trains with YaRN, keeps it through resume and
+export, and a stage asking for what the model cannot do is refused when the recipe is read."""
+
+import pytest
+import torch
+
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Trainer
+from tests.train_helpers import write_recipe
+
+
+def test_a_context_extension_stage_switches_yarn_on_and_keeps_it_through_resume_and_export(tmp_path):
+    """[[stages]] rope_scaling: the second stage trains with YaRN (rotary table and softmax scale changed, the
+    weights not), a resume inside that stage trains with it again, and the export's config.json carries it."""
+    from axk1 import load_model
+    from axk1.checkpoint.export import export_checkpoint
+    from axk1.model.rope import rope_frequencies
+
+    yarn = '{ type = "yarn", factor = 4.0, original_max_position_embeddings = 32, mscale = 1.0, mscale_all_dim = 1.0 }'
+    path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)
+    text = path.read_text().replace('name = "s2"\n', f'name = "s2"\nrope_scaling = {yarn}\n')
+    path.write_text(text.replace("seq_len = 32\nmixture = { code", "seq_len = 128\nmixture = { code"))
+    recipe = load_recipe(path)
+    assert recipe.stages[1].seq_len == 128 and recipe.stage_rope_scaling(None)[0] is None
+    trainer = Trainer(recipe)
+    plain_freq = trainer.model.model.rotary_emb.inv_freq.clone()
+    plain_scale = trainer.model.model.layers[0].self_attn.scale
+    seen = []
+    for step in range(trainer.total_steps):
+        trainer.train_step(step)
+        seen.append(trainer.config.rope_scaling)
+    assert seen[0] is None and seen[-1]["factor"] == 4.0 and seen[-1]["original_max_position_embeddings"] == 32
+    assert trainer.model.config is trainer.config
+    yarn_freq, factor = rope_frequencies(trainer.config)
+    assert torch.equal(trainer.model.model.rotary_emb.inv_freq, yarn_freq) and not torch.equal(yarn_freq, plain_freq)
+    assert trainer.model.model.rotary_emb.attention_factor == factor == 1.0  # mscale == mscale_all_dim
+    assert trainer.model.model.layers[0].self_attn.scale > plain_scale  # mscale_all_dim: sharper softmax
+    assert trainer.model.mtp[0].layer.self_attn.scale == trainer.model.model.layers[0].self_attn.scale
+    trainer.save(wait=True)
+    out = export_checkpoint(recipe.checkpointing.dir, tmp_path / "hf")
+    assert load_model(out).config.rope_scaling == trainer.config.rope_scaling
+
+    resumed = Trainer(recipe, resume=True)  # a fresh process resumes inside the extension stage
+    assert resumed.config.rope_scaling is None
+    resumed.train_step(resumed.state.step - 1)
+    assert resumed.config.rope_scaling == trainer.config.rope_scaling
+
+
+def test_a_bad_context_extension_stage_is_refused(tmp_path):
+    path = write_recipe(tmp_path)
+    bad = {"rope_scaling = { type = \"linear\", factor = 2.0 }": "unsupported",
+           "rope_scaling = { type = \"yarn\", factor = 4.0, original_max_position_embeddings = 64 }": "original"}
+    for line, words in bad.items():
+        path.write_text(write_recipe(tmp_path).read_text().replace('name = "s2"\n', f'name = "s2"\n{line}\n'))
+        with pytest.raises(ValueError, match=f"(?s)s2.*{words}"):
+            load_recipe(path)

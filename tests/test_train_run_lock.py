@@ -1,0 +1,64 @@
+"""The output folder's lock: a second `axk1 train` on a folder in use (its --out, or a checkpoints folder two runs
+share) is refused with the holder named, and a dead run's lock is taken over, with or without lockf."""
+
+import errno
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from axk1.checkpoint.dcp import list_steps
+from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
+from axk1.train.recipe import load_recipe
+from axk1.train.trainer import Trainer
+from tests.train_helpers import lock_held_elsewhere, write_recipe
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    """Two `axk1 train` on one --out used to interleave silently (the second truncating the first's metrics and
+    pruning its checkpoints). The folder's lock names the live holder; a SIGKILLed holder's lock file is no
+    obstacle."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
+    out = Path(recipe.run.out_dir)
+    with lock_held_elsewhere(out) as holder:
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
+                                              rf"{holder.pid} on .* holds {re.escape(str(out / LOCK_FILE))}\).*another --out folder$"):
+            Trainer(recipe, resume=True)
+    assert (out / LOCK_FILE).read_text().split()[0] == str(holder.pid)  # the killed run's lock file stays ...
+    Trainer(recipe).fit()  # ... and is taken over
+    assert (out / LOCK_FILE).read_text().split()[0] == str(os.getpid()) and list_steps(recipe.checkpointing.dir) == [2]
+
+
+def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
+    """Two runs with their own --out but one absolute [checkpointing] dir would prune each other's checkpoints."""
+    shared = tmp_path / "shared-checkpoints"
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
+    with lock_held_elsewhere(shared):
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run"):
+            Trainer(recipe)
+
+
+def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_path, monkeypatch):
+    """Where lockf is not supported (ENOLCK), a live process named in the lock file on this host holds the folder,
+    and a dead one's lock file is taken over."""
+    import socket
+
+    from axk1.checkpoint import run_lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_lock.fcntl, "lockf", no_locks)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_FILE).write_text(f"{live.pid} {socket.gethostname()}\n")
+        with pytest.raises(FolderInUse, match=rf"process {live.pid} on "):
+            run_lock.RunLock(tmp_path)
+    finally:
+        live.kill()
+        live.wait()
+    run_lock.RunLock(tmp_path)  # the holder is gone
+    assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())
