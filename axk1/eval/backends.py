@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from axk1.checkpoint.fingerprint import weights_fingerprint
 from axk1.eval.chat import ChatPrompt, render
 
 
@@ -79,6 +80,7 @@ class NativeBackend(Backend):
         self.codec = ChatCodec.from_folder(self.model_dir)
         self.tokenizer = self.codec.tokenizer
         self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None, device=device).eval()
+        self.weights = weights_fingerprint(self.model_dir)  # kept completions are this model's, not the path's
         self.batch_size = batch_size
         self.stop_ids = reply_stop_ids(self.model_dir, self.model.config.eos_token_ids, self.model.config.vocab_size,
                                        self.codec.turn_end)
@@ -118,8 +120,8 @@ class NativeBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": str(self.model_dir), "device": str(self.model.lm_head.weight.device),
-                "chat_template": self.codec.template_source}
+        return {"backend": self.name, "model": str(self.model_dir), "weights": self.weights,
+                "device": str(self.model.lm_head.weight.device), "chat_template": self.codec.template_source}
 
 
 # ---- transformers --------------------------------------------------------------------------------------------
@@ -136,6 +138,9 @@ class HFBackend(Backend):
         self.tokenizer = AutoTokenizer.from_pretrained(model_id)
         kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
         self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).to(device).eval()
+        # which weights: a local folder's fingerprint, a hub model's commit
+        self.weights = (weights_fingerprint(model_id) if Path(model_id).is_dir()
+                        else getattr(self.model.config, "_commit_hash", None))
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         from axk1.eval.chat import apply_thinking, default_template, thinking_kwargs
@@ -176,4 +181,4 @@ class HFBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "device": str(self.model.device)}
+        return {"backend": self.name, "model": self.model_id, "weights": self.weights, "device": str(self.model.device)}

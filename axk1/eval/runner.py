@@ -161,9 +161,11 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
               "contamination": settings.contamination}
     results: dict = {"tasks": {}, "config": config}
     store = CompletionStore(out, backend.describe())
-    if store.kept:
+    if store.kept:  # a local model's are keyed by its weights' fingerprint; a server's weights cannot be seen here
+        unchecked = ("; the server's weights cannot be checked from here: after changing them, delete it or use "
+                     "another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
-              "again are reused (delete the file to sample afresh)", flush=True)
+              f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
     with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
         for name in settings.tasks:
             results["tasks"][name] = run_task(name, backend, settings, options, samples, found, store)

@@ -1,0 +1,49 @@
+"""A model folder's weights fingerprint: tells a changed model from the one an earlier run read, without reading the
+weights whole.
+
+`axk1 eval` keeps completions to go on after an interruption, keyed by what decides them; the model was keyed by its
+folder's path, so a folder whose weights were replaced (post-training re-exports to the same `model/` folder, a
+`cp -r` over it) had its earlier model's completions reused and reported as the new model's scores. The fingerprint
+hashes each weight file's name, size and safetensors header (every tensor's name, dtype, shape and offsets) and a
+sample of every tensor's bytes, its first and last SAMPLE_BYTES: training, a merge or a fine-tune changes every
+tensor it touches throughout, so both ends of a changed tensor differ (the chance that only a middle changes is a
+hand-edit's, not a training run's). Cost: two small reads a tensor (A.X K1's ~35,000 tensors: ~280 MB), against
+~1 TB to hash the weights whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+SAMPLE_BYTES = 4096
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own bound on a header
+
+
+def weights_fingerprint(folder: str | Path) -> str:
+    """sha256 (hex, 16 digits) of config.json and the folder's safetensors files (names, sizes, headers, samples)."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    config = folder / "config.json"
+    if config.is_file():
+        h.update(config.read_bytes())
+    for file in sorted(folder.glob("*.safetensors")):
+        h.update(f"{file.name}\0{file.stat().st_size}\0".encode())
+        with open(file, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if size > _MAX_HEADER:  # not a safetensors file the loader would have read: its size and name say enough
+                continue
+            header = f.read(size)
+            h.update(header)
+            try:
+                tensors = json.loads(header)
+                spans = sorted((k, *v["data_offsets"]) for k, v in tensors.items() if k != "__metadata__")
+            except (ValueError, TypeError, KeyError, AttributeError):  # the header alone then stands for the file
+                continue
+            base = 8 + size
+            for _, start, end in spans:
+                for at in sorted({start, max(start, end - SAMPLE_BYTES)}):
+                    f.seek(base + at)
+                    h.update(f.read(min(SAMPLE_BYTES, end - at)))
+    return h.hexdigest()[:16]

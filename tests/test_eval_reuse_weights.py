@@ -1,0 +1,46 @@
+"""`axk1 eval` run again into its folder reuses the completions it kept only for the same weights: they were keyed by
+the model folder's path, so a folder whose weights were replaced (post-training re-exports to the same `model/`)
+had the earlier model's completions reused and scored as the new one's."""
+
+import json
+import shutil
+
+import torch
+
+import axk1
+from axk1.checkpoint.fingerprint import weights_fingerprint
+from axk1.cli import main
+from tests.aime_rows import write_aime
+from tests.serve_helpers import make_model_folder
+
+
+def test_the_fingerprint_follows_the_weights_not_the_path(tmp_path):
+    folder = make_model_folder(tmp_path / "model")
+    first = weights_fingerprint(folder)
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    assert weights_fingerprint(copy) == first  # the same weights elsewhere: the same model
+    model = axk1.load_model(folder)
+    with torch.no_grad():  # one tensor changed, as training changes one: through all its values
+        model.model.layers[0].self_attn.o_proj.weight.mul_(1.001)
+    axk1.save_pretrained(model, folder)
+    assert weights_fingerprint(folder) != first
+
+
+def test_a_rerun_after_the_weights_changed_samples_afresh(tmp_path, capsys):
+    data = write_aime(tmp_path / "aime")["en"]
+    folder = tmp_path / "model"
+    make_model_folder(folder)
+    out = tmp_path / "run"
+    args = ["eval", "--model", str(folder), "--tasks", "aime25", "--aime-data", str(data), "--limit", "2",
+            "-n", "1", "--max-tokens", "4", "-o", str(out)]
+    assert main(args) == 0
+    assert main(args) == 0  # the same weights: every completion reused
+    assert json.loads((out / "config.json").read_text())["reused_completions"] == 2
+    model = axk1.load_model(folder)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    axk1.save_pretrained(model, folder)  # a re-export into the same folder
+    assert main(args) == 0
+    assert json.loads((out / "config.json").read_text())["reused_completions"] == 0
