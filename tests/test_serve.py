@@ -211,6 +211,11 @@ def test_token_id_only_folder(tmp_path):
         assert len(r.choices[0].text.split()) == 4 and all(t.isdigit() for t in r.choices[0].text.split())
         with pytest.raises(openai.BadRequestError, match="token ids"):
             client.completions.create(model=folder.name, prompt="text", max_tokens=4)
+        # there is no text to search: the stop "5" was matched inside the ids written as decimals, and cut one
+        # short ("130 21" for 130 215), where vLLM refuses stop strings without a tokenizer
+        with pytest.raises(openai.BadRequestError, match="stop_token_ids") as e:
+            client.completions.create(model=folder.name, prompt=[1, 5, 9], max_tokens=4, stop=["5"])
+        assert e.value.body["param"] == "stop"
         with pytest.raises(openai.BadRequestError, match="cannot chat"):
             client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}])
 
