@@ -115,6 +115,9 @@ CASES = {
     "1,000 stop strings of 1,000 chars": (CHAT, _chat(stop=["x" * 1000] * 1000), "stop"),
     "17 stop strings": (COMPLETIONS, _completion(stop=["x"] * (MAX_STOP_STRINGS + 1)), "stop"),
     "a stop string of 257 chars": (COMPLETIONS, _completion(stop=["ok", "x" * (MAX_STOP_CHARS + 1)]), "stop[1]"),
+    # an empty stop string was dropped silently; vLLM refuses it ("stop cannot contain an empty string")
+    "an empty stop string": (CHAT, _chat(stop=""), "stop"),
+    "an empty stop string in a list": (COMPLETIONS, _completion(stop=["ok", ""]), "stop[1]"),
     "n 0": (COMPLETIONS, _completion(n=0), "n"),
     "n past the batch": (COMPLETIONS, _completion(n=MAX_BATCH + 1), "n"),
     "temperature 'hot'": (CHAT, _chat(temperature="hot"), "temperature"),

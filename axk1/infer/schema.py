@@ -38,7 +38,15 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 # chat_template_kwargs may not replace them.
 RESERVED_TEMPLATE_KEYS = ("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception")
 
-StopText = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
+
+def _not_empty(text: str) -> str:
+    # "" occurs everywhere: vLLM refuses it; quietly dropping it left the client believing a stop was set
+    if not text:
+        raise PydanticCustomError("empty_stop", "an empty stop string would match before every token: leave it out")
+    return text
+
+
+StopText = Annotated[str, Field(max_length=MAX_STOP_CHARS), AfterValidator(_not_empty)]
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 
 
