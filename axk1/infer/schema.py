@@ -269,6 +269,8 @@ class ChatRequest(_Request):
     function_call: str | dict[str, Any] | None = None
     modalities: list[str] | None = None  # OpenAI's: this model writes text only
     audio: dict[str, Any] | None = None
+    reasoning_effort: str | None = None  # OpenAI's reasoning models'; this one thinks or not (enable_thinking)
+    web_search_options: dict[str, Any] | None = None  # OpenAI's search models': any value asks for a search
     echo: bool | None = None  # vLLM's chat extensions
     add_generation_prompt: bool | None = None
     continue_final_message: bool | None = None
@@ -276,7 +278,7 @@ class ChatRequest(_Request):
     NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {
         **_Request.NEUTRAL, "add_special_tokens": (False,),  # the chat template places the special tokens
         "modalities": (["text"],), "audio": (), "echo": (False,), "add_generation_prompt": (True,),
-        "continue_final_message": (False,), "chat_template": (),
+        "continue_final_message": (False,), "chat_template": (), "web_search_options": (),
     }
 
     def logprob_count(self) -> int | None:
@@ -293,6 +295,10 @@ class ChatRequest(_Request):
         for name in ("tool_choice", "function_call"):
             if getattr(self, name) not in (None, "none"):
                 return name, f"tool calling is not supported by this server yet; leave '{name}' unset"
+        if self.reasoning_effort is not None:
+            return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
+                                        "at no set effort): leave it unset; to answer without thinking send "
+                                        "'chat_template_kwargs': {\"enable_thinking\": false}")
         return super().problem()
 
     def completion_limit(self) -> tuple[int | None, str]:
