@@ -21,8 +21,8 @@ from pydantic.json_schema import models_json_schema
 
 from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext, short_int
 
-__all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "decode_body",
-           "json_shape", "json_strings", "parse_request", "request_schemas"]
+__all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "check_body_headers",
+           "decode_body", "json_shape", "json_strings", "parse_request", "request_schemas"]
 
 MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -55,6 +55,23 @@ class BodyLimits:
         thread helps: an 8 MiB body of 2.8 million empty lists, under the byte limit of a 128K context, held every
         other request (and /health) for ~3 s; the item limit bounds that run to what a real request costs."""
         return cls(max(2**20, 64 * max_model_len), max_items=max_model_len + 2**16)
+
+
+def check_body_headers(content_type: str | None, content_encoding: str | None) -> None:
+    """A 415 for a body this server cannot read as sent: not JSON by its Content-Type, or compressed."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        # a browser's cross-site "simple" POST (text/plain, form data) cannot set JSON, so it cannot drive a
+        # loopback server either
+        raise APIError(415, "send the body as JSON with the header 'Content-Type: application/json' "
+                            f"(got {content_type or 'no Content-Type'!r})", code="unsupported_media_type")
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    if any(c != "identity" for c in codings):
+        # read as it came, a gzipped body failed as "not valid UTF-8 (byte 0x8b)", naming neither cause nor fix;
+        # RFC 9110 (8.4) answers a coding the server does not read with 415
+        raise APIError(415, f"this server reads request bodies uncompressed only: send the body without the "
+                            f"'Content-Encoding: {content_encoding[:100]}' header, not compressed",
+                       code="unsupported_content_encoding")
 
 
 _STRUCTURE = np.zeros(256, dtype=bool)
