@@ -68,8 +68,10 @@ def test_models_health_and_api_key(server, client, folder):
     assert [m.id for m in client.models.list().data] == [folder.name]
     status, body = _raw(server, "GET", "/v1/models", key=None)
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.AuthenticationError) as e:
         openai.OpenAI(base_url=server.base + "/v1", api_key="wrong", max_retries=0).models.list()
+    # RFC 9110 (15.5.2): a 401 must say which scheme would pass, so a generic HTTP client knows to send a Bearer
+    assert e.value.response.headers.get("www-authenticate") == "Bearer"
     assert _raw(server, "GET", "/health", key=None) == (200, {"status": "ok"})
 
 

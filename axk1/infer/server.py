@@ -125,6 +125,7 @@ def create_app(state: ServerState) -> FastAPI:
             if not secrets.compare_digest(given.encode(), state.api_key.encode()):
                 response = _error(APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                                            type="authentication_error", code="invalid_api_key"))
+                response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names the scheme that passes
                 state.metrics.count_request(path if path in ROUTES else "other", 401)
                 return response
         try:
