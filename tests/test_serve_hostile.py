@@ -177,6 +177,11 @@ CASES = {
     "chat echo": (CHAT, _chat(echo=True), "echo"),
     "a chat_template of the client's": (CHAT, _chat(chat_template="{{ messages }}"), "chat_template"),
     "modalities audio": (CHAT, _chat(modalities=["text", "audio"]), "modalities"),
+    # a misspelt field was ignored like any unknown one: "max_token" answered at the default length, "temprature"
+    # sampled at 1 (OpenAI refuses any unknown field; vLLM logs it). One close to a known field is refused, named
+    "max_token": (CHAT, {**_chat(), "max_token": 5}, "max_token"),
+    "temprature": (COMPLETIONS, {**_completion(), "temprature": 0.2}, "temprature"),
+    "maxTokens": (COMPLETIONS, {**_completion(), "maxTokens": 5}, "maxTokens"),
     # OpenAI's fields that change the reply, once ignored silently: a reasoning_effort of "minimal" still thought
     "reasoning_effort": (CHAT, _chat(reasoning_effort="minimal"), "reasoning_effort"),
     "web_search_options": (CHAT, _chat(web_search_options={}), "web_search_options"),
@@ -219,7 +224,8 @@ def test_oversized_body_is_413_and_valid_requests_still_work(client, served):
     ok = _post(client, CHAT, _chat(seed=2**63 - 1 - MAX_BATCH, n=MAX_BATCH, top_k=-1, stop=["\ud55c"],
                                    chat_template_kwargs={"enable_thinking": False, "self": 1}), "valid")
     assert ok.status_code == 200 and len(ok.json()["choices"]) == MAX_BATCH
-    ok = _post(client, COMPLETIONS, _completion(prompt=[[1, 2], [3]], stop_token_ids=[511]), "valid")
+    ok = _post(client, COMPLETIONS, _completion(prompt=[[1, 2], [3]], stop_token_ids=[511], store=False,
+                                                metadata={"a": "b"}, service_tier="auto"), "valid")
     assert ok.status_code == 200
     neutral = dict(min_p=0, repetition_penalty=1.0, min_tokens=0, skip_special_tokens=True, bad_words=[])
     ok = _post(client, CHAT, _chat(**neutral, add_special_tokens=False, add_generation_prompt=True, echo=False,

@@ -10,6 +10,8 @@ is never answered 5xx, and anything the server cannot honour is refused rather t
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -210,6 +212,21 @@ def _shown(value: Any) -> str:
     return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
 
 
+def _misspelt(data: dict[str, Any], cls: type[Any]) -> tuple[str, str] | None:
+    """(key, the known field it looks like) for a top-level key that is no field but nearly one (max_token,
+    temprature, maxTokens), or None. Unknown fields are ignored, as OpenAI-compatible servers do, but a misspelt one
+    would be ignored with its value: the reply made as if it had not been sent. Fields OpenAI adds that change
+    nothing here (store, metadata, service_tier, ...) are no near miss. At most 64 keys are compared (the body's
+    keys are bounded only by its item limit)."""
+    known = list(cls.model_fields)
+    for key in itertools.islice((k for k in data if k not in cls.model_fields and len(k) <= 64), 64):
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower().replace("-", "_")
+        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.85)
+        if close:
+            return key, close[0]
+    return None
+
+
 def parse_request(cls: type[Any], data: Any, context: RequestContext | None = None) -> Any:
     """Validate a decoded JSON body into `cls`, or raise a 400 that names the first bad field."""
     if not isinstance(data, dict):
@@ -222,6 +239,11 @@ def parse_request(cls: type[Any], data: Any, context: RequestContext | None = No
         code = "invalid_type" if kind.endswith("_type") else (
             "missing_required_parameter" if kind == "missing" else "invalid_value")
         raise APIError(400, f"invalid field '{param}': {msg}{got}", param=param, code=code) from None
+    typo = _misspelt(data, cls)
+    if typo is not None:
+        key, field = typo
+        raise APIError(400, f"unknown field '{key}': did you mean '{field}'? (unknown fields are ignored, so its "
+                            "value would not have applied)", param=key, code="unknown_parameter")
     problem = request.problem()
     if problem is not None:
         param, message, *code = problem

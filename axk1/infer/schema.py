@@ -9,8 +9,8 @@ serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
 `chat_template_kwargs`, `return_tokens_as_token_ids`. Unknown top-level fields are ignored, as OpenAI-compatible
-servers do; the OpenAI and vLLM fields this server knows but does not implement are declared, so that `problem()`
-can refuse them by name.
+servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields this server knows
+but does not implement are declared, so that `problem()` can refuse them by name.
 """
 
 from __future__ import annotations
