@@ -182,6 +182,8 @@ CASES = {
     "max_token": (CHAT, {**_chat(), "max_token": 5}, "max_token"),
     "temprature": (COMPLETIONS, {**_completion(), "temprature": 0.2}, "temprature"),
     "maxTokens": (COMPLETIONS, {**_completion(), "maxTokens": 5}, "maxTokens"),
+    "enable_thinkng": (CHAT, _chat(chat_template_kwargs={"enable_thinkng": False}),
+                       "chat_template_kwargs.enable_thinkng"),
     # OpenAI's fields that change the reply, once ignored silently: a reasoning_effort of "minimal" still thought
     "reasoning_effort": (CHAT, _chat(reasoning_effort="minimal"), "reasoning_effort"),
     "web_search_options": (CHAT, _chat(web_search_options={}), "web_search_options"),

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
-from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext, short_int
+from axk1.infer.schema import ChatRequest, ChatTemplateKwargs, CompletionRequest, RequestContext, short_int
 
 __all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "check_body_headers",
            "decode_body", "json_shape", "json_strings", "parse_request", "request_schemas"]
@@ -240,6 +240,10 @@ def parse_request(cls: type[Any], data: Any, context: RequestContext | None = No
             "missing_required_parameter" if kind == "missing" else "invalid_value")
         raise APIError(400, f"invalid field '{param}': {msg}{got}", param=param, code=code) from None
     typo = _misspelt(data, cls)
+    kwargs = data.get("chat_template_kwargs")
+    if typo is None and cls is ChatRequest and isinstance(kwargs, dict):  # enable_thinkng: thinking stayed on
+        typo = _misspelt(kwargs, ChatTemplateKwargs)
+        typo = typo and (f"chat_template_kwargs.{typo[0]}", typo[1])
     if typo is not None:
         key, field = typo
         raise APIError(400, f"unknown field '{key}': did you mean '{field}'? (unknown fields are ignored, so its "
