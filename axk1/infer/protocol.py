@@ -71,8 +71,8 @@ def check_body_headers(content_type: str | None, content_encoding: str | None) -
     if any(c != "identity" for c in codings):
         # read as it came, a gzipped body failed as "not valid UTF-8 (byte 0x8b)", naming neither cause nor fix;
         # RFC 9110 (8.4) answers a coding the server does not read with 415
-        raise APIError(415, f"this server reads request bodies uncompressed only: send the body without the "
-                            f"'Content-Encoding: {content_encoding[:100]}' header, not compressed",
+        raise APIError(415, f"this server does not decompress request bodies: send the body uncompressed, without "
+                            f"the 'Content-Encoding: {content_encoding[:100]}' header",
                        code="unsupported_content_encoding")
 
 
