@@ -173,6 +173,11 @@ CASES = {
                                    "include_stop_str_in_output"),
     "guided_json": (CHAT, _chat(guided_json={"type": "object"}), "guided_json"),
     "structured_outputs": (CHAT, _chat(structured_outputs={"regex": "[0-9]+"}), "structured_outputs"),
+    # SGLang's (whose weight-update route this server takes, so its clients are likely): once ignored too
+    "SGLang regex": (COMPLETIONS, _completion(regex="[0-9]+"), "regex"),
+    "SGLang json_schema": (CHAT, _chat(json_schema='{"type": "object"}'), "json_schema"),
+    "SGLang no_stop_trim": (CHAT, _chat(stop=["a"], no_stop_trim=True), "no_stop_trim"),
+    "SGLang lora_path": (COMPLETIONS, _completion(lora_path="adapter"), "lora_path"),
     "continue_final_message": (CHAT, _chat(continue_final_message=True), "continue_final_message"),
     "chat echo": (CHAT, _chat(echo=True), "echo"),
     "a chat_template of the client's": (CHAT, _chat(chat_template="{{ messages }}"), "chat_template"),
@@ -229,7 +234,8 @@ def test_oversized_body_is_413_and_valid_requests_still_work(client, served):
     ok = _post(client, COMPLETIONS, _completion(prompt=[[1, 2], [3]], stop_token_ids=[511], store=False,
                                                 metadata={"a": "b"}, service_tier="auto"), "valid")
     assert ok.status_code == 200
-    neutral = dict(min_p=0, repetition_penalty=1.0, min_tokens=0, skip_special_tokens=True, bad_words=[])
+    neutral = dict(min_p=0, repetition_penalty=1.0, min_tokens=0, skip_special_tokens=True, bad_words=[],
+                   no_stop_trim=False)
     ok = _post(client, CHAT, _chat(**neutral, add_special_tokens=False, add_generation_prompt=True, echo=False,
                                    modalities=["text"]), "valid")
     assert ok.status_code == 200, ok.text

@@ -132,6 +132,15 @@ class _Request(_Strict):
     guided_grammar: str | None = None
     structured_outputs: dict[str, Any] | None = None
     logits_processors: list[Any] | None = None
+    # SGLang's that change what is generated (its clients are likely here: /update_weights_from_disk is its route)
+    # (Any: whatever the value, the refusal names the field, not a type)
+    regex: Any = None
+    ebnf: Any = None
+    json_schema: Any = None
+    structural_tag: Any = None
+    stop_regex: Any = None
+    no_stop_trim: bool | None = None
+    lora_path: Any = None
     # fields OpenAI documents as "... or null" (and vLLM takes as null) that have a value of their own here: null is
     # "not sent", so the default applies (generation_config.json's for temperature and top_p). The official client
     # sends null for an argument passed as None.
@@ -150,7 +159,8 @@ class _Request(_Strict):
         "include_stop_str_in_output": (False,), "skip_special_tokens": (True,), "add_special_tokens": (True,),
         "truncate_prompt_tokens": (), "prompt_logprobs": (), "allowed_token_ids": (), "bad_words": ([],),
         "guided_json": (), "guided_regex": (), "guided_choice": (), "guided_grammar": (), "structured_outputs": (),
-        "logits_processors": ([],),
+        "logits_processors": ([],), "regex": (), "ebnf": (), "json_schema": (), "structural_tag": (), "stop_regex": (),
+        "no_stop_trim": (False,), "lora_path": (),
     }
 
     @field_validator("n", mode="after")
