@@ -131,7 +131,8 @@ def test_a_weight_update_sent_while_another_loads_is_409(folders, monkeypatch):
     first = {}
     try:
         with TestClient(app) as client:
-            push = threading.Thread(target=lambda: first.update(r=client.post(wu.ROUTE, json={"model_path": str(other)})))
+            body = {"model_path": str(other)}
+            push = threading.Thread(target=lambda: first.update(r=client.post(wu.ROUTE, json=body)))
             push.start()
             assert loading.wait(30)
             second = client.post(wu.ROUTE, json={"model_path": str(base)})
