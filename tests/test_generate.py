@@ -288,6 +288,16 @@ def test_a_tiny_temperature_is_greedy_not_nan():
         assert sample_next(logits, t, generator=torch.Generator().manual_seed(0)).tolist() == [1, 0]
 
 
+def test_a_tiny_top_p_keeps_the_likeliest_token():
+    """A hostile client's top_p=1e-300 (valid: in (0, 1]) rounded to 0 in the float32 comparison, which then
+    dropped every token, the likeliest too: the softmax of all -inf is NaN and the draw fell on the vocabulary's
+    last id, every time (a served reply of 4 pad-like tokens that decoded to nothing)."""
+    logits = torch.tensor([[0.5, 3.0, 1.0, 0.2], [2.0, -1.0, 0.0, 0.1]])
+    for p in (1e-300, 5e-324, 1e-46):
+        draws = sample_next(logits, 1.0, top_p=p, generator=torch.Generator().manual_seed(0))
+        assert draws.tolist() == [1, 0], p
+
+
 def test_a_named_generation_shows_its_decode_steps_and_a_plain_one_is_silent(model, capsys):
     """RL's rollouts (one generate call for the whole batch) sat behind the run's bar at 0/1 for minutes: a named
     generation shows a transient bar of decode steps; an unnamed one (serving, eval) prints nothing."""

@@ -105,6 +105,46 @@ def test_weights_are_replaced_only_while_idle(folders):
         engine.replace_weights(axk1.load_model(other))
 
 
+def test_a_weight_update_sent_while_another_loads_is_409(folders, monkeypatch):
+    """Two pushes at once each loaded a whole copy of the weights beside the served one (three in memory: for the
+    real model, out of memory); the second is refused while the first loads, and the RL client tries it again."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    import axk1.infer.weight_updates as wu
+    from axk1.infer.cli import build_server
+
+    base, other, _ = folders
+    loading, release, calls = threading.Event(), threading.Event(), []
+    real = wu._replace
+
+    def slow(engine, folder):  # the first load waits until the second request has been answered
+        calls.append(folder)
+        if len(calls) == 1:
+            loading.set()
+            release.wait(30)
+        return real(engine, folder)
+
+    monkeypatch.setattr(wu, "_replace", slow)
+    app, engine = build_server(base, served_name="base", max_batch=2, weight_updates=True)
+    first = {}
+    try:
+        with TestClient(app) as client:
+            body = {"model_path": str(other)}
+            push = threading.Thread(target=lambda: first.update(r=client.post(wu.ROUTE, json=body)))
+            push.start()
+            assert loading.wait(30)
+            second = client.post(wu.ROUTE, json={"model_path": str(base)})
+            release.set()
+            push.join(30)
+    finally:
+        release.set()
+        engine.stop()
+    assert second.status_code == 409 and "another weight update" in second.json()["error"]["message"], second.text
+    assert first["r"].status_code == 200 and len(calls) == 1
+
+
 def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monkeypatch):
     """Two iterations sampled by the server; after the run the server holds the final policy (its greedy tokens
     are the exported model's) and only that folder of weights is left on disk."""

@@ -68,8 +68,10 @@ def test_models_health_and_api_key(server, client, folder):
     assert [m.id for m in client.models.list().data] == [folder.name]
     status, body = _raw(server, "GET", "/v1/models", key=None)
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.AuthenticationError) as e:
         openai.OpenAI(base_url=server.base + "/v1", api_key="wrong", max_retries=0).models.list()
+    # RFC 9110 (15.5.2): a 401 must say which scheme would pass, so a generic HTTP client knows to send a Bearer
+    assert e.value.response.headers.get("www-authenticate") == "Bearer"
     assert _raw(server, "GET", "/health", key=None) == (200, {"status": "ok"})
 
 
@@ -211,6 +213,11 @@ def test_token_id_only_folder(tmp_path):
         assert len(r.choices[0].text.split()) == 4 and all(t.isdigit() for t in r.choices[0].text.split())
         with pytest.raises(openai.BadRequestError, match="token ids"):
             client.completions.create(model=folder.name, prompt="text", max_tokens=4)
+        # there is no text to search: the stop "5" was matched inside the ids written as decimals, and cut one
+        # short ("130 21" for 130 215), where vLLM refuses stop strings without a tokenizer
+        with pytest.raises(openai.BadRequestError, match="stop_token_ids") as e:
+            client.completions.create(model=folder.name, prompt=[1, 5, 9], max_tokens=4, stop=["5"])
+        assert e.value.body["param"] == "stop"
         with pytest.raises(openai.BadRequestError, match="cannot chat"):
             client.chat.completions.create(model=folder.name, messages=[{"role": "user", "content": "hi"}])
 

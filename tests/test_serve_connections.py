@@ -92,6 +92,24 @@ def test_a_client_that_leaves_during_its_body_is_a_499_not_a_500(server, folder)
     assert m.get(gone, 0) - start.get(gone, 0) == 3 and m.get(failed, 0) == start.get(failed, 0)
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate, gzip"])
+def test_a_compressed_body_is_415_naming_content_encoding(server, folder, encoding):
+    """A gzipped body was read as text: a 400 saying "not valid UTF-8: can't decode byte 0x8b", which names neither
+    the header nor the fix (and a plain body under `Content-Encoding: gzip` was served as if the header were not
+    there). RFC 9110 answers a content coding the server cannot read with 415."""
+    import gzip
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    body = gzip.compress(json.dumps({"model": folder.name, "prompt": "Seoul", "max_tokens": 2}).encode())
+    conn.request("POST", "/v1/completions", body=body,
+                 headers={"Content-Type": "application/json", "Content-Encoding": encoding})
+    r = conn.getresponse()
+    error = json.loads(r.read())["error"]
+    assert r.status == 415 and error["code"] == "unsupported_content_encoding", error
+    assert "Content-Encoding" in error["message"] and "uncompressed" in error["message"]
+    conn.close()
+
+
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_not_sent_as_json_is_415(server, folder, content_type):
     """A browser's cross-site "simple" POST cannot send application/json, so it cannot drive a loopback server."""

@@ -27,6 +27,9 @@ class Generation:
         self.engine, self.started = engine, time.monotonic()
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
+        if codec is None and stop:  # the reply is token ids written as decimals: a stop string would match digits
+            raise APIError(400, "this model folder has no tokenizer.json, so replies have no text to search for stop "
+                                "strings: send 'stop_token_ids' instead", param="stop", code="unsupported_parameter")
         for (ids, _), where in zip(prompts, prompt_params):  # all or nothing: check every prompt before any is queued
             try:
                 self.engine.check_request(ids, params, n, limit_name)

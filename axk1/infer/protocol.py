@@ -10,6 +10,8 @@ is never answered 5xx, and anything the server cannot honour is refused rather t
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -19,10 +21,10 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
-from axk1.infer.schema import ChatRequest, CompletionRequest, RequestContext, short_int
+from axk1.infer.schema import ChatRequest, ChatTemplateKwargs, CompletionRequest, RequestContext, short_int
 
-__all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "decode_body",
-           "json_shape", "json_strings", "parse_request", "request_schemas"]
+__all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "check_body_headers",
+           "decode_body", "json_shape", "json_strings", "parse_request", "request_schemas"]
 
 MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -55,6 +57,23 @@ class BodyLimits:
         thread helps: an 8 MiB body of 2.8 million empty lists, under the byte limit of a 128K context, held every
         other request (and /health) for ~3 s; the item limit bounds that run to what a real request costs."""
         return cls(max(2**20, 64 * max_model_len), max_items=max_model_len + 2**16)
+
+
+def check_body_headers(content_type: str | None, content_encoding: str | None) -> None:
+    """A 415 for a body this server cannot read as sent: not JSON by its Content-Type, or compressed."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        # a browser's cross-site "simple" POST (text/plain, form data) cannot set JSON, so it cannot drive a
+        # loopback server either
+        raise APIError(415, "send the body as JSON with the header 'Content-Type: application/json' "
+                            f"(got {content_type or 'no Content-Type'!r})", code="unsupported_media_type")
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    if any(c != "identity" for c in codings):
+        # read as it came, a gzipped body failed as "not valid UTF-8 (byte 0x8b)", naming neither cause nor fix;
+        # RFC 9110 (8.4) answers a coding the server does not read with 415
+        raise APIError(415, f"this server does not decompress request bodies: send the body uncompressed, without "
+                            f"the 'Content-Encoding: {content_encoding[:100]}' header",
+                       code="unsupported_content_encoding")
 
 
 _STRUCTURE = np.zeros(256, dtype=bool)
@@ -193,6 +212,21 @@ def _shown(value: Any) -> str:
     return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
 
 
+def _misspelt(data: dict[str, Any], cls: type[Any]) -> tuple[str, str] | None:
+    """(key, the known field it looks like) for a top-level key that is no field but nearly one (max_token,
+    temprature, maxTokens), or None. Unknown fields are ignored, as OpenAI-compatible servers do, but a misspelt one
+    would be ignored with its value: the reply made as if it had not been sent. Fields OpenAI adds that change
+    nothing here (store, metadata, service_tier, ...) are no near miss. At most 64 keys are compared (the body's
+    keys are bounded only by its item limit)."""
+    known = list(cls.model_fields)
+    for key in itertools.islice((k for k in data if k not in cls.model_fields and len(k) <= 64), 64):
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower().replace("-", "_")
+        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.85)
+        if close:
+            return key, close[0]
+    return None
+
+
 def parse_request(cls: type[Any], data: Any, context: RequestContext | None = None) -> Any:
     """Validate a decoded JSON body into `cls`, or raise a 400 that names the first bad field."""
     if not isinstance(data, dict):
@@ -205,6 +239,15 @@ def parse_request(cls: type[Any], data: Any, context: RequestContext | None = No
         code = "invalid_type" if kind.endswith("_type") else (
             "missing_required_parameter" if kind == "missing" else "invalid_value")
         raise APIError(400, f"invalid field '{param}': {msg}{got}", param=param, code=code) from None
+    typo = _misspelt(data, cls)
+    kwargs = data.get("chat_template_kwargs")
+    if typo is None and cls is ChatRequest and isinstance(kwargs, dict):  # enable_thinkng: thinking stayed on
+        typo = _misspelt(kwargs, ChatTemplateKwargs)
+        typo = typo and (f"chat_template_kwargs.{typo[0]}", typo[1])
+    if typo is not None:
+        key, field = typo
+        raise APIError(400, f"unknown field '{key}': did you mean '{field}'? (unknown fields are ignored, so its "
+                            "value would not have applied)", param=key, code="unknown_parameter")
     problem = request.problem()
     if problem is not None:
         param, message, *code = problem

@@ -38,6 +38,9 @@ def next_token_probs(logits_BV: torch.Tensor, temperature: float, top_p: float =
         probs_BV = sorted_BV.softmax(dim=-1)
         # Drop a token when the tokens ranked above it already hold top_p of the mass (the first always stays).
         drop_BV = probs_BV.cumsum(dim=-1) - probs_BV >= top_p
+        # ...said outright: a top_p below float32's smallest number (1e-300 is valid) compares as 0, and 0 >= 0
+        # would drop the first too: all -inf, NaN probabilities, and the draw lands on the vocabulary's last id
+        drop_BV[:, 0] = False
         sorted_BV = sorted_BV.masked_fill(drop_BV, float("-inf"))
         logits_BV = torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BV, sorted_BV)
     return logits_BV.softmax(dim=-1)

@@ -9,8 +9,8 @@ serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
 `chat_template_kwargs`, `return_tokens_as_token_ids`. Unknown top-level fields are ignored, as OpenAI-compatible
-servers do; the OpenAI and vLLM fields this server knows but does not implement are declared, so that `problem()`
-can refuse them by name.
+servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields this server knows
+but does not implement are declared, so that `problem()` can refuse them by name.
 """
 
 from __future__ import annotations
@@ -38,7 +38,15 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 # chat_template_kwargs may not replace them.
 RESERVED_TEMPLATE_KEYS = ("messages", "add_generation_prompt", "bos_token", "eos_token", "raise_exception")
 
-StopText = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
+
+def _not_empty(text: str) -> str:
+    # "" occurs everywhere: vLLM refuses it; quietly dropping it left the client believing a stop was set
+    if not text:
+        raise PydanticCustomError("empty_stop", "an empty stop string would match before every token: leave it out")
+    return text
+
+
+StopText = Annotated[str, Field(max_length=MAX_STOP_CHARS), AfterValidator(_not_empty)]
 Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 
 
@@ -124,6 +132,15 @@ class _Request(_Strict):
     guided_grammar: str | None = None
     structured_outputs: dict[str, Any] | None = None
     logits_processors: list[Any] | None = None
+    # SGLang's that change what is generated (its clients are likely here: /update_weights_from_disk is its route)
+    # (Any: whatever the value, the refusal names the field, not a type)
+    regex: Any = None
+    ebnf: Any = None
+    json_schema: Any = None
+    structural_tag: Any = None
+    stop_regex: Any = None
+    no_stop_trim: bool | None = None
+    lora_path: Any = None
     # fields OpenAI documents as "... or null" (and vLLM takes as null) that have a value of their own here: null is
     # "not sent", so the default applies (generation_config.json's for temperature and top_p). The official client
     # sends null for an argument passed as None.
@@ -142,7 +159,8 @@ class _Request(_Strict):
         "include_stop_str_in_output": (False,), "skip_special_tokens": (True,), "add_special_tokens": (True,),
         "truncate_prompt_tokens": (), "prompt_logprobs": (), "allowed_token_ids": (), "bad_words": ([],),
         "guided_json": (), "guided_regex": (), "guided_choice": (), "guided_grammar": (), "structured_outputs": (),
-        "logits_processors": ([],),
+        "logits_processors": ([],), "regex": (), "ebnf": (), "json_schema": (), "structural_tag": (), "stop_regex": (),
+        "no_stop_trim": (False,), "lora_path": (),
     }
 
     @field_validator("n", mode="after")
@@ -261,6 +279,8 @@ class ChatRequest(_Request):
     function_call: str | dict[str, Any] | None = None
     modalities: list[str] | None = None  # OpenAI's: this model writes text only
     audio: dict[str, Any] | None = None
+    reasoning_effort: str | None = None  # OpenAI's reasoning models'; this one thinks or not (enable_thinking)
+    web_search_options: dict[str, Any] | None = None  # OpenAI's search models': any value asks for a search
     echo: bool | None = None  # vLLM's chat extensions
     add_generation_prompt: bool | None = None
     continue_final_message: bool | None = None
@@ -268,7 +288,7 @@ class ChatRequest(_Request):
     NEUTRAL: ClassVar[dict[str, tuple[Any, ...]]] = {
         **_Request.NEUTRAL, "add_special_tokens": (False,),  # the chat template places the special tokens
         "modalities": (["text"],), "audio": (), "echo": (False,), "add_generation_prompt": (True,),
-        "continue_final_message": (False,), "chat_template": (),
+        "continue_final_message": (False,), "chat_template": (), "web_search_options": (),
     }
 
     def logprob_count(self) -> int | None:
@@ -285,6 +305,10 @@ class ChatRequest(_Request):
         for name in ("tool_choice", "function_call"):
             if getattr(self, name) not in (None, "none"):
                 return name, f"tool calling is not supported by this server yet; leave '{name}' unset"
+        if self.reasoning_effort is not None:
+            return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
+                                        "at no set effort): leave it unset; to answer without thinking send "
+                                        "'chat_template_kwargs': {\"enable_thinking\": false}")
         return super().problem()
 
     def completion_limit(self) -> tuple[int | None, str]:

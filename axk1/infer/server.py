@@ -34,8 +34,8 @@ from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
-from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext, decode_body,
-                                 json_strings, parse_request, request_schemas)
+from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
+                                 check_body_headers, decode_body, json_strings, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def create_app(state: ServerState) -> FastAPI:
             if not secrets.compare_digest(given.encode(), state.api_key.encode()):
                 response = _error(APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                                            type="authentication_error", code="invalid_api_key"))
+                response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names the scheme that passes
                 state.metrics.count_request(path if path in ROUTES else "other", 401)
                 return response
         try:
@@ -253,22 +254,12 @@ def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwa
                            param=path, code="invalid_value")
 
 
-def _is_json_media_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
 async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
     """The validated request body. Read chunk by chunk, so a body past the size limit is refused (413) before it
     is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
     connection forever); then decoded and validated (protocol.py) in a worker thread: a megabyte of small JSON
     items takes ~0.5 s of Python, which on the event loop would stall /health and every stream for that long."""
-    if not _is_json_media_type(request.headers.get("content-type", "")):
-        # a browser's cross-site "simple" POST (text/plain, form data) cannot set JSON, so it cannot drive a
-        # loopback server either
-        raise APIError(415, "send the body as JSON with the header 'Content-Type: application/json' "
-                            f"(got {request.headers.get('content-type', 'no Content-Type')!r})",
-                       code="unsupported_media_type")
+    check_body_headers(request.headers.get("content-type"), request.headers.get("content-encoding"))
     limits = state.body_limits
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:

@@ -37,12 +37,20 @@ def add_weight_update_route(app: FastAPI, state, read_request) -> None:
     """The route on `app`, serving `state` (axk1.infer.server.ServerState); `read_request(request, state, cls)`
     reads and validates a body as the generation routes do (size, time and JSON limits)."""
 
+    # One load at a time: two pushes at once each loaded a whole copy of the weights beside the served one (for the
+    # real model, out of memory). The second is refused, not queued: a 409 the RL client already retries on.
+    loading = asyncio.Lock()
+
     @app.post(ROUTE)
     async def update_weights(request: Request) -> JSONResponse:
         path = (await read_request(request, state, WeightUpdateRequest)).model_path
+        if loading.locked():
+            raise APIError(409, "another weight update is loading: send this one again when it has been answered",
+                           param="model_path")
         t0 = time.perf_counter()
         try:
-            dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
+            async with loading:
+                dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
         except RequestError as e:
             raise APIError(409 if "idle" in str(e) else 400, str(e), param="model_path") from None
         except (OSError, ValueError, KeyError) as e:  # a missing folder, a bad header, a missing tensor: named
