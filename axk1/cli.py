@@ -277,16 +277,33 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
     # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
     # DCP's CheckpointException, which carries it per rank.)
-    again = " (checkpoints saved so far are kept: run the same command with --resume to go on)" \
-        if hasattr(args, "resume") else ""
-    if hasattr(args, "newest_checkpoint"):  # axk1 train knows: --resume with none to resume from would fail
-        again = (" (no checkpoint was saved yet: run the same command to start again)" if args.newest_checkpoint is None
-                 else f" (the newest checkpoint is step {args.newest_checkpoint}: run the same command with --resume "
-                      "to go on)")
+    again = _resume_hint(args)
     what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return _leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """How to go on after an interrupt, for a recipe verb (train, sft, rl: the ones with --resume); what the folder
+    holds decides it. The verb sets args.checkpoint_dir once its recipe is read: a Ctrl-C before the first checkpoint
+    (or while the recipe or model was still being built) said "run the same command with --resume", which then
+    refused ("no complete checkpoint ... start without --resume")."""
+    if not hasattr(args, "resume"):
+        return ""
+    if getattr(args, "checkpoint_dir", None) is None:  # stopped before the recipe named its folder: nothing written
+        return " (nothing was saved yet: run the same command to start again)"
+    from axk1.checkpoint.dcp import latest_step
+
+    try:
+        step = latest_step(args.checkpoint_dir)
+    except OSError:
+        step = None
+    if step is None:
+        return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume else "")
+                + " to start over)")
+    return (f" (the newest checkpoint is step {step}: run the same command"
+            + ("" if args.resume else " with --resume") + " to go on)")
 
 
 # what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)

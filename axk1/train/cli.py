@@ -98,6 +98,7 @@ def _train(args: argparse.Namespace) -> int:
     from axk1.train.trainer import Trainer
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
+    args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
     trainer = Trainer(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
@@ -105,13 +106,7 @@ def _train(args: argparse.Namespace) -> int:
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")
-    try:
-        rows = trainer.fit(keep_rows=1)  # the closing line's; the rest are in metrics.jsonl
-    except BaseException:  # Ctrl-C (axk1/cli.py says it): whether there is a checkpoint to resume from
-        from axk1.checkpoint.dcp import latest_step
-
-        args.newest_checkpoint = latest_step(trainer.ckpt_dir)
-        raise
+    rows = trainer.fit(keep_rows=1)  # the closing line's; the rest are in metrics.jsonl
     if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
         if trainer.is_main:
             print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} "
@@ -122,11 +117,21 @@ def _train(args: argparse.Namespace) -> int:
         say(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
             f"skipped {trainer.state.skipped_steps}  checkpoints in {trainer.ckpt_dir}")
     else:
-        say(f"nothing to train: the run is complete at step {trainer.state.step} of {trainer.total_steps}; "
-            f"checkpoints in {trainer.ckpt_dir}"
-            + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
-            + " (export with `axk1 export`; a longer run needs a recipe with more tokens, in a new --out folder)")
+        say(_nothing_to_train(trainer, recipe))
     return 0
+
+
+def _nothing_to_train(trainer, recipe) -> str:
+    """The line of a resumed run with no step left. What ends it decides the advice: a max_steps limit (--max-steps or
+    [run] max_steps) is raised with --resume in the same folder; the end of the recipe's stages needs more tokens."""
+    step, planned = trainer.state.step, trainer.sampler.total_steps
+    where = f"checkpoints in {trainer.ckpt_dir}" + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
+    if trainer.total_steps < planned:  # the limit, not the recipe, ends it (the recipe has steps left)
+        return (f"nothing to train: the run is at step {step}, and max_steps (--max-steps or [run] max_steps) is "
+                f"{trainer.total_steps} of the recipe's {planned} steps; {where} (to go on, run again with --resume "
+                f"and a larger --max-steps, up to {planned}, or none; export with `axk1 export`)")
+    return (f"nothing to train: the run is complete at step {step} of {planned}; {where} (export with `axk1 export`; "
+            "a longer run needs a recipe with more tokens, in a new --out folder)")
 
 
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
