@@ -59,22 +59,37 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_prompt(text: str, model_dir: Path):
-    """Token ids ("1, 5 9") pass through; other text needs the folder's tokenizer.json."""
+def _parse_ids(text: str, flag: str) -> list[int]:
     pieces = text.replace(",", " ").split()
-    if pieces and all(p.lstrip("-").isdigit() for p in pieces):
-        return [int(p) for p in pieces], None
+    if not pieces or not all(p.isdigit() for p in pieces):
+        raise ValueError(f"{flag} takes token ids, whole numbers >= 0 such as '1 42 7' or '1,42,7': got {text!r}")
+    return [int(p) for p in pieces]
+
+
+def _parse_prompt(args: argparse.Namespace, model_dir: Path):
+    """(ids, tokenizer, text_out). The rule: --prompt-ids is token ids; --prompt is text whenever the folder has
+    tokenizer.json (its digits are text too: "2024" used to go in as the id 2024) and, with no tokenizer to read
+    text, token ids. The tokenizer, when there is one, also gives the stop ids of a --prompt-ids run."""
     tokenizer_file = model_dir / "tokenizer.json"
-    if not tokenizer_file.exists():
+    tokenizer = None
+    if tokenizer_file.exists():
+        from axk1.text.tokenizer_file import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_file)
+    if args.prompt_ids is not None:
+        return _parse_ids(args.prompt_ids, "--prompt-ids"), tokenizer, False
+    if tokenizer is not None:
+        return tokenizer.encode(args.prompt).ids, tokenizer, True
+    try:
+        return _parse_ids(args.prompt, "--prompt"), None, False
+    except ValueError:
+        if all(p.lstrip("-").isdigit() for p in args.prompt.replace(",", " ").split()):
+            raise  # numbers, not text: "-1" is a bad id, not text that needs a tokenizer
         raise ValueError(
-            f"--prompt is text but {model_dir} has no tokenizer.json: pass token ids (e.g. --prompt '1 42 7') "
+            f"--prompt is text but {model_dir} has no tokenizer.json: pass token ids (e.g. --prompt-ids '1 42 7') "
             "or add a tokenizer to the folder (`axk1 export CHECKPOINTS DIR --tokenizer out/data/tokenizer` copies "
             "the data pipeline's in)"
-        )
-    from axk1.text.tokenizer_file import load_tokenizer
-
-    tokenizer = load_tokenizer(tokenizer_file)
-    return tokenizer.encode(text).ids, tokenizer
+        ) from None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -92,7 +107,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None, device=device,
                        with_mtp=args.speculative)
-    ids, tokenizer = _parse_prompt(args.prompt, model_dir)
+    ids, tokenizer, text_out = _parse_prompt(args, model_dir)
     start = time.perf_counter()
     # the ids that end a reply where `axk1 serve` ends one: config.json's eos, generation_config.json's and the
     # tokenizer's end of turn (A.X K1's config.json names another id: generation ran past <|im_end|> to the limit)
@@ -111,7 +126,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         result = generate(model, [ids], **sampling, compile=args.compile, cuda_graph=args.cuda_graph)
     elapsed = time.perf_counter() - start
     tokens = result.tokens[0]
-    print(tokenizer.decode(tokens) if tokenizer else " ".join(map(str, tokens)))
+    print(tokenizer.decode(tokens) if text_out else " ".join(map(str, tokens)))  # as the prompt came: text or ids
     drafts = (f", MTP drafts kept {result.accepted}/{result.drafted} ({100 * result.acceptance_rate:.0f}%)"
               if args.speculative else "")
     print(f"[{len(tokens)} tokens in {elapsed:.2f}s, {len(tokens) / elapsed:.1f} tok/s, finish: "
@@ -168,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate from a model folder (HF layout)")
     p.add_argument("model_dir", help="model folder (config.json + safetensors; tokenizer.json to take text)")
-    p.add_argument("--prompt", required=True, help="token ids ('1 42 7') or text when the folder has tokenizer.json")
+    prompt = p.add_mutually_exclusive_group(required=True)
+    prompt.add_argument("--prompt", help="the prompt: text (digits included) when the folder has tokenizer.json, and "
+                        "the reply is printed as text; token ids ('1 42 7') when it has none")
+    prompt.add_argument("--prompt-ids", metavar="IDS", help="the prompt as token ids ('1 42 7' or '1,42,7'), with or "
+                        "without a tokenizer; the reply is printed as ids")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
     # the sampling defaults are generate()'s own, read from it so that the two cannot drift apart

@@ -45,3 +45,46 @@ def test_a_run_that_max_steps_ends_says_to_raise_it_not_to_make_a_new_recipe(tmp
     out = capsys.readouterr().out
     assert "max_steps (--max-steps or [run] max_steps) is 1 of the recipe's 4 steps" in out, out
     assert "a larger --max-steps" in out and "new --out folder" not in out
+
+
+def test_a_prompt_is_text_wherever_a_tokenizer_can_read_it_and_ids_are_asked_for_by_name(tmp_path, tiny_config,
+                                                                                          capsys, monkeypatch):
+    """`--prompt "2024"` on a folder with tokenizer.json went in as the token id 2024 (and `--prompt 99999` failed
+    "token id out of range"), though the help said the prompt is text there. Now digits are text when a tokenizer
+    exists, and --prompt-ids is the way to give ids."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    import functools
+    import importlib
+    from axk1 import AXK1ForCausalLM, save_pretrained
+
+    torch.manual_seed(0)
+    folder = tmp_path / "m"
+    save_pretrained(AXK1ForCausalLM(tiny_config), folder)
+    assert main(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "2"]) == 2  # no tokenizer: ids
+    assert "--prompt-ids '1 42 7'" in capsys.readouterr().err
+    assert main(["generate", str(folder), "--prompt", "5 9", "--max-new-tokens", "2"]) == 0
+    capsys.readouterr()
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tokenizer.train_from_iterator(["the year 2024 and 99999"] * 50, trainers.BpeTrainer(vocab_size=300))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    generate_module = importlib.import_module("axk1.infer.generate")  # (axk1.infer.generate is also a function)
+    seen, real = [], generate_module.generate
+
+    @functools.wraps(real)  # the flags' defaults are read from its signature
+    def spy(model, prompts, **kw):
+        seen.append(list(prompts[0]))
+        return real(model, prompts, **kw)
+
+    monkeypatch.setattr(generate_module, "generate", spy)
+    for prompt in ("2024", "99999"):
+        assert main(["generate", str(folder), "--prompt", prompt, "--max-new-tokens", "2"]) == 0, prompt
+        assert seen[-1] == tokenizer.encode(prompt).ids, prompt
+    assert main(["generate", str(folder), "--prompt-ids", "5,9", "--max-new-tokens", "2"]) == 0
+    assert seen[-1] == [5, 9]
+    out = capsys.readouterr().out.splitlines()[-1].split()
+    assert out and all(t.isdigit() for t in out)  # ids in, ids out
+    assert main(["generate", str(folder), "--prompt-ids", "five", "--max-new-tokens", "2"]) == 2
+    assert "--prompt-ids takes token ids" in capsys.readouterr().err
