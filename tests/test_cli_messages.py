@@ -88,3 +88,23 @@ def test_a_prompt_is_text_wherever_a_tokenizer_can_read_it_and_ids_are_asked_for
     assert out and all(t.isdigit() for t in out)  # ids in, ids out
     assert main(["generate", str(folder), "--prompt-ids", "five", "--max-new-tokens", "2"]) == 2
     assert "--prompt-ids takes token ids" in capsys.readouterr().err
+
+
+def test_a_tokenizer_smaller_than_asked_says_so_and_a_model_larger_than_its_tokenizer_is_noted(tmp_path, capsys):
+    """`axk1 data tokenizer train docs -o tok` (163,840 asked) gave 3,084 entries and said nothing; a recipe with
+    vocab_size 8192 then trained ~5,000 embedding rows no token uses, silently."""
+    import json
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"text": f"short text number {i % 7}"}) + "\n" for i in range(40)))
+    assert main(["data", "tokenizer", "train", str(docs), "-o", str(tmp_path / "tok"), "--vocab-size", "4096"]) == 0
+    captured = capsys.readouterr()
+    assert "(asked for 4,096)" in captured.out
+    assert "warning: the tokenizer has" in captured.err and "too small for more merges" in captured.err
+
+    recipe = write_recipe(tmp_path)  # shards of a 512-id tokenizer (the manifest's vocab_size)
+    assert main(["train", str(recipe), "--dry-run", "--model.overrides.vocab_size", "8192"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the model's vocab_size is 8,192 but the shards' tokenizer has 512 ids" in out, out
+    assert main(["train", str(recipe), "--dry-run"]) == 0  # axk1-tiny's own vocab_size: no note
+    assert "never trained" not in capsys.readouterr().out

@@ -143,12 +143,18 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     path = train_tokenizer(iter_jsonl_texts(inputs, skipped), out,
                            TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency))
-    print(f"trained {path} in {time.perf_counter() - t0:.1f}s")
+    tok = load_tokenizer(path)
+    size = tok.get_vocab_size(with_added_tokens=True)
+    print(f"trained {path} in {time.perf_counter() - t0:.1f}s: {size:,} entries (asked for {args.vocab_size:,})")
+    if size < args.vocab_size:  # BPE stops when no pair is left to merge: the size asked for is a ceiling
+        print(f"warning: the tokenizer has {size:,} entries, not the {args.vocab_size:,} asked for: the corpus is too "
+              f"small for more merges (no pair left seen --min-frequency {args.min_frequency} times or more). Give "
+              f"it more text, or ask for less; a model's vocab_size past {size:,} trains embedding rows no token "
+              "uses (give the model this size, rounded up to a multiple of 128)", file=sys.stderr)
     if skipped:
         print("rows skipped (not trained on): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common()),
               file=sys.stderr)
     if heldout:
-        tok = load_tokenizer(path)
         for name, texts in heldout:
             print(f"  {name}: {chars_per_token(tok, texts):.2f} characters/token")
     return 0

@@ -88,6 +88,7 @@ def dry_run_command(args: argparse.Namespace, cls: type | None = None, example: 
         print(f"problem: {problem}")
     if recipe.needs_stages:  # the token shards' budget (post-training brings its own data)
         print_budget(recipe)
+        _note_unused_vocab(recipe, print)
     print("ok: the recipe passes for this launch" if not result.problems else f"{len(result.problems)} problem(s)")
     return 1 if result.problems else 0
 
@@ -103,6 +104,7 @@ def _train(args: argparse.Namespace) -> int:
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
     print_budget(recipe, trainer.sampler.shards, say)
+    _note_unused_vocab(recipe, say, trainer.config.vocab_size)
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")
@@ -119,6 +121,14 @@ def _train(args: argparse.Namespace) -> int:
     else:
         say(_nothing_to_train(trainer, recipe))
     return 0
+
+
+def _note_unused_vocab(recipe, say, vocab_size: int | None = None) -> None:
+    from axk1.train.data import unused_vocab_note
+
+    note = unused_vocab_note(recipe.data.manifest, vocab_size or recipe.model.build_config().vocab_size)
+    if note:
+        say(f"note: {note}")
 
 
 def _nothing_to_train(trainer, recipe) -> str:

@@ -186,6 +186,26 @@ def check_token_bound(manifest: dict, shards: list[Shard], vocab_size: int, mani
                          "tokenizer")
 
 
+def unused_vocab_note(manifest_path: str | Path, vocab_size: int) -> str | None:
+    """A note when the model's embedding is much larger than the tokenizer that made the shards (the manifest's
+    `vocab_size`): the rows past it are never a target or an input, yet are allocated, optimized and exported. A
+    tokenizer trained on a small corpus ends far below the size asked for (3,084 of 8,192), and nothing said so. A
+    small pad (a multiple of 128 or so, as releases round up) says nothing. None when the manifest cannot be read: the trainer's
+    own checks name that."""
+    try:
+        bound = read_json(Path(manifest_path), "token-shard manifest").get("vocab_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        return None
+    if vocab_size - bound <= max(256, vocab_size // 10):
+        return None
+    unused = vocab_size - bound
+    return (f"the model's vocab_size is {vocab_size:,} but the shards' tokenizer has {bound:,} ids ({manifest_path}): "
+            f"{unused:,} embedding rows ({100 * unused / vocab_size:.0f}%) are never trained; a vocab_size near "
+            f"{bound:,} (e.g. [model] overrides = {{ vocab_size = {-(-bound // 128) * 128} }}) saves them")
+
+
 def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list[Shard], list[Shard]]:
     """(training shards, validation shards): in every shard of two or more documents, a contiguous block of
     round(share x documents) documents (at least one) at a place drawn from (seed, shard index) is held out. The
