@@ -36,3 +36,28 @@ def test_mfu_divides_the_global_tokens_by_the_world_size(monkeypatch, world):
     assert row["tokens_per_s_per_device"] == pytest.approx(2048.0 / devices)
     flops = train_flops_per_token(trainer.config, 32, False)
     assert row["mfu"] == pytest.approx(2048.0 / devices * flops / 1e12)
+
+
+def test_an_mfu_past_the_peak_is_flagged_and_the_denominator_is_named(monkeypatch, capsys):
+    """A CPU run recorded mfu = 1.21 with nothing to say the measured peak had read low (the peak, measured once at
+    start in 0.1 s windows, caught other work on a shared machine)."""
+    clock = iter([100.0, 102.0, 104.0])
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    trainer, monitor = _trainer(None), SpeedMonitor()
+    trainer.recipe.logging.peak_tflops = 1e-9  # a denominator far below what the step reaches
+    monitor.on_fit_start(trainer)
+    for step in (1, 2):
+        trainer.state.step, trainer.state.tokens = step, 4096 * step
+        row = {"seq_len": 32}
+        monitor.on_step_end(trainer, row)
+        assert row["mfu"] > 1 and row["mfu_over_peak"] is True
+        assert row["peak_source"] == "recipe" and row["peak_tflops"] == pytest.approx(1e-9)
+    assert capsys.readouterr().err.count("is above the peak") == 1  # said once, flagged in every row
+
+
+def test_the_cpu_peak_is_the_best_this_process_has_measured(monkeypatch):
+    from axk1.train import metrics
+
+    monkeypatch.setattr(metrics, "_MEASURED", {torch.get_num_threads(): 1e18})  # an earlier, quieter measurement
+    assert metrics.measure_matmul_peak(seconds=0.01, trials=1) == 1e18
+    assert metrics.peak_source(torch.device("cpu")) == "measured"

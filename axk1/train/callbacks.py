@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ import torch
 
 from axk1.checkpoint.dcp import latest_step
 from axk1.params import count_text
-from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, plot_run, read_jsonl, train_flops_per_token
+from axk1.train.metrics import (JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run, read_jsonl,
+                                train_flops_per_token)
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
 KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
@@ -65,10 +67,12 @@ class SpeedMonitor(Callback):
 
     def __init__(self) -> None:
         self.peak, self.t_last, self.tokens_last = 0.0, 0.0, 0
+        self.source, self.warned = "", False
 
     def on_fit_start(self, trainer) -> None:
         r = trainer.recipe
         self.peak = peak_flops(trainer.device, r.parallelism.precision, r.logging.peak_tflops)
+        self.source = peak_source(trainer.device, r.logging.peak_tflops)
         self.t_last, self.tokens_last = time.perf_counter(), trainer.state.tokens
 
     def on_step_end(self, trainer, row: dict) -> None:
@@ -80,8 +84,14 @@ class SpeedMonitor(Callback):
         flops = train_flops_per_token(trainer.config, row["seq_len"], trainer.model.mtp is not None)
         row.update(trainer.domain_losses())
         # the peak is one device's (axk1.train.metrics.peak_flops), so MFU divides one device's share of the tokens
-        row.update(tokens_per_s=tps, tokens_per_s_per_device=per_device,
-                   mfu=per_device * flops / self.peak if self.peak else None, skipped_total=trainer.state.skipped_steps)
+        mfu = per_device * flops / self.peak if self.peak else None
+        row.update(tokens_per_s=tps, tokens_per_s_per_device=per_device, mfu=mfu,
+                   skipped_total=trainer.state.skipped_steps)
+        if mfu is not None:  # the denominator, so that runs' figures can be compared (a CPU's is measured: indicative)
+            row.update(peak_tflops=self.peak / 1e12, peak_source=self.source)
+            if mfu > 1:  # more than the peak: the peak read low (a CPU's, measured while other work ran) or is wrong
+                row["mfu_over_peak"] = True
+                self._warn_over_peak(trainer, mfu)
         if trainer.device.type == "cuda":  # the allocator's peak so far (a host-side counter: no sync)
             row["memory_peak_gb"] = torch.cuda.max_memory_allocated(trainer.device) / 1e9
         self.t_last, self.tokens_last = now, trainer.state.tokens
@@ -89,6 +99,17 @@ class SpeedMonitor(Callback):
             val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
             trainer.bar.set_postfix(stage=row["stage"], tokens=count_text(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
                                     tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
+
+
+    def _warn_over_peak(self, trainer, mfu: float) -> None:
+        if self.warned or not getattr(trainer, "is_main", True):
+            return
+        self.warned = True
+        fix = ("the CPU peak measured at start read low (other work on the machine then); "
+               if self.source == "measured" else "")
+        print(f"note: MFU {mfu:.0%} is above the peak of {self.peak / 1e12:.3g} TFLOP/s ({self.source}): {fix}set "
+              "[logging] peak_tflops to this device's real peak for a figure to compare (rows say mfu_over_peak)",
+              file=sys.stderr, flush=True)
 
 
 def _devices(trainer) -> int:
