@@ -108,3 +108,23 @@ def test_a_tokenizer_smaller_than_asked_says_so_and_a_model_larger_than_its_toke
     assert "note: the model's vocab_size is 8,192 but the shards' tokenizer has 512 ids" in out, out
     assert main(["train", str(recipe), "--dry-run"]) == 0  # axk1-tiny's own vocab_size: no note
     assert "never trained" not in capsys.readouterr().out
+
+
+def test_plan_mfu_as_a_percentage_says_the_flag_takes_a_fraction(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        main(["plan", "--gpu", "H100", "--gpus", "8", "--days", "1", "--mfu", "40"])
+    assert e.value.code == 2
+    assert "--mfu is a fraction of the peak (for 40% give 0.4)" in capsys.readouterr().err
+
+
+def test_global_tokens_below_one_sequence_is_refused_and_a_remainder_is_said_at_start(tmp_path, capsys):
+    """`global_tokens = 100` at seq_len 256 became one 256-token sequence a step, and a remainder was dropped, both
+    without a word outside the dry run."""
+    recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # seq_len 32
+    assert main(["train", str(recipe), "--batch.global_tokens", "20"]) == 2
+    assert "[batch] global_tokens = 20 is less than one sequence of seq_len 32" in capsys.readouterr().err
+    assert main(["train", str(recipe), "--batch.global_tokens", "100", "--max-steps", "1"]) == 0
+    assert "note: [batch] global_tokens = 100 is not a multiple of seq_len 32: a step at that length takes 3 " \
+           "sequences = 96 tokens" in capsys.readouterr().out

@@ -28,6 +28,19 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (examples: 10T, 1e13)") from None
 
 
+def _fraction(text: str) -> float:
+    """--mfu: a share of the peak, 0 < x < 1. 40 (meant as 40%) was refused as "not below the peak", which did not say
+    that the flag takes a fraction."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if 1 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} reads as a percentage: --mfu is a fraction of the peak (for "
+                                         f"{value:g}% give {value / 100:g})")
+    return value
+
+
 def _data(text: str) -> dict[str, float]:
     """--data web=10T,code=3T -> {"web": 1e13, "code": 3e12}."""
     out = {}
@@ -72,8 +85,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--gpus", type=int, help="number of GPUs")
     p.add_argument("--days", type=float, help="wall-clock training days")
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--mfu", type=float, default=None,
-                      help="model FLOPs utilisation of the --precision dense peak (default "
+    rate.add_argument("--mfu", type=_fraction, default=None,
+                      help="model FLOPs utilisation, a fraction (0.4 = 40%%) of the --precision dense peak (default "
                       f"{', '.join(f'{v:.2f} {k}' for k, v in DEFAULT_MFU.items())})")
     rate.add_argument("--tflops", type=float, default=None, help="achieved model TFLOP/s per GPU instead of --mfu")
     p.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),

@@ -95,6 +95,7 @@ def dry_run_command(args: argparse.Namespace, cls: type | None = None, example: 
 
 def _train(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
+    from axk1.train.dry_run import batch_notes
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
@@ -105,6 +106,8 @@ def _train(args: argparse.Namespace) -> int:
     say = print if trainer.is_main else (lambda *a, **k: None)
     print_budget(recipe, trainer.sampler.shards, say)
     _note_unused_vocab(recipe, say, trainer.config.vocab_size)
+    for note in batch_notes(recipe):
+        say(f"note: {note}")
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "
             "run stops at the end of its stages")

@@ -107,15 +107,22 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
     return out
 
 
-def schedule_notes(recipe: Recipe) -> list[str]:
-    """What a pretraining recipe's batch and schedule will do that its author may not expect."""
+def batch_notes(recipe: Recipe) -> list[str]:
+    """global_tokens that are not whole sequences at a stage's length: the step rounds down (said by the dry run and
+    at the start of a run, not left to be found in the token counts)."""
     notes = []
     g = recipe.batch.global_tokens
     for L in sorted({L for stage in recipe.stages for L in stage.lengths()} if g > 0 else ()):
-        if g % L:  # whole sequences a step: the rest of the tokens asked for is dropped (or one sequence added)
+        if g % L:  # whole sequences a step: the rest of the tokens asked for is dropped
             n = recipe.sequences_per_step(L)
             notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
                          f"length takes {n:,} sequences = {n * L:,} tokens")
+    return notes
+
+
+def schedule_notes(recipe: Recipe) -> list[str]:
+    """What a pretraining recipe's batch and schedule will do that its author may not expect."""
+    notes = batch_notes(recipe)
     steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
     sched = recipe.schedule
     if sched.total_steps and sched.total_steps != steps:  # may be meant (a part of a longer run): said, not refused

@@ -112,6 +112,10 @@ def validate(r: RecipeSections) -> None:
         for L in st.lengths():
             if not 2 <= L <= cfg.max_position_embeddings:
                 raise ValueError(f"{where}: seq_len {L} outside 2..max_position_embeddings={cfg.max_position_embeddings}")
+            if 0 < b.global_tokens < L:  # else a step takes one whole sequence: more tokens than asked, silently
+                raise ValueError(f"{where}: [batch] global_tokens = {b.global_tokens:,} is less than one sequence of "
+                                 f"seq_len {L:,}: set it to a multiple of {L:,} (tokens per step, in whole sequences) "
+                                 "or set global_sequences instead")
         if st.seq_len_schedule and st.seq_len_schedule[-1] != st.seq_len:
             raise ValueError(f"{where}: seq_len must equal the last entry of seq_len_schedule")
         _check_mixture(where, st.mixture)
