@@ -191,12 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
     # the sampling defaults are generate()'s own, read from it so that the two cannot drift apart
-    p.add_argument("--temperature", type=float, default=parameter_default(generate, "temperature"), help="0 = greedy")
-    p.add_argument("--top-p", type=float, default=parameter_default(generate, "top_p"))
-    p.add_argument("--top-k", type=int, default=parameter_default(generate, "top_k"), help="0 = no limit")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=parameter_default(generate, "temperature"),
+                   help="0 = greedy (default %(default)s)")
+    p.add_argument("--top-p", type=float, default=parameter_default(generate, "top_p"),
+                   help="nucleus sampling: the smallest set of tokens holding this probability (default %(default)s)")
+    p.add_argument("--top-k", type=int, default=parameter_default(generate, "top_k"),
+                   help="sample among the k likeliest tokens, 0 = no limit (default %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="the sampling's seed, for a reply that can be repeated "
+                   "(default: none, a fresh draw each run; greedy needs none)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
-    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else cpu), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU, else cpu), cpu or "
+                   "cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="decode through one captured CUDA graph (a GPU's eager step waits on kernel launches; on CPU "
@@ -232,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out/long-context", help="output folder (default: out/long-context)")
     p.add_argument("--steps", type=positive_int, nargs=2, default=None, metavar=("SHORT", "LONG"),
                    help="training steps at 256 tokens and in the YaRN stage at 1,024 (default: 1500 100)")
-    p.add_argument("--trials", type=positive_int, default=20, help="passkey prompts per (length, depth) cell")
+    p.add_argument("--trials", type=positive_int, default=20,
+                   help="passkey prompts per (length, depth) cell (default %(default)s)")
     p.set_defaults(func=cmd_demo_long)
     return parser
 
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
     # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
     # DCP's CheckpointException, which carries it per rank.)
-    again = _resume_hint(args)
+    again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
     what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)

@@ -70,3 +70,29 @@ def test_generate_without_a_limit_makes_as_many_tokens_as_the_library():
 def test_parameter_default_refuses_a_parameter_without_one():
     with pytest.raises(TypeError, match="has no default"):
         parameter_default(generate, "model")
+
+
+def _parsers(parser: argparse.ArgumentParser, path: tuple = ()):
+    """(path, parser) of `axk1` and every sub-command under it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    """`merge -o` had no text, generate's --temperature/--top-p/--seed and serve's --port/--max-batch hid their
+    defaults, eval's --lcb-*/--passkey-* flags said nothing. Each argument has help text (a flag hidden on purpose,
+    SUPPRESS, aside), and each with a default other than None/False/[] names it ("default", or %(default)s)."""
+    missing = []
+    for path, parser in _parsers(build_parser()):
+        for a in parser._actions:
+            if isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) or a.help == argparse.SUPPRESS:
+                continue
+            name = f"axk1 {' '.join(path)} {'/'.join(a.option_strings) or a.dest}"
+            if not a.help:
+                missing.append(f"{name}: no help")
+            elif a.default not in (None, False, [], argparse.SUPPRESS) and "default" not in a.help.lower():
+                missing.append(f"{name}: default {a.default!r} not shown")
+    assert not missing, "\n".join(missing)

@@ -36,8 +36,8 @@ def test_ctrl_c_while_the_recipe_is_read_says_to_run_it_again(monkeypatch, capsy
 
 
 def test_a_run_that_max_steps_ends_says_to_raise_it_not_to_make_a_new_recipe(tmp_path, capsys):
-    """`--resume --max-steps 2` after 3 steps of an 80-step recipe said "complete at step 3 of 2 ... a longer run needs a
-    recipe with more tokens, in a new --out folder": the limit was --max-steps."""
+    """`--resume --max-steps 2` after 3 steps of an 80-step recipe said "complete at step 3 of 2 ... a longer run needs
+    a recipe with more tokens, in a new --out folder": the limit was --max-steps."""
     path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # 4 steps
     assert main(["train", str(path), "--max-steps", "2"]) == 0
     capsys.readouterr()
@@ -128,3 +128,16 @@ def test_global_tokens_below_one_sequence_is_refused_and_a_remainder_is_said_at_
     assert main(["train", str(recipe), "--batch.global_tokens", "100", "--max-steps", "1"]) == 0
     assert "note: [batch] global_tokens = 100 is not a multiple of seq_len 32: a step at that length takes 3 " \
            "sequences = 96 tokens" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_a_data_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
+    """`axk1 data run` after Ctrl-C said "interrupted" alone; a relaunch resumes (datatrove's completion markers,
+    tests/test_data_pipeline.py::test_run_end_to_end_two_workers_and_relaunch)."""
+    import axk1.data.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(axk1.data.cli, "cmd_run", interrupted)
+    assert main(["data", "run", str(tmp_path / "p.toml")]) == 130
+    assert "axk1 data: interrupted (finished tasks are kept: run the same command to resume" in capsys.readouterr().err

@@ -211,7 +211,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("path", help="a PDF file or a folder (searched recursively)")
     q.add_argument("-o", "--output", required=True, help="output JSONL (one record per PDF; failures have a reason)")
     q.add_argument("--ocr", choices=["auto", "tesseract", "none"], default="auto",
-                   help="OCR for pages that fail the garbage gate (auto = tesseract when installed)")
+                   help="OCR for pages that fail the garbage gate (default auto: tesseract when installed)")
     q.add_argument("--kiwi", action="store_true", help="let Kiwi's spacing model settle the Korean line breaks the "
                    "rules leave open (better joins; loading it costs ~5 s)")
     q.add_argument("--no-kiwi", action="store_true", help="(the default) join broken lines by rules only")
@@ -236,7 +236,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("--force", action="store_true",
                    help="delete run.output_dir's earlier outputs and run afresh (needed when settings changed; "
                         "without it a relaunch with the same settings resumes, redoing only unfinished tasks)")
-    q.set_defaults(func=cmd_run, accepts_overrides=True)
+    # datatrove marks each finished task (logs/<stage>/completions) and a relaunch skips those: said after Ctrl-C
+    q.set_defaults(func=cmd_run, accepts_overrides=True, interrupt_hint=" (finished tasks are kept: run the same "
+                   "command to resume, redoing only the unfinished ones)")
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
     q.add_argument("path", help="a run folder of `axk1 data run` (its run.output_dir) or a JSONL file")
@@ -248,9 +250,11 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("paths", nargs="+", help="JSONL files (.jsonl, .jsonl.gz) or folders of them (a run's documents/)")
     q.add_argument("--benchmark", action="append", default=[], required=True, metavar="SET",
                    help='"humaneval" or an evaluation set\'s JSONL file; repeatable')
-    q.add_argument("--ngram", type=int, default=13, help="words in an n-gram (Korean: 3 x as many characters)")
-    q.add_argument("--text-field", default="text", help="the field holding a document's text")
-    q.add_argument("--id-field", default="id", help="the field naming a document in the report (else file:line)")
+    q.add_argument("--ngram", type=int, default=13,
+                   help="words in an n-gram (Korean: 3 x as many characters; default %(default)s)")
+    q.add_argument("--text-field", default="text", help="the field holding a document's text (default %(default)s)")
+    q.add_argument("--id-field", default="id", help="the field naming a document in the report (default %(default)s; "
+                   "a row without it: file:line)")
     q.add_argument("-o", "--output", default=None, help="also write the report as JSON here")
     q.add_argument("--check", action="store_true", help="exit 1 when any document is contaminated (a gate)")
     q.set_defaults(func=cmd_contamination)
@@ -273,8 +277,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     add_lm_parser(sub)
 
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
-    q.add_argument("-o", "--output", required=True)
-    q.add_argument("--scale", type=int, default=1, help="multiply the generated parts")
+    q.add_argument("-o", "--output", required=True, help="folder for the corpus, one subfolder a part (the starter "
+                   "recipe reads out/starter; for another folder the command prints the `axk1 data run` to use)")
+    q.add_argument("--scale", type=int, default=1, help="multiply the generated parts (default %(default)s)")
     q.add_argument("--web", metavar="DIR", default=None,
                    help="build the web part from the saved pages under DIR (*.html, one site per subfolder), written "
                    "to web/pages.warc.gz, instead of generated prose")

@@ -18,8 +18,8 @@ from axk1.cli_args import _whole_number
 from axk1.data.stats import data_files, input_files
 
 UNIT_CHOICES = ["auto", "kiwi", "words", "chars"]
-UNIT_HELP = ("tokens: Kiwi morphemes (Korean), words and punctuation (English), characters; auto: kiwi when the "
-             "first documents are mostly Hangul, else words")
+UNIT_HELP = ("tokens: Kiwi morphemes (Korean), words and punctuation (English), characters; auto (the default): kiwi "
+             "when the first documents are mostly Hangul, else words")
 
 
 def _lm_order(text: str) -> int:
@@ -218,7 +218,8 @@ def add_lm_parser(sub: argparse._SubParsersAction) -> None:
     t = lsub.add_parser("import", help="an ARPA model (KenLM's lmplz, SRILM) as a model file of the filter")
     t.add_argument("arpa", help="the .arpa file")
     t.add_argument("-o", "--output", required=True, help="the model file to write (.npz)")
-    t.add_argument("--units", choices=UNIT_CHOICES, default="auto", help="the tokens it was trained on (required)")
+    t.add_argument("--units", choices=UNIT_CHOICES, default="auto",
+                   help="the tokens it was trained on (required: the default, auto, cannot be read from an ARPA file)")
     t.add_argument("--reference", nargs="*", default=[], help="held-out good documents (not trained on): their "
                    "perplexities make a percentile threshold possible")
     t.add_argument("--force", action="store_true", help="replace an existing model file")

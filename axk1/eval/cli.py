@@ -97,8 +97,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="TOML file with defaults for any option below")
     p.add_argument("--model", required=False, metavar=TARGET_METAVAR,
                    help="model folder, hf:<path-or-id>, or openai:<base-url>")
-    p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(task_names())}")
-    p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder")
+    p.add_argument("--tasks", default="aime25", help=f"comma-separated: {','.join(task_names())} (default %(default)s)")
+    p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder (default %(default)s)")
     # Defaults are the library's (Sampling, RunSettings, OpenAIBackend, TaskOptions), read from them: restated
     # here they drifted apart
     p.add_argument("-n", type=int, default=RunSettings.n, help=f"samples per problem (avg@n, pass@k; default "
@@ -114,7 +114,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="on: prompt ends with <think>; off: with </think>; default: the chat template's choice")
     p.add_argument("--concurrency", type=int, default=OpenAIBackend.concurrency,
                    help="parallel requests to an openai: server (default %(default)s)")
-    p.add_argument("--seed", type=int, default=RunSettings.seed, help="sample i of every problem uses seed + i")
+    p.add_argument("--seed", type=int, default=RunSettings.seed,
+                   help="sample i of every problem uses seed + i (default %(default)s)")
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
@@ -123,9 +124,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
-    p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (CUDA when torch "
-                   "sees a GPU), cpu or cuda")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="a local model's dtype (default: the one in its config.json)")
+    p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (the default: "
+                   "CUDA when torch sees a GPU), cpu or cuda")
     p.add_argument("--contamination", default=None, metavar="REPORT", help="a report of `axk1 data contamination -o`: "
                    "problems it found in the training corpus are flagged and the others scored apart")
     p.add_argument("--limit", type=positive_int, default=None, help="first N problems of each task (smoke runs)")

@@ -116,10 +116,11 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                     "/metrics. Concurrent requests share decode steps over one latent KV cache.")
     p.add_argument("model_dir", help="model folder: config.json + safetensors (+ tokenizer.json for text)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=tcp_port, default=8000, help="TCP port, 0-65535 (0: any free one)")
+    p.add_argument("--port", type=tcp_port, default=8000,
+                   help="TCP port, 0-65535 (0: any free one; default %(default)s)")
     add_api_key_flags(p, SERVER_KEY_ENV, "the key clients must send on /v1 ('Authorization: Bearer KEY')")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
-    p.add_argument("--max-batch", type=int, default=32, help="most choices generated together")
+    p.add_argument("--max-batch", type=int, default=32, help="most choices generated together (default %(default)s)")
     p.add_argument("--max-model-len", type=positive_int, default=None,
                    help="context served, prompt + completion, at most the model's (default: the model's context)")
     p.add_argument("--cache-tokens", type=int, default=None,
@@ -147,6 +148,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
                         "weights replaced by a folder's while idle, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
     p.set_defaults(func=cmd_serve)
     return p

@@ -48,7 +48,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", type=int, default=DEFAULT_SIZES, help=f"model sizes per budget (default {DEFAULT_SIZES})")
     p.add_argument("--spread", type=float, default=DEFAULT_SPREAD,
                    help=f"sizes span M_guess/spread .. M_guess x spread (default {DEFAULT_SPREAD})")
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per training sequence (default %(default)s)")
     p.add_argument("--batch", type=int, default=None, help="sequences per step (default: DeepSeek LLM's batch law "
                    "at each budget)")
     p.add_argument("--holdout-factor", type=float, default=1.5,

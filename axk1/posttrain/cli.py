@@ -15,18 +15,17 @@ from axk1.cli_args import non_negative_int, positive_int
 from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch_flags_without_dry_run
 
 
-def _recipe_parser(sub, name: str, help_: str, example: str, func, dry_run: bool = False) -> None:
+def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: str, memory: str) -> None:
+    """A recipe verb's parser; `max_steps` and `memory` are its own words for --max-steps and --dry-run."""
     p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
                        "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
                        epilog=f"example recipe: {example}")
     p.add_argument("recipe", help="recipe TOML")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
-    p.add_argument("--max-steps", type=positive_int, default=None,
-                   help="stop after this many steps, at least 1 (overrides [run] max_steps; rl: [rl] iterations)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help=max_steps)
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
-    if dry_run:
-        add_dry_run_arguments(p)
+    add_dry_run_arguments(p, memory)
     p.set_defaults(func=func, accepts_overrides=True)
 
 
@@ -167,9 +166,14 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
 def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
-                   "recipes/posttrain/sft-think.toml", cmd_sft, dry_run=True)
+                   "recipes/posttrain/sft-think.toml", cmd_sft,
+                   "stop after this many optimizer steps, at least 1 (overrides [run] max_steps)",
+                   "the training step's memory per GPU (packed rows of [sft] seq_len)")
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
-                   "recipes/posttrain/rl.toml", cmd_rl, dry_run=True)
+                   "recipes/posttrain/rl.toml", cmd_rl,
+                   "stop after this many iterations (rollout, reward, update), at least 1 (overrides [rl] iterations)",
+                   "the policy update's memory per GPU (a minibatch's completions at the longest prompt + "
+                   "max_new_tokens)")
 
     p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor",
                        description="Merge two model folders of the same shape weight by weight, alpha*A + (1-alpha)*B "
@@ -177,8 +181,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
                                    "tensor at a time.")
     p.add_argument("a", help="model folder A (e.g. the think SFT model)")
     p.add_argument("b", help="model folder B (e.g. the non-think SFT model)")
-    p.add_argument("--alpha", type=float, default=0.8, help="weight of A (A.X K1: 0.8)")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--alpha", type=float, default=0.8, help="weight of A (default %(default)s, A.X K1's)")
+    p.add_argument("-o", "--output", required=True, help="folder for the merged model (config.json + safetensors)")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("posttrain", help="post-training data: verified tasks, chat rows, mode-overlap pairs, "
@@ -198,28 +202,29 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
     q.set_defaults(func=cmd_tasks)
     q = verbs.add_parser("chat", help="tasks -> chat rows for SFT in one mode")
-    q.add_argument("tasks")
-    q.add_argument("--mode", choices=["think", "non-think"], required=True)
+    q.add_argument("tasks", help="tasks JSONL (`axk1 posttrain tasks`: train.jsonl)")
+    q.add_argument("--mode", choices=["think", "non-think"], required=True,
+                   help="think: the reply with its reasoning; non-think: the answer alone")
     q.add_argument("--shortcut-share", type=float, default=0.0,
                    help="think mode: also add this share of the math tasks again with a one-line shortcut trace "
-                   "(docs/posttraining.md)")
+                   "(docs/posttraining.md; default %(default)s)")
     q.add_argument("--shortcuts-only", action="store_true",
                    help="write the shortcut rows alone (the demo adds them to the mode-overlap SFT set)")
-    q.add_argument("--seed", type=int, default=0, help="which tasks get a shortcut row")
-    q.add_argument("-o", "--output", required=True)
+    q.add_argument("--seed", type=int, default=0, help="which tasks get a shortcut row (default %(default)s)")
+    q.add_argument("-o", "--output", required=True, help="chat JSONL to write")
     q.set_defaults(func=cmd_chat)
     q = verbs.add_parser("overlap", help="mode-overlap pairs: each prompt with its think and its non-think answer")
     q.add_argument("think", nargs="+", help="chat JSONL with think responses")
     q.add_argument("--non-think", nargs="*", default=[], help="chat JSONL with non-think responses for the same prompts")
-    q.add_argument("-o", "--output", required=True)
+    q.add_argument("-o", "--output", required=True, help="JSONL of the pairs to write")
     q.set_defaults(func=cmd_overlap)
     q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks")
-    q.add_argument("model_dir")
+    q.add_argument("model_dir", help="model folder (config.json + safetensors + tokenizer.json)")
     q.add_argument("tasks", help="heldout.jsonl")
     q.add_argument("--modes", default="think,non-think", help="comma-separated think and/or non-think "
                    "(default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
-    q.add_argument("--max-new-tokens", type=int, default=96)
-    q.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda")
+    q.add_argument("--max-new-tokens", type=int, default=96, help="reply length limit (default %(default)s)")
+    q.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU), cpu or cuda")
     q.add_argument("--json", default=None, help="also write the full result here")
     q.set_defaults(func=cmd_heldout)

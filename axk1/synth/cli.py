@@ -69,5 +69,7 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=0, help="requests in flight (default: the recipe's)")
     p.add_argument("--limit", type=positive_int, default=None, help="read only the first N documents")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synth, accepts_overrides=True)
+    # each reply is committed to the cache as it arrives (axk1/synth/teacher.py::ResponseCache): said after Ctrl-C
+    p.set_defaults(func=cmd_synth, accepts_overrides=True, interrupt_hint=" (replies received so far are cached: run "
+                   "the same command to go on without asking for them again)")
     return p

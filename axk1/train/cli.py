@@ -22,15 +22,16 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
                    "torch sees a GPU)")
-    add_dry_run_arguments(p)
+    add_dry_run_arguments(p, "each stage's memory per GPU")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
 
 
-def add_dry_run_arguments(p: argparse.ArgumentParser) -> None:
-    """--dry-run, --world-size and --gpu, as `axk1 train`, `axk1 sft` and `axk1 rl` take them."""
+def add_dry_run_arguments(p: argparse.ArgumentParser, memory: str) -> None:
+    """--dry-run, --world-size and --gpu, as `axk1 train`, `axk1 sft` and `axk1 rl` take them; `memory`: what the
+    verb's dry run prints the memory of (each verb's own words: a shared sentence fitted none of them)."""
     p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
-                   "each stage's memory per GPU; builds nothing, reads no data; exits 1 on any problem")
+                   f"{memory}; builds no model and trains nothing; exits 1 on any problem")
     p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks "
                    "(default: torchrun's WORLD_SIZE when run under it, else dp_replicate x dp_shard x cp)")
     p.add_argument("--gpu", default=None, help="the GPU whose memory the dry run checks against (default H200)")
@@ -138,7 +139,8 @@ def _nothing_to_train(trainer, recipe) -> str:
     """The line of a resumed run with no step left. What ends it decides the advice: a max_steps limit (--max-steps or
     [run] max_steps) is raised with --resume in the same folder; the end of the recipe's stages needs more tokens."""
     step, planned = trainer.state.step, trainer.sampler.total_steps
-    where = f"checkpoints in {trainer.ckpt_dir}" + (f", metrics in {recipe.logging.jsonl}" if recipe.logging.jsonl else "")
+    where = f"checkpoints in {trainer.ckpt_dir}" + (f", metrics in {recipe.logging.jsonl}"
+                                                    if recipe.logging.jsonl else "")
     if trainer.total_steps < planned:  # the limit, not the recipe, ends it (the recipe has steps left)
         return (f"nothing to train: the run is at step {step}, and max_steps (--max-steps or [run] max_steps) is "
                 f"{trainer.total_steps} of the recipe's {planned} steps; {where} (to go on, run again with --resume "

@@ -190,8 +190,8 @@ def unused_vocab_note(manifest_path: str | Path, vocab_size: int) -> str | None:
     """A note when the model's embedding is much larger than the tokenizer that made the shards (the manifest's
     `vocab_size`): the rows past it are never a target or an input, yet are allocated, optimized and exported. A
     tokenizer trained on a small corpus ends far below the size asked for (3,084 of 8,192), and nothing said so. A
-    small pad (a multiple of 128 or so, as releases round up) says nothing. None when the manifest cannot be read: the trainer's
-    own checks name that."""
+    small pad (a multiple of 128 or so, as releases round up) says nothing. None when the manifest cannot be read:
+    the trainer's own checks name that."""
     try:
         bound = read_json(Path(manifest_path), "token-shard manifest").get("vocab_size")
     except (OSError, ValueError, AttributeError):

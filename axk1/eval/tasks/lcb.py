@@ -91,10 +91,16 @@ class LCBTask(Task):
         parser.add_argument("--lcb-data", default=None, metavar="PATH",
                             help="code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file")
         defaults = LCBTask.option_defaults
-        parser.add_argument("--lcb-release", default=defaults["lcb_release"])
-        parser.add_argument("--lcb-start", default=defaults["lcb_start"])
-        parser.add_argument("--lcb-end", default=defaults["lcb_end"])
-        parser.add_argument("--lcb-prompt", choices=PROMPT_STYLES, default=defaults["lcb_prompt"])
+        parser.add_argument("--lcb-release", default=defaults["lcb_release"],
+                            help="LiveCodeBench release: release_v1 .. release_v6, each adding to the last "
+                                 "(default %(default)s, A.X K1's)")
+        parser.add_argument("--lcb-start", default=defaults["lcb_start"], metavar="DATE",
+                            help="first contest_date scored, YYYY-MM-DD, inclusive (default %(default)s)")
+        parser.add_argument("--lcb-end", default=defaults["lcb_end"], metavar="DATE",
+                            help="last contest_date scored, YYYY-MM-DD, inclusive (default %(default)s)")
+        parser.add_argument("--lcb-prompt", choices=PROMPT_STYLES, default=defaults["lcb_prompt"],
+                            help="prompt style: r1 (DeepSeek-R1's, user turn only) or generic (a system turn and "
+                                 "### sections) (default %(default)s)")
         parser.add_argument("--lcb-cache", default=None, metavar="DIR",
                             help="where decoded LCB tests are kept (default: DIR/lcb-decoded)")
 

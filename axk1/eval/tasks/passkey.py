@@ -53,9 +53,12 @@ class PasskeyTask(Task):
     def add_arguments(cls, parser) -> None:
         defaults = PasskeyTask.option_defaults
         parser.add_argument("--passkey-lengths", default=",".join(map(str, defaults["passkey_lengths"])),
-                            help="approximate tokens, comma-separated")
-        parser.add_argument("--passkey-depths", default=",".join(f"{d:g}" for d in defaults["passkey_depths"]))
-        parser.add_argument("--passkey-trials", type=int, default=defaults["passkey_trials"])
+                            help="approximate tokens, comma-separated (default %(default)s)")
+        parser.add_argument("--passkey-depths", default=",".join(f"{d:g}" for d in defaults["passkey_depths"]),
+                            help="where the key is hidden, as shares of the filler: 0 = its start, 1 = its end, "
+                                 "comma-separated (default %(default)s)")
+        parser.add_argument("--passkey-trials", type=int, default=defaults["passkey_trials"],
+                            help="prompts per (length, depth) cell (default %(default)s)")
 
     @classmethod
     def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
