@@ -41,7 +41,8 @@ AS_SEEN = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # Fullwidth digits (a Korean or Japanese input method writes ７２ for 72) read as the digits they are; not a general
 # NFKC, which would also read a superscript ² as 2.
 AS_SEEN.update({0xFF10 + i: ord("0") + i for i in range(10)})
-# Without a box, the final answer is the last math span or number of the text (docs/evaluation.md, "Grading").
+# Without a box, the final answer is the last math span or number of the text (docs/evaluation.md, "AIME 2025": its
+# Grading paragraph).
 LAST_ANSWER = re.compile(r"\$\$[^$]{1,1000}\$\$|\$[^$]{1,1000}\$|\\\(.{1,1000}?\\\)|\\\[.{1,1000}?\\\]"
                          r"|-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?", re.S)
 ANSWER_TAIL = 4000  # the final answer is near the end; a bounded tail keeps the search linear on any input
@@ -92,8 +93,8 @@ def _unwrap(s: str) -> str:
 
 def equation_answer(content: str) -> str | None:
     """An answer box holding an equation (`m+n=72`, `m+n = 25+47 = 72`, also `5 = 72`): its right-hand side, the side
-    the reference's grader compares (docs/evaluation.md, "Grading"). None without `=`, with an empty side, or with a
-    list before the last `=` (`a=5, b=72` names two values, not one answer)."""
+    the reference's grader compares (docs/evaluation.md, "AIME 2025": its Grading paragraph). None without `=`, with
+    an empty side, or with a list before the last `=` (`a=5, b=72` names two values, not one answer)."""
     sides = re.split(r"(?<![<>!])=", content)
     if len(sides) < 2 or any(not side.strip() or re.search(r"[,;]", side) for side in sides[:-1]):
         return None
