@@ -266,7 +266,13 @@ def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
+    try:  # the verbs' imports (torch) take seconds: a Ctrl-C in them was a traceback of the import under way
+        parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"\naxk1{' ' + argv[0] if argv else ''}: interrupted while starting (nothing was done: run the same "
+                  "command to start again)", file=sys.stderr)
+        return 128 + signal.SIGINT
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
