@@ -231,14 +231,15 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                        "(e.g. --run.tasks 8, --sources.0.path DIR).")
     q.add_argument("pipeline", help="pipeline TOML (see recipes/data/starter.toml); relative paths in it are "
                    "relative to its folder")
+    # datatrove marks each finished task (logs/<stage>/completions) and a relaunch skips those: said after Ctrl-C
+    q.set_defaults(interrupt_hint=" (finished tasks are kept: run the same command to resume, redoing only the "
+                   "unfinished ones)")
     q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
     q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
     q.add_argument("--force", action="store_true",
                    help="delete run.output_dir's earlier outputs and run afresh (needed when settings changed; "
                         "without it a relaunch with the same settings resumes, redoing only unfinished tasks)")
-    # datatrove marks each finished task (logs/<stage>/completions) and a relaunch skips those: said after Ctrl-C
-    q.set_defaults(func=cmd_run, accepts_overrides=True, interrupt_hint=" (finished tasks are kept: run the same "
-                   "command to resume, redoing only the unfinished ones)")
+    q.set_defaults(func=cmd_run, accepts_overrides=True)
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")
     q.add_argument("path", help="a run folder of `axk1 data run` (its run.output_dir) or a JSONL file")
