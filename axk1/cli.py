@@ -264,15 +264,9 @@ def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:  # the verbs' imports (torch) take seconds: a Ctrl-C in them was a traceback of the import under way
-        parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
-    except KeyboardInterrupt:
-        if os.environ.get("RANK", "0") == "0":
-            print(f"\naxk1{' ' + argv[0] if argv else ''}: interrupted while starting (nothing was done: run the same "
-                  "command to start again)", file=sys.stderr)
-        return 128 + signal.SIGINT
+    parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -313,6 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return _leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the verb ran: its imports (torch) take seconds; once it runs, _main says it
+        if os.environ.get("RANK", "0") == "0":
+            print(f"\naxk1{' ' + argv[0] if argv else ''}: interrupted while starting (nothing was done: run the same "
+                  "command to start again)", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
