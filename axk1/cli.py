@@ -161,7 +161,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _build_parser() -> argparse.ArgumentParser:
     from axk1.cli_args import parameter_default
     from axk1.config import DTYPES
     from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
@@ -243,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Every verb's parser. Building it imports the model-side verbs (torch: seconds), before main() handles an
+    interrupt: a Ctrl-C then was a traceback of whatever import was under way, now a line and exit 130."""
+    try:
+        return _build_parser()
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":
+            print("\naxk1: interrupted while starting (nothing was done: run the same command to start again)",
+                  file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
+
+
 def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """A recipe verb's `--section.key value` overrides; its `--device` flag is one more ([run] device), last so that
     it wins over a --run.device given too."""
@@ -264,7 +276,7 @@ def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -307,17 +319,6 @@ def _main(argv: list[str] | None = None) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return _leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:  # before the verb ran: its imports (torch) take seconds; once it runs, _main says it
-        if os.environ.get("RANK", "0") == "0":
-            print(f"\naxk1{' ' + argv[0] if argv else ''}: interrupted while starting (nothing was done: run the same "
-                  "command to start again)", file=sys.stderr)
-        return 128 + signal.SIGINT
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
