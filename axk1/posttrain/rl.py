@@ -75,7 +75,7 @@ class RLTrainer:
         if self.codec is None:
             raise FileNotFoundError(f"{r.rl.template_from} has no tokenizer.json: RL renders prompts with the model "
                                     "folder's tokenizer and chat template")
-        self.tasks = read_task_rows(r.rl.tasks)
+        self.tasks = read_task_rows(r.rl.tasks, self.codec)  # every row checked, control tokens by this codec
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
         self.turn_end = self.codec.turn_end
