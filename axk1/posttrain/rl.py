@@ -187,10 +187,10 @@ class RLTrainer:
         samples, st = self.rollout(it)
         row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
         row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-        if samples:
+        if rl_rollout.any_signal(samples, s.group_size):
             row.update(self.update(samples, it * s.updates_per_batch))
             self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
-        else:
+        else:  # nothing kept (dynamic sampling), or only flat groups (without it): every advantage is 0
             row["skipped"] = "every group had equal rewards"
         self.state.skipped_steps += "skipped" in row
         self.state.step = it + 1
