@@ -113,3 +113,9 @@ def test_rl_dry_run_and_heldout_refuse_a_bad_task_file_before_loading_anything(t
     assert main(["rl", "recipes/posttrain/rl.toml", "--dry-run", "--model.init_from", str(folder),
                  "--rl.tasks", json.dumps([str(good)]), "--out", str(tmp_path / "out")]) == 0
     assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_posttrain_chat_refuses_tasks_without_the_text_a_chat_row_is_made_of(tmp_path, capsys):
+    path = _write(tmp_path / "mine.jsonl", [{"id": "bare", "prompt": "What is 2 + 2?", "answer": "4"}])
+    assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 2
+    assert "1 of 1 tasks" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()

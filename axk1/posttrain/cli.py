@@ -138,6 +138,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
                          "non-think: drop it or use --mode think")
     refuse_overwriting_inputs(args.output, [args.tasks])
     tasks = read_tasks(args.tasks)
+    # reasoning and response are optional in a task file (RL does not read them), but a chat row is made of them:
+    # a row without them is one SFT would exclude, so say so here rather than write it
+    needed = ("response", "reasoning") if args.mode == "think" else ("response",)
+    lacking = [t.id for t in tasks if not all(getattr(t, name).strip() for name in needed)]
+    if lacking:
+        raise ValueError(f"{len(lacking)} of {len(tasks)} tasks in {args.tasks} have no {' or no '.join(needed)} "
+                         f"(task {', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}): {args.mode} chat "
+                         f"rows are made of them; add them, or use such tasks for RL only")
     if args.shortcuts_only and not args.shortcut_share:
         raise ValueError("--shortcuts-only writes the --shortcut-share rows alone: give --shortcut-share (the demo: 1.0)")
     rows = [] if args.shortcuts_only else [to_chat(t, args.mode) for t in tasks]
