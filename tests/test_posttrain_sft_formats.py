@@ -91,7 +91,10 @@ def test_every_container_gives_the_same_examples(codec, tmp_path):
     import pyarrow.parquet as pq
     parquet = tmp_path / "rows.parquet"  # as pandas/datasets write it: structs get every field, None where absent
     pq.write_table(pa.Table.from_pylist([{"messages": EXPECTED}, {"messages": EXPECTED[1:3]}]), parquet)
-    for path, kind in ((pretty, "json array"), (bom, "jsonl"), (zipped, "gzip jsonl")):
+    import zstandard
+    zst = tmp_path / "rows.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress((tmp_path / "plain.jsonl").read_bytes()))
+    for path, kind in ((pretty, "json array"), (bom, "jsonl"), (zipped, "gzip jsonl"), (zst, "zstd jsonl")):
         examples, report = load_chat_examples([path], codec, "keep", 512)
         assert report.files == {str(path): kind} and report.rows == 3 and not report.excluded, path
         assert _ids(examples) == _ids(reference), path
@@ -192,3 +195,26 @@ def test_the_report_keeps_what_to_fix(codec, tmp_path):
     summary = report.summary()
     assert f"1 no messages (e.g. {path}:3: the row has keys 'text'; a chat row needs 'messages'" in summary
     assert f"2 unknown role (e.g. {path}:1: conversations[0] has from 'function_call'" in summary
+
+
+def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):
+    """The [sft] keys were documented only in recipe comments (the default mode, keep, nowhere) and `sft --help`
+    said "think / non-think" with no word on the data: the doc's table is checked against SFTConfig."""
+    import dataclasses
+    import re
+    import tomllib
+
+    from axk1.cli import main
+    from axk1.posttrain.sft import SFTConfig
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "posttraining.md").read_text()
+    table = doc.split("### [sft] keys", 1)[1].split("\n\n")[2]
+    documented = {m[1]: tomllib.loads(f"v = {m[2]}")["v"] for m in re.finditer(r"^\| `(\w+)` \| `([^`]*)` \|",
+                                                                                 table, re.M)}
+    assert documented == {f.name: getattr(SFTConfig(), f.name) for f in dataclasses.fields(SFTConfig)}
+    with pytest.raises(SystemExit):
+        main(["sft", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("mode = keep (the default", "ShareGPT", "Alpaca", "Parquet", "sft_data_report.json",
+                 '"Your own SFT data"'):
+        assert said in text, said
