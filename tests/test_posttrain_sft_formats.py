@@ -177,7 +177,7 @@ def test_duplicates_are_counted_and_kept(codec, tmp_path):
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert len(examples) == 5 and report.duplicates == 2
     assert report.to_dict()["first_duplicates_at"] == [f"{path}:3", f"{path}:4"]
-    assert "2 of them repeat an earlier row's conversation and are trained again" in report.summary()
+    assert "2 of them repeat an earlier row's conversation exactly and are trained again" in report.summary()
 
 
 def test_the_report_keeps_what_to_fix(codec, tmp_path):
@@ -185,16 +185,19 @@ def test_the_report_keeps_what_to_fix(codec, tmp_path):
     may have) is kept for the first row of each reason."""
     rows = [{"conversations": [{"from": "function_call", "value": "{}"}, {"from": "gpt", "value": "x"}]},
             {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
-            {"text": "a plain document"}]
+            {"text": "a plain document"},
+            {"messages": [{"role": ["user"], "content": "hi"}, {"role": "assistant", "content": "x"}]},
+            {"conversations": [{"from": {"x": 1}, "value": "hi"}, {"from": "gpt", "value": "x"}]}]
     path = _jsonl(tmp_path / "bad.jsonl", rows)
     _, report = load_chat_examples([path], codec, "keep", 512)
     detail = report.to_dict()["excluded_detail"]
     assert "ShareGPT speakers taken: human, user, gpt" in detail["unknown role"]
     assert "'conversations' (ShareGPT: from/value)" in detail["no messages"] and "axk1 train" in detail["no messages"]
-    assert report.excluded == {"unknown role": 2, "no messages": 1}
+    assert report.excluded == {"unknown role": 4, "no messages": 1}  # a list or an object as the role too
+    assert report.formats == {"sharegpt": 2, "messages": 2}  # the shape is counted though the row then fails
     summary = report.summary()
     assert f"1 no messages (e.g. {path}:3: the row has keys 'text'; a chat row needs 'messages'" in summary
-    assert f"2 unknown role (e.g. {path}:1: conversations[0] has from 'function_call'" in summary
+    assert f"4 unknown role (e.g. {path}:1: conversations[0] has from 'function_call'" in summary
 
 
 def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):

@@ -210,8 +210,7 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
     for place, row in read_jsonl_rows(paths, report):
         dropped: list = []
         try:
-            shape, messages = row_messages(row)
-            report.formats[shape] += 1
+            _, messages = row_messages(row, report.formats)
             new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped)
         except BadRow as e:
             report.exclude(e.reason, place, e.detail)

@@ -23,6 +23,7 @@ import gzip
 import io
 import json
 import lzma
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -201,9 +202,10 @@ def _lone_surrogate(row: Any) -> str | None:
 
 # ---- row shapes ----
 
-def row_messages(row: Any) -> tuple[str, list]:
+def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
     """(shape, messages) of a row in any accepted shape; BadRow("no messages") naming the shapes otherwise. The
-    messages still go through chat_data.check_messages."""
+    messages still go through chat_data.check_messages. `formats` counts the row's shape once it is recognised, a
+    row that then fails (a ShareGPT row with an unknown speaker) included."""
     if not isinstance(row, dict):
         raise BadRow("no messages", f"a row must be a JSON object with {SHAPES}; got a {type(row).__name__}")
     if "messages" in row or "conversations" in row or "conversation" in row:
@@ -212,13 +214,16 @@ def row_messages(row: Any) -> tuple[str, list]:
         if not isinstance(items, list) or not items:
             raise BadRow("no messages", f"the row's '{key}' must be a non-empty list of turns")
         sharegpt = any(isinstance(m, dict) and "from" in m and "role" not in m for m in items)
+        _count(formats, "sharegpt" if sharegpt else "messages")
         messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(m) for i, m in enumerate(items)]
         if sharegpt and isinstance(row.get("system"), str) and row["system"]:  # LLaMA-Factory's system column
             messages.insert(0, {"role": "system", "content": row["system"]})
         return ("sharegpt" if sharegpt else "messages"), messages
     if "instruction" in row and "output" in row:
+        _count(formats, "alpaca")
         return "alpaca", _alpaca(row)
     if "prompt" in row and "completion" in row:
+        _count(formats, "prompt-completion")
         return "prompt-completion", _side(row["prompt"], "user", "prompt") + _side(row["completion"], "assistant",
                                                                                     "completion")
     hint = " ('text' rows are pretraining documents: `axk1 train`)" if "text" in row else ""
@@ -226,12 +231,17 @@ def row_messages(row: Any) -> tuple[str, list]:
     raise BadRow("no messages", f"the row has keys {keys}; a chat row needs {SHAPES}{hint}")
 
 
+def _count(formats: Counter | None, shape: str) -> None:
+    if formats is not None:
+        formats[shape] += 1
+
+
 def _openai_turn(m: Any) -> Any:
     if not isinstance(m, dict):
         return m  # check_messages names it
     m = dict(m)
-    if m.get("role") in ROLE_ALIASES:
-        m["role"] = ROLE_ALIASES[m["role"]]
+    if isinstance(m.get("role"), str):  # (a list or an object as the role: check_messages names it)
+        m["role"] = ROLE_ALIASES.get(m["role"], m["role"])
     if m.get("role") == "assistant" and m.get("reasoning_content") is None:
         for k in REASONING_ALIASES:
             if isinstance(m.get(k), str):
@@ -243,7 +253,8 @@ def _openai_turn(m: Any) -> Any:
 def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
     if not isinstance(m, dict) or "from" not in m or "value" not in m:
         raise BadRow("bad message", f"{key}[{i}] must be an object with 'from' and 'value' (ShareGPT)")
-    role = SHAREGPT_ROLES.get(str(m["from"]).lower(), ROLE_ALIASES.get(m["from"]))
+    speaker = str(m["from"]).lower()
+    role = SHAREGPT_ROLES.get(speaker, ROLE_ALIASES.get(speaker))
     if role is None:
         raise BadRow("unknown role", f"{key}[{i}] has from {m['from']!r}; ShareGPT speakers taken: "
                      f"{', '.join(SHAREGPT_ROLES)}, developer")

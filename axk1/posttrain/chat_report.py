@@ -73,7 +73,8 @@ class ChatReport:
                 f"{n} {r} (e.g. {self.turn_where[r][0]})" for r, n in self.turns_excluded.most_common())
         out += ")"
         if self.duplicates:
-            out += (f", {self.duplicates} of them repeat an earlier row's conversation and are trained again "
+            out += (f", {self.duplicates} of them repeat{'s' if self.duplicates == 1 else ''} an earlier row's "
+                    f"conversation exactly and {'is' if self.duplicates == 1 else 'are'} trained again "
                     f"(e.g. {self.duplicate_where[0]})")
         if self.excluded:
             out += ", excluded: " + ", ".join(self._excluded_line(r, n) for r, n in self.excluded.most_common())
