@@ -25,8 +25,9 @@ TASK_ROWS_HELP = ('Task files ([rl] tasks, posttrain heldout TASKS) are JSONL, o
                   'docs/posttraining.md, "Task files".')
 
 
-def _recipe_parser(sub, name: str, help_: str, example: str, func, dry_run: bool = False, epilog: str = "") -> None:
-    p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
+def _recipe_parser(sub, name: str, help_: str, example: str, func, dry_run: bool = False, about: str = "",
+                   epilog: str = "") -> None:
+    p = sub.add_parser(name, help=help_, description=f"{help_}. {about}Any recipe field can be overridden as "
                        "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
                        epilog=f"example recipe: {example}" + (f". {epilog}" if epilog else ""))
     p.add_argument("recipe", help="recipe TOML")
@@ -38,6 +39,18 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func, dry_run: bool
     if dry_run:
         add_dry_run_arguments(p)
     p.set_defaults(func=func, accepts_overrides=True)
+
+
+# what a user's own data must look like, where they look first (`axk1 sft --help`); the full account is the doc's
+SFT_DATA_HELP = (
+    "[sft] data lists files of JSON Lines or a JSON array of rows (also .gz, .zst, .bz2, .xz), Parquet or Arrow "
+    "files, or Hugging Face save_to_disk folders of one split. A row is OpenAI "
+    '{"messages": [{"role": "system|developer|user|assistant", "content": ..., "reasoning_content": ...}]}, '
+    'ShareGPT {"conversations": [{"from": "human|gpt|system", "value": ...}]}, Alpaca {"instruction", "input", '
+    '"output"} or TRL {"prompt", "completion"}; a trace is reasoning_content or <think>trace</think> (or R1\'s '
+    "trace</think>) before the answer. Each assistant turn is one example and only its tokens are trained; rows "
+    "and turns that cannot be trained are counted by reason, with the first places and what to fix, in "
+    'sft_data_report.json (docs/posttraining.md, "Your own SFT data"). ')
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
@@ -186,8 +199,9 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
 
 def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
-    _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
-                   "recipes/posttrain/sft-think.toml", cmd_sft, dry_run=True)
+    _recipe_parser(sub, "sft", "supervised fine-tuning on chat data; [sft] mode = keep (the default: each assistant "
+                   "turn in think mode when it has a trace, else non-think), think or non-think",
+                   "recipes/posttrain/sft-think.toml", cmd_sft, dry_run=True, about=SFT_DATA_HELP)
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
                    "recipes/posttrain/rl.toml", cmd_rl, dry_run=True, epilog=TASK_ROWS_HELP)
 
