@@ -128,3 +128,18 @@ def test_the_same_pipeline_from_another_folder_is_the_same_run(tmp_path, monkeyp
     cfg.sources[0].path = str(tmp_path / "proj")
     with pytest.raises(ValueError, match=r"sources\.0\.path"):
         check_settings(cfg)  # other files are other settings still
+
+
+def test_a_run_recorded_before_paths_were_resolved_still_resumes(tmp_path, monkeypatch):
+    """settings.json written by the version that kept paths as given ('out', '../docs'): relaunching that run is no
+    change of settings, from its folder or from another."""
+    write_docs(tmp_path / "docs")
+    write_pipeline(tmp_path)
+    monkeypatch.chdir(tmp_path / "proj")
+    with monkeypatch.context() as m:
+        m.setattr("axk1.data.run_settings._resolved", lambda value, base=None: value)
+        check_settings(load_pipeline_config("p.toml"))
+    assert json.loads((tmp_path / "proj" / "out" / SETTINGS_FILE).read_text())["sources.0.path"] == "../docs"
+    check_settings(load_pipeline_config("p.toml"))
+    monkeypatch.chdir(tmp_path)
+    check_settings(load_pipeline_config("proj/p.toml"))

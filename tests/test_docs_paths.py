@@ -61,6 +61,7 @@ def test_cited_paths_and_sections_exist():
 
 def test_the_checker_finds_a_dead_path_and_section():
     text = ('see `docs/trainng.md` and (docs/training.md, "Resume"), `recipes/posttrain/{rl,sft-thnk}.toml`, '
-            '`axk1/train/recipe.py::load_recipe`, (docs/training.md, "Fault tolerance"), "(docs/data.md, \\"Nowhere\\")"')
+            '`axk1/train/recipe.py::load_recipe`, (docs/training.md, "Fault tolerance"), '
+            '"(docs/data.md, \\"Nowhere\\")"')
     assert dead_paths(text) == ["docs/trainng.md", "recipes/posttrain/sft-thnk.toml"]
     assert dead_sections(text) == ['docs/training.md, "Fault tolerance"', 'docs/data.md, "Nowhere"']

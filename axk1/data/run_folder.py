@@ -26,7 +26,8 @@ from axk1.output_folder import discard, named, sort_entries
 SETTINGS_FILE = "settings.json"
 INPUTS_FILE = "inputs.json"
 # Every entry the pipeline writes at the top of run.output_dir (axk1/data/pipeline.py's stages, `axk1 data run`'s
-# summary.json, datatrove's logs/); tests/test_data_run_folder.py checks a run writes no other.
+# summary.json, datatrove's logs/); tests/test_data_run_folder.py checks an extract, dedup and annotate run
+# writes no other.
 RUN_ENTRIES = (SETTINGS_FILE, INPUTS_FILE, "summary.json", "logs", "counts", "failed", "excluded", "extracted",
                "site_lines", "site_boilerplate", "clean", "dedup", "documents", "tokens")
 # what the tokenizer stage writes beside tokenizer.json when tokenize.tokenizer names the file itself
@@ -83,7 +84,7 @@ def input_listing(cfg: PipelineConfig) -> list[dict] | None:
             return None
         files, holds_out = {}, out.is_relative_to(Path(spec.path).resolve())
         for p in list_files(spec):
-            if holds_out and p.resolve().is_relative_to(out):  # a source holding the run's folder: this file is the run's own
+            if holds_out and p.resolve().is_relative_to(out):  # a source holding the run's folder: the run's own
                 continue
             st = p.stat()
             files[relpath(spec, p)] = [st.st_size, st.st_mtime_ns]

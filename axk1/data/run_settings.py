@@ -66,23 +66,37 @@ def _is_path_key(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, k) or fnmatch.fnmatchcase(key, f"{k}.*") for k in PATH_KEYS)
 
 
-def _resolved(value: Any) -> Any:
-    """A path setting as the files it names: resolved against the current folder, as the run opens it ("" and
-    what is not a string stay; "humaneval" resolved against the file's folder is the built-in set when no file of
-    that name is there, axk1/data/decontaminate.py)."""
+def _resolved(value: Any, base: Path | None = None) -> Any:
+    """A path setting as the files it names: resolved against `base` (the current folder, as the run opens it;
+    None leaves a relative path of an old settings.json as it is). "" and what is not a string stay; "humaneval"
+    resolved against the file's folder is the built-in set when no file of that name is there
+    (axk1/data/decontaminate.py)."""
     if isinstance(value, list):
-        return [_resolved(v) for v in value]
+        return [_resolved(v, base) for v in value]
     if not isinstance(value, str) or not value:
         return value
-    if Path(value).name == BUILTIN and not Path(value).exists():
+    path = Path(value) if base is None or Path(value).is_absolute() else base / value
+    if path.name == BUILTIN and not path.exists():
         return BUILTIN
-    return str(Path(value).resolve())
+    return str(path.resolve()) if path.is_absolute() else value
+
+
+def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A settings.json as this version writes it. One written before paths were resolved holds them as the run
+    was given them, relative paths relative to the folder it was launched from: that folder is found from
+    run.output_dir, which names this very folder, so that a run made then still resumes."""
+    old_out = before.get("run.output_dir")
+    base = None
+    if isinstance(old_out, str) and old_out and not Path(old_out).is_absolute() and ".." not in Path(old_out).parts:
+        depth = len(Path(old_out).parts)  # "out" -> 1, "." -> 0
+        base = out.resolve().parents[depth - 1] if depth else out.resolve()
+    return {k: _resolved(v, base) if _is_path_key(k) else v for k, v in before.items()}
 
 
 def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe, paths resolved."""
     flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
-    flat = {k: _resolved(v) if _is_path_key(k) else v for k, v in flat.items()}
+    flat = {k: _resolved(v, Path.cwd()) if _is_path_key(k) else v for k, v in flat.items()}
     out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
     for k, value in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
         if not k.startswith(CONTENT_SHAPING):
@@ -106,7 +120,7 @@ def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str 
         keep = [Path(s.path) for s in cfg.sources] + ([Path(pipeline_file)] if pipeline_file else [])
         clear_run_folder(cfg, keep)
     elif path.exists():
-        before = json.loads(path.read_text(encoding="utf-8"))
+        before = _recorded(json.loads(path.read_text(encoding="utf-8")), out)
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
