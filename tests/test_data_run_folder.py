@@ -143,3 +143,18 @@ def test_a_run_recorded_before_paths_were_resolved_still_resumes(tmp_path, monke
     check_settings(load_pipeline_config("p.toml"))
     monkeypatch.chdir(tmp_path)
     check_settings(load_pipeline_config("proj/p.toml"))
+
+
+def test_a_source_holding_the_run_folder_does_not_read_the_runs_own_files(tmp_path):
+    """output_dir inside a `text` source's folder: the relaunch read settings.json, summary.json and the run's
+    outputs as documents (and the inputs check saw them as added files)."""
+    corpus = tmp_path / "proj" / "corpus"
+    corpus.mkdir(parents=True)
+    for i in range(2):
+        (corpus / f"t{i}.txt").write_text(text(i))
+    toml = write_pipeline(tmp_path, output_dir="corpus/out", source="corpus")
+    toml.write_text(toml.read_text().replace('type = "jsonl"', 'type = "text"'))
+    out = corpus / "out"
+    for argv in ([toml], [toml], [toml, "--force"]):
+        assert data_run(*argv) == 0
+        assert json.loads((out / "summary.json").read_text())["inputs"] == 2

@@ -79,7 +79,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     stages: list[Stage] = []
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
-                              pdf_config=cfg.pdf, web_config=cfg.web)]
+                              pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out))]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
             # Lines are counted over every task's pages before any is removed: four stages instead of one.

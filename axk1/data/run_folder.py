@@ -78,14 +78,12 @@ def clear_run_folder(cfg: PipelineConfig, keep: list[Path]) -> None:
 def input_listing(cfg: PipelineConfig) -> list[dict] | None:
     """Per source, {relative path: [size, mtime_ns]} of the files it reads; None where a source's path is not
     here (a cluster's nodes may see other paths than the submitting host)."""
-    listing, out = [], cfg.out.resolve()
+    listing = []
     for spec in cfg.sources:
         if not Path(spec.path).exists():
             return None
-        files, holds_out = {}, out.is_relative_to(Path(spec.path).resolve())
-        for p in list_files(spec):
-            if holds_out and p.resolve().is_relative_to(out):  # a source holding the run's folder: the run's own
-                continue
+        files = {}
+        for p in list_files(spec, skip=str(cfg.out)):  # the files the run reads, as SourceReader lists them
             st = p.stat()
             files[relpath(spec, p)] = [st.st_size, st.st_mtime_ns]
         listing.append({"source": spec.name, "files": files})

@@ -319,16 +319,17 @@ class SourceReader(PipelineStep):
     type = "📖 - READER"
 
     def __init__(self, specs: list[SourceConfig], failed_writer=None, counts_folder: str | None = None,
-                 pdf_config=None, web_config=None):
+                 pdf_config=None, web_config=None, skip: str | None = None):
         super().__init__()
         self.specs = specs
+        self.skip = skip  # the run's output folder, passed over where a source's folder holds it
         self.failed_writer = failed_writer
         self.counts_folder = counts_folder
         self.pdf_config = pdf_config
         self.web_config = web_config
 
     def all_files(self, vendored: list[str] | None = None, other: list[str] | None = None) -> list[tuple[int, Path]]:
-        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other)]
+        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other, self.skip)]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         vendored: list[str] = []
