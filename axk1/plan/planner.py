@@ -44,8 +44,9 @@ class Plan:
     serve_gpus: int
     serve_precision: str
     min_activation: float
-    evaluated: int
+    evaluated: int  # distinct shapes
     rejected: dict[str, int] = field(default_factory=dict)
+    collapsed: int = 0  # search inputs that rounded to a shape already evaluated
     context: int = 0  # the longest sequence the recipe trains at (its layout's memory holds it)
     limits: Limits = field(default_factory=Limits)
     analysis: Analysis | None = None
@@ -173,7 +174,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         learning_rate=optimal_learning_rate(best.train_flops_per_token * best.tokens),
         tokens_per_second_per_gpu=per_gpu, days=run_days, serve_gpus=serve_gpus, serve_precision=serve_precision,
         min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected, context=context,
-        limits=limits, analysis=result.analysis, law_batch=law_batch,
+        limits=limits, analysis=result.analysis, law_batch=law_batch, collapsed=result.collapsed,
         band=surface.band(best.leverage * best.scale, best.effective_tokens),
     )
     _explain(plan, result.memory_rejected_better, tokens is not None)

@@ -38,7 +38,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                  "days": plan.days, "seq_len": plan.seq_len},
         "candidates": [c.summary() for c in plan.candidates],
         "assumptions": [{"assumption": a, "value": v, "source": s} for a, v, s in plan.assumptions()],
-        "search": {"evaluated": plan.evaluated, "rejected": plan.rejected},
+        "search": {"evaluated": plan.evaluated, "collapsed": plan.collapsed, "rejected": plan.rejected},
         "predicted_loss_band": list(plan.band),
         "binding": plan.binding,
         "unconstrained": None if not (plan.analysis and plan.analysis.unconstrained) else
@@ -203,7 +203,8 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
         *(["## Warnings", "", *[f"- {w}" for w in plan.warnings], ""] if plan.warnings else []),
         "## Assumptions", "", "| assumption | value | source |", "|---|---|---|",
         *[f"| {a} | {v} | {s} |" for a, v, s in plan.assumptions()], "",
-        f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} shapes evaluated, "
+        f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} distinct shapes evaluated"
+        + (f" ({plan.collapsed:,} more search inputs rounded to one of them)" if plan.collapsed else "") + ", "
         f"rejected: {', '.join(f'{k} {v:,}' for k, v in plan.rejected.items() if v) or 'none'}; a shape can fail "
         "several limits)", "",
         *_table(plan), "",
