@@ -91,7 +91,7 @@ def summary_text(plan: Plan) -> str:
     lay = best.memory.layout
     lines = [
         f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
-        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({_plural(round(b.gpu_hours), 'GPU-hour')})",
+        f"{b.peak_name} peak) = {b.flops:.3e} FLOPs ({_plural(round(b.gpu_hours), 'GPU-hour')})",
         f"plan:   {_b(best.total)} total, {_b(best.activated)} activated "
         f"({'dense' if best.dense else 'MoE'}), {count_text(best.tokens)} tokens "
         f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.label}, EL {best.leverage:.1f})",
