@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.params import count_text
+from axk1.plan.next_steps import next_steps
 from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
@@ -211,6 +212,7 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
         "## Iso-FLOP curves", "", f"![iso-FLOP curves]({plot.name})", "",
         "## Pretraining stages (A.X K1's, scaled)", "", "| stage | tokens | sequence length | learning rate |",
         "|---|---|---|---|", stages, "",
+        *next_steps(plan, recipe),
         "Files: `config.json` (model, loads with `axk1 params config.json`), `recipe.toml` (for `axk1 train`), "
         "`plan.json` (everything above).", "",
         "Caveats: the leverage law's constants are our fit to two published comparisons; " + (
