@@ -63,6 +63,7 @@ def test_the_printed_dry_run_passes_on_the_written_recipe(hour, capsys):
     (1, "axk1 train recipe.toml"),
     (8, "torchrun --nproc-per-node 8 -m axk1.cli train recipe.toml"),
     (12, "torchrun --nnodes 2 --nproc-per-node 6 -m axk1.cli train recipe.toml"),
+    (20, "torchrun --nnodes 4 --nproc-per-node 5 -m axk1.cli train recipe.toml"),
     (1024, "torchrun --nnodes 128 --nproc-per-node 8 -m axk1.cli train recipe.toml"),
 ])
 def test_launch_line_is_torchruns(gpus, launch):

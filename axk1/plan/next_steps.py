@@ -31,14 +31,9 @@ def train_command(gpus: int) -> str:
         return "axk1 train recipe.toml"
     if gpus <= NODE_GPUS:
         return f"torchrun --nproc-per-node {gpus} -m axk1.cli train recipe.toml"
-    nodes = -(-gpus // NODE_GPUS)  # the fewest nodes, each with as many GPUs (12: 2 x 6)
-    per_node = gpus // nodes if gpus % nodes == 0 else NODE_GPUS
-    return f"torchrun --nnodes {nodes} --nproc-per-node {per_node} -m axk1.cli train recipe.toml"
-
-
-def _even(gpus: int) -> bool:
-    nodes = -(-gpus // NODE_GPUS)
-    return gpus % nodes == 0
+    # torchrun starts as many ranks on every node: the most GPUs a node (up to 8) that divides the count
+    per_node = max(d for d in range(1, NODE_GPUS + 1) if gpus % d == 0)
+    return f"torchrun --nnodes {gpus // per_node} --nproc-per-node {per_node} -m axk1.cli train recipe.toml"
 
 
 def _domains(recipe: Recipe) -> list[str]:
@@ -58,7 +53,8 @@ def next_steps(plan, recipe: Recipe) -> list[str]:
     """Markdown lines of the section."""
     b, vocab = plan.budget, plan.best.config.vocab_size
     launch = train_command(b.gpus)
-    even = b.gpus <= NODE_GPUS or _even(b.gpus)
+    nodes = ("" if b.gpus <= NODE_GPUS else
+             " on every node, with your cluster's rendezvous flags (`--rdzv-endpoint`, `--rdzv-id`)")
     return [
         "## Next steps", "",
         f"1. **Data and tokenizer.** Copy `{STARTER_PIPELINE}`, point its `[[sources]]` at your corpus, and run "
@@ -72,16 +68,12 @@ def next_steps(plan, recipe: Recipe) -> list[str]:
         "placeholder: set it to that manifest.json (a relative path is relative to recipe.toml's folder), or add "
         "`--data.manifest PATH` to the commands below.",
         "3. **Domains.** The stage mixtures weight the pipeline's domain labels: "
-        + "; ".join(_domains(recipe)) + ". `axk1 data stats <run.output_dir>` counts the tokens your shards hold of each. The trainer stops on "
-        "a weighted domain no shard holds (\"mixture domain(s) [...] have no shards\"): set its weight to 0 in each "
-        "`[[stages]]` mixture (the rest are renormalised) or add data for it. A small domain is read many times; "
-        "the dry run prints the passes over each.",
+        + "; ".join(_domains(recipe)) + ". `axk1 data stats <run.output_dir>` counts the tokens your shards hold "
+        "of each. The trainer stops on a weighted domain no shard holds (\"mixture domain(s) [...] have no "
+        "shards\"): set its weight to 0 in each `[[stages]]` mixture (the rest are renormalised) or add data for "
+        "it. A small domain is read many times; the dry run prints the passes over each.",
         f"4. **Check.** `{dry_run_command(b.gpus, b.gpu.name)}`: each stage's memory per GPU, the mesh, the data's "
         "passes; it exits 1 on any problem, and reads the manifest when it exists.",
-        f"5. **Train.** `{launch}`" + ("" if b.gpus <= NODE_GPUS else
-                                        " on every node, with your cluster's rendezvous flags (`--rdzv-endpoint`, "
-                                        "`--rdzv-id`)" + ("" if even else
-                                                          f"; {b.gpus:,} GPUs do not divide evenly over "
-                                                          "nodes: give each node its own --nproc-per-node")) +
-        "; `--resume` continues from the newest checkpoint after an interruption.", "",
+        f"5. **Train.** `{launch}`{nodes}; `--resume` continues from the newest checkpoint after an interruption.",
+        "",
     ]
