@@ -16,7 +16,7 @@ from axk1.cli_args import positive_int
 from axk1.data.cli import add_data_parser
 
 # The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
-# main(), so that `axk1 data ...` starts without torch (docs/data.md, "Cost").
+# main(), so that `axk1 data ...` starts without torch (docs/data.md, "Start-up cost").
 
 
 def _config_from(spec: str):

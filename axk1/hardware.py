@@ -1,9 +1,16 @@
 """Accelerators and the FLOP budget C = GPUs x seconds x achieved FLOP/s.
 
-Peaks are the vendors' dense (no 2:4 sparsity) tensor-core figures per GPU, from the public datasheets:
-NVIDIA A100 (SXM4 80 GB), H100 SXM5, H800 SXM5 (H100 compute, NVLink cut to 400 GB/s), H200 SXM, HGX B200,
-GB200 NVL72 (per Blackwell GPU); AMD Instinct MI300X. Interconnect is the per-GPU scale-up bandwidth
-(NVLink / Infinity Fabric, bidirectional) and the usual scale-out NIC per GPU.
+Peaks are the vendors' dense (no 2:4 sparsity: the datasheets' starred figures halved) tensor-core figures per
+GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5 and PCIe, H800 SXM5 (H100 compute,
+NVLink cut to 400 GB/s), H200 SXM, HGX B200, GB200 NVL72 (per Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090
+(Ada Lovelace architecture whitepaper, FP32-accumulate rates: the GeForce parts run FP16-accumulate at twice that,
+which training does not use); AMD Instinct MI300X. H20 has no public datasheet: its figures are the ones NVIDIA gave
+its partners (148 dense FP16/BF16 TFLOP/s, 96 GB HBM3 at 4.0 TB/s, NVLink 900 GB/s), as server vendors list them.
+Interconnect is the per-GPU scale-up bandwidth (NVLink / Infinity Fabric, bidirectional; for a PCIe card without
+NVLink, its PCIe x16 link) and the usual scale-out NIC per GPU (0 where the part has no usual one).
+
+A GPU not in the table: `--gpu NAME --gpu-memory GB --peak-tflops TF` (memory_gb only, for the dry run's check: a
+name ending in -<N>GB, e.g. H100-94GB for the NVL part's memory with H100 compute).
 
 Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 * bf16 0.40. With 1,024 H200 for 73 days this gives 1024 x 73 x 86400 s x 989 TFLOP/s x 0.40 = 2.555e24,
@@ -17,7 +24,7 @@ Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SECONDS_PER_DAY = 86_400
 DEFAULT_MFU = {"bf16": 0.40, "fp8": 0.20}
@@ -27,19 +34,25 @@ PRECISIONS = ("bf16", "fp8")
 @dataclass(frozen=True)
 class GPU:
     name: str
-    bf16_tflops: float  # dense peak
+    bf16_tflops: float | None  # dense 16-bit peak (fp16's where half == "fp16"); None: unknown, --peak-tflops
     fp8_tflops: float | None  # dense peak; None where the chip has no FP8 tensor cores
-    memory_gb: float  # HBM per GPU (10^9 bytes)
-    hbm_tb_s: float
-    scale_up_gb_s: float  # NVLink / Infinity Fabric per GPU
+    memory_gb: float  # HBM (or GDDR) per GPU (10^9 bytes)
+    hbm_tb_s: float  # 0: unknown
+    scale_up_gb_s: float  # NVLink / Infinity Fabric per GPU (a PCIe card: its link); 0: unknown
     scale_out_gbit_s: float  # InfiniBand / RoCE NIC per GPU
     source: str
+    half: str = "bf16"  # the 16-bit format of bf16_tflops: "fp16" on a chip without bf16 tensor cores (V100)
 
     def peak_tflops(self, precision: str) -> float:
         if precision == "bf16":
+            if self.bf16_tflops is None:
+                raise ValueError(f"no datasheet peak for {self.name} (not one of {', '.join(GPUS)}): give "
+                                 "--peak-tflops (its dense bf16 tensor TFLOP/s per GPU)")
             return self.bf16_tflops
         if self.fp8_tflops is None:
-            raise ValueError(f"{self.name} has no FP8 tensor cores: use --precision bf16")
+            raise ValueError(f"{self.name} has no FP8 tensor cores" + (" in the table" if self.bf16_tflops is None
+                             else "") + ": use --precision bf16" + (", or give its fp8 --peak-tflops"
+                                                                   if self.bf16_tflops is None else ""))
         return self.fp8_tflops
 
 
@@ -51,17 +64,83 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
     GPU("B200", 2250.0, 4500.0, 180, 7.7, 1800, 400, "NVIDIA HGX B200 datasheet (per GPU)"),
     GPU("GB200", 2500.0, 5000.0, 186, 8.0, 1800, 800, "NVIDIA GB200 NVL72 datasheet (per Blackwell GPU)"),
     GPU("MI300X", 1307.4, 2614.9, 192, 5.3, 896, 400, "AMD Instinct MI300X datasheet"),
+    GPU("A100-40GB", 312.0, None, 40, 1.555, 600, 200, "NVIDIA A100 datasheet (SXM4 40GB)"),
+    GPU("H100-PCIE", 756.5, 1513.0, 80, 2.0, 600, 0, "NVIDIA H100 datasheet (PCIe; NVLink bridge 600 GB/s)"),
+    # after H200: metrics.peak_flops matches these names inside the device's name, and "H20" is in "H200"
+    GPU("H20", 148.0, 296.0, 96, 4.0, 900, 0, "NVIDIA H20 figures as given to partners (no public datasheet)"),
+    GPU("L40S", 362.05, 733.0, 48, 0.864, 64, 0, "NVIDIA L40S datasheet (PCIe Gen4 x16, no NVLink)"),
+    # Volta has fp16 tensor cores and no bf16 ones: its 16-bit peak is fp16's (the planner says so in plan.md)
+    GPU("V100", 125.0, None, 32, 0.9, 300, 0, "NVIDIA V100 datasheet (SXM2 32GB; fp16 tensor peak, no bf16)",
+        half="fp16"),
+    GPU("RTX4090", 165.2, 330.3, 24, 1.008, 64, 0, "NVIDIA Ada Lovelace architecture whitepaper (GeForce RTX 4090, "
+        "FP32 accumulate; PCIe Gen4 x16, no NVLink)"),
 ]}
-ALIASES = {"A100-80GB": "A100", "A100-SXM": "A100", "H100-SXM": "H100", "H100-SXM5": "H100", "H200-SXM": "H200",
-           "HGX-B200": "B200", "GB200-NVL72": "GB200", "MI300": "MI300X"}
+ALIASES = {"A100-80GB": "A100", "A100-SXM": "A100", "A100-SXM4-80GB": "A100", "A100-SXM4-40GB": "A100-40GB",
+           "H100-SXM": "H100", "H100-SXM5": "H100", "H100-80GB": "H100", "H200-SXM": "H200",
+           "HGX-B200": "B200", "GB200-NVL72": "GB200", "MI300": "MI300X", "L40S-48GB": "L40S",
+           "V100-SXM2": "V100", "V100-32GB": "V100", "RTX-4090": "RTX4090", "GEFORCE-RTX-4090": "RTX4090",
+           "4090": "RTX4090"}
+OVERRIDES_HELP = ("for another GPU give its name with --gpu-memory GB (its memory) and --peak-tflops TF (its dense "
+                  "peak at --precision)")
+
+
+def _key(name: str) -> str:
+    key = name.strip().upper().replace("_", "-").replace(" ", "-")
+    return ALIASES.get(key, key)
+
+
+def _memory_suffix(key: str) -> tuple[str, float] | None:
+    """"H100-94GB" -> ("H100", 94.0): a part's name with its memory, for a variant the table does not list."""
+    base, sep, size = key.rpartition("-")
+    if not (sep and base and size.endswith("GB")):
+        return None
+    try:
+        memory = float(size[:-2])
+    except ValueError:
+        return None
+    return (ALIASES.get(base, base), memory) if memory > 0 and math.isfinite(memory) else None
+
+
+def unknown_gpu_error(name: str) -> ValueError:
+    return ValueError(f"unknown GPU {name!r}; known GPUs: {', '.join(GPUS)} (a known name with -<N>GB, e.g. "
+                      f"H100-94GB, takes that memory); {OVERRIDES_HELP}")
 
 
 def get_gpu(name: str) -> GPU:
-    key = name.strip().upper().replace("_", "-").replace(" ", "-")
-    key = ALIASES.get(key, key)
-    if key not in GPUS:
-        raise ValueError(f"unknown GPU {name!r}; known GPUs: {', '.join(GPUS)}")
-    return GPUS[key]
+    """A table entry by name or alias; NAME-<N>GB is that part with N GB (an unknown NAME: a GPU known only by its
+    memory, which is all `axk1 train --dry-run` reads; the planner also needs --peak-tflops for it)."""
+    key = _key(name)
+    if key in GPUS:
+        return GPUS[key]
+    parsed = _memory_suffix(key)
+    if parsed is None:
+        raise unknown_gpu_error(name)
+    base, memory = parsed
+    return with_overrides(GPUS[base] if base in GPUS else base, memory_gb=memory)
+
+
+def with_overrides(gpu: str | GPU, memory_gb: float | None = None, peak_tflops: float | None = None,
+                   precision: str = "bf16") -> GPU:
+    """`gpu` (a table entry, or the name of a part not in it) with --gpu-memory and --peak-tflops applied. A new
+    memory renames it NAME-<N>GB, which get_gpu reads back (the plan's dry-run command names it so)."""
+    _positive("--gpu-memory", memory_gb)
+    _positive("--peak-tflops", peak_tflops)
+    if isinstance(gpu, str):
+        try:
+            gpu = get_gpu(gpu)
+        except ValueError:
+            if memory_gb is None:  # a name alone says nothing of the part
+                raise unknown_gpu_error(gpu) from None
+            gpu = GPU(f"{_key(gpu)}-{memory_gb:g}GB", None, None, float(memory_gb), 0.0, 0.0, 0.0,
+                      "not in the table: --gpu-memory and --peak-tflops")
+    if memory_gb is not None and memory_gb != gpu.memory_gb:
+        base = _memory_suffix(gpu.name)
+        name = f"{base[0] if base else gpu.name}-{memory_gb:g}GB"
+        gpu = replace(gpu, name=name, memory_gb=float(memory_gb), source=f"{gpu.source}; memory from --gpu-memory")
+    if peak_tflops is not None:
+        field = "fp8_tflops" if precision == "fp8" else "bf16_tflops"
+        gpu = replace(gpu, **{field: float(peak_tflops)}, source=f"{gpu.source}; {precision} peak from --peak-tflops")
+    return gpu
 
 
 MAX_FLOPS = 1e32  # a budget past this is a typo (the largest runs so far: ~5e25)
@@ -76,6 +155,11 @@ class Budget:
     achieved_tflops: float  # per GPU, model FLOPs
     mfu: float  # achieved / dense peak of `precision`
     downtime: float = 0.0  # share of the wall-clock time lost to failures, restarts and evaluation
+
+    @property
+    def peak_name(self) -> str:
+        """The format whose peak the MFU is of: fp16 for a 16-bit plan on a chip without bf16 (V100)."""
+        return self.gpu.half if self.precision == "bf16" else self.precision
 
     @property
     def gpu_seconds(self) -> float:

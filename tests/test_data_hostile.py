@@ -63,7 +63,9 @@ def test_bad_records_fail_one_by_one_and_the_rest_of_the_file_is_read(tmp_path):
     assert len(_docs(items)) == 2  # the first line despite its byte-order mark, and the last
     assert reasons[0].startswith("invalid_json") and reasons[1].startswith("invalid_json")
     assert reasons[2:] == ["lone_surrogate", "text_not_a_string ('text' is int)",
-                           "text_not_a_string ('text' is NoneType)", "missing_text_field 'text'"]
+                           "text_not_a_string ('text' is NoneType)",
+                           "missing_text_field 'text' (keys: 'body'; set the source's text_field to the one holding "
+                           "the text)"]
 
 
 def test_a_line_past_the_limit_is_refused_without_holding_it(tmp_path):

@@ -373,6 +373,9 @@ def test_a_full_disk_names_the_stage_and_the_folder(tmp_path, monkeypatch, capsy
     from axk1.cli import main
 
     class FullDisk:
+        def get_incomplete_ranks(self, ranks):
+            return list(ranks)
+
         def run(self):
             raise OSError(errno.ENOSPC, "No space left on device")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # a path starting at one of the repository's top folders, not inside a longer path or word
 PATH = re.compile(r"(?<![\w/.-])((?:docs|axk1|tests|benchmarks|recipes|\.ci)/[\w./*{},-]*[\w*}])")
-SECTION = re.compile(r"((?:docs|benchmarks)/[\w.-]+\.md)`?,? \"([^\"]+)\"")
+# the quotes may be escaped, as inside a Python string ("see (docs/data.md, \\"Sources\\")")
+SECTION = re.compile(r"((?:docs|benchmarks)/[\w.-]+\.md)`?,? \\?\"([^\"\\]+)\\?\"")
 
 
 def _sources() -> list[Path]:
@@ -60,6 +61,7 @@ def test_cited_paths_and_sections_exist():
 
 def test_the_checker_finds_a_dead_path_and_section():
     text = ('see `docs/trainng.md` and (docs/training.md, "Resume"), `recipes/posttrain/{rl,sft-thnk}.toml`, '
-            '`axk1/train/recipe.py::load_recipe`, (docs/training.md, "Fault tolerance")')
+            '`axk1/train/recipe.py::load_recipe`, (docs/training.md, "Fault tolerance"), '
+            '"(docs/data.md, \\"Nowhere\\")"')
     assert dead_paths(text) == ["docs/trainng.md", "recipes/posttrain/sft-thnk.toml"]
-    assert dead_sections(text) == ['docs/training.md, "Fault tolerance"']
+    assert dead_sections(text) == ['docs/training.md, "Fault tolerance"', 'docs/data.md, "Nowhere"']

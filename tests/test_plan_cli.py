@@ -45,8 +45,9 @@ def test_mfu_and_tflops_are_exclusive():
 
 
 def test_unknown_gpu_lists_known_ones():
-    with pytest.raises(ValueError, match="known GPUs: A100, H100, H800, H200, B200, GB200, MI300X"):
-        run(["plan", "--gpu", "V100", "--gpus", "8", "--days", "1"])
+    with pytest.raises(ValueError, match="known GPUs: A100, H100, H800, H200, B200, GB200, MI300X, .*V100.*"
+                                         "--gpu-memory GB.*--peak-tflops"):
+        run(["plan", "--gpu", "TPUv5", "--gpus", "8", "--days", "1"])
 
 
 def test_a_one_gpu_hour_plan_reads_in_units_that_fit_and_its_check_passes(capsys, tmp_path):

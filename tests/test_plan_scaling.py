@@ -49,7 +49,7 @@ def test_budget_fp8_and_tflops():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(gpu="V100", gpus=8, days=1), "known GPUs: A100, H100"),
+    (dict(gpu="TPUv5", gpus=8, days=1), "known GPUs: A100, H100"),
     (dict(gpu="H100", gpus=0, days=1), "--gpus must be a positive"),
     (dict(gpu="H100", gpus=8, days=-1), "--days must be a positive finite"),
     (dict(gpu="H100", gpus=8, days=float("inf")), "--days must be a positive finite number, got inf"),

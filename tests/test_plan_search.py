@@ -158,3 +158,16 @@ def test_the_limits_named_are_the_ones_that_bind_on_the_plans_own_terms():
     assert u10.total > 1.5 * floor10.best.total
     held = [b for b in floor10.binding if b.startswith("training memory: the unconstrained optimum")]
     assert held and "only with full recompute" in held[0], floor10.binding
+
+
+def test_inputs_that_round_to_one_shape_are_listed_once(tmp_path):
+    """A user's finding: one H100 for an hour listed candidates #3-5 and #6-8 as copies (granularities 7, 8 and 10
+    all round to expert width 256 at hidden 1024), and the near-ties line counted the copies as alternatives."""
+    plan = make_plan("H100", 1, 0.0417)
+    shapes = [repr(c.config) for c in plan.candidates]
+    assert len(shapes) == len(set(shapes)) == 10
+    tied = [repr(plan.candidates[i - 1].config) for i, _ in plan.ties]
+    assert repr(plan.best.config) not in tied and len(tied) == len(set(tied))
+    assert plan.collapsed > 0
+    doc = json.loads(write_outputs(plan, tmp_path)["json"].read_text())
+    assert doc["search"] == {"evaluated": plan.evaluated, "collapsed": plan.collapsed, "rejected": plan.rejected}

@@ -174,3 +174,35 @@ def test_a_run_the_trainer_stopped_is_named_as_stopped_not_as_a_recipe_without_v
     (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": 256, "loss": 9.0}) + "\n")
     with pytest.raises(ValueError, match=r"r-diverged: it stopped at step 1 of \d+ \(diverged, or cut short"):
         read_run(folder)
+
+
+def test_a_sweep_that_repeats_its_corpus_says_how_many_times(tmp_path, corpus, capsys):
+    """A user's 12.6K-token corpus under runs of up to 5.4M tokens: no word that every run would read it hundreds of
+    times, which the fit (D as fresh tokens) does not model."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n" * 2100)  # 12,600 bytes: 4 documents, each with its bos
+    small = write_byte_corpus(tmp_path / "small", source=tmp_path / "src")
+    assert main(["plan", "sweep", "-o", str(tmp_path / "s"), "--manifest", str(small)]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    most = max(doc["runs"] + [doc["holdout"]], key=lambda r: r["tokens"])
+    assert doc["corpus_tokens"] == 12_604 and len(doc["warnings"]) == 1
+    passes = f"{most['tokens'] / 12_604:,.1f} passes"
+    assert f"warning: the runs repeat the corpus: the largest ({most['name']}) reads {most['tokens']:,} tokens of a " \
+           f"12,604-token corpus, {passes}" in out and "Muennighoff" in out
+    # runs that read the corpus less than once: no warning
+    doc = write_sweep(tmp_path / "fits", manifest=corpus, holdout_factor=0, **SMALL)
+    assert doc["warnings"] == [] and doc["corpus_tokens"] > max(r["tokens"] for r in doc["runs"])
+
+
+def test_sweep_mixture_is_the_manifests_own_domains(tmp_path, corpus, capsys):
+    """The sweep's recipes drew only from "code" (the byte corpus's domain): on a pipeline's manifest without it
+    every run stopped at its first step."""
+    manifest = json.loads(corpus.read_text())
+    manifest["shards"][0]["domain"] = "web"
+    corpus.write_text(json.dumps(manifest))
+    doc = write_sweep(tmp_path / "sweep", manifest=corpus, holdout_factor=0, **SMALL)
+    recipe = doc["runs"][0]["folder"] + "/recipe.toml"
+    assert load_recipe(recipe).stages[0].mixture == {"web": 1.0}
+    assert main(["train", recipe, "--dry-run"]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out

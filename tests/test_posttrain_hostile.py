@@ -95,9 +95,11 @@ def test_bad_chat_rows_are_excluded_by_reason(folder, tmp_path):
 
 
 def test_non_think_answer_with_a_think_tag_is_excluded(folder, tmp_path):
-    path = _lines(tmp_path / "plain.jsonl", [_row("q", "fine"), _row("q", "oops </think> answer")])
+    # (one "</think>" with no "<think>" is R1's `trace</think>answer`, a trace: test_posttrain_sft_formats.py)
+    path = _lines(tmp_path / "plain.jsonl", [_row("q", "fine"), _row("q", "oops <think> answer"),
+                                             _row("q", "a </think> b </think> c")])
     examples, report = load_chat_examples([path], ChatCodec.from_folder(folder), "non-think", 256)
-    assert len(examples) == 1 and dict(report.excluded) == {"think tag in answer": 1}
+    assert len(examples) == 1 and dict(report.excluded) == {"think tag in answer": 2}
 
 
 def test_a_huge_row_is_over_long_without_tokenising(folder, tmp_path):

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 import axk1.posttrain.rl as rl
 import axk1.posttrain.rl_rollout as rl_rollout
@@ -225,3 +226,22 @@ def test_every_update_of_a_batch_divides_by_the_batchs_tokens_as_trl(tmp_path, m
     rl.run_rl(recipe)
     (n1, kept1), (n2, kept2) = calls  # one micro-batch a step: a group of 4 completions
     assert kept1 != kept2 and n1 == n2 == pytest.approx((kept1 + kept2) / 2)
+
+
+def test_without_dynamic_sampling_an_iteration_of_flat_groups_is_skipped_and_leaves_the_weights(tmp_path):
+    """dynamic_sampling = false keeps flat groups; a batch of nothing else has no advantage anywhere. Its update
+    was a zero-gradient optimizer step (weight decay alone moving the weights) and the run said it trained the
+    model, exit 0; dynamic sampling's run of the same rollouts was skipped, exit 1. Now both skip: no optimizer
+    step, counted, model_changed false. One new token in think mode never closes the think block: every reward −2."""
+    from axk1.checkpoint.hf import load_model
+
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2,
+                                     dynamic_sampling=False, max_new_tokens=1, modes=["think"]), tmp_path)
+    recipe.optimizer.weight_decay = 0.1
+    result = rl.run_rl(recipe)
+    assert [r["skipped"] for r in result["rows"]] == ["every group had equal rewards"] * 2
+    assert all(r["reward_mean"] == -2.0 for r in result["rows"])
+    assert (result["skipped_iterations"], result["model_changed"]) == (2, False)  # `axk1 rl` exits 1 on this
+    start, end = load_model(folder).state_dict(), load_model(result["model_dir"]).state_dict()
+    assert all(torch.equal(start[k], end[k]) for k in start)

@@ -128,7 +128,7 @@ def test_shipped_posttrain_recipes_build():
 def test_data_run_takes_overrides(monkeypatch, capsys):
     seen = {}
 
-    def fake_run_pipeline(cfg, force=False):
+    def fake_run_pipeline(cfg, force=False, **kwargs):
         seen["cfg"] = cfg
         return []
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,6 +23,7 @@ from safetensors.torch import save_file
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, read_json_file
+from axk1.output_folder import discard, named, sort_entries  # noqa: F401 - discard: export's import
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -152,10 +152,9 @@ def check_output_folder(out: Path) -> list[Path]:
         raise ValueError(f"the output {out} exists and is not a folder: choose another output path")
     if not out.exists():
         return []
-    stale = [p for p in out.iterdir() if p.name in MODEL_FOLDER_FILES or any(p.match(g) for g in _MODEL_FOLDER_PATTERNS)]
-    other = sorted(p.name for p in out.iterdir() if p not in stale)
+    stale, other = sort_entries(out, MODEL_FOLDER_FILES, _MODEL_FOLDER_PATTERNS)
     if other:
-        raise ValueError(f"the output folder {out} holds {', '.join(other[:4])}{' ...' if len(other) > 4 else ''}, "
+        raise ValueError(f"the output folder {out} holds {named(other)}, "
                          "which is not part of a model folder: write to a new or empty folder (or delete those)")
     return stale
 
@@ -192,16 +191,6 @@ def replace_folder(staging: Path, out: Path) -> Path | None:
         moved = old
     staging.rename(out)
     return moved
-
-
-def discard(path: Path | None) -> None:
-    """Deletes a file, link or folder if there is one."""
-    if path is None or not (path.exists() or path.is_symlink()):
-        return
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    else:
-        shutil.rmtree(path)
 
 
 def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:

@@ -77,11 +77,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides += ["--run.workers", str(args.workers)]
     cfg = load_pipeline_config(args.pipeline, overrides)
-    stages = run_pipeline(cfg, force=args.force)
+    ran: list[str] = []
+    stages = run_pipeline(cfg, force=args.force, pipeline_file=args.pipeline, ran=ran)
     if cfg.run.executor != "local":
         print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
         return 0
     acc = account(cfg.out)
+    if not ran:  # datatrove's completion markers skipped every task: nothing below was made by this launch
+        print(f"nothing to do: every stage had finished in {cfg.out} with these settings and input files; the "
+              "accounting below is that earlier run's (--force runs afresh)")
     print(summary_text(acc))
     if (cfg.out / "tokens" / "manifest.json").exists():
         print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
@@ -237,8 +241,9 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
     q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
     q.add_argument("--force", action="store_true",
-                   help="delete run.output_dir's earlier outputs and run afresh (needed when settings changed; "
-                        "without it a relaunch with the same settings resumes, redoing only unfinished tasks)")
+                   help="delete the pipeline's earlier outputs in run.output_dir and run afresh (needed when settings "
+                        "or input files changed; without it a relaunch with the same ones resumes, redoing only "
+                        "unfinished tasks); refused, deleting nothing, where that folder holds anything else")
     q.set_defaults(func=cmd_run, accepts_overrides=True)
 
     q = sub.add_parser("stats", help="summarise a corpus (a run folder or JSONL files)")

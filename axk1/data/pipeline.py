@@ -79,7 +79,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     stages: list[Stage] = []
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
-                              pdf_config=cfg.pdf, web_config=cfg.web)]
+                              pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out))]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
             # Lines are counted over every task's pages before any is removed: four stages instead of one.
@@ -197,16 +197,19 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
                                cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
 
 
-def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False) -> list[str]:
+def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False, pipeline_file=None,
+                 ran: list[str] | None = None) -> list[str]:
     """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched. An output
-    folder made with other settings is refused unless `force` (axk1/data/run_settings.py)."""
+    folder made with other settings or over other input files is refused unless `force` (axk1/data/run_settings.py;
+    `pipeline_file` is never deleted). `ran` (local executor) gets the stages that had a task left to do: none
+    means every stage had finished before, and what the folder holds is an earlier launch's result."""
     from tqdm import tqdm
 
     if cfg.run.executor == "local" and "extract" in cfg.run.stages:  # a cluster's nodes may see other paths
         check_source_paths(cfg.sources)
     check_stage_inputs(cfg)
     stages = build_stages(cfg)
-    check_settings(cfg, force)
+    check_settings(cfg, force, pipeline_file)
     if cfg.run.executor == "local":
         for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
             if stage.group != "extract" and "extract" in cfg.run.stages and not _has_files(cfg.out / "clean"):
@@ -215,7 +218,10 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
                       f"(reasons: {cfg.out / 'excluded'}, {cfg.out / 'failed'})")
                 break
             try:
-                make_executor(cfg, stage).run()
+                executor = make_executor(cfg, stage)
+                if ran is not None and executor.get_incomplete_ranks(range(stage.tasks)):
+                    ran.append(stage.name)
+                executor.run()
             except OSError as e:  # a full disk most often: the bare "[Errno 28]" named neither folder nor stage
                 where = f"{e.filename}" if e.filename else str(cfg.out)
                 raise OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage.name}' failed writing "

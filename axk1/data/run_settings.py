@@ -4,23 +4,25 @@ datatrove keeps a completion marker per finished task and skips those tasks when
 that is how a crashed or preempted run resumes. But it does not know what a task was run with, so after a
 settings change (`--filters.quality.min_words 100000`) the relaunch finished in half a second and printed the old
 counts. `run.output_dir/settings.json` records what shapes the outputs; a launch with other settings is refused,
-naming the keys that changed, unless `--force` (which deletes the old outputs and runs afresh). Settings that name
-a model or tokenizer file are recorded with a digest of its content too: a model retrained under the same path
-changes what the run keeps, and the path alone did not show it.
+naming the keys that changed, unless `--force` (which deletes the run's old outputs, and only those:
+axk1/data/run_folder.py, and runs afresh). Settings that name a model or tokenizer file are recorded with a digest
+of its content too: a model retrained under the same path changes what the run keeps, and the path alone did not
+show it. Paths are recorded resolved (absolute, links followed): the same pipeline launched from another folder,
+or with a relative path for an absolute one, names the same files and is the same run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from axk1.data.config import PipelineConfig
-
-SETTINGS_FILE = "settings.json"
+from axk1.data.config import PATH_KEYS, PipelineConfig
+from axk1.data.run_folder import SETTINGS_FILE, check_inputs, clear_run_folder
+from axk1.text.contamination import BUILTIN
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
 # settings naming files (or a model folder) whose content shapes the outputs; a table by language flattens under them
@@ -59,9 +61,42 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _is_path_key(key: str) -> bool:
+    """A flat key holding a path: one of PATH_KEYS, or an entry of one (a model by language)."""
+    return any(fnmatch.fnmatchcase(key, k) or fnmatch.fnmatchcase(key, f"{k}.*") for k in PATH_KEYS)
+
+
+def _resolved(value: Any, base: Path | None = None) -> Any:
+    """A path setting as the files it names: resolved against `base` (the current folder, as the run opens it;
+    None leaves a relative path of an old settings.json as it is). "" and what is not a string stay; "humaneval"
+    resolved against the file's folder is the built-in set when no file of that name is there
+    (axk1/data/decontaminate.py)."""
+    if isinstance(value, list):
+        return [_resolved(v, base) for v in value]
+    if not isinstance(value, str) or not value:
+        return value
+    path = Path(value) if base is None or Path(value).is_absolute() else base / value
+    if path.name == BUILTIN and not path.exists():
+        return BUILTIN
+    return str(path.resolve()) if path.is_absolute() else value
+
+
+def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A settings.json as this version writes it. One written before paths were resolved holds them as the run
+    was given them, relative paths relative to the folder it was launched from: that folder is found from
+    run.output_dir, which names this very folder, so that a run made then still resumes."""
+    old_out = before.get("run.output_dir")
+    base = None
+    if isinstance(old_out, str) and old_out and not Path(old_out).is_absolute() and ".." not in Path(old_out).parts:
+        depth = len(Path(old_out).parts)  # "out" -> 1, "." -> 0
+        base = out.resolve().parents[depth - 1] if depth else out.resolve()
+    return {k: _resolved(v, base) if _is_path_key(k) else v for k, v in before.items()}
+
+
 def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
-    """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe."""
+    """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe, paths resolved."""
     flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+    flat = {k: _resolved(v, Path.cwd()) if _is_path_key(k) else v for k, v in flat.items()}
     out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
     for k, value in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
         if not k.startswith(CONTENT_SHAPING):
@@ -74,22 +109,25 @@ def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     return out
 
 
-def check_settings(cfg: PipelineConfig, force: bool = False) -> None:
-    """Refuse (ValueError) to launch into an output folder made with other settings, unless `force`, which deletes
-    the folder first; then record this launch's settings there."""
+def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str | Path | None = None) -> None:
+    """Refuse (ValueError) to launch into an output folder made with other settings or over other input files,
+    unless `force`, which deletes the run's earlier outputs first (refused where the folder holds anything else,
+    a source or `pipeline_file`: axk1/data/run_folder.py); then record this launch's settings and inputs there."""
     out = cfg.out
     path = out / SETTINGS_FILE
     settings = output_settings(cfg)
-    if out.exists() and force:
-        shutil.rmtree(out)
+    if force:
+        keep = [Path(s.path) for s in cfg.sources] + ([Path(pipeline_file)] if pipeline_file else [])
+        clear_run_folder(cfg, keep)
     elif path.exists():
-        before = json.loads(path.read_text(encoding="utf-8"))
+        before = _recorded(json.loads(path.read_text(encoding="utf-8")), out)
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
             more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
             raise ValueError(f"{out} holds a pipeline run made with other settings: {shown}{more}. A relaunch skips "
                              "the tasks it finished and would keep their old results: pass --force to delete "
-                             f"{out} and run afresh, or set another run.output_dir")
+                             f"the pipeline's outputs in {out} and run afresh, or set another run.output_dir")
+    check_inputs(cfg, force)  # before anything is written: a refused launch leaves the folder as it was
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")

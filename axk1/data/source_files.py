@@ -43,18 +43,20 @@ KIND_NAMES = {"pdf": "a PDF", "html": "an HTML page", "warc": "a WARC", "jsonl":
               "code": "code of a known language"}
 
 
-def list_files(spec, vendored: list[str] | None = None, other: list[str] | None = None) -> list[Path]:
+def list_files(spec, vendored: list[str] | None = None, other: list[str] | None = None, skip: str | None = None
+               ) -> list[Path]:
     """The files a source covers, sorted (so task assignment and output order are deterministic). A code source
     passes over vendored and build folders (VENDORED_DIRS: copies of other projects' code and build products), which
     are appended to `vendored` (as `source/path`) for the run's accounting to name; a typed source's files of
     another kind (a `.pdf.zst` or README in a PDF folder) are appended to `other` (as `source/path`), so that
-    nothing in a source's folder goes unread unseen."""
+    nothing in a source's folder goes unread unseen. `skip`: the run's output folder, never an input where a source
+    holds it (a relaunch read the run's own settings.json and outputs as documents)."""
     root = Path(spec.path)
     if not root.exists():
         raise FileNotFoundError(f"source {spec.name!r}: {root} does not exist; fix `path` in the pipeline file")
     if root.is_file():
         return [root]
-    out, seen = [], {root.resolve()}
+    out, seen = [], {root.resolve()} | ({Path(skip).resolve()} if skip else set())
     # Symlinked folders are followed (a corpus assembled from links must not be skipped silently), each real folder
     # once, so a link loop ends.
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):

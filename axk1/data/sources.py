@@ -189,17 +189,41 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
             if not raw.strip():
                 continue
+            charset = None
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield Failure(item_id, f"invalid_utf8 at byte {e.start}", spec.name, rel)
-                continue
+                # decoded as a text source's file is (CP949 JSON lines come from the same Korean tools); line by
+                # line, as a file may mix them, and JSON's own characters are ASCII in both
+                text, charset = korean_legacy(raw), "cp949"
+                if text is None:
+                    yield Failure(item_id, f"invalid_utf8 at byte {e.start} (nor CP949 Korean)", spec.name, rel)
+                    continue
             try:
                 record = parse_json(text)
             except JsonError as e:
-                yield Failure(item_id, f"invalid_json: {str(e)[:200]}", spec.name, rel)
+                record = e
+            if lineno == 1 and (isinstance(record, list) or text.lstrip().startswith("[")):
+                yield Failure(f"{spec.name}/{rel}", _JSON_ARRAY, spec.name, rel)  # the file, not its lines
+                return
+            if isinstance(record, JsonError):
+                yield Failure(item_id, f"invalid_json: {str(record)[:200]}", spec.name, rel)
                 continue
-            yield _record_to_doc(spec, record, item_id, base)
+            yield _record_to_doc(spec, record, item_id, {**base, "charset": charset} if charset else base)
+
+
+# A .json file holding one JSON array (what json.dump of a list writes) read as JSON lines: its first line is `[`
+# or the whole array, which failed as `not_an_object` with no word of the format expected.
+_JSON_ARRAY = ("not_json_lines: the file is one JSON array; a jsonl source reads JSON lines, one object per line "
+               "(convert: jq -c '.[]' in.json > in.jsonl)")
+
+
+def missing_text_field(spec: SourceConfig, keys: list[str], what: str = "keys") -> str:
+    """The failure reason of a record without the source's text field: the keys it has, and the setting to change
+    (a `content` field failed as `missing_text_field 'text'`, naming neither)."""
+    shown = ", ".join(repr(k) for k in keys[:10]) + (", ..." if len(keys) > 10 else "")
+    return (f"missing_text_field {spec.text_field!r} ({what}: {shown or 'none'}; set the source's text_field to "
+            "the one holding the text)")
 
 
 def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Document | Failure:
@@ -207,7 +231,7 @@ def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Docu
         return Failure(item_id, "not_an_object", spec.name, base["path"])
     text = record.get(spec.text_field)
     if text is None and spec.text_field not in record:
-        return Failure(item_id, f"missing_text_field {spec.text_field!r}", spec.name, base["path"])
+        return Failure(item_id, missing_text_field(spec, list(record)), spec.name, base["path"])
     if not isinstance(text, str):
         return Failure(item_id, f"text_not_a_string ({spec.text_field!r} is {type(text).__name__})", spec.name,
                        base["path"])
@@ -232,7 +256,7 @@ def _read_parquet(spec: SourceConfig, path: Path, rel: str, base: dict) -> Itera
         return
     names = pf.schema_arrow.names
     if spec.text_field not in names:
-        yield Failure(f"{spec.name}/{rel}", f"missing_text_field {spec.text_field!r} (columns: {names})", spec.name, rel)
+        yield Failure(f"{spec.name}/{rel}", missing_text_field(spec, names, "columns"), spec.name, rel)
         return
     cols = [spec.text_field] + ([spec.id_field] if spec.id_field in names else [])
     row = 0
@@ -295,16 +319,17 @@ class SourceReader(PipelineStep):
     type = "📖 - READER"
 
     def __init__(self, specs: list[SourceConfig], failed_writer=None, counts_folder: str | None = None,
-                 pdf_config=None, web_config=None):
+                 pdf_config=None, web_config=None, skip: str | None = None):
         super().__init__()
         self.specs = specs
+        self.skip = skip  # the run's output folder, passed over where a source's folder holds it
         self.failed_writer = failed_writer
         self.counts_folder = counts_folder
         self.pdf_config = pdf_config
         self.web_config = web_config
 
     def all_files(self, vendored: list[str] | None = None, other: list[str] | None = None) -> list[tuple[int, Path]]:
-        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other)]
+        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other, self.skip)]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         vendored: list[str] = []

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from axk1.cli_args import parameter_default
-from axk1.hardware import DEFAULT_MFU, GPUS, PRECISIONS
+from axk1.hardware import DEFAULT_MFU, GPUS, OVERRIDES_HELP, PRECISIONS
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
 from axk1.plan.constraints import DEFAULT_UNIQUE_TOKENS
 from axk1.plan.planner import make_plan
@@ -61,6 +61,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from axk1.plan.report import plan_dict, summary_text, write_outputs
 
     plan = make_plan(args.gpu, args.gpus, args.days, precision=args.precision, mfu=args.mfu, tflops=args.tflops,
+                     gpu_memory=args.gpu_memory, peak_tflops=args.peak_tflops,
                      tokens=args.tokens, law=args.law, seq_len=args.seq_len,
                      vocab_adjust=1.0 if args.no_vocab_adjust else AXK1_VOCAB_ADJUST, serve_gpus=args.serve_gpus,
                      serve_precision=args.serve_precision, min_activation=args.min_activation, top=args.top,
@@ -81,7 +82,13 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "plan", help="compute-optimal model, token count, config.json and recipe.toml for a GPU budget",
         description="From GPUs x days to an A.X K1-family model: FLOP budget, scaling laws (DeepSeek LLM / "
                     "Chinchilla, MoE leverage, vocabulary), architecture search under memory and serving bounds.")
-    p.add_argument("--gpu", help=f"accelerator: {', '.join(GPUS)}")
+    p.add_argument("--gpu", help=f"accelerator: {', '.join(GPUS)}; {OVERRIDES_HELP}")
+    p.add_argument("--gpu-memory", type=float, default=None, metavar="GB",
+                   help="memory per GPU in GB, replacing the table's (a variant: --gpu H100 --gpu-memory 94), or "
+                   "that of a GPU not in the table")
+    p.add_argument("--peak-tflops", type=float, default=None, metavar="TF",
+                   help="dense tensor peak per GPU at --precision (TFLOP/s, no sparsity), replacing the table's; "
+                   "needed for a GPU not in the table. --mfu is a share of it")
     p.add_argument("--gpus", type=int, help="number of GPUs")
     p.add_argument("--days", type=float, help="wall-clock training days")
     rate = p.add_mutually_exclusive_group()

@@ -25,6 +25,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           + (f" (and {args.output}/holdout/recipe.toml)" if held else "")
           + f"; then: axk1 plan fit {args.output}/runs/* -o law.json"
           + (f" --check {args.output}/holdout" if held else ""))
+    for warning in doc["warnings"]:  # last, where it is read
+        print(f"warning: {warning}")
     return 0
 
 

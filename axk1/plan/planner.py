@@ -6,7 +6,7 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 
-from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget
+from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget, with_overrides
 from axk1.params import count_text
 from axk1.plan.arch import parameter_counts, training_flops_per_token
 from axk1.plan.law_file import resolve_law
@@ -44,8 +44,9 @@ class Plan:
     serve_gpus: int
     serve_precision: str
     min_activation: float
-    evaluated: int
+    evaluated: int  # distinct shapes
     rejected: dict[str, int] = field(default_factory=dict)
+    collapsed: int = 0  # search inputs that rounded to a shape already evaluated
     context: int = 0  # the longest sequence the recipe trains at (its layout's memory holds it)
     limits: Limits = field(default_factory=Limits)
     analysis: Analysis | None = None
@@ -73,9 +74,11 @@ class Plan:
         b = self.budget
         lev = LEVERAGE
         return [
-            ("GPU", f"{b.gpu.name}: {b.gpu.bf16_tflops:.0f} bf16 / {b.gpu.fp8_tflops or 0:.0f} fp8 dense TFLOP/s, "
-                    f"{b.gpu.memory_gb:.0f} GB, scale-up {b.gpu.scale_up_gb_s:.0f} GB/s", b.gpu.source),
-            ("utilisation", f"{b.mfu:.1%} of the {b.precision} peak = {b.achieved_tflops:.0f} TFLOP/s per GPU",
+            ("GPU", f"{b.gpu.name}: {b.gpu.bf16_tflops or 0:.0f} {b.gpu.half} / "
+                    + (f"{b.gpu.fp8_tflops:.0f} fp8" if b.gpu.fp8_tflops else "no fp8") + " dense TFLOP/s, "
+                    f"{b.gpu.memory_gb:g} GB, scale-up "
+                    + (f"{b.gpu.scale_up_gb_s:.0f} GB/s" if b.gpu.scale_up_gb_s else "unknown"), b.gpu.source),
+            ("utilisation", f"{b.mfu:.1%} of the {b.peak_name} peak = {b.achieved_tflops:.0f} TFLOP/s per GPU",
              f"default {DEFAULT_MFU[b.precision]:.0%}: reproduces A.X K1's 2.548e24 from 1,024 H200 x 73 days "
              "(docs/training.md, Budget)"),
             ("budget", f"C = {b.gpus:,} x {b.days:g} d x {b.achieved_tflops:.0f} TFLOP/s = {b.flops:.3e} FLOPs",
@@ -124,13 +127,16 @@ class Plan:
 
 
 def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: float | None = None,
+              gpu_memory: float | None = None, peak_tflops: float | None = None,
               tflops: float | None = None, tokens: float | None = None, law: str = "deepseek", seq_len: int = 4096,
               vocab_adjust: float = AXK1_VOCAB_ADJUST, serve_gpus: int = 8, serve_precision: str = "bf16",
               min_activation: float = MIN_ACTIVATION, top: int = 10, space: SearchSpace = SearchSpace(),
               arch: str | None = None, downtime: float = 0.0, data: dict[str, float] | None = None,
               max_epochs: float = DEFAULT_MAX_EPOCHS, min_tokens_per_param: float = MIN_TOKENS_PER_ACTIVE_PARAM,
               max_tokens_per_param: float = MAX_TOKENS_PER_ACTIVE_PARAM) -> Plan:
-    budget = make_budget(gpu, gpus, days, precision, mfu, tflops, downtime)
+    # --gpu-memory / --peak-tflops: a part the table lacks, or a variant of one (precision checked by make_budget)
+    spec = with_overrides(gpu, gpu_memory, peak_tflops, precision)
+    budget = make_budget(spec, gpus, days, precision, mfu, tflops, downtime)
     if tokens is not None and not (tokens > 0 and math.isfinite(tokens)):
         raise ValueError(f"--tokens must be positive and finite, got {tokens}")
     if not (isinstance(seq_len, int) and seq_len >= 2):
@@ -173,10 +179,15 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         learning_rate=optimal_learning_rate(best.train_flops_per_token * best.tokens),
         tokens_per_second_per_gpu=per_gpu, days=run_days, serve_gpus=serve_gpus, serve_precision=serve_precision,
         min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected, context=context,
-        limits=limits, analysis=result.analysis, law_batch=law_batch,
+        limits=limits, analysis=result.analysis, law_batch=law_batch, collapsed=result.collapsed,
         band=surface.band(best.leverage * best.scale, best.effective_tokens),
     )
     _explain(plan, result.memory_rejected_better, tokens is not None)
+    if budget.peak_name == "fp16":
+        plan.warnings.append(f"{budget.gpu.name} has no bf16 tensor cores: the plan counts its fp16 peak "
+                             f"({budget.gpu.bf16_tflops:g} TFLOP/s), which only an fp16 trainer reaches; axk1 train "
+                             "computes in bf16 or fp32 ([parallelism] precision), and bf16 matmuls do not run at that "
+                             "rate there: plan with --tflops at the rate you measure")
     steps = best.tokens / batch
     if steps < MIN_STEPS:
         plan.warnings.append(f"only {steps:,.0f} optimizer steps of {batch:,} tokens: too few for warmup and decay "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.params import count_text
+from axk1.plan.next_steps import next_steps
 from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
@@ -38,7 +39,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                  "days": plan.days, "seq_len": plan.seq_len},
         "candidates": [c.summary() for c in plan.candidates],
         "assumptions": [{"assumption": a, "value": v, "source": s} for a, v, s in plan.assumptions()],
-        "search": {"evaluated": plan.evaluated, "rejected": plan.rejected},
+        "search": {"evaluated": plan.evaluated, "collapsed": plan.collapsed, "rejected": plan.rejected},
         "predicted_loss_band": list(plan.band),
         "binding": plan.binding,
         "unconstrained": None if not (plan.analysis and plan.analysis.unconstrained) else
@@ -91,7 +92,7 @@ def summary_text(plan: Plan) -> str:
     lay = best.memory.layout
     lines = [
         f"budget: {b.gpus:,} x {b.gpu.name} x {b.days:g} days at {b.achieved_tflops:.0f} TFLOP/s ({b.mfu:.0%} of "
-        f"{b.precision} peak) = {b.flops:.3e} FLOPs ({_plural(round(b.gpu_hours), 'GPU-hour')})",
+        f"{b.peak_name} peak) = {b.flops:.3e} FLOPs ({_plural(round(b.gpu_hours), 'GPU-hour')})",
         f"plan:   {_b(best.total)} total, {_b(best.activated)} activated "
         f"({'dense' if best.dense else 'MoE'}), {count_text(best.tokens)} tokens "
         f"({best.tokens_per_param:.0f} per activated parameter; {plan.law.label}, EL {best.leverage:.1f})",
@@ -203,13 +204,15 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
         *(["## Warnings", "", *[f"- {w}" for w in plan.warnings], ""] if plan.warnings else []),
         "## Assumptions", "", "| assumption | value | source |", "|---|---|---|",
         *[f"| {a} | {v} | {s} |" for a, v, s in plan.assumptions()], "",
-        f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} shapes evaluated, "
+        f"## Top candidates (ranked by predicted loss at equal FLOPs; {plan.evaluated:,} distinct shapes evaluated"
+        + (f" ({plan.collapsed:,} more search inputs rounded to one of them)" if plan.collapsed else "") + ", "
         f"rejected: {', '.join(f'{k} {v:,}' for k, v in plan.rejected.items() if v) or 'none'}; a shape can fail "
         "several limits)", "",
         *_table(plan), "",
         "## Iso-FLOP curves", "", f"![iso-FLOP curves]({plot.name})", "",
         "## Pretraining stages (A.X K1's, scaled)", "", "| stage | tokens | sequence length | learning rate |",
         "|---|---|---|---|", stages, "",
+        *next_steps(plan, recipe),
         "Files: `config.json` (model, loads with `axk1 params config.json`), `recipe.toml` (for `axk1 train`), "
         "`plan.json` (everything above).", "",
         "Caveats: the leverage law's constants are our fit to two published comparisons; " + (

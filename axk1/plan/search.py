@@ -110,10 +110,11 @@ class Analysis:
 @dataclass
 class SearchResult:
     ranked: list[Candidate]  # feasible candidates, best first
-    evaluated: int
+    evaluated: int  # distinct shapes scored
     rejected: dict[str, int] = field(default_factory=dict)
     analysis: Analysis | None = None
     memory_rejected_better: int = 0  # candidates better than the chosen one that no layout of the GPUs holds
+    collapsed: int = 0  # search inputs whose rounded widths gave a shape already scored (skipped, not listed twice)
 
 
 def _round(x: float, multiple: int) -> int:
@@ -168,10 +169,20 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     data_cap = limits.max_tokens()
     scored: list[Candidate] = []
     rejected = {SERVING: 0, SPARSITY: 0, TPP_MIN: 0, OVER_BUDGET: 0, "training memory": 0}
+    # Different inputs can round to one model: at hidden 1024 granularities 7, 8 and 10 all give expert width 256
+    # (2 x 1024 / G to a multiple of 128). Scored once each; the table listed the same shape three times and the
+    # near-ties line counted the copies as alternatives.
+    seen: set[str] = set()
+    collapsed = 0
     for hidden, layers, experts, top_k, gran, dense in _shapes(space):
         config = family_config(hidden, layers, experts, top_k, gran, dense, 1024, seq_len)
         counts = parameter_counts(config)
         config = config.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, hidden, vocab_adjust))
+        key = repr(config)  # every field: equal keys are the same model
+        if key in seen:
+            collapsed += 1
+            continue
+        seen.add(key)
         counts = parameter_counts(config)
         per_token = training_flops_per_token(config, seq_len)
         ratio, gran_value = activation_ratio(config), granularity(config)
@@ -229,7 +240,7 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
             break
     ranked.sort(key=lambda c: c.loss)
     result = SearchResult(ranked, len(scored), {k: v for k, v in rejected.items() if v},
-                          memory_rejected_better=better_but_too_big)
+                          memory_rejected_better=better_but_too_big, collapsed=collapsed)
     if ranked:
         def placed(c: Candidate) -> Candidate | None:
             """`c` on the layout the GPUs give it, as the ranking scores it (a copy: rescored for recompute), or

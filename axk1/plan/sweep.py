@@ -26,6 +26,7 @@ from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
 from axk1.toml_file import to_toml
+from axk1.train.data_budget import MANY_PASSES
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig,
                                         RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
@@ -112,8 +113,39 @@ def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_
     return runs
 
 
-def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int) -> Recipe:
-    """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end."""
+def corpus_tokens(doc: dict) -> dict[str, int]:
+    """Tokens per domain in a token shards' manifest (its shards' counts)."""
+    out: dict[str, int] = {}
+    for shard in doc.get("shards") or []:
+        if isinstance(shard, dict) and isinstance(shard.get("tokens"), int):
+            out[str(shard.get("domain"))] = out.get(str(shard.get("domain")), 0) + shard["tokens"]
+    return out
+
+
+def repeat_warnings(runs: list[SweepRun], corpus: int) -> list[str]:
+    """A sweep whose runs read their corpus more than once. The fit takes each run's D as fresh tokens, but repeated
+    tokens are worth less (Muennighoff et al. 2023, the planner's data-constrained law: little past ~4 passes), so
+    the larger runs' losses sit above what their D would buy and the fitted law misjudges the data term. A user's
+    12.6K-token corpus under runs of up to 5.4M tokens (~430 passes) gave no word."""
+    if corpus <= 0:
+        return []
+    most = max(runs, key=lambda r: r.tokens)
+    if most.tokens <= corpus:
+        return []
+    over = sum(r.tokens > corpus for r in runs)
+    many = sum(r.tokens > MANY_PASSES * corpus for r in runs)
+    return [f"the runs repeat the corpus: the largest ({most.name}) reads {most.tokens:,} tokens of a "
+            f"{corpus:,}-token corpus, {most.tokens / corpus:,.1f} passes; {over} of {len(runs)} runs read it more "
+            f"than once, {many} more than {MANY_PASSES:g} times. Repeated tokens are worth less than fresh ones "
+            "(Muennighoff et al. 2023, arXiv 2305.16264, the data-constrained law `axk1 plan` applies), so the "
+            "fitted law would misjudge D: give a corpus of at least "
+            f"{most.tokens:,} tokens, or lower --budgets (the largest run reads about C / M tokens)"]
+
+
+def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int,
+               mixture: dict[str, float] | None = None) -> Recipe:
+    """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end; `mixture`
+    the manifest's domains (by default the byte corpus's one)."""
     batch_sequences = run.batch
     steps = run.tokens // (batch_sequences * seq_len)
     # a smaller learning rate for wider models (tiny models train stably at a few 1e-3)
@@ -128,7 +160,7 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int) -> Reci
         checkpointing=CheckpointConfig(interval_steps=max(steps, 1), keep_latest=1, async_=False),
         logging=LoggingConfig(every_steps=max(1, steps // 10), progress=False),
         run=RunConfig(out_dir=".", threads=threads),
-        stages=[StageConfig(name="sweep", tokens=run.tokens, seq_len=seq_len, mixture={DOMAIN: 1.0})],
+        stages=[StageConfig(name="sweep", tokens=run.tokens, seq_len=seq_len, mixture=mixture or {DOMAIN: 1.0})],
     )
 
 
@@ -152,11 +184,17 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
             raise ValueError(f"--manifest {manifest} does not exist: build token shards with `axk1 data run`, or "
                              "leave --manifest out to use the standard library's source as bytes")
     try:
-        vocab = read_json_file(manifest_path)
+        manifest_doc = read_json_file(manifest_path)
     except JsonError as e:
         raise ValueError(f"{manifest_path} is not a token shards' manifest ({e}): give the manifest.json that "
                          "`axk1 data run` wrote") from None
-    vocab = vocab.get("vocab_size") if isinstance(vocab, dict) else None
+    manifest_doc = manifest_doc if isinstance(manifest_doc, dict) else {}
+    vocab = manifest_doc.get("vocab_size")
+    held = corpus_tokens(manifest_doc)
+    # every domain the manifest holds, in its own proportions: a fixed {"code": 1.0} stopped every run of a sweep
+    # on a pipeline's manifest (web, books, ...) at its first step, for a domain no shard held
+    total = sum(held.values())
+    mixture = {d: round(n / total, 6) for d, n in sorted(held.items()) if n > 0} if total else None
     if not isinstance(vocab, int) or vocab < 4:
         raise ValueError(f"{manifest_path} has no usable vocab_size")
     vocab = -(-vocab // 64) * 64
@@ -179,7 +217,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
         folder.mkdir(parents=True, exist_ok=True)
         config = tiny_dense_config(run.hidden, vocab, seq_len).to_dict()
         (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, threads)
+        recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, threads, mixture)
         (folder / "recipe.toml").write_text(to_toml(recipe, f"IsoFLOP sweep run {run.name}: C = {run.budget:.3g} "
                                                              f"FLOPs, M = {run.scale:.3g} FLOPs/token, D = "
                                                              f"{run.tokens:,} tokens (written by `axk1 plan sweep`)"))
@@ -187,7 +225,8 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     doc = {"budgets": sorted(budgets), "sizes": sizes, "spread": spread, "seq_len": seq_len,
            "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path),
            "runs": written[:len(runs)],
-           "holdout": written[-1] if holdout else None}
+           "holdout": written[-1] if holdout else None, "corpus_tokens": total,
+           "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
 

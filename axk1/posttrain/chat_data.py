@@ -1,7 +1,9 @@
 """Chat rows → token ids with a trained-token mask, rendered by the model folder's own chat template.
 
-Input: JSONL rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style). An assistant turn's reasoning
-is its `reasoning_content`, or an inline `<think>…</think>` span at the start of its content.
+Input: rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style; the other shapes and file kinds
+users bring, ShareGPT, Alpaca, JSON arrays, Parquet, ..., become these in chat_formats.py). An assistant turn's
+reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, or R1's
+`trace</think>answer`.
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
 prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
@@ -11,13 +13,14 @@ Only completion tokens are trained (prompt, system and template tokens are conte
 sequence per conversation, because templates drop earlier turns' reasoning from the history: the text the model
 saw before turn 2 is not a prefix of the text it sees before turn 3, so one sequence could not condition both right.
 
-Bad rows are never dropped silently: each is counted under a reason, with the first few line numbers.
+Bad rows are never dropped silently: each is counted under a reason, with the first few line numbers and what to
+fix (chat_report.py); so is a turn left out of a row whose other turns train (TURN_REASONS).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,18 +28,18 @@ import numpy as np
 
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
-from axk1.json_text import JsonError, parse_json
+from axk1.posttrain.chat_formats import read_rows as read_jsonl_rows, row_messages
+from axk1.posttrain.chat_report import BadRow, ChatReport  # noqa: F401  (importers take them from here)
 from axk1.posttrain.rewards import format_ok
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
-
-
-class BadRow(ValueError):
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+# what fails one assistant turn and leaves the conversation's other turns trainable: each turn is its own example,
+# and the history of later turns holds an earlier turn's answer only. A distilled row with a trace on its last turn
+# alone is the usual case in think mode. Reasons about the text itself (a think tag in an answer, an empty turn, a
+# special token) stay whole-row: the answer would be in the later turns' history.
+TURN_REASONS = ("no reasoning for think mode", "over-long")
 
 
 @dataclass
@@ -47,32 +50,9 @@ class ChatExample:
     mode: str        # "think" | "non-think"
 
 
-@dataclass
-class ChatReport:
-    rows: int = 0
-    examples: int = 0
-    excluded: Counter = field(default_factory=Counter)  # reason -> rows
-    where: dict = field(default_factory=lambda: defaultdict(list))  # reason -> first "file:line"s
-
-    def exclude(self, reason: str, place: str) -> None:
-        self.excluded[reason] += 1
-        if len(self.where[reason]) < 5:
-            self.where[reason].append(place)
-
-    def to_dict(self) -> dict:
-        return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
-                "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()}}
-
-    def summary(self) -> str:
-        kept = self.rows - sum(self.excluded.values())
-        out = f"{self.rows} chat rows: {kept} kept ({self.examples} assistant turns to train)"
-        if self.excluded:
-            out += ", excluded: " + ", ".join(f"{n} {r} (e.g. {self.where[r][0]})" for r, n in self.excluded.most_common())
-        return out
-
-
 def split_think(message: dict) -> tuple[str | None, str]:
-    """(reasoning or None, answer) of an assistant message: `reasoning_content`, or a leading <think>…</think>."""
+    """(reasoning or None, answer) of an assistant message: `reasoning_content`, a leading <think>…</think>, or
+    R1's `trace</think>answer` (one closing tag, no opening one)."""
     content = message_text(message.get("content"))
     reasoning = message.get("reasoning_content")
     if reasoning is not None:
@@ -85,6 +65,10 @@ def split_think(message: dict) -> tuple[str | None, str]:
         if end < 0:
             raise BadRow("unclosed think", "the assistant content opens <think> but never closes it")
         return stripped[len(THINK_OPEN):end].strip(), stripped[end + len(THINK_CLOSE):].strip()
+    if THINK_OPEN not in content and content.count(THINK_CLOSE) == 1:
+        # DeepSeek-R1 distilled data: `trace</think>answer`, the opening tag having been in the generation prompt
+        trace, answer = content.split(THINK_CLOSE)
+        return trace.strip(), answer.strip()
     return None, content.strip()
 
 
@@ -158,11 +142,12 @@ def _check_special_tokens(codec: ChatCodec, messages: list[dict]) -> None:
             raise BadRow("special token in text", f"{path} holds {token!r}, which only the chat template may place")
 
 
-def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
-                    max_chars: int | None = None) -> list[ChatExample]:
+def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int, max_chars: int | None = None,
+                    dropped: list | None = None) -> list[ChatExample]:
     """One example per assistant turn of one conversation; BadRow with the reason when it cannot be trained.
     `max_chars` (default: max_tokens x the longest token) excludes a turn as over-long before tokenising it, so a
-    huge row costs a string length, not a tokenisation."""
+    huge row costs a string length, not a tokenisation. With `dropped`, a turn that fails alone (TURN_REASONS) is
+    appended there as (index, BadRow) and the row's other turns are kept; BadRow only when none is left."""
     if mode not in MODES:
         raise ValueError(f"chat mode {mode!r} unknown; use one of {', '.join(MODES)}")
     messages = check_messages(messages)
@@ -174,70 +159,43 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        reasoning, answer = split_think(m)
-        if not answer and not reasoning:
-            raise BadRow("empty assistant turn", f"messages[{i}] has no content")
-        if mode == "think" and not reasoning:
-            raise BadRow("no reasoning for think mode", f"messages[{i}] has no reasoning_content or <think> span")
-        thinking = mode == "think" or (mode == "keep" and bool(reasoning))
-        if not thinking:
-            reasoning = None
-        _check_turn(i, reasoning, answer, thinking)
         try:
-            prompt = prompt_text(codec, messages[:i], thinking)
-        except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
-            raise BadRow("chat template refused it", f"turn {i}: {e}") from None
-        completion = completion_text(prompt, reasoning, answer, eos)
-        if len(prompt) + len(completion) > max_chars:
-            raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
-                         f"{max_tokens} tokens can hold")
-        prompt_ids = codec.encode(prompt, add_special_tokens=False)
-        completion_ids = codec.encode(completion, add_special_tokens=False)
-        if len(prompt_ids) + len(completion_ids) > max_tokens:
-            raise BadRow("over-long", f"turn {i} needs {len(prompt_ids) + len(completion_ids)} tokens > {max_tokens}")
-        out.append(ChatExample(np.asarray(prompt_ids + completion_ids, dtype=np.int32), len(prompt_ids),
-                               "think" if thinking else "non-think"))
+            out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos))
+        except BadRow as e:
+            if dropped is None or e.reason not in TURN_REASONS:
+                raise
+            dropped.append((i, e))
+    if not out and dropped:  # nothing left to train: the row is excluded under its first turn's reason
+        raise dropped[0][1]
     return out
 
 
-def _lone_surrogate(row: Any) -> str | None:
-    """The path of a string holding a lone UTF-16 surrogate (JSON's "\\ud800" parses to one): no tokenizer or
-    UTF-8 writer takes it."""
-    for path, text in json_strings(row):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-    return None
-
-
-def read_jsonl_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterable[tuple[str, Any]]:
-    """(place, parsed row) for every line; a line that is not UTF-8, not JSON, or carries a lone surrogate is
-    counted under its reason. A place is "path:line" with the path as given (two train.jsonl stay apart)."""
-    for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"chat data {path} not found")
-        with path.open("rb") as f:  # bytes: one undecodable line is excluded, not the whole file
-            for n, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                report.rows += 1
-                place = f"{path}:{n}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    report.exclude("invalid utf-8", f"{place} (byte {e.start})")
-                    continue
-                try:
-                    row = parse_json(line)
-                except JsonError as e:
-                    report.exclude("invalid json", f"{place} ({e})")
-                    continue
-                if "\\u" in line and (where := _lone_surrogate(row)) is not None:
-                    report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
-                    continue
-                yield place, row
+def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_tokens: int, max_chars: int,
+                 eos: str) -> ChatExample:
+    m = messages[i]
+    reasoning, answer = split_think(m)
+    if not answer and not reasoning:
+        raise BadRow("empty assistant turn", f"messages[{i}] has no content")
+    if mode == "think" and not reasoning:
+        raise BadRow("no reasoning for think mode", f"messages[{i}] has no reasoning_content or <think> span")
+    thinking = mode == "think" or (mode == "keep" and bool(reasoning))
+    if not thinking:
+        reasoning = None
+    _check_turn(i, reasoning, answer, thinking)
+    try:
+        prompt = prompt_text(codec, messages[:i], thinking)
+    except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
+        raise BadRow("chat template refused it", f"turn {i}: {e}") from None
+    completion = completion_text(prompt, reasoning, answer, eos)
+    if len(prompt) + len(completion) > max_chars:
+        raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
+                     f"{max_tokens} tokens can hold")
+    prompt_ids = codec.encode(prompt, add_special_tokens=False)
+    completion_ids = codec.encode(completion, add_special_tokens=False)
+    if len(prompt_ids) + len(completion_ids) > max_tokens:
+        raise BadRow("over-long", f"turn {i} needs {len(prompt_ids) + len(completion_ids)} tokens > {max_tokens}")
+    return ChatExample(np.asarray(prompt_ids + completion_ids, dtype=np.int32), len(prompt_ids),
+                       "think" if thinking else "non-think")
 
 
 def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
@@ -245,14 +203,24 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
     report = ChatReport()
     examples: list[ChatExample] = []
     max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large
+    # exact repeats are kept, as TRL's SFTTrainer and datasets keep them (repeating rows is how a mix upweights a
+    # source), but counted: an accidental copy is then visible. A 64-bit hash a row, ~70 bytes of set (0.5 GB
+    # for A.X K1's 7.5M SFT rows; the rows' token ids are tens of GB).
+    seen: set[int] = set()
     for place, row in read_jsonl_rows(paths, report):
+        dropped: list = []
         try:
-            if not isinstance(row, dict):
-                raise BadRow("no messages", "a row must be a JSON object with 'messages'")
-            new = render_examples(codec, row.get("messages"), mode, max_tokens, max_chars)
+            _, messages = row_messages(row, report.formats)
+            new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped)
         except BadRow as e:
-            report.exclude(e.reason, place)
+            report.exclude(e.reason, place, e.detail)
             continue
+        for _, e in dropped:
+            report.exclude_turn(e.reason, place, e.detail)
+        key = hash(json.dumps(messages, sort_keys=True, ensure_ascii=False, default=str))
+        if key in seen:
+            report.duplicate(place)
+        seen.add(key)
         examples += new
         report.examples += len(new)
     return examples, report

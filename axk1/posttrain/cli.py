@@ -15,11 +15,22 @@ from axk1.cli_args import non_negative_int, positive_int
 from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch_flags_without_dry_run
 
 
-def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: str, memory: str) -> None:
+# The task file's row schema, briefly, for `rl --help` and `posttrain heldout --help` (in full: docs/posttraining.md,
+# "Task files"); every row is checked when the file is read, so --dry-run finds a bad row.
+TASK_ROWS_HELP = ('Task files ([rl] tasks, posttrain heldout TASKS) are JSONL, one object a line: "prompt" (required); '
+                  '"kind": "math" (default without tests; "answer" an integer: digits with an optional sign), "code" '
+                  '(default with tests; "tests": Python asserts) or "exact" ("answer" a text, compared with the last '
+                  '\\boxed{} or else the last line after </think>, both NFKC-normalised, case-folded, whitespace '
+                  'collapsed); optional: id, family, lang, level, entry_point, reasoning, response. See '
+                  'docs/posttraining.md, "Task files".')
+
+
+def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: str, memory: str, about: str = "",
+                   epilog: str = "") -> None:
     """A recipe verb's parser; `max_steps` and `memory` are its own words for --max-steps and --dry-run."""
-    p = sub.add_parser(name, help=help_, description=f"{help_}. Any recipe field can be overridden as "
+    p = sub.add_parser(name, help=help_, description=f"{help_}. {about}Any recipe field can be overridden as "
                        "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
-                       epilog=f"example recipe: {example}")
+                       epilog=f"example recipe: {example}" + (f". {epilog}" if epilog else ""))
     p.add_argument("recipe", help="recipe TOML")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
@@ -27,6 +38,18 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: st
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
     add_dry_run_arguments(p, memory)
     p.set_defaults(func=func, accepts_overrides=True)
+
+
+# what a user's own data must look like, where they look first (`axk1 sft --help`); the full account is the doc's
+SFT_DATA_HELP = (
+    "[sft] data lists files of JSON Lines or a JSON array of rows (also .gz, .zst, .bz2, .xz), Parquet or Arrow "
+    "files, or Hugging Face save_to_disk folders of one split. A row is OpenAI "
+    '{"messages": [{"role": "system|developer|user|assistant", "content": ..., "reasoning_content": ...}]}, '
+    'ShareGPT {"conversations": [{"from": "human|gpt|system", "value": ...}]}, Alpaca {"instruction", "input", '
+    '"output"} or TRL {"prompt", "completion"}; a trace is reasoning_content or <think>trace</think> (or R1\'s '
+    "trace</think>) before the answer. Each assistant turn is one example and only its tokens are trained; rows "
+    "and turns that cannot be trained are counted by reason, with the first places and what to fix, in "
+    'sft_data_report.json (docs/posttraining.md, "Your own SFT data"). ')
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
@@ -129,6 +152,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
                          "non-think: drop it or use --mode think")
     refuse_overwriting_inputs(args.output, [args.tasks])
     tasks = read_tasks(args.tasks)
+    # reasoning and response are optional in a task file (RL does not read them), but a chat row is made of them:
+    # a row without them is one SFT would exclude, so say so here rather than write it
+    needed = ("response", "reasoning") if args.mode == "think" else ("response",)
+    lacking = [t.id for t in tasks if not all(getattr(t, name).strip() for name in needed)]
+    if lacking:
+        raise ValueError(f"{len(lacking)} of {len(tasks)} tasks in {args.tasks} have no {' or no '.join(needed)} "
+                         f"(task {', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''}): {args.mode} chat "
+                         f"rows are made of them; add them, or use such tasks for RL only")
     if args.shortcuts_only and not args.shortcut_share:
         raise ValueError("--shortcuts-only writes the --shortcut-share rows alone: give --shortcut-share (the demo: 1.0)")
     rows = [] if args.shortcuts_only else [to_chat(t, args.mode) for t in tasks]
@@ -147,6 +178,7 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 
 
 def cmd_heldout(args: argparse.Namespace) -> int:
+    from axk1.infer.chat import ChatCodec
     from axk1.posttrain.heldout import check_modes, evaluate_heldout
     from axk1.posttrain.tasks import read_task_rows
     from axk1.device import resolve_device
@@ -154,7 +186,10 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, "--device")
     modes = tuple(args.modes.split(","))
     check_modes(modes)
-    tasks = read_task_rows([args.tasks])[: args.limit]
+    # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
+    # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
+    codec = ChatCodec.from_folder(args.model_dir)
+    tasks = read_task_rows([args.tasks], codec)[: args.limit]
     result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens, device=device, progress=True)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
@@ -165,15 +200,16 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
 
 def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
-    _recipe_parser(sub, "sft", "supervised fine-tuning on chat JSONL in think / non-think mode",
+    _recipe_parser(sub, "sft", "supervised fine-tuning on chat data; [sft] mode = keep (the default: each assistant "
+                   "turn in think mode when it has a trace, else non-think), think or non-think",
                    "recipes/posttrain/sft-think.toml", cmd_sft,
                    "stop after this many optimizer steps, at least 1 (overrides [run] max_steps)",
-                   "the training step's memory per GPU (packed rows of [sft] seq_len)")
+                   "the training step's memory per GPU (packed rows of [sft] seq_len)", about=SFT_DATA_HELP)
     _recipe_parser(sub, "rl", "RL with verifiable rewards (GSPO in DAPO's conventions; GRPO as an option)",
                    "recipes/posttrain/rl.toml", cmd_rl,
                    "stop after this many iterations (rollout, reward, update), at least 1 (overrides [rl] iterations)",
                    "the policy update's memory per GPU (a minibatch's completions at the longest prompt + "
-                   "max_new_tokens)")
+                   "max_new_tokens)", epilog=TASK_ROWS_HELP)
 
     p = sub.add_parser("merge", help="alpha*A + (1-alpha)*B of two model folders, streamed tensor by tensor",
                        description="Merge two model folders of the same shape weight by weight, alpha*A + (1-alpha)*B "
@@ -218,9 +254,10 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--non-think", nargs="*", default=[], help="chat JSONL with non-think responses for the same prompts")
     q.add_argument("-o", "--output", required=True, help="JSONL of the pairs to write")
     q.set_defaults(func=cmd_overlap)
-    q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks")
+    q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks",
+                         epilog=TASK_ROWS_HELP)
     q.add_argument("model_dir", help="model folder (config.json + safetensors + tokenizer.json)")
-    q.add_argument("tasks", help="heldout.jsonl")
+    q.add_argument("tasks", help="task JSONL (heldout.jsonl of `posttrain tasks`, or your own: see below)")
     q.add_argument("--modes", default="think,non-think", help="comma-separated think and/or non-think "
                    "(default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")

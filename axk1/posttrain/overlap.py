@@ -21,6 +21,7 @@ from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
+from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 
 
@@ -41,7 +42,7 @@ def _without_reasoning(messages: list[dict]) -> list[dict]:
 
 
 def _messages(row) -> list[dict]:
-    return check_messages(row.get("messages") if isinstance(row, dict) else None)
+    return check_messages(row_messages(row)[1])  # any shape chat_formats reads (ShareGPT, Alpaca, ...)
 
 
 def build_overlap(think_paths: list[str | Path], out_path: str | Path,
@@ -63,7 +64,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 raise BadRow("duplicate non-think prompt", f"the prompt already has a non-think row at "
                              f"{answers[key][0]}")
         except BadRow as e:
-            report.exclude(e.reason, place)
+            report.exclude(e.reason, place, e.detail)
             continue
         answers[key] = (place, plain)
     used: set[str] = set()
@@ -79,7 +80,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 key = _prompt_key(messages)
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:
-                report.exclude(e.reason, place)
+                report.exclude(e.reason, place, e.detail)
                 continue
             used.add(key)
             source["non-think set" if key in answers else "think span deleted"] += 1

@@ -5,6 +5,10 @@ math-verify as the fallback), code through the evaluation sandbox's checked run:
 confined process, the task's asserts in the sandbox's judge on plain copies of what its functions return, so the
 program decides nothing (an exit, a forged message or an object equal to everything fails; see execution.py).
 
+A third kind, "exact", is for a user's short text answers ("Tokyo", "3/4"): the answer is read from the text after
+the think block (the last \\boxed{} if there is one, else the last non-empty line) and compared with the task's
+after one normalisation (normalise_text). No other kind, and no user code: a reward is one of these graders.
+
 Format (A.X K1's R_format): in think mode the prompt opened `<think>`, so the output must close it exactly once and
 never open another; in non-think mode the prompt carried the empty think block, so the output must contain no
 think tag at all. An output cut off at the token limit is wrong (it never finished), whatever it contains.
@@ -13,15 +17,18 @@ think tag at all. An output cut off at the token limit is wrong (it never finish
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from axk1.eval.execution import run_checked
-from axk1.eval.math_grader import grade_integer_answer
+from axk1.eval.math_grader import grade_integer_answer, last_boxed
 from axk1.eval.sandbox import Limits, run_parallel
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
 _FENCE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
+KINDS = ("math", "code", "exact")  # what score() grades; a task file's rows are checked against it when read
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass
@@ -55,9 +62,58 @@ def extract_code(answer: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+def integer_answer(answer: object) -> int | None:
+    """A math task's answer as the grader compares it, or None: a JSON integer, or a string of ASCII digits with an
+    optional sign, surrounding whitespace ignored ("42", " -7", "+3", "007" is 7). Fractions ("3/4"), decimals
+    ("4.0"), digit groups ("1,000", "1_000"), other scripts' digits and words are None, and a task file holding
+    one is refused when it is read (tasks.read_tasks), not when a rollout first samples it."""
+    if isinstance(answer, bool):  # JSON true is not the integer 1
+        return None
+    if isinstance(answer, int):
+        return answer
+    if isinstance(answer, str) and _INTEGER.fullmatch(answer.strip()):
+        try:
+            return int(answer.strip())
+        except ValueError:  # past Python's int-from-string digit limit
+            return None
+    return None
+
+
 def math_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
-    verdict = grade_integer_answer(text, gold, finish_reason, think_open_in_prompt=thinking)
+    gold_int = integer_answer(gold)
+    if gold_int is None:  # read_tasks refuses such a row; a task built in memory may still hold one
+        raise ValueError(f"math answer {gold!r} is not an integer: give digits with an optional sign, or use kind "
+                         "\"exact\" for a text answer")
+    verdict = grade_integer_answer(text, gold_int, finish_reason, think_open_in_prompt=thinking)
     return verdict.correct, verdict.status
+
+
+def normalise_text(text: str) -> str:
+    """How an exact answer is compared: Unicode NFKC (fullwidth ｔｏｋｙｏ is tokyo), case-folded, whitespace trimmed
+    and every inner run of whitespace one space. Nothing else: punctuation counts ("Paris." is not "Paris")."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def exact_answer(text: str, thinking: bool) -> str | None:
+    """The answer of an "exact" task's completion, normalised: after the think block, the last \\boxed{}'s content
+    if there is one, else the last non-empty line; None when there is nothing there."""
+    part = answer_part(text, thinking)
+    boxed = last_boxed(part)
+    if boxed is not None:
+        found = normalise_text(boxed)
+    else:
+        lines = [line for line in part.splitlines() if line.strip()]
+        found = normalise_text(lines[-1]) if lines else ""
+    return found or None
+
+
+def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
+    if finish_reason == "length":
+        return False, "truncated"
+    found = exact_answer(text, thinking)
+    if found is None:
+        return False, "no_answer"
+    return (True, "correct") if found == normalise_text(str(gold)) else (False, "wrong")
 
 
 def code_correct(text: str, tests: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
@@ -76,8 +132,10 @@ def score(task: dict, text: str, finish_reason: str, thinking: bool, format_pena
         correct, status = math_correct(text, task["answer"], finish_reason, thinking)
     elif task["kind"] == "code":
         correct, status = code_correct(text, task["tests"], finish_reason, thinking)
+    elif task["kind"] == "exact":
+        correct, status = exact_correct(text, task["answer"], finish_reason, thinking)
     else:
-        raise ValueError(f"task {task.get('id')} has kind {task['kind']!r}; rewards know 'math' and 'code'")
+        raise ValueError(f"task {task.get('id')} has kind {task['kind']!r}; rewards know {', '.join(KINDS)}")
     ok = format_ok(text, thinking)
     if not ok and status == "correct":
         status = "format"  # right answer, broken tags: counted correct, penalised by the format term

@@ -75,7 +75,7 @@ class RLTrainer:
         if self.codec is None:
             raise FileNotFoundError(f"{r.rl.template_from} has no tokenizer.json: RL renders prompts with the model "
                                     "folder's tokenizer and chat template")
-        self.tasks = read_task_rows(r.rl.tasks)
+        self.tasks = read_task_rows(r.rl.tasks, self.codec)  # every row checked, control tokens by this codec
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
         self.turn_end = self.codec.turn_end
@@ -187,10 +187,10 @@ class RLTrainer:
         samples, st = self.rollout(it)
         row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
         row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-        if samples:
+        if rl_rollout.any_signal(samples, s.group_size):
             row.update(self.update(samples, it * s.updates_per_batch))
             self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
-        else:
+        else:  # nothing kept (dynamic sampling), or only flat groups (without it): every advantage is 0
             row["skipped"] = "every group had equal rewards"
         self.state.skipped_steps += "skipped" in row
         self.state.step = it + 1

@@ -170,7 +170,7 @@ def longest_prompt(recipe: RLRecipe, candidates: int = 64) -> int:
     from axk1.posttrain.tasks import read_task_rows
 
     codec = ChatCodec.from_folder(recipe.rl.template_from)
-    prompts = sorted((str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks)), key=len)[-candidates:]
+    prompts = sorted((str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks, codec)), key=len)[-candidates:]
     return max((len(codec.encode(prompt_text(codec, [{"role": "user", "content": p}], m == "think"),
                                  add_special_tokens=False)) for p in prompts for m in recipe.rl.modes), default=0)
 

@@ -84,6 +84,15 @@ def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
     return kept, stats
 
 
+def any_signal(samples: list[dict], group_size: int) -> bool:
+    """Whether any group (group_size consecutive samples) has unequal rewards. One whose rewards are all equal has
+    advantage 0 under every advantage_scale, so a batch of such groups only (which dynamic_sampling = false keeps)
+    has no policy gradient: its update would be an optimizer step on a zero gradient, where weight decay alone
+    shrinks the weights, and the run would report a model trained. Such an iteration is skipped, as with dynamic
+    sampling (which keeps no flat group), whether or not a KL term is on."""
+    return any(len({x["reward"] for x in samples[i:i + group_size]}) > 1 for i in range(0, len(samples), group_size))
+
+
 def _stop_token(trainer, result, i: int) -> int:
     """The stop id completion i ended on, which is trained as its last token; where the sampler did not say
     (axk1 serve leaves it out of a reply), the chat turn's end, which SFT taught the model to end a turn with."""

@@ -1,7 +1,7 @@
 """`axk1 sft`: supervised fine-tuning on chat data, in either thinking mode, on the pretraining trainer.
 
 The recipe is a pretraining recipe (same [model], [optimizer], [schedule], [batch], [parallelism],
-[checkpointing], [logging], [run]) whose [[stages]] are replaced by an [sft] section naming chat JSONL files. The
+[checkpointing], [logging], [run]) whose [[stages]] are replaced by an [sft] section naming chat data files. The
 trainer is the pretraining Trainer with a different batch source, `ChatSampler`, so checkpoints, exact resume, the
 progress bar, TensorBoard, FSDP2 + EP and fault handling are the same code. At the end the newest checkpoint is
 exported as a Hugging Face folder with the tokenizer and chat template it was rendered with (`[run] out_dir/model`).
@@ -31,10 +31,11 @@ from axk1.train.trainer import Trainer
 
 @dataclass
 class SFTConfig:
-    data: list[str] = field(default_factory=list)  # chat JSONL files (relative: to the recipe's folder)
+    data: list[str] = field(default_factory=list)  # chat data files or folders, any kind chat_formats.py reads
+                                                   # (relative: to the recipe's folder)
     mode: str = "keep"           # "think" | "non-think" | "keep" (each turn as it comes: reasoning → think mode)
     template_from: str = ""      # model folder whose tokenizer + chat template render the rows ("" = [model] init_from)
-    seq_len: int = 1024          # packed row length; a longer conversation is excluded as "over-long"
+    seq_len: int = 1024          # packed row length; an assistant turn longer with its prompt is "over-long"
     epochs: float = 1.0
     export: bool = True          # write [run] out_dir/model (HF folder + tokenizer + template) at the end
 
@@ -48,7 +49,8 @@ class SFTRecipe(Recipe):
         super().validate()
         s = self.sft
         if not s.data:
-            raise ValueError("[sft] data must list at least one chat JSONL file")
+            raise ValueError("[sft] data must list at least one chat data file (docs/posttraining.md, \"Your own "
+                             "SFT data\")")
         if s.mode not in MODES:
             raise ValueError(f"[sft] mode {s.mode!r} unknown; use one of {', '.join(MODES)}")
         if not math.isfinite(s.epochs):

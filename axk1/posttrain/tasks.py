@@ -17,16 +17,17 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
+from axk1.posttrain.task_rows import fill_defaults, row_problems
 from axk1.json_text import parse_json
 
-KINDS = ("math", "code")
+KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
 LANGS = ("en", "ko")
 LEVELS = tuple(range(1, math_tasks.MAX_LEVEL + 1))
 FAMILIES = {**{name: ("math", make) for name, make in math_tasks.FAMILIES.items()},
@@ -41,11 +42,11 @@ MAX_REPEATS = 100
 class VerifiedTask:
     id: str             # content hash of the other fields: the same task always gets the same id
     family: str         # a key of FAMILIES
-    kind: str           # "math" | "code"
-    lang: str           # "en" | "ko"
+    kind: str           # "math" | "code" | "exact" (a user's text answers: rewards.py)
+    lang: str           # "en" | "ko" (generated; a user's file may name others)
     level: int
     prompt: str         # the user message
-    answer: str         # math: the integer, as a string; code: ""
+    answer: str         # math: the integer, as a string; exact: the text; code: ""
     tests: str          # code: assert statements that call entry_point; math: ""
     entry_point: str    # code: the function's name; math: ""
     reasoning: str      # the short worked trace (reasoning_content in think mode)
@@ -55,20 +56,40 @@ class VerifiedTask:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, row: Mapping) -> "VerifiedTask":
-        names = [f.name for f in fields(cls)]
-        missing = [name for name in names if name not in row and name != "id"]
-        if missing:
-            raise ValueError(f"task row lacks {', '.join(missing)}")
-        values = {name: row[name] for name in names if name != "id"}
-        values["level"] = int(values["level"])
-        return cls(id=row.get("id") or content_id(values), **values)
+    def from_dict(cls, row: Mapping, codec=None) -> "VerifiedTask":
+        """A task from a JSON row: missing fields get their defaults (task_rows.DEFAULTS); a row the graders could
+        not use is a ValueError saying why (task_rows.row_problems; `codec` also refuses chat control tokens)."""
+        task, problems = parse_task(row, codec)
+        if problems:
+            raise ValueError(f"task {task_id(row)}: {'; '.join(problems)}")
+        return task
+
+
+def parse_task(row: Mapping, codec=None) -> tuple[VerifiedTask | None, list[str]]:
+    """(the task, []) for a usable row, else (None, what is wrong with it)."""
+    if not isinstance(row, Mapping):
+        return None, [f"a JSON {type(row).__name__}, not an object: give one task object per line"]
+    values = fill_defaults(row)
+    problems = row_problems(values, codec)
+    if problems:
+        return None, problems
+    return VerifiedTask(id=str(row.get("id") or content_id(values)), **values), []
+
+
+def task_id(row: object) -> str:
+    """The id a row has or would get, for messages about it (a row that is no object has none)."""
+    if not isinstance(row, Mapping):
+        return "(none)"
+    given = row.get("id")
+    return str(given) if given else content_id(fill_defaults(row))
 
 
 def content_id(values: Mapping) -> str:
     content = [values[k] for k in ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point",
                                    "reasoning", "response")]
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+    # surrogatepass: the same bytes for any valid text, and an id (for the error naming it) for a lone surrogate
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
+                          ).hexdigest()[:16]
 
 
 def prompt_key(prompt: str) -> str:
@@ -211,7 +232,9 @@ def shortcut_rows(tasks: Sequence[VerifiedTask], share: float, seed: int = 0) ->
     for task in tasks:
         if task.kind == "math" and rng.random() < share:
             row = to_chat(task, "think")
-            row["messages"][-1]["reasoning_content"] = SHORTCUT[task.lang].format(answer=task.answer)
+            # a user's file may name a language without a shortcut wording: English's
+            shortcut = SHORTCUT.get(task.lang, SHORTCUT["en"])
+            row["messages"][-1]["reasoning_content"] = shortcut.format(answer=task.answer)
             rows.append(row)
     return rows
 
@@ -235,28 +258,47 @@ def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
     return count
 
 
-def read_tasks(path: str | Path) -> list[VerifiedTask]:
-    """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them); a line that is not one is an error naming
-    the file and the line."""
+# How many bad rows a task file's error lists (all are counted).
+SHOWN_BAD_ROWS = 5
+
+
+def read_tasks(path: str | Path, codec=None) -> list[VerifiedTask]:
+    """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them; a user's own: docs/posttraining.md, "Task
+    files"). Every row is checked here (parse_task), so a bad one stops RL, its --dry-run and `posttrain heldout`
+    before they start: the error lists the first SHOWN_BAD_ROWS as path:line with the task id and what to do, and
+    counts the rest. `codec` (the model folder's ChatCodec) also refuses chat control tokens in prompts."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no task file {path}: give a JSONL that `axk1 posttrain tasks -o DIR` wrote "
-                                "(DIR/train.jsonl or DIR/heldout.jsonl)")
-    tasks = []
-    with Path(path).open(encoding="utf-8") as f:
+        raise FileNotFoundError(f"no task file {path}: give a JSONL of tasks, e.g. one that `axk1 posttrain tasks -o "
+                                "DIR` wrote (DIR/train.jsonl or DIR/heldout.jsonl)")
+    tasks, bad, n_bad, n_rows = [], [], 0, 0
+    with Path(path).open("rb") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
+            n_rows += 1
             try:
-                tasks.append(VerifiedTask.from_dict(parse_json(line)))
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                raise ValueError(f"{path}:{n} is not a verified task ({type(e).__name__}: {e}); give a JSONL that "
-                                 "`axk1 posttrain tasks` wrote (train.jsonl or heldout.jsonl)") from None
+                row = parse_json(line)
+            except ValueError as e:
+                row, problems = None, [f"not JSON ({e})"]
+            else:
+                task, problems = parse_task(row, codec)
+            if not problems:
+                tasks.append(task)
+                continue
+            n_bad += 1
+            if len(bad) < SHOWN_BAD_ROWS:
+                bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
+    if bad:
+        more = f"\n  ... and {n_bad - len(bad)} more" if n_bad > len(bad) else ""
+        raise ValueError(f"{n_bad} of {n_rows} rows of the task file {path} cannot be graded:\n" + "\n".join(bad)
+                         + more + "\nfix or remove them; the task row schema is in docs/posttraining.md "
+                         "(\"Task files\")")
     return tasks
 
 
-def read_task_rows(paths: list[str]) -> list[dict]:
+def read_task_rows(paths: list[str], codec=None) -> list[dict]:
     """Verified-task rows (read_tasks' format, checked there) as dicts, from one or more files."""
-    tasks = [t.to_dict() for path in paths for t in read_tasks(path)]
+    tasks = [t.to_dict() for path in paths for t in read_tasks(path, codec)]
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks

@@ -73,8 +73,10 @@ def peak_flops(device: torch.device, precision: str, peak_tflops: float = 0.0) -
     if device.type == "cpu":
         return measure_matmul_peak()
     if device.type == "cuda" and precision == "bf16":
-        name = torch.cuda.get_device_name(device).upper()
-        gpu = next((g for key, g in GPUS.items() if key in name.replace(" ", "")), None)
+        name = torch.cuda.get_device_name(device).upper().replace(" ", "").replace("-", "")
+        # the longest table name inside the device's: "NVIDIA H200" holds H20's name too, "NVIDIA GB200" B200's
+        known = [(key.replace("-", ""), g) for key, g in GPUS.items() if g.bf16_tflops]
+        gpu = max(((k, g) for k, g in known if k in name), key=lambda kg: len(kg[0]), default=(None, None))[1]
         return gpu.bf16_tflops * 1e12 if gpu else 0.0
     return 0.0
 

@@ -1,0 +1,287 @@
+"""Chat data as users bring it → the OpenAI-style `messages` rows that chat_data renders.
+
+Containers (`read_rows`), told apart by their first bytes, not their names (a `.json` file is as often JSON Lines
+as an array):
+- JSON Lines, one row a line; a UTF-8 byte-order mark at the start is dropped (Windows editors write one);
+- a JSON array of rows (`json.dump(rows, f, indent=2)`, pandas' `orient="records"`), or one pretty-printed row;
+- either compressed with gzip, zstd, bzip2 or xz (read as a stream);
+- Parquet, an Arrow file or stream, and a Hugging Face `save_to_disk` folder of one split (Arrow streams listed in
+  its state.json): pyarrow is already a dependency, so these are read, not refused.
+What no reader takes (a DatasetDict folder, another folder, CSV, a zip/xlsx, UTF-16 or other binary) is refused
+with one error naming the file and a command that converts it.
+
+Row shapes (`row_messages`): OpenAI `messages`; ShareGPT `conversations` of {from, value}; Alpaca instruction
+[+ input] / output; TRL's prompt / completion. Role `developer` (OpenAI's name for system instructions since o1)
+is `system`; an assistant turn's `reasoning` or `thinking` string (vLLM's and gpt-oss' field names) is its
+`reasoning_content`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from axk1.infer.protocol import json_strings
+from axk1.json_text import JsonError, parse_json
+from axk1.posttrain.chat_report import BadRow, ChatReport
+
+BOM = b"\xef\xbb\xbf"
+TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('{out}', orient='records', "
+            "lines=True, force_ascii=False)\"")
+ACCEPTED = ("JSON Lines or a JSON array of rows (optionally .gz/.zst/.bz2/.xz), Parquet, Arrow, or a Hugging Face "
+            "save_to_disk folder of one split")
+
+# ShareGPT speaker names (FastChat's and LLaMA-Factory's conventions) -> roles; a tool-call speaker such as
+# "function_call" is not mapped: its value is a call, not text, and must come as OpenAI messages
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
+                  "system": "system", "tool": "tool"}
+ROLE_ALIASES = {"developer": "system"}
+REASONING_ALIASES = ("reasoning", "thinking")
+SHAPES = ("'messages' (OpenAI: role/content), 'conversations' (ShareGPT: from/value), 'instruction' + 'output' "
+          "(Alpaca) or 'prompt' + 'completion' (TRL)")
+
+
+# ---- containers ----
+
+def read_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[tuple[str, Any]]:
+    """(place, parsed row) for every row of every file; a row that is not UTF-8, not JSON, or carries a lone
+    surrogate is counted under its reason. A place is "path:line" (JSON Lines) or "path[i]" (the i-th record of an
+    array, Parquet or Arrow file), the path as given (two train.jsonl stay apart)."""
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"chat data {path} not found")
+        if path.is_dir():
+            yield from _dataset_folder(path, report)
+            continue
+        with path.open("rb") as f:
+            head = f.read(8)
+        if head.startswith(b"PAR1"):
+            import pyarrow.parquet as pq
+            report.files[str(path)] = "parquet"
+            yield from _records(path, pq.ParquetFile(path).iter_batches(batch_size=1024), report)
+        elif head.startswith((b"ARROW1", b"\xff\xff\xff\xff")):
+            report.files[str(path)] = "arrow"
+            yield from _records(path, _arrow_batches(path), report)
+        else:
+            opener, kind = _decompressor(head)
+            _refuse_unreadable(path, head if not kind else b"")
+            with opener(path) as stream:
+                yield from _text_rows(path, stream, report, kind)
+
+
+def _decompressor(head: bytes):
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.open, "gzip "
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        import zstandard
+        return (lambda p: io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(p, "rb"),
+                                                                                       closefd=True))), "zstd "
+    if head.startswith(b"BZh"):
+        return bz2.open, "bzip2 "
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open, "xz "
+    return (lambda p: open(p, "rb")), ""
+
+
+def _refuse_unreadable(path: Path, head: bytes) -> None:
+    """Files read as text would become one "invalid utf-8" or "invalid json" per line: refused whole, with a fix.
+    `head`: the first bytes of an uncompressed file (b"" for a compressed one)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        cmd = TO_JSONL.format(kind="csv", path=path, out=path.with_suffix(".jsonl"))
+        if suffix == ".tsv":
+            cmd = cmd.replace(f"'{path}')", f"'{path}', sep='\\t')")
+        raise ValueError(f"chat data {path}: CSV is not read (a message list has no CSV form); an Alpaca-style "
+                         f"table (instruction, input, output columns) converts to JSON Lines with: {cmd}")
+    if head.startswith(b"PK\x03\x04"):
+        cmd = TO_JSONL.format(kind="excel", path=path, out=path.with_suffix(".jsonl"))
+        raise ValueError(f"chat data {path} is a zip archive (or a spreadsheet): unpack it, or convert a sheet "
+                         f"with: {cmd}")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"chat data {path} is UTF-16 text (Windows PowerShell's default): convert it with "
+                         f"`iconv -f UTF-16 -t UTF-8 {path} > {path.with_suffix('.utf8.jsonl')}`")
+    if b"\x00" in head:  # JSON text never holds a NUL byte; these would be 'invalid utf-8' or 'invalid json' rows
+        raise ValueError(f"chat data {path} is not text: give {ACCEPTED}")
+
+
+def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tuple[str, Any]]:
+    start = stream.peek(4096).removeprefix(BOM).lstrip()
+    first_line = start.split(b"\n", 1)[0].strip()
+    if start[:1] == b"[" or (first_line == b"{" and path.suffix.lower() != ".jsonl"):  # an array, or one object
+        report.files[str(path)] = f"{kind}json " + ("array" if start[:1] == b"[" else "object")
+        try:
+            value = parse_json(stream.read().removeprefix(BOM))
+        except JsonError as e:
+            raise ValueError(f"chat data {path} is not valid JSON ({e}): a JSON file is read whole, so one error "
+                             "loses every row; fix it, or write one row a line (JSON Lines)") from None
+        yield from _records(path, [value if isinstance(value, list) else [value]], report, whole=True)
+        return
+    report.files[str(path)] = f"{kind}jsonl"
+    for n, raw in enumerate(stream, 1):  # bytes: one undecodable line is excluded, not the whole file
+        if n == 1:
+            raw = raw.removeprefix(BOM)
+        if not raw.strip():
+            continue
+        report.rows += 1
+        place = f"{path}:{n}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            report.exclude("invalid utf-8", f"{place} (byte {e.start})")
+            continue
+        try:
+            row = parse_json(line)
+        except JsonError as e:
+            report.exclude("invalid json", f"{place} ({e})")
+            continue
+        if "\\u" in line and (where := _lone_surrogate(row)) is not None:
+            report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
+            continue
+        yield place, row
+
+
+def _records(path: Path, batches, report: ChatReport, whole: bool = False) -> Iterator[tuple[str, Any]]:
+    """Rows of record containers: Arrow record batches, or (whole) one parsed JSON value."""
+    i = 0
+    for batch in batches:
+        rows = batch if whole else batch.to_pylist()
+        for row in rows:
+            report.rows += 1
+            place = f"{path}[{i}]"
+            i += 1
+            if whole and (where := _lone_surrogate(row)) is not None:  # Arrow strings are valid UTF-8 already
+                report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
+                continue
+            yield place, row
+
+
+def _arrow_batches(path: Path):
+    import pyarrow as pa
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_file(source)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        except pa.ArrowInvalid:  # the stream format (what datasets' save_to_disk writes)
+            source.seek(0)
+            batches = pa.ipc.open_stream(source)
+        yield from batches
+
+
+def _dataset_folder(path: Path, report: ChatReport) -> Iterator[tuple[str, Any]]:
+    if (path / "dataset_dict.json").exists():
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        raise ValueError(f"chat data {path} is a Hugging Face DatasetDict (splits: {', '.join(splits)}): name the "
+                         f"split to train on, e.g. {path / (splits[0] if splits else 'train')}")
+    if not (path / "state.json").exists():
+        raise ValueError(f"chat data {path} is a folder: list its files instead (e.g. {path}/*.jsonl); a folder is "
+                         "read only when it is a Hugging Face save_to_disk folder (with state.json)")
+    files = [path / f["filename"] for f in json.loads((path / "state.json").read_text()).get("_data_files", [])]
+    report.files[str(path)] = "hf dataset folder"
+    for f in files:
+        yield from _records(f, _arrow_batches(f), report)
+
+
+def _lone_surrogate(row: Any) -> str | None:
+    """The path of a string holding a lone UTF-16 surrogate (JSON's "\\ud800" parses to one): no tokenizer or
+    UTF-8 writer takes it."""
+    for path, text in json_strings(row):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+    return None
+
+
+# ---- row shapes ----
+
+def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
+    """(shape, messages) of a row in any accepted shape; BadRow("no messages") naming the shapes otherwise. The
+    messages still go through chat_data.check_messages. `formats` counts the row's shape once it is recognised, a
+    row that then fails (a ShareGPT row with an unknown speaker) included."""
+    if not isinstance(row, dict):
+        raise BadRow("no messages", f"a row must be a JSON object with {SHAPES}; got a {type(row).__name__}")
+    if "messages" in row or "conversations" in row or "conversation" in row:
+        key = next(k for k in ("messages", "conversations", "conversation") if k in row)
+        items = row[key]
+        if not isinstance(items, list) or not items:
+            raise BadRow("no messages", f"the row's '{key}' must be a non-empty list of turns")
+        sharegpt = any(isinstance(m, dict) and "from" in m and "role" not in m for m in items)
+        _count(formats, "sharegpt" if sharegpt else "messages")
+        messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(m) for i, m in enumerate(items)]
+        if sharegpt and isinstance(row.get("system"), str) and row["system"]:  # LLaMA-Factory's system column
+            messages.insert(0, {"role": "system", "content": row["system"]})
+        return ("sharegpt" if sharegpt else "messages"), messages
+    if "instruction" in row and "output" in row:
+        _count(formats, "alpaca")
+        return "alpaca", _alpaca(row)
+    if "prompt" in row and "completion" in row:
+        _count(formats, "prompt-completion")
+        return "prompt-completion", _side(row["prompt"], "user", "prompt") + _side(row["completion"], "assistant",
+                                                                                    "completion")
+    hint = " ('text' rows are pretraining documents: `axk1 train`)" if "text" in row else ""
+    keys = ", ".join(repr(k) for k in list(row)[:8]) or "none"
+    raise BadRow("no messages", f"the row has keys {keys}; a chat row needs {SHAPES}{hint}")
+
+
+def _count(formats: Counter | None, shape: str) -> None:
+    if formats is not None:
+        formats[shape] += 1
+
+
+def _openai_turn(m: Any) -> Any:
+    if not isinstance(m, dict):
+        return m  # check_messages names it
+    m = dict(m)
+    if isinstance(m.get("role"), str):  # (a list or an object as the role: check_messages names it)
+        m["role"] = ROLE_ALIASES.get(m["role"], m["role"])
+    if m.get("role") == "assistant" and m.get("reasoning_content") is None:
+        for k in REASONING_ALIASES:
+            if isinstance(m.get(k), str):
+                m["reasoning_content"] = m.pop(k)
+                break
+    return m
+
+
+def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
+    if not isinstance(m, dict) or "from" not in m or "value" not in m:
+        raise BadRow("bad message", f"{key}[{i}] must be an object with 'from' and 'value' (ShareGPT)")
+    speaker = str(m["from"]).lower()
+    role = SHAREGPT_ROLES.get(speaker, ROLE_ALIASES.get(speaker))
+    if role is None:
+        raise BadRow("unknown role", f"{key}[{i}] has from {m['from']!r}; ShareGPT speakers taken: "
+                     f"{', '.join(SHAREGPT_ROLES)}, developer")
+    return _openai_turn({"role": role, "content": m["value"],
+                         **{k: v for k, v in m.items() if k not in ("from", "value")}})
+
+
+def _alpaca(row: dict) -> list[dict]:
+    """instruction [+ input] -> user, output -> assistant; `system` and `history` ([[question, answer], ...]) as
+    LLaMA-Factory reads them, the input joined to the instruction by a newline as there."""
+    fields = {k: row.get(k) for k in ("instruction", "input", "output", "system")}
+    for k, v in fields.items():
+        if v is not None and not isinstance(v, str):
+            raise BadRow("bad content", f"Alpaca field '{k}' must be a string, got {type(v).__name__}")
+    messages = [{"role": "system", "content": fields["system"]}] if fields["system"] else []
+    for j, pair in enumerate(row.get("history") or []):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise BadRow("bad message", f"Alpaca history[{j}] must be [question, answer]")
+        messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+    user = "\n".join(x for x in (fields["instruction"], fields["input"]) if x)
+    return messages + [{"role": "user", "content": user}, {"role": "assistant", "content": fields["output"] or ""}]
+
+
+def _side(value: Any, role: str, key: str) -> list:
+    """One side of a TRL prompt/completion row: a string (standard) or a list of messages (conversational)."""
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if isinstance(value, list):
+        return [_openai_turn(m) for m in value]
+    raise BadRow("bad content", f"'{key}' must be a string or a list of messages")

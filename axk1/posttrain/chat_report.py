@@ -1,0 +1,85 @@
+"""The account of a chat data set: every row read is kept or excluded under a reason, every assistant turn of a kept
+row is trained or left out under a reason, and the report keeps, per reason, the first places and the first detail
+(what to fix: the allowed roles, the format a row needs), not only the reason's name.
+
+Printed by `axk1 sft` (`summary`) and written as `sft_data_report.json` (`to_dict`); `axk1 posttrain overlap`
+reports its input the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+FIRST = 5  # places kept per reason: enough to find the pattern, bounded for a set of millions of rows
+
+
+class BadRow(ValueError):
+    """A row (or, where the caller allows it, one turn) that cannot be trained: `reason` is the category the report
+    counts under, `detail` what is wrong with this row and what to do."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class ChatReport:
+    rows: int = 0
+    examples: int = 0  # assistant turns trained, each one example
+    excluded: Counter = field(default_factory=Counter)  # reason -> rows excluded whole
+    where: dict = field(default_factory=lambda: defaultdict(list))  # reason -> first "file:line"s
+    detail: dict = field(default_factory=dict)  # reason -> the first excluded row's detail
+    turns_excluded: Counter = field(default_factory=Counter)  # reason -> turns left out of rows that train others
+    turn_where: dict = field(default_factory=lambda: defaultdict(list))  # reason -> first "file:line messages[i]"s
+    formats: Counter = field(default_factory=Counter)  # row shape (messages, sharegpt, alpaca, ...) -> rows
+    files: dict = field(default_factory=dict)  # path as given -> container (jsonl, json array, parquet, ...)
+    duplicates: int = 0  # kept rows whose conversation an earlier kept row already had (trained again)
+    duplicate_where: list = field(default_factory=list)
+
+    def exclude(self, reason: str, place: str, detail: str = "") -> None:
+        self.excluded[reason] += 1
+        if len(self.where[reason]) < FIRST:
+            self.where[reason].append(place)
+        if detail and reason not in self.detail:
+            self.detail[reason] = detail
+
+    def exclude_turn(self, reason: str, place: str, detail: str = "") -> None:
+        self.turns_excluded[reason] += 1
+        if len(self.turn_where[reason]) < FIRST:
+            self.turn_where[reason].append(f"{place} ({detail})" if detail else place)
+
+    def duplicate(self, place: str) -> None:
+        self.duplicates += 1
+        if len(self.duplicate_where) < FIRST:
+            self.duplicate_where.append(place)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
+                "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()},
+                "excluded_detail": dict(self.detail), "turns_excluded": dict(self.turns_excluded),
+                "first_turns_excluded_at": {k: v for k, v in self.turn_where.items()},
+                "formats": dict(self.formats), "files": dict(self.files),
+                "duplicate_rows": self.duplicates, "first_duplicates_at": list(self.duplicate_where)}
+
+    def summary(self) -> str:
+        kept = self.rows - sum(self.excluded.values())
+        shapes = ", ".join(f"{n} {s}" for s, n in self.formats.most_common())
+        out = f"{self.rows} chat rows" + (f" ({shapes})" if shapes else "")
+        out += f": {kept} kept ({self.examples} assistant turns to train"
+        if self.turns_excluded:
+            out += "; turns left out of kept rows: " + ", ".join(
+                f"{n} {r} (e.g. {self.turn_where[r][0]})" for r, n in self.turns_excluded.most_common())
+        out += ")"
+        if self.duplicates:
+            out += (f", {self.duplicates} of them repeat{'s' if self.duplicates == 1 else ''} an earlier row's "
+                    f"conversation exactly and {'is' if self.duplicates == 1 else 'are'} trained again "
+                    f"(e.g. {self.duplicate_where[0]})")
+        if self.excluded:
+            out += ", excluded: " + ", ".join(self._excluded_line(r, n) for r, n in self.excluded.most_common())
+        return out
+
+    def _excluded_line(self, reason: str, n: int) -> str:
+        detail = self.detail.get(reason)
+        return f"{n} {reason} (e.g. {self.where[reason][0]}" + (f": {detail})" if detail else ")")

@@ -1,0 +1,160 @@
+"""run.output_dir of `axk1 data run`: --force deletes only the pipeline's own outputs (it deleted the whole folder:
+inputs, the pipeline file, a user's notes), a relaunch over changed input files is refused naming them (it printed
+the old table and exited 0), and the same pipeline launched from another folder is the same run (it was refused
+as "other settings")."""
+
+import argparse
+import json
+
+import random
+
+import pytest
+
+from axk1.data.cli import add_data_parser
+from axk1.data.config import config_from_dict, load_pipeline_config
+from axk1.data.run_folder import RUN_ENTRIES, run_entries
+from axk1.data.run_settings import SETTINGS_FILE, check_settings
+from axk1.data.textgen import english_document
+
+
+def text(seed):
+    return english_document(random.Random(seed), 2, 4)
+
+
+def write_docs(folder, n=2, tag=""):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"f{i}.jsonl").write_text(json.dumps({"id": f"{i}", "text": tag + text(i)}) + "\n")
+
+
+def write_pipeline(root, output_dir="out", source="../docs", stages='["extract"]'):
+    (root / "proj").mkdir(parents=True, exist_ok=True)
+    toml = root / "proj" / "p.toml"
+    toml.write_text(f'[run]\noutput_dir = "{output_dir}"\ntasks = 1\nworkers = 1\nstart_method = "fork"\n'
+                    f'stages = {stages}\n[[sources]]\ntype = "jsonl"\npath = "{source}"\nfilter = false\n'
+                    '[filters.quality]\nword_tokenizer = "regex"\n')
+    return toml
+
+
+def data_run(*argv):
+    p = argparse.ArgumentParser()
+    add_data_parser(p.add_subparsers())
+    args = p.parse_args(["data", "run", *map(str, argv)])
+    return args.func(args)
+
+
+def test_force_deletes_only_the_runs_outputs_and_refuses_a_folder_holding_more(tmp_path):
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path, stages='["extract", "dedup", "annotate"]')
+    assert data_run(toml) == 0
+    out = tmp_path / "proj" / "out"
+    made = {p.name for p in out.iterdir()}
+    cfg = load_pipeline_config(toml)
+    assert made <= run_entries(cfg) and {"settings.json", "inputs.json", "logs", "clean", "documents"} <= made
+    (out / "precious.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"also holds precious\.txt; nothing was deleted"):
+        data_run(toml, "--force")
+    assert {p.name for p in out.iterdir()} == made | {"precious.txt"}  # nothing deleted
+    (out / "precious.txt").unlink()
+    assert data_run(toml, "--force") == 0
+    assert (out / "documents").is_dir() and (out / SETTINGS_FILE).is_file()
+
+
+def test_force_refuses_a_folder_holding_the_inputs_or_the_pipeline_file(tmp_path):
+    """`output_dir = "."`: the old --force deleted the inputs, the pipeline file and everything beside them."""
+    write_docs(tmp_path / "proj" / "docs")
+    toml = write_pipeline(tmp_path, output_dir=".", source="docs")
+    (tmp_path / "proj" / "precious.txt").write_text("mine")
+    cfg = load_pipeline_config(toml)
+    check_settings(cfg)  # a first launch into "." writes its settings there
+    before = sorted(p.name for p in (tmp_path / "proj").iterdir())
+    with pytest.raises(ValueError, match=r"holds .*docs, .*p\.toml \(a source or the pipeline file\); nothing was"):
+        check_settings(cfg, force=True, pipeline_file=toml)
+    assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == before
+    assert (tmp_path / "proj" / "docs" / "f0.jsonl").exists()
+
+
+def test_force_refuses_a_folder_no_run_made(tmp_path):
+    write_docs(tmp_path / "docs")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("notes")
+    cfg = config_from_dict({"run": {"output_dir": str(mine), "stages": ["extract"]},
+                            "sources": [{"type": "jsonl", "path": str(tmp_path / "docs")}]})
+    with pytest.raises(ValueError, match=r"also holds notes\.txt; nothing was deleted"):
+        check_settings(cfg, force=True)
+    (mine / "notes.txt").unlink()
+    (mine / "logs").mkdir()  # a name the pipeline writes, but no run's settings.json beside it
+    with pytest.raises(ValueError, match="no settings.json: no `axk1 data run` made it"):
+        check_settings(cfg, force=True)
+    assert (mine / "logs").is_dir()
+
+
+def test_a_tokenizer_the_run_trains_in_its_folder_is_its_own_one_it_reads_is_not(tmp_path):
+    raw = {"run": {"output_dir": str(tmp_path / "out")}, "sources": [{"type": "jsonl", "path": str(tmp_path)}],
+           "tokenize": {"tokenizer": str(tmp_path / "out" / "tok"), "train_vocab_size": 300}}
+    assert "tok" in run_entries(config_from_dict(raw)) - set(RUN_ENTRIES)
+    raw["tokenize"]["train_vocab_size"] = 0
+    assert "tok" not in run_entries(config_from_dict(raw))
+
+
+def test_changed_inputs_are_refused_naming_them_and_an_unchanged_relaunch_says_it_did_nothing(tmp_path, capsys):
+    write_docs(tmp_path / "docs", n=3)
+    toml = write_pipeline(tmp_path)
+    assert data_run(toml) == 0
+    assert "earlier run" not in capsys.readouterr().out
+    assert data_run(toml) == 0  # unchanged: resumes (here: every task had finished)
+    assert "nothing to do: every stage had finished" in capsys.readouterr().out
+    write_docs(tmp_path / "docs", n=2, tag="Rewritten. ")
+    (tmp_path / "docs" / "f2.jsonl").unlink()
+    (tmp_path / "docs" / "new.jsonl").write_text(json.dumps({"text": text(99)}) + "\n")
+    with pytest.raises(ValueError, match=r"docs: 2 changed \(f0\.jsonl, f1\.jsonl\), 1 added \(new\.jsonl\), "
+                                         r"1 removed \(f2\.jsonl\).*pass --force"):
+        data_run(toml)
+    assert data_run(toml, "--force") == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    summary = json.loads((tmp_path / "proj" / "out" / "summary.json").read_text())
+    assert summary["inputs"] == 3  # the new files were read
+
+
+def test_the_same_pipeline_from_another_folder_is_the_same_run(tmp_path, monkeypatch):
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path)
+    check_settings(load_pipeline_config(toml.resolve()))
+    monkeypatch.chdir(tmp_path / "proj")
+    check_settings(load_pipeline_config("p.toml"))  # was refused: run.output_dir ('/…/out' -> 'out'), ...
+    cfg = load_pipeline_config("p.toml", ["--run.output_dir", "out", "--sources.0.path", "../docs"])
+    check_settings(cfg)  # the same paths given on the command line
+    cfg.sources[0].path = str(tmp_path / "proj")
+    with pytest.raises(ValueError, match=r"sources\.0\.path"):
+        check_settings(cfg)  # other files are other settings still
+
+
+def test_a_run_recorded_before_paths_were_resolved_still_resumes(tmp_path, monkeypatch):
+    """settings.json written by the version that kept paths as given ('out', '../docs'): relaunching that run is no
+    change of settings, from its folder or from another."""
+    write_docs(tmp_path / "docs")
+    write_pipeline(tmp_path)
+    monkeypatch.chdir(tmp_path / "proj")
+    with monkeypatch.context() as m:
+        m.setattr("axk1.data.run_settings._resolved", lambda value, base=None: value)
+        check_settings(load_pipeline_config("p.toml"))
+    assert json.loads((tmp_path / "proj" / "out" / SETTINGS_FILE).read_text())["sources.0.path"] == "../docs"
+    check_settings(load_pipeline_config("p.toml"))
+    monkeypatch.chdir(tmp_path)
+    check_settings(load_pipeline_config("proj/p.toml"))
+
+
+def test_a_source_holding_the_run_folder_does_not_read_the_runs_own_files(tmp_path):
+    """output_dir inside a `text` source's folder: the relaunch read settings.json, summary.json and the run's
+    outputs as documents (and the inputs check saw them as added files)."""
+    corpus = tmp_path / "proj" / "corpus"
+    corpus.mkdir(parents=True)
+    for i in range(2):
+        (corpus / f"t{i}.txt").write_text(text(i))
+    toml = write_pipeline(tmp_path, output_dir="corpus/out", source="corpus")
+    toml.write_text(toml.read_text().replace('type = "jsonl"', 'type = "text"'))
+    out = corpus / "out"
+    for argv in ([toml], [toml], [toml, "--force"]):
+        assert data_run(*argv) == 0
+        assert json.loads((out / "summary.json").read_text())["inputs"] == 2
