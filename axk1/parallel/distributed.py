@@ -98,7 +98,7 @@ def process_groups():
     and left alone when it raises. Destroying a group while other ranks are still inside its collectives can wait
     for them for ever (NCCL's abort has been a collective call in some versions; torchtitan destroys on success only
     for this reason); a failed rank should leave at once, so that torchrun sees it fail and stops the others
-    (axk1/cli.py's `_leave`)."""
+    (axk1/cli_exit.py's `leave`)."""
     yield
     shutdown_distributed()
 

@@ -37,13 +37,13 @@ def train_flops_per_token(config: ModelConfig, seq_len: int, with_mtp: bool = Fa
 _MEASURED: dict[int, float] = {}  # thread count -> FLOP/s: the best this process has seen (see measure_matmul_peak)
 
 
-def measure_matmul_peak(seconds: float = 1.5, n: int = 1024, trials: int = 10) -> float:
+def measure_matmul_peak(seconds: float = 0.6, n: int = 1024, trials: int = 6) -> float:
     """This machine's fp32 matrix-multiply rate in FLOP/s at torch's current thread count (the MFU denominator on
     CPU): the best of `trials` windows over `seconds`, and the best any call in this process has seen. On a shared
     machine a window that catches other work reads low and inflates MFU: the old 0.5 s in 0.1 s windows recorded an
-    MFU of 1.21, and two identical runs differed ~4x. Windows of ~0.15 s each hold several 1024^3 products, so one
-    with the cores free decides; a figure against it is still indicative only (the model's matmuls are not this
-    one)."""
+    MFU of 1.21, and two identical runs differed ~4x. Windows of 0.1 s each hold a few 1024^3 products, so one
+    with the cores free decides (0.6 s in all: every CPU run, a test's too, pays it once a process); a figure
+    against it is still indicative only (the model's matmuls are not this one)."""
     threads = torch.get_num_threads()
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b

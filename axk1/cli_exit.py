@@ -1,0 +1,202 @@
+"""How an `axk1` command ends when its verb raises: the exit code and the one line a user reads (a bad value or a
+missing file: `axk1 VERB: error: ...` and 2; Ctrl-C and SIGTERM: a line, how to go on, 130 and 143; a failed torchrun
+rank: its traceback or a word that another rank failed, then out at once), and SIGTERM raised as `Terminated` while a
+verb runs. Split from axk1/cli.py, which parses and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def ended(args: argparse.Namespace, e: BaseException) -> int:
+    """The exit code for a verb that raised `e` (re-raised when it is a bug outside torchrun: its traceback is what
+    to read), after printing what the user needs."""
+    if isinstance(e, BrokenPipeError) and e.filename is None:  # `axk1 ... | head`: the reader has what it wanted
+        try:  # as a shell tool ends: quietly, and without Python's second complaint at exit (stdout flush)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE
+    stop = _stopped_by(e)
+    if stop is None:
+        if not isinstance(e, (ValueError, OSError)):
+            if _launched() and _peer_failed(e):  # not this rank's error: the failed rank's is the one to read
+                print(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
+                      f"failed (its error is above, and torchrun's summary names it)", file=sys.stderr)
+                return leave(1)
+            if _launched():  # a failed rank: its traceback, then out at once (`leave`)
+                traceback.print_exc()
+                return leave(1)
+            raise
+        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
+        report_error(f"axk1 {args.command}: error: {what}")  # a bad value, a missing file, ...
+        return leave(2)
+    # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
+    # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
+    # DCP's CheckpointException, which carries it per rank.)
+    again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
+    what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
+        print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
+    return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While a verb runs, SIGTERM raises Terminated in the main thread (see Terminated); the handler before is put
+    back after."""
+    _MAIN_PID[0] = os.getpid()
+    before = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """How to go on after an interrupt, for a recipe verb (train, sft, rl: the ones with --resume); what the folder
+    holds decides it. The verb sets args.checkpoint_dir once its recipe is read: a Ctrl-C before the first checkpoint
+    (or while the recipe or model was still being built) said "run the same command with --resume", which then
+    refused ("no complete checkpoint ... start without --resume")."""
+    if not hasattr(args, "resume"):
+        return ""
+    if getattr(args, "checkpoint_dir", None) is None:  # stopped before the recipe named its folder: nothing written
+        return " (nothing was saved yet: run the same command to start again)"
+    from axk1.checkpoint.dcp import latest_step
+
+    try:
+        step = latest_step(args.checkpoint_dir)
+    except OSError:
+        step = None
+    if step is None:
+        return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume else "")
+                + " to start over)")
+    return (f" (the newest checkpoint is step {step}: run the same command"
+            + ("" if args.resume else " with --resume") + " to go on)")
+
+
+# what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)
+_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "remote process exited",
+              "Broken pipe")
+
+
+def _peer_failed(e: BaseException) -> bool:
+    """Whether `e`, or what caused it, is a collective that lost a peer rank."""
+    while e is not None:
+        if isinstance(e, RuntimeError) and any(words in str(e) for words in _PEER_GONE):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _launched() -> bool:
+    """Whether this process is a torchrun rank that joined its process group; torch is not imported to find out
+    (and a test's in-process group, outside torchrun, is not a launch)."""
+    dist = sys.modules.get("torch.distributed")
+    return ("TORCHELASTIC_RUN_ID" in os.environ and dist is not None and dist.is_available()
+            and dist.is_initialized())
+
+
+def leave(code: int) -> int:
+    """`code`; a failed torchrun rank, its process group still up, ends here instead (os._exit), so that no group
+    destructor runs at interpreter shutdown, where it could wait on the other ranks or abort
+    (axk1/parallel/distributed.py::process_groups)."""
+    if not _launched():
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def report_error(line: str) -> None:
+    """Prints a verb's error line; under torchrun, once per launch. Every rank reads the same recipe and fails the
+    same way, so N ranks used to print N copies: of the ranks that fail with this very line, only the first to get
+    here prints it (a rank with another error still prints its own). Every rank still exits non-zero. The line also
+    goes to the rank's torchrun error file, so that torchrun's closing summary names the error instead of "To enable
+    traceback see: ..."."""
+    first = _first_to_report(line)
+    if first:
+        print(line, file=sys.stderr)
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if error_file:  # the format torchrun's ProcessFailure reads; a failed write only loses the summary's line
+        said = line if first else "the same error on another rank (printed above)"
+        # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
+        when = str(int(time.time()) + (0 if first else 1))
+        record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
+        try:
+            Path(error_file).write_text(json.dumps(record))
+        except OSError:
+            pass
+
+
+def _first_to_report(line: str) -> bool:
+    """Whether this rank is the first of its launch to fail with `line`: a counter per line in torchrun's own
+    store, which exists before (and without) any process group, on every node. Outside torchrun, or when the store
+    cannot be reached, True: a duplicate line is better than none."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or os.environ.get("WORLD_SIZE", "1") == "1":
+        return True
+    try:
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=timedelta(seconds=5))
+        # a restarted attempt (torchrun --max-restarts) prints its errors afresh
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        key = f"axk1/error/{restart}/{hashlib.sha256(line.encode()).hexdigest()}"
+        return store.add(key, 1) == 1
+    except Exception:  # noqa: BLE001 - the store is gone or unreachable: print rather than say nothing
+        return True
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's or `kill`'s stop) outside a training loop, raised where the command stands so that its
+    clean-ups run (staging folders, temporary files) and it ends with a line, as Ctrl-C does. A BaseException, as
+    KeyboardInterrupt is: no `except Exception` on the way may take it for the command's own error. (Inside a
+    training loop the trainer's handler takes SIGTERM instead: it saves a checkpoint and stops after the step.)"""
+
+
+_MAIN_PID = [os.getpid()]  # the process main() runs in (set there); forks of it are not
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
+
+
+def _terminate(signum, frame) -> None:
+    if os.getpid() != _MAIN_PID[0]:  # a forked worker (datatrove's, a data loader's) ends as SIGTERM ends it: at once
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise Terminated
+
+
+def _stopped_by(e: BaseException | None) -> int | None:
+    """The signal (SIGINT for a KeyboardInterrupt, SIGTERM for Terminated) that set off this exception: itself, its
+    context or cause chain, or a rank's failure inside DCP's CheckpointException, with that failure's own chain
+    (Ctrl-C in a synchronous save surfaced as a rank's RuntimeError raised while the interrupt was handled: a
+    traceback, exit 1). None when no signal did."""
+    if e is None:
+        return None
+    from axk1.checkpoint.save_failure import causes  # (torch: imported only once something has failed)
+
+    for c in causes(e):
+        if isinstance(c, KeyboardInterrupt):
+            return signal.SIGINT
+        if isinstance(c, Terminated):
+            return signal.SIGTERM
+    return None
