@@ -275,8 +275,20 @@ def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _passive_omp_wait() -> None:
+    """OpenMP threads that wait at a barrier sleep instead of spinning, unless the user chose otherwise. libgomp's
+    default spins about 300,000 times first: on a machine whose cores are busy with other work (2 shared cores here,
+    a data job beside training on a node) the waiting thread burns the time slice the thread it waits for needs.
+    A 12-step demo training run (threads = 2) beside one CPU hog took 204 s and 274 s spinning, 44 s and 67 s
+    passive (benchmarks/RESULTS.md). libgomp reads this once, when torch loads it, so it is set before any
+    import of torch; a process that imported torch already keeps its policy."""
+    if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _passive_omp_wait()
     parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):

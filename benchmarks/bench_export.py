@@ -87,7 +87,8 @@ def compare_ranks(step: Path, folder: Path, ranks: int) -> None:
     import os
     import socket
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    (folder / "tmp").mkdir(exist_ok=True)  # TMPDIR: torchrun's agent leaves a torchelastic_* folder per launch
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TMPDIR": str(folder / "tmp")}
     times = {}
     for n in (1, ranks):
         out = folder / f"out-{n}"

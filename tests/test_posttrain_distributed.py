@@ -3,7 +3,6 @@ run's losses: SFT is the pretraining trainer with a chat batch source, so its da
 token-weighted loss must not depend on the launch."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import ROOT, make_model_folder
+from tests.train_helpers import launch_env
 
 pytestmark = pytest.mark.distributed
 
@@ -102,7 +102,7 @@ def _torchrun_sft(recipe: Path) -> None:
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "axk1", "sft", str(recipe)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = launch_env(recipe.parent, PYTHONPATH=str(ROOT))  # the recipe lies in the test's tmp_path
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -204,7 +204,7 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
     folder = make_model_folder(tmp_path / "base")
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = launch_env(tmp_path, PYTHONPATH=str(ROOT))
     (tmp_path / "one.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "one"))
     (tmp_path / "two.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
     census = tmp_path / "calls.json"
@@ -246,7 +246,7 @@ def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), str(runner), str(recipe)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_SLOW_ROLLOUT_S": "9"}
+    env = launch_env(tmp_path, PYTHONPATH=str(ROOT), AXK1_SLOW_ROLLOUT_S="9")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(read_jsonl(tmp_path / "two" / "metrics.jsonl")) == 2
@@ -262,7 +262,7 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
     folder = make_model_folder(tmp_path / "base")
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = launch_env(tmp_path, PYTHONPATH=str(ROOT))
 
     def recipe(out: str, parallel: str = "") -> Path:
         path = tmp_path / f"{out}.toml"

@@ -17,7 +17,7 @@ from axk1.model import AXK1ForCausalLM
 from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import torchrun_train, write_recipe
+from tests.train_helpers import launch_env, torchrun_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -45,7 +45,7 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = launch_env(tmp_path)
     # 2 steps, then resume the sharded (FSDP2 + EP) checkpoint for 2 more
     for extra in (["--max-steps", "2"], ["--max-steps", "4", "--resume"]):
         proc = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=150, env=env)
@@ -100,7 +100,7 @@ def _torchrun(recipe, *args, timeout=120) -> str:
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    env = launch_env(recipe.parent, PYTHONFAULTHANDLER="1")  # the recipe lies in the test's tmp_path
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
@@ -132,7 +132,7 @@ def test_torchrun_recipe_error_is_printed_once(tmp_path, args, said):
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=launch_env(tmp_path))
     assert proc.returncode != 0
     lines = proc.stderr.splitlines()
     for line in said:

@@ -64,6 +64,17 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     return path
 
 
+def launch_env(tmp: Path, **extra: str) -> dict:
+    """os.environ and `extra`, for a torchrun launch a test builds itself, with TMPDIR in `tmp` (the test's tmp_path):
+    torchrun's agent leaves a torchelastic_* folder in TMPDIR per launch, which piled up in /tmp; under tmp_path
+    pytest removes them with the test's other files. One thread per rank unless `extra` says otherwise."""
+    import os
+
+    folder = tmp / "torchrun-tmp"
+    folder.mkdir(exist_ok=True)
+    return {**os.environ, "OMP_NUM_THREADS": "1", **extra, "TMPDIR": str(folder)}
+
+
 def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
                    restarts: int = 0, fails: bool = False) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or

@@ -15,6 +15,8 @@ from datatrove.utils.hashing import HashConfig
 from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
+from axk1.text.korean import get_kiwi
+
 _SPACE_RE = re.compile(r"\s+")
 
 
@@ -55,6 +57,17 @@ def exact_config() -> ExactDedupConfig:
     return ExactDedupConfig(content_getter=normalized_content, hash_config=HashConfig(precision=64, hash_fc="xxhash"))
 
 
+class _SharedKiwi(KiwiTokenizer):
+    """datatrove's KiwiTokenizer (its "sbg" model, its preprocessing) over the process's one Kiwi of that model.
+    Its own loads a Kiwi per instance, about 4 s, and datatrove's executors give every task its own copy of the
+    pipeline (a deep copy in-process, a pickle per task in a pool), so each task of the signature stage loaded
+    the model again."""
+
+    @property
+    def tokenizer(self):
+        return get_kiwi(self.model_type)
+
+
 class _Whitespace(WordTokenizer):
     """Placeholder word tokenizer for character shingles (datatrove's default for "en" would need spaCy)."""
 
@@ -77,7 +90,7 @@ class ShingledMinhashSignature(MinhashDedupSignature):
     def __init__(self, output_folder, config: DedupConfig):
         self.dedup_config = config
         super().__init__(output_folder, config=config.minhash_config(),
-                         language=KiwiTokenizer() if config.shingles == "kiwi" else _Whitespace())
+                         language=_SharedKiwi() if config.shingles == "kiwi" else _Whitespace())
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         # A document from a source with near_dedup = false gets no signature (empty text has no shingles) but

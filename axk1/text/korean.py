@@ -6,10 +6,12 @@ Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see doc
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
+import threading
 import unicodedata
 from collections import Counter
-from functools import lru_cache
 
 # Unicode blocks, inclusive code point ranges.
 SYLLABLES = (0xAC00, 0xD7A3)            # 가..힣, precomposed syllables
@@ -229,14 +231,39 @@ def _space_at(spaced: str, pos: int) -> bool:
     return False
 
 
-@lru_cache(maxsize=1)
-def get_kiwi():
-    """One Kiwi per process (about 2 s to load); None when kiwipiepy is not installed."""
-    try:
-        from kiwipiepy import Kiwi
-    except ImportError:
-        return None
-    return Kiwi()
+# model type (None: Kiwi's default) -> its Kiwi in this process
+_KIWIS: dict[str | None, object] = {}
+_KIWI_LOCK = threading.Lock()
+
+
+def _forget_kiwis_in_child() -> None:
+    # A Kiwi runs its batch calls on its own worker threads, which a fork does not copy: a forked child (datatrove's
+    # start_method = "fork", or a pool started after an in-process stage had loaded Kiwi) that used the parent's
+    # instance hung for ever on its first tokenize. The child loads its own; the lock is new too, in case the
+    # fork came while another thread held it. The parent's instances are never freed here: their destructor
+    # joins those missing threads, and hung the child (one more reference each, which nothing gives back).
+    global _KIWI_LOCK
+    for kiwi in _KIWIS.values():
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(kiwi))
+    _KIWIS.clear()
+    _KIWI_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_kiwis_in_child)
+
+
+def get_kiwi(model_type: str | None = None):
+    """One Kiwi per process and model type, shared by every caller (about 4 s to load: 2 s here, 2 s more on its
+    first call); None when kiwipiepy is not installed. Thread-safe: two threads asking at once load one Kiwi.
+    datatrove's KiwiTokenizer loads the "sbg" model; None is Kiwi's default, which the filters use."""
+    with _KIWI_LOCK:
+        if model_type not in _KIWIS:
+            try:
+                from kiwipiepy import Kiwi
+            except ImportError:
+                return None
+            _KIWIS[model_type] = Kiwi() if model_type is None else Kiwi(model_type=model_type)
+        return _KIWIS[model_type]
 
 
 _STRIP = ".,!?;:()[]{}\"'“”‘’·…"
