@@ -195,3 +195,24 @@ def test_stats_takes_difficulty_quantiles_from_a_bounded_sample(tmp_path, monkey
     assert stats["documents"] == 4000 and stats["difficulty_sample"] == 200
     for q, got in stats["difficulty_quantiles"].items():
         assert abs(got - q) < 0.1, (q, got)
+
+
+def test_the_pipelines_tokenizer_step_warns_when_the_corpus_gives_fewer_entries_than_asked(tmp_path):
+    """`axk1 data tokenizer train` said so; the pipeline's own tokenizer stage (`train_vocab_size`) shrank the
+    vocabulary silently."""
+    from datatrove.utils.logging import logger
+
+    from axk1.data.tokenizer import TokenizerTrainStep
+
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    (docs / "00000.jsonl").write_text("".join(json.dumps({"text": f"short text number {i % 7}"}) + "\n"
+                                              for i in range(40)))
+    said: list[str] = []
+    sink = logger.add(lambda message: said.append(str(message)), level="WARNING")
+    try:
+        list(TokenizerTrainStep(str(docs), str(tmp_path / "tok"), 4096).run())
+    finally:
+        logger.remove(sink)
+    assert (tmp_path / "tok" / "tokenizer.json").exists()
+    assert any("not the 4,096 asked for" in line and "too small for more merges" in line for line in said), said

@@ -122,7 +122,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.data.tokenizer import chars_per_token, iter_jsonl_texts, train_tokenizer
+    from axk1.data.tokenizer import chars_per_token, iter_jsonl_texts, size_shortfall, train_tokenizer
     from axk1.text.tokenizer_file import load_tokenizer
 
     # everything checked before training, which takes minutes to hours: no late refusal, no silent overwrite
@@ -145,16 +145,14 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
         heldout.append((name, texts))
     skipped: Counter = Counter()
     t0 = time.perf_counter()
-    path = train_tokenizer(iter_jsonl_texts(inputs, skipped), out,
-                           TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency))
+    cfg = TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency)
+    path = train_tokenizer(iter_jsonl_texts(inputs, skipped), out, cfg)
     tok = load_tokenizer(path)
     size = tok.get_vocab_size(with_added_tokens=True)
     print(f"trained {path} in {time.perf_counter() - t0:.1f}s: {size:,} entries (asked for {args.vocab_size:,})")
-    if size < args.vocab_size:  # BPE stops when no pair is left to merge: the size asked for is a ceiling
-        print(f"warning: the tokenizer has {size:,} entries, not the {args.vocab_size:,} asked for: the corpus is too "
-              f"small for more merges (no pair left seen --min-frequency {args.min_frequency} times or more). Give "
-              f"it more text, or ask for less; a model's vocab_size past {size:,} trains embedding rows no token "
-              "uses (give the model this size, rounded up to a multiple of 128)", file=sys.stderr)
+    warning = size_shortfall(size, cfg)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if skipped:
         print("rows skipped (not trained on): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common()),
               file=sys.stderr)

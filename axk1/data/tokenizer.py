@@ -164,6 +164,18 @@ def iter_sample_texts(paths: list[str | Path], max_bytes: int, skipped: Counter 
         streams = alive
 
 
+def size_shortfall(size: int, cfg: TokenizerConfig) -> str | None:
+    """A warning when a trained tokenizer has fewer entries than asked for, else None. BPE stops when no pair is
+    left to merge, so the size asked for is a ceiling; a model's vocab_size past the real size trains embedding rows
+    no token uses (a new user's 163,840 asked for gave 3,084, silently)."""
+    if size >= cfg.vocab_size:
+        return None
+    return (f"the tokenizer has {size:,} entries, not the {cfg.vocab_size:,} asked for: the corpus is too small for "
+            f"more merges (no pair left seen {cfg.min_frequency} times or more). Give it more text, or ask for less; "
+            f"a model's vocab_size past {size:,} trains embedding rows no token uses (give the model this size, "
+            "rounded up to a multiple of 128)")
+
+
 class TokenizerTrainStep(PipelineStep):
     """A one-task pipeline stage that trains the tokenizer from the annotated documents when it does not exist
     yet, so `axk1 data run` goes from raw sources to token shards in one command."""
@@ -181,8 +193,15 @@ class TokenizerTrainStep(PipelineStep):
         out = Path(self.out_path)
         folder = out.parent if out.suffix == ".json" else out
         if not (folder / "tokenizer.json").exists():
-            train_tokenizer(iter_sample_texts([Path(self.documents_dir)], self.sample_bytes), folder,
-                            TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token),
-                            allow_empty=True)
+            cfg = TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token)
+            path = train_tokenizer(iter_sample_texts([Path(self.documents_dir)], self.sample_bytes), folder, cfg,
+                                   allow_empty=True)
+            from axk1.text.tokenizer_file import load_tokenizer
+
+            warning = size_shortfall(load_tokenizer(path).get_vocab_size(with_added_tokens=True), cfg)
+            if warning:  # in the run's log and on the terminal (`axk1 train` notes a model sized past it again)
+                from datatrove.utils.logging import logger
+
+                logger.warning(f"{self.name}: {warning}")
         return
         yield
