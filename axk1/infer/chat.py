@@ -19,6 +19,7 @@ from typing import Any
 from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.tokenizer_file import THINK_OPEN, THINK_TAGS, load_tokenizer
+from axk1.text.tool_format import normalise_tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,10 @@ class ChatCodec:
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
-            clean.append({**m, "content": message_text(m.get("content"))})
+            m = {**m, "content": message_text(m.get("content"))}
+            if m.get("tool_calls") is not None:  # string arguments as objects: one call, one text (tool_format)
+                m["tool_calls"] = normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")
+            clean.append(m)
         return render_template(self.chat_template, {
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
