@@ -123,18 +123,20 @@ def test_rows_with_tools_load_and_malformed_calls_are_excluded_by_reason(codec, 
                                                  {"role": "assistant", "content": "", "tool_calls": [
                                                      {"id": "c", "type": "function", "function": function}]}]}
 
+    as_text = {**good, "tools": json.dumps([WEATHER])}  # LLaMA-Factory's rows keep them as a JSON string
     bad = [with_call({"arguments": "{}"}),                                  # no name
            with_call({"name": "get_weather", "arguments": "{\"city\": "}),  # arguments not JSON
            with_call({"name": "get_weather", "arguments": "[1, 2]"}),        # JSON, but not an object
            with_call({"name": "get_weather", "arguments": 7}),
            {"tools": [{"type": "function", "function": {"description": "no name"}}], "messages": good["messages"]},
-           {"tools": "get_weather", "messages": good["messages"]}]
+           {"tools": "get_weather", "messages": good["messages"]}]  # a string that is not JSON
     path = tmp_path / "tools.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [good] + bad) + "\n")
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [good, as_text] + bad) + "\n")
     examples, report = load_chat_examples([path], codec, "non-think", 2048)
-    assert len(examples) == 2 and report.to_dict()["kept_rows"] == 1
+    assert len(examples) == 4 and report.to_dict()["kept_rows"] == 2
+    assert examples[0].ids.tolist() == examples[2].ids.tolist()
     assert dict(report.excluded) == {"bad tool call": 4, "bad tools": 2}
-    assert report.where["bad tool call"][0] == f"{path}:2"
+    assert report.where["bad tool call"][0].startswith(f"{path}:3")
     # the row's tools are in the prompt of every turn
     assert all("<tools>\n" + json.dumps(WEATHER, ensure_ascii=False) + "\n</tools>" in
                codec.decode(e.ids[:e.n_prompt].tolist()) for e in examples)

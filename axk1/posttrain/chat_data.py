@@ -31,6 +31,7 @@ import numpy as np
 
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
+from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.chat_formats import read_rows as read_jsonl_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport  # noqa: F401  (importers take them from here)
 from axk1.posttrain.rewards import format_ok
@@ -103,10 +104,16 @@ def check_messages(messages: Any) -> list[dict]:
 
 
 def check_row_tools(tools: Any) -> list[dict] | None:
-    """A row's `tools` (None: the row has none); BadRow when the template could not list them."""
+    """A row's `tools` (None: the row has none); BadRow when the template could not list them. A JSON string of
+    them is read too: LLaMA-Factory's ShareGPT rows keep their tools so."""
     if tools is None:
         return None
     try:
+        if isinstance(tools, str):
+            try:
+                tools = parse_json(tools)
+            except JsonError as e:
+                raise ValueError(f"tools is a string that is not JSON ({e})") from None
         return check_tools(tools)
     except ValueError as e:
         raise BadRow("bad tools", str(e)) from None
