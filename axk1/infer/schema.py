@@ -22,6 +22,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from axk1.infer.tool_choice import tool_problem
+
 MAX_STOP_STRINGS = 16  # OpenAI allows 4, vLLM no limit; 16 keeps the per-token search cheap
 MAX_STOP_CHARS = 256
 MAX_STOP_TOKEN_IDS = 256
@@ -299,8 +301,6 @@ class ChatRequest(_Request):
         if self.top_logprobs is not None and not self.logprobs:  # OpenAI and vLLM refuse it too
             return ("top_logprobs", "top_logprobs needs 'logprobs': true (it says how many likely tokens to list "
                                     "beside each chosen token's logprob); send both, or neither", "invalid_value")
-        from axk1.infer.tool_requests import tool_problem  # here: it imports the protocol, which imports this
-
         problem = tool_problem(self)
         if problem is not None:
             return problem

@@ -37,7 +37,8 @@ from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, json_strings, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
-from axk1.infer.tool_requests import parses_tool_calls, template_tools, tool_message
+from axk1.infer.tool_choice import parses_tool_calls
+from axk1.infer.tool_requests import template_tools, tool_message
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
