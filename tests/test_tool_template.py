@@ -140,3 +140,28 @@ def test_rows_with_tools_load_and_malformed_calls_are_excluded_by_reason(codec, 
     # the row's tools are in the prompt of every turn
     assert all("<tools>\n" + json.dumps(WEATHER, ensure_ascii=False) + "\n</tools>" in
                codec.decode(e.ids[:e.n_prompt].tolist()) for e in examples)
+
+
+def test_the_tool_call_tags_are_single_text_tokens_as_vllms_hermes_parser_needs(tmp_path):
+    """vLLM's hermes tool parser (`--tool-call-parser hermes`, as A.X K1 is served) refuses to start on a tokenizer
+    without `<tool_call>` and `</tool_call>` as tokens: a tokenizer axk1 trains reserves them after the think tags,
+    not special (a decode that skips special tokens keeps them), and check_vllm_folder names a folder that lacks
+    them."""
+    from tokenizers import Tokenizer
+
+    from axk1.data.tokenizer import TokenizerConfig, train_tokenizer
+    from axk1.infer.vllm import check_vllm_folder
+
+    path = train_tokenizer(["서울 날씨 get_weather {\"city\": \"Seoul\"}"] * 20, tmp_path / "tok",
+                           TokenizerConfig(vocab_size=300, min_frequency=1))
+    tok = Tokenizer.from_file(str(path))
+    ids = tok.encode('<tool_call>\n{"name": "f"}\n</tool_call>', add_special_tokens=False).ids
+    assert (ids[0], ids[-1]) == (tok.token_to_id("<tool_call>"), tok.token_to_id("</tool_call>")) == (6, 7)
+    assert tok.decode(ids, skip_special_tokens=True).startswith("<tool_call>\n")
+    folder = make_model_folder(tmp_path / "without")
+    data = json.loads((folder / "tokenizer.json").read_text())
+    data["added_tokens"] = [t for t in data["added_tokens"] if "tool_call" not in t["content"]]
+    (folder / "tokenizer.json").write_text(json.dumps(data))
+    assert check_vllm_folder(folder) == [
+        f"tokenizer.json: {tag} is not a single token, so vLLM's hermes tool parser (--tool-call-parser hermes) "
+        "refuses to start" for tag in ("<tool_call>", "</tool_call>")]

@@ -19,9 +19,7 @@ import json
 from typing import Any
 
 from axk1.json_text import JsonError, parse_json
-
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
+from axk1.text.tokenizer_file import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 
 def call_block(name: str, arguments: dict[str, Any]) -> str:
