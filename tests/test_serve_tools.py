@@ -102,8 +102,8 @@ def test_a_reply_with_a_tool_call_and_the_answer_after_its_result(client, folder
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Seoul"}
     # the client sends the call back as it got it (arguments a JSON string) with the result: the model answers
     sent = choice.message.model_dump(exclude_none=True)
-    answer = _ask(client, folder, [QUESTION, sent, {"role": "tool", "tool_call_id": call.id, "content": RESULT["content"]}],
-                  extra_body=NON_THINK)
+    result = {"role": "tool", "tool_call_id": call.id, "content": RESULT["content"]}
+    answer = _ask(client, folder, [QUESTION, sent, result], extra_body=NON_THINK)
     assert answer.choices[0].message.content == ANSWER["content"]
     assert answer.choices[0].message.tool_calls is None and answer.choices[0].finish_reason == "stop"
     # n > 1: each choice parsed on its own

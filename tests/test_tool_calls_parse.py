@@ -37,18 +37,21 @@ CASES = {
     "two calls and text after": (
         f"{SEOUL}\n<tool_call>{{\"name\": \"now\"}}</tool_call>\n  Done.  ", "Done.",
         [("get_weather", {"city": "Seoul"}), ("now", {})]),
-    "arguments as a JSON string": ('<tool_call>\n{"name": "f", "arguments": "{\\"a\\": [1, {\\"b\\": 2}]}"}\n</tool_call>',
-                                   None, [("f", {"a": [1, {"b": 2}]})]),
+    "arguments as a JSON string": (
+        '<tool_call>\n{"name": "f", "arguments": "{\\"a\\": [1, {\\"b\\": 2}]}"}\n</tool_call>', None,
+        [("f", {"a": [1, {"b": 2}]})]),
     "closing tag and braces inside strings": (
-        '<tool_call>\n{"name": "echo", "arguments": {"text": "a </tool_call> b }}", "n": {"x": [1, 2.5e3, true, null]}}}'
-        '\n</tool_call>tail', "tail", [("echo", {"text": "a </tool_call> b }}", "n": {"x": [1, 2500.0, True, None]}})]),
+        '<tool_call>\n{"name": "echo", "arguments": {"text": "a </tool_call> b }}", '
+        '"n": {"x": [1, 2.5e3, true, null]}}}\n</tool_call>tail', "tail",
+        [("echo", {"text": "a </tool_call> b }}", "n": {"x": [1, 2500.0, True, None]}})]),
     "invalid JSON stays text": ("A <tool_call>{\"name\": oops}</tool_call> B " + SEOUL,
                                 "A <tool_call>{\"name\": oops}</tool_call> B", [("get_weather", {"city": "Seoul"})]),
     "no name stays text": ('<tool_call>{"arguments": {}}</tool_call>', '<tool_call>{"arguments": {}}</tool_call>', []),
     "arguments not an object stay text": ('<tool_call>{"name": "f", "arguments": [1]}</tool_call>',
                                           '<tool_call>{"name": "f", "arguments": [1]}</tool_call>', []),
     "not an object stays text": ("<tool_call>get_weather(city='Seoul')</tool_call> ok " + SEOUL,
-                                 "<tool_call>get_weather(city='Seoul')</tool_call> ok", [("get_weather", {"city": "Seoul"})]),
+                                 "<tool_call>get_weather(city='Seoul')</tool_call> ok",
+                                 [("get_weather", {"city": "Seoul"})]),
     "text after the object stays text": ('<tool_call>{"name": "f"} extra</tool_call>',
                                          '<tool_call>{"name": "f"} extra</tool_call>', []),
     "unclosed block stays text": ('Hi\n<tool_call>\n{"name": "f", "arguments": {"q": "</tool_call>',

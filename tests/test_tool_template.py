@@ -28,7 +28,8 @@ def _agent(as_string: bool = False) -> list[dict]:
     return [{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "서울과 부산 날씨?"},
             {"role": "assistant", "content": "Checking both.", "tool_calls": [
-                _call("get_weather", {"city": "Seoul"}, as_string), _call("get_weather", {"city": "부산"}, as_string)]},
+                _call("get_weather", {"city": "Seoul"}, as_string),
+                _call("get_weather", {"city": "부산"}, as_string)]},
             {"role": "tool", "tool_call_id": "call_get_weather", "content": "{\"temp\": 3}"},
             {"role": "tool", "tool_call_id": "call_get_weather", "content": "sunny, 9"},
             {"role": "assistant", "content": "", "tool_calls": [_call("now", {}, as_string)]},

@@ -128,7 +128,7 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: l
             m = {"role": "assistant", "content": split_think(m)[1],
                  **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
         history.append(m)
-    extra = {"tools": tools} if tools else {}  # only when there are some: a folder's template may test `tools is defined`
+    extra = {"tools": tools} if tools else {}  # only when some: a folder's template may test `tools is defined`
     return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking, **extra)
 
 
