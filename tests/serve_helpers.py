@@ -19,7 +19,7 @@ import torch
 
 import axk1
 from axk1.infer.chat import write_chat_tokenizer_files
-from axk1.text.tokenizer_file import THINK_TAGS
+from axk1.text.tokenizer_file import TEXT_TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [
@@ -43,7 +43,7 @@ def train_tokenizer(vocab_size: int):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(CORPUS, trainer)
-    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TAGS])
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_TAGS])
     assert tokenizer.get_vocab_size() <= vocab_size
     return tokenizer
 

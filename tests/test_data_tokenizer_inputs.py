@@ -112,8 +112,8 @@ def test_stats_errors_name_the_file_and_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--min-frequency", "-1", "0 or more"), ("--vocab-size", str(10**20), "from 262 to 4,194,304"),
-    ("--vocab-size", "5000000000", "from 262 to 4,194,304"), ("--vocab-size", "100", "from 262")])
+    ("--min-frequency", "-1", "0 or more"), ("--vocab-size", str(10**20), "from 264 to 4,194,304"),
+    ("--vocab-size", "5000000000", "from 264 to 4,194,304"), ("--vocab-size", "100", "from 264")])
 def test_tokenizer_sizes_are_argparse_errors(tmp_path, capsys, flag, value, message):
     data = _jsonl(tmp_path / "d.jsonl", [{"text": "hello world"}])
     with pytest.raises(SystemExit) as e:

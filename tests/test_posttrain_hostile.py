@@ -81,13 +81,14 @@ def test_bad_chat_rows_are_excluded_by_reason(folder, tmp_path):
            _row("q", None, "only a trace"),                                        # no answer
            _row("q", "<think>x</think>answer", "r"),                               # tags beside reasoning_content
            _row("q", "answer </think> more", "r"),
-           _row("q", None, "r", tool_calls=[{"type": "function", "function": {"name": "f"}}]),
-           _row("q", "calling", "r", tool_calls=[{"type": "function", "function": {"name": "f"}}])]
+           _row("q", None, "r", tool_calls=[{"type": "function", "function": {"arguments": "{}"}}]),  # no name
+           _row("q", "calling", "r", tool_calls=[{"type": "function", "function": {"name": "f",
+                                                                                    "arguments": "{oops"}}])]
     path = _lines(tmp_path / "chat.jsonl", good + bad, b'{"messages": "\xff\xfe"}\n')
     examples, report = load_chat_examples([path], ChatCodec.from_folder(folder), "think", 256)
     assert len(examples) == 2
     assert dict(report.excluded) == {"invalid unicode": 1, "special token in text": 1, "empty answer": 1,
-                                     "think tag in answer": 2, "tool calls are not supported": 2, "invalid utf-8": 1}
+                                     "think tag in answer": 2, "bad tool call": 2, "invalid utf-8": 1}
     assert report.rows == 10 and report.to_dict()["kept_rows"] == 2
     assert report.where["invalid unicode"][0].startswith(f"{path}:3 ")
     assert report.where["invalid utf-8"][0].startswith(f"{path}:10 ")

@@ -14,7 +14,7 @@ from datatrove.pipeline.base import PipelineStep
 from axk1.atomic_file import atomic_writer
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
-from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, THINK_TAGS
+from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, TEXT_TAGS
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
 # groups of up to 3 (or fewer: `digits_per_token`); punctuation runs; whitespace. Byte-level mapping follows.
@@ -88,7 +88,7 @@ def _think_tags_not_special(tokenizer_json: str) -> str:
     as text a conversation may carry (docs/serving.md)."""
     data = json.loads(tokenizer_json)
     for token in data["added_tokens"]:
-        if token["content"] in THINK_TAGS:
+        if token["content"] in TEXT_TAGS:  # the tool-call tags too (tokenizer_file.TOOL_TAGS)
             token["special"] = False
     return json.dumps(data, indent=2, ensure_ascii=False)
 

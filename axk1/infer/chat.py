@@ -18,7 +18,8 @@ from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
-from axk1.text.tokenizer_file import THINK_OPEN, THINK_TAGS, load_tokenizer
+from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
+from axk1.text.tool_format import normalise_tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ class ChatCodec:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
     def decode(self, ids: list[int]) -> str:
-        """Text without special tokens, except the think tags: a tokenizer that registered them as special (the
-        starter tokenizer does) would otherwise lose them, and with them the reasoning/answer boundary."""
-        think = {i: t for t in THINK_TAGS if (i := self.token_id(t)) is not None}
+        """Text without special tokens, except the think and tool-call tags: a tokenizer that registered them as
+        special (the starter tokenizer does) would otherwise lose them, and with them the reasoning/answer boundary
+        and the tool calls."""
+        think = {i: t for t in TEXT_TAGS if (i := self.token_id(t)) is not None}
         if not any(i in think for i in ids):
             return self.tokenizer.decode(ids, skip_special_tokens=True)
         parts, run = [], []
@@ -125,7 +127,7 @@ class ChatCodec:
         compiled alternation, made on first use: a real tokenizer reserves hundreds of them."""
         if self._special_re is None:
             added = self.tokenizer.get_added_tokens_decoder().values()
-            tokens = sorted((t.content for t in added if t.special and t.content not in THINK_TAGS), key=len,
+            tokens = sorted((t.content for t in added if t.special and t.content not in TEXT_TAGS), key=len,
                             reverse=True)
             self._special_re = re.compile("|".join(map(re.escape, tokens))) if tokens else re.compile(r"(?!x)x")
         found = self._special_re.search(text)
@@ -147,7 +149,10 @@ class ChatCodec:
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
-            clean.append({**m, "content": message_text(m.get("content"))})
+            m = {**m, "content": message_text(m.get("content"))}
+            if m.get("tool_calls") is not None:  # string arguments as objects: one call, one text (tool_format)
+                m["tool_calls"] = normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")
+            clean.append(m)
         return render_template(self.chat_template, {
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,

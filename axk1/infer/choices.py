@@ -1,6 +1,7 @@
 """One request's choices (its prompts x n) as the server follows them: submitted to the engine together (every
 prompt checked first), each choice's tokens turned into text deltas (axk1/infer/detok.py), its usage counted, and
-its tokens' logprobs gathered when the request asked for them (axk1/infer/logprobs.py). The engine thread feeds
+its tokens' logprobs gathered when the request asked for them (axk1/infer/logprobs.py), and, for a chat request
+with tools, its answer parsed for tool calls as it comes (axk1/infer/tool_calls.py). The engine thread feeds
 them through an asyncio queue; the route that made them reads `events()`."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams, Sequence
 from axk1.infer.logprobs import TokenLogprob
 from axk1.infer.protocol import APIError
+from axk1.infer.tool_calls import ToolCallParser
 
 
 class Generation:
@@ -21,9 +23,9 @@ class Generation:
 
     def __init__(self, engine: Engine, codec: ChatCodec | None, prompts: list[tuple[list[int], bool]],
                  params: SamplingParams, n: int, stop: list[str], prompt_params: list[str],
-                 limit_name: str = "max_tokens") -> None:
+                 limit_name: str = "max_tokens", tool_calls: bool = False) -> None:
         """`prompt_params`: each prompt's place in the body, for errors (`prompt[1]`, `messages`); `limit_name`: the
-        field that set params.max_tokens."""
+        field that set params.max_tokens; `tool_calls`: parse each choice's answer for tool calls."""
         self.engine, self.started = engine, time.monotonic()
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -39,6 +41,7 @@ class Generation:
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
+        self.tool_parsers = [ToolCallParser() for _ in self.texts] if tool_calls else None
         self.tokens = [0] * len(self.texts)
         self.wants_logprobs = params.logprobs is not None
         # per choice: each token's logprobs and where its text begins in the choice's text; `_taken`: how many
@@ -74,6 +77,7 @@ class Generation:
                     self.offsets[i].append(text.offset)
                 delta = text.push(token)
                 if not text.stopped:
+                    delta = self._parse_tools(i, delta, final=False)
                     if delta:
                         yield i, delta, None
                     continue
@@ -82,9 +86,22 @@ class Generation:
             else:
                 delta = Delta()
             tail = text.finish()
+            last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True)
+            if self.tool_parsers and self.tool_parsers[i].calls:
+                reason = "tool_calls"  # whatever ended it, as vLLM reports a reply that called
             self.finish[i] = reason
             pending -= 1
-            yield i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), reason
+            yield i, last, reason
+
+    def _parse_tools(self, i: int, delta: Delta, final: bool) -> Delta:
+        """The delta with its answer text parsed for tool calls (reasoning is never parsed): the content outside
+        the blocks, and the calls completed, each with its index in the choice's calls."""
+        if self.tool_parsers is None:
+            return delta
+        parser = self.tool_parsers[i]
+        first = len(parser.calls)
+        content, calls = parser.feed(delta.content, final)
+        return Delta(delta.reasoning, content, [{"index": first + k, **c} for k, c in enumerate(calls)])
 
     def take_logprobs(self, i: int) -> tuple[list[TokenLogprob], list[int]]:
         """Choice i's logprobs (and text offsets) not yet taken: a stream chunk carries those of the tokens since

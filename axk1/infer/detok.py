@@ -11,7 +11,8 @@ the same deltas, so both give the same text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from axk1.infer.chat import ChatCodec
 from axk1.text.tokenizer_file import THINK_CLOSE
@@ -23,9 +24,10 @@ TRIM_AT = 4096  # characters of final, sent text kept before the searched end is
 class Delta:
     reasoning: str = ""
     content: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # parsed calls, each with its index in the reply
 
     def __bool__(self) -> bool:
-        return bool(self.reasoning or self.content)
+        return bool(self.reasoning or self.content or self.tool_calls)
 
 
 def _partial_suffix(text: str, needle: str) -> int:

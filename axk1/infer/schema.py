@@ -22,6 +22,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from axk1.infer.tool_choice import tool_problem
+
 MAX_STOP_STRINGS = 16  # OpenAI allows 4, vLLM no limit; 16 keeps the per-token search cheap
 MAX_STOP_CHARS = 256
 MAX_STOP_TOKEN_IDS = 256
@@ -299,12 +301,9 @@ class ChatRequest(_Request):
         if self.top_logprobs is not None and not self.logprobs:  # OpenAI and vLLM refuse it too
             return ("top_logprobs", "top_logprobs needs 'logprobs': true (it says how many likely tokens to list "
                                     "beside each chosen token's logprob); send both, or neither", "invalid_value")
-        for name in ("tools", "functions"):
-            if getattr(self, name):
-                return name, f"tool calling is not supported by this server yet; send no '{name}'"
-        for name in ("tool_choice", "function_call"):
-            if getattr(self, name) not in (None, "none"):
-                return name, f"tool calling is not supported by this server yet; leave '{name}' unset"
+        problem = tool_problem(self)
+        if problem is not None:
+            return problem
         if self.reasoning_effort is not None:
             return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
                                         "at no set effort): leave it unset; to answer without thinking send "

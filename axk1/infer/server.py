@@ -37,6 +37,8 @@ from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, json_strings, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
+from axk1.infer.tool_choice import parses_tool_calls
+from axk1.infer.tool_requests import template_tools, tool_message
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
@@ -209,7 +211,7 @@ def create_app(state: ServerState) -> FastAPI:
         room = state.engine.max_model_len - len(ids)
         params = _sampling(state, req, limit or state.defaults.completion_limit(room))
         gen = Generation(state.engine, state.codec, [(ids, prompt_opens_reasoning(text))], params, req.n,
-                         req.stop_list(), ["messages"], limit_name)
+                         req.stop_list(), ["messages"], limit_name, parses_tool_calls(req))
         return await _respond(state, gen, req, request, chat=True)
 
     if state.weight_updates:
@@ -228,6 +230,7 @@ def _render_chat(codec: ChatCodec, req: Any) -> str:
     """The request's prompt text: its messages (dumped once) checked for special tokens, then rendered."""
     messages, kwargs = req.template_messages(), req.template_kwargs()
     _refuse_special_tokens(codec, messages, kwargs)
+    kwargs.update(template_tools(codec, req))
     try:
         return codec.render(messages, add_generation_prompt=True, **kwargs)
     except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template may do
@@ -283,14 +286,15 @@ async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
     return await asyncio.to_thread(lambda: parse_request(cls, decode_body(raw, limits), state.context()))
 
 
-def _choice_text(text: IncrementalText, chat: bool) -> dict[str, Any]:
+def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[str, Any]:
     if not chat:
         return {"text": text.content_text}
     content: str | None = text.content_text
     if text.in_reasoning_mode and not content:
         content = None  # the reply never left its think block
     reasoning = text.reasoning_text if text.in_reasoning_mode else None
-    return {"message": {"role": "assistant", "content": content, "reasoning_content": reasoning}}
+    message = {"role": "assistant", "content": content, "reasoning_content": reasoning}
+    return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
 
 
 async def _drain(gen: Generation) -> None:
@@ -337,7 +341,8 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     if drain not in done:
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
-    choices = [{"index": i, **_choice_text(t, chat), "finish_reason": gen.finish[i],
+    choices = [{"index": i, **_choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
+                "finish_reason": gen.finish[i],
                 "logprobs": _logprobs(gen, i, names, chat)} for i, t in enumerate(gen.texts)]
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
 
@@ -361,6 +366,8 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
                 body["reasoning_content"] = delta.reasoning
             if delta is not None and delta.content:
                 body["content"] = delta.content
+            if delta is not None and delta.tool_calls:
+                body["tool_calls"] = delta.tool_calls
             logprobs = None if delta is None else _logprobs(gen, i, names, chat)
             if logprobs is not None and not logprobs["content"]:  # a chunk of no new token: null, as OpenAI's
                 logprobs = None

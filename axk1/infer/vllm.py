@@ -14,7 +14,8 @@ many GPUs. vLLM reads the same Hugging Face folder axk1 writes:
   (`model.layers.{num_hidden_layers + k}.*`, in `mtp.safetensors`) are skipped by the main model's loader.
 * Tokenizer: `tokenizer.json` (byte-level BPE) with `tokenizer_config.json` (`PreTrainedTokenizerFast`, eos
   `<|im_end|>`), and the chat template (`chat_template.jinja`, also kept in tokenizer_config.json) honouring
-  `enable_thinking`; `<think>`/`</think>` must be single tokens so the reasoning parser can find them.
+  `enable_thinking`; `<think>`/`</think>` must be single tokens so the reasoning parser can find them, and
+  `<tool_call>`/`</tool_call>` so the hermes tool parser starts at all (it refuses a tokenizer without them).
 
 Command line that serves such a folder the way SK Telecom's integrator tested it (docs/model.md, "Serving"):
 
@@ -34,7 +35,7 @@ from pathlib import Path
 from axk1.config import model_config_file
 from axk1.infer.chat import read_chat_template
 from axk1.json_text import JsonError, read_json_file
-from axk1.text.tokenizer_file import THINK_TAGS
+from axk1.text.tokenizer_file import THINK_TAGS, TOOL_TAGS
 
 CONFIG_VALUES = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1", "scoring_func": "sigmoid",
                  "topk_method": "noaux_tc", "hidden_act": "silu"}
@@ -112,6 +113,10 @@ def _tokenizer_problems(folder: Path) -> list[str]:
     for mark in THINK_TAGS:
         if tokenizer.token_to_id(mark) is None:
             problems.append(f"tokenizer.json: {mark} is not a single token, so the reasoning parser cannot find it")
+    for mark in TOOL_TAGS:
+        if tokenizer.token_to_id(mark) is None:
+            problems.append(f"tokenizer.json: {mark} is not a single token, so vLLM's hermes tool parser "
+                            "(--tool-call-parser hermes) refuses to start")
     template = read_chat_template(folder, config)
     if not template:
         problems.append("no chat template (chat_template.jinja or tokenizer_config.json's chat_template)")

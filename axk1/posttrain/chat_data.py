@@ -3,7 +3,10 @@
 Input: rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style; the other shapes and file kinds
 users bring, ShareGPT, Alpaca, JSON arrays, Parquet, ..., become these in chat_formats.py). An assistant turn's
 reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, or R1's
-`trace</think>answer`.
+`trace</think>answer`. Tool use as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns
+with `tool_calls` (arguments a JSON string or an object), `tool` messages with the results. The template lists the
+tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks it must write after its answer
+(axk1/text/tool_format.py); tool results, like system and user turns, are context only.
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
 prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
@@ -28,10 +31,12 @@ import numpy as np
 
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
+from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.chat_formats import read_rows as read_jsonl_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport  # noqa: F401  (importers take them from here)
 from axk1.posttrain.rewards import format_ok
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
+from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -73,8 +78,11 @@ def split_think(message: dict) -> tuple[str | None, str]:
 
 
 def check_messages(messages: Any) -> list[dict]:
+    """The messages, each assistant turn's `tool_calls` with their arguments as objects; BadRow naming the first
+    problem."""
     if not isinstance(messages, list) or not messages:
         raise BadRow("no messages", "the row needs a non-empty 'messages' list")
+    out = []
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or "role" not in m:
             raise BadRow("bad message", f"messages[{i}] must be an object with 'role' and 'content'")
@@ -84,21 +92,44 @@ def check_messages(messages: Any) -> list[dict]:
             message_text(m.get("content"))
         except ValueError as e:
             raise BadRow("bad content", f"messages[{i}]: {e}") from None
-        if m["role"] == "assistant" and m.get("tool_calls"):  # training the text alone would teach a wrong turn
-            raise BadRow("tool calls are not supported", f"messages[{i}] calls tools; SFT trains text answers only")
-    if not any(m["role"] == "assistant" for m in messages):
+        if m["role"] == "assistant" and m.get("tool_calls") is not None:
+            try:  # a call the template cannot write as the model must (no name, arguments not an object)
+                m = {**m, "tool_calls": normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")}
+            except ValueError as e:
+                raise BadRow("bad tool call", str(e)) from None
+        out.append(m)
+    if not any(m["role"] == "assistant" for m in out):
         raise BadRow("no assistant turn", "nothing to train on")
-    return messages
+    return out
 
 
-def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool) -> str:
-    """The generation prompt for `messages` in one mode (what the server renders for enable_thinking)."""
+def check_row_tools(tools: Any) -> list[dict] | None:
+    """A row's `tools` (None: the row has none); BadRow when the template could not list them. A JSON string of
+    them is read too: LLaMA-Factory's ShareGPT rows keep their tools so."""
+    if tools is None:
+        return None
+    try:
+        if isinstance(tools, str):
+            try:
+                tools = parse_json(tools)
+            except JsonError as e:
+                raise ValueError(f"tools is a string that is not JSON ({e})") from None
+        return check_tools(tools)
+    except ValueError as e:
+        raise BadRow("bad tools", str(e)) from None
+
+
+def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: list[dict] | None = None) -> str:
+    """The generation prompt for `messages` in one mode (what the server renders for enable_thinking, and for
+    `tools` when given)."""
     history = []
-    for m in messages:  # earlier assistant turns go in as the template renders history: their answers only
+    for m in messages:  # earlier assistant turns go in as the template renders history: their answers (and calls)
         if m["role"] == "assistant":
-            m = {"role": "assistant", "content": split_think(m)[1]}
+            m = {"role": "assistant", "content": split_think(m)[1],
+                 **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
         history.append(m)
-    return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking)
+    extra = {"tools": tools} if tools else {}  # only when some: a folder's template may test `tools is defined`
+    return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking, **extra)
 
 
 def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
@@ -124,7 +155,8 @@ def max_token_chars(codec: ChatCodec) -> int:
 
 
 def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
-    """The rules a trained turn must meet so that training teaches what serving and RL expect."""
+    """The rules a trained turn must meet so that training teaches what serving and RL expect. `answer`: the text
+    after the think block, tool-call blocks included."""
     if not answer:
         raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
     # RL's format reward (rewards.format_ok) on the completion this turn trains: a tag inside the answer or the
@@ -133,25 +165,27 @@ def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> N
         raise BadRow("think tag in answer", f"messages[{i}] has <think> or </think> inside its answer or trace")
 
 
-def _check_special_tokens(codec: ChatCodec, messages: list[dict]) -> None:
+def _check_special_tokens(codec: ChatCodec, messages: list[dict], tools: list[dict] | None = None) -> None:
     """`axk1 serve` refuses a request whose text holds a control token (it would forge a turn); training on one would
     teach the model turns no request can produce."""
-    for path, text in json_strings(messages, "messages"):
+    for path, text in [*json_strings(messages, "messages"), *json_strings(tools or [], "tools")]:
         token = codec.find_special_token(text)
         if token is not None:
             raise BadRow("special token in text", f"{path} holds {token!r}, which only the chat template may place")
 
 
 def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int, max_chars: int | None = None,
-                    dropped: list | None = None) -> list[ChatExample]:
+                    dropped: list | None = None, tools: Any = None) -> list[ChatExample]:
     """One example per assistant turn of one conversation; BadRow with the reason when it cannot be trained.
     `max_chars` (default: max_tokens x the longest token) excludes a turn as over-long before tokenising it, so a
     huge row costs a string length, not a tokenisation. With `dropped`, a turn that fails alone (TURN_REASONS) is
-    appended there as (index, BadRow) and the row's other turns are kept; BadRow only when none is left."""
+    appended there as (index, BadRow) and the row's other turns are kept; BadRow only when none is left. `tools`:
+    the row's tools, listed in every prompt."""
     if mode not in MODES:
         raise ValueError(f"chat mode {mode!r} unknown; use one of {', '.join(MODES)}")
     messages = check_messages(messages)
-    _check_special_tokens(codec, messages)
+    tools = check_row_tools(tools)
+    _check_special_tokens(codec, messages, tools)
     if max_chars is None:
         max_chars = max_tokens * max_token_chars(codec)
     eos = codec.eos_token or "<|im_end|>"
@@ -160,7 +194,7 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
         if m["role"] != "assistant":
             continue
         try:
-            out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos))
+            out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
         except BadRow as e:
             if dropped is None or e.reason not in TURN_REASONS:
                 raise
@@ -171,9 +205,10 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
 
 
 def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_tokens: int, max_chars: int,
-                 eos: str) -> ChatExample:
+                 eos: str, tools: list[dict] | None = None) -> ChatExample:
     m = messages[i]
     reasoning, answer = split_think(m)
+    answer = answer_with_calls(answer, m.get("tool_calls") or [])  # the calls are written, so trained, too
     if not answer and not reasoning:
         raise BadRow("empty assistant turn", f"messages[{i}] has no content")
     if mode == "think" and not reasoning:
@@ -183,7 +218,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
         reasoning = None
     _check_turn(i, reasoning, answer, thinking)
     try:
-        prompt = prompt_text(codec, messages[:i], thinking)
+        prompt = prompt_text(codec, messages[:i], thinking, tools)
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
         raise BadRow("chat template refused it", f"turn {i}: {e}") from None
     completion = completion_text(prompt, reasoning, answer, eos)
@@ -211,7 +246,8 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
         dropped: list = []
         try:
             _, messages = row_messages(row, report.formats)
-            new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped)
+            tools = row.get("tools") if isinstance(row, dict) else None  # OpenAI's fine-tuning rows: beside messages
+            new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped, tools)
         except BadRow as e:
             report.exclude(e.reason, place, e.detail)
             continue

@@ -25,10 +25,12 @@ from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 
 
-def _prompt_key(messages: list[dict]) -> str:
-    """Everything before the last assistant turn, which is what both modes must share."""
+def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
+    """Everything before the last assistant turn, which is what both modes must share (tools and calls included:
+    the same question with other tools is another prompt)."""
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    return json.dumps([{"role": m["role"], "content": m.get("content")} for m in messages[:last]],
+    return json.dumps([tools or []] + [{"role": m["role"], "content": m.get("content"),
+                                        "tool_calls": m.get("tool_calls") or []} for m in messages[:last]],
                       ensure_ascii=False, sort_keys=True)
 
 
@@ -36,7 +38,8 @@ def _without_reasoning(messages: list[dict]) -> list[dict]:
     out = []
     for m in messages:
         if m["role"] == "assistant":
-            m = {"role": "assistant", "content": split_think(m)[1]}
+            m = {"role": "assistant", "content": split_think(m)[1],
+                 **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
         out.append(m)
     return out
 
@@ -56,10 +59,11 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
         try:
             messages = _messages(row)
             plain = _without_reasoning(messages)
-            if not [m for m in plain if m["role"] == "assistant"][-1]["content"]:
+            last = [m for m in plain if m["role"] == "assistant"][-1]
+            if not last["content"] and not last.get("tool_calls"):  # a turn that only calls tools is an answer
                 raise BadRow("empty answer", "a non-think answer of \"\" teaches nothing; the think span is "
                              "deleted for this prompt instead")
-            key = _prompt_key(messages)
+            key = _prompt_key(messages, row.get("tools"))
             if key in answers:
                 raise BadRow("duplicate non-think prompt", f"the prompt already has a non-think row at "
                              f"{answers[key][0]}")
@@ -77,15 +81,17 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 reasoning, _ = split_think(last)
                 if not reasoning:
                     raise BadRow("no reasoning for think mode", "a think row needs a trace to pair")
-                key = _prompt_key(messages)
+                key = _prompt_key(messages, row.get("tools"))
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:
                 report.exclude(e.reason, place, e.detail)
                 continue
             used.add(key)
             source["non-think set" if key in answers else "think span deleted"] += 1
+            tools = {"tools": row["tools"]} if row.get("tools") else {}  # both halves list the row's tools
             for mode, msgs in (("think", messages), ("non-think", plain)):
-                out.write(json.dumps({"messages": msgs, "pair": place, "mode": mode}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({**tools, "messages": msgs, "pair": place, "mode": mode}, ensure_ascii=False)
+                          + "\n")
     for key, (place, _) in answers.items():
         if key not in used:
             report.exclude("no think row with this prompt", place)

@@ -12,7 +12,16 @@ after the generation prompt's `<think>`, its reasoning, `</think>`, a blank line
 the empty think block of non-think mode and the answer. That text and `<|im_end|>` sit in a `{% generation %}`
 block, which marks the tokens an assistant-only loss trains (without it TRL refuses the template, and with every
 turn's reasoning dropped it could only train answers in a format no prompt leads to). Prompts (the generation
-prompt added) render as before. Written into every model folder axk1 makes (tokenizer_config.json and
+prompt added) render as before.
+
+Tools (transformers' `tools=`, a request's `tools`) use the hermes layout (axk1/text/tool_format.py): the system
+turn gets a tools block after the system message's text; an assistant's `tool_calls` are written after its answer
+as `<tool_call>` blocks (inside the generation block when it is the trained turn, so tool calls are trained); `tool`
+messages go back in a user turn as `<tool_response>` blocks, consecutive ones in one turn. A calling turn in the
+history keeps an empty think block (its reasoning dropped as any turn's): in non-think mode an agent loop's next
+prompt is then the last prompt, the reply and the results, so the server's prefix cache serves it, and TRL takes
+the template for tool training (it requires this). A conversation with
+neither renders byte for byte as before. Written into every model folder axk1 makes (tokenizer_config.json and
 chat_template.jinja); a folder's own template (the released A.X K1's) is used where it has one.
 """
 
@@ -22,10 +31,54 @@ import json
 from functools import lru_cache
 from typing import Any
 
+
+def _literal(text: str) -> str:
+    """`text` as a Jinja string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+# The tools block of the system turn (the hermes layout, axk1/text/tool_format.py): the functions one JSON object a
+# line, then how to call one. Our own wording.
+TOOLS_INTRO = ("# Tools\n\nYou can call functions to help with the request. Each function you can call is described by "
+               "one JSON object per line inside <tools></tools>:\n<tools>")
+TOOLS_HOW = ("\n</tools>\n\nTo call a function, write a JSON object with its name and its arguments inside "
+             "<tool_call></tool_call> tags, one block per call:\n<tool_call>\n"
+             "{\"name\": <function name>, \"arguments\": <the arguments as a JSON object>}\n</tool_call>")
+
 CHAT_TEMPLATE = (
+    # An assistant turn's text with its calls: the answer, then one <tool_call> block per call, a newline apart
+    # (tool_format.answer_with_calls, what SFT trains). Arguments given as a string are written as they are
+    # (Jinja cannot parse JSON; axk1 hands the template objects, see tool_format).
+    "{%- macro with_calls(text, calls) -%}"
+    "{{ text }}"
+    "{%- for call in calls -%}"
+    "{%- set fn = call['function'] if call['function'] is mapping else call -%}"
+    "{%- set args = fn['arguments'] if fn['arguments'] is defined else {} -%}"
+    "{{ ('\\n' if text or not loop.first else '') + '<tool_call>\\n{\"name\": ' + (fn['name'] | tojson) "
+    "+ ', \"arguments\": ' + (args if args is string else args | tojson) + '}\\n</tool_call>' }}"
+    "{%- endfor -%}"
+    "{%- endmacro -%}"
+    # with tools: one system turn, the system message's text (if any) first, then the tools block
+    "{%- if tools -%}"
+    "{{ '<|im_start|>system\\n' }}"
+    "{%- if messages and messages[0]['role'] == 'system' and messages[0]['content'] -%}"
+    "{{ messages[0]['content'] + '\\n\\n' }}"
+    "{%- endif -%}"
+    "{{ " + _literal(TOOLS_INTRO) + " }}"
+    "{%- for tool in tools -%}"
+    "{{ '\\n' + (tool | tojson) }}"
+    "{%- endfor -%}"
+    "{{ " + _literal(TOOLS_HOW) + " + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
     "{%- for message in messages -%}"
-    "{%- set content = message['content'] -%}"
-    "{%- if message['role'] == 'assistant' and loop.last and not add_generation_prompt -%}"
+    "{%- set content = message['content'] if message['content'] is not none else '' -%}"
+    "{%- if tools and loop.first and message['role'] == 'system' -%}"
+    # rendered above, with the tools
+    "{%- elif message['role'] == 'tool' -%}"
+    # a tool's result goes back as the user's; consecutive results share one turn
+    "{{ ('<|im_start|>user' if loop.first or loop.previtem['role'] != 'tool' else '') + '\\n<tool_response>\\n' "
+    "+ content + '\\n</tool_response>' + ('<|im_end|>\\n' if loop.last or loop.nextitem['role'] != 'tool' else '') }}"
+    "{%- elif message['role'] == 'assistant' and loop.last and not add_generation_prompt -%}"
     # a whole conversation for training: its last turn as the model writes it after the generation prompt, its
     # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
     "{%- set reasoning = none -%}"
@@ -36,14 +89,23 @@ CHAT_TEMPLATE = (
     "{%- set reasoning = body.split('</think>', 1)[0] -%}"
     "{%- set content = body.split('</think>', 1)[1] -%}"
     "{%- endif -%}"
+    "{%- set answer = content | trim -%}"
+    "{%- if message['tool_calls'] -%}"
+    "{%- set answer = with_calls(answer, message['tool_calls']) -%}"
+    "{%- endif -%}"
     "{{ '<|im_start|>assistant\\n<think>' + ('\\n\\n</think>' if reasoning is none else '') }}"
     "{%- generation -%}"
-    "{{ ('' if reasoning is none else (reasoning | trim) + '\\n</think>\\n\\n') + (content | trim) + '<|im_end|>' }}"
+    "{{ ('' if reasoning is none else (reasoning | trim) + '\\n</think>\\n\\n') + answer + '<|im_end|>' }}"
     "{%- endgeneration -%}"
     "{{ '\\n' }}"
     "{%- else -%}"
     "{%- if message['role'] == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
     "{%- set content = (content.split('</think>')[-1] if '</think>' in content else content) | trim -%}"
+    "{%- if message['tool_calls'] -%}"
+    # a calling turn keeps the empty think block it was written after in non-think mode, so that an agent loop's
+    # next prompt extends the last one (prefix-cache hits; TRL requires it of a template with tools)
+    "{%- set content = '<think>\\n\\n</think>' + with_calls(content, message['tool_calls']) -%}"
+    "{%- endif -%}"
     "{%- endif -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
     "{%- endif -%}"

@@ -11,7 +11,12 @@ EOS = "<|im_end|>"
 PAD = "<|pad|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"  # where a reply's reasoning starts and ends: axk1/text/reasoning.py
 THINK_TAGS = (THINK_OPEN, THINK_CLOSE)  # added tokens, not special: a decode that skips special tokens keeps them
-SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *THINK_TAGS]  # the ids a tokenizer trained here reserves, in order
+# Where a tool call starts and ends (axk1/text/tool_format.py): single tokens, as vLLM's hermes tool parser requires
+# (it refuses to start on a tokenizer without them), and not special, like the think tags, so a decode keeps them
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+TOOL_TAGS = (TOOL_CALL_OPEN, TOOL_CALL_CLOSE)
+TEXT_TAGS = THINK_TAGS + TOOL_TAGS  # the reserved tokens that are text a reply or a conversation carries
+SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *TEXT_TAGS]  # the ids a tokenizer trained here reserves, in order
 
 
 def load_tokenizer(path: str | Path):

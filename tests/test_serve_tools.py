@@ -1,0 +1,152 @@
+"""Tool calls end to end: a tiny model taught by SFT's own rendering (chat_data.render_examples) to answer a
+weather question with a tool call, served by a real `axk1 serve` and asked through the official openai client with
+`tools`, streaming and not; the call comes back as OpenAI's `tool_calls`, the result goes back as a `tool`
+message and the model answers. Nothing is scripted: the reply is what the trained weights write, parsed by the
+server (think mode: the calls in the answer, not in the reasoning)."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+import torch
+
+import axk1
+from axk1.checkpoint.hf import load_model
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import render_examples
+from axk1.train.loss import IGNORE_INDEX, training_loss
+from tests.serve_helpers import ServerProcess, make_model_folder
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Today's weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+QUESTION = {"role": "user", "content": "What is the weather in Seoul?"}
+CALL = {"role": "assistant", "content": "Let me check.", "tool_calls": [
+    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Seoul"}}}]}
+RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 3}"}
+ANSWER = {"role": "assistant", "content": "It is 3 degrees in Seoul."}
+# think mode: a reasoning that itself holds a well-formed block, which must stay reasoning
+PLAN = 'Not <tool_call>{"name": "get_weather", "arguments": {"city": "Busan"}}</tool_call> but Seoul.'
+NON_THINK = {"chat_template_kwargs": {"enable_thinking": False}}
+
+
+def _teach(folder) -> None:
+    """Train the folder's model on the conversation's turns, as `axk1 sft` renders them, until greedy decoding
+    writes every trained token with a margin (the served model must write them exactly): ~40 s on one thread."""
+    codec = ChatCodec.from_folder(folder)
+    examples = render_examples(codec, [QUESTION, CALL, RESULT, ANSWER], "non-think", 1024, tools=[WEATHER])
+    examples += render_examples(codec, [QUESTION, {**CALL, "content": "", "reasoning_content": PLAN}], "think", 1024,
+                                tools=[WEATHER])
+    torch.manual_seed(0)
+    model = load_model(folder)
+    model.train()
+    rows = []
+    for e in examples:
+        ids = torch.tensor(e.ids, dtype=torch.long)[None]
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        labels[0, e.n_prompt - 1:-1] = ids[0, e.n_prompt:]
+        rows.append((ids, labels))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other (4x slower on 2 busy cores)
+    try:
+        _fit(model, optimizer, rows)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    axk1.save_pretrained(model, folder)
+
+
+def _fit(model, optimizer, rows) -> None:
+    for step in range(600):
+        optimizer.zero_grad()
+        worst = 0.0
+        for ids, labels in rows:
+            parts = training_loss(model, ids, None, 0.0, labels)
+            parts.total.backward()
+            worst = max(worst, parts.token_loss_BT.max().item())
+        optimizer.step()
+        if worst < 0.05:  # every trained token at p > 0.95: greedy decoding writes it, with room for the
+            break         # serving engine's own arithmetic
+    else:
+        raise AssertionError(f"the tiny model did not learn the tool-call turns (loss {worst:.3f})")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = make_model_folder(tmp_path_factory.mktemp("tools") / "axk1-tiny-tools")
+    _teach(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(folder):
+    with ServerProcess(folder, "--max-batch", "4") as server:
+        yield openai.OpenAI(base_url=server.base + "/v1", api_key="unused", timeout=60, max_retries=0)
+
+
+def _ask(client, folder, messages, **kwargs):
+    kwargs = {"tools": [WEATHER], "temperature": 0, "max_tokens": 300, **kwargs}
+    return client.chat.completions.create(model=folder.name, messages=messages, **kwargs)
+
+
+def test_a_reply_with_a_tool_call_and_the_answer_after_its_result(client, folder):
+    reply = _ask(client, folder, [QUESTION], extra_body=NON_THINK)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "Let me check."
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Seoul"}
+    # the client sends the call back as it got it (arguments a JSON string) with the result: the model answers
+    sent = choice.message.model_dump(exclude_none=True)
+    result = {"role": "tool", "tool_call_id": call.id, "content": RESULT["content"]}
+    answer = _ask(client, folder, [QUESTION, sent, result], extra_body=NON_THINK)
+    assert answer.choices[0].message.content == ANSWER["content"]
+    assert answer.choices[0].message.tool_calls is None and answer.choices[0].finish_reason == "stop"
+    # n > 1: each choice parsed on its own
+    both = _ask(client, folder, [QUESTION], n=2, extra_body=NON_THINK)
+    assert [c.finish_reason for c in both.choices] == ["tool_calls", "tool_calls"]
+    assert both.choices[0].message.tool_calls[0].id != both.choices[1].message.tool_calls[0].id
+
+
+def test_a_streamed_reply_sends_the_text_then_the_call(client, folder):
+    content, calls, finish = [], [], []
+    for chunk in _ask(client, folder, [QUESTION], stream=True, extra_body=NON_THINK):
+        for c in chunk.choices:
+            if c.delta.content:
+                assert not calls  # the text before the block came first
+                content.append(c.delta.content)
+            calls += c.delta.tool_calls or []
+            if c.finish_reason:
+                finish.append(c.finish_reason)
+    assert "".join(content) == "Let me check." and finish == ["tool_calls"]
+    (call,) = calls  # one chunk with the whole call
+    assert call.index == 0 and call.id.startswith("call_") and call.type == "function"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Seoul"}
+
+
+def test_think_mode_parses_the_answer_not_the_reasoning(client, folder):
+    reply = _ask(client, folder, [QUESTION])
+    message = reply.choices[0].message
+    assert message.reasoning_content.strip() == PLAN  # its block is reasoning, not a call
+    assert [json.loads(c.function.arguments) for c in message.tool_calls] == [{"city": "Seoul"}]
+    assert message.content is None and reply.choices[0].finish_reason == "tool_calls"
+
+
+def test_tool_choice_none_is_plain_text_and_forced_calls_are_refused(client, folder):
+    plain = _ask(client, folder, [QUESTION], tool_choice="none", extra_body=NON_THINK)
+    assert plain.choices[0].message.tool_calls is None  # the tools are not in the prompt: nothing is parsed
+    with pytest.raises(openai.BadRequestError, match="only \\\\?\"auto\\\\?\".*\"none\\\\?\"|guided decoding"):
+        _ask(client, folder, [QUESTION], tool_choice="required")
+    with pytest.raises(openai.BadRequestError, match="guided decoding"):
+        _ask(client, folder, [QUESTION], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    with pytest.raises(openai.BadRequestError, match="'tools'"):
+        client.chat.completions.create(model=folder.name, messages=[QUESTION], functions=[WEATHER["function"]])
+    with pytest.raises(openai.BadRequestError, match="tools\\[0\\].function.name must be a non-empty string"):
+        _ask(client, folder, [QUESTION], tools=[{"type": "function", "function": {"description": "no name"}}])
+    forged = {"type": "function", "function": {**WEATHER["function"], "description": "<|im_end|>"}}
+    with pytest.raises(openai.BadRequestError, match="tools\\[0\\].function.description' holds the special token"):
+        _ask(client, folder, [QUESTION], tools=[forged])

@@ -1,0 +1,168 @@
+"""Tool use in the chat template and SFT (hermes layout, axk1/text/tool_format.py): the tools listed in the system
+turn, assistant calls written as <tool_call> blocks and trained, tool results in a user turn and never trained;
+transformers renders and masks exactly what axk1 renders and trains; malformed calls are excluded by reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import load_chat_examples, render_examples
+from tests.serve_helpers import make_model_folder
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Today's weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+CLOCK = {"type": "function", "function": {"name": "now", "description": "The time", "parameters": {"type": "object"}}}
+
+
+def _call(name: str, args: dict, as_string: bool = False) -> dict:
+    return {"id": f"call_{name}", "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args) if as_string else args}}
+
+
+def _agent(as_string: bool = False) -> list[dict]:
+    """A conversation of two assistant tool-call turns (one with text and two calls), results, and an answer."""
+    return [{"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "서울과 부산 날씨?"},
+            {"role": "assistant", "content": "Checking both.", "tool_calls": [
+                _call("get_weather", {"city": "Seoul"}, as_string),
+                _call("get_weather", {"city": "부산"}, as_string)]},
+            {"role": "tool", "tool_call_id": "call_get_weather", "content": "{\"temp\": 3}"},
+            {"role": "tool", "tool_call_id": "call_get_weather", "content": "sunny, 9"},
+            {"role": "assistant", "content": "", "tool_calls": [_call("now", {}, as_string)]},
+            {"role": "tool", "content": "09:00"},
+            {"role": "assistant", "content": "Seoul 3, Busan 9 at 09:00."}]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_model_folder(tmp_path_factory.mktemp("tools") / "axk1-tiny-chat")
+
+
+@pytest.fixture(scope="module")
+def codec(folder):
+    return ChatCodec.from_folder(folder)
+
+
+def test_the_prompt_lists_the_tools_after_the_system_text_and_renders_calls_and_results(codec):
+    text = codec.render(_agent()[:7], add_generation_prompt=True, enable_thinking=False, tools=[WEATHER, CLOCK])
+    system = text[:text.index("<|im_end|>")]
+    assert system.startswith("<|im_start|>system\nBe brief.\n\n")  # the system message's text first
+    listed = system[system.index("<tools>\n") + 8:system.index("\n</tools>")].split("\n")
+    assert [json.loads(line) for line in listed] == [WEATHER, CLOCK]  # one JSON object a line
+    assert text.count("<|im_start|>system") == 1 and "Be brief." not in text[len(system):]
+    assert ("<|im_start|>assistant\n<think>\n\n</think>Checking both.\n<tool_call>\n"
+            '{"name": "get_weather", "arguments": {"city": "Seoul"}}\n</tool_call>\n<tool_call>\n'
+            '{"name": "get_weather", "arguments": {"city": "부산"}}\n</tool_call><|im_end|>\n') in text
+    # consecutive results share one user turn
+    assert ("<|im_start|>user\n<tool_response>\n{\"temp\": 3}\n</tool_response>\n<tool_response>\nsunny, 9\n"
+            "</tool_response><|im_end|>\n") in text
+    # a turn that only calls starts with its block (after the empty think block it is written after in non-think
+    # mode, so the next prompt extends the last one)
+    assert ('<|im_start|>assistant\n<think>\n\n</think><tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
+            '<|im_end|>') in text
+    assert text.endswith("<|im_start|>user\n<tool_response>\n09:00\n</tool_response><|im_end|>\n"
+                         "<|im_start|>assistant\n<think>\n\n</think>")
+    # arguments sent as a JSON string (OpenAI's clients) render as the object
+    assert codec.render(_agent(as_string=True)[:7], enable_thinking=False, tools=[WEATHER, CLOCK]) == text
+    # without a system message the tools block is the whole system turn
+    alone = codec.render(_agent()[1:2], tools=[WEATHER])
+    assert alone.startswith("<|im_start|>system\n# Tools\n") and alone.endswith("<|im_start|>assistant\n<think>")
+
+
+def test_transformers_renders_and_masks_what_axk1_renders_and_trains(codec, folder):
+    """Through the folder axk1 writes, transformers' apply_chat_template(tools=...) gives axk1's prompt, and its
+    assistant mask (what TRL's assistant_only_loss trains) is exactly the completion `axk1 sft` trains for each
+    assistant turn, the tool-call blocks included, in both modes."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    messages, tools = _agent(), [WEATHER, CLOCK]
+    prompt = tok.apply_chat_template(messages[:7], tools=tools, tokenize=False, add_generation_prompt=True,
+                                     enable_thinking=False)
+    assert prompt == codec.render(messages[:7], enable_thinking=False, tools=tools)
+    for mode in ("non-think", "think"):
+        rows = [{**m, "reasoning_content": f"plan {i}"} if m["role"] == "assistant" and mode == "think" else m
+                for i, m in enumerate(messages)]
+        examples = render_examples(codec, rows, mode, 2048, tools=tools)
+        turns = [i for i, m in enumerate(rows) if m["role"] == "assistant"]
+        assert len(examples) == len(turns) == 3
+        for i, example in zip(turns, examples):
+            out = tok.apply_chat_template(rows[:i + 1], tools=tools, tokenize=True, return_dict=True,
+                                          return_assistant_tokens_mask=True)
+            ids, mask = out["input_ids"], out["assistant_masks"]
+            assert [t for t, m in zip(ids, mask) if m] == example.ids[example.n_prompt:].tolist(), (mode, i)
+            assert ids[:mask.index(1)] == example.ids[:example.n_prompt].tolist(), (mode, i)
+        trained = codec.decode(examples[0].ids[examples[0].n_prompt:].tolist())
+        assert trained.endswith('Checking both.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}'
+                                '\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "부산"}}'
+                                "\n</tool_call>")
+        context = codec.decode(examples[2].ids[:examples[2].n_prompt].tolist())
+        assert "<tool_response>\n09:00\n</tool_response>" in context  # results are context, never trained
+    # in non-think mode an agent loop's next prompt extends the last prompt and reply (the server's prefix cache
+    # serves it), which TRL checks before it trains with tools
+    first = codec.render(messages[:2], enable_thinking=False, tools=tools)
+    assert codec.render(messages[:5], enable_thinking=False, tools=tools).startswith(
+        first + 'Checking both.\n<tool_call>\n{"name": "get_weather"')
+    from trl.chat_template_utils import get_training_chat_template
+    assert get_training_chat_template(tok) is None
+    # OpenAI-style string arguments train the same tokens as objects
+    as_strings = render_examples(codec, _agent(as_string=True), "non-think", 2048, tools=tools)
+    assert [e.ids.tolist() for e in as_strings] == [e.ids.tolist() for e in
+                                                    render_examples(codec, messages, "non-think", 2048, tools=tools)]
+
+
+def test_rows_with_tools_load_and_malformed_calls_are_excluded_by_reason(codec, tmp_path):
+    good = {"tools": [WEATHER], "messages": _agent()[:3] + [{"role": "tool", "content": "3"},
+                                                            {"role": "assistant", "content": "3 degrees."}]}
+
+    def with_call(function) -> dict:
+        return {"tools": [WEATHER], "messages": [{"role": "user", "content": "q"},
+                                                 {"role": "assistant", "content": "", "tool_calls": [
+                                                     {"id": "c", "type": "function", "function": function}]}]}
+
+    as_text = {**good, "tools": json.dumps([WEATHER])}  # LLaMA-Factory's rows keep them as a JSON string
+    bad = [with_call({"arguments": "{}"}),                                  # no name
+           with_call({"name": "get_weather", "arguments": "{\"city\": "}),  # arguments not JSON
+           with_call({"name": "get_weather", "arguments": "[1, 2]"}),        # JSON, but not an object
+           with_call({"name": "get_weather", "arguments": 7}),
+           {"tools": [{"type": "function", "function": {"description": "no name"}}], "messages": good["messages"]},
+           {"tools": "get_weather", "messages": good["messages"]}]  # a string that is not JSON
+    path = tmp_path / "tools.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [good, as_text] + bad) + "\n")
+    examples, report = load_chat_examples([path], codec, "non-think", 2048)
+    assert len(examples) == 4 and report.to_dict()["kept_rows"] == 2
+    assert examples[0].ids.tolist() == examples[2].ids.tolist()
+    assert dict(report.excluded) == {"bad tool call": 4, "bad tools": 2}
+    assert report.where["bad tool call"][0].startswith(f"{path}:3")
+    # the row's tools are in the prompt of every turn
+    assert all("<tools>\n" + json.dumps(WEATHER, ensure_ascii=False) + "\n</tools>" in
+               codec.decode(e.ids[:e.n_prompt].tolist()) for e in examples)
+
+
+def test_the_tool_call_tags_are_single_text_tokens_as_vllms_hermes_parser_needs(tmp_path):
+    """vLLM's hermes tool parser (`--tool-call-parser hermes`, as A.X K1 is served) refuses to start on a tokenizer
+    without `<tool_call>` and `</tool_call>` as tokens: a tokenizer axk1 trains reserves them after the think tags,
+    not special (a decode that skips special tokens keeps them), and check_vllm_folder names a folder that lacks
+    them."""
+    from tokenizers import Tokenizer
+
+    from axk1.data.tokenizer import TokenizerConfig, train_tokenizer
+    from axk1.infer.vllm import check_vllm_folder
+
+    path = train_tokenizer(["서울 날씨 get_weather {\"city\": \"Seoul\"}"] * 20, tmp_path / "tok",
+                           TokenizerConfig(vocab_size=300, min_frequency=1))
+    tok = Tokenizer.from_file(str(path))
+    ids = tok.encode('<tool_call>\n{"name": "f"}\n</tool_call>', add_special_tokens=False).ids
+    assert (ids[0], ids[-1]) == (tok.token_to_id("<tool_call>"), tok.token_to_id("</tool_call>")) == (6, 7)
+    assert tok.decode(ids, skip_special_tokens=True).startswith("<tool_call>\n")
+    folder = make_model_folder(tmp_path / "without")
+    data = json.loads((folder / "tokenizer.json").read_text())
+    data["added_tokens"] = [t for t in data["added_tokens"] if "tool_call" not in t["content"]]
+    (folder / "tokenizer.json").write_text(json.dumps(data))
+    assert check_vllm_folder(folder) == [
+        f"tokenizer.json: {tag} is not a single token, so vLLM's hermes tool parser (--tool-call-parser hermes) "
+        "refuses to start" for tag in ("<tool_call>", "</tool_call>")]
