@@ -231,9 +231,17 @@ def test_transformers_and_trl_train_the_tokens_axk1_sft_trains(folder):
                  {"role": "user", "content": "그럼 2 더하기 3은?"},
                  {"role": "assistant", "content": "5입니다.", "reasoning_content": " 2+3=5 "}]
     rows = {"think": _rows(1)[0]["messages"], "multi-turn": two_turns,
-            "non-think": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+            "non-think": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+            # an empty reasoning_content is non-think in `axk1 sft` (the template trained `<think>\n</think>\n\n`)
+            "empty reasoning": [{"role": "user", "content": "Hi"},
+                                {"role": "assistant", "content": "Hello!", "reasoning_content": ""}],
+            # content as OpenAI's list of text parts (`axk1 sft` reads it; the template raised a TypeError)
+            "parts": [{"role": "user", "content": [{"type": "text", "text": "1 plus "}, {"type": "text", "text": "1?"}]},
+                      {"role": "assistant", "content": [{"type": "text", "text": "<think>1+1=2</think>\n2."}]}],
+            # DeepSeek-R1's `trace</think>answer` (the opening tag was in the generation prompt)
+            "r1": [{"role": "user", "content": "1 plus 1?"}, {"role": "assistant", "content": "1+1=2\n</think>\n\n2."}]}
     for name, messages in rows.items():
-        mode = "non-think" if name == "non-think" else "think"
+        mode = "non-think" if name in ("non-think", "empty reasoning") else "think"
         last = render_examples(codec, messages, mode, 512)[-1]
         out = tok.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
         ids, mask = out["input_ids"], out["assistant_masks"]

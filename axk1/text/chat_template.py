@@ -72,6 +72,10 @@ CHAT_TEMPLATE = (
     "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- set content = message['content'] if message['content'] is not none else '' -%}"
+    # OpenAI's list of text parts, joined (as infer.chat.message_text reads it; other parts are refused before)
+    "{%- if content is not string -%}"
+    "{%- set content = content | map(attribute='text') | join('') -%}"
+    "{%- endif -%}"
     "{%- if tools and loop.first and message['role'] == 'system' -%}"
     # rendered above, with the tools
     "{%- elif message['role'] == 'tool' -%}"
@@ -88,6 +92,14 @@ CHAT_TEMPLATE = (
     "{%- set body = content.lstrip()[7:] -%}"
     "{%- set reasoning = body.split('</think>', 1)[0] -%}"
     "{%- set content = body.split('</think>', 1)[1] -%}"
+    "{%- elif '<think>' not in content and content.count('</think>') == 1 -%}"
+    # DeepSeek-R1's `trace</think>answer`, read as chat_data.split_think reads it
+    "{%- set reasoning = content.split('</think>')[0] -%}"
+    "{%- set content = content.split('</think>')[1] -%}"
+    "{%- endif -%}"
+    # an empty trace is non-think, as `axk1 sft` trains it
+    "{%- if reasoning is not none and not (reasoning | trim) -%}"
+    "{%- set reasoning = none -%}"
     "{%- endif -%}"
     "{%- set answer = content | trim -%}"
     "{%- if message['tool_calls'] -%}"
