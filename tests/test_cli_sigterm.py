@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 # A verb that stands still until signalled: `axk1 params` with its function swapped for one that holds a staging
 # folder (removed by its clean-up) and, when asked, a forked worker (which reports its exit code).
@@ -65,8 +64,7 @@ def test_a_forked_worker_still_ends_at_once_on_sigterm(tmp_path):
     """A forked worker inherits the handler; it must die as SIGTERM kills (multiprocessing's terminate(), datatrove's
     pools), not raise into the worker's code and print a traceback."""
     proc, first = _start(tmp_path, "fork")
-    worker = int(first.split()[1])
-    time.sleep(0.5)  # the worker is in its target
+    worker = int(first.split()[1])  # (it has the handler from the fork on)
     os.kill(worker, signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=60)

@@ -44,3 +44,25 @@ def test_a_rerun_after_the_weights_changed_samples_afresh(tmp_path, capsys):
     axk1.save_pretrained(model, folder)  # a re-export into the same folder
     assert main(args) == 0
     assert json.loads((out / "config.json").read_text())["reused_completions"] == 0
+
+
+def test_a_hostile_or_stray_weight_file_is_hashed_by_its_header_never_followed(tmp_path):
+    """Offsets the loader would refuse (negative, reversed, past the file, not integers) crashed the fingerprint or
+    read the rest of the file once a tensor; a stray file beside the weights was parsed as one."""
+    import struct
+
+    folder = make_model_folder(tmp_path / "model")
+    first = weights_fingerprint(folder)
+    for offsets in ([-5, 10], [10, 9], [0, 10**30], ["a", "b"], [0.5, 2], [0, 1, 2]):
+        header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": offsets}}).encode()
+        (folder / "stray.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
+        changed = weights_fingerprint(folder)  # no error; the stray file counts by name and size
+        assert changed != first
+    (folder / "stray.safetensors").unlink()
+    assert weights_fingerprint(folder) == first
+    seen = set()
+    for offsets in ([-5, 10], [10, 9], [0, 10**30], ["a", "b"], [0.5, 2], [0, 1, 2], [0, 64]):
+        header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": offsets}}).encode()
+        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\1" * 64)
+        seen.add(weights_fingerprint(folder))  # the file the loader reads, hostile: hashed, no error, no big read
+    assert len(seen) == 7

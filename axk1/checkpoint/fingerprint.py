@@ -22,28 +22,45 @@ _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own bound on a header
 
 
 def weights_fingerprint(folder: str | Path) -> str:
-    """sha256 (hex, 16 digits) of config.json and the folder's safetensors files (names, sizes, headers, samples)."""
+    """sha256 (hex, 16 digits) of config.json and the folder's weight files (names, sizes, headers, samples): the
+    files the loader reads (the index's shards or model.safetensors, and mtp.safetensors), checked as it checks them
+    (regular files inside the folder); any other weight file (another format, a stray shard) by name and size. A
+    header that is not a table of tensors with in-file offsets is hashed alone, never followed."""
+    from axk1.checkpoint.folder import mtp_file, weight_files
+
     folder = Path(folder)
     h = hashlib.sha256()
     config = folder / "config.json"
     if config.is_file():
         h.update(config.read_bytes())
-    for file in sorted(folder.glob("*.safetensors")):
-        h.update(f"{file.name}\0{file.stat().st_size}\0".encode())
-        with open(file, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            if size > _MAX_HEADER:  # not a safetensors file the loader would have read: its size and name say enough
-                continue
-            header = f.read(size)
-            h.update(header)
-            try:
-                tensors = json.loads(header)
-                spans = sorted((k, *v["data_offsets"]) for k, v in tensors.items() if k != "__metadata__")
-            except (ValueError, TypeError, KeyError, AttributeError):  # the header alone then stands for the file
-                continue
-            base = 8 + size
-            for _, start, end in spans:
-                for at in sorted({start, max(start, end - SAMPLE_BYTES)}):
-                    f.seek(base + at)
-                    h.update(f.read(min(SAMPLE_BYTES, end - at)))
+    read = [*weight_files(folder), *filter(None, [mtp_file(folder)])]
+    for file in sorted(read):
+        _hash_safetensors(h, file)
+    for file in sorted(p for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
+                       for p in folder.glob(pattern) if p not in read):
+        h.update(f"{file.name}\0{file.lstat().st_size}\0".encode())
     return h.hexdigest()[:16]
+
+
+def _hash_safetensors(h, file: Path) -> None:
+    size_on_disk = file.stat().st_size
+    h.update(f"{file.name}\0{size_on_disk}\0".encode())
+    with open(file, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if size > min(_MAX_HEADER, size_on_disk - 8):  # not a header the loader would have read
+            return
+        header = f.read(size)
+        h.update(header)
+        data_bytes = size_on_disk - 8 - size
+        try:
+            tensors = json.loads(header)
+            spans = sorted((k, *v["data_offsets"]) for k, v in tensors.items() if k != "__metadata__")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        for span in spans:
+            if len(span) != 3 or not all(type(x) is int for x in span[1:]) or not 0 <= span[1] <= span[2] <= data_bytes:
+                return  # offsets the loader would refuse: the header alone stands for the file
+        for _, start, end in spans:
+            for at in sorted({start, max(start, end - SAMPLE_BYTES)}):
+                f.seek(8 + size + at)
+                h.update(f.read(min(SAMPLE_BYTES, end - at)))

@@ -137,7 +137,8 @@ class HFBackend(Backend):
         self.model_id = model_id
         self.tokenizer = AutoTokenizer.from_pretrained(model_id)
         kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
-        self.model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs).to(device).eval()
+        # safetensors only, as every weight axk1 reads: a pickled .bin can run code when loaded
+        self.model = AutoModelForCausalLM.from_pretrained(model_id, use_safetensors=True, **kwargs).to(device).eval()
         # which weights: a local folder's fingerprint, a hub model's commit
         self.weights = (weights_fingerprint(model_id) if Path(model_id).is_dir()
                         else getattr(self.model.config, "_commit_hash", None))

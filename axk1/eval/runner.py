@@ -162,8 +162,8 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
     results: dict = {"tasks": {}, "config": config}
     store = CompletionStore(out, backend.describe())
     if store.kept:  # a local model's are keyed by its weights' fingerprint; a server's weights cannot be seen here
-        unchecked = ("; the server's weights cannot be checked from here: after changing them, delete it or use "
-                     "another -o" if store.backend.get("weights") is None else "")
+        unchecked = ("; these weights (a server's, or a hub model's without a commit) cannot be checked from here: "
+                     "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
               f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
     with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
