@@ -73,3 +73,18 @@ def test_a_forked_worker_still_ends_at_once_on_sigterm(tmp_path):
     assert proc.returncode == 0, err
     assert f"worker exit {-signal.SIGTERM}" in out, (out, err)
     assert "Traceback" not in err, err
+
+
+def test_serve_shuts_down_on_sigterm_and_says_so(tmp_path):
+    """uvicorn takes SIGTERM for its graceful shutdown and raises it again after: the command then ends as the
+    others do (it used to die of the signal there, without a line)."""
+    from tests.serve_helpers import ServerProcess, make_model_folder
+
+    server = ServerProcess(make_model_folder(tmp_path / "model"))
+    try:
+        server.proc.send_signal(signal.SIGTERM)
+        out = server.proc.communicate(timeout=60)[0]
+    finally:
+        server.stop()
+    assert server.proc.returncode == 128 + signal.SIGTERM, out
+    assert "axk1 serve: stopped by SIGTERM" in out and "Traceback" not in out, out
