@@ -158,3 +158,32 @@ def test_a_source_holding_the_run_folder_does_not_read_the_runs_own_files(tmp_pa
     for argv in ([toml], [toml], [toml, "--force"]):
         assert data_run(*argv) == 0
         assert json.loads((out / "summary.json").read_text())["inputs"] == 2
+
+
+@pytest.mark.parametrize("damage", ["", "[1, 2", "[]x", '[{"source": "docs", "files": 3}]', '{"a": 1}'])
+def test_a_damaged_inputs_file_is_said_and_written_afresh(tmp_path, capsys, damage):
+    """inputs.json cut by a kill mid-write (it was written in place) or edited failed every relaunch with a bare
+    JSON error, or a traceback."""
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path)
+    assert data_run(toml) == 0
+    recorded = tmp_path / "proj" / "out" / "inputs.json"
+    recorded.write_text(damage)
+    capsys.readouterr()
+    assert data_run(toml) == 0
+    assert "is not a listing of the sources' files" in capsys.readouterr().err
+    assert json.loads(recorded.read_text())[0]["files"]  # written afresh
+
+
+def test_an_old_settings_file_naming_a_deeper_folder_than_there_is_is_a_change_not_a_traceback(tmp_path):
+    """An old settings.json whose relative run.output_dir has more parts than the folder's absolute path
+    (the folder moved): IndexError."""
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path)
+    check_settings(load_pipeline_config(toml))
+    settings = tmp_path / "proj" / "out" / SETTINGS_FILE
+    recorded = json.loads(settings.read_text())
+    recorded["run.output_dir"] = "/".join(["d"] * 60)
+    settings.write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="other settings"):
+        check_settings(load_pipeline_config(toml))

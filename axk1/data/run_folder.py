@@ -17,8 +17,10 @@ only a fresh run is right, and deleting finished work unasked on a touched file 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+from axk1.atomic_file import atomic_writer
 from axk1.data.config import PipelineConfig
 from axk1.data.source_files import list_files, relpath
 from axk1.output_folder import discard, named, sort_entries
@@ -114,14 +116,32 @@ def check_inputs(cfg: PipelineConfig, force: bool) -> None:
     if now is None:
         return
     path = cfg.out / INPUTS_FILE
-    if path.is_file() and not force:
-        before = json.loads(path.read_text(encoding="utf-8"))
+    before = _recorded_inputs(path) if not force else None
+    if before is not None:
         changes = input_changes(before, now) if len(before) == len(now) else []
         if changes:
             raise ValueError(f"the sources' files changed since the run in {cfg.out} read them (size or modification "
                              f"time): {'; '.join(changes)}. A relaunch skips the tasks that finished and would keep "
                              "what they made of the old files, and which files a task reads depends on them all: "
                              f"pass --force to delete the pipeline's outputs in {cfg.out} and run afresh, or set "
-                             "another run.output_dir")
+                             f"another run.output_dir (if only their times changed, by a copy or a touch, delete "
+                             f"{path} to accept them as they are)")
     cfg.out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(now, ensure_ascii=False), encoding="utf-8")
+    with atomic_writer(path) as f:  # a kill mid-write must not leave a file every relaunch then fails to read
+        f.write(json.dumps(now, ensure_ascii=False))
+
+
+def _recorded_inputs(path: Path) -> list[dict] | None:
+    """The listing an earlier launch recorded; None where there is none, or none that reads as one (a damaged
+    file is said, then written afresh)."""
+    if not path.is_file():
+        return None
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(before, list) and all(isinstance(s, dict) and isinstance(s.get("files"), dict) for s in before):
+            return before
+    except (ValueError, OSError):
+        pass
+    print(f"note: {path} is not a listing of the sources' files (damaged?): the inputs are not compared with the "
+          "earlier run's, and it is written afresh", file=sys.stderr)
+    return None

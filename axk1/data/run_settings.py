@@ -89,7 +89,9 @@ def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
     base = None
     if isinstance(old_out, str) and old_out and not Path(old_out).is_absolute() and ".." not in Path(old_out).parts:
         depth = len(Path(old_out).parts)  # "out" -> 1, "." -> 0
-        base = out.resolve().parents[depth - 1] if depth else out.resolve()
+        parents = out.resolve().parents
+        if depth <= len(parents):  # (a folder moved to a shallower place cannot be the one it names)
+            base = parents[depth - 1] if depth else out.resolve()
     return {k: _resolved(v, base) if _is_path_key(k) else v for k, v in before.items()}
 
 
