@@ -221,3 +221,20 @@ def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):
     for said in ("mode = keep (the default", "ShareGPT", "Alpaca", "Parquet", "sft_data_report.json",
                  '"Your own SFT data"'):
         assert said in text, said
+
+
+@pytest.mark.parametrize("state, says", [
+    ("[]", "no list '_data_files'"),
+    ('{"_data_files": {"filename": "x"}}', "no list '_data_files'"),
+    ('{"_data_files": [{}]}', "not plain file names"),
+    ('{"_data_files": [{"filename": "../rows.arrow"}]}', "not plain file names"),
+    ("not json", "no list '_data_files'"),
+])
+def test_a_dataset_folder_whose_state_file_is_wrong_is_refused_by_name(codec, tmp_path, state, says):
+    """state.json holding `[]`, or a data file named `../x`: an AttributeError traceback, or a read outside the
+    folder."""
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "state.json").write_text(state)
+    with pytest.raises(ValueError, match=says):
+        load_chat_examples([folder], codec, "keep", 512)

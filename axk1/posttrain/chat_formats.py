@@ -175,15 +175,34 @@ def _arrow_batches(path: Path):
         yield from batches
 
 
+def _folder_json(file: Path, key: str) -> list:
+    """`key`'s list in a dataset folder's JSON file (dataset_dict.json's splits, state.json's data files), checked:
+    the folder may come from anyone, and a wrong shape was a traceback."""
+    try:
+        value = json.loads(file.read_text(encoding="utf-8")).get(key, [])
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, list):
+        raise ValueError(f"{file} is not a Hugging Face dataset file (no list {key!r}): re-save the dataset with "
+                         "datasets' save_to_disk, or give its rows as JSONL")
+    return value
+
+
 def _dataset_folder(path: Path, report: ChatReport) -> Iterator[tuple[str, Any]]:
     if (path / "dataset_dict.json").exists():
-        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        splits = [str(s) for s in _folder_json(path / "dataset_dict.json", "splits")]
         raise ValueError(f"chat data {path} is a Hugging Face DatasetDict (splits: {', '.join(splits)}): name the "
                          f"split to train on, e.g. {path / (splits[0] if splits else 'train')}")
     if not (path / "state.json").exists():
         raise ValueError(f"chat data {path} is a folder: list its files instead (e.g. {path}/*.jsonl); a folder is "
                          "read only when it is a Hugging Face save_to_disk folder (with state.json)")
-    files = [path / f["filename"] for f in json.loads((path / "state.json").read_text()).get("_data_files", [])]
+    names = [f.get("filename") if isinstance(f, dict) else None
+             for f in _folder_json(path / "state.json", "_data_files")]
+    bad = [n for n in names if not isinstance(n, str) or Path(n).name != n or n in ("", ".", "..")]
+    if bad:  # a data file is named inside the folder, never a path out of it
+        raise ValueError(f"{path / 'state.json'} names data files that are not plain file names in the folder "
+                         f"({bad[0]!r}): re-save the dataset with datasets' save_to_disk")
+    files = [path / n for n in names]
     report.files[str(path)] = "hf dataset folder"
     for f in files:
         yield from _records(f, _arrow_batches(f), report)
