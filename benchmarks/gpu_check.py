@@ -176,8 +176,7 @@ def train_fsdp(work: Path, args) -> dict:
     steps, half = args.fsdp_steps, args.fsdp_steps // 2
     path = work / "recipe_fsdp.toml"
     path.write_text(recipe_text(args, steps, "fsdp", every=1, ckpt_every=half, layers=args.fsdp_layers))
-    # TMPDIR inside the work folder (removed after the check): torchrun's agent leaves a torchelastic_* folder per launch
-    (work / "tmp").mkdir(exist_ok=True)
+    (work / "tmp").mkdir(exist_ok=True)  # TMPDIR: torchrun's agent leaves a torchelastic_* folder per launch
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "4",
            "TMPDIR": str(work / "tmp")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "axk1",

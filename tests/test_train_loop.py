@@ -348,8 +348,9 @@ def test_an_async_checkpoint_is_finished_once_written_not_at_the_next_save(tmp_p
 
     class Watch(Callback):  # first in the list: it looks before this step's own save
         def on_step_end(self, trainer, row):
-            pending = trainer.saves.pending
+            pending, deadline = trainer.saves.pending, time.monotonic() + 300
             while row["step"] == 3 and pending is not None and not pending.written():
+                assert time.monotonic() < deadline, "the step-2 write did not end in 300 s"  # a failure, not a hang
                 time.sleep(0.01)  # the step-2 write, let to end: not wait(), which would finish it here too
             if row["step"] == 4:
                 seen["step-2 whole"] = (step_dir(trainer.ckpt_dir, 2) / "train_state.json").is_file()

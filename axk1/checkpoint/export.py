@@ -18,12 +18,13 @@ import torch.distributed as dist
 
 from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
-from axk1.checkpoint.folder import begin_replacing, discard, replace_folder, staging_folder
+from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, parse_json, read_json_file
 from axk1.model import AXK1ForCausalLM
+from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.text.tokenizer_file import tokenizer_hash
 

@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, read_json_file
-from axk1.output_folder import discard, named, sort_entries  # noqa: F401 - discard: export's import
+from axk1.output_folder import discard, named, sort_entries
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"

@@ -32,7 +32,7 @@ import numpy as np
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
 from axk1.json_text import JsonError, parse_json
-from axk1.posttrain.chat_formats import read_rows as read_jsonl_rows, row_messages
+from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport  # noqa: F401  (importers take them from here)
 from axk1.posttrain.rewards import format_ok
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
@@ -242,7 +242,7 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
     # source), but counted: an accidental copy is then visible. A 64-bit hash a row, ~70 bytes of set (0.5 GB
     # for A.X K1's 7.5M SFT rows; the rows' token ids are tens of GB).
     seen: set[int] = set()
-    for place, row in read_jsonl_rows(paths, report):
+    for place, row in read_chat_rows(paths, report):
         dropped: list = []
         try:
             _, messages = row_messages(row, report.formats)

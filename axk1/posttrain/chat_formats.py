@@ -1,6 +1,6 @@
 """Chat data as users bring it → the OpenAI-style `messages` rows that chat_data renders.
 
-Containers (`read_rows`), told apart by their first bytes, not their names (a `.json` file is as often JSON Lines
+Containers (`read_chat_rows`), told apart by their first bytes, not their names (a `.json` file is as often JSON Lines
 as an array):
 - JSON Lines, one row a line; a UTF-8 byte-order mark at the start is dropped (Windows editors write one);
 - a JSON array of rows (`json.dump(rows, f, indent=2)`, pandas' `orient="records"`), or one pretty-printed row;
@@ -50,7 +50,7 @@ SHAPES = ("'messages' (OpenAI: role/content), 'conversations' (ShareGPT: from/va
 
 # ---- containers ----
 
-def read_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[tuple[str, Any]]:
+def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[tuple[str, Any]]:
     """(place, parsed row) for every row of every file; a row that is not UTF-8, not JSON, or carries a lone
     surrogate is counted under its reason. A place is "path:line" (JSON Lines) or "path[i]" (the i-th record of an
     array, Parquet or Arrow file), the path as given (two train.jsonl stay apart)."""

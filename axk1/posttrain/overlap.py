@@ -20,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
-from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, read_jsonl_rows, split_think
+from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, split_think
+from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 
@@ -55,7 +56,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
     refuse_overwriting_inputs(out_path, [*think_paths, *non_think_paths])
     report = ChatReport()
     answers: dict[str, tuple[str, list[dict]]] = {}  # prompt key -> (place, non-think messages)
-    for place, row in read_jsonl_rows(non_think_paths, report):
+    for place, row in read_chat_rows(non_think_paths, report):
         try:
             messages = _messages(row)
             plain = _without_reasoning(messages)
@@ -74,7 +75,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
     used: set[str] = set()
     source: Counter = Counter()
     with atomic_writer(out_path) as out:
-        for place, row in read_jsonl_rows(think_paths, report):
+        for place, row in read_chat_rows(think_paths, report):
             try:
                 messages = _messages(row)
                 last = [m for m in messages if m["role"] == "assistant"][-1]
