@@ -235,6 +235,7 @@ def test_console_script_help():
 
 def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     """SIGINT used to end `axk1 train` (and sft, rl) in a KeyboardInterrupt traceback; the checkpoints were fine."""
+    import os
     import signal
     import time
 
@@ -242,8 +243,10 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
 
     recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 20_000)  # far longer than the test lasts
     # A shell's background job (`make test &`) starts with SIGINT ignored, which Python then keeps: restore it
+    # PYTHONFAULTHANDLER: a run that does not end is made to print every thread's stack (SIGABRT) for the failure
     proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = tmp_path / "run" / "checkpoints" / "step-000002"  # mid-run: a checkpoint exists to resume from
     deadline = time.monotonic() + 300  # a loaded machine (the whole suite beside other work) starts slowly
@@ -253,6 +256,10 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     proc.send_signal(signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # (seen once under a loaded suite: where it stood is the failure's message)
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=60)
+        raise AssertionError(f"no exit 120 s after Ctrl-C; its threads then:\n{err[-8000:]}") from None
     finally:
         proc.kill()  # never left training after a failure
     assert proc.returncode == 130, (out, err)
