@@ -17,13 +17,20 @@ SLOW_VERB = textwrap.dedent("""
 
     folder, fork = Path(sys.argv[1]), sys.argv[2] == "fork"
 
+    def nap(ready):
+        ready.set()  # in the worker's own code: a signal that came sooner, between fork and the child's start-up,
+        time.sleep(60)  # would be dropped (Python clears pending signals in a forked child)
+
     def slow(args):
         staging = folder / "staging"
         staging.mkdir()
         try:
             if fork:
-                worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+                context = multiprocessing.get_context("fork")
+                ready = context.Event()
+                worker = context.Process(target=nap, args=(ready,))
                 worker.start()
+                ready.wait()
                 print(f"worker {worker.pid}", flush=True)
                 worker.join()
                 print(f"worker exit {worker.exitcode}", flush=True)
@@ -64,7 +71,7 @@ def test_a_forked_worker_still_ends_at_once_on_sigterm(tmp_path):
     """A forked worker inherits the handler; it must die as SIGTERM kills (multiprocessing's terminate(), datatrove's
     pools), not raise into the worker's code and print a traceback."""
     proc, first = _start(tmp_path, "fork")
-    worker = int(first.split()[1])  # (it has the handler from the fork on)
+    worker = int(first.split()[1])  # running its target, with the handler it inherited
     os.kill(worker, signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=60)
