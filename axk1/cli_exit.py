@@ -55,7 +55,8 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
 def sigterm_raises() -> Iterator[None]:
     """While a verb runs, SIGTERM raises Terminated in the main thread (see Terminated); the handler before is put
     back after."""
-    _MAIN_PID[0] = os.getpid()
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
     before = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         yield
@@ -168,7 +169,7 @@ class Terminated(BaseException):
     training loop the trainer's handler takes SIGTERM instead: it saves a checkpoint and stops after the step.)"""
 
 
-_MAIN_PID = [os.getpid()]  # the process main() runs in (set there); forks of it are not
+_MAIN_PID = os.getpid()  # the process main() runs in (set there); forks of it are not
 
 
 def _in_main_thread() -> bool:
@@ -178,7 +179,7 @@ def _in_main_thread() -> bool:
 
 
 def _terminate(signum, frame) -> None:
-    if os.getpid() != _MAIN_PID[0]:  # a forked worker (datatrove's, a data loader's) ends as SIGTERM ends it: at once
+    if os.getpid() != _MAIN_PID:  # a forked worker (datatrove's, a data loader's) ends as SIGTERM ends it: at once
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return

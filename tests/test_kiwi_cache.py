@@ -7,9 +7,7 @@ import multiprocessing
 
 import pytest
 
-pytest.importorskip("kiwipiepy")
-
-from axk1.text.korean import get_kiwi, word_tokenize  # noqa: E402
+from axk1.text.korean import get_kiwi, word_tokenize
 
 TEXT = "대한민국은 민주공화국이다.\n모든 국민은 법률이 정하는 바에 의하여 납세의 의무를 진다.\n그는 조약을 체결했다."
 

@@ -101,7 +101,7 @@ def test_every_container_gives_the_same_examples(codec, tmp_path):
     examples, report = load_chat_examples([parquet], codec, "keep", 512)
     assert report.files == {str(parquet): "parquet"} and report.rows == 2 and not report.excluded
     assert _ids(examples) == _ids(reference[:2]) + _ids(reference[3:])
-    datasets = pytest.importorskip("datasets")
+    import datasets  # (TRL, a test dependency, needs it)
     hf = tmp_path / "hf"
     datasets.Dataset.from_list([{"messages": EXPECTED}]).save_to_disk(str(hf))
     examples, report = load_chat_examples([hf], codec, "keep", 512)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from axk1.infer.cli import build_server
-from axk1.infer.detok import _partial_suffix
+from axk1.infer.detok import partial_suffix
 from axk1.infer.protocol import json_shape
 from axk1.infer.schema import MAX_STOP_CHARS, MAX_STOP_STRINGS
 from tests.fuzz_bodies import request_bodies
@@ -298,7 +298,7 @@ def test_partial_suffix_equals_the_plain_definition():
         needle = "".join(rng.choice("ab") for _ in range(rng.randint(1, 8)))
         expected = max([k for k in range(1, min(len(needle) - 1, len(text)) + 1) if text.endswith(needle[:k])],
                        default=0)
-        assert _partial_suffix(text, needle) == expected, (text, needle)
+        assert partial_suffix(text, needle) == expected, (text, needle)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ class Delta:
         return bool(self.reasoning or self.content or self.tool_calls)
 
 
-def _partial_suffix(text: str, needle: str) -> int:
+def partial_suffix(text: str, needle: str) -> int:
     """Length of the longest end of `text` that is a proper beginning of `needle` (0 when none).
 
     Runs on the event loop at every token for every stop string. It tries only the places in the last
@@ -125,14 +125,14 @@ class IncrementalText:
         elif not final:
             # A stop string may end in the unfinished character (a Hangul syllable is 3 bytes, often 3 tokens):
             # hold a beginning of one that ends just before it too, or "서" of the stop "서울" would go out first.
-            hold += max([0] + [_partial_suffix(stable, s) for s in self.stop])
+            hold += max([0] + [partial_suffix(stable, s) for s in self.stop])
         visible = end - hold
         if self.in_reasoning_mode and self._think_end < 0:
             at = recent.find(THINK_CLOSE, 0, visible - base)
             if at >= 0:
                 self._think_end = base + at
             elif not final:
-                visible -= _partial_suffix(recent[: visible - base], THINK_CLOSE)
+                visible -= partial_suffix(recent[: visible - base], THINK_CLOSE)
         delta = self._take(recent, base, visible)
         self._trim()
         return delta

@@ -129,7 +129,7 @@ def json_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
 
 
-def _find_surrogate(data: Any) -> str | None:
+def find_surrogate(data: Any) -> str | None:
     """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
     escaped: the param must itself be encodable text."""
     for path, text in json_strings(data):
@@ -164,7 +164,7 @@ def decode_body(raw: bytes, limits: BodyLimits) -> Any:
     # A lone surrogate can only come from a \uD800-\uDFFF escape (strict UTF-8 decoding refuses encoded ones), so
     # the walk, the slowest check for a body of many small items (~0.7 s for a megabyte of empty lists), runs only
     # when the raw bytes hold one
-    where = _find_surrogate(data) if _SURROGATE_ESCAPE.search(raw) else None
+    where = find_surrogate(data) if _SURROGATE_ESCAPE.search(raw) else None
     if where is not None:
         raise APIError(400, f"'{where}' holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which is "
                             "not text: send valid Unicode", param=where, code="invalid_encoding")

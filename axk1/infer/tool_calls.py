@@ -21,6 +21,7 @@ import re
 import secrets
 from typing import Any
 
+from axk1.infer.detok import partial_suffix
 from axk1.text.tool_format import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 # JSON's pieces outside strings: whitespace, a structural character, or a run of the characters numbers and
@@ -30,14 +31,6 @@ _OUTSIDE = re.compile(r"\s+|[{}\[\],:]|[A-Za-z0-9.+\-]+")
 _IN_STRING = re.compile(r'[^"\\]*')
 _SPACE = re.compile(r"\s*")
 WAIT, CALL, TEXT = "wait", "call", "text"
-
-
-def _partial_end(text: str, needle: str) -> int:
-    """Length of the longest end of `text` that is a proper beginning of `needle`: text that may yet become it."""
-    for n in range(min(len(text), len(needle) - 1), 0, -1):
-        if needle.startswith(text[-n:]):
-            return n
-    return 0
 
 
 def new_call_id() -> str:
@@ -133,7 +126,7 @@ class ToolCallParser:
             if self._scan is None:
                 at = self._pending.find(TOOL_CALL_OPEN)
                 if at < 0:
-                    keep = 0 if final else _partial_end(self._pending, TOOL_CALL_OPEN)
+                    keep = 0 if final else partial_suffix(self._pending, TOOL_CALL_OPEN)
                     out.append(self._pending[:len(self._pending) - keep])
                     self._pending = self._pending[len(self._pending) - keep:]
                     break

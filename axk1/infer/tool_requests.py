@@ -1,13 +1,11 @@
-"""Tool calling on /v1/chat/completions: what the prompt gets and what the reply says (which requests are
-served: axk1/infer/tool_choice.py, which the schema asks).
+"""Tool calling on /v1/chat/completions: what the prompt gets and what the reply says (which requests are served,
+and why: axk1/infer/tool_choice.py, which the schema asks).
 
-Served: `tools` with `tool_choice` "auto" (the default when tools are sent: the model decides) or "none". The
-tools are listed in the prompt by the chat template (axk1/text/tool_format.py); the reply's `<tool_call>` blocks are
-parsed into OpenAI tool calls (axk1/infer/tool_calls.py), `finish_reason` "tool_calls" when there is one. With
-"none" the tools are left out of the prompt, so the model is not invited to call them and its reply is all
-content (nothing could stop a model that was shown its tools from writing a call; vLLM renders them and leaves the
-call in the text). Refused by name: `tool_choice` "required" or a named function, which need guided decoding to
-guarantee a call and this server has none; and OpenAI's deprecated `functions` / `function_call`.
+The tools are listed in the prompt by the chat template (axk1/text/tool_format.py); the reply's `<tool_call>` blocks
+are parsed into OpenAI tool calls (axk1/infer/tool_calls.py), `finish_reason` "tool_calls" when there is one. With
+tool_choice "none" the tools are left out of the prompt, so the model is not invited to call them and its reply is
+all content (nothing could stop a model that was shown its tools from writing a call; vLLM renders them and leaves
+the call in the text).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from axk1.infer.chat import ChatCodec, message_text
 from axk1.infer.protocol import json_strings
 from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
-from axk1.posttrain.chat_report import BadRow, ChatReport  # noqa: F401  (importers take them from here)
+from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls

@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.infer.protocol import json_strings
+from axk1.infer.protocol import find_surrogate
 from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.chat_report import BadRow, ChatReport
 
@@ -142,7 +142,7 @@ def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tu
         except JsonError as e:
             report.exclude("invalid json", f"{place} ({e})")
             continue
-        if "\\u" in line and (where := _lone_surrogate(row)) is not None:
+        if "\\u" in line and (where := find_surrogate(row)) is not None:
             report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
             continue
         yield place, row
@@ -157,7 +157,7 @@ def _records(path: Path, batches, report: ChatReport, whole: bool = False) -> It
             report.rows += 1
             place = f"{path}[{i}]"
             i += 1
-            if whole and (where := _lone_surrogate(row)) is not None:  # Arrow strings are valid UTF-8 already
+            if whole and (where := find_surrogate(row)) is not None:  # Arrow strings are valid UTF-8 already
                 report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
                 continue
             yield place, row
@@ -206,17 +206,6 @@ def _dataset_folder(path: Path, report: ChatReport) -> Iterator[tuple[str, Any]]
     report.files[str(path)] = "hf dataset folder"
     for f in files:
         yield from _records(f, _arrow_batches(f), report)
-
-
-def _lone_surrogate(row: Any) -> str | None:
-    """The path of a string holding a lone UTF-16 surrogate (JSON's "\\ud800" parses to one): no tokenizer or
-    UTF-8 writer takes it."""
-    for path, text in json_strings(row):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-    return None
 
 
 # ---- row shapes ----

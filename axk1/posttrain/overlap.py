@@ -20,8 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
-from axk1.posttrain.chat_data import BadRow, ChatReport, check_messages, split_think
+from axk1.posttrain.chat_data import check_messages, split_think
 from axk1.posttrain.chat_formats import read_chat_rows
+from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from axk1.infer.protocol import find_surrogate
 from axk1.posttrain.rewards import KINDS, integer_answer, normalise_text
 
 FIELDS = ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point", "reasoning", "response")
@@ -49,7 +50,7 @@ def row_problems(values: Mapping, codec=None) -> list[str]:
     prompt, kind, answer, tests = values["prompt"], values["kind"], values["answer"], values["tests"]
     if prompt is None or not prompt.strip():
         problems.append('no prompt: give "prompt", the user message, as a non-empty string')
-    elif not _is_unicode(prompt):
+    elif find_surrogate(prompt) is not None:
         problems.append("prompt holds a lone surrogate (such as \\ud800), which no tokenizer encodes: fix the text")
     elif codec is not None and (token := codec.find_special_token(prompt)) is not None:
         # the same check SFT's data and `axk1 serve` make (ChatCodec.find_special_token): such a prompt would
@@ -82,11 +83,3 @@ def _tests_problems(tests: str) -> list[str]:
     except (ValueError, RecursionError, MemoryError) as e:  # a NUL byte; nesting too deep for the parser
         return [f"tests do not compile ({type(e).__name__}: {e}): fix the asserts"]
     return []
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
