@@ -97,12 +97,86 @@ def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
         assert status == 404, reply
 
 
-def test_weights_are_replaced_only_while_idle(folders):
+def _one_thread_engine(folder: Path) -> Engine:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the engine thread takes the creator's count: _local_greedy's reduction order
+    try:
+        return Engine(axk1.load_model(folder), max_batch=2)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_queued_request_does_not_block_a_weight_update_and_samples_the_new_weights(folders):
     base, other, _ = folders
     engine = Engine(axk1.load_model(base), max_batch=2)  # not started: a submitted request stays waiting
-    engine.submit([3, 4, 5], SamplingParams(max_tokens=4), lambda *a: None)
-    with pytest.raises(RequestError, match="1 choices are being generated"):
-        engine.replace_weights(axk1.load_model(other))
+    [queued] = engine.submit([3, 4, 5], SamplingParams(max_tokens=4), lambda *a: None)
+    engine.replace_weights(axk1.load_model(other), "other")  # nothing started: no wait at all
+    assert queued.weights_version == engine.weights_version != "0"
+
+
+def test_a_weight_update_waits_for_started_choices_while_new_requests_wait(folders):
+    """A server that was never idle refused every update (409) for as long as its traffic lasted: now the update
+    holds new requests, lets the started choices finish under the weights that began them, swaps, and the held
+    requests sample with the new weights."""
+    import threading
+    import time
+
+    base, other, _ = folders
+    engine = _one_thread_engine(base).start()
+    events: list[tuple[str, int | None]] = []
+    done = {name: threading.Event() for name in "ab"}
+
+    def sink(name):
+        def take(s, token, reason, error):
+            assert error is None, error
+            events.append((name, token))
+            if reason is not None:
+                done[name].set()
+        return take
+
+    try:
+        never_stops = SamplingParams(max_tokens=1000, temperature=0, stop_ids=frozenset())  # seconds of decoding
+        [a] = engine.submit([3, 4, 5], never_stops, sink("a"))
+        while not a.tokens:
+            time.sleep(0.001)
+        update = threading.Thread(target=engine.replace_weights, args=(axk1.load_model(other), "other", 60.0))
+        update.start()
+        while not engine.scheduler.hold_new and update.is_alive():
+            time.sleep(0.001)
+        assert update.is_alive() and not a.finished, "the test needs the update to wait for a: make a longer"
+        prompt = [7, 8, 9, 10]
+        [b] = engine.submit(prompt, SamplingParams(max_tokens=6, temperature=0), sink("b"))
+        assert done["a"].wait(60) and done["b"].wait(60)
+        update.join(60)
+    finally:
+        engine.stop()
+    assert not update.is_alive() and len(a.tokens) == 1000
+    first_b = next(i for i, (name, _) in enumerate(events) if name == "b")
+    assert all(name == "a" for name, _ in events[:first_b]) and events[first_b - 1] == ("a", None)  # a ended first
+    assert a.weights_version == "0" and b.weights_version == engine.weights_version != "0"
+    assert b.tokens == _local_greedy(other, prompt)  # sampled by the new weights
+
+
+def test_a_weight_update_that_cannot_drain_in_time_is_refused_and_the_queue_moves_on(folders):
+    import time
+
+    base, other, _ = folders
+    engine = Engine(axk1.load_model(base), max_batch=2).start()
+    try:
+        [a] = engine.submit([3, 4, 5], SamplingParams(max_tokens=900, stop_ids=frozenset()), lambda *x: None)
+        while not a.tokens:
+            time.sleep(0.001)
+        with pytest.raises(RequestError, match="1 choices are being generated and did not finish within 0.05 s"):
+            engine.replace_weights(axk1.load_model(other), "other", drain_s=0.05)
+        assert engine.weights_version == "0" and not engine.scheduler.hold_new
+        finished = []
+        engine.submit([6, 7], SamplingParams(max_tokens=3), lambda s, t, reason, e: reason and finished.append(s))
+        deadline = time.monotonic() + 60
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert finished, "the request sent after a refused update never ran"
+    finally:
+        engine.stop()
 
 
 def test_a_weight_update_sent_while_another_loads_is_409(folders, monkeypatch):

@@ -146,7 +146,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "generation stopped")
     p.add_argument("--enable-weight-updates", action="store_true",
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
-                        "weights replaced by a folder's while idle, for RL rollouts (docs/posttraining.md, \"At "
+                        "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")

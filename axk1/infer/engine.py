@@ -18,13 +18,12 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 
 import torch
 
 from axk1.infer.block_pool import NULL_BLOCK, BlockPool
 from axk1.infer.drafting import ServerDrafter
+from axk1.infer.engine_stats import EngineStats
 from axk1.infer.logprobs import token_logprob
 from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
@@ -38,32 +37,6 @@ log = logging.getLogger(__name__)
 BLOCK_SIZE = 16  # tokens per cache block, vLLM's default: a sequence wastes at most one partial block
 PREFILL_CHUNK = 256  # prompt tokens computed per step, over all prefilling sequences (see scheduler.py)
 DEFAULT_CACHE_BYTES = 2**30  # the pool when cache_tokens is not given: at most this, at least one whole context
-
-
-@dataclass
-class EngineStats:
-    prompt_tokens: int = 0  # the requests' prompts, once each (what their usage bills)
-    prefill_tokens: int = 0  # prompt tokens computed: prefix-cache hits not, preemption's recompute again
-    generated_tokens: int = 0
-    decode_steps: int = 0
-    decode_rows: int = 0  # sum over decode steps of the rows in the step: rows / steps = mean batch
-    prefills: int = 0  # packed prefill calls (one per step that had prompt chunks)
-    peak_blocks: int = 0  # most cache blocks held at once
-    aborted: int = 0
-    errors: int = 0
-    finished: int = 0
-    ttft_sum: float = 0.0
-    ttft_count: int = 0
-    recent: deque = field(default_factory=deque)  # (time, tokens) of the last seconds, for tokens/s
-
-    def tokens_per_second(self, window: float = 10.0) -> float:
-        now = time.monotonic()
-        return sum(n for t, n in list(self.recent) if t >= now - window) / window  # a copy: the engine appends
-
-    def note_tokens(self, now: float, n: int, keep: float = 60.0) -> None:
-        self.recent.append((now, n))
-        while self.recent and self.recent[0][0] < now - keep:
-            self.recent.popleft()
 
 
 class Engine:
@@ -168,7 +141,7 @@ class Engine:
             for s in group:
                 s.weights_version = self.weights_version
             self.scheduler.waiting.append(group)
-            self._cond.notify()
+            self._cond.notify_all()
         return group
 
     def abort(self, sequences: list[Sequence]) -> None:
@@ -176,15 +149,16 @@ class Engine:
         with self._cond:
             for s in sequences:
                 s.cancelled = True
-            self._cond.notify()
+            self._cond.notify_all()
 
-    def replace_weights(self, model: AXK1ForCausalLM, label: str = "") -> int:
-        """Serve `model` from now on (RL pushes each update's weights: axk1/posttrain/rollout_server.py). Only while
-        idle: a sequence part-way would mix two policies, so RequestError when any request is running or waiting.
-        The prefix cache's blocks were computed by the old weights: dropped (returns how many). `model` must have
-        the served model's architecture, device and dtype (the cache is laid out for them). `weights_version`
-        becomes "<count>:<digest of label>": every reply carries it (system_fingerprint), so a client can tell
-        whose weights sampled it."""
+    def replace_weights(self, model: AXK1ForCausalLM, label: str = "", drain_s: float = 0.0) -> int:
+        """Serve `model` from now on (RL pushes each update's weights: axk1/posttrain/rollout_server.py). A choice
+        sampled part by one policy and part by the next would be neither's, so the swap waits (at most `drain_s`
+        seconds, else RequestError and nothing swapped) for the started choices to finish while the requests not
+        started wait, as SGLang's update does (a server that was never idle refused every update). Those then sample
+        with `model`. Returns how many prefix-cache blocks (the old weights') were dropped. `model` must have the
+        served architecture, device and dtype (the cache's layout). `weights_version` becomes "<count>:<digest of
+        label>", every reply's system_fingerprint: a client can tell whose weights sampled it."""
         old = self.model
         if model.config.to_dict() != old.config.to_dict():
             changed = sorted(k for k, v in model.config.to_dict().items() if old.config.to_dict().get(k) != v)
@@ -197,15 +171,27 @@ class Engine:
                                f"{old_weight.dtype} on {old_weight.device}", "model_path")
         decode_step = LatentDecoder(model.eval())  # built before the swap: a failure leaves the old model serving
         with self._cond:  # the engine thread steps only with sequences to run, which this lock keeps from arriving
-            busy = len(self.scheduler.running) + sum(len(g) for g in self.scheduler.waiting)
-            if busy:
-                raise RequestError(f"{busy} choices are being generated: weights are replaced only while the server "
-                                   "is idle (wait for the requests in flight to finish)", "model_path")
+            self.scheduler.hold_new = True  # admit() now takes only started choices: the running set drains
+            try:
+                deadline = time.monotonic() + drain_s
+                while busy := self.scheduler.num_started():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise RequestError(f"{busy} choices are being generated and did not finish within "
+                                           f"{drain_s:g} s: weights are replaced only between them (send the "
+                                           "update again, or when the requests in flight have finished)",
+                                           "model_path")
+                    self._cond.wait(left)  # the engine thread notifies after every step that finished one
+            finally:
+                self.scheduler.hold_new = False
+                self._cond.notify_all()
             self.model, self._decode_step = model, decode_step
             # the label (the folder the caller pushed) as a short digest: it goes to every client, whose replies
             # must not carry the server's paths, nor 4 KB of text of the pusher's choosing
             digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:12]
             self.weights_version = f"{int(self.weights_version.split(':')[0]) + 1}:{digest}"
+            for s in (s for group in self.scheduler.waiting for s in group):  # not started: the new weights sample
+                s.weights_version = self.weights_version
             if self.drafter is not None:  # drafts with the new MTP module; its counters go on (Prometheus counters)
                 counts = self.drafter.drafted, self.drafter.accepted
                 self.drafter = ServerDrafter(self)
@@ -232,7 +218,7 @@ class Engine:
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -243,7 +229,7 @@ class Engine:
         torch.set_num_threads(self._threads)
         while True:
             with self._cond:
-                while not self._stopping and not self.scheduler.waiting and not self.scheduler.running:
+                while not self._stopping and not self.scheduler.has_work():
                     self._cond.wait()
                 if self._stopping:
                     return
@@ -255,6 +241,9 @@ class Engine:
                 for s in list(self.scheduler.running):
                     self._finish(s, None, f"{type(e).__name__}: {e}")
                     self.scheduler.release(s)
+            if self.scheduler.hold_new:  # a weight update waits for the started choices to finish
+                with self._cond:
+                    self._cond.notify_all()
 
     @torch.inference_mode()
     def step(self) -> None:

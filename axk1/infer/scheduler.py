@@ -42,6 +42,9 @@ class Scheduler:
         self._lock, self._zero_blocks = lock, zero_blocks  # zero_blocks(fresh blocks): PagedLatentCache.zero_blocks
         self.waiting: deque[list[Sequence]] = deque()  # groups: the n choices of one request (caller holds _lock)
         self.running: list[Sequence] = []  # in admission order
+        # a weight update is waiting for the started choices to finish (Engine.replace_weights): only those are
+        # admitted (a preempted choice with tokens must finish under the weights that began it), the rest wait
+        self.hold_new = False
         self.preemptions = 0
 
     # ---- queue -------------------------------------------------------------------------------------------
@@ -51,10 +54,14 @@ class Scheduler:
         still short, took its cached prefix and was preempted again in the same step: a thousand preemptions for
         twelve choices under a small cache (the outputs right, the preemption count meaningless)."""
         with self._lock:
+            held: list[list[Sequence]] = []  # fresh groups passed over while a weight update drains
             while self.waiting:
                 group = [s for s in self.waiting[0] if not s.cancelled]
                 if not group:
                     self.waiting.popleft()
+                    continue
+                if self.hold_new and not _started(group):
+                    held.append(self.waiting.popleft())
                     continue
                 if len(self.running) + len(group) > self.max_batch:
                     break  # wait for rows rather than let later requests pass
@@ -65,6 +72,16 @@ class Scheduler:
                 for follower in group[1:]:
                     follower.leader = group[0]
                 self.running.extend(group)
+            self.waiting.extendleft(reversed(held))  # back in their order, at the front
+
+    def num_started(self) -> int:
+        """Choices that have begun sampling: running, or preempted with tokens (caller holds the lock)."""
+        return len(self.running) + sum(len(g) for g in self.waiting if _started(g))
+
+    def has_work(self) -> bool:
+        """Whether a step has anything to run (caller holds the lock): not when a weight update holds every
+        waiting request and nothing has started."""
+        return bool(self.running) or any(not self.hold_new or _started(g) for g in self.waiting)
 
     def release(self, s: Sequence) -> None:
         """s has finished or was cancelled: its blocks go back (cached ones stay findable until evicted)."""
@@ -163,3 +180,7 @@ class Scheduler:
         s.leader = None
         with self._lock:
             self.waiting.appendleft([s])
+
+
+def _started(group: list[Sequence]) -> bool:
+    return any(s.tokens for s in group)

@@ -57,7 +57,7 @@ class Sequence:
     first_token_at: float | None = None
     draft_logits: torch.Tensor | None = None  # a drafting server: the MTP module's logits for the token after next
     logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token, when params.logprobs is set
-    weights_version: str = "0"  # the engine's weights when it was queued (weights change only while idle)
+    weights_version: str = "0"  # the weights that sample it: set when queued, again by an update before it starts
 
     def all_tokens(self) -> list[int]:
         return self.prompt + self.tokens

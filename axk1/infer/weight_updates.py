@@ -23,6 +23,9 @@ from axk1.infer.sequence import RequestError
 
 log = logging.getLogger(__name__)
 ROUTE = "/update_weights_from_disk"
+# How long an update waits for the choices already sampling to finish (new requests wait meanwhile): a rollout of
+# 32K tokens takes minutes on a loaded server; past this the update is refused (409) and the queue moves again.
+DRAIN_S = 600.0
 
 
 class WeightUpdateRequest(BaseModel):
@@ -52,7 +55,7 @@ def add_weight_update_route(app: FastAPI, state, read_request) -> None:
             async with loading:
                 dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
         except RequestError as e:
-            raise APIError(409 if "idle" in str(e) else 400, str(e), param="model_path") from None
+            raise APIError(409 if "did not finish" in str(e) else 400, str(e), param="model_path") from None
         except (OSError, ValueError, KeyError) as e:  # a missing folder, a bad header, a missing tensor: named
             raise APIError(400, f"cannot load {path}: {e}", param="model_path") from None
         message = f"loaded {path} in {time.perf_counter() - t0:.2f} s; {dropped} cached prefix blocks dropped"
@@ -67,4 +70,4 @@ def _replace(engine, folder: Path) -> int:
 
     served = engine.model.lm_head.weight
     model = load_model(folder, dtype=served.dtype, device=served.device, with_mtp=engine.drafter is not None)
-    return engine.replace_weights(model, str(folder))
+    return engine.replace_weights(model, str(folder), drain_s=DRAIN_S)

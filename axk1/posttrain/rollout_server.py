@@ -109,8 +109,8 @@ class RolloutServer:
         return folder
 
     def _update(self, folder: Path) -> dict:
-        """POST the update, again every BUSY_RETRY_S while the server answers 409 (busy with other requests: it
-        replaces weights only while idle), for at most timeout_s."""
+        """POST the update, again every BUSY_RETRY_S while the server answers 409 (another update loading, or the
+        requests in flight not finished in time: docs/serving.md), for at most timeout_s."""
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
