@@ -27,6 +27,10 @@ CALL = {"role": "assistant", "content": "Let me check.", "tool_calls": [
     {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Seoul"}}}]}
 RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 3}"}
 ANSWER = {"role": "assistant", "content": "It is 3 degrees in Seoul."}
+BOTH = {"role": "user", "content": "Weather in Seoul and Busan?"}  # answered with two calls in one reply
+TWO_CALLS = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": f"call_{i}", "type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}}
+    for i, city in enumerate(["Seoul", "Busan"])]}
 # think mode: a reasoning that itself holds a well-formed block, which must stay reasoning
 PLAN = 'Not <tool_call>{"name": "get_weather", "arguments": {"city": "Busan"}}</tool_call> but Seoul.'
 NON_THINK = {"chat_template_kwargs": {"enable_thinking": False}}
@@ -39,6 +43,7 @@ def _teach(folder) -> None:
     examples = render_examples(codec, [QUESTION, CALL, RESULT, ANSWER], "non-think", 1024, tools=[WEATHER])
     examples += render_examples(codec, [QUESTION, {**CALL, "content": "", "reasoning_content": PLAN}], "think", 1024,
                                 tools=[WEATHER])
+    examples += render_examples(codec, [BOTH, TWO_CALLS], "non-think", 1024, tools=[WEATHER])
     torch.manual_seed(0)
     model = load_model(folder)
     model.train()
@@ -126,6 +131,25 @@ def test_a_streamed_reply_sends_the_text_then_the_call(client, folder):
     (call,) = calls  # one chunk with the whole call
     assert call.index == 0 and call.id.startswith("call_") and call.type == "function"
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Seoul"}
+
+
+def test_parallel_tool_calls_false_ends_the_reply_at_its_first_call(client, folder):
+    """OpenAI's parallel_tool_calls false promises at most one call; it was ignored (both calls came back)."""
+    def cities(reply):
+        return [json.loads(c.function.arguments)["city"] for c in reply.choices[0].message.tool_calls]
+
+    both = _ask(client, folder, [BOTH], extra_body=NON_THINK)
+    assert cities(both) == ["Seoul", "Busan"] and both.choices[0].finish_reason == "tool_calls"
+    one = _ask(client, folder, [BOTH], parallel_tool_calls=False, extra_body=NON_THINK)
+    assert cities(one) == ["Seoul"] and one.choices[0].finish_reason == "tool_calls"
+    assert one.choices[0].message.content is None
+    assert one.usage.completion_tokens < both.usage.completion_tokens  # generation stopped at the call
+    calls, finish = [], []
+    for chunk in _ask(client, folder, [BOTH], parallel_tool_calls=False, stream=True, extra_body=NON_THINK):
+        for c in chunk.choices:
+            calls += c.delta.tool_calls or []
+            finish += [c.finish_reason] if c.finish_reason else []
+    assert [json.loads(c.function.arguments)["city"] for c in calls] == ["Seoul"] and finish == ["tool_calls"]
 
 
 def test_think_mode_parses_the_answer_not_the_reasoning(client, folder):

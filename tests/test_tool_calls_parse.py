@@ -109,3 +109,22 @@ def test_a_long_argument_is_scanned_once(monkeypatch):
     text = '<tool_call>{"name": "f", "arguments": {"q": "' + "x" * 20000 + '"}}</tool_call>'
     _, calls, _ = _streamed(text)
     assert len(calls) == 1 and 20000 <= sum(read) <= len(text)
+
+
+def test_a_parser_with_max_calls_stops_at_the_last_and_drops_what_follows():
+    """parallel_tool_calls false: the reply ends at its first call, whatever the model writes after it."""
+    busan = SEOUL.replace("Seoul", "Busan")
+    for step in (1, 5, 1000):
+        parser, calls = ToolCallParser(max_calls=1), []
+        text = f"Checking both. {SEOUL} and {busan} done."
+        for at in range(0, len(text), step):
+            content, new = parser.feed(text[at:at + step])
+            calls += new
+            if parser.full:
+                break
+        assert parser.full and _named(calls) == [("get_weather", {"city": "Seoul"})], step
+        assert parser.feed(f" more {busan}", final=True) == ("", [])  # after the call: nothing more
+        assert parser.content == "Checking both." and parser.calls == calls
+    unlimited = ToolCallParser()
+    unlimited.feed(SEOUL + busan, final=True)
+    assert not unlimited.full and len(unlimited.calls) == 2

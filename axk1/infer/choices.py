@@ -23,9 +23,10 @@ class Generation:
 
     def __init__(self, engine: Engine, codec: ChatCodec | None, prompts: list[tuple[list[int], bool]],
                  params: SamplingParams, n: int, stop: list[str], prompt_params: list[str],
-                 limit_name: str = "max_tokens", tool_calls: bool = False) -> None:
+                 limit_name: str = "max_tokens", tool_calls: bool = False, max_tool_calls: int | None = None) -> None:
         """`prompt_params`: each prompt's place in the body, for errors (`prompt[1]`, `messages`); `limit_name`: the
-        field that set params.max_tokens; `tool_calls`: parse each choice's answer for tool calls."""
+        field that set params.max_tokens; `tool_calls`: parse each choice's answer for tool calls, a choice ending
+        at `max_tool_calls` of them (1: the request's parallel_tool_calls false)."""
         self.engine, self.started = engine, time.monotonic()
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
@@ -41,7 +42,7 @@ class Generation:
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
-        self.tool_parsers = [ToolCallParser() for _ in self.texts] if tool_calls else None
+        self.tool_parsers = [ToolCallParser(max_tool_calls) for _ in self.texts] if tool_calls else None
         self.tokens = [0] * len(self.texts)
         self.wants_logprobs = params.logprobs is not None
         # per choice: each token's logprobs and where its text begins in the choice's text; `_taken`: how many
@@ -78,8 +79,14 @@ class Generation:
                 delta = text.push(token)
                 if not text.stopped:
                     delta = self._parse_tools(i, delta, final=False)
-                    if delta:
-                        yield i, delta, None
+                    if self.tool_parsers is None or not self.tool_parsers[i].full:
+                        if delta:
+                            yield i, delta, None
+                        continue
+                    self.engine.abort([seq])  # it made the one call it may: the rest would be dropped
+                    self.finish[i] = "tool_calls"
+                    pending -= 1
+                    yield i, delta, "tool_calls"
                     continue
                 self.engine.abort([seq])
                 reason = "stop"

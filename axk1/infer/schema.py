@@ -277,6 +277,7 @@ class ChatRequest(_Request):
     chat_template_kwargs: ChatTemplateKwargs | None = None
     tools: list[Any] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = Field(default=None, description="false: at most one tool call per reply")
     functions: list[Any] | None = None  # OpenAI's deprecated form of tools
     function_call: str | dict[str, Any] | None = None
     modalities: list[str] | None = None  # OpenAI's: this model writes text only

@@ -211,7 +211,8 @@ def create_app(state: ServerState) -> FastAPI:
         room = state.engine.max_model_len - len(ids)
         params = _sampling(state, req, limit or state.defaults.completion_limit(room))
         gen = Generation(state.engine, state.codec, [(ids, prompt_opens_reasoning(text))], params, req.n,
-                         req.stop_list(), ["messages"], limit_name, parses_tool_calls(req))
+                         req.stop_list(), ["messages"], limit_name, parses_tool_calls(req),
+                         1 if req.parallel_tool_calls is False else None)
         return await _respond(state, gen, req, request, chat=True)
 
     if state.weight_updates:

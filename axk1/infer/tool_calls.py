@@ -106,7 +106,10 @@ class _ObjectScan:
 class ToolCallParser:
     """One choice's answer text, fed in pieces: `feed` returns the content to send and the calls completed."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_calls: int | None = None) -> None:
+        """max_calls: the reply ends at this many calls (1: a request's parallel_tool_calls false); what follows
+        the last is dropped, and `full` tells the caller to stop generating."""
+        self.max_calls = max_calls
         self.calls: list[dict[str, Any]] = []
         self._content: list[str] = []
         self._pending = ""  # text not passed on yet: a possible `<tool_call>` beginning, or an undecided block
@@ -117,8 +120,14 @@ class ToolCallParser:
     def content(self) -> str:
         return "".join(self._content)
 
+    @property
+    def full(self) -> bool:
+        return self.max_calls is not None and len(self.calls) >= self.max_calls
+
     def feed(self, text: str, final: bool = False) -> tuple[str, list[dict[str, Any]]]:
         """(content to send, calls completed) for the next piece; `final`: the reply ended, decide everything."""
+        if self.full:
+            return self._trimmed("", final), []
         self._pending += text
         out: list[str] = []
         first_call = len(self.calls)
@@ -138,6 +147,9 @@ class ToolCallParser:
                 break
             if kind == CALL:
                 self.calls.append(call)
+                if self.full:
+                    self._pending, self._scan = "", None
+                    break
             else:
                 out.append(self._pending[:end])
             self._pending, self._scan = self._pending[end:], None
