@@ -13,61 +13,14 @@ from axk1.eval.backends import Request, Sampling
 from axk1.eval.openai_backend import BadReply, OpenAIBackend
 from axk1.eval.cli import add_eval_parser
 from axk1.eval.tasks import TaskOptions, get_task
+from tests.eval_fake_server import OK, aime_file, fake_server, run_eval_cli, sample_records
 from tests.serve_helpers import JsonHandler
-
-OK = {"choices": [{"message": {"role": "assistant", "content": "\\boxed{70}"}, "finish_reason": "stop"}]}
-
-
-class _Server(JsonHandler):
-    """`route(prompt) -> (status, body, delay_s)` decides each reply; `calls` counts chat requests."""
-
-    route = staticmethod(lambda prompt: (200, OK, 0))
-    models = {"data": [{"id": "m"}]}
-    calls = 0
-
-    def do_GET(self):
-        self._send(200, self.models)
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).calls += 1
-        status, reply, delay = self.route(body["messages"][-1]["content"])
-        time.sleep(delay)
-        try:
-            self._send(status, reply)
-        except OSError:  # the client gave up (timeout tests)
-            pass
 
 
 @pytest.fixture
 def server():
-    class Handler(_Server):
-        calls = 0
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", Handler
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-
-def _eval(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    add_eval_parser(parser.add_subparsers())
-    args = parser.parse_args(["eval", *argv])
-    return args.func(args)
-
-
-def _aime_file(path, n=3):
-    rows = [{"id": f"p{i}", "problem": f"Problem {i}: find x.", "answer": "70"} for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return str(path)
-
-
-def _records(out):
-    return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    with fake_server() as found:
+        yield found
 
 
 # ---- think mode ---------------------------------------------------------------------------------------------------
@@ -92,9 +45,9 @@ def test_think_mode_end_to_end(server, tmp_path):
     handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {
         "content": "Let me guess \\boxed{70} hmm, keep thinking"}, "finish_reason": "stop"}]}, 0))
     out = tmp_path / "run"
-    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl"), "--thinking", "on",
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"), "--thinking", "on",
                  "-o", str(out)) == 0
-    assert {r["status"] for r in _records(out)} == {"no_answer"}
+    assert {r["status"] for r in sample_records(out)} == {"no_answer"}
 
 
 # ---- malformed replies ---------------------------------------------------------------------------------------------
@@ -136,7 +89,7 @@ def test_a_bad_models_list_says_to_pass_the_model_name(server, models, match):
 def test_extra_body_must_be_an_object(server, tmp_path):
     base, _ = server
     with pytest.raises(ValueError, match="--extra-body must be a JSON object"):
-        _eval("--model", f"openai:{base}", "--extra-body", "[1]", "-o", str(tmp_path / "x"))
+        run_eval_cli("--model", f"openai:{base}", "--extra-body", "[1]", "-o", str(tmp_path / "x"))
     with pytest.raises(ValueError, match="extra body must be a JSON object"):
         OpenAIBackend(base, model="m", extra_body=[1])
 
@@ -147,9 +100,10 @@ def test_a_4xx_for_one_problem_fails_that_sample_only(server, tmp_path):
     handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "context length exceeded"}}, 0)
                                  if prompt.startswith("Problem 1") else (200, OK, 0))
     out = tmp_path / "run"
-    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl"), "--concurrency", "1",
-                 "-o", str(out)) == 0
-    records = {r["problem_id"]: r for r in _records(out)}
+    # the sample is unanswered: the run exits 1, its score incomplete (tests/test_eval_incomplete.py)
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"),
+                        "--concurrency", "1", "-o", str(out)) == 1
+    records = {r["problem_id"]: r for r in sample_records(out)}
     assert records["p0"]["status"] == records["p2"]["status"] == "correct"
     assert records["p1"]["status"] == "request_failed" and "context length exceeded" in records["p1"]["error"]
     assert "HTTP 400" in records["p1"]["error"]
@@ -165,9 +119,9 @@ def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path):
                                                                      "512 tokens, but the prompt has 626"}}, 0)
                                  if prompt[:9] in long else (200, OK, 0))
     out = tmp_path / "run"
-    assert _eval("--model", f"openai:{base}", "--aime-data", _aime_file(tmp_path / "a.jsonl", 5), "--concurrency",
-                 "1", "-o", str(out)) == 0
-    statuses = [r["status"] for r in sorted(_records(out), key=lambda r: r["problem_id"])]
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 5),
+                        "--concurrency", "1", "-o", str(out)) == 1  # ran to the end; its score incomplete
+    statuses = [r["status"] for r in sorted(sample_records(out), key=lambda r: r["problem_id"])]
     assert statuses[:3] == ["request_failed"] * 3 and statuses[3:] == ["correct"] * 2
 
 
@@ -175,8 +129,8 @@ def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_p
     base, handler = server
     handler.route = staticmethod(lambda prompt: (404, {"error": {"message": "model 'x' does not exist"}}, 0))
     with pytest.raises(ValueError, match=r"rejected the first 3 requests \(HTTP 404\).*--served-model"):
-        _eval("--model", f"openai:{base}", "--served-model", "x", "--aime-data",
-              _aime_file(tmp_path / "a.jsonl", 40), "--concurrency", "2", "-o", str(tmp_path / "run"))
+        run_eval_cli("--model", f"openai:{base}", "--served-model", "x", "--aime-data",
+              aime_file(tmp_path / "a.jsonl", 40), "--concurrency", "2", "-o", str(tmp_path / "run"))
     assert handler.calls < 40  # stopped early, the queued requests were not sent
 
 
@@ -184,11 +138,11 @@ def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_p
 def test_a_run_with_no_answer_at_all_exits_non_zero_and_keeps_its_samples(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
     out = tmp_path / "run"
-    rc = _eval("--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--aime-data",
-               _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out))
+    rc = run_eval_cli("--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--aime-data",
+               aime_file(tmp_path / "a.jsonl", 2), "-o", str(out))
     assert rc == 1
     assert "no request was answered for aime25" in capsys.readouterr().err
-    assert [r["status"] for r in _records(out)] == ["request_failed"] * 2
+    assert [r["status"] for r in sample_records(out)] == ["request_failed"] * 2
 
 
 def test_request_timeout_fails_the_sample_without_retrying(server, tmp_path):
@@ -202,7 +156,7 @@ def test_request_timeout_fails_the_sample_without_retrying(server, tmp_path):
     add_eval_parser(parser.add_subparsers())
     assert parser.parse_args(["eval", "--request-timeout", "90"]).request_timeout == 90.0
     with pytest.raises(ValueError, match="--request-timeout must be > 0"):
-        _eval("--model", f"openai:{base}", "--request-timeout", "0", "-o", str(tmp_path / "x"))
+        run_eval_cli("--model", f"openai:{base}", "--request-timeout", "0", "-o", str(tmp_path / "x"))
 
 
 # ---- AIME data files ----------------------------------------------------------------------------------------------
@@ -348,16 +302,16 @@ def test_an_eval_run_again_reuses_what_the_first_run_got_and_asks_only_for_the_r
     monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
     base, handler = server
     handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if "Problem 2" in prompt else (200, OK, 0))
-    out, data = tmp_path / "run", _aime_file(tmp_path / "a.jsonl", 3)
+    out, data = tmp_path / "run", aime_file(tmp_path / "a.jsonl", 3)
     args = ("--model", f"openai:{base}", "--served-model", "m", "--aime-data", data, "-o", str(out), "-n", "2",
             "--temperature", "0.6")
-    _eval(*args)
-    assert [r["status"] for r in _records(out)] == ["correct"] * 4 + ["request_failed"] * 2
+    run_eval_cli(*args)
+    assert [r["status"] for r in sample_records(out)] == ["correct"] * 4 + ["request_failed"] * 2
     handler.calls = 0
     handler.route = staticmethod(lambda prompt: (200, OK, 0))  # the server is back
-    _eval(*args)
+    run_eval_cli(*args)
     assert handler.calls == 2  # the two failed samples, asked again; the four answered ones reused
-    assert [r["status"] for r in _records(out)] == ["correct"] * 6
+    assert [r["status"] for r in sample_records(out)] == ["correct"] * 6
     assert json.loads((out / "config.json").read_text())["reused_completions"] == 4
 
 
@@ -374,7 +328,7 @@ def test_ctrl_c_ends_an_eval_at_once_with_what_came_kept(server, tmp_path):
     handler.route = staticmethod(lambda prompt: (200, OK, 60 if "Problem 1" in prompt else 0))
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "axk1", "eval", "--model", f"openai:{base}", "--served-model", "m",
-                             "--aime-data", _aime_file(tmp_path / "a.jsonl", 2), "-o", str(out), "--concurrency", "2"],
+                             "--aime-data", aime_file(tmp_path / "a.jsonl", 2), "-o", str(out), "--concurrency", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
                             # as a terminal's Ctrl-C finds it: an xdist worker ignores SIGINT, and a child that

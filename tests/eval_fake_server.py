@@ -1,0 +1,76 @@
+"""A scripted OpenAI-compatible server for `axk1 eval` tests (a standard-library HTTP server in a thread whose
+replies each test chooses), and the small helpers those tests share: run the CLI, write an AIME file, read the
+samples back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+
+from axk1.eval.cli import add_eval_parser
+from tests.serve_helpers import JsonHandler
+
+OK = {"choices": [{"message": {"role": "assistant", "content": "\\boxed{70}"}, "finish_reason": "stop"}]}
+
+
+class FakeChatServer(JsonHandler):
+    """`route(prompt) -> (status, body, delay_s)` decides each reply; `calls` counts chat requests and `bodies`
+    keeps the request bodies as received."""
+
+    route = staticmethod(lambda prompt: (200, OK, 0))
+    models = {"data": [{"id": "m"}]}
+    calls = 0
+    bodies: list = []
+
+    def do_GET(self):
+        self._send(200, self.models)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls += 1
+        type(self).bodies.append(body)
+        status, reply, delay = self.route(body["messages"][-1]["content"])
+        time.sleep(delay)
+        try:
+            self._send(status, reply)
+        except OSError:  # the client gave up (timeout tests)
+            pass
+
+
+@contextmanager
+def fake_server(base: type[FakeChatServer] = FakeChatServer):
+    """(base URL, handler class) of a fresh server whose class attributes the test may set."""
+    class Handler(base):
+        calls = 0
+        bodies: list = []
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", Handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def run_eval_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_eval_parser(parser.add_subparsers())
+    args = parser.parse_args(["eval", *argv])
+    return args.func(args)
+
+
+def aime_file(path, n=3) -> str:
+    rows = [{"id": f"p{i}", "problem": f"Problem {i}: find x.", "answer": "70"} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def sample_records(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
