@@ -22,6 +22,7 @@ from axk1.cli_args import non_negative_int, parameter_default, positive_int
 from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.openai_backend import OpenAIBackend
+from axk1.eval.report import unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
@@ -73,15 +74,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
         print(f"{name:10s} {r['score']:6.1f} ± {r['metrics']['stderr']:.1f}  "
-              f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}")
+              f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
+              + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else ""))
     print(f"report: {out / 'report.md'}")
-    # A run where no request got a reply measured the connection, not the model: its 0.0 must not pass for a score.
-    unanswered = [name for name, r in results["tasks"].items()
-                  if r["statuses"] and set(r["statuses"]) == {"request_failed"}]
-    if unanswered:
-        reasons = sorted({rec.get("error") or "" for rec in _records(out) if rec["task"] in unanswered})
-        print(f"axk1 eval: error: no request was answered for {', '.join(unanswered)} (e.g. {reasons[0][:300]}); "
-              f"the scores above are not measurements. Samples are in {out / 'samples.jsonl'}", file=sys.stderr)
+    # A sample without a reply measured the connection, not the model: a score holding one is no measurement.
+    incomplete = {name: r for name, r in results["tasks"].items() if r.get("unanswered")}
+    if incomplete:
+        reasons = sorted({rec.get("error") or "" for rec in _records(out)
+                          if rec["task"] in incomplete and rec["status"] == "request_failed"})
+        what = "; ".join(f"no request was answered for {name}" if r["unanswered"] == sum(r["statuses"].values())
+                         else f"{name}: {unanswered_line(r)}" for name, r in incomplete.items())
+        print(f"axk1 eval: error: {what} (e.g. {reasons[0][:300]}); those scores are incomplete, not measurements. "
+              f"Run the same command again (same -o) to ask for the unanswered samples only; samples are in "
+              f"{out / 'samples.jsonl'}", file=sys.stderr)
         return 1
     return 0
 

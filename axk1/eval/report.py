@@ -38,6 +38,21 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.1f}"
 
 
+def unanswered_line(result: dict) -> str:
+    """What an incomplete task's score lacks, and what to do about it."""
+    total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
+    return (f"{result['unanswered']}/{total} samples unanswered (request_failed): run again with the same "
+            "settings and -o to fill them")
+
+
+def not_comparable(result: dict) -> str | None:
+    """Why a task's score may not be set beside the published one (None: it may)."""
+    if result.get("unanswered"):
+        total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
+        return f"{result['unanswered']}/{total} samples unanswered"
+    return None
+
+
 def comparison_rows(results: dict) -> list[dict]:
     rows = []
     table = PUBLISHED_NON_THINKING if published_mode(results) == "non-thinking" else PUBLISHED
@@ -45,7 +60,11 @@ def comparison_rows(results: dict) -> list[dict]:
         pub = table.get(r.get("published") or "")
         row = {"task": name, "ours": r["score"], "stderr": r["metrics"]["stderr"],
                "n_problems": r["metrics"]["n_problems"], "n_samples": r["metrics"]["n_samples"]}
-        if pub:
+        why = not_comparable(r) if pub else None
+        if why:  # the published numbers are left out, so no ratio or bar suggests a comparison
+            row["label"] = f"{pub['label']} (not comparable: {why})"
+            row["not_comparable"] = why
+        elif pub:
             row["published"] = dict(zip(MODELS, pub["scores"]))
             row["label"] = pub["label"]
             row["ratios"] = {m: 100 * r["score"] / s for m, s in row["published"].items()}
@@ -100,6 +119,8 @@ def write_report(out: Path, results: dict) -> None:
     for name, r in results["tasks"].items():
         lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
                   f"- statuses: `{r['statuses']}`"]
+        if r.get("unanswered"):
+            lines.append(f"- **incomplete**: {unanswered_line(r)}")
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)
         for key, groups in r.get("groups", {}).items():

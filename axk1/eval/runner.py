@@ -83,8 +83,11 @@ def score(task, problems: list[Problem], records: list[dict], n: int, found: dic
         by_problem[record["problem_id"]].append(bool(record["correct"]))
     ks = tuple(sorted({1, n} | ({k for k in (4, 8, 16) if k < n})))
     summary = summarize(by_problem, ks)
-    result = {"score": summary[f"avg@{n}"], "metrics": summary,
-              "statuses": dict(Counter(r["status"] for r in records))}
+    statuses = dict(Counter(r["status"] for r in records))
+    # A sample whose request got no reply is no measurement: it counts as wrong in the score, which is therefore
+    # marked incomplete (never set beside published numbers, a non-zero exit) until a rerun fills it.
+    result = {"score": summary[f"avg@{n}"], "metrics": summary, "statuses": statuses,
+              "unanswered": statuses.get("request_failed", 0)}
     if found is not None:
         result["contamination"] = contamination_result(found, by_problem, source)
     meta = {p.id: p.meta for p in problems}

@@ -1,0 +1,44 @@
+"""A run is accounted for sample by sample: samples without a reply, problems that could not be prepared, outputs a
+cut rerun would lose. Against a scripted OpenAI-compatible server (tests/eval_fake_server.py)."""
+
+import json
+
+import pytest
+
+from tests.eval_fake_server import OK, aime_file, fake_server, run_eval_cli, sample_records
+
+
+@pytest.fixture
+def server():
+    with fake_server() as found:
+        yield found
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
+
+
+def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(server, tmp_path, no_backoff, capsys):
+    """18 of 30 requests failed, yet the run printed a score, set it beside the published ones and exited 0: the
+    unanswered samples were counted as wrong answers."""
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if prompt[:9] in ("Problem 1",
+                                                                                              "Problem 3") else (200, OK, 0))
+    out = tmp_path / "run"
+    argv = ("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 5), "-o", str(out))
+    assert run_eval_cli(*argv) == 1
+    captured = capsys.readouterr()
+    assert "INCOMPLETE: 2/5 samples unanswered" in captured.out
+    assert "aime25: 2/5 samples unanswered" in captured.err and "Run the same command again" in captured.err
+    result = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
+    assert result["unanswered"] == 2 and result["statuses"] == {"correct": 3, "request_failed": 2}
+    report = (out / "report.md").read_text()
+    assert "AIME25 (not comparable: 2/5 samples unanswered)" in report and "89.8" not in report
+    assert "**incomplete**: 2/5 samples unanswered" in report
+
+    handler.route = staticmethod(lambda prompt: (200, OK, 0))  # the server is back: the rerun fills the gaps
+    assert run_eval_cli(*argv) == 0
+    assert [r["status"] for r in sample_records(out)] == ["correct"] * 5
+    report = (out / "report.md").read_text()
+    assert "| AIME25 | 100.0" in report and "89.8" in report and "not comparable" not in report
