@@ -124,7 +124,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
-    p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body")
+    p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body, e.g. "
+                   "'{\"min_p\": 0.05}'; fields axk1 sets (model, messages, n, seed, temperature, top_p, top_k, "
+                   "max_tokens, stream, chat_template_kwargs.enable_thinking) are refused: use their flags")
     p.add_argument("--request-timeout", type=float, default=OpenAIBackend.timeout_s,
                    help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "

@@ -25,6 +25,15 @@ REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBac
 # REJECT_STOP it ended a passkey run whose longest lengths came first.
 REQUEST_TOO_LONG = re.compile(r"context length|context_length_exceeded|maximum context|too long|prompt has \d", re.I)
 
+# Request fields axk1 sets itself, and where each comes from. Set again in --extra-body they would replace axk1's
+# values unseen (config.json and report.md describing a request never sent; one seed for every sample collapsing
+# n samples into one), so they are refused there, naming the way to set them.
+OWN_FIELDS = {"model": "use --served-model", "messages": "the task writes the prompt", "n": "use -n",
+              "seed": "use --seed (sample i gets seed + i)", "temperature": "use --temperature",
+              "top_p": "use --top-p", "top_k": "use --top-k", "max_tokens": "use --max-tokens",
+              "max_completion_tokens": "use --max-tokens", "stream": "replies are read whole",
+              "stream_options": "replies are read whole"}
+
 
 class BadReply(ValueError):
     """A reply that is not a chat completion: fails its sample with this reason."""
@@ -55,6 +64,7 @@ class OpenAIBackend(Backend):
     def __post_init__(self):
         if not isinstance(self.extra_body, dict):
             raise ValueError(f"extra body must be a JSON object such as {{\"top_k\": 20}}, got {self.extra_body!r}")
+        check_extra_body(self.extra_body)
         if not self.timeout_s > 0:
             raise ValueError(f"request timeout must be > 0 seconds, got {self.timeout_s}")
         # A 4xx says our request is wrong. While no request has succeeded it likely says that of every request (wrong
@@ -95,9 +105,12 @@ class OpenAIBackend(Backend):
                 "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": request.seed, "n": 1}
         if sampling.top_k:
             body["top_k"] = sampling.top_k  # vLLM / SGLang extension
+        body.update({k: v for k, v in self.extra_body.items() if k != "chat_template_kwargs"})
+        kwargs = dict(self.extra_body.get("chat_template_kwargs", {}))  # merged: --thinking's switch stays
         if sampling.thinking is not None:
-            body["chat_template_kwargs"] = {"enable_thinking": sampling.thinking}
-        body.update(self.extra_body)
+            kwargs["enable_thinking"] = sampling.thinking
+        if kwargs:
+            body["chat_template_kwargs"] = kwargs
         return body
 
     def _one(self, request: Request, sampling: Sampling) -> Completion:
@@ -171,6 +184,19 @@ class OpenAIBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
                 "extra_body": self.extra_body}
+
+
+def check_extra_body(extra: dict) -> None:
+    """Refuse an --extra-body that would override what axk1 sets and records itself."""
+    taken = [f"{key!r} ({OWN_FIELDS[key]})" for key in extra if key in OWN_FIELDS]
+    if taken:
+        raise ValueError(f"--extra-body sets {', '.join(taken)}: axk1 sets these itself and records them in "
+                         "config.json; leave them out of --extra-body")
+    kwargs = extra.get("chat_template_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--extra-body's chat_template_kwargs must be a JSON object, got {kwargs!r}")
+    if "enable_thinking" in kwargs:  # grading must know whether the reply starts inside a think block
+        raise ValueError("--extra-body sets chat_template_kwargs.enable_thinking: use --thinking on|off instead")
 
 
 def _run_daemon_pool(work, items: list, workers: int, done=None) -> list:
