@@ -45,3 +45,28 @@ def test_extra_body_is_merged_and_recorded(server, tmp_path):
     assert sorted(b["seed"] for b in handler.bodies) == [0, 0, 1, 1]
     config = json.loads((out / "config.json").read_text())
     assert config["backend"]["extra_body"] == extra and config["sampling"]["thinking"] is True
+
+
+def test_a_new_concurrency_reuses_kept_completions_and_translations(server, tmp_path):
+    """--concurrency was part of the key of every kept completion and translation: changing it sampled and
+    translated everything again."""
+    from axk1.eval.openai_backend import OpenAIBackend
+    from axk1.eval.translate import TranslationCache, translate_all
+
+    base, handler = server
+    out, data = tmp_path / "run", aime_file(tmp_path / "a.jsonl", 3)
+    args = ("--model", f"openai:{base}", "--aime-data", data, "-o", str(out))
+    assert run_eval_cli(*args, "--concurrency", "1") == 0 and handler.calls == 3
+    assert run_eval_cli(*args, "--concurrency", "4") == 0 and handler.calls == 3  # all three reused
+    config = json.loads((out / "config.json").read_text())
+    assert config["reused_completions"] == 3 and config["backend_settings"]["concurrency"] == 4
+
+    # the translator echoes the statement, which survives the check
+    handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {
+        "content": prompt.split("\n\n", 1)[1]}, "finish_reason": "stop"}]}, 0))
+    cache = TranslationCache(tmp_path / "tr.json")
+    for concurrency in (1, 4):
+        handler.calls = 0
+        translations, _ = translate_all({"q": "Print 1 2 3."}, OpenAIBackend(base, model="m", concurrency=concurrency),
+                                        cache)
+        assert translations["q"].ok and handler.calls == (1 if concurrency == 1 else 0)

@@ -55,7 +55,13 @@ class Backend:
         raise NotImplementedError
 
     def describe(self) -> dict:
+        """Everything of the backend that decides a completion: it keys the kept completions and translations."""
         return {"backend": self.name}
+
+    def settings(self) -> dict:
+        """How it runs, which cannot change a completion (parallel requests, timeouts): recorded in config.json
+        only, so changing them reuses what was kept."""
+        return {}
 
 
 # ---- native axk1 ---------------------------------------------------------------------------------------------

@@ -182,8 +182,10 @@ class OpenAIBackend(Backend):
         return _run_daemon_pool(lambda r: self._one(r, sampling), requests, self.concurrency, done)
 
     def describe(self) -> dict:
-        return {"backend": self.name, "base_url": self.base_url, "model": self.model, "concurrency": self.concurrency,
-                "extra_body": self.extra_body}
+        return {"backend": self.name, "base_url": self.base_url, "model": self.model, "extra_body": self.extra_body}
+
+    def settings(self) -> dict:
+        return {"concurrency": self.concurrency, "request_timeout_s": self.timeout_s, "retries": self.retries}
 
 
 def check_extra_body(extra: dict) -> None:

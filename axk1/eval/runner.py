@@ -159,7 +159,8 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
     found = load_found_rows(settings.contamination) if settings.contamination else None  # and a bad report
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"model": settings.model, "backend": backend.describe(), "tasks": settings.tasks, "n": settings.n,
+    config = {"model": settings.model, "backend": backend.describe(), "backend_settings": backend.settings(),
+              "tasks": settings.tasks, "n": settings.n,
               "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict(),
               "contamination": settings.contamination}
     results: dict = {"tasks": {}, "config": config}
