@@ -5,6 +5,7 @@ had the earlier model's completions reused and scored as the new one's."""
 import json
 import shutil
 
+import pytest
 import torch
 
 import axk1
@@ -66,3 +67,18 @@ def test_a_hostile_or_stray_weight_file_is_hashed_by_its_header_never_followed(t
         (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\1" * 64)
         seen.add(weights_fingerprint(folder))  # the file the loader reads, hostile: hashed, no error, no big read
     assert len(seen) == 7
+
+
+@pytest.mark.parametrize("prefix", ["", "hf:"])
+def test_a_rerun_in_another_dtype_samples_afresh_and_records_it(tmp_path, prefix):
+    """The kept completions of a --dtype float32 run were reused by a --dtype bfloat16 one: the dtype was neither in
+    their key nor anywhere in config.json."""
+    data = write_aime(tmp_path / "aime")["en"]
+    folder = make_model_folder(tmp_path / "model")
+    out = tmp_path / "run"
+    args = ["eval", "--model", f"{prefix}{folder}", "--tasks", "aime25", "--aime-data", str(data), "--limit", "2",
+            "--max-tokens", "4", "--device", "cpu", "-o", str(out)]
+    for dtype, reused in (("float32", 0), ("bfloat16", 0), ("bfloat16", 2)):
+        assert main([*args, "--dtype", dtype]) == 0
+        config = json.loads((out / "config.json").read_text())
+        assert config["backend"]["dtype"] == dtype and config["reused_completions"] == reused

@@ -64,6 +64,12 @@ class Backend:
         return {}
 
 
+def dtype_name(dtype) -> str:
+    """"bfloat16" for torch.bfloat16: the dtype a local model computes in changes its completions, so it is part
+    of the backend's description (and so of the kept completions' key)."""
+    return str(dtype).removeprefix("torch.")
+
+
 # ---- native axk1 ---------------------------------------------------------------------------------------------
 class NativeBackend(Backend):
     """An axk1 model folder: config.json + safetensors + tokenizer.json (+ tokenizer_config.json chat template)."""
@@ -126,8 +132,10 @@ class NativeBackend(Backend):
         return out
 
     def describe(self) -> dict:
+        weight = self.model.lm_head.weight
         return {"backend": self.name, "model": str(self.model_dir), "weights": self.weights,
-                "device": str(self.model.lm_head.weight.device), "chat_template": self.codec.template_source}
+                "dtype": dtype_name(weight.dtype), "device": str(weight.device),
+                "chat_template": self.codec.template_source}
 
 
 # ---- transformers --------------------------------------------------------------------------------------------
@@ -188,4 +196,5 @@ class HFBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model_id, "weights": self.weights, "device": str(self.model.device)}
+        return {"backend": self.name, "model": self.model_id, "weights": self.weights,
+                "dtype": dtype_name(self.model.dtype), "device": str(self.model.device)}
