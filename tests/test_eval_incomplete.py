@@ -42,3 +42,44 @@ def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(serv
     assert [r["status"] for r in sample_records(out)] == ["correct"] * 5
     report = (out / "report.md").read_text()
     assert "| AIME25 | 100.0" in report and "89.8" in report and "not comparable" not in report
+
+
+def _reply(content):
+    return {"choices": [{"message": {"content": content}, "finish_reason": "stop"}]}
+
+
+def test_an_lcb_ko_translation_request_that_failed_leaves_its_problem_unanswered(server, tmp_path, no_backoff):
+    """A translator's 503 dropped the problem as if its translation had failed the survival check: the KO set
+    shrank, the run exited 0 and its score was set beside the published one."""
+    from tests.lcb_helpers import lcb_row
+
+    stdin = [{"input": "1 2\n", "output": "3\n", "testtype": "stdin"}]
+    rows = [lcb_row(f"abc40{i}_a", "2025-03-01T12:00:00", "atcoder", "easy", f"Problem {i}: print N+M.", stdin, stdin)
+            for i in range(2)]
+    data = tmp_path / "test6.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base, handler = server
+
+    def route(prompt, down=True):
+        if prompt.startswith("Translate"):
+            if down and "Problem 1" in prompt:
+                return 503, {"error": "overloaded"}, 0
+            return 200, _reply(prompt.split("\n\n", 1)[1]), 0  # the statement itself survives the check
+        return 200, _reply("no code here"), 0
+
+    handler.route = staticmethod(route)
+    out = tmp_path / "run"
+    argv = ("--model", f"openai:{base}", "--tasks", "lcb-ko", "--lcb-data", str(data), "--lcb-cache",
+            str(tmp_path / "cache"), "-n", "2", "-o", str(out))
+    assert run_eval_cli(*argv) == 1
+    result = json.loads((out / "results.json").read_text())["tasks"]["lcb-ko"]
+    assert result["statuses"] == {"no_code": 2, "request_failed": 2} and result["unanswered"] == 2
+    assert result["info"]["excluded"] == [] and result["info"]["untranslated"] == 1
+    failed = [r for r in sample_records(out) if r["status"] == "request_failed"]
+    assert {r["problem_id"] for r in failed} == {"abc401_a"} and "translation request failed" in failed[0]["error"]
+    assert "HTTP 503" in failed[0]["error"]
+
+    handler.route = staticmethod(lambda prompt: route(prompt, down=False))
+    assert run_eval_cli(*argv) == 0
+    result = json.loads((out / "results.json").read_text())["tasks"]["lcb-ko"]
+    assert result["statuses"] == {"no_code": 4} and result["info"]["translated"] == 2

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
-from axk1.eval.backends import Backend, Request, Sampling
+from axk1.eval.backends import Backend, Completion, Request, Sampling
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
@@ -129,10 +129,16 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
     data = task.load(options)
     _check_unique_ids(name, data.problems)
     requests = _sample_requests(data.problems, settings.n, settings.seed)
+    expanded = [p for p in data.problems for _ in range(settings.n)]
+    completions = [None if p.unavailable is None else Completion("", "error", error=f"not asked: {p.unavailable}")
+                   for p in expanded]
+    asked = [i for i, c in enumerate(completions) if c is None]
     start = time.perf_counter()
-    completions = _generate(backend, requests, settings.sampling, f"{name}: generating", store)
+    got = _generate(backend, [requests[i] for i in asked], settings.sampling, f"{name}: generating", store)
     gen_s = time.perf_counter() - start
-    pairs = [(p, c) for p, c in zip([p for p in data.problems for _ in range(settings.n)], completions)]
+    for i, completion in zip(asked, got):
+        completions[i] = completion
+    pairs = list(zip(expanded, completions))
     start = time.perf_counter()
     graded = task.grade_all(pairs, options)
     grade_s = time.perf_counter() - start

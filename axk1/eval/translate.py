@@ -29,7 +29,8 @@ NUMBER = re.compile(r"(?<![A-Za-z_])-?\d+(?:\.\d+)?")
 class Translation:
     text: str | None
     ok: bool
-    problems: list[str]  # what did not survive (empty when ok)
+    problems: list[str]  # what did not survive (empty when ok), or why the request failed
+    failed: bool = False  # the request failed (no reply): not the translation's fault, asked again next run
 
 
 def protected_spans(text: str) -> list[str]:
@@ -102,6 +103,6 @@ def translate_all(texts: dict[str, str], backend: Backend, cache: TranslationCac
     cache.save()
     for pid in texts:
         e = cache.entries[key_of[pid]]
-        results[pid] = Translation(e["text"], e["ok"], e["problems"])
+        results[pid] = Translation(e["text"], e["ok"], e["problems"], bool(e.get("failed")))
     version = digest(sorted((pid, t.text) for pid, t in results.items() if t.ok))
     return results, version

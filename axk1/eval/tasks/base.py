@@ -26,6 +26,10 @@ class Problem:
     messages: list[dict]
     gold: Any
     meta: dict = field(default_factory=dict)  # difficulty, platform, tests, ... (tests are not written to samples)
+    # Why the problem could not be put to the model this run (an LCB-ko translation request that failed): it stays
+    # in the set, its samples request_failed without a request, so the score is incomplete rather than the set
+    # quietly smaller; the next run tries again.
+    unavailable: str | None = None
 
 
 @dataclass

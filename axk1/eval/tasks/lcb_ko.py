@@ -1,11 +1,13 @@
 """LiveCodeBench-ko: the English window's problems with `question_content` translated to Korean.
 
 Instruction sentences stay in English (recorded in the info as `instructions: en`); grading is identical to
-`lcb`. Problems whose translation fails the survival check are excluded with the reason.
+`lcb`. Problems whose translation fails the survival check are excluded with the reason; a problem whose
+translation request failed stays in the set with its samples request_failed (the score is then incomplete).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from axk1.eval.tasks.base import TaskData, TaskOptions, apply_limit, register
@@ -52,6 +54,10 @@ class LCBKoTask(LCBTask):
             t = translations[p.question_id]
             if t.ok:
                 problems.append(self.make_problem(p, t.text, options))
+            elif t.failed:  # no reply from the translator: the problem stays, unanswered (see Problem.unavailable)
+                why = "; ".join(t.problems)[:300]
+                problems.append(replace(self.make_problem(p, "", options), messages=[],
+                                        unavailable=f"its translation request failed ({why}); run again"))
             else:
                 excluded.append({"question_id": p.question_id, "reason": "translation failed the survival check: "
                                  + "; ".join(t.problems)[:300]})
@@ -59,6 +65,8 @@ class LCBKoTask(LCBTask):
             raise ValueError(f"no LCB-ko problem survived translation ({len(kept)} tried); see the excluded reasons "
                              f"in {options.translation_cache or 'the translation cache'}")
         info = self.info(apply_limit(problems, None), options, excluded, failed)
+        untranslated = sum(p.unavailable is not None for p in problems)
         info.update(translation_version=version, translator=options.translator.describe(), instructions="en",
-                    translated=len(problems), translation_cache=options.translation_cache)
+                    translated=len(problems) - untranslated, untranslated=untranslated,
+                    translation_cache=options.translation_cache)
         return TaskData(problems, info)
