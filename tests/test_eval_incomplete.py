@@ -83,3 +83,18 @@ def test_an_lcb_ko_translation_request_that_failed_leaves_its_problem_unanswered
     assert run_eval_cli(*argv) == 0
     result = json.loads((out / "results.json").read_text())["tasks"]["lcb-ko"]
     assert result["statuses"] == {"no_code": 4} and result["info"]["translated"] == 2
+
+
+def test_a_run_cut_short_leaves_the_last_runs_samples_beside_its_results(server, tmp_path):
+    """samples.jsonl was opened for writing before generation: a rerun that stopped (here: the server refused every
+    request) left it empty while results.json and report.md still described the run before."""
+    base, handler = server
+    out, data = tmp_path / "run", aime_file(tmp_path / "a.jsonl", 5)
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", data, "-o", str(out)) == 0
+    before = {name: (out / name).read_text() for name in ("samples.jsonl", "results.json", "report.md")}
+    handler.route = staticmethod(lambda prompt: (404, {"error": {"message": "model 'x' does not exist"}}, 0))
+    with pytest.raises(ValueError, match="rejected the first 3 requests"):
+        run_eval_cli("--model", f"openai:{base}", "--served-model", "x", "--aime-data", data, "--concurrency", "1",
+                     "-o", str(out))
+    assert {name: (out / name).read_text() for name in before} == before
+    assert len(sample_records(out)) == 5

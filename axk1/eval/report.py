@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from axk1.atomic_file import atomic_writer
 from axk1.eval.contamination import report_line as contamination_line
 from axk1.eval.tasks import TASKS, get_task
 
@@ -135,4 +136,5 @@ def write_report(out: Path, results: dict) -> None:
         lines.append("")
     label = str(config["backend"].get("model") or config["model"])
     bar_chart(rows, out / "scores.png", Path(label).name or label)
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_writer(out / "report.md") as f:
+        f.write("\n".join(lines) + "\n")

@@ -123,8 +123,9 @@ def _check_unique_ids(name: str, problems: list[Problem]) -> None:
         seen[problem.id] = i
 
 
-def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, samples_file,
-             found: dict | None = None, store: CompletionStore | None = None) -> dict:
+def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOptions, found: dict | None = None,
+             store: CompletionStore | None = None) -> tuple[dict, list[dict]]:
+    """(the task's result, its samples' records)."""
     task = get_task(name)
     data = task.load(options)
     _check_unique_ids(name, data.problems)
@@ -150,10 +151,9 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
                   "raw_output": completion.text, "answer": split.answer, "finish_reason": completion.finish_reason,
                   "n_tokens": completion.n_tokens, "meta": _public_meta(problem.meta), **verdict}
         records.append(record)
-        samples_file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     result = score(task, data.problems, records, settings.n, found, settings.contamination or "")
     result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s)
-    return result
+    return result, records
 
 
 def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_dir: str | Path) -> dict:
@@ -176,12 +176,17 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
                      "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
               f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
-    with open(out / "samples.jsonl", "w", encoding="utf-8") as samples:
-        for name in settings.tasks:
-            results["tasks"][name] = run_task(name, backend, settings, options, samples, found, store)
+    records: list[dict] = []
+    for name in settings.tasks:
+        results["tasks"][name], task_records = run_task(name, backend, settings, options, found, store)
+        records += task_records
     config["reused_completions"] = store.reused
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
-    for name, value in (("config.json", config), ("results.json", results)):  # whole or not at all: a run's result
+    # Whole or not at all, and only once the run is done: a run cut short leaves the last run's samples, results
+    # and report together (what it got is in completions.jsonl, for the rerun).
+    with atomic_writer(out / "samples.jsonl") as f:
+        f.writelines(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
+    for name, value in (("config.json", config), ("results.json", results)):
         with atomic_writer(out / name) as f:
             f.write(json.dumps(value, indent=2, ensure_ascii=False, default=str))
     write_report(out, results)
