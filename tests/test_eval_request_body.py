@@ -70,3 +70,31 @@ def test_a_new_concurrency_reuses_kept_completions_and_translations(server, tmp_
         translations, _ = translate_all({"q": "Print 1 2 3."}, OpenAIBackend(base, model="m", concurrency=concurrency),
                                         cache)
         assert translations["q"].ok and handler.calls == (1 if concurrency == 1 else 0)
+
+
+@pytest.mark.parametrize("finish", ["abort", "error"])
+def test_a_reply_the_server_aborted_fails_its_sample_after_retries(server, monkeypatch, finish):
+    """vLLM and SGLang answer finish_reason "abort" for a request they cut off: it was graded as a complete answer
+    and recorded as "stop"."""
+    from axk1.eval.backends import Request, Sampling
+    from axk1.eval.openai_backend import OpenAIBackend
+
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {"content": "\\boxed{70}"},
+                                                                     "finish_reason": finish}]}, 0))
+    [got] = OpenAIBackend(base, model="m", retries=2).generate([Request([{"role": "user", "content": "q"}])],
+                                                               Sampling(max_tokens=4))
+    assert got.finish_reason == "error" and f"finish_reason {finish!r}" in got.error and handler.calls == 3
+
+
+def test_other_finish_reasons_are_recorded_as_sent(server):
+    from axk1.eval.backends import Request, Sampling
+    from axk1.eval.openai_backend import OpenAIBackend
+
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {"content": "x"},
+                                                                     "finish_reason": "content_filter"}]}, 0))
+    [got] = OpenAIBackend(base, model="m").generate([Request([{"role": "user", "content": "q"}])],
+                                                    Sampling(max_tokens=4))
+    assert got.error is None and got.finish_reason == "content_filter"

@@ -37,7 +37,7 @@ class Request:
 @dataclass
 class Completion:
     text: str  # raw output; reasoning a server returned separately is put back as <think>...</think>
-    finish_reason: str = "stop"  # "stop" | "length" | "error"
+    finish_reason: str = "stop"  # "stop" | "length" | "error" (no reply), or what a server sent ("tool_calls", ...)
     think_open: bool = False  # the prompt opened a think block that the raw text continues
     n_tokens: int | None = None
     error: str | None = None

@@ -34,6 +34,10 @@ OWN_FIELDS = {"model": "use --served-model", "messages": "the task writes the pr
               "max_completion_tokens": "use --max-tokens", "stream": "replies are read whole",
               "stream_options": "replies are read whole"}
 
+# finish_reason values of a reply the server cut off (vLLM and SGLang: "abort"): not the model's answer. Any other
+# value is recorded as sent ("stop", "length", "tool_calls", "content_filter", ...).
+ABORTED = ("abort", "error")
+
 
 class BadReply(ValueError):
     """A reply that is not a chat completion: fails its sample with this reason."""
@@ -173,10 +177,11 @@ class OpenAIBackend(Backend):
         else:
             text = content or ""
         finish = choice.get("finish_reason") or "stop"
+        if finish in ABORTED:  # a reply the server cut off is no answer of the model's: failed (and retried)
+            raise BadReply(f"the server ended the reply early (finish_reason {finish!r}): {text[-200:]!r}")
         usage = reply.get("usage")
         tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        return Completion(text, "length" if finish == "length" else "stop", think_open,
-                          tokens if type(tokens) is int else None)
+        return Completion(text, str(finish), think_open, tokens if type(tokens) is int else None)
 
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         return _run_daemon_pool(lambda r: self._one(r, sampling), requests, self.concurrency, done)
