@@ -22,3 +22,24 @@ def test_one_think_end_splits_the_same_under_both():
     assert split_reasoning_streamed(" r </think> a ") == (" r ", " a ")  # a stream's pieces: nothing stripped
     assert split_reasoning_streamed("still thinking") == ("still thinking", "")
     assert split_reasoning("still thinking", think_open_in_prompt=True).answer is None
+
+
+def test_an_answer_in_a_think_block_reopened_after_the_last_think_end_is_not_graded():
+    """`<think>x</think>\\boxed{5}<think>hmm \\boxed{70}` was graded on 70: the answer ran to the end of the
+    reply, through a think block the model opened again and never closed. Evaluation's graders (math, code through
+    answer_record) and RL's rewards read the answer with this one rule."""
+    from axk1.eval.backends import Completion
+    from axk1.eval.math_grader import grade_integer_answer
+    from axk1.eval.tasks.base import answer_record
+    from axk1.posttrain.rewards import answer_part, exact_answer
+
+    for reply in ("<think>x</think>\\boxed{5}<think>hmm \\boxed{70}", "Final: \\boxed{5}\n<think>\nwait, \\boxed{70}"):
+        split = split_reasoning(reply)
+        assert split.answer.endswith("\\boxed{5}") and "70" in split.reasoning
+        verdict = grade_integer_answer(reply, 70)
+        assert (verdict.status, verdict.extracted) == ("wrong", "5")
+    code = "</think>\n```python\nprint(1)\n```\n<think>\n```python\nprint(2)\n```"
+    assert answer_record(Completion(code, think_open=True))[1] == "```python\nprint(1)\n```"
+    assert answer_part("plan</think>\\boxed{5}<think>\\boxed{70}", True) == "\\boxed{5}"
+    assert exact_answer("plan</think>\\boxed{Paris}<think>\\boxed{Rome}", True) == "paris"
+    assert split_reasoning("<think>r</think><think>more").answer == ""  # nothing was answered

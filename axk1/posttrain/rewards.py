@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from axk1.eval.execution import run_checked
 from axk1.eval.math_grader import grade_integer_answer, last_boxed
 from axk1.eval.sandbox import Limits, run_parallel
+from axk1.text.reasoning import split_reasoning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
@@ -49,11 +50,10 @@ def format_ok(text: str, thinking: bool) -> bool:
 
 
 def answer_part(text: str, thinking: bool) -> str:
-    """What follows the think block; a think-mode completion that never closes it has no answer (as math's grader
-    reads it: code in an unfinished trace was graded, and rewarded, as the answer)."""
-    if not thinking:
-        return text
-    return text.rsplit(THINK_CLOSE, 1)[1] if THINK_CLOSE in text else ""
+    """The answer as evaluation (and math's grader) reads it (axk1.text.reasoning.split_reasoning): after the
+    last `</think>`, up to a `<think>` reopened there; a think-mode completion that never closes its block has
+    none (code in an unfinished trace was graded, and rewarded, as the answer)."""
+    return split_reasoning(text, thinking).answer or ""
 
 
 def extract_code(answer: str) -> str | None:

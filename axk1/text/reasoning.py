@@ -26,15 +26,21 @@ class SplitOutput:
 
 
 def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutput:
-    """Evaluation's rule: the answer is the text after the last `</think>`. Thinking that never ends (the output
+    """Evaluation's rule: the answer is the text after the last `</think>`, up to a `<think>` that reopens
+    thinking there (the rest is reasoning that never ended). Thinking that never ends (the output
     starts with `<think>`, or `think_open_in_prompt`: the prompt ended with `<think>`, so the raw output starts
     inside the think block) means no answer."""
     if THINK_CLOSE in text:
         head, _, tail = text.rpartition(THINK_CLOSE)
-        return SplitOutput(head.replace(THINK_OPEN, "", 1).strip(), tail.strip())
-    if think_open_in_prompt or text.lstrip().startswith(THINK_OPEN):
+        reasoning = head.replace(THINK_OPEN, "", 1)
+    elif think_open_in_prompt or text.lstrip().startswith(THINK_OPEN):
         return SplitOutput(text.replace(THINK_OPEN, "", 1).strip(), None)
-    return SplitOutput("", text.strip())
+    else:
+        reasoning, tail = "", text
+    # A `<think>` after the last `</think>` opens a block that never ends: from there the model is thinking again,
+    # so an answer written in it is not graded, as one inside an unfinished first block is not.
+    answer, opened, more = tail.partition(THINK_OPEN)
+    return SplitOutput(f"{reasoning}\n{more}".strip() if opened else reasoning.strip(), answer.strip())
 
 
 def split_reasoning_streamed(text: str) -> tuple[str, str]:
