@@ -23,23 +23,24 @@ def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(serv
     """18 of 30 requests failed, yet the run printed a score, set it beside the published ones and exited 0: the
     unanswered samples were counted as wrong answers."""
     base, handler = server
-    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if prompt[:9] in ("Problem 1",
-                                                                                              "Problem 3") else (200, OK, 0))
+    down = ("Problem 1:", "Problem 3:")  # 2 of 30 problems, 32 of 480 samples
+    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if prompt[:10] in down else (200, OK, 0))
     out = tmp_path / "run"
-    argv = ("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 5), "-o", str(out))
+    argv = ("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 30), "-n", "16", "-o",
+            str(out))
     assert run_eval_cli(*argv) == 1
     captured = capsys.readouterr()
-    assert "INCOMPLETE: 2/5 samples unanswered" in captured.out
-    assert "aime25: 2/5 samples unanswered" in captured.err and "Run the same command again" in captured.err
+    assert "INCOMPLETE: 32/480 samples unanswered" in captured.out
+    assert "aime25: 32/480 samples unanswered" in captured.err and "Run the same command again" in captured.err
     result = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
-    assert result["unanswered"] == 2 and result["statuses"] == {"correct": 3, "request_failed": 2}
+    assert result["unanswered"] == 32 and result["statuses"] == {"correct": 448, "request_failed": 32}
     report = (out / "report.md").read_text()
-    assert "AIME25 (not comparable: 2/5 samples unanswered)" in report and "89.8" not in report
-    assert "**incomplete**: 2/5 samples unanswered" in report
+    assert "AIME25 (not comparable: 32/480 samples unanswered)" in report and "89.8" not in report
+    assert "**incomplete**: 32/480 samples unanswered" in report
 
     handler.route = staticmethod(lambda prompt: (200, OK, 0))  # the server is back: the rerun fills the gaps
     assert run_eval_cli(*argv) == 0
-    assert [r["status"] for r in sample_records(out)] == ["correct"] * 5
+    assert [r["status"] for r in sample_records(out)] == ["correct"] * 480
     report = (out / "report.md").read_text()
     assert "| AIME25 | 100.0" in report and "89.8" in report and "not comparable" not in report
 

@@ -2,13 +2,15 @@
 79.9 against 87.2 thinking, and it has no non-thinking AIME or LiveCodeBench (a run with thinking off was labelled
 "thinking mode" and set beside the thinking numbers)."""
 
+import pytest
+
 from axk1.eval.report import comparison_rows, write_report
 
 
 def _results(thinking):
-    metrics = {"stderr": 1.0, "n_problems": 10, "n_samples": 2}
+    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": 16}
     task = {"score": 70.0, "metrics": metrics, "statuses": {}, "info": {}}
-    return {"config": {"model": "m", "backend": {"model": "m"}, "n": 2, "sampling": {"thinking": thinking}},
+    return {"config": {"model": "m", "backend": {"model": "m"}, "n": 16, "sampling": {"thinking": thinking}},
             "tasks": {"humaneval": {**task, "published": "humaneval"}, "aime25": {**task, "published": "aime25"}}}
 
 
@@ -20,7 +22,7 @@ def test_a_run_is_set_beside_the_cards_numbers_for_its_mode(tmp_path):
     write_report(tmp_path, _results(False))
     report = (tmp_path / "report.md").read_text()
     assert "(non-thinking mode, A.X K1 model card)" in report
-    assert "| AIME25 |" not in report and "| aime25 | 70.0 ± 1.0 | 10 × 2 | — | — | — |" in report
+    assert "| AIME25 |" not in report and "| aime25 | 70.0 ± 1.0 | 30 × 16 | — | — | — |" in report
 
 
 def test_groups_are_listed_in_numeric_order():
@@ -29,3 +31,30 @@ def test_groups_are_listed_in_numeric_order():
 
     assert group_order(["512", "64", "128", "1e3"]) == ["64", "128", "512", "1e3"]
     assert group_order(["ko", "en", "64"]) == ["64", "en", "ko"]
+
+
+@pytest.mark.parametrize("options,sampling,n,why", [
+    ({"lcb_start": "2025-03-02", "lcb_end": "2025-12-31"}, {}, 16, "window 2025-03-02..2025-12-31, not 2025-02-01"),
+    ({"grader_mode": "tolerant"}, {}, 16, "tolerant grader, not strict"),
+    ({"limit": 4}, {}, 16, "first 4 problems only (--limit)"),
+    ({}, {}, 1, "avg@1; the card's are avg@16-64"),
+    ({}, {"temperature": 0.0}, 16, "temperature 0.0, not 0.6"),
+    ({}, {"max_tokens": 256}, 16, "max_tokens 256 < 32768"),
+])
+def test_a_run_off_the_published_protocol_is_not_set_beside_it(tmp_path, options, sampling, n, why):
+    """An LCB run on another window with the tolerant grader was labelled "LiveCodeBench v6 (25.2.1-25.5.1)" beside
+    the card's numbers, as were --limit 4 and -n 1 runs: only the thinking mode was checked."""
+    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": n}
+    results = {"config": {"model": "m", "backend": {"model": "m"}, "n": n, "options": options,
+                          "sampling": {"thinking": True, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768,
+                                       **sampling}},
+               "tasks": {"lcb": {"score": 70.0, "metrics": metrics, "statuses": {}, "info": {}, "published": "lcb"}}}
+    [row] = comparison_rows(results)
+    assert why in row["not_comparable"] and "published" not in row and "ratios" not in row
+    write_report(tmp_path, results)
+    assert f"| LiveCodeBench v6 (25.2.1-25.5.1) (not comparable: {row['not_comparable']}) | 70.0" in (
+        tmp_path / "report.md").read_text()
+    results["config"]["options"], results["config"]["sampling"] = {}, {"thinking": True}
+    results["config"]["n"] = 16
+    results["tasks"]["lcb"]["metrics"]["n_samples"] = 16
+    assert comparison_rows(results)[0]["published"]["A.X K1"] == 75.8  # on the protocol: compared

@@ -24,6 +24,9 @@ PUBLISHED = {
     # The card reports HumanEval+ (stricter tests than HumanEval): shown for scale, not a like-for-like comparison.
     "humaneval": {"label": "HumanEval+ (card; we run HumanEval)", "scores": (87.2, 86.0, 83.5)},
 }
+# The card's sampling protocol (docs/evaluation.md, "Protocol"): temperature 0.6, top-p 0.95, at least 32K new
+# tokens, 16-64 samples per problem. A run sampled otherwise measures something else.
+PROTOCOL = {"temperature": 0.6, "top_p": 0.95, "top_k": 0, "max_tokens": 32768, "n": 16}
 PUBLISHED_NON_THINKING = {
     "humaneval": {"label": "HumanEval+ (card; we run HumanEval)", "scores": (79.9, 87.8, 89.0)},
 }
@@ -46,12 +49,27 @@ def unanswered_line(result: dict) -> str:
             "settings and -o to fill them")
 
 
-def not_comparable(result: dict) -> str | None:
-    """Why a task's score may not be set beside the published one (None: it may)."""
+def not_comparable(name: str, result: dict, config: dict) -> str | None:
+    """Why a task's score may not be set beside the published one (None: it may): samples unanswered, part of the
+    problem set, another sampling protocol, or what the task itself sets apart (LiveCodeBench's window, grader)."""
+    why = []
     if result.get("unanswered"):
         total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
-        return f"{result['unanswered']}/{total} samples unanswered"
-    return None
+        why.append(f"{result['unanswered']}/{total} samples unanswered")
+    limit = config.get("options", {}).get("limit")
+    if limit is not None:
+        why.append(f"first {limit} problems only (--limit)")
+    sampling, n = config.get("sampling", {}), config.get("n", 1)
+    if n < PROTOCOL["n"]:
+        why.append(f"avg@{n}; the card's are avg@16-64 (-n 16)")
+    for key in ("temperature", "top_p", "top_k"):
+        if sampling.get(key, PROTOCOL[key]) != PROTOCOL[key]:
+            why.append(f"{key} {sampling[key]}, not {PROTOCOL[key]}")
+    if sampling.get("max_tokens", PROTOCOL["max_tokens"]) < PROTOCOL["max_tokens"]:
+        why.append(f"max_tokens {sampling['max_tokens']} < {PROTOCOL['max_tokens']}")
+    if name in TASKS:
+        why += get_task(name).comparison_caveats(config.get("options", {}), result)
+    return "; ".join(why) or None
 
 
 def comparison_rows(results: dict) -> list[dict]:
@@ -61,7 +79,7 @@ def comparison_rows(results: dict) -> list[dict]:
         pub = table.get(r.get("published") or "")
         row = {"task": name, "ours": r["score"], "stderr": r["metrics"]["stderr"],
                "n_problems": r["metrics"]["n_problems"], "n_samples": r["metrics"]["n_samples"]}
-        why = not_comparable(r) if pub else None
+        why = not_comparable(name, r, results.get("config", {})) if pub else None
         if why:  # the published numbers are left out, so no ratio or bar suggests a comparison
             row["label"] = f"{pub['label']} (not comparable: {why})"
             row["not_comparable"] = why

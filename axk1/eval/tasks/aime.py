@@ -26,6 +26,7 @@ HUB_DEFAULTS = {"en": "math-ai/aime25"}
 DATA_FLAGS = {"en": "--aime-data", "ko": "--aime-ko-data"}
 HF_FIELDS = (("problem", "question"), ("answer",), ("id", "idx", "ID"))
 PROBE_TIMEOUT_S = 5.0
+AIME_PROBLEMS = 30  # AIME 2025 I and II: the set the published scores are on
 
 
 def _field(row: dict, names: tuple[str, ...], what: str, where: str):
@@ -139,6 +140,10 @@ class AIMETask(Task):
         for name, source in (("aime25", args.aime_data), ("aime25-ko", args.aime_ko_data)):
             if source:
                 options.data[name] = source
+
+    def comparison_caveats(self, options: dict, result: dict) -> list[str]:
+        n = result["metrics"]["n_problems"]
+        return [] if n == AIME_PROBLEMS else [f"{n} problems, not AIME 2025's {AIME_PROBLEMS}"]
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
         # How answers were read (a \boxed{} integer or math-verify's parse): a shift there can explain a score.

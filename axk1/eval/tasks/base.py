@@ -113,6 +113,12 @@ class Task:
         """Lines for this task's section of report.md from its result (plots go into `out`)."""
         return []
 
+    def comparison_caveats(self, options: dict, result: dict) -> list[str]:
+        """Why this run of the task differs from the published protocol (config.json's `options`, the task's
+        result): each reason keeps its score apart from the published one in the report. Sampling, -n and --limit
+        are checked for every task (axk1/eval/report.py)."""
+        return []
+
     def load(self, options: TaskOptions) -> TaskData:
         raise NotImplementedError
 

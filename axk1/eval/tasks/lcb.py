@@ -144,6 +144,19 @@ class LCBTask(Task):
                              f"({len(problems)} read{unparsed}); check --lcb-start/--lcb-end and the release")
         return kept, excluded, failed
 
+    def comparison_caveats(self, options: dict, result: dict) -> list[str]:
+        why = []
+        defaults = LCBTask.option_defaults
+        window = [options.get("lcb_start", defaults["lcb_start"]), options.get("lcb_end", defaults["lcb_end"])]
+        if window != [defaults["lcb_start"], defaults["lcb_end"]]:
+            why.append(f"window {window[0]}..{window[1]}, not {defaults['lcb_start']}..{defaults['lcb_end']}")
+        for key, flag in (("lcb_release", "release"), ("lcb_prompt", "prompt")):
+            if options.get(key, defaults[key]) != defaults[key]:
+                why.append(f"{flag} {options[key]}, not {defaults[key]}")
+        if options.get("grader_mode", "strict") != "strict":
+            why.append(f"{options['grader_mode']} grader, not strict (upstream's)")
+        return why
+
     def make_problem(self, p, content: str, options: TaskOptions) -> Problem:
         return Problem(p.question_id, build_messages(content, p.starter_code, options.lcb_prompt), None,
                        {"difficulty": p.difficulty, "platform": p.platform, "contest_date": p.contest_date.isoformat(),
