@@ -2,10 +2,11 @@
 config.json says, and settings that cannot change a reply do not throw kept ones away."""
 
 import json
+import time
 
 import pytest
 
-from tests.eval_fake_server import aime_file, fake_server, run_eval_cli
+from tests.eval_fake_server import OK, FakeChatServer, aime_file, fake_server, run_eval_cli
 
 
 @pytest.fixture
@@ -98,3 +99,36 @@ def test_other_finish_reasons_are_recorded_as_sent(server):
     [got] = OpenAIBackend(base, model="m").generate([Request([{"role": "user", "content": "q"}])],
                                                     Sampling(max_tokens=4))
     assert got.error is None and got.finish_reason == "content_filter"
+
+
+class _Trickle(FakeChatServer):
+    """Sends the reply's headers at once, then its body one byte every 0.1 s."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        data = json.dumps(OK).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the client gave up
+            pass
+
+
+def test_request_timeout_bounds_the_whole_reply_not_each_read():
+    """--request-timeout was a socket timeout per read: a server trickling a byte at a time held one reply ~20 s
+    past --request-timeout 3, and the reply was accepted."""
+    from axk1.eval.backends import Request, Sampling
+    from axk1.eval.openai_backend import OpenAIBackend
+
+    with fake_server(_Trickle) as (base, _):
+        start = time.monotonic()
+        [got] = OpenAIBackend(base, model="m", timeout_s=1.0).generate([Request([{"role": "user", "content": "q"}])],
+                                                                       Sampling(max_tokens=4))
+        assert time.monotonic() - start < 4  # the body takes ~8 s to trickle in
+    assert got.finish_reason == "error" and "no reply within 1 s" in got.error
