@@ -132,3 +132,23 @@ def test_request_timeout_bounds_the_whole_reply_not_each_read():
                                                                        Sampling(max_tokens=4))
         assert time.monotonic() - start < 4  # the body takes ~8 s to trickle in
     assert got.finish_reason == "error" and "no reply within 1 s" in got.error
+
+
+@pytest.mark.parametrize("message,warned", [({"content": "\\boxed{70}"}, True),
+                                            ({"reasoning_content": "r", "content": "\\boxed{70}"}, False),
+                                            ({"content": "r</think>\\boxed{70}"}, False)])
+def test_a_thinking_run_warns_when_no_reply_ever_thought(server, tmp_path, capsys, message, warned):
+    """A server that ignores enable_thinking answers at once; with --thinking on every such answer reads as
+    unfinished thinking, and the run scored 0 ({'no_answer': 30}) without a word."""
+    base, handler = server
+    handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": message, "finish_reason": "stop"}]}, 0))
+    out = tmp_path / "run"
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 2), "--thinking",
+                        "on", "-o", str(out)) == 0
+    warnings = json.loads((out / "results.json").read_text())["tasks"]["aime25"]["warnings"]
+    err = capsys.readouterr().err
+    if warned:
+        assert len(warnings) == 1 and "none of the 2 replies ended a think block" in warnings[0]
+        assert "enable_thinking" in err and "**warning**" in (out / "report.md").read_text()
+    else:
+        assert warnings == [] and "warning" not in err

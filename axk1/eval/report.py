@@ -140,6 +140,7 @@ def write_report(out: Path, results: dict) -> None:
                   f"- statuses: `{r['statuses']}`"]
         if r.get("unanswered"):
             lines.append(f"- **incomplete**: {unanswered_line(r)}")
+        lines += [f"- **warning**: {w}" for w in r.get("warnings", [])]
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)
         for key, groups in r.get("groups", {}).items():

@@ -7,6 +7,7 @@ report.md and the plots (see axk1.eval.report).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
 from axk1.text.reasoning import split_reasoning
+from axk1.text.tokenizer_file import THINK_CLOSE
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.base import Problem
 
@@ -68,6 +70,20 @@ def _generate(backend: Backend, requests: list[Request], sampling: Sampling, des
                     arrived(j, completion)
             bar.update(len(chunk))
     return out
+
+
+def _thinking_ignored(name: str, completions: list[Completion], sampling: Sampling) -> str | None:
+    """A warning when a thinking-on run got replies none of which left a think block: a server that ignores the
+    switch answers at once, and every answer is then read as unfinished thinking (no_answer)."""
+    answered = [c for c in completions if not c.error]
+    if sampling.thinking is not True or not answered:
+        return None
+    if any(THINK_CLOSE in c.text or not c.think_open for c in answered):  # a </think>, or a reasoning field
+        return None
+    return (f"{name}: --thinking on, but none of the {len(answered)} replies ended a think block (no </think>, no "
+            "reasoning field), so every answer reads as unfinished thinking. Does the server honour "
+            "chat_template_kwargs.enable_thinking? (DeepSeek-V3.1's template reads `thinking`: see "
+            "docs/evaluation.md, \"Protocol\")")
 
 
 def _public_meta(meta: dict) -> dict:
@@ -139,6 +155,9 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
     gen_s = time.perf_counter() - start
     for i, completion in zip(asked, got):
         completions[i] = completion
+    warnings = [w for w in [_thinking_ignored(name, completions, settings.sampling)] if w]
+    for warning in warnings:
+        print(f"axk1 eval: warning: {warning}", file=sys.stderr, flush=True)
     pairs = list(zip(expanded, completions))
     start = time.perf_counter()
     graded = task.grade_all(pairs, options)
@@ -152,7 +171,8 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
                   "n_tokens": completion.n_tokens, "meta": _public_meta(problem.meta), **verdict}
         records.append(record)
     result = score(task, data.problems, records, settings.n, found, settings.contamination or "")
-    result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s)
+    result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s,
+                  warnings=warnings)
     return result, records
 
 
