@@ -99,3 +99,16 @@ def test_a_run_cut_short_leaves_the_last_runs_samples_beside_its_results(server,
                      "-o", str(out))
     assert {name: (out / name).read_text() for name in before} == before
     assert len(sample_records(out)) == 5
+
+
+def test_one_problem_has_no_standard_error(server, tmp_path, capsys):
+    """A run on one problem printed "± 0.0": a standard error it cannot estimate, read as a certain score."""
+    from axk1.eval.metrics import summarize
+
+    assert summarize({"p": [True, False]})["stderr"] is None
+    base, _ = server
+    out = tmp_path / "run"
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 1), "-o",
+                        str(out)) == 0
+    assert "100.0 ± n/a" in capsys.readouterr().out and "100.0 ± n/a" in (out / "report.md").read_text()
+    assert json.loads((out / "results.json").read_text())["tasks"]["aime25"]["metrics"]["stderr"] is None

@@ -21,6 +21,7 @@ from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, parameter_default, positive_int
 from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
+from axk1.eval.metrics import format_stderr
 from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.report import unanswered_line
 from axk1.eval.runner import RunSettings
@@ -73,7 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            contamination=args.contamination)
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
-        print(f"{name:10s} {r['score']:6.1f} ± {r['metrics']['stderr']:.1f}  "
+        print(f"{name:10s} {r['score']:6.1f} ± {format_stderr(r['metrics']['stderr'])}  "
               f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
               + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else ""))
     print(f"report: {out / 'report.md'}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from axk1.eval.metrics import summarize
+from axk1.eval.metrics import format_stderr, summarize
 
 
 def load_found_rows(path: str | Path) -> dict[str, list[str]]:
@@ -52,7 +52,8 @@ def report_line(result: dict) -> str:
     if not c["flagged"]:
         return f"- contamination ({c['report']}): none of the {total} problems was found in the corpus"
     shown = ", ".join(c["flagged"][:10]) + (" …" if len(c["flagged"]) > 10 else "")
-    rest = (f"avg@n on the other {c['clean_problems']}: {c['clean_score']:.1f} ± {c['clean_stderr']:.1f} "
-            f"(all: {result['score']:.1f})" if c["clean_problems"] else "no problem is left to score apart")
+    rest = (f"avg@n on the other {c['clean_problems']}: {c['clean_score']:.1f} ± "
+            f"{format_stderr(c['clean_stderr'])} (all: {result['score']:.1f})" if c["clean_problems"]
+            else "no problem is left to score apart")
     return f"- contamination ({c['report']}): {len(c['flagged'])} of {total} problems found in the corpus ({shown}); " \
            + rest

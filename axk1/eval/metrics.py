@@ -19,10 +19,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prod
 
 
-def standard_error(values: list[float]) -> float:
-    """Standard error of the mean over problems (sample standard deviation / sqrt(count))."""
+def standard_error(values: list[float]) -> float | None:
+    """Standard error of the mean over problems (sample standard deviation / sqrt(count)); None for fewer than two,
+    where it cannot be estimated (0.0 read as a certain score)."""
     if len(values) < 2:
-        return 0.0
+        return None
     mean = sum(values) / len(values)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
     return math.sqrt(var / len(values))
@@ -37,10 +38,16 @@ def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (
         raise ValueError(f"every problem needs the same, non-zero number of samples; got sizes {sorted(sizes)}")
     n = sizes.pop()
     per_problem = [sum(v) / n for v in correct_by_problem.values()]
+    se = standard_error(per_problem)
     out = {"n_problems": len(per_problem), "n_samples": n, f"avg@{n}": 100 * sum(per_problem) / len(per_problem),
-           "stderr": 100 * standard_error(per_problem)}
+           "stderr": None if se is None else 100 * se}
     for k in ks:
         if k <= n:
             scores = [pass_at_k(n, sum(v), k) for v in correct_by_problem.values()]
             out[f"pass@{k}"] = 100 * sum(scores) / len(scores)
     return out
+
+
+def format_stderr(stderr: float | None) -> str:
+    """A standard error as the console and report.md show it: "n/a" where there is none (one problem)."""
+    return "n/a" if stderr is None else f"{stderr:.1f}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.eval.contamination import report_line as contamination_line
+from axk1.eval.metrics import format_stderr
 from axk1.eval.tasks import TASKS, get_task
 
 MODELS = ("A.X K1", "DeepSeek-V3.1", "GLM-4.6")
@@ -130,8 +131,8 @@ def write_report(out: Path, results: dict) -> None:
     for r in rows:
         pub = r.get("published", {})
         ratios = r.get("ratios", {})
-        lines.append(f"| {r.get('label', r['task'])} | {r['ours']:.1f} ± {r['stderr']:.1f} | {r['n_problems']} × "
-                     f"{r['n_samples']} | " + " | ".join(_fmt(pub.get(m)) for m in MODELS) + " | "
+        lines.append(f"| {r.get('label', r['task'])} | {r['ours']:.1f} ± {format_stderr(r['stderr'])} | "
+                     f"{r['n_problems']} × {r['n_samples']} | " + " | ".join(_fmt(pub.get(m)) for m in MODELS) + " | "
                      + " | ".join(f"{ratios[m]:.0f}%" if m in ratios else "—" for m in MODELS) + " | "
                      + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
     lines += ["", "![scores](scores.png)", ""]
