@@ -161,6 +161,10 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
                 "pass"),
     "functional pow mod": (_tests([("2\n10", "24")], "f"), "class Solution:\n    def f(self, a, b):\n"
                            "        return pow(a, b, 1000)", "pass", "pass"),
+    # no solution, but upstream's star imports bind `add` (operator.add): strict calls it, as upstream does
+    "function from the imports": (_tests([("1\n2", "3"), ("5\n7", "12")], "add"), "x = 1\n", "pass",
+                                  "compile_error"),
+    "function of its own": (_tests([("1\n2", "3")], "add"), "def add(a, b):\n    return a + b", "pass", "pass"),
     # upstream's sys.stdin.readline is a string buffer's: the line keeps its newline
     "readline newline": (_tests([("abc\n", "cba\n")]), "import sys\ninput = lambda: sys.stdin.readline()[:-1]\n"
                          "print(input()[::-1])", "pass", "pass"),

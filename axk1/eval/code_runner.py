@@ -62,6 +62,12 @@ def _exec_module(source: str, name: str = "solution") -> dict:
     return namespace
 
 
+def _only_imported(namespace: dict, name: str) -> bool:
+    """Whether `name` in a solution's namespace is still what UPSTREAM_IMPORTS bound, not the solution's own."""
+    imported = _exec_module(UPSTREAM_IMPORTS, "imports")
+    return name in imported and namespace[name] is imported[name]
+
+
 # ---- the runner's state and answers -----------------------------------------------------------------------------
 class _Program:
     def __init__(self, guard, workdir: str, pipes: tuple[int, int]):
@@ -140,6 +146,10 @@ class _Program:
             holder, fn_name = self.namespace.get("Solution"), m["fn_name"]
             if holder is None and fn_name not in self.namespace:
                 return {"compile_error": f"no class Solution and no function {fn_name}"}
+            if holder is None and self.tolerant and _only_imported(self.namespace, fn_name):
+                # upstream (strict) calls whatever its star imports bound: `add` is operator.add, so "x = 1" passed
+                return {"compile_error": f"no class Solution, and {fn_name} is not defined by the solution (only the "
+                        "judge's imports bind that name)"}
             self.target = (holder, fn_name)
             try:
                 self.instance = holder() if holder is not None else None
