@@ -12,6 +12,7 @@ empty variable means no key. `--api-key` is refused, naming the variable to set 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -98,5 +99,7 @@ def _read_by(reply, deadline: float, timeout: float) -> bytes:
             sock.settimeout(left)
         chunk = reply.read1(1 << 16)
         if not chunk:
+            if getattr(reply, "length", None):  # read1 ends quietly where read() named the cut: say so as read() did
+                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
             return b"".join(chunks)
         chunks.append(chunk)
