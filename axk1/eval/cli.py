@@ -129,7 +129,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    "'{\"min_p\": 0.05}'; fields axk1 sets (model, messages, n, seed, temperature, top_p, top_k, "
                    "max_tokens, stream, chat_template_kwargs.enable_thinking) are refused: use their flags")
     p.add_argument("--request-timeout", type=float, default=OpenAIBackend.timeout_s,
-                   help="seconds to wait for one reply from an openai: server (a 32K-token generation under load can "
+                   help="seconds one whole reply from an openai: server may take (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
