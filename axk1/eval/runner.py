@@ -81,9 +81,9 @@ def _thinking_ignored(name: str, completions: list[Completion], sampling: Sampli
     if any(THINK_CLOSE in c.text or not c.think_open for c in answered):  # a </think>, or a reasoning field
         return None
     return (f"{name}: --thinking on, but none of the {len(answered)} replies ended a think block (no </think>, no "
-            "reasoning field), so every answer reads as unfinished thinking. Does the server (or chat template) honour "
-            "chat_template_kwargs.enable_thinking? Or is --max-tokens too small to finish thinking? (DeepSeek-V3.1's template reads `thinking`: see "
-            "docs/evaluation.md, \"Protocol\")")
+            "reasoning field), so every answer reads as unfinished thinking. Does the server (or chat template) "
+            "honour chat_template_kwargs.enable_thinking (DeepSeek-V3.1's reads `thinking`: see docs/evaluation.md, "
+            "\"Protocol\")? Or is --max-tokens too small to finish thinking?")
 
 
 def _public_meta(meta: dict) -> dict:
