@@ -44,10 +44,9 @@ def _fmt(x: float | None) -> str:
 
 
 def unanswered_line(result: dict) -> str:
-    """What an incomplete task's score lacks, and what to do about it."""
+    """What an incomplete task's score lacks: "18/30 samples unanswered"."""
     total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
-    return (f"{result['unanswered']}/{total} samples unanswered (request_failed): run again with the same "
-            "settings and -o to fill them")
+    return f"{result['unanswered']}/{total} samples unanswered"
 
 
 def not_comparable(name: str, result: dict, config: dict) -> str | None:
@@ -55,8 +54,7 @@ def not_comparable(name: str, result: dict, config: dict) -> str | None:
     problem set, another sampling protocol, or what the task itself sets apart (LiveCodeBench's window, grader)."""
     why = []
     if result.get("unanswered"):
-        total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
-        why.append(f"{result['unanswered']}/{total} samples unanswered")
+        why.append(unanswered_line(result))
     limit = config.get("options", {}).get("limit")
     if limit is not None:
         why.append(f"first {limit} problems only (--limit)")
@@ -140,7 +138,8 @@ def write_report(out: Path, results: dict) -> None:
         lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
                   f"- statuses: `{r['statuses']}`"]
         if r.get("unanswered"):
-            lines.append(f"- **incomplete**: {unanswered_line(r)}")
+            lines.append(f"- **incomplete**: {unanswered_line(r)} (request_failed): run again with the same settings "
+                         "and -o to fill them")
         lines += [f"- **warning**: {w}" for w in r.get("warnings", [])]
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)
