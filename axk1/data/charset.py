@@ -24,7 +24,7 @@ import codecs
 import re
 import unicodedata
 
-from axk1.text.korean import hangul_ratio, is_hangul
+from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
@@ -124,17 +124,19 @@ _SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
 
 def korean_legacy(data: bytes) -> str | None:
     """The bytes as CP949 (EUC-KR and its extension) when they decode strictly and read as Korean; else None.
-    Reading as Korean: the non-ASCII letters are mostly Hangul, and the Hangul mostly KS X 1001's 2,350 syllables
-    (EUC-KR's, nearly all of written Korean). A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
+    Reading as Korean: the non-ASCII letters are mostly Korean script, and the Hangul mostly KS X 1001's 2,350
+    syllables (EUC-KR's, nearly all of written Korean). Korean script counts the Hanja of mixed-script Korean
+    (국한문: "이 法은 國民의 權利와", korean_script_ratio), which KS X 1001 also encodes: counting Hangul alone, a
+    Hanja-heavy statute or gazette was no CP949 and failed as undecodable, or was kept as Latin-1 mojibake. A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
     decodes strictly too, into the extension's rare syllables (`4°C` -> `4캜`): such a file was kept as Korean
     mojibake."""
     try:
         text = data.decode("cp949")
     except UnicodeDecodeError:
         return None
-    non_ascii = "".join(ch for ch in text if not ch.isascii())
+    non_ascii = re.sub(r"[\x00-\x7f]+", " ", text)  # markup and Latin aside, word boundaries kept
     syllables = [ch for ch in non_ascii if "\uac00" <= ch <= "\ud7a3"]
-    if not syllables or hangul_ratio(non_ascii) < 0.5:
+    if not syllables or korean_script_ratio(non_ascii) < 0.5:
         return None
     # Python's euc_kr spells a syllable outside KS X 1001 as an 8-byte jamo sequence: 2 bytes is a common one
     common = sum(1 for ch in syllables if len(ch.encode("euc_kr", errors="replace")) == 2)
