@@ -49,7 +49,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
     """A Document with the page's main text, or a Failure naming why there is none."""
 
     try:
-        html, charset = decode_html(page.payload, page.content_type)
+        repairs: list[str] = []
+        html, charset = decode_html(page.payload, page.content_type, repairs)
     except UndecodableError as e:
         return Failure(item_id, f"undecodable: {e} ({page.url})", source, rel)
     try:
@@ -65,6 +66,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
         return Failure(item_id, f"no_main_text ({len(result.text)} characters{where}; {page.url})", source, rel)
     meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
             "content_type": page.content_type, "charset": charset, "title": result.title}
+    if repairs:
+        meta["charset_repairs"] = repairs
     if page.record_id:
         meta["warc_record_id"] = page.record_id
     if page.digest:
