@@ -152,13 +152,21 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
 
 
 def _text_layer(page) -> PageLines:
+    # A page shown turned (/Rotate, as scanners leave it) has its text read as it was laid out: PDFium otherwise
+    # gives its lines in turned coordinates and they came out scrambled. The turn is put back for OCR, which must
+    # see the page as shown. Only the document in memory changes.
+    rotation = page.get_rotation()
     try:
+        if rotation:
+            page.set_rotation(0)
         textpage = page.get_textpage()
         try:
             lines = read_lines(page, textpage)
         finally:
             textpage.close()
     finally:
+        if rotation:
+            page.set_rotation(rotation)
         page.close()
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)
