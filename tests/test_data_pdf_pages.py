@@ -4,7 +4,7 @@ given for files PDFium cannot open, which must be the file's own, not an earlier
 import pypdfium2 as pdfium
 
 from axk1.data.pdf import PdfConfig, extract_pdf
-from axk1.data.pdf_render import char_error_rate, render_image_only_pdf, render_pdf
+from axk1.data.pdf_render import char_error_rate, render_form_pdf, render_image_only_pdf, render_pdf
 
 PARAS = ["서울시는 내년부터 모든 공공도서관의 운영 시간을 밤 10시까지 연장한다고 5일 밝혔다. 시는 직장인과 학생들의 "
          "이용 편의를 높이기 위해 이번 결정을 내렸으며, 필요한 예산은 약 120억 원으로 추산된다.",
@@ -42,3 +42,10 @@ def test_ocr_still_sees_a_turned_scan_as_shown(tmp_path):
 
     res = extract_pdf(tmp_path / "turned.pdf", PdfConfig(ocr="none"), ocr=fake_ocr)
     assert seen == [90] and res.page_methods == ["ocr"]
+
+
+def test_a_filled_form_fields_value_is_text(tmp_path):
+    """An application form filled in a viewer: the value lives in the field, not the page content, and was lost."""
+    form = render_form_pdf(tmp_path / "form.pdf", "Hong Gildong 2041")
+    assert "Hong Gildong 2041" in extract_pdf(form).text
+

@@ -141,7 +141,7 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     budget = OcrBudget(cfg.ocr_page_timeout_s, time.monotonic() + left - min(15.0, 0.1 * cfg.timeout_s))
     pdf = _open(source)
     try:
-        layers = [_text_layer(pdf[i]) for i in range(len(pdf))]
+        layers = [_text_layer(_flattened_page(pdf, i)) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
         byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
@@ -149,6 +149,19 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     finally:
         pdf.close()
     return _assemble(pages, cfg, budget)
+
+
+def _flattened_page(pdf, index: int):
+    """Page `index` with its form fields and annotations drawn into its content, as a viewer shows them: a filled
+    form field's value is no text of the page until then, and was lost (pdftotext prints it). PDFium re-reads the
+    content only when the page is loaded again. Only the document in memory changes."""
+    import pypdfium2.raw as raw
+
+    page = pdf[index]
+    if raw.FPDFPage_Flatten(page.raw, raw.FLAT_NORMALDISPLAY) == raw.FLATTEN_SUCCESS:
+        page.close()
+        page = pdf[index]
+    return page
 
 
 def _text_layer(page) -> PageLines:
