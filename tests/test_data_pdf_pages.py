@@ -2,9 +2,11 @@
 given for files PDFium cannot open, which must be the file's own, not an earlier file's."""
 
 import pypdfium2 as pdfium
+import pytest
 
-from axk1.data.pdf import PdfConfig, extract_pdf
-from axk1.data.pdf_render import char_error_rate, render_form_pdf, render_image_only_pdf, render_pdf
+from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
+from axk1.data.pdf_render import (char_error_rate, render_encrypted_pdf, render_form_pdf, render_image_only_pdf,
+                                   render_pdf)
 
 PARAS = ["서울시는 내년부터 모든 공공도서관의 운영 시간을 밤 10시까지 연장한다고 5일 밝혔다. 시는 직장인과 학생들의 "
          "이용 편의를 높이기 위해 이번 결정을 내렸으며, 필요한 예산은 약 120억 원으로 추산된다.",
@@ -49,3 +51,31 @@ def test_a_filled_form_fields_value_is_text(tmp_path):
     form = render_form_pdf(tmp_path / "form.pdf", "Hong Gildong 2041")
     assert "Hong Gildong 2041" in extract_pdf(form).text
 
+
+def _no_pages_pdf(path):
+    """A PDF whose page tree is empty (what `qpdf --empty` writes), which PDFium refuses without a reason."""
+    import io
+
+    pdf = pdfium.PdfDocument.new()
+    buf = io.BytesIO()
+    pdf.save(buf)
+    pdf.close()
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("before,reason", [("encrypted", "encrypted"), ("corrupt", "corrupt")])
+def test_a_files_failure_reason_is_its_own_not_the_file_befores(tmp_path, before, reason):
+    """PDFium's last error outlives a document and is not set by every failure: a PDF with no pages read after an
+    encrypted one failed as "the PDF needs a password" (after a corrupt one, "Data format error")."""
+    first = tmp_path / "first.pdf"
+    if before == "encrypted":
+        render_encrypted_pdf(first)
+    else:
+        first.write_bytes(b"%PDF-1.4\n1 0 obj garbage")
+    with pytest.raises(PdfError) as e:
+        extract_pdf(first, PdfConfig(ocr="none"))
+    assert e.value.reason == reason
+    with pytest.raises(PdfError) as e:
+        extract_pdf(_no_pages_pdf(tmp_path / "zero_pages.pdf"), PdfConfig(ocr="none"))
+    assert e.value.reason == "corrupt" and "gave no reason" in str(e.value), str(e.value)

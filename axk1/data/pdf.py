@@ -108,15 +108,28 @@ def _open(source: str | Path | bytes):
             source = _decompressed(path)
     if not source:
         raise PdfError("empty_file")
+    _mark_last_error()
     try:
         return pdfium.PdfDocument(source if isinstance(source, bytes) else str(source))
     except pdfium.PdfiumError as e:
-        msg = str(e)
-        if "password" in msg.lower():
+        code = pdfium.raw.FPDF_GetLastError()
+        if code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise PdfError("encrypted", "the PDF needs a password") from None
-        if "(PDFium: Success)" in msg:  # PDFium failed without saying why (e.g. an empty page tree)
-            msg = "PDFium could not load it and gave no reason (no page tree?)"
-        raise PdfError("corrupt", msg) from None
+        if code in (pdfium.raw.FPDF_ERR_SUCCESS, pdfium.raw.FPDF_ERR_FILE):  # failed without saying why
+            raise PdfError("corrupt", "PDFium could not load it and gave no reason (no page tree?)") from None
+        raise PdfError("corrupt", str(e)) from None
+
+
+def _mark_last_error() -> None:
+    """Sets PDFium's last error to "file access" (a load of no file) before a document is opened. PDFium keeps its
+    last error across documents and sets none on some failures (an empty page tree): such a file was reported
+    with the previous file's reason, "needs a password" after an encrypted one, in a worker reused from file to
+    file. The file is open (or its bytes read) by then, so "file access" after the load means no reason given."""
+    import pypdfium2.raw as raw
+
+    handle = raw.FPDF_LoadDocument(b"", None)
+    if handle:  # no file has the empty name; closed all the same should one open
+        raw.FPDF_CloseDocument(handle)
 
 
 @dataclass
