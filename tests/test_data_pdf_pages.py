@@ -79,3 +79,26 @@ def test_a_files_failure_reason_is_its_own_not_the_file_befores(tmp_path, before
     with pytest.raises(PdfError) as e:
         extract_pdf(_no_pages_pdf(tmp_path / "zero_pages.pdf"), PdfConfig(ocr="none"))
     assert e.value.reason == "corrupt" and "gave no reason" in str(e.value), str(e.value)
+
+
+def test_cli_pdf_lists_a_fifo_and_a_dangling_link_as_failed(tmp_path):
+    """`axk1 data pdf DIR` skipped them unsaid ("1 PDFs: 1 extracted, 0 failed"); a FIFO must not be opened."""
+    import argparse
+    import json
+    import os
+
+    from axk1.data.cli import add_data_parser
+
+    (tmp_path / "in").mkdir()
+    render_pdf(tmp_path / "in" / "good.pdf", PARAS, page_numbers=False)
+    os.mkfifo(tmp_path / "in" / "pipe.pdf")
+    (tmp_path / "in" / "gone.pdf").symlink_to(tmp_path / "moved.pdf")
+    parser = argparse.ArgumentParser()
+    add_data_parser(parser.add_subparsers())
+    args = parser.parse_args(["data", "pdf", str(tmp_path / "in"), "-o", str(tmp_path / "out.jsonl"),
+                              "--ocr", "none"])
+    assert args.func(args) == 0
+    recs = {r["id"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert recs["good.pdf"]["text"]
+    assert recs["pipe.pdf"]["metadata"]["failure_reason"] == "pdf_not_a_regular_file"
+    assert recs["gone.pdf"]["metadata"]["failure_reason"] == "pdf_missing"
