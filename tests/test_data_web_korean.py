@@ -293,3 +293,19 @@ def test_a_site_folder_with_a_korean_domain_name_passes_its_allow_list(tmp_path)
     assert acc.inputs == 1 and acc.kept == 1, (acc.excluded, acc.failed)
     [doc] = iter_records(tmp_path / "out" / "clean")
     assert doc["metadata"]["url"] == "https://xn--3e0b707e.kr/p1.html"
+
+
+def test_a_base_url_without_a_host_is_refused_at_load(tmp_path):
+    """base_url = "https://" gave pages the URL 'https:/site.kr/news1.html' and no host, silently."""
+    from axk1.data.config import config_from_dict
+
+    (tmp_path / "site.kr").mkdir()
+    (tmp_path / "site.kr" / "news1.html").write_text(news("utf-8"), encoding="utf-8")
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "stages": ["extract"]},
+           "sources": [{"type": "html", "path": str(tmp_path / "site.kr"), "name": "saved", "base_url": "https://"}]}
+    with pytest.raises(ValueError, match="source 'saved': base_url 'https://' is no http\\(s\\) URL with a host"):
+        config_from_dict(raw)
+    raw["sources"][0]["base_url"] = "https://site.kr/"
+    spec = config_from_dict(raw).sources[0]
+    [doc] = read_source_file(spec, tmp_path / "site.kr" / "news1.html")
+    assert doc.metadata["url"] == "https://site.kr/news1.html" and doc.metadata["host"] == "site.kr"

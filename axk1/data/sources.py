@@ -59,6 +59,23 @@ class SourceConfig:
         if self.type not in SOURCE_TYPES:
             raise ValueError(f"source type {self.type!r} is not one of {', '.join(SOURCE_TYPES)}")
         self.name = self.name or Path(self.path).name or self.type
+        if self.base_url:
+            _check_base_url(self.name, self.base_url)
+
+
+def _check_base_url(name: str, base_url: str) -> None:
+    """A base_url without a host ("https://") made URLs such as 'https:/site.kr/news1.html', with no host for the
+    URL filter or the per-site boilerplate to go by: refused when the pipeline loads."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # http://[bad
+        ok = False
+    if not ok:
+        raise ValueError(f"source {name!r}: base_url {base_url!r} is no http(s) URL with a host; give the "
+                         "address the pages were saved from, e.g. base_url = \"https://news.example.kr/\"")
 
 
 class _ZstdStream(io.RawIOBase):
