@@ -81,3 +81,25 @@ def test_char_shingles_ignore_spacing():
     a = sig.get_signature(sig.get_shingles("한국어 말뭉치를 처리하는 파이프라인입니다"))
     b = sig.get_signature(sig.get_shingles("한국어말뭉치를  처리하는파이프라인입니다"))
     assert a == b
+
+
+def test_exact_duplicates_written_by_dedup_are_not_counted_as_kept_before_annotate(tmp_path, capsys):
+    """With stages extract and dedup, the exact copies were written to excluded/exact_duplicate/ and counted as kept
+    too (no exact_duplicate row). They are counted once, excluded; the near duplicates found wait for annotate, and
+    the summary says so. The relaunch with annotate gives the same exclusions."""
+    from axk1.data.stats import summary_text
+
+    src = tmp_path / "corpus.jsonl"
+    pairs = build_corpus(src, n_base=40, n_near=4, n_exact=3)
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "tasks": 1, "workers": 1, "stages": ["extract", "dedup"]},
+           "sources": [{"type": "jsonl", "path": str(src), "filter": False}], "filters": {"pii": False},
+           "dedup": {"shingles": "char", "char_n_grams": 7}}
+    run_pipeline(config_from_dict(raw), progress=False)
+    acc = account(tmp_path / "out")
+    assert acc.balanced and acc.inputs == 47 and acc.excluded["exact_duplicate"] == 3 and acc.kept == 44, acc
+    assert "annotate has not" in summary_text(acc)
+    raw["run"]["stages"] = ["annotate"]
+    run_pipeline(config_from_dict(raw), progress=False)
+    after = account(tmp_path / "out")
+    assert after.balanced and after.excluded["exact_duplicate"] == 3 and not after.dedup_pending
+    assert after.kept == 44 - after.excluded["near_duplicate"] and len(pairs) == 7

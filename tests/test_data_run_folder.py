@@ -187,3 +187,18 @@ def test_an_old_settings_file_naming_a_deeper_folder_than_there_is_is_a_change_n
     settings.write_text(json.dumps(recorded))
     with pytest.raises(ValueError, match="other settings"):
         check_settings(load_pipeline_config(toml))
+
+
+def test_a_dangling_link_among_the_inputs_fails_alone(tmp_path):
+    """A link whose target is gone (a moved download) stopped the whole run in the input listing ("No such file or
+    directory", exit 2); it is one failed input now, the other files kept."""
+    from axk1.data.stats import account
+
+    write_docs(tmp_path / "docs")
+    (tmp_path / "docs" / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    toml = write_pipeline(tmp_path)
+    assert data_run(toml) == 0
+    acc = account(tmp_path / "proj" / "out")
+    assert acc.balanced and acc.kept == 2 and sum(acc.failed.values()) == 1
+    assert "gone.jsonl" in str(acc.failed_items)
+    assert data_run(toml) == 0  # the relaunch compares the same listing: nothing changed

@@ -208,3 +208,20 @@ def test_line_breaks_inside_verbs_and_suffixes_are_joined_and_phrases_keep_their
               ("다시", "하드")]
     decided = LineJoiner(use_kiwi=False).decide(joined + spaced, Counter())
     assert decided == [True] * len(joined) + [False] * len(spaced)
+
+
+def test_control_characters_from_a_jsonl_export_leave_the_text_counted(tmp_path):
+    """A NUL and C1 codes (NEL, U+0085, a latin-1 era line break) stayed in clean text: '앞\\x00뒤'. Line and page
+    breaks become newlines, the rest go, and the count is kept."""
+    from axk1.data.sources import SourceConfig, read_source_file
+
+    rows = [{"id": "a", "text": "앞\u0000뒤 문장입니다.\u0085다음 줄\u2028셋째 줄\t탭\u009b끝"},
+            {"id": "b", "text": "깨끗한 문장입니다."}]
+    (tmp_path / "x.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "y.txt").write_text("첫 줄\u000c둘째 쪽\u0007 끝", encoding="utf-8")
+    spec = SourceConfig(type="jsonl", path=str(tmp_path), name="x")
+    a, b = read_source_file(spec, tmp_path / "x.jsonl")
+    assert a.text == "앞뒤 문장입니다.\n다음 줄\n셋째 줄\t탭끝" and a.metadata["control_chars_removed"] == 2
+    assert b.text == rows[1]["text"] and "control_chars_removed" not in b.metadata
+    [t] = read_source_file(SourceConfig(type="text", path=str(tmp_path), name="t"), tmp_path / "y.txt")
+    assert t.text == "첫 줄\n둘째 쪽 끝" and t.metadata["control_chars_removed"] == 1

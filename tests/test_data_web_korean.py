@@ -271,3 +271,41 @@ def test_an_unknown_binary_served_as_html_fails_as_binary(tmp_path):
     (failure,) = _read(tmp_path, [rec("https://a.example.kr/blob.html", b"\x07\x00\x01" + bytes(range(256)) * 8,
                                       headers=[("Content-Type", "text/html")])])
     assert failure.reason.startswith("not_html (binary data, served as text/html)"), failure.reason
+
+
+def test_a_site_folder_with_a_korean_domain_name_passes_its_allow_list(tmp_path):
+    """`axk1 data starter --web` over kweb/한국.kr/: the URL's host was percent-encoded (https://%ED%95%9C...), so
+    `allow_domains = ["한국.kr"]` excluded every page. A hidden file beside the pages (an editor's backup) is no
+    page."""
+    from axk1.data.html_pages import folder_pages
+    from axk1.data.stats import account, iter_records
+    from axk1.data.warc import write_warc
+    from tests.data_helpers import run_warc_extract
+
+    site = tmp_path / "kweb" / "한국.kr"
+    site.mkdir(parents=True)
+    (site / "p1.html").write_text(news("utf-8"), encoding="utf-8")
+    (site / ".p1.html").write_text(news("utf-8"), encoding="utf-8")
+    (tmp_path / "in").mkdir()
+    assert write_warc(tmp_path / "in" / "web.warc.gz", folder_pages(tmp_path / "kweb")) == 1
+    assert run_warc_extract(tmp_path, '[filters.url]\nallow_domains = ["한국.kr"]\n') == 0
+    acc = account(tmp_path / "out")
+    assert acc.inputs == 1 and acc.kept == 1, (acc.excluded, acc.failed)
+    [doc] = iter_records(tmp_path / "out" / "clean")
+    assert doc["metadata"]["url"] == "https://xn--3e0b707e.kr/p1.html"
+
+
+def test_a_base_url_without_a_host_is_refused_at_load(tmp_path):
+    """base_url = "https://" gave pages the URL 'https:/site.kr/news1.html' and no host, silently."""
+    from axk1.data.config import config_from_dict
+
+    (tmp_path / "site.kr").mkdir()
+    (tmp_path / "site.kr" / "news1.html").write_text(news("utf-8"), encoding="utf-8")
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "stages": ["extract"]},
+           "sources": [{"type": "html", "path": str(tmp_path / "site.kr"), "name": "saved", "base_url": "https://"}]}
+    with pytest.raises(ValueError, match="source 'saved': base_url 'https://' is no http\\(s\\) URL with a host"):
+        config_from_dict(raw)
+    raw["sources"][0]["base_url"] = "https://site.kr/"
+    spec = config_from_dict(raw).sources[0]
+    [doc] = read_source_file(spec, tmp_path / "site.kr" / "news1.html")
+    assert doc.metadata["url"] == "https://site.kr/news1.html" and doc.metadata["host"] == "site.kr"

@@ -40,3 +40,13 @@ def test_only_stacks_of_syllables_are_merged():
 def test_a_column_read_whole_gets_its_word_spaces_back():
     # (char, bottom, top) top to bottom: 세로 | empty slot | 쓴
     assert spaced_column([("세", 90, 100), ("로", 79, 89), ("쓴", 57, 67)], 10.0) == "세로 쓴"
+
+
+def test_a_column_ending_in_a_word_space_runs_on(tmp_path):
+    """A column whose last slot is the space between two words (it never starts the next column) ends a slot short
+    of the others: it was read as a paragraph's end, and the paragraph broke in two."""
+    para = "옛날 책은 세로로 쓰였고 그 줄은 오른쪽에서 왼쪽으로 넘어갑니다. 신문 또한 오랫동안 이렇게 만들었습니다."
+    assert para[18] == " "  # the first column holds the indent and 19 slots: its last one is this space
+    for pitch in (1.5, 2.0):
+        doc = render_vertical_pdf(tmp_path / f"space_{pitch}.pdf", [para, "둘째 문단입니다."], pitch=pitch)
+        assert extract_pdf(doc.path, PdfConfig(ocr="none")).text == doc.truth

@@ -13,9 +13,13 @@ Encoding Standard maps both labels to one decoder). Order:
   4. CP949, when it decodes strictly into text whose non-ASCII letters are mostly Hangul;
   5. a page mixing CP949 and UTF-8 (a UTF-8 widget pasted into an EUC-KR page, or the reverse): decoded run by run,
      the minority charset taking only the runs the main one cannot read ("cp949+utf-8");
-  6. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
+  6. UTF-8 with a flaw no other charset explains: cut inside its last character (a crawler's length limit,
+     WARC-Truncated) or a few stray bytes (a Latin-1 `©` in a footer, at most 3 and under 0.1% of the page); the
+     broken bytes are dropped and each repair is said (`notes`);
+  7. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
      characters: a detector finds *some* codec for any bytes).
-A page none of these decode is "undecodable" (the reader counts it; it is never decoded with replacement characters).
+A page none of these decode is "undecodable", with the byte where UTF-8 breaks (the reader counts it; it is never
+decoded with replacement characters).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import codecs
 import re
 import unicodedata
 
-from axk1.text.korean import hangul_ratio, is_hangul
+from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
@@ -72,8 +76,9 @@ def _declared(payload: bytes, content_type: str) -> tuple[str | None, str | None
     return header, (_codec(m.group(1).decode("ascii", "ignore")) if m else None)
 
 
-def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
-    """(text, codec name) of a page; raises UndecodableError naming what was tried."""
+def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None = None) -> tuple[str, str]:
+    """(text, codec name) of a page; raises UndecodableError naming what was tried. `notes`, where given, gets a
+    line for each repair made (UTF-8 cut inside a character, stray bytes dropped)."""
     tried = []
 
     def attempt(codec: str | None) -> str | None:
@@ -108,6 +113,11 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
         text = _mixed(payload, main, minority)
         if text is not None:
             return text, f"{main}+{minority}"
+    text, note = _utf8_repaired(payload)
+    if text is not None:
+        if notes is not None:
+            notes.append(note)
+        return text, "utf-8"
     from charset_normalizer import from_bytes
 
     best = from_bytes(payload[:65536]).best()
@@ -115,7 +125,27 @@ def decode_html(payload: bytes, content_type: str = "") -> tuple[str, str]:
         codec = _codec(best.encoding)
         if (text := attempt(codec)) is not None and _reads_as_html(text):
             return text, codec
-    raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'})")
+    raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {note})")
+
+
+def _utf8_repaired(payload: bytes) -> tuple[str | None, str]:
+    """(text, what was repaired) for UTF-8 with a flaw too small to be another charset; else (None, where UTF-8
+    breaks). A cut inside the last character (1-3 bytes of a multi-byte one) is a truncated fetch; a few stray
+    bytes in a long page are a pasted Latin-1 sign. Either failed the whole page as undecodable."""
+    try:
+        return payload.decode("utf-8"), ""
+    except UnicodeDecodeError as e:
+        first = e.start
+        cut = e.reason == "unexpected end of data" and e.start >= len(payload) - 3
+    if cut:
+        return payload[:first].decode("utf-8"), f"utf-8 cut inside its last character: {len(payload) - first} " \
+                                                 f"bytes from byte {first} dropped"
+    text = payload.decode("utf-8", "surrogateescape")  # each invalid byte becomes one of U+DC80-U+DCFF
+    stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    if stray <= 3 and stray < 0.001 * len(payload):
+        return "".join(ch for ch in text if not "\udc80" <= ch <= "\udcff"), \
+            f"{stray} stray non-UTF-8 bytes dropped, the first at byte {first}"
+    return None, f"not UTF-8 from byte {first}: {stray} invalid bytes"
 
 
 # single-byte charsets decode every byte string: taken only when the page is not CP949 Korean
@@ -124,17 +154,19 @@ _SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
 
 def korean_legacy(data: bytes) -> str | None:
     """The bytes as CP949 (EUC-KR and its extension) when they decode strictly and read as Korean; else None.
-    Reading as Korean: the non-ASCII letters are mostly Hangul, and the Hangul mostly KS X 1001's 2,350 syllables
-    (EUC-KR's, nearly all of written Korean). A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
+    Reading as Korean: the non-ASCII letters are mostly Korean script, and the Hangul mostly KS X 1001's 2,350
+    syllables (EUC-KR's, nearly all of written Korean). Korean script counts the Hanja of mixed-script Korean
+    (국한문: "이 法은 國民의 權利와", korean_script_ratio), which KS X 1001 also encodes: counting Hangul alone, a
+    Hanja-heavy statute or gazette was no CP949 and failed as undecodable, or was kept as Latin-1 mojibake. A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
     decodes strictly too, into the extension's rare syllables (`4°C` -> `4캜`): such a file was kept as Korean
     mojibake."""
     try:
         text = data.decode("cp949")
     except UnicodeDecodeError:
         return None
-    non_ascii = "".join(ch for ch in text if not ch.isascii())
+    non_ascii = re.sub(r"[\x00-\x7f]+", " ", text)  # markup and Latin aside, word boundaries kept
     syllables = [ch for ch in non_ascii if "\uac00" <= ch <= "\ud7a3"]
-    if not syllables or hangul_ratio(non_ascii) < 0.5:
+    if not syllables or korean_script_ratio(non_ascii) < 0.5:
         return None
     # Python's euc_kr spells a syllable outside KS X 1001 as an 8-byte jamo sequence: 2 bytes is a common one
     common = sum(1 for ch in syllables if len(ch.encode("euc_kr", errors="replace")) == 2)

@@ -30,7 +30,9 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     src = Path(args.path)
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist: give a PDF file or a folder of PDFs")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.name.lower().endswith(PDF_SUFFIXES)) \
+    # every entry named as a PDF, not just regular files: a FIFO or a dangling link was skipped unsaid, and the
+    # count ("1 PDFs: 1 extracted") hid it; each fails below with its reason
+    files = sorted(p for p in src.rglob("*") if not p.is_dir() and p.name.lower().endswith(PDF_SUFFIXES)) \
         if src.is_dir() else [src]
     if not files:
         raise FileNotFoundError(f"no PDF files ({', '.join(PDF_SUFFIXES)}) under {src}")
@@ -45,6 +47,8 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         for path in tqdm(files, desc="PDFs", unit="file", disable=len(files) < 2):
             rel = str(path.relative_to(src)) if src.is_dir() else path.name
             try:
+                if path.exists() and not path.is_file():  # a FIFO would block the worker's open() for ever
+                    raise PdfError("not_a_regular_file", "a FIFO, socket or device; not opened")
                 res = worker.extract(path)
                 rec = {"id": rel, "text": res.text, "metadata": {"source": "pdf", "path": rel, "pdf": res.metadata()}}
                 ok += 1

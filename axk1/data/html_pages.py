@@ -49,7 +49,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
     """A Document with the page's main text, or a Failure naming why there is none."""
 
     try:
-        html, charset = decode_html(page.payload, page.content_type)
+        repairs: list[str] = []
+        html, charset = decode_html(page.payload, page.content_type, repairs)
     except UndecodableError as e:
         return Failure(item_id, f"undecodable: {e} ({page.url})", source, rel)
     try:
@@ -65,6 +66,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
         return Failure(item_id, f"no_main_text ({len(result.text)} characters{where}; {page.url})", source, rel)
     meta = {**base, "url": page.url, "host": host_of(page.url), "fetch_date": page.fetch_date,
             "content_type": page.content_type, "charset": charset, "title": result.title}
+    if repairs:
+        meta["charset_repairs"] = repairs
     if page.record_id:
         meta["warc_record_id"] = page.record_id
     if page.digest:
@@ -103,13 +106,28 @@ def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
     return page_document(page, item_id, base, cfg, spec.name, rel)
 
 
+def _site_host(site: str) -> str:
+    """A folder name as a URL's host: a Korean domain in its punycode form (`한국.kr` -> `xn--3e0b707e.kr`), as a
+    crawl writes it; percent-encoded, as it was, it matched no `allow_domains` entry and every page was excluded.
+    A name that is no domain (`my pages`) stays, percent-encoded."""
+    try:
+        site = site.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    return quote(site)
+
+
 def folder_pages(root: str | Path) -> Iterator[WebPage]:
     """The saved pages under a folder as crawl records (what `axk1 data starter --web DIR` writes to a WARC). Each
     top-level subfolder is one site, https://<subfolder>/<path below it>; pages directly in the folder belong to a
-    site named after the folder. The file time stands for the fetch date; the charset is left to the reader."""
+    site named after the folder. Hidden files and folders (`.cache/`, `.old.html`) are no pages, as for sources.
+    The file time stands for the fetch date; the charset is left to the reader."""
     root = Path(root)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(HTML_SUFFIXES)):
         parts = path.relative_to(root).parts
+        if any(part.startswith(".") for part in parts):
+            continue
         site, rest = (parts[0], parts[1:]) if len(parts) > 1 else (root.resolve().name, parts)
         fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        yield WebPage(f"https://{quote(site)}/{quote('/'.join(rest))}", fetched, "text/html", path.read_bytes())
+        yield WebPage(f"https://{_site_host(site)}/{quote('/'.join(rest))}", fetched, "text/html",
+                      path.read_bytes())

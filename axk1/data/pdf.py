@@ -108,15 +108,28 @@ def _open(source: str | Path | bytes):
             source = _decompressed(path)
     if not source:
         raise PdfError("empty_file")
+    _mark_last_error()
     try:
         return pdfium.PdfDocument(source if isinstance(source, bytes) else str(source))
     except pdfium.PdfiumError as e:
-        msg = str(e)
-        if "password" in msg.lower():
+        code = pdfium.raw.FPDF_GetLastError()
+        if code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise PdfError("encrypted", "the PDF needs a password") from None
-        if "(PDFium: Success)" in msg:  # PDFium failed without saying why (e.g. an empty page tree)
-            msg = "PDFium could not load it and gave no reason (no page tree?)"
-        raise PdfError("corrupt", msg) from None
+        if code in (pdfium.raw.FPDF_ERR_SUCCESS, pdfium.raw.FPDF_ERR_FILE):  # failed without saying why
+            raise PdfError("corrupt", "PDFium could not load it and gave no reason (no page tree?)") from None
+        raise PdfError("corrupt", str(e)) from None
+
+
+def _mark_last_error() -> None:
+    """Sets PDFium's last error to "file access" (a load of no file) before a document is opened. PDFium keeps its
+    last error across documents and sets none on some failures (an empty page tree): such a file was reported
+    with the previous file's reason, "needs a password" after an encrypted one, in a worker reused from file to
+    file. The file is open (or its bytes read) by then, so "file access" after the load means no reason given."""
+    import pypdfium2.raw as raw
+
+    handle = raw.FPDF_LoadDocument(b"", None)
+    if handle:  # no file has the empty name; closed all the same should one open
+        raw.FPDF_CloseDocument(handle)
 
 
 @dataclass
@@ -141,7 +154,7 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     budget = OcrBudget(cfg.ocr_page_timeout_s, time.monotonic() + left - min(15.0, 0.1 * cfg.timeout_s))
     pdf = _open(source)
     try:
-        layers = [_text_layer(pdf[i]) for i in range(len(pdf))]
+        layers = [_text_layer(_flattened_page(pdf, i)) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
         byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
@@ -151,14 +164,35 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     return _assemble(pages, cfg, budget)
 
 
+def _flattened_page(pdf, index: int):
+    """Page `index` with its form fields and annotations drawn into its content, as a viewer shows them: a filled
+    form field's value is no text of the page until then, and was lost (pdftotext prints it). PDFium re-reads the
+    content only when the page is loaded again. Only the document in memory changes."""
+    import pypdfium2.raw as raw
+
+    page = pdf[index]
+    if raw.FPDFPage_Flatten(page.raw, raw.FLAT_NORMALDISPLAY) == raw.FLATTEN_SUCCESS:
+        page.close()
+        page = pdf[index]
+    return page
+
+
 def _text_layer(page) -> PageLines:
+    # A page shown turned (/Rotate, as scanners leave it) has its text read as it was laid out: PDFium otherwise
+    # gives its lines in turned coordinates and they came out scrambled. The turn is put back for OCR, which must
+    # see the page as shown. Only the document in memory changes.
+    rotation = page.get_rotation()
     try:
+        if rotation:
+            page.set_rotation(0)
         textpage = page.get_textpage()
         try:
             lines = read_lines(page, textpage)
         finally:
             textpage.close()
     finally:
+        if rotation:
+            page.set_rotation(rotation)
         page.close()
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)

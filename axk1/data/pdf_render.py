@@ -192,6 +192,22 @@ def render_encrypted_pdf(path: str | Path, password: str = "secret") -> Path:
     return Path(path)
 
 
+def render_form_pdf(path: str | Path, value: str) -> Path:
+    """An application form with one filled text field (AcroForm) holding `value`."""
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    c = canvas.Canvas(str(path))
+    c.setFont(KOREAN_FONTS[0], 11)
+    c.drawString(72, 760, "신청서: 아래 칸에 신청인의 이름과 연락처를 적으십시오. 이 문서는 시험용 신청서입니다.")
+    c.drawString(72, 730, "이름:")
+    c.acroForm.textfield(name="name", value=value, x=120, y=722, width=200, height=20, fontName="Helvetica",
+                         fontSize=11)
+    c.showPage()
+    c.save()
+    return Path(path)
+
+
 def build_test_set(folder: str | Path, seed: int = 0, pages_scale: int = 1) -> list[RenderedPdf]:
     """The generated Korean PDF test set: single column over several pages with running header and page
     numbers (words broken across lines), two columns, a table, mixed Korean/English (normal wrapping) and
@@ -227,7 +243,7 @@ def _escape(text: str) -> str:
 
 
 __all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_scanned_pdf",
-           "render_vertical_pdf", "render_encrypted_pdf",
+           "render_vertical_pdf", "render_encrypted_pdf", "render_form_pdf",
            "build_test_set", "render_speed_pdf"]
 
 

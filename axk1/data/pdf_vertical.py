@@ -94,8 +94,10 @@ def column_box(block: list[Line]) -> tuple[float, float, float, bool]:
 def vertical_continues(cur: Line, nxt: Line, box: tuple[float, float, float, bool]) -> bool:
     """Whether column `cur` runs on into `nxt`, the column to its left (`box`: column_box of their block): `cur`
     reaches the block's bottom, `nxt` starts at its top (a paragraph's first column starts a slot lower) and
-    follows at about the usual distance (not after an empty column: a paragraph gap)."""
+    follows at about the usual distance (not after an empty column: a paragraph gap). "Reaches the bottom" allows
+    one empty slot (up to 2.2 em at the usual pitches): a word space falls at a column's end, never at the next
+    one's start, and a column so ended broke its paragraph in two."""
     top, bottom, pitch, _ = box
     em = cur.size
-    return (cur.y0 <= bottom + 0.6 * em and nxt.y1 >= top - 0.5 * em
+    return (cur.y0 <= bottom + 2.2 * em and nxt.y1 >= top - 0.5 * em
             and 0 < cur.x0 - nxt.x0 <= max(1.5 * pitch, 2.5 * em))

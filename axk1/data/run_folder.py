@@ -86,7 +86,11 @@ def input_listing(cfg: PipelineConfig) -> list[dict] | None:
             return None
         files = {}
         for p in list_files(spec, skip=str(cfg.out)):  # the files the run reads, as SourceReader lists them
-            st = p.stat()
+            try:
+                st = p.stat()
+            except OSError:  # a dangling link, a file gone since the listing: its reader fails it alone, with why
+                files[relpath(spec, p)] = [-1, -1]
+                continue
             files[relpath(spec, p)] = [st.st_size, st.st_mtime_ns]
         listing.append({"source": spec.name, "files": files})
     return listing

@@ -4,14 +4,17 @@ from one page; counting over the site's pages can (as CCNet removes paragraphs r
 
 Three datatrove steps, run as three stages because the counts must cover every task's pages before any line is
 removed (axk1/data/pipeline.py), and no task may need every site's counts (at web scale, billions of distinct lines):
-  SiteLineCounter    per task, for each site: its pages, and on how many pages each distinct line appears
-                     (lines kept as 64-bit hashes), split by the site's hash into one file per partition (as many
-                     as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
-  SiteLineReducer    per partition: sums its sites' counts over every task and keeps the boilerplate lines only,
-                     those on at least `min_pages` pages and at least `min_share` of their site's pages
-                     -> site_boilerplate/<partition>.json.gz
+  SiteLineCounter    per task, for each site: its distinct pages (a hash of the page's text) and the distinct lines
+                     of each (64-bit hashes), split by the site's hash into one file per partition (as many as the
+                     stage's tasks) -> site_lines/<partition>/<rank>.json.gz
+  SiteLineReducer    per partition: merges its sites' pages over every task, a page with the same text once, and
+                     keeps the boilerplate lines only, those on at least `min_pages` distinct pages and at least
+                     `min_share` of their site's distinct pages -> site_boilerplate/<partition>.json.gz
   SiteBoilerplate    drops those lines from each page, reading a partition's file when a page of one of its sites
-                     first comes; a page left empty is excluded with the reason "site_boilerplate_only".
+                     first comes; a page left empty is excluded with the reason "site_boilerplate_only", its text
+                     as it came, so that the exclusion shows what was removed.
+Pages are counted by text, not by copy: a page crawled in three snapshots, or saved twice ("기사 (2).html"), is one
+page; counted three times, every line of it was "on three pages of the site" and the page lost all its text.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -50,6 +53,11 @@ def _key(line: str) -> int:
     return xxhash.xxh64_intdigest(" ".join(line.split()))
 
 
+def _page_lines(text: str) -> list[int]:
+    """The distinct counted lines of a page, as hashes."""
+    return sorted({_key(ln) for ln in text.split("\n") if _counted(ln)})
+
+
 def _site(doc: Document) -> str | None:
     meta = doc.metadata
     if "host" not in meta and "url" not in meta:
@@ -72,17 +80,20 @@ class SiteLineCounter(PipelineStep):
         self.output_folder = output_folder
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        pages: Counter = Counter()
-        lines: dict[str, Counter] = defaultdict(Counter)
+        import xxhash
+
+        # site -> page-text hash -> its lines: a copy of a page (same text, whitespace aside) adds nothing
+        pages: dict[str, dict[str, list[int]]] = defaultdict(dict)
         for doc in data:
             site = _site(doc)
             if site is not None:
-                pages[site] += 1
-                lines[site].update({_key(ln) for ln in doc.text.split("\n") if _counted(ln)})
+                page = str(xxhash.xxh64_intdigest(" ".join(doc.text.split())))
+                if page not in pages[site]:
+                    pages[site][page] = _page_lines(doc.text)
             yield doc
         parts: dict[int, dict] = defaultdict(dict)
-        for site, n in pages.items():
-            parts[_partition(site, world_size)][site] = {"pages": n, "lines": {str(k): c for k, c in lines[site].items()}}
+        for site, site_pages in pages.items():
+            parts[_partition(site, world_size)][site] = {"pages": site_pages}
         for part in range(world_size):  # every partition's file, empty ones too: the reducer knows it saw them all
             folder = Path(self.output_folder) / f"{part:05d}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -102,16 +113,17 @@ class SiteLineReducer(PipelineStep):
         self.counts_folder, self.output_folder, self.cfg = counts_folder, output_folder, cfg
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        pages: Counter = Counter()
-        lines: dict[str, Counter] = defaultdict(Counter)
+        pages: dict[str, dict[str, list[int]]] = defaultdict(dict)
         for p in sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz")):
             with gzip.open(p, "rt", encoding="utf-8") as f:
                 for site, rec in json.load(f).items():
-                    pages[site] += rec["pages"]
-                    lines[site].update({int(k): c for k, c in rec["lines"].items()})
+                    pages[site].update(rec["pages"])  # the same page from two tasks (two snapshots) counts once
         cfg = self.cfg
-        drop = {site: sorted(k for k, c in lines[site].items() if c >= cfg.min_pages and c >= cfg.min_share * n)
-                for site, n in pages.items()}
+        drop = {}
+        for site, site_pages in pages.items():
+            lines = Counter(k for page_lines in site_pages.values() for k in page_lines)
+            n = len(site_pages)
+            drop[site] = sorted(k for k, c in lines.items() if c >= cfg.min_pages and c >= cfg.min_share * n)
         os.makedirs(self.output_folder, exist_ok=True)
         with gzip.open(Path(self.output_folder) / f"{rank:05d}.json.gz", "wt", encoding="utf-8") as f:
             json.dump({site: hashes for site, hashes in drop.items() if hashes}, f)
@@ -150,8 +162,14 @@ class SiteBoilerplate(BaseFilter):
         lines = doc.text.split("\n")
         kept = [ln for ln in lines if not _counted(ln) or _key(ln) not in drop]
         removed = len(lines) - len(kept)
-        if removed:
-            doc.metadata["site_boilerplate_lines"] = removed
-            self.stat_update("site_boilerplate_lines", value=removed)
-            doc.text = "\n".join(kept).strip()
-        return (False, "site_boilerplate_only") if not doc.text else True
+        if not removed:
+            return True
+        # recorded on the page, so that one a later filter excludes still says what was cut before it
+        doc.metadata["site_boilerplate_lines"] = removed
+        doc.metadata["chars_before_site_boilerplate"] = len(doc.text)
+        self.stat_update("site_boilerplate_lines", value=removed)
+        text = "\n".join(kept).strip()
+        if not text:
+            return False, "site_boilerplate_only"  # excluded with its text as it came: what was removed
+        doc.text = text
+        return True

@@ -27,7 +27,7 @@ from axk1.data.charset import korean_legacy
 from axk1.data.failure import Failure
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
 from axk1.json_text import JsonError, parse_json
-from axk1.text.korean import normalize_text
+from axk1.text.korean import normalize_text, strip_controls
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")
 
@@ -59,6 +59,23 @@ class SourceConfig:
         if self.type not in SOURCE_TYPES:
             raise ValueError(f"source type {self.type!r} is not one of {', '.join(SOURCE_TYPES)}")
         self.name = self.name or Path(self.path).name or self.type
+        if self.base_url:
+            _check_base_url(self.name, self.base_url)
+
+
+def _check_base_url(name: str, base_url: str) -> None:
+    """A base_url without a host ("https://") made URLs such as 'https:/site.kr/news1.html', with no host for the
+    URL filter or the per-site boilerplate to go by: refused when the pipeline loads."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # http://[bad
+        ok = False
+    if not ok:
+        raise ValueError(f"source {name!r}: base_url {base_url!r} is no http(s) URL with a host; give the "
+                         "address the pages were saved from, e.g. base_url = \"https://news.example.kr/\"")
 
 
 class _ZstdStream(io.RawIOBase):
@@ -243,7 +260,16 @@ def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Docu
     meta = dict(base)
     if isinstance(record.get("domain"), str) and "domain_hint" not in meta:
         meta["domain_hint"] = record["domain"]  # a per-record label, e.g. from a generator
-    return Document(text=normalize_text(text), id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
+    return Document(text=_clean_text(text, meta), id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
+
+
+def _clean_text(text: str, meta: dict) -> str:
+    """The record's text normalised (normalize_text) and without control characters, their count in
+    `metadata.control_chars_removed`."""
+    text, removed = strip_controls(text)
+    if removed:
+        meta["control_chars_removed"] = removed
+    return normalize_text(text)
 
 
 def _read_parquet(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
@@ -291,7 +317,7 @@ def _read_text_file(spec: SourceConfig, path: Path, rel: str, base: dict) -> Doc
         if path.name.lower().endswith(GENERATED_NAMES) or any(
                 m in "\n".join(text.split("\n", 5)[:5]).lower() for m in GENERATED_MARKERS):
             meta["generated"] = True  # the code filter excludes it with reason "generated_code"
-    return Document(text=normalize_text(text), id=item_id, metadata=meta)
+    return Document(text=_clean_text(text, meta), id=item_id, metadata=meta)
 
 
 def _read_pdf(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, pdf_worker

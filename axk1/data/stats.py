@@ -99,6 +99,7 @@ class Accounting:
     vendored_folders: list = field(default_factory=list)  # code sources' folders not read (source_files.VENDORED_DIRS)
     other_files: int = 0                                  # typed sources' files of another kind, not read
     other_examples: list = field(default_factory=list)    # the first of them (source/path)
+    dedup_pending: bool = False                           # dedup ran, annotate (which removes what it found) not yet
 
     @property
     def balanced(self) -> bool:
@@ -108,7 +109,8 @@ class Accounting:
         return {"inputs": self.inputs, "kept": self.kept, "kept_stage": self.kept_stage,
                 "excluded": dict(self.excluded), "failed": dict(self.failed), "balanced": self.balanced,
                 "failed_items": self.failed_items, "vendored_folders": self.vendored_folders,
-                "other_files": self.other_files, "other_examples": self.other_examples}
+                "other_files": self.other_files, "other_examples": self.other_examples,
+                "dedup_pending": self.dedup_pending}
 
 
 def account(out_dir: str | Path) -> Accounting:
@@ -122,10 +124,14 @@ def account(out_dir: str | Path) -> Accounting:
         acc.other_examples += counts.get("other_examples", [])
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
-    if acc.kept_stage == "clean":  # dedup not applied yet: its exclusions would double count
-        excl_dirs = [d for d in (out / "excluded").glob("*") if d.name not in ("exact_duplicate", "near_duplicate")]
-    else:
-        excl_dirs = sorted((out / "excluded").glob("*"))
+    excl_dirs = sorted((out / "excluded").glob("*"))
+    if acc.kept_stage == "clean":
+        # Before annotate, clean/ still holds the duplicates. The exact ones are written out when the near-dedup
+        # stages run (excluded/exact_duplicate/): they are counted there, not as kept (they were both, and the
+        # table said "kept" only). Near duplicates are written by annotate alone.
+        excl_dirs = [d for d in excl_dirs if d.name != "near_duplicate"]
+        acc.kept -= sum(1 for _ in iter_records(out / "excluded" / "exact_duplicate"))
+        acc.dedup_pending = (out / "dedup").is_dir()
     for d in excl_dirs:
         for r in iter_records(d):
             acc.excluded[r.get("metadata", {}).get("filter_reason", d.name)] += 1
@@ -161,6 +167,9 @@ def summary_text(acc: Accounting) -> str:
     console.print(line)
     for item_id, reason in acc.failed_items[:20]:
         console.print(f"  failed: {item_id}: {reason}")
+    if acc.dedup_pending:
+        console.print("dedup has run but annotate has not: any near duplicates it found (and exact ones where near "
+                      "dedup is off) are still in clean/, counted as kept until annotate removes them")
     if acc.vendored_folders:
         shown = ", ".join(acc.vendored_folders[:5]) + (", ..." if len(acc.vendored_folders) > 5 else "")
         console.print(f"not read: {len(acc.vendored_folders)} vendored or build folder(s) of code sources ({shown}): "

@@ -75,6 +75,20 @@ def is_latin(ch: str) -> bool:
     return ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ("\u00c0" <= ch <= "\u024f" and ch.isalpha())
 
 
+# Control characters: the line and page breaks among them (as str.splitlines reads them) become "\n", the rest go.
+_BREAK_CONTROLS_RE = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_OTHER_CONTROLS_RE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def strip_controls(text: str) -> tuple[str, int]:
+    """(text without control characters, how many were removed): a NUL or a C1 code from a JSONL export stayed
+    in clean text ('앞\x00뒤'). Tab, LF and CR stay (normalize_text turns CR into LF); a line or page break (NEL,
+    U+2028, form feed) becomes LF. Not part of normalize_text: the PDF path removes and counts controls itself,
+    and reads PDFium's U+0002 as a soft hyphen."""
+    text, removed = _OTHER_CONTROLS_RE.subn("", text)
+    return _BREAK_CONTROLS_RE.sub("\n", text), removed
+
+
 def normalize_text(text: str) -> str:
     """NFC, invisible characters removed, CR/CRLF to LF. Never NFKC."""
     text = _INVISIBLE_RE.sub("", text)

@@ -1,0 +1,79 @@
+"""Korean bytes that are Korean but were not read as such: mixed-script (국한문) CP949, whose Hanja were counted as
+foreign letters, and UTF-8 pages cut inside a character or carrying one stray byte."""
+
+import pytest
+
+from axk1.data.charset import UndecodableError, decode_html, korean_legacy
+from axk1.data.sources import SourceConfig, read_source_file
+
+STATUTE = ["第一條(目的) 이 法은 國民의 權利와 義務를 規定함을 目的으로 한다.",
+           "第二條(定義) 이 法에서 使用하는 用語의 定義는 다음과 같다.",
+           "國家는 國民의 基本的 人權을 確認하고 이를 保障할 義務를 진다.",
+           "大韓民國의 主權은 國民에게 있고, 모든 權力은 國民으로부터 나온다.",
+           "第三條(適用範圍) 이 法은 公務員의 勤務條件에 關하여 適用한다."]
+PAGE = "<html><head><title>官報 第一號</title></head><body>" + "".join(f"<p>{s}</p>" for s in STATUTE) + "</body></html>"
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "text/html; charset=iso-8859-1", "text/html; charset=euc-kr"])
+def test_hanja_heavy_cp949_page_is_korean(content_type):
+    """Hangul is a fifth of this gazette's letters: with no or a Latin-1 label it failed as undecodable or was
+    read as CP1252 mojibake."""
+    text, codec = decode_html(PAGE.encode("cp949"), content_type)
+    assert codec == "cp949" and text == PAGE
+
+
+def test_hanja_heavy_cp949_text_file_is_read(tmp_path):
+    (tmp_path / "law.txt").write_bytes("\n".join(STATUTE).encode("cp949"))
+    [doc] = read_source_file(SourceConfig(type="text", path=str(tmp_path), name="law"), tmp_path / "law.txt")
+    assert doc.text.split("\n") == STATUTE and doc.metadata["charset"] == "cp949"
+
+
+def test_chinese_and_latin1_are_still_no_korean():
+    """Chinese has no Hangul particles; a CP1252 text decodes into rare syllables: neither is CP949 Korean."""
+    chinese = "中華民國憲法第一條 中華民國基於三民主義，爲民有民治民享之民主共和國。" * 3
+    assert korean_legacy(chinese.encode("cp949")) is None
+    assert korean_legacy("Température 4°C à l'extérieur, ©Ä ".encode("cp1252")) is None
+
+
+NEWS = ("<html><head><meta charset='utf-8'><title>도서관 연장</title></head><body><article>"
+        + "".join(f"<p>서울시는 {i}번째 공공도서관의 운영 시간을 밤 10시까지 연장한다고 밝혔다. 시는 이용 편의를 높이기 위해"
+                  f" 이번 결정을 내렸다.</p>" for i in range(40)) + "</article>")
+
+
+def _warc_pages(tmp_path, pages):
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(tmp_path / "crawl.warc.gz", "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for url, payload, extra in pages:
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http,
+                                                warc_headers_dict=extra))
+    return list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="crawl"),
+                                 tmp_path / "crawl.warc.gz"))
+
+
+def test_utf8_cut_inside_a_character_or_with_a_stray_byte_is_read_and_the_repair_said(tmp_path):
+    """A fetch cut by the crawler's length limit ends 2 bytes into 한; a footer pastes a Latin-1 ©. Each failed the
+    whole page as undecodable, naming no byte."""
+    body = NEWS.encode()
+    cut = (NEWS + "<p>한국").encode()[:-4]  # 한's first two bytes
+    stray = body + "<footer>Copyright ".encode() + b"\xa9" + " 한빛일보</footer></body></html>".encode()
+    docs = _warc_pages(tmp_path, [("https://s.kr/cut", cut, {"WARC-Truncated": "length"}),
+                                  ("https://s.kr/stray", stray, {})])
+    assert [d.metadata.get("charset") for d in docs] == ["utf-8", "utf-8"], docs
+    assert "39번째" in docs[0].text and "\ufffd" not in docs[0].text
+    assert docs[0].metadata["charset_repairs"] == [f"utf-8 cut inside its last character: 2 bytes from byte "
+                                                   f"{len(cut) - 2} dropped"]
+    at = stray.index(b"Copyright ") + len("Copyright ")
+    assert docs[1].metadata["charset_repairs"] == [f"1 stray non-UTF-8 bytes dropped, the first at byte {at}"]
+
+
+def test_a_page_broken_beyond_repair_names_the_byte():
+    """Many invalid bytes are no stray: undecodable, saying where UTF-8 breaks."""
+    page = NEWS.encode() + b"<p>" + b"\xa9\xff\xfe\xa0" * 2 + b"</p>"
+    with pytest.raises(UndecodableError, match=f"not UTF-8 from byte {len(NEWS.encode()) + 3}: 8 invalid bytes"):
+        decode_html(page)

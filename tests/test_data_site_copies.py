@@ -1,0 +1,88 @@
+"""Copies of one page on a site (a recrawl in each Common Crawl snapshot, a page saved twice as "기사 (2).html")
+are one page to site-boilerplate removal: counted once per copy, every line of a page fetched three times was
+"on three pages of the site" and the page lost all its text."""
+
+import gzip
+import io
+import json
+
+from datatrove.data import Document
+
+from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer
+from axk1.data.stats import account, iter_records
+from tests.data_helpers import run_warc_extract
+
+ARTICLES = [
+    ["서울시는 내년부터 모든 공공도서관의 운영 시간을 밤 10시까지 연장한다고 5일 밝혔다.",
+     "시는 직장인과 학생들의 이용 편의를 높이기 위해 이번 결정을 내렸으며 예산은 약 120억 원으로 추산된다.",
+     "도서관 관계자는 야간 이용자가 꾸준히 늘고 있어 연장 운영의 효과가 클 것이라고 말했다."],
+    ["부산시는 해운대 해수욕장의 개장 기간을 다음 달 1일부터 9월 말까지로 늘린다고 밝혔다.",
+     "시는 피서객이 몰리는 주말에는 안전요원을 두 배로 배치하고 야간 순찰도 강화할 계획이다.",
+     "상인들은 개장 기간이 늘어나면 지역 경제에 도움이 될 것이라며 반가운 마음을 전했다."],
+    ["대구의 한 초등학교는 올해부터 학생들이 직접 기른 채소로 급식을 만드는 수업을 시작했다.",
+     "학생들은 학교 텃밭에서 상추와 고추를 길러 매주 한 번씩 급식 재료로 사용하고 있다.",
+     "교장은 아이들이 먹을거리의 소중함을 몸으로 배우는 좋은 기회가 되고 있다고 설명했다."],
+    ["광주시는 오래된 공장 건물을 고쳐 청년 예술가들의 작업실로 빌려주는 사업을 시작한다.",
+     "작업실은 모두 스무 곳이며 입주한 예술가는 2년 동안 임대료 없이 공간을 쓸 수 있다.",
+     "시는 전시와 공연이 꾸준히 열리면 주변 상권도 함께 살아날 것으로 기대한다고 덧붙였다."],
+]
+FOOTER = "한빛일보 | 개인정보처리방침 | 무단전재 및 재배포 금지"
+
+
+def _page(lines) -> bytes:
+    body = "".join(f"<p>{line}</p>" for line in lines)
+    return (f'<html><head><meta charset="utf-8"><title>{lines[0][:10]}</title></head><body>'
+            f'<article>{body}</article><p>{FOOTER}</p></body></html>').encode()
+
+
+def test_a_page_in_three_snapshots_keeps_its_text(tmp_path):
+    """Four articles of one site, each crawled in three monthly snapshots: the footer is on all four pages and
+    goes; each article's lines are on one page (three copies) and stay."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    (tmp_path / "in").mkdir()
+    for month in ("2024-01", "2024-02", "2024-03"):
+        with open(tmp_path / "in" / f"CC-{month}.warc.gz", "wb") as fh:
+            w = WARCWriter(fh, gzip=True)
+            for i, lines in enumerate(ARTICLES):
+                http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+                w.write_record(w.create_warc_record(f"https://news.example.kr/a/{i}", "response",
+                                                    payload=io.BytesIO(_page(lines)), http_headers=http,
+                                                    warc_headers_dict={"WARC-Date": f"{month}-15T00:00:00Z"}))
+    assert run_warc_extract(tmp_path, "[filters.quality]\nmin_words = 5\n") == 0
+    acc = account(tmp_path / "out")
+    assert acc.balanced and acc.inputs == 12 and acc.kept == 12, (acc.excluded, acc.failed)
+    for r in iter_records(tmp_path / "out" / "clean"):
+        article = ARTICLES[int(r["metadata"]["url"].rsplit("/", 1)[1])]
+        assert all(line in r["text"] for line in article), r["text"]
+        assert FOOTER not in r["text"]
+        assert r["metadata"]["site_boilerplate_lines"] == 1
+
+
+def _docs(texts):
+    return [Document(text=t, id=str(i), metadata={"url": f"https://b.kr/{i}", "host": "b.kr"})
+            for i, t in enumerate(texts)]
+
+
+def test_a_page_left_empty_is_excluded_with_the_text_it_had(tmp_path):
+    """The exclusion shows what was removed, and a page cut short says how long it was (for one a later filter
+    excludes)."""
+    pages = _docs([f"메뉴\n저작권\n본문 {i}" for i in range(5)])
+    list(SiteLineCounter(str(tmp_path / "lines")).run(iter(pages), rank=0, world_size=1))
+    list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), SiteBoilerplateConfig()).run(None, 0, 1))
+    step = SiteBoilerplate(str(tmp_path / "bp"))
+    only, cut = _docs(["메뉴\n저작권", "메뉴\n본문 9"])
+    assert step.filter(only) == (False, "site_boilerplate_only") and only.text == "메뉴\n저작권"
+    assert step.filter(cut) is True and cut.text == "본문 9"
+    assert cut.metadata["site_boilerplate_lines"] == 1 and cut.metadata["chars_before_site_boilerplate"] == 7
+
+
+def test_counts_from_two_tasks_count_a_shared_page_once(tmp_path):
+    """The same page read by two counting tasks (two snapshot files) is one page in the reducer."""
+    same = _docs(["한 줄\n두 줄"] * 2)
+    for rank, part in enumerate(([same[0]], [same[1]])):
+        list(SiteLineCounter(str(tmp_path / "lines")).run(iter(part), rank=rank, world_size=1))
+    list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"),
+                         SiteBoilerplateConfig(min_pages=2, min_share=0.2)).run(None, 0, 1))
+    assert json.loads(gzip.decompress((tmp_path / "bp" / "00000.json.gz").read_bytes())) == {}
