@@ -146,6 +146,10 @@ R0, R1 = RECORDS[0, "1.0"], RECORDS[1, "1.1"]
 @example(crawl=(R0 + gzip.compress(R1, mtime=0), [0, 1], False))
 @example(crawl=(gzip.compress(R0, mtime=0) + b"\x00" + R1, [0, 1], True))  # bytes cut short before the plain part
 @example(crawl=(b"\x00" + R0 + gzip.compress(R1, mtime=0), [0, 1], True))  # ... in a .gz: no damaged first member
+# a plain header cut inside a value, then a gzipped record: the member went into the cut header's last line (only a
+# line starting with it was looked at), so the next plain record's start ended the header and the member was lost
+@example(crawl=(R0[:R0.index(b"WARC-Payload-Digest: sha1:") + 40] + gzip.compress(R1, mtime=0) + RECORDS[2, "1.0"],
+                [1, 2], False))
 def test_every_undamaged_record_is_read_whatever_broke_around_it(tmp_path, crawl):
     _check(tmp_path, *crawl)
 

@@ -187,8 +187,8 @@ class RecordStream:
         while lines[-1].strip(b"\r\n"):
             lines.append(self.readline(MAX_HEADER_BYTES - size + 1))
             size += len(lines[-1])
-            if lines[-1].startswith(GZIP_MAGIC) and \
-                    self.src.to_gzip(self.src.delivered - self.ahead() - len(lines[-1])):
+            gz = lines[-1].find(GZIP_MAGIC)  # at the line's start, or inside it when the header was cut mid-line
+            if gz >= 0 and self.src.to_gzip(self.src.delivered - self.ahead() - len(lines[-1]) + gz):
                 # a plain header cut short, then gzip members of records (files joined: `cat a.warc b.warc.gz`):
                 # the members are read on, inflated (they went into the cut header, and their records were lost)
                 self._clear()
