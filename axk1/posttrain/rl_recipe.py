@@ -11,7 +11,8 @@ from pathlib import Path
 
 from axk1.api_key import SERVER_KEY_ENV, check_env_name
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
-from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+from axk1.posttrain.recipe_rules import PostTrainRecipe
+from axk1.train.recipe import load_recipe, parse_recipe
 
 
 @dataclass
@@ -53,12 +54,12 @@ class RLConfig:
 
 
 @dataclass
-class RLRecipe(Recipe):
+class RLRecipe(PostTrainRecipe):
     rl: RLConfig = field(default_factory=RLConfig)
-    needs_stages = False
+    verb = "axk1 rl"
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
-    path_keys = Recipe.path_keys + ("rl.tasks", "rl.template_from")
+    path_keys = PostTrainRecipe.path_keys + ("rl.tasks", "rl.template_from")
     rows_must_divide = False  # a rank with fewer of a minibatch's completions runs padding micro-batches
 
     def step_shapes(self) -> list[tuple[str, int, int]]:
