@@ -118,7 +118,7 @@ def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
     write_jsonl(tasks, generate_tasks(8, seed=0, kinds=("math",), levels=(1,)))
     B, P, C = 4, 24, 40
     raw = {"model": {"init_from": str(folder), "mtp_depth": 0},
-           "rl": {"tasks": [str(tasks)], "prompts_per_step": 1, "group_size": B, "max_new_tokens": C,
+           "rl": {"tasks": [str(tasks)], "modes": ["think"], "prompts_per_step": 1, "group_size": B, "max_new_tokens": C,
                   "updates_per_batch": 1, "overlong": "none", "export": False},
            "batch": {"micro_batch": B}, "parallelism": {"precision": "fp32", "activation_checkpointing": "none"},
            "logging": {"progress": False}, "run": {"out_dir": str(tmp_path / "out"), "threads": 1, "device": "cpu"}}
