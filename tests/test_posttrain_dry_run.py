@@ -50,6 +50,24 @@ def test_an_sft_launch_that_cannot_run_is_refused_with_each_reason(release, caps
     assert "at seq_len 65536" in out and "OVER" in out and "activation_checkpointing" in out
 
 
+def test_the_advice_for_a_step_that_does_not_fit_is_for_its_largest_term(release, capsys):
+    """128K rows with dp_shard already the whole world: activations (182 GB) dominate, which sharding does not
+    shrink, yet the advice was to shard over more ranks (dp_shard) and never named cp; with cp = 4 it fits."""
+    long_rows = ["sft", RECIPE, "--dry-run", *release, "--sft.seq_len", "131072", "--parallelism.dp_replicate", "1",
+                 "--parallelism.dp_shard", "1024"]
+    assert main([*long_rows, "--world-size", "1024"]) == 1
+    problem = next(line for line in capsys.readouterr().out.splitlines() if "GB per GPU >" in line)
+    assert "activations (182.0 GB) is the largest term: raise [parallelism] cp (now 1" in problem
+    assert "shorten [sft] seq_len" in problem and "dp_shard" not in problem
+    assert main([*long_rows, "--world-size", "4096", "--parallelism.cp", "4"]) == 0
+    capsys.readouterr()
+    # 128-fold replicas of a state sharded 8 ways: the state is the term, and dp_shard what shrinks it
+    assert main(["sft", RECIPE, "--dry-run", "--world-size", "1024", *release, "--sft.seq_len", "4096",
+                 "--parallelism.dp_replicate", "128", "--parallelism.dp_shard", "8"]) == 1
+    problem = next(line for line in capsys.readouterr().out.splitlines() if "GB per GPU >" in line)
+    assert "state (" in problem and "raise [parallelism] dp_shard (now 8; dp_replicate = 128 copies it)" in problem
+
+
 def test_a_template_folder_without_a_tokenizer_is_named_when_the_recipe_is_read(release, tmp_path, capsys):
     (tmp_path / "A.X-K1" / "tokenizer.json").unlink()
     assert main(["sft", RECIPE, "--dry-run", "--world-size", "1024", *release]) != 0

@@ -58,6 +58,8 @@ class RLConfig:
 class RLRecipe(PostTrainRecipe):
     rl: RLConfig = field(default_factory=RLConfig)
     verb = "axk1 rl"
+    length_key = "[rl] max_new_tokens"
+    context_parallel = False  # validate refuses cp > 1
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
     path_keys = PostTrainRecipe.path_keys + ("rl.tasks", "rl.template_from")

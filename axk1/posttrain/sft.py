@@ -45,6 +45,7 @@ class SFTConfig:
 class SFTRecipe(PostTrainRecipe):
     sft: SFTConfig = field(default_factory=SFTConfig)
     verb = "axk1 sft"
+    length_key = "[sft] seq_len"
 
     def validate(self) -> None:
         super().validate()
