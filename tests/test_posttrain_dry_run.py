@@ -94,18 +94,15 @@ def _rl_release(release, tmp_path):
     return ["--model.init_from", str(folder), "--rl.tasks", json.dumps([str(tasks)])]
 
 
-RL_519B = ["--parallelism.dp_replicate", "2", "--parallelism.dp_shard", "512", "--parallelism.ep", "8",
-           "--parallelism.activation_checkpointing", "full", "--parallelism.precision", "bf16", "--model.mtp_depth", "0",
-           "--rl.prompts_per_step", "256", "--rl.group_size", "16", "--rl.max_new_tokens", "32768",
-           "--batch.micro_batch", "1", "--run.device", "cuda"]
+RL_519B = "recipes/posttrain/axk1-519b-rl.toml"
 
 
 def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, capsys):
-    """`axk1 rl --dry-run`: 256 prompts x 16 completions of up to 32K tokens on 1,024 GPUs. Without [rl] server_url
-    the main rank would load a whole replica (2 TB: this config names no dtype, so fp32) for rollouts: refused with the
-    reason; with a server the step fits, the log-probability head's fp32 copies and a KL reference counted."""
-    argv = ["rl", "recipes/posttrain/rl.toml", "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path),
-            *RL_519B]
+    """`axk1 rl --dry-run` of the 519B RL recipe: 256 prompts x 16 completions of up to 32K tokens on 1,024 GPUs.
+    Without [rl] server_url the main rank would load a whole replica (2 TB: this config names no dtype, so fp32)
+    for rollouts: refused with the reason; with a server the step fits, the log-probability head's fp32 copies and
+    a KL reference counted."""
+    argv = ["rl", RL_519B, "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path)]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "whole replica of the model" in out and "server_url" in out
@@ -114,7 +111,24 @@ def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, 
     row = next(line for line in out.splitlines() if line.startswith("rl "))
     seq_len, completions, per_rank = int(row.split()[1]), int(row.split()[2].replace(",", "")), int(row.split()[3])
     assert 32768 < seq_len < 32768 + 200 and completions == 2048 and per_rank == 2  # 2 updates: 128 x 16 a step
-    assert "ok: the recipe passes" in out
+    assert "ok: the recipe passes" in out and "padding" not in out
+
+
+def test_the_demo_rl_recipe_on_1024_ranks_is_refused_for_its_idle_ranks(release, tmp_path, capsys):
+    """The README's 519B RL dry run used the demo's rl.toml: 64 completions a step on 1,024 ranks (960 of them
+    computing padding only) passed with a note and "ok". Now a step more than half padding is a problem; the 519B
+    recipe carries the GSPO paper's clip ranges for long completions and pushes bf16."""
+    argv = ["rl", "recipes/posttrain/rl.toml", "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path),
+            "--rl.server_url", "http://10.0.0.5:8000", "--parallelism.dp_replicate", "2", "--parallelism.dp_shard",
+            "512", "--parallelism.ep", "8", "--parallelism.precision", "bf16"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "64 completions an optimizer step over 1,024 data-parallel ranks: 94% of the rows" in out
+    assert "ok: the recipe passes" not in out and "1 problem(s)" in out  # the layout itself fits
+    from axk1.posttrain.rl_recipe import load_rl_recipe
+
+    rl = load_rl_recipe(RL_519B, _rl_release(release, tmp_path)).rl
+    assert (rl.clip_low, rl.clip_high, rl.push_dtype) == (3e-4, 4e-4, "bfloat16")
 
 
 def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):

@@ -86,11 +86,17 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                                     f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
                                     if recipe.batch.global_tokens > 0 else
                                     f"make [batch] global_sequences a multiple of {dp}"))
-        elif seqs % dp:
-            out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
-                             "data-parallel ranks: the ranks with fewer run padding micro-batches (no loss) to keep "
-                             "step")
         per_rank = -(-seqs // dp) if not recipe.rows_must_divide else max(1, seqs // dp)
+        padding = 1 - seqs / (per_rank * dp)  # RL: the share of the step's rows that are padding
+        if padding > 0.5 and not recipe.rows_must_divide:  # most of the GPUs would compute nothing
+            out.problems.append(f"stage {stage!r}: {seqs:,} completions an optimizer step over {dp:,} data-parallel "
+                                f"ranks: {padding:.0%} of the rows the ranks compute are padding (no loss); give "
+                                f"a step at least {dp:,} completions ([rl] prompts_per_step x group_size / "
+                                "updates_per_batch), or launch fewer ranks")
+        elif seqs % dp and not recipe.rows_must_divide:
+            out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
+                             f"data-parallel ranks: the ranks with fewer run padding micro-batches (no loss; "
+                             f"{padding:.0%} of the rows) to keep step")
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
         memory = recipe.step_account(config, L, micro, world_size)  # one rank: without torchrun
