@@ -150,8 +150,8 @@ def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
     write_jsonl(tasks, generate_tasks(8, seed=0, kinds=("math",), levels=(1,)))
     B, P, C = 4, 24, 40
     raw = {"model": {"init_from": str(folder), "mtp_depth": 0},
-           "rl": {"tasks": [str(tasks)], "modes": ["think"], "prompts_per_step": 1, "group_size": B, "max_new_tokens": C,
-                  "updates_per_batch": 1, "overlong": "none", "export": False},
+           "rl": {"tasks": [str(tasks)], "modes": ["think"], "prompts_per_step": 1, "group_size": B,
+                  "max_new_tokens": C, "updates_per_batch": 1, "overlong": "none", "export": False},
            "batch": {"micro_batch": B}, "parallelism": {"precision": "fp32", "activation_checkpointing": "none"},
            "logging": {"progress": False}, "run": {"out_dir": str(tmp_path / "out"), "threads": 1, "device": "cpu"}}
     trainer = rl.RLTrainer(parse_rl_recipe(raw, tmp_path))
@@ -172,3 +172,23 @@ def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
     not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
     assert not_state == pytest.approx((account.gathered + account.loss + account.activations) * 1e9, rel=0.15)
     trainer.release()
+
+
+def test_the_log_prob_heads_memory_counts_at_the_moment_it_runs():
+    """The head's backward peak (12.5 GB at A.X K1's vocabulary) was added to whichever moment of the pretraining
+    account was largest: with 4K rows that is the backward's end (every gradient, no activation), long after the
+    head's memory is freed: 63.4 GB for a step that peaks near 51. It now counts at the forward's end, where the
+    head's backward runs, and the step's account is the largest moment."""
+    from axk1.posttrain.rl_memory import logprob_head_bytes, rl_step_memory
+    from axk1.train.memory import step_moments
+
+    c = ModelConfig.from_preset("axk1-519b")
+    layout = dict(dp_shard=512, ep=8, seq_len=4096, micro_batch=1, precision="bf16", one_process=False)
+    moments = step_moments(c, mtp_depth=0, recompute=True, **layout)
+    step = rl_step_memory(c, recompute=True, completion_tokens=2048, kl_reference=False, **layout)
+    assert step == moments["backward_end"] and step.loss == 0 and step.total < 52
+    head = logprob_head_bytes(c, 2048, "bf16") / 1e9
+    # without recompute the forward's end, every activation held, is the peak: with the head's memory there
+    forward_end = step_moments(c, mtp_depth=0, recompute=False, **layout)["forward_end"]
+    step = rl_step_memory(c, recompute=False, completion_tokens=2048, kl_reference=False, **layout)
+    assert step.loss == pytest.approx(head) and step.activations == forward_end.activations
