@@ -50,6 +50,24 @@ def test_an_sft_launch_that_cannot_run_is_refused_with_each_reason(release, caps
     assert "at seq_len 65536" in out and "OVER" in out and "activation_checkpointing" in out
 
 
+def test_the_advice_for_a_step_that_does_not_fit_is_for_its_largest_term(release, capsys):
+    """128K rows with dp_shard already the whole world: activations (182 GB) dominate, which sharding does not
+    shrink, yet the advice was to shard over more ranks (dp_shard) and never named cp; with cp = 4 it fits."""
+    long_rows = ["sft", RECIPE, "--dry-run", *release, "--sft.seq_len", "131072", "--parallelism.dp_replicate", "1",
+                 "--parallelism.dp_shard", "1024"]
+    assert main([*long_rows, "--world-size", "1024"]) == 1
+    problem = next(line for line in capsys.readouterr().out.splitlines() if "GB per GPU >" in line)
+    assert "activations (182.0 GB) is the largest term: raise [parallelism] cp (now 1" in problem
+    assert "shorten [sft] seq_len" in problem and "dp_shard" not in problem
+    assert main([*long_rows, "--world-size", "4096", "--parallelism.cp", "4"]) == 0
+    capsys.readouterr()
+    # 128-fold replicas of a state sharded 8 ways: the state is the term, and dp_shard what shrinks it
+    assert main(["sft", RECIPE, "--dry-run", "--world-size", "1024", *release, "--sft.seq_len", "4096",
+                 "--parallelism.dp_replicate", "128", "--parallelism.dp_shard", "8"]) == 1
+    problem = next(line for line in capsys.readouterr().out.splitlines() if "GB per GPU >" in line)
+    assert "state (" in problem and "raise [parallelism] dp_shard (now 8; dp_replicate = 128 copies it)" in problem
+
+
 def test_a_template_folder_without_a_tokenizer_is_named_when_the_recipe_is_read(release, tmp_path, capsys):
     (tmp_path / "A.X-K1" / "tokenizer.json").unlink()
     assert main(["sft", RECIPE, "--dry-run", "--world-size", "1024", *release]) != 0
@@ -76,18 +94,15 @@ def _rl_release(release, tmp_path):
     return ["--model.init_from", str(folder), "--rl.tasks", json.dumps([str(tasks)])]
 
 
-RL_519B = ["--parallelism.dp_replicate", "2", "--parallelism.dp_shard", "512", "--parallelism.ep", "8",
-           "--parallelism.activation_checkpointing", "full", "--parallelism.precision", "bf16", "--model.mtp_depth", "0",
-           "--rl.prompts_per_step", "256", "--rl.group_size", "16", "--rl.max_new_tokens", "32768",
-           "--batch.micro_batch", "1", "--run.device", "cuda"]
+RL_519B = "recipes/posttrain/axk1-519b-rl.toml"
 
 
 def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, capsys):
-    """`axk1 rl --dry-run`: 256 prompts x 16 completions of up to 32K tokens on 1,024 GPUs. Without [rl] server_url
-    the main rank would load a whole replica (2 TB: this config names no dtype, so fp32) for rollouts: refused with the
-    reason; with a server the step fits, the log-probability head's fp32 copies and a KL reference counted."""
-    argv = ["rl", "recipes/posttrain/rl.toml", "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path),
-            *RL_519B]
+    """`axk1 rl --dry-run` of the 519B RL recipe: 256 prompts x 16 completions of up to 32K tokens on 1,024 GPUs.
+    Without [rl] server_url the main rank would load a whole replica (2 TB: this config names no dtype, so fp32)
+    for rollouts: refused with the reason; with a server the step fits, the log-probability head's fp32 copies and
+    a KL reference counted."""
+    argv = ["rl", RL_519B, "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path)]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "whole replica of the model" in out and "server_url" in out
@@ -96,7 +111,24 @@ def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, 
     row = next(line for line in out.splitlines() if line.startswith("rl "))
     seq_len, completions, per_rank = int(row.split()[1]), int(row.split()[2].replace(",", "")), int(row.split()[3])
     assert 32768 < seq_len < 32768 + 200 and completions == 2048 and per_rank == 2  # 2 updates: 128 x 16 a step
-    assert "ok: the recipe passes" in out
+    assert "ok: the recipe passes" in out and "padding" not in out
+
+
+def test_the_demo_rl_recipe_on_1024_ranks_is_refused_for_its_idle_ranks(release, tmp_path, capsys):
+    """The README's 519B RL dry run used the demo's rl.toml: 64 completions a step on 1,024 ranks (960 of them
+    computing padding only) passed with a note and "ok". Now a step more than half padding is a problem; the 519B
+    recipe carries the GSPO paper's clip ranges for long completions and pushes bf16."""
+    argv = ["rl", "recipes/posttrain/rl.toml", "--dry-run", "--world-size", "1024", *_rl_release(release, tmp_path),
+            "--rl.server_url", "http://10.0.0.5:8000", "--parallelism.dp_replicate", "2", "--parallelism.dp_shard",
+            "512", "--parallelism.ep", "8", "--parallelism.precision", "bf16"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "64 completions an optimizer step over 1,024 data-parallel ranks: 94% of the rows" in out
+    assert "ok: the recipe passes" not in out and "1 problem(s)" in out  # the layout itself fits
+    from axk1.posttrain.rl_recipe import load_rl_recipe
+
+    rl = load_rl_recipe(RL_519B, _rl_release(release, tmp_path)).rl
+    assert (rl.clip_low, rl.clip_high, rl.push_dtype) == (3e-4, 4e-4, "bfloat16")
 
 
 def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
@@ -118,8 +150,8 @@ def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
     write_jsonl(tasks, generate_tasks(8, seed=0, kinds=("math",), levels=(1,)))
     B, P, C = 4, 24, 40
     raw = {"model": {"init_from": str(folder), "mtp_depth": 0},
-           "rl": {"tasks": [str(tasks)], "prompts_per_step": 1, "group_size": B, "max_new_tokens": C,
-                  "updates_per_batch": 1, "overlong": "none", "export": False},
+           "rl": {"tasks": [str(tasks)], "modes": ["think"], "prompts_per_step": 1, "group_size": B,
+                  "max_new_tokens": C, "updates_per_batch": 1, "overlong": "none", "export": False},
            "batch": {"micro_batch": B}, "parallelism": {"precision": "fp32", "activation_checkpointing": "none"},
            "logging": {"progress": False}, "run": {"out_dir": str(tmp_path / "out"), "threads": 1, "device": "cpu"}}
     trainer = rl.RLTrainer(parse_rl_recipe(raw, tmp_path))
@@ -140,3 +172,23 @@ def test_an_rl_step_stays_within_its_account(tmp_path, monkeypatch):
     not_state = peak["Activation"] + peak["Temp"] + peak["Other"]
     assert not_state == pytest.approx((account.gathered + account.loss + account.activations) * 1e9, rel=0.15)
     trainer.release()
+
+
+def test_the_log_prob_heads_memory_counts_at_the_moment_it_runs():
+    """The head's backward peak (12.5 GB at A.X K1's vocabulary) was added to whichever moment of the pretraining
+    account was largest: with 4K rows that is the backward's end (every gradient, no activation), long after the
+    head's memory is freed: 63.4 GB for a step that peaks near 51. It now counts at the forward's end, where the
+    head's backward runs, and the step's account is the largest moment."""
+    from axk1.posttrain.rl_memory import logprob_head_bytes, rl_step_memory
+    from axk1.train.memory import step_moments
+
+    c = ModelConfig.from_preset("axk1-519b")
+    layout = dict(dp_shard=512, ep=8, seq_len=4096, micro_batch=1, precision="bf16", one_process=False)
+    moments = step_moments(c, mtp_depth=0, recompute=True, **layout)
+    step = rl_step_memory(c, recompute=True, completion_tokens=2048, kl_reference=False, **layout)
+    assert step == moments["backward_end"] and step.loss == 0 and step.total < 52
+    head = logprob_head_bytes(c, 2048, "bf16") / 1e9
+    # without recompute the forward's end, every activation held, is the peak: with the head's memory there
+    forward_end = step_moments(c, mtp_depth=0, recompute=False, **layout)["forward_end"]
+    step = rl_step_memory(c, recompute=False, completion_tokens=2048, kl_reference=False, **layout)
+    assert step.loss == pytest.approx(head) and step.activations == forward_end.activations

@@ -245,3 +245,29 @@ def test_without_dynamic_sampling_an_iteration_of_flat_groups_is_skipped_and_lea
     assert (result["skipped_iterations"], result["model_changed"]) == (2, False)  # `axk1 rl` exits 1 on this
     start, end = load_model(folder).state_dict(), load_model(result["model_dir"]).state_dict()
     assert all(torch.equal(start[k], end[k]) for k in start)
+
+
+def test_every_task_drawn_is_prompted_in_both_modes(tmp_path):
+    """A.X K1 gives each instruction both prompts, [I; <think>] and [I; </think>]; RL drew each task once in one mode
+    (16 distinct tasks a step, none seen in both). Now prompts_per_step / 2 tasks, each in both modes, the same
+    draw for the same (seed, iteration, round): a resumed run samples what the uninterrupted one did."""
+    from types import SimpleNamespace
+
+    from axk1.infer.chat import ChatCodec
+    from axk1.posttrain.tasks import read_task_rows
+
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl", 40), "a", prompts_per_step=16),
+                             tmp_path)
+    codec = ChatCodec.from_folder(folder)
+    trainer = SimpleNamespace(recipe=recipe, codec=codec, tasks=read_task_rows(recipe.rl.tasks, codec))
+    prompts = rl_rollout.sample_prompts(trainer, 3, 0)
+    modes = {}
+    for task, thinking, ids in prompts:
+        modes.setdefault(task["id"], []).append(thinking)
+        assert codec.decode(ids).rstrip().endswith("<think>" if thinking else "</think>")
+    assert len(prompts) == 16 and len(modes) == 8 and all(sorted(m) == [False, True] for m in modes.values())
+    assert rl_rollout.sample_prompts(trainer, 3, 0) == prompts
+    assert rl_rollout.sample_prompts(trainer, 4, 0) != prompts
+    with pytest.raises(ValueError, match=r"prompts_per_step = 3 does not divide over the 2 modes.*multiple of 2"):
+        parse_rl_recipe(_recipe(tmp_path, folder, tmp_path / "t.jsonl", "a", prompts_per_step=3), tmp_path)

@@ -118,10 +118,10 @@ def test_shipped_posttrain_recipes_build():
     from axk1.posttrain.sft import SFTRecipe
 
     files = sorted((RECIPES / "posttrain").glob("*.toml"))
-    assert len(files) == 6
+    assert len(files) == 7
     for path in files:
         if path.name != "tasks.toml":  # the demo's task-generation settings, read by axk1/posttrain/pipeline.py
-            cls = RLRecipe if path.name == "rl.toml" else SFTRecipe
+            cls = RLRecipe if path.name.endswith("rl.toml") else SFTRecipe
             assert isinstance(build_dataclass(cls, read_toml(path, "recipe"), str(path)), cls)
 
 

@@ -24,7 +24,7 @@ import dataclasses
 from axk1.config import ModelConfig
 from axk1.params import count_parameters
 from axk1.posttrain.logprobs import CHUNK
-from axk1.train.memory import StepMemory, compute_path, step_memory
+from axk1.train.memory import StepMemory, compute_path, step_moments
 
 
 def logprob_head_bytes(c: ModelConfig, tokens: int, path: str) -> float:
@@ -43,15 +43,20 @@ def logprob_head_bytes(c: ModelConfig, tokens: int, path: str) -> float:
 def rl_step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int, recompute: bool,
                    precision: str, one_process: bool, completion_tokens: int, kl_reference: bool,
                    accelerator: bool = True) -> StepMemory:
-    """GB per GPU of one RL optimizer step: the pretraining account at `seq_len` (prompt + completion) without MTP,
-    its loss term the log-probability head's over `completion_tokens` (a micro-batch's), plus the KL reference's
-    sharded weights when there is one."""
-    base = step_memory(c, dp_shard=dp_shard, ep=ep, seq_len=seq_len, micro_batch=micro_batch, recompute=recompute,
-                       precision=precision, mtp_depth=0, one_process=one_process, accelerator=accelerator)
-    path = compute_path(precision, one_process)
-    reference = 4 * count_parameters(c)["total"] / dp_shard if kl_reference else 0.0
-    return dataclasses.replace(base, state=base.state + reference / 1e9,
-                               loss=logprob_head_bytes(c, completion_tokens, path) / 1e9)
+    """GB per GPU of one RL optimizer step: the pretraining account's moments at `seq_len` (prompt + completion)
+    without MTP, the log-probability head's peak over `completion_tokens` (a micro-batch's) at the moment it runs,
+    plus the KL reference's sharded weights when there is one; the largest moment."""
+    moments = step_moments(c, dp_shard=dp_shard, ep=ep, seq_len=seq_len, micro_batch=micro_batch,
+                           recompute=recompute, precision=precision, mtp_depth=0, one_process=one_process,
+                           accelerator=accelerator)
+    # The head's backward is the backward's first op, with every activation and the forward's gathered weights
+    # still held: its peak is the loss of the forward's end. Later moments hold what it hands over (the head's
+    # gradient, d(hidden)), as pretraining's loss does; the backward's end none. (Its peak had been added to
+    # whichever moment was largest: at the backward's end, 12 GB over the true peak at A.X K1's 4K rows.)
+    head = logprob_head_bytes(c, completion_tokens, compute_path(precision, one_process)) / 1e9
+    moments["forward_end"] = dataclasses.replace(moments["forward_end"], loss=head)
+    reference = 4 * count_parameters(c)["total"] / dp_shard / 1e9 if kl_reference else 0.0
+    return max((dataclasses.replace(m, state=m.state + reference) for m in moments.values()), key=lambda m: m.total)
 
 
 def replica_bytes(c: ModelConfig) -> float:

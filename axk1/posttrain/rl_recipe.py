@@ -11,7 +11,8 @@ from pathlib import Path
 
 from axk1.api_key import SERVER_KEY_ENV, check_env_name
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
-from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+from axk1.posttrain.recipe_rules import PostTrainRecipe
+from axk1.train.recipe import load_recipe, parse_recipe
 
 
 @dataclass
@@ -19,10 +20,11 @@ class RLConfig:
     tasks: list[str] = field(default_factory=list)  # JSONL of verified tasks (axk1 posttrain tasks → train.jsonl)
     template_from: str = ""          # folder with tokenizer + chat template ("" = [model] init_from)
     modes: list[str] = field(default_factory=lambda: ["think", "non-think"])  # think prompts end with <think>,
-    # non-think prompts with </think>; the prompts of one step alternate between them
+    # non-think prompts with </think>; every task drawn is prompted in each of them
     iterations: int = 20             # rollout batches
-    prompts_per_step: int = 8        # groups drawn per rollout batch (dynamic sampling drops the flat ones and
-                                     # refills within max_sampling_rounds)
+    prompts_per_step: int = 8        # groups drawn per rollout batch: prompts_per_step / len(modes) tasks, each in
+                                     # every mode (dynamic sampling drops the flat groups and refills within
+                                     # max_sampling_rounds)
     group_size: int = 8              # G completions per prompt
     max_new_tokens: int = 96
     temperature: float = 1.0
@@ -53,12 +55,14 @@ class RLConfig:
 
 
 @dataclass
-class RLRecipe(Recipe):
+class RLRecipe(PostTrainRecipe):
     rl: RLConfig = field(default_factory=RLConfig)
-    needs_stages = False
+    verb = "axk1 rl"
+    length_key = "[rl] max_new_tokens"
+    context_parallel = False  # validate refuses cp > 1
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
 
-    path_keys = Recipe.path_keys + ("rl.tasks", "rl.template_from")
+    path_keys = PostTrainRecipe.path_keys + ("rl.tasks", "rl.template_from")
     rows_must_divide = False  # a rank with fewer of a minibatch's completions runs padding micro-batches
 
     def step_shapes(self) -> list[tuple[str, int, int]]:
@@ -116,8 +120,12 @@ class RLRecipe(Recipe):
             raise FileNotFoundError(f"{s.template_from} has no tokenizer.json: RL renders prompts with the model "
                                     "folder's tokenizer and chat template (set [rl] template_from to a folder that "
                                     "has them)")
-        if not s.modes or any(m not in ("think", "non-think") for m in s.modes):
-            raise ValueError(f"[rl] modes must be a non-empty list of \"think\" / \"non-think\", got {s.modes}")
+        if not s.modes or any(m not in ("think", "non-think") for m in s.modes) or len(set(s.modes)) < len(s.modes):
+            raise ValueError(f"[rl] modes must list \"think\" and/or \"non-think\", each once, got {s.modes}")
+        if s.prompts_per_step % len(s.modes):  # each task drawn is prompted in every mode
+            raise ValueError(f"[rl] prompts_per_step = {s.prompts_per_step} does not divide over the "
+                             f"{len(s.modes)} modes: every task drawn is prompted in each mode, so make it a multiple "
+                             f"of {len(s.modes)}")
         if s.level not in ("sequence", "token"):
             raise ValueError(f"[rl] level {s.level!r}: use \"sequence\" (GSPO) or \"token\" (GRPO)")
         if s.aggregation in NOT_OFFERED:

@@ -19,15 +19,18 @@ from axk1.posttrain.rewards import score_all
 
 
 def sample_prompts(trainer, iteration: int, round_: int) -> list[tuple[dict, bool, list[int]]]:
-    """(task, thinking, prompt ids) for one sampling round: a pure function of (seed, iteration, round)."""
+    """(task, thinking, prompt ids) for one sampling round: prompts_per_step / len(modes) tasks, each in every mode
+    of [rl] modes, side by side (A.X K1: each instruction gets both the think and the non-think prompt); a pure
+    function of (seed, iteration, round), so a resumed run draws the same prompts."""
     s = trainer.recipe.rl
     rng = np.random.default_rng((trainer.recipe.data.seed, iteration, round_))
-    picks = rng.choice(len(trainer.tasks), size=min(s.prompts_per_step, len(trainer.tasks)), replace=False)
+    tasks = min(s.prompts_per_step // len(s.modes), len(trainer.tasks))  # the recipe checks that it divides
     out = []
-    for j, k in enumerate(picks.tolist()):
-        thinking = s.modes[(j + iteration + round_) % len(s.modes)] == "think"
-        text = prompt_text(trainer.codec, [{"role": "user", "content": trainer.tasks[k]["prompt"]}], thinking)
-        out.append((trainer.tasks[k], thinking, trainer.codec.encode(text, add_special_tokens=False)))
+    for k in rng.choice(len(trainer.tasks), size=tasks, replace=False).tolist():
+        for mode in s.modes:
+            thinking = mode == "think"
+            text = prompt_text(trainer.codec, [{"role": "user", "content": trainer.tasks[k]["prompt"]}], thinking)
+            out.append((trainer.tasks[k], thinking, trainer.codec.encode(text, add_special_tokens=False)))
     return out
 
 

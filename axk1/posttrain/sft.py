@@ -23,10 +23,11 @@ import torch
 from axk1.checkpoint.folder import check_output_folder
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
+from axk1.posttrain.recipe_rules import PostTrainRecipe
 from axk1.posttrain.run_end import export_after_training
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
-from axk1.train.recipe import Recipe, load_recipe, parse_recipe
+from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.trainer import Trainer
 
 @dataclass
@@ -41,9 +42,10 @@ class SFTConfig:
 
 
 @dataclass
-class SFTRecipe(Recipe):
+class SFTRecipe(PostTrainRecipe):
     sft: SFTConfig = field(default_factory=SFTConfig)
-    needs_stages = False
+    verb = "axk1 sft"
+    length_key = "[sft] seq_len"
 
     def validate(self) -> None:
         super().validate()
@@ -65,8 +67,6 @@ class SFTRecipe(Recipe):
                              "lower it, or start from a model extended to that length")
         if s.seq_len % self.parallelism.cp:
             raise ValueError(f"[parallelism] cp = {self.parallelism.cp} must divide [sft] seq_len {s.seq_len}")
-        if self.stages:
-            raise ValueError("an SFT recipe takes its data from [sft]; remove [[stages]]")
         if not (self.sft.template_from or self.model.init_from):
             raise ValueError("[sft] needs a chat template: set [model] init_from to a model folder (or "
                              "[sft] template_from to a folder with tokenizer.json + chat template)")
@@ -78,7 +78,7 @@ class SFTRecipe(Recipe):
                                     "folder's tokenizer and chat template (set [sft] template_from to a folder that "
                                     "has them, e.g. the released A.X K1 or one `axk1 export --tokenizer` wrote)")
 
-    path_keys = Recipe.path_keys + ("sft.data", "sft.template_from")
+    path_keys = PostTrainRecipe.path_keys + ("sft.data", "sft.template_from")
 
     def step_shapes(self) -> list[tuple[str, int, int]]:
         return [("sft", self.sft.seq_len, self.sequences_per_step(self.sft.seq_len))]  # packed rows, one length

@@ -86,25 +86,52 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                                     f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
                                     if recipe.batch.global_tokens > 0 else
                                     f"make [batch] global_sequences a multiple of {dp}"))
-        elif seqs % dp:
-            out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
-                             "data-parallel ranks: the ranks with fewer run padding micro-batches (no loss) to keep "
-                             "step")
         per_rank = -(-seqs // dp) if not recipe.rows_must_divide else max(1, seqs // dp)
+        padding = 1 - seqs / (per_rank * dp)  # RL: the share of the step's rows that are padding
+        if padding > 0.5 and not recipe.rows_must_divide:  # most of the GPUs would compute nothing
+            out.problems.append(f"stage {stage!r}: {seqs:,} completions an optimizer step over {dp:,} data-parallel "
+                                f"ranks: {padding:.0%} of the rows the ranks compute are padding (no loss); give "
+                                f"a step at least {dp:,} completions ([rl] prompts_per_step x group_size / "
+                                "updates_per_batch), or launch fewer ranks")
+        elif seqs % dp and not recipe.rows_must_divide:
+            out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
+                             f"data-parallel ranks: the ranks with fewer run padding micro-batches (no loss; "
+                             f"{padding:.0%} of the rows) to keep step")
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
         memory = recipe.step_account(config, L, micro, world_size)  # one rank: without torchrun
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
         if memory.total > out.limit_gb and out.on_gpus:
-            fixes = ["shard over more ranks (dp_shard)"]
-            fixes += [] if recompute else ["turn on activation_checkpointing (\"full\")"]
-            fixes += ["lower micro_batch"] if micro > 1 else []
             out.problems.append(f"stage {stage!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
-                                f"{out.limit_gb:.0f} GB usable on {spec.name}: {', or '.join(fixes)}")
+                                f"{out.limit_gb:.0f} GB usable on {spec.name}: "
+                                + memory_advice(recipe, memory, micro, recompute))
     out.problems += recipe.launch_problems(config, world_size, out.limit_gb, out.on_gpus)
     if recipe.needs_stages:
         out.problems += data_problems(recipe, config.vocab_size)
     return out
+
+
+def memory_advice(recipe: Recipe, memory: StepMemory, micro: int, recompute: bool) -> str:
+    """What shrinks the largest term of a step that does not fit: sharding shrinks the state only, and a row's
+    activations shrink only with fewer tokens a rank (context parallelism, shorter rows, one row a micro-batch) or
+    recompute, so advice for the wrong term sent a launch already sharded over every rank to shard more."""
+    p = recipe.parallelism
+    terms = {"activations": memory.activations, "state": memory.state, "gathered": memory.gathered,
+             "loss": memory.loss}
+    largest = max(terms, key=terms.get)
+    fewer_tokens = ([] if micro == 1 else [f"lower [batch] micro_batch ({micro})"]) + [f"shorten {recipe.length_key}"]
+    if largest in ("activations", "loss"):
+        fixes = [] if recompute or largest == "loss" else ['set [parallelism] activation_checkpointing = "full"']
+        if recipe.context_parallel and largest == "activations":
+            fixes.append(f"raise [parallelism] cp (now {p.cp}; each row's tokens split over cp ranks, which "
+                         "multiplies the world size)")
+        fixes += fewer_tokens
+    elif largest == "state":
+        fixes = [f"shard it over more ranks: raise [parallelism] dp_shard (now {p.dp_shard}" + (
+            f"; dp_replicate = {p.dp_replicate} copies it)" if p.dp_replicate > 1 else ", with more GPUs)")]
+    else:  # one gathered layer: its experts for this rank
+        fixes = [f"raise [parallelism] ep (now {p.ep}): fewer experts a rank in each gathered layer"]
+    return f"{largest} ({terms[largest]:.1f} GB) is the largest term: " + ", or ".join(fixes)
 
 
 def batch_notes(recipe: Recipe) -> list[str]:

@@ -17,8 +17,8 @@ Bytes, then GB (1e9) in the breakdown:
   step, its gradients and their fp32 copies at the backward's end. One process under autocast: the bf16 copy of
   every matmul weight (autocast caches them until the forward leaves autocast, after the loss, and autograd keeps
   them for the backward).
-* moments: under FSDP2 the account is the largest of the step's moments (the forward's end, the first unit of the
-  backward, each recompute, the backward's end), each with what is live then; tests/test_memory_account.py measures
+* moments (`step_moments`; `step_memory` is their largest): under FSDP2 the forward's end, the first unit of the
+  backward, each recompute, the backward's end, each with what is live then; tests/test_memory_account.py measures
   two ranks' peak within 10% below it.
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
@@ -114,13 +114,21 @@ def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
                 * (c.num_hidden_layers - c.first_k_dense_replace) - norms)
 
 
-def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1, cp: int = 1,
-                recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1, one_process: bool = False,
-                total_params: int | None = None, accelerator: bool = True) -> StepMemory:
-    """Peak memory per GPU of one training step (see the module docstring for each term). `one_process`: the trainer
-    runs without torchrun (no FSDP2; bf16 then means autocast). `total_params` (MTP included) skips counting them
-    on a meta model, for callers that evaluate many layouts (the planner). `accelerator=False`: the loss as it runs
-    on a CPU (its chunk and buffers differ; the tests that measure the account on CPU)."""
+def step_memory(c: ModelConfig, **layout) -> StepMemory:
+    """Peak memory per GPU of one training step: the largest of its moments (`step_moments`)."""
+    return max(step_moments(c, **layout).values(), key=lambda m: m.total)
+
+
+def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_batch: int = 1, cp: int = 1,
+                 recompute: bool = True, precision: str = "bf16", mtp_depth: int = 1, one_process: bool = False,
+                 total_params: int | None = None, accelerator: bool = True) -> dict[str, StepMemory]:
+    """Memory per GPU at each moment of one training step that may be its peak, by name: "forward_end" (always;
+    every loss has run), "backward_start" (the first layer's backward, MTP's recompute where there is one: the
+    losses' gradients kept or handed over), "recompute" (a main layer's), "backward_end" (every gradient, no
+    activation), as the layout has them (see the module docstring for each term). `one_process`: the trainer runs
+    without torchrun (no FSDP2; bf16 then means autocast). `total_params` (MTP included) skips counting them on a
+    meta model, for callers that evaluate many layouts (the planner). `accelerator=False`: the loss as it runs on a
+    CPU (its chunk and buffers differ; the tests that measure the account on CPU)."""
     if total_params is None:
         counts = count_parameters(c, with_mtp=mtp_depth > 0)
         total_params = counts["total"] + counts["mtp"]
@@ -182,12 +190,12 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
         # forward's end still holds every cast weight; a recompute in the backward (outside autocast) casts its
         # own layer's only.
         if not recompute:
-            candidates = [(state, gathered, loss_fwd, act_all)]
+            candidates = {"forward_end": (state, gathered, loss_fwd, act_all)}
         else:
             recast = 2 * unit if path == "autocast" else gathered
-            candidates = [(state, gathered, loss_fwd, inputs),
-                          (state, recast, kept, inputs + recomputed_mtp),
-                          (state, recast, 0, inputs + recomputed)]
+            candidates = {"forward_end": (state, gathered, loss_fwd, inputs),
+                          "backward_start": (state, recast, kept, inputs + recomputed_mtp),
+                          "recompute": (state, recast, 0, inputs + recomputed)}
     else:
         # FSDP2, moment by moment (tests/test_memory_account.py measures the forward's end on two ranks). The
         # gradients are dropped at each step's start (zero_grad(set_to_none)), so until the backward a rank holds
@@ -202,15 +210,16 @@ def step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_b
         head_grad = head_b * V * D  # the head's gradient once a loss has handed it over (MTP's adds into it)
         end = (state, root * (2 * b + 4) + unit_bwd, 0, always)  # the backward's end: every gradient, no activations
         if not recompute:
-            candidates = [(state_fwd, root * b + 2 * unit * b, loss_fwd, act_all),  # the forward's end
-                          (state_fwd, root * b + unit_bwd, (1 + depth) * kept, act_all), end]  # the first unit back
+            candidates = {"forward_end": (state_fwd, root * b + 2 * unit * b, loss_fwd, act_all),
+                          "backward_start": (state_fwd, root * b + unit_bwd, (1 + depth) * kept, act_all),
+                          "backward_end": end}
         else:  # the moments of the one-process case, with the gradients made so far (the state at most)
-            candidates = [(state_fwd, root * b + 2 * unit * b, loss_fwd, inputs),
-                          (state_fwd, root * b + unit_bwd, kept + head_grad, inputs + recomputed_mtp),
-                          (state, root * b + unit_bwd, head_grad, inputs + recomputed), end]
-    state, gathered, loss, activations = max(candidates, key=sum)
-    if cp > 1:  # one layer's keys and values expanded from the gathered latents of the whole rows
-        S = micro_batch * seq_len
-        activations += S * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
-                            * (c.qk_head_dim + c.v_head_dim)) * b
-    return StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, activations / 1e9, RESERVED_BYTES / 1e9)
+            candidates = {"forward_end": (state_fwd, root * b + 2 * unit * b, loss_fwd, inputs),
+                          "backward_start": (state_fwd, root * b + unit_bwd, kept + head_grad, inputs + recomputed_mtp),
+                          "recompute": (state, root * b + unit_bwd, head_grad, inputs + recomputed),
+                          "backward_end": end}
+    # context parallelism: one layer's keys and values expanded from the gathered latents of the whole rows
+    cp_keys = micro_batch * seq_len * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
+                                       * (c.qk_head_dim + c.v_head_dim)) * b if cp > 1 else 0
+    return {name: StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, (activations + cp_keys) / 1e9,
+                             RESERVED_BYTES / 1e9) for name, (state, gathered, loss, activations) in candidates.items()}

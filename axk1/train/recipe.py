@@ -61,6 +61,8 @@ class Recipe(RecipeSections):
                 for (_, seqs), L in zip(parts, stage.lengths())]
 
     rows_must_divide = True  # a step's sequences over the data-parallel ranks (RL pads instead: a note)
+    length_key = "[[stages]] seq_len"  # what sets a row's tokens, for the dry run's advice
+    context_parallel = True  # whether [parallelism] cp > 1 runs (RL refuses it)
 
     def step_account(self, config: ModelConfig, seq_len: int, micro_batch: int, world_size: int):
         """The memory per GPU of one step at `seq_len` (axk1/train/memory.py; RL's differs: posttrain/rl_memory.py)."""

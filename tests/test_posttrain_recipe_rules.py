@@ -1,0 +1,94 @@
+"""What `axk1 sft` and `axk1 rl` recipes refuse that a pretraining recipe takes (axk1/posttrain/recipe_rules.py):
+a moving routing bias, which the export drops, and the pretraining tables they never read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from axk1.checkpoint.dcp import latest_step, load_tensors, step_dir
+from axk1.checkpoint.hf import load_model
+from axk1.posttrain.rl_recipe import parse_rl_recipe
+from axk1.posttrain.sft import parse_sft_recipe, run_sft
+from axk1.posttrain.tasks import generate_tasks, write_jsonl
+from tests.serve_helpers import make_model_folder
+
+BIAS = "e_score_correction_bias"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_model_folder(tmp_path_factory.mktemp("rules") / "base")
+
+
+def _sft(tmp: Path, folder: Path) -> dict:
+    data = tmp / "chat.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i} plus 2?"},
+                                                     {"role": "assistant", "content": f"It is {i + 2}."}]}) + "\n"
+                            for i in range(16)))
+    return {"model": {"init_from": str(folder), "mtp_depth": 0},
+            "sft": {"data": [str(data)], "mode": "non-think", "seq_len": 96, "epochs": 1},
+            "optimizer": {"lr": 3e-3}, "schedule": {"kind": "constant"},
+            "batch": {"global_sequences": 4, "micro_batch": 4},
+            "logging": {"progress": False}, "run": {"out_dir": str(tmp / "run"), "threads": 1}}
+
+
+def _rl(tmp: Path, folder: Path) -> dict:
+    tasks = tmp / "tasks.jsonl"
+    write_jsonl(tasks, generate_tasks(4, seed=0, kinds=("math",), levels=(1,)))
+    return {"model": {"init_from": str(folder), "mtp_depth": 0}, "rl": {"tasks": [str(tasks)]},
+            "run": {"out_dir": str(tmp / "rl")}}
+
+
+def test_sft_trains_with_the_routing_the_export_serves(folder, tmp_path):
+    """SFT moved the balancing bias (the pretraining default, 1e-3) while the export writes it as 0: the exported
+    model routed differently from the one trained (its loss on the training set 0.43 against 0.38). Now a recipe
+    that says nothing about [moe] trains with the bias where the export leaves it."""
+    recipe = parse_sft_recipe(_sft(tmp_path, folder), tmp_path)
+    assert recipe.moe.bias_update_rate == 0.0
+    result = run_sft(recipe)
+    ckpt = step_dir(result["checkpoints"], latest_step(result["checkpoints"]))
+    wanted = {f"lm.{k}": torch.full_like(v, float("nan")) for k, v in load_model(folder).state_dict().items()
+              if k.endswith(BIAS)}
+    assert wanted
+    load_tensors(ckpt, wanted)
+    assert all(torch.equal(t, torch.zeros_like(t)) for t in wanted.values())
+    exported = load_model(result["model_dir"]).state_dict()
+    assert all(torch.equal(exported[k.removeprefix("lm.")], t) for k, t in wanted.items())
+
+
+@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, _sft), (parse_rl_recipe, _rl)])
+def test_a_moving_routing_bias_is_refused(folder, tmp_path, parse, raw):
+    recipe = raw(tmp_path, folder)
+    recipe["moe"] = {"bias_update_rate": 1e-3}
+    with pytest.raises(ValueError, match=r"bias_update_rate = 0.001: `axk1 (sft|rl)` would move the routers' "
+                                         r"balancing bias, but the exported model routes with it at 0.*set "
+                                         r"bias_update_rate = 0.0"):
+        parse(recipe, tmp_path)
+
+
+@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, _sft), (parse_rl_recipe, _rl)])
+@pytest.mark.parametrize("table, value, says", [
+    ("validation", {"held_out": 0.2, "every_steps": 2}, r"unknown key 'validation' \(removed: not read by post-"
+                                                        r"training.*axk1 posttrain heldout"),
+    ("stages", [{"name": "s", "tokens": 1, "seq_len": 8, "mixture": {"a": 1.0}}], r"unknown key 'stages' "
+                                                                                  r"\(removed: .*remove \[\[stages"),
+    ("data", {"manifest": "/nonexistent/manifest.json"}, r"\[data\] manifest is not read by `axk1 (sft|rl)`"),
+])
+def test_pretraining_tables_are_refused_not_ignored(folder, tmp_path, parse, raw, table, value, says):
+    """[validation] and [data] manifest were taken and did nothing (no held-out rows, no warning); the unknown-key
+    error listed them among the known keys."""
+    recipe = raw(tmp_path, folder)
+    recipe[table] = value
+    with pytest.raises(ValueError, match=says):
+        parse(recipe, tmp_path)
+    recipe.pop(table)
+    recipe["valdation"] = {}
+    with pytest.raises(ValueError, match="unknown key 'valdation'") as e:
+        parse(recipe, tmp_path)
+    known = str(e.value).split("known: ")[1]
+    assert "validation" not in known and "stages" not in known and "data" in known  # [data] seed is read
+    assert parse({**raw(tmp_path, folder), "data": {"seed": 7}}, tmp_path).data.seed == 7
