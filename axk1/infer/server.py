@@ -1,11 +1,11 @@
 """An OpenAI-compatible HTTP server over the batching engine (FastAPI; run by uvicorn from `axk1 serve`).
 
 Routes: /v1/models, /v1/chat/completions, /v1/completions (streaming as server-sent events, or not), /health,
-/metrics (Prometheus text). Chat replies generated inside a think block come back split, DeepSeek-style: the
-reasoning in `reasoning_content`, the answer in `content`. Every failure is answered with an OpenAI-style JSON
-error; nothing a request does can stop the server, and a client's mistake is a 4xx, never a 5xx (request bodies
-are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which /openapi.json publishes). A
-client that goes away has its choices aborted, streaming or not.
+/metrics (Prometheus text). Chat replies generated inside a think block come back split: the reasoning in
+`reasoning` (vLLM's name) and `reasoning_content` (DeepSeek's), the answer in `content`. Every failure is answered
+with an OpenAI-style JSON error; nothing a request does can stop the server, and a client's mistake is a 4xx,
+never a 5xx (request bodies are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which
+/openapi.json publishes). A client that goes away has its choices aborted, streaming or not.
 """
 
 from __future__ import annotations
@@ -294,7 +294,8 @@ def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[s
     if text.in_reasoning_mode and not content:
         content = None  # the reply never left its think block
     reasoning = text.reasoning_text if text.in_reasoning_mode else None
-    message = {"role": "assistant", "content": content, "reasoning_content": reasoning}
+    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one or the other
+    message = {"role": "assistant", "content": content, "reasoning": reasoning, "reasoning_content": reasoning}
     return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
 
 
@@ -364,7 +365,7 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             if delta is None:
                 body = {"role": "assistant", "content": ""}
             elif delta.reasoning:
-                body["reasoning_content"] = delta.reasoning
+                body["reasoning"] = body["reasoning_content"] = delta.reasoning
             if delta is not None and delta.content:
                 body["content"] = delta.content
             if delta is not None and delta.tool_calls:

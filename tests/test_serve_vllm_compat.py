@@ -1,0 +1,38 @@
+"""`axk1 serve` as a drop-in for vLLM's server, driven by the official openai client: the field names and
+extensions current vLLM clients send or read (reasoning, thinking switches, ...)."""
+
+import openai
+import pytest
+
+from tests.serve_helpers import ServerProcess, make_model_folder
+
+HI = [{"role": "user", "content": "Two plus two?"}]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_model_folder(tmp_path_factory.mktemp("vllm") / "axk1-tiny-chat")
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    with ServerProcess(folder) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", timeout=60, max_retries=0)
+
+
+def test_reasoning_comes_back_under_vllms_name_and_deepseeks(client, folder):
+    """Current vLLM sends `reasoning` (it dropped `reasoning_content`): an app migrating from it read nothing."""
+    kwargs = dict(model=folder.name, messages=HI, max_completion_tokens=6, temperature=0,
+                  extra_body={"chat_template_kwargs": {"enable_thinking": True}, "ignore_eos": True})
+    message = client.chat.completions.create(**kwargs).choices[0].message
+    assert message.reasoning_content and message.model_extra["reasoning"] == message.reasoning_content
+    streamed = {"reasoning": "", "reasoning_content": ""}
+    for chunk in client.chat.completions.create(**kwargs, stream=True):
+        for name in streamed:
+            streamed[name] += (chunk.choices[0].delta.model_extra or {}).get(name) or ""
+    assert streamed == {"reasoning": message.reasoning_content, "reasoning_content": message.reasoning_content}
