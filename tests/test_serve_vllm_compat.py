@@ -36,3 +36,12 @@ def test_reasoning_comes_back_under_vllms_name_and_deepseeks(client, folder):
         for name in streamed:
             streamed[name] += (chunk.choices[0].delta.model_extra or {}).get(name) or ""
     assert streamed == {"reasoning": message.reasoning_content, "reasoning_content": message.reasoning_content}
+
+
+@pytest.mark.parametrize("field", ["enable_thinking", "thinking"])
+def test_a_top_level_thinking_switch_is_refused_naming_chat_template_kwargs(client, folder, field):
+    """Qwen's / DashScope's spelling was ignored: the model thought although told not to."""
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=folder.name, messages=HI, max_tokens=2, extra_body={field: False})
+    assert e.value.body["param"] == field and "chat_template_kwargs" in e.value.message
+    assert "enable_thinking" in e.value.message

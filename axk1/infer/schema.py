@@ -283,6 +283,8 @@ class ChatRequest(_Request):
     modalities: list[str] | None = None  # OpenAI's: this model writes text only
     audio: dict[str, Any] | None = None
     reasoning_effort: str | None = None  # OpenAI's reasoning models'; this one thinks or not (enable_thinking)
+    enable_thinking: Any = None  # Qwen's / DashScope's top-level switch: the template reads chat_template_kwargs'
+    thinking: Any = None
     web_search_options: dict[str, Any] | None = None  # OpenAI's search models': any value asks for a search
     echo: bool | None = None  # vLLM's chat extensions
     add_generation_prompt: bool | None = None
@@ -305,6 +307,10 @@ class ChatRequest(_Request):
         problem = tool_problem(self)
         if problem is not None:
             return problem
+        for name in ("enable_thinking", "thinking"):  # ignored, the model thought when told not to
+            if getattr(self, name) is not None:
+                return (name, f"'{name}' is not read at the top level of the body: to switch thinking send "
+                              "'chat_template_kwargs': {\"enable_thinking\": false} (or true)")
         if self.reasoning_effort is not None:
             return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
                                         "at no set effort): leave it unset; to answer without thinking send "
