@@ -45,3 +45,17 @@ def test_a_top_level_thinking_switch_is_refused_naming_chat_template_kwargs(clie
         client.chat.completions.create(model=folder.name, messages=HI, max_tokens=2, extra_body={field: False})
     assert e.value.body["param"] == field and "chat_template_kwargs" in e.value.message
     assert "enable_thinking" in e.value.message
+
+
+def test_enable_thinking_null_is_unset_so_the_model_thinks(client, folder):
+    """The template tests `enable_thinking is defined and not enable_thinking`: a client forwarding an optional
+    setting as None switched thinking off, where leaving it out thinks."""
+    kwargs = dict(model=folder.name, messages=HI, max_completion_tokens=3, temperature=0, extra_body={"ignore_eos": True})
+    omitted = client.chat.completions.create(**kwargs)
+    null = client.chat.completions.create(**{**kwargs, "extra_body": {
+        "ignore_eos": True, "chat_template_kwargs": {"enable_thinking": None}}})
+    off = client.chat.completions.create(**{**kwargs, "extra_body": {
+        "ignore_eos": True, "chat_template_kwargs": {"enable_thinking": False}}})
+    assert omitted.choices[0].message.reasoning_content is not None and off.choices[0].message.reasoning_content is None
+    assert null.usage.prompt_tokens == omitted.usage.prompt_tokens != off.usage.prompt_tokens
+    assert null.choices[0].message == omitted.choices[0].message

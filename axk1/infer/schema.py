@@ -329,5 +329,10 @@ class ChatRequest(_Request):
         return [m.model_dump(exclude_unset=True) for m in self.messages]
 
     def template_kwargs(self) -> dict[str, Any]:
-        # exclude_unset, not exclude_none: an explicit null stays, as the template saw it before validation
-        return self.chat_template_kwargs.model_dump(exclude_unset=True) if self.chat_template_kwargs else {}
+        # exclude_unset, not exclude_none: an explicit null stays, as the template saw it before validation; but
+        # not enable_thinking's: templates test `enable_thinking is defined and not enable_thinking`, so a client
+        # forwarding an unset option as null turned thinking off, where leaving it out keeps the template's default
+        kwargs = self.chat_template_kwargs.model_dump(exclude_unset=True) if self.chat_template_kwargs else {}
+        if kwargs.get("enable_thinking", False) is None:
+            del kwargs["enable_thinking"]
+        return kwargs
