@@ -83,12 +83,12 @@ class Generation:
                         if delta:
                             yield i, delta, None
                         continue
-                    self.engine.abort([seq])  # it made the one call it may: the rest would be dropped
+                    self.engine.abort([seq], counted=False)  # it made the one call it may: the rest would be dropped
                     self.finish[i] = "tool_calls"
                     pending -= 1
                     yield i, delta, "tool_calls"
                     continue
-                self.engine.abort([seq])
+                self.engine.abort([seq], counted=False)
                 reason = "stop"
             else:
                 delta = Delta()

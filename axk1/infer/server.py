@@ -27,7 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from axk1.infer import weight_updates
-from axk1.infer.chat import ChatCodec, message_text, prompt_opens_reasoning
+from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
+from axk1.infer.chat_prompt import render_chat
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
@@ -35,10 +36,10 @@ from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
-                                 check_body_headers, decode_body, json_strings, parse_request, request_schemas)
+                                 check_body_headers, decode_body, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
 from axk1.infer.tool_choice import parses_tool_calls
-from axk1.infer.tool_requests import template_tools, tool_message
+from axk1.infer.tool_requests import tool_message
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
@@ -205,7 +206,7 @@ def create_app(state: ServerState) -> FastAPI:
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
         # in a worker thread, as the body's parsing is: a body of 13,000 small content parts held the event loop
         # (and every other client, /health included) 0.3 s in the check and the render
-        text = await asyncio.to_thread(_render_chat, state.codec, req)
+        text = await asyncio.to_thread(render_chat, state.codec, req)
         ids = await _encode(state.codec, text, add_special_tokens=False)
         limit, limit_name = req.completion_limit()
         room = state.engine.max_model_len - len(ids)
@@ -225,37 +226,6 @@ def _check_model(state: ServerState, name: str) -> None:
         shown = name if len(name) <= 200 else name[:200] + "..."  # a path of any length is not echoed whole
         raise APIError(404, f"The model '{shown}' does not exist. This server serves '{state.model_name}' "
                             "(see /v1/models).", param="model", code="model_not_found")
-
-
-def _render_chat(codec: ChatCodec, req: Any) -> str:
-    """The request's prompt text: its messages (dumped once) checked for special tokens, then rendered."""
-    messages, kwargs = req.template_messages(), req.template_kwargs()
-    _refuse_special_tokens(codec, messages, kwargs)
-    kwargs.update(template_tools(codec, req))
-    try:
-        return codec.render(messages, add_generation_prompt=True, **kwargs)
-    except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template may do
-        # arithmetic or comparisons on kwargs); the request is at fault, not the server
-        raise APIError(400, str(e), param="messages") from None
-
-
-def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
-    """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
-    the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
-    content would forge a system turn. Only the chat template places them. Checked in every string the template
-    may read (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
-    template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
-    special: a conversation may carry earlier reasoning.)"""
-    strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]
-    strings += [(f"messages[{i}].content", message_text(m["content"])) for i, m in enumerate(messages)
-                if isinstance(m, dict) and isinstance(m.get("content"), list)]
-    strings += list(json_strings(kwargs, "chat_template_kwargs"))
-    for path, text in strings:
-        token = codec.find_special_token(text)
-        if token is not None:
-            raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
-                                "place (it would end or open a turn); remove it from the text",
-                           param=path, code="invalid_value")
 
 
 async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
@@ -299,6 +269,12 @@ def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[s
     return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
 
 
+def _end(state: ServerState, gen: Generation) -> None:
+    """A request's end, however it came: its choices still running stopped, its duration and endings counted."""
+    gen.close()
+    state.metrics.observe_request_end(time.monotonic() - gen.started, gen.finish)
+
+
 async def _drain(gen: Generation) -> None:
     async for _ in gen.events():
         pass
@@ -338,8 +314,7 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
         for task in (drain, watch):
             task.cancel()
         await asyncio.gather(drain, watch, return_exceptions=True)
-        gen.close()
-        state.metrics.observe_duration(time.monotonic() - gen.started)
+        _end(state, gen)
     if drain not in done:
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
@@ -394,5 +369,4 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
         yield _sse(e.body())
         yield "data: [DONE]\n\n"
     finally:  # also on a client disconnect, which cancels this generator: its rows are freed now
-        gen.close()
-        state.metrics.observe_duration(time.monotonic() - gen.started)
+        _end(state, gen)
