@@ -59,3 +59,73 @@ def test_enable_thinking_null_is_unset_so_the_model_thinks(client, folder):
     assert omitted.choices[0].message.reasoning_content is not None and off.choices[0].message.reasoning_content is None
     assert null.usage.prompt_tokens == omitted.usage.prompt_tokens != off.usage.prompt_tokens
     assert null.choices[0].message == omitted.choices[0].message
+
+
+def _tokenizer(folder):
+    from tokenizers import Tokenizer
+    return Tokenizer.from_file(str(folder / "tokenizer.json"))
+
+
+def test_return_token_ids_on_chats_gives_the_prompt_and_reply_ids_streamed_or_not(client, folder):
+    """vLLM's return_token_ids (agent-RL clients train on the ids sampled) was ignored without a word."""
+    kwargs = dict(model=folder.name, messages=HI, max_completion_tokens=8, temperature=0, n=2,
+                  extra_body={"chat_template_kwargs": {"enable_thinking": False}, "ignore_eos": True,
+                              "return_token_ids": True})
+    whole = client.chat.completions.create(**kwargs)
+    prompt = whole.model_extra["prompt_token_ids"]
+    assert len(prompt) == whole.usage.prompt_tokens and _tokenizer(folder).decode(prompt, skip_special_tokens=False)
+    for c in whole.choices:
+        ids = c.model_extra["token_ids"]
+        assert len(ids) == 8 and _tokenizer(folder).decode(ids) == c.message.content
+    streamed, prompts = {0: [], 1: []}, []
+    for chunk in client.chat.completions.create(**kwargs, stream=True):
+        if "prompt_token_ids" in chunk.model_extra:
+            prompts.append(chunk.model_extra["prompt_token_ids"])
+        for c in chunk.choices:
+            streamed[c.index] += c.model_extra.get("token_ids") or []
+    assert prompts == [prompt, prompt]  # the role chunks
+    assert streamed == {c.index: c.model_extra["token_ids"] for c in whole.choices}
+    plain = client.chat.completions.create(**{**kwargs, "extra_body": {"ignore_eos": True}})
+    assert "prompt_token_ids" not in plain.model_extra and "token_ids" not in plain.choices[0].model_extra
+
+
+def test_return_token_ids_on_completions_gives_each_choice_its_prompt(client, folder):
+    kwargs = dict(model=folder.name, prompt=["Seoul", "Two plus two"], max_tokens=6, temperature=0, n=2,
+                  extra_body={"ignore_eos": True, "return_token_ids": True})
+    whole = client.completions.create(**kwargs)
+    for c in whole.choices:
+        assert c.model_extra["prompt_token_ids"] == _tokenizer(folder).encode(kwargs["prompt"][c.index // 2]).ids
+        assert len(c.model_extra["token_ids"]) == 6 and _tokenizer(folder).decode(c.model_extra["token_ids"]) == c.text
+    streamed = {}
+    for chunk in client.completions.create(**kwargs, stream=True):
+        for c in chunk.choices:
+            if c.index not in streamed:  # its first chunk carries its prompt
+                streamed[c.index] = {"prompt_token_ids": c.model_extra["prompt_token_ids"], "ids": []}
+            streamed[c.index]["ids"] += c.model_extra["token_ids"]
+    assert streamed == {c.index: {"prompt_token_ids": c.model_extra["prompt_token_ids"],
+                                  "ids": c.model_extra["token_ids"]} for c in whole.choices}
+
+
+def test_cache_salt_is_refused_as_the_prefix_cache_is_shared(client, folder):
+    """vLLM's cache_salt keeps tenants' cached prompts apart; accepted and ignored, it promised isolation."""
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=folder.name, messages=HI, max_tokens=2, extra_body={"cache_salt": "s3cret"})
+    assert e.value.body["param"] == "cache_salt" and "prefix cache" in e.value.message
+
+
+def test_stop_reason_names_the_stop_string_or_stop_token_id_that_ended_a_choice(client, folder):
+    """vLLM's stop_reason was missing: a client could not tell which of its stops ended the reply."""
+    kwargs = dict(model=folder.name, prompt="Seoul", max_tokens=12, temperature=0,
+                  extra_body={"ignore_eos": True, "return_token_ids": True})
+    whole = client.completions.create(**kwargs).choices[0]
+    assert whole.finish_reason == "length" and whole.model_extra["stop_reason"] is None
+    text, ids = whole.text, whole.model_extra["token_ids"]
+    cases = [({"stop": [text[8:10], text[4:7]]}, text[4:7]),
+             ({"extra_body": {**kwargs["extra_body"], "stop_token_ids": [ids[3]]}}, ids[3])]
+    for fields, expected in cases:
+        choice = client.completions.create(**{**kwargs, **fields}).choices[0]
+        last = list(client.completions.create(**{**kwargs, **fields}, stream=True))[-1].choices[0]
+        assert choice.finish_reason == last.finish_reason == "stop"
+        assert choice.model_extra["stop_reason"] == last.model_extra["stop_reason"] == expected
+    chat = client.chat.completions.create(model=folder.name, messages=HI, max_tokens=3, temperature=0)
+    assert chat.choices[0].model_extra["stop_reason"] is None

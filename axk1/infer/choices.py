@@ -40,8 +40,10 @@ class Generation:
                 param = getattr(e, "param", None)
                 raise APIError(400, str(e), param=where if param == "prompt" else param) from None
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
+        self.prompt_ids, self.n = [ids for ids, _ in prompts], n
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
+        self.stop_reasons: list[str | int | None] = [None] * len(self.texts)  # the stop string or id that ended it
         self.tool_parsers = [ToolCallParser(max_tool_calls) for _ in self.texts] if tool_calls else None
         self.tokens = [0] * len(self.texts)
         self.wants_logprobs = params.logprobs is not None
@@ -50,6 +52,7 @@ class Generation:
         self.logprobs: list[list[TokenLogprob]] = [[] for _ in self.texts]
         self.offsets: list[list[int]] = [[] for _ in self.texts]
         self._taken = [0] * len(self.texts)
+        self._ids_taken = [0] * len(self.texts)  # the same for the generated token ids (return_token_ids)
         self.index: dict[int, int] = {}
         self.sequences: list[Sequence] = []
         for p, (ids, _) in enumerate(prompts):
@@ -89,9 +92,9 @@ class Generation:
                     yield i, delta, "tool_calls"
                     continue
                 self.engine.abort([seq], counted=False)
-                reason = "stop"
+                reason, self.stop_reasons[i] = "stop", text.matched
             else:
-                delta = Delta()
+                delta, self.stop_reasons[i] = Delta(), seq.stop_token
             tail = text.finish()
             last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True)
             if self.tool_parsers and self.tool_parsers[i].calls:
@@ -115,6 +118,13 @@ class Generation:
         the last chunk, whose text it carries (a token whose text is held back rides with a later chunk)."""
         start, self._taken[i] = self._taken[i], len(self.logprobs[i])
         return self.logprobs[i][start:], self.offsets[i][start:]
+
+    def take_token_ids(self, i: int) -> list[int]:
+        """Choice i's generated token ids not yet taken: as take_logprobs, for vLLM's return_token_ids (the eos or
+        stop id that ended it is no generated token: usage does not count it either)."""
+        ids = self.texts[i].tokens
+        start, self._ids_taken[i] = self._ids_taken[i], len(ids)
+        return ids[start:]
 
     def close(self) -> None:
         """Free the rows of choices still running (the client went away, or the request failed)."""

@@ -370,6 +370,7 @@ class Engine:
             self.stats.ttft_count += 1
         stop_ids = self.eos_ids if s.params.stop_ids is None else s.params.stop_ids
         if token in stop_ids:
+            s.stop_token = token
             self._finish(s, "stop")
             return
         if s.params.logprobs is not None:

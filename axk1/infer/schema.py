@@ -8,9 +8,9 @@ loaded model (vocabulary, batch) come in through pydantic's validation context (
 serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
-`chat_template_kwargs`, `return_tokens_as_token_ids`. Unknown top-level fields are ignored, as OpenAI-compatible
-servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields this server knows
-but does not implement are declared, so that `problem()` can refuse them by name.
+`chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`. Unknown top-level fields are ignored, as
+OpenAI-compatible servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields
+this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
 
 from __future__ import annotations
@@ -107,6 +107,9 @@ class _Request(_Strict):
     stream_options: StreamOptions | None = None
     return_tokens_as_token_ids: bool | None = Field(
         default=None, description="vLLM extension: logprobs name each token 'token_id:<id>' instead of its text")
+    return_token_ids: bool | None = Field(
+        default=None, description="vLLM extension: the prompt's token ids and each choice's generated ones")
+    cache_salt: Any = None  # vLLM's per-tenant prefix-cache isolation: refused (problem), the cache is shared
     user: Name | None = None
     # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
     # (problem) rather than answered as if they had been applied; their neutral values pass
@@ -190,6 +193,11 @@ class _Request(_Strict):
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name) not in (None, 0):
                 return name, f"{name} is not supported by this server; leave it unset or 0"
+        if self.cache_salt is not None:
+            return "cache_salt", ("cache_salt is not supported by this server: its prefix cache is shared by every "
+                                  "request and cannot be kept apart per tenant; leave it unset (a tenant who must "
+                                  "not share cached prompts needs its own server, or one run with "
+                                  "--no-prefix-caching)")
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed with stream=true"
         for name, neutral in self.NEUTRAL.items():

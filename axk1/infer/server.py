@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect
 from axk1.infer import weight_updates
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.chat_prompt import render_chat
+from axk1.infer.choice_fields import choice_fields
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
@@ -302,9 +303,10 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
+    if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
+        head["prompt_token_ids"] = gen.prompt_ids[0]
     if req.stream:
-        return StreamingResponse(_stream(state, gen, head, chat, req.stream_options, names),
-                                 media_type="text/event-stream")
+        return StreamingResponse(_stream(state, gen, head, chat, req, names), media_type="text/event-stream")
     # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
     # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
     drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
@@ -319,8 +321,8 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
     choices = [{"index": i, **_choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
-                "finish_reason": gen.finish[i],
-                "logprobs": _logprobs(gen, i, names, chat)} for i, t in enumerate(gen.texts)]
+                "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
+                **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
 
 
@@ -328,11 +330,14 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool,
-                  options: StreamOptions | None, names: TokenNames) -> AsyncIterator[str]:
+async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool, req: Any,
+                  names: TokenNames) -> AsyncIterator[str]:
+    prompt_ids = {"prompt_token_ids": head.pop("prompt_token_ids")} if "prompt_token_ids" in head else {}
     head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
+    options: StreamOptions | None = req.stream_options
     include_usage = bool(options and options.include_usage)
     continuous = include_usage and options.continuous_usage_stats  # vLLM's: the usage so far in every chunk
+    started: set[int] = set()  # the choices that had a chunk
 
     def chunk(i: int, delta: Delta | None, reason: str | None) -> str:
         if chat:
@@ -352,8 +357,11 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
         else:
             choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason,
                       "logprobs": _logprobs(gen, i, names, chat)}
+        if delta is not None:
+            choice.update(choice_fields(gen, i, req, chat, i not in started, reason is not None))
+            started.add(i)
         usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
-        return _sse({**head, "choices": [choice], **usage})
+        return _sse({**head, **(prompt_ids if delta is None else {}), "choices": [choice], **usage})
 
     try:
         if chat:
