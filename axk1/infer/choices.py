@@ -68,6 +68,8 @@ class Generation:
         pending = len(self.texts)
         while pending:
             seq, token, reason, error = await self.queue.get()
+            if seq is None:  # interrupt(): the server is shutting down
+                raise APIError(503, error, type="server_error", code="server_shutting_down")
             i = self.index[seq.id]
             if self.finish[i] is not None:
                 continue  # ended here already (a stop string); the engine's late events are dropped
@@ -125,6 +127,10 @@ class Generation:
         ids = self.texts[i].tokens
         start, self._ids_taken[i] = self._ids_taken[i], len(ids)
         return ids[start:]
+
+    def interrupt(self, message: str) -> None:
+        """End events() with a 503 saying `message` (on the event loop); close() then stops the choices."""
+        self.queue.put_nowait((None, None, None, message))
 
     def close(self) -> None:
         """Free the rows of choices still running (the client went away, or the request failed)."""

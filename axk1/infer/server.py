@@ -39,6 +39,7 @@ from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
+from axk1.infer.shutdown import Shutdown
 from axk1.infer.tool_choice import parses_tool_calls
 from axk1.infer.tool_requests import tool_message
 
@@ -60,6 +61,7 @@ class ServerState:
     read_timeout: float = 30.0  # seconds for a request's body to arrive (its headers: axk1/infer/http_timeouts.py)
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # the folder's generation_config.json
     weight_updates: bool = False  # POST /update_weights_from_disk (axk1/infer/weight_updates.py): RL's pushes
+    shutdown: Shutdown = field(default_factory=Shutdown)  # what SIGTERM does (axk1/infer/shutdown.py)
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -273,6 +275,7 @@ def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[s
 def _end(state: ServerState, gen: Generation) -> None:
     """A request's end, however it came: its choices still running stopped, its duration and endings counted."""
     gen.close()
+    state.shutdown.live.discard(gen)
     state.metrics.observe_request_end(time.monotonic() - gen.started, gen.finish)
 
 
@@ -303,6 +306,7 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
+    state.shutdown.live.add(gen)  # until _end
     if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
         head["prompt_token_ids"] = gen.prompt_ids[0]
     if req.stream:
