@@ -129,3 +129,21 @@ def test_stop_reason_names_the_stop_string_or_stop_token_id_that_ended_a_choice(
         assert choice.model_extra["stop_reason"] == last.model_extra["stop_reason"] == expected
     chat = client.chat.completions.create(model=folder.name, messages=HI, max_tokens=3, temperature=0)
     assert chat.choices[0].model_extra["stop_reason"] is None
+
+
+def test_model_may_be_left_out_and_seed_is_any_int64(server, folder):
+    """vLLM and OpenAI take both: a body without `model` was 'Field required', `seed: -1` out of range."""
+    import json
+    import urllib.request
+
+    def post(route, body):
+        request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return json.loads(r.read())
+
+    chat = post("/v1/chat/completions", {"messages": HI, "max_tokens": 3, "seed": -1})
+    assert chat["model"] == folder.name and chat["usage"]["completion_tokens"] >= 1
+    seeded = [post("/v1/completions", {"prompt": "Seoul", "max_tokens": 6, "seed": seed, "n": 2, "ignore_eos": True})
+              for seed in (-2**63, -2**63)]
+    assert seeded[0]["choices"] == seeded[1]["choices"] and seeded[0]["model"] == folder.name

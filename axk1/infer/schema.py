@@ -34,7 +34,8 @@ MAX_COUNT = 2**31 - 1  # token counts and top_k: past any context, and an intege
 MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
 MAX_MESSAGES = 4096
 MAX_NAME_CHARS = 1024  # model, user, a message's name: echoed in errors and logs
-SEED_LIMIT = 2**63  # OpenAI seeds are int64; choice i samples with seed + i, and n <= MAX_N keeps that < 2**64
+SEED_LIMIT = 2**63  # OpenAI seeds are int64 (vLLM's too); choice i samples with seed + i, and n <= MAX_N keeps that
+# inside torch's generator range, [-2**63, 2**64)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # The chat template call passes these itself (ChatCodec.render), or its sandbox defines them: a client's
 # chat_template_kwargs may not replace them.
@@ -92,7 +93,8 @@ class StreamOptions(_Strict):
 
 
 class _Request(_Strict):
-    model: Name
+    model: Name | None = Field(default=None, description="the served model's name; left out or null: the served "
+                                                         "model (as vLLM)")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -102,7 +104,7 @@ class _Request(_Strict):
     stop_token_ids: list[TokenId] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS,
                                                  description="vLLM extension; ids below the vocabulary size")
     ignore_eos: bool = False
-    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    seed: int | None = Field(default=None, ge=-SEED_LIMIT, lt=SEED_LIMIT)
     stream: bool = False
     stream_options: StreamOptions | None = None
     return_tokens_as_token_ids: bool | None = Field(

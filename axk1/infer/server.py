@@ -224,8 +224,8 @@ def create_app(state: ServerState) -> FastAPI:
     return app
 
 
-def _check_model(state: ServerState, name: str) -> None:
-    if name != state.model_name:
+def _check_model(state: ServerState, name: str | None) -> None:
+    if name is not None and name != state.model_name:  # left out: the served model (vLLM's rule)
         shown = name if len(name) <= 200 else name[:200] + "..."  # a path of any length is not echoed whole
         raise APIError(404, f"The model '{shown}' does not exist. This server serves '{state.model_name}' "
                             "(see /v1/models).", param="model", code="model_not_found")
