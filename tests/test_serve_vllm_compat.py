@@ -1,6 +1,10 @@
 """`axk1 serve` as a drop-in for vLLM's server, driven by the official openai client: the field names and
 extensions current vLLM clients send or read (reasoning, thinking switches, ...)."""
 
+import json
+import urllib.error
+import urllib.request
+
 import openai
 import pytest
 
@@ -131,19 +135,65 @@ def test_stop_reason_names_the_stop_string_or_stop_token_id_that_ended_a_choice(
     assert chat.choices[0].model_extra["stop_reason"] is None
 
 
+def _post(server, route, body, expect=200):
+    request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            status, data = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, data = e.code, e.read()
+    assert status == expect, data
+    return json.loads(data) if data else None
+
+
 def test_model_may_be_left_out_and_seed_is_any_int64(server, folder):
     """vLLM and OpenAI take both: a body without `model` was 'Field required', `seed: -1` out of range."""
-    import json
-    import urllib.request
 
     def post(route, body):
-        request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as r:
-            return json.loads(r.read())
+        return _post(server, route, body)
 
     chat = post("/v1/chat/completions", {"messages": HI, "max_tokens": 3, "seed": -1})
     assert chat["model"] == folder.name and chat["usage"]["completion_tokens"] >= 1
     seeded = [post("/v1/completions", {"prompt": "Seoul", "max_tokens": 6, "seed": seed, "n": 2, "ignore_eos": True})
               for seed in (-2**63, -2**63)]
     assert seeded[0]["choices"] == seeded[1]["choices"] and seeded[0]["model"] == folder.name
+
+
+def test_tokenize_and_detokenize_as_vllm_has_them(server, client, folder):
+    """vLLM's /tokenize, /detokenize, /version and /ping were 404s."""
+    tokenizer = _tokenizer(folder)
+    got = _post(server, "/tokenize", {"model": folder.name, "prompt": "Seoul is"})
+    assert got == {"count": len(tokenizer.encode("Seoul is").ids), "max_model_len": 1024,
+                   "tokens": tokenizer.encode("Seoul is").ids, "token_strs": None}
+    kwargs = {"chat_template_kwargs": {"enable_thinking": False}}
+    chat = _post(server, "/tokenize", {"messages": HI, **kwargs, "return_token_strs": True})
+    reply = client.chat.completions.create(model=folder.name, messages=HI, max_tokens=1, extra_body=kwargs)
+    assert chat["count"] == reply.usage.prompt_tokens == len(chat["tokens"]) == len(chat["token_strs"])
+    assert chat["token_strs"] == [tokenizer.id_to_token(i) for i in chat["tokens"]]
+    text = _post(server, "/detokenize", {"model": folder.name, "tokens": chat["tokens"]})["prompt"]
+    assert text.startswith("<|im_start|>user\nTwo plus two?<|im_end|>") and text.endswith("</think>")
+    assert _post(server, "/version", {}, expect=405) and _post(server, "/ping", {}) is None
+    with urllib.request.urlopen(server.base + "/version", timeout=10) as r:
+        assert json.loads(r.read())["version"]
+    errors = [("/tokenize", {"prompt": 5}, 400, "prompt"), ("/detokenize", {"tokens": [10**6]}, 400, "tokens[0]"),
+              ("/tokenize", {"model": "gpt-4o", "prompt": "x"}, 404, "model"),
+              ("/tokenize", {"messages": HI, "add_generation_prompt": False}, 400, "add_generation_prompt")]
+    for route, body, status, param in errors:
+        assert _post(server, route, body, expect=status)["error"]["param"] == param
+
+
+def test_tokenize_takes_the_api_key_and_version_and_ping_do_not(folder):
+    from fastapi.testclient import TestClient
+
+    from axk1.infer.cli import build_server
+
+    app, engine = build_server(folder, served_name="tiny", api_key="k3y", max_batch=2)
+    try:
+        with TestClient(app) as http:
+            for route, body in (("/tokenize", {"prompt": "x"}), ("/detokenize", {"tokens": [5]})):
+                assert http.post(route, json=body).status_code == 401
+                assert http.post(route, json=body, headers={"Authorization": "Bearer k3y"}).status_code == 200
+            assert http.get("/version").status_code == http.get("/ping").status_code == 200
+    finally:
+        engine.stop()

@@ -1,9 +1,10 @@
 """A chat request's prompt text: its messages checked for special tokens, then rendered by the chat template
-(the folder's, or axk1's), with the request's tools and chat_template_kwargs. Used by /v1/chat/completions and
-/tokenize."""
+(the folder's, or axk1's), with the request's tools and chat_template_kwargs; and text to token ids off the event
+loop. Used by the generation routes and /tokenize."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from axk1.infer.chat import ChatCodec, message_text
@@ -40,3 +41,10 @@ def refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwar
             raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
                                 "place (it would end or open a turn); remove it from the text",
                            param=path, code="invalid_value")
+
+
+async def encode_text(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
+    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
+    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
+    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
+    return encodings[0].ids

@@ -1,4 +1,5 @@
-"""Pydantic models of the OpenAI request bodies this server serves: /v1/completions and /v1/chat/completions.
+"""Pydantic models of the request bodies this server serves: /v1/completions and /v1/chat/completions (OpenAI's),
+/tokenize and /detokenize (vLLM's).
 
 Types are strict, as JSON has them: "4" is not an integer, "yes" is not a boolean, 4.0 is not a token count. Every
 field that costs the server work has a bound, so one request cannot buy more than its share: at most
@@ -346,3 +347,31 @@ class ChatRequest(_Request):
         if kwargs.get("enable_thinking", False) is None:
             del kwargs["enable_thinking"]
         return kwargs
+
+
+class TokenizeChatRequest(ChatRequest):
+    """vLLM's /tokenize of a chat: the chat route's body (its prompt is rendered the same way)."""
+
+    return_token_strs: bool | None = None
+
+
+class TokenizeRequest(_Strict):
+    """vLLM's /tokenize of a completion's prompt."""
+
+    model: Name | None = None
+    prompt: str
+    add_special_tokens: bool = True
+    return_token_strs: bool | None = None
+
+    def problem(self) -> None:  # parse_request's hook for checks across fields: none here
+        return None
+
+
+class DetokenizeRequest(_Strict):
+    """vLLM's /detokenize."""
+
+    model: Name | None = None
+    tokens: list[TokenId]
+
+    def problem(self) -> None:
+        return None

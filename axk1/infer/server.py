@@ -1,11 +1,12 @@
 """An OpenAI-compatible HTTP server over the batching engine (FastAPI; run by uvicorn from `axk1 serve`).
 
 Routes: /v1/models, /v1/chat/completions, /v1/completions (streaming as server-sent events, or not), /health,
-/metrics (Prometheus text). Chat replies generated inside a think block come back split: the reasoning in
-`reasoning` (vLLM's name) and `reasoning_content` (DeepSeek's), the answer in `content`. Every failure is answered
-with an OpenAI-style JSON error; nothing a request does can stop the server, and a client's mistake is a 4xx,
-never a 5xx (request bodies are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which
-/openapi.json publishes). A client that goes away has its choices aborted, streaming or not.
+/metrics (Prometheus text), and vLLM's /tokenize, /detokenize, /version, /ping (axk1/infer/tokenize_routes.py).
+Chat replies generated inside a think block come back split: the reasoning in `reasoning` (vLLM's name) and
+`reasoning_content` (DeepSeek's), the answer in `content`. Every failure is answered with an OpenAI-style JSON
+error; nothing a request does can stop the server, and a client's mistake is a 4xx, never a 5xx (request bodies
+are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which /openapi.json publishes). A
+client that goes away has its choices aborted, streaming or not.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from axk1.infer import weight_updates
+from axk1.infer import tokenize_routes, weight_updates
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
-from axk1.infer.chat_prompt import render_chat
+from axk1.infer.chat_prompt import encode_text, render_chat
 from axk1.infer.choice_fields import choice_fields
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
@@ -44,7 +45,7 @@ from axk1.infer.tool_choice import parses_tool_calls
 from axk1.infer.tool_requests import tool_message
 
 log = logging.getLogger(__name__)
-ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
+ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics", *tokenize_routes.ROUTES,
           weight_updates.ROUTE)
 CLIENT_GONE = 499  # nginx's "client closed request": logged and counted, never read by anyone
 
@@ -82,20 +83,13 @@ def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
     return sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
 
 
-async def _encode(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
-    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
-    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
-    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
-    return encodings[0].ids
-
-
 async def _encode_prompt(state: ServerState, prompt: str | list[int], where: str) -> list[int]:
     """A prompt's token ids; `where`: its place in the body (`prompt`, `prompt[2]`), named by its errors."""
     if isinstance(prompt, str):
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
                                 "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param=where)
-        return await _encode(state.codec, prompt)
+        return await encode_text(state.codec, prompt)
     if not prompt:
         raise APIError(400, f"'{where}' is empty: send at least one token", param=where)
     return list(prompt)
@@ -125,7 +119,7 @@ def create_app(state: ServerState) -> FastAPI:
     @app.middleware("http")
     async def auth_and_count(request: Request, call_next) -> Response:
         path = request.url.path
-        if state.api_key and (path.startswith("/v1") or path == weight_updates.ROUTE):
+        if state.api_key and (path.startswith("/v1") or path in (weight_updates.ROUTE, *tokenize_routes.KEYED)):
             header = request.headers.get("authorization", "")
             given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
             if not secrets.compare_digest(given.encode(), state.api_key.encode()):
@@ -210,7 +204,7 @@ def create_app(state: ServerState) -> FastAPI:
         # in a worker thread, as the body's parsing is: a body of 13,000 small content parts held the event loop
         # (and every other client, /health included) 0.3 s in the check and the render
         text = await asyncio.to_thread(render_chat, state.codec, req)
-        ids = await _encode(state.codec, text, add_special_tokens=False)
+        ids = await encode_text(state.codec, text, add_special_tokens=False)
         limit, limit_name = req.completion_limit()
         room = state.engine.max_model_len - len(ids)
         params = _sampling(state, req, limit or state.defaults.completion_limit(room))
@@ -219,6 +213,7 @@ def create_app(state: ServerState) -> FastAPI:
                          1 if req.parallel_tool_calls is False else None)
         return await _respond(state, gen, req, request, chat=True)
 
+    tokenize_routes.add_tokenize_routes(app, state, _read_body, _check_model)
     if state.weight_updates:
         weight_updates.add_weight_update_route(app, state, _read_request)
     return app
@@ -232,10 +227,16 @@ def _check_model(state: ServerState, name: str | None) -> None:
 
 
 async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
-    """The validated request body. Read chunk by chunk, so a body past the size limit is refused (413) before it
-    is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
-    connection forever); then decoded and validated (protocol.py) in a worker thread: a megabyte of small JSON
-    items takes ~0.5 s of Python, which on the event loop would stall /health and every stream for that long."""
+    """The request body, read (_read_body), validated as `cls` (protocol.py) in a worker thread."""
+    data = await _read_body(request, state)
+    return await asyncio.to_thread(parse_request, cls, data, state.context())
+
+
+async def _read_body(request: Request, state: ServerState) -> Any:
+    """The request body as decoded JSON. Read chunk by chunk, so a body past the size limit is refused (413) before
+    it is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
+    connection forever); then decoded (protocol.py) in a worker thread: a megabyte of small JSON items takes ~0.5 s
+    of Python, which on the event loop would stall /health and every stream for that long."""
     check_body_headers(request.headers.get("content-type"), request.headers.get("content-encoding"))
     limits = state.body_limits
     declared = request.headers.get("content-length", "")
@@ -256,8 +257,7 @@ async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
                        code="request_timeout") from None
     except ClientDisconnect:  # nobody reads the answer; counted as a client that went away, without a traceback
         raise APIError(CLIENT_GONE, "the client closed the connection before sending the whole body") from None
-    raw = b"".join(chunks)
-    return await asyncio.to_thread(lambda: parse_request(cls, decode_body(raw, limits), state.context()))
+    return await asyncio.to_thread(decode_body, b"".join(chunks), limits)
 
 
 def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[str, Any]:
