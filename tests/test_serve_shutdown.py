@@ -10,12 +10,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import axk1
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return make_model_folder(tmp_path_factory.mktemp("shutdown") / "axk1-tiny-chat")
+    # a 16K context: the tiny model writes ~700 tokens a second, so a stream of its 1K context could end before
+    # the signal came
+    config = axk1.ModelConfig.from_preset("axk1-tiny").replace(max_position_embeddings=16384)
+    return make_model_folder(tmp_path_factory.mktemp("shutdown") / "axk1-tiny-chat", config=config)
 
 
 def _post(base, body):
@@ -37,16 +41,20 @@ def _stream_events(base, body, out, started):
 
 
 def test_sigterm_ends_running_streams_with_an_error_event_and_done(folder):
-    body = {"model": folder.name, "prompt": "Seoul", "max_tokens": 1000, "temperature": 0, "ignore_eos": True}
+    body = {"model": folder.name, "prompt": "Seoul", "max_tokens": 16000, "temperature": 0, "ignore_eos": True}
     with ServerProcess(folder, "--max-batch", "2", "--shutdown-timeout", "0") as server:
-        streams = [([], threading.Event()) for _ in range(3)]  # the third waits for a row: it had no token yet
+        streams = [([], threading.Event()) for _ in range(3)]
         threads = [threading.Thread(target=_stream_events, args=(server.base, body, out, started))
                    for out, started in streams]
         plain: dict = {}
         threads.append(threading.Thread(target=lambda: plain.update(r=_post(server.base, body))))
         for t in threads:
             t.start()
-        assert streams[0][1].wait(30) and streams[1][1].wait(30)
+        deadline = time.monotonic() + 30  # two generating (which two is the server's choice), two queued
+        while (m := server.metrics())["axk1_num_requests_running"] + m["axk1_num_requests_waiting"] < 4:
+            assert time.monotonic() < deadline, m
+            time.sleep(0.05)
+        assert m["axk1_num_requests_running"] == 2
         sent = time.monotonic()
         server.proc.terminate()
         for t in threads:

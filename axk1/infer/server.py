@@ -306,7 +306,7 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
-    state.shutdown.live.add(gen)  # until _end
+    state.shutdown.track(gen)  # until _end
     if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
         head["prompt_token_ids"] = gen.prompt_ids[0]
     if req.stream:

@@ -20,6 +20,7 @@ from axk1.infer.choices import Generation
 
 log = logging.getLogger("axk1.infer.server")
 BACKSTOP_S = 5  # what uvicorn still waits, after the timeout, before it cancels what is left
+MESSAGE = "the server is shutting down: send the request again to another server, or once this one is back"
 
 
 class Shutdown:
@@ -28,18 +29,25 @@ class Shutdown:
     def __init__(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self.live: set[Generation] = set()
+        self.expired = False  # the timeout has passed: a request that reaches generation now is ended at once
+
+    def track(self, gen: Generation) -> None:
+        """`gen` is in flight until the route discards it from `live`."""
+        self.live.add(gen)
+        if self.expired:  # its body was still being read when the others were ended
+            gen.interrupt(MESSAGE)
 
     def begin(self) -> None:
         """On the event loop, once the exit signal came: end the requests still running at the timeout."""
         asyncio.get_running_loop().call_later(self.timeout, self._end_running)
 
     def _end_running(self) -> None:
+        self.expired = True
         if self.live:
             log.warning("shutting down: %d request(s) still running after --shutdown-timeout %g s were ended "
                         "with an error (503)", len(self.live), self.timeout)
         for gen in list(self.live):
-            gen.interrupt("the server is shutting down: send the request again to another server, or once this "
-                          "one is back")
+            gen.interrupt(MESSAGE)
 
 
 class DrainingServer(uvicorn.Server):

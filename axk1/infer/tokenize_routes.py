@@ -62,6 +62,7 @@ def add_tokenize_routes(app: FastAPI, state: Any, read_body, check_model) -> Non
     async def version() -> dict[str, str]:
         return {"version": __version__}
 
-    @app.api_route("/ping", methods=["GET", "POST"])
+    @app.get("/ping")
+    @app.post("/ping", include_in_schema=False)  # one operation in the OpenAPI document
     async def ping() -> Response:
         return Response(status_code=200)
