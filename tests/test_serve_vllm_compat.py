@@ -1,5 +1,6 @@
-"""`axk1 serve` as a drop-in for vLLM's server, driven by the official openai client: the field names and
-extensions current vLLM clients send or read (reasoning, thinking switches, ...)."""
+"""`axk1 serve` as a drop-in for vLLM's server, through the official openai client where it applies: the fields
+current vLLM clients send or read (`reasoning`, thinking switches, `return_token_ids`, `stop_reason`, `cache_salt`,
+an omitted `model`, any int64 seed) and vLLM's /tokenize, /detokenize, /version and /ping."""
 
 import json
 import urllib.error
@@ -54,7 +55,8 @@ def test_a_top_level_thinking_switch_is_refused_naming_chat_template_kwargs(clie
 def test_enable_thinking_null_is_unset_so_the_model_thinks(client, folder):
     """The template tests `enable_thinking is defined and not enable_thinking`: a client forwarding an optional
     setting as None switched thinking off, where leaving it out thinks."""
-    kwargs = dict(model=folder.name, messages=HI, max_completion_tokens=3, temperature=0, extra_body={"ignore_eos": True})
+    kwargs = dict(model=folder.name, messages=HI, max_completion_tokens=3, temperature=0,
+                  extra_body={"ignore_eos": True})
     omitted = client.chat.completions.create(**kwargs)
     null = client.chat.completions.create(**{**kwargs, "extra_body": {
         "ignore_eos": True, "chat_template_kwargs": {"enable_thinking": None}}})
@@ -113,7 +115,8 @@ def test_return_token_ids_on_completions_gives_each_choice_its_prompt(client, fo
 def test_cache_salt_is_refused_as_the_prefix_cache_is_shared(client, folder):
     """vLLM's cache_salt keeps tenants' cached prompts apart; accepted and ignored, it promised isolation."""
     with pytest.raises(openai.BadRequestError) as e:
-        client.chat.completions.create(model=folder.name, messages=HI, max_tokens=2, extra_body={"cache_salt": "s3cret"})
+        client.chat.completions.create(model=folder.name, messages=HI, max_tokens=2,
+                                       extra_body={"cache_salt": "s3cret"})
     assert e.value.body["param"] == "cache_salt" and "prefix cache" in e.value.message
 
 

@@ -157,9 +157,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
     p.add_argument("--shutdown-timeout", type=non_negative_int, default=5,
-                   help="seconds the requests in flight may go on after SIGTERM or Ctrl-C (new ones get 503); then "
-                        "each still running ends with an error (a 503; a stream, an error event and [DONE]). "
-                        "0: at once (default %(default)s)")
+                   help="seconds the requests in flight may go on after SIGTERM or Ctrl-C (new connections are "
+                        "refused at once); then each still running ends with an error (a 503; a stream, an error "
+                        "event and [DONE]). 0: at once (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
     p.set_defaults(func=cmd_serve)

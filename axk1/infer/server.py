@@ -267,7 +267,7 @@ def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[s
     if text.in_reasoning_mode and not content:
         content = None  # the reply never left its think block
     reasoning = text.reasoning_text if text.in_reasoning_mode else None
-    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one or the other
+    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one of them
     message = {"role": "assistant", "content": content, "reasoning": reasoning, "reasoning_content": reasoning}
     return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
 

@@ -1,7 +1,8 @@
 """How `axk1 serve` ends on SIGTERM or Ctrl-C, as vLLM's `--shutdown-timeout` has it: uvicorn stops accepting
 connections at once (a new client's connection is refused, and a load balancer tries another server), the requests
-in flight may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream with an SSE error object ("the server is shutting down") and `[DONE]`, a
-non-streaming request with a 503 error, its choices aborted in the engine; one log line says how many.
+in flight may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
+with an SSE error object ("the server is shutting down") and `[DONE]`, a non-streaming request with a 503 error,
+its choices aborted in the engine; one log line says how many.
 
 Before, uvicorn gave them 5 s and then cancelled their tasks: every client got a chunked reply cut off without an
 error or `[DONE]` (a queued stream had only its role chunk), and the log got one CancelledError traceback a stream.
