@@ -1,6 +1,6 @@
 """axk1: build, train, evaluate and serve A.X K1-style Mixture-of-Experts language models."""
 
-__version__ = "0.1.0"
+from axk1.version import __version__
 
 __all__ = ["AXK1ForCausalLM", "ModelConfig", "load_model", "save_pretrained", "__version__"]
 

@@ -190,11 +190,11 @@ def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
 def test_a_chat_body_is_checked_and_rendered_off_the_event_loop(folder, monkeypatch):
     """13,000 one-letter content parts (351 KB, under every limit) held the event loop 0.3 s in the special-token
     check and the template's render, and /health with it. In process: both run where no event loop is."""
-    from axk1.infer import server as server_module
+    from axk1.infer import chat_prompt
     from axk1.infer.cli import build_server
 
     seen = []
-    refuse = server_module._refuse_special_tokens
+    refuse = chat_prompt.refuse_special_tokens
 
     def recording(codec, messages, kwargs):
         try:
@@ -204,7 +204,7 @@ def test_a_chat_body_is_checked_and_rendered_off_the_event_loop(folder, monkeypa
             seen.append("worker thread")
         return refuse(codec, messages, kwargs)
 
-    monkeypatch.setattr(server_module, "_refuse_special_tokens", recording)
+    monkeypatch.setattr(chat_prompt, "refuse_special_tokens", recording)
     app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
     try:
         with TestClient(app) as client:

@@ -177,3 +177,18 @@ def test_continuous_usage_stats_put_the_usage_so_far_in_every_chunk(client, fold
     assert all(c.usage.prompt_tokens == whole.prompt_tokens for c in chunks)
     assert counts == sorted(counts) and counts[-1] == whole.completion_tokens == 10
     assert chunks[-1].choices == [] and chunks[0].usage.completion_tokens >= 1
+
+
+def test_a_stop_string_met_is_a_finish_not_an_abort_in_the_metrics(server, client, folder):
+    """A choice ended by its stop string was counted in axk1_requests_aborted_total, which is for clients that left."""
+    kwargs = dict(model=folder.name, prompt="Seoul", max_tokens=20, temperature=0, extra_body={"ignore_eos": True})
+    text = client.completions.create(**kwargs).choices[0].text
+    before = _settled(server)
+    stopped = client.completions.create(**kwargs, stop=text[6:9])
+    streamed = list(client.completions.create(**kwargs, stop=text[6:9], stream=True))
+    assert stopped.choices[0].finish_reason == streamed[-1].choices[0].finish_reason == "stop"
+    m = _settled(server)
+    assert m["axk1_requests_aborted_total"] == before["axk1_requests_aborted_total"]
+    finished = 'axk1_request_success_total{finished_reason="%s"}'
+    assert m[finished % "stop"] == before.get(finished % "stop", 0) + 2
+    assert m[finished % "length"] >= 1 and m["axk1_cache_used_bytes"] == 0

@@ -40,8 +40,10 @@ class Generation:
                 param = getattr(e, "param", None)
                 raise APIError(400, str(e), param=where if param == "prompt" else param) from None
         self.prompt_tokens = sum(len(ids) for ids, _ in prompts)
+        self.prompt_ids, self.n = [ids for ids, _ in prompts], n
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
+        self.stop_reasons: list[str | int | None] = [None] * len(self.texts)  # the stop string or id that ended it
         self.tool_parsers = [ToolCallParser(max_tool_calls) for _ in self.texts] if tool_calls else None
         self.tokens = [0] * len(self.texts)
         self.wants_logprobs = params.logprobs is not None
@@ -50,6 +52,7 @@ class Generation:
         self.logprobs: list[list[TokenLogprob]] = [[] for _ in self.texts]
         self.offsets: list[list[int]] = [[] for _ in self.texts]
         self._taken = [0] * len(self.texts)
+        self._ids_taken = [0] * len(self.texts)  # the same for the generated token ids (return_token_ids)
         self.index: dict[int, int] = {}
         self.sequences: list[Sequence] = []
         for p, (ids, _) in enumerate(prompts):
@@ -65,6 +68,8 @@ class Generation:
         pending = len(self.texts)
         while pending:
             seq, token, reason, error = await self.queue.get()
+            if seq is None:  # interrupt(): the server is shutting down
+                raise APIError(503, error, type="server_error", code="server_shutting_down")
             i = self.index[seq.id]
             if self.finish[i] is not None:
                 continue  # ended here already (a stop string); the engine's late events are dropped
@@ -83,15 +88,15 @@ class Generation:
                         if delta:
                             yield i, delta, None
                         continue
-                    self.engine.abort([seq])  # it made the one call it may: the rest would be dropped
+                    self.engine.abort([seq], counted=False)  # it made the one call it may: the rest would be dropped
                     self.finish[i] = "tool_calls"
                     pending -= 1
                     yield i, delta, "tool_calls"
                     continue
-                self.engine.abort([seq])
-                reason = "stop"
+                self.engine.abort([seq], counted=False)
+                reason, self.stop_reasons[i] = "stop", text.matched
             else:
-                delta = Delta()
+                delta, self.stop_reasons[i] = Delta(), seq.stop_token
             tail = text.finish()
             last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True)
             if self.tool_parsers and self.tool_parsers[i].calls:
@@ -115,6 +120,17 @@ class Generation:
         the last chunk, whose text it carries (a token whose text is held back rides with a later chunk)."""
         start, self._taken[i] = self._taken[i], len(self.logprobs[i])
         return self.logprobs[i][start:], self.offsets[i][start:]
+
+    def take_token_ids(self, i: int) -> list[int]:
+        """Choice i's generated token ids not yet taken: as take_logprobs, for vLLM's return_token_ids (the eos or
+        stop id that ended it is no generated token: usage does not count it either)."""
+        ids = self.texts[i].tokens
+        start, self._ids_taken[i] = self._ids_taken[i], len(ids)
+        return ids[start:]
+
+    def interrupt(self, message: str) -> None:
+        """End events() with a 503 saying `message` (on the event loop); close() then stops the choices."""
+        self.queue.put_nowait((None, None, None, message))
 
     def close(self) -> None:
         """Free the rows of choices still running (the client went away, or the request failed)."""

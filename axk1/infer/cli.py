@@ -87,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from axk1.infer.http_timeouts import timed_h11
+    from axk1.infer.shutdown import BACKSTOP_S, DrainingServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.threads:
@@ -100,12 +101,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
                                args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
                                args.read_timeout, args.enable_weight_updates)
+    shutdown = app.state.axk1.shutdown
+    shutdown.timeout = args.shutdown_timeout
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=args.shutdown_timeout + BACKSTOP_S,
+                            http=timed_h11(args.read_timeout))
+    server = DrainingServer(config, shutdown)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
-                    http=timed_h11(args.read_timeout))
+        server.run()
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again once it has shut down (as uvicorn.run)
+        pass
     finally:
         engine.stop()
-    return 0
+    return 0 if server.started else 3  # uvicorn.run's status for a server that never started
 
 
 def add_serve_parser(subparsers) -> argparse.ArgumentParser:
@@ -148,6 +156,10 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
                         "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
+    p.add_argument("--shutdown-timeout", type=non_negative_int, default=5,
+                   help="seconds the requests in flight may go on after SIGTERM or Ctrl-C (new connections are "
+                        "refused at once); then each still running ends with an error (a 503; a stream, an error "
+                        "event and [DONE]). 0: at once (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
     p.set_defaults(func=cmd_serve)

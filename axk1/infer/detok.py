@@ -63,6 +63,7 @@ class IncrementalText:
         self.in_reasoning_mode = reasoning
         self.tokens: list[int] = []
         self.stopped = False  # a stop string was met: the caller should end generation
+        self.matched: str | None = None  # the stop string met (the reply's stop_reason)
         # how far back from new text a stop string or </think> can begin
         self._reach = max([len(THINK_CLOSE)] + [len(s) for s in self.stop])
         self._text, self._start, self._tail = "", 0, ""
@@ -119,9 +120,9 @@ class IncrementalText:
         recent = self._text[base - self._start:] + self._tail
         stable = recent.rstrip("\ufffd")  # without an unfinished multi-byte character at the end
         end, hold = base + len(recent), 0 if final else len(recent) - len(stable)
-        cut = min((i for i in (recent.find(s) for s in self.stop) if i >= 0), default=-1)
+        cut, matched = min(((i, s) for s in self.stop if (i := recent.find(s)) >= 0), default=(-1, None))
         if cut >= 0:
-            end, hold, final, self.stopped = base + cut, 0, True, True
+            end, hold, final, self.stopped, self.matched = base + cut, 0, True, True, matched
         elif not final:
             # A stop string may end in the unfinished character (a Hangul syllable is 3 bytes, often 3 tokens):
             # hold a beginning of one that ends just before it too, or "서" of the stop "서울" would go out first.

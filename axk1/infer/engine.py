@@ -144,11 +144,14 @@ class Engine:
             self._cond.notify_all()
         return group
 
-    def abort(self, sequences: list[Sequence]) -> None:
-        """Stop these choices (a client went away, or a stop string was met); their rows are freed at once."""
+    def abort(self, sequences: list[Sequence], counted: bool = True) -> None:
+        """Stop these choices; their rows are freed at the next step. `counted`: an abort (a client went away, a
+        request failed), in stats.aborted; False: the caller ended them normally (a stop string met, the one tool
+        call allowed made), which /metrics must not report as clients that left."""
         with self._cond:
             for s in sequences:
                 s.cancelled = True
+                s.finished = s.finished or not counted  # _reap counts the cancelled ones not finished
             self._cond.notify_all()
 
     def replace_weights(self, model: AXK1ForCausalLM, label: str = "", drain_s: float = 0.0) -> int:
@@ -367,6 +370,7 @@ class Engine:
             self.stats.ttft_count += 1
         stop_ids = self.eos_ids if s.params.stop_ids is None else s.params.stop_ids
         if token in stop_ids:
+            s.stop_token = token
             self._finish(s, "stop")
             return
         if s.params.logprobs is not None:

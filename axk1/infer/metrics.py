@@ -12,6 +12,7 @@ from axk1.infer.engine import Engine
 @dataclass
 class ServerMetrics:
     requests: Counter = field(default_factory=Counter)  # (endpoint, status) -> count
+    finishes: Counter = field(default_factory=Counter)  # finish_reason -> choices that ended with it
     duration_sum: float = 0.0
     duration_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -20,10 +21,12 @@ class ServerMetrics:
         with self._lock:
             self.requests[(endpoint, status)] += 1
 
-    def observe_duration(self, seconds: float) -> None:
+    def observe_request_end(self, seconds: float, finish_reasons: list[str | None]) -> None:
+        """A generation request's duration, and how its choices ended (None: not at all, aborted)."""
         with self._lock:
             self.duration_sum += seconds
             self.duration_count += 1
+            self.finishes.update(r for r in finish_reasons if r is not None)
 
     def render(self, engine: Engine) -> str:
         stats = engine.stats
@@ -37,6 +40,7 @@ class ServerMetrics:
         with self._lock:
             requests = sorted(self.requests.items())
             duration = (self.duration_sum, self.duration_count)
+            finishes = sorted(self.finishes.items())
         metric("requests_total", "counter", "HTTP requests by endpoint and status code.",
                [(f'{{endpoint="{e}",status="{s}"}}', n) for (e, s), n in requests] or [("", 0)])
         metric("num_requests_running", "gauge", "Choices being generated (rows in the decode batch).",
@@ -53,8 +57,10 @@ class ServerMetrics:
         metric("decode_steps_total", "counter", "Shared decode steps run.", [("", stats.decode_steps)])
         metric("decode_rows_total", "counter", "Rows summed over decode steps (divide by steps: mean batch).",
                [("", stats.decode_rows)])
-        metric("requests_aborted_total", "counter", "Choices stopped early (client gone or stop string met).",
-               [("", stats.aborted)])
+        metric("requests_aborted_total", "counter", "Choices stopped before their end (client gone, request "
+               "failed).", [("", stats.aborted)])
+        metric("request_success_total", "counter", "Choices that ended, by finish_reason (vLLM's name).",
+               [(f'{{finished_reason="{r}"}}', n) for r, n in finishes] or [("", 0)])
         metric("engine_errors_total", "counter", "Engine steps that failed.", [("", stats.errors)])
         metric("cache_used_bytes", "gauge", "Latent cache held by sequences (blocks held x block bytes).",
                [("", engine.cache_bytes_used)])

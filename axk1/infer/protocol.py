@@ -241,7 +241,7 @@ def parse_request(cls: type[Any], data: Any, context: RequestContext | None = No
         raise APIError(400, f"invalid field '{param}': {msg}{got}", param=param, code=code) from None
     typo = _misspelt(data, cls)
     kwargs = data.get("chat_template_kwargs")
-    if typo is None and cls is ChatRequest and isinstance(kwargs, dict):  # enable_thinkng: thinking stayed on
+    if typo is None and issubclass(cls, ChatRequest) and isinstance(kwargs, dict):  # enable_thinkng: thinking stayed on
         typo = _misspelt(kwargs, ChatTemplateKwargs)
         typo = typo and (f"chat_template_kwargs.{typo[0]}", typo[1])
     if typo is not None:

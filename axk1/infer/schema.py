@@ -1,4 +1,5 @@
-"""Pydantic models of the OpenAI request bodies this server serves: /v1/completions and /v1/chat/completions.
+"""Pydantic models of the request bodies this server serves: /v1/completions and /v1/chat/completions (OpenAI's),
+/tokenize and /detokenize (vLLM's).
 
 Types are strict, as JSON has them: "4" is not an integer, "yes" is not a boolean, 4.0 is not a token count. Every
 field that costs the server work has a bound, so one request cannot buy more than its share: at most
@@ -8,9 +9,9 @@ loaded model (vocabulary, batch) come in through pydantic's validation context (
 serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
-`chat_template_kwargs`, `return_tokens_as_token_ids`. Unknown top-level fields are ignored, as OpenAI-compatible
-servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields this server knows
-but does not implement are declared, so that `problem()` can refuse them by name.
+`chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`. Unknown top-level fields are ignored, as
+OpenAI-compatible servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields
+this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ MAX_COUNT = 2**31 - 1  # token counts and top_k: past any context, and an intege
 MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
 MAX_MESSAGES = 4096
 MAX_NAME_CHARS = 1024  # model, user, a message's name: echoed in errors and logs
-SEED_LIMIT = 2**63  # OpenAI seeds are int64; choice i samples with seed + i, and n <= MAX_N keeps that < 2**64
+SEED_LIMIT = 2**63  # OpenAI seeds are int64 (vLLM's too); choice i samples with seed + i, and n <= MAX_N keeps that
+# inside torch's generator range, [-2**63, 2**64)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # The chat template call passes these itself (ChatCodec.render), or its sandbox defines them: a client's
 # chat_template_kwargs may not replace them.
@@ -92,7 +94,8 @@ class StreamOptions(_Strict):
 
 
 class _Request(_Strict):
-    model: Name
+    model: Name | None = Field(default=None, description="the served model's name; left out or null: the served "
+                                                         "model (as vLLM)")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -102,11 +105,14 @@ class _Request(_Strict):
     stop_token_ids: list[TokenId] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS,
                                                  description="vLLM extension; ids below the vocabulary size")
     ignore_eos: bool = False
-    seed: int | None = Field(default=None, ge=0, lt=SEED_LIMIT)
+    seed: int | None = Field(default=None, ge=-SEED_LIMIT, lt=SEED_LIMIT)
     stream: bool = False
     stream_options: StreamOptions | None = None
     return_tokens_as_token_ids: bool | None = Field(
         default=None, description="vLLM extension: logprobs name each token 'token_id:<id>' instead of its text")
+    return_token_ids: bool | None = Field(
+        default=None, description="vLLM extension: the prompt's token ids and each choice's generated ones")
+    cache_salt: Any = None  # vLLM's per-tenant prefix-cache isolation: refused (problem), the cache is shared
     user: Name | None = None
     # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
     # (problem) rather than answered as if they had been applied; their neutral values pass
@@ -190,6 +196,11 @@ class _Request(_Strict):
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name) not in (None, 0):
                 return name, f"{name} is not supported by this server; leave it unset or 0"
+        if self.cache_salt is not None:
+            return "cache_salt", ("cache_salt is not supported by this server: its prefix cache is shared by every "
+                                  "request and cannot be kept apart per tenant; leave it unset (a tenant who must "
+                                  "not share cached prompts needs its own server, or one run with "
+                                  "--no-prefix-caching)")
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed with stream=true"
         for name, neutral in self.NEUTRAL.items():
@@ -283,6 +294,8 @@ class ChatRequest(_Request):
     modalities: list[str] | None = None  # OpenAI's: this model writes text only
     audio: dict[str, Any] | None = None
     reasoning_effort: str | None = None  # OpenAI's reasoning models'; this one thinks or not (enable_thinking)
+    enable_thinking: Any = None  # Qwen's / DashScope's top-level switch: the template reads chat_template_kwargs'
+    thinking: Any = None
     web_search_options: dict[str, Any] | None = None  # OpenAI's search models': any value asks for a search
     echo: bool | None = None  # vLLM's chat extensions
     add_generation_prompt: bool | None = None
@@ -305,6 +318,10 @@ class ChatRequest(_Request):
         problem = tool_problem(self)
         if problem is not None:
             return problem
+        for name in ("enable_thinking", "thinking"):  # ignored, the model thought when told not to
+            if getattr(self, name) is not None:
+                return (name, f"'{name}' is not read at the top level of the body: to switch thinking send "
+                              "'chat_template_kwargs': {\"enable_thinking\": false} (or true)")
         if self.reasoning_effort is not None:
             return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
                                         "at no set effort): leave it unset; to answer without thinking send "
@@ -323,5 +340,38 @@ class ChatRequest(_Request):
         return [m.model_dump(exclude_unset=True) for m in self.messages]
 
     def template_kwargs(self) -> dict[str, Any]:
-        # exclude_unset, not exclude_none: an explicit null stays, as the template saw it before validation
-        return self.chat_template_kwargs.model_dump(exclude_unset=True) if self.chat_template_kwargs else {}
+        # exclude_unset, not exclude_none: an explicit null stays, as the template saw it before validation; but
+        # not enable_thinking's: templates test `enable_thinking is defined and not enable_thinking`, so a client
+        # forwarding an unset option as null turned thinking off, where leaving it out keeps the template's default
+        kwargs = self.chat_template_kwargs.model_dump(exclude_unset=True) if self.chat_template_kwargs else {}
+        if kwargs.get("enable_thinking", False) is None:
+            del kwargs["enable_thinking"]
+        return kwargs
+
+
+class TokenizeChatRequest(ChatRequest):
+    """vLLM's /tokenize of a chat: the chat route's body (its prompt is rendered the same way)."""
+
+    return_token_strs: bool | None = None
+
+
+class TokenizeRequest(_Strict):
+    """vLLM's /tokenize of a completion's prompt."""
+
+    model: Name | None = None
+    prompt: str
+    add_special_tokens: bool = True
+    return_token_strs: bool | None = None
+
+    def problem(self) -> None:  # parse_request's hook for checks across fields: none here
+        return None
+
+
+class DetokenizeRequest(_Strict):
+    """vLLM's /detokenize."""
+
+    model: Name | None = None
+    tokens: list[TokenId]
+
+    def problem(self) -> None:
+        return None

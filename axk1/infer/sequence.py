@@ -51,6 +51,7 @@ class Sequence:
     indexed: int = 0  # its first `indexed` blocks have been offered to the prefix cache
     leader: Sequence | None = None  # a request's other choices wait for its first choice's prompt
     row: int = -1  # its place among the running sequences
+    stop_token: int | None = None  # the stop id that ended it, if one did
     cancelled: bool = False
     finished: bool = False
     created: float = field(default_factory=time.monotonic)

@@ -1,8 +1,9 @@
 """An OpenAI-compatible HTTP server over the batching engine (FastAPI; run by uvicorn from `axk1 serve`).
 
 Routes: /v1/models, /v1/chat/completions, /v1/completions (streaming as server-sent events, or not), /health,
-/metrics (Prometheus text). Chat replies generated inside a think block come back split, DeepSeek-style: the
-reasoning in `reasoning_content`, the answer in `content`. Every failure is answered with an OpenAI-style JSON
+/metrics (Prometheus text), and vLLM's /tokenize, /detokenize, /version, /ping (axk1/infer/tokenize_routes.py).
+Chat replies generated inside a think block come back split: the reasoning in `reasoning` (vLLM's name) and
+`reasoning_content` (DeepSeek's), the answer in `content`. Every failure is answered with an OpenAI-style JSON
 error; nothing a request does can stop the server, and a client's mistake is a 4xx, never a 5xx (request bodies
 are checked by axk1/infer/protocol.py and the schema in axk1/infer/schema.py, which /openapi.json publishes). A
 client that goes away has its choices aborted, streaming or not.
@@ -26,8 +27,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from axk1.infer import weight_updates
-from axk1.infer.chat import ChatCodec, message_text, prompt_opens_reasoning
+from axk1.infer import tokenize_routes, weight_updates
+from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
+from axk1.infer.chat_prompt import encode_text, render_chat
+from axk1.infer.choice_fields import choice_fields
 from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
@@ -35,13 +38,14 @@ from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
-                                 check_body_headers, decode_body, json_strings, parse_request, request_schemas)
+                                 check_body_headers, decode_body, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
+from axk1.infer.shutdown import Shutdown
 from axk1.infer.tool_choice import parses_tool_calls
-from axk1.infer.tool_requests import template_tools, tool_message
+from axk1.infer.tool_requests import tool_message
 
 log = logging.getLogger(__name__)
-ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics",
+ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics", *tokenize_routes.ROUTES,
           weight_updates.ROUTE)
 CLIENT_GONE = 499  # nginx's "client closed request": logged and counted, never read by anyone
 
@@ -58,6 +62,7 @@ class ServerState:
     read_timeout: float = 30.0  # seconds for a request's body to arrive (its headers: axk1/infer/http_timeouts.py)
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # the folder's generation_config.json
     weight_updates: bool = False  # POST /update_weights_from_disk (axk1/infer/weight_updates.py): RL's pushes
+    shutdown: Shutdown = field(default_factory=Shutdown)  # what SIGTERM does (axk1/infer/shutdown.py)
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -78,20 +83,13 @@ def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
     return sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
 
 
-async def _encode(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
-    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
-    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
-    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
-    return encodings[0].ids
-
-
 async def _encode_prompt(state: ServerState, prompt: str | list[int], where: str) -> list[int]:
     """A prompt's token ids; `where`: its place in the body (`prompt`, `prompt[2]`), named by its errors."""
     if isinstance(prompt, str):
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
                                 "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param=where)
-        return await _encode(state.codec, prompt)
+        return await encode_text(state.codec, prompt)
     if not prompt:
         raise APIError(400, f"'{where}' is empty: send at least one token", param=where)
     return list(prompt)
@@ -121,7 +119,7 @@ def create_app(state: ServerState) -> FastAPI:
     @app.middleware("http")
     async def auth_and_count(request: Request, call_next) -> Response:
         path = request.url.path
-        if state.api_key and (path.startswith("/v1") or path == weight_updates.ROUTE):
+        if state.api_key and (path.startswith("/v1") or path in (weight_updates.ROUTE, *tokenize_routes.KEYED)):
             header = request.headers.get("authorization", "")
             given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
             if not secrets.compare_digest(given.encode(), state.api_key.encode()):
@@ -205,8 +203,8 @@ def create_app(state: ServerState) -> FastAPI:
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
         # in a worker thread, as the body's parsing is: a body of 13,000 small content parts held the event loop
         # (and every other client, /health included) 0.3 s in the check and the render
-        text = await asyncio.to_thread(_render_chat, state.codec, req)
-        ids = await _encode(state.codec, text, add_special_tokens=False)
+        text = await asyncio.to_thread(render_chat, state.codec, req)
+        ids = await encode_text(state.codec, text, add_special_tokens=False)
         limit, limit_name = req.completion_limit()
         room = state.engine.max_model_len - len(ids)
         params = _sampling(state, req, limit or state.defaults.completion_limit(room))
@@ -215,54 +213,30 @@ def create_app(state: ServerState) -> FastAPI:
                          1 if req.parallel_tool_calls is False else None)
         return await _respond(state, gen, req, request, chat=True)
 
+    tokenize_routes.add_tokenize_routes(app, state, _read_body, _check_model)
     if state.weight_updates:
         weight_updates.add_weight_update_route(app, state, _read_request)
     return app
 
 
-def _check_model(state: ServerState, name: str) -> None:
-    if name != state.model_name:
+def _check_model(state: ServerState, name: str | None) -> None:
+    if name is not None and name != state.model_name:  # left out: the served model (vLLM's rule)
         shown = name if len(name) <= 200 else name[:200] + "..."  # a path of any length is not echoed whole
         raise APIError(404, f"The model '{shown}' does not exist. This server serves '{state.model_name}' "
                             "(see /v1/models).", param="model", code="model_not_found")
 
 
-def _render_chat(codec: ChatCodec, req: Any) -> str:
-    """The request's prompt text: its messages (dumped once) checked for special tokens, then rendered."""
-    messages, kwargs = req.template_messages(), req.template_kwargs()
-    _refuse_special_tokens(codec, messages, kwargs)
-    kwargs.update(template_tools(codec, req))
-    try:
-        return codec.render(messages, add_generation_prompt=True, **kwargs)
-    except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template may do
-        # arithmetic or comparisons on kwargs); the request is at fault, not the server
-        raise APIError(400, str(e), param="messages") from None
-
-
-def _refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
-    """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
-    the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
-    content would forge a system turn. Only the chat template places them. Checked in every string the template
-    may read (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
-    template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
-    special: a conversation may carry earlier reasoning.)"""
-    strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]
-    strings += [(f"messages[{i}].content", message_text(m["content"])) for i, m in enumerate(messages)
-                if isinstance(m, dict) and isinstance(m.get("content"), list)]
-    strings += list(json_strings(kwargs, "chat_template_kwargs"))
-    for path, text in strings:
-        token = codec.find_special_token(text)
-        if token is not None:
-            raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
-                                "place (it would end or open a turn); remove it from the text",
-                           param=path, code="invalid_value")
-
-
 async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
-    """The validated request body. Read chunk by chunk, so a body past the size limit is refused (413) before it
-    is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
-    connection forever); then decoded and validated (protocol.py) in a worker thread: a megabyte of small JSON
-    items takes ~0.5 s of Python, which on the event loop would stall /health and every stream for that long."""
+    """The request body, read (_read_body), validated as `cls` (protocol.py) in a worker thread."""
+    data = await _read_body(request, state)
+    return await asyncio.to_thread(parse_request, cls, data, state.context())
+
+
+async def _read_body(request: Request, state: ServerState) -> Any:
+    """The request body as decoded JSON. Read chunk by chunk, so a body past the size limit is refused (413) before
+    it is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
+    connection forever); then decoded (protocol.py) in a worker thread: a megabyte of small JSON items takes ~0.5 s
+    of Python, which on the event loop would stall /health and every stream for that long."""
     check_body_headers(request.headers.get("content-type"), request.headers.get("content-encoding"))
     limits = state.body_limits
     declared = request.headers.get("content-length", "")
@@ -283,8 +257,7 @@ async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
                        code="request_timeout") from None
     except ClientDisconnect:  # nobody reads the answer; counted as a client that went away, without a traceback
         raise APIError(CLIENT_GONE, "the client closed the connection before sending the whole body") from None
-    raw = b"".join(chunks)
-    return await asyncio.to_thread(lambda: parse_request(cls, decode_body(raw, limits), state.context()))
+    return await asyncio.to_thread(decode_body, b"".join(chunks), limits)
 
 
 def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[str, Any]:
@@ -294,8 +267,16 @@ def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[s
     if text.in_reasoning_mode and not content:
         content = None  # the reply never left its think block
     reasoning = text.reasoning_text if text.in_reasoning_mode else None
-    message = {"role": "assistant", "content": content, "reasoning_content": reasoning}
+    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one of them
+    message = {"role": "assistant", "content": content, "reasoning": reasoning, "reasoning_content": reasoning}
     return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
+
+
+def _end(state: ServerState, gen: Generation) -> None:
+    """A request's end, however it came: its choices still running stopped, its duration and endings counted."""
+    gen.close()
+    state.shutdown.live.discard(gen)
+    state.metrics.observe_request_end(time.monotonic() - gen.started, gen.finish)
 
 
 async def _drain(gen: Generation) -> None:
@@ -325,9 +306,11 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
+    state.shutdown.track(gen)  # until _end
+    if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
+        head["prompt_token_ids"] = gen.prompt_ids[0]
     if req.stream:
-        return StreamingResponse(_stream(state, gen, head, chat, req.stream_options, names),
-                                 media_type="text/event-stream")
+        return StreamingResponse(_stream(state, gen, head, chat, req, names), media_type="text/event-stream")
     # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
     # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
     drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
@@ -337,14 +320,13 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
         for task in (drain, watch):
             task.cancel()
         await asyncio.gather(drain, watch, return_exceptions=True)
-        gen.close()
-        state.metrics.observe_duration(time.monotonic() - gen.started)
+        _end(state, gen)
     if drain not in done:
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
     choices = [{"index": i, **_choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
-                "finish_reason": gen.finish[i],
-                "logprobs": _logprobs(gen, i, names, chat)} for i, t in enumerate(gen.texts)]
+                "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
+                **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
 
 
@@ -352,11 +334,14 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool,
-                  options: StreamOptions | None, names: TokenNames) -> AsyncIterator[str]:
+async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], chat: bool, req: Any,
+                  names: TokenNames) -> AsyncIterator[str]:
+    prompt_ids = {"prompt_token_ids": head.pop("prompt_token_ids")} if "prompt_token_ids" in head else {}
     head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
+    options: StreamOptions | None = req.stream_options
     include_usage = bool(options and options.include_usage)
     continuous = include_usage and options.continuous_usage_stats  # vLLM's: the usage so far in every chunk
+    started: set[int] = set()  # the choices that had a chunk
 
     def chunk(i: int, delta: Delta | None, reason: str | None) -> str:
         if chat:
@@ -364,7 +349,7 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             if delta is None:
                 body = {"role": "assistant", "content": ""}
             elif delta.reasoning:
-                body["reasoning_content"] = delta.reasoning
+                body["reasoning"] = body["reasoning_content"] = delta.reasoning
             if delta is not None and delta.content:
                 body["content"] = delta.content
             if delta is not None and delta.tool_calls:
@@ -376,8 +361,11 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
         else:
             choice = {"index": i, "text": delta.content if delta else "", "finish_reason": reason,
                       "logprobs": _logprobs(gen, i, names, chat)}
+        if delta is not None:
+            choice.update(choice_fields(gen, i, req, chat, i not in started, reason is not None))
+            started.add(i)
         usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
-        return _sse({**head, "choices": [choice], **usage})
+        return _sse({**head, **(prompt_ids if delta is None else {}), "choices": [choice], **usage})
 
     try:
         if chat:
@@ -393,5 +381,4 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
         yield _sse(e.body())
         yield "data: [DONE]\n\n"
     finally:  # also on a client disconnect, which cancels this generator: its rows are freed now
-        gen.close()
-        state.metrics.observe_duration(time.monotonic() - gen.started)
+        _end(state, gen)

@@ -1,0 +1,50 @@
+"""A chat request's prompt text: its messages checked for special tokens, then rendered by the chat template
+(the folder's, or axk1's), with the request's tools and chat_template_kwargs; and text to token ids off the event
+loop. Used by the generation routes and /tokenize."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from axk1.infer.chat import ChatCodec, message_text
+from axk1.infer.protocol import APIError, json_strings
+from axk1.infer.tool_requests import template_tools
+
+
+def render_chat(codec: ChatCodec, req: Any) -> str:
+    """The request's prompt text: its messages (dumped once) checked for special tokens, then rendered."""
+    messages, kwargs = req.template_messages(), req.template_kwargs()
+    refuse_special_tokens(codec, messages, kwargs)
+    kwargs.update(template_tools(codec, req))
+    try:
+        return codec.render(messages, add_generation_prompt=True, **kwargs)
+    except (ValueError, TypeError) as e:  # the template choking on what the client sent (a folder's template may do
+        # arithmetic or comparisons on kwargs); the request is at fault, not the server
+        raise APIError(400, str(e), param="messages") from None
+
+
+def refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
+    """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
+    the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
+    content would forge a system turn. Only the chat template places them. Checked in every string the template
+    may read (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
+    template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
+    special: a conversation may carry earlier reasoning.)"""
+    strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]
+    strings += [(f"messages[{i}].content", message_text(m["content"])) for i, m in enumerate(messages)
+                if isinstance(m, dict) and isinstance(m.get("content"), list)]
+    strings += list(json_strings(kwargs, "chat_template_kwargs"))
+    for path, text in strings:
+        token = codec.find_special_token(text)
+        if token is not None:
+            raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
+                                "place (it would end or open a turn); remove it from the text",
+                           param=path, code="invalid_value")
+
+
+async def encode_text(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
+    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
+    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
+    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
+    return encodings[0].ids
