@@ -15,8 +15,9 @@ from axk1.cli import main
 from axk1.data.perplexity import PerplexityConfig, thresholds
 from axk1.data.perplexity_model import lm_tokens
 from axk1.text.arpa import SPACE, read_arpa, write_arpa
+from axk1.text.korean import word_tokenize
 from axk1.text.ngram_lm import NgramLM
-from tests.test_data_perplexity import licence_texts
+from tests.test_data_perplexity import korean_split, licence_texts
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,34 @@ def test_kenlm_reads_an_exported_model_with_the_same_probability_for_every_token
         worst = max(worst, max(abs(a - b) for a, b in zip(ours, kl)))
         checked += len(ours)
     assert checked > 3000 and worst < 1e-5  # ARPA's 7 significant digits, float32 in the file
+
+
+def test_a_korean_model_with_dates_goes_through_arpa_and_kenlm(tmp_path, capsys):
+    """Kiwi keeps a date as one token with spaces inside ("00. 0. 00"): the export wrote it as several words, so
+    neither `lm import` nor KenLM could read the file, and `lm tokens` gave lmplz other tokens than the filter's."""
+    train, held = korean_split()
+    # the corpus holds such tokens (else this test proves nothing)
+    assert any(" " in t for text in train for t in word_tokenize(text, "kiwi"))
+    lm = NgramLM.train([lm_tokens(t, "kiwi") for t in train], 3)
+    lm.save(tmp_path / "ko.npz")
+    assert main(["data", "lm", "export", str(tmp_path / "ko.npz"), "-o", str(tmp_path / "ko.arpa")]) == 0
+    theirs = kenlm.Model(str(tmp_path / "ko.arpa"))
+    tokens = lm_tokens(held[0], "kiwi")
+    ours, kl = our_token_scores(lm, tokens), kenlm_token_scores(theirs, tokens, 3)
+    assert max(abs(a - b) for a, b in zip(ours, kl)) < 1e-5
+    back = read_arpa(tmp_path / "ko.arpa")
+    assert back.order == 3 and set(back.vocab.tokens) == set(lm.vocab.tokens)
+    capsys.readouterr()
+    assert main(["data", "lm", "tokens", str(_jsonl(tmp_path, train)), "--units", "kiwi", "-o",
+                 str(tmp_path / "t.txt")]) == 0
+    counted = int(re.search(r"([\d,]+) kiwi tokens", capsys.readouterr().out).group(1).replace(",", ""))
+    assert counted == len((tmp_path / "t.txt").read_text(encoding="utf-8").split())  # one word a token
+
+
+def _jsonl(tmp_path, texts):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    return path
 
 
 def test_an_imported_arpa_model_scores_as_the_model_it_came_from(tmp_path, split, capsys):

@@ -14,12 +14,14 @@ import re
 from collections import Counter
 from typing import Iterable
 
+from axk1.text.arpa import SPACE
 from axk1.text.korean import hangul_ratio, normalize_text, word_tokenize
 from axk1.text.ngram_lm import NgramLM, Vocabulary, count_ngrams
 
 UNITS = ("kiwi", "words", "chars")
 _WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
 _DIGIT = re.compile(r"\d")
+_INNER_SPACE = re.compile(r"\s")
 
 
 def lm_tokens(text: str, units: str) -> list[str]:
@@ -27,7 +29,10 @@ def lm_tokens(text: str, units: str) -> list[str]:
     lines continue a sentence, so the n-grams across them count)."""
     text = _DIGIT.sub("0", normalize_text(text).lower())
     if units == "kiwi":
-        return word_tokenize(text, "kiwi")
+        # Kiwi keeps a date as one token with its spaces ("0000. 0. 0."): as ▁ a token stays one word in an ARPA
+        # file and in `lm tokens`' output for KenLM's lmplz, which split at whitespace (the export could not be
+        # read back, nor by KenLM, and lmplz counted other tokens than the filter scores)
+        return [_INNER_SPACE.sub(SPACE, t) for t in word_tokenize(text, "kiwi")]
     if units == "words":
         return _WORD_OR_MARK.findall(text)
     if units == "chars":
