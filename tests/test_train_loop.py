@@ -297,6 +297,31 @@ def test_one_process_starts_from_the_counter_based_init(tmp_path):
         assert torch.equal(got[name], t), name
 
 
+def test_a_domain_of_one_document_shards_is_named_as_having_no_held_out_documents(tmp_path):
+    """A one-document shard keeps its document for training, so such a domain had no val_loss/<domain> and nothing
+    said so (the demo's statutes: "5% of every shard's documents held out" read as every domain validated)."""
+    import numpy as np
+
+    from axk1.train.data import Shard, split_validation
+    from axk1.train.data_budget import print_budget
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    recipe.validation.held_out = 0.05
+    _, shards = load_shards(recipe.data.manifest)
+    one_doc = [Shard("books", shards[0].bucket, np.arange(5, 25, dtype=np.uint32), np.array([0, 20], np.uint64))
+               for _ in range(3)]
+    train, held = split_validation(shards + one_doc, 0.05, recipe.data.seed)
+    assert {s.domain for s in held} == {s.domain for s in shards}  # the others keep a held-out block
+    lines: list[str] = []
+    print_budget(recipe, train, lines.append, held)
+    assert [line for line in lines if "no held-out documents" in line] == [
+        next(line for line in lines if line.startswith("note: no held-out documents in 'books'"))]
+    lines.clear()
+    train, held = split_validation(shards, 0.05, recipe.data.seed)
+    print_budget(recipe, train, lines.append, held)
+    assert not any("no held-out documents" in line for line in lines)
+
+
 def test_held_out_validation_is_never_trained_on_and_is_logged(tmp_path):
     """[validation] held_out holds a seeded block of each shard's documents out of training; the loss on it is measured
     every every_steps and at each stage end, per domain, into the progress row, JSONL, TensorBoard and the plot."""

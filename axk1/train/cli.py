@@ -105,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
-    print_budget(recipe, trainer.sampler.shards, say)
+    print_budget(recipe, trainer.sampler.shards, say, trainer.held_out_shards)
     _note_unused_vocab(recipe, say, trainer.config.vocab_size)
     for note in batch_notes(recipe):
         say(f"note: {note}")

@@ -88,9 +88,9 @@ def data_budget(recipe: Recipe, shards: list) -> Budget:
     return Budget(rows, totals, unread)
 
 
-def print_budget(recipe: Recipe, shards: list | None = None, say=print) -> None:
+def print_budget(recipe: Recipe, shards: list | None = None, say=print, held_out: list | None = None) -> None:
     """The budget as lines for `say`, over `shards`, or (a dry run) over the manifest's training shards when they
-    exist."""
+    exist; with `held_out` (the validation shards) a note names the domains that have none."""
     from axk1.train.data import load_shards, split_validation
 
     if shards is None:
@@ -98,9 +98,17 @@ def print_budget(recipe: Recipe, shards: list | None = None, say=print) -> None:
             say(f"data budget: {recipe.data.manifest} is not there yet (make the token shards, then dry-run again to "
                 "see how often each domain is read)")
             return
-        shards, _ = split_validation(load_shards(recipe.data.manifest)[1], recipe.validation.held_out, recipe.data.seed)
+        shards, held_out = split_validation(load_shards(recipe.data.manifest)[1], recipe.validation.held_out,
+                                            recipe.data.seed)
     budget = data_budget(recipe, shards)
     say("data budget (tokens each stage reads from each domain, and how many passes over what the shards hold):")
     say(budget.table())
     for note in budget.notes():
         say(f"note: {note}")
+    if recipe.validation.held_out > 0 and held_out is not None:
+        # a shard of one document has no block to hold out (its document would leave nothing to train on)
+        missing = sorted({s.domain for s in shards} - {s.domain for s in held_out})
+        if missing:
+            say(f"note: no held-out documents in {', '.join(repr(d) for d in missing)}: every shard there holds one "
+                "document, which trains in full, so val_loss has no figure for it (split such a domain's documents "
+                "over fewer shards, or accept it)")

@@ -107,12 +107,13 @@ class Trainer:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
-        validator, self.tokenizer_hash = None, None
+        validator, self.tokenizer_hash, self.held_out_shards = None, None, None
         if sampler is None:
             manifest, shards = load_shards(r.data.manifest)
             check_token_bound(manifest, shards, self.config.vocab_size, r.data.manifest)
             self.tokenizer_hash = manifest.get("tokenizer_hash")  # saved: an export's tokenizer is checked by it
             shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed)
+            self.held_out_shards = held_out  # the start's data budget names domains with none (print_budget)
             sampler = StageSampler(r, shards)
             if held_out:
                 validator = Validator(StageSampler(r, held_out, missing_ok=True))
