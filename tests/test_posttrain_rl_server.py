@@ -94,7 +94,9 @@ def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
         assert _greedy(server.base, prompt) == _local_greedy(other, prompt)
     with ServerProcess(base) as server:  # off unless asked for: the route reads any folder the server can see
         status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)}, key=None)
-        assert status == 404, reply
+        assert status == 404 and "start the server with --enable-weight-updates" in reply["error"]["message"], reply
+        status, reply = _post(server.base, "/nowhere", {}, key=None)
+        assert status == 404 and "/update_weights_from_disk" not in reply["error"]["message"], reply  # not offered
 
 
 def _one_thread_engine(folder: Path) -> Engine:

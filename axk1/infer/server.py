@@ -145,8 +145,11 @@ def create_app(state: ServerState) -> FastAPI:
         message = str(e.detail)
         if e.status_code == 405:  # which methods the path takes, in the message and (RFC 9110) the Allow header
             message = f"{request.method} is not allowed on {request.url.path}: use {e.headers.get('Allow', '?')}"
+        elif e.status_code == 404 and request.url.path == weight_updates.ROUTE:
+            message = f"{weight_updates.ROUTE} is off: start the server with --enable-weight-updates"
         elif e.status_code == 404:
-            message = f"no route {request.url.path[:200]}: this server answers {', '.join(ROUTES)}"
+            served = [r for r in ROUTES if state.weight_updates or r != weight_updates.ROUTE]
+            message = f"no route {request.url.path[:200]}: this server answers {', '.join(served)}"
         response = _error(APIError(e.status_code, message, type="invalid_request_error"))
         response.headers.update(e.headers or {})
         return response
