@@ -2,9 +2,16 @@
 that never come, a peer killed. Each ends with a line that says what happened, and nothing hangs."""
 
 
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 
-from tests.train_helpers import torchrun_train, write_recipe
+from tests.train_helpers import launch_env, torchrun_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -34,3 +41,40 @@ def test_ranks_given_different_recipes_refuse_to_start(tmp_path, change, said):
     line = f"axk1 train: error: rank 1's recipe differs from rank 0's: {said}."
     assert sum(x.startswith(line) for x in err.splitlines()) == 1, err[-3000:]  # every rank refuses, one line
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(tmp_path, sig):
+    """Rank 0 of 2 started alone waits for rank 1 inside C++ (the store, for 30 minutes), where axk1's handlers
+    cannot run: it said nothing, and SIGTERM and Ctrl-C did nothing. It now says what it waits for, and either signal
+    ends it as the kernel does (a shell's 143 and 130)."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = launch_env(tmp_path, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                     MASTER_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], env=env, text=True,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        said = _line_within(proc, f"rank 0: waiting for the launch's 2 ranks to join at 127.0.0.1:{port}", 60)
+        assert said, "no word of the wait"
+        proc.send_signal(sig)
+        assert proc.wait(timeout=20) == -sig
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _line_within(proc: subprocess.Popen, words: str, seconds: float) -> str | None:
+    """The first line of proc's stderr holding `words`, read for at most `seconds`; None if none came."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([proc.stderr], [], [], left)[0]:
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if words in line:
+            return line
+    return None
