@@ -30,9 +30,14 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     stop = _stopped_by(e)
     if stop is None:
         if not isinstance(e, (ValueError, OSError)):
-            if _launched() and _peer_failed(e):  # not this rank's error: the failed rank's is the one to read
-                print(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
-                      f"failed (its error is above, and torchrun's summary names it)", file=sys.stderr)
+            if _launched() and _peer_failed(e):  # not this rank's error: the lost rank's is the one to read
+                line = (f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: it lost the connection to "
+                        "another rank of the launch, which failed or was killed (torchrun's summary names it)")
+                print(line, file=sys.stderr)
+                # a second later than now: a killed rank writes no error file, and torchrun dates its failure when
+                # it notices, so the lost rank stays the summary's root cause (it took this one, the earliest
+                # record, on a tie)
+                _write_error_file(line, later=True)
                 return leave(1)
             if _launched():  # a failed rank: its traceback, then out at once (`leave`)
                 traceback.print_exc()
@@ -129,11 +134,16 @@ def report_error(line: str) -> None:
     first = _first_to_report(line)
     if first:
         print(line, file=sys.stderr)
+    # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
+    _write_error_file(line if first else "the same error on another rank (printed above)", later=not first)
+
+
+def _write_error_file(said: str, later: bool) -> None:
+    """`said` into this rank's torchrun error file (none outside torchrun), the line torchrun's closing summary shows
+    for the rank, dated now or, `later`, a second from now. A failed write only loses the summary's line."""
     error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if error_file:  # the format torchrun's ProcessFailure reads; a failed write only loses the summary's line
-        said = line if first else "the same error on another rank (printed above)"
-        # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
-        when = str(int(time.time()) + (0 if first else 1))
+    if error_file:  # the format torchrun's ProcessFailure reads
+        when = str(int(time.time()) + (1 if later else 0))
         record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
         try:
             Path(error_file).write_text(json.dumps(record))

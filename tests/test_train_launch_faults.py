@@ -78,3 +78,32 @@ def _line_within(proc: subprocess.Popen, words: str, seconds: float) -> str | No
         if words in line:
             return line
     return None
+
+
+KILLED_RANK_1 = """
+import os, signal, sys
+from axk1.train.trainer import Trainer
+from axk1.cli import main
+
+if os.environ["RANK"] == "1":
+    real = Trainer.train_step
+    def train_step(self, step):
+        if step == 2:  # out of memory, a node lost: the rank is gone without a word
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, step)
+    Trainer.train_step = train_step
+sys.exit(main())
+"""
+
+
+def test_a_killed_rank_is_the_root_cause_torchrun_names(tmp_path):
+    """The survivor of a killed peer says it lost it, and torchrun's summary names the killed rank as the root cause:
+    it named the survivor (an error file dated as early as the kill), and the survivor pointed at an error "above"
+    that a killed rank never prints."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(KILLED_RANK_1)
+    err = torchrun_train(recipe, "--max-steps", "4", script=runner, fails=True, timeout=120)
+    assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
+    root = err.split("Root Cause (first observed failure):", 1)[1]
+    assert "rank      : 1 (local_rank: 1)" in root and "SIGKILL" in root, root
