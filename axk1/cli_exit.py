@@ -51,6 +51,12 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     # DCP's CheckpointException, which carries it per rank.)
     again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
     what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
+    if stop == signal.SIGTERM and "TORCHELASTIC_RUN_ID" in os.environ:
+        # most often torchrun's stop of the other ranks after one failed: "run the command again" sent the reader
+        # away from that rank's error; a checkpoint to go on from is still worth a word
+        what = ("stopped by SIGTERM from torchrun, which stops every rank when one fails (torchrun's summary names "
+                "it; its error, if it printed one, is above) or when the launch itself is stopped")
+        again = again if _newest_step(args) is not None else ""
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
@@ -79,17 +85,24 @@ def _resume_hint(args: argparse.Namespace) -> str:
         return ""
     if getattr(args, "checkpoint_dir", None) is None:  # stopped before the recipe named its folder: nothing written
         return " (nothing was saved yet: run the same command to start again)"
-    from axk1.checkpoint.dcp import latest_step
-
-    try:
-        step = latest_step(args.checkpoint_dir)
-    except OSError:
-        step = None
+    step = _newest_step(args)
     if step is None:
         return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume else "")
                 + " to start over)")
     return (f" (the newest checkpoint is step {step}: run the same command"
             + ("" if args.resume else " with --resume") + " to go on)")
+
+
+def _newest_step(args: argparse.Namespace) -> int | None:
+    """The step of the newest complete checkpoint in the folder of a recipe verb's run, if it has one."""
+    if getattr(args, "checkpoint_dir", None) is None:
+        return None
+    from axk1.checkpoint.dcp import latest_step
+
+    try:
+        return latest_step(args.checkpoint_dir)
+    except OSError:
+        return None
 
 
 # what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)

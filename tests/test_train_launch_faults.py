@@ -107,3 +107,32 @@ def test_a_killed_rank_is_the_root_cause_torchrun_names(tmp_path):
     assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
     root = err.split("Root Cause (first observed failure):", 1)[1]
     assert "rank      : 1 (local_rank: 1)" in root and "SIGKILL" in root, root
+
+
+RANK_1_FAILS_WHILE_RANK_0_STARTS = """
+import os, sys, time
+from axk1.train import trainer
+from axk1.cli import main
+
+if os.environ["RANK"] == "1":
+    def fail(*args, **kwargs):
+        raise ValueError("rank 1's own error")
+    trainer.launched_with_torchrun = fail
+else:  # rank 0 is still starting (reading shards, building the model) when torchrun stops it
+    def slow(*args, **kwargs):
+        time.sleep(60)
+    trainer.launched_with_torchrun = slow
+sys.exit(main())
+"""
+
+
+def test_a_rank_torchrun_stops_before_training_points_at_the_failed_rank(tmp_path):
+    """torchrun SIGTERMs the other ranks when one fails: rank 0, stopped while it started, said "no checkpoint was
+    saved yet: run the command again", which sent the reader away from rank 1's error."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(RANK_1_FAILS_WHILE_RANK_0_STARTS)
+    err = torchrun_train(recipe, script=runner, fails=True, timeout=120)
+    assert "axk1 train: error: rank 1's own error" in err, err[-3000:]
+    assert "axk1 train: stopped by SIGTERM from torchrun, which stops every rank when one fails" in err, err[-3000:]
+    assert "run the command again" not in err
