@@ -30,9 +30,14 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     stop = _stopped_by(e)
     if stop is None:
         if not isinstance(e, (ValueError, OSError)):
-            if _launched() and _peer_failed(e):  # not this rank's error: the failed rank's is the one to read
-                print(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
-                      f"failed (its error is above, and torchrun's summary names it)", file=sys.stderr)
+            if _launched() and _peer_failed(e):  # not this rank's error: the lost rank's is the one to read
+                line = (f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: it lost the connection to "
+                        "another rank of the launch, which failed or was killed (torchrun's summary names it)")
+                print(line, file=sys.stderr)
+                # a second later than now: a killed rank writes no error file, and torchrun dates its failure when
+                # it notices, so the lost rank stays the summary's root cause (it took this one, the earliest
+                # record, on a tie)
+                _write_error_file(line, later=True)
                 return leave(1)
             if _launched():  # a failed rank: its traceback, then out at once (`leave`)
                 traceback.print_exc()
@@ -46,6 +51,12 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     # DCP's CheckpointException, which carries it per rank.)
     again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
     what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
+    if stop == signal.SIGTERM and "TORCHELASTIC_RUN_ID" in os.environ:
+        # most often torchrun's stop of the other ranks after one failed: "run the command again" sent the reader
+        # away from that rank's error; a checkpoint to go on from is still worth a word
+        what = ("stopped by SIGTERM from torchrun, which stops every rank when one fails (torchrun's summary names "
+                "it; its error, if it printed one, is above) or when the launch itself is stopped")
+        again = again if _newest_step(args) is not None else ""
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
@@ -74,17 +85,24 @@ def _resume_hint(args: argparse.Namespace) -> str:
         return ""
     if getattr(args, "checkpoint_dir", None) is None:  # stopped before the recipe named its folder: nothing written
         return " (nothing was saved yet: run the same command to start again)"
-    from axk1.checkpoint.dcp import latest_step
-
-    try:
-        step = latest_step(args.checkpoint_dir)
-    except OSError:
-        step = None
+    step = _newest_step(args)
     if step is None:
         return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume else "")
                 + " to start over)")
     return (f" (the newest checkpoint is step {step}: run the same command"
             + ("" if args.resume else " with --resume") + " to go on)")
+
+
+def _newest_step(args: argparse.Namespace) -> int | None:
+    """The step of the newest complete checkpoint in the folder of a recipe verb's run, if it has one."""
+    if getattr(args, "checkpoint_dir", None) is None:
+        return None
+    from axk1.checkpoint.dcp import latest_step
+
+    try:
+        return latest_step(args.checkpoint_dir)
+    except OSError:
+        return None
 
 
 # what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)
@@ -129,11 +147,16 @@ def report_error(line: str) -> None:
     first = _first_to_report(line)
     if first:
         print(line, file=sys.stderr)
+    # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
+    _write_error_file(line if first else "the same error on another rank (printed above)", later=not first)
+
+
+def _write_error_file(said: str, later: bool) -> None:
+    """`said` into this rank's torchrun error file (none outside torchrun), the line torchrun's closing summary shows
+    for the rank, dated now or, `later`, a second from now. A failed write only loses the summary's line."""
     error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if error_file:  # the format torchrun's ProcessFailure reads; a failed write only loses the summary's line
-        said = line if first else "the same error on another rank (printed above)"
-        # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
-        when = str(int(time.time()) + (0 if first else 1))
+    if error_file:  # the format torchrun's ProcessFailure reads
+        when = str(int(time.time()) + (1 if later else 0))
         record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
         try:
             Path(error_file).write_text(json.dumps(record))

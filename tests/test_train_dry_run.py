@@ -2,10 +2,12 @@
 building anything — mesh, every stage's batch over the data-parallel ranks, memory per GPU from the trainer's own
 account — and the planner's recipes pass it."""
 
+import pytest
 import torch
 
 from axk1.cli import main
-from axk1.train.memory import STATE_BYTES_PER_PARAM, step_memory
+from axk1.train.dry_run import dry_run
+from axk1.train.memory import RESERVED_BYTES, STATE_BYTES_PER_PARAM, step_memory
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import write_recipe
@@ -113,6 +115,23 @@ def test_an_explicit_cpu_recipe_passes_for_the_ranks_torchrun_runs_it_on(tmp_pat
     assert main([*narrow, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "GB per rank, host memory" in out and "OVER" not in out and "GB per GPU >" not in out
+
+
+def test_a_cpu_ranks_memory_has_no_gpu_reserve_and_the_table_says_what_it_counts(tmp_path, capsys):
+    """A CPU run's table added a GPU's 6 GB reserve (CUDA context, NCCL) to every rank: 6.0 GB for a run whose
+    ranks peak at 0.4 GB. The GPU figures (the planner's too) keep it; the table says what each column holds."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="[parallelism]\ndp_shard = 2"))
+    cpu = dry_run(recipe, 2)
+    recipe.run.device = "cuda"
+    gpu = dry_run(recipe, 2)
+    for row in cpu.rows:
+        m = row.memory
+        assert m.reserved == 0 and m.total == pytest.approx(m.state + m.gathered + m.loss + m.activations)
+    assert [r.memory.reserved for r in gpu.rows] == [RESERVED_BYTES / 1e9] * len(gpu.rows)
+    assert step_memory(recipe.model.build_config(), dp_shard=2, ep=1, seq_len=32).reserved == RESERVED_BYTES / 1e9
+    assert main(["train", str(recipe.path), "--dry-run", "--world-size", "2"]) == 0
+    out = capsys.readouterr().out.replace("\n", " ")  # (the legend is wrapped)
+    assert "rsv: a GPU's reserve" in out and "at its peak" in out
 
 
 def test_world_size_without_dry_run_is_refused(capsys):

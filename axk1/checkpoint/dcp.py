@@ -232,10 +232,10 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     if optimizer is not None:
         state["optim"] = optim_sd
     train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
-    need = state_bytes(state)
+    need = state_bytes(state)  # the whole checkpoint's, on every rank (no collective)
 
     def guard():
-        return write_guard(root, tmp, step, need, _rank() == 0, lambda: latest_step(root))
+        return write_guard(root, tmp, step, need, _rank() == 0, lambda: latest_step(root), keep_latest)
 
     def finish() -> Path:
         barrier()

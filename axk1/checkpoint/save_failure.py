@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from torch.distributed.checkpoint.api import CheckpointException
-from torch.distributed.tensor import DTensor
 
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
@@ -29,11 +28,12 @@ class CheckpointWriteError(OSError):
 
 
 def state_bytes(obj: object) -> int:
-    """Bytes of the tensors in a (nested) state dict held by this rank: about what its share of a checkpoint takes
-    on disk."""
-    if isinstance(obj, DTensor):
-        obj = obj.to_local()
-    if isinstance(obj, torch.Tensor):
+    """Bytes of the tensors in a (nested) state dict as the whole checkpoint stores them, on any rank without
+    communication: a DTensor at its global size (its shards on every rank, replicas written once), a plain tensor
+    once (every rank holds the same one; DCP writes one copy). It was this rank's share, so a full disk on a launch
+    was said to need half (2 ranks) of what the checkpoint took, and a rank that measured the free space after the
+    partial write was removed saw room enough and did not say the disk was full."""
+    if isinstance(obj, torch.Tensor):  # (a DTensor's numel is its global one)
         return obj.numel() * obj.element_size()
     if isinstance(obj, dict):
         return sum(state_bytes(v) for v in obj.values())
@@ -68,9 +68,10 @@ def _free_bytes(folder: Path) -> int | None:
 
 @contextmanager
 def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
-                newest: Callable[[], int | None]) -> Iterator[None]:
-    """Runs a checkpoint write; on failure removes the temp folder (main rank) and raises CheckpointWriteError,
-    which names the newest complete checkpoint (`newest()`: its step, or None) to go on from.
+                newest: Callable[[], int | None], keep_latest: int) -> Iterator[None]:
+    """Runs a checkpoint write of `need` bytes (the whole checkpoint's); on failure removes the temp folder (main
+    rank) and raises CheckpointWriteError, which names the newest complete checkpoint (`newest()`: its step, or
+    None) to go on from, and on a full disk the room `keep_latest` checkpoints and the one being written take.
     An interrupt (Ctrl-C, also as one rank's failure inside DCP's exception) is let through as it is."""
     try:
         yield
@@ -82,11 +83,11 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in chain) or not isinstance(
                 e, (Exception, CheckpointException)):
             raise
-        raise _error(root, step, need, free, chain, newest()) from e
+        raise _error(root, step, need, free, chain, newest(), keep_latest) from e
 
 
 def _error(root: Path, step: int, need: int, free: int | None, causes: list[BaseException],
-           newest: int | None) -> CheckpointWriteError:
+           newest: int | None, keep_latest: int) -> CheckpointWriteError:
     full = next((_FULL[c.errno] for c in causes if isinstance(c, OSError) and c.errno in _FULL), None)
     if full is None and free is not None and free < need:
         full = _FULL[errno.ENOSPC]
@@ -95,8 +96,11 @@ def _error(root: Path, step: int, need: int, free: int | None, causes: list[Base
                                                   else "and no checkpoint of this run is complete yet")
     again = "run the same command with --resume" if newest is not None else "start the run again"
     if full:
-        space = f" ({free / 2**20:.1f} MiB free there, the checkpoint needs about {need / 2**20:.1f} MiB)" \
-            if free is not None else ""
+        # the older checkpoints are pruned only once the new one is complete: keep_latest + 1 at the peak
+        space = "" if free is None else (
+            f" ({free / 2**20:.1f} MiB free there, the checkpoint needs about {need / 2**20:.1f} MiB; with "
+            f"keep_latest = {keep_latest} the folder holds up to {keep_latest + 1} checkpoints, about "
+            f"{(keep_latest + 1) * need / 2**20:.1f} MiB, while the newest is written)")
         return CheckpointWriteError(f"{full}: {what}{space}{kept}. Free space there (or point --out / [checkpointing] "
                                     f"dir at a larger disk), then {again}")
     last = next((c for c in causes if not isinstance(c, CheckpointException)), causes[0])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
+import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -49,11 +52,39 @@ def init_distributed(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        if device.type == "cuda":
-            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, **_attempt_store())
-        else:
-            dist.init_process_group("gloo", **_attempt_store())
+        with _signals_end_the_wait():
+            if device.type == "cuda":
+                dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, **_attempt_store())
+            else:
+                dist.init_process_group("gloo", **_attempt_store())
     return device
+
+
+WAIT_SAID_AFTER_S = 5.0  # a launch whose ranks all start meets within this; a longer wait is said on stderr
+
+
+@contextmanager
+def _signals_end_the_wait():
+    """While a rank waits for the launch's other ranks to join (for as long as the store's timeout: 30 minutes), it
+    is blocked in C++, where axk1's Python handlers cannot run: SIGTERM and Ctrl-C did nothing, and the rank said
+    nothing. So SIGTERM and SIGINT end the process at once here, as the kernel ends it (a shell reports 143 and 130,
+    the codes axk1/cli_exit.py gives), and a wait longer than a few seconds says what it waits for. The handlers
+    before are put back once the group is up."""
+    line = (f"rank {os.environ.get('RANK', '?')}: waiting for the launch's {os.environ.get('WORLD_SIZE', '?')} ranks "
+            f"to join at {os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')} "
+            "(SIGTERM or Ctrl-C stops it)")
+    timer = threading.Timer(WAIT_SAID_AFTER_S, lambda: print(line, file=sys.stderr, flush=True))
+    timer.daemon = True
+    main = threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
+    before = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for s, handler in before.items():
+            if handler is not None:  # (None: a handler set outside Python, which cannot be put back from here)
+                signal.signal(s, handler)
 
 
 def _attempt_store() -> dict:

@@ -52,6 +52,7 @@ from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
 from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
+from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.resume import check_resume
 from axk1.train.trainer import TrainState, build_model
 
@@ -84,6 +85,7 @@ class RLTrainer:
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
+            check_ranks_agree(r, self.config)  # before any collective the ranks' recipes shape
         self.model, self.policy, self.parallel = build_model(r, self.config, self.device, distributed,
                                                              wrap=PolicyLogprobs)
         self.is_main = self.parallel is None or self.parallel.is_main

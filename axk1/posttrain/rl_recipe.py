@@ -72,7 +72,7 @@ class RLRecipe(PostTrainRecipe):
         groups = -(-s.prompts_per_step // s.updates_per_batch)
         return [("rl", longest_prompt(self) + s.max_new_tokens, groups * s.group_size)]
 
-    def step_account(self, config, seq_len: int, micro_batch: int, world_size: int):
+    def step_account(self, config, seq_len: int, micro_batch: int, world_size: int, accelerator: bool = True):
         from axk1.parallel.activation_checkpoint import normalize_mode
         from axk1.posttrain.rl_memory import rl_step_memory
 
@@ -80,7 +80,7 @@ class RLRecipe(PostTrainRecipe):
         return rl_step_memory(config, dp_shard=p.dp_shard, ep=p.ep, seq_len=seq_len, micro_batch=micro_batch,
                               recompute=normalize_mode(p.activation_checkpointing) == "full", precision=p.precision,
                               one_process=world_size == 1, completion_tokens=micro_batch * self.rl.max_new_tokens,
-                              kl_reference=self.rl.beta > 0)
+                              kl_reference=self.rl.beta > 0, accelerator=accelerator)
 
     def launch_problems(self, config, world_size: int, limit_gb: float, on_gpus: bool) -> list[str]:
         from axk1.posttrain.rl_memory import replica_bytes

@@ -5,6 +5,7 @@ print the memory per GPU each stage needs (axk1/train/memory.py, the account the
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 from axk1.hardware import get_gpu
@@ -13,6 +14,16 @@ from axk1.parallel.mesh import MeshDims
 from axk1.train.memory import USABLE_FRACTION, StepMemory
 from axk1.train.recipe import Recipe
 from axk1.train.validation import rows_problem
+
+
+# what the table's columns hold (axk1/train/memory.py)
+LEGEND = textwrap.fill(
+    "state: this rank's share of the fp32 weights, gradients and AdamW moments; gather: weights gathered for "
+    "compute (FSDP2's units, autocast's bf16 copies); loss: the chunked loss's buffers; acts: one micro-batch's "
+    "activations; rsv: a GPU's reserve (CUDA context, NCCL, the allocator's slack; 0 on CPU). The step's tensors at "
+    "its peak, the largest of its moments (the forward's end, the backward's first unit, each recompute, its end); "
+    "the process itself (Python, torch's libraries) comes on top.",
+    width=118)
 
 
 @dataclass
@@ -51,6 +62,7 @@ class DryRun:
             lines.append(f"{r.stage:<28} {r.seq_len:>7} {r.sequences:>9,} {r.per_rank:>5} {r.micro_batches:>5}  "
                          f"{m.state:>6.1f} {m.gathered:>6.1f} {m.loss:>5.1f} {m.activations:>6.1f} {m.reserved:>4.0f} "
                          f"{m.total:>6.1f}{flag}")
+        lines.append(LEGEND)
         return "\n".join(lines)
 
 
@@ -99,7 +111,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                              f"{padding:.0%} of the rows) to keep step")
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
-        memory = recipe.step_account(config, L, micro, world_size)  # one rank: without torchrun
+        # one rank: without torchrun; a CPU rank's without a GPU's reserve and with the CPU loss's buffers
+        memory = recipe.step_account(config, L, micro, world_size, accelerator=out.on_gpus)
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
         if memory.total > out.limit_gb and out.on_gpus:
             out.problems.append(f"stage {stage!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "

@@ -41,7 +41,7 @@ from axk1.params import count_parameters
 from axk1.train.loss import ACCELERATOR_CHUNK_TOKENS, CHUNK_TOKENS
 
 STATE_BYTES_PER_PARAM = 16  # fp32 master + fp32 gradient + two fp32 AdamW moments, all sharded
-RESERVED_BYTES = 6e9
+RESERVED_BYTES = 6e9        # a GPU's: the CUDA context, NCCL's buffers, the caching allocator's slack
 USABLE_FRACTION = 0.92      # of HBM: the allocator cannot hand out every byte
 
 
@@ -128,7 +128,7 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
     activation), as the layout has them (see the module docstring for each term). `one_process`: the trainer runs
     without torchrun (no FSDP2; bf16 then means autocast). `total_params` (MTP included) skips counting them on a
     meta model, for callers that evaluate many layouts (the planner). `accelerator=False`: the loss as it runs on a
-    CPU (its chunk and buffers differ; the tests that measure the account on CPU)."""
+    CPU (its chunk and buffers differ; the tests that measure the account on CPU), without a GPU's reserve."""
     if total_params is None:
         counts = count_parameters(c, with_mtp=mtp_depth > 0)
         total_params = counts["total"] + counts["mtp"]
@@ -221,5 +221,6 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
     # context parallelism: one layer's keys and values expanded from the gathered latents of the whole rows
     cp_keys = micro_batch * seq_len * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
                                        * (c.qk_head_dim + c.v_head_dim)) * b if cp > 1 else 0
-    return {name: StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, (activations + cp_keys) / 1e9,
-                             RESERVED_BYTES / 1e9) for name, (state, gathered, loss, activations) in candidates.items()}
+    reserved = RESERVED_BYTES if accelerator else 0.0  # a CPU rank has no CUDA context (6 GB of a 0.4 GB run)
+    return {name: StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, (activations + cp_keys) / 1e9, reserved / 1e9)
+            for name, (state, gathered, loss, activations) in candidates.items()}

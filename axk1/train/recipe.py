@@ -64,14 +64,16 @@ class Recipe(RecipeSections):
     length_key = "[[stages]] seq_len"  # what sets a row's tokens, for the dry run's advice
     context_parallel = True  # whether [parallelism] cp > 1 runs (RL refuses it)
 
-    def step_account(self, config: ModelConfig, seq_len: int, micro_batch: int, world_size: int):
-        """The memory per GPU of one step at `seq_len` (axk1/train/memory.py; RL's differs: posttrain/rl_memory.py)."""
+    def step_account(self, config: ModelConfig, seq_len: int, micro_batch: int, world_size: int,
+                     accelerator: bool = True):
+        """The memory per GPU of one step at `seq_len` (axk1/train/memory.py; RL's differs: posttrain/rl_memory.py);
+        `accelerator=False`: per CPU rank."""
         from axk1.train.memory import step_memory
 
         p = self.parallelism
         return step_memory(config, dp_shard=p.dp_shard, ep=p.ep, cp=p.cp, seq_len=seq_len, micro_batch=micro_batch,
                            recompute=normalize_mode(p.activation_checkpointing) == "full", precision=p.precision,
-                           mtp_depth=self.model.mtp_depth, one_process=world_size == 1)
+                           mtp_depth=self.model.mtp_depth, one_process=world_size == 1, accelerator=accelerator)
 
     def launch_problems(self, config: ModelConfig, world_size: int, limit_gb: float, on_gpus: bool) -> list[str]:
         """What else a launch of `world_size` ranks cannot do (none for pretraining and SFT)."""

@@ -44,7 +44,7 @@ def check_resume(saved: dict | None, current: dict, where: Path) -> None:
     written before run definitions were saved has none: nothing to compare)."""
     if saved is None:
         return
-    old, new = _leaves(saved), _leaves(current)
+    old, new = flat_settings(saved), flat_settings(current)
     missing = "(none)"
     diffs = [f"{k}: {old.get(k, missing)!r} -> {new.get(k, missing)!r}" for k in sorted(set(old) | set(new))
              if old.get(k, missing) != new.get(k, missing)]
@@ -55,7 +55,7 @@ def check_resume(saved: dict | None, current: dict, where: Path) -> None:
                          "change), or start a new run in another --out folder")
 
 
-def _leaves(value, prefix: str = "") -> dict:
+def flat_settings(value, prefix: str = "") -> dict:
     """A run definition as "key.path" -> value, into tables and lists (`stages.0.tokens`), so that a refusal names
     the setting that differs, not the whole stages list around it (--stages.N.tokens named by its path)."""
     if isinstance(value, dict):
@@ -66,7 +66,7 @@ def _leaves(value, prefix: str = "") -> dict:
         return {prefix: value}
     out = {}
     for key, v in items:
-        out.update(_leaves(v, f"{prefix}.{key}" if prefix else str(key)))
+        out.update(flat_settings(v, f"{prefix}.{key}" if prefix else str(key)))
     return out or {prefix: value}  # an empty table or list is a value of its own
 
 

@@ -42,6 +42,7 @@ from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard
 from axk1.train.optim import build_optimizer, schedule_from_recipe
+from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
 from axk1.train.resume import resume_run, run_definition
 from axk1.train.validation import Validator, rows_problem
@@ -121,6 +122,7 @@ class Trainer:
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
+            check_ranks_agree(r, self.config)  # before any collective the ranks' recipes shape
         self.model, self.objective, self.parallel = build_model(r, self.config, self.device, distributed)
         self.model.train()
         for _, moe in moe_layers(self.model):
