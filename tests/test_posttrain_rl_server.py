@@ -19,7 +19,7 @@ import axk1.posttrain.rl as rl
 import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.infer.engine import Engine
 from axk1.infer.generate import generate
-from axk1.infer.sequence import RequestError, SamplingParams
+from axk1.infer.sequence import RequestError, RequestGroups, SamplingParams
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from tests.serve_helpers import ServerProcess, make_model_folder
 from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
@@ -137,26 +137,105 @@ def test_a_weight_update_waits_for_started_choices_while_new_requests_wait(folde
         return take
 
     try:
-        never_stops = SamplingParams(max_tokens=1000, temperature=0, stop_ids=frozenset())  # seconds of decoding
+        never_stops = SamplingParams(max_tokens=300, temperature=0, stop_ids=frozenset())  # a second or more of decoding
         [a] = engine.submit([3, 4, 5], never_stops, sink("a"))
         while not a.tokens:
             time.sleep(0.001)
-        update = threading.Thread(target=engine.replace_weights, args=(axk1.load_model(other), "other", 60.0))
+        update = threading.Thread(target=engine.replace_weights, args=(axk1.load_model(other), "other", 600.0))
         update.start()
         while not engine.scheduler.hold_new and update.is_alive():
             time.sleep(0.001)
         assert update.is_alive() and not a.finished, "the test needs the update to wait for a: make a longer"
         prompt = [7, 8, 9, 10]
         [b] = engine.submit(prompt, SamplingParams(max_tokens=6, temperature=0), sink("b"))
-        assert done["a"].wait(60) and done["b"].wait(60)
-        update.join(60)
+        assert done["a"].wait(600) and done["b"].wait(600)
+        update.join(600)
     finally:
         engine.stop()
-    assert not update.is_alive() and len(a.tokens) == 1000
+    assert not update.is_alive() and len(a.tokens) == 300
     first_b = next(i for i, (name, _) in enumerate(events) if name == "b")
     assert all(name == "a" for name, _ in events[:first_b]) and events[first_b - 1] == ("a", None)  # a ended first
     assert a.weights_version == "0" and b.weights_version == engine.weights_version != "0"
     assert b.tokens == _local_greedy(other, prompt)  # sampled by the new weights
+
+
+def test_a_requests_prompts_start_together_under_one_weights_version(folders):
+    """A completion with several prompts is one group a prompt; with one row, its second prompt waited while the
+    first ran, an update then held it, and the request came back sampled by two policies."""
+    import threading
+    import time
+
+    base, other, _ = folders
+    engine = Engine(axk1.load_model(base), max_batch=1).start()
+    try:
+        params = SamplingParams(max_tokens=60, stop_ids=frozenset())
+        request = RequestGroups()
+        first = engine.submit([3, 4, 5], params, lambda *a: None, request=request)[0]
+        second = engine.submit([6, 7, 8], params, lambda *a: None, request=request)[0]  # same request, no row yet
+        alone = engine.submit([9, 10], SamplingParams(max_tokens=2), lambda *a: None)[0]  # another request
+        while not first.tokens:
+            time.sleep(0.001)
+        update = threading.Thread(target=engine.replace_weights, args=(axk1.load_model(other), "other", 600.0))
+        update.start()
+        update.join(600)
+        assert not update.is_alive()
+    finally:
+        engine.stop()
+    assert first.finished and second.finished and len(second.tokens) == 60  # it ran before the swap
+    assert first.weights_version == second.weights_version == "0"
+    assert alone.weights_version == engine.weights_version != "0"  # held, then sampled by the new weights
+
+
+def test_a_reply_held_by_a_weight_update_names_the_weights_that_sampled_it(folders):
+    """Its system_fingerprint was taken when it was queued: the old version, on tokens the new weights sampled."""
+    import threading
+
+    base, other, _ = folders
+    prompt = [11, 12, 13, 14]
+    with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
+        long = {"model": "base", "prompt": [3, 4, 5], "max_tokens": 1000, "ignore_eos": True}
+        results: dict = {}
+        runner = threading.Thread(target=lambda: results.update(long=_post(server.base, "/v1/completions", long)))
+        runner.start()
+        _wait_for_metric(server.base, "axk1_num_requests_running", 1)
+        pusher = threading.Thread(target=lambda: results.update(update=_post(
+            server.base, "/update_weights_from_disk", {"model_path": str(other)})))
+        pusher.start()
+        _wait_for_metric(server.base, "axk1_weight_update_waiting", 1)
+        held = {"model": "base", "prompt": prompt, "max_tokens": 6, "temperature": 0, "logprobs": 0,
+                "return_tokens_as_token_ids": True}
+        status, reply = _post(server.base, "/v1/completions", held)
+        chunks = _stream_fingerprints(server.base, {**held, "stream": True})
+        runner.join(60)
+        pusher.join(60)
+    assert status == 200 and results["update"][0] == 200, (reply, results.get("update"))
+    version = results["update"][1]["weights_version"]
+    assert results["long"][1]["system_fingerprint"] == "0"  # it finished under the weights that began it
+    assert reply["system_fingerprint"] == version
+    assert [int(t.removeprefix("token_id:")) for t in reply["choices"][0]["logprobs"]["tokens"]] == \
+        _local_greedy(other, prompt)
+    assert chunks[-1] == version and set(chunks) == {version}  # sent after the swap: every chunk names it
+
+
+def _wait_for_metric(base: str, name: str, value: int, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith(name + " ") and float(line.split()[-1]) == value:
+                    return
+        time.sleep(0.02)
+    raise AssertionError(f"{name} never reached {value}")
+
+
+def _stream_fingerprints(base: str, body: dict) -> list[str]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
+    request = urllib.request.Request(base + "/v1/completions", json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        lines = [line[6:] for line in reply.read().decode().splitlines() if line.startswith("data: {")]
+    return [json.loads(line)["system_fingerprint"] for line in lines]
 
 
 def test_a_weight_update_that_cannot_drain_in_time_is_refused_and_the_queue_moves_on(folders):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from axk1.infer.chat import ChatCodec
 from axk1.infer.detok import Delta, IncrementalText
-from axk1.infer.engine import Engine, SamplingParams, Sequence
+from axk1.infer.engine import Engine, RequestGroups, SamplingParams, Sequence
 from axk1.infer.logprobs import TokenLogprob
 from axk1.infer.protocol import APIError
 from axk1.infer.tool_calls import ToolCallParser
@@ -55,8 +55,9 @@ class Generation:
         self._ids_taken = [0] * len(self.texts)  # the same for the generated token ids (return_token_ids)
         self.index: dict[int, int] = {}
         self.sequences: list[Sequence] = []
+        request = RequestGroups()  # its prompts' groups: a weight update holds or starts them together
         for p, (ids, _) in enumerate(prompts):
-            for s in self.engine.submit(ids, params, self._sink, n):
+            for s in self.engine.submit(ids, params, self._sink, n, request):
                 self.index[s.id] = p * n + s.index
                 self.sequences.append(s)
 

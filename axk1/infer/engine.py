@@ -28,7 +28,8 @@ from axk1.infer.logprobs import token_logprob
 from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.scheduler import Scheduler
-from axk1.infer.sequence import RequestError, SamplingParams, Sequence, Sink  # noqa: F401 (re-exported)
+from axk1.infer.sequence import (RequestError, RequestGroups, SamplingParams, Sequence,  # noqa: F401 (re-exported)
+                                 Sink)
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache
 from axk1.model.kv_cache import PagedLatentCache
 
@@ -128,7 +129,10 @@ class Engine:
         except ValueError as e:
             raise RequestError(str(e), str(e).split()[0]) from None  # its messages start with the parameter
 
-    def submit(self, prompt: list[int], params: SamplingParams, sink: Sink, n: int = 1) -> list[Sequence]:
+    def submit(self, prompt: list[int], params: SamplingParams, sink: Sink, n: int = 1,
+               request: RequestGroups | None = None) -> list[Sequence]:
+        """Queue n choices of `prompt`. `request`: shared by the groups of one request with several prompts (a
+        weight update lets them all start under the same weights; default: a request of its own)."""
         self.check_request(prompt, params, n)
         self.stats.prompt_tokens += len(prompt)  # once for its n choices, as the reply's usage counts it
         group = []
@@ -137,6 +141,9 @@ class Engine:
             if params.seed is not None:  # each choice its own stream, so results do not depend on the batch
                 generator = torch.Generator(device=self.device).manual_seed(params.seed + i)
             group.append(Sequence(next(self._ids), i, list(prompt), params, sink, generator))
+        request = RequestGroups() if request is None else request
+        for s in group:
+            s.request = request
         with self._cond:  # replace_weights holds this lock: the version read here is the one that samples the group
             for s in group:
                 s.weights_version = self.weights_version

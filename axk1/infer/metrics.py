@@ -47,6 +47,8 @@ class ServerMetrics:
                [("", engine.num_running)])
         metric("num_requests_waiting", "gauge", "Choices queued for a free row (queue length).",
                [("", engine.num_waiting)])
+        metric("weight_update_waiting", "gauge", "1 while a weight update waits for the started choices to finish "
+               "(new requests wait meanwhile), else 0.", [("", int(engine.scheduler.hold_new))])
         metric("prompt_tokens_total", "counter", "Prompt tokens of the requests (their usage's prompt_tokens).",
                [("", stats.prompt_tokens)])
         metric("prefill_tokens_total", "counter", "Prompt tokens computed (prefix-cache hits left out, a preempted "

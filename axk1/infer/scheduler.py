@@ -60,7 +60,7 @@ class Scheduler:
                 if not group:
                     self.waiting.popleft()
                     continue
-                if self.hold_new and not _started(group):
+                if self.hold_new and not group[0].request.begun:
                     held.append(self.waiting.popleft())
                     continue
                 if len(self.running) + len(group) > self.max_batch:
@@ -69,19 +69,21 @@ class Scheduler:
                 if self.running and first > self.pool.num_available:
                     break  # wait for blocks too (with nothing running, it runs: someone must)
                 self.waiting.popleft()
+                group[0].request.begun = True
                 for follower in group[1:]:
                     follower.leader = group[0]
                 self.running.extend(group)
             self.waiting.extendleft(reversed(held))  # back in their order, at the front
 
     def num_started(self) -> int:
-        """Choices that have begun sampling: running, or preempted with tokens (caller holds the lock)."""
-        return len(self.running) + sum(len(g) for g in self.waiting if _started(g))
+        """Choices of begun requests, running or waiting (preempted, or a begun request's other prompts): what a
+        weight update waits for, since they belong with the weights that began them (caller holds the lock)."""
+        return len(self.running) + sum(len(g) for g in self.waiting if g[0].request.begun)
 
     def has_work(self) -> bool:
         """Whether a step has anything to run (caller holds the lock): not when a weight update holds every
         waiting request and nothing has started."""
-        return bool(self.running) or any(not self.hold_new or _started(g) for g in self.waiting)
+        return bool(self.running) or any(not self.hold_new or g[0].request.begun for g in self.waiting)
 
     def release(self, s: Sequence) -> None:
         """s has finished or was cancelled: its blocks go back (cached ones stay findable until evicted)."""
@@ -180,7 +182,3 @@ class Scheduler:
         s.leader = None
         with self._lock:
             self.waiting.appendleft([s])
-
-
-def _started(group: list[Sequence]) -> bool:
-    return any(s.tokens for s in group)

@@ -35,6 +35,14 @@ class SamplingParams:
 
 
 @dataclass(eq=False)
+class RequestGroups:
+    """What the groups of one request (its prompts' n choices each) share: whether any has been admitted. A weight
+    update lets the rest of a begun request start under the same weights (axk1/infer/scheduler.py)."""
+
+    begun: bool = False
+
+
+@dataclass(eq=False)
 class Sequence:
     """One choice of one request."""
 
@@ -59,6 +67,7 @@ class Sequence:
     draft_logits: torch.Tensor | None = None  # a drafting server: the MTP module's logits for the token after next
     logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token, when params.logprobs is set
     weights_version: str = "0"  # the weights that sample it: set when queued, again by an update before it starts
+    request: RequestGroups = field(default_factory=RequestGroups)  # shared by its request's sequences
 
     def all_tokens(self) -> list[int]:
         return self.prompt + self.tokens

@@ -307,7 +307,7 @@ def _logprobs(gen: Generation, i: int, names: TokenNames, chat: bool) -> dict[st
 async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:
     rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
     head = {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": state.model_name, "system_fingerprint": gen.sequences[0].weights_version}  # whose weights sampled
+            "model": state.model_name, "system_fingerprint": None}  # whose weights sampled: read once they have
     names = TokenNames(state.codec, bool(req.return_tokens_as_token_ids))
     state.shutdown.track(gen)  # until _end
     if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
@@ -330,6 +330,8 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     choices = [{"index": i, **_choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
                 "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
                 **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
+    # read now, not when queued: a request a weight update held is sampled by the new weights (Engine.replace_weights)
+    head["system_fingerprint"] = gen.sequences[0].weights_version
     return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
 
 
@@ -368,7 +370,10 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             choice.update(choice_fields(gen, i, req, chat, i not in started, reason is not None))
             started.add(i)
         usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
-        return _sse({**head, **(prompt_ids if delta is None else {}), "choices": [choice], **usage})
+        # each chunk names the weights of its choice as it is sent: a request a weight update held is sampled by the
+        # new weights (its role chunk, sent while it waited, names the old)
+        return _sse({**head, "system_fingerprint": gen.sequences[i].weights_version,
+                     **(prompt_ids if delta is None else {}), "choices": [choice], **usage})
 
     try:
         if chat:
@@ -378,7 +383,8 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             if delta or reason is not None:
                 yield chunk(i, delta, reason)
         if include_usage:
-            yield _sse({**head, "choices": [], "usage": gen.usage()})
+            yield _sse({**head, "system_fingerprint": gen.sequences[0].weights_version, "choices": [],
+                        "usage": gen.usage()})
         yield "data: [DONE]\n\n"
     except APIError as e:
         yield _sse(e.body())
