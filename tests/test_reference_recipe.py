@@ -69,7 +69,9 @@ def test_think_fusion_settings_are_the_published_ones():
     task = {"kind": "math", "answer": "82"}
     assert score(task, "steps</think>\n\n\\boxed{82}", "stop", True).reward == 1.0
     assert score(task, "steps</think>\n\n\\boxed{81}", "stop", True).reward == -1.0
-    assert score(task, "steps</think>\n\n<think>\\boxed{82}", "stop", True).reward == 0.0  # correct, bad tags
+    assert score(task, "<think>steps</think>\n\n\\boxed{82}", "stop", True).reward == 0.0  # correct, bad tags
+    # an answer inside a think block reopened after the last </think> is no answer (as evaluation reads it)
+    assert score(task, "steps</think>\n\n<think>\\boxed{82}", "stop", True).reward == -2.0
 
 
 def test_vocabulary_rule_gives_what_docs_model_md_says():
