@@ -58,3 +58,18 @@ def test_a_run_off_the_published_protocol_is_not_set_beside_it(tmp_path, options
     results["config"]["n"] = 16
     results["tasks"]["lcb"]["metrics"]["n_samples"] = 16
     assert comparison_rows(results)[0]["published"]["A.X K1"] == 75.8  # on the protocol: compared
+
+
+def test_a_run_that_sent_other_sampling_fields_is_not_set_beside_the_card():
+    """--extra-body '{"min_p": 0.05}' (which docs/evaluation.md suggests for vLLM's fields) changes what is sampled,
+    yet the row sat beside the card's numbers with ratios."""
+    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": 16}
+    results = {"config": {"model": "m", "backend": {"model": "m", "extra_body": {"min_p": 0.05}}, "n": 16,
+                          "options": {}, "sampling": {"thinking": True}},
+               "tasks": {"aime25": {"score": 70.0, "metrics": metrics, "statuses": {}, "info": {},
+                                    "published": "aime25"}}}
+    [row] = comparison_rows(results)
+    assert row["not_comparable"] == "--extra-body sets min_p" and "published" not in row
+    results["config"]["backend"]["extra_body"] = {"chat_template_kwargs": {"thinking": True}}  # a switch, not sampling
+    [row] = comparison_rows(results)
+    assert row.get("not_comparable") is None and row["published"]["A.X K1"] == 89.8

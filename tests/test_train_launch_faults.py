@@ -29,9 +29,9 @@ sys.exit(main())
 
 @pytest.mark.parametrize("change, said", [
     # used to train to the end, rank 1's shards at the other rate
-    (("lr = 3e-3", "lr = 2e-3"), "optimizer.lr 0.003 -> 0.002"),
+    (("lr = 3e-3", "lr = 2e-3"), "optimizer.lr: 0.003 -> 0.002"),
     # used to hang before the first step
-    (("global_sequences = 8", "global_sequences = 4"), "batch.global_sequences 8 -> 4"),
+    (("global_sequences = 8", "global_sequences = 4"), "batch.global_sequences: 8 -> 4"),
 ])
 def test_ranks_given_different_recipes_refuse_to_start(tmp_path, change, said):
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
@@ -105,7 +105,10 @@ def test_a_killed_rank_is_the_root_cause_torchrun_names(tmp_path):
     runner = tmp_path / "runner.py"
     runner.write_text(KILLED_RANK_1)
     err = torchrun_train(recipe, "--max-steps", "4", script=runner, fails=True, timeout=120)
-    assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
+    # rank 0 says it lost its peer, unless torchrun (which polls every 0.1 s) stopped it first, as it stops every
+    # rank once one fails: on a loaded machine either comes first
+    assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err or \
+        "stopped by SIGTERM from torchrun" in err, err[-3000:]
     root = err.split("Root Cause (first observed failure):", 1)[1]
     assert "rank      : 1 (local_rank: 1)" in root and "SIGKILL" in root, root
 

@@ -19,6 +19,7 @@ from datatrove.data import Document
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.failure import Failure
 from axk1.data.html_extract import ExtractLimit, WebConfig, extract_main_text
+from axk1.data.url_filter import ascii_host
 from axk1.data.warc import Skipped, WebPage, read_warc
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
@@ -110,11 +111,7 @@ def _site_host(site: str) -> str:
     """A folder name as a URL's host: a Korean domain in its punycode form (`한국.kr` -> `xn--3e0b707e.kr`), as a
     crawl writes it; percent-encoded, as it was, it matched no `allow_domains` entry and every page was excluded.
     A name that is no domain (`my pages`) stays, percent-encoded."""
-    try:
-        site = site.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
-    return quote(site)
+    return quote(ascii_host(site))
 
 
 def folder_pages(root: str | Path) -> Iterator[WebPage]:

@@ -80,14 +80,12 @@ class SiteLineCounter(PipelineStep):
         self.output_folder = output_folder
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        import xxhash
-
         # site -> page-text hash -> its lines: a copy of a page (same text, whitespace aside) adds nothing
         pages: dict[str, dict[str, list[int]]] = defaultdict(dict)
         for doc in data:
             site = _site(doc)
             if site is not None:
-                page = str(xxhash.xxh64_intdigest(" ".join(doc.text.split())))
+                page = str(_key(doc.text))
                 if page not in pages[site]:
                     pages[site][page] = _page_lines(doc.text)
             yield doc

@@ -32,14 +32,20 @@ def _strip_scheme(url: str) -> str:
     return url.split("://", 1)[1] if "://" in url else url
 
 
+def ascii_host(host: str) -> str:
+    """An internationalised domain in ASCII, punycode (`한국.kr` -> `xn--3e0b707e.kr`), as crawls write it; a name
+    that is no valid IDN (an empty label, a label over 63 characters) as written."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
 def _host_key(host: str) -> str:
     """A host as the lists compare it: lower case, no port, wildcard or trailing dot, IDN in ASCII (punycode)."""
     host = host.strip().lower().removeprefix("*.").strip(".")
     host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # a port (an IPv6 address has several colons)
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:  # not a valid IDN (an empty label, a label over 63 characters): compared as written
-        return host
+    return ascii_host(host)
 
 
 def _domains(host: str) -> list[str]:

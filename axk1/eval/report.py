@@ -9,9 +9,11 @@ in the model's default mode, beside the thinking table. Ratios are ours / theirs
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
+from axk1.eval.backends import Sampling
 from axk1.eval.contamination import report_line as contamination_line
 from axk1.eval.metrics import format_stderr
 from axk1.eval.tasks import TASKS, get_task
@@ -27,7 +29,8 @@ PUBLISHED = {
 }
 # The card's sampling protocol (docs/evaluation.md, "Protocol"): temperature 0.6, top-p 0.95, at least 32K new
 # tokens, 16-64 samples per problem. A run sampled otherwise measures something else.
-PROTOCOL = {"temperature": 0.6, "top_p": 0.95, "top_k": 0, "max_tokens": 32768, "n": 16}
+# The defaults of Sampling are that protocol (one place to change it), with 16 samples a problem.
+PROTOCOL = {**{k: v for k, v in asdict(Sampling()).items() if k != "thinking"}, "n": 16}
 PUBLISHED_NON_THINKING = {
     "humaneval": {"label": "HumanEval+ (card; we run HumanEval)", "scores": (79.9, 87.8, 89.0)},
 }
@@ -66,6 +69,9 @@ def not_comparable(name: str, result: dict, config: dict) -> str | None:
             why.append(f"{key} {sampling[key]}, not {PROTOCOL[key]}")
     if sampling.get("max_tokens", PROTOCOL["max_tokens"]) < PROTOCOL["max_tokens"]:
         why.append(f"max_tokens {sampling['max_tokens']} < {PROTOCOL['max_tokens']}")
+    extra = sorted(k for k in config.get("backend", {}).get("extra_body", {}) if k != "chat_template_kwargs")
+    if extra:  # min_p, repetition_penalty, ...: sampled otherwise than the card's protocol
+        why.append(f"--extra-body sets {', '.join(extra)}")
     if name in TASKS:
         why += get_task(name).comparison_caveats(config.get("options", {}), result)
     return "; ".join(why) or None

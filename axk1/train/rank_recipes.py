@@ -16,7 +16,7 @@ import torch.distributed as dist
 
 from axk1.config import ModelConfig
 from axk1.train.recipe import Recipe
-from axk1.train.resume import flat_settings
+from axk1.train.resume import flat_settings, setting_diffs
 
 # what may differ between ranks: the file the recipe was read from (its values are compared), and the CPU threads
 # each process uses
@@ -37,10 +37,7 @@ def check_ranks_agree(r: Recipe, config: ModelConfig) -> None:
         return
     everyone: list = [None] * len(digests)  # the settings themselves, to name what differs (a failing launch only)
     dist.all_gather_object(everyone, mine)
-    first, theirs = everyone[0], everyone[odd[0]]
-    missing = "(none)"
-    diffs = [f"{k} {first.get(k, missing)!r} -> {theirs.get(k, missing)!r}" for k in sorted(set(first) | set(theirs))
-             if first.get(k, missing) != theirs.get(k, missing)]
+    diffs = setting_diffs(everyone[0], everyone[odd[0]])
     others = f" (and {len(odd) - 1} more rank(s): {', '.join(map(str, odd[1:8]))}{' ...' if len(odd) > 8 else ''})"
     raise ValueError(f"rank {odd[0]}'s recipe differs from rank 0's: {'; '.join(diffs)[:2000]}"
                      f"{others if len(odd) > 1 else ''}. Every rank of a launch must be given the same recipe and "

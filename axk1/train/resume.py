@@ -39,15 +39,19 @@ def run_definition(r: Recipe, config: ModelConfig) -> dict:
     return json.loads(json.dumps(out, default=str))
 
 
+def setting_diffs(old: dict, new: dict) -> list[str]:
+    """"key: old -> new" for every flat setting (flat_settings) that differs, in key order."""
+    missing = "(none)"
+    return [f"{k}: {old.get(k, missing)!r} -> {new.get(k, missing)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k, missing) != new.get(k, missing)]
+
+
 def check_resume(saved: dict | None, current: dict, where: Path) -> None:
     """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
     written before run definitions were saved has none: nothing to compare)."""
     if saved is None:
         return
-    old, new = flat_settings(saved), flat_settings(current)
-    missing = "(none)"
-    diffs = [f"{k}: {old.get(k, missing)!r} -> {new.get(k, missing)!r}" for k in sorted(set(old) | set(new))
-             if old.get(k, missing) != new.get(k, missing)]
+    diffs = setting_diffs(flat_settings(saved), flat_settings(current))
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
