@@ -29,7 +29,7 @@ from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.scheduler import Scheduler
 from axk1.infer.sequence import (RequestError, RequestGroups, SamplingParams, Sequence,  # noqa: F401 (re-exported)
-                                 Sink)
+                                 Sink, WeightsBusy)
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache
 from axk1.model.kv_cache import PagedLatentCache
 
@@ -187,10 +187,10 @@ class Engine:
                 while busy := self.scheduler.num_started():
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise RequestError(f"{busy} choices are being generated and did not finish within "
-                                           f"{drain_s:g} s: weights are replaced only between them (send the "
-                                           "update again, or when the requests in flight have finished)",
-                                           "model_path")
+                        raise WeightsBusy(f"{busy} choices are being generated and did not finish within "
+                                          f"{drain_s:g} s: weights are replaced only between them (send the "
+                                          "update again, or when the requests in flight have finished)",
+                                          "model_path")
                     self._cond.wait(left)  # the engine thread notifies after every step that finished one
             finally:
                 self.scheduler.hold_new = False

@@ -23,6 +23,10 @@ class RequestError(ValueError):
         self.param = param
 
 
+class WeightsBusy(RequestError):
+    """A weight update that could not run now (the choices it waited for did not finish in time): try it again."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from axk1.infer.protocol import APIError
-from axk1.infer.sequence import RequestError
+from axk1.infer.sequence import RequestError, WeightsBusy
 
 log = logging.getLogger(__name__)
 ROUTE = "/update_weights_from_disk"
@@ -55,7 +55,7 @@ def add_weight_update_route(app: FastAPI, state, read_request) -> None:
             async with loading:
                 dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
         except RequestError as e:
-            raise APIError(409 if "did not finish" in str(e) else 400, str(e), param="model_path") from None
+            raise APIError(409 if isinstance(e, WeightsBusy) else 400, str(e), param="model_path") from None
         except (OSError, ValueError, KeyError) as e:  # a missing folder, a bad header, a missing tensor: named
             raise APIError(400, f"cannot load {path}: {e}", param="model_path") from None
         message = f"loaded {path} in {time.perf_counter() - t0:.2f} s; {dropped} cached prefix blocks dropped"
