@@ -111,17 +111,22 @@ class SiteLineReducer(PipelineStep):
         self.counts_folder, self.output_folder, self.cfg = counts_folder, output_folder, cfg
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        pages: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        # merged as they are read: per site the pages seen (the same page from two tasks, two snapshots, counts
+        # once) and a count a line, so memory grows with distinct pages and lines, not with every page's lines
+        seen: dict[str, set[str]] = defaultdict(set)
+        lines: dict[str, Counter] = defaultdict(Counter)
         for p in sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz")):
             with gzip.open(p, "rt", encoding="utf-8") as f:
                 for site, rec in json.load(f).items():
-                    pages[site].update(rec["pages"])  # the same page from two tasks (two snapshots) counts once
+                    for page, page_lines in rec["pages"].items():
+                        if page not in seen[site]:
+                            seen[site].add(page)
+                            lines[site].update(page_lines)
         cfg = self.cfg
         drop = {}
-        for site, site_pages in pages.items():
-            lines = Counter(k for page_lines in site_pages.values() for k in page_lines)
-            n = len(site_pages)
-            drop[site] = sorted(k for k, c in lines.items() if c >= cfg.min_pages and c >= cfg.min_share * n)
+        for site, counts in lines.items():
+            n = len(seen[site])
+            drop[site] = sorted(k for k, c in counts.items() if c >= cfg.min_pages and c >= cfg.min_share * n)
         os.makedirs(self.output_folder, exist_ok=True)
         with gzip.open(Path(self.output_folder) / f"{rank:05d}.json.gz", "wt", encoding="utf-8") as f:
             json.dump({site: hashes for site, hashes in drop.items() if hashes}, f)
