@@ -12,13 +12,9 @@ empty variable means no key. `--api-key` is refused, naming the variable to set 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import logging
 import os
 import re
-import time
-import urllib.request
 
 SERVER_KEY_ENV = "AXK1_API_KEY"  # the key an axk1 server requires
 CLIENT_KEY_ENV = "OPENAI_API_KEY"  # the key sent to an OpenAI-compatible server (the openai client's variable)
@@ -69,37 +65,3 @@ def add_api_key_flags(parser: argparse.ArgumentParser, default_env: str, purpose
     # SUPPRESS: the refused flag sets nothing; the refusal names the command's own variable
     parser.add_argument("--api-key", nargs="?", action=_RefuseKeyOnCommandLine, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS).default_env = default_env
-
-
-def request_json(method: str, url: str, body: dict | None, api_key: str | None, timeout: float) -> dict:
-    """The one way a key is sent: a request to an OpenAI-style server with a JSON body and the key (if any) as a
-    bearer token, answered with JSON (eval's openai backend; RL's rollout-server client). `timeout` bounds the whole
-    reply (TimeoutError), not each read. Its failures (urllib's HTTPError and URLError, OSError, a reply that is not
-    JSON) are the caller's to name."""
-    deadline = time.monotonic() + timeout
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        return json.loads(_read_by(reply, deadline, timeout))
-
-
-def _read_by(reply, deadline: float, timeout: float) -> bytes:
-    """The reply's body, read a piece at a time, each read given only the time left before `deadline`: a socket
-    timeout alone bounds the wait for each piece, so a server trickling a byte a second held a reply for ever."""
-    sock = getattr(getattr(reply.fp, "raw", None), "_sock", None)  # the socket under http.client's reader
-    chunks = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"the reply took longer than {timeout:g} s")
-        if sock is not None:
-            sock.settimeout(left)
-        chunk = reply.read1(1 << 16)
-        if not chunk:
-            if getattr(reply, "length", None):  # read1 ends quietly where read() named the cut: say so as read() did
-                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
-            return b"".join(chunks)
-        chunks.append(chunk)

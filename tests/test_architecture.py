@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 # Lowest first. Each layer may import only from the layers before it.
 LAYERS = [
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
-     "api_key", "version"},  # leaves
+     "api_key", "http_json", "version"},  # leaves
     {"config"},                                     # ModelConfig (reads presets), the dtype table
     {"model"},                                      # plain PyTorch
     {"parallel", "params"},                         # applied to the model from outside; parameter counts

@@ -15,7 +15,7 @@ import time
 import urllib.error
 from dataclasses import dataclass, field
 
-from axk1.api_key import request_json
+from axk1.http_json import request_json
 from axk1.eval.backends import Backend, Completion, Request, Sampling
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 

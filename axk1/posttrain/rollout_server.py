@@ -36,7 +36,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from axk1.api_key import SERVER_KEY_ENV, request_json
+from axk1.api_key import SERVER_KEY_ENV
+from axk1.http_json import request_json
 from axk1.checkpoint.dcp import save_checkpoint, step_dir
 from axk1.checkpoint.export import export_checkpoint
 from axk1.infer.generate import GenerationResult

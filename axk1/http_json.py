@@ -1,0 +1,43 @@
+"""JSON requests to an OpenAI-style server (eval's openai backend, RL's rollout-server client), with the API key
+(axk1/api_key.py reads it) as a bearer token, and a timeout that bounds the whole reply."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.request
+
+
+def request_json(method: str, url: str, body: dict | None, api_key: str | None, timeout: float) -> dict:
+    """The one way a key is sent: a request to an OpenAI-style server with a JSON body and the key (if any) as a
+    bearer token, answered with JSON (eval's openai backend; RL's rollout-server client). `timeout` bounds the whole
+    reply (TimeoutError), not each read. Its failures (urllib's HTTPError and URLError, OSError, a reply that is not
+    JSON) are the caller's to name."""
+    deadline = time.monotonic() + timeout
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.loads(_read_by(reply, deadline, timeout))
+
+
+def _read_by(reply, deadline: float, timeout: float) -> bytes:
+    """The reply's body, read a piece at a time, each read given only the time left before `deadline`: a socket
+    timeout alone bounds the wait for each piece, so a server trickling a byte a second held a reply for ever."""
+    sock = getattr(getattr(reply.fp, "raw", None), "_sock", None)  # the socket under http.client's reader
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the reply took longer than {timeout:g} s")
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = reply.read1(1 << 16)
+        if not chunk:
+            if getattr(reply, "length", None):  # read1 ends quietly where read() named the cut: say so as read() did
+                raise http.client.IncompleteRead(b"".join(chunks), reply.length)
+            return b"".join(chunks)
+        chunks.append(chunk)
