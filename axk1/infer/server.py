@@ -247,14 +247,18 @@ async def _read_body(request: Request, state: ServerState) -> Any:
         raise APIError(413, f"the request body is {short_int(int(declared))} bytes; this server accepts at most "
                             f"{limits.max_bytes}", code="request_too_large")
     chunks, size = [], 0
-    try:
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
+                               code="request_too_large")
+            chunks.append(chunk)
+
+    try:  # a body still arriving when the server's --shutdown-timeout ends the requests in flight gets their 503
         async with asyncio.timeout(state.read_timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
-                                   code="request_too_large")
-                chunks.append(chunk)
+            await state.shutdown.race(read())
     except TimeoutError:
         raise APIError(408, f"the request body did not arrive within {state.read_timeout:g} s ({size} bytes came)",
                        code="request_timeout") from None
