@@ -144,7 +144,9 @@ def create_app(state: ServerState) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException) -> Response:
         message = str(e.detail)
         if e.status_code == 405:  # which methods the path takes, in the message and (RFC 9110) the Allow header
-            message = f"{request.method} is not allowed on {request.url.path}: use {e.headers.get('Allow', '?')}"
+            # sorted: Starlette joins a set, so the order changed from one run to the next
+            e.headers["Allow"] = ", ".join(sorted(m.strip() for m in e.headers.get("Allow", "").split(",")))
+            message = f"{request.method} is not allowed on {request.url.path}: use {e.headers['Allow']}"
         elif e.status_code == 404 and request.url.path == weight_updates.ROUTE:
             message = f"{weight_updates.ROUTE} is off: start the server with --enable-weight-updates"
         elif e.status_code == 404:
