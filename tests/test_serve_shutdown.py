@@ -1,9 +1,13 @@
 """SIGTERM with requests in flight (`axk1 serve --shutdown-timeout`): each stream ends with an error event and
 [DONE], a non-streaming request with a 503, one log line and no traceback; a request that finishes within the
-timeout is answered as usual."""
+timeout is answered as usual. A force quit (Ctrl-C twice) ends them the same way at once, a body still arriving
+at the timeout gets the same 503, and the exit status is the signal's (130, 143)."""
 
 import http.client
 import json
+import os
+import signal
+import socket
 import threading
 import time
 from urllib.parse import urlsplit
@@ -70,6 +74,105 @@ def test_sigterm_ends_running_streams_with_an_error_event_and_done(folder):
     assert took < 4, took  # at once (0 s), not after uvicorn's backstop
     assert "Traceback" not in log and "CancelledError" not in log and "Cancel " not in log, log
     assert log.count("still running after --shutdown-timeout") == 1, log
+    assert server.proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in log
+
+
+def _post_json(base, path, body, out, key):
+    """(status, content type, body) of a POST to `path`, into out[key]."""
+    try:
+        connection = http.client.HTTPConnection(urlsplit(base).netloc, timeout=60)
+        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        out[key] = (response.status, response.getheader("content-type"), response.read().decode())
+    except (http.client.HTTPException, OSError) as e:
+        out[key] = ("cut off", type(e).__name__, "")
+
+
+def test_a_force_quit_ends_every_request_at_once_with_an_error_and_exits_130(folder):
+    """Ctrl-C twice used to cut the streams (no error event, no [DONE]), answer the others with a plain-text 500,
+    log a dozen tracebacks (the engine thread's "Event loop is closed" among them) and exit 0."""
+    body = {"model": folder.name, "prompt": "Seoul", "max_tokens": 16000, "temperature": 0, "ignore_eos": True}
+    with ServerProcess(folder, "--max-batch", "2", "--shutdown-timeout", "120", "--enable-weight-updates") as server:
+        streams = [([], threading.Event()) for _ in range(3)]
+        threads = [threading.Thread(target=_stream_events, args=(server.base, body, out, started))
+                   for out, started in streams]
+        replies: dict = {}
+        threads.append(threading.Thread(target=_post_json,
+                                        args=(server.base, "/v1/completions", body, replies, "plain")))
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while (m := server.metrics())["axk1_num_requests_running"] + m["axk1_num_requests_waiting"] < 4:
+            assert time.monotonic() < deadline, m
+            time.sleep(0.05)
+        # the same folder again: the update waits for the two choices sampling (they would take minutes)
+        update = threading.Thread(target=_post_json, args=(server.base, "/update_weights_from_disk",
+                                                           {"model_path": str(folder)}, replies, "update"))
+        update.start()
+        threads.append(update)
+        deadline = time.monotonic() + 30
+        while server.metrics()["axk1_weight_update_waiting"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        os.kill(server.proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        os.kill(server.proc.pid, signal.SIGINT)
+        for t in threads:
+            t.join(timeout=60)
+        server.proc.wait(timeout=60)
+        took = time.monotonic() - sent
+        log = server.proc.stdout.read()
+    for out, _ in streams:
+        assert out[-1] == "[DONE]", out[-3:]
+        assert json.loads(out[-2])["error"]["code"] == "server_shutting_down"
+    for key in ("plain", "update"):
+        status, kind, text = replies[key]
+        assert status == 503 and kind == "application/json", replies[key]
+        assert json.loads(text)["error"]["code"] == "server_shutting_down"
+    assert took < 60, took  # not the 120 s grace period
+    assert "Traceback" not in log and "Event loop is closed" not in log and "Cancel " not in log, log
+    assert server.proc.returncode == 128 + signal.SIGINT and "axk1 serve: interrupted" in log, log
+
+
+def _trickle(base, path, out):
+    """A request whose body comes one byte every 0.3 s (it would take ~15 s): the raw reply."""
+    body = json.dumps({"prompt": "Seoul", "max_tokens": 2, "pad": "x" * 20}).encode()
+    with socket.create_connection((urlsplit(base).hostname, urlsplit(base).port), timeout=60) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode())
+        try:
+            for byte in body:
+                s.sendall(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:  # the server answered and closed the connection
+            pass
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    out[path] = data
+
+
+def test_a_body_still_arriving_at_the_shutdown_timeout_gets_the_503(folder):
+    """It was left to uvicorn's backstop, 5 s later: a plain-text 500 and tracebacks."""
+    with ServerProcess(folder, "--shutdown-timeout", "1") as server:
+        out: dict = {}
+        threads = [threading.Thread(target=_trickle, args=(server.base, path, out))
+                   for path in ("/v1/completions", "/tokenize")]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        server.proc.terminate()
+        for t in threads:
+            t.join(timeout=60)
+        server.proc.wait(timeout=60)
+        log = server.proc.stdout.read()
+    for path in ("/v1/completions", "/tokenize"):
+        head, _, text = out[path].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503") and b"application/json" in head, out[path]
+        assert json.loads(text)["error"]["code"] == "server_shutting_down"
+    assert "Traceback" not in log and "Cancel " not in log, log
+    assert server.proc.returncode == 128 + signal.SIGTERM
 
 
 def test_a_request_that_finishes_within_the_shutdown_timeout_is_answered_as_usual(folder):
@@ -83,3 +186,36 @@ def test_a_request_that_finishes_within_the_shutdown_timeout_is_answered_as_usua
         thread.join(timeout=60)
         server.proc.wait(timeout=60)
     assert out[-1] == "[DONE]" and json.loads(out[-2])["choices"][0]["finish_reason"] == "length"
+
+
+def test_the_engine_thread_outlives_a_sink_that_fails_and_a_closed_event_loop():
+    """After the event loop closed, a choice's sink raised RuntimeError in the engine thread; the step's failure
+    handler, telling the same sink, raised again and ended the thread with a traceback."""
+    import asyncio
+
+    from axk1.infer.choices import Generation
+    from axk1.infer.engine import Engine, SamplingParams
+
+    engine = Engine(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), max_batch=2).start()
+    try:
+        def broken(*_):
+            raise RuntimeError("Event loop is closed")
+
+        engine.submit([3, 4, 5], SamplingParams(max_tokens=4), broken)
+        deadline = time.monotonic() + 60
+        while not engine.stats.errors:  # its step failed (logged); then another request is served
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        done = threading.Event()
+        engine.submit([3, 4, 5], SamplingParams(max_tokens=2), lambda s, t, reason, e: reason and done.set())
+        assert done.wait(60) and engine._thread.is_alive()
+    finally:
+        engine.stop()
+
+    async def make():
+        return Generation(engine, None, [([3, 4], False)], SamplingParams(max_tokens=1), 1, [], ["prompt"])
+
+    loop = asyncio.new_event_loop()
+    gen = loop.run_until_complete(make())
+    loop.close()
+    gen._sink(gen.sequences[0], 7, None, None)  # no RuntimeError: nobody is left to read it

@@ -200,3 +200,75 @@ def test_tokenize_takes_the_api_key_and_version_and_ping_do_not(folder):
             assert http.get("/version").status_code == http.get("/ping").status_code == 200
     finally:
         engine.stop()
+
+
+def test_tokenize_builds_and_encodes_its_reply_off_the_event_loop(folder, monkeypatch):
+    """For a prompt of 800K tokens the token strings and the 6 MB of JSON were made on the event loop: /health and
+    every stream waited ~0.5 s. Where they are made, not how long they take: timings are noise on a loaded machine.
+    (The JSON is also encoded in pieces, each a short hold of the GIL: tokenize_routes._json_list.)"""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from axk1.infer.cli import build_server
+
+    def on_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:  # a worker thread
+            return False
+
+    where: list[tuple[str, bool]] = []
+
+    class Vocabulary:  # the tokenizer, noting where it names the tokens
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+
+        def __getattr__(self, name):
+            return getattr(self.tokenizer, name)
+
+        def id_to_token(self, i):
+            where.append(("token_strs", on_loop()))
+            return self.tokenizer.id_to_token(i)
+
+    dumps = json.dumps
+
+    def noting_dumps(obj, *args, **kwargs):
+        if isinstance(obj, list) or isinstance(obj, dict) and "token_strs" in obj:  # the reply, or pieces of it
+            where.append(("json", on_loop()))
+        return dumps(obj, *args, **kwargs)
+
+    app, engine = build_server(folder, max_batch=1)
+    app.state.axk1.codec.tokenizer = Vocabulary(app.state.axk1.codec.tokenizer)
+    monkeypatch.setattr(json, "dumps", noting_dumps)
+    try:
+        with TestClient(app) as http:
+            reply = http.post("/tokenize", json={"prompt": "Seoul is " * 50, "return_token_strs": True})
+    finally:
+        engine.stop()
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
+    assert len(reply.json()["token_strs"]) == reply.json()["count"] > 50
+    assert ("token_strs", False) in where and ("json", False) in where
+    assert not any(loop for _, loop in where), where
+
+
+def test_ping_takes_get_head_and_post_and_its_405_names_all_three(folder):
+    """Two stacked routes: a PUT's 405 said `Allow: POST` though GET worked, and HEAD (a load balancer's probe,
+    which /health takes) was refused."""
+    from fastapi.testclient import TestClient
+
+    from axk1.infer.cli import build_server
+
+    app, engine = build_server(folder, max_batch=1)
+    try:
+        with TestClient(app) as http:
+            assert [http.request(m, "/ping").status_code for m in ("GET", "HEAD", "POST")] == [200] * 3
+            assert http.head("/ping").content == b""
+            refused = http.put("/ping")
+            schema = http.get("/openapi.json").json()
+    finally:
+        engine.stop()
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, POST"
+    assert refused.json()["error"]["message"] == "PUT is not allowed on /ping: use GET, HEAD, POST"
+    assert list(schema["paths"]["/ping"]) == ["get"]

@@ -62,7 +62,10 @@ class Generation:
                 self.sequences.append(s)
 
     def _sink(self, seq: Sequence, token: int | None, reason: str | None, error: str | None) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (seq, token, reason, error))
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (seq, token, reason, error))
+        except RuntimeError:  # the loop has closed (the server stopped): nobody is left to read it
+            pass
 
     async def events(self) -> AsyncIterator[tuple[int, Delta, str | None]]:
         """(choice index, text delta, finish reason or None) until every choice has finished."""

@@ -106,13 +106,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=args.shutdown_timeout + BACKSTOP_S,
                             http=timed_h11(args.read_timeout))
-    server = DrainingServer(config, shutdown)
+    server = DrainingServer(config, shutdown, engine.stop)  # stops the engine while the event loop is still up
     try:
+        # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM too: axk1/cli_exit.py's
+        # Terminated): both go on to main(), which ends with a line and 130 or 143 as every verb does (a Ctrl-C
+        # ended with 0 here, as if the server had stopped of itself)
         server.run()
-    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again once it has shut down (as uvicorn.run)
-        pass
     finally:
-        engine.stop()
+        engine.stop()  # at once if the server stopped it: here for a server that never started
     return 0 if server.started else 3  # uvicorn.run's status for a server that never started
 
 
@@ -159,7 +160,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--shutdown-timeout", type=non_negative_int, default=5,
                    help="seconds the requests in flight may go on after SIGTERM or Ctrl-C (new connections are "
                         "refused at once); then each still running ends with an error (a 503; a stream, an error "
-                        "event and [DONE]). 0: at once (default %(default)s)")
+                        "event and [DONE]). 0: at once; a second Ctrl-C: at once too (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
     p.set_defaults(func=cmd_serve)

@@ -13,6 +13,7 @@ K blocks per row, D sequences whose prompt ends in this prefill, V vocabulary.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -58,8 +59,7 @@ class Engine:
                              "(config.json max_position_embeddings, which a YaRN model sets to its extended length: "
                              "docs/training.md): serve at most that, or leave --max-model-len out")
         self.max_model_len = max_model_len or context
-        self.vocab_size = config.vocab_size
-        self.eos_ids = frozenset(config.eos_token_ids)
+        self.vocab_size, self.eos_ids = config.vocab_size, frozenset(config.eos_token_ids)
         self.device = model.lm_head.weight.device
         dtype = model.lm_head.weight.dtype
         # a token's latents in every pool: the main layers', and the MTP layer's with --speculative
@@ -186,7 +186,7 @@ class Engine:
                 deadline = time.monotonic() + drain_s
                 while busy := self.scheduler.num_started():
                     left = deadline - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self._stopping:  # stop(): the server exits, and no step will finish them
                         raise WeightsBusy(f"{busy} choices are being generated and did not finish within "
                                           f"{drain_s:g} s: weights are replaced only between them (send the "
                                           "update again, or when the requests in flight have finished)",
@@ -249,7 +249,8 @@ class Engine:
                 log.exception("engine step failed")
                 self.stats.errors += 1
                 for s in list(self.scheduler.running):
-                    self._finish(s, None, f"{type(e).__name__}: {e}")
+                    with contextlib.suppress(Exception):  # a sink failing here too ended the thread: the server hung
+                        self._finish(s, None, f"{type(e).__name__}: {e}")
                     self.scheduler.release(s)
             if self.scheduler.hold_new:  # a weight update waits for the started choices to finish
                 with self._cond:

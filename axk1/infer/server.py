@@ -144,7 +144,9 @@ def create_app(state: ServerState) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException) -> Response:
         message = str(e.detail)
         if e.status_code == 405:  # which methods the path takes, in the message and (RFC 9110) the Allow header
-            message = f"{request.method} is not allowed on {request.url.path}: use {e.headers.get('Allow', '?')}"
+            # sorted: Starlette joins a set, so the order changed from one run to the next
+            e.headers["Allow"] = ", ".join(sorted(m.strip() for m in e.headers.get("Allow", "").split(",")))
+            message = f"{request.method} is not allowed on {request.url.path}: use {e.headers['Allow']}"
         elif e.status_code == 404 and request.url.path == weight_updates.ROUTE:
             message = f"{weight_updates.ROUTE} is off: start the server with --enable-weight-updates"
         elif e.status_code == 404:
@@ -247,14 +249,18 @@ async def _read_body(request: Request, state: ServerState) -> Any:
         raise APIError(413, f"the request body is {short_int(int(declared))} bytes; this server accepts at most "
                             f"{limits.max_bytes}", code="request_too_large")
     chunks, size = [], 0
-    try:
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
+                               code="request_too_large")
+            chunks.append(chunk)
+
+    try:  # a body still arriving when the server's --shutdown-timeout ends the requests in flight gets their 503
         async with asyncio.timeout(state.read_timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise APIError(413, f"the request body is over {limits.max_bytes} bytes, this server's limit",
-                                   code="request_too_large")
-                chunks.append(chunk)
+            await state.shutdown.race(read())
     except TimeoutError:
         raise APIError(408, f"the request body did not arrive within {state.read_timeout:g} s ({size} bytes came)",
                        code="request_timeout") from None

@@ -2,26 +2,34 @@
 connections at once (a new client's connection is refused, and a load balancer tries another server), the requests
 in flight may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
 with an SSE error object ("the server is shutting down") and `[DONE]`, a non-streaming request with a 503 error,
-its choices aborted in the engine; one log line says how many.
+its choices aborted in the engine; one log line says how many. A request whose body is still arriving, and a
+weight update still loading, end then with the same 503 (`race`). A second Ctrl-C (uvicorn's force quit) ends them
+all at once, the same way, instead of at the timeout.
 
 Before, uvicorn gave them 5 s and then cancelled their tasks: every client got a chunked reply cut off without an
 error or `[DONE]` (a queued stream had only its role chunk), and the log got one CancelledError traceback a stream.
-uvicorn's own cancel stays as a backstop, a few seconds after ours.
+A force quit cancelled them at once (plain-text 500s, cut streams), and the engine thread, stopped only after the
+event loop had closed, died on it with a traceback. uvicorn's own cancel stays as a backstop, a few seconds after
+ours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import uvicorn
 
 from axk1.infer.choices import Generation
+from axk1.infer.protocol import APIError
 
 log = logging.getLogger("axk1.infer.server")
 BACKSTOP_S = 5  # what uvicorn still waits, after the timeout, before it cancels what is left
+FORCE_S = 3.0  # on a force quit, what the requests ended at once get to write their error replies
 MESSAGE = "the server is shutting down: send the request again to another server, or once this one is back"
+T = TypeVar("T")
 
 
 class Shutdown:
@@ -31,6 +39,9 @@ class Shutdown:
         self.timeout = timeout
         self.live: set[Generation] = set()
         self.expired = False  # the timeout has passed: a request that reaches generation now is ended at once
+        self._waiters: set[asyncio.Future] = set()  # race()s under way, told when the requests are ended
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def track(self, gen: Generation) -> None:
         """`gen` is in flight until the route discards it from `live`."""
@@ -38,26 +49,81 @@ class Shutdown:
         if self.expired:  # its body was still being read when the others were ended
             gen.interrupt(MESSAGE)
 
+    async def race(self, work: Awaitable[T]) -> T:
+        """`work`'s result, unless the requests in flight are ended first: then `work` is cancelled (a thread it
+        runs in goes on, unheard) and the request ends with the 503 the others get. For what a request waits on
+        outside generation: its body (a client trickling it held the exit until uvicorn's backstop cancelled it,
+        a plain-text 500) and a weight update's load."""
+        task = asyncio.ensure_future(work)
+        ended = asyncio.get_running_loop().create_future()
+        if self.expired:
+            ended.set_result(None)
+        self._waiters.add(ended)
+        try:
+            await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._waiters.discard(ended)
+            ended.cancel()
+            if not task.done():
+                task.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+        raise APIError(503, MESSAGE, type="server_error", code="server_shutting_down")
+
     def begin(self) -> None:
         """On the event loop, once the exit signal came: end the requests still running at the timeout."""
-        asyncio.get_running_loop().call_later(self.timeout, self._end_running)
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(self.timeout, self.end_now)
 
-    def _end_running(self) -> None:
+    def force(self) -> None:
+        """From the signal handler (uvicorn's force quit): end the requests now, on the loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.end_now)
+
+    def end_now(self) -> None:
+        """On the loop: end every request still running (once)."""
+        if self.expired:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
         self.expired = True
-        if self.live:
-            log.warning("shutting down: %d request(s) still running after --shutdown-timeout %g s were ended "
-                        "with an error (503)", len(self.live), self.timeout)
+        if running := len(self.live) + len(self._waiters):  # generating, or reading a body, or loading weights
+            log.warning("shutting down: %d request(s) still running after --shutdown-timeout %g s (or a second "
+                        "Ctrl-C) were ended with an error (503)", running, self.timeout)
         for gen in list(self.live):
             gen.interrupt(MESSAGE)
+        for ended in self._waiters:
+            if not ended.done():
+                ended.set_result(None)
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server that tells `shutdown` when it starts to shut down (after the exit signal, on the loop)."""
+    """uvicorn's server that tells `shutdown` when it starts to shut down (after the exit signal, on the loop), and
+    ends the requests at once on a force quit (a second Ctrl-C). `stop_engine` runs last, while the loop is still
+    up: run after it had closed, it let the engine thread hand a finished choice to a closed loop."""
 
-    def __init__(self, config: uvicorn.Config, shutdown: Shutdown) -> None:
+    def __init__(self, config: uvicorn.Config, shutdown: Shutdown, stop_engine: Callable[[], Any]) -> None:
         super().__init__(config)
-        self.app_shutdown = shutdown
+        self.app_shutdown, self.stop_engine = shutdown, stop_engine
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        if self.force_exit:
+            self.app_shutdown.force()
 
     async def shutdown(self, sockets: Any = None) -> None:
         self.app_shutdown.begin()
+        if self.force_exit:  # the second Ctrl-C came before uvicorn's shutdown began
+            self.app_shutdown.end_now()
         await super().shutdown(sockets)
+        if self.force_exit:
+            # uvicorn stops waiting at once on a force quit, and asyncio.run then cancels what is left (cut streams,
+            # plain-text 500s): give the requests just ended a moment to write their error replies
+            self.app_shutdown.end_now()
+            deadline = asyncio.get_running_loop().time() + FORCE_S
+            while self.server_state.tasks and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            # uvicorn skips the lifespan's end on a force quit: its task, cancelled with the loop, logged a
+            # traceback (the app has no shutdown handlers: this returns at once)
+            await self.lifespan.shutdown()
+        await asyncio.to_thread(self.stop_engine)

@@ -5,7 +5,7 @@
   prompt, so `count` is that request's prompt_tokens) -> `{"count", "max_model_len", "tokens", "token_strs"}`
   (`token_strs`, the tokens' vocabulary entries, with `return_token_strs: true`, else null).
 - `POST /detokenize`: `{"tokens": [...]}` -> `{"prompt": text}`, special tokens kept (the text /tokenize came from).
-- `GET /version` -> `{"version": ...}` (axk1's); `GET|POST /ping` -> 200 while the server runs (SageMaker's probe).
+- `GET /version` -> `{"version": ...}` (axk1's); `GET|HEAD|POST /ping` -> 200 while the server runs (SageMaker's probe).
 
 /tokenize and /detokenize take the API key as /v1 does (vLLM leaves them open): they run the server's tokenizer
 and chat template, work a client with no key has no business making. /version and /ping are open, as /health is.
@@ -14,6 +14,7 @@ and chat template, work a client with no key has no business making. /version an
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -37,8 +38,8 @@ def add_tokenize_routes(app: FastAPI, state: Any, read_body, check_model) -> Non
                                 "detokenize; add a tokenizer to the folder")
         return state.codec
 
-    @app.post("/tokenize")
-    async def tokenize(request: Request) -> dict[str, Any]:
+    @app.post("/tokenize", response_model=dict[str, Any])
+    async def tokenize(request: Request) -> Response:
         data = await read_body(request, state)
         chat = isinstance(data, dict) and "messages" in data  # vLLM's two forms, told apart as vLLM does
         req = await asyncio.to_thread(parse_request, TokenizeChatRequest if chat else TokenizeRequest, data,
@@ -48,8 +49,11 @@ def add_tokenize_routes(app: FastAPI, state: Any, read_body, check_model) -> Non
             ids = await encode_text(codec(), await asyncio.to_thread(render_chat, codec(), req), False)
         else:
             ids = await encode_text(codec(), req.prompt, add_special_tokens=req.add_special_tokens)
-        strs = [codec().tokenizer.id_to_token(i) for i in ids] if req.return_token_strs else None
-        return {"count": len(ids), "max_model_len": state.engine.max_model_len, "tokens": ids, "token_strs": strs}
+        # the reply built and encoded in a worker thread, as the prompt was: for a prompt of 800K tokens, the
+        # strings and the JSON of 6 MB held the event loop (/health, every stream) ~0.5 s
+        body = await asyncio.to_thread(_reply, codec() if req.return_token_strs else None, ids,
+                                       state.engine.max_model_len)
+        return Response(body, media_type="application/json")
 
     @app.post("/detokenize")
     async def detokenize(request: Request) -> dict[str, str]:
@@ -62,7 +66,26 @@ def add_tokenize_routes(app: FastAPI, state: Any, read_body, check_model) -> Non
     async def version() -> dict[str, str]:
         return {"version": __version__}
 
-    @app.get("/ping")
-    @app.post("/ping", include_in_schema=False)  # one operation in the OpenAPI document
+    # one route for the three methods: two stacked routes answered PUT with a 405 naming only the first's
+    # (`Allow: POST`, though GET worked), and refused HEAD, which /health takes (load balancers' probes)
+    @app.api_route("/ping", methods=["GET", "HEAD", "POST"], include_in_schema=False)
     async def ping() -> Response:
         return Response(status_code=200)
+
+    # for the OpenAPI document only (a route of several methods is one duplicate operation id a method there):
+    # requests never reach it, the route above takes every method it has
+    app.get("/ping")(ping)
+
+
+def _reply(codec: Any, ids: list[int], max_model_len: int) -> bytes:
+    """/tokenize's JSON; `codec`: the one whose vocabulary names the tokens (token_strs), or None (null)."""
+    strs = _json_list([codec.tokenizer.id_to_token(i) for i in ids]) if codec is not None else "null"
+    return (f'{{"count":{len(ids)},"max_model_len":{max_model_len},"tokens":{_json_list(ids)},'
+            f'"token_strs":{strs}}}').encode()
+
+
+def _json_list(items: list, piece: int = 10_000) -> str:
+    """`items` as a JSON array, encoded in pieces: json.dumps is C code that keeps the GIL, so one call over 800K
+    items (~0.1 s) held the event loop's thread even from a worker thread."""
+    return "[" + ",".join(json.dumps(items[i:i + piece], ensure_ascii=False, separators=(",", ":"))[1:-1]
+                          for i in range(0, len(items), piece)) + "]"

@@ -53,7 +53,9 @@ def add_weight_update_route(app: FastAPI, state, read_request) -> None:
         t0 = time.perf_counter()
         try:
             async with loading:
-                dropped = await asyncio.to_thread(_replace, state.engine, Path(path))
+                # raced against the shutdown: a load (or its wait for the choices sampling) still going when the
+                # requests in flight are ended gets their 503 (a force quit cut it with a plain-text 500)
+                dropped = await state.shutdown.race(asyncio.to_thread(_replace, state.engine, Path(path)))
         except RequestError as e:
             raise APIError(409 if isinstance(e, WeightsBusy) else 400, str(e), param="model_path") from None
         except (OSError, ValueError, KeyError) as e:  # a missing folder, a bad header, a missing tensor: named
