@@ -168,6 +168,13 @@ def test_negative_law_parameter_is_refused(tmp_path):
     ({"samples": [[1.2, 50]]}, r"samples\[0\]: not \[E, A, alpha, B, beta\]"),  # "not enough values to unpack"
     ({"samples": [[float("nan")] * 5]}, r"samples\[0\]: E must be"),  # a band of "nan-nan"
     ({"samples": [[1.0, 1.0, -0.3, 1.0, 0.3]]}, r"samples\[0\]: alpha must be"),
+    ({"rmse_log": None}, "rmse_log must be a finite non-negative number"),  # a TypeError traceback
+    ({"rmse_log": "x"}, "rmse_log must be a finite non-negative number"),   # "Unknown format code 'f'"
+    ({"name": 5}, "name must be a string"),
+    ({"source": None}, "source must be a string"),
+    ({"intervals": {"E": "wide"}}, r"intervals\['E'\] must be \[low, high\]"),
+    ({"intervals": [1, 2]}, "intervals must be an object"),
+    ({"A": 0, "B": 0}, "A and B are both 0"),  # a constant loss: every plan ties
 ])
 def test_a_hand_edited_law_file_is_refused_with_the_field_not_a_traceback(tmp_path, edit, match):
     doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
