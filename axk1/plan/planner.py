@@ -265,10 +265,15 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
                              f"the {count_text(best.budget_tokens, 1)} tokens it buys; the run ends after "
                              f"{duration_text(plan.days)} of the {duration_text(plan.budget.days)} budgeted); to spend "
                              f"the rest: {fix}")
-    if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
+    # without samples there is no band to show how little a far extrapolation pins down: say it is unbounded
+    spread = ("its band says how little that pins down" if plan.law.samples else
+              "it has no bootstrap band, so nothing bounds the error of that extrapolation")
+    if math.isnan(plan.law.fitted_flops):
+        plan.warnings.append(f"the {plan.law.label} lists no runs: the budgets it was fitted on are unknown, so "
+                             f"nothing says how far this plan extrapolates it ({spread}); refit it with `axk1 plan fit`")
+    elif plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
         plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
-                             f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
-                             "says how little that pins down)")
+                             f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x ({spread})")
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
         plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
                              "T tokens, beyond any corpus")

@@ -12,6 +12,7 @@ from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
+from axk1.train.metrics import strict_json
 
 
 def _b(x: float) -> str:
@@ -76,14 +77,16 @@ def constraint_lines(plan: Plan) -> list[str]:
         gap = max(c.loss for c in tied) / best.loss - 1
         which = ', '.join(f'#{i}' for i, _ in plan.ties)
         within = "0.01%" if gap < 5e-5 else f"{gap:.2%}"  # not "within 0.00%"
+        # a law without samples has no plausible fits to count: only the loss gap makes a near-tie
+        beats = (f" (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of the law's plausible fits)"
+                 if plan.law.samples else "")
         lines.append(f"near-ties: {'candidate ' + which + ' is' if len(tied) == 1 else 'candidates ' + which + ' are'} "
-                     f"within {within} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
-                     f"the law's plausible fits): {_span(min(totals), max(totals))} total, "
+                     f"within {within} of the plan's loss{beats}: {_span(min(totals), max(totals))} total, "
                      f"{_span(min(actives), max(actives))} activated. The law does not separate them; the plan takes "
                      "the lowest, and any of them is as defensible (choose on serving cost or stability)")
     else:
-        lines.append("near-ties: none (every other listed candidate is more than 0.1% worse and loses under 80% of "
-                     "the law's plausible fits)")
+        lines.append("near-ties: none (every other listed candidate is more than 0.1% worse"
+                     + (" and loses under 80% of the law's plausible fits)" if plan.law.samples else ")"))
     return lines
 
 
@@ -189,7 +192,8 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
                                                      "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")
-    (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
+    # strict JSON: a law without samples has a NaN band, which json.dumps wrote as bare NaN (not JSON)
+    (out / "plan.json").write_text(strict_json(plan_dict(plan), indent=2) + "\n")
     b = plan.budget
     stages = "\n".join(f"| {s.name} | {count_text(s.tokens)} | {s.lengths()} | {lr_phase(recipe, i)} |"
                        for i, s in enumerate(recipe.stages))
