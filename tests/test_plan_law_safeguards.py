@@ -8,7 +8,7 @@ import pytest
 
 from axk1.plan.law_file import load_law_file
 from axk1.plan.planner import make_plan
-from axk1.plan.report import constraint_lines, plan_dict, write_outputs
+from axk1.plan.report import constraint_lines, write_outputs
 from tests.test_plan_fit import _law_file
 
 
