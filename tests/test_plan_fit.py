@@ -216,3 +216,14 @@ def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot
     plan = make_plan("H200", 1024, 73, law=str(tmp_path / "five.json"), serve_gpus=0)
     from axk1.plan.report import constraint_lines
     assert "no band: the fitted law 'five' has no bootstrap refits" in constraint_lines(plan)[0]
+
+
+@pytest.mark.parametrize("sizes", [(1e5,), (1e5, 3e5)])
+def test_approach3_refuses_fewer_than_three_model_sizes(sizes):
+    """Nine runs of one model at nine token counts were fitted as "M_opt ~ C^0.558 [0.332, 0.645]": a size term
+    fitted from no change of size."""
+    e, a, alpha, b, beta = TRUTH.values()
+    points = [RunPoint(f"m{m:g}-{d:g}", m, d, e + a / m ** alpha + b / d ** beta)
+              for m in sizes for d in np.geomspace(1e6, 1e9, 9 // len(sizes))]
+    with pytest.raises(ValueError, match=f"at least 3 model sizes, got {len(sizes)}"):
+        fit_parametric(points)

@@ -34,6 +34,7 @@ IRLS_ROUNDS = 8
 # ~5% (benchmarks/RESULTS.md, "Scaling law from this machine's runs"); the planner needs the law near the frontier,
 # where its optimum lies. Approach 2 keeps every run: its parabolas need the sizes on both sides.
 FRONTIER_TOLERANCE = 0.10
+MIN_SIZES = 3  # distinct model sizes approach 3 needs to tell A/M^alpha from E
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ def fit_parametric(points: list[RunPoint]) -> Parametric:
         raise ValueError("approach 3 needs runs at two or more compute budgets: at one budget the tokens are C/M, so "
                          "model size and tokens move together and A, alpha, B, beta cannot be told apart (a fit "
                          "there reported intervals of zero width); run the sweep's other budgets")
+    sizes = sorted({p.scale for p in points})
+    if len(sizes) < MIN_SIZES:  # one size: A/M^alpha is a constant that E absorbs; two: any alpha joins them
+        raise ValueError(f"approach 3 needs runs of at least {MIN_SIZES} model sizes, got {len(sizes)} (M = "
+                         f"{', '.join(f'{m:.3g}' for m in sizes)}) among {len(points)} runs: the law's size term "
+                         "cannot be told from its constant, and the fit would print confident numbers for it; train "
+                         "the sweep's other sizes (axk1 plan sweep writes 5 a budget)")
     losses = [p.loss for p in points]
     if (max(losses) - min(losses)) / min(losses) < 1e-3:  # a fit through these is confident and meaningless
         raise ValueError(f"the runs' losses do not change with model size or tokens ({min(losses):.4f} to "
