@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axk1.plan.fit import (FRONTIER_TOLERANCE, IsoFlop, Parametric, RunPoint, bootstrap, budget_groups, fit_isoflop,
-                           fit_parametric, frontier, interval)
+from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, Parametric, RunPoint, bootstrap,
+                           budget_groups, fit_isoflop, fit_parametric, frontier, interval)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import read_run
 
@@ -108,6 +108,9 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
         lines.append(f"approach 2: M_opt = {iso.coefficient:.4g} C^{iso.exponent:.3f} [{lo:.3f}, {hi:.3f}] from "
                      f"{len(iso.minima)} IsoFLOP minima: " + ", ".join(f"C {c:.2g} -> M {m:.3g} (L {l:.3f})"
                                                                        for c, m, l in iso.minima))
+        if iso.left_out:
+            lines.append(f"  left out of approach 2 (more than {ISOFLOP_OUTLIER:.0%} above their budget's best loss: "
+                         f"broken, not a point of the parabola): {', '.join(iso.left_out)}")
     else:
         lines.append("approach 2: none" + iso_note)
     held = None

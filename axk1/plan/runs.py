@@ -60,5 +60,11 @@ def read_run(folder: str | Path) -> RunPoint:
         raise ValueError(f"{recipe_path.parent.name}: its last validation loss (step {last['step']}, {metrics}) is "
                          f"{loss!r}, not a positive finite number: the run diverged or its metrics are damaged; "
                          "train it again (lower the learning rate if it diverges) or leave it out of the fit")
+    chance = math.log(config.vocab_size)
+    if loss >= chance:  # a diverged run that finished: kept, it moved approach 2's exponent from 0.305 to 0.637
+        raise ValueError(f"{recipe_path.parent.name}: its last validation loss {loss:.4g} is at or above "
+                         f"ln({config.vocab_size}) = {chance:.4g}, what a uniform guess over the vocabulary scores: "
+                         "the run diverged or never learned; train it again with a lower learning rate, or leave it "
+                         "out of the fit")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
                     float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}")

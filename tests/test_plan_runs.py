@@ -1,0 +1,32 @@
+"""Runs that would distort a fit without a word: one that diverged yet finished, and one far above its budget's
+best in an IsoFLOP parabola."""
+
+import dataclasses
+import math
+
+import pytest
+
+from axk1.plan.fit import fit_isoflop
+from axk1.plan.runs import read_run
+from axk1.train.recipe import load_recipe
+from tests.test_plan_fit import synthetic_runs
+from tests.test_plan_sweep import fake_run
+
+
+def test_a_run_that_diverged_but_finished_is_refused(tmp_path):
+    folder = fake_run(tmp_path, "r-diverged", "1.0")
+    vocab = load_recipe(folder / "recipe.toml").model.build_config().vocab_size
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace('"val_loss": 1.0', f'"val_loss": {math.log(vocab) + 0.01}'))
+    with pytest.raises(ValueError, match=rf"r-diverged: its last validation loss .* is at or above ln\({vocab}\)"):
+        read_run(folder)
+
+
+def test_approach2_leaves_out_a_run_far_above_its_budgets_best():
+    """A diverged run at 4.7x its budget's best moved approach 2's exponent from 0.305 to 0.637."""
+    points = synthetic_runs()
+    clean = fit_isoflop(points)
+    broken = dataclasses.replace(points[10], name="broken", loss=points[10].loss * 4.7)  # the top budget's smallest
+    fit = fit_isoflop(points[:10] + [broken] + points[11:])
+    assert fit.exponent == pytest.approx(clean.exponent, abs=0.05)
+    assert fit.left_out == ("broken",)
