@@ -30,3 +30,24 @@ def test_approach2_leaves_out_a_run_far_above_its_budgets_best():
     fit = fit_isoflop(points[:10] + [broken] + points[11:])
     assert fit.exponent == pytest.approx(clean.exponent, abs=0.05)
     assert fit.left_out == ("broken",)
+
+
+def test_runs_on_other_data_are_not_one_setting(tmp_path):
+    """Runs of the same length and vocabulary size on another corpus (a [data] manifest elsewhere) were fitted as
+    one law with the rest."""
+    from axk1.plan.fit_report import check_one_setting
+
+    a, b = fake_run(tmp_path, "a", "3.0"), fake_run(tmp_path, "b", "2.9")
+    shared = (a / "tokens" / "manifest.json").resolve()
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    shared.write_text('{"tokenizer_hash": "abc123"}')
+    for folder in (a, b):
+        recipe = folder / "recipe.toml"
+        recipe.write_text(recipe.read_text().replace('"tokens/manifest.json"', f'"{shared}"'))
+    alike = [read_run(a), read_run(b)]
+    assert "tokenizer abc123" in alike[0].setting
+    check_one_setting(alike)  # one corpus: fine
+    recipe = b / "recipe.toml"
+    recipe.write_text(recipe.read_text().replace(f'"{shared}"', '"/elsewhere/korean_web/manifest.json"'))
+    with pytest.raises(ValueError, match=r"not trained alike.*korean_web.*: b"):
+        check_one_setting([read_run(a), read_run(b)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from axk1.json_text import JsonError, read_json_file
 from axk1.plan.arch import non_embedding_flops_per_token
 from axk1.plan.fit import RunPoint
 from axk1.train.metrics import read_jsonl
@@ -67,4 +68,18 @@ def read_run(folder: str | Path) -> RunPoint:
                          "the run diverged or never learned; train it again with a lower learning rate, or leave it "
                          "out of the fit")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
-                    float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}")
+                    float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}, {_data_setting(recipe)}")
+
+
+def _data_setting(recipe) -> str:
+    """The data a run's loss is measured on: its manifest and the tokenizer the manifest names. Runs on another
+    corpus or tokenizer with the same length and vocabulary size (a loss of 1.95 on Korean web text beside 1.83 on
+    Python source) were fitted as one law."""
+    manifest = Path(recipe.data.manifest).resolve()
+    try:
+        raw = read_json_file(manifest)
+    except (OSError, JsonError):
+        raw = None  # gone or unreadable: its path still tells it from the others
+    fields = raw if isinstance(raw, dict) else {}
+    tokenizer = fields.get("tokenizer_hash") or fields.get("tokenizer") or "not recorded"
+    return f"data {manifest}, tokenizer {tokenizer}"
