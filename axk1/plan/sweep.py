@@ -22,6 +22,7 @@ from pathlib import Path
 
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, read_json_file
+from axk1.output_folder import discard, named
 from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
@@ -167,9 +168,10 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int,
 def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = DEFAULT_SIZES,
                 spread: float = DEFAULT_SPREAD, seq_len: int = 128, batch_sequences: int | None = None,
                 holdout_factor: float = 1.5,
-                manifest: str | Path | None = None, threads: int = 1) -> dict:
+                manifest: str | Path | None = None, threads: int = 1, force: bool = False) -> dict:
     """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
-    DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json."""
+    DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json. A DIR that
+    holds trained runs, or run folders the new grid lacks, is refused unless `force` (which clears them)."""
     out = Path(out_dir)
     if seq_len < 8 or (batch_sequences is not None and batch_sequences < 1):
         raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
@@ -211,6 +213,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
         holdout = SweepRun(HOLDOUT_NAME, big, hidden, config.num_hidden_layers, scale,
                            max(1, round(big / scale / (batch * seq_len))) * batch * seq_len,
                            parameter_counts(config).activated_non_vocab, batch)
+    clear_old_runs(out, {r.name for r in runs}, force)
     written = []
     for run in runs + ([holdout] if holdout else []):
         folder = out / (HOLDOUT_NAME if run is holdout else f"runs/{run.name}")
@@ -229,6 +232,27 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
            "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
+
+
+def clear_old_runs(out: Path, names: set[str], force: bool) -> None:
+    """A sweep written over an older one kept its metrics beside the new recipes (the fit then mixed old losses with
+    new recipes, or said "let it finish"), and its run folders outside the new grid (runs/* picked them up). Refused
+    unless `force`, which deletes the old run folders (those with a recipe.toml: the sweep's own) and the held-out
+    run; nothing else in DIR is touched."""
+    folders = [p for p in sorted((out / "runs").glob("*")) if (p / "recipe.toml").is_file()]
+    folders += [out / HOLDOUT_NAME] if (out / HOLDOUT_NAME / "recipe.toml").is_file() else []
+    trained = [str(p.relative_to(out)) for p in folders if (p / "metrics.jsonl").exists()]
+    stale = [str(p.relative_to(out)) for p in folders if p.parent.name == "runs" and p.name not in names]
+    if not (trained or stale):
+        return
+    if not force:
+        problems = ([f"trained runs ({named(trained)})"] if trained else []) + (
+            [f"run folders the new grid does not have ({named(stale)})"] if stale else [])
+        raise ValueError(f"{out} holds {' and '.join(problems)}: new recipes there would sit beside old metrics and "
+                         "runs the fit picks up; write the sweep to another -o folder, or pass --force to delete "
+                         "its run folders and holdout first")
+    for folder in folders:
+        discard(folder)
 
 
 def _relative(target: Path, folder: Path) -> str:
