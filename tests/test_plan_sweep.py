@@ -33,9 +33,9 @@ def test_grid_is_budgets_by_sizes_around_the_guess():
             assert r.tokens % 4096 == 0 and r.scale * r.tokens == pytest.approx(budget, rel=0.15)
         guess = 6 * math.sqrt(budget / 120)
         assert min(scales) < guess < max(scales)
-    # each budget's runs named by it: 2e11 and 2.5e11 were both `c2e11-h...`, one folder for two runs
-    names = [r.name for r in grid((2e11, 2.5e11), 3, 2.5, 320, 128, 32)]
-    assert len(set(names)) == 6 and {n.split("-")[0] for n in names} == {"c2e11", "c2.5e11"}
+    # each budget's runs named by it: 1.5e11 and 2.5e11 were both `c2e11-h...`, one folder for two runs
+    names = [r.name for r in grid((1.5e11, 2.5e11), 3, 2.5, 320, 128, 32)]
+    assert len(set(names)) == 6 and {n.split("-")[0] for n in names} == {"c1.5e11", "c2.5e11"}
 
 
 def test_grid_batch_follows_the_batch_law():

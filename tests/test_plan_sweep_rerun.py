@@ -1,5 +1,6 @@
-"""`axk1 plan sweep -o DIR` over an older sweep: its metrics and its run folders outside the new grid stayed beside
-the new recipes, and the fit mixed them in (or said "let it finish" about a run the new recipe had lengthened)."""
+"""`axk1 plan sweep` refusing before it writes: budgets the fit would merge, and a DIR over an older sweep (its
+metrics and its run folders outside the new grid stayed beside the new recipes, and the fit mixed them in, or said
+"let it finish" about a run the new recipe had lengthened)."""
 
 import pytest
 
@@ -42,3 +43,11 @@ def test_run_folders_outside_the_new_grid_are_refused_then_cleared(tmp_path, cor
         write_sweep(out, manifest=corpus, **fewer)
     write_sweep(out, manifest=corpus, force=True, **fewer)
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(new_names)
+
+
+def test_budgets_the_fit_would_merge_are_refused_before_anything_is_written(tmp_path, corpus):
+    """--budgets 1e12,1.1e12 was written and trained, then the fit took both as one budget and refused."""
+    with pytest.raises(ValueError, match=r"--budgets 1e\+12 and 1.1e\+12 are less than 1.41x apart"):
+        write_sweep(tmp_path / "s", budgets=(1e12, 1.1e12))
+    assert not (tmp_path / "s").exists()
+    write_sweep(tmp_path / "ok", manifest=corpus, **{**SMALL, "budgets": (1e12, 1.5e12)})  # 1.5x: two budgets

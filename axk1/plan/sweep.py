@@ -24,6 +24,7 @@ from axk1.config import ModelConfig
 from axk1.json_text import JsonError, read_json_file
 from axk1.output_folder import discard, named
 from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
+from axk1.plan.fit import BUDGET_GAP_DECADES
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
 from axk1.toml_file import to_toml
@@ -75,26 +76,40 @@ def tiny_dense_config(hidden: int, vocab: int, seq_len: int) -> ModelConfig:
                         max_position_embeddings=seq_len, num_nextn_predict_layers=0)
 
 
-def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
-         batch_sequences: int | None = None) -> list[SweepRun]:
-    """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
+def check_grid(budgets: tuple[float, ...], sizes: int, spread: float) -> None:
+    """Refuses a grid the fit could not use, before anything is written or trained."""
     if len(budgets) < 2 or sizes < 3:
         raise ValueError(f"an IsoFLOP sweep needs at least 2 budgets and 3 sizes per budget (got {len(budgets)} "
                          f"budgets, {sizes} sizes): the fit finds each budget's minimum from a parabola")
+    for budget in budgets:
+        if not (budget > 0 and math.isfinite(budget)):
+            raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
     repeated = sorted({b for b in budgets if list(budgets).count(b) > 1})
     if repeated:
         raise ValueError(f"--budgets repeats {', '.join(f'{b:g}' for b in repeated)}: each budget's runs would "
                          "overwrite the other's; give each budget once")
+    ordered = sorted(budgets)
+    close = [(a, b) for a, b in zip(ordered, ordered[1:]) if math.log10(b / a) <= BUDGET_GAP_DECADES]
+    if close:  # the fit groups budgets this close as one (fit.budget_groups): found out only after training them
+        a, b = close[0]
+        raise ValueError(f"--budgets {a:g} and {b:g} are less than {10 ** BUDGET_GAP_DECADES:.2f}x apart: the fit "
+                         "would take their runs as one budget's; space the budgets further apart (the defaults are "
+                         "2x apart)")
     if not (spread > 1 and math.isfinite(spread)):
-        raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x spread), got {spread}")
+        raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x "
+                         f"spread), got {spread}")
+
+
+def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
+         batch_sequences: int | None = None) -> list[SweepRun]:
+    """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
+    check_grid(budgets, sizes, spread)
     ladder = []
     for h in HIDDEN_LADDER:
         config = tiny_dense_config(h, vocab, seq_len)
         ladder.append((non_embedding_flops_per_token(config, seq_len), h, config))
     runs = []
     for budget in sorted(budgets):
-        if not (budget > 0 and math.isfinite(budget)):
-            raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
         guess = 6 * math.sqrt(budget / 120)
         batch = batch_sequences_for(budget, seq_len, batch_sequences)
         batch_tokens = batch * seq_len
@@ -173,6 +188,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json. A DIR that
     holds trained runs, or run folders the new grid lacks, is refused unless `force` (which clears them)."""
     out = Path(out_dir)
+    check_grid(tuple(budgets), sizes, spread)
     if seq_len < 8 or (batch_sequences is not None and batch_sequences < 1):
         raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
     if not (holdout_factor >= 0 and math.isfinite(holdout_factor)):
