@@ -192,7 +192,8 @@ def test_a_sweep_that_repeats_its_corpus_says_how_many_times(tmp_path, corpus, c
            f"12,604-token corpus, {passes}" in out and "Muennighoff" in out
     # runs that read the corpus less than once: no warning
     doc = write_sweep(tmp_path / "fits", manifest=corpus, holdout_factor=0, **SMALL)
-    assert doc["warnings"] == [] and doc["corpus_tokens"] > max(r["tokens"] for r in doc["runs"])
+    assert not any("repeat the corpus" in w for w in doc["warnings"])  # (its tiny budgets are warned about)
+    assert doc["corpus_tokens"] > max(r["tokens"] for r in doc["runs"])
 
 
 def test_sweep_mixture_is_the_manifests_own_domains(tmp_path, corpus, capsys):

@@ -42,6 +42,8 @@ DEFAULT_BUDGETS = (2.5e11, 5e11, 1e12, 2e12)
 DEFAULT_SIZES, DEFAULT_SPREAD = 5, 2.0
 HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
 HOLDOUT_NAME = "holdout"
+PLATEAU_FLOPS = 2e11  # below it the byte corpus's models sit on a plateau (docs/planning.md, "Below ~2e11 FLOPs")
+MIN_RUN_STEPS = 100   # fewer optimizer steps: warmup and cosine decay take most of the run, a loss of the schedule
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,24 @@ def repeat_warnings(runs: list[SweepRun], corpus: int) -> list[str]:
             f"{most.tokens:,} tokens, or lower --budgets (the largest run reads about C / M tokens)"]
 
 
+def short_run_warnings(runs: list[SweepRun], seq_len: int) -> list[str]:
+    """Runs too small to measure a law: budgets under the plateau, runs of a few optimizer steps (--budgets 1e9,2e9
+    wrote runs of 7 steps without a word)."""
+    out = []
+    low = sorted({r.budget for r in runs if r.budget < PLATEAU_FLOPS})
+    if low:
+        out.append(f"budgets {', '.join(f'{b:g}' for b in low)} are below ~{PLATEAU_FLOPS:g} FLOPs, where the byte "
+                   "corpus's models all end near one loss (a plateau that carries nothing about model size, and a "
+                   "fit including it extrapolated 20% wrong): raise --budgets, or check the fit plot's lowest budget")
+    short = [r for r in runs if r.tokens // (r.batch * seq_len) < MIN_RUN_STEPS]
+    if short:
+        fewest = min(short, key=lambda r: r.tokens)
+        out.append(f"{len(short)} of {len(runs)} runs take fewer than {MIN_RUN_STEPS} optimizer steps ({fewest.name}: "
+                   f"{fewest.tokens // (fewest.batch * seq_len)}): warmup and decay are most of such a run, so its "
+                   "loss measures the schedule more than the model; raise --budgets or lower --batch")
+    return out
+
+
 def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int,
                mixture: dict[str, float] | None = None) -> Recipe:
     """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end; `mixture`
@@ -245,7 +265,8 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
            "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path),
            "runs": written[:len(runs)],
            "holdout": written[-1] if holdout else None, "corpus_tokens": total,
-           "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)}
+           "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)
+           + short_run_warnings(runs + ([holdout] if holdout else []), seq_len)}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
 

@@ -1,4 +1,4 @@
-"""`axk1 plan sweep` refusing before it writes: budgets the fit would merge, and a DIR over an older sweep (its
+"""`axk1 plan sweep` warning of runs too small to measure a law, and refusing before it writes: budgets the fit would merge, and a DIR over an older sweep (its
 metrics and its run folders outside the new grid stayed beside the new recipes, and the fit mixed them in, or said
 "let it finish" about a run the new recipe had lengthened)."""
 
@@ -51,3 +51,10 @@ def test_budgets_the_fit_would_merge_are_refused_before_anything_is_written(tmp_
         write_sweep(tmp_path / "s", budgets=(1e12, 1.1e12))
     assert not (tmp_path / "s").exists()
     write_sweep(tmp_path / "ok", manifest=corpus, **{**SMALL, "budgets": (1e12, 1.5e12)})  # 1.5x: two budgets
+
+
+def test_runs_below_the_plateau_or_of_a_few_steps_are_warned_about(tmp_path, corpus):
+    """--budgets 1e9,2e9 wrote runs of 7 optimizer steps, below the plateau, without a word."""
+    warnings = write_sweep(tmp_path / "s", manifest=corpus, **SMALL)["warnings"]
+    assert any("below ~2e+11 FLOPs" in w and "plateau" in w for w in warnings)
+    assert any("fewer than 100 optimizer steps" in w for w in warnings)
