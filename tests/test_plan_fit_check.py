@@ -54,3 +54,12 @@ def test_a_plot_folder_is_made_and_a_trailing_slash_means_a_folder(runs, tmp_pat
     with pytest.raises(ValueError, match="--plot .*: cannot make its folder"):
         fit_report.fit_runs(fitted(runs), tmp_path / "law2.json", plot=str(tmp_path / "afile" / "fit.png"))
     assert not (tmp_path / "law2.json").exists()
+
+
+def test_too_few_runs_are_counted_as_given_then_as_within_the_frontier(runs, tmp_path):
+    """Four runs given were refused as "got 3" (the count after the frontier)."""
+    names = [n for n in fitted(runs) if n.startswith("c1e+13")]  # one budget's five sizes
+    with pytest.raises(ValueError, match="at least 5 runs with a validation loss, got 4"):
+        fit_report.fit_runs(names[:4], tmp_path / "law.json")
+    with pytest.raises(ValueError, match=r"5 runs given, only \d are within 10% of their budget's best loss"):
+        fit_report.fit_runs(names, tmp_path / "law.json")

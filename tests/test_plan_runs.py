@@ -51,3 +51,12 @@ def test_runs_on_other_data_are_not_one_setting(tmp_path):
     recipe.write_text(recipe.read_text().replace(f'"{shared}"', '"/elsewhere/korean_web/manifest.json"'))
     with pytest.raises(ValueError, match=r"not trained alike.*korean_web.*: b"):
         check_one_setting([read_run(a), read_run(b)])
+
+
+def test_metrics_without_tokens_say_so(tmp_path):
+    """Was "the last validation loss is not at the run's last step"."""
+    folder = fake_run(tmp_path, "r-notokens", "3.0")
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text('{"step": 1, "loss": 5.0}\n{"step": 1, "val_loss": 3.0}\n')
+    with pytest.raises(ValueError, match="r-notokens: the rows of .*metrics.jsonl have no `tokens` field"):
+        read_run(folder)

@@ -101,9 +101,12 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if held is not None:
         check_held_out(points, held)
     target = plot_path(plot) if plot else None
+    if len(points) < 5:  # said here: after the frontier the count was of the runs it kept ("got 3" of 4 given)
+        raise ValueError(f"a scaling-law fit needs at least 5 runs with a validation loss, got {len(points)}: run "
+                         "more of the sweep's recipes (axk1 plan sweep writes them)")
     near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
-    if len(near) < 5 <= len(points):
-        raise ValueError(f"only {len(near)} of the {len(points)} runs are within {tolerance:.0%} of their budget's best "
+    if len(near) < 5:
+        raise ValueError(f"{len(points)} runs given, only {len(near)} are within {tolerance:.0%} of their budget's best "
                          "loss, and approach 3 fits at least 5: run more sizes near each budget's best, or widen "
                          "--frontier (0 fits every run)")
     law = fit_parametric(near)

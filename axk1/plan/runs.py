@@ -47,6 +47,10 @@ def read_run(folder: str | Path) -> RunPoint:
             raise ValueError(f"{recipe_path.parent.name}: a row of {metrics} has no numeric {' or '.join(bad)} "
                              f"({str(r)[:120]}): the run's metrics are damaged; train it again")
     last = max(val, key=lambda r: r["step"])
+    if not any("tokens" in r for r in rows):  # was "the last validation loss is not at the run's last step"
+        raise ValueError(f"{recipe_path.parent.name}: the rows of {metrics} have no `tokens` field, so the tokens it "
+                         "trained on are unknown: the metrics were not written by `axk1 train` (or were edited); "
+                         "train it again")
     tokens = max(r.get("tokens", 0) for r in rows)
     if last["step"] < max(r["step"] for r in rows) or tokens <= 0:
         raise ValueError(f"{recipe_path.parent.name}: the last validation loss is not at the run's last step: let "
