@@ -36,3 +36,16 @@ def test_fixed_tokens_say_the_days_the_recipe_takes(tmp_path):
     recipe = load_recipe(write_outputs(plan, tmp_path)["recipe"])
     per_gpu_second = plan.budget.achieved_tflops * 1e12 * plan.budget.gpus
     assert plan.days == pytest.approx(recipe_cost(recipe) / per_gpu_second / 86400, rel=0.01)
+
+
+def test_the_isoflop_figure_names_the_budget_and_leverage_the_plan_prints():
+    """Its main curve read "C = 1.92e+24 FLOPs (EL 9.8)" beside a plan of 2.556e+24 and EL 10.0."""
+    from axk1.plan.report import isoflop_curve, summary_text
+
+    plan = make_plan("H200", 1024, 73)
+    assert plan.best.memory.layout.recompute
+    flops, _, label = isoflop_curve(plan, 1.0)
+    assert flops == pytest.approx(plan.flops)
+    assert label.startswith(f"C = {plan.budget.flops:.3e} FLOPs (EL {plan.best.leverage:.1f}, ") \
+        and "model FLOPs after recompute" in label
+    assert f"{plan.budget.flops:.3e}" in summary_text(plan) and f"EL {plan.best.leverage:.1f}" in summary_text(plan)
