@@ -67,7 +67,7 @@ def test_plan_fit_says_when_the_frontier_leaves_too_few_runs(tmp_path, monkeypat
 
     points = {f"r{i}": p for i, p in enumerate(synthetic_runs(budgets=(1e11, 1e12)))}
     monkeypatch.setattr(fit_report, "read_run", lambda folder: points[folder])
-    with pytest.raises(ValueError, match=r"only 4 of the 10 runs .*--frontier"):
+    with pytest.raises(ValueError, match=r"10 runs given, only 4 are within 1% .*--frontier"):
         fit_report.fit_runs(list(points), tmp_path / "law.json", tolerance=0.01)
     assert "left out" in fit_report.fit_runs(list(points), tmp_path / "law.json", samples=10, tolerance=0.2)
 
@@ -168,6 +168,13 @@ def test_negative_law_parameter_is_refused(tmp_path):
     ({"samples": [[1.2, 50]]}, r"samples\[0\]: not \[E, A, alpha, B, beta\]"),  # "not enough values to unpack"
     ({"samples": [[float("nan")] * 5]}, r"samples\[0\]: E must be"),  # a band of "nan-nan"
     ({"samples": [[1.0, 1.0, -0.3, 1.0, 0.3]]}, r"samples\[0\]: alpha must be"),
+    ({"rmse_log": None}, "rmse_log must be a finite non-negative number"),  # a TypeError traceback
+    ({"rmse_log": "x"}, "rmse_log must be a finite non-negative number"),   # "Unknown format code 'f'"
+    ({"name": 5}, "name must be a string"),
+    ({"source": None}, "source must be a string"),
+    ({"intervals": {"E": "wide"}}, r"intervals\['E'\] must be \[low, high\]"),
+    ({"intervals": [1, 2]}, "intervals must be an object"),
+    ({"A": 0, "B": 0}, "A and B are both 0"),  # a constant loss: every plan ties
 ])
 def test_a_hand_edited_law_file_is_refused_with_the_field_not_a_traceback(tmp_path, edit, match):
     doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
@@ -209,3 +216,14 @@ def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot
     plan = make_plan("H200", 1024, 73, law=str(tmp_path / "five.json"), serve_gpus=0)
     from axk1.plan.report import constraint_lines
     assert "no band: the fitted law 'five' has no bootstrap refits" in constraint_lines(plan)[0]
+
+
+@pytest.mark.parametrize("sizes", [(1e5,), (1e5, 3e5)])
+def test_approach3_refuses_fewer_than_three_model_sizes(sizes):
+    """Nine runs of one model at nine token counts were fitted as "M_opt ~ C^0.558 [0.332, 0.645]": a size term
+    fitted from no change of size."""
+    e, a, alpha, b, beta = TRUTH.values()
+    points = [RunPoint(f"m{m:g}-{d:g}", m, d, e + a / m ** alpha + b / d ** beta)
+              for m in sizes for d in np.geomspace(1e6, 1e9, 9 // len(sizes))]
+    with pytest.raises(ValueError, match=f"at least 3 model sizes, got {len(sizes)}"):
+        fit_parametric(points)

@@ -78,12 +78,13 @@ def test_the_plans_recipe_schedule_ends_with_its_steps_and_sizes_its_batch_once(
 def test_a_context_parallel_plan_pays_for_no_mtp(tmp_path):
     # A plan whose layout needs context parallelism writes a recipe without MTP, but priced every token with MTP's
     # work: fewer tokens (and days) than the budget buys, and plan.md said "incl. ... MTP".
-    from axk1.plan.arch import training_flops_per_token
+    from axk1.plan.planner import recipe_flops_per_token
 
     plan = make_plan("B200", 512, 30)
     assert plan.best.memory.layout.cp > 1
     recipe, _ = round_trip(plan, tmp_path, "B200")
     assert recipe.model.mtp_depth == 0
-    assert plan.best.train_flops_per_token == training_flops_per_token(plan.best.config, plan.seq_len, with_mtp=False)
+    assert plan.best.train_flops_per_token == recipe_flops_per_token(plan.best.config, plan.seq_len, plan.context,
+                                                                     with_mtp=False)
     assert plan.best.budget_tokens == pytest.approx(plan.budget.flops / plan.best.train_flops_per_token)
     assert "no MTP: context parallelism trains without it" in (tmp_path / "plan.md").read_text()

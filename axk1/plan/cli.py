@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from axk1.cli_args import parameter_default
 from axk1.hardware import DEFAULT_MFU, GPUS, OVERRIDES_HELP, PRECISIONS
@@ -11,6 +10,7 @@ from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
 from axk1.plan.constraints import DEFAULT_UNIQUE_TOKENS
 from axk1.plan.planner import make_plan
 from axk1.plan.search import ARCHES, SearchSpace
+from axk1.train.metrics import strict_json
 
 
 def _default(name: str):
@@ -69,7 +69,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      min_tokens_per_param=args.min_tokens_per_param, max_tokens_per_param=args.max_tokens_per_param)
     files = write_outputs(plan, args.output) if args.output else {}
     if args.json:
-        print(json.dumps({**plan_dict(plan), "files": {k: str(v) for k, v in files.items()}}, indent=2))
+        print(strict_json({**plan_dict(plan), "files": {k: str(v) for k, v in files.items()}}, indent=2))
     else:
         print(summary_text(plan))
         if files:

@@ -34,6 +34,11 @@ IRLS_ROUNDS = 8
 # ~5% (benchmarks/RESULTS.md, "Scaling law from this machine's runs"); the planner needs the law near the frontier,
 # where its optimum lies. Approach 2 keeps every run: its parabolas need the sizes on both sides.
 FRONTIER_TOLERANCE = 0.10
+# Approach 2 keeps the runs beyond the frontier (its parabolas need sizes on both sides: on this machine's sweep the
+# frontier left one budget two sizes), but not one this far above its budget's best: a parabola in log M does not
+# describe a run that broke (a diverged run at 4.7x the best moved the exponent from 0.305 to 0.637)
+ISOFLOP_OUTLIER = 0.5
+MIN_SIZES = 3  # distinct model sizes approach 3 needs to tell A/M^alpha from E
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class IsoFlop:
     exponent: float      # a in M_opt = k C^a
     coefficient: float   # k
     minima: list[tuple[float, float, float]]  # (C, M_opt, L_min) per budget group
+    left_out: tuple[str, ...] = ()  # runs more than ISOFLOP_OUTLIER above their budget's best
 
 
 def _check(points: list[RunPoint], need: int) -> None:
@@ -121,6 +127,12 @@ def fit_parametric(points: list[RunPoint]) -> Parametric:
         raise ValueError("approach 3 needs runs at two or more compute budgets: at one budget the tokens are C/M, so "
                          "model size and tokens move together and A, alpha, B, beta cannot be told apart (a fit "
                          "there reported intervals of zero width); run the sweep's other budgets")
+    sizes = sorted({p.scale for p in points})
+    if len(sizes) < MIN_SIZES:  # one size: A/M^alpha is a constant that E absorbs; two: any alpha joins them
+        raise ValueError(f"approach 3 needs runs of at least {MIN_SIZES} model sizes, got {len(sizes)} (M = "
+                         f"{', '.join(f'{m:.3g}' for m in sizes)}) among {len(points)} runs: the law's size term "
+                         "cannot be told from its constant, and the fit would print confident numbers for it; train "
+                         "the sweep's other sizes (axk1 plan sweep writes 5 a budget)")
     losses = [p.loss for p in points]
     if (max(losses) - min(losses)) / min(losses) < 1e-3:  # a fit through these is confident and meaningless
         raise ValueError(f"the runs' losses do not change with model size or tokens ({min(losses):.4f} to "
@@ -188,12 +200,15 @@ def isoflop_minimum(group: list[RunPoint]) -> tuple[float, float, float] | None:
 def fit_isoflop(points: list[RunPoint]) -> IsoFlop:
     """Approach 2: M_opt = k C^a through the IsoFLOP minima (needs two budgets with a minimum each)."""
     _check(points, 6)
-    minima = [m for m in (isoflop_minimum(g) for g in budget_groups(points)) if m is not None]
+    groups = budget_groups(points)
+    kept = [[p for p in g if p.loss <= min(q.loss for q in g) * (1 + ISOFLOP_OUTLIER)] for g in groups]
+    left_out = tuple(p.name for g, k in zip(groups, kept) for p in g if p not in k)
+    minima = [m for m in (isoflop_minimum(g) for g in kept) if m is not None]
     if len(minima) < 2:
         raise ValueError(f"approach 2 needs at least two compute budgets whose sizes bracket a minimum (3+ sizes "
                          f"each, loss lowest in the middle); found {len(minima)}: widen the sweep's sizes")
     a, log_k = np.polyfit(np.log([m[0] for m in minima]), np.log([m[1] for m in minima]), 1)
-    return IsoFlop(float(a), float(math.exp(log_k)), minima)
+    return IsoFlop(float(a), float(math.exp(log_k)), minima, left_out)
 
 
 def bootstrap(points: list[RunPoint], samples: int = 200, seed: int = 0,

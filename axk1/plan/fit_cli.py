@@ -16,7 +16,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from axk1.plan.sweep import write_sweep
 
     doc = write_sweep(args.output, args.budgets, args.sizes, args.spread, args.seq_len, args.batch,
-                      args.holdout_factor, args.manifest, args.threads)
+                      args.holdout_factor, args.manifest, args.threads, args.force)
     for run in doc["runs"] + ([doc["holdout"]] if doc["holdout"] else []):
         print(f"{run['name']:>14}  C {run['budget']:.2e}  M {run['scale']:.3g} FLOPs/token  D {run['tokens']:>10,}  "
               f"({run['params']:,} non-embedding parameters)  {run['folder']}/recipe.toml")
@@ -58,6 +58,8 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", default=None, help="token shards to train on (default: the standard library's "
                    "source as bytes, written to OUTPUT/data)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--force", action="store_true", help="write over a sweep that was trained or had other sizes: "
+                   "deletes OUTPUT's run folders and holdout first (their metrics and checkpoints)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("fit", help="fit a scaling law to trained runs' held-out validation losses",

@@ -3,10 +3,11 @@ and the fit plot."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from axk1.plan.fit import (FRONTIER_TOLERANCE, IsoFlop, Parametric, RunPoint, bootstrap, budget_groups, fit_isoflop,
-                           fit_parametric, frontier, interval)
+from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, Parametric, RunPoint, bootstrap,
+                           budget_groups, fit_isoflop, fit_parametric, frontier, interval)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import read_run
 
@@ -47,6 +48,35 @@ def check_one_setting(points: list) -> None:
         seen[key] = p.name
 
 
+def check_held_out(points: list[RunPoint], held: RunPoint) -> None:
+    """The --check run is measured as the fitted runs are and is not one of their points: a run of sequence length
+    64 beside runs of 128 was "checked" with an error of -9%; a copy or rerun of a fitted run checks nothing."""
+    same = [p.name for p in points if (p.scale, p.tokens) == (held.scale, held.tokens)]
+    if same:  # a copy or a rerun of a fitted point measures its seed's noise, not how the law extrapolates
+        raise ValueError(f"--check {held.name} has the size and tokens of the fitted run {same[0]} (a copy or a rerun "
+                         "of it): it checks nothing the fit has not seen; give a run at another size or budget "
+                         "(`axk1 plan sweep` writes OUTPUT/holdout)")
+    try:
+        check_one_setting(points + [held])
+    except ValueError as e:
+        raise ValueError(f"--check {held.name}: {e}; give a held-out run trained as the fitted ones were") from None
+
+
+def plot_path(plot: str) -> Path:
+    """--plot as the file written: a folder (one that exists, or a path ending in /) gets fit.png, a name without
+    a suffix .png (what matplotlib would write); missing parent folders are made (savefig failed after the law was
+    written)."""
+    folder = plot.endswith(("/", os.sep)) or Path(plot).is_dir()
+    target = Path(plot) / "fit.png" if folder else Path(plot)
+    target = target if target.suffix else target.with_suffix(".png")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--plot {plot}: cannot make its folder {target.parent} ({e.strerror or e}): give a path "
+                         "in a folder you can write") from None
+    return target
+
+
 def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
              samples: int = 200, tolerance: float | None = FRONTIER_TOLERANCE) -> str:
     """`tolerance`: approach 3 fits the runs within this fraction of their budget's best loss (fit.frontier); None:
@@ -65,9 +95,18 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                          "run the fit has not seen; give a held-out run (`axk1 plan sweep` writes OUTPUT/holdout)")
     points = [read_run(f) for f in folders]
     check_one_setting(points)
+    # the held-out run and the plot's path are checked before anything is written: a bad --check left a law file
+    # behind an error
+    held = read_run(check) if check else None
+    if held is not None:
+        check_held_out(points, held)
+    target = plot_path(plot) if plot else None
+    if len(points) < 5:  # said here: after the frontier the count was of the runs it kept ("got 3" of 4 given)
+        raise ValueError(f"a scaling-law fit needs at least 5 runs with a validation loss, got {len(points)}: run "
+                         "more of the sweep's recipes (axk1 plan sweep writes them)")
     near, left_out = frontier(points, tolerance) if tolerance is not None else (points, [])
-    if len(near) < 5 <= len(points):
-        raise ValueError(f"only {len(near)} of the {len(points)} runs are within {tolerance:.0%} of their budget's best "
+    if len(near) < 5:
+        raise ValueError(f"{len(points)} runs given, only {len(near)} are within {tolerance:.0%} of their budget's best "
                          "loss, and approach 3 fits at least 5: run more sizes near each budget's best, or widen "
                          "--frontier (0 fits every run)")
     law = fit_parametric(near)
@@ -108,20 +147,19 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
         lines.append(f"approach 2: M_opt = {iso.coefficient:.4g} C^{iso.exponent:.3f} [{lo:.3f}, {hi:.3f}] from "
                      f"{len(iso.minima)} IsoFLOP minima: " + ", ".join(f"C {c:.2g} -> M {m:.3g} (L {l:.3f})"
                                                                        for c, m, l in iso.minima))
+        if iso.left_out:
+            lines.append(f"  left out of approach 2 (more than {ISOFLOP_OUTLIER:.0%} above their budget's best loss: "
+                         f"broken, not a point of the parabola): {', '.join(iso.left_out)}")
     else:
         lines.append("approach 2: none" + iso_note)
-    held = None
-    if check:
-        held = read_run(check)
+    if held is not None:
         predicted = float(law.loss(held.scale, held.tokens))
         band = surface.band(held.scale, held.tokens)
         error = predicted / held.loss - 1
         lines.append(f"held-out run {held.name}: C {held.flops:.3g} (x{held.flops / max(p.flops for p in points):.1f} "
                      f"the largest fitted), predicted {predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured "
                      f"{held.loss:.4f}: error {error:+.2%}")
-    if plot:
-        target = Path(plot) / "fit.png" if Path(plot).is_dir() else Path(plot)
-        target = target if target.suffix else target.with_suffix(".png")  # what matplotlib would write
+    if target is not None:
         lines.append(f"plot: {plot_fit(points, law, iso, held, target, left_out)}")
     lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
     return "\n".join(lines)

@@ -8,13 +8,13 @@ law file.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.json_text import JsonError, read_json_file
 from axk1.plan.scaling import LAWS, LossSurface
+from axk1.train.metrics import from_strict, strict_json
 
 FORMAT = "axk1-scaling-law-v1"
 
@@ -40,12 +40,15 @@ class LawFile:
         return LossSurface(self.name, self.E, self.A, self.alpha, self.B, self.beta, 1.0,
                            f"{self.source}: fitted to {len(self.runs)} runs (approach 3, rmse of log L "
                            f"{self.rmse_log:.4f})", samples=tuple(tuple(s) for s in self.samples),
-                           fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=0.0))
+                           # NaN: a fitted law whose runs are not listed, so how far a plan extrapolates is unknown
+                           fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=math.nan))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        # strict JSON: an interval no refit measured is NaN, written as null (a bare NaN is not JSON; the loader
+        # puts it back)
+        path.write_text(strict_json(asdict(self), indent=1) + "\n")
         return path
 
 
@@ -64,10 +67,10 @@ def load_law_file(path: str | Path) -> LawFile:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")
     try:
-        law = LawFile(**raw)
+        law = LawFile(**from_strict(raw))
     except TypeError as e:
         raise ValueError(f"law file {path}: {e}; rewrite it with `axk1 plan fit`") from None
-    problem = _law_problem([law.E, law.A, law.alpha, law.B, law.beta])
+    problem = _law_problem([law.E, law.A, law.alpha, law.B, law.beta]) or _fields_problem(law)
     if problem:
         raise ValueError(f"law file {path}: {problem}; rewrite it with `axk1 plan fit`")
     if not isinstance(law.samples, list) or not isinstance(law.runs, list):
@@ -85,6 +88,28 @@ def load_law_file(path: str | Path) -> LawFile:
     return law
 
 
+def _fields_problem(law: LawFile) -> str | None:
+    """Why the law's other fields cannot be used, or None: they are printed with the plan (a null rmse_log was a
+    TypeError traceback, a string one "Unknown format code 'f'")."""
+    for name in ("name", "source"):
+        if not isinstance(getattr(law, name), str):
+            return f"{name} must be a string, got {getattr(law, name)!r}"
+    if not (_number(law.rmse_log) and law.rmse_log >= 0):
+        return f"rmse_log must be a finite non-negative number, got {law.rmse_log!r}"
+    for name in ("isoflop_exponent", "isoflop_coefficient"):
+        if getattr(law, name) is not None and not _number(getattr(law, name)):
+            return f"{name} must be a number or null, got {getattr(law, name)!r}"
+    if not isinstance(law.intervals, dict):
+        return f"intervals must be an object of [low, high] pairs, got {law.intervals!r}"
+    for key, pair in law.intervals.items():
+        # NaN (or null): an interval no refit measured
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(v is None or _number(v) or (isinstance(v, float) and math.isnan(v)) for v in pair)):
+            return f"intervals[{key!r}] must be [low, high] (numbers or null), got {pair!r}"
+        law.intervals[key] = [math.nan if v is None else v for v in pair]
+    return None
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -97,7 +122,9 @@ def _law_problem(values: list) -> str | None:
     for name, value in zip(names, values):
         if not _number(value) or value < 0:
             return f"{name} must be a finite non-negative number, got {value!r}"
-    E, _, alpha, _, beta = values
+    E, A, alpha, B, beta = values
+    if A == 0 and B == 0:  # a constant loss: every model and token count ties, and no safeguard can tell
+        return "A and B are both 0: the loss would not depend on model size or tokens"
     if not (0 < alpha <= MAX_EXPONENT and 0 < beta <= MAX_EXPONENT):
         return f"alpha and beta must be in (0, {MAX_EXPONENT}] (got {alpha}, {beta})"
     if E > MAX_IRREDUCIBLE:

@@ -13,7 +13,7 @@ from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
-from axk1.plan.recipe import context_lengths
+from axk1.plan.recipe import context_lengths, length_shares
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
@@ -114,7 +114,8 @@ class Plan:
              "units, the chunked loss's gradients and buffers, bf16 activations as the model saves them",
              "axk1/train/memory.py (what axk1 train --dry-run prints), held to autograd's saved tensors and "
              "MemTracker peaks by tests/test_memory_account.py"),
-            ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} at {self.seq_len} tokens (incl. "
+            ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e}, the mean over the recipe's lengths "
+                                     f"({self.seq_len:,} to {self.context:,} tokens) weighted by their tokens (incl. "
                                      "attention without causal halving, lm_head, "
                                      + ("MTP)" if self.best.memory.layout.cp == 1 else
                                         "no MTP: context parallelism trains without it)"),
@@ -194,8 +195,9 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
         plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
-                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full "
-                             "recompute")
+                             f"{duration_text(budget.days)} budgeted: the long-context stage's longer attention, "
+                             "and full recompute where its layout needs it, cost more per token than the search "
+                             "priced at the base length (lower --tokens)")
     return plan
 
 
@@ -213,11 +215,18 @@ def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> 
             break
     else:
         context = seq_len
-    if cand.memory.layout.cp > 1:  # a context-parallel run trains without MTP: the budget pays for no MTP work
-        cand.train_flops_per_token = training_flops_per_token(cand.config, seq_len, with_mtp=False)
+    # the recipe's cost per token: its lengths' mean, weighted by their tokens (attention grows with the length);
+    # a context-parallel run trains without MTP, so the budget pays for no MTP work
+    cand.train_flops_per_token = recipe_flops_per_token(cand.config, seq_len, context, cand.memory.layout.cp == 1)
     if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
         rescore(cand, surface, limits, budget.flops, cand.memory.layout.recompute)
     return context
+
+
+def recipe_flops_per_token(config, seq_len: int, context: int, with_mtp: bool) -> float:
+    """Training FLOPs per token of the run the recipe trains: the token-weighted mean over its stage lengths."""
+    return sum(share * training_flops_per_token(config, L, with_mtp)
+               for L, share in length_shares(seq_len, context).items())
 
 
 def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> None:
@@ -265,10 +274,15 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
                              f"the {count_text(best.budget_tokens, 1)} tokens it buys; the run ends after "
                              f"{duration_text(plan.days)} of the {duration_text(plan.budget.days)} budgeted); to spend "
                              f"the rest: {fix}")
-    if plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
+    # without samples there is no band to show how little a far extrapolation pins down: say it is unbounded
+    spread = ("its band says how little that pins down" if plan.law.samples else
+              "it has no bootstrap band, so nothing bounds the error of that extrapolation")
+    if math.isnan(plan.law.fitted_flops):
+        plan.warnings.append(f"the {plan.law.label} lists no runs: the budgets it was fitted on are unknown, so "
+                             f"nothing says how far this plan extrapolates it ({spread}); refit it with `axk1 plan fit`")
+    elif plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
         plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
-                             f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x (its band "
-                             "says how little that pins down)")
+                             f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x ({spread})")
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
         plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
                              "T tokens, beyond any corpus")

@@ -36,6 +36,24 @@ def context_lengths(seq_len: int) -> list[int]:
     return sorted({L for lengths in stage_lengths(seq_len) for L in lengths})
 
 
+def trained_lengths(seq_len: int, context: int) -> list[list[int]]:
+    """Each stage's lengths as far as the layout's memory holds (`context`: the longest that fits)."""
+    return [[L for L in lengths if L <= context] or lengths[:1] for lengths in stage_lengths(seq_len)]
+
+
+def length_shares(seq_len: int, context: int) -> dict[int, float]:
+    """The share of the run's tokens trained at each length: A.X K1's stage shares, each stage's tokens split
+    equally over its lengths (as the trainer splits them, Recipe.stage_steps). The planner prices the budget with
+    it: a 32K token's attention costs ~8x a 4K token's, and pricing every token at the base length overspent the
+    budget by 3-11%."""
+    total = sum(t for _, t, _ in AXK1_STAGES)
+    shares: dict[int, float] = {}
+    for (_, tokens, _), lengths in zip(AXK1_STAGES, trained_lengths(seq_len, context)):
+        for L in lengths:
+            shares[L] = shares.get(L, 0.0) + tokens / total / len(lengths)
+    return shares
+
+
 DECAY_STARTS_AT_STAGE = 2  # A.X K1: constant learning rate in stage 1, decay from stage 2
 # Percent per domain (docs/training.md, "Pretraining stages"); stage 1 sums to 99.85%, normalised when written.
 AXK1_MIXTURES = [
@@ -52,8 +70,8 @@ def build_recipe(plan: Any, config_path: str = "config.json") -> Recipe:
     layout = plan.best.memory.layout
     total = sum(t for _, t, _ in AXK1_STAGES)
     stages, assigned = [], 0
-    for i, ((name, tokens, _), lengths, mix) in enumerate(zip(AXK1_STAGES, stage_lengths(plan.seq_len), AXK1_MIXTURES)):
-        lengths = [L for L in lengths if L <= plan.context] or lengths[:1]  # as far as the layout's memory holds
+    for i, ((name, tokens, _), lengths, mix) in enumerate(zip(AXK1_STAGES, trained_lengths(plan.seq_len, plan.context),
+                                                              AXK1_MIXTURES)):
         # A.X K1's share of the tokens; the last stage takes the rounding remainder
         last = i == len(AXK1_STAGES) - 1
         stage_tokens = int(plan.best.tokens - assigned) if last else int(plan.best.tokens * tokens / total)

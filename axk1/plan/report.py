@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
+from axk1.train.metrics import strict_json
 
 
 def _b(x: float) -> str:
@@ -76,14 +78,16 @@ def constraint_lines(plan: Plan) -> list[str]:
         gap = max(c.loss for c in tied) / best.loss - 1
         which = ', '.join(f'#{i}' for i, _ in plan.ties)
         within = "0.01%" if gap < 5e-5 else f"{gap:.2%}"  # not "within 0.00%"
+        # a law without samples has no plausible fits to count: only the loss gap makes a near-tie
+        beats = (f" (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of the law's plausible fits)"
+                 if plan.law.samples else "")
         lines.append(f"near-ties: {'candidate ' + which + ' is' if len(tied) == 1 else 'candidates ' + which + ' are'} "
-                     f"within {within} of the plan's loss (or beat{'s' if len(tied) == 1 else ''} it under >= 20% of "
-                     f"the law's plausible fits): {_span(min(totals), max(totals))} total, "
+                     f"within {within} of the plan's loss{beats}: {_span(min(totals), max(totals))} total, "
                      f"{_span(min(actives), max(actives))} activated. The law does not separate them; the plan takes "
                      "the lowest, and any of them is as defensible (choose on serving cost or stability)")
     else:
-        lines.append("near-ties: none (every other listed candidate is more than 0.1% worse and loses under 80% of "
-                     "the law's plausible fits)")
+        lines.append("near-ties: none (every other listed candidate is more than 0.1% worse"
+                     + (" and loses under 80% of the law's plausible fits)" if plan.law.samples else ")"))
     return lines
 
 
@@ -136,6 +140,19 @@ def _table(plan: Plan) -> list[str]:
     return rows
 
 
+def isoflop_curve(plan: Plan, factor: float) -> tuple[float, float, str]:
+    """(model FLOPs, leverage, legend label) of the curve at `factor` x the plan's budget. Labelled with the budget
+    and EL the plan prints: the curve at the plan's budget read "C = 1.92e+24 FLOPs (EL 9.8)" beside a plan of
+    2.556e+24 and EL 10.0 (the model FLOPs left after recompute's repeated forward, and the leverage at them)."""
+    budget = plan.budget.flops * factor
+    lev = (plan.best.leverage if factor == 1 else
+           efficiency_leverage(plan.best.activation_ratio, plan.best.granularity, budget))
+    flops = plan.flops * factor
+    spent = (f", {flops:.3e} of model FLOPs" + (" after recompute" if plan.best.memory.layout.recompute else "")
+             if not math.isclose(flops, budget, rel_tol=0.01) else "")
+    return flops, lev, f"C = {budget:.3e} FLOPs (EL {lev:.1f}{spent})"
+
+
 def plot_isoflop(plan: Plan, path: Path) -> Path:
     """Predicted loss vs activated parameters at the plan's activation ratio and granularity, for the budget and
     budgets 10x and 100x smaller and 10x larger; the candidates and the chosen plan are marked."""
@@ -150,13 +167,11 @@ def plot_isoflop(plan: Plan, path: Path) -> Path:
     scale_per_param = best.scale / best.activated
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     for factor, colour in ((0.01, "#bbbbbb"), (0.1, "#888888"), (1.0, "#1f77b4"), (10.0, "#444444")):
-        flops = plan.flops * factor
+        flops, lev, label = isoflop_curve(plan, factor)
         params = np.logspace(np.log10(best.activated) - 1.5, np.log10(best.activated) + 1.5, 200)
         tokens = flops / (per_param * params)
-        lev = efficiency_leverage(best.activation_ratio, best.granularity, flops)
         loss = [law.loss(lev * scale_per_param * p, t) for p, t in zip(params, tokens)]
-        ax.plot(params, loss, color=colour, lw=2.2 if factor == 1 else 1.2,
-                label=f"C = {flops:.2e} FLOPs (EL {lev:.1f})")
+        ax.plot(params, loss, color=colour, lw=2.2 if factor == 1 else 1.2, label=label)
         i = int(np.argmin(loss))
         ax.plot(params[i], loss[i], "o", color=colour, ms=4)
     ax.scatter([c.activated for c in plan.candidates[1:]], [c.loss for c in plan.candidates[1:]], s=18,
@@ -189,7 +204,8 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
                                                      "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")
-    (out / "plan.json").write_text(json.dumps(plan_dict(plan), indent=2) + "\n")
+    # strict JSON: a law without samples has a NaN band, which json.dumps wrote as bare NaN (not JSON)
+    (out / "plan.json").write_text(strict_json(plan_dict(plan), indent=2) + "\n")
     b = plan.budget
     stages = "\n".join(f"| {s.name} | {count_text(s.tokens)} | {s.lengths()} | {lr_phase(recipe, i)} |"
                        for i, s in enumerate(recipe.stages))

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, read_json_file
+from axk1.output_folder import discard, named
 from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
+from axk1.plan.fit import BUDGET_GAP_DECADES
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
 from axk1.toml_file import to_toml
@@ -40,6 +42,8 @@ DEFAULT_BUDGETS = (2.5e11, 5e11, 1e12, 2e12)
 DEFAULT_SIZES, DEFAULT_SPREAD = 5, 2.0
 HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
 HOLDOUT_NAME = "holdout"
+PLATEAU_FLOPS = 2e11  # below it the byte corpus's models sit on a plateau (docs/planning.md, "Below ~2e11 FLOPs")
+MIN_RUN_STEPS = 100   # fewer optimizer steps: warmup and cosine decay take most of the run, a loss of the schedule
 
 
 @dataclass(frozen=True)
@@ -74,26 +78,40 @@ def tiny_dense_config(hidden: int, vocab: int, seq_len: int) -> ModelConfig:
                         max_position_embeddings=seq_len, num_nextn_predict_layers=0)
 
 
-def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
-         batch_sequences: int | None = None) -> list[SweepRun]:
-    """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
+def check_grid(budgets: tuple[float, ...], sizes: int, spread: float) -> None:
+    """Refuses a grid the fit could not use, before anything is written or trained."""
     if len(budgets) < 2 or sizes < 3:
         raise ValueError(f"an IsoFLOP sweep needs at least 2 budgets and 3 sizes per budget (got {len(budgets)} "
                          f"budgets, {sizes} sizes): the fit finds each budget's minimum from a parabola")
+    for budget in budgets:
+        if not (budget > 0 and math.isfinite(budget)):
+            raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
     repeated = sorted({b for b in budgets if list(budgets).count(b) > 1})
     if repeated:
         raise ValueError(f"--budgets repeats {', '.join(f'{b:g}' for b in repeated)}: each budget's runs would "
                          "overwrite the other's; give each budget once")
+    ordered = sorted(budgets)
+    close = [(a, b) for a, b in zip(ordered, ordered[1:]) if math.log10(b / a) <= BUDGET_GAP_DECADES]
+    if close:  # the fit groups budgets this close as one (fit.budget_groups): found out only after training them
+        a, b = close[0]
+        raise ValueError(f"--budgets {a:g} and {b:g} are less than {10 ** BUDGET_GAP_DECADES:.2f}x apart: the fit "
+                         "would take their runs as one budget's; space the budgets further apart (the defaults are "
+                         "2x apart)")
     if not (spread > 1 and math.isfinite(spread)):
-        raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x spread), got {spread}")
+        raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x "
+                         f"spread), got {spread}")
+
+
+def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
+         batch_sequences: int | None = None) -> list[SweepRun]:
+    """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
+    check_grid(budgets, sizes, spread)
     ladder = []
     for h in HIDDEN_LADDER:
         config = tiny_dense_config(h, vocab, seq_len)
         ladder.append((non_embedding_flops_per_token(config, seq_len), h, config))
     runs = []
     for budget in sorted(budgets):
-        if not (budget > 0 and math.isfinite(budget)):
-            raise ValueError(f"budgets must be positive finite FLOPs, got {budget}")
         guess = 6 * math.sqrt(budget / 120)
         batch = batch_sequences_for(budget, seq_len, batch_sequences)
         batch_tokens = batch * seq_len
@@ -142,6 +160,24 @@ def repeat_warnings(runs: list[SweepRun], corpus: int) -> list[str]:
             f"{most.tokens:,} tokens, or lower --budgets (the largest run reads about C / M tokens)"]
 
 
+def short_run_warnings(runs: list[SweepRun], seq_len: int) -> list[str]:
+    """Runs too small to measure a law: budgets under the plateau, runs of a few optimizer steps (--budgets 1e9,2e9
+    wrote runs of 7 steps without a word)."""
+    out = []
+    low = sorted({r.budget for r in runs if r.budget < PLATEAU_FLOPS})
+    if low:
+        out.append(f"budgets {', '.join(f'{b:g}' for b in low)} are below ~{PLATEAU_FLOPS:g} FLOPs, where the byte "
+                   "corpus's models all end near one loss (a plateau that carries nothing about model size, and a "
+                   "fit including it extrapolated 20% wrong): raise --budgets, or check the fit plot's lowest budget")
+    short = [r for r in runs if r.tokens // (r.batch * seq_len) < MIN_RUN_STEPS]
+    if short:
+        fewest = min(short, key=lambda r: r.tokens)
+        out.append(f"{len(short)} of {len(runs)} runs take fewer than {MIN_RUN_STEPS} optimizer steps ({fewest.name}: "
+                   f"{fewest.tokens // (fewest.batch * seq_len)}): warmup and decay are most of such a run, so its "
+                   "loss measures the schedule more than the model; raise --budgets or lower --batch")
+    return out
+
+
 def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int,
                mixture: dict[str, float] | None = None) -> Recipe:
     """The run's recipe (paths relative to its folder): one stage, cosine to 10%, validation at the end; `mixture`
@@ -167,10 +203,12 @@ def run_recipe(run: SweepRun, manifest: str, seq_len: int, threads: int,
 def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGETS, sizes: int = DEFAULT_SIZES,
                 spread: float = DEFAULT_SPREAD, seq_len: int = 128, batch_sequences: int | None = None,
                 holdout_factor: float = 1.5,
-                manifest: str | Path | None = None, threads: int = 1) -> dict:
+                manifest: str | Path | None = None, threads: int = 1, force: bool = False) -> dict:
     """Writes DIR/data (the byte corpus, unless `manifest` is given), DIR/runs/<name>/{config.json, recipe.toml},
-    DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json."""
+    DIR/holdout/ (the larger run at holdout_factor x the largest budget, 0 for none) and DIR/sweep.json. A DIR that
+    holds trained runs, or run folders the new grid lacks, is refused unless `force` (which clears them)."""
     out = Path(out_dir)
+    check_grid(tuple(budgets), sizes, spread)
     if seq_len < 8 or (batch_sequences is not None and batch_sequences < 1):
         raise ValueError(f"--seq-len must be >= 8 and --batch >= 1, got {seq_len} and {batch_sequences}")
     if not (holdout_factor >= 0 and math.isfinite(holdout_factor)):
@@ -211,6 +249,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
         holdout = SweepRun(HOLDOUT_NAME, big, hidden, config.num_hidden_layers, scale,
                            max(1, round(big / scale / (batch * seq_len))) * batch * seq_len,
                            parameter_counts(config).activated_non_vocab, batch)
+    clear_old_runs(out, {r.name for r in runs}, force)
     written = []
     for run in runs + ([holdout] if holdout else []):
         folder = out / (HOLDOUT_NAME if run is holdout else f"runs/{run.name}")
@@ -226,9 +265,31 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
            "batch_sequences": batch_sequences or "DeepSeek LLM's batch law per budget", "manifest": str(manifest_path),
            "runs": written[:len(runs)],
            "holdout": written[-1] if holdout else None, "corpus_tokens": total,
-           "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)}
+           "warnings": repeat_warnings(runs + ([holdout] if holdout else []), total)
+           + short_run_warnings(runs + ([holdout] if holdout else []), seq_len)}
     (out / "sweep.json").write_text(json.dumps(doc, indent=2) + "\n")
     return doc
+
+
+def clear_old_runs(out: Path, names: set[str], force: bool) -> None:
+    """A sweep written over an older one kept its metrics beside the new recipes (the fit then mixed old losses with
+    new recipes, or said "let it finish"), and its run folders outside the new grid (runs/* picked them up). Refused
+    unless `force`, which deletes the old run folders (those with a recipe.toml: the sweep's own) and the held-out
+    run; nothing else in DIR is touched."""
+    folders = [p for p in sorted((out / "runs").glob("*")) if (p / "recipe.toml").is_file()]
+    folders += [out / HOLDOUT_NAME] if (out / HOLDOUT_NAME / "recipe.toml").is_file() else []
+    trained = [str(p.relative_to(out)) for p in folders if (p / "metrics.jsonl").exists()]
+    stale = [str(p.relative_to(out)) for p in folders if p.parent.name == "runs" and p.name not in names]
+    if not (trained or stale):
+        return
+    if not force:
+        problems = ([f"trained runs ({named(trained)})"] if trained else []) + (
+            [f"run folders the new grid does not have ({named(stale)})"] if stale else [])
+        raise ValueError(f"{out} holds {' and '.join(problems)}: new recipes there would sit beside old metrics and "
+                         "runs the fit picks up; write the sweep to another -o folder, or pass --force to delete "
+                         "its run folders and holdout first")
+    for folder in folders:
+        discard(folder)
 
 
 def _relative(target: Path, folder: Path) -> str:

@@ -1,0 +1,65 @@
+"""`axk1 plan fit --check/--plot`: the held-out run must be one the fit could predict, and everything is checked
+before the law file is written (a bad --check, or a --plot folder that did not exist, failed after writing it)."""
+
+import dataclasses
+
+import pytest
+
+from axk1.plan import fit_report
+from tests.test_plan_fit import synthetic_runs
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Fifteen synthetic runs and a held-out one, read by name instead of from folders."""
+    points = {p.name: p for p in synthetic_runs(noise=0.002, seed=3)}
+    top = max(points.values(), key=lambda p: p.flops)
+    points["held"] = dataclasses.replace(top, name="held", scale=top.scale * 1.5, tokens=top.tokens * 1.5,
+                                         loss=top.loss * 0.97)
+
+    def read(folder):
+        if folder == "in-progress":
+            raise ValueError("in-progress: it stopped at step 876 of 1461")
+        return points[folder]
+    monkeypatch.setattr(fit_report, "read_run", read)
+    return points
+
+
+def fitted(points):
+    return [name for name in points if name != "held" and not name.startswith("x")]
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("other setting", "--check x: the runs were not trained alike"),  # was "checked": "error -9.00%"
+    ("rerun", "--check x has the size and tokens of the fitted run"),  # a fitted point again, another loss
+    ("in progress", "in-progress: it stopped"),
+])
+def test_a_check_the_fit_cannot_predict_is_refused_before_the_law_is_written(runs, tmp_path, kind, match):
+    names = fitted(runs)
+    if kind == "other setting":
+        runs["x"] = dataclasses.replace(runs["held"], name="x", setting="seq_len 64, vocabulary 320")
+    elif kind == "rerun":
+        runs["x"] = dataclasses.replace(runs[names[-1]], name="x", loss=runs[names[-1]].loss * 1.01)
+    law = tmp_path / "law.json"
+    with pytest.raises(ValueError, match=match):
+        fit_report.fit_runs(names, law, check="in-progress" if kind == "in progress" else "x", samples=20)
+    assert not law.exists()
+
+
+def test_a_plot_folder_is_made_and_a_trailing_slash_means_a_folder(runs, tmp_path):
+    text = fit_report.fit_runs(fitted(runs), tmp_path / "law.json", check="held", samples=20,
+                               plot=str(tmp_path / "new" / "sub") + "/")
+    assert (tmp_path / "new" / "sub" / "fit.png").is_file() and "held-out run held" in text
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match="--plot .*: cannot make its folder"):
+        fit_report.fit_runs(fitted(runs), tmp_path / "law2.json", plot=str(tmp_path / "afile" / "fit.png"))
+    assert not (tmp_path / "law2.json").exists()
+
+
+def test_too_few_runs_are_counted_as_given_then_as_within_the_frontier(runs, tmp_path):
+    """Four runs given were refused as "got 3" (the count after the frontier)."""
+    names = [n for n in fitted(runs) if n.startswith("c1e+13")]  # one budget's five sizes
+    with pytest.raises(ValueError, match="at least 5 runs with a validation loss, got 4"):
+        fit_report.fit_runs(names[:4], tmp_path / "law.json")
+    with pytest.raises(ValueError, match=r"5 runs given, only \d are within 10% of their budget's best loss"):
+        fit_report.fit_runs(names, tmp_path / "law.json")

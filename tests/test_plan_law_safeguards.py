@@ -1,0 +1,65 @@
+"""A law file without what a plan's safeguards read: no runs (the fitted range), no samples (the band), a NaN
+interval; the plan says what it cannot know, and its JSON stays strict."""
+
+import json
+import math
+
+import pytest
+
+from axk1.plan.law_file import load_law_file
+from axk1.plan.planner import make_plan
+from axk1.plan.report import constraint_lines, write_outputs
+from tests.test_plan_fit import _law_file
+
+
+def _strict_load(text: str):
+    """json.loads that refuses NaN and Infinity, as a strict JSON reader does."""
+    def refuse(name):
+        raise AssertionError(f"{name} in the JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_law_without_runs_warns_its_range_is_unknown(tmp_path):
+    law = _law_file(tmp_path)
+    law.runs = []
+    path = law.save(tmp_path / "norange.json")
+    plan = make_plan("H200", 8, 1, law=str(path), serve_gpus=0)
+    assert any("lists no runs" in w and "how far this plan extrapolates" in w for w in plan.warnings)
+
+
+def test_no_samples_no_band_and_strict_json(tmp_path, monkeypatch, capsys):
+    law = _law_file(tmp_path)
+    law.samples = []
+    law.intervals = {"E": [math.nan, math.nan]}
+    path = law.save(tmp_path / "noband.json")
+    text = path.read_text()
+    _strict_load(text)  # the NaN interval is null, not a bare NaN
+    assert math.isnan(load_law_file(path).intervals["E"][0])  # ... and read back as "not measured"
+    plan = make_plan("H200", 1024, 73, law=str(path), serve_gpus=0)
+    lines = "\n".join(constraint_lines(plan) + plan.warnings)
+    assert "its band says" not in lines and "nothing bounds the error" in lines  # no band: say so, not "its band"
+    assert "plausible fits" not in lines
+    files = write_outputs(plan, tmp_path / "out")
+    doc = _strict_load(files["json"].read_text())
+    assert doc["predicted_loss_band"] == [None, None]
+    from axk1.cli import main
+
+    assert main(["plan", "--gpu", "H200", "--gpus", "8", "--days", "1", "--law", str(path), "--json"]) == 0
+    _strict_load(capsys.readouterr().out)
+
+
+def test_a_null_interval_is_read_as_not_measured(tmp_path):
+    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc["intervals"] = {"E": [None, None]}
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps(doc))
+    assert math.isnan(load_law_file(path).intervals["E"][1])
+
+
+@pytest.mark.parametrize("field", ["A", "B"])
+def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
+    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc[field] = 0
+    path = tmp_path / "law.json"
+    path.write_text(json.dumps(doc))
+    assert getattr(load_law_file(path), field) == 0

@@ -1,0 +1,62 @@
+"""Runs that would distort a fit without a word: one that diverged yet finished, and one far above its budget's
+best in an IsoFLOP parabola."""
+
+import dataclasses
+import math
+
+import pytest
+
+from axk1.plan.fit import fit_isoflop
+from axk1.plan.runs import read_run
+from axk1.train.recipe import load_recipe
+from tests.test_plan_fit import synthetic_runs
+from tests.test_plan_sweep import fake_run
+
+
+def test_a_run_that_diverged_but_finished_is_refused(tmp_path):
+    folder = fake_run(tmp_path, "r-diverged", "1.0")
+    vocab = load_recipe(folder / "recipe.toml").model.build_config().vocab_size
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace('"val_loss": 1.0', f'"val_loss": {math.log(vocab) + 0.01}'))
+    with pytest.raises(ValueError, match=rf"r-diverged: its last validation loss .* is at or above ln\({vocab}\)"):
+        read_run(folder)
+
+
+def test_approach2_leaves_out_a_run_far_above_its_budgets_best():
+    """A diverged run at 4.7x its budget's best moved approach 2's exponent from 0.305 to 0.637."""
+    points = synthetic_runs()
+    clean = fit_isoflop(points)
+    broken = dataclasses.replace(points[10], name="broken", loss=points[10].loss * 4.7)  # the top budget's smallest
+    fit = fit_isoflop(points[:10] + [broken] + points[11:])
+    assert fit.exponent == pytest.approx(clean.exponent, abs=0.05)
+    assert fit.left_out == ("broken",)
+
+
+def test_runs_on_other_data_are_not_one_setting(tmp_path):
+    """Runs of the same length and vocabulary size on another corpus (a [data] manifest elsewhere) were fitted as
+    one law with the rest."""
+    from axk1.plan.fit_report import check_one_setting
+
+    a, b = fake_run(tmp_path, "a", "3.0"), fake_run(tmp_path, "b", "2.9")
+    shared = (a / "tokens" / "manifest.json").resolve()
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    shared.write_text('{"tokenizer_hash": "abc123"}')
+    for folder in (a, b):
+        recipe = folder / "recipe.toml"
+        recipe.write_text(recipe.read_text().replace('"tokens/manifest.json"', f'"{shared}"'))
+    alike = [read_run(a), read_run(b)]
+    assert "tokenizer abc123" in alike[0].setting
+    check_one_setting(alike)  # one corpus: fine
+    recipe = b / "recipe.toml"
+    recipe.write_text(recipe.read_text().replace(f'"{shared}"', '"/elsewhere/korean_web/manifest.json"'))
+    with pytest.raises(ValueError, match=r"not trained alike.*korean_web.*: b"):
+        check_one_setting([read_run(a), read_run(b)])
+
+
+def test_metrics_without_tokens_say_so(tmp_path):
+    """Was "the last validation loss is not at the run's last step"."""
+    folder = fake_run(tmp_path, "r-notokens", "3.0")
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text('{"step": 1, "loss": 5.0}\n{"step": 1, "val_loss": 3.0}\n')
+    with pytest.raises(ValueError, match="r-notokens: the rows of .*metrics.jsonl have no `tokens` field"):
+        read_run(folder)
