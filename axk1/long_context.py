@@ -94,8 +94,8 @@ def write_shards(words: PasskeyWords, out: Path, tokens_per_domain: int, seed: i
     Why so many of 16..32 tokens, little more than the needle and the question: the model learns the three lookups
     one after another, and with 3 in 5 documents of 16..64 tokens whether the last one formed within stage 1's 1,500
     steps depended on the CPU's rounding: an AMD EPYC learned all three, an Intel Xeon never the animal's (11% at
-    256). With 4 in 5 of 16..32 tokens stage 1 learned all three by step 500-750 for each of seeds 1, 2 and 3 (99-100%
-    at 256 at its end, with the cosine schedule of write_recipe); 3 in 5 of 16..32 learned them too, but seed 1 only
+    256). With 4 in 5 of 16..32 tokens stage 1 learned all three by step 500-750 for each of seeds 1 to 4 (98-100% at
+    256 at its end, with the cosine schedule of write_recipe); 3 in 5 of 16..32 learned them too, but seed 1 only
     after step 1,000."""
     from axk1.train.synthetic import write_token_shards
 
