@@ -65,6 +65,18 @@ def make_model_folder(path: Path, with_tokenizer: bool = True, config: axk1.Mode
     return path
 
 
+def weight_folders(tmp: Path) -> tuple[Path, Path, Path]:
+    """(base, other, wider): a served folder, one of the same architecture with other weights, and one of another
+    architecture: what weight updates are tested with."""
+    base = make_model_folder(tmp / "base")
+    other = tmp / "other"
+    torch.manual_seed(1)
+    axk1.save_pretrained(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), other)
+    wider = make_model_folder(tmp / "wider", config=axk1.ModelConfig.from_preset("axk1-tiny").replace(
+        moe_intermediate_size=24))
+    return base, other, wider
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
