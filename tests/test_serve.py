@@ -75,6 +75,25 @@ def test_models_health_and_api_key(server, client, folder):
     assert _raw(server, "GET", "/health", key=None) == (200, {"status": "ok"})
 
 
+def test_head_answers_every_get_route_and_a_405_names_both(server):
+    """HEAD /v1/models and /metrics were 405s (only /health had a HEAD twin), and PUT /health said "use GET"
+    though HEAD worked there: RFC 9110 has a general-purpose server answer HEAD wherever it answers GET."""
+    for path, key in (("/health", None), ("/v1/models", KEY), ("/metrics", None), ("/version", None)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("HEAD", path, headers={"Authorization": f"Bearer {key}"} if key else {})
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, b""), path  # the GET's status and headers, no body
+        conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("PUT", "/health")
+    r = conn.getresponse()
+    assert r.status == 405 and r.getheader("Allow") == "GET, HEAD"
+    assert "use GET, HEAD" in json.loads(r.read())["error"]["message"]
+    conn.close()
+    spec = _raw(server, "GET", "/openapi.json", key=None)[1]
+    assert "head" not in spec["paths"]["/v1/models"] and "get" in spec["paths"]["/v1/models"]
+
+
 @pytest.mark.parametrize("thinking", [True, False])
 def test_chat_matches_greedy_generation_and_splits_reasoning(client, folder, reference, thinking):
     codec, run = reference

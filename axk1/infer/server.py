@@ -35,6 +35,7 @@ from axk1.infer.choices import Generation
 from axk1.infer.detok import Delta, IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generation_config import GenerationDefaults, sampling_params
+from axk1.infer.head_routes import answer_head, documented_routes
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
@@ -109,7 +110,7 @@ def create_app(state: ServerState) -> FastAPI:
         # The generation routes read their bodies themselves (size and depth are checked before any parsing, and
         # errors are OpenAI's 400s, not FastAPI's 422s), so FastAPI cannot see their models: publish them here.
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema = get_openapi(title=app.title, version=app.version, routes=documented_routes(app))
             schema.setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())
             app.openapi_schema = schema
         return app.openapi_schema
@@ -159,10 +160,6 @@ def create_app(state: ServerState) -> FastAPI:
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
-
-    @app.head("/health", include_in_schema=False)  # load balancers' probes
-    async def health_head() -> Response:
-        return Response(status_code=200)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
@@ -221,6 +218,7 @@ def create_app(state: ServerState) -> FastAPI:
     tokenize_routes.add_tokenize_routes(app, state, _read_body, _check_model)
     if state.weight_updates:
         weight_updates.add_weight_update_route(app, state, _read_request)
+    answer_head(app)  # load balancers' probes (/health), and RFC 9110's rule for every GET route
     return app
 
 
