@@ -150,6 +150,33 @@ def test_sources_jsonl_parquet_text_code(tmp_path):
     assert got["bad.txt"].reason.startswith("invalid_utf8")
     assert got["huge.txt"].reason.startswith("line_too_long")
 
+
+def test_text_and_jsonl_with_a_small_utf8_flaw_are_repaired_and_say_so(tmp_path):
+    """One pasted Latin-1 byte in a long UTF-8 text, or a file cut inside its last character, failed the whole
+    file (or JSON line) as invalid_utf8; web pages were repaired. Now the same repair, recorded; a file that is
+    mostly not UTF-8 still fails, naming where."""
+    body = "서울은 한강 옆의 큰 도시입니다. " * 200
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "stray.txt").write_bytes(body.encode() + b"caf\xe9 " + body.encode())
+    (tmp_path / "t" / "cut.txt").write_bytes(body.encode() + "끝".encode()[:2])
+    (tmp_path / "t" / "latin1.txt").write_bytes(("déjà vu, café, naïve " * 50).encode("latin-1"))
+    spec = SourceConfig("text", str(tmp_path / "t"))
+    got = {p.name: next(read_source_file(spec, p)) for p in list_files(spec)}
+    assert got["stray.txt"].text.count("서울은") == 400 and "caf " in got["stray.txt"].text
+    assert got["stray.txt"].metadata["charset_repairs"] == [f"1 stray non-UTF-8 bytes dropped, the first at byte "
+                                                           f"{len(body.encode()) + 3}"]
+    assert got["cut.txt"].text.rstrip().endswith("도시입니다.") and "cut inside its last character" in \
+        got["cut.txt"].metadata["charset_repairs"][0]
+    assert isinstance(got["latin1.txt"], Failure) and got["latin1.txt"].reason.startswith("invalid_utf8 at byte 1")
+
+    line = json.dumps({"body": body + "caf\u00e9"}, ensure_ascii=False).encode().replace("é".encode(), b"\xe9")
+    (tmp_path / "j.jsonl").write_bytes(line + b"\n")
+    spec = SourceConfig("jsonl", str(tmp_path / "j.jsonl"), text_field="body")
+    (doc,) = read_source_file(spec, tmp_path / "j.jsonl")
+    assert doc.text.endswith("caf") and doc.metadata["charset_repairs"][0].startswith("1 stray")
+
+
+def test_code_sources_skip_vendored_and_generated(tmp_path):
     code = tmp_path / "repo"
     (code / "src").mkdir(parents=True)
     (code / "node_modules" / "dep").mkdir(parents=True)

@@ -113,7 +113,7 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
         text = _mixed(payload, main, minority)
         if text is not None:
             return text, f"{main}+{minority}"
-    text, note = _utf8_repaired(payload)
+    text, note = utf8_repaired(payload)
     if text is not None:
         if notes is not None:
             notes.append(note)
@@ -128,7 +128,7 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {note})")
 
 
-def _utf8_repaired(payload: bytes) -> tuple[str | None, str]:
+def utf8_repaired(payload: bytes) -> tuple[str | None, str]:
     """(text, what was repaired) for UTF-8 with a flaw too small to be another charset; else (None, where UTF-8
     breaks). A cut inside the last character (1-3 bytes of a multi-byte one) is a truncated fetch; a few stray
     bytes in a long page are a pasted Latin-1 sign. Either failed the whole page as undecodable."""

@@ -23,7 +23,7 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.charset import korean_legacy
+from axk1.data.charset import korean_legacy, utf8_repaired
 from axk1.data.failure import Failure
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
 from axk1.json_text import JsonError, parse_json
@@ -206,15 +206,15 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
             if not raw.strip():
                 continue
-            charset = None
+            decoding: dict = {}
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 # decoded as a text source's file is (CP949 JSON lines come from the same Korean tools); line by
                 # line, as a file may mix them, and JSON's own characters are ASCII in both
-                text, charset = korean_legacy(raw), "cp949"
+                text, decoding, reason = _not_utf8(raw, e)
                 if text is None:
-                    yield Failure(item_id, f"invalid_utf8 at byte {e.start} (nor CP949 Korean)", spec.name, rel)
+                    yield Failure(item_id, reason, spec.name, rel)
                     continue
             try:
                 record = parse_json(text)
@@ -226,7 +226,20 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
             if isinstance(record, JsonError):
                 yield Failure(item_id, f"invalid_json: {str(record)[:200]}", spec.name, rel)
                 continue
-            yield _record_to_doc(spec, record, item_id, {**base, "charset": charset} if charset else base)
+            yield _record_to_doc(spec, record, item_id, {**base, **decoding})
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[str | None, dict, str]:
+    """Bytes that are not strict UTF-8: (text, metadata saying how it was read, "") or (None, {}, the failure).
+    Korean CP949/EUC-KR when they read as Korean; else UTF-8 whose flaw is too small to be another charset (cut
+    inside its last character, 1-3 stray bytes), repaired as web pages are and said in `charset_repairs`: one
+    stray byte failed a whole text file or JSON line."""
+    if (text := korean_legacy(data)) is not None:
+        return text, {"charset": "cp949"}, ""
+    text, note = utf8_repaired(data)
+    if text is not None:
+        return text, {"charset_repairs": [note]}, ""
+    return None, {}, f"invalid_utf8 at byte {error.start} ({note}; nor CP949 Korean)"
 
 
 # A .json file holding one JSON array (what json.dump of a list writes) read as JSON lines: its first line is `[`
@@ -305,10 +318,12 @@ def _read_text_file(spec: SourceConfig, path: Path, rel: str, base: dict) -> Doc
     try:
         text = data.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError as e:
-        text = korean_legacy(data)  # Korean text files are often CP949 / EUC-KR
+        if utf16:
+            return Failure(item_id, f"invalid_utf16 at byte {e.start}", spec.name, rel)
+        text, decoding, reason = _not_utf8(data.removeprefix(codecs.BOM_UTF8), e)  # CP949 is common in Korean files
         if text is None:
-            return Failure(item_id, f"invalid_utf8 at byte {e.start} (nor CP949 Korean)", spec.name, rel)
-        meta["charset"] = "cp949"
+            return Failure(item_id, reason, spec.name, rel)
+        meta.update(decoding)
     longest = max((len(x) for x in text.split("\n")), default=0)
     if longest > spec.max_line_chars:
         return Failure(item_id, f"line_too_long ({longest} chars)", spec.name, rel)
