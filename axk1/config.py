@@ -23,8 +23,28 @@ CONFIG_NAME = "config.json"
 # transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
 # "absent" and "1.0" give different attention factors there.
 YARN_BETA_DEFAULTS = {"beta_fast": 32.0, "beta_slow": 1.0}
-# `--dtype` names -> torch dtypes: the one table the command lines and evaluation backends read
+# dtype names -> torch dtypes: the one table of them, read through parse_dtype by every `--dtype` flag, config.json's
+# "dtype", [rl] push_dtype and the evaluation backends. Not to be confused with the precisions, which are modes,
+# not dtypes: [parallelism] precision ("fp32" | "bf16") is how training computes, `axk1 plan --precision`
+# ("bf16" | "fp8") which of a GPU's peak rates a budget assumes.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def parse_dtype(name: object, what: str = "dtype", choices: tuple[str, ...] = tuple(DTYPES),
+                todo: str = "") -> torch.dtype:
+    """The torch dtype `name` stands for: one of `choices` (DTYPES' names unless narrowed), also as transformers
+    writes it in a config.json ("torch.bfloat16"). `what` names the setting in the error, `todo` is added to it."""
+    key = name.removeprefix("torch.") if isinstance(name, str) else None
+    if key not in choices:
+        raise ValueError(f"{what} {name!r} is not a dtype axk1 takes: use {', '.join(choices)}{todo}")
+    return DTYPES[key]
+
+
+def config_dtype(c: ModelConfig) -> torch.dtype:
+    """The dtype a model folder's config.json stores its weights in: "dtype", or the older "torch_dtype" (float32
+    when it names none), so every reader (the loader, memory estimates) counts the same bytes."""
+    name = c.extra.get("dtype") or c.extra.get("torch_dtype") or "float32"
+    return parse_dtype(name, "config.json dtype", todo="; pass --dtype or fix config.json")
 
 
 def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Path:

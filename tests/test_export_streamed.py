@@ -88,6 +88,17 @@ def test_the_streamed_export_loads_in_transformers_and_resumes_the_same_weights(
     assert "cannot read shard size 'lots'" in capsys.readouterr().err
 
 
+def test_export_writes_each_dtype_the_loader_reads(trained, tmp_path):
+    """`axk1 export --dtype` offered float32 and bfloat16 only, though a float16 folder loads as every other does
+    (axk1.config.DTYPES, the one table of dtype names)."""
+    step, model = trained
+    assert main(["export", str(step), str(tmp_path / "f16"), "--dtype", "float16"]) == 0
+    assert json.loads((tmp_path / "f16" / "config.json").read_text())["dtype"] == "float16"
+    loaded = axk1.load_model(tmp_path / "f16")
+    assert loaded.lm_head.weight.dtype == torch.float16
+    torch.testing.assert_close(loaded.model.embed_tokens.weight, model.model.embed_tokens.weight.half(), rtol=0, atol=0)
+
+
 @pytest.mark.distributed
 def test_export_under_torchrun_spreads_the_shards_and_writes_the_same_folder(trained, tmp_path, nproc=3):
     """Every rank writes its own run of the shards (the export of A.X K1 by one process reads and writes 2 TB);

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_layer_count, mtp_file,
                                     open_safetensors, read_headers, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
-from axk1.config import DTYPES, ModelConfig, model_config_file
+from axk1.config import ModelConfig, config_dtype, model_config_file
 from axk1.model import AXK1ForCausalLM
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
@@ -126,14 +126,6 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     return path
 
 
-def _stored_dtype(config: ModelConfig) -> torch.dtype:
-    name = config.extra.get("dtype") or config.extra.get("torch_dtype") or "float32"
-    if not isinstance(name, str) or name.removeprefix("torch.") not in DTYPES:
-        raise ValueError(f"config.json dtype {name!r} is not one axk1 loads ({', '.join(DTYPES)}); pass --dtype or "
-                         "fix config.json")
-    return DTYPES[name.removeprefix("torch.")]
-
-
 def tie_weights_(model: AXK1ForCausalLM) -> None:
     """Ties lm_head to the embedding again when the config asks for it: to_empty() gives every parameter new
     storage, which undoes the tie made in AXK1ForCausalLM.__init__, and a folder stores only the embedding."""
@@ -180,7 +172,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     config = ModelConfig.from_pretrained(model_config_file(path))  # a folder, not a config.json alone
     if torch.device(device).type == "meta":
         with torch.device("meta"):
-            return AXK1ForCausalLM(config, with_mtp=bool(with_mtp)).to(dtype or _stored_dtype(config))
+            return AXK1ForCausalLM(config, with_mtp=bool(with_mtp)).to(dtype or config_dtype(config))
     files = weight_files(path)
     extra = mtp_file(path)
     with_mtp = extra is not None if with_mtp is None else with_mtp
@@ -188,7 +180,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
         raise ValueError(f"with_mtp=True but {path}/config.json has num_nextn_predict_layers=0")
     if with_mtp and extra is not None:
         files = [*files, extra]
-    dtype = dtype or _stored_dtype(config)
+    dtype = dtype or config_dtype(config)
     # Everything about the files is checked on their headers, before the model is built or allocated.
     headers = read_headers(files, config)
     check_layer_count(path, config, headers)

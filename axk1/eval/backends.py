@@ -78,7 +78,7 @@ class NativeBackend(Backend):
 
     def __init__(self, model_dir: str | Path, batch_size: int = 8, dtype: str | None = None, device: str = "cpu"):
         from axk1.checkpoint.hf import load_model
-        from axk1.config import DTYPES, model_config_file
+        from axk1.config import model_config_file, parse_dtype
         from axk1.infer.chat import ChatCodec
         from axk1.infer.generation_config import reply_stop_ids
 
@@ -91,7 +91,7 @@ class NativeBackend(Backend):
         # them), read before the weights: a bad tokenizer or template is named at once
         self.codec = ChatCodec.from_folder(self.model_dir)
         self.tokenizer = self.codec.tokenizer
-        self.model = load_model(self.model_dir, dtype=DTYPES[dtype] if dtype else None, device=device).eval()
+        self.model = load_model(self.model_dir, dtype=parse_dtype(dtype) if dtype else None, device=device).eval()
         self.weights = weights_fingerprint(self.model_dir)  # kept completions are this model's, not the path's
         self.batch_size = batch_size
         self.stop_ids = reply_stop_ids(self.model_dir, self.model.config.eos_token_ids, self.model.config.vocab_size,
@@ -145,12 +145,13 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model_id: str, dtype: str | None = None, device: str = "cpu"):
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from axk1.config import parse_dtype
 
         self.model_id = model_id
         self.tokenizer = AutoTokenizer.from_pretrained(model_id)
-        kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
+        kwargs = {"dtype": parse_dtype(dtype)} if dtype else {}
         # safetensors only, as every weight axk1 reads: a pickled .bin can run code when loaded
         self.model = AutoModelForCausalLM.from_pretrained(model_id, use_safetensors=True, **kwargs).to(device).eval()
         # which weights: a local folder's fingerprint, a hub model's commit

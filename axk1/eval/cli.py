@@ -19,6 +19,7 @@ from pathlib import Path
 
 from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, parameter_default, positive_int
+from axk1.config import DTYPES
 from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.metrics import format_stderr
@@ -132,7 +133,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="seconds one whole reply from an openai: server may take (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None,
                    help="a local model's dtype (default: the one in its config.json)")
     p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (the default: "
                    "CUDA when torch sees a GPU), cpu or cuda")

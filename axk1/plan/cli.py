@@ -97,7 +97,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                       f"{', '.join(f'{v:.2f} {k}' for k, v in DEFAULT_MFU.items())})")
     rate.add_argument("--tflops", type=float, default=None, help="achieved model TFLOP/s per GPU instead of --mfu")
     p.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),
-                   help="training compute precision (default %(default)s)")
+                   help="training compute precision: which of the GPU's dense peaks the budget assumes (default "
+                   "%(default)s; a rate, not a dtype name as --dtype takes, nor [parallelism] precision)")
     p.add_argument("--tokens", type=_number, default=None,
                    help="fix the token count (e.g. 10T) instead of spending the whole budget")
     p.add_argument("--law", default=_default("law"), help=f"scaling law: {', '.join(sorted(LAWS))} (default "
@@ -109,7 +110,7 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--serve-gpus", type=int, default=_default("serve_gpus"), help="the release must fit this many "
                    "GPUs of the same kind (default %(default)s, one node; 0 = no bound)")
     p.add_argument("--serve-precision", choices=PRECISIONS, default=_default("serve_precision"),
-                   help="release weights precision (default %(default)s)")
+                   help="release weights precision: bytes per parameter in the serving bound (default %(default)s)")
     p.add_argument("--min-activation", type=float, default=_default("min_activation"),
                    help="lowest expert activation ratio, shared experts counted (default %(default)s)")
     p.add_argument("--arch", choices=ARCHES, default=SearchSpace.arch,

@@ -36,6 +36,7 @@ from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkp
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks
+from axk1.config import parse_dtype
 from axk1.infer.chat import ChatCodec
 from axk1.infer.generation_config import reply_stop_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
@@ -100,7 +101,7 @@ class RLTrainer:
             self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, str(out), r.rl.server_model,
                                         read_api_key(r.rl.server_api_key_env, SERVER_KEY_ENV), r.rl.server_api_key_env,
                                         r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main,
-                                        push_dtype=getattr(torch, r.rl.push_dtype))
+                                        push_dtype=parse_dtype(r.rl.push_dtype))
         elif self.parallel is not None:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         if self.parallel is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from axk1.config import ModelConfig
+from axk1.config import ModelConfig, config_dtype
 from axk1.params import count_parameters
 from axk1.posttrain.logprobs import CHUNK
 from axk1.train.memory import StepMemory, compute_path, step_moments
@@ -60,7 +60,6 @@ def rl_step_memory(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micr
 
 
 def replica_bytes(c: ModelConfig) -> float:
-    """The whole model as the main rank loads it for rollouts (in the folder's dtype, float32 when it names none)."""
-    dtype = c.extra.get("dtype") or c.extra.get("torch_dtype") or "float32"
-    size = 2 if str(dtype) in ("bfloat16", "float16") else 4
-    return size * count_parameters(c)["total"]
+    """The whole model as the main rank loads it for rollouts (in the folder's dtype, float32 when it names none,
+    read as the loader reads it: "torch.bfloat16" is bfloat16)."""
+    return config_dtype(c).itemsize * count_parameters(c)["total"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.api_key import SERVER_KEY_ENV, check_env_name
+from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.posttrain.recipe_rules import PostTrainRecipe
 from axk1.train.recipe import load_recipe, parse_recipe
@@ -155,8 +156,8 @@ class RLRecipe(PostTrainRecipe):
         if s.server_url and not s.server_url.startswith(("http://", "https://")):
             raise ValueError(f"[rl] server_url must be an http(s) URL such as \"http://10.0.0.5:8000\", got "
                              f"{s.server_url!r}")
-        if s.push_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"[rl] push_dtype must be \"float32\" or \"bfloat16\", got {s.push_dtype!r}")
+        # the trainer's own dtype or the release's: a server computing in float16 could overflow where bf16 does not
+        parse_dtype(s.push_dtype, "[rl] push_dtype", choices=("float32", "bfloat16"))
         if s.server_concurrency < 1 or not (s.server_timeout_s > 0 and math.isfinite(s.server_timeout_s)):
             raise ValueError(f"[rl] server_concurrency must be >= 1 and server_timeout_s a positive number of seconds, "
                              f"got {s.server_concurrency} and {s.server_timeout_s}")

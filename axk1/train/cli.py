@@ -155,7 +155,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                                           "the MTP module in mtp.safetensors, for speculative decoding).")
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="stored dtype (default: float32)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="stored dtype (default: float32)")
     p.add_argument("--tokenizer", default=None, metavar="DIR",
                    help="copy tokenizer.json (+ tokenizer_config.json) from this folder into the model folder, so "
                         "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")

@@ -94,8 +94,10 @@ def validate(r: RecipeSections) -> None:
     if p.precision == "fp8":
         raise ValueError("[parallelism] precision = \"fp8\" is not implemented; use \"bf16\" or \"fp32\"")
     normalize_mode(p.activation_checkpointing)
-    if p.precision not in ("fp32", "bf16", "fp8"):
-        raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\", \"bf16\" or \"fp8\"")
+    if p.precision not in ("fp32", "bf16"):  # a mode, not a dtype: "bf16" is FSDP2 bf16 compute or autocast
+        mode = {"float32": "fp32", "bfloat16": "bf16"}.get(p.precision)
+        raise ValueError(f"[parallelism] precision {p.precision!r} unknown; use \"fp32\" or \"bf16\" (how training "
+                         "computes, not a dtype name" + (f": did you mean \"{mode}\"?)" if mode else ")"))
     if cfg.n_routed_experts % p.ep:
         raise ValueError(f"[parallelism] ep={p.ep} must divide the model's {cfg.n_routed_experts} routed experts")
     if p.dp_shard % p.ep:  # the launch's mesh check, here when the file is read rather than after the weights load
