@@ -14,7 +14,7 @@ from axk1.data.pii import scrub_pii
 from axk1.data.source_files import list_files
 from axk1.data.sources import Failure, SourceConfig, read_source_file
 from axk1.data.textgen import english_document, korean_document
-from axk1.text.korean import LineJoiner, hangul_ratio, join_wrapped_lines, normalize_text
+from axk1.text.korean import LineJoiner, hangul_ratio, normalize_text
 
 
 def test_normalize_nfc_not_nfkc():
@@ -24,18 +24,36 @@ def test_normalize_nfc_not_nfkc():
     assert normalize_text("가\u200b나\u3164다\ufeff\r\n") == "가나다\n"
 
 
+def reflowed(lines: list[str], full: list[bool], joiner: LineJoiner) -> str:
+    """`lines` joined as the PDF reflow joins them (axk1/data/pdf_reflow.py, for the text layer and OCR): a line
+    marked full runs on into the next, any other break stays a newline."""
+    from axk1.data.pdf_reflow import LineJoins, joined
+
+    joins = LineJoins(lines)
+    kinds = [joins.kind(a, b) if run_on else "nl" for a, b, run_on in zip(lines, lines[1:], full)]
+    return joined(lines, kinds, joins.decisions(joiner))
+
+
 def test_line_joiner_rules_without_kiwi():
     lines = ["연구진은 새로운 자료를 꼼꼼하게 검토했습니다 말뭉", "치를 다루는 연구진은 말뭉치를 좋아합니", "다. 끝"]
-    from axk1.text.korean import interior_word_counts
-    text = join_wrapped_lines(lines, [True, True, False], LineJoiner(use_kiwi=False), interior_word_counts(lines))
+    text = reflowed(lines, [True, True, False], LineJoiner(use_kiwi=False))
     assert "말뭉치를 다루는" in text and "좋아합니다." in text
     # a break at a space between two known words stays a space
     lines = ["학생들은 전통 음식을 정리했다 학생들은", "전통 음식을 정리했다 그리고 학생들은"]
-    text = join_wrapped_lines(lines, [True, False], LineJoiner(use_kiwi=False), interior_word_counts(lines))
+    text = reflowed(lines, [True, False], LineJoiner(use_kiwi=False))
     assert "학생들은 전통" in text
     # a short line ends the paragraph
-    assert join_wrapped_lines(["짧은 줄", "다음 문단입니다 아주 긴 줄이 이어집니다"], [False, False],
-                              LineJoiner(False), {}) == "짧은 줄\n다음 문단입니다 아주 긴 줄이 이어집니다"
+    assert reflowed(["짧은 줄", "다음 문단입니다 아주 긴 줄이 이어집니다"], [False, False],
+                    LineJoiner(False)) == "짧은 줄\n다음 문단입니다 아주 긴 줄이 이어집니다"
+
+
+def test_line_ends_in_latin_and_cjk_join_as_written():
+    """A second joiner (text/korean.join_wrapped_lines, only its tests called it) dropped the hyphen of an acronym
+    ("CJKko") and put a space inside a Japanese or Chinese word ("東京 大学"); the reflow the PDF pipeline runs
+    keeps the one and glues the other, and de-hyphenates a word split by hyphenation."""
+    lines = ["results of CJK-", "ko typesetting at 東京", "大学 and inter-", "nationalization of them"]
+    assert reflowed(lines, [True, True, True, False], LineJoiner(use_kiwi=False)) == \
+        "results of CJK-ko typesetting at 東京大学 and internationalization of them"
 
 
 def test_pii_scrubbing():

@@ -1,5 +1,6 @@
-"""Korean text helpers: the one definition of the Hangul ranges, script ratios, NFC normalisation, and line
-joining for text that was wrapped.
+"""Korean text helpers: the one definition of the Hangul ranges, script ratios, NFC normalisation, and the
+LineJoiner, which decides whether a Korean word cut by a line break is one word (the reflow that asks it, for a
+PDF's text layer and OCR: axk1/data/pdf_reflow.py).
 
 Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see docs/data.md, "Korean text").
 """
@@ -69,10 +70,6 @@ def is_wide(ch: str) -> bool:
     """Drawn one em wide (CJK), for width estimates of a text line."""
     o = ord(ch)
     return any(lo <= o <= hi for lo, hi in _WIDE)
-
-
-def is_latin(ch: str) -> bool:
-    return ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ("\u00c0" <= ch <= "\u024f" and ch.isalpha())
 
 
 # Control characters: the line and page breaks among them (as str.splitlines reads them) become "\n", the rest go.
@@ -290,46 +287,6 @@ def interior_word_counts(lines: list[str]) -> Counter:
         words = line.split()
         counts.update(w.strip(_STRIP) for w in words[1:-1])
     return counts
-
-
-_LATIN_HYPHEN_END = re.compile(r"[A-Za-z][-\x02]$")
-
-
-def join_wrapped_lines(lines: list[str], full: list[bool], joiner: LineJoiner, vocab: Counter) -> str:
-    """Reflows lines: a line marked full (it reached the right margin) continues on the next line; other
-    breaks stay newlines. Hangul–Hangul continuations go to the joiner; Latin–Latin after a hyphen are
-    de-hyphenated; everything else is joined with a space."""
-    n = len(lines)
-    kinds: list[str] = []  # per break: "nl", "space", "dehyph", "ko"
-    pairs: list[tuple[str, str]] = []
-    for i in range(n - 1):
-        a, b = lines[i].rstrip(), lines[i + 1].lstrip()
-        if not full[i] or not a or not b:
-            kinds.append("nl")
-        elif _LATIN_HYPHEN_END.search(a) and is_latin(b[0]) and b[0].islower():
-            kinds.append("dehyph")
-        elif is_hangul(a[-1]) and is_hangul(b[0]):
-            kinds.append("ko")
-            pairs.append((a.split()[-1].lstrip("([{\"'“‘"), b.split()[0].rstrip(".,!?;:)]}\"'”’")))
-        else:
-            kinds.append("space")
-    decisions = iter(joiner.decide(pairs, vocab)) if pairs else iter(())
-    parts: list[str] = []
-    for i in range(n):
-        line = lines[i].strip()
-        if i > 0:
-            kind = kinds[i - 1]
-            if kind == "nl":
-                parts.append("\n")
-            elif kind == "dehyph":
-                parts[-1] = parts[-1][:-1]  # drop the hyphen (or pdfium's \x02 soft-hyphen marker)
-            elif kind == "ko":
-                if not next(decisions):
-                    parts.append(" ")
-            else:
-                parts.append(" ")
-        parts.append(line)
-    return "".join(parts)
 
 
 _WORD_RE = re.compile(r"\w+")
