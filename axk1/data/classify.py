@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -101,28 +102,39 @@ class DomainClassifier:
     def load(cls, path: str | Path) -> "DomainClassifier":
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"domain classifier {path} not found; train one with train_domain_classifier")
-        with np.load(path, allow_pickle=False) as d:
-            return cls(int(d["log_prob"].shape[1]), d["log_prior"], d["log_prob"], [str(x) for x in d["labels"]])
+            raise FileNotFoundError(f"domain classifier {path} not found; train one with `axk1 data classifier`")
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                return cls(int(d["log_prob"].shape[1]), d["log_prior"], d["log_prob"], [str(x) for x in d["labels"]])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path} is not a domain classifier ({type(e).__name__}: {e}): give the .npz "
+                             "`axk1 data classifier` writes") from None
 
 
 def train_domain_classifier(jsonl_paths: list[str | Path], out: str | Path, label_field: str = "domain") -> dict:
-    """Trains on JSONL records with `text` and a domain label (top level or in metadata); returns counts."""
-    texts, labels = [], []
+    """Trains on JSONL records with `text` and a domain label (`label_field`, top level or in `metadata`), one of
+    DOMAINS, and saves the classifier to `out` ([annotate] domain_model reads it). Returns the records per label,
+    and how many had no label (not trained on)."""
+    texts, labels, unlabelled = [], [], 0
     for p in jsonl_paths:
         opener = gzip.open if str(p).endswith(".gz") else open
         with opener(p, "rt", encoding="utf-8") as f:
             for n, r in json_lines(f, p, "fix or remove that line"):
                 if not isinstance(r, dict) or not isinstance(r.get("text"), str):
                     raise ValueError(f"{p}:{n}: a record needs a \"text\" string (and a label); fix or remove it")
-                lab = r.get(label_field) or r.get("metadata", {}).get(label_field)
-                if lab:
+                meta = r.get("metadata") if isinstance(r.get("metadata"), dict) else {}
+                lab = r.get(label_field) or meta.get(label_field)
+                if not lab:
+                    unlabelled += 1
+                elif lab not in DOMAINS:
+                    raise ValueError(f"{p}:{n}: {label_field} {lab!r} is not a domain; use one of {', '.join(DOMAINS)}")
+                else:
                     texts.append(r["text"])
                     labels.append(lab)
     if not texts:
         raise ValueError(f"no records with a {label_field!r} label in {[str(p) for p in jsonl_paths]}")
     DomainClassifier().fit(texts, labels).save(out)
-    return {lab: labels.count(lab) for lab in set(labels)}
+    return {"labels": {lab: labels.count(lab) for lab in sorted(set(labels))}, "unlabelled": unlabelled}
 
 
 def label_domain(doc: Document, classifier: DomainClassifier | None = None) -> tuple[str, str, dict]:

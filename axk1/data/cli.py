@@ -1,5 +1,5 @@
 """The `axk1 data` verb: `pdf`, `run`, `stats`, `contamination`, `tokenizer train`, `lm …` (axk1/data/lm_cli.py),
-`starter`.
+`classifier`, `starter`.
 Wire it in axk1/cli.py with `add_data_parser(sub)` inside build_parser()."""
 
 from __future__ import annotations
@@ -195,6 +195,23 @@ def starter_run_command(output: str | Path, web: bool) -> str:
     return shlex.join(words)
 
 
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from axk1.data.classify import train_domain_classifier
+
+    out = Path(args.output)
+    if out.exists() and not args.force:  # a run that read the old one would not be redone by a relaunch
+        raise FileExistsError(f"{out} exists: give another -o, or --force to replace it")
+    inputs = input_files(args.inputs, "input")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    counts = train_domain_classifier(inputs, out, args.label_field)
+    print(json.dumps(counts, indent=2))
+    if counts["unlabelled"]:
+        print(f"{counts['unlabelled']} records had no {args.label_field!r} label and were not trained on",
+              file=sys.stderr)
+    print(f"next, in the pipeline file: [annotate] domain_model = \"{out}\"", file=sys.stderr)
+    return 0
+
+
 def cmd_starter(args: argparse.Namespace) -> int:
     from axk1.data.starter import build_starter_corpus
 
@@ -283,6 +300,17 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     t.set_defaults(func=cmd_tokenizer_train)
 
     add_lm_parser(sub)
+
+    q = sub.add_parser("classifier", help="train the domain classifier [annotate] domain_model reads",
+                       description="Trains the naive Bayes domain classifier (axk1/data/classify.py) on labelled "
+                                   "JSONL: one record a line with \"text\" and a domain label, top level or in "
+                                   "\"metadata\" (docs/data.md, \"Domains, difficulty, curriculum\").")
+    q.add_argument("inputs", nargs="+", help="JSONL files (.jsonl, .jsonl.gz) or folders of them")
+    q.add_argument("-o", "--output", required=True, help="the classifier file to write (.npz)")
+    q.add_argument("--label-field", default="domain", help="the field holding a record's domain (default "
+                   "%(default)s); records without one are counted and left out")
+    q.add_argument("--force", action="store_true", help="replace an existing output file")
+    q.set_defaults(func=cmd_classifier)
 
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
     q.add_argument("-o", "--output", required=True, help="folder for the corpus, one subfolder a part (the starter "

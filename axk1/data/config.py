@@ -53,7 +53,7 @@ class FilterConfig:
 
 @dataclass
 class AnnotateConfig:
-    domain_model: str = ""        # .npz from train_domain_classifier; rules only when empty
+    domain_model: str = ""        # .npz from `axk1 data classifier`; rules only when empty
     reference_model: str = ""     # model folder (HF layout + tokenizer.json) for perplexity; skipped when empty
 
 
