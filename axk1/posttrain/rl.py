@@ -37,7 +37,6 @@ from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks
 from axk1.config import parse_dtype
-from axk1.infer.chat import ChatCodec
 from axk1.infer.generation_config import reply_stop_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
 from axk1.parallel.gather import copy_full_weights_
@@ -73,10 +72,7 @@ class RLTrainer:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
-        self.codec = ChatCodec.from_folder(r.rl.template_from)
-        if self.codec is None:
-            raise FileNotFoundError(f"{r.rl.template_from} has no tokenizer.json: RL renders prompts with the model "
-                                    "folder's tokenizer and chat template")
+        self.codec = r.chat_codec()
         self.tasks = read_task_rows(r.rl.tasks, self.codec)  # every row checked, control tokens by this codec
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
@@ -240,8 +236,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
     """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused.
     The counts reported are the whole run's, iterations before a --resume included. A run stopped by SIGTERM
     (`stopped_by`) exports and reports nothing: it is not finished, its checkpoint is the way on."""
-    if recipe.rl.export:  # found now, not by the export after the last iteration
-        check_output_folder(Path(recipe.run.out_dir) / "model")
+    if recipe.export_dir:  # found now, not by the export after the last iteration
+        check_output_folder(recipe.export_dir)
     trainer = RLTrainer(recipe, resume, start_over)
     try:
         rows = trainer.fit()
@@ -251,8 +247,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
                   "total_iterations": trainer.total_steps, "is_main": trainer.is_main}
         if trainer.stopped_by:
             return result
-        if recipe.rl.export:  # every rank writes its share of the folder
-            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, Path(recipe.run.out_dir) / "model",
+        if recipe.export_dir:  # every rank writes its share of the folder
+            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
                                                             recipe.rl.template_from, trainer.parallel is not None))
         if not trainer.is_main:
             return result

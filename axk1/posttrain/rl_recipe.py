@@ -12,14 +12,13 @@ from pathlib import Path
 from axk1.api_key import SERVER_KEY_ENV, check_env_name
 from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
-from axk1.posttrain.recipe_rules import PostTrainRecipe
+from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.train.recipe import load_recipe, parse_recipe
 
 
 @dataclass
-class RLConfig:
+class RLConfig(ChatTable):           # template_from, export
     tasks: list[str] = field(default_factory=list)  # JSONL of verified tasks (axk1 posttrain tasks → train.jsonl)
-    template_from: str = ""          # folder with tokenizer + chat template ("" = [model] init_from)
     modes: list[str] = field(default_factory=lambda: ["think", "non-think"])  # think prompts end with <think>,
     # non-think prompts with </think>; every task drawn is prompted in each of them
     iterations: int = 20             # rollout batches
@@ -42,7 +41,6 @@ class RLConfig:
     overlong: str = "filter"         # "filter" (truncated completions leave the loss) | "penalty" | "none"
     overlong_buffer: int = 16        # "penalty": the last this-many tokens before the limit cost up to −1
     format_penalty: float = -1.0     # R_format when the think tags are violated
-    export: bool = True              # write [run] out_dir/model at the end
     # Rollouts on an inference server instead of in the training processes (axk1/posttrain/rollout_server.py):
     server_url: str = ""             # e.g. "http://10.0.0.5:8000": `axk1 serve --enable-weight-updates` or SGLang
     server_model: str = ""           # the model name it serves ("" = the first of its /v1/models)
@@ -59,6 +57,7 @@ class RLConfig:
 class RLRecipe(PostTrainRecipe):
     rl: RLConfig = field(default_factory=RLConfig)
     verb = "axk1 rl"
+    table, renders = "rl", "prompts"
     length_key = "[rl] max_new_tokens"
     context_parallel = False  # validate refuses cp > 1
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
@@ -94,8 +93,7 @@ class RLRecipe(PostTrainRecipe):
         return []
 
     def resolve_paths(self, base: Path) -> None:
-        super().resolve_paths(base)  # path_keys, these included
-        self.rl.template_from = self.rl.template_from or self.model.init_from or ""
+        super().resolve_paths(base)  # path_keys and template_from
         # written by the run: relative to [run] out_dir, as [checkpointing] dir
         self.rl.weights_dir = str(Path(self.run.out_dir) / (self.rl.weights_dir or "rollout-weights"))
 
@@ -117,10 +115,7 @@ class RLRecipe(PostTrainRecipe):
                              "([batch] micro_batch still sets the rows of a forward)")
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
-        if not (Path(s.template_from) / "tokenizer.json").exists():  # found when the file is read (a dry run too)
-            raise FileNotFoundError(f"{s.template_from} has no tokenizer.json: RL renders prompts with the model "
-                                    "folder's tokenizer and chat template (set [rl] template_from to a folder that "
-                                    "has them)")
+        self.check_template()
         if not s.modes or any(m not in ("think", "non-think") for m in s.modes) or len(set(s.modes)) < len(s.modes):
             raise ValueError(f"[rl] modes must list \"think\" and/or \"non-think\", each once, got {s.modes}")
         if s.prompts_per_step % len(s.modes):  # each task drawn is prompted in every mode
@@ -174,11 +169,10 @@ def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
 def longest_prompt(recipe: RLRecipe, candidates: int = 64) -> int:
     """Tokens of the longest prompt RL renders from the tasks, in any of its modes: the `candidates` longest task
     prompts by characters, rendered and encoded (every task's would take minutes for a million)."""
-    from axk1.infer.chat import ChatCodec
     from axk1.posttrain.chat_data import prompt_text
     from axk1.posttrain.tasks import read_task_rows
 
-    codec = ChatCodec.from_folder(recipe.rl.template_from)
+    codec = recipe.chat_codec()
     prompts = sorted((str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks, codec)), key=len)[-candidates:]
     return max((len(codec.encode(prompt_text(codec, [{"role": "user", "content": p}], m == "think"),
                                  add_special_tokens=False)) for p in prompts for m in recipe.rl.modes), default=0)

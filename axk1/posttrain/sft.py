@@ -23,7 +23,7 @@ import torch
 from axk1.checkpoint.folder import check_output_folder
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
-from axk1.posttrain.recipe_rules import PostTrainRecipe
+from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.posttrain.run_end import export_after_training
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.loss import IGNORE_INDEX
@@ -31,20 +31,19 @@ from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.trainer import Trainer
 
 @dataclass
-class SFTConfig:
+class SFTConfig(ChatTable):      # template_from, export
     data: list[str] = field(default_factory=list)  # chat data files or folders, any kind chat_formats.py reads
                                                    # (relative: to the recipe's folder)
     mode: str = "keep"           # "think" | "non-think" | "keep" (each turn as it comes: reasoning → think mode)
-    template_from: str = ""      # model folder whose tokenizer + chat template render the rows ("" = [model] init_from)
     seq_len: int = 1024          # packed row length; an assistant turn longer with its prompt is "over-long"
     epochs: float = 1.0
-    export: bool = True          # write [run] out_dir/model (HF folder + tokenizer + template) at the end
 
 
 @dataclass
 class SFTRecipe(PostTrainRecipe):
     sft: SFTConfig = field(default_factory=SFTConfig)
     verb = "axk1 sft"
+    table, renders = "sft", "chat rows"
     length_key = "[sft] seq_len"
 
     def validate(self) -> None:
@@ -67,25 +66,15 @@ class SFTRecipe(PostTrainRecipe):
                              "lower it, or start from a model extended to that length")
         if s.seq_len % self.parallelism.cp:
             raise ValueError(f"[parallelism] cp = {self.parallelism.cp} must divide [sft] seq_len {s.seq_len}")
-        if not (self.sft.template_from or self.model.init_from):
-            raise ValueError("[sft] needs a chat template: set [model] init_from to a model folder (or "
-                             "[sft] template_from to a folder with tokenizer.json + chat template)")
         for p in s.data:
             if not Path(p).exists():
                 raise FileNotFoundError(f"[sft] data file {p} not found")
-        if not (Path(s.template_from) / "tokenizer.json").exists():  # found when the file is read (a dry run too)
-            raise FileNotFoundError(f"{s.template_from} has no tokenizer.json: SFT renders chat rows with the model "
-                                    "folder's tokenizer and chat template (set [sft] template_from to a folder that "
-                                    "has them, e.g. the released A.X K1 or one `axk1 export --tokenizer` wrote)")
+        self.check_template()
 
     path_keys = PostTrainRecipe.path_keys + ("sft.data", "sft.template_from")
 
     def step_shapes(self) -> list[tuple[str, int, int]]:
         return [("sft", self.sft.seq_len, self.sequences_per_step(self.sft.seq_len))]  # packed rows, one length
-
-    def resolve_paths(self, base: Path) -> None:
-        super().resolve_paths(base)  # path_keys, these included
-        self.sft.template_from = self.sft.template_from or self.model.init_from or ""
 
 
 def load_sft_recipe(path: str | Path, overrides: list[str] | None = None, **run: object) -> SFTRecipe:
@@ -195,10 +184,10 @@ class ChatSampler:
 def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:
     """Train; returns the logged rows, the data report and (when [sft] export) the exported folder. `start_over`:
     as the Trainer's (the demo's post-training, which owns its folders)."""
-    codec = ChatCodec.from_folder(recipe.sft.template_from)  # a tokenizer.json: SFTRecipe.validate
+    codec = recipe.chat_codec()
     out = Path(recipe.run.out_dir)
-    if recipe.sft.export:  # found now, not by the export after the last step
-        check_output_folder(out / "model")
+    if recipe.export_dir:  # found now, not by the export after the last step
+        check_output_folder(recipe.export_dir)
     sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
     trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
     # the folder stays locked until the export is written: released after fit, a second run could start in it (and
@@ -213,9 +202,9 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
                   "model_dir": None, "stopped_by": trainer.stopped_by, "step": trainer.state.step,
                   "total_steps": trainer.total_steps, "is_main": trainer.is_main}
         # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
-        if recipe.sft.export and not trainer.stopped_by:  # every rank writes its share of the folder
-            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, out / "model", recipe.sft.template_from,
-                                                            distributed=trainer.parallel is not None))
+        if recipe.export_dir and not trainer.stopped_by:  # every rank writes its share of the folder
+            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
+                                                            recipe.sft.template_from, trainer.parallel is not None))
         return result
     finally:
         trainer.release()
