@@ -232,7 +232,8 @@ def test_config_that_is_not_an_object(content, folder):
 @pytest.mark.parametrize("dtype", ["int8", "float8_e4m3fn", 3])
 def test_only_float_dtypes_are_loaded(dtype, folder):
     _edit_config(folder, dtype=dtype)
-    with pytest.raises(ValueError, match=r"config.json dtype .* is not a dtype axk1 takes: use float32, bfloat16, float16; pass --dtype"):
+    with pytest.raises(ValueError, match=r"config.json dtype .* is not a dtype axk1 takes: use float32, bfloat16, "
+                                         "float16; pass --dtype"):
         axk1.load_model(folder)
 
 
