@@ -85,6 +85,6 @@ def test_a_context_parallel_plan_pays_for_no_mtp(tmp_path):
     recipe, _ = round_trip(plan, tmp_path, "B200")
     assert recipe.model.mtp_depth == 0
     assert plan.best.train_flops_per_token == recipe_flops_per_token(plan.best.config, plan.seq_len, plan.context,
-                                                                     with_mtp=False)
+                                                                     with_mtp=False, causal=True)
     assert plan.best.budget_tokens == pytest.approx(plan.budget.flops / plan.best.train_flops_per_token)
     assert "no MTP: context parallelism trains without it" in (tmp_path / "plan.md").read_text()
