@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, replace
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget, with_overrides
 from axk1.params import count_text
-from axk1.flops import parameter_counts, training_flops_per_token
+from axk1.flops import parameter_counts
 from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
-from axk1.plan.recipe import context_lengths, length_shares
+from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
@@ -209,9 +209,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
         plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
-                             f"{duration_text(budget.days)} budgeted: the long-context stage's longer attention, "
-                             "and full recompute where its layout needs it, cost more per token than the search "
-                             "priced at the base length (lower --tokens)")
+                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full "
+                             "recompute, which the search's layout at the base length did not (lower --tokens)")
     return plan
 
 
@@ -237,13 +236,6 @@ def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> 
     if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
         rescore(cand, surface, limits, budget.flops, cand.memory.layout.recompute)
     return context
-
-
-def recipe_flops_per_token(config, seq_len: int, context: int, *, with_mtp: bool, causal: bool) -> float:
-    """Training FLOPs per token of the run the recipe trains: the token-weighted mean over its stage lengths, in
-    the trainer's causal count or the laws' un-halved one (axk1/flops.py)."""
-    return sum(share * training_flops_per_token(config, L, with_mtp=with_mtp, causal=causal)
-               for L, share in length_shares(seq_len, context).items())
 
 
 def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> None:
@@ -376,7 +368,8 @@ def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, s
     smallest = smallest.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, smallest.hidden_size,
                                                               vocab_adjust))
     # with --tokens fixed, the binding cause is often the number itself, not the budget: say which
-    per_token = training_flops_per_token(smallest, seq_len, with_mtp=True, causal=True)  # GPU time -> tokens
+    # GPU time -> tokens at the trainer's count, priced over the recipe's lengths as the search prices it
+    per_token = recipe_flops_per_token(smallest, seq_len, context_lengths(seq_len)[-1], with_mtp=True, causal=True)
     activated = parameter_counts(smallest).activated
     if tokens is not None and tokens * per_token > budget.flops:
         return (f"--tokens {tokens:.3g} exceeds what the budget of {budget.flops:.3g} FLOPs can train even on the "

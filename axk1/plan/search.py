@@ -1,7 +1,8 @@
 """Architecture search over the DeepSeek-V3 / A.X K1 family, dense and MoE, for a FLOP budget.
 
-Every candidate spends the whole budget (D = C / training FLOPs per token, the trainer's causal count: the tokens
-`axk1 train` does in that GPU time at the budget's MFU; axk1/flops.py) unless --tokens fixes D or the data
+Every candidate spends the whole budget (D = C / training FLOPs per token: the trainer's causal count, so D is
+what `axk1 train` does in that GPU time at the budget's MFU (axk1/flops.py), the mean over the recipe's lengths)
+unless --tokens fixes D or the data
 runs out first (constraints.py: then D is what the data allows and the rest of the budget is left unspent). The
 predicted loss is the chosen law's surface at the candidate's dense-equivalent scale EL x M (scaling.py; EL = 1
 for a dense model) and its effective tokens (repeated tokens discounted). Candidates are ranked by that loss among
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 
 from axk1.config import ModelConfig
 from axk1.hardware import Budget
-from axk1.flops import non_embedding_flops_per_token, parameter_counts, training_flops_per_token
+from axk1.flops import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.arch import activation_ratio, granularity
 from axk1.plan.constraints import (DATA, OVER_BUDGET, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.memory import MemoryEstimate, find_layout
+from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
 from axk1.presets import AXK1_TOKENIZER_IDS
 
@@ -177,6 +179,7 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     # near-ties line counted the copies as alternatives.
     seen: set[str] = set()
     collapsed = 0
+    longest = context_lengths(seq_len)[-1]
     for hidden, layers, experts, top_k, gran, dense in _shapes(space):
         config = family_config(hidden, layers, experts, top_k, gran, dense, 1024, seq_len)
         counts = parameter_counts(config)
@@ -187,8 +190,11 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
             continue
         seen.add(key)
         counts = parameter_counts(config)
-        per_token = training_flops_per_token(config, seq_len, with_mtp=True, causal=True)
-        law_per_token = training_flops_per_token(config, seq_len, with_mtp=True, causal=False)
+        # priced as the recipe trains it (its lengths' token-weighted mean, MTP included), so that the candidates
+        # the analysis weighs against the plan pay for their long-context tokens too; the ranked ones are priced
+        # again on the layout of the longest length that fits (planner.py: where MTP or 32K must go, it costs less)
+        per_token = recipe_flops_per_token(config, seq_len, longest, with_mtp=True, causal=True)
+        law_per_token = recipe_flops_per_token(config, seq_len, longest, with_mtp=True, causal=False)
         ratio, gran_value = activation_ratio(config), granularity(config)
         budget_tokens = flops / per_token if tokens is None else tokens
         leverage = efficiency_leverage(ratio, gran_value, law_per_token * budget_tokens)  # the law's C, its units
