@@ -128,9 +128,9 @@ class Plan:
             ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} as the trainer counts them (causal "
                                      "attention, what its MFU divides by: GPU time -> tokens and days); "
                                      f"{self.best.law_flops_per_token:.3e} in DeepSeek LLM's units (whole score "
-                                     "matrix: the laws' C for batch and learning rate). Each the mean over the "
-                                     f"recipe's lengths ({self.seq_len:,} to {self.context:,} tokens) weighted by "
-                                     "their tokens, lm_head and "
+                                     "matrix: the laws' C for the leverage, batch and learning rate). Each the mean "
+                                     f"over the recipe's lengths ({self.seq_len:,} to {self.context:,} tokens) "
+                                     "weighted by their tokens, lm_head and "
                                      + ("MTP included" if self.best.memory.layout.cp == 1 else
                                         "no MTP: context parallelism trains without it"),
              "axk1/flops.py; DeepSeek LLM's M (its own definition) + head + MTP"),
