@@ -67,11 +67,6 @@ class Plan:
         """The model FLOPs the run does (the trainer's causal count): the budget, less recompute's repeats."""
         return self.best.train_flops_per_token * self.best.tokens
 
-    @property
-    def law_flops(self) -> float:
-        """The run's compute in the laws' units (DeepSeek LLM's C = M D, attention un-halved)."""
-        return self.best.law_flops_per_token * self.best.tokens
-
     def _data_source(self) -> str:
         """Where the unique-token figure comes from: --data's domains, the default corpus for the rest."""
         given = sorted(self.limits.unique_tokens)
