@@ -27,6 +27,7 @@ from transformers.utils import logging as hf_logging
 
 import axk1
 from axk1 import AXK1ForCausalLM, ModelConfig
+from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
 from axk1.model import LatentKVCache
 from axk1.parallel.compile import apply_compile
@@ -54,17 +55,6 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 20) -> float:
         a @ b
         times.append(time.perf_counter() - t)
     return 2 * n**3 / min(times)
-
-
-def train_flops_per_token(config: ModelConfig, seq: int) -> float:
-    """6 x activated matmul parameters (embedding lookup excluded) + attention scores (causal: half of T^2)."""
-    from axk1.params import count_parameters
-
-    counts = count_parameters(config)
-    embedding = config.vocab_size * config.hidden_size
-    dense_params = counts["activated"] - embedding
-    attn = 2 * 2 * config.num_hidden_layers * config.num_attention_heads * (config.qk_head_dim + config.v_head_dim) * seq / 2
-    return 6 * dense_params + 3 * attn
 
 
 def time_train_step(model, ids, steps: int, hf: bool) -> float:
@@ -131,7 +121,7 @@ def main() -> None:
     ids = torch.randint(0, config.vocab_size, (BATCH, SEQ), generator=torch.Generator().manual_seed(1))
 
     peak = matmul_peak_flops()
-    flops_tok = train_flops_per_token(config, SEQ)
+    flops_tok = training_flops_per_token(config, SEQ, with_mtp=False, causal=True)  # no MTP here
     compiled = AXK1ForCausalLM(config).train()
     compiled.load_state_dict(ours.state_dict())
     apply_compile(compiled)

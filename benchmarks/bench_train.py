@@ -37,8 +37,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from axk1 import AXK1ForCausalLM, save_pretrained
+from axk1.flops import training_flops_per_token
 from axk1.train.data import StageSampler, load_shards
-from axk1.train.metrics import measure_matmul_peak, train_flops_per_token
+from axk1.train.metrics import measure_matmul_peak
 from axk1.train.recipe import load_recipe
 from axk1.train.recipe_sections import RecipeModelConfig
 from axk1.train.synthetic import write_synthetic_shards
@@ -187,7 +188,7 @@ def main() -> None:
             mtp = "no MTP" not in name
             times = [statistics.median(steps) for steps in rounds]  # robust to a step that caught other work
             tps = seqs * seq_len / statistics.median(times)
-            flops = tps * train_flops_per_token(config, seq_len, with_mtp=mtp)
+            flops = tps * training_flops_per_token(config, seq_len, with_mtp=mtp, causal=True)
             results.append({"model": preset, "variant": name, "tokens_per_step": seqs * seq_len, "tokens_per_s": tps,
                             "gflops": flops / 1e9, "fraction_of_peak": flops / peak,
                             "spread": (max(times) - min(times)) / statistics.median(times), "step_seconds": rounds})

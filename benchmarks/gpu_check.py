@@ -40,10 +40,11 @@ from pathlib import Path
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
+from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
 from axk1.train.callbacks import Callback
 from axk1.train.memory import step_memory
-from axk1.train.metrics import read_jsonl, train_flops_per_token
+from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
@@ -365,10 +366,9 @@ def main() -> None:
         del init
         write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=256, doc_len=(256, 4096))
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
-                  "torch": torch.__version__, "preset": args.preset, "model": args.model,
-                  "parameters": n_params,
+                  "torch": torch.__version__, "preset": args.preset, "model": args.model, "parameters": n_params,
                   "batch": [args.seqs, args.seq_len],
-                  "flops_per_token": train_flops_per_token(config, args.seq_len, True)}
+                  "flops_per_token": training_flops_per_token(config, args.seq_len, with_mtp=True, causal=True)}
         for name in args.parts.split(","):
             t0 = time.perf_counter()
             try:

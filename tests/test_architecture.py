@@ -22,7 +22,7 @@ LAYERS = [
      "api_key", "http_json", "version"},  # leaves
     {"config"},                                     # ModelConfig (reads presets), the dtype table
     {"model"},                                      # plain PyTorch
-    {"parallel", "params"},                         # applied to the model from outside; parameter counts
+    {"parallel", "params", "flops"},                # applied to the model from outside; parameter and FLOP counts
     {"checkpoint"},                                 # reads and writes models, sharded or not (uses parallel)
     {"plan", "data", "synth", "train", "posttrain", "eval", "infer"},  # the capabilities
     {"demo", "long_context"},                       # run the capabilities end to end (the spine; context extension)

@@ -163,10 +163,10 @@ def test_a_dense_plans_recipe_passes_the_dry_run(tmp_path, capsys):
 
 
 def test_a_data_limit_that_only_discounts_repeats_says_so():
-    """15B unique tokens, 27B trained: ~2 epochs of web, under the 4-epoch cap, so the tokens are not capped and
+    """15B unique tokens, 49B trained: ~2.5 epochs of web, under the 4-epoch cap, so the tokens are not capped and
     lifting the data limit changes only the discount on the repeats. The plan used to say the law "would choose"
     the very model and tokens it had chosen, at a lower loss."""
-    plan = make_plan("A100", 8, 1, data={"web": 10e9, "code": 5e9})
+    plan = make_plan("A100", 16, 1, data={"web": 10e9, "code": 5e9})
     line = next(b for b in plan.binding if b.startswith(DATA))
     assert plan.best.capped_by is None
     assert "the same model and tokens would count in full, not as repeats" in line and "would choose" not in line

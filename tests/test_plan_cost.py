@@ -4,7 +4,7 @@ recipe overspent: A.X K1's 2.556e24 became 2.638e24 (~75 of the 73 days), one GP
 
 import pytest
 
-from axk1.plan.arch import training_flops_per_token
+from axk1.flops import training_flops_per_token
 from axk1.plan.planner import make_plan
 from axk1.plan.report import write_outputs
 from axk1.plan.search import RECOMPUTE_THROUGHPUT
@@ -12,11 +12,11 @@ from axk1.train.recipe import load_recipe
 
 
 def recipe_cost(recipe) -> float:
-    """FLOPs the recipe's stages do, in the planner's units, at each part's own length (the steps the trainer
+    """FLOPs the recipe's stages do, as the trainer counts them (causal), at each part's own length (the steps the trainer
     takes, Recipe.stage_steps), recompute's repeated forward included."""
     config = recipe.model.build_config()
     mtp = recipe.model.mtp_depth > 0
-    flops = sum(steps * seqs * length * training_flops_per_token(config, length, with_mtp=mtp)
+    flops = sum(steps * seqs * length * training_flops_per_token(config, length, with_mtp=mtp, causal=True)
                 for stage, parts in zip(recipe.stages, recipe.stage_steps())
                 for (steps, seqs), length in zip(parts, stage.lengths()))
     return flops / (RECOMPUTE_THROUGHPUT if recipe.parallelism.activation_checkpointing == "full" else 1.0)

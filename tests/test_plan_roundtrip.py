@@ -80,11 +80,13 @@ def test_a_context_parallel_plan_pays_for_no_mtp(tmp_path):
     # work: fewer tokens (and days) than the budget buys, and plan.md said "incl. ... MTP".
     from axk1.plan.planner import recipe_flops_per_token
 
-    plan = make_plan("B200", 512, 30)
+    plan = make_plan("H200", 8, 7)
     assert plan.best.memory.layout.cp > 1
-    recipe, _ = round_trip(plan, tmp_path, "B200")
+    recipe, _ = round_trip(plan, tmp_path, "H200")
     assert recipe.model.mtp_depth == 0
     assert plan.best.train_flops_per_token == recipe_flops_per_token(plan.best.config, plan.seq_len, plan.context,
-                                                                     with_mtp=False)
+                                                                     with_mtp=False, causal=True)
+    assert plan.best.law_flops_per_token == recipe_flops_per_token(plan.best.config, plan.seq_len, plan.context,
+                                                                   with_mtp=False, causal=False)
     assert plan.best.budget_tokens == pytest.approx(plan.budget.flops / plan.best.train_flops_per_token)
     assert "no MTP: context parallelism trains without it" in (tmp_path / "plan.md").read_text()

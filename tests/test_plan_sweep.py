@@ -7,7 +7,7 @@ import math
 import pytest
 
 from axk1.cli import main
-from axk1.plan.arch import non_embedding_flops_per_token
+from axk1.flops import non_embedding_flops_per_token
 from axk1.plan.runs import read_run
 from axk1.plan.sweep import grid, tiny_dense_config, write_sweep
 from axk1.plan.sweep_corpus import write_byte_corpus

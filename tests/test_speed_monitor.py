@@ -9,7 +9,7 @@ import torch
 from axk1 import ModelConfig
 from axk1.train import callbacks
 from axk1.train.callbacks import SpeedMonitor
-from axk1.train.metrics import train_flops_per_token
+from axk1.flops import training_flops_per_token
 
 
 def _trainer(world: int | None):
@@ -34,7 +34,7 @@ def test_mfu_divides_the_global_tokens_by_the_world_size(monkeypatch, world):
     devices = world or 1
     assert row["tokens_per_s"] == pytest.approx(2048.0)
     assert row["tokens_per_s_per_device"] == pytest.approx(2048.0 / devices)
-    flops = train_flops_per_token(trainer.config, 32, False)
+    flops = training_flops_per_token(trainer.config, 32, with_mtp=False, causal=True)
     assert row["mfu"] == pytest.approx(2048.0 / devices * flops / 1e12)
 
 

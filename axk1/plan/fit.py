@@ -2,7 +2,7 @@
 with bootstrap intervals.
 
 A run is a point (M, D, L): M the non-embedding training FLOPs per token (DeepSeek LLM's model scale, the one the
-planner's default law uses, arch.non_embedding_flops_per_token), D the tokens it trained on and L its held-out
+planner's default law uses, axk1.flops.non_embedding_flops_per_token), D the tokens it trained on and L its held-out
 validation loss at the end. C = M D.
 
 * Approach 2 (IsoFLOP minima): runs of one budget are grouped; a parabola in log M through each group's losses gives

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from axk1.config import ModelConfig
-from axk1.plan.arch import parameter_counts
+from axk1.flops import parameter_counts
 from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
 
 EP_ORDER = (8, 4, 16, 2, 32, 64, 1)  # 8: one NVLink node

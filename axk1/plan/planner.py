@@ -1,4 +1,9 @@
-"""From a GPU budget to a plan: budget -> search -> the chosen model, its run and its hyper-parameters."""
+"""From a GPU budget to a plan: budget -> search -> the chosen model, its run and its hyper-parameters.
+
+Two FLOP counts (axk1/flops.py says why): GPU time becomes tokens and days at the trainer's causal count (a
+candidate's `train_flops_per_token`, the one its MFU divides by), and the laws' compute (the optimal batch and
+learning rate) is C = DeepSeek LLM's un-halved count x tokens (`law_flops_per_token`), the units they were fitted in.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ from dataclasses import dataclass, field, replace
 
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget, with_overrides
 from axk1.params import count_text
-from axk1.plan.arch import parameter_counts, training_flops_per_token
+from axk1.flops import parameter_counts
 from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
 CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
-from axk1.plan.recipe import context_lengths, length_shares
+from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
@@ -59,6 +64,7 @@ class Plan:
 
     @property
     def flops(self) -> float:
+        """The model FLOPs the run does (the trainer's causal count): the budget, less recompute's repeats."""
         return self.best.train_flops_per_token * self.best.tokens
 
     def _data_source(self) -> str:
@@ -114,12 +120,15 @@ class Plan:
              "units, the chunked loss's gradients and buffers, bf16 activations as the model saves them",
              "axk1/train/memory.py (what axk1 train --dry-run prints), held to autograd's saved tensors and "
              "MemTracker peaks by tests/test_memory_account.py"),
-            ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e}, the mean over the recipe's lengths "
-                                     f"({self.seq_len:,} to {self.context:,} tokens) weighted by their tokens (incl. "
-                                     "attention without causal halving, lm_head, "
-                                     + ("MTP)" if self.best.memory.layout.cp == 1 else
-                                        "no MTP: context parallelism trains without it)"),
-             "arch.py; DeepSeek LLM's M (its own definition) + head + MTP"),
+            ("training FLOPs/token", f"{self.best.train_flops_per_token:.3e} as the trainer counts them (causal "
+                                     "attention, what its MFU divides by: GPU time -> tokens and days); "
+                                     f"{self.best.law_flops_per_token:.3e} in DeepSeek LLM's units (whole score "
+                                     "matrix: the laws' C for the leverage, batch and learning rate). Each the mean "
+                                     f"over the recipe's lengths ({self.seq_len:,} to {self.context:,} tokens) "
+                                     "weighted by their tokens, lm_head and "
+                                     + ("MTP included" if self.best.memory.layout.cp == 1 else
+                                        "no MTP: context parallelism trains without it"),
+             "axk1/flops.py; DeepSeek LLM's M (its own definition) + head + MTP"),
             ("recompute and downtime", ("full recompute: 3/4 of the tokens per GPU-second; "
                                         if self.best.memory.layout.recompute else "no recompute; ")
              + f"downtime {b.downtime:.0%} of the days",
@@ -163,7 +172,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     # the law's batch, rounded to a whole number of the longest stage's sequences per data-parallel rank, so every
     # stage's sequences divide over the ranks (cp ranks share rows); at least one sequence per rank
     unit = budget.gpus // best.memory.layout.cp * context
-    law_batch = optimal_batch_tokens(best.train_flops_per_token * best.tokens)
+    law_batch = optimal_batch_tokens(best.law_flops_per_token * best.tokens)  # the law's C, in its units
     batch = max(1, round(law_batch / unit)) * unit
     if best.tokens < batch:
         raise ValueError(f"the budget buys {best.tokens:.3g} tokens, less than one optimizer step of {batch:,} tokens "
@@ -177,7 +186,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         budget=budget, law=surface, seq_len=seq_len, best=best, candidates=result.ranked,
         vocab_optimal=optimal_vocab_size(counts.activated_non_vocab, best.config.hidden_size),
         vocab_adjust=vocab_adjust, batch_tokens=batch, batch_sequences=max(1, round(batch / seq_len)),
-        learning_rate=optimal_learning_rate(best.train_flops_per_token * best.tokens),
+        learning_rate=optimal_learning_rate(best.law_flops_per_token * best.tokens),
         tokens_per_second_per_gpu=per_gpu, days=run_days, serve_gpus=serve_gpus, serve_precision=serve_precision,
         min_activation=min_activation, evaluated=result.evaluated, rejected=result.rejected, context=context,
         limits=limits, analysis=result.analysis, law_batch=law_batch, collapsed=result.collapsed,
@@ -195,9 +204,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
                              "(plan for fewer GPUs or more days)")
     if tokens is not None and run_days > budget.days * (1 + 1e-9):
         plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
-                             f"{duration_text(budget.days)} budgeted: the long-context stage's longer attention, "
-                             "and full recompute where its layout needs it, cost more per token than the search "
-                             "priced at the base length (lower --tokens)")
+                             f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full "
+                             "recompute, which the search's layout at the base length did not (lower --tokens)")
     return plan
 
 
@@ -217,16 +225,12 @@ def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> 
         context = seq_len
     # the recipe's cost per token: its lengths' mean, weighted by their tokens (attention grows with the length);
     # a context-parallel run trains without MTP, so the budget pays for no MTP work
-    cand.train_flops_per_token = recipe_flops_per_token(cand.config, seq_len, context, cand.memory.layout.cp == 1)
+    mtp = cand.memory.layout.cp == 1
+    cand.train_flops_per_token = recipe_flops_per_token(cand.config, seq_len, context, with_mtp=mtp, causal=True)
+    cand.law_flops_per_token = recipe_flops_per_token(cand.config, seq_len, context, with_mtp=mtp, causal=False)
     if tokens is None:  # the layout of the longest stage is the run's: its recompute sets the tokens the budget buys
         rescore(cand, surface, limits, budget.flops, cand.memory.layout.recompute)
     return context
-
-
-def recipe_flops_per_token(config, seq_len: int, context: int, with_mtp: bool) -> float:
-    """Training FLOPs per token of the run the recipe trains: the token-weighted mean over its stage lengths."""
-    return sum(share * training_flops_per_token(config, L, with_mtp)
-               for L, share in length_shares(seq_len, context).items())
 
 
 def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> None:
@@ -359,7 +363,9 @@ def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, s
     smallest = smallest.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, smallest.hidden_size,
                                                               vocab_adjust))
     # with --tokens fixed, the binding cause is often the number itself, not the budget: say which
-    per_token, activated = training_flops_per_token(smallest, seq_len), parameter_counts(smallest).activated
+    # GPU time -> tokens at the trainer's count, priced over the recipe's lengths as the search prices it
+    per_token = recipe_flops_per_token(smallest, seq_len, context_lengths(seq_len)[-1], with_mtp=True, causal=True)
+    activated = parameter_counts(smallest).activated
     if tokens is not None and tokens * per_token > budget.flops:
         return (f"--tokens {tokens:.3g} exceeds what the budget of {budget.flops:.3g} FLOPs can train even on the "
                 f"smallest candidate (at most {budget.flops / per_token:.3g} tokens): lower --tokens, or raise "
@@ -376,8 +382,7 @@ def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, s
     if rejected.get(SERVING) and not rejected.get("tokens per parameter (min)"):
         return ("every candidate exceeds the serving bound: raise --serve-gpus, use --serve-precision fp8, or "
                 "pass --serve-gpus 0 to lift it")
-    need = (training_flops_per_token(smallest, seq_len) * limits.min_tokens_per_param
-            * parameter_counts(smallest).activated)
+    need = per_token * limits.min_tokens_per_param * activated
     return (f"the budget of {budget.flops:.3g} FLOPs is too small for any candidate of the A.X K1 family: the "
             f"smallest trains on fewer than {limits.min_tokens_per_param:g} tokens per activated parameter. It needs "
             f"about {need:.2g} FLOPs: raise --gpus or --days (or --mfu), or lower --tokens")

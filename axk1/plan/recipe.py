@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axk1.config import ModelConfig
+from axk1.flops import training_flops_per_token
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, MoEConfig,
                                         OptimizerConfig, ParallelismConfig, RecipeModelConfig, ScheduleConfig,
@@ -52,6 +54,13 @@ def length_shares(seq_len: int, context: int) -> dict[int, float]:
         for L in lengths:
             shares[L] = shares.get(L, 0.0) + tokens / total / len(lengths)
     return shares
+
+
+def recipe_flops_per_token(config: ModelConfig, seq_len: int, context: int, *, with_mtp: bool, causal: bool) -> float:
+    """Training FLOPs per token of the run the recipe trains: the token-weighted mean over its stage lengths, in
+    the trainer's causal count or the laws' un-halved one (axk1/flops.py)."""
+    return sum(share * training_flops_per_token(config, L, with_mtp=with_mtp, causal=causal)
+               for L, share in length_shares(seq_len, context).items())
 
 
 DECAY_STARTS_AT_STAGE = 2  # A.X K1: constant learning rate in stage 1, decay from stage 2

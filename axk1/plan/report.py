@@ -144,9 +144,10 @@ def isoflop_curve(plan: Plan, factor: float) -> tuple[float, float, str]:
     """(model FLOPs, leverage, legend label) of the curve at `factor` x the plan's budget. Labelled with the budget
     and EL the plan prints: the curve at the plan's budget read "C = 1.92e+24 FLOPs (EL 9.8)" beside a plan of
     2.556e+24 and EL 10.0 (the model FLOPs left after recompute's repeated forward, and the leverage at them)."""
-    budget = plan.budget.flops * factor
-    lev = (plan.best.leverage if factor == 1 else
-           efficiency_leverage(plan.best.activation_ratio, plan.best.granularity, budget))
+    budget, best = plan.budget.flops * factor, plan.best
+    # the leverage law takes its C in the laws' units (un-halved attention), as the search gave it (axk1/flops.py)
+    lev = (best.leverage if factor == 1 else efficiency_leverage(
+        best.activation_ratio, best.granularity, budget * best.law_flops_per_token / best.train_flops_per_token))
     flops = plan.flops * factor
     spent = (f", {flops:.3e} of model FLOPs" + (" after recompute" if plan.best.memory.layout.recompute else "")
              if not math.isclose(flops, budget, rel_tol=0.01) else "")
@@ -163,7 +164,7 @@ def plot_isoflop(plan: Plan, path: Path) -> Path:
     import numpy as np
 
     best, law = plan.best, plan.law
-    per_param = best.train_flops_per_token / best.activated  # training FLOPs per token per activated parameter
+    per_param = best.train_flops_per_token / best.activated  # the trainer's FLOPs per token per activated parameter
     scale_per_param = best.scale / best.activated
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     for factor, colour in ((0.01, "#bbbbbb"), (0.1, "#888888"), (1.0, "#1f77b4"), (10.0, "#444444")):

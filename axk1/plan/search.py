@@ -1,6 +1,8 @@
 """Architecture search over the DeepSeek-V3 / A.X K1 family, dense and MoE, for a FLOP budget.
 
-Every candidate spends the whole budget (D = C / training FLOPs per token) unless --tokens fixes D or the data
+Every candidate spends the whole budget (D = C / training FLOPs per token: the trainer's causal count, so D is
+what `axk1 train` does in that GPU time at the budget's MFU (axk1/flops.py), the mean over the recipe's lengths)
+unless --tokens fixes D or the data
 runs out first (constraints.py: then D is what the data allows and the rest of the budget is left unspent). The
 predicted loss is the chosen law's surface at the candidate's dense-equivalent scale EL x M (scaling.py; EL = 1
 for a dense model) and its effective tokens (repeated tokens discounted). Candidates are ranked by that loss among
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 
 from axk1.config import ModelConfig
 from axk1.hardware import Budget
-from axk1.plan.arch import (activation_ratio, granularity, parameter_counts, training_flops_per_token,
-                            non_embedding_flops_per_token)
+from axk1.flops import non_embedding_flops_per_token, parameter_counts
+from axk1.plan.arch import activation_ratio, granularity
 from axk1.plan.constraints import (DATA, OVER_BUDGET, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.memory import MemoryEstimate, find_layout
+from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
 from axk1.presets import AXK1_TOKENIZER_IDS
 
@@ -63,7 +66,8 @@ class Candidate:
     granularity: float
     leverage: float
     scale: float  # the law's model scale: M (deepseek) or activated non-vocabulary parameters (chinchilla)
-    train_flops_per_token: float
+    train_flops_per_token: float  # the trainer's (causal) count: what the GPU time pays for, and MFU measures
+    law_flops_per_token: float  # DeepSeek LLM's (un-halved): C = this x tokens is the compute a law is handed
     tokens: float
     loss: float
     memory: MemoryEstimate | None = None
@@ -91,7 +95,8 @@ class Candidate:
             "expert_width": c.moe_intermediate_size, "vocab_size": c.vocab_size,
             "arch": "dense" if self.dense else "moe", "activation_ratio": self.activation_ratio,
             "granularity": self.granularity, "leverage": self.leverage,
-            "train_flops_per_token": self.train_flops_per_token, "predicted_loss": self.loss,
+            "train_flops_per_token": self.train_flops_per_token, "law_flops_per_token": self.law_flops_per_token,
+            "predicted_loss": self.loss,
             "effective_tokens": self.effective_tokens, "tokens_per_param": self.tokens_per_param,
             "layout": None if self.memory is None else vars(self.memory.layout),
             "memory_gb": None if self.memory is None else round(self.memory.total_gb, 1),
@@ -174,6 +179,7 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
     # near-ties line counted the copies as alternatives.
     seen: set[str] = set()
     collapsed = 0
+    longest = context_lengths(seq_len)[-1]
     for hidden, layers, experts, top_k, gran, dense in _shapes(space):
         config = family_config(hidden, layers, experts, top_k, gran, dense, 1024, seq_len)
         counts = parameter_counts(config)
@@ -184,10 +190,14 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
             continue
         seen.add(key)
         counts = parameter_counts(config)
-        per_token = training_flops_per_token(config, seq_len)
+        # priced as the recipe trains it (its lengths' token-weighted mean, MTP included), so that the candidates
+        # the analysis weighs against the plan pay for their long-context tokens too; the ranked ones are priced
+        # again on the layout of the longest length that fits (planner.py: where MTP or 32K must go, it costs less)
+        per_token = recipe_flops_per_token(config, seq_len, longest, with_mtp=True, causal=True)
+        law_per_token = recipe_flops_per_token(config, seq_len, longest, with_mtp=True, causal=False)
         ratio, gran_value = activation_ratio(config), granularity(config)
         budget_tokens = flops / per_token if tokens is None else tokens
-        leverage = efficiency_leverage(ratio, gran_value, per_token * budget_tokens)
+        leverage = efficiency_leverage(ratio, gran_value, law_per_token * budget_tokens)  # the law's C, its units
         scale = (non_embedding_flops_per_token(config, seq_len) if law.flops_per_unit == 1
                  else float(counts.activated_non_vocab))
         violations = set()
@@ -197,8 +207,8 @@ def search(budget: Budget, law: LossSurface, seq_len: int = 4096, tokens: float 
             violations.add(SPARSITY)
         if tokens is not None and per_token * tokens > flops * (1 + 1e-9):
             violations.add(OVER_BUDGET)
-        cand = Candidate(config, counts.total, counts.activated, ratio, gran_value, leverage, scale, per_token, 0.0,
-                         0.0, budget_tokens=budget_tokens)
+        cand = Candidate(config, counts.total, counts.activated, ratio, gran_value, leverage, scale, per_token,
+                         law_per_token, 0.0, 0.0, budget_tokens=budget_tokens)
         score(cand, law, limits, data_cap)
         if cand.tokens < limits.min_tokens_per_param * counts.activated:
             violations.add(TPP_MIN)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axk1.config import ModelConfig
+from axk1.flops import non_embedding_flops_per_token, parameter_counts
 from axk1.json_text import JsonError, read_json_file
 from axk1.output_folder import discard, named
-from axk1.plan.arch import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.fit import BUDGET_GAP_DECADES
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus

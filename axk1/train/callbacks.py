@@ -24,8 +24,8 @@ import torch
 
 from axk1.checkpoint.dcp import latest_step
 from axk1.params import count_text
-from axk1.train.metrics import (JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run, read_jsonl,
-                                train_flops_per_token)
+from axk1.flops import training_flops_per_token
+from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run, read_jsonl
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
 KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"
@@ -81,7 +81,9 @@ class SpeedMonitor(Callback):
         now = time.perf_counter()
         tps = (trainer.state.tokens - self.tokens_last) / max(now - self.t_last, 1e-9)  # the whole step's, all ranks
         per_device = tps / _devices(trainer)
-        flops = train_flops_per_token(trainer.config, row["seq_len"], trainer.model.mtp is not None)
+        # the work the trainer does: attention under the causal mask (axk1/flops.py says why the planner agrees)
+        flops = training_flops_per_token(trainer.config, row["seq_len"], with_mtp=trainer.model.mtp is not None,
+                                         causal=True)
         row.update(trainer.domain_losses())
         # the peak is one device's (axk1.train.metrics.peak_flops), so MFU divides one device's share of the tokens
         mfu = per_device * flops / self.peak if self.peak else None

@@ -1,4 +1,4 @@
-"""Training metrics: FLOPs per token (attention included) and MFU, the JSONL log, and the end-of-run plots."""
+"""Training metrics: the MFU's peak (its FLOPs per token are axk1.flops'), the JSONL log, and the end-of-run plots."""
 
 from __future__ import annotations
 
@@ -11,27 +11,8 @@ from typing import Any
 import torch
 
 from axk1.atomic_file import atomic_writer
-from axk1.config import ModelConfig
 from axk1.hardware import GPUS
 from axk1.json_text import JsonError, parse_json
-from axk1.params import count_parameters
-
-
-def train_flops_per_token(config: ModelConfig, seq_len: int, with_mtp: bool = False) -> float:
-    """6 x activated matmul parameters (embedding lookup excluded) + causal attention (QK^T and PV), x3 for the
-    backward; the MTP module adds one more (MoE) layer and a head pass when trained."""
-    counts = count_parameters(config, with_mtp=with_mtp)
-    emb = next(r["activated"] for r in counts["rows"] if r["module"] == "embedding")
-    matmul = counts["activated"] - emb
-    layers = config.num_hidden_layers
-    if with_mtp and counts["mtp"]:
-        share = config.num_experts_per_tok / config.n_routed_experts
-        expert = 3 * config.hidden_size * config.moe_intermediate_size * config.n_routed_experts
-        matmul += counts["mtp"] - expert * (1 - share) + config.vocab_size * config.hidden_size
-        layers += config.num_nextn_predict_layers
-    # forward per token per layer: 2·H·(qk + v)·T_avg with T_avg = T/2 under the causal mask
-    attn = 2 * config.num_attention_heads * (config.qk_head_dim + config.v_head_dim) * seq_len / 2 * layers
-    return 3 * (2 * matmul + attn)
 
 
 _MEASURED: dict[int, float] = {}  # thread count -> FLOP/s: the best this process has seen (see measure_matmul_peak)
