@@ -16,7 +16,7 @@ import pytest
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.dcp_safe import read_metadata
 from axk1.checkpoint.save_failure import CheckpointWriteError
-from axk1.train.metrics import read_jsonl
+from axk1.json_text import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import tear_metrics_row_at, write_recipe

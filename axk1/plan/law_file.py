@@ -12,9 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import JsonError, from_strict, read_json_file, strict_json
 from axk1.plan.scaling import LAWS, LossSurface
-from axk1.train.metrics import from_strict, strict_json
 
 FORMAT = "axk1-scaling-law-v1"
 

@@ -7,13 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from axk1.json_text import strict_json
 from axk1.params import count_text
 from axk1.plan.next_steps import next_steps
 from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
-from axk1.train.metrics import strict_json
 
 
 def _b(x: float) -> str:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import JsonError, read_json_file, read_jsonl
 from axk1.plan.arch import non_embedding_flops_per_token
 from axk1.plan.fit import RunPoint
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 
 

@@ -27,8 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.infer.protocol import find_surrogate
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import JsonError, find_surrogate, parse_json
 from axk1.posttrain.chat_report import BadRow, ChatReport
 
 BOM = b"\xef\xbb\xbf"
