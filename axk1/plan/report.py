@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -198,9 +197,7 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     # refuses the pair written here
     longest = max(n for stage in recipe.stages for n in stage.lengths())
     model = plan.best.config
-    config = model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).to_dict()
-    config["dtype"] = "bfloat16"
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).save_pretrained(out, "bfloat16")
     (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
                                                      "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")
