@@ -4,8 +4,9 @@ readers: one place for everything a broken text can raise, and for what a strict
 `json.loads` fails in four ways, not one: JSONDecodeError (bad syntax), UnicodeDecodeError (bytes that are not
 UTF-8), a plain ValueError (an integer of more than 4,300 digits) and RecursionError (arrays nested past the
 interpreter's stack, a few hundred bytes of `[`). A reader that catches only the first turns the others into a
-traceback. `parse_json` turns all four into one `JsonError` whose text is the short reason, for the caller to put
-after the file's (and line's) name and what to do.
+traceback. `parse_json` turns all four into one `JsonError` whose text is the short reason; `read_json_file` and
+`json_lines` put it after the file's (and line's) name and what to do, so every JSON file the project reads from disk
+fails as one line.
 
 Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
 was (`from_strict`, `read_jsonl`). `json_strings` and `find_surrogate` walk a decoded value for the lone surrogates
@@ -14,9 +15,11 @@ was (`from_strict`, `read_jsonl`). `json_strings` and `find_surrogate` walk a de
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,16 +39,31 @@ def parse_json(text: str | bytes) -> Any:
         raise JsonError("nested too deep") from None
     except json.JSONDecodeError as e:
         where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno}, column {e.colno}"
-        raise JsonError(f"{e.msg} at {where}") from None
+        at = "" if e.msg.endswith(" at") else " at"  # "Unterminated string starting at" names its own place
+        raise JsonError(f"{e.msg}{at} {where}") from None
     except UnicodeDecodeError as e:
         raise JsonError(f"not UTF-8 text (byte {e.start})") from None
     except ValueError as e:  # an integer past Python's int-from-string digit limit
         raise JsonError(str(e)) from None
 
 
-def read_json_file(path: str | Path) -> Any:
-    """The value of a JSON file; JsonError when it is not JSON, OSError (FileNotFoundError, ...) as raised."""
-    return parse_json(Path(path).read_bytes())
+def read_json_file(path: str | Path, advice: str, *, what: str = "", need_object: bool = False) -> Any:
+    """The value of a JSON file (gzip-compressed when its name ends in .gz). A file that is not JSON (cut short,
+    not UTF-8, nested too deep, ...), or with `need_object` not a JSON object, is a ValueError of one line:
+    `[what ]path is not valid JSON (reason): advice` (or `... must be a JSON object, got list: advice`). OSError
+    (FileNotFoundError, ...) as raised: a missing file usually means something else to the caller than a broken one."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    data = path.read_bytes()
+    try:
+        value = parse_json(gzip.decompress(data) if path.suffix == ".gz" else data)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a gzip stream cut short or damaged
+        raise ValueError(f"{name} is not a whole gzip file ({str(e) or type(e).__name__}): {advice}") from None
+    except JsonError as e:
+        raise ValueError(f"{name} is not valid JSON ({e}): {advice}") from None
+    if need_object and not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}: {advice}")
+    return value
 
 
 def json_lines(lines: Iterable[str | bytes], where: str | Path, advice: str) -> Iterator[tuple[int, Any]]:
@@ -126,8 +144,7 @@ def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]
     `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
     dropped. Non-finite values come back as floats, from a strict file's nulls (`from_strict`) or an older file's
     bare NaN."""
-    text = Path(path).read_text()
-    lines = text.split("\n")
+    lines = Path(path).read_bytes().split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
     rows = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

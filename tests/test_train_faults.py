@@ -241,8 +241,8 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
     with pytest.raises(ValueError, match=r"does not hold the run's counters and sampler state.*move the step folder"):
         Trainer(recipe, resume=True)
     state.write_text('{"run": ')  # cut short
-    with pytest.raises(ValueError, match=rf"not valid JSON.*or move {re.escape(str(newest))} out of the checkpoints "
-                                         "folder to resume from the step before it"):
+    with pytest.raises(ValueError, match=rf"not valid JSON.*damaged; move {re.escape(str(newest))} out of the "
+                                         "checkpoints folder to resume from the step before it"):
         Trainer(recipe, resume=True)
     state.write_text(good)
     distcp = next(newest.glob("*.distcp"))
