@@ -21,12 +21,13 @@ from axk1.data.cli import add_data_parser
 def _config_from(spec: str):
     """The config `axk1 params SPEC` counts, and the size fields it takes from the defaults (not from SPEC)."""
     from axk1.config import CONFIG_NAME, ModelConfig
+    from axk1.json_text import read_json_file
     from axk1.params import defaulted_size_fields
 
     path = Path(spec)
     if path.is_dir() or path.suffix == ".json":
         config = ModelConfig.from_pretrained(path)  # checks the file; its keys are read again below
-        keys = set(json.loads((path / CONFIG_NAME if path.is_dir() else path).read_text()))
+        keys = set(read_json_file(path / CONFIG_NAME if path.is_dir() else path, "fix the file"))
         return config, defaulted_size_fields(keys)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.atomic_file import atomic_writer
+from axk1.json_text import read_json_file
 
 CONFIG_NAME = "config.json"
 # transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
@@ -318,20 +319,21 @@ class ModelConfig:
         """From a model folder (checked by model_config_file) or a config.json file."""
         path = Path(path)
         file = path if path.is_file() else model_config_file(path)
-        try:
-            raw = read_json_file(file)
-        except JsonError as e:
-            raise ValueError(f"{file} is not valid JSON: {e}") from None
+        raw = read_json_file(file, "fix the file or re-export the folder")
         try:
             return cls.from_dict(raw)
         except (ValueError, TypeError) as e:  # TypeError: a field name the dataclass lacks (e.g. `extra`)
             raise ValueError(f"{file}: {e}; fix the file or re-export the folder") from e
 
-    def save_pretrained(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        return path / CONFIG_NAME
+    def save_pretrained(self, path: str | Path, dtype: torch.dtype | str | None = None) -> Path:
+        """`path`/config.json, the one writer of it (export, `axk1 plan`, its sweeps); `dtype` is the weights' dtype
+        the folder stores (transformers' "dtype" key), for readers that load in it."""
+        content = self.to_dict()
+        if dtype is not None:
+            content["dtype"] = str(parse_dtype(str(dtype), "config.json dtype")).removeprefix("torch.")
+        with atomic_writer(Path(path) / CONFIG_NAME) as f:  # whole or not at all: a cut one is no model folder
+            f.write(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        return Path(path) / CONFIG_NAME
 
     def replace(self, **changes: Any) -> "ModelConfig":
         return dataclasses.replace(self, **changes)

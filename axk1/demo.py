@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
+from axk1.json_text import read_json_file
 from axk1.toml_file import read_toml
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RERUN = "run the demo again (its data step rewrites the folder)"
 
 
 def _step(title: str) -> float:
@@ -88,7 +90,7 @@ def unigram_entropy(manifest: Path) -> float:
     """Entropy (nats/token) of the shards' unigram distribution: the loss of a model that ignores context."""
     import numpy as np
 
-    info = json.loads(manifest.read_text())
+    info = read_json_file(manifest, RERUN, what="token-shard manifest", need_object=True)
     counts = np.zeros(0, dtype=np.int64)
     for shard in info["shards"]:
         tokens = np.fromfile(manifest.parent / shard["path"], dtype=np.dtype(info["dtype"]).newbyteorder("<"))
@@ -190,7 +192,7 @@ def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, 
     t = _step("2. data: starter corpus -> filters, dedup, annotation -> tokenizer -> token shards")
     manifest, web_source = run_data(output, progress, web)
     print(f"  web text: {web_source}")
-    totals = json.loads(manifest.read_text())
+    totals = read_json_file(manifest, RERUN, what="token-shard manifest", need_object=True)
     print(f"  manifest: {manifest} ({json.dumps(totals.get('total_tokens', totals.get('tokens', '?')))} tokens)")
     timings["data"] = time.perf_counter() - t
 
@@ -232,7 +234,8 @@ def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, 
         model_dir = Path(post["models"]["rl"])
 
     entropy = unigram_entropy(manifest)
-    corpus_tokens = int(sum(s["tokens"] for s in json.loads(manifest.read_text())["shards"]))
+    corpus_tokens = int(sum(s["tokens"] for s in read_json_file(manifest, RERUN, what="token-shard manifest",
+                                                                need_object=True)["shards"]))
     report = write_report(output, rows, entropy, samples, timings, corpus_tokens,
                           report_section(post, output) if post else [], web_source)
     print("\n== done: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))

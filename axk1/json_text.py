@@ -1,19 +1,30 @@
-"""JSON from outside the process (a user's file, a line of their data, a flag's value): one place for everything a
-broken text can raise.
+"""JSON from outside the process (a user's file, a line of their data, a flag's value), and JSON written for other
+readers: one place for everything a broken text can raise, and for what a strict reader needs.
 
 `json.loads` fails in four ways, not one: JSONDecodeError (bad syntax), UnicodeDecodeError (bytes that are not
 UTF-8), a plain ValueError (an integer of more than 4,300 digits) and RecursionError (arrays nested past the
 interpreter's stack, a few hundred bytes of `[`). A reader that catches only the first turns the others into a
-traceback. `parse_json` turns all four into one `JsonError` whose text is the short reason, for the caller to put
-after the file's (and line's) name and what to do.
+traceback. `parse_json` turns all four into one `JsonError` whose text is the short reason; `read_json_file` and
+`json_lines` put it after the file's (and line's) name and what to do, so every JSON file the project reads from disk
+fails as one line.
+
+Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
+was (`from_strict`, `read_jsonl`). `json_strings` and `find_surrogate` walk a decoded value for the lone surrogates
+("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonError(ValueError):
@@ -28,16 +39,31 @@ def parse_json(text: str | bytes) -> Any:
         raise JsonError("nested too deep") from None
     except json.JSONDecodeError as e:
         where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno}, column {e.colno}"
-        raise JsonError(f"{e.msg} at {where}") from None
+        at = "" if e.msg.endswith(" at") else " at"  # "Unterminated string starting at" names its own place
+        raise JsonError(f"{e.msg}{at} {where}") from None
     except UnicodeDecodeError as e:
         raise JsonError(f"not UTF-8 text (byte {e.start})") from None
     except ValueError as e:  # an integer past Python's int-from-string digit limit
         raise JsonError(str(e)) from None
 
 
-def read_json_file(path: str | Path) -> Any:
-    """The value of a JSON file; JsonError when it is not JSON, OSError (FileNotFoundError, ...) as raised."""
-    return parse_json(Path(path).read_bytes())
+def read_json_file(path: str | Path, advice: str, *, what: str = "", need_object: bool = False) -> Any:
+    """The value of a JSON file (gzip-compressed when its name ends in .gz). A file that is not JSON (cut short,
+    not UTF-8, nested too deep, ...), or with `need_object` not a JSON object, is a ValueError of one line:
+    `[what ]path is not valid JSON (reason): advice` (or `... must be a JSON object, got list: advice`). OSError
+    (FileNotFoundError, ...) as raised: a missing file usually means something else to the caller than a broken one."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    data = path.read_bytes()
+    try:
+        value = parse_json(gzip.decompress(data) if path.suffix == ".gz" else data)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a gzip stream cut short or damaged
+        raise ValueError(f"{name} is not a whole gzip file ({str(e) or type(e).__name__}): {advice}") from None
+    except JsonError as e:
+        raise ValueError(f"{name} is not valid JSON ({e}): {advice}") from None
+    if need_object and not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}: {advice}")
+    return value
 
 
 def json_lines(lines: Iterable[str | bytes], where: str | Path, advice: str) -> Iterator[tuple[int, Any]]:
@@ -51,3 +77,115 @@ def json_lines(lines: Iterable[str | bytes], where: str | Path, advice: str) -> 
         except JsonError as e:
             raise ValueError(f"{where}:{number}: not a JSON line ({e}); {advice}") from None
 
+
+# A skipped step's loss and gradient norm are NaN or infinite. Python's json writes them as the bare words NaN and
+# Infinity, which JSON does not have: jq, JavaScript's JSON.parse and every strict reader refused the whole file.
+# Such a value is written as null, and the row's "non_finite" field keeps what it was ("nan", "inf" or "-inf", at the
+# same place in a nested field), so that read_jsonl gives the rows back as they were logged.
+NON_FINITE = "non_finite"
+
+
+def _strict(value: Any) -> tuple[Any, Any]:
+    """(value with every non-finite float as None, where they were: a mirror of the nested dicts and lists, or None)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, repr(value)
+    if isinstance(value, dict):
+        parts = [(key, *_strict(v)) for key, v in value.items()]
+        out: Any = {key: v for key, v, _ in parts}
+    elif isinstance(value, (list, tuple)):
+        parts = [(str(i), *_strict(v)) for i, v in enumerate(value)]
+        out = [v for _, v, _ in parts]
+    else:
+        return value, None
+    found = {key: where for key, _, where in parts if where is not None}
+    return out, found or None
+
+
+def strict_json(obj: Any, **dumps_args: Any) -> str:
+    """`obj` as strict JSON (json.dumps' keywords pass through): non-finite floats become null; in a dict, its
+    NON_FINITE field says which and what they were. The metrics rows and the runs' reports are written with it."""
+    clean, found = _strict(obj)
+    if found is not None and isinstance(clean, dict):
+        clean[NON_FINITE] = found
+    return json.dumps(clean, allow_nan=False, **dumps_args)
+
+
+def _restore(value: Any, found: Any) -> bool:
+    """Puts the floats named in `found` back in place of the nulls; False if some did not fit `value`."""
+    if not isinstance(found, dict) or not isinstance(value, (dict, list)):
+        return False
+    fits = True
+    for key, where in found.items():
+        if isinstance(value, list):
+            index = int(key) if str(key).isdigit() and int(key) < len(value) else None
+        else:
+            index = key if key in value else None
+        if index is None:
+            fits = False
+        elif isinstance(where, dict):
+            fits = _restore(value[index], where) and fits
+        elif value[index] is None and where in ("nan", "inf", "-inf"):
+            value[index] = float(where)
+        else:
+            fits = False
+    return fits
+
+
+def from_strict(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read back: the values strict_json wrote as null are floats again (NaN, inf), as the run logged them.
+    A row of an older file, with bare NaN and Infinity in it, needs nothing (json.loads reads those)."""
+    if NON_FINITE in row and _restore(row, row[NON_FINITE]):
+        del row[NON_FINITE]  # a field that does not fit its row (not written by strict_json) is left in it
+    return row
+
+
+def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
+    """The rows of a metrics file. A line that is not a JSON object is an error naming the file and line, but for
+    `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
+    dropped. Non-finite values come back as floats, from a strict file's nulls (`from_strict`) or an older file's
+    bare NaN."""
+    lines = Path(path).read_bytes().split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = parse_json(line)
+        except JsonError as e:
+            if torn_tail and i == len(lines):  # no newline after it: written in part
+                break
+            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line: "
+                             "delete that line (the rows are a log; the checkpoint holds the run) and run again") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object): "
+                             "delete that line (the rows are a log; the checkpoint holds the run) and run again")
+        rows.append(from_strict(row))
+    return rows
+
+
+def json_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) of every string in a decoded JSON value, keys included (a key at the path it names), in document
+    order, e.g. ("messages[0].content", "hi"). Iterative: depth is bounded before this runs, but nothing here should
+    rely on it."""
+    stack: list[tuple[str, Any]] = [(path, data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            yield path or "(body)", node
+        elif isinstance(node, dict):
+            children = []
+            for k, v in node.items():
+                child = f"{path}.{k}" if path else k
+                children += [(child, k), (child, v)]
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
+
+
+def find_surrogate(data: Any) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
+    escaped: the param must itself be encodable text."""
+    for path, text in json_strings(data):
+        if _SURROGATE.search(text):
+            return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
+    return None

@@ -42,9 +42,9 @@ import torch
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
+from axk1.json_text import read_jsonl
 from axk1.train.callbacks import Callback
 from axk1.train.memory import step_memory
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer

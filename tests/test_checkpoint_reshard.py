@@ -11,8 +11,8 @@ import torch
 
 from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.export import export_checkpoint
+from axk1.json_text import read_jsonl
 from axk1.model import AXK1ForCausalLM
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import torchrun_train, write_recipe

@@ -52,6 +52,28 @@ def test_json_round_trip_and_transformers_reads_it(tmp_path):
     assert hf.rope_parameters["rope_theta"] == 10000.0
 
 
+def test_save_pretrained_is_the_one_writer_of_config_json(tmp_path):
+    """Export, `axk1 plan` and its sweeps each wrote config.json their own way (export wrote it, read it back and
+    wrote it again to add the weights' dtype); they all call ModelConfig.save_pretrained now, which takes the dtype
+    (and refuses one no loader reads) and writes the file whole or not at all."""
+    import torch
+
+    import axk1
+
+    config = ModelConfig.from_preset("axk1-tiny")
+    file = config.save_pretrained(tmp_path / "c", dtype=torch.bfloat16)
+    assert json.loads(file.read_text())["dtype"] == "bfloat16"
+    assert AXK1Config.from_pretrained(tmp_path / "c").dtype == torch.bfloat16  # as transformers reads it
+    assert ModelConfig.from_pretrained(file).to_dict() == config.to_dict()
+    folder = axk1.save_pretrained(axk1.AXK1ForCausalLM(config), tmp_path / "m", dtype=torch.bfloat16)
+    assert (folder / "config.json").read_bytes() == file.read_bytes()
+
+    with pytest.raises(ValueError, match="config.json dtype 'int8' is not a dtype axk1 takes: use float32, "
+                                         "bfloat16, float16"):
+        config.save_pretrained(tmp_path / "x", dtype="int8")
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
 def test_reads_hub_style_config_with_deepseek_rope_scaling(tmp_path):
     raw = ModelConfig.from_preset("axk1-519b").to_dict()
     for key in ("rope_parameters", "mlp_layer_types"):

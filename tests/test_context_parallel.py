@@ -80,7 +80,7 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
     halves) follows the one-process run of the same recipe, held-out validation included (each cp rank measures its
     half of the validation rows); and the recipe refuses MTP under cp."""
     from axk1 import save_pretrained
-    from axk1.train.metrics import read_jsonl
+    from axk1.json_text import read_jsonl
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
     from tests.train_helpers import torchrun_train, write_recipe

@@ -393,3 +393,19 @@ def test_a_line_nested_too_deep_is_named_not_a_traceback(tmp_path, capsys):
         assert main(argv) != 0
         err = capsys.readouterr().err
         assert f"{deep}:2" in err and "nested too deep" in err and "Traceback" not in err, err
+
+
+def test_a_contamination_report_nested_too_deep_is_named_not_a_traceback(tmp_path, capsys):
+    """`axk1 eval --contamination` read the report with a bare json.loads and caught JSONDecodeError only: a file of
+    `[` x 100,000 was a RecursionError traceback. It is a one-line error naming the file and how to write one."""
+    from axk1.cli import main
+
+    deep = tmp_path / "report.json"
+    deep.write_text("[" * 100_000)
+    argv = ["eval", "--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--tasks", "passkey",
+            "--contamination", str(deep), "-o", str(tmp_path / "ev")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"axk1 eval: error: --contamination {deep} is not valid JSON (nested too deep): write it with "
+                   "`axk1 data contamination CORPUS --benchmark SET -o report.json`\n"), err
+    assert not (tmp_path / "ev" / "samples.jsonl").exists()

@@ -160,7 +160,7 @@ def test_a_source_holding_the_run_folder_does_not_read_the_runs_own_files(tmp_pa
         assert json.loads((out / "summary.json").read_text())["inputs"] == 2
 
 
-@pytest.mark.parametrize("damage", ["", "[1, 2", "[]x", '[{"source": "docs", "files": 3}]', '{"a": 1}'])
+@pytest.mark.parametrize("damage", ["", "[1, 2", "[]x", '[{"source": "docs", "files": 3}]', '{"a": 1}', "[" * 100_000])
 def test_a_damaged_inputs_file_is_said_and_written_afresh(tmp_path, capsys, damage):
     """inputs.json cut by a kill mid-write (it was written in place) or edited failed every relaunch with a bare
     JSON error, or a traceback."""
@@ -173,6 +173,27 @@ def test_a_damaged_inputs_file_is_said_and_written_afresh(tmp_path, capsys, dama
     assert data_run(toml) == 0
     assert "is not a listing of the sources' files" in capsys.readouterr().err
     assert json.loads(recorded.read_text())[0]["files"]  # written afresh
+
+
+@pytest.mark.parametrize("damage", ['{"run": ', "[" * 100_000, "[]"])
+def test_a_damaged_settings_file_is_one_line_naming_it_and_the_ways_on(tmp_path, capsys, damage):
+    """settings.json cut by a kill mid-write (it was written in place) failed every relaunch with a bare JSON error
+    that named no file (`Expecting value: line 1 column 9 (char 8)`), or a RecursionError traceback. Passing over
+    it would let a relaunch with other settings keep the old outputs: it is refused, saying what to do."""
+    from axk1.cli import main
+
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path)
+    assert data_run(toml) == 0
+    settings = tmp_path / "proj" / "out" / SETTINGS_FILE
+    settings.write_text(damage)
+    capsys.readouterr()
+    assert main(["data", "run", str(toml)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"axk1 data: error: data-run settings {settings} ") and err.count("\n") == 1, err
+    assert "pass --force" in err and f"or delete {settings} if" in err
+    assert main(["data", "run", str(toml), "--force"]) == 0
+    assert json.loads(settings.read_text())["run.tasks"] == 1
 
 
 def test_an_old_settings_file_naming_a_deeper_folder_than_there_is_is_a_change_not_a_traceback(tmp_path):

@@ -139,10 +139,10 @@ def save_weights(tensors, file, metadata):
     return real(tensors, file, metadata)
 hf.save_weights = save_weights
 real_config = hf.ModelConfig.save_pretrained
-def save_config(self, path):
+def save_config(self, path, *args, **kwargs):
     with open(Path(path) / f"rank{os.environ['RANK']}.log", "a") as log:
         log.write("config.json\\n")
-    return real_config(self, path)
+    return real_config(self, path, *args, **kwargs)
 hf.ModelConfig.save_pretrained = save_config
 sys.exit(main())
 """

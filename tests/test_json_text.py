@@ -1,6 +1,7 @@
 """axk1/json_text.py: every way json.loads fails becomes one JsonError with a short reason; the readers built on it
 (eval task files here) turn each into a one-line error naming the file and line."""
 
+import gzip
 import json
 import re
 
@@ -12,6 +13,7 @@ from axk1.json_text import JsonError, parse_json, read_json_file
 
 @pytest.mark.parametrize("text, reason", [
     ("{\"a\": }", "Expecting value at column 7"),
+    ("[\"cut", "Unterminated string starting at column 2"),  # not "starting at at"
     ("{\n\"a\": 1,\n}", "line 3, column 1"),
     ("[" * 100_000 + "]" * 100_000, "nested too deep"),  # past the interpreter's stack
     (b"{\"a\": \"\xff\"}", "not UTF-8 text (byte 7)"),
@@ -26,10 +28,37 @@ def test_parse_json_values_and_files(tmp_path):
     assert parse_json("{\"a\": [1, 2.5, \"한국어\"]}") == {"a": [1, 2.5, "한국어"]}
     file = tmp_path / "x.json"
     file.write_bytes(b"\xef\xbb\xbf" + json.dumps({"k": 1}).encode())  # a byte-order mark, as some editors write
-    assert read_json_file(file) == {"k": 1}
+    assert read_json_file(file, "fix it") == {"k": 1}
     with pytest.raises(FileNotFoundError):
-        read_json_file(tmp_path / "missing.json")
+        read_json_file(tmp_path / "missing.json", "fix it")
     assert issubclass(JsonError, ValueError)  # callers that catch ValueError keep working
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"run": ', "{file} is not valid JSON (Expecting value at column 9): delete it"),  # a write cut short
+    (b"[" * 100_000, "{file} is not valid JSON (nested too deep): delete it"),
+    (b'{"a": "\xff"}', "{file} is not valid JSON (not UTF-8 text (byte 7)): delete it"),
+    (b"[1, 2]", "{file} must be a JSON object, got list: delete it"),
+])
+def test_a_broken_json_file_is_one_line_naming_it_and_what_to_do(tmp_path, content, message):
+    """The one reader of JSON files: every way a file can be broken is a ValueError of one line with the file's
+    name (and what it is, when the caller says), the reason and the caller's advice."""
+    file = tmp_path / "settings.json"
+    file.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        read_json_file(file, "delete it", need_object=True)
+    assert str(e.value) == message.format(file=file)
+    with pytest.raises(ValueError, match=f"^run settings {re.escape(str(file))} "):
+        read_json_file(file, "delete it", what="run settings", need_object=True)
+
+
+def test_a_gzip_json_file_is_read_and_a_cut_one_is_named(tmp_path):
+    file = tmp_path / "counts.json.gz"
+    file.write_bytes(gzip.compress(b'{"site": [1, 2]}'))
+    assert read_json_file(file, "rerun") == {"site": [1, 2]}
+    file.write_bytes(gzip.compress(b'{"site": [1, 2]}')[:-12])  # a kill mid-write
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(file))} is not a whole gzip file \(.+\): rerun$"):
+        read_json_file(file, "rerun")
 
 
 def test_task_file_errors_name_the_line(tmp_path):

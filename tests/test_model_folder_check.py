@@ -71,6 +71,7 @@ def test_role_and_alternatives_are_named(tmp_path):
 def test_a_config_json_that_is_not_json_is_a_problem_not_a_traceback(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     assert check_vllm_folder(tmp_path) == [f"{tmp_path / 'config.json'} is not valid JSON (Expecting property name "
-                                           "enclosed in double quotes at column 2)"]
+                                           "enclosed in double quotes at column 2): fix it or re-export the folder"]
     (tmp_path / "config.json").write_text("[]")
-    assert check_vllm_folder(tmp_path) == [f"{tmp_path / 'config.json'} must be a JSON object, got list"]
+    assert check_vllm_folder(tmp_path) == [f"{tmp_path / 'config.json'} must be a JSON object, got list: fix it or "
+                                           "re-export the folder"]

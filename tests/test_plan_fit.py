@@ -137,7 +137,7 @@ def test_law_file_round_trip_and_plan_uses_it(tmp_path):
 
 
 @pytest.mark.parametrize("content, match", [
-    ("not json", "is not JSON"),
+    ("not json", "law file .* is not valid JSON"),
     ('{"E": 1}', "is not a law file"),
     ('{"format": "axk1-scaling-law-v1", "name": "x"}', "rewrite it with `axk1 plan fit`"),
 ])

@@ -78,6 +78,7 @@ def test_outputs(axk1_plan, tmp_path):
         assert files[key].exists() and files[key].stat().st_size > 0
     assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = ModelConfig.from_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"  # what it trains in
     # the plan's model, with the context the recipe's last stage trains (32K) so that `axk1 train` takes the pair
     assert config == axk1_plan.best.config.replace(max_position_embeddings=32768)
     assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (0, 2, 3)  # an axk1 tokenizer's ids

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from axk1.json_text import read_jsonl
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
-from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import ROOT, make_model_folder
 from tests.train_helpers import launch_env
 

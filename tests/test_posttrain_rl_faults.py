@@ -23,9 +23,9 @@ import axk1.posttrain.rl_update as rl_update
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.cli import main
+from axk1.json_text import read_jsonl
 from axk1.posttrain.rl_recipe import load_rl_recipe
 from axk1.posttrain.tasks import generate_tasks, write_jsonl
-from axk1.train.metrics import read_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
 from tests.train_helpers import lock_held_elsewhere, strict_json_rows

@@ -224,11 +224,11 @@ def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):
 
 
 @pytest.mark.parametrize("state, says", [
-    ("[]", "no list '_data_files'"),
+    ("[]", r"state\.json must be a JSON object, got list: re-save the dataset"),
     ('{"_data_files": {"filename": "x"}}', "no list '_data_files'"),
     ('{"_data_files": [{}]}', "not plain file names"),
     ('{"_data_files": [{"filename": "../rows.arrow"}]}', "not plain file names"),
-    ("not json", "no list '_data_files'"),
+    ("not json", r"state\.json is not valid JSON \(Expecting value at column 1\): re-save the dataset"),
 ])
 def test_a_dataset_folder_whose_state_file_is_wrong_is_refused_by_name(codec, tmp_path, state, says):
     """state.json holding `[]`, or a data file named `../x`: an AttributeError traceback, or a read outside the

@@ -43,3 +43,19 @@ def test_check_vllm_folder_names_what_is_wrong(tmp_path):
     problems = check_vllm_folder(folder)
     assert any("architectures" in p for p in problems)
     assert any("tokenizer.json is missing" in p for p in problems)
+
+
+def test_a_damaged_index_or_tokenizer_config_is_a_problem_not_a_traceback(tmp_path):
+    """check_vllm_folder returns its problems as a list; a cut index or tokenizer_config.json raised JSONDecodeError
+    (or RecursionError) out of it instead."""
+    folder = make_model_folder(tmp_path / "m")
+    assert check_vllm_folder(folder) == []
+    index, tokenizer_config = folder / "model.safetensors.index.json", folder / "tokenizer_config.json"
+    index.write_text('{"weight_map": {"model.embed_tokens.weight": "model-00001')  # a copy cut short
+    tokenizer_config.write_text("[" * 100_000)  # nested past the interpreter's stack
+    assert check_vllm_folder(folder) == [
+        f"safetensors index {index} is not valid JSON (Unterminated string starting at column 46): fix it or "
+        "re-export the folder",
+        f"{tokenizer_config} is not valid JSON (nested too deep): fix it or re-export the folder"]
+    index.write_text('{"weight_map": ["model.embed_tokens.weight"]}')
+    assert f"safetensors index {index} has no \"weight_map\" object" in check_vllm_folder(folder)[0]

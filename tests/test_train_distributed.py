@@ -13,8 +13,8 @@ import torch
 
 from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.dcp import list_steps
+from axk1.json_text import read_jsonl
 from axk1.model import AXK1ForCausalLM
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import launch_env, torchrun_train, write_recipe

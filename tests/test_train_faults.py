@@ -16,7 +16,7 @@ import pytest
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.dcp_safe import read_metadata
 from axk1.checkpoint.save_failure import CheckpointWriteError
-from axk1.train.metrics import read_jsonl
+from axk1.json_text import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import tear_metrics_row_at, write_recipe
@@ -241,8 +241,8 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
     with pytest.raises(ValueError, match=r"does not hold the run's counters and sampler state.*move the step folder"):
         Trainer(recipe, resume=True)
     state.write_text('{"run": ')  # cut short
-    with pytest.raises(ValueError, match=rf"not valid JSON.*or move {re.escape(str(newest))} out of the checkpoints "
-                                         "folder to resume from the step before it"):
+    with pytest.raises(ValueError, match=rf"not valid JSON.*damaged; move {re.escape(str(newest))} out of the "
+                                         "checkpoints folder to resume from the step before it"):
         Trainer(recipe, resume=True)
     state.write_text(good)
     distcp = next(newest.glob("*.distcp"))

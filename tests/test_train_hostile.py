@@ -36,7 +36,7 @@ def test_a_malformed_manifest_is_named(tmp_path, doc, match):
 def test_a_manifest_that_is_not_json_is_named(tmp_path):
     path = manifest_of(tmp_path)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match=f"{path}: not valid JSON"):
+    with pytest.raises(ValueError, match=f"token-shard manifest {path} is not valid JSON"):
         load_shards(path)
 
 
@@ -120,7 +120,7 @@ def test_a_damaged_train_state_is_named(tmp_path, capsys):
     state = tmp_path / "run" / "checkpoints" / "step-000002" / "train_state.json"
     state.write_text("{")
     assert main(["train", str(path), "--resume"]) == 2
-    assert f"{state}: not valid JSON" in capsys.readouterr().err
+    assert f"train state {state} is not valid JSON" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("verb, recipe, says", [

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from axk1.checkpoint.dcp import latest_step, list_steps
+from axk1.json_text import read_jsonl
 from axk1.model.moe import sequence_balance_loss
 from axk1.train.callbacks import KILL_AFTER_STEP_ENV, TrainingStopped
 from axk1.train.data import StageSampler, check_token_bound, load_shards
 from axk1.train.loss import IGNORE_INDEX, mtp_labels, next_token_labels
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 from axk1.train.schedules import SCHEDULES
 from axk1.train.trainer import Trainer

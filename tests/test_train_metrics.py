@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from axk1.train.metrics import JsonlLog, plot_run, read_jsonl
+from axk1.json_text import read_jsonl
+from axk1.train.metrics import JsonlLog, plot_run
 from tests.train_helpers import strict_json_rows
 
 

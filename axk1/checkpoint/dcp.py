@@ -32,6 +32,7 @@ from torch.distributed.tensor import DTensor, Replicate, Shard
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
 from axk1.checkpoint.save_failure import state_bytes, write_guard
+from axk1.json_text import read_json_file
 from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
@@ -340,7 +341,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                    optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
                                      "param_groups": state["optim"]["param_groups"]})
     torch.set_rng_state(state["rng"]["cpu"])
-    return json.loads((path / TRAIN_STATE).read_text())
+    return read_json_file(path / TRAIN_STATE, "the checkpoint is damaged: use another step folder",
+                          what="train state", need_object=True)
 
 
 def _load(path: Path, state: dict, reader: SafeReader | None = None, **kwargs) -> None:

@@ -102,10 +102,8 @@ def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: in
 def read_train_state(ckpt: Path) -> dict:
     """train_state.json, with the model_config an export needs."""
     file = ckpt / TRAIN_STATE
-    try:
-        saved = read_json_file(file)
-    except JsonError as e:
-        raise corrupt(file, f"not valid JSON: {e}") from None
+    saved = read_json_file(file, "the checkpoint is corrupt or incomplete: use another step folder, or re-save it",
+                           what="checkpoint's train state")
     if not isinstance(saved, dict) or not isinstance(saved.get("model_config"), dict):
         raise corrupt(file, "no model_config object in it")
     if not isinstance(saved.get("mtp_depth", 0), int):

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries
 
 SINGLE_FILE = "model.safetensors"
@@ -61,21 +61,12 @@ def regular_file(file: Path) -> Path:
 def read_json_object(file: Path) -> dict:
     """An optional JSON file of a model folder (tokenizer_config.json, generation_config.json) as a dict; a file that
     is no JSON object is a ValueError naming it and what to do."""
-    try:
-        config = read_json_file(file)
-    except JsonError as e:
-        raise ValueError(f"{file} is not valid JSON ({e}): fix it or delete it (it is optional)") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{file} must be a JSON object, got {type(config).__name__}: fix it or delete it")
-    return config
+    return read_json_file(file, "fix it or delete it (it is optional)", need_object=True)
 
 
 def _read_index(path: Path) -> dict:
     file = path / INDEX_FILE
-    try:
-        index = read_json_file(file)
-    except JsonError as e:
-        raise ValueError(f"{file} is not a valid safetensors index ({e}): fix or re-export the folder") from None
+    index = read_json_file(file, "fix or re-export the folder", what="safetensors index")
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f"{file} is not a valid safetensors index: it needs a non-empty \"weight_map\" object of "

@@ -118,11 +118,7 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     if mtp:
         save_weights(materialize([n for n, _ in mtp]), path / MTP_FILE, metadata={"format": "pt"})
 
-    stored_dtype = dtype or model.lm_head.weight.dtype
-    model.config.save_pretrained(path)
-    raw = json.loads((path / "config.json").read_text())
-    raw["dtype"] = str(stored_dtype).removeprefix("torch.")
-    (path / "config.json").write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
+    model.config.save_pretrained(path, dtype=dtype or model.lm_head.weight.dtype)
     return path
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
                                     discard, read_headers, replace_folder, save_weights, weight_files)
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file
 
 MERGE_RECORD = "merge.json"
 # config.json keys that describe where or how a folder was written, not the weights
@@ -61,10 +61,7 @@ def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
 
 
 def _read_config(path: Path) -> dict:
-    try:
-        return read_json_file(path / CONFIG_NAME)
-    except JsonError as e:
-        raise ValueError(f"{path / CONFIG_NAME} is not valid JSON ({e}): fix or re-export the folder") from None
+    return read_json_file(path / CONFIG_NAME, "fix or re-export the folder")
 
 
 def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:

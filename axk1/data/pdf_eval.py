@@ -11,9 +11,10 @@ counts as the space it stands for. A paragraph none of whose pieces is found cou
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from axk1.json_text import read_json_file
 
 _PIECE = 12
 
@@ -27,7 +28,8 @@ class Reference:
 
 
 def load_references(path: str | Path) -> list[Reference]:
-    items = json.loads(Path(path).read_text(encoding="utf-8"))
+    items = read_json_file(path, "a reference file is a JSON list of {doc, pages, kind, text} objects",
+                           what="PDF reference file")
     return [Reference(**item) for item in items]
 
 

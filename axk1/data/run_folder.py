@@ -23,6 +23,7 @@ from pathlib import Path
 from axk1.atomic_file import atomic_writer
 from axk1.data.config import PipelineConfig
 from axk1.data.source_files import list_files, relpath
+from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries
 
 SETTINGS_FILE = "settings.json"
@@ -141,7 +142,7 @@ def _recorded_inputs(path: Path) -> list[dict] | None:
     if not path.is_file():
         return None
     try:
-        before = json.loads(path.read_text(encoding="utf-8"))
+        before = read_json_file(path, "it is written afresh")
         if isinstance(before, list) and all(isinstance(s, dict) and isinstance(s.get("files"), dict) for s in before):
             return before
     except (ValueError, OSError):

@@ -20,8 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from axk1.atomic_file import atomic_writer
 from axk1.data.config import PATH_KEYS, PipelineConfig
 from axk1.data.run_folder import SETTINGS_FILE, check_inputs, clear_run_folder
+from axk1.json_text import read_json_file
 from axk1.text.contamination import BUILTIN
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
@@ -122,7 +124,11 @@ def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str 
         keep = [Path(s.path) for s in cfg.sources] + ([Path(pipeline_file)] if pipeline_file else [])
         clear_run_folder(cfg, keep)
     elif path.exists():
-        before = _recorded(json.loads(path.read_text(encoding="utf-8")), out)
+        # a damaged file cannot vouch for the outputs beside it: refused as other settings are, not passed over
+        damaged = (f"the settings of the run in {out} are damaged (a launch killed while writing them?): pass "
+                   f"--force to delete the pipeline's outputs in {out} and run afresh, or delete {path} if this "
+                   "launch's settings are the ones that run was made with")
+        before = _recorded(read_json_file(path, damaged, what="data-run settings", need_object=True), out)
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
@@ -132,4 +138,5 @@ def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str 
                              f"the pipeline's outputs in {out} and run afresh, or set another run.output_dir")
     check_inputs(cfg, force)  # before anything is written: a refused launch leaves the folder as it was
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
+    with atomic_writer(path) as f:  # a kill mid-write must not leave a file every relaunch then fails to read
+        f.write(json.dumps(settings, indent=1, sort_keys=True))

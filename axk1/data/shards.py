@@ -20,6 +20,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.atomic_file import atomic_writer
 from axk1.data.tokenizer import BOS, encode_plain
+from axk1.json_text import read_json_file
 from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.text.tokenizer_file import load_tokenizer
 
@@ -92,7 +93,8 @@ def write_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: l
     tokens_dir = Path(tokens_dir)
     shards, by_domain, sources, languages = [], {}, Counter(), Counter()
     for meta_path in sorted(tokens_dir.glob("*/*/*.json")):
-        m = json.loads(meta_path.read_text())
+        m = read_json_file(meta_path, "rerun the pipeline (axk1 data run --force)", what="token-shard counts",
+                           need_object=True)
         rel = meta_path.relative_to(tokens_dir).with_suffix("")
         shards.append({"path": f"{rel}.bin", "offsets": f"{rel}.idx", "domain": m["domain"], "bucket": m["bucket"],
                        "docs": m["docs"], "tokens": m["tokens"]})

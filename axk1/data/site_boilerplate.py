@@ -32,6 +32,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from axk1.json_text import read_json_file
+
+RERUN = "rerun the pipeline (axk1 data run --force)"
+
 
 @dataclass
 class SiteBoilerplateConfig:
@@ -116,12 +120,11 @@ class SiteLineReducer(PipelineStep):
         seen: dict[str, set[str]] = defaultdict(set)
         lines: dict[str, Counter] = defaultdict(Counter)
         for p in sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz")):
-            with gzip.open(p, "rt", encoding="utf-8") as f:
-                for site, rec in json.load(f).items():
-                    for page, page_lines in rec["pages"].items():
-                        if page not in seen[site]:
-                            seen[site].add(page)
-                            lines[site].update(page_lines)
+            for site, rec in read_json_file(p, RERUN, what="site line counts", need_object=True).items():
+                for page, page_lines in rec["pages"].items():
+                    if page not in seen[site]:
+                        seen[site].add(page)
+                        lines[site].update(page_lines)
         cfg = self.cfg
         drop = {}
         for site, counts in lines.items():
@@ -151,8 +154,9 @@ class SiteBoilerplate(BaseFilter):
             return None
         part = _partition(site, self.n_parts)
         if part not in self.parts:
-            with gzip.open(Path(self.boilerplate_folder) / f"{part:05d}.json.gz", "rt", encoding="utf-8") as f:
-                self.parts[part] = {site: set(hashes) for site, hashes in json.load(f).items()}
+            file = Path(self.boilerplate_folder) / f"{part:05d}.json.gz"
+            found = read_json_file(file, RERUN, what="site boilerplate lines", need_object=True)
+            self.parts[part] = {site: set(hashes) for site, hashes in found.items()}
         return self.parts[part].get(site)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from axk1.json_text import JsonError, json_lines, read_json_file
+from axk1.json_text import json_lines, read_json_file
 
 
 # Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
@@ -77,10 +77,7 @@ def iter_records(folder: str | Path) -> Iterator[dict]:
 
 def _json_file(path: Path, keys: tuple[str, ...], what: str) -> dict:
     """A JSON object file the pipeline wrote, with the keys it must have; else an error naming the file."""
-    try:
-        data = read_json_file(path)
-    except JsonError as e:
-        raise ValueError(f"{path}: not a JSON {what} ({e}); rerun the pipeline (axk1 data run --force)") from None
+    data = read_json_file(path, "rerun the pipeline (axk1 data run --force)", what=what)
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if missing:
         raise ValueError(f"{path}: not a {what}: no {', '.join(map(repr, missing))}; rerun the pipeline "

@@ -9,28 +9,29 @@ ids, and a model that read a problem in one language has seen it in both.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from axk1.eval.metrics import format_stderr, summarize
+from axk1.json_text import read_json_file
+
+WRITE_IT = "write it with `axk1 data contamination CORPUS --benchmark SET -o report.json`"
 
 
 def load_found_rows(path: str | Path) -> dict[str, list[str]]:
     """Row id -> the sets it was found in, from a report of `axk1 data contamination -o`; errors name the file."""
     path = Path(path)
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = read_json_file(path, WRITE_IT, what="--contamination")
         sets = report["benchmarks"]
         found: dict[str, list[str]] = {}
         for name, entry in sets.items():
             for row in entry["found"]:
                 found.setdefault(str(row), []).append(name)
     except FileNotFoundError:
-        raise FileNotFoundError(f"--contamination {path} does not exist: write it with `axk1 data contamination "
-                                "CORPUS --benchmark SET -o report.json`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise FileNotFoundError(f"--contamination {path} does not exist: {WRITE_IT}") from None
+    except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"--contamination {path} is not a report of `axk1 data contamination -o` "
-                         f"({type(e).__name__}: {e})") from None
+                         f"({type(e).__name__}: {e}): {WRITE_IT}") from None
     return found
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.tasks.base import digest
+from axk1.json_text import read_json_file
 from axk1.text.korean import SYLLABLE_CLASS
 
 PROMPT = ("Translate the following competitive programming problem statement from English into natural Korean. "
@@ -63,7 +64,8 @@ class TranslationCache:
         self.path = Path(path) if path else None
         self.entries: dict = {}
         if self.path and self.path.exists():
-            self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+            self.entries = read_json_file(self.path, "delete it (a cache: what it held is translated again)",
+                                          what="translation cache", need_object=True)
 
     def save(self) -> None:
         if self.path:

@@ -8,8 +8,9 @@ import asyncio
 from typing import Any
 
 from axk1.infer.chat import ChatCodec, message_text
-from axk1.infer.protocol import APIError, json_strings
+from axk1.infer.protocol import APIError
 from axk1.infer.tool_requests import template_tools
+from axk1.json_text import json_strings
 
 
 def render_chat(codec: ChatCodec, req: Any) -> str:

@@ -15,19 +15,19 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
 from axk1.infer.schema import ChatRequest, ChatTemplateKwargs, CompletionRequest, RequestContext, short_int
+from axk1.json_text import find_surrogate
 
 __all__ = ["APIError", "BodyLimits", "ChatRequest", "CompletionRequest", "RequestContext", "check_body_headers",
-           "decode_body", "json_shape", "json_strings", "parse_request", "request_schemas"]
+           "decode_body", "json_shape", "parse_request", "request_schemas"]
 
 MAX_JSON_DEPTH = 32  # a chat request is 4 deep (body, messages, message, content part); template kwargs a few more
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # the escape of one, in a JSON text's raw bytes
 
 
@@ -108,34 +108,6 @@ def json_shape(raw: bytes) -> tuple[int, int]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-def json_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(path, text) of every string in a decoded JSON value, keys included (a key at the path it names), in document
-    order, e.g. ("messages[0].content", "hi"). Iterative: depth is bounded before this runs, but nothing here should
-    rely on it."""
-    stack: list[tuple[str, Any]] = [(path, data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, str):
-            yield path or "(body)", node
-        elif isinstance(node, dict):
-            children = []
-            for k, v in node.items():
-                child = f"{path}.{k}" if path else k
-                children += [(child, k), (child, v)]
-            stack.extend(reversed(children))
-        elif isinstance(node, list):
-            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
-
-
-def find_surrogate(data: Any) -> str | None:
-    """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
-    escaped: the param must itself be encodable text."""
-    for path, text in json_strings(data):
-        if _SURROGATE.search(text):
-            return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
-    return None
 
 
 def decode_body(raw: bytes, limits: BodyLimits) -> Any:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from axk1.infer.protocol import APIError, json_strings
+from axk1.infer.protocol import APIError
 from axk1.infer.tool_calls import ToolCallParser
 from axk1.infer.tool_choice import parses_tool_calls
+from axk1.json_text import json_strings
 
 
 def template_tools(codec: Any, req: Any) -> dict[str, Any]:

@@ -29,12 +29,11 @@ unexpected keys, tokenizer, the same rendered chat prompt as `axk1 serve`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from axk1.config import model_config_file
 from axk1.infer.chat import read_chat_template
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file
 from axk1.text.tokenizer_file import THINK_TAGS, TOOL_TAGS
 
 CONFIG_VALUES = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1", "scoring_func": "sigmoid",
@@ -43,6 +42,7 @@ CONFIG_KEYS = ["n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor
                "n_routed_experts", "n_shared_experts", "num_experts_per_tok", "moe_intermediate_size",
                "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
                "max_position_embeddings"]
+FIX = "fix it or re-export the folder"
 
 
 def check_vllm_folder(folder: str | Path) -> list[str]:
@@ -50,21 +50,27 @@ def check_vllm_folder(folder: str | Path) -> list[str]:
     folder = Path(folder)
     problems: list[str] = []
     try:
-        file = model_config_file(folder)
-        config = read_json_file(file)
-    except JsonError as e:
-        return [f"{file} is not valid JSON ({e})"]
-    except (OSError, ValueError) as e:  # not a model folder: nothing else can be checked
+        config = read_json_file(model_config_file(folder), FIX, need_object=True)
+    except (OSError, ValueError) as e:  # not a model folder, or no config in it: nothing else can be checked
         return [str(e)]
-    if not isinstance(config, dict):
-        return [f"{file} must be a JSON object, got {type(config).__name__}"]
     for key, value in CONFIG_VALUES.items():
         if config.get(key) != value:
             problems.append(f"config.json: {key} is {config.get(key)!r}, expected {value!r}")
     problems += [f"config.json: {key} is missing" for key in CONFIG_KEYS if key not in config]
     if not (config.get("rope_parameters") or config.get("rope_scaling") or "rope_theta" in config):
         problems.append("config.json: no rope parameters (rope_parameters / rope_scaling / rope_theta)")
-    names = _tensor_names(folder)
+    try:
+        names = _tensor_names(folder)
+    except (OSError, ValueError) as e:  # a broken index: its problem, and the tensors go unchecked
+        problems.append(str(e))
+    else:
+        problems += _weight_problems(config, names)
+    problems += _tokenizer_problems(folder)
+    return problems
+
+
+def _weight_problems(config: dict, names: set[str]) -> list[str]:
+    problems = []
     if not names:
         problems.append("no model.safetensors or model.safetensors.index.json")
     else:
@@ -81,13 +87,16 @@ def check_vllm_folder(folder: str | Path) -> list[str]:
         stray = sorted(n for n in names if n.startswith(f"model.layers.{layers}."))
         if stray:
             problems.append(f"weights: MTP tensors ({stray[0]}, ...) belong in mtp.safetensors, not the main files")
-    problems += _tokenizer_problems(folder)
     return problems
 
 
 def _tensor_names(folder: Path) -> set[str]:
     if (folder / "model.safetensors.index.json").exists():
-        return set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"])
+        file = folder / "model.safetensors.index.json"
+        weight_map = read_json_file(file, FIX, what="safetensors index", need_object=True).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"safetensors index {file} has no \"weight_map\" object: {FIX}")
+        return set(weight_map)
     if (folder / "model.safetensors").exists():
         from safetensors import safe_open
 
@@ -103,9 +112,12 @@ def _tokenizer_problems(folder: Path) -> list[str]:
         return ["tokenizer_config.json is missing"]
     from axk1.text.tokenizer_file import load_tokenizer
 
+    try:
+        config = read_json_file(folder / "tokenizer_config.json", FIX, need_object=True)
+    except (OSError, ValueError) as e:
+        return [str(e)]
     problems = []
     tokenizer = load_tokenizer(folder)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
     eos = config.get("eos_token")
     eos = eos.get("content") if isinstance(eos, dict) else eos
     if not eos or tokenizer.token_to_id(eos) is None:

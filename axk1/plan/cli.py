@@ -6,11 +6,11 @@ import argparse
 
 from axk1.cli_args import parameter_default
 from axk1.hardware import DEFAULT_MFU, GPUS, OVERRIDES_HELP, PRECISIONS
+from axk1.json_text import strict_json
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
 from axk1.plan.constraints import DEFAULT_UNIQUE_TOKENS
 from axk1.plan.planner import make_plan
 from axk1.plan.search import ARCHES, SearchSpace
-from axk1.train.metrics import strict_json
 
 
 def _default(name: str):

@@ -12,9 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import from_strict, read_json_file, strict_json
 from axk1.plan.scaling import LAWS, LossSurface
-from axk1.train.metrics import from_strict, strict_json
 
 FORMAT = "axk1-scaling-law-v1"
 
@@ -59,11 +58,9 @@ MAX_IRREDUCIBLE = 20.0  # nats per token: ln of a vocabulary of 485 million toke
 def load_law_file(path: str | Path) -> LawFile:
     path = Path(path)
     try:
-        raw = read_json_file(path)
+        raw = read_json_file(path, "it must be a file written by `axk1 plan fit`", what="law file")
     except FileNotFoundError:
         raise ValueError(f"law file {path} does not exist: write one with `axk1 plan fit RUN... -o {path}`") from None
-    except JsonError as e:
-        raise ValueError(f"law file {path} is not JSON ({e}): it must be a file written by `axk1 plan fit`") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")
     try:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from axk1.json_text import strict_json
 from axk1.params import count_text
 from axk1.plan.next_steps import next_steps
 from axk1.plan.planner import Plan, duration_text
 from axk1.plan.recipe import build_recipe, context_lengths, lr_phase
 from axk1.plan.scaling import efficiency_leverage
 from axk1.toml_file import to_toml
-from axk1.train.metrics import strict_json
 
 
 def _b(x: float) -> str:
@@ -199,9 +198,7 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     # refuses the pair written here
     longest = max(n for stage in recipe.stages for n in stage.lengths())
     model = plan.best.config
-    config = model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).to_dict()
-    config["dtype"] = "bfloat16"
-    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).save_pretrained(out, "bfloat16")
     (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
                                                      "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")

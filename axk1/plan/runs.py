@@ -8,9 +8,8 @@ import math
 from pathlib import Path
 
 from axk1.flops import non_embedding_flops_per_token
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file, read_jsonl
 from axk1.plan.fit import RunPoint
-from axk1.train.metrics import read_jsonl
 from axk1.train.recipe import load_recipe
 
 
@@ -81,8 +80,8 @@ def _data_setting(recipe) -> str:
     Python source) were fitted as one law."""
     manifest = Path(recipe.data.manifest).resolve()
     try:
-        raw = read_json_file(manifest)
-    except (OSError, JsonError):
+        raw = read_json_file(manifest, "")
+    except (OSError, ValueError):
         raw = None  # gone or unreadable: its path still tells it from the others
     fields = raw if isinstance(raw, dict) else {}
     tokenizer = fields.get("tokenizer_hash") or fields.get("tokenizer") or "not recorded"

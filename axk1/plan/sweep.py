@@ -22,7 +22,7 @@ from pathlib import Path
 
 from axk1.config import ModelConfig
 from axk1.flops import non_embedding_flops_per_token, parameter_counts
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named
 from axk1.plan.fit import BUDGET_GAP_DECADES
 from axk1.plan.scaling import optimal_batch_tokens
@@ -221,11 +221,8 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
         if not manifest_path.exists():
             raise ValueError(f"--manifest {manifest} does not exist: build token shards with `axk1 data run`, or "
                              "leave --manifest out to use the standard library's source as bytes")
-    try:
-        manifest_doc = read_json_file(manifest_path)
-    except JsonError as e:
-        raise ValueError(f"{manifest_path} is not a token shards' manifest ({e}): give the manifest.json that "
-                         "`axk1 data run` wrote") from None
+    manifest_doc = read_json_file(manifest_path, "give the manifest.json that `axk1 data run` wrote",
+                                  what="token shards' manifest")
     manifest_doc = manifest_doc if isinstance(manifest_doc, dict) else {}
     vocab = manifest_doc.get("vocab_size")
     held = corpus_tokens(manifest_doc)
@@ -254,8 +251,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     for run in runs + ([holdout] if holdout else []):
         folder = out / (HOLDOUT_NAME if run is holdout else f"runs/{run.name}")
         folder.mkdir(parents=True, exist_ok=True)
-        config = tiny_dense_config(run.hidden, vocab, seq_len).to_dict()
-        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        tiny_dense_config(run.hidden, vocab, seq_len).save_pretrained(folder)
         recipe = run_recipe(run, str(Path(_relative(manifest_path, folder))), seq_len, threads, mixture)
         (folder / "recipe.toml").write_text(to_toml(recipe, f"IsoFLOP sweep run {run.name}: C = {run.budget:.3g} "
                                                              f"FLOPs, M = {run.scale:.3g} FLOPs/token, D = "

@@ -30,8 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from axk1.infer.chat import ChatCodec, message_text
-from axk1.infer.protocol import json_strings
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import JsonError, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok

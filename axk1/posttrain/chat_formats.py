@@ -21,14 +21,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import json
 import lzma
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.infer.protocol import find_surrogate
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
 from axk1.posttrain.chat_report import BadRow, ChatReport
 
 BOM = b"\xef\xbb\xbf"
@@ -178,13 +176,10 @@ def _arrow_batches(path: Path):
 def _folder_json(file: Path, key: str) -> list:
     """`key`'s list in a dataset folder's JSON file (dataset_dict.json's splits, state.json's data files), checked:
     the folder may come from anyone, and a wrong shape was a traceback."""
-    try:
-        value = json.loads(file.read_text(encoding="utf-8")).get(key, [])
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        value = None
+    fix = "re-save the dataset with datasets' save_to_disk, or give its rows as JSONL"
+    value = read_json_file(file, fix, what="Hugging Face dataset file", need_object=True).get(key, [])
     if not isinstance(value, list):
-        raise ValueError(f"{file} is not a Hugging Face dataset file (no list {key!r}): re-save the dataset with "
-                         "datasets' save_to_disk, or give its rows as JSONL")
+        raise ValueError(f"{file} is not a Hugging Face dataset file (no list {key!r}): {fix}")
     return value
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.checkpoint.merge import merge_folders
+from axk1.json_text import strict_json
 from axk1.posttrain.heldout import evaluate_heldout, paired_difference
 from axk1.posttrain.overlap import build_overlap
 from axk1.posttrain.plots import plot_rl
@@ -24,7 +25,6 @@ from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
 from axk1.toml_file import build_dataclass, read_toml
-from axk1.train.metrics import strict_json
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
 MODES = ("think", "non-think")

@@ -15,7 +15,7 @@ from pathlib import Path
 from axk1.atomic_file import atomic_writer
 from axk1.checkpoint.dcp import latest_step
 from axk1.checkpoint.export import export_checkpoint
-from axk1.train.metrics import strict_json
+from axk1.json_text import strict_json
 
 
 class WriteAfterTraining(OSError):
@@ -48,7 +48,7 @@ def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | Non
 
 
 def write_report(path: Path, summary: dict, ckpt_dir: Path) -> None:
-    """`summary` as strict JSON at `path` (axk1.train.metrics.strict_json), whole or not at all (never the empty
+    """`summary` as strict JSON at `path` (axk1.json_text.strict_json), whole or not at all (never the empty
     file a full disk left)."""
     try:
         with atomic_writer(path) as f:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from axk1.infer.protocol import find_surrogate
+from axk1.json_text import find_surrogate
 from axk1.posttrain.rewards import KINDS, integer_answer, normalise_text
 
 FIELDS = ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point", "reasoning", "response")

@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import latest_step
+from axk1.json_text import read_jsonl
 from axk1.params import count_text
 from axk1.flops import training_flops_per_token
-from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run, read_jsonl
+from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
 KILL_AFTER_STEP_ENV = "AXK1_TRAIN_KILL_AFTER_STEP"

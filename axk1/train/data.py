@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from axk1.json_text import JsonError, read_json_file
+from axk1.json_text import read_json_file
 from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import StageConfig
@@ -69,22 +69,13 @@ def plan_position(plan: list[PlanEntry], stage_names: list[str], step: int) -> S
     return StagePosition(e.stage, stage_names[e.stage], e.seq_len, e.sequences, False)
 
 
-def read_json(path: Path, what: str) -> object:
-    """A JSON file the run reads (manifest, train_state, metrics): a broken one is a clear error naming it."""
-    try:
-        return read_json_file(path)
-    except JsonError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}): the {what} is damaged; rewrite it (re-run what wrote "
-                         "it)") from None
-
-
 def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
     manifest_path = Path(manifest_path)
     if not manifest_path.exists():
         raise FileNotFoundError(f"token-shard manifest {manifest_path} not found: run the data pipeline "
                                 "(`axk1 data run recipes/data/starter.toml`) or fix [data] manifest")
     rerun = "re-run the data pipeline (`axk1 data run ...`) or fix the file"
-    manifest = read_json(manifest_path, "token-shard manifest")
+    manifest = read_json_file(manifest_path, rerun, what="token-shard manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards", []), list):
         raise ValueError(f"{manifest_path}: a token-shard manifest is a JSON object with a \"shards\" list, got "
                          f"{type(manifest).__name__}" + (f" with shards {manifest['shards']!r}"
@@ -193,7 +184,7 @@ def unused_vocab_note(manifest_path: str | Path, vocab_size: int) -> str | None:
     small pad (a multiple of 128 or so, as releases round up) says nothing. None when the manifest cannot be read:
     the trainer's own checks name that."""
     try:
-        bound = read_json(Path(manifest_path), "token-shard manifest").get("vocab_size")
+        bound = read_json_file(manifest_path, "re-run the data pipeline", need_object=True).get("vocab_size")
     except (OSError, ValueError, AttributeError):
         return None
     if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:

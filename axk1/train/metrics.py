@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ import torch
 
 from axk1.atomic_file import atomic_writer
 from axk1.hardware import GPUS
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import read_jsonl, strict_json
 
 
 _MEASURED: dict[int, float] = {}  # thread count -> FLOP/s: the best this process has seen (see measure_matmul_peak)
@@ -62,67 +60,6 @@ def peak_flops(device: torch.device, precision: str, peak_tflops: float = 0.0) -
     return 0.0
 
 
-# A skipped step's loss and gradient norm are NaN or infinite. Python's json writes them as the bare words NaN and
-# Infinity, which JSON does not have: jq, JavaScript's JSON.parse and every strict reader refused the whole file.
-# Such a value is written as null, and the row's "non_finite" field keeps what it was ("nan", "inf" or "-inf", at the
-# same place in a nested field), so that read_jsonl gives the rows back as they were logged.
-NON_FINITE = "non_finite"
-
-
-def _strict(value: Any) -> tuple[Any, Any]:
-    """(value with every non-finite float as None, where they were: a mirror of the nested dicts and lists, or None)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, repr(value)
-    if isinstance(value, dict):
-        parts = [(key, *_strict(v)) for key, v in value.items()]
-        out: Any = {key: v for key, v, _ in parts}
-    elif isinstance(value, (list, tuple)):
-        parts = [(str(i), *_strict(v)) for i, v in enumerate(value)]
-        out = [v for _, v, _ in parts]
-    else:
-        return value, None
-    found = {key: where for key, _, where in parts if where is not None}
-    return out, found or None
-
-
-def strict_json(obj: Any, **dumps_args: Any) -> str:
-    """`obj` as strict JSON (json.dumps' keywords pass through): non-finite floats become null; in a dict, its
-    NON_FINITE field says which and what they were. The metrics rows and the runs' reports are written with it."""
-    clean, found = _strict(obj)
-    if found is not None and isinstance(clean, dict):
-        clean[NON_FINITE] = found
-    return json.dumps(clean, allow_nan=False, **dumps_args)
-
-
-def _restore(value: Any, found: Any) -> bool:
-    """Puts the floats named in `found` back in place of the nulls; False if some did not fit `value`."""
-    if not isinstance(found, dict) or not isinstance(value, (dict, list)):
-        return False
-    fits = True
-    for key, where in found.items():
-        if isinstance(value, list):
-            index = int(key) if str(key).isdigit() and int(key) < len(value) else None
-        else:
-            index = key if key in value else None
-        if index is None:
-            fits = False
-        elif isinstance(where, dict):
-            fits = _restore(value[index], where) and fits
-        elif value[index] is None and where in ("nan", "inf", "-inf"):
-            value[index] = float(where)
-        else:
-            fits = False
-    return fits
-
-
-def from_strict(row: dict[str, Any]) -> dict[str, Any]:
-    """A row read back: the values strict_json wrote as null are floats again (NaN, inf), as the run logged them.
-    A row of an older file, with bare NaN and Infinity in it, needs nothing (json.loads reads those)."""
-    if NON_FINITE in row and _restore(row, row[NON_FINITE]):
-        del row[NON_FINITE]  # a field that does not fit its row (not written by strict_json) is left in it
-    return row
-
-
 class JsonlLog:
     """Append-only metrics file; on resume, rows past the checkpoint's step are dropped (they will be redone)."""
 
@@ -167,31 +104,6 @@ class TensorBoardLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
-    """The rows of a metrics file. A line that is not a JSON object is an error naming the file and line, but for
-    `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
-    dropped. Non-finite values come back as floats, from a strict file's nulls (`from_strict`) or an older file's
-    bare NaN."""
-    text = Path(path).read_text()
-    lines = text.split("\n")
-    rows = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = parse_json(line)
-        except JsonError as e:
-            if torn_tail and i == len(lines):  # no newline after it: written in part
-                break
-            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line: "
-                             "delete that line (the rows are a log; the checkpoint holds the run) and run again") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object): "
-                             "delete that line (the rows are a log; the checkpoint holds the run) and run again")
-        rows.append(from_strict(row))
-    return rows
 
 
 def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:

@@ -12,7 +12,7 @@ import torch
 
 from axk1.checkpoint.dcp import TRAIN_STATE, agreed_steps, resume_latest, step_dir
 from axk1.config import ModelConfig
-from axk1.train.data import read_json
+from axk1.json_text import read_json_file
 from axk1.train.recipe import Recipe
 
 # What a resumed run may change: the layout and memory knobs (same objective, same data; micro_batch only regroups
@@ -81,11 +81,10 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     sampler's state and the loop's counters (`state_keys`), for the step its folder is named after."""
     last = (agreed_steps(root) or [None])[-1]  # rank 0's view on every rank
     if last is not None:
-        try:
-            state = read_json(step_dir(root, last) / TRAIN_STATE, "checkpoint's train state")
-        except ValueError as e:  # --resume has no step to choose: say how to go back one
-            raise ValueError(f"{e}; or move {step_dir(root, last)} out of the checkpoints folder to resume from the "
-                             "step before it") from None
+        # --resume has no step to choose: say how to go back one
+        state = read_json_file(step_dir(root, last) / TRAIN_STATE, f"the checkpoint is damaged; move "
+                               f"{step_dir(root, last)} out of the checkpoints folder to resume from the step before "
+                               "it", what="train state")
         check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last))
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
