@@ -55,8 +55,8 @@ def _run(model, jobs, **engine_kw):
     events: queue.Queue = queue.Queue()
     ids = []
     for j, (prompt, constraint, temperature, n) in enumerate(jobs):
-        params = SamplingParams(max_tokens=MAX_TOKENS if constraint else FREE_TOKENS, temperature=temperature, seed=j, stop_ids=frozenset({EOS}),
-                                constraint=constraint)
+        params = SamplingParams(max_tokens=MAX_TOKENS if constraint else FREE_TOKENS, temperature=temperature,
+                                seed=j, stop_ids=frozenset({EOS}), constraint=constraint)
         ids += [s.id for s in engine.submit(prompt, params, lambda s, t, r, e: events.put((s.id, t, r, e)), n=n)]
     for _ in range(10_000):
         if not (engine.num_running or engine.num_waiting):

@@ -13,9 +13,10 @@ argmax); so do seeded sampled rows (the row's own draw picks the token, one draw
 draft, q's most likely token, is kept only when it is that token: the reply depends on the seed, not on the load,
 prefix hits, preemption or n); unseeded sampled rows keep their distribution with the better acceptance of the
 standard rule (the draft is drawn from q and accepted with probability min(1, p/q), else the token is drawn from
-the normalised max(p - q, 0)). A row with a structured-output constraint (axk1/infer/guided.py) is not drafted:
-it shares the step, and its token is sampled from its masked logits as the plain engine samples it. A row with no draft logits (its prompt came whole from the prefix cache, so no
-prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rules verify.
+the normalised max(p - q, 0)). A row with no draft logits (its prompt came whole from the prefix cache, so no
+prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rules verify. A row
+with a structured-output constraint (axk1/infer/guided.py) is not drafted: it shares the step, and its token is
+sampled from its masked logits as the plain engine samples it.
 Legend: R rows, S slots read, K blocks per row, A = 2R entries, T packed prefill tokens, D hidden, V vocabulary.
 """
 
@@ -98,7 +99,8 @@ class ServerDrafter:
             p = s.params
             s.length += 1  # the pending token is cached
             if s.guide is not None:  # the token from its masked logits, sampled as the plain step samples it
-                target, ok = int(sample_next(logits_R2V[r, :1], p.temperature, p.top_p, p.top_k, s.generator)[0]), False
+                ok = False
+                target = int(sample_next(logits_R2V[r, :1], p.temperature, p.top_p, p.top_k, s.generator)[0])
             elif p.temperature < GREEDY_BELOW:  # as sample_next: logits / T would overflow below it
                 target = int(logits_R2V[r, 0].argmax())
                 ok = target == d
