@@ -143,6 +143,15 @@ def test_choice_regex_and_grammar_on_both_routes(client, server):
     assert body["choices"][0]["finish_reason"] == "stop"
 
 
+def test_a_grammar_forcing_the_text_of_an_added_token_is_followed(server):
+    """`<think>` is one added token of this tokenizer, which llguidance reads as special: where a grammar forces its
+    text, llguidance's mask allowed the token and its matcher then refused it (a 500 "generation failed")."""
+    for text_tag in ("<think>", "</tool_call>"):
+        pattern = re.escape(text_tag) + "[0-9]{2}"
+        status, body = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 20, "guided_regex": pattern})
+        assert status == 200 and re.fullmatch(pattern, body["choices"][0]["text"]), body
+
+
 def test_a_reply_cut_by_max_tokens_is_length(client):
     reply = _chat(client, max_tokens=3, extra_body={"guided_json": PERSON})
     assert reply.choices[0].finish_reason == "length" and not _parses(reply.choices[0].message.content, PERSON)

@@ -48,8 +48,8 @@ def _mask_executor() -> llguidance.LLExecutor:
 class GuidedSequence:
     """One choice's matcher, and whether its constraint has started (think mode: after `</think>`)."""
 
-    def __init__(self, matcher: llguidance.LLMatcher, starts_after: int | None) -> None:
-        self.matcher = matcher
+    def __init__(self, matcher: llguidance.LLMatcher, starts_after: int | None, guide: Guide) -> None:
+        self.matcher, self.guide = matcher, guide
         self.waiting_for = starts_after  # the token that starts the constraint; None: it has started
 
     @property
@@ -67,20 +67,36 @@ class GuidedSequence:
             return None, f"structured output: the grammar's matcher failed: {self.matcher.get_error()[:500]}"
         return ("stop",) if self.matcher.is_stopped() else None
 
+    def drop_refused(self, allowed_V: torch.Tensor) -> None:
+        """Fix a mask row in place. llguidance (1.9.1) reads every added token of the tokenizer as special, and
+        where a grammar forces the exact text of one (a regex `<think>`) its mask allows that token, which its
+        matcher then refuses (the choice failed): such tokens leave the mask, and if nothing is left, the forced
+        text's first piece spelt without added tokens is allowed instead."""
+        specials = self.guide.specials
+        for token in specials[allowed_V[specials]].tolist():
+            if not self.matcher.validate_tokens([token]):
+                allowed_V[token] = False
+        if not allowed_V.any():
+            forced = self.matcher.compute_ff_bytes().decode("utf-8", "ignore")
+            pieces = self.guide.tokenizer.greedy_tokenize(forced) if forced else []
+            if pieces:
+                allowed_V[pieces[0]] = True
+
 
 @dataclass(frozen=True, eq=False)
 class Constraint:
     """A request's compiled grammar; `starts_after`: the token the constraint waits for (think mode's `</think>`)."""
 
     matcher: llguidance.LLMatcher  # never advanced: each choice gets a copy
+    guide: Guide
     starts_after: int | None = None
     kind: str = ""  # the request field it came from, for logs and errors
 
     def start(self) -> GuidedSequence:
-        return GuidedSequence(self.matcher.deep_copy(), self.starts_after)
+        return GuidedSequence(self.matcher.deep_copy(), self.starts_after, self.guide)
 
     def waiting_for(self, token: int | None) -> Constraint:
-        return Constraint(self.matcher, token, self.kind)
+        return Constraint(self.matcher, self.guide, token, self.kind)
 
 
 class Guide:
@@ -93,6 +109,9 @@ class Guide:
         generation_config.json's and the chat template's end of turn); think_close: the `</think>` token's id."""
         self.tokenizer = llguidance.LLTokenizer(tokenizer.to_str(), n_vocab=vocab_size, eos_token=sorted(eos_ids))
         self.vocab_size, self.think_close = vocab_size, think_close
+        # the ids llguidance reads as special, but for the eos set (see GuidedSequence.drop_refused)
+        self.specials = torch.tensor([i for i in range(vocab_size) if i not in set(eos_ids)
+                                      and self.tokenizer.is_special_token(i)], dtype=torch.long)
 
     def literal(self, text: str) -> str:
         """`text` in a Lark grammar: `<text>`, llguidance's name of a special token, when the tokenizer has it as one
@@ -112,7 +131,7 @@ class Guide:
         matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise ValueError(f"invalid {kind}: {_first_lines(matcher.get_error())}")
-        return Constraint(matcher, None, kind)
+        return Constraint(matcher, self, None, kind)
 
 
 def _first_lines(message: str, limit: int = 600) -> str:
@@ -137,6 +156,9 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
                                              bits_RW.data_ptr(), W * 4, len(rows))
     shifts = torch.arange(32, dtype=torch.int32)
     allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
+    for i, (_, g) in enumerate(rows):
+        if allowed_RV[i, g.guide.specials].any():  # rare: the tool-call layout's tags, and grammars like the above
+            g.drop_refused(allowed_RV[i])
     index = torch.tensor([r for r, _ in rows], device=logits_RV.device)
     masked = logits_RV[index].masked_fill(~allowed_RV.to(logits_RV.device), float("-inf"))
     logits_RV[index] = masked
