@@ -156,9 +156,9 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
                                              bits_RW.data_ptr(), W * 4, len(rows))
     shifts = torch.arange(32, dtype=torch.int32)
     allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
-    for i, (_, g) in enumerate(rows):
-        if allowed_RV[i, g.guide.specials].any():  # rare: the tool-call layout's tags, and grammars like the above
-            g.drop_refused(allowed_RV[i])
+    # rare: the tool-call layout's tags, and grammars like drop_refused's (one Guide per server: its specials)
+    for i in allowed_RV[:, rows[0][1].guide.specials].any(dim=1).nonzero()[:, 0].tolist():
+        rows[i][1].drop_refused(allowed_RV[i])
     index = torch.tensor([r for r, _ in rows], device=logits_RV.device)
     masked = logits_RV[index].masked_fill(~allowed_RV.to(logits_RV.device), float("-inf"))
     logits_RV[index] = masked
