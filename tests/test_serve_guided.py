@@ -234,3 +234,31 @@ def test_a_bad_constraint_is_a_400_that_names_it_and_the_server_goes_on(server):
     assert status == 400 and body["error"]["param"] == "guided_regex"
     status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_choice": ["a"], "max_tokens": 5})
     assert status == 200 and body["choices"][0]["text"] == "a"
+
+
+def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_tokenizer_says_why(tmp_path):
+    """llguidance's eos set (allowed only where a grammar accepts) is the server's: config.json's eos, the
+    generation_config.json eos ids and the chat template's end of turn; a folder without tokenizer.json refuses
+    a constraint by name."""
+    from fastapi.testclient import TestClient
+
+    from axk1.infer.cli import build_server
+
+    folder = make_model_folder(tmp_path / "with")
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [2, 7]}))
+    app, engine = build_server(folder, max_batch=2, max_model_len=128)
+    try:
+        guide = app.state.axk1.guide
+        assert sorted(guide.tokenizer.eos_tokens) == [2, 7]
+        assert guide.think_close == ChatCodec.from_folder(folder).token_id("</think>")
+    finally:
+        engine.stop()
+    bare = make_model_folder(tmp_path / "bare", with_tokenizer=False)
+    app, engine = build_server(bare, max_batch=2, max_model_len=128)
+    try:
+        with TestClient(app) as client:
+            r = client.post("/v1/completions", json={"prompt": [1, 5, 6], "max_tokens": 4, "guided_regex": "[0-9]+"})
+        assert r.status_code == 400 and "tokenizer.json" in r.json()["error"]["message"]
+        assert r.json()["error"]["param"] == "guided_regex"
+    finally:
+        engine.stop()
