@@ -70,7 +70,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: float, max_tokens: int, out: dict,
-                  start_after: float = 0.0) -> None:
+                  start_after: float = 0.0, extra_body: dict | None = None) -> None:
     await asyncio.sleep(start_after)
     k = 0
     while time.monotonic() < deadline:
@@ -79,7 +79,7 @@ async def _client(i: int, client: openai.AsyncOpenAI, model: str, deadline: floa
             stream = await client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": QUESTIONS[(i + k) % len(QUESTIONS)]}],
                 max_tokens=max_tokens, temperature=0.6, top_p=0.95, seed=i * 1000 + k, stream=True,
-                stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+                stream_options={"include_usage": True}, extra_body={"ignore_eos": True, **(extra_body or {})})
             async for chunk in stream:
                 # The first chunk carrying text, not the role chunk a chat stream opens with before any token.
                 delta = chunk.choices[0].delta if chunk.choices else None
@@ -152,14 +152,15 @@ async def _sample_cache(base: str, deadline: float, out: dict) -> None:
 
 
 async def _load(base: str, model: str, clients: int, seconds: float, max_tokens: int,
-                long_prompt_len: int = 0) -> dict:
+                long_prompt_len: int = 0, extra_body: dict | None = None) -> dict:
+    """extra_body: more fields for every chat request (benchmarks/bench_guided.py: a structured-output constraint)."""
     out = {"latency": [], "ttft": [], "tokens": 0, "ok": 0, "failed": 0, "errors": [], "long_latency": [],
            "cache_per_running": [], "probe_ttft": []}
     client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", timeout=1800, max_retries=0)
     start = time.monotonic()
     # With a long client, the short ones start a little later, so that they arrive while a long prompt is in.
     delay = 2.0 if long_prompt_len else 0.0
-    tasks = [_client(i, client, model, start + seconds, max_tokens, out, delay) for i in range(clients)]
+    tasks = [_client(i, client, model, start + seconds, max_tokens, out, delay, extra_body) for i in range(clients)]
     if long_prompt_len:
         tasks.append(_long_client(client, model, start + seconds, long_prompt_len, out))
         tasks.append(_probe_client(client, model, start + seconds, out))

@@ -160,13 +160,19 @@ def test_think_mode_parses_the_answer_not_the_reasoning(client, folder):
     assert message.content is None and reply.choices[0].finish_reason == "tool_calls"
 
 
-def test_tool_choice_none_is_plain_text_and_forced_calls_are_refused(client, folder):
+def test_tool_choice_none_is_plain_text_and_forced_calls_are_made(client, folder):
     plain = _ask(client, folder, [QUESTION], tool_choice="none", extra_body=NON_THINK)
     assert plain.choices[0].message.tool_calls is None  # the tools are not in the prompt: nothing is parsed
-    with pytest.raises(openai.BadRequestError, match="only \\\\?\"auto\\\\?\".*\"none\\\\?\"|guided decoding"):
-        _ask(client, folder, [QUESTION], tool_choice="required")
-    with pytest.raises(openai.BadRequestError, match="guided decoding"):
-        _ask(client, folder, [QUESTION], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    # forced (guided decoding, axk1/infer/guided_request.py): the reply is the call alone, without the text the
+    # model writes first when it chooses ("Let me check.")
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    for choice in ("required", named):
+        reply = _ask(client, folder, [QUESTION], tool_choice=choice, extra_body=NON_THINK)
+        (call,) = reply.choices[0].message.tool_calls
+        assert reply.choices[0].finish_reason == "tool_calls" and reply.choices[0].message.content is None
+        assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+    with pytest.raises(openai.BadRequestError, match="not in 'tools'"):
+        _ask(client, folder, [QUESTION], tool_choice={"type": "function", "function": {"name": "get_time"}})
     with pytest.raises(openai.BadRequestError, match="'tools'"):
         client.chat.completions.create(model=folder.name, messages=[QUESTION], functions=[WEATHER["function"]])
     with pytest.raises(openai.BadRequestError, match="tools\\[0\\].function.name must be a non-empty string"):

@@ -1,5 +1,5 @@
-"""vLLM's additions to a reply's choices, beside OpenAI's fields, for clients written against vLLM (agent-RL
-frameworks read them):
+"""A reply's choice fields: its text or message (`choice_text`), and vLLM's additions beside OpenAI's fields, for
+clients written against vLLM (agent-RL frameworks read them):
 
 - `stop_reason`: the stop string or the request's stop token id that ended the choice; null when anything else
   did (the model's end of turn, the length limit, a tool call), as in vLLM. Streamed, in the choice's last chunk.
@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from axk1.infer.choices import Generation
+from axk1.infer.detok import IncrementalText
+from axk1.infer.tool_requests import tool_message
 
 
 def stop_reason(gen: Generation, i: int, req: Any) -> str | int | None:
@@ -33,3 +35,16 @@ def choice_fields(gen: Generation, i: int, req: Any, chat: bool, first: bool, fi
         if first and not chat:
             fields["prompt_token_ids"] = gen.prompt_ids[i // gen.n]
     return fields
+
+
+def choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[str, Any]:
+    """A whole reply's choice: its text (a completion), or its message (a chat: content, reasoning, tool calls)."""
+    if not chat:
+        return {"text": text.content_text}
+    content: str | None = text.content_text
+    if text.in_reasoning_mode and not content:
+        content = None  # the reply never left its think block
+    reasoning = text.reasoning_text if text.in_reasoning_mode else None
+    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one of them
+    message = {"role": "assistant", "content": content, "reasoning": reasoning, "reasoning_content": reasoning}
+    return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}

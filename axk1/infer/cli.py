@@ -54,8 +54,24 @@ def build_server(model_dir: str | Path, served_name: str | None = None, api_key:
     if defaults != GenerationDefaults():
         log.info("%s/generation_config.json: the defaults of requests that leave them out %s", model_dir, defaults)
     state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout,
-                        defaults=defaults, weight_updates=weight_updates)
+                        defaults=defaults, weight_updates=weight_updates, guide=_guide(codec, engine, defaults))
     return create_app(state), engine
+
+
+def _guide(codec, engine, defaults):
+    """Structured outputs' view of the tokenizer (axk1/infer/guided.py), built once; None without a tokenizer, or
+    (logged) one llguidance cannot read: requests asking for a constraint are then refused, the rest served."""
+    if codec is None:
+        return None
+    from axk1.infer.guided import Guide
+    from axk1.text.tokenizer_file import THINK_CLOSE
+
+    eos = set(engine.eos_ids) | set(defaults.eos_ids) | ({codec.turn_end} if codec.turn_end is not None else set())
+    try:
+        return Guide(codec.tokenizer, engine.vocab_size, sorted(eos), codec.token_id(THINK_CLOSE))
+    except Exception as e:  # llguidance's own error type for a tokenizer it cannot read
+        log.warning("structured outputs are off: llguidance cannot read this tokenizer (%s)", e)
+        return None
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,7 +14,9 @@ draft, q's most likely token, is kept only when it is that token: the reply depe
 prefix hits, preemption or n); unseeded sampled rows keep their distribution with the better acceptance of the
 standard rule (the draft is drawn from q and accepted with probability min(1, p/q), else the token is drawn from
 the normalised max(p - q, 0)). A row with no draft logits (its prompt came whole from the prefix cache, so no
-prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rules verify.
+prefill ran for it) drafts its pending token deterministically (q one-hot), which the same rules verify. A row
+with a structured-output constraint (axk1/infer/guided.py) is not drafted: it shares the step, and its token is
+sampled from its masked logits as the plain engine samples it.
 Legend: R rows, S slots read, K blocks per row, A = 2R entries, T packed prefill tokens, D hidden, V vocabulary.
 """
 
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from axk1.infer.sampling import GREEDY_BELOW, next_token_probs, sample_categorical
+from axk1.infer.guided import mask_guided
+from axk1.infer.sampling import GREEDY_BELOW, next_token_probs, sample_categorical, sample_next
 from axk1.infer.sequence import Sequence
 from axk1.infer.speculative import MTPDrafter, accept_draft
 
@@ -75,7 +78,9 @@ class ServerDrafter:
         """One draft-and-verify step for these rows (each has one pending token and two reserved slots)."""
         eng = self.engine
         R, dev, bs = len(seqs), eng.device, eng.block_size
-        drafts = [self._draft(s) for s in seqs]
+        # a constrained row is not drafted (its grammar would have to check the draft, then be rolled back): its
+        # pending token is fed again in the draft's place, and refused
+        drafts = [(s.next_input(), None) if s.guide is not None else self._draft(s) for s in seqs]
         len_R, read_RS = eng.read_rows(seqs, 2)
         S = read_RS.shape[1]
         pos_R2 = len_R[:, None] + torch.arange(2, device=dev)
@@ -87,12 +92,16 @@ class ServerDrafter:
         logits_R2V = eng._decode_step.logits(h_AD).view(R, 2, -1)
         eng.stats.decode_steps += 1
         eng.stats.decode_rows += R
-        self.drafted += R
+        self.drafted += sum(s.guide is None for s in seqs)
+        mask_guided(seqs, logits_R2V[:, 0])
         nxt_R2, last_R = [], []
         for r, (s, (d, q_V)) in enumerate(zip(seqs, drafts)):
             p = s.params
             s.length += 1  # the pending token is cached
-            if p.temperature < GREEDY_BELOW:  # as sample_next: logits / T would overflow below it
+            if s.guide is not None:  # the token from its masked logits, sampled as the plain step samples it
+                ok = False
+                target = int(sample_next(logits_R2V[r, :1], p.temperature, p.top_p, p.top_k, s.generator)[0])
+            elif p.temperature < GREEDY_BELOW:  # as sample_next: logits / T would overflow below it
                 target = int(logits_R2V[r, 0].argmax())
                 ok = target == d
             elif q_V is None:  # seeded: the row's own draw, as the plain engine takes it (one a token)

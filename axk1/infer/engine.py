@@ -25,6 +25,7 @@ import torch
 from axk1.infer.block_pool import NULL_BLOCK, BlockPool
 from axk1.infer.drafting import ServerDrafter
 from axk1.infer.engine_stats import EngineStats
+from axk1.infer.guided import mask_guided
 from axk1.infer.logprobs import token_logprob
 from axk1.infer.prefix_cache import PrefixCache
 from axk1.infer.sampling import check_sampling, sample_next
@@ -278,15 +279,7 @@ class Engine:
             s.row = -1
         for r, s in enumerate(self.scheduler.running):
             s.row = r
-        with self._cond:  # choices whose client left while they waited for a row (or to be recomputed)
-            waiting = self.scheduler.waiting
-            if any(s.cancelled for group in waiting for s in group):
-                for s in (s for group in waiting for s in group if s.cancelled and not s.finished):
-                    s.finished = True
-                    self.stats.aborted += 1
-                kept = [left for group in waiting if (left := [s for s in group if not s.cancelled])]
-                waiting.clear()
-                waiting.extend(kept)
+        self.stats.aborted += self.scheduler.drop_cancelled()
 
     def read_rows(self, seqs: list[Sequence], new: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(cached lengths [R], pool rows [R, S] each row reads) for a step writing `new` tokens per row after its
@@ -315,6 +308,7 @@ class Engine:
             s.length += 1
             if s.length % self.block_size == 0:
                 self.scheduler.committed(s)
+        mask_guided(seqs, logits_R1V[:, -1])  # constrained rows: only the tokens their grammar allows
         greedy_R = logits_R1V[:, -1].argmax(dim=-1).tolist()
         for r, s in enumerate(seqs):
             if s.params.temperature == 0:
@@ -356,6 +350,7 @@ class Engine:
             s.length += k
             self.stats.prefill_tokens += k
             self.scheduler.committed(s)
+        mask_guided(done, logits_1DV[0])
         for i, s in enumerate(done):
             self._take(s, logits_1DV[0, i: i + 1])
         if self.drafter is not None:
@@ -368,7 +363,8 @@ class Engine:
         self._emit(s, token, logits_1V)
 
     def _emit(self, s: Sequence, token: int, logits_V: torch.Tensor) -> None:
-        """s's next token, chosen from the model's raw `logits_V` (whose log_softmax is its logprob)."""
+        """s's next token, chosen from the model's `logits_V` (whose log_softmax is its logprob): raw, or a
+        constrained row's with what its grammar does not allow at -inf (axk1/infer/guided.py)."""
         if s.cancelled:
             return
         now = time.monotonic()
@@ -387,7 +383,9 @@ class Engine:
         self.stats.generated_tokens += 1
         self.stats.note_tokens(now, 1)
         s.sink(s, token, None, None)
-        if len(s.tokens) >= s.params.max_tokens or s.length + 1 >= self.max_model_len:
+        if s.guide is not None and (ended := s.guide.follow(token)):  # its grammar complete (or its matcher broken)
+            self._finish(s, *ended)
+        elif len(s.tokens) >= s.params.max_tokens or s.length + 1 >= self.max_model_len:
             self._finish(s, "length")
 
     def _finish(self, s: Sequence, reason: str | None, error: str | None = None) -> None:

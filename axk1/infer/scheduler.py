@@ -85,6 +85,20 @@ class Scheduler:
         waiting request and nothing has started."""
         return bool(self.running) or any(not self.hold_new or g[0].request.begun for g in self.waiting)
 
+    def drop_cancelled(self) -> int:
+        """Drop the waiting choices whose client left while they waited for a row (or to be recomputed); returns
+        how many of them had not finished (aborts, for the engine's count)."""
+        with self._lock:
+            if not any(s.cancelled for group in self.waiting for s in group):
+                return 0
+            dropped = [s for group in self.waiting for s in group if s.cancelled and not s.finished]
+            for s in dropped:
+                s.finished = True
+            kept = [left for group in self.waiting if (left := [s for s in group if not s.cancelled])]
+            self.waiting.clear()
+            self.waiting.extend(kept)
+            return len(dropped)
+
     def release(self, s: Sequence) -> None:
         """s has finished or was cancelled: its blocks go back (cached ones stay findable until evicted)."""
         self.pool.release(s.blocks)

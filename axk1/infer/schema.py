@@ -9,7 +9,9 @@ loaded model (vocabulary, batch) come in through pydantic's validation context (
 serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
-`chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`. Unknown top-level fields are ignored, as
+`chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`, and structured outputs (`guided_json`,
+`guided_regex`, `guided_choice`, `guided_grammar`, `structured_outputs`, beside OpenAI's `response_format`:
+axk1/infer/guided_request.py). Unknown top-level fields are ignored, as
 OpenAI-compatible servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields
 this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
@@ -114,9 +116,16 @@ class _Request(_Strict):
         default=None, description="vLLM extension: the prompt's token ids and each choice's generated ones")
     cache_salt: Any = None  # vLLM's per-tenant prefix-cache isolation: refused (problem), the cache is shared
     user: Name | None = None
+    # structured outputs (OpenAI's response_format, vLLM's guided_* and structured_outputs): read and compiled by
+    # axk1/infer/guided_request.py, which refuses a bad one by name
+    response_format: dict[str, Any] | None = None
+    guided_json: Any = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+    structured_outputs: dict[str, Any] | None = None
     # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
     # (problem) rather than answered as if they had been applied; their neutral values pass
-    response_format: dict[str, Any] | None = None
     logit_bias: dict[str, Any] | None = None
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
@@ -134,11 +143,6 @@ class _Request(_Strict):
     prompt_logprobs: int | None = None
     allowed_token_ids: list[int] | None = None
     bad_words: list[str] | None = None
-    guided_json: Any = None
-    guided_regex: str | None = None
-    guided_choice: list[str] | None = None
-    guided_grammar: str | None = None
-    structured_outputs: dict[str, Any] | None = None
     logits_processors: list[Any] | None = None
     # SGLang's that change what is generated (its clients are likely here: /update_weights_from_disk is its route)
     # (Any: whatever the value, the refusal names the field, not a type)
@@ -166,7 +170,6 @@ class _Request(_Strict):
         "min_p": (0,), "repetition_penalty": (1,), "min_tokens": (0,), "use_beam_search": (False,),
         "include_stop_str_in_output": (False,), "skip_special_tokens": (True,), "add_special_tokens": (True,),
         "truncate_prompt_tokens": (), "prompt_logprobs": (), "allowed_token_ids": (), "bad_words": ([],),
-        "guided_json": (), "guided_regex": (), "guided_choice": (), "guided_grammar": (), "structured_outputs": (),
         "logits_processors": ([],), "regex": (), "ebnf": (), "json_schema": (), "structural_tag": (), "stop_regex": (),
         "no_stop_trim": (False,), "lora_path": (),
     }
@@ -188,9 +191,6 @@ class _Request(_Strict):
     def problem(self) -> tuple[str, ...] | None:
         """(field, message[, code]) for a well-typed request this server cannot honour, or None; the code is
         unsupported_parameter unless given."""
-        if self.response_format not in (None, {"type": "text"}):
-            return "response_format", ("response_format is not supported by this server (no JSON mode or schema): "
-                                       "leave it unset or {\"type\": \"text\"}")
         if self.logit_bias:
             return "logit_bias", "logit_bias is not supported by this server; leave it unset"
         for name in ("frequency_penalty", "presence_penalty"):

@@ -6,10 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from axk1.infer.logprobs import TokenLogprob
+
+if TYPE_CHECKING:
+    from axk1.infer.guided import Constraint, GuidedSequence
 
 # Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None).
 Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
@@ -36,6 +40,7 @@ class SamplingParams:
     seed: int | None = None
     stop_ids: frozenset[int] | None = None  # None: the model's eos ids; an empty set never stops early
     logprobs: int | None = None  # None: none; k: each chosen token's logprob and the k most likely (logprobs.py)
+    constraint: Constraint | None = None  # structured output: the compiled grammar (axk1/infer/guided.py)
 
 
 @dataclass(eq=False)
@@ -72,6 +77,11 @@ class Sequence:
     logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token, when params.logprobs is set
     weights_version: str = "0"  # the weights that sample it: set when queued, again by an update before it starts
     request: RequestGroups = field(default_factory=RequestGroups)  # shared by its request's sequences
+    guide: GuidedSequence | None = None  # its own matcher of params.constraint's grammar
+
+    def __post_init__(self) -> None:
+        if self.params.constraint is not None and self.guide is None:
+            self.guide = self.params.constraint.start()
 
     def all_tokens(self) -> list[int]:
         return self.prompt + self.tokens

@@ -30,11 +30,13 @@ from starlette.requests import ClientDisconnect
 from axk1.infer import tokenize_routes, weight_updates
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.chat_prompt import encode_text, render_chat
-from axk1.infer.choice_fields import choice_fields
+from axk1.infer.choice_fields import choice_fields, choice_text
 from axk1.infer.choices import Generation
-from axk1.infer.detok import Delta, IncrementalText
+from axk1.infer.detok import Delta
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generation_config import GenerationDefaults, sampling_params
+from axk1.infer.guided import Guide
+from axk1.infer.guided_request import constrained
 from axk1.infer.head_routes import answer_head, documented_routes
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
 from axk1.infer.metrics import ServerMetrics
@@ -43,7 +45,6 @@ from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRe
 from axk1.infer.schema import StreamOptions, short_int
 from axk1.infer.shutdown import Shutdown
 from axk1.infer.tool_choice import parses_tool_calls
-from axk1.infer.tool_requests import tool_message
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics", *tokenize_routes.ROUTES,
@@ -64,6 +65,7 @@ class ServerState:
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)  # the folder's generation_config.json
     weight_updates: bool = False  # POST /update_weights_from_disk (axk1/infer/weight_updates.py): RL's pushes
     shutdown: Shutdown = field(default_factory=Shutdown)  # what SIGTERM does (axk1/infer/shutdown.py)
+    guide: Guide | None = None  # structured outputs' tokenizer (axk1/infer/guided.py); None: the folder has none
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
@@ -78,10 +80,12 @@ def _error(e: APIError) -> Response:
     return Response(json.dumps(e.body()), status_code=e.status, media_type="application/json")
 
 
-def _sampling(state: ServerState, req: Any, max_tokens: int) -> SamplingParams:
+async def _sampling(state: ServerState, req: Any, max_tokens: int, reasoning: bool = False) -> SamplingParams:
+    """The engine's parameters, with the request's structured-output constraint compiled (a 400 for a bad one)."""
     eos_text = state.codec.eos_token if state.codec else None
     turn_eos = state.codec.token_id(eos_text) if eos_text else None
-    return sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
+    params = sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
+    return await constrained(state.guide, req, params, reasoning)
 
 
 async def _encode_prompt(state: ServerState, prompt: str | list[int], where: str) -> list[int]:
@@ -192,7 +196,7 @@ def create_app(state: ServerState) -> FastAPI:
         # reads as a chat's: generation_config.json's max_new_tokens, within what the context leaves
         limit = req.max_tokens or (state.defaults.completion_limit(room) if "max_tokens" in req.model_fields_set
                                    else min(16, max(1, room)))
-        params = _sampling(state, req, limit)
+        params = await _sampling(state, req, limit)
         gen = Generation(state.engine, state.codec, prompts, params, req.n, req.stop_list(), where)
         return await _respond(state, gen, req, request, chat=False)
 
@@ -209,8 +213,9 @@ def create_app(state: ServerState) -> FastAPI:
         ids = await encode_text(state.codec, text, add_special_tokens=False)
         limit, limit_name = req.completion_limit()
         room = state.engine.max_model_len - len(ids)
-        params = _sampling(state, req, limit or state.defaults.completion_limit(room))
-        gen = Generation(state.engine, state.codec, [(ids, prompt_opens_reasoning(text))], params, req.n,
+        reasoning = prompt_opens_reasoning(text)
+        params = await _sampling(state, req, limit or state.defaults.completion_limit(room), reasoning)
+        gen = Generation(state.engine, state.codec, [(ids, reasoning)], params, req.n,
                          req.stop_list(), ["messages"], limit_name, parses_tool_calls(req),
                          1 if req.parallel_tool_calls is False else None)
         return await _respond(state, gen, req, request, chat=True)
@@ -267,18 +272,6 @@ async def _read_body(request: Request, state: ServerState) -> Any:
     return await asyncio.to_thread(decode_body, b"".join(chunks), limits)
 
 
-def _choice_text(text: IncrementalText, chat: bool, tools: Any = None) -> dict[str, Any]:
-    if not chat:
-        return {"text": text.content_text}
-    content: str | None = text.content_text
-    if text.in_reasoning_mode and not content:
-        content = None  # the reply never left its think block
-    reasoning = text.reasoning_text if text.in_reasoning_mode else None
-    # `reasoning` is vLLM's current name, `reasoning_content` DeepSeek's and older vLLM's: clients read one of them
-    message = {"role": "assistant", "content": content, "reasoning": reasoning, "reasoning_content": reasoning}
-    return {"message": message if tools is None else {**message, **tool_message(tools, text.in_reasoning_mode)}}
-
-
 def _end(state: ServerState, gen: Generation) -> None:
     """A request's end, however it came: its choices still running stopped, its duration and endings counted."""
     gen.close()
@@ -331,7 +324,7 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     if drain not in done:
         return Response(status_code=CLIENT_GONE)
     drain.result()  # a generation failure: its APIError (500) goes to the handler
-    choices = [{"index": i, **_choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
+    choices = [{"index": i, **choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
                 "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
                 **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
     # read now, not when queued: a request a weight update held is sampled by the new weights (Engine.replace_weights)

@@ -1,9 +1,10 @@
 """Which tool-calling requests /v1/chat/completions serves (the request side of axk1/infer/tool_requests.py,
 kept apart so that the schema can ask it without importing the protocol, which imports the schema).
 
-Served: `tools` with `tool_choice` "auto" (the default when tools are sent: the model decides) or "none".
-Refused by name: `tool_choice` "required" or a named function, which need guided decoding to guarantee a call,
-and this server has none; OpenAI's deprecated `functions` / `function_call`.
+Served: `tools` with `tool_choice` "auto" (the default when tools are sent: the model decides), "none", "required"
+or a named function ({"type": "function", "function": {"name": ...}}); the last two force the reply to be calls,
+by guided decoding (axk1/infer/guided_request.py). Refused by name: OpenAI's deprecated `functions` /
+`function_call`, a named function not in `tools`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,20 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
     choice = req.tool_choice
     if choice in (None, "none"):
         return None
-    if choice == "auto":
-        return None if req.tools else ("tool_choice", "tool_choice \"auto\" needs 'tools'", "invalid_value")
-    shown = json.dumps(choice)
-    return "tool_choice", (f"tool_choice {shown[:60]} is not supported by this server: only \"auto\" (the model "
-                           "decides whether to call) and \"none\" are; forcing a call needs guided decoding, which "
-                           "this server does not do")
+    if choice in ("auto", "required"):
+        return None if req.tools else ("tool_choice", f"tool_choice \"{choice}\" needs 'tools'", "invalid_value")
+    shown = json.dumps(choice)[:80]
+    function = choice.get("function") if isinstance(choice, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(choice, dict) or choice.get("type") != "function" or not isinstance(name, str):
+        return ("tool_choice", f"tool_choice {shown} is not one this server knows: send \"auto\", \"none\", "
+                               "\"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                "invalid_value")
+    names = [t.get("function", t).get("name") for t in req.tools or []]
+    if name not in names:
+        return ("tool_choice", f"tool_choice names the function {json.dumps(name)[:80]}, which is not in 'tools' "
+                               f"({', '.join(map(str, names))[:200] or 'none sent'})", "invalid_value")
+    return None
 
 
 def parses_tool_calls(req: Any) -> bool:

@@ -1,0 +1,165 @@
+"""Guided decoding (structured outputs) in the engine, with llguidance (Microsoft's constrained-decoding library,
+vLLM's "guidance" backend): at each sampling step a constrained choice's logits are masked to the tokens its
+grammar allows, and the token sampled is fed to its grammar's matcher.
+
+The server compiles a request's grammar (axk1/infer/guided_request.py builds it from the request's fields) once,
+before the request is queued: `Guide.compile` turns it into a `Constraint`, or a ValueError with llguidance's own
+message. Each choice then gets its own matcher, a copy of the compiled one (`Constraint.start`), so the n choices of
+a request follow the grammar apart. The engine calls two things: `mask_guided` on the logits of a step's rows
+before it samples them, and `GuidedSequence.follow` with each token it emits. A token enters the matcher only
+there, once, when it is sampled: a preempted choice recomputed from its tokens (axk1/infer/scheduler.py) replays
+them through the model, never through its matcher.
+
+The end of a reply: the model's end-of-turn and eos ids are allowed only where the grammar accepts (the tokenizer
+is built with them as its eos set), and a choice whose grammar can take nothing more ends there ("stop").
+Think mode: when the prompt leaves the model inside a think block, the constraint starts after the model's
+`</think>` token (the reasoning is free), as vLLM starts it after its reasoning parser sees the end of reasoning.
+Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import llguidance
+import torch
+
+# The most characters a grammar may have (a JSON schema as JSON text): compiling costs time
+# with the grammar's size (llguidance: ~1.5 s for a 5,000-property schema, ~250,000 characters), spent before any
+# other request can be told no; a larger schema is refused by name.
+MAX_GRAMMAR_CHARS = 65_536
+
+_executor: llguidance.LLExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _mask_executor() -> llguidance.LLExecutor:
+    """One pool of llguidance's threads for every step's masks, made on first use."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = llguidance.LLExecutor()
+        return _executor
+
+
+class GuidedSequence:
+    """One choice's matcher, and whether its constraint has started (think mode: after `</think>`)."""
+
+    def __init__(self, matcher: llguidance.LLMatcher, starts_after: int | None, guide: Guide) -> None:
+        self.matcher, self.guide = matcher, guide
+        self.waiting_for = starts_after  # the token that starts the constraint; None: it has started
+
+    @property
+    def active(self) -> bool:
+        return self.waiting_for is None
+
+    def follow(self, token: int) -> tuple[str | None, ...] | None:
+        """Feed an emitted token. None: go on; ("stop",): the grammar is complete and takes nothing more; (None,
+        message): the matcher failed (a grammar that passed compile() met a limit of llguidance's at this step)."""
+        if not self.active:
+            if token == self.waiting_for:
+                self.waiting_for = None
+            return None
+        if not self.matcher.consume_token(token):
+            return None, f"structured output: the grammar's matcher failed: {self.matcher.get_error()[:500]}"
+        return ("stop",) if self.matcher.is_stopped() else None
+
+    def drop_refused(self, allowed_V: torch.Tensor) -> None:
+        """Fix a mask row in place. llguidance (1.9.1) reads every added token of the tokenizer as special, and
+        where a grammar forces the exact text of one (a regex `<think>`) its mask allows that token, which its
+        matcher then refuses (the choice failed): such tokens leave the mask, and if nothing is left, the forced
+        text's first piece spelt without added tokens is allowed instead."""
+        specials = self.guide.specials
+        for token in specials[allowed_V[specials]].tolist():
+            if not self.matcher.validate_tokens([token]):
+                allowed_V[token] = False
+        if not allowed_V.any():
+            forced = self.matcher.compute_ff_bytes().decode("utf-8", "ignore")
+            pieces = self.guide.tokenizer.greedy_tokenize(forced) if forced else []
+            if pieces:
+                allowed_V[pieces[0]] = True
+
+
+@dataclass(frozen=True, eq=False)
+class Constraint:
+    """A request's compiled grammar; `starts_after`: the token the constraint waits for (think mode's `</think>`)."""
+
+    matcher: llguidance.LLMatcher  # never advanced: each choice gets a copy
+    guide: Guide
+    starts_after: int | None = None
+    kind: str = ""  # the request field it came from, for logs and errors
+
+    def start(self) -> GuidedSequence:
+        return GuidedSequence(self.matcher.deep_copy(), self.starts_after, self.guide)
+
+    def waiting_for(self, token: int | None) -> Constraint:
+        return Constraint(self.matcher, self.guide, token, self.kind)
+
+
+class Guide:
+    """llguidance's view of the served tokenizer (built once per server: ~1 s for a large vocabulary) and the
+    compiler of requests' grammars against it."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int, eos_ids: list[int], think_close: int | None) -> None:
+        """tokenizer: the folder's `tokenizers.Tokenizer`; vocab_size: the model's (the logits' width, which may
+        pass the tokenizer's: the ids past it are never allowed); eos_ids: the ids that end a reply (config.json's,
+        generation_config.json's and the chat template's end of turn); think_close: the `</think>` token's id."""
+        self.tokenizer = llguidance.LLTokenizer(tokenizer.to_str(), n_vocab=vocab_size, eos_token=sorted(eos_ids))
+        self.vocab_size, self.think_close = vocab_size, think_close
+        # the ids llguidance reads as special, but for the eos set (see GuidedSequence.drop_refused)
+        self.specials = torch.tensor([i for i in range(vocab_size) if i not in set(eos_ids)
+                                      and self.tokenizer.is_special_token(i)], dtype=torch.long)
+
+    def literal(self, text: str) -> str:
+        """`text` in a Lark grammar: `<text>`, llguidance's name of a special token, when the tokenizer has it as one
+        added token (llguidance reads every added token as special, so a quoted "<tool_call>" never matches the
+        `<tool_call>` token a model writes), else a quoted string."""
+        ids = self.tokenizer.tokenize_str(text, parse_special=True)
+        if len(ids) == 1 and self.tokenizer.is_special_token(ids[0]):
+            return text
+        return json.dumps(text)
+
+    def compile(self, grammar: str, kind: str) -> Constraint:
+        """The Constraint of an llguidance grammar (guided_request.py builds them); ValueError with llguidance's
+        message for a grammar it cannot use (a bad regex, schema or Lark rule, or one past its size limits)."""
+        if len(grammar) > MAX_GRAMMAR_CHARS:
+            raise ValueError(f"the {kind} constraint is {len(grammar):,} characters long; this server compiles at "
+                             f"most {MAX_GRAMMAR_CHARS:,}")
+        matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
+        if matcher.is_error():
+            raise ValueError(f"invalid {kind}: {_first_lines(matcher.get_error())}")
+        return Constraint(matcher, self, None, kind)
+
+
+def _first_lines(message: str, limit: int = 600) -> str:
+    """llguidance's error without the grammar dump its verbose messages end with, within `limit` characters."""
+    text = " ".join(line.strip() for line in message.strip().splitlines()[:6] if line.strip())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
+    """Set to -inf, in place, the logits of the tokens each constrained row's grammar does not allow now (rows
+    whose constraint has not started, and free rows, are left as they are). Sampling then draws from the allowed
+    tokens only, temperature, top-k and top-p applying among them."""
+    rows = [(r, s.guide) for r, s in enumerate(seqs) if s.guide is not None and s.guide.active]
+    if not rows:
+        return
+    V = logits_RV.shape[-1]
+    W = (V + 31) // 32
+    bits_RW = torch.zeros(len(rows), W, dtype=torch.int32)
+    # llguidance writes each row's mask straight into the tensor's memory (what llguidance.torch wraps; that module
+    # is not imported: it compiles a kernel with torch.compile at import, seconds of start-up)
+    _mask_executor().unsafe_compute_mask_ptr([(g.matcher, i) for i, (_, g) in enumerate(rows)],
+                                             bits_RW.data_ptr(), W * 4, len(rows))
+    shifts = torch.arange(32, dtype=torch.int32)
+    allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
+    # rare: the tool-call layout's tags, and grammars like drop_refused's (one Guide per server: its specials)
+    for i in allowed_RV[:, rows[0][1].guide.specials].any(dim=1).nonzero()[:, 0].tolist():
+        rows[i][1].drop_refused(allowed_RV[i])
+    index = torch.tensor([r for r, _ in rows], device=logits_RV.device)
+    masked = logits_RV[index].masked_fill(~allowed_RV.to(logits_RV.device), float("-inf"))
+    logits_RV[index] = masked
+

@@ -1,0 +1,264 @@
+"""Structured outputs end to end: a real `axk1 serve` over a random-weight axk1-tiny, asked through the official
+openai client and raw HTTP. A random model writes garbage, so a reply that parses and validates (with the
+`jsonschema` library, Python's `re`) is the constraint's doing: each test also shows the free reply does not.
+The folder's `</think>` row is pointed along the model's mean hidden state, so a think-mode reply ends its
+reasoning within a few tokens and the answer after it can be checked."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from typing import Literal
+
+import jsonschema
+import openai
+import pytest
+import torch
+from pydantic import BaseModel, Field
+
+import axk1
+from axk1.checkpoint.hf import load_model
+from axk1.infer.chat import ChatCodec
+from tests.serve_helpers import ServerProcess, make_model_folder
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
+                                           "age": {"type": "integer", "minimum": 0, "maximum": 120}},
+          "required": ["name", "age"], "additionalProperties": False}
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"enum": ["Seoul", "Busan"]}}, "required": ["city"],
+    "additionalProperties": False}}}
+CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {
+    "type": "object", "properties": {"zone": {"enum": ["KST", "UTC"]}, "24h": {"type": "boolean"}},
+    "required": ["zone", "24h"], "additionalProperties": False}}}
+ASK = [{"role": "user", "content": "Answer in JSON."}]
+NON_THINK = {"chat_template_kwargs": {"enable_thinking": False}}
+
+
+def _think_ends_soon(folder) -> None:
+    """Make `</think>` likely (~15% a token) wherever the model is: its output row along the mean of the hidden
+    states the lm_head reads, measured over a sampled reply."""
+    codec = ChatCodec.from_folder(folder)
+    model = load_model(folder)
+    hidden = []
+    hook = model.lm_head.register_forward_hook(lambda mod, args, out: hidden.append(args[0][0]))
+    ids = torch.tensor([codec.encode(codec.render(ASK), add_special_tokens=False)])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(40):
+            probs = model(ids)[0, -1].float().softmax(-1)
+            ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)[None]], 1)
+        hook.remove()
+        mean = hidden[-1].mean(0)
+        model.lm_head.weight[codec.token_id("</think>")] = 3 * mean / mean.norm() ** 2
+    axk1.save_pretrained(model, folder)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = make_model_folder(tmp_path_factory.mktemp("guided") / "axk1-tiny-guided")
+    _think_ends_soon(folder)
+    with ServerProcess(folder, "--max-batch", "4") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", timeout=60, max_retries=0)
+
+
+def _chat(client, **kwargs):
+    kwargs = {"model": "axk1-tiny-guided", "messages": ASK, "max_tokens": 120, "temperature": 1.0, "seed": 3, **kwargs}
+    extra = {**NON_THINK, **kwargs.pop("extra_body", {})}
+    return client.chat.completions.create(extra_body=extra, **kwargs)
+
+
+def _parses(text, schema) -> bool:
+    try:
+        jsonschema.validate(json.loads(text), schema)
+    except (ValueError, TypeError, jsonschema.ValidationError):
+        return False
+    return True
+
+
+def _post(server, route, body):
+    request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_json_schema_reply_validates_where_the_free_reply_does_not(client):
+    free = _chat(client)
+    assert not _parses(free.choices[0].message.content, PERSON)
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+    reply = _chat(client, response_format=fmt)
+    assert reply.choices[0].finish_reason == "stop"
+    assert _parses(reply.choices[0].message.content, PERSON), reply.choices[0].message.content
+    obj = _chat(client, response_format={"type": "json_object"})
+    assert isinstance(json.loads(obj.choices[0].message.content), dict)
+
+
+def test_the_openai_clients_parse_helper_gets_its_model_back(client):
+    """client.chat.completions.parse sends a pydantic model as a strict json_schema and parses the reply into it."""
+    class Person(BaseModel):
+        city: Literal["Seoul", "Busan"]
+        age: int = Field(ge=0, le=120)
+
+    reply = client.chat.completions.parse(model="axk1-tiny-guided", messages=ASK, response_format=Person,
+                                          max_tokens=120, seed=5, extra_body=NON_THINK)
+    person = reply.choices[0].message.parsed
+    assert isinstance(person, Person) and 0 <= person.age <= 120
+
+
+def test_n_choices_streamed_each_follow_their_own_matcher(client):
+    parts, finish = {}, {}
+    for chunk in _chat(client, n=2, stream=True, extra_body={"guided_json": json.dumps(PERSON)}):
+        for c in chunk.choices:
+            parts[c.index] = parts.get(c.index, "") + (c.delta.content or "")
+            finish[c.index] = c.finish_reason or finish.get(c.index)
+    assert finish == {0: "stop", 1: "stop"}
+    assert all(_parses(text, PERSON) for text in parts.values()), parts
+    assert parts[0] != parts[1]  # two draws, two matchers
+
+
+def test_choice_regex_and_grammar_on_both_routes(client, server):
+    choices = ["서울", "Busan", "no idea"]
+    chat = _chat(client, n=2, extra_body={"guided_choice": choices})
+    assert [c.message.content in choices for c in chat.choices] == [True, True]
+    assert _chat(client).choices[0].message.content not in choices
+    pattern = r"[A-Z][a-z]{2,5}-[0-9]{3}"
+    regex = _chat(client, extra_body={"guided_regex": pattern}).choices[0].message.content
+    assert re.fullmatch(pattern, regex), regex
+    status, body = _post(server, "/v1/completions", {"prompt": "The capital", "max_tokens": 40, "seed": 1,
+                                                     "structured_outputs": {"regex": pattern}})
+    assert status == 200 and re.fullmatch(pattern, body["choices"][0]["text"]), body
+    lark = 'start: "(" num " " op " " num ")"\nnum: /[1-9][0-9]?/\nop: "+" | "*"'
+    status, body = _post(server, "/v1/completions", {"prompt": "2+2", "max_tokens": 40, "guided_grammar": lark})
+    assert status == 200 and re.fullmatch(r"\([1-9][0-9]? [+*] [1-9][0-9]?\)", body["choices"][0]["text"]), body
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_grammar_forcing_the_text_of_an_added_token_is_followed(server):
+    """`<think>` is one added token of this tokenizer, which llguidance reads as special: where a grammar forces its
+    text, llguidance's mask allowed the token and its matcher then refused it (a 500 "generation failed")."""
+    for text_tag in ("<think>", "</tool_call>"):
+        pattern = re.escape(text_tag) + "[0-9]{2}"
+        status, body = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 20, "guided_regex": pattern})
+        assert status == 200 and re.fullmatch(pattern, body["choices"][0]["text"]), body
+
+
+def test_a_reply_cut_by_max_tokens_is_length(client):
+    reply = _chat(client, max_tokens=3, extra_body={"guided_json": PERSON})
+    assert reply.choices[0].finish_reason == "length" and not _parses(reply.choices[0].message.content, PERSON)
+
+
+def test_forced_tool_calls_parse_and_their_arguments_validate(client):
+    def check(reply, names):
+        choice = reply.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls, choice
+        for call in choice.message.tool_calls:
+            schema = {"get_weather": WEATHER, "get_time": CLOCK}[call.function.name]["function"]["parameters"]
+            assert call.function.name in names and _parses(call.function.arguments, schema)
+        return choice.message.tool_calls
+
+    tools = [WEATHER, CLOCK]
+    assert _chat(client, tools=tools).choices[0].message.tool_calls is None  # free: the random model never calls
+    check(_chat(client, tools=tools, tool_choice="required", max_tokens=250), {"get_weather", "get_time"})
+    (one,) = check(_chat(client, tools=tools, tool_choice="required", parallel_tool_calls=False),
+                   {"get_weather", "get_time"})
+    named = {"type": "function", "function": {"name": "get_time"}}
+    (call,) = check(_chat(client, tools=tools, tool_choice=named, seed=4), {"get_time"})
+    streamed = [c for chunk in _chat(client, tools=tools, tool_choice=named, stream=True)
+                for c in chunk.choices[0].delta.tool_calls or []]
+    assert [c.function.name for c in streamed] == ["get_time"] and _parses(streamed[0].function.arguments,
+                                                                          CLOCK["function"]["parameters"])
+
+
+def test_think_mode_leaves_the_reasoning_free_and_constrains_the_answer(client):
+    choices = ["yes", "no"]
+    # ignore_eos: a free reasoning may sample the end of turn, which would end the reply before its answer
+    reply = _chat(client, n=4, max_tokens=100, extra_body={"guided_choice": choices, "chat_template_kwargs": {},
+                                                          "ignore_eos": True})
+    for c in reply.choices:
+        assert c.finish_reason == "stop" and c.message.content in choices, c
+    reasoning = [c.message.reasoning_content for c in reply.choices]
+    assert any(r and r.strip() not in choices for r in reasoning), reasoning  # written freely, not by the grammar
+
+
+def test_logprobs_are_over_the_tokens_the_grammar_allows(client):
+    reply = _chat(client, logprobs=True, top_logprobs=5, extra_body={"guided_choice": ["yes", "no"]})
+    first = reply.choices[0].logprobs.content[0]
+    allowed = [t for t in first.top_logprobs if t.logprob > -9999]
+    assert {t.token for t in allowed} <= {"y", "ye", "yes", "n", "no"}, allowed
+    assert sum(2.718281828 ** t.logprob for t in allowed) == pytest.approx(1.0, abs=1e-3)
+
+
+HOSTILE = {
+    "an invalid schema": ({"guided_json": {"type": "objekt"}}, "guided_json", "objekt"),
+    "an unsatisfiable schema": ({"response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "string", "minLength": 5, "maxLength": 2}}}}, "response_format", "minLength"),
+    "a schema that is not JSON": ({"guided_json": "{not json"}, "guided_json", "not JSON"),
+    "an invalid regex": ({"guided_regex": "[0-9"}, "guided_regex", "unclosed character class"),
+    "an invalid Lark grammar": ({"guided_grammar": "start: missing_rule"}, "guided_grammar", "missing_rule"),
+    "a huge schema": ({"guided_json": {"type": "object", "properties": {
+        f"p{i}": {"type": "string", "pattern": "[a-z]{3,9}"} for i in range(3000)}}}, "guided_json", "at most"),
+    "two constraints": ({"guided_json": PERSON, "guided_regex": "a+"}, "guided_regex", "guided_json"),
+    "response_format and a forced call": ({"response_format": {"type": "json_object"}, "tools": [WEATHER],
+                                           "tool_choice": "required"}, "tool_choice", "response_format"),
+    "a response_format type unknown": ({"response_format": {"type": "grammar"}}, "response_format.type",
+                                       "json_schema"),
+    "json_schema without its schema": ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+                                       "response_format.json_schema", "schema"),
+    "an empty choice list": ({"guided_choice": []}, "guided_choice", "non-empty"),
+    "structured_outputs of two kinds": ({"structured_outputs": {"regex": "a", "choice": ["b"]}},
+                                        "structured_outputs", "exactly one"),
+    "structured_outputs unknown kind": ({"structured_outputs": {"structural_tag": "x"}},
+                                        "structured_outputs.structural_tag", "not supported"),
+    "a named function not in tools": ({"tools": [WEATHER], "tool_choice": {
+        "type": "function", "function": {"name": "launch"}}}, "tool_choice", "launch"),
+    "required without tools": ({"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+}
+
+
+def test_a_bad_constraint_is_a_400_that_names_it_and_the_server_goes_on(server):
+    for name, (fields, param, words) in HOSTILE.items():
+        status, body = _post(server, "/v1/chat/completions", {"messages": ASK, "max_tokens": 5, **fields})
+        assert status == 400, (name, body)
+        assert body["error"]["param"] == param and words in body["error"]["message"], (name, body)
+    status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_regex": "(", "max_tokens": 5})
+    assert status == 400 and body["error"]["param"] == "guided_regex"
+    status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_choice": ["a"], "max_tokens": 5})
+    assert status == 200 and body["choices"][0]["text"] == "a"
+
+
+def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_tokenizer_says_why(tmp_path):
+    """llguidance's eos set (allowed only where a grammar accepts) is the server's: config.json's eos, the
+    generation_config.json eos ids and the chat template's end of turn; a folder without tokenizer.json refuses
+    a constraint by name."""
+    from fastapi.testclient import TestClient
+
+    from axk1.infer.cli import build_server
+
+    folder = make_model_folder(tmp_path / "with")
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [2, 7]}))
+    app, engine = build_server(folder, max_batch=2, max_model_len=128)
+    try:
+        guide = app.state.axk1.guide
+        assert sorted(guide.tokenizer.eos_tokens) == [2, 7]
+        assert guide.think_close == ChatCodec.from_folder(folder).token_id("</think>")
+    finally:
+        engine.stop()
+    bare = make_model_folder(tmp_path / "bare", with_tokenizer=False)
+    app, engine = build_server(bare, max_batch=2, max_model_len=128)
+    try:
+        with TestClient(app) as client:
+            r = client.post("/v1/completions", json={"prompt": [1, 5, 6], "max_tokens": 4, "guided_regex": "[0-9]+"})
+        assert r.status_code == 400 and "tokenizer.json" in r.json()["error"]["message"]
+        assert r.json()["error"]["param"] == "guided_regex"
+    finally:
+        engine.stop()
