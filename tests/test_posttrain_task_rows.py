@@ -67,7 +67,7 @@ def test_every_bad_row_is_listed_up_to_a_few_and_the_rest_counted(tmp_path):
     with pytest.raises(ValueError) as e:
         read_tasks(path)
     msg = str(e.value)
-    assert msg.startswith(f"7 of 14 rows of the task file {path} cannot be graded")
+    assert msg.startswith(f"7 of 14 rows of the task file {path} cannot be used")
     for line, what in ((8, "tests do not compile (SyntaxError"), (9, "kind 'exac' is unknown"), (10, "no prompt"),
                        (11, "a JSON list, not an object"), (12, "not JSON")):
         assert f"{path}:{line} " in msg and what in msg

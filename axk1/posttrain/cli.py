@@ -188,8 +188,16 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     check_modes(modes)
     # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
     # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
+    # and each prompt's room for --max-new-tokens in the model's context (a row without failed the evaluation midway)
     codec = ChatCodec.from_folder(args.model_dir)
-    tasks = read_task_rows([args.tasks], codec)[: args.limit]
+    budget = None
+    if codec is not None:
+        from axk1.config import ModelConfig
+        from axk1.posttrain.task_length import PromptBudget
+
+        context = ModelConfig.from_pretrained(args.model_dir).max_position_embeddings
+        budget = PromptBudget(codec, modes, args.max_new_tokens, context, "--max-new-tokens")
+    tasks = read_task_rows([args.tasks], codec, budget)[: args.limit]
     result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens, device=device, progress=True)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "
