@@ -45,6 +45,7 @@ ROLES = ("system", "user", "assistant", "tool")
 # alone is the usual case in think mode. Reasons about the text itself (a think tag in an answer, an empty turn, a
 # special token) stay whole-row: the answer would be in the later turns' history.
 TURN_REASONS = ("no reasoning for think mode", "over-long")
+UNTRAINED = "weight 0"  # a turn the row marks untrained (OpenAI's "weight": 0): counted with the turns left out
 
 
 @dataclass
@@ -92,6 +93,9 @@ def check_messages(messages: Any) -> list[dict]:
             message_text(m.get("content"))
         except ValueError as e:
             raise BadRow("bad content", f"messages[{i}]: {e}") from None
+        if m["role"] == "assistant" and m.get("weight") is not None and m["weight"] not in (0, 1):
+            raise BadRow("bad weight", f"messages[{i}] has weight {m['weight']!r}: OpenAI's fine-tuning format takes 0 "
+                         "(the turn stays as context, untrained) or 1 (trained); other loss weights are not supported")
         if m["role"] == "assistant" and m.get("tool_calls") is not None:
             try:  # a call the template cannot write as the model must (no name, arguments not an object)
                 m = {**m, "tool_calls": normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")}
@@ -189,18 +193,23 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     if max_chars is None:
         max_chars = max_tokens * max_token_chars(codec)
     eos = codec.eos_token or "<|im_end|>"
-    out = []
+    out, left_out = [], []
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
+            continue
+        if m.get("weight") is not None and m["weight"] == 0:  # OpenAI's rows, axolotl's: history, never trained
+            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0: context for the later turns only")))
             continue
         try:
             out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
         except BadRow as e:
             if dropped is None or e.reason not in TURN_REASONS:
                 raise
-            dropped.append((i, e))
-    if not out and dropped:  # nothing left to train: the row is excluded under its first turn's reason
-        raise dropped[0][1]
+            left_out.append((i, e))
+    if dropped is not None:
+        dropped += left_out
+    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason
+        raise left_out[0][1]
     return out
 
 
