@@ -11,7 +11,8 @@ import pytest
 
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
-from axk1.posttrain.rewards import exact_answer, integer_answer, score
+from axk1.posttrain.exact_grader import exact_answer
+from axk1.posttrain.rewards import integer_answer, score
 from axk1.posttrain.tasks import VerifiedTask, read_task_rows, read_tasks
 from tests.serve_helpers import make_model_folder
 

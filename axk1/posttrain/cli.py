@@ -19,9 +19,9 @@ from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch
 # "Task files"); every row is checked when the file is read, so --dry-run finds a bad row.
 TASK_ROWS_HELP = ('Task files ([rl] tasks, posttrain heldout TASKS) are JSONL, one object a line: "prompt" (required); '
                   '"kind": "math" (default without tests; "answer" an integer: digits with an optional sign), "code" '
-                  '(default with tests; "tests": Python asserts) or "exact" ("answer" a text, compared with the last '
-                  '\\boxed{} or else the last line after </think>, both NFKC-normalised, case-folded, whitespace '
-                  'collapsed); optional: id, family, lang, level, entry_point, reasoning, response. See '
+                  '(default with tests; "tests": Python asserts) or "exact" (any other "answer": a text, a fraction, '
+                  '"1,000", an expression; the last \\boxed{} or else the last line after </think> is right when it '
+                  'equals it as normalised text, as a number, or by math-verify); optional: id, family, lang, level, entry_point, reasoning, response. See '
                   'docs/posttraining.md, "Task files".')
 
 

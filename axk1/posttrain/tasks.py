@@ -42,7 +42,7 @@ MAX_REPEATS = 100
 class VerifiedTask:
     id: str             # content hash of the other fields: the same task always gets the same id
     family: str         # a key of FAMILIES
-    kind: str           # "math" | "code" | "exact" (a user's text answers: rewards.py)
+    kind: str           # "math" | "code" | "exact" (a user's other answers: exact_grader.py)
     lang: str           # "en" | "ko" (generated; a user's file may name others)
     level: int
     prompt: str         # the user message
