@@ -53,3 +53,44 @@ def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_rea
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert examples == [] and dict(report.excluded) == {"weight 0": 1, "bad weight": 3}
     assert "takes 0 (the turn stays as context, untrained) or 1" in report.detail["bad weight"]
+
+
+OPENTHOUGHTS = {"conversations": [  # Bespoke-Stratos-17k's / OpenThoughts-114k's layout, their system prompt cut
+    {"from": "user", "value": "What is 2+3?"},
+    {"from": "assistant", "value": "<|begin_of_thought|>\n\nAdding 2 and 3 gives 5.\n\n<|end_of_thought|>\n\n"
+                                   "<|begin_of_solution|>\n\nThe sum is \\boxed{5}.\n\n<|end_of_solution|>"}]}
+
+
+def test_openthoughts_markers_are_a_think_trace_and_its_answer(codec, tmp_path):
+    """OpenThoughts / Bespoke-Stratos rows trained as non-think answers with the markers and the trace inline."""
+    as_think = {"messages": [{"role": "user", "content": "What is 2+3?"},
+                             {"role": "assistant", "content": "The sum is \\boxed{5}.",
+                              "reasoning_content": "Adding 2 and 3 gives 5."}]}
+    examples, report = load_chat_examples([_jsonl(tmp_path / "ot.jsonl", [OPENTHOUGHTS])], codec, "keep", 512)
+    reference, _ = load_chat_examples([_jsonl(tmp_path / "ref.jsonl", [as_think])], codec, "keep", 512)
+    assert [e.mode for e in examples] == ["think"]
+    assert examples[0].ids.tolist() == reference[0].ids.tolist()
+    assert report.thought_rows == 1 and report.to_dict()["examples_by_mode"] == {"think": 1, "non-think": 0}
+    unclosed = {"messages": [{"role": "user", "content": "x"},
+                             {"role": "assistant", "content": "<|begin_of_thought|> and never closed"}]}
+    _, report = load_chat_examples([_jsonl(tmp_path / "bad.jsonl", [unclosed])], codec, "keep", 512)
+    assert dict(report.excluded) == {"unclosed think": 1}
+
+
+def test_other_trace_tags_are_counted_and_warned_with_the_conversion(codec, tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "2+4?"},
+                          {"role": "assistant", "content": "<reasoning>2+4=6</reasoning>\n6"}]},
+            {"messages": [{"role": "user", "content": "2+5?"},
+                          {"role": "assistant", "content": "<thought>2+5=7</thought>7"}]},
+            {"messages": [{"role": "user", "content": "2+6?"}, {"role": "assistant", "content": "8"}]}]
+    path = _jsonl(tmp_path / "tags.jsonl", rows)
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert [e.mode for e in examples] == ["non-think"] * 3  # trained as written, not guessed at
+    assert report.other_markers == {"<reasoning>": 1, "<thought>": 1}
+    summary = report.summary()
+    assert "3 assistant turns to train: 0 think, 3 non-think" in summary
+    assert "warning: 2 kept rows have answers that start with a trace in tags" in summary
+    assert f"e.g. {path}:1" in summary and "reasoning_content" in summary
+    written = report.to_dict()
+    assert written["unread_trace_markers"] == {"<reasoning>": 1, "<thought>": 1}
+    assert written["examples_by_mode"] == {"think": 0, "non-think": 3}

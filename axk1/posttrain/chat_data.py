@@ -2,9 +2,10 @@
 
 Input: rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style; the other shapes and file kinds
 users bring, ShareGPT, Alpaca, JSON arrays, Parquet, ..., become these in chat_formats.py). An assistant turn's
-reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, or R1's
-`trace</think>answer`. Tool use as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns
-with `tool_calls` (arguments a JSON string or an object), `tool` messages with the results. The template lists the
+reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, R1's
+`trace</think>answer`, or OpenThoughts' `<|begin_of_thought|>…<|end_of_thought|>` (trace_markers.py). Tool use
+as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns with `tool_calls` (arguments a JSON
+string or an object), `tool` messages with the results. The template lists the
 tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks it must write after its answer
 (axk1/text/tool_format.py); tool results, like system and user turns, are context only.
 
@@ -35,6 +36,7 @@ from axk1.json_text import JsonError, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
+from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
@@ -65,6 +67,9 @@ def split_think(message: dict) -> tuple[str | None, str]:
         if not isinstance(reasoning, str):
             raise BadRow("bad content", "reasoning_content must be a string")
         return reasoning.strip(), content.strip()
+    thought = split_thought(content)  # OpenThoughts' <|begin_of_thought|> markers
+    if thought is not None:
+        return thought
     stripped = content.lstrip()
     if stripped.startswith(THINK_OPEN):
         end = stripped.find(THINK_CLOSE)
@@ -266,6 +271,19 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
         if key in seen:
             report.duplicate(place)
         seen.add(key)
+        _count_traces(report, messages, place)
         examples += new
         report.examples += len(new)
+        report.modes.update(e.mode for e in new)
     return examples, report
+
+
+def _count_traces(report, messages: list[dict], place: str) -> None:
+    """A kept row's traces in other conventions: read ones counted, unread ones warned about (trace_markers.py)."""
+    turns = [m for m in messages if m["role"] == "assistant"]
+    if any(m.get("reasoning_content") is None and message_text(m.get("content")).lstrip().startswith(THOUGHT[0])
+           for m in turns):
+        report.thought_rows += 1
+    tag = next((t for m in turns if (t := other_marker(split_think(m)[1]))), None)
+    if tag:
+        report.other_marker(tag, place)
