@@ -94,3 +94,21 @@ def test_other_trace_tags_are_counted_and_warned_with_the_conversion(codec, tmp_
     written = report.to_dict()
     assert written["unread_trace_markers"] == {"<reasoning>": 1, "<thought>": 1}
     assert written["examples_by_mode"] == {"think": 0, "non-think": 3}
+
+
+def test_overlap_pairs_a_multi_turn_row_whose_earlier_turns_keep_inline_traces(tmp_path):
+    """The pairing key compared earlier assistant turns' raw content, trace included, so the non-think row for the
+    same conversation never matched and was excluded; and the report's formats were {}."""
+    from axk1.posttrain.overlap import build_overlap
+
+    think = {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "<think>1+1=2</think>2"},
+                          {"role": "user", "content": "2+3?"}, {"role": "assistant", "content": "<think>2+3=5</think>5"}]}
+    plain = {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"},
+                               {"from": "human", "value": "2+3?"}, {"from": "gpt", "value": "It is 5."}]}
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [think])], out, [_jsonl(tmp_path / "p.jsonl", [plain])])
+    assert result["non_think_from"] == {"non-think set": 1} and result["input"]["excluded"] == {}
+    assert result["input"]["formats"] == {"messages": 1, "sharegpt": 1}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["mode"], r["messages"][-1]["content"]) for r in rows] == [("think", "<think>2+3=5</think>5"),
+                                                                         ("non-think", "It is 5.")]
