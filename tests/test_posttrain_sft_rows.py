@@ -112,3 +112,15 @@ def test_overlap_pairs_a_multi_turn_row_whose_earlier_turns_keep_inline_traces(t
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["mode"], r["messages"][-1]["content"]) for r in rows] == [("think", "<think>2+3=5</think>5"),
                                                                          ("non-think", "It is 5.")]
+
+
+def test_rows_that_differ_only_in_their_tools_are_not_duplicates(codec, tmp_path):
+    def tool(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+
+    chat = [{"role": "user", "content": "What time is it?"}, {"role": "assistant", "content": "I cannot tell."}]
+    rows = [{"messages": chat, "tools": [tool("now")]}, {"messages": chat, "tools": [tool("clock")]},
+            {"messages": chat}, {"messages": chat, "tools": [tool("now")]}]
+    examples, report = load_chat_examples([_jsonl(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
+    assert len(examples) == 4 and report.duplicates == 1 and report.duplicate_where == [f"{tmp_path / 'd.jsonl'}:4"]
+    assert len({tuple(e.ids.tolist()) for e in examples}) == 3  # three distinct prompts were trained

@@ -267,7 +267,8 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
             continue
         for _, e in dropped:
             report.exclude_turn(e.reason, place, e.detail)
-        key = hash(json.dumps(messages, sort_keys=True, ensure_ascii=False, default=str))
+        # the tools too: the same conversation offered other tools renders another prompt, not a copy
+        key = hash(json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, default=str))
         if key in seen:
             report.duplicate(place)
         seen.add(key)
