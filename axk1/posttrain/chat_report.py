@@ -12,6 +12,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 FIRST = 5  # places kept per reason: enough to find the pattern, bounded for a set of millions of rows
+# what to do with a trace in tags the reader leaves as written (trace_markers.py)
+CONVERT = ("move the trace to the turn's reasoning_content (or to a leading <think>…</think>) to train it in think "
+           "mode; leave it to train the tags as part of the answer")
 
 
 class BadRow(ValueError):
@@ -95,8 +98,6 @@ class ChatReport:
         if self.excluded:
             out += ", excluded: " + ", ".join(self._excluded_line(r, n) for r, n in self.excluded.most_common())
         if self.other_markers:
-            from axk1.posttrain.trace_markers import CONVERT
-
             tags = ", ".join(f"{n} {t}" for t, n in self.other_markers.most_common())
             out += (f"\nwarning: {sum(self.other_markers.values())} kept rows have answers that start with a trace "
                     f"in tags axk1 does not read as one ({tags}; e.g. {self.other_marker_where[0]}): they train as "

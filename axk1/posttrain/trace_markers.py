@@ -18,8 +18,6 @@ THOUGHT = ("<|begin_of_thought|>", "<|end_of_thought|>")
 SOLUTION = ("<|begin_of_solution|>", "<|end_of_solution|>")
 # tags left as written, warned about: an answer that starts with one and closes it
 OTHER = re.compile(r"\s*<(reasoning|thought|thinking)>.*?</\1>", re.DOTALL)
-CONVERT = ("move the trace to the turn's reasoning_content (or to a leading <think>…</think>) to train it in think "
-           "mode; leave it to train the tags as part of the answer")
 
 
 def split_thought(content: str) -> tuple[str, str] | None:
