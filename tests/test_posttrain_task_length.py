@@ -78,3 +78,32 @@ def test_max_new_tokens_beyond_the_context_is_one_error_naming_the_knob(tmp_path
     assert "--max-new-tokens = 2,000 does not fit" in capsys.readouterr().err
     assert _rl(folder, path, tmp_path / "out", "--dry-run", "--rl.max_new_tokens", "900") == 0
     assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_a_rollout_server_is_checked_against_the_longest_prompt_of_all_tasks(tmp_path, folder, monkeypatch):
+    """The server's max_model_len was checked against the first draw's longest prompt only, so a longer task drawn
+    later failed mid-run on the server."""
+    import axk1.posttrain.rl as rl
+    from axk1.posttrain.rl_recipe import parse_rl_recipe
+    from tests.test_posttrain_rl import _recipe
+
+    longer = {"id": "longer", "prompt": "What is 2 + 3? " + "Think it through. " * 20, "answer": "5"}
+    tasks = _write(tmp_path / "mine.jsonl", [longer, *SHORT])  # the first draw (data.seed 1234) takes row 7
+    checked = []
+
+    class Server:  # stands in for RolloutServer: records what the trainer asks it to check, then stops the run
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def check(self, prompt, group_size, max_new_tokens):
+            checked.append(len(prompt))
+            raise RuntimeError("checked")
+
+    monkeypatch.setattr(rl, "RolloutServer", Server)
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", server_url="http://127.0.0.1:9",
+                                     prompts_per_step=2), tmp_path)
+    with pytest.raises(RuntimeError, match="checked"):
+        rl.RLTrainer(recipe)
+    codec = ChatCodec.from_folder(folder)
+    longest = max(len(prompt_ids(codec, longer["prompt"], m == "think")) for m in ("think", "non-think"))
+    assert checked == [longest]
