@@ -11,7 +11,8 @@ import pytest
 
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
-from axk1.posttrain.rewards import exact_answer, integer_answer, score
+from axk1.posttrain.exact_grader import exact_answer
+from axk1.posttrain.rewards import integer_answer, score
 from axk1.posttrain.tasks import VerifiedTask, read_task_rows, read_tasks
 from tests.serve_helpers import make_model_folder
 
@@ -67,7 +68,7 @@ def test_every_bad_row_is_listed_up_to_a_few_and_the_rest_counted(tmp_path):
     with pytest.raises(ValueError) as e:
         read_tasks(path)
     msg = str(e.value)
-    assert msg.startswith(f"7 of 14 rows of the task file {path} cannot be graded")
+    assert msg.startswith(f"7 of 14 rows of the task file {path} cannot be used")
     for line, what in ((8, "tests do not compile (SyntaxError"), (9, "kind 'exac' is unknown"), (10, "no prompt"),
                        (11, "a JSON list, not an object"), (12, "not JSON")):
         assert f"{path}:{line} " in msg and what in msg

@@ -31,7 +31,8 @@ def test_an_answer_in_a_think_block_reopened_after_the_last_think_end_is_not_gra
     from axk1.eval.backends import Completion
     from axk1.eval.math_grader import grade_integer_answer
     from axk1.eval.tasks.base import answer_record
-    from axk1.posttrain.rewards import answer_part, exact_answer
+    from axk1.posttrain.exact_grader import exact_answer
+    from axk1.posttrain.rewards import answer_part
 
     for reply in ("<think>x</think>\\boxed{5}<think>hmm \\boxed{70}", "Final: \\boxed{5}\n<think>\nwait, \\boxed{70}"):
         split = split_reasoning(reply)

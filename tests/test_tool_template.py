@@ -166,3 +166,32 @@ def test_the_tool_call_tags_are_single_text_tokens_as_vllms_hermes_parser_needs(
     assert check_vllm_folder(folder) == [
         f"tokenizer.json: {tag} is not a single token, so vLLM's hermes tool parser (--tool-call-parser hermes) "
         "refuses to start" for tag in ("<tool_call>", "</tool_call>")]
+
+
+def test_string_arguments_train_one_text_and_a_training_render_of_them_is_refused(codec, folder):
+    """OpenAI rows give arguments as a JSON string (often compact, `{"city":"Seoul"}`): axk1 sft trains the call as
+    axk1 serve and vLLM render it (parsed: `{"city": "Seoul"}`), but transformers' apply_chat_template wrote the
+    string verbatim, so TRL trained other text than the docs promised. The template now refuses a string in a
+    training render, with the fix; given objects (transformers' convention), it masks exactly what axk1 trains."""
+    from jinja2.exceptions import TemplateError
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    compact = '{"city":"Seoul"}'
+    as_string = [{"role": "user", "content": "Weather in Seoul?"},
+                 {"role": "assistant", "content": None, "tool_calls": [
+                     {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": compact}}]}]
+    as_object = [as_string[0], {**as_string[1], "tool_calls": [_call("get_weather", json.loads(compact))]}]
+    example = render_examples(codec, as_string, "non-think", 2048, tools=[WEATHER])[-1]
+    trained = example.ids[example.n_prompt:].tolist()
+    assert '"arguments": {"city": "Seoul"}' in codec.decode(trained)
+    out = tok.apply_chat_template(as_object, tools=[WEATHER], tokenize=True, return_dict=True,
+                                  return_assistant_tokens_mask=True)
+    assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == trained
+    with pytest.raises(TemplateError, match=r"arguments are a JSON string: parse them to an object first"):
+        tok.apply_chat_template(as_string, tools=[WEATHER], tokenize=False)
+    # a prompt (serving) still renders a string it is handed, and axk1's own renderer parses it as vLLM does
+    history = [*as_string, {"role": "tool", "content": "sunny"}]
+    assert compact in tok.apply_chat_template(history, tools=[WEATHER], tokenize=False, add_generation_prompt=True)
+    assert codec.render(history, tools=[WEATHER]) == tok.apply_chat_template(
+        [*as_object, history[-1]], tools=[WEATHER], tokenize=False, add_generation_prompt=True)

@@ -2,9 +2,10 @@
 
 Input: rows `{"messages": [{"role": ..., "content": ...}, ...]}` (OpenAI style; the other shapes and file kinds
 users bring, ShareGPT, Alpaca, JSON arrays, Parquet, ..., become these in chat_formats.py). An assistant turn's
-reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, or R1's
-`trace</think>answer`. Tool use as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns
-with `tool_calls` (arguments a JSON string or an object), `tool` messages with the results. The template lists the
+reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the start of its content, R1's
+`trace</think>answer`, or OpenThoughts' `<|begin_of_thought|>…<|end_of_thought|>` (trace_markers.py). Tool use
+as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns with `tool_calls` (arguments a JSON
+string or an object), `tool` messages with the results. The template lists the
 tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks it must write after its answer
 (axk1/text/tool_format.py); tool results, like system and user turns, are context only.
 
@@ -34,6 +35,7 @@ from axk1.json_text import JsonError, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
+from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
@@ -44,6 +46,7 @@ ROLES = ("system", "user", "assistant", "tool")
 # alone is the usual case in think mode. Reasons about the text itself (a think tag in an answer, an empty turn, a
 # special token) stay whole-row: the answer would be in the later turns' history.
 TURN_REASONS = ("no reasoning for think mode", "over-long")
+UNTRAINED = "weight 0"  # a turn the row marks untrained (OpenAI's "weight": 0): counted with the turns left out
 
 
 @dataclass
@@ -63,6 +66,9 @@ def split_think(message: dict) -> tuple[str | None, str]:
         if not isinstance(reasoning, str):
             raise BadRow("bad content", "reasoning_content must be a string")
         return reasoning.strip(), content.strip()
+    thought = split_thought(content)  # OpenThoughts' <|begin_of_thought|> markers
+    if thought is not None:
+        return thought
     stripped = content.lstrip()
     if stripped.startswith(THINK_OPEN):
         end = stripped.find(THINK_CLOSE)
@@ -91,6 +97,9 @@ def check_messages(messages: Any) -> list[dict]:
             message_text(m.get("content"))
         except ValueError as e:
             raise BadRow("bad content", f"messages[{i}]: {e}") from None
+        if m["role"] == "assistant" and m.get("weight") is not None and m["weight"] not in (0, 1):
+            raise BadRow("bad weight", f"messages[{i}] has weight {m['weight']!r}: OpenAI's fine-tuning format takes 0 "
+                         "(the turn stays as context, untrained) or 1 (trained); other loss weights are not supported")
         if m["role"] == "assistant" and m.get("tool_calls") is not None:
             try:  # a call the template cannot write as the model must (no name, arguments not an object)
                 m = {**m, "tool_calls": normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")}
@@ -188,18 +197,23 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     if max_chars is None:
         max_chars = max_tokens * max_token_chars(codec)
     eos = codec.eos_token or "<|im_end|>"
-    out = []
+    out, left_out = [], []
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
+            continue
+        if m.get("weight") is not None and m["weight"] == 0:  # OpenAI's rows, axolotl's: history, never trained
+            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0: context for the later turns only")))
             continue
         try:
             out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
         except BadRow as e:
             if dropped is None or e.reason not in TURN_REASONS:
                 raise
-            dropped.append((i, e))
-    if not out and dropped:  # nothing left to train: the row is excluded under its first turn's reason
-        raise dropped[0][1]
+            left_out.append((i, e))
+    if dropped is not None:
+        dropped += left_out
+    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason
+        raise left_out[0][1]
     return out
 
 
@@ -252,10 +266,24 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
             continue
         for _, e in dropped:
             report.exclude_turn(e.reason, place, e.detail)
-        key = hash(json.dumps(messages, sort_keys=True, ensure_ascii=False, default=str))
+        # the tools too: the same conversation offered other tools renders another prompt, not a copy
+        key = hash(json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, default=str))
         if key in seen:
             report.duplicate(place)
         seen.add(key)
+        _count_traces(report, messages, place)
         examples += new
         report.examples += len(new)
+        report.modes.update(e.mode for e in new)
     return examples, report
+
+
+def _count_traces(report, messages: list[dict], place: str) -> None:
+    """A kept row's traces in other conventions: read ones counted, unread ones warned about (trace_markers.py)."""
+    turns = [m for m in messages if m["role"] == "assistant"]
+    if any(m.get("reasoning_content") is None and message_text(m.get("content")).lstrip().startswith(THOUGHT[0])
+           for m in turns):
+        report.thought_rows += 1
+    tag = next((t for m in turns if (t := other_marker(split_think(m)[1]))), None)
+    if tag:
+        report.other_marker(tag, place)

@@ -12,6 +12,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 FIRST = 5  # places kept per reason: enough to find the pattern, bounded for a set of millions of rows
+# what to do with a trace in tags the reader leaves as written (trace_markers.py)
+CONVERT = ("move the trace to the turn's reasoning_content (or to a leading <think>…</think>) to train it in think "
+           "mode; leave it to train the tags as part of the answer")
 
 
 class BadRow(ValueError):
@@ -37,6 +40,10 @@ class ChatReport:
     files: dict = field(default_factory=dict)  # path as given -> container (jsonl, json array, parquet, ...)
     duplicates: int = 0  # kept rows whose conversation an earlier kept row already had (trained again)
     duplicate_where: list = field(default_factory=list)
+    modes: Counter = field(default_factory=Counter)  # "think" | "non-think" -> assistant turns trained so
+    thought_rows: int = 0  # kept rows with an <|begin_of_thought|> trace, read as think (trace_markers.py)
+    other_markers: Counter = field(default_factory=Counter)  # "<reasoning>", ... -> kept rows with answers so
+    other_marker_where: list = field(default_factory=list)
 
     def exclude(self, reason: str, place: str, detail: str = "") -> None:
         self.excluded[reason] += 1
@@ -55,19 +62,31 @@ class ChatReport:
         if len(self.duplicate_where) < FIRST:
             self.duplicate_where.append(place)
 
+    def other_marker(self, tag: str, place: str) -> None:
+        self.other_markers[tag] += 1
+        if len(self.other_marker_where) < FIRST:
+            self.other_marker_where.append(place)
+
     def to_dict(self) -> dict:
         return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
                 "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()},
                 "excluded_detail": dict(self.detail), "turns_excluded": dict(self.turns_excluded),
                 "first_turns_excluded_at": {k: v for k, v in self.turn_where.items()},
                 "formats": dict(self.formats), "files": dict(self.files),
-                "duplicate_rows": self.duplicates, "first_duplicates_at": list(self.duplicate_where)}
+                "duplicate_rows": self.duplicates, "first_duplicates_at": list(self.duplicate_where),
+                "examples_by_mode": {m: self.modes[m] for m in ("think", "non-think")},
+                "thought_marker_rows": self.thought_rows, "unread_trace_markers": dict(self.other_markers),
+                "first_unread_trace_markers_at": list(self.other_marker_where)}
 
     def summary(self) -> str:
         kept = self.rows - sum(self.excluded.values())
         shapes = ", ".join(f"{n} {s}" for s, n in self.formats.most_common())
         out = f"{self.rows} chat rows" + (f" ({shapes})" if shapes else "")
-        out += f": {kept} kept ({self.examples} assistant turns to train"
+        out += (f": {kept} kept ({self.examples} assistant turns to train: {self.modes['think']} think, "
+                f"{self.modes['non-think']} non-think")
+        if self.thought_rows:
+            out += (f"; <|begin_of_thought|> traces read as think in {self.thought_rows} "
+                    f"row{'s' if self.thought_rows > 1 else ''}")
         if self.turns_excluded:
             out += "; turns left out of kept rows: " + ", ".join(
                 f"{n} {r} (e.g. {self.turn_where[r][0]})" for r, n in self.turns_excluded.most_common())
@@ -78,6 +97,11 @@ class ChatReport:
                     f"(e.g. {self.duplicate_where[0]})")
         if self.excluded:
             out += ", excluded: " + ", ".join(self._excluded_line(r, n) for r, n in self.excluded.most_common())
+        if self.other_markers:
+            tags = ", ".join(f"{n} {t}" for t, n in self.other_markers.most_common())
+            out += (f"\nwarning: {sum(self.other_markers.values())} kept rows have answers that start with a trace "
+                    f"in tags axk1 does not read as one ({tags}; e.g. {self.other_marker_where[0]}): they train as "
+                    f"non-think answers with the tags and the trace inline; {CONVERT}")
         return out
 
     def _excluded_line(self, reason: str, n: int) -> str:

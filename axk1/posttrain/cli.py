@@ -19,9 +19,9 @@ from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch
 # "Task files"); every row is checked when the file is read, so --dry-run finds a bad row.
 TASK_ROWS_HELP = ('Task files ([rl] tasks, posttrain heldout TASKS) are JSONL, one object a line: "prompt" (required); '
                   '"kind": "math" (default without tests; "answer" an integer: digits with an optional sign), "code" '
-                  '(default with tests; "tests": Python asserts) or "exact" ("answer" a text, compared with the last '
-                  '\\boxed{} or else the last line after </think>, both NFKC-normalised, case-folded, whitespace '
-                  'collapsed); optional: id, family, lang, level, entry_point, reasoning, response. See '
+                  '(default with tests; "tests": Python asserts) or "exact" (any other "answer": a text, a fraction, '
+                  '"1,000", an expression; the last \\boxed{} or else the last line after </think> is right when it '
+                  'equals it as normalised text, as a number, or by math-verify); optional: id, family, lang, level, entry_point, reasoning, response. See '
                   'docs/posttraining.md, "Task files".')
 
 
@@ -188,8 +188,16 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     check_modes(modes)
     # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
     # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
+    # and each prompt's room for --max-new-tokens in the model's context (a row without failed the evaluation midway)
     codec = ChatCodec.from_folder(args.model_dir)
-    tasks = read_task_rows([args.tasks], codec)[: args.limit]
+    budget = None
+    if codec is not None:
+        from axk1.config import ModelConfig
+        from axk1.posttrain.task_length import PromptBudget
+
+        context = ModelConfig.from_pretrained(args.model_dir).max_position_embeddings
+        budget = PromptBudget(codec, modes, args.max_new_tokens, context, "--max-new-tokens")
+    tasks = read_task_rows([args.tasks], codec, budget)[: args.limit]
     result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens, device=device, progress=True)
     for mode, r in result.items():
         print(f"{mode:>9}: accuracy {r['accuracy']:.3f} ± {r['accuracy_se']:.3f}, format errors "

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
+from axk1.infer.chat import message_text
 from axk1.posttrain.chat_data import check_messages, split_think
 from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
@@ -29,9 +30,11 @@ from axk1.posttrain.tasks import refuse_overwriting_inputs
 
 def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
     """Everything before the last assistant turn, which is what both modes must share (tools and calls included:
-    the same question with other tools is another prompt)."""
+    the same question with other tools is another prompt), as the template renders it: an earlier assistant turn
+    by its answer alone, so a think row's inline `<think>` spans in earlier turns match the plain row's answers."""
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    return json.dumps([tools or []] + [{"role": m["role"], "content": m.get("content"),
+    return json.dumps([tools or []] + [{"role": m["role"], "content": split_think(m)[1] if m["role"] == "assistant"
+                                        else message_text(m.get("content")),
                                         "tool_calls": m.get("tool_calls") or []} for m in messages[:last]],
                       ensure_ascii=False, sort_keys=True)
 
@@ -46,8 +49,9 @@ def _without_reasoning(messages: list[dict]) -> list[dict]:
     return out
 
 
-def _messages(row) -> list[dict]:
-    return check_messages(row_messages(row)[1])  # any shape chat_formats reads (ShareGPT, Alpaca, ...)
+def _messages(row, report: ChatReport) -> list[dict]:
+    # any shape chat_formats reads (ShareGPT, Alpaca, ...), counted in the report's formats
+    return check_messages(row_messages(row, report.formats)[1])
 
 
 def build_overlap(think_paths: list[str | Path], out_path: str | Path,
@@ -59,7 +63,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
     answers: dict[str, tuple[str, list[dict]]] = {}  # prompt key -> (place, non-think messages)
     for place, row in read_chat_rows(non_think_paths, report):
         try:
-            messages = _messages(row)
+            messages = _messages(row, report)
             plain = _without_reasoning(messages)
             last = [m for m in plain if m["role"] == "assistant"][-1]
             if not last["content"] and not last.get("tool_calls"):  # a turn that only calls tools is an answer
@@ -78,7 +82,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
     with atomic_writer(out_path) as out:
         for place, row in read_chat_rows(think_paths, report):
             try:
-                messages = _messages(row)
+                messages = _messages(row, report)
                 last = [m for m in messages if m["role"] == "assistant"][-1]
                 reasoning, _ = split_think(last)
                 if not reasoning:

@@ -5,9 +5,10 @@ math-verify as the fallback), code through the evaluation sandbox's checked run:
 confined process, the task's asserts in the sandbox's judge on plain copies of what its functions return, so the
 program decides nothing (an exit, a forged message or an object equal to everything fails; see execution.py).
 
-A third kind, "exact", is for a user's short text answers ("Tokyo", "3/4"): the answer is read from the text after
-the think block (the last \\boxed{} if there is one, else the last non-empty line) and compared with the task's
-after one normalisation (normalise_text). No other kind, and no user code: a reward is one of these graders.
+A third kind, "exact", is for a user's answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}"): the
+answer is read from the text after the think block (the last \\boxed{} if there is one, else the last non-empty
+line) and compared with the task's as text, as a number, or through math-verify (exact_grader.py). No other kind,
+and no user code: a reward is one of these graders.
 
 Format (A.X K1's R_format): in think mode the prompt opened `<think>`, so the output must close it exactly once and
 never open another; in non-think mode the prompt carried the empty think block, so the output must contain no
@@ -17,12 +18,12 @@ think tag at all. An output cut off at the token limit is wrong (it never finish
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from axk1.eval.execution import run_checked
-from axk1.eval.math_grader import grade_integer_answer, last_boxed
+from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.sandbox import Limits, run_parallel
+from axk1.posttrain.exact_grader import exact_correct
 from axk1.text.reasoning import split_reasoning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
@@ -83,37 +84,9 @@ def math_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tu
     gold_int = integer_answer(gold)
     if gold_int is None:  # read_tasks refuses such a row; a task built in memory may still hold one
         raise ValueError(f"math answer {gold!r} is not an integer: give digits with an optional sign, or use kind "
-                         "\"exact\" for a text answer")
+                         "\"exact\" (a fraction, decimal, digit-grouped number, expression or text answer)")
     verdict = grade_integer_answer(text, gold_int, finish_reason, think_open_in_prompt=thinking)
     return verdict.correct, verdict.status
-
-
-def normalise_text(text: str) -> str:
-    """How an exact answer is compared: Unicode NFKC (fullwidth ｔｏｋｙｏ is tokyo), case-folded, whitespace trimmed
-    and every inner run of whitespace one space. Nothing else: punctuation counts ("Paris." is not "Paris")."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def exact_answer(text: str, thinking: bool) -> str | None:
-    """The answer of an "exact" task's completion, normalised: after the think block, the last \\boxed{}'s content
-    if there is one, else the last non-empty line; None when there is nothing there."""
-    part = answer_part(text, thinking)
-    boxed = last_boxed(part)
-    if boxed is not None:
-        found = normalise_text(boxed)
-    else:
-        lines = [line for line in part.splitlines() if line.strip()]
-        found = normalise_text(lines[-1]) if lines else ""
-    return found or None
-
-
-def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
-    if finish_reason == "length":
-        return False, "truncated"
-    found = exact_answer(text, thinking)
-    if found is None:
-        return False, "no_answer"
-    return (True, "correct") if found == normalise_text(str(gold)) else (False, "wrong")
 
 
 def code_correct(text: str, tests: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:

@@ -42,11 +42,12 @@ from axk1.parallel.distributed import init_distributed, launched_with_torchrun
 from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain import rl_rollout, rl_update
 from axk1.posttrain.logprobs import PolicyLogprobs
-from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.posttrain.rl_recipe import RLRecipe, prompt_budget
 from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
 from axk1.posttrain.rl_stats import rollout_metrics
 from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
+from axk1.posttrain.task_length import longest_prompt_ids
 from axk1.posttrain.tasks import read_task_rows
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
@@ -73,7 +74,10 @@ class RLTrainer:
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
         self.codec = r.chat_codec()
-        self.tasks = read_task_rows(r.rl.tasks, self.codec)  # every row checked, control tokens by this codec
+        # every row checked: control tokens by this codec, and room in the context for [rl] max_new_tokens (a row
+        # that had none stopped the run at the iteration that drew it, after hours of work)
+        self.tasks = read_task_rows(r.rl.tasks, self.codec,
+                                    prompt_budget(r, self.codec, self.config.max_position_embeddings))
         self.pad_id = self.codec.token_id("<|pad|>") or 0
         # the chat turn's end (`<|im_end|>`) is what SFT trained to end a turn with; rollouts stop there too
         self.turn_end = self.codec.turn_end
@@ -129,7 +133,8 @@ class RLTrainer:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)
         if self.server is not None and self.is_main:  # what the server cannot take, said before the first push
-            longest = max((p for _, _, p in rl_rollout.sample_prompts(self, self.state.step, 0)), key=len)
+            # the longest prompt of all the tasks (the first draw's alone let a longer one fail a later iteration)
+            longest = longest_prompt_ids(self.codec, [str(t["prompt"]) for t in self.tasks], r.rl.modes)
             self.server.check(longest, r.rl.group_size, r.rl.max_new_tokens)
         if resume_step is not None or self.server is not None:  # a server serves what it was started with
             self.push_weights()

@@ -166,14 +166,21 @@ def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
     return parse_recipe(raw, base_dir, cls=RLRecipe)
 
 
+def prompt_budget(recipe: RLRecipe, codec, context: int):
+    """The room a task's prompt has in RL: the model's context less [rl] max_new_tokens, in each of [rl] modes."""
+    from axk1.posttrain.task_length import PromptBudget
+
+    return PromptBudget(codec, tuple(recipe.rl.modes), recipe.rl.max_new_tokens, context, "[rl] max_new_tokens")
+
+
 def longest_prompt(recipe: RLRecipe, candidates: int = 64) -> int:
-    """Tokens of the longest prompt RL renders from the tasks, in any of its modes: the `candidates` longest task
-    prompts by characters, rendered and encoded (every task's would take minutes for a million)."""
-    from axk1.posttrain.chat_data import prompt_text
+    """Tokens of the longest prompt RL renders from the tasks, in any of its modes (task_length.longest_prompt_ids).
+    The tasks are read as the run reads them, so a prompt with no room in the model's context for [rl]
+    max_new_tokens stops the dry run too, named by path:line."""
+    from axk1.posttrain.task_length import longest_prompt_ids
     from axk1.posttrain.tasks import read_task_rows
 
     codec = recipe.chat_codec()
-    prompts = sorted((str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks, codec)), key=len)[-candidates:]
-    return max((len(codec.encode(prompt_text(codec, [{"role": "user", "content": p}], m == "think"),
-                                 add_special_tokens=False)) for p in prompts for m in recipe.rl.modes), default=0)
-
+    budget = prompt_budget(recipe, codec, recipe.model.build_config().max_position_embeddings)
+    prompts = [str(t["prompt"]) for t in read_task_rows(recipe.rl.tasks, codec, budget)]
+    return len(longest_prompt_ids(codec, prompts, recipe.rl.modes, candidates))

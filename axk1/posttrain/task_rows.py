@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from axk1.json_text import find_surrogate
-from axk1.posttrain.rewards import KINDS, integer_answer, normalise_text
+from axk1.posttrain.exact_grader import normalise_text
+from axk1.posttrain.rewards import KINDS, integer_answer
 
 FIELDS = ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point", "reasoning", "response")
 # What a missing (or null) field means; prompt has no default (refused). Nor has kind here: it is "code" when the
@@ -21,8 +22,8 @@ FIELDS = ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry
 DEFAULTS = {"family": "custom", "lang": "en", "level": 1, "answer": "", "tests": "", "entry_point": "",
             "reasoning": "", "response": ""}
 STRINGS = ("family", "kind", "lang", "prompt", "tests", "entry_point", "reasoning", "response")
-KIND_HELP = ('use "math" (an integer answer), "code" (Python asserts in "tests") or "exact" (a short text answer, '
-             'compared after normalisation)')
+KIND_HELP = ('use "math" (an integer answer), "code" (Python asserts in "tests") or "exact" (any other answer: '
+             'text compared after normalisation, numbers by value, math through math-verify)')
 
 
 def fill_defaults(row: Mapping) -> dict:
@@ -62,7 +63,8 @@ def row_problems(values: Mapping, codec=None) -> list[str]:
     elif kind == "math" and integer_answer(values["answer"]) is None:
         problems.append(f"answer {answer!r} is not an integer: a math answer is a JSON integer or a string of digits "
                         'with an optional sign ("42", "-7"); fractions, decimals, digit groups ("1,000") and words '
-                        'are not; for a text answer give "kind": "exact"')
+                        'are not: give "kind": "exact", which takes them (compared as text, as numbers, "1,000" '
+                        'as 1000 and "3/4" as 0.75, and as math through math-verify)')
     elif kind == "exact" and not (isinstance(answer, str) and normalise_text(answer)):
         problems.append('an exact task needs a non-empty "answer" string')
     elif kind == "code":

@@ -42,7 +42,7 @@ MAX_REPEATS = 100
 class VerifiedTask:
     id: str             # content hash of the other fields: the same task always gets the same id
     family: str         # a key of FAMILIES
-    kind: str           # "math" | "code" | "exact" (a user's text answers: rewards.py)
+    kind: str           # "math" | "code" | "exact" (a user's other answers: exact_grader.py)
     lang: str           # "en" | "ko" (generated; a user's file may name others)
     level: int
     prompt: str         # the user message
@@ -262,11 +262,12 @@ def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
 SHOWN_BAD_ROWS = 5
 
 
-def read_tasks(path: str | Path, codec=None) -> list[VerifiedTask]:
+def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
     """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them; a user's own: docs/posttraining.md, "Task
     files"). Every row is checked here (parse_task), so a bad one stops RL, its --dry-run and `posttrain heldout`
     before they start: the error lists the first SHOWN_BAD_ROWS as path:line with the task id and what to do, and
-    counts the rest. `codec` (the model folder's ChatCodec) also refuses chat control tokens in prompts."""
+    counts the rest. `codec` (the model folder's ChatCodec) also refuses chat control tokens in prompts; `budget`
+    (task_length.PromptBudget) a prompt that leaves no room in the model's context for the tokens generated."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no task file {path}: give a JSONL of tasks, e.g. one that `axk1 posttrain tasks -o "
                                 "DIR` wrote (DIR/train.jsonl or DIR/heldout.jsonl)")
@@ -282,6 +283,8 @@ def read_tasks(path: str | Path, codec=None) -> list[VerifiedTask]:
                 row, problems = None, [f"not JSON ({e})"]
             else:
                 task, problems = parse_task(row, codec)
+                if not problems and budget is not None and (too_long := budget.problem(task.prompt)):
+                    problems = [too_long]
             if not problems:
                 tasks.append(task)
                 continue
@@ -290,15 +293,15 @@ def read_tasks(path: str | Path, codec=None) -> list[VerifiedTask]:
                 bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
     if bad:
         more = f"\n  ... and {n_bad - len(bad)} more" if n_bad > len(bad) else ""
-        raise ValueError(f"{n_bad} of {n_rows} rows of the task file {path} cannot be graded:\n" + "\n".join(bad)
+        raise ValueError(f"{n_bad} of {n_rows} rows of the task file {path} cannot be used:\n" + "\n".join(bad)
                          + more + "\nfix or remove them; the task row schema is in docs/posttraining.md "
                          "(\"Task files\")")
     return tasks
 
 
-def read_task_rows(paths: list[str], codec=None) -> list[dict]:
+def read_task_rows(paths: list[str], codec=None, budget=None) -> list[dict]:
     """Verified-task rows (read_tasks' format, checked there) as dicts, from one or more files."""
-    tasks = [t.to_dict() for path in paths for t in read_tasks(path, codec)]
+    tasks = [t.to_dict() for path in paths for t in read_tasks(path, codec, budget)]
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks

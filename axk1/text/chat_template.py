@@ -45,15 +45,25 @@ TOOLS_HOW = ("\n</tools>\n\nTo call a function, write a JSON object with its nam
              "<tool_call></tool_call> tags, one block per call:\n<tool_call>\n"
              "{\"name\": <function name>, \"arguments\": <the arguments as a JSON object>}\n</tool_call>")
 
+# What a whole-conversation render (training) says of a call whose arguments are a JSON string.
+STRING_ARGUMENTS = ("tool call arguments are a JSON string: parse them to an object first (json.loads), as transformers' "
+                    "chat templates expect and as axk1 sft, axk1 serve and vLLM do, so that training writes the call "
+                    "as serving renders it")
+
 CHAT_TEMPLATE = (
     # An assistant turn's text with its calls: the answer, then one <tool_call> block per call, a newline apart
-    # (tool_format.answer_with_calls, what SFT trains). Arguments given as a string are written as they are
-    # (Jinja cannot parse JSON; axk1 hands the template objects, see tool_format).
+    # (tool_format.answer_with_calls, what SFT trains). axk1 (its server and SFT) and vLLM parse arguments given as
+    # a JSON string before rendering, so a call has one text; Jinja cannot parse JSON, so a string that reaches the
+    # template is written as it is when it renders a prompt, and refused when it renders a whole conversation for
+    # training (transformers, TRL), which would otherwise train other text than `axk1 sft` and serving show
     "{%- macro with_calls(text, calls) -%}"
     "{{ text }}"
     "{%- for call in calls -%}"
     "{%- set fn = call['function'] if call['function'] is mapping else call -%}"
     "{%- set args = fn['arguments'] if fn['arguments'] is defined else {} -%}"
+    "{%- if args is string and not add_generation_prompt -%}"
+    "{{ raise_exception(" + _literal(STRING_ARGUMENTS) + ") }}"
+    "{%- endif -%}"
     "{{ ('\\n' if text or not loop.first else '') + '<tool_call>\\n{\"name\": ' + (fn['name'] | tojson) "
     "+ ', \"arguments\": ' + (args if args is string else args | tojson) + '}\\n</tool_call>' }}"
     "{%- endfor -%}"

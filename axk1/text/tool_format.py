@@ -10,7 +10,8 @@ Arguments reach us in two forms: OpenAI's clients send them as a JSON string, tr
 object. Both are rendered as the object (`normalise_tool_calls` parses a string, as vLLM does before it renders a
 template), so one call has one text whichever form a client or a data row used. The chat template can only write
 a string as it is (Jinja has no JSON parser): callers that render through axk1 (the server, SFT) get the object
-either way; transformers users should pass objects, as its convention already asks.
+either way; a whole-conversation render for training (transformers, TRL) is refused on a string, naming the fix
+(parse it: transformers' own convention), since writing it verbatim would train other text than serving shows.
 """
 
 from __future__ import annotations

@@ -1,0 +1,114 @@
+"""The "exact" kind's grader: a user's short answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}").
+
+The answer is read after the think block: the last \\boxed{}'s content if there is one, else the last non-empty
+line. It is right when, in this order:
+1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
+   (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
+2. both read as plain numbers (integers or decimals with optional digit-group commas, `a/b`, `\\frac{a}{b}`,
+   `\\dfrac`, `\\tfrac`) and are equal as exact fractions: `1,000` is `1000`, `3/4` is `0.75` and `\\dfrac{3}{4}`,
+   and 0.7500001 is not 3/4;
+3. the task's answer reads as math (digits or LaTeX, operators, single-letter variables; no words) and
+   math-verify, the evaluation's own fallback grader (axk1/eval/math_grader.py, in its worker process with its
+   timeouts), finds the two equal: `\\frac{\\sqrt{2}}{2}` for `\\sqrt{2}/2`.
+Steps 1 and 2 are pure functions; step 3 runs only for a math-shaped answer they did not settle, and only for an
+answer of at most MAX_VERIFIED characters (math-verify can hang on huge powers; its worker is killed after a
+timeout and the answer is then wrong), so a reward stays bounded in time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from fractions import Fraction
+
+from axk1.eval.math_grader import WRAPPER, last_boxed, math_verify_worker
+from axk1.text.reasoning import split_reasoning
+
+MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
+_WRAPPED = re.compile(WRAPPER.pattern + r"([^{}]*)\}")  # `\text{Tokyo}`, `\mathbf{3}`: the eval grader's wrappers
+_NUMBER = re.compile(r"([+-]?)(?:\\[dt]?frac\{(\d+(?:\.\d+)?)\}\{(\d+(?:\.\d+)?)\}|\\[dt]?frac(\d)(\d)"
+                     r"|(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d+)?))?)")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_MATH_CHARS = re.compile(r"[0-9A-Za-z+\-*/^().{}\[\]=<>|!_' ]*")
+
+
+def normalise_text(text: str) -> str:
+    """How an exact answer is compared as text: Unicode NFKC (fullwidth ｔｏｋｙｏ is tokyo), case-folded, whitespace
+    trimmed and every inner run of whitespace one space. Nothing else: punctuation counts."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _plain(text: str) -> str:
+    """The text without math delimiters and `\\text{}`-like wrappers (nested ones too), normalised."""
+    s = text.strip().strip("$")
+    for _ in range(8):  # a wrapper a level; real answers nest one or two
+        s, n = _WRAPPED.subn(r"\1", s)
+        if not n:
+            break
+    return normalise_text(s)
+
+
+def raw_answer(text: str, thinking: bool) -> str | None:
+    """The answer as written: after the think block, the last \\boxed{}'s content, else the last non-empty line."""
+    part = split_reasoning(text, thinking).answer or ""
+    boxed = last_boxed(part)
+    if boxed is not None:
+        return boxed
+    lines = [line for line in part.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def exact_answer(text: str, thinking: bool) -> str | None:
+    """The answer of an "exact" task's completion as compared as text (_plain); None when there is nothing there."""
+    raw = raw_answer(text, thinking)
+    return (_plain(raw) or None) if raw is not None else None
+
+
+def as_number(text: str) -> Fraction | None:
+    """A plain number's exact value (normalised text: `1,000`, `-0.75`, `3/4`, `\\dfrac{3}{4}`, `\\tfrac34`); None
+    for anything else, a list of numbers (`1,2`, `7 2`) included."""
+    s = re.sub(r"\s*/\s*", "/", text.replace("{,}", ",").replace("\\,", ""))
+    s = re.sub(r"(?<=\d),(?=\d{3}(?![\d]))", "", s)  # digit groups: 1,000,000
+    if len(s) > 100:
+        return None
+    m = _NUMBER.fullmatch(s)
+    if m is None:
+        return None
+    sign, num, den, num1, den1, whole, over = m.groups()
+    try:
+        value = (Fraction(num) / Fraction(den) if num else Fraction(int(num1), int(den1)) if num1
+                 else Fraction(whole) / Fraction(over or "1"))
+    except ZeroDivisionError:
+        return None
+    return -value if sign == "-" else value
+
+
+def reads_as_math(text: str) -> bool:
+    """Digits or LaTeX commands with operators and single-letter variables, no word ("Paris 2024" is text)."""
+    rest = _COMMAND.sub(" ", text)
+    words = re.search(r"[A-Za-z]{2,}", rest)
+    has_math = re.search(r"\d", rest) or _COMMAND.search(text)
+    return bool(has_math) and not words and _MATH_CHARS.fullmatch(rest) is not None
+
+
+def exact_match(raw: str, gold: str) -> bool:
+    """Whether the answer `raw` (as written) is the task's `gold` (module docstring: text, number, math-verify)."""
+    found, want = _plain(raw), _plain(gold)
+    if found == want:
+        return True
+    a, b = as_number(found), as_number(want)
+    if a is not None and b is not None:
+        return a == b  # two plain numbers are settled here, exactly: no float rounding, no worker
+    gold_math = gold.strip().strip("$")
+    if reads_as_math(gold_math) and len(raw) <= MAX_VERIFIED and len(gold_math) <= MAX_VERIFIED:
+        return bool(math_verify_worker().grade(f"\\boxed{{{raw}}}", f"${gold_math}$").get("correct"))
+    return False
+
+
+def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
+    if finish_reason == "length":
+        return False, "truncated"
+    raw = raw_answer(text, thinking)
+    if raw is None or not _plain(raw):
+        return False, "no_answer"
+    return (True, "correct") if exact_match(raw, str(gold)) else (False, "wrong")

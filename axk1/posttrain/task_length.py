@@ -1,0 +1,71 @@
+"""Whether a task's prompt fits the model's context with the tokens generated after it, checked when the task file
+is read (tasks.read_tasks), so one over-long row stops RL, its --dry-run and `posttrain heldout` before they start,
+named by path:line and task id, instead of killing a run at the iteration that first draws it.
+
+A row that does not fit is refused, not dropped: a task file is the run's definition (its digest guards --resume),
+and every other unusable row is refused the same way (docs/posttraining.md, "Task files").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from axk1.posttrain.chat_data import prompt_text
+
+# Tokens a tokenizer may add beyond one per UTF-8 byte (a SentencePiece prefix space, say): the cheap bound below
+# stays an upper bound with it.
+SLACK = 8
+
+
+def render(codec, prompt: str, thinking: bool) -> str:
+    """The prompt RL and held-out evaluation send: the user turn in the folder's chat template, in one mode."""
+    return prompt_text(codec, [{"role": "user", "content": prompt}], thinking)
+
+
+def prompt_ids(codec, prompt: str, thinking: bool) -> list[int]:
+    return codec.encode(render(codec, prompt, thinking), add_special_tokens=False)
+
+
+def longest_prompt_ids(codec, prompts: list[str], modes: list[str] | tuple[str, ...], candidates: int = 64
+                       ) -> list[int]:
+    """The token ids of the longest prompt rendered from `prompts` in any of `modes`: the `candidates` longest by
+    characters, rendered and encoded (every prompt's would take minutes for a million)."""
+    longest = sorted(prompts, key=len)[-candidates:]
+    return max((prompt_ids(codec, p, m == "think") for p in longest for m in modes), key=len, default=[])
+
+
+@dataclass
+class PromptBudget:
+    """The room a prompt has: `context` tokens (the model's max_position_embeddings) less `max_new_tokens`, in each
+    of `modes`. `knob` names the setting of max_new_tokens in messages ("[rl] max_new_tokens")."""
+    codec: object
+    modes: tuple[str, ...]
+    max_new_tokens: int
+    context: int
+    knob: str
+    frame: int = field(init=False)  # UTF-8 bytes of the template around an empty prompt, the longest mode's
+
+    def __post_init__(self) -> None:
+        self.modes = tuple(self.modes)
+        self.frame = max(len(render(self.codec, "", m == "think").encode("utf-8")) for m in self.modes)
+        empty = max(len(prompt_ids(self.codec, "", m == "think")) for m in self.modes)
+        if empty + self.max_new_tokens > self.context:  # no prompt at all could fit: one error, not one per row
+            raise ValueError(f"{self.knob} = {self.max_new_tokens:,} does not fit the model's context of "
+                             f"{self.context:,} tokens (max_position_embeddings) after even an empty prompt "
+                             f"({empty} tokens of chat template): lower {self.knob} to at most "
+                             f"{self.context - empty:,}, or use a model with a longer context")
+
+    def problem(self, prompt: str) -> str | None:
+        """None when the prompt fits in every mode, else what is wrong and the ways out."""
+        # every token covers at least one byte of the text (byte-level BPE; SentencePiece's byte fallback), so a
+        # prompt this short fits without being rendered or encoded: the usual file is checked at reading speed
+        if len(prompt.encode("utf-8", "surrogatepass")) + self.frame + SLACK + self.max_new_tokens <= self.context:
+            return None
+        for mode in self.modes:
+            n = len(prompt_ids(self.codec, prompt, mode == "think"))
+            if n + self.max_new_tokens > self.context:
+                lower = f"lower {self.knob} to at most {self.context - n:,}, " if n < self.context else ""
+                return (f"the prompt is {n:,} tokens in {mode} mode, and with {self.knob} = {self.max_new_tokens:,} "
+                        f"it needs {n + self.max_new_tokens:,} > the model's context of {self.context:,} tokens: "
+                        f"drop or shorten the row, {lower}or use a model with a longer context")
+        return None

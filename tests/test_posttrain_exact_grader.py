@@ -1,0 +1,63 @@
+"""RL's "exact" answers: what the task-file check tells a user to use for a fraction or "1,000" must then accept
+the forms a model writes (`\\frac{3}{4}`, `0.75`, `\\boxed{1000}`, `\\text{Tokyo}`); every one scored -1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from axk1.posttrain import exact_grader
+from axk1.posttrain.rewards import score
+from axk1.posttrain.tasks import read_tasks
+
+
+def _score(gold: str, boxed: str):
+    return score({"kind": "exact", "answer": gold, "tests": ""}, f"reasoning</think>\nSo \\boxed{{{boxed}}}", "stop",
+                 True)
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("3/4", r"\frac{3}{4}"), ("3/4", r"\dfrac{3}{4}"), ("3/4", r"\tfrac34"), ("3/4", "0.75"), ("3/4", "3 / 4"),
+    (r"\frac{3}{4}", "3/4"), ("-3/4", r"-\frac{3}{4}"), ("0.5", ".5"), ("1,000", "1000"), ("1,000", "1{,}000"),
+    ("1000", "1,000"), ("1,000,000", r"\text{1,000,000}"), ("Tokyo", r"\text{Tokyo}"), ("Tokyo", r"\textbf{Tokyo}"),
+    ("New York", r"\text{new york}"), ("$3/4$", "3/4"),
+])
+def test_equivalent_forms_score_plus_one_without_math_verify(monkeypatch, gold, written):
+    monkeypatch.setattr(exact_grader, "math_verify_worker", lambda: pytest.fail("settled without math-verify"))
+    assert _score(gold, written).reward == 1.0
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("3/4", "0.7500001"), ("3/4", "4/3"), ("1,000", "1,001"), ("Paris", "Paris."), ("Tokyo", r"\text{Kyoto}"),
+    ("Paris 2024", "2024"), ("1,2", "12"), ("B", "b)"),
+])
+def test_different_answers_stay_wrong(gold, written):
+    assert _score(gold, written).status == "wrong"
+
+
+def test_math_shaped_answers_go_to_the_evaluation_fallback_grader():
+    """Steps 1-2 do not settle `\\frac{\\sqrt{2}}{2}` against `\\sqrt{2}/2`: eval's math-verify worker does."""
+    assert _score(r"\sqrt{2}/2", r"\frac{\sqrt{2}}{2}").reward == 1.0
+    assert _score(r"\sqrt{2}/2", r"\frac{\sqrt{3}}{2}").status == "wrong"
+    assert _score(r"2\pi", r"2 \pi").reward == 1.0
+
+
+def test_text_and_overlong_answers_never_reach_math_verify(monkeypatch):
+    """A reward stays a pure function where it can: text golds never, and no answer past MAX_VERIFIED characters
+    (math-verify hangs on huge powers), is sent to the worker."""
+    monkeypatch.setattr(exact_grader, "math_verify_worker", lambda: pytest.fail("math-verify was asked"))
+    assert _score("Tokyo", "Kyoto").status == "wrong"
+    assert _score(r"\sqrt{2}", "2^{" * 150 + "2" + "}" * 150).status == "wrong"
+    assert not exact_grader.reads_as_math("Paris 2024") and exact_grader.reads_as_math(r"x^2 + \frac{1}{2}")
+
+
+def test_the_read_time_advice_leads_to_a_task_that_grades_what_it_promises(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"prompt": "How many metres in a km?", "answer": "1,000"}) + "\n")
+    with pytest.raises(ValueError, match=r'give "kind": "exact", which takes them .*"1,000" as 1000') as e:
+        read_tasks(path)
+    assert '"1,000" as 1000' in str(e.value)
+    path.write_text(json.dumps({"prompt": "How many metres in a km?", "answer": "1,000", "kind": "exact"}) + "\n")
+    task = read_tasks(path)[0].to_dict()
+    assert score(task, "</think>\\boxed{1000}", "stop", True).reward == 1.0

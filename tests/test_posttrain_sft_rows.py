@@ -1,0 +1,126 @@
+"""What a chat row says about its own training, read as the formats it comes from mean it: OpenAI's per-turn
+`weight`, other reasoning conventions (OpenThoughts' `<|begin_of_thought|>`), rows that differ only in their
+tools, and the report's count of turns per mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import load_chat_examples
+from tests.serve_helpers import make_model_folder
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory) -> ChatCodec:
+    return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("rows") / "base"))
+
+
+def _jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _trained(codec: ChatCodec, examples) -> list[str]:
+    return [codec.tokenizer.decode(e.ids[e.n_prompt:].tolist(), skip_special_tokens=False) for e in examples]
+
+
+def _weighted(first, second=1) -> dict:
+    return {"messages": [{"role": "user", "content": "Capital of France?"},
+                         {"role": "assistant", "content": "London.", "weight": first},
+                         {"role": "user", "content": "Are you sure?"},
+                         {"role": "assistant", "content": "Sorry, it is Paris.", "weight": second}]}
+
+
+def test_openai_weight_0_keeps_a_turn_as_context_untrained_and_counts_it(codec, tmp_path):
+    """OpenAI's fine-tuning rows (and axolotl's) mark a turn not to learn with "weight": 0; it was trained."""
+    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0), _weighted(False, True), _weighted(1)])
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    trained = _trained(codec, examples)
+    assert trained.count("London.<|im_end|>") == 1  # only the third row's, weight 1
+    assert trained.count("Sorry, it is Paris.<|im_end|>") == 3
+    assert "London." in codec.tokenizer.decode(examples[0].ids[:examples[0].n_prompt].tolist())  # still context
+    assert dict(report.turns_excluded) == {"weight 0": 2} and report.examples == 4
+    assert "turns left out of kept rows: 2 weight 0" in report.summary()
+    assert report.to_dict()["turns_excluded"] == {"weight 0": 2}
+
+
+def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_reason(codec, tmp_path):
+    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0, 0), _weighted(0.5), _weighted(1, "1"), _weighted(2, 1)])
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert examples == [] and dict(report.excluded) == {"weight 0": 1, "bad weight": 3}
+    assert "takes 0 (the turn stays as context, untrained) or 1" in report.detail["bad weight"]
+
+
+OPENTHOUGHTS = {"conversations": [  # Bespoke-Stratos-17k's / OpenThoughts-114k's layout, their system prompt cut
+    {"from": "user", "value": "What is 2+3?"},
+    {"from": "assistant", "value": "<|begin_of_thought|>\n\nAdding 2 and 3 gives 5.\n\n<|end_of_thought|>\n\n"
+                                   "<|begin_of_solution|>\n\nThe sum is \\boxed{5}.\n\n<|end_of_solution|>"}]}
+
+
+def test_openthoughts_markers_are_a_think_trace_and_its_answer(codec, tmp_path):
+    """OpenThoughts / Bespoke-Stratos rows trained as non-think answers with the markers and the trace inline."""
+    as_think = {"messages": [{"role": "user", "content": "What is 2+3?"},
+                             {"role": "assistant", "content": "The sum is \\boxed{5}.",
+                              "reasoning_content": "Adding 2 and 3 gives 5."}]}
+    examples, report = load_chat_examples([_jsonl(tmp_path / "ot.jsonl", [OPENTHOUGHTS])], codec, "keep", 512)
+    reference, _ = load_chat_examples([_jsonl(tmp_path / "ref.jsonl", [as_think])], codec, "keep", 512)
+    assert [e.mode for e in examples] == ["think"]
+    assert examples[0].ids.tolist() == reference[0].ids.tolist()
+    assert report.thought_rows == 1 and report.to_dict()["examples_by_mode"] == {"think": 1, "non-think": 0}
+    unclosed = {"messages": [{"role": "user", "content": "x"},
+                             {"role": "assistant", "content": "<|begin_of_thought|> and never closed"}]}
+    _, report = load_chat_examples([_jsonl(tmp_path / "bad.jsonl", [unclosed])], codec, "keep", 512)
+    assert dict(report.excluded) == {"unclosed think": 1}
+
+
+def test_other_trace_tags_are_counted_and_warned_with_the_conversion(codec, tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "2+4?"},
+                          {"role": "assistant", "content": "<reasoning>2+4=6</reasoning>\n6"}]},
+            {"messages": [{"role": "user", "content": "2+5?"},
+                          {"role": "assistant", "content": "<thought>2+5=7</thought>7"}]},
+            {"messages": [{"role": "user", "content": "2+6?"}, {"role": "assistant", "content": "8"}]}]
+    path = _jsonl(tmp_path / "tags.jsonl", rows)
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert [e.mode for e in examples] == ["non-think"] * 3  # trained as written, not guessed at
+    assert report.other_markers == {"<reasoning>": 1, "<thought>": 1}
+    summary = report.summary()
+    assert "3 assistant turns to train: 0 think, 3 non-think" in summary
+    assert "warning: 2 kept rows have answers that start with a trace in tags" in summary
+    assert f"e.g. {path}:1" in summary and "reasoning_content" in summary
+    written = report.to_dict()
+    assert written["unread_trace_markers"] == {"<reasoning>": 1, "<thought>": 1}
+    assert written["examples_by_mode"] == {"think": 0, "non-think": 3}
+
+
+def test_overlap_pairs_a_multi_turn_row_whose_earlier_turns_keep_inline_traces(tmp_path):
+    """The pairing key compared earlier assistant turns' raw content, trace included, so the non-think row for the
+    same conversation never matched and was excluded; and the report's formats were {}."""
+    from axk1.posttrain.overlap import build_overlap
+
+    think = {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "<think>1+1=2</think>2"},
+                          {"role": "user", "content": "2+3?"}, {"role": "assistant", "content": "<think>2+3=5</think>5"}]}
+    plain = {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"},
+                               {"from": "human", "value": "2+3?"}, {"from": "gpt", "value": "It is 5."}]}
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [think])], out, [_jsonl(tmp_path / "p.jsonl", [plain])])
+    assert result["non_think_from"] == {"non-think set": 1} and result["input"]["excluded"] == {}
+    assert result["input"]["formats"] == {"messages": 1, "sharegpt": 1}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["mode"], r["messages"][-1]["content"]) for r in rows] == [("think", "<think>2+3=5</think>5"),
+                                                                         ("non-think", "It is 5.")]
+
+
+def test_rows_that_differ_only_in_their_tools_are_not_duplicates(codec, tmp_path):
+    def tool(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+
+    chat = [{"role": "user", "content": "What time is it?"}, {"role": "assistant", "content": "I cannot tell."}]
+    rows = [{"messages": chat, "tools": [tool("now")]}, {"messages": chat, "tools": [tool("clock")]},
+            {"messages": chat}, {"messages": chat, "tools": [tool("now")]}]
+    examples, report = load_chat_examples([_jsonl(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
+    assert len(examples) == 4 and report.duplicates == 1 and report.duplicate_where == [f"{tmp_path / 'd.jsonl'}:4"]
+    assert len({tuple(e.ids.tolist()) for e in examples}) == 3  # three distinct prompts were trained
