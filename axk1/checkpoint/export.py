@@ -85,7 +85,7 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
 
 
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
-    """The tokenizer's files into a model folder; `context` (the model's max_position_embeddings) becomes
+    """The tokenizer's files into a model folder; `context` (the model's context_length) becomes
     tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`
     says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model)."""
     for name, data in files.items():
@@ -201,7 +201,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
                 save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for,
                                 part=(world, world))
         if rank == 0:
-            _write_tokenizer(tokenizer_files, staging, config.max_position_embeddings)
+            _write_tokenizer(tokenizer_files, staging, config.context_length)
     except OSError as e:
         if rank == 0:
             shutil.rmtree(staging, ignore_errors=True)

@@ -103,7 +103,7 @@ class NativeBackend(Backend):
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         from axk1.infer.generate import generate
 
-        context = self.model.config.max_position_embeddings
+        context = self.model.config.context_length
         out: list[Completion] = []
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start:start + self.batch_size]
