@@ -85,6 +85,8 @@ class _Canned(JsonHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/chat/completions"):  # /tokenize (vLLM's) is not OpenAI's: a 404, as there
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
         cls = type(self)
         with cls.lock:
             cls.calls += 1
