@@ -23,7 +23,7 @@ LEAD = ("There is an important piece of information hidden inside a lot of irrel
         "it; I will ask you about it.\n\n")
 QUESTION = "\n\nWhat is the pass key? Reply with the number only."
 CHARS_PER_TOKEN = 4  # the estimate where the backend cannot count tokens (~1.6x off for a BPE tokenizer)
-FIT_TRIES = 8  # token counts per prompt while filling it (each a request on a server): 3-4 suffice in practice
+FIT_TRIES = 8  # token counts per prompt while filling it (each a request on a server): 4-6 in practice
 
 
 def haystack(n_chars: int, depth: float, key: int) -> str:
