@@ -117,7 +117,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     # asked for: as asked (more than the context leaves is refused, naming how many fit); the default: within it,
     # as the server's (a prompt within the default's tokens of the context was refused for a limit nobody set)
     limit = args.max_new_tokens if args.max_new_tokens is not None else min(
-        DEFAULT_MAX_NEW_TOKENS, max(1, model.config.max_position_embeddings - len(ids)))
+        DEFAULT_MAX_NEW_TOKENS, max(1, model.config.context_length - len(ids)))
     sampling = dict(max_new_tokens=limit, temperature=args.temperature, top_p=args.top_p,
                     top_k=args.top_k, seed=args.seed, stop_ids=stop_ids)
     if args.speculative:

@@ -146,6 +146,17 @@ class ModelConfig:
         return self.qk_nope_head_dim + self.qk_rope_head_dim
 
     @property
+    def context_length(self) -> int:
+        """The tokens the model takes (serve's default --max-model-len, generate's and eval's limit): config.json's
+        max_position_embeddings, or with YaRN factor x original_max_position_embeddings where that is longer, as
+        vLLM derives a YaRN model's length. A released config may hold either the original or the extended length
+        in max_position_embeddings; transformers generates past it either way (docs/model.md)."""
+        if self.rope_scaling is None:
+            return self.max_position_embeddings
+        extended = int(self.rope_scaling["factor"] * self.rope_scaling["original_max_position_embeddings"])
+        return max(self.max_position_embeddings, extended)
+
+    @property
     def experts_per_group(self) -> int:
         return self.n_routed_experts // self.n_group
 

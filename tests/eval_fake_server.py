@@ -31,6 +31,8 @@ class FakeChatServer(JsonHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/chat/completions"):  # /tokenize (vLLM's) is not OpenAI's: a 404, as there
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
         type(self).calls += 1
         type(self).bodies.append(body)
         status, reply, delay = self.route(body["messages"][-1]["content"])

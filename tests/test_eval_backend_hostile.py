@@ -100,19 +100,20 @@ def test_a_4xx_for_one_problem_fails_that_sample_only(server, tmp_path):
     handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "context length exceeded"}}, 0)
                                  if prompt.startswith("Problem 1") else (200, OK, 0))
     out = tmp_path / "run"
-    # the sample is unanswered: the run exits 1, its score incomplete (tests/test_eval_incomplete.py)
+    # the sample is too long for the context: the run exits 1, its score no measurement
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"),
                         "--concurrency", "1", "-o", str(out)) == 1
     records = {r["problem_id"]: r for r in sample_records(out)}
     assert records["p0"]["status"] == records["p2"]["status"] == "correct"
-    assert records["p1"]["status"] == "request_failed" and "context length exceeded" in records["p1"]["error"]
+    assert records["p1"]["status"] == "too_long" and "context length exceeded" in records["p1"]["error"]
     assert "HTTP 400" in records["p1"]["error"]
 
 
-def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path):
+def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path, capsys):
     """A passkey run whose longest lengths came first: the server's context-length 400s on the first three requests
     were taken for a wrong URL, key or model and stopped the run, the shorter lengths never sent. They fail their
-    own samples; the run goes on."""
+    own samples (too_long, with the server's reason); the run goes on. The same request is refused on every run, so
+    the run is not called unanswered and a rerun is not advised (it was: "Run the same command again", for ever)."""
     base, handler = server
     long = {"Problem 0", "Problem 1", "Problem 2"}
     handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "This model's maximum context length is "
@@ -120,9 +121,15 @@ def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path):
                                  if prompt[:9] in long else (200, OK, 0))
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 5),
-                        "--concurrency", "1", "-o", str(out)) == 1  # ran to the end; its score incomplete
-    statuses = [r["status"] for r in sorted(sample_records(out), key=lambda r: r["problem_id"])]
-    assert statuses[:3] == ["request_failed"] * 3 and statuses[3:] == ["correct"] * 2
+                        "--concurrency", "1", "-o", str(out)) == 1  # ran to the end; its score no measurement
+    records = sorted(sample_records(out), key=lambda r: r["problem_id"])
+    assert [r["status"] for r in records] == ["too_long"] * 3 + ["correct"] * 2
+    assert "maximum context length is 512 tokens" in records[0]["error"]
+    err = capsys.readouterr().err
+    assert "3/5 samples too long for the model's context" in err and "A rerun is refused the same way" in err
+    assert "Run the same command again" not in err
+    results = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
+    assert results["too_long"] == 3 and results["unanswered"] == 0
 
 
 def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_path):

@@ -53,7 +53,7 @@ def test_eval_against_a_real_axk1_serve_process(tiny_folder, aime_files, tmp_pat
     with ServerProcess(tiny_folder) as server:
         code = _eval("--model", f"openai:{server.base}/v1", "--tasks", "aime25,passkey", "--aime-data",
                      aime_files["en"], "--limit", "2", "-n", "2", "--max-tokens", "8", "--thinking", "on",
-                     "--concurrency", "4", "--passkey-lengths", "64", "-o", str(out))
+                     "--concurrency", "4", "--passkey-lengths", "400", "-o", str(out))
     assert code == 0
     records = _records(out)
     assert len(records) == 2 * 2 + 2 * 2
@@ -65,6 +65,9 @@ def test_eval_against_a_real_axk1_serve_process(tiny_folder, aime_files, tmp_pat
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["backend"]["model"] == "model" and results["config"]["sampling"]["thinking"] is True
     assert results["tasks"]["aime25"]["metrics"]["n_problems"] == 2
+    # passkey's prompts were counted by the server's /tokenize (vLLM's route, which axk1 serve has too)
+    assert results["tasks"]["passkey"]["info"]["sizing"] == "the whole prompt's tokens, counted by the backend"
+    assert all(392 <= r["meta"]["prompt_tokens"] <= 400 for r in records if r["task"] == "passkey")
     for name in ("report.md", "scores.png", "passkey.png", "config.json"):
         assert (out / name).stat().st_size > 0
 
@@ -85,6 +88,8 @@ class _Canned(JsonHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/chat/completions"):  # /tokenize (vLLM's) is not OpenAI's: a 404, as there
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
         cls = type(self)
         with cls.lock:
             cls.calls += 1

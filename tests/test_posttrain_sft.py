@@ -199,7 +199,7 @@ def test_an_output_model_folder_that_cannot_be_written_is_refused_before_trainin
 
 
 @pytest.mark.parametrize("change, says", [
-    ({"sft": {"seq_len": 4096}}, r"\[sft\] seq_len 4096 is past the model's max_position_embeddings="),
+    ({"sft": {"seq_len": 4096}}, r"\[sft\] seq_len 4096 is past the model's context of "),
     ({"parallelism": {"cp": 5}, "sft": {"seq_len": 96}}, r"cp = 5 must divide \[sft\] seq_len 96"),
     ({"parallelism": {"dp_shard": 3, "ep": 2}}, r"ep=2 must divide dp_shard=3"),
 ])

@@ -32,7 +32,8 @@ def test_519b_recipe_stages_and_mixtures_are_the_published_ones():
             assert stage.mixture[domain] == pytest.approx(percent / total, abs=5e-6), (stage.name, domain)
     # constant learning rate in stage 1, decay from stage 2 (warmup-stable-decay)
     assert (recipe.schedule.kind, recipe.schedule.decay_starts_at_stage) == ("wsd", 2)
-    assert recipe.model.build_config() == ModelConfig.from_preset("axk1-519b").replace(rope_scaling=None)
+    assert recipe.model.build_config() == ModelConfig.from_preset("axk1-519b").replace(
+        rope_scaling=None, max_position_embeddings=32768)
     assert (recipe.model.mtp_depth, recipe.moe.balancing) == (1, "aux-loss-free")
 
 
@@ -83,13 +84,18 @@ def test_vocabulary_rule_gives_what_docs_model_md_says():
     assert optimal_vocab_size(non_vocab, 7168, AXK1_VOCAB_ADJUST) == 164_480  # A.X K1 chose 163,840 = 1.25 x 2^17
 
 
-def test_519b_recipe_trains_plain_rope_until_the_long_context_stage():
-    """The release's YaRN block extends from 32,768 tokens, the length trained without it; the recipe used to
-    inherit it from the preset and pretrain all 9.26T tokens, 4K stage included, with YaRN x4 on."""
+def test_519b_recipe_trains_plain_rope_to_32k_and_its_export_serves_the_release_config():
+    """The release's YaRN block extends from 32,768 tokens, the length trained without it. The recipe used to
+    inherit it from the preset and pretrain all 9.26T tokens with YaRN x4 on; then to switch it on in stage 3 with
+    32,768 as the original length while the model had trained only at 4,096. Now every stage trains plain RoPE,
+    stage 3 to 32K (the published 4K -> 16K -> 32K), and the export's --yarn 4 writes the release's block."""
+    from axk1.checkpoint.export import with_yarn
+
     recipe = load_recipe(RECIPES / "axk1-519b.toml")
     config = recipe.model.build_config()
     assert config.rope_scaling is None and config.softmax_scale() == 192 ** -0.5
-    released = ModelConfig.from_preset("axk1-519b").rope_scaling
-    assert recipe.stage_rope_scaling(config.rope_scaling) == [None, None, released]
-    # what the run exports at its end is the released configuration again
-    assert config.replace(rope_scaling=released) == ModelConfig.from_preset("axk1-519b")
+    assert recipe.stage_rope_scaling(config.rope_scaling) == [None, None, None]
+    assert config.max_position_embeddings == max(recipe.stages[-1].lengths()) == 32768
+    # what `axk1 export --yarn 4` writes at the run's end is the released configuration
+    assert with_yarn(config, 4) == ModelConfig.from_preset("axk1-519b")
+    assert with_yarn(config, 4).context_length == 131072

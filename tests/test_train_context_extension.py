@@ -46,6 +46,49 @@ def test_a_context_extension_stage_switches_yarn_on_and_keeps_it_through_resume_
     assert resumed.config.rope_scaling == trainer.config.rope_scaling
 
 
+def test_a_yarn_stage_must_extend_a_length_trained_before_it(tmp_path):
+    """docs/training.md: original_max_position_embeddings is the length trained so far. The check compared it with
+    the stage's own longest length only, so A.X K1's recipe switched YaRN on from 32,768 in a 4K -> 32K stage after
+    stages trained at 4,096 alone, and a first stage could train from scratch with YaRN from a length never trained."""
+    yarn = 'rope_scaling = { type = "yarn", factor = 4.0, original_max_position_embeddings = 128 }'
+    text = write_recipe(tmp_path).read_text().replace('name = "s2"\n', f'name = "s2"\n{yarn}\n')
+    path = tmp_path / "recipe.toml"
+    path.write_text(text.replace("seq_len = 32\nmixture = { code", "seq_len = 128\nmixture = { code"))
+    with pytest.raises(ValueError, match=r"(?s)s2.*original_max_position_embeddings=128, but the stages before it "
+                                         r"train at most 32 tokens.*length trained so far.*--yarn"):
+        load_recipe(path)
+    path.write_text(text.replace('name = "s2"\n' + yarn, 'name = "s2"\n' + yarn.replace("128", "32"))
+                    .replace("seq_len = 32\nmixture = { code", "seq_len = 128\nmixture = { code"))
+    assert load_recipe(path).stages[1].rope_scaling["original_max_position_embeddings"] == 32  # the length trained
+    first = write_recipe(tmp_path).read_text().replace('name = "s1"\n', f'name = "s1"\n{yarn.replace("128", "16")}\n')
+    path.write_text(first)
+    with pytest.raises(ValueError, match=r"(?s)s1.*no stage before it trains the model"):
+        load_recipe(path)
+
+
+def test_export_yarn_extends_a_plain_rope_checkpoint_for_serving(tmp_path):
+    """`axk1 export --yarn 4`: config.json gets the release's YaRN block from the trained length and 4x that as the
+    context; a checkpoint that already runs YaRN is refused."""
+    from axk1 import load_model
+    from axk1.checkpoint.export import export_checkpoint, with_yarn
+
+    path = write_recipe(tmp_path, steps_tokens=8 * 32)
+    recipe = load_recipe(path)
+    trainer = Trainer(recipe)
+    trainer.train_step(0)
+    trainer.save(wait=True)
+    trained = trainer.config.max_position_embeddings
+    out = export_checkpoint(recipe.checkpointing.dir, tmp_path / "hf", yarn=4)
+    config = load_model(out).config
+    assert config.rope_scaling == {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": trained,
+                                   "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
+    assert config.max_position_embeddings == config.context_length == 4 * trained
+    with pytest.raises(ValueError, match=rf"--yarn: the checkpoint already runs YaRN \(factor 4.0 from {trained},"):
+        with_yarn(config.replace(max_position_embeddings=trained), 4)
+    with pytest.raises(ValueError, match=r"--yarn takes a factor > 1"):
+        with_yarn(trainer.config, 1)
+
+
 def test_a_bad_context_extension_stage_is_refused(tmp_path):
     path = write_recipe(tmp_path)
     bad = {"rope_scaling = { type = \"linear\", factor = 2.0 }": "unsupported",

@@ -30,6 +30,24 @@ from axk1.text.tokenizer_file import tokenizer_hash
 
 log = logging.getLogger(__name__)
 BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
+# The released YaRN block's values besides factor and original length (axk1/presets.py, docs/model.md)
+RELEASED_YARN = {"type": "yarn", "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
+
+
+def with_yarn(config: ModelConfig, factor: float) -> ModelConfig:
+    """`config` extended for serving by YaRN `factor` from the length it was trained at (its
+    max_position_embeddings, which becomes factor x that), with the release's other YaRN values: how A.X K1 serves
+    131,072 tokens after training at 32,768 with plain RoPE. The weights are unchanged; YaRN is applied at
+    inference from config.json."""
+    if config.rope_scaling is not None:
+        raise ValueError(f"--yarn: the checkpoint already runs YaRN (factor {config.rope_scaling['factor']} from "
+                         f"{config.rope_scaling['original_max_position_embeddings']}, a context-extension stage's): "
+                         "its config.json carries that block; --yarn extends a model trained with plain RoPE")
+    if not 1 < factor < float("inf"):
+        raise ValueError(f"--yarn takes a factor > 1 (the release's: 4), got {factor}")
+    original = config.max_position_embeddings
+    block = {**RELEASED_YARN, "factor": float(factor), "original_max_position_embeddings": original}
+    return config.replace(rope_scaling=block, max_position_embeddings=int(factor * original))
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -85,7 +103,7 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
 
 
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
-    """The tokenizer's files into a model folder; `context` (the model's max_position_embeddings) becomes
+    """The tokenizer's files into a model folder; `context` (the model's context_length) becomes
     tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`
     says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model)."""
     for name, data in files.items():
@@ -135,13 +153,15 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
-                      max_shard_size: int | str = "5GB", distributed: bool = False) -> Path:
+                      max_shard_size: int | str = "5GB", distributed: bool = False,
+                      yarn: float | None = None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
     A.X K1, which the previous whole-model export needed, after initialising it). `distributed`: every rank of
-    the process group calls this and writes its own share of the shards."""
+    the process group calls this and writes its own share of the shards. `yarn`: a factor to serve past the trained
+    length (`with_yarn`)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
@@ -149,6 +169,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         config = ModelConfig.from_dict(saved["model_config"])
     except (ValueError, TypeError) as e:
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
+    if yarn is not None:
+        config = with_yarn(config, yarn)
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
     # tokenizer's folder may be out_dir itself, which the new model replaces below. By the one rank that writes
     # it and config.json: another would read while that rank clears the folder
@@ -199,7 +221,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
                 save_pretrained(model, staging, max_shard_size, dtype=dtype, tensors_for=tensors_for,
                                 part=(world, world))
         if rank == 0:
-            _write_tokenizer(tokenizer_files, staging, config.max_position_embeddings)
+            _write_tokenizer(tokenizer_files, staging, config.context_length)
     except OSError as e:
         if rank == 0:
             shutil.rmtree(staging, ignore_errors=True)

@@ -34,10 +34,17 @@ class Request:
     seed: int = 0
 
 
+# finish_reason of a request refused because its prompt (with --max-tokens) does not fit the model's context: a
+# failure the same request meets every time, graded `too_long`, not `request_failed` (which a rerun asks again)
+TOO_LONG = "too_long"
+
+
 @dataclass
 class Completion:
     text: str  # raw output; reasoning a server returned separately is put back as <think>...</think>
-    finish_reason: str = "stop"  # "stop" | "length" | "error" (no reply), or what a server sent ("tool_calls", ...)
+    # "stop" | "length" | "error" (no reply) | TOO_LONG (refused for its length), or what a server sent
+    # ("tool_calls", ...)
+    finish_reason: str = "stop"
     think_open: bool = False  # the prompt opened a think block that the raw text continues
     n_tokens: int | None = None
     error: str | None = None
@@ -57,6 +64,15 @@ class Backend:
     def describe(self) -> dict:
         """Everything of the backend that decides a completion: it keys the kept completions and translations."""
         return {"backend": self.name}
+
+    def prompt_tokens(self, messages: list[dict], thinking: bool | None) -> int | None:
+        """The tokens of this chat's prompt as the model receives it (template included); None where this backend
+        cannot count them (a task then sizes its prompts by an estimate)."""
+        return None
+
+    def context_length(self) -> int | None:
+        """The model's context in tokens, prompt and reply together; None where it is not known."""
+        return None
 
     def settings(self) -> dict:
         """How it runs, which cannot change a completion (parallel requests, timeouts): recorded in config.json
@@ -100,10 +116,16 @@ class NativeBackend(Backend):
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         return render(self.codec, messages, thinking)
 
+    def prompt_tokens(self, messages: list[dict], thinking: bool | None) -> int:
+        return len(self.tokenizer.encode(self.prompt(messages, thinking).text, add_special_tokens=False).ids)
+
+    def context_length(self) -> int:
+        return self.model.config.context_length
+
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         from axk1.infer.generate import generate
 
-        context = self.model.config.max_position_embeddings
+        context = self.model.config.context_length
         out: list[Completion] = []
         for start in range(0, len(requests), self.batch_size):
             batch = requests[start:start + self.batch_size]
@@ -112,8 +134,8 @@ class NativeBackend(Backend):
             too_long = [len(x) >= context for x in ids]
             runnable = [i for i, bad in enumerate(too_long) if not bad]
             results: dict[int, Completion] = {
-                i: Completion("", "error", prompts[i].think_open, 0, f"prompt has {len(ids[i])} tokens; the model's "
-                              f"context is {context}") for i, bad in enumerate(too_long) if bad}
+                i: Completion("", TOO_LONG, prompts[i].think_open, 0, f"prompt has {len(ids[i])} tokens; the "
+                              f"model's context is {context}") for i, bad in enumerate(too_long) if bad}
             # each prompt's own budget (--max-tokens within the room its context leaves), one generate per budget:
             # one budget for the batch, the longest prompt's, cut the others' replies short ("length", graded
             # truncated) when a long passkey prompt shared their batch
@@ -169,6 +191,10 @@ class HFBackend(Backend):
             text, source = default_template(messages, thinking), "axk1's default"
         text, think_open = apply_thinking(text, thinking)
         return ChatPrompt(text, think_open, source)
+
+    def prompt_tokens(self, messages: list[dict], thinking: bool | None) -> int:
+        text = self.prompt(messages, thinking).text
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         import torch

@@ -24,7 +24,7 @@ from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.metrics import format_stderr
 from axk1.eval.openai_backend import OpenAIBackend
-from axk1.eval.report import unanswered_line
+from axk1.eval.report import too_long_line, unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
@@ -77,20 +77,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name, r in results["tasks"].items():
         print(f"{name:10s} {r['score']:6.1f} ± {format_stderr(r['metrics']['stderr'])}  "
               f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
-              + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else ""))
+              + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else "")
+              + (f"  NOT MEASURED: {too_long_line(r)}" if r.get("too_long") else ""))
     print(f"report: {out / 'report.md'}")
+    failed = 0
+    # A prompt refused for its length is refused again on every run: the advice is to shorten it, not to rerun.
+    too_long = {name: r for name, r in results["tasks"].items() if r.get("too_long")}
+    if too_long:
+        reasons = _errors(out, too_long, "too_long")
+        print(f"axk1 eval: error: {'; '.join(f'{name}: {too_long_line(r)}' for name, r in too_long.items())} (e.g. "
+              f"{reasons[0][:300]}); they are graded too_long and those scores are not measurements. A rerun is "
+              "refused the same way: lower --max-tokens or the prompts' length (--passkey-lengths), or serve a "
+              f"longer context; samples are in {out / 'samples.jsonl'}", file=sys.stderr)
+        failed = 1
     # A sample without a reply measured the connection, not the model: a score holding one is no measurement.
     incomplete = {name: r for name, r in results["tasks"].items() if r.get("unanswered")}
     if incomplete:
-        reasons = sorted({rec.get("error") or "" for rec in _records(out)
-                          if rec["task"] in incomplete and rec["status"] == "request_failed"})
+        reasons = _errors(out, incomplete, "request_failed")
         what = "; ".join(f"no request was answered for {name}" if r["unanswered"] == sum(r["statuses"].values())
                          else f"{name}: {unanswered_line(r)}" for name, r in incomplete.items())
         print(f"axk1 eval: error: {what} (e.g. {reasons[0][:300]}); those scores are incomplete, not measurements. "
               f"Run the same command again (same -o) to ask for the unanswered samples only; samples are in "
               f"{out / 'samples.jsonl'}", file=sys.stderr)
         return 1
-    return 0
+    return failed
+
+
+def _errors(out: Path, tasks: dict, status: str) -> list[str]:
+    """The distinct errors of the samples of `tasks` with `status`."""
+    return sorted({rec.get("error") or "" for rec in _records(out) if rec["task"] in tasks and rec["status"] == status})
 
 
 def _records(out: Path) -> list[dict]:

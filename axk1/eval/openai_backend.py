@@ -16,7 +16,7 @@ import urllib.error
 from dataclasses import dataclass, field
 
 from axk1.http_json import request_json
-from axk1.eval.backends import Backend, Completion, Request, Sampling
+from axk1.eval.backends import TOO_LONG, Backend, Completion, Request, Sampling
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
@@ -82,6 +82,8 @@ class OpenAIBackend(Backend):
                              f"got {self.base_url!r}")
         if self.model is None:
             self.model = self._first_model()
+        self._tokenize_works: bool | None = None  # vLLM's /tokenize: unknown until asked
+        self._context: int | None = None  # the served context, from /tokenize's or /models' max_model_len
 
     def _call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> dict:
         return request_json(method, self.base_url + path, body, self.api_key, timeout or self.timeout_s)
@@ -103,6 +105,44 @@ class OpenAIBackend(Backend):
             raise ValueError(f"{self.base_url}/models lists a model without an \"id\" ({str(first)[:200]}); pass the "
                              "model name with --served-model")
         return first["id"]
+
+    def prompt_tokens(self, messages: list[dict], thinking: bool | None) -> int | None:
+        """The prompt's tokens as the server counts them: vLLM's `POST /tokenize` (beside /v1, also `axk1 serve`'s)
+        with the chat as a request sends it. None where the server has no such route (SGLang, OpenAI): it is asked
+        once, and the caller falls back to an estimate."""
+        if self._tokenize_works is False:
+            return None
+        body = {"model": self.model, "messages": messages}
+        kwargs = dict(self.extra_body.get("chat_template_kwargs", {}))
+        if thinking is not None:
+            kwargs["enable_thinking"] = thinking
+        if kwargs:
+            body["chat_template_kwargs"] = kwargs
+        root = self.base_url.removesuffix("/v1")
+        try:
+            reply = request_json("POST", root + "/tokenize", body, self.api_key, min(self.timeout_s, 120.0))
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, RecursionError):
+            reply = None
+        count = reply.get("count") if isinstance(reply, dict) else None
+        self._tokenize_works = type(count) is int
+        if not self._tokenize_works:
+            return None
+        if type(reply.get("max_model_len")) is int:
+            self._context = reply["max_model_len"]
+        return count
+
+    def context_length(self) -> int | None:
+        """The served context: /tokenize's max_model_len, else the model's entry in /models (vLLM and `axk1 serve`
+        list it); None where the server says neither."""
+        if self._context is None:
+            try:
+                models = self._call("GET", "/models", timeout=30).get("data")
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, AttributeError):
+                return None
+            for card in models if isinstance(models, list) else []:
+                if isinstance(card, dict) and card.get("id") == self.model and type(card.get("max_model_len")) is int:
+                    self._context = card["max_model_len"]
+        return self._context
 
     def body(self, request: Request, sampling: Sampling) -> dict:
         body = {"model": self.model, "messages": request.messages, "temperature": sampling.temperature,
@@ -144,8 +184,8 @@ class OpenAIBackend(Backend):
         return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
 
     def _rejected_reply(self, code: int, detail: str) -> Completion:
-        if REQUEST_TOO_LONG.search(detail):
-            return Completion("", "error", False, None, f"rejected by the server (HTTP {code}): {detail}")
+        if REQUEST_TOO_LONG.search(detail):  # the same request is refused every time: not retried, not unanswered
+            return Completion("", TOO_LONG, False, None, f"rejected by the server (HTTP {code}): {detail}")
         with self._lock:
             self._rejected += 1
             stop = self._succeeded == 0 and self._rejected >= REJECT_STOP

@@ -52,12 +52,20 @@ def unanswered_line(result: dict) -> str:
     return f"{result['unanswered']}/{total} samples unanswered"
 
 
+def too_long_line(result: dict) -> str:
+    """"2/30 samples too long for the model's context": refused for their length, the same on every rerun."""
+    total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
+    return f"{result['too_long']}/{total} samples too long for the model's context"
+
+
 def not_comparable(name: str, result: dict, config: dict) -> str | None:
     """Why a task's score may not be set beside the published one (None: it may): samples unanswered, part of the
     problem set, another sampling protocol, or what the task itself sets apart (LiveCodeBench's window, grader)."""
     why = []
     if result.get("unanswered"):
         why.append(unanswered_line(result))
+    if result.get("too_long"):
+        why.append(too_long_line(result))
     limit = config.get("options", {}).get("limit")
     if limit is not None:
         why.append(f"first {limit} problems only (--limit)")
@@ -146,6 +154,9 @@ def write_report(out: Path, results: dict) -> None:
         if r.get("unanswered"):
             lines.append(f"- **incomplete**: {unanswered_line(r)} (request_failed): run again with the same settings "
                          "and -o to fill them")
+        if r.get("too_long"):
+            lines.append(f"- **not measured**: {too_long_line(r)} (too_long): the same prompts are refused on every "
+                         "run; shorten them (--max-tokens, --passkey-lengths) or serve a longer context")
         lines += [f"- **warning**: {w}" for w in r.get("warnings", [])]
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)

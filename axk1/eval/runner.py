@@ -102,8 +102,10 @@ def score(task, problems: list[Problem], records: list[dict], n: int, found: dic
     statuses = dict(Counter(r["status"] for r in records))
     # A sample whose request got no reply is no measurement: it counts as wrong in the score, which is therefore
     # marked incomplete (never set beside published numbers, a non-zero exit) until a rerun fills it.
+    # A sample refused for its length (too_long) is no measurement either, but the same request is refused again:
+    # counted apart, so the advice is to shorten it, not to rerun.
     result = {"score": summary[f"avg@{n}"], "metrics": summary, "statuses": statuses,
-              "unanswered": statuses.get("request_failed", 0)}
+              "unanswered": statuses.get("request_failed", 0), "too_long": statuses.get("too_long", 0)}
     if found is not None:
         result["contamination"] = contamination_result(found, by_problem, source)
     meta = {p.id: p.meta for p in problems}

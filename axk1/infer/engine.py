@@ -54,11 +54,11 @@ class Engine:
         self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
         self.weights_version = "0"  # replace_weights' count: each reply's system_fingerprint
         self.max_batch = max_batch
-        context = config.max_position_embeddings
+        context = config.context_length
         if max_model_len is not None and not 1 <= max_model_len <= context:  # was clamped without a word
             raise ValueError(f"--max-model-len {max_model_len}: the model's context is {context} tokens "
-                             "(config.json max_position_embeddings, which a YaRN model sets to its extended length: "
-                             "docs/training.md): serve at most that, or leave --max-model-len out")
+                             "(config.json max_position_embeddings, or YaRN's factor x original length where that "
+                             "is longer: docs/serving.md): serve at most that, or leave --max-model-len out")
         self.max_model_len = max_model_len or context
         self.vocab_size, self.eos_ids = config.vocab_size, frozenset(config.eos_token_ids)
         self.device = model.lm_head.weight.device

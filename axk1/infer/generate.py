@@ -49,7 +49,7 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     lengths = [len(p) for p in prompts]
-    context = config.max_position_embeddings
+    context = config.context_length
     for i, n in enumerate(lengths):
         if n >= context:  # not one token of room: "ask for at most 0 new tokens" could not be followed
             raise ValueError(f"prompt {i} has {n} tokens, which fills the model's context ({context} tokens) and "

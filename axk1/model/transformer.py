@@ -120,8 +120,9 @@ class AXK1ForCausalLM(nn.Module):
         if not ids_checked:
             check_token_ids(input_ids_BT, self.config)
         B, T = input_ids_BT.shape
-        if T > self.config.max_position_embeddings:
-            raise ValueError(f"sequence of {T} tokens exceeds max_position_embeddings={self.config.max_position_embeddings}")
+        if T > self.config.context_length:
+            raise ValueError(f"sequence of {T} tokens exceeds the model's context of {self.config.context_length} "
+                             "(max_position_embeddings, or YaRN's factor x original length where longer)")
         mask_B1TS = attention_mask
         if attention_mask is not None and position_ids_BT is None:
             raise ValueError("an explicit attention_mask needs its position_ids")

@@ -60,9 +60,9 @@ class SFTRecipe(PostTrainRecipe):
             raise ValueError("[sft] needs epochs > 0 and seq_len >= 8")
         # what [[stages]] get checked for (train/recipe_checks.py), checked here before every rank renders the chat
         # set and loads the weights, which is where the first forward found them
-        context = self.model.build_config().max_position_embeddings
+        context = self.model.build_config().context_length
         if s.seq_len > context:
-            raise ValueError(f"[sft] seq_len {s.seq_len} is past the model's max_position_embeddings={context}: "
+            raise ValueError(f"[sft] seq_len {s.seq_len} is past the model's context of {context} tokens: "
                              "lower it, or start from a model extended to that length")
         if s.seq_len % self.parallelism.cp:
             raise ValueError(f"[parallelism] cp = {self.parallelism.cp} must divide [sft] seq_len {s.seq_len}")

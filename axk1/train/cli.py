@@ -161,6 +161,10 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")
     p.add_argument("--keep-mtp", action="store_true",
                    help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
+    p.add_argument("--yarn", type=float, default=None, metavar="FACTOR",
+                   help="serve past the trained length: config.json gets the release's YaRN block by FACTOR from "
+                        "the checkpoint's max_position_embeddings (the length trained), and FACTOR x that as the "
+                        "context (A.X K1: 4 from 32768); for a model trained with plain RoPE")
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="largest safetensors file, e.g. 5GB or 500MB (default 5GB); the export holds about one "
                         "shard in memory at a time, whatever the model's size")
@@ -185,7 +189,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
         path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
                                  tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
-                                 distributed=distributed)
+                                 distributed=distributed, yarn=args.yarn)
     if main:
         print(f"exported {step} to {path}" + ("" if args.tokenizer else
                                              " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))

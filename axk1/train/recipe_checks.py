@@ -104,6 +104,7 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(f"[parallelism] ep={p.ep} must divide dp_shard={p.dp_shard} (experts are split within the "
                          "shard axis)")
     names = set()
+    trained = 0  # the longest length the stages before this one train
     for i, st in enumerate(r.stages, 1):
         where = f"[[stages]] #{i} ({st.name})"
         if st.name in names:
@@ -126,11 +127,23 @@ def validate(r: RecipeSections) -> None:
                 yarn = normalise_rope_scaling(st.rope_scaling)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{where}: rope_scaling: {e}") from None
-            if yarn["factor"] < 1 or yarn["original_max_position_embeddings"] > max(st.lengths()):
+            original = yarn["original_max_position_embeddings"]
+            if yarn["factor"] < 1 or original > max(st.lengths()):
                 raise ValueError(f"{where}: rope_scaling extends from original_max_position_embeddings="
-                                 f"{yarn['original_max_position_embeddings']} by factor {yarn['factor']}: the factor "
+                                 f"{original} by factor {yarn['factor']}: the factor "
                                  "must be >= 1 and the original length at most the stage's seq_len (the stage trains "
                                  "at the longer length)")
+            # YaRN stretches the positions a model has learned: the original length is one it was trained at. A
+            # first stage of a continued pretraining (init_from) extends what the loaded model learned elsewhere.
+            if original > trained and not (trained == 0 and r.model.init_from):
+                before = (f"the stages before it train at most {trained:,} tokens" if trained else
+                          "no stage before it trains the model (and no [model] init_from loads one)")
+                raise ValueError(f"{where}: rope_scaling extends from original_max_position_embeddings={original:,}, "
+                                 f"but {before}: the original length is the length trained so far (docs/training.md, "
+                                 "\"Context extension\"). Train that length with plain RoPE in an earlier stage, or "
+                                 "extend from the length trained; to serve past the last trained length, export with "
+                                 "`axk1 export --yarn FACTOR` instead")
+        trained = max(trained, *st.lengths())
     v = r.validation
     if not 0 <= v.held_out < 0.5 or v.every_steps < 1 or v.sequences < 1:
         raise ValueError("[validation] needs 0 <= held_out < 0.5, every_steps >= 1 and sequences >= 1")

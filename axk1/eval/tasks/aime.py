@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, digest, failed_record,
+                                  register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
 
@@ -187,6 +188,6 @@ class AIMETask(Task):
 
     def grade(self, problem: Problem, completion: Completion, options: TaskOptions) -> dict:
         if completion.error:
-            return {"status": "request_failed", "correct": False, "extracted": None, "error": completion.error}
+            return failed_record(completion)
         verdict = grade_integer_answer(completion.text, problem.gold, completion.finish_reason, completion.think_open)
         return verdict.to_dict()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from axk1.eval.backends import Completion
+from axk1.eval.backends import TOO_LONG, Completion
 from axk1.text.reasoning import split_reasoning
 
 
@@ -135,12 +135,18 @@ def answer_record(completion: Completion) -> tuple[dict, str | None]:
     failed, or the output stopped inside its reasoning or before any answer."""
     record = {"status": None, "correct": False, "extracted": None}
     if completion.error:
-        record.update(status="request_failed", error=completion.error)
-        return record, None
+        return failed_record(completion), None
     answer = split_reasoning(completion.text, completion.think_open).answer
     if answer is None:
         record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
     return record, answer
+
+
+def failed_record(completion: Completion) -> dict:
+    """The record of a sample whose request got no reply: `too_long` where the model's context refused its prompt
+    (the same request meets the same refusal every run), else `request_failed` (unanswered: a rerun asks again)."""
+    status = "too_long" if completion.finish_reason == TOO_LONG else "request_failed"
+    return {"status": status, "correct": False, "extracted": None, "error": completion.error}
 
 
 def digest(obj) -> str:

@@ -1,9 +1,13 @@
 """Passkey retrieval: a 5-digit number hidden at several depths in filler of several lengths.
 
-Length is in approximate tokens (4 characters each: the filler is plain English). Accuracy per (length, depth)."""
+A length is the whole prompt's tokens (chat template, lead text, needle and question included), counted with the
+model's tokenizer where the backend can count (a model folder, hf:, a server with vLLM's /tokenize) and filled to
+at most that; elsewhere estimated at 4 characters a token (the filler is plain English). A length whose prompt and
+--max-tokens cannot fit the model's context is refused before any request. Accuracy per (length, depth)."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import defaultdict
@@ -11,22 +15,74 @@ from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.text.reasoning import split_reasoning
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, apply_limit, digest, register
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, digest, failed_record,
+                                  register)
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 LEAD = ("There is an important piece of information hidden inside a lot of irrelevant text. Find it and memorise "
         "it; I will ask you about it.\n\n")
 QUESTION = "\n\nWhat is the pass key? Reply with the number only."
-CHARS_PER_TOKEN = 4
+CHARS_PER_TOKEN = 4  # the estimate where the backend cannot count tokens (~1.6x off for a BPE tokenizer)
+FIT_TRIES = 8  # token counts per prompt while filling it (each a request on a server): 4-6 in practice
 
 
-def haystack(length_tokens: int, depth: float, key: int) -> str:
-    n_chars = max(len(FILLER), length_tokens * CHARS_PER_TOKEN)
+def haystack(n_chars: int, depth: float, key: int) -> str:
+    """`n_chars` of filler with the needle at `depth` of it, at a sentence boundary."""
     filler = (FILLER * (n_chars // len(FILLER) + 1))[:n_chars]
     cut = filler.rfind(". ", 0, int(len(filler) * depth) + 1)
     cut = 0 if cut < 0 or depth == 0 else cut + 2
     needle = f"The pass key is {key}. Remember it. {key} is the pass key. "
     return filler[:cut] + needle + filler[cut:]
+
+
+def content(n_chars: int, depth: float, key: int) -> str:
+    return LEAD + haystack(n_chars, depth, key) + QUESTION
+
+
+def sized_content(length: int, depth: float, key: int, count) -> tuple[str, int | None]:
+    """(the user message, its prompt's tokens): the most filler whose whole prompt is at most `length` tokens by
+    `count(messages)` (the backend's count, chat template included), found by a few counts from the measured
+    tokens a character; only the fixed text where that alone is longer. Without `count`, `length` x 4 characters
+    in all (tokens unknown: None)."""
+    if count is None:
+        return content(max(0, length * CHARS_PER_TOKEN - len(content(0, depth, key))), depth, key), None
+
+    def tokens(n_chars: int) -> int:
+        return count([{"role": "user", "content": content(n_chars, depth, key)}])
+
+    base = tokens(0)
+    if base is None:  # the backend could not count after all (a server without /tokenize)
+        return sized_content(length, depth, key, None)
+    best = (0, base)
+    if base >= length:
+        return content(0, depth, key), base
+    n = (length - base) * CHARS_PER_TOKEN
+    t = tokens(n)
+    per_char = max((t - base) / n, 1e-3)
+    for _ in range(FIT_TRIES):
+        if best[1] < t <= length:
+            best = (n, t)
+        step = math.floor((length - t) / per_char)  # a token over: at least one character back
+        if t == length or step == 0:
+            break
+        n = max(0, n + step)
+        t = tokens(n)
+    if best[1] < t <= length:
+        best = (n, t)
+    return content(best[0], depth, key), best[1]
+
+
+def check_fits(lengths, context: int | None, max_tokens: int) -> None:
+    """Refuse, before any request, a length whose prompt with --max-tokens exceeds the model's context (a server
+    refuses it every time, so its cells could never be measured), naming the longest length that fits."""
+    too_long = [L for L in lengths if context is not None and L + max_tokens > context]
+    if not too_long:
+        return
+    fits = context - max_tokens
+    hint = (f"the longest length that fits is {fits}: drop or lower {', '.join(map(str, too_long))}" if fits >= 1 else
+            f"--max-tokens {max_tokens} leaves no room for any prompt: lower it (a passkey reply needs ~16 tokens)")
+    raise ValueError(f"--passkey-lengths {','.join(map(str, too_long))}: a prompt of that many tokens and --max-tokens "
+                     f"{max_tokens} exceed the model's context of {context} tokens; {hint}")
 
 
 def _numbers(text, kind: type, flag: str) -> tuple:
@@ -47,13 +103,18 @@ def _numbers(text, kind: type, flag: str) -> tuple:
 class PasskeyTask(Task):
     name = "passkey"
     group_by = ("length", "depth")
-    option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2}
+    # passkey_count: the backend's token count of a chat, (messages) -> int | None, set by configure (None: the
+    # estimate); passkey_context: the model's context, where the backend knows it
+    option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2,
+                       "passkey_count": None, "passkey_context": None}
 
     @classmethod
     def add_arguments(cls, parser) -> None:
         defaults = PasskeyTask.option_defaults
         parser.add_argument("--passkey-lengths", default=",".join(map(str, defaults["passkey_lengths"])),
-                            help="approximate tokens, comma-separated (default %(default)s)")
+                            help="the whole prompt's tokens, comma-separated: counted with the model's tokenizer "
+                                 "where the backend can, else estimated at 4 characters a token (default "
+                                 "%(default)s)")
         parser.add_argument("--passkey-depths", default=",".join(f"{d:g}" for d in defaults["passkey_depths"]),
                             help="where the key is hidden, as shares of the filler: 0 = its start, 1 = its end, "
                                  "comma-separated (default %(default)s)")
@@ -65,6 +126,10 @@ class PasskeyTask(Task):
         options.set("passkey_lengths", _numbers(args.passkey_lengths, int, "--passkey-lengths"))
         options.set("passkey_depths", _numbers(args.passkey_depths, float, "--passkey-depths"))
         options.set("passkey_trials", args.passkey_trials)
+        thinking = {"on": True, "off": False}.get(getattr(args, "thinking", "default"))  # as the run's requests
+        options.set("passkey_count", lambda messages: backend.prompt_tokens(messages, thinking))
+        options.set("passkey_context", backend.context_length())
+        check_fits(options.passkey_lengths, options.passkey_context, args.max_tokens)
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
         """Accuracy per (length, depth) cell, over every sample of its problems."""
@@ -90,23 +155,29 @@ class PasskeyTask(Task):
         if options.passkey_trials < 1:
             raise ValueError(f"--passkey-trials must be >= 1, got {options.passkey_trials}")
         rng = random.Random(1234)
-        problems = []
+        count = options.passkey_count
+        cells = []
         for length in options.passkey_lengths:
             for depth in options.passkey_depths:
                 for trial in range(options.passkey_trials):
-                    key = rng.randint(10000, 99999)
-                    content = LEAD + haystack(length, depth, key) + QUESTION
-                    problems.append(Problem(f"len{length}-depth{depth:g}-{trial}", [{"role": "user", "content": content}],
-                                            str(key), {"length": length, "depth": depth}))
-        problems = apply_limit(problems, options.limit)
+                    cells.append((length, depth, trial, rng.randint(10000, 99999)))
+        problems = []
+        for length, depth, trial, key in apply_limit(cells, options.limit):  # only the prompts asked for are counted
+            text, tokens = sized_content(length, depth, key, count)
+            if tokens is None and count is not None:  # the backend cannot count after all: the estimate, for all
+                text, tokens = sized_content(length, depth, key, count := None)
+            problems.append(Problem(f"len{length}-depth{depth:g}-{trial}", [{"role": "user", "content": text}],
+                                    str(key), {"length": length, "depth": depth, "prompt_tokens": tokens}))
+        sizing = ("the whole prompt's tokens, counted by the backend" if count is not None
+                  else f"estimated at {CHARS_PER_TOKEN} characters a token (the backend cannot count tokens)")
         info = {"source": "generated (seed 1234)", "n_problems": len(problems), "lengths": list(options.passkey_lengths),
-                "depths": list(options.passkey_depths), "trials": options.passkey_trials,
+                "depths": list(options.passkey_depths), "trials": options.passkey_trials, "sizing": sizing,
                 "dataset_hash": digest([(p.id, p.gold) for p in problems]), "prompt_hash": digest([LEAD, QUESTION])}
         return TaskData(problems, info)
 
     def grade(self, problem: Problem, completion: Completion, options: TaskOptions) -> dict:
         if completion.error:
-            return {"status": "request_failed", "correct": False, "extracted": None, "error": completion.error}
+            return failed_record(completion)
         answer = split_reasoning(completion.text, completion.think_open).answer
         if answer is None:
             return {"status": "truncated" if completion.finish_reason == "length" else "no_answer", "correct": False,
@@ -119,7 +190,7 @@ class PasskeyTask(Task):
 
 
 def heatmap(grid: list[dict], path: Path, title: str = "Passkey retrieval",
-            xlabel: str = "context length (approx. tokens)") -> None:
+            xlabel: str = "prompt length (tokens)") -> None:
     """Accuracy by context length (columns) and depth of the key (rows)."""
     import matplotlib
 

@@ -1,0 +1,89 @@
+"""Passkey lengths are the whole prompt's tokens (chat template, lead text, needle and question included), counted
+with the model's tokenizer where the backend can count, and a length that cannot fit the model's context with
+--max-tokens is refused before any request. Before: the filler was sized at 4 characters a token with the rest on
+top, so `--passkey-lengths 1900` sent a 3,055-token prompt to a 2,048-token model, which was refused, recorded as
+unanswered, and the run told to rerun, which failed the same way for ever."""
+
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from axk1.eval.tasks.passkey import CHARS_PER_TOKEN
+from tests.eval_fake_server import FakeChatServer, fake_server, run_eval_cli, sample_records
+from tests.serve_helpers import make_model_folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_model_folder(tmp_path_factory.mktemp("passkey") / "model")  # axk1-tiny: a 1,024-token context
+
+
+def test_a_model_folder_gets_prompts_of_the_length_asked_by_transformers_count(folder, tmp_path):
+    out = tmp_path / "run"
+    assert run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", "300,900",
+                        "--passkey-depths", "0,0.5", "--passkey-trials", "1", "--max-tokens", "4",
+                        "--temperature", "0", "--device", "cpu", "-o", str(out)) == 0
+    tokenizer = AutoTokenizer.from_pretrained(folder)  # the peer library's count of the same chat
+    records = sample_records(out)
+    assert len(records) == 4
+    for r in records:
+        n = len(tokenizer.apply_chat_template(r["messages"], add_generation_prompt=True, tokenize=True,
+                                              return_dict=True)["input_ids"])
+        length = r["meta"]["length"]
+        assert length - 8 <= n <= length, (r["problem_id"], n)
+        assert r["meta"]["prompt_tokens"] == n and r["status"] != "too_long"
+    info = json.loads((out / "results.json").read_text())["tasks"]["passkey"]["info"]
+    assert info["sizing"] == "the whole prompt's tokens, counted by the backend"
+
+
+def test_a_length_past_the_context_is_refused_before_any_request_naming_the_longest_that_fits(folder, tmp_path):
+    with pytest.raises(ValueError, match=r"--passkey-lengths 1022: a prompt of that many tokens and --max-tokens 4 "
+                                         r"exceed the model's context of 1024 tokens; the longest length that fits "
+                                         r"is 1020"):
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", "256,1022",
+                     "--max-tokens", "4", "--device", "cpu", "-o", str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "completions.jsonl").exists()  # nothing was asked
+    with pytest.raises(ValueError, match=r"--max-tokens 32768 leaves no room for any prompt: lower it"):
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--device", "cpu", "-o", str(tmp_path / "run"))
+
+
+def _count(messages) -> int:
+    return 10 + len(messages[-1]["content"]) // 3  # the fake server's tokenizer: 3 characters a token
+
+
+class _Tokenizing(FakeChatServer):
+    """A vLLM-like server: /tokenize counts a chat (and says the context), /v1/models lists max_model_len."""
+
+    models = {"data": [{"id": "m", "max_model_len": 2000}]}
+    counted = 0
+
+    def do_POST(self):
+        if self.path != "/tokenize":
+            return super().do_POST()
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).counted += 1
+        self._send(200, {"count": _count(body["messages"]), "max_model_len": 2000, "tokens": []})
+
+
+def test_a_server_with_tokenize_counts_the_prompts_and_one_without_gets_the_estimate(tmp_path):
+    with fake_server(_Tokenizing) as (base, handler):
+        out = tmp_path / "run"
+        run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "500,1500",
+                     "--passkey-depths", "0,1", "--passkey-trials", "1", "--max-tokens", "8", "-o", str(out))
+        assert len(handler.bodies) == 4
+        for body in handler.bodies:
+            n = _count(body["messages"])
+            assert any(length - 3 <= n <= length for length in (500, 1500)), n
+        assert handler.counted <= 4 * 6  # a few counts a prompt
+        calls = handler.calls
+        with pytest.raises(ValueError, match="the longest length that fits is 1992"):
+            run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "1995",
+                         "--max-tokens", "8", "-o", str(tmp_path / "again"))
+        assert handler.calls == calls  # refused before any chat request
+    with fake_server() as (base, handler):  # no /tokenize, no max_model_len: 4 characters a token in all
+        out = tmp_path / "estimate"
+        run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "500",
+                     "--passkey-depths", "0", "--passkey-trials", "1", "--max-tokens", "8", "-o", str(out))
+        [body] = handler.bodies
+        assert abs(len(body["messages"][-1]["content"]) - 500 * CHARS_PER_TOKEN) < 100
