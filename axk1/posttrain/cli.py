@@ -195,7 +195,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
         from axk1.config import ModelConfig
         from axk1.posttrain.task_length import PromptBudget
 
-        context = ModelConfig.from_pretrained(args.model_dir).max_position_embeddings
+        context = ModelConfig.from_pretrained(args.model_dir).context_length  # what generate takes (YaRN: extended)
         budget = PromptBudget(codec, modes, args.max_new_tokens, context, "--max-new-tokens")
     tasks = read_task_rows([args.tasks], codec, budget)[: args.limit]
     result = evaluate_heldout(args.model_dir, tasks, modes, args.max_new_tokens, device=device, progress=True)

@@ -36,7 +36,7 @@ def longest_prompt_ids(codec, prompts: list[str], modes: list[str] | tuple[str, 
 
 @dataclass
 class PromptBudget:
-    """The room a prompt has: `context` tokens (the model's max_position_embeddings) less `max_new_tokens`, in each
+    """The room a prompt has: `context` tokens (the model's: RL's training length, heldout's generation length) less `max_new_tokens`, in each
     of `modes`. `knob` names the setting of max_new_tokens in messages ("[rl] max_new_tokens")."""
     codec: object
     modes: tuple[str, ...]
@@ -51,7 +51,7 @@ class PromptBudget:
         empty = max(len(prompt_ids(self.codec, "", m == "think")) for m in self.modes)
         if empty + self.max_new_tokens > self.context:  # no prompt at all could fit: one error, not one per row
             raise ValueError(f"{self.knob} = {self.max_new_tokens:,} does not fit the model's context of "
-                             f"{self.context:,} tokens (max_position_embeddings) after even an empty prompt "
+                             f"{self.context:,} tokens after even an empty prompt "
                              f"({empty} tokens of chat template): lower {self.knob} to at most "
                              f"{self.context - empty:,}, or use a model with a longer context")
 
