@@ -6,8 +6,8 @@ server asleep for ever, holding the killed run's log open; the executor's forkse
 workers do end with it. While `run_pipeline` runs its stages here, a process forked (os.fork: multiprocessing's
 fork start, the Manager's) asks Linux for SIGKILL when the thread that forked it ends (PR_SET_PDEATHSIG), which for
 the executor's processes is the main thread. A kill loses nothing a relaunch does not redo: a task without its
-completion marker is run again. Processes started by subprocess (exec) are not forked this way and are not
-touched; off Linux nothing changes.
+completion marker is run again. Processes started by subprocess run no fork hook (unless given a preexec_fn, which
+nothing here passes) and are not touched; off Linux nothing changes.
 """
 
 from __future__ import annotations
