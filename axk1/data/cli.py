@@ -101,8 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def data_run_lock(out: Path):
     """The lock of one `axk1 data run` on its run.output_dir (axk1/checkpoint/run_lock.py): two launches on one
     folder ran every stage twice, writing the same files at once, and one's --force deleted the other's outputs.
-    The launching process holds it (a killed one's is taken over); on a cluster executor only while it submits
-    (docs/data.md)."""
+    The launching process holds it (a killed one's is taken over): the whole run under the local and Ray executors,
+    only the submission under Slurm (docs/data.md)."""
     from axk1.checkpoint.run_lock import RunLock
 
     return RunLock(out, flag="--run.output_dir", job="`axk1 data run`",

@@ -29,8 +29,8 @@ from axk1.output_folder import discard, named, sort_entries
 SETTINGS_FILE = "settings.json"
 INPUTS_FILE = "inputs.json"
 # Every entry the pipeline writes at the top of run.output_dir (axk1/data/pipeline.py's stages, `axk1 data run`'s
-# summary.json and lock file, datatrove's logs/); tests/test_data_run_folder.py checks an extract, dedup and annotate run
-# writes no other.
+# summary.json and lock file, datatrove's logs/); tests/test_data_run_folder.py checks an extract, dedup and
+# annotate run writes no other.
 RUN_ENTRIES = (SETTINGS_FILE, INPUTS_FILE, "summary.json", "logs", "counts", "failed", "excluded", "extracted",
                "site_lines", "site_boilerplate", "clean", "dedup", "documents", "tokens", LOCK_FILE)
 # what the tokenizer stage writes beside tokenizer.json when tokenize.tokenizer names the file itself
