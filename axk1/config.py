@@ -19,6 +19,7 @@ import torch
 
 from axk1.atomic_file import atomic_writer
 from axk1.json_text import read_json_file
+from axk1.output_folder import interrupted_swap_hint
 
 CONFIG_NAME = "config.json"
 # transformers treats a missing (or zero) beta as these defaults; mscale and mscale_all_dim stay optional because
@@ -59,7 +60,7 @@ def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Pat
     todo = ("give a model folder (config.json next to its safetensors weights, as `axk1 export` or "
             f"`axk1.save_pretrained` writes){also}")
     if not folder.exists():
-        raise FileNotFoundError(f"{where}{folder} does not exist: {todo}")
+        raise FileNotFoundError(f"{where}{folder} does not exist: {todo}{interrupted_swap_hint(folder)}")
     if not folder.is_dir():
         raise NotADirectoryError(f"{where}{folder} is a file, not a model folder: {todo}")
     file = folder / CONFIG_NAME

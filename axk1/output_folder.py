@@ -33,3 +33,27 @@ def discard(path: Path | None) -> None:
         path.unlink()
     else:
         shutil.rmtree(path)
+
+
+def swap_siblings(out: Path) -> tuple[Path, Path]:
+    """(where a new folder for `out` is written before it takes `out`'s place, where the folder it replaces waits
+    meanwhile): hidden, beside `out` (one file system, so each rename is atomic). axk1/checkpoint/folder.py's
+    begin_replacing and replace_folder swap them in."""
+    return out.parent / f".{out.name}.partial", out.parent / f".{out.name}.replaced"
+
+
+def interrupted_swap_hint(out: str | Path) -> str:
+    """For an error about a folder `out` that does not exist: what a command stopped while replacing it left
+    beside it, and what to do ("" where it left nothing). A kill between replace_folder's two renames leaves no
+    `out` at all: the earlier folder in `.out.replaced`, the new one in `.out.partial`."""
+    out = Path(out)
+    partial, replaced = swap_siblings(out)
+    if replaced.is_dir():
+        new = f", the new one in {partial}" if partial.is_dir() else ""
+        return (f"; a command replacing it (`axk1 export`, `axk1 merge`, an sft or rl run's export) was stopped "
+                f"between its two renames: the model that was there is in {replaced}{new}. Run that command again "
+                f"(it puts the earlier model back first), or `mv {replaced} {out}` to use the earlier model now")
+    if partial.is_dir():
+        return (f"; {partial} holds a model a command (`axk1 export`, `axk1 merge`, an sft or rl run's export) "
+                "was writing there and did not finish: run it again")
+    return ""

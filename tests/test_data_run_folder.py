@@ -1,20 +1,23 @@
 """run.output_dir of `axk1 data run`: --force deletes only the pipeline's own outputs (it deleted the whole folder:
 inputs, the pipeline file, a user's notes), a relaunch over changed input files is refused naming them (it printed
-the old table and exited 0), and the same pipeline launched from another folder is the same run (it was refused
-as "other settings")."""
+the old table and exited 0), the same pipeline launched from another folder is the same run (it was refused
+as "other settings"), and a second launch on a folder in use is refused (both ran every stage at once)."""
 
 import argparse
 import json
-
 import random
+import re
 
 import pytest
+
+from axk1.checkpoint.run_lock import FolderInUse
 
 from axk1.data.cli import add_data_parser
 from axk1.data.config import config_from_dict, load_pipeline_config
 from axk1.data.run_folder import RUN_ENTRIES, run_entries
 from axk1.data.run_settings import SETTINGS_FILE, check_settings
 from axk1.data.textgen import english_document
+from tests.train_helpers import lock_held_elsewhere, try_lock_from_another_process
 
 
 def text(seed):
@@ -223,3 +226,39 @@ def test_a_dangling_link_among_the_inputs_fails_alone(tmp_path):
     assert acc.balanced and acc.kept == 2 and sum(acc.failed.values()) == 1
     assert "gone.jsonl" in str(acc.failed_items)
     assert data_run(toml) == 0  # the relaunch compares the same listing: nothing changed
+
+
+def _listing(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_second_launch_on_a_folder_in_use_is_refused_and_a_dead_launchs_lock_is_taken_over(tmp_path):
+    """Two `axk1 data run` on one run.output_dir (a requeued job while the first still ran) both ran every stage,
+    writing the same files at once, and one's --force deleted the other's outputs."""
+    write_docs(tmp_path / "docs")
+    toml = write_pipeline(tmp_path)
+    out = tmp_path / "proj" / "out"
+    assert data_run(toml) == 0
+    before = _listing(out)
+    with lock_held_elsewhere(out) as holder:
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another `axk1 data run` "
+                                              rf"\(process {holder.pid} on .*another --run\.output_dir folder$"):
+            data_run(toml, "--force")
+        assert _listing(out) == before  # nothing deleted
+    assert data_run(toml, "--force") == 0  # the killed holder's lock file is taken over
+    assert try_lock_from_another_process(out) == "taken"  # and given up when the launch ends
+
+
+def test_a_launch_holds_its_folder_while_it_runs(tmp_path, monkeypatch):
+    import axk1.data.pipeline as pipeline
+
+    real, seen = pipeline.run_pipeline, []
+
+    def run_pipeline(cfg, **kwargs):
+        seen.append(try_lock_from_another_process(cfg.out))  # a second launch, as the stages start
+        return real(cfg, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_pipeline", run_pipeline)
+    write_docs(tmp_path / "docs")
+    assert data_run(write_pipeline(tmp_path)) == 0
+    assert len(seen) == 1 and seen[0].startswith(f"{tmp_path / 'proj' / 'out'} is in use by another "), seen

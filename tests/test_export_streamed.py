@@ -261,3 +261,64 @@ def test_what_a_killed_export_left_is_cleared_after_the_new_one(trained, tmp_pat
     export_checkpoint(step, out)
     assert any(name and name.startswith(".model.partial-old-") and model_there for name, model_there in deleted_when)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"] and (out / "config.json").exists()
+
+
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+from axk1.cli import main
+
+real = Path.rename
+def rename(self, target):  # SIGKILL right after the old model was moved aside: a real kill, only its moment chosen
+    moved = real(self, target)
+    if Path(target).name.endswith(".replaced"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return moved
+Path.rename = rename
+sys.exit(main(["export", *sys.argv[1:]]))
+"""
+
+
+def test_an_export_killed_between_its_renames_is_named_and_the_next_one_puts_the_model_back(trained, tmp_path,
+                                                                                           monkeypatch, capsys):
+    """Killed between its two renames, `axk1 export` left no model folder (the old one in .model.replaced, the new
+    one in .model.partial): `axk1 generate model` said only "does not exist", and the next export deleted the old
+    one unasked, so a next export that failed left nothing at all."""
+    import errno
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import axk1.checkpoint.hf as hf
+    from axk1.config import model_config_file
+
+    step, _ = trained
+    out = tmp_path / "model"
+    export_checkpoint(step, out, dtype=torch.bfloat16)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    driver = tmp_path / "driver.py"
+    driver.write_text(KILL_BETWEEN_RENAMES)
+    killed = subprocess.run([sys.executable, str(driver), str(step), str(out)], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    replaced, partial = tmp_path / ".model.replaced", tmp_path / ".model.partial"
+    assert not out.exists() and replaced.is_dir() and (partial / "config.json").is_file()
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(out))} does not exist: .*the model that was there "
+                                                rf"is in {re.escape(str(replaced))}, the new one in "
+                                                rf"{re.escape(str(partial))}\. Run that command again"):
+        model_config_file(out)  # what `axk1 generate` / `serve` / `eval` check first
+
+    def full_disk(tensors, file, metadata):
+        raise OSError(errno.ENOSPC, "No space left on device", str(file))
+
+    monkeypatch.setattr(hf, "save_weights", full_disk)  # the next export fails too: the earlier model is back
+    with pytest.raises(OSError, match="the model that was there is unchanged"):
+        export_checkpoint(step, out)
+    assert "put it back" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+    export_checkpoint(step, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["driver.py", "model"]

@@ -337,17 +337,17 @@ def test_old_checkpoints_are_deleted_in_the_background_after_the_save(tmp_path, 
 
     import torch
 
-    from axk1.checkpoint import dcp
+    from axk1.checkpoint import dcp, prune
 
     gate, started = threading.Event(), threading.Event()
-    delete = dcp._delete
+    delete = prune._delete
 
     def slow(folders):  # a file system that takes its time
         started.set()
         gate.wait(30)
         delete(folders)
 
-    monkeypatch.setattr(dcp, "_delete", slow)
+    monkeypatch.setattr(prune, "_delete", slow)
     model = torch.nn.Linear(4, 4)
     optimizer = torch.optim.AdamW(model.parameters())
     for step in (1, 2, 3):
@@ -356,5 +356,38 @@ def test_old_checkpoints_are_deleted_in_the_background_after_the_save(tmp_path, 
     assert list_steps(tmp_path) == [3]  # the old steps left the listing at once
     assert any(p.name.startswith(".step-aside-") for p in tmp_path.iterdir())
     gate.set()
-    dcp.wait_for_prunes()
+    prune.wait_for_prunes()
+    assert [p.name for p in tmp_path.iterdir()] == ["step-000003"]
+
+
+def test_a_prune_thread_that_cannot_start_does_not_fail_a_complete_save(tmp_path, monkeypatch, capsys):
+    """Under a pids limit ("can't start new thread") the save of a complete, kept step-N was reported as "writing
+    the step N checkpoint ... failed ... the partial write was removed", and the run stopped (exit 2)."""
+    import threading
+
+    import torch
+
+    from axk1.checkpoint import dcp, prune
+
+    start = threading.Thread.start
+
+    def no_prune_thread(self):
+        if self.name == "axk1-checkpoint-prune":
+            raise RuntimeError("can't start new thread")
+        return start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", no_prune_thread)
+    model = torch.nn.Linear(4, 4)
+    optimizer = torch.optim.AdamW(model.parameters())
+    for step in (1, 2):
+        assert dcp.save_checkpoint(tmp_path, step, model, optimizer, {"step": step}, keep_latest=1) \
+            == tmp_path / f"step-00000{step}"
+    assert list_steps(tmp_path) == [2]
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".step-aside-")]
+    err = capsys.readouterr().err
+    assert len(left) == 1 and "could not be deleted in the background (can't start new thread)" in err \
+        and f"{left[0]} left to delete" in err
+    dcp.save_checkpoint(tmp_path, 3, model, optimizer, {"step": 3}, keep_latest=1)  # the next save sweeps it up
+    assert not left[0].exists() and list_steps(tmp_path) == [3]
+    prune.wait_for_prunes()  # the run's end deletes what could not be deleted in the background
     assert [p.name for p in tmp_path.iterdir()] == ["step-000003"]

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -31,6 +30,7 @@ from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_st
 from torch.distributed.tensor import DTensor, Replicate, Shard
 
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
+from axk1.checkpoint.prune import prune_in_background
 from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.json_text import read_json_file
 from axk1.parallel.distributed import checkpoint_group
@@ -254,9 +254,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
         # file system can outlast the other ranks' wait in the barrier (NCCL's: 10 minutes), and training need not
         # wait for it either. Each was renamed out of the way first, so nothing will write there again.
         if doomed:
-            thread = threading.Thread(target=_delete, args=(doomed,), name="axk1-checkpoint-prune", daemon=True)
-            thread.start()
-            _PRUNES.append(thread)
+            prune_in_background(doomed)
         return final
 
     if async_save:
@@ -306,21 +304,6 @@ def _leftovers(root: Path) -> list[Path]:
     set aside for deleting. Called once the save in flight has been renamed, so none of them is still being
     written."""
     return [_set_aside(p) for p in root.glob(".step-*") if p.is_dir() and p.name.endswith((".tmp", ".old"))]
-
-
-def _delete(folders: list[Path]) -> None:
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-_PRUNES: list[threading.Thread] = []  # background deletes of old checkpoints (save_checkpoint's finish)
-
-
-def wait_for_prunes() -> None:
-    """Waits for the old checkpoints being deleted in the background: at a run's end, so that its folder is tidy
-    when it returns (a process killed first leaves them to the next save's `_leftovers`)."""
-    while _PRUNES:
-        _PRUNES.pop().join()
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

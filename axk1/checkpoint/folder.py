@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,7 +24,7 @@ from safetensors.torch import save_file
 from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
-from axk1.output_folder import discard, named, sort_entries
+from axk1.output_folder import discard, named, sort_entries, swap_siblings
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -154,13 +155,29 @@ def staging_folder(out: Path) -> Path:
     """Where a model for `out` is written before it takes `out`'s place: beside it (one filesystem, so the rename
     is atomic), hidden, named after it. A re-export that cleared `out` first and then failed (a full disk) left
     nothing where a good model had been."""
-    return out.parent / f".{out.name}.partial"
+    return swap_siblings(out)[0]
+
+
+def restore_replaced(out: Path) -> None:
+    """Puts the earlier model back where a command killed between replace_folder's two renames left no `out`
+    (the earlier model in `.out.replaced`, the new one in the staging folder): `axk1 generate out` said only
+    "does not exist", and the next export deleted `.out.replaced` unasked. The earlier model is the one put back,
+    not the new one: it was a whole folder where it stood, while nothing records that a staging folder was
+    finished (the rerun writes the new model again)."""
+    old = swap_siblings(out)[1]
+    if out.exists() or out.is_symlink() or not old.is_dir():
+        return
+    old.rename(out)
+    print(f"note: {out} was missing and {old} held the model that was there (a command replacing it was stopped "
+          "between its two renames): put it back", file=sys.stderr, flush=True)
 
 
 def begin_replacing(out: Path) -> tuple[Path, Path | None]:
     """(the staging folder for a new model of `out`, empty; what a killed export left there, renamed aside for the
     caller to `discard` once no rank waits on this one, or None). `out` is checked first (a folder holding
-    anything but a model's files is refused, check_output_folder) and left as it is until replace_folder."""
+    anything but a model's files is refused, check_output_folder) and left as it is until replace_folder; where a
+    killed swap left no `out`, the earlier model is put back first (restore_replaced)."""
+    restore_replaced(out)
     check_output_folder(out)
     staging, stale = staging_folder(out), None
     if staging.exists() or staging.is_symlink():
@@ -173,8 +190,10 @@ def begin_replacing(out: Path) -> tuple[Path, Path | None]:
 def replace_folder(staging: Path, out: Path) -> Path | None:
     """`staging`, written whole, becomes `out`; an earlier model there is renamed out of the way first (none of its
     files, a tokenizer or template, outlives it) and returned for the caller to `discard` once no rank waits on
-    this one: deleting 2 TB can outlast a collective's timeout."""
-    old = out.parent / f".{out.name}.replaced"
+    this one: deleting 2 TB can outlast a collective's timeout. A kill between the two renames leaves no `out`:
+    the next begin_replacing or replace_folder puts the earlier model back, and a reader's error names both."""
+    old = swap_siblings(out)[1]
+    restore_replaced(out)  # never delete the only model there is
     discard(old)  # an earlier run's, killed before it deleted its own
     moved = None
     if out.exists() or out.is_symlink():

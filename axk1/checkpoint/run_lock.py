@@ -1,4 +1,5 @@
-"""One training run per output folder: a lock file naming the run that holds it.
+"""One run per output folder: a lock file naming the run that holds it (axk1 train, sft, rl, the demos, and
+`axk1 data run` on its run.output_dir).
 
 Two `axk1 train` on the same --out used to run side by side without a word: the second truncated the first's
 metrics.jsonl, both wrote step-N folders into one checkpoints folder and each pruned the other's, so `--resume` and
@@ -30,9 +31,11 @@ class FolderInUse(ValueError):
 class RunLock:
     """The lock on one output folder; `release()`, the end of a `with` block or the process ending gives it up."""
 
-    def __init__(self, folder: str | Path, flag: str = "--out") -> None:
+    def __init__(self, folder: str | Path, flag: str = "--out", job: str = "training run",
+                 harm: str = "would mix their checkpoints and metrics") -> None:
         self.path = Path(folder) / LOCK_FILE
         self.flag = flag  # the command-line option that names the folder, for the refusal's advice
+        self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -67,9 +70,9 @@ class RunLock:
 
     def _in_use(self, holder: str) -> FolderInUse:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
-        return FolderInUse(f"{self.path.parent} is in use by another training run ({who} holds {self.path}): two runs "
-                           "in one folder would mix their checkpoints and metrics. Wait for it to end (or stop it), "
-                           f"or give this run another {self.flag} folder")
+        return FolderInUse(f"{self.path.parent} is in use by another {self.job} ({who} holds {self.path}): two runs "
+                           f"in one folder {self.harm}. Wait for it to end (or stop it), or give this run another "
+                           f"{self.flag} folder")
 
     def __enter__(self) -> "RunLock":
         return self

@@ -81,20 +81,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides += ["--run.workers", str(args.workers)]
     cfg = load_pipeline_config(args.pipeline, overrides)
-    ran: list[str] = []
-    stages = run_pipeline(cfg, force=args.force, pipeline_file=args.pipeline, ran=ran)
-    if cfg.run.executor != "local":
-        print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
-        return 0
-    acc = account(cfg.out)
-    if not ran:  # datatrove's completion markers skipped every task: nothing below was made by this launch
-        print(f"nothing to do: every stage had finished in {cfg.out} with these settings and input files; the "
-              "accounting below is that earlier run's (--force runs afresh)")
-    print(summary_text(acc))
-    if (cfg.out / "tokens" / "manifest.json").exists():
-        print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
-    (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
-    return 0 if acc.balanced else 1
+    with data_run_lock(cfg.out):  # before --force deletes anything or a stage writes, until summary.json is written
+        ran: list[str] = []
+        stages = run_pipeline(cfg, force=args.force, pipeline_file=args.pipeline, ran=ran)
+        if cfg.run.executor != "local":
+            print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
+            return 0
+        acc = account(cfg.out)
+        if not ran:  # datatrove's completion markers skipped every task: nothing below was made by this launch
+            print(f"nothing to do: every stage had finished in {cfg.out} with these settings and input files; the "
+                  "accounting below is that earlier run's (--force runs afresh)")
+        print(summary_text(acc))
+        if (cfg.out / "tokens" / "manifest.json").exists():
+            print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
+        (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
+        return 0 if acc.balanced else 1
+
+
+def data_run_lock(out: Path):
+    """The lock of one `axk1 data run` on its run.output_dir (axk1/checkpoint/run_lock.py): two launches on one
+    folder ran every stage twice, writing the same files at once, and one's --force deleted the other's outputs.
+    The launching process holds it (a killed one's is taken over): the whole run under the local and Ray executors,
+    only the submission under Slurm (docs/data.md)."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    return RunLock(out, flag="--run.output_dir", job="`axk1 data run`",
+                   harm="would each run every stage, writing the same files at once (and one's --force would delete "
+                        "the other's outputs)")
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

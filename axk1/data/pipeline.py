@@ -24,6 +24,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from axk1.data.classify import DomainAnnotator
 from axk1.data.config import PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
+from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
 from axk1.data.run_settings import check_settings
@@ -203,30 +204,14 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
     folder made with other settings or over other input files is refused unless `force` (axk1/data/run_settings.py;
     `pipeline_file` is never deleted). `ran` (local executor) gets the stages that had a task left to do: none
     means every stage had finished before, and what the folder holds is an earlier launch's result."""
-    from tqdm import tqdm
-
     if cfg.run.executor == "local" and "extract" in cfg.run.stages:  # a cluster's nodes may see other paths
         check_source_paths(cfg.sources)
     check_stage_inputs(cfg)
     stages = build_stages(cfg)
     check_settings(cfg, force, pipeline_file)
     if cfg.run.executor == "local":
-        for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
-            if stage.group != "extract" and "extract" in cfg.run.stages and not _has_files(cfg.out / "clean"):
-                # every input was excluded or failed: the later stages would fail on an empty folder
-                print(f"no document survived extraction and the filters; the stages after it have nothing to do "
-                      f"(reasons: {cfg.out / 'excluded'}, {cfg.out / 'failed'})")
-                break
-            try:
-                executor = make_executor(cfg, stage)
-                if ran is not None and executor.get_incomplete_ranks(range(stage.tasks)):
-                    ran.append(stage.name)
-                executor.run()
-            except OSError as e:  # a full disk most often: the bare "[Errno 28]" named neither folder nor stage
-                where = f"{e.filename}" if e.filename else str(cfg.out)
-                raise OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage.name}' failed writing "
-                              f"under {where}; fix that (free space, or --run.output_dir on a larger disk) and run "
-                              "the same command again: the tasks that finished are kept") from e
+        with children_die_with_this_process():  # the executor's Manager outlived a killed launch (die_with_parent.py)
+            _run_local(cfg, stages, progress, ran)
     else:
         # Cluster executors chain by `depends`; running the last one submits (or waits for) the whole chain.
         prev = None
@@ -235,3 +220,24 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
         if prev is not None:
             prev.run()
     return [s.name for s in stages]
+
+
+def _run_local(cfg: PipelineConfig, stages: list, progress: bool, ran: list[str] | None) -> None:
+    from tqdm import tqdm
+
+    for stage in tqdm(stages, desc="pipeline stages", unit="stage", disable=not progress):
+        if stage.group != "extract" and "extract" in cfg.run.stages and not _has_files(cfg.out / "clean"):
+            # every input was excluded or failed: the later stages would fail on an empty folder
+            print(f"no document survived extraction and the filters; the stages after it have nothing to do "
+                  f"(reasons: {cfg.out / 'excluded'}, {cfg.out / 'failed'})")
+            break
+        try:
+            executor = make_executor(cfg, stage)
+            if ran is not None and executor.get_incomplete_ranks(range(stage.tasks)):
+                ran.append(stage.name)
+            executor.run()
+        except OSError as e:  # a full disk most often: the bare "[Errno 28]" named neither folder nor stage
+            where = f"{e.filename}" if e.filename else str(cfg.out)
+            raise OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage.name}' failed writing "
+                          f"under {where}; fix that (free space, or --run.output_dir on a larger disk) and run "
+                          "the same command again: the tasks that finished are kept") from e

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
+from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.data.config import PipelineConfig
 from axk1.data.source_files import list_files, relpath
 from axk1.json_text import read_json_file
@@ -29,10 +30,10 @@ from axk1.output_folder import discard, named, sort_entries
 SETTINGS_FILE = "settings.json"
 INPUTS_FILE = "inputs.json"
 # Every entry the pipeline writes at the top of run.output_dir (axk1/data/pipeline.py's stages, `axk1 data run`'s
-# summary.json, datatrove's logs/); tests/test_data_run_folder.py checks an extract, dedup and annotate run
-# writes no other.
+# summary.json and lock file, datatrove's logs/); tests/test_data_run_folder.py checks an extract, dedup and
+# annotate run writes no other.
 RUN_ENTRIES = (SETTINGS_FILE, INPUTS_FILE, "summary.json", "logs", "counts", "failed", "excluded", "extracted",
-               "site_lines", "site_boilerplate", "clean", "dedup", "documents", "tokens")
+               "site_lines", "site_boilerplate", "clean", "dedup", "documents", "tokens", LOCK_FILE)
 # what the tokenizer stage writes beside tokenizer.json when tokenize.tokenizer names the file itself
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 
@@ -68,6 +69,8 @@ def clear_run_folder(cfg: PipelineConfig, keep: list[Path]) -> None:
                          f"{named([str(p) for p in inside])} (a source or the pipeline file); nothing was deleted: "
                          "set run.output_dir to a folder of its own (e.g. out/data beside the pipeline file)")
     own, other = sort_entries(out, run_entries(cfg))
+    # never deleted: the launch holds it (a new file at its path would be a second lock, and let a second run in)
+    own = [p for p in own if p.name != LOCK_FILE]
     if other:
         raise ValueError(f"--force deletes only what `axk1 data run` writes in run.output_dir {out}, and it also holds "
                          f"{named(other)}; nothing was deleted: move those out of it, or set another run.output_dir")

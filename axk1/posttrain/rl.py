@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 
 from axk1.api_key import SERVER_KEY_ENV, read_api_key
-from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir, wait_for_prunes
+from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
 from axk1.checkpoint.run_lock import run_locks

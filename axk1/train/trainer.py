@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir, wait_for_prunes
+from axk1.checkpoint.dcp import PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
+from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.checkpoint.run_lock import run_locks
 from axk1.config import ModelConfig

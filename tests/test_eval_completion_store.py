@@ -1,0 +1,88 @@
+"""completions.jsonl after a kill or a full disk: a last line cut short, a fragment in the middle. `axk1 eval` run
+again in the folder must keep every completion it gets readable, against a scripted OpenAI-compatible server."""
+
+import json
+
+import pytest
+
+from axk1.eval.backends import Completion, Request, Sampling
+from axk1.eval.completion_store import CompletionStore
+from tests.eval_fake_server import aime_file, fake_server, run_eval_cli, sample_records
+
+
+@pytest.fixture
+def server():
+    with fake_server() as found:
+        yield found
+
+
+def _readable(path) -> int:
+    n = 0
+    for line in path.read_text().splitlines():
+        try:
+            json.loads(line)
+            n += 1
+        except ValueError:
+            pass
+    return n
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_completion(server, tmp_path, capsys):
+    """The rerun appended its first completion to the fragment a kill left (`{"key": ..., "text": "{"key": ...`):
+    5 of 6 completions stayed readable and every later rerun asked for the lost one again."""
+    base, handler = server
+    out = tmp_path / "run"
+    args = ("--model", f"openai:{base}", "--served-model", "m", "--aime-data", aime_file(tmp_path / "a.jsonl", 3),
+            "-n", "2", "--temperature", "0.6", "-o", str(out))
+    assert run_eval_cli(*args) == 0
+    path = out / "completions.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) == 6
+    path.write_text("".join(lines[:3]) + lines[3][:100])  # what a kill mid-write leaves
+    capsys.readouterr()
+
+    handler.calls = 0
+    assert run_eval_cli(*args) == 0
+    assert handler.calls == 3  # the torn one and the two never written
+    assert _readable(path) == 6 and len(path.read_text().splitlines()) == 6
+    assert "dropped a torn last line of 100 bytes" in capsys.readouterr().out
+    assert [r["status"] for r in sample_records(out)] == ["correct"] * 6
+
+    handler.calls = 0
+    assert run_eval_cli(*args) == 0
+    assert handler.calls == 0  # all six kept: nothing asked again
+    assert json.loads((out / "config.json").read_text())["reused_completions"] == 6
+
+
+def _completion(i: int) -> tuple[Request, Completion]:
+    return Request(messages=[{"role": "user", "content": f"q{i}"}], seed=i), Completion(text=f"a{i}")
+
+
+def test_a_fragment_in_the_middle_is_skipped_and_counted_and_appends_start_on_a_fresh_line(tmp_path):
+    sampling, backend = Sampling(), {"kind": "test"}
+    store = CompletionStore(tmp_path, backend)
+    for i in range(2):
+        store.add(*_completion(i), sampling)
+    path = tmp_path / "completions.jsonl"
+    first, second = path.read_text().splitlines(keepends=True)
+    path.write_text(first + '{"key": "cut' + "\n" + second.rstrip("\n"))  # a middle fragment; no final newline
+
+    store = CompletionStore(tmp_path, backend)
+    assert (store.skipped, store.torn_bytes, len(store.kept)) == (1, 0, 2)  # the readable last line is kept
+    request, completion = _completion(2)
+    store.add(request, completion, sampling)
+    assert path.read_text().splitlines()[-2] == second.rstrip("\n")  # not joined by the append
+    store = CompletionStore(tmp_path, backend)
+    assert (store.skipped, len(store.kept)) == (1, 3)
+    assert store.get(request, sampling).text == "a2"
+
+
+def test_a_half_written_append_does_not_join_the_next(tmp_path):
+    """A full disk cuts one append short and the run goes on: the next line must not start on that fragment."""
+    sampling, backend = Sampling(), {"kind": "test"}
+    store = CompletionStore(tmp_path, backend)
+    store.add(*_completion(0), sampling)
+    with open(tmp_path / "completions.jsonl", "a") as f:
+        f.write('{"key": "half')
+    store.add(*_completion(1), sampling)
+    assert len(CompletionStore(tmp_path, backend).kept) == 2
