@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 
 # Lowest first. Each layer may import only from the layers before it.
 LAYERS = [
+    {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
      "api_key", "http_json", "version"},  # leaves
     {"config"},                                     # ModelConfig (reads presets), the dtype table

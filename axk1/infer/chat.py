@@ -20,6 +20,7 @@ from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
+from axk1.user_file import read_text
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
     """transformers 5 writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a
     list of named templates, of which 'default' is used)."""
     if (folder / "chat_template.jinja").exists():
-        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+        return read_text(folder / "chat_template.jinja", "the chat template")
     template = tokenizer_config.get("chat_template")
     if isinstance(template, list):
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
