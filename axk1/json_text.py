@@ -53,7 +53,8 @@ def read_json_file(path: str | Path, advice: str, *, what: str = "", need_object
     """The value of a JSON file (gzip-compressed when its name ends in .gz). A file that is not JSON (cut short,
     not UTF-8, nested too deep, ...), or with `need_object` not a JSON object, is a ValueError of one line:
     `[what ]path is not valid JSON (reason): advice` (or `... must be a JSON object, got list: advice`). OSError
-    (FileNotFoundError, ...) as raised; a path that is not a regular file (a FIFO) is a ValueError (user_file): a missing file usually means something else to the caller than a broken one."""
+    (FileNotFoundError, ...) as raised: a missing file usually means something else to the caller than a broken one.
+    A path that is not a regular file (a FIFO, which would block the read for ever) is a ValueError (user_file)."""
     path = Path(path)
     name = f"{what} {path}" if what else str(path)
     data = read_bytes(path)  # a FIFO or device in its place is refused, never waited on

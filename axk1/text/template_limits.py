@@ -99,7 +99,8 @@ def _bounded_filter(name: str, fn: Callable) -> Callable:
 def _multiply(left: Any, right: Any) -> Any:
     for seq, n in ((left, right), (right, left)):
         if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
-            raise TemplateLimit(f"made a {type(seq).__name__} of {len(seq) * n:,} items with `*`, more than {MAX_SIZE:,}")
+            raise TemplateLimit(f"made a {type(seq).__name__} of {len(seq) * n:,} items with `*`, more than "
+                                f"{MAX_SIZE:,}")
     return left * right
 
 
