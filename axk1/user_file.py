@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def not_regular(file: Path) -> ValueError:
-    return ValueError(f"{file} is not a regular file (a folder, device or pipe): replace it with the file it should "
-                      "be, or delete it")
+    return ValueError(f"{file} is not a regular file (a folder, device or pipe), which axk1 does not read: put the "
+                      "file itself there")
 
 
 def regular_file(file: Path) -> Path:
@@ -30,13 +30,11 @@ def regular_file(file: Path) -> Path:
 def read_bytes(file: str | Path) -> bytes:
     """The bytes of a regular file; ValueError naming it when it is a FIFO, a device, a socket or a folder."""
     file = Path(file)
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    except IsADirectoryError:
-        raise not_regular(file) from None
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with its own bare error
+        os.close(fd)
+        raise not_regular(file)
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise not_regular(file)
         return f.read()
 
 
