@@ -149,8 +149,8 @@ def check_stored_counts(ckpt: Path, config: ModelConfig, with_mtp: bool, reader:
     if with_mtp:
         counts.append(("num_nextn_predict_layers", config.num_nextn_predict_layers,
                        len({int(m.group(1)) for k in stored if k.startswith(mtp) and (m := _STORED.match(k))})))
-    for field, said, held in counts:
-        if said > held:
+    for field, said, held in counts:  # fewer layers than stored would drop the rest without a word
+        if said > held or (field == "num_hidden_layers" and said != held):
             raise corrupt(ckpt / TRAIN_STATE, f"its model_config says {field} = {said}, but the checkpoint holds "
                           f"{held}")
 
