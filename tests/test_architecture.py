@@ -40,7 +40,7 @@ SIDEWAYS = {
     ("posttrain", "train"): "SFT and RL run the pretraining trainer, its data, loss and optimizer",
     ("posttrain", "eval"): "rewards grade with eval's math grader and sandbox; decontamination reads eval sets",
     ("posttrain", "infer"): "rollouts generate with infer.generate; rows render with infer.chat",
-    ("text", "json_text"): "benchmark files are read with the one JSON reader (json_text imports only user_file, a layer below)",
+    ("text", "json_text"): "benchmark files are read with the one JSON reader (it imports only user_file, below)",
 }
 
 # Imports that break the rule today, each with why it is left. Empty: keep it so.
