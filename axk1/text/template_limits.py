@@ -6,8 +6,9 @@ for b in range(100000) %}{% endfor %}{% endfor %}` was accepted at load and rend
 thread spinning per request). The environment here (`BoundedEnvironment`) bounds every render, in the rendering
 thread itself (no thread or signal per render):
 - steps: every iteration of every `{% for %}` loop (each loop's iterable is wrapped when the template is parsed),
-  every call, filter and attribute or item lookup counts one; a render may take MAX_STEPS of them, and the clock is
-  read every 256 (a render may take MAX_SECONDS);
+  every call (macros too: recursion) and filter counts one; a render may take MAX_STEPS of them, and the clock is
+  read every 256 (a render may take MAX_SECONDS). Lookups are not counted: without a loop or a call, a template's
+  work is bounded by its own text;
 - sizes: an integer argument above MAX_SIZE to a call or filter (`'x'.ljust(10**9)`, `center(10**9)`), a `*` whose
   string or list would pass MAX_SIZE, a `%` format of such a width, an integer power past MAX_EXPONENT, and output
   past MAX_OUTPUT characters are refused;
@@ -70,7 +71,7 @@ def tick() -> None:
         return
     budget.steps += 1
     if budget.steps > MAX_STEPS:
-        raise TemplateLimit(f"took more than {MAX_STEPS:,} steps (loop iterations, calls, lookups)")
+        raise TemplateLimit(f"took more than {MAX_STEPS:,} steps (loop iterations, calls, filters)")
     if budget.steps % 256 == 0 and time.monotonic() > budget.deadline:
         raise TemplateLimit(f"ran for more than {MAX_SECONDS:g} s")
 
@@ -149,14 +150,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's form)
         _check_args("a call", args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        tick()
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        tick()
-        return super().getitem(obj, argument)
 
 
 def render_bounded(template: Any, variables: dict[str, Any]) -> str:
