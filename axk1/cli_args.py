@@ -18,6 +18,23 @@ def _whole_number(text: str, least: int, bound: str, most: int | None = None) ->
     return value
 
 
+# The most torch threads a run may ask for ([run] threads, --threads): torch.set_num_threads(100000) and then a
+# matmul ended the process with a segfault and no message. A fixed number, not one per machine: a recipe moves
+# between machines, and torch runs fine with more threads than cores.
+MAX_THREADS = 1024
+
+
+def threads_problem(value: int, what: str) -> str | None:
+    """Why `value` cannot be a torch thread count (0: torch's default), naming the setting `what`; None if it can."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_THREADS:
+        return f"{what} must be a whole number from 0 (torch's default) to {MAX_THREADS}, got {value!r}"
+    return None
+
+
+def thread_count(text: str) -> int:
+    return _whole_number(text, 0, f"0 (torch's default) to {MAX_THREADS}", most=MAX_THREADS)
+
+
 def positive_int(text: str) -> int:
     return _whole_number(text, 1, "at least 1")
 

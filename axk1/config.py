@@ -1,8 +1,7 @@
 """ModelConfig: the A.X K1 architecture as one validated dataclass.
 
 Field names and meanings follow transformers' `AXK1Config` (and the DeepSeek-V3 config it derives from), so a
-`config.json` written here loads in transformers 5.23 as `AXK1Config`, and the hub's `config.json`
-(model_type "AXK1", DeepSeek-style `rope_scaling`) loads here.
+`config.json` written here loads in transformers 5.23 as `AXK1Config`, and the hub's (model_type "AXK1") loads here.
 """
 
 from __future__ import annotations
@@ -367,6 +366,10 @@ def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
     return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
+_YARN_RANGES = {"beta_fast": (1e-6, 1e6), "beta_slow": (1e-6, 1e6), "mscale": (0, 100), "mscale_all_dim": (0, 100),
+                "attention_factor": (1e-6, 100)}
+
+
 def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValueError(f"ModelConfig.rope_scaling must be an object (a YaRN block) or null, got {raw!r}")
@@ -383,12 +386,13 @@ def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:
                            "original_max_position_embeddings": original}
     for key, default in YARN_BETA_DEFAULTS.items():
         out[key] = _number(f"rope_scaling.{key}", raw.get(key) or default)
-    for key in ("mscale", "mscale_all_dim", "attention_factor"):
-        if raw.get(key) is not None:
-            out[key] = _number(f"rope_scaling.{key}", raw[key])
+    out.update({key: _number(f"rope_scaling.{key}", raw[key])
+                for key in ("mscale", "mscale_all_dim", "attention_factor") if raw.get(key) is not None})
     for key, value in out.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"ModelConfig.rope_scaling.{key} must be finite, got {value}")
+        low, high = _YARN_RANGES.get(key, (-math.inf, math.inf))  # RoPE takes the betas' logs ("math domain error")
+        if isinstance(value, float) and not (math.isfinite(value) and low <= value <= high):
+            within = f" and from {low:g} to {high:g}" if key in _YARN_RANGES else ""
+            raise ValueError(f"ModelConfig.rope_scaling.{key} must be finite{within}, got {value}")
     if "truncate" in raw:
         if not isinstance(raw["truncate"], bool):  # bool("false") is True
             raise ValueError(f"ModelConfig.rope_scaling.truncate must be true or false, got {raw['truncate']!r}")

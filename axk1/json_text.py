@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from axk1.user_file import read_bytes
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -51,10 +53,11 @@ def read_json_file(path: str | Path, advice: str, *, what: str = "", need_object
     """The value of a JSON file (gzip-compressed when its name ends in .gz). A file that is not JSON (cut short,
     not UTF-8, nested too deep, ...), or with `need_object` not a JSON object, is a ValueError of one line:
     `[what ]path is not valid JSON (reason): advice` (or `... must be a JSON object, got list: advice`). OSError
-    (FileNotFoundError, ...) as raised: a missing file usually means something else to the caller than a broken one."""
+    (FileNotFoundError, ...) as raised: a missing file usually means something else to the caller than a broken one.
+    A path that is not a regular file (a FIFO, which would block the read for ever) is a ValueError (user_file)."""
     path = Path(path)
     name = f"{what} {path}" if what else str(path)
-    data = path.read_bytes()
+    data = read_bytes(path)  # a FIFO or device in its place is refused, never waited on
     try:
         value = parse_json(gzip.decompress(data) if path.suffix == ".gz" else data)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a gzip stream cut short or damaged
@@ -144,7 +147,7 @@ def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]
     `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
     dropped. Non-finite values come back as floats, from a strict file's nulls (`from_strict`) or an older file's
     bare NaN."""
-    lines = Path(path).read_bytes().split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
+    lines = read_bytes(path).split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
     rows = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

@@ -26,18 +26,25 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from axk1.user_file import read_text
+
 
 def read_toml(path: str | Path, what: str, example: str | None = None) -> dict[str, Any]:
-    """The parsed file; FileNotFoundError naming `what` (and an example file) when it is missing, ValueError when
-    it is not valid TOML."""
+    """The parsed file; FileNotFoundError naming `what` (and an example file) when it is missing, ValueError naming
+    the file when it is not valid TOML: bad syntax, bytes that are not UTF-8, values nested past the parser's stack
+    (tomllib recurses: a few hundred kB of `[` raised RecursionError), or not a regular file (a FIFO, user_file)."""
     path = Path(path)
     if not path.exists():
         hint = f" (see {example} for an example)" if example else ""
         raise FileNotFoundError(f"{what} {path} does not exist{hint}")
+    text = read_text(path, what)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not valid TOML for axk1: a value is nested too deep (arrays or tables inside "
+                         "each other past what the reader can follow); flatten it") from None
 
 
 def load_toml(path: str | Path, what: str, example: str | None = None,
@@ -180,6 +187,8 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text  # a bare string: --run.device cuda
+    except RecursionError:
+        raise ValueError(f"the override value {text[:40]!r}... is nested too deep to read") from None
 
 
 def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:

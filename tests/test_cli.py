@@ -103,8 +103,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["train", str(ROOT / "recipes"), "--dry-run"], f"Is a directory: {ROOT / 'recipes'}"),
-    (["data", "run", str(ROOT / "recipes" / "data")], f"Is a directory: {ROOT / 'recipes' / 'data'}"),
+    (["train", str(ROOT / "recipes"), "--dry-run"], f"{ROOT / 'recipes'} is not a regular file (a folder, "),
+    (["data", "run", str(ROOT / "recipes" / "data")], f"{ROOT / 'recipes' / 'data'} is not a regular file (a folder, "),
     (["plan", "--gpu", "H200", "--gpus", "8", "--days", "1", "-o", str(ROOT / "README.md")],
      f"File exists: {ROOT / 'README.md'}"),
 ])

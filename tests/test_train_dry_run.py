@@ -166,9 +166,14 @@ def test_a_device_the_trainer_cannot_run_on_is_refused_by_name(tmp_path, capsys)
 
 def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, capsys):
     """A negative [run] threads died in torch.set_num_threads with a traceback, and a negative [data] seed as
-    numpy's bare "expected non-negative integer", both after the model was built: the recipe now refuses them."""
+    numpy's bare "expected non-negative integer", both after the model was built: the recipe now refuses them. So
+    are threads = 100000 (a segfault at the first matmul, no message) and a seed past 64 bits (torch's bare "Overflow
+    when unpacking long long")."""
     recipe = write_recipe(tmp_path)
-    for override, says in ((["--run.threads", "-2"], "threads >= 0"), (["--data.seed", "-1"], "[data] seed must be >= 0")):
+    threads = "[run] threads must be a whole number from 0 (torch's default) to 1024"
+    for override, says in ((["--run.threads", "-2"], threads), (["--run.threads", "100000"], threads),
+                           (["--data.seed", "-1"], "[data] seed must be >= 0"),
+                           (["--data.seed", "99999999999999999999999999"], "[data] seed must be below 2**63")):
         assert main(["train", str(recipe), "--dry-run", *override]) == 2
         assert says in capsys.readouterr().err
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from axk1.model import AXK1ForCausalLM
 from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.text.tokenizer_file import tokenizer_hash
+from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
 BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
@@ -99,7 +101,7 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
                          f"tokenized with (digest {trained_with}, from its token-shard manifest): its ids mean other "
                          "text, so every generation would be garbled; give the tokenizer folder of the data run "
                          "that made the shards (e.g. out/data/tokenizer)")
-    return {name: (folder / name).read_bytes() for name in TOKENIZER_FILES if (folder / name).is_file()}
+    return {name: read_bytes(folder / name) for name in TOKENIZER_FILES if (folder / name).exists()}
 
 
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
@@ -127,6 +129,41 @@ def read_train_state(ckpt: Path) -> dict:
     if not isinstance(saved.get("mtp_depth", 0), int):
         raise corrupt(file, f"mtp_depth is {saved['mtp_depth']!r}, not an integer")
     return saved
+
+
+_STORED = re.compile(r"^model\.lm\.(?:model\.layers|mtp)\.(\d+)\.")
+_STORED_EXPERTS = re.compile(r"^model\.lm\.model\.layers\.\d+\.mlp\.experts\.gate_up_proj$")
+
+
+def check_stored_counts(ckpt: Path, config: ModelConfig, with_mtp: bool, reader: SafeReader) -> None:
+    """train_state.json's model_config against the tensors the checkpoint holds, in the counts that size the model's
+    module lists and the export's loop over per-expert names (layers, routed experts, MTP layers): a model_config
+    claiming 10**9 experts made the export loop for ever before any tensor was compared."""
+    stored = reader.read_metadata().state_dict_metadata
+    mtp = "model.lm.mtp."
+    layers = {int(m.group(1)) for k in stored if not k.startswith(mtp) and (m := _STORED.match(k))}
+    counts = [("num_hidden_layers", config.num_hidden_layers, len(layers))]
+    experts = [meta.size[0] for k, meta in stored.items() if _STORED_EXPERTS.match(k) and getattr(meta, "size", None)]
+    if experts:
+        counts.append(("n_routed_experts", config.n_routed_experts, max(experts)))
+    if with_mtp:
+        counts.append(("num_nextn_predict_layers", config.num_nextn_predict_layers,
+                       len({int(m.group(1)) for k in stored if k.startswith(mtp) and (m := _STORED.match(k))})))
+    for field, said, held in counts:  # fewer layers than stored would drop the rest without a word
+        if said > held or (field == "num_hidden_layers" and said != held):
+            raise corrupt(ckpt / TRAIN_STATE, f"its model_config says {field} = {said}, but the checkpoint holds "
+                          f"{held}")
+
+
+def check_stored_shapes(ckpt: Path, shapes: dict[str, torch.Size], reader: SafeReader) -> None:
+    """Every model tensor (state-dict key -> shape) is stored with that shape, before anything is written."""
+    check_model_keys(ckpt, shapes, reader)
+    stored = reader.read_metadata().state_dict_metadata
+    for key, shape in shapes.items():
+        size = getattr(stored[f"model.{key}"], "size", None)
+        if size is not None and tuple(size) != tuple(shape):
+            raise corrupt(ckpt / TRAIN_STATE, f"its model_config makes {key.removeprefix('lm.')} {tuple(shape)}, but "
+                          f"the checkpoint stores {tuple(size)}")
 
 
 def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
@@ -181,10 +218,12 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")
+    reader = SafeReader(str(ckpt))  # one for every shard's read: the checkpoint's metadata is parsed once
+    check_stored_counts(ckpt, config, trained_mtp, reader)  # before a model of that many modules is built
     with torch.device("meta"):  # names, shapes and dtypes only: the tensors are read shard by shard below
         model = AXK1ForCausalLM(config, with_mtp=trained_mtp)
-    reader = SafeReader(str(ckpt))  # one for every shard's read: the checkpoint's metadata is parsed once
-    check_model_keys(ckpt, {f"lm.{k}" for k in model.state_dict()}, reader)  # all there, before anything is written
+    # all there and of the shapes the config says, before anything is written
+    check_stored_shapes(ckpt, {f"lm.{k}": t.shape for k, t in model.state_dict().items()}, reader)
     if not keep_mtp:
         model.mtp = None  # training only: the release ships no MTP weights
     meta = model.state_dict()

@@ -3,8 +3,11 @@
 A model folder may come from anyone (a download, a colleague's export), so its index, file names and tensor
 headers are checked first: the index may name only plain files of the folder (never `../x`, `/dev/zero` or ""),
 every weight file must be a regular file (a FIFO would block a read forever), each tensor must be stored once,
-mtp.safetensors may hold only MTP layers, and config.json's layer count must match the layers the files hold —
-so a config.json claiming 10**9 layers is refused before a single module is allocated.
+mtp.safetensors may hold only MTP layers, and config.json's counts that size the model's module lists and the
+loops over its tensors (layers, routed experts, MTP layers) must match what the files hold — so a config.json
+claiming 10**9 layers or experts is refused before a single module is built (check_counts). The other sizes
+(widths, heads, the vocabulary) are compared with the headers on a model built on the meta device, which costs
+nothing whatever they say.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from axk1.checkpoint.state_dict_adapter import is_mtp
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries, swap_siblings
+from axk1.user_file import regular_file
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 MTP_FILE = "mtp.safetensors"
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
+_EXPERT = re.compile(r"^model\.layers\.\d+\.mlp\.experts\.(\d+)\.")
 # What `axk1 export` and `axk1 merge` write or copy into a model folder; an earlier model's copies are removed
 # before a new model is written there, so none of them can outlive it.
 MODEL_FOLDER_FILES = ("config.json", INDEX_FILE, MTP_FILE, "merge.json", "tokenizer.json", "tokenizer_config.json",
@@ -51,12 +56,6 @@ def folder_file(folder: Path, name: object, source: Path) -> Path:
         raise ValueError(f"{source} names {name!r} as a weight file: only plain file names of the folder are allowed "
                          "(no paths); fix the index or re-export the folder")
     return regular_file(folder / name)
-
-
-def regular_file(file: Path) -> Path:
-    if file.exists() and not file.is_file():
-        raise ValueError(f"{file} is not a regular file (a folder, device or pipe): replace it with the weights file")
-    return file
 
 
 def read_json_object(file: Path) -> dict:
@@ -125,15 +124,35 @@ def read_headers(files: list[Path], config: ModelConfig) -> dict[str, Header]:
     return found
 
 
+def _count_held(folder: Path, field: str, n: int, held: set[int], what: str) -> None:
+    """Refuses config.json's `field` = n unless each of 0..n-1 is in `held` (`n > len(held)` first: a count of
+    10**9 is refused without a loop of 10**9)."""
+    if n > len(held) or any(i not in held for i in range(n)):
+        holds = f"{what} 0..{max(held)}" if held else f"no {what}"
+        raise ValueError(f"{folder}/config.json says {field} = {n}, but the weight files hold {holds}: "
+                         "config.json does not describe these weights; fix it or re-export the folder")
+
+
 def check_layer_count(folder: Path, config: ModelConfig, headers: dict[str, Header]) -> None:
     """config.json's num_hidden_layers against the layers the files hold (each of 0..n-1 must appear), before a
     model of that many layers is built."""
     layers = {int(m.group(1)) for name in headers if (m := _LAYER.match(name))}
-    n = config.num_hidden_layers
-    if n > len(layers) or any(i not in layers for i in range(n)):
-        held = f"layers 0..{max(layers)}" if layers else "no layers"
-        raise ValueError(f"{folder}/config.json says num_hidden_layers = {n}, but the weight files hold {held}: "
-                         "config.json does not describe these weights; fix it or re-export the folder")
+    _count_held(folder, "num_hidden_layers", config.num_hidden_layers, layers, "layers")
+
+
+def check_counts(folder: Path, config: ModelConfig, headers: dict[str, Header], with_mtp: bool) -> None:
+    """Every count of config.json that sizes a module list or a loop over tensor names, against the files'
+    headers: layers, routed experts (the released names list each expert; a count of 10**7 made the name mapping
+    loop for ever), and, when MTP is loaded, the MTP layers (one module each)."""
+    check_layer_count(folder, config, headers)
+    n_layers = config.num_hidden_layers
+    if any(config.is_moe_layer(i) for i in range(n_layers)):
+        experts = {int(m.group(1)) for name in headers if (m := _EXPERT.match(name))}
+        _count_held(folder, "n_routed_experts", config.n_routed_experts, experts, "experts")
+    if with_mtp:
+        mtp = {int(m.group(1)) - n_layers for name in headers if (m := _LAYER.match(name))
+               and int(m.group(1)) >= n_layers}
+        _count_held(folder, "num_nextn_predict_layers", config.num_nextn_predict_layers, mtp, "MTP layers")
 
 
 def check_output_folder(out: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from safetensors import SafetensorError
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_layer_count, mtp_file,
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, mtp_file,
                                     open_safetensors, read_headers, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
 from axk1.config import ModelConfig, config_dtype, model_config_file
@@ -179,7 +179,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     dtype = dtype or config_dtype(config)
     # Everything about the files is checked on their headers, before the model is built or allocated.
     headers = read_headers(files, config)
-    check_layer_count(path, config, headers)
+    check_counts(path, config, headers, with_mtp)  # what sizes the build and the name mapping below
     with torch.device("meta"):
         shapes = hf_tensors(AXK1ForCausalLM(config, with_mtp=with_mtp))
     names = _check_headers(path, headers, shapes, config, with_mtp)

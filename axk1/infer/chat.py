@@ -18,8 +18,10 @@ from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
+from axk1.text.template_limits import PastBounds
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
+from axk1.user_file import read_text
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class ChatCodec:
     bos_token: str | None = None
     eos_token: str | None = None
     template_source: str = "the folder"  # or "axk1's default" (a folder without a template)
+    template_file: str = "axk1's default chat template"  # the file it was read from, for its errors
     _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
     _bytes: dict[int, bytes | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -59,17 +62,21 @@ class ChatCodec:
         if not (folder / "tokenizer.json").exists():
             return None
         tokenizer = load_tokenizer(folder / "tokenizer.json")
+        check_token_ids(tokenizer, folder)
         config = {}
         if (folder / "tokenizer_config.json").exists():
             config = read_json_object(folder / "tokenizer_config.json")
         template, source = read_chat_template(folder, config), "the folder"
+        file = folder / "tokenizer_config.json"
+        bos, eos = _token_text(config, "bos_token", file), _token_text(config, "eos_token", file)
         if template is None:
             log.warning("%s has no chat template; using axk1's ChatML-with-thinking default", folder)
-            template, source = CHAT_TEMPLATE, "axk1's default"
-        else:  # at startup: a template that cannot compile would otherwise fail every request, blaming the client
-            _check_template(template, folder)
-        return cls(tokenizer, template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token")),
-                   source)
+            return cls(tokenizer, CHAT_TEMPLATE, bos, eos, "axk1's default")
+        codec = cls(tokenizer, template, bos, eos, source, str(_template_file(folder)))
+        # at startup: a template that cannot compile, or runs past the bounds on rendering, would otherwise fail
+        # every request (blaming the client), or hold a server thread for each
+        codec.check_template()
+        return codec
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
@@ -156,7 +163,21 @@ class ChatCodec:
         return render_template(self.chat_template, {
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
-        })
+        }, self.template_file)
+
+    def check_template(self) -> None:
+        """Refuses a template that does not compile, reads other templates, or passes the bounds on rendering
+        (text/template_limits.py) on a short probe conversation. Any other error of the probe is left to the
+        requests: a template may refuse some conversations on purpose (raise_exception)."""
+        _check_template(self.chat_template, Path(self.template_file))
+        for thinking in (True, False):
+            try:
+                self.render(_PROBE, enable_thinking=thinking)
+            except PastBounds:
+                raise
+            except ValueError:
+                pass
+
 
 
 
@@ -172,8 +193,31 @@ def _byte_level_alphabet() -> dict[str, int]:
 _BYTE_LEVEL = _byte_level_alphabet()
 
 
-def _check_template(template: Any, folder: Path) -> None:
-    source = folder / ("chat_template.jinja" if (folder / "chat_template.jinja").exists() else "tokenizer_config.json")
+def check_token_ids(tokenizer: Any, folder: Path) -> None:
+    """Refuses a tokenizer.json with a token whose id is past config.json's vocab_size: the model has no embedding
+    for it, so a prompt holding its text, or a chat template that writes it, failed at the embedding (an IndexError,
+    a CUDA assert), or as a request error blaming the client. A folder without a config.json has no model to check."""
+    config = folder / "config.json"
+    vocab_size = read_json_object(config).get("vocab_size") if config.is_file() else None
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        return  # no model here, or a config.json that loading the model refuses with its own error
+    token, top = max(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1], default=("", -1))
+    if top >= vocab_size:
+        raise ValueError(f"{folder / 'tokenizer.json'} has the token {token!r} with id {top}, but {config} says "
+                         f"vocab_size = {vocab_size}: the model has no embedding for ids past {vocab_size - 1}; use "
+                         "the tokenizer the model was trained with, or re-export the folder")
+
+
+# A short conversation every template must render within the bounds when the folder is loaded.
+_PROBE = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hi"},
+          {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "What is 2 + 2?"}]
+
+
+def _template_file(folder: Path) -> Path:
+    return folder / ("chat_template.jinja" if (folder / "chat_template.jinja").exists() else "tokenizer_config.json")
+
+
+def _check_template(template: Any, source: Path) -> None:
     if not isinstance(template, str):
         raise ValueError(f"{source}: the chat template must be a string, got {type(template).__name__}")
     from jinja2 import TemplateSyntaxError
@@ -185,9 +229,15 @@ def _check_template(template: Any, folder: Path) -> None:
                          "or delete it to use axk1's default template") from e
 
 
-def _token_text(token: Any) -> str | None:
+def _token_text(config: dict[str, Any], key: str, file: Path) -> str | None:
+    """tokenizer_config.json's `key` (bos_token, eos_token): a string, the AddedToken form {"content": "..."}, or
+    null; anything else is an error naming the file and field (a number there was a TypeError traceback)."""
+    token = config.get(key)
     if isinstance(token, dict):  # the AddedToken form {"content": ...}
-        return token.get("content")
+        token = token.get("content")
+    if token is not None and not isinstance(token, str):
+        raise ValueError(f"{file}: {key} must be a token's text (a string, or {{\"content\": \"...\"}}), got "
+                         f"{config[key]!r:.80}: fix it or delete the field")
     return token
 
 
@@ -195,7 +245,7 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
     """transformers 5 writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a
     list of named templates, of which 'default' is used)."""
     if (folder / "chat_template.jinja").exists():
-        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+        return read_text(folder / "chat_template.jinja", "the chat template")
     template = tokenizer_config.get("chat_template")
     if isinstance(template, list):
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
-from axk1.cli_args import non_negative_int, positive_int, tcp_port
+from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
 from axk1.config import DTYPES, model_config_file
 
 log = logging.getLogger("axk1.serve")
@@ -163,7 +163,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or auto (CUDA when torch sees a GPU); cpu by default: the serving engine has not "
                         "yet run on a GPU (docs/gpu.md)")
-    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--read-timeout", type=float, default=30.0,
                    help="seconds a client has to send a request's headers, and again its body (default 30): a "
                         "connection that trickles them is closed (headers) or answered 408 (body); also how long a "

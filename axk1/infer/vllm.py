@@ -120,7 +120,7 @@ def _tokenizer_problems(folder: Path) -> list[str]:
     tokenizer = load_tokenizer(folder)
     eos = config.get("eos_token")
     eos = eos.get("content") if isinstance(eos, dict) else eos
-    if not eos or tokenizer.token_to_id(eos) is None:
+    if not isinstance(eos, str) or not eos or tokenizer.token_to_id(eos) is None:  # a number: no token's text
         problems.append(f"tokenizer_config.json: eos_token {eos!r} is not a token of tokenizer.json")
     for mark in THINK_TAGS:
         if tokenizer.token_to_id(mark) is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from axk1.cli_args import thread_count
+
 
 def _budgets(text: str) -> tuple[float, ...]:
     try:
@@ -57,7 +59,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
                    help="the held-out run's budget over the largest (default 1.5; 0 = none)")
     p.add_argument("--manifest", default=None, help="token shards to train on (default: the standard library's "
                    "source as bytes, written to OUTPUT/data)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    p.add_argument("--threads", type=thread_count, default=1, help="torch threads per run (default 1)")
     p.add_argument("--force", action="store_true", help="write over a sweep that was trained or had other sizes: "
                    "deletes OUTPUT's run folders and holdout first (their metrics and checkpoints)")
     p.set_defaults(func=cmd_sweep)

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator
 
 from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.user_file import regular_file
 
 BOM = b"\xef\xbb\xbf"
 TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('{out}', orient='records', "
@@ -59,7 +60,7 @@ def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[
         if path.is_dir():
             yield from _dataset_folder(path, report)
             continue
-        with path.open("rb") as f:
+        with regular_file(path).open("rb") as f:  # a FIFO would block the open for ever
             head = f.read(8)
         if head.startswith(b"PAR1"):
             import pyarrow.parquet as pq

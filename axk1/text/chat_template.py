@@ -148,12 +148,14 @@ def template_environment():
     `{% generation %}` block that marks assistant text for training masks, rendered as its body; `tojson` with
     ensure_ascii, indent, separators and sort_keys; `raise_exception`; `strftime_now`), in jinja2's immutable
     sandbox: a model folder's template is untrusted text. Templates that used any of these were refused by
-    `axk1 serve` or failed every request while transformers rendered them."""
+    `axk1 serve` or failed every request while transformers rendered them. Bounded in steps, time, sizes and files
+    read (axk1/text/template_limits.py)."""
     from datetime import datetime
 
     from jinja2.exceptions import TemplateError
     from jinja2.ext import Extension, loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from axk1.text.template_limits import BoundedEnvironment
 
     class GenerationBlock(Extension):
         tags = {"generation"}
@@ -168,10 +170,10 @@ def template_environment():
     def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
         return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols])
+    env = BoundedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, loopcontrols])
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    env.filters["tojson"] = tojson
+    env.add_filter("tojson", tojson)
     return env
 
 
@@ -182,12 +184,21 @@ def _compiled(template: str):
     return template_environment().from_string(template)
 
 
-def render_template(template: str, variables: dict[str, Any]) -> str:
-    """A chat template rendered as transformers renders it (template_environment)."""
+def render_template(template: str, variables: dict[str, Any], source: str = "axk1's default chat template") -> str:
+    """A chat template rendered as transformers renders it (template_environment), within the bounds of
+    template_limits. Whatever the render raises is one ValueError naming `source` (the template's file): a
+    template's own Python errors (`1/0`, a type error) reached the callers as tracebacks."""
     from jinja2.exceptions import TemplateError
+
+    from axk1.text.template_limits import PastBounds, TemplateLimit, render_bounded
 
     try:
         # a dict, not **: a variable named "self" is no clash
-        return _compiled(template).render(variables)
+        return render_bounded(_compiled(template), variables)
+    except TemplateLimit as e:
+        raise PastBounds(f"{source}: the chat template {e}, past the bounds on rendering a conversation: fix it, "
+                         "or delete it to use axk1's default template") from None
     except TemplateError as e:
-        raise ValueError(f"the chat template failed on these messages: {e}") from e
+        raise ValueError(f"{source}: the chat template failed on these messages: {e}") from e
+    except Exception as e:  # noqa: BLE001 (any error of the template's own code is the template's, said as one line)
+        raise ValueError(f"{source}: the chat template failed on these messages ({type(e).__name__}: {e})") from e

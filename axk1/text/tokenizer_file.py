@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from axk1.user_file import read_bytes
+
 BOS = "<|endoftext|>"
 EOS = "<|im_end|>"
 PAD = "<|pad|>"
@@ -29,8 +31,9 @@ def load_tokenizer(path: str | Path):
     if not p.exists():
         raise FileNotFoundError(f"no tokenizer.json at {p}; train one with `axk1 data tokenizer train` or point to "
                                 "a model folder that has one")
+    data = read_bytes(p)  # a FIFO in its place is refused, never waited on
     try:
-        return Tokenizer.from_file(str(p))
+        return Tokenizer.from_str(data.decode("utf-8"))
     except Exception as e:  # tokenizers raises a bare Exception for a truncated or foreign file
         raise ValueError(f"{p} is not a readable tokenizer ({str(e).splitlines()[0] if str(e) else e!r}): "
                          "replace it with the tokenizer.json the model was trained with") from e
@@ -42,4 +45,4 @@ def tokenizer_hash(path: str | Path) -> str:
     p = Path(path)
     if p.is_dir():
         p = p / "tokenizer.json"
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(read_bytes(p)).hexdigest()[:16]

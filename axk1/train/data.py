@@ -23,6 +23,7 @@ from axk1.json_text import read_json_file
 from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import StageConfig
+from axk1.user_file import regular_file
 
 
 @dataclass
@@ -95,6 +96,7 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
         if not bin_path.exists() or not idx_path.exists():
             raise FileNotFoundError(f"{manifest_path} lists {bin_path} (+ .idx) but it is missing: re-run the data pipeline")
         for path, width in ((bin_path, 4), (idx_path, 8)):
+            regular_file(path)  # a FIFO would block the memory map's open for ever
             if path.stat().st_size % width:
                 raise ValueError(f"{path}: {path.stat().st_size} bytes is not a whole number of {width}-byte entries "
                                  f"(a truncated or foreign file): {rerun}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from axk1.cli_args import threads_problem
 from axk1.config import model_config_file, normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.train.recipe_sections import RecipeSections
@@ -152,8 +153,11 @@ def validate(r: RecipeSections) -> None:
         raise ValueError("[checkpointing] interval_steps and keep_latest must be >= 1")
     if r.logging.every_steps <= 0 or r.logging.peak_tflops < 0:
         raise ValueError("[logging] every_steps must be >= 1 and peak_tflops >= 0")
-    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0 or r.run.threads < 0:
-        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0, threads >= 0 (0: "
-                         "torch's default)")
+    if problem := threads_problem(r.run.threads, "[run] threads"):
+        raise ValueError(problem)
+    if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
+        raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")
     if r.data.seed < 0:  # numpy's generators take non-negative seeds only (a run's draws are keyed by it)
         raise ValueError(f"[data] seed must be >= 0, got {r.data.seed}")
+    if r.data.seed >= 2**63:  # torch.manual_seed takes 64 bits: a larger one was "Overflow when unpacking long long"
+        raise ValueError(f"[data] seed must be below 2**63 = {2**63}, got {r.data.seed}")

@@ -27,6 +27,13 @@ class RecipeModelConfig:  # the [model] table; axk1.config.ModelConfig is the ar
             raise ValueError("[model] needs exactly one of preset = \"axk1-tiny\" or config = \"path/config.json\" "
                              "(or init_from = \"model folder\" alone, which uses the folder's config.json)")
 
+    def describe(self) -> str:
+        """Where the model's size is set, for an error about it: `[model] preset 'axk1-tiny' with overrides {...}`."""
+        source = (f"preset {self.preset!r}" if self.preset else f"config {self.config!r}" if self.config
+                  else f"init_from {self.init_from!r}")
+        with_overrides = f" with overrides {self.overrides}" if self.overrides else ""
+        return f"[model] {source}{with_overrides}"
+
     def build_config(self) -> ModelConfig:
         self.check_source()  # also for a [model] read alone (`axk1 params recipe.toml`), before any validation
         cfg = (ModelConfig.from_preset(self.preset) if self.preset

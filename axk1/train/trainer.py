@@ -42,6 +42,7 @@ from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards,
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard
+from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
@@ -67,6 +68,7 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     with_mtp = r.model.mtp_depth > 0
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
+    check_model_fits(model, torch.device(device), dims.world_size, r.model.describe())
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
     if p.compile:  # after recompute and before fully_shard, torchtitan's order
         apply_compile(model, bf16=p.precision == "bf16")

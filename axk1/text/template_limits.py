@@ -1,0 +1,168 @@
+"""Bounds on rendering a chat template, which is untrusted text (a model folder's): no render may run for ever,
+take the machine's memory, or read other files.
+
+jinja2's sandbox keeps a template from Python's internals, not from burning time: `{% for a in range(100000) %}{%
+for b in range(100000) %}{% endfor %}{% endfor %}` was accepted at load and rendered for ever (`axk1 serve` kept a
+thread spinning per request). The environment here (`BoundedEnvironment`) bounds every render, in the rendering
+thread itself (no thread or signal per render):
+- steps: every iteration of every `{% for %}` loop (each loop's iterable is wrapped when the template is parsed),
+  every call (macros too: recursion) and filter counts one; a render may take MAX_STEPS of them, and the clock is
+  read every 256 (a render may take MAX_SECONDS). Lookups are not counted: without a loop or a call, a template's
+  work is bounded by its own text;
+- sizes: an integer argument above MAX_SIZE to a call or filter (`'x'.ljust(10**9)`, `center(10**9)`), a `*` whose
+  string or list would pass MAX_SIZE, a `%` format of such a width, an integer power past MAX_EXPONENT, and output
+  past MAX_OUTPUT characters are refused;
+- files: `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` are refused when the template is parsed
+  (there is no other template to read; transformers' environment has no loader either).
+A render that passes a bound raises TemplateLimit, which chat_template.render_template turns into one ValueError
+naming the template's source, as it does every other error a template raises.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Callable
+
+from jinja2 import nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_STEPS = 5_000_000
+MAX_SECONDS = 10.0
+MAX_SIZE = 1 << 20
+MAX_EXPONENT = 4096
+MAX_OUTPUT = 64 << 20
+_NO_FILES = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from", nodes.Extends: "extends"}
+
+
+class TemplateLimit(Exception):
+    """A render passed one of the bounds; str() says which."""
+
+
+class PastBounds(ValueError):
+    """What render_template raises for a TemplateLimit: the one error naming the template's file and the bound."""
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    steps: int = 0
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("axk1_template_budget", default=None)
+
+
+def start_budget():
+    """Starts the bounds of one render (in this thread); pass what it returns to `end_budget` when it is done."""
+    return _BUDGET.set(_Budget(time.monotonic() + MAX_SECONDS))
+
+
+def end_budget(token) -> None:
+    _BUDGET.reset(token)
+
+
+def tick() -> None:
+    budget = _BUDGET.get()
+    if budget is None:  # not rendering (parsing, a probe of the environment)
+        return
+    budget.steps += 1
+    if budget.steps > MAX_STEPS:
+        raise TemplateLimit(f"took more than {MAX_STEPS:,} steps (loop iterations, calls, filters)")
+    if budget.steps % 256 == 0 and time.monotonic() > budget.deadline:
+        raise TemplateLimit(f"ran for more than {MAX_SECONDS:g} s")
+
+
+def _check_args(what: str, args: tuple, kwargs: dict) -> None:
+    tick()
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
+            raise TemplateLimit(f"passed {value} to {what}, more than the {MAX_SIZE:,} a template may ask for")
+
+
+def _counted(items):
+    for item in items:
+        tick()
+        yield item
+
+
+def _bounded_filter(name: str, fn: Callable) -> Callable:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_args(f"the filter {name}", args, kwargs)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _multiply(left: Any, right: Any) -> Any:
+    for seq, n in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
+            raise TemplateLimit(f"made a {type(seq).__name__} of {len(seq) * n:,} items with `*`, more than "
+                                f"{MAX_SIZE:,}")
+    return left * right
+
+
+def _power(left: Any, right: Any) -> Any:
+    if isinstance(right, int) and abs(right) > MAX_EXPONENT and isinstance(left, int) and abs(left) > 1:
+        raise TemplateLimit(f"raised to the power {right}, more than {MAX_EXPONENT}")
+    return left ** right
+
+
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*(\d{7}|\*)")  # a width or precision of millions, or taken from the args
+
+
+def _modulo(left: Any, right: Any) -> Any:
+    if isinstance(left, str) and (found := _WIDE_FORMAT.search(left)):
+        values = right if isinstance(right, tuple) else (right,)
+        if found.group(1) != "*" or any(isinstance(v, int) and abs(v) > MAX_SIZE for v in values):
+            raise TemplateLimit(f"formatted with {found.group()!r}, a width past {MAX_SIZE:,}")
+    return left % right
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """jinja2's immutable sandbox with the bounds above."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.binop_table = {**self.binop_table, "*": _multiply, "**": _power, "%": _modulo}
+        self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
+        self.filters["axk1_counted"] = _counted
+
+    def add_filter(self, name: str, fn: Callable) -> None:
+        self.filters[name] = _bounded_filter(name, fn)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for kind, tag in _NO_FILES.items():
+            for node in tree.find_all(kind):
+                raise TemplateSyntaxError(f"{{% {tag} %}} reads another template, which a chat template cannot "
+                                          "(it is one file); put what it needs in the template itself",
+                                          node.lineno, name, filename)
+        for loop in tree.find_all(nodes.For):  # every iteration of every loop counts a step
+            loop.iter = nodes.Filter(loop.iter, "axk1_counted", [], [], None, None, lineno=loop.lineno)
+        return tree
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's form)
+        _check_args("a call", args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def render_bounded(template: Any, variables: dict[str, Any]) -> str:
+    """A compiled template rendered within the bounds (TemplateLimit past one)."""
+    token = start_budget()
+    try:
+        out, size = [], 0
+        for chunk in template.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateLimit(f"wrote more than {MAX_OUTPUT:,} characters")
+            out.append(chunk)
+        return "".join(out)
+    finally:
+        end_budget(token)
+
