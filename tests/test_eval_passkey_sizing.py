@@ -118,3 +118,34 @@ def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fi
     yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(rope_scaling={
         **RELEASED_YARN, "factor": 4.0, "original_max_position_embeddings": tiny.max_position_embeddings}))
     assert HFBackend(str(yarn)).context_length() == 4 * tiny.max_position_embeddings == 4096
+
+
+def test_a_length_below_the_prompts_fixed_text_is_refused_naming_the_smallest_that_holds_it(folder, tmp_path):
+    """`--passkey-lengths 10` ran 212-token prompts (the chat template, lead, needle and question alone) labelled
+    and graded as length 10, without a word. Now such a length is refused before any request, naming the smallest
+    length that holds the fixed text: that length runs (a prompt of exactly it, no filler), one less is refused.
+    Through a server without /tokenize the estimate (4 characters a token) decides it the same way."""
+    import re
+
+    one_cell = ("--passkey-depths", "0", "--passkey-trials", "1", "--max-tokens", "4", "--temperature", "0")
+    with pytest.raises(ValueError, match=r"--passkey-lengths 10: shorter than the prompt's fixed text alone \(chat "
+                                         r"template, lead, needle and question: \d+ tokens, counted by the backend\)"
+                       ) as refused:
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", "10,300", *one_cell,
+                     "--device", "cpu", "-o", str(tmp_path / "ten"))
+    assert not (tmp_path / "ten" / "completions.jsonl").exists()
+    need = int(re.search(r"the smallest length that holds it is (\d+)$", str(refused.value)).group(1))
+    assert 100 < need < 300
+    with pytest.raises(ValueError, match=f"--passkey-lengths {need - 1}: .* is {need}$"):
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", str(need - 1), *one_cell,
+                     "--device", "cpu", "-o", str(tmp_path / "one-less"))
+    run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", str(need), *one_cell,
+                 "--device", "cpu", "-o", str(tmp_path / "exact"))
+    [record] = sample_records(tmp_path / "exact")
+    assert record["meta"]["prompt_tokens"] == need and record["status"] != "too_long"
+
+    with fake_server() as (base, handler):  # no /tokenize: the estimate
+        with pytest.raises(ValueError, match=r"--passkey-lengths 10: .*estimated at 4 characters a token.* is (\d+)$"):
+            run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "10", *one_cell,
+                         "-o", str(tmp_path / "estimate"))
+        assert handler.calls == 0
