@@ -103,6 +103,7 @@ def _numbers(text, kind: type, flag: str) -> tuple:
 class PasskeyTask(Task):
     name = "passkey"
     group_by = ("length", "depth")
+    length_flag = "--passkey-lengths"
     # passkey_count: the backend's token count of a chat, (messages) -> int | None, set by configure (None: the
     # estimate); passkey_context: the model's context, where the backend knows it
     option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2,
