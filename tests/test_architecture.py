@@ -202,3 +202,18 @@ def test_docs_diagram_shows_these_layers():
     rows.append(row)
     named = [set(re.findall(r"\b(\w+)(?:\.py\b|/)", " ".join(r))) - {"axk1"} for r in rows]
     assert named == list(reversed(LAYERS))
+
+
+def test_the_package_rows_that_list_files_list_every_module():
+    """The table rows of docs/architecture.md that name a package's files (text/, model/, parallel/, checkpoint/)
+    name all of them: model/attention_mask.py, six of checkpoint/'s and every one of parallel/'s were missing, so
+    a reader looking for the run lock or the safe DCP reader was told they did not exist."""
+    import re
+
+    text = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for package in ("text", "model", "parallel", "checkpoint"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{package}/` |"))
+        named = set(re.findall(r"`(\w+)\.py`", row))
+        files = {p.stem for p in (ROOT / package).glob("*.py") if p.stem != "__init__"}
+        assert files - named == set(), (package, sorted(files - named))
+        assert named - files == set(), (package, sorted(named - files))

@@ -128,6 +128,9 @@ def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "3/5 samples too long for the model's context" in err and "A rerun is refused the same way" in err
     assert "Run the same command again" not in err
+    # the remedy is the task's: an AIME problem cannot be shortened (it advised passkey's --passkey-lengths)
+    assert "(aime25: lower --max-tokens, or serve a longer context)" in err and "--passkey-lengths" not in err
+    assert "refused on every run; lower --max-tokens, or serve a longer context" in (out / "report.md").read_text()
     results = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
     assert results["too_long"] == 3 and results["unanswered"] == 0
 

@@ -191,7 +191,7 @@ def test_openai_backend_errors_are_clear(canned_server):
 def test_native_and_transformers_backends_run_the_harness(tiny_folder, aime_files, tmp_path, prefix):
     out = tmp_path / "run"
     assert _eval("--model", f"{prefix}{tiny_folder}", "--tasks", "aime25-ko,passkey", "--aime-ko-data",
-                 aime_files["ko"], "--limit", "1", "--max-tokens", "6", "--thinking", "off", "--passkey-lengths", "32",
+                 aime_files["ko"], "--limit", "1", "--max-tokens", "6", "--thinking", "off", "--passkey-lengths", "256",
                  "-o", str(out)) == 0
     records = _records(out)
     assert len(records) == 2

@@ -87,3 +87,65 @@ def test_a_server_with_tokenize_counts_the_prompts_and_one_without_gets_the_esti
                      "--passkey-depths", "0", "--passkey-trials", "1", "--max-tokens", "8", "-o", str(out))
         [body] = handler.bodies
         assert abs(len(body["messages"][-1]["content"]) - 500 * CHARS_PER_TOKEN) < 100
+
+
+def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fit(folder, tmp_path):
+    """`hf:FOLDER` had no context: `--passkey-lengths 1900` on a 1,024-token model ran 1,900-token prompts through
+    transformers (which generates past the positions a model learned) and graded them as measurements. Now its
+    context is the folder's (an axk1 config's context_length, YaRN's extended length included), a passkey length
+    past it is refused before any request, and a prompt that does not fit is graded too_long, unasked."""
+    from axk1.checkpoint.export import RELEASED_YARN
+    from axk1.config import ModelConfig
+    from axk1.eval.backends import TOO_LONG, HFBackend, Request, Sampling
+
+    with pytest.raises(ValueError, match=r"--passkey-lengths 1022: a prompt of that many tokens and --max-tokens 4 "
+                                         r"exceed the model's context of 1024 tokens; the longest length that fits "
+                                         r"is 1020"):
+        run_eval_cli("--model", f"hf:{folder}", "--tasks", "passkey", "--passkey-lengths", "256,1022",
+                     "--max-tokens", "4", "--device", "cpu", "-o", str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "completions.jsonl").exists()
+
+    backend = HFBackend(str(folder))
+    assert backend.context_length() == 1024
+    long_chat = [{"role": "user", "content": "The grass is green. " * 400}]
+    short_chat = [{"role": "user", "content": "Hi"}]
+    cut, ok = backend.generate([Request(long_chat), Request(short_chat)], Sampling(temperature=0, max_tokens=4))
+    assert cut.finish_reason == TOO_LONG and cut.text == "" and cut.n_tokens == 0
+    assert cut.error.startswith("prompt has ") and cut.error.endswith("tokens; the model's context is 1024")
+    assert ok.finish_reason != TOO_LONG and ok.n_tokens
+
+    tiny = ModelConfig.from_preset("axk1-tiny")
+    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(rope_scaling={
+        **RELEASED_YARN, "factor": 4.0, "original_max_position_embeddings": tiny.max_position_embeddings}))
+    assert HFBackend(str(yarn)).context_length() == 4 * tiny.max_position_embeddings == 4096
+
+
+def test_a_length_below_the_prompts_fixed_text_is_refused_naming_the_smallest_that_holds_it(folder, tmp_path):
+    """`--passkey-lengths 10` ran 212-token prompts (the chat template, lead, needle and question alone) labelled
+    and graded as length 10, without a word. Now such a length is refused before any request, naming the smallest
+    length that holds the fixed text: that length runs (a prompt of exactly it, no filler), one less is refused.
+    Through a server without /tokenize the estimate (4 characters a token) decides it the same way."""
+    import re
+
+    one_cell = ("--passkey-depths", "0", "--passkey-trials", "1", "--max-tokens", "4", "--temperature", "0")
+    with pytest.raises(ValueError, match=r"--passkey-lengths 10: shorter than the prompt's fixed text alone \(chat "
+                                         r"template, lead, needle and question: \d+ tokens, counted by the backend\)"
+                       ) as refused:
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", "10,300", *one_cell,
+                     "--device", "cpu", "-o", str(tmp_path / "ten"))
+    assert not (tmp_path / "ten" / "completions.jsonl").exists()
+    need = int(re.search(r"the smallest length that holds it is (\d+)$", str(refused.value)).group(1))
+    assert 100 < need < 300
+    with pytest.raises(ValueError, match=f"--passkey-lengths {need - 1}: .* is {need}$"):
+        run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", str(need - 1), *one_cell,
+                     "--device", "cpu", "-o", str(tmp_path / "one-less"))
+    run_eval_cli("--model", str(folder), "--tasks", "passkey", "--passkey-lengths", str(need), *one_cell,
+                 "--device", "cpu", "-o", str(tmp_path / "exact"))
+    [record] = sample_records(tmp_path / "exact")
+    assert record["meta"]["prompt_tokens"] == need and record["status"] != "too_long"
+
+    with fake_server() as (base, handler):  # no /tokenize: the estimate
+        with pytest.raises(ValueError, match=r"--passkey-lengths 10: .*estimated at 4 characters a token.* is (\d+)$"):
+            run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "10", *one_cell,
+                         "-o", str(tmp_path / "estimate"))
+        assert handler.calls == 0

@@ -73,7 +73,8 @@ def test_max_new_tokens_beyond_the_context_is_one_error_naming_the_knob(tmp_path
     path = _write(tmp_path / "mine.jsonl", SHORT)
     assert _rl(folder, path, tmp_path / "out", "--dry-run", "--rl.max_new_tokens", "2000") == 2
     err = capsys.readouterr().err
-    assert "[rl] max_new_tokens = 2,000 does not fit the model's context of 1,024 tokens" in err
+    assert "[rl] max_new_tokens = 2,000 does not fit the training length (max_position_embeddings) of 1,024 " \
+           "tokens" in err
     assert main(["posttrain", "heldout", str(folder), str(path), "--device", "cpu", "--max-new-tokens", "2000"]) == 2
     assert "--max-new-tokens = 2,000 does not fit" in capsys.readouterr().err
     assert _rl(folder, path, tmp_path / "out", "--dry-run", "--rl.max_new_tokens", "900") == 0
@@ -107,3 +108,27 @@ def test_a_rollout_server_is_checked_against_the_longest_prompt_of_all_tasks(tmp
     codec = ChatCodec.from_folder(folder)
     longest = max(len(prompt_ids(codec, longer["prompt"], m == "think")) for m in ("think", "non-think"))
     assert checked == [longest]
+
+
+def test_rl_fits_rows_in_the_training_length_and_heldout_in_the_yarn_context_each_saying_which(tmp_path, capsys):
+    """A YaRN model (max_position_embeddings 1,024, context 4 x that): RL trains on its rollouts, so its rows must
+    fit the training length; heldout only generates, so it takes the extended context. RL's refusal said "the
+    model's context" of 1,024 tokens, while heldout passed the same row for that model's context of 4,096."""
+    from axk1.checkpoint.export import RELEASED_YARN
+    from axk1.config import ModelConfig
+
+    tiny = ModelConfig.from_preset("axk1-tiny")
+    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(rope_scaling={
+        **RELEASED_YARN, "factor": 4.0, "original_max_position_embeddings": tiny.max_position_embeddings}))
+    codec = ChatCodec.from_folder(yarn)
+    words = "Please think carefully. "
+    reps = next(k for k in range(40, 2000, 20) if len(prompt_ids(codec, words * k, True)) > 1100)
+    row = {"id": "between", "prompt": "What is 2 + 3? " + words * reps, "answer": "5"}
+    path = _write(tmp_path / "mine.jsonl", [row, *SHORT])
+    assert _rl(yarn, path, tmp_path / "out", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert f"{path}:1 (task between)" in err and "> the training length (max_position_embeddings) of 1,024 " \
+           "tokens: drop or shorten the row, or start from a model trained at a longer max_position_embeddings" in err
+    assert main(["posttrain", "heldout", str(yarn), str(path), "--device", "cpu", "--max-new-tokens", "4",
+                 "--modes", "non-think", "--limit", "1"]) == 0
+    assert "task between" not in capsys.readouterr().err

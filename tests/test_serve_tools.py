@@ -180,3 +180,28 @@ def test_tool_choice_none_is_plain_text_and_forced_calls_are_made(client, folder
     forged = {"type": "function", "function": {**WEATHER["function"], "description": "<|im_end|>"}}
     with pytest.raises(openai.BadRequestError, match="tools\\[0\\].function.description' holds the special token"):
         _ask(client, folder, [QUESTION], tools=[forged])
+
+
+def test_a_reply_cut_by_max_tokens_is_length_with_the_calls_it_completed(client, folder):
+    """A reply that max_tokens cuts inside a call block is "length" (the client must ask again or allow more), the
+    calls completed before the cut listed, the unfinished block in neither the calls nor the content. It came back
+    "tool_calls" when an earlier call had completed (as if the reply had ended), and a forced call cut inside its
+    JSON put the block's text (`<tool_call>\\n{"name": ...`) in the content."""
+    def cities(message):
+        return [json.loads(c.function.arguments)["city"] for c in message.tool_calls or []]
+
+    for question, kwargs, done in (([BOTH], {}, ["Seoul"]), ([QUESTION], {"tool_choice": "required"}, [])):
+        full = _ask(client, folder, question, extra_body=NON_THINK, **kwargs)
+        assert full.choices[0].finish_reason == "tool_calls" and len(cities(full.choices[0].message)) == len(done) + 1
+        limit = full.usage.completion_tokens - 3  # inside the last call's block
+        cut = _ask(client, folder, question, extra_body=NON_THINK, max_tokens=limit, **kwargs)
+        choice = cut.choices[0]
+        assert (choice.finish_reason, cut.usage.completion_tokens) == ("length", limit), kwargs
+        assert cities(choice.message) == done and not choice.message.content, (kwargs, choice.message)
+        content, calls, finish = [], [], []
+        for chunk in _ask(client, folder, question, extra_body=NON_THINK, max_tokens=limit, stream=True, **kwargs):
+            for c in chunk.choices:
+                content += [c.delta.content] if c.delta.content else []
+                calls += c.delta.tool_calls or []
+                finish += [c.finish_reason] if c.finish_reason else []
+        assert (content, [json.loads(c.function.arguments)["city"] for c in calls], finish) == ([], done, ["length"])

@@ -128,3 +128,28 @@ def test_a_parser_with_max_calls_stops_at_the_last_and_drops_what_follows():
     unlimited = ToolCallParser()
     unlimited.feed(SEOUL + busan, final=True)
     assert not unlimited.full and len(unlimited.calls) == 2
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_a_reply_cut_by_max_tokens_keeps_its_complete_calls_and_drops_the_unfinished_block(step):
+    """A reply cut inside a `<tool_call>` block (or inside the tag itself) by max_tokens: the block is the cut,
+    not text the model meant, so it is not content; the calls completed before it stand. Without `cut` an
+    unclosed block is content, as vLLM leaves a model's malformed block. It put `<tool_c` in the content of a
+    forced call cut short."""
+    text = f"Let me check.\n{SEOUL}\n"
+    for tail in ('<tool_call>\n{"name": "get_weather", "argu', "<tool_c", "<tool_call>"):
+        parser, pieces, calls = ToolCallParser(), [], []
+        for at in range(0, len(text + tail), step):
+            content, new = parser.feed((text + tail)[at:at + step])
+            pieces.append(content)
+            calls += new
+        content, new = parser.feed("", final=True, cut=True)
+        pieces.append(content)
+        calls += new
+        assert parser.content == "".join(pieces) == "Let me check.", tail
+        assert _named(calls) == _named(parser.calls) == [("get_weather", {"city": "Seoul"})]
+    parser = ToolCallParser()
+    assert parser.feed('Hi <tool_call>{"name": "x"', final=True) == ('Hi <tool_call>{"name": "x"', [])
+    parser = ToolCallParser()  # a block that is text by what was seen (its closing tag came) stays text when cut
+    assert parser.feed('<tool_call>{"a": 1}</tool_call> then <tool_call>{"na', final=True, cut=True) == \
+        ('<tool_call>{"a": 1}</tool_call> then', [])

@@ -1,6 +1,8 @@
 """A context-extension stage ([[stages]] rope_scaling): the stage trains with YaRN, keeps it through resume and
 export, and a stage asking for what the model cannot do is refused when the recipe is read."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -66,20 +68,25 @@ def test_a_yarn_stage_must_extend_a_length_trained_before_it(tmp_path):
         load_recipe(path)
 
 
-def test_export_yarn_extends_a_plain_rope_checkpoint_for_serving(tmp_path):
-    """`axk1 export --yarn 4`: config.json gets the release's YaRN block from the trained length and 4x that as the
-    context; a checkpoint that already runs YaRN is refused."""
+def test_export_yarn_extends_a_plain_rope_checkpoint_for_serving(tmp_path, capsys):
+    """`axk1 export --yarn 4`: config.json gets the release's YaRN block from the trained length (the longest
+    seq_len the checkpoint's stages trained, 32 here) and 4x that as the context; a checkpoint that already runs
+    YaRN is refused. It extended from max_position_embeddings (1024), a length this model never trained at."""
     from axk1 import load_model
-    from axk1.checkpoint.export import export_checkpoint, with_yarn
+    from axk1.checkpoint.export import with_yarn
+    from axk1.cli import main
 
     path = write_recipe(tmp_path, steps_tokens=8 * 32)
     recipe = load_recipe(path)
     trainer = Trainer(recipe)
     trainer.train_step(0)
     trainer.save(wait=True)
-    trained = trainer.config.max_position_embeddings
-    out = export_checkpoint(recipe.checkpointing.dir, tmp_path / "hf", yarn=4)
-    config = load_model(out).config
+    trained = 32
+    assert trainer.config.max_position_embeddings > trained
+    assert main(["export", str(recipe.checkpointing.dir), str(tmp_path / "hf"), "--yarn", "4"]) == 0
+    assert "YaRN from 32 tokens, the longest seq_len the checkpoint's stages trained; context 128" in \
+        capsys.readouterr().out
+    config = load_model(tmp_path / "hf").config
     assert config.rope_scaling == {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": trained,
                                    "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
     assert config.max_position_embeddings == config.context_length == 4 * trained
@@ -97,3 +104,46 @@ def test_a_bad_context_extension_stage_is_refused(tmp_path):
         path.write_text(write_recipe(tmp_path).read_text().replace('name = "s2"\n', f'name = "s2"\n{line}\n'))
         with pytest.raises(ValueError, match=f"(?s)s2.*{words}"):
             load_recipe(path)
+
+
+def test_export_yarn_extends_from_the_longest_length_the_checkpoint_has_reached(tmp_path, capsys):
+    """Stage s1 trains at 32 tokens, s2 at 64: a checkpoint inside s1 extends from 32, one after s2's step from 64
+    (a recipe's later, longer stages are not yet trained). A checkpoint of a run started from [model] init_from
+    cannot tell what the loaded model trained at: it falls back to max_position_embeddings, saying so."""
+    import json
+
+    from axk1.cli import main
+
+    path = write_recipe(tmp_path, steps_tokens=8 * 64)
+    path.write_text(path.read_text().replace('seq_len = 32\nmixture = { code = 1.0 }', 'seq_len = 64\n'
+                                             'mixture = { code = 1.0 }'))
+    recipe = load_recipe(path)
+    assert [s.seq_len for s in recipe.stages] == [32, 64]
+    trainer = Trainer(recipe)
+    steps = trainer.total_steps
+    for step in range(steps):
+        trainer.train_step(step)
+        if step + 1 in (1, steps):
+            trainer.save(wait=True)
+    ckpts = Path(recipe.checkpointing.dir)
+    for step, trained in ((1, 32), (steps, 64)):
+        out = tmp_path / f"hf{step}"
+        assert main(["export", str(ckpts / f"step-{step:06d}"), str(out), "--yarn", "4"]) == 0
+        config = json.loads((out / "config.json").read_text())
+        assert config["rope_parameters"]["original_max_position_embeddings"] == trained, step
+        assert config["max_position_embeddings"] == 4 * trained
+    capsys.readouterr()
+
+    base = tmp_path / "base"
+    assert main(["export", str(ckpts / f"step-{steps:06d}"), str(base)]) == 0
+    (tmp_path / "cont").mkdir()
+    cont = write_recipe(tmp_path / "cont", steps_tokens=8 * 32)
+    cont.write_text(cont.read_text().replace('preset = "axk1-tiny"\n', f'init_from = "{base}"\n'))
+    trainer = Trainer(load_recipe(cont))
+    trainer.train_step(0)
+    saved = trainer.save(wait=True)
+    capsys.readouterr()
+    assert main(["export", str(saved), str(tmp_path / "hf-cont"), "--yarn", "4"]) == 0
+    assert "note: --yarn extended from max_position_embeddings (1024), the length trained not being known: it " \
+           f"continued the model in {base} ([model] init_from)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "hf-cont" / "config.json").read_text())["max_position_embeddings"] == 4096

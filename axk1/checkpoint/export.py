@@ -36,18 +36,23 @@ BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the relea
 RELEASED_YARN = {"type": "yarn", "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
 
 
-def with_yarn(config: ModelConfig, factor: float) -> ModelConfig:
-    """`config` extended for serving by YaRN `factor` from the length it was trained at (its
-    max_position_embeddings, which becomes factor x that), with the release's other YaRN values: how A.X K1 serves
-    131,072 tokens after training at 32,768 with plain RoPE. The weights are unchanged; YaRN is applied at
-    inference from config.json."""
+def with_yarn(config: ModelConfig, factor: float, original: int | None = None) -> ModelConfig:
+    """`config` extended for serving by YaRN `factor` from `original`, the length it was trained at (the longest
+    seq_len its stages trained: train/trained_length.py; None: its max_position_embeddings), with the release's
+    other YaRN values, and factor x `original` as its max_position_embeddings: how A.X K1 serves 131,072 tokens
+    after training at 32,768 with plain RoPE. The weights are unchanged; YaRN is applied at inference from
+    config.json."""
     if config.rope_scaling is not None:
         raise ValueError(f"--yarn: the checkpoint already runs YaRN (factor {config.rope_scaling['factor']} from "
                          f"{config.rope_scaling['original_max_position_embeddings']}, a context-extension stage's): "
                          "its config.json carries that block; --yarn extends a model trained with plain RoPE")
     if not 1 < factor < float("inf"):
         raise ValueError(f"--yarn takes a factor > 1 (the release's: 4), got {factor}")
-    original = config.max_position_embeddings
+    if original is None:
+        original = config.max_position_embeddings
+    elif not 1 <= original <= config.max_position_embeddings:
+        raise ValueError(f"--yarn: the length trained, {original}, is not within the model's "
+                         f"max_position_embeddings ({config.max_position_embeddings})")
     block = {**RELEASED_YARN, "factor": float(factor), "original_max_position_embeddings": original}
     return config.replace(rope_scaling=block, max_position_embeddings=int(factor * original))
 
@@ -191,14 +196,14 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
-                      yarn: float | None = None) -> Path:
+                      yarn: float | None = None, yarn_from: int | None = None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
     A.X K1, which the previous whole-model export needed, after initialising it). `distributed`: every rank of
     the process group calls this and writes its own share of the shards. `yarn`: a factor to serve past the trained
-    length (`with_yarn`)."""
+    length, `yarn_from` (`with_yarn`'s `original`)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
@@ -207,7 +212,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     except (ValueError, TypeError) as e:
         raise corrupt(ckpt / TRAIN_STATE, f"its model_config is not valid: {e}") from e
     if yarn is not None:
-        config = with_yarn(config, yarn)
+        config = with_yarn(config, yarn, yarn_from)
     # before anything is written: a bad tokenizer must not leave a half-made folder; and read now, since the
     # tokenizer's folder may be out_dir itself, which the new model replaces below. By the one rank that writes
     # it and config.json: another would read while that rank clears the folder

@@ -128,6 +128,11 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {note})")
 
 
+# A repair drops at most this many stray bytes, and at most one per STRAY_SPACING bytes of the payload
+MAX_STRAY = 3
+STRAY_SPACING = 1000
+
+
 def utf8_repaired(payload: bytes) -> tuple[str | None, str]:
     """(text, what was repaired) for UTF-8 with a flaw too small to be another charset; else (None, where UTF-8
     breaks). A cut inside the last character (1-3 bytes of a multi-byte one) is a truncated fetch; a few stray
@@ -142,10 +147,12 @@ def utf8_repaired(payload: bytes) -> tuple[str | None, str]:
                                                  f"bytes from byte {first} dropped"
     text = payload.decode("utf-8", "surrogateescape")  # each invalid byte becomes one of U+DC80-U+DCFF
     stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-    if stray <= 3 and stray < 0.001 * len(payload):
+    if stray <= MAX_STRAY and stray * STRAY_SPACING < len(payload):
         return "".join(ch for ch in text if not "\udc80" <= ch <= "\udcff"), \
             f"{stray} stray non-UTF-8 bytes dropped, the first at byte {first}"
-    return None, f"not UTF-8 from byte {first}: {stray} invalid bytes"
+    # why no repair: a short record whose one accented letter is Latin-1 may be Latin-1 throughout
+    return None, f"not UTF-8 from byte {first}: {stray} invalid bytes in {len(payload)} bytes, not repaired (a repair " \
+                 f"drops at most {MAX_STRAY} stray bytes, fewer than one per {STRAY_SPACING:,} bytes)"
 
 
 # single-byte charsets decode every byte string: taken only when the page is not CP949 Korean

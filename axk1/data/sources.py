@@ -232,7 +232,7 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
 def _not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[str | None, dict, str]:
     """Bytes that are not strict UTF-8: (text, metadata saying how it was read, "") or (None, {}, the failure).
     Korean CP949/EUC-KR when they read as Korean; else UTF-8 whose flaw is too small to be another charset (cut
-    inside its last character, 1-3 stray bytes), repaired as web pages are and said in `charset_repairs`: one
+    inside its last character, at most 3 stray bytes, fewer than one per 1,000: charset.utf8_repaired), repaired as web pages are and said in `charset_repairs`: one
     stray byte failed a whole text file or JSON line."""
     if (text := korean_legacy(data)) is not None:
         return text, {"charset": "cp949"}, ""

@@ -179,6 +179,7 @@ class HFBackend(Backend):
         # which weights: a local folder's fingerprint, a hub model's commit
         self.weights = (weights_fingerprint(model_id) if Path(model_id).is_dir()
                         else getattr(self.model.config, "_commit_hash", None))
+        self.context = _hf_context(model_id, self.model.config)
 
     def prompt(self, messages: list[dict], thinking: bool | None) -> ChatPrompt:
         from axk1.eval.chat import apply_thinking, default_template, thinking_kwargs
@@ -196,6 +197,9 @@ class HFBackend(Backend):
         text = self.prompt(messages, thinking).text
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def context_length(self) -> int | None:
+        return self.context
+
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
         import torch
 
@@ -206,9 +210,18 @@ class HFBackend(Backend):
             prompt = self.prompt(request.messages, sampling.thinking)
             ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
                 self.model.device)
+            # as the axk1 backend: a prompt the context cannot hold is refused (transformers generated past it, a
+            # reply from positions the model never learned, graded as a measurement); a reply gets what is left
+            budget = sampling.max_tokens
+            if self.context is not None:
+                if ids.shape[1] >= self.context:
+                    out.append(Completion("", TOO_LONG, prompt.think_open, 0, f"prompt has {ids.shape[1]} tokens; "
+                                          f"the model's context is {self.context}"))
+                    continue
+                budget = min(budget, self.context - ids.shape[1])
             torch.manual_seed(request.seed)
             sample = sampling.temperature > 0
-            kwargs = dict(do_sample=sample, max_new_tokens=sampling.max_tokens, pad_token_id=next(iter(eos_ids), 0))
+            kwargs = dict(do_sample=sample, max_new_tokens=budget, pad_token_id=next(iter(eos_ids), 0))
             if sample:
                 kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
             with torch.no_grad():
@@ -218,10 +231,25 @@ class HFBackend(Backend):
             if stopped:
                 tokens = tokens[:-1]
             text = self.tokenizer.decode(tokens, skip_special_tokens=False)
-            out.append(Completion(text, "stop" if stopped or len(full) < sampling.max_tokens else "length",
+            out.append(Completion(text, "stop" if stopped or len(full) < budget else "length",
                                   prompt.think_open, len(tokens)))
         return out
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "weights": self.weights,
                 "dtype": dtype_name(self.model.dtype), "device": str(self.model.device)}
+
+
+def _hf_context(model_id: str, config) -> int | None:
+    """The context of an `hf:` model: an axk1 or A.X K1 folder's ModelConfig.context_length (with YaRN, the extended
+    length, as the axk1 backend and vLLM take it); else transformers' max_position_embeddings; None where neither
+    says (no check then)."""
+    from axk1.config import ModelConfig
+
+    if Path(model_id).is_dir() and str(getattr(config, "model_type", "")).lower() in ("axk1", "deepseek_v3"):
+        try:
+            return ModelConfig.from_pretrained(model_id).context_length
+        except (ValueError, TypeError, KeyError, OSError):
+            pass  # a config axk1 does not read: transformers' word below
+    length = getattr(config, "max_position_embeddings", None)
+    return length if isinstance(length, int) and length > 0 else None

@@ -24,7 +24,7 @@ from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.metrics import format_stderr
 from axk1.eval.openai_backend import OpenAIBackend
-from axk1.eval.report import too_long_line, unanswered_line
+from axk1.eval.report import too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
@@ -85,10 +85,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     too_long = {name: r for name, r in results["tasks"].items() if r.get("too_long")}
     if too_long:
         reasons = _errors(out, too_long, "too_long")
+        remedies = "; ".join(f"{name}: {too_long_remedy(name)}" for name in too_long)
         print(f"axk1 eval: error: {'; '.join(f'{name}: {too_long_line(r)}' for name, r in too_long.items())} (e.g. "
               f"{reasons[0][:300]}); they are graded too_long and those scores are not measurements. A rerun is "
-              "refused the same way: lower --max-tokens or the prompts' length (--passkey-lengths), or serve a "
-              f"longer context; samples are in {out / 'samples.jsonl'}", file=sys.stderr)
+              f"refused the same way ({remedies}); samples are in {out / 'samples.jsonl'}", file=sys.stderr)
         failed = 1
     # A sample without a reply measured the connection, not the model: a score holding one is no measurement.
     incomplete = {name: r for name, r in results["tasks"].items() if r.get("unanswered")}

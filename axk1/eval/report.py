@@ -52,6 +52,13 @@ def unanswered_line(result: dict) -> str:
     return f"{result['unanswered']}/{total} samples unanswered"
 
 
+def too_long_remedy(name: str) -> str:
+    """How task `name`'s too-long samples could fit: lower --max-tokens, or its own length flag where it has one
+    (passkey's --passkey-lengths; a benchmark's problems cannot be shortened), or a longer context."""
+    flag = get_task(name).length_flag if name in TASKS else ""
+    return f"lower --max-tokens{f' or {flag}' if flag else ''}, or serve a longer context"
+
+
 def too_long_line(result: dict) -> str:
     """"2/30 samples too long for the model's context": refused for their length, the same on every rerun."""
     total = result["metrics"]["n_problems"] * result["metrics"]["n_samples"]
@@ -156,7 +163,7 @@ def write_report(out: Path, results: dict) -> None:
                          "and -o to fill them")
         if r.get("too_long"):
             lines.append(f"- **not measured**: {too_long_line(r)} (too_long): the same prompts are refused on every "
-                         "run; shorten them (--max-tokens, --passkey-lengths) or serve a longer context")
+                         f"run; {too_long_remedy(name)}")
         lines += [f"- **warning**: {w}" for w in r.get("warnings", [])]
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)

@@ -102,21 +102,23 @@ class Generation:
             else:
                 delta, self.stop_reasons[i] = Delta(), seq.stop_token
             tail = text.finish()
-            last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True)
-            if self.tool_parsers and self.tool_parsers[i].calls:
-                reason = "tool_calls"  # whatever ended it, as vLLM reports a reply that called
+            cut = reason == "length"  # its limit ended it: an unfinished call block is dropped, not content
+            last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True,
+                                     cut)
+            if self.tool_parsers and self.tool_parsers[i].calls and not cut:
+                reason = "tool_calls"  # a reply that called; one cut by max_tokens stays "length", calls listed
             self.finish[i] = reason
             pending -= 1
             yield i, last, reason
 
-    def _parse_tools(self, i: int, delta: Delta, final: bool) -> Delta:
+    def _parse_tools(self, i: int, delta: Delta, final: bool, cut: bool = False) -> Delta:
         """The delta with its answer text parsed for tool calls (reasoning is never parsed): the content outside
-        the blocks, and the calls completed, each with its index in the choice's calls."""
+        the blocks, and the calls completed, each with its index in the choice's calls; `cut`: ToolCallParser's."""
         if self.tool_parsers is None:
             return delta
         parser = self.tool_parsers[i]
         first = len(parser.calls)
-        content, calls = parser.feed(delta.content, final)
+        content, calls = parser.feed(delta.content, final, cut)
         return Delta(delta.reasoning, content, [{"index": first + k, **c} for k, c in enumerate(calls)])
 
     def take_logprobs(self, i: int) -> tuple[list[TokenLogprob], list[int]]:

@@ -4,7 +4,8 @@ axk1/text/tool_format.py, as vLLM's `--tool-call-parser hermes` reads it).
 Each well-formed block `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` becomes a call; the text outside
 the blocks is the content, trimmed. A block that is not a call (invalid JSON, no name, arguments that are not an
 object, text after the object) stays in the content as the model wrote it, as vLLM's parser leaves it: the client
-sees what went wrong, and a model's mistake is never a server error. A block the reply never closes is content too.
+sees what went wrong, and a model's mistake is never a server error. A block the reply never closes is content too,
+unless max_tokens cut it (`feed(..., cut=True)`): then the unfinished block is dropped and the reply is "length".
 
 The text arrives in pieces (streaming) and is parsed as it comes: content before a `<tool_call>` goes out at once;
 from `<tool_call>` on the text is held until the block is decided, then sent as one call (or as text). A block is
@@ -124,8 +125,15 @@ class ToolCallParser:
     def full(self) -> bool:
         return self.max_calls is not None and len(self.calls) >= self.max_calls
 
-    def feed(self, text: str, final: bool = False) -> tuple[str, list[dict[str, Any]]]:
-        """(content to send, calls completed) for the next piece; `final`: the reply ended, decide everything."""
+    def feed(self, text: str, final: bool = False, cut: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """(content to send, calls completed) for the next piece; `final`: the reply ended, decide everything.
+        `cut` (with final): it ended at max_tokens, so a block still undecided (or a `<tool_call>` tag cut short)
+        is what the limit cut, not text the model meant: dropped, not passed on as content (a forced call cut
+        inside its JSON put `<tool_c` in the content); what is decided by the text seen stays as it was."""
+        if cut and final:
+            content, calls = self.feed(text)
+            self._pending, self._scan = "", None
+            return content + self._trimmed("", True), calls
         if self.full:
             return self._trimmed("", final), []
         self._pending += text

@@ -2,7 +2,8 @@
 and why: axk1/infer/tool_choice.py, which the schema asks).
 
 The tools are listed in the prompt by the chat template (axk1/text/tool_format.py); the reply's `<tool_call>` blocks
-are parsed into OpenAI tool calls (axk1/infer/tool_calls.py), `finish_reason` "tool_calls" when there is one. With
+are parsed into OpenAI tool calls (axk1/infer/tool_calls.py), `finish_reason` "tool_calls" when there is one (and
+the reply was not cut by max_tokens: that is "length", axk1/infer/choices.py). With
 tool_choice "none" the tools are left out of the prompt, so the model is not invited to call them and its reply is
 all content (nothing could stop a model that was shown its tools from writing a call; vLLM renders them and leaves
 the call in the text).

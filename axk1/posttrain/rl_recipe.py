@@ -167,10 +167,15 @@ def parse_rl_recipe(raw: dict, base_dir: str | Path) -> RLRecipe:
 
 
 def prompt_budget(recipe: RLRecipe, codec, context: int):
-    """The room a task's prompt has in RL: the model's context less [rl] max_new_tokens, in each of [rl] modes."""
+    """The room a task's prompt has in RL: the training length (`context`, the model's max_position_embeddings)
+    less [rl] max_new_tokens, in each of [rl] modes. Not the model's context_length: RL trains on its rollouts, and
+    a YaRN model's extended length is one it serves, not one it trained at (heldout, which only generates, takes
+    that: posttrain/cli.py)."""
     from axk1.posttrain.task_length import PromptBudget
 
-    return PromptBudget(codec, tuple(recipe.rl.modes), recipe.rl.max_new_tokens, context, "[rl] max_new_tokens")
+    return PromptBudget(codec, tuple(recipe.rl.modes), recipe.rl.max_new_tokens, context, "[rl] max_new_tokens",
+                        "the training length (max_position_embeddings)",
+                        "start from a model trained at a longer max_position_embeddings")
 
 
 def longest_prompt(recipe: RLRecipe, candidates: int = 64) -> int:

@@ -36,13 +36,18 @@ def longest_prompt_ids(codec, prompts: list[str], modes: list[str] | tuple[str, 
 
 @dataclass
 class PromptBudget:
-    """The room a prompt has: `context` tokens (the model's: RL's training length, heldout's generation length) less `max_new_tokens`, in each
-    of `modes`. `knob` names the setting of max_new_tokens in messages ("[rl] max_new_tokens")."""
+    """The room a prompt has: `context` tokens less `max_new_tokens`, in each of `modes`. `knob` names the setting
+    of max_new_tokens in messages ("[rl] max_new_tokens"); `context_name` what the context is, for the messages, and
+    `longer` the way to a longer one: RL's is the training length (max_position_embeddings: it trains on its
+    rollouts, and YaRN's extended length was never trained), heldout's the model's context (ModelConfig
+    .context_length, what generation takes, YaRN's included)."""
     codec: object
     modes: tuple[str, ...]
     max_new_tokens: int
     context: int
     knob: str
+    context_name: str = "the model's context"
+    longer: str = "use a model with a longer context"
     frame: int = field(init=False)  # UTF-8 bytes of the template around an empty prompt, the longest mode's
 
     def __post_init__(self) -> None:
@@ -50,10 +55,10 @@ class PromptBudget:
         self.frame = max(len(render(self.codec, "", m == "think").encode("utf-8")) for m in self.modes)
         empty = max(len(prompt_ids(self.codec, "", m == "think")) for m in self.modes)
         if empty + self.max_new_tokens > self.context:  # no prompt at all could fit: one error, not one per row
-            raise ValueError(f"{self.knob} = {self.max_new_tokens:,} does not fit the model's context of "
+            raise ValueError(f"{self.knob} = {self.max_new_tokens:,} does not fit {self.context_name} of "
                              f"{self.context:,} tokens after even an empty prompt "
                              f"({empty} tokens of chat template): lower {self.knob} to at most "
-                             f"{self.context - empty:,}, or use a model with a longer context")
+                             f"{self.context - empty:,}, or {self.longer}")
 
     def problem(self, prompt: str) -> str | None:
         """None when the prompt fits in every mode, else what is wrong and the ways out."""
@@ -66,6 +71,6 @@ class PromptBudget:
             if n + self.max_new_tokens > self.context:
                 lower = f"lower {self.knob} to at most {self.context - n:,}, " if n < self.context else ""
                 return (f"the prompt is {n:,} tokens in {mode} mode, and with {self.knob} = {self.max_new_tokens:,} "
-                        f"it needs {n + self.max_new_tokens:,} > the model's context of {self.context:,} tokens: "
-                        f"drop or shorten the row, {lower}or use a model with a longer context")
+                        f"it needs {n + self.max_new_tokens:,} > {self.context_name} of {self.context:,} tokens: "
+                        f"drop or shorten the row, {lower}or {self.longer}")
         return None

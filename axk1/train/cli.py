@@ -163,8 +163,9 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                    help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
     p.add_argument("--yarn", type=float, default=None, metavar="FACTOR",
                    help="serve past the trained length: config.json gets the release's YaRN block by FACTOR from "
-                        "the checkpoint's max_position_embeddings (the length trained), and FACTOR x that as the "
-                        "context (A.X K1: 4 from 32768); for a model trained with plain RoPE")
+                        "the longest seq_len the checkpoint's stages trained (its max_position_embeddings when its "
+                        "train_state.json cannot tell), and FACTOR x that as the context (A.X K1: 4 from 32768); "
+                        "for a model trained with plain RoPE")
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="largest safetensors file, e.g. 5GB or 500MB (default 5GB); the export holds about one "
                         "shard in memory at a time, whatever the model's size")
@@ -187,10 +188,32 @@ def cmd_export(args: argparse.Namespace) -> int:
             init_distributed(torch.device("cpu"))
         main = not distributed or dist.get_rank() == 0
         step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
+        yarn_from, yarn_note = _yarn_from(step, args.yarn)
         path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
                                  tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
-                                 distributed=distributed, yarn=args.yarn)
+                                 distributed=distributed, yarn=args.yarn, yarn_from=yarn_from)
     if main:
         print(f"exported {step} to {path}" + ("" if args.tokenizer else
                                              " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
+        if yarn_note:
+            print(yarn_note)
     return 0
+
+
+def _yarn_from(step, factor: float | None) -> tuple[int | None, str]:
+    """(the length --yarn extends from, a line saying it): the longest seq_len the checkpoint's stages trained (a
+    checkpoint trained at 32 tokens with max_position_embeddings 1024 was extended from 1024, a length it never
+    saw); None, with a note, when its train_state.json cannot tell (then its max_position_embeddings)."""
+    from axk1.checkpoint.export import read_train_state
+    from axk1.train.trained_length import trained_length
+
+    if factor is None:
+        return None, ""
+    saved = read_train_state(step)
+    length, why = trained_length(saved)
+    if length is None:
+        mpe = saved["model_config"].get("max_position_embeddings")
+        return None, (f"note: --yarn extended from max_position_embeddings ({mpe}), the length trained not being "
+                      f"known: {why}")
+    return length, (f"--yarn {factor:g}: YaRN from {length} tokens, the longest seq_len the checkpoint's stages "
+                    f"trained; context {int(factor * length)}")

@@ -154,11 +154,15 @@ class Trainer:
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
         self.definition = run_definition(r, self.config)
+        # the model folder the weights started from, saved with each checkpoint: its stages' lengths are then not
+        # all the model trained at (train/trained_length.py); a resume's weights are the checkpoint's
+        self.init_from = r.model.init_from
         if resume:
             resume_step, saved = resume_run(self.ckpt_dir, self.definition, self.objective, self.optimizer,
                                             tuple(f.name for f in fields(TrainState)))
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
+            self.init_from = saved.get("init_from")
             if self.is_main:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
@@ -332,7 +336,8 @@ class Trainer:
         train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
                        "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition,
-                       **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {})}
+                       **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {}),
+                       **({"init_from": str(self.init_from)} if self.init_from else {})}
         out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
                               self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
         self.saved_step = s.step

@@ -84,6 +84,9 @@ class Task:
     name = "task"  # set to the registered name when built by get_task
     group_by: tuple[str, ...] = ()  # meta fields that scores are split by
     published: str | None = None  # key into the published-numbers table (axk1/eval/report.py)
+    # the flag that shortens its prompts, for a too_long sample's advice (passkey's --passkey-lengths); "": a
+    # benchmark's problems are what they are, only --max-tokens and the context can change
+    length_flag = ""
     # This class's own settings and their defaults, read as options.<key>. A subclass declares only the ones it
     # adds; two classes may not declare one key with different defaults.
     option_defaults: ClassVar[dict[str, Any]] = {}

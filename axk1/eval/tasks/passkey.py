@@ -103,6 +103,7 @@ def _numbers(text, kind: type, flag: str) -> tuple:
 class PasskeyTask(Task):
     name = "passkey"
     group_by = ("length", "depth")
+    length_flag = "--passkey-lengths"
     # passkey_count: the backend's token count of a chat, (messages) -> int | None, set by configure (None: the
     # estimate); passkey_context: the model's context, where the backend knows it
     option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2,
@@ -162,12 +163,22 @@ class PasskeyTask(Task):
                 for trial in range(options.passkey_trials):
                     cells.append((length, depth, trial, rng.randint(10000, 99999)))
         problems = []
+        short: dict[int, int] = {}  # a length below its prompt's fixed text -> the tokens that text takes
         for length, depth, trial, key in apply_limit(cells, options.limit):  # only the prompts asked for are counted
             text, tokens = sized_content(length, depth, key, count)
             if tokens is None and count is not None:  # the backend cannot count after all: the estimate, for all
                 text, tokens = sized_content(length, depth, key, count := None)
+            fixed = tokens if tokens is not None else math.ceil(len(text) / CHARS_PER_TOKEN)
+            if fixed > length:  # no filler at all, and still longer: the prompt would be labelled a length it is not
+                short[length] = max(short.get(length, 0), fixed)
             problems.append(Problem(f"len{length}-depth{depth:g}-{trial}", [{"role": "user", "content": text}],
                                     str(key), {"length": length, "depth": depth, "prompt_tokens": tokens}))
+        if short:
+            need = max(short.values())
+            how = "counted by the backend" if count is not None else f"estimated at {CHARS_PER_TOKEN} characters a token"
+            raise ValueError(f"--passkey-lengths {','.join(map(str, sorted(short)))}: shorter than the prompt's fixed "
+                             f"text alone (chat template, lead, needle and question: {need} tokens, {how}), so no "
+                             f"prompt of that length exists; the smallest length that holds it is {need}")
         sizing = ("the whole prompt's tokens, counted by the backend" if count is not None
                   else f"estimated at {CHARS_PER_TOKEN} characters a token (the backend cannot count tokens)")
         info = {"source": "generated (seed 1234)", "n_problems": len(problems), "lengths": list(options.passkey_lengths),
