@@ -225,3 +225,16 @@ def _strict(data: bytes, codec: str) -> str | None:
 
 def _all_hangul(text: str) -> bool:
     return all(is_hangul(ch) or ch.isascii() or not ch.isalpha() for ch in text)
+
+
+def text_not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[str | None, dict, str]:
+    """A text or JSONL source's bytes that are not strict UTF-8: (text, metadata saying how it was read, "") or
+    (None, {}, the failure). Korean CP949/EUC-KR when they read as Korean; else UTF-8 whose flaw is too small to be
+    another charset (utf8_repaired's rule), repaired as web pages are and said in `charset_repairs`: one stray byte
+    failed a whole text file or JSON line."""
+    if (text := korean_legacy(data)) is not None:
+        return text, {"charset": "cp949"}, ""
+    text, note = utf8_repaired(data)
+    if text is not None:
+        return text, {"charset_repairs": [note]}, ""
+    return None, {}, f"invalid_utf8 at byte {error.start} ({note}; nor CP949 Korean)"

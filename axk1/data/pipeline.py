@@ -198,15 +198,21 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
                                cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
 
 
+def check_run_inputs(cfg: PipelineConfig) -> None:
+    """What a run reads exists: its sources (a local run's: a cluster's nodes may see other paths) and the stages'
+    inputs. Called before anything is written, the run's lock and folder included."""
+    if cfg.run.executor == "local" and "extract" in cfg.run.stages:
+        check_source_paths(cfg.sources)
+    check_stage_inputs(cfg)
+
+
 def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False, pipeline_file=None,
                  ran: list[str] | None = None) -> list[str]:
     """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched. An output
     folder made with other settings or over other input files is refused unless `force` (axk1/data/run_settings.py;
     `pipeline_file` is never deleted). `ran` (local executor) gets the stages that had a task left to do: none
     means every stage had finished before, and what the folder holds is an earlier launch's result."""
-    if cfg.run.executor == "local" and "extract" in cfg.run.stages:  # a cluster's nodes may see other paths
-        check_source_paths(cfg.sources)
-    check_stage_inputs(cfg)
+    check_run_inputs(cfg)
     stages = build_stages(cfg)
     check_settings(cfg, force, pipeline_file)
     if cfg.run.executor == "local":

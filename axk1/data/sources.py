@@ -23,7 +23,7 @@ from typing import Iterator
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.charset import korean_legacy, utf8_repaired
+from axk1.data.charset import text_not_utf8
 from axk1.data.failure import Failure
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
 from axk1.json_text import JsonError, parse_json
@@ -212,7 +212,7 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
             except UnicodeDecodeError as e:
                 # decoded as a text source's file is (CP949 JSON lines come from the same Korean tools); line by
                 # line, as a file may mix them, and JSON's own characters are ASCII in both
-                text, decoding, reason = _not_utf8(raw, e)
+                text, decoding, reason = text_not_utf8(raw, e)
                 if text is None:
                     yield Failure(item_id, reason, spec.name, rel)
                     continue
@@ -227,19 +227,6 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
                 yield Failure(item_id, f"invalid_json: {str(record)[:200]}", spec.name, rel)
                 continue
             yield _record_to_doc(spec, record, item_id, {**base, **decoding})
-
-
-def _not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[str | None, dict, str]:
-    """Bytes that are not strict UTF-8: (text, metadata saying how it was read, "") or (None, {}, the failure).
-    Korean CP949/EUC-KR when they read as Korean; else UTF-8 whose flaw is too small to be another charset (cut
-    inside its last character, at most 3 stray bytes, fewer than one per 1,000: charset.utf8_repaired), repaired as web pages are and said in `charset_repairs`: one
-    stray byte failed a whole text file or JSON line."""
-    if (text := korean_legacy(data)) is not None:
-        return text, {"charset": "cp949"}, ""
-    text, note = utf8_repaired(data)
-    if text is not None:
-        return text, {"charset_repairs": [note]}, ""
-    return None, {}, f"invalid_utf8 at byte {error.start} ({note}; nor CP949 Korean)"
 
 
 # A .json file holding one JSON array (what json.dump of a list writes) read as JSON lines: its first line is `[`
@@ -320,7 +307,7 @@ def _read_text_file(spec: SourceConfig, path: Path, rel: str, base: dict) -> Doc
     except UnicodeDecodeError as e:
         if utf16:
             return Failure(item_id, f"invalid_utf16 at byte {e.start}", spec.name, rel)
-        text, decoding, reason = _not_utf8(data.removeprefix(codecs.BOM_UTF8), e)  # CP949 is common in Korean files
+        text, decoding, reason = text_not_utf8(data.removeprefix(codecs.BOM_UTF8), e)  # CP949 is common in Korean files
         if text is None:
             return Failure(item_id, reason, spec.name, rel)
         meta.update(decoding)
