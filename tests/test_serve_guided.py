@@ -184,6 +184,9 @@ def test_a_lark_grammar_of_question_mark_rules_is_read_as_lark(server):
            '?identifier: /[a-zA-Z_][a-zA-Z0-9_]{0,3}/\n')
     status, reply = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 60, "seed": 1, "guided_grammar": sql})
     assert status == 200 and re.fullmatch(r"SELECT \w+(,\w+)* FROM \w+", reply["choices"][0]["text"]), reply
+    gbnf = 'root ::= "(" digits ")"\ndigits ::= [0-9] [0-9]?'  # GBNF is still converted
+    status, reply = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 20, "guided_grammar": gbnf})
+    assert status == 200 and re.fullmatch(r"\([0-9]{1,2}\)", reply["choices"][0]["text"]), reply
 
 
 def test_json_whitespace_follows_vllms_options(server):

@@ -39,8 +39,8 @@ MAX_GRAMMAR_CHARS = 65_536
 # before the first token: 50,000 keeps such a grammar's first mask under ~20 ms, and it then fails at its first token,
 # which compile() tries; step_max_items (default 50,000) bounds the Earley items of a step: an ambiguous Lark grammar
 # took seconds a step with the default, ~10 ms with 5,000. Measured on this project's 2-core CPU with a 65,536-token
-# BPE: schemas of 300 properties, 20 formats (email, date-time), 1,000-value enums, 5,000-character strings and
-# 1,900-option choices still ran 300 steps at well under 1 ms a mask (benchmarks/RESULTS.md, "Structured outputs").
+# BPE: schemas of 300 properties, 40 formats (email, date-time), 1,000-value enums, 5,000-character strings ran
+# 200-300 steps at ~1 ms a mask or less, a 1,900-option choice at ~4 ms (benchmarks/RESULTS.md, "Structured outputs").
 # verbose_errors off: a failing matcher's message without its dump of parser state and grammar.
 LIMITS = {"initial_lexer_fuel": 50_000, "step_max_items": 5_000, "verbose_errors": False}
 # compile() computes a grammar's first mask, feeds it one allowed token and computes the next: a grammar whose
@@ -214,7 +214,8 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
                                              bits_RW.data_ptr(), W * 4, len(rows))
     shifts = torch.arange(32, dtype=torch.int32)
     allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
-    # rare: the tool-call layout's tags, and grammars like drop_refused's (one Guide per server: its specials)
+    # the eos ids where a grammar accepts (one check each), the tool-call layout's tags, and grammars like
+    # drop_refused's (one Guide per server: its specials)
     for i in allowed_RV[:, rows[0][1].guide.specials].any(dim=1).nonzero()[:, 0].tolist():
         rows[i][1].drop_refused(allowed_RV[i])
     for i, (_, g) in enumerate(rows):
