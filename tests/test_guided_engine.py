@@ -113,3 +113,39 @@ def test_a_drafting_engine_does_not_draft_constrained_rows_and_gives_their_plain
     assert drafted == plain  # greedy and seeded rows: the same tokens with or without the drafter
     assert 0 < engine.drafter.drafted <= FREE_TOKENS  # only the free row drafted, once per step at most
     assert all(_valid(tokenizer, t) for t, _ in (drafted[0], drafted[2], drafted[3]))
+
+
+def _events(model, jobs):
+    """Like _run, but every event (choice id, token, reason, error) in order, errors included."""
+    engine = Engine(model, max_batch=8, max_model_len=128, block_size=4, speculative=False)
+    events: queue.Queue = queue.Queue()
+    ids = []
+    for j, (prompt, constraint, n) in enumerate(jobs):
+        params = SamplingParams(max_tokens=MAX_TOKENS if constraint else FREE_TOKENS, temperature=1.0, seed=j,
+                                stop_ids=frozenset({EOS}), constraint=constraint)
+        ids.append([s.id for s in engine.submit(prompt, params, lambda s, t, r, e: events.put((s.id, t, r, e)), n=n)])
+    for _ in range(10_000):
+        if not (engine.num_running or engine.num_waiting):
+            break
+        engine.step()
+    got = []
+    while not events.empty():
+        got.append(events.get())
+    return ids, got
+
+
+def test_a_matcher_failing_mid_reply_ends_its_choice_alone_with_a_short_error(model, tokenizer):
+    """A grammar that passes compile's first steps and meets llguidance's row limit later (2,001 alternatives after
+    a prefix of eight "q" or "r"): each of its choices ends with a short error, the token its matcher refused is not
+    sent, and the free row beside it runs to its end."""
+    guide = Guide(tokenizer, 512, [EOS], None)
+    lark = "start: " + "qr " * 8 + "big\nqr: \"q\" | \"r\"\nbig: " + " | ".join(f'"c{i}"' for i in range(2001))
+    constraint = guide.compile(llguidance.LLMatcher.grammar_from_lark(lark), "guided_grammar")
+    (choices, (free,)), events = _events(model, [(_prompt(9, 1), constraint, 2), (_prompt(7, 2), None, 1)])
+    for i in choices:
+        tokens = [t for s, t, _, _ in events if s == i and t is not None]
+        (reason, error), = [(r, e) for s, t, r, e in events if s == i and t is None]
+        assert reason is None and "Current row has" in error and len(error) < 300 and "<state>" not in error, error
+        assert set(tokenizer.decode(tokens)) <= {"q", "r"} and len(tokenizer.decode(tokens)) < 8  # refused: unsent
+    assert len([t for s, t, _, _ in events if s == free and t is not None]) == FREE_TOKENS
+    assert [(r, e) for s, t, r, e in events if s == free and t is None] == [("length", None)]

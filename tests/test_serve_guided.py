@@ -146,10 +146,65 @@ def test_choice_regex_and_grammar_on_both_routes(client, server):
 def test_a_grammar_forcing_the_text_of_an_added_token_is_followed(server):
     """`<think>` is one added token of this tokenizer, which llguidance reads as special: where a grammar forces its
     text, llguidance's mask allowed the token and its matcher then refused it (a 500 "generation failed")."""
-    for text_tag in ("<think>", "</tool_call>"):
+    for text_tag in ("<think>", "</tool_call>", "<|im_end|>"):
         pattern = re.escape(text_tag) + "[0-9]{2}"
         status, body = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 20, "guided_regex": pattern})
         assert status == 200 and re.fullmatch(pattern, body["choices"][0]["text"]), body
+
+
+def test_a_grammar_forcing_the_end_of_turn_text_gets_it_spelt_not_an_empty_stop(server):
+    """`<|im_end|>` is the end-of-turn (eos) token: where a grammar forces its text, the mask allowed that token,
+    on which the engine ended the reply, empty ("stop") with the grammar unfinished. Now its text is spelt."""
+    for route, body in (("/v1/completions", {"prompt": "x"}), ("/v1/chat/completions", {"messages": ASK, **NON_THINK})):
+        for fields, expected in (({"guided_choice": ["<|im_end|>1", "<|im_end|>2"]}, r"<\|im_end\|>[12]"),
+                                 ({"guided_json": {"const": "<|im_end|>"}}, re.escape('"<|im_end|>"'))):
+            status, reply = _post(server, route, {**body, "max_tokens": 30, "seed": 1, **fields})
+            choice = reply["choices"][0]
+            text = choice["text"] if "text" in choice else choice["message"]["content"]
+            assert status == 200 and re.fullmatch(expected, text) and choice["finish_reason"] == "stop", reply
+
+
+def test_ignore_eos_with_a_constraint_ends_where_the_grammar_does_and_does_not_count_the_eos(server):
+    """With ignore_eos the grammar still decides the end (eos is allowed only where it accepts); the eos that ends
+    the choice is not among its token ids, logprobs or usage, as for any choice that ends at its stop token."""
+    body = {"prompt": "x", "guided_grammar": 'start: item+\nitem: "a" | "b" | " "', "max_tokens": 40, "seed": 1,
+            "ignore_eos": True, "return_token_ids": True, "logprobs": 1}
+    status, reply = _post(server, "/v1/completions", body)
+    choice = reply["choices"][0]
+    assert status == 200 and choice["finish_reason"] == "stop" and 2 not in choice["token_ids"], reply
+    assert len(choice["logprobs"]["tokens"]) == len(choice["token_ids"]) == reply["usage"]["completion_tokens"]
+    assert re.fullmatch("[ab ]+", choice["text"]), reply
+
+
+def test_a_lark_grammar_of_question_mark_rules_is_read_as_lark(server):
+    """vLLM's SQL sample: every rule `?name:`, which llguidance's test for Lark (a `start:` line) missed: it was
+    converted as GBNF, which failed (a 400)."""
+    sql = ('?start: select_statement\n?select_statement: "SELECT " column_list " FROM " table_name\n'
+           '?column_list: column_name ("," column_name)*\n?table_name: identifier\n?column_name: identifier\n'
+           '?identifier: /[a-zA-Z_][a-zA-Z0-9_]{0,3}/\n')
+    status, reply = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 60, "seed": 1, "guided_grammar": sql})
+    assert status == 200 and re.fullmatch(r"SELECT \w+(,\w+)* FROM \w+", reply["choices"][0]["text"]), reply
+    gbnf = 'root ::= "(" digits ")"\ndigits ::= [0-9] [0-9]?'  # GBNF is still converted
+    status, reply = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 20, "guided_grammar": gbnf})
+    assert status == 200 and re.fullmatch(r"\([0-9]{1,2}\)", reply["choices"][0]["text"]), reply
+
+
+def test_json_whitespace_follows_vllms_options(server):
+    """guided_whitespace_pattern (it was ignored) and structured_outputs' whitespace_pattern and
+    disable_any_whitespace (refused by name) set the whitespace JSON may hold: none here, so the reply is compact
+    where the default lets the random model scatter whitespace."""
+    schema = {"type": "object", "properties": {k: {"type": "integer", "minimum": 0, "maximum": 9} for k in "abc"},
+              "required": ["a", "b", "c"], "additionalProperties": False}
+    compact = r'\{"a":\d,"b":\d,"c":\d\}'
+    texts = []
+    for fields in ({"guided_json": schema}, {"guided_json": schema, "guided_whitespace_pattern": ""},
+                   {"structured_outputs": {"json": schema, "whitespace_pattern": ""}},
+                   {"structured_outputs": {"json": schema, "disable_any_whitespace": True}}):
+        status, reply = _post(server, "/v1/completions", {"prompt": "x", "max_tokens": 80, "seed": 3, **fields})
+        assert status == 200, reply
+        texts.append(reply["choices"][0]["text"])
+    assert not re.fullmatch(compact, texts[0]) and json.loads(texts[0]).keys() == {"a", "b", "c"}
+    assert all(re.fullmatch(compact, text) for text in texts[1:]), texts
 
 
 def test_a_reply_cut_by_max_tokens_is_length(client):
@@ -222,6 +277,23 @@ HOSTILE = {
     "a named function not in tools": ({"tools": [WEATHER], "tool_choice": {
         "type": "function", "function": {"name": "launch"}}}, "tool_choice", "launch"),
     "required without tools": ({"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+    # past llguidance's limits (guided.py's LIMITS) at the first tokens: a 500, or seconds of the engine thread
+    "a 15-character regex of costly masks": ({"guided_regex": "(a{1000}){300}"}, "guided_regex", "limits"),
+    "a choice of 2,000 options": ({"guided_choice": [f"c{i}" for i in range(2000)]}, "guided_choice", "limits"),
+    "600 optional properties": ({"guided_json": {"type": "object", "properties": {
+        f"p{i}": {"type": "integer"} for i in range(600)}, "additionalProperties": False}}, "guided_json", "limits"),
+    "a schema's text nested 100,000 deep": ({"guided_json": "[" * 100_000 + "]" * 100_000}, "guided_json", "deep"),
+    "a response_format schema's text nested 5,000 deep": ({"response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": "[" * 5000 + "]" * 5000}}}, "response_format.json_schema.schema", "deep"),
+    "a tool's bad parameters": ({"tools": [WEATHER, {"type": "function", "function": {"name": "bad", "parameters": {
+        "type": "object", "properties": {"x": {"type": "strin"}}}}}], "tool_choice": "required"},
+        "tools[1].function.parameters", "strin"),
+    "a whitespace pattern beside a regex": ({"guided_regex": "a+", "guided_whitespace_pattern": " "},
+                                            "guided_whitespace_pattern", "not JSON"),
+    "a whitespace pattern alone": ({"structured_outputs": {"whitespace_pattern": " "}},
+                                   "structured_outputs.whitespace_pattern", "no constraint"),
+    "an invalid whitespace pattern": ({"guided_json": PERSON, "guided_whitespace_pattern": "[ "},
+                                      "guided_whitespace_pattern", "invalid"),
 }
 
 
@@ -230,6 +302,7 @@ def test_a_bad_constraint_is_a_400_that_names_it_and_the_server_goes_on(server):
         status, body = _post(server, "/v1/chat/completions", {"messages": ASK, "max_tokens": 5, **fields})
         assert status == 400, (name, body)
         assert body["error"]["param"] == param and words in body["error"]["message"], (name, body)
+        assert len(body["error"]["message"]) < 700 and "<state>" not in body["error"]["message"], (name, body)
     status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_regex": "(", "max_tokens": 5})
     assert status == 400 and body["error"]["param"] == "guided_regex"
     status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_choice": ["a"], "max_tokens": 5})

@@ -373,17 +373,20 @@ class Engine:
             self.stats.ttft_sum += now - s.created
             self.stats.ttft_count += 1
         stop_ids = self.eos_ids if s.params.stop_ids is None else s.params.stop_ids
-        if token in stop_ids:
+        if token in stop_ids or (s.guide is not None and s.guide.ends_at(token)):  # a grammar's end: ignore_eos too
             s.stop_token = token
             self._finish(s, "stop")
             return
+        ended = s.guide.follow(token) if s.guide is not None else None  # its grammar complete, or its matcher failed
+        if ended and ended[0] is None:  # a failed matcher's error ends the choice; the token it refused is not sent
+            return self._finish(s, *ended)
         if s.params.logprobs is not None:
             s.logprobs.append(token_logprob(logits_V, token, s.params.logprobs))
         s.tokens.append(token)
         self.stats.generated_tokens += 1
         self.stats.note_tokens(now, 1)
         s.sink(s, token, None, None)
-        if s.guide is not None and (ended := s.guide.follow(token)):  # its grammar complete (or its matcher broken)
+        if ended:
             self._finish(s, *ended)
         elif len(s.tokens) >= s.params.max_tokens or s.length + 1 >= self.max_model_len:
             self._finish(s, "length")

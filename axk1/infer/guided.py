@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,21 @@ import torch
 # with the grammar's size (llguidance: ~1.5 s for a 5,000-property schema, ~250,000 characters), spent before any
 # other request can be told no; a larger schema is refused by name.
 MAX_GRAMMAR_CHARS = 65_536
+
+# llguidance's limits on one matcher, which bound the work of a step rather than the grammar's size (a 15-character
+# regex "(a{1000}){300}" took 0.6-0.9 s for its first mask and ~110 ms for each later one with the defaults, on the
+# engine thread, every other stream waiting). initial_lexer_fuel (default 1,000,000) bounds the regex automaton built
+# before the first token: 50,000 keeps such a grammar's first mask under ~20 ms, and it then fails at its first token,
+# which compile() tries; step_max_items (default 50,000) bounds the Earley items of a step: an ambiguous Lark grammar
+# took seconds a step with the default, ~10 ms with 5,000. Measured on this project's 2-core CPU with a 65,536-token
+# BPE: schemas of 300 properties, 40 formats (email, date-time), 1,000-value enums, 5,000-character strings ran
+# 200-300 steps at ~1 ms a mask or less, a 1,900-option choice at ~4 ms (benchmarks/RESULTS.md, "Structured outputs").
+# verbose_errors off: a failing matcher's message without its dump of parser state and grammar.
+LIMITS = {"initial_lexer_fuel": 50_000, "step_max_items": 5_000, "verbose_errors": False}
+# compile() computes a grammar's first mask, feeds it one allowed token and computes the next: a grammar whose
+# matcher fails there is refused, and so is one whose trial takes longer than this (a bound the limits above keep
+# ordinary grammars far below: it catches a cost they let through, before the grammar reaches the engine thread)
+FIRST_STEPS_BUDGET_S = 0.25
 
 _executor: llguidance.LLExecutor | None = None
 _executor_lock = threading.Lock()
@@ -64,14 +80,20 @@ class GuidedSequence:
                 self.waiting_for = None
             return None
         if not self.matcher.consume_token(token):
-            return None, f"structured output: the grammar's matcher failed: {self.matcher.get_error()[:500]}"
+            return None, f"structured output: the grammar's matcher failed: {_first_lines(self.matcher.get_error())}"
         return ("stop",) if self.matcher.is_stopped() else None
+
+    def ends_at(self, token: int) -> bool:
+        """Whether `token` ends the reply as its grammar's end: an eos id, which the mask allows only where the
+        grammar accepts (with ignore_eos too: the grammar decides the end of a constrained reply)."""
+        return self.active and token in self.guide.eos_ids
 
     def drop_refused(self, allowed_V: torch.Tensor) -> None:
         """Fix a mask row in place. llguidance (1.9.1) reads every added token of the tokenizer as special, and
-        where a grammar forces the exact text of one (a regex `<think>`) its mask allows that token, which its
-        matcher then refuses (the choice failed): such tokens leave the mask, and if nothing is left, the forced
-        text's first piece spelt without added tokens is allowed instead."""
+        where a grammar forces the exact text of one (a regex `<think>`, or `<|im_end|>`: an eos id, on which the
+        engine would end the reply with the grammar unfinished) its mask allows that token, which its matcher then
+        refuses (the choice failed): such tokens leave the mask, and if nothing is left, the forced text's first
+        piece spelt without added tokens is allowed instead."""
         specials = self.guide.specials
         for token in specials[allowed_V[specials]].tolist():
             if not self.matcher.validate_tokens([token]):
@@ -108,10 +130,10 @@ class Guide:
         pass the tokenizer's: the ids past it are never allowed); eos_ids: the ids that end a reply (config.json's,
         generation_config.json's and the chat template's end of turn); think_close: the `</think>` token's id."""
         self.tokenizer = llguidance.LLTokenizer(tokenizer.to_str(), n_vocab=vocab_size, eos_token=sorted(eos_ids))
-        self.vocab_size, self.think_close = vocab_size, think_close
-        # the ids llguidance reads as special, but for the eos set (see GuidedSequence.drop_refused)
-        self.specials = torch.tensor([i for i in range(vocab_size) if i not in set(eos_ids)
-                                      and self.tokenizer.is_special_token(i)], dtype=torch.long)
+        self.vocab_size, self.think_close, self.eos_ids = vocab_size, think_close, frozenset(eos_ids)
+        # the ids llguidance reads as special, and the eos set (see GuidedSequence.drop_refused)
+        self.specials = torch.tensor([i for i in range(vocab_size) if i in self.eos_ids
+                                      or self.tokenizer.is_special_token(i)], dtype=torch.long)
 
     def literal(self, text: str) -> str:
         """`text` in a Lark grammar: `<text>`, llguidance's name of a special token, when the tokenizer has it as one
@@ -128,22 +150,58 @@ class Guide:
         if len(grammar) > MAX_GRAMMAR_CHARS:
             raise ValueError(f"the {kind} constraint is {len(grammar):,} characters long; this server compiles at "
                              f"most {MAX_GRAMMAR_CHARS:,}")
-        matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
+        matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0,
+                                       limits=llguidance.LLParserLimits(**LIMITS))
         if matcher.is_error():
             raise ValueError(f"invalid {kind}: {_first_lines(matcher.get_error())}")
+        self._try_first_steps(matcher, kind)
         return Constraint(matcher, self, None, kind)
+
+    def _try_first_steps(self, matcher: llguidance.LLMatcher, kind: str) -> None:
+        """ValueError for a grammar whose first mask, first token or second mask fails (past llguidance's limits:
+        LIMITS) or takes longer than FIRST_STEPS_BUDGET_S; run on a copy, in the compiling worker thread, so that
+        such a grammar is a 400 that costs the engine nothing. The token tried: the first the mask allows that is
+        not special (nor an eos id: see GuidedSequence.drop_refused)."""
+        trial, start = matcher.deep_copy(), time.monotonic()
+        for _ in range(2):
+            mask = torch.frombuffer(bytearray(trial.compute_bitmask()), dtype=torch.uint8)
+            if trial.is_error() or trial.is_stopped():
+                break
+            allowed_V = _bits(mask, self.vocab_size)
+            allowed_V[self.specials] = False
+            allowed = allowed_V.nonzero()[:1, 0].tolist()
+            if not allowed or not trial.consume_token(allowed[0]):
+                break
+        if trial.is_error():
+            raise ValueError(f"the {kind} constraint is past this server's limits for structured outputs at its "
+                             f"first tokens ({_first_lines(trial.get_error(), 300)}): simplify it (fewer alternatives "
+                             f"or optional properties, smaller repetition counts)")
+        spent = time.monotonic() - start
+        if spent > FIRST_STEPS_BUDGET_S:
+            raise ValueError(f"the {kind} constraint took {spent * 1000:.0f} ms for its first tokens' masks; this "
+                             f"server allows {FIRST_STEPS_BUDGET_S * 1000:.0f} ms (each step of a constrained reply "
+                             f"holds every other stream): simplify it (smaller repetition counts, fewer alternatives)")
 
 
 def _first_lines(message: str, limit: int = 600) -> str:
     """llguidance's error without the grammar dump its verbose messages end with, within `limit` characters."""
-    text = " ".join(line.strip() for line in message.strip().splitlines()[:6] if line.strip())
+    text = " ".join(line.strip() for line in message.replace("<non-verbose/>", "").strip().splitlines()[:6]
+                    if line.strip())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _bits(mask_W: torch.Tensor, V: int) -> torch.Tensor:
+    """The bool row of V tokens from a bitmask's bytes (or 32-bit words, little-endian: the same bits)."""
+    shifts = torch.arange(8, dtype=torch.uint8)
+    return ((mask_W.view(torch.uint8)[:, None] >> shifts) & 1).view(-1)[:V].bool()
 
 
 def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
     """Set to -inf, in place, the logits of the tokens each constrained row's grammar does not allow now (rows
     whose constraint has not started, and free rows, are left as they are). Sampling then draws from the allowed
-    tokens only, temperature, top-k and top-p applying among them."""
+    tokens only, temperature, top-k and top-p applying among them. A row whose matcher failed in its mask (a limit
+    of LIMITS met mid-reply), or that allows nothing, is left unmasked: its token then fails the matcher in
+    GuidedSequence.follow, which ends that choice alone with the error."""
     rows = [(r, s.guide) for r, s in enumerate(seqs) if s.guide is not None and s.guide.active]
     if not rows:
         return
@@ -156,9 +214,13 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
                                              bits_RW.data_ptr(), W * 4, len(rows))
     shifts = torch.arange(32, dtype=torch.int32)
     allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
-    # rare: the tool-call layout's tags, and grammars like drop_refused's (one Guide per server: its specials)
+    # the eos ids where a grammar accepts (one check each), the tool-call layout's tags, and grammars like
+    # drop_refused's (one Guide per server: its specials)
     for i in allowed_RV[:, rows[0][1].guide.specials].any(dim=1).nonzero()[:, 0].tolist():
         rows[i][1].drop_refused(allowed_RV[i])
+    for i, (_, g) in enumerate(rows):
+        if g.matcher.is_error() or not allowed_RV[i].any():
+            allowed_RV[i] = True
     index = torch.tensor([r for r, _ in rows], device=logits_RV.device)
     masked = logits_RV[index].masked_fill(~allowed_RV.to(logits_RV.device), float("-inf"))
     logits_RV[index] = masked

@@ -15,21 +15,27 @@ Accepted, one per request (two are a 400 that names both):
   blocks of {"name", "arguments"} (axk1/text/tool_format.py), the arguments following the function's `parameters`
   schema; the server parses them as any reply's calls (axk1/infer/tool_calls.py).
 
-JSON is constrained with llguidance's JSON grammar, whitespace between its tokens bounded (JSON_OPTIONS).
+JSON is constrained with llguidance's JSON grammar, whitespace between its tokens bounded (JSON_OPTIONS), or as
+vLLM's `guided_whitespace_pattern` / `structured_outputs.whitespace_pattern` (a regex for it) or
+`structured_outputs.disable_any_whitespace` (none) say: those apply to a JSON constraint only, and are refused by name
+beside any other (or none). A schema sent as JSON text is read here, with the body's nesting bound.
+All of this runs in a worker thread (`constrained`): a schema's text and its grammar can be large.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
 import llguidance
 
 from axk1.infer.guided import Guide
-from axk1.infer.protocol import APIError
+from axk1.infer.protocol import MAX_JSON_DEPTH, APIError, json_shape
 from axk1.infer.sequence import SamplingParams
+from axk1.json_text import parse_json
 from axk1.text.tool_format import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 # Whitespace between JSON tokens: at most a line break and an indent's worth, not llguidance's default of any run.
@@ -38,12 +44,20 @@ from axk1.text.tool_format import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 JSON_OPTIONS = {"whitespace_pattern": r"[\x20\x0A\x0D\x09]{0,16}"}
 TAIL = "}\n"  # after a call's arguments: its object's end, and the line break before </tool_call>
 STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object")  # vLLM's structured_outputs keys
+STRUCTURED_OPTIONS = ("whitespace_pattern", "disable_any_whitespace")  # vLLM's: how a JSON constraint lays it out
+# A Lark rule or terminal line (`start:`, `?expr:`, `!name.2:`, `NAME:`), not GBNF's `name ::=`: llguidance's own
+# test (`start:` on a line) took vLLM's SQL sample, whose rules are all `?name:`, for GBNF and failed to convert it
+_LARK_RULE = re.compile(r"(?m)^\s*(%llguidance\b|[?!]?[A-Za-z_][A-Za-z0-9_]*(\.-?\d+)?\s*:(?!:=))")
 
 
-def _json_grammar(schema: Any, field: str) -> str:
-    if isinstance(schema, str):  # vLLM takes a schema's JSON text too
+def _json_grammar(schema: Any, field: str, options: dict[str, Any] | None = None) -> str:
+    if isinstance(schema, str):  # vLLM takes a schema's JSON text too: read as the body is, within its nesting bound
+        depth = json_shape(schema.encode("utf-8", "surrogatepass"))[0]
+        if depth > MAX_JSON_DEPTH:
+            raise APIError(400, f"'{field}' is JSON text that nests {depth} deep; at most {MAX_JSON_DEPTH} levels are "
+                                "accepted", param=field, code="invalid_value")
         try:
-            schema = json.loads(schema)
+            schema = parse_json(schema)
         except ValueError as e:
             raise APIError(400, f"'{field}' is a string that is not JSON ({e}); send the schema as an object",
                            param=field, code="invalid_value") from None
@@ -51,9 +65,34 @@ def _json_grammar(schema: Any, field: str) -> str:
         raise APIError(400, f"'{field}' must be a JSON schema (an object), got {type(schema).__name__}", param=field,
                        code="invalid_type")
     try:
-        return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS)
+        return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=options or JSON_OPTIONS)
     except ValueError as e:
         raise APIError(400, f"invalid {field}: {e}", param=field, code="invalid_value") from None
+
+
+def json_options(req: Any) -> tuple[str, dict[str, Any]] | None:
+    """(field, llguidance's JSON options) where the request sets how JSON lays out its whitespace, else None."""
+    spec = req.structured_outputs if isinstance(getattr(req, "structured_outputs", None), dict) else {}
+    set_ = [(f"structured_outputs.{k}", spec[k]) for k in STRUCTURED_OPTIONS if spec.get(k) not in (None, False)]
+    if getattr(req, "guided_whitespace_pattern", None) is not None:
+        set_.insert(0, ("guided_whitespace_pattern", req.guided_whitespace_pattern))
+    if not set_:
+        return None
+    if len(set_) > 1:
+        raise APIError(400, f"'{set_[0][0]}' and '{set_[1][0]}' both set JSON's whitespace: send one of them",
+                       param=set_[1][0], code="invalid_value")
+    field, value = set_[0]
+    if field.endswith("disable_any_whitespace"):
+        if value is not True:
+            raise APIError(400, f"'{field}' must be true or false", param=field, code="invalid_type")
+        return field, {"whitespace_flexible": False}  # no whitespace at all: {"a":1,"b":2}
+    if not isinstance(value, str) or len(value) > 1000:
+        raise APIError(400, f"'{field}' must be a regular expression (a string of at most 1,000 characters) for the "
+                            "whitespace JSON may hold between its tokens", param=field, code="invalid_type")
+    error = llguidance.LLMatcher.validate_grammar(llguidance.LLMatcher.grammar_from_regex(value)) if value else ""
+    if error:
+        raise APIError(400, f"invalid {field}: {error.splitlines()[0][:300]}", param=field, code="invalid_value")
+    return field, {"whitespace_pattern": value}
 
 
 def _text(value: Any, field: str) -> str:
@@ -70,43 +109,45 @@ def _choice_grammar(choices: Any, field: str) -> str:
 
 
 def _lark_grammar(text: Any, field: str) -> str:
+    kind = "lark" if _LARK_RULE.search(_text(text, field)) else "grammar"  # "grammar": GBNF, converted to Lark
     try:
-        return llguidance.grammar_from("grammar", _text(text, field))  # Lark, or GBNF converted to Lark
+        return llguidance.grammar_from(kind, text)
     except ValueError as e:
         raise APIError(400, f"invalid {field}: {e}", param=field, code="invalid_value") from None
 
 
-def _response_format(fmt: dict[str, Any]) -> str | None:
+def _response_format(fmt: dict[str, Any], options: dict[str, Any] | None) -> str | None:
     kind = fmt.get("type")
     if kind == "text":
         return None
     if kind == "json_object":
-        return _json_grammar({"type": "object"}, "response_format")
+        return _json_grammar({"type": "object"}, "response_format", options)
     if kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict) or "schema" not in spec:
             raise APIError(400, "response_format of type json_schema needs 'json_schema': {\"name\": ..., "
                                 "\"schema\": {...}}", param="response_format.json_schema", code="invalid_value")
-        return _json_grammar(spec["schema"], "response_format.json_schema.schema")
+        return _json_grammar(spec["schema"], "response_format.json_schema.schema", options)
     raise APIError(400, f"response_format type {json.dumps(kind)[:40]} is not one this server knows: send \"text\", "
                         "\"json_object\" or \"json_schema\"", param="response_format.type", code="invalid_value")
 
 
-def _structured(spec: dict[str, Any]) -> tuple[str, str]:
-    kinds = [k for k in spec if spec[k] is not None and spec[k] is not False]
+def _structured(spec: dict[str, Any], options: dict[str, Any] | None) -> tuple[str, str]:
+    kinds = [k for k in spec if spec[k] is not None and spec[k] is not False and k not in STRUCTURED_OPTIONS]
     unknown = [k for k in kinds if k not in STRUCTURED_KINDS]
     if unknown:
         raise APIError(400, f"structured_outputs.{unknown[0][:60]} is not supported by this server: send one of "
-                            f"{', '.join(STRUCTURED_KINDS)}", param=f"structured_outputs.{unknown[0][:60]}",
-                       code="unsupported_parameter")
+                            f"{', '.join(STRUCTURED_KINDS)} (and optionally {' or '.join(STRUCTURED_OPTIONS)})",
+                       param=f"structured_outputs.{unknown[0][:60]}", code="unsupported_parameter")
     if len(kinds) != 1:
         raise APIError(400, f"structured_outputs must set exactly one of {', '.join(STRUCTURED_KINDS)}, got "
                             f"{len(kinds)}", param="structured_outputs", code="invalid_value")
     kind = kinds[0]
     field = f"structured_outputs.{kind}"
     if kind == "json_object":
-        return field, _json_grammar({"type": "object"}, field)
-    build = {"json": _json_grammar, "regex": lambda v, f: llguidance.LLMatcher.grammar_from_regex(_text(v, f)),
+        return field, _json_grammar({"type": "object"}, field, options)
+    build = {"json": lambda v, f: _json_grammar(v, f, options),
+             "regex": lambda v, f: llguidance.LLMatcher.grammar_from_regex(_text(v, f)),
              "choice": _choice_grammar, "grammar": _lark_grammar}[kind]
     return field, build(spec[kind], field)
 
@@ -115,6 +156,9 @@ def constraint_fields(req: Any) -> list[str]:
     """The request fields that set a constraint (a forced tool call counts as one)."""
     fields = [name for name in ("guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs")
               if getattr(req, name, None) is not None]
+    spec = getattr(req, "structured_outputs", None)
+    if isinstance(spec, dict) and spec and all(k in STRUCTURED_OPTIONS for k in spec):  # a layout, no constraint
+        fields.remove("structured_outputs")
     if req.response_format not in (None, {"type": "text"}):
         fields.insert(0, "response_format")
     if getattr(req, "tool_choice", None) not in (None, "none", "auto"):
@@ -122,17 +166,33 @@ def constraint_fields(req: Any) -> list[str]:
     return fields
 
 
+def _check_parameters(schema: Any, field: str) -> None:
+    """A 400 naming a tool's `parameters` where llguidance cannot read them as a schema (else the error would come
+    from the whole tool-call grammar, blamed on tool_choice and quoting its Lark lines)."""
+    try:
+        error = llguidance.LLMatcher.validate_grammar(
+            llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS))
+    except ValueError as e:
+        error = str(e)
+    if error:
+        raise APIError(400, f"invalid {field}: {error.strip().splitlines()[0][:300]}", param=field,
+                       code="invalid_value")
+
+
 def tool_grammar(req: Any, guide: Guide) -> str:
     """The grammar of a reply that is only tool calls, in the hermes layout the chat template teaches: one block
     per call, a newline apart, each `<tool_call>\\n{"name": <a tool's name>, "arguments": <its parameters' JSON>}\\n
     </tool_call>`, written as tool_format.call_block writes it (the text the model was trained on)."""
     functions = [t.get("function", t) for t in req.tools]  # OpenAI's {"type", "function"}, or a bare function
+    where = [f"tools[{i}].function.parameters" if "function" in t else f"tools[{i}].parameters"
+             for i, t in enumerate(req.tools)]
     if isinstance(req.tool_choice, dict):
         name = req.tool_choice["function"]["name"]  # tool_choice.tool_problem checked it names one of the tools
-        functions = [next(f for f in functions if f["name"] == name)]
+        functions, where = zip(*[(f, w) for f, w in zip(functions, where) if f["name"] == name][:1])
     rules = []
     for i, fn in enumerate(functions):
         schema = fn.get("parameters") or {"type": "object"}
+        _check_parameters(schema, where[i])
         head = "\n{\"name\": " + json.dumps(fn["name"], ensure_ascii=False) + ", \"arguments\": "
         rules.append(f"call_{i}: {guide.literal(TOOL_CALL_OPEN)} {json.dumps(head)} args_{i} {json.dumps(TAIL)} "
                      f"{guide.literal(TOOL_CALL_CLOSE)}\nargs_{i}: %json "
@@ -146,7 +206,12 @@ def tool_grammar(req: Any, guide: Guide) -> str:
 def request_grammar(req: Any, guide: Guide | None) -> tuple[str, str] | None:
     """(field, llguidance grammar) of the request's constraint, or None; a 400 naming the field for a constraint
     that cannot be built (two of them, a shape the field does not take, no tokenizer to constrain with)."""
-    fields = constraint_fields(req)
+    fields, options = constraint_fields(req), json_options(req)
+    if options and not (fields and _is_json(req, fields[0])):
+        raise APIError(400, f"'{options[0]}' sets the whitespace of a JSON constraint, and this request has "
+                            f"{'no constraint' if not fields else repr(fields[0]) + ', which is not JSON'}: send it "
+                            "with guided_json, response_format or structured_outputs.json", param=options[0],
+                       code="invalid_value")
     if not fields:
         return None
     if len(fields) > 1:
@@ -157,16 +222,17 @@ def request_grammar(req: Any, guide: Guide | None) -> tuple[str, str] | None:
         raise APIError(400, f"'{field}' is not available on this server: structured outputs are built over the "
                             "model folder's tokenizer.json, which it lacks (or which llguidance could not read: see "
                             "the server's log)", param=field, code="unsupported_parameter")
+    layout = options[1] if options else None
     if field == "response_format":
-        grammar = _response_format(req.response_format)
+        grammar = _response_format(req.response_format, layout)
         return None if grammar is None else (field, grammar)
     if field == "structured_outputs":
-        return _structured(req.structured_outputs)
+        return _structured(req.structured_outputs, layout)
     if field == "tool_choice":
         return field, tool_grammar(req, guide)
     value = getattr(req, field)
     if field == "guided_json":
-        return field, _json_grammar(value, field)
+        return field, _json_grammar(value, field, layout)
     if field == "guided_regex":
         return field, llguidance.LLMatcher.grammar_from_regex(_text(value, field))
     if field == "guided_choice":
@@ -174,16 +240,34 @@ def request_grammar(req: Any, guide: Guide | None) -> tuple[str, str] | None:
     return field, _lark_grammar(value, field)
 
 
-async def constrained(guide: Guide | None, req: Any, params: SamplingParams, reasoning: bool) -> SamplingParams:
-    """`params` with the request's constraint compiled (in a worker thread: a large schema takes a second), or
-    `params` as they are when it has none. `reasoning`: the prompt leaves the model in a think block, so the
-    constraint starts after its `</think>`."""
+def _is_json(req: Any, field: str) -> bool:
+    """Whether the constraint in `field` is JSON (what the whitespace options apply to)."""
+    if field == "response_format":
+        return isinstance(req.response_format, dict) and req.response_format.get("type") in ("json_object",
+                                                                                             "json_schema")
+    if field == "structured_outputs":
+        spec = req.structured_outputs if isinstance(req.structured_outputs, dict) else {}
+        return any(spec.get(k) not in (None, False) for k in ("json", "json_object"))
+    return field == "guided_json"
+
+
+def _compile(guide: Guide | None, req: Any) -> Any:
     spec = request_grammar(req, guide)
     if spec is None:
-        return params
+        return None
     field, grammar = spec
     try:
-        constraint = await asyncio.to_thread(guide.compile, grammar, field)
+        return guide.compile(grammar, field)
     except ValueError as e:
         raise APIError(400, str(e), param=field, code="invalid_value") from None
+
+
+async def constrained(guide: Guide | None, req: Any, params: SamplingParams, reasoning: bool) -> SamplingParams:
+    """`params` with the request's constraint read and compiled (in a worker thread: a schema's JSON text is parsed
+    there, and a large schema takes a second to compile, with its first masks tried), or `params` as they are when
+    it has none. `reasoning`: the prompt leaves the model in a think block, so the constraint starts after its
+    `</think>`."""
+    constraint = await asyncio.to_thread(_compile, guide, req)
+    if constraint is None:
+        return params
     return replace(params, constraint=constraint.waiting_for(guide.think_close if reasoning else None))

@@ -10,8 +10,8 @@ serves every model folder and is what /openapi.json publishes.
 
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
 `chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`, and structured outputs (`guided_json`,
-`guided_regex`, `guided_choice`, `guided_grammar`, `structured_outputs`, beside OpenAI's `response_format`:
-axk1/infer/guided_request.py). Unknown top-level fields are ignored, as
+`guided_regex`, `guided_choice`, `guided_grammar`, `guided_whitespace_pattern`, `structured_outputs`, beside
+OpenAI's `response_format`: axk1/infer/guided_request.py). Unknown top-level fields are ignored, as
 OpenAI-compatible servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields
 this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
@@ -123,6 +123,7 @@ class _Request(_Strict):
     guided_regex: str | None = None
     guided_choice: list[str] | None = None
     guided_grammar: str | None = None
+    guided_whitespace_pattern: str | None = None  # a JSON constraint's whitespace, as a regex
     structured_outputs: dict[str, Any] | None = None
     # OpenAI fields this server cannot honour: accepted as types so that a request using them is refused by name
     # (problem) rather than answered as if they had been applied; their neutral values pass
