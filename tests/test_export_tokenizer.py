@@ -1,22 +1,14 @@
 """`export_checkpoint(ck, out, tokenizer=out)`: re-exporting into the folder that holds the tokenizer keeps it
 (the export clears the folder before it writes, so the tokenizer files are read first)."""
 
-import torch
-
 import axk1
-from axk1 import AXK1ForCausalLM, ModelConfig
-from axk1.checkpoint.dcp import save_checkpoint
+from axk1 import ModelConfig
 from axk1.checkpoint.export import export_checkpoint
+from tests.train_helpers import one_step_checkpoint
 
 
 def _checkpoint(root):
-    config = ModelConfig.from_preset("axk1-tiny")
-    holder = torch.nn.Module()
-    holder.lm = AXK1ForCausalLM(config, with_mtp=False)
-    optimizer = torch.optim.AdamW(holder.parameters())
-    holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
-    optimizer.step()
-    return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 0})
+    return one_step_checkpoint(root, ModelConfig.from_preset("axk1-tiny"), with_mtp=False)
 
 
 def _tokenizer(folder, vocab=None):

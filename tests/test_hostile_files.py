@@ -10,19 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import axk1
 import axk1.checkpoint.export as export
 import axk1.checkpoint.hf as hf
 import axk1.train.trainer as trainer
 from axk1 import AXK1ForCausalLM, ModelConfig
-from axk1.checkpoint.dcp import save_checkpoint
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
 from axk1.toml_file import read_toml
 from tests.serve_helpers import make_model_folder
-from tests.train_helpers import write_recipe
+from tests.train_helpers import one_step_checkpoint, write_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,14 +39,7 @@ def folder(base, tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A DCP step folder as the trainer writes it (the loss module holds the LM as `lm`), trained with MTP."""
-    config = ModelConfig.from_preset("axk1-tiny")
-    holder = torch.nn.Module()
-    holder.lm = AXK1ForCausalLM(config, with_mtp=True)
-    optimizer = torch.optim.AdamW(holder.parameters())
-    holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
-    optimizer.step()
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt"), 1, holder, optimizer,
-                           {"model_config": config.to_dict(), "mtp_depth": 1})
+    return one_step_checkpoint(tmp_path_factory.mktemp("ckpt"), ModelConfig.from_preset("axk1-tiny"), with_mtp=True)
 
 
 def _edit_json(file, **changes):

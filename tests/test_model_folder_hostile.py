@@ -13,11 +13,12 @@ from safetensors.torch import save_file
 
 import axk1
 from axk1 import AXK1ForCausalLM, ModelConfig
-from axk1.checkpoint.dcp import load_checkpoint, save_checkpoint
+from axk1.checkpoint.dcp import load_checkpoint
 from axk1.checkpoint.export import export_checkpoint
 from axk1.checkpoint.merge import merge_folders
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
+from tests.train_helpers import one_step_checkpoint
 
 
 def _tiny(**changes):
@@ -33,14 +34,7 @@ def folder(tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A trained-for-one-step DCP checkpoint, as the trainer writes it (the loss module holds the LM as `lm`)."""
-    root = tmp_path_factory.mktemp("ckpt")
-    config = _tiny()
-    holder = torch.nn.Module()
-    holder.lm = AXK1ForCausalLM(config, with_mtp=True)
-    optimizer = torch.optim.AdamW(holder.parameters())
-    holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
-    optimizer.step()
-    return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 1})
+    return one_step_checkpoint(tmp_path_factory.mktemp("ckpt"), _tiny(), with_mtp=True)
 
 
 def _copy(src, dst):
