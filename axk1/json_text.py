@@ -142,23 +142,38 @@ def from_strict(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+class TornLine(JsonError):
+    """The last line, with no newline after it, is not JSON: the line a killed (or out-of-disk) writer was writing."""
+
+
+def jsonl_values(data: bytes) -> Iterator[tuple[int, int, Any]]:
+    """(line number, where the line starts in `data`, its value) for every line of a JSON Lines file's bytes that is
+    not blank, split at newlines only. A line that is not JSON gives its JsonError as the value, the last line a
+    TornLine: a line is written whole only when its newline is, so one without it that does not parse is torn (one
+    that parses is a whole row whose writer left the newline off)."""
+    lines = data.split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
+    offset = 0
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                value = parse_json(line)
+            except JsonError as e:
+                value = TornLine(str(e)) if number == len(lines) else e
+            yield number, offset, value
+        offset += len(line) + 1
+
+
 def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
     """The rows of a metrics file. A line that is not a JSON object is an error naming the file and line, but for
-    `torn_tail`: a last line without its newline that does not parse is the row a killed run was writing, and is
-    dropped. Non-finite values come back as floats, from a strict file's nulls (`from_strict`) or an older file's
-    bare NaN."""
-    lines = read_bytes(path).split(b"\n")  # bytes: a line that is not UTF-8 is named like any broken line
+    `torn_tail`: a torn last line (`jsonl_values`) is the row a killed run was writing, and is dropped. Non-finite
+    values come back as floats, from a strict file's nulls (`from_strict`) or an older file's bare NaN."""
     rows = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = parse_json(line)
-        except JsonError as e:
-            if torn_tail and i == len(lines):  # no newline after it: written in part
-                break
-            raise ValueError(f"{path}, line {i}: not a metrics row ({e}); a run writes one JSON object a line: "
-                             "delete that line (the rows are a log; the checkpoint holds the run) and run again") from None
+    for i, _, row in jsonl_values(read_bytes(path)):
+        if isinstance(row, TornLine) and torn_tail:
+            break
+        if isinstance(row, JsonError):
+            raise ValueError(f"{path}, line {i}: not a metrics row ({row}); a run writes one JSON object a line: "
+                             "delete that line (the rows are a log; the checkpoint holds the run) and run again")
         if not isinstance(row, dict):
             raise ValueError(f"{path}, line {i}: not a metrics row (a JSON {type(row).__name__}, not an object): "
                              "delete that line (the rows are a log; the checkpoint holds the run) and run again")

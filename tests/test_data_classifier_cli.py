@@ -3,6 +3,7 @@ it, only a Python function nothing called made one), then used by a pipeline run
 
 import json
 import random
+import re
 
 import pytest
 from datatrove.data import Document
@@ -77,3 +78,29 @@ def test_bad_labels_and_an_existing_model_are_refused_by_name(tmp_path, capsys):
     (tmp_path / "not.npz").write_text("not a model")
     with pytest.raises(ValueError, match=r"not\.npz is not a domain classifier .*`axk1 data classifier` writes"):
         DomainClassifier.load(tmp_path / "not.npz")
+
+
+def test_a_file_that_is_not_utf8_or_not_gzip_is_named_with_its_line(tmp_path, capsys):
+    """A Latin-1 line printed only "'utf-8' codec can't decode byte 0xe9 in position 12", a damaged .gz only
+    "Not a gzipped file (b'no')": neither said which file, nor which line."""
+    import gzip
+
+    good = json.dumps({"text": "가나다 라마바", "domain": "books"}, ensure_ascii=False) + "\n"
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(good.encode() + '{"text": "caf\u00e9", "domain": "books"}\n'.encode("latin-1"))
+    assert main(["data", "classifier", str(latin1), "-o", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"{latin1}:2: not a JSON line (not UTF-8 text (byte 13)); fix or remove that line" in err
+    assert "Traceback" not in err
+
+    not_gz = tmp_path / "not.jsonl.gz"
+    not_gz.write_bytes(b"not gzip at all\n")
+    cut = tmp_path / "cut.jsonl.gz"
+    whole = gzip.compress((good * 200).encode())
+    cut.write_bytes(whole[:len(whole) - 12])  # its end (and the trailer) lost
+    for path, where in [(not_gz, "at its start"), (cut, r"after line \d+")]:
+        assert main(["data", "classifier", str(path), "-o", str(tmp_path / "m.npz")]) == 2
+        err = capsys.readouterr().err
+        assert re.search(f"{re.escape(str(path))}: not a whole gzip file, {where} \\(.+\\): compress it again", err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()

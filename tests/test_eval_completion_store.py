@@ -86,3 +86,37 @@ def test_a_half_written_append_does_not_join_the_next(tmp_path):
         f.write('{"key": "half')
     store.add(*_completion(1), sampling)
     assert len(CompletionStore(tmp_path, backend).kept) == 2
+
+
+def test_a_whole_last_line_that_does_not_load_is_skipped_and_kept_on_disk_not_cut_off(tmp_path):
+    """Any last line that did not load was cut off the file as torn, even one ending in its newline: a row written by
+    an axk1 whose Completion has one more field was deleted from disk. Now only a last line with no newline after it
+    that is not JSON is torn (json_text's rule); a whole line is skipped, counted and left where it is."""
+    sampling, backend = Sampling(), {"kind": "test"}
+    store = CompletionStore(tmp_path, backend)
+    store.add(*_completion(0), sampling)
+    path = tmp_path / "completions.jsonl"
+    newer = json.dumps({"key": "b", "completion": {"text": "7", "finish_reason": "stop", "logprob": -0.1}}) + "\n"
+    with open(path, "a") as f:
+        f.write(newer)
+    before = path.read_bytes()
+    store = CompletionStore(tmp_path, backend)
+    assert (store.skipped, store.torn_bytes, len(store.kept)) == (1, 0, 1)
+    assert path.read_bytes() == before  # the newer row is still there for the axk1 that can read it
+    with open(path, "a") as f:
+        f.write(newer.rstrip("\n")[:-5])  # now a torn one after it: that alone is cut off
+    store = CompletionStore(tmp_path, backend)
+    assert (store.skipped, store.torn_bytes, len(store.kept)) == (1, len(newer) - 6, 1)
+    assert path.read_bytes() == before
+
+
+def test_a_line_nested_past_the_stack_is_skipped_not_a_traceback(tmp_path):
+    sampling, backend = Sampling(), {"kind": "test"}
+    store = CompletionStore(tmp_path, backend)
+    store.add(*_completion(0), sampling)
+    path = tmp_path / "completions.jsonl"
+    with open(path, "a") as f:
+        f.write("[" * 100_000 + "\n")
+    store.add(*_completion(1), sampling)
+    store = CompletionStore(tmp_path, backend)
+    assert (store.skipped, store.torn_bytes, len(store.kept)) == (1, 0, 2)

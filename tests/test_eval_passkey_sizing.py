@@ -5,6 +5,8 @@ top, so `--passkey-lengths 1900` sent a 3,055-token prompt to a 2,048-token mode
 unanswered, and the run told to rerun, which failed the same way for ever."""
 
 import json
+import re
+import time
 
 import pytest
 from transformers import AutoTokenizer
@@ -149,3 +151,103 @@ def test_a_length_below_the_prompts_fixed_text_is_refused_naming_the_smallest_th
             run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "10", *one_cell,
                          "-o", str(tmp_path / "estimate"))
         assert handler.calls == 0
+
+
+class _Flaky(_Tokenizing):
+    """/tokenize as _Tokenizing, but answering `fail(n)` (a status, or a delay in seconds) for the n-th count."""
+
+    fail = staticmethod(lambda n: None)
+
+    def do_POST(self):
+        if self.path != "/tokenize":
+            return super().do_POST()
+        type(self).asked = getattr(type(self), "asked", 0) + 1
+        how = self.fail(self.asked)
+        if isinstance(how, float):
+            time.sleep(how)
+        elif how is not None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._send(how, {"error": {"message": f"HTTP {how}"}})
+        super().do_POST()
+
+
+def test_a_count_that_fails_midway_falls_back_to_the_estimate_not_a_traceback():
+    """Only the first count was checked for None: a later one (a /tokenize that timed out) was used as a number,
+    and `axk1 eval` ended in `TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'`."""
+    from axk1.eval.tasks.passkey import content, sized_content
+
+    calls = []
+
+    def count(messages):
+        calls.append(1)
+        return 60 if len(calls) == 1 else None
+
+    text, tokens = sized_content(512, 0.5, 12345, count)
+    assert tokens is None and text == sized_content(512, 0.5, 12345, None)[0]
+    assert len(text) == 512 * CHARS_PER_TOKEN and text.startswith(content(0, 0.5, 12345)[:50])
+
+
+def test_one_run_sizes_every_prompt_one_way_when_counting_fails_after_some():
+    """Counted prompts and estimated ones (a tokenizer of 2.5 characters a token against the estimate's 4: the same
+    label, 1.6x apart) ran in one grid under one label, and info.sizing described only the last. Now a count that
+    fails after some prompts sizes them all by the estimate again, and says so."""
+    from axk1.eval.tasks.base import TaskOptions
+    from axk1.eval.tasks.passkey import PasskeyTask
+
+    state = {"calls": 0}
+
+    def count(messages):  # the server goes away after 3 counts
+        state["calls"] += 1
+        return None if state["calls"] > 3 else 30 + len(messages[0]["content"]) * 2 // 5
+
+    options = TaskOptions()
+    for k, v in PasskeyTask.option_defaults.items():
+        options.set(k, v)
+    for k, v in {"passkey_lengths": (512,), "passkey_depths": (0.5,), "passkey_trials": 4,
+                 "passkey_count": count}.items():
+        options.set(k, v)
+    data = PasskeyTask().load(options)
+    assert {len(p.messages[0]["content"]) for p in data.problems} == {512 * CHARS_PER_TOKEN}
+    assert all(p.meta["prompt_tokens"] is None for p in data.problems)
+    assert data.info["sizing"] == ("estimated at 4 characters a token for every prompt (the backend's count failed "
+                                   "after 1 of 4 prompts)")
+
+
+def test_a_server_whose_tokenize_fails_midway_runs_on_with_one_sizing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
+    Server = type("Server", (_Flaky,), {"fail": staticmethod(lambda n: 503 if n > 9 else None)})
+    with fake_server(Server) as (base, handler):
+        out = tmp_path / "run"
+        assert run_eval_cli("--model", f"openai:{base}", "--tasks", "passkey", "--passkey-lengths", "500",
+                            "--passkey-depths", "0,1", "--passkey-trials", "2", "--max-tokens", "8",
+                            "-o", str(out)) == 0
+    assert "every prompt is sized by the estimate" in capsys.readouterr().err
+    info = json.loads((out / "results.json").read_text())["tasks"]["passkey"]["info"]
+    assert re.fullmatch(r"estimated at 4 characters a token for every prompt \(the backend's count failed after "
+                        r"[1-3] of 4 prompts\)", info["sizing"])
+    records = sample_records(out)
+    assert len(records) == 4 and all(r["meta"]["prompt_tokens"] is None for r in records)
+    assert {len(r["messages"][-1]["content"]) for r in records} == {500 * CHARS_PER_TOKEN}
+
+
+def test_tokenize_is_given_up_on_for_a_missing_route_only(monkeypatch):
+    """One failed /tokenize (a timeout, a 5xx) made the backend never count again; now a 5xx is retried as a chat
+    request is, a timeout fails that count only, and only a 404 or 405 (no such route) is final."""
+    from axk1.eval.openai_backend import OpenAIBackend
+
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    chat = [{"role": "user", "content": "x" * 300}]
+    for status, counted_after in [(503, True), (502, True), (404, False), (405, False)]:
+        Server = type("Server", (_Flaky,), {"fail": staticmethod(lambda n, s=status: s if n == 1 else None)})
+        with fake_server(Server) as (base, handler):
+            backend = OpenAIBackend(base, model="m", timeout_s=30)
+            first = backend.prompt_tokens(chat, None)
+            assert (first == _count(chat)) is counted_after, status  # a 5xx: asked again at once, and counted
+            assert (backend.prompt_tokens(chat, None) == _count(chat)) is counted_after, status
+            assert handler.asked == (3 if counted_after else 1), status  # a missing route: never asked again
+    monkeypatch.undo()  # (that patch is time.sleep itself: the server's delay below needs it)
+    Server = type("Server", (_Flaky,), {"fail": staticmethod(lambda n: 1.2 if n == 1 else None)})
+    with fake_server(Server) as (base, handler):
+        backend = OpenAIBackend(base, model="m", timeout_s=0.5)
+        assert backend.prompt_tokens(chat, None) is None  # timed out: not asked again for this prompt
+        assert backend.prompt_tokens(chat, None) == _count(chat)  # but the next one is

@@ -77,3 +77,16 @@ def test_json_lines_skips_blank_lines_and_names_a_bad_one():
     assert list(json_lines(['{"a": 1}\n', "\n", b'[2]\n'], "f.jsonl", "fix it")) == [(1, {"a": 1}), (3, [2])]
     with pytest.raises(ValueError, match=r"^f\.jsonl:2: not a JSON line \(nested too deep\); fix it$"):
         list(json_lines(["1", "[" * 100_000], "f.jsonl", "fix it"))
+
+
+def test_only_a_last_line_without_its_newline_is_torn():
+    """One rule for every JSON Lines log (metrics rows, eval's completions): a line is whole once its newline is
+    written; a last line without it that is not JSON is torn, any other bad line is an error of its own."""
+    from axk1.json_text import JsonError, TornLine, jsonl_values
+
+    got = list(jsonl_values(b'{"a": 1}\n{"a\n\n[1]\n{"b": '))
+    assert [(n, at) for n, at, _ in got] == [(1, 0), (2, 9), (4, 14), (5, 18)]
+    assert got[0][2] == {"a": 1} and got[2][2] == [1]
+    assert isinstance(got[1][2], JsonError) and not isinstance(got[1][2], TornLine)
+    assert isinstance(got[3][2], TornLine)
+    assert not any(isinstance(v, TornLine) for _, _, v in jsonl_values(b'{"a\n'))  # its newline came: whole

@@ -111,26 +111,40 @@ class DomainClassifier:
                              "`axk1 data classifier` writes") from None
 
 
+def _labelled_lines(path: str | Path):
+    """(line number, value) of a JSONL file's lines (gzip-compressed when its name ends in .gz), read as bytes: a
+    line that is not UTF-8 or not JSON, or a gzip stream that is damaged or cut short, is a ValueError naming the
+    file and line, not the codec's bare message."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    n = 0
+    try:
+        with opener(path, "rb") as f:
+            for n, value in json_lines(f, path, "fix or remove that line"):
+                yield n, value
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        where = f"after line {n}" if n else "at its start"
+        raise ValueError(f"{path}: not a whole gzip file, {where} ({str(e) or type(e).__name__}): compress it again "
+                         "with gzip, or give the plain .jsonl") from None
+
+
 def train_domain_classifier(jsonl_paths: list[str | Path], out: str | Path, label_field: str = "domain") -> dict:
     """Trains on JSONL records with `text` and a domain label (`label_field`, top level or in `metadata`), one of
     DOMAINS, and saves the classifier to `out` ([annotate] domain_model reads it). Returns the records per label,
     and how many had no label (not trained on)."""
     texts, labels, unlabelled = [], [], 0
     for p in jsonl_paths:
-        opener = gzip.open if str(p).endswith(".gz") else open
-        with opener(p, "rt", encoding="utf-8") as f:
-            for n, r in json_lines(f, p, "fix or remove that line"):
-                if not isinstance(r, dict) or not isinstance(r.get("text"), str):
-                    raise ValueError(f"{p}:{n}: a record needs a \"text\" string (and a label); fix or remove it")
-                meta = r.get("metadata") if isinstance(r.get("metadata"), dict) else {}
-                lab = r.get(label_field) or meta.get(label_field)
-                if not lab:
-                    unlabelled += 1
-                elif lab not in DOMAINS:
-                    raise ValueError(f"{p}:{n}: {label_field} {lab!r} is not a domain; use one of {', '.join(DOMAINS)}")
-                else:
-                    texts.append(r["text"])
-                    labels.append(lab)
+        for n, r in _labelled_lines(p):
+            if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+                raise ValueError(f"{p}:{n}: a record needs a \"text\" string (and a label); fix or remove it")
+            meta = r.get("metadata") if isinstance(r.get("metadata"), dict) else {}
+            lab = r.get(label_field) or meta.get(label_field)
+            if not lab:
+                unlabelled += 1
+            elif lab not in DOMAINS:
+                raise ValueError(f"{p}:{n}: {label_field} {lab!r} is not a domain; use one of {', '.join(DOMAINS)}")
+            else:
+                texts.append(r["text"])
+                labels.append(lab)
     if not texts:
         raise ValueError(f"no records with a {label_field!r} label in {[str(p) for p in jsonl_paths]}")
     DomainClassifier().fit(texts, labels).save(out)

@@ -4,10 +4,11 @@ stopped: `axk1 eval` run again with the same settings into the same folder asks 
 DIR/completions.jsonl gets one line per completion, each under a key of everything that decides it (the backend's
 description, the sampling settings, the messages, the request's seed), written as it arrives.
 A failed request is not kept (the next run asks again). A kill or a full disk can leave the last line cut short:
-the next run cuts that fragment off before it appends (the old one appended its first new completion to the
-fragment, so that completion was unreadable and asked for again by every later run), and every append starts on a
-line of its own. An unreadable line in the middle is skipped and counted. Samples, scores and the report are written
-from the whole set at the end, as before.
+the next run cuts that fragment (a last line with no newline after it that is not JSON: json_text's rule) off
+before it appends (the old one appended its first new completion to the fragment, so that completion was unreadable
+and asked for again by every later run), and every append starts on a line of its own. Any other line that does not
+load (not JSON, or a row this version cannot read, such as a newer axk1's) is skipped and counted, and left in the
+file. Samples, scores and the report are written from the whole set at the end, as before.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from axk1.eval.backends import Completion, Request, Sampling
+from axk1.json_text import JsonError, TornLine, jsonl_values
 
 FILE = "completions.jsonl"
 
@@ -35,23 +37,17 @@ class CompletionStore:
 
     def _load(self) -> None:
         data = self.path.read_bytes()
-        lines = data.split(b"\n")  # split at newlines only (the rows escape theirs): b"" after a final newline
-        last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-        offset = 0  # where line i starts in the file
-        for i, line in enumerate(lines):
-            if line.strip() and not self._read(line):
-                if i == last:  # the line a kill or a full disk cut short: cut it off, so no append joins it
-                    self.torn_bytes = len(data) - offset
-                    os.truncate(self.path, offset)
-                else:
-                    self.skipped += 1
-            offset += len(line) + 1
+        for _, offset, row in jsonl_values(data):
+            if isinstance(row, TornLine):  # the line a kill or a full disk cut short: cut off, so no append joins it
+                self.torn_bytes = len(data) - offset
+                os.truncate(self.path, offset)
+            elif isinstance(row, JsonError) or not self._keep(row):  # a whole line (a newer axk1's row): never deleted
+                self.skipped += 1
 
-    def _read(self, line: bytes) -> bool:
+    def _keep(self, row) -> bool:
         try:
-            row = json.loads(line.decode("utf-8", errors="replace"))
             self.kept[row["key"]] = Completion(**row["completion"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):  # JSON that is not a row of this version's
             return False
         return True
 

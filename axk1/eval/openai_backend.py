@@ -108,8 +108,9 @@ class OpenAIBackend(Backend):
 
     def prompt_tokens(self, messages: list[dict], thinking: bool | None) -> int | None:
         """The prompt's tokens as the server counts them: vLLM's `POST /tokenize` (beside /v1, also `axk1 serve`'s)
-        with the chat as a request sends it. None where the server has no such route (SGLang, OpenAI): it is asked
-        once, and the caller falls back to an estimate."""
+        with the chat as a request sends it. None where the server has no such route (SGLang, OpenAI: a 404 or 405,
+        or a whole reply without a count; then it is never asked again) or this count failed (a 5xx, a lost
+        connection: retried as a chat request is; a timeout: not retried), and the caller falls back to an estimate."""
         if self._tokenize_works is False:
             return None
         body = {"model": self.model, "messages": messages}
@@ -119,12 +120,27 @@ class OpenAIBackend(Backend):
         if kwargs:
             body["chat_template_kwargs"] = kwargs
         root = self.base_url.removesuffix("/v1")
-        try:
-            reply = request_json("POST", root + "/tokenize", body, self.api_key, min(self.timeout_s, 120.0))
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, RecursionError):
-            reply = None
+        for attempt in range(self.retries + 1):
+            try:
+                reply = request_json("POST", root + "/tokenize", body, self.api_key, min(self.timeout_s, 120.0))
+                break
+            except urllib.error.HTTPError as e:
+                if e.code in (404, 405):  # no such route: this server cannot count, now or later
+                    self._tokenize_works = False
+                if 400 <= e.code < 500 and e.code != 429:  # asked again, it is refused again
+                    return None
+            except (TimeoutError, socket.timeout):  # it would time out again: not counted this time
+                return None
+            except (ValueError, RecursionError):  # a whole reply that is not JSON: not vLLM's /tokenize
+                reply = None
+                break
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
+                pass  # a lost connection, a cut or garbled reply: asked again
+            if attempt == self.retries:
+                return None
+            time.sleep(min(2.0 ** attempt, 30.0))
         count = reply.get("count") if isinstance(reply, dict) else None
-        self._tokenize_works = type(count) is int
+        self._tokenize_works = type(count) is int  # a route that answers without a count is not vLLM's /tokenize
         if not self._tokenize_works:
             return None
         if type(reply.get("max_model_len")) is int:

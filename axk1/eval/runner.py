@@ -197,8 +197,8 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         print(f"{out / FILE}: dropped a torn last line of {store.torn_bytes:,} bytes (a run cut short mid-write); "
               "its completion is asked for again", flush=True)
     if store.skipped:
-        print(f"{out / FILE}: skipped {store.skipped:,} unreadable line(s) in the middle; their completions are "
-              "asked for again", flush=True)
+        print(f"{out / FILE}: skipped {store.skipped:,} line(s) this version cannot read (left in the file); "
+              "their completions are asked for again", flush=True)
     if store.kept:  # a local model's are keyed by its weights' fingerprint; a server's weights cannot be seen here
         unchecked = ("; these weights (a server's, or a hub model's without a commit) cannot be checked from here: "
                      "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -46,13 +47,24 @@ def sized_content(length: int, depth: float, key: int, count) -> tuple[str, int 
     in all (tokens unknown: None)."""
     if count is None:
         return content(max(0, length * CHARS_PER_TOKEN - len(content(0, depth, key))), depth, key), None
+    try:
+        return _fill(length, depth, key, count)
+    except _Uncounted:  # any count, not only the first, may fail (a server's /tokenize timed out): the estimate
+        return sized_content(length, depth, key, None)
 
+
+class _Uncounted(Exception):
+    """The backend's count gave None: this prompt cannot be counted."""
+
+
+def _fill(length: int, depth: float, key: int, count) -> tuple[str, int]:
     def tokens(n_chars: int) -> int:
-        return count([{"role": "user", "content": content(n_chars, depth, key)}])
+        n = count([{"role": "user", "content": content(n_chars, depth, key)}])
+        if n is None:
+            raise _Uncounted
+        return n
 
     base = tokens(0)
-    if base is None:  # the backend could not count after all (a server without /tokenize)
-        return sized_content(length, depth, key, None)
     best = (0, base)
     if base >= length:
         return content(0, depth, key), base
@@ -97,6 +109,23 @@ def _numbers(text, kind: type, flag: str) -> tuple:
     if not values:
         raise ValueError(f"{flag} is empty: give at least one value")
     return values
+
+
+def _prompts(cells, count) -> tuple[list[Problem], dict[int, int], int]:
+    """(the problems, {a length below its prompt's fixed text: the tokens that text takes}, how many prompts were
+    counted before a count failed: all of them, or where the caller must size them again by the estimate)."""
+    problems = []
+    short: dict[int, int] = {}
+    for i, (length, depth, trial, key) in enumerate(cells):
+        text, tokens = sized_content(length, depth, key, count)
+        if tokens is None and count is not None:  # the backend could not count this one: the caller decides
+            return problems, short, i
+        fixed = tokens if tokens is not None else math.ceil(len(text) / CHARS_PER_TOKEN)
+        if fixed > length:  # no filler at all, and still longer: the prompt would be labelled a length it is not
+            short[length] = max(short.get(length, 0), fixed)
+        problems.append(Problem(f"len{length}-depth{depth:g}-{trial}", [{"role": "user", "content": text}],
+                                str(key), {"length": length, "depth": depth, "prompt_tokens": tokens}))
+    return problems, short, len(cells)
 
 
 @register("passkey")
@@ -162,17 +191,16 @@ class PasskeyTask(Task):
             for depth in options.passkey_depths:
                 for trial in range(options.passkey_trials):
                     cells.append((length, depth, trial, rng.randint(10000, 99999)))
-        problems = []
-        short: dict[int, int] = {}  # a length below its prompt's fixed text -> the tokens that text takes
-        for length, depth, trial, key in apply_limit(cells, options.limit):  # only the prompts asked for are counted
-            text, tokens = sized_content(length, depth, key, count)
-            if tokens is None and count is not None:  # the backend cannot count after all: the estimate, for all
-                text, tokens = sized_content(length, depth, key, count := None)
-            fixed = tokens if tokens is not None else math.ceil(len(text) / CHARS_PER_TOKEN)
-            if fixed > length:  # no filler at all, and still longer: the prompt would be labelled a length it is not
-                short[length] = max(short.get(length, 0), fixed)
-            problems.append(Problem(f"len{length}-depth{depth:g}-{trial}", [{"role": "user", "content": text}],
-                                    str(key), {"length": length, "depth": depth, "prompt_tokens": tokens}))
+        cells = apply_limit(cells, options.limit)  # only the prompts asked for are counted
+        problems, short, counted = _prompts(cells, count)
+        failed_after = None
+        if count is not None and counted < len(cells):  # one sizing per run: a length means one thing in it
+            failed_after, count = counted, None
+            problems, short, _ = _prompts(cells, None)
+            if failed_after:
+                print(f"axk1 eval: warning: passkey: the backend's token count failed after {failed_after} of "
+                      f"{len(cells)} prompts; every prompt is sized by the estimate ({CHARS_PER_TOKEN} characters a "
+                      "token) instead, so the lengths of this run are all estimates", file=sys.stderr, flush=True)
         if short:
             need = max(short.values())
             how = "counted by the backend" if count is not None else f"estimated at {CHARS_PER_TOKEN} characters a token"
@@ -181,6 +209,9 @@ class PasskeyTask(Task):
                              f"prompt of that length exists; the smallest length that holds it is {need}")
         sizing = ("the whole prompt's tokens, counted by the backend" if count is not None
                   else f"estimated at {CHARS_PER_TOKEN} characters a token (the backend cannot count tokens)")
+        if failed_after:
+            sizing = (f"estimated at {CHARS_PER_TOKEN} characters a token for every prompt (the backend's count "
+                      f"failed after {failed_after} of {len(cells)} prompts)")
         info = {"source": "generated (seed 1234)", "n_problems": len(problems), "lengths": list(options.passkey_lengths),
                 "depths": list(options.passkey_depths), "trials": options.passkey_trials, "sizing": sizing,
                 "dataset_hash": digest([(p.id, p.gold) for p in problems]), "prompt_hash": digest([LEAD, QUESTION])}
