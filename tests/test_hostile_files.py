@@ -300,3 +300,14 @@ def test_a_tokenizer_with_ids_past_vocab_size_is_refused_at_load(folder, capsys)
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
     err = _one_line_error(["generate", str(folder), "--prompt", "hi", "--max-new-tokens", "1"], capsys)
     assert "tokenizer.json has the token '<|x600|>' with id 600" in err and "vocab_size = 512" in err
+
+
+def test_a_config_cut_short_is_not_called_optional(folder):
+    """The tokenizer's check read config.json as an optional file: `axk1 eval --model` (which loads the tokenizer
+    before the model) said "fix it or delete it (it is optional)", and deleting it loses the model."""
+    (folder / "config.json").write_text('{"vocab_size": 1024,')
+    with pytest.raises(ValueError) as refused:
+        ChatCodec.from_folder(folder)
+    err = str(refused.value)
+    assert f"{folder / 'config.json'} is not valid JSON" in err and "re-export the folder" in err, err
+    assert "optional" not in err and "delete" not in err, err
