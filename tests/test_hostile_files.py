@@ -311,3 +311,14 @@ def test_a_config_cut_short_is_not_called_optional(folder):
     err = str(refused.value)
     assert f"{folder / 'config.json'} is not valid JSON" in err and "re-export the folder" in err, err
     assert "optional" not in err and "delete" not in err, err
+
+
+@pytest.mark.parametrize("factor", ["1e300", "inf", "1", "four"])
+def test_a_yarn_factor_out_of_range_is_a_flag_error(factor, checkpoint, tmp_path, capsys):
+    """`axk1 export --yarn 1e300` wrote a config.json with a 300-digit max_position_embeddings."""
+    with pytest.raises(SystemExit) as exited:
+        main(["export", str(checkpoint), str(tmp_path / "out"), "--yarn", factor])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err and "argument --yarn: " in err, err
+    says = "is not a number" if factor == "four" else "--yarn takes a factor > 1 and at most 1024"
+    assert says in err and not (tmp_path / "out").exists(), err
