@@ -113,13 +113,13 @@ def write_shards(words: PasskeyWords, out: Path, tokens_per_domain: int, seed: i
 
 def write_recipe(out: Path, manifest: Path, vocab_size: int, steps: tuple[int, int]) -> Path:
     """Stage 1 at 256 tokens with plain RoPE; stage 2 switches YaRN on and trains at 1,024 (same tokens a step)."""
+    from axk1.presets import yarn_block
     from axk1.toml_file import to_toml
     from axk1.train.recipe import Recipe
     from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig,
                                             RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig)
 
-    yarn = {"type": "yarn", "factor": float(LONG // SHORT), "original_max_position_embeddings": SHORT,
-            "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
+    yarn = yarn_block(LONG // SHORT, SHORT)  # the release's block, by 4 from 256
     tokens = 16 * SHORT
     recipe = Recipe(
         model=RecipeModelConfig(preset="axk1-tiny", mtp_depth=0,

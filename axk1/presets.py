@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The released YaRN block's values besides its factor and the length it extends from (docs/model.md): the one copy,
+# which `axk1 export --yarn` and the long-context demo's stage write too.
+YARN_VALUES: dict[str, Any] = {"type": "yarn", "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
+
+
+def yarn_block(factor: float, original: int) -> dict[str, Any]:
+    """A config.json rope_scaling block: YaRN by `factor` from `original` tokens, with the release's other values."""
+    return {**YARN_VALUES, "factor": float(factor), "original_max_position_embeddings": original}
+
+
 # The released shape (docs/model.md, "Released configuration"). The YaRN block (factor 4 from 32K to 128K) is the best
 # public reconstruction, not a verified copy of the hub's config.json.
 AXK1_519B: dict[str, Any] = dict(
@@ -12,8 +22,7 @@ AXK1_519B: dict[str, Any] = dict(
     qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128, n_routed_experts=192, n_shared_experts=1,
     num_experts_per_tok=8, n_group=8, topk_group=4, routed_scaling_factor=2.5, norm_topk_prob=True,
     rms_norm_eps=1e-6, rope_theta=10000.0, max_position_embeddings=131072,
-    rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768, "beta_fast": 32.0,
-                  "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0},
+    rope_scaling=yarn_block(4.0, 32768),
     num_nextn_predict_layers=1, tie_word_embeddings=False, bos_token_id=163691, eos_token_id=163691,
 )
 

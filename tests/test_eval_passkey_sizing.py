@@ -96,8 +96,8 @@ def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fi
     transformers (which generates past the positions a model learned) and graded them as measurements. Now its
     context is the folder's (an axk1 config's context_length, YaRN's extended length included), a passkey length
     past it is refused before any request, and a prompt that does not fit is graded too_long, unasked."""
-    from axk1.checkpoint.export import RELEASED_YARN
     from axk1.config import ModelConfig
+    from axk1.presets import yarn_block
     from axk1.eval.backends import TOO_LONG, HFBackend, Request, Sampling
 
     with pytest.raises(ValueError, match=r"--passkey-lengths 1022: a prompt of that many tokens and --max-tokens 4 "
@@ -117,8 +117,8 @@ def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fi
     assert ok.finish_reason != TOO_LONG and ok.n_tokens
 
     tiny = ModelConfig.from_preset("axk1-tiny")
-    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(rope_scaling={
-        **RELEASED_YARN, "factor": 4.0, "original_max_position_embeddings": tiny.max_position_embeddings}))
+    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(
+        rope_scaling=yarn_block(4.0, tiny.max_position_embeddings)))
     assert HFBackend(str(yarn)).context_length() == 4 * tiny.max_position_embeddings == 4096
 
 

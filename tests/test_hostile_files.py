@@ -132,6 +132,7 @@ def test_a_token_that_is_not_text_names_the_file_and_field(value, folder, capsys
     ("{{ 'x' | center(1000000000) }}", "passed 1000000000 to the filter center"),
     ("{{ '%999999999d' % 1 }}", "formatted with '%999999999'"),
     ("{{ 2 ** 100000000 }}", "raised to the power 100000000"),
+    ("{{ (['z' * 1000000] * 68) | join | length }}", "passed a str of 68,000,000 items to the filter length"),
 ])
 def test_a_template_past_the_bounds_is_refused_at_load(template, says, folder):
     (folder / "chat_template.jinja").write_text(template)
@@ -160,6 +161,38 @@ def test_a_render_that_passes_the_bounds_on_some_messages_ends(folder):
     codec = ChatCodec.from_folder(folder)
     with pytest.raises(ValueError, match="took more than 5,000,000 steps"):
         codec.render([{"role": "user", "content": "boom"}])
+
+
+@pytest.mark.parametrize("op,seed", [("~", "'a'"), ("+", "'a'"), ("+", "['a']")])  # `~` always makes text
+def test_a_value_doubled_by_a_recursive_macro_is_refused_before_it_takes_the_memory(op, seed):
+    """A macro recursing on `s ~ s` built 2^n characters in n steps (2^27 in 0.2 s): no bound covered `~` or `+`.
+    In a child under a 3 GiB address-space limit, so that the old behaviour fails this test, not the machine."""
+    template = ("{% macro d(s, n) %}{% if n %}{{ d(s " + op + " s, n - 1) }}{% else %}{{ s|length }}{% endif %}"
+                "{% endmacro %}{{ d(" + seed + ", 40) }}")
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from axk1.text.chat_template import render_template
+try:
+    print(render_template({template!r}, {{"messages": []}}, source="t.jinja"))
+except ValueError as e:
+    print(e)
+"""
+    run = _child(code)
+    assert run.returncode == 0, run.stderr
+    kind = "str" if seed.startswith("'") else "list"
+    assert f"t.jinja: the chat template made a {kind} of 134,217,728 items with `{op}`" in run.stdout, run.stdout
+
+
+def test_a_message_longer_than_the_call_bound_still_renders_through_plus_and_tilde():
+    """The bound on `~` and `+` is a render's output, not MAX_SIZE: released templates join a message's content with
+    `+`, and a long-context prompt's message passes 2^20 characters."""
+    from axk1.text.chat_template import render_template
+    content = "x" * (3 << 20)
+    template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] }}"
+                "{{ '<|im_end|>' ~ '\\n' ~ m['content']|length }}{% endfor %}")
+    text = render_template(template, {"messages": [{"role": "user", "content": content}]})
+    assert text == "<|im_start|>user\n" + content + "<|im_end|>\n" + str(len(content))
 
 
 def test_the_default_template_and_a_released_style_one_still_render(folder):
@@ -258,3 +291,25 @@ def test_a_tokenizer_with_ids_past_vocab_size_is_refused_at_load(folder, capsys)
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
     err = _one_line_error(["generate", str(folder), "--prompt", "hi", "--max-new-tokens", "1"], capsys)
     assert "tokenizer.json has the token '<|x600|>' with id 600" in err and "vocab_size = 512" in err
+
+
+def test_a_config_cut_short_is_not_called_optional(folder):
+    """The tokenizer's check read config.json as an optional file: `axk1 eval --model` (which loads the tokenizer
+    before the model) said "fix it or delete it (it is optional)", and deleting it loses the model."""
+    (folder / "config.json").write_text('{"vocab_size": 1024,')
+    with pytest.raises(ValueError) as refused:
+        ChatCodec.from_folder(folder)
+    err = str(refused.value)
+    assert f"{folder / 'config.json'} is not valid JSON" in err and "re-export the folder" in err, err
+    assert "optional" not in err and "delete" not in err, err
+
+
+@pytest.mark.parametrize("factor", ["1e300", "inf", "1", "four"])
+def test_a_yarn_factor_out_of_range_is_a_flag_error(factor, checkpoint, tmp_path, capsys):
+    """`axk1 export --yarn 1e300` wrote a config.json with a 300-digit max_position_embeddings."""
+    with pytest.raises(SystemExit) as exited:
+        main(["export", str(checkpoint), str(tmp_path / "out"), "--yarn", factor])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err and "argument --yarn: " in err, err
+    says = "is not a number" if factor == "four" else "--yarn takes a factor > 1 and at most 1024"
+    assert says in err and not (tmp_path / "out").exists(), err

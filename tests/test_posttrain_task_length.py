@@ -114,12 +114,12 @@ def test_rl_fits_rows_in_the_training_length_and_heldout_in_the_yarn_context_eac
     """A YaRN model (max_position_embeddings 1,024, context 4 x that): RL trains on its rollouts, so its rows must
     fit the training length; heldout only generates, so it takes the extended context. RL's refusal said "the
     model's context" of 1,024 tokens, while heldout passed the same row for that model's context of 4,096."""
-    from axk1.checkpoint.export import RELEASED_YARN
     from axk1.config import ModelConfig
+    from axk1.presets import yarn_block
 
     tiny = ModelConfig.from_preset("axk1-tiny")
-    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(rope_scaling={
-        **RELEASED_YARN, "factor": 4.0, "original_max_position_embeddings": tiny.max_position_embeddings}))
+    yarn = make_model_folder(tmp_path / "yarn", config=tiny.replace(
+        rope_scaling=yarn_block(4.0, tiny.max_position_embeddings)))
     codec = ChatCodec.from_folder(yarn)
     words = "Please think carefully. "
     reps = next(k for k in range(40, 2000, 20) if len(prompt_ids(codec, words * k, True)) > 1100)

@@ -94,6 +94,9 @@ def test_export_yarn_extends_a_plain_rope_checkpoint_for_serving(tmp_path, capsy
         with_yarn(config.replace(max_position_embeddings=trained), 4)
     with pytest.raises(ValueError, match=r"--yarn takes a factor > 1"):
         with_yarn(trainer.config, 1)
+    for factor in (1e300, 1025, float("nan")):  # 1e300 wrote a 300-digit max_position_embeddings
+        with pytest.raises(ValueError, match=r"--yarn takes a factor > 1 and at most 1024"):
+            with_yarn(trainer.config, factor)
 
 
 def test_a_bad_context_extension_stage_is_refused(tmp_path):

@@ -27,13 +27,21 @@ from axk1.json_text import JsonError, parse_json, read_json_file
 from axk1.model import AXK1ForCausalLM
 from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
+from axk1.presets import yarn_block
 from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
 BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
-# The released YaRN block's values besides factor and original length (axk1/presets.py, docs/model.md)
-RELEASED_YARN = {"type": "yarn", "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 0.0}
+# A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings (the release's: 4)
+MAX_YARN_FACTOR = 1024
+
+
+def check_yarn_factor(factor: float) -> float:
+    """`factor` when --yarn may take it (above 1, at most MAX_YARN_FACTOR), else a ValueError naming --yarn."""
+    if not 1 < factor <= MAX_YARN_FACTOR:  # nan and inf too
+        raise ValueError(f"--yarn takes a factor > 1 and at most {MAX_YARN_FACTOR} (the release's: 4), got {factor}")
+    return factor
 
 
 def with_yarn(config: ModelConfig, factor: float, original: int | None = None) -> ModelConfig:
@@ -46,15 +54,13 @@ def with_yarn(config: ModelConfig, factor: float, original: int | None = None) -
         raise ValueError(f"--yarn: the checkpoint already runs YaRN (factor {config.rope_scaling['factor']} from "
                          f"{config.rope_scaling['original_max_position_embeddings']}, a context-extension stage's): "
                          "its config.json carries that block; --yarn extends a model trained with plain RoPE")
-    if not 1 < factor < float("inf"):
-        raise ValueError(f"--yarn takes a factor > 1 (the release's: 4), got {factor}")
+    check_yarn_factor(factor)
     if original is None:
         original = config.max_position_embeddings
     elif not 1 <= original <= config.max_position_embeddings:
         raise ValueError(f"--yarn: the length trained, {original}, is not within the model's "
                          f"max_position_embeddings ({config.max_position_embeddings})")
-    block = {**RELEASED_YARN, "factor": float(factor), "original_max_position_embeddings": original}
-    return config.replace(rope_scaling=block, max_position_embeddings=int(factor * original))
+    return config.replace(rope_scaling=yarn_block(factor, original), max_position_embeddings=int(factor * original))
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from axk1.checkpoint.folder import read_json_object
+from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.template_limits import PastBounds
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
@@ -198,7 +199,9 @@ def check_token_ids(tokenizer: Any, folder: Path) -> None:
     for it, so a prompt holding its text, or a chat template that writes it, failed at the embedding (an IndexError,
     a CUDA assert), or as a request error blaming the client. A folder without a config.json has no model to check."""
     config = folder / "config.json"
-    vocab_size = read_json_object(config).get("vocab_size") if config.is_file() else None
+    # the model's config, not an optional file: read_json_object's advice (delete it) would lose the model
+    raw = read_json_file(config, "fix the file or re-export the folder", need_object=True) if config.is_file() else {}
+    vocab_size = raw.get("vocab_size")
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         return  # no model here, or a config.json that loading the model refuses with its own error
     token, top = max(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1], default=("", -1))

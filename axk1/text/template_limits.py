@@ -11,7 +11,11 @@ thread itself (no thread or signal per render):
   work is bounded by its own text;
 - sizes: an integer argument above MAX_SIZE to a call or filter (`'x'.ljust(10**9)`, `center(10**9)`), a `*` whose
   string or list would pass MAX_SIZE, a `%` format of such a width, an integer power past MAX_EXPONENT, and output
-  past MAX_OUTPUT characters are refused;
+  past MAX_OUTPUT characters are refused. A string or list built with `~` or `+`, or passed to a call or filter,
+  may be MAX_VALUE long (a render's whole output: a message of a long-context prompt is that long, and released
+  templates join it with `+`), no longer: a macro recursing on `s ~ s` doubled a string per step, 2^27 characters
+  in 27 steps. `+` is checked before it builds; a `~` (every one is wrapped when the template is parsed) as it is
+  built, from parts that each passed the check;
 - files: `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` are refused when the template is parsed
   (there is no other template to read; transformers' environment has no loader either).
 A render that passes a bound raises TemplateLimit, which chat_template.render_template turns into one ValueError
@@ -27,15 +31,18 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable
 
-from jinja2 import nodes
+from jinja2 import nodes, pass_eval_context
 from jinja2.exceptions import TemplateSyntaxError
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 MAX_STEPS = 5_000_000
 MAX_SECONDS = 10.0
 MAX_SIZE = 1 << 20
 MAX_EXPONENT = 4096
 MAX_OUTPUT = 64 << 20
+MAX_VALUE = MAX_OUTPUT
 _NO_FILES = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from", nodes.Extends: "extends"}
 
 
@@ -81,6 +88,9 @@ def _check_args(what: str, args: tuple, kwargs: dict) -> None:
     for value in (*args, *kwargs.values()):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
             raise TemplateLimit(f"passed {value} to {what}, more than the {MAX_SIZE:,} a template may ask for")
+        if isinstance(value, (str, list, tuple)) and len(value) > MAX_VALUE:
+            raise TemplateLimit(f"passed a {type(value).__name__} of {len(value):,} items to {what}, more than "
+                                f"{MAX_VALUE:,}")
 
 
 def _counted(items):
@@ -105,6 +115,34 @@ def _multiply(left: Any, right: Any) -> Any:
     return left * right
 
 
+def _add(left: Any, right: Any) -> Any:
+    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+        _check_built("+", len(left) + len(right), left)
+    return left + right
+
+
+def _check_built(how: str, size: int, value: Any) -> None:
+    if size > MAX_VALUE:
+        raise TemplateLimit(f"made a {type(value).__name__} of {size:,} items with `{how}`, more than {MAX_VALUE:,}")
+
+
+@pass_eval_context
+def _sized_concat(eval_ctx: Any, parts: list) -> str:
+    # what jinja's compiled `~` calls (markup_join under autoescape), then the check; each part passed it already
+    joined = (markup_join if eval_ctx.autoescape else str_join)(parts)
+    _check_built("~", len(joined), joined)
+    return joined
+
+
+class _SizeConcats(NodeTransformer):
+    """Every `a ~ b ~ c` becomes `[a, b, c] | axk1_concat`: the same join, with its size checked."""
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        node = self.generic_visit(node)  # the parts' own `~` first
+        parts = nodes.List(node.nodes, lineno=node.lineno)
+        return nodes.Filter(parts, "axk1_concat", [], [], None, None, lineno=node.lineno)
+
+
 def _power(left: Any, right: Any) -> Any:
     if isinstance(right, int) and abs(right) > MAX_EXPONENT and isinstance(left, int) and abs(left) > 1:
         raise TemplateLimit(f"raised to the power {right}, more than {MAX_EXPONENT}")
@@ -125,13 +163,14 @@ def _modulo(left: Any, right: Any) -> Any:
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """jinja2's immutable sandbox with the bounds above."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.binop_table = {**self.binop_table, "*": _multiply, "**": _power, "%": _modulo}
+        self.binop_table = {**self.binop_table, "*": _multiply, "**": _power, "%": _modulo, "+": _add}
         self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
         self.filters["axk1_counted"] = _counted
+        self.filters["axk1_concat"] = _sized_concat
 
     def add_filter(self, name: str, fn: Callable) -> None:
         self.filters[name] = _bounded_filter(name, fn)
@@ -145,7 +184,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                                           node.lineno, name, filename)
         for loop in tree.find_all(nodes.For):  # every iteration of every loop counts a step
             loop.iter = nodes.Filter(loop.iter, "axk1_counted", [], [], None, None, lineno=loop.lineno)
-        return tree
+        return _SizeConcats().visit(tree)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's form)
         _check_args("a call", args, kwargs)

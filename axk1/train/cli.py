@@ -161,7 +161,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")
     p.add_argument("--keep-mtp", action="store_true",
                    help="write the MTP module to mtp.safetensors (axk1 generate/serve --speculative draft with it)")
-    p.add_argument("--yarn", type=float, default=None, metavar="FACTOR",
+    p.add_argument("--yarn", type=_yarn_factor, default=None, metavar="FACTOR",
                    help="serve past the trained length: config.json gets the release's YaRN block by FACTOR from "
                         "the longest seq_len the checkpoint's stages trained (its max_position_embeddings when its "
                         "train_state.json cannot tell), and FACTOR x that as the context (A.X K1: 4 from 32768); "
@@ -171,6 +171,16 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                         "shard in memory at a time, whatever the model's size")
     p.set_defaults(func=cmd_export)
     return p
+
+
+def _yarn_factor(text: str) -> float:
+    """--yarn's FACTOR, refused as the flag's error when out of range (1e300 wrote a 300-digit context)."""
+    from axk1.checkpoint.export import check_yarn_factor
+
+    try:
+        return check_yarn_factor(float(text))
+    except ValueError as e:  # float's own (not a number) or the range's
+        raise argparse.ArgumentTypeError(str(e) if "--yarn" in str(e) else f"{text!r} is not a number") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
