@@ -152,6 +152,10 @@ def check_counts(folder: Path, config: ModelConfig, headers: dict[str, Header], 
     if with_mtp:
         mtp = {int(m.group(1)) - n_layers for name in headers if (m := _LAYER.match(name))
                and int(m.group(1)) >= n_layers}
+        if not mtp:  # the usual case: a folder exported without its drafter (config.json still counts it)
+            raise ValueError(f"{folder} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs "
+                             "them: export the training checkpoint with `axk1 export --keep-mtp`, or run without "
+                             "--speculative")
         _count_held(folder, "num_nextn_predict_layers", config.num_nextn_predict_layers, mtp, "MTP layers")
 
 

@@ -71,7 +71,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from axk1.data.config import load_pipeline_config
-    from axk1.data.pipeline import check_run_inputs, run_pipeline
+    from axk1.data.pipeline import prepare_run, run_pipeline
     from axk1.data.stats import account, summary_text
 
     # --executor and --workers are two overrides by name: applied with the others, before validation
@@ -81,10 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides += ["--run.workers", str(args.workers)]
     cfg = load_pipeline_config(args.pipeline, overrides)
-    check_run_inputs(cfg)  # a run refused for its inputs writes nothing, not even its folder and lock
+    prepared = prepare_run(cfg)  # a run refused for its inputs writes nothing, not even its folder and lock
     with data_run_lock(cfg.out):  # before --force deletes anything or a stage writes, until summary.json is written
         ran: list[str] = []
-        stages = run_pipeline(cfg, force=args.force, pipeline_file=args.pipeline, ran=ran)
+        stages = run_pipeline(cfg, force=args.force, pipeline_file=args.pipeline, ran=ran, stages=prepared)
         if cfg.run.executor != "local":
             print(f"submitted {len(stages)} stages to {cfg.run.executor}; `axk1 data stats {cfg.out}` when done")
             return 0

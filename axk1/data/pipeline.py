@@ -198,22 +198,24 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
                                cpus_per_task=cfg.ray.cpus_per_task, mem_per_cpu_gb=cfg.ray.mem_per_cpu_gb)
 
 
-def check_run_inputs(cfg: PipelineConfig) -> None:
-    """What a run reads exists: its sources (a local run's: a cluster's nodes may see other paths) and the stages'
-    inputs. Called before anything is written, the run's lock and folder included."""
+def prepare_run(cfg: PipelineConfig) -> list[Stage]:
+    """The run's stages, once what it reads is known to exist: its sources (a local run's: a cluster's nodes may see
+    other paths), the stages' inputs, and what building the steps reads (benchmark lists, models). Called before
+    anything is written, the run's lock and folder included."""
     if cfg.run.executor == "local" and "extract" in cfg.run.stages:
         check_source_paths(cfg.sources)
     check_stage_inputs(cfg)
+    return build_stages(cfg)
 
 
 def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False, pipeline_file=None,
-                 ran: list[str] | None = None) -> list[str]:
+                 ran: list[str] | None = None, stages: list[Stage] | None = None) -> list[str]:
     """Runs (or, on a cluster, submits) every stage in order; returns the names of the stages launched. An output
     folder made with other settings or over other input files is refused unless `force` (axk1/data/run_settings.py;
     `pipeline_file` is never deleted). `ran` (local executor) gets the stages that had a task left to do: none
-    means every stage had finished before, and what the folder holds is an earlier launch's result."""
-    check_run_inputs(cfg)
-    stages = build_stages(cfg)
+    means every stage had finished before, and what the folder holds is an earlier launch's result. `stages`:
+    prepare_run's, when the caller has them."""
+    stages = prepare_run(cfg) if stages is None else stages
     check_settings(cfg, force, pipeline_file)
     if cfg.run.executor == "local":
         with children_die_with_this_process():  # the executor's Manager outlived a killed launch (die_with_parent.py)
