@@ -132,7 +132,7 @@ def test_a_token_that_is_not_text_names_the_file_and_field(value, folder, capsys
     ("{{ 'x' | center(1000000000) }}", "passed 1000000000 to the filter center"),
     ("{{ '%999999999d' % 1 }}", "formatted with '%999999999'"),
     ("{{ 2 ** 100000000 }}", "raised to the power 100000000"),
-    ("{{ (['z' * 1000000] * 68) | join | length }}", "passed a str of 68,000,000 items to the filter length"),
+    ("{{ (['z' * 1000000] * 68) | join | length }}", "made a str of 68,000,000 items with `join`"),
 ])
 def test_a_template_past_the_bounds_is_refused_at_load(template, says, folder):
     (folder / "chat_template.jinja").write_text(template)
@@ -182,6 +182,33 @@ except ValueError as e:
     assert run.returncode == 0, run.stderr
     kind = "str" if seed.startswith("'") else "list"
     assert f"t.jinja: the chat template made a {kind} of 134,217,728 items with `{op}`" in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize("body, made", [
+    ("{% set s = 'a' * 40000 %}{{ s.replace('a', s)|length }}", "made a str of 1,600,000,000 items with `replace`"),
+    ("{% set s = 'a' * 1000000 %}{{ ([s] * 1000000)|join|length }}", "made a str of 1,000,000,000,000 items with `join`"),
+    ("{% set s = 'a' * 1000000 %}{{ ''.join([s] * 1000000)|length }}", "made a str of 1,000,000,000,000 items with `join`"),
+    ("{{ '{:>999999999}'.format(1)|length }}", "formatted with '{:>999999999', a width past 1,048,576"),
+])
+def test_a_str_method_or_join_that_would_build_gigabytes_is_sized_before_it_runs(body, made):
+    """The bounds on `~`, `+` and arguments left the values a str method or the join filter builds: `s.replace('a',
+    s)` from 40,000 characters made 1.6 billion, a join of a million references to one string a trillion, a format
+    width a billion. In a child under a 3 GiB address-space limit, so the old behaviour fails here, not the machine."""
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from axk1.text.chat_template import render_template
+try:
+    print(render_template({body!r}, {{"messages": []}}, source="t.jinja"))
+except ValueError as e:
+    print(e)
+"""
+    run = _child(code)
+    assert run.returncode == 0, run.stderr
+    assert f"t.jinja: the chat template {made}" in run.stdout, run.stdout
+    from axk1.text.chat_template import render_template  # the same methods at ordinary sizes are untouched
+    assert render_template("{{ ['a', 'b']|join('-') }} {{ 'x-y'.replace('-', '+') }} {{ '{:>3}'.format(1) }} "
+                           "{{ ','.join(['p', 'q']) }}", {"messages": []}) == "a-b x+y   1 p,q"
 
 
 def test_a_message_longer_than_the_call_bound_still_renders_through_plus_and_tilde():

@@ -15,7 +15,9 @@ thread itself (no thread or signal per render):
   may be MAX_VALUE long (a render's whole output: a message of a long-context prompt is that long, and released
   templates join it with `+`), no longer: a macro recursing on `s ~ s` doubled a string per step, 2^27 characters
   in 27 steps. `+` is checked before it builds; a `~` (every one is wrapped when the template is parsed) as it is
-  built, from parts that each passed the check;
+  built, from parts that each passed the check; a str's `replace`, `join` and `format`, and the `join` filter, are
+  sized before they run (`s.replace('a', s)` built 1.6 billion characters from 40,000), and any call's or filter's
+  result is held to MAX_VALUE;
 - files: `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` are refused when the template is parsed
   (there is no other template to read; transformers' environment has no loader either).
 A render that passes a bound raises TemplateLimit, which chat_template.render_template turns into one ValueError
@@ -103,8 +105,47 @@ def _bounded_filter(name: str, fn: Callable) -> Callable:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _check_args(f"the filter {name}", args, kwargs)
-        return fn(*args, **kwargs)
+        if name == "join":  # (eval_ctx, value, d="", attribute=None): what it builds, before it builds it
+            values = [a for a in args if not isinstance(a, nodes.EvalContext)]
+            separator = kwargs.get("d", values[1] if len(values) > 1 and isinstance(values[1], str) else "")
+            _check_built("join", _joined_size(separator, values[0] if values else ()), "")
+        return _checked_result(name, fn(*args, **kwargs))
     return wrapper
+
+
+def _joined_size(separator: str, items: Any) -> int:
+    """The length a join of `items` makes, counting the strings among them (others' text is short or checked)."""
+    if not isinstance(items, (list, tuple)):
+        return 0
+    return sum(len(x) for x in items if isinstance(x, str)) + len(separator) * max(len(items) - 1, 0)
+
+
+_WIDE_FIELD = re.compile(r"\{[^{}]*:[^{}]*\d{7}")  # str.format's field of a width or precision of millions
+
+
+def _check_str_method(method: Any, args: tuple) -> None:
+    """str methods whose result can be far larger than their arguments, sized before they run: `s.replace('a', s)`
+    with s of 40,000 characters built 1.6 billion, `'{:>999999999}'.format(1)` one billion."""
+    bound = getattr(method, "__wrapped__", method)  # the sandbox hands out str.format wrapped (its own checks)
+    owner, name = getattr(bound, "__self__", None), getattr(bound, "__name__", "")
+    if not isinstance(owner, str):
+        return
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        n = owner.count(args[0]) if args[0] else len(owner) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            n = min(n, args[2])
+        _check_built("replace", len(owner) + n * (len(args[1]) - len(args[0])), owner)
+    elif name == "join" and args:
+        _check_built("join", _joined_size(owner, args[0]), owner)
+    elif name in ("format", "format_map") and (found := _WIDE_FIELD.search(owner)):
+        raise TemplateLimit(f"formatted with {found.group()!r}, a width past {MAX_SIZE:,}")
+
+
+def _checked_result(what: str, value: Any) -> Any:
+    """A call's or filter's result past MAX_VALUE is refused: whatever built it, the next step cannot grow it."""
+    if isinstance(value, (str, list, tuple)) and len(value) > MAX_VALUE:
+        _check_built(what, len(value), value)
+    return value
 
 
 def _multiply(left: Any, right: Any) -> Any:
@@ -188,7 +229,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's form)
         _check_args("a call", args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        _check_str_method(__obj, args)
+        return _checked_result("a call", super().call(__context, __obj, *args, **kwargs))
 
 
 def render_bounded(template: Any, variables: dict[str, Any]) -> str:
