@@ -65,6 +65,23 @@ def _child(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def _render_in_child(template: str) -> str:
+    """What rendering `template` prints (its output or its error) in a child under a 3 GiB address-space limit, so
+    that a template building gigabytes fails the test, not the machine."""
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from axk1.text.chat_template import render_template
+try:
+    print(render_template({template!r}, {{"messages": []}}, source="t.jinja"))
+except ValueError as e:
+    print(e)
+"""
+    run = _child(code)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 # ---- 1: counts that size the build, checked against the files first ------------------------------------------------
 
 @pytest.mark.parametrize("field", ["n_routed_experts", "num_nextn_predict_layers"])
@@ -165,23 +182,12 @@ def test_a_render_that_passes_the_bounds_on_some_messages_ends(folder):
 
 @pytest.mark.parametrize("op,seed", [("~", "'a'"), ("+", "'a'"), ("+", "['a']")])  # `~` always makes text
 def test_a_value_doubled_by_a_recursive_macro_is_refused_before_it_takes_the_memory(op, seed):
-    """A macro recursing on `s ~ s` built 2^n characters in n steps (2^27 in 0.2 s): no bound covered `~` or `+`.
-    In a child under a 3 GiB address-space limit, so that the old behaviour fails this test, not the machine."""
+    """A macro recursing on `s ~ s` built 2^n characters in n steps (2^27 in 0.2 s): no bound covered `~` or `+`."""
     template = ("{% macro d(s, n) %}{% if n %}{{ d(s " + op + " s, n - 1) }}{% else %}{{ s|length }}{% endif %}"
                 "{% endmacro %}{{ d(" + seed + ", 40) }}")
-    code = f"""
-import resource
-resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-from axk1.text.chat_template import render_template
-try:
-    print(render_template({template!r}, {{"messages": []}}, source="t.jinja"))
-except ValueError as e:
-    print(e)
-"""
-    run = _child(code)
-    assert run.returncode == 0, run.stderr
     kind = "str" if seed.startswith("'") else "list"
-    assert f"t.jinja: the chat template made a {kind} of 134,217,728 items with `{op}`" in run.stdout, run.stdout
+    out = _render_in_child(template)
+    assert f"t.jinja: the chat template made a {kind} of 134,217,728 items with `{op}`" in out, out
 
 
 @pytest.mark.parametrize("body, made", [
@@ -193,19 +199,9 @@ except ValueError as e:
 def test_a_str_method_or_join_that_would_build_gigabytes_is_sized_before_it_runs(body, made):
     """The bounds on `~`, `+` and arguments left the values a str method or the join filter builds: `s.replace('a',
     s)` from 40,000 characters made 1.6 billion, a join of a million references to one string a trillion, a format
-    width a billion. In a child under a 3 GiB address-space limit, so the old behaviour fails here, not the machine."""
-    code = f"""
-import resource
-resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-from axk1.text.chat_template import render_template
-try:
-    print(render_template({body!r}, {{"messages": []}}, source="t.jinja"))
-except ValueError as e:
-    print(e)
-"""
-    run = _child(code)
-    assert run.returncode == 0, run.stderr
-    assert f"t.jinja: the chat template {made}" in run.stdout, run.stdout
+    width a billion."""
+    out = _render_in_child(body)
+    assert f"t.jinja: the chat template {made}" in out, out
     from axk1.text.chat_template import render_template  # the same methods at ordinary sizes are untouched
     assert render_template("{{ ['a', 'b']|join('-') }} {{ 'x-y'.replace('-', '+') }} {{ '{:>3}'.format(1) }} "
                            "{{ ','.join(['p', 'q']) }}", {"messages": []}) == "a-b x+y   1 p,q"
