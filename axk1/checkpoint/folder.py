@@ -140,6 +140,12 @@ def check_layer_count(folder: Path, config: ModelConfig, headers: dict[str, Head
     _count_held(folder, "num_hidden_layers", config.num_hidden_layers, layers, "layers")
 
 
+def no_mtp_weights(folder: Path) -> str:
+    """The error of a folder whose MTP weights a drafting run needs and does not find, and what to do."""
+    return (f"{folder} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs them: export the "
+            "training checkpoint with `axk1 export --keep-mtp`, or run without --speculative")
+
+
 def check_counts(folder: Path, config: ModelConfig, headers: dict[str, Header], with_mtp: bool) -> None:
     """Every count of config.json that sizes a module list or a loop over tensor names, against the files'
     headers: layers, routed experts (the released names list each expert; a count of 10**7 made the name mapping
@@ -153,9 +159,7 @@ def check_counts(folder: Path, config: ModelConfig, headers: dict[str, Header], 
         mtp = {int(m.group(1)) - n_layers for name in headers if (m := _LAYER.match(name))
                and int(m.group(1)) >= n_layers}
         if not mtp:  # the usual case: a folder exported without its drafter (config.json still counts it)
-            raise ValueError(f"{folder} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs "
-                             "them: export the training checkpoint with `axk1 export --keep-mtp`, or run without "
-                             "--speculative")
+            raise ValueError(no_mtp_weights(folder))
         _count_held(folder, "num_nextn_predict_layers", config.num_nextn_predict_layers, mtp, "MTP layers")
 
 

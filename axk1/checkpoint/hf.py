@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from safetensors import SafetensorError
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, mtp_file,
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, mtp_file, no_mtp_weights,
                                     open_safetensors, read_headers, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
 from axk1.config import ModelConfig, config_dtype, model_config_file
@@ -148,8 +148,7 @@ def _check_headers(path: Path, headers: dict[str, Header], targets: dict[str, to
         use.append(name)
     missing = [n for n in targets if n not in headers and not may_be_absent(n, config)]
     if missing and with_mtp and all(is_mtp(n, config) for n in missing):
-        raise ValueError(f"{path} has no MTP weights (no {MTP_FILE}, and none inline), and drafting needs them: "
-                         "export the training checkpoint with `axk1 export --keep-mtp`, or run without --speculative")
+        raise ValueError(no_mtp_weights(path))
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"missing tensor(s) in {path}: {', '.join(missing[:5])}{more}")
