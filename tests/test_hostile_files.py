@@ -207,6 +207,17 @@ def test_a_str_method_or_join_that_would_build_gigabytes_is_sized_before_it_runs
                            "{{ ','.join(['p', 'q']) }}", {"messages": []}) == "a-b x+y   1 p,q"
 
 
+@pytest.mark.parametrize("keep", ["ns.kept + [ns.s ~ i]", "ns.kept + [ns.s + i|string]", "ns.kept + [ns.s|upper]"])
+def test_values_each_within_the_bound_cannot_add_up_past_the_memory(keep):
+    """Each value was bounded, their sum was not: a loop keeping a fresh copy of a 16 Mi-character string per step
+    in a list grew by 16 MiB a step, past the child's 3 GiB in 200 steps (5,000,000 were allowed)."""
+    template = ("{% set ns = namespace(s='a' * 1000000, kept=[]) %}{% for _ in range(4) %}{% set ns.s = ns.s ~ ns.s "
+                "%}{% endfor %}{% for i in range(200) %}{% set ns.kept = " + keep + " %}{% endfor %}"
+                "{{ ns.kept|length }}")
+    out = _render_in_child(template)
+    assert "t.jinja: the chat template built more than 268,435,456 items of strings and lists in all" in out, out
+
+
 def test_a_message_longer_than_the_call_bound_still_renders_through_plus_and_tilde():
     """The bound on `~` and `+` is a render's output, not MAX_SIZE: released templates join a message's content with
     `+`, and a long-context prompt's message passes 2^20 characters."""

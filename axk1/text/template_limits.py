@@ -17,7 +17,11 @@ thread itself (no thread or signal per render):
   in 27 steps. `+` is checked before it builds; a `~` (every one is wrapped when the template is parsed) as it is
   built, from parts that each passed the check; a str's `replace`, `join` and `format`, and the `join` filter, are
   sized before they run (`s.replace('a', s)` built 1.6 billion characters from 40,000), and any call's or filter's
-  result is held to MAX_VALUE;
+  result is held to MAX_VALUE. Each value alone being bounded left their sum: a loop keeping `s ~ i` of a 64 Mi
+  string in a list held 64 MiB more per step (100 steps, 6.4 GB). So the items every `~`, `+`, `*`, call and filter
+  builds are summed over the render, and the sum may reach MAX_BUILT (4 outputs' worth: a template reading each
+  message a few times, or rebuilding its prompt with `+` message by message, stays far below it at the real
+  128K-token context), no more. What a render holds at once is at most what it built;
 - files: `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` are refused when the template is parsed
   (there is no other template to read; transformers' environment has no loader either).
 A render that passes a bound raises TemplateLimit, which chat_template.render_template turns into one ValueError
@@ -45,6 +49,7 @@ MAX_SIZE = 1 << 20
 MAX_EXPONENT = 4096
 MAX_OUTPUT = 64 << 20
 MAX_VALUE = MAX_OUTPUT
+MAX_BUILT = 4 * MAX_OUTPUT  # items all the strings and lists one render builds may hold together (see the docstring)
 _NO_FILES = {nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "from", nodes.Extends: "extends"}
 
 
@@ -60,6 +65,7 @@ class PastBounds(ValueError):
 class _Budget:
     deadline: float
     steps: int = 0
+    built: int = 0  # items of the strings and lists built so far (MAX_BUILT)
 
 
 _BUDGET: ContextVar[_Budget | None] = ContextVar("axk1_template_budget", default=None)
@@ -109,7 +115,7 @@ def _bounded_filter(name: str, fn: Callable) -> Callable:
             values = [a for a in args if not isinstance(a, nodes.EvalContext)]
             separator = kwargs.get("d", values[1] if len(values) > 1 and isinstance(values[1], str) else "")
             _check_built("join", _joined_size(separator, values[0] if values else ()), "")
-        return _checked_result(name, fn(*args, **kwargs))
+        return _checked_result(name, fn(*args, **kwargs), (*args, *kwargs.values()))
     return wrapper
 
 
@@ -141,11 +147,13 @@ def _check_str_method(method: Any, args: tuple) -> None:
         raise TemplateLimit(f"formatted with {found.group()!r}, a width past {MAX_SIZE:,}")
 
 
-def _checked_result(what: str, value: Any) -> Any:
-    """A call's or filter's result past MAX_VALUE is refused: whatever built it, the next step cannot grow it."""
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_VALUE:
-        _check_built(what, len(value), value)
-    return value
+def _checked_result(what: str, value: Any, inputs: tuple = ()) -> Any:
+    """A call's or filter's result past MAX_VALUE is refused: whatever built it, the next step cannot grow it. A
+    result that is one of its inputs (`default`, a str method that changed nothing) was not built, so not counted."""
+    if not isinstance(value, (str, list, tuple)) or any(value is x for x in inputs):
+        return value
+    _check_built(what, len(value), value)
+    return _built(value)
 
 
 def _multiply(left: Any, right: Any) -> Any:
@@ -153,18 +161,34 @@ def _multiply(left: Any, right: Any) -> Any:
         if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
             raise TemplateLimit(f"made a {type(seq).__name__} of {len(seq) * n:,} items with `*`, more than "
                                 f"{MAX_SIZE:,}")
-    return left * right
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+            _check_built("*", len(seq) * n, seq)
+    return _built(left * right)
 
 
 def _add(left: Any, right: Any) -> Any:
     if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         _check_built("+", len(left) + len(right), left)
-    return left + right
+    return _built(left + right)
 
 
 def _check_built(how: str, size: int, value: Any) -> None:
+    """A value of `size` items about to be (or just) built by `how`: within MAX_VALUE, and the render's sum within
+    MAX_BUILT. Checking does not count it; `_built` does, once the value exists."""
     if size > MAX_VALUE:
         raise TemplateLimit(f"made a {type(value).__name__} of {size:,} items with `{how}`, more than {MAX_VALUE:,}")
+    budget = _BUDGET.get()
+    if budget is not None and budget.built + size > MAX_BUILT:
+        raise TemplateLimit(f"built more than {MAX_BUILT:,} items of strings and lists in all (the last with "
+                            f"`{how}`), past what one render may hold")
+
+
+def _built(value: Any) -> Any:
+    """Counts a new string or list (or tuple) against the render's MAX_BUILT; returns it."""
+    budget = _BUDGET.get()
+    if budget is not None and isinstance(value, (str, list, tuple)):
+        budget.built += len(value)
+    return value
 
 
 @pass_eval_context
@@ -172,7 +196,7 @@ def _sized_concat(eval_ctx: Any, parts: list) -> str:
     # what jinja's compiled `~` calls (markup_join under autoescape), then the check; each part passed it already
     joined = (markup_join if eval_ctx.autoescape else str_join)(parts)
     _check_built("~", len(joined), joined)
-    return joined
+    return _built(joined)
 
 
 class _SizeConcats(NodeTransformer):
@@ -230,7 +254,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's form)
         _check_args("a call", args, kwargs)
         _check_str_method(__obj, args)
-        return _checked_result("a call", super().call(__context, __obj, *args, **kwargs))
+        inputs = (__obj, getattr(__obj, "__self__", None), *args, *kwargs.values())
+        return _checked_result("a call", super().call(__context, __obj, *args, **kwargs), inputs)
 
 
 def render_bounded(template: Any, variables: dict[str, Any]) -> str:
