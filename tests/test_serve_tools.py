@@ -11,6 +11,7 @@ import json
 import openai
 import pytest
 import torch
+from openai.lib.streaming.chat import ChatCompletionStreamState
 
 import axk1
 from axk1.checkpoint.hf import load_model
@@ -117,20 +118,45 @@ def test_a_reply_with_a_tool_call_and_the_answer_after_its_result(client, folder
     assert both.choices[0].message.tool_calls[0].id != both.choices[1].message.tool_calls[0].id
 
 
-def test_a_streamed_reply_sends_the_text_then_the_call(client, folder):
-    content, calls, finish = [], [], []
-    for chunk in _ask(client, folder, [QUESTION], stream=True, extra_body=NON_THINK):
-        for c in chunk.choices:
-            if c.delta.content:
-                assert not calls  # the text before the block came first
-                content.append(c.delta.content)
-            calls += c.delta.tool_calls or []
-            if c.finish_reason:
-                finish.append(c.finish_reason)
-    assert "".join(content) == "Let me check." and finish == ["tool_calls"]
-    (call,) = calls  # one chunk with the whole call
-    assert call.index == 0 and call.id.startswith("call_") and call.type == "function"
-    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Seoul"}
+def _streamed(client, folder, messages, **kwargs):
+    """A streamed reply as the openai client's own accumulator rebuilds it (ChatCompletionStreamState, what
+    client.chat.completions.stream uses; its snapshot, as its final completion refuses a "length" reply), and its
+    choices' deltas in order. The accumulator starts content at the role chunk's "": no text reads ""."""
+    state, deltas = ChatCompletionStreamState(), []
+    for chunk in _ask(client, folder, messages, stream=True, **kwargs):
+        state.handle_chunk(chunk)
+        deltas += [c.delta for c in chunk.choices]
+    return state.current_completion_snapshot, deltas
+
+
+def _calls(message):
+    return [(c.type, c.function.name, c.function.arguments) for c in message.tool_calls or []]
+
+
+def test_a_streamed_call_comes_piece_by_piece_and_adds_up_to_the_unstreamed_reply(client, folder):
+    """OpenAI's and vLLM's streaming: a call's first delta names it (index, id, type, name), the later ones carry
+    only the index and the next piece of its arguments as the model writes them; the client's accumulator
+    rebuilds the very calls of the unstreamed reply. The whole call came in one delta once its block closed."""
+    for question in ([QUESTION], [BOTH]):
+        whole = _ask(client, folder, question, extra_body=NON_THINK)
+        streamed, deltas = _streamed(client, folder, question, extra_body=NON_THINK)
+        assert len(whole.choices[0].message.tool_calls) == len(question[0]["content"].split(" and "))
+        for reply in (whole, streamed):
+            assert reply.choices[0].finish_reason == "tool_calls"
+        assert _calls(streamed.choices[0].message) == _calls(whole.choices[0].message)
+        assert (streamed.choices[0].message.content or None) == whole.choices[0].message.content
+        calls = [(d, t) for d in deltas for t in d.tool_calls or []]
+        for index, call in enumerate(whole.choices[0].message.tool_calls):
+            pieces = [t for _, t in calls if t.index == index]
+            head, rest = pieces[0], pieces[1:]
+            assert head.id.startswith("call_") and head.type == "function"
+            assert head.function.name == call.function.name
+            assert rest and all(t.id is None and t.function.name is None for t in rest)
+            assert len([t for t in pieces if t.function.arguments]) > 1  # the arguments in pieces, not at once
+            assert "".join(t.function.arguments or "" for t in pieces) == call.function.arguments
+    # the text before the block came first
+    first_call = next(i for i, d in enumerate(deltas) if d.tool_calls)
+    assert not any(d.content for d in deltas[first_call:])
 
 
 def test_parallel_tool_calls_false_ends_the_reply_at_its_first_call(client, folder):
@@ -144,12 +170,9 @@ def test_parallel_tool_calls_false_ends_the_reply_at_its_first_call(client, fold
     assert cities(one) == ["Seoul"] and one.choices[0].finish_reason == "tool_calls"
     assert one.choices[0].message.content is None
     assert one.usage.completion_tokens < both.usage.completion_tokens  # generation stopped at the call
-    calls, finish = [], []
-    for chunk in _ask(client, folder, [BOTH], parallel_tool_calls=False, stream=True, extra_body=NON_THINK):
-        for c in chunk.choices:
-            calls += c.delta.tool_calls or []
-            finish += [c.finish_reason] if c.finish_reason else []
-    assert [json.loads(c.function.arguments)["city"] for c in calls] == ["Seoul"] and finish == ["tool_calls"]
+    streamed, _ = _streamed(client, folder, [BOTH], parallel_tool_calls=False, extra_body=NON_THINK)
+    assert cities(streamed) == ["Seoul"] and streamed.choices[0].finish_reason == "tool_calls"
+    assert _calls(streamed.choices[0].message) == _calls(one.choices[0].message)
 
 
 def test_think_mode_parses_the_answer_not_the_reasoning(client, folder):
@@ -198,10 +221,38 @@ def test_a_reply_cut_by_max_tokens_is_length_with_the_calls_it_completed(client,
         choice = cut.choices[0]
         assert (choice.finish_reason, cut.usage.completion_tokens) == ("length", limit), kwargs
         assert cities(choice.message) == done and not choice.message.content, (kwargs, choice.message)
-        content, calls, finish = [], [], []
-        for chunk in _ask(client, folder, question, extra_body=NON_THINK, max_tokens=limit, stream=True, **kwargs):
-            for c in chunk.choices:
-                content += [c.delta.content] if c.delta.content else []
-                calls += c.delta.tool_calls or []
-                finish += [c.finish_reason] if c.finish_reason else []
-        assert (content, [json.loads(c.function.arguments)["city"] for c in calls], finish) == ([], done, ["length"])
+        # streamed, the calls completed are the same; the one the limit cut had streamed its name and part of its
+        # arguments before the cut, and a stream cannot take them back ("length" says it is unfinished)
+        streamed, _ = _streamed(client, folder, question, extra_body=NON_THINK, max_tokens=limit, **kwargs)
+        choice = streamed.choices[0]
+        assert (choice.finish_reason, choice.message.content) == ("length", ""), kwargs
+        assert _calls(choice.message)[:len(done)] == _calls(cut.choices[0].message)
+        (_, name, arguments), = _calls(choice.message)[len(done):]
+        last = full.choices[0].message.tool_calls[-1].function
+        assert name == last.name and last.arguments.startswith(arguments)
+
+
+NOTE = "Seoul is a large city on the Han river. " * 3  # a long argument, forced below
+NOTE_TOOL = {"type": "function", "function": {
+    "name": "save_note", "description": "Save a note",
+    "parameters": {"type": "object", "properties": {"text": {"type": "string", "enum": [NOTE]}}, "required": ["text"],
+                   "additionalProperties": False}}}
+
+
+def test_forced_calls_stream_piece_by_piece_too(client, folder):
+    """tool_choice "required" (guided decoding writes the block) streams as a chosen call does: the client's
+    accumulator gets the unstreamed reply's calls, a long argument in many pieces."""
+    whole = _ask(client, folder, [QUESTION], tool_choice="required", extra_body=NON_THINK)
+    streamed, _ = _streamed(client, folder, [QUESTION], tool_choice="required", extra_body=NON_THINK)
+    assert _calls(streamed.choices[0].message) == _calls(whole.choices[0].message) != []
+    assert streamed.choices[0].finish_reason == whole.choices[0].finish_reason == "tool_calls"
+    assert streamed.choices[0].message.content == ""
+    ask = {"tools": [NOTE_TOOL], "tool_choice": "required", "parallel_tool_calls": False, "max_tokens": 400,
+           "extra_body": NON_THINK}
+    whole = _ask(client, folder, [QUESTION], **ask)
+    streamed, deltas = _streamed(client, folder, [QUESTION], **ask)
+    (call,) = streamed.choices[0].message.tool_calls
+    assert json.loads(call.function.arguments) == {"text": NOTE}
+    assert _calls(streamed.choices[0].message) == _calls(whole.choices[0].message)
+    pieces = [t.function.arguments for d in deltas for t in d.tool_calls or [] if t.function.arguments]
+    assert len(pieces) > 10 and "".join(pieces) == call.function.arguments

@@ -13,18 +13,37 @@ from axk1.infer.tool_calls import ToolCallParser, parse_tool_calls
 SEOUL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}\n</tool_call>'
 
 
+def assemble(deltas):
+    """The calls a client rebuilds from streamed call deltas, as OpenAI's docs show: by index, the first delta of
+    each giving its id, type and name, the arguments' fragments joined."""
+    calls = {}
+    for d in deltas:
+        call = calls.setdefault(d["index"], {"id": None, "type": None, "function": {"name": None, "arguments": ""}})
+        for key in ("id", "type"):
+            if d.get(key):
+                call[key] = d[key]
+        if d["function"].get("name"):
+            call["function"]["name"] = d["function"]["name"]
+        call["function"]["arguments"] += d["function"].get("arguments") or ""
+    assert sorted(calls) == list(range(len(calls)))  # indices from 0, none skipped
+    return [calls[i] for i in sorted(calls)]
+
+
 def _streamed(text: str, step: int = 1):
-    """(content, calls) of `text` fed `step` characters at a time, and the content pieces as sent."""
-    parser, pieces, calls = ToolCallParser(), [], []
+    """(content, calls) of `text` fed `step` characters at a time, and the content pieces as sent. The calls the
+    deltas build are the parser's calls, plus any block that streamed its name and then proved to be text."""
+    parser, pieces, deltas = ToolCallParser(), [], []
     for at in range(0, len(text), step):
         content, new = parser.feed(text[at:at + step])
         pieces.append(content)
-        calls += new
+        deltas += new
     content, new = parser.feed("", final=True)
     pieces.append(content)
-    calls += new
-    assert calls == parser.calls and "".join(pieces) == parser.content
-    return parser.content or None, calls, pieces
+    deltas += new
+    ids, streamed = {c["id"] for c in parser.calls}, assemble(deltas)
+    assert [c for c in streamed if c["id"] in ids] == parser.calls and "".join(pieces) == parser.content
+    assert len(streamed) == len(parser.calls) or "<tool_call>" in parser.content  # only a failed block adds one
+    return parser.content or None, parser.calls, pieces
 
 
 def _named(calls):
@@ -80,24 +99,78 @@ def test_calls_are_openai_tool_calls():
     assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city": "Seoul"}'}  # a JSON string
 
 
-def test_content_streams_until_a_block_opens_and_a_call_comes_out_when_it_closes():
+def test_a_call_streams_its_name_then_its_arguments_as_they_come():
+    """OpenAI's and vLLM's streaming: the first delta names the call (index, id, type, name), later ones carry the
+    arguments' text as it is written; the tag's and the head's pieces split anywhere. The whole call came out in
+    one delta once its block closed."""
     parser = ToolCallParser()
     assert parser.feed("Let me ") == ("Let me", [])  # the space waits: content is trimmed
     assert parser.feed("check.\n<tool") == (" check.", [])  # a possible tag's beginning is held
-    assert parser.feed('_call>\n{"name": "get_weather", "arguments": {"city": "Seo') == ("", [])
-    assert parser.feed('ul"}}\n</tool_ca') == ("", [])
-    content, calls = parser.feed("ll>\n")
-    assert content == "" and _named(calls) == [("get_weather", {"city": "Seoul"})]
+    assert parser.feed('_call>\n{"name": "get_wea') == ("", [])  # the name is not whole yet
+    assert parser.feed('ther", "arguments": ') == ("", [])  # nor are the arguments begun
+    content, (head,) = parser.feed('{"ci')
+    assert content == "" and head["index"] == 0 and head["id"].startswith("call_") and head["type"] == "function"
+    assert head["function"] == {"name": "get_weather", "arguments": '{"ci'}
+    assert parser.feed('ty": "Seo') == ("", [{"index": 0, "function": {"arguments": 'ty": "Seo'}}])
+    # the arguments stop at their object's end: the block's own `}` and tag are not arguments
+    assert parser.feed('ul"}}\n</tool_ca') == ("", [{"index": 0, "function": {"arguments": 'ul"}'}}])
+    assert parser.feed("ll>\n") == ("", [])
     assert parser.feed("", final=True) == ("", [])
     assert parser.content == "Let me check."
+    assert parser.calls == [{"id": head["id"], "type": "function",
+                             "function": {"name": "get_weather", "arguments": '{"city": "Seoul"}'}}]
+
+
+def test_the_arguments_are_the_text_the_model_wrote_streamed_or_whole():
+    """A call's arguments are the model's own JSON text (spacing, escapes, number forms as written), so the
+    fragments a client joins equal the non-streamed reply's arguments; a block whose head is in another layout
+    goes out whole, its arguments written by json.dumps."""
+    raw = '{ "q":"caf\\u00e9 }</tool_call>",\n  "n": 2.5e3 }'
+    text = f'<tool_call>{{"name":"f","arguments":{raw}}}</tool_call>'
+    assert parse_tool_calls(text)[1][0]["function"]["arguments"] == raw
+    for step in (1, 2, 5, len(text)):
+        parser, deltas = ToolCallParser(), []
+        for at in range(0, len(text), step):
+            deltas += parser.feed(text[at:at + step])[1]
+        deltas += parser.feed("", final=True)[1]
+        assert assemble(deltas) == parser.calls and parser.calls[0]["function"]["arguments"] == raw, step
+        assert step >= 5 or len(deltas) > 10  # one delta per piece, not one per call
+    far = "<tool_call>" + " " * 600 + '{"name": "f", "arguments": {"a":1}}</tool_call>'  # the head past HEAD_REACH
+    for block in ('<tool_call>{"arguments": {"a":1}, "name": "f"}</tool_call>', far):
+        parser, deltas = ToolCallParser(), []
+        for ch in block:
+            deltas += parser.feed(ch)[1]
+        assert len(deltas) == 1 and assemble(deltas) == parser.calls
+        assert parser.calls[0]["function"] == {"name": "f", "arguments": '{"a": 1}'}
+
+
+def test_a_streamed_block_that_proves_not_a_call_stays_in_the_stream_and_is_content():
+    """Once a call's name went out it cannot be taken back: a block that then proves not to be a call leaves that
+    call in the stream (its arguments as far as they went), is content as in the whole reply, and the next call
+    takes the next index."""
+    bad = '<tool_call>{"name": "f", "arguments": {"a": 1} extra}</tool_call>'
+    text = bad + ' <tool_call>{"name": "g", "arguments": {}}</tool_call>'
+    parser, deltas = ToolCallParser(), []
+    for ch in text:
+        deltas += parser.feed(ch)[1]
+    deltas += parser.feed("", final=True)[1]
+    streamed = assemble(deltas)
+    assert [c["function"] for c in streamed] == [{"name": "f", "arguments": '{"a": 1}'},
+                                                 {"name": "g", "arguments": "{}"}]
+    assert parser.content == bad and parser.calls == streamed[1:] == [streamed[1]]
+    content, calls = parse_tool_calls(text)  # the whole reply: the same content and calls
+    assert (content, [c["function"] for c in calls]) == (bad, [streamed[1]["function"]])
+    # the name or arguments given twice: the block says other than what streamed, so it is text
+    twice = '<tool_call>{"name": "f", "arguments": {"a": 1}, "arguments": {"a": 2}}</tool_call>'
+    assert parse_tool_calls(twice) == (twice, [])
 
 
 def test_a_long_argument_is_scanned_once(monkeypatch):
-    """The scan resumes where it stopped: 20,000 one-character pieces of one argument read each character of the
-    string once (counted), not the whole string again at every piece (200 million reads)."""
-    import axk1.infer.tool_calls as tool_calls
+    """The scans resume where they stopped: 20,000 one-character pieces of one argument read each character of the
+    string once per scan (counted), not the whole string again at every piece (200 million reads)."""
+    import axk1.infer.json_scan as json_scan
 
-    real, read = tool_calls._IN_STRING, []
+    real, read = json_scan._IN_STRING, []
 
     class Counting:  # the string scanner, counting the characters it reads
         def match(self, text, pos):
@@ -105,10 +178,11 @@ def test_a_long_argument_is_scanned_once(monkeypatch):
             read.append(m.end() - pos)
             return m
 
-    monkeypatch.setattr(tool_calls, "_IN_STRING", Counting())
+    monkeypatch.setattr(json_scan, "_IN_STRING", Counting())
     text = '<tool_call>{"name": "f", "arguments": {"q": "' + "x" * 20000 + '"}}</tool_call>'
     _, calls, _ = _streamed(text)
-    assert len(calls) == 1 and 20000 <= sum(read) <= len(text)
+    # twice: the block's scan and the streamed arguments' (each once)
+    assert len(calls) == 1 and 2 * 20000 <= sum(read) <= 2 * len(text)
 
 
 def test_a_parser_with_max_calls_stops_at_the_last_and_drops_what_follows():
@@ -122,9 +196,9 @@ def test_a_parser_with_max_calls_stops_at_the_last_and_drops_what_follows():
             calls += new
             if parser.full:
                 break
-        assert parser.full and _named(calls) == [("get_weather", {"city": "Seoul"})], step
+        assert parser.full and _named(assemble(calls)) == [("get_weather", {"city": "Seoul"})], step
         assert parser.feed(f" more {busan}", final=True) == ("", [])  # after the call: nothing more
-        assert parser.content == "Checking both." and parser.calls == calls
+        assert parser.content == "Checking both." and parser.calls == assemble(calls)
     unlimited = ToolCallParser()
     unlimited.feed(SEOUL + busan, final=True)
     assert not unlimited.full and len(unlimited.calls) == 2
@@ -138,16 +212,16 @@ def test_a_reply_cut_by_max_tokens_keeps_its_complete_calls_and_drops_the_unfini
     forced call cut short."""
     text = f"Let me check.\n{SEOUL}\n"
     for tail in ('<tool_call>\n{"name": "get_weather", "argu', "<tool_c", "<tool_call>"):
-        parser, pieces, calls = ToolCallParser(), [], []
+        parser, pieces, deltas = ToolCallParser(), [], []
         for at in range(0, len(text + tail), step):
             content, new = parser.feed((text + tail)[at:at + step])
             pieces.append(content)
-            calls += new
+            deltas += new
         content, new = parser.feed("", final=True, cut=True)
         pieces.append(content)
-        calls += new
+        deltas += new
         assert parser.content == "".join(pieces) == "Let me check.", tail
-        assert _named(calls) == _named(parser.calls) == [("get_weather", {"city": "Seoul"})]
+        assert assemble(deltas) == parser.calls and _named(parser.calls) == [("get_weather", {"city": "Seoul"})]
     parser = ToolCallParser()
     assert parser.feed('Hi <tool_call>{"name": "x"', final=True) == ('Hi <tool_call>{"name": "x"', [])
     parser = ToolCallParser()  # a block that is text by what was seen (its closing tag came) stays text when cut

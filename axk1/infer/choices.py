@@ -113,13 +113,12 @@ class Generation:
 
     def _parse_tools(self, i: int, delta: Delta, final: bool, cut: bool = False) -> Delta:
         """The delta with its answer text parsed for tool calls (reasoning is never parsed): the content outside
-        the blocks, and the calls completed, each with its index in the choice's calls; `cut`: ToolCallParser's."""
+        the blocks, and the calls' deltas (OpenAI's, each with its index; axk1/infer/tool_call_stream.py);
+        `cut`: ToolCallParser's."""
         if self.tool_parsers is None:
             return delta
-        parser = self.tool_parsers[i]
-        first = len(parser.calls)
-        content, calls = parser.feed(delta.content, final, cut)
-        return Delta(delta.reasoning, content, [{"index": first + k, **c} for k, c in enumerate(calls)])
+        content, calls = self.tool_parsers[i].feed(delta.content, final, cut)
+        return Delta(delta.reasoning, content, calls)
 
     def take_logprobs(self, i: int) -> tuple[list[TokenLogprob], list[int]]:
         """Choice i's logprobs (and text offsets) not yet taken: a stream chunk carries those of the tokens since

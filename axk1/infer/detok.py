@@ -24,7 +24,7 @@ TRIM_AT = 4096  # characters of final, sent text kept before the searched end is
 class Delta:
     reasoning: str = ""
     content: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # parsed calls, each with its index in the reply
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # call deltas, each with its index in the reply
 
     def __bool__(self) -> bool:
         return bool(self.reasoning or self.content or self.tool_calls)

@@ -8,11 +8,15 @@ sees what went wrong, and a model's mistake is never a server error. A block the
 unless max_tokens cut it (`feed(..., cut=True)`): then the unfinished block is dropped and the reply is "length".
 
 The text arrives in pieces (streaming) and is parsed as it comes: content before a `<tool_call>` goes out at once;
-from `<tool_call>` on the text is held until the block is decided, then sent as one call (or as text). A block is
-decided only by text already seen (the JSON object's end, found by a scan that knows strings, so a
-`</tool_call>` inside an argument does not end it; a character JSON cannot hold outside a string), never by what
-might come later, so a streamed reply and the same reply parsed whole give the same calls and content. The scan
-resumes where it stopped, so a long argument costs one pass, not one per token.
+from `<tool_call>` on the text is held as content until the block is decided. A block is decided only by text
+already seen (the JSON object's end, found by the scan of axk1/infer/json_scan.py, which knows strings, so a
+`</tool_call>` inside an argument does not end it), never by what might come later, so a streamed reply and the
+same reply parsed whole give the same calls and content. Meanwhile the call streams piecewise once the block's
+head `{"name": ..., "arguments": {` is read (axk1/infer/tool_call_stream.py): `feed` returns OpenAI's call deltas,
+the name first, then the arguments' text as it comes; its `arguments` is that text as the model wrote it. A block
+with another head goes out whole once decided (its arguments re-written by json.dumps). A streamed block that then
+turns out not to be a call (or that max_tokens cuts) cannot be taken back: its deltas stay in the stream, as a
+call of its own index that `calls` (the non-streamed reply) lacks, and the block's text is content as above.
 """
 
 from __future__ import annotations
@@ -23,13 +27,10 @@ import secrets
 from typing import Any
 
 from axk1.infer.detok import partial_suffix
+from axk1.infer.json_scan import ObjectScan
+from axk1.infer.tool_call_stream import CallStream, add_delta
 from axk1.text.tool_format import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
-# JSON's pieces outside strings: whitespace, a structural character, or a run of the characters numbers and
-# true/false/null are made of (checked by json.loads once the object is whole); and a run inside a string that
-# neither ends nor escapes
-_OUTSIDE = re.compile(r"\s+|[{}\[\],:]|[A-Za-z0-9.+\-]+")
-_IN_STRING = re.compile(r'[^"\\]*')
 _SPACE = re.compile(r"\s*")
 WAIT, CALL, TEXT = "wait", "call", "text"
 
@@ -56,56 +57,9 @@ def openai_call(obj: Any) -> dict[str, Any] | None:
             "function": {"name": obj["name"], "arguments": json.dumps(args, ensure_ascii=False)}}
 
 
-class _ObjectScan:
-    """Finds where the JSON object that starts a block ends, over text that grows; resumable."""
-
-    def __init__(self, start: int) -> None:
-        self.pos, self.depth, self.in_string = start, 0, False
-        self.end: int | bool | None = None  # once known, what run() returns from then on
-
-    def run(self, text: str, final: bool) -> int | None | bool:
-        """The index just past the object; None: not yet known (more text may finish it); False: the text cannot
-        be one JSON object (a character JSON has no place for, outside a string)."""
-        if self.end is None:
-            self.end = self._scan(text, final)
-        return self.end
-
-    def _scan(self, text: str, final: bool) -> int | None | bool:
-        while self.pos < len(text):
-            if self.in_string:  # resumed where it stopped: a long argument is read once, not once per piece
-                self.pos = _IN_STRING.match(text, self.pos).end()  # up to a quote or a backslash
-                if self.pos >= len(text):
-                    break
-                if text[self.pos] == "\\":
-                    if self.pos + 1 >= len(text):
-                        break  # the escaped character comes in the next piece
-                    self.pos += 2
-                    continue
-                self.pos += 1  # the closing quote
-                self.in_string = False
-                continue
-            if text[self.pos] == '"':
-                self.in_string, self.pos = True, self.pos + 1
-                continue
-            m = _OUTSIDE.match(text, self.pos)
-            if m is None:
-                return False  # a character JSON has no place for outside a string
-            if m.end() == len(text) and not final and m.group() not in ("{", "}", "[", "]", ",", ":"):
-                return None  # a number or literal (or whitespace) that the next piece may continue
-            piece, self.pos = m.group(), m.end()
-            if piece in ("{", "["):
-                self.depth += 1
-            elif piece in ("}", "]"):
-                self.depth -= 1
-                if self.depth <= 0:
-                    return self.pos
-            elif self.depth == 0 and not piece.isspace():
-                return False  # something before the object's opening brace
-        return False if final else None
-
-
 class ToolCallParser:
-    """One choice's answer text, fed in pieces: `feed` returns the content to send and the calls completed."""
+    """One choice's answer text, fed in pieces: `feed` returns the content to send and the call deltas to send;
+    `calls` holds the calls decided (a whole reply's)."""
 
     def __init__(self, max_calls: int | None = None) -> None:
         """max_calls: the reply ends at this many calls (1: a request's parallel_tool_calls false); what follows
@@ -114,7 +68,9 @@ class ToolCallParser:
         self.calls: list[dict[str, Any]] = []
         self._content: list[str] = []
         self._pending = ""  # text not passed on yet: a possible `<tool_call>` beginning, or an undecided block
-        self._scan: _ObjectScan | None = None  # set while _pending starts with an open block
+        self._scan: ObjectScan | None = None  # set while _pending starts with an open block
+        self._stream: CallStream | None = None  # that block's call deltas
+        self._started = 0  # calls the stream has started (its deltas' indices): the decided ones, and any streamed
         self._space = ""  # whitespace held: it goes out only if more content follows (content is trimmed)
 
     @property
@@ -126,19 +82,20 @@ class ToolCallParser:
         return self.max_calls is not None and len(self.calls) >= self.max_calls
 
     def feed(self, text: str, final: bool = False, cut: bool = False) -> tuple[str, list[dict[str, Any]]]:
-        """(content to send, calls completed) for the next piece; `final`: the reply ended, decide everything.
+        """(content to send, call deltas to send) for the next piece; `final`: the reply ended, decide everything.
         `cut` (with final): it ended at max_tokens, so a block still undecided (or a `<tool_call>` tag cut short)
         is what the limit cut, not text the model meant: dropped, not passed on as content (a forced call cut
         inside its JSON put `<tool_c` in the content); what is decided by the text seen stays as it was."""
         if cut and final:
-            content, calls = self.feed(text)
-            self._pending, self._scan = "", None
-            return content + self._trimmed("", True), calls
+            content, deltas = self.feed(text)
+            self._close_block()
+            self._pending = ""
+            return content + self._trimmed("", True), deltas
         if self.full:
             return self._trimmed("", final), []
         self._pending += text
         out: list[str] = []
-        first_call = len(self.calls)
+        deltas: list[dict[str, Any]] = []
         while self._pending:
             if self._scan is None:
                 at = self._pending.find(TOOL_CALL_OPEN)
@@ -149,19 +106,51 @@ class ToolCallParser:
                     break
                 out.append(self._pending[:at])
                 self._pending = self._pending[at:]
-                self._scan = _ObjectScan(len(TOOL_CALL_OPEN))
+                self._scan = ObjectScan(len(TOOL_CALL_OPEN))
+                self._stream = CallStream(self._started, new_call_id())
             kind, end, call = self._block(final)
             if kind == WAIT:
+                add_delta(deltas, self._stream.advance(self._pending, final))
                 break
             if kind == CALL:
+                call = self._streamed_call(call, self._pending[:end], final, deltas)
+            if call is not None:
                 self.calls.append(call)
-                if self.full:
-                    self._pending, self._scan = "", None
-                    break
             else:
                 out.append(self._pending[:end])
-            self._pending, self._scan = self._pending[end:], None
-        return self._trimmed("".join(out), final), self.calls[first_call:]
+            self._pending = self._pending[end:]
+            self._close_block()
+            if self.full:
+                self._pending = ""
+                break
+        return self._trimmed("".join(out), final), deltas
+
+    def _streamed_call(self, call: dict[str, Any], block: str, final: bool,
+                       deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """A block decided as `call`, its last deltas added: the call as streamed (its arguments the text the model
+        wrote), or None when that text is not what the block says (a name or arguments given twice: text)."""
+        stream = self._stream
+        add_delta(deltas, stream.advance(block, final))
+        if not stream.started:  # another head: the call goes out whole
+            call = {**call, "id": stream.id}
+            add_delta(deltas, {"index": stream.index, **call, "function": dict(call["function"])})
+            return call
+        arguments = stream.arguments(block)
+        try:
+            same = arguments is not None and stream.name == call["function"]["name"] and \
+                json.dumps(json.loads(arguments), ensure_ascii=False) == call["function"]["arguments"]
+        except (ValueError, RecursionError):
+            same = False
+        if not same:
+            return None
+        return {"id": stream.id, "type": "function", "function": {"name": stream.name, "arguments": arguments}}
+
+    def _close_block(self) -> None:
+        """The open block is decided (or dropped): the next one's deltas take the next index if this one's began."""
+        stream = self._stream
+        if stream is not None and (stream.started or (self.calls and self.calls[-1]["id"] == stream.id)):
+            self._started += 1
+        self._scan = self._stream = None
 
     def _block(self, final: bool) -> tuple[str, int, dict[str, Any] | None]:
         """The open block at the start of _pending: (WAIT, 0, None) until it is decided, then (CALL, its end, the
