@@ -9,7 +9,7 @@ A MoE enters the dense laws through its efficiency leverage EL (the ratio of den
 loss): a MoE with M activated FLOPs per token trains like a dense model of scale EL x M. Minimising a loss of the
 form E + A/(EL*M)^alpha + B/D^beta at C = M*D then gives D_opt(EL*C) tokens and M = C / D_opt(EL*C): fewer
 activated FLOPs and more tokens than the dense optimum, which is what Ling 2.0 reports for MoE (arXiv 2510.22115
-§2.3.1, Fig. 1b).
+§2.3.1, Fig. 1b). The planner scores its candidates with that loss (plan/search.py), so its search lands there.
 """
 
 from __future__ import annotations
@@ -124,20 +124,6 @@ def _published_samples(law: LossSurface, n: int = 400, seed: int = 0) -> LossSur
 CHINCHILLA = _published_samples(CHINCHILLA)
 DEEPSEEK = _published_samples(DEEPSEEK)
 LAWS = {"deepseek": DEEPSEEK, "chinchilla": CHINCHILLA}
-
-
-def deepseek_optimal_split(flops: float) -> tuple[float, float]:
-    """DeepSeek LLM Eq. 4 as published: (M_opt FLOPs/token, D_opt tokens) for a dense model at C = M D."""
-    return 0.1715 * flops ** 0.5243, 5.8316 * flops ** 0.4757
-
-
-def moe_optimal_split(flops: float, leverage: float, law: LossSurface = DEEPSEEK) -> tuple[float, float]:
-    """(activated model scale, tokens) for a MoE of efficiency leverage EL: the dense optimum at EL*C, with the
-    model scale divided by EL (see the module docstring)."""
-    if leverage < 1:
-        raise ValueError(f"efficiency leverage must be >= 1, got {leverage}")
-    scale, tokens = law.optimal(flops * leverage)
-    return scale / leverage, tokens
 
 
 def optimal_batch_tokens(flops: float) -> float:
