@@ -163,12 +163,16 @@ def passkey_grid(model_dir: Path, words: PasskeyWords, trials: int = TRIALS, see
     return grid
 
 
-def _with_yarn(src: Path, dst: Path, rope_scaling: dict) -> Path:
-    """B: A's folder with only config.json's rope block changed."""
+def _yarn_folder(src: Path, dst: Path, rope_scaling: dict) -> Path:
+    """B: A's folder with only config.json changed, YaRN switched on as C's stage did (its factor from its original
+    length) by `axk1 export --yarn`'s rule (export.with_yarn), so that B is the model that command would write."""
+    from axk1.checkpoint.export import with_yarn
     from axk1.config import ModelConfig
 
     shutil.copytree(src, dst, dirs_exist_ok=True)
-    ModelConfig.from_pretrained(src).replace(rope_scaling=rope_scaling).save_pretrained(dst)
+    config = with_yarn(ModelConfig.from_pretrained(src), rope_scaling["factor"],
+                       rope_scaling["original_max_position_embeddings"])
+    config.save_pretrained(dst)
     return dst
 
 
@@ -211,7 +215,7 @@ def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
             words.write_tokenizer(models[name])
     finally:
         trainer.release()
-    models["B"] = _with_yarn(models["A"], output / "model-B", trainer.config.rope_scaling)
+    models["B"] = _yarn_folder(models["A"], output / "model-B", trainer.config.rope_scaling)
     models = {k: models[k] for k in "ABC"}
 
     t = time.perf_counter()

@@ -11,6 +11,7 @@ from datatrove.data import Document
 from axk1.cli import main
 from axk1.data.classify import DomainClassifier, label_domain
 from axk1.data.stats import iter_records
+from tests.test_data_pipeline import predict
 
 # two kinds of plain Korean prose that none of the domain rules is sure of (no markers: the classifier decides)
 PETS = "고양이 강아지 산책 공원 사료 간식 털 발톱 목줄 꼬리 낮잠 장난감 동물병원 예방접종".split()
@@ -74,7 +75,7 @@ def test_bad_labels_and_an_existing_model_are_refused_by_name(tmp_path, capsys):
     assert main(["data", "classifier", str(labelled), "-o", str(tmp_path / "m.npz")]) == 2
     assert "m.npz exists: give another -o, or --force to replace it" in capsys.readouterr().err
     assert main(["data", "classifier", str(labelled), "-o", str(tmp_path / "m.npz"), "--force"]) == 0
-    assert DomainClassifier.load(tmp_path / "m.npz").predict("가나다") == "books"
+    assert predict(DomainClassifier.load(tmp_path / "m.npz"), "가나다") == "books"
     (tmp_path / "not.npz").write_text("not a model")
     with pytest.raises(ValueError, match=r"not\.npz is not a domain classifier .*`axk1 data classifier` writes"):
         DomainClassifier.load(tmp_path / "not.npz")

@@ -17,7 +17,7 @@ from axk1.data.perplexity_model import lm_tokens
 from axk1.text.arpa import SPACE, read_arpa, write_arpa
 from axk1.text.korean import word_tokenize
 from axk1.text.ngram_lm import NgramLM
-from tests.test_data_perplexity import korean_split, licence_texts
+from tests.test_data_perplexity import korean_split, licence_texts, prob
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_a_model_loaded_for_scoring_keeps_hashes_not_ids(tmp_path, split):
     for _ in range(200):
         context = rng.sample(words, 3)
         word = rng.choice(words + ["never-seen"])
-        assert loaded.prob(word, context) == pytest.approx(lm.prob(word, context), rel=1e-5)
+        assert prob(loaded, word, context) == pytest.approx(prob(lm, word, context), rel=1e-5)
     with pytest.raises(ValueError, match="loaded for scoring only"):
         loaded.save(tmp_path / "again.npz")
 

@@ -9,10 +9,11 @@ import pytest
 from datatrove.data import Document
 
 from axk1.data.mathgen import generate_problems
-from axk1.data.shards import TokenShardWriter, bucket_name, read_shard, write_manifest
+from axk1.data.shards import TokenShardWriter, bucket_name, write_manifest
 from axk1.data.textgen import english_document, korean_document
 from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, chars_per_token, render_chat, train_tokenizer
 from axk1.text.tokenizer_file import load_tokenizer
+from axk1.train.data import load_shards
 
 CODE = "def add(a, b):\n    return a + b\n\n\nfor i in range(10):\n    print(add(i, i))\n"
 
@@ -97,7 +98,9 @@ def test_shards_deterministic_with_manifest(tmp_path, tok_dir):
     assert m["total_docs"] == 30 and len(m["tokenizer_hash"]) == 16
     tok = load_tokenizer(tok_dir)
     shard = next(s for s in m["shards"] if s["domain"] == "code")
-    tokens, offsets = read_shard(tmp_path / "a" / shard["path"])
+    # read as the trainer reads them
+    code = next(s for s in load_shards(tmp_path / "a" / "manifest.json")[1] if s.domain == "code")
+    tokens, offsets = code.tokens, code.offsets
     assert tokens.dtype == np.uint32 and offsets[-1] == len(tokens) == shard["tokens"]
     first = tokens[offsets[0]:offsets[1]].tolist()
     assert first[0] == tok.token_to_id("<|endoftext|>") and tok.decode(first[1:]) == CODE

@@ -11,12 +11,13 @@ import pytest
 from datatrove.data import Document
 
 from axk1.cli import main
-from axk1.data.shards import TokenShardWriter, read_shard
+from axk1.data.shards import TokenShardWriter, write_manifest
 from axk1.data.stats import corpus_stats
 from axk1.data.textgen import english_document
 from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, encode_plain, train_tokenizer
 from axk1.text.tokenizer_file import THINK_TAGS
 from axk1.text.tokenizer_file import load_tokenizer
+from axk1.train.data import load_shards
 
 QUOTE = "the chat format ends a turn with <|im_end|> and starts one with <|im_start|>; <think>x</think> <|pad|> " \
         "<|endoftext|> are reserved too."
@@ -49,7 +50,9 @@ def test_special_token_strings_in_document_text_are_plain_text(tok_dir, tmp_path
     writer = TokenShardWriter(str(tmp_path / "tokens"), str(tok_dir), [0.5])
     list(writer.run(iter([Document(text=QUOTE, id="q", metadata={"domain": "web"}),
                           Document(text="plain text", id="p", metadata={"domain": "web"})])))
-    tokens, offsets = read_shard(tmp_path / "tokens" / "web" / "d0" / "00000.bin")
+    write_manifest(tmp_path / "tokens", str(tok_dir), [0.5])
+    (shard,) = load_shards(tmp_path / "tokens" / "manifest.json")[1]  # read as the trainer reads it
+    tokens, offsets = shard.tokens, shard.offsets
     docs = [tokens[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     bos = tok.token_to_id("<|endoftext|>")
     assert [int(d[0]) for d in docs] == [bos, bos]

@@ -64,7 +64,8 @@ def test_model_with_mtp_saves_a_folder_transformers_loads_cleanly(tmp_path, tiny
     h, rope_and_mask = again.hidden_states(ids)
     h0, rm0 = model.hidden_states(ids)
     with torch.no_grad():
-        assert torch.equal(again.mtp_logits(h, ids, rope_and_mask)[0], model.mtp_logits(h0, ids, rm0)[0])
+        assert torch.equal(again.lm_head(again.mtp_hidden_states(h, ids, rope_and_mask)[0]),
+                           model.lm_head(model.mtp_hidden_states(h0, ids, rm0)[0]))
 
 
 def test_greedy_generation_matches_transformers_generate(tmp_path):

@@ -52,6 +52,7 @@ def test_the_recipe_trains_short_then_switches_yarn_on_at_the_long_length(tmp_pa
 @pytest.mark.e2e
 def test_demo_long_in_miniature_measures_three_models(tmp_path, monkeypatch):
     import axk1.checkpoint.export as export
+    from axk1.checkpoint.export import with_yarn
 
     # the training folder's lock was given up when training ended, before A and C were exported from its
     # checkpoints: a second demo-long could take it over then (deleting them: start_over) and rewrite the models
@@ -77,6 +78,7 @@ def test_demo_long_in_miniature_measures_three_models(tmp_path, monkeypatch):
     assert configs["A"].rope_scaling is None
     assert configs["B"].rope_scaling == configs["C"].rope_scaling
     assert configs["B"].rope_scaling["factor"] == 4.0 and configs["B"].rope_scaling["mscale"] == 1.0
+    assert configs["B"] == with_yarn(configs["A"], 4, 256)  # what `axk1 export --yarn 4 --yarn-from 256` writes
     a, b, c = (load_file(folders[k] / "model.safetensors") for k in "ABC")
     assert all(torch.equal(a[k], b[k]) for k in a)  # B is A's weights
     assert any(not torch.equal(a[k], c[k]) for k in a)  # C trained on

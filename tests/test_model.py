@@ -104,21 +104,20 @@ def test_latent_absorbed_attention_equals_expanded_attention(tiny_config):
         latent = model.forward_latent(ids, positions, cache, 0, mask, last_only=False)
     torch.testing.assert_close(latent, expanded, atol=1e-5, rtol=1e-5)
     # the cache holds only the latent and the rope key per token
-    assert cache.c_kv[0].shape == (2, 24, tiny_config.kv_lora_rank)
-    assert cache.k_rope[0].shape == (2, 24, tiny_config.qk_rope_head_dim)
-    assert cache.c_kv[0][:, 20:].abs().sum() == 0 and cache.c_kv[0][:, :20].abs().sum() > 0
+    assert cache.latent[0].shape == (2, 24, tiny_config.kv_lora_rank + tiny_config.qk_rope_head_dim)
+    assert cache.latent[0][:, 20:].abs().sum() == 0 and cache.latent[0][:, :20].abs().sum() > 0
 
 
 def test_mtp_gives_logits_and_gradients(tiny_config):
     model = AXK1ForCausalLM(tiny_config, with_mtp=True)
     ids = torch.randint(0, tiny_config.vocab_size, (2, 10))
     h, rope_and_mask = model.hidden_states(ids)
-    (mtp,) = model.mtp_logits(h, ids, rope_and_mask)
+    (mtp,) = [model.lm_head(x) for x in model.mtp_hidden_states(h, ids, rope_and_mask)]
     assert mtp.shape == (2, 9, tiny_config.vocab_size)
     mtp.sum().backward()
     assert model.mtp[0].eh_proj.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="without MTP"):
-        AXK1ForCausalLM(tiny_config).mtp_logits(h, ids, rope_and_mask)
+        AXK1ForCausalLM(tiny_config).mtp_hidden_states(h, ids, rope_and_mask)
 
 
 def test_bad_token_ids_and_lengths_are_named(tiny_config):

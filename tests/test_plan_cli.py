@@ -1,6 +1,7 @@
 """The `axk1 plan` verb, through a parser built the way axk1/cli.py will build it."""
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -80,7 +81,7 @@ def test_a_plan_on_a_fitted_law_names_it_once_and_as_fitted(tmp_path):
     from tests.test_plan_fit import _law_file
 
     law = _law_file(tmp_path)
-    law.name = "law"
+    law.law = dataclasses.replace(law.law, name="law")
     path = law.save(tmp_path / "law.json")
     plan = make_plan("H100", 8, 1, law=str(path))
     text = summary_text(plan)

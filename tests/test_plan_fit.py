@@ -1,6 +1,7 @@
 """Fitting a scaling law from runs: known laws recovered from synthetic losses (approach 3 and approach 2), bootstrap
 intervals that cover the truth, the law file and `axk1 plan --law FILE`, and clear errors on bad input."""
 
+import dataclasses
 import functools
 import json
 
@@ -120,12 +121,13 @@ def _fitted() -> tuple:
 
 def _law_file(tmp_path) -> LawFile:
     points, law, params = _fitted()
-    return LawFile("mine", law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log, 0.5, 0.1,
-                   samples=[list(p.as_tuple()) for p in params], runs=[dict(vars(p)) for p in points])
+    return LawFile(dataclasses.replace(law, name="mine", samples=tuple(p.terms for p in params)), 0.5, 0.1,
+                   runs=[dict(vars(p)) for p in points])
 
 
 def test_law_file_round_trip_and_plan_uses_it(tmp_path):
     path = _law_file(tmp_path).save(tmp_path / "mine.json")
+    assert load_law_file(path).save(tmp_path / "again.json").read_text() == path.read_text()  # read as written
     surface = resolve_law(str(path))
     assert surface.alpha == pytest.approx(TRUTH["alpha"], abs=0.02) and surface.flops_per_unit == 1.0
     lo, hi = surface.band(1e7, 1e9)
@@ -140,6 +142,8 @@ def test_law_file_round_trip_and_plan_uses_it(tmp_path):
     ("not json", "law file .* is not valid JSON"),
     ('{"E": 1}', "is not a law file"),
     ('{"format": "axk1-scaling-law-v1", "name": "x"}', "rewrite it with `axk1 plan fit`"),
+    ('{"format": "axk1-scaling-law-v1", "name": "x"}', r"missing key\(s\) 'E', 'A', 'alpha'"),
+    ('{"format": "axk1-scaling-law-v1", "nmae": "x"}', r"unknown key\(s\) 'nmae'; missing key\(s\) 'name'"),
 ])
 def test_bad_law_files_are_refused(tmp_path, content, match):
     path = tmp_path / "law.json"
@@ -149,7 +153,7 @@ def test_bad_law_files_are_refused(tmp_path, content, match):
 
 
 def test_negative_law_parameter_is_refused(tmp_path):
-    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
     doc["alpha"] = -0.3
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
@@ -177,7 +181,7 @@ def test_negative_law_parameter_is_refused(tmp_path):
     ({"A": 0, "B": 0}, "A and B are both 0"),  # a constant loss: every plan ties
 ])
 def test_a_hand_edited_law_file_is_refused_with_the_field_not_a_traceback(tmp_path, edit, match):
-    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
     path = tmp_path / "law.json"
     path.write_text(json.dumps({**doc, **edit}))
     with pytest.raises(ValueError, match=match):
@@ -194,8 +198,6 @@ def test_a_budget_past_any_plans_reach_is_refused():
 def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot_measure(tmp_path, monkeypatch):
     """Three run folders copied counted twice moved E from 0.754 to 1.135; runs of sequence length 128 and 256 were
     fitted as one law; five runs gave "7 bootstrap refits" and every interval [x, x] (a band of 1.3799-1.3799)."""
-    import dataclasses
-
     from axk1.plan import fit_report
 
     runs = synthetic_runs(noise=0.002, seed=3)
@@ -212,7 +214,7 @@ def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot
     monkeypatch.setattr(fit_report, "read_run", lambda folder: five[folder])
     text = fit_report.fit_runs(list(five), tmp_path / "five.json", samples=200, tolerance=None)
     assert "no intervals and no band" in text
-    assert load_law_file(tmp_path / "five.json").samples == []
+    assert load_law_file(tmp_path / "five.json").law.samples == ()
     plan = make_plan("H200", 1024, 73, law=str(tmp_path / "five.json"), serve_gpus=0)
     from axk1.plan.report import constraint_lines
     assert "no band: the fitted law 'five' has no bootstrap refits" in constraint_lines(plan)[0]

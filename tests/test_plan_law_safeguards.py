@@ -1,6 +1,7 @@
 """A law file without what a plan's safeguards read: no runs (the fitted range), no samples (the band), a NaN
 interval; the plan says what it cannot know, and its JSON stays strict."""
 
+import dataclasses
 import json
 import math
 
@@ -29,7 +30,7 @@ def test_a_law_without_runs_warns_its_range_is_unknown(tmp_path):
 
 def test_no_samples_no_band_and_strict_json(tmp_path, monkeypatch, capsys):
     law = _law_file(tmp_path)
-    law.samples = []
+    law.law = dataclasses.replace(law.law, samples=())
     law.intervals = {"E": [math.nan, math.nan]}
     path = law.save(tmp_path / "noband.json")
     text = path.read_text()
@@ -49,7 +50,7 @@ def test_no_samples_no_band_and_strict_json(tmp_path, monkeypatch, capsys):
 
 
 def test_a_null_interval_is_read_as_not_measured(tmp_path):
-    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
     doc["intervals"] = {"E": [None, None]}
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
@@ -58,8 +59,8 @@ def test_a_null_interval_is_read_as_not_measured(tmp_path):
 
 @pytest.mark.parametrize("field", ["A", "B"])
 def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
-    doc = json.loads(json.dumps(vars(_law_file(tmp_path))))
+    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
     doc[field] = 0
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
-    assert getattr(load_law_file(path), field) == 0
+    assert getattr(load_law_file(path).law, field) == 0

@@ -11,7 +11,6 @@ import pytest
 
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
-from axk1.posttrain.exact_grader import exact_answer
 from axk1.posttrain.rewards import integer_answer, score
 from axk1.posttrain.tasks import VerifiedTask, read_task_rows, read_tasks
 from tests.serve_helpers import make_model_folder
@@ -84,8 +83,8 @@ def test_code_tests_are_compiled_never_run(tmp_path):
 
 def test_the_exact_kind_compares_the_normalised_final_answer():
     task = {"kind": "exact", "answer": "  New   York ", "tests": ""}
-    assert exact_answer("I think...</think>\nSo:\n\\boxed{ｎｅｗ york}\nmore text", True) == "new york"
-    assert exact_answer("reasoning</think>\nIt is\nNEW\tYORK\n\n", True) == "new york"  # the last non-empty line
+    assert score(task, "I think...</think>\nSo:\n\\boxed{ｎｅｗ york}\nmore text", "stop", True).correct
+    assert score(task, "reasoning</think>\nIt is\nNEW\tYORK\n\n", "stop", True).correct  # the last non-empty line
     assert score(task, "hmm</think>\n\\boxed{new york}", "stop", True).reward == 1.0
     assert score(task, "The answer:\nNew York", "stop", False).correct
     assert score(task, "The answer:\nNew York.", "stop", False).status == "wrong"  # punctuation counts

@@ -99,7 +99,10 @@ def test_each_check_rejects_with_its_reason(tmp_path):
     assert f.check(_sample(passage.strip()), passage).startswith("dedup: a copy of the source")
     good = "Seoul, the capital, lies on both banks of the Han, a wide river that crosses the city from east to west."
     assert f.check(_sample(good, id="a"), passage) is None
-    assert f.check(_sample(good.replace("wide", "broad"), id="b"), passage).startswith("dedup: near-duplicate of a")
+    # one word's ending changed: Jaccard 0.83 over 7-character shingles ("wide" -> "broad" is 0.75 now, 0.80 over
+    # the 5-character shingles synthetic data used before it took the corpus dedup's)
+    edited = _sample(good.replace("crosses", "crossed"), id="b")
+    assert f.check(edited, passage).startswith("dedup: near-duplicate of a")
 
 
 def test_near_duplicate_index_finds_edits_but_not_different_texts():
@@ -109,6 +112,22 @@ def test_near_duplicate_index_finds_edits_but_not_different_texts():
     assert index.find(base.upper())[0] == "x"  # exact after normalisation
     assert index.find(base.replace("compressed", "compressed, small"))[0] == "x"
     assert index.find("A completely different sentence about rivers, cities and the weather in spring.")[0] is None
+
+
+def test_synthetic_samples_are_shingled_as_the_corpus_is_so_korean_spacing_does_not_hide_a_duplicate():
+    """Synthetic data took 5-character shingles with the spaces in: a Korean sample respaced (한강을 사이에 ->
+    한강을사이에) shared 44% of them with the original and was kept as new. Now the corpus dedup's 7-character
+    shingles without whitespace, from one default (text/ngrams.py), for both."""
+    from axk1.data.dedup import DedupConfig, ShingledMinhashSignature
+    from axk1.text.ngrams import SHINGLE_CHARS, char_shingles
+
+    index = NearDuplicateIndex(threshold=0.8)
+    index.add("a", "서울은 한강을 사이에 두고 남북으로 나뉜 대한민국의 수도이며 인구가 가장 많은 도시입니다.")
+    assert index.find("서울은 한강을사이에 두고 남북으로나뉜 대한민국의 수도이며 인구가 가장많은 도시 입니다.") == ("a", 1.0)
+    assert DedupConfig().char_n_grams == SHINGLE_CHARS == 7
+    corpus = ShingledMinhashSignature("/tmp/unused-sigs", DedupConfig(shingles="char"))
+    text = "한국어 말뭉치를 처리하는 파이프라인입니다"  # no case, digits, diacritics or punctuation: one normal form
+    assert set(corpus.get_shingles(text).ravel()) == {corpus._hash_func(g) for g in char_shingles(text)}
 
 
 def test_passages_and_math_detection():

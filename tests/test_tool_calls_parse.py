@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from axk1.infer.tool_calls import ToolCallParser, parse_tool_calls
+from axk1.infer.tool_calls import ToolCallParser
 
 SEOUL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}\n</tool_call>'
 
@@ -44,6 +44,13 @@ def _streamed(text: str, step: int = 1):
     assert [c for c in streamed if c["id"] in ids] == parser.calls and "".join(pieces) == parser.content
     assert len(streamed) == len(parser.calls) or "<tool_call>" in parser.content  # only a failed block adds one
     return parser.content or None, parser.calls, pieces
+
+
+def _whole(text: str):
+    """(content, calls) of `text` fed at once, as the last piece."""
+    parser = ToolCallParser()
+    parser.feed(text, final=True)
+    return parser.content or None, parser.calls
 
 
 def _named(calls):
@@ -85,7 +92,7 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_whole_and_streamed_replies_parse_the_same(name):
     text, content, calls = CASES[name]
-    whole_content, whole_calls = parse_tool_calls(text)
+    whole_content, whole_calls = _whole(text)
     assert (whole_content, _named(whole_calls)) == (content, calls)
     for step in (1, 3, 7):
         got_content, got_calls, _ = _streamed(text, step)
@@ -93,7 +100,7 @@ def test_whole_and_streamed_replies_parse_the_same(name):
 
 
 def test_calls_are_openai_tool_calls():
-    _, calls = parse_tool_calls(SEOUL + SEOUL)
+    _, calls = _whole(SEOUL + SEOUL)
     assert [c["type"] for c in calls] == ["function", "function"]
     assert all(c["id"].startswith("call_") and len(c["id"]) > 10 for c in calls) and calls[0]["id"] != calls[1]["id"]
     assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city": "Seoul"}'}  # a JSON string

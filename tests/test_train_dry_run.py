@@ -173,7 +173,9 @@ def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, caps
     threads = "[run] threads must be a whole number from 0 (torch's default) to 1024"
     for override, says in ((["--run.threads", "-2"], threads), (["--run.threads", "100000"], threads),
                            (["--data.seed", "-1"], "[data] seed must be >= 0"),
-                           (["--data.seed", "99999999999999999999999999"], "[data] seed must be below 2**63")):
+                           (["--data.seed", "99999999999999999999999999"], "[data] seed must be below 2**63"),
+                           (["--run.seed", "-1"], "[run] seed must be >= 0"),
+                           (["--run.seed", str(2**63)], "[run] seed must be below 2**63")):
         assert main(["train", str(recipe), "--dry-run", *override]) == 2
         assert says in capsys.readouterr().err
 

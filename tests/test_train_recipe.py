@@ -77,3 +77,27 @@ def test_removed_recipe_keys_say_why(tmp_path):
         load_recipe(path, ["--parallelism.gpus", "8"])
     with pytest.raises(ValueError, match=r"recipe.data: unknown key 'tokenizer' \(removed: the trainer reads token"):
         load_recipe(path, ["--data.tokenizer", "tokenizer.json"])
+
+
+def test_run_seed_draws_the_initial_weights_and_data_seed_the_batches(tmp_path):
+    """[run] seed seeds the model's init, [data] seed the batches: two recipes differing only in [run] seed start
+    from other weights over the same batches. Without [run] seed the weights are [data] seed's, as before the key
+    existed (tests/test_train_loop.py checks those against the counter-based init with [data] seed)."""
+    import torch
+
+    from axk1.train.trainer import Trainer
+
+    def start(name: str, extra: str = "") -> Trainer:
+        (tmp_path / name).mkdir()
+        return Trainer(load_recipe(write_recipe(tmp_path / name, extra=extra)))  # [data] seed = 7
+
+    unset, same, other = start("unset"), start("same", "seed = 7"), start("other", "seed = 8")
+    assert (unset.recipe.run.seed, unset.recipe.init_seed(), other.recipe.init_seed()) == (None, 7, 8)
+    weights = [t.model.state_dict() for t in (unset, same, other)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not torch.equal(weights[0]["model.embed_tokens.weight"], weights[2]["model.embed_tokens.weight"])
+    for step in range(unset.sampler.total_steps):
+        a, b = unset.sampler.batch(step), other.sampler.batch(step)
+        assert torch.equal(a.ids_BT, b.ids_BT) and torch.equal(a.labels_BT, b.labels_BT) and a.domains == b.domains
+    for t in (unset, same, other):
+        t.release()

@@ -8,7 +8,9 @@ themselves. Two things differ:
 - MTP: axk1 keeps depth k's module under `mtp.{k-1}.`; it is written like DeepSeek-V3's, as an extra layer
   `model.layers.{num_hidden_layers + k - 1}.*` (its decoder layer's names without `layer.`, `shared_head.norm`).
 A tied lm_head is not written (it is the embedding). As torchtitan's state_dict_adapter.py, the mapping is plain
-functions on names and tensors; reading and writing files is axk1.checkpoint.hf's business.
+functions on names and tensors; reading and writing files is axk1.checkpoint.hf's business. It goes one way: a
+folder is read by the released names to_hf gives the model's own keys (checkpoint/hf.py; hf_sharded.py by its
+parts hf_name and expert_names), so no inverse mapping has to be kept in step with this one.
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from axk1.config import ModelConfig
 EXPERT_KEY = re.compile(r"^((?:model\.layers\.\d+|mtp\.\d+\.layer)\.mlp\.experts)\.(gate_up_proj|down_proj)$")
 _MTP_KEY = re.compile(r"^mtp\.(\d+)\.(.+)$")
 _HF_LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
-_HF_EXPERT = re.compile(r"^(.+\.mlp\.experts)\.(\d+)\.(gate_proj|up_proj|down_proj)\.weight$")
-# MTP module parts outside its decoder layer (their axk1 names have no `layer.`)
-_MTP_OWN = ("enorm.", "hnorm.", "eh_proj.", "shared_head_norm.")
 
 
 def hf_name(key: str, config: ModelConfig) -> str:
@@ -37,16 +36,6 @@ def hf_name(key: str, config: ModelConfig) -> str:
     layer = config.num_hidden_layers + int(m.group(1))
     rest = m.group(2).removeprefix("layer.").replace("shared_head_norm", "shared_head.norm")
     return f"model.layers.{layer}.{rest}"
-
-
-def axk1_name(name: str, config: ModelConfig) -> str:
-    """Released tensor name (not a per-expert one) → axk1 state-dict key: the inverse of hf_name."""
-    m = _HF_LAYER.match(name)
-    if m is None or int(m.group(1)) < config.num_hidden_layers:
-        return name
-    rest = m.group(2).replace("shared_head.norm", "shared_head_norm")
-    inner = "" if rest.startswith(_MTP_OWN) else "layer."
-    return f"mtp.{int(m.group(1)) - config.num_hidden_layers}.{inner}{rest}"
 
 
 def expert_names(prefix: str, j: int) -> tuple[str, str, str]:
@@ -87,28 +76,4 @@ def to_hf(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> dict[str,
                 out[down] = tensor[j]
             else:  # fused gate_up: gate rows, then up rows
                 out[gate], out[up] = tensor[j, :width], tensor[j, width:]
-    return out
-
-
-def from_hf(hf_state_dict: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
-    """axk1 state dict from released names → tensors (the inverse of to_hf): per-expert tensors are stacked, a
-    tied lm_head is the embedding. Tensors the folder may lack stay absent (see may_be_absent)."""
-    out: dict[str, torch.Tensor] = {}
-    experts: dict[str, dict[int, dict[str, torch.Tensor]]] = {}  # released prefix -> expert -> projection -> tensor
-    for name, tensor in hf_state_dict.items():
-        m = _HF_EXPERT.match(name)
-        if m is None:
-            out[axk1_name(name, config)] = tensor
-        else:
-            experts.setdefault(m.group(1), {}).setdefault(int(m.group(2)), {})[m.group(3)] = tensor
-    for prefix, by_expert in experts.items():
-        key = axk1_name(prefix, config)
-        order = sorted(by_expert)
-        if order != list(range(len(order))):
-            raise ValueError(f"{prefix}: experts {order} are not 0..{len(order) - 1}")
-        out[f"{key}.gate_up_proj"] = torch.stack([torch.cat([by_expert[j]["gate_proj"], by_expert[j]["up_proj"]])
-                                                  for j in order])
-        out[f"{key}.down_proj"] = torch.stack([by_expert[j]["down_proj"] for j in order])
-    if config.tie_word_embeddings and "model.embed_tokens.weight" in out:
-        out["lm_head.weight"] = out["model.embed_tokens.weight"]
     return out

@@ -88,10 +88,6 @@ class DomainClassifier:
         p /= p.sum()
         return {lab: float(v) for lab, v in zip(self.labels, p)}
 
-    def predict(self, text: str) -> str:
-        proba = self.predict_proba(text)
-        return max(proba, key=proba.get)
-
     def save(self, path: str | Path) -> None:
         """An .npz of plain arrays (loaded with allow_pickle=False, so safe to share)."""
         with open(path, "wb") as f:

@@ -16,6 +16,7 @@ from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
 from axk1.text.korean import get_kiwi
+from axk1.text.ngrams import SHINGLE_CHARS, char_grams
 
 _SPACE_RE = re.compile(r"\s+")
 
@@ -26,7 +27,7 @@ class DedupConfig:
     near: bool = True
     shingles: str = "char"     # "char" (character n-grams, no model) or "kiwi" (Kiwi morphemes, FineWeb-2's choice)
     n_grams: int = 5            # words per shingle for "kiwi"
-    char_n_grams: int = 7       # characters per shingle for "char" (about 5-10 Hangul syllables, docs/data.md)
+    char_n_grams: int = SHINGLE_CHARS  # characters per shingle for "char" (7, synthetic data's too: text/ngrams.py)
     num_buckets: int = 14
     hashes_per_bucket: int = 8
     seed: int = 1
@@ -111,7 +112,5 @@ class ShingledMinhashSignature(MinhashDedupSignature):
             words = self.word_tokenizer.word_tokenize(simple)
             return np.fromiter((self._hash_func(" ".join(g)) for g in ngrams(words, self.config.n_grams)),
                                dtype=np.uint64).reshape((-1, 1))
-        s = _SPACE_RE.sub("", simple)
-        k = self.dedup_config.char_n_grams
-        grams = {s[i:i + k] for i in range(max(0, len(s) - k + 1))} or ({s} if s else set())
+        grams = char_grams(simple, self.dedup_config.char_n_grams)
         return np.fromiter((self._hash_func(g) for g in sorted(grams)), dtype=np.uint64).reshape((-1, 1))

@@ -135,10 +135,3 @@ class ManifestStep(PipelineStep):
         return
         yield
 
-
-def read_shard(bin_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens, offsets) of one shard, memory-mapped."""
-    bin_path = Path(bin_path)
-    tokens = np.memmap(bin_path, dtype="<u4", mode="r")
-    offsets = np.fromfile(bin_path.with_suffix(".idx"), dtype="<u8")
-    return tokens, offsets

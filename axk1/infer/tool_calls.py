@@ -192,9 +192,3 @@ class ToolCallParser:
             self._content.append(body)
         return body
 
-
-def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
-    """(content or None when empty, calls) of a whole answer."""
-    parser = ToolCallParser()
-    parser.feed(text, final=True)
-    return parser.content or None, parser.calls

@@ -19,18 +19,9 @@ class LatentKVCache:
                  device: torch.device | str = "cpu", num_layers: int | None = None) -> None:
         """num_layers: the model's (default), or e.g. 1 for an MTP module's own layer (axk1/infer/speculative.py)."""
         self.max_slots = max_slots
-        self.kv_rank = config.kv_lora_rank
         width = config.kv_lora_rank + config.qk_rope_head_dim
         self.latent = [torch.zeros(batch_size, max_slots, width, dtype=dtype, device=device)
                        for _ in range(config.num_hidden_layers if num_layers is None else num_layers)]
-
-    @property
-    def c_kv(self) -> list[torch.Tensor]:
-        return [t[..., : self.kv_rank] for t in self.latent]
-
-    @property
-    def k_rope(self) -> list[torch.Tensor]:
-        return [t[..., self.kv_rank :] for t in self.latent]
 
     @staticmethod
     def bytes_per_token(config: ModelConfig, dtype: torch.dtype = torch.bfloat16) -> int:

@@ -147,7 +147,7 @@ class AXK1ForCausalLM(nn.Module):
 
     def mtp_hidden_states(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
         """Depth-k MTP hidden states [B, T-k, D], final-normed: position i predicts token i+1+k (training only).
-        The trainer feeds them to the chunked cross-entropy with lm_head's weight; mtp_logits applies the head."""
+        The trainer feeds them to the chunked cross-entropy with lm_head's weight (lm_head of them: the logits)."""
         if self.mtp is None:
             raise ValueError("this model was built without MTP modules (pass with_mtp=True)")
         cos_BT1P, sin_BT1P, mask_B1TS = rope_and_mask
@@ -159,10 +159,6 @@ class AXK1ForCausalLM(nn.Module):
                            cos_BT1P[:, :T], sin_BT1P[:, :T], mask)
             out.append(module.shared_head_norm(h_BTD))
         return out
-
-    def mtp_logits(self, h_BTD: torch.Tensor, input_ids_BT: torch.Tensor, rope_and_mask: tuple) -> list[torch.Tensor]:
-        """Depth-k MTP logits [B, T-k, V]."""
-        return [self.lm_head(h) for h in self.mtp_hidden_states(h_BTD, input_ids_BT, rope_and_mask)]
 
     # ---- generation with a latent KV cache --------------------------------------------------------
     def forward_latent(self, input_ids_BT: torch.Tensor, position_ids_BT: torch.Tensor, cache,

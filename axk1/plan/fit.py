@@ -23,6 +23,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from axk1.plan.law_file import FIT_SOURCE
+from axk1.plan.scaling import LossSurface
+
 COARSE = np.arange(0.05, 1.5001, 0.025)   # exponents tried first (alpha and beta)
 FINE_HALF_WIDTH, FINE_STEP = 0.03, 0.0025  # then around the best pair
 BUDGET_GAP_DECADES = 0.15                  # runs whose C differ by less belong to one IsoFLOP group
@@ -52,22 +55,6 @@ class RunPoint:
     @property
     def flops(self) -> float:
         return self.scale * self.tokens
-
-
-@dataclass(frozen=True)
-class Parametric:
-    E: float
-    A: float
-    alpha: float
-    B: float
-    beta: float
-    rmse_log: float  # root mean squared error of log L over the points it was fitted to
-
-    def loss(self, scale, tokens):
-        return self.E + self.A / np.power(scale, self.alpha) + self.B / np.power(tokens, self.beta)
-
-    def as_tuple(self) -> tuple[float, float, float, float, float]:
-        return self.E, self.A, self.alpha, self.B, self.beta
 
 
 @dataclass(frozen=True)
@@ -120,8 +107,9 @@ def _solve_linear(points: list[RunPoint], alphas: np.ndarray, betas: np.ndarray,
     return coef, err
 
 
-def fit_parametric(points: list[RunPoint]) -> Parametric:
-    """Approach 3: L = E + A/M^alpha + B/D^beta by a coarse-then-fine grid over the exponents."""
+def fit_parametric(points: list[RunPoint]) -> LossSurface:
+    """Approach 3: L = E + A/M^alpha + B/D^beta by a coarse-then-fine grid over the exponents, in DeepSeek LLM's
+    units (flops_per_unit 1), with its rmse_log over `points`."""
     _check(points, 5)
     if len(budget_groups(points)) < 2:  # at one budget D = C/M: size and tokens move together, the law is not pinned
         raise ValueError("approach 3 needs runs at two or more compute budgets: at one budget the tokens are C/M, so "
@@ -149,9 +137,11 @@ def fit_parametric(points: list[RunPoint]) -> Parametric:
     pairs = np.array([(a0 + x, b0 + y) for x in fine for y in fine if a0 + x > 0 and b0 + y > 0])
     coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
     j = int(np.argmin(err))
-    law = Parametric(float(coef[j, 0]), float(coef[j, 1]), float(pairs[j, 0]), float(coef[j, 2]),
-                     float(pairs[j, 1]), 0.0)
-    residuals = [math.log(float(law.loss(p.scale, p.tokens)) / p.loss) for p in points]
+    law = LossSurface("fit", float(coef[j, 0]), float(coef[j, 1]), float(pairs[j, 0]), float(coef[j, 2]),
+                      float(pairs[j, 1]), 1.0, FIT_SOURCE)
+    # numpy's power (arrays), as the fit's own predictions: Python's ** differs from it in the last bit now and then
+    predicted = law.loss(np.array([p.scale for p in points]), np.array([p.tokens for p in points]))
+    residuals = [math.log(float(q) / p.loss) for q, p in zip(predicted, points)]
     return replace(law, rmse_log=math.sqrt(sum(r * r for r in residuals) / len(residuals)))
 
 
@@ -212,14 +202,14 @@ def fit_isoflop(points: list[RunPoint]) -> IsoFlop:
 
 
 def bootstrap(points: list[RunPoint], samples: int = 200, seed: int = 0,
-              parametric_points: list[RunPoint] | None = None) -> tuple[list[Parametric], list[IsoFlop]]:
+              parametric_points: list[RunPoint] | None = None) -> tuple[list[LossSurface], list[IsoFlop]]:
     """Refits on runs resampled with replacement (a resample that cannot be fitted is skipped). Approach 3 resamples
     `parametric_points` (default: all the runs; the frontier in `axk1 plan fit`); approach 2 resamples within each
     budget group, so every resample keeps the budgets it was designed with."""
     rng = np.random.default_rng(seed)
     groups = budget_groups(points)
     near = points if parametric_points is None else parametric_points
-    params: list[Parametric] = []
+    params: list[LossSurface] = []
     isos: list[IsoFlop] = []
     for _ in range(samples):
         pick = [near[i] for i in rng.integers(0, len(near), len(near))]

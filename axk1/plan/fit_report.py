@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, Parametric, RunPoint, bootstrap,
-                           budget_groups, fit_isoflop, fit_parametric, frontier, interval)
+from dataclasses import replace
+
+from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, RunPoint, bootstrap, budget_groups,
+                           fit_isoflop, fit_parametric, frontier, interval)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import read_run
-
-
-def _approach3_exponent(p: Parametric) -> float:
-    """M_opt ~ C^a with a = beta / (alpha + beta) under L = E + A/M^alpha + B/D^beta, C = M D."""
-    return p.beta / (p.alpha + p.beta)
-
+from axk1.plan.scaling import LossSurface
 
 MIN_REFITS = 20  # refits that succeeded: fewer give intervals of no width (the same few runs each time)
 MIN_BOOTSTRAP = 10  # refits: fewer leave the 5%-95% intervals meaningless (0 leaves them NaN)
@@ -120,12 +117,11 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if few:
         boot = []
     intervals = {k: list(interval([getattr(b, k) for b in boot])) for k in ("E", "A", "alpha", "B", "beta")}
-    intervals["approach3_exponent"] = list(interval([_approach3_exponent(b) for b in boot]))
+    intervals["approach3_exponent"] = list(interval([b.model_exponent for b in boot]))  # M_opt ~ C^a
     if boot_iso:
         intervals["approach2_exponent"] = list(interval([b.exponent for b in boot_iso]))
-    out = LawFile(Path(output).stem, law.E, law.A, law.alpha, law.B, law.beta, law.rmse_log,
-                  iso.exponent if iso else None, iso.coefficient if iso else None,
-                  samples=[list(b.as_tuple()) for b in boot], intervals=intervals,
+    out = LawFile(replace(law, name=Path(output).stem, samples=tuple(b.terms for b in boot)),
+                  iso.exponent if iso else None, iso.coefficient if iso else None, intervals=intervals,
                   runs=[vars(p) for p in points])
     out.save(output)
     surface = out.surface()
@@ -141,7 +137,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     lines += [f"  {k:>6} {getattr(law, k):.4g}  [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in intervals.items()
               if k in ("E", "A", "alpha", "B", "beta")]
     lo, hi = intervals["approach3_exponent"]
-    lines.append(f"  M_opt ~ C^{_approach3_exponent(law):.3f} [{lo:.3f}, {hi:.3f}]")
+    lines.append(f"  M_opt ~ C^{law.model_exponent:.3f} [{lo:.3f}, {hi:.3f}]")
     if iso:
         lo, hi = intervals.get("approach2_exponent", [float("nan")] * 2)
         lines.append(f"approach 2: M_opt = {iso.coefficient:.4g} C^{iso.exponent:.3f} [{lo:.3f}, {hi:.3f}] from "
@@ -165,7 +161,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     return "\n".join(lines)
 
 
-def plot_fit(points: list[RunPoint], law: Parametric, iso: IsoFlop | None, held: RunPoint | None,
+def plot_fit(points: list[RunPoint], law: LossSurface, iso: IsoFlop | None, held: RunPoint | None,
              path: str | Path, left_out: list[RunPoint] = ()) -> Path:
     """Left: loss vs M per budget (runs, hollow where approach 3 left them out; the fitted law's IsoFLOP curve, each
     budget's minimum; the held-out run and its prediction). Right: the optimal M vs C from both approaches."""
@@ -202,8 +198,8 @@ def plot_fit(points: list[RunPoint], law: Parametric, iso: IsoFlop | None, held:
     left.set_ylabel("held-out validation loss (nats/token)"), left.legend(fontsize=7), left.grid(alpha=0.3)
     left.set_title(f"L = {law.E:.2f} + {law.A:.3g}/M^{law.alpha:.2f} + {law.B:.3g}/D^{law.beta:.2f}")
     cs = np.logspace(np.log10(min(budgets)) - 0.5, np.log10(max(budgets)) + 1.5, 50)
-    g = (law.alpha * law.A / (law.beta * law.B)) ** (1 / (law.alpha + law.beta))
-    right.plot(cs, g * cs ** _approach3_exponent(law), "-", label=f"approach 3: C^{_approach3_exponent(law):.2f}")
+    right.plot(cs, law.model_coefficient * cs ** law.model_exponent, "-",
+               label=f"approach 3: C^{law.model_exponent:.2f}")
     if iso:
         right.plot([c for c, _, _ in iso.minima], [m for _, m, _ in iso.minima], "kx", ms=9, label="IsoFLOP minima")
         right.plot(cs, iso.coefficient * cs ** iso.exponent, "--", label=f"approach 2: C^{iso.exponent:.2f}")

@@ -9,48 +9,52 @@ law file.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from axk1.json_text import from_strict, read_json_file, strict_json
 from axk1.plan.scaling import LAWS, LossSurface
 
 FORMAT = "axk1-scaling-law-v1"
+FIT_SOURCE = "axk1 plan fit"  # a fitted law's source, as its law file records it
 
 
 @dataclass
 class LawFile:
-    name: str
-    E: float
-    A: float
-    alpha: float
-    B: float
-    beta: float
-    rmse_log: float                     # fit error (root mean squared error of log L)
+    """A law file: the fitted surface (its samples the bootstrap refits, its rmse_log the fit's error, its source
+    the file's) and what a surface does not hold. On disk one flat JSON object (to_dict), as it always was."""
+    law: LossSurface
     isoflop_exponent: float | None      # approach 2: M_opt = k C^a (None when the sweep could not give it)
     isoflop_coefficient: float | None
-    samples: list[list[float]] = field(default_factory=list)  # bootstrap refits: [E, A, alpha, B, beta]
     intervals: dict[str, list[float]] = field(default_factory=dict)  # 5%-95% of each fitted quantity
     runs: list[dict] = field(default_factory=list)  # {name, scale, tokens, loss} the law was fitted to
-    source: str = "axk1 plan fit"
-    format: str = FORMAT
 
     def surface(self) -> LossSurface:
-        return LossSurface(self.name, self.E, self.A, self.alpha, self.B, self.beta, 1.0,
-                           f"{self.source}: fitted to {len(self.runs)} runs (approach 3, rmse of log L "
-                           f"{self.rmse_log:.4f})", samples=tuple(tuple(s) for s in self.samples),
-                           # NaN: a fitted law whose runs are not listed, so how far a plan extrapolates is unknown
-                           fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=math.nan))
+        """The law as a plan reads it: its source says what it was fitted to, fitted_flops how far it reaches."""
+        return replace(self.law, source=f"{self.law.source}: fitted to {len(self.runs)} runs (approach 3, rmse of "
+                                        f"log L {self.law.rmse_log:.4f})",
+                       # NaN: a fitted law whose runs are not listed, so how far a plan extrapolates is unknown
+                       fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=math.nan))
+
+    def to_dict(self) -> dict:
+        """The file's object, its keys in the order they have always been written."""
+        law = self.law
+        return {"name": law.name, "E": law.E, "A": law.A, "alpha": law.alpha, "B": law.B, "beta": law.beta,
+                "rmse_log": law.rmse_log, "isoflop_exponent": self.isoflop_exponent,
+                "isoflop_coefficient": self.isoflop_coefficient, "samples": [list(s) for s in law.samples],
+                "intervals": self.intervals, "runs": self.runs, "source": law.source, "format": FORMAT}
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # strict JSON: an interval no refit measured is NaN, written as null (a bare NaN is not JSON; the loader
         # puts it back)
-        path.write_text(strict_json(asdict(self), indent=1) + "\n")
+        path.write_text(strict_json(self.to_dict(), indent=1) + "\n")
         return path
 
 
+REQUIRED = ("name", "E", "A", "alpha", "B", "beta", "rmse_log", "isoflop_exponent", "isoflop_coefficient")
+OPTIONAL = {"samples": list, "intervals": dict, "runs": list, "source": lambda: FIT_SOURCE, "format": lambda: FORMAT}
 MAX_EXPONENT = 3.0
 MAX_IRREDUCIBLE = 20.0  # nats per token: ln of a vocabulary of 485 million tokens
 
@@ -63,47 +67,53 @@ def load_law_file(path: str | Path) -> LawFile:
         raise ValueError(f"law file {path} does not exist: write one with `axk1 plan fit RUN... -o {path}`") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ValueError(f"{path} is not a law file (no \"format\": \"{FORMAT}\"): write one with `axk1 plan fit`")
-    try:
-        law = LawFile(**from_strict(raw))
-    except TypeError as e:
-        raise ValueError(f"law file {path}: {e}; rewrite it with `axk1 plan fit`") from None
-    problem = _law_problem([law.E, law.A, law.alpha, law.B, law.beta]) or _fields_problem(law)
+    raw = from_strict(raw)
+    unknown = [k for k in raw if k not in REQUIRED and k not in OPTIONAL]
+    missing = [k for k in REQUIRED if k not in raw]
+    if unknown or missing:
+        said = "; ".join(([f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+                         + ([f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []))
+        raise ValueError(f"law file {path}: {said}; rewrite it with `axk1 plan fit`")
+    doc = {**{k: make() for k, make in OPTIONAL.items()}, **raw}
+    problem = _law_problem([doc[k] for k in ("E", "A", "alpha", "B", "beta")]) or _fields_problem(doc)
     if problem:
         raise ValueError(f"law file {path}: {problem}; rewrite it with `axk1 plan fit`")
-    if not isinstance(law.samples, list) or not isinstance(law.runs, list):
+    if not isinstance(doc["samples"], list) or not isinstance(doc["runs"], list):
         raise ValueError(f"law file {path}: samples and runs must be lists; rewrite it with `axk1 plan fit`")
-    for i, sample in enumerate(law.samples):
+    for i, sample in enumerate(doc["samples"]):
         well_formed = isinstance(sample, list) and len(sample) == 5
         problem = _law_problem(sample) if well_formed else "not [E, A, alpha, B, beta]"
         if problem:
             raise ValueError(f"law file {path}: samples[{i}]: {problem}; rewrite it with `axk1 plan fit`")
-    for i, run in enumerate(law.runs):
+    for i, run in enumerate(doc["runs"]):
         values = [run.get(k) for k in ("scale", "tokens")] if isinstance(run, dict) else [None]
         if not all(_number(v) and v > 0 for v in values):
             raise ValueError(f"law file {path}: runs[{i}] needs a positive scale and tokens; rewrite it with "
                              "`axk1 plan fit`")
-    return law
+    law = LossSurface(doc["name"], doc["E"], doc["A"], doc["alpha"], doc["B"], doc["beta"], 1.0, doc["source"],
+                      samples=tuple(tuple(s) for s in doc["samples"]), rmse_log=doc["rmse_log"])
+    return LawFile(law, doc["isoflop_exponent"], doc["isoflop_coefficient"], doc["intervals"], doc["runs"])
 
 
-def _fields_problem(law: LawFile) -> str | None:
-    """Why the law's other fields cannot be used, or None: they are printed with the plan (a null rmse_log was a
-    TypeError traceback, a string one "Unknown format code 'f'")."""
+def _fields_problem(doc: dict) -> str | None:
+    """Why the law file's other fields cannot be used, or None: they are printed with the plan (a null rmse_log was
+    a TypeError traceback, a string one "Unknown format code 'f'"). A null interval bound becomes NaN."""
     for name in ("name", "source"):
-        if not isinstance(getattr(law, name), str):
-            return f"{name} must be a string, got {getattr(law, name)!r}"
-    if not (_number(law.rmse_log) and law.rmse_log >= 0):
-        return f"rmse_log must be a finite non-negative number, got {law.rmse_log!r}"
+        if not isinstance(doc[name], str):
+            return f"{name} must be a string, got {doc[name]!r}"
+    if not (_number(doc["rmse_log"]) and doc["rmse_log"] >= 0):
+        return f"rmse_log must be a finite non-negative number, got {doc['rmse_log']!r}"
     for name in ("isoflop_exponent", "isoflop_coefficient"):
-        if getattr(law, name) is not None and not _number(getattr(law, name)):
-            return f"{name} must be a number or null, got {getattr(law, name)!r}"
-    if not isinstance(law.intervals, dict):
-        return f"intervals must be an object of [low, high] pairs, got {law.intervals!r}"
-    for key, pair in law.intervals.items():
+        if doc[name] is not None and not _number(doc[name]):
+            return f"{name} must be a number or null, got {doc[name]!r}"
+    if not isinstance(doc["intervals"], dict):
+        return f"intervals must be an object of [low, high] pairs, got {doc['intervals']!r}"
+    for key, pair in doc["intervals"].items():
         # NaN (or null): an interval no refit measured
         if not (isinstance(pair, list) and len(pair) == 2
                 and all(v is None or _number(v) or (isinstance(v, float) and math.isnan(v)) for v in pair)):
             return f"intervals[{key!r}] must be [low, high] (numbers or null), got {pair!r}"
-        law.intervals[key] = [math.nan if v is None else v for v in pair]
+        doc["intervals"][key] = [math.nan if v is None else v for v in pair]
     return None
 
 

@@ -9,7 +9,7 @@ A MoE enters the dense laws through its efficiency leverage EL (the ratio of den
 loss): a MoE with M activated FLOPs per token trains like a dense model of scale EL x M. Minimising a loss of the
 form E + A/(EL*M)^alpha + B/D^beta at C = M*D then gives D_opt(EL*C) tokens and M = C / D_opt(EL*C): fewer
 activated FLOPs and more tokens than the dense optimum, which is what Ling 2.0 reports for MoE (arXiv 2510.22115
-§2.3.1, Fig. 1b).
+§2.3.1, Fig. 1b). The planner scores its candidates with that loss (plan/search.py), so its search lands there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class LossSurface:
-    """L(X, D) = E + A / X^alpha + B / D^beta, with C = flops_per_unit * X * D.
+    """L(X, D) = E + A / X^alpha + B / D^beta, with C = flops_per_unit * X * D: the one loss-surface type, for the
+    built-in laws, a fit (axk1/plan/fit.py returns one) and a law file (law_file.LawFile holds one).
 
     X is the model scale: non-embedding FLOPs per token M for DeepSeek LLM (flops_per_unit 1), parameters N for
     Chinchilla (flops_per_unit 6). Minimising L at fixed C gives X_opt = G (C/k)^a, D_opt = (C/k)/X_opt with
@@ -39,6 +40,7 @@ class LossSurface:
     # file; drawn from the published standard errors for the built-in laws): the prediction band
     samples: tuple[tuple[float, float, float, float, float], ...] = ()
     fitted_flops: float = 0.0  # the largest budget the law was fitted on, where known (a law file); 0: not known
+    rmse_log: float | None = None  # a fit's root mean squared error of log L over its runs; None: a published law
 
     @property
     def label(self) -> str:
@@ -46,7 +48,13 @@ class LossSurface:
         ("fitted law 'law'"), as that name is the file's stem, often "law" itself ("law law" read as a typo)."""
         return f"{self.name} law" if LAWS.get(self.name) is self else f"fitted law {self.name!r}"
 
-    def loss(self, scale: float, tokens: float) -> float:
+    @property
+    def terms(self) -> tuple[float, float, float, float, float]:
+        """(E, A, alpha, B, beta): a sample's shape, and a law file's samples' entries."""
+        return self.E, self.A, self.alpha, self.B, self.beta
+
+    def loss(self, scale, tokens):
+        """L at model scale `scale` and `tokens`: numbers, or numpy arrays (the fit's plot) elementwise."""
         return self.E + self.A / scale ** self.alpha + self.B / tokens ** self.beta
 
     def band(self, scale: float, tokens: float, level: float = 0.90) -> tuple[float, float]:
@@ -116,20 +124,6 @@ def _published_samples(law: LossSurface, n: int = 400, seed: int = 0) -> LossSur
 CHINCHILLA = _published_samples(CHINCHILLA)
 DEEPSEEK = _published_samples(DEEPSEEK)
 LAWS = {"deepseek": DEEPSEEK, "chinchilla": CHINCHILLA}
-
-
-def deepseek_optimal_split(flops: float) -> tuple[float, float]:
-    """DeepSeek LLM Eq. 4 as published: (M_opt FLOPs/token, D_opt tokens) for a dense model at C = M D."""
-    return 0.1715 * flops ** 0.5243, 5.8316 * flops ** 0.4757
-
-
-def moe_optimal_split(flops: float, leverage: float, law: LossSurface = DEEPSEEK) -> tuple[float, float]:
-    """(activated model scale, tokens) for a MoE of efficiency leverage EL: the dense optimum at EL*C, with the
-    model scale divided by EL (see the module docstring)."""
-    if leverage < 1:
-        raise ValueError(f"efficiency leverage must be >= 1, got {leverage}")
-    scale, tokens = law.optimal(flops * leverage)
-    return scale / leverage, tokens
 
 
 def optimal_batch_tokens(flops: float) -> float:

@@ -58,12 +58,6 @@ def raw_answer(text: str, thinking: bool) -> str | None:
     return lines[-1] if lines else None
 
 
-def exact_answer(text: str, thinking: bool) -> str | None:
-    """The answer of an "exact" task's completion as compared as text (_plain); None when there is nothing there."""
-    raw = raw_answer(text, thinking)
-    return (_plain(raw) or None) if raw is not None else None
-
-
 def as_number(text: str) -> Fraction | None:
     """A plain number's exact value (normalised text: `1,000`, `-0.75`, `3/4`, `\\dfrac{3}{4}`, `\\tfrac34`); None
     for anything else, a list of numbers (`1,2`, `7 2`) included."""

@@ -1,6 +1,6 @@
-"""Near-duplicate search within the output: MinHash signatures over character 5-gram shingles, banded into an
-LSH index (candidates), each candidate confirmed by the exact Jaccard similarity. Exact duplicates (after
-normalisation) are found by hash first."""
+"""Near-duplicate search within the output: MinHash signatures over character 7-gram shingles (the corpus dedup's:
+axk1/text/ngrams.py), banded into an LSH index (candidates), each candidate confirmed by the exact Jaccard
+similarity. Exact duplicates (after normalisation) are found by hash first."""
 
 from __future__ import annotations
 

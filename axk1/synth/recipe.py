@@ -56,7 +56,7 @@ class SampleFilterConfig:
     min_hangul_ratio: float = 0.4  # Korean samples: Hangul share of letters
     max_hangul_ratio_en: float = 0.05  # English samples
     grounding_min: float = 0.6  # share of the answer's key spans found in the passage
-    copy_similarity: float = 0.9  # char 5-gram Jaccard with the passage at or above this = a copy
+    copy_similarity: float = 0.9  # char 7-gram Jaccard (text/ngrams.py) with the passage at or above this = a copy
     near_dup_similarity: float = 0.8  # within the output
     decontam_ngram: int = 13
     benchmarks: list[str] = field(default_factory=list)  # JSONL files (relative to the recipe) or "humaneval"

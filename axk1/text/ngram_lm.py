@@ -199,10 +199,6 @@ class NgramLM:
         window = [-1] * (n - len(context)) + context + [word]
         return float(self._logprobs(np.array([window], dtype=np.int64))[0])
 
-    def prob(self, word: str, context: Sequence[str] = ()) -> float:
-        """p(word | context), tokens as strings (BOS for padding); for checks and tests."""
-        return math.exp(self.logprob(self.vocab.lookup(word), [self.vocab.lookup(t) for t in context]))
-
     def score(self, ids: Sequence[int]) -> tuple[float, int]:
         """(sum of ln p over the events of a sequence of ids, number of events: ids + EOS)."""
         seq = np.array(padded(list(ids), self.order), dtype=np.int64)

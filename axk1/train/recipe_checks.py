@@ -157,7 +157,10 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(problem)
     if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
         raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")
-    if r.data.seed < 0:  # numpy's generators take non-negative seeds only (a run's draws are keyed by it)
-        raise ValueError(f"[data] seed must be >= 0, got {r.data.seed}")
-    if r.data.seed >= 2**63:  # torch.manual_seed takes 64 bits: a larger one was "Overflow when unpacking long long"
-        raise ValueError(f"[data] seed must be below 2**63 = {2**63}, got {r.data.seed}")
+    for name, seed in (("[data] seed", r.data.seed), ("[run] seed", r.run.seed)):
+        if seed is None:  # [run] seed unset: [data] seed's
+            continue
+        if seed < 0:  # numpy's generators take non-negative seeds only (a run's draws are keyed by it)
+            raise ValueError(f"{name} must be >= 0, got {seed}")
+        if seed >= 2**63:  # torch.manual_seed takes 64 bits: a larger one was "Overflow when unpacking long long"
+            raise ValueError(f"{name} must be below 2**63 = {2**63}, got {seed}")

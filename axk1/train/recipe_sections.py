@@ -154,6 +154,10 @@ class RunConfig:
     threads: int = 0                    # torch.set_num_threads; 0 leaves torch's default
     max_bad_steps: int = 5              # consecutive NaN/inf/spike steps before the run stops
     spike_zscore: float = 0.0           # 0 disables spike detection (NaN/inf are always skipped)
+    # the model's initial weights and torch's other draws; None: [data] seed, which drew them before this key
+    # existed, so a recipe without it starts from the same weights as it always did. Apart from the data's seed so
+    # that a run can draw other weights over the same batches, or the same weights over other batches
+    seed: int | None = None
 
 
 @dataclass
@@ -176,3 +180,7 @@ class RecipeSections:
     run: RunConfig = field(default_factory=RunConfig)
     needs_stages = True  # pretraining draws from [[stages]]; the post-training recipes bring their own data
     needs_batch_size = True  # [batch] global_tokens / global_sequences (RL sizes its batches in [rl])
+
+    def init_seed(self) -> int:
+        """What seeds the model's initial weights and torch's generator: [run] seed, else [data] seed."""
+        return self.data.seed if self.run.seed is None else self.run.seed

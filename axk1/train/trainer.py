@@ -58,13 +58,15 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     Distributed (a process group is up): built on the meta device, sharded there (expert parallelism, FSDP2),
     then each rank allocates and fills only its own shards (axk1.parallel.init), so no rank ever holds the
     whole model. One process: the same path without the sharding, so the init is the same counter-based one
-    (seeded by [data] seed) whatever the world size; with [model] init_from the folder's weights replace it."""
+    (seeded by [run] seed, else [data] seed) whatever the world size; with [model] init_from the folder's weights
+    replace it."""
     p = r.parallelism
     dims = MeshDims(p.dp_replicate, p.dp_shard, p.ep, p.cp)
     if not distributed and dims.world_size > 1:
         raise ValueError(f"[parallelism] asks for {dims.world_size} ranks (dp_replicate x dp_shard x cp): launch with "
                          f"torchrun --nproc-per-node {dims.world_size} -m axk1 train ..., or set them to 1")
-    torch.manual_seed(r.data.seed)  # any other random draw of the run starts from the seed too
+    seed = r.init_seed()
+    torch.manual_seed(seed)  # any other random draw of the run starts from the seed too
     with_mtp = r.model.mtp_depth > 0
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
@@ -77,7 +79,7 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     # master weights and optimizer state; one process uses autocast instead (Trainer.autocast)
     param_dtype = torch.bfloat16 if p.precision == "bf16" else None
     parallel = parallelize(objective, dims, device, param_dtype=param_dtype) if distributed else None
-    materialize_(objective, device, r.data.seed)
+    materialize_(objective, device, seed)
     if r.model.init_from is not None and torch.device(device).type != "meta":
         load_hf_sharded_(model, r.model.init_from)
     return model, objective, parallel
