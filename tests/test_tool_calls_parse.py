@@ -134,7 +134,7 @@ def test_the_arguments_are_the_text_the_model_wrote_streamed_or_whole():
     goes out whole, its arguments written by json.dumps."""
     raw = '{ "q":"caf\\u00e9 }</tool_call>",\n  "n": 2.5e3 }'
     text = f'<tool_call>{{"name":"f","arguments":{raw}}}</tool_call>'
-    assert parse_tool_calls(text)[1][0]["function"]["arguments"] == raw
+    assert _whole(text)[1][0]["function"]["arguments"] == raw
     for step in (1, 2, 5, len(text)):
         parser, deltas = ToolCallParser(), []
         for at in range(0, len(text), step):
@@ -165,11 +165,11 @@ def test_a_streamed_block_that_proves_not_a_call_stays_in_the_stream_and_is_cont
     assert [c["function"] for c in streamed] == [{"name": "f", "arguments": '{"a": 1}'},
                                                  {"name": "g", "arguments": "{}"}]
     assert parser.content == bad and parser.calls == streamed[1:] == [streamed[1]]
-    content, calls = parse_tool_calls(text)  # the whole reply: the same content and calls
+    content, calls = _whole(text)  # the whole reply: the same content and calls
     assert (content, [c["function"] for c in calls]) == (bad, [streamed[1]["function"]])
     # the name or arguments given twice: the block says other than what streamed, so it is text
     twice = '<tool_call>{"name": "f", "arguments": {"a": 1}, "arguments": {"a": 2}}</tool_call>'
-    assert parse_tool_calls(twice) == (twice, [])
+    assert _whole(twice) == (twice, [])
 
 
 def test_a_long_argument_is_scanned_once(monkeypatch):
