@@ -60,3 +60,27 @@ def test_metrics_without_tokens_say_so(tmp_path):
     metrics.write_text('{"step": 1, "loss": 5.0}\n{"step": 1, "val_loss": 3.0}\n')
     with pytest.raises(ValueError, match="r-notokens: the rows of .*metrics.jsonl have no `tokens` field"):
         read_run(folder)
+
+
+@pytest.mark.parametrize("tokens,says", [("30720", "30,720"), ("1e308", "100,000,000"),
+                                         (str(10 ** 400), "1000000000")])
+def test_a_run_claiming_more_tokens_than_its_recipe_is_named(tmp_path, tokens, says):
+    """Only a run cut short was refused: 10x its recipe's tokens moved the fitted law without a word, 1e308 made
+    the law's largest budget infinite (so no plan was ever said to extrapolate it), and an integer of 400 digits
+    was an OverflowError traceback."""
+    folder = fake_run(tmp_path, "r-more", "3.0")
+    metrics = folder / "run" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().replace('"tokens": 3072, "val_loss"', f'"tokens": {tokens}, "val_loss"'))
+    with pytest.raises(ValueError, match=rf"r-more: its metrics say it trained {says}.* tokens, more than its "
+                                         r"recipe's 3,072: the metrics are damaged"):
+        read_run(folder)
+
+
+@pytest.mark.parametrize("bad", ["Infinity", "NaN", "-Infinity"])
+def test_a_row_with_a_count_that_is_no_finite_number_is_named(tmp_path, bad):
+    """Infinity was fitted (the law file it wrote, `axk1 plan --law` refused), a NaN skipped by max() over rows."""
+    folder = fake_run(tmp_path, "r-inf", "3.0")
+    rows = f'{{"step": 1, "tokens": {bad}, "loss": 5.0}}', '{"step": 1, "tokens": 3072, "val_loss": 3.0}'
+    (folder / "run" / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="r-inf: a row of .* has no finite number as tokens"):
+        read_run(folder)

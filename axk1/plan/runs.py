@@ -41,9 +41,10 @@ def read_run(folder: str | Path) -> RunPoint:
                          "losses ([validation] held_out > 0 in the recipe, as `axk1 plan sweep` writes)")
     for r in rows:  # a row without a numeric step, or with tokens that are no number, was a KeyError / TypeError
         bad = [k for k in ("step", *(("tokens",) if "tokens" in r else ())) if isinstance(r.get(k), bool)
-               or not isinstance(r.get(k), (int, float))]
-        if bad:
-            raise ValueError(f"{recipe_path.parent.name}: a row of {metrics} has no numeric {' or '.join(bad)} "
+               or not isinstance(r.get(k), (int, float)) or (isinstance(r[k], float) and not math.isfinite(r[k]))]
+        if bad:  # NaN or Infinity too: max() over the rows skipped a NaN, and an infinite count reached the fit
+            raise ValueError(f"{recipe_path.parent.name}: a row of {metrics} has no finite number as "
+                             f"{' or '.join(bad)} "
                              f"({str(r)[:120]}): the run's metrics are damaged; train it again")
     last = max(val, key=lambda r: r["step"])
     if not any("tokens" in r for r in rows):  # was "the last validation loss is not at the run's last step"
@@ -59,6 +60,10 @@ def read_run(folder: str | Path) -> RunPoint:
     if tokens < planned * 0.999:  # a run cut short (max_steps) is another point than the one its recipe plans
         raise ValueError(f"{recipe_path.parent.name}: it trained {tokens:,.0f} of its recipe's {planned:,} tokens: "
                          "let it finish (its learning rate schedule ends with the recipe), or leave it out of the fit")
+    if not tokens <= planned * 1.001:  # NaN too; `axk1 train` stops at the recipe's tokens, never past them
+        raise ValueError(f"{recipe_path.parent.name}: its metrics say it trained {_count(tokens)} tokens, more than "
+                         f"its recipe's {planned:,}: the metrics are damaged or belong to another recipe; train it "
+                         "again, or leave it out of the fit")
     loss = last["val_loss"]
     if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not (math.isfinite(loss) and loss > 0):
         raise ValueError(f"{recipe_path.parent.name}: its last validation loss (step {last['step']}, {metrics}) is "
@@ -72,6 +77,14 @@ def read_run(folder: str | Path) -> RunPoint:
                          "out of the fit")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
                     float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}, {_data_setting(recipe)}")
+
+
+def _count(tokens: float) -> str:
+    """A token count for a message, whatever a damaged file holds (an int of 400 digits, inf, NaN)."""
+    try:
+        return f"{tokens:,.0f}"
+    except (OverflowError, ValueError):
+        return str(tokens)[:40]
 
 
 def _data_setting(recipe) -> str:
