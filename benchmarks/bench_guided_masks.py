@@ -5,10 +5,11 @@ For each grammar of GRAMMARS: `Guide.compile` (llguidance's compile plus the ser
 wall clock and the calling thread's CPU, which the server's budget counts) and llguidance's compile alone; then
 --rows choices of it walk --steps tokens: each step random logits [rows, V] go through `mask_guided` (llguidance's
 masks on its threads, the bits unpacked, the logits masked), the argmax is taken (a uniformly random allowed token)
-and fed to each choice's matcher with `GuidedSequence.follow`. Reported per step, median and slowest (wall clock):
-llguidance's masks alone (computed first into a scratch buffer, the same call mask_guided makes), `mask_guided`
-whole (and its median CPU time, all threads: on a shared machine the less noisy figure), and `follow` for the rows.
-When all the choices have ended (the grammar complete, or an eos it allowed) they start again.
+and fed to each choice's matcher with `GuidedSequence.follow`. Reported per step, median and slowest, wall clock and
+CPU time (all threads': on a shared machine the less noisy figure): llguidance's masks alone (the call mask_guided
+makes, timed in one walk) and `mask_guided` whole (in a second walk of the same tokens: each walk computes a step's
+masks once, as the engine does, since a second computation finds llguidance's caches warm), and `follow` for the
+rows. When all the choices have ended (the grammar complete, or an eos it allowed) they start again.
 
     python benchmarks/bench_guided_masks.py [--tokenizer /tmp/axk1_tok163k] [--rows 8] [--steps 200]
 
@@ -86,40 +87,54 @@ def grammars() -> dict[str, str]:
     }
 
 
-def _walk(guide: Guide, constraint, rows: int, steps: int, V: int) -> dict:
-    """`steps` steps of `rows` choices of `constraint`, its choices started again each time they have all ended
-    (a short grammar, a date, is walked many times over)."""
-    seqs, walks = [], 0
+def _walk(guide: Guide, constraint, rows: int, steps: int, V: int, llguidance_alone: bool) -> dict[str, list]:
+    """Per step, `steps` steps of `rows` choices of `constraint`, its choices started again each time they have all
+    ended (a short grammar, a date, is walked many times over): {"mask": [wall ms], "mask_cpu": [CPU ms, all threads],
+    "follow": [wall ms]}. `llguidance_alone`: "mask" times llguidance's masks only (the call mask_guided makes, into a
+    scratch buffer), then mask_guided runs untimed (its masks then found in llguidance's caches); else mask_guided
+    whole, as the engine runs it. The same seed walks the same tokens either way."""
+    seqs, times = [], {"mask": [], "mask_cpu": [], "follow": [], "walks": [0]}
     W = (V + 31) // 32
     scratch = torch.zeros(rows, W, dtype=torch.int32)
     gen = torch.Generator().manual_seed(0)
-    ll_ms, mask_ms, mask_cpu_ms, follow_ms = [], [], [], []
     for _ in range(steps):
         live = [s for s in seqs if s.guide is not None]
         if not live:
-            seqs, walks = [type("Row", (), {"guide": constraint.start()})() for _ in range(rows)], walks + 1
-            live = seqs
-        t = time.perf_counter()
-        _mask_executor().unsafe_compute_mask_ptr([(s.guide.matcher, i) for i, s in enumerate(live)],
-                                                 scratch.data_ptr(), W * 4, len(live))
-        ll_ms.append((time.perf_counter() - t) * 1000)
+            seqs = [Row(constraint.start()) for _ in range(rows)]
+            live, times["walks"][0] = seqs, times["walks"][0] + 1
         logits = torch.rand(len(live), V, generator=gen)
-        t, cpu = time.perf_counter(), time.process_time()
-        mask_guided(live, logits)
-        mask_ms.append((time.perf_counter() - t) * 1000)
-        mask_cpu_ms.append((time.process_time() - cpu) * 1000)  # every thread's: llguidance's pool and torch's
+        t, cpu = time.perf_counter(), time.process_time()  # CPU: every thread's, llguidance's pool and torch's
+        if llguidance_alone:
+            _mask_executor().unsafe_compute_mask_ptr([(s.guide.matcher, i) for i, s in enumerate(live)],
+                                                     scratch.data_ptr(), W * 4, len(live))
+        else:
+            mask_guided(live, logits)
+        times["mask"].append((time.perf_counter() - t) * 1000)
+        times["mask_cpu"].append((time.process_time() - cpu) * 1000)
+        if llguidance_alone:
+            mask_guided(live, logits)
         tokens = logits.argmax(dim=-1).tolist()
         t = time.perf_counter()
         for s, token in zip(live, tokens):
-            ended = s.guide.ends_at(token) or s.guide.follow(token) is not None
-            if ended:
+            if s.guide.ends_at(token) or s.guide.follow(token) is not None:
                 s.guide = None
-        follow_ms.append((time.perf_counter() - t) * 1000)
-    med = lambda v: round(statistics.median(v), 3) if v else None  # noqa: E731
-    top = lambda v: round(max(v), 3) if v else None  # noqa: E731
-    return {"steps": len(mask_ms), "walks": walks, "llguidance_mask_ms": [med(ll_ms), top(ll_ms)],
-            "mask_guided_ms": [med(mask_ms), top(mask_ms)], "mask_guided_cpu_ms": med(mask_cpu_ms),
-            "follow_ms": [med(follow_ms), top(follow_ms)]}
+        times["follow"].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+class Row:
+    def __init__(self, guide) -> None:
+        self.guide = guide
+
+
+def _figures(guide: Guide, constraint, rows: int, steps: int, V: int) -> dict:
+    """Median and slowest ms a step: llguidance's masks alone and mask_guided whole (wall clock and CPU), follow."""
+    alone = _walk(guide, constraint, rows, steps, V, llguidance_alone=True)
+    whole = _walk(guide, constraint, rows, steps, V, llguidance_alone=False)
+    pair = lambda v: [round(statistics.median(v), 3), round(max(v), 3)]  # noqa: E731
+    return {"steps": len(whole["mask"]), "walks": whole["walks"][0], "llguidance_mask_ms": pair(alone["mask"]),
+            "llguidance_mask_cpu_ms": pair(alone["mask_cpu"]), "mask_guided_ms": pair(whole["mask"]),
+            "mask_guided_cpu_ms": pair(whole["mask_cpu"]), "follow_ms": pair(whole["follow"])}
 
 
 def main() -> None:
@@ -152,10 +167,10 @@ def main() -> None:
         except ValueError as e:
             constraint, refused = None, {"refused": str(e)[:200]}
         compile_ms, compile_cpu_ms = (time.perf_counter() - t) * 1000, (time.thread_time() - cpu) * 1000
+        walked = _figures(guide, constraint, args.rows, args.steps, V) if constraint else refused
         report["grammars"].append({"grammar": name, "llguidance_compile_ms": round(ll_compile, 2),
                                    "guide_compile_ms": round(compile_ms, 2),
-                                   "guide_compile_thread_cpu_ms": round(compile_cpu_ms, 2),
-                                   **(_walk(guide, constraint, args.rows, args.steps, V) if constraint else refused)})
+                                   "guide_compile_thread_cpu_ms": round(compile_cpu_ms, 2), **walked})
         print(json.dumps(report["grammars"][-1], ensure_ascii=False), flush=True)
     report["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, " \
                         f"llguidance {getattr(llguidance, '__version__', '?')}"

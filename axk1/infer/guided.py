@@ -47,10 +47,10 @@ LIMITS = {"initial_lexer_fuel": 50_000, "step_max_items": 5_000, "verbose_errors
 # matcher fails there is refused, and so is one whose trial costs more than this (a bound the limits above keep
 # ordinary grammars far below: it catches a cost they let through, before the grammar reaches the engine thread).
 # Counted in the compiling thread's CPU time, where llguidance computes these masks: by the wall clock a busy machine
-# refused ordinary grammars (at a 163,840-token vocabulary, `{"type": "object"}` took 258-331 ms of wall clock
-# under a load of 8 on 2 cores, ~1 ms of CPU). At that vocabulary the costliest ordinary grammars measured spent
-# ~20-65 ms on their first steps, wall clock, loaded (benchmarks/RESULTS.md, "Structured outputs at A.X K1's
-# vocabulary").
+# refused ordinary grammars (at a 163,840-token vocabulary, `{"type": "object"}` took 258-565 ms of wall clock
+# under a load of 8 on 2 cores, ~1-2 ms of CPU). At that vocabulary the costliest ordinary grammar measured, a
+# 1,900-option choice, spent ~25 ms of CPU in compile(), its first steps included: the budget is ten times that
+# (benchmarks/RESULTS.md, "Structured outputs at A.X K1's vocabulary").
 FIRST_STEPS_BUDGET_S = 0.25
 
 _executor: llguidance.LLExecutor | None = None
@@ -201,18 +201,22 @@ def _first_lines(message: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+# each byte's 8 bits as 8 bool bytes, packed in one int64 (little-endian: bit k is byte k)
+_BYTE_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.uint8).contiguous().view(torch.int64)[:, 0]
+
+
 def _unpack(words: torch.Tensor, V: int) -> torch.Tensor:
     """The bool rows [..., V] of bitmasks' words [..., W] (32-bit words, little-endian, as llguidance writes them;
-    or their bytes): bit t of a row is token t. Unpacked byte by byte into uint8, viewed as bool, where the device
-    keeps the words: a step's rows cost V bytes each, not the int32 of each bit."""
+    or their bytes): bit t of a row is token t. Unpacked on the device that holds the words, a byte at a time by
+    table (one int64 of 8 bools each: 0.45 ms of CPU for 8 rows of 163,840 tokens, where shifting each bit out
+    took 0.9-1.2 ms, in int32 or uint8): a row costs V bytes, and its int64 indices V more."""
     bytes_B = words.contiguous().view(torch.uint8)
-    shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
-    return (bytes_B[..., None] >> shifts).bitwise_and_(1).view(torch.bool).flatten(-2)[..., :V]
+    return _BYTE_BITS.to(words.device)[bytes_B.long()].view(torch.uint8).view(torch.bool)[..., :V]
 
 
-def _bit(words_W: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Whether a row's mask allows each of `tokens`, read from its words without unpacking the row."""
-    return ((words_W.view(torch.uint8)[tokens >> 3] >> (tokens & 7).to(torch.uint8)) & 1).bool()
+def _bit(words: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Whether masks (words [..., W]) allow each of `tokens` ([..., len(tokens)]), read without unpacking them."""
+    return ((words.view(torch.uint8)[..., tokens >> 3] >> (tokens & 7).to(torch.uint8)) & 1).bool()
 
 
 def _set_bit(words_W: torch.Tensor, token: int, allowed: bool) -> None:
@@ -240,15 +244,13 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
     # the eos ids where a grammar accepts (one check each), the tool-call layout's tags, and grammars like
     # drop_refused's (one Guide per server: its specials), read and fixed in the packed words: a row is unpacked
     # once, on the logits' device (at a 163,840-token vocabulary each unpacked row is 160 KB, its words 20 KB)
-    specials = rows[0][1].guide.specials
-    allows_RS = ((words_RW.view(torch.uint8)[:, specials >> 3] >> (specials & 7).to(torch.uint8)) & 1).bool()
-    for i in allows_RS.any(dim=1).nonzero()[:, 0].tolist():
+    for i in _bit(words_RW, rows[0][1].guide.specials).any(dim=1).nonzero()[:, 0].tolist():
         rows[i][1].drop_refused(words_RW[i])
-    empty_R = ~words_RW.ne(0).any(dim=1)
+    empty_R = words_RW.eq(0).all(dim=1).tolist()
     for i, (_, g) in enumerate(rows):
         if g.matcher.is_error() or empty_R[i]:
             words_RW[i] = -1
-    refused_RV = _unpack(~words_RW.to(logits_RV.device, non_blocking=True), V)
+    refused_RV = _unpack(~words_RW.to(logits_RV.device), V)
     if len(rows) == logits_RV.shape[0]:  # every row constrained (a JSON-only batch): masked where it lies
         logits_RV.masked_fill_(refused_RV, float("-inf"))
         return
