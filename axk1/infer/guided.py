@@ -49,7 +49,7 @@ LIMITS = {"initial_lexer_fuel": 50_000, "step_max_items": 5_000, "verbose_errors
 # Counted in the compiling thread's CPU time, where llguidance computes these masks: by the wall clock a busy machine
 # refused ordinary grammars (at a 163,840-token vocabulary, `{"type": "object"}` took 258-565 ms of wall clock
 # under a load of 8 on 2 cores, ~1-2 ms of CPU). At that vocabulary the costliest ordinary grammar measured, a
-# 1,900-option choice, spent ~25 ms of CPU in compile(), its first steps included: the budget is ten times that
+# 1,900-option choice, spent ~28 ms of CPU in compile(), its first steps included: the budget is ~9 times that
 # (benchmarks/RESULTS.md, "Structured outputs at A.X K1's vocabulary").
 FIRST_STEPS_BUDGET_S = 0.25
 
@@ -220,6 +220,7 @@ def _bit(words: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def _set_bit(words_W: torch.Tensor, token: int, allowed: bool) -> None:
+    """Allow or refuse one token in a row's packed mask, in place."""
     bytes_B = words_W.view(torch.uint8)
     bit = 1 << (token & 7)
     bytes_B[token >> 3] = (int(bytes_B[token >> 3]) | bit) if allowed else (int(bytes_B[token >> 3]) & ~bit & 0xFF)
