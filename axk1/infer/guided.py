@@ -14,7 +14,7 @@ The end of a reply: the model's end-of-turn and eos ids are allowed only where t
 is built with them as its eos set), and a choice whose grammar can take nothing more ends there ("stop").
 Think mode: when the prompt leaves the model inside a think block, the constraint starts after the model's
 `</think>` token (the reasoning is free), as vLLM starts it after its reasoning parser sees the end of reasoning.
-Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask.
+Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask, B its bytes.
 """
 
 from __future__ import annotations
