@@ -14,7 +14,7 @@ The end of a reply: the model's end-of-turn and eos ids are allowed only where t
 is built with them as its eos set), and a choice whose grammar can take nothing more ends there ("stop").
 Think mode: when the prompt leaves the model inside a think block, the constraint starts after the model's
 `</think>` token (the reasoning is free), as vLLM starts it after its reasoning parser sees the end of reasoning.
-Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask.
+Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask, B its bytes.
 """
 
 from __future__ import annotations
@@ -44,8 +44,13 @@ MAX_GRAMMAR_CHARS = 65_536
 # verbose_errors off: a failing matcher's message without its dump of parser state and grammar.
 LIMITS = {"initial_lexer_fuel": 50_000, "step_max_items": 5_000, "verbose_errors": False}
 # compile() computes a grammar's first mask, feeds it one allowed token and computes the next: a grammar whose
-# matcher fails there is refused, and so is one whose trial takes longer than this (a bound the limits above keep
-# ordinary grammars far below: it catches a cost they let through, before the grammar reaches the engine thread)
+# matcher fails there is refused, and so is one whose trial costs more than this (a bound the limits above keep
+# ordinary grammars far below: it catches a cost they let through, before the grammar reaches the engine thread).
+# Counted in the compiling thread's CPU time, where llguidance computes these masks: by the wall clock a busy machine
+# refused ordinary grammars (at a 163,840-token vocabulary, `{"type": "object"}` took 258-565 ms of wall clock
+# under a load of 8 on 2 cores, ~1-2 ms of CPU). At that vocabulary the costliest ordinary grammar measured, a
+# 1,900-option choice, spent ~28 ms of CPU in compile(), its first steps included: the budget is ~9 times that
+# (benchmarks/RESULTS.md, "Structured outputs at A.X K1's vocabulary").
 FIRST_STEPS_BUDGET_S = 0.25
 
 _executor: llguidance.LLExecutor | None = None
@@ -88,21 +93,21 @@ class GuidedSequence:
         grammar accepts (with ignore_eos too: the grammar decides the end of a constrained reply)."""
         return self.active and token in self.guide.eos_ids
 
-    def drop_refused(self, allowed_V: torch.Tensor) -> None:
-        """Fix a mask row in place. llguidance (1.9.1) reads every added token of the tokenizer as special, and
-        where a grammar forces the exact text of one (a regex `<think>`, or `<|im_end|>`: an eos id, on which the
-        engine would end the reply with the grammar unfinished) its mask allows that token, which its matcher then
-        refuses (the choice failed): such tokens leave the mask, and if nothing is left, the forced text's first
-        piece spelt without added tokens is allowed instead."""
+    def drop_refused(self, words_W: torch.Tensor) -> None:
+        """Fix a mask row (its packed 32-bit words) in place. llguidance (1.9.1) reads every added token of the
+        tokenizer as special, and where a grammar forces the exact text of one (a regex `<think>`, or `<|im_end|>`:
+        an eos id, on which the engine would end the reply with the grammar unfinished) its mask allows that token,
+        which its matcher then refuses (the choice failed): such tokens leave the mask, and if nothing is left, the
+        forced text's first piece spelt without added tokens is allowed instead."""
         specials = self.guide.specials
-        for token in specials[allowed_V[specials]].tolist():
+        for token in specials[_bit(words_W, specials)].tolist():
             if not self.matcher.validate_tokens([token]):
-                allowed_V[token] = False
-        if not allowed_V.any():
+                _set_bit(words_W, token, False)
+        if not words_W.any():
             forced = self.matcher.compute_ff_bytes().decode("utf-8", "ignore")
             pieces = self.guide.tokenizer.greedy_tokenize(forced) if forced else []
             if pieces:
-                allowed_V[pieces[0]] = True
+                _set_bit(words_W, pieces[0], True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,9 +136,14 @@ class Guide:
         generation_config.json's and the chat template's end of turn); think_close: the `</think>` token's id."""
         self.tokenizer = llguidance.LLTokenizer(tokenizer.to_str(), n_vocab=vocab_size, eos_token=sorted(eos_ids))
         self.vocab_size, self.think_close, self.eos_ids = vocab_size, think_close, frozenset(eos_ids)
-        # the ids llguidance reads as special, and the eos set (see GuidedSequence.drop_refused)
-        self.specials = torch.tensor([i for i in range(vocab_size) if i in self.eos_ids
-                                      or self.tokenizer.is_special_token(i)], dtype=torch.long)
+        # the ids llguidance reads as special, and the eos set (see GuidedSequence.drop_refused), checked at every
+        # step a mask allows one of them. Not the ids past the tokenizer (a model's vocabulary padded wider than its
+        # tokenizer): llguidance reads them as special too, yet no grammar of text allows them, and with a 512-token
+        # vocabulary's tokenizer under a 163,840-wide head they were 163,440 ids gathered from every row each step
+        known = min(vocab_size, tokenizer.get_vocab_size())
+        self.specials = torch.tensor(sorted({i for i in eos_ids if i < vocab_size}
+                                            | {i for i in range(known) if self.tokenizer.is_special_token(i)}),
+                                     dtype=torch.long)
 
     def literal(self, text: str) -> str:
         """`text` in a Lark grammar: `<text>`, llguidance's name of a special token, when the tokenizer has it as one
@@ -159,15 +169,15 @@ class Guide:
 
     def _try_first_steps(self, matcher: llguidance.LLMatcher, kind: str) -> None:
         """ValueError for a grammar whose first mask, first token or second mask fails (past llguidance's limits:
-        LIMITS) or takes longer than FIRST_STEPS_BUDGET_S; run on a copy, in the compiling worker thread, so that
+        LIMITS) or costs more CPU time than FIRST_STEPS_BUDGET_S; run on a copy, in the compiling worker thread, so that
         such a grammar is a 400 that costs the engine nothing. The token tried: the first the mask allows that is
         not special (nor an eos id: see GuidedSequence.drop_refused)."""
-        trial, start = matcher.deep_copy(), time.monotonic()
+        trial, start = matcher.deep_copy(), time.thread_time()
         for _ in range(2):
             mask = torch.frombuffer(bytearray(trial.compute_bitmask()), dtype=torch.uint8)
             if trial.is_error() or trial.is_stopped():
                 break
-            allowed_V = _bits(mask, self.vocab_size)
+            allowed_V = _unpack(mask, self.vocab_size)
             allowed_V[self.specials] = False
             allowed = allowed_V.nonzero()[:1, 0].tolist()
             if not allowed or not trial.consume_token(allowed[0]):
@@ -176,11 +186,12 @@ class Guide:
             raise ValueError(f"the {kind} constraint is past this server's limits for structured outputs at its "
                              f"first tokens ({_first_lines(trial.get_error(), 300)}): simplify it (fewer alternatives "
                              f"or optional properties, smaller repetition counts)")
-        spent = time.monotonic() - start
+        spent = time.thread_time() - start
         if spent > FIRST_STEPS_BUDGET_S:
-            raise ValueError(f"the {kind} constraint took {spent * 1000:.0f} ms for its first tokens' masks; this "
-                             f"server allows {FIRST_STEPS_BUDGET_S * 1000:.0f} ms (each step of a constrained reply "
-                             f"holds every other stream): simplify it (smaller repetition counts, fewer alternatives)")
+            raise ValueError(f"the {kind} constraint took {spent * 1000:.0f} ms of CPU for its first tokens' masks; "
+                             f"this server allows {FIRST_STEPS_BUDGET_S * 1000:.0f} ms (each step of a constrained "
+                             f"reply holds every other stream): simplify it (smaller repetition counts, fewer "
+                             f"alternatives)")
 
 
 def _first_lines(message: str, limit: int = 600) -> str:
@@ -190,10 +201,29 @@ def _first_lines(message: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _bits(mask_W: torch.Tensor, V: int) -> torch.Tensor:
-    """The bool row of V tokens from a bitmask's bytes (or 32-bit words, little-endian: the same bits)."""
-    shifts = torch.arange(8, dtype=torch.uint8)
-    return ((mask_W.view(torch.uint8)[:, None] >> shifts) & 1).view(-1)[:V].bool()
+# each byte's 8 bits as 8 bool bytes, packed in one int64 (little-endian: bit k is byte k)
+_BYTE_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.uint8).contiguous().view(torch.int64)[:, 0]
+
+
+def _unpack(words: torch.Tensor, V: int) -> torch.Tensor:
+    """The bool rows [..., V] of bitmasks' words [..., W] (32-bit words, little-endian, as llguidance writes them;
+    or their bytes): bit t of a row is token t. Unpacked on the device that holds the words, a byte at a time by
+    table (one int64 of 8 bools each: 0.45 ms of CPU for 8 rows of 163,840 tokens, where shifting each bit out
+    took 0.9-1.2 ms, in int32 or uint8): a row costs V bytes, and its int64 indices V more."""
+    bytes_B = words.contiguous().view(torch.uint8)
+    return _BYTE_BITS.to(words.device)[bytes_B.long()].view(torch.uint8).view(torch.bool)[..., :V]
+
+
+def _bit(words: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Whether masks (words [..., W]) allow each of `tokens` ([..., len(tokens)]), read without unpacking them."""
+    return ((words.view(torch.uint8)[..., tokens >> 3] >> (tokens & 7).to(torch.uint8)) & 1).bool()
+
+
+def _set_bit(words_W: torch.Tensor, token: int, allowed: bool) -> None:
+    """Allow or refuse one token in a row's packed mask, in place."""
+    bytes_B = words_W.view(torch.uint8)
+    bit = 1 << (token & 7)
+    bytes_B[token >> 3] = (int(bytes_B[token >> 3]) | bit) if allowed else (int(bytes_B[token >> 3]) & ~bit & 0xFF)
 
 
 def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
@@ -207,21 +237,23 @@ def mask_guided(seqs: list[Any], logits_RV: torch.Tensor) -> None:
         return
     V = logits_RV.shape[-1]
     W = (V + 31) // 32
-    bits_RW = torch.zeros(len(rows), W, dtype=torch.int32)
+    words_RW = torch.zeros(len(rows), W, dtype=torch.int32)
     # llguidance writes each row's mask straight into the tensor's memory (what llguidance.torch wraps; that module
     # is not imported: it compiles a kernel with torch.compile at import, seconds of start-up)
     _mask_executor().unsafe_compute_mask_ptr([(g.matcher, i) for i, (_, g) in enumerate(rows)],
-                                             bits_RW.data_ptr(), W * 4, len(rows))
-    shifts = torch.arange(32, dtype=torch.int32)
-    allowed_RV = ((bits_RW[:, :, None] >> shifts) & 1).view(len(rows), W * 32)[:, :V].bool()
+                                             words_RW.data_ptr(), W * 4, len(rows))
     # the eos ids where a grammar accepts (one check each), the tool-call layout's tags, and grammars like
-    # drop_refused's (one Guide per server: its specials)
-    for i in allowed_RV[:, rows[0][1].guide.specials].any(dim=1).nonzero()[:, 0].tolist():
-        rows[i][1].drop_refused(allowed_RV[i])
+    # drop_refused's (one Guide per server: its specials), read and fixed in the packed words: a row is unpacked
+    # once, on the logits' device (at a 163,840-token vocabulary each unpacked row is 160 KB, its words 20 KB)
+    for i in _bit(words_RW, rows[0][1].guide.specials).any(dim=1).nonzero()[:, 0].tolist():
+        rows[i][1].drop_refused(words_RW[i])
+    empty_R = words_RW.eq(0).all(dim=1).tolist()
     for i, (_, g) in enumerate(rows):
-        if g.matcher.is_error() or not allowed_RV[i].any():
-            allowed_RV[i] = True
+        if g.matcher.is_error() or empty_R[i]:
+            words_RW[i] = -1
+    refused_RV = _unpack(~words_RW.to(logits_RV.device), V)
+    if len(rows) == logits_RV.shape[0]:  # every row constrained (a JSON-only batch): masked where it lies
+        logits_RV.masked_fill_(refused_RV, float("-inf"))
+        return
     index = torch.tensor([r for r, _ in rows], device=logits_RV.device)
-    masked = logits_RV[index].masked_fill(~allowed_RV.to(logits_RV.device), float("-inf"))
-    logits_RV[index] = masked
-
+    logits_RV[index] = logits_RV[index].masked_fill(refused_RV, float("-inf"))
