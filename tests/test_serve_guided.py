@@ -255,6 +255,28 @@ def test_logprobs_are_over_the_tokens_the_grammar_allows(client):
     assert sum(2.718281828 ** t.logprob for t in allowed) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_a_matcher_failing_mid_reply_ends_that_choice_alone(client, server):
+    """A grammar that passes the first steps and then allows nothing (after "nop", a rule that can only recur):
+    the choices that took that branch end "error" with a short note, the others end at "yes"; the request is a
+    200, streamed or not (it was a 500, or one stream error, for every choice)."""
+    lark = 'start: "yes" | "n" "o" "p" loop\nloop: loop "q"'
+    status, body = _post(server, "/v1/chat/completions", {"messages": ASK, "max_tokens": 20, "n": 4, "seed": 0,
+                                                          "temperature": 1.0, "guided_grammar": lark, **NON_THINK})
+    assert status == 200, body
+    ends = {(c["finish_reason"], c["message"]["content"], c.get("error", {}).get("code")) for c in body["choices"]}
+    assert ends == {("stop", "yes", None), ("error", "nop", "structured_output_failed")}, body
+    failed = [c["error"]["message"] for c in body["choices"] if c["finish_reason"] == "error"]
+    assert all("NoExtensionBias" in m and len(m) < 300 for m in failed), failed
+    texts, ends = {}, {}
+    for chunk in _chat(client, n=4, seed=0, max_tokens=20, stream=True, extra_body={"guided_grammar": lark}):
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            if c.finish_reason:
+                ends[c.index] = (c.finish_reason, (c.model_extra.get("error") or {}).get("code"))
+    assert sorted(ends) == [0, 1, 2, 3], ends
+    assert {(texts[i], *ends[i]) for i in ends} == {("yes", "stop", None), ("nop", "error", "structured_output_failed")}
+
+
 HOSTILE = {
     "an invalid schema": ({"guided_json": {"type": "objekt"}}, "guided_json", "objekt"),
     "an unsatisfiable schema": ({"response_format": {"type": "json_schema", "json_schema": {
