@@ -312,6 +312,15 @@ HOSTILE = {
     "a tool's bad parameters": ({"tools": [WEATHER, {"type": "function", "function": {"name": "bad", "parameters": {
         "type": "object", "properties": {"x": {"type": "strin"}}}}}], "tool_choice": "required"},
         "tools[1].function.parameters", "strin"),
+    # no finite value (a $ref that can only recur): the matcher failed a few tokens in, a 500 for every choice
+    "a forced call's tool whose parameters only recur": ({"tools": [WEATHER, {"type": "function", "function": {
+        "name": "loop", "parameters": {"$ref": "#"}}}], "tool_choice": "required"}, "tools[1].function.parameters",
+        "no finite value"),
+    "a property defined as itself": ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "required": ["a"], "$defs": {"x": {
+            "$ref": "#/$defs/x"}}}}}}, "response_format.json_schema.schema", "properties.a"),
+    "an object that must hold itself": ({"guided_json": {"type": "object", "properties": {"a": {"$ref": "#"}},
+                                                         "required": ["a"]}}, "guided_json", "no finite value"),
     "a whitespace pattern beside a regex": ({"guided_regex": "a+", "guided_whitespace_pattern": " "},
                                             "guided_whitespace_pattern", "not JSON"),
     "a whitespace pattern alone": ({"structured_outputs": {"whitespace_pattern": " "}},
@@ -331,6 +340,9 @@ def test_a_bad_constraint_is_a_400_that_names_it_and_the_server_goes_on(server):
     assert status == 400 and body["error"]["param"] == "guided_regex"
     status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_choice": ["a"], "max_tokens": 5})
     assert status == 200 and body["choices"][0]["text"] == "a"
+    tree = {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}, "required": ["kids"]}
+    status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_json": tree, "max_tokens": 5})
+    assert status == 200, body  # recursion with a way out (an empty list) is served
 
 
 def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_tokenizer_says_why(tmp_path):
