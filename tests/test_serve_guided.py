@@ -236,6 +236,16 @@ def test_forced_tool_calls_parse_and_their_arguments_validate(client):
     assert {c.index for c in streamed} == {0} and _parses(arguments, CLOCK["function"]["parameters"])
 
 
+def test_a_forced_call_of_a_tool_whose_parameters_have_no_type_gets_an_object(client):
+    """A `parameters` schema without "type" (vLLM reads it; clients send them) also allows numbers and strings,
+    which the parser refuses as arguments: the forced reply's calls are objects."""
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"properties": {"x": {"type": "integer"}}}}}
+    for seed in range(3):
+        choice = _chat(client, tools=[tool], tool_choice="required", parallel_tool_calls=False, seed=seed).choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls, choice
+        assert isinstance(json.loads(choice.message.tool_calls[0].function.arguments), dict)
+
+
 def test_think_mode_leaves_the_reasoning_free_and_constrains_the_answer(client):
     choices = ["yes", "no"]
     # ignore_eos: a free reasoning may sample the end of turn, which would end the reply before its answer
@@ -321,6 +331,12 @@ HOSTILE = {
             "$ref": "#/$defs/x"}}}}}}, "response_format.json_schema.schema", "properties.a"),
     "an object that must hold itself": ({"guided_json": {"type": "object", "properties": {"a": {"$ref": "#"}},
                                                          "required": ["a"]}}, "guided_json", "no finite value"),
+    # OpenAI's rule: the parser takes only an object's arguments, so a forced reply of others had no calls
+    "a tool's parameters of type array": ({"tools": [WEATHER, {"type": "function", "function": {
+        "name": "f", "parameters": {"type": "array"}}}], "tool_choice": "required"}, "tools[1].function.parameters",
+        "type \"object\""),
+    "a tool's parameters of type string, not forced": ({"tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "string"}}}]}, "tools[0].function.parameters", "got type \"string\""),
     "a whitespace pattern beside a regex": ({"guided_regex": "a+", "guided_whitespace_pattern": " "},
                                             "guided_whitespace_pattern", "not JSON"),
     "a whitespace pattern alone": ({"structured_outputs": {"whitespace_pattern": " "}},

@@ -208,7 +208,7 @@ def tool_grammar(req: Any, guide: Guide) -> str:
         functions, where = zip(*[(f, w) for f, w in zip(functions, where) if f["name"] == name][:1])
     rules = []
     for i, fn in enumerate(functions):
-        schema = fn.get("parameters") or {"type": "object"}
+        schema = {**(fn.get("parameters") or {}), "type": "object"}  # arguments are an object (tool_choice.py)
         _check_parameters(schema, where[i])
         head = "\n{\"name\": " + json.dumps(fn["name"], ensure_ascii=False) + ", \"arguments\": "
         rules.append(f"call_{i}: {guide.literal(TOOL_CALL_OPEN)} {json.dumps(head)} args_{i} {json.dumps(TAIL)} "
