@@ -326,9 +326,10 @@ HOSTILE = {
     "a forced call's tool whose parameters only recur": ({"tools": [WEATHER, {"type": "function", "function": {
         "name": "loop", "parameters": {"$ref": "#"}}}], "tool_choice": "required"}, "tools[1].function.parameters",
         "no finite value"),
-    "a property defined as itself": ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
-        "type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "required": ["a"], "$defs": {"x": {
-            "$ref": "#/$defs/x"}}}}}}, "response_format.json_schema.schema", "properties.a"),
+    "a property defined as itself": ({"response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "required": ["a"],
+                                "$defs": {"x": {"$ref": "#/$defs/x"}}}}}}, "response_format.json_schema.schema",
+        "properties.a"),
     "an object that must hold itself": ({"guided_json": {"type": "object", "properties": {"a": {"$ref": "#"}},
                                                          "required": ["a"]}}, "guided_json", "no finite value"),
     # OpenAI's rule: the parser takes only an object's arguments, so a forced reply of others had no calls
