@@ -1,7 +1,7 @@
 """How an `axk1` command ends when its verb raises: the exit code and the one line a user reads (a bad value or a
-missing file: `axk1 VERB: error: ...` and 2; Ctrl-C and SIGTERM: a line, how to go on, 130 and 143; a failed torchrun
-rank: its traceback or a word that another rank failed, then out at once), and SIGTERM raised as `Terminated` while a
-verb runs. Split from axk1/cli.py, which parses and dispatches."""
+missing file: `axk1 VERB: error: ...` and 2; Ctrl-C, SIGTERM and SIGHUP: a line, how to go on, 130, 143 and 129; a
+failed torchrun rank: its traceback or a word that another rank failed, then out at once), and SIGTERM or SIGHUP
+raised as `Terminated` while a verb runs. Split from axk1/cli.py, which parses and dispatches."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
     # DCP's CheckpointException, which carries it per rank.)
     again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
-    what = "interrupted" if stop == signal.SIGINT else "stopped by SIGTERM"
+    what = "interrupted" if stop == signal.SIGINT else f"stopped by {signal.Signals(stop).name}"
     if stop == signal.SIGTERM and "TORCHELASTIC_RUN_ID" in os.environ:
         # most often torchrun's stop of the other ranks after one failed: "run the command again" sent the reader
         # away from that rank's error; a checkpoint to go on from is still worth a word
@@ -59,21 +59,24 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
         again = again if _newest_step(args) is not None else ""
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
-    return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143
+    return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143, 129
 
 
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """While a verb runs, SIGTERM raises Terminated in the main thread (see Terminated); the handler before is put
-    back after."""
+    """While a verb runs, SIGTERM and SIGHUP raise Terminated in the main thread (see Terminated); the handlers
+    before are put back after. SIGHUP (the terminal closed, `kill -HUP`) ended a verb at once, as SIGTERM used to
+    (`axk1 serve` cut every stream); a SIGHUP the verb was started to ignore (`nohup`, which exists to keep a
+    command running when its terminal closes) stays ignored."""
     global _MAIN_PID
     _MAIN_PID = os.getpid()
-    before = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else [])
+    before = {sig: signal.signal(sig, _terminate) for sig in signals} if _in_main_thread() else {}
     try:
         yield
     finally:
-        if before is not None:
-            signal.signal(signal.SIGTERM, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
@@ -186,10 +189,15 @@ def _first_to_report(line: str) -> bool:
 
 
 class Terminated(BaseException):
-    """SIGTERM (a scheduler's or `kill`'s stop) outside a training loop, raised where the command stands so that its
-    clean-ups run (staging folders, temporary files) and it ends with a line, as Ctrl-C does. A BaseException, as
-    KeyboardInterrupt is: no `except Exception` on the way may take it for the command's own error. (Inside a
-    training loop the trainer's handler takes SIGTERM instead: it saves a checkpoint and stops after the step.)"""
+    """SIGTERM (a scheduler's or `kill`'s stop) outside a training loop, or SIGHUP, raised where the command stands so
+    that its clean-ups run (staging folders, temporary files) and it ends with a line, as Ctrl-C does. A
+    BaseException, as KeyboardInterrupt is: no `except Exception` on the way may take it for the command's own error.
+    (Inside a training loop the trainer's handler takes SIGTERM instead: it saves a checkpoint and stops after the
+    step.) `signum`: the signal, for the line and the exit code."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 _MAIN_PID = os.getpid()  # the process main() runs in (set there); forks of it are not
@@ -206,11 +214,11 @@ def _terminate(signum, frame) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
-    raise Terminated
+    raise Terminated(signum)
 
 
 def _stopped_by(e: BaseException | None) -> int | None:
-    """The signal (SIGINT for a KeyboardInterrupt, SIGTERM for Terminated) that set off this exception: itself, its
+    """The signal (SIGINT for a KeyboardInterrupt, Terminated's own) that set off this exception: itself, its
     context or cause chain, or a rank's failure inside DCP's CheckpointException, with that failure's own chain
     (Ctrl-C in a synchronous save surfaced as a rank's RuntimeError raised while the interrupt was handled: a
     traceback, exit 1). None when no signal did."""
@@ -222,5 +230,5 @@ def _stopped_by(e: BaseException | None) -> int | None:
         if isinstance(c, KeyboardInterrupt):
             return signal.SIGINT
         if isinstance(c, Terminated):
-            return signal.SIGTERM
+            return c.signum
     return None

@@ -1,12 +1,15 @@
 """SIGTERM outside a training loop (`kill`, a scheduler's stop between the demo's stages, during a merge): the command
 ended at once with no line and without its clean-ups. Now it ends as Ctrl-C does: a line, exit 143, clean-ups run;
-forked workers still end at once. (Inside a training loop the trainer's own stop takes SIGTERM: test_train_faults.py.)"""
+forked workers still end at once. SIGHUP the same (129), unless the command was started to ignore it (nohup).
+(Inside a training loop the trainer's own stop takes SIGTERM: test_train_faults.py.)"""
 
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 # A verb that stands still until signalled: `axk1 params` with its function swapped for one that holds a staging
 # folder (removed by its clean-up) and, when asked, a forked worker (which reports its exit code).
@@ -46,9 +49,10 @@ SLOW_VERB = textwrap.dedent("""
 """)
 
 
-def _start(tmp_path, mode: str) -> tuple[subprocess.Popen, str]:
+def _start(tmp_path, mode: str, hup=signal.SIG_DFL) -> tuple[subprocess.Popen, str]:
+    """The verb, started with SIGHUP's disposition `hup` (SIG_IGN: as `nohup` starts it)."""
     proc = subprocess.Popen([sys.executable, "-c", SLOW_VERB, str(tmp_path), mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, hup))
     first = proc.stdout.readline()  # the verb is running (its import of torch can take a while on a busy machine)
     assert first, proc.communicate()[1][-2000:]
     return proc, first.strip()
@@ -65,6 +69,28 @@ def test_sigterm_ends_a_command_with_a_line_and_its_clean_ups(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "axk1 params: stopped by SIGTERM" in err and "Traceback" not in err, err
     assert not (tmp_path / "staging").exists()  # the command's `finally` ran (the default action skipped it)
+
+
+def test_sighup_ends_a_command_as_sigterm_does_unless_it_runs_under_nohup(tmp_path):
+    """SIGHUP (the terminal closed) ended a command at once, its clean-ups skipped; under nohup it must not end it."""
+    proc, first = _start(tmp_path, "sleep")
+    proc.send_signal(signal.SIGHUP)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGHUP and "axk1 params: stopped by SIGHUP" in err, err
+    assert "Traceback" not in err and not (tmp_path / "staging").exists(), err
+    proc, first = _start(tmp_path, "sleep", hup=signal.SIG_IGN)
+    proc.send_signal(signal.SIGHUP)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):  # ignored: the verb sleeps on
+            proc.communicate(timeout=3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
 
 
 def test_a_forked_worker_still_ends_at_once_on_sigterm(tmp_path):

@@ -145,7 +145,7 @@ def test_a_matcher_failing_mid_reply_ends_its_choice_alone_with_a_short_error(mo
     for i in choices:
         tokens = [t for s, t, _, _ in events if s == i and t is not None]
         (reason, error), = [(r, e) for s, t, r, e in events if s == i and t is None]
-        assert reason is None and "Current row has" in error and len(error) < 300 and "<state>" not in error, error
+        assert reason == "error" and "Current row has" in error and len(error) < 300 and "<state>" not in error, error
         assert set(tokenizer.decode(tokens)) <= {"q", "r"} and len(tokenizer.decode(tokens)) < 8  # refused: unsent
     assert len([t for s, t, _, _ in events if s == free and t is not None]) == FREE_TOKENS
     assert [(r, e) for s, t, r, e in events if s == free and t is None] == [("length", None)]

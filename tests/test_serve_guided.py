@@ -236,6 +236,16 @@ def test_forced_tool_calls_parse_and_their_arguments_validate(client):
     assert {c.index for c in streamed} == {0} and _parses(arguments, CLOCK["function"]["parameters"])
 
 
+def test_a_forced_call_of_a_tool_whose_parameters_have_no_type_gets_an_object(client):
+    """A `parameters` schema without "type" (vLLM reads it; clients send them) also allows numbers and strings,
+    which the parser refuses as arguments: the forced reply's calls are objects."""
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"properties": {"x": {"type": "integer"}}}}}
+    for seed in range(3):
+        choice = _chat(client, tools=[tool], tool_choice="required", parallel_tool_calls=False, seed=seed).choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls, choice
+        assert isinstance(json.loads(choice.message.tool_calls[0].function.arguments), dict)
+
+
 def test_think_mode_leaves_the_reasoning_free_and_constrains_the_answer(client):
     choices = ["yes", "no"]
     # ignore_eos: a free reasoning may sample the end of turn, which would end the reply before its answer
@@ -253,6 +263,28 @@ def test_logprobs_are_over_the_tokens_the_grammar_allows(client):
     allowed = [t for t in first.top_logprobs if t.logprob > -9999]
     assert {t.token for t in allowed} <= {"y", "ye", "yes", "n", "no"}, allowed
     assert sum(2.718281828 ** t.logprob for t in allowed) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_matcher_failing_mid_reply_ends_that_choice_alone(client, server):
+    """A grammar that passes the first steps and then allows nothing (after "nop", a rule that can only recur):
+    the choices that took that branch end "error" with a short note, the others end at "yes"; the request is a
+    200, streamed or not (it was a 500, or one stream error, for every choice)."""
+    lark = 'start: "yes" | "n" "o" "p" loop\nloop: loop "q"'
+    status, body = _post(server, "/v1/chat/completions", {"messages": ASK, "max_tokens": 20, "n": 4, "seed": 0,
+                                                          "temperature": 1.0, "guided_grammar": lark, **NON_THINK})
+    assert status == 200, body
+    ends = {(c["finish_reason"], c["message"]["content"], c.get("error", {}).get("code")) for c in body["choices"]}
+    assert ends == {("stop", "yes", None), ("error", "nop", "structured_output_failed")}, body
+    failed = [c["error"]["message"] for c in body["choices"] if c["finish_reason"] == "error"]
+    assert all("NoExtensionBias" in m and len(m) < 300 for m in failed), failed
+    texts, ends = {}, {}
+    for chunk in _chat(client, n=4, seed=0, max_tokens=20, stream=True, extra_body={"guided_grammar": lark}):
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            if c.finish_reason:
+                ends[c.index] = (c.finish_reason, (c.model_extra.get("error") or {}).get("code"))
+    assert sorted(ends) == [0, 1, 2, 3], ends
+    assert {(texts[i], *ends[i]) for i in ends} == {("yes", "stop", None), ("nop", "error", "structured_output_failed")}
 
 
 HOSTILE = {
@@ -290,6 +322,22 @@ HOSTILE = {
     "a tool's bad parameters": ({"tools": [WEATHER, {"type": "function", "function": {"name": "bad", "parameters": {
         "type": "object", "properties": {"x": {"type": "strin"}}}}}], "tool_choice": "required"},
         "tools[1].function.parameters", "strin"),
+    # no finite value (a $ref that can only recur): the matcher failed a few tokens in, a 500 for every choice
+    "a forced call's tool whose parameters only recur": ({"tools": [WEATHER, {"type": "function", "function": {
+        "name": "loop", "parameters": {"$ref": "#"}}}], "tool_choice": "required"}, "tools[1].function.parameters",
+        "no finite value"),
+    "a property defined as itself": ({"response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "required": ["a"],
+                                "$defs": {"x": {"$ref": "#/$defs/x"}}}}}}, "response_format.json_schema.schema",
+        "properties.a"),
+    "an object that must hold itself": ({"guided_json": {"type": "object", "properties": {"a": {"$ref": "#"}},
+                                                         "required": ["a"]}}, "guided_json", "no finite value"),
+    # OpenAI's rule: the parser takes only an object's arguments, so a forced reply of others had no calls
+    "a tool's parameters of type array": ({"tools": [WEATHER, {"type": "function", "function": {
+        "name": "f", "parameters": {"type": "array"}}}], "tool_choice": "required"}, "tools[1].function.parameters",
+        "type \"object\""),
+    "a tool's parameters of type string, not forced": ({"tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "string"}}}]}, "tools[0].function.parameters", "got type \"string\""),
     "a whitespace pattern beside a regex": ({"guided_regex": "a+", "guided_whitespace_pattern": " "},
                                             "guided_whitespace_pattern", "not JSON"),
     "a whitespace pattern alone": ({"structured_outputs": {"whitespace_pattern": " "}},
@@ -309,6 +357,9 @@ def test_a_bad_constraint_is_a_400_that_names_it_and_the_server_goes_on(server):
     assert status == 400 and body["error"]["param"] == "guided_regex"
     status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_choice": ["a"], "max_tokens": 5})
     assert status == 200 and body["choices"][0]["text"] == "a"
+    tree = {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}, "required": ["kids"]}
+    status, body = _post(server, "/v1/completions", {"prompt": "x", "guided_json": tree, "max_tokens": 5})
+    assert status == 200, body  # recursion with a way out (an empty list) is served
 
 
 def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_tokenizer_says_why(tmp_path):

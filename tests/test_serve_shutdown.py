@@ -1,13 +1,15 @@
 """SIGTERM with requests in flight (`axk1 serve --shutdown-timeout`): each stream ends with an error event and
 [DONE], a non-streaming request with a 503, one log line and no traceback; a request that finishes within the
 timeout is answered as usual. A force quit (Ctrl-C twice) ends them the same way at once, a body still arriving
-at the timeout gets the same 503, and the exit status is the signal's (130, 143)."""
+at the timeout gets the same 503, and the exit status is the signal's (130, 143). SIGHUP drains as SIGTERM does
+(129), unless the server was started to ignore it (nohup)."""
 
 import http.client
 import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -189,6 +191,36 @@ def test_a_request_that_finishes_within_the_shutdown_timeout_is_answered_as_usua
         thread.join(timeout=60)
         server.proc.wait(timeout=60)
     assert out[-1] == "[DONE]" and json.loads(out[-2])["choices"][0]["finish_reason"] == "length"
+
+
+def test_sighup_drains_as_sigterm_does_and_exits_129(folder):
+    """SIGHUP (a closed terminal, `kill -HUP`) killed the server at once: streams cut without [DONE], nothing
+    logged. Now the stream in flight finishes within the timeout, a line says why, and the exit is the signal's."""
+    body = {"model": folder.name, "prompt": "Seoul", "max_tokens": 40, "temperature": 0, "ignore_eos": True}
+    with ServerProcess(folder, "--shutdown-timeout", "60") as server:
+        out, started = [], threading.Event()
+        thread = threading.Thread(target=_stream_events, args=(server.base, body, out, started))
+        thread.start()
+        assert started.wait(30)
+        _, log = _stop(server, [thread], [signal.SIGHUP])
+    assert out[-1] == "[DONE]" and json.loads(out[-2])["choices"][0]["finish_reason"] == "length", out[-3:]
+    assert "SIGHUP: shutting down as on SIGTERM" in log and "Traceback" not in log, log
+    assert server.proc.returncode == 128 + signal.SIGHUP and "axk1 serve: stopped by SIGHUP" in log, log
+
+
+def test_a_server_started_under_nohup_ignores_sighup(folder):
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts a command: the child inherits it
+    try:
+        server = ServerProcess(folder)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    with server:
+        os.kill(server.proc.pid, signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):  # a server that drains on it is gone well within this
+            server.proc.wait(timeout=3)
+        response = _post(server.base, {"model": folder.name, "prompt": "Seoul", "max_tokens": 3})
+        assert response.status == 200 and server.proc.poll() is None
+    assert "SIGHUP" not in server.proc.stdout.read()
 
 
 def test_the_engine_thread_outlives_a_sink_that_fails_and_a_closed_event_loop():

@@ -9,6 +9,9 @@ clients written against vLLM (agent-RL frameworks read them):
   choice (its prompts may differ; streamed: in the choice's first chunk). Streamed, each chunk carries the ids of
   the tokens since its choice's last chunk, so they add up to the whole reply's (a token whose text is held back,
   such as part of a Hangul syllable, rides with the chunk that sends its text, as its logprobs do).
+- `error`: in a choice whose `finish_reason` is "error" (its structured output's matcher failed mid-reply: that
+  choice alone ended, the request's other choices went on), {"message", "type", "code"} saying why, as an error
+  body does. Streamed, in the choice's last chunk.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def stop_reason(gen: Generation, i: int, req: Any) -> str | int | None:
 def choice_fields(gen: Generation, i: int, req: Any, chat: bool, first: bool, final: bool) -> dict[str, Any]:
     """Choice i's vLLM fields in its next chunk, or its whole reply (`first` and `final` both)."""
     fields: dict[str, Any] = {"stop_reason": stop_reason(gen, i, req)} if final else {}
+    if final and gen.errors[i] is not None:  # finish_reason "error": what ended this choice alone
+        fields["error"] = {"message": gen.errors[i], "type": "server_error", "code": "structured_output_failed"}
     if req.return_token_ids:
         fields["token_ids"] = gen.take_token_ids(i)
         if first and not chat:

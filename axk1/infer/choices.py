@@ -44,6 +44,7 @@ class Generation:
         self.texts = [IncrementalText(codec, stop, reasoning) for _, reasoning in prompts for _ in range(n)]
         self.finish: list[str | None] = [None] * len(self.texts)
         self.stop_reasons: list[str | int | None] = [None] * len(self.texts)  # the stop string or id that ended it
+        self.errors: list[str | None] = [None] * len(self.texts)  # why a choice ended with finish_reason "error"
         self.tool_parsers = [ToolCallParser(max_tool_calls) for _ in self.texts] if tool_calls else None
         self.tokens = [0] * len(self.texts)
         self.wants_logprobs = params.logprobs is not None
@@ -77,7 +78,7 @@ class Generation:
             i = self.index[seq.id]
             if self.finish[i] is not None:
                 continue  # ended here already (a stop string); the engine's late events are dropped
-            if error is not None:
+            if error is not None and reason != "error":  # the engine failed: every choice of the request with it
                 raise APIError(500, f"generation failed: {error}", type="server_error")
             text = self.texts[i]
             if token is not None:
@@ -101,12 +102,13 @@ class Generation:
                 reason, self.stop_reasons[i] = "stop", text.matched
             else:
                 delta, self.stop_reasons[i] = Delta(), seq.stop_token
+            self.errors[i] = error  # its matcher failed (axk1/infer/guided.py): it alone ends, the others go on
             tail = text.finish()
-            cut = reason == "length"  # its limit ended it: an unfinished call block is dropped, not content
+            cut = reason in ("length", "error")  # ended early: an unfinished call block is dropped, not content
             last = self._parse_tools(i, Delta(delta.reasoning + tail.reasoning, delta.content + tail.content), True,
                                      cut)
             if self.tool_parsers and self.tool_parsers[i].calls and not cut:
-                reason = "tool_calls"  # a reply that called; one cut by max_tokens stays "length", calls listed
+                reason = "tool_calls"  # a reply that called; one cut short stays "length" or "error", calls listed
             self.finish[i] = reason
             pending -= 1
             yield i, last, reason

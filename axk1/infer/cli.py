@@ -124,8 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             http=timed_h11(args.read_timeout))
     server = DrainingServer(config, shutdown, engine.stop)  # stops the engine while the event loop is still up
     try:
-        # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM too: axk1/cli_exit.py's
-        # Terminated): both go on to main(), which ends with a line and 130 or 143 as every verb does (a Ctrl-C
+        # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM and SIGHUP too: axk1/cli_exit.py's
+        # Terminated): they go on to main(), which ends with a line and 130, 143 or 129 as every verb does (a Ctrl-C
         # ended with 0 here, as if the server had stopped of itself)
         server.run()
     finally:
@@ -174,7 +174,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
     p.add_argument("--shutdown-timeout", type=non_negative_int, default=5,
-                   help="seconds the requests in flight may go on after SIGTERM or Ctrl-C (new connections are "
+                   help="seconds the requests in flight may go on after SIGTERM, SIGHUP or Ctrl-C (new connections are "
                         "refused at once); then each still running ends with an error (a 503; a stream, an error "
                         "event and [DONE]). 0: at once; a second Ctrl-C: at once too (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],

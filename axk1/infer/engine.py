@@ -378,7 +378,7 @@ class Engine:
             self._finish(s, "stop")
             return
         ended = s.guide.follow(token) if s.guide is not None else None  # its grammar complete, or its matcher failed
-        if ended and ended[0] is None:  # a failed matcher's error ends the choice; the token it refused is not sent
+        if ended and ended[0] == "error":  # a failed matcher ends the choice; the token it refused is not sent
             return self._finish(s, *ended)
         if s.params.logprobs is not None:
             s.logprobs.append(token_logprob(logits_V, token, s.params.logprobs))

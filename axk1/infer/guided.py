@@ -78,14 +78,15 @@ class GuidedSequence:
         return self.waiting_for is None
 
     def follow(self, token: int) -> tuple[str | None, ...] | None:
-        """Feed an emitted token. None: go on; ("stop",): the grammar is complete and takes nothing more; (None,
-        message): the matcher failed (a grammar that passed compile() met a limit of llguidance's at this step)."""
+        """Feed an emitted token. None: go on; ("stop",): the grammar is complete and takes nothing more; ("error",
+        message): the matcher failed (a grammar that passed compile() met a limit of llguidance's at this step, or
+        a rule with no way out): that choice alone ends, finish_reason "error" (axk1/infer/choices.py)."""
         if not self.active:
             if token == self.waiting_for:
                 self.waiting_for = None
             return None
         if not self.matcher.consume_token(token):
-            return None, f"structured output: the grammar's matcher failed: {_first_lines(self.matcher.get_error())}"
+            return "error", f"structured output: the grammar's matcher failed: {_first_lines(self.matcher.get_error())}"
         return ("stop",) if self.matcher.is_stopped() else None
 
     def ends_at(self, token: int) -> bool:

@@ -32,6 +32,7 @@ from typing import Any
 
 import llguidance
 
+from axk1.infer.finite_schema import recursion_without_exit
 from axk1.infer.guided import Guide
 from axk1.infer.protocol import MAX_JSON_DEPTH, APIError, json_shape
 from axk1.infer.sequence import SamplingParams
@@ -64,6 +65,7 @@ def _json_grammar(schema: Any, field: str, options: dict[str, Any] | None = None
     if not isinstance(schema, dict):
         raise APIError(400, f"'{field}' must be a JSON schema (an object), got {type(schema).__name__}", param=field,
                        code="invalid_type")
+    _check_finite(schema, field)
     try:
         return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=options or JSON_OPTIONS)
     except ValueError as e:
@@ -166,9 +168,24 @@ def constraint_fields(req: Any) -> list[str]:
     return fields
 
 
+def _check_finite(schema: Any, field: str) -> None:
+    """A 400 naming the field of a schema with no finite value (axk1/infer/finite_schema.py): its matcher would
+    fail a few tokens into the reply, or nest until max_tokens."""
+    found = recursion_without_exit(schema)
+    if found:
+        where, ref = found
+        place = f"the value at {where}" if where else "its value"
+        raise APIError(400, f"invalid {field}: the schema has no finite value: {place} must match $ref "
+                            f"{json.dumps(ref)[:100]}, which can only recur (each value it allows holds another); give "
+                            "the recursion a way out (an optional property, an anyOf branch that does not refer back, "
+                            "or minItems 0)", param=field, code="invalid_value")
+
+
 def _check_parameters(schema: Any, field: str) -> None:
     """A 400 naming a tool's `parameters` where llguidance cannot read them as a schema (else the error would come
-    from the whole tool-call grammar, blamed on tool_choice and quoting its Lark lines)."""
+    from the whole tool-call grammar, blamed on tool_choice and quoting its Lark lines), or where they have no
+    finite value (checked per tool: a broken tool is refused by name, before any choice could pick it)."""
+    _check_finite(schema, field)
     try:
         error = llguidance.LLMatcher.validate_grammar(
             llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS))
@@ -191,7 +208,7 @@ def tool_grammar(req: Any, guide: Guide) -> str:
         functions, where = zip(*[(f, w) for f, w in zip(functions, where) if f["name"] == name][:1])
     rules = []
     for i, fn in enumerate(functions):
-        schema = fn.get("parameters") or {"type": "object"}
+        schema = {**(fn.get("parameters") or {}), "type": "object"}  # arguments are an object (tool_choice.py)
         _check_parameters(schema, where[i])
         head = "\n{\"name\": " + json.dumps(fn["name"], ensure_ascii=False) + ", \"arguments\": "
         rules.append(f"call_{i}: {guide.literal(TOOL_CALL_OPEN)} {json.dumps(head)} args_{i} {json.dumps(TAIL)} "

@@ -15,7 +15,9 @@ from axk1.infer.logprobs import TokenLogprob
 if TYPE_CHECKING:
     from axk1.infer.guided import Constraint, GuidedSequence
 
-# Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None).
+# Called from the engine thread: (sequence, new token or None, finish reason or None, error message or None). An
+# error with reason None: the engine failed (the request fails); with reason "error": that choice's matcher failed
+# (it alone ends).
 Sink = Callable[["Sequence", "int | None", "str | None", "str | None"], None]
 
 

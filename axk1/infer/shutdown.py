@@ -1,4 +1,4 @@
-"""How `axk1 serve` ends on SIGTERM or Ctrl-C, as vLLM's `--shutdown-timeout` has it: uvicorn stops accepting
+"""How `axk1 serve` ends on SIGTERM, SIGHUP or Ctrl-C, as vLLM's `--shutdown-timeout` has it: uvicorn stops accepting
 connections at once (a new client's connection is refused, and a load balancer tries another server), the requests
 in flight may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
 with an SSE error object ("the server is shutting down") and `[DONE]`, a non-streaming request with a 503 error,
@@ -11,12 +11,21 @@ error or `[DONE]` (a queued stream had only its role chunk), and the log got one
 A force quit cancelled them at once (plain-text 500s, cut streams), and the engine thread, stopped only after the
 event loop had closed, died on it with a traceback. uvicorn's own cancel stays as a backstop, a few seconds after
 ours.
+
+SIGHUP (the terminal closed, `kill -HUP`, a supervisor's stop) drains as SIGTERM does, with a log line that says so,
+and the server exits 129 (axk1/cli_exit.py). uvicorn handles SIGINT and SIGTERM only, so SIGHUP's default action
+killed the server at once: every stream cut without an error or `[DONE]`, nothing logged. A server started under
+`nohup` (SIGHUP ignored) still ignores it: that is what nohup is for. SIGHUP is no reload here: a server reloads its
+weights through /update_weights_from_disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -106,7 +115,30 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.app_shutdown, self.stop_engine = shutdown, stop_engine
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        """uvicorn's (0.54), with SIGHUP beside SIGINT and SIGTERM unless it is ignored: the handlers are ours while
+        the server runs, the ones before are put back after, and the signals that stopped it are raised again
+        (axk1/cli_exit.py then ends with its line and 128 + the signal)."""
+        if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
+            yield
+            return
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+        for sig in reversed(self._captured_signals):
+            signal.raise_signal(sig)
+
     def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGHUP and not self.should_exit:
+            log.warning("SIGHUP: shutting down as on SIGTERM: new connections are refused, and the requests in flight "
+                        "may finish within --shutdown-timeout %g s", self.app_shutdown.timeout)
         super().handle_exit(sig, frame)
         if self.force_exit:
             self.app_shutdown.force()

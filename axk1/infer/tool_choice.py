@@ -4,7 +4,9 @@ kept apart so that the schema can ask it without importing the protocol, which i
 Served: `tools` with `tool_choice` "auto" (the default when tools are sent: the model decides), "none", "required"
 or a named function ({"type": "function", "function": {"name": ...}}); the last two force the reply to be calls,
 by guided decoding (axk1/infer/guided_request.py). Refused by name: OpenAI's deprecated `functions` /
-`function_call`, a named function not in `tools`.
+`function_call`, a named function not in `tools`, a function whose `parameters` schema has a `type` other than
+"object" (OpenAI's rule and error code: a call's arguments are an object, and the parser takes no other value; a
+schema without `type` is read as an object's, as vLLM reads it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
             check_tools(req.tools)
         except ValueError as e:
             return "tools", f"invalid tools: {e}", "invalid_value"
+        problem = _parameters_problem(req.tools)
+        if problem is not None:
+            return problem
         kwargs = req.chat_template_kwargs
         if kwargs is not None and "tools" in (kwargs.model_extra or {}):
             return ("chat_template_kwargs.tools", "send the tools once, in 'tools' (the template gets them from "
@@ -50,6 +55,19 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
     if name not in names:
         return ("tool_choice", f"tool_choice names the function {json.dumps(name)[:80]}, which is not in 'tools' "
                                f"({', '.join(map(str, names))[:200] or 'none sent'})", "invalid_value")
+    return None
+
+
+def _parameters_problem(tools: list[dict[str, Any]]) -> tuple[str, str, str] | None:
+    for i, tool in enumerate(tools):
+        parameters = tool.get("function", tool).get("parameters")
+        kind = parameters.get("type") if isinstance(parameters, dict) else None
+        if kind is None or kind == "object" or (isinstance(kind, list) and "object" in kind):
+            continue
+        where = f"tools[{i}].function.parameters" if "function" in tool else f"tools[{i}].parameters"
+        return (where, f"invalid {where}: a function's parameters must be a JSON schema of type \"object\" (a "
+                       f"call's arguments are a JSON object), got type {json.dumps(kind)[:60]}: make the value a "
+                       "property of an object", "invalid_function_parameters")
     return None
 
 
