@@ -16,7 +16,7 @@ from pathlib import Path
 
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
-from axk1.eval.tasks.base import digest
+from axk1.eval.provenance import digest
 from axk1.json_text import read_json_file
 from axk1.text.korean import SYLLABLE_CLASS
 

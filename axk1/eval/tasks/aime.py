@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, digest, failed_record,
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record,
                                   register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id

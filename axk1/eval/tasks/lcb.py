@@ -11,7 +11,8 @@ from datetime import datetime
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
 from axk1.eval.tasks.lcb_data import in_window, load_problems
 from axk1.text.korean import SYLLABLE_CLASS, is_syllable
 
