@@ -116,8 +116,8 @@ def test_aime_answers_are_read_from_the_final_answer_only(output, status, extrac
     ("72 (정답)", "correct", "72"), ("\\text{최종 정답은 } 72", "correct", "72"), ("답은 73", "wrong", "73"),
     (r"\text{(B) } 73", "wrong", "73"),
     # still not one integer after the label: no new way to list candidates
-    (r"\text{72 or 73}", "wrong", None),
-    (r"\text{Answer: } 72 \text{ or } 73", "wrong", None),
+    (r"\text{72 or 73}", "wrong", "several numbers"),  # (math-verify's reading was wrong too, by luck)
+    (r"\text{Answer: } 72 \text{ or } 73", "wrong", "several numbers"),
     (r"\text{(B) } 72 \text{ or } (C) 73", "wrong", None),
     (r"\text{(B) (C) } 72", "wrong", None),
     (r"\text{Answer 1: } 72", "wrong", None),
@@ -151,6 +151,33 @@ def test_numbers_apart_are_never_summed_into_the_answer(output):
 
     verdict = grade_integer_answer(output, 72)
     assert verdict.status == "wrong" and verdict.extracted == "several numbers", verdict
+
+
+@pytest.mark.parametrize("box", [r"70\,\text{or}\,2", r"70\,\text{and}\,2", r"70\,\text{ or }\,2", r"70\,\text{ and }\,2",
+                                 r"70\,or\,2", r"70\,and\,2", r"70\, or \,2", r"70\, and \,2", r"70\;\mathrm{or}\;2",
+                                 r"70~\text{or}~2", r"70 \text{또는} 2", r"70\text{이나}2", r"70, 2", r"70;2", r"\{70, 2\}",
+                                 r"70\,\textbf{vs}\,2"])
+def test_two_numbers_with_a_word_or_a_comma_between_are_several_numbers(box):
+    """`\boxed{70\,\text{or}\,2}` was right for 72: the thin spaces went, `\text{or}` was unwrapped to `70or2`,
+    which the numbers-apart check (digits, spaces, digits) let through to math-verify, which added 70 and 2."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    for output in (rf"\boxed{{{box}}}", f"The answer is ${box}$."):
+        verdict = grade_integer_answer(output, 72)
+        assert verdict.status == "wrong" and verdict.extracted == "several numbers", (output, verdict)
+
+
+@pytest.mark.parametrize("output,gold", [(r"\boxed{42\text{개}}", 42), (r"\boxed{m+n=42}", 42), ("정답은 42입니다", 42),
+                                         (r"\boxed{\text{The answer is } 42}", 42), (r"\boxed{1,000}", 1000),
+                                         (r"\boxed{4.2 \times 10}", 42), (r"\boxed{42 \text{ ways}}", 42),
+                                         (r"\boxed{42\,\text{m}}", 42), (r"\boxed{2^{5}+10}", 42), ("정답: 42번", 42),
+                                         (r"\boxed{x=42}", 42), (r"\boxed{6 \cdot 7}", 42)])
+def test_one_number_with_words_or_commands_around_it_is_still_one_answer(output, gold):
+    """The word check looks only between two numbers: a unit, a counter, a label or a LaTeX command (`\times`)
+    is not a second candidate."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    assert grade_integer_answer(output, gold).correct
 
 
 @pytest.mark.parametrize("output,value", [(r"\boxed{70\,2}", 702), (r"So $70\,2$", 702), (r"So $1\thinspace 072$", 1072),

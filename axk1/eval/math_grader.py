@@ -121,11 +121,21 @@ def _answer_text(content: str) -> str:
     return re.sub(r"(?<=[0-9])\s*(?:[가-힣]{1,3}|\((?:정|)답\))[.!]?\s*$", "", s.strip())  # `72개.`, `42 (정답)`
 
 
+# Two numbers with a word between them (`70 or 2`, `70\,\text{and}\,2`, `70 또는 2`, `70이나 2`) or in a list
+# (`70, 2`): several candidates, which math-verify added up (`70\,\text{or}\,2` was right for 72). A word is two
+# or more letters not opening a LaTeX command (`4.2\times 10` is one product) or Korean; the spacing around it,
+# `\,` included, is taken off by _answer_text first, so `70or2` is what is left of the first example.
+APART = r"(?:\s|~|[,;])*"
+WORD_BETWEEN = re.compile(rf"[0-9]{APART}(?:(?<![\\A-Za-z])[A-Za-z]{{2,}}|[가-힣]+){APART}-?[0-9]")
+LIST_BETWEEN = re.compile(r"[0-9]\s*[,;]\s*-?[0-9]")
+THOUSANDS = re.compile(r"(?<=[0-9]),(?=[0-9]{3}(?![0-9]))")
+
+
 def not_one_integer(content: str) -> str | None:
-    """Why `content` is graded wrong without asking math-verify, or None: numbers apart (`70 2`, which math-verify
-    added up to 72) or an integer too long to be an answer."""
+    """Why `content` is graded wrong without asking math-verify, or None: numbers apart (`70 2`, `70 or 2`, `70, 2`,
+    which math-verify added up to 72) or an integer too long to be an answer."""
     s = _answer_text(content)
-    if re.search(r"[0-9]\s+[0-9]", s):
+    if re.search(r"[0-9]\s+[0-9]", s) or WORD_BETWEEN.search(s) or LIST_BETWEEN.search(THOUSANDS.sub("", s)):
         return "several numbers"
     run = max((len(m.group().lstrip("0")) for m in re.finditer(r"[0-9]+", s)), default=0)
     return f"a {run}-digit number" if run > MAX_ANSWER_DIGITS else None
