@@ -180,6 +180,33 @@ def test_one_number_with_words_or_commands_around_it_is_still_one_answer(output,
     assert grade_integer_answer(output, gold).correct
 
 
+@pytest.mark.parametrize("output", ["The answer is 42 (mod 1000).", "The answer is 42 for n = 3.",
+                                    "The answer is 42 out of 100 cases.", "따라서 정답은 42이며, 이는 3가지 경우의 합입니다.",
+                                    "**Answer:** $42$, found in 7 steps", "The answer is 41. No: the answer is 42, not 9.",
+                                    "최종 답: 42 (검산: 6 × 7)", "대답은 5개다. 정답은 42이다. 확인: 3"])
+def test_without_a_box_the_integer_after_the_last_answer_label_is_the_answer(output):
+    """Without a box the last number was the answer even after an explicit label: "The answer is 42 (mod 1000)."
+    was graded 1000, and "정답은 42이며, 이는 3가지 ..." 3."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, 42)
+    assert verdict.correct and verdict.extracted == "42", verdict
+
+
+@pytest.mark.parametrize("output,gold,status,extracted", [
+    ("The answer is 70 or 2.", 72, "wrong", "several numbers"),  # a hedge after the label is still several numbers
+    ("정답은 $70$ 또는 $2$", 72, "wrong", "several numbers"),
+    ("The answer is $\\frac{1}{2}$ but wait, 42", 42, "correct", "42"),  # no integer after the label: last number
+    ("The answer is: hmm, let me check. 42", 42, "correct", "42"),
+    ("대답은 5개, 결과는 42", 42, "correct", "42"),  # 대답은 ("the reply is") is not 답은
+])
+def test_an_answer_label_without_an_integer_after_it_changes_nothing(output, gold, status, extracted):
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, gold)
+    assert (verdict.status, verdict.extracted) == (status, extracted), verdict
+
+
 @pytest.mark.parametrize("output,value", [(r"\boxed{70\,2}", 702), (r"So $70\,2$", 702), (r"So $1\thinspace 072$", 1072),
                                           (r"\boxed{1\!072}", 1072)])
 def test_a_thin_space_joins_digits_boxed_or_not(output, value):
