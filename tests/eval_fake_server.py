@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -72,6 +73,24 @@ def aime_file(path, n=3) -> str:
     rows = [{"id": f"p{i}", "problem": f"Problem {i}: find x.", "answer": "70"} for i in range(n)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
+
+
+def aime_key_file(path) -> str:
+    """30 problems whose answers are AIME 2025's (a run on them may be set beside the published numbers), each
+    statement saying its answer for `answer_reply`."""
+    from axk1.eval.tasks.aime_check import ANSWER_KEY
+
+    answers = [a for paper in ("I", "II") for a in ANSWER_KEY[paper]]
+    rows = [{"id": f"p{i}", "problem": f"Problem {i}: find x, which is {a}.", "answer": str(a)}
+            for i, a in enumerate(answers)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def answer_reply(prompt: str) -> dict:
+    """A reply boxing the answer an aime_key_file statement gives."""
+    answer = re.search(r"which is (\d+)", prompt).group(1)
+    return {"choices": [{"message": {"role": "assistant", "content": f"\\boxed{{{answer}}}"}, "finish_reason": "stop"}]}
 
 
 def sample_records(out) -> list[dict]:

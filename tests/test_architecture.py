@@ -83,7 +83,19 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[st
             for alias in node.names:  # `from axk1.plan import arch` imports the module axk1.plan.arch
                 target = f"{base}.{alias.name}"
                 found.append((target if target in modules else _resolve(base, modules), node.lineno))
-    return found
+    return found + _packages_run_on_the_way(module, found, modules)
+
+
+def _packages_run_on_the_way(module: str, found: list[tuple[str, int]], modules: dict[str, Path]) -> list:
+    """Importing `axk1.eval.tasks.base` first runs the package `axk1.eval.tasks`'s __init__ (which imports every
+    task): an edge as real as the import written. Packages enclosing the importer itself are already loaded."""
+    mine = {module.rsplit(".", k)[0] for k in range(module.count(".") + 1)}
+    out = []
+    for target, line in found:
+        parts = target.split(".")
+        out += [(".".join(parts[:k]), line) for k in range(1, len(parts))
+                if ".".join(parts[:k]) in modules and ".".join(parts[:k]) not in mine]
+    return out
 
 
 def _unit(module: str) -> str:
@@ -182,6 +194,51 @@ def test_the_checker_sees_local_imports(tmp_path):
     graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
     assert graph["axk1.model.a"] == {"axk1.checkpoint"}
     assert _cycles(graph) == [["axk1.checkpoint", "axk1.model.a"]]
+
+
+def test_the_checker_sees_the_package_an_import_runs_first(tmp_path):
+    """`from axk1.eval.tasks.base import digest` in translate.py ran tasks/__init__.py, which imports lcb_ko, which
+    imports translate: a cycle no import statement spells, so the checker missed it and `import
+    axk1.eval.translate` failed in a fresh interpreter."""
+    pkg = tmp_path / "axk1"
+    (pkg / "tasks").mkdir(parents=True)
+    files = {"axk1": "__init__.py", "axk1.translate": "translate.py", "axk1.tasks": "tasks/__init__.py",
+             "axk1.tasks.base": "tasks/base.py", "axk1.tasks.ko": "tasks/ko.py"}
+    text = {"axk1.translate": "from axk1.tasks.base import digest\n", "axk1.tasks": "from axk1.tasks import ko\n",
+            "axk1.tasks.ko": "from axk1.translate import t\nfrom axk1.tasks.base import digest\n"}
+    modules = {m: pkg / f for m, f in files.items()}
+    for m, path in modules.items():
+        path.write_text(text.get(m, ""))
+    graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
+    assert graph["axk1.translate"] == {"axk1.tasks.base", "axk1.tasks"}
+    assert graph["axk1.tasks.ko"] == {"axk1.translate", "axk1.tasks.base"}  # its own package is already loading
+    assert _cycles(graph) == [["axk1.tasks", "axk1.tasks.ko", "axk1.translate"]]
+
+
+# Modules that are not imported as axk1.*: `python -m axk1` runs the CLI on import; the sandbox's fork server runs
+# as a script beside its siblings (sandbox_boot.py starts it; it imports `sandbox_child`, not axk1.eval.*).
+NOT_IMPORTED_ALONE = {"axk1.__main__": "runs the CLI when imported",
+                      "axk1.eval.sandbox_zygote": "a script run by sandbox_boot with its folder on sys.path"}
+
+
+@pytest.mark.slow  # ~25 s; test_no_import_cycle_between_modules sees the same cycles from the source
+def test_every_module_imports_alone():
+    """Each module imported first, as a user's `python -c "import axk1.eval.translate"` does: every axk1 module is
+    dropped from sys.modules before the next is imported (third-party ones stay: they are not what is checked)."""
+    import subprocess
+    import sys
+
+    names = sorted(set(MODULES) - NOT_IMPORTED_ALONE.keys())
+    script = ("import importlib, sys\nfailed = []\nfor name in sys.argv[1:]:\n"
+              "    for k in [k for k in sys.modules if k == 'axk1' or k.startswith('axk1.')]:\n"
+              "        del sys.modules[k]\n"
+              "    try:\n        importlib.import_module(name)\n"
+              "    except Exception as e:\n        failed.append(f'{name}: {e!r}')\n"
+              "print('\\n'.join(failed))\n")
+    done = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True,
+                          cwd=ROOT.parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", done.stdout
 
 
 def test_docs_diagram_shows_these_layers():

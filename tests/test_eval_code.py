@@ -148,6 +148,25 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
     "main guard": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
                    "if __name__ == '__main__':\n    main()", "pass", "pass"),
     "exit": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit()", "pass", "pass"),
+    # upstream's reliability_guard sets quit, help, os.getcwd, os.remove, ... to None (exit it leaves): calling one
+    # is a runtime error there, after the right answer was printed or not
+    "quit": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nquit()", "runtime_error", "pass"),
+    "os.getcwd": (ADD, "import os\nos.getcwd()\na, b = map(int, input().split())\nprint(a + b)", "runtime_error",
+                  "pass"),
+    "os.remove, OSError caught": (ADD, "import os\ntry:\n    os.remove('nofile')\nexcept OSError:\n    pass\n"
+                                  "a, b = map(int, input().split())\nprint(a + b)", "runtime_error", "pass"),
+    # (the import goes to the top of upstream's module, where it fails to compile)
+    "import resource": (ADD, "a, b = map(int, input().split())\nimport resource\nprint(a + b)", "compile_error",
+                        "pass"),
+    # loaded in upstream's grading process before its guard: imported there without calling a nulled function
+    "import multiprocessing": (ADD, "import multiprocessing\na, b = map(int, input().split())\nprint(a + b)", "pass",
+                               "pass"),
+    "functional os.getcwd": (_tests([("1\n2", "3")], "add"), "import os\nclass Solution:\n"
+                             "    def add(self, a, b):\n        return len(os.getcwd()) and a + b", "runtime_error",
+                             "pass"),
+    "functional shutil.rmtree": (_tests([("1\n2", "3")], "add"), "import shutil\nclass Solution:\n"
+                                 "    def add(self, a, b):\n        shutil.rmtree('gone', ignore_errors=True)\n"
+                                 "        return a + b", "runtime_error", "pass"),
     # exit(0.0) ends an interpreter with status 1 (only None and the int 0 are success)
     "exit float": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit(0.0)", "pass", "runtime_error"),
     "syntax": (ADD, "def broken(:\n", "compile_error", "compile_error"),

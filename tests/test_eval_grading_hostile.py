@@ -116,8 +116,8 @@ def test_aime_answers_are_read_from_the_final_answer_only(output, status, extrac
     ("72 (정답)", "correct", "72"), ("\\text{최종 정답은 } 72", "correct", "72"), ("답은 73", "wrong", "73"),
     (r"\text{(B) } 73", "wrong", "73"),
     # still not one integer after the label: no new way to list candidates
-    (r"\text{72 or 73}", "wrong", None),
-    (r"\text{Answer: } 72 \text{ or } 73", "wrong", None),
+    (r"\text{72 or 73}", "wrong", "several numbers"),  # (math-verify's reading was wrong too, by luck)
+    (r"\text{Answer: } 72 \text{ or } 73", "wrong", "several numbers"),
     (r"\text{(B) } 72 \text{ or } (C) 73", "wrong", None),
     (r"\text{(B) (C) } 72", "wrong", None),
     (r"\text{Answer 1: } 72", "wrong", None),
@@ -151,6 +151,60 @@ def test_numbers_apart_are_never_summed_into_the_answer(output):
 
     verdict = grade_integer_answer(output, 72)
     assert verdict.status == "wrong" and verdict.extracted == "several numbers", verdict
+
+
+@pytest.mark.parametrize("box", [r"70\,\text{or}\,2", r"70\,\text{and}\,2", r"70\,\text{ or }\,2", r"70\,\text{ and }\,2",
+                                 r"70\,or\,2", r"70\,and\,2", r"70\, or \,2", r"70\, and \,2", r"70\;\mathrm{or}\;2",
+                                 r"70~\text{or}~2", r"70 \text{또는} 2", r"70\text{이나}2", r"70, 2", r"70;2", r"\{70, 2\}",
+                                 r"70\,\textbf{vs}\,2"])
+def test_two_numbers_with_a_word_or_a_comma_between_are_several_numbers(box):
+    """`\boxed{70\,\text{or}\,2}` was right for 72: the thin spaces went, `\text{or}` was unwrapped to `70or2`,
+    which the numbers-apart check (digits, spaces, digits) let through to math-verify, which added 70 and 2."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    for output in (rf"\boxed{{{box}}}", f"The answer is ${box}$."):
+        verdict = grade_integer_answer(output, 72)
+        assert verdict.status == "wrong" and verdict.extracted == "several numbers", (output, verdict)
+
+
+@pytest.mark.parametrize("output,gold", [(r"\boxed{42\text{개}}", 42), (r"\boxed{m+n=42}", 42), ("정답은 42입니다", 42),
+                                         (r"\boxed{\text{The answer is } 42}", 42), (r"\boxed{1,000}", 1000),
+                                         (r"\boxed{4.2 \times 10}", 42), (r"\boxed{42 \text{ ways}}", 42),
+                                         (r"\boxed{42\,\text{m}}", 42), (r"\boxed{2^{5}+10}", 42), ("정답: 42번", 42),
+                                         (r"\boxed{x=42}", 42), (r"\boxed{6 \cdot 7}", 42)])
+def test_one_number_with_words_or_commands_around_it_is_still_one_answer(output, gold):
+    """The word check looks only between two numbers: a unit, a counter, a label or a LaTeX command (`\times`)
+    is not a second candidate."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    assert grade_integer_answer(output, gold).correct
+
+
+@pytest.mark.parametrize("output", ["The answer is 42 (mod 1000).", "The answer is 42 for n = 3.",
+                                    "The answer is 42 out of 100 cases.", "따라서 정답은 42이며, 이는 3가지 경우의 합입니다.",
+                                    "**Answer:** $42$, found in 7 steps", "The answer is 41. No: the answer is 42, not 9.",
+                                    "최종 답: 42 (검산: 6 × 7)", "대답은 5개다. 정답은 42이다. 확인: 3"])
+def test_without_a_box_the_integer_after_the_last_answer_label_is_the_answer(output):
+    """Without a box the last number was the answer even after an explicit label: "The answer is 42 (mod 1000)."
+    was graded 1000, and "정답은 42이며, 이는 3가지 ..." 3."""
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, 42)
+    assert verdict.correct and verdict.extracted == "42", verdict
+
+
+@pytest.mark.parametrize("output,gold,status,extracted", [
+    ("The answer is 70 or 2.", 72, "wrong", "several numbers"),  # a hedge after the label is still several numbers
+    ("정답은 $70$ 또는 $2$", 72, "wrong", "several numbers"),
+    ("The answer is $\\frac{1}{2}$ but wait, 42", 42, "correct", "42"),  # no integer after the label: last number
+    ("The answer is: hmm, let me check. 42", 42, "correct", "42"),
+    ("대답은 5개, 결과는 42", 42, "correct", "42"),  # 대답은 ("the reply is") is not 답은
+])
+def test_an_answer_label_without_an_integer_after_it_changes_nothing(output, gold, status, extracted):
+    from axk1.eval.math_grader import grade_integer_answer
+
+    verdict = grade_integer_answer(output, gold)
+    assert (verdict.status, verdict.extracted) == (status, extracted), verdict
 
 
 @pytest.mark.parametrize("output,value", [(r"\boxed{70\,2}", 702), (r"So $70\,2$", 702), (r"So $1\thinspace 072$", 1072),

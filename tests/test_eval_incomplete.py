@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.eval_fake_server import OK, aime_file, fake_server, run_eval_cli, sample_records
+from tests.eval_fake_server import aime_file, aime_key_file, answer_reply, fake_server, run_eval_cli, sample_records
 
 
 @pytest.fixture
@@ -24,9 +24,10 @@ def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(serv
     unanswered samples were counted as wrong answers."""
     base, handler = server
     down = ("Problem 1:", "Problem 3:")  # 2 of 30 problems, 32 of 480 samples
-    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if prompt[:10] in down else (200, OK, 0))
+    handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if prompt[:10] in down
+                                 else (200, answer_reply(prompt), 0))
     out = tmp_path / "run"
-    argv = ("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 30), "-n", "16", "-o",
+    argv = ("--model", f"openai:{base}", "--aime-data", aime_key_file(tmp_path / "a.jsonl"), "-n", "16", "-o",
             str(out))
     assert run_eval_cli(*argv) == 1
     captured = capsys.readouterr()
@@ -38,7 +39,7 @@ def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(serv
     assert "AIME25 (not comparable: 32/480 samples unanswered)" in report and "89.8" not in report
     assert "**incomplete**: 32/480 samples unanswered" in report
 
-    handler.route = staticmethod(lambda prompt: (200, OK, 0))  # the server is back: the rerun fills the gaps
+    handler.route = staticmethod(lambda prompt: (200, answer_reply(prompt), 0))  # back: the rerun fills the gaps
     assert run_eval_cli(*argv) == 0
     assert [r["status"] for r in sample_records(out)] == ["correct"] * 480
     report = (out / "report.md").read_text()
@@ -65,7 +66,8 @@ def test_an_lcb_ko_translation_request_that_failed_leaves_its_problem_unanswered
         if prompt.startswith("Translate"):
             if down and "Problem 1" in prompt:
                 return 503, {"error": "overloaded"}, 0
-            return 200, _reply(prompt.split("\n\n", 1)[1]), 0  # the statement itself survives the check
+            korean = prompt.split("\n\n", 1)[1].replace("Problem", "문제").replace("print N+M.", "N+M을 출력하세요.")
+            return 200, _reply(korean), 0  # survives the check
         return 200, _reply("no code here"), 0
 
     handler.route = staticmethod(route)

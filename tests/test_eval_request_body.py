@@ -62,9 +62,9 @@ def test_a_new_concurrency_reuses_kept_completions_and_translations(server, tmp_
     config = json.loads((out / "config.json").read_text())
     assert config["reused_completions"] == 3 and config["backend_settings"]["concurrency"] == 4
 
-    # the translator echoes the statement, which survives the check
+    # the translator answers in Korean, keeping the numbers: the translation survives the check
     handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {
-        "content": prompt.split("\n\n", 1)[1]}, "finish_reason": "stop"}]}, 0))
+        "content": prompt.split("\n\n", 1)[1].replace("Print", "출력하세요:")}, "finish_reason": "stop"}]}, 0))
     cache = TranslationCache(tmp_path / "tr.json")
     for concurrency in (1, 4):
         handler.calls = 0

@@ -24,7 +24,7 @@ from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.metrics import format_stderr
 from axk1.eval.openai_backend import OpenAIBackend
-from axk1.eval.report import too_long_line, too_long_remedy, unanswered_line
+from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
@@ -79,6 +79,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
               + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else "")
               + (f"  NOT MEASURED: {too_long_line(r)}" if r.get("too_long") else ""))
+        failed_rows = r["info"].get("failed_to_parse") or []
+        if failed_rows:  # they are left out of the set, not graded: said here, not only in report.md
+            print(f"{'':10s} {len(failed_rows)} rows of the data failed to parse and were left out (reasons: "
+                  f"results.json, info.failed_to_parse)")
+    # Why a score is not set beside the card's numbers, where anyone reading the scores above sees it.
+    for row in comparison_rows(results):
+        if row.get("not_comparable"):
+            print(f"{row['task']}: not compared with the published numbers: {row['not_comparable']}")
     print(f"report: {out / 'report.md'}")
     failed = 0
     # A prompt refused for its length is refused again on every run: the advice is to shorten it, not to rerun.

@@ -26,10 +26,10 @@ import types
 
 try:  # in the sandbox child the sibling files are top-level modules
     import sandbox_wire as wire
-    from code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, wrap_in_function
+    from code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, null_as_upstream, wrap_in_function
 except ImportError:  # imported from the package (tests, tools)
     from axk1.eval import sandbox_wire as wire
-    from axk1.eval.code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, wrap_in_function
+    from axk1.eval.code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, null_as_upstream, wrap_in_function
 
 
 class _Timeout(Exception):
@@ -133,6 +133,8 @@ class _Program:
                 self.target = compile(m["code"], "<solution>", "exec")  # runs in a fresh process per test
                 return {"ok": True}
             self.guard()
+            if not self.tolerant:  # strict: upstream's reliability_guard (quit() is a runtime error there)
+                null_as_upstream(m["code"])
             _set_timer(self.timeout)
             if self.kind == "strict_stdin":
                 self.target = _exec_module(wrap_in_function(m["code"]))["wrapped_function"]

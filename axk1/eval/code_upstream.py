@@ -4,6 +4,7 @@ and the mocked sys.stdin it reads (standard library only; loaded beside code_run
 """
 
 import io
+import sys
 
 UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
                     "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
@@ -13,6 +14,48 @@ UPSTREAM_IMPORTS = ("from string import *\nfrom re import *\nfrom datetime impor
                     "import datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\nimport math\n"
                     "import random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
                     "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n")
+
+
+# What upstream's reliability_guard sets to None in the process that grades, before the program is compiled: a
+# program calling one fails there with "'NoneType' object is not callable" (a runtime error), so strict mode does the
+# same. Upstream leaves `exit` alone (its line is commented out) and nulls `quit`; names os lacks on Linux
+# (lchflags, lchmod) it sets all the same, so `hasattr(os, "lchmod")` is true there and here.
+NULLED_BUILTINS = ("quit", "help")
+NULLED_OS = ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork", "forkpty",
+             "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown", "chmod", "chown",
+             "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir")
+NULLED_SHUTIL = ("rmtree", "move", "chown")
+NULLED_SUBPROCESS = ("Popen",)
+HIDDEN_MODULES = ("ipdb", "joblib", "resource", "psutil", "tkinter")  # `import resource` raises ImportError
+# Loaded in upstream's grading process before the nulling (numpy by testing_util itself, multiprocessing by the
+# process that runs it, pandas through `datasets`), so a program's import finds them there; imported afterwards,
+# each calls a nulled os function and fails. Imported first here when the program names one.
+UPSTREAM_LOADED = ("numpy", "multiprocessing", "pandas")
+
+
+def null_as_upstream(code: str = "") -> None:
+    """Set what upstream's reliability_guard nulls to None, in this process (strict mode only: the runner process
+    grades one program and exits; the sandbox's own guard holds its functions already, posix.getcwd among them).
+    Upstream's memory limit, faulthandler and OMP_NUM_THREADS change no verdict the sandbox does not already give."""
+    import builtins
+    import importlib
+    import os
+    import shutil
+    import subprocess
+
+    for name in UPSTREAM_LOADED:
+        if name in code:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass  # not installed here: the program's own import says so
+
+    for module, names in ((builtins, NULLED_BUILTINS), (os, NULLED_OS), (shutil, NULLED_SHUTIL),
+                          (subprocess, NULLED_SUBPROCESS)):
+        for name in names:
+            setattr(module, name, None)
+    for name in HIDDEN_MODULES:
+        sys.modules[name] = None
 
 
 def _unwrap_main_guard(tree) -> None:

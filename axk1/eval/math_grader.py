@@ -41,8 +41,8 @@ AS_SEEN = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # Fullwidth digits (a Korean or Japanese input method writes ７２ for 72) read as the digits they are; not a general
 # NFKC, which would also read a superscript ² as 2.
 AS_SEEN.update({0xFF10 + i: ord("0") + i for i in range(10)})
-# Without a box, the final answer is the last math span or number of the text (docs/evaluation.md, "AIME 2025": its
-# Grading paragraph).
+# Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
+# span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
 LAST_ANSWER = re.compile(r"\$\$[^$]{1,1000}\$\$|\$[^$]{1,1000}\$|\\\(.{1,1000}?\\\)|\\\[.{1,1000}?\\\]"
                          r"|-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?", re.S)
 ANSWER_TAIL = 4000  # the final answer is near the end; a bounded tail keeps the search linear on any input
@@ -121,11 +121,21 @@ def _answer_text(content: str) -> str:
     return re.sub(r"(?<=[0-9])\s*(?:[가-힣]{1,3}|\((?:정|)답\))[.!]?\s*$", "", s.strip())  # `72개.`, `42 (정답)`
 
 
+# Two numbers with a word between them (`70 or 2`, `70\,\text{and}\,2`, `70 또는 2`, `70이나 2`) or in a list
+# (`70, 2`): several candidates, which math-verify added up (`70\,\text{or}\,2` was right for 72). A word is two
+# or more letters not opening a LaTeX command (`4.2\times 10` is one product) or Korean; the spacing around it,
+# `\,` included, is taken off by _answer_text first, so `70or2` is what is left of the first example.
+APART = r"(?:\s|~|[,;])*"
+WORD_BETWEEN = re.compile(rf"[0-9]{APART}(?:(?<![\\A-Za-z])[A-Za-z]{{2,}}|[가-힣]+){APART}-?[0-9]")
+LIST_BETWEEN = re.compile(r"[0-9]\s*[,;]\s*-?[0-9]")
+THOUSANDS = re.compile(r"(?<=[0-9]),(?=[0-9]{3}(?![0-9]))")
+
+
 def not_one_integer(content: str) -> str | None:
-    """Why `content` is graded wrong without asking math-verify, or None: numbers apart (`70 2`, which math-verify
-    added up to 72) or an integer too long to be an answer."""
+    """Why `content` is graded wrong without asking math-verify, or None: numbers apart (`70 2`, `70 or 2`, `70, 2`,
+    which math-verify added up to 72) or an integer too long to be an answer."""
     s = _answer_text(content)
-    if re.search(r"[0-9]\s+[0-9]", s):
+    if re.search(r"[0-9]\s+[0-9]", s) or WORD_BETWEEN.search(s) or LIST_BETWEEN.search(THOUSANDS.sub("", s)):
         return "several numbers"
     run = max((len(m.group().lstrip("0")) for m in re.finditer(r"[0-9]+", s)), default=0)
     return f"a {run}-digit number" if run > MAX_ANSWER_DIGITS else None
@@ -165,13 +175,44 @@ def answer_after_label(content: str) -> str | None:
     return s[LABEL_GAP.match(s, label.end()).end():]
 
 
+# An answer label outside a box, as a reply without one states its answer: "The answer is 42 (mod 1000).",
+# "Final answer: 42", "따라서 정답은 42이며, ...". The integer right after the last label is the answer, not a later
+# number of the same sentence (the last-number rule read 1000, or 3).
+TEXT_LABEL = re.compile(r"(?i:\b(?:final\s+)?answer\s*(?:is\b|:|=)|\bans\s*:)"
+                        r"|(?<![가-힣])(?:최종\s*)?(?:정답|답)\s*(?:은|는|:|=)")  # not `대답은` ("the reply is")
+LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
+# "The answer is 70 or 2": a hedge after the labelled number is several numbers, as it is in a box
+HEDGE = re.compile(r"\s*,?\s*(?:(?i:or)(?![A-Za-z])|또는|혹은|이나|나)[\s*]*")
+
+
+def labelled_answer(text: str, start: int = 0) -> str | None:
+    """The integer (bare or a one-integer math span) right after the last answer label (TEXT_LABEL) in
+    text[start:]; `70 2` when it is hedged ("70 or 2"); None without a label, or when no integer follows the
+    last one ("The answer is $\\frac12$ ... 42" is left to the last-number rule)."""
+    label = None
+    for label in TEXT_LABEL.finditer(text, start):
+        pass
+    if label is None:
+        return None
+    answer = LAST_ANSWER.match(text, LABEL_TO_ANSWER.match(text, label.end()).end())
+    if answer is None or normalise_integer(answer.group(0)) is None:
+        return None
+    hedge = HEDGE.match(text, answer.end())
+    other = LAST_ANSWER.match(text, hedge.end()) if hedge else None
+    return f"{answer.group(0).strip('$')} {other.group(0).strip('$')}" if other else answer.group(0)
+
+
 def last_answer_span(text: str) -> str | None:
-    """Without a box: the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; None when there is none.
-    Only the last one counts, so listing several candidates ("72 or 5 or 99") gains nothing."""
+    """Without a box: the integer after the last answer label (labelled_answer), else the last `$...$`,
+    `\\(...\\)`, `\\[...\\]` or number of the text; None when there is none. Only the last one counts, so listing
+    several candidates ("72 or 5 or 99") gains nothing."""
     text = text.translate(AS_SEEN)
     start = max(0, len(text) - ANSWER_TAIL)
     while 0 < start < len(text) and text[start - 1] in "0123456789,.":
         start += 1  # do not read the tail of a number cut in two
+    labelled = labelled_answer(text, start)
+    if labelled is not None:
+        return labelled
     last = None
     for last in LAST_ANSWER.finditer(text, start):
         pass

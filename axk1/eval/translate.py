@@ -1,8 +1,9 @@
 """Translate LiveCodeBench statements to Korean through any backend, cached, with a survival check.
 
-Only `question_content` is translated. The check requires that everything a solver needs verbatim survives:
-inline code and fenced blocks, $...$ math, every number (as a multiset), and every sample I/O line (a line with
-no letters). A translation that fails the check is retried once with another seed, then excluded with the
+Only `question_content` is translated. The check requires that the translation is Korean (MIN_HANGUL_SHARE of
+its prose's letters Hangul, and no code block the source lacks: an echo or the model's solution is not one) and
+that everything a solver needs verbatim survives: inline code and fenced blocks, $...$ math, every number (as a
+multiset), and every sample I/O line (a line with no letters). A translation that fails the check is retried once with another seed, then excluded with the
 reason. The cache is a JSON file keyed by the source text's hash and the translator; its hash versions the set.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
-from axk1.eval.tasks.base import digest
+from axk1.eval.provenance import digest
 from axk1.json_text import read_json_file
 from axk1.text.korean import SYLLABLE_CLASS
 
@@ -48,8 +49,54 @@ def io_lines(text: str) -> list[str]:
             if line.strip() and not re.search(f"[A-Za-z{SYLLABLE_CLASS}]", line) and not line.strip().startswith("$")]
 
 
+# The share of Hangul among the letters of a translation's prose (hangul_share) that makes it Korean. Measured on
+# the public Korean AIME 2025 statements as translations of the English ones: 0.89 at the lowest of 30, 1.0 for most;
+# the English ones as an echo, or as "translations" of the Korean ones: 0. On the same statements one Hangul syllable
+# says what 2.2 English letters do, so 0.3 is about half the prose, by what it says, in Korean: it passes a statement
+# that keeps English words (`Yes`, `nums`) or AtCoder's format sentence (0.48 on a short one) and refuses one whose
+# prose stayed English (one clause of an AtCoder statement translated: 0.05).
+MIN_HANGUL_SHARE = 0.3
+MATH_AND_CODE = re.compile(r"```.*?```|`[^`\n]+`|\$\$.*?\$\$|\$[^$]+\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.S)
+FENCE = re.compile(r"```.*?```", re.S)
+SHORT_LINE_WORDS = 4
+
+
+def hangul_share(source: str, translated: str) -> float | None:
+    """Hangul / (Hangul + ASCII letters) in the translation's prose, None when it has none. Not prose: math, code
+    and LaTeX commands; English words under two letters (`N`, `A_i`: identifiers); and a line copied from the source
+    with fewer than SHORT_LINE_WORDS words (sample I/O, `N M`, headings such as `Sample Input 1` that a translator
+    keeps). A sentence left in English counts as English, copied or not."""
+    kept = {line.strip() for line in source.split("\n")}
+    prose = []
+    for line in FENCE.sub("\n", translated).split("\n"):
+        text = MATH_AND_CODE.sub(" ", line)
+        if line.strip() not in kept or len(re.findall(r"[A-Za-z]{2,}", text)) >= SHORT_LINE_WORDS:
+            prose.append(text)
+    prose = "\n".join(prose)
+    hangul = len(re.findall(f"[{SYLLABLE_CLASS}]", prose))
+    english = sum(map(len, re.findall(r"[A-Za-z]{2,}", prose)))
+    return hangul / (hangul + english) if hangul + english else None
+
+
+def korean_problems(source: str, translated: str) -> list[str]:
+    """Why `translated` is not a Korean statement of `source`: a code block the source does not have (the model
+    solved the problem instead), or too little Korean in its prose (an echo, an English reply)."""
+    problems = [f"a code block the source does not have ({block[:40]!r}): an answer, not a translation"
+                for block in FENCE.findall(translated) if block not in source][:1]
+    share = hangul_share(source, translated)
+    if share is None:
+        problems.append("not translated: no prose (only math, code, sample lines or headings)")
+    elif share < MIN_HANGUL_SHARE:
+        problems.append(f"not Korean: {share:.0%} of the prose's letters are Hangul "
+                        f"(a translation needs {MIN_HANGUL_SHARE:.0%})")
+    return problems
+
+
 def survival_problems(source: str, translated: str) -> list[str]:
-    problems = [f"lost span {s[:40]!r}" for s in protected_spans(source) if s not in translated]
+    """Everything wrong with `translated` as the Korean statement of `source`: what did not survive verbatim
+    (spans, numbers, sample lines) and korean_problems. Empty when the translation is usable."""
+    problems = korean_problems(source, translated)
+    problems += [f"lost span {s[:40]!r}" for s in protected_spans(source) if s not in translated]
     have, want = Counter(NUMBER.findall(translated)), Counter(NUMBER.findall(source))
     missing = want - have
     if missing:

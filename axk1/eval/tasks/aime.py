@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, digest, failed_record,
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.aime_check import copy_caveats, copy_check
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record,
                                   register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
@@ -144,7 +146,8 @@ class AIMETask(Task):
 
     def comparison_caveats(self, options: dict, result: dict) -> list[str]:
         n = result["metrics"]["n_problems"]
-        return [] if n == AIME_PROBLEMS else [f"{n} problems, not AIME 2025's {AIME_PROBLEMS}"]
+        why = [] if n == AIME_PROBLEMS else [f"{n} problems, not AIME 2025's {AIME_PROBLEMS}"]
+        return why + copy_caveats(result.get("info", {}), self.lang)
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
         # How answers were read (a \boxed{} integer or math-verify's parse): a shift there can explain a score.
@@ -164,7 +167,7 @@ class AIMETask(Task):
     def load(self, options: TaskOptions) -> TaskData:
         source = options.data.get(self.name) or self.default_source()
         rows, origin = _rows_from(source, DATA_FLAGS[self.lang])
-        problems, lines = [], {}
+        problems, lines, statements = [], {}, {}
         for i, (number, row) in enumerate(rows):
             where = f"{origin}:{number}" if number is not None else f"{origin}: row {i}"
             text = str(_field(row, HF_FIELDS[0], "problem", where)).strip()
@@ -177,13 +180,16 @@ class AIMETask(Task):
                 raise ValueError(f"{origin}: id {pid!r} appears twice ({lines[pid]} and {where}); ids must be unique")
             lines[pid] = where
             content = f"{text}\n\n{INSTRUCTIONS[self.lang]}"
+            statements[pid] = text
             problems.append(Problem(pid, [{"role": "user", "content": content}], str(int(answer))))
         if len(problems) == 0:
             raise ValueError(f"{origin} holds no problems")
         problems = apply_limit(problems, options.limit)
         info = {"source": origin, "n_problems": len(problems), "dataset_hash": digest([(p.id, p.messages[0]["content"],
                 p.gold) for p in problems]), "instruction": INSTRUCTIONS[self.lang],
-                "prompt_hash": digest(INSTRUCTIONS[self.lang])}
+                "prompt_hash": digest(INSTRUCTIONS[self.lang]),
+                **copy_check({pid: statements[pid] for pid in (p.id for p in problems)},
+                             {p.id: int(p.gold) for p in problems}, self.lang)}
         return TaskData(problems, info)
 
     def grade(self, problem: Problem, completion: Completion, options: TaskOptions) -> dict:

@@ -10,8 +10,6 @@ module plus its import line in axk1/eval/tasks/__init__.py; nothing else names i
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -150,11 +148,6 @@ def failed_record(completion: Completion) -> dict:
     (the same request meets the same refusal every run), else `request_failed` (unanswered: a rerun asks again)."""
     status = "too_long" if completion.finish_reason == TOO_LONG else "request_failed"
     return {"status": status, "correct": False, "extracted": None, "error": completion.error}
-
-
-def digest(obj) -> str:
-    """Short content hash for provenance (dataset, prompts, translations)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
 
 
 def apply_limit(problems: list[Problem], limit: int | None) -> list[Problem]:

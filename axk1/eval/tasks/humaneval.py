@@ -9,7 +9,8 @@ from pathlib import Path
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
 from axk1.json_text import json_lines
 from axk1.text.contamination import humaneval_file
 

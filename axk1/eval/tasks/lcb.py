@@ -7,11 +7,13 @@ prompt (fixed across models), strict (upstream) grading; `tolerant` grading is o
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, digest, register
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
 from axk1.eval.tasks.lcb_data import in_window, load_problems
 from axk1.text.korean import SYLLABLE_CLASS, is_syllable
 
@@ -25,6 +27,11 @@ WITHOUT_STARTER = ("Read the inputs from stdin solve the problem and write the a
                    "on the sample inputs). Enclose your code within delimiters as follows. Ensure that when the python "
                    "program runs, it reads the inputs, runs the algorithm and writes output to STDOUT.")
 PROMPT_STYLES = ("r1", "generic")
+# Problems in each release (docs/evaluation.md, "LiveCodeBench": Releases): a copy with fewer rows (or more) is not
+# the set the card measured, whatever the window then holds.
+RELEASE_PROBLEMS = {"release_v1": 400, "release_v2": 511, "release_v3": 612, "release_v4": 713, "release_v5": 880,
+                    "release_v6": 1055}
+UPSTREAM_TEST_TIMEOUT_S = 6.0  # lcb_runner's per-test limit, which the published numbers were graded with
 _LETTER = re.compile(f"[A-Za-z{SYLLABLE_CLASS}]")
 
 
@@ -75,6 +82,26 @@ def response_is_korean(answer: str) -> bool:
     prose = re.sub(r"```.*?```", "", answer, flags=re.S)
     letters = _LETTER.findall(prose)
     return bool(letters) and sum(is_syllable(c) for c in letters) / len(letters) >= 0.3
+
+
+def set_caveats(info: dict, release: str) -> list[str]:
+    """Why the problems a run graded are not the whole of the card's window: rows of the data that failed to parse,
+    problems excluded for another reason than their date (no tests; LCB-ko: a translation refused), or a copy of
+    the release with another number of rows than the release has."""
+    why = []
+    failed = info.get("failed_to_parse") or []
+    if failed:
+        why.append(f"{len(failed)} rows of the data failed to parse (first: {failed[0].get('question_id')}: "
+                   f"{str(failed[0].get('reason', ''))[:80]})")
+    kinds = Counter(str(e.get("reason", "")).split(":")[0] for e in info.get("excluded") or []
+                    if not str(e.get("reason", "")).startswith("contest_date"))
+    if kinds:
+        why.append(f"{sum(kinds.values())} problems of the window excluded ("
+                   + ", ".join(f"{kind}: {k}" for kind, k in sorted(kinds.items())) + ")")
+    rows, expected = info.get("rows_read"), RELEASE_PROBLEMS.get(release)
+    if rows is not None and expected is not None and rows != expected:
+        why.append(f"{rows} problems in the data, not {release}'s {expected} (a partial or other copy)")
+    return why
 
 
 @register("lcb")
@@ -155,7 +182,10 @@ class LCBTask(Task):
                 why.append(f"{flag} {options[key]}, not {defaults[key]}")
         if options.get("grader_mode", "strict") != "strict":
             why.append(f"{options['grader_mode']} grader, not strict (upstream's)")
-        return why
+        timeout = options.get("test_timeout_s", UPSTREAM_TEST_TIMEOUT_S)
+        if timeout != UPSTREAM_TEST_TIMEOUT_S:
+            why.append(f"test timeout {timeout:g} s, not upstream's {UPSTREAM_TEST_TIMEOUT_S:g} s (--test-timeout)")
+        return why + set_caveats(result.get("info", {}), options.get("lcb_release", defaults["lcb_release"]))
 
     def make_problem(self, p, content: str, options: TaskOptions) -> Problem:
         return Problem(p.question_id, build_messages(content, p.starter_code, options.lcb_prompt), None,
@@ -164,12 +194,13 @@ class LCBTask(Task):
 
     def load(self, options: TaskOptions) -> TaskData:
         kept, excluded, failed = self.select(options)
+        rows = len(kept) + len(excluded) + len(failed)  # every row of the release's files, before the window
         problems = apply_limit([self.make_problem(p, p.content, options) for p in kept], options.limit)
-        info = self.info(problems, options, excluded, failed)
+        info = self.info(problems, options, excluded, failed, rows)
         return TaskData(problems, info)
 
-    def info(self, problems: list[Problem], options: TaskOptions, excluded: list, failed: list) -> dict:
-        return {"source": self.source(options), "release": options.lcb_release,
+    def info(self, problems: list[Problem], options: TaskOptions, excluded: list, failed: list, rows: int) -> dict:
+        return {"source": self.source(options), "release": options.lcb_release, "rows_read": rows,
                 "window": [options.lcb_start, options.lcb_end], "n_problems": len(problems),
                 "problem_ids_hash": digest(sorted(p.id for p in problems)),
                 "dataset_hash": digest([(p.id, p.messages, p.meta["tests"]) for p in problems]),

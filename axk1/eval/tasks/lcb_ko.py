@@ -45,6 +45,7 @@ class LCBKoTask(LCBTask):
         if options.translator is None:
             raise ValueError("lcb-ko needs a translator backend (the CLI uses --translator, or the model itself)")
         kept, excluded, failed = self.select(options)
+        rows = len(kept) + len(excluded) + len(failed)  # every row of the release's files, before the window
         if options.limit is not None:
             kept = kept[:options.limit]
         cache = TranslationCache(options.translation_cache)
@@ -64,7 +65,7 @@ class LCBKoTask(LCBTask):
         if not problems:
             raise ValueError(f"no LCB-ko problem survived translation ({len(kept)} tried); see the excluded reasons "
                              f"in {options.translation_cache or 'the translation cache'}")
-        info = self.info(apply_limit(problems, None), options, excluded, failed)
+        info = self.info(apply_limit(problems, None), options, excluded, failed, rows)
         untranslated = sum(p.unavailable is not None for p in problems)
         info.update(translation_version=version, translator=options.translator.describe(), instructions="en",
                     translated=len(problems) - untranslated, untranslated=untranslated,

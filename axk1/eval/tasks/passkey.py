@@ -16,7 +16,8 @@ from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.text.reasoning import split_reasoning
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, digest, failed_record,
+from axk1.eval.provenance import digest
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record,
                                   register)
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
