@@ -75,13 +75,19 @@ def _read_index(path: Path) -> dict:
 
 
 def weight_files(path: Path) -> list[Path]:
-    """The main safetensors files of a model folder, from the index when there is one."""
+    """The main safetensors files of a model folder, from the index when there is one. A folder holding both
+    model.safetensors and an index of other files is refused: transformers (5.x) loads model.safetensors and
+    ignores the index, vLLM loads the index's shards, so which model runs would depend on the loader."""
     if (path / INDEX_FILE).exists():
         regular_file(path / INDEX_FILE)
         files = sorted({folder_file(path, name, path / INDEX_FILE) for name in _read_index(path).values()})
         missing = [f.name for f in files if not f.exists()]
         if missing:
             raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
+        if (path / SINGLE_FILE).exists() and [f.name for f in files] != [SINGLE_FILE]:
+            raise ValueError(f"{path} holds both {SINGLE_FILE} and {INDEX_FILE} naming other files: transformers "
+                             f"loads {SINGLE_FILE}, axk1 and vLLM the index's shards, so they would run different "
+                             "weights; delete whichever is not the model (or re-export the folder)")
         return files
     if (path / SINGLE_FILE).exists():
         return [regular_file(path / SINGLE_FILE)]
