@@ -88,9 +88,6 @@ def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:
         if dtype != dtype_b:
             raise ValueError(f"cannot merge: tensor {name!r} is {dtype} in A but {dtype_b} in B; save both folders in "
                              "the same dtype first (e.g. `axk1 export --dtype bfloat16`)")
-        if dtype.startswith(("F8", "F6", "F4")):
-            raise ValueError(f"cannot merge: tensor {name!r} is stored as {dtype}; quantized values carry their own "
-                             "scales and do not average value by value. Dequantize both folders to bfloat16 first")
 
 
 def _check_integers(head_a: dict, head_b: dict) -> None:
