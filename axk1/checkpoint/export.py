@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
+from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors,
+                                  step_dir)
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
@@ -35,7 +36,7 @@ from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
-BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0 (post-training keeps it)
+BIAS = "e_score_correction_bias"  # the routers' balancing bias: the release's is 0 (post-training keeps its own)
 # A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings (the release's: 4)
 MAX_YARN_FACTOR = 1024
 

@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
-                                    discard, read_headers, replace_folder, save_weights, weight_files)
+from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file,
+                                    open_safetensors, discard, read_headers, replace_folder, save_weights,
+                                    weight_files)
 from axk1.checkpoint.state_dict_adapter import may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 
