@@ -258,3 +258,47 @@ def test_streams_one_tensor_per_input(pair, tmp_path, monkeypatch):
     summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
     assert len(alive) == 2 * summary["tensors_merged"] > 100  # every tensor read once from each input
     assert most[0] <= 2  # one from A, one from B
+
+
+def _without_bias(src, dst):
+    """`src` (sharded, with an index) as the release stores it: no routing bias."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    for file in dst.glob("model-*.safetensors"):
+        _rewrite(file, lambda t: [t.pop(k) for k in list(t) if k.endswith("e_score_correction_bias")])
+    index = json.loads((dst / "model.safetensors.index.json").read_text())
+    index["weight_map"] = {k: v for k, v in index["weight_map"].items() if not k.endswith("e_score_correction_bias")}
+    (dst / "model.safetensors.index.json").write_text(json.dumps(index))
+    return dst
+
+
+def test_one_model_saved_by_transformers_and_by_axk1_merges(tmp_path):
+    """A transformers-saved folder and the same weights re-saved by axk1 (as sft/export write them) were refused:
+    their config.json files spell one config differently (head_dim, use_cache, attention_dropout, ... on one side;
+    scoring_func, topk_method, ... on the other), and a routing bias absent from one (the release's layout) counted
+    as a differing tensor set, though every loader reads it as zeros."""
+    from tests.hf_reference import hf_config, random_hf_model
+
+    hf = random_hf_model(hf_config(), seed=4)
+    hf.save_pretrained(tmp_path / "t", max_shard_size="100KB")
+    axk1.save_pretrained(axk1.load_model(tmp_path / "t", dtype=torch.float32), tmp_path / "x")
+    assert json.loads((tmp_path / "t" / "config.json").read_text()) != json.loads((tmp_path / "x" / "config.json")
+                                                                                   .read_text())
+    merge_folders(tmp_path / "t", tmp_path / "x", tmp_path / "same", alpha=0.8, progress=False)
+    ids = torch.randint(3, 384, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(axk1.load_model(tmp_path / "same", dtype=torch.float32)(ids), hf(ids).logits)
+    # the release's layout (no bias) against a folder with one, either way round: averaged with zeros
+    released = _without_bias(tmp_path / "t", tmp_path / "r")
+    biases = {k: t for k, t in _tensors(tmp_path / "x").items() if k.endswith("e_score_correction_bias")}
+    assert biases and all(t.abs().max() > 0 for t in biases.values())
+    for a, b, weight in ((released, tmp_path / "x", 0.2), (tmp_path / "x", released, 0.8)):
+        out = tmp_path / f"out-{a.name}"
+        merge_folders(a, b, out, alpha=0.8, progress=False)
+        merged = _tensors(out)
+        for name, t in biases.items():
+            torch.testing.assert_close(merged[name], weight * t)
+        loaded = axk1.load_model(out, dtype=torch.float32).state_dict()  # the index names the biases A lacked
+        for name, t in biases.items():
+            torch.testing.assert_close(loaded[name], weight * t)

@@ -367,3 +367,57 @@ def test_weights_that_are_not_finite_are_refused_by_name(value, folder):
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"tensor 'lm_head.weight' .* holds 1 NaN or infinite values"):
         axk1.load_model(folder)
+
+
+def test_a_single_file_beside_an_index_of_other_shards_is_refused(tmp_path):
+    """A folder holding model.safetensors and an index of other shards loaded the index's weights in axk1 (as vLLM
+    does) and the single file's in transformers: two loaders ran two models from one folder without a word."""
+    from transformers import AXK1ForCausalLM as HFModel
+
+    from tests.hf_reference import hf_config, random_hf_model
+
+    both = tmp_path / "both"
+    random_hf_model(hf_config(), seed=2).save_pretrained(both, max_shard_size="100KB")
+    single = random_hf_model(hf_config(), seed=1)
+    single.save_pretrained(tmp_path / "single")
+    shutil.copy(tmp_path / "single" / "model.safetensors", both)
+    ids = torch.randint(3, 384, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # transformers takes the single file (its rule, not ours): why the folder is ambiguous
+        torch.testing.assert_close(HFModel.from_pretrained(both, dtype=torch.float32).eval()(ids).logits,
+                                   single(ids).logits)
+    with pytest.raises(ValueError, match=r"holds both model.safetensors and model.safetensors.index.json naming "
+                                         r"other files: transformers loads model.safetensors, axk1 and vLLM the "
+                                         r"index's shards.*delete whichever is not the model"):
+        axk1.load_model(both)
+    # an index that names model.safetensors alone is the same model to every loader
+    os.remove(both / "model.safetensors.index.json")
+    for shard in both.glob("model-*.safetensors"):
+        shard.unlink()
+    (both / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        k: "model.safetensors" for k in safe_open(str(both / "model.safetensors"), "pt").keys()}}))
+    with torch.no_grad():
+        torch.testing.assert_close(axk1.load_model(both, dtype=torch.float32)(ids), single(ids).logits)
+
+
+def test_fp8_weights_are_refused_by_name_not_a_traceback(folder, capsys):
+    """An FP8 checkpoint's F8_E4M3 tensors passed the dtype check as "floating" and crashed the NaN check with
+    NotImplementedError ("isfinite" not implemented for 'Float8_e4m3fn'); past it they would have loaded without
+    their scales."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(folder / "model.safetensors")
+    name = "model.layers.1.self_attn.q_a_proj.weight"
+    tensors[name] = tensors[name].to(torch.float8_e4m3fn)
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    err = _cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
+    assert f"tensor '{name}' is stored as F8_E4M3, a quantized format" in err
+    assert "model.safetensors" in err and "dequantize the model to bfloat16 first" in err
+
+
+def test_a_quantization_config_is_refused_whatever_the_dtypes(folder, capsys):
+    """config.json's quantization_config says the values need scales (block FP8, GPTQ, ...) that axk1 never applies:
+    the weights would load as another model."""
+    _edit_config(folder, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]})
+    err = _cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
+    assert "config.json: its quantization_config ('fp8') says the weights are quantized" in err
+    assert "dequantize the model to bfloat16 first" in err

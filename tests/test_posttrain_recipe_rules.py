@@ -1,5 +1,6 @@
 """What `axk1 sft` and `axk1 rl` recipes refuse that a pretraining recipe takes (axk1/posttrain/recipe_rules.py):
-a moving routing bias, which the export drops, and the pretraining tables they never read."""
+a moving routing bias (post-training routes with its base model's, and exports it), and the pretraining tables they
+never read."""
 
 from __future__ import annotations
 
@@ -60,12 +61,40 @@ def test_sft_trains_with_the_routing_the_export_serves(folder, tmp_path):
     assert all(torch.equal(exported[k.removeprefix("lm.")], t) for k, t in wanted.items())
 
 
+
+def test_sft_from_a_model_with_a_routing_bias_exports_the_model_it_trained(tmp_path):
+    """A base whose routers carry a non-zero balancing bias (saved by transformers, as any DeepSeek-style or
+    transformers-trained model is) was trained with that bias by `axk1 sft`, then exported with the bias as zeros,
+    as pretraining exports it: the model written was not the one trained (logits off by ~5 after a step of lr
+    1e-30). Now the export writes the bias the run routed with, so a step that changes nothing gives back the base."""
+    from tests.hf_reference import hf_config, random_hf_model
+    from tests.serve_helpers import train_tokenizer, write_chat_tokenizer_files
+
+    base = tmp_path / "base"
+    random_hf_model(hf_config(vocab_size=512, pad_token_id=0), bias=True, seed=3).save_pretrained(base)
+    write_chat_tokenizer_files(base, train_tokenizer(512), model_max_length=256)
+    before = load_model(base, dtype=torch.float32)
+    assert any(t.abs().max() > 0.1 for k, t in before.state_dict().items() if k.endswith(BIAS))
+    raw = _sft(tmp_path, base)
+    raw["optimizer"] = {"lr": 1e-30, "weight_decay": 0.0}
+    result = run_sft(parse_sft_recipe(raw, tmp_path))
+    after = load_model(result["model_dir"], dtype=torch.float32)
+    ids = torch.randint(3, 512, (2, 40), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(after(ids), before(ids), rtol=0, atol=1e-5)
+    # an export of the checkpoint by hand (`axk1 export`) writes it too: the checkpoint records it
+    from axk1.checkpoint.export import export_checkpoint
+
+    again = load_model(export_checkpoint(result["checkpoints"], tmp_path / "again"), dtype=torch.float32)
+    assert all(torch.equal(again.state_dict()[k], t) for k, t in before.state_dict().items() if k.endswith(BIAS))
+
+
 @pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, _sft), (parse_rl_recipe, _rl)])
 def test_a_moving_routing_bias_is_refused(folder, tmp_path, parse, raw):
     recipe = raw(tmp_path, folder)
     recipe["moe"] = {"bias_update_rate": 1e-3}
     with pytest.raises(ValueError, match=r"bias_update_rate = 0.001: `axk1 (sft|rl)` would move the routers' "
-                                         r"balancing bias, but the exported model routes with it at 0.*set "
+                                         r"balancing bias, which post-training keeps as the base model has it.*set "
                                          r"bias_update_rate = 0.0"):
         parse(recipe, tmp_path)
 

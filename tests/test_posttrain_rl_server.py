@@ -288,3 +288,26 @@ def test_weights_can_be_pushed_in_bf16(tmp_path, monkeypatch):
     with safe_open(str(folder / "model.safetensors"), "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys() if not k.endswith("e_score_correction_bias")}
     assert dtypes == {"BF16"}
+
+
+def test_pushed_weights_route_with_the_bias_the_policy_routes_with(tmp_path, monkeypatch):
+    """RL's pushes went through the pretraining export, which writes the routers' balancing bias as zeros: a policy
+    from a base with a non-zero bias (DeepSeek-style, transformers-trained) was sampled on the server by another
+    model than the one trained. The pushed folder holds the policy's own bias."""
+    from axk1 import AXK1ForCausalLM, ModelConfig
+    from axk1.posttrain.rollout_server import RolloutServer
+
+    config = ModelConfig.from_preset("axk1-tiny")
+    holder = torch.nn.Module()
+    holder.lm = AXK1ForCausalLM(config)
+    with torch.no_grad():
+        for name, t in holder.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                t.normal_(0.0, 0.2)
+    monkeypatch.setattr(RolloutServer, "_update", lambda self, folder: {"success": True, "weights_version": "v1"})
+    server = RolloutServer("http://127.0.0.1:9", tmp_path / "w", "run-a", model="m")
+    folder = server.publish(holder, 1, {"model_config": config.to_dict(), "mtp_depth": 0})
+    pushed = axk1.load_model(folder, dtype=torch.float32)
+    ids = torch.randint(3, config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(pushed(ids), holder.lm.eval()(ids), rtol=0, atol=1e-5)

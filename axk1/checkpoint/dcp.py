@@ -43,6 +43,9 @@ warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavai
 
 _STEP = re.compile(r"^step-(\d{6,})$")
 TRAIN_STATE = "train_state.json"
+# train_state.json's record of whether an export writes the routers' balancing bias as trained (post-training, which
+# routes with the bias its base model came with) or as zeros (pretraining, as the release does): checkpoint/export.py
+KEEP_ROUTER_BIAS = "keep_router_bias"
 
 
 def step_dir(root: str | Path, step: int) -> Path:

@@ -1,7 +1,10 @@
 """`axk1 export`: a training checkpoint (DCP step folder) → the released Hugging Face layout.
 
 As the release does, the export leaves out what only training needs: the MTP module, and the balancing bias, which
-it writes as zeros (the released routers route with b = 0; vLLM's loader expects the tensor). keep_mtp writes the MTP module to
+it writes as zeros (the released routers route with b = 0; vLLM's loader expects the tensor). Post-training is the
+exception: it routes with the bias its base model came with (a DeepSeek-style or transformers-trained model's is not
+zero) and never moves it, so its export writes that bias (`keep_router_bias`, recorded in its checkpoints): zeros
+there would be another model than the one trained. keep_mtp writes the MTP module to
 mtp.safetensors beside the main files, where the released layout keeps it and inference loaders skip it: speculative
 decoding drafts with it (axk1/infer/speculative.py)."""
 
@@ -17,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from axk1.checkpoint.dcp import TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors, step_dir
+from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors,
+                                  step_dir)
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
@@ -32,7 +36,7 @@ from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
-BIAS = "e_score_correction_bias"  # the routers' balancing bias, which the release leaves at 0
+BIAS = "e_score_correction_bias"  # the routers' balancing bias: the release's is 0 (post-training keeps its own)
 # A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings (the release's: 4)
 MAX_YARN_FACTOR = 1024
 
@@ -139,6 +143,8 @@ def read_train_state(ckpt: Path) -> dict:
         raise corrupt(file, "no model_config object in it")
     if not isinstance(saved.get("mtp_depth", 0), int):
         raise corrupt(file, f"mtp_depth is {saved['mtp_depth']!r}, not an integer")
+    if not isinstance(saved.get(KEEP_ROUTER_BIAS, False), bool):
+        raise corrupt(file, f"{KEEP_ROUTER_BIAS} is {saved[KEEP_ROUTER_BIAS]!r}, not true or false")
     return saved
 
 
@@ -202,17 +208,22 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
-                      yarn: float | None = None, yarn_from: int | None = None) -> Path:
+                      yarn: float | None = None, yarn_from: int | None = None,
+                      keep_router_bias: bool | None = None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
     written, so memory holds about one shard (and one layer's stacked experts), not the model (2 TB in fp32 for
     A.X K1, which the previous whole-model export needed, after initialising it). `distributed`: every rank of
     the process group calls this and writes its own share of the shards. `yarn`: a factor to serve past the trained
-    length, `yarn_from` (`with_yarn`'s `original`)."""
+    length, `yarn_from` (`with_yarn`'s `original`). `keep_router_bias`: write the routers' balancing bias as the
+    checkpoint holds it (post-training's) rather than as zeros (pretraining's, as the release); None: as the
+    checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
+    if keep_router_bias is None:
+        keep_router_bias = saved.get(KEEP_ROUTER_BIAS, False)
     try:
         config = ModelConfig.from_dict(saved["model_config"])
     except (ValueError, TypeError) as e:
@@ -242,10 +253,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
 
     def tensors_for(keys: list[str]) -> dict[str, torch.Tensor]:
         """The checkpoint's tensors `keys` (model state-dict keys; the trainer checkpoints its loss module, which
-        holds the model under `lm.`); the balancing bias as zeros, since the release routes without it. A layer's
-        stacked experts span several shards (A.X K1: ~7 of 5 GB), so they are kept from one shard to the next
+        holds the model under `lm.`); the balancing bias as zeros unless kept, since the release routes without it. A
+        layer's stacked experts span several shards (A.X K1: ~7 of 5 GB), so they are kept from one shard to the next
         instead of read again for each (9.7 TB read for 2.1 TB of weights)."""
-        out = {k: torch.zeros(meta[k].shape, dtype=meta[k].dtype) for k in keys if k.endswith(BIAS)}
+        out = {k: torch.zeros(meta[k].shape, dtype=meta[k].dtype) for k in keys
+               if k.endswith(BIAS) and not keep_router_bias}
         out.update({k: stacks[k] for k in keys if k in stacks})
         wanted = {f"lm.{k}": torch.empty(meta[k].shape, dtype=meta[k].dtype) for k in keys if k not in out}
         if wanted:

@@ -33,6 +33,9 @@ from axk1.user_file import regular_file
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 MTP_FILE = "mtp.safetensors"
+# the floating formats a weight may be stored in; the others safetensors names (F8_E4M3, F8_E5M2, F8_E8M0, F6_*,
+# F4) are quantized formats, whose values mean something only with scale tensors and a quantization_config
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 _EXPERT = re.compile(r"^model\.layers\.\d+\.mlp\.experts\.(\d+)\.")
 # What `axk1 export` and `axk1 merge` write or copy into a model folder; an earlier model's copies are removed
@@ -75,13 +78,19 @@ def _read_index(path: Path) -> dict:
 
 
 def weight_files(path: Path) -> list[Path]:
-    """The main safetensors files of a model folder, from the index when there is one."""
+    """The main safetensors files of a model folder, from the index when there is one. A folder holding both
+    model.safetensors and an index of other files is refused: transformers (5.x) loads model.safetensors and
+    ignores the index, vLLM loads the index's shards, so which model runs would depend on the loader."""
     if (path / INDEX_FILE).exists():
         regular_file(path / INDEX_FILE)
         files = sorted({folder_file(path, name, path / INDEX_FILE) for name in _read_index(path).values()})
         missing = [f.name for f in files if not f.exists()]
         if missing:
             raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
+        if (path / SINGLE_FILE).exists() and [f.name for f in files] != [SINGLE_FILE]:
+            raise ValueError(f"{path} holds both {SINGLE_FILE} and {INDEX_FILE} naming other files: transformers "
+                             f"loads {SINGLE_FILE}, axk1 and vLLM the index's shards, so they would run different "
+                             "weights; delete whichever is not the model (or re-export the folder)")
         return files
     if (path / SINGLE_FILE).exists():
         return [regular_file(path / SINGLE_FILE)]
@@ -104,9 +113,21 @@ def open_safetensors(file: Path, stack: ExitStack):
         raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
 
 
+def _quantized(file: Path, what: str) -> ValueError:
+    return ValueError(f"{file}: {what}: axk1 runs float32/bfloat16/float16 weights only; dequantize the model to "
+                      "bfloat16 first")
+
+
 def read_headers(files: list[Path], config: ModelConfig) -> dict[str, Header]:
-    """Tensor name -> Header, from the files' headers alone. Refuses a tensor stored twice, and any but MTP layers
-    in mtp.safetensors (it is read after the main files, so it would silently replace their weights)."""
+    """Tensor name -> Header, from the files' headers alone. Refuses a tensor stored twice, any but MTP layers in
+    mtp.safetensors (it is read after the main files, so it would silently replace their weights), and quantized
+    weights (a quantization_config in config.json, an FP8 tensor): loaded without their scales they are another
+    model, and FP8 crashed the NaN check with a traceback."""
+    if files and config.extra.get("quantization_config") is not None:
+        method = config.extra["quantization_config"]
+        method = method.get("quant_method", "?") if isinstance(method, dict) else method
+        raise _quantized(files[0].parent / "config.json", f"its quantization_config ({method!r}) says the weights "
+                         "are quantized")
     found: dict[str, Header] = {}
     for file in files:
         with ExitStack() as stack:
@@ -121,6 +142,8 @@ def read_headers(files: list[Path], config: ModelConfig) -> dict[str, Header]:
                                      "MTP weights; re-export the folder")
                 part = f.get_slice(name)
                 found[name] = Header(file, part.get_dtype(), tuple(part.get_shape()))
+                if found[name].dtype.startswith("F") and found[name].dtype not in FLOAT_DTYPES:
+                    raise _quantized(file, f"tensor {name!r} is stored as {found[name].dtype}, a quantized format")
     return found
 
 

@@ -3,8 +3,11 @@
 Post-training ends with two fine-tunes of the same base model, one trained to think before answering and one
 trained to answer directly; averaging their weights (α = 0.8 towards the thinking model) gives one model that does
 both. An average is only meaningful between models of the same architecture and tensor set, so everything that
-could make it meaningless is checked on the files' headers, before anything is written: config.json values,
-tensor names, shapes and dtypes.
+could make it meaningless is checked on the files' headers, before anything is written: the model configs (as
+parsed: a folder saved by transformers and one saved by axk1 spell one model's config.json differently), tensor
+names, shapes and dtypes. A routing bias (e_score_correction_bias) that one folder lacks is zeros there, as every
+loader reads it (the release has none; axk1 writes zeros): the other's is averaged with zeros. A dense layer's
+post-MoE norm, unused and not saved by transformers, may be missing from one too.
 
 The merge streams: each output shard is built from one tensor of A and one of B at a time, read from the
 memory-mapped files, so peak memory is about one output shard, never a whole model (the full model is ~1 TB in
@@ -24,15 +27,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file, open_safetensors,
-                                    discard, read_headers, replace_folder, save_weights, weight_files)
+from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file,
+                                    open_safetensors, discard, read_headers, replace_folder, save_weights,
+                                    weight_files)
+from axk1.checkpoint.state_dict_adapter import may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
-from axk1.json_text import read_json_file
 
 MERGE_RECORD = "merge.json"
-# config.json keys that describe where or how a folder was written, not the weights
-_BOOKKEEPING = {"_name_or_path", "_commit_hash", "transformers_version"}
-_DTYPE_KEYS = {"dtype", "torch_dtype"}  # compared through the tensors' own dtypes instead
+BIAS = ".mlp.gate.e_score_correction_bias"  # the routing bias: a folder without it routes with zeros
+# parsed config fields that say nothing about the model a folder holds (its weights' dtype is compared on the
+# tensors; config.json keys axk1 does not read, such as transformers' use_cache or head_dim, are not compared)
+_NOT_THE_MODEL = {"initializer_range"}
 # Weight files this merge did not write must not ride along into OUT unmerged.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack")
 
@@ -60,20 +65,20 @@ def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
         raise ValueError(f"merge input {role}: {e}") from e
 
 
-def _read_config(path: Path) -> dict:
-    return read_json_file(path / CONFIG_NAME, "fix or re-export the folder")
-
-
-def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:
-    raw_a, raw_b = _read_config(a), _read_config(b)
-    differ = [f"{k}: A={raw_a.get(k, '<absent>')!r}, B={raw_b.get(k, '<absent>')!r}"
-              for k in sorted(raw_a.keys() | raw_b.keys())
-              if k not in _BOOKKEEPING | _DTYPE_KEYS and raw_a.get(k) != raw_b.get(k)]
+def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> ModelConfig:
+    """The model A and B both hold (its config), or a ValueError naming how they differ."""
+    # the configs as axk1 reads them (ModelConfig: transformers' and DeepSeek's spellings resolved), not as written
+    config = ModelConfig.from_pretrained(a)
+    config_a, config_b = config.to_dict(), ModelConfig.from_pretrained(b).to_dict()
+    differ = [f"{k}: A={config_a.get(k, '<absent>')!r}, B={config_b.get(k, '<absent>')!r}"
+              for k in sorted(config_a.keys() | config_b.keys())
+              if k not in _NOT_THE_MODEL and config_a.get(k) != config_b.get(k)]
     if differ:
         raise ValueError(f"cannot merge {a} and {b}: their {CONFIG_NAME} files differ in {'; '.join(differ)}. "
                          "Merge only fine-tunes of the same base model (make the configs agree if a difference "
                          "is known not to matter)")
-    only_a, only_b = sorted(head_a.keys() - head_b.keys()), sorted(head_b.keys() - head_a.keys())
+    only_a, only_b = (sorted(n for n in mine.keys() - theirs.keys() if not _may_lack(n, mine, config))
+                      for mine, theirs in ((head_a, head_b), (head_b, head_a)))
     if only_a or only_b:
         sides = [f"only in A: {_few(only_a)}" if only_a else "", f"only in B: {_few(only_b)}" if only_b else ""]
         one_mtp = (a / MTP_FILE).exists() != (b / MTP_FILE).exists()
@@ -81,6 +86,8 @@ def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:
         raise ValueError(f"cannot merge {a} and {b}: their tensor sets differ{mtp}; "
                          f"{'; '.join(s for s in sides if s)}. Merge two fine-tunes of the same model")
     for name, (_, dtype, shape) in head_a.items():
+        if name not in head_b:  # one B may lack (_may_lack)
+            continue
         _, dtype_b, shape_b = head_b[name]
         if shape != shape_b:
             raise ValueError(f"cannot merge: tensor {name!r} has shape {shape} in A but {shape_b} in B; "
@@ -88,9 +95,31 @@ def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> None:
         if dtype != dtype_b:
             raise ValueError(f"cannot merge: tensor {name!r} is {dtype} in A but {dtype_b} in B; save both folders in "
                              "the same dtype first (e.g. `axk1 export --dtype bfloat16`)")
-        if dtype.startswith(("F8", "F6", "F4")):
-            raise ValueError(f"cannot merge: tensor {name!r} is stored as {dtype}; quantized values carry their own "
-                             "scales and do not average value by value. Dequantize both folders to bfloat16 first")
+    return config
+
+
+def _may_lack(name: str, head: dict[str, Header], config: ModelConfig) -> bool:
+    """Whether the other folder may lack `name`, as the loader reads folders (may_be_absent): a routing bias (zeros
+    there: the release has none) or a dense layer's post-MoE norm (unused; transformers does not save it)."""
+    return may_be_absent(name, config) and head[name].dtype in FLOAT_DTYPES
+
+
+def _biases_only_in_b(head_a: dict[str, Header], head_b: dict[str, Header]) -> dict[str, Path]:
+    """The routing biases B holds and A lacks (zeros) -> the file of A's their average goes to: their router's
+    weight's (an MTP layer's: mtp.safetensors). A dense layer's norm only B holds is unused and left out."""
+    first = next(iter(head_a.values()), None)
+    return {n: (head_a.get(n.removesuffix("e_score_correction_bias") + "weight") or first).file
+            for n in sorted(head_b.keys() - head_a.keys()) if n.endswith(BIAS)}
+
+
+def _read_pair(name: str, f, handles_b: dict, head_b: dict[str, Header], b_only: dict[str, Path]):
+    """A's and B's tensor `name` (`f`: A's file holding it). A routing bias one folder lacks is zeros there; a dense
+    layer's unused norm B lacks is A's, kept as it is."""
+    t_b = handles_b[head_b[name][0]].get_tensor(name) if name in head_b else None
+    t_a = torch.zeros_like(t_b) if name in b_only else f.get_tensor(name)
+    if t_b is None:
+        t_b = torch.zeros_like(t_a) if name.endswith(BIAS) else t_a
+    return t_a, t_b
 
 
 def _check_integers(head_a: dict, head_b: dict) -> None:
@@ -138,6 +167,8 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     head_a, head_b = _headers(a, files_a, "A"), _headers(b, files_b, "B")
     _check_compatible(a, b, head_a, head_b)
     _check_integers(head_a, head_b)
+    b_only = _biases_only_in_b(head_a, head_b)  # averaged with A's zeros
+    layout = {**{name: file for name, (file, _, _) in head_a.items()}, **b_only}
 
     # written beside OUT and swapped in whole (folder.replace_folder): a merge that fails (a full disk) leaves an
     # earlier model in OUT as it was, and none of its files (weights, tokenizer, template) outlives the new one
@@ -146,7 +177,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     try:
         summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
         main_bytes = 0  # tensor bytes of the main files: the index's total_size
-        with ExitStack() as stack, tqdm(total=len(head_a), desc="merge", unit="tensor", disable=not progress) as bar:
+        with ExitStack() as stack, tqdm(total=len(layout), desc="merge", unit="tensor", disable=not progress) as bar:
             # B is read by name, whatever its layout
             handles_b = {file: open_safetensors(file, stack) for file in files_b}
             for file in files_a:
@@ -154,9 +185,9 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
                     f = open_safetensors(file, shard_stack)
                     metadata = f.metadata() or {"format": "pt"}
                     shard: dict[str, torch.Tensor] = {}
-                    for name in f.keys():
+                    for name in [*f.keys(), *(n for n, where in b_only.items() if where == file)]:
                         # Both inputs are temporaries here: only the merged tensor outlives the call.
-                        tensor = _combine(f.get_tensor(name), handles_b[head_b[name][0]].get_tensor(name), alpha)
+                        tensor = _combine(*_read_pair(name, f, handles_b, head_b, b_only), alpha)
                         shard[name] = tensor
                         summary["tensors_merged" if tensor.is_floating_point() else "tensors_copied"] += 1
                         bar.update(1)
@@ -169,7 +200,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
                 summary["files"].append(file.name)
 
         if (a / INDEX_FILE).exists():  # built from what was written: A's index could name files that are not A's
-            weight_map = {name: file.name for name, (file, _, _) in sorted(head_a.items()) if file.name != MTP_FILE}
+            weight_map = {name: file.name for name, file in sorted(layout.items()) if file.name != MTP_FILE}
             index = {"metadata": {"total_size": main_bytes}, "weight_map": weight_map}
             (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
         written = {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD}
@@ -181,7 +212,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
             else:  # folders and weights this merge did not combine: copying them would ship unmerged weights
                 summary["skipped"].append(path.name)
         record = {"a": str(a.resolve()), "b": str(b.resolve()), "alpha": alpha, "formula": "alpha*A + (1-alpha)*B",
-                  "tensors": len(head_a), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
+                  "tensors": len(layout), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
         (out / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)

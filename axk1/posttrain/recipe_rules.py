@@ -14,9 +14,10 @@ from axk1.train.recipe_sections import DataConfig, MoEConfig, StageConfig, Valid
 
 @dataclass
 class PostTrainMoEConfig(MoEConfig):
-    """[moe] of a post-training recipe. The exported model drops the routers' balancing bias (it routes with b = 0,
-    as the release does: axk1/checkpoint/export.py), so post-training must route as the model will be served: the
-    bias is never updated (a moved bias would be trained with, then thrown away by the export)."""
+    """[moe] of a post-training recipe. The routers' balancing bias is pretraining's device for spreading the load;
+    post-training routes with the bias its base model came with (zeros for the release, a DeepSeek-style or
+    transformers-trained model's own otherwise) and its export writes that bias (keeps_router_bias), so the model
+    written routes as the one trained. The bias is never updated: the base model's routing is kept."""
     bias_update_rate: float = 0.0
 
 
@@ -41,6 +42,7 @@ class PostTrainRecipe(Recipe):
                       "remove it, and measure held-out problems with `axk1 posttrain heldout` (docs/posttraining.md)",
     }
     needs_stages = False
+    keeps_router_bias = True     # the export writes the bias it trained with, the base model's (not zeros)
     verb = ""
     table = ""                   # "sft" | "rl": the field holding the recipe's own table
     renders = ""                 # what its template renders, for the errors ("chat rows", "prompts")
@@ -51,9 +53,8 @@ class PostTrainRecipe(Recipe):
         super().validate()
         if self.moe.bias_update_rate != 0:
             raise ValueError(f"[moe] bias_update_rate = {self.moe.bias_update_rate}: `{self.verb}` would move the "
-                             "routers' balancing bias, but the exported model routes with it at 0 (as the release "
-                             "does), so the model written would not be the one trained; set bias_update_rate = 0.0 "
-                             "(the default here)")
+                             "routers' balancing bias, which post-training keeps as the base model has it (its "
+                             "routing is the base model's); set bias_update_rate = 0.0 (the default here)")
         if self.data.manifest != DataConfig.manifest:
             raise ValueError(f"[data] manifest is not read by `{self.verb}` (token shards are pretraining's data): "
                              "remove it ([data] seed is read)")

@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.api_key import SERVER_KEY_ENV, read_api_key
-from axk1.checkpoint.dcp import claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
 from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
@@ -159,7 +159,7 @@ class RLTrainer:
         if self.server is not None:  # every rank writes its part of the folder the server loads
             self.weights_version += 1
             self.server.publish(self.policy, self.weights_version, {"model_config": self.config.to_dict(),
-                                                                    "mtp_depth": 0})
+                                                                    "mtp_depth": 0, KEEP_ROUTER_BIAS: True})
             if self.parallel is not None:  # the main rank alone deletes the staging copy, has the server load the
                 # folder (409s retried up to server_timeout_s) and deletes the previous one: the others wait here,
                 # on the rollout group's timeout, not in the next default-group collective (30 minutes; NCCL's 10)
@@ -219,7 +219,8 @@ class RLTrainer:
         """A checkpoint of the iterations done (written synchronously: `wait` is for the callbacks' interface)."""
         state = {"state": {"iteration": self.state.step, "skipped": self.state.skipped_steps,
                            "load_start": self.load_start_LE.tolist() if self.load_start_LE is not None else None},
-                 "model_config": self.config.to_dict(), "mtp_depth": 0, "run": self.definition}
+                 "model_config": self.config.to_dict(), "mtp_depth": 0, "run": self.definition,
+                 KEEP_ROUTER_BIAS: True}  # its export writes the bias it routed with (recipe_rules.py)
         path = save_checkpoint(self.ckpt_dir, self.state.step, self.policy, self.optimizer, state,
                                self.recipe.checkpointing.keep_latest)
         self.saved_step = self.state.step

@@ -94,7 +94,8 @@ class RolloutServer:
             # now and deleted below, after the collectives (its delete could outlast the others' wait in a barrier)
             stale = staging.rename(self.weights_dir / f".staging-old-{uuid.uuid4().hex[:12]}")
         save_checkpoint(staging, step, policy, None, train_state, keep_latest=1)
-        export_checkpoint(step_dir(staging, step), folder, dtype=self.push_dtype,
+        # the routers' bias as the policy routes with it (its base model's), not the zeros pretraining exports
+        export_checkpoint(step_dir(staging, step), folder, dtype=self.push_dtype, keep_router_bias=True,
                           distributed=distributed)  # its last barrier: all read
         if not self.is_main:
             return None

@@ -34,12 +34,14 @@ def _failed(what: str, where: Path, ckpt_dir: Path, e: BaseException) -> WriteAf
 
 def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None, distributed: bool = False) -> Path:
     """The newest checkpoint exported to `out` (axk1.checkpoint.export; `distributed`: every rank calls this and
-    writes its share); a write that fails is named, not a traceback. Errors that already say what is wrong with the
+    writes its share), with the routers' balancing bias the run trained with (its base model's: post-training never
+    moves it), not the zeros a pretraining export writes; a write that fails is named, not a traceback. Errors that already say what is wrong with the
     checkpoint or the tokenizer (ValueError) pass as they are."""
     from safetensors import SafetensorError
 
     try:
-        return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer, distributed=distributed)
+        return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer, distributed=distributed,
+                                 keep_router_bias=True)
     except ValueError:
         raise
     except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own SafetensorError; another

@@ -152,7 +152,9 @@ def _nothing_to_train(trainer, recipe) -> str:
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write a training checkpoint in the Hugging Face layout",
                               description="Drops MTP and zeroes the balancing bias, as the release does (--keep-mtp keeps "
-                                          "the MTP module in mtp.safetensors, for speculative decoding).")
+                                          "the MTP module in mtp.safetensors, for speculative decoding); a "
+                                          "post-training checkpoint (axk1 sft, axk1 rl) keeps the bias it trained "
+                                          "with, its base model's.")
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="stored dtype (default: float32)")

@@ -63,6 +63,9 @@ class Recipe(RecipeSections):
     rows_must_divide = True  # a step's sequences over the data-parallel ranks (RL pads instead: a note)
     length_key = "[[stages]] seq_len"  # what sets a row's tokens, for the dry run's advice
     context_parallel = True  # whether [parallelism] cp > 1 runs (RL refuses it)
+    # whether its export writes the routers' balancing bias as trained (post-training) or as zeros (pretraining,
+    # as the release does): recorded in each checkpoint (dcp.KEEP_ROUTER_BIAS), read by axk1/checkpoint/export.py
+    keeps_router_bias = False
 
     def step_account(self, config: ModelConfig, seq_len: int, micro_batch: int, world_size: int,
                      accelerator: bool = True):

@@ -23,8 +23,8 @@ def _check_model_folder(folder: Path) -> None:
     model_config_file(folder, role="[model] init_from")
     try:
         weight_files(folder)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"[model] init_from: {e}") from e
+    except (FileNotFoundError, ValueError) as e:  # no weights; weights two loaders read differently
+        raise type(e)(f"[model] init_from: {e}") from e
 
 
 def _check_mixture(where: str, mixture: object) -> None:
