@@ -214,8 +214,7 @@ def test_causal_attention_blocks_equal_one_attention(T, packed):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="the compiled kernel and its backward need a GPU (benchmarks/gpu_check.sh)"))])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_config, monkeypatch, request, device):
     """On CUDA packed rows attend through FlexAttention over a block mask built from the document ids (no dense
     [B, 1, T, T], no value padding). It gives the dense-mask path's hidden and MTP states: on CPU its eager forward;
