@@ -1,7 +1,7 @@
 """Accelerators and the FLOP budget C = GPUs x seconds x achieved FLOP/s.
 
 Peaks are the vendors' dense (no 2:4 sparsity: the datasheets' starred figures halved) tensor-core figures per
-GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5 and PCIe, H800 SXM5 (H100 compute,
+GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5, PCIe and NVL, H800 SXM5 (H100 compute,
 NVLink cut to 400 GB/s), H200 SXM, HGX B200, GB200 NVL72 (per Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090
 (Ada Lovelace architecture whitepaper, FP32-accumulate rates: the GeForce parts run FP16-accumulate at twice that,
 which training does not use); AMD Instinct MI300X. H20 has no public datasheet: its figures are the ones NVIDIA gave
@@ -10,7 +10,7 @@ Interconnect is the per-GPU scale-up bandwidth (NVLink / Infinity Fabric, bidire
 NVLink, its PCIe x16 link) and the usual scale-out NIC per GPU (0 where the part has no usual one).
 
 A GPU not in the table: `--gpu NAME --gpu-memory GB --peak-tflops TF` (memory_gb only, for the dry run's check: a
-name ending in -<N>GB, e.g. H100-94GB for the NVL part's memory with H100 compute).
+name ending in -<N>GB, e.g. H100-94GB: SXM compute with 94 GB, which is not the NVL part: H100-NVL has its own row).
 
 Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 * bf16 0.40. With 1,024 H200 for 73 days this gives 1024 x 73 x 86400 s x 989 TFLOP/s x 0.40 = 2.555e24,
@@ -66,6 +66,9 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
     GPU("MI300X", 1307.4, 2614.9, 192, 5.3, 896, 400, "AMD Instinct MI300X datasheet"),
     GPU("A100-40GB", 312.0, None, 40, 1.555, 600, 200, "NVIDIA A100 datasheet (SXM4 40GB)"),
     GPU("H100-PCIE", 756.5, 1513.0, 80, 2.0, 600, 0, "NVIDIA H100 datasheet (PCIe; NVLink bridge 600 GB/s)"),
+    # a device named "NVIDIA H100 NVL" or "NVIDIA H100 PCIe" holds "H100" too: metrics.peak_flops takes the longest
+    # name found in the device's, so these rows (and not the SXM one's 989) give their MFU's denominator
+    GPU("H100-NVL", 835.5, 1670.5, 94, 3.9, 600, 0, "NVIDIA H100 datasheet (NVL; NVLink bridge 600 GB/s)"),
     # after H200: metrics.peak_flops matches these names inside the device's name, and "H20" is in "H200"
     GPU("H20", 148.0, 296.0, 96, 4.0, 900, 0, "NVIDIA H20 figures as given to partners (no public datasheet)"),
     GPU("L40S", 362.05, 733.0, 48, 0.864, 64, 0, "NVIDIA L40S datasheet (PCIe Gen4 x16, no NVLink)"),

@@ -17,7 +17,10 @@
 
 Each part runs on its own, in --parts' order (by default the goals' figures first: compiled, decode, train,
 transformers, fsdp): one that fails prints its traceback and the others still run; the JSON is rewritten after each
-part, and the exit status is non-zero if any part failed.
+part, and the exit status is non-zero if any part failed. SIGTERM (gpu_check.sh's timeout) stops the check at once:
+the JSON gets what the interrupted part had measured and nothing more runs (gpu_check_stop.py). On a GPU with less
+memory than the step needs by the trainer's account (an H100 80GB: ~86 GB; the 8 x 4,096 step: ~93 GB) the check
+runs fewer sequences a step and says so (gpu_check_fit.py): prefer an H200 (device kind nvidia-h200).
 
     python benchmarks/gpu_check.py [--steps 300] [--json out.json]
     python benchmarks/gpu_check.py --smoke   # the same code on CPU with axk1-tiny, seconds (CI-sized)
@@ -29,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -44,10 +46,12 @@ from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
 from axk1.json_text import read_jsonl
 from axk1.train.callbacks import Callback
-from axk1.train.memory import step_memory
 from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
+from gpu_check_args import apply_settings, model_overrides
+from gpu_check_fit import fit_note, memory_check, sequences_that_fit
+from gpu_check_stop import Terminated, run_killing_tree, stop_on_sigterm, without_checkpoints
 from step_diagnostics import count_syncs, dynamo_census, profile_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,8 +108,8 @@ class _OutOfTime(Exception):
 
 class TimeLimit(Callback):
     """Ends the benchmark's training after `seconds` or `steps` (steps already logged stay in metrics.jsonl); the
-    recipe asks for one step more, so the trainer never reaches its final checkpoint (weights and AdamW state of
-    2B parameters: 24 GB of disk)."""
+    recipe asks for one step more, so the trainer never reaches its end (its checkpoints are off besides:
+    gpu_check_stop.without_checkpoints; weights and AdamW state of 2B parameters: 24 GB of disk)."""
 
     def __init__(self, seconds: float, steps: int) -> None:
         self.seconds, self.steps, self.t0 = seconds, steps, time.perf_counter()
@@ -130,45 +134,39 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
     name = "compiled" if compile else "run"
     path = work / f"recipe_{name}.toml"
     path.write_text(recipe_text(args, args.steps + 1, name, every=getattr(args, "log_every", 10), compile=compile))
-    trainer = Trainer(load_recipe(path))
+    trainer = without_checkpoints(Trainer(load_recipe(path)))
     trainer.callbacks.append(TimeLimit(args.compiled_seconds if compile else args.train_seconds, args.steps))
     cuda = trainer.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
         torch.cuda.reset_accumulated_memory_stats()
-    t0 = time.perf_counter()
+    t0, out = time.perf_counter(), {}
     try:
-        trainer.fit()
-    except _OutOfTime:
-        pass
-    wall = time.perf_counter() - t0
-    rows, steady = read_jsonl(work / name / "metrics.jsonl"), steady_rows(work / name / "metrics.jsonl")
-    out = {"steps": trainer.state.step, "wall_s": wall, "tokens_per_s": median([r["tokens_per_s"] for r in steady]),
-           "mfu": median([r.get("mfu") for r in steady]), "loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"],
-           **memory_check(trainer.config, args, rows, one_process=True)}
-    if cuda and not compile:
-        out["host_syncs"] = count_syncs(trainer)
-    if cuda:  # each retry frees the allocator's cache and waits for the GPU: a step that hits its limit crawls
-        out["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries")
-    if compile:
-        out["dynamo"] = dynamo_census()
-    if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
-        out["profile"] = profile_steps(trainer)
+        try:
+            trainer.fit()
+        except _OutOfTime:
+            pass
+        out = train_figures(work / name, trainer, args, t0)
+        if cuda and not compile:
+            out["host_syncs"] = count_syncs(trainer)
+        if cuda:  # each retry frees the allocator's cache and waits for the GPU: a step that hits its limit crawls
+            out["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries")
+        if compile:
+            out["dynamo"] = dynamo_census()
+        if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
+            out["profile"] = profile_steps(trainer)
+    except Terminated as stop:  # the figures of the steps logged so far
+        stop.keep(lambda: out or train_figures(work / name, trainer, args, t0))
+        raise
     return out
 
 
-def memory_check(config: ModelConfig, args, rows: list[dict], one_process: bool) -> dict:
-    """The trainer's memory account (what --dry-run prints, axk1/train/memory.py) beside the allocator's peak that
-    the run logged (`memory_peak_gb`, CUDA only). The account is the largest of the step's moments (in one process
-    with every gradient counted) and a compiled layer may keep less than eager autograd, so the ratio should be at
-    most 1; well under 1 means it overstates."""
-    account = step_memory(config, dp_shard=1, ep=1, seq_len=args.seq_len, micro_batch=args.seqs, recompute=False,
-                          precision=args.precision, mtp_depth=1, one_process=one_process)
-    peaks = [r["memory_peak_gb"] for r in rows if "memory_peak_gb" in r]
-    allocations = account.total - account.reserved
-    return {"memory_account_gb": {k: round(v, 2) for k, v in account.as_dict().items()},
-            "memory_allocated_peak_gb": max(peaks) if peaks else None,
-            "memory_peak_over_account": max(peaks) / allocations if peaks else None}
+def train_figures(run: Path, trainer, args, t0: float) -> dict:
+    rows, steady = read_jsonl(run / "metrics.jsonl"), steady_rows(run / "metrics.jsonl")
+    return {"steps": trainer.state.step, "wall_s": time.perf_counter() - t0,
+            "tokens_per_s": median([r["tokens_per_s"] for r in steady]), "mfu": median([r.get("mfu") for r in steady]),
+            **({"loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"]} if rows else {}),
+            **memory_check(trainer.config, args, rows, one_process=True)}
 
 
 def train_fsdp(work: Path, args) -> dict:
@@ -183,12 +181,16 @@ def train_fsdp(work: Path, args) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "axk1",
            "train", str(path)]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=work)
-    wall_straight = time.perf_counter() - t0
     metrics, ckpts = work / "fsdp" / "metrics.jsonl", work / "fsdp" / "checkpoints"
-    straight = {r["step"]: r for r in read_jsonl(metrics)}
-    shutil.rmtree(ckpts / f"step-{steps:06d}")  # resume from the middle one
-    subprocess.run(cmd + ["--resume"], check=True, env=env, cwd=work)
+    try:  # SIGTERM: torchrun and its workers killed (no checkpoint on the way out), the steps logged so far kept
+        run_killing_tree(cmd, env=env, cwd=work)
+        wall_straight = time.perf_counter() - t0
+        straight = {r["step"]: r for r in read_jsonl(metrics)}
+        shutil.rmtree(ckpts / f"step-{steps:06d}")  # resume from the middle one
+        run_killing_tree(cmd + ["--resume"], env=env, cwd=work)
+    except Terminated as stop:  # the last step logged, the resume's if it had begun (one file)
+        stop.keep(lambda: {"last_row": read_jsonl(metrics)[-1]})
+        raise
     resumed = {r["step"]: r for r in read_jsonl(metrics)}
     after = range(half + 1, steps + 1)
     diff = max(abs(resumed[s]["loss"] - straight[s]["loss"]) for s in after)
@@ -213,20 +215,28 @@ def train_transformers(work: Path, args) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=True)
     ids = torch.randint(3, args.vocab, (args.seqs, args.seq_len), device=device)
     times = []
-    for _ in range(args.hf_steps):
-        t = time.perf_counter()
-        for rows in ids.split(args.hf_micro):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-                loss = model(rows, labels=rows).loss * (len(rows) / args.seqs)
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return {"steps": args.hf_steps, "micro_batch": args.hf_micro,
-            "tokens_per_s": args.seqs * args.seq_len / median(times[len(times) // 2:])}
+
+    def figures() -> dict:
+        return {"steps": len(times), "micro_batch": args.hf_micro,
+                "tokens_per_s": args.seqs * args.seq_len / median(times[len(times) // 2:]) if times else None}
+
+    try:
+        for _ in range(args.hf_steps):
+            t = time.perf_counter()
+            for rows in ids.split(args.hf_micro):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                    loss = model(rows, labels=rows).loss * (len(rows) / args.seqs)
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+    except Terminated as stop:
+        stop.keep(figures)
+        raise
+    return figures()
 
 
 def decode(work: Path, args) -> dict:
@@ -262,6 +272,9 @@ def decode(work: Path, args) -> dict:
             out[name] = args.rows * args.new_tokens / (time.perf_counter() - t)
         except Exception:
             failed[name] = traceback.format_exc()[-2000:]
+        except Terminated as stop:
+            stop.keep(lambda: {"tokens_per_s": out})
+            raise
     ratios = {f"ratio{name[4:]}": out[name] / out["transformers"] for name in out
               if name.startswith("axk1") and "transformers" in out}
     return {"tokens_per_s": out, **ratios, **({"failed": failed} if failed else {})}
@@ -271,48 +284,6 @@ def model_config(args) -> ModelConfig:
     """The preset with the check's vocabulary and positions and the --model overrides (the recipes' shape too)."""
     return ModelConfig.from_preset(args.preset).replace(vocab_size=args.vocab,
                                                         max_position_embeddings=max(args.seq_len, 1024), **args.model)
-
-
-def model_overrides(assignments: list[str]) -> dict:
-    """`NAME=VALUE` pairs for the model's shape (--model), each a field of ModelConfig and VALUE a Python literal."""
-    import ast
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    out = {}
-    for text in assignments:
-        name, _, value = text.partition("=")
-        name = name.strip()
-        if name not in fields or name in ("vocab_size", "max_position_embeddings"):
-            raise SystemExit(f"gpu_check: --model {text!r}: not a model field this check lets you set (ModelConfig's "
-                             f"fields but vocab_size and max_position_embeddings, which the check sets)")
-        try:
-            out[name] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError) as e:
-            raise SystemExit(f"gpu_check: --model {text!r}: {e} (give NAME=VALUE, VALUE a Python literal)")
-    return out
-
-
-def apply_settings(assignments: list[str]) -> dict:
-    """`MODULE.NAME=VALUE` → setattr(import_module(MODULE), NAME, literal_eval(VALUE)) for an existing NAME; returns
-    {MODULE.NAME: (old, new)} for the JSON."""
-    import ast
-    import importlib
-
-    done = {}
-    for text in assignments:
-        target, _, value = text.partition("=")
-        module_name, _, name = target.strip().rpartition(".")
-        try:
-            module = importlib.import_module(module_name)
-            new = ast.literal_eval(value.strip())
-        except (ImportError, ValueError, SyntaxError) as e:
-            raise SystemExit(f"gpu_check: --set {text!r}: {e} (give MODULE.NAME=VALUE, VALUE a Python literal)")
-        if not hasattr(module, name):
-            raise SystemExit(f"gpu_check: --set {text!r}: {module_name} has no {name!r} to set")
-        done[target.strip()] = [repr(getattr(module, name)), repr(new)]
-        setattr(module, name, new)
-    return done
 
 
 def main() -> None:
@@ -353,9 +324,15 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         args.__dict__.update(preset="axk1-gpu-small", vocab=163840, seqs=8, seq_len=4096, device="cuda",
                              precision="bf16", rows=32, prompt=512, new_tokens=128)
+        # an H100 80GB holds 5 of the 8 sequences by the trainer's account: fewer, said and recorded, not an OOM
+        args.seqs, fit = sequences_that_fit(model_config(args), args.seqs, args.seq_len, args.precision,
+                                            torch.cuda.get_device_properties(0).total_memory)
+        if note := fit_note(fit, args.seq_len):
+            print(note, flush=True)
     parts = {"train": train_axk1, "fsdp": train_fsdp, "transformers": train_transformers, "decode": decode,
              "compiled": lambda work, args: train_axk1(work, args, compile=True)}
-    failed = []
+    failed, stopped = [], None
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = model_config(args)
@@ -367,7 +344,7 @@ def main() -> None:
         write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=256, doc_len=(256, 4096))
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
                   "torch": torch.__version__, "preset": args.preset, "model": args.model, "parameters": n_params,
-                  "batch": [args.seqs, args.seq_len],
+                  "batch": [args.seqs, args.seq_len], **({} if args.smoke else {"batch_fit": fit}),
                   "flops_per_token": training_flops_per_token(config, args.seq_len, with_mtp=True, causal=True)}
         for name in args.parts.split(","):
             t0 = time.perf_counter()
@@ -381,10 +358,16 @@ def main() -> None:
                 failed.append(name)
                 result[name] = {"error": traceback.format_exc()}
                 print(f"{name} FAILED after {time.perf_counter() - t0:.0f} s:\n{result[name]['error']}", flush=True)
+            except Terminated as stop:  # the time is up: what this part measured, and no more parts
+                stopped = f"{stop} during {name}, {time.perf_counter() - t0:.0f} s into it"
+                result[name] = {**stop.partial, "stopped": stopped}
+                print(f"{name} STOPPED ({stopped}):", json.dumps(result[name]), flush=True)
             if args.device == "cuda":
                 torch.cuda.empty_cache()
             if args.json:
                 Path(args.json).write_text(json.dumps(result, indent=1))
+            if stopped:
+                break
         if "tokens_per_s" in result.get("train", {}) and "tokens_per_s" in result.get("transformers", {}):
             for mine in ("train", "compiled"):
                 if "tokens_per_s" in result.get(mine, {}):
@@ -392,9 +375,14 @@ def main() -> None:
                     print(f"{mine}_ratio (axk1 / transformers)", round(result[f"{mine}_ratio"], 2))
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1))
+    if stopped:
+        raise SystemExit(f"gpu_check: stopped by {stopped}; the figures measured so far are in {args.json}")
     if failed:
         raise SystemExit(f"gpu_check: failed parts: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Terminated as stop:  # before the first part: nothing measured yet
+        raise SystemExit(f"gpu_check: stopped by {stop} before any part ran")

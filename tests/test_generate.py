@@ -167,7 +167,7 @@ def test_static_decode_step_gives_the_growing_steps_tokens_and_logits(model, tin
     torch.testing.assert_close(caches[0].latent[-1], caches[1].latent[-1])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs this)")
+@pytest.mark.gpu
 def test_cuda_graph_decode_replays_the_static_step(model, tiny_config):
     """On CUDA, generate(cuda_graph=True) captures the static decode step once and replays it: the replays give the
     uncaptured static step's logits, bf16 and fp32 (whose experts take the gathered bmm:
@@ -199,7 +199,7 @@ def test_cuda_graph_decode_replays_the_static_step(model, tiny_config):
     assert [len(t) for t in out.tokens] == [6, 6]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_check.sh runs this)")
+@pytest.mark.gpu
 def test_cuda_decode_runs_grouped_experts_and_follows_cpu(model, tiny_config):
     """On CUDA the decode step's default is the grouped experts path (CUDA's `_grouped_mm`): its logits follow the
     CPU loop's, and bf16 weights generate (the GPU check's decode part runs the compiled step at scale)."""

@@ -38,8 +38,7 @@ def test_each_layer_keeps_what_the_account_counts_per_token(shape, path):
         assert m == pytest.approx(moe, rel=0.01), (measured, moe)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention's kernel and its backward need a GPU "
-                    "(benchmarks/gpu_check.sh runs this)")
+@pytest.mark.gpu  # FlexAttention's kernel and its backward
 @pytest.mark.parametrize("path", ["bf16", "autocast"])
 def test_on_a_gpu_each_layer_with_its_attention_kernel_keeps_what_the_account_counts(path):
     """The same census on CUDA, the compiled FlexAttention kernel's saved tensors included (q, k, v, output and

@@ -214,8 +214,7 @@ def test_causal_attention_blocks_equal_one_attention(T, packed):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="the compiled kernel and its backward need a GPU (benchmarks/gpu_check.sh)"))])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_config, monkeypatch, request, device):
     """On CUDA packed rows attend through FlexAttention over a block mask built from the document ids (no dense
     [B, 1, T, T], no value padding). It gives the dense-mask path's hidden and MTP states: on CPU its eager forward;
@@ -259,6 +258,40 @@ def test_flex_attention_over_the_document_block_mask_equals_the_dense_mask(tiny_
     assert len(g_flex) == len(g_dense)
     for a, b in zip(g_flex, g_dense):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_the_block_mask_is_built_before_the_layers_once_per_batch_and_mtp(tiny_config, monkeypatch):
+    """On CUDA the layers are compiled, and a block mask built inside one broke its graph (create_block_mask's
+    deprecation warning, which dynamo cannot trace) in the first layer and the MTP layer of every micro-batch. So
+    the model builds it before the layers: every attention call, the MTP layer's included, gets a mask whose block
+    mask exists already, built once for the batch and once for the MTP rows (here the CPU takes the flex path)."""
+    import warnings
+
+    from axk1.model import attention_mask, mla
+
+    monkeypatch.setattr(attention_mask, "FLEX_DEVICES", {"cpu"})
+    builds = []
+    real_build = attention_mask.build_block_mask
+    monkeypatch.setattr(attention_mask, "build_block_mask", lambda *a, **k: builds.append(a[2]) or real_build(*a, **k))
+    seen = []
+    real_forward = mla.MLA.forward
+
+    def forward(self, x_BTD, cos, sin, mask=None):
+        seen.append((x_BTD.shape[1], mask._block is not None))
+        return real_forward(self, x_BTD, cos, sin, mask)
+
+    monkeypatch.setattr(mla.MLA, "forward", forward)
+    torch.manual_seed(0)
+    model = AXK1ForCausalLM(tiny_config, with_mtp=True)
+    ids = torch.randint(3, tiny_config.vocab_size, (2, 160))
+    docs = torch.tensor([[0] * 40 + [1] * 120, [0] * 150 + [1] * 10])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eager flex_attention warns that it is unfused
+        h, rope = model.hidden_states(ids, docs)
+        model.mtp_hidden_states(h, ids, rope)
+    layers = tiny_config.num_hidden_layers
+    assert seen == [(160, True)] * layers + [(159, True)], seen
+    assert builds == [160, 159]  # one per batch, one for the MTP rows: none inside a layer
 
 
 def test_expert_counts_sync_free_path_equals_bincount():

@@ -147,7 +147,7 @@ def test_collectives_get_device_tensors(tmp_path):
     assert all(c["host"] for c in calls if c["caller"] == "distributed.py:host_all_sum")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.gpu
 def test_cuda_steps_follow_cpu(tmp_path):
     """The whole single-process step on a GPU (not yet run on one when written): same init, same batches."""
     rows = {}

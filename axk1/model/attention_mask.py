@@ -3,6 +3,10 @@ wants. SDPA takes a dense boolean [B, 1, T, T] (on CPU, where ATen's flash kerne
 keeps SDPA off its flash kernels and costs T² bytes per row (1 GiB at 32K), so there the mask is a FlexAttention
 BlockMask built from the document ids: blocks wholly outside every document are skipped, none of it is dense.
 
+The model builds the block mask before its first layer (`prepare`), once per batch and once for the MTP layers'
+shorter rows (`prefix`): built lazily inside a compiled layer, the build was a graph break there (its deprecation
+warning, which dynamo cannot trace) in the first layer and the MTP layer of every micro-batch.
+
 Legend: B rows, T tokens.
 """
 
@@ -14,6 +18,20 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask
 # The devices whose training attention runs FlexAttention over a block mask (the tests add "cpu" to compare
 # its forward with the dense path; torch 2.13 has no CPU backward for it).
 FLEX_DEVICES = {"cuda"}
+
+_compiled_create_block_mask = None
+
+
+def build_block_mask(mask_mod, B: int, q_len: int, kv_len: int, device: torch.device) -> BlockMask:
+    """create_block_mask for all heads (H = None); compiled on an accelerator, where T is long and the eager build
+    evaluates the mask over all B x T x T positions. Compiled through torch.compile, as torch asks:
+    create_block_mask's own `_compile` flag is deprecated and warns on every call."""
+    global _compiled_create_block_mask
+    if device.type == "cpu":
+        return create_block_mask(mask_mod, B, None, q_len, kv_len, device=device)
+    if _compiled_create_block_mask is None:
+        _compiled_create_block_mask = torch.compile(create_block_mask)
+    return _compiled_create_block_mask(mask_mod, B, None, q_len, kv_len, device=device)
 
 
 def document_causal_mask(document_ids_BT: torch.Tensor) -> torch.Tensor:
@@ -40,11 +58,21 @@ class DocumentMask:
     def use_flex(self) -> bool:
         return self.document_ids_BT.device.type in FLEX_DEVICES
 
+    def prepare(self) -> DocumentMask:
+        """Builds now the form the attention kernel will ask for where that is the block mask (FlexAttention's
+        devices), so that no layer builds it; on CPU the dense mask stays lazy, as before."""
+        if self.use_flex:
+            self.block()
+        return self
+
     def prefix(self, T: int) -> DocumentMask:
-        """The mask of the first T positions (the MTP modules' shorter rows)."""
+        """The mask of the first T positions (the MTP modules' shorter rows), prepared: called outside the layers, so
+        its block mask too is built before a compiled layer sees it. A second build rather than this block mask's
+        upper-left corner (BlockMask._adjust): torch 2.11's _adjust leaves the lengths at whole blocks, which
+        flex_attention then refuses for T rows."""
         if self.q_start or self.q_len != self.document_ids_BT.shape[1]:
             raise ValueError("a context-parallel shard's mask has no prefix (MTP does not run under context parallelism)")
-        return DocumentMask(self.document_ids_BT[:, :T])
+        return DocumentMask(self.document_ids_BT[:, :T]).prepare()
 
     def dense(self) -> torch.Tensor:
         """Boolean [B, 1, q_len, T]."""
@@ -61,7 +89,5 @@ class DocumentMask:
             def causal_same_document(b, h, q, kv):
                 return (q + start >= kv) & (docs_BT[b, q + start] == docs_BT[b, kv])
 
-            # one mask for all heads (H = None); compiled on an accelerator, where T is long
-            self._block = create_block_mask(causal_same_document, B, None, self.q_len, T, device=docs_BT.device,
-                                            _compile=docs_BT.device.type != "cpu")
+            self._block = build_block_mask(causal_same_document, B, self.q_len, T, docs_BT.device)
         return self._block

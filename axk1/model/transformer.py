@@ -134,6 +134,8 @@ class AXK1ForCausalLM(nn.Module):
                 position_ids_BT = document_positions(document_ids_BT)
         if position_ids_BT is None:
             position_ids_BT = torch.arange(T, device=input_ids_BT.device).expand(B, T)
+        if mask_B1TS is not None:  # the block mask built here, before the (compiled) layers: see attention_mask.py
+            mask_B1TS.prepare()
         cos_BT1P, sin_BT1P = self.model.rotary_emb(position_ids_BT)
         h_BTD = self.model.embed_tokens(input_ids_BT)
         for layer in self.model.layers:
