@@ -136,3 +136,20 @@ def test_passages_and_math_detection():
     assert 1 <= len(passages) <= 3 and all(100 <= len(p) <= 400 for p in passages)
     assert looks_like_math("If 3x + 5 = 20 then x = 5, and 2^3 = 8.")
     assert not looks_like_math("Seoul is the capital of Korea.")
+
+
+def test_a_teacher_reasoning_trace_copying_a_benchmark_row_is_contamination(tmp_path):
+    """The trace is kept beside the sample (fields.teacher_reasoning): only the text was checked, so a trace that
+    recited a contest problem word for word was kept."""
+    write_aime(tmp_path)
+    f = SampleFilter(SampleFilterConfig(), Decontaminator(["aime25_en.jsonl"], tmp_path))
+    text = "Problem: A box holds 3 red and 4 blue balls. How many in two boxes?\n\nOne box holds 7.\nTwo hold 14.\n\n" \
+           "Final answer: 14"
+    sample = {**_sample(text, kind="reasoning", id="r"),
+              "fields": {"problem": "A box holds 3 red and 4 blue balls. How many in two boxes?",
+                         "solution": "One box holds 7.\nTwo hold 14.", "final_answer": "14",
+                         "teacher_reasoning": "Let me recall a contest problem: " + ROWS["en"][1]["problem"]}}
+    reason = f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3)
+    assert reason.startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with aime25_en.jsonl (t-2)")
+    sample["fields"]["teacher_reasoning"] = "One box: 3 + 4 = 7. Two boxes: 14."
+    assert f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3) is None

@@ -18,15 +18,21 @@ from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import PassageConfig, load_recipe
 from axk1.synth.teacher import ResponseCache
 from axk1.synth.text import grounding
+from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ROOT, app_server
 
 PROMPT = ROOT / "recipes" / "synth" / "prompts" / "qa.en.txt"
 GOOD = "Seoul lies on the Han river, which flows through the city from east to west."
 
 
-def _completion(model, content):
+REASONED = ("Problem: A box holds 3 red and 4 blue balls. How many balls are in two such boxes?\nSolution:\n"
+            "1. One box holds 3 + 4 = 7 balls.\n2. Two boxes hold 2 x 7 = 14 balls.\nFinal answer: 14")
+
+
+def _completion(model, content, reasoning=None, finish="stop"):
+    message = {"role": "assistant", "content": content, **({"reasoning_content": reasoning} if reasoning else {})}
     return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
@@ -53,6 +59,10 @@ def _app(calls):
                     await asyncio.sleep(0.25)
 
             return StreamingResponse(trickle(), media_type="application/json")
+        if "RECITE" in passage:  # a clean sample whose reasoning trace recites a benchmark row
+            return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
+        if "OWNTRACE" in passage:
+            return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
         if "ECHO" in passage:
             content = prompt
         elif "SPECIAL" in passage:
@@ -73,10 +83,11 @@ def teacher():
         yield f"http://127.0.0.1:{port}/v1", calls
 
 
-def _recipe(tmp_path, extra=""):
+def _recipe(tmp_path, extra="", kind="qa", benchmarks="[]"):
     path = tmp_path / "r.toml"
-    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n[filters]\nbenchmarks = []\n'
-                    f'[[tasks]]\nname = "qa"\nkind = "qa"\nprompts = {{ en = "{PROMPT}" }}\n')
+    prompt = PROMPT.with_name(f"{kind}.en.txt")
+    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n[filters]\nbenchmarks = {benchmarks}\n'
+                    f'[[tasks]]\nname = "{kind}"\nkind = "{kind}"\nprompts = {{ en = "{prompt}" }}\n')
     return path
 
 
@@ -239,3 +250,25 @@ def test_a_cache_that_is_not_a_cache_and_a_broken_decontam_file_are_clear_errors
     bench.write_text('{"problem": "fine"}\n{oops\n')
     with pytest.raises(ValueError, match=rf"{bench}:2: not a JSON line"):
         Decontaminator([str(bench)], tmp_path)
+
+
+def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_traces(teacher, tmp_path, capsys):
+    """A reasoning sample keeps the teacher's trace (fields.teacher_reasoning); the decontamination check and
+    `axk1 data contamination --check` (docs/data.md: the gate before training) read the text alone, so a trace
+    reciting an AIME problem word for word was kept, and passed the gate."""
+    url, _ = teacher
+    aime = write_aime(tmp_path)["en"]
+    docs = _docs(tmp_path, [{"id": "recite", "text": "RECITE. " + GOOD}, {"id": "own", "text": "OWNTRACE. " + GOOD}])
+    recipe = load_recipe(_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
+    summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
+    assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["own"]
+    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert rejected["reason"].startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with "
+                                         "aime25_en.jsonl (t-2)")
+    assert summary.rejections == {"decontamination": 1}
+    gate = ["data", "contamination", "--benchmark", str(aime), "--check"]
+    assert main(gate[:2] + [str(tmp_path / "o.jsonl")] + gate[2:]) == 0
+    # the sample as an earlier (unchecked) run would have kept it: the gate finds the trace
+    (tmp_path / "old.jsonl").write_text(json.dumps({k: v for k, v in rejected.items() if k not in ("reason", "reply")}) + "\n")
+    assert main(gate[:2] + [str(tmp_path / "old.jsonl")] + gate[2:]) == 1
+    assert "1 of 1 documents share a 13-gram" in capsys.readouterr().out

@@ -47,9 +47,21 @@ class Decontaminator:
         self.index = ContaminationIndex(read_benchmarks(sources, base), n)
         self.sets = self.index.sets
 
-    def check(self, text: str) -> str | None:
+    def check(self, text: str, where: str = "text") -> str | None:
         found = self.index.match(text)
-        return None if found is None else f"decontamination: {found.reason(self.index.n)}"
+        if found is None:
+            return None
+        return f"decontamination: {'' if where == 'text' else f'its {where} '}{found.reason(self.index.n)}"
+
+
+def kept_texts(sample: dict) -> list[tuple[str, str]]:
+    """(where, text) for every text a sample keeps: its training text, then each string of its fields that the
+    text does not already hold (a reasoning sample's teacher_reasoning, data for training think blocks)."""
+    texts = [("text", sample["text"])]
+    for name, value in sample.get("fields", {}).items():
+        if isinstance(value, str) and value and value not in sample["text"]:
+            texts.append((f"fields.{name}", value))
+    return texts
 
 
 class SampleFilter:
@@ -78,9 +90,10 @@ class SampleFilter:
                 return (f"grounding: {share:.0%} of the answer's key spans occur in the passage (< {s.grounding_min:.0%});"
                         f" missing: {', '.join(missing[:5]) or 'no checkable spans'}")
         if self.decontaminator is not None:
-            reason = self.decontaminator.check(text)
-            if reason:
-                return reason
+            for where, kept in kept_texts(sample):
+                reason = self.decontaminator.check(kept, where)
+                if reason:
+                    return reason
         similarity = jaccard(char_shingles(text), char_shingles(passage))
         if similarity >= s.copy_similarity:
             return f"dedup: a copy of the source passage (similarity {similarity:.2f})"
