@@ -153,3 +153,28 @@ def test_a_teacher_reasoning_trace_copying_a_benchmark_row_is_contamination(tmp_
     assert reason.startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with aime25_en.jsonl (t-2)")
     sample["fields"]["teacher_reasoning"] = "One box: 3 + 4 = 7. Two boxes: 14."
     assert f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3) is None
+
+
+def test_an_excerpt_of_the_passage_is_a_copy_and_a_rewrite_or_a_quoting_answer_is_not():
+    """The copy rule was Jaccard over shingles: an excerpt of 75% or 60% of its passage, every character copied,
+    scored 0.75 / 0.60 < 0.9 and was kept as a rewrite. Containment (the share of the sample's shingles the passage
+    holds) is 1.0 for any excerpt. The passage is real prose (heapq's explanation, by François Pinard)."""
+    import heapq
+
+    about = heapq.__about__
+    passage = " ".join(about[about.index("In the tree above"): about.index("in the tree.") + 12].split())
+    f = SampleFilter(SampleFilterConfig(), None)
+    for share in (0.75, 0.6, 0.25):
+        reason = f.check(_sample(passage[: int(len(passage) * share)], id=str(share)), passage)
+        assert reason == "dedup: a copy of the source passage (100% of its 7-character shingles are the passage's)"
+    assert f.check(_sample("Here is a simpler version. " + passage[:600], id="pre"), passage).startswith(
+        "dedup: a copy of the source passage (95%")
+    rewrite = ("Think of a heap as a sports tournament drawn as a tree. Every spot k sits above two spots, 2*k+1 and "
+               "2*k+2. Computers usually don't care who beat whom, so when a winner moves up, its old place is filled "
+               "with another item from lower down, and the top one of three always beats the other two.")
+    assert f.check(_sample(rewrite, id="rw"), passage) is None
+    # a QA answer may quote its passage (grounding asks for it): the question is what the teacher writes anew
+    first = passage.split(". ")[1] + "."
+    qa = {**_sample(f"Who wins in a usual binary tournament?\n\n{first}", kind="qa", answer=first, id="qa"),
+          "fields": {"question": "Who wins in a usual binary tournament?", "answer": first}}
+    assert f.check(qa, passage) is None

@@ -12,7 +12,7 @@ from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import grounding, latin_ratio
 from axk1.text.contamination import ContaminationIndex, read_benchmarks
 from axk1.text.korean import hangul_ratio
-from axk1.text.ngrams import char_shingles, jaccard
+from axk1.text.ngrams import char_shingles
 
 # A prompt line this long that reappears in a reply is the prompt echoed back, not an answer that happens to match.
 ECHO_MIN_CHARS = 20
@@ -64,6 +64,15 @@ def kept_texts(sample: dict) -> list[tuple[str, str]]:
     return texts
 
 
+def copied_share(sample: dict, passage: str) -> float:
+    """The share of what the teacher was to write in its own words whose shingles the passage holds (containment,
+    not Jaccard: an excerpt of 60% of its passage has Jaccard 0.6 but every shingle copied). Its own words: a QA
+    sample's question (its answer is meant to quote the passage: the grounding check asks for that), any other
+    sample's text."""
+    own = char_shingles(sample["fields"].get("question", "") if sample["kind"] == "qa" else sample["text"])
+    return len(own & char_shingles(passage)) / len(own) if own else 0.0
+
+
 class SampleFilter:
     def __init__(self, spec: SampleFilterConfig, decontaminator: Decontaminator | None) -> None:
         self.spec = spec
@@ -94,9 +103,9 @@ class SampleFilter:
                 reason = self.decontaminator.check(kept, where)
                 if reason:
                     return reason
-        similarity = jaccard(char_shingles(text), char_shingles(passage))
-        if similarity >= s.copy_similarity:
-            return f"dedup: a copy of the source passage (similarity {similarity:.2f})"
+        share = copied_share(sample, passage)
+        if share >= s.copy_containment:
+            return f"dedup: a copy of the source passage ({share:.0%} of its 7-character shingles are the passage's)"
         other, sim = self.index.find(text)
         if other is not None:
             return f"dedup: near-duplicate of {other} (similarity {sim:.2f})"
