@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from axk1.cli import main
 from axk1.synth.documents import split_passages
-from axk1.synth.filters import Decontaminator
+from axk1.synth.filters import Decontaminator, cut_reply
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import PassageConfig, load_recipe
 from axk1.synth.teacher import ResponseCache
@@ -63,6 +63,10 @@ def _app(calls):
             return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
         if "OWNTRACE" in passage:
             return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
+        if "THINKCUT" in passage:  # a thinking teacher that spent max_tokens reasoning: no content at all
+            return _completion(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
+        if "NOCHOICES" in passage:
+            return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": []}
         if "ECHO" in passage:
             content = prompt
         elif "SPECIAL" in passage:
@@ -272,3 +276,21 @@ def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_trace
     (tmp_path / "old.jsonl").write_text(json.dumps({k: v for k, v in rejected.items() if k not in ("reason", "reply")}) + "\n")
     assert main(gate[:2] + [str(tmp_path / "old.jsonl")] + gate[2:]) == 1
     assert "1 of 1 documents share a 13-gram" in capsys.readouterr().out
+
+
+def test_a_reply_cut_while_reasoning_says_so_and_a_reply_without_choices_fails_clearly(teacher, tmp_path):
+    """`axk1 serve` thinks by default: a task that does not think spent max_tokens reasoning, content null, and was
+    rejected as "format: empty reply" though the teacher said finish_reason length. A 200 with `choices: []` was an
+    IndexError."""
+    url, _ = teacher
+    docs = _docs(tmp_path, [{"id": "cut", "text": "THINKCUT. " + GOOD}, {"id": "none", "text": "NOCHOICES. " + GOOD}])
+    summary = run_synth(docs, load_recipe(_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
+                        progress=False)
+    assert summary.generated == 1 and summary.failed == 1 and summary.rejections == {"length": 1}
+    (cut,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert cut["reason"].startswith("length: the teacher spent [teacher] max_tokens (64) reasoning and was cut before "
+                                    "its reply: raise max_tokens, or turn its thinking off")
+    (failed,) = _lines(tmp_path / "o.failed.jsonl")
+    assert failed["reason"].startswith("ValueError: the teacher's reply has no choices")
+    assert cut_reply("Question: Where is", None, "length", 64) == ("length: the teacher hit [teacher] max_tokens (64) "
+                                                                  "(the reply is cut)")

@@ -1,4 +1,4 @@
-"""Checks on synthetic samples, in order: format (by the parser), length, language, grounding (QA), benchmark
+"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), length, language, grounding (QA), benchmark
 decontamination, copy of the source, duplicates within the output. The first failing check is the sample's
 rejection reason; every rejected sample is kept with it."""
 
@@ -38,6 +38,19 @@ def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None =
         if len(line) >= ECHO_MIN_CHARS and line in reply:
             return f"prompt echo: the reply repeats the prompt's instruction {line[:60]!r}"
     return None
+
+
+def cut_reply(content: str, reasoning: str | None, finish_reason: str | None, max_tokens: int) -> str | None:
+    """Why a reply the teacher stopped at max_tokens is no sample. Checked before its format: a thinking teacher
+    (`axk1 serve` thinks by default) can spend the whole budget reasoning and leave the reply empty, which the
+    format check called an "empty reply" though the cause, and the fix, is the budget."""
+    if finish_reason != "length":
+        return None
+    if not content.strip() and reasoning:
+        return (f"length: the teacher spent [teacher] max_tokens ({max_tokens}) reasoning and was cut before its "
+                "reply: raise max_tokens, or turn its thinking off for tasks that do not think "
+                "([teacher] thinking_control = true)")
+    return f"length: the teacher hit [teacher] max_tokens ({max_tokens}) (the reply is cut)"
 
 
 class Decontaminator:
@@ -86,8 +99,6 @@ class SampleFilter:
             return f"length: {len(text)} chars < {s.min_chars}"
         if len(text) > s.max_chars:
             return f"length: {len(text)} chars > {s.max_chars}"
-        if sample["metadata"].get("finish_reason") == "length":
-            return "length: the teacher hit max_tokens (the reply is cut)"
         ratio = hangul_ratio(text)
         if lang == "ko" and ratio < s.min_hangul_ratio:
             return f"language: Hangul ratio {ratio:.2f} < {s.min_hangul_ratio} for a Korean sample"

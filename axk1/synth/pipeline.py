@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
-from axk1.synth.filters import Decontaminator, SampleFilter, reply_problem
+from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_problem
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
@@ -295,12 +295,14 @@ def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRec
         counts["generated"] += 1
         summary.generated += 1
         sample, format_error = _sample(job, reply, teacher, recipe)
-        # in order: size (the parse saw only the cut reply), what the reply carries whatever its format, the
-        # format, then the sample checks (the last, as it remembers kept samples for the duplicate check)
+        # in order: size (the parse saw only the cut reply; a reply cut at max_tokens, maybe while reasoning, has
+        # no format to judge), what the reply carries whatever its format, the format, then the sample checks (the
+        # last, as it remembers kept samples for the duplicate check)
         oversize = None if reply.full_chars is None else (
             f"length: the reply has {reply.full_chars} chars > [teacher] max_reply_chars "
             f"{recipe.teacher.max_reply_chars} (stored cut)")
-        reason = (oversize or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
+        reason = (oversize or cut_reply(reply.content, reply.reasoning, reply.finish_reason, recipe.teacher.max_tokens)
+                  or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
                   or checker.check(sample, job.passage))
         if reason is None:
             counts["kept"] += 1
