@@ -191,21 +191,33 @@ def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path
 
 
 def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonzero(teacher, tmp_path, capsys):
+    """The earlier run's files stay whole, side files too: failed.jsonl was overwritten with the new run's failures
+    beside the old kept file and summary, which then disagreed with it. The failures go to OUT.latest.failed.jsonl,
+    which the next run that writes its files removes."""
     url, _ = teacher
     out = tmp_path / "o.jsonl"
     recipe = _recipe(tmp_path)
     args = ["data", "synth", "--teacher", f"openai:{url}", "--recipe", str(recipe), "-o", str(out), "--no-progress"]
-    assert main(args[:2] + [str(_docs(tmp_path, [{"id": "a", "text": GOOD}]))] + args[2:]) == 0
-    good = out.read_text()
-    assert good and json.loads(good)["source"]["doc_id"] == "a"
-    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}], name="failing.jsonl")
+    first = _docs(tmp_path, [{"id": "a", "text": GOOD}, {"id": "x", "text": "FAIL. The first run's one failure."}])
+    assert main(args[:2] + [str(first)] + args[2:]) == 0
+    earlier = {name: (tmp_path / name).read_bytes() for name in ("o.jsonl", "o.rejected.jsonl", "o.failed.jsonl",
+                                                                  "o.excluded.jsonl", "o.summary.json")}
+    assert json.loads(earlier["o.jsonl"])["source"]["doc_id"] == "a"
+    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}, {"id": "c", "text": "FAIL. Again."}],
+                    name="failing.jsonl")
     assert main(args[:2] + [str(failing)] + args[2:]) == 1
     err = capsys.readouterr().err
-    assert "every one of the 1 teacher requests failed, the first with: " in err and "left as they were" in err
+    assert "every one of the 2 teacher requests failed, the first with: " in err and "left as they were" in err
     assert "boom" in err  # the teacher's own reason on the console, not only in the failed file
-    assert out.read_text() == good and json.loads((tmp_path / "o.summary.json").read_text())["kept"] == 1
-    assert "boom" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
+    assert f"All the reasons are in {tmp_path / 'o.latest.failed.jsonl'}" in err
+    assert {name: (tmp_path / name).read_bytes() for name in earlier} == earlier  # one run's files, all of them
+    summary = json.loads(earlier["o.summary.json"])
+    assert summary["kept"] == 1 and summary["failed"] == 1 == len(_lines(tmp_path / "o.failed.jsonl"))
+    latest = _lines(tmp_path / "o.latest.failed.jsonl")
+    assert [f["doc_id"] for f in latest] == ["b", "c"] and all("boom" in f["reason"] for f in latest)
     assert not list(tmp_path.glob("*.tmp"))
+    assert main(args[:2] + [str(first)] + args[2:]) == 0  # a run that writes its files: the latest failures go
+    assert not (tmp_path / "o.latest.failed.jsonl").exists()
 
 
 def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_path):
