@@ -150,7 +150,8 @@ def test_a_teacher_reasoning_trace_copying_a_benchmark_row_is_contamination(tmp_
                          "solution": "One box holds 7.\nTwo hold 14.", "final_answer": "14",
                          "teacher_reasoning": "Let me recall a contest problem: " + ROWS["en"][1]["problem"]}}
     reason = f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3)
-    assert reason.startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with aime25_en.jsonl (t-2)")
+    assert reason.startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with "
+                             "aime25_en.jsonl (t-2)")
     sample["fields"]["teacher_reasoning"] = "One box: 3 + 4 = 7. Two boxes: 14."
     assert f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3) is None
 

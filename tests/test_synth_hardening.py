@@ -90,7 +90,8 @@ def teacher():
 def _recipe(tmp_path, extra="", kind="qa", benchmarks="[]"):
     path = tmp_path / "r.toml"
     prompt = PROMPT.with_name(f"{kind}.en.txt")
-    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n[filters]\nbenchmarks = {benchmarks}\n'
+    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n'
+                    f'[filters]\nbenchmarks = {benchmarks}\n'
                     f'[[tasks]]\nname = "{kind}"\nkind = "{kind}"\nprompts = {{ en = "{prompt}" }}\n')
     return path
 
@@ -285,7 +286,8 @@ def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_trace
     gate = ["data", "contamination", "--benchmark", str(aime), "--check"]
     assert main(gate[:2] + [str(tmp_path / "o.jsonl")] + gate[2:]) == 0
     # the sample as an earlier (unchecked) run would have kept it: the gate finds the trace
-    (tmp_path / "old.jsonl").write_text(json.dumps({k: v for k, v in rejected.items() if k not in ("reason", "reply")}) + "\n")
+    unchecked = {k: v for k, v in rejected.items() if k not in ("reason", "reply")}
+    (tmp_path / "old.jsonl").write_text(json.dumps(unchecked) + "\n")
     assert main(gate[:2] + [str(tmp_path / "old.jsonl")] + gate[2:]) == 1
     assert "1 of 1 documents share a 13-gram" in capsys.readouterr().out
 

@@ -23,8 +23,9 @@ def row_texts(row: dict, text: str) -> list[str]:
     which the text leaves out and a trainer of think blocks reads: a gate checking the text alone passed a trace
     that copied a contest problem."""
     fields = row.get("fields")
-    extra = [v for v in fields.values() if isinstance(v, str) and v and v not in text] if isinstance(fields, dict) else []
-    return [text] + extra
+    if not isinstance(fields, dict):
+        return [text]
+    return [text] + [v for v in fields.values() if isinstance(v, str) and v and v not in text]
 
 
 def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_field: str = "text",

@@ -61,8 +61,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
     p.add_argument("-o", "--output", required=True, type=Path,
                    help="kept samples (plain JSONL); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
-                        "by line) and .summary.json are written beside it (a run where every request fails leaves an earlier run's "
-                        "files whole and writes .latest.failed.jsonl); none of them may be an input")
+                        "by line) and .summary.json are written beside it (a run where every request fails leaves an "
+                        "earlier run's files whole and writes .latest.failed.jsonl); none of them may be an input")
     p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the teacher's API key")
     p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")

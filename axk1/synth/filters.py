@@ -1,6 +1,6 @@
-"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), length, language, grounding (QA), benchmark
-decontamination, copy of the source, duplicates within the output. The first failing check is the sample's
-rejection reason; every rejected sample is kept with it."""
+"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), length, language,
+grounding (QA), benchmark decontamination, copy of the source, duplicates within the output. The first failing
+check is the sample's rejection reason; every rejected sample is kept with it."""
 
 from __future__ import annotations
 
