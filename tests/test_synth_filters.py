@@ -136,3 +136,63 @@ def test_passages_and_math_detection():
     assert 1 <= len(passages) <= 3 and all(100 <= len(p) <= 400 for p in passages)
     assert looks_like_math("If 3x + 5 = 20 then x = 5, and 2^3 = 8.")
     assert not looks_like_math("Seoul is the capital of Korea.")
+
+
+def test_a_teacher_reasoning_trace_copying_a_benchmark_row_is_contamination(tmp_path):
+    """The trace is kept beside the sample (fields.teacher_reasoning): only the text was checked, so a trace that
+    recited a contest problem word for word was kept."""
+    write_aime(tmp_path)
+    f = SampleFilter(SampleFilterConfig(), Decontaminator(["aime25_en.jsonl"], tmp_path))
+    text = "Problem: A box holds 3 red and 4 blue balls. How many in two boxes?\n\nOne box holds 7.\nTwo hold 14.\n\n" \
+           "Final answer: 14"
+    sample = {**_sample(text, kind="reasoning", id="r"),
+              "fields": {"problem": "A box holds 3 red and 4 blue balls. How many in two boxes?",
+                         "solution": "One box holds 7.\nTwo hold 14.", "final_answer": "14",
+                         "teacher_reasoning": "Let me recall a contest problem: " + ROWS["en"][1]["problem"]}}
+    reason = f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3)
+    assert reason.startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with "
+                             "aime25_en.jsonl (t-2)")
+    sample["fields"]["teacher_reasoning"] = "One box: 3 + 4 = 7. Two boxes: 14."
+    assert f.check(sample, "A box of balls, counted twice: the arithmetic of boxes. " * 3) is None
+
+
+def test_an_excerpt_of_the_passage_is_a_copy_and_a_rewrite_or_a_quoting_answer_is_not():
+    """The copy rule was Jaccard over shingles: an excerpt of 75% or 60% of its passage, every character copied,
+    scored 0.75 / 0.60 < 0.9 and was kept as a rewrite. Containment (the share of the sample's shingles the passage
+    holds) is 1.0 for any excerpt. The passage is real prose (heapq's explanation, by François Pinard)."""
+    import heapq
+
+    about = heapq.__about__
+    passage = " ".join(about[about.index("In the tree above"): about.index("in the tree.") + 12].split())
+    f = SampleFilter(SampleFilterConfig(), None)
+    for share in (0.75, 0.6, 0.25):
+        reason = f.check(_sample(passage[: int(len(passage) * share)], id=str(share)), passage)
+        assert reason == "dedup: a copy of the source passage (100% of its 7-character shingles are the passage's)"
+    assert f.check(_sample("Here is a simpler version. " + passage[:600], id="pre"), passage).startswith(
+        "dedup: a copy of the source passage (95%")
+    rewrite = ("Think of a heap as a sports tournament drawn as a tree. Every spot k sits above two spots, 2*k+1 and "
+               "2*k+2. Computers usually don't care who beat whom, so when a winner moves up, its old place is filled "
+               "with another item from lower down, and the top one of three always beats the other two.")
+    assert f.check(_sample(rewrite, id="rw"), passage) is None
+    # a QA answer may quote its passage (grounding asks for it): the question is what the teacher writes anew
+    first = passage.split(". ")[1] + "."
+    qa = {**_sample(f"Who wins in a usual binary tournament?\n\n{first}", kind="qa", answer=first, id="qa"),
+          "fields": {"question": "Who wins in a usual binary tournament?", "answer": first}}
+    assert f.check(qa, passage) is None
+
+
+def test_problems_differing_only_in_their_numbers_are_not_near_duplicates():
+    """Digits are kept in the normal form so that such problems stay apart (docs/data.md), but past ~250 characters
+    a few changed digits leave Jaccard 0.84-0.90 > 0.8 and 4 of 5 were merged. The numbers must now match too."""
+    problem = ("A farmer has {a} sheep and buys {b} more at the market. Each sheep eats 2 kilograms of hay a day. The "
+               "farmer stores hay in a barn that holds 900 kilograms when full, and the barn is full today. Hay is "
+               "delivered once every week, on Monday morning, by a truck from the neighbouring village. For how many "
+               "whole days will the hay in the barn feed all of the sheep before it runs out?")
+    index = NearDuplicateIndex(threshold=0.8)
+    for i, (a, b) in enumerate([(12, 5), (37, 18), (140, 75), (9, 3), (61, 44)]):
+        text = problem.format(a=a, b=b)
+        assert index.find(text)[0] is None, (a, b)
+        index.add(str(i), text)
+    # the same problem, reworded a little with the same numbers, is still one
+    again = problem.format(a=37, b=18).replace("neighbouring village", "next village").replace("whole ", "")
+    assert index.find(again)[0] == "1"

@@ -13,20 +13,26 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from axk1.cli import main
 from axk1.synth.documents import split_passages
-from axk1.synth.filters import Decontaminator
+from axk1.synth.filters import Decontaminator, cut_reply
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import PassageConfig, load_recipe
 from axk1.synth.teacher import ResponseCache
 from axk1.synth.text import grounding
+from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ROOT, app_server
 
 PROMPT = ROOT / "recipes" / "synth" / "prompts" / "qa.en.txt"
 GOOD = "Seoul lies on the Han river, which flows through the city from east to west."
 
 
-def _completion(model, content):
+REASONED = ("Problem: A box holds 3 red and 4 blue balls. How many balls are in two such boxes?\nSolution:\n"
+            "1. One box holds 3 + 4 = 7 balls.\n2. Two boxes hold 2 x 7 = 14 balls.\nFinal answer: 14")
+
+
+def _completion(model, content, reasoning=None, finish="stop"):
+    message = {"role": "assistant", "content": content, **({"reasoning_content": reasoning} if reasoning else {})}
     return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
@@ -53,6 +59,14 @@ def _app(calls):
                     await asyncio.sleep(0.25)
 
             return StreamingResponse(trickle(), media_type="application/json")
+        if "RECITE" in passage:  # a clean sample whose reasoning trace recites a benchmark row
+            return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
+        if "OWNTRACE" in passage:
+            return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
+        if "THINKCUT" in passage:  # a thinking teacher that spent max_tokens reasoning: no content at all
+            return _completion(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
+        if "NOCHOICES" in passage:
+            return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": []}
         if "ECHO" in passage:
             content = prompt
         elif "SPECIAL" in passage:
@@ -73,10 +87,12 @@ def teacher():
         yield f"http://127.0.0.1:{port}/v1", calls
 
 
-def _recipe(tmp_path, extra=""):
+def _recipe(tmp_path, extra="", kind="qa", benchmarks="[]"):
     path = tmp_path / "r.toml"
-    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n[filters]\nbenchmarks = []\n'
-                    f'[[tasks]]\nname = "qa"\nkind = "qa"\nprompts = {{ en = "{PROMPT}" }}\n')
+    prompt = PROMPT.with_name(f"{kind}.en.txt")
+    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n'
+                    f'[filters]\nbenchmarks = {benchmarks}\n'
+                    f'[[tasks]]\nname = "{kind}"\nkind = "{kind}"\nprompts = {{ en = "{prompt}" }}\n')
     return path
 
 
@@ -176,21 +192,33 @@ def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path
 
 
 def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonzero(teacher, tmp_path, capsys):
+    """The earlier run's files stay whole, side files too: failed.jsonl was overwritten with the new run's failures
+    beside the old kept file and summary, which then disagreed with it. The failures go to OUT.latest.failed.jsonl,
+    which the next run that writes its files removes."""
     url, _ = teacher
     out = tmp_path / "o.jsonl"
     recipe = _recipe(tmp_path)
     args = ["data", "synth", "--teacher", f"openai:{url}", "--recipe", str(recipe), "-o", str(out), "--no-progress"]
-    assert main(args[:2] + [str(_docs(tmp_path, [{"id": "a", "text": GOOD}]))] + args[2:]) == 0
-    good = out.read_text()
-    assert good and json.loads(good)["source"]["doc_id"] == "a"
-    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}], name="failing.jsonl")
+    first = _docs(tmp_path, [{"id": "a", "text": GOOD}, {"id": "x", "text": "FAIL. The first run's one failure."}])
+    assert main(args[:2] + [str(first)] + args[2:]) == 0
+    earlier = {name: (tmp_path / name).read_bytes() for name in ("o.jsonl", "o.rejected.jsonl", "o.failed.jsonl",
+                                                                  "o.excluded.jsonl", "o.summary.json")}
+    assert json.loads(earlier["o.jsonl"])["source"]["doc_id"] == "a"
+    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}, {"id": "c", "text": "FAIL. Again."}],
+                    name="failing.jsonl")
     assert main(args[:2] + [str(failing)] + args[2:]) == 1
     err = capsys.readouterr().err
-    assert "every one of the 1 teacher requests failed, the first with: " in err and "left as they were" in err
+    assert "every one of the 2 teacher requests failed, the first with: " in err and "left as they were" in err
     assert "boom" in err  # the teacher's own reason on the console, not only in the failed file
-    assert out.read_text() == good and json.loads((tmp_path / "o.summary.json").read_text())["kept"] == 1
-    assert "boom" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
+    assert f"All the reasons are in {tmp_path / 'o.latest.failed.jsonl'}" in err
+    assert {name: (tmp_path / name).read_bytes() for name in earlier} == earlier  # one run's files, all of them
+    summary = json.loads(earlier["o.summary.json"])
+    assert summary["kept"] == 1 and summary["failed"] == 1 == len(_lines(tmp_path / "o.failed.jsonl"))
+    latest = _lines(tmp_path / "o.latest.failed.jsonl")
+    assert [f["doc_id"] for f in latest] == ["b", "c"] and all("boom" in f["reason"] for f in latest)
     assert not list(tmp_path.glob("*.tmp"))
+    assert main(args[:2] + [str(first)] + args[2:]) == 0  # a run that writes its files: the latest failures go
+    assert not (tmp_path / "o.latest.failed.jsonl").exists()
 
 
 def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_path):
@@ -239,3 +267,44 @@ def test_a_cache_that_is_not_a_cache_and_a_broken_decontam_file_are_clear_errors
     bench.write_text('{"problem": "fine"}\n{oops\n')
     with pytest.raises(ValueError, match=rf"{bench}:2: not a JSON line"):
         Decontaminator([str(bench)], tmp_path)
+
+
+def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_traces(teacher, tmp_path, capsys):
+    """A reasoning sample keeps the teacher's trace (fields.teacher_reasoning); the decontamination check and
+    `axk1 data contamination --check` (docs/data.md: the gate before training) read the text alone, so a trace
+    reciting an AIME problem word for word was kept, and passed the gate."""
+    url, _ = teacher
+    aime = write_aime(tmp_path)["en"]
+    docs = _docs(tmp_path, [{"id": "recite", "text": "RECITE. " + GOOD}, {"id": "own", "text": "OWNTRACE. " + GOOD}])
+    recipe = load_recipe(_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
+    summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
+    assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["own"]
+    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert rejected["reason"].startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with "
+                                         "aime25_en.jsonl (t-2)")
+    assert summary.rejections == {"decontamination": 1}
+    gate = ["data", "contamination", "--benchmark", str(aime), "--check"]
+    assert main(gate[:2] + [str(tmp_path / "o.jsonl")] + gate[2:]) == 0
+    # the sample as an earlier (unchecked) run would have kept it: the gate finds the trace
+    unchecked = {k: v for k, v in rejected.items() if k not in ("reason", "reply")}
+    (tmp_path / "old.jsonl").write_text(json.dumps(unchecked) + "\n")
+    assert main(gate[:2] + [str(tmp_path / "old.jsonl")] + gate[2:]) == 1
+    assert "1 of 1 documents share a 13-gram" in capsys.readouterr().out
+
+
+def test_a_reply_cut_while_reasoning_says_so_and_a_reply_without_choices_fails_clearly(teacher, tmp_path):
+    """`axk1 serve` thinks by default: a task that does not think spent max_tokens reasoning, content null, and was
+    rejected as "format: empty reply" though the teacher said finish_reason length. A 200 with `choices: []` was an
+    IndexError."""
+    url, _ = teacher
+    docs = _docs(tmp_path, [{"id": "cut", "text": "THINKCUT. " + GOOD}, {"id": "none", "text": "NOCHOICES. " + GOOD}])
+    summary = run_synth(docs, load_recipe(_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
+                        progress=False)
+    assert summary.generated == 1 and summary.failed == 1 and summary.rejections == {"length": 1}
+    (cut,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert cut["reason"].startswith("length: the teacher spent [teacher] max_tokens (64) reasoning and was cut before "
+                                    "its reply: raise max_tokens, or turn its thinking off")
+    (failed,) = _lines(tmp_path / "o.failed.jsonl")
+    assert failed["reason"].startswith("ValueError: the teacher's reply has no choices")
+    assert cut_reply("Question: Where is", None, "length", 64) == ("length: the teacher hit [teacher] max_tokens (64) "
+                                                                  "(the reply is cut)")

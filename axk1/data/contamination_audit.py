@@ -17,6 +17,17 @@ from axk1.text.contamination import ContaminationIndex, read_benchmarks
 EXAMPLES = 3  # documents named per benchmark row found
 
 
+def row_texts(row: dict, text: str) -> list[str]:
+    """The texts of a row to check: its text field, and each string of a `fields` object that the text does not
+    hold. `fields` is where `axk1 data synth` keeps a sample's parts, its teacher's reasoning trace among them,
+    which the text leaves out and a trainer of think blocks reads: a gate checking the text alone passed a trace
+    that copied a contest problem."""
+    fields = row.get("fields")
+    if not isinstance(fields, dict):
+        return [text]
+    return [text] + [v for v in fields.values() if isinstance(v, str) and v and v not in text]
+
+
 def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_field: str = "text",
           id_field: str = "id", progress: bool = True) -> dict:
     """The report: documents read, documents sharing an n-gram with a set, rows that could not be read (by reason,
@@ -38,7 +49,9 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
             bad[f"no `{text_field}` string" if isinstance(row, dict) else f"a JSON {type(row).__name__}"] += 1
             continue
         documents += 1
-        hits = index.matches(text)
+        hits: dict = {}
+        for part in row_texts(row, text):
+            hits = {**index.matches(part), **hits}
         contaminated += bool(hits)
         per_set.update({bench for bench, _ in hits})
         name = str(row.get(id_field) or where)

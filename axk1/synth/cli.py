@@ -30,11 +30,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     o = summary.outputs
     if summary.requests and summary.failed == summary.requests:
         # nothing generated: a failure for scripts too, with the reasons one file away
-        kept = (f"the earlier {o['kept']} and {o['summary']} were left as they were" if summary.kept_previous
-                else f"{o['kept']} is empty")
+        kept = (f"the earlier run's {o['kept']}, {o['summary']} and side files were left as they were"
+                if summary.kept_previous else f"{o['kept']} is empty")
+        reasons = o["latest_failed"] if summary.kept_previous else o["failed"]
         # the first reason itself: a server's 400 ("ask for at most 776 tokens") names the fix; a guess would not
         print(f"axk1 data synth: error: every one of the {summary.requests} teacher requests failed, the first with: "
-              f"{summary.first_failure[:500]}. All the reasons are in {o['failed']}; {kept}. Check what it says "
+              f"{summary.first_failure[:500]}. All the reasons are in {reasons}; {kept}. Check what it says "
               "(a context too small for [teacher] max_tokens: --teacher.max_tokens N), --teacher (is the server "
               "up?), the model and [teacher] timeout_s", file=sys.stderr)
         return 1
@@ -60,7 +61,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
     p.add_argument("-o", "--output", required=True, type=Path,
                    help="kept samples (plain JSONL); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
-                        "by line) and .summary.json are written beside it; none of them may be an input")
+                        "by line) and .summary.json are written beside it (a run where every request fails leaves an "
+                        "earlier run's files whole and writes .latest.failed.jsonl); none of them may be an input")
     p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the teacher's API key")
     p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")

@@ -1,6 +1,6 @@
-"""Checks on synthetic samples, in order: format (by the parser), length, language, grounding (QA), benchmark
-decontamination, copy of the source, duplicates within the output. The first failing check is the sample's
-rejection reason; every rejected sample is kept with it."""
+"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), length, language,
+grounding (QA), benchmark decontamination, copy of the source, duplicates within the output. The first failing
+check is the sample's rejection reason; every rejected sample is kept with it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import grounding, latin_ratio
 from axk1.text.contamination import ContaminationIndex, read_benchmarks
 from axk1.text.korean import hangul_ratio
-from axk1.text.ngrams import char_shingles, jaccard
+from axk1.text.ngrams import char_shingles
 
 # A prompt line this long that reappears in a reply is the prompt echoed back, not an answer that happens to match.
 ECHO_MIN_CHARS = 20
@@ -40,6 +40,19 @@ def reply_problem(reply: str, prompt: str, passage: str, reasoning: str | None =
     return None
 
 
+def cut_reply(content: str, reasoning: str | None, finish_reason: str | None, max_tokens: int) -> str | None:
+    """Why a reply the teacher stopped at max_tokens is no sample. Checked before its format: a thinking teacher
+    (`axk1 serve` thinks by default) can spend the whole budget reasoning and leave the reply empty, which the
+    format check called an "empty reply" though the cause, and the fix, is the budget."""
+    if finish_reason != "length":
+        return None
+    if not content.strip() and reasoning:
+        return (f"length: the teacher spent [teacher] max_tokens ({max_tokens}) reasoning and was cut before its "
+                "reply: raise max_tokens, or turn its thinking off for tasks that do not think "
+                "([teacher] thinking_control = true)")
+    return f"length: the teacher hit [teacher] max_tokens ({max_tokens}) (the reply is cut)"
+
+
 class Decontaminator:
     """The evaluation sets' n-grams (axk1/text/contamination.py); a sample sharing any one is contaminated."""
 
@@ -47,9 +60,30 @@ class Decontaminator:
         self.index = ContaminationIndex(read_benchmarks(sources, base), n)
         self.sets = self.index.sets
 
-    def check(self, text: str) -> str | None:
+    def check(self, text: str, where: str = "text") -> str | None:
         found = self.index.match(text)
-        return None if found is None else f"decontamination: {found.reason(self.index.n)}"
+        if found is None:
+            return None
+        return f"decontamination: {'' if where == 'text' else f'its {where} '}{found.reason(self.index.n)}"
+
+
+def kept_texts(sample: dict) -> list[tuple[str, str]]:
+    """(where, text) for every text a sample keeps: its training text, then each string of its fields that the
+    text does not already hold (a reasoning sample's teacher_reasoning, data for training think blocks)."""
+    texts = [("text", sample["text"])]
+    for name, value in sample.get("fields", {}).items():
+        if isinstance(value, str) and value and value not in sample["text"]:
+            texts.append((f"fields.{name}", value))
+    return texts
+
+
+def copied_share(sample: dict, passage: str) -> float:
+    """The share of what the teacher was to write in its own words whose shingles the passage holds (containment,
+    not Jaccard: an excerpt of 60% of its passage has Jaccard 0.6 but every shingle copied). Its own words: a QA
+    sample's question (its answer is meant to quote the passage: the grounding check asks for that), any other
+    sample's text."""
+    own = char_shingles(sample["fields"].get("question", "") if sample["kind"] == "qa" else sample["text"])
+    return len(own & char_shingles(passage)) / len(own) if own else 0.0
 
 
 class SampleFilter:
@@ -65,8 +99,6 @@ class SampleFilter:
             return f"length: {len(text)} chars < {s.min_chars}"
         if len(text) > s.max_chars:
             return f"length: {len(text)} chars > {s.max_chars}"
-        if sample["metadata"].get("finish_reason") == "length":
-            return "length: the teacher hit max_tokens (the reply is cut)"
         ratio = hangul_ratio(text)
         if lang == "ko" and ratio < s.min_hangul_ratio:
             return f"language: Hangul ratio {ratio:.2f} < {s.min_hangul_ratio} for a Korean sample"
@@ -78,12 +110,13 @@ class SampleFilter:
                 return (f"grounding: {share:.0%} of the answer's key spans occur in the passage (< {s.grounding_min:.0%});"
                         f" missing: {', '.join(missing[:5]) or 'no checkable spans'}")
         if self.decontaminator is not None:
-            reason = self.decontaminator.check(text)
-            if reason:
-                return reason
-        similarity = jaccard(char_shingles(text), char_shingles(passage))
-        if similarity >= s.copy_similarity:
-            return f"dedup: a copy of the source passage (similarity {similarity:.2f})"
+            for where, kept in kept_texts(sample):
+                reason = self.decontaminator.check(kept, where)
+                if reason:
+                    return reason
+        share = copied_share(sample, passage)
+        if share >= s.copy_containment:
+            return f"dedup: a copy of the source passage ({share:.0%} of its 7-character shingles are the passage's)"
         other, sim = self.index.find(text)
         if other is not None:
             return f"dedup: near-duplicate of {other} (similarity {sim:.2f})"

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
-from axk1.synth.filters import Decontaminator, SampleFilter, reply_problem
+from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_problem
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
@@ -53,7 +53,8 @@ class SynthSummary:
     by_task: dict[str, dict[str, int]] = field(default_factory=dict)
     rejections: dict[str, int] = field(default_factory=dict)  # check -> samples
     outputs: dict[str, str] = field(default_factory=dict)
-    # every request failed: the earlier kept/rejected/summary files were left as they were (not emptied)
+    # every request failed: the earlier run's files were left as they were (not emptied), the failures written to
+    # OUT.latest.failed.jsonl
     kept_previous: bool = False
 
     def table(self) -> str:
@@ -189,6 +190,8 @@ def output_paths(output: Path, cache_path: str | Path | None = None) -> dict[str
     """Every file a run writes: the kept samples and the side files beside them, and the response cache."""
     return {"kept": output, "rejected": output.with_name(output.stem + ".rejected.jsonl"),
             "failed": output.with_name(output.stem + ".failed.jsonl"),
+            # the failed requests of a run where every one failed, beside an earlier run's files left whole
+            "latest_failed": output.with_name(output.stem + ".latest.failed.jsonl"),
             "excluded": output.with_name(output.stem + ".excluded.jsonl"),
             "summary": output.with_name(output.stem + ".summary.json"),
             "cache": Path(cache_path) if cache_path else output.with_name(output.name + ".cache.sqlite")}
@@ -263,16 +266,18 @@ def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, outp
             f.close()
     summary.rejections = dict(rejections)
     summary.outputs = {k: str(v) for k, v in paths.items()}
-    for k in ("failed", "excluded"):
-        os.replace(_tmp(paths[k]), paths[k])
     if summary.requests and summary.failed == summary.requests and any(p.exists() for p in
                                                                       (paths["kept"], paths["summary"])):
-        summary.kept_previous = True  # nothing new to write: an earlier run's samples are worth more than none
-        for k in ("kept", "rejected"):
+        # Nothing new to write: an earlier run's samples are worth more than none. Its files are left whole, side
+        # files too, so that they describe one run; this run's failures go beside them, under their own name.
+        summary.kept_previous = True
+        os.replace(_tmp(paths["failed"]), paths["latest_failed"])
+        for k in ("kept", "rejected", "excluded"):
             _tmp(paths[k]).unlink()
         return summary
-    for k in ("kept", "rejected"):
+    for k in ("kept", "rejected", "failed", "excluded"):
         os.replace(_tmp(paths[k]), paths[k])
+    paths["latest_failed"].unlink(missing_ok=True)  # an earlier failed attempt's, older than these files
     paths["summary"].write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
 
@@ -295,12 +300,14 @@ def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRec
         counts["generated"] += 1
         summary.generated += 1
         sample, format_error = _sample(job, reply, teacher, recipe)
-        # in order: size (the parse saw only the cut reply), what the reply carries whatever its format, the
-        # format, then the sample checks (the last, as it remembers kept samples for the duplicate check)
+        # in order: size (the parse saw only the cut reply; a reply cut at max_tokens, maybe while reasoning, has
+        # no format to judge), what the reply carries whatever its format, the format, then the sample checks (the
+        # last, as it remembers kept samples for the duplicate check)
         oversize = None if reply.full_chars is None else (
             f"length: the reply has {reply.full_chars} chars > [teacher] max_reply_chars "
             f"{recipe.teacher.max_reply_chars} (stored cut)")
-        reason = (oversize or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
+        reason = (oversize or cut_reply(reply.content, reply.reasoning, reply.finish_reason, recipe.teacher.max_tokens)
+                  or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
                   or checker.check(sample, job.passage))
         if reason is None:
             counts["kept"] += 1

@@ -56,7 +56,9 @@ class SampleFilterConfig:
     min_hangul_ratio: float = 0.4  # Korean samples: Hangul share of letters
     max_hangul_ratio_en: float = 0.05  # English samples
     grounding_min: float = 0.6  # share of the answer's key spans found in the passage
-    copy_similarity: float = 0.9  # char 7-gram Jaccard (text/ngrams.py) with the passage at or above this = a copy
+    # share of the sample's char 7-grams (text/ngrams.py) found in the passage at or above this = a copy (an excerpt
+    # is 1.0, a rewrite written anew 0.01-0.15: docs/data.md, "Synthetic data")
+    copy_containment: float = 0.8
     near_dup_similarity: float = 0.8  # within the output
     decontam_ngram: int = 13
     benchmarks: list[str] = field(default_factory=list)  # JSONL files (relative to the recipe) or "humaneval"
@@ -105,7 +107,7 @@ def _check_ranges(recipe: SynthRecipe, where: str) -> None:
         ("filters", "min_hangul_ratio", 0 <= f.min_hangul_ratio <= 1, "in [0, 1]"),
         ("filters", "max_hangul_ratio_en", 0 <= f.max_hangul_ratio_en <= 1, "in [0, 1]"),
         ("filters", "grounding_min", 0 <= f.grounding_min <= 1, "in [0, 1]"),
-        ("filters", "copy_similarity", 0 < f.copy_similarity <= 1, "in (0, 1]"),
+        ("filters", "copy_containment", 0 < f.copy_containment <= 1, "in (0, 1]"),
         ("filters", "near_dup_similarity", 0 < f.near_dup_similarity <= 1, "in (0, 1]"),
         ("filters", "decontam_ngram", f.decontam_ngram >= 1, ">= 1"),
     ]

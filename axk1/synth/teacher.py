@@ -133,6 +133,9 @@ class Teacher:
         except asyncio.TimeoutError:
             raise TimeoutError(f"no complete reply within {self.deadline_s:g}s ([teacher] timeout_s × (retries + 1))"
                                ) from None
+        if not r.choices:  # a 200 some servers send for a request they dropped (an IndexError before)
+            raise ValueError("the teacher's reply has no choices (an empty 'choices' list): nothing to keep; the "
+                             "request is asked again on the next run")
         choice = r.choices[0]
         reasoning = getattr(choice.message, "reasoning_content", None) or (choice.message.model_extra or {}).get("reasoning")
         usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
