@@ -1,7 +1,8 @@
 """Which files a source covers: the walk of its folder (links followed, each real folder once; hidden files, and a
 code source's vendored and build folders, passed over), the suffixes each source type reads (compressed JSON lines
 and crawls, Debian's .pdf.gz manuals), and the files of another kind found on the way, which the run's accounting
-names under "not read" so that nothing in a source's folder goes unread unseen (docs/data.md).
+names under "not read" so that nothing in a source's folder goes unread unseen, as it names the side files of synth
+and other writers that no source reads (docs/data.md).
 
 `spec` below is a SourceConfig (axk1/data/sources.py, whose reader reads the files listed here).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+
+from axk1.text.side_files import side_file_reason
 
 # a code source reads the files of these suffixes; each document is labelled with the language
 CODE_LANGUAGES = {
@@ -43,14 +46,16 @@ KIND_NAMES = {"pdf": "a PDF", "html": "an HTML page", "warc": "a WARC", "jsonl":
               "code": "code of a known language"}
 
 
-def list_files(spec, vendored: list[str] | None = None, other: list[str] | None = None, skip: str | None = None
-               ) -> list[Path]:
+def list_files(spec, vendored: list[str] | None = None, other: list[str] | None = None, skip: str | None = None,
+               side: list[str] | None = None) -> list[Path]:
     """The files a source covers, sorted (so task assignment and output order are deterministic). A code source
     passes over vendored and build folders (VENDORED_DIRS: copies of other projects' code and build products), which
     are appended to `vendored` (as `source/path`) for the run's accounting to name; a typed source's files of
     another kind (a `.pdf.zst` or README in a PDF folder) are appended to `other` (as `source/path`), so that
     nothing in a source's folder goes unread unseen. `skip`: the run's output folder, never an input where a source
-    holds it (a relaunch read the run's own settings.json and outputs as documents)."""
+    holds it (a relaunch read the run's own settings.json and outputs as documents). Side files (synth's rejected,
+    failed, excluded and summary files, temporary files: axk1/text/side_files.py) are never read from a folder, by
+    any source type; each is appended to `side` as `source/path: why` for the accounting to name."""
     root = Path(spec.path)
     if not root.exists():
         raise FileNotFoundError(f"source {spec.name!r}: {root} does not exist; fix `path` in the pipeline file")
@@ -74,7 +79,11 @@ def list_files(spec, vendored: list[str] | None = None, other: list[str] | None 
             p = Path(dirpath) / fn
             if spec.glob and not p.match(spec.glob):
                 continue
-            if _wanted(spec.type, p):
+            why = None if fn.startswith(".") else side_file_reason(fn)
+            if why:
+                if side is not None:
+                    side.append(f"{spec.name}/{relpath(spec, p)}: {why}")
+            elif _wanted(spec.type, p):
                 out.append(p)
             elif other is not None and spec.type in KIND_NAMES and not fn.startswith("."):
                 other.append(f"{spec.name}/{relpath(spec, p)}")

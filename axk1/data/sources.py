@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import gzip
 import io
 import json
@@ -356,16 +357,16 @@ class SourceReader(PipelineStep):
         self.pdf_config = pdf_config
         self.web_config = web_config
 
-    def all_files(self, vendored: list[str] | None = None, other: list[str] | None = None) -> list[tuple[int, Path]]:
-        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other, self.skip)]
+    def all_files(self, vendored: list[str] | None = None, other: list[str] | None = None,
+                  side: list[str] | None = None) -> list[tuple[int, Path]]:
+        return [(i, p) for i, spec in enumerate(self.specs) for p in list_files(spec, vendored, other, self.skip, side)]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         vendored: list[str] = []
         other: list[str] = []
-        files = self.all_files(vendored, other)[rank::world_size]
+        side: list[str] = []
+        files = self.all_files(vendored, other, side)[rank::world_size]
         inputs = failed = 0
-        import contextlib
-
         from axk1.data.pdf_worker import PdfWorker
 
         pdfs = any(self.specs[i].type == "pdf" for i, _ in files)
@@ -394,5 +395,6 @@ class SourceReader(PipelineStep):
                 json.dump({"inputs": inputs, "failed": failed, "files": len(files),
                            "vendored_folders": vendored if rank == 0 else [],
                            "other_files": len(other) if rank == 0 else 0,  # a code tree's other files: a count
-                           "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else []},
-                          f)  # every task lists them: one says
+                           "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else [],
+                           "side_files": len(side) if rank == 0 else 0,  # synth's side files: the first named
+                           "side_examples": side[:OTHER_EXAMPLES] if rank == 0 else []}, f)  # every task lists them

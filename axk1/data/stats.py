@@ -11,25 +11,25 @@ from pathlib import Path
 from typing import Iterator
 
 from axk1.json_text import json_lines, read_json_file
+from axk1.text.side_files import side_file_reason
 
 
-# Written beside data by `axk1 data synth` (and temporary files of any writer): not data, never read as such.
-SIDE_FILE_SUFFIXES = (".rejected.jsonl", ".failed.jsonl", ".excluded.jsonl", ".tmp")
+SIDE_SHOWN = 10  # side files a run's summary names, each with why (the count says how many more)
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 def data_files(path: str | Path) -> tuple[list[Path], list[str]]:
     """(the data files a path stands for, the JSONL-looking files under it that were skipped, each with why).
     A file given by name is read whatever its name; a folder gives its *.jsonl / *.jsonl.gz files (sorted)
-    except synth side files, so a synth output folder with its .rejected/.failed files and its SQLite cache
-    (x.jsonl.cache.sqlite) is read as its kept samples only."""
+    except synth side files (axk1/text/side_files.py), so a synth output folder with its .rejected/.failed files and
+    its SQLite cache (x.jsonl.cache.sqlite) is read as its kept samples only."""
     path = Path(path)
     if not path.is_dir():
         return ([path] if path.exists() else []), []
     files, skipped = [], []
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        if f.name.endswith(SIDE_FILE_SUFFIXES):
-            skipped.append(f"{f} (a synth side file or a temporary file, not data)")
+        if why := side_file_reason(f.name):
+            skipped.append(f"{f} ({why})")
         elif f.name.endswith(DATA_SUFFIXES):
             files.append(f)
         elif ".jsonl" in f.name:
@@ -96,6 +96,8 @@ class Accounting:
     vendored_folders: list = field(default_factory=list)  # code sources' folders not read (source_files.VENDORED_DIRS)
     other_files: int = 0                                  # typed sources' files of another kind, not read
     other_examples: list = field(default_factory=list)    # the first of them (source/path)
+    side_files: int = 0                                   # side files not read (axk1/text/side_files.py)
+    side_examples: list = field(default_factory=list)     # the first of them (source/path: why)
     dedup_pending: bool = False                           # dedup ran, annotate (which removes what it found) not yet
 
     @property
@@ -106,7 +108,8 @@ class Accounting:
         return {"inputs": self.inputs, "kept": self.kept, "kept_stage": self.kept_stage,
                 "excluded": dict(self.excluded), "failed": dict(self.failed), "balanced": self.balanced,
                 "failed_items": self.failed_items, "vendored_folders": self.vendored_folders,
-                "other_files": self.other_files, "other_examples": self.other_examples,
+                "other_files": self.other_files, "other_examples": self.other_examples, "side_files": self.side_files,
+                "side_examples": self.side_examples,
                 "dedup_pending": self.dedup_pending}
 
 
@@ -119,6 +122,8 @@ def account(out_dir: str | Path) -> Accounting:
         acc.vendored_folders += counts.get("vendored_folders", [])
         acc.other_files += counts.get("other_files", 0)
         acc.other_examples += counts.get("other_examples", [])
+        acc.side_files += counts.get("side_files", 0)
+        acc.side_examples += counts.get("side_examples", [])
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
     excl_dirs = sorted((out / "excluded").glob("*"))
@@ -175,6 +180,13 @@ def summary_text(acc: Accounting) -> str:
         shown = ", ".join(acc.other_examples[:5]) + (", ..." if acc.other_files > 5 else "")
         console.print(f"not read: {acc.other_files} file(s) of a kind their source does not read ({shown}): give "
                       "them a source of their kind (docs/data.md, \"Sources\")")
+    if acc.side_files:
+        console.print(f"not read: {acc.side_files} side file(s), which no source reads (docs/data.md, "
+                      "\"Sources\"):")
+        for line in acc.side_examples[:SIDE_SHOWN]:
+            console.print(f"  {line}", soft_wrap=True)
+        if acc.side_files > SIDE_SHOWN:
+            console.print(f"  ... and {acc.side_files - SIDE_SHOWN} more")
     return buf.getvalue()
 
 

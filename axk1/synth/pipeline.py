@@ -22,6 +22,7 @@ from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_pr
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
+from axk1.text.side_files import SYNTH_CACHE_SUFFIX, synth_side_paths
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
 
@@ -188,13 +189,9 @@ COMPRESSED_SUFFIXES = (".gz", ".zst", ".bz2", ".xz", ".zip")
 
 def output_paths(output: Path, cache_path: str | Path | None = None) -> dict[str, Path]:
     """Every file a run writes: the kept samples and the side files beside them, and the response cache."""
-    return {"kept": output, "rejected": output.with_name(output.stem + ".rejected.jsonl"),
-            "failed": output.with_name(output.stem + ".failed.jsonl"),
-            # the failed requests of a run where every one failed, beside an earlier run's files left whole
-            "latest_failed": output.with_name(output.stem + ".latest.failed.jsonl"),
-            "excluded": output.with_name(output.stem + ".excluded.jsonl"),
-            "summary": output.with_name(output.stem + ".summary.json"),
-            "cache": Path(cache_path) if cache_path else output.with_name(output.name + ".cache.sqlite")}
+    # the side files' names are the ones every reader of a folder passes over (axk1/text/side_files.py)
+    return {"kept": output, **synth_side_paths(output),
+            "cache": Path(cache_path) if cache_path else output.with_name(output.name + SYNTH_CACHE_SUFFIX)}
 
 
 def check_outputs(paths: dict[str, Path], inputs: list[Path]) -> None:
