@@ -1,6 +1,11 @@
 """Difficulty signals per document, stored in metadata for the mix step: compression ratio, lexical diversity
 (MTLD), readability (sentence and word length; Flesch does not apply to Korean) and, when a reference model
-is given, its perplexity. Nothing is thresholded here: buckets and ordering are chosen at mix time."""
+is given, its perplexity. Nothing is thresholded here: buckets and ordering are chosen at mix time.
+
+Every signal is a property of the text, not of its length: the same text cut at 600 characters, at 8,000 or
+whole scores alike (a whole-document compression ratio fell from 0.58 to 0.21 as argparse.py grew, moving it from
+the hardest bucket to the easiest). Word length is measured per script: a Hangul word is counted in syllables, on
+a range measured on real Korean text (docs/data.md, "Domains, difficulty, curriculum")."""
 
 from __future__ import annotations
 
@@ -11,16 +16,41 @@ import zlib
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.text.korean import normalize_text
+from axk1.text.korean import count_syllables, normalize_text
 
 _WORD_RE = re.compile(r"\w+")
 _SENT_RE = re.compile(r"(?<=[.!?。])\s+|(?<=다\.)\s*|\n+")
 
 
-def compression_ratio(text: str) -> float:
-    """zlib-compressed size / raw UTF-8 size: repetitive, easy text compresses well (low ratio)."""
-    raw = text.encode("utf-8")
-    return len(zlib.compress(raw, 6)) / len(raw) if raw else 0.0
+# Compression is measured over windows of this many characters: zlib finds more repeats in a longer text, so a
+# whole-document ratio mostly measured length. 256 kept the ratio of real documents (konlpy's Korean bills and
+# constitution, Korean and English web pages, licences, stdlib modules) within 0.04 on average between their first
+# 600 and 8,000 characters and the whole; windows of 512 spread them more (0.05), the whole document by 0.21.
+WINDOW_CHARS = 256
+# A text shorter than a window compresses worse for its shortness alone: on the same documents, pieces of L < 256
+# characters measured (256 / L) ** 0.25 times the whole document's ratio (exponent 0.21 to 0.30 over L = 50..200,
+# Korean and English alike), which this factor takes back out.
+SHORT_TEXT_EXPONENT = 0.25
+
+
+def _deflated(raw: bytes) -> int:
+    """Raw deflate size (no zlib header or checksum: six bytes that weigh on a short window alone)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return len(c.compress(raw) + c.flush())
+
+
+def compression_ratio(text: str, window: int = WINDOW_CHARS) -> float:
+    """Deflated size / UTF-8 size, over windows of `window` characters (every one full: the last ends at the text's
+    end, overlapping the one before): repetitive, easy text compresses well (low ratio). Independent of the text's
+    length; a text shorter than a window is measured whole and corrected for its shortness."""
+    if not text:
+        return 0.0
+    starts = list(range(0, max(1, len(text) - window + 1), window))
+    if len(text) > window and starts[-1] != len(text) - window:
+        starts.append(len(text) - window)
+    pieces = [text[s:s + window].encode("utf-8") for s in starts]
+    ratio = sum(map(_deflated, pieces)) / sum(map(len, pieces))
+    return ratio * (len(text) / window) ** SHORT_TEXT_EXPONENT if len(text) < window else ratio
 
 
 def mtld(words: list[str], threshold: float = 0.72) -> float:
@@ -41,11 +71,21 @@ def mtld(words: list[str], threshold: float = 0.72) -> float:
     return (one_way(words) + one_way(words[::-1])) / 2
 
 
+def _is_hangul_word(word: str) -> bool:
+    return count_syllables(word) * 2 > len(word)
+
+
 def readability(text: str) -> dict[str, float]:
+    """Words a sentence and word length, the latter per script: `chars_per_word` over the words not written in
+    Hangul, `hangul_chars_per_word` (syllables) over those that are, `hangul_words` their share of the words."""
     sents = [s for s in _SENT_RE.split(text) if s and s.strip()]
     words = _WORD_RE.findall(text)
+    hangul = [w for w in words if _is_hangul_word(w)]
+    other = [w for w in words if not _is_hangul_word(w)]
     return {"words_per_sentence": len(words) / max(1, len(sents)),
-            "chars_per_word": sum(map(len, words)) / max(1, len(words))}
+            "chars_per_word": sum(map(len, other)) / max(1, len(other)),
+            "hangul_chars_per_word": sum(map(len, hangul)) / max(1, len(hangul)),
+            "hangul_words": len(hangul) / max(1, len(words))}
 
 
 def _squash(x: float, lo: float, hi: float) -> float:
@@ -57,14 +97,34 @@ def difficulty_signals(text: str) -> dict[str, float]:
     words = [w.lower() for w in _WORD_RE.findall(text)]
     r = readability(text)
     return {"compression_ratio": round(compression_ratio(text), 4), "mtld": round(mtld(words), 2),
-            "words_per_sentence": round(r["words_per_sentence"], 2), "chars_per_word": round(r["chars_per_word"], 3)}
+            "words_per_sentence": round(r["words_per_sentence"], 2), "chars_per_word": round(r["chars_per_word"], 3),
+            "hangul_chars_per_word": round(r["hangul_chars_per_word"], 3),
+            "hangul_words": round(r["hangul_words"], 3)}
+
+
+# The ranges each signal is squashed over. Compression: the windowed ratio of real documents of 600 characters or
+# more (those named at WINDOW_CHARS) runs 0.51 (p10) to 0.68 (p90); this range puts them where the whole-document
+# ratio on 0.2-0.6 put them (0.22 and 0.71), so the default buckets [0.35, 0.5] keep their meaning.
+COMPRESSION_RANGE = (0.44, 0.77)
+# Word length, Latin and other scripts: letters a word. Hangul: syllables a word, a syllable worth about 1.5
+# letters: the median prose document of 300 characters or more has 3.05 syllables a Hangul word (33 documents:
+# konlpy's bills and constitution chapters, 14 Korean web pages of Debian's FAQ and the GIMP and LibreOffice help) and
+# 4.68 letters a word in English (15: the English pages of the same help, Debian's licence texts). On the Latin range
+# Korean words all looked short (3.05 squashed to 0.21, English 4.68 to 0.54); the Latin range divided by 1.53
+# puts the two medians together.
+WORD_RANGE = (2.0, 7.0)
+HANGUL_WORD_RANGE = (1.3, 4.6)
 
 
 def difficulty_score(signals: dict[str, float]) -> float:
-    """One number in [0, 1] from the signals (fixed ranges, so a document's score does not depend on the
-    corpus); perplexity, when present, counts as much as the other signals together."""
-    parts = [_squash(signals["compression_ratio"], 0.2, 0.6), _squash(math.log1p(signals["mtld"]), 2.5, 5.5),
-             _squash(signals["words_per_sentence"], 5, 35), _squash(signals["chars_per_word"], 2, 7)]
+    """One number in [0, 1] from the signals: fixed ranges, so a document's score depends on its text alone (and
+    the reference model), never on the other documents of the corpus or on how long it is; perplexity, when
+    present, counts as much as the other signals together."""
+    share = signals["hangul_words"]
+    words = (share * _squash(signals["hangul_chars_per_word"], *HANGUL_WORD_RANGE)
+             + (1 - share) * _squash(signals["chars_per_word"], *WORD_RANGE))
+    parts = [_squash(signals["compression_ratio"], *COMPRESSION_RANGE), _squash(math.log1p(signals["mtld"]), 2.5, 5.5),
+             _squash(signals["words_per_sentence"], 5, 35), words]
     score = sum(parts) / len(parts)
     if "perplexity" in signals:
         score = 0.5 * score + 0.5 * _squash(math.log(max(1.0, signals["perplexity"])), 1.0, 8.0)
