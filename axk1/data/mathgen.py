@@ -8,6 +8,27 @@ import sympy as sp
 
 _x = sp.Symbol("x")
 
+# A Korean particle after a number follows how the number is read (Sino-Korean): its last syllable is its last
+# digit's (12 십이, 7 칠) or, for a multiple of ten, 십, 백, 천 or 만, all closed like 영 (0). 이, 사, 오, 구 end open
+# and take 를 and 로; 일, 칠, 팔 end in ㄹ, which takes 로 as an open syllable does ("3로" and "28를" were written).
+_OPEN_DIGITS = "2459"
+_RIEUL_DIGITS = "178"
+
+
+def object_particle(n: int) -> str:
+    """을 or 를 after the number n: 28을 (이십팔을), 12를 (십이를)."""
+    return "를" if str(abs(n))[-1] in _OPEN_DIGITS else "을"
+
+
+def instrument_particle(n: int) -> str:
+    """으로 or 로 after the number n: 3으로 (삼으로), 7로 (칠로), 10으로 (십으로)."""
+    return "로" if str(abs(n))[-1] in _OPEN_DIGITS + _RIEUL_DIGITS else "으로"
+
+
+def _factor(root: int) -> str:
+    """The factor of a root as written: x - 7, x + 1 (not x - -1), x (not x - 0)."""
+    return "x" if root == 0 else f"(x {'-' if root > 0 else '+'} {abs(root)})"
+
 
 def linear_equation(rng: random.Random, korean: bool) -> dict:
     a, sol = rng.randint(2, 12), rng.randint(-20, 20)
@@ -16,12 +37,17 @@ def linear_equation(rng: random.Random, korean: bool) -> dict:
     eq = sp.Eq(a * _x + b, c)
     roots = sp.solve(eq, _x)
     assert roots == [sol], (eq, roots)  # verified answer
-    expr = f"{a}x {'+' if b >= 0 else '-'} {abs(b)} = {c}"
+    expr = f"{a}x {'+' if b >= 0 else '-'} {abs(b)} = {c}" if b else f"{a}x = {c}"
+    # a negative constant is added to both sides, not "subtracted": "Subtract -28" taught odd notation
     if korean:
-        text = (f"문제: 방정식 {expr} 를 만족하는 x의 값을 구하시오.\n풀이: 양변에서 {b}를 빼면 {a}x = {c - b} 이다. "
-                f"양변을 {a}로 나누면 x = {sol} 이다.\n답: {sol}")
+        step = (f"양변에서 {b}{object_particle(b)} 빼면" if b > 0 else f"양변에 {-b}{object_particle(b)} 더하면")
+        step = f"{step} {a}x = {c - b} 이다. " if b else ""
+        text = (f"문제: 다음 방정식을 만족하는 x의 값을 구하시오: {expr}\n풀이: {step}"
+                f"양변을 {a}{instrument_particle(a)} 나누면 x = {sol} 이다.\n답: {sol}")
     else:
-        text = (f"Problem: Solve {expr} for x.\nSolution: Subtract {b} from both sides to get {a}x = {c - b}. "
+        step = f"Subtract {b} from both sides" if b > 0 else f"Add {-b} to both sides"
+        step = f"{step} to get {a}x = {c - b}. " if b else ""
+        text = (f"Problem: Solve {expr} for x.\nSolution: {step}"
                 f"Divide by {a}: x = {sol}.\nAnswer: {sol}")
     return {"text": text, "answer": str(sol), "domain": "math"}
 
@@ -32,11 +58,12 @@ def quadratic_roots(rng: random.Random, korean: bool) -> dict:
     roots = sorted(sp.solve(sp.Eq(poly, 0), _x))
     assert roots == [r1, r2]
     p = str(poly).replace("**", "^").replace("*", "")
+    factored = f"{_factor(r1)}{_factor(r2)}"
     if korean:
-        text = (f"문제: 이차방정식 {p} = 0 의 두 근의 합을 구하시오.\n풀이: 인수분해하면 (x - {r1})(x - {r2}) = 0 이므로 "
+        text = (f"문제: 이차방정식 {p} = 0 의 두 근의 합을 구하시오.\n풀이: 인수분해하면 {factored} = 0 이므로 "
                 f"두 근은 {r1}, {r2} 이다. 따라서 합은 {r1 + r2} 이다.\n답: {r1 + r2}")
     else:
-        text = (f"Problem: Find the sum of the roots of {p} = 0.\nSolution: It factors as (x - {r1})(x - {r2}) = 0, "
+        text = (f"Problem: Find the sum of the roots of {p} = 0.\nSolution: It factors as {factored} = 0, "
                 f"so the roots are {r1} and {r2}; their sum is {r1 + r2}.\nAnswer: {r1 + r2}")
     return {"text": text, "answer": str(r1 + r2), "domain": "math"}
 
