@@ -202,7 +202,8 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
         if m["role"] != "assistant":
             continue
         if m.get("weight") is not None and m["weight"] == 0:  # OpenAI's rows, axolotl's: history, never trained
-            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0: context for the later turns only")))
+            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0 (or is in a TRL row's prompt): "
+                                               "context for the later turns only")))
             continue
         try:
             out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
