@@ -10,7 +10,8 @@ tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks
 (axk1/text/tool_format.py); tool results, like system and user turns, are context only.
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
-prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
+prompt (the prompt `axk1 serve` builds for that request, ended in the turn's mode where the template does not end
+it so: axk1/text/think_prompt.py), then the turn itself as the model must produce it:
 - think mode: the prompt ends inside `<think>`; the completion is `trace\\n</think>\\n\\nanswer<|im_end|>`;
 - non-think mode: the prompt carries the empty think block; the completion is `answer<|im_end|>`.
 Only completion tokens are trained (prompt, system and template tokens are context). One example per turn, not one
@@ -36,6 +37,7 @@ from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
+from axk1.text.think_prompt import no_switch_warning, switches_thinking
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
@@ -129,7 +131,7 @@ def check_row_tools(tools: Any) -> list[dict] | None:
 
 def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: list[dict] | None = None) -> str:
     """The generation prompt for `messages` in one mode (what the server renders for enable_thinking, and for
-    `tools` when given)."""
+    `tools` when given), ended as axk1's format ends it (the one rule of axk1/text/think_prompt.py)."""
     history = []
     for m in messages:  # earlier assistant turns go in as the template renders history: their answers (and calls)
         if m["role"] == "assistant":
@@ -137,7 +139,7 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: l
                  **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
         history.append(m)
     extra = {"tools": tools} if tools else {}  # only when some: a folder's template may test `tools is defined`
-    return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking, **extra)
+    return codec.mode_prompt(history, thinking, **extra)
 
 
 def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
@@ -250,6 +252,8 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
 def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
                        max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
     report = ChatReport()
+    if not switches_thinking(codec.chat_template):  # said, not refused: prompts are built to switch all the same
+        report.warnings.append(no_switch_warning(codec.template_file))
     examples: list[ChatExample] = []
     max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large
     # exact repeats are kept, as TRL's SFTTrainer and datasets keep them (repeating rows is how a mix upweights a
