@@ -142,18 +142,12 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: l
     return codec.mode_prompt(history, thinking, **extra)
 
 
-def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
-    """What the model must write after `prompt`; with reasoning the think block is closed, without it the block
-    is empty (only written out when the template's prompt did not already)."""
-    opened = prompt.rstrip().endswith(THINK_OPEN)
-    closed = prompt.rstrip().endswith(THINK_CLOSE)
+def completion_text(reasoning: str | None, answer: str, eos: str) -> str:
+    """What the model must write after the turn's prompt, which ends in its mode (prompt_text): inside the think
+    block with reasoning, so the trace and `</think>` come first; after the closed empty block without."""
     if reasoning is not None:
-        head = "" if opened else f"{THINK_OPEN}\n"
-        return f"{head}{reasoning}\n{THINK_CLOSE}\n\n{answer}{eos}"
-    if closed:
-        return f"{answer}{eos}"
-    head = f"{THINK_CLOSE}\n\n" if opened else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
-    return f"{head}{answer}{eos}"
+        return f"{reasoning}\n{THINK_CLOSE}\n\n{answer}{eos}"
+    return f"{answer}{eos}"
 
 
 def max_token_chars(codec: ChatCodec) -> int:
@@ -237,7 +231,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
         prompt = prompt_text(codec, messages[:i], thinking, tools)
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
         raise BadRow("chat template refused it", f"turn {i}: {e}") from None
-    completion = completion_text(prompt, reasoning, answer, eos)
+    completion = completion_text(reasoning, answer, eos)
     if len(prompt) + len(completion) > max_chars:
         raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
                      f"{max_tokens} tokens can hold")
