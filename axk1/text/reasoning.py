@@ -12,10 +12,9 @@ model that writes `</think>` inside its reasoning, or closes its thinking twice)
   the same way (infer/detok.py keeps this rule token by token; its tests compare with this function).
 
 Both drop a `<think>` the reply opens with (`reopened_think`): the prompt already opened the block, so a model that
-writes the tag again (a habit of models trained on templates whose prompt did not) writes markup, not reasoning.
-vLLM's DeepSeek-R1 and Qwen3 reasoning parsers drop it too (not streamed, they keep what follows the first
-`<think>`; streamed, they skip a delta that is the tag alone); `axk1 serve` left it at the start of
-`reasoning_content`, while evaluation dropped it, so the two gave a different reasoning for the same reply.
+writes the tag again writes markup, not reasoning. vLLM's DeepSeek-R1 reasoning parser drops it too (not streamed,
+it keeps what follows the first `<think>`; streamed, it skips a delta that is the tag alone); `axk1 serve` left it
+at the start of `reasoning_content` while evaluation dropped it, so the two gave another reasoning for one reply.
 """
 
 from __future__ import annotations
