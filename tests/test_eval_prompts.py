@@ -38,7 +38,7 @@ def test_the_prompt_is_the_one_serve_and_transformers_build(folder, tmp_path):
     prompt = NativeBackend(both).prompt(MESSAGES, thinking=None)
     assert prompt.text == want == ChatCodec.from_folder(both).render(MESSAGES) and prompt.template == "the folder"
     on = NativeBackend(both).prompt(MESSAGES, thinking=True)  # a template without the switch gets the suffix
-    assert on.text == want + "<think>\n" and on.think_open
+    assert on.text == want + "<think>" and on.think_open  # (axk1's format: text/think_prompt.py)
 
 
 def test_a_folder_without_a_template_gets_the_format_axk1_trains(folder, tmp_path):

@@ -271,3 +271,29 @@ def test_every_task_drawn_is_prompted_in_both_modes(tmp_path):
     assert rl_rollout.sample_prompts(trainer, 4, 0) != prompts
     with pytest.raises(ValueError, match=r"prompts_per_step = 3 does not divide over the 2 modes.*multiple of 2"):
         parse_rl_recipe(_recipe(tmp_path, folder, tmp_path / "t.jsonl", "a", prompts_per_step=3), tmp_path)
+
+
+def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatch, capsys):
+    """A base whose chat template ignores enable_thinking (plain ChatML): its rollouts' prompts are ended in each mode
+    by axk1 (text/think_prompt.py), but a server rendering that template will not; said at the start and in
+    rl_report.json. Before, nothing was said and both modes were prompted alike."""
+    import json
+    import shutil
+
+    from axk1.text.think_prompt import no_switch_warning
+
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    own = make_model_folder(tmp_path / "base")
+    folder = tmp_path / "chatml"
+    shutil.copytree(own, folder)
+    template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+                "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    (folder / "chat_template.jinja").write_text(template)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                     updates_per_batch=1, export=False), tmp_path)
+    rl.run_rl(recipe)
+    warning = no_switch_warning(str(folder / "chat_template.jinja"))
+    assert f"WARNING: {warning}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "a" / "rl_report.json").read_text())["warnings"] == [warning]

@@ -76,6 +76,35 @@ def test_sharegpt_alpaca_and_trl_rows_train_the_conversation_they_hold(folder, c
         _ids(render_examples(codec, trl_row["messages"], "keep", 512))
 
 
+def test_a_trl_prompts_assistant_turns_are_context_as_trl_trains_them(folder, codec, tmp_path):
+    """A conversational `prompt` holding an earlier assistant turn: `axk1 sft` trained that turn as an example of
+    its own, while TRL's SFTTrainer (completion_only_loss, its default) trains the completion alone. Compared with
+    TRL itself: the same context, the same trained tokens (TRL's last is the template's newline after the turn)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    row = {"prompt": [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "PROMPT-CONTEXT-TURN"},
+                      {"role": "user", "content": "q2"}],
+           "completion": [{"role": "assistant", "content": "a2"}]}
+    examples, report = load_chat_examples([_jsonl(tmp_path / "pc.jsonl", [row])], codec, "non-think", 512)
+    assert len(examples) == 1 and report.turns_excluded == {"weight 0": 1} and not report.excluded
+    ours = examples[0]
+    decode = codec.tokenizer.decode
+    assert decode(ours.ids[ours.n_prompt:].tolist(), skip_special_tokens=False) == "a2<|im_end|>"
+    assert "PROMPT-CONTEXT-TURN" in decode(ours.ids[:ours.n_prompt].tolist(), skip_special_tokens=False)
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(folder), processing_class=tok,
+                         args=SFTConfig(output_dir=str(tmp_path / "trl"), max_steps=1, report_to=[], use_cpu=True),
+                         train_dataset=Dataset.from_list([{**row, "chat_template_kwargs": {"enable_thinking": False}}]))
+    done = trainer.train_dataset[0]
+    ids, mask = done["input_ids"], [label != -100 for label in done["labels"]]  # (TRL folds its mask into labels)
+    trained = [t for t, m in zip(ids, mask) if m]
+    assert ids[:mask.index(True)] == ours.ids[:ours.n_prompt].tolist()
+    assert trained[:-1] == ours.ids[ours.n_prompt:].tolist() and tok.decode(trained[-1:]) == "\n"
+
+
 def test_every_container_gives_the_same_examples(codec, tmp_path):
     """A pretty-printed .json array was "66 invalid json" (one per line), .jsonl.gz and .parquet were "invalid
     utf-8", a save_to_disk folder "Is a directory", and a BOM lost the first row."""

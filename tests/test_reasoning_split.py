@@ -44,3 +44,12 @@ def test_an_answer_in_a_think_block_reopened_after_the_last_think_end_is_not_gra
     assert answer_part("plan</think>\\boxed{5}<think>\\boxed{70}", True) == "\\boxed{5}"
     assert raw_answer("plan</think>\\boxed{Paris}<think>\\boxed{Rome}", True) == "Paris"
     assert split_reasoning("<think>r</think><think>more").answer == ""  # nothing was answered
+
+
+def test_both_rules_drop_a_think_tag_the_reply_opens_with():
+    """The prompt opened the block; a model that writes `<think>` again writes markup, not reasoning (vLLM's
+    DeepSeek-R1 parser drops it). The server kept it at the start of the reasoning, evaluation did not."""
+    reply = "\n<think>plan</think> 42"
+    assert split_reasoning(reply, think_open_in_prompt=True).reasoning == "plan"
+    assert split_reasoning_streamed(reply) == ("plan", " 42")
+    assert split_reasoning_streamed("plan <think></think>x") == ("plan <think>", "x")  # only where the reply opens

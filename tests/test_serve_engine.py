@@ -135,6 +135,31 @@ def test_incremental_text_stop_strings(codec):
     assert IncrementalText(None).push(17).content == "17"  # token-id-only models: ids as text
 
 
+@pytest.mark.parametrize("reply, reasoning", [
+    ("<think>reason\n</think>\n\nanswer", "reason\n"), ("\n<think>r</think>a", "r"), ("<think></think>a", ""),
+    ("<think>still thinking", "still thinking"),
+    ("<thinking is not the tag</think>a", "<thinking is not the tag"), ("  r</think>a", "  r"), ("r <think>", "r <think>"),
+])
+def test_a_think_tag_the_reply_opens_again_is_not_reasoning(codec, reply, reasoning):
+    """The prompt opened the think block and the model wrote `<think>` again: the reasoning began with the literal
+    tag in `axk1 serve`'s replies while evaluation dropped it; vLLM's DeepSeek-R1 parser drops it too. One rule now
+    (text/reasoning.py), streamed token by token and byte by byte (the tag arriving in pieces) and not streamed."""
+    from axk1.infer.choice_fields import choice_text
+    from axk1.text.reasoning import split_reasoning
+
+    pieces = [ch for word, _ in codec.tokenizer.pre_tokenizer.pre_tokenize_str(reply) for ch in word]
+    for ids in (codec.encode(reply, add_special_tokens=False), [codec.token_id(ch) for ch in pieces]):
+        assert None not in ids
+        text = IncrementalText(codec, reasoning=True)
+        streamed = _feed(text, ids)
+        message = choice_text(text, True)["message"]
+        assert streamed == split_reasoning_streamed(reply) == (reasoning, reply.partition("</think>")[2])
+        assert (message["reasoning_content"], message["content"] or "") == streamed
+    assert split_reasoning(reply, think_open_in_prompt=True).reasoning == reasoning.strip()
+    plain = IncrementalText(codec)  # outside a think block a reply's text is its content, as written
+    assert _feed(plain, codec.encode(reply, add_special_tokens=False)) == ("", reply)
+
+
 def _byte_tokens(codec, text):
     """`text` as one token per UTF-8 byte: a Korean syllable arrives in 3 pieces, as a model may emit it."""
     ids = [codec.token_id(ch) for ch in codec.tokenizer.pre_tokenizer.pre_tokenize_str(text)[0][0]]

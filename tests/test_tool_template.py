@@ -115,6 +115,33 @@ def test_transformers_renders_and_masks_what_axk1_renders_and_trains(codec, fold
                                                     render_examples(codec, messages, "non-think", 2048, tools=tools)]
 
 
+def test_a_system_message_of_text_parts_renders_with_tools_in_transformers_as_in_axk1(codec, folder):
+    """OpenAI's list of text parts as the system content, with tools: transformers passes the list to the template,
+    whose tools block added it to a string (TypeError: can only concatenate list); axk1 joins the parts before
+    rendering. Now transformers' rendering of the exported template is axk1's, prompt and training mask alike."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    parts = [{"role": "system", "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}]},
+             *_agent()[1:]]
+    for thinking in (False, True):
+        prompt = tok.apply_chat_template(parts[:7], tools=[WEATHER], tokenize=False, add_generation_prompt=True,
+                                         enable_thinking=thinking)
+        assert prompt == codec.render(parts[:7], enable_thinking=thinking, tools=[WEATHER]) == \
+            codec.render(_agent()[:7], enable_thinking=thinking, tools=[WEATHER])
+        assert prompt.startswith("<|im_start|>system\nBe brief.\n\n# Tools")
+    last = render_examples(codec, parts, "non-think", 2048, tools=[WEATHER])[-1]
+    out = tok.apply_chat_template(parts, tools=[WEATHER], tokenize=True, return_dict=True,
+                                  return_assistant_tokens_mask=True)
+    assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == last.ids[last.n_prompt:].tolist()
+    assert out["input_ids"][:out["assistant_masks"].index(1)] == last.ids[:last.n_prompt].tolist()
+    # no text parts, or empty ones: no system text, as a system message with empty content
+    for empty in ([], [{"type": "text", "text": ""}], None):
+        messages = [{"role": "system", "content": empty}, *_agent()[1:2]]
+        assert tok.apply_chat_template(messages, tools=[WEATHER], tokenize=False, add_generation_prompt=True) == \
+            codec.render(messages, tools=[WEATHER]) == codec.render(_agent()[1:2], tools=[WEATHER])
+
+
 def test_rows_with_tools_load_and_malformed_calls_are_excluded_by_reason(codec, tmp_path):
     good = {"tools": [WEATHER], "messages": _agent()[:3] + [{"role": "tool", "content": "3"},
                                                             {"role": "assistant", "content": "3 degrees."}]}

@@ -3,8 +3,9 @@
 A local model folder's prompts are the ones `axk1 serve`, SFT and RL build (ChatCodec: the folder's template, found
 where transformers finds it, or axk1's default), so a model is scored on the format it was trained on.
 A.X K1 is told to think by a prompt that ends with `<think>` and not to think by one that ends with `</think>`
-(the template flag is `enable_thinking`). Templates that ignore the flag get the suffix appended, so the switch
-holds for any model folder.
+(the template flag is `enable_thinking`). A prompt that does not end so gets the ending of axk1's format
+(text/think_prompt.py: `<think>`, or the empty block `<think>\n\n</think>`), so the switch holds for any model
+folder; for a template that ignores the flag this is the prompt SFT trained and RL sampled from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 from axk1.infer.chat import ChatCodec
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
-from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
+from axk1.text.think_prompt import in_mode
+from axk1.text.tokenizer_file import THINK_OPEN
 
 
 @dataclass
@@ -34,15 +36,14 @@ def default_template(messages: list[dict], thinking: bool | None) -> str:
 
 
 def apply_thinking(rendered: str, thinking: bool | None) -> tuple[str, bool]:
-    """Make the prompt end with `<think>` (on) or `</think>` (off); None leaves the template's default."""
-    tail = rendered.rstrip()
-    if thinking is True and not tail.endswith(THINK_OPEN):
-        rendered = rendered + THINK_OPEN + "\n"
-    elif thinking is False and not tail.endswith(THINK_CLOSE):
-        rendered = rendered + (THINK_OPEN if not tail.endswith(THINK_OPEN) else "") + THINK_CLOSE + "\n"
+    """Make the prompt end with `<think>` (on) or `</think>` (off), as axk1's format ends it; None leaves the
+    template's default."""
+    if thinking is not None:
+        rendered = in_mode(rendered, thinking)
     return rendered, rendered.rstrip().endswith(THINK_OPEN)
 
 
 def render(codec: ChatCodec, messages: list[dict], thinking: bool | None) -> ChatPrompt:
-    text, think_open = apply_thinking(codec.render(messages, **thinking_kwargs(thinking)), thinking)
+    text = codec.render(messages) if thinking is None else codec.mode_prompt(messages, thinking)
+    text, think_open = apply_thinking(text, thinking)
     return ChatPrompt(text, think_open, codec.template_source)

@@ -20,6 +20,7 @@ from axk1.checkpoint.folder import read_json_object
 from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.template_limits import PastBounds
+from axk1.text.think_prompt import in_mode
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
 from axk1.user_file import read_text
@@ -165,6 +166,11 @@ class ChatCodec:
             "messages": clean, "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token or "", "eos_token": self.eos_token or "", **kwargs,
         }, self.template_file)
+
+    def mode_prompt(self, messages: list[dict[str, Any]], /, thinking: bool, **kwargs: Any) -> str:
+        """The generation prompt in think or non-think mode, as SFT, RL, heldout and eval build it: the template's
+        with enable_thinking, ended as axk1's format ends it where it does not already (text/think_prompt.py)."""
+        return in_mode(self.render_history(messages, True, enable_thinking=thinking, **kwargs), thinking)
 
     def check_template(self) -> None:
         """Refuses a template that does not compile, reads other templates, or passes the bounds on rendering

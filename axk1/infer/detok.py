@@ -4,9 +4,10 @@ Each token is decoded in a short window: the tokens since the text was last fina
 context (as vLLM's detokenizer does), so a token costs the same at the 60,000th as at the first. Re-decoding the
 whole reply at every token cost 2.6 ms a token at 8,000 tokens and grew with the reply (minutes of event-loop time
 over a 64K-token reasoning). Text that could still change is held back: an incomplete UTF-8 character at the end
-(decoded as U+FFFD), the start of a stop string, or the start of `</think>` while reasoning. Only the end of the
-text can hold something new, so that is all that is searched. Streaming and non-streaming replies are built from
-the same deltas, so both give the same text.
+(decoded as U+FFFD), the start of a stop string, the start of `</think>` while reasoning, or the whitespace or
+beginning of a `<think>` a reasoning reply opens with (dropped when it is one, as evaluation drops it:
+text/reasoning.py). Only the end of the text can hold something new, so that is all that is searched. Streaming
+and non-streaming replies are built from the same deltas, so both give the same text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axk1.infer.chat import ChatCodec
+from axk1.text.reasoning import reopened_think
 from axk1.text.tokenizer_file import THINK_CLOSE
 
 TRIM_AT = 4096  # characters of final, sent text kept before the searched end is dropped (in one go, not per token)
@@ -70,6 +72,7 @@ class IncrementalText:
         self._prefix = self._read = 0  # tokens[_read:] are not final yet; tokens[_prefix:_read] give them context
         self._sent = 0  # characters of the text passed on (reasoning, the </think> tag, content)
         self._think_end = -1  # where </think> begins, once met
+        self._opening = reasoning  # whether the reply may still open with a <think> to drop (text/reasoning.py)
         self._reasoning: list[str] = []
         self._content: list[str] = []
 
@@ -128,6 +131,12 @@ class IncrementalText:
             # hold a beginning of one that ends just before it too, or "서" of the stop "서울" would go out first.
             hold += max([0] + [partial_suffix(stable, s) for s in self.stop])
         visible = end - hold
+        if self._opening:  # nothing sent yet, so `recent` is the reply from its start (base 0)
+            lead = reopened_think(recent[: visible - base])
+            if lead is None and not final:
+                visible = base  # whitespace or a beginning of <think> so far: held until decided
+            else:
+                self._opening, self._sent = False, base + (lead or 0)
         if self.in_reasoning_mode and self._think_end < 0:
             at = recent.find(THINK_CLOSE, 0, visible - base)
             if at >= 0:

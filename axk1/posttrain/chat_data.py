@@ -10,7 +10,8 @@ tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks
 (axk1/text/tool_format.py); tool results, like system and user turns, are context only.
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
-prompt (exactly the prompt `axk1 serve` builds for that request), then the turn itself as the model must produce it:
+prompt (the prompt `axk1 serve` builds for that request, ended in the turn's mode where the template does not end
+it so: axk1/text/think_prompt.py), then the turn itself as the model must produce it:
 - think mode: the prompt ends inside `<think>`; the completion is `trace\\n</think>\\n\\nanswer<|im_end|>`;
 - non-think mode: the prompt carries the empty think block; the completion is `answer<|im_end|>`.
 Only completion tokens are trained (prompt, system and template tokens are context). One example per turn, not one
@@ -36,6 +37,7 @@ from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
+from axk1.text.think_prompt import no_switch_warning, switches_thinking
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
@@ -129,7 +131,7 @@ def check_row_tools(tools: Any) -> list[dict] | None:
 
 def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: list[dict] | None = None) -> str:
     """The generation prompt for `messages` in one mode (what the server renders for enable_thinking, and for
-    `tools` when given)."""
+    `tools` when given), ended as axk1's format ends it (the one rule of axk1/text/think_prompt.py)."""
     history = []
     for m in messages:  # earlier assistant turns go in as the template renders history: their answers (and calls)
         if m["role"] == "assistant":
@@ -137,21 +139,15 @@ def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: l
                  **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
         history.append(m)
     extra = {"tools": tools} if tools else {}  # only when some: a folder's template may test `tools is defined`
-    return codec.render_history(history, add_generation_prompt=True, enable_thinking=thinking, **extra)
+    return codec.mode_prompt(history, thinking, **extra)
 
 
-def completion_text(prompt: str, reasoning: str | None, answer: str, eos: str) -> str:
-    """What the model must write after `prompt`; with reasoning the think block is closed, without it the block
-    is empty (only written out when the template's prompt did not already)."""
-    opened = prompt.rstrip().endswith(THINK_OPEN)
-    closed = prompt.rstrip().endswith(THINK_CLOSE)
+def completion_text(reasoning: str | None, answer: str, eos: str) -> str:
+    """What the model must write after the turn's prompt, which ends in its mode (prompt_text): inside the think
+    block with reasoning, so the trace and `</think>` come first; after the closed empty block without."""
     if reasoning is not None:
-        head = "" if opened else f"{THINK_OPEN}\n"
-        return f"{head}{reasoning}\n{THINK_CLOSE}\n\n{answer}{eos}"
-    if closed:
-        return f"{answer}{eos}"
-    head = f"{THINK_CLOSE}\n\n" if opened else f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n"
-    return f"{head}{answer}{eos}"
+        return f"{reasoning}\n{THINK_CLOSE}\n\n{answer}{eos}"
+    return f"{answer}{eos}"
 
 
 def max_token_chars(codec: ChatCodec) -> int:
@@ -202,7 +198,8 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
         if m["role"] != "assistant":
             continue
         if m.get("weight") is not None and m["weight"] == 0:  # OpenAI's rows, axolotl's: history, never trained
-            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0: context for the later turns only")))
+            left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0 (or is in a TRL row's prompt): "
+                                               "context for the later turns only")))
             continue
         try:
             out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
@@ -234,7 +231,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
         prompt = prompt_text(codec, messages[:i], thinking, tools)
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
         raise BadRow("chat template refused it", f"turn {i}: {e}") from None
-    completion = completion_text(prompt, reasoning, answer, eos)
+    completion = completion_text(reasoning, answer, eos)
     if len(prompt) + len(completion) > max_chars:
         raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
                      f"{max_tokens} tokens can hold")
@@ -249,6 +246,8 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
 def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
                        max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
     report = ChatReport()
+    if not switches_thinking(codec.chat_template):  # said, not refused: prompts are built to switch all the same
+        report.warnings.append(no_switch_warning(codec.template_file))
     examples: list[ChatExample] = []
     max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large
     # exact repeats are kept, as TRL's SFTTrainer and datasets keep them (repeating rows is how a mix upweights a

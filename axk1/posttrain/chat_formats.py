@@ -11,9 +11,9 @@ What no reader takes (a DatasetDict folder, another folder, CSV, a zip/xlsx, UTF
 with one error naming the file and a command that converts it.
 
 Row shapes (`row_messages`): OpenAI `messages`; ShareGPT `conversations` of {from, value}; Alpaca instruction
-[+ input] / output; TRL's prompt / completion. Role `developer` (OpenAI's name for system instructions since o1)
-is `system`; an assistant turn's `reasoning` or `thinking` string (vLLM's and gpt-oss' field names) is its
-`reasoning_content`.
+[+ input] / output; TRL's prompt / completion (the prompt's assistant turns are context only, as TRL trains
+them). Role `developer` (OpenAI's name for system instructions since o1) is `system`; an assistant turn's
+`reasoning` or `thinking` string (vLLM's and gpt-oss' field names) is its `reasoning_content`.
 """
 
 from __future__ import annotations
@@ -228,8 +228,11 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
         return "alpaca", _alpaca(row)
     if "prompt" in row and "completion" in row:
         _count(formats, "prompt-completion")
-        return "prompt-completion", _side(row["prompt"], "user", "prompt") + _side(row["completion"], "assistant",
-                                                                                    "completion")
+        # TRL's SFTTrainer trains the completion only (completion_only_loss, its default): an assistant turn in the
+        # prompt is the conversation so far, so it is history here too (OpenAI's "weight": 0), never an example
+        prompt = [{**m, "weight": 0} if isinstance(m, dict) and m.get("role") == "assistant" else m
+                  for m in _side(row["prompt"], "user", "prompt")]
+        return "prompt-completion", prompt + _side(row["completion"], "assistant", "completion")
     hint = " ('text' rows are pretraining documents: `axk1 train`)" if "text" in row else ""
     keys = ", ".join(repr(k) for k in list(row)[:8]) or "none"
     raise BadRow("no messages", f"the row has keys {keys}; a chat row needs {SHAPES}{hint}")

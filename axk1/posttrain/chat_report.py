@@ -44,6 +44,7 @@ class ChatReport:
     thought_rows: int = 0  # kept rows with an <|begin_of_thought|> trace, read as think (trace_markers.py)
     other_markers: Counter = field(default_factory=Counter)  # "<reasoning>", ... -> kept rows with answers so
     other_marker_where: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)  # about the set as a whole (a template that does not switch modes)
 
     def exclude(self, reason: str, place: str, detail: str = "") -> None:
         self.excluded[reason] += 1
@@ -76,7 +77,7 @@ class ChatReport:
                 "duplicate_rows": self.duplicates, "first_duplicates_at": list(self.duplicate_where),
                 "examples_by_mode": {m: self.modes[m] for m in ("think", "non-think")},
                 "thought_marker_rows": self.thought_rows, "unread_trace_markers": dict(self.other_markers),
-                "first_unread_trace_markers_at": list(self.other_marker_where)}
+                "first_unread_trace_markers_at": list(self.other_marker_where), "warnings": list(self.warnings)}
 
     def summary(self) -> str:
         kept = self.rows - sum(self.excluded.values())
@@ -102,6 +103,8 @@ class ChatReport:
             out += (f"\nwarning: {sum(self.other_markers.values())} kept rows have answers that start with a trace "
                     f"in tags axk1 does not read as one ({tags}; e.g. {self.other_marker_where[0]}): they train as "
                     f"non-think answers with the tags and the trace inline; {CONVERT}")
+        for warning in self.warnings:
+            out += f"\nwarning: {warning}"
         return out
 
     def _excluded_line(self, reason: str, n: int) -> str:

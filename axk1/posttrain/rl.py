@@ -50,6 +50,7 @@ from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.task_length import longest_prompt_ids
 from axk1.posttrain.tasks import read_task_rows
+from axk1.text.think_prompt import no_switch_warning, switches_thinking
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
 from axk1.train.loop import run_loop
@@ -92,6 +93,11 @@ class RLTrainer:
                                                              wrap=PolicyLogprobs)
         self.is_main = self.parallel is None or self.parallel.is_main
         self.dp_rank, self.dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
+        # said at the start and in rl_report.json, not refused: the rollout prompts are built to switch all the same
+        self.warnings = ([] if switches_thinking(self.codec.chat_template)
+                         else [no_switch_warning(self.codec.template_file)])
+        for warning in self.warnings if self.is_main else []:
+            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
         # Rollouts run on one engine: with [rl] server_url an inference server that loads each update's weights
         # from disk (axk1/posttrain/rollout_server.py: no replica on any training rank); otherwise in one process
         # the policy itself, under torchrun a whole replica on the main rank refreshed from the shards after every
@@ -260,6 +266,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         if not trainer.is_main:
             return result
         summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}
+        if trainer.warnings:
+            summary["warnings"] = trainer.warnings
         write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
             what = "the model did not change" if skipped == done else "those iterations trained nothing"

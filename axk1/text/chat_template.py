@@ -68,11 +68,16 @@ CHAT_TEMPLATE = (
     "+ ', \"arguments\": ' + (args if args is string else args | tojson) + '}\\n</tool_call>' }}"
     "{%- endfor -%}"
     "{%- endmacro -%}"
-    # with tools: one system turn, the system message's text (if any) first, then the tools block
+    # with tools: one system turn, the system message's text (if any) first, then the tools block; its content
+    # as a string or OpenAI's list of text parts, joined as a message's are below (transformers passes the list)
     "{%- if tools -%}"
     "{{ '<|im_start|>system\\n' }}"
-    "{%- if messages and messages[0]['role'] == 'system' and messages[0]['content'] -%}"
-    "{{ messages[0]['content'] + '\\n\\n' }}"
+    "{%- set system = (messages[0]['content'] or '') if messages and messages[0]['role'] == 'system' else '' -%}"
+    "{%- if system is not string -%}"
+    "{%- set system = system | map(attribute='text') | join('') -%}"
+    "{%- endif -%}"
+    "{%- if system -%}"
+    "{{ system + '\\n\\n' }}"
     "{%- endif -%}"
     "{{ " + _literal(TOOLS_INTRO) + " }}"
     "{%- for tool in tools -%}"

@@ -10,6 +10,11 @@ model that writes `</think>` inside its reasoning, or closes its thinking twice)
   rule. A stream sends each piece as `reasoning_content` or `content` as it is generated, and cannot wait for a
   later tag that may never come; the server's non-streaming replies are built from the same deltas, so they split
   the same way (infer/detok.py keeps this rule token by token; its tests compare with this function).
+
+Both drop a `<think>` the reply opens with (`reopened_think`): the prompt already opened the block, so a model that
+writes the tag again writes markup, not reasoning. vLLM's DeepSeek-R1 reasoning parser drops it too (not streamed,
+it keeps what follows the first `<think>`; streamed, it skips a delta that is the tag alone); `axk1 serve` left it
+at the start of `reasoning_content` while evaluation dropped it, so the two gave another reasoning for one reply.
 """
 
 from __future__ import annotations
@@ -25,6 +30,21 @@ class SplitOutput:
     answer: str | None  # None: the thinking never ended, so there is no answer to grade
 
 
+def reopened_think(text: str) -> int | None:
+    """How many characters of a reply (so far) its opening `<think>` takes, whitespace before it included: 0 when
+    it does not open with one; None while it could still (empty, whitespace, or a beginning of the tag): a stream
+    holds such text back until it is decided, and a reply that ends so has none."""
+    stripped = text.lstrip()
+    if stripped.startswith(THINK_OPEN):
+        return len(text) - len(stripped) + len(THINK_OPEN)
+    return None if THINK_OPEN.startswith(stripped) else 0
+
+
+def drop_reopened_think(text: str) -> str:
+    """`text` without the `<think>` it opens with (reopened_think), the one rule of evaluation and `axk1 serve`."""
+    return text[reopened_think(text) or 0:]
+
+
 def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutput:
     """Evaluation's rule: the answer is the text after the last `</think>`, up to a `<think>` that reopens
     thinking there (the rest is reasoning that never ended). Thinking that never ends (the output
@@ -32,9 +52,9 @@ def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutpu
     inside the think block) means no answer."""
     if THINK_CLOSE in text:
         head, _, tail = text.rpartition(THINK_CLOSE)
-        reasoning = head.replace(THINK_OPEN, "", 1)
+        reasoning = drop_reopened_think(head)
     elif think_open_in_prompt or text.lstrip().startswith(THINK_OPEN):
-        return SplitOutput(text.replace(THINK_OPEN, "", 1).strip(), None)
+        return SplitOutput(drop_reopened_think(text).strip(), None)
     else:
         reasoning, tail = "", text
     # A `<think>` after the last `</think>` opens a block that never ends: from there the model is thinking again,
@@ -45,7 +65,9 @@ def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutpu
 
 def split_reasoning_streamed(text: str) -> tuple[str, str]:
     """The server's rule: (reasoning, content) of a reply generated inside a think block, split at the first
-    `</think>`; with no `</think>` yet it is all reasoning. Nothing is stripped: a stream's pieces add up to it."""
+    `</think>`; with no `</think>` yet it is all reasoning. Nothing else is stripped than an opening `<think>`
+    (reopened_think): a stream's pieces add up to it."""
+    text = drop_reopened_think(text)
     end = text.find(THINK_CLOSE)
     if end < 0:
         return text, ""
