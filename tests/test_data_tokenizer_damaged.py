@@ -73,3 +73,50 @@ def test_a_refused_training_leaves_no_folder_it_made(tmp_path, capsys):
     assert main(["data", "tokenizer", "train", str(tmp_path / "empty.jsonl"), "-o", str(out)]) == 2
     assert "no training text" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_a_cut_or_false_gzip_file_is_one_line_naming_it(tmp_path, capsys):
+    """A cut .jsonl.gz was an EOFError traceback, a file that is no gzip `Not a gzipped file (b'no')`, naming no file
+    (tokenizer train and stats alike)."""
+    import gzip
+
+    rows = "".join(json.dumps({"text": " ".join(str(i * j * 7919) for j in range(40))}) + "\n" for i in range(3000))
+    whole = gzip.compress(rows.encode())
+    for name, data in (("cut", whole[:20000]), ("false", b"not gzip\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "A.jsonl.gz").write_bytes(data)
+        for argv in (["data", "tokenizer", "train", str(folder), "-o", str(tmp_path / f"tok_{name}")],
+                     ["data", "stats", str(folder)]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert f"{folder / 'A.jsonl.gz'}: not a whole gzip file" in err and "Traceback" not in err, err
+
+
+def test_odd_files_in_a_data_folder_are_named_and_upper_case_suffixes_read(tmp_path, capsys):
+    """A FIFO named b.jsonl was passed over without a word, EN.JSONL was not read at all."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _jsonl(folder / "a.jsonl", ["{\"text\": \"hello world\"}"])
+    _jsonl(folder / "EN.JSONL", ["{\"text\": \"upper case name\"}", "{\"text\": \"and another row\"}"])
+    os.mkfifo(folder / "b.jsonl")
+    (folder / "c.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    assert main(["data", "stats", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["documents"] == 3
+    for name in ("b.jsonl", "c.jsonl"):
+        assert f"skipped: {folder / name} (not a regular file" in captured.err
+    fifo = tmp_path / "f.jsonl"
+    os.mkfifo(fifo)  # given by name: refused, never waited on
+    assert main(["data", "stats", str(fifo)]) == 2 and "not a regular file" in capsys.readouterr().err
+
+
+def test_the_sample_budget_counts_what_is_trained(tmp_path):
+    """train_tokenizer keeps a document's first max_chars_per_doc characters; the sample counted every document
+    whole, so a budget over long documents trained on a fraction of it."""
+    from axk1.data.tokenizer import TokenizerConfig, iter_sample_texts
+
+    cap = TokenizerConfig().max_chars_per_doc  # 100,000
+    _jsonl(tmp_path / "a.jsonl", [{"text": f"w{i} " * cap} for i in range(5)])  # 3 x cap characters each
+    texts = list(iter_sample_texts([tmp_path], 3 * cap))
+    assert [len(t) for t in texts] == [cap] * 3  # three documents' trained parts, not one whole document
