@@ -33,6 +33,19 @@ def test_words_and_eojeol_of_real_text_stay_whole():
                              " 대한민국의수도는서울특별시입니다아버지가방에들어가신다"]
 
 
+@pytest.mark.parametrize("digits_per_token", [1, 3])
+def test_digits_never_carry_a_leading_space(digits_per_token):
+    """With one digit a token, "123 + 456" gave `4` a leading space and `1` none: the same digit two ways, against
+    the setting's promise (every number spelled the same way every time). DeepSeek-V3 and GPT-4o split digits
+    alone too."""
+    pieces = _pieces("123 + 456 7", digits_per_token)
+    numbers = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert all(p.isdigit() for p in numbers), pieces
+    assert "".join(numbers) == "1234567"
+    if digits_per_token == 1:
+        assert numbers == list("1234567")
+
+
 def test_a_tokenizer_file_keeps_the_pattern_stored_in_it(tmp_path, monkeypatch):
     """A tokenizer trained before these changes splits as it was trained to: the pattern is read from its
     tokenizer.json, never rebuilt from the code's."""
