@@ -9,8 +9,8 @@ traceback. `parse_json` turns all four into one `JsonError` whose text is the sh
 fails as one line.
 
 Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
-was (`from_strict`, `read_jsonl`). `json_strings` and `find_surrogate` walk a decoded value for the lone surrogates
-("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
+was (`from_strict`, `read_jsonl`). `has_surrogate` tests a string, and `json_strings` and `find_surrogate` walk a
+decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
 """
 
 from __future__ import annotations
@@ -200,10 +200,17 @@ def json_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
 
 
+def has_surrogate(text: str) -> bool:
+    """Whether a string holds a lone surrogate: valid JSON ("\\ud800") but not text, which no UTF-8 writer or
+    tokenizer can encode. The one test every reader of outside text applies (the pipeline's sources, tokenizer
+    training, find_surrogate)."""
+    return _SURROGATE.search(text) is not None
+
+
 def find_surrogate(data: Any) -> str | None:
     """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
     escaped: the param must itself be encodable text."""
     for path, text in json_strings(data):
-        if _SURROGATE.search(text):
+        if has_surrogate(text):
             return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
     return None

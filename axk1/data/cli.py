@@ -140,7 +140,9 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.data.tokenizer import chars_per_token, iter_jsonl_texts, size_shortfall, train_tokenizer
+    from axk1.data.output_folder import remove_made, writable_folder
+    from axk1.data.tokenizer import (chars_per_token, iter_jsonl_texts, size_shortfall, skipped_rows_line,
+                                     train_tokenizer)
     from axk1.text.tokenizer_file import load_tokenizer
 
     # everything checked before training, which takes minutes to hours: no late refusal, no silent overwrite
@@ -157,14 +159,28 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
         name, sep, file = spec.partition("=")
         if not sep or not name or not file:
             raise ValueError(f"--heldout {spec!r}: write NAME=FILE, e.g. ko=ko.jsonl")
-        texts = list(iter_jsonl_texts(input_files([file], f"--heldout {name}")))
-        if not texts:
+        held_skipped: Counter = Counter()
+        held_first: dict[str, str] = {}
+        texts = list(iter_jsonl_texts(input_files([file], f"--heldout {name}"), held_skipped, held_first))
+        if not texts and not held_skipped:
             raise ValueError(f"--heldout {spec!r}: {file} has no row with a non-empty `text`")
+        if not texts:
+            raise ValueError(f"--heldout {spec!r}: {file} has no row to measure, every one skipped: "
+                             f"{skipped_rows_line(held_skipped, held_first)}")
+        if held_skipped:
+            print(f"--heldout {name}: rows skipped (not measured): {skipped_rows_line(held_skipped, held_first)}",
+                  file=sys.stderr)
         heldout.append((name, texts))
+    made = writable_folder(out, "-o")  # made (and written to) now, not refused after the training
     skipped: Counter = Counter()
+    first_at: dict[str, str] = {}
     t0 = time.perf_counter()
     cfg = TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency)
-    path = train_tokenizer(iter_jsonl_texts(inputs, skipped), out, cfg)
+    try:
+        path = train_tokenizer(iter_jsonl_texts(inputs, skipped, first_at), out, cfg)
+    except BaseException:
+        remove_made(made)
+        raise
     tok = load_tokenizer(path)
     size = tok.get_vocab_size(with_added_tokens=True)
     print(f"trained {path} in {time.perf_counter() - t0:.1f}s: {size:,} entries (asked for {args.vocab_size:,})")
@@ -172,8 +188,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if skipped:
-        print("rows skipped (not trained on): " + ", ".join(f"{n} {why}" for why, n in skipped.most_common()),
-              file=sys.stderr)
+        print(f"rows skipped (not trained on): {skipped_rows_line(skipped, first_at)}", file=sys.stderr)
     if heldout:
         for name, texts in heldout:
             print(f"  {name}: {chars_per_token(tok, texts):.2f} characters/token")

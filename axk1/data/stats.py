@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import random
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Iterator
 
 from axk1.json_text import json_lines, read_json_file
 from axk1.text.side_files import side_file_reason
+from axk1.user_file import regular_file
 
 
 SIDE_SHOWN = 10  # side files a run's summary names, each with why (the count says how many more)
@@ -20,19 +22,24 @@ DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 def data_files(path: str | Path) -> tuple[list[Path], list[str]]:
     """(the data files a path stands for, the JSONL-looking files under it that were skipped, each with why).
-    A file given by name is read whatever its name; a folder gives its *.jsonl / *.jsonl.gz files (sorted)
-    except synth side files (axk1/text/side_files.py), so a synth output folder with its .rejected/.failed files and
-    its SQLite cache (x.jsonl.cache.sqlite) is read as its kept samples only."""
+    A file given by name is read whatever its name; a folder gives its *.jsonl / *.jsonl.gz files (sorted, the
+    suffix in any case) except synth side files (axk1/text/side_files.py), so a synth output folder with its
+    .rejected/.failed files and its SQLite cache (x.jsonl.cache.sqlite) is read as its kept samples only. A
+    JSONL-looking name that is no regular file (a FIFO, a broken link) is skipped too, and named."""
     path = Path(path)
     if not path.is_dir():
         return ([path] if path.exists() else []), []
     files, skipped = [], []
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+    for f in sorted(p for p in path.rglob("*") if not p.is_dir()):
+        low = f.name.lower()  # EN.JSONL is a data file too
         if why := side_file_reason(f.name):
             skipped.append(f"{f} ({why})")
-        elif f.name.endswith(DATA_SUFFIXES):
+        elif not f.is_file():  # a FIFO would block the read for ever, a dangling link fail it: named, not read
+            if low.endswith(DATA_SUFFIXES) or ".jsonl" in low:
+                skipped.append(f"{f} (not a regular file: a pipe, device, socket or broken link)")
+        elif low.endswith(DATA_SUFFIXES):
             files.append(f)
-        elif ".jsonl" in f.name:
+        elif ".jsonl" in low:
             skipped.append(f"{f} (not *.jsonl or *.jsonl.gz)")
     return files, skipped
 
@@ -59,12 +66,24 @@ def input_files(specs: list[str | Path], what: str) -> list[Path]:
 
 def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
     """("file:line", parsed row) for every non-blank line; a line that is not UTF-8 JSON is an error naming its
-    file:line (a corrupt file must not be read in part without a word)."""
+    file:line, and a .gz file cut short or not gzip at all one naming the file (a corrupt file must not be read in
+    part without a word; gzip's own errors, EOFError and "Not a gzipped file", named no file)."""
     for f in files:
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rb") as fh:
-            for n, row in json_lines(fh, f, "fix or remove that line"):
-                yield f"{f}:{n}", row
+        regular_file(f)  # a FIFO given by name is refused, never waited on
+        if not f.name.lower().endswith(".gz"):
+            with open(f, "rb") as fh:
+                for n, row in json_lines(fh, f, "fix or remove that line"):
+                    yield f"{f}:{n}", row
+            continue
+        n = 0
+        try:
+            with gzip.open(f, "rb") as fh:
+                for n, row in json_lines(fh, f, "fix or remove that line"):
+                    yield f"{f}:{n}", row
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            after = f" after line {n}" if n else ""
+            raise ValueError(f"{f}: not a whole gzip file{after} ({str(e) or type(e).__name__}): recompress it "
+                             "whole, or move it out of the input") from None
 
 
 def iter_records(folder: str | Path) -> Iterator[dict]:

@@ -13,16 +13,26 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.atomic_file import atomic_writer
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
+from axk1.json_text import has_surrogate
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, TEXT_TAGS
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
-# groups of up to 3 (or fewer: `digits_per_token`); punctuation runs; whitespace. Byte-level mapping follows.
+# groups of up to 3 (or fewer: `digits_per_token`) with no leading space, so that a number is spelled the same way
+# wherever it stands (" 456" was `Ġ4` `5` `6` at one digit a token, "456" `4` `5` `6`; GPT-4o and DeepSeek-V3 split
+# digits alone too), the space before it a token of its own; punctuation runs; whitespace. Byte-level mapping follows.
+# A run of letters is cut every MAX_LETTER_RUN: BPE training time grows with the square of a pre-token's length (one
+# unspaced run of 100,000 '가' took 117 s, of 50,000 'ㅋ' 33 s), and no word is that long (German law's 63-letter
+# Rindfleischetikettierungsüberwachungsaufgabenübertragungsgesetz fits), so only such runs are cut, into pieces
+# that merge no further than a word's would. GPT-4o's and DeepSeek-V3's patterns leave letter runs unbounded.
+MAX_LETTER_RUN = 64
+
+
 def pretokenize_pattern(digits_per_token: int = 3) -> str:
     if not 1 <= digits_per_token <= 3:
         raise ValueError(f"digits_per_token must be 1, 2 or 3, got {digits_per_token}")
-    return (r" ?[\p{Hangul}]+| ?[\p{L}&&[^\p{Hangul}]]+| ?\p{N}{1,%d}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
-            % digits_per_token)
+    return (r" ?[\p{Hangul}]{1,%d}| ?[\p{L}&&[^\p{Hangul}]]{1,%d}|\p{N}{1,%d}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+            % (MAX_LETTER_RUN, MAX_LETTER_RUN, digits_per_token))
 
 
 def build_tokenizer(digits_per_token: int = 3):
@@ -118,34 +128,52 @@ def chars_per_token(tokenizer, texts: list[str]) -> float:
     return chars / max(1, tokens)
 
 
-def iter_jsonl_texts(paths: list[str | Path], skipped: Counter | None = None) -> Iterator[str]:
+def iter_jsonl_texts(paths: list[str | Path], skipped: Counter | None = None,
+                     first_at: dict[str, str] | None = None) -> Iterator[str]:
     """The `text` of every row of the data files under `paths` (stats.data_files: side files such as
     *.rejected.jsonl and the synth cache are not data). A line that is not JSON is an error naming file:line; a
-    row without a non-empty `text` string is skipped and counted in `skipped` by reason."""
+    row without a non-empty `text` string, or whose text holds a lone surrogate ("\\ud800": valid JSON that no
+    tokenizer can encode, which stopped training half-way; the pipeline's sources fail it as `lone_surrogate`), is
+    skipped and counted in `skipped` by reason, and `first_at` keeps the first file:line of each reason."""
     from axk1.data.stats import data_files, read_jsonl_rows
 
     skipped = Counter() if skipped is None else skipped
+    first_at = {} if first_at is None else first_at
     for p in paths:
         for where, row in read_jsonl_rows(data_files(Path(p))[0]):
             if not isinstance(row, dict):
-                skipped[f"a JSON {type(row).__name__}, not an object"] += 1
+                why = f"a JSON {type(row).__name__}, not an object"
             elif not isinstance(row.get("text"), str):
-                skipped["no `text` string"] += 1
+                why = "no `text` string"
             elif not row["text"]:
-                skipped["empty `text`"] += 1
+                why = "empty `text`"
+            elif has_surrogate(row["text"]):
+                why = "lone surrogate in `text` (an unpaired \\ud800-\\udfff escape)"
             else:
                 yield row["text"]
+                continue
+            skipped[why] += 1
+            first_at.setdefault(why, where)
 
 
-def iter_sample_texts(paths: list[str | Path], max_bytes: int, skipped: Counter | None = None) -> Iterator[str]:
+def skipped_rows_line(skipped: Counter, first_at: dict[str, str]) -> str:
+    """The skipped rows by reason, each with where the first one is: `2 empty `text` (first: a.jsonl:3), ...`."""
+    return ", ".join(f"{n} {why}" + (f" (first: {first_at[why]})" if why in first_at else "")
+                     for why, n in skipped.most_common())
+
+
+def iter_sample_texts(paths: list[str | Path], max_bytes: int, skipped: Counter | None = None,
+                      max_chars: int = TokenizerConfig.max_chars_per_doc) -> Iterator[str]:
     """Texts from the data files under `paths` taken in turn, one document from each file, until `max_bytes` of
     UTF-8 (0: all of them, file after file). A pipeline's documents/ holds one file per task, each a slice of the
     sources, so the sample spans every slice rather than the first files; a tokenizer needs a few GB of text, not a
-    corpus of terabytes read on one core (days)."""
+    corpus of terabytes read on one core (days). Each text is cut to its first `max_chars` characters, as
+    train_tokenizer cuts it, and the budget counts what is kept: counting whole documents trained a 10 MB budget of
+    1 MB documents on 1 MB."""
     from axk1.data.stats import data_files
 
     if max_bytes <= 0:
-        yield from iter_jsonl_texts(paths, skipped)
+        yield from (t[:max_chars] for t in iter_jsonl_texts(paths, skipped))
         return
     files = [f for p in paths for f in data_files(Path(p))[0]]
     streams = [iter_jsonl_texts([f], skipped) for f in files]
@@ -157,6 +185,7 @@ def iter_sample_texts(paths: list[str | Path], max_bytes: int, skipped: Counter 
             if text is None:
                 continue
             alive.append(stream)
+            text = text[:max_chars]
             taken += len(text.encode("utf-8"))
             yield text
             if taken >= max_bytes:
@@ -194,8 +223,8 @@ class TokenizerTrainStep(PipelineStep):
         folder = out.parent if out.suffix == ".json" else out
         if not (folder / "tokenizer.json").exists():
             cfg = TokenizerConfig(vocab_size=self.vocab_size, digits_per_token=self.digits_per_token)
-            path = train_tokenizer(iter_sample_texts([Path(self.documents_dir)], self.sample_bytes), folder, cfg,
-                                   allow_empty=True)
+            texts = iter_sample_texts([Path(self.documents_dir)], self.sample_bytes, max_chars=cfg.max_chars_per_doc)
+            path = train_tokenizer(texts, folder, cfg, allow_empty=True)
             from axk1.text.tokenizer_file import load_tokenizer
 
             warning = size_shortfall(load_tokenizer(path).get_vocab_size(with_added_tokens=True), cfg)

@@ -19,5 +19,6 @@ class TokenizerConfig:
     min_frequency: int = 2
     max_chars_per_doc: int = 100_000
     # 3: numbers in groups of up to three digits (DeepSeek-V3's rule); 1: one token per digit, which lets a small
-    # model learn column arithmetic (every number is spelled out digit by digit, the same way every time)
+    # model learn column arithmetic (every number is spelled out digit by digit, the same way every time: a digit
+    # never carries the space before it, which is a token of its own)
     digits_per_token: int = 3
