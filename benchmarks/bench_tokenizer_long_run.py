@@ -6,7 +6,7 @@ MAX_LETTER_RUN; benchmarks/RESULTS.md, "Tokenizer training on one long unspaced 
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 
@@ -24,4 +24,8 @@ def main(chars: str, lengths: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    parser = argparse.ArgumentParser(description="Tokenizer training time on one long unspaced run of a character")
+    parser.add_argument("chars", help="characters to repeat, comma-separated: '가,ㅋ,a,='")
+    parser.add_argument("lengths", help="run lengths, comma-separated: 25000,50000,100000")
+    args = parser.parse_args()
+    main(args.chars, args.lengths)

@@ -183,7 +183,10 @@ def test_one_number_with_words_or_commands_around_it_is_still_one_answer(output,
 @pytest.mark.parametrize("output", ["The answer is 42 (mod 1000).", "The answer is 42 for n = 3.",
                                     "The answer is 42 out of 100 cases.", "따라서 정답은 42이며, 이는 3가지 경우의 합입니다.",
                                     "**Answer:** $42$, found in 7 steps", "The answer is 41. No: the answer is 42, not 9.",
-                                    "최종 답: 42 (검산: 6 × 7)", "대답은 5개다. 정답은 42이다. 확인: 3"])
+                                    "최종 답: 42 (검산: 6 × 7)", "대답은 5개다. 정답은 42이다. 확인: 3",
+                                    # the docs list "final answer": bare, it was no label (1000, 3 were read)
+                                    "Final answer 42 (mod 1000).", "My final answer $42$, then 3 more cases.",
+                                    "The answer is 42. The final answer checks out in 3 cases."])
 def test_without_a_box_the_integer_after_the_last_answer_label_is_the_answer(output):
     """Without a box the last number was the answer even after an explicit label: "The answer is 42 (mod 1000)."
     was graded 1000, and "정답은 42이며, 이는 3가지 ..." 3."""

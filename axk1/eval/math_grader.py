@@ -176,9 +176,10 @@ def answer_after_label(content: str) -> str | None:
 
 
 # An answer label outside a box, as a reply without one states its answer: "The answer is 42 (mod 1000).",
-# "Final answer: 42", "따라서 정답은 42이며, ...". The integer right after the last label is the answer, not a later
-# number of the same sentence (the last-number rule read 1000, or 3).
-TEXT_LABEL = re.compile(r"(?i:\b(?:final\s+)?answer\s*(?:is\b|:|=)|\bans\s*:)"
+# "Final answer: 42", "Final answer 42" (bare only right before a number: "the final answer checks out" after "The
+# answer is 17" is no label), "따라서 정답은 42이며, ...". The integer right after the last label is the answer,
+# not a later number of the same sentence (the last-number rule read 1000, or 3).
+TEXT_LABEL = re.compile(r"(?i:\b(?:final\s+)?answer\s*(?:is\b|:|=)|\bans\s*:|\bfinal\s+answer(?=[\s*$]*\d))"
                         r"|(?<![가-힣])(?:최종\s*)?(?:정답|답)\s*(?:은|는|:|=)")  # not `대답은` ("the reply is")
 LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
 # "The answer is 70 or 2": a hedge after the labelled number is several numbers, as it is in a box
