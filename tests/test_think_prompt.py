@@ -107,3 +107,26 @@ def test_sft_warns_of_a_template_that_does_not_switch(folders, tmp_path):
     assert report.warnings == [no_switch_warning(chatml.template_file)] == report.to_dict()["warnings"]
     assert f"\nwarning: {no_switch_warning(chatml.template_file)}" in report.summary()
     assert "chat_template.jinja" in report.warnings[0] and "axk1 serve" in report.warnings[0]
+
+
+# Qwen3's style: it reads enable_thinking, but its think prompt opens no block (the model writes `<think>` itself)
+QWEN3_STYLE = CHATML.replace("{{ '<|im_start|>assistant\\n' }}",
+                             "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and not enable_thinking "
+                             "%}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}")
+
+
+def test_sft_warns_of_a_template_that_switches_but_opens_no_block_in_think_mode(folders, tmp_path):
+    """The warning asked only whether the template's text names enable_thinking: a Qwen3-style template does, so
+    SFT trained think turns after `assistant\\n<think>` while a server renders `assistant\\n`, without a word."""
+    folder = tmp_path / "qwen3-style"
+    shutil.copytree(folders[0], folder)
+    (folder / "chat_template.jinja").write_text(QWEN3_STYLE)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": QWEN3_STYLE}))
+    codec = ChatCodec.from_folder(folder)
+    served = codec.render(_turn(True)[:1], enable_thinking=True)
+    assert served.endswith("assistant\n") and codec.mode_prompt(_turn(True)[:1], True) == served + "<think>"
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"messages": _turn(True)}) + "\n")
+    assert load_chat_examples([rows], codec, "keep", 512)[1].warnings == [no_switch_warning(codec.template_file)]
+    assert ChatCodec.from_folder(folders[0]).ends_prompts_itself()  # axk1's own: nothing to say

@@ -172,6 +172,18 @@ class ChatCodec:
         with enable_thinking, ended as axk1's format ends it where it does not already (text/think_prompt.py)."""
         return in_mode(self.render_history(messages, True, enable_thinking=thinking, **kwargs), thinking)
 
+    def ends_prompts_itself(self) -> bool:
+        """Whether the template's own generation prompts end as axk1's format ends them in both modes, so that
+        `mode_prompt` adds nothing and a server rendering the template (axk1 serve, vLLM) prompts as training did.
+        False for one that ignores enable_thinking (plain ChatML) and for one that switches but opens no block in
+        think mode (Qwen3's style: `assistant\n`, where axk1's prompts end with `<think>`)."""
+        user = [{"role": "user", "content": "What is 2 + 2?"}]  # a template may refuse a system turn
+        try:
+            return all(in_mode(text, thinking) == text for thinking in (True, False)
+                       for text in [self.render_history(user, True, enable_thinking=thinking)])
+        except ValueError:  # it refuses even this: the rows themselves will say so
+            return True
+
     def check_template(self) -> None:
         """Refuses a template that does not compile, reads other templates, or passes the bounds on rendering
         (text/template_limits.py) on a short probe conversation. Any other error of the probe is left to the

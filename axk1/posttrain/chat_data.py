@@ -37,7 +37,7 @@ from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
-from axk1.text.think_prompt import no_switch_warning, switches_thinking
+from axk1.text.think_prompt import no_switch_warning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
 
@@ -246,7 +246,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
 def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
                        max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
     report = ChatReport()
-    if not switches_thinking(codec.chat_template):  # said, not refused: prompts are built to switch all the same
+    if not codec.ends_prompts_itself():  # said, not refused: prompts are built to switch all the same
         report.warnings.append(no_switch_warning(codec.template_file))
     examples: list[ChatExample] = []
     max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large

@@ -50,7 +50,7 @@ from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
 from axk1.posttrain.task_length import longest_prompt_ids
 from axk1.posttrain.tasks import read_task_rows
-from axk1.text.think_prompt import no_switch_warning, switches_thinking
+from axk1.text.think_prompt import no_switch_warning
 from axk1.train.balance import LoadBalancer
 from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
 from axk1.train.loop import run_loop
@@ -94,7 +94,7 @@ class RLTrainer:
         self.is_main = self.parallel is None or self.parallel.is_main
         self.dp_rank, self.dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
         # said at the start and in rl_report.json, not refused: the rollout prompts are built to switch all the same
-        self.warnings = ([] if switches_thinking(self.codec.chat_template)
+        self.warnings = ([] if self.codec.ends_prompts_itself()
                          else [no_switch_warning(self.codec.template_file)])
         for warning in self.warnings if self.is_main else []:
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)

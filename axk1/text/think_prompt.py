@@ -10,8 +10,9 @@ the whole switch for one that does not read the flag (plain ChatML, a Qwen2.5-st
 prompt for both modes. Before, each had its own rule for such a template: SFT trained the think block as part of
 the answer, eval appended `<think></think>\n`, and RL and heldout gave both modes the same prompt.
 
-A server renders the template as it is (`axk1 serve`, vLLM), so a model trained on a template that does not read
-the flag does not switch modes there: `axk1 sft` and `axk1 rl` warn (`no_switch_warning`).
+A server renders the template as it is (`axk1 serve`, vLLM), so a model trained on a template whose own prompts do
+not end so (one that does not read the flag, or Qwen3's style, whose think prompt opens no block) is prompted there
+otherwise than it was trained: `axk1 sft` and `axk1 rl` warn (`no_switch_warning`, `ChatCodec.ends_prompts_itself`).
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def in_mode(prompt: str, thinking: bool) -> str:
 
 
 def no_switch_warning(template_file: str) -> str:
-    """What `axk1 sft` and `axk1 rl` say of a template that does not switch by itself."""
-    return (f"the chat template ({template_file}) does not read enable_thinking, so it renders one prompt for both "
-            f"modes: axk1 sft, rl, eval and posttrain heldout end each prompt as axk1's template does (think: "
-            f"{THINK_OPEN!r}, non-think: {EMPTY_BLOCK!r}), but a server that renders this template (axk1 serve, "
-            "vLLM) will not, so the trained model will not switch modes there: serve it with a template that reads "
-            "enable_thinking (axk1's own, axk1/text/chat_template.py, renders these same prompts)")
+    """What `axk1 sft` and `axk1 rl` say of a template whose own generation prompts do not end as axk1's format
+    ends them (ChatCodec.ends_prompts_itself): one that ignores enable_thinking, or opens no block in think mode."""
+    return (f"the chat template ({template_file}) does not end its generation prompts as axk1's format does (think: "
+            f"{THINK_OPEN!r}, non-think: {EMPTY_BLOCK!r}; it ignores enable_thinking, or opens no think block): "
+            "axk1 sft, rl, eval and posttrain heldout end each prompt so, but a server that renders this template "
+            "(axk1 serve, vLLM) will not, so the trained model will not be prompted there as it was trained: serve "
+            "it with axk1's own template (axk1/text/chat_template.py), which renders these same prompts")
