@@ -199,6 +199,13 @@ def test_without_a_box_the_integer_after_the_last_answer_label_is_the_answer(out
 @pytest.mark.parametrize("output,gold,status,extracted", [
     ("The answer is 70 or 2.", 72, "wrong", "several numbers"),  # a hedge after the label is still several numbers
     ("정답은 $70$ 또는 $2$", 72, "wrong", "several numbers"),
+    # a list after the label was read as its first number: these were correct for 70 (the last-number rule, before
+    # the label rule, read 2 and graded them wrong)
+    ("The answer is 70, 2.", 70, "wrong", "several numbers"),
+    ("The answer is 70 and 2.", 70, "wrong", "several numbers"),
+    ("The answer is 70 2.", 70, "wrong", "several numbers"), ("The answer is 70; 2", 70, "wrong", "several numbers"),
+    ("정답은 70, 2", 70, "wrong", "several numbers"), ("The answer is $70$, $2$", 70, "wrong", "several numbers"),
+    ("The answer is 70.\n\n3. Check: 70 works", 70, "correct", "70"),  # a numbered step on the next line is not
     ("The answer is $\\frac{1}{2}$ but wait, 42", 42, "correct", "42"),  # no integer after the label: last number
     ("The answer is: hmm, let me check. 42", 42, "correct", "42"),
     ("대답은 5개, 결과는 42", 42, "correct", "42"),  # 대답은 ("the reply is") is not 답은

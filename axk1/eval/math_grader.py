@@ -182,8 +182,10 @@ def answer_after_label(content: str) -> str | None:
 TEXT_LABEL = re.compile(r"(?i:\b(?:final\s+)?answer\s*(?:is\b|:|=)|\bans\s*:|\bfinal\s+answer(?=[\s*$]*\d))"
                         r"|(?<![가-힣])(?:최종\s*)?(?:정답|답)\s*(?:은|는|:|=)")  # not `대답은` ("the reply is")
 LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
-# "The answer is 70 or 2": a hedge after the labelled number is several numbers, as it is in a box
-HEDGE = re.compile(r"\s*,?\s*(?:(?i:or)(?![A-Za-z])|또는|혹은|이나|나)[\s*]*")
+# "The answer is 70 or 2", "70, 2", "70 and 2", "70 2": a second number after the labelled one, on its line, alone or
+# after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
+# number on the next line (a numbered step) or after other words ("42, not 9") is not
+HEDGE = re.compile(r"[ \t]*[,;]?[ \t]*(?:(?:(?i:or|and)(?![A-Za-z])|또는|혹은|이나|및|나)[ \t*]*)?")
 
 
 def labelled_answer(text: str, start: int = 0) -> str | None:
