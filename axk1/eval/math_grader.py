@@ -271,8 +271,8 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     """Grade one raw model output against an integer answer (AIME: 0-999).
 
     With a \\boxed{}, only the last box's content is graded (an integer, or an equation whose right-hand side is
-    one, else math-verify on the box alone); an empty box is no answer. Without one, the last math span or number
-    of the answer (`last_answer_span`)."""
+    one, else math-verify on the box alone); an empty box is no answer. Without one, the integer after the last
+    answer label, else the last math span or number of the answer (`last_answer_span`)."""
     gold_int = int(str(gold).strip())
     split = split_reasoning(output, think_open_in_prompt)
     truncated = finish_reason == "length"
