@@ -1,12 +1,45 @@
-"""An output folder that a command replaces: which of its entries the command made, so that replacing it never
-deletes what someone else put there. Shared by `axk1 export` (a model folder, axk1/checkpoint/folder.py) and
-`axk1 data run --force` (a pipeline's run folder, axk1/data/run_folder.py); imports nothing heavy, as
-`axk1 data ...` starts without torch."""
+"""Output folders: one made and written to before long work (writable_folder: a command that trains for hours and
+then cannot write its result has thrown the hours away), and one a command replaces (which of its entries the
+command made, so that replacing it never deletes what someone else put there). Shared by `axk1 export` (a model
+folder, axk1/checkpoint/folder.py), the checkpoints of a training run (axk1/checkpoint/dcp.py), `axk1 data run
+--force` (a pipeline's run folder, axk1/data/run_folder.py) and `axk1 data tokenizer train -o`; imports nothing
+heavy, as `axk1 data ...` starts without torch."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
+
+
+def writable_folder(folder: Path, flag: str) -> list[Path]:
+    """Makes `folder` (and its missing parents) and writes a file in it, removed at once; a PermissionError naming
+    `flag` and the folder when either fails (`-o` under a file, a read-only file system, a folder not the user's).
+    A file written, not os.access: that says yes on a read-only mount, and to root for any folder. Returns the
+    folders it made, outermost first, for `remove_made` to take back."""
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        remove_made(missing)
+        raise PermissionError(f"{flag} {folder}: cannot write there ({e.strerror or e}): give a folder you can "
+                              "create and write to") from None
+    return missing
+
+
+def remove_made(made: list[Path]) -> None:
+    """Removes the folders `writable_folder` made that are still empty, innermost first (a refused run leaves no
+    empty folders of its own behind)."""
+    for p in reversed(made):
+        try:
+            p.rmdir()
+        except OSError:  # not empty (something was written) or already gone: left as it is
+            return
 
 
 def sort_entries(out: Path, names: tuple[str, ...] | set[str], patterns: tuple[str, ...] = ()

@@ -265,8 +265,20 @@ def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp
         Trainer(recipe)
     inside = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", "blocker/checkpoints"])
     (tmp_path / "run" / "blocker").write_text("")
-    with pytest.raises(PermissionError, match="the checkpoints folder cannot be written"):
+    with pytest.raises(PermissionError, match=r"the checkpoints folder \(\[checkpointing\] dir\) .*blocker/checkpoints: "
+                                              r"cannot write there \(Not a directory\)"):
         Trainer(inside)
+
+
+def test_a_checkpoints_folder_where_no_file_can_be_made_is_refused_whatever_os_access_says():
+    """The check was os.access on the nearest folder that exists, which says yes to root for any folder it may
+    enter (and to anyone on a read-only mount): /proc took a run that would have failed at its first save."""
+    from axk1.checkpoint.dcp import claim_checkpoint_dir
+
+    with pytest.raises(PermissionError, match=r"the checkpoints folder \(\[checkpointing\] dir\) "
+                                              r"/proc/axk1-checkpoints-test: cannot write there"):
+        claim_checkpoint_dir("/proc/axk1-checkpoints-test", resume=False)
+    assert not Path("/proc/axk1-checkpoints-test").exists()
 
 
 def test_a_resume_over_shards_changed_since_the_checkpoint_is_refused(tmp_path):

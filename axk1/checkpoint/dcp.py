@@ -10,7 +10,6 @@ ep degree, and `axk1 export` reads any checkpoint in one process.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
 from axk1.checkpoint.prune import prune_in_background
 from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.json_text import read_json_file
+from axk1.output_folder import writable_folder
 from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
@@ -97,7 +97,9 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
     """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
     is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would
     then pick the wrong run; `start_over` (the demos, which own their folders) deletes them instead."""
-    _check_writable(Path(root))
+    # refused at the start, not at the first save an interval of training later; made now (on every rank: a
+    # folder is made once, each probe file is its own), as the first save would
+    writable_folder(Path(root), "the checkpoints folder ([checkpointing] dir)")
     earlier = latest_step(root)
     if earlier is None or resume:
         return
@@ -106,15 +108,6 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
         return
     raise ValueError(f"{root} already holds checkpoints of an earlier run (up to step {earlier}): pass --resume to "
                      "continue it, or start over in another folder (--out DIR) or after deleting that one")
-
-
-def _check_writable(root: Path) -> None:
-    """A checkpoints folder the run cannot write to is refused at the start, not at the first save, hours later."""
-    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, "the checkpoints folder cannot be written (a read-only file system or "
-                              "folder, or not a folder): give the run another --out or [checkpointing] dir",
-                              str(existing))
 
 
 def _expert_mesh(model: nn.Module):

@@ -140,7 +140,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.data.output_folder import remove_made, writable_folder
+    from axk1.output_folder import remove_made, writable_folder
     from axk1.data.tokenizer import (chars_per_token, iter_jsonl_texts, size_shortfall, skipped_rows_line,
                                      train_tokenizer)
     from axk1.text.tokenizer_file import load_tokenizer
