@@ -63,6 +63,34 @@ def test_the_threshold_sits_between_the_real_korean_and_english_aime_statements(
     assert max(hangul_share(ko[pid], en[pid]) or 0.0 for pid in en) == 0.0
 
 
+def test_statements_translations_and_replies_are_korean_by_one_rule():
+    """One measure of Korean prose (axk1/text/korean.py) for the AIME statement check, the translation check and
+    LCB-ko's response-language rate. A reply's math, inline code and one-letter identifiers are not English: the
+    reply check counted every Latin letter outside fenced blocks, so a Korean reply full of `$\\angle ABC$` or
+    `dp[i][j]` read as English. A reply whose prose is English is not Korean whatever its code holds."""
+    from axk1.eval.tasks.aime_check import statement_language
+    from axk1.eval.tasks.lcb import response_is_korean
+
+    reply = ("`dp[i][j]`는 $\\angle ABC = \\frac{\\pi}{3}$, $\\overline{AB} = \\sqrt{3}$ 입니다. 답은 N.\n"
+             "```python\nprint('정답')\n```")
+    assert response_is_korean(reply) and statement_language(reply) == "ko"
+    english = "Use a dictionary here; the answer is N.\n```python\n# 정답을 출력합니다\nprint('정답입니다')\n```"
+    assert not response_is_korean(english) and statement_language(english) == "en"
+    assert not response_is_korean("```python\nprint(1)\n```") and statement_language("$x + y$") == "other"
+
+
+def test_the_real_korean_aime_statements_read_as_korean_replies_and_the_english_ones_do_not():
+    """Two of the Korean statements (2025-II-4, 2025-II-5: a product of logarithms, a triangle's angles) are mostly
+    math; as replies they read as English (0.21, 0.29 of letters Hangul) until math stopped counting."""
+    if not STAGED.exists():
+        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
+    from axk1.eval.tasks.lcb import response_is_korean
+
+    read = lambda lang: [json.loads(line)["problem"]  # noqa: E731
+                         for line in (STAGED / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(map(response_is_korean, read("ko"))) and not any(map(response_is_korean, read("en")))
+
+
 def test_an_echoing_translator_is_refused_with_the_reason_and_retried(tmp_path):
     class Echo:
         calls = 0

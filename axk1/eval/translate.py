@@ -19,7 +19,7 @@ from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
 from axk1.json_text import read_json_file
-from axk1.text.korean import SYLLABLE_CLASS
+from axk1.text.korean import ENGLISH_WORD, MIN_HANGUL_SHARE, SYLLABLE_CLASS, prose, prose_hangul_share
 
 PROMPT = ("Translate the following competitive programming problem statement from English into natural Korean. "
           "Keep every LaTeX expression, inline code, identifier, number, and every sample input/output block "
@@ -49,33 +49,22 @@ def io_lines(text: str) -> list[str]:
             if line.strip() and not re.search(f"[A-Za-z{SYLLABLE_CLASS}]", line) and not line.strip().startswith("$")]
 
 
-# The share of Hangul among the letters of a translation's prose (hangul_share) that makes it Korean. Measured on
-# the public Korean AIME 2025 statements as translations of the English ones: 0.89 at the lowest of 30, 1.0 for most;
-# the English ones as an echo, or as "translations" of the Korean ones: 0. On the same statements one Hangul syllable
-# says what 2.2 English letters do, so 0.3 is about half the prose, by what it says, in Korean: it passes a statement
-# that keeps English words (`Yes`, `nums`) or AtCoder's format sentence (0.48 on a short one) and refuses one whose
-# prose stayed English (one clause of an AtCoder statement translated: 0.05).
-MIN_HANGUL_SHARE = 0.3
-MATH_AND_CODE = re.compile(r"```.*?```|`[^`\n]+`|\$\$.*?\$\$|\$[^$]+\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.S)
 FENCE = re.compile(r"```.*?```", re.S)
 SHORT_LINE_WORDS = 4
 
 
 def hangul_share(source: str, translated: str) -> float | None:
-    """Hangul / (Hangul + ASCII letters) in the translation's prose, None when it has none. Not prose: math, code
-    and LaTeX commands; English words under two letters (`N`, `A_i`: identifiers); and a line copied from the source
-    with fewer than SHORT_LINE_WORDS words (sample I/O, `N M`, headings such as `Sample Input 1` that a translator
-    keeps). A sentence left in English counts as English, copied or not."""
+    """prose_hangul_share of the translation's prose, None when it has none. Not prose: math, code and LaTeX
+    commands (axk1/text/korean.py's prose); English words under two letters (`N`, `A_i`: identifiers); and a line
+    copied from the source with fewer than SHORT_LINE_WORDS words (sample I/O, `N M`, headings such as `Sample
+    Input 1` that a translator keeps). A sentence left in English counts as English, copied or not."""
     kept = {line.strip() for line in source.split("\n")}
-    prose = []
+    lines = []
     for line in FENCE.sub("\n", translated).split("\n"):
-        text = MATH_AND_CODE.sub(" ", line)
-        if line.strip() not in kept or len(re.findall(r"[A-Za-z]{2,}", text)) >= SHORT_LINE_WORDS:
-            prose.append(text)
-    prose = "\n".join(prose)
-    hangul = len(re.findall(f"[{SYLLABLE_CLASS}]", prose))
-    english = sum(map(len, re.findall(r"[A-Za-z]{2,}", prose)))
-    return hangul / (hangul + english) if hangul + english else None
+        text = prose(line)  # line by line: a `$` left alone on one line must not pair with one on another
+        if line.strip() not in kept or len(ENGLISH_WORD.findall(text)) >= SHORT_LINE_WORDS:
+            lines.append(text)
+    return prose_hangul_share("\n".join(lines))
 
 
 def korean_problems(source: str, translated: str) -> list[str]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from axk1.eval.translate import MATH_AND_CODE
-from axk1.text.korean import is_hangul
+from axk1.text.korean import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 # AIME 2025 I and II, problems 1-15 each (docs/evaluation.md, "AIME 2025": the answer key).
 ANSWER_KEY = {
@@ -18,18 +17,20 @@ ANSWER_KEY = {
     "II": (468, 49, 82, 106, 336, 293, 237, 610, 149, 907, 113, 19, 248, 104, 240),
 }
 KEY_ANSWERS = Counter(answer for paper in ANSWER_KEY.values() for answer in paper)
-# A statement's language, from the letters of its prose (math and LaTeX commands left out). On the public AIME
-# 2025 files: the Korean statements are 0.89-1.0 Hangul, the English ones 1.0 ASCII and 0 Hangul.
-KOREAN_HANGUL_SHARE = 0.5
+# An English statement's share of ASCII among its prose's letters (the Korean one: axk1/text/korean.py's
+# MIN_HANGUL_SHARE, as for a translation). On the public AIME 2025 files the English statements are 1.0 ASCII and 0
+# Hangul, the Korean ones 0.89-1.0 Hangul (prose_hangul_share).
 ENGLISH_ASCII_SHARE = 0.9
 
 
 def statement_language(text: str) -> str:
-    """"ko" (mostly Hangul), "en" (nearly all ASCII letters) or "other" (another script, or no prose)."""
-    letters = [c for c in MATH_AND_CODE.sub(" ", text) if c.isalpha()]
+    """"ko" (Korean prose), "en" (nearly all ASCII letters) or "other" (another script, or no prose)."""
+    words = prose(text)
+    letters = [c for c in words if c.isalpha()]
     if not letters:
         return "other"
-    if sum(map(is_hangul, letters)) >= KOREAN_HANGUL_SHARE * len(letters):
+    share = prose_hangul_share(words)
+    if share is not None and share >= MIN_HANGUL_SHARE:
         return "ko"
     return "en" if sum(c.isascii() for c in letters) >= ENGLISH_ASCII_SHARE * len(letters) else "other"
 

@@ -6,7 +6,6 @@ prompt (fixed across models), strict (upstream) grading; `tolerant` grading is o
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime
 
@@ -15,7 +14,7 @@ from axk1.eval.execution import run_tests_many
 from axk1.eval.provenance import digest
 from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
 from axk1.eval.tasks.lcb_data import in_window, load_problems
-from axk1.text.korean import SYLLABLE_CLASS, is_syllable
+from axk1.text.korean import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
           "generate a correct Python program that matches the specification and passes all tests.")
@@ -32,7 +31,6 @@ PROMPT_STYLES = ("r1", "generic")
 RELEASE_PROBLEMS = {"release_v1": 400, "release_v2": 511, "release_v3": 612, "release_v4": 713, "release_v5": 880,
                     "release_v6": 1055}
 UPSTREAM_TEST_TIMEOUT_S = 6.0  # lcb_runner's per-test limit, which the published numbers were graded with
-_LETTER = re.compile(f"[A-Za-z{SYLLABLE_CLASS}]")
 
 
 def build_messages(content: str, starter_code: str, style: str = "r1") -> list[dict]:
@@ -78,10 +76,10 @@ def extract_code_tolerant(text: str) -> str:
 
 
 def response_is_korean(answer: str) -> bool:
-    """Prose outside code blocks is mostly Hangul (for the response-language rate of LCB-ko)."""
-    prose = re.sub(r"```.*?```", "", answer, flags=re.S)
-    letters = _LETTER.findall(prose)
-    return bool(letters) and sum(is_syllable(c) for c in letters) / len(letters) >= 0.3
+    """Its prose (outside code and math) is Korean (for the response-language rate of LCB-ko), by the rule a
+    translated statement meets (axk1/text/korean.py's MIN_HANGUL_SHARE)."""
+    share = prose_hangul_share(prose(answer))
+    return share is not None and share >= MIN_HANGUL_SHARE
 
 
 def set_caveats(info: dict, release: str) -> list[str]:
