@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.train_helpers import launch_env, torchrun_train, write_recipe
+from tests.train_helpers import launch_env, start_ranks_without_torchrun, torchrun_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -181,3 +181,41 @@ def test_a_full_disk_under_a_launch_is_said_by_every_rank_with_the_whole_checkpo
     needs = [float(m) for m in re.findall(r"the checkpoint needs about (\d+\.\d) MiB", "\n".join(said))]
     # the tensors' bytes: the files add their headers and DCP's metadata (a fifth more for this tiny model)
     assert needs and all(0.75 * whole <= n <= whole for n in needs), (needs, whole)
+
+
+RANK_KILLED_IN_SAVE = """
+import os, signal, sys
+import torch.distributed.checkpoint as dcp
+from axk1.cli import main
+
+real_save = dcp.save
+
+def save(state, checkpoint_id, **kw):
+    if checkpoint_id.endswith(".step-000002.tmp"):  # mid-save, its peer inside the save's collectives
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(state, checkpoint_id=checkpoint_id, **kw)
+
+dcp.save = save
+sys.exit(main())
+"""
+
+
+def test_a_rank_killed_during_a_checkpoint_save_is_a_lost_rank_not_a_folder_problem(tmp_path):
+    """The survivor of a peer killed mid-save said "writing the step 2 checkpoint ... failed: RuntimeError: [gloo]
+    Connection reset by peer ... Check that the folder is writable" and exited 2: the save's error wrapper took the
+    lost peer for the folder's failure. Ranks on nodes of their own: no torchrun agent stops the survivor first."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(RANK_KILLED_IN_SAVE)
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--max-steps", "4", scripts={1: runner})
+    try:
+        assert rank1.wait(timeout=150) == -signal.SIGKILL
+        code = rank0.wait(timeout=60)
+    finally:
+        for proc in (rank0, rank1):
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "rank0.err").read_text()
+    assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
+    assert "writable" not in err and code == 1, err[-3000:]
+
