@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from axk1.parallel.failure_chain import causes, lost_peer
+from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
 
 
 def ended(args: argparse.Namespace, e: BaseException) -> int:
@@ -41,6 +41,12 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             # notices, so the lost rank stays the summary's root cause (it took this one, the earliest record, on
             # a tie)
             _write_error_file(line, later=True)
+            return leave(1)
+        if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
+            report_error(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
+                         "sent nothing for longer than the collective timeout ([run] collective_timeout_s, 600 s "
+                         "unless set): it hangs (a stopped process, a node off the network) or is that much slower; "
+                         "its node's log says which")
             return leave(1)
         if not isinstance(e, (ValueError, OSError)):
             if _launched():  # a failed rank: its traceback, then out at once (`leave`)

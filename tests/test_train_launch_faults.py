@@ -219,3 +219,25 @@ def test_a_rank_killed_during_a_checkpoint_save_is_a_lost_rank_not_a_folder_prob
     assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
     assert "writable" not in err and code == 1, err[-3000:]
 
+
+def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_naming_it(tmp_path):
+    """A rank that stops answering (SIGSTOP here; a hung process, a node off the network) kept its peers waiting
+    silently in their next collective for the process group's default timeout (gloo: 30 minutes). With
+    [run] collective_timeout_s they stop after it, saying so."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--run.collective_timeout_s", "15")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    try:
+        while '"step"' not in (metrics.read_text() if metrics.exists() else ""):  # training, not starting
+            assert rank0.poll() is None and rank1.poll() is None, (tmp_path / "rank0.err").read_text()[-3000:]
+            time.sleep(0.2)
+        rank1.send_signal(signal.SIGSTOP)
+        code = rank0.wait(timeout=120)  # (a hang guard only: the default would be 30 minutes)
+    finally:
+        for proc in (rank0, rank1):
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "rank0.err").read_text()
+    assert ("axk1 train: rank 0 stopped: another rank of the launch sent nothing for longer than the collective "
+            "timeout ([run] collective_timeout_s" in err and code == 1), err[-3000:]
+

@@ -34,3 +34,12 @@ def lost_peer(e: BaseException) -> BaseException | None:
     """The collective's error in `e`'s chain that says it lost a peer rank (which failed or was killed), or None."""
     return next((c for c in causes(e) if isinstance(c, RuntimeError) and any(w in str(c) for w in PEER_GONE)), None)
 
+
+# what a collective raises when its peers sent nothing within the group's timeout (gloo's words; NCCL's watchdog)
+TIMED_OUT = ("Timed out waiting", "collective operation timeout")
+
+
+def peer_timed_out(e: BaseException) -> BaseException | None:
+    """The collective's error in `e`'s chain that says the other ranks did not answer within the group's timeout
+    (one hangs: a stopped process, a node off the network), or None."""
+    return next((c for c in causes(e) if isinstance(c, RuntimeError) and any(w in str(c) for w in TIMED_OUT)), None)
