@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from tests.train_helpers import launch_env, start_ranks_without_torchrun, torchrun_train, write_recipe
+from tests.train_helpers import (launch_env, lock_held_elsewhere, start_ranks_without_torchrun, torchrun_train,
+                                 write_recipe)
 
 pytestmark = pytest.mark.distributed
 
@@ -241,3 +242,28 @@ def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_n
     assert ("axk1 train: rank 0 stopped: another rank of the launch sent nothing for longer than the collective "
             "timeout ([run] collective_timeout_s" in err and code == 1), err[-3000:]
 
+
+def test_a_checkpoints_folder_in_use_is_refused_once_by_the_first_rank(tmp_path):
+    """A launch whose [checkpointing] dir (outside its --out) another live run holds: rank 0 refused it ("in use"),
+    but rank 1, which waited for rank 0's lock on --out only, went on and said the folder "already holds checkpoints
+    of an earlier run ... pass --resume", advice to resume a run that is still going. Rank 1 now waits for that
+    lock too (and says so); the ranks run on one-rank nodes, so no torchrun agent stops rank 1 before it speaks."""
+    shared = tmp_path / "shared"
+    (shared / "step-000002").mkdir(parents=True)
+    (shared / "step-000002" / "train_state.json").write_text("{}")  # the other run's checkpoint
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    with lock_held_elsewhere(shared):
+        rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--checkpointing.dir", str(shared))
+        rank1_err = tmp_path / "rank1.err"
+        try:
+            assert rank0.wait(timeout=120) == 2
+            while rank1.poll() is None and "waiting for the launch's first rank" not in rank1_err.read_text():
+                time.sleep(0.2)
+        finally:
+            for proc in (rank0, rank1):
+                proc.kill()
+                proc.wait()
+    said = (tmp_path / "rank0.err").read_text() + rank1_err.read_text()
+    assert f"axk1 train: error: {shared} is in use by another training run" in said, said[-3000:]
+    assert f"rank 1: waiting for the launch's first rank to lock {shared} " in said and "already holds" not in said, \
+        said[-3000:]
