@@ -43,10 +43,11 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             _write_error_file(line, later=True)
             return leave(1)
         if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
+            timeout = getattr(args, "collective_timeout_s", 600.0)  # (set by a recipe verb; 600: init_distributed's)
             report_error(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
-                         "sent nothing for longer than the collective timeout ([run] collective_timeout_s, 600 s "
-                         "unless set): it hangs (a stopped process, a node off the network) or is that much slower; "
-                         "its node's log says which")
+                         f"sent nothing for longer than the collective timeout ({timeout:g} s, [run] "
+                         "collective_timeout_s): it hangs (a stopped process, a node off the network) or is that much "
+                         "slower; its node's log says which")
             return leave(1)
         if not isinstance(e, (ValueError, OSError)):
             if _launched():  # a failed rank: its traceback, then out at once (`leave`)

@@ -240,7 +240,7 @@ def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_n
             proc.wait()
     err = (tmp_path / "rank0.err").read_text()
     assert ("axk1 train: rank 0 stopped: another rank of the launch sent nothing for longer than the collective "
-            "timeout ([run] collective_timeout_s" in err and code == 1), err[-3000:]
+            "timeout (15 s, [run] collective_timeout_s)" in err and code == 1), err[-3000:]
 
 
 def test_a_checkpoints_folder_in_use_is_refused_once_by_the_first_rank(tmp_path):
