@@ -98,7 +98,9 @@ def run_locks(out: str | Path, checkpoints: str | Path, rank: int) -> list[RunLo
         for folder in folders:
             wait_for_launch_lock(folder, rank=rank)
         return []
-    return [RunLock(d) for d in folders]
+    # the refusal's advice names the option that gives each folder ("another --out folder" for a checkpoints
+    # folder in use sent the reader to the wrong option)
+    return [RunLock(d, flag="--out" if d == out else "[checkpointing] dir") for d in folders]
 
 
 def launch_id() -> str:
