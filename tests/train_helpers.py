@@ -233,7 +233,6 @@ def start_ranks_without_torchrun(tmp: Path, recipe: Path, *args: str, world: int
     ends by calling axk1.cli.main) in a process of its own, with torchrun's environment but no torchrun agent, so
     that nothing stops a survivor when a peer dies or hangs (an agent stops all its node's ranks once one fails):
     what the survivor says is its own. Each rank's stderr goes to tmp/rank{N}.err; returns the Popen objects."""
-    import os
     import socket
     import subprocess
     import sys
