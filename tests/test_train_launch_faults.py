@@ -68,6 +68,23 @@ def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(
         proc.wait()
 
 
+def test_a_rank_whose_peers_never_come_stops_after_the_collective_timeout_with_a_line(tmp_path):
+    """Rank 0 of 2 started alone (rank 1's node failed to start it, or it stopped before joining: a run folder its
+    node does not share) waited 30 minutes, then printed the store's traceback ("DistStoreError: wait timeout after
+    ...ms, keys: /default_pg/..."). It waits [run] collective_timeout_s, then says what did not happen."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = launch_env(tmp_path, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                     MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="alone")
+    proc = subprocess.run([sys.executable, "-m", "axk1.cli", "train", str(recipe), "--run.collective_timeout_s", "3"],
+                          env=env, text=True, capture_output=True, timeout=120)
+    said = (f"axk1 train: error: rank 0: the launch's 2 ranks did not all join at 127.0.0.1:{port} within 3 s "
+            "([run] collective_timeout_s)")
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
 def _line_within(proc: subprocess.Popen, words: str, seconds: float) -> str | None:
     """The first line of proc's stderr holding `words`, read for at most `seconds`; None if none came."""
     deadline = time.monotonic() + seconds

@@ -63,11 +63,31 @@ def init_distributed(device: torch.device, timeout_s: float = DEFAULT_COLLECTIVE
     _timeout = timedelta(seconds=timeout_s)
     if not dist.is_initialized():
         with _signals_end_the_wait():
-            if device.type == "cuda":
-                dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, timeout=_timeout, **_attempt_store())
-            else:
-                dist.init_process_group("gloo", timeout=_timeout, **_attempt_store())
+            try:
+                if device.type == "cuda":
+                    dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, timeout=_timeout,
+                                            **_attempt_store())
+                else:
+                    dist.init_process_group("gloo", timeout=_timeout, **_attempt_store())
+            except dist.DistStoreError as e:
+                # ("Timed out after 600 seconds waiting for clients", "wait timeout after 600000ms, keys: ...")
+                if not any(words in str(e).lower() for words in ("timed out", "timeout")):
+                    raise
+                raise RanksMissing(_missing_ranks(timeout_s)) from e
     return device
+
+
+class RanksMissing(TimeoutError):
+    """The launch's ranks did not all join within the collective timeout. A TimeoutError (an OSError): the command
+    line prints it as an error (exit 2), where it printed the store's traceback ("DistStoreError: wait timeout after
+    600000ms, keys: /default_pg/0//cpu//0/1")."""
+
+
+def _missing_ranks(timeout_s: float) -> str:
+    e = os.environ
+    return (f"rank {e.get('RANK', '?')}: the launch's {e.get('WORLD_SIZE', '?')} ranks did not all join at "
+            f"{e.get('MASTER_ADDR', '?')}:{e.get('MASTER_PORT', '?')} within {timeout_s:g} s ([run] "
+            "collective_timeout_s): a rank did not start, or stopped before joining; its node's log says why")
 
 
 def _groups() -> set[dist.ProcessGroup]:
