@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
+
 
 def ended(args: argparse.Namespace, e: BaseException) -> int:
     """The exit code for a verb that raised `e` (re-raised when it is a bug outside torchrun: its traceback is what
@@ -29,16 +31,25 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
         return 141  # 128 + SIGPIPE
     stop = _stopped_by(e)
     if stop is None:
+        # not this rank's error, whatever it was raised as (a checkpoint write's OSError once hid it): the lost
+        # rank's is the one to read
+        if _launched() and lost_peer(e) is not None:
+            line = (f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: it lost the connection to "
+                    "another rank of the launch, which failed or was killed (torchrun's summary names it)")
+            print(line, file=sys.stderr)
+            # a second later than now: a killed rank writes no error file, and torchrun dates its failure when it
+            # notices, so the lost rank stays the summary's root cause (it took this one, the earliest record, on
+            # a tie)
+            _write_error_file(line, later=True)
+            return leave(1)
+        if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
+            timeout = getattr(args, "collective_timeout_s", 600.0)  # (set by a recipe verb; 600: init_distributed's)
+            report_error(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
+                         f"sent nothing for longer than the collective timeout ({timeout:g} s, [run] "
+                         "collective_timeout_s): it hangs (a stopped process, a node off the network) or is that much "
+                         "slower; its node's log says which")
+            return leave(1)
         if not isinstance(e, (ValueError, OSError)):
-            if _launched() and _peer_failed(e):  # not this rank's error: the lost rank's is the one to read
-                line = (f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: it lost the connection to "
-                        "another rank of the launch, which failed or was killed (torchrun's summary names it)")
-                print(line, file=sys.stderr)
-                # a second later than now: a killed rank writes no error file, and torchrun dates its failure when
-                # it notices, so the lost rank stays the summary's root cause (it took this one, the earliest
-                # record, on a tie)
-                _write_error_file(line, later=True)
-                return leave(1)
             if _launched():  # a failed rank: its traceback, then out at once (`leave`)
                 traceback.print_exc()
                 return leave(1)
@@ -106,20 +117,6 @@ def _newest_step(args: argparse.Namespace) -> int | None:
         return latest_step(args.checkpoint_dir)
     except OSError:
         return None
-
-
-# what a collective raises on a rank whose peer died (gloo's and NCCL's words for it)
-_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "remote process exited",
-              "Broken pipe")
-
-
-def _peer_failed(e: BaseException) -> bool:
-    """Whether `e`, or what caused it, is a collective that lost a peer rank."""
-    while e is not None:
-        if isinstance(e, RuntimeError) and any(words in str(e) for words in _PEER_GONE):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
 
 
 def _launched() -> bool:
@@ -224,8 +221,6 @@ def _stopped_by(e: BaseException | None) -> int | None:
     traceback, exit 1). None when no signal did."""
     if e is None:
         return None
-    from axk1.checkpoint.save_failure import causes  # (torch: imported only once something has failed)
-
     for c in causes(e):
         if isinstance(c, KeyboardInterrupt):
             return signal.SIGINT

@@ -145,3 +145,32 @@ def test_519b_sharding_plan_on_1024_fake_ranks():
         assert 3.9e9 < local < 4.4e9  # ~531B (with MTP) / 128: HSDP keeps 8 replicas of a 128-way shard
     finally:
         dist.destroy_process_group()
+
+
+def _silent_peer(rank: int, out: str) -> None:
+    import time
+
+    from axk1.parallel.distributed import init_distributed, parallelize
+
+    init_distributed(torch.device("cpu"), timeout_s=2)  # (the group is up: this sets the launch's timeout)
+    ctx = parallelize(Objective(_model()), MeshDims(dp_replicate=2, dp_shard=2), torch.device("cpu"))
+    # FSDP2's group of ranks 0 and 1 (a mesh axis over every rank would be the default group itself)
+    group = ctx.mesh["dp_shard"].get_group()
+    if rank == 1:  # never joins: hangs for 15 s, then leaves (its sockets close)
+        time.sleep(15)
+    elif rank == 0:
+        try:
+            dist.all_reduce(torch.ones(1), group=group)
+        except RuntimeError as e:
+            Path(out, "said").write_text(str(e))
+
+
+def test_the_collective_timeout_holds_in_the_meshs_groups_too(tmp_path):
+    """DeviceMesh makes its groups with torch's default timeout (gloo: 30 minutes), not the launch's: a hung rank
+    kept the others waiting there (FSDP2's and the experts' collectives) for half an hour. Here the peer leaves
+    after 15 s: a group without the launch's 2 s timeout reports the lost connection instead of a timeout."""
+    from axk1.parallel.failure_chain import lost_peer, peer_timed_out
+
+    run_ranks(_silent_peer, 4, str(tmp_path))
+    said = RuntimeError((tmp_path / "said").read_text())
+    assert peer_timed_out(said) is not None and lost_peer(said) is None, said

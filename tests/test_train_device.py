@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import weakref
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,14 @@ def test_gpu_process_group_has_nccl_and_gloo(monkeypatch):
     monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: calls.append((a, k)))
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
     monkeypatch.setenv("LOCAL_RANK", "1")
-    assert distributed.init_distributed(torch.device("cuda")) == torch.device("cuda", 1)
+    assert distributed.init_distributed(torch.device("cuda"), 90) == torch.device("cuda", 1)
+    # the launch's collective timeout, [run] collective_timeout_s (NCCL's and gloo's defaults otherwise)
     assert calls == [("set_device", torch.device("cuda", 1)),
-                     (("cpu:gloo,cuda:nccl",), {"device_id": torch.device("cuda", 1)})]
+                     (("cpu:gloo,cuda:nccl",), {"device_id": torch.device("cuda", 1),
+                                                "timeout": timedelta(seconds=90)})]
     calls.clear()
     assert distributed.init_distributed(torch.device("cpu")) == torch.device("cpu")
-    assert calls == [(("gloo",), {})]
+    assert calls == [(("gloo",), {"timeout": timedelta(seconds=600)})]
 
 
 class HostTensors(TorchFunctionMode):

@@ -114,8 +114,8 @@ def _torchrun(recipe, *args, timeout=120) -> str:
 
 
 @pytest.mark.parametrize("args, said", [
-    ((), ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: device, max_bad_steps, max_steps, out_dir, "
-          "seed, spike_zscore, threads)"]),
+    ((), ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: collective_timeout_s, device, "
+          "max_bad_steps, max_steps, out_dir, seed, spike_zscore, threads)"]),
     (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume] [--out OUT] [--max-steps MAX_STEPS]",
                               "axk1 train: error: argument --max-steps: invalid int value: 'abc'"]),
     # found when the trainer has its ranks: 5 validation rows on 2 ranks used to hang at the first validation

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from tests.train_helpers import launch_env, torchrun_train, write_recipe
+from tests.train_helpers import (launch_env, lock_held_elsewhere, start_ranks_without_torchrun, torchrun_train,
+                                 write_recipe)
 
 pytestmark = pytest.mark.distributed
 
@@ -65,6 +66,23 @@ def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_rank_whose_peers_never_come_stops_after_the_collective_timeout_with_a_line(tmp_path):
+    """Rank 0 of 2 started alone (rank 1's node failed to start it, or it stopped before joining: a run folder its
+    node does not share) waited 30 minutes, then printed the store's traceback ("DistStoreError: wait timeout after
+    ...ms, keys: /default_pg/..."). It waits [run] collective_timeout_s, then says what did not happen."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = launch_env(tmp_path, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                     MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="alone")
+    proc = subprocess.run([sys.executable, "-m", "axk1.cli", "train", str(recipe), "--run.collective_timeout_s", "3"],
+                          env=env, text=True, capture_output=True, timeout=120)
+    said = (f"axk1 train: error: rank 0: the launch's 2 ranks did not all join at 127.0.0.1:{port} within 3 s "
+            "([run] collective_timeout_s)")
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 
 def _line_within(proc: subprocess.Popen, words: str, seconds: float) -> str | None:
@@ -181,3 +199,88 @@ def test_a_full_disk_under_a_launch_is_said_by_every_rank_with_the_whole_checkpo
     needs = [float(m) for m in re.findall(r"the checkpoint needs about (\d+\.\d) MiB", "\n".join(said))]
     # the tensors' bytes: the files add their headers and DCP's metadata (a fifth more for this tiny model)
     assert needs and all(0.75 * whole <= n <= whole for n in needs), (needs, whole)
+
+
+RANK_KILLED_IN_SAVE = """
+import os, signal, sys
+import torch.distributed.checkpoint as dcp
+from axk1.cli import main
+
+real_save = dcp.save
+
+def save(state, checkpoint_id, **kw):
+    if checkpoint_id.endswith(".step-000002.tmp"):  # mid-save, its peer inside the save's collectives
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(state, checkpoint_id=checkpoint_id, **kw)
+
+dcp.save = save
+sys.exit(main())
+"""
+
+
+def test_a_rank_killed_during_a_checkpoint_save_is_a_lost_rank_not_a_folder_problem(tmp_path):
+    """The survivor of a peer killed mid-save said "writing the step 2 checkpoint ... failed: RuntimeError: [gloo]
+    Connection reset by peer ... Check that the folder is writable" and exited 2: the save's error wrapper took the
+    lost peer for the folder's failure. Ranks on nodes of their own: no torchrun agent stops the survivor first."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(RANK_KILLED_IN_SAVE)
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--max-steps", "4", scripts={1: runner})
+    try:
+        assert rank1.wait(timeout=150) == -signal.SIGKILL
+        code = rank0.wait(timeout=60)
+    finally:
+        for proc in (rank0, rank1):
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "rank0.err").read_text()
+    assert "axk1 train: rank 0 stopped: it lost the connection to another rank of the launch" in err, err[-3000:]
+    assert "writable" not in err and code == 1, err[-3000:]
+
+
+def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_naming_it(tmp_path):
+    """A rank that stops answering (SIGSTOP here; a hung process, a node off the network) kept its peers waiting
+    silently in their next collective for the process group's default timeout (gloo: 30 minutes). With
+    [run] collective_timeout_s they stop after it, saying so."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--run.collective_timeout_s", "15")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    try:
+        while '"step"' not in (metrics.read_text() if metrics.exists() else ""):  # training, not starting
+            assert rank0.poll() is None and rank1.poll() is None, (tmp_path / "rank0.err").read_text()[-3000:]
+            time.sleep(0.2)
+        rank1.send_signal(signal.SIGSTOP)
+        code = rank0.wait(timeout=120)  # (a hang guard only: the default would be 30 minutes)
+    finally:
+        for proc in (rank0, rank1):
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "rank0.err").read_text()
+    assert ("axk1 train: rank 0 stopped: another rank of the launch sent nothing for longer than the collective "
+            "timeout (15 s, [run] collective_timeout_s)" in err and code == 1), err[-3000:]
+
+
+def test_a_checkpoints_folder_in_use_is_refused_once_by_the_first_rank(tmp_path):
+    """A launch whose [checkpointing] dir (outside its --out) another live run holds: rank 0 refused it ("in use"),
+    but rank 1, which waited for rank 0's lock on --out only, went on and said the folder "already holds checkpoints
+    of an earlier run ... pass --resume", advice to resume a run that is still going. Rank 1 now waits for that
+    lock too (and says so); the ranks run on one-rank nodes, so no torchrun agent stops rank 1 before it speaks."""
+    shared = tmp_path / "shared"
+    (shared / "step-000002").mkdir(parents=True)
+    (shared / "step-000002" / "train_state.json").write_text("{}")  # the other run's checkpoint
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    with lock_held_elsewhere(shared):
+        rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--checkpointing.dir", str(shared))
+        rank1_err = tmp_path / "rank1.err"
+        try:
+            assert rank0.wait(timeout=120) == 2
+            while rank1.poll() is None and "waiting for the launch's first rank" not in rank1_err.read_text():
+                time.sleep(0.2)
+        finally:
+            for proc in (rank0, rank1):
+                proc.kill()
+                proc.wait()
+    said = (tmp_path / "rank0.err").read_text() + rank1_err.read_text()
+    assert f"axk1 train: error: {shared} is in use by another training run" in said, said[-3000:]
+    assert f"rank 1: waiting for the launch's first rank to lock {shared} " in said and "already holds" not in said, \
+        said[-3000:]

@@ -37,7 +37,8 @@ def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
     shared = tmp_path / "shared-checkpoints"
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
     with lock_held_elsewhere(shared):
-        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run"):
+        with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run .*"
+                                              r"give this run another \[checkpointing\] dir folder$"):
             Trainer(recipe)
 
 
@@ -62,3 +63,22 @@ def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_pat
         live.wait()
     run_lock.RunLock(tmp_path)  # the holder is gone
     assert (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_a_rank_that_never_sees_the_first_ranks_lock_says_what_it_waits_for_then_fails(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """A run folder on each node's own disk never shows the other ranks the first one's lock file: they waited 5
+    minutes without a word, then carried on, each node writing its own unlocked folder. They now say what they wait
+    for after a few seconds (here shortened) and fail at the limit, naming the shared file system it needs."""
+    from axk1.checkpoint import run_lock
+
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "launch-1")
+    monkeypatch.setattr(run_lock, "WAIT_SAID_AFTER_S", 0.0)
+    (tmp_path / LOCK_FILE).write_text("123 node-a another-launch@host:1/0\n")  # an earlier launch's, on this node
+    with pytest.raises(run_lock.LockNotSeen, match=rf"^rank 1 waited 1 s for the launch's first rank to lock "
+                                                   rf"{re.escape(str(tmp_path))} .* must be on a file system every "
+                                                   "node of the launch sees"):
+        run_lock.wait_for_launch_lock(tmp_path, seconds=1, rank=1)
+    said = capsys.readouterr().err
+    assert said.startswith(f"rank 1: waiting for the launch's first rank to lock {tmp_path} ") and \
+        "every node of the launch sees" in said, said

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -90,10 +91,16 @@ def run_locks(out: str | Path, checkpoints: str | Path, rank: int) -> list[RunLo
     """The locks of one run: its output folder's, and its checkpoints folder's where that lies outside it. The
     launch's first rank takes them; the others wait until it holds them (wait_for_launch_lock)."""
     out, checkpoints = Path(out).absolute(), Path(checkpoints).absolute()
+    folders = (out, *([] if checkpoints.is_relative_to(out) else [checkpoints]))
     if rank != 0:
-        wait_for_launch_lock(out)
+        # each of them: the first rank takes them in turn, and refused the second (in use) after it held the first,
+        # while these ranks, seeing only the first, went on to say the checkpoints were an earlier run's
+        for folder in folders:
+            wait_for_launch_lock(folder, rank=rank)
         return []
-    return [RunLock(d) for d in (out, *([] if checkpoints.is_relative_to(out) else [checkpoints]))]
+    # the refusal's advice names the option that gives each folder ("another --out folder" for a checkpoints
+    # folder in use sent the reader to the wrong option)
+    return [RunLock(d, flag="--out" if d == out else "[checkpointing] dir") for d in folders]
 
 
 def launch_id() -> str:
@@ -105,23 +112,46 @@ def launch_id() -> str:
             f"/{e.get('TORCHELASTIC_RESTART_COUNT', '0')}")
 
 
-def wait_for_launch_lock(folder: str | Path, seconds: float = 300.0) -> None:
+LOCK_WAIT_S = 300.0  # how long the other ranks wait for the first one's lock file: a slow start, not a lost one
+WAIT_SAID_AFTER_S = 5.0  # the first rank takes it within this of starting; a longer wait is said on stderr
+
+
+class LockNotSeen(OSError):
+    """The first rank's lock file never appeared to this rank: the run folder is not on a file system the launch's
+    nodes share. An OSError: the command line prints it as an error (exit 2)."""
+
+
+def wait_for_launch_lock(folder: str | Path, seconds: float | None = None, rank: int | None = None) -> None:
     """On a launch's other ranks: wait until its first rank holds the folder's lock (the lock file names this
     launch). Only the first rank takes it; the others used to look at the checkpoints at once and, when another
     run held the folder, fail with their own error ("already holds checkpoints ... pass --resume", advice to
     resume a live run) beside the first rank's "in use". Now the first rank's refusal is the launch's one error
-    (torchrun stops the others when it exits); after `seconds` without it (a slow first rank) they go on."""
+    (torchrun stops the others when it exits). A wait longer than a few seconds is said, and one of `seconds`
+    (LOCK_WAIT_S) fails: a run folder each node has its own copy of (node-local disk) never shows this rank the
+    first one's lock; the ranks used to wait 5 minutes silently, then write beside each other unlocked."""
     path, want = Path(folder) / LOCK_FILE, launch_id()
     if not want:  # not a torchrun launch: nothing names the first rank's lock
         return
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+    seconds = LOCK_WAIT_S if seconds is None else seconds
+    start = time.monotonic()
+    said = False
+    while (waited := time.monotonic() - start) < seconds:
         try:
             if path.read_text(errors="replace").split()[2:3] == [want]:
                 return
         except OSError:
             pass
+        if not said and waited >= WAIT_SAID_AFTER_S:
+            print(f"rank {rank}: waiting for the launch's first rank to lock {path.parent} (its lock file {path} "
+                  "names this launch once it does); the run folder must be on a file system every node of the "
+                  "launch sees", file=sys.stderr, flush=True)
+            said = True
         time.sleep(0.2)
+    raise LockNotSeen(f"rank {rank} waited {seconds:.0f} s for the launch's first rank to lock {path.parent} and "
+                      f"never saw its lock file {path} name this launch: the run folder (--out, and [checkpointing] "
+                      "dir) must be on a file system every node of the launch sees (NFS, Lustre, ...), not a "
+                      "node's own disk; give the run such a folder")
 
 
 def _alive_here(holder: str) -> bool:

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
+from axk1.parallel.failure_chain import causes, lost_peer
+
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
@@ -42,23 +44,6 @@ def state_bytes(obj: object) -> int:
     return 0
 
 
-def causes(e: BaseException) -> Iterator[BaseException]:
-    """The exception, its cause/context chain, and each rank's failure inside a CheckpointException (with its own
-    chain: a rank's RuntimeError raised while a KeyboardInterrupt was handled)."""
-    seen, todo = set(), [e]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [e.__cause__, e.__context__]
-        failures = getattr(e, "failures", None)
-        if isinstance(failures, dict):
-            todo += [f[0] if isinstance(f, tuple) else f for f in failures.values()
-                     if isinstance(f[0] if isinstance(f, tuple) else f, BaseException)]
-
-
 def _free_bytes(folder: Path) -> int | None:
     try:
         return shutil.disk_usage(folder).free
@@ -72,7 +57,9 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
     """Runs a checkpoint write of `need` bytes (the whole checkpoint's); on failure removes the temp folder (main
     rank) and raises CheckpointWriteError, which names the newest complete checkpoint (`newest()`: its step, or
     None) to go on from, and on a full disk the room `keep_latest` checkpoints and the one being written take.
-    An interrupt (Ctrl-C, also as one rank's failure inside DCP's exception) is let through as it is."""
+    An interrupt (Ctrl-C, also as one rank's failure inside DCP's exception) is let through as it is, and so is a
+    collective's error that lost a peer rank (the command line then says the launch lost a rank, not that the
+    folder is unwritable: axk1/parallel/failure_chain.py)."""
     try:
         yield
     except BaseException as e:
@@ -83,6 +70,9 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in chain) or not isinstance(
                 e, (Exception, CheckpointException)):
             raise
+        lost = lost_peer(e)
+        if lost is not None:  # another rank failed or was killed mid-save: its failure, not this folder's
+            raise lost
         raise _error(root, step, need, free, chain, newest(), keep_latest) from e
 
 

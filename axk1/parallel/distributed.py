@@ -9,6 +9,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -41,8 +42,15 @@ def launched_with_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_distributed(device: torch.device) -> torch.device:
+DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0  # [run] collective_timeout_s's default (axk1/train/recipe_sections.py)
+_timeout = timedelta(seconds=DEFAULT_COLLECTIVE_TIMEOUT_S)
+
+
+def init_distributed(device: torch.device, timeout_s: float = DEFAULT_COLLECTIVE_TIMEOUT_S) -> torch.device:
     """The default process group under torchrun; returns this rank's device (cuda:LOCAL_RANK on a GPU run).
+    `timeout_s`: how long a rank waits in a collective for the others, in this group and every group made after it
+    (the mesh's, the checkpoints'): then it raises (gloo) or is ended by NCCL's watchdog, instead of waiting for
+    torch's default (gloo: 30 minutes) for a rank that hangs.
 
     On CUDA the group has two backends: NCCL for CUDA tensors, and gloo beside it for CPU tensors (the label
     counts of `host_all_sum`, object broadcasts, DCP's async save, which asserts a CPU backend). Binding the rank's
@@ -51,13 +59,52 @@ def init_distributed(device: torch.device) -> torch.device:
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    global _timeout
+    _timeout = timedelta(seconds=timeout_s)
     if not dist.is_initialized():
         with _signals_end_the_wait():
-            if device.type == "cuda":
-                dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, **_attempt_store())
-            else:
-                dist.init_process_group("gloo", **_attempt_store())
+            try:
+                if device.type == "cuda":
+                    dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, timeout=_timeout,
+                                            **_attempt_store())
+                else:
+                    dist.init_process_group("gloo", timeout=_timeout, **_attempt_store())
+            except dist.DistStoreError as e:
+                # ("Timed out after 600 seconds waiting for clients", "wait timeout after 600000ms, keys: ...")
+                if not any(words in str(e).lower() for words in ("timed out", "timeout")):
+                    raise
+                raise RanksMissing(_missing_ranks(timeout_s)) from e
     return device
+
+
+class RanksMissing(TimeoutError):
+    """The launch's ranks did not all join within the collective timeout. A TimeoutError (an OSError): the command
+    line prints it as an error (exit 2), where it printed the store's traceback ("DistStoreError: wait timeout after
+    600000ms, keys: /default_pg/0//cpu//0/1")."""
+
+
+def _missing_ranks(timeout_s: float) -> str:
+    e = os.environ
+    return (f"rank {e.get('RANK', '?')}: the launch's {e.get('WORLD_SIZE', '?')} ranks did not all join at "
+            f"{e.get('MASTER_ADDR', '?')}:{e.get('MASTER_PORT', '?')} within {timeout_s:g} s ([run] "
+            "collective_timeout_s): a rank did not start, or stopped before joining; its node's log says why")
+
+
+def _groups() -> set[dist.ProcessGroup]:
+    """The process groups this rank is in (torch has no public list of them)."""
+    from torch.distributed import distributed_c10d as c10d
+
+    return set(c10d._world.pg_map)
+
+
+def _hold_to_the_timeout(groups: set[dist.ProcessGroup]) -> None:
+    """The launch's timeout on `groups`: DeviceMesh makes its groups with torch's default timeout, not the default
+    group's (torch 2.13), so FSDP2's and the experts' collectives still waited 30 minutes for a hung rank. (Only the
+    mesh's: a group made with a timeout of its own, RL's rollout group, keeps it.)"""
+    from torch.distributed import distributed_c10d as c10d
+
+    for group in groups:
+        c10d._set_pg_timeout(_timeout, group)
 
 
 WAIT_SAID_AFTER_S = 5.0  # a launch whose ranks all start meets within this; a longer wait is said on stderr
@@ -119,7 +166,7 @@ def checkpoint_group() -> dist.ProcessGroup:
     backend, also beside NCCL on a GPU run."""
     global _checkpoint_group
     if _checkpoint_group is None:
-        _checkpoint_group = dist.new_group(backend="gloo")
+        _checkpoint_group = dist.new_group(backend="gloo", timeout=_timeout)
     return _checkpoint_group
 
 
@@ -154,11 +201,14 @@ def parallelize(objective: nn.Module, dims: MeshDims, device: torch.device,
     still be on the meta device (sharding a meta model allocates nothing; axk1.parallel.init materialises it).
     device "meta" plans only (a fake process group): the mesh then stands on CPU."""
     lm = objective.lm
+    before = _groups()
     mesh = build_mesh(dims, lm.config.n_routed_experts, "cpu" if device.type == "meta" else device.type)
     if dims.ep > 1:
         apply_expert_parallel(lm, mesh["ep"], expert_checkpoint_mesh(mesh))
     if dims.cp > 1:
         apply_context_parallel(lm, mesh["cp"].get_group())
     apply_fsdp(objective, mesh, param_dtype=param_dtype)
+    if device.type != "meta":  # every group of the mesh is made by now (the experts' checkpoint mesh too)
+        _hold_to_the_timeout(_groups() - before)
     dp, cp = mesh["dp"], mesh["cp"]
     return ParallelContext(mesh, dp.get_local_rank(), dp.size(), cp.get_local_rank(), cp.size())

@@ -87,7 +87,7 @@ class RLTrainer:
                                        self.turn_end)
         distributed = launched_with_torchrun()
         if distributed:
-            self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
+            self.device = init_distributed(self.device, r.run.collective_timeout_s)  # cuda -> cuda:LOCAL_RANK
             check_ranks_agree(r, self.config)  # before any collective the ranks' recipes shape
         self.model, self.policy, self.parallel = build_model(r, self.config, self.device, distributed,
                                                              wrap=PolicyLogprobs)
@@ -113,7 +113,7 @@ class RLTrainer:
             self.engine = load_model(r.model.init_from, device=self.device).eval() if self.is_main else None
         if self.parallel is not None:
             # the other ranks wait for the rollout in its broadcast for as long as it takes the one engine: on the
-            # default group they would give up after its timeout (30 minutes; NCCL's 10), shorter than a rollout of
+            # default group they would give up after [run] collective_timeout_s, shorter than a rollout of
             # long think traces. gloo, since the samples are Python objects (host memory)
             self.rollout_group = dist.new_group(backend="gloo", timeout=ROLLOUT_TIMEOUT)
         self.optimizer = build_optimizer(self.model, r.optimizer)
@@ -168,7 +168,7 @@ class RLTrainer:
                                                                     "mtp_depth": 0, KEEP_ROUTER_BIAS: True})
             if self.parallel is not None:  # the main rank alone deletes the staging copy, has the server load the
                 # folder (409s retried up to server_timeout_s) and deletes the previous one: the others wait here,
-                # on the rollout group's timeout, not in the next default-group collective (30 minutes; NCCL's 10)
+                # on the rollout group's timeout, not in the next default-group collective ([run] collective_timeout_s)
                 dist.barrier(group=self.rollout_group)
         elif self.parallel is not None:  # every rank takes part in the gathers; the main rank's replica receives
             copy_full_weights_(self.model, self.engine)

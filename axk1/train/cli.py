@@ -102,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
     args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
+    args.collective_timeout_s = recipe.run.collective_timeout_s  # (a hung peer's line says it)
     trainer = Trainer(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)

@@ -157,6 +157,8 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(problem)
     if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
         raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")
+    if not 1 <= r.run.collective_timeout_s <= 86400:  # (NaN fails too) a day: a slower collective is a hang
+        raise ValueError(f"[run] collective_timeout_s is {r.run.collective_timeout_s}: give 1 to 86400 seconds")
     for name, seed in (("[data] seed", r.data.seed), ("[run] seed", r.run.seed)):
         if seed is None:  # [run] seed unset: [data] seed's
             continue

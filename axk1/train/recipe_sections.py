@@ -158,6 +158,10 @@ class RunConfig:
     # existed, so a recipe without it starts from the same weights as it always did. Apart from the data's seed so
     # that a run can draw other weights over the same batches, or the same weights over other batches
     seed: int | None = None
+    # under torchrun: how long a rank waits in one collective for the others before it stops with an error naming
+    # this key; a hung rank (a stopped process, a node off the network) otherwise stalled the launch silently for
+    # the process group's default (gloo: 30 minutes). docs/training.md says what it must exceed
+    collective_timeout_s: float = 600.0
 
 
 @dataclass

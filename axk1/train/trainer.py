@@ -126,7 +126,7 @@ class Trainer:
         self.sampler = sampler
         distributed = launched_with_torchrun()
         if distributed:
-            self.device = init_distributed(self.device)  # cuda -> this rank's cuda:LOCAL_RANK
+            self.device = init_distributed(self.device, r.run.collective_timeout_s)  # cuda -> cuda:LOCAL_RANK
             check_ranks_agree(r, self.config)  # before any collective the ranks' recipes shape
         self.model, self.objective, self.parallel = build_model(r, self.config, self.device, distributed)
         self.model.train()
