@@ -206,6 +206,12 @@ def test_without_a_box_the_integer_after_the_last_answer_label_is_the_answer(out
     ("The answer is 70 2.", 70, "wrong", "several numbers"), ("The answer is 70; 2", 70, "wrong", "several numbers"),
     ("정답은 70, 2", 70, "wrong", "several numbers"), ("The answer is $70$, $2$", 70, "wrong", "several numbers"),
     ("The answer is 70.\n\n3. Check: 70 works", 70, "correct", "70"),  # a numbered step on the next line is not
+    # ... nor a token after the number that is no integer, or an integer that does not end its clause
+    ("The answer is 42 $\\blacksquare$", 42, "correct", "42"), ("The answer is 42 $\\pmod{1000}$.", 42, "correct", "42"),
+    ("The answer is $42$, $m+n=42$.", 42, "correct", "42"), ("The answer is 42 $= 6 \\cdot 7$", 42, "correct", "42"),
+    ("The answer is 42; 42 is the remainder.", 42, "correct", "42"),
+    ("The answer is 42, and 42 mod 1000 = 42.", 42, "correct", "42"),
+    ("The answer is 42 , 7 being irrelevant", 42, "correct", "42"),
     ("The answer is $\\frac{1}{2}$ but wait, 42", 42, "correct", "42"),  # no integer after the label: last number
     ("The answer is: hmm, let me check. 42", 42, "correct", "42"),
     ("대답은 5개, 결과는 42", 42, "correct", "42"),  # 대답은 ("the reply is") is not 답은

@@ -186,6 +186,9 @@ LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $4
 # after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
 # number on the next line (a numbered step) or after other words ("42, not 9") is not
 HEDGE = re.compile(r"[ \t]*[,;]?[ \t]*(?:(?:(?i:or|and)(?![A-Za-z])|또는|혹은|이나|및|나)[ \t*]*)?")
+# ... and only when that second token is an integer ending its clause (punctuation, the line's end, another joining
+# word): "42 $\blacksquare$", "42 $= 6 \cdot 7$" and "42; 42 is the remainder" are 42
+HEDGE_END = re.compile(r"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|혹은|및)", re.M)
 
 
 def labelled_answer(text: str, start: int = 0) -> str | None:
@@ -202,6 +205,9 @@ def labelled_answer(text: str, start: int = 0) -> str | None:
         return None
     hedge = HEDGE.match(text, answer.end())
     other = LAST_ANSWER.match(text, hedge.end()) if hedge else None
+    if other is not None and (normalise_integer(other.group(0).strip("$")) is None
+                              or not HEDGE_END.match(text, other.end())):
+        other = None
     return f"{answer.group(0).strip('$')} {other.group(0).strip('$')}" if other else answer.group(0)
 
 
