@@ -191,7 +191,19 @@ def test_a_schedule_that_does_not_fit_the_run_is_noted(tmp_path, capsys):
     assert "total_steps = 10 but the stages take 12 steps: the learning rate schedule ends before the run" in \
         capsys.readouterr().out
     assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024"]) == 0
-    assert "note:" not in capsys.readouterr().out
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: a checkpoint holds"), notes  # the schedule fits
+
+
+def test_the_dry_run_says_what_write_bandwidth_the_collective_timeout_asks_for(capsys):
+    """A 519B checkpoint is ~6.3 TB and the ranks wait for the slowest writer: at the 600 s default timeout a file
+    system slower than ~10 GB/s would stop a healthy launch at its first save, and nothing said so."""
+    assert main(["train", "recipes/axk1-519b.toml", "--dry-run", "--world-size", "1024",
+                 "--run.collective_timeout_s", "600"]) == 0
+    out = capsys.readouterr().out
+    assert ("a checkpoint holds ~6.33 TB (527.69B parameters: fp32 weights and AdamW's two moments); the ranks wait "
+            "for the slowest writer within [run] collective_timeout_s = 600 s, so the file system must write 11 GB/s "
+            "or more in all") in out, out
 
 
 def test_validation_rows_that_do_not_divide_over_the_ranks_are_named(capsys):

@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from axk1.hardware import get_gpu
+from axk1.params import count_parameters, count_text
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.mesh import MeshDims
 from axk1.train.memory import USABLE_FRACTION, StepMemory
@@ -118,10 +119,24 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
             out.problems.append(f"stage {stage!r} at seq_len {L}: {memory.total:.1f} GB per GPU > "
                                 f"{out.limit_gb:.0f} GB usable on {spec.name}: "
                                 + memory_advice(recipe, memory, micro, recompute))
+    if world_size > 1:
+        out.notes.append(checkpoint_note(recipe, config))
     out.problems += recipe.launch_problems(config, world_size, out.limit_gb, out.on_gpus)
     if recipe.needs_stages:
         out.problems += data_problems(recipe, config.vocab_size)
     return out
+
+
+def checkpoint_note(recipe: Recipe, config) -> str:
+    """A checkpoint's size and the write bandwidth the collective timeout asks for: the ranks wait in a collective
+    for the slowest writer, and a rank that waits past [run] collective_timeout_s stops the launch."""
+    counts = count_parameters(config, with_mtp=config.num_nextn_predict_layers > 0)
+    params = counts["total"] + counts["mtp"]
+    size_gb = params * 12 / 1e9  # fp32 weights and AdamW's two fp32 moments
+    timeout = recipe.run.collective_timeout_s
+    return (f"a checkpoint holds ~{size_gb / 1e3:.2f} TB ({count_text(params)} parameters: fp32 weights and AdamW's "
+            f"two moments); the ranks wait for the slowest writer within [run] collective_timeout_s = {timeout:g} s, "
+            f"so the file system must write {size_gb / timeout:.2g} GB/s or more in all (raise the timeout if not)")
 
 
 def memory_advice(recipe: Recipe, memory: StepMemory, micro: int, recompute: bool) -> str:
