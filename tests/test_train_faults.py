@@ -403,3 +403,14 @@ def test_a_prune_thread_that_cannot_start_does_not_fail_a_complete_save(tmp_path
     assert not left[0].exists() and list_steps(tmp_path) == [3]
     prune.wait_for_prunes()  # the run's end deletes what could not be deleted in the background
     assert [p.name for p in tmp_path.iterdir()] == ["step-000003"]
+
+
+def test_a_resume_with_nothing_to_resume_leaves_no_checkpoints_folder_behind(tmp_path, capsys):
+    """The writability check made the checkpoints folder before the resume was refused ("no complete checkpoint"),
+    so a refused --resume left an empty run/checkpoints behind."""
+    from axk1.cli import main
+
+    recipe = write_recipe(tmp_path)
+    assert main(["train", str(recipe), "--resume"]) == 2
+    assert "--resume: no complete checkpoint under" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -97,6 +97,8 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
     """Before a run writes checkpoints under `root`: a new run (not `resume`) where an earlier run left checkpoints
     is refused, since its steps would interleave with the old ones and `--resume` or an export (newest step) would
     then pick the wrong run; `start_over` (the demos, which own their folders) deletes them instead."""
+    if resume and not Path(root).exists():  # nothing to resume: the run refuses it next, and a folder made here
+        return                                # would stay behind, empty
     # refused at the start, not at the first save an interval of training later; made now (on every rank: a
     # folder is made once, each probe file is its own), as the first save would
     writable_folder(Path(root), "the checkpoints folder ([checkpointing] dir)")
