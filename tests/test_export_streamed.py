@@ -322,3 +322,23 @@ def test_an_export_killed_between_its_renames_is_named_and_the_next_one_puts_the
     monkeypatch.undo()
     export_checkpoint(step, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["driver.py", "model"]
+
+
+@pytest.mark.parametrize("flag, seconds", [((), 1800.0), (("--collective-timeout-s", "7200"), 7200.0)])
+def test_an_export_under_torchrun_waits_as_long_as_its_flag_says(monkeypatch, flag, seconds):
+    """Every rank writes its share of the shards and the group waits for the slowest: with the collective timeout
+    added for training, an export under torchrun got its 600 s default, with no way to change it."""
+    import axk1.parallel.distributed as distributed
+    from axk1.cli import main
+
+    class Stop(Exception):
+        pass
+
+    def init(device, timeout_s=None):
+        raise Stop(timeout_s)
+
+    monkeypatch.setattr(distributed, "launched_with_torchrun", lambda: True)
+    monkeypatch.setattr(distributed, "init_distributed", init)
+    with pytest.raises(Stop) as stopped:
+        main(["export", "ckpt", "out", *flag])
+    assert stopped.value.args == (seconds,)

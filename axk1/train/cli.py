@@ -172,8 +172,24 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="largest safetensors file, e.g. 5GB or 500MB (default 5GB); the export holds about one "
                         "shard in memory at a time, whatever the model's size")
+    p.add_argument("--collective-timeout-s", type=_timeout_s, default=None, metavar="S",
+                   help="under torchrun: how long a rank waits for the others in a collective (default 1800: the "
+                        "ranks wait for the slowest one's share of the shards; [run] collective_timeout_s for training)")
     p.set_defaults(func=cmd_export)
     return p
+
+
+EXPORT_TIMEOUT_S = 1800.0  # a rank waits for the slowest writer of a 519B model's ~2 TB of shards
+
+
+def _timeout_s(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{value:g} s: give 1 to 86400 seconds")
+    return value
 
 
 def _yarn_factor(text: str) -> float:
@@ -198,7 +214,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with process_groups():
         distributed = launched_with_torchrun()  # every rank writes its share of the shards; the group waits for them
         if distributed:
-            init_distributed(torch.device("cpu"))
+            init_distributed(torch.device("cpu"), args.collective_timeout_s or EXPORT_TIMEOUT_S)
         main = not distributed or dist.get_rank() == 0
         step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
         yarn_from, yarn_note = _yarn_from(step, args.yarn)
