@@ -43,10 +43,12 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             _write_error_file(line, later=True)
             return leave(1)
         if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
-            timeout = getattr(args, "collective_timeout_s", 600.0)  # (set by a recipe verb; 600: init_distributed's)
+            from axk1.parallel.distributed import collective_timeout_s  # (torch is loaded: a launch is running)
+
+            setting = "--collective-timeout-s" if args.command == "export" else "[run] collective_timeout_s"
             report_error(f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: another rank of the launch "
-                         f"sent nothing for longer than the collective timeout ({timeout:g} s, [run] "
-                         "collective_timeout_s): it hangs (a stopped process, a node off the network) or is that much "
+                         f"sent nothing for longer than the collective timeout ({collective_timeout_s():g} s, "
+                         f"{setting}): it hangs (a stopped process, a node off the network) or is that much "
                          "slower; its node's log says which")
             return leave(1)
         if not isinstance(e, (ValueError, OSError)):

@@ -17,9 +17,9 @@ from axk1.data.stats import account, iter_records
 from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark, texts_to_check
 from tests.aime_rows import ROWS, write_aime
 from tests.test_data_korean_real import bills, constitution_chapters
+from tests.aime_files import AIME_DIR, needs_aime
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 FORUM = "Posted by a visitor in the problem-of-the-day thread. {} Any hints? I tried casework and got stuck."
 
 
@@ -121,16 +121,15 @@ def check_pages(index: ContaminationIndex, rows: list[dict], variants: dict, lea
         assert sum(f is not None for f in found) >= least[name], (name, [r["id"] for f, r in zip(found, rows) if not f])
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the real AIME 2025 files live in ../shared/data/benchmarks, absent "
-                                                "here; test_the_pipeline_removes_… covers the filter on fixtures")
+@needs_aime  # test_the_pipeline_removes_… covers the filter on fixtures
 def test_real_aime_2025_problems_are_found_as_pages_show_them():
     """Measured: verbatim 30/30 in both languages; rendered 28/30 (en and ko); Korean without spaces or respaced
     28/30; math dropped, as an extractor leaves a page whose formulas are images (the AoPS wiki), 26/30 (en) and
     25/30 (ko), 14/30 each before the sets were indexed without their math too. The misses are problems of a few
     words outside their formulas. Of eight AIME-style sentences from no 2025 problem, two long ones are taken for
     the problems that hold them whole (see the last assertion)."""
-    index = ContaminationIndex([read_benchmark(SHARED / "aime25_en.jsonl"), read_benchmark(SHARED / "aime25_ko.jsonl")])
-    en, ko = ([json.loads(line) for line in (SHARED / f"aime25_{lang}.jsonl").open()] for lang in ("en", "ko"))
+    index = ContaminationIndex([read_benchmark(AIME_DIR / "aime25_en.jsonl"), read_benchmark(AIME_DIR / "aime25_ko.jsonl")])
+    en, ko = ([json.loads(line) for line in (AIME_DIR / f"aime25_{lang}.jsonl").open()] for lang in ("en", "ko"))
     check_pages(index, en, {"verbatim": str, "rendered": rendered, "upper case": str.upper, "math dropped": no_math},
                 {"verbatim": 30, "rendered": 28, "upper case": 30, "math dropped": 26})
     check_pages(index, ko, {"verbatim": str, "rendered": rendered, "no spaces": no_spaces, "respaced": respaced,

@@ -13,8 +13,8 @@ from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.aime_check import ANSWER_KEY, answers_off_key, statement_language
 from tests.eval_fake_server import fake_server, run_eval_cli
 from tests.lcb_helpers import lcb_row
+from tests.aime_files import AIME_DIR, needs_aime
 
-STAGED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 KEY = [a for paper in ("I", "II") for a in ANSWER_KEY[paper]]
 PROTOCOL = {"thinking": True, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768}
 
@@ -62,10 +62,9 @@ def test_an_aime_set_in_another_language_is_not_compared(tmp_path, name, stateme
     assert why in _why(name, _aime_info(name, _aime_rows(tmp_path / "a.jsonl", KEY, statement)))
 
 
+@needs_aime
 def test_the_real_aime_files_are_compared_and_swapped_they_are_not():
-    if not STAGED.exists():
-        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
-    en, ko = str(STAGED / "aime25_en.jsonl"), str(STAGED / "aime25_ko.jsonl")
+    en, ko = str(AIME_DIR / "aime25_en.jsonl"), str(AIME_DIR / "aime25_ko.jsonl")
     assert _why("aime25", _aime_info("aime25", en)) is None and _why("aime25-ko", _aime_info("aime25-ko", ko)) is None
     assert "not in English" in _why("aime25", _aime_info("aime25", ko))
     assert "not in Korean" in _why("aime25-ko", _aime_info("aime25-ko", en))

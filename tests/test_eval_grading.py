@@ -14,9 +14,9 @@ from axk1.eval.metrics import pass_at_k, standard_error, summarize
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.tasks import TaskOptions, get_task
 from tests.aime_rows import ROWS, write_aime
+from tests.aime_files import AIME_DIR, needs_aime
 
 # The real AIME 2025 files are not shipped with the repository; a checkout that has them beside it checks them too.
-STAGED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 ANSWERS = {"2025-I-1": "70", "2025-I-2": "588", "2025-I-14": "60", "2025-II-2": "49", "2025-II-15": "240"}
 
 
@@ -39,10 +39,9 @@ def test_aime_data_loads_with_the_deepseek_instruction(tmp_path):
     assert aime["en"].info["dataset_hash"] != aime["ko"].info["dataset_hash"]
 
 
+@needs_aime
 def test_real_aime_files_match_the_answer_key():
-    if not STAGED.exists():
-        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
-    aime = _load_both(STAGED)
+    aime = _load_both(AIME_DIR)
     for data in aime.values():
         assert data.info["n_problems"] == 30
         golds = {p.id: p.gold for p in data.problems}

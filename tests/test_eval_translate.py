@@ -2,14 +2,13 @@
 checked on hand-written statements shaped like LiveCodeBench's and on the public Korean AIME 2025 statements."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from axk1.eval.backends import Completion
 from axk1.eval.translate import MIN_HANGUL_SHARE, TranslationCache, hangul_share, survival_problems, translate_all
+from tests.aime_files import AIME_DIR, needs_aime
 
-STAGED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 
 SOURCE = "You are given an integer N (1 <= N <= 10^5). Print `2N`.\n\nSample Input 1\n\n3\n\nSample Output 1\n\n6"
 SOLVED = ("Here is the solution.\n```python\nN=int(input())  # 1 <= N <= 10^5, `2N`\nprint(2*N)\n```\n"
@@ -49,13 +48,12 @@ def test_a_korean_translation_keeping_identifiers_headings_and_a_format_line_pas
     assert hangul_share(source, translated) > MIN_HANGUL_SHARE
 
 
+@needs_aime
 def test_the_threshold_sits_between_the_real_korean_and_english_aime_statements():
     """MIN_HANGUL_SHARE's evidence: the public Korean AIME 2025 statements read as translations of the English ones
     (0.89 at the lowest), and the English ones as an echo or a "translation" of the Korean (0)."""
-    if not STAGED.exists():
-        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
     read = lambda lang: {json.loads(line)["id"]: json.loads(line)["problem"]  # noqa: E731
-                         for line in (STAGED / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()}
+                         for line in (AIME_DIR / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()}
     en, ko = read("en"), read("ko")
     korean = [hangul_share(en[pid], ko[pid]) for pid in en]
     assert len(korean) == 30 and min(korean) >= 2 * MIN_HANGUL_SHARE, sorted(korean)[:3]
@@ -79,15 +77,14 @@ def test_statements_translations_and_replies_are_korean_by_one_rule():
     assert not response_is_korean("```python\nprint(1)\n```") and statement_language("$x + y$") == "other"
 
 
+@needs_aime
 def test_the_real_korean_aime_statements_read_as_korean_replies_and_the_english_ones_do_not():
     """Two of the Korean statements (2025-II-4, 2025-II-5: a product of logarithms, a triangle's angles) are mostly
     math; as replies they read as English (0.21, 0.29 of letters Hangul) until math stopped counting."""
-    if not STAGED.exists():
-        pytest.skip("needs ../shared/data/benchmarks (AIME 2025 files not shipped with the repository)")
     from axk1.eval.tasks.lcb import response_is_korean
 
     read = lambda lang: [json.loads(line)["problem"]  # noqa: E731
-                         for line in (STAGED / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
+                         for line in (AIME_DIR / f"aime25_{lang}.jsonl").read_text(encoding="utf-8").splitlines()]
     assert all(map(response_is_korean, read("ko"))) and not any(map(response_is_korean, read("en")))
 
 

@@ -77,6 +77,20 @@ def init_distributed(device: torch.device, timeout_s: float = DEFAULT_COLLECTIVE
     return device
 
 
+def timeout_problem(seconds: float, name: str) -> str | None:
+    """What is wrong with a collective timeout of `seconds` given as `name`, or None: 1 s to a day (NaN fails too;
+    a collective slower than a day is a hang)."""
+    if not 1 <= seconds <= 86400:
+        return f"{name} is {seconds:g}: give 1 to 86400 seconds"
+    return None
+
+
+def collective_timeout_s() -> float:
+    """The collective timeout in force: what init_distributed was given ([run] collective_timeout_s; axk1 export's
+    --collective-timeout-s), or the default before it ran."""
+    return _timeout.total_seconds()
+
+
 class RanksMissing(TimeoutError):
     """The launch's ranks did not all join within the collective timeout. A TimeoutError (an OSError): the command
     line prints it as an error (exit 2), where it printed the store's traceback ("DistStoreError: wait timeout after

@@ -63,7 +63,6 @@ def cmd_sft(args: argparse.Namespace) -> int:
     with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
         args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
-        args.collective_timeout_s = recipe.run.collective_timeout_s  # (a hung peer's line says it)
         result = run_sft(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
         if result["is_main"]:  # one line per launch, not per rank
@@ -93,7 +92,6 @@ def cmd_rl(args: argparse.Namespace) -> int:
     with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
-        args.collective_timeout_s = recipe.run.collective_timeout_s  # (a hung peer's line says it)
         if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
             recipe.rl.iterations = args.max_steps
         result = run_rl(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))

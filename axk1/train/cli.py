@@ -102,7 +102,6 @@ def _train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, getattr(args, "overrides", None), out_dir=args.out, max_steps=args.max_steps)
     args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
-    args.collective_timeout_s = recipe.run.collective_timeout_s  # (a hung peer's line says it)
     trainer = Trainer(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     # under torchrun every rank runs this: the run's lines are said once, by rank 0
     say = print if trainer.is_main else (lambda *a, **k: None)
@@ -150,6 +149,9 @@ def _nothing_to_train(trainer, recipe) -> str:
             "a longer run needs a recipe with more tokens, in a new --out folder)")
 
 
+EXPORT_TIMEOUT_S = 1800.0  # under torchrun a rank waits for the slowest writer of a 519B model's ~2 TB of shards
+
+
 def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write a training checkpoint in the Hugging Face layout",
                               description="Drops MTP and zeroes the balancing bias, as the release does (--keep-mtp keeps "
@@ -172,23 +174,22 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--max-shard-size", default="5GB", metavar="SIZE",
                    help="largest safetensors file, e.g. 5GB or 500MB (default 5GB); the export holds about one "
                         "shard in memory at a time, whatever the model's size")
-    p.add_argument("--collective-timeout-s", type=_timeout_s, default=None, metavar="S",
+    p.add_argument("--collective-timeout-s", type=_timeout_s, default=EXPORT_TIMEOUT_S, metavar="S",
                    help="under torchrun: how long a rank waits for the others in a collective (default 1800: the "
                         "ranks wait for the slowest one's share of the shards; [run] collective_timeout_s for training)")
     p.set_defaults(func=cmd_export)
     return p
 
 
-EXPORT_TIMEOUT_S = 1800.0  # a rank waits for the slowest writer of a 519B model's ~2 TB of shards
-
-
 def _timeout_s(text: str) -> float:
+    from axk1.parallel.distributed import timeout_problem
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 1 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{value:g} s: give 1 to 86400 seconds")
+    if problem := timeout_problem(value, "the timeout"):
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -214,7 +215,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with process_groups():
         distributed = launched_with_torchrun()  # every rank writes its share of the shards; the group waits for them
         if distributed:
-            init_distributed(torch.device("cpu"), args.collective_timeout_s or EXPORT_TIMEOUT_S)
+            init_distributed(torch.device("cpu"), args.collective_timeout_s)
         main = not distributed or dist.get_rank() == 0
         step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
         yarn_from, yarn_note = _yarn_from(step, args.yarn)

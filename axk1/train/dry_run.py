@@ -12,7 +12,7 @@ from axk1.hardware import get_gpu
 from axk1.params import count_parameters, count_text
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.mesh import MeshDims
-from axk1.train.memory import USABLE_FRACTION, StepMemory
+from axk1.train.memory import KEPT_BYTES_PER_PARAM, USABLE_FRACTION, StepMemory
 from axk1.train.recipe import Recipe
 from axk1.train.validation import rows_problem
 
@@ -132,7 +132,7 @@ def checkpoint_note(recipe: Recipe, config) -> str:
     for the slowest writer, and a rank that waits past [run] collective_timeout_s stops the launch."""
     counts = count_parameters(config, with_mtp=config.num_nextn_predict_layers > 0)
     params = counts["total"] + counts["mtp"]
-    size_gb = params * 12 / 1e9  # fp32 weights and AdamW's two fp32 moments
+    size_gb = params * KEPT_BYTES_PER_PARAM / 1e9
     timeout = recipe.run.collective_timeout_s
     return (f"a checkpoint holds ~{size_gb / 1e3:.2f} TB ({count_text(params)} parameters: fp32 weights and AdamW's "
             f"two moments); the ranks wait for the slowest writer within [run] collective_timeout_s = {timeout:g} s, "

@@ -41,6 +41,8 @@ from axk1.params import count_parameters
 from axk1.train.loss import ACCELERATOR_CHUNK_TOKENS, CHUNK_TOKENS
 
 STATE_BYTES_PER_PARAM = 16  # fp32 master + fp32 gradient + two fp32 AdamW moments, all sharded
+KEPT_BYTES_PER_PARAM = STATE_BYTES_PER_PARAM - 4  # the master and the moments: what a rank holds between steps and
+                                                   # what a checkpoint stores (the gradient is neither)
 RESERVED_BYTES = 6e9        # a GPU's: the CUDA context, NCCL's buffers, the caching allocator's slack
 USABLE_FRACTION = 0.92      # of HBM: the allocator cannot hand out every byte
 
@@ -204,8 +206,7 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
         # is the loss's, handed over) and their fp32 copy for the reduce-scatter come at the backward's end, when
         # the activations are gone. A layer unit: gathered in the forward (and the next one prefetched), in the
         # backward with its gradient in the compute dtype and in fp32.
-        early = STATE_BYTES_PER_PARAM - 4
-        state_fwd = state * early / STATE_BYTES_PER_PARAM
+        state_fwd = state * KEPT_BYTES_PER_PARAM / STATE_BYTES_PER_PARAM
         unit_bwd = max(2 * unit * b, unit * (2 * b + 4))
         head_grad = head_b * V * D  # the head's gradient once a loss has handed it over (MTP's adds into it)
         end = (state, root * (2 * b + 4) + unit_bwd, 0, always)  # the backward's end: every gradient, no activations

@@ -11,6 +11,7 @@ from pathlib import Path
 from axk1.cli_args import threads_problem
 from axk1.config import model_config_file, normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
+from axk1.parallel.distributed import timeout_problem
 from axk1.train.recipe_sections import RecipeSections
 from axk1.train.schedules import SCHEDULES
 
@@ -157,8 +158,8 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(problem)
     if r.run.max_steps < 0 or r.run.max_bad_steps < 1 or r.run.spike_zscore < 0:
         raise ValueError("[run] needs max_steps >= 0, max_bad_steps >= 1, spike_zscore >= 0")
-    if not 1 <= r.run.collective_timeout_s <= 86400:  # (NaN fails too) a day: a slower collective is a hang
-        raise ValueError(f"[run] collective_timeout_s is {r.run.collective_timeout_s}: give 1 to 86400 seconds")
+    if problem := timeout_problem(r.run.collective_timeout_s, "[run] collective_timeout_s"):
+        raise ValueError(problem)
     for name, seed in (("[data] seed", r.data.seed), ("[run] seed", r.run.seed)):
         if seed is None:  # [run] seed unset: [data] seed's
             continue
