@@ -184,6 +184,41 @@ def test_a_stop_string_ending_in_a_split_syllable_sends_none_of_itself(codec, st
     assert text.stopped and sent == text.content_text == reference[: reference.find(stop)]
 
 
+@pytest.mark.parametrize("stop, want", [
+    ("\ufffd", "J별시wo"), ("J\ufffd", None), ("o\ufffdp", "J별시w"), ("\ufffd\ufffd", None)])
+def test_a_stop_string_with_u_fffd_meets_only_a_real_one(codec, stop, want):
+    """While a character's bytes are still arriving the text ends in U+FFFD standing for it; a stop string with
+    U+FFFD in it matched that stand-in and ended the reply at "J" (`axk1 serve`, "stop": ["\ufffd"]). Only the
+    U+FFFD the reply really holds (here a lone continuation byte) may meet it; streamed deltas and the reply's
+    text, which are built from the same deltas, must both be the whole decode up to that point."""
+    lone = _byte_tokens(codec, "별")[1]  # a continuation byte with no lead byte: U+FFFD in the final text
+    ids = (codec.encode("J", add_special_tokens=False) + _byte_tokens(codec, "별시")
+           + codec.encode("wo", add_special_tokens=False) + [lone] + codec.encode("p cap", add_special_tokens=False))
+    whole = codec.decode(ids)
+    assert whole == "J별시wo\ufffdp cap"
+    text = IncrementalText(codec, stop=[stop])
+    sent = ""
+    for t in ids:
+        sent += text.push(t).content
+        if text.stopped:
+            break
+    sent += text.finish().content
+    assert (text.stopped, text.matched) == ((True, stop) if want is not None else (False, None))
+    assert sent == text.content_text == (whole if want is None else want)
+
+
+def test_a_stop_string_meets_the_u_fffd_of_a_character_the_reply_ends_inside(codec):
+    """At the end of generation an unfinished character is U+FFFD in the final text too, so a stop string meets it
+    there (as it would in the non-streamed decode of the reply)."""
+    ids = codec.encode("ab", add_special_tokens=False) + _byte_tokens(codec, "별")[:2]
+    assert codec.decode(ids) == "ab\ufffd"
+    text = IncrementalText(codec, stop=["b\ufffd"])
+    sent = "".join(text.push(t).content for t in ids)
+    assert not text.stopped and sent == "a"
+    sent += text.finish().content
+    assert text.stopped and sent == text.content_text == "a"
+
+
 def test_chat_template_thinking_switch(codec):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     on, off = codec.render(messages), codec.render(messages, enable_thinking=False)

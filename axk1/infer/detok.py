@@ -123,7 +123,11 @@ class IncrementalText:
         recent = self._text[base - self._start:] + self._tail
         stable = recent.rstrip("\ufffd")  # without an unfinished multi-byte character at the end
         end, hold = base + len(recent), 0 if final else len(recent) - len(stable)
-        cut, matched = min(((i, s) for s in self.stop if (i := recent.find(s)) >= 0), default=(-1, None))
+        # Stop strings are met in the stable text: the U+FFFD standing for a character whose bytes are still coming
+        # is not in the reply's text (a stop "\ufffd" met it and ended the reply at its first split character).
+        # At the end an unfinished character stays U+FFFD in the final text, so it is searched then.
+        searchable = recent if final else stable
+        cut, matched = min(((i, s) for s in self.stop if (i := searchable.find(s)) >= 0), default=(-1, None))
         if cut >= 0:
             end, hold, final, self.stopped, self.matched = base + cut, 0, True, True, matched
         elif not final:
