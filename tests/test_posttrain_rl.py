@@ -140,6 +140,11 @@ def test_recipe_errors_name_the_field(tmp_path):
     raw["parallelism"] = {"cp": 2}
     with pytest.raises(ValueError, match="cp > 1: RL's log-probabilities do not run under context parallelism"):
         parse_rl_recipe(raw, tmp_path)
+    # pretraining's step cap is not RL's: accepted, it ran every iteration regardless
+    raw = _recipe(tmp_path, folder, tasks, "a")
+    raw["run"]["max_steps"] = 1
+    with pytest.raises(ValueError, match=r"\[run\] max_steps = 1 is not read by `axk1 rl`.*\[rl\] iterations"):
+        parse_rl_recipe(raw, tmp_path)
     # a key pasted where the variable's name goes: refused when read, naming the field, not echoing the key
     with pytest.raises(ValueError, match=r"\[rl\] server_api_key_env takes the NAME") as e:
         parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", server_api_key_env="sk-abc123"), tmp_path)

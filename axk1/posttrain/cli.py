@@ -87,6 +87,8 @@ def cmd_rl(args: argparse.Namespace) -> int:
     from axk1.posttrain.rl_recipe import RLRecipe, load_rl_recipe
 
     if args.dry_run:
+        if args.max_steps is not None:  # RL's --max-steps is [rl] iterations, not the [run] max_steps it refuses
+            args.overrides, args.max_steps = [*(args.overrides or []), "--rl.iterations", str(args.max_steps)], None
         return dry_run_command(args, RLRecipe, "recipes/posttrain/rl.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():

@@ -113,6 +113,9 @@ class RLRecipe(PostTrainRecipe):
             raise ValueError("[batch] global_tokens / global_sequences do not size RL's steps: [rl] prompts_per_step x "
                              "group_size completions are sampled, in updates_per_batch optimizer steps; remove them "
                              "([batch] micro_batch still sets the rows of a forward)")
+        if self.run.max_steps:  # pretraining's and SFT's step cap; RL counts iterations, and would run them all
+            raise ValueError(f"[run] max_steps = {self.run.max_steps} is not read by `axk1 rl`, which counts "
+                             "iterations (rollout, reward, update): set [rl] iterations (or --max-steps) instead")
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
         self.check_template()
