@@ -21,7 +21,8 @@ import re
 import unicodedata
 from fractions import Fraction
 
-from axk1.eval.math_grader import WRAPPER, last_boxed, math_verify_worker
+from axk1.eval.math_grader import WRAPPER, last_boxed
+from axk1.eval.math_verify_client import math_verify_worker
 from axk1.text.reasoning import split_reasoning
 
 MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
