@@ -69,9 +69,18 @@ def strict_equal(got: str, expected: str) -> bool:
         if a == b:
             continue
         da, db = _decimals(a), _decimals(b)
-        if da is None or db is None or da != db:
+        if da is None or db is None or not _same_decimals(da, db):
             return False
     return True
+
+
+def _same_decimals(a: list, b: list) -> bool:
+    from decimal import InvalidOperation
+
+    try:
+        return a == b
+    except InvalidOperation:  # a signalling NaN (`sNaN` printed) refuses to compare: a wrong answer, not the judge's
+        return False
 
 
 def _close(a: float, b: float) -> bool:
@@ -128,7 +137,10 @@ def tolerant_value_equal(got, want) -> bool:
     if isinstance(want, int):  # an integer answer is exact, as in _token_equal
         return type(got) is int and got == want
     if isinstance(want, float) and isinstance(got, (int, float)):
-        return got == want or _close(float(got), float(want))
+        try:
+            return got == want or _close(float(got), float(want))
+        except OverflowError:  # an int past a float's range (10**400) is no float answer: wrong, not a judge error
+            return False
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(tolerant_value_equal(a, b) for a, b in zip(got, want))
     if isinstance(got, dict) and isinstance(want, dict):
