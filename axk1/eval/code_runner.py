@@ -118,11 +118,21 @@ class _Program:
         except BaseException as e:  # noqa: BLE001 - SystemExit included: the function ended, not the tests
             return {"error": type(e).__name__, "message": _message(e)}
         try:
-            return {"value": wire.encode(result)}
+            reply = {"value": wire.encode(result)}
         except wire.NotPlain as e:
             return {"not_plain": str(e)}
         except BaseException as e:  # noqa: BLE001 - a generator it returned raised while its items were read
             return {"error": type(e).__name__, "message": _message(e)}
+        # arguments it changed in place (`a.sort()`, `d[k] = v`) go back, so that the tests' own objects hold what
+        # the call left in them (the judge writes them back): plain data before the call, plain data after
+        try:
+            after = {"args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+        except wire.NotPlain as e:
+            return {"not_plain": f"{e} (put into an argument)"}
+        except BaseException as e:  # noqa: BLE001 - an iterator put into an argument raised while it was read
+            return {"error": type(e).__name__, "message": _message(e)}
+        reply.update({key: value for key, value in after.items() if value != m[key]})
+        return reply
 
     # LiveCodeBench ----------------------------------------------------------------------------------------------
     def load(self, m: dict) -> dict:
