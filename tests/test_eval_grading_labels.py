@@ -45,6 +45,7 @@ def test_a_labelled_equation_is_read_on_its_right_hand_side(output):
     "The answer is 42.", "The answer is 42 ways.", "Answer: **42**.", "The answer is 42%.", "정답은 42개입니다.",
     "The answer is 42 — the count of the pairs.", "The answer is 42 I believe.", "The answer is 42 $= 6 \\cdot 7$",
     "The answer is 42 and 2 is wrong.", "(So the answer is 42) and we are done.", "The answer is 1\\,042.",
+    "The answer is 42 mod 1000.", 'The answer is "42".', "The answer is 42 (mod 1000).",
 ])
 def test_a_labelled_integer_ending_its_clause_is_the_answer(output):
     gold = 1042 if "042" in output else 42

@@ -237,7 +237,7 @@ HEDGE_END = re.compile(r"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|
 # change the number (42 ways, 42 for n = 3, not CHANGING_WORD), a dash before words, a note in parentheses
 # ((mod 1000), (검산: 6 × 7); not (or 43)), a modulus or an end mark.
 CLAUSE_END = re.compile(
-    r"(?:\\?%|°|\^\s*\{?\\circ\}?)?(?:\*+|_+|\}|\\[)\]]|\))*[ \t]*"
+    r"(?:\\?%|°|\^\s*\{?\\circ\}?)?(?:\*+|_+|\}|\\[)\]]|[)\]\"'”’])*[ \t]*"
     r"(?:$|\n|[.,;:?](?![0-9])|(?![십백천만억조]|분의)[가-힣]"
     rf"|(?<=[ \t])(?:(?!{CHANGING_WORD})[A-Za-z]{{2,}}|[IaA](?![A-Za-z]))"
     r"|(?<=[ \t])[-–—]+[ \t]+(?!(?i:or|and)\b)[A-Za-z가-힣]"
@@ -300,8 +300,12 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
     if end:
         return Labelled(answer.group(0), stated)
     result = _clause_result(stated)
-    if result is None and re.match(r"[ \t$]*=(?!=)", text[answer.end():answer.end() + 20]):
+    after = text[answer.end():answer.end() + 40]
+    if result is None and re.match(r"[ \t$]*=(?!=)", after):
         result = answer.group(0)  # `42 $= 6 \cdot 7$`: the integer, then how it was found
+    modulus = re.match(r"[ \t$]*\\?(?:b?mod)[ \t{]*([0-9]{1,30})(?![0-9])", after)
+    if result is None and modulus and normalise_integer(answer.group(0)) < int(modulus.group(1)):
+        result = answer.group(0)  # "42 mod 1000" is 42 (where "42 mod 5" is 2)
     if result is None and label.group("bare"):
         return None
     return Labelled(result, stated)
