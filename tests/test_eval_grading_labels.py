@@ -79,3 +79,14 @@ def test_several_boxed_answers_written_as_one_are_wrong(box, gold):
     """math-verify read the relations as one of their numbers and the `or` equation as its last side."""
     verdict = grade_integer_answer(rf"So \boxed{{{box}}}.", gold)
     assert verdict.status == "wrong", verdict
+
+
+@pytest.mark.parametrize("output", [
+    "The answer is 42" + "*" * 40 + "x",  # a nested quantifier over closing markup took 2^40 steps
+    "The answer is 42 (" + "a" * 3000, r"\boxed{1 " + "or " * 50_000 + "}",
+    r"\boxed{" + r"1 \equiv " * 20_000 + r"\pmod{3}}", r"\boxed{72" + " " * 100_000 + "(mod}",
+    "The answer is 4" + "=4" * 3000, r"\boxed{" + "7 ab " * 30_000 + "}",
+])
+def test_the_clause_and_answer_checks_stay_linear_on_hostile_text(output):
+    """Each of these is one pass now; a backtracking search took minutes to forever (no timing: a hang fails)."""
+    assert grade_integer_answer(output, 42, use_math_verify=False).status == "wrong"

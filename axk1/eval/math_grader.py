@@ -106,7 +106,8 @@ def equation_answer(content: str) -> str | None:
     (docs/evaluation.md, "AIME 2025": its Grading paragraph). None without `=`, with an empty side, or with a list
     or a joining word before the last `=` (`a=5, b=72` and `x = 42 \\text{ or } x = 43` name two values, not one
     answer); `42 == 43` is a comparison, not an equation."""
-    sides = re.split(r"(?<![<>!=])=(?!=)|\\equiv(?=.*(?:\\pmod|\\bmod|\bmod\b))", content)
+    modulus = re.search(r"\\pmod|\\bmod|\bmod\b", content)  # `\equiv` is an equation only with one
+    sides = re.split(r"(?<![<>!=])=(?!=)|\\equiv" if modulus else r"(?<![<>!=])=(?!=)", content)
     if len(sides) < 2 or any(not side.strip() or re.search(rf"[,;]|{EITHER_WORD}", side) for side in sides[:-1]):
         return None
     return sides[-1]
@@ -122,7 +123,7 @@ CHANGING_WORD = (r"(?i:(?:(?:m|b|tr)illion|thousand|hundred|dozen|score)s?|times
                  r"|mod|modulo|squared|cubed|factorial|or|to|point|more|less|pi)(?![A-Za-z])")
 CHANGED = re.compile(rf"[0-9]\s+{CHANGING_WORD}")
 UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")  # `2xy` stays
-MODULUS = re.compile(r"\s*(?:\\pmod\s*\{[^{}]*\}|\((?:\\bmod|\\text\{mod\}|\\mod|mod)\s*[^()]*\))\s*$")
+MODULUS = re.compile(r"(?:\\pmod\s*\{[^{}]*\}|\((?:\\bmod|\\text\{mod\}|\\mod|mod)\s*[^()]*\))\s*$")
 
 
 def _answer_text(content: str) -> str:
@@ -148,9 +149,8 @@ def _answer_text(content: str) -> str:
 # `\,` included, is taken off by _answer_text first, so `70or2` is what is left of the first example.
 APART = r"(?:\s|~|[,;])*"
 WORD_BETWEEN = re.compile(rf"[0-9]{APART}(?:(?<![\\A-Za-z])[A-Za-z]{{2,}}|[가-힣]+){APART}-?[0-9]")
-# ... or a joining word anywhere between two numbers (`x = 42 or x = 43`), or a relation that is no equation between
-# two numbers (`42 \equiv 43`, `42 == 43`, `42 \approx 43`: math-verify read these as 43, or 42)
-EITHER_BETWEEN = re.compile(rf"[0-9][^0-9]*?{EITHER_WORD}[^0-9]*[0-9]")
+# ... or a joining word anywhere between two numbers (`x = 42 or x = 43`, several_answers), or a relation that is no
+# equation between two numbers (`42 \equiv 43`, `42 == 43`, `42 \approx 43`: math-verify read these as 43, or 42)
 RELATION_BETWEEN = re.compile(r"[0-9]\s*(?:==|\\(?:equiv|approx|simeq|sim|cong|doteq|thickapprox)(?![A-Za-z])|[≡≈≃≅∼])"
                               r"\s*-?[0-9]")
 LIST_BETWEEN = re.compile(r"[0-9]\s*[,;]\s*-?[0-9]")
@@ -163,8 +163,9 @@ def several_answers(content: str) -> str | None:
     added up the first ones (70 + 2 was right for 72) and read the others as one of their numbers. Both graders
     refuse these before asking math-verify: the AIME one here, the RL reward's exact one (posttrain/exact_grader.py)."""
     s = _answer_text(content)
-    if (re.search(r"[0-9]\s+[0-9]", s) or WORD_BETWEEN.search(s) or EITHER_BETWEEN.search(s)
-            or RELATION_BETWEEN.search(s)):
+    between = re.split(r"[0-9]+", s)[1:-1]  # the text between two numbers (a split: a search backtracked)
+    if (re.search(r"[0-9]\s+[0-9]", s) or WORD_BETWEEN.search(s) or RELATION_BETWEEN.search(s)
+            or any(re.search(EITHER_WORD, part) for part in between)):
         return "several numbers"
     return None
 
@@ -237,17 +238,17 @@ HEDGE_END = re.compile(r"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|
 # change the number (42 ways, 42 for n = 3, not CHANGING_WORD), a dash before words, a note in parentheses
 # ((mod 1000), (검산: 6 × 7); not (or 43)), a modulus or an end mark.
 CLAUSE_END = re.compile(
-    r"(?:\\?%|°|\^\s*\{?\\circ\}?)?(?:\*+|_+|\}|\\[)\]]|[)\]\"'”’])*[ \t]*"
+    r"(?:\\?%|°|\^\s*\{?\\circ\}?)?(?:[*_})\]\"'”’]|\\[)\]])*[ \t]*"
     r"(?:$|\n|[.,;:?](?![0-9])|(?![십백천만억조]|분의)[가-힣]"
     rf"|(?<=[ \t])(?:(?!{CHANGING_WORD})[A-Za-z]{{2,}}|[IaA](?![A-Za-z]))"
     r"|(?<=[ \t])[-–—]+[ \t]+(?!(?i:or|and)\b)[A-Za-z가-힣]"
-    r"|\((?![ \t]*(?:(?i:or)\b|또는|혹은|아니면))[^()\n]*[A-Za-z가-힣][^()\n]*\)"
+    r"|\((?![ \t]*(?:(?i:or)\b|또는|혹은|아니면))(?=[^()\n]{0,200}\))[^()\n]*?[A-Za-z가-힣]"
     r"|\$?[ \t]*\\(?:pmod|blacksquare|square|Box|qed|checkmark|quad|qquad)(?![A-Za-z]))", re.M)
 # After a bare "final answer" (no "is", no colon) the number must end its sentence: "Final answer 2 times we checked"
-BARE_END = re.compile(r"(?:\*+|\}|\))*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?![십백천만억조]|분의)[가-힣]|\((?i:mod)\b)", re.M)
+BARE_END = re.compile(r"[*})]*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?![십백천만억조]|분의)[가-힣]|\((?i:mod)\b)", re.M)
 # The clause after a label: to the line's end or a sentence's (`.`, `;`, `?`; a comma or colon before a space),
 # bounded; `!` does not end it (`42!` is a factorial)
-CLAUSE = re.compile(r"[^\n]{0,300}?(?=\n|[.;?](?:\s|$)|[,:]\s|$)")
+CLAUSE = re.compile(r"[^\n]{0,300}?(?=\n|[.;?](?:\s|$)|[,:]\s|$)|[^\n]{0,300}")
 MATH_DELIMITER = re.compile(r"\$|\\[()\[\]]")
 
 
