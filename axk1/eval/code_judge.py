@@ -219,17 +219,47 @@ class SolutionError(Exception):
     """An exception the solution raised, of a class that is not a builtin one."""
 
 
-def _remote_error(reply: dict) -> Exception:
-    """The exception the solution raised, as the builtin class of that name where one exists (tests may catch
-    ValueError and the like), else SolutionError."""
+def _builtin_error(name: object) -> type | None:
+    cls = getattr(builtins, name, None) if type(name) is str else None
+    ok = isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, AssertionError)
+    return cls if ok else None
+
+
+def _remote_error(reply: dict, own: dict) -> Exception:
+    """The exception the solution raised, as the tests can catch it: the stand-in of its own class where the tests
+    name it (`except EmptyError:`; `own`, from _own_exceptions), else the builtin class of that name or of its
+    nearest builtin ancestor but Exception (`class EmptyError(ValueError)` is caught as ValueError), else
+    SolutionError."""
     name, message = str(reply.get("error")), str(reply.get("message", ""))[:300]
-    cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls is not AssertionError:
-        try:
-            return cls(message)
-        except TypeError:
-            pass
+    mro = reply.get("mro") if type(reply.get("mro")) is list else [name]
+    for ancestor in [name, *mro[1:50]]:
+        cls = own.get(ancestor) if type(ancestor) is str else None
+        cls = cls or (_builtin_error(ancestor) if ancestor not in ("Exception", "BaseException") else None)
+        if cls is not None:
+            try:
+                return cls(message)
+            except TypeError:
+                break
     return SolutionError(f"{name}: {message}")
+
+
+def _own_exceptions(described: dict) -> dict[str, type]:
+    """A stand-in class for each exception class of the solution's that the tests name, subclassing the stand-ins of
+    its ancestors the tests name and its nearest builtin ancestor, so `except EmptyError:` and `except ValueError:`
+    catch what they would catch in one process."""
+    own: dict[str, type] = {}
+    found = [(name, info["mro"]) for name, info in described.items() if type(info) is dict and info.get("kind")
+             == "exception" and type(info.get("mro")) is list and name.isidentifier()]
+    for name, mro in sorted(found, key=lambda item: len(item[1])):  # ancestors first: their MRO is shorter
+        bases = [own[a] for a in mro[1:] if type(a) is str and a in own]
+        builtin = next((cls for cls in map(_builtin_error, mro[1:]) if cls is not None), SolutionError)
+        for candidate in (bases + [builtin], [builtin]):
+            try:
+                own[name] = type(name, tuple(dict.fromkeys(candidate)), {})
+                break
+            except TypeError:  # an MRO or layout the bases cannot share: the builtin ancestor alone
+                continue
+    return own
 
 
 def _write_back(args: tuple, kwargs: dict, reply: dict) -> None:
@@ -251,7 +281,7 @@ def _write_back(args: tuple, kwargs: dict, reply: dict) -> None:
             given.update(after)
 
 
-def _stand_in(runner, name: str):
+def _stand_in(runner, name: str, own: dict):
     def call(*args, **kwargs):
         try:
             data = {"args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
@@ -267,7 +297,7 @@ def _stand_in(runner, name: str):
             raise _Gone(runner.gone) from None
         if "not_plain" in reply:
             raise _NotPlainResult(f"{name}() returned {reply['not_plain']}")
-        raise _remote_error(reply)
+        raise _remote_error(reply, own)
 
     call.__name__ = call.__qualname__ = name
     return call
@@ -283,11 +313,12 @@ def _free_names(tree, entry_point: str | None) -> set[str]:
 
 
 def _namespace(runner, described: dict) -> dict:
-    namespace = {"__name__": "__axk1_tests__", "__builtins__": builtins}
+    own = _own_exceptions(described)
+    namespace = {"__name__": "__axk1_tests__", "__builtins__": builtins, **own}
     for name, info in described.items():
         kind = info.get("kind") if type(info) is dict else None
         if kind == "callable":
-            namespace[name] = _stand_in(runner, name)
+            namespace[name] = _stand_in(runner, name, own)
         elif kind == "module" and type(info.get("module")) is str:
             module = info["module"]
             if importable(module):

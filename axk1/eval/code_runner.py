@@ -52,6 +52,14 @@ def _message(e: BaseException) -> str:
         return ""
 
 
+def _class_names(cls: type) -> list[str]:
+    """The names along a class's MRO, for the judge to rebuild the solution's exception classes; [] if unreadable."""
+    try:
+        return [str(c.__name__) for c in cls.__mro__][:50]
+    except BaseException:  # noqa: BLE001 - a metaclass of the program's
+        return []
+
+
 def _describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {_message(e)}"[:300]
 
@@ -102,6 +110,8 @@ class _Program:
             value = self.namespace[name]
             if type(value) is types.ModuleType and type(value.__name__) is str:
                 out[name] = {"kind": "module", "module": value.__name__}
+            elif isinstance(value, type) and issubclass(value, BaseException):
+                out[name] = {"kind": "exception", "mro": _class_names(value)}
             elif callable(value):
                 out[name] = {"kind": "callable"}
             else:
@@ -116,7 +126,7 @@ class _Program:
             args, kwargs = wire.decode(m["args"]), wire.decode(m["kwargs"])
             result = self.namespace[m["name"]](*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - SystemExit included: the function ended, not the tests
-            return {"error": type(e).__name__, "message": _message(e)}
+            return {"error": type(e).__name__, "message": _message(e), "mro": _class_names(type(e))}
         try:
             reply = {"value": wire.encode(result)}
         except wire.NotPlain as e:

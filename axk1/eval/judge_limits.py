@@ -2,9 +2,10 @@
 
 The judge runs the asserts in its own process and the solution's functions in the runner's (code_judge.py): what
 goes between them is plain data only (sandbox_wire.py: numbers, strings, bytes, lists, tuples, dicts, sets, None).
-So asserts that pass a function to the solution (a lambda, a function of their own, a builtin such as `len`),
-catch or test for a class the solution defines (`except EmptyError:`, `isinstance(r, Point)`), or work with values
-of `fractions` or `decimal` (a Fraction the solution returns is no plain data) fail for every answer, right or not:
+So asserts that pass a function to the solution (a lambda, a function of their own, a builtin such as `len`), test
+for a class the solution defines (`isinstance(r, Point)`; its exception classes the tests catch are rebuilt on the
+judge's side, so `except EmptyError:` works), or work with values of `fractions` or `decimal` (a Fraction the
+solution returns is no plain data) fail for every answer, right or not:
 an RL task built on them scores -1 whatever the model writes. `judge_limits` names each such place, for the task
 file check (posttrain/task_rows.py) to refuse the task before a run starts.
 """
@@ -51,21 +52,25 @@ def _passes_a_function(node: ast.Call, bound: set[str], own: set[str]) -> list[s
     return found
 
 
-def _own_classes(node: ast.AST, bound: set[str]) -> list[str]:
-    """`except EmptyError:` and `isinstance(x, Point)` with a class the solution defines."""
-    if isinstance(node, ast.ExceptHandler) and node.type is not None:
-        names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
-        how = "catch"
-    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("isinstance", "issubclass")
-          and len(node.args) == 2 and node.func.id not in bound):
-        names = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
-        how = f"test {node.func.id}() against"
-    else:
+def _caught(tree: ast.AST) -> set[str]:
+    """The names the tests catch (`except EmptyError:`): exception classes, which the judge rebuilds (code_judge.py)."""
+    caught = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            types = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            caught.update(t.id for t in types if isinstance(t, ast.Name))
+    return caught
+
+
+def _own_classes(node: ast.AST, bound: set[str], caught: set[str]) -> list[str]:
+    """`isinstance(x, Point)` with a class the solution defines, other than an exception class the tests catch."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 2
+            and node.func.id in ("isinstance", "issubclass") and node.func.id not in bound):
         return []
-    return [f"tests line {n.lineno} {how} {n.id}, a class of the solution's: its exceptions reach the tests as "
-            "builtin exceptions only (one of its own as SolutionError) and its objects not at all, so every answer "
-            "fails there; catch a builtin exception (ValueError, ...) or test with plain values"
-            for n in names if isinstance(n, ast.Name) and _solutions(n.id, bound)]
+    names = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+    return [f"tests line {n.lineno} test {node.func.id}() against {n.id}, a class of the solution's: its objects "
+            "do not reach the tests (plain data only), so every answer fails there; test with plain values"
+            for n in names if isinstance(n, ast.Name) and _solutions(n.id, bound) and n.id not in caught]
 
 
 def _imports_not_plain(node: ast.AST) -> list[str]:
@@ -84,9 +89,10 @@ def judge_limits(tests: str) -> list[str]:
     """Each place where `tests` (compiling Python) needs what the judge cannot give, with what to do; [] when none."""
     tree = ast.parse(tests)
     bound, own = _bound(tree)
+    caught = _caught(tree)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            found += _passes_a_function(node, bound, own)
-        found += _own_classes(node, bound) + _imports_not_plain(node)
+            found += _passes_a_function(node, bound, own) + _own_classes(node, bound, caught)
+        found += _imports_not_plain(node)
     return found
