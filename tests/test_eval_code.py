@@ -260,3 +260,19 @@ def test_a_tolerant_runtime_error_says_which_exception_ended_the_program():
                        ("print(1 // 0)\n", "ZeroDivisionError: integer division or modulo by zero")):
         outcome = run_tests(code, ADD, "tolerant", timeout_s=2)
         assert outcome.verdict == "runtime_error" and outcome.details == [f"runtime error: {said}"], outcome
+
+
+def test_outputs_the_comparison_cannot_read_are_wrong_answers_and_the_other_tests_still_count():
+    """A printed `sNaN` made strict mode's Decimal comparison raise InvalidOperation, and an int past a float's
+    range (10**400) for an expected float made the tolerant one raise OverflowError: each was a judge error, and the
+    run's other per-test results were lost."""
+    stdin = _tests([("1\n", "3\n"), ("2\n", "3\n")])
+    snan = "n = int(input())\nprint('sNaN' if n == 2 else 3)"
+    for mode in ("strict", "tolerant"):
+        outcome = run_tests(snan, stdin, mode, timeout_s=2, stop_at_first_failure=False)
+        assert outcome.verdict == "wrong_answer" and outcome.results == [True, -2], (mode, outcome)
+    call = _tests([("1", "2.5"), ("2", "2.5")], "f")
+    huge = "class Solution:\n    def f(self, n):\n        return 2.5 if n == 1 else 10 ** 400"
+    for mode in ("strict", "tolerant"):
+        outcome = run_tests(huge, call, mode, timeout_s=2, stop_at_first_failure=False)
+        assert outcome.verdict == "wrong_answer" and outcome.results == [True, -2], (mode, outcome)

@@ -61,3 +61,30 @@ def test_the_read_time_advice_leads_to_a_task_that_grades_what_it_promises(tmp_p
     path.write_text(json.dumps({"prompt": "How many metres in a km?", "answer": "1,000", "kind": "exact"}) + "\n")
     task = read_tasks(path)[0].to_dict()
     assert score(task, "</think>\\boxed{1000}", "stop", True).reward == 1.0
+
+
+@pytest.mark.parametrize("written", ["70 2", r"70\,\text{or}\,2", r"70\quad 2", r"70\ 2", r"70 \text{ and } 2"])
+def test_numbers_side_by_side_are_not_their_sum(written):
+    """math-verify added juxtaposed numbers: each of these scored +1 for 72, which the AIME grader refuses."""
+    assert _score("72", written).status == "wrong"
+    assert _score("1072", r"1\,072").reward == 1.0  # a thin space inside a number still joins its digits
+
+
+@pytest.mark.parametrize("written", [r"3 \equiv 5", "3 == 5", r"5 \approx 3", r"\sqrt{2} \approx 1.4"])
+def test_a_relation_between_numbers_is_not_one_answer(written):
+    gold = r"\sqrt{2}" if "sqrt" in written else "5"
+    assert _score(gold, written).status == "wrong"
+
+
+@pytest.mark.parametrize("gold, written", [(r"\sqrt{2}", "1.414214"), (r"\sqrt{2}", "1.41421356"), (r"\pi", "3.14159265"),
+                                           (r"\sqrt{2}/2", "0.7071068"), (r"\sqrt{2}", "1")])
+def test_a_rounded_decimal_is_not_an_irrational_answer(gold, written):
+    """math-verify's rounding made 1.414214 right for sqrt(2) while 0.7500001 is refused for 3/4."""
+    assert _score(gold, written).status == "wrong"
+
+
+@pytest.mark.parametrize("gold, written", [("2^{-2}", "0.25"), ("2^{-2}", "1/4"), (r"\sqrt{4}", "2"),
+                                           (r"\frac{\sqrt{2}}{\sqrt{8}}", "0.5"), (r"\sqrt{2}", r"\frac{2}{\sqrt{2}}")])
+def test_a_plain_number_is_right_for_a_symbolic_answer_of_that_exact_value(gold, written):
+    assert _score(gold, written).reward == 1.0
+    assert _score(gold, "0.2500001" if written == "0.25" else "7").status == "wrong"

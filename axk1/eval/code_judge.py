@@ -69,9 +69,18 @@ def strict_equal(got: str, expected: str) -> bool:
         if a == b:
             continue
         da, db = _decimals(a), _decimals(b)
-        if da is None or db is None or da != db:
+        if da is None or db is None or not _same_decimals(da, db):
             return False
     return True
+
+
+def _same_decimals(a: list, b: list) -> bool:
+    from decimal import InvalidOperation
+
+    try:
+        return a == b
+    except InvalidOperation:  # a signalling NaN (`sNaN` printed) refuses to compare: a wrong answer, not the judge's
+        return False
 
 
 def _close(a: float, b: float) -> bool:
@@ -128,7 +137,10 @@ def tolerant_value_equal(got, want) -> bool:
     if isinstance(want, int):  # an integer answer is exact, as in _token_equal
         return type(got) is int and got == want
     if isinstance(want, float) and isinstance(got, (int, float)):
-        return got == want or _close(float(got), float(want))
+        try:
+            return got == want or _close(float(got), float(want))
+        except OverflowError:  # an int past a float's range (10**400) is no float answer: wrong, not a judge error
+            return False
     if isinstance(got, list) and isinstance(want, list):
         return len(got) == len(want) and all(tolerant_value_equal(a, b) for a, b in zip(got, want))
     if isinstance(got, dict) and isinstance(want, dict):
@@ -207,20 +219,69 @@ class SolutionError(Exception):
     """An exception the solution raised, of a class that is not a builtin one."""
 
 
-def _remote_error(reply: dict) -> Exception:
-    """The exception the solution raised, as the builtin class of that name where one exists (tests may catch
-    ValueError and the like), else SolutionError."""
+def _builtin_error(name: object) -> type | None:
+    cls = getattr(builtins, name, None) if type(name) is str else None
+    ok = isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, AssertionError)
+    return cls if ok else None
+
+
+def _remote_error(reply: dict, own: dict) -> Exception:
+    """The exception the solution raised, as the tests can catch it: the stand-in of its own class where the tests
+    name it (`except EmptyError:`; `own`, from _own_exceptions), else the builtin class of that name or of its
+    nearest builtin ancestor but Exception (`class EmptyError(ValueError)` is caught as ValueError), else
+    SolutionError."""
     name, message = str(reply.get("error")), str(reply.get("message", ""))[:300]
-    cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls is not AssertionError:
-        try:
-            return cls(message)
-        except TypeError:
-            pass
+    mro = reply.get("mro") if type(reply.get("mro")) is list else [name]
+    for ancestor in [name, *mro[1:50]]:
+        cls = own.get(ancestor) if type(ancestor) is str else None
+        cls = cls or (_builtin_error(ancestor) if ancestor not in ("Exception", "BaseException") else None)
+        if cls is not None:
+            try:
+                return cls(message)
+            except TypeError:
+                break
     return SolutionError(f"{name}: {message}")
 
 
-def _stand_in(runner, name: str):
+def _own_exceptions(described: dict) -> dict[str, type]:
+    """A stand-in class for each exception class of the solution's that the tests name, subclassing the stand-ins of
+    its ancestors the tests name and its nearest builtin ancestor, so `except EmptyError:` and `except ValueError:`
+    catch what they would catch in one process."""
+    own: dict[str, type] = {}
+    found = [(name, info["mro"]) for name, info in described.items() if type(info) is dict and info.get("kind")
+             == "exception" and type(info.get("mro")) is list and name.isidentifier()]
+    for name, mro in sorted(found, key=lambda item: len(item[1])):  # ancestors first: their MRO is shorter
+        bases = [own[a] for a in mro[1:] if type(a) is str and a in own]
+        builtin = next((cls for cls in map(_builtin_error, mro[1:]) if cls is not None), SolutionError)
+        for candidate in (bases + [builtin], [builtin]):
+            try:
+                own[name] = type(name, tuple(dict.fromkeys(candidate)), {})
+                break
+            except TypeError:  # an MRO or layout the bases cannot share: the builtin ancestor alone
+                continue
+    return own
+
+
+def _write_back(args: tuple, kwargs: dict, reply: dict) -> None:
+    """The tests' own argument objects take what the call left in the solution's copies of them (`a.sort()`,
+    `d[k] = v`: the runner sends back the arguments it changed), so an assert on them after the call sees it. A list,
+    dict or set is refilled in place; nested ones come back as new objects, and an immutable argument has nothing
+    to refill."""
+    pairs = []
+    if "args" in reply:
+        pairs += zip(args, wire.decode(reply["args"]))
+    if "kwargs" in reply:
+        changed = wire.decode(reply["kwargs"])
+        pairs += [(kwargs[key], changed[key]) for key in kwargs if key in changed]
+    for given, after in pairs:
+        if isinstance(given, list) and type(after) is list:
+            given[:] = after
+        elif isinstance(given, dict) and type(after) is dict or isinstance(given, set) and type(after) is set:
+            given.clear()
+            given.update(after)
+
+
+def _stand_in(runner, name: str, own: dict):
     def call(*args, **kwargs):
         try:
             data = {"args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
@@ -229,13 +290,14 @@ def _stand_in(runner, name: str):
         try:
             reply = runner.ask({"op": "call", "name": name, **data})
             if "value" in reply:
+                _write_back(args, kwargs, reply)
                 return wire.decode(reply["value"])
         except (*CHANNEL_ERRORS, RecursionError):
             runner.stop(runner.gone or "an answer that is not a value")
             raise _Gone(runner.gone) from None
         if "not_plain" in reply:
             raise _NotPlainResult(f"{name}() returned {reply['not_plain']}")
-        raise _remote_error(reply)
+        raise _remote_error(reply, own)
 
     call.__name__ = call.__qualname__ = name
     return call
@@ -251,11 +313,12 @@ def _free_names(tree, entry_point: str | None) -> set[str]:
 
 
 def _namespace(runner, described: dict) -> dict:
-    namespace = {"__name__": "__axk1_tests__", "__builtins__": builtins}
+    own = _own_exceptions(described)
+    namespace = {"__name__": "__axk1_tests__", "__builtins__": builtins, **own}
     for name, info in described.items():
         kind = info.get("kind") if type(info) is dict else None
         if kind == "callable":
-            namespace[name] = _stand_in(runner, name)
+            namespace[name] = _stand_in(runner, name, own)
         elif kind == "module" and type(info.get("module")) is str:
             module = info["module"]
             if importable(module):

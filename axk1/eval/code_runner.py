@@ -52,6 +52,14 @@ def _message(e: BaseException) -> str:
         return ""
 
 
+def _class_names(cls: type) -> list[str]:
+    """The names along a class's MRO, for the judge to rebuild the solution's exception classes; [] if unreadable."""
+    try:
+        return [str(c.__name__) for c in cls.__mro__][:50]
+    except BaseException:  # noqa: BLE001 - a metaclass of the program's
+        return []
+
+
 def _describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {_message(e)}"[:300]
 
@@ -102,6 +110,8 @@ class _Program:
             value = self.namespace[name]
             if type(value) is types.ModuleType and type(value.__name__) is str:
                 out[name] = {"kind": "module", "module": value.__name__}
+            elif isinstance(value, type) and issubclass(value, BaseException):
+                out[name] = {"kind": "exception", "mro": _class_names(value)}
             elif callable(value):
                 out[name] = {"kind": "callable"}
             else:
@@ -116,13 +126,23 @@ class _Program:
             args, kwargs = wire.decode(m["args"]), wire.decode(m["kwargs"])
             result = self.namespace[m["name"]](*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - SystemExit included: the function ended, not the tests
-            return {"error": type(e).__name__, "message": _message(e)}
+            return {"error": type(e).__name__, "message": _message(e), "mro": _class_names(type(e))}
         try:
-            return {"value": wire.encode(result)}
+            reply = {"value": wire.encode(result)}
         except wire.NotPlain as e:
             return {"not_plain": str(e)}
         except BaseException as e:  # noqa: BLE001 - a generator it returned raised while its items were read
             return {"error": type(e).__name__, "message": _message(e)}
+        # arguments it changed in place (`a.sort()`, `d[k] = v`) go back, so that the tests' own objects hold what
+        # the call left in them (the judge writes them back): plain data before the call, plain data after
+        try:
+            after = {"args": wire.encode(args), "kwargs": wire.encode(kwargs)}
+        except wire.NotPlain as e:
+            return {"not_plain": f"{e} (put into an argument)"}
+        except BaseException as e:  # noqa: BLE001 - an iterator put into an argument raised while it was read
+            return {"error": type(e).__name__, "message": _message(e)}
+        reply.update({key: value for key, value in after.items() if value != m[key]})
+        return reply
 
     # LiveCodeBench ----------------------------------------------------------------------------------------------
     def load(self, m: dict) -> dict:

@@ -9,7 +9,12 @@ line. It is right when, in this order:
    and 0.7500001 is not 3/4;
 3. the task's answer reads as math (digits or LaTeX, operators, single-letter variables; no words) and
    math-verify, the evaluation's own fallback grader (axk1/eval/math_grader.py, in its worker process with its
-   timeouts), finds the two equal: `\\frac{\\sqrt{2}}{2}` for `\\sqrt{2}/2`.
+   timeouts), finds the two equal: `\\frac{\\sqrt{2}}{2}` for `\\sqrt{2}/2`. Two refusals first: numbers side by
+   side or with a word or relation between them (`70 2`, `70\\quad 2`, `70\\,\\text{or}\\,2`, `3 \\equiv 5`; the
+   AIME grader's several_answers) are wrong, where math-verify added them up (72) or read one of them; and a
+   plain number written for a task's answer that is not one (`1.414214` for `\\sqrt{2}`) is compared exactly
+   with the answer's value, so it is right only when that value is rational (`0.25` for `2^{-2}`): a rounded
+   decimal is never an irrational answer, as 0.7500001 is not 3/4.
 Steps 1 and 2 are pure functions; step 3 runs only for a math-shaped answer they did not settle, and only for an
 answer of at most MAX_VERIFIED characters (math-verify can hang on huge powers; its worker is killed after a
 timeout and the answer is then wrong), so a reward stays bounded in time.
@@ -21,7 +26,8 @@ import re
 import unicodedata
 from fractions import Fraction
 
-from axk1.eval.math_grader import WRAPPER, last_boxed, math_verify_worker
+from axk1.eval.math_grader import WRAPPER, last_boxed, several_answers
+from axk1.eval.math_verify_client import math_verify_worker
 from axk1.text.reasoning import split_reasoning
 
 MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
@@ -94,9 +100,13 @@ def exact_match(raw: str, gold: str) -> bool:
     if a is not None and b is not None:
         return a == b  # two plain numbers are settled here, exactly: no float rounding, no worker
     gold_math = gold.strip().strip("$")
-    if reads_as_math(gold_math) and len(raw) <= MAX_VERIFIED and len(gold_math) <= MAX_VERIFIED:
-        return bool(math_verify_worker().grade(f"\\boxed{{{raw}}}", f"${gold_math}$").get("correct"))
-    return False
+    if not (reads_as_math(gold_math) and len(raw) <= MAX_VERIFIED and len(gold_math) <= MAX_VERIFIED):
+        return False
+    if several_answers(raw):
+        return False  # `70 2`, `70\,\text{or}\,2`: math-verify added them up to 72
+    if a is not None:  # a plain number against a symbolic answer: exactly its value, never a rounding of it
+        return a == math_verify_worker().rational(gold_math)
+    return bool(math_verify_worker().grade(f"\\boxed{{{raw}}}", f"${gold_math}$").get("correct"))
 
 
 def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:

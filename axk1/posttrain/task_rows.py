@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from axk1.eval.judge_limits import judge_limits
 from axk1.json_text import find_surrogate
 from axk1.posttrain.exact_grader import normalise_text
 from axk1.posttrain.rewards import KINDS, integer_answer
@@ -73,8 +74,9 @@ def row_problems(values: Mapping, codec=None) -> list[str]:
 
 
 def _tests_problems(tests: str) -> list[str]:
-    """A code task's asserts must at least compile: asserts that do not score every answer −1, and RL learns
-    nothing from the task. compile() only parses; nothing of the file runs outside the sandbox."""
+    """A code task's asserts must at least compile, and check only what the sandbox can (judge_limits): other asserts
+    score every answer −1, and RL learns nothing from the task. compile() and ast only parse; nothing of the file
+    runs outside the sandbox."""
     if not tests.strip():
         return ['a code task needs "tests": Python assert statements that call the function the prompt asks for']
     try:
@@ -84,4 +86,4 @@ def _tests_problems(tests: str) -> list[str]:
                 "score -1; fix the asserts"]
     except (ValueError, RecursionError, MemoryError) as e:  # a NUL byte; nesting too deep for the parser
         return [f"tests do not compile ({type(e).__name__}: {e}): fix the asserts"]
-    return []
+    return judge_limits(tests)  # what the sandbox's judge cannot check (plain data only): every answer would fail
