@@ -13,6 +13,8 @@ CASES = {
     "yarn-bias": dict(yarn=True, n_group=4, topk_group=2, bias=True),
     "one-group-no-bias": dict(yarn=False, n_group=1, topk_group=1, bias=False),
     "yarn-two-dense-layers": dict(yarn=True, n_group=2, topk_group=1, bias=True, first_k_dense_replace=2),
+    # transformers saves a zero-width shared expert (down_proj [D, 0]) that axk1 has no weight for
+    "no-shared-expert": dict(yarn=False, n_group=4, topk_group=2, bias=True, n_shared_experts=0),
 }
 
 

@@ -237,3 +237,16 @@ def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):
     recipe = load_recipe(_recipe(tmp_path, 'init_from = "m"'))
     assert recipe.model.build_config().num_hidden_layers == 2
     assert recipe.model.init_from == str(tmp_path / "m")
+
+
+def test_init_from_a_transformers_folder_without_shared_experts(tmp_path):
+    """transformers saves n_shared_experts = 0 as a zero-width shared expert (down_proj [D, 0]); init_from refused
+    it as an unexpected tensor. It holds nothing, so the folder reads as load_model reads it."""
+    from tests.hf_reference import hf_config, random_hf_model
+
+    random_hf_model(hf_config(n_shared_experts=0)).save_pretrained(tmp_path)
+    want = load_model(tmp_path, dtype=torch.float32)
+    lm = AXK1ForCausalLM(want.config)
+    load_hf_sharded_(lm, tmp_path)
+    for name, t in want.state_dict().items():
+        assert torch.equal(lm.state_dict()[name], t), name

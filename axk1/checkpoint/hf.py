@@ -137,6 +137,8 @@ def _check_headers(path: Path, headers: dict[str, Header], targets: dict[str, to
         if name not in targets:
             if not with_mtp and is_mtp(name, config):
                 continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
+            if 0 in shape:
+                continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
             raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
         dst = targets[name]
         if shape != tuple(dst.shape):

@@ -58,6 +58,8 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
         if name not in want:
             if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
                 continue  # MTP weights the recipe does not train
+            if 0 in shape:
+                continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
             raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
                              f"such weight{_hint(folder, config)}")
         if shape != want[name]:
