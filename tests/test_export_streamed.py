@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import axk1
 from axk1 import AXK1ForCausalLM, ModelConfig
@@ -59,6 +60,10 @@ def test_each_shard_reads_only_its_own_tensors_and_the_model_is_whole(trained, t
     assert set(read) == everything and sorted(read) == sorted([*everything, *again])
     assert len(reads) > 3 and max(map(len, reads)) < len(everything) / 2  # never the whole model at once
 
+    # the MTP layer's copies of the embedding and head, which vLLM's DeepSeek MTP loader reads from that layer
+    L, mtp = model.config.num_hidden_layers, load_file(out / "mtp.safetensors")
+    assert torch.equal(mtp[f"model.layers.{L}.embed_tokens.weight"], model.model.embed_tokens.weight)
+    assert torch.equal(mtp[f"model.layers.{L}.shared_head.head.weight"], model.lm_head.weight)
     loaded = axk1.load_model(out)
     want = model.state_dict()  # MTP included: --keep-mtp's mtp.safetensors loads with the rest
     for key, tensor in loaded.state_dict().items():
