@@ -11,7 +11,7 @@ themselves. Two things differ:
   layer also holds copies of the shared embedding and head, `embed_tokens.weight` and `shared_head.head.weight`, as
   DeepSeek-V3's layer 61 does: vLLM's DeepSeek MTP loader reads only that layer's names. axk1's module has no such
   weights (it uses the main ones), so the copies are not in `to_hf`: `mtp_shared_copies` names them, the writer
-  adds them and the reader checks them against the main tensors (checkpoint/hf.py).
+  adds them, load_model checks them equal to the main tensors (checkpoint/hf.py) and init_from skips them.
 A tied lm_head is not written (it is the embedding). As torchtitan's state_dict_adapter.py, the mapping is plain
 functions on names and tensors; reading and writing files is axk1.checkpoint.hf's business. It goes one way: a
 folder is read by the released names to_hf gives the model's own keys (checkpoint/hf.py; hf_sharded.py by its
