@@ -257,7 +257,12 @@ class ModelConfig:
             raise ValueError(f"a model config must be a JSON object of fields, got {type(raw).__name__}")
         raw = dict(raw)
         model_type = raw.pop("model_type", "axk1")
-        if str(model_type).lower() not in ("axk1", "deepseek_v3"):
+        if str(model_type).lower() == "deepseek_v3":  # the same fields, so it would pass here and fail on the weights
+            raise ValueError("config model_type is 'deepseek_v3': this is a DeepSeek-V3 model, which axk1 does not "
+                             "load. A.X K1 is DeepSeek-V3 plus a norm after each layer's MLP (post_mlp_layernorm), "
+                             "which a DeepSeek-V3 folder lacks; axk1 reads A.X K1 folders (model_type 'axk1', or the "
+                             "hub's 'AXK1')")
+        if str(model_type).lower() != "axk1":
             raise ValueError(f"config model_type is {model_type!r}; axk1 reads 'axk1' (or the hub's 'AXK1')")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         kwargs: dict[str, Any] = {}

@@ -98,6 +98,16 @@ def test_rejects_other_model_types_and_layouts(tmp_path):
         ModelConfig.from_pretrained(tmp_path)
 
 
+def test_refuses_a_deepseek_v3_config_up_front(tmp_path):
+    """transformers' DeepSeek-V3 config has A.X K1's fields, so it was read and the load then failed on a 'missing
+    post_mlp_layernorm' that did not say the folder is another model."""
+    from transformers import DeepseekV3Config
+
+    DeepseekV3Config(num_hidden_layers=2, hidden_size=64, vocab_size=128).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="DeepSeek-V3 model, which axk1 does not load.*post_mlp_layernorm"):
+        ModelConfig.from_pretrained(tmp_path)
+
+
 def test_a_yarn_block_without_its_original_length_reads_as_transformers_reads_it():
     """transformers takes max_position_embeddings as the original length when a YaRN block leaves it out (a folder
     the peer loads); axk1 refused it ("needs 'factor' and 'original_max_position_embeddings'")."""

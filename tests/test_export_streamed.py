@@ -8,12 +8,14 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import axk1
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.checkpoint import dcp as dcp_module
 from axk1.checkpoint.dcp import load_checkpoint, save_checkpoint
 from axk1.checkpoint.export import export_checkpoint
+from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER
 from axk1.cli import main
 
 
@@ -32,7 +34,8 @@ def trained(tmp_path_factory):
         for name, t in holder.named_buffers():
             if name.endswith("e_score_correction_bias"):
                 t.fill_(0.5)
-    step = save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 1})
+    step = save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": 1,
+                                                        MTP_ORDER: EMBEDDING_FIRST})
     return step, holder.lm
 
 
@@ -51,9 +54,16 @@ def test_each_shard_reads_only_its_own_tensors_and_the_model_is_whole(trained, t
     assert len(shards) > 3 and (out / "mtp.safetensors").exists()
     everything = {f"lm.{k}" for k in model.state_dict() if not k.endswith("e_score_correction_bias")}
     read = [k for keys in reads for k in keys]
-    assert set(read) == everything and len(read) == len(everything)  # each tensor read once, stacked experts too
+    # each tensor read once, stacked experts too; the embedding and head again for mtp.safetensors' copies of them
+    # (vLLM reads them from the MTP layer): kept from the first shard, they would sit in memory the whole export
+    again = ["lm.model.embed_tokens.weight", "lm.lm_head.weight"]
+    assert set(read) == everything and sorted(read) == sorted([*everything, *again])
     assert len(reads) > 3 and max(map(len, reads)) < len(everything) / 2  # never the whole model at once
 
+    # the MTP layer's copies of the embedding and head, which vLLM's DeepSeek MTP loader reads from that layer
+    L, mtp = model.config.num_hidden_layers, load_file(out / "mtp.safetensors")
+    assert torch.equal(mtp[f"model.layers.{L}.embed_tokens.weight"], model.model.embed_tokens.weight)
+    assert torch.equal(mtp[f"model.layers.{L}.shared_head.head.weight"], model.lm_head.weight)
     loaded = axk1.load_model(out)
     want = model.state_dict()  # MTP included: --keep-mtp's mtp.safetensors loads with the rest
     for key, tensor in loaded.state_dict().items():
@@ -175,7 +185,7 @@ def test_under_torchrun_every_rank_exports_the_step_rank_0_chose(trained, tmp_pa
     holder = torch.nn.Module()
     holder.lm = other
     other_step = save_checkpoint(tmp_path / "other", 2, holder, None,
-                                 {"model_config": model.config.to_dict(), "mtp_depth": 1})
+                                 {"model_config": model.config.to_dict(), "mtp_depth": 1, MTP_ORDER: EMBEDDING_FIRST})
     one = export_checkpoint(step, tmp_path / "one", max_shard_size="40KB")
     spy = tmp_path / "spy.py"
     spy.write_text(RANK1_SEES)

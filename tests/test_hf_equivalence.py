@@ -13,6 +13,8 @@ CASES = {
     "yarn-bias": dict(yarn=True, n_group=4, topk_group=2, bias=True),
     "one-group-no-bias": dict(yarn=False, n_group=1, topk_group=1, bias=False),
     "yarn-two-dense-layers": dict(yarn=True, n_group=2, topk_group=1, bias=True, first_k_dense_replace=2),
+    # transformers saves a zero-width shared expert (down_proj [D, 0]) that axk1 has no weight for
+    "no-shared-expert": dict(yarn=False, n_group=4, topk_group=2, bias=True, n_shared_experts=0),
 }
 
 
@@ -77,6 +79,21 @@ def test_greedy_generation_matches_transformers_generate(tmp_path):
     got = generate(ours, prompt.tolist(), max_new_tokens=32)
     assert got.tokens[0] == expected[0, prompt.shape[1]:].tolist()
     assert len(got.tokens[0]) == 32
+
+
+def test_a_large_rms_norm_eps_is_the_same_model_as_transformers(tmp_path):
+    """transformers (as DeepSeek-V3's reference) builds q_a_layernorm and kv_a_layernorm with eps 1e-6 whatever
+    rms_norm_eps says; axk1 used rms_norm_eps there, 2.0 apart in logits at 1e-2. Both of axk1's paths: the
+    modules' forward and the decoder's step (generation)."""
+    reference = random_hf_model(hf_config(rms_norm_eps=1e-2, eos_token_id=None, bos_token_id=None), seed=5)
+    reference.save_pretrained(tmp_path)
+    ours = axk1.load_model(tmp_path, dtype=torch.float32)
+    ids = _ids(seed=6)
+    with torch.no_grad():
+        assert (reference(ids).logits - ours(ids)).abs().max().item() <= 1e-4
+    prompt = _ids(1, 12, seed=7)
+    expected = reference.generate(prompt, max_new_tokens=16, do_sample=False, eos_token_id=None, pad_token_id=0)
+    assert generate(ours, prompt.tolist(), max_new_tokens=16).tokens[0] == expected[0, prompt.shape[1]:].tolist()
 
 
 def _hf_folder(path, spec, bias):

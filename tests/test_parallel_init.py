@@ -12,6 +12,7 @@ from torch.distributed.tensor import DTensor
 
 from axk1 import ModelConfig, load_model, save_pretrained
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
+from axk1.checkpoint.mtp_order import convert_resumed_, swap_halves
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.distributed import parallelize
 from axk1.parallel.init import counter_normal, materialize_
@@ -59,6 +60,13 @@ def _run(rank: int, out: str, folder: str) -> None:
         dist.all_reduce(mean)
         losses.append(mean / WORLD)
     save_file({"losses": torch.stack(losses)}, f"{out}/losses{rank}.safetensors")
+    # a resume of a checkpoint that trained MTP hidden first swaps eh_proj's halves, each rank its rows
+    w = lm.mtp[0].eh_proj.weight
+    assert isinstance(w, DTensor)
+    before = {"w0": w.full_tensor(), "m0": opt.state[w]["exp_avg"].full_tensor()}
+    assert convert_resumed_(objective, opt) == ["lm.mtp.0.eh_proj.weight"]
+    save_file({**before, "w1": w.full_tensor(), "m1": opt.state[w]["exp_avg"].full_tensor()},
+              f"{out}/swap{rank}.safetensors")
     # init_from under plain FSDP2 (experts sharded by FSDP, not EP)
     lm, objective = _meta_objective(MeshDims(dp_shard=WORLD))
     materialize_(objective, "cpu", SEED)
@@ -110,6 +118,14 @@ def test_meta_init_on_2_ranks_is_the_unsharded_init_with_the_expected_statistics
     # no two tensors (or halves of one) repeat each other's draws
     emb = want["model.embed_tokens.weight"]
     assert not torch.equal(emb[:256], emb[256:]) and not torch.equal(emb, want["lm_head.weight"])
+
+
+def test_an_old_order_resume_swaps_the_sharded_eh_proj_and_its_moments(two_ranks):
+    out, _ = two_ranks
+    for rank in range(WORLD):
+        t = load_file(f"{out}/swap{rank}.safetensors")
+        assert torch.equal(t["w1"], swap_halves(t["w0"])) and torch.equal(t["m1"], swap_halves(t["m0"]))
+        assert not torch.equal(t["w1"], t["w0"])
 
 
 def test_counter_normal_is_standard_normal():
@@ -237,3 +253,16 @@ def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):
     recipe = load_recipe(_recipe(tmp_path, 'init_from = "m"'))
     assert recipe.model.build_config().num_hidden_layers == 2
     assert recipe.model.init_from == str(tmp_path / "m")
+
+
+def test_init_from_a_transformers_folder_without_shared_experts(tmp_path):
+    """transformers saves n_shared_experts = 0 as a zero-width shared expert (down_proj [D, 0]); init_from refused
+    it as an unexpected tensor. It holds nothing, so the folder reads as load_model reads it."""
+    from tests.hf_reference import hf_config, random_hf_model
+
+    random_hf_model(hf_config(n_shared_experts=0)).save_pretrained(tmp_path)
+    want = load_model(tmp_path, dtype=torch.float32)
+    lm = AXK1ForCausalLM(want.config)
+    load_hf_sharded_(lm, tmp_path)
+    for name, t in want.state_dict().items():
+        assert torch.equal(lm.state_dict()[name], t), name

@@ -13,13 +13,15 @@ def one_step_checkpoint(root: Path, config, with_mtp: bool) -> Path:
     """A DCP step folder as the trainer writes it (the loss module holds the LM as `lm`), after one AdamW step."""
     from axk1 import AXK1ForCausalLM
     from axk1.checkpoint.dcp import save_checkpoint
+    from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER
 
     holder = torch.nn.Module()
     holder.lm = AXK1ForCausalLM(config, with_mtp=with_mtp)
     optimizer = torch.optim.AdamW(holder.parameters())
     holder.lm(torch.tensor([[1, 2, 3]])).float().sum().backward()
     optimizer.step()
-    return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": int(with_mtp)})
+    return save_checkpoint(root, 1, holder, optimizer, {"model_config": config.to_dict(), "mtp_depth": int(with_mtp),
+                                                        MTP_ORDER: EMBEDDING_FIRST})
 
 
 def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = "",

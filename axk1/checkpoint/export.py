@@ -25,6 +25,7 @@ from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_m
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
+from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER, hidden_first, is_eh_proj, swap_halves
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, parse_json, read_json_file
@@ -143,6 +144,8 @@ def read_train_state(ckpt: Path) -> dict:
         raise corrupt(file, "no model_config object in it")
     if not isinstance(saved.get("mtp_depth", 0), int):
         raise corrupt(file, f"mtp_depth is {saved['mtp_depth']!r}, not an integer")
+    if saved.get(MTP_ORDER, EMBEDDING_FIRST) != EMBEDDING_FIRST:
+        raise corrupt(file, f"{MTP_ORDER} is {saved[MTP_ORDER]!r}; the trainer writes only {EMBEDDING_FIRST!r}")
     if not isinstance(saved.get(KEEP_ROUTER_BIAS, False), bool):
         raise corrupt(file, f"{KEEP_ROUTER_BIAS} is {saved[KEEP_ROUTER_BIAS]!r}, not true or false")
     return saved
@@ -248,6 +251,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     check_stored_shapes(ckpt, {f"lm.{k}": t.shape for k, t in model.state_dict().items()}, reader)
     if not keep_mtp:
         model.mtp = None  # training only: the release ships no MTP weights
+    convert = keep_mtp and hidden_first(saved)
+    if convert and rank == 0:
+        log.warning("export: %s trained its MTP module with eh_proj reading [hidden state, embedding] (axk1's order "
+                    "before it took DeepSeek-V3's released one); eh_proj is written with its halves swapped, the same "
+                    "function in the embedding-first order", ckpt)
     meta = model.state_dict()
     stacks: dict[str, torch.Tensor] = {}  # the stacked experts the shard before read: the next shard's experts
 
@@ -262,7 +270,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
         wanted = {f"lm.{k}": torch.empty(meta[k].shape, dtype=meta[k].dtype) for k in keys if k not in out}
         if wanted:
             load_tensors(ckpt, wanted, reader)
-        out.update({k.removeprefix("lm."): t for k, t in wanted.items()})
+        out.update({k.removeprefix("lm."): swap_halves(t) if convert and is_eh_proj(k) else t
+                    for k, t in wanted.items()})
         stacks.clear()
         stacks.update({k: t for k, t in out.items() if EXPERT_KEY.match(k)})
         return out

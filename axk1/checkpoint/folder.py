@@ -24,7 +24,7 @@ from typing import NamedTuple
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from axk1.checkpoint.state_dict_adapter import is_mtp
+from axk1.checkpoint.state_dict_adapter import is_mtp, mtp_shared_copies
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries, swap_siblings
@@ -184,6 +184,24 @@ def check_counts(folder: Path, config: ModelConfig, headers: dict[str, Header], 
         if not mtp:  # the usual case: a folder exported without its drafter (config.json still counts it)
             raise ValueError(no_mtp_weights(folder))
         _count_held(folder, "num_nextn_predict_layers", config.num_nextn_predict_layers, mtp, "MTP layers")
+
+
+def check_mtp_order(folder: Path, config: ModelConfig, headers: dict[str, Header]) -> None:
+    """Refuses MTP layers without their copies of the embedding and head: every writer of DeepSeek-V3's layout has
+    written them since axk1 took its released input order, so such a layer is an axk1 export from before, whose
+    eh_proj reads [hidden state, embedding] (axk1/checkpoint/mtp_order.py). Read in the new order it would draft
+    from swapped inputs; the training checkpoint exports again converted."""
+    copies = mtp_shared_copies(config, config.num_nextn_predict_layers)
+    for k in range(config.num_nextn_predict_layers):
+        layer = f"model.layers.{config.num_hidden_layers + k}."
+        held = layer + "eh_proj.weight" in headers
+        lacking = [n for n in copies if n.startswith(layer) and n not in headers]
+        if held and lacking:
+            raise ValueError(f"{headers[layer + 'eh_proj.weight'].file}: MTP layer {layer[:-1]} lacks "
+                             f"{', '.join(lacking)}: it was written by `axk1 export --keep-mtp` before axk1's MTP "
+                             "took DeepSeek-V3's released input order (embedding first), so its eh_proj reads the "
+                             "two halves the other way round. Export the training checkpoint again (the export "
+                             "converts it), or load the folder without MTP (no --speculative)")
 
 
 def check_output_folder(out: Path) -> list[Path]:

@@ -20,9 +20,10 @@ from typing import Callable
 import torch
 from safetensors import SafetensorError
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, mtp_file, no_mtp_weights,
-                                    open_safetensors, read_headers, save_weights, weight_files)
-from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, to_hf
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, check_mtp_order,
+                                    mtp_file, no_mtp_weights, open_safetensors, read_headers, save_weights,
+                                    weight_files)
+from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, mtp_shared_copies, to_hf
 from axk1.config import ModelConfig, config_dtype, model_config_file
 from axk1.model import AXK1ForCausalLM
 
@@ -68,6 +69,10 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
     main, mtp = [], []
     for name, tensor in hf_tensors(model).items():
         (mtp if is_mtp(name, config) else main).append((name, tensor))
+    # each MTP layer's copies of the embedding and head, which vLLM's DeepSeek MTP loader reads from that layer
+    copies = mtp_shared_copies(config, len(model.mtp) if model.mtp is not None else 0)
+    source.update(copies)
+    mtp += [(name, state[key]) for name, key in copies.items()]
 
     def prepare(name: str, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.detach()
@@ -80,7 +85,8 @@ def save_pretrained(model: AXK1ForCausalLM, path: str | Path, max_shard_size: in
         keys = sorted({source[n] for n in names})
         real = tensors_for(keys) if tensors_for is not None else {k: state[k] for k in keys}
         views = to_hf(real, config)
-        return {n: prepare(n, views[n]) for n in names}
+        # a copy is cloned: two names on one storage (the embedding and a tied head) cannot be written to one file
+        return {n: prepare(n, real[copies[n]]).clone() if n in copies else prepare(n, views[n]) for n in names}
 
     # Greedy sharding by byte size; a tensor larger than the limit gets a shard of its own.
     shards: list[list[str]] = [[]]
@@ -130,15 +136,18 @@ def tie_weights_(model: AXK1ForCausalLM) -> None:
 
 
 def _check_headers(path: Path, headers: dict[str, Header], targets: dict[str, torch.Tensor], config: ModelConfig,
-                   with_mtp: bool) -> list[str]:
-    """The names of `headers` to load, once each is known to fit its target (name, shape, floating dtype)."""
+                   with_mtp: bool, copies: dict[str, str]) -> list[str]:
+    """The names of `headers` to load, once each is known to fit its target (name, shape, floating dtype).
+    `copies`: the MTP layers' copies of the embedding and head (mtp_shared_copies), let through to be checked."""
     use = []
     for name, (file, dtype, shape) in headers.items():
-        if name not in targets:
+        dst = targets.get(copies.get(name, name))  # a copy is checked as the tensor it copies
+        if dst is None:
             if not with_mtp and is_mtp(name, config):
                 continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
+            if 0 in shape:
+                continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
             raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
-        dst = targets[name]
         if shape != tuple(dst.shape):
             raise ValueError(f"shape mismatch for tensor {name!r} in {file.name}: file has {shape}, "
                              f"config.json implies {tuple(dst.shape)}")
@@ -179,9 +188,12 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
     # Everything about the files is checked on their headers, before the model is built or allocated.
     headers = read_headers(files, config)
     check_counts(path, config, headers, with_mtp)  # what sizes the build and the name mapping below
+    if with_mtp:
+        check_mtp_order(path, config, headers)
     with torch.device("meta"):
         shapes = hf_tensors(AXK1ForCausalLM(config, with_mtp=with_mtp))
-    names = _check_headers(path, headers, shapes, config, with_mtp)
+    copies = mtp_shared_copies(config, config.num_nextn_predict_layers) if with_mtp else {}
+    names = _check_headers(path, headers, shapes, config, with_mtp, copies)
 
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -196,7 +208,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
 
     targets = hf_tensors(model)
     with torch.no_grad(), ExitStack() as stack:
-        handles = {}
+        handles, copied = {}, {}
         for name in names:
             file = headers[name].file
             if file not in handles:
@@ -211,5 +223,15 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
                 raise ValueError(f"tensor {name!r} in {file} holds {bad:,} NaN or infinite values of {src.numel():,}: "
                                  "the weights are broken (a training run that diverged, or a damaged file); export "
                                  "an earlier checkpoint")
-            targets[name].copy_(src)
+            if name in copies:
+                copied[name] = (src, file)
+            else:
+                targets[name].copy_(src)
+        for name, (src, file) in copied.items():  # after the loop: the main tensor may come later in the files
+            main = targets[copies[name]]
+            if not torch.equal(src.to(main.dtype), main):
+                raise ValueError(f"tensor {name!r} in {file} is not a copy of {copies[name]!r}: an MTP layer's "
+                                 "embedding and head must be the main model's (axk1's MTP shares them, as "
+                                 "DeepSeek-V3's does); this folder's MTP was trained with its own, which axk1 cannot "
+                                 "run. Load it without MTP (with_mtp=False, no --speculative)")
     return model.eval()

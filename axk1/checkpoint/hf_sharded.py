@@ -20,9 +20,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from axk1.checkpoint.folder import MTP_FILE, mtp_file, open_safetensors, read_headers, weight_files
+from axk1.checkpoint.folder import MTP_FILE, check_mtp_order, mtp_file, open_safetensors, read_headers, weight_files
 from axk1.checkpoint.hf import hf_tensors
-from axk1.checkpoint.state_dict_adapter import EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent
+from axk1.checkpoint.state_dict_adapter import (EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent,
+                                                mtp_shared_copies)
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.init import shard_regions
@@ -53,11 +54,18 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
     if (extra := mtp_file(folder)) is not None:
         files.append(extra)
     headers = read_headers(files, config)
+    if with_mtp:
+        check_mtp_order(folder, config, headers)
+    copies = mtp_shared_copies(config, config.num_nextn_predict_layers)
     where = {}
     for name, (file, dtype, shape) in headers.items():
         if name not in want:
             if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
                 continue  # MTP weights the recipe does not train
+            if name in copies:
+                continue  # an MTP layer's copy of the embedding or head (for vLLM): the MTP module uses the main one
+            if 0 in shape:
+                continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
             raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
                              f"such weight{_hint(folder, config)}")
         if shape != want[name]:

@@ -6,7 +6,12 @@ themselves. Two things differ:
   rows) and `mlp.experts.down_proj` [E, D, F]; the release stores one tensor per expert and projection,
   `mlp.experts.{j}.{gate,up,down}_proj.weight`;
 - MTP: axk1 keeps depth k's module under `mtp.{k-1}.`; it is written like DeepSeek-V3's, as an extra layer
-  `model.layers.{num_hidden_layers + k - 1}.*` (its decoder layer's names without `layer.`, `shared_head.norm`).
+  `model.layers.{num_hidden_layers + k - 1}.*` (its decoder layer's names without `layer.`, `shared_head.norm`),
+  with `eh_proj` taking [embedding ‖ hidden state] as DeepSeek-V3's released weights do (axk1/model/mtp.py). Such a
+  layer also holds copies of the shared embedding and head, `embed_tokens.weight` and `shared_head.head.weight`, as
+  DeepSeek-V3's layer 61 does: vLLM's DeepSeek MTP loader reads only that layer's names. axk1's module has no such
+  weights (it uses the main ones), so the copies are not in `to_hf`: `mtp_shared_copies` names them, the writer
+  adds them, load_model checks them equal to the main tensors (checkpoint/hf.py) and init_from skips them.
 A tied lm_head is not written (it is the embedding). As torchtitan's state_dict_adapter.py, the mapping is plain
 functions on names and tensors; reading and writing files is axk1.checkpoint.hf's business. It goes one way: a
 folder is read by the released names to_hf gives the model's own keys (checkpoint/hf.py; hf_sharded.py by its
@@ -47,6 +52,18 @@ def is_mtp(name: str, config: ModelConfig) -> bool:
     """A released name of an MTP layer (DeepSeek-style: a layer index past the main stack)."""
     m = _HF_LAYER.match(name)
     return m is not None and int(m.group(1)) >= config.num_hidden_layers
+
+
+def mtp_shared_copies(config: ModelConfig, depth: int) -> dict[str, str]:
+    """For each of `depth` MTP layers, the released names of its copies of the shared embedding and head → the axk1
+    key (also the released name) of the main tensor each copies."""
+    head = "model.embed_tokens.weight" if config.tie_word_embeddings else "lm_head.weight"
+    out = {}
+    for k in range(depth):
+        layer = config.num_hidden_layers + k
+        out[f"model.layers.{layer}.embed_tokens.weight"] = "model.embed_tokens.weight"
+        out[f"model.layers.{layer}.shared_head.head.weight"] = head
+    return out
 
 
 def may_be_absent(name: str, config: ModelConfig) -> bool:

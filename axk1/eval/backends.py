@@ -246,7 +246,7 @@ def _hf_context(model_id: str, config) -> int | None:
     says (no check then)."""
     from axk1.config import ModelConfig
 
-    if Path(model_id).is_dir() and str(getattr(config, "model_type", "")).lower() in ("axk1", "deepseek_v3"):
+    if Path(model_id).is_dir() and str(getattr(config, "model_type", "")).lower() == "axk1":
         try:
             return ModelConfig.from_pretrained(model_id).context_length
         except (ValueError, TypeError, KeyError, OSError):

@@ -62,8 +62,8 @@ class MTPDrafter:
         entries whose draft logits are wanted: [K, V]."""
         dec = self.decoder
         e_TD = dec.embed_WD.index_select(0, next_ids_T)
-        x_TD = torch.mm(torch.cat([rms_norm_no_grad(h_TD, self.hnorm, self.eps),
-                                   rms_norm_no_grad(e_TD, self.enorm, self.eps)], dim=-1), self.eh_projT_2DD)
+        x_TD = torch.mm(torch.cat([rms_norm_no_grad(e_TD, self.enorm, self.eps),  # embedding first (MTPModule)
+                                   rms_norm_no_grad(h_TD, self.hnorm, self.eps)], dim=-1), self.eh_projT_2DD)
         rot_TRR, bias_1TS = dec.rotation_and_bias(positions_1T, mask_11TS, x_TD.dtype)
         y_TD = dec.layer(self.layer, x_TD, rot_TRR, cache.latent[0], slot, bias_1TS)
         y_KD = y_TD[-1:] if at is None else y_TD.index_select(0, at)

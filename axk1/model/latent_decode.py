@@ -57,6 +57,7 @@ class _Layer:
         self.eps = config.rms_norm_eps
         self.ln_in, self.ln_post_attn = layer.input_layernorm.weight, layer.post_attention_layernorm.weight
         self.q_aT_DQ, self.q_a_norm = attn.q_a_proj.weight.t(), attn.q_a_layernorm.weight
+        self.low_rank_eps = attn.q_a_layernorm.eps  # not rms_norm_eps (axk1.model.mla: LOW_RANK_NORM_EPS)
         self.q_bT = attn.q_b_proj.weight.t()
         self.kv_aT_DL, self.kv_norm = attn.kv_a_proj_with_mqa.weight.t(), attn.kv_a_layernorm.weight
         w_uk_HNC, w_uv_HVC = attn.absorbed_weights()
@@ -150,9 +151,10 @@ class LatentDecoder:
         """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent), A = B*T new tokens."""
         (B, T, S), H, N, C = bias_BTS.shape, self.H, self.N, self.C
         h_AD = rms_norm_no_grad(x_AD, lw.ln_in, lw.eps)
-        q_AHK = torch.mm(rms_norm_no_grad(torch.mm(h_AD, lw.q_aT_DQ), lw.q_a_norm, lw.eps), lw.q_bT).view(B * T, H, -1)
+        q_AQ = rms_norm_no_grad(torch.mm(h_AD, lw.q_aT_DQ), lw.q_a_norm, lw.low_rank_eps)
+        q_AHK = torch.mm(q_AQ, lw.q_bT).view(B * T, H, -1)
         kv_AL = torch.mm(h_AD, lw.kv_aT_DL)
-        latent_AL = torch.cat([rms_norm_no_grad(kv_AL[:, :C], lw.kv_norm, lw.eps),
+        latent_AL = torch.cat([rms_norm_no_grad(kv_AL[:, :C], lw.kv_norm, lw.low_rank_eps),
                                torch.bmm(kv_AL[:, None, C:], rot_ARR).view(B * T, -1)], dim=1)
         if latent_AL.dtype != cache_BSL.dtype:
             latent_AL = latent_AL.to(cache_BSL.dtype)

@@ -23,6 +23,11 @@ from axk1.model.kv_cache import store_latent
 from axk1.model.norm import RMSNorm
 from axk1.model.rope import apply_rope
 
+# The eps of the two low-rank norms (q_a_layernorm, kv_a_layernorm): fixed, not config.rms_norm_eps, as DeepSeek-V3's
+# reference code and transformers' AXK1 build them (RMSNorm's default). With another rms_norm_eps, using it here made
+# a config axk1 writes load in transformers as a different model (logits 1.3e-4 apart at 1e-5, 2.0 at 1e-2).
+LOW_RANK_NORM_EPS = 1e-6
+
 
 class MLA(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
@@ -34,10 +39,10 @@ class MLA(nn.Module):
         self.scale = config.softmax_scale()
         D, H = config.hidden_size, config.num_attention_heads
         self.q_a_proj = nn.Linear(D, config.q_lora_rank, bias=False)
-        self.q_a_layernorm = RMSNorm(config.q_lora_rank, config.rms_norm_eps)
+        self.q_a_layernorm = RMSNorm(config.q_lora_rank, LOW_RANK_NORM_EPS)
         self.q_b_proj = nn.Linear(config.q_lora_rank, H * config.qk_head_dim, bias=False)
         self.kv_a_proj_with_mqa = nn.Linear(D, config.kv_lora_rank + config.qk_rope_head_dim, bias=False)
-        self.kv_a_layernorm = RMSNorm(config.kv_lora_rank, config.rms_norm_eps)
+        self.kv_a_layernorm = RMSNorm(config.kv_lora_rank, LOW_RANK_NORM_EPS)
         self.kv_b_proj = nn.Linear(config.kv_lora_rank, H * (config.qk_nope_head_dim + config.v_head_dim), bias=False)
         self.o_proj = nn.Linear(H * config.v_head_dim, D, bias=False)
         # Context parallelism (set from outside, axk1/parallel/context_parallel.py): gathers the compressed

@@ -5,15 +5,19 @@ any tensor is read, then the newest complete checkpoint loaded and its train sta
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from axk1.checkpoint.dcp import TRAIN_STATE, agreed_steps, resume_latest, step_dir
+from axk1.checkpoint.mtp_order import convert_resumed_, hidden_first
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.train.recipe import Recipe
+
+log = logging.getLogger(__name__)
 
 # What a resumed run may change: the layout and memory knobs (same objective, same data; micro_batch only regroups
 # the token-weighted sums), where it writes and logs, how often it checkpoints and validates, when it stops, the
@@ -98,4 +102,9 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
         raise ValueError(f"{where} says step {counters['step']}, not its folder's {step}: the folder was copied or "
                          "renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
                          "step's name) and resume again")
+    if hidden_first(saved):  # trained before axk1 took DeepSeek-V3's released order (checkpoint/mtp_order.py)
+        converted = convert_resumed_(model, optimizer)
+        log.warning("resume: %s trained MTP with eh_proj reading [hidden state, embedding], axk1's order before it "
+                    "took DeepSeek-V3's released one; %s and its optimizer moments now have their halves swapped (the "
+                    "same function, embedding first)", step_dir(root, step), ", ".join(converted) or "no eh_proj")
     return step, saved

@@ -23,6 +23,7 @@ import torch
 from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
 from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
+from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER
 from axk1.checkpoint.run_lock import run_locks
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -337,7 +338,8 @@ class Trainer:
         s = self.state
         train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
-                       "mtp_depth": self.recipe.model.mtp_depth, "run": self.definition,
+                       "mtp_depth": self.recipe.model.mtp_depth, MTP_ORDER: EMBEDDING_FIRST,
+                       "run": self.definition,
                        KEEP_ROUTER_BIAS: self.recipe.keeps_router_bias,
                        **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {}),
                        **({"init_from": str(self.init_from)} if self.init_from else {})}
