@@ -69,6 +69,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
             "content_type": page.content_type, "charset": charset, "title": result.title}
     if repairs:
         meta["charset_repairs"] = repairs
+    if result.controls_removed:
+        meta["control_chars_removed"] = result.controls_removed
     if page.record_id:
         meta["warc_record_id"] = page.record_id
     if page.digest:
