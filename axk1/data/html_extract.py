@@ -52,6 +52,10 @@ class WebConfig:
     def __post_init__(self) -> None:
         if self.favor not in FAVOR:
             raise ValueError(f"web.favor = {self.favor!r}: use one of {', '.join(FAVOR)}")
+        # no "0: no bound" here, as its siblings have: 0 failed every page as too_large, and the run ended 0
+        if not (isinstance(self.max_page_bytes, int) and self.max_page_bytes > 0):
+            raise ValueError(f"web.max_page_bytes = {self.max_page_bytes!r}: give a whole number of bytes over 0 "
+                             f"(a larger page fails as too_large; default {4 << 20})")
         if not (isinstance(self.max_page_elements, int) and self.max_page_elements >= 0):
             raise ValueError(f"web.max_page_elements = {self.max_page_elements!r}: give a whole number of elements "
                              "(0 for no bound)")
