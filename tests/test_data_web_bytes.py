@@ -28,7 +28,8 @@ def test_utf16_without_a_byte_order_mark_is_read_as_utf16(page, codec):
 def test_stray_nul_bytes_are_dropped_and_said():
     notes = []
     text, codec = decode_html(EN.replace("ferry", "fer\x00ry").encode(), "", notes)
-    assert (text, codec) == (EN, "utf-8") and notes == [f"8 NUL bytes dropped, the first at byte {EN.index('ferry') + 3}"]
+    first = EN.index("ferry") + 3
+    assert (text, codec) == (EN, "utf-8") and notes == [f"8 NUL bytes dropped, the first at byte {first}"]
     text, codec = decode_html(KO.replace("서울", "서\x00울").encode("cp949"), "text/html; charset=euc-kr")
     assert (text, codec) == (KO, "cp949")  # (CP949 with NULs did not read as a page: undecodable)
 
