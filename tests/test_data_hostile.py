@@ -10,6 +10,7 @@ import io
 import json
 import os
 
+import pytest
 import zstandard
 
 from axk1.data.failure import Failure
@@ -81,6 +82,17 @@ def test_files_that_are_not_regular_or_give_nothing_are_inputs_that_fail(tmp_pat
     assert _reasons(_read(tmp_path / "blank.jsonl")) == ["no_records"]
     (tmp_path / "empty.jsonl").write_text("")
     assert _read(tmp_path / "empty.jsonl") == []  # an empty file holds no input
+
+
+@pytest.mark.parametrize("name,kind", [("aborted.jsonl.gz", "jsonl"), ("aborted.warc.gz", "warc"),
+                                       ("aborted.warc", "warc")])
+def test_a_zero_byte_crawl_or_gzip_file_fails(tmp_path, name, kind):
+    """No gzip stream and no crawl is zero bytes (a download that stopped): such a file was in no line of the
+    accounting, neither failed nor "not read" (a zero-byte .zst, .bz2 or .xz failed already, as cut short)."""
+    (tmp_path / name).write_bytes(b"")
+    spec = SourceConfig(name="in", type=kind, path=str(tmp_path))
+    assert [(f.id, f.reason) for f in read_source_file(spec, tmp_path / name)] == [
+        (f"in/{name}", "empty_file (0 bytes: a download or write that stopped before its first byte)")]
 
 
 def test_symlinked_folders_are_followed_once_and_a_loop_ends(tmp_path):

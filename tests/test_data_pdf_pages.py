@@ -1,6 +1,8 @@
 """PDF pages as scanners and office tools leave them: turned by /Rotate, with filled form fields; and the reasons
 given for files PDFium cannot open, which must be the file's own, not an earlier file's."""
 
+from pathlib import Path
+
 import pypdfium2 as pdfium
 import pytest
 
@@ -50,6 +52,18 @@ def test_a_filled_form_fields_value_is_text(tmp_path):
     """An application form filled in a viewer: the value lives in the field, not the page content, and was lost."""
     form = render_form_pdf(tmp_path / "form.pdf", "Hong Gildong 2041")
     assert "Hong Gildong 2041" in extract_pdf(form).text
+
+
+FORMS = Path(__file__).parent / "fixtures" / "pdf_forms"  # real forms from pypdf's sdist (SOURCES.md there)
+
+
+@pytest.mark.parametrize("name,values", [("libreoffice-form.pdf", ["Alice", "Bob"]), ("form_evince.pdf", ["bar"])])
+def test_values_real_form_writers_leave_to_the_viewer_are_text(name, values):
+    """LibreOffice and Evince store a field's value without drawing it (pdftotext prints it): flattening drew
+    nothing for them until the document's form was set up before its pages loaded."""
+    text = extract_pdf(FORMS / name, PdfConfig(ocr="none")).text
+    assert all(v in text.split() for v in values), text
+    assert ("Example for a Form" if name.startswith("libre") else "foo") in text  # the page's own text stays
 
 
 def _no_pages_pdf(path):

@@ -118,3 +118,24 @@ def test_the_deadline_lets_a_finaliser_finish_and_stops_the_page_after_it():
     finally:
         sys.unraisablehook = hook
     assert finished == [True] and dropped == []
+
+
+
+@pytest.mark.parametrize("section,setting,value,edge,says", [
+    ("web", "max_page_bytes", 0, 1, "web.max_page_bytes = 0: give a whole number of bytes over 0"),
+    ("web", "max_page_bytes", -1, 1, "web.max_page_bytes = -1: give a whole number of bytes over 0"),
+    ("site_boilerplate", "min_share", 7, 1, r"filters.site_boilerplate.min_share = 7(\.0)?: give a share .* \[0, 1\]"),
+    ("site_boilerplate", "min_share", -0.1, 0, r"filters.site_boilerplate.min_share = -0.1: give a share"),
+    ("site_boilerplate", "min_pages", -3, 2, "filters.site_boilerplate.min_pages = -3: give a whole number of pages"),
+    ("site_boilerplate", "min_pages", 1, 2, "filters.site_boilerplate.min_pages = 1: give a whole number of pages")])
+def test_settings_out_of_range_are_refused_at_load(section, setting, value, edge, says):
+    """Each was taken: max_page_bytes = 0 failed every page as too_large and the run ended 0; min_share = 7 removed
+    no line, min_pages = 1 or -3 every line of a site's only page. The range's edge is taken."""
+    def load(v):
+        raw = {"sources": [{"type": "warc", "path": "x"}], "run": {"stages": ["extract"]}}
+        raw.update({"web": {setting: v}} if section == "web" else {"filters": {section: {setting: v}}})
+        return config_from_dict(raw)
+
+    with pytest.raises(ValueError, match=says):
+        load(value)
+    load(edge)

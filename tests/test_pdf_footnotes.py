@@ -39,7 +39,7 @@ def test_marks_are_left_out_and_a_footnotes_number_stands_apart(tmp_path):
 
 
 def test_strip_marks_on_its_own():
-    boxes = {i: (10.0, 0.0) for i in range(40)}
+    boxes = {i: (10.0, 0.0, 0.0) for i in range(40)}  # (size, box bottom, baseline)
 
     def probe(i):
         return boxes[i]
@@ -47,8 +47,70 @@ def test_strip_marks_on_its_own():
     # a mark after a full stop, and an exponent (PDFium puts a raised digit after a short glyph of a font that
     # is not embedded on a line of its own, so these are not drawn)
     body = "코드가1 데비안 3.14와 x2 그리고 끝.5"
-    boxes[3] = (6.0, 4.0)     # 1: small and raised, after a word: a mark
-    boxes[16] = (6.0, 4.0)    # 2 of x2: after one Latin letter, an exponent
-    boxes[24] = (6.0, 4.0)    # 5 after 끝.: a mark
+    boxes[3] = (6.0, 4.0, 4.0)     # 1: small and raised, after a word: a mark
+    boxes[16] = (6.0, 4.0, 4.0)    # 2 of x2: after one Latin letter, an exponent
+    boxes[24] = (6.0, 4.0, 4.0)    # 5 after 끝.: a mark
     assert strip_marks(body, 10.0, probe) == ("코드가 데비안 3.14와 x2 그리고 끝.", 2)
-    assert strip_marks("판별식은 b2 − 4ac", 10.0, lambda i: (6.0, 4.0) if i == 6 else (10.0, 0.0))[1] == 0
+    assert strip_marks("판별식은 b2 − 4ac", 10.0, lambda i: (6.0, 4.0, 4.0) if i == 6 else (10.0, 0.0, 0.0))[1] == 0
+
+
+BODY = ["Surgery is the primary treatment for most differentiated thyroid carcinomas, and the extent",
+        "of the operation depends on the size of the tumor, the findings of the ultrasound and the",
+        "results of the biopsy. A lobectomy is enough for many small tumors confined to one lobe,",
+        "while a total thyroidectomy is advised when the tumor is large or has spread to the nodes."]
+
+
+def render_lettered_pdf(path, matrix_sizes: bool = False):
+    """Two footnotes numbered with raised lowercase letters, as a table's notes are (an NCCN guideline, pypdf's
+    issue-604.pdf: `ᵈMinimally invasive ...` read as `dMinimally`). `matrix_sizes`: sizes set by the text matrix
+    over a 1-point font, as InDesign and Quartz write them (PDFium then says 1 for the mark and its text alike),
+    the mark at 0.8 of its text's size, as that guideline sets it."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path))
+    c.setFont("Helvetica", 11)
+    for k, line in enumerate(BODY):
+        c.drawString(72, 700 - 14 * k, line)
+    for y, mark, text in ((120, "d", "Minimally invasive follicular carcinoma is an encapsulated tumor."),
+                          (100, "e", "Formerly called the encapsulated follicular variant of the carcinoma.")):
+        t = c.beginText()
+        if matrix_sizes:
+            t.setTextTransform(8, 0, 0, 8, 72, y + 3)
+            t.setFont("Helvetica", 1)
+            t.textOut(mark)
+            t.setTextTransform(10, 0, 0, 10, 72 + stringWidth(mark, "Helvetica", 8), y)
+            t.textOut(text)
+        else:
+            t.setTextOrigin(72, y)
+            t.setFont("Helvetica", 6)
+            t.setRise(3)
+            t.textOut(mark)
+            t.setFont("Helvetica", 10)
+            t.setRise(0)
+            t.textOut(text)
+        c.drawText(t)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_a_footnote_lettered_at_a_line_start_stands_apart(tmp_path):
+    for matrix_sizes in (False, True):
+        res = extract_pdf(render_lettered_pdf(tmp_path / f"fn{matrix_sizes}.pdf", matrix_sizes), PdfConfig(ocr="none"))
+        lines = res.text.split("\n")
+        assert lines[-2:] == ["d Minimally invasive follicular carcinoma is an encapsulated tumor.",
+                              "e Formerly called the encapsulated follicular variant of the carcinoma."], matrix_sizes
+        assert lines[0] == " ".join(BODY) and res.dropped.get("footnote_marks", 0) == 0
+
+
+def test_a_lowercase_word_at_a_line_start_is_no_mark():
+    """A letter is a mark only when smaller than the text after it and its baseline raised against the text's
+    (a g's box hangs below its baseline: `gEstimated` stayed glued when box bottoms were compared)."""
+    def probe(i):
+        return (10.0, 0.0, 0.0)
+
+    assert strip_marks("aThis line starts glued", 10.0, probe) == ("aThis line starts glued", 0)
+    assert strip_marks("dMinimally", 10.0, lambda i: (8.0, 3, 3) if i == 0 else (10.0, 0, 0)) == ("d Minimally", 0)
+    assert strip_marks("gEstimated", 10.0, lambda i: (8.0, 1, 3) if i == 0 else (10.0, 0, 0)) == ("g Estimated", 0)
+    assert strip_marks("dMinimally", 10.0, lambda i: (8.0, 1, 1) if i == 0 else (10.0, 0, 0))[0] == "dMinimally"

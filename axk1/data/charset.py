@@ -3,7 +3,9 @@
 Korean sites still serve EUC-KR, and what they call EUC-KR is in practice CP949 (Windows' superset, which
 adds the 8,822 syllables EUC-KR lacks), so EUC-KR is always decoded as CP949, as browsers do (the WHATWG
 Encoding Standard maps both labels to one decoder). Order:
-  1. a byte-order mark;
+  1. a byte-order mark; else UTF-16 without one, where NUL bytes fill one byte of each pair (ASCII markup in
+     UTF-16, `<\0h\0`), which was read as UTF-8 into markup full of U+FFFD; any other NUL byte is dropped (said in
+     `notes`): lxml made each one a U+FFFD (`fer\0ry` -> `fer\ufffdry`);
   2. strict UTF-8, when the page has non-ASCII bytes: multi-byte UTF-8 that decodes is next to never another
      charset, and pages that declare EUC-KR or Latin-1 while serving UTF-8 are common (a template or a server
      default left behind);
@@ -95,6 +97,12 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
         # ended its WARC file's reader: such a page is decoded as one without a mark
         if payload.startswith(bom) and (text := attempt(codec)) is not None:
             return text, codec
+    if (codec := utf16_without_bom(payload)) and (text := attempt(codec)) is not None and _reads_as_html(text):
+        return text, codec
+    if (nuls := payload.count(0)):  # no NUL byte is part of a character in UTF-8, CP949 or any charset tried below
+        if notes is not None:
+            notes.append(f"{nuls} NUL bytes dropped, the first at byte {payload.index(0)}")
+        payload = payload.replace(b"\x00", b"")
 
     if not payload.isascii() and (text := attempt("utf-8")) is not None:
         return text, "utf-8"
@@ -126,6 +134,23 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
         if (text := attempt(codec)) is not None and _reads_as_html(text):
             return text, codec
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {note})")
+
+
+def utf16_without_bom(payload: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" for bytes that look like UTF-16 without a byte-order mark: in the first 4 KiB,
+    NUL bytes in at least 10% of the byte pairs (ASCII in UTF-16 is `<\0h\0`; a Korean page's markup, spaces and
+    digits are ASCII), mostly in the same place of the pair: the other holds a NUL only in a character U+xx00 (가,
+    관, 글 are U+AC00, U+AD00, U+AE00). Bytes of an even length only (a cut one does not decode strictly). Else
+    None; the caller also asks that the text reads as HTML."""
+    if len(payload) % 2 or len(payload) < 16:
+        return None
+    sample = payload[:4096]
+    pairs = len(sample) // 2
+    high, low = sample[1::2].count(0), sample[0::2].count(0)  # NULs as the high byte of little-endian pairs, ...
+    for nuls, other, codec in ((high, low, "utf-16-le"), (low, high, "utf-16-be")):
+        if nuls >= 0.1 * pairs and other <= 0.25 * nuls:
+            return codec
+    return None
 
 
 # A repair drops at most this many stray bytes, and at most one per STRAY_SPACING bytes of the payload

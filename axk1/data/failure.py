@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from datatrove.data import Document
 
@@ -19,3 +20,16 @@ class Failure:
     def document(self) -> Document:
         return Document(text="", id=self.id, metadata={"failure_reason": self.reason, "source": self.source,
                                                        "path": self.path})
+
+
+def gave_nothing(path: Path, source_type: str) -> str | None:
+    """Why a file that gave no record at all fails, or None where nothing is what it holds. Bytes that held no
+    record: "no_records". Zero bytes: "empty_file" for a crawl (a WARC holds a record at least) or a gzip file
+    (a gzip stream is 20 bytes at least; Python reads zero bytes as an empty one, where zstd, bz2 and xz fail them
+    as cut short), a download or write that stopped before its first byte, which was in no line of the
+    accounting; an empty .jsonl is an empty dataset."""
+    if path.stat().st_size:
+        return "no_records"
+    if source_type == "warc" or path.name.lower().endswith(".gz"):
+        return "empty_file (0 bytes: a download or write that stopped before its first byte)"
+    return None

@@ -12,6 +12,10 @@ elements fails as "too_complex" before extraction, and an extraction running pas
 and fails as "extract_timeout" (a SIGALRM timer: on a process's main thread, where every executor runs its tasks;
 elsewhere only the element bound applies). A page nested past the parser's depth limit is parsed again with its
 nesting bounded (axk1/data/html_nesting.py) rather than cut where the parser stopped.
+
+Characters an XML tree cannot hold (C0 controls, U+FFFE, U+FFFF), written out or as references (`&#8;`), are
+removed before parsing, as text sources remove them (`strip_controls`): lxml keeps them in its tree, and trafilatura
+then found no text on the page at all (one ESC of pasted terminal colours lost a whole page as "no_main_text").
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from axk1.data.html_nesting import bound_nesting
-from axk1.text.korean import normalize_text
+from axk1.text.korean import normalize_text, strip_controls
 
 FAVOR = ("recall", "precision", "balanced")
 # lxml refuses a str that still carries an XML declaration naming an encoding (the text is decoded already).
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+# a numeric character reference (browsers read one without its `;` too)
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));?")
 
 
 @dataclass
@@ -46,6 +52,10 @@ class WebConfig:
     def __post_init__(self) -> None:
         if self.favor not in FAVOR:
             raise ValueError(f"web.favor = {self.favor!r}: use one of {', '.join(FAVOR)}")
+        # no "0: no bound" here, as its siblings have: 0 failed every page as too_large, and the run ended 0
+        if not (isinstance(self.max_page_bytes, int) and self.max_page_bytes > 0):
+            raise ValueError(f"web.max_page_bytes = {self.max_page_bytes!r}: give a whole number of bytes over 0 "
+                             f"(a larger page fails as too_large; default {4 << 20})")
         if not (isinstance(self.max_page_elements, int) and self.max_page_elements >= 0):
             raise ValueError(f"web.max_page_elements = {self.max_page_elements!r}: give a whole number of elements "
                              "(0 for no bound)")
@@ -66,6 +76,7 @@ class _Overtime(BaseException):
 class Extracted:
     text: str
     title: str = ""
+    controls_removed: int = 0  # control characters (and references to them) taken out of the page before parsing
 
 
 def extract_main_text(html: str, url: str | None = None, config: WebConfig | None = None) -> Extracted:
@@ -74,6 +85,7 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
     from lxml import etree
 
     cfg = config or WebConfig()
+    html, removed = _without_controls(html)
     try:
         with _deadline(cfg.max_extract_seconds):
             try:
@@ -91,7 +103,30 @@ def extract_main_text(html: str, url: str | None = None, config: WebConfig | Non
     except _Overtime:
         raise ExtractLimit(f"extract_timeout (over [web] max_extract_seconds = {cfg.max_extract_seconds:g} s)") \
             from None
-    return Extracted(normalize_text(text or "").strip(), normalize_text(title))
+    return Extracted(normalize_text(text or "").strip(), normalize_text(title), removed)
+
+
+def _without_controls(html: str) -> tuple[str, int]:
+    """The page without the characters an XML tree cannot hold, written out or as references, and how many were
+    removed (strip_controls: a line or page break among them becomes a newline)."""
+    if "&#" in html:
+        html = _CHAR_REF.sub(_control_ref, html)
+    return strip_controls(html)
+
+
+def _control_ref(m: re.Match) -> str:
+    """A reference to a control character or a noncharacter as that character, for strip_controls to remove; one to
+    no character at all (a surrogate, past U+10FFFF: lxml makes it U+FFFD) as a NUL, removed alike. Any other
+    reference stays for the parser (`&#150;` is CP1252's dash, as browsers read it)."""
+    digits = (m.group(1) or m.group(2)).lstrip("0")
+    if len(digits) > 8:  # (int() refuses a number of over 4,300 digits)
+        return "\x00"
+    code = int(digits or "0", 16 if m.group(1) else 10)
+    if code < 0x20 and code not in (0x9, 0xA, 0xD) or code in (0xFFFE, 0xFFFF):
+        return chr(code)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return "\x00"
+    return m.group()
 
 
 def _parse(html: str):

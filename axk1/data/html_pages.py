@@ -1,13 +1,15 @@
 """Web pages as Documents, for the `warc` source (records of a crawl) and the `html` source (a folder of saved
 pages): decode the bytes (axk1/data/charset.py), extract the main text (axk1/data/html_extract.py), keep the URL,
 fetch date, content type, charset and title in the metadata. Each page becomes a Document or a Failure with its
-reason (undecodable, no_main_text, extract_error, too_complex, extract_timeout, too_deep, and the WARC reader's
-not_html / http_status_* / too_large / unsupported_encoding / unsupported_format / digest_mismatch / broken_record).
+reason (undecodable, no_main_text, extract_error, too_complex, extract_timeout, too_deep; a saved page's not_html,
+too_large, broken_gzip; and the WARC reader's not_html / http_status_* / too_large / unsupported_encoding /
+unsupported_format / digest_mismatch / broken_record).
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
@@ -19,6 +21,7 @@ from datatrove.data import Document
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.failure import Failure
 from axk1.data.html_extract import ExtractLimit, WebConfig, extract_main_text
+from axk1.data.sniff import GZIP, binary_kind
 from axk1.data.url_filter import ascii_host
 from axk1.data.warc import Skipped, WebPage, read_warc
 
@@ -69,6 +72,8 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
             "content_type": page.content_type, "charset": charset, "title": result.title}
     if repairs:
         meta["charset_repairs"] = repairs
+    if result.controls_removed:
+        meta["control_chars_removed"] = result.controls_removed
     if page.record_id:
         meta["warc_record_id"] = page.record_id
     if page.digest:
@@ -96,15 +101,39 @@ def file_url(spec, rel: str) -> str:
 
 
 def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
-    """One saved page of an `html` source; its file time stands for the fetch date."""
+    """One saved page of an `html` source; its file time stands for the fetch date. A page saved gzip-compressed,
+    as its server sent it, is inflated; a file of another kind (a PDF, an image) is no page: not_html."""
 
     item_id = f"{spec.name}/{rel}"
     size = path.stat().st_size
     if size > cfg.max_page_bytes:
         return Failure(item_id, f"too_large ({size} bytes)", spec.name, rel)
     fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    page = WebPage(file_url(spec, rel), fetched, "", path.read_bytes())
+    payload = path.read_bytes()
+    if payload.startswith(GZIP):
+        try:
+            payload = _gunzipped(payload, cfg.max_page_bytes)
+        except ValueError as e:
+            return Failure(item_id, f"broken_gzip (a gzip-compressed page whose stream {e})", spec.name, rel)
+        if len(payload) > cfg.max_page_bytes:
+            return Failure(item_id, f"too_large (over {cfg.max_page_bytes} bytes inflated)", spec.name, rel)
+    if kind := binary_kind(payload):
+        return Failure(item_id, f"not_html ({kind}, in a file named {path.suffix})", spec.name, rel)
+    page = WebPage(file_url(spec, rel), fetched, "", payload)
     return page_document(page, item_id, base, cfg, spec.name, rel)
+
+
+def _gunzipped(data: bytes, limit: int) -> bytes:
+    """A gzip stream inflated up to limit + 1 bytes (a bomb stops there); ValueError saying why when it does not
+    inflate whole."""
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise ValueError(f"does not inflate: {e}") from None
+    if not inflate.eof and len(out) <= limit:
+        raise ValueError("ends early (the file is cut short)")
+    return out
 
 
 def _site_host(site: str) -> str:

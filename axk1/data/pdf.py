@@ -154,6 +154,7 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     budget = OcrBudget(cfg.ocr_page_timeout_s, time.monotonic() + left - min(15.0, 0.1 * cfg.timeout_s))
     pdf = _open(source)
     try:
+        pdf.init_forms()  # before any page loads: flattening then draws each field's value (_flattened_page)
         layers = [_text_layer(_flattened_page(pdf, i)) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
@@ -166,8 +167,10 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
 
 def _flattened_page(pdf, index: int):
     """Page `index` with its form fields and annotations drawn into its content, as a viewer shows them: a filled
-    form field's value is no text of the page until then, and was lost (pdftotext prints it). PDFium re-reads the
-    content only when the page is loaded again. Only the document in memory changes."""
+    form field's value is no text of the page until then, and was lost (pdftotext prints it). The document's form
+    must be set up (init_forms) before its pages load: without it, only a field that carries its own appearance is
+    drawn, and the values LibreOffice and Evince leave to the viewer to draw were lost ("Alice", "Bob"). PDFium
+    re-reads the content only when the page is loaded again. Only the document in memory changes."""
     import pypdfium2.raw as raw
 
     page = pdf[index]

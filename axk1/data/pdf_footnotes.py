@@ -2,11 +2,15 @@
 
 PDFium gives them as plain digits, so a mark read into the word beside it (`WYG4과는`, `코드가1 데비안`) and a
 footnote's own number into its first word (`5소문에 의하면`, lshort-ko.pdf). A mark is one or two digits (and a
-closing parenthesis: `1)`) set smaller than the line (under 0.8 of its size) and raised (its bottom a fifth of an
+closing parenthesis: `1)`) set smaller than the line (under 0.85 of its size: an NCCN guideline sets its marks at
+0.8 to 0.82) and raised (its bottom a fifth of an
 em above the character beside it). In the text a mark is left out and counted (`footnote_marks`), as the
 hand-checked references do; at the start of a line it is the footnote's number and stays, set apart by a space.
 A raised digit after a single letter or before a math sign (`b² − 4ac`) or a fraction slash (`¹／₂`) is kept:
-an exponent, not a mark.
+an exponent, not a mark. A footnote numbered with a lowercase letter (a table's notes: `ᵈMinimally invasive`, an
+NCCN guideline) is told at a line's start by the same evidence, smaller and raised against its text, and set
+apart alike (`d Minimally`, as pdftotext gives it); within a line a raised letter is left as it is. Where the
+text matrix sets the size (Tf 1: PDFium says 1 for every character), a character's size is the matrix's scale.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Callable
 
 _MARK_RE = re.compile(r"\d{1,2}\)?")
 _MATH_AFTER = set("／/⁄−-+=×·^") | {"\u2212"}
-Probe = Callable[[int], tuple[float, float]]  # offset in the line -> (font size, bottom of its box)
+LETTER_MARKS = set("abcdefghijklmnopqrstuvwxyz")
+Probe = Callable[[int], tuple[float, float, float]]  # offset in the line -> (font size, bottom of its box, baseline)
 
 
 def _word_end(body: str, i: int) -> int | None:
@@ -34,28 +39,30 @@ def _word_end(body: str, i: int) -> int | None:
 
 def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
     """`body` without its footnote marks (a leading one kept as the footnote's number, then a space), and how
-    many were left out. `probe` gives a character's font size and box bottom; only digits are probed."""
-    if not any(ch.isdigit() for ch in body):
-        return body, 0
+    many were left out. `probe` gives a character's font size, box bottom and baseline; only digits, and a
+    lowercase letter that starts the line, are probed."""
     out: list[str] = []
     pos = dropped = 0
+    if body[:1] in LETTER_MARKS and _numbers_its_text(body, 1, probe, baseline=True):
+        out.append(body[0] + " ")
+        pos = 1
+    if not any(ch.isdigit() for ch in body):
+        return "".join(out) + body[pos:], 0
     for m in _MARK_RE.finditer(body):
         i, j = m.start(), m.end()
         if (i and body[i - 1].isdigit()) or (j < len(body) and body[j].isdigit()):
             continue  # part of a longer number
-        mark_size, mark_bottom = probe(i)
-        if not mark_size:
+        if i == 0:
+            if _numbers_its_text(body, j, probe):
+                out.append(body[pos:j] + " ")
+                pos = j
             continue
-        if i == 0:  # the footnote's own number, glued to its text: smaller than it and raised
-            if j < len(body) and body[j] != " ":
-                next_size, next_bottom = probe(j)
-                if mark_size < 0.8 * next_size and mark_bottom > next_bottom + 0.2 * next_size:
-                    out.append(body[pos:j] + " ")
-                    pos = j
+        mark_size, mark_bottom, _ = probe(i)
+        if not mark_size:
             continue
         after = body[j:j + 2].strip()[:1]
         end = _word_end(body, i)
-        if mark_size >= 0.8 * size or after in _MATH_AFTER or end is None:
+        if mark_size >= 0.85 * size or after in _MATH_AFTER or end is None:
             continue
         if probe(end)[1] + 0.2 * size >= mark_bottom:
             continue  # not raised above the word's last letter: a subscript, or a digit set small on the line
@@ -64,3 +71,15 @@ def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
         dropped += 1
     out.append(body[pos:])
     return "".join(out), dropped
+
+
+def _numbers_its_text(body: str, j: int, probe: Probe, baseline: bool = False) -> bool:
+    """Whether body[:j], at a line's start, is the footnote's own number or letter glued to its text: smaller
+    than the text after it (under 0.85 of its size: the NCCN guideline sets its letters at 0.8 exactly) and
+    raised against it by a fifth of an em: a digit's box bottom against the text's, a letter's baseline (the
+    box of a g, p or q hangs below it)."""
+    if j >= len(body) or body[j] == " ":
+        return False
+    (mark_size, *mark), (next_size, *after) = probe(0), probe(j)
+    k = 1 if baseline else 0
+    return bool(mark_size) and mark_size < 0.85 * next_size and mark[k] > after[k] + 0.2 * next_size

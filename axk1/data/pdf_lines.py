@@ -14,7 +14,7 @@ import ctypes
 import re
 from dataclasses import dataclass
 
-from axk1.data.pdf_footnotes import strip_marks
+from axk1.data.pdf_footnotes import LETTER_MARKS, strip_marks
 from axk1.text.korean import is_wide
 
 
@@ -90,6 +90,25 @@ def read_lines(page, textpage) -> PageLines:
     l_, r_, b_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     loose = raw.FS_RECTF()
 
+    matrix = raw.FS_MATRIX()
+
+    def font_size(ci: int) -> float:
+        """A character's font size for the line it starts; where the text matrix sets the size (Tf 1, as Quartz
+        and InDesign write it, and PDFium says 1) the height of its loose box (the font's ascent to descent)."""
+        size = raw.FPDFText_GetFontSize(handle, ci) or 0.0
+        if size < 3:
+            raw.FPDFText_GetLooseCharBox(handle, ci, loose)
+            size = max(loose.top - loose.bottom, 1.0)
+        return size
+
+    def type_size(ci: int) -> float:
+        """A character's font size; where the text matrix sets it, times the matrix's scale: a footnote mark set
+        in 8 points and its text in 10 both said 1, and the mark was never smaller than its text."""
+        size = raw.FPDFText_GetFontSize(handle, ci)
+        if size < 3 and raw.FPDFText_GetMatrix(handle, ci, matrix):
+            size *= abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5
+        return size
+
     def box(ci: int) -> tuple[float, float]:
         raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
         return l_.value, r_.value
@@ -115,9 +134,7 @@ def read_lines(page, textpage) -> PageLines:
         x0, x1 = box(ci0)[0], box(ci1)[1]
         raw.FPDFText_GetLooseCharBox(handle, ci0, loose)
         y0, y1 = loose.bottom, loose.top
-        size = raw.FPDFText_GetFontSize(handle, ci0) or 0.0
-        if size < 3:  # size set by the text matrix (Tf 1, as Quartz writes it): the line height stands in
-            size = max(y1 - y0, 1.0)
+        size = font_size(ci0)
         vertical = False
         if len(body) >= 3 and x1 - x0 < 1.6 * size and all(is_wide(ch) or ch == " " for ch in body):
             cells = []  # perhaps a column of touching syllables PDFium made one line: its height and word spaces
@@ -131,16 +148,19 @@ def read_lines(page, textpage) -> PageLines:
                 y0, y1 = min(c[3] for c in cells), max(c[4] for c in cells)
         marks = 0
         if not vertical:
-            def probe(offset: int, first: int = first) -> tuple[float, float]:
+            def probe(offset: int, first: int = first) -> tuple[float, float, float]:
                 ci = char_index(first + offset)
                 raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
-                return raw.FPDFText_GetFontSize(handle, ci), b_.value
+                bottom = b_.value
+                raw.FPDFText_GetCharOrigin(handle, ci, l_, b_)
+                return type_size(ci), bottom, b_.value
 
             read, (body, marks) = body, strip_marks(body, size, probe)
-            if body[:1].isdigit() and marks == 0 and " " in body[:4]:  # a footnote: its text's size, not its mark's
+            numbered = body[:1].isdigit() and " " in body[:4] or body[:1] in LETTER_MARKS and body[1:2] == " "
+            if numbered and marks == 0:  # a footnote: its text's size, not its mark's
                 k = body.index(" ")  # where its text starts in what PDFium read: after the space there, or at the
                 start = k + 1 if read[k] == " " else k  # space strip_marks put between a glued number and it
-                size = raw.FPDFText_GetFontSize(handle, char_index(first + start)) or size
+                size = font_size(char_index(first + start))
         if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
             hidden += 1  # outside the crop box: not on the visible page
             continue

@@ -43,6 +43,16 @@ class SiteBoilerplateConfig:
     min_pages: int = 3       # a line is boilerplate on at least this many pages of its site ...
     min_share: float = 0.2   # ... and on at least this share of them
 
+    def __post_init__(self) -> None:
+        # out of range, each was taken in silence: min_share = 7 removes no line, and min_pages = 1 or -3 every line
+        # of a site's only page (excluded as site_boilerplate_only)
+        if not (isinstance(self.min_pages, int) and self.min_pages >= 2):
+            raise ValueError(f"filters.site_boilerplate.min_pages = {self.min_pages!r}: give a whole number of pages, "
+                             "2 or more (a line on one page is no repetition; default 3)")
+        if not (isinstance(self.min_share, (int, float)) and 0 <= self.min_share <= 1):
+            raise ValueError(f"filters.site_boilerplate.min_share = {self.min_share!r}: give a share of a site's "
+                             "pages in [0, 1] (default 0.2)")
+
 
 def _counted(line: str) -> bool:
     """A line that can be a site's template text: one with a letter or digit. A line of markup alone (a Markdown

@@ -24,7 +24,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.charset import text_not_utf8
-from axk1.data.failure import Failure
+from axk1.data.failure import Failure, gave_nothing
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
 from axk1.json_text import JsonError, has_surrogate, parse_json
 from axk1.text.korean import normalize_text, strip_controls
@@ -169,8 +169,8 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         what = str(e) if isinstance(e, OSError) else f"{type(e).__name__}: {str(e)[:300]}"
         yield Failure(item_id, f"unreadable: {what}" + (f" (after {n} records)" if n else ""), spec.name, rel)
         return
-    if n == 0 and path.is_file() and path.stat().st_size > 0:  # a file that gave nothing at all is still an input
-        yield Failure(item_id, "no_records", spec.name, rel)
+    if n == 0 and path.is_file() and (reason := gave_nothing(path, spec.type)):  # still an input: it fails
+        yield Failure(item_id, reason, spec.name, rel)
 
 
 def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
+from axk1.data.sniff import binary_kind, looks_like_html
 from axk1.data.warc_digest import DigestMismatch, check_digests
 from axk1.data.warc_salvage import Block, Broken, RecordStream
 
@@ -58,12 +59,6 @@ class Skipped:
 
 def _mime(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
-
-
-def looks_like_html(payload: bytes) -> bool:
-    """For records without a usable Content-Type: markup near the start, as browsers sniff."""
-    head = payload[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in head
 
 
 def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
@@ -192,30 +187,13 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
         return Skipped(url, reason if reason.startswith("unsupported_encoding") else f"broken_record: {reason}")
     if len(payload) > max_page_bytes:
         return Skipped(url, f"too_large (over {max_page_bytes} bytes)")
-    binary = _binary_kind(payload)
+    binary = binary_kind(payload)
     if binary:  # a server's text/html over an image or a PDF: its bytes came out as a "Korean" document
         return Skipped(url, f"not_html ({binary}, served as {mime or 'no content type'})")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
                    headers.get_header("WARC-Record-ID") or "")
-
-
-_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-          (b"GIF8", "image/gif"), (b"RIFF", "image/webp or other RIFF"), (b"PK\x03\x04", "application/zip"),
-          (b"\x1f\x8b", "application/gzip"), (b"wOF", "font/woff"), (b"\x00\x00\x01\x00", "image/x-icon"))
-
-
-def _binary_kind(payload: bytes) -> str:
-    """What a payload is by its first bytes, when it is no text: a known file signature, or NUL bytes early on
-    and no markup (UTF-16 pages, which hold NULs, start with a byte-order mark)."""
-    for magic, kind in _MAGIC:
-        if payload.startswith(magic):
-            return kind
-    if b"\x00" in payload[:1024] and not payload.startswith((b"\xff\xfe", b"\xfe\xff")) \
-            and not looks_like_html(payload):
-        return "binary data"
-    return ""
 
 
 def _read_up_to(stream, n: int) -> bytes:

@@ -73,16 +73,19 @@ def is_wide(ch: str) -> bool:
     return any(lo <= o <= hi for lo, hi in _WIDE)
 
 
-# Control characters: the line and page breaks among them (as str.splitlines reads them) become "\n", the rest go.
+# Control characters: the line and page breaks among them (as str.splitlines reads them) become "\n", the rest go,
+# and so do U+FFFE and U+FFFF, which are no characters at all (an XML parser refuses them, and lxml then hands
+# trafilatura a page it drops whole).
 _BREAK_CONTROLS_RE = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_OTHER_CONTROLS_RE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+_OTHER_CONTROLS_RE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 
 
 def strip_controls(text: str) -> tuple[str, int]:
-    """(text without control characters, how many were removed): a NUL or a C1 code from a JSONL export stayed
-    in clean text ('앞\x00뒤'). Tab, LF and CR stay (normalize_text turns CR into LF); a line or page break (NEL,
-    U+2028, form feed) becomes LF. Not part of normalize_text: the PDF path removes and counts controls itself,
-    and reads PDFium's U+0002 as a soft hyphen."""
+    """(text without control characters and the noncharacters U+FFFE/U+FFFF, how many were removed): a NUL or a
+    C1 code from a JSONL export stayed in clean text ('앞\x00뒤'), and one in a web page lost the page its text.
+    Tab, LF and CR stay (normalize_text turns CR into LF); a line or page break (NEL, U+2028, form feed) becomes
+    LF. Not part of normalize_text: the PDF path removes and counts controls itself, and reads PDFium's U+0002 as
+    a soft hyphen."""
     text, removed = _OTHER_CONTROLS_RE.subn("", text)
     return _BREAK_CONTROLS_RE.sub("\n", text), removed
 

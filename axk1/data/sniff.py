@@ -1,0 +1,32 @@
+"""What a web payload is by its first bytes, before any charset is tried: markup (`looks_like_html`), or a file of
+another kind (`binary_kind`: a PDF, an image, an archive, gzip; or NUL bytes and no markup). Both web sources ask:
+a WARC record's payload, whatever its server called it, and a saved page of an `html` source, whatever its name
+(a PDF or PNG named .html failed as "undecodable ... not UTF-8", where the same bytes in a WARC were not_html)."""
+
+from __future__ import annotations
+
+from axk1.data.charset import utf16_without_bom
+
+GZIP = b"\x1f\x8b"
+_MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+          (b"GIF8", "image/gif"), (b"RIFF", "image/webp or other RIFF"), (b"PK\x03\x04", "application/zip"),
+          (GZIP, "application/gzip"), (b"wOF", "font/woff"), (b"\x00\x00\x01\x00", "image/x-icon"))
+
+
+def looks_like_html(payload: bytes) -> bool:
+    """For records without a usable Content-Type: markup near the start, as browsers sniff."""
+    head = payload[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in head
+
+
+def binary_kind(payload: bytes) -> str:
+    """What a payload is by its first bytes, when it is no text: a known file signature, or NUL bytes early on
+    and no markup (UTF-16 pages hold NULs: they start with a byte-order mark, or their NULs fill one byte of each
+    pair, charset.utf16_without_bom); "" for text."""
+    for magic, kind in _MAGIC:
+        if payload.startswith(magic):
+            return kind
+    if b"\x00" in payload[:1024] and not payload.startswith((b"\xff\xfe", b"\xfe\xff")) \
+            and not looks_like_html(payload) and not utf16_without_bom(payload):
+        return "binary data"
+    return ""
