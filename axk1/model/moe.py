@@ -112,6 +112,30 @@ class _SwiGLU(torch.autograd.Function):
         return gate_up_M2F, None, grad_w_M1
 
 
+class _Gather(torch.autograd.Function):
+    """The experts' input: x_ND's rows for the M = N*K assignments sorted by expert (assignment order_M[m], token
+    order_M[m] // K), in the experts' compute `dtype`. Cast before the gather: under autocast the residual stream is
+    fp32 and the experts run in bf16, so gathering first moved an fp32 [M, D] copy and an fp32 [M, D] gradient (the
+    cast's backward) into an fp32 index_add; now both are bf16, half the bytes. Autograd's index_select backward
+    would then sum each token's K gradients in bf16 (an index_add rounding every partial sum); this one puts them
+    back in assignment order, token-major (index_copy through the permutation: no two writes meet, so unlike
+    index_add's atomics it is deterministic) and sums over K in fp32."""
+
+    @staticmethod
+    def forward(ctx, x_ND: torch.Tensor, token_M: torch.Tensor, order_M: torch.Tensor, K: int,
+                dtype: torch.dtype) -> torch.Tensor:
+        ctx.save_for_backward(order_M)
+        ctx.K, ctx.x_dtype = K, x_ND.dtype
+        return x_ND.to(dtype).index_select(0, token_M)
+
+    @staticmethod
+    def backward(ctx, grad_MD: torch.Tensor):
+        order_M, = ctx.saved_tensors
+        M, D = grad_MD.shape
+        grad_NKD = torch.empty_like(grad_MD).index_copy_(0, order_M, grad_MD).view(M // ctx.K, ctx.K, D)
+        return grad_NKD.sum(1, dtype=torch.float32).to(ctx.x_dtype), None, None, None, None
+
+
 class _Combine(torch.autograd.Function):
     """Σ over each token's K expert outputs: out[token_M[m]] += y[m], summed in `dtype`. `index_add_`'s own
     backward keeps its whole source alive ([M, D], in the sum's dtype: fp32 under autocast) although the gradient
@@ -177,11 +201,10 @@ class GroupedExperts(nn.Module):
         token_M = order_M // K
         counts_E = expert_counts(idx_NK, self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
-        x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
+        x_MD = _Gather.apply(x_ND, token_M, order_M, K, gate_up_EFD.dtype)  # in the compute dtype (bf16 under autocast)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.
-        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
-                                               offs=offsets_E), self.width,
+        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, gate_up_EFD.transpose(-2, -1), offs=offsets_E), self.width,
                              weights_NK.reshape(-1)[order_M, None].to(gate_up_EFD.dtype))
         y_MD = torch._grouped_mm(h_MF, down_EDF.transpose(-2, -1), offs=offsets_E)
         return _Combine.apply(y_MD, token_M, x_ND.shape[0], x_ND.dtype)
