@@ -53,14 +53,16 @@ class _RMSNormFp32(torch.autograd.Function):
     def backward(ctx, g_sD: torch.Tensor):
         xhat_sD, w_D, r_s1 = ctx.saved_tensors
         D = xhat_sD.shape[-1]
-        # dx = r * (g w - xhat * mean(g w xhat)); dw = sum over rows of g xhat. Both reductions read one product
-        # P = g * xhat: dw = column sums of P, and mean(g w xhat) = (P @ w) / D (a matrix-vector product, no temporary).
-        p_ND = (g_sD * xhat_sD).reshape(-1, D)
-        grad_w = p_ND.sum(0) if ctx.needs_input_grad[1] else None
+        # dx = r * (g w - xhat * mean(g w xhat)); dw = sum over rows of g xhat. Elementwise products and sums only:
+        # compiled, inductor fuses dx into one pass over each row (its mean, then the update), where the mean as a
+        # matrix-vector product ((g xhat) @ w) was a cuBLAS call it cannot fuse, reading a product written for it.
+        # In eager the same passes and at most two [.., D] tensors at once, as with that product.
+        grad_w = (g_sD * xhat_sD).reshape(-1, D).sum(0) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            c_s1 = torch.mv(p_ND, w_D).view(*g_sD.shape[:-1], 1).div_(D)
-            grad_x = (g_sD * w_D).addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1)  # one new tensor, not two
+            gw_sD = g_sD * w_D
+            c_s1 = (gw_sD * xhat_sD).sum(-1, keepdim=True).div_(D)
+            grad_x = gw_sD.addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1)  # in place: one new tensor, not two
         return grad_x, grad_w, None
 
 
