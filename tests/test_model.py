@@ -158,9 +158,10 @@ def test_rmsnorm_hand_written_backward_and_no_grad_path_match_autograd():
 
 
 def test_rmsnorm_fp32_backward_is_elementwise_and_sums_and_matches_autograd():
-    """The fp32 norm (the autocast path's residual stream) differentiates with products and sums only: its mean over
-    a row as a matrix-vector product was a cuBLAS call that inductor cannot fuse into the compiled layer's kernels.
-    Its gradients are autograd's through the plain formula, at a width where the sums' order matters (2,048)."""
+    """The fp32 norm (the autocast path's residual stream) differentiates with products and sums only, the ops
+    inductor fuses (its mean over a row was a matrix-vector product, which inductor decomposes into the same ops and
+    eager runs as a BLAS call). Its gradients are autograd's through the plain formula, at a width where the sums'
+    order matters (2,048)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from axk1.model.norm import RMSNorm
