@@ -113,13 +113,14 @@ class _SwiGLU(torch.autograd.Function):
 
 
 class _Gather(torch.autograd.Function):
-    """The experts' input: x_ND's rows for the M = N*K assignments sorted by expert (assignment order_M[m], token
-    order_M[m] // K), in the experts' compute `dtype`. Cast before the gather: under autocast the residual stream is
-    fp32 and the experts run in bf16, so gathering first moved an fp32 [M, D] copy and an fp32 [M, D] gradient (the
-    cast's backward) into an fp32 index_add; now both are bf16, half the bytes. Autograd's index_select backward
-    would then sum each token's K gradients in bf16 (an index_add rounding every partial sum); this one puts them
-    back in assignment order, token-major (index_copy through the permutation: no two writes meet, so unlike
-    index_add's atomics it is deterministic) and sums over K in fp32."""
+    """The experts' input: x_ND's rows for the M = N*K assignments sorted by expert (assignment order_M[m] of token
+    token_M[m] = order_M[m] // K), in the experts' compute `dtype`. Cast before the gather: under autocast the
+    residual stream is fp32 and the experts run in bf16, and gathering first made an fp32 [M, D] copy and, backward,
+    an fp32 [M, D] gradient (the cast's) for an fp32 index_add; now both are bf16, half the bytes (compiled, inductor
+    fused the cast into the gather, so the forward's bytes were already these). Autograd's index_select backward would
+    then sum each token's K gradients in a bf16 index_add, rounding every partial sum; this one reads them back in
+    assignment order, token-major (a gather through the inverse permutation: no atomics, deterministic, and compiled
+    one kernel with the sum) and sums over K in fp32."""
 
     @staticmethod
     def forward(ctx, x_ND: torch.Tensor, token_M: torch.Tensor, order_M: torch.Tensor, K: int,
@@ -132,7 +133,9 @@ class _Gather(torch.autograd.Function):
     def backward(ctx, grad_MD: torch.Tensor):
         order_M, = ctx.saved_tensors
         M, D = grad_MD.shape
-        grad_NKD = torch.empty_like(grad_MD).index_copy_(0, order_M, grad_MD).view(M // ctx.K, ctx.K, D)
+        # where each assignment's row went: position_M[order_M[m]] = m
+        position_M = torch.empty_like(order_M).scatter_(0, order_M, torch.arange(M, device=order_M.device))
+        grad_NKD = grad_MD.index_select(0, position_M).view(M // ctx.K, ctx.K, D)
         return grad_NKD.sum(1, dtype=torch.float32).to(ctx.x_dtype), None, None, None, None
 
 
