@@ -1,11 +1,12 @@
 """Accelerators and the FLOP budget C = GPUs x seconds x achieved FLOP/s.
 
 Peaks are the vendors' dense (no 2:4 sparsity: the datasheets' starred figures halved) tensor-core figures per
-GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5, PCIe and NVL, H800 SXM5 (H100 compute,
-NVLink cut to 400 GB/s), H200 SXM, HGX B200, GB200 NVL72 (per Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090
-(Ada Lovelace architecture whitepaper, FP32-accumulate rates: the GeForce parts run FP16-accumulate at twice that,
-which training does not use); AMD Instinct MI300X. H20 has no public datasheet: its figures are the ones NVIDIA gave
-its partners (148 dense FP16/BF16 TFLOP/s, 96 GB HBM3 at 4.0 TB/s, NVLink 900 GB/s), as server vendors list them.
+GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5, PCIe and NVL, H800 SXM5 (H100
+compute, NVLink cut to 400 GB/s) and PCIe (H100 PCIe compute), H200 SXM and NVL, HGX B200, GB200 NVL72 (per
+Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090 (Ada Lovelace architecture whitepaper, FP32-accumulate rates: the
+GeForce parts run FP16-accumulate at twice that, which training does not use); AMD Instinct MI300X. H20 has no
+public datasheet: its figures are the ones NVIDIA gave its partners (148 dense FP16/BF16 TFLOP/s, 96 GB HBM3 at
+4.0 TB/s, NVLink 900 GB/s), as server vendors list them.
 Interconnect is the per-GPU scale-up bandwidth (NVLink / Infinity Fabric, bidirectional; for a PCIe card without
 NVLink, its PCIe x16 link) and the usual scale-out NIC per GPU (0 where the part has no usual one).
 
@@ -69,6 +70,12 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
     # a device named "NVIDIA H100 NVL" or "NVIDIA H100 PCIe" holds "H100" too: metrics.peak_flops takes the longest
     # name found in the device's, so these rows (and not the SXM one's 989) give their MFU's denominator
     GPU("H100-NVL", 835.5, 1670.5, 94, 3.9, 600, 0, "NVIDIA H100 datasheet (NVL; NVLink bridge 600 GB/s)"),
+    # the same for "NVIDIA H200 NVL" (not H200's 989) and "NVIDIA H800 PCIe" (not H800's): their datasheets'
+    # starred (2:4 sparse) BF16 figures, 1,671 and 1,513 TFLOP/s, halved
+    GPU("H200-NVL", 835.5, 1670.5, 141, 4.8, 900, 0, "NVIDIA H200 datasheet (NVL, up to 600 W; NVLink bridge "
+        "900 GB/s)"),
+    GPU("H800-PCIE", 756.5, 1513.0, 80, 2.0, 400, 0, "NVIDIA H800 PCIe datasheet (H100 PCIe compute; NVLink bridge "
+        "400 GB/s)"),
     # after H200: metrics.peak_flops matches these names inside the device's name, and "H20" is in "H200"
     GPU("H20", 148.0, 296.0, 96, 4.0, 900, 0, "NVIDIA H20 figures as given to partners (no public datasheet)"),
     GPU("L40S", 362.05, 733.0, 48, 0.864, 64, 0, "NVIDIA L40S datasheet (PCIe Gen4 x16, no NVLink)"),

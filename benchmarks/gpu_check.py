@@ -3,7 +3,8 @@
 1. train: bf16 training of `axk1-gpu-small` (2B parameters, A.X K1's vocabulary) through axk1's trainer in one
    process (autocast bf16, FlexAttention over packed documents, grouped expert matmuls in bf16, fused AdamW) on
    synthetic token shards, for --steps steps or --train-seconds, whichever ends first; tokens/s and MFU against the
-   GPU's bf16 dense peak from the trainer's own metrics; peak allocated memory beside the trainer's memory account;
+   GPU's bf16 dense peak from the trainer's own metrics, never the first logged row's (it holds the compile), with
+   the attention convention beside MFU (gpu_check_figures.py); peak allocated memory beside the memory account;
    then two more steps under `torch.cuda.set_sync_debug_mode("warn")`, every host sync counted by where in axk1;
 2. compiled: part 1 again with `[parallelism] compile = true` (each decoder layer compiled), --compiled-seconds;
 3. fsdp: the same model under torchrun with one rank: the NCCL + gloo process group, FSDP2 with
@@ -50,6 +51,7 @@ from axk1.train.recipe import load_recipe
 from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
 from gpu_check_args import apply_settings, model_overrides
+from gpu_check_figures import attention_convention, median, sampled_share, steady_figures
 from gpu_check_fit import fit_note, memory_check, sequences_that_fit
 from gpu_check_stop import Terminated, run_killing_tree, stop_on_sigterm, without_checkpoints
 from step_diagnostics import count_syncs, dynamo_census, profile_steps
@@ -120,16 +122,6 @@ class TimeLimit(Callback):
             raise _OutOfTime
 
 
-def steady_rows(path: Path) -> list[dict]:
-    rows = [r for r in read_jsonl(path) if r.get("tokens_per_s")]
-    return rows[len(rows) // 2:] or rows  # after compile and warm-up
-
-
-def median(xs: list[float]) -> float | None:
-    xs = sorted(x for x in xs if x is not None)
-    return xs[len(xs) // 2] if xs else None
-
-
 def train_axk1(work: Path, args, compile: bool = False) -> dict:
     name = "compiled" if compile else "run"
     path = work / f"recipe_{name}.toml"
@@ -146,7 +138,7 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
             trainer.fit()
         except _OutOfTime:
             pass
-        out = train_figures(work / name, trainer, args, t0)
+        out = train_figures(work / name, trainer, args, t0, compile)
         if cuda and not compile:
             out["host_syncs"] = count_syncs(trainer)
         if cuda:  # each retry frees the allocator's cache and waits for the GPU: a step that hits its limit crawls
@@ -156,16 +148,25 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
         if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
             out["profile"] = profile_steps(trainer)
     except Terminated as stop:  # the figures of the steps logged so far
-        stop.keep(lambda: out or train_figures(work / name, trainer, args, t0))
+        stop.keep(lambda: out or train_figures(work / name, trainer, args, t0, compile))
         raise
     return out
 
 
-def train_figures(run: Path, trainer, args, t0: float) -> dict:
-    rows, steady = read_jsonl(run / "metrics.jsonl"), steady_rows(run / "metrics.jsonl")
-    return {"steps": trainer.state.step, "wall_s": time.perf_counter() - t0,
-            "tokens_per_s": median([r["tokens_per_s"] for r in steady]), "mfu": median([r.get("mfu") for r in steady]),
-            **({"loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"]} if rows else {}),
+def train_figures(run: Path, trainer, args, t0: float, compile: bool = False) -> dict:
+    """The steady tokens/s and MFU (gpu_check_figures: never the first logged row, which holds the compile), the
+    attention convention beside MFU over the steps trained, losses, and the memory account against the peak."""
+    rows = read_jsonl(run / "metrics.jsonl")
+    cap = (f"--compiled-seconds ({args.compiled_seconds:g} now)" if compile
+           else f"--train-seconds ({args.train_seconds:g} now)")
+    out = {"steps": trainer.state.step, "wall_s": time.perf_counter() - t0,
+           **steady_figures(rows, f"{cap} or --steps ({args.steps} now)")}
+    if "not_measured" in out:
+        print(f"{'compiled' if compile else 'train'}: tokens/s and MFU not measured: {out['not_measured']}", flush=True)
+    share = sampled_share(trainer.sampler, range(min(trainer.state.step, 64)))  # 512 rows of 8 say it well enough
+    out["attention"] = attention_convention(trainer.config, args.seq_len, trainer.model.mtp is not None, share,
+                                            out["mfu"])
+    return {**out, **({"loss_first": rows[0]["loss"], "loss_last": rows[-1]["loss"]} if rows else {}),
             **memory_check(trainer.config, args, rows, one_process=True)}
 
 
@@ -368,9 +369,9 @@ def main() -> None:
                 Path(args.json).write_text(json.dumps(result, indent=1))
             if stopped:
                 break
-        if "tokens_per_s" in result.get("train", {}) and "tokens_per_s" in result.get("transformers", {}):
+        if result.get("transformers", {}).get("tokens_per_s"):  # None where not measured (gpu_check_figures)
             for mine in ("train", "compiled"):
-                if "tokens_per_s" in result.get(mine, {}):
+                if result.get(mine, {}).get("tokens_per_s"):
                     result[f"{mine}_ratio"] = result[mine]["tokens_per_s"] / result["transformers"]["tokens_per_s"]
                     print(f"{mine}_ratio (axk1 / transformers)", round(result[f"{mine}_ratio"], 2))
         if args.json:

@@ -39,13 +39,23 @@ def count_syncs(trainer: Trainer, steps: int = 2) -> dict:
 
 
 KERNEL_KINDS = [  # (kind, any of these in the kernel's lower-cased name), first match wins
-    ("attention", ("flex", "triton_tem", "attention")),  # FlexAttention's compiled kernels; CPU's SDPA
+    # FlexAttention's compiled kernels (inductor names a kernel after its source op: triton_tem_fused_flex_attention_0,
+    # ..._flex_attention_backward_...); CPU's SDPA. Not every `triton_tem` (template) kernel: under max_autotune
+    # the matmuls and grouped matmuls are templates too (triton_tem_fused_mm_3, ..._grouped_mm_7)
+    ("attention", ("flex", "attention")),
     ("experts (grouped matmul)", ("group",)),
-    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "matmul", "::mm", "addmm", "bmm")),
+    # the template kernels left after attention's are inductor's matmuls (mm, addmm, bmm)
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "cublas", "matmul", "::mm", "addmm", "bmm", "triton_tem")),
     ("communication", ("nccl",)),
     ("compiled fusions", ("triton", "compiledfxgraph")),  # inductor's kernels: triton on a GPU, C++ graphs on CPU
     ("copies", ("memcpy", "memset", "copy")),
 ]
+
+
+def kernel_kind(name: str) -> str:
+    """The KERNEL_KINDS kind of a kernel (or, on CPU, an op) by its name; "other" where none matches."""
+    name = name.lower()
+    return next((kind for kind, words in KERNEL_KINDS if any(w in name for w in words)), "other")
 
 
 def profile_steps(trainer: Trainer, steps: int = 3) -> dict:
@@ -101,8 +111,7 @@ def profile_steps(trainer: Trainer, steps: int = 3) -> dict:
              and not getattr(e, "is_user_annotation", False) and not (cuda and on_cpu(e))]
     kinds: collections.Counter = collections.Counter()
     for e in timed:
-        name = e.key.lower()
-        kinds[next((kind for kind, words in KERNEL_KINDS if any(w in name for w in words)), "other")] += self_time(e)
+        kinds[kernel_kind(e.key)] += self_time(e)
     busy = sum(kinds.values())
     phases = {e.key: total_time(e) for e in events if e.key in ("axk1.head_loss", "axk1.optimizer") and on_cpu(e)}
     per_step = lambda us: round(us / steps / 1e3, 2)  # noqa: E731  (ms a step)

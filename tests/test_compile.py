@@ -118,3 +118,38 @@ def test_an_fp32_compiled_run_with_expert_parallelism_keeps_its_experts_eager():
     from tests.gloo_ranks import run_ranks
 
     run_ranks(_fp32_compiled_expert_parallel_step, 2)
+
+
+def test_compiled_layers_over_flex_attention_compile_nothing_after_the_first_step(tiny_config, monkeypatch):
+    """The accelerator's path (FlexAttention's compiled kernel inside compiled layers) on CPU, forward only (torch
+    has no CPU flex backward), dynamo alone (the eager backend: what guards and recompiles is dynamo's). The kernel
+    was made lazily in the first attention call, inside the first compiled layer, whose graph dynamo then guarded on
+    the global's being None and compiled again at the second step (a probe's census: 4 graphs for 3). Now the mask
+    takes it before the layers (attention_mask.flex_attention_kernel): batches of other document layouts reuse the
+    first step's graphs, one per layer shape (dense, MoE, the MTP layer's shorter rows)."""
+    from torch._dynamo.utils import counters
+
+    import axk1.parallel.compile as compile_module
+    from axk1.model import attention_mask
+
+    monkeypatch.setattr(attention_mask, "FLEX_DEVICES", {"cpu"})
+    monkeypatch.setattr(attention_mask, "EAGER_FLEX_DEVICES", set())  # the compiled kernel, as on an accelerator
+    monkeypatch.setattr(attention_mask, "_compiled_flex_attention", None)  # made afresh, as in a new process
+    monkeypatch.setattr(compile_module, "COMPILE_OPTIONS", {"backend": "eager"})
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model = apply_compile(AXK1ForCausalLM(tiny_config, with_mtp=True).eval(), bf16=True)  # experts compiled too
+    g = torch.Generator().manual_seed(0)
+    graphs = []
+    for cuts in ([40], [10, 90], [70, 100, 120]):  # every step's rows pack documents differently
+        docs = torch.zeros(2, 128, dtype=torch.long)
+        for cut in cuts:
+            docs[:, cut:] += 1
+        ids = torch.randint(3, tiny_config.vocab_size, (2, 128), generator=g)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            h, rope = model.hidden_states(ids, docs)
+            model.mtp_hidden_states(h, ids, rope)
+        assert rope[2].use_flex and rope[2]._block is not None
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] == graphs[-1] == 3 and sum(counters["graph_break"].values()) == 0, (graphs, counters["graph_break"])

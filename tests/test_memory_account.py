@@ -74,7 +74,7 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     """One process, one training step under MemTracker: the peak never exceeds the account, and what is not weights
     or optimizer state (activations, the loss's gradients, autocast's weight copies) is within 10% of the account's
     terms for them (the account as the step runs on CPU: its dense attention masks, which a GPU does not keep); with
-    full recompute within 25% below the account, whose candidate moments (the forward's end, an MTP or a main layer
+    full recompute within 35% below the account, whose candidate moments (the forward's end, an MTP or a main layer
     recomputed) bound the peak."""
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
@@ -100,8 +100,10 @@ def test_a_whole_step_stays_within_the_account(tmp_path, monkeypatch, precision,
     if recompute == "none":
         assert not_state == pytest.approx(counted, rel=0.10)
     else:  # which moment peaks depends on the shape; the account takes the largest candidate, an upper bound (here
-        # the forward's end, while the measured peak comes in the backward, with gradients: within 25%)
-        assert 0.75 * counted <= not_state <= counted * 1.05
+        # the forward's end, while the measured peak comes in the backward, with gradients: within 35%; 0.80 of the
+        # account until the experts' input gather moved to bf16, whose fp32 [M, D] gradient the backward had held,
+        # 0.67 since)
+        assert 0.65 * counted <= not_state <= counted * 1.05
     assert compute_path(precision, one_process=True) == ("autocast" if precision == "bf16" else "fp32")
 
 

@@ -157,6 +157,41 @@ def test_rmsnorm_hand_written_backward_and_no_grad_path_match_autograd():
         torch.testing.assert_close(norm(x[:, 0]), y_ref[:, 0].detach())  # the decode path (strided rows too)
 
 
+def test_rmsnorm_fp32_backward_is_elementwise_and_sums_and_matches_autograd():
+    """The fp32 norm (the autocast path's residual stream) differentiates with products and sums only, the ops
+    inductor fuses (its mean over a row was a matrix-vector product, which inductor decomposes into the same ops and
+    eager runs as a BLAS call). Its gradients are autograd's through the plain formula, at a width where the sums'
+    order matters (2,048)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from axk1.model.norm import RMSNorm
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    norm = RMSNorm(2048, eps=1e-6)
+    torch.nn.init.normal_(norm.weight)
+    x = torch.randn(6, 7, 2048, requires_grad=True)
+    upstream = torch.randn(6, 7, 2048)
+    y = norm(x)
+    ops = Ops()
+    with ops:
+        y.backward(upstream)
+    assert not ops.names & {"mv", "addmv", "mm", "addmm", "bmm", "matmul", "dot", "vecdot"}, ops.names
+    x_ref = x.detach().clone().requires_grad_()
+    w_ref = norm.weight.detach().clone().requires_grad_()
+    (w_ref * (x_ref * torch.rsqrt(x_ref.pow(2).mean(-1, keepdim=True) + 1e-6))).backward(upstream)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm.weight.grad, w_ref.grad, rtol=1e-5, atol=1e-5)
+
+
 def test_rmsnorm_bf16_backward_keeps_only_its_input_and_matches_autograd():
     # FSDP2's bf16 path: x and w in bf16. The hand-written backward keeps x (bf16) and r (one fp32 per row), not
     # autograd's fp32 copy of x plus the cast normalised x, and gives autograd's gradients.

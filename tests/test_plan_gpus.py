@@ -16,6 +16,7 @@ from axk1.plan.planner import make_plan
     ("A100-40GB", "A100-40GB", 312.0, 40), ("a100 40gb", "A100-40GB", 312.0, 40), ("A100-80GB", "A100", 312.0, 80),
     ("L40S", "L40S", 362.05, 48), ("V100", "V100", 125.0, 32), ("RTX 4090", "RTX4090", 165.2, 24),
     ("H100 PCIe", "H100-PCIE", 756.5, 80), ("H100 NVL", "H100-NVL", 835.5, 94), ("H20", "H20", 148.0, 96),
+    ("H200 NVL", "H200-NVL", 835.5, 141), ("H800 PCIe", "H800-PCIE", 756.5, 80),
 ])
 def test_common_parts_resolve_with_datasheet_figures(name, canonical, bf16, memory):
     gpu = hardware.get_gpu(name)
@@ -75,6 +76,8 @@ def test_cli_plans_a_gpu_the_table_lacks(capsys):
     # PCIe
     ("NVIDIA H100 80GB HBM3", 989.4), ("NVIDIA H100 NVL", 835.5), ("NVIDIA H100 PCIe", 756.5),
     ("NVIDIA A100-SXM4-40GB", 312.0), ("NVIDIA GB200", 2500.0), ("NVIDIA L40S", 362.05),
+    # the PCIe forms of H200 and H800 (both were given the SXM part's 989 through "H200" / "H800" in their names)
+    ("NVIDIA H200 NVL", 835.5), ("NVIDIA H800 PCIe", 756.5), ("NVIDIA H800", 989.4),
 ])
 def test_trainer_mfu_denominator_takes_the_longest_matching_name(monkeypatch, device_name, tflops):
     from axk1.train import metrics

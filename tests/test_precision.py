@@ -103,3 +103,55 @@ def test_bf16_under_fsdp2_gathers_bf16_weights_reduces_fp32_and_routes_in_fp32(t
     d = json.loads(out.read_text())
     _check_bf16(d)
     assert d["attention_weight"] == ["torch.bfloat16"] and d["layer_output"] == ["torch.bfloat16"], d
+
+
+def test_the_experts_gather_their_input_in_bf16_and_sum_its_gradient_per_token_in_fp32():
+    """Under autocast the residual stream is fp32 and the experts compute in bf16: the [M, D] gather of their input
+    (M = tokens x K) is now made in bf16, not fp32 then cast, and its gradient too, half the bytes both ways; each
+    token's K gradients are summed in fp32 over a permutation (no index_add: deterministic), not in a bf16 index_add.
+    The combine keeps its fp32 sum. Outputs and gradients are the plain per-expert loop's (fp32 gather) within bf16's
+    rounding."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from axk1 import ModelConfig
+    from axk1.model.moe import MoE
+
+    config = ModelConfig.from_preset("axk1-tiny")
+    torch.manual_seed(0)
+    moe = MoE(config)
+    for p in moe.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    N, D, K = 96, config.hidden_size, config.num_experts_per_tok
+
+    class Census(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, torch.Tensor) and tuple(out.shape) == (N * K, D):
+                self.ops.append((str(func.overloadpacket.__name__), out.dtype))
+            return out
+
+    results = []
+    for use_grouped_mm in (False, True):
+        moe.use_grouped_mm = use_grouped_mm
+        moe.zero_grad()
+        x = torch.randn(1, N, D, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        forward, backward = Census(), Census()
+        with forward, torch.autocast("cpu", dtype=torch.bfloat16):
+            y = moe(x)
+        with backward:
+            y.backward(torch.randn(y.shape, generator=torch.Generator().manual_seed(2)))
+        results.append((y.detach(), x.grad, moe.experts.gate_up_proj.grad, moe.experts.down_proj.grad,
+                        moe.gate.weight.grad))
+    assert y.dtype == x.grad.dtype == torch.float32
+    assert ("index_select", torch.bfloat16) in forward.ops and ("index_select", torch.float32) not in forward.ops
+    # the fp32 [M, D] tensors left: the combine's (its sum in fp32, forward; its gradient read back, backward)
+    assert {op for op, dtype in forward.ops if dtype == torch.float32} == {"_to_copy"}, forward.ops
+    assert {op for op, dtype in backward.ops if dtype == torch.float32} == {"index_select"}, backward.ops
+    assert not any(op.startswith("index_add") for op, _ in backward.ops), backward.ops
+    for name, a, b in zip(("output", "input grad", "gate_up grad", "down grad", "router grad"), *results):
+        error = float((b.float() - a.float()).norm() / a.float().norm())
+        assert error < 1e-2, (name, error)  # bf16 products summed in another order; a wrong formula is not

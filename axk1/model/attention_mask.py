@@ -5,7 +5,10 @@ BlockMask built from the document ids: blocks wholly outside every document are 
 
 The model builds the block mask before its first layer (`prepare`), once per batch and once for the MTP layers'
 shorter rows (`prefix`): built lazily inside a compiled layer, the build was a graph break there (its deprecation
-warning, which dynamo cannot trace) in the first layer and the MTP layer of every micro-batch.
+warning, which dynamo cannot trace) in the first layer and the MTP layer of every micro-batch. `prepare` also hands
+the mask the flex_attention the layers call (`flex_attention_kernel`): made lazily in the first attention call, the
+compiled kernel's global being None was a guard of the first compiled layer's graph, which dynamo then compiled
+again at the second step.
 
 Legend: B rows, T tokens.
 """
@@ -13,13 +16,28 @@ Legend: B rows, T tokens.
 from __future__ import annotations
 
 import torch
-from torch.nn.attention.flex_attention import BlockMask, create_block_mask
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 
 # The devices whose training attention runs FlexAttention over a block mask (the tests add "cpu" to compare
 # its forward with the dense path; torch 2.13 has no CPU backward for it).
 FLEX_DEVICES = {"cuda"}
+# The devices where flex_attention runs eager rather than compiled (its fused kernel): the CPU, whose tests compare
+# its forward (a test empties it to trace the compiled kernel inside compiled layers on CPU).
+EAGER_FLEX_DEVICES = {"cpu"}
 
 _compiled_create_block_mask = None
+_compiled_flex_attention = None
+
+
+def flex_attention_kernel(device: torch.device):
+    """flex_attention as `device` runs it: eager on EAGER_FLEX_DEVICES, else compiled, once per process. Called
+    outside the model's layers (DocumentMask.prepare), so that a compiled layer only reads a function that exists."""
+    global _compiled_flex_attention
+    if device.type in EAGER_FLEX_DEVICES:
+        return flex_attention
+    if _compiled_flex_attention is None:
+        _compiled_flex_attention = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex_attention
 
 
 def build_block_mask(mask_mod, B: int, q_len: int, kv_len: int, device: torch.device) -> BlockMask:
@@ -53,6 +71,7 @@ class DocumentMask:
         self.q_len = document_ids_BT.shape[1] - q_start if q_len is None else q_len
         self._dense: torch.Tensor | None = None
         self._block: BlockMask | None = None
+        self._kernel = None
 
     @property
     def use_flex(self) -> bool:
@@ -60,10 +79,18 @@ class DocumentMask:
 
     def prepare(self) -> DocumentMask:
         """Builds now the form the attention kernel will ask for where that is the block mask (FlexAttention's
-        devices), so that no layer builds it; on CPU the dense mask stays lazy, as before."""
+        devices), and takes the flex_attention to run over it, so that no layer makes either; on CPU the dense mask
+        stays lazy, as before."""
         if self.use_flex:
             self.block()
+            self.flex_kernel()
         return self
+
+    def flex_kernel(self):
+        """The flex_attention the layers run over this mask (flex_attention_kernel), taken in `prepare`."""
+        if self._kernel is None:
+            self._kernel = flex_attention_kernel(self.document_ids_BT.device)
+        return self._kernel
 
     def prefix(self, T: int) -> DocumentMask:
         """The mask of the first T positions (the MTP modules' shorter rows), prepared: called outside the layers, so

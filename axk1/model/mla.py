@@ -81,7 +81,8 @@ class MLA(nn.Module):
         v_BHTK = v_BSHV.transpose(1, 2)
         if isinstance(mask, DocumentMask) and mask.use_flex:
             # FlexAttention takes a value head narrower than the query's: no padding
-            o_BHTV = _flex_attention(q_BHTK, k_BHTK, v_BHTK, mask.block(), self.scale)
+            o_BHTV = mask.flex_kernel()(q_BHTK, k_BHTK, v_BHTK, block_mask=mask.block(), scale=self.scale,
+                                        kernel_options=FLEX_KERNEL_OPTIONS)
             return self.o_proj(o_BHTV.transpose(1, 2).reshape(B, T, H * self.v_dim))
         mask_B1TS = mask.dense() if isinstance(mask, DocumentMask) else mask
         if self.v_dim < q_BHTK.shape[-1]:
@@ -166,20 +167,7 @@ def document_positions(document_ids_BT: torch.Tensor) -> torch.Tensor:
     return idx_BT - start_idx_BT
 
 
-_compiled_flex = None
 # The compiled kernel's options (block sizes, warps, stages: torch's `kernel_options`); None keeps torch's choice for
-# the head dims. A setting to try on a GPU (benchmarks/gpu_check.py --set), not a tuned value.
+# the head dims. A setting to try on a GPU (benchmarks/gpu_check.py --set), not a tuned value. The kernel itself,
+# compiled once per process on an accelerator and eager on CPU, is axk1.model.attention_mask.flex_attention_kernel.
 FLEX_KERNEL_OPTIONS: dict | None = None
-
-
-def _flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask, scale: float) -> torch.Tensor:
-    """flex_attention, compiled once per process on an accelerator (its fused kernel); eager on CPU (tests)."""
-    global _compiled_flex
-    from torch.nn.attention.flex_attention import flex_attention
-
-    if q_BHTK.device.type == "cpu":
-        return flex_attention(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale)
-    if _compiled_flex is None:
-        _compiled_flex = torch.compile(flex_attention, dynamic=False)
-    return _compiled_flex(q_BHTK, k_BHTK, v_BHTV, block_mask=block_mask, scale=scale,
-                          kernel_options=FLEX_KERNEL_OPTIONS)

@@ -112,6 +112,33 @@ class _SwiGLU(torch.autograd.Function):
         return gate_up_M2F, None, grad_w_M1
 
 
+class _Gather(torch.autograd.Function):
+    """The experts' input: x_ND's rows for the M = N*K assignments sorted by expert (assignment order_M[m] of token
+    token_M[m] = order_M[m] // K), in the experts' compute `dtype`. Cast before the gather: under autocast the
+    residual stream is fp32 and the experts run in bf16, and gathering first made an fp32 [M, D] copy and, backward,
+    an fp32 [M, D] gradient (the cast's) for an fp32 index_add; now both are bf16, half the bytes (compiled, inductor
+    fused the cast into the gather, so the forward's bytes were already these). Autograd's index_select backward would
+    then sum each token's K gradients in a bf16 index_add, rounding every partial sum; this one reads them back in
+    assignment order, token-major (a gather through the inverse permutation: no atomics, deterministic, and compiled
+    one kernel with the sum) and sums over K in fp32."""
+
+    @staticmethod
+    def forward(ctx, x_ND: torch.Tensor, token_M: torch.Tensor, order_M: torch.Tensor, K: int,
+                dtype: torch.dtype) -> torch.Tensor:
+        ctx.save_for_backward(order_M)
+        ctx.K, ctx.x_dtype = K, x_ND.dtype
+        return x_ND.to(dtype).index_select(0, token_M)
+
+    @staticmethod
+    def backward(ctx, grad_MD: torch.Tensor):
+        order_M, = ctx.saved_tensors
+        M, D = grad_MD.shape
+        # where each assignment's row went: position_M[order_M[m]] = m
+        position_M = torch.empty_like(order_M).scatter_(0, order_M, torch.arange(M, device=order_M.device))
+        grad_NKD = grad_MD.index_select(0, position_M).view(M // ctx.K, ctx.K, D)
+        return grad_NKD.sum(1, dtype=torch.float32).to(ctx.x_dtype), None, None, None, None
+
+
 class _Combine(torch.autograd.Function):
     """Σ over each token's K expert outputs: out[token_M[m]] += y[m], summed in `dtype`. `index_add_`'s own
     backward keeps its whole source alive ([M, D], in the sum's dtype: fp32 under autocast) although the gradient
@@ -177,11 +204,10 @@ class GroupedExperts(nn.Module):
         token_M = order_M // K
         counts_E = expert_counts(idx_NK, self.n_experts)
         offsets_E = counts_E.cumsum(0).to(torch.int32)
-        x_MD = x_ND.index_select(0, token_M)  # index_select's backward (index_add) beats indexing's (index_put)
+        x_MD = _Gather.apply(x_ND, token_M, order_M, K, gate_up_EFD.dtype)  # in the compute dtype (bf16 under autocast)
         # The routing weight scales the expert's output; applying it before the (linear) down projection is the
         # same and touches F instead of D values per assignment.
-        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
-                                               offs=offsets_E), self.width,
+        h_MF = _SwiGLU.apply(torch._grouped_mm(x_MD, gate_up_EFD.transpose(-2, -1), offs=offsets_E), self.width,
                              weights_NK.reshape(-1)[order_M, None].to(gate_up_EFD.dtype))
         y_MD = torch._grouped_mm(h_MF, down_EDF.transpose(-2, -1), offs=offsets_E)
         return _Combine.apply(y_MD, token_M, x_ND.shape[0], x_ND.dtype)

@@ -53,14 +53,17 @@ class _RMSNormFp32(torch.autograd.Function):
     def backward(ctx, g_sD: torch.Tensor):
         xhat_sD, w_D, r_s1 = ctx.saved_tensors
         D = xhat_sD.shape[-1]
-        # dx = r * (g w - xhat * mean(g w xhat)); dw = sum over rows of g xhat. Both reductions read one product
-        # P = g * xhat: dw = column sums of P, and mean(g w xhat) = (P @ w) / D (a matrix-vector product, no temporary).
-        p_ND = (g_sD * xhat_sD).reshape(-1, D)
-        grad_w = p_ND.sum(0) if ctx.needs_input_grad[1] else None
+        # dx = r * (g w - xhat * mean(g w xhat)); dw = sum over rows of g xhat. Products and sums only, which
+        # inductor fuses (dx in one pass over each row: its mean, then the update). The mean was a matrix-vector
+        # product ((g xhat) @ w); inductor decomposes torch.mv into the same product and sum (torch 2.13's table),
+        # so compiled layers gain nothing measurable from this form, and eager runs the same passes with at most two
+        # [.., D] tensors at once: it is written so for the formula's sake, not for speed.
+        grad_w = (g_sD * xhat_sD).reshape(-1, D).sum(0) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            c_s1 = torch.mv(p_ND, w_D).view(*g_sD.shape[:-1], 1).div_(D)
-            grad_x = (g_sD * w_D).addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1)  # one new tensor, not two
+            gw_sD = g_sD * w_D
+            c_s1 = (gw_sD * xhat_sD).sum(-1, keepdim=True).div_(D)
+            grad_x = gw_sD.addcmul_(xhat_sD, c_s1, value=-1).mul_(r_s1)  # in place: one new tensor, not two
         return grad_x, grad_w, None
 
 
