@@ -14,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-from axk1.config import ModelConfig, yarn_mscale
+from axk1.config import ModelConfig
+from axk1.rope_scaling import yarn_mscale
 
 
 def rope_frequencies(config: ModelConfig) -> tuple[torch.Tensor, float]:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from axk1.config import ModelConfig, normalise_rope_scaling
+from axk1.config import ModelConfig
+from axk1.rope_scaling import normalise_rope_scaling
 from axk1.model.latent_decode import LatentDecoder
 from axk1.model.decoder import DecoderLayer
 from axk1.model.attention_mask import DocumentMask

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from axk1.config import ModelConfig, normalise_rope_scaling
+from axk1.config import ModelConfig
+from axk1.rope_scaling import normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_keys

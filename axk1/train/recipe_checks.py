@@ -9,7 +9,8 @@ import math
 from pathlib import Path
 
 from axk1.cli_args import threads_problem
-from axk1.config import model_config_file, normalise_rope_scaling
+from axk1.config import model_config_file
+from axk1.rope_scaling import normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.distributed import timeout_problem
 from axk1.train.recipe_sections import RecipeSections
