@@ -23,6 +23,9 @@ RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "valid
              "parallelism.dp_replicate", "parallelism.dp_shard", "parallelism.ep", "parallelism.cp",
              "parallelism.activation_checkpointing", "parallelism.compile", "data.manifest")
 RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
+# Settings first saved in the run definition later than the rest: a checkpoint written before has none of a prefix's
+# keys, and is compared on the others (SFT's sampler still checks its chat rows: axk1/posttrain/sft.py).
+ADDED_LATER = ("sft.",)
 
 
 def run_definition(r: Recipe, config: ModelConfig) -> dict:
@@ -35,6 +38,7 @@ def run_definition(r: Recipe, config: ModelConfig) -> dict:
             if name not in RESUMABLE and section not in RESUMABLE_SECTIONS:
                 out[name] = value
     out["stages"] = [asdict(s) for s in r.stages]
+    out |= r.own_definition()  # a post-training recipe's own table ([sft] epochs, seq_len, mode)
     out["model_config"] = config.to_dict()
     return json.loads(json.dumps(out, default=str))
 
@@ -46,12 +50,18 @@ def setting_diffs(old: dict, new: dict) -> list[str]:
             if old.get(k, missing) != new.get(k, missing)]
 
 
-def check_resume(saved: dict | None, current: dict, where: Path) -> None:
+def check_resume(saved: dict | None, current: dict, where: Path, may_change: tuple[str, ...] = ()) -> None:
     """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
-    written before run definitions were saved has none: nothing to compare)."""
+    written before run definitions were saved has none: nothing to compare). `may_change`: keys that older
+    checkpoints saved in their definition but that a resume may change (RL's rollout weights folder, a path)."""
     if saved is None:
         return
-    diffs = setting_diffs(flat_settings(saved), flat_settings(current))
+    old, new = flat_settings(saved), flat_settings(current)
+    for prefix in ADDED_LATER:
+        if not any(k.startswith(prefix) for k in old):
+            new = {k: v for k, v in new.items() if not k.startswith(prefix)}
+    old = {k: v for k, v in old.items() if k not in may_change}
+    diffs = setting_diffs(old, new)
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
