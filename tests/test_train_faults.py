@@ -202,6 +202,34 @@ def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, mo
     assert not Path(recipe.checkpointing.dir).exists() or not list(Path(recipe.checkpointing.dir).iterdir())
 
 
+def test_a_file_size_limit_during_a_save_is_named(tmp_path, monkeypatch):
+    """Under `ulimit -f` (RLIMIT_FSIZE) a checkpoint write fails with EFBIG, which torch's zip writer reports as
+    "unexpected pos 704 vs 598": the error said to check that the folder is writable and mounted. A real limit, set
+    in the child before it starts."""
+    import resource
+
+    recipe = write_recipe(tmp_path, extra="max_steps = 2")
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
+    limit = 3_000_000  # the tiny model's checkpoint holds a file larger than this; its metrics rows do not
+    done = subprocess.run([sys.executable, "-m", "axk1", "train", str(recipe)], env=env, timeout=120,
+                          capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard)))
+    assert done.returncode == 2, done.stderr
+    assert re.search(r"^axk1 train: error: file too large: writing the step 2 checkpoint to .* failed: a checkpoint "
+                     r"file reached the file-size limit \(ulimit -f: 3,000,000 bytes a file, or a per-file quota of "
+                     r"the file system\); the partial write was removed.*`ulimit -f unlimited`.*then start the run "
+                     r"again$", done.stderr, re.M), done.stderr
+    assert "unexpected pos" not in done.stderr and "writable" not in done.stderr
+    # a file system's own per-file limit, with no ulimit set: the errno (EFBIG) says it
+    api = load_recipe(write_recipe(tmp_path / "quota", extra="max_steps = 2"))
+    _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(OSError(errno.EFBIG, "File too large")))
+    monkeypatch.setattr("axk1.checkpoint.save_failure.resource.getrlimit", lambda which: (-1, -1))  # RLIM_INFINITY
+    with pytest.raises(CheckpointWriteError, match=r"^file too large: .*the file-size limit \(ulimit -f, or a "
+                                                   r"per-file quota of the file system\)"):
+        Trainer(api).fit()
+
+
 def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_torn_row(tmp_path, monkeypatch):
     """A metrics row cut short (a full disk, or a kill in the middle of the append) made every later --resume fail
     on the JSONL file ("Unterminated string ..."), and the write error itself named no file."""
