@@ -3,6 +3,7 @@ save, SIGTERM, a full disk, damaged checkpoint folders and metrics (a second run
 test_train_run_lock.py)."""
 
 import errno
+import json
 import os
 import re
 import signal
@@ -279,6 +280,72 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
         Trainer(recipe, resume=True)
     shutil.move(newest, tmp_path / "aside")
     assert Trainer(recipe, resume=True).state.step == 2
+
+
+@pytest.mark.parametrize("async_save", [False, True], ids=["sync", "async"])
+def test_bytes_changed_inside_a_checkpoint_are_found_before_a_resume_reads_them(tmp_path, async_save):
+    """Four bytes of the embedding's data overwritten in place (same size: the size check passes) made --resume
+    train on from a NaN, or silently from other weights. Every save records its files' CRC-32 (async ones too), and
+    the resume refuses the damaged file, naming it and the step to go back to; a checkpoint written before
+    checksums were saved still loads."""
+    import shutil
+
+    from axk1.checkpoint.dcp_safe import read_metadata
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 4",
+                                      sections={"checkpointing": f"async = {str(async_save).lower()}"}))
+    Trainer(recipe).fit()
+    ckpts = Path(recipe.checkpointing.dir)
+    newest = step_dir(ckpts, 4)
+    state = json.loads((newest / "train_state.json").read_text())
+    files = sorted(p.name for p in newest.iterdir() if p.name != "train_state.json")
+    assert sorted(state["crc32"]) == files and ".metadata" in files  # every file the save wrote
+    pristine = tmp_path / "pristine"
+    shutil.copytree(newest, pristine)
+    # the embedding's bytes, located through the checkpoint's own metadata
+    item = next(v for k, v in read_metadata(newest).storage_data.items() if "embed_tokens" in k.fqn)
+    with open(newest / item.relative_path, "r+b") as f:
+        f.seek(item.offset + item.length // 2)
+        f.write(b"\xff\xff\xff\x7f")  # a NaN in float32
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(newest / item.relative_path))}: corrupt or incomplete "
+                                         r"checkpoint \(CRC-32 [0-9a-f]{8}, saved as [0-9a-f]{8}: its bytes changed "
+                                         rf"after the save\).*to resume from step 2, the one before it, move "
+                                         rf"{re.escape(str(newest))} out of the checkpoints folder$"):
+        Trainer(recipe, resume=True)
+    # a checkpoint from before checksums (no table): loads as it did
+    shutil.rmtree(newest)
+    shutil.copytree(pristine, newest)
+    del state["crc32"]
+    (newest / "train_state.json").write_text(json.dumps(state))
+    assert Trainer(recipe, resume=True).state.step == 4
+
+
+def test_a_damaged_sampler_state_or_an_undecodable_tensor_file_is_said_in_one_line(tmp_path):
+    """A train state whose "sampler" was {} ended in a KeyError: 'seed' traceback; a zeroed block in a tensor file of a
+    checkpoint without checksums (written before them) in a 1,300-character repr of a tuple of FrameSummary
+    objects."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 4"))
+    Trainer(recipe).fit()
+    newest = step_dir(Path(recipe.checkpointing.dir), 4)
+    path = newest / "train_state.json"
+    good = json.loads(path.read_text())
+    path.write_text(json.dumps(good | {"sampler": {}}))
+    with pytest.raises(ValueError, match=r"train_state.json does not hold the run's counters and sampler state "
+                                         r"\(\"sampler\" with the data seed\): the file is damaged; move the step"):
+        Trainer(recipe, resume=True)
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "crc32"}))  # as checkpoints before checksums
+    distcp = newest / "__0_0.distcp"
+    with open(distcp, "r+b") as f:
+        f.seek(200 * 4096)
+        f.write(bytes(100 * 4096))
+    with pytest.raises(ValueError) as e:
+        Trainer(recipe, resume=True)
+    said = str(e.value)
+    assert re.fullmatch(rf"{re.escape(str(newest))}: corrupt or incomplete checkpoint \(a tensor file does not "
+                        r"decode: RuntimeError: [^()]*\); use another step folder, or re-save it\. --resume takes the "
+                        rf"newest step folder: to resume from step 2, the one before it, move {re.escape(str(newest))} "
+                        "out of the checkpoints folder", said), said
+    assert "FrameSummary" not in said and len(said) < 600
 
 
 def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp_path):

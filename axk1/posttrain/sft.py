@@ -189,9 +189,9 @@ class ChatSampler:
         # from before it was stored are checked by seed and row count only)
         same_data = state.get("data_sha256", self.fingerprint) == self.fingerprint
         if int(state["seed"]) != self.seed or int(state.get("rows", len(self.rows))) != len(self.rows) or not same_data:
-            raise ValueError("the checkpoint was trained on other chat rows (other data, or another [sft] seq_len, "
-                             "mode or template) or another [data] seed: resume with the recipe and data the run "
-                             "started with")
+            raise ValueError("the checkpoint was trained on other chat data (or the same rendered with another [sft] "
+                             "seq_len, mode or template) or another [data] seed: resume with the recipe and data the "
+                             "run started with")
 
 
 def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:

@@ -99,11 +99,15 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
     counters = saved.get("state") if isinstance(saved, dict) else None
-    if (not isinstance(counters, dict) or not isinstance(saved.get("sampler"), dict)
-            or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys)):
-        raise ValueError(f"{where} does not hold the run's counters and sampler state (\"state\" with step and at "
-                         f"most {', '.join(state_keys)}; \"sampler\"): the file is damaged; move the step folder out "
-                         "of the checkpoints folder to resume from the one before it")
+    sampler = saved.get("sampler") if isinstance(saved, dict) else None
+    lacks = None
+    if not isinstance(counters, dict) or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys):
+        lacks = f"\"state\" with step and at most {', '.join(state_keys)}"
+    elif not isinstance(sampler, dict) or type(sampler.get("seed")) is not int:  # every sampler saves its seed
+        lacks = "\"sampler\" with the data seed"  # ({} failed in the sampler as KeyError: 'seed')
+    if lacks:
+        raise ValueError(f"{where} does not hold the run's counters and sampler state ({lacks}): the file is "
+                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
     if counters["step"] != step:  # the metrics would be trimmed at one step and the run redone from another
         raise ValueError(f"{where} says step {counters['step']}, not its folder's {step}: the folder was copied or "
                          "renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
