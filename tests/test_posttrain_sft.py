@@ -287,3 +287,13 @@ def test_a_resume_with_other_sft_settings_is_refused_naming_the_key(folder, tmp_
         raw = recipe()
         raw["optimizer"]["lr"] = 2e-3
         run_sft(parse_sft_recipe(raw, tmp_path), resume=True)
+
+
+def test_sft_says_once_that_global_sequences_is_ignored_beside_global_tokens(folder, tmp_path, capsys):
+    """Only `--dry-run` said it; the run trained by global_tokens without a word."""
+    data = _write(tmp_path / "c.jsonl", _rows(8))
+    raw = _recipe(tmp_path, folder, data, max_steps=1)
+    raw["sft"]["export"] = False
+    raw["batch"]["global_tokens"] = 4 * 96
+    run_sft(parse_sft_recipe(raw, tmp_path))
+    assert capsys.readouterr().out.count("note: [batch] global_sequences = 4 is ignored: global_tokens = 384") == 1
