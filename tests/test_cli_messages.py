@@ -145,6 +145,19 @@ def test_global_tokens_below_one_sequence_is_refused_and_a_remainder_is_said_at_
            "sequences = 96 tokens" in capsys.readouterr().out
 
 
+def test_a_negative_batch_size_is_refused_and_an_ignored_one_is_said_at_start(tmp_path, capsys):
+    """`global_tokens = -1` passed the recipe check and the dry run and trained one sequence a step; a
+    global_sequences beside a global_tokens was said to be ignored by the dry run alone."""
+    recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # global_sequences = 8, seq_len 32
+    for key in ("global_tokens", "global_sequences"):
+        for dry in ([], ["--dry-run"]):
+            assert main(["train", str(recipe), f"--batch.{key}", "-1", *dry]) == 2
+            assert f"[batch] {key} = -1 is negative: set it > 0" in capsys.readouterr().err
+    assert main(["train", str(recipe), "--batch.global_tokens", "256", "--max-steps", "1"]) == 0
+    assert capsys.readouterr().out.count("note: [batch] global_sequences = 8 is ignored: global_tokens = 256 "
+                                         "decides the sequences per step") == 1
+
+
 def test_ctrl_c_in_a_data_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path):
     """`axk1 data run` after Ctrl-C said "interrupted" alone; a relaunch resumes (datatrove's completion markers,
     tests/test_data_pipeline.py::test_run_end_to_end_two_workers_and_relaunch)."""

@@ -381,3 +381,20 @@ def test_the_demos_pretraining_stopped_by_sigterm_ends_the_demo(monkeypatch, cap
         demo.run_training(tmp_path, tmp_path / "manifest.json")
     assert stop.value.code == 128 + signal.SIGTERM
     assert "axk1 demo: pretraining stopped by SIGTERM" in capsys.readouterr().err
+
+
+def test_a_moved_rl_run_folder_resumes(folder, tmp_path, monkeypatch):
+    """`mv run moved` then --resume was refused: [rl] weights_dir (the rollout server's folder, under the run folder
+    by default) was saved in the run's definition as an absolute path. It is a path, which a resume may change; a
+    checkpoint that saved it still resumes from the new place."""
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    path = _recipe(tmp_path, folder, iterations=2)
+    rl.run_rl(load_rl_recipe(path, ["--rl.iterations", "1"]))
+    state = step_dir(tmp_path / "run" / "checkpoints", 1) / "train_state.json"
+    saved = json.loads(state.read_text())
+    saved["run"]["rl.weights_dir"] = str(tmp_path / "run" / "rollout-weights")  # as runs before saved it
+    state.write_text(json.dumps(saved))
+    (tmp_path / "run").rename(tmp_path / "moved")
+    trainer = rl.RLTrainer(load_rl_recipe(path, ["--run.out_dir", str(tmp_path / "moved")]), resume=True)
+    assert trainer.state.step == 1
+    trainer.release()

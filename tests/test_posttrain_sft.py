@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +254,46 @@ def test_transformers_and_trl_train_the_tokens_axk1_sft_trains(folder):
     # a prompt for generation renders as before: history answers only, the generation prompt last
     prompt = tok.apply_chat_template(two_turns[:3], tokenize=False, add_generation_prompt=True)
     assert "1+1=2" not in prompt and prompt.endswith("<|im_start|>assistant\n<think>")
+
+
+def test_a_resume_with_other_sft_settings_is_refused_naming_the_key(folder, tmp_path):
+    """Another [sft] epochs was accepted on --resume: the cosine schedule stretched mid-run and the learning rate
+    jumped back up; another seq_len or mode was refused as "other chat data or another seed". Each is now named,
+    while the data's and template's paths may change (the rows are compared by their fingerprint)."""
+    data = _write(tmp_path / "c.jsonl", _rows(24))
+
+    def recipe(**sft_keys) -> dict:
+        raw = _recipe(tmp_path, folder, data, max_steps=3)
+        raw["sft"] |= sft_keys
+        raw["schedule"] = {"kind": "cosine"}
+        return raw
+
+    run_sft(parse_sft_recipe(recipe(), tmp_path))
+    for keys, said in [({"epochs": 3}, "sft.epochs: 2.0 -> 3.0"), ({"seq_len": 128}, "sft.seq_len: 96 -> 128"),
+                       ({"mode": "non-think"}, "sft.mode: 'think' -> 'non-think'")]:
+        with pytest.raises(ValueError, match=rf"^--resume: the recipe differs .*step-000003 .*: {re.escape(said)}\. "):
+            run_sft(parse_sft_recipe(recipe(**keys), tmp_path), resume=True)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    copy = Path(shutil.copy(data, moved / "c.jsonl"))
+    assert run_sft(parse_sft_recipe(recipe(data=[str(copy)], export=False), tmp_path), resume=True)["step"] == 3
+    # a checkpoint written before [sft] was part of the definition resumes, compared on the rest
+    state = Path(tmp_path / "run" / "checkpoints" / "step-000003" / "train_state.json")
+    saved = json.loads(state.read_text())
+    saved["run"] = {k: v for k, v in saved["run"].items() if not k.startswith("sft.")}
+    state.write_text(json.dumps(saved))
+    assert run_sft(parse_sft_recipe(recipe(), tmp_path), resume=True)["step"] == 3
+    with pytest.raises(ValueError, match=r"optimizer.lr: 0.003 -> 0.002"):
+        raw = recipe()
+        raw["optimizer"]["lr"] = 2e-3
+        run_sft(parse_sft_recipe(raw, tmp_path), resume=True)
+
+
+def test_sft_says_once_that_global_sequences_is_ignored_beside_global_tokens(folder, tmp_path, capsys):
+    """Only `--dry-run` said it; the run trained by global_tokens without a word."""
+    data = _write(tmp_path / "c.jsonl", _rows(8))
+    raw = _recipe(tmp_path, folder, data, max_steps=1)
+    raw["sft"]["export"] = False
+    raw["batch"]["global_tokens"] = 4 * 96
+    run_sft(parse_sft_recipe(raw, tmp_path))
+    assert capsys.readouterr().out.count("note: [batch] global_sequences = 4 is ignored: global_tokens = 384") == 1

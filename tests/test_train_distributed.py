@@ -2,7 +2,9 @@
 CPU), stopped after 2 steps and resumed from its sharded, asynchronously written checkpoint, follows the
 single-process run of the same recipe."""
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import pytest
 import torch
 
 from axk1 import ModelConfig, save_pretrained
+from axk1.checkpoint.checksums import file_crc32
 from axk1.checkpoint.dcp import list_steps
 from axk1.json_text import read_jsonl
 from axk1.model import AXK1ForCausalLM
@@ -83,6 +86,7 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
     assert out.count("step 6  stage s1  loss") == 1, out  # said by rank 0, not by each rank
     _torchrun(runs["resumed"], "--max-steps", "3")
     assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
+    _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, runs["resumed"])
     _torchrun(runs["resumed"], "--max-steps", "6", "--resume")
     want = read_jsonl(tmp_path / "whole" / "run" / "metrics.jsonl")
     got = read_jsonl(tmp_path / "resumed" / "run" / "metrics.jsonl")
@@ -90,6 +94,24 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
     # same layout, same reduction order: the resumed steps repeat the whole run's to float noise
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in want], rel=1e-6)
     assert list_steps(tmp_path / "whole" / "run" / "checkpoints") == [5, 6]
+
+
+def _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, recipe):
+    """Each rank records the CRC-32 of the files it wrote, rank 0 gathers them into train_state.json, and a resume
+    splits the check over its ranks: rank 1 checks rank 0's file (sorted names, every other one), and both ranks
+    refuse (none goes on into the load alone)."""
+    copy = tmp_path / "damaged"
+    shutil.copytree(tmp_path / "resumed" / "run", copy)
+    step = copy / "checkpoints" / "step-000003"
+    table = json.loads((step / "train_state.json").read_text())["crc32"]
+    assert sorted(table) == [".metadata", "__0_0.distcp", "__1_0.distcp"], table
+    assert all(file_crc32(step / name) == crc for name, crc in table.items())
+    with open(step / "__0_0.distcp", "r+b") as f:  # checked by rank 1 of 2
+        f.seek(f.seek(0, 2) // 2)
+        f.write(b"\xff\xff\xff\x7f")
+    err = torchrun_train(recipe, "--out", str(copy), "--resume", "--max-steps", "4", fails=True)
+    said = (f"{step / '__0_0.distcp'}: corrupt or incomplete checkpoint (CRC-32 ")
+    assert err.count(said) >= 1 and "to resume from step 2, the one before it" in err, err[-3000:]
 
 
 def _torchrun(recipe, *args, timeout=120) -> str:

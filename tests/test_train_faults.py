@@ -3,6 +3,7 @@ save, SIGTERM, a full disk, damaged checkpoint folders and metrics (a second run
 test_train_run_lock.py)."""
 
 import errno
+import json
 import os
 import re
 import signal
@@ -202,6 +203,34 @@ def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, mo
     assert not Path(recipe.checkpointing.dir).exists() or not list(Path(recipe.checkpointing.dir).iterdir())
 
 
+def test_a_file_size_limit_during_a_save_is_named(tmp_path, monkeypatch):
+    """Under `ulimit -f` (RLIMIT_FSIZE) a checkpoint write fails with EFBIG, which torch's zip writer reports as
+    "unexpected pos 704 vs 598": the error said to check that the folder is writable and mounted. A real limit, set
+    in the child before it starts."""
+    import resource
+
+    recipe = write_recipe(tmp_path, extra="max_steps = 2")
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
+    limit = 3_000_000  # the tiny model's checkpoint holds a file larger than this; its metrics rows do not
+    done = subprocess.run([sys.executable, "-m", "axk1", "train", str(recipe)], env=env, timeout=120,
+                          capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard)))
+    assert done.returncode == 2, done.stderr
+    assert re.search(r"^axk1 train: error: file too large: writing the step 2 checkpoint to .* failed: a checkpoint "
+                     r"file reached the file-size limit \(ulimit -f: 3,000,000 bytes a file, or a per-file quota of "
+                     r"the file system\); the partial write was removed.*`ulimit -f unlimited`.*then start the run "
+                     r"again$", done.stderr, re.M), done.stderr
+    assert "unexpected pos" not in done.stderr and "writable" not in done.stderr
+    # a file system's own per-file limit, with no ulimit set: the errno (EFBIG) says it
+    api = load_recipe(write_recipe(tmp_path / "quota", extra="max_steps = 2"))
+    _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(OSError(errno.EFBIG, "File too large")))
+    monkeypatch.setattr("axk1.checkpoint.save_failure.resource.getrlimit", lambda which: (-1, -1))  # RLIM_INFINITY
+    with pytest.raises(CheckpointWriteError, match=r"^file too large: .*the file-size limit \(ulimit -f, or a "
+                                                   r"per-file quota of the file system\)"):
+        Trainer(api).fit()
+
+
 def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_torn_row(tmp_path, monkeypatch):
     """A metrics row cut short (a full disk, or a kill in the middle of the append) made every later --resume fail
     on the JSONL file ("Unterminated string ..."), and the write error itself named no file."""
@@ -251,6 +280,72 @@ def test_damaged_checkpoint_folders_are_named_with_the_way_back(tmp_path):
         Trainer(recipe, resume=True)
     shutil.move(newest, tmp_path / "aside")
     assert Trainer(recipe, resume=True).state.step == 2
+
+
+@pytest.mark.parametrize("async_save", [False, True], ids=["sync", "async"])
+def test_bytes_changed_inside_a_checkpoint_are_found_before_a_resume_reads_them(tmp_path, async_save):
+    """Four bytes of the embedding's data overwritten in place (same size: the size check passes) made --resume
+    train on from a NaN, or silently from other weights. Every save records its files' CRC-32 (async ones too), and
+    the resume refuses the damaged file, naming it and the step to go back to; a checkpoint written before
+    checksums were saved still loads."""
+    import shutil
+
+    from axk1.checkpoint.dcp_safe import read_metadata
+
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 4",
+                                      sections={"checkpointing": f"async = {str(async_save).lower()}"}))
+    Trainer(recipe).fit()
+    ckpts = Path(recipe.checkpointing.dir)
+    newest = step_dir(ckpts, 4)
+    state = json.loads((newest / "train_state.json").read_text())
+    files = sorted(p.name for p in newest.iterdir() if p.name != "train_state.json")
+    assert sorted(state["crc32"]) == files and ".metadata" in files  # every file the save wrote
+    pristine = tmp_path / "pristine"
+    shutil.copytree(newest, pristine)
+    # the embedding's bytes, located through the checkpoint's own metadata
+    item = next(v for k, v in read_metadata(newest).storage_data.items() if "embed_tokens" in k.fqn)
+    with open(newest / item.relative_path, "r+b") as f:
+        f.seek(item.offset + item.length // 2)
+        f.write(b"\xff\xff\xff\x7f")  # a NaN in float32
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(newest / item.relative_path))}: corrupt or incomplete "
+                                         r"checkpoint \(CRC-32 [0-9a-f]{8}, saved as [0-9a-f]{8}: its bytes changed "
+                                         rf"after the save\).*to resume from step 2, the one before it, move "
+                                         rf"{re.escape(str(newest))} out of the checkpoints folder$"):
+        Trainer(recipe, resume=True)
+    # a checkpoint from before checksums (no table): loads as it did
+    shutil.rmtree(newest)
+    shutil.copytree(pristine, newest)
+    del state["crc32"]
+    (newest / "train_state.json").write_text(json.dumps(state))
+    assert Trainer(recipe, resume=True).state.step == 4
+
+
+def test_a_damaged_sampler_state_or_an_undecodable_tensor_file_is_said_in_one_line(tmp_path):
+    """A train state whose "sampler" was {} ended in a KeyError: 'seed' traceback; a zeroed block in a tensor file of a
+    checkpoint without checksums (written before them) in a 1,300-character repr of a tuple of FrameSummary
+    objects."""
+    recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 4"))
+    Trainer(recipe).fit()
+    newest = step_dir(Path(recipe.checkpointing.dir), 4)
+    path = newest / "train_state.json"
+    good = json.loads(path.read_text())
+    path.write_text(json.dumps(good | {"sampler": {}}))
+    with pytest.raises(ValueError, match=r"train_state.json does not hold the run's counters and sampler state "
+                                         r"\(\"sampler\" with the data seed\): the file is damaged; move the step"):
+        Trainer(recipe, resume=True)
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "crc32"}))  # as checkpoints before checksums
+    distcp = newest / "__0_0.distcp"
+    with open(distcp, "r+b") as f:
+        f.seek(200 * 4096)
+        f.write(bytes(100 * 4096))
+    with pytest.raises(ValueError) as e:
+        Trainer(recipe, resume=True)
+    said = str(e.value)
+    assert re.fullmatch(rf"{re.escape(str(newest))}: corrupt or incomplete checkpoint \(a tensor file does not "
+                        r"decode: RuntimeError: [^()]*\); use another step folder, or re-save it\. --resume takes the "
+                        rf"newest step folder: to resume from step 2, the one before it, move {re.escape(str(newest))} "
+                        "out of the checkpoints folder", said), said
+    assert "FrameSummary" not in said and len(said) < 600
 
 
 def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp_path):

@@ -28,7 +28,8 @@ from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict, set_state_dict
 from torch.distributed.tensor import DTensor, Replicate, Shard
 
-from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_metadata
+from axk1.checkpoint import checksums
+from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_failure, read_metadata
 from axk1.checkpoint.prune import prune_in_background
 from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.json_text import read_json_file
@@ -238,8 +239,10 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
 
     def finish() -> Path:
         barrier()
+        sums = checksums.record(tmp, _group())  # each rank's files (axk1/checkpoint/checksums.py)
         doomed: list[Path] = []
         if _rank() == 0:
+            train_state[checksums.CHECKSUMS] = sums
             _write_synced(tmp / TRAIN_STATE, json.dumps(train_state, indent=1, sort_keys=True))
             if final.exists():  # re-saving the same step (e.g. the stop checkpoint): the old one is set aside first
                 doomed.append(_set_aside(final))
@@ -311,10 +314,13 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     if not (path / TRAIN_STATE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAIN_STATE}); pick a step-NNNNNN folder "
                                 "listed by the run")
+    saved = read_json_file(path / TRAIN_STATE, "the checkpoint is damaged: use another step folder",
+                           what="train state", need_object=True)
     live_model, live_optim = get_state_dict(model, optimizer)
     model_sd, optim_sd = _experts_as_global(live_model, live_optim, _expert_mesh(model))
     state = {"model": model_sd, "optim": optim_sd, "rng": {"cpu": torch.get_rng_state()}}
-    check_model_keys(path, model_sd)
+    check_model_keys(path, model_sd)  # (a file missing or truncated is named as such here)
+    checksums.verify(path, saved.get(checksums.CHECKSUMS), _group())  # bytes changed in place, before any is read
     # A fresh optimizer's state dict lists every parameter; the saved one only those that ever had a gradient
     # (layer 0's unused post-MoE norm never does), so those keys may be absent: they keep their fresh state.
     _load(path, state, planner=DefaultLoadPlanner(allow_partial_load=True), process_group=_group())
@@ -322,8 +328,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                    optim_state_dict={"state": _experts_as_local(state["optim"]["state"], live_optim["state"]),
                                      "param_groups": state["optim"]["param_groups"]})
     torch.set_rng_state(state["rng"]["cpu"])
-    return read_json_file(path / TRAIN_STATE, "the checkpoint is damaged: use another step folder",
-                          what="train state", need_object=True)
+    return saved
 
 
 def _load(path: Path, state: dict, reader: SafeReader | None = None, **kwargs) -> None:
@@ -332,8 +337,7 @@ def _load(path: Path, state: dict, reader: SafeReader | None = None, **kwargs) -
     try:
         dcp.load(state, storage_reader=reader or SafeReader(str(path)), **kwargs)
     except CheckpointException as e:  # a BaseException: the CLI's ValueError catch would not see it
-        first = next(iter(e.failures.values()), e)
-        raise corrupt(path, f"{type(first).__name__}: {first}".splitlines()[0]) from None
+        raise corrupt(path, f"a tensor file does not decode: {read_failure(e)}") from None
 
 
 def check_model_keys(path: Path, keys, reader: SafeReader | None = None) -> None:

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import torch
 from torch.distributed.checkpoint import FileSystemReader
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
+
+from axk1.parallel.failure_chain import causes
 
 METADATA = ".metadata"
 
@@ -41,6 +44,15 @@ class RefusedPickle(ValueError):
 
 def corrupt(file: Path, why: str) -> ValueError:
     return ValueError(f"{file}: corrupt or incomplete checkpoint ({why}); use another step folder, or re-save it")
+
+
+def read_failure(e: BaseException) -> str:
+    """A failed DCP read in one line: the first rank's own error (a CheckpointException holds (error, stack) per
+    rank, whose repr ran to 1,300 characters of FrameSummary objects), its first sentence (torch's zip reader adds
+    a paragraph of guesses)."""
+    first = next((c for c in causes(e) if not isinstance(c, CheckpointException)), e)
+    text = (str(first).splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return f"{type(first).__name__}: {text}"[:300]
 
 
 class _MetadataUnpickler(pickle.Unpickler):

@@ -44,7 +44,7 @@ from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain import rl_rollout, rl_update
 from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.rl_recipe import RLRecipe, prompt_budget
-from axk1.posttrain.rl_resume import resume_counters, rl_run_definition
+from axk1.posttrain.rl_resume import MAY_CHANGE, resume_counters, rl_run_definition
 from axk1.posttrain.rl_stats import rollout_metrics
 from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
@@ -135,7 +135,7 @@ class RLTrainer:
             self.state.step, self.state.skipped_steps, start = resume_counters(saved, resume_step, self.ckpt_dir)
             # a recipe that would train another run is refused (a checkpoint written before run definitions were
             # saved has none: nothing to compare)
-            check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step))
+            check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step), MAY_CHANGE)
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)

@@ -15,8 +15,10 @@ from axk1.train.resume import run_definition
 
 # What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
 # iterations it runs, whether it exports, and the paths of the tasks and the template (the task rows themselves are
-# compared, by a digest).
-RL_RESUMABLE = ("iterations", "export", "tasks", "template_from")
+# compared, by a digest) and of the folder the rollout server reads each update's weights from (under the run folder
+# by default, so a moved run folder moves it; checkpoints written before saved it, compared no more: MAY_CHANGE).
+RL_RESUMABLE = ("iterations", "export", "tasks", "template_from", "weights_dir")
+MAY_CHANGE = tuple(f"rl.{k}" for k in RL_RESUMABLE)
 
 
 def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> dict:

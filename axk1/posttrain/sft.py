@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +26,16 @@ from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.posttrain.run_end import export_after_training
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
+from axk1.train.dry_run import batch_notes
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.trainer import Trainer
+
+# What a resumed SFT run may change in [sft] (besides what a resumed training run may, axk1/train/resume.py): the
+# paths of the chat data and the template (the rows they render to are compared by the sampler's fingerprint) and
+# whether it exports. The rest, epochs, seq_len and mode, sets the rows and the schedule's length.
+SFT_RESUMABLE = ("data", "template_from", "export")
+
 
 @dataclass
 class SFTConfig(ChatTable):      # template_from, export
@@ -72,6 +79,11 @@ class SFTRecipe(PostTrainRecipe):
         self.check_template()
 
     path_keys = PostTrainRecipe.path_keys + ("sft.data", "sft.template_from")
+
+    def own_definition(self) -> dict:
+        """[sft]'s keys that define the run: another epochs stretched the cosine schedule mid-run (the learning rate
+        jumped back up) and was accepted; another seq_len or mode was refused as other chat data."""
+        return {f"sft.{k}": v for k, v in asdict(self.sft).items() if k not in SFT_RESUMABLE}
 
     def step_shapes(self) -> list[tuple[str, int, int]]:
         return [("sft", self.sft.seq_len, self.sequences_per_step(self.sft.seq_len))]  # packed rows, one length
@@ -177,8 +189,9 @@ class ChatSampler:
         # from before it was stored are checked by seed and row count only)
         same_data = state.get("data_sha256", self.fingerprint) == self.fingerprint
         if int(state["seed"]) != self.seed or int(state.get("rows", len(self.rows))) != len(self.rows) or not same_data:
-            raise ValueError("the checkpoint was trained on other chat data or another seed: resume with the recipe "
-                             "and data the run started with")
+            raise ValueError("the checkpoint was trained on other chat data (or the same rendered with another [sft] "
+                             "seq_len, mode or template) or another [data] seed: resume with the recipe and data the "
+                             "run started with")
 
 
 def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -> dict:
@@ -195,6 +208,8 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     try:
         if trainer.is_main:
             print(sampler.report.summary(), flush=True)
+            for note in batch_notes(recipe):
+                print(f"note: {note}", flush=True)
             out.mkdir(parents=True, exist_ok=True)
             (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
         rows = trainer.fit(release=False)

@@ -82,9 +82,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.notes.append(f"[run] device = \"cpu\": the {world_size} ranks train on CPU with gloo, and the memory per "
                          f"rank is host memory, not checked against {spec.name} (for GPUs: device = \"auto\" or "
                          "\"cuda\")")
-    if recipe.batch.global_tokens > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
-        out.notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
-                         f"{recipe.batch.global_tokens:,} decides the sequences per step at each length (delete one)")
+    out.notes += batch_notes(recipe)
     if recipe.needs_stages:  # pretraining: a schedule over its stages' steps, held-out rows, the token shards
         out.notes += schedule_notes(recipe)
     dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
@@ -163,10 +161,14 @@ def memory_advice(recipe: Recipe, memory: StepMemory, micro: int, recompute: boo
 
 
 def batch_notes(recipe: Recipe) -> list[str]:
-    """global_tokens that are not whole sequences at a stage's length: the step rounds down (said by the dry run and
-    at the start of a run, not left to be found in the token counts)."""
+    """What a recipe's [batch] does that its author may not expect, said by the dry run and at the start of a run
+    (`axk1 train`, `axk1 sft`): global_sequences ignored beside global_tokens, and global_tokens that are not whole
+    sequences at a stage's length (the step rounds down), not left to be found in the token counts."""
     notes = []
     g = recipe.batch.global_tokens
+    if g > 0 and recipe.batch.global_sequences > 0:  # the trainer reads one of the two
+        notes.append(f"[batch] global_sequences = {recipe.batch.global_sequences} is ignored: global_tokens = "
+                     f"{g:,} decides the sequences per step at each length (delete one)")
     for L in sorted({L for stage in recipe.stages for L in stage.lengths()} if g > 0 else ()):
         if g % L:  # whole sequences a step: the rest of the tokens asked for is dropped
             n = recipe.sequences_per_step(L)
@@ -176,8 +178,8 @@ def batch_notes(recipe: Recipe) -> list[str]:
 
 
 def schedule_notes(recipe: Recipe) -> list[str]:
-    """What a pretraining recipe's batch and schedule will do that its author may not expect."""
-    notes = batch_notes(recipe)
+    """What a pretraining recipe's schedule will do that its author may not expect."""
+    notes = []
     steps = sum(n for parts in recipe.stage_steps() for n, _ in parts)
     sched = recipe.schedule
     if sched.total_steps and sched.total_steps != steps:  # may be meant (a part of a longer run): said, not refused

@@ -38,8 +38,13 @@ class Recipe(RecipeSections):
     def out_dir(self) -> Path:
         return Path(self.run.out_dir)
 
+    def own_definition(self) -> dict:
+        """A subclass's own settings that define the run's trajectory, as "table.key" -> value, for the definition
+        --resume compares (axk1/train/resume.py); pretraining's are all in the shared sections."""
+        return {}
+
     def sequences_per_step(self, seq_len: int) -> int:
-        if self.batch.global_tokens:
+        if self.batch.global_tokens > 0:
             return max(1, self.batch.global_tokens // seq_len)
         return self.batch.global_sequences
 

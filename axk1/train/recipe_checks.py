@@ -74,6 +74,9 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
                          f"1..{n_stages} (or {n_stages + 1} for no decay)")
     b = r.batch
+    for key in ("global_tokens", "global_sequences"):  # -1 passed as "set", and a step took one sequence
+        if getattr(b, key) < 0:
+            raise ValueError(f"[batch] {key} = {getattr(b, key)} is negative: set it > 0, or 0 to leave it unset")
     if r.needs_batch_size and b.global_tokens <= 0 and b.global_sequences <= 0:
         raise ValueError("[batch] set global_tokens (tokens per step) or global_sequences (sequences per step) > 0")
     if b.micro_batch <= 0:

@@ -27,6 +27,9 @@ RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "valid
              "parallelism.dp_replicate", "parallelism.dp_shard", "parallelism.ep", "parallelism.cp",
              "parallelism.activation_checkpointing", "parallelism.compile", "data.manifest")
 RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
+# Settings first saved in the run definition later than the rest: a checkpoint written before has none of a prefix's
+# keys, and is compared on the others (SFT's sampler still checks its chat rows: axk1/posttrain/sft.py).
+ADDED_LATER = ("sft.",)
 
 
 def run_definition(r: Recipe, config: ModelConfig) -> dict:
@@ -39,6 +42,7 @@ def run_definition(r: Recipe, config: ModelConfig) -> dict:
             if name not in RESUMABLE and section not in RESUMABLE_SECTIONS:
                 out[name] = value
     out["stages"] = [asdict(s) for s in r.stages]
+    out |= r.own_definition()  # a post-training recipe's own table ([sft] epochs, seq_len, mode)
     out["model_config"] = config.to_dict()
     return json.loads(json.dumps(out, default=str))
 
@@ -50,12 +54,18 @@ def setting_diffs(old: dict, new: dict) -> list[str]:
             if old.get(k, missing) != new.get(k, missing)]
 
 
-def check_resume(saved: dict | None, current: dict, where: Path) -> None:
+def check_resume(saved: dict | None, current: dict, where: Path, may_change: tuple[str, ...] = ()) -> None:
     """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint
-    written before run definitions were saved has none: nothing to compare)."""
+    written before run definitions were saved has none: nothing to compare). `may_change`: keys that older
+    checkpoints saved in their definition but that a resume may change (RL's rollout weights folder, a path)."""
     if saved is None:
         return
-    diffs = setting_diffs(flat_settings(saved), flat_settings(current))
+    old, new = flat_settings(saved), flat_settings(current)
+    for prefix in ADDED_LATER:
+        if not any(k.startswith(prefix) for k in old):
+            new = {k: v for k, v in new.items() if not k.startswith(prefix)}
+    old = {k: v for k, v in old.items() if k not in may_change}
+    diffs = setting_diffs(old, new)
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
@@ -93,11 +103,15 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
     counters = saved.get("state") if isinstance(saved, dict) else None
-    if (not isinstance(counters, dict) or not isinstance(saved.get("sampler"), dict)
-            or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys)):
-        raise ValueError(f"{where} does not hold the run's counters and sampler state (\"state\" with step and at "
-                         f"most {', '.join(state_keys)}; \"sampler\"): the file is damaged; move the step folder out "
-                         "of the checkpoints folder to resume from the one before it")
+    sampler = saved.get("sampler") if isinstance(saved, dict) else None
+    lacks = None
+    if not isinstance(counters, dict) or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys):
+        lacks = f"\"state\" with step and at most {', '.join(state_keys)}"
+    elif not isinstance(sampler, dict) or type(sampler.get("seed")) is not int:  # every sampler saves its seed
+        lacks = "\"sampler\" with the data seed"  # ({} failed in the sampler as KeyError: 'seed')
+    if lacks:
+        raise ValueError(f"{where} does not hold the run's counters and sampler state ({lacks}): the file is "
+                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
     if counters["step"] != step:  # the metrics would be trimmed at one step and the run redone from another
         raise ValueError(f"{where} says step {counters['step']}, not its folder's {step}: the folder was copied or "
                          "renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
