@@ -1,9 +1,10 @@
 """Packed training batches from the data pipeline's token shards, drawn per stage mixture.
 
 Every batch is a pure function of (seed, step): row r of step s draws its domain from the stage mixture, a shard
-of that domain (weighted by tokens, limited to the stage's difficulty buckets), and a document start, with
-numpy's generator seeded by (seed, step, r); the sequence is the next seq_len tokens from there, running across
-document boundaries. So the sampler's whole state is (seed, step), resume is exact, and any data-parallel rank
+of that domain (weighted by tokens, limited to the stage's difficulty buckets), and a token of it, with numpy's
+generator seeded by (seed, step, r); the row starts at the start of that token's window (every document is cut into
+consecutive seq_len windows, `window_start`) and is the next seq_len tokens from there, running across document
+boundaries. So the sampler's whole state is (seed, step), resume is exact, and any data-parallel rank
 can draw its own rows without talking to the others.
 
 Legend: B sequences, T tokens per sequence.
@@ -300,7 +301,7 @@ class StageSampler:
             d = int(rng.choice(len(domains), p=p))
             shard = self.shards[shard_ids[d][int(rng.choice(len(shard_ids[d]), p=shard_w[d]))]]
             n_docs, base = len(shard.offsets) - 1, int(shard.offsets[0])
-            start = int(shard.offsets[int(rng.integers(n_docs))]) - base
+            start = window_start(shard, int(rng.integers(len(shard.tokens))), seq_len)
             pos_T = (start + np.arange(seq_len)) % len(shard.tokens)  # wrap around a small shard
             ids_BT[b] = shard.tokens[pos_T]
             # document index of every position; a wrap starts a new document too. Searched as uint64, the index's
@@ -326,6 +327,19 @@ class StageSampler:
                              f"{len(now)} now; the first difference, shard #{i + 1} as [domain, bucket, tokens, "
                              f"documents, checksum]: {was} then, {new} now): they were truncated, replaced or re-made "
                              "since. Resume over the data the run started with, or start a new run in another --out")
+
+
+def window_start(shard: Shard, token: int, seq_len: int) -> int:
+    """The start (in the shard's tokens) of the window that holds `token`: every document is cut into consecutive
+    seq_len windows from its start, its last one shorter. Drawing a token uniformly and taking its window reaches
+    every token of a long document (a row drawn from document starts only never read past a document's first
+    seq_len tokens: at a 4K stage all but the first 4,096 tokens of a book) and weighs each window by its length, so
+    each token is read about equally often, as in concatenate-and-chunk packing. One search of the memory-mapped
+    index, in its own type; no per-window table, which at A.X K1's corpus would be as large as the index."""
+    base = int(shard.offsets[0])
+    doc = int(np.searchsorted(shard.offsets, np.uint64(token + base), side="right")) - 1
+    doc_start = int(shard.offsets[doc]) - base
+    return doc_start + (token - doc_start) // seq_len * seq_len
 
 
 def shard_fingerprint(s: Shard) -> list:

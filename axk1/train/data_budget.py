@@ -5,8 +5,10 @@ domain dozens of times is seen before the GPUs are spent, not from the loss curv
 
 Why it matters: repeated tokens are worth less than fresh ones, and past about four passes their value falls
 quickly (Muennighoff et al., "Scaling Data-Constrained Language Models", 2023; the planner's data-constrained law,
-docs/planning.md). MANY_PASSES is that mark. The sampler draws documents at random with replacement, so a pass is
-an expectation, not a literal epoch.
+docs/planning.md). MANY_PASSES is that mark. The sampler draws windows (each document cut into pieces of the row's
+length, axk1/train/data.py::window_start) weighted by their length, with replacement: every token the shards hold
+can be read, which is what `available` counts, and a pass is an expectation, not a literal epoch. (When rows
+started at document starts only, a document's tokens past its first row were counted here yet never read.)
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ Bytes, then GB (1e9) in the breakdown:
   (`layer_bytes_per_token`, listed tensor by tensor), and the peak ends the forward, with every loss's gradients;
   with full recompute each layer keeps its input and the layer being recomputed holds all of its own, and the peak
   is the largest of the forward's end, an MTP layer's recompute and a main layer's (the loss term then holds what
-  is live at that moment); plus the residual stream's gradient and the embedding's output.
+  is live at that moment); plus the residual stream's gradient and the embedding's output. Under context
+  parallelism a layer's attention holds the whole rows' keys and values: one layer's while it runs, and without
+  recompute every layer's, kept for its backward (`whole_row_keys_bytes`).
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def layer_bytes_per_token(c: ModelConfig, moe: bool, path: str, attention_kernel
     return attention + norm + consumed(2) + router + routing + experts + shared + norm  # + the post-MoE norm
 
 
+def whole_row_keys_bytes(c: ModelConfig, row_tokens: int, b: int) -> float:
+    """What one layer holds of the whole rows under context parallelism: the gathered latents (kv_b_proj's input,
+    the rope keys a view of them) and the keys and values of every head the attention kernel reads, in the compute
+    dtype (b bytes)."""
+    return row_tokens * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
+                         * (c.qk_head_dim + c.v_head_dim)) * b
+
+
 def autocast_weight_bytes(c: ModelConfig, total_params: int) -> float:
     """The bf16 copies of the matmul weights one process keeps under autocast: all but the embedding, the head
     (the chunked loss makes and frees its own copy: the loss term), the fp32 routers and the norms."""
@@ -180,6 +190,13 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
     always = tokens * (norm + 8 + 2 * r * D) + dense_masks
     act_all = always + layers * mask_per_layer + tokens * (n_dense * dense_layer + (c.num_hidden_layers - n_dense)
                                                            * moe_layer + depth * (moe_layer + mtp_extra))
+    # context parallelism: each layer's attention reads the whole rows' keys and values, expanded from the gathered
+    # latents (axk1/model/mla.py), where the per-token count above has this rank's chunk of them only. One layer's
+    # while it runs (its forward, its backward's gradients, a recompute) is `cp_keys` below; without recompute
+    # every layer keeps its own for its backward: the other (cp - 1)/cp of them, layer by layer (2 gloo ranks
+    # measured 29-31% over an account that counted one layer's: tests/test_memory_account.py)
+    row_keys = whole_row_keys_bytes(c, micro_batch * seq_len, b) if cp > 1 else 0.0
+    act_all += layers * row_keys * (cp - 1) / cp
     inputs = always + tokens * (layers * r * D + depth * mtp_extra)  # recompute: each layer keeps its input
     recomputed = mask_per_layer + tokens * max(moe_layer, dense_layer)  # ...and the one recomputed keeps all
     recomputed_mtp = mask_per_layer + tokens * moe_layer if depth else 0
@@ -219,9 +236,7 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
                           "backward_start": (state_fwd, root * b + unit_bwd, kept + head_grad, inputs + recomputed_mtp),
                           "recompute": (state, root * b + unit_bwd, head_grad, inputs + recomputed),
                           "backward_end": end}
-    # context parallelism: one layer's keys and values expanded from the gathered latents of the whole rows
-    cp_keys = micro_batch * seq_len * (c.kv_lora_rank + c.qk_rope_head_dim + c.num_attention_heads
-                                       * (c.qk_head_dim + c.v_head_dim)) * b if cp > 1 else 0
+    cp_keys = row_keys  # context parallelism: the whole rows' keys and values of the layer that runs
     reserved = RESERVED_BYTES if accelerator else 0.0  # a CPU rank has no CUDA context (6 GB of a 0.4 GB run)
     return {name: StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, (activations + cp_keys) / 1e9, reserved / 1e9)
             for name, (state, gathered, loss, activations) in candidates.items()}
