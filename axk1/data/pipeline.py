@@ -27,6 +27,7 @@ from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
+from axk1.data.pii import KoreanPIIScrubber
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
@@ -83,8 +84,11 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
                               pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out))]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
-            # Lines are counted over every task's pages before any is removed: four stages instead of one.
-            stages.append(Stage("extract", "extract", n, steps + [_writer(out / "extracted")]))
+            # Lines are counted over every task's pages before any is removed: four stages instead of one. PII is
+            # scrubbed before extracted/, so that it, the line counts and excluded/site_boilerplate/ hold no number.
+            scrub = [s for s in filters if isinstance(s, KoreanPIIScrubber)]
+            filters = [s for s in filters if s not in scrub]
+            stages.append(Stage("extract", "extract", n, steps + scrub + [_writer(out / "extracted")]))
             stages.append(Stage("site_lines", "extract", n,
                                 [_reader(out / "extracted"), SiteLineCounter(str(out / "site_lines"))]))
             stages.append(Stage("site_boilerplate", "extract", n,
