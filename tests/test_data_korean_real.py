@@ -169,6 +169,32 @@ def test_pii_leaves_numbers_that_only_look_like_it():
     assert scrub_pii("입금은 국민 123-45-67890-1 또는 우리: 1002-123-456789")[1] == {"account": 2}
 
 
+@pytest.mark.parametrize("text, kind", [
+    ("카카오뱅크 3333012345678로 보내줘", "account"),            # bare digits, as banking apps copy them
+    ("계좌번호 1002123456789 우리은행", "account"),
+    ("예금주 홍길동 신한은행 110 123 456789", "account"),        # groups split by spaces
+    ("대표전화 +82 (0)2 788 4649", "phone"),                   # the area code's 0 in parentheses
+    ("휴대폰 +82-(0)10-1234-5678", "phone"),
+    ("해외에서는 0082-10-1234-5678", "phone"),                 # 00, the international prefix, for +
+    ("해외에서는 001-82-2-788-4649", "phone"),                 # a carrier's 001
+])
+def test_pii_accounts_without_dashes_and_international_phones(text, kind):
+    out, counts = scrub_pii(text)
+    assert counts == {kind: 1} and PLACEHOLDERS[kind] in out, (text, out)
+    assert not any(ch.isdigit() for ch in out.split(PLACEHOLDERS[kind])[1]), out
+
+
+def test_pii_leaves_ginkgo_trees_product_codes_and_amounts():
+    """은행 is also the ginkgo: 은행나무 is no banking word. A product code with the registration number's shape
+    whose birth date cannot be (born in 2088 by its seventh digit, or on 30 February) is no registration number."""
+    for text in ("은행나무 1,234그루 2019-20-1234567", "은행잎 추출물 1002 123 456789 묶음", "품번 880123-4567890 상품",
+                 "모델 900230-1234567", "은행 총자산 1234567890000원", "주문번호 1234 5678 9012 3456 은행 결제",
+                 "신한은행 통계 2013 0101 1234 5678"):
+        assert scrub_pii(text) == (text, {}), text
+    assert scrub_pii("주민등록번호 050301-3123456")[1] == {"rrn": 1}   # born 2005
+    assert scrub_pii("외국인등록번호 900101-5234567")[1] == {"rrn": 1}
+
+
 def _jaccard(sig, a: str, b: str) -> float:
     x, y = set(sig.get_shingles(a).ravel()), set(sig.get_shingles(b).ravel())
     return len(x & y) / len(x | y)
