@@ -24,6 +24,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from axk1.data.classify import DomainAnnotator
 from axk1.data.config import PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
+from axk1.data.dedup_check import MinhashPairCheck
 from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
@@ -112,8 +113,14 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
             mh = d.minhash_config()
             stages.append(Stage("minhash_buckets", "dedup", d.num_buckets,
                                 [MinhashDedupBuckets(str(dd / "minhash_sigs"), str(dd / "minhash_buckets"), config=mh)]))
+            pairs = dd / "minhash_buckets"
+            if d.min_jaccard:  # LSH's candidate pairs checked against the threshold (axk1/data/dedup_check.py)
+                stages.append(Stage("minhash_check", "dedup", 1,
+                                    [MinhashPairCheck(str(dd / "minhash_sigs"), str(pairs), str(dd / "minhash_checked"),
+                                                      d.num_buckets, d.hashes_per_bucket, d.min_jaccard)]))
+                pairs = dd / "minhash_checked"
             stages.append(Stage("minhash_cluster", "dedup", 1,
-                                [MinhashDedupCluster(str(dd / "minhash_buckets"), str(dd / "minhash_remove"), mh,
+                                [MinhashDedupCluster(str(pairs), str(dd / "minhash_remove"), mh,
                                                      save_cluster_size=True)]))
     if "annotate" in cfg.run.stages:
         steps = [_reader(out / "clean")]
