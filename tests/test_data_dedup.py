@@ -103,3 +103,33 @@ def test_exact_duplicates_written_by_dedup_are_not_counted_as_kept_before_annota
     after = account(tmp_path / "out")
     assert after.balanced and after.excluded["exact_duplicate"] == 3 and not after.dedup_pending
     assert after.kept == 44 - after.excluded["near_duplicate"] and len(pairs) == 7
+
+
+def test_sibling_acts_under_the_threshold_are_not_near_duplicates(tmp_path):
+    """konlpy's bills 1809891 and 1809893 amend sibling acts and share 0.675 of their character 7-grams, under the
+    ~0.72 threshold; LSH alone matched one of their 14 buckets and removed 1809893 as a near duplicate. Candidate
+    pairs are now checked on the rest of their signatures. 1809890 and 1809891 (the same amendment to the national
+    and the local civil service acts, 0.90) and a copy of 1809891 with a footer are near duplicates still."""
+    from pathlib import Path
+
+    import konlpy
+
+    bills = Path(konlpy.__file__).parent / "data" / "corpus" / "kobill"
+    texts = {str(n): (bills / f"{n}.txt").read_text(encoding="utf-8") for n in (1809890, 1809891, 1809893)}
+    texts["copy"] = texts["1809891"] + "\n\n무단전재 및 재배포 금지"
+    (tmp_path / "bills.jsonl").write_text("".join(json.dumps({"id": k, "text": t}, ensure_ascii=False) + "\n"
+                                                  for k, t in texts.items()), encoding="utf-8")
+
+    def removed(min_jaccard: float) -> set[str]:
+        out = tmp_path / f"out{min_jaccard}"
+        cfg = config_from_dict({
+            "run": {"output_dir": str(out), "tasks": 1, "workers": 1, "stages": ["extract", "dedup", "annotate"]},
+            "sources": [{"type": "jsonl", "path": str(tmp_path / "bills.jsonl"), "filter": False}],
+            "dedup": {"shingles": "char", "min_jaccard": min_jaccard}})
+        run_pipeline(cfg, progress=False)
+        assert account(out).balanced
+        return {r["id"] for r in iter_records(out / "excluded" / "near_duplicate")}
+
+    assert "1809893" in removed(0)  # LSH alone
+    checked = removed(0.72)
+    assert "1809893" not in checked and len(checked & {"1809890", "1809891", "copy"}) == 2, checked

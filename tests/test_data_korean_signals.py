@@ -6,6 +6,7 @@ told apart by the word length and by Kiwi's spacing rate."""
 
 import random
 import re
+import unicodedata
 from pathlib import Path
 
 import konlpy
@@ -70,6 +71,18 @@ def test_chat_noise_counts_jamo_runs_and_emoticons_only():
     assert chat_noise("좋아요 ^^ 감사합니다 T_T ;;") == pytest.approx(7 / 15)
     assert chat_noise("ㄱ과 ㄴ은 자음이다.") == 0  # a jamo named alone in prose is not noise
     assert chat_noise("좋다 🙂") == pytest.approx(1 / 3)
+
+
+def test_chat_noise_counts_jamo_laughter_in_every_form_text_arrives_in():
+    """Halfwidth jamo (old Korean sites), conjoining jamo (what NFKC makes of ㅋ and ㅠ) and spaced laughter scored 0;
+    old Hangul, written in conjoining jamo that alternate initial, vowel and final, is not noise."""
+    base = "오늘 영화 진짜 재밌었다 "
+    laughter = ["ㅋㅋㅋㅋㅋㅋ", "ﾻﾻﾻﾻﾻﾻ", unicodedata.normalize("NFKC", "ㅋㅋㅋㅋㅋㅋ"),
+                unicodedata.normalize("NFKC", "ㅠㅠㅠㅠㅠㅠ"), "ㅋ ㅋ ㅋ ㅋ ㅋ ㅋ"]
+    for noise in laughter:
+        assert chat_noise(base + noise) == pytest.approx(6 / 16), noise
+    assert chat_noise("나랏 말ᄊᆞ미 듕귁에 달아 문ᄍᆞᆼ와로 서르 ᄉᆞᄆᆞᆺ디 아니ᄒᆞᆯᄊᆡ 이런 젼ᄎᆞ로") == 0
+    assert chat_noise("자음은 ㄱ ㄴ ㄷ 순서로 배운다") == 0
 
 
 def test_the_filter_records_every_korean_document_and_removes_only_over_a_threshold():

@@ -209,7 +209,8 @@ def test_difficulty_signals():
     annotate_difficulty(hard)
     assert easy.metadata["difficulty"] < hard.metadata["difficulty"]
     assert set(hard.metadata["difficulty_signals"]) == {"compression_ratio", "mtld", "words_per_sentence",
-                                                       "chars_per_word", "hangul_chars_per_word", "hangul_words"}
+                                                       "chars_per_word", "hangul_chars_per_word", "hangul_words",
+                                                       "disordered"}
     assert mtld(["a"] * 50) < mtld([str(i) for i in range(50)])
 
 

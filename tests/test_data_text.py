@@ -24,6 +24,17 @@ def test_normalize_nfc_not_nfkc():
     assert normalize_text("가\u200b나\u3164다\ufeff\r\n") == "가나다\n"
 
 
+def test_normalize_keeps_joiners_that_join_and_drops_stray_ones():
+    """ZWJ builds emoji sequences and ZWNJ is Persian spelling: removing them at read made one family three people
+    and changed words. Next to Hangul or a digit they join nothing (and could hide a word or a number)."""
+    kept = ["가족 👨\u200d👩\u200d👧 여행", "🏳️\u200d🌈", "👩🏽\u200d💻 개발자", "می\u200cخواهم", "क्\u200dष"]
+    for text in kept:
+        assert normalize_text(text) == unicodedata.normalize("NFC", text)
+    assert normalize_text(unicodedata.normalize("NFD", "가족 👨\u200d👩\u200d👧")) == "가족 👨\u200d👩\u200d👧"
+    assert normalize_text("국\u200d민 \u200c법률 010\u200d-1234-5678\u200d") == "국민 법률 010-1234-5678"
+    assert scrub_pii("전화 010\u200d-1234-5678")[0] == "전화 <PHONE>"
+
+
 def reflowed(lines: list[str], full: list[bool], joiner: LineJoiner) -> str:
     """`lines` joined as the PDF reflow joins them (axk1/data/pdf_reflow.py, for the text layer and OCR): a line
     marked full runs on into the next, any other break stays a newline."""

@@ -65,6 +65,8 @@ def test_chars_per_token_and_hf_load(tok_dir):
     ko = chars_per_token(tok, [korean_document(rng, 2, 5) for _ in range(5)])
     en = chars_per_token(tok, [english_document(rng, 2, 5) for _ in range(5)])
     assert ko > 1.5 and en > 2.5
+    nfd = [unicodedata.normalize("NFD", korean_document(rng, 2, 5)) for _ in range(5)]  # macOS writes Hangul so
+    assert chars_per_token(tok, nfd) == chars_per_token(tok, [unicodedata.normalize("NFC", t) for t in nfd])
     from transformers import PreTrainedTokenizerFast  # any HF tokenizer.json loads both ways
 
     hf = PreTrainedTokenizerFast(tokenizer_file=str(tok_dir / "tokenizer.json"))

@@ -375,3 +375,36 @@ def test_demo_data_step_with_real_pages(tmp_path):
     assert web and all(d["metadata"]["source_type"] == "warc" and d["metadata"]["url"] for d in web)
     assert any("타일 캐쉬" in d["text"] for d in web)  # the GIMP tile-cache page, Korean, kept
     assert not (tmp_path / "starter" / "web" / "web.jsonl").exists()
+
+
+@pytest.mark.parametrize("site_boilerplate", [True, False])
+def test_pages_the_url_filter_removes_are_written_scrubbed(tmp_path, site_boilerplate):
+    """excluded/url/ kept phone numbers and registration numbers: the URL filter ran before the PII scrubber. With
+    site boilerplate removal on (html sources), extracted/ and the line counts are written before the filters run."""
+    from axk1.data.pipeline import run_pipeline
+
+    pii = ("김민수 회원의 연락처는 010-1234-5678이고 주민등록번호는 900101-1234567입니다. 회비는 신한은행 "
+           "110-123-456789로 보내 주세요.")
+    for site in ("blocked", "open"):
+        (tmp_path / site).mkdir()
+        (tmp_path / site / "a.html").write_text(
+            f"<html><head><meta charset='utf-8'><title>회원 명단</title></head><body><article><p>동아리 회원 명단입니다. "
+            f"{pii} 이 명단은 회원들끼리만 공유해 주시기 바랍니다. 외부에 유출하지 마세요.</p></article></body></html>",
+            encoding="utf-8")
+    (tmp_path / "block.txt").write_text("blocked.example.com\n", encoding="utf-8")
+    cfg = config_from_dict({
+        "run": {"output_dir": str(tmp_path / "out"), "tasks": 1, "workers": 1, "stages": ["extract"]},
+        "sources": [{"type": "html", "path": str(tmp_path / site), "name": site,
+                     "base_url": f"https://{site}.example.com/"} for site in ("blocked", "open")],
+        "filters": {"url": {"block_list": str(tmp_path / "block.txt")},
+                    "site_boilerplate": {"enabled": site_boilerplate}},
+    })
+    run_pipeline(cfg, progress=False)
+    assert account(cfg.out).excluded["url_blocked"] == 1
+    blocked = list(iter_records(cfg.out / "excluded" / "url"))
+    assert len(blocked) == 1 and "<PHONE>" in blocked[0]["text"] and "<RRN>" in blocked[0]["text"]
+    written = [f for f in cfg.out.rglob("*.gz") if f.is_file()]
+    assert any("extracted" in f.parts for f in written) == site_boilerplate
+    for f in written:
+        raw = gzip.decompress(f.read_bytes()).decode("utf-8")
+        assert "010-1234-5678" not in raw and "900101-1234567" not in raw, f

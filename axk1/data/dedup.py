@@ -15,6 +15,7 @@ from datatrove.utils.hashing import HashConfig
 from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
+from axk1.data.dedup_check import SketchWriter
 from axk1.text.korean import get_kiwi
 from axk1.text.ngrams import SHINGLE_CHARS, char_grams
 
@@ -31,6 +32,8 @@ class DedupConfig:
     num_buckets: int = 14
     hashes_per_bucket: int = 8
     seed: int = 1
+    # candidate pairs are kept at this estimated Jaccard or more (axk1/data/dedup_check.py); 0 = LSH alone
+    min_jaccard: float = 0.72
 
     def __post_init__(self) -> None:
         if self.shingles not in ("char", "kiwi"):
@@ -42,6 +45,9 @@ class DedupConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"dedup.{name} = {value!r}: must be a whole number >= 1 (default "
                                  f"{getattr(DedupConfig, name)})")
+        j = self.min_jaccard
+        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 1:
+            raise ValueError(f"dedup.min_jaccard = {j!r}: must be a number from 0 (LSH alone) to 1 (default 0.72)")
 
     def minhash_config(self) -> MinhashConfig:
         return MinhashConfig(n_grams=self.n_grams, num_buckets=self.num_buckets,
@@ -97,11 +103,25 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         # A document from a source with near_dedup = false gets no signature (empty text has no shingles) but
         # still takes its index, so the filter stage stays aligned.
         def blank_skipped():
-            for doc in data:
+            for self._doc_idx, doc in enumerate(data):
                 if doc.metadata.get("skip_near_dedup"):
                     doc = Document(text="", id=doc.id, metadata=doc.metadata)
                 yield doc
-        return super().run(blank_skipped(), rank, world_size)
+        # Each document's whole signature, for the check of candidate pairs (dedup_check.py); datatrove computes a
+        # document's signature before it takes the next one, so _doc_idx is that document's index.
+        self._sketch = SketchWriter(self.output_folder.path, rank, self.num_hashes) \
+            if self.dedup_config.min_jaccard else None
+        try:
+            return super().run(blank_skipped(), rank, world_size)
+        finally:
+            if self._sketch:
+                self._sketch.close()
+
+    def get_signature(self, shingles: np.ndarray) -> list[list[int]]:
+        signature = super().get_signature(shingles)
+        if getattr(self, "_sketch", None):
+            self._sketch.write(self._doc_idx, signature)
+        return signature
 
     def get_shingles(self, text: str) -> np.ndarray:
         # datatrove's simplify_text strips diacritics by decomposing to NFD, which splits every Hangul syllable into

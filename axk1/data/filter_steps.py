@@ -28,10 +28,12 @@ from axk1.data.url_filter import url_step
 Exclusions = Callable[[str], JsonlWriter]
 FilterBuilder = Callable[[FilterConfig, Exclusions], "PipelineStep | None"]
 
-# URLs first (the cheapest check); PII next, so no excluded/ file keeps a phone number either; language before
-# the Korean signals and quality, which read its label; benchmark decontamination on what they kept, code
-# included; the perplexity model last, the costliest.
-EXTRACT_FILTERS: list[FilterBuilder] = [url_step, pii_step, language_step, korean_signals_step, quality_step,
+# PII first, so that no excluded/ folder keeps a phone number (excluded/url/ did, written before the scrubber ran;
+# the URL check reads metadata.url alone, never the text); URLs next (the cheapest check); language before the
+# Korean signals and quality, which read its label; benchmark decontamination on what they kept, code included;
+# the perplexity model last, the costliest. With site boilerplate removal the pipeline runs the PII step earlier
+# still, before extracted/ (axk1/data/pipeline.py).
+EXTRACT_FILTERS: list[FilterBuilder] = [pii_step, url_step, language_step, korean_signals_step, quality_step,
                                         code_step, decontamination_step, perplexity_step]
 
 

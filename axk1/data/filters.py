@@ -7,6 +7,7 @@ pipeline.toml. Code documents skip the prose filters and go through CodeFilter i
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -79,7 +80,7 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
         return "avg_word_too_short"
     if avg > cfg.max_avg_word_length:
         return "avg_word_too_long"
-    if sum(any(c.isalpha() for c in w) for w in words) / n < cfg.min_alpha_words_ratio:
+    if _alpha_words_ratio(words, korean) < cfg.min_alpha_words_ratio:
         return "non_alpha_words"
     if korean:
         if cfg.word_tokenizer == "kiwi":
@@ -96,6 +97,17 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     if _BLANK_LINES_RE.sub("\n", text).count("\n") / counted > cfg.max_new_line_ratio:
         return "list_ratio"
     return None
+
+
+def _alpha_words_ratio(words: list[str], korean: bool) -> float:
+    """Share of the words holding a letter. Kiwi makes every punctuation mark a word of its own, so in Korean the
+    single marks (. , ( ) 「 」 · -) are left out of the count: a National Assembly bill's dates, article numbers and
+    brackets made 23 to 27% of its words letterless and two of konlpy's ten bills failed (0.766 and 0.735, 0.845
+    and later without the marks; number lists stay at 0 to 0.33, symbol spam at 0.13). Digits and symbols (★ ■ ○
+    emoji) still count as words without a letter."""
+    if korean:
+        words = [w for w in words if not (len(w) == 1 and unicodedata.category(w).startswith("P"))] or words
+    return sum(any(c.isalpha() for c in w) for w in words) / len(words)
 
 
 def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | None:

@@ -4,6 +4,7 @@ PII formatter covers e-mail and IP addresses only.)"""
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import Counter
 
@@ -23,21 +24,32 @@ _VIEW = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, **dict.fr
 
 # Resident (1-4) and foreigner (5-8) registration numbers: YYMMDD-SNNNNNN, month 01-12, day 01-31. Thirteen digits
 # with no separator at all are taken only after a registration word (_check_rrn): Korean product barcodes (EAN-13,
-# 880...) have that shape.
-_RRN = re.compile(r"(?<![\d-])\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\s?-?\s?)[1-8]\d{6}(?![\d-])")
+# 880...) have that shape. The seventh digit gives the century (1, 2, 5, 6: 1900s; 3, 4, 7, 8: 2000s), so the birth
+# date must be a real day and not in the future: a product code 880123-4567890 would be born in 2088. (The last digit
+# is a checksum only on numbers issued before October 2020, so it is not checked.)
+_RRN = re.compile(r"(?<![\d-])(\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(\s?-?\s?)([1-8])\d{6}(?![\d-])")
 _RRN_CONTEXT = re.compile(r"주민|등록\s*번호|생년월일|RRN", re.IGNORECASE)
 # Between the groups: a dash or dot (spaces either side allowed, "010 - 1234 - 5678"), a space, or after the area
 # code a closing parenthesis ("(02) 788-4649", the usual printed form of a Seoul number).
+# International form: +82 or 00 / 00X / 00XXX (the carriers' international prefixes) then 82, the area code with or
+# without its 0, which may be written in parentheses ("+82 (0)2 788 4649", "+82-(0)10-1234-5678").
 _PHONE = re.compile(
-    r"(?<![\d-])(?:\+82[-.\s]?(?:0?1[016789]|0?[2-6]\d?)|01[016789]|0(?:2|[3-6][1-5]|70|50\d))"
+    r"(?<![\d-])(?:(?:\+|00(?:[1-9]\d{0,2}[-\s]?)?)82[-.\s]?(?:\(0\)[-.\s]?)?(?:0?1[016789]|0?[2-6]\d?)"
+    r"|01[016789]|0(?:2|[3-6][1-5]|70|50\d))"
     r"(?:\s?[-.)]\s?|\s)?\d{3,4}(?:\s?[-.]\s?|\s)?\d{4}(?![\d-])")
 # The local part starts where a run of its characters starts and has at most 64 of them (RFC 5321): tried from every
 # position of a long run of letters or digits (a base64 blob, a number), the pattern took time quadratic in its length.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Card numbers: 4-4-4-4 (most brands) or 4-6-5 (American Express), one separator throughout, Luhn-valid.
 _CARD = re.compile(r"(?<![\d-])\d{4}([- ]?)(?:\d{4}\1\d{4}\1\d{4}|\d{6}\1\d{5})(?![\d-])")
-_ACCOUNT = re.compile(r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])")
-_BANK_CONTEXT = re.compile(r"계좌|은행|입금|송금|예금주|농협|신한|카카오뱅크|토스뱅크|account|bank", re.IGNORECASE)
+# Account numbers: digit groups joined by dashes, or by single spaces ("110 123 456789", never one group of a longer
+# spaced run), or written bare ("3333012345678", as banking apps copy them; not an amount: 원, 억, 만... after it).
+_ACCOUNT = re.compile(r"(?<![\d-])(?:\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?"
+                      r"|(?<!\d )\d{2,6} \d{2,6} \d{2,7}(?: \d{1,3})?(?! \d)"
+                      r"|\d{10,14}(?!\s?(?:원|억|만|천|조|달러|%)))(?![\d-])")
+# 은행 is also the ginkgo (은행나무, 은행잎, 은행알): those words are no banking context.
+_BANK_CONTEXT = re.compile(r"계좌|은행(?!나무|나뭇|잎|알|열매)|입금|송금|예금주|농협|신한|카카오뱅크|토스뱅크|account|bank",
+                           re.IGNORECASE)
 # Bank names that are also everyday words (국민 "the people", 우리 "we", 하나 "one", 기업 "company") count only
 # written right before the number ("국민 123-45-67890-1"): anywhere near it, they made any ten-digit dashed number
 # (a business registration number, an ISBN) an account.
@@ -78,14 +90,23 @@ def _luhn_valid(m: re.Match, text: str) -> bool:
 
 
 def _check_rrn(m: re.Match, text: str) -> bool:
-    """With a separator (dash or space) the shape is enough; thirteen bare digits need a registration word before."""
-    if m.group(1):
+    """A real birth date, not in the future (the seventh digit gives the century); then with a separator (dash or
+    space) the shape is enough, and thirteen bare digits need a registration word before."""
+    birth, sep, sex = m.group(1), m.group(2), m.group(3)
+    century = 1900 if sex in "1256" else 2000
+    try:
+        born = datetime.date(century + int(birth[:2]), int(birth[2:4]), int(birth[4:6]))
+    except ValueError:  # 0230: no such day
+        return False
+    if born > datetime.date.today():
+        return False
+    if sep:
         return True
     return bool(_RRN_CONTEXT.search(text[max(0, m.start() - 20): m.start()]))
 
 
 def _looks_like_account(m: re.Match, text: str) -> bool:
-    """Dashed digit groups are an account number only with 10-14 digits and a banking word just before."""
+    """Digit groups are an account number only with 10-14 digits and a banking word just before."""
     digits = sum(ch.isdigit() for ch in m.group(0))
     if not 10 <= digits <= 14:
         return False

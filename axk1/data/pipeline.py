@@ -24,9 +24,11 @@ from datatrove.pipeline.writers import JsonlWriter
 from axk1.data.classify import DomainAnnotator
 from axk1.data.config import PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
+from axk1.data.dedup_check import MinhashPairCheck
 from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.filter_steps import extract_filters
+from axk1.data.pii import KoreanPIIScrubber
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
@@ -83,8 +85,11 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
                               pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out))]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
-            # Lines are counted over every task's pages before any is removed: four stages instead of one.
-            stages.append(Stage("extract", "extract", n, steps + [_writer(out / "extracted")]))
+            # Lines are counted over every task's pages before any is removed: four stages instead of one. PII is
+            # scrubbed before extracted/, so that it, the line counts and excluded/site_boilerplate/ hold no number.
+            scrub = [s for s in filters if isinstance(s, KoreanPIIScrubber)]
+            filters = [s for s in filters if s not in scrub]
+            stages.append(Stage("extract", "extract", n, steps + scrub + [_writer(out / "extracted")]))
             stages.append(Stage("site_lines", "extract", n,
                                 [_reader(out / "extracted"), SiteLineCounter(str(out / "site_lines"))]))
             stages.append(Stage("site_boilerplate", "extract", n,
@@ -108,8 +113,14 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
             mh = d.minhash_config()
             stages.append(Stage("minhash_buckets", "dedup", d.num_buckets,
                                 [MinhashDedupBuckets(str(dd / "minhash_sigs"), str(dd / "minhash_buckets"), config=mh)]))
+            pairs = dd / "minhash_buckets"
+            if d.min_jaccard:  # LSH's candidate pairs checked against the threshold (axk1/data/dedup_check.py)
+                stages.append(Stage("minhash_check", "dedup", 1,
+                                    [MinhashPairCheck(str(dd / "minhash_sigs"), str(pairs), str(dd / "minhash_checked"),
+                                                      d.num_buckets, d.hashes_per_bucket, d.min_jaccard)]))
+                pairs = dd / "minhash_checked"
             stages.append(Stage("minhash_cluster", "dedup", 1,
-                                [MinhashDedupCluster(str(dd / "minhash_buckets"), str(dd / "minhash_remove"), mh,
+                                [MinhashDedupCluster(str(pairs), str(dd / "minhash_remove"), mh,
                                                      save_cluster_size=True)]))
     if "annotate" in cfg.run.stages:
         steps = [_reader(out / "clean")]

@@ -123,7 +123,11 @@ def encode_plain(tokenizer, texts: list[str]) -> list:
 
 
 def chars_per_token(tokenizer, texts: list[str]) -> float:
-    chars = sum(len(t) for t in texts)
+    """Characters of the text the tokenizer encodes (its NFC form: an NFD file, macOS's, has ~1.8x the characters
+    for the same tokens and reported that much better compression) per token."""
+    import unicodedata
+
+    chars = sum(len(unicodedata.normalize("NFC", t)) for t in texts)
     tokens = sum(len(e.ids) for e in encode_plain(tokenizer, texts))
     return chars / max(1, tokens)
 

@@ -41,9 +41,15 @@ _ATTACHED_RE = re.compile(f"(?<![{HANJA_CLASS}])[{HANJA_CLASS}]++"
                           f"(?=[은는이가을를의에와과도로으만께까부처하한할함합했해되된될됨등적][{SYLLABLE_CLASS}]*"
                           f"(?:[^{SYLLABLE_CLASS}{HANJA_CLASS}]|$))")
 
-# Invisible characters that are not str.isspace(): zero-width space/joiners, BOM, word joiner, HANGUL FILLER,
-# HALFWIDTH HANGUL FILLER, soft hyphen.
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u3164\uffa0\u00ad]")
+# Invisible characters that are not str.isspace() and mean nothing in text: zero-width space, BOM, word joiner,
+# HANGUL FILLER, HALFWIDTH HANGUL FILLER, soft hyphen (a hyphenation hint; inside a word it hid the word from dedup).
+_INVISIBLE_RE = re.compile("[\u200b\u2060\ufeff\u3164\uffa0\u00ad]")
+# The zero-width joiner and non-joiner do mean something between two letters or symbols of other scripts: ZWJ
+# builds emoji sequences (👨‍👩‍👧 is one family, not three people; 🏳️‍🌈 a rainbow flag) and Indic conjuncts, ZWNJ is
+# Persian and Indic spelling (می‌خواهم). Korean never uses them, so next to Hangul, a digit, punctuation, a space
+# or at an end of the text they are removed like the characters above (a joiner inside 010‍-1234 hid a number).
+_JOINER_RE = re.compile("[\u200c\u200d]")
+_JOINER_SIDES = ("L", "M", "So", "Sk")  # letter, mark (U+FE0F, the emoji presentation selector, is one), symbol
 
 
 def _chars(ranges: tuple[tuple[int, int], ...]) -> frozenset[str]:
@@ -93,8 +99,19 @@ def strip_controls(text: str) -> tuple[str, int]:
 def normalize_text(text: str) -> str:
     """NFC, invisible characters removed, CR/CRLF to LF. Never NFKC."""
     text = _INVISIBLE_RE.sub("", text)
+    if "\u200c" in text or "\u200d" in text:
+        text = _JOINER_RE.sub(lambda m: "" if _stray_joiner(text, m.start()) else m.group(0), text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return unicodedata.normalize("NFC", text)
+
+
+def _stray_joiner(text: str, i: int) -> bool:
+    """Whether the ZWJ/ZWNJ at text[i] joins nothing (see _JOINER_RE): a neighbour missing, Hangul or not a letter,
+    mark or symbol."""
+    if i == 0 or i + 1 == len(text):
+        return True
+    return not all(unicodedata.category(c).startswith(_JOINER_SIDES) and not is_hangul(c)
+                   for c in (text[i - 1], text[i + 1]))
 
 
 def hangul_ratio(text: str) -> float:
