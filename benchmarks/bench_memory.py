@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/synthetic_shards.py
 
 import torch
 
@@ -55,7 +58,7 @@ def census() -> None:
 
 def step(B: int, T: int) -> None:
     from axk1.train.recipe import load_recipe
-    from axk1.train.synthetic import write_synthetic_shards
+    from tests.synthetic_shards import write_synthetic_shards
     from axk1.train.trainer import Trainer
 
     print(f"\none training step, one process, {B} x {T} tokens (MB): peak measured / account less its reserve")

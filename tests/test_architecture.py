@@ -21,6 +21,7 @@ LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
      "api_key", "http_json", "version"},  # leaves
+    {"token_shards"},                               # the token-shard format (writes with atomic_file, reads JSON)
     {"config"},                                     # ModelConfig (reads presets), the dtype table
     {"model"},                                      # plain PyTorch
     {"parallel", "params", "flops"},                # applied to the model from outside; parameter and FLOP counts
