@@ -19,10 +19,10 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.data.tokenizer import BOS, encode_plain
+from axk1.data.tokenizer import encode_plain
 from axk1.json_text import read_json_file
 from axk1.token_shards import OFFSET_DTYPE, TOKEN_DTYPE, shard_entry, write_manifest as write_shards_manifest
-from axk1.text.tokenizer_file import load_tokenizer, tokenizer_hash
+from axk1.text.tokenizer_file import BOS, load_tokenizer, tokenizer_hash
 
 
 def bucket_name(difficulty: float, bounds: list[float]) -> str:
