@@ -1,4 +1,5 @@
-"""Serving at scale elsewhere: what an exported axk1 folder must hold for vLLM (and transformers) to serve it.
+"""Serving at scale elsewhere: what an exported axk1 folder must hold for vLLM (and transformers) to serve it. The
+test suite's check of the folders axk1 writes (no command runs it: `axk1 export` writes them this way).
 
 `axk1 serve` is for laptops, tests and synthetic-data jobs on small models; the 519B model is served by vLLM on
 many GPUs. vLLM reads the same Hugging Face folder axk1 writes:
