@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
+from axk1.signal_handlers import swapped_handlers
 
 
 def ended(args: argparse.Namespace, e: BaseException) -> int:
@@ -84,12 +85,8 @@ def sigterm_raises() -> Iterator[None]:
     global _MAIN_PID
     _MAIN_PID = os.getpid()
     signals = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else [])
-    before = {sig: signal.signal(sig, _terminate) for sig in signals} if _in_main_thread() else {}
-    try:
+    with swapped_handlers(signals, _terminate):
         yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

@@ -23,6 +23,10 @@ from axk1.rope_scaling import json_number
 from axk1.rope_scaling import normalise_rope_scaling, yarn_mscale
 
 CONFIG_NAME = "config.json"
+# A training run's checkpoints: <checkpoints>/step-NNNNNN/ folders, each complete once it holds train_state.json.
+# axk1/checkpoint/dcp.py writes and lists them by these names; model_folder_hint below recognises a run folder by them.
+STEP_PREFIX = "step-"
+TRAIN_STATE = "train_state.json"
 # dtype names -> torch dtypes: the one table of them, read through parse_dtype by every `--dtype` flag, config.json's
 # "dtype", [rl] push_dtype and the evaluation backends. Not to be confused with the precisions, which are modes,
 # not dtypes: [parallelism] precision ("fp32" | "bf16") is how training computes, `axk1 plan --precision`
@@ -76,13 +80,13 @@ def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Pat
 def model_folder_hint(path: str | Path) -> str:
     """For an error about a folder without config.json: where the model is when `path` is a training or
     post-training run's own folder (the usual mistake: `axk1 generate out/train`), else "". A run keeps its
-    checkpoints in step-NNNNNN/ folders with train_state.json (axk1/checkpoint/dcp.py, a layer above this one) and
-    an sft or rl run exports its model into model/."""
+    checkpoints in step-NNNNNN/ folders with train_state.json (STEP_PREFIX and TRAIN_STATE, the names
+    axk1/checkpoint/dcp.py writes, a layer above this one) and an sft or rl run exports its model into model/."""
     path = Path(path)
     if (path / "model" / CONFIG_NAME).is_file():
         return f"; {path} is a run folder: its model is {path / 'model'}"
     steps = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if (path / "train_state.json").is_file() or any(steps.glob("step-*/train_state.json")):
+    if (path / TRAIN_STATE).is_file() or any(steps.glob(f"{STEP_PREFIX}*/{TRAIN_STATE}")):
         return (f"; {path} holds training checkpoints, not a model: export them first "
                 f"(`axk1 export {steps} DIR --tokenizer out/data/tokenizer`) and give DIR")
     return ""

@@ -97,7 +97,7 @@ def write_shards(words: PasskeyWords, out: Path, tokens_per_domain: int, seed: i
     256). With 4 in 5 of 16..32 tokens stage 1 learned all three by step 500-750 for each of seeds 1 to 4 (98-100% at
     256 at its end, with the cosine schedule of write_recipe); 3 in 5 of 16..32 learned them too, but seed 1 only
     after step 1,000."""
-    from axk1.train.synthetic import write_token_shards
+    from axk1.token_shards import write_token_shards
 
     rng = random.Random(seed)
     documents: dict[tuple[str, str], list[list[int]]] = {}
@@ -108,7 +108,7 @@ def write_shards(words: PasskeyWords, out: Path, tokens_per_domain: int, seed: i
             docs.append(words.document(draw() - 4, rng))
             total += len(docs[-1])
         documents[domain, "d0"] = docs
-    return write_token_shards(out, documents, len(words.vocab))
+    return write_token_shards(out, documents, len(words.vocab), document_prefix="<bos>")
 
 
 def write_recipe(out: Path, manifest: Path, vocab_size: int, steps: tuple[int, int]) -> Path:

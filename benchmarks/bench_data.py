@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/ helpers
 
 
 def _raw(path: str) -> int:
@@ -61,7 +64,7 @@ def pages_per_second(fn, files: list[str], workers: int, repeats: int = 3) -> fl
 
 def bench_pdf(tmp: Path, pages: int, copies: int) -> dict:
     from axk1.data.pdf import extract_pdf
-    from axk1.data.pdf_render import build_test_set, char_error_rate, render_speed_pdf
+    from tests.pdf_test_set import build_test_set, char_error_rate, render_speed_pdf
 
     doc = render_speed_pdf(tmp / "speed.pdf", pages=pages)
     files = [str(doc.path)] * copies

@@ -11,10 +11,13 @@ per language and overall, then the extractor's own speed on those pages.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from axk1.data.extract_score import score_page, totals
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/ helpers
+
+from tests.extract_score import score_page, totals
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "web"
 

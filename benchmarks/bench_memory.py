@@ -1,6 +1,6 @@
 """The memory account (axk1/train/memory.py) against measurement on CPU (benchmarks/RESULTS.md, "Memory account").
 
-1. census: bytes autograd keeps per token for a dense and a MoE decoder layer (axk1/train/memory_census.py) beside
+1. census: bytes autograd keeps per token for a dense and a MoE decoder layer (tests/memory_census.py) beside
    the account's figure, for A.X K1's own layer shape and axk1-gpu-small's, on the three compute paths. The attention
    kernel's saved tensors are left out of both (CPU's kernel keeps a dense mask, a GPU's FlexAttention does not);
    the account's kernel term is printed apart. Shapes keep their layers' widths; vocabulary, depth and the number of
@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/ helpers
 
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.train.memory import layer_bytes_per_token, step_memory
-from axk1.train.memory_census import bytes_per_token, step_peak
+from tests.memory_census import bytes_per_token, step_peak
 
 CENSUS = {  # preset -> the cuts that fit a CPU (widths untouched)
     "axk1-519b": dict(vocab_size=4096, num_hidden_layers=2, n_routed_experts=16, max_position_embeddings=4096),
@@ -55,7 +58,7 @@ def census() -> None:
 
 def step(B: int, T: int) -> None:
     from axk1.train.recipe import load_recipe
-    from axk1.train.synthetic import write_synthetic_shards
+    from tests.synthetic_shards import write_synthetic_shards
     from axk1.train.trainer import Trainer
 
     print(f"\none training step, one process, {B} x {T} tokens (MB): peak measured / account less its reserve")

@@ -18,7 +18,11 @@ import os
 import platform
 import statistics
 import tempfile
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/ helpers
 
 import torch
 from transformers import AXK1ForCausalLM as HFModel
@@ -31,7 +35,7 @@ from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
 from axk1.model import LatentKVCache
 from axk1.parallel.compile import apply_compile
-from axk1.train.loss import causal_lm_loss
+from tests.lm_loss import causal_lm_loss
 
 hf_logging.set_verbosity_error()
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the repository root: tests/pdf_eval.py
 FIXTURES = ROOT / "tests" / "fixtures" / "pdf_ko"
 REFERENCES = [FIXTURES / "references.json", ROOT / "benchmarks" / "ko_pdf_references.json"]
 
@@ -120,7 +121,7 @@ def end_to_end(folder: Path, extra: list[str] | None = None) -> dict:
 
 
 def bench(folder: Path | None) -> dict:
-    from axk1.data.pdf_eval import load_references, score
+    from tests.pdf_eval import load_references, score
 
     files = sorted(FIXTURES.glob("*.pdf"))
     if folder is not None:

@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from axk1.token_shards import LAYOUT  # noqa: E402
 from axk1.train.data import StageSampler, load_shards  # noqa: E402
 from axk1.train.recipe import Recipe  # noqa: E402
 from axk1.train.recipe_sections import BatchConfig, DataConfig, StageConfig  # noqa: E402
@@ -35,7 +36,7 @@ def write_shard(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     rng.integers(2, VOCAB, DOCS * DOC_TOKENS, dtype=np.uint32).astype("<u4").tofile(folder / "web" / "0.bin")
     (np.arange(DOCS + 1, dtype=np.uint64) * DOC_TOKENS).astype("<u8").tofile(folder / "web" / "0.idx")
-    manifest.write_text(json.dumps({"vocab_size": VOCAB, "shards": [
+    manifest.write_text(json.dumps({**LAYOUT, "vocab_size": VOCAB, "shards": [
         {"path": "web/0.bin", "offsets": "web/0.idx", "domain": "web", "bucket": "d0"}]}))
     return manifest
 

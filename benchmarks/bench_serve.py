@@ -40,7 +40,7 @@ import openai
 import torch
 
 import axk1
-from axk1.infer.chat import write_chat_tokenizer_files
+from axk1.text.tokenizer_file import write_tokenizer_files
 from tests.serve_helpers import ServerProcess, train_tokenizer
 
 try:  # absent from the commits before issue 17: the before/after runs share this script
@@ -58,7 +58,7 @@ def _model_folder(preset: str, where: Path, yarn: float | None = None) -> Path:
         config = yarn_extended(config, yarn)
     torch.manual_seed(0)
     axk1.save_pretrained(axk1.AXK1ForCausalLM(config), where)
-    write_chat_tokenizer_files(where, train_tokenizer(min(config.vocab_size, 512)))
+    write_tokenizer_files(where, train_tokenizer(min(config.vocab_size, 512)).to_str())
     return where
 
 

@@ -26,11 +26,14 @@ import os
 import platform
 import socket
 import statistics
+import sys
 import tempfile
 import textwrap
 import time
 import tomllib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/synthetic_shards.py
 
 import torch
 import torch.distributed as dist
@@ -42,8 +45,8 @@ from axk1.train.data import StageSampler, load_shards
 from axk1.train.metrics import measure_matmul_peak
 from axk1.train.recipe import load_recipe
 from axk1.train.recipe_sections import RecipeModelConfig
-from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
+from tests.synthetic_shards import write_synthetic_shards
 
 CASES = [  # (preset, overrides, vocab, sequences per step, seq_len)
     ("axk1-tiny", "{}", 512, 8, 128),

@@ -40,6 +40,8 @@ import time
 import traceback
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests/synthetic_shards.py
+
 import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
@@ -48,8 +50,8 @@ from axk1.infer.generate import generate
 from axk1.json_text import read_jsonl
 from axk1.train.callbacks import Callback
 from axk1.train.recipe import load_recipe
-from axk1.train.synthetic import write_synthetic_shards
 from axk1.train.trainer import Trainer
+from tests.synthetic_shards import write_synthetic_shards
 from gpu_check_args import apply_settings, model_overrides
 from gpu_check_figures import attention_convention, median, sampled_share, steady_figures
 from gpu_check_fit import fit_note, memory_check, sequences_that_fit

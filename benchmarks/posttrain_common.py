@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import axk1  # noqa: E402
-from axk1.infer.chat import write_chat_tokenizer_files  # noqa: E402
+from axk1.text.tokenizer_file import write_tokenizer_files  # noqa: E402
 from axk1.posttrain.tasks import generate_tasks, to_chat, write_jsonl  # noqa: E402
 from serve_helpers import train_tokenizer  # noqa: E402
 
@@ -48,7 +48,7 @@ def make_model_folder(path: Path, preset: str, vocab: int) -> axk1.ModelConfig:
     config = axk1.ModelConfig.from_preset(preset).replace(vocab_size=vocab, num_nextn_predict_layers=0)
     torch.manual_seed(0)
     axk1.save_pretrained(axk1.AXK1ForCausalLM(config), path)
-    write_chat_tokenizer_files(path, train_tokenizer(vocab), model_max_length=config.max_position_embeddings)
+    write_tokenizer_files(path, train_tokenizer(vocab).to_str(), model_max_length=config.max_position_embeddings)
     return config
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import axk1
-from axk1.infer.chat import write_chat_tokenizer_files
+from axk1.text.tokenizer_file import write_tokenizer_files
 from axk1.text.tokenizer_file import TEXT_TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,8 @@ def make_model_folder(path: Path, with_tokenizer: bool = True, config: axk1.Mode
     torch.manual_seed(0)
     axk1.save_pretrained(axk1.AXK1ForCausalLM(config), path)
     if with_tokenizer:
-        write_chat_tokenizer_files(path, train_tokenizer(config.vocab_size), model_max_length=config.max_position_embeddings)
+        write_tokenizer_files(path, train_tokenizer(config.vocab_size).to_str(),
+                              model_max_length=config.max_position_embeddings)
     return path
 
 

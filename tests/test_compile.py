@@ -5,7 +5,7 @@ import torch
 
 from axk1 import AXK1ForCausalLM
 from axk1.parallel.compile import apply_compile
-from axk1.train.loss import causal_lm_loss
+from tests.lm_loss import causal_lm_loss
 
 
 def test_compiled_layers_give_the_same_loss_and_gradients(tiny_config):

@@ -9,7 +9,7 @@ from axk1.cli import main
 from axk1.train.data import Shard, load_shards
 from axk1.train.data_budget import MANY_PASSES, data_budget
 from axk1.train.recipe import load_recipe
-from axk1.train.synthetic import write_token_shards
+from axk1.token_shards import write_token_shards
 from tests.train_helpers import write_recipe
 
 
@@ -59,7 +59,7 @@ def test_the_dry_run_and_a_run_print_the_budget_of_the_shards(tmp_path, capsys):
     assert sum(len(s.tokens) for s in shards) > 0
     # shards far smaller than the stages: the run names the domain it repeats
     docs = {("web", "d0"): [[1] + [5] * 40], ("code", "d0"): [[1] + [6] * 3000]}
-    write_token_shards(tmp_path / "tokens", docs, 512)
+    write_token_shards(tmp_path / "tokens", docs, 512, document_prefix="token id 1")
     assert main(["train", str(recipe), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "note: domain 'web' is read" in out and "many" in out

@@ -8,7 +8,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from axk1.data.pdf import PdfConfig, extract_pdf
-from axk1.data.pdf_eval import load_references, paragraph_errors, score
+from tests.pdf_eval import load_references, paragraph_errors, score
 from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span
 from axk1.data.pdf_reflow import keep_hyphen
 

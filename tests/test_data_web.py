@@ -15,7 +15,7 @@ from datatrove.data import Document
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.cli import add_data_parser
 from axk1.data.config import config_from_dict
-from axk1.data.extract_score import score_page, totals
+from tests.extract_score import score_page, totals
 from axk1.data.html_extract import extract_main_text
 from axk1.data.html_pages import folder_pages
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer

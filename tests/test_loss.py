@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from axk1 import AXK1ForCausalLM
 from axk1.train import loss as loss_module
-from axk1.train.loss import IGNORE_INDEX, causal_lm_loss, linear_cross_entropy, next_token_labels
+from axk1.train.loss import IGNORE_INDEX, linear_cross_entropy, next_token_labels
+from tests.lm_loss import causal_lm_loss
 
 
 @pytest.fixture(params=[False, True], ids=["one-pass", "sync-free"])

@@ -8,7 +8,7 @@ import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.train.memory import compute_path, layer_bytes_per_token, step_memory
-from axk1.train.memory_census import bytes_per_token, step_peak
+from tests.memory_census import bytes_per_token, step_peak
 
 SHAPES = {
     "wide-experts": dict(hidden_size=96, intermediate_size=256, moe_intermediate_size=48, num_hidden_layers=3,

@@ -11,7 +11,7 @@ from axk1.checkpoint.merge import merge_folders
 from axk1.config import ModelConfig, model_config_file
 from axk1.eval.backend_target import load_backend
 from axk1.infer.cli import build_server
-from axk1.infer.vllm import check_vllm_folder
+from tests.vllm_folder import check_vllm_folder
 
 GIVE = "give a model folder (config.json next to its safetensors weights"
 

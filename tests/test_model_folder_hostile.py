@@ -326,10 +326,10 @@ def test_weight_files_get_the_umask_permissions(folder, tmp_path):
 def test_json_nested_past_the_stack_is_a_one_line_error(name, sharded, tmp_path, capsys):
     """Each file of a model folder nested 100,000 deep: `axk1 serve` and `axk1 generate` ended in a RecursionError
     traceback; now the one-line error that names the file, as for any broken JSON."""
-    from axk1.infer.chat import write_chat_tokenizer_files
+    from axk1.text.tokenizer_file import write_tokenizer_files
     from tests.serve_helpers import train_tokenizer
 
-    write_chat_tokenizer_files(sharded, train_tokenizer(_tiny().vocab_size), model_max_length=64)
+    write_tokenizer_files(sharded, train_tokenizer(_tiny().vocab_size).to_str(), model_max_length=64)
     (sharded / "generation_config.json").write_text("{}")
     (sharded / name).write_text("[" * 100_000 + "]" * 100_000)
     assert main(["serve", str(sharded), "--port", "0"]) == 2

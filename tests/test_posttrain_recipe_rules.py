@@ -68,11 +68,12 @@ def test_sft_from_a_model_with_a_routing_bias_exports_the_model_it_trained(tmp_p
     as pretraining exports it: the model written was not the one trained (logits off by ~5 after a step of lr
     1e-30). Now the export writes the bias the run routed with, so a step that changes nothing gives back the base."""
     from tests.hf_reference import hf_config, random_hf_model
-    from tests.serve_helpers import train_tokenizer, write_chat_tokenizer_files
+    from axk1.text.tokenizer_file import write_tokenizer_files
+    from tests.serve_helpers import train_tokenizer
 
     base = tmp_path / "base"
     random_hf_model(hf_config(vocab_size=512, pad_token_id=0), bias=True, seed=3).save_pretrained(base)
-    write_chat_tokenizer_files(base, train_tokenizer(512), model_max_length=256)
+    write_tokenizer_files(base, train_tokenizer(512).to_str(), model_max_length=256)
     before = load_model(base, dtype=torch.float32)
     assert any(t.abs().max() > 0.1 for k, t in before.state_dict().items() if k.endswith(BIAS))
     raw = _sft(tmp_path, base)

@@ -1,7 +1,8 @@
 """The two rules for where a reply's reasoning ends (axk1/text/reasoning.py), pinned on a reply holding two
 `</think>`: evaluation splits at the last (the reference protocol), the server at the first (a stream cannot wait)."""
 
-from axk1.text.reasoning import split_reasoning, split_reasoning_streamed
+from axk1.text.reasoning import split_reasoning
+from tests.reasoning_reference import split_reasoning_streamed
 
 REPLY = "<think>plan A</think>draft</think> 42"
 

@@ -12,7 +12,7 @@ import torch
 
 import axk1
 from axk1.infer.chat import ChatCodec
-from axk1.text.reasoning import split_reasoning_streamed
+from tests.reasoning_reference import split_reasoning_streamed
 from axk1.infer.generate import generate
 from tests.serve_helpers import ServerProcess, make_model_folder
 

@@ -9,7 +9,7 @@ import torch
 
 import axk1
 from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
-from axk1.text.reasoning import split_reasoning_streamed
+from tests.reasoning_reference import split_reasoning_streamed
 from axk1.infer.detok import IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate

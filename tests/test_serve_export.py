@@ -6,7 +6,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from axk1.infer.chat import ChatCodec
-from axk1.infer.vllm import check_vllm_folder
+from tests.vllm_folder import check_vllm_folder
 from tests.serve_helpers import make_model_folder
 
 

@@ -178,7 +178,7 @@ def test_the_tool_call_tags_are_single_text_tokens_as_vllms_hermes_parser_needs(
     from tokenizers import Tokenizer
 
     from axk1.data.tokenizer import TokenizerConfig, train_tokenizer
-    from axk1.infer.vllm import check_vllm_folder
+    from tests.vllm_folder import check_vllm_folder
 
     path = train_tokenizer(["서울 날씨 get_weather {\"city\": \"Seoul\"}"] * 20, tmp_path / "tok",
                            TokenizerConfig(vocab_size=300, min_frequency=1))

@@ -379,7 +379,7 @@ def test_a_checkpoints_folder_where_no_file_can_be_made_is_refused_whatever_os_a
 def test_a_resume_over_shards_changed_since_the_checkpoint_is_refused(tmp_path):
     """Shards re-made, or rewritten in place at the same size, between a run and its resume: the resume went on over
     other data without a word. A shard the manifest lists but that is gone is named."""
-    from axk1.train.synthetic import write_synthetic_shards
+    from tests.synthetic_shards import write_synthetic_shards
 
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"))
     Trainer(recipe).fit()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from axk1.cli import main
+from axk1.token_shards import LAYOUT
 from axk1.train.data import StageSampler, load_shards
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
@@ -23,7 +24,7 @@ def manifest_of(tmp_path):
 @pytest.mark.parametrize("doc, match", [
     ([1, 2], "JSON object with a \"shards\" list, got list"),
     ({"shards": None}, "got dict with shards None"),
-    ({"shards": [{"path": "web/d0/00000.bin", "bucket": "d0"}]}, "shard #1 .* needs string keys domain"),
+    ({**LAYOUT, "shards": [{"path": "web/d0/00000.bin", "bucket": "d0"}]}, "shard #1 .* needs string keys domain"),
 ])
 def test_a_malformed_manifest_is_named(tmp_path, doc, match):
     path = manifest_of(tmp_path)
@@ -204,10 +205,11 @@ def test_a_manifest_of_many_shards_opens_within_the_limits_or_says_which(tmp_pat
     import subprocess
     import sys
 
-    from axk1.train.synthetic import write_token_shards
+    from axk1.token_shards import write_token_shards
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # this machine's (RLIM_INFINITY is -1), or one too low
-    manifest = write_token_shards(tmp_path, {(f"web{i}", "d0"): [[1, 5, 6, 7]] for i in range(100)}, 512)
+    manifest = write_token_shards(tmp_path, {(f"web{i}", "d0"): [[1, 5, 6, 7]] for i in range(100)}, 512,
+                                  document_prefix="token id 1")
     out = subprocess.run([sys.executable, "-c", MANY_SHARDS, str(manifest), str(hard if enough else 150)],
                          capture_output=True, text=True, timeout=120).stdout
     if enough:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from axk1.train.synthetic import write_synthetic_shards
+from tests.synthetic_shards import write_synthetic_shards
 
 
 def one_step_checkpoint(root: Path, config, with_mtp: bool) -> Path:

@@ -32,6 +32,7 @@ from axk1.checkpoint import checksums
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_failure, read_metadata
 from axk1.checkpoint.prune import prune_in_background
 from axk1.checkpoint.save_failure import state_bytes, write_guard
+from axk1.config import STEP_PREFIX, TRAIN_STATE
 from axk1.json_text import read_json_file
 from axk1.output_folder import writable_folder
 from axk1.parallel.distributed import checkpoint_group
@@ -42,15 +43,14 @@ from axk1.parallel.expert_parallel import ExpertParallelExperts
 warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized",
                         category=UserWarning)
 
-_STEP = re.compile(r"^step-(\d{6,})$")
-TRAIN_STATE = "train_state.json"
+_STEP = re.compile(rf"^{re.escape(STEP_PREFIX)}(\d{{6,}})$")
 # train_state.json's record of whether an export writes the routers' balancing bias as trained (post-training, which
 # routes with the bias its base model came with) or as zeros (pretraining, as the release does): checkpoint/export.py
 KEEP_ROUTER_BIAS = "keep_router_bias"
 
 
 def step_dir(root: str | Path, step: int) -> Path:
-    return Path(root) / f"step-{step:06d}"
+    return Path(root) / f"{STEP_PREFIX}{step:06d}"
 
 
 def list_steps(root: str | Path) -> list[int]:

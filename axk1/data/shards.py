@@ -1,5 +1,6 @@
 """Token shards: documents tokenised and packed into flat little-endian uint32 arrays, one per task, grouped by
-domain and difficulty bucket, with document offsets and a manifest.json that the trainer's stage mixtures read.
+domain and difficulty bucket, with document offsets and a manifest.json that the trainer's stage mixtures read
+(the format and its manifest: axk1/token_shards.py).
 
 Layout under tokens/:  <domain>/<bucket>/<rank>.bin   tokens (uint32), each document = [bos] + ids
                        <domain>/<bucket>/<rank>.idx   document start offsets (uint64), n_docs + 1 entries
@@ -18,11 +19,10 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.atomic_file import atomic_writer
-from axk1.data.tokenizer import BOS, encode_plain
+from axk1.data.tokenizer import encode_plain
 from axk1.json_text import read_json_file
-from axk1.text.tokenizer_file import tokenizer_hash
-from axk1.text.tokenizer_file import load_tokenizer
+from axk1.token_shards import OFFSET_DTYPE, TOKEN_DTYPE, shard_entry, write_manifest as write_shards_manifest
+from axk1.text.tokenizer_file import BOS, load_tokenizer, tokenizer_hash
 
 
 def bucket_name(difficulty: float, bounds: list[float]) -> str:
@@ -63,7 +63,7 @@ class TokenShardWriter(PipelineStep):
                     folder.mkdir(parents=True, exist_ok=True)
                     g = groups[key] = {"bin": open(folder / f"{rank:05d}.bin", "wb"), "offsets": [0],
                                        "sources": Counter(), "languages": Counter(), "folder": folder}
-                ids = np.asarray([bos] + enc.ids, dtype="<u4")
+                ids = np.asarray([bos] + enc.ids, dtype=TOKEN_DTYPE)
                 g["bin"].write(ids.tobytes())
                 g["offsets"].append(g["offsets"][-1] + len(ids))
                 g["sources"][doc.metadata.get("source", "unknown")] += 1
@@ -79,7 +79,7 @@ class TokenShardWriter(PipelineStep):
             flush()
         for (domain, bucket), g in sorted(groups.items()):
             g["bin"].close()
-            np.asarray(g["offsets"], dtype="<u8").tofile(g["folder"] / f"{rank:05d}.idx")
+            np.asarray(g["offsets"], dtype=OFFSET_DTYPE).tofile(g["folder"] / f"{rank:05d}.idx")
             (g["folder"] / f"{rank:05d}.json").write_text(json.dumps({
                 "domain": domain, "bucket": bucket, "docs": len(g["offsets"]) - 1, "tokens": g["offsets"][-1],
                 "sources": dict(sorted(g["sources"].items())), "languages": dict(sorted(g["languages"].items())),
@@ -89,35 +89,20 @@ class TokenShardWriter(PipelineStep):
 
 
 def write_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: list[float]) -> dict:
-    """Collects the per-shard counts into tokens/manifest.json."""
+    """Collects the per-shard counts into tokens/manifest.json (the format: axk1/token_shards.py)."""
     tokens_dir = Path(tokens_dir)
-    shards, by_domain, sources, languages = [], {}, Counter(), Counter()
+    shards, sources, languages = [], Counter(), Counter()
     for meta_path in sorted(tokens_dir.glob("*/*/*.json")):
         m = read_json_file(meta_path, "rerun the pipeline (axk1 data run --force)", what="token-shard counts",
                            need_object=True)
         rel = meta_path.relative_to(tokens_dir).with_suffix("")
-        shards.append({"path": f"{rel}.bin", "offsets": f"{rel}.idx", "domain": m["domain"], "bucket": m["bucket"],
-                       "docs": m["docs"], "tokens": m["tokens"]})
-        d = by_domain.setdefault(m["domain"], {"tokens": 0, "docs": 0, "buckets": {}})
-        d["tokens"] += m["tokens"]
-        d["docs"] += m["docs"]
-        b = d["buckets"].setdefault(m["bucket"], {"tokens": 0, "docs": 0})
-        b["tokens"] += m["tokens"]
-        b["docs"] += m["docs"]
+        shards.append(shard_entry(str(rel), m["domain"], m["bucket"], m["docs"], m["tokens"]))
         sources.update(m["sources"])
         languages.update(m["languages"])
-    tok = load_tokenizer(tokenizer)
-    manifest = {
-        "format": "axk1-token-shards-v1", "dtype": "uint32", "byte_order": "little", "offsets_dtype": "uint64",
-        "document_prefix": BOS, "tokenizer_hash": tokenizer_hash(tokenizer), "vocab_size": tok.get_vocab_size(),
-        "difficulty_buckets": list(difficulty_buckets),
-        "total_tokens": sum(d["tokens"] for d in by_domain.values()),
-        "total_docs": sum(d["docs"] for d in by_domain.values()),
-        "domains": by_domain, "sources": dict(sources), "languages": dict(languages), "shards": shards,
-    }
-    with atomic_writer(tokens_dir / "manifest.json") as f:  # what training trusts as done: never cut short
-        f.write(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
-    return manifest
+    return write_shards_manifest(
+        tokens_dir, shards, load_tokenizer(tokenizer).get_vocab_size(), BOS,
+        tokenizer_hash=tokenizer_hash(tokenizer), difficulty_buckets=list(difficulty_buckets),
+        sources=dict(sources), languages=dict(languages))
 
 
 class ManifestStep(PipelineStep):

@@ -11,11 +11,10 @@ from typing import Iterable, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 
-from axk1.atomic_file import atomic_writer
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.json_text import has_surrogate
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
-from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS, TEXT_TAGS
+from axk1.text.tokenizer_file import SPECIAL_TOKENS, TEXT_TAGS, write_tokenizer_files
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
 # groups of up to 3 (or fewer: `digits_per_token`) with no leading space, so that a number is spelled the same way
@@ -75,19 +74,7 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, cfg: TokenizerCon
     tok.train_from_iterator(counted(), trainer=trainer)
     if not seen[0] and not allow_empty:  # a tokenizer of byte tokens only, silently: almost surely the wrong input
         raise ValueError("no training text: the inputs hold no rows with a non-empty `text` string")
-    out = Path(out_dir)
-    # each file whole or not at all, tokenizer.json last: the pipeline's stage takes an existing tokenizer.json as
-    # trained, and one cut by a full disk stopped every later run, which never trained it again
-    with atomic_writer(out / "tokenizer_config.json") as f:
-        f.write(json.dumps({
-            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
-            "model_max_length": 32768, "chat_template": CHAT_TEMPLATE, "clean_up_tokenization_spaces": False,
-        }, indent=2, ensure_ascii=False))
-    with atomic_writer(out / "chat_template.jinja") as f:  # where transformers 5 looks first; export copies it
-        f.write(CHAT_TEMPLATE)
-    with atomic_writer(out / "tokenizer.json") as f:
-        f.write(_think_tags_not_special(tok.to_str(pretty=True)))
-    return out / "tokenizer.json"
+    return write_tokenizer_files(out_dir, _think_tags_not_special(tok.to_str(pretty=True)))
 
 
 def _think_tags_not_special(tokenizer_json: str) -> str:

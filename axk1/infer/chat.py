@@ -9,7 +9,6 @@ loads the folder with transformers or vLLM build the same prompt.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -277,22 +276,3 @@ def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | 
 def prompt_opens_reasoning(prompt_text: str) -> bool:
     """True when the rendered prompt leaves the model inside a think block, so its output starts with reasoning."""
     return prompt_text.rstrip().endswith(THINK_OPEN)
-
-
-def write_chat_tokenizer_files(folder: str | Path, tokenizer: Any, chat_template: str = CHAT_TEMPLATE,
-                               model_max_length: int | None = None) -> None:
-    """Write tokenizer.json, tokenizer_config.json and chat_template.jinja the way transformers and vLLM read a
-    folder: `PreTrainedTokenizerFast`, bos `<|endoftext|>`, eos `<|im_end|>`, pad `<|pad|>` (docs/model.md,
-    "Tokenizer")."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    config: dict[str, Any] = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": "<|endoftext|>", "eos_token": "<|im_end|>", "pad_token": "<|pad|>",
-        "clean_up_tokenization_spaces": False,
-        "model_max_length": model_max_length or 131072,
-        "chat_template": chat_template,  # kept here too: older readers know only this place
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
-    (folder / "chat_template.jinja").write_text(chat_template, encoding="utf-8")

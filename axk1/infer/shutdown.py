@@ -33,6 +33,7 @@ import uvicorn
 
 from axk1.infer.choices import Generation
 from axk1.infer.protocol import APIError
+from axk1.signal_handlers import swapped_handlers
 
 log = logging.getLogger("axk1.infer.server")
 BACKSTOP_S = 5  # what uvicorn still waits, after the timeout, before it cancels what is left
@@ -126,12 +127,8 @@ class DrainingServer(uvicorn.Server):
         signals = [signal.SIGINT, signal.SIGTERM]
         if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
             signals.append(signal.SIGHUP)
-        before = {sig: signal.signal(sig, self.handle_exit) for sig in signals}
-        try:
+        with swapped_handlers(signals, self.handle_exit):
             yield
-        finally:
-            for sig, handler in before.items():
-                signal.signal(sig, handler)
         for sig in reversed(self._captured_signals):
             signal.raise_signal(sig)
 

@@ -20,6 +20,7 @@ from axk1.parallel.context_parallel import apply_context_parallel
 from axk1.parallel.expert_parallel import apply_expert_parallel
 from axk1.parallel.fsdp import apply_fsdp
 from axk1.parallel.mesh import MeshDims, build_mesh, expert_checkpoint_mesh
+from axk1.signal_handlers import swapped_handlers
 
 
 @dataclass
@@ -136,16 +137,12 @@ def _signals_end_the_wait():
             "(SIGTERM or Ctrl-C stops it)")
     timer = threading.Timer(WAIT_SAID_AFTER_S, lambda: print(line, file=sys.stderr, flush=True))
     timer.daemon = True
-    main = threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
-    before = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        for s, handler in before.items():
-            if handler is not None:  # (None: a handler set outside Python, which cannot be put back from here)
-                signal.signal(s, handler)
+    with swapped_handlers((signal.SIGTERM, signal.SIGINT), signal.SIG_DFL):
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
 
 def _attempt_store() -> dict:

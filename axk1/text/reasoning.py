@@ -6,10 +6,11 @@ model that writes `</think>` inside its reasoning, or closes its thinking twice)
 * Evaluation splits at the LAST `</think>` (`split_reasoning`): the reference protocol's rule (docs/evaluation.md,
   "Reasoning"), so a score compares with the published ones, and an answer is never graded on text the model was
   still thinking in. It sees the whole reply before it splits.
-* `axk1 serve` splits at the FIRST `</think>` (`split_reasoning_streamed`): vLLM's DeepSeek-R1 reasoning parser's
-  rule. A stream sends each piece as `reasoning_content` or `content` as it is generated, and cannot wait for a
-  later tag that may never come; the server's non-streaming replies are built from the same deltas, so they split
-  the same way (infer/detok.py keeps this rule token by token; its tests compare with this function).
+* `axk1 serve` splits at the FIRST `</think>`: vLLM's DeepSeek-R1 reasoning parser's rule. A stream sends each
+  piece as `reasoning_content` or `content` as it is generated, and cannot wait for a later tag that may never
+  come; the server's non-streaming replies are built from the same deltas, so they split the same way. The server
+  applies it token by token in infer/detok.py; tests/reasoning_reference.py states it for a whole text, and the
+  server's tests compare with that.
 
 Both drop a `<think>` the reply opens with (`reopened_think`): the prompt already opened the block, so a model that
 writes the tag again writes markup, not reasoning. vLLM's DeepSeek-R1 reasoning parser drops it too (not streamed,
@@ -62,13 +63,3 @@ def split_reasoning(text: str, think_open_in_prompt: bool = False) -> SplitOutpu
     answer, opened, more = tail.partition(THINK_OPEN)
     return SplitOutput(f"{reasoning}\n{more}".strip() if opened else reasoning.strip(), answer.strip())
 
-
-def split_reasoning_streamed(text: str) -> tuple[str, str]:
-    """The server's rule: (reasoning, content) of a reply generated inside a think block, split at the first
-    `</think>`; with no `</think>` yet it is all reasoning. Nothing else is stripped than an opening `<think>`
-    (reopened_think): a stream's pieces add up to it."""
-    text = drop_reopened_think(text)
-    end = text.find(THINK_CLOSE)
-    if end < 0:
-        return text, ""
-    return text[:end], text[end + len(THINK_CLOSE):]

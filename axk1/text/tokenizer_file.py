@@ -1,11 +1,15 @@
-"""The project's special tokens and the one loader of a tokenizer.json (ours or any HF model's), used by the data
-pipeline, export, generation and serving alike: a missing or unreadable file is an error that names it."""
+"""The project's special tokens, the one loader of a tokenizer.json (ours or any HF model's), used by the data
+pipeline, export, generation and serving alike: a missing or unreadable file is an error that names it; and the one
+writer of a tokenizer folder's files (the data pipeline's trained tokenizer, the tests' and benchmarks' models)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+from axk1.atomic_file import atomic_writer
+from axk1.text.chat_template import CHAT_TEMPLATE
 from axk1.user_file import read_bytes
 
 BOS = "<|endoftext|>"
@@ -19,6 +23,30 @@ TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_TAGS = (TOOL_CALL_OPEN, TOOL_CALL_CLOSE)
 TEXT_TAGS = THINK_TAGS + TOOL_TAGS  # the reserved tokens that are text a reply or a conversation carries
 SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *TEXT_TAGS]  # the ids a tokenizer trained here reserves, in order
+
+# What transformers truncates to; export (axk1/checkpoint/export.py) sets the model's own context length
+MODEL_MAX_LENGTH = 32768
+
+
+def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_length: int = MODEL_MAX_LENGTH,
+                          chat_template: str = CHAT_TEMPLATE) -> Path:
+    """tokenizer.json (the text `tokenizer_json`), tokenizer_config.json and chat_template.jinja the way
+    transformers and vLLM read a folder: `PreTrainedTokenizerFast` with BOS, EOS and PAD (docs/model.md,
+    "Tokenizer"). Each file whole or not at all, tokenizer.json last: the pipeline's stage takes an existing
+    tokenizer.json as trained, and one cut by a full disk stopped every later run, which never trained it again.
+    Returns tokenizer.json's path."""
+    out = Path(folder)
+    with atomic_writer(out / "tokenizer_config.json") as f:
+        f.write(json.dumps({
+            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
+            "model_max_length": model_max_length, "clean_up_tokenization_spaces": False,
+            "chat_template": chat_template,  # kept here too: older readers know only this place
+        }, indent=2, ensure_ascii=False))
+    with atomic_writer(out / "chat_template.jinja") as f:  # where transformers 5 looks first; export copies it
+        f.write(chat_template)
+    with atomic_writer(out / "tokenizer.json") as f:
+        f.write(tokenizer_json)
+    return out / "tokenizer.json"
 
 
 def load_tokenizer(path: str | Path):

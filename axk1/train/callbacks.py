@@ -25,6 +25,7 @@ import torch
 from axk1.checkpoint.dcp import latest_step
 from axk1.json_text import read_jsonl
 from axk1.params import count_text
+from axk1.signal_handlers import swapped_handlers
 from axk1.flops import training_flops_per_token
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run
 
@@ -207,12 +208,8 @@ def stop_requests(trainer):
     def handler(signum, frame) -> None:
         trainer.stop_signal = trainer.stop_signal or signal.Signals(signum).name
 
-    before = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-    try:
+    with swapped_handlers(STOP_SIGNALS, handler):
         yield
-    finally:
-        for s, h in before.items():
-            signal.signal(s, h)
 
 
 class StopOnSignal(Callback):

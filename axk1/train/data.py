@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from axk1.json_text import read_json_file
+from axk1.token_shards import OFFSET_DTYPE, RERUN, TOKEN_DTYPE, read_manifest
 from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import StageConfig
@@ -76,14 +77,7 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
     if not manifest_path.exists():
         raise FileNotFoundError(f"token-shard manifest {manifest_path} not found: run the data pipeline "
                                 "(`axk1 data run recipes/data/starter.toml`) or fix [data] manifest")
-    rerun = "re-run the data pipeline (`axk1 data run ...`) or fix the file"
-    manifest = read_json_file(manifest_path, rerun, what="token-shard manifest")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards", []), list):
-        raise ValueError(f"{manifest_path}: a token-shard manifest is a JSON object with a \"shards\" list, got "
-                         f"{type(manifest).__name__}" + (f" with shards {manifest['shards']!r}"
-                                                        if isinstance(manifest, dict) else "") + f": {rerun}")
-    if manifest.get("dtype", "uint32") != "uint32":
-        raise ValueError(f"{manifest_path}: shards of dtype {manifest['dtype']} unsupported (expected uint32)")
+    manifest = read_manifest(manifest_path)  # the format, byte order and dtypes checked, each named
     _room_for_maps(2 * len(manifest.get("shards", [])), manifest_path)
     shards = []
     for i, entry in enumerate(manifest.get("shards", [])):
@@ -91,7 +85,7 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
                    if isinstance(entry, dict) else ["path", "domain", "bucket"])
         if missing:
             raise ValueError(f"{manifest_path}: shard #{i + 1} ({entry!r:.80}) needs string keys "
-                             f"{', '.join(missing)}: {rerun}")
+                             f"{', '.join(missing)}: {RERUN}")
         bin_path = manifest_path.parent / entry["path"]
         idx_path = manifest_path.parent / entry.get("offsets", str(Path(entry["path"]).with_suffix(".idx")))
         if not bin_path.exists() or not idx_path.exists():
@@ -100,13 +94,14 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
             regular_file(path)  # a FIFO would block the memory map's open for ever
             if path.stat().st_size % width:
                 raise ValueError(f"{path}: {path.stat().st_size} bytes is not a whole number of {width}-byte entries "
-                                 f"(a truncated or foreign file): {rerun}")
+                                 f"(a truncated or foreign file): {RERUN}")
         if bin_path.stat().st_size == 0:
             continue
-        tokens = np.memmap(bin_path, dtype="<u4", mode="r")
+        tokens = np.memmap(bin_path, dtype=TOKEN_DTYPE, mode="r")
         # memory-mapped, not read in: at A.X K1's 10T tokens the indexes are tens of GB, and the ranks of a node
         # share one copy in the page cache instead of holding one each
-        offsets = np.memmap(idx_path, dtype="<u8", mode="r") if idx_path.stat().st_size else np.zeros(0, "<u8")
+        offsets = (np.memmap(idx_path, dtype=OFFSET_DTYPE, mode="r") if idx_path.stat().st_size
+                   else np.zeros(0, OFFSET_DTYPE))
         if len(offsets) < 2 or int(offsets[-1]) != len(tokens):
             raise ValueError(f"{idx_path}: offsets end at {int(offsets[-1]) if len(offsets) else 0} but the shard "
                              f"holds {len(tokens)} tokens (a half-written shard? re-run the data pipeline)")
@@ -115,7 +110,7 @@ def load_shards(manifest_path: str | Path) -> tuple[dict, list[Shard]]:
         bad = 0 if int(offsets[0]) != 0 else _first_decrease(offsets)
         if bad is not None:
             raise ValueError(f"{idx_path}: document offsets must start at 0 and never decrease up to the shard's "
-                             f"{len(tokens)} tokens; entry {bad} is {int(offsets[bad])}: the index is corrupt, {rerun}")
+                             f"{len(tokens)} tokens; entry {bad} is {int(offsets[bad])}: the index is corrupt, {RERUN}")
         shards.append(Shard(entry["domain"], entry["bucket"], tokens, offsets))
     if not shards:
         raise ValueError(f"{manifest_path} lists no non-empty shards")

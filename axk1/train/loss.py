@@ -204,15 +204,6 @@ def next_token_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor 
     return labels_BT
 
 
-def causal_lm_loss(model, input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None = None,
-                   chunk_size: int | None = None) -> torch.Tensor:
-    """Next-token loss of an AXK1ForCausalLM without materialising the batch's logits."""
-    h_BTD, _ = model.hidden_states(input_ids_BT, document_ids_BT)
-    h_ND = model.model.norm(h_BTD).flatten(0, 1)
-    labels_N = next_token_labels(input_ids_BT, document_ids_BT).flatten()
-    return linear_cross_entropy(h_ND, model.lm_head.weight, labels_N, chunk_size)
-
-
 # ---- the training objective: next-token + λ·MTP (+ the sequence-wise balance loss), one entry point ----
 
 def mtp_labels(input_ids_BT: torch.Tensor, document_ids_BT: torch.Tensor | None, depth: int,

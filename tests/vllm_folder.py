@@ -1,4 +1,5 @@
-"""Serving at scale elsewhere: what an exported axk1 folder must hold for vLLM (and transformers) to serve it.
+"""Serving at scale elsewhere: what an exported axk1 folder must hold for vLLM (and transformers) to serve it. The
+test suite's check of the folders axk1 writes (no command runs it: `axk1 export` writes them this way).
 
 `axk1 serve` is for laptops, tests and synthetic-data jobs on small models; the 519B model is served by vLLM on
 many GPUs. vLLM reads the same Hugging Face folder axk1 writes:
@@ -22,7 +23,7 @@ Command line that serves such a folder the way SK Telecom's integrator tested it
     vllm serve <folder> --tensor-parallel-size 8 --reasoning-parser deepseek_v3 \\
         --enable-auto-tool-choice --tool-call-parser hermes
 
-`check_vllm_folder` lists what is missing or wrong; `axk1.infer.chat.write_chat_tokenizer_files` writes the
+`check_vllm_folder` lists what is missing or wrong; `axk1.text.tokenizer_file.write_tokenizer_files` writes the
 tokenizer side. The test suite loads such a folder with transformers (config, weights with no missing or
 unexpected keys, tokenizer, the same rendered chat prompt as `axk1 serve`).
 """
@@ -108,7 +109,7 @@ def _tensor_names(folder: Path) -> set[str]:
 
 def _tokenizer_problems(folder: Path) -> list[str]:
     if not (folder / "tokenizer.json").exists():
-        return ["tokenizer.json is missing (write it with axk1.infer.chat.write_chat_tokenizer_files)"]
+        return ["tokenizer.json is missing (write it with axk1.text.tokenizer_file.write_tokenizer_files)"]
     if not (folder / "tokenizer_config.json").exists():
         return ["tokenizer_config.json is missing"]
     from axk1.text.tokenizer_file import load_tokenizer

@@ -1,0 +1,31 @@
+"""Signal handlers installed for a block and put back after it: the one place that does it, for a verb's SIGTERM
+(axk1/cli_exit.py), the rendezvous wait (axk1/parallel/distributed.py), the trainer's stop requests
+(axk1/train/callbacks.py) and the server's shutdown (axk1/infer/shutdown.py)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def swapped_handlers(signals: Iterable[int], handler: Any) -> Iterator[bool]:
+    """`handler` for each of `signals` while the block runs, the handlers before put back after it. Signals are
+    the main thread's only (signal.signal refuses elsewhere), so in another thread nothing is installed; the block
+    gets whether it was. A handler before that was set outside Python (faulthandler's, under `python -X
+    faulthandler` or PYTHONFAULTHANDLER; an embedding program's) reads as None and cannot be put back from Python:
+    signal.signal(sig, None) is a TypeError, which turned the block's own end or error into that one. Such a
+    signal keeps `handler`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    before = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield True
+    finally:
+        for sig, previous in before.items():
+            if previous is not None:
+                signal.signal(sig, previous)
