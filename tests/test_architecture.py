@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
-     "api_key", "http_json", "version", "rope_scaling"},  # leaves
+     "api_key", "http_json", "version", "rope_scaling", "settings_snapshot"},  # leaves
     {"config"},                                     # ModelConfig (reads presets), the dtype table
     {"model"},                                      # plain PyTorch
     {"parallel", "params", "flops"},                # applied to the model from outside; parameter and FLOP counts

@@ -24,6 +24,7 @@ from axk1.atomic_file import atomic_writer
 from axk1.data.config import PATH_KEYS, PipelineConfig
 from axk1.data.run_folder import SETTINGS_FILE, check_inputs, clear_run_folder
 from axk1.json_text import read_json_file
+from axk1.settings_snapshot import flat_settings, json_safe
 from axk1.text.contamination import BUILTIN
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
@@ -47,20 +48,6 @@ def content_digest(path: Path) -> str:
                 stream.seek(size - (1 << 20))
                 h.update(stream.read())
     return h.hexdigest()
-
-
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flat(v, f"{prefix}.{i}"))
-        return out
-    return {prefix: value}
 
 
 def _is_path_key(key: str) -> bool:
@@ -99,7 +86,7 @@ def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe, paths resolved."""
-    flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+    flat = flat_settings(json_safe(dataclasses.asdict(cfg)), whole_lists=True)
     flat = {k: _resolved(v, Path.cwd()) if _is_path_key(k) else v for k, v in flat.items()}
     out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
     for k, value in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)

@@ -11,6 +11,7 @@ from pathlib import Path
 from axk1.checkpoint.dcp import TRAIN_STATE, step_dir
 from axk1.config import ModelConfig
 from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.settings_snapshot import json_safe
 from axk1.train.resume import run_definition
 
 # What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
@@ -31,7 +32,7 @@ def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> di
     out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
     if r.schedule.kind != "constant":
         out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
-    return json.loads(json.dumps(out, default=str))
+    return json_safe(out)
 
 
 def resume_counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:
