@@ -13,6 +13,7 @@ from axk1.config import ModelConfig
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.settings_snapshot import json_safe
 from axk1.train.resume import run_definition
+from axk1.train.schedules import schedule_class
 
 # What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
 # iterations it runs, whether it exports, and the paths of the tasks and the template (the task rows themselves are
@@ -30,7 +31,7 @@ def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> di
     out = run_definition(r, config)
     out |= {f"rl.{k}": v for k, v in asdict(r.rl).items() if k not in RL_RESUMABLE}
     out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
-    if r.schedule.kind != "constant":
+    if not schedule_class(r.schedule.kind).is_constant:
         out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
     return json_safe(out)
 
