@@ -7,9 +7,11 @@ Every recipe (train, sft, rl, data pipeline, synthetic data) is a dataclass tree
 - TOML keys that are Python keywords map to the field with a trailing underscore (`async` → `async_`);
 - any key can be overridden from the command line as `--section.key value` (`parse_overrides`), the value read
   as a TOML value when it parses as one (`--optimizer.lr 1e-4`, `--stages.0.tokens 1000`) and as a string otherwise.
-Relative paths inside a recipe are resolved against the recipe file's folder by the recipe's own loader with
-`resolve_path` (one rule, documented in docs/configuration.md). `to_toml` writes a dataclass tree back as TOML that
-`build_dataclass` reads into an equal tree (the planner writes its recipe.toml this way).
+Relative paths inside a recipe are resolved against the recipe file's folder by one rule (docs/configuration.md):
+the recipe's root dataclass declares the dotted keys that hold paths (`path_keys`) and the names such a key may hold
+that are no file (`builtin_names`, e.g. the bundled "humaneval" benchmark); `load_toml` makes those keys' command-line
+values absolute and `resolve_declared` resolves them in the built tree. `to_toml` writes a dataclass tree back as
+TOML that `build_dataclass` reads into an equal tree (the planner writes its recipe.toml this way).
 """
 
 from __future__ import annotations
@@ -48,61 +50,74 @@ def read_toml(path: str | Path, what: str, example: str | None = None) -> dict[s
 
 
 def load_toml(path: str | Path, what: str, example: str | None = None,
-              overrides: list[str] | None = None, path_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+              overrides: list[str] | None = None, path_keys: tuple[str, ...] = (),
+              builtin_names: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """The parsed file with `--section.key value` overrides applied: what every loader builds its dataclasses from.
     `path_keys`: the dotted keys that hold paths (`*` for an array index, e.g. `sources.*.path`). In the file a
     relative path is relative to the file's folder; given on the command line it is relative to the current folder,
     as any command-line path is, so those override values are made absolute here. A key may hold a table of paths
-    (`filters.perplexity.model = {ko = "..."}`): a key inside it (`--filters.perplexity.model.ko`) is a path too."""
+    (`filters.perplexity.model = {ko = "..."}`): a key inside it (`--filters.perplexity.model.ko`) is a path too.
+    `builtin_names`: {key: names it may hold that are no file}, left as they are (resolve_declared)."""
     parsed = parse_overrides(overrides or [])
-    parsed = [(key, absolute_paths(value) if any(fnmatch.fnmatchcase(".".join(key), k) or
-                                                 fnmatch.fnmatchcase(".".join(key), f"{k}.*") for k in path_keys)
-               else value)
-              for key, value in parsed]
-    return apply_overrides(read_toml(path, what, example), parsed)
+    out = []
+    for key, value in parsed:
+        dotted = ".".join(key)
+        declared = [k for k in path_keys if fnmatch.fnmatchcase(dotted, k) or fnmatch.fnmatchcase(dotted, f"{k}.*")]
+        if declared:
+            value = absolute_paths(value, (builtin_names or {}).get(declared[0], ()))
+        out.append((key, value))
+    return apply_overrides(read_toml(path, what, example), out)
 
 
-def absolute_paths(value: Any) -> Any:
-    """A path (or a list or table of them) made absolute against the current folder; "" (a setting left off)
-    stays."""
-    if isinstance(value, list):
-        return [absolute_paths(v) for v in value]
-    if isinstance(value, dict):
-        return {k: absolute_paths(v) for k, v in value.items()}
-    return os.path.abspath(value) if isinstance(value, str) and value else value
+def absolute_paths(value: Any, keep: tuple[str, ...] = ()) -> Any:
+    """A path (or a list or table of them) made absolute against the current folder, as any command-line path is;
+    "" (a setting left off) and the names in `keep` (no file: a built-in benchmark) stay."""
+    return _resolve_value(value, os.getcwd(), keep)
 
 
-def resolve_path(path: str | None, base: str | Path) -> str | None:
+def resolve_path(path: str | None, base: str | Path, keep: tuple[str, ...] = ()) -> str | None:
     """The one path rule: a relative path in a file is relative to that file's folder (`base`). None and "" (a
-    setting left off) stay as they are; absolute paths too."""
-    if path in (None, "") or Path(path).is_absolute():
+    setting left off) stay as they are; absolute paths too, and a name in `keep` (a built-in benchmark's, which
+    names no file)."""
+    if path in (None, "") or path in keep or Path(path).is_absolute():
         return path
     return os.path.normpath(Path(base) / path)
 
 
-def resolve_keys(obj: Any, keys: tuple[str, ...], base: str | Path) -> None:
+def _resolve_value(value: Any, base: str | Path, keep: tuple[str, ...]) -> Any:
+    """resolve_path on a path, or on each of a list or table of them (what is not a string is left to the loader's
+    checks)."""
+    if isinstance(value, list):
+        return [_resolve_value(v, base, keep) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve_value(v, base, keep) for k, v in value.items()}
+    return resolve_path(value, base, keep) if isinstance(value, str) or value is None else value
+
+
+def resolve_keys(obj: Any, keys: tuple[str, ...], base: str | Path,
+                 builtin_names: dict[str, tuple[str, ...]] | None = None) -> None:
     """`resolve_path` on each dotted key of a dataclass tree (`*` for every entry of a list, e.g. `sources.*.path`);
-    a key holding a list or a table of paths has each resolved (what is not a string is left to the loader's checks).
+    a key holding a list or a table of paths has each resolved, but for the names `builtin_names[key]` lists.
     The same keys as a loader's `path_keys` (`load_toml`)."""
 
-    def resolve(value: Any) -> Any:
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        if isinstance(value, dict):
-            return {k: resolve(v) for k, v in value.items()}
-        return resolve_path(value, base) if isinstance(value, str) or value is None else value
-
-    def walk(node: Any, parts: list[str]) -> None:
+    def walk(node: Any, parts: list[str], keep: tuple[str, ...]) -> None:
         if parts[0] == "*":
             for item in node:
-                walk(item, parts[1:])
+                walk(item, parts[1:], keep)
         elif len(parts) > 1:
-            walk(getattr(node, parts[0]), parts[1:])
+            walk(getattr(node, parts[0]), parts[1:], keep)
         else:
-            setattr(node, parts[0], resolve(getattr(node, parts[0])))
+            setattr(node, parts[0], _resolve_value(getattr(node, parts[0]), base, keep))
 
     for key in keys:
-        walk(obj, key.split("."))
+        walk(obj, key.split("."), (builtin_names or {}).get(key, ()))
+
+
+def resolve_declared(obj: Any, base: str | Path) -> None:
+    """The paths a dataclass tree's root class declares (`path_keys`, `builtin_names`), resolved against `base`,
+    the folder of the file it was read from."""
+    cls = type(obj)
+    resolve_keys(obj, cls.path_keys, base, getattr(cls, "builtin_names", None))
 
 
 def _toml_key(field_name: str) -> str:

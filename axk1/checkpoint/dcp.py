@@ -35,6 +35,7 @@ from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.config import STEP_PREFIX, TRAIN_STATE
 from axk1.json_text import read_json_file
 from axk1.output_folder import writable_folder
+from axk1.settings_snapshot import json_safe
 from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
 
@@ -231,7 +232,7 @@ def save_checkpoint(root: str | Path, step: int, model: nn.Module, optimizer: to
     state = {"model": model_sd, "rng": {"cpu": torch.get_rng_state()}}
     if optimizer is not None:
         state["optim"] = optim_sd
-    train_state = json.loads(json.dumps(train_state))  # a snapshot: the caller's dicts keep changing
+    train_state = json_safe(train_state, strict=True)  # a snapshot: the caller's dicts keep changing
     need = state_bytes(state)  # the whole checkpoint's, on every rank (no collective)
 
     def guard():

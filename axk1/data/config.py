@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from axk1.data.decontaminate import DecontaminationConfig
 from axk1.data.dedup import DedupConfig
@@ -20,7 +20,8 @@ from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
 from axk1.data.url_filter import UrlFilterConfig
-from axk1.toml_file import build_dataclass, load_toml, resolve_keys
+from axk1.text.contamination import BUILTIN
+from axk1.toml_file import build_dataclass, load_toml, resolve_declared
 
 EXECUTORS = ("local", "slurm", "ray")
 
@@ -93,6 +94,12 @@ class PipelineConfig:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    # keys holding paths: relative to the file's folder in the file, to the current folder on the command line
+    # (axk1/toml_file.py); "humaneval" in the benchmark list is the bundled set, no file
+    path_keys: ClassVar[tuple[str, ...]] = (
+        "run.output_dir", "sources.*.path", "annotate.domain_model", "annotate.reference_model", "tokenize.tokenizer",
+        "filters.url.block_list", "filters.perplexity.model", "filters.decontamination.benchmarks")
+    builtin_names: ClassVar[dict[str, tuple[str, ...]]] = {"filters.decontamination.benchmarks": (BUILTIN,)}
 
     @property
     def out(self) -> Path:
@@ -104,27 +111,17 @@ STAGE_GROUPS = ("extract", "dedup", "annotate", "tokenize")
 
 def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
     """The pipeline file with `--section.key value` overrides applied; paths relative to the file's folder."""
-    raw = load_toml(path, "pipeline file", "recipes/data/starter.toml", overrides, PATH_KEYS)
+    raw = load_toml(path, "pipeline file", "recipes/data/starter.toml", overrides, PipelineConfig.path_keys,
+                    PipelineConfig.builtin_names)
     return config_from_dict(raw, Path(path).parent)
 
 
 def config_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
     """A pipeline given as nested dicts (what tomllib returns), relative paths resolved against base_dir."""
     cfg = build_dataclass(PipelineConfig, raw, "pipeline")
-    resolve_paths(cfg, Path(base_dir))
+    resolve_declared(cfg, Path(base_dir))  # every path it reads or writes, by the one rule
     validate(cfg)
     return cfg
-
-
-# keys holding paths: relative to the file's folder in the file, to the current folder on the command line
-PATH_KEYS = ("run.output_dir", "sources.*.path", "annotate.domain_model", "annotate.reference_model",
-             "tokenize.tokenizer", "filters.url.block_list", "filters.perplexity.model",
-             "filters.decontamination.benchmarks")
-
-
-def resolve_paths(cfg: PipelineConfig, base: Path) -> None:
-    """Every path the pipeline reads or writes, by the one rule (relative to the file's folder)."""
-    resolve_keys(cfg, PATH_KEYS, base)
 
 
 def validate(cfg: PipelineConfig) -> None:

@@ -17,26 +17,21 @@ is seen at once. The n-grams and their limits: axk1/text/contamination.py, docs/
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.text.contamination import BUILTIN, ContaminationIndex, read_benchmarks
+from axk1.text.contamination import ContaminationIndex, read_benchmarks
 
 REASON = "benchmark_contamination"
 
 
 @dataclass
 class DecontaminationConfig:
-    benchmarks: list[str] = field(default_factory=list)  # "humaneval" or JSONL files of evaluation sets; [] = off
+    # "humaneval" (the bundled set, kept as a name by the loader: PipelineConfig.builtin_names) or JSONL files of
+    # evaluation sets; [] = off
+    benchmarks: list[str] = field(default_factory=list)
     ngram: int = 13  # words; Korean text is also matched on runs of 3 × ngram characters
-
-
-def benchmark_specs(cfg: DecontaminationConfig) -> list[str]:
-    """The list as read_benchmark takes it. The loader resolves every entry against the pipeline file's folder,
-    "humaneval" too: a resolved path named humaneval that is not a file is the package's set."""
-    return [BUILTIN if Path(b).name == BUILTIN and not Path(b).exists() else b for b in cfg.benchmarks]
 
 
 def check_benchmarks(cfg: DecontaminationConfig) -> dict[str, int]:
@@ -44,7 +39,7 @@ def check_benchmarks(cfg: DecontaminationConfig) -> dict[str, int]:
     after extraction); returns rows read by set."""
     if cfg.ngram < 1:
         raise ValueError(f"[filters.decontamination] ngram = {cfg.ngram}: give 1 or more (13 is usual)")
-    return {s.name: s.rows for s in read_benchmarks(benchmark_specs(cfg))}
+    return {s.name: s.rows for s in read_benchmarks(cfg.benchmarks)}
 
 
 class DecontaminationFilter(BaseFilter):
@@ -54,7 +49,7 @@ class DecontaminationFilter(BaseFilter):
 
     def __init__(self, cfg: DecontaminationConfig, exclusion_writer=None):
         super().__init__(exclusion_writer)
-        self.specs, self.n = benchmark_specs(cfg), cfg.ngram
+        self.specs, self.n = list(cfg.benchmarks), cfg.ngram
         self._index: ContaminationIndex | None = None  # built in the worker on first use: the step is pickled to it
 
     def __getstate__(self) -> dict:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from axk1.atomic_file import atomic_writer
-from axk1.data.config import PATH_KEYS, PipelineConfig
+from axk1.data.config import PipelineConfig
 from axk1.data.run_folder import SETTINGS_FILE, check_inputs, clear_run_folder
 from axk1.json_text import read_json_file
-from axk1.text.contamination import BUILTIN
+from axk1.settings_snapshot import flat_settings, json_safe
 # how the run is executed, not what it makes: free to change between launches (run.tasks is not: it shards inputs)
 NOT_OUTPUT_SHAPING = {"run.workers", "run.executor", "run.start_method", "run.stages"}
 # settings naming files (or a model folder) whose content shapes the outputs; a table by language flattens under them
@@ -49,38 +49,33 @@ def content_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flat(v, f"{prefix}.{i}"))
-        return out
-    return {prefix: value}
-
-
 def _is_path_key(key: str) -> bool:
-    """A flat key holding a path: one of PATH_KEYS, or an entry of one (a model by language)."""
-    return any(fnmatch.fnmatchcase(key, k) or fnmatch.fnmatchcase(key, f"{k}.*") for k in PATH_KEYS)
+    """A flat key holding a path: one of PipelineConfig.path_keys, or an entry of one (a model by language)."""
+    return any(fnmatch.fnmatchcase(key, k) or fnmatch.fnmatchcase(key, f"{k}.*") for k in PipelineConfig.path_keys)
 
 
 def _resolved(value: Any, base: Path | None = None) -> Any:
     """A path setting as the files it names: resolved against `base` (the current folder, as the run opens it;
-    None leaves a relative path of an old settings.json as it is). "" and what is not a string stay; "humaneval"
-    resolved against the file's folder is the built-in set when no file of that name is there
-    (axk1/data/decontaminate.py)."""
+    None leaves a relative path of an old settings.json as it is). "" and what is not a string stay."""
     if isinstance(value, list):
         return [_resolved(v, base) for v in value]
     if not isinstance(value, str) or not value:
         return value
     path = Path(value) if base is None or Path(value).is_absolute() else base / value
-    if path.name == BUILTIN and not path.exists():
-        return BUILTIN
     return str(path.resolve()) if path.is_absolute() else value
+
+
+def _path_setting(key: str, value: Any, base: Path | None) -> Any:
+    """_resolved, but for the names the key declares as no file (PipelineConfig.builtin_names: "humaneval")."""
+    keep = PipelineConfig.builtin_names.get(key, ())
+    if isinstance(value, list):
+        return [v if v in keep else _resolved(v, base) for v in value]
+    return value if value in keep else _resolved(value, base)
+
+
+# Settings added after runs were recorded without them, each with the value that reproduces how such a run was made:
+# near-duplicates removed on LSH alone before the candidate-pair check (axk1/data/dedup_check.py) existed.
+ADDED_LATER = {"dedup.min_jaccard": 0.0}
 
 
 def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -94,13 +89,14 @@ def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
         parents = out.resolve().parents
         if depth <= len(parents):  # (a folder moved to a shallower place cannot be the one it names)
             base = parents[depth - 1] if depth else out.resolve()
-    return {k: _resolved(v, base) if _is_path_key(k) else v for k, v in before.items()}
+    before = {**ADDED_LATER, **before}  # a run recorded before a setting existed was made with its old behaviour
+    return {k: _path_setting(k, v, base) if _is_path_key(k) else v for k, v in before.items()}
 
 
 def output_settings(cfg: PipelineConfig) -> dict[str, Any]:
     """The settings that shape the outputs, flat (`filters.quality.min_words`), JSON-safe, paths resolved."""
-    flat = _flat(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
-    flat = {k: _resolved(v, Path.cwd()) if _is_path_key(k) else v for k, v in flat.items()}
+    flat = flat_settings(json_safe(dataclasses.asdict(cfg)), whole_lists=True)
+    flat = {k: _path_setting(k, v, Path.cwd()) if _is_path_key(k) else v for k, v in flat.items()}
     out = {k: v for k, v in flat.items() if k not in NOT_OUTPUT_SHAPING}
     for k, value in flat.items():  # not what the run makes itself (a tokenizer its own stage trains into the folder)
         if not k.startswith(CONTENT_SHAPING):

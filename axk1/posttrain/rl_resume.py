@@ -11,7 +11,9 @@ from pathlib import Path
 from axk1.checkpoint.dcp import TRAIN_STATE, step_dir
 from axk1.config import ModelConfig
 from axk1.posttrain.rl_recipe import RLRecipe
+from axk1.settings_snapshot import json_safe
 from axk1.train.resume import run_definition
+from axk1.train.schedules import schedule_class
 
 # What a resumed RL run may change in [rl], besides what a resumed training run may (axk1/train/resume.py): how many
 # iterations it runs, whether it exports, and the paths of the tasks and the template (the task rows themselves are
@@ -29,9 +31,9 @@ def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> di
     out = run_definition(r, config)
     out |= {f"rl.{k}": v for k, v in asdict(r.rl).items() if k not in RL_RESUMABLE}
     out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
-    if r.schedule.kind != "constant":
+    if not schedule_class(r.schedule.kind).is_constant:
         out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
-    return json.loads(json.dumps(out, default=str))
+    return json_safe(out)
 
 
 def resume_counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:

@@ -22,6 +22,7 @@ from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_pr
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
 from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
+from axk1.text.contamination import BUILTIN
 from axk1.text.side_files import SYNTH_CACHE_SUFFIX, synth_side_paths
 
 LANGUAGE_NAMES = {"ko": "Korean", "en": "English"}
@@ -230,7 +231,7 @@ def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, outp
     spec = recipe.filters
     sources = list(spec.benchmarks) + [str(Path(b).resolve()) for b in extra_benchmarks]
     inputs = [documents] + [task.prompts[lang] for task in recipe.tasks for lang in task.prompts]
-    inputs += [recipe.path.parent / b for b in sources if b != "humaneval"] + ([recipe.path] if recipe.path else [])
+    inputs += [recipe.path.parent / b for b in sources if b != BUILTIN] + ([recipe.path] if recipe.path else [])
     check_outputs(paths, inputs)
     output.parent.mkdir(parents=True, exist_ok=True)
     summary = SynthSummary()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from axk1.toml_file import build_dataclass, load_toml, resolve_path
+from axk1.text.contamination import BUILTIN
+from axk1.toml_file import build_dataclass, load_toml, resolve_declared
 
 KINDS = ("qa", "reasoning", "rewrite")
 LANGUAGES = ("ko", "en")
@@ -71,18 +73,20 @@ class SynthRecipe:
     tasks: list[TaskConfig] = field(default_factory=list)
     filters: SampleFilterConfig = field(default_factory=SampleFilterConfig)
     path: Path | None = field(default=None, init=False)  # the TOML file it was read from (resolved)
+    # keys holding paths: relative to the recipe's folder in the file, to the current folder on the command line
+    # (axk1/toml_file.py); "humaneval" in the benchmark list is the bundled set, no file
+    path_keys: ClassVar[tuple[str, ...]] = ("filters.benchmarks", "tasks.*.prompts")
+    builtin_names: ClassVar[dict[str, tuple[str, ...]]] = {"filters.benchmarks": (BUILTIN,)}
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
     """The recipe file with `--section.key value` overrides applied, its prompt files read, every check made."""
     path = Path(path)
-    raw = load_toml(path, "recipe", "recipes/synth/default.toml", overrides)
+    raw = load_toml(path, "recipe", "recipes/synth/default.toml", overrides, SynthRecipe.path_keys,
+                    SynthRecipe.builtin_names)
     recipe = build_dataclass(SynthRecipe, raw, str(path))
     recipe.path = path.resolve()
-    base = recipe.path.parent
-    # the one path rule: relative to the recipe's folder ("humaneval" names the bundled set, not a file)
-    f = recipe.filters
-    f.benchmarks = [b if b == "humaneval" else resolve_path(b, base) for b in f.benchmarks]
+    resolve_declared(recipe, recipe.path.parent)  # the one path rule: relative to the recipe's folder
     validate(recipe, str(path))
     return recipe
 
@@ -137,7 +141,7 @@ def validate(recipe: SynthRecipe, where: str) -> None:
         for lang, file in task.prompts.items():
             if lang not in LANGUAGES:
                 raise ValueError(f"{at}: prompt language {lang!r} is not one of {LANGUAGES}")
-            file = Path(resolve_path(str(file), recipe.path.parent))
+            file = Path(file)  # resolved by the loader
             if not file.exists():
                 raise FileNotFoundError(f"{at}: prompt file {file} does not exist")
             task.prompts[lang] = file

@@ -15,8 +15,8 @@ from dataclasses import asdict
 import torch.distributed as dist
 
 from axk1.config import ModelConfig
+from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
 from axk1.train.recipe import Recipe
-from axk1.train.resume import flat_settings, setting_diffs
 
 # what may differ between ranks: the file the recipe was read from (its values are compared), and the CPU threads
 # each process uses
@@ -27,7 +27,7 @@ def check_ranks_agree(r: Recipe, config: ModelConfig) -> None:
     """Raises ValueError on every rank, with one and the same line, when any rank's recipe (with its command-line
     options, layout and step cap included) or model architecture differs from rank 0's. Collective: every rank of
     the default group calls it once, right after joining it. Only a digest travels unless they differ."""
-    settings = json.loads(json.dumps({**asdict(r), "model_architecture": config.to_dict()}, default=str))
+    settings = json_safe({**asdict(r), "model_architecture": config.to_dict()})
     mine = {k: v for k, v in flat_settings(settings).items() if k not in PER_RANK}
     digest = hashlib.sha256(json.dumps(mine, sort_keys=True).encode()).hexdigest()
     digests: list = [None] * dist.get_world_size()

@@ -17,7 +17,7 @@ from axk1.config import ModelConfig
 from axk1.rope_scaling import normalise_rope_scaling
 from axk1.device import resolve_device
 from axk1.parallel.activation_checkpoint import normalize_mode
-from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_keys
+from axk1.toml_file import absolute_paths, build_dataclass, load_toml, resolve_declared, resolve_keys
 from axk1.train.recipe_checks import validate
 from axk1.train.recipe_sections import RecipeSections
 
@@ -26,7 +26,10 @@ from axk1.train.recipe_sections import RecipeSections
 class Recipe(RecipeSections):
     path: Path | None = field(default=None, init=False)  # the TOML file it was read from
     # keys holding paths: relative to the recipe's folder in the file, to the current folder on the command line
+    # (axk1/toml_file.py; a subclass adds its own)
     path_keys = ("run.out_dir", "model.config", "model.init_from", "data.manifest")
+    # what the run writes: relative to [run] out_dir (an empty checkpointing.dir is out_dir itself; empty logs: off)
+    out_keys = ("checkpointing.dir", "logging.jsonl", "logging.tensorboard")
 
     def validate(self) -> None:
         validate(self)
@@ -145,8 +148,6 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
 
 def _resolve_paths(r: Recipe, base: Path) -> None:
     """Paths the recipe reads: relative to the recipe's folder; what the run writes: relative to [run] out_dir."""
-    resolve_keys(r, r.path_keys, base)  # a subclass's keys too
-    out = Path(r.run.out_dir)
-    r.checkpointing.dir = str(out / r.checkpointing.dir) if not Path(r.checkpointing.dir).is_absolute() else r.checkpointing.dir
-    r.logging.jsonl = str(out / r.logging.jsonl) if r.logging.jsonl else ""
-    r.logging.tensorboard = str(out / r.logging.tensorboard) if r.logging.tensorboard else ""
+    resolve_declared(r, base)  # path_keys, a subclass's too
+    r.checkpointing.dir = r.checkpointing.dir or "."
+    resolve_keys(r, r.out_keys, r.run.out_dir)

@@ -14,7 +14,7 @@ from axk1.rope_scaling import normalise_rope_scaling
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.distributed import timeout_problem
 from axk1.train.recipe_sections import RecipeSections
-from axk1.train.schedules import SCHEDULES
+from axk1.train.schedules import check_schedule
 
 
 def _check_model_folder(folder: Path) -> None:
@@ -64,15 +64,7 @@ def validate(r: RecipeSections) -> None:
         raise ValueError(f"[optimizer] betas must be two numbers in [0, 1), got {o.betas}")
     if o.master_dtype != "float32":
         raise ValueError("[optimizer] master_dtype must be \"float32\" (FP32 master weights, as A.X K1 trained)")
-    s = r.schedule
-    if s.kind not in SCHEDULES:
-        raise ValueError(f"[schedule] kind {s.kind!r} unknown; use one of {sorted(SCHEDULES)}")
-    if s.warmup_steps < 0 or s.total_steps < 0 or not 0 <= s.final_lr_ratio <= 1:
-        raise ValueError("[schedule] needs warmup_steps >= 0, total_steps >= 0 and final_lr_ratio in [0, 1]")
-    n_stages = len(r.stages) if r.needs_stages else 1  # SFT and RL train one stage (their default: no decay)
-    if s.kind == "wsd" and not 1 <= s.decay_starts_at_stage <= n_stages + 1:
-        raise ValueError(f"[schedule] decay_starts_at_stage={s.decay_starts_at_stage} must name a stage "
-                         f"1..{n_stages} (or {n_stages + 1} for no decay)")
+    check_schedule(r.schedule, len(r.stages) if r.needs_stages else 1)  # SFT and RL train one stage
     b = r.batch
     for key in ("global_tokens", "global_sequences"):  # -1 passed as "set", and a step took one sequence
         if getattr(b, key) < 0:

@@ -4,7 +4,6 @@ any tensor is read, then the newest complete checkpoint loaded and its train sta
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from axk1.checkpoint.dcp import TRAIN_STATE, agreed_steps, resume_latest, step_d
 from axk1.checkpoint.mtp_order import convert_resumed_, hidden_first
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
+from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
 from axk1.train.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,7 @@ def run_definition(r: Recipe, config: ModelConfig) -> dict:
     out["stages"] = [asdict(s) for s in r.stages]
     out |= r.own_definition()  # a post-training recipe's own table ([sft] epochs, seq_len, mode)
     out["model_config"] = config.to_dict()
-    return json.loads(json.dumps(out, default=str))
-
-
-def setting_diffs(old: dict, new: dict) -> list[str]:
-    """"key: old -> new" for every flat setting (flat_settings) that differs, in key order."""
-    missing = "(none)"
-    return [f"{k}: {old.get(k, missing)!r} -> {new.get(k, missing)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k, missing) != new.get(k, missing)]
+    return json_safe(out)
 
 
 def check_resume(saved: dict | None, current: dict, where: Path, may_change: tuple[str, ...] = ()) -> None:
@@ -71,21 +64,6 @@ def check_resume(saved: dict | None, current: dict, where: Path, may_change: tup
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
                          "started with (only the layout, micro_batch, paths, logging, checkpointing and [run] may "
                          "change), or start a new run in another --out folder")
-
-
-def flat_settings(value, prefix: str = "") -> dict:
-    """A run definition as "key.path" -> value, into tables and lists (`stages.0.tokens`), so that a refusal names
-    the setting that differs, not the whole stages list around it (--stages.N.tokens named by its path)."""
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = ((str(i), v) for i, v in enumerate(value))
-    else:
-        return {prefix: value}
-    out = {}
-    for key, v in items:
-        out.update(flat_settings(v, f"{prefix}.{key}" if prefix else str(key)))
-    return out or {prefix: value}  # an empty table or list is a value of its own
 
 
 def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -1,0 +1,92 @@
+"""axk1/settings_snapshot.py, the one snapshot-and-compare helper of --resume, the ranks' recipe check and a data
+run's settings.json, and the snapshots written before it existed: the fixtures under fixtures/settings_snapshot/
+were written by main's code at e855e14 (a checkpoint's run definition for recipes/demo.toml; a data run's
+settings.json, its temporary folder replaced by {root}), and must still compare equal to the same recipe."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from axk1.settings_snapshot import changed_keys, flat_settings, json_safe, setting_diffs
+
+FIXTURES = Path(__file__).parent / "fixtures" / "settings_snapshot"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_json_safe_writes_what_json_cannot_hold_as_its_str_or_refuses_it():
+    value = {"a": Path("/x/y"), "b": (1, 2), "c": {"d": None}}
+    assert json_safe(value) == {"a": "/x/y", "b": [1, 2], "c": {"d": None}}
+    with pytest.raises(TypeError, match="PosixPath"):
+        json_safe(value, strict=True)
+    inner = {"n": [1]}
+    copy = json_safe({"state": inner}, strict=True)
+    inner["n"].append(2)  # a snapshot: the caller's dicts keep changing
+    assert copy == {"state": {"n": [1]}}
+
+
+def test_flat_settings_names_every_entry_of_tables_and_lists():
+    value = {"stages": [{"tokens": 1}, {"tokens": 2}], "model": {"w": [0.3, 0.1]}, "empty": {}, "none": []}
+    assert flat_settings(value) == {"stages.0.tokens": 1, "stages.1.tokens": 2, "model.w.0": 0.3, "model.w.1": 0.1,
+                                    "empty": {}, "none": []}
+
+
+def test_flat_settings_whole_lists_is_a_data_runs_form():
+    value = {"sources": [{"path": "a"}], "filters": {"languages": ["ko", "en"], "by": {}}, "stages": []}
+    assert flat_settings(value, whole_lists=True) == {"sources.0.path": "a", "filters.languages": ["ko", "en"],
+                                                      "stages": []}
+
+
+def test_setting_diffs_names_each_key_that_differs_or_is_missing():
+    old, new = {"a": 1, "b": None, "c": 3}, {"a": 2, "c": 3, "d": "x"}
+    assert changed_keys(old, new) == ["a", "b", "d"]
+    assert setting_diffs(old, new) == ["a: 1 -> 2", "b: None -> '(none)'", "d: '(none)' -> 'x'"]
+
+
+def test_a_checkpoint_written_before_still_resumes_with_its_recipe():
+    from axk1.train.recipe import load_recipe
+    from axk1.train.resume import check_resume, run_definition
+
+    saved = json.loads((FIXTURES / "train_run_definition.json").read_text())
+    recipe = load_recipe(REPO / "recipes" / "demo.toml")
+    current = run_definition(recipe, recipe.model.build_config())
+    check_resume(saved, current, Path("step-000050"))  # no refusal
+    recipe.stages[1].tokens += 1024
+    with pytest.raises(ValueError, match=r"stages\.1\.tokens: \d+ -> \d+"):
+        check_resume(saved, run_definition(recipe, recipe.model.build_config()), Path("step-000050"))
+
+
+def _data_run(root: Path) -> Path:
+    """The pipeline the data fixture was recorded from, at `root`."""
+    (root / "proj" / "bench").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "proj" / "bench" / "b.jsonl").write_text('{"id": "1", "question": "What is the sum of the first ten '
+                                                     'primes?"}\n')
+    toml = root / "proj" / "p.toml"
+    toml.write_text('[run]\noutput_dir = "out"\ntasks = 1\nworkers = 1\nstages = ["extract"]\n'
+                    '[[sources]]\ntype = "jsonl"\npath = "../docs"\nfilter = false\n'
+                    '[filters.decontamination]\nbenchmarks = ["humaneval", "bench/b.jsonl"]\n'
+                    '[filters.perplexity]\nmodel = { ko = "kenlm/ko.bin" }\n')
+    return toml
+
+
+def test_a_data_run_recorded_before_still_resumes_with_its_pipeline(tmp_path, monkeypatch):
+    from axk1.data.config import load_pipeline_config
+    from axk1.data.run_folder import SETTINGS_FILE
+    from axk1.data.run_settings import check_settings
+
+    root = tmp_path.resolve()
+    toml = _data_run(root)
+    monkeypatch.chdir(root)
+    cfg = load_pipeline_config(toml)
+    cfg.out.mkdir(parents=True)
+    recorded = (FIXTURES / "data_settings.json").read_text().replace("{root}", str(root))
+    (cfg.out / SETTINGS_FILE).write_text(recorded)
+    with pytest.raises(ValueError, match=r"dedup\.min_jaccard \(0\.0 -> 0\.72\)"):  # added since: the run was LSH alone
+        check_settings(cfg)
+    cfg.dedup.min_jaccard = 0.0  # as that run was made
+    check_settings(cfg)  # no refusal: the relaunch resumes
+    assert json.loads((cfg.out / SETTINGS_FILE).read_text()) == {**json.loads(recorded), "dedup.min_jaccard": 0.0}
+    cfg.filters.decontamination.ngram = 8
+    with pytest.raises(ValueError, match=r"filters\.decontamination\.ngram \(13 -> 8\)"):
+        check_settings(cfg)
