@@ -67,3 +67,18 @@ def test_lcb_dates_and_files_are_checked_and_named(tmp_path):
     broken.write_text(aime.read_text() + "{not json\n")
     with pytest.raises(ValueError, match=r"test6.jsonl:2: not a JSON line \(.*\); LiveCodeBench data is"):
         _eval(tmp_path, "--tasks", "lcb", "--lcb-data", str(broken))
+
+
+def test_an_option_typed_on_the_command_line_wins_over_the_config_file(tmp_path, capsys):
+    """--tasks aime25 is also the flag's default: comparing values with the defaults let the file's tasks win."""
+    from axk1.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text('tasks = "lcb_nonexistent"\nlimit = 3\n')
+    missing = tmp_path / "no-model"
+    assert main(["eval", "--config", str(config), "--tasks", "aime25", "--model", str(missing), "-o",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing} does not exist" in err and "lcb_nonexistent" not in err
+    assert main(["eval", "--config", str(config), "--model", str(missing)]) == 2  # untyped: the file's value holds
+    assert "unknown task(s) lcb_nonexistent" in capsys.readouterr().err

@@ -217,14 +217,25 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     return values
 
 
+def typed_options(argv: list[str]) -> set[str]:
+    """The dests of the options `argv` (an `axk1 eval ...` command line) gives: parsed again with every default
+    replaced by a marker, whatever is not the marker was typed. Comparing values with the defaults instead let the
+    file override an option typed with its default value (`--tasks aime25` lost to the file's tasks). The marker is
+    no string: argparse would run a string default through the option's type."""
+    parser = argparse.ArgumentParser(add_help=False)
+    eval_parser = add_eval_parser(parser.add_subparsers())
+    untyped = object()
+    eval_parser.set_defaults(**dict.fromkeys(vars(parser.parse_args(["eval"])), untyped))
+    return {key for key, value in vars(parser.parse_known_args(argv)[0]).items() if value is not untyped}
+
+
 def _with_config(args: argparse.Namespace) -> int:
-    """Fill options the command line left at their defaults from --config, then run."""
+    """Fill the options the command line did not give from --config, then run."""
     if args.config:
         parser = argparse.ArgumentParser(add_help=False)
-        eval_parser = add_eval_parser(parser.add_subparsers())
-        defaults = vars(parser.parse_args(["eval"]))
-        for key, value in load_eval_config(args.config, eval_parser).items():
-            if getattr(args, key) == defaults[key]:
+        typed = typed_options(args.argv)
+        for key, value in load_eval_config(args.config, add_eval_parser(parser.add_subparsers())).items():
+            if key not in typed:
                 setattr(args, key, value)
     if not args.model:
         raise ValueError("--model is required (model folder, hf:<path-or-id> or openai:<base-url>)")
