@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
-     "api_key", "http_json", "version"},  # leaves
+     "api_key", "http_json", "version", "demo_stage"},  # leaves
     {"config"},                                     # ModelConfig (reads presets), the dtype table
     {"model"},                                      # plain PyTorch
     {"parallel", "params", "flops"},                # applied to the model from outside; parameter and FLOP counts
@@ -41,6 +41,7 @@ SIDEWAYS = {
     ("posttrain", "eval"): "rewards grade with eval's math grader and sandbox; decontamination reads eval sets",
     ("posttrain", "infer"): "rollouts generate with infer.generate; rows render with infer.chat",
     ("text", "json_text"): "benchmark files are read with the one JSON reader (it imports only user_file, below)",
+    ("demo_stage", "toml_file"): "the demos' shipped recipes are read with the one TOML reader",
 }
 
 # Imports that break the rule today, each with why it is left. Empty: keep it so.
