@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from axk1.atomic_file import write_text_atomic
 from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
 from axk1.data.lm_cli import add_lm_parser
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
@@ -95,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_text(acc))
         if (cfg.out / "tokens" / "manifest.json").exists():
             print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
-        (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
+        write_text_atomic(cfg.out / "summary.json", json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
         return 0 if acc.balanced else 1
 
 
