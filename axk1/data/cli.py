@@ -345,7 +345,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
     q.add_argument("-o", "--output", required=True, help="folder for the corpus, one subfolder a part (the starter "
                    "recipe reads out/starter; for another folder the command prints the `axk1 data run` to use)")
-    q.add_argument("--scale", type=int, default=1, help="multiply the generated parts (default %(default)s)")
+    q.add_argument("--scale", type=positive_int, default=1, help="multiply the generated parts (default %(default)s)")
     q.add_argument("--web", metavar="DIR", default=None,
                    help="build the web part from the saved pages under DIR (*.html, one site per subfolder), written "
                    "to web/pages.warc.gz, instead of generated prose")
