@@ -22,3 +22,9 @@ def atomic_writer(path: str | Path) -> Iterator:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """`path.write_text(text)`, whole or not at all (atomic_writer for a text already in hand)."""
+    with atomic_writer(path) as f:
+        f.write(text)

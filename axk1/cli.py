@@ -94,7 +94,7 @@ def _parse_prompt(args: argparse.Namespace, model_dir: Path):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
-    from axk1.config import DTYPES
+    from axk1.dtype_flag import flag_dtype
     from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.infer.chat import ChatCodec
     from axk1.infer.generation_config import reply_stop_ids
@@ -105,7 +105,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ValueError("--compile, --cuda-graph and --speculative are different decode loops: choose one")
     device = resolve_device(args.device, "--device")
     model_dir = Path(args.model_dir)
-    model = load_model(model_dir, dtype=DTYPES[args.dtype] if args.dtype else None, device=device,
+    model = load_model(model_dir, dtype=flag_dtype(args.dtype), device=device,
                        with_mtp=args.speculative)
     ids, tokenizer, text_out = _parse_prompt(args, model_dir)
     start = time.perf_counter()
@@ -144,8 +144,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_demo_long(args: argparse.Namespace) -> int:
     from axk1.long_context import run_long_context_demo
 
-    if args.trials < 1 or (args.steps and min(args.steps) < 1):
-        raise SystemExit("axk1 demo-long: --steps and --trials must be >= 1")
     result = run_long_context_demo(Path(args.output), **({"steps": tuple(args.steps)} if args.steps else {}),
                                    trials=args.trials)
     print(f"report: {result['report']}")
@@ -163,7 +161,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     from axk1.cli_args import parameter_default
-    from axk1.config import DTYPES
+    from axk1.dtype_flag import add_dtype_flag
     from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.eval.cli import add_eval_parser
     from axk1.infer.cli import add_serve_parser
@@ -199,7 +197,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="sample among the k likeliest tokens, 0 = no limit (default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="the sampling's seed, for a reply that can be repeated "
                    "(default: none, a fresh draw each run; greedy needs none)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    add_dtype_flag(p)
     p.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU, else cpu), cpu or "
                    "cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow start, faster steps)")
@@ -295,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = recipe_overrides(args, extra)
+    args.argv = argv  # `axk1 eval --config` tells the options typed from those left at their defaults
     with sigterm_raises():
         try:
             return args.func(args)

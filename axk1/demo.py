@@ -10,30 +10,20 @@ The recipes it runs are `recipes/data/starter.toml` and `recipes/demo.toml`, wit
 from __future__ import annotations
 
 import json
-import signal
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from axk1.demo_stage import RECIPES, end_if_stopped, shipped_recipe
 from axk1.json_text import read_json_file
-from axk1.toml_file import read_toml
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 RERUN = "run the demo again (its data step rewrites the folder)"
 
 
 def _step(title: str) -> float:
     print(f"\n== {title}", flush=True)
     return time.perf_counter()
-
-
-def _recipe(name: str) -> dict:
-    path = RECIPES / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
-    return read_toml(path, "recipe")
 
 
 def run_data(output: Path, progress: bool = True, web: str | Path | None = None) -> tuple[Path, str]:
@@ -44,7 +34,7 @@ def run_data(output: Path, progress: bool = True, web: str | Path | None = None)
     from axk1.data.stats import account, summary_text
 
     counts = build_starter_corpus(output / "starter", web_dir=web)
-    raw = _recipe("data/starter.toml")
+    raw = shipped_recipe("data/starter.toml")
     raw["run"]["output_dir"] = str(output / "data")
     raw["tokenize"]["tokenizer"] = str(output / "data" / "tokenizer")
     for source in raw["sources"]:  # the recipe names out/starter/<part>; the demo keeps everything under -o
@@ -68,7 +58,7 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
     from axk1.train.recipe import parse_recipe
     from axk1.train.trainer import Trainer
 
-    raw = _recipe("demo.toml")
+    raw = shipped_recipe("demo.toml")
     raw["data"]["manifest"] = str(manifest)
     raw["run"]["out_dir"] = str(output / "train")
     if max_steps is not None:
@@ -76,10 +66,7 @@ def run_training(output: Path, manifest: Path, max_steps: int | None = None) -> 
     trainer = Trainer(parse_recipe(raw, base_dir=RECIPES), start_over=True)  # the demo owns its folder
     print_budget(trainer.recipe, trainer.sampler.shards, say=lambda text: print(textwrap.indent(text, "  ")))
     rows = trainer.fit()
-    if trainer.stopped_by:  # SIGTERM: a partial model must not be exported and post-trained as if it were done
-        print(f"axk1 demo: pretraining stopped by {trainer.stopped_by}; the demo's stages start over, so run it again",
-              file=sys.stderr, flush=True)
-        raise SystemExit(128 + signal.SIGTERM)
+    end_if_stopped(trainer.stopped_by, "pretraining")  # a partial model is not exported and post-trained
     if rows:
         print(f"  step {rows[-1]['step']}: loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} "
               f"(stage {rows[-1]['stage']}); plots in {output / 'train'}")
@@ -184,7 +171,7 @@ def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, 
     t = _step("1. parameter accounting: the released A.X K1 and the demo model")
     full = count_parameters(ModelConfig.from_preset("axk1-519b"))
     print(f"  axk1-519b: {full['total']:,} total, {full['activated']:,} activated per token")
-    demo_model = _recipe("demo.toml")["model"]
+    demo_model = shipped_recipe("demo.toml")["model"]
     demo_config = ModelConfig.from_preset(demo_model["preset"]).replace(**demo_model.get("overrides", {}))
     print(format_table(count_parameters(demo_config, with_mtp=True), f"demo model ({demo_model['preset']})"))
     timings["account"] = time.perf_counter() - t

@@ -11,11 +11,13 @@ fails as one line.
 Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
 was (`from_strict`, `read_jsonl`). `has_surrogate` tests a string, and `json_strings` and `find_surrogate` walk a
 decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
+`json_digest` is the one sha256 of a JSON value (cache keys, content ids, provenance and resume digests).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 import re
@@ -214,3 +216,13 @@ def find_surrogate(data: Any) -> str | None:
         if has_surrogate(text):
             return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
     return None
+
+
+def json_digest(value: Any, *, ensure_ascii: bool = False, sort_keys: bool = True) -> str:
+    """The sha256 (hex) of `value`'s JSON text: keys sorted, what JSON cannot hold written as its str(), and a lone
+    surrogate hashed as its own bytes (surrogatepass: valid text hashes the same as strict UTF-8, and a value
+    holding "\\ud800" still gets a digest instead of a codec error). The two flags exist only so that digests
+    stored on disk before this one helper keep their bytes: the eval completion cache and the RL resume digest
+    were taken over ASCII-escaped text, post-training task ids over unsorted keys. New callers take the defaults."""
+    text = json.dumps(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

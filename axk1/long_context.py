@@ -191,6 +191,7 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
 def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
     from axk1.checkpoint.dcp import step_dir
     from axk1.checkpoint.export import export_checkpoint
+    from axk1.demo_stage import end_if_stopped
     from axk1.eval.tasks.passkey import heatmap
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
@@ -209,6 +210,8 @@ def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
     try:  # the training folder stays locked while A and C are exported from its checkpoints, as run_sft's does
         rows = trainer.fit(release=False)
         timings["train"] = time.perf_counter() - t
+        # stopped by SIGTERM: the checkpoints A and C come from are not all there
+        end_if_stopped(trainer.stopped_by, "training", verb="axk1 demo-long")
         models = {}
         for name, ckpt in (("A", step_dir(recipe.checkpointing.dir, steps[0])), ("C", recipe.checkpointing.dir)):
             models[name] = export_checkpoint(ckpt, output / f"model-{name}")

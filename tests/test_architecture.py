@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
-     "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot"},  # leaves
+     "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage"},  # leaves
     {"token_shards"},                               # the token-shard format (writes with atomic_file, reads JSON)
-    {"config"},                                     # ModelConfig (reads presets), the dtype table
+    {"config", "dtype_flag"},                       # ModelConfig (reads presets), the dtype table; the --dtype flag
     {"model"},                                      # plain PyTorch
     {"parallel", "params", "flops"},                # applied to the model from outside; parameter and FLOP counts
     {"checkpoint"},                                 # reads and writes models, sharded or not (uses parallel)
@@ -43,6 +43,8 @@ SIDEWAYS = {
     ("posttrain", "infer"): "rollouts generate with infer.generate; rows render with infer.chat",
     ("text", "json_text"): "benchmark files are read with the one JSON reader (it imports only user_file, below)",
     ("text", "atomic_file"): "a tokenizer folder's files are written whole or not at all (it imports nothing of axk1)",
+    ("demo_stage", "toml_file"): "the demos' shipped recipes are read with the one TOML reader",
+    ("dtype_flag", "config"): "every --dtype takes config's dtype names",
 }
 
 # Imports that break the rule today, each with why it is left. Empty: keep it so.

@@ -165,8 +165,8 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
             return raw
         return recipe
 
-    monkeypatch.setattr(demo, "_recipe", on_one_thread(demo._recipe))
-    monkeypatch.setattr(pipeline, "_recipe", on_one_thread(pipeline._recipe))
+    monkeypatch.setattr(demo, "shipped_recipe", on_one_thread(demo.shipped_recipe))
+    monkeypatch.setattr(pipeline, "shipped_recipe", on_one_thread(pipeline.shipped_recipe))
     summary = run_demo(tmp_path, steps=2, progress=False)
     assert ModelConfig.from_pretrained(tmp_path / "model").hidden_size == 64  # the shape above reached the export
     # the demo's own model (recipes/demo.toml as written: axk1-mini, 8,192 tokens) builds and trains a step's pass

@@ -29,6 +29,7 @@ def _eval(*argv: str) -> int:
     parser = argparse.ArgumentParser()
     add_eval_parser(parser.add_subparsers())
     args = parser.parse_args(["eval", *argv])
+    args.argv = ["eval", *argv]  # as axk1.cli.main gives it: --config tells the typed options by it
     return args.func(args)
 
 

@@ -102,3 +102,28 @@ def test_an_echoing_translator_is_refused_with_the_reason_and_retried(tmp_path):
     results, _ = translate_all({"q": SOURCE}, Echo(), TranslationCache(tmp_path / "cache.json"))
     assert not results["q"].ok and not results["q"].failed and Echo.calls == 2
     assert results["q"].problems[0].startswith("not Korean"), results["q"].problems
+
+
+def test_two_evals_sharing_a_translation_cache_both_save(tmp_path, monkeypatch):
+    """Every save went through one fixed `<cache>.tmp`: a second eval on the same --translation-cache renamed it away
+    between this one's write and its rename, and this one died (FileNotFoundError). The other eval's whole save is
+    run at that moment, as another process (its own pid)."""
+    import os
+
+    path = tmp_path / "cache.json"
+    mine, other = TranslationCache(path), TranslationCache(path)
+    mine.entries, other.entries = {"a": "mine"}, {"b": "other"}
+    real_replace, pid = os.replace, {"now": 1000}
+    monkeypatch.setattr(os, "getpid", lambda: pid["now"])
+
+    def replace(src, dst):  # the other eval saves between this one's write and its rename
+        if pid["now"] == 1000:
+            pid["now"] = 2000
+            other.save()
+            pid["now"] = 1000
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    mine.save()
+    assert json.loads(path.read_text(encoding="utf-8")) == {"a": "mine"}  # the last rename wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.json"]  # no temporary file left behind

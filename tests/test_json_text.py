@@ -90,3 +90,34 @@ def test_only_a_last_line_without_its_newline_is_torn():
     assert isinstance(got[1][2], JsonError) and not isinstance(got[1][2], TornLine)
     assert isinstance(got[3][2], TornLine)
     assert not any(isinstance(v, TornLine) for _, _, v in jsonl_values(b'{"a\n'))  # its newline came: whole
+
+
+DIGEST_VALUES = [{"b": [1, 2.5, None], "a": "한국어 text", "c": {"z": True, "y": "é"}}, ["zeta", {"k": 1, "a": 2}], "", 0]
+
+
+@pytest.mark.parametrize("value", DIGEST_VALUES)
+def test_json_digest_keeps_the_bytes_of_the_digests_already_on_disk(value):
+    """The six digests json_digest replaced are stored and compared later (eval completion cache, synth teacher
+    cache, provenance hashes in reports, post-training task ids, RL resume): each keeps its old encoding's bytes."""
+    import hashlib
+
+    from axk1.json_text import json_digest
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    assert json_digest(value) == sha(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))  # synth, eval
+    assert json_digest(value, ensure_ascii=True) == sha(json.dumps(value, sort_keys=True, default=str))  # cache, RL
+    assert json_digest(value, sort_keys=False) == sha(json.dumps(value, ensure_ascii=False, default=str))  # task ids
+
+
+def test_json_digest_takes_a_lone_surrogate_and_anything_json_cannot_hold():
+    """A value holding "\\ud800" (valid JSON) ended the synth cache key with a codec error."""
+    from pathlib import PurePosixPath
+
+    from axk1.json_text import json_digest
+
+    assert json_digest({"t": "a\ud800"}) != json_digest({"t": "a\udfff"})
+    assert json_digest({"p": PurePosixPath("/x")}) == json_digest({"p": "/x"})
+    pinned = "af04ff4d532ff01b771ee8989db3d9c9d49794e7bb980ba64dcc15ced13785a7"  # a cache written today is read later
+    assert json_digest({"t": "a", "n": "한"}) == pinned

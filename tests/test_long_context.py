@@ -3,6 +3,7 @@ stage, and the whole run in miniature (three models, three heat-maps, B = A's we
 
 import json
 import random
+import signal
 
 import pytest
 import torch
@@ -85,3 +86,27 @@ def test_demo_long_in_miniature_measures_three_models(tmp_path, monkeypatch):
     report = (tmp_path / "report.md").read_text()
     assert all(f"passkey-{k}.png" in report and (tmp_path / f"passkey-{k}.png").exists() for k in "ABC")
     assert "Measured: beyond the trained length" in report
+
+
+def test_demo_long_stopped_by_sigterm_in_training_ends_as_a_stopped_run(tmp_path, monkeypatch, capsys):
+    """SIGTERM during training stops the trainer with a checkpoint; demo-long went on to export step 400, which was
+    not there ("error: .../step-000400 does not exist", exit 2) instead of ending as the demo does (exit 143)."""
+    import axk1.train.trainer
+
+    class Stopped:
+        def __init__(self, recipe, start_over):
+            self.stopped_by, self.released = "SIGTERM", False
+
+        def fit(self, release=True):
+            return [{"step": 1, "stage": "train-256", "loss": 6.0}]
+
+        def release(self):
+            self.released = True
+
+    monkeypatch.setattr(axk1.train.trainer, "Trainer", Stopped)
+    with pytest.raises(SystemExit) as stop:
+        run_long_context_demo(tmp_path / "out", steps=(4, 2), trials=1)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert "axk1 demo-long: training stopped by SIGTERM; the demo's stages start over, so run it again" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out" / "model-A").exists()

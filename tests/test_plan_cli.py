@@ -89,3 +89,33 @@ def test_a_plan_on_a_fitted_law_names_it_once_and_as_fitted(tmp_path):
     md = write_outputs(plan, tmp_path / "out")["plan"].read_text()
     assert "law law" not in md and "the fitted law 'law' was fitted from your own runs" in md
     assert "the built-in laws' losses" not in md
+
+
+def test_a_plan_file_cut_by_a_full_disk_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """The plan's files were written in place: a full disk (or a kill) left recipe.toml or plan.json cut, and the
+    next reader took the half file as the plan. Each is written whole now, or the earlier one stays."""
+    import errno
+    from pathlib import Path
+
+    from axk1.plan.planner import make_plan
+    from axk1.plan.report import write_outputs
+
+    out = tmp_path / "out"
+    write_outputs(make_plan("H100", 8, 1), out)
+    before = {name: (out / name).read_bytes() for name in ("recipe.toml", "plan.json", "plan.md")}
+    other = make_plan("H100", 64, 7)
+    real_open = Path.open
+    for name in before:
+        def full_disk(self, mode="r", *args, name=name, **kwargs):
+            f = real_open(self, mode, *args, **kwargs)
+            if "w" in mode and name in self.name:
+                f.close()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return f
+
+        with monkeypatch.context() as m:
+            m.setattr(Path, "open", full_disk)
+            with pytest.raises(OSError, match="No space left"):
+                write_outputs(other, out)
+        assert (out / name).read_bytes() == before[name], name
+        assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -231,15 +231,21 @@ def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_p
         {"id": "n", "text": None},                               # line 5
         {"id": 0, "text": "Another text about the Han river and its many bridges."},  # line 6: id 0 again
         {"text": "The {audience} and {language} braces stay as written. " + GOOD},    # line 7: no id
+        # lines 8, 9: a lone surrogate (valid JSON "\\ud800") in the text, in the metadata: it ended the whole run
+        # with a bare "'utf-8' codec can't encode character" naming no file or line
+        {"id": "s", "text": GOOD + "\ud800" + GOOD},
+        {"id": "m", "text": GOOD, "metadata": {"domain": "web\udfff"}},
     ])
     calls.clear()
     summary = run_synth(docs, load_recipe(_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
-    assert summary.documents == 7 and summary.documents_used == 2
+    assert summary.documents == 9 and summary.documents_used == 2
     assert summary.excluded == {"invalid UTF-8": 1, "not JSON": 1, "not a JSON object": 1, "no 'text' string": 1,
-                                "duplicate id": 1}
+                                "duplicate id": 1, "lone_surrogate": 2}
     excluded = _lines(tmp_path / "o.excluded.jsonl")
     assert [(x["line"], x["reason"]) for x in excluded] == [
-        (2, "invalid UTF-8"), (3, "not JSON"), (4, "not a JSON object"), (5, "no 'text' string"), (6, "duplicate id")]
+        (2, "invalid UTF-8"), (3, "not JSON"), (4, "not a JSON object"), (5, "no 'text' string"), (6, "duplicate id"),
+        (8, "lone_surrogate"), (9, "lone_surrogate")]
+    assert excluded[5]["detail"] == f"lone_surrogate: {docs}:8 at text" and "metadata.domain" in excluded[6]["detail"]
     assert f"{docs}:2" in excluded[0]["detail"] and "of line 1" in excluded[4]["detail"]
     assert {k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")} == {"0", "line-7"}
     prompts = [c["messages"][0]["content"] for c in calls]

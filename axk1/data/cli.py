@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from axk1.atomic_file import write_text_atomic
 from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
 from axk1.data.lm_cli import add_lm_parser
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
@@ -95,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_text(acc))
         if (cfg.out / "tokens" / "manifest.json").exists():
             print(f"token shards: {cfg.out / 'tokens' / 'manifest.json'} (a recipe's [data] manifest)")
-        (cfg.out / "summary.json").write_text(json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
+        write_text_atomic(cfg.out / "summary.json", json.dumps(acc.as_dict(), indent=2, ensure_ascii=False))
         return 0 if acc.balanced else 1
 
 
@@ -344,7 +345,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q = sub.add_parser("starter", help="build the offline starter corpus (stdlib code, math, statutes, PDFs)")
     q.add_argument("-o", "--output", required=True, help="folder for the corpus, one subfolder a part (the starter "
                    "recipe reads out/starter; for another folder the command prints the `axk1 data run` to use)")
-    q.add_argument("--scale", type=int, default=1, help="multiply the generated parts (default %(default)s)")
+    q.add_argument("--scale", type=positive_int, default=1, help="multiply the generated parts (default %(default)s)")
     q.add_argument("--web", metavar="DIR", default=None,
                    help="build the web part from the saved pages under DIR (*.html, one site per subfolder), written "
                    "to web/pages.warc.gz, instead of generated prose")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, parameter_default, positive_int
-from axk1.config import DTYPES
+from axk1.dtype_flag import add_dtype_flag
 from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
 from axk1.eval.metrics import format_stderr
@@ -57,9 +57,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--request-timeout must be > 0 seconds, got {args.request_timeout}")
     if not 0 < args.test_timeout < float("inf"):  # 0 or nan graded every program as a timeout, without a word
         raise ValueError(f"--test-timeout must be a number of seconds > 0, got {args.test_timeout}")
-    for flag, value in (("--workers", args.workers), ("--concurrency", args.concurrency)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
     thinking = {"on": True, "off": False, "default": None}[args.thinking]
     sampling = Sampling(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                         thinking=thinking)
@@ -131,18 +128,18 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out/eval", metavar="DIR", help="output folder (default %(default)s)")
     # Defaults are the library's (Sampling, RunSettings, OpenAIBackend, TaskOptions), read from them: restated
     # here they drifted apart
-    p.add_argument("-n", type=int, default=RunSettings.n, help=f"samples per problem (avg@n, pass@k; default "
+    p.add_argument("-n", type=positive_int, default=RunSettings.n, help=f"samples per problem (avg@n, pass@k; default "
                    f"{RunSettings.n})")
     p.add_argument("--temperature", type=float, default=Sampling.temperature,
                    help=f"default {Sampling.temperature}, A.X K1's evaluation setting")
     p.add_argument("--top-p", type=float, default=Sampling.top_p, help=f"default {Sampling.top_p}")
-    p.add_argument("--top-k", type=int, default=Sampling.top_k, help=f"0 = off (default {Sampling.top_k})")
-    p.add_argument("--max-tokens", type=int, default=Sampling.max_tokens, help="completion tokens a sample may use "
+    p.add_argument("--top-k", type=non_negative_int, default=Sampling.top_k, help=f"0 = off (default {Sampling.top_k})")
+    p.add_argument("--max-tokens", type=positive_int, default=Sampling.max_tokens, help="completion tokens a sample may use "
                    f"(default {Sampling.max_tokens}, the published protocol's; a model with a small context needs "
                    "less, e.g. --max-tokens 256)")
     p.add_argument("--thinking", choices=("on", "off", "default"), default="default",
                    help="on: prompt ends with <think>; off: with </think>; default: the chat template's choice")
-    p.add_argument("--concurrency", type=int, default=OpenAIBackend.concurrency,
+    p.add_argument("--concurrency", type=positive_int, default=OpenAIBackend.concurrency,
                    help="parallel requests to an openai: server (default %(default)s)")
     p.add_argument("--seed", type=int, default=RunSettings.seed,
                    help="sample i of every problem uses seed + i (default %(default)s)")
@@ -156,8 +153,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="seconds one whole reply from an openai: server may take (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
                    "(request_failed) and is not retried")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                   help="a local model's dtype (default: the one in its config.json)")
+    add_dtype_flag(p, "the one in a local model's config.json")
     p.add_argument("--device", default="auto", help="a local model's device (a folder or hf:): auto (the default: "
                    "CUDA when torch sees a GPU), cpu or cuda")
     p.add_argument("--contamination", default=None, metavar="REPORT", help="a report of `axk1 data contamination -o`: "
@@ -167,7 +163,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="code grading: strict (upstream LCB rules) or tolerant (default %(default)s)")
     p.add_argument("--test-timeout", type=float, default=parameter_default(TaskOptions, "test_timeout_s"),
                    help="seconds per test (LCB upstream: 6; default %(default)s)")
-    p.add_argument("--workers", type=int, default=None, help="parallel program executions (default: CPU count)")
+    p.add_argument("--workers", type=positive_int, default=None, help="parallel program executions (default: CPU count)")
     for cls in task_classes():  # each task's own flags, grouped under its names in --help
         if "add_arguments" in vars(cls):
             cls.add_arguments(p.add_argument_group(", ".join(names_of(cls))))
@@ -217,14 +213,25 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     return values
 
 
+def typed_options(argv: list[str]) -> set[str]:
+    """The dests of the options `argv` (an `axk1 eval ...` command line) gives: parsed again with every default
+    replaced by a marker, whatever is not the marker was typed. Comparing values with the defaults instead let the
+    file override an option typed with its default value (`--tasks aime25` lost to the file's tasks). The marker is
+    no string: argparse would run a string default through the option's type."""
+    parser = argparse.ArgumentParser(add_help=False)
+    eval_parser = add_eval_parser(parser.add_subparsers())
+    untyped = object()
+    eval_parser.set_defaults(**dict.fromkeys(vars(parser.parse_args(["eval"])), untyped))
+    return {key for key, value in vars(parser.parse_known_args(argv)[0]).items() if value is not untyped}
+
+
 def _with_config(args: argparse.Namespace) -> int:
-    """Fill options the command line left at their defaults from --config, then run."""
+    """Fill the options the command line did not give from --config, then run."""
     if args.config:
         parser = argparse.ArgumentParser(add_help=False)
-        eval_parser = add_eval_parser(parser.add_subparsers())
-        defaults = vars(parser.parse_args(["eval"]))
-        for key, value in load_eval_config(args.config, eval_parser).items():
-            if getattr(args, key) == defaults[key]:
+        typed = typed_options(args.argv)
+        for key, value in load_eval_config(args.config, add_eval_parser(parser.add_subparsers())).items():
+            if key not in typed:
                 setattr(args, key, value)
     if not args.model:
         raise ValueError("--model is required (model folder, hf:<path-or-id> or openai:<base-url>)")

@@ -13,14 +13,13 @@ file. Samples, scores and the report are written from the whole set at the end, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
 
 from axk1.eval.backends import Completion, Request, Sampling
-from axk1.json_text import JsonError, TornLine, jsonl_values
+from axk1.json_text import JsonError, TornLine, json_digest, jsonl_values
 
 FILE = "completions.jsonl"
 
@@ -53,7 +52,7 @@ class CompletionStore:
 
     def key(self, request: Request, sampling: Sampling) -> str:
         spec = [self.backend, asdict(sampling), request.messages, request.seed]
-        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+        return json_digest(spec, ensure_ascii=True)  # the bytes the cache's keys were always taken over
 
     def get(self, request: Request, sampling: Sampling) -> Completion | None:
         found = self.kept.get(self.key(request, sampling))

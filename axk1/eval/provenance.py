@@ -6,10 +6,9 @@ with a circular import whenever translate was the first eval module loaded."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from axk1.json_text import json_digest
 
 
 def digest(obj) -> str:
     """Short content hash for provenance (dataset, prompts, translations)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+    return json_digest(obj)[:16]

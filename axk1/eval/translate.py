@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from axk1.atomic_file import write_text_atomic
 from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
@@ -104,11 +105,8 @@ class TranslationCache:
                                           what="translation cache", need_object=True)
 
     def save(self) -> None:
-        if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-            tmp.replace(self.path)
+        if self.path:  # a temporary name of this process's: two evals sharing a cache raced on one `.tmp`
+            write_text_atomic(self.path, json.dumps(self.entries, ensure_ascii=False, indent=1, sort_keys=True))
 
 
 def translate_all(texts: dict[str, str], backend: Backend, cache: TranslationCache, sampling: Sampling | None = None,

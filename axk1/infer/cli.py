@@ -13,7 +13,8 @@ import torch
 
 from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
-from axk1.config import DTYPES, model_config_file
+from axk1.config import model_config_file
+from axk1.dtype_flag import add_dtype_flag, flag_dtype
 
 log = logging.getLogger("axk1.serve")
 
@@ -114,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "model", args.host, args.api_key_env)
     check_port(args.host, args.port)
     app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
-                               DTYPES[args.dtype] if args.dtype else None, args.device, args.cache_tokens,
+                               flag_dtype(args.dtype), args.device, args.cache_tokens,
                                args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
                                args.read_timeout, args.enable_weight_updates)
     shutdown = app.state.axk1.shutdown
@@ -145,21 +146,21 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="TCP port, 0-65535 (0: any free one; default %(default)s)")
     add_api_key_flags(p, SERVER_KEY_ENV, "the key clients must send on /v1 ('Authorization: Bearer KEY')")
     p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
-    p.add_argument("--max-batch", type=int, default=32, help="most choices generated together (default %(default)s)")
+    p.add_argument("--max-batch", type=positive_int, default=32, help="most choices generated together (default %(default)s)")
     p.add_argument("--max-model-len", type=positive_int, default=None,
                    help="context served, prompt + completion, at most the model's (default: the model's context)")
-    p.add_argument("--cache-tokens", type=int, default=None,
+    p.add_argument("--cache-tokens", type=positive_int, default=None,
                    help="size of the paged latent cache in tokens, shared by all sequences (default: every sequence "
                         "at full length, at most 1 GiB, at least one whole context)")
-    p.add_argument("--block-size", type=int, default=None, help="tokens per cache block (default: 16)")
-    p.add_argument("--prefill-chunk", type=int, default=None,
+    p.add_argument("--block-size", type=positive_int, default=None, help="tokens per cache block (default: 16)")
+    p.add_argument("--prefill-chunk", type=positive_int, default=None,
                    help="prompt tokens computed per step, between decode steps (default: 256)")
     p.add_argument("--no-prefix-caching", action="store_true",
                    help="compute every prompt in full (default: reuse cached blocks of a repeated prefix)")
     p.add_argument("--speculative", action="store_true",
                    help="draft a token per step with the model's MTP module (mtp.safetensors: `axk1 export "
                         "--keep-mtp`) and verify it in the decode step; the same outputs (greedy) or distribution")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: the dtype in config.json")
+    add_dtype_flag(p)
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda or auto (CUDA when torch sees a GPU); cpu by default: the serving engine has not "
                         "yet run on a GPU (docs/gpu.md)")

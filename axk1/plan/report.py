@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from axk1.atomic_file import write_text_atomic
 from axk1.json_text import strict_json
 from axk1.params import count_text
 from axk1.plan.next_steps import next_steps
@@ -199,11 +200,12 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
     longest = max(n for stage in recipe.stages for n in stage.lengths())
     model = plan.best.config
     model.replace(max_position_embeddings=max(model.max_position_embeddings, longest)).save_pretrained(out, "bfloat16")
-    (out / "recipe.toml").write_text(to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
-                                                     "docs/configuration.md)"))
+    # each file whole or not at all: a cut recipe.toml or plan.json read later as the plan
+    write_text_atomic(out / "recipe.toml", to_toml(recipe, "written by `axk1 plan`; read by `axk1 train` (every key: "
+                                                          "docs/configuration.md)"))
     plot = plot_isoflop(plan, out / "isoflop.png")
     # strict JSON: a law without samples has a NaN band, which json.dumps wrote as bare NaN (not JSON)
-    (out / "plan.json").write_text(strict_json(plan_dict(plan), indent=2) + "\n")
+    write_text_atomic(out / "plan.json", strict_json(plan_dict(plan), indent=2) + "\n")
     b = plan.budget
     stages = "\n".join(f"| {s.name} | {count_text(s.tokens)} | {s.lengths()} | {lr_phase(recipe, i)} |"
                        for i, s in enumerate(recipe.stages))
@@ -236,6 +238,6 @@ def write_outputs(plan: Plan, out_dir: str | Path) -> dict[str, Path]:
             f"the {plan.law.label} was fitted from your own runs, so its losses are on their data and tokenizer: a "
             "forecast for this corpus, within its band, as far as the extrapolation holds (see the warnings)."),
     ]
-    (out / "plan.md").write_text("\n".join(md) + "\n")
+    write_text_atomic(out / "plan.md", "\n".join(md) + "\n")
     return {"plan": out / "plan.md", "plot": plot, "config": out / "config.json", "recipe": out / "recipe.toml",
             "json": out / "plan.json"}

@@ -9,13 +9,12 @@ The recipes are `recipes/posttrain/*.toml`; only their paths are moved under the
 
 from __future__ import annotations
 
-import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.checkpoint.merge import merge_folders
+from axk1.demo_stage import RECIPES as SHIPPED, end_if_stopped, shipped_recipe
 from axk1.json_text import strict_json
 from axk1.posttrain.heldout import evaluate_heldout, paired_difference
 from axk1.posttrain.overlap import build_overlap
@@ -24,9 +23,9 @@ from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.posttrain.tasks import build_task_files, read_tasks, shortcut_rows, to_chat, write_jsonl
-from axk1.toml_file import build_dataclass, read_toml
+from axk1.toml_file import build_dataclass
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "posttrain"
+RECIPES = SHIPPED / "posttrain"
 MODES = ("think", "non-think")
 
 
@@ -43,26 +42,14 @@ class DemoTasksConfig:
     shortcut_share: float = 0.0
 
 
-def _recipe(name: str) -> dict:
-    path = RECIPES / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the demo from a checkout of the axk1 repository")
-    return read_toml(path, "recipe")  # the one TOML reader: a broken file is named with its line
-
-
 def _finished(result: dict, stage: str) -> dict:
-    """A stage's result, or, where SIGTERM stopped it (with a checkpoint, and no model folder), the demo's end: its
-    stages start over (start_over), so the checkpoint cannot be resumed from here and nothing after may run on a
-    model that is not there."""
-    if result.get("stopped_by"):
-        print(f"axk1 demo: {stage} stopped by {result['stopped_by']}; the demo's stages start over, so run it again",
-              file=sys.stderr, flush=True)
-        raise SystemExit(128 + signal.SIGTERM)
+    """A stage's result; a stage SIGTERM stopped (a checkpoint, no model folder) ends the demo."""
+    end_if_stopped(result.get("stopped_by"), stage)
     return result
 
 
 def _sft(name: str, init_from: Path, data: list[Path], out: Path, max_steps: int | None) -> Path:
-    raw = _recipe(name)
+    raw = shipped_recipe(f"posttrain/{name}")
     raw["model"]["init_from"] = str(init_from)
     raw["sft"]["data"] = [str(d) for d in data]
     raw["run"]["out_dir"] = str(out)
@@ -80,7 +67,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     steps = 2 if quick else None
-    cfg = build_dataclass(DemoTasksConfig, _recipe("tasks.toml"), str(RECIPES / "tasks.toml"))
+    cfg = build_dataclass(DemoTasksConfig, shipped_recipe("posttrain/tasks.toml"), str(RECIPES / "tasks.toml"))
     if quick:
         cfg.train, cfg.heldout = 120, 12
 
@@ -119,7 +106,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
 
     t = time.perf_counter()
     print("\n== 9. GSPO with verifiable rewards (R = correct ±1 + format 0/−1), both prompt variants", flush=True)
-    raw = _recipe("rl.toml")
+    raw = shipped_recipe("posttrain/rl.toml")
     raw["model"]["init_from"] = str(models["overlap"])
     raw["rl"]["tasks"] = [tasks["files"]["train"]]
     raw["run"]["out_dir"] = str(out / "rl")

@@ -3,13 +3,12 @@ axk1/train/resume.py does for pretraining), and RL's counters in the checkpoint'
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 from axk1.checkpoint.dcp import TRAIN_STATE, step_dir
 from axk1.config import ModelConfig
+from axk1.json_text import json_digest
 from axk1.posttrain.rl_recipe import RLRecipe
 from axk1.settings_snapshot import json_safe
 from axk1.train.resume import run_definition
@@ -30,7 +29,7 @@ def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> di
     iterations would follow another learning-rate curve than the run it continues."""
     out = run_definition(r, config)
     out |= {f"rl.{k}": v for k, v in asdict(r.rl).items() if k not in RL_RESUMABLE}
-    out["rl.tasks_sha256"] = hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()
+    out["rl.tasks_sha256"] = json_digest(tasks, ensure_ascii=True)  # as checkpoints already hold it
     if not schedule_class(r.schedule.kind).is_constant:
         out["rl.schedule_steps"] = r.schedule.total_steps or r.rl.iterations * r.rl.updates_per_batch
     return json_safe(out)

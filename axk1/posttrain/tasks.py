@@ -11,7 +11,6 @@ seen a few minutes of pretraining, so traces are a few dozen tokens and difficul
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -25,7 +24,7 @@ from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 from axk1.posttrain.task_rows import fill_defaults, row_problems
-from axk1.json_text import parse_json
+from axk1.json_text import json_digest, parse_json
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
 LANGS = ("en", "ko")
@@ -87,9 +86,8 @@ def task_id(row: object) -> str:
 def content_id(values: Mapping) -> str:
     content = [values[k] for k in ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point",
                                    "reasoning", "response")]
-    # surrogatepass: the same bytes for any valid text, and an id (for the error naming it) for a lone surrogate
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
-                          ).hexdigest()[:16]
+    # unsorted: the ids task files already hold; a lone surrogate still gets an id (for the error naming it)
+    return json_digest(content, sort_keys=False)[:16]
 
 
 def prompt_key(prompt: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axk1.json_text import JsonError, parse_json
+from axk1.json_text import JsonError, find_surrogate, parse_json
 from axk1.synth.recipe import PassageConfig
 from axk1.synth.text import detect_language
 from axk1.text.ngrams import normalize
@@ -57,6 +57,10 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
                 continue
             if not isinstance(row.get("text"), str):
                 yield n, None, f"no 'text' string: {path}:{n} has text = {str(row.get('text'))[:40]!r}"
+                continue
+            surrogate = find_surrogate(row)
+            if surrogate is not None:  # valid JSON ("\ud800") but not text: no prompt, cache key or output holds it
+                yield n, None, f"lone_surrogate: {path}:{n} at {surrogate}"
                 continue
             text = normalize(row["text"]).strip()
             if not text:

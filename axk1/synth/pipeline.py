@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from axk1.atomic_file import write_text_atomic
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_problem
 from axk1.synth.formats import parse_reply
@@ -276,7 +277,8 @@ def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, outp
     for k in ("kept", "rejected", "failed", "excluded"):
         os.replace(_tmp(paths[k]), paths[k])
     paths["latest_failed"].unlink(missing_ok=True)  # an earlier failed attempt's, older than these files
-    paths["summary"].write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False), encoding="utf-8")
+    # whole or not at all: a kill while writing left a cut summary beside whole outputs
+    write_text_atomic(paths["summary"], json.dumps(asdict(summary), indent=2, ensure_ascii=False))
     return summary
 
 

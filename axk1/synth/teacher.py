@@ -8,7 +8,6 @@ and a rerun asks nothing already answered.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from axk1.json_text import json_digest
 from axk1.synth.recipe import TeacherConfig
 
 
@@ -65,7 +65,7 @@ class ResponseCache:
 
     @staticmethod
     def key(request: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return json_digest(request)
 
     def get(self, key: str) -> TeacherReply | None:
         row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()

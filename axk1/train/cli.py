@@ -8,7 +8,7 @@ import signal
 import sys
 
 from axk1.cli_args import positive_int
-from axk1.config import DTYPES
+from axk1.dtype_flag import add_dtype_flag, flag_dtype
 from axk1.train.data_budget import print_budget
 
 
@@ -160,7 +160,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                                           "with, its base model's.")
     p.add_argument("checkpoint", help="a step-NNNNNN folder, or a checkpoints folder (newest step)")
     p.add_argument("out", help="output folder (config.json + safetensors)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="stored dtype (default: float32)")
+    add_dtype_flag(p, "float32, the dtype the weights are stored in")
     p.add_argument("--tokenizer", default=None, metavar="DIR",
                    help="copy tokenizer.json (+ tokenizer_config.json) from this folder into the model folder, so "
                         "that generate/serve/eval take text (the data pipeline's: out/data/tokenizer)")
@@ -219,7 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         main = not distributed or dist.get_rank() == 0
         step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
         yarn_from, yarn_note = _yarn_from(step, args.yarn)
-        path = export_checkpoint(step, args.out, DTYPES[args.dtype] if args.dtype else None, keep_mtp=args.keep_mtp,
+        path = export_checkpoint(step, args.out, flag_dtype(args.dtype), keep_mtp=args.keep_mtp,
                                  tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
                                  distributed=distributed, yarn=args.yarn, yarn_from=yarn_from)
     if main:

@@ -8,13 +8,12 @@ So, as soon as the process group is up, the ranks compare their recipes and refu
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 
 import torch.distributed as dist
 
 from axk1.config import ModelConfig
+from axk1.json_text import json_digest
 from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
 from axk1.train.recipe import Recipe
 
@@ -29,7 +28,7 @@ def check_ranks_agree(r: Recipe, config: ModelConfig) -> None:
     the default group calls it once, right after joining it. Only a digest travels unless they differ."""
     settings = json_safe({**asdict(r), "model_architecture": config.to_dict()})
     mine = {k: v for k, v in flat_settings(settings).items() if k not in PER_RANK}
-    digest = hashlib.sha256(json.dumps(mine, sort_keys=True).encode()).hexdigest()
+    digest = json_digest(mine)
     digests: list = [None] * dist.get_world_size()
     dist.all_gather_object(digests, digest)
     odd = [rank for rank, d in enumerate(digests) if d != digests[0]]

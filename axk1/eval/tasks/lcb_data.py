@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from axk1.atomic_file import write_text_atomic
 from axk1.json_text import json_lines
 
 RELEASE_FILES = {f"release_v{i}": i for i in range(1, 7)}  # release_vN = test.jsonl .. testN.jsonl
@@ -155,11 +156,8 @@ def load_problems(source: str | Path, release: str | None = None, cache_dir: str
                 item = {"question_id": str(row.get("question_id", "?")), "reason": f"{type(e).__name__}: {e}"}
                 failed.append(item)
                 decoded.append(item)
-        if cached:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(d) + "\n" for d in decoded), encoding="utf-8")
-            tmp.replace(cached)
+        if cached:  # a temporary name of this process's: evals sharing --lcb-cache raced on one `.tmp`
+            write_text_atomic(cached, "".join(json.dumps(d) + "\n" for d in decoded))
     return problems, failed
 
 
