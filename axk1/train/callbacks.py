@@ -232,10 +232,17 @@ class StopOnSignal(Callback):
 
 class KillAfterCheckpoint(Callback):
     """Fault injection: with AXK1_TRAIN_KILL_AFTER_STEP=N in the environment the process SIGKILLs itself once
-    step N's checkpoint is complete (after Checkpointer in the list) — how the tests prove exact resume."""
+    step N's checkpoint is complete (after Checkpointer in the list) — how the tests prove exact resume. In a run's
+    callbacks only when the environment asks for it (`if_asked`)."""
 
     def __init__(self) -> None:
         self.kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
+
+    @classmethod
+    def if_asked(cls) -> list[Callback]:
+        """[the injector] when AXK1_TRAIN_KILL_AFTER_STEP names a step, else []."""
+        injector = cls()
+        return [injector] if injector.kill_at else []
 
     def on_step_end(self, trainer, row: dict) -> None:
         if self.kill_at and trainer.state.step == self.kill_at:

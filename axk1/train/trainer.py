@@ -170,11 +170,12 @@ class Trainer:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
-        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py).
+        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). The
+        # resume tests' fault injection only when their environment asks for it.
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
                                           MetricsWriter(self, resume_step), LossSpikeGuard(), BadStepGuard(),
-                                          Checkpointer(), StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
+                                          Checkpointer(), StopOnSignal(), *KillAfterCheckpoint.if_asked(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
         # of this step's host sum; what stopped the run (None: it ran to its end)
         self.stop_signal: str | None = None
