@@ -11,7 +11,6 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 
 from __future__ import annotations
 
-import math
 import os
 from collections import deque
 from contextlib import nullcontext
@@ -42,7 +41,7 @@ from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfte
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
-from axk1.train.loss_spike import LossSpikeGuard
+from axk1.train.loss_spike import LossSpikeGuard, NonFiniteGuard
 from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
@@ -170,11 +169,12 @@ class Trainer:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
-        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). The
-        # resume tests' fault injection only when their environment asks for it.
+        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). Before
+        # the update, a non-finite step and then a loss spike are dropped (loss_spike.py). The resume tests' fault
+        # injection only when their environment asks for it.
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
-                                          MetricsWriter(self, resume_step), LossSpikeGuard(), BadStepGuard(),
+                                          MetricsWriter(self, resume_step), NonFiniteGuard(), LossSpikeGuard(), BadStepGuard(),
                                           Checkpointer(), StopOnSignal(), *KillAfterCheckpoint.if_asked(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
         # of this step's host sum; what stopped the run (None: it ran to its end)
@@ -214,9 +214,7 @@ class Trainer:
                "domains": self.step_rows}  # the whole step's rows per domain, over every rank
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
-        if not (math.isfinite(main_sum) and math.isfinite(grad_norm)):  # never stepped on: every weight would be NaN
-            row["skipped"] = "non-finite loss or gradient"
-        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a loss spike is skipped too
+        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a non-finite loss or a spike: skipped
         self.update(row)
         self.state.step = step + 1
         self.state.tokens += n_tokens
