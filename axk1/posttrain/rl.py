@@ -52,7 +52,7 @@ from axk1.posttrain.task_length import longest_prompt_ids
 from axk1.posttrain.tasks import read_task_rows
 from axk1.text.think_prompt import no_switch_warning
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
+from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, ProgressBar, StopOnSignal
 from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
@@ -152,13 +152,13 @@ class RLTrainer:
         # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end, and on
         # SIGTERM a checkpoint of the iteration and a stop. The stop's fields are the Trainer's: the signal on this
         # rank, whether any rank got one (agreed after each iteration), the newest step saved, what stopped the run.
-        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), BadStepGuard(),
-                                          Checkpointer(), StopOnSignal()]
+        self.callbacks: list[Callback] = [ProgressBar("rl"), MetricsWriter(self, resume_step, every_step=True),
+                                          BadStepGuard(), Checkpointer(), StopOnSignal()]
         self.stop_signal: str | None = None
         self.stop_requested = False
         self.saved_step: int | None = None
         self.stopped_by: str | None = None
-        self.bar = None  # the progress bar, while the loop runs
+        self.progress: dict[str, object] = {}  # what the progress bar shows (ProgressBar)
 
     def push_weights(self) -> None:
         """The updated policy to the rollout engine: a server's folder, or the main rank's replica."""
@@ -188,7 +188,7 @@ class RLTrainer:
         """The iterations to [rl] iterations, each followed by the callbacks (the loop of axk1/train/loop.py, as
         pretraining's); returns their rows."""
         rows: list[dict] = []
-        run_loop(self, self.iteration, rows, "rl")
+        run_loop(self, self.iteration, rows)
         return rows
 
     def iteration(self, it: int) -> dict:
@@ -206,9 +206,8 @@ class RLTrainer:
         self.state.skipped_steps += "skipped" in row
         self.state.step = it + 1
         self.stop_requested = self._any_rank_stops()
-        if self.bar is not None:
-            self.bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
-                                 kept=len(samples) // s.group_size)
+        self.progress.update(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                             kept=len(samples) // s.group_size)
         return row
 
     def _any_rank_stops(self) -> bool:

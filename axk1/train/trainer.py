@@ -36,8 +36,8 @@ from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
-from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
-                                  SpeedMonitor, StopOnSignal, run_callbacks)
+from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
+                                  ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
@@ -174,15 +174,16 @@ class Trainer:
         # injection only when their environment asks for it.
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
-                                          MetricsWriter(self, resume_step), NonFiniteGuard(), LossSpikeGuard(), BadStepGuard(),
-                                          Checkpointer(), StopOnSignal(), *KillAfterCheckpoint.if_asked(), RunPlots()]
+                                          ProgressBar("train"), MetricsWriter(self, resume_step), NonFiniteGuard(),
+                                          LossSpikeGuard(), BadStepGuard(), Checkpointer(), StopOnSignal(),
+                                          *KillAfterCheckpoint.if_asked(), RunPlots()]
         # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
         # of this step's host sum; what stopped the run (None: it ran to its end)
         self.stop_signal: str | None = None
         self.stop_requested = False
         self.stopped_by: str | None = None
         self.saved_step: int | None = None  # the step of the newest checkpoint this process wrote
-        self.bar = None
+        self.progress: dict[str, object] = {}  # what the progress bar shows (ProgressBar)
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
@@ -361,7 +362,7 @@ class Trainer:
         afterwards (SFT's export) holds it through that and calls `release()` itself."""
         rows: deque[dict] = deque(maxlen=keep_rows)
         try:
-            run_loop(self, self.train_step, rows, "train")
+            run_loop(self, self.train_step, rows)
         finally:
             if release:
                 self.release()
