@@ -4,10 +4,10 @@ progress bar, metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fau
 non-finite and spiking losses, loss_spike.py). Pretraining and SFT (`Trainer.fit`) and RL (`RLTrainer.fit`) run the
 same loop (axk1/train/loop.py) — a step, then each callback in list order — so they share these.
 
-A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`,
+A trainer given to a callback is a TrainerBase (axk1/train/trainer_base.py): `recipe`, `is_main`, `total_steps`,
 `state` (a TrainState: steps done, tokens, bad steps), `progress` (the bar's figures), `save(wait=False) -> Path`,
 `finish_save()`, and the stop on SIGTERM's `stop_signal`, `stop_requested`, `saved_step` and `stopped_by`; the speed
-monitor also reads `config`, `model`, `device` and `domain_losses()`.
+monitor also reads the Trainer's `config`, `model`, `device` and `domain_losses()`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ then each callback in list order (axk1/train/callbacks.py). What a step is diffe
 an RL iteration's rollout and updates); everything around it is here once, or a callback (the progress bar too:
 axk1.train.callbacks.ProgressBar).
 
-The trainer offers what the callbacks read (axk1/train/callbacks.py) and `callbacks`, `total_steps`,
+The trainer is a TrainerBase (axk1/train/trainer_base.py): what the callbacks read, `callbacks`, `total_steps`,
 `stopped_by`.
 """
 
