@@ -54,12 +54,12 @@ def _mfu(monkeypatch, config, seq_len: int, tokens_per_s: float, peak_tflops: fl
     trainer = SimpleNamespace(
         recipe=SimpleNamespace(logging=SimpleNamespace(every_steps=1, peak_tflops=peak_tflops),
                                parallelism=SimpleNamespace(precision="bf16")),
-        parallel=None, device=torch.device("cpu"), total_steps=10, config=config, domain_losses=dict, bar=None,
+        parallel=None, device=torch.device("cpu"), total_steps=10, config=config, domain_losses=dict, progress={},
         state=SimpleNamespace(step=0, tokens=0, skipped_steps=0), model=SimpleNamespace(mtp=object() if mtp else None))
     monitor = SpeedMonitor()
     monitor.on_fit_start(trainer)
     trainer.state.step, trainer.state.tokens = 1, tokens_per_s
-    row = {"seq_len": seq_len}
+    row = {"seq_len": seq_len, "stage": "s1", "tokens": tokens_per_s, "loss": 2.0}
     monitor.on_step_end(trainer, row)
     return row["mfu"]
 

@@ -19,7 +19,7 @@ def _trainer(world: int | None):
     return SimpleNamespace(recipe=recipe, parallel=parallel, device=torch.device("cpu"), total_steps=10,
                            state=SimpleNamespace(step=0, tokens=0, skipped_steps=0),
                            config=ModelConfig.from_preset("axk1-tiny"), model=SimpleNamespace(mtp=None),
-                           domain_losses=dict, bar=None)
+                           domain_losses=dict, progress={})
 
 
 @pytest.mark.parametrize("world", [None, 2])
@@ -29,7 +29,7 @@ def test_mfu_divides_the_global_tokens_by_the_world_size(monkeypatch, world):
     trainer, monitor = _trainer(world), SpeedMonitor()
     monitor.on_fit_start(trainer)
     trainer.state.step, trainer.state.tokens = 1, 4096  # all ranks' tokens in the step
-    row = {"seq_len": 32}
+    row = {"seq_len": 32, "stage": "s1", "tokens": 4096, "loss": 2.0}
     monitor.on_step_end(trainer, row)
     devices = world or 1
     assert row["tokens_per_s"] == pytest.approx(2048.0)
@@ -48,7 +48,7 @@ def test_an_mfu_past_the_peak_is_flagged_and_the_denominator_is_named(monkeypatc
     monitor.on_fit_start(trainer)
     for step in (1, 2):
         trainer.state.step, trainer.state.tokens = step, 4096 * step
-        row = {"seq_len": 32}
+        row = {"seq_len": 32, "stage": "s1", "tokens": 4096, "loss": 2.0}
         monitor.on_step_end(trainer, row)
         assert row["mfu"] > 1 and row["mfu_over_peak"] is True
         assert row["peak_source"] == "recipe" and row["peak_tflops"] == pytest.approx(1e-9)

@@ -23,7 +23,6 @@ Legend: B completions, T tokens of prompt + completion, C completion positions, 
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -33,10 +32,8 @@ import torch.distributed as dist
 
 from axk1.api_key import SERVER_KEY_ENV, read_api_key
 from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
-from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
-from axk1.checkpoint.run_lock import run_locks
 from axk1.config import parse_dtype
 from axk1.infer.generation_config import reply_stop_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
@@ -52,25 +49,22 @@ from axk1.posttrain.task_length import longest_prompt_ids
 from axk1.posttrain.tasks import read_task_rows
 from axk1.text.think_prompt import no_switch_warning
 from axk1.train.balance import LoadBalancer
-from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, StopOnSignal
+from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWriter, ProgressBar, StopOnSignal
 from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.resume import check_resume
-from axk1.train.trainer import TrainState, build_model
+from axk1.train.trainer import build_model
+from axk1.train.trainer_base import TrainerBase
 
 # How long the other ranks wait for the main rank's rollout (generation and grading) before giving up.
 ROLLOUT_TIMEOUT = timedelta(hours=12)
 
 
-class RLTrainer:
+class RLTrainer(TrainerBase):
     def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
         self.recipe = r = recipe
-        # one run per output folder (and per checkpoints folder outside it), as `axk1 train`: taken first, so a second
-        # run is refused before it loads any model, and told the folder is in use (axk1/checkpoint/run_lock.py)
-        out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
-        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
+        self.take_run_locks()  # first, as `axk1 train`: a second run is refused before it loads any model
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
@@ -105,6 +99,7 @@ class RLTrainer:
         self.engine, self.server, self.rollout_group = self.model, None, None
         if r.rl.server_url:
             self.engine = None
+            out = Path(r.run.out_dir).absolute()
             self.server = RolloutServer(r.rl.server_url, r.rl.weights_dir, str(out), r.rl.server_model,
                                         read_api_key(r.rl.server_api_key_env, SERVER_KEY_ENV), r.rl.server_api_key_env,
                                         r.rl.server_concurrency, r.rl.server_timeout_s, is_main=self.is_main,
@@ -128,7 +123,8 @@ class RLTrainer:
         self.ckpt_dir = Path(r.checkpointing.dir)
         claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         self.definition = rl_run_definition(r, self.config, self.tasks)
-        self.state, self.total_steps, self.load_start_LE = TrainState(), r.rl.iterations, None  # a step: an iteration
+        self.start_state()  # a step: an iteration (axk1/train/trainer_base.py)
+        self.total_steps, self.load_start_LE = r.rl.iterations, None
         resume_step = None
         if resume:
             resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
@@ -148,17 +144,11 @@ class RLTrainer:
         if resume_step is not None and self.is_main:
             print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (iteration {resume_step} of "
                   f"{self.total_steps})", flush=True)
-        # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): every iteration's row to
-        # JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and at the end, and on
-        # SIGTERM a checkpoint of the iteration and a stop. The stop's fields are the Trainer's: the signal on this
-        # rank, whether any rank got one (agreed after each iteration), the newest step saved, what stopped the run.
-        self.callbacks: list[Callback] = [MetricsWriter(self, resume_step, every_step=True), BadStepGuard(),
-                                          Checkpointer(), StopOnSignal()]
-        self.stop_signal: str | None = None
-        self.stop_requested = False
-        self.saved_step: int | None = None
-        self.stopped_by: str | None = None
-        self.bar = None  # the progress bar, while the loop runs
+        # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): the progress bar, every
+        # iteration's row to JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and
+        # at the end, and on SIGTERM a checkpoint of the iteration and a stop (agreed after each iteration).
+        self.callbacks: list[Callback] = [ProgressBar("rl"), MetricsWriter(self, resume_step, every_step=True),
+                                          BadStepGuard(), Checkpointer(), StopOnSignal()]
 
     def push_weights(self) -> None:
         """The updated policy to the rollout engine: a server's folder, or the main rank's replica."""
@@ -188,7 +178,7 @@ class RLTrainer:
         """The iterations to [rl] iterations, each followed by the callbacks (the loop of axk1/train/loop.py, as
         pretraining's); returns their rows."""
         rows: list[dict] = []
-        run_loop(self, self.iteration, rows, "rl")
+        run_loop(self, self.iteration, rows)
         return rows
 
     def iteration(self, it: int) -> dict:
@@ -198,28 +188,17 @@ class RLTrainer:
         samples, st = self.rollout(it)
         row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
         row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-        if rl_rollout.any_signal(samples, s.group_size):
-            row.update(self.update(samples, it * s.updates_per_batch))
-            self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if "skipped" in row else 0
+        learnable = rl_rollout.any_signal(samples, s.group_size)
+        if learnable:
+            row.update(self.update(samples, it * s.updates_per_batch))  # "skipped" if no update had a finite loss
         else:  # nothing kept (dynamic sampling), or only flat groups (without it): every advantage is 0
             row["skipped"] = "every group had equal rewards"
-        self.state.skipped_steps += "skipped" in row
+        self.count_step(row, judged=learnable)  # equal rewards say nothing of the training: not a bad step
         self.state.step = it + 1
-        self.stop_requested = self._any_rank_stops()
-        if self.bar is not None:
-            self.bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
-                                 kept=len(samples) // s.group_size)
+        self.poll_stop()  # a signal may reach only some ranks: every rank stops after the same iteration
+        self.progress.update(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
+                             kept=len(samples) // s.group_size)
         return row
-
-    def _any_rank_stops(self) -> bool:
-        """Whether a stop signal reached any rank (a signal may reach only some), so that every rank stops after the
-        same iteration. A sum on the device, as RL's other collectives (the iteration reads its results back anyway)."""
-        stop = self.stop_signal is not None
-        if self.parallel is None:
-            return stop
-        flag = torch.tensor([float(stop)], device=self.device)
-        dist.all_reduce(flag)
-        return flag.item() > 0
 
     def save(self, wait: bool = True) -> Path:
         """A checkpoint of the iterations done (written synchronously: `wait` is for the callbacks' interface)."""
@@ -232,17 +211,10 @@ class RLTrainer:
         self.saved_step = self.state.step
         return path
 
-    def finish_save(self) -> None:
-        pass  # saves are synchronous
-
-    def release(self) -> None:
-        """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
-        in the background are gone; the last weights pushed to a rollout server go (it holds them)."""
+    def before_release(self) -> None:
+        """The last weights pushed to a rollout server go (it holds them)."""
         if self.server is not None:
             self.server.finish()
-        wait_for_prunes()
-        for lock in self.locks:
-            lock.release()
 
 
 def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> dict:

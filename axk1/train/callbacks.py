@@ -1,13 +1,13 @@
-"""The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU,
-metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection, plots (and in their own files:
-held-out validation, validation.py; background checkpoint writes, async_save.py; loss spikes, loss_spike.py).
-Pretraining and SFT (`Trainer.fit`) and RL (`RLTrainer.fit`) run the same loop (axk1/train/loop.py) — a step, then
-each callback in list order — so they share these.
+"""The training loop's concerns besides the step itself, as callbacks (OLMo-core's pattern): speed and MFU, the
+progress bar, metrics files, bad-step stops, checkpoints, a stop on SIGTERM, fault injection for the tests, plots
+(and in their own files: held-out validation, validation.py; background checkpoint writes, async_save.py;
+non-finite and spiking losses, loss_spike.py). Pretraining and SFT (`Trainer.fit`) and RL (`RLTrainer.fit`) run the
+same loop (axk1/train/loop.py) — a step, then each callback in list order — so they share these.
 
-A trainer given to a callback offers: `recipe`, `is_main`, `total_steps`, `state` (a TrainState: steps done,
-tokens, bad steps), `save(wait=False) -> Path` and `finish_save()`; the speed monitor also reads `config`, `model`,
-`device`, `domain_losses()` and the progress bar `bar`; the stop on SIGTERM `stop_signal`, `stop_requested`,
-`saved_step` and `stopped_by` (axk1.train.trainer.Trainer).
+A trainer given to a callback is a TrainerBase (axk1/train/trainer_base.py): `recipe`, `is_main`, `total_steps`,
+`state` (a TrainState: steps done, tokens, bad steps), `progress` (the bar's figures), `save(wait=False) -> Path`,
+`finish_save()`, and the stop on SIGTERM's `stop_signal`, `stop_requested`, `saved_step` and `stopped_by`; the speed
+monitor also reads the Trainer's `config`, `model`, `device` and `domain_losses()`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from axk1.json_text import read_jsonl
 from axk1.params import count_text
 from axk1.signal_handlers import swapped_handlers
 from axk1.flops import training_flops_per_token
+from tqdm import tqdm
+
 from axk1.train.metrics import JsonlLog, TensorBoardLog, peak_flops, peak_source, plot_run
 
 # Fault injection for the resume test: SIGKILL this process right after the checkpoint of this step is written.
@@ -64,8 +66,8 @@ def is_log_step(trainer, row: dict) -> bool:
 
 class SpeedMonitor(Callback):
     """tokens/s (global: all ranks' tokens; and per device) and MFU (per device) since the previous log row, the
-    per-domain losses gathered since then, on a GPU the peak memory allocated so far, and the progress bar's
-    figures, added to each log row."""
+    per-domain losses gathered since then and on a GPU the peak memory allocated so far, added to each log row;
+    the figures reported to the progress bar (`trainer.progress`)."""
 
     def __init__(self) -> None:
         self.peak, self.t_last, self.tokens_last = 0.0, 0.0, 0
@@ -99,11 +101,10 @@ class SpeedMonitor(Callback):
         if trainer.device.type == "cuda":  # the allocator's peak so far (a host-side counter: no sync)
             row["memory_peak_gb"] = torch.cuda.max_memory_allocated(trainer.device) / 1e9
         self.t_last, self.tokens_last = now, trainer.state.tokens
-        if getattr(trainer, "bar", None) is not None:
-            val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
-            trainer.bar.set_postfix(stage=row["stage"], tokens=count_text(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
-                                    tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
-
+        trainer.progress.pop("val", None)  # shown on the rows that measured it
+        val = {"val": f"{row['val_loss']:.3f}"} if "val_loss" in row else {}
+        trainer.progress.update(stage=row["stage"], tokens=count_text(row["tokens"]), loss=f"{row['loss']:.3f}", **val,
+                                tok_s=f"{tps:.0f}", mfu=f"{row['mfu']:.1%}" if row["mfu"] is not None else "-")
 
     def _warn_over_peak(self, trainer, mfu: float) -> None:
         if self.warned or not getattr(trainer, "is_main", True):
@@ -114,6 +115,32 @@ class SpeedMonitor(Callback):
         print(f"note: MFU {mfu:.0%} is above the peak of {self.peak / 1e12:.3g} TFLOP/s ({self.source}): {fix}set "
               "[logging] peak_tflops to this device's real peak for a figure to compare (rows say mfu_over_peak)",
               file=sys.stderr, flush=True)
+
+
+class ProgressBar(Callback):
+    """The progress bar (tqdm, main rank, `[logging] progress`): a tick a step, and the figures the step and the
+    other callbacks put in `trainer.progress` (SpeedMonitor's speed and loss, RL's reward), shown when they change."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar, self.shown = desc, None, {}
+
+    def on_fit_start(self, trainer) -> None:
+        done = trainer.state.step
+        self.bar = tqdm(total=trainer.total_steps, initial=done, desc=self.desc,
+                        disable=not (trainer.recipe.logging.progress and trainer.is_main))
+
+    def on_step_end(self, trainer, row: dict) -> None:
+        if trainer.progress != self.shown:
+            self.shown = dict(trainer.progress)
+            self.bar.set_postfix(self.shown, refresh=False)
+        self.bar.update(1)
+
+    def on_fit_end(self, trainer) -> None:
+        self.bar.close()
+
+    def on_error(self, trainer, error: BaseException) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _devices(trainer) -> int:
@@ -229,10 +256,17 @@ class StopOnSignal(Callback):
 
 class KillAfterCheckpoint(Callback):
     """Fault injection: with AXK1_TRAIN_KILL_AFTER_STEP=N in the environment the process SIGKILLs itself once
-    step N's checkpoint is complete (after Checkpointer in the list) — how the tests prove exact resume."""
+    step N's checkpoint is complete (after Checkpointer in the list) — how the tests prove exact resume. In a run's
+    callbacks only when the environment asks for it (`if_asked`)."""
 
     def __init__(self) -> None:
         self.kill_at = int(os.environ.get(KILL_AFTER_STEP_ENV, "0"))
+
+    @classmethod
+    def if_asked(cls) -> list[Callback]:
+        """[the injector] when AXK1_TRAIN_KILL_AFTER_STEP names a step, else []."""
+        injector = cls()
+        return [injector] if injector.kill_at else []
 
     def on_step_end(self, trainer, row: dict) -> None:
         if self.kill_at and trainer.state.step == self.kill_at:

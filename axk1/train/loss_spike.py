@@ -1,6 +1,8 @@
-"""Loss-spike detection (`[run] spike_zscore`) as a callback: a step whose loss stands more than z standard
-deviations above the recent good steps' is dropped before its update, as a bad step (a non-finite loss or gradient
-always is: the Trainer's own check); BadStepGuard stops the run after `[run] max_bad_steps` bad steps in a row.
+"""Bad steps dropped before their update, as callbacks (`on_before_optimizer_step`, in this order in the Trainer's
+list): a non-finite loss or gradient norm always (NonFiniteGuard), and a step whose loss stands more than `[run]
+spike_zscore` standard deviations above the recent good steps' (LossSpikeGuard); BadStepGuard stops the run after
+`[run] max_bad_steps` bad steps in a row. Both judge numbers the step has already read to the host (its one read of
+device values, docs/gpu.md): neither reads the device.
 
 The recent losses are the TrainState's `recent_losses`, saved with every checkpoint, so a resumed run judges its
 next step against the same history.
@@ -14,6 +16,14 @@ from axk1.train.callbacks import Callback
 
 HISTORY = 50      # good steps' losses kept
 MIN_HISTORY = 10  # no judgement before this many: the first steps' losses fall fast
+
+
+class NonFiniteGuard(Callback):
+    """A NaN or infinite loss or gradient norm: the step is never taken, or every weight would be NaN."""
+
+    def on_before_optimizer_step(self, trainer, row: dict) -> None:
+        if not (math.isfinite(row["loss"]) and math.isfinite(row["grad_norm"])):
+            row["skipped"] = "non-finite loss or gradient"
 
 
 class LossSpikeGuard(Callback):

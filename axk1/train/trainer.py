@@ -1,30 +1,28 @@
 """The training loop (one process or under torchrun): packed batches per curriculum stage → next-token + λ·MTP loss
 (chunked cross-entropy, never full logits) → AdamW with clipping → aux-loss-free bias update; after each step the
 callbacks (held-out validation, axk1/train/validation.py; finishing a background checkpoint write, async_save.py;
-speed, metrics files, bad-step stop, checkpoints, the stop on SIGTERM, fault injection, plots, callbacks.py), and
-before its update the loss-spike check (loss_spike.py), all run by the loop RL shares (axk1/train/loop.py). A run
-holds a lock on its output folder (axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py;
-docs/training.md, "Faults", lists what survives what.
+speed, the progress bar, metrics files, bad-step stop, checkpoints, the stop on SIGTERM, the tests' fault injection,
+plots, callbacks.py), and before its update the non-finite and loss-spike checks (loss_spike.py), all run by the
+loop RL shares (axk1/train/loop.py). What it shares with RL's trainer around that loop (locks, counters, the stop,
+bad steps, release) is axk1/train/trainer_base.py. A run holds a lock on its output folder
+(axk1/checkpoint/run_lock.py); --resume is axk1/train/resume.py; docs/training.md, "Faults", lists what survives
+what.
 
 Legend: B sequences, T tokens, D hidden, N = B·T.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections import deque
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
-from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.hf_sharded import load_hf_sharded_
 from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER
-from axk1.checkpoint.run_lock import run_locks
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.activation_checkpoint import apply_activation_checkpointing
@@ -37,17 +35,18 @@ from axk1.parallel.fsdp import clip_grad_norm_tensor_
 from axk1.parallel.mesh import MeshDims
 from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
-from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter, RunPlots,
-                                  SpeedMonitor, StopOnSignal, run_callbacks)
+from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
+                                  ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
-from axk1.train.loss_spike import LossSpikeGuard
+from axk1.train.loss_spike import LossSpikeGuard, NonFiniteGuard
 from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
 from axk1.train.resume import resume_run, run_definition
+from axk1.train.trainer_base import TrainerBase, TrainState
 from axk1.train.validation import Validator, rows_problem
 
 
@@ -86,29 +85,14 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     return model, objective, parallel
 
 
-@dataclass
-class TrainState:
-    step: int = 0
-    tokens: int = 0
-    skipped_steps: int = 0
-    bad_in_a_row: int = 0
-    recent_losses: list[float] = field(default_factory=list)  # the good steps' (axk1/train/loss_spike.py)
-
-
-class Trainer:
+class Trainer(TrainerBase):
     def __init__(self, recipe: Recipe, resume: bool = False, sampler=None, start_over: bool = False) -> None:
         """`sampler`: the batch source (plan, total_steps, domains, position(step), batch(step, rows) -> Batch,
         state_dict); default: the pretraining StageSampler over [data] manifest's token shards. `start_over`: delete
         the checkpoints of an earlier run in the same folder (the demos, which own their folders); otherwise a new
         run there is refused."""
         self.recipe = r = recipe
-        # one run per output folder, and per checkpoints folder where that lies outside it (the launch's first rank
-        # holds the locks): taken before the checkpoints are looked at, so a second run is told the folder is in
-        # use, not that an earlier run left checkpoints there
-        out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
-        dist = torch.distributed
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
-        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
+        self.take_run_locks()  # before the checkpoints are looked at: a second run is told the folder is in use
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
@@ -152,7 +136,7 @@ class Trainer:
                                                decay_start)
         self.balancer = LoadBalancer(self.model, r.moe.bias_update_rate, r.moe.balancing == "aux-loss-free",
                                      device=self.device)
-        self.state = TrainState()
+        self.start_state()  # the counters and the stop's fields (axk1/train/trainer_base.py)
         self.stage_rope = r.stage_rope_scaling(self.config.rope_scaling) if r.stages else []
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
@@ -170,18 +154,14 @@ class Trainer:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
-        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py).
+        # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). Before
+        # the update, a non-finite step and then a loss spike are dropped (loss_spike.py). The resume tests' fault
+        # injection only when their environment asks for it.
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
-                                          MetricsWriter(self, resume_step), LossSpikeGuard(), BadStepGuard(),
-                                          Checkpointer(), StopOnSignal(), KillAfterCheckpoint(), RunPlots()]
-        # SIGTERM (axk1.train.callbacks.stop_requests): the signal's name on this rank; whether any rank got one as
-        # of this step's host sum; what stopped the run (None: it ran to its end)
-        self.stop_signal: str | None = None
-        self.stop_requested = False
-        self.stopped_by: str | None = None
-        self.saved_step: int | None = None  # the step of the newest checkpoint this process wrote
-        self.bar = None
+                                          ProgressBar("train"), MetricsWriter(self, resume_step), NonFiniteGuard(),
+                                          LossSpikeGuard(), BadStepGuard(), Checkpointer(), StopOnSignal(),
+                                          *KillAfterCheckpoint.if_asked(), RunPlots()]
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
@@ -213,9 +193,7 @@ class Trainer:
                "domains": self.step_rows}  # the whole step's rows per domain, over every rank
         if self.recipe.moe.seq_aux_loss_alpha > 0:
             row["balance_loss"] = balance_sum
-        if not (math.isfinite(main_sum) and math.isfinite(grad_norm)):  # never stepped on: every weight would be NaN
-            row["skipped"] = "non-finite loss or gradient"
-        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a loss spike is skipped too
+        run_callbacks(self.callbacks, "on_before_optimizer_step", self, row)  # a non-finite loss or a spike: skipped
         self.update(row)
         self.state.step = step + 1
         self.state.tokens += n_tokens
@@ -246,9 +224,9 @@ class Trainer:
         # do the rows per domain, which this rank holds its share of (a context-parallel group shares its rows)
         n_valid, n_mtp, stops, *rows_X = self._host_sum([float(sum(c.labels for c in counts)),
                                                          float(sum(sum(c.mtp_labels) for c in counts)),
-                                                         float(self.stop_signal is not None),
+                                                         self.stop_vote(),
                                                          *(float(domains.count(d)) for d in self.domains)])
-        self.stop_requested = stops > 0
+        self.agree_to_stop(stops)
         cp_size = self.parallel.cp_size if self.parallel else 1
         self.step_rows = {d: round(n / cp_size) for d, n in zip(self.domains, rows_X) if n}
         domain_X = torch.tensor([self.domains.index(d) for d in domains])
@@ -298,16 +276,14 @@ class Trainer:
 
     def update(self, row: dict) -> None:
         """The optimizer and balancing-bias step, or, for a bad step (row["skipped"] says why), its gradients and
-        loads dropped."""
+        loads dropped; then counted (skipped, bad in a row)."""
         if "skipped" in row:
             self.optimizer.zero_grad(set_to_none=True)
             self.balancer.loads_LE.zero_()
-            self.state.skipped_steps += 1
-            self.state.bad_in_a_row += 1
         else:
             row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()
-            self.state.bad_in_a_row = 0
+        self.count_step(row)
 
     def domain_losses(self) -> dict[str, float]:
         """Next-token loss per domain over the steps since the last call (token-weighted), then reset: a
@@ -362,15 +338,8 @@ class Trainer:
         afterwards (SFT's export) holds it through that and calls `release()` itself."""
         rows: deque[dict] = deque(maxlen=keep_rows)
         try:
-            run_loop(self, self.train_step, rows, "train")
+            run_loop(self, self.train_step, rows)
         finally:
             if release:
                 self.release()
         return list(rows)
-
-    def release(self) -> None:
-        """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
-        in the background are gone."""
-        wait_for_prunes()
-        for lock in self.locks:
-            lock.release()

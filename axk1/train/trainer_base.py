@@ -1,0 +1,110 @@
+"""What pretraining and SFT's `Trainer` (axk1/train/trainer.py) and RL's `RLTrainer` (axk1/posttrain/rl.py) share
+around the loop they both run (axk1/train/loop.py): the state the callbacks read (axk1/train/callbacks.py), the stop
+asked for by SIGTERM and how the ranks agree on it, the bad-step counts, and giving up the output folder at the end.
+
+What a trainer adds: `recipe`, `is_main`, `parallel` (None in one process), `device`, `total_steps`, `ckpt_dir`,
+`callbacks`, and `save(wait) -> Path`; `finish_save()` where saves may finish in the background. The callbacks
+read only this interface, so one written once runs on both (tests/test_trainer_base.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from axk1.checkpoint.prune import wait_for_prunes
+from axk1.checkpoint.run_lock import run_locks
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    tokens: int = 0
+    skipped_steps: int = 0
+    bad_in_a_row: int = 0
+    recent_losses: list[float] = field(default_factory=list)  # the good steps' (axk1/train/loss_spike.py)
+
+
+class TrainerBase:
+    recipe: object
+    is_main: bool
+    parallel: object | None
+    device: torch.device
+    total_steps: int
+    ckpt_dir: Path
+    callbacks: list
+
+    def take_run_locks(self) -> None:
+        """One run per output folder, and per checkpoints folder where that lies outside it (the launch's first
+        rank holds the locks; axk1/checkpoint/run_lock.py): taken before the checkpoints are looked at or a model
+        loaded, so a second run is told the folder is in use."""
+        r = self.recipe
+        out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
+
+    def start_state(self) -> None:
+        """The counters (a step: an optimizer step, or an RL iteration), and what the loop's stop and progress
+        bar read. SIGTERM (axk1.train.callbacks.stop_requests) sets `stop_signal`, the signal's name on this rank;
+        `stop_requested`: whether any rank got one, as of this step; `stopped_by`: what stopped the run (None: it
+        ran to its end); `saved_step`: the step of the newest checkpoint this process wrote; `progress`: the figures
+        the progress bar shows (axk1.train.callbacks.ProgressBar), which callbacks and steps report into."""
+        self.state = TrainState()
+        self.stop_signal: str | None = None
+        self.stop_requested = False
+        self.stopped_by: str | None = None
+        self.saved_step: int | None = None
+        self.progress: dict[str, object] = {}
+
+    # ---- the stop asked for by a signal: every rank stops after the same step ----
+    def stop_vote(self) -> float:
+        """This rank's part of the sum that decides the stop: 1 when a signal reached it. A trainer whose step
+        sums numbers over the ranks anyway carries it in that sum (no collective of its own) and hands the total
+        to `agree_to_stop`."""
+        return float(self.stop_signal is not None)
+
+    def agree_to_stop(self, votes: float) -> None:
+        self.stop_requested = votes > 0
+
+    def poll_stop(self) -> None:
+        """The stop decided by a sum of its own, for a step with no sum to carry it (RL's iteration). On the
+        device, as RL's other collectives (each gets device tensors: tests/test_posttrain_distributed.py); the
+        iteration reads its results back anyway."""
+        votes = self.stop_vote()
+        if self.parallel is not None:
+            flag = torch.tensor([votes], device=self.device)
+            dist.all_reduce(flag)
+            votes = flag.item()
+        self.agree_to_stop(votes)
+
+    # ---- bad steps ----
+    def count_step(self, row: dict, judged: bool = True) -> None:
+        """The step's row counted: a skipped one (row["skipped"] says why) in `skipped_steps`; `bad_in_a_row`,
+        which BadStepGuard stops the run on, goes up for a bad step and back to 0 for a good one, unless the step
+        judged nothing of the training (`judged` False: an RL iteration with no signal to learn from)."""
+        skipped = "skipped" in row
+        self.state.skipped_steps += skipped
+        if judged:
+            self.state.bad_in_a_row = self.state.bad_in_a_row + 1 if skipped else 0
+
+    # ---- saves and the end ----
+    def save(self, wait: bool = False) -> Path:
+        raise NotImplementedError
+
+    def finish_save(self) -> None:
+        """A save still being written in the background finished (none here: saves are synchronous)."""
+
+    def release(self) -> None:
+        """Gives up the output folder's lock (the process ending does too), once the old checkpoints being deleted
+        in the background are gone; `before_release` first."""
+        self.before_release()
+        wait_for_prunes()
+        for lock in self.locks:
+            lock.release()
+
+    def before_release(self) -> None:
+        """What a trainer lets go of before the lock (RL: the last weights pushed to a rollout server)."""
