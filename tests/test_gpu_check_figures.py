@@ -14,7 +14,7 @@ import torch
 from axk1 import ModelConfig
 from axk1.model.attention_mask import document_causal_mask
 from axk1.train.recipe import load_recipe
-from axk1.train.synthetic import write_synthetic_shards
+from tests.synthetic_shards import write_synthetic_shards
 from axk1.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]

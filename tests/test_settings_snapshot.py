@@ -82,7 +82,8 @@ def test_a_data_run_recorded_before_still_resumes_with_its_pipeline(tmp_path, mo
     cfg.out.mkdir(parents=True)
     recorded = (FIXTURES / "data_settings.json").read_text().replace("{root}", str(root))
     (cfg.out / SETTINGS_FILE).write_text(recorded)
-    with pytest.raises(ValueError, match=r"dedup\.min_jaccard \(0\.0 -> 0\.72\)"):  # added since: the run was LSH alone
+    with pytest.raises(ValueError, match=r"dedup\.min_jaccard \(0\.0 -> 0\.72\) \(dedup\.min_jaccard is newer "
+                       r"than that run.*pass --dedup\.min_jaccard 0\.0 to go on"):  # added since: the run was LSH alone
         check_settings(cfg)
     cfg.dedup.min_jaccard = 0.0  # as that run was made
     check_settings(cfg)  # no refusal: the relaunch resumes

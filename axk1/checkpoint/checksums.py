@@ -20,6 +20,7 @@ from pathlib import Path
 import torch.distributed as dist
 
 from axk1.checkpoint.dcp_safe import METADATA, corrupt
+from axk1.config import TRAIN_STATE
 
 CHECKSUMS = "crc32"  # train_state.json's key: {file name: its CRC-32 as 8 hex digits}
 _CHUNK = 16 << 20
@@ -67,13 +68,13 @@ def verify(folder: Path, table: object, group) -> None:
     if table is None:
         return
     if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
-        raise corrupt(folder / "train_state.json", f"its {CHECKSUMS!r} table is not file name -> checksum")
+        raise corrupt(folder / TRAIN_STATE, f"its {CHECKSUMS!r} table is not file name -> checksum")
     rank, world = _rank_world(group)
     bad = None
     for name in sorted(table)[rank::world]:
         path = folder / name
         if "/" in name or "\\" in name or name in ("", ".", ".."):
-            bad = (str(folder / "train_state.json"), f"its {CHECKSUMS!r} table names {name!r}, not a file here")
+            bad = (str(folder / TRAIN_STATE), f"its {CHECKSUMS!r} table names {name!r}, not a file here")
         elif not path.is_file():
             bad = (str(path), "missing")
         elif (got := file_crc32(path)) != table[name]:

@@ -124,13 +124,17 @@ def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str 
         damaged = (f"the settings of the run in {out} are damaged (a launch killed while writing them?): pass "
                    f"--force to delete the pipeline's outputs in {out} and run afresh, or delete {path} if this "
                    "launch's settings are the ones that run was made with")
-        before = _recorded(read_json_file(path, damaged, what="data-run settings", need_object=True), out)
+        before_file = read_json_file(path, damaged, what="data-run settings", need_object=True)
+        before = _recorded(before_file, out)
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
             more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-            raise ValueError(f"{out} holds a pipeline run made with other settings: {shown}{more}. A relaunch skips "
-                             "the tasks it finished and would keep their old results: pass --force to delete "
+            newer = [k for k in changed if k in ADDED_LATER and k not in before_file]
+            since = "".join(f" ({k} is newer than that run, made as {k} = {ADDED_LATER[k]!r}: pass --{k} "
+                            f"{ADDED_LATER[k]!r} to go on with it as it was made)" for k in newer)
+            raise ValueError(f"{out} holds a pipeline run made with other settings: {shown}{more}{since}. A relaunch "
+                             "skips the tasks it finished and would keep their old results: pass --force to delete "
                              f"the pipeline's outputs in {out} and run afresh, or set another run.output_dir")
     check_inputs(cfg, force)  # before anything is written: a refused launch leaves the folder as it was
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ Legend: B sequences, T tokens per sequence.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from axk1.train.loss import next_token_labels
 from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import StageConfig
 from axk1.user_file import regular_file
+
+# how rows are drawn, saved with the sampler's state: "windows" (a row starts at a window of a document, below);
+# checkpoints without it were drawn from document starts only
+ROWS = "windows"
 
 
 @dataclass
@@ -308,12 +313,16 @@ class StageSampler:
         return Batch(ids, docs, next_token_labels(ids, docs), names)
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "shards": [shard_fingerprint(s) for s in self.shards]}
+        return {"seed": self.seed, "shards": [shard_fingerprint(s) for s in self.shards], "rows": ROWS}
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["seed"]) != self.seed:
             raise ValueError(f"the checkpoint's data seed {state['seed']} differs from the recipe's {self.seed}: "
                              "resume with the recipe the run started with")
+        if state.get("rows") != ROWS:  # the draw changed under it: say so rather than let "exact resume" mislead
+            warnings.warn("this checkpoint was written before rows started at windows of long documents: the run "
+                          "goes on with today's draw, so its batches from here differ from those the code that wrote "
+                          "it would have drawn (docs/training.md, \"How rows are drawn\")", stacklevel=2)
         saved, now = state.get("shards"), [shard_fingerprint(s) for s in self.shards]
         if saved is not None and saved != now:  # (checkpoints written before fingerprints have none)
             i = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b), min(len(saved), len(now)))
