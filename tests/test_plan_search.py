@@ -154,9 +154,10 @@ def test_the_limits_named_are_the_ones_that_bind_on_the_plans_own_terms():
     assert not any(b.startswith("tokens per parameter (min)") for b in floor10.binding), floor10.binding
     u10, u20 = floor10.analysis.unconstrained, floor20.analysis.unconstrained
     assert (u10.total, u10.tokens) == (u20.total, u20.tokens)
-    # no single limit holds the plan (15.5B) back from the law's optimum (26.7B): memory does, through recompute,
-    # and plan.md says so rather than "binding: none; the law's optimum is feasible"
-    assert u10.total > 1.5 * floor10.best.total
+    # no single limit holds the plan (23.5B; 15.5B while the memory account under context parallelism counted one
+    # layer's whole-row keys, which let cp layouts train without recompute) back from the law's optimum (26.7B):
+    # memory does, through recompute, and plan.md says so rather than "binding: none; the law's optimum is feasible"
+    assert u10.total > 1.1 * floor10.best.total
     held = [b for b in floor10.binding if b.startswith("training memory: the unconstrained optimum")]
     assert held and "only with full recompute" in held[0], floor10.binding
 
