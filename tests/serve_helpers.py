@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -122,14 +123,20 @@ class JsonHandler(BaseHTTPRequestHandler):
 class ServerProcess:
     """`axk1 serve` in a child process; stopped (and waited for) on exit."""
 
-    def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> None:
+    def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None,
+                 nohup: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "axk1.cli", "serve", str(model_dir), "--port", str(self.port),
              "--threads", "1", "--log-level", "warning", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # as a terminal starts it, or as `nohup` does (SIGHUP ignored): a suite run as a background job (`make
+            # test &`, nohup) ignores SIGINT and SIGHUP, which a child inherits and keeps, so the Ctrl-C test's server
+            # re-raised an ignored SIGINT and exited 0, and the SIGHUP test's ignored its signal
+            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
+                                signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)))
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

@@ -199,12 +199,7 @@ def test_a_request_that_finishes_within_the_shutdown_timeout_is_answered_as_usua
 
 
 def test_a_server_started_under_nohup_ignores_sighup(folder):
-    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts a command: the child inherits it
-    try:
-        server = ServerProcess(folder)
-    finally:
-        signal.signal(signal.SIGHUP, before)
-    with server:
+    with ServerProcess(folder, nohup=True) as server:  # SIGHUP ignored, as nohup starts a command
         os.kill(server.proc.pid, signal.SIGHUP)
         with pytest.raises(subprocess.TimeoutExpired):  # a server that drains on it is gone well within this
             server.proc.wait(timeout=3)
