@@ -38,10 +38,11 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             line = (f"axk1 {args.command}: rank {os.environ.get('RANK')} stopped: it lost the connection to "
                     "another rank of the launch, which failed or was killed (torchrun's summary names it)")
             print(line, file=sys.stderr)
-            # a second later than now: a killed rank writes no error file, and torchrun dates its failure when it
-            # notices, so the lost rank stays the summary's root cause (it took this one, the earliest record, on
-            # a tie)
-            _write_error_file(line, later=True)
+            # dated later than now: a killed rank writes no error file, and torchrun dates its failure when it
+            # notices, so the lost rank stays the summary's root cause (it takes the earliest record, this one on a
+            # tie). Noticing took over a second on a loaded machine (a CI run: a record one second on won), hence
+            # LOST_PEER_LATER_S
+            _write_error_file(line, later=LOST_PEER_LATER_S)
             return leave(1)
         if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
             from axk1.parallel.distributed import collective_timeout_s  # (torch is loaded: a launch is running)
@@ -147,15 +148,19 @@ def report_error(line: str) -> None:
     if first:
         print(line, file=sys.stderr)
     # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
-    _write_error_file(line if first else "the same error on another rank (printed above)", later=not first)
+    _write_error_file(line if first else "the same error on another rank (printed above)", later=0 if first else 1)
 
 
-def _write_error_file(said: str, later: bool) -> None:
+# how many seconds on a survivor dates the record of a peer it lost (above): past torchrun's noticing of the kill
+LOST_PEER_LATER_S = 5
+
+
+def _write_error_file(said: str, later: int) -> None:
     """`said` into this rank's torchrun error file (none outside torchrun), the line torchrun's closing summary shows
-    for the rank, dated now or, `later`, a second from now. A failed write only loses the summary's line."""
+    for the rank, dated now or `later` seconds from now. A failed write only loses the summary's line."""
     error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if error_file:  # the format torchrun's ProcessFailure reads
-        when = str(int(time.time()) + (1 if later else 0))
+        when = str(int(time.time()) + later)
         record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
         try:
             Path(error_file).write_text(json.dumps(record))
