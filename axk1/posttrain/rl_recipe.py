@@ -92,10 +92,11 @@ class RLRecipe(PostTrainRecipe):
                     "server_url to an inference server (docs/posttraining.md, \"At scale\")"]
         return []
 
+    out_keys = PostTrainRecipe.out_keys + ("rl.weights_dir",)  # written by the run: relative to [run] out_dir
+
     def resolve_paths(self, base: Path) -> None:
-        super().resolve_paths(base)  # path_keys and template_from
-        # written by the run: relative to [run] out_dir, as [checkpointing] dir
-        self.rl.weights_dir = str(Path(self.run.out_dir) / (self.rl.weights_dir or "rollout-weights"))
+        self.rl.weights_dir = self.rl.weights_dir or "rollout-weights"
+        super().resolve_paths(base)  # path_keys, template_from and out_keys
 
     def validate(self) -> None:
         super().validate()

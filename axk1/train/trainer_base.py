@@ -93,6 +93,7 @@ class TrainerBase:
 
     # ---- saves and the end ----
     def save(self, wait: bool = False) -> Path:
+        """This step's checkpoint, written by each trainer with its own state (Trainer's, RLTrainer's): no base one."""
         raise NotImplementedError
 
     def finish_save(self) -> None:
