@@ -111,7 +111,16 @@ def test_stats_errors_name_the_file_and_line(tmp_path, capsys):
     (run / "tokens").mkdir()
     (run / "tokens" / "manifest.json").write_text("{}")
     assert main(["data", "stats", str(run)]) == 2
-    assert f"{run / 'tokens' / 'manifest.json'}: not a token-shard manifest" in capsys.readouterr().err
+    assert f"{run / 'tokens' / 'manifest.json'}: a token-shard manifest has \"format\"" in capsys.readouterr().err
+    # another format's manifest with the same keys is refused as training refuses it, not summed as tokens
+    from axk1.token_shards import FORMAT
+    other = {"total_tokens": 5, "tokenizer_hash": "h", "domains": {"web": {"tokens": 5}}, "shards": []}
+    (run / "tokens" / "manifest.json").write_text(json.dumps(other | {"format": "other-shards-v9"}))
+    assert main(["data", "stats", str(run)]) == 2
+    assert "this one has \"format\" 'other-shards-v9'" in capsys.readouterr().err
+    (run / "tokens" / "manifest.json").write_text(json.dumps(other | {"format": FORMAT, "domains": {"web": 5}}))
+    assert main(["data", "stats", str(run)]) == 2
+    assert "not a token-shard manifest of a data run: it needs `total_tokens`" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from axk1.json_text import json_lines, read_json_file
 from axk1.text.side_files import side_file_reason
+from axk1.token_shards import read_manifest
 from axk1.user_file import regular_file
 
 
@@ -280,13 +281,14 @@ def corpus_stats(path: str | Path) -> dict:
             out["difficulty_sample"] = len(s)  # the quantiles are a sample's, of `rated` documents
     manifest = p / "tokens" / "manifest.json"
     if manifest.exists():
-        m = _json_file(manifest, ("total_tokens", "tokenizer_hash", "domains"), "token-shard manifest")
+        m = read_manifest(manifest)  # its format and layout checked, as training reads it (axk1/token_shards.py)
         try:
-            by_domain = {d: v["tokens"] for d, v in m["domains"].items()}
+            out["tokens"] = {"total": m["total_tokens"], "tokenizer_hash": m["tokenizer_hash"],
+                             "by_domain": {d: v["tokens"] for d, v in m["domains"].items()}}
         except (AttributeError, KeyError, TypeError):
-            raise ValueError(f"{manifest}: not a token-shard manifest: `domains` must map each domain to an object "
-                             "with `tokens`; rerun the pipeline (axk1 data run --force)") from None
-        out["tokens"] = {"total": m["total_tokens"], "tokenizer_hash": m["tokenizer_hash"], "by_domain": by_domain}
+            raise ValueError(f"{manifest}: not a token-shard manifest of a data run: it needs `total_tokens`, "
+                             "`tokenizer_hash` and `domains` mapping each domain to an object with `tokens`; rerun "
+                             "the pipeline (axk1 data run --force)") from None
     if (p / "counts").exists():
         out["accounting"] = account(p).as_dict()
     return out
