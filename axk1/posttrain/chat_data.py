@@ -158,9 +158,15 @@ def max_token_chars(codec: ChatCodec) -> int:
     return 2 * (max((len(t) for t in vocab), default=1) or 1)
 
 
-def _check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
+def untrained(message: dict) -> bool:
+    """Whether the row marks this assistant turn untrained: OpenAI's (and axolotl's) "weight": 0 or false, which a
+    TRL row's prompt turns get too (chat_formats.row_messages): history for later turns, never an example."""
+    return message.get("weight") is not None and message["weight"] == 0
+
+
+def check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
     """The rules a trained turn must meet so that training teaches what serving and RL expect. `answer`: the text
-    after the think block, tool-call blocks included."""
+    after the think block, tool-call blocks included (answer_with_calls)."""
     if not answer:
         raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
     # RL's format reward (rewards.format_ok) on the completion this turn trains: a tag inside the answer or the
@@ -197,7 +203,7 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        if m.get("weight") is not None and m["weight"] == 0:  # OpenAI's rows, axolotl's: history, never trained
+        if untrained(m):
             left_out.append((i, BadRow(UNTRAINED, f"messages[{i}] has weight 0 (or is in a TRL row's prompt): "
                                                "context for the later turns only")))
             continue
@@ -226,7 +232,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
     thinking = mode == "think" or (mode == "keep" and bool(reasoning))
     if not thinking:
         reasoning = None
-    _check_turn(i, reasoning, answer, thinking)
+    check_turn(i, reasoning, answer, thinking)
     try:
         prompt = prompt_text(codec, messages[:i], thinking, tools)
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run

@@ -9,8 +9,12 @@ decides whether a trace comes.
 Every input row is accounted for (rows_written, or excluded with a reason and file:line): a non-think row whose
 prompt no think row has is excluded ("no think row with this prompt": a pair needs both halves; train it with
 `axk1 sft --sft.mode non-think` instead), as is a second non-think row for a prompt already answered, and a
-non-think row with an empty answer (its prompt falls back to deleting the think span). The output is written to a
-temporary file and renamed at the end, so a failure leaves no partial file, and it may not be one of the inputs.
+non-think row with an empty answer or an untrained one ("weight 0"; its prompt falls back to deleting the think
+span). A think row is excluded when its last turn has no trace, an empty answer or a think tag in its answer (what
+SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a turn of a TRL row's prompt),
+since a pair exists to train that turn in both modes; a pair's earlier turns keep their weights in both halves.
+The output is written to a temporary file and renamed at the end, so a failure leaves no partial file, and it may
+not be one of the inputs.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.infer.chat import message_text
-from axk1.posttrain.chat_data import check_messages, split_think
+from axk1.posttrain.chat_data import UNTRAINED, check_messages, check_turn, split_think, untrained
 from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
+from axk1.text.tool_format import answer_with_calls
 
 
 def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
@@ -42,11 +47,22 @@ def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
 def _without_reasoning(messages: list[dict]) -> list[dict]:
     out = []
     for m in messages:
-        if m["role"] == "assistant":
+        if m["role"] == "assistant":  # the weight too: a turn the row marks untrained stays so in this half
             m = {"role": "assistant", "content": split_think(m)[1],
-                 **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
+                 **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {}),
+                 **({"weight": m["weight"]} if m.get("weight") is not None else {})}
         out.append(m)
     return out
+
+
+def _last_turn(messages: list[dict]) -> tuple[int, dict]:
+    """The assistant turn a pair is made of (its last), refused when the row marks it untrained: the pair would
+    then train neither mode's answer to the prompt, whatever its earlier turns train."""
+    i = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    if untrained(messages[i]):
+        raise BadRow(UNTRAINED, f"messages[{i}], the last assistant turn, has weight 0 (or is in a TRL row's "
+                     "prompt): a pair trains that turn in both modes, and the row says not to train it")
+    return i, messages[i]
 
 
 def _messages(row, report: ChatReport) -> list[dict]:
@@ -64,6 +80,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
     for place, row in read_chat_rows(non_think_paths, report):
         try:
             messages = _messages(row, report)
+            _last_turn(messages)  # an untrained answer: this prompt's non-think half is the think row's instead
             plain = _without_reasoning(messages)
             last = [m for m in plain if m["role"] == "assistant"][-1]
             if not last["content"] and not last.get("tool_calls"):  # a turn that only calls tools is an answer
@@ -83,10 +100,13 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
         for place, row in read_chat_rows(think_paths, report):
             try:
                 messages = _messages(row, report)
-                last = [m for m in messages if m["role"] == "assistant"][-1]
-                reasoning, _ = split_think(last)
+                i, last = _last_turn(messages)
+                reasoning, answer = split_think(last)
                 if not reasoning:
                     raise BadRow("no reasoning for think mode", "a think row needs a trace to pair")
+                # the rule SFT applies to the turn (an empty answer, a think tag inside it), so that no pair is
+                # written whose halves SFT would then exclude
+                check_turn(i, reasoning, answer_with_calls(answer, last.get("tool_calls") or []), True)
                 key = _prompt_key(messages, row.get("tools"))
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:

@@ -1,0 +1,105 @@
+"""`axk1 posttrain overlap` keeps what a row says about its own training: a turn marked untrained (OpenAI's
+"weight": 0, a TRL row's prompt) stays untrained in both halves of its pair, and a think row SFT could not train
+(its last turn untrained, or an empty answer) is excluded and counted rather than written as a pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import load_chat_examples
+from axk1.posttrain.overlap import build_overlap
+from tests.serve_helpers import make_model_folder
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory) -> ChatCodec:
+    return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("overlap") / "base"))
+
+
+def _jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _trained(codec: ChatCodec, path: Path) -> tuple[list[str], dict]:
+    """What SFT trains on the pairs file, and the turns it leaves out."""
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert dict(report.excluded) == {}  # every pair written is one SFT can train
+    return ([codec.tokenizer.decode(e.ids[e.n_prompt:].tolist(), skip_special_tokens=False) for e in examples],
+            dict(report.turns_excluded))
+
+
+def _two_turns(first: dict, last: dict) -> dict:
+    return {"messages": [{"role": "user", "content": "Translate: hello"}, {"role": "assistant", **first},
+                         {"role": "user", "content": "Now properly"}, {"role": "assistant", **last}]}
+
+
+GOOD_LAST = {"content": "안녕하세요", "reasoning_content": "a greeting"}
+
+
+def test_a_turn_marked_untrained_stays_untrained_in_the_non_think_half(codec, tmp_path):
+    """The non-think half was rebuilt as {role, content, tool_calls}, dropping "weight": 0, so SFT trained the draft
+    the row marked untrained; a TRL row's prompt turns (weight 0 once read) were trained the same way."""
+    openai = _two_turns({"content": "BAD DRAFT", "reasoning_content": "draft", "weight": 0}, GOOD_LAST)
+    trl = {"prompt": [{"role": "user", "content": "Translate: bye"},
+                      {"role": "assistant", "content": "<think>draft</think>OLD TRY"},
+                      {"role": "user", "content": "Again"}],
+           "completion": [{"role": "assistant", "content": "안녕히 가세요", "reasoning_content": "a farewell"}]}
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "think.jsonl", [openai, trl])], out)
+    assert result["pairs"] == 2 and result["input"]["excluded"] == {}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["messages"][1].get("weight") for r in rows[:2]] == [0, 0]  # both halves of the OpenAI row
+    trained, left_out = _trained(codec, out)
+    assert not any("BAD DRAFT" in t or "OLD TRY" in t for t in trained)
+    assert left_out == {"weight 0": 4}  # one earlier turn in each of the four rows
+    assert sorted(trained) == sorted(["a greeting\n</think>\n\n안녕하세요<|im_end|>", "안녕하세요<|im_end|>",
+                                      "a farewell\n</think>\n\n안녕히 가세요<|im_end|>", "안녕히 가세요<|im_end|>"])
+
+
+def test_a_non_think_row_keeps_its_own_untrained_turns_in_the_pair(codec, tmp_path):
+    think = _two_turns({"content": "Hi"}, GOOD_LAST)
+    plain = _two_turns({"content": "Hi", "weight": 0}, {"content": "안녕하세요!"})
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [think])], out, [_jsonl(tmp_path / "p.jsonl", [plain])])
+    assert result["non_think_from"] == {"non-think set": 1}
+    trained, left_out = _trained(codec, out)
+    assert sorted(trained) == ["Hi<|im_end|>", "a greeting\n</think>\n\n안녕하세요<|im_end|>", "안녕하세요!<|im_end|>"]
+    assert left_out == {"weight 0": 1}
+
+
+def test_rows_whose_last_turn_is_untrained_make_no_pair_and_are_counted(codec, tmp_path):
+    """A pair trains its last turn in both modes; a row marking that turn untrained was paired all the same, its
+    think half training nothing of it. Excluded as "weight 0"; a non-think row so marked leaves its prompt to the
+    think span's deletion."""
+    untrained_think = _two_turns({"content": "Hi"}, {**GOOD_LAST, "weight": 0})
+    think = {"messages": [{"role": "user", "content": "2+2?"},
+                          {"role": "assistant", "content": "4", "reasoning_content": "2+2=4"}]}
+    plain = {"messages": [*think["messages"][:1], {"role": "assistant", "content": "Four.", "weight": False}]}
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [untrained_think, think])], out,
+                           [_jsonl(tmp_path / "p.jsonl", [plain])])
+    assert result["pairs"] == 1 and result["non_think_from"] == {"think span deleted": 1}
+    assert result["input"]["excluded"] == {"weight 0": 2}
+    assert "the last assistant turn, has weight 0" in result["input"]["excluded_detail"]["weight 0"]
+    trained, _ = _trained(codec, out)
+    assert sorted(trained) == ["2+2=4\n</think>\n\n4<|im_end|>", "4<|im_end|>"]
+
+
+def test_a_think_row_with_an_empty_answer_is_excluded_as_sft_would(codec, tmp_path):
+    """Such a row was written as a pair whose halves SFT then excluded ("empty answer", "empty assistant turn")."""
+    rows = [{"messages": [{"role": "user", "content": "q"},
+                          {"role": "assistant", "content": "", "reasoning_content": "thinking"}]},
+            {"messages": [{"role": "user", "content": "q2"},
+                          {"role": "assistant", "content": "a2", "reasoning_content": "t2"}]}]
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", rows)], out)
+    assert result["pairs"] == 1 and result["rows_written"] == 2
+    assert result["input"]["excluded"] == {"empty answer": 1}
+    assert f"{tmp_path / 't.jsonl'}:1" in result["input"]["first_excluded_at"]["empty answer"][0]
+    trained, _ = _trained(codec, out)
+    assert sorted(trained) == ["a2<|im_end|>", "t2\n</think>\n\na2<|im_end|>"]
