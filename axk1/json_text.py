@@ -35,10 +35,11 @@ class JsonError(ValueError):
     """The text is not JSON; str() is the reason (`Expecting value at column 3`, `nested too deep`, ...)."""
 
 
-def parse_json(text: str | bytes) -> Any:
-    """The value of a JSON text (bytes are read as UTF-8); JsonError when it is not one."""
+def parse_json(text: str | bytes, parse_float=None) -> Any:
+    """The value of a JSON text (bytes are read as UTF-8); JsonError when it is not one. `parse_float`: json.loads'
+    hook for a number with a fraction or exponent (called with its text), float when None."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=parse_float)
     except RecursionError:
         raise JsonError("nested too deep") from None
     except json.JSONDecodeError as e:

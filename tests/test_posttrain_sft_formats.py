@@ -267,3 +267,12 @@ def test_a_dataset_folder_whose_state_file_is_wrong_is_refused_by_name(codec, tm
     (folder / "state.json").write_text(state)
     with pytest.raises(ValueError, match=says):
         load_chat_examples([folder], codec, "keep", 512)
+
+
+def test_a_compressed_file_cut_short_is_refused_naming_it(codec, tmp_path):
+    """A .jsonl.gz cut short ended SFT and `posttrain overlap` in a traceback (EOFError from gzip)."""
+    plain = _jsonl(tmp_path / "plain.jsonl", [ALPACA] * 200).read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(plain)[:60])
+    with pytest.raises(ValueError, match=rf"chat data {cut} is a gzip stream that is cut short or damaged"):
+        load_chat_examples([cut], codec, "keep", 512)

@@ -119,3 +119,56 @@ def test_posttrain_chat_refuses_tasks_without_the_text_a_chat_row_is_made_of(tmp
     path = _write(tmp_path / "mine.jsonl", [{"id": "bare", "prompt": "What is 2 + 2?", "answer": "4"}])
     assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 2
     assert "1 of 1 tasks" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()
+
+
+def test_an_exact_answer_may_be_a_json_number_kept_as_written(tmp_path):
+    """JSON 0.75 is a float: only int was turned into text, so the row was refused as having no answer string."""
+    rows = [{"prompt": "3/4 as a decimal?", "kind": "exact", "answer": "ANSWER"}] * 4
+    text = "".join(json.dumps(r).replace('"ANSWER"', a) + "\n" for r, a in
+                   zip(rows, ("0.75", "0.12345678901234567891", "1000", "-2.50")))
+    path = tmp_path / "t.jsonl"
+    path.write_text(text, encoding="utf-8")
+    answers = [t.answer for t in read_tasks(path)]
+    assert answers == ["0.75", "0.12345678901234567891", "1000", "-2.50"]  # every digit, not a float's 17
+    assert VerifiedTask.from_dict({"prompt": "p", "kind": "exact", "answer": 0.1}).answer == "0.1"  # built in memory
+    task = {"kind": "exact", "answer": answers[1], "tests": ""}
+    assert score(task, "\\boxed{0.12345678901234567891}", "stop", False).correct
+    assert not score(task, "\\boxed{0.12345678901234568}", "stop", False).correct  # the float's rounding is not it
+
+
+@pytest.mark.parametrize("answer, why", [("NaN", "answer NaN is not a finite number"),
+                                         ("-Infinity", "answer -Infinity is not a finite number"),
+                                         ("true", "answer true is a JSON boolean"),
+                                         ('""', 'an exact task needs a non-empty "answer": a string or a JSON number'),
+                                         ("[0.75]", 'an exact task needs a non-empty "answer"')])
+def test_an_exact_answer_that_is_no_finite_number_or_text_is_refused_saying_so(tmp_path, answer, why):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": "x", "prompt": "p", "kind": "exact", "answer": ' + answer + "}\n", encoding="utf-8")
+    with pytest.raises(ValueError) as e:
+        read_tasks(path)
+    assert f"{path}:1 (task x): {why}" in str(e.value)
+
+
+def test_a_compressed_task_file_is_read_as_chat_data_is(tmp_path):
+    """A gzipped file was read as text and refused as `not JSON (not UTF-8 text (byte 1))`."""
+    import bz2
+    import gzip
+
+    plain = _write(tmp_path / "t.jsonl", GOOD).read_bytes()
+    for name, data in (("t.jsonl.gz", gzip.compress(plain)), ("t.bz2", bz2.compress(plain)),
+                       ("t.jsonl", gzip.compress(plain))):  # told by the first bytes, not the name
+        (tmp_path / "c").mkdir(exist_ok=True)
+        (tmp_path / "c" / name).write_bytes(data)
+        assert [t.prompt for t in read_tasks(tmp_path / "c" / name)] == [r["prompt"] for r in GOOD]
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(plain)[:40])
+    with pytest.raises(ValueError, match=rf"the task file {cut} is a gzip stream that is cut short or damaged"):
+        read_tasks(cut)
+
+
+def test_a_nul_in_tests_names_its_line_of_the_tests():
+    """compile()'s error for a NUL has no line number: the row was refused with `tests line None`."""
+    task = {"prompt": "Write f.", "tests": "assert f(1) == 2\nassert f(2)\x00 == 3\n"}
+    with pytest.raises(ValueError, match=r"tests line 2 holds a NUL character") as e:
+        VerifiedTask.from_dict(task)
+    assert "None" not in str(e.value)

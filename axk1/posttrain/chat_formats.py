@@ -22,6 +22,7 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -70,13 +71,25 @@ def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[
             report.files[str(path)] = "arrow"
             yield from _records(path, _arrow_batches(path), report)
         else:
-            opener, kind = _decompressor(head)
+            opener, kind = decompressor(head)
             _refuse_unreadable(path, head if not kind else b"")
             with opener(path) as stream:
-                yield from _text_rows(path, stream, report, kind)
+                try:
+                    yield from _text_rows(path, stream, report, kind)
+                except STREAM_ERRORS as e:
+                    if not kind:  # a plain file's read error is the disk's, not the data's
+                        raise
+                    raise ValueError(f"chat data {path} is a {kind}stream that is cut short or damaged "
+                                     f"({str(e) or type(e).__name__}): compress it again") from None
 
 
-def _decompressor(head: bytes):
+# what reading a compressed stream raises when the file is cut short or damaged (bz2 and gzip: OSError, EOFError)
+STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+def decompressor(head: bytes):
+    """(open(path) -> binary stream, "gzip " / "zstd " / "bzip2 " / "xz " or "") for a file starting with `head`:
+    told by its first bytes, not its name. Task files (tasks.read_tasks) are read so too."""
     if head.startswith(b"\x1f\x8b"):
         return gzip.open, "gzip "
     if head.startswith(b"\x28\xb5\x2f\xfd"):

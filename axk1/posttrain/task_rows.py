@@ -10,6 +10,8 @@ for code tasks; every other field has a default (DEFAULTS), since RL reads only 
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Mapping
 
 from axk1.eval.judge_limits import judge_limits
@@ -27,14 +29,40 @@ KIND_HELP = ('use "math" (an integer answer), "code" (Python asserts in "tests")
              'text compared after normalisation, numbers by value, math through math-verify)')
 
 
+class WrittenNumber(float):
+    """A JSON number with a fraction or an exponent, read (json's parse_float) as a float that keeps the text it was
+    written in: an exact answer is graded as that text, and a float drops digits (0.12345678901234567891 is
+    0.12345678901234568 as one) that the grader, comparing decimals as exact fractions, would then miss."""
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "WrittenNumber":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _number_text(answer: object) -> str | None:
+    """A JSON number answer as the string the rows keep (None when it is none, or not finite): its text as written
+    when read by read_tasks, else the integer's digits or the shortest text that reads back as the same float."""
+    if isinstance(answer, bool):  # JSON true is no number
+        return None
+    if isinstance(answer, WrittenNumber):
+        return answer.text
+    if isinstance(answer, int):
+        return str(answer)
+    if isinstance(answer, float) and math.isfinite(answer):  # NaN and Infinity (JSON extensions) stay refused
+        return repr(answer)
+    return None
+
+
 def fill_defaults(row: Mapping) -> dict:
-    """The row's ten fields (not its id), missing ones (or null) filled from DEFAULTS, kind inferred, an integer
+    """The row's ten fields (not its id), missing ones (or null) filled from DEFAULTS, kind inferred, a number
     answer as its string; nothing is checked here (row_problems does)."""
     values = {name: row[name] if row.get(name) is not None else DEFAULTS.get(name) for name in FIELDS}
     if values["kind"] in (None, ""):
         values["kind"] = "code" if isinstance(values["tests"], str) and values["tests"].strip() else "math"
-    if isinstance(values["answer"], int) and not isinstance(values["answer"], bool):
-        values["answer"] = str(values["answer"])  # JSON 42: the rows keep answers as strings, as the tasks verb writes
+    if (text := _number_text(values["answer"])) is not None:
+        values["answer"] = text  # JSON 42 or 0.75: the rows keep answers as strings, as the tasks verb writes
     if isinstance(values["level"], str) and values["level"].strip().isdecimal():
         values["level"] = int(values["level"])
     return values
@@ -66,11 +94,24 @@ def row_problems(values: Mapping, codec=None) -> list[str]:
                         'with an optional sign ("42", "-7"); fractions, decimals, digit groups ("1,000") and words '
                         'are not: give "kind": "exact", which takes them (compared as text, as numbers, "1,000" '
                         'as 1000 and "3/4" as 0.75, and as math through math-verify)')
-    elif kind == "exact" and not (isinstance(answer, str) and normalise_text(answer)):
-        problems.append('an exact task needs a non-empty "answer" string')
+    elif kind == "exact":
+        problems += _exact_problems(answer)
     elif kind == "code":
         problems += _tests_problems(tests)
     return problems
+
+
+def _exact_problems(answer: object) -> list[str]:
+    """An exact answer is text or a finite JSON number (fill_defaults has made a number its text)."""
+    if isinstance(answer, bool):
+        return [f"answer {json.dumps(answer)} is a JSON boolean, not an answer the model can write: give it as a "
+                'string ("yes", "true") or use a number']
+    if isinstance(answer, float):
+        return [f"answer {json.dumps(answer)} is not a finite number: give the answer the model must write as a "
+                "string, or a finite JSON number"]
+    if not (isinstance(answer, str) and normalise_text(answer)):
+        return ['an exact task needs a non-empty "answer": a string or a JSON number']
+    return []
 
 
 def _tests_problems(tests: str) -> list[str]:
@@ -79,11 +120,16 @@ def _tests_problems(tests: str) -> list[str]:
     runs outside the sandbox."""
     if not tests.strip():
         return ['a code task needs "tests": Python assert statements that call the function the prompt asks for']
+    if "\0" in tests:  # compile's error names no line for it (lineno None), so it is found here
+        line = tests.count("\n", 0, tests.index("\0")) + 1
+        return [f"tests line {line} holds a NUL character (\\u0000 in the JSON), which no Python source may hold: "
+                "remove it"]
     try:
         compile(tests, "<tests>", "exec", dont_inherit=True)
     except SyntaxError as e:
-        return [f"tests do not compile ({type(e).__name__}: {e.msg}, tests line {e.lineno}): every answer would "
-                "score -1; fix the asserts"]
-    except (ValueError, RecursionError, MemoryError) as e:  # a NUL byte; nesting too deep for the parser
+        where = f", tests line {e.lineno}" if e.lineno else ""
+        return [f"tests do not compile ({type(e).__name__}: {e.msg}{where}): every answer would score -1; fix the "
+                "asserts"]
+    except (ValueError, RecursionError, MemoryError) as e:  # nesting too deep for the parser
         return [f"tests do not compile ({type(e).__name__}: {e}): fix the asserts"]
     return judge_limits(tests)  # what the sandbox's judge cannot check (plain data only): every answer would fail

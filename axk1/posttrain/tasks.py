@@ -18,12 +18,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
+from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
-from axk1.posttrain.task_rows import fill_defaults, row_problems
+from axk1.posttrain.task_rows import WrittenNumber, fill_defaults, row_problems
 from axk1.json_text import json_digest, parse_json
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
@@ -270,31 +271,45 @@ def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
         raise FileNotFoundError(f"no task file {path}: give a JSONL of tasks, e.g. one that `axk1 posttrain tasks -o "
                                 "DIR` wrote (DIR/train.jsonl or DIR/heldout.jsonl)")
     tasks, bad, n_bad, n_rows = [], [], 0, 0
-    with Path(path).open("rb") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            n_rows += 1
-            try:
-                row = parse_json(line)
-            except ValueError as e:
-                row, problems = None, [f"not JSON ({e})"]
-            else:
-                task, problems = parse_task(row, codec)
-                if not problems and budget is not None and (too_long := budget.problem(task.prompt)):
-                    problems = [too_long]
-            if not problems:
-                tasks.append(task)
-                continue
-            n_bad += 1
-            if len(bad) < SHOWN_BAD_ROWS:
-                bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
+    for n, line in enumerate(_lines(Path(path)), start=1):
+        if not line.strip():
+            continue
+        n_rows += 1
+        try:
+            row = parse_json(line, parse_float=WrittenNumber)  # an exact answer of 0.75 keeps its digits
+        except ValueError as e:
+            row, problems = None, [f"not JSON ({e})"]
+        else:
+            task, problems = parse_task(row, codec)
+            if not problems and budget is not None and (too_long := budget.problem(task.prompt)):
+                problems = [too_long]
+        if not problems:
+            tasks.append(task)
+            continue
+        n_bad += 1
+        if len(bad) < SHOWN_BAD_ROWS:
+            bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
     if bad:
         more = f"\n  ... and {n_bad - len(bad)} more" if n_bad > len(bad) else ""
         raise ValueError(f"{n_bad} of {n_rows} rows of the task file {path} cannot be used:\n" + "\n".join(bad)
                          + more + "\nfix or remove them; the task row schema is in docs/posttraining.md "
                          "(\"Task files\")")
     return tasks
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines, decompressed as chat data files are (chat_formats.decompressor: gzip, zstd, bzip2, xz, told
+    by the first bytes); a stream cut short is a ValueError naming the file, not a traceback."""
+    with path.open("rb") as f:
+        opener, kind = decompressor(f.read(8))
+    try:
+        with opener(path) as stream:
+            yield from stream
+    except STREAM_ERRORS as e:
+        if not kind:  # a plain file's read error is the disk's, not the data's
+            raise
+        raise ValueError(f"the task file {path} is a {kind}stream that is cut short or damaged "
+                         f"({str(e) or type(e).__name__}): compress it again from the JSONL") from None
 
 
 def read_task_rows(paths: list[str], codec=None, budget=None) -> list[dict]:
