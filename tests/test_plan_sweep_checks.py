@@ -2,10 +2,12 @@
 metrics and its run folders outside the new grid stayed beside the new recipes, and the fit mixed them in, or said
 "let it finish" about a run the new recipe had lengthened)."""
 
+import math
+
 import pytest
 
 from axk1.cli import main
-from axk1.plan.sweep import write_sweep
+from axk1.plan.sweep import HIDDEN_LADDER, grid, write_sweep
 from axk1.plan.sweep_corpus import write_byte_corpus
 from tests.test_plan_sweep import SMALL
 
@@ -58,3 +60,27 @@ def test_runs_below_the_plateau_or_of_a_few_steps_are_warned_about(tmp_path, cor
     warnings = write_sweep(tmp_path / "s", manifest=corpus, **SMALL)["warnings"]
     assert any("below ~2e+11 FLOPs" in w and "plateau" in w for w in warnings)
     assert any("fewer than 100 optimizer steps" in w for w in warnings)
+
+
+def test_budgets_above_1e17_get_sizes_around_their_own_guess():
+    """The ladder stopped at hidden 512: 1e18, 1e19 and 1e20 all got the same five shapes, far below their M_guess,
+    without a word (docs/planning.md promises sizes over [M_guess/2, 2 M_guess])."""
+    runs = grid((1e18, 1e19, 1e20), 5, 2.0, 259, 128)
+    for budget in (1e18, 1e19, 1e20):
+        scales = [r.scale for r in runs if r.budget == budget]
+        guess = 6 * math.sqrt(budget / 120)
+        assert len(set(scales)) == 5 and min(scales) < guess < max(scales)
+        assert guess / 2.4 <= min(scales) and max(scales) <= guess * 2.4
+    assert len({r.hidden for r in runs}) == 15  # no budget shares its shapes with another
+
+
+def test_budgets_above_the_ladder_and_too_many_sizes_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"--budgets 1e\+22 need models above the sweep's largest shape \(hidden "
+                                         r"3072.*the largest budget it serves is 6.09e\+21 FLOPs"):
+        write_sweep(tmp_path / "big", budgets=(1e21, 1e22))
+    # --sizes 70 failed with "min() arg is an empty sequence" after writing the 121 MB corpus
+    with pytest.raises(ValueError, match="--sizes 70: the ladder has too few shapes near budget 2.5e\\+11"):
+        write_sweep(tmp_path / "many", sizes=70)
+    with pytest.raises(ValueError, match=f"--sizes 500 is more than the {len(HIDDEN_LADDER)} shapes"):
+        write_sweep(tmp_path / "more", sizes=500)
+    assert not any(tmp_path.iterdir())

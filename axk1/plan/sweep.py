@@ -40,7 +40,12 @@ from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfi
 # 2x from the guess, where runs are short of steps rather than of capacity
 DEFAULT_BUDGETS = (2.5e11, 5e11, 1e12, 2e12)
 DEFAULT_SIZES, DEFAULT_SPREAD = 5, 2.0
-HIDDEN_LADDER = tuple(range(16, 513, 8))  # hidden sizes the grid picks its shapes from
+# hidden sizes the grid picks its shapes from: steps of 8 to 512 (the CPU sweeps), then ~3-6% steps to 3072 (layers
+# 96), whose M at 128 tokens (7.1e10) serves budgets up to ~6e21 FLOPs at the default spread; the shapes keep the
+# family's rule (depth hidden/32, 16-wide heads) so that the law stays one family's. A stopped at 512 gave every
+# budget above ~1e17 the same five largest shapes, far below its M_guess, without a word
+HIDDEN_LADDER = tuple(range(16, 513, 8)) + tuple(range(544, 1025, 32)) + tuple(range(1088, 3073, 64))
+LADDER_SLACK = 1.2  # the largest target size may lie this far above the largest shape (its nearest pick)
 HOLDOUT_NAME = "holdout"
 PLATEAU_FLOPS = 2e11  # below it the byte corpus's models sit on a plateau (docs/planning.md, "Below ~2e11 FLOPs")
 MIN_RUN_STEPS = 100   # fewer optimizer steps: warmup and cosine decay take most of the run, a loss of the schedule
@@ -100,27 +105,67 @@ def check_grid(budgets: tuple[float, ...], sizes: int, spread: float) -> None:
     if not (spread > 1 and math.isfinite(spread)):
         raise ValueError(f"--spread must be a finite number above 1 (the sizes span M_guess/spread .. M_guess x "
                          f"spread), got {spread}")
+    if sizes > len(HIDDEN_LADDER):  # (--sizes 70 failed with "min() arg is an empty sequence" after the corpus)
+        raise ValueError(f"--sizes {sizes} is more than the {len(HIDDEN_LADDER)} shapes the sweep picks from: give "
+                         "at most that many (5 to 7 bracket a budget's optimum)")
+
+
+def ladder(seq_len: int) -> list[tuple[float, int]]:
+    """(M at seq_len, hidden) of every ladder shape, smallest first. M does not depend on the vocabulary."""
+    return [(non_embedding_flops_per_token(tiny_dense_config(h, 256, seq_len), seq_len), h) for h in HIDDEN_LADDER]
+
+
+def pick_sizes(shapes: list, budget: float, sizes: int, spread: float) -> list:
+    """The `sizes` distinct shapes ((M, ...) tuples) nearest to M_guess x spread^(-1..1), M_guess = 6 sqrt(C/120)."""
+    guess = 6 * math.sqrt(budget / 120)
+    chosen: list = []
+    for i in range(sizes):
+        target = guess * spread ** (-1 + 2 * i / (sizes - 1))
+        chosen.append(min((x for x in shapes if x not in chosen), key=lambda x: abs(math.log(x[0] / target))))
+    return chosen
+
+
+def check_ladder(budgets: tuple[float, ...], sizes: int, spread: float, seq_len: int,
+                 holdout_factor: float = 0.0) -> None:
+    """Refuses, before anything is written, budgets whose sizes lie above the ladder's largest shape (the grid gave
+    them the same few largest shapes, all below their optimum, and the fit found no minimum to bracket), and more
+    sizes than the ladder has shapes near a budget's guess (--sizes 70 picked shapes 1,000x above it)."""
+    shapes = ladder(seq_len)
+    top, hidden = shapes[-1]
+    largest = 120 * (top * LADDER_SLACK / (6 * spread)) ** 2  # the budget whose M_guess x spread is the limit
+    over = sorted(b for b in budgets if 6 * math.sqrt(b / 120) * spread > top * LADDER_SLACK)
+    if over:
+        raise ValueError(f"--budgets {', '.join(f'{b:g}' for b in over)} need models above the sweep's largest shape "
+                         f"(hidden {hidden}, M {top:.3g} FLOPs/token at {seq_len} tokens): at --spread {spread:g} the "
+                         f"largest budget it serves is {largest:.3g} FLOPs; lower --budgets or --spread")
+    big = max(budgets) * holdout_factor
+    if big and 6 * math.sqrt(big / 120) > top * LADDER_SLACK:
+        raise ValueError(f"the held-out run at {holdout_factor:g}x the largest budget ({big:.3g} FLOPs) needs a model "
+                         f"above the sweep's largest shape (hidden {hidden}): lower --holdout-factor or --budgets")
+    for budget in budgets:
+        guess = 6 * math.sqrt(budget / 120)
+        low, high = min(guess / spread / LADDER_SLACK, shapes[0][0]), guess * spread * LADDER_SLACK
+        if high < shapes[0][0]:
+            continue  # all below the ladder: its smallest shapes stand in (the plateau warning covers such budgets)
+        far = [x for x in pick_sizes(shapes, budget, sizes, spread) if not low <= x[0] <= high]
+        if far:
+            raise ValueError(f"--sizes {sizes}: the ladder has too few shapes near budget {budget:g}'s M_guess "
+                             f"{guess:.3g} (its sizes would reach M {far[-1][0]:.3g}, hidden {far[-1][1]}, outside "
+                             f"[{guess / spread:.3g}, {guess * spread:.3g}]); lower --sizes or raise --spread")
 
 
 def grid(budgets: tuple[float, ...], sizes: int, spread: float, vocab: int, seq_len: int,
          batch_sequences: int | None = None) -> list[SweepRun]:
     """sizes x budgets runs; for each budget the ladder shapes nearest to M_guess x spread^(-1..1)."""
     check_grid(budgets, sizes, spread)
-    ladder = []
-    for h in HIDDEN_LADDER:
-        config = tiny_dense_config(h, vocab, seq_len)
-        ladder.append((non_embedding_flops_per_token(config, seq_len), h, config))
+    check_ladder(budgets, sizes, spread, seq_len)
+    shapes = ladder(seq_len)
     runs = []
     for budget in sorted(budgets):
-        guess = 6 * math.sqrt(budget / 120)
         batch = batch_sequences_for(budget, seq_len, batch_sequences)
         batch_tokens = batch * seq_len
-        chosen: list[tuple[float, int, ModelConfig]] = []
-        for i in range(sizes):
-            target = guess * spread ** (-1 + 2 * i / (sizes - 1))
-            pick = min((x for x in ladder if x not in chosen), key=lambda x: abs(math.log(x[0] / target)))
-            chosen.append(pick)
-        for scale, hidden, config in sorted(chosen):
+        for scale, hidden in sorted(pick_sizes(shapes, budget, sizes, spread)):
+            config = tiny_dense_config(hidden, vocab, seq_len)
             steps = max(1, round(budget / scale / batch_tokens))
             counts = parameter_counts(config)
             # 3 significant digits: `.0e` named 2.5e11's runs c2e11, the names of 2e11's (a sweep with both wrote
@@ -214,6 +259,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     if not (holdout_factor >= 0 and math.isfinite(holdout_factor)):
         raise ValueError(f"--holdout-factor must be a finite number >= 0 (the held-out run's budget over the largest; "
                          f"0 for none), got {holdout_factor}")
+    check_ladder(tuple(budgets), sizes, spread, seq_len, holdout_factor)
     if manifest is None:
         manifest_path = write_byte_corpus(out / "data").resolve()
     else:
@@ -238,8 +284,7 @@ def write_sweep(out_dir: str | Path, budgets: tuple[float, ...] = DEFAULT_BUDGET
     if holdout_factor:
         big = max(budgets) * holdout_factor
         guess = 6 * math.sqrt(big / 120)
-        hidden = min(HIDDEN_LADDER, key=lambda h: abs(math.log(
-            non_embedding_flops_per_token(tiny_dense_config(h, vocab, seq_len), seq_len) / guess)))
+        hidden = min(ladder(seq_len), key=lambda x: abs(math.log(x[0] / guess)))[1]
         config = tiny_dense_config(hidden, vocab, seq_len)
         scale = non_embedding_flops_per_token(config, seq_len)
         batch = batch_sequences_for(big, seq_len, batch_sequences)
