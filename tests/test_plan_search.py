@@ -173,3 +173,17 @@ def test_inputs_that_round_to_one_shape_are_listed_once(tmp_path):
     assert plan.collapsed > 0
     doc = json.loads(write_outputs(plan, tmp_path)["json"].read_text())
     assert doc["search"] == {"evaluated": plan.evaluated, "collapsed": plan.collapsed, "rejected": plan.rejected}
+
+
+def test_an_optimum_that_needs_recompute_only_at_the_long_context_stage_is_named_as_held_by_memory():
+    """A probe's finding: 64 H100 x 10 days, dense, chose 6.4B (loss 2.1208) beside a "feasible" unconstrained
+    optimum of 13.6B (loss 2.1131) under "binding: none": the optimum was laid out at the base length (4,096), where
+    it fits without recompute; at the 32K stage, as the plan's own candidates are laid out, it needs it."""
+    from axk1.plan.planner import make_plan
+
+    plan = make_plan("H100", 64, 10, arch="dense")
+    free = plan.analysis.unconstrained
+    assert free.lifted_loss["all"] < plan.best.loss and free.total > 1.5 * plan.best.total
+    held = [b for b in plan.binding if b.startswith("training memory: the unconstrained optimum")]
+    assert held and "at the 32,768-token stage only with full recompute" in held[0], plan.binding
+    assert plan.growth.startswith("training memory holds the model"), plan.growth

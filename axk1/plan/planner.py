@@ -297,7 +297,8 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
         wins = sum(_loss(s, cand) < _loss(s, best) for s in samples) / len(samples) if samples else 0.0
         if cand.loss <= best.loss * (1 + TIE_GAP) or wins >= TIE_PROBABILITY:
             plan.ties.append((i, wins))
-    plan.growth = _growth(plan, memory_rejected_better > 0)
+    memory_holds = memory_rejected_better > 0 or any(b.startswith("training memory") for b in plan.binding)
+    plan.growth = _growth(plan, memory_holds)
 
 
 def _loss(sample: tuple[float, ...], c: Candidate) -> float:
@@ -312,22 +313,37 @@ def duration_text(days: float) -> str:
 
 def _recompute_holds(plan: Plan) -> None:
     """Where no single limit binds yet the law's unconstrained optimum is better than the plan, what holds it is
-    the trainer's memory: its shape fits these GPUs only with full recompute, which buys 3/4 of the tokens and
-    leaves it worse than the plan. Said in plan.md (it read "binding: none; the law's optimum is feasible" beside an
-    optimum 1.7x the plan's size)."""
+    the trainer's memory at the long-context stage: its shape fits these GPUs there only with full recompute, which
+    buys 3/4 of the tokens and leaves it worse than the plan, or not at all. Said in plan.md (it read "binding: none;
+    the law's optimum is feasible" beside an optimum 1.7x the plan's size). Laid out at the plan's longest length, as
+    the plan's own candidates are (_at_longest_context): at the base length a 13.6B dense optimum fitted without
+    recompute and nothing was named, though at 32K it needed it."""
     free = plan.analysis.unconstrained if plan.analysis else None
     if plan.binding or free is None or free.lifted_loss["all"] >= plan.best.loss * (1 - 1e-4):
         return
-    memory = find_layout(free.config, plan.budget.gpus, plan.budget.gpu.memory_gb, plan.seq_len)
-    if memory is None or not memory.layout.recompute:
+    cps = tuple(x for x in CONTEXT_PARALLEL if plan.seq_len % x == 0)
+    memory = find_layout(free.config, plan.budget.gpus, plan.budget.gpu.memory_gb, plan.context, cps=cps)
+    where = f"{plan.budget.gpus:,} x {plan.budget.gpu.name} at the {plan.context:,}-token stage"
+    if memory is None:
+        plan.binding.append(f"training memory: the unconstrained optimum ({_describe(free, free.lifted_tokens['all'])}"
+                            f", loss {free.lifted_loss['all']:.4f} vs the plan's {plan.best.loss:.4f}) fits no layout "
+                            f"of {where}")
+        return
+    if not memory.layout.recompute:
         return
     on_layout = copy.copy(free)
+    on_layout.memory = memory
+    mtp = memory.layout.cp == 1  # priced as the plan's candidates are on their longest layout
+    on_layout.train_flops_per_token = recipe_flops_per_token(free.config, plan.seq_len, plan.context, with_mtp=mtp,
+                                                             causal=True)
+    on_layout.law_flops_per_token = recipe_flops_per_token(free.config, plan.seq_len, plan.context, with_mtp=mtp,
+                                                           causal=False)
     rescore(on_layout, plan.law, plan.limits, plan.budget.flops, True)
     if on_layout.loss < plan.best.loss:
         return  # a limit holds it, not memory
     plan.binding.append(f"training memory: the unconstrained optimum ({_describe(free, free.lifted_tokens['all'])}) "
-                        f"fits {plan.budget.gpus:,} x {plan.budget.gpu.name} only with full recompute, which buys 3/4 "
-                        f"of the tokens: loss {on_layout.loss:.4f} vs the plan's {plan.best.loss:.4f}")
+                        f"fits {where} only with full recompute, which buys 3/4 of the tokens: loss "
+                        f"{on_layout.loss:.4f} vs the plan's {plan.best.loss:.4f}")
 
 
 def _describe(c: Candidate, tokens: float) -> str:
