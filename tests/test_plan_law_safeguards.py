@@ -64,3 +64,28 @@ def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
     assert getattr(load_law_file(path).law, field) == 0
+
+
+def _edited_law(tmp_path, **fields):
+    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc.update(samples=[], alpha=0.3325, beta=0.3525, **fields)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_the_tokens_per_parameter_floor_holds_on_the_long_context_layout(tmp_path):
+    """A law that wants the largest model it can get (a large model term, a small data term): the plan went to 7.6
+    tokens per activated parameter, under its floor of 10, because the floor was checked at the base length and the
+    32K layout's recompute then cut the tokens by a quarter."""
+    plan = make_plan("H100", 8, 1, law=_edited_law(tmp_path, E=0.0, A=2e4, B=10.0))
+    for cand in plan.candidates:
+        assert cand.tokens >= 10 * cand.activated, (cand.tokens / cand.activated, cand.memory.layout)
+    assert plan.rejected.get("tokens per parameter (min)")
+
+
+def test_a_law_predicting_losses_above_a_uniform_guess_is_refused(tmp_path):
+    """A = 1e308 (finite, non-negative: it passes the field checks) planned a "predicted loss" of 300 digits."""
+    with pytest.raises(ValueError, match=r"predicts a loss of 2.\d+e\+304 nats .* not below ln\(\d[\d,]*\) = "
+                                         r"\d+\.\d\d, a uniform guess's: its constants \(E 1.5, A 1e\+308"):
+        make_plan("H100", 8, 1, law=_edited_law(tmp_path, E=1.5, A=1e308, B=1698.0))

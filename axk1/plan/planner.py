@@ -22,7 +22,7 @@ from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
-                                   MIN_TOKENS_PER_ACTIVE_PARAM, SERVING, SPARSITY, TPP_MAX, Limits)
+                                   MIN_TOKENS_PER_ACTIVE_PARAM, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
 from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, family_config, rescore,
                               search)
 
@@ -165,10 +165,26 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     # the base length, and the one it ranked first could need recompute at 32K (3/4 of the tokens) where the second
     # did not, and the plan took the worse run while its table listed better ones below it
     contexts = [_at_longest_context(c, budget, seq_len, surface, limits, tokens) for c in result.ranked]
+    # ... and the tokens-per-parameter floor checked again on that layout: recompute at 32K buys 3/4 of the tokens,
+    # and a plan went to 8 tokens per activated parameter under its own floor of 10
+    under = [c.tokens < limits.min_tokens_per_param * c.activated for c in result.ranked]
+    if any(under):
+        result.rejected[TPP_MIN] = result.rejected.get(TPP_MIN, 0) + sum(under)
+        contexts = [x for x, low in zip(contexts, under) if not low]
+        result.ranked[:] = [c for c, low in zip(result.ranked, under) if not low]
+        if not result.ranked:
+            raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
     order = sorted(range(len(result.ranked)), key=lambda i: result.ranked[i].loss)
     result.ranked[:] = [result.ranked[i] for i in order]
     best, context = result.ranked[0], contexts[order[0]]
     counts = parameter_counts(best.config)
+    uniform = math.log(best.config.vocab_size)
+    if not (math.isfinite(best.loss) and best.loss < uniform):  # A = 1e308 planned a "loss" of 300 digits
+        raise ValueError(f"the {surface.label} predicts a loss of {best.loss:.4g} nats for the plan's model "
+                         f"({count_text(best.activated, 1)} activated, {count_text(best.tokens, 1)} tokens), not below "
+                         f"ln({best.config.vocab_size:,}) = {uniform:.2f}, a uniform guess's: its constants (E {surface.E:.4g}, "
+                         f"A {surface.A:.4g}, B {surface.B:.4g}) do not describe models of this size; refit it with "
+                         "`axk1 plan fit`")
     # the law's batch, rounded to a whole number of the longest stage's sequences per data-parallel rank, so every
     # stage's sequences divide over the ranks (cp ranks share rows); at least one sequence per rank
     unit = budget.gpus // best.memory.layout.cp * context
