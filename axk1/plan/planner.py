@@ -23,8 +23,8 @@ from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal
                                optimal_vocab_size)
 from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTIVE_PARAM, MIN_ACTIVATION,
                                    MIN_TOKENS_PER_ACTIVE_PARAM, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
-from axk1.plan.search import (RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, family_config, rescore,
-                              search)
+from axk1.plan.search import RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, rescore, search
+from axk1.plan.why_nothing import why_nothing
 
 MIN_BATCH = "minimum batch per data-parallel rank"
 MIN_STEPS = 1000  # fewer optimizer steps than this is not a pretraining run (A.X K1: ~300K)
@@ -160,7 +160,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
     surface = resolve_law(law)
     result = search(budget, surface, seq_len, tokens, vocab_adjust, limits, space, top)
     if not result.ranked:
-        raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
+        raise ValueError(why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
     # Every listed candidate laid out at the long-context stage's length, then ranked again: the search lays out at
     # the base length, and the one it ranked first could need recompute at 32K (3/4 of the tokens) where the second
     # did not, and the plan took the worse run while its table listed better ones below it
@@ -173,7 +173,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         contexts = [x for x, low in zip(contexts, under) if not low]
         result.ranked[:] = [c for c, low in zip(result.ranked, under) if not low]
         if not result.ranked:
-            raise ValueError(_why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
+            raise ValueError(why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
     order = sorted(range(len(result.ranked)), key=lambda i: result.ranked[i].loss)
     result.ranked[:] = [result.ranked[i] for i in order]
     best, context = result.ranked[0], contexts[order[0]]
@@ -385,36 +385,3 @@ def _growth(plan: Plan, memory_holds: bool) -> str:
     nxt = min(caps, key=caps.get)
     return (f"{holds} still: more compute buys tokens for the same model until the {nxt} limit at {caps[nxt]:.3g}x "
             "this budget; past it the law moves to a less sparse model, or the compute goes unspent")
-
-
-def _why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, seq_len: int,
-                 vocab_adjust: float, limits: Limits, tokens: float | None = None) -> str:
-    smallest = family_config(space.hidden_sizes[0], 8, space.experts[0], space.top_k[0], space.granularities[0],
-                             1, 1024, seq_len)
-    counts = parameter_counts(smallest)
-    smallest = smallest.replace(vocab_size=optimal_vocab_size(counts.activated_non_vocab, smallest.hidden_size,
-                                                              vocab_adjust))
-    # with --tokens fixed, the binding cause is often the number itself, not the budget: say which
-    # GPU time -> tokens at the trainer's count, priced over the recipe's lengths as the search prices it
-    per_token = recipe_flops_per_token(smallest, seq_len, context_lengths(seq_len)[-1], with_mtp=True, causal=True)
-    activated = parameter_counts(smallest).activated
-    if tokens is not None and tokens * per_token > budget.flops:
-        return (f"--tokens {tokens:.3g} exceeds what the budget of {budget.flops:.3g} FLOPs can train even on the "
-                f"smallest candidate (at most {budget.flops / per_token:.3g} tokens): lower --tokens, or raise "
-                "--gpus, --days (or --mfu)")
-    if tokens is not None and tokens < limits.min_tokens_per_param * activated:
-        return (f"--tokens {tokens:.3g} is too few for any candidate of the A.X K1 family: the smallest needs at least "
-                f"{limits.min_tokens_per_param:g} tokens per activated parameter "
-                f"({limits.min_tokens_per_param * activated:.3g} tokens): raise --tokens (or leave it out to spend "
-                "the budget)")
-    if rejected.get("training memory"):
-        return (f"no candidate fits in the memory of {budget.gpus:,} x {budget.gpu.name} "
-                f"({budget.gpu.memory_gb:.0f} GB each) for this budget: add GPUs (--gpus), choose a GPU with more "
-                "memory (--gpu), or shorten --seq-len")
-    if rejected.get(SERVING) and not rejected.get("tokens per parameter (min)"):
-        return ("every candidate exceeds the serving bound: raise --serve-gpus, use --serve-precision fp8, or "
-                "pass --serve-gpus 0 to lift it")
-    need = per_token * limits.min_tokens_per_param * activated
-    return (f"the budget of {budget.flops:.3g} FLOPs is too small for any candidate of the A.X K1 family: the "
-            f"smallest trains on fewer than {limits.min_tokens_per_param:g} tokens per activated parameter. It needs "
-            f"about {need:.2g} FLOPs: raise --gpus or --days (or --mfu), or lower --tokens")
