@@ -202,3 +202,16 @@ def test_tokens_asked_for_and_cut_by_a_limit_are_said_to_be_cut():
     plan = make_plan("H200", 1024, 73, tokens=100e12, space=SMALL_SPACE)
     assert plan.best.tokens < 100e12
     assert any("--tokens asked for 100.0T tokens" in w and "cuts the run to" in w for w in plan.warnings)
+
+
+def test_fixed_tokens_that_leave_the_budget_unused_say_so_and_buy_no_more_tokens():
+    """`--tokens 1T` on A.X K1's budget ended on day 20 of 73 without a word, and "more compute" said it "buys
+    tokens for the same model" though the tokens are fixed."""
+    plan = make_plan("H200", 1024, 73, tokens=1e12, space=SMALL_SPACE)
+    assert plan.best.tokens == 1e12 and plan.days < 0.5 * 73
+    unspent = [w for w in plan.warnings if w.startswith("the fixed 1.00T tokens take")]
+    assert unspent and f"{plan.days:.1f} days of the 73.0 days budgeted" in unspent[0], plan.warnings
+    assert "buys tokens" not in plan.growth and "the tokens are fixed (--tokens)" in plan.growth, plan.growth
+    assert "unspent" in plan.growth
+    spent = make_plan("H200", 1024, 73, tokens=10e12, space=SMALL_SPACE)  # a run that spends the budget: no warning
+    assert spent.days > 0.9 * 73 and not any(w.startswith("the fixed") for w in spent.warnings), spent.warnings

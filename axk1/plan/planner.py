@@ -29,6 +29,7 @@ from axk1.plan.why_nothing import why_nothing
 MIN_BATCH = "minimum batch per data-parallel rank"
 MIN_STEPS = 1000  # fewer optimizer steps than this is not a pretraining run (A.X K1: ~300K)
 TIE_PROBABILITY = 0.2  # a candidate that beats the plan under >= 20% of the law's plausible fits is a near-tie
+UNSPENT_WARN = 0.1  # a fixed --tokens run that leaves more of the budget than this unused is warned about
 TIE_GAP = 0.001  # ... and so is one within 0.1% of its loss: below what any fit of these laws resolves
 
 
@@ -222,6 +223,10 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: fl
         plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)}, more than the "
                              f"{duration_text(budget.days)} budgeted: the long-context stage's layout needs full "
                              "recompute, which the search's layout at the base length did not (lower --tokens)")
+    if tokens is not None and run_days < budget.days * (1 - UNSPENT_WARN):
+        plan.warnings.append(f"the fixed {count_text(tokens)} tokens take {duration_text(run_days)} of the "
+                             f"{duration_text(budget.days)} budgeted ({run_days / budget.days:.0%} of the budget): the "
+                             "rest goes unspent; leave --tokens out to spend the budget, or budget fewer --days")
     return plan
 
 
@@ -314,7 +319,7 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
         if cand.loss <= best.loss * (1 + TIE_GAP) or wins >= TIE_PROBABILITY:
             plan.ties.append((i, wins))
     memory_holds = memory_rejected_better > 0 or any(b.startswith("training memory") for b in plan.binding)
-    plan.growth = _growth(plan, memory_holds)
+    plan.growth = _growth(plan, memory_holds, fixed_tokens)
 
 
 def _loss(sample: tuple[float, ...], c: Candidate) -> float:
@@ -368,13 +373,20 @@ def _describe(c: Candidate, tokens: float) -> str:
             f"{count_text(tokens)} tokens")
 
 
-def _growth(plan: Plan, memory_holds: bool) -> str:
+def _growth(plan: Plan, memory_holds: bool, fixed_tokens: bool = False) -> str:
     """What more compute would do: which limits hold the model still, and at what multiple of this budget a cap on
-    the tokens forces it to change (or that the budget already goes unspent)."""
+    the tokens forces it to change (or that the budget already goes unspent). With --tokens fixed it buys no
+    tokens (the line said it "buys tokens for the same model" beside a fixed 1T)."""
     best, limits = plan.best, plan.limits
     held = [name for name in (SERVING, SPARSITY) if plan.analysis and name in plan.analysis.lifted]
     held += ["training memory"] if memory_holds else []
     holds = f"{' and '.join(held)} {'holds' if len(held) == 1 else 'hold'} the model"
+    if fixed_tokens:
+        fixed = f"{holds + '; ' if held else ''}the tokens are fixed (--tokens), so more compute buys no tokens"
+        if plan.days < plan.budget.days * (1 - UNSPENT_WARN):
+            return (f"{fixed}, and this plan already leaves {1 - plan.days / plan.budget.days:.0%} of the budget "
+                    "unspent: more would go unspent too (leave --tokens out to spend it on tokens)")
+        return f"{fixed}: it can only move the model (larger, or less sparse{' within those limits' if held else ''})"
     if best.capped_by:
         return (f"{holds + ' and ' if held else ''}the {best.capped_by} limit caps its tokens: more compute would go "
                 "unspent; lift that limit to use it")
