@@ -215,3 +215,18 @@ def test_fixed_tokens_that_leave_the_budget_unused_say_so_and_buy_no_more_tokens
     assert "unspent" in plan.growth
     spent = make_plan("H200", 1024, 73, tokens=10e12, space=SMALL_SPACE)  # a run that spends the budget: no warning
     assert spent.days > 0.9 * 73 and not any(w.startswith("the fixed") for w in spent.warnings), spent.warnings
+
+
+def test_a_small_batch_raise_is_not_a_binding_limit_and_a_large_one_is():
+    """1,024 H200 x 146 days raised the law's batch by 1.4% to one 32K sequence per rank, and plan.md listed it as
+    binding with "the batch is 1.0x the law's optimum ... expect a worse loss"."""
+    from axk1.plan.planner import MIN_BATCH
+
+    small = make_plan("H200", 1024, 146, space=SMALL_SPACE)
+    dp = small.budget.gpus // small.best.memory.layout.cp
+    assert 1 < dp * small.context / small.law_batch < 1.1
+    assert not any(b.startswith(MIN_BATCH) for b in small.binding), small.binding
+    assert not any("sequence per data-parallel rank" in w for w in small.warnings), small.warnings
+    large = make_plan("H100", 4096, 2, space=SMALL_SPACE)  # ~10x the law's batch
+    assert any(b.startswith(MIN_BATCH) for b in large.binding), large.binding
+    assert any("x the law's optimum" in w for w in large.warnings), large.warnings

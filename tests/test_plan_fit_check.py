@@ -63,3 +63,35 @@ def test_too_few_runs_are_counted_as_given_then_as_within_the_frontier(runs, tmp
         fit_report.fit_runs(names[:4], tmp_path / "law.json")
     with pytest.raises(ValueError, match=r"5 runs given, only \d are within 10% of their budget's best loss"):
         fit_report.fit_runs(names, tmp_path / "law.json")
+
+
+def test_o_a_folder_writes_law_json_in_it_and_a_bad_o_is_refused_before_the_fit(runs, tmp_path, monkeypatch):
+    """`-o out/` (an existing folder) failed with "Is a directory" only after the whole fit (~22 s)."""
+    text = fit_report.fit_runs(fitted(runs), tmp_path, samples=20)
+    assert (tmp_path / "law.json").is_file() and f"law file: {tmp_path / 'law.json'}" in text
+    (tmp_path / "afile").write_text("")
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before -o was checked")
+    monkeypatch.setattr(fit_report, "fit_parametric", no_fit)
+    with pytest.raises(ValueError, match="-o .*: cannot make its folder"):
+        fit_report.fit_runs(fitted(runs), tmp_path / "afile" / "law.json", samples=20)
+    (tmp_path / "d" / "law.json").mkdir(parents=True)
+    with pytest.raises(ValueError, match="law.json is a folder; give the law file's path"):
+        fit_report.fit_runs(fitted(runs), tmp_path / "d", samples=20)
+
+
+def test_a_check_run_below_the_fitted_budgets_is_said_to_be_below_them(runs, tmp_path):
+    """A check at 0.01x the largest fitted budget printed "(x0.0 the largest fitted)", read as a check upward."""
+    names = fitted(runs)
+    small = min((runs[n] for n in names), key=lambda p: p.flops)
+    runs["low"] = dataclasses.replace(small, name="low", scale=small.scale / 4, tokens=small.tokens / 4)
+    ratio = runs["low"].flops / max(runs[n].flops for n in names)
+    assert ratio < 0.05
+    text = fit_report.fit_runs(names, tmp_path / "law.json", check="low", samples=20)
+    assert f"(x{ratio:.3g} the largest fitted, below the fitted budgets: an extrapolation downward" in text, text
+    text = fit_report.fit_runs(names, tmp_path / "law.json", check="held", samples=20)  # 1.5 x 1.5 the top run
+    assert "(x2.25 the largest fitted, above the fitted budgets: an extrapolation upward)" in text, text
+    runs["mid"] = dataclasses.replace(small, name="mid", scale=small.scale * 4, tokens=small.tokens * 4)
+    text = fit_report.fit_runs(names, tmp_path / "law.json", check="mid", samples=20)
+    assert "the largest fitted, inside the fitted budgets: an interpolation)" in text, text

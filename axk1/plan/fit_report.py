@@ -74,6 +74,22 @@ def plot_path(plot: str) -> Path:
     return target
 
 
+def law_path(output: str) -> Path:
+    """-o as the law file written, as --plot's path is read: a folder (one that exists, or a path ending in /) gets
+    law.json; missing parent folders are made. Checked before the fit: a folder failed with "Is a directory" only
+    after the whole fit (~22 s)."""
+    folder = output.endswith(("/", os.sep)) or Path(output).is_dir()
+    target = Path(output) / "law.json" if folder else Path(output)
+    if target.is_dir():
+        raise ValueError(f"-o {output}: {target} is a folder; give the law file's path (e.g. {target / 'law.json'})")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"-o {output}: cannot make its folder {target.parent} ({e.strerror or e}): give a path in a "
+                         "folder you can write") from None
+    return target
+
+
 def fit_runs(folders: list[str], output: str | Path, check: str | None = None, plot: str | None = None,
              samples: int = 200, tolerance: float | None = FRONTIER_TOLERANCE) -> str:
     """`tolerance`: approach 3 fits the runs within this fraction of their budget's best loss (fit.frontier); None:
@@ -98,6 +114,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if held is not None:
         check_held_out(points, held)
     target = plot_path(plot) if plot else None
+    output = law_path(str(output))
     if len(points) < 5:  # said here: after the frontier the count was of the runs it kept ("got 3" of 4 given)
         raise ValueError(f"a scaling-law fit needs at least 5 runs with a validation loss, got {len(points)}: run "
                          "more of the sweep's recipes (axk1 plan sweep writes them)")
@@ -152,13 +169,22 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
         predicted = float(law.loss(held.scale, held.tokens))
         band = surface.band(held.scale, held.tokens)
         error = predicted / held.loss - 1
-        lines.append(f"held-out run {held.name}: C {held.flops:.3g} (x{held.flops / max(p.flops for p in points):.1f} "
-                     f"the largest fitted), predicted {predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured "
-                     f"{held.loss:.4f}: error {error:+.2%}")
+        lines.append(f"held-out run {held.name}: C {held.flops:.3g} ({reach_text(held.flops, points)}), predicted "
+                     f"{predicted:.4f} [{band[0]:.4f}, {band[1]:.4f}], measured {held.loss:.4f}: error {error:+.2%}")
     if target is not None:
         lines.append(f"plot: {plot_fit(points, law, iso, held, target, left_out)}")
     lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
     return "\n".join(lines)
+
+
+def reach_text(flops: float, points: list[RunPoint]) -> str:
+    """Where a checked run's budget lies against the fitted ones: a run at 0.01x the largest printed "x0.0 the largest
+    fitted", read as a check of the law upward."""
+    ratio = flops / max(p.flops for p in points)
+    where = ("above the fitted budgets: an extrapolation upward" if ratio > 1 else
+             "inside the fitted budgets: an interpolation" if flops >= min(p.flops for p in points) else
+             "below the fitted budgets: an extrapolation downward, not upward")
+    return f"x{ratio:.3g} the largest fitted, {where}"
 
 
 def plot_fit(points: list[RunPoint], law: LossSurface, iso: IsoFlop | None, held: RunPoint | None,
