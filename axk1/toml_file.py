@@ -3,11 +3,13 @@
 Every recipe (train, sft, rl, data pipeline, synthetic data) is a dataclass tree read by `build_dataclass`:
 - nesting follows the type hints (a dataclass field is a table, `list[SomeDataclass]` an array of tables);
 - unknown keys are refused with the valid ones listed (a typo must not silently fall back to a default);
-- scalars are type-checked (TOML gives int/float/str/bool/list/dict; an int is accepted where a float is wanted);
+- scalars are type-checked (TOML gives int/float/str/bool/list/dict; an int is accepted where a float is wanted),
+  and so are a table's keys and values (`dict[int, float]`: keys written in digits, finite numbers);
 - TOML keys that are Python keywords map to the field with a trailing underscore (`async` → `async_`);
 - any key can be overridden from the command line as `--section.key value` (`parse_overrides`), the value read
   as a TOML value when it parses as one (`--optimizer.lr 1e-4`, `--stages.0.tokens 1000`) and as a string otherwise.
-Relative paths inside a recipe are resolved against the recipe file's folder by one rule (docs/configuration.md):
+Relative paths inside a recipe are resolved against the recipe file's folder, `~` expanded as the shell does, by one
+rule (docs/configuration.md):
 the recipe's root dataclass declares the dotted keys that hold paths (`path_keys`) and the names such a key may hold
 that are no file (`builtin_names`, e.g. the bundled "humaneval" benchmark); `load_toml` makes those keys' command-line
 values absolute and `resolve_declared` resolves them in the built tree. `to_toml` writes a dataclass tree back as
@@ -17,6 +19,7 @@ TOML that `build_dataclass` reads into an equal tree (the planner writes its rec
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import fnmatch
 import json
 import math
@@ -76,10 +79,15 @@ def absolute_paths(value: Any, keep: tuple[str, ...] = ()) -> Any:
 
 
 def resolve_path(path: str | None, base: str | Path, keep: tuple[str, ...] = ()) -> str | None:
-    """The one path rule: a relative path in a file is relative to that file's folder (`base`). None and "" (a
-    setting left off) stay as they are; absolute paths too, and a name in `keep` (a built-in benchmark's, which
-    names no file)."""
-    if path in (None, "") or path in keep or Path(path).is_absolute():
+    """The one path rule: a relative path in a file is relative to that file's folder (`base`). `~` and `~user` at
+    its start are the home folder, as the shell reads them (kept as written, `out_dir = "~/run"` wrote into a folder
+    literally named "~" beside the recipe, and removing it as `rm -rf ~/...` deletes from the home folder). None
+    and "" (a setting left off) stay as they are; absolute paths too, and a name in `keep` (a built-in benchmark's,
+    which names no file)."""
+    if path in (None, "") or path in keep:
+        return path
+    path = os.path.expanduser(path)
+    if Path(path).is_absolute():
         return path
     return os.path.normpath(Path(base) / path)
 
@@ -154,9 +162,13 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
                              "as one quoted TOML array, e.g. '[\"a.jsonl\", \"b.jsonl\"]'")
         (item,) = typing.get_args(tp) or (Any,)
         return [_check_scalar(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
+    if origin is dict:  # its keys and values meet their declared types too (a bare `dict`: any, but finite)
         if not isinstance(value, dict):
             raise ValueError(f"{where} must be a table, got {value!r}")
+        key_tp, item_tp = typing.get_args(tp) or (Any, Any)
+        return {_check_key(k, key_tp, where): _check_scalar(v, item_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        _check_finite(value, where)
         return value
     if tp is bool and not isinstance(value, bool):
         raise ValueError(f"{where} must be true or false, got {value!r}")
@@ -170,7 +182,32 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
         return float(value)
     if tp is str and not isinstance(value, str):
         raise ValueError(f"{where} must be a string, got {value!r}")
+    if tp is datetime.date and not isinstance(value, datetime.date):
+        raise ValueError(f"{where} must be a date, e.g. 2025-02-01, got {value!r}")
     return value
+
+
+def _check_key(key: Any, tp: Any, where: str) -> Any:
+    """A table's key as its declared type: TOML keys are strings, so an `int` key is one written in digits
+    (`top_n_grams = { 2 = 0.3 }`)."""
+    if tp is int and not isinstance(key, int):
+        if not (isinstance(key, str) and re.fullmatch(r"[+-]?[0-9]+", key)):
+            raise ValueError(f"{where} has the key {key!r}: its keys are whole numbers, e.g. {{ 2 = 0.3 }}")
+        return int(key)
+    return key
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """A value of any type (in a bare `dict` or `list`, e.g. [slurm] sbatch_args) holds no inf or nan, however
+    deep: no setting means them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
 
 
 def build_dataclass(cls: type, raw: Any, where: str) -> Any:

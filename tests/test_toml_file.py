@@ -6,6 +6,7 @@ import argparse
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +71,61 @@ def test_non_finite_numbers_are_refused_everywhere(capsys):
 def test_resolve_path_is_relative_to_the_file():
     assert resolve_path("../out/x", "recipes/data") == str(Path("recipes/out/x"))
     assert resolve_path("/abs", "recipes") == "/abs" and resolve_path("", "r") == "" and resolve_path(None, "r") is None
+
+
+def test_a_tilde_is_the_home_folder_in_every_kind_of_file(tmp_path, monkeypatch):
+    """`~/x` was joined to the file's folder as a folder literally named "~" (and the run's last line said
+    `checkpoints in ~/x/...`, which a user then removes with `rm -rf ~/...`). Expanded as the shell does."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_path("~/runs/a", "recipes") == str(tmp_path / "home" / "runs" / "a")
+    assert resolve_path("~", "recipes") == str(tmp_path / "home")
+    assert resolve_path("a/~/b", "r") == str(Path("r/a/~/b"))  # only at the start, as in a shell
+    data = load_pipeline_config(RECIPES / "data" / "starter.toml", ["--run.output_dir=~/d"])
+    assert data.run.output_dir == str(tmp_path / "home" / "d")
+    config = tmp_path / "run.toml"
+    config.write_text('output = "~/eval"\n')
+    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
+    assert load_eval_config(config, parser) == {"output": str(tmp_path / "home" / "eval")}
+
+
+def test_a_tables_keys_and_values_are_checked_against_its_type():
+    """`dict[int, float]` and `dict[str, Any]` settings were taken unchecked: nan passed, and a key or value of the
+    wrong type failed later in int()/float() without naming the setting."""
+    @dataclass
+    class Tables:
+        shares: dict[int, float] = field(default_factory=dict)
+        args: dict[str, Any] = field(default_factory=dict)
+        loose: dict = field(default_factory=dict)
+
+    assert build_dataclass(Tables, {"shares": {"2": 1, "-3": 0.5}}, "t").shares == {2: 1.0, -3: 0.5}
+    for bad, named in (({"shares": {"2": float("nan")}}, r"t.shares.2 must be a finite number"),
+                       ({"shares": {"2": "x"}}, r"t.shares.2 must be a number, got 'x'"),
+                       ({"shares": {"two": 0.3}}, r"t.shares has the key 'two': its keys are whole numbers"),
+                       ({"shares": {"2.5": 0.3}}, r"t.shares has the key '2.5'"),
+                       ({"args": {"mem": float("inf")}}, r"t.args.mem must be a finite number"),
+                       ({"loose": {"a": [1, {"b": float("nan")}]}}, r"t.loose.a\[1\].b must be a finite number")):
+        with pytest.raises(ValueError, match=named):
+            build_dataclass(Tables, bad, "t")
+
+
+def test_eval_config_takes_toml_dates_and_tables(tmp_path):
+    """A TOML date (lcb_start = 2025-02-01) and table (extra_body = { min_p = 0.05 }) were refused as "must be a
+    string ... or a list"; they mean the text their flags take."""
+    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
+    config = tmp_path / "run.toml"
+    config.write_text('lcb_start = 2025-02-01\nlcb_end = "2025-05-01"\nextra_body = { min_p = 0.05, stop = ["x"] }\n')
+    values = load_eval_config(config, parser)
+    assert values == {"lcb_start": "2025-02-01", "lcb_end": "2025-05-01",
+                      "extra_body": '{"min_p": 0.05, "stop": ["x"]}'}
+    config.write_text('extra_body = { min_p = nan }\n')
+    with pytest.raises(ValueError, match="extra_body.min_p must be a finite number"):
+        load_eval_config(config, parser)
+    config.write_text('lcb_start = 5\n')
+    with pytest.raises(ValueError, match="lcb_start must be a string.*must be a date"):
+        load_eval_config(config, parser)
+    config.write_text('max_tokens = 2025-02-01\n')  # a date where no option takes one
+    with pytest.raises(ValueError, match="max_tokens must be an integer"):
+        load_eval_config(config, parser)
 
 
 def test_paths_on_the_command_line_are_relative_to_the_current_folder(tmp_path, monkeypatch):
@@ -199,6 +255,18 @@ def test_eval_config_paths_are_relative_to_the_file(tmp_path):
     (["--tokenize.train_vocab_size", "100"], "train_vocab_size = 100"),  # met after every other stage ran
     (["--tokenize.train_vocab_size", "-5"], "train_vocab_size = -5"),
     (["--tokenize.train_digits_per_token", "4"], "train_digits_per_token = 4"),
+    # met by the worker pool after settings.json and the logs were written; with workers = 1 a typo passed
+    (["--run.start_method", "spawnn"], "run.start_method = 'spawnn': use one of"),
+    (["--run.output_dir", '""'], "run.output_dir is empty"),  # wrote into the current folder
+    # a table's entries: nan was taken, -1 excluded every document, "x" and "two" failed naming no key
+    (["--filters.quality.top_n_grams", "{ 2 = nan }"], r"filters.quality.top_n_grams.2 must be a finite number"),
+    (["--filters.quality.top_n_grams", "{ 2 = -1.0 }"], r"top_n_grams = \{ 2 = -1.0 \}: keys are n-gram lengths"),
+    (["--filters.quality.top_n_grams", "{ 2 = 0 }"], r"top_n_grams = \{ 2 = 0.0 \}"),
+    (["--filters.quality.top_n_grams", "{ 0 = 0.5 }"], r"top_n_grams = \{ 0 = 0.5 \}"),
+    (["--filters.quality.top_n_grams", '{ 2 = "x" }'], r"filters.quality.top_n_grams.2 must be a number, got 'x'"),
+    (["--filters.quality.top_n_grams", "{ two = 0.3 }"], r"filters.quality.top_n_grams has the key 'two'"),
+    (["--filters.quality.dup_n_grams", "{ 5 = 1.5 }"], r"dup_n_grams = \{ 5 = 1.5 \}"),
+    (["--slurm.sbatch_args", "{ mem = nan }"], r"slurm.sbatch_args.mem must be a finite number"),
 ])
 def test_pipeline_settings_that_failed_mid_run_are_refused_when_the_file_is_read(override, named):
     """Found by a new user in session 19: each of these ran (some for all the stages before the one that used

@@ -101,3 +101,35 @@ def test_run_seed_draws_the_initial_weights_and_data_seed_the_batches(tmp_path):
         assert torch.equal(a.ids_BT, b.ids_BT) and torch.equal(a.labels_BT, b.labels_BT) and a.domains == b.domains
     for t in (unset, same, other):
         t.release()
+
+
+def test_stage_names_must_be_non_empty_and_unique(tmp_path):
+    """A stage is named in the dry-run tables, the metrics rows and the plots: `name = ""` showed as a blank."""
+    import tomllib
+    path = write_recipe(tmp_path)
+    for blank in ("", "  "):
+        raw = tomllib.loads(path.read_text())
+        raw["stages"][1]["name"] = blank
+        with pytest.raises(ValueError, match=r"\[\[stages\]\] #2: name is empty"):
+            parse_recipe(raw, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["stages"][1]["name"] = raw["stages"][0]["name"]
+    with pytest.raises(ValueError, match="duplicate stage name"):
+        parse_recipe(raw, tmp_path)
+
+
+def test_run_out_dir_takes_the_home_folder_and_refuses_empty(tmp_path, monkeypatch):
+    """`out_dir = "~/run"` wrote into a folder literally named "~" beside the recipe; `out_dir = ""` into whatever
+    folder the command was started from. The first means the home folder, as in a shell; the second is refused."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace('out_dir = "run"', 'out_dir = "~/tilde_run"'))
+    assert load_recipe(path).run.out_dir == str(home / "tilde_run")
+    assert load_recipe(path, ["--run.out_dir=~/x"]).run.out_dir == str(home / "x")
+    assert load_recipe(path, out_dir="~/y").run.out_dir == str(home / "y")  # --out=~/y: no shell expands it
+    with pytest.raises(ValueError, match=r"\[run\] out_dir is empty"):
+        load_recipe(path, ["--run.out_dir", '""'])
+    path.write_text(path.read_text().replace('out_dir = "~/tilde_run"', 'out_dir = ""'))
+    with pytest.raises(ValueError, match=r"\[run\] out_dir is empty"):
+        load_recipe(path)

@@ -4,6 +4,7 @@ folder, and `axk1 data run pipeline.toml --section.key value` overrides any sett
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,12 @@ def validate(cfg: PipelineConfig) -> None:
     r = cfg.run
     if r.executor not in EXECUTORS:
         raise ValueError(f"run.executor = {r.executor!r}: use one of {', '.join(EXECUTORS)}")
+    if not r.output_dir:  # "" stayed "" and the run wrote into whatever folder it was started from
+        raise ValueError("run.output_dir is empty: name the folder the run writes to (relative: to the pipeline "
+                         "file's folder; \".\" is that folder itself)")
+    if r.start_method not in multiprocessing.get_all_start_methods():  # a worker pool met it, after files were written
+        raise ValueError(f"run.start_method = {r.start_method!r}: use one of "
+                         f"{', '.join(multiprocessing.get_all_start_methods())} (default \"forkserver\")")
     if r.tasks < 1 or r.workers < 1:
         raise ValueError("run.tasks and run.workers must be >= 1")
     bad = [s for s in r.stages if s not in STAGE_GROUPS]

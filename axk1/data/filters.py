@@ -44,17 +44,25 @@ class QualityConfig:
     max_new_line_ratio: float = 0.196
     max_dup_line_frac: float = 0.374
     max_char_dup_ratio: float = 0.1
-    top_n_grams: dict = field(default_factory=lambda: {2: 0.282, 3: 0.228, 4: 0.185})
-    dup_n_grams: dict = field(default_factory=lambda: {5: 0.201, 6: 0.184, 7: 0.168, 8: 0.154, 9: 0.14,
-                                                        10: 0.127})
+    # n -> the share of the text's characters above which a document is excluded (FineWeb-2 kor_Hang)
+    top_n_grams: dict[int, float] = field(default_factory=lambda: {2: 0.282, 3: 0.228, 4: 0.185})
+    dup_n_grams: dict[int, float] = field(default_factory=lambda: {5: 0.201, 6: 0.184, 7: 0.168, 8: 0.154, 9: 0.14,
+                                                                   10: 0.127})
 
     def __post_init__(self) -> None:
         if self.word_tokenizer not in ("kiwi", "regex"):  # was met inside a worker, as its traceback
             raise ValueError(f"filters.quality.word_tokenizer = {self.word_tokenizer!r}: use \"kiwi\" (Korean "
                              "morphemes, as FineWeb-2) or \"regex\"")
-        # TOML tables have string keys.
+        # the TOML reader checked the types (keys in digits, finite numbers); a table given in code may have
+        # string keys. A share < 0 excluded every document without a word, and so does 0 for the top n-gram (every
+        # text has one); 0 for duplicated n-grams means "none at all"
         self.top_n_grams = {int(k): float(v) for k, v in self.top_n_grams.items()}
         self.dup_n_grams = {int(k): float(v) for k, v in self.dup_n_grams.items()}
+        for key, table, low in (("top_n_grams", self.top_n_grams, "(0"), ("dup_n_grams", self.dup_n_grams, "[0")):
+            for n, share in table.items():
+                if n < 1 or not 0 <= share <= 1 or (share == 0 and low == "(0"):
+                    raise ValueError(f"filters.quality.{key} = {{ {n} = {share} }}: keys are n-gram lengths >= 1, "
+                                     f"values shares of the text's characters in {low}, 1] (1 turns that n off)")
 
 
 def _is_prose(doc: Document) -> bool:

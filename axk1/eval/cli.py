@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ from axk1.toml_file import build_dataclass, read_toml, resolve_path
 PATH_METAVARS = ("FILE", "DIR", "PATH")
 PATH_OR_ID_METAVAR = "FILE_OR_ID"
 TARGET_METAVAR = "TARGET"
+# A --config value may also be in TOML's own form where TOML has one: a DATE a TOML date (lcb_start = 2025-02-01),
+# a JSON object a TOML table (extra_body = { min_p = 0.05 }); each is given on as the text the flag takes
+DATE_METAVAR = "DATE"
+JSON_METAVAR = "JSON"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -146,9 +151,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--served-model", default=None, help="model name on the server (default: $AXK1_EVAL_MODEL or "
                    "the first of /models)")
     add_api_key_flags(p, CLIENT_KEY_ENV, "the key sent to an openai: server")
-    p.add_argument("--extra-body", default=None, help="JSON object merged into every openai: request body, e.g. "
-                   "'{\"min_p\": 0.05}'; fields axk1 sets (model, messages, n, seed, temperature, top_p, top_k, "
-                   "max_tokens, stream, chat_template_kwargs.enable_thinking) are refused: use their flags")
+    p.add_argument("--extra-body", default=None, metavar=JSON_METAVAR, help="JSON object merged into every openai: "
+                   "request body, e.g. '{\"min_p\": 0.05}'; fields axk1 sets (model, messages, n, seed, temperature, "
+                   "top_p, top_k, max_tokens, stream, chat_template_kwargs.enable_thinking) are refused: use their flags")
     p.add_argument("--request-timeout", type=float, default=OpenAIBackend.timeout_s,
                    help="seconds one whole reply from an openai: server may take (a 32K-token generation under load can "
                    "take many minutes; default %(default)s); a request that times out fails its sample "
@@ -176,13 +181,15 @@ INT_TYPES = (int, positive_int, non_negative_int)  # the flags' types that parse
 
 def config_class(parser: argparse.ArgumentParser) -> type:
     """The --config file's dataclass: one field per option of `axk1 eval`, named as the option's long name with
-    underscores, typed as the option parses (str, int, float; a comma-separated list may be a TOML array). Built
-    from the parser, so the file's keys and the flags can never drift apart. None: not set in the file."""
+    underscores, typed as the option parses (str, int, float; a comma-separated list may be a TOML array, a DATE a
+    TOML date, a JSON object a TOML table). Built from the parser, so the file's keys and the flags can never drift
+    apart. None: not set in the file."""
     fields = []
     for action in parser._actions:
         if not action.option_strings or action.dest in ("help", "config") or action.help == argparse.SUPPRESS:
             continue
-        tp = int if action.type in INT_TYPES else action.type if action.type is float else str | list
+        native = {DATE_METAVAR: datetime.date, JSON_METAVAR: dict}.get(action.metavar, list)
+        tp = int if action.type in INT_TYPES else action.type if action.type is float else str | native
         fields.append((action.dest, tp | None, dataclasses.field(default=None)))
     return dataclasses.make_dataclass("EvalConfig", fields)
 
@@ -196,6 +203,10 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     for key, value in values.items():
         if isinstance(value, list):  # tasks = ["aime25", "lcb"] means --tasks aime25,lcb
             values[key] = value = ",".join(map(str, value))
+        elif isinstance(value, datetime.date):  # lcb_start = 2025-02-01 means --lcb-start 2025-02-01
+            values[key] = value = value.isoformat()
+        elif isinstance(value, dict):  # extra_body = { min_p = 0.05 } means --extra-body '{"min_p": 0.05}'
+            values[key] = value = json.dumps(value)
         kind = metavars.get(key)
         if kind in PATH_METAVARS or (kind == TARGET_METAVAR and not value.startswith(("hf:", "openai:"))):
             values[key] = resolve_path(value, path.parent)

@@ -148,6 +148,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, cls: type[
 
 def _resolve_paths(r: Recipe, base: Path) -> None:
     """Paths the recipe reads: relative to the recipe's folder; what the run writes: relative to [run] out_dir."""
+    if not r.run.out_dir:  # "" stayed "" and the run wrote into whatever folder it was started from
+        raise ValueError("[run] out_dir is empty: name the folder the run writes to (relative: to the recipe's "
+                         "folder; \".\", the default, is that folder itself)")
     resolve_declared(r, base)  # path_keys, a subclass's too
     r.checkpointing.dir = r.checkpointing.dir or "."
     resolve_keys(r, r.out_keys, r.run.out_dir)

@@ -30,8 +30,8 @@ def _check_model_folder(folder: Path) -> None:
 
 
 def _check_mixture(where: str, mixture: object) -> None:
-    """Weights are numbers >= 0 and finite, one at least > 0 (the TOML reader's finite check does not reach into
-    a table's values)."""
+    """Weights are numbers >= 0 and finite, one at least > 0 (the TOML reader checks that each is a finite number;
+    this holds for a recipe built in code too)."""
     if not isinstance(mixture, dict) or not mixture:
         raise ValueError(f"{where}: mixture must be a table of domain = weight, e.g. {{ web = 0.7, code = 0.3 }}")
     for key, w in mixture.items():
@@ -105,6 +105,8 @@ def validate(r: RecipeSections) -> None:
     trained = 0  # the longest length the stages before this one train
     for i, st in enumerate(r.stages, 1):
         where = f"[[stages]] #{i} ({st.name})"
+        if not st.name.strip():  # tables, plots and metrics rows name stages by it: a blank one showed as nothing
+            raise ValueError(f"[[stages]] #{i}: name is empty: give each stage a name, e.g. name = \"main\"")
         if st.name in names:
             raise ValueError(f"{where}: duplicate stage name")
         names.add(st.name)

@@ -94,7 +94,7 @@ class Task:
         """Add the flags this class introduces to `axk1 eval` (called once per class that defines it, so a
         subclass adds only its own). Give a flag naming a path `metavar="FILE"`, `"DIR"` or `"PATH"`, one that may
         be a file or a Hugging Face id `"FILE_OR_ID"`, a model `"TARGET"`: a --config file resolves its value by
-        that (axk1/eval/cli.py)."""
+        that (axk1/eval/cli.py); a flag taking a date YYYY-MM-DD `"DATE"`, so the file may write a TOML date."""
 
     @classmethod
     def configure(cls, args: argparse.Namespace, options: TaskOptions, out: Path, backend: Any) -> None:
