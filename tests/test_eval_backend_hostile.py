@@ -109,30 +109,49 @@ def test_a_4xx_for_one_problem_fails_that_sample_only(server, tmp_path):
     assert "HTTP 400" in records["p1"]["error"]
 
 
-def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path, capsys):
+PROMPT_ITSELF = "the prompt itself is longer than the model's context, whatever --max-tokens: serve a longer context"
+LOWER = "lower --max-tokens, or serve a longer context"
+
+
+@pytest.mark.parametrize("message,remedy", [
+    # axk1 serve's and vLLM's refusals of a prompt that alone fills the context: lowering --max-tokens cannot help
+    ("This model's maximum context length is 512 tokens, but the prompt has 626 tokens. Shorten the prompt.",
+     PROMPT_ITSELF),
+    ("This model's maximum context length is 512 tokens. However, you requested 1650 tokens (626 in the messages, "
+     "1024 in the completion). Please reduce the length of the messages or completion.", PROMPT_ITSELF),
+    # ... and of a prompt that fits with a shorter completion (axk1 serve's, vLLM's; a wording that says neither)
+    ("This model's maximum context length is 512 tokens. However, you requested 1450 tokens (426 in the prompt, 1024 "
+     "for the completion). Ask for at most 86 tokens (max_tokens).", LOWER),
+    ("This model's maximum context length is 512 tokens. However, you requested 1450 tokens (426 in the messages, "
+     "1024 in the completion).", LOWER),
+    ("context_length_exceeded", LOWER),
+])
+def test_context_length_400s_first_do_not_stop_the_run(server, tmp_path, capsys, message, remedy):
     """A passkey run whose longest lengths came first: the server's context-length 400s on the first three requests
     were taken for a wrong URL, key or model and stopped the run, the shorter lengths never sent. They fail their
     own samples (too_long, with the server's reason); the run goes on. The same request is refused on every run, so
-    the run is not called unanswered and a rerun is not advised (it was: "Run the same command again", for ever)."""
+    the run is not called unanswered and a rerun is not advised (it was: "Run the same command again", for ever).
+    Where the prompt alone is longer than the context, the advice says so (it said "lower --max-tokens", which
+    cannot help)."""
     base, handler = server
     long = {"Problem 0", "Problem 1", "Problem 2"}
-    handler.route = staticmethod(lambda prompt: (400, {"error": {"message": "This model's maximum context length is "
-                                                                     "512 tokens, but the prompt has 626"}}, 0)
+    handler.route = staticmethod(lambda prompt: (400, {"error": {"message": message}}, 0)
                                  if prompt[:9] in long else (200, OK, 0))
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 5),
                         "--concurrency", "1", "-o", str(out)) == 1  # ran to the end; its score no measurement
     records = sorted(sample_records(out), key=lambda r: r["problem_id"])
     assert [r["status"] for r in records] == ["too_long"] * 3 + ["correct"] * 2
-    assert "maximum context length is 512 tokens" in records[0]["error"]
+    assert message[:40] in records[0]["error"]
     err = capsys.readouterr().err
     assert "3/5 samples too long for the model's context" in err and "A rerun is refused the same way" in err
     assert "Run the same command again" not in err
     # the remedy is the task's: an AIME problem cannot be shortened (it advised passkey's --passkey-lengths)
-    assert "(aime25: lower --max-tokens, or serve a longer context)" in err and "--passkey-lengths" not in err
-    assert "refused on every run; lower --max-tokens, or serve a longer context" in (out / "report.md").read_text()
+    assert f"(aime25: {remedy})" in err and "--passkey-lengths" not in err
+    assert f"refused on every run; {remedy}" in (out / "report.md").read_text()
     results = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
     assert results["too_long"] == 3 and results["unanswered"] == 0
+    assert results["too_long_prompt"] == (3 if remedy == PROMPT_ITSELF else 0)
 
 
 def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_path):

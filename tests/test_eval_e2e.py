@@ -152,7 +152,7 @@ def test_eval_scores_and_report_over_http(canned_server, aime_files, tmp_path):
                  "-o", str(out)) == 0
     results = json.loads((out / "results.json").read_text())
     aime = results["tasks"]["aime25"]
-    assert aime["score"] == 50.0 and aime["metrics"]["pass@2"] == 100.0 and aime["metrics"]["stderr"] == 0.0
+    assert aime["score"] == 50.0 and aime["metrics"]["pass@2"] == 100.0 and aime["metrics"]["stderr_problems"] == 0.0
     assert aime["statuses"] == {"correct": 3, "wrong": 3}
     assert aime["extraction_methods"] == {"boxed": 6}  # the \boxed{999} inside the reasoning was ignored
     assert results["tasks"]["humaneval"]["metrics"]["n_problems"] == 3
@@ -169,7 +169,7 @@ def test_eval_scores_and_report_over_http(canned_server, aime_files, tmp_path):
     assert config["tasks_info"]["aime25"]["dataset_hash"] and config["tasks_info"]["aime25"]["prompt_hash"]
     report = (out / "report.md").read_text()
     assert ("| AIME25 (not comparable: first 3 problems only (--limit); avg@2; the card's are avg@16-64 (-n 16); 3 "
-            "problems, not AIME 2025's 30) | 50.0 ± 0.0 | 3 × 2 | — | — | — | — | — | — | — |") in report
+            "problems, not AIME 2025's 30) | 50.0 | 28.9 | 0.0 | 3 × 2 | — | — | — | — | — | — | — |") in report
     assert handler.peak > 1  # requests really were concurrent
     assert handler.calls == len(records) + 1  # every sample once, plus the retried 503
 

@@ -162,8 +162,10 @@ def test_summary_avg_and_standard_error():
     assert math.isclose(s["avg@4"], 100 * (0.5 + 1 + 0) / 3)
     assert math.isclose(s["pass@1"], s["avg@4"])
     assert math.isclose(s["pass@4"], 100 * 2 / 3)
-    assert math.isclose(s["stderr"], 100 * standard_error([0.5, 1.0, 0.0]))
+    assert math.isclose(s["stderr_problems"], 100 * standard_error([0.5, 1.0, 0.0]))
     assert math.isclose(standard_error([0.5, 1.0, 0.0]), 0.5 / math.sqrt(3))
+    # the rerun one: sqrt(Σ p̂(1-p̂) / (n-1)) / P, with only problem a uncertain
+    assert math.isclose(s["stderr_rerun"], 100 * math.sqrt(0.25 / 3) / 3)
     with pytest.raises(ValueError, match="same"):
         summarize({"a": [True], "b": [True, False]})
 
@@ -175,3 +177,20 @@ def test_aime_loader_reports_bad_rows(tmp_path):
         get_task("aime25").load(TaskOptions(data={"aime25": str(bad)}))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         get_task("aime25").load(TaskOptions(data={"aime25": str(tmp_path / "missing.jsonl")}))
+
+
+def test_the_rerun_standard_error_estimates_the_rerun_variance_without_bias():
+    """The report's "± s.e." was the spread over problems of their means (standard_error), not how much a rerun on
+    the same problems moves the score. Over every outcome of 3 samples on problems solved with p = 0.5 and 0.8 (each
+    weighed by its probability), the mean of stderr_rerun² is the variance of the score exactly; the spread over
+    problems is not (it holds the problems' difficulty)."""
+    import itertools
+
+    probs, n = (0.5, 0.8), 3
+    outcomes = list(itertools.product(itertools.product((True, False), repeat=n), repeat=len(probs)))
+    weight = lambda outcome: math.prod(p if x else 1 - p for p, row in zip(probs, outcome) for x in row)
+    expected = {key: sum(weight(o) * (summarize(dict(enumerate(o)))[key] / 100) ** 2 for o in outcomes)
+                for key in ("stderr_rerun", "stderr_problems")}
+    variance = sum(p * (1 - p) / n for p in probs) / len(probs) ** 2
+    assert math.isclose(expected["stderr_rerun"], variance)
+    assert not math.isclose(expected["stderr_problems"], variance, rel_tol=0.1)

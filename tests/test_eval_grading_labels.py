@@ -86,7 +86,62 @@ def test_several_boxed_answers_written_as_one_are_wrong(box, gold):
     "The answer is 42 (" + "a" * 3000, r"\boxed{1 " + "or " * 50_000 + "}",
     r"\boxed{" + r"1 \equiv " * 20_000 + r"\pmod{3}}", r"\boxed{72" + " " * 100_000 + "(mod}",
     "The answer is 4" + "=4" * 3000, r"\boxed{" + "7 ab " * 30_000 + "}",
+    r"\boxed{72" + " " * 100_000 + "아 (mod}", "정답은 72" + " " * 3000 + "아.",  # spaces before a Korean word
 ])
 def test_the_clause_and_answer_checks_stay_linear_on_hostile_text(output):
     """Each of these is one pass now; a backtracking search took minutes to forever (no timing: a hang fails)."""
     assert grade_integer_answer(output, 42, use_math_verify=False).status == "wrong"
+
+
+@pytest.mark.parametrize("output", [
+    "정답은 70이 아닙니다.", "정답은 70보다 큽니다.", "정답은 70 이상입니다.", "정답은 70의 제곱입니다.", "정답은 70배입니다.",
+    "정답은 70과 71입니다.", "정답은 70이고 71입니다.", "정답은 70, 71입니다.", "정답은 70은 아니다.", "정답은 70 정도입니다.",
+    "정답은 70에 1을 더한 값입니다.", "정답은 70으로 나눈 나머지입니다.", "정답은 70까지입니다.", "최종 답: 70 미만",
+    r"\boxed{70만}", r"\boxed{70\text{천}}", r"\boxed{70\text{억}}", r"\boxed{70 \text{ 이상}}", r"\boxed{70\text{ 미만}}",
+    r"\boxed{70이 아님}", r"\boxed{70배}", r"\boxed{70분의 1}",
+])
+def test_a_korean_word_that_negates_or_changes_the_number_is_not_the_answer(output):
+    """Any Korean syllables after the number were dropped as a counter or an ending: "the answer is not 70", "70 or
+    more", "700,000" (70만) and "70 and 71" were all right for 70, where their English equivalents were wrong."""
+    verdict = grade_integer_answer(output, 70, use_math_verify=False)
+    assert verdict.status == "wrong", verdict
+
+
+@pytest.mark.parametrize("output", [
+    "정답은 70개입니다.", "정답은 70가지입니다.", "정답은 70명입니다.", "정답은 70입니다.", "정답은 70이다.", "정답은 70이에요.",
+    "정답은 70 입니다.", "정답은 70번", "정답은 70이고, 이는 3가지 경우의 합입니다.", "정답은 70이며, 71은 오답입니다.",
+    "정답은 70과 같습니다.", "답은 70조각입니다.", "따라서 정답은 70이 맞습니다.", r"\boxed{70개}", r"\boxed{70\text{가지}}",
+    r"\boxed{70 \text{명}}", r"\boxed{70이다}", "정답은 71이 아니라 70입니다.", "정답은 71이 아니고, 70입니다.",
+])
+def test_a_korean_counter_or_ending_after_the_number_keeps_it_the_answer(output):
+    verdict = grade_integer_answer(output, 70, use_math_verify=False)
+    assert verdict.correct and verdict.extracted == "70", verdict
+
+
+@pytest.mark.parametrize("output", [
+    r"\boxed{70 \ (\text{mod } 1000)}", r"\boxed{70 \ (\mathrm{mod}\ 1000)}", r"\boxed{70 \pmod{1{,}000}}",
+    r"\boxed{70 \bmod 1000}", r"\boxed{70 \text{ mod } 1000}", r"\boxed{70 \pmod 1000}", r"\boxed{70 \mod 1000}",
+    r"So $N \equiv 70 \pmod{1000}$.", r"그러므로 $N \equiv 70 \pmod{1000}$입니다.",
+    r"The remainder is $N \bmod 1000 = 70$.", r"Hence \(N \equiv 70 \pmod{1000}\).",
+])
+def test_an_answer_with_its_modulus_is_graded_whatever_its_spelling(output):
+    """These were wrong for 70 while `\\boxed{70 \\pmod{1000}}` was right: the modulus was recognised in a few
+    spellings only, and an unboxed congruence or equation was not read on its right-hand side."""
+    verdict = grade_integer_answer(output, 70, use_math_verify=False)
+    assert verdict.correct and verdict.extracted == "70", verdict
+
+
+@pytest.mark.parametrize("output", [r"\boxed{1070 \bmod 1000}", r"\boxed{70 \bmod 7}", r"\boxed{70 \text{ mod } 7}"])
+def test_a_bare_modulus_smaller_than_the_number_changes_it(output):
+    """`70 \\bmod 1000` is 70, but `1070 \\bmod 1000` and `70 \\bmod 7` are not 1070 or 70."""
+    assert grade_integer_answer(output, 70, use_math_verify=False).status == "wrong"
+    assert not grade_integer_answer(output, 1070, use_math_verify=False).correct
+
+
+@pytest.mark.parametrize("text,right", [("정답은 70 이상입니다.", False), (r"\boxed{70만}", False),
+                                        ("정답은 71이 아니라 70입니다.", True), (r"\boxed{70 \pmod{1{,}000}}", True)])
+def test_the_rl_math_reward_reads_korean_words_and_moduli_as_the_evaluation_does(text, right):
+    """The RL reward shares the grader: "70 or more" and "700,000" earned the reward for 70."""
+    from axk1.posttrain.rewards import math_correct
+
+    assert math_correct(text, "70", "stop", False)[0] is right

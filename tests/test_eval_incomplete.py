@@ -107,10 +107,11 @@ def test_one_problem_has_no_standard_error(server, tmp_path, capsys):
     """A run on one problem printed "± 0.0": a standard error it cannot estimate, read as a certain score."""
     from axk1.eval.metrics import summarize
 
-    assert summarize({"p": [True, False]})["stderr"] is None
+    assert summarize({"p": [True, False]})["stderr_problems"] is None
     base, _ = server
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 1), "-o",
                         str(out)) == 0
-    assert "100.0 ± n/a" in capsys.readouterr().out and "100.0 ± n/a" in (out / "report.md").read_text()
-    assert json.loads((out / "results.json").read_text())["tasks"]["aime25"]["metrics"]["stderr"] is None
+    assert "100.0 ± n/a rerun, ± n/a over problems" in capsys.readouterr().out
+    assert "| 100.0 | n/a | n/a |" in (out / "report.md").read_text()
+    assert json.loads((out / "results.json").read_text())["tasks"]["aime25"]["metrics"]["stderr_problems"] is None

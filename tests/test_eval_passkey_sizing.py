@@ -98,7 +98,7 @@ def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fi
     past it is refused before any request, and a prompt that does not fit is graded too_long, unasked."""
     from axk1.config import ModelConfig
     from axk1.presets import yarn_block
-    from axk1.eval.backends import TOO_LONG, HFBackend, Request, Sampling
+    from axk1.eval.backends import TOO_LONG, HFBackend, Request, Sampling, prompt_fills_context
 
     with pytest.raises(ValueError, match=r"--passkey-lengths 1022: a prompt of that many tokens and --max-tokens 4 "
                                          r"exceed the model's context of 1024 tokens; the longest length that fits "
@@ -114,6 +114,7 @@ def test_the_transformers_backend_knows_the_context_and_refuses_what_does_not_fi
     cut, ok = backend.generate([Request(long_chat), Request(short_chat)], Sampling(temperature=0, max_tokens=4))
     assert cut.finish_reason == TOO_LONG and cut.text == "" and cut.n_tokens == 0
     assert cut.error.startswith("prompt has ") and cut.error.endswith("tokens; the model's context is 1024")
+    assert prompt_fills_context(cut.error)  # the report's advice is then not "lower --max-tokens"
     assert ok.finish_reason != TOO_LONG and ok.n_tokens
 
     tiny = ModelConfig.from_preset("axk1-tiny")

@@ -8,7 +8,7 @@ from axk1.eval.report import comparison_rows, write_report
 
 
 def _results(thinking):
-    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": 16}
+    metrics = {"stderr_rerun": 0.8, "stderr_problems": 1.0, "n_problems": 30, "n_samples": 16}
     task = {"score": 70.0, "metrics": metrics, "statuses": {}, "info": {}}
     return {"config": {"model": "m", "backend": {"model": "m"}, "n": 16, "sampling": {"thinking": thinking}},
             "tasks": {"humaneval": {**task, "published": "humaneval"}, "aime25": {**task, "published": "aime25"}}}
@@ -22,7 +22,7 @@ def test_a_run_is_set_beside_the_cards_numbers_for_its_mode(tmp_path):
     write_report(tmp_path, _results(False))
     report = (tmp_path / "report.md").read_text()
     assert "(non-thinking mode, A.X K1 model card)" in report
-    assert "| AIME25 |" not in report and "| aime25 | 70.0 ± 1.0 | 30 × 16 | — | — | — |" in report
+    assert "| AIME25 |" not in report and "| aime25 | 70.0 | 0.8 | 1.0 | 30 × 16 | — | — | — |" in report
 
 
 def test_groups_are_listed_in_numeric_order():
@@ -44,7 +44,7 @@ def test_groups_are_listed_in_numeric_order():
 def test_a_run_off_the_published_protocol_is_not_set_beside_it(tmp_path, options, sampling, n, why):
     """An LCB run on another window with the tolerant grader was labelled "LiveCodeBench v6 (25.2.1-25.5.1)" beside
     the card's numbers, as were --limit 4 and -n 1 runs: only the thinking mode was checked."""
-    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": n}
+    metrics = {"stderr_rerun": 0.8, "stderr_problems": 1.0, "n_problems": 30, "n_samples": n}
     results = {"config": {"model": "m", "backend": {"model": "m"}, "n": n, "options": options,
                           "sampling": {"thinking": True, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768,
                                        **sampling}},
@@ -63,7 +63,7 @@ def test_a_run_off_the_published_protocol_is_not_set_beside_it(tmp_path, options
 def test_a_run_that_sent_other_sampling_fields_is_not_set_beside_the_card():
     """--extra-body '{"min_p": 0.05}' (which docs/evaluation.md suggests for vLLM's fields) changes what is sampled,
     yet the row sat beside the card's numbers with ratios."""
-    metrics = {"stderr": 1.0, "n_problems": 30, "n_samples": 16}
+    metrics = {"stderr_rerun": 0.8, "stderr_problems": 1.0, "n_problems": 30, "n_samples": 16}
     results = {"config": {"model": "m", "backend": {"model": "m", "extra_body": {"min_p": 0.05}}, "n": 16,
                           "options": {}, "sampling": {"thinking": True}},
                "tasks": {"aime25": {"score": 70.0, "metrics": metrics, "statuses": {}, "info": {},
@@ -73,3 +73,34 @@ def test_a_run_that_sent_other_sampling_fields_is_not_set_beside_the_card():
     results["config"]["backend"]["extra_body"] = {"chat_template_kwargs": {"thinking": True}}  # a switch, not sampling
     [row] = comparison_rows(results)
     assert row.get("not_comparable") is None and row["published"]["A.X K1"] == 89.8
+
+
+def test_the_advice_for_too_long_samples_says_when_the_prompt_itself_is_too_long():
+    """A prompt longer than the context was advised "lower --max-tokens", which cannot make it fit; a run with both
+    kinds says which advice is for how many."""
+    from axk1.eval.report import too_long_remedy
+
+    assert too_long_remedy("aime25", {"too_long": 3, "too_long_prompt": 0}).startswith("lower --max-tokens")
+    assert too_long_remedy("aime25", {"too_long": 3, "too_long_prompt": 3}) == (
+        "the prompt itself is longer than the model's context, whatever --max-tokens: serve a longer context")
+    assert too_long_remedy("passkey", {"too_long": 3, "too_long_prompt": 3}).endswith(
+        "--passkey-lengths or serve a longer context")
+    mixed = too_long_remedy("aime25", {"too_long": 3, "too_long_prompt": 1})
+    assert mixed.startswith("1 of them: the prompt itself") and mixed.endswith(
+        "the others: lower --max-tokens, or serve a longer context")
+
+
+def test_the_report_labels_both_standard_errors(tmp_path):
+    """report.md showed one "± s.e.", the spread over problems, which a reader takes for how much a rerun moves the
+    score: at 16 samples of problems a model always or never solves, 6.9 points where a rerun moves it by 0."""
+    from axk1.eval.metrics import summarize
+
+    metrics = summarize({str(i): [i < 25] * 16 for i in range(30)})
+    assert metrics["stderr_rerun"] == 0.0 and round(metrics["stderr_problems"], 1) == 6.9
+    results = _results(True)
+    results["tasks"] = {"aime25": {"score": metrics["avg@16"], "metrics": metrics, "statuses": {}, "info": {},
+                                   "published": "aime25"}}
+    write_report(tmp_path, results)
+    report = (tmp_path / "report.md").read_text()
+    assert "| task | ours (avg@n) | ± s.e. rerun | ± s.e. over problems |" in report
+    assert "| AIME25 | 83.3 | 0.0 | 6.9 | 30 × 16 |" in report and "s.e. rerun: how much the score moves" in report

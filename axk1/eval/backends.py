@@ -6,6 +6,7 @@ backend is openai_backend.py; which one a TARGET names, backend_target.py.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +38,18 @@ class Request:
 # finish_reason of a request refused because its prompt (with --max-tokens) does not fit the model's context: a
 # failure the same request meets every time, graded `too_long`, not `request_failed` (which a rerun asks again)
 TOO_LONG = "too_long"
+# ... and what its refusal says of the prompt and the context: the native backend's "prompt has N tokens; the model's
+# context is C", axk1 serve's "maximum context length is C tokens, but the prompt has N", vLLM's "(N in the
+# messages, M in the completion)" or "your request has N input tokens"
+CONTEXT_SAID = re.compile(r"(?:maximum context length is|model's context is) (\d+)")
+PROMPT_SAID = re.compile(r"prompt has (\d+)|request has (\d+) input|(\d+) (?:in the messages|in the prompt|input tokens)")
+
+
+def prompt_fills_context(error: str | None) -> bool:
+    """Whether a too_long refusal says the prompt alone fills the model's context (no --max-tokens makes it fit);
+    False where it does not say (a server's own wording) or the prompt fits and the completion does not."""
+    context, prompt = CONTEXT_SAID.search(error or ""), PROMPT_SAID.search(error or "")
+    return bool(context and prompt) and int(next(g for g in prompt.groups() if g)) >= int(context.group(1))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from axk1.cli_args import non_negative_int, parameter_default, positive_int
 from axk1.dtype_flag import add_dtype_flag
 from axk1.eval import backend_target
 from axk1.eval.backends import Sampling
-from axk1.eval.metrics import format_stderr
+from axk1.eval.metrics import format_stderrs
 from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
@@ -77,7 +77,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                            contamination=args.contamination)
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
-        print(f"{name:10s} {r['score']:6.1f} ± {format_stderr(r['metrics']['stderr'])}  "
+        print(f"{name:10s} {r['score']:6.1f} {format_stderrs(r['metrics'])}  "
               f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
               + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else "")
               + (f"  NOT MEASURED: {too_long_line(r)}" if r.get("too_long") else ""))
@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     too_long = {name: r for name, r in results["tasks"].items() if r.get("too_long")}
     if too_long:
         reasons = _errors(out, too_long, "too_long")
-        remedies = "; ".join(f"{name}: {too_long_remedy(name)}" for name in too_long)
+        remedies = "; ".join(f"{name}: {too_long_remedy(name, r)}" for name, r in too_long.items())
         print(f"axk1 eval: error: {'; '.join(f'{name}: {too_long_line(r)}' for name, r in too_long.items())} (e.g. "
               f"{reasons[0][:300]}); they are graded too_long and those scores are not measurements. A rerun is "
               f"refused the same way ({remedies}); samples are in {out / 'samples.jsonl'}", file=sys.stderr)

@@ -43,7 +43,7 @@ def contamination_result(found: dict[str, list[str]], by_problem: dict[str, list
     if clean:
         n = len(next(iter(clean.values())))
         summary = summarize(clean)
-        result.update(clean_score=summary[f"avg@{n}"], clean_stderr=summary["stderr"])
+        result.update(clean_score=summary[f"avg@{n}"], clean_stderr=summary["stderr_problems"])
     return result
 
 
@@ -54,7 +54,7 @@ def report_line(result: dict) -> str:
         return f"- contamination ({c['report']}): none of the {total} problems was found in the corpus"
     shown = ", ".join(c["flagged"][:10]) + (" …" if len(c["flagged"]) > 10 else "")
     rest = (f"avg@n on the other {c['clean_problems']}: {c['clean_score']:.1f} ± "
-            f"{format_stderr(c['clean_stderr'])} (all: {result['score']:.1f})" if c["clean_problems"]
+            f"{format_stderr(c['clean_stderr'])} s.e. over problems (all: {result['score']:.1f})" if c["clean_problems"]
             else "no problem is left to score apart")
     return f"- contamination ({c['report']}): {len(c['flagged'])} of {total} problems found in the corpus ({shown}); " \
            + rest

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, NOT_BUT
 from axk1.eval.math_verify_client import math_verify_worker
 from axk1.text.reasoning import split_reasoning
 
@@ -121,9 +122,13 @@ MAX_ANSWER_DIGITS = 1000
 # Any other word is a unit (`72 ways`, `72 times`).
 CHANGING_WORD = (r"(?i:(?:(?:m|b|tr)illion|thousand|hundred|dozen|score)s?|times(?=\s*[0-9])|plus|minus|over|divided"
                  r"|mod|modulo|squared|cubed|factorial|or|to|point|more|less|pi)(?![A-Za-z])")
-CHANGED = re.compile(rf"[0-9]\s+{CHANGING_WORD}")
+CHANGED = re.compile(rf"[0-9](?:\s+{CHANGING_WORD}|\s*{KOREAN_CHANGING})")  # Korean: korean_answer_words.py
 UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")  # `2xy` stays
-MODULUS = re.compile(r"(?:\\pmod\s*\{[^{}]*\}|\((?:\\bmod|\\text\{mod\}|\\mod|mod)\s*[^()]*\))\s*$")
+# A modulus after the answer, read once wrappers are gone (`\text{mod }`, `\mathrm{mod}` are `mod`, `\pmod{1{,}000}`
+# is `\pmod1,000`): `\pmod m`, `(mod m)` in any spelling; a bare `70 \bmod 1000` is 70 only below its modulus
+MOD_WORD = r"(?:\\[bp]?mod|\\operatorname\s*mod|mod)(?![A-Za-z])"
+MODULUS = re.compile(rf"(?:\\pmod\s*[0-9A-Za-z,. ]*|\(\s*{MOD_WORD}[^()]*\))\s*$")
+BARE_MODULUS = re.compile(rf"(?<![0-9.,])([0-9]+)\s*{MOD_WORD}\s*([0-9][0-9,]*)\s*$")
 
 
 def _answer_text(content: str) -> str:
@@ -135,11 +140,15 @@ def _answer_text(content: str) -> str:
     s = re.sub(r"\\(?:q?quad|enspace)(?![A-Za-z])|\\[hv]?phantom\{[^{}]*\}|\\hspace\*?\{[^{}]*\}|\\ |~", " ",
                content.translate(AS_SEEN))
     s = re.sub(r"\\(?:[,!;:]|(?:neg)?(?:thin|med|thick)space(?![A-Za-z])\s*)", "", s)
-    s = _unstyled(MODULUS.sub("", s.strip().strip("$")))  # the modulus before its braces go with the wrappers
+    s = MODULUS.sub("", _unstyled(s.strip().strip("$")))
+    bare = BARE_MODULUS.search(s)  # `70 \bmod 1000` is 70, `1070 \bmod 1000` is no integer as written
+    if bare and int(bare.group(1)) < int(bare.group(2).replace(",", "")):
+        s = s[:bare.end(1)]
     s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
     # a Korean counter after the number, as AIME-ko answers write it (`72개`, `72 가지`); `\text{개}` was already
     # unwrapped to the same text, so the two spellings grade alike; an English unit the same way (`72 minutes`)
-    s = re.sub(r"(?<=[0-9])\s*(?:[가-힣]{1,3}|\((?:정|)답\))[.!]?\s*$", "", s.strip())  # `72개.`, `42 (정답)`
+    # (not a word that changes it: `72만`, `72 이상`, korean_answer_words.py)
+    s = re.sub(rf"(?<=[0-9])(?!\s*{KOREAN_CHANGING})\s*(?:[가-힣]{{1,3}}|\((?:정|)답\))[.!]?\s*$", "", s.strip())
     return UNIT.sub("", s)
 
 
@@ -227,10 +236,10 @@ LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $4
 # "The answer is 70 or 2", "70, 2", "70 and 2", "70 2": a second number after the labelled one, on its line, alone or
 # after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
 # number on the next line (a numbered step) or after other words ("42, not 9") is not
-HEDGE = re.compile(r"[ \t]*[,;]?[ \t]*(?:(?:(?i:or|and)(?![A-Za-z])|또는|혹은|이나|및|나)[ \t*]*)?")
+HEDGE = re.compile(r"[ \t]*[,;]?[ \t]*(?:(?:(?i:or|and)(?![A-Za-z])|또는|혹은|이나|및|나|이고|[과와])[ \t*]*)?")
 # ... and only when that second token is an integer ending its clause (punctuation, the line's end, another joining
 # word): "42 $\blacksquare$", "42 $= 6 \cdot 7$" and "42; 42 is the remainder" are 42
-HEDGE_END = re.compile(r"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|혹은|및)", re.M)
+HEDGE_END = re.compile(rf"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|혹은|및|{CLOSING_ENDING})", re.M)
 # The labelled integer is the answer only where its clause ends with it: "42/43", "42^2", "42²", "42!", "42π", "42e3",
 # "42x", "42 × 1000", "42 million", "42 - 1 = 41", "42:43" and "42 (or 43)" state something else. What may follow
 # it: a unit a box drops too (42%, 42°), closing markup, then the line's end, sentence punctuation (not a decimal
@@ -239,13 +248,13 @@ HEDGE_END = re.compile(r"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|
 # ((mod 1000), (검산: 6 × 7); not (or 43)), a modulus or an end mark.
 CLAUSE_END = re.compile(
     r"(?:\\?%|°|\^\s*\{?\\circ\}?)?(?:[*_})\]\"'”’]|\\[)\]])*[ \t]*"
-    r"(?:$|\n|[.,;:?](?![0-9])|(?![십백천만억조]|분의)[가-힣]"
+    rf"(?:$|\n|[.,;:?](?![0-9])|(?!{KOREAN_CHANGING})[가-힣]"
     rf"|(?<=[ \t])(?:(?!{CHANGING_WORD})[A-Za-z]{{2,}}|[IaA](?![A-Za-z]))"
     r"|(?<=[ \t])[-–—]+[ \t]+(?!(?i:or|and)\b)[A-Za-z가-힣]"
     r"|\((?![ \t]*(?:(?i:or)\b|또는|혹은|아니면))(?=[^()\n]{0,200}\))[^()\n]*?[A-Za-z가-힣]"
     r"|\$?[ \t]*\\(?:pmod|blacksquare|square|Box|qed|checkmark|quad|qquad)(?![A-Za-z]))", re.M)
 # After a bare "final answer" (no "is", no colon) the number must end its sentence: "Final answer 2 times we checked"
-BARE_END = re.compile(r"[*})]*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?![십백천만억조]|분의)[가-힣]|\((?i:mod)\b)", re.M)
+BARE_END = re.compile(rf"[*}})]*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?!{KOREAN_CHANGING})[가-힣]|\((?i:mod)\b)", re.M)
 # The clause after a label: to the line's end or a sentence's (`.`, `;`, `?`; a comma or colon before a space),
 # bounded; `!` does not end it (`42!` is a factorial)
 CLAUSE = re.compile(r"[^\n]{0,300}?(?=\n|[.;?](?:\s|$)|[,:]\s|$)|[^\n]{0,300}")
@@ -283,7 +292,12 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
         pass
     if label is None:
         return None
-    at = LABEL_TO_ANSWER.match(text, label.end()).end()
+    return _stated_at(text, LABEL_TO_ANSWER.match(text, label.end()).end(), bool(label.group("bare")))
+
+
+def _stated_at(text: str, at: int, bare: bool, negation: bool = True) -> Labelled | None:
+    """What a label whose answer starts at text[at] states (labelled_answer); `bare`: a bare "final answer";
+    `negation`: whether "70이 아니라 71" may still be followed to 71 (once: a chain of them is no answer)."""
     answer = LAST_ANSWER.match(text, at)
     if answer is None:
         return None
@@ -297,9 +311,12 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
     if other is not None and normalise_integer(other.group(0).strip("$")) is not None \
             and HEDGE_END.match(text, other.end()):
         return Labelled(f"{answer.group(0).strip('$')} {other.group(0).strip('$')}", stated)
-    end = (BARE_END if label.group("bare") else CLAUSE_END).match(text, answer.end())
+    end = (BARE_END if bare else CLAUSE_END).match(text, answer.end())
     if end:
         return Labelled(answer.group(0), stated)
+    negated = re.match(NOT_BUT, text[answer.end():answer.end() + 40])  # "정답은 70이 아니라 71입니다" states 71
+    if negated and negation and not bare:
+        return _stated_at(text, answer.end() + negated.end(), bare, negation=False)
     result = _clause_result(stated)
     after = text[answer.end():answer.end() + 40]
     if result is None and re.match(r"[ \t$]*=(?!=)", after):
@@ -307,7 +324,7 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
     modulus = re.match(r"[ \t$]*\\?(?:b?mod)[ \t{]*([0-9]{1,30})(?![0-9])", after)
     if result is None and modulus and normalise_integer(answer.group(0)) < int(modulus.group(1)):
         result = answer.group(0)  # "42 mod 1000" is 42 (where "42 mod 5" is 2)
-    if result is None and label.group("bare"):
+    if result is None and bare:
         return None
     return Labelled(result, stated)
 
@@ -352,10 +369,14 @@ def grade_integer_answer(output: str, gold: str | int, finish_reason: str = "sto
     content = (answer_after_label(boxed) or boxed) if boxed is not None else None
     # an unboxed span is read as a box is (`$70\,2$` was 702 boxed and, through math-verify, 72 unboxed)
     value = normalise_integer(content if content is not None else candidate) if (content or candidate) else None
-    right_side = equation_answer(content) if value is None and content is not None else None
-    if right_side is not None:  # (math-verify read `m+n=\\text{72}` as `m+n=`, and graded it wrong)
+    # an equation or congruence, boxed or the last math span (`So $N \\equiv 72 \\pmod{1000}$.`), is read on its
+    # right-hand side (math-verify read `m+n=\\text{72}` as `m+n=`, and graded it wrong)
+    span = MATH_DELIMITER.sub("", candidate) if boxed is None and candidate and candidate[0] in "$\\" else None
+    equation = content if content is not None else span
+    right_side = equation_answer(equation) if value is None and equation is not None else None
+    if right_side is not None:
         value = normalise_integer(right_side)
-    graded = right_side or content if boxed is not None else candidate  # what math-verify would be given
+    graded = right_side or (content if boxed is not None else candidate)  # what math-verify would be given
     refused = refused or (not_one_integer(graded) if value is None and graded is not None else None)
     if value is not None:  # an integer, in range or not, is the answer (math-verify reads `1\\,072` as 1 + 072)
         extracted, method, correct = str(value), "boxed" if boxed is not None else "number", value == gold_int

@@ -29,8 +29,22 @@ def standard_error(values: list[float]) -> float | None:
     return math.sqrt(var / len(values))
 
 
+def rerun_standard_error(per_problem: list[float], n: int) -> float | None:
+    """How much the score moves when the same problems are sampled again (rerun noise), as a fraction: the standard
+    deviation of the mean over P problems of each problem's mean of n samples. A problem's mean p̂ of n Bernoulli
+    samples has variance p(1-p)/n, and p̂(1-p̂)·n/(n-1) estimates p(1-p) without bias, so each problem adds
+    p̂(1-p̂)/(n-1): sqrt(Σ p̂ᵢ(1-p̂ᵢ)/(n-1)) / P. None for one sample a problem, where it cannot be estimated."""
+    if n < 2 or not per_problem:
+        return None
+    return math.sqrt(sum(p * (1 - p) for p in per_problem) / (n - 1)) / len(per_problem)
+
+
 def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (1,)) -> dict:
-    """Per-problem correctness lists -> {"n_problems", "n_samples", "avg@n", "stderr", "pass@k" ...} in percent."""
+    """Per-problem correctness lists -> {"n_problems", "n_samples", "avg@n", "stderr_rerun", "stderr_problems",
+    "pass@k" ...} in percent. Two standard errors of avg@n answer two questions: `stderr_rerun`, how much a rerun on
+    the same problems moves it (sampling noise: the one that decides whether two runs on the set differ), and
+    `stderr_problems`, the spread of the per-problem means over problems (how well the set's problems stand for
+    others like them; it holds each problem's difficulty and is larger)."""
     if not correct_by_problem:
         raise ValueError("no graded problems to summarise")
     sizes = {len(v) for v in correct_by_problem.values()}
@@ -38,9 +52,9 @@ def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (
         raise ValueError(f"every problem needs the same, non-zero number of samples; got sizes {sorted(sizes)}")
     n = sizes.pop()
     per_problem = [sum(v) / n for v in correct_by_problem.values()]
-    se = standard_error(per_problem)
+    se, rerun = standard_error(per_problem), rerun_standard_error(per_problem, n)
     out = {"n_problems": len(per_problem), "n_samples": n, f"avg@{n}": 100 * sum(per_problem) / len(per_problem),
-           "stderr": None if se is None else 100 * se}
+           "stderr_rerun": None if rerun is None else 100 * rerun, "stderr_problems": None if se is None else 100 * se}
     for k in ks:
         if k <= n:
             scores = [pass_at_k(n, sum(v), k) for v in correct_by_problem.values()]
@@ -49,5 +63,12 @@ def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (
 
 
 def format_stderr(stderr: float | None) -> str:
-    """A standard error as the console and report.md show it: "n/a" where there is none (one problem)."""
+    """A standard error as the console and report.md show it: "n/a" where there is none (one problem, or one
+    sample a problem for the rerun one)."""
     return "n/a" if stderr is None else f"{stderr:.1f}"
+
+
+def format_stderrs(metrics: dict) -> str:
+    """Both standard errors, labelled, as the console and report.md show them: "± 1.2 rerun, ± 7.9 over problems"."""
+    return f"± {format_stderr(metrics.get('stderr_rerun'))} rerun, ± {format_stderr(metrics.get('stderr_problems'))} " \
+           f"over problems"

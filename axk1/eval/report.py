@@ -36,6 +36,12 @@ PUBLISHED_NON_THINKING = {
 }
 
 
+# What the two standard errors mean (axk1/eval/metrics.py::summarize), under the table that shows them.
+STDERR_NOTE = ("s.e. rerun: how much the score moves when the same problems are sampled again (two runs on this set "
+               "differ beyond noise, at 95%, past about 2.8 times it); s.e. over problems: from the spread of the "
+               "per-problem scores, how well these problems stand for others like them.")
+
+
 def published_mode(results: dict) -> str:
     """"non-thinking" for a run with thinking off, else "thinking" (on, or the model's default: the card's headline)."""
     thinking = results.get("config", {}).get("sampling", {}).get("thinking")
@@ -52,11 +58,18 @@ def unanswered_line(result: dict) -> str:
     return f"{result['unanswered']}/{total} samples unanswered"
 
 
-def too_long_remedy(name: str) -> str:
+def too_long_remedy(name: str, result: dict | None = None) -> str:
     """How task `name`'s too-long samples could fit: lower --max-tokens, or its own length flag where it has one
-    (passkey's --passkey-lengths; a benchmark's problems cannot be shortened), or a longer context."""
+    (passkey's --passkey-lengths; a benchmark's problems cannot be shortened), or a longer context. Where the
+    prompt alone fills the context (`result`'s too_long_prompt), no --max-tokens helps, and the advice says so."""
     flag = get_task(name).length_flag if name in TASKS else ""
-    return f"lower --max-tokens{f' or {flag}' if flag else ''}, or serve a longer context"
+    shorter = f"lower --max-tokens{f' or {flag}' if flag else ''}, or serve a longer context"
+    prompt, total = (result or {}).get("too_long_prompt", 0), (result or {}).get("too_long", 0)
+    if not prompt:
+        return shorter
+    itself = f"the prompt itself is longer than the model's context, whatever --max-tokens: " \
+             f"{f'{flag} or ' if flag else ''}serve a longer context"
+    return itself if prompt >= total else f"{prompt} of them: {itself}; the others: {shorter}"
 
 
 def too_long_line(result: dict) -> str:
@@ -97,7 +110,8 @@ def comparison_rows(results: dict) -> list[dict]:
     table = PUBLISHED_NON_THINKING if published_mode(results) == "non-thinking" else PUBLISHED
     for name, r in results["tasks"].items():
         pub = table.get(r.get("published") or "")
-        row = {"task": name, "ours": r["score"], "stderr": r["metrics"]["stderr"],
+        row = {"task": name, "ours": r["score"], "stderr_rerun": r["metrics"].get("stderr_rerun"),
+               "stderr_problems": r["metrics"].get("stderr_problems"),
                "n_problems": r["metrics"]["n_problems"], "n_samples": r["metrics"]["n_samples"]}
         why = not_comparable(name, r, results.get("config", {})) if pub else None
         if why:  # the published numbers are left out, so no ratio or bar suggests a comparison
@@ -144,17 +158,18 @@ def write_report(out: Path, results: dict) -> None:
     lines = [f"# Evaluation of `{config['model']}`", "",
              f"Backend: `{config['backend']}`  ", f"Samples per problem: {config['n']}; sampling: `{config['sampling']}`",
              "", f"## Scores beside the published numbers ({published_mode(results)} mode, A.X K1 model card)", "",
-             "| task | ours (avg@n ± s.e.) | problems × samples | " + " | ".join(MODELS) + " | "
-             + " | ".join(f"ours / {m}" for m in MODELS) + " | A.X K1 / DeepSeek-V3.1 |",
-             "|---|---:|---:|" + "---:|" * (2 * len(MODELS) + 1)]
+             "| task | ours (avg@n) | ± s.e. rerun | ± s.e. over problems | problems × samples | "
+             + " | ".join(MODELS) + " | " + " | ".join(f"ours / {m}" for m in MODELS) + " | A.X K1 / DeepSeek-V3.1 |",
+             "|---|---:|---:|---:|---:|" + "---:|" * (2 * len(MODELS) + 1)]
     for r in rows:
         pub = r.get("published", {})
         ratios = r.get("ratios", {})
-        lines.append(f"| {r.get('label', r['task'])} | {r['ours']:.1f} ± {format_stderr(r['stderr'])} | "
+        lines.append(f"| {r.get('label', r['task'])} | {r['ours']:.1f} | {format_stderr(r['stderr_rerun'])} | "
+                     f"{format_stderr(r['stderr_problems'])} | "
                      f"{r['n_problems']} × {r['n_samples']} | " + " | ".join(_fmt(pub.get(m)) for m in MODELS) + " | "
                      + " | ".join(f"{ratios[m]:.0f}%" if m in ratios else "—" for m in MODELS) + " | "
                      + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
-    lines += ["", "![scores](scores.png)", ""]
+    lines += ["", STDERR_NOTE, "", "![scores](scores.png)", ""]
     for name, r in results["tasks"].items():
         lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
                   f"- statuses: `{r['statuses']}`"]
@@ -163,7 +178,7 @@ def write_report(out: Path, results: dict) -> None:
                          "and -o to fill them")
         if r.get("too_long"):
             lines.append(f"- **not measured**: {too_long_line(r)} (too_long): the same prompts are refused on every "
-                         f"run; {too_long_remedy(name)}")
+                         f"run; {too_long_remedy(name, r)}")
         lines += [f"- **warning**: {w}" for w in r.get("warnings", [])]
         if name in TASKS:  # what the task adds (its own scores, plots); none for a task no longer registered
             lines += get_task(name).report_lines(r, out)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
-from axk1.eval.backends import Backend, Completion, Request, Sampling
+from axk1.eval.backends import Backend, Completion, Request, Sampling, prompt_fills_context
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
@@ -105,7 +105,9 @@ def score(task, problems: list[Problem], records: list[dict], n: int, found: dic
     # A sample refused for its length (too_long) is no measurement either, but the same request is refused again:
     # counted apart, so the advice is to shorten it, not to rerun.
     result = {"score": summary[f"avg@{n}"], "metrics": summary, "statuses": statuses,
-              "unanswered": statuses.get("request_failed", 0), "too_long": statuses.get("too_long", 0)}
+              "unanswered": statuses.get("request_failed", 0), "too_long": statuses.get("too_long", 0),
+              # ... of which the prompt alone fills the context: the advice is then not to lower --max-tokens
+              "too_long_prompt": sum(r["status"] == "too_long" and prompt_fills_context(r.get("error")) for r in records)}
     if found is not None:
         result["contamination"] = contamination_result(found, by_problem, source)
     meta = {p.id: p.meta for p in problems}
