@@ -216,6 +216,16 @@ def test_bad_config_values_are_one_line_errors(changes, folder, capsys):
     assert "config.json" in err
 
 
+@pytest.mark.parametrize("factor", [1e308, 1e20, 0.5])
+def test_a_yarn_factor_past_the_export_bound_is_refused_naming_the_file(factor, folder, capsys):
+    """1e308 x the original length overflowed context_length to infinity (a traceback) and 1e20 claimed a 1e23-token
+    context: a config.json read takes the factors `axk1 export --yarn` may write, no more."""
+    _edit_config(folder, rope_parameters=None, rope_scaling={"type": "yarn", "factor": factor,
+                                                             "original_max_position_embeddings": 64})
+    err = _cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
+    assert f"{folder / 'config.json'}: ModelConfig.rope_scaling.factor must be finite and from 1 to 1024" in err
+
+
 @pytest.mark.parametrize("content", ["[1, 2, 3]", "null"])
 def test_config_that_is_not_an_object(content, folder):
     (folder / "config.json").write_text(content)

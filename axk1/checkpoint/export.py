@@ -33,13 +33,12 @@ from axk1.model import AXK1ForCausalLM
 from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.presets import yarn_block
+from axk1.rope_scaling import MAX_YARN_FACTOR
 from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
 BIAS = "e_score_correction_bias"  # the routers' balancing bias: the release's is 0 (post-training keeps its own)
-# A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings (the release's: 4)
-MAX_YARN_FACTOR = 1024
 
 
 def check_yarn_factor(factor: float) -> float:
