@@ -15,7 +15,10 @@ import json
 import logging
 import re
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -38,6 +41,7 @@ from axk1.text.tokenizer_file import tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BIAS = "e_score_correction_bias"  # the routers' balancing bias: the release's is 0 (post-training keeps its own)
 
 
@@ -207,11 +211,45 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
     return dataclasses.replace(config, **changed)
 
 
+class StepRemoved(ValueError):
+    """The step folder an export was reading no longer exists: a run pruning its checkpoints (keep_latest) deleted
+    it mid-read, which is not damage (the files read as "corrupt or incomplete ... re-save it")."""
+
+
+def export_newest(checkpoint: str | Path, distributed: bool, export: Callable[[Path], T]) -> tuple[Path, T]:
+    """(the step, `export(step)`) for the step `checkpoint` names (agreed_checkpoint). Where that step folder is gone
+    once the export failed, the failure is StepRemoved; given a checkpoints folder (not a step), in one process, the
+    export is tried once more with the step now newest, since the run that pruned it keeps that one."""
+    step = agreed_checkpoint(checkpoint, distributed)
+    for last in (False, True):
+        try:
+            return step, export(step)
+        except (ValueError, OSError) as e:
+            if step.is_dir():
+                raise
+            removed = StepRemoved(f"{step} was removed while reading: a run is pruning this folder; export a step "
+                                  "it keeps, or rerun")
+            if last or distributed or step == Path(checkpoint):  # every rank would have to agree on the retry
+                raise removed from e
+            print(f"note: {removed}; exporting the newest step instead", file=sys.stderr, flush=True)
+            step = resolve_checkpoint(checkpoint)
+    raise AssertionError("unreachable")
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
                       yarn: float | None = None, yarn_from: int | None = None,
                       keep_router_bias: bool | None = None) -> Path:
+    """`_export_step` of the step `checkpoint` names: a step removed while it was read is StepRemoved, and a
+    checkpoints folder's newest step removed so is followed by the next newest (export_newest)."""
+    return export_newest(checkpoint, distributed, lambda step: _export_step(
+        step, out_dir, dtype, keep_mtp, tokenizer, max_shard_size, distributed, yarn, yarn_from, keep_router_bias))[1]
+
+
+def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, keep_mtp: bool,
+                 tokenizer: str | Path | None, max_shard_size: int | str, distributed: bool, yarn: float | None,
+                 yarn_from: int | None, keep_router_bias: bool | None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
@@ -222,7 +260,6 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     checkpoint holds it (post-training's) rather than as zeros (pretraining's, as the release); None: as the
     checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
     if keep_router_bias is None:
         keep_router_bias = saved.get(KEEP_ROUTER_BIAS, False)
