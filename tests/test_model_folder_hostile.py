@@ -270,11 +270,32 @@ def test_corrupt_tokenizer_config_and_template_fail_at_load(folder):
 # ---- 7, 9: output folders -----------------------------------------------------------------------------------------
 
 def test_export_replaces_an_earlier_model_entirely(checkpoint, folder):
-    for stale in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json",
-                  "pytorch_model.bin"):
+    for stale in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "pytorch_model.bin"):
         (folder / stale).write_text("from another model")
     export_checkpoint(checkpoint, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_a_re_export_keeps_the_model_card_and_sampling_defaults_it_does_not_write(checkpoint, folder, capsys):
+    """A hand-written README.md and generation_config.json were deleted with the earlier weights, silently: an export
+    writes neither (without a tokenizer folder holding one), so they are carried over, and a note says so."""
+    (folder / "README.md").write_text("# my model card\n")
+    (folder / "generation_config.json").write_text('{"temperature": 0.6}\n')
+    assert main(["export", str(checkpoint), str(folder), "--max-shard-size", "40KB"]) == 0
+    assert (folder / "README.md").read_text() == "# my model card\n"
+    assert json.loads((folder / "generation_config.json").read_text()) == {"temperature": 0.6}
+    err = capsys.readouterr().err
+    assert f"note: kept README.md and generation_config.json of the model that was in {folder}" in err
+    assert main(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"]) == 0  # and it loads
+
+
+def test_a_re_export_refuses_a_folder_holding_a_gguf_of_the_old_weights(checkpoint, folder, capsys):
+    """A GGUF conversion of the earlier weights was deleted unasked; kept, it would describe another model."""
+    (folder / "model-Q4_K_M.gguf").write_bytes(b"GGUF")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    err = _cli_error(["export", str(checkpoint), str(folder)], capsys)
+    assert f"the output folder {folder} holds model-Q4_K_M.gguf, a conversion of the model there" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def test_export_refuses_a_folder_that_is_not_a_model_folder(checkpoint, tmp_path):
