@@ -37,7 +37,7 @@ from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.presets import yarn_block
 from axk1.rope_scaling import MAX_YARN_FACTOR
-from axk1.text.tokenizer_file import tokenizer_hash
+from axk1.text.tokenizer_file import PADDING_SIDE, tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,9 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
     """The tokenizer's files into a model folder; `context` (the model's context_length) becomes
     tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`
-    says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model)."""
+    says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model). A file that names no
+    padding side gets the left (PADDING_SIDE): one trained before `axk1 data` wrote it made transformers' batched
+    generate pad on the right."""
     for name, data in files.items():
         if name == "tokenizer_config.json" and context is not None:
             try:
@@ -134,7 +136,8 @@ def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: in
             except JsonError:
                 config = None  # written as it is: loading it says what is wrong
             if isinstance(config, dict):
-                data = json.dumps({**config, "model_max_length": context}, indent=2, ensure_ascii=False).encode()
+                data = json.dumps({"padding_side": PADDING_SIDE, **config, "model_max_length": context}, indent=2,
+                                  ensure_ascii=False).encode()
         (Path(model_dir) / name).write_bytes(data)
 
 
