@@ -42,6 +42,14 @@ def _copy(src, dst):
     return dst
 
 
+def _without_checksums(ckpt):
+    """`ckpt` as written before checksums were saved (or by a forger who rewrote train_state.json too): the export
+    reads it with no CRC-32 check first, so the guards behind that check are what meets its damage."""
+    state = json.loads((ckpt / "train_state.json").read_text())
+    (ckpt / "train_state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "crc32"}))
+    return ckpt
+
+
 def _edit_config(folder, **changes):
     raw = json.loads((folder / "config.json").read_text())
     raw.update(changes)
@@ -69,7 +77,8 @@ def test_hostile_dcp_metadata_is_refused_without_running(checkpoint, tmp_path, c
     evil = _copy(checkpoint, tmp_path / "evil" / "step-000001")
     marker = tmp_path / "pwned"
     (evil / ".metadata").write_bytes(pickle.dumps(_Payload(marker)))
-    err = _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)
+    assert "CRC-32" in _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)  # its checksum, first
+    err = _cli_error(["export", str(_without_checksums(evil)), str(tmp_path / "out")], capsys)
     assert ".metadata refers to posix.system" in err and "refusing to unpickle" in err
     assert not marker.exists() and not (tmp_path / "out").exists()
     holder = torch.nn.Module()
@@ -92,7 +101,7 @@ def test_real_checkpoint_exports_and_resumes(checkpoint, tmp_path):
 @pytest.mark.parametrize("damage", ["truncate distcp", "delete distcp", "truncate metadata", "no model_config",
                                     "storage path escapes"])
 def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, capsys):
-    ckpt = _copy(checkpoint, tmp_path / "c" / "step-000001")
+    ckpt = _without_checksums(_copy(checkpoint, tmp_path / "c" / "step-000001"))  # the checks behind the CRC-32s
     distcp, metadata = ckpt / "__0_0.distcp", ckpt / ".metadata"
     if damage == "truncate distcp":
         distcp.write_bytes(distcp.read_bytes()[:1000])
@@ -108,6 +117,23 @@ def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, ca
         metadata.write_bytes(pickle.dumps(md))
     err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
     assert "corrupt or incomplete checkpoint" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_refuses_a_checkpoint_whose_bytes_changed_in_place(checkpoint, tmp_path, capsys):
+    """Four bytes of the embedding overwritten in place (same size, so every other check passes): `--resume` refused
+    it by the CRC-32s the save recorded, while `axk1 export` wrote a model holding a NaN, exit 0. It checks them
+    too, before it reads a tensor, and names the file."""
+    from axk1.checkpoint.dcp_safe import read_metadata
+
+    ckpt = _copy(checkpoint, tmp_path / "c" / "step-000001")
+    item = next(v for k, v in read_metadata(ckpt).storage_data.items() if "embed_tokens" in k.fqn)
+    with open(ckpt / item.relative_path, "r+b") as f:
+        f.seek(item.offset + item.length // 2)
+        f.write(b"\xff\xff\xff\x7f")  # a NaN in float32
+    err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
+    assert (f"{ckpt / item.relative_path}: corrupt or incomplete checkpoint (CRC-32 " in err
+            and "its bytes changed after the save" in err)
     assert not (tmp_path / "out").exists()
 
 

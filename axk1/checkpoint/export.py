@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors,
                                   step_dir)
+from axk1.checkpoint import checksums
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
@@ -243,16 +244,17 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
                       yarn: float | None = None, yarn_from: int | None = None,
-                      keep_router_bias: bool | None = None) -> Path:
+                      keep_router_bias: bool | None = None, verify_checksums: bool = True) -> Path:
     """`_export_step` of the step `checkpoint` names: a step removed while it was read is StepRemoved, and a
     checkpoints folder's newest step removed so is followed by the next newest (export_newest)."""
     return export_newest(checkpoint, distributed, lambda step: _export_step(
-        step, out_dir, dtype, keep_mtp, tokenizer, max_shard_size, distributed, yarn, yarn_from, keep_router_bias))[1]
+        step, out_dir, dtype, keep_mtp, tokenizer, max_shard_size, distributed, yarn, yarn_from, keep_router_bias,
+        verify_checksums))[1]
 
 
 def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, keep_mtp: bool,
                  tokenizer: str | Path | None, max_shard_size: int | str, distributed: bool, yarn: float | None,
-                 yarn_from: int | None, keep_router_bias: bool | None) -> Path:
+                 yarn_from: int | None, keep_router_bias: bool | None, verify_checksums: bool) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
@@ -261,9 +263,15 @@ def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, kee
     the process group calls this and writes its own share of the shards. `yarn`: a factor to serve past the trained
     length, `yarn_from` (`with_yarn`'s `original`). `keep_router_bias`: write the routers' balancing bias as the
     checkpoint holds it (post-training's) rather than as zeros (pretraining's, as the release); None: as the
-    checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros)."""
+    checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros). `verify_checksums`: the files' CRC-32s
+    checked first, as a resume checks them (off only for a checkpoint this process has just written)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     saved = read_train_state(ckpt)
+    # bytes changed in place, as a resume finds them, before any is read: torch reads tensor bytes unchecked, so a
+    # flipped byte was exported as a model with one wrong weight (the whole checkpoint is read once for it)
+    if verify_checksums:
+        checksums.verify(ckpt, saved.get(checksums.CHECKSUMS), checkpoint_group() if distributed else None,
+                         alone=not distributed)
     if keep_router_bias is None:
         keep_router_bias = saved.get(KEEP_ROUTER_BIAS, False)
     try:
