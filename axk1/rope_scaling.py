@@ -24,8 +24,13 @@ def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
     return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
 
 
-_YARN_RANGES = {"beta_fast": (1e-6, 1e6), "beta_slow": (1e-6, 1e6), "mscale": (0, 100), "mscale_all_dim": (0, 100),
-                "attention_factor": (1e-6, 100)}
+# A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings, and 1e308 x the
+# original length overflowed to infinity (the release's: 4). `axk1 export --yarn` and every config.json read share it;
+# below 1 YaRN would shrink the context (transformers warns there).
+MAX_YARN_FACTOR = 1024
+
+_YARN_RANGES = {"factor": (1, MAX_YARN_FACTOR), "beta_fast": (1e-6, 1e6), "beta_slow": (1e-6, 1e6),
+                "mscale": (0, 100), "mscale_all_dim": (0, 100), "attention_factor": (1e-6, 100)}
 
 
 def normalise_rope_scaling(raw: dict[str, Any]) -> dict[str, Any]:

@@ -122,4 +122,37 @@ def test_the_exported_tokenizer_config_says_the_models_context(tmp_path):
     path = export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
     written = json.loads((path / "tokenizer_config.json").read_text())
     context = ModelConfig.from_preset("axk1-tiny").max_position_embeddings
-    assert written == {**given, "model_max_length": context} and context != 32768
+    assert written == {**given, "model_max_length": context, "padding_side": "left"} and context != 32768
+
+
+def test_the_exported_tokenizer_pads_a_batch_on_the_left_in_transformers(tmp_path):
+    """transformers' batched generate right-padded the exported tokenizer's batches (and warned): pads between a
+    prompt and its continuation. A tokenizer `axk1 data` writes says left, and an export gives one that names no
+    side the left; a file that names one keeps it."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from axk1.text.tokenizer_file import PAD, SPECIAL_TOKENS, write_tokenizer_files
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    ck = _checkpoint(tmp_path / "ckpt")
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, "a", "b", "<unk>"])}
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = Whitespace()
+    (tmp_path / "tok").mkdir()
+    write_tokenizer_files(tmp_path / "tok", tokenizer.to_str())
+    path = export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
+    hf = AutoTokenizer.from_pretrained(path)
+    batch = hf(["a", "a b a"], padding=True)["input_ids"]
+    assert hf.padding_side == "left" and batch[0][:2] == [vocab[PAD]] * 2 and batch[0][2] == vocab["a"]
+    config = tmp_path / "tok" / "tokenizer_config.json"
+    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items() if k != "padding_side"}))
+    assert AutoTokenizer.from_pretrained(export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
+                                         ).padding_side == "left"  # a tokenizer trained before the line was written
+    config.write_text(json.dumps({**json.loads(config.read_text()), "padding_side": "right"}))
+    assert AutoTokenizer.from_pretrained(export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
+                                         ).padding_side == "right"

@@ -42,6 +42,14 @@ def _copy(src, dst):
     return dst
 
 
+def _without_checksums(ckpt):
+    """`ckpt` as written before checksums were saved (or by a forger who rewrote train_state.json too): the export
+    reads it with no CRC-32 check first, so the guards behind that check are what meets its damage."""
+    state = json.loads((ckpt / "train_state.json").read_text())
+    (ckpt / "train_state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "crc32"}))
+    return ckpt
+
+
 def _edit_config(folder, **changes):
     raw = json.loads((folder / "config.json").read_text())
     raw.update(changes)
@@ -69,7 +77,8 @@ def test_hostile_dcp_metadata_is_refused_without_running(checkpoint, tmp_path, c
     evil = _copy(checkpoint, tmp_path / "evil" / "step-000001")
     marker = tmp_path / "pwned"
     (evil / ".metadata").write_bytes(pickle.dumps(_Payload(marker)))
-    err = _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)
+    assert "CRC-32" in _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)  # its checksum, first
+    err = _cli_error(["export", str(_without_checksums(evil)), str(tmp_path / "out")], capsys)
     assert ".metadata refers to posix.system" in err and "refusing to unpickle" in err
     assert not marker.exists() and not (tmp_path / "out").exists()
     holder = torch.nn.Module()
@@ -92,7 +101,7 @@ def test_real_checkpoint_exports_and_resumes(checkpoint, tmp_path):
 @pytest.mark.parametrize("damage", ["truncate distcp", "delete distcp", "truncate metadata", "no model_config",
                                     "storage path escapes"])
 def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, capsys):
-    ckpt = _copy(checkpoint, tmp_path / "c" / "step-000001")
+    ckpt = _without_checksums(_copy(checkpoint, tmp_path / "c" / "step-000001"))  # the checks behind the CRC-32s
     distcp, metadata = ckpt / "__0_0.distcp", ckpt / ".metadata"
     if damage == "truncate distcp":
         distcp.write_bytes(distcp.read_bytes()[:1000])
@@ -108,6 +117,23 @@ def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, ca
         metadata.write_bytes(pickle.dumps(md))
     err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
     assert "corrupt or incomplete checkpoint" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_refuses_a_checkpoint_whose_bytes_changed_in_place(checkpoint, tmp_path, capsys):
+    """Four bytes of the embedding overwritten in place (same size, so every other check passes): `--resume` refused
+    it by the CRC-32s the save recorded, while `axk1 export` wrote a model holding a NaN, exit 0. It checks them
+    too, before it reads a tensor, and names the file."""
+    from axk1.checkpoint.dcp_safe import read_metadata
+
+    ckpt = _copy(checkpoint, tmp_path / "c" / "step-000001")
+    item = next(v for k, v in read_metadata(ckpt).storage_data.items() if "embed_tokens" in k.fqn)
+    with open(ckpt / item.relative_path, "r+b") as f:
+        f.seek(item.offset + item.length // 2)
+        f.write(b"\xff\xff\xff\x7f")  # a NaN in float32
+    err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
+    assert (f"{ckpt / item.relative_path}: corrupt or incomplete checkpoint (CRC-32 " in err
+            and "its bytes changed after the save" in err)
     assert not (tmp_path / "out").exists()
 
 
@@ -216,6 +242,16 @@ def test_bad_config_values_are_one_line_errors(changes, folder, capsys):
     assert "config.json" in err
 
 
+@pytest.mark.parametrize("factor", [1e308, 1e20, 0.5])
+def test_a_yarn_factor_past_the_export_bound_is_refused_naming_the_file(factor, folder, capsys):
+    """1e308 x the original length overflowed context_length to infinity (a traceback) and 1e20 claimed a 1e23-token
+    context: a config.json read takes the factors `axk1 export --yarn` may write, no more."""
+    _edit_config(folder, rope_parameters=None, rope_scaling={"type": "yarn", "factor": factor,
+                                                             "original_max_position_embeddings": 64})
+    err = _cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
+    assert f"{folder / 'config.json'}: ModelConfig.rope_scaling.factor must be finite and from 1 to 1024" in err
+
+
 @pytest.mark.parametrize("content", ["[1, 2, 3]", "null"])
 def test_config_that_is_not_an_object(content, folder):
     (folder / "config.json").write_text(content)
@@ -260,11 +296,32 @@ def test_corrupt_tokenizer_config_and_template_fail_at_load(folder):
 # ---- 7, 9: output folders -----------------------------------------------------------------------------------------
 
 def test_export_replaces_an_earlier_model_entirely(checkpoint, folder):
-    for stale in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json",
-                  "pytorch_model.bin"):
+    for stale in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "pytorch_model.bin"):
         (folder / stale).write_text("from another model")
     export_checkpoint(checkpoint, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_a_re_export_keeps_the_model_card_and_sampling_defaults_it_does_not_write(checkpoint, folder, capsys):
+    """A hand-written README.md and generation_config.json were deleted with the earlier weights, silently: an export
+    writes neither (without a tokenizer folder holding one), so they are carried over, and a note says so."""
+    (folder / "README.md").write_text("# my model card\n")
+    (folder / "generation_config.json").write_text('{"temperature": 0.6}\n')
+    assert main(["export", str(checkpoint), str(folder), "--max-shard-size", "40KB"]) == 0
+    assert (folder / "README.md").read_text() == "# my model card\n"
+    assert json.loads((folder / "generation_config.json").read_text()) == {"temperature": 0.6}
+    err = capsys.readouterr().err
+    assert f"note: kept README.md and generation_config.json of the model that was in {folder}" in err
+    assert main(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"]) == 0  # and it loads
+
+
+def test_a_re_export_refuses_a_folder_holding_a_gguf_of_the_old_weights(checkpoint, folder, capsys):
+    """A GGUF conversion of the earlier weights was deleted unasked; kept, it would describe another model."""
+    (folder / "model-Q4_K_M.gguf").write_bytes(b"GGUF")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    err = _cli_error(["export", str(checkpoint), str(folder)], capsys)
+    assert f"the output folder {folder} holds model-Q4_K_M.gguf, a conversion of the model there" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def test_export_refuses_a_folder_that_is_not_a_model_folder(checkpoint, tmp_path):

@@ -1,4 +1,5 @@
-"""CRC-32 of a checkpoint's files: recorded when it is saved, checked before `--resume` reads a tensor.
+"""CRC-32 of a checkpoint's files: recorded when it is saved, checked before `--resume` or `axk1 export` reads a
+tensor.
 
 dcp_safe checks that every file is as long as the metadata says, so a truncated file is named. Bytes changed in
 place (a disk or a copy gone wrong, a stray write) keep the size, and torch reads a tensor's raw bytes without a
@@ -61,15 +62,16 @@ def record(folder: Path, group) -> dict[str, str] | None:
     return dict(sorted(mine.items()))
 
 
-def verify(folder: Path, table: object, group) -> None:
-    """Before a resume reads a tensor (collective in a launch: each rank checks its share of the files, and every
-    rank raises the same error, naming the first damaged file). `table`: train_state.json's, None for a checkpoint
-    written before checksums were saved (nothing to check)."""
+def verify(folder: Path, table: object, group, alone: bool = False) -> None:
+    """Before a resume or an export reads a tensor (collective in a launch: each rank checks its share of the files,
+    and every rank raises the same error, naming the first damaged file; `alone`: this process checks them all and
+    joins no collective, as an export in one process of a launch does). `table`: train_state.json's, None for a
+    checkpoint written before checksums were saved (nothing to check)."""
     if table is None:
         return
     if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
         raise corrupt(folder / TRAIN_STATE, f"its {CHECKSUMS!r} table is not file name -> checksum")
-    rank, world = _rank_world(group)
+    rank, world = (0, 1) if alone else _rank_world(group)
     bad = None
     for name in sorted(table)[rank::world]:
         path = folder / name

@@ -15,13 +15,17 @@ import json
 import logging
 import re
 import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, barrier, check_model_keys, latest_step, load_tensors,
                                   step_dir)
+from axk1.checkpoint import checksums
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt
 from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_folder
 from axk1.checkpoint.hf import save_pretrained
@@ -33,13 +37,13 @@ from axk1.model import AXK1ForCausalLM
 from axk1.output_folder import discard
 from axk1.parallel.distributed import checkpoint_group
 from axk1.presets import yarn_block
-from axk1.text.tokenizer_file import tokenizer_hash
+from axk1.rope_scaling import MAX_YARN_FACTOR
+from axk1.text.tokenizer_file import PADDING_SIDE, tokenizer_hash
 from axk1.user_file import read_bytes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BIAS = "e_score_correction_bias"  # the routers' balancing bias: the release's is 0 (post-training keeps its own)
-# A factor past this is a typo, not a context: 1e300 wrote a 300-digit max_position_embeddings (the release's: 4)
-MAX_YARN_FACTOR = 1024
 
 
 def check_yarn_factor(factor: float) -> float:
@@ -123,7 +127,9 @@ def read_tokenizer(source: str | Path, vocab_size: int, trained_with: str | None
 def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: int | None = None) -> None:
     """The tokenizer's files into a model folder; `context` (the model's context_length) becomes
     tokenizer_config.json's model_max_length, which transformers truncates to: a tokenizer trained by `axk1 data`
-    says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model)."""
+    says 32,768 whatever model it ends up with (6,001 tokens kept for a 1,024-token model). A file that names no
+    padding side gets the left (PADDING_SIDE): one trained before `axk1 data` wrote it made transformers' batched
+    generate pad on the right."""
     for name, data in files.items():
         if name == "tokenizer_config.json" and context is not None:
             try:
@@ -131,7 +137,8 @@ def _write_tokenizer(files: dict[str, bytes], model_dir: str | Path, context: in
             except JsonError:
                 config = None  # written as it is: loading it says what is wrong
             if isinstance(config, dict):
-                data = json.dumps({**config, "model_max_length": context}, indent=2, ensure_ascii=False).encode()
+                data = json.dumps({"padding_side": PADDING_SIDE, **config, "model_max_length": context}, indent=2,
+                                  ensure_ascii=False).encode()
         (Path(model_dir) / name).write_bytes(data)
 
 
@@ -208,11 +215,46 @@ def tokenizer_ids(config: ModelConfig, tokenizer_json: bytes) -> ModelConfig:
     return dataclasses.replace(config, **changed)
 
 
+class StepRemoved(ValueError):
+    """The step folder an export was reading no longer exists: a run pruning its checkpoints (keep_latest) deleted
+    it mid-read, which is not damage (the files read as "corrupt or incomplete ... re-save it")."""
+
+
+def export_newest(checkpoint: str | Path, distributed: bool, export: Callable[[Path], T]) -> tuple[Path, T]:
+    """(the step, `export(step)`) for the step `checkpoint` names (agreed_checkpoint). Where that step folder is gone
+    once the export failed, the failure is StepRemoved; given a checkpoints folder (not a step), in one process, the
+    export is tried once more with the step now newest, since the run that pruned it keeps that one."""
+    step = agreed_checkpoint(checkpoint, distributed)
+    for last in (False, True):
+        try:
+            return step, export(step)
+        except (ValueError, OSError) as e:
+            if step.is_dir():
+                raise
+            removed = StepRemoved(f"{step} was removed while reading: a run is pruning this folder; export a step "
+                                  "it keeps, or rerun")
+            if last or distributed or step == Path(checkpoint):  # every rank would have to agree on the retry
+                raise removed from e
+            print(f"note: {removed}; exporting the newest step instead", file=sys.stderr, flush=True)
+            step = resolve_checkpoint(checkpoint)
+    raise AssertionError("unreachable")
+
+
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None,
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
                       yarn: float | None = None, yarn_from: int | None = None,
-                      keep_router_bias: bool | None = None) -> Path:
+                      keep_router_bias: bool | None = None, verify_checksums: bool = True) -> Path:
+    """`_export_step` of the step `checkpoint` names: a step removed while it was read is StepRemoved, and a
+    checkpoints folder's newest step removed so is followed by the next newest (export_newest)."""
+    return export_newest(checkpoint, distributed, lambda step: _export_step(
+        step, out_dir, dtype, keep_mtp, tokenizer, max_shard_size, distributed, yarn, yarn_from, keep_router_bias,
+        verify_checksums))[1]
+
+
+def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, keep_mtp: bool,
+                 tokenizer: str | Path | None, max_shard_size: int | str, distributed: bool, yarn: float | None,
+                 yarn_from: int | None, keep_router_bias: bool | None, verify_checksums: bool) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
@@ -221,10 +263,15 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
     the process group calls this and writes its own share of the shards. `yarn`: a factor to serve past the trained
     length, `yarn_from` (`with_yarn`'s `original`). `keep_router_bias`: write the routers' balancing bias as the
     checkpoint holds it (post-training's) rather than as zeros (pretraining's, as the release); None: as the
-    checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros)."""
+    checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros). `verify_checksums`: the files' CRC-32s
+    checked first, as a resume checks them (off only for a checkpoint this process has just written)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    ckpt = agreed_checkpoint(checkpoint, distributed)
     saved = read_train_state(ckpt)
+    # bytes changed in place, as a resume finds them, before any is read: torch reads tensor bytes unchecked, so a
+    # flipped byte was exported as a model with one wrong weight (the whole checkpoint is read once for it)
+    if verify_checksums:
+        checksums.verify(ckpt, saved.get(checksums.CHECKSUMS), checkpoint_group() if distributed else None,
+                         alone=not distributed)
     if keep_router_bias is None:
         keep_router_bias = saved.get(KEEP_ROUTER_BIAS, False)
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import sys
 import uuid
 from contextlib import ExitStack
@@ -44,7 +45,13 @@ MODEL_FOLDER_FILES = ("config.json", INDEX_FILE, MTP_FILE, "merge.json", "tokeni
                       "chat_template.jinja", "chat_template.json", "special_tokens_map.json", "generation_config.json",
                       "pytorch_model.bin", "pytorch_model.bin.index.json", "added_tokens.json", "vocab.json",
                       "merges.txt", "README.md")
-_MODEL_FOLDER_PATTERNS = ("*.safetensors", "pytorch_model-*.bin", "*.gguf")
+_MODEL_FOLDER_PATTERNS = ("*.safetensors", "pytorch_model-*.bin")
+# What a person writes into a model folder (its model card, its sampling defaults) and an export or merge writes only
+# when its source has one: carried from the model replaced into the new one, with a note, never deleted with it
+CARRIED_FILES = ("README.md", "generation_config.json")
+# A conversion of the weights (llama.cpp's GGUF): it would describe the old model beside the new weights, and deleting
+# it unasked loses what may have taken hours to make, so a folder holding one is refused
+CONVERSIONS = "*.gguf"
 
 
 class Header(NamedTuple):
@@ -212,6 +219,11 @@ def check_output_folder(out: Path) -> list[Path]:
         raise ValueError(f"the output {out} exists and is not a folder: choose another output path")
     if not out.exists():
         return []
+    conversions = sorted(p.name for p in out.glob(CONVERSIONS))
+    if conversions:
+        raise ValueError(f"the output folder {out} holds {named(conversions)}, a conversion of the model there that "
+                         "the new weights would leave stale: move it out (or delete it) and run again, or write to "
+                         "a new folder")
     stale, other = sort_entries(out, MODEL_FOLDER_FILES, _MODEL_FOLDER_PATTERNS)
     if other:
         raise ValueError(f"the output folder {out} holds {named(other)}, "
@@ -263,12 +275,25 @@ def replace_folder(staging: Path, out: Path) -> Path | None:
     old = swap_siblings(out)[1]
     restore_replaced(out)  # never delete the only model there is
     discard(old)  # an earlier run's, killed before it deleted its own
+    carry_written_files(out, staging)
     moved = None
     if out.exists() or out.is_symlink():
         out.rename(old)
         moved = old
     staging.rename(out)
     return moved
+
+
+def carry_written_files(out: Path, staging: Path) -> None:
+    """Copies `out`'s CARRIED_FILES that the new model in `staging` lacks into it, and says so: a re-export deleted
+    a hand-written model card and sampling defaults with the old weights, silently."""
+    kept = [name for name in CARRIED_FILES if (out / name).is_file() and not (staging / name).exists()]
+    for name in kept:
+        shutil.copy2(out / name, staging / name)
+    if kept:
+        print(f"note: kept {' and '.join(kept)} of the model that was in {out} (the new model brings none): edit "
+              f"{'them' if len(kept) > 1 else 'it'} if {'they describe' if len(kept) > 1 else 'it describes'} "
+              "the earlier weights", file=sys.stderr, flush=True)
 
 
 def save_weights(tensors: dict, file: Path, metadata: dict[str, str]) -> None:

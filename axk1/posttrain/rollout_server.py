@@ -95,8 +95,10 @@ class RolloutServer:
             stale = staging.rename(self.weights_dir / f".staging-old-{uuid.uuid4().hex[:12]}")
         save_checkpoint(staging, step, policy, None, train_state, keep_latest=1)
         # the routers' bias as the policy routes with it (its base model's), not the zeros pretraining exports
+        # no CRC-32 check: the files were written (and hashed) a moment ago by this very call, and a check would
+        # read the policy's weights once more at every publish
         export_checkpoint(step_dir(staging, step), folder, dtype=self.push_dtype, keep_router_bias=True,
-                          distributed=distributed)  # its last barrier: all read
+                          distributed=distributed, verify_checksums=False)  # its last barrier: all read
         if not self.is_main:
             return None
         for done in (staging, stale):  # a second copy of the weights, read now; the killed run's

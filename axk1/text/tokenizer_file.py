@@ -26,6 +26,10 @@ SPECIAL_TOKENS = [BOS, "<|im_start|>", EOS, PAD, *TEXT_TAGS]  # the ids a tokeni
 
 # What transformers truncates to; export (axk1/checkpoint/export.py) sets the model's own context length
 MODEL_MAX_LENGTH = 32768
+# Where transformers pads a batch: its default, the right, puts pads between a prompt and what a batched generate
+# writes after it (transformers warns, and the shorter prompts' continuations differ from one-at-a-time). vLLM and
+# axk1 serve never pad a prompt, and training masks pads wherever they are, so left suits every reader.
+PADDING_SIDE = "left"
 
 
 def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_length: int = MODEL_MAX_LENGTH,
@@ -40,6 +44,7 @@ def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_len
         f.write(json.dumps({
             "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
             "model_max_length": model_max_length, "clean_up_tokenization_spaces": False,
+            "padding_side": PADDING_SIDE,
             "chat_template": chat_template,  # kept here too: older readers know only this place
         }, indent=2, ensure_ascii=False))
     with atomic_writer(out / "chat_template.jinja") as f:  # where transformers 5 looks first; export copies it

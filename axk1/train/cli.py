@@ -204,7 +204,7 @@ def _yarn_factor(text: str) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from axk1.checkpoint.export import agreed_checkpoint, export_checkpoint
+    from axk1.checkpoint.export import export_checkpoint, export_newest
     from axk1.checkpoint.hf import parse_size
 
     import torch
@@ -217,11 +217,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if distributed:
             init_distributed(torch.device("cpu"), args.collective_timeout_s)
         main = not distributed or dist.get_rank() == 0
-        step = agreed_checkpoint(args.checkpoint, distributed)  # rank 0's newest step, on every rank
-        yarn_from, yarn_note = _yarn_from(step, args.yarn)
-        path = export_checkpoint(step, args.out, flag_dtype(args.dtype), keep_mtp=args.keep_mtp,
-                                 tokenizer=args.tokenizer, max_shard_size=parse_size(args.max_shard_size),
-                                 distributed=distributed, yarn=args.yarn, yarn_from=yarn_from)
+
+        def export(step):
+            yarn_from, yarn_note = _yarn_from(step, args.yarn)
+            return yarn_note, export_checkpoint(
+                step, args.out, flag_dtype(args.dtype), keep_mtp=args.keep_mtp, tokenizer=args.tokenizer,
+                max_shard_size=parse_size(args.max_shard_size), distributed=distributed, yarn=args.yarn,
+                yarn_from=yarn_from)
+
+        # rank 0's newest step, on every rank; once more with the newest if a run pruning the folder deleted it
+        step, (yarn_note, path) = export_newest(args.checkpoint, distributed, export)
     if main:
         print(f"exported {step} to {path}" + ("" if args.tokenizer else
                                              " (no tokenizer: token ids only; --tokenizer DIR copies one in)"))
