@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,9 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
     """(line number, document, None) or (line number, None, why the line is unusable), for every non-blank line.
     The reason is "<kind>: <detail>" (the kind is what the summary counts). Lines are decoded one by one, so a stray
     non-UTF-8 byte costs its line, not the run; a repeated id is excluded, since samples and the duplicate index
-    are keyed by it."""
+    are keyed by it. A row without an id is named by its text's hash (`text-<sha1 prefix>`, then `-2`, `-3`... for
+    the second and later copies of one text): the id seeds its requests, which the cache is keyed by, so removing
+    or adding other lines re-pays nothing."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"documents file {path} does not exist")
@@ -38,6 +42,7 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
         raise IsADirectoryError(f"documents {path} is a folder: give one JSONL (or .jsonl.gz) file")
     opener = gzip.open if path.suffix == ".gz" else open
     seen: dict[str, int] = {}  # id -> line it was first used on
+    copies: Counter = Counter()  # text hash -> rows without an id holding that text so far
     with opener(path, "rb") as f:
         for n, raw in enumerate(f, 1):
             try:
@@ -66,9 +71,14 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
             if not text:
                 yield n, None, f"empty text: {path}:{n}"
                 continue
-            # 0 and False are ids too; only a missing, null or empty id falls back to the line number
+            # 0 and False are ids too; only a missing, null or empty id falls back to the text's hash
             raw_id = row.get("id")
-            doc_id = f"line-{n}" if raw_id is None or raw_id == "" else str(raw_id)
+            if raw_id is None or raw_id == "":
+                digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+                copies[digest] += 1
+                doc_id = f"text-{digest}" + (f"-{copies[digest]}" if copies[digest] > 1 else "")
+            else:
+                doc_id = str(raw_id)
             if doc_id in seen:
                 yield n, None, f"duplicate id: {path}:{n} repeats id {doc_id!r} of line {seen[doc_id]} (give ids once)"
                 continue
@@ -102,24 +112,27 @@ def _pieces(text: str, max_chars: int) -> Iterator[str]:
             yield para[start:end]
 
 
-def split_passages(text: str, spec: PassageConfig) -> list[str]:
+def split_passages(text: str, spec: PassageConfig, dropped: Counter | None = None) -> list[str]:
     """Paragraphs joined up to max_chars (a longer paragraph is cut at sentence ends); pieces shorter than
-    min_chars are dropped; at most max_per_document passages."""
+    min_chars are dropped; at most max_per_document passages. `dropped` counts what is left out, by reason."""
     if spec.max_chars < 1 or spec.max_per_document < 1:  # validate() refuses these; 0 would never advance
         raise ValueError(f"passages: max_chars ({spec.max_chars}) and max_per_document ({spec.max_per_document}) "
                          "must be >= 1")
     passages: list[str] = []
     current = ""
+    dropped = Counter() if dropped is None else dropped
 
-    def take(passage: str) -> bool:
-        if len(passage) >= spec.min_chars:
+    def take(passage: str) -> None:
+        if len(passage) < spec.min_chars:
+            dropped["under min_chars"] += 1
+        elif len(passages) >= spec.max_per_document:
+            dropped["past max_per_document"] += 1
+        else:
             passages.append(passage)
-        return len(passages) >= spec.max_per_document
 
     for piece in _pieces(text, spec.max_chars):
         if current and len(current) + 2 + len(piece) > spec.max_chars:
-            if take(current):
-                return passages
+            take(current)
             current = piece
         else:
             current = f"{current}\n\n{piece}" if current else piece

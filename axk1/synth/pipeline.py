@@ -22,7 +22,7 @@ from axk1.synth.documents import looks_like_math, read_documents, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_problem
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
-from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded
+from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded, capped
 from axk1.text.contamination import BUILTIN
 from axk1.text.side_files import SYNTH_CACHE_SUFFIX, synth_side_paths
 
@@ -45,9 +45,12 @@ class SynthSummary:
     documents: int = 0
     documents_used: int = 0
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> documents
+    passages_dropped: dict[str, int] = field(default_factory=dict)  # reason -> passages of used documents
     requests: int = 0
     sent: int = 0
     cache_hits: int = 0
+    # cached replies stored cut under a lower [teacher] max_reply_chars than this run's: asked again (in `sent`)
+    reasked_longer_cap: int = 0
     failed: int = 0
     first_failure: str = ""  # the first failed request's reason, which the CLI shows when every one failed
     generated: int = 0
@@ -67,7 +70,11 @@ class SynthSummary:
         lines.append(f"{'total':<16}{self.requests:>9}{self.failed:>8}{self.generated:>11}{self.kept:>7}{self.rejected:>10}")
         lines.append(f"documents: {self.documents} read, {self.documents_used} used, "
                      + (", ".join(f"{n} excluded ({r})" for r, n in self.excluded.items()) or "none excluded"))
-        lines.append(f"teacher: {self.sent} requests sent, {self.cache_hits} answered from the cache")
+        if self.passages_dropped:
+            lines.append("passages dropped: " + ", ".join(f"{n} {r}" for r, n in self.passages_dropped.items()))
+        lines.append(f"teacher: {self.sent} requests sent, {self.cache_hits} answered from the cache"
+                     + (f" ({self.reasked_longer_cap} cached replies stored cut under a lower [teacher] max_reply_chars"
+                        " asked again)" if self.reasked_longer_cap else ""))
         if self.rejections:
             lines.append("rejected by check: " + ", ".join(f"{k} {v}" for k, v in sorted(self.rejections.items())))
         return "\n".join(lines)
@@ -89,6 +96,7 @@ def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit
     and, when `excluded_items` is given, listed there with its line (the .excluded.jsonl file)."""
     jobs: list[Job] = []
     excluded: Counter = Counter()
+    dropped: Counter = Counter()
 
     def exclude(line: int, doc_id: str | None, reason: str, detail: str) -> None:
         excluded[reason] += 1
@@ -103,7 +111,8 @@ def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit
         if doc is None:
             exclude(n, None, problem.split(":", 1)[0], problem)
             continue
-        passages = split_passages(doc.text, recipe.passages)
+        left_out: Counter = Counter()
+        passages = split_passages(doc.text, recipe.passages, left_out)
         if not passages:
             reason = f"no passage of {recipe.passages.min_chars}+ chars"
             exclude(n, doc.id, reason, f"{documents}:{n}: {len(doc.text)} chars of text")
@@ -126,7 +135,9 @@ def plan_jobs(documents: Path, recipe: SynthRecipe, summary: SynthSummary, limit
                     f"{documents}:{n}: domain {doc.domain!r}, language {doc.language!r}")
         else:
             summary.documents_used += 1
+            dropped += left_out  # an excluded document's pieces are counted under its reason, not again here
     summary.excluded = dict(excluded)
+    summary.passages_dropped = dict(dropped)
     return jobs
 
 
@@ -135,34 +146,40 @@ async def _answer(jobs: list[Job], teacher: Teacher, cache: ResponseCache, concu
     """One (reply, error) per job, in job order. Cached replies cost no request, not even a model listing."""
     if not teacher.model:
         teacher.model = cache.remembered_model(teacher.base_url) or ""
-    keys = [cache.key(teacher.request(j.prompt, j.seed, j.task.thinking)) for j in jobs]
-    results: list[tuple[TeacherReply | None, str | None]] = [(cache.get(k), None) for k in keys]
-    missing = [i for i, (reply, _) in enumerate(results) if reply is None]
-    summary.cache_hits = len(jobs) - len(missing)
+    cap = teacher.spec.max_reply_chars
+
+    def lookup():
+        """The cached replies under this run's cap (None where missing), and the missing jobs' indices."""
+        keys = [cache.key(teacher.request(j.prompt, j.seed, j.task.thinking)) for j in jobs]
+        stored = [cache.get(k) for k in keys]
+        results = [(None if reply is None else capped(reply, cap), None) for reply in stored]
+        missing = [i for i, (reply, _) in enumerate(results) if reply is None]
+        summary.cache_hits = len(jobs) - len(missing)
+        summary.reasked_longer_cap = sum(1 for i in missing if stored[i] is not None)
+        return keys, results, missing
+
+    keys, results, missing = lookup()
     if not missing:
         return results
     if not teacher.spec.model:  # ask the server which model it serves, then key the misses by it
         teacher.model = ""
         await teacher.resolve_model()
         cache.remember_model(teacher.base_url, teacher.model)
-        keys = [cache.key(teacher.request(j.prompt, j.seed, j.task.thinking)) for j in jobs]
-        results = [(cache.get(k), None) for k in keys]
-        missing = [i for i, (reply, _) in enumerate(results) if reply is None]
-        summary.cache_hits = len(jobs) - len(missing)
+        keys, results, missing = lookup()
 
     async def one(i: int):
         request = teacher.request(jobs[i].prompt, jobs[i].seed, jobs[i].task.thinking)
-        try:
+        try:  # a malformed reply (teacher.checked) or one the cache cannot store fails this job, not the run
             reply = await teacher.ask(request)
-        except Exception as e:  # one failed request fails one job, not the run
+            cache.put(keys[i], reply)
+        except Exception as e:
             return i, None, f"{type(e).__name__}: {e}"
-        cache.put(keys[i], reply)
         return i, reply, None
 
     from tqdm import tqdm
 
     with tqdm(total=len(missing), desc="teacher", unit="req", disable=not progress) as bar:
-        async for i, reply, error in bounded(concurrency, [lambda i=i: one(i) for i in missing]):
+        async for i, reply, error in bounded(concurrency, (lambda i=i: one(i) for i in missing)):
             summary.sent += 1
             results[i] = (reply, error)
             bar.update()

@@ -2,20 +2,23 @@
 
 The cache is a SQLite file keyed by a hash of everything that decides the reply (model, messages, sampling,
 seed, thinking). Each reply is committed as soon as it arrives, so an interrupted run resumes where it stopped
-and a rerun asks nothing already answered.
+and a rerun asks nothing already answered. Only a reply that is text is stored (`checked`), and [teacher]
+max_reply_chars is not in the key: it is applied on each read (`capped`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from axk1.json_text import json_digest
+from axk1.json_text import has_surrogate, json_digest
 from axk1.synth.recipe import TeacherConfig
 
 
@@ -37,6 +40,50 @@ class TeacherReply:
     finish_reason: str | None
     usage: dict[str, int]
     full_chars: int | None = None  # the reply's length when it was over [teacher] max_reply_chars and stored cut
+
+
+def reply_text(value: Any, what: str) -> str | None:
+    """A reply field as text: a string, null, or (as some OpenAI-compatible APIs send content) a list of text parts,
+    joined. Anything else is a malformed reply, raised with what it holds: never cached, never guessed at."""
+    if value is None or isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and what == "content":
+        parts = []
+        for n, part in enumerate(value):
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            if kind != "text" or not isinstance(part.get("text"), str):
+                raise ValueError(f"the teacher's reply content part {n} is {kind!r}, not a text part "
+                                 "({'type': 'text', 'text': ...}): only text can be a sample")
+            parts.append(part["text"])
+        text = "".join(parts)
+    else:
+        raise ValueError(f"the teacher's reply {what} is a {type(value).__name__} ({str(value)[:60]!r}), not text")
+    if text and has_surrogate(text):  # valid JSON ("\ud800") but not text: no cache, sample file or check could hold it
+        raise ValueError(f"the teacher's reply {what} holds a lone surrogate (not text): nothing to keep; the "
+                         "request is asked again on the next run")
+    return text
+
+
+def checked(reply: TeacherReply) -> TeacherReply:
+    """`reply` if every field is what a sample can be made of, else ValueError naming the field."""
+    content = reply_text(reply.content, "content") or ""
+    reasoning = reply_text(reply.reasoning, "reasoning")
+    finish = reply_text(reply.finish_reason, "finish_reason")
+    return TeacherReply(content, reasoning, finish, reply.usage, reply.full_chars)
+
+
+def capped(reply: TeacherReply, cap: int) -> TeacherReply | None:
+    """`reply` under today's [teacher] max_reply_chars: over it, cut, with its full length kept (the sample is
+    rejected for it); None when it was stored cut under a lower cap than today's, so it must be asked again. Applied
+    on every read, so a warm cache and a fresh one decide alike whatever the cap was when the reply arrived."""
+    stored = max(len(reply.content), len(reply.reasoning or ""))
+    if reply.full_chars is not None and cap > stored:
+        return None
+    full = reply.full_chars if reply.full_chars is not None else stored
+    if full <= cap:
+        return reply
+    return TeacherReply(reply.content[:cap], reply.reasoning[:cap] if reply.reasoning else reply.reasoning,
+                        reply.finish_reason, reply.usage, full)
 
 
 class ResponseCache:
@@ -68,8 +115,15 @@ class ResponseCache:
         return json_digest(request)
 
     def get(self, key: str) -> TeacherReply | None:
+        """The stored reply as `checked` reads it (content lists an older version stored are joined), or None, also
+        for one that is not text: it is then asked again instead of failing every rerun."""
         row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return TeacherReply(**json.loads(row[0])) if row else None
+        if not row:
+            return None
+        try:
+            return checked(TeacherReply(**json.loads(row[0])))
+        except (TypeError, ValueError):
+            return None
 
     def put(self, key: str, reply: TeacherReply) -> None:
         self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply.__dict__, ensure_ascii=False)))
@@ -139,24 +193,27 @@ class Teacher:
         choice = r.choices[0]
         reasoning = getattr(choice.message, "reasoning_content", None) or (choice.message.model_extra or {}).get("reasoning")
         usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
-        content, cap = choice.message.content or "", self.spec.max_reply_chars
+        reply = checked(TeacherReply(choice.message.content, reasoning, choice.finish_reason, usage))
         # Over the cap: kept only cut (the sample is rejected for it), so a runaway reply costs no gigabytes twice.
-        longest = max(len(content), len(reasoning or ""))
-        full = longest if longest > cap else None
-        return TeacherReply(content[:cap], reasoning[:cap] if reasoning else reasoning, choice.finish_reason, usage,
-                            full)
+        return capped(reply, self.spec.max_reply_chars)
 
     async def close(self) -> None:
         await self.client.close()
 
 
-async def bounded(limit: int, jobs):
-    """Run coroutine factories with at most `limit` in flight; yield results as they complete."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job):
-        async with semaphore:
-            return await job()
-
-    for task in asyncio.as_completed([run(j) for j in jobs]):
-        yield await task
+async def bounded(limit: int, jobs: Iterable[Callable[[], Awaitable]]):
+    """Run coroutine factories with at most `limit` in flight; yield results as they complete. A task is made only
+    when a slot frees: made all up front, 200,000 pending requests held 264 MB before the first reply."""
+    jobs = iter(jobs)
+    pending = {asyncio.ensure_future(job()) for job in itertools.islice(jobs, limit)}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                job = next(jobs, None)
+                if job is not None:
+                    pending.add(asyncio.ensure_future(job()))
+                yield task.result()
+    finally:
+        for task in pending:
+            task.cancel()
