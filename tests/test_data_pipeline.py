@@ -397,3 +397,30 @@ def test_a_full_disk_names_the_stage_and_the_folder(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "No space left on device: the pipeline's stage 'extract" in err and str(tmp_path / "out") in err
     assert "run the same command again" in err
+
+
+def test_text_in_random_order_is_excluded_not_trained_as_the_easiest(tmp_path):
+    """Text flagged disordered scores 0, which was the easiest bucket (d0, a curriculum's first stage): shuffled
+    junk was trained as easy data. The annotate stage now removes it, counted under its reason; so is a text whose
+    order carries nothing ("x" * 5000: its shuffled copy deflates alike), which no filter of a `filter = false`
+    source caught."""
+    from axk1.data.pipeline import run_pipeline
+
+    rng = random.Random(5)
+    real = [korean_document(rng, 3, 6), english_document(rng, 3, 6)]
+    chars = list(real[0] + real[1])
+    rng.shuffle(chars)
+    texts = real + ["".join(chars), "x" * 5000]
+    assert len(texts[2]) >= 1000
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False) + "\n"
+                                               for i, t in enumerate(texts)), encoding="utf-8")
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "stages": ["extract", "annotate"], "tasks": 1, "workers": 1},
+           "sources": [{"type": "jsonl", "path": str(tmp_path / "in.jsonl"), "filter": False}]}
+    run_pipeline(config_from_dict(raw), progress=False)
+    out = tmp_path / "out"
+    assert sorted(d["id"] for d in iter_records(out / "documents")) == ["d0", "d1"]
+    removed = list(iter_records(out / "excluded" / "disordered"))
+    assert sorted(r["id"] for r in removed) == ["d2", "d3"]
+    assert all(r["metadata"]["difficulty_signals"]["disordered"] == 1 for r in removed)
+    acc = account(out)
+    assert acc.balanced and acc.inputs == 4 and acc.kept == 2 and acc.excluded == {"disordered_text": 2}

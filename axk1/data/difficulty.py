@@ -148,8 +148,8 @@ def difficulty_score(signals: dict[str, float]) -> float:
     """One number in [0, 1] from the signals: fixed ranges, so a document's score depends on its text alone (and
     the reference model), never on the other documents of the corpus or on how long it is; perplexity, when
     present, counts as much as the other signals together. Text in random order (`disordered`) scores 0: its
-    signals measure the disorder, not a difficulty, and it must not land in the hardest bucket; the flag lets a mix
-    step leave it out."""
+    signals measure the disorder, not a difficulty, and it must not land in the hardest bucket. Nor is it trained
+    as the easiest: the annotate stage removes what is flagged (axk1/data/disorder_filter.py)."""
     if signals.get("disordered"):
         return 0.0
     share = signals["hangul_words"]

@@ -27,6 +27,7 @@ from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.dedup_check import MinhashPairCheck
 from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
+from axk1.data.disorder_filter import DisorderedTextFilter
 from axk1.data.filter_steps import extract_filters
 from axk1.data.pii import KoreanPIIScrubber
 from axk1.data.run_settings import check_settings
@@ -132,7 +133,8 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
                                                 exclusion_writer=ReasonWriter(str(excl / "near_duplicate"),
                                                                               "near_duplicate")))
         steps += [DomainAnnotator(cfg.annotate.domain_model or None),
-                  DifficultyAnnotator(cfg.annotate.reference_model or None), _writer(out / "documents")]
+                  DifficultyAnnotator(cfg.annotate.reference_model or None),
+                  DisorderedTextFilter(exclusion_writer=_writer(excl / "disordered")), _writer(out / "documents")]
         stages.append(Stage("annotate", "annotate", n, steps))
     if "tokenize" in cfg.run.stages:
         t = cfg.tokenize

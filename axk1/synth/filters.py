@@ -1,5 +1,6 @@
-"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), length, language,
-grounding (QA), benchmark decontamination, copy of the source, duplicates within the output. The first failing
+"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), refusal
+(axk1/synth/refusal.py), length, language, grounding (QA), benchmark decontamination, copy of the source, duplicates
+within the output. The first failing
 check is the sample's rejection reason; every rejected sample is kept with it."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.recipe import SampleFilterConfig
+from axk1.synth.refusal import refusal
 from axk1.synth.text import grounding, latin_ratio
 from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
 from axk1.text.korean import hangul_ratio
@@ -85,6 +87,9 @@ class SampleFilter:
     def check(self, sample: dict, passage: str) -> str | None:
         """The rejection reason for `sample` (None: keep it, and remember it for the duplicate check)."""
         s, text, lang = self.spec, sample["text"], sample["language"]
+        refused = refusal(sample)
+        if refused:
+            return refused
         if len(text) < s.min_chars:
             return f"length: {len(text)} chars < {s.min_chars}"
         if len(text) > s.max_chars:

@@ -61,7 +61,7 @@ class SampleFilterConfig:
     # share of the sample's char 7-grams (text/ngrams.py) found in the passage at or above this = a copy (an excerpt
     # is 1.0, a rewrite written anew 0.01-0.15: docs/data.md, "Synthetic data")
     copy_containment: float = 0.8
-    near_dup_similarity: float = 0.8  # within the output
+    near_dup_similarity: float = 0.7  # within the output (what it catches, by length: docs/data.md "Synthetic data")
     decontam_ngram: int = 13
     benchmarks: list[str] = field(default_factory=list)  # JSONL files (relative to the recipe) or "humaneval"
 
