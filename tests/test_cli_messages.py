@@ -169,3 +169,30 @@ def test_ctrl_c_in_a_data_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path
     monkeypatch.setattr(axk1.data.cli, "cmd_run", interrupted)
     assert main(["data", "run", str(tmp_path / "p.toml")]) == 130
     assert "axk1 data: interrupted (finished tasks are kept: run the same command to resume" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_temperature_that_is_not_a_finite_number_and_a_seed_torch_cannot_take(tmp_path, capsys,
+                                                                                                 tiny_config):
+    """`--temperature nan` passed `temperature < 0` and sampled from NaN probabilities (the vocabulary's last id every
+    time, exit 0); `--seed 99999999999999999999999` was "Overflow when unpacking long long", naming no flag."""
+    import pytest
+    import torch
+
+    from axk1 import AXK1ForCausalLM, save_pretrained
+    from axk1.infer.sampling import check_sampling
+
+    torch.manual_seed(0)
+    folder = tmp_path / "m"
+    save_pretrained(AXK1ForCausalLM(tiny_config), folder)
+    for flag, value, said in (("--temperature", "nan", "nan must be a finite number >= 0"),
+                              ("--temperature", "inf", "inf must be a finite number >= 0"),
+                              ("--seed", str(2**64), "must be from -2**63 to 2**64 - 1")):
+        with pytest.raises(SystemExit) as stop:
+            main(["generate", str(folder), "--prompt-ids", "1 2 3", "--max-new-tokens", "2", flag, value])
+        assert stop.value.code == 2
+        assert f"argument {flag}: " in (err := capsys.readouterr().err) and said in err, err
+    for temperature in (float("nan"), float("inf"), -1.0):  # the library's check, which the server's engine uses too
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            check_sampling(temperature, 1.0, 0)
+    assert main(["generate", str(folder), "--prompt-ids", "1 2 3", "--max-new-tokens", "2", "--temperature", "0.7",
+                 "--seed", str(2**64 - 1)]) == 0
