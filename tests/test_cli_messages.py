@@ -196,3 +196,17 @@ def test_generate_refuses_a_temperature_that_is_not_a_finite_number_and_a_seed_t
             check_sampling(temperature, 1.0, 0)
     assert main(["generate", str(folder), "--prompt-ids", "1 2 3", "--max-new-tokens", "2", "--temperature", "0.7",
                  "--seed", str(2**64 - 1)]) == 0
+
+
+def test_train_refuses_max_steps_0_which_trained_the_whole_run(tmp_path, capsys):
+    """`axk1 train R --max-steps 0` became [run] max_steps = 0, "all stages", and trained all 12 steps (sft and rl
+    refuse 0)."""
+    import pytest
+
+    path = write_recipe(tmp_path)
+    for value in ("0", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", str(path), "--max-steps", value])
+        assert stop.value.code == 2
+        assert f"argument --max-steps: {value} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
