@@ -210,3 +210,19 @@ def test_train_refuses_max_steps_0_which_trained_the_whole_run(tmp_path, capsys)
         assert stop.value.code == 2
         assert f"argument --max-steps: {value} must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_named_option_given_0_is_refused_naming_the_flag_typed(tmp_path, capsys):
+    """`axk1 data run P --workers 0` and `axk1 data synth ... --concurrency 0` were dropped by a truthiness test and
+    ran with the file's value, silently; a negative --concurrency was refused as `--teacher.concurrency`, a flag
+    nobody typed."""
+    import pytest
+
+    for argv, flag in ((["data", "run", str(tmp_path / "pipe.toml")], "--workers"),
+                       (["data", "synth", str(tmp_path / "docs.jsonl"), "--teacher", "openai:http://127.0.0.1:9/v1",
+                         "--recipe", str(tmp_path / "synth.toml"), "-o", str(tmp_path / "out.jsonl")], "--concurrency")):
+        for value in ("0", "-2"):
+            with pytest.raises(SystemExit) as stop:
+                main([*argv, flag, value])
+            assert stop.value.code == 2
+            assert f"argument {flag}: {value} must be at least 1" in capsys.readouterr().err
