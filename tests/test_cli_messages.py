@@ -226,3 +226,17 @@ def test_a_named_option_given_0_is_refused_naming_the_flag_typed(tmp_path, capsy
                 main([*argv, flag, value])
             assert stop.value.code == 2
             assert f"argument {flag}: {value} must be at least 1" in capsys.readouterr().err
+
+
+def test_the_progress_bar_writes_plain_lines_where_stderr_is_not_a_terminal(tmp_path, capsys):
+    """`[logging] progress = true` (the default) wrote tqdm's carriage-return frames into a log file when the output
+    was redirected; there it is now one line per log row, and no frame."""
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace("progress = false", "progress = true").replace("every_steps = 1",
+                                                                                          "every_steps = 2"))
+    assert main(["train", str(path), "--max-steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("train: step")]
+    assert [line.split("  ")[0] for line in lines] == ["train: step 2/3", "train: step 3/3"], err
+    assert "stage s1" in lines[0] and "loss " in lines[0]
