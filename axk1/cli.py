@@ -160,7 +160,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from axk1.cli_args import parameter_default
+    from axk1.cli_args import non_negative_float, parameter_default, sampling_seed
     from axk1.dtype_flag import add_dtype_flag
     from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.eval.cli import add_eval_parser
@@ -189,13 +189,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
     # the sampling defaults are generate()'s own, read from it so that the two cannot drift apart
-    p.add_argument("--temperature", type=float, default=parameter_default(generate, "temperature"),
+    p.add_argument("--temperature", type=non_negative_float, default=parameter_default(generate, "temperature"),
                    help="0 = greedy (default %(default)s)")
     p.add_argument("--top-p", type=float, default=parameter_default(generate, "top_p"),
                    help="nucleus sampling: the smallest set of tokens holding this probability (default %(default)s)")
     p.add_argument("--top-k", type=int, default=parameter_default(generate, "top_k"),
                    help="sample among the k likeliest tokens, 0 = no limit (default %(default)s)")
-    p.add_argument("--seed", type=int, default=None, help="the sampling's seed, for a reply that can be repeated "
+    p.add_argument("--seed", type=sampling_seed, default=None, help="the sampling's seed, for a reply that can be repeated "
                    "(default: none, a fresh draw each run; greedy needs none)")
     add_dtype_flag(p)
     p.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU, else cpu), cpu or "

@@ -57,6 +57,27 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0: float() reads "nan" and "inf", and `nan < 0` is False, so a NaN temperature passed a
+    `< 0` check and sampled from NaN probabilities (the vocabulary's last id every time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
+
+
+# What torch.Generator.manual_seed takes; a seed past it was "Overflow when unpacking long long", naming no flag.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def sampling_seed(text: str) -> int:
+    least, most = SEED_RANGE
+    return _whole_number(text, least, "from -2**63 to 2**64 - 1 (what torch's generator takes)", most=most)
+
+
 def parameter_default(function: Callable, name: str) -> Any:
     """The default of `function`'s parameter `name` (of a class: its __init__'s): a flag's default read from the
     library function the flag feeds, so that the command line and the library cannot drift apart (`axk1 generate`

@@ -128,7 +128,8 @@ def write_recipe(out: Path, manifest: Path, vocab_size: int, steps: tuple[int, i
         optimizer=OptimizerConfig(lr=1e-2, weight_decay=0.1, grad_clip=1.0),
         # cosine to 0.1x over both stages: at a constant 1e-2 model A, once it had learned retrieval, swung between
         # 81% and 100% at 256 from one checkpoint to the next; the lower lr late in stage 1 lets it settle
-        schedule=ScheduleConfig(kind="cosine", warmup_steps=30),
+        # (a short run's warmup is its steps: a longer one is refused, as the rate would never reach its peak)
+        schedule=ScheduleConfig(kind="cosine", warmup_steps=min(30, sum(steps))),
         batch=BatchConfig(global_tokens=tokens, micro_batch=16),
         # a checkpoint at the end of stage 1 is model A; keep every one back to it
         checkpointing=CheckpointConfig(interval_steps=steps[0], keep_latest=steps[1] // steps[0] + 2),

@@ -1,5 +1,10 @@
 """Parameter accounting: build the model on the meta device and sum parameters by role.
 
+The decoder's layers come in two shapes only (the first `first_k_dense_replace` dense, the rest MoE), so the model
+built has one layer of each shape present and each layer's count is multiplied by how many the config has: a
+recipe's `num_hidden_layers = 200000` is counted in a fraction of a second instead of minutes and gigabytes of
+meta-device modules.
+
 Activated parameters are what one token touches: everything except the routed experts it was not sent to
 (num_experts_per_tok of n_routed_experts per MoE layer). MTP modules are training-only and listed apart.
 """
@@ -57,16 +62,32 @@ def _role(name: str) -> str:
     return "norms"
 
 
+def _sample(config: ModelConfig) -> tuple[ModelConfig, dict[int, int]]:
+    """(a config with one layer of each shape `config` has, {sample layer index: how many layers it stands for})."""
+    n_dense = config.first_k_dense_replace
+    n_moe = config.num_hidden_layers - n_dense
+    repeats = {i: n for i, n in enumerate(n for n in (n_dense, n_moe) if n > 0)}
+    return config.replace(num_hidden_layers=len(repeats), first_k_dense_replace=min(n_dense, 1)), repeats
+
+
+def _repeats(name: str, repeats: dict[int, int]) -> int:
+    if name.startswith("model.layers."):
+        return repeats[int(name.split(".")[2])]
+    return 1
+
+
 def count_parameters(config: ModelConfig, with_mtp: bool = False) -> dict:
+    sample, repeats = _sample(config)
     with torch.device("meta"):
-        model = AXK1ForCausalLM(config, with_mtp=with_mtp)
+        model = AXK1ForCausalLM(sample, with_mtp=with_mtp)
     active_share = config.num_experts_per_tok / config.n_routed_experts
     rows: dict[str, ParamRow] = {}
     for name, p in model.named_parameters():  # tied weights appear once here
         role = _role(name)
         row = rows.setdefault(role, ParamRow(role, 0, 0))
-        row.total += p.numel()
-        row.activated += round(p.numel() * active_share) if role == "routed experts" else p.numel()
+        n = _repeats(name, repeats)
+        row.total += n * p.numel()
+        row.activated += n * (round(p.numel() * active_share) if role == "routed experts" else p.numel())
     main = [r for r in rows.values() if r.module != "mtp (training only)"]
     return {
         "total": sum(r.total for r in main),

@@ -79,7 +79,7 @@ def recipe_text(args, steps: int, out_dir: str, every: int = 10, ckpt_every: int
         lr = 3e-4
         [schedule]
         kind = "constant"
-        warmup_steps = 10
+        warmup_steps = {min(10, steps)}  # at most the run (a longer warmup is refused)
         [batch]
         global_sequences = {args.seqs}
         micro_batch = {args.seqs}

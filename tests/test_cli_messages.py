@@ -169,3 +169,74 @@ def test_ctrl_c_in_a_data_run_says_a_rerun_resumes(monkeypatch, capsys, tmp_path
     monkeypatch.setattr(axk1.data.cli, "cmd_run", interrupted)
     assert main(["data", "run", str(tmp_path / "p.toml")]) == 130
     assert "axk1 data: interrupted (finished tasks are kept: run the same command to resume" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_temperature_that_is_not_a_finite_number_and_a_seed_torch_cannot_take(tmp_path, capsys,
+                                                                                                 tiny_config):
+    """`--temperature nan` passed `temperature < 0` and sampled from NaN probabilities (the vocabulary's last id every
+    time, exit 0); `--seed 99999999999999999999999` was "Overflow when unpacking long long", naming no flag."""
+    import pytest
+    import torch
+
+    from axk1 import AXK1ForCausalLM, save_pretrained
+    from axk1.infer.sampling import check_sampling
+
+    torch.manual_seed(0)
+    folder = tmp_path / "m"
+    save_pretrained(AXK1ForCausalLM(tiny_config), folder)
+    for flag, value, said in (("--temperature", "nan", "nan must be a finite number >= 0"),
+                              ("--temperature", "inf", "inf must be a finite number >= 0"),
+                              ("--seed", str(2**64), "must be from -2**63 to 2**64 - 1")):
+        with pytest.raises(SystemExit) as stop:
+            main(["generate", str(folder), "--prompt-ids", "1 2 3", "--max-new-tokens", "2", flag, value])
+        assert stop.value.code == 2
+        assert f"argument {flag}: " in (err := capsys.readouterr().err) and said in err, err
+    for temperature in (float("nan"), float("inf"), -1.0):  # the library's check, which the server's engine uses too
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            check_sampling(temperature, 1.0, 0)
+    assert main(["generate", str(folder), "--prompt-ids", "1 2 3", "--max-new-tokens", "2", "--temperature", "0.7",
+                 "--seed", str(2**64 - 1)]) == 0
+
+
+def test_train_refuses_max_steps_0_which_trained_the_whole_run(tmp_path, capsys):
+    """`axk1 train R --max-steps 0` became [run] max_steps = 0, "all stages", and trained all 12 steps (sft and rl
+    refuse 0)."""
+    import pytest
+
+    path = write_recipe(tmp_path)
+    for value in ("0", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", str(path), "--max-steps", value])
+        assert stop.value.code == 2
+        assert f"argument --max-steps: {value} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_named_option_given_0_is_refused_naming_the_flag_typed(tmp_path, capsys):
+    """`axk1 data run P --workers 0` and `axk1 data synth ... --concurrency 0` were dropped by a truthiness test and
+    ran with the file's value, silently; a negative --concurrency was refused as `--teacher.concurrency`, a flag
+    nobody typed."""
+    import pytest
+
+    for argv, flag in ((["data", "run", str(tmp_path / "pipe.toml")], "--workers"),
+                       (["data", "synth", str(tmp_path / "docs.jsonl"), "--teacher", "openai:http://127.0.0.1:9/v1",
+                         "--recipe", str(tmp_path / "synth.toml"), "-o", str(tmp_path / "out.jsonl")], "--concurrency")):
+        for value in ("0", "-2"):
+            with pytest.raises(SystemExit) as stop:
+                main([*argv, flag, value])
+            assert stop.value.code == 2
+            assert f"argument {flag}: {value} must be at least 1" in capsys.readouterr().err
+
+
+def test_the_progress_bar_writes_plain_lines_where_stderr_is_not_a_terminal(tmp_path, capsys):
+    """`[logging] progress = true` (the default) wrote tqdm's carriage-return frames into a log file when the output
+    was redirected; there it is now one line per log row, and no frame."""
+    path = write_recipe(tmp_path)
+    path.write_text(path.read_text().replace("progress = false", "progress = true").replace("every_steps = 1",
+                                                                                          "every_steps = 2"))
+    assert main(["train", str(path), "--max-steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("train: step")]
+    assert [line.split("  ")[0] for line in lines] == ["train: step 2/3", "train: step 3/3"], err
+    assert "stage s1" in lines[0] and "loss " in lines[0]

@@ -128,6 +128,18 @@ def test_a_recipes_model_too_big_for_the_device_is_refused_before_allocating(tmp
     assert "weights alone take" in err and "more than the" in err
 
 
+def test_a_recipes_deep_model_is_refused_before_it_is_built(tmp_path, monkeypatch, capsys):
+    """`num_hidden_layers = 200000` was built layer by layer on the meta device before the size check: > 5 minutes
+    and 7 GB with no output. The check counts from the config, so nothing is built."""
+    recipe = write_recipe(tmp_path)
+    text = recipe.read_text().replace('preset = "axk1-tiny"',
+                                      'preset = "axk1-tiny"\noverrides = { num_hidden_layers = 200000000 }')
+    recipe.write_text(text)
+    monkeypatch.setattr(trainer, "AXK1ForCausalLM", _refuse)
+    err = _one_line_error(["train", str(recipe)], capsys)
+    assert "overrides {'num_hidden_layers': 200000000} makes a model of" in err and "weights alone take" in err
+
+
 # ---- 2: tokenizer_config.json's tokens ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [5, ["x"], {"content": 5}])

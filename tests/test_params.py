@@ -1,6 +1,6 @@
 import json
 
-from axk1 import ModelConfig
+from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.cli import main
 from axk1.params import count_parameters
 
@@ -95,3 +95,24 @@ def test_a_recipe_without_one_model_source_is_an_error_not_a_traceback(tmp_path,
         path.write_text("[model]\n" + table)
         assert main(["params", str(path)]) == 2
         assert "[model] needs exactly one of preset" in capsys.readouterr().err
+
+
+def test_a_deep_model_is_counted_without_building_every_layer(monkeypatch):
+    """`axk1 params` of `num_hidden_layers = 200000` built every layer on the meta device: minutes and gigabytes
+    with no output. Layers come in two shapes, so one of each is built and the counts are the same as the closed
+    form's (axk1/flops.py)."""
+    import axk1.params as params
+    from axk1.flops import parameter_counts
+
+    built = []
+
+    def recording(config, with_mtp=False):
+        built.append(config.num_hidden_layers)
+        return AXK1ForCausalLM(config, with_mtp=with_mtp)
+
+    monkeypatch.setattr(params, "AXK1ForCausalLM", recording)
+    for dense in (0, 1, 3, 40):
+        config = ModelConfig.from_preset("axk1-tiny").replace(num_hidden_layers=40, first_k_dense_replace=dense)
+        counts, closed = count_parameters(config, with_mtp=True), parameter_counts(config)
+        assert (counts["total"], counts["activated"], counts["mtp"]) == (closed.total, closed.activated, closed.mtp)
+    assert built == [1, 2, 2, 1]

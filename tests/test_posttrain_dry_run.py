@@ -112,8 +112,9 @@ def test_rl_at_519b_needs_a_rollout_server_and_fits_with_one(release, tmp_path, 
     seq_len, completions, per_rank = int(row.split()[1]), int(row.split()[2].replace(",", "")), int(row.split()[3])
     assert 32768 < seq_len < 32768 + 200 and completions == 2048 and per_rank == 2  # 2 updates: 128 x 16 a step
     assert "ok: the recipe passes" in out and "padding" not in out
-    # --max-steps is RL's iterations in the dry run too (a recipe's [run] max_steps is refused: RL does not read it)
-    assert main([*argv, "--rl.server_url", "http://10.0.0.5:8000", "--max-steps", "3"]) == 0
+    # --max-steps is RL's iterations in the dry run too (a recipe's [run] max_steps is refused: RL does not read it);
+    # 10 iterations of 2 updates are the recipe's 20 warmup steps (fewer would never reach the peak: refused)
+    assert main([*argv, "--rl.server_url", "http://10.0.0.5:8000", "--max-steps", "10"]) == 0
 
 
 def test_the_demo_rl_recipe_on_1024_ranks_is_refused_for_its_idle_ranks(release, tmp_path, capsys):

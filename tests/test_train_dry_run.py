@@ -182,11 +182,21 @@ def test_threads_and_seed_out_of_range_are_refused_before_the_run(tmp_path, caps
 
 def test_a_schedule_that_does_not_fit_the_run_is_noted(tmp_path, capsys):
     """A warmup as long as the run, or a total_steps other than the stages' steps, is legal (a part of a longer
-    run) but rarely meant: the dry run says what it does to the learning rate. The 519B recipe has neither."""
+    run) but rarely meant: the dry run says what it does to the learning rate. The 519B recipe has neither. A warmup
+    longer than the run, whose learning rate never reaches its peak, is refused when the recipe is read: 100,000
+    on a 12-step run was accepted by `axk1 train`, silently (axk1/train/step_checks.py)."""
     recipe = write_recipe(tmp_path)  # two stages of 6 steps
-    assert main(["train", str(recipe), "--dry-run", "--schedule.warmup_steps", "500"]) == 0
-    assert "warmup_steps = 500 is not below the schedule's 12 steps: the learning rate never reaches its peak" in \
-        capsys.readouterr().out
+    assert main(["train", str(recipe), "--dry-run", "--schedule.warmup_steps", "12"]) == 0
+    assert "warmup_steps = 12 is the schedule's 12 steps: the learning rate reaches its peak on the last step only" \
+        in capsys.readouterr().out
+    for verb in (["--dry-run"], []):
+        assert main(["train", str(recipe), *verb, "--schedule.warmup_steps", "100000"]) == 2
+        assert ("[schedule] warmup_steps = 100,000 is more than the schedule's 12 steps (the stages' tokens over "
+                "[batch]'s tokens a step): the learning rate would never reach its peak") in capsys.readouterr().err
+    # a part of a longer run says so in total_steps
+    assert main(["train", str(recipe), "--dry-run", "--schedule.warmup_steps", "100", "--schedule.total_steps",
+                 "1000"]) == 0
+    capsys.readouterr()
     assert main(["train", str(recipe), "--dry-run", "--schedule.total_steps", "10"]) == 0
     assert "total_steps = 10 but the stages take 12 steps: the learning rate schedule ends before the run" in \
         capsys.readouterr().out

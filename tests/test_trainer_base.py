@@ -6,6 +6,7 @@ in a run only when its environment variable asks for it."""
 from __future__ import annotations
 
 import math
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -113,7 +114,8 @@ def test_the_fault_injector_is_in_a_run_only_when_its_variable_asks(tmp_path, mo
     asked.release()
 
 
-def test_the_progress_bar_shows_what_the_trainer_reports_and_ticks_each_step():
+def test_the_progress_bar_shows_what_the_trainer_reports_and_ticks_each_step(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is a terminal's (a log gets lines instead)
     trainer = SimpleNamespace(state=SimpleNamespace(step=3), total_steps=10, is_main=True, progress={},
                               recipe=SimpleNamespace(logging=SimpleNamespace(progress=True)))
     bar = ProgressBar("train")

@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = list(getattr(args, "overrides", None) or [])
     if args.executor:
         overrides += ["--run.executor", args.executor]
-    if args.workers:
+    if args.workers is not None:  # positive_int: a 0 was dropped by a truthiness test here, the file's workers ran
         overrides += ["--run.workers", str(args.workers)]
     cfg = load_pipeline_config(args.pipeline, overrides)
     prepared = prepare_run(cfg)  # a run refused for its inputs writes nothing, not even its folder and lock
@@ -288,7 +288,8 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.set_defaults(interrupt_hint=" (finished tasks are kept: run the same command to resume, redoing only the "
                    "unfinished ones)")
     q.add_argument("--executor", choices=["local", "slurm", "ray"], default=None, help="override run.executor")
-    q.add_argument("--workers", type=int, default=None, help="override run.workers (local executor)")
+    q.add_argument("--workers", type=positive_int, default=None,
+                   help="override run.workers (local executor), at least 1")
     q.add_argument("--force", action="store_true",
                    help="delete the pipeline's earlier outputs in run.output_dir and run afresh (needed when settings "
                         "or input files changed; without it a relaunch with the same ones resumes, redoing only "

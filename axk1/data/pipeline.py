@@ -22,7 +22,7 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
 from axk1.data.classify import DomainAnnotator
-from axk1.data.config import PipelineConfig
+from axk1.data.config import STAGE_GROUPS, PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.dedup_check import MinhashPairCheck
 from axk1.data.die_with_parent import children_die_with_this_process
@@ -35,6 +35,7 @@ from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
 from axk1.data.source_files import check_source_paths
 from axk1.data.sources import SourceReader
+from axk1.data.task_count import stage_tasks
 from axk1.data.tokenizer import TokenizerTrainStep
 
 
@@ -77,8 +78,9 @@ def _writer(folder: Path) -> JsonlWriter:
     return JsonlWriter(str(folder), output_filename="${rank}.jsonl.gz")
 
 
-def build_stages(cfg: PipelineConfig) -> list[Stage]:
-    out, n, f, d = cfg.out, cfg.run.tasks, cfg.filters, cfg.dedup
+def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
+    """`tasks`: of each stage that shards its input files (default run.tasks; prepare_run's: axk1/data/task_count.py)."""
+    out, n, f, d = cfg.out, tasks or cfg.run.tasks, cfg.filters, cfg.dedup
     excl = out / "excluded"
     stages: list[Stage] = []
     if "extract" in cfg.run.stages:
@@ -218,7 +220,9 @@ def prepare_run(cfg: PipelineConfig) -> list[Stage]:
     if cfg.run.executor == "local" and "extract" in cfg.run.stages:
         check_source_paths(cfg.sources)
     check_stage_inputs(cfg)
-    return build_stages(cfg)
+    first = next((group for group in STAGE_GROUPS if group in cfg.run.stages), None)  # in the order they run
+    first_input = cfg.out / STAGE_INPUTS[first][1] if first in STAGE_INPUTS else None
+    return build_stages(cfg, stage_tasks(cfg, first_input))
 
 
 def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False, pipeline_file=None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -9,8 +11,8 @@ GREEDY_BELOW = 1e-5  # as vLLM treats tiny temperatures
 
 
 def check_sampling(temperature: float, top_p: float, top_k: int) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if not 0 <= temperature < math.inf:  # said so: NaN passed `temperature < 0` and sampled from NaN probabilities
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature}")
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_k < 0:

@@ -14,6 +14,7 @@ from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.train.recipe import load_recipe, parse_recipe
+from axk1.train.step_checks import check_warmup
 
 
 @dataclass
@@ -120,6 +121,10 @@ class RLRecipe(PostTrainRecipe):
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
         self.check_template()
+        if min(s.iterations, s.updates_per_batch) >= 1:  # else refused below
+            check_warmup(self.schedule.warmup_steps, self.schedule.total_steps or s.iterations * s.updates_per_batch,
+                         "[schedule] total_steps" if self.schedule.total_steps else
+                         "[rl] iterations x updates_per_batch")
         if not s.modes or any(m not in ("think", "non-think") for m in s.modes) or len(set(s.modes)) < len(s.modes):
             raise ValueError(f"[rl] modes must list \"think\" and/or \"non-think\", each once, got {s.modes}")
         if s.prompts_per_step % len(s.modes):  # each task drawn is prompted in every mode

@@ -8,6 +8,7 @@ The main rank samples; every rank receives its samples.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -53,11 +54,12 @@ def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
             result = trainer.server.generate([p for _, _, p in prompts], s.group_size, s.max_new_tokens,
                                              s.temperature, s.top_p, seed, trainer.stop_ids)
         else:
+            # a bar on a terminal only: in a log file its \r frames pile up
+            bar = trainer.recipe.logging.progress and sys.stderr.isatty()
             result = generate(trainer.engine.eval(), [p for _, _, p in prompts for _ in range(s.group_size)],
                               max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                               stop_ids=trainer.stop_ids, seed=seed, pad_id=trainer.pad_id,
-                              progress=f"rollout ({len(prompts) * s.group_size} completions)"
-                              if trainer.recipe.logging.progress else None)
+                              progress=f"rollout ({len(prompts) * s.group_size} completions)" if bar else None)
         stats["rollout_s"] += time.perf_counter() - t0
         stats["rollout_tokens"] += sum(len(t) for t in result.tokens)
         stats["rounds"] += 1

@@ -29,6 +29,7 @@ from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.dry_run import batch_notes
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import load_recipe, parse_recipe
+from axk1.train.step_checks import check_step_shapes, check_warmup
 from axk1.train.trainer import Trainer
 
 # What a resumed SFT run may change in [sft] (besides what a resumed training run may, axk1/train/resume.py): the
@@ -77,6 +78,7 @@ class SFTRecipe(PostTrainRecipe):
             if not Path(p).exists():
                 raise FileNotFoundError(f"[sft] data file {p} not found")
         self.check_template()
+        check_step_shapes(self)
 
     path_keys = PostTrainRecipe.path_keys + ("sft.data", "sft.template_from")
 
@@ -202,6 +204,10 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     if recipe.export_dir:  # found now, not by the export after the last step
         check_output_folder(recipe.export_dir)
     sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
+    # SFT's steps are known once the chat rows are packed: checked now, before the model is built
+    check_warmup(recipe.schedule.warmup_steps, recipe.schedule.total_steps or sampler.total_steps,
+                 "[schedule] total_steps" if recipe.schedule.total_steps else
+                 f"[sft] epochs x {len(sampler.rows):,} packed rows over [batch]'s sequences a step")
     trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
     # the folder stays locked until the export is written: released after fit, a second run could start in it (and
     # write its checkpoints and metrics) while the model folder was being written

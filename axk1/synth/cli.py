@@ -18,7 +18,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     # --concurrency and --teacher-model are two overrides by name: applied with the others, before validation
     overrides = list(getattr(args, "overrides", None) or [])
-    if args.concurrency:
+    if args.concurrency is not None:  # positive_int: a 0 was dropped by a truthiness test here, silently
         overrides += ["--teacher.concurrency", str(args.concurrency)]
     if args.teacher_model:
         overrides += ["--teacher.model", json.dumps(args.teacher_model)]  # quoted: a name is a string
@@ -68,7 +68,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="response cache (default: OUTPUT.cache.sqlite)")
     p.add_argument("--decontam", action="append", default=[], metavar="JSONL",
                    help="another evaluation set to decontaminate against (e.g. a LiveCodeBench file); repeatable")
-    p.add_argument("--concurrency", type=int, default=0, help="requests in flight (default: the recipe's)")
+    p.add_argument("--concurrency", type=positive_int, default=None,
+                   help="requests in flight, at least 1 (default: the recipe's)")
     p.add_argument("--limit", type=positive_int, default=None, help="read only the first N documents")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     # each reply is committed to the cache as it arrives (axk1/synth/teacher.py::ResponseCache): said after Ctrl-C

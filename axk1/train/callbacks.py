@@ -119,17 +119,26 @@ class SpeedMonitor(Callback):
 
 class ProgressBar(Callback):
     """The progress bar (tqdm, main rank, `[logging] progress`): a tick a step, and the figures the step and the
-    other callbacks put in `trainer.progress` (SpeedMonitor's speed and loss, RL's reward), shown when they change."""
+    other callbacks put in `trainer.progress` (SpeedMonitor's speed and loss, RL's reward), shown when they change.
+    Where stderr is not a terminal (a log file, a pipe) the bar's carriage-return frames piled up in the file: there
+    it is a plain line per log row instead (`[logging] every_steps`, as the metrics file's)."""
 
     def __init__(self, desc: str) -> None:
-        self.desc, self.bar, self.shown = desc, None, {}
+        self.desc, self.bar, self.shown, self.lines = desc, None, {}, False
 
     def on_fit_start(self, trainer) -> None:
         done = trainer.state.step
-        self.bar = tqdm(total=trainer.total_steps, initial=done, desc=self.desc,
-                        disable=not (trainer.recipe.logging.progress and trainer.is_main))
+        wanted = bool(trainer.recipe.logging.progress and trainer.is_main)
+        self.lines = wanted and not sys.stderr.isatty()
+        self.bar = tqdm(total=trainer.total_steps, initial=done, desc=self.desc, disable=not wanted or self.lines)
 
     def on_step_end(self, trainer, row: dict) -> None:
+        if self.lines:
+            if is_log_step(trainer, row):
+                figures = "  ".join(f"{k} {v}" for k, v in trainer.progress.items())
+                print(f"{self.desc}: step {trainer.state.step}/{trainer.total_steps}  {figures}", file=sys.stderr,
+                      flush=True)
+            return
         if trainer.progress != self.shown:
             self.shown = dict(trainer.progress)
             self.bar.set_postfix(self.shown, refresh=False)

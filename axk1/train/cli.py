@@ -19,7 +19,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("recipe", help="recipe TOML (e.g. recipes/demo.toml)")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (overrides [run] max_steps)")
+    # positive_int: 0 became [run] max_steps = 0, "train through all stages", the opposite of what was typed
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps, at least 1 "
+                   "(overrides [run] max_steps)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
                    "torch sees a GPU)")
     add_dry_run_arguments(p, "each stage's memory per GPU")

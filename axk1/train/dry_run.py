@@ -186,9 +186,9 @@ def schedule_notes(recipe: Recipe) -> list[str]:
         notes.append(f"[schedule] total_steps = {sched.total_steps:,} but the stages take {steps:,} steps: the "
                      "learning rate schedule ends " + ("before" if sched.total_steps < steps else "after") +
                      " the run (0 = the stages' steps)")
-    if sched.warmup_steps >= recipe.total_steps():
-        notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is not below the schedule's "
-                     f"{recipe.total_steps():,} steps: the learning rate never reaches its peak")
+    if sched.warmup_steps == recipe.total_steps():  # a longer warmup is refused (axk1/train/step_checks.py)
+        notes.append(f"[schedule] warmup_steps = {sched.warmup_steps:,} is the schedule's {recipe.total_steps():,} "
+                     "steps: the learning rate reaches its peak on the last step only")
     return notes
 
 

@@ -1,19 +1,21 @@
-"""Whether the model a recipe describes can be held by its device, estimated on the meta device before anything is
-allocated.
+"""Whether the model a recipe describes can be held by its device, counted from its config before anything is
+built or allocated.
 
 A recipe's `[model] overrides = { n_routed_experts = 1000000000 }` built a model of 64B parameters and ended in the
 allocator's RuntimeError traceback ("tried to allocate 256000000000 bytes"), after minutes of swapping where memory
 overcommits. The estimate is a lower bound, so that no run that fits is refused: the weights and buffers alone (no
-gradients, optimizer state or activations), as built (fp32), spread evenly over the launch's ranks.
+gradients, optimizer state or activations), as built (fp32), spread evenly over the launch's ranks. It is counted in
+closed form (axk1/flops.py), not from a meta-device model: building `num_hidden_layers = 200000` layers even on the
+meta device took minutes and gigabytes before any check could run.
 """
 
 from __future__ import annotations
 
 import os
-from itertools import chain
-
 import torch
 
+from axk1.config import ModelConfig
+from axk1.flops import parameter_counts
 from axk1.params import count_text
 
 
@@ -29,14 +31,15 @@ def device_memory(device: torch.device) -> int | None:
     return None
 
 
-def check_model_fits(model: torch.nn.Module, device: torch.device, ranks: int, settings: str) -> None:
-    """Refuses a model (built on the meta device) whose weights alone, spread over `ranks`, exceed the memory of
-    `device`; `settings` names where its size was set (the recipe's [model] preset and overrides)."""
-    tensors = list(chain(model.parameters(), model.buffers()))
-    need = sum(t.numel() * t.element_size() for t in tensors) // max(ranks, 1)
+def check_model_fits(config: ModelConfig, with_mtp: bool, device: torch.device, ranks: int, settings: str) -> None:
+    """Refuses a model of `config` (with its MTP modules if `with_mtp`) whose fp32 weights alone, spread over
+    `ranks`, exceed the memory of `device`; `settings` names where its size was set (the recipe's [model] preset and
+    overrides)."""
+    counts = parameter_counts(config)
+    params = counts.total + (counts.mtp if with_mtp else 0)
+    need = params * torch.finfo(torch.float32).bits // 8 // max(ranks, 1)
     have = device_memory(device)
     if have is not None and need > have:
-        params = sum(p.numel() for p in model.parameters())
         raise ValueError(f"{settings} makes a model of {count_text(params)} parameters whose weights alone take "
                          f"{need / 1e9:,.1f} GB per rank, more than the {have / 1e9:,.1f} GB of memory of {device}: "
                          "lower the size settings there (n_routed_experts, num_hidden_layers, hidden_size, "

@@ -15,6 +15,7 @@ from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.distributed import timeout_problem
 from axk1.train.recipe_sections import RecipeSections
 from axk1.train.schedules import check_schedule
+from axk1.train.step_checks import check_step_shapes, check_warmup
 
 
 def _check_model_folder(folder: Path) -> None:
@@ -165,3 +166,7 @@ def validate(r: RecipeSections) -> None:
             raise ValueError(f"{name} must be >= 0, got {seed}")
         if seed >= 2**63:  # torch.manual_seed takes 64 bits: a larger one was "Overflow when unpacking long long"
             raise ValueError(f"{name} must be below 2**63 = {2**63}, got {seed}")
+    if r.needs_stages:  # SFT checks its shapes after its own [sft] checks, RL its warmup (posttrain/)
+        check_step_shapes(r)
+        check_warmup(r.schedule.warmup_steps, r.total_steps(), "[schedule] total_steps" if r.schedule.total_steps
+                     else "the stages' tokens over [batch]'s tokens a step")

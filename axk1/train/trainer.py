@@ -68,9 +68,9 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     seed = r.init_seed()
     torch.manual_seed(seed)  # any other random draw of the run starts from the seed too
     with_mtp = r.model.mtp_depth > 0
+    check_model_fits(config, with_mtp, torch.device(device), dims.world_size, r.model.describe())  # before building
     with torch.device("meta"):
         model = AXK1ForCausalLM(config, with_mtp=with_mtp)
-    check_model_fits(model, torch.device(device), dims.world_size, r.model.describe())
     apply_activation_checkpointing(model, p.activation_checkpointing)  # before fully_shard, as it composes
     if p.compile:  # after recompute and before fully_shard, torchtitan's order
         apply_compile(model, bf16=p.precision == "bf16")
