@@ -44,7 +44,9 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             # LOST_PEER_LATER_S
             _write_error_file(line, later=LOST_PEER_LATER_S)
             return leave(1)
-        if _launched() and peer_timed_out(e) is not None:  # a rank hangs: the others stop, saying why and how long
+        # a rank hangs: the others stop, saying why and how long (not a TimeoutError: RanksMissing, the ranks that
+        # never all joined, whose cause is the store's timeout, says so in its own line below)
+        if _launched() and not isinstance(e, TimeoutError) and peer_timed_out(e) is not None:
             from axk1.parallel.distributed import collective_timeout_s  # (torch is loaded: a launch is running)
 
             setting = "--collective-timeout-s" if args.command == "export" else "[run] collective_timeout_s"

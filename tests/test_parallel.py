@@ -174,3 +174,70 @@ def test_the_collective_timeout_holds_in_the_meshs_groups_too(tmp_path):
     run_ranks(_silent_peer, 4, str(tmp_path))
     said = RuntimeError((tmp_path / "said").read_text())
     assert peer_timed_out(said) is not None and lost_peer(said) is None, said
+
+
+def test_a_store_timeout_reads_as_a_peer_that_sent_nothing():
+    """Where ranks meet to make a group (torch's store), a peer that never comes raises DistStoreError ("wait timeout
+    after 1000ms, keys: ..."): it printed as a traceback, where a collective's timeout prints axk1's one line."""
+    from datetime import timedelta
+
+    from axk1.parallel.failure_chain import lost_peer, peer_timed_out
+
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=1))
+    with pytest.raises(dist.DistStoreError) as raised:
+        store.wait(["/default_pg/0//9//cpu//0/1"])  # what a group's rank 1 would have written
+    e = raised.value
+    assert peer_timed_out(RuntimeError("saving failed")) is None
+    assert peer_timed_out(e) is e and lost_peer(e) is None, e
+
+
+
+def test_a_peer_that_times_out_mid_save_is_not_the_folders_fault(tmp_path):
+    """A save whose peer rank sent nothing within the collective timeout (torch's store: "wait timeout after ...";
+    gloo: "Timed out waiting") was reported as the folder's failure ("Check that the folder is writable", exit 2);
+    it is let through, for the command line's line about a rank that hangs."""
+    from datetime import timedelta
+
+    from axk1.checkpoint.save_failure import write_guard
+
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=1))
+    tmp = tmp_path / "step-000002.tmp"
+    tmp.mkdir()
+    with pytest.raises(dist.DistStoreError, match="wait timeout after"):
+        with write_guard(tmp_path, tmp, 2, 1, True, lambda: None, 2):
+            store.wait(["a peer's key"])
+    assert not tmp.exists()
+
+def _init_alone(rank: int, port: int, out: str) -> None:
+    import os
+
+    from axk1.parallel import distributed
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    distributed.init_distributed(torch.device("cpu"), timeout_s=30)
+    try:
+        made = distributed._groups()
+        dist.new_group = None  # a later group creation (the first save's) would fail here
+        group = distributed.checkpoint_group()
+        t = torch.ones(1)
+        dist.all_reduce(t, group=group)
+        Path(out, f"rank{rank}").write_text(json.dumps([group in made, len(made), t.item()]))
+    finally:
+        distributed.shutdown_distributed()
+
+
+def test_the_checkpoint_group_is_made_with_the_default_group(tmp_path):
+    """Made lazily at the first save (or --resume), a rank killed meanwhile left the others blocked in torch's store
+    (no Python handler runs there). init_distributed now makes it while every rank is there, under its handling of a
+    missing rank; the first save makes no group."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_init_alone, args=(port, str(tmp_path)), nprocs=WORLD, start_method="spawn", join=True)
+    for rank in range(WORLD):
+        assert json.loads((tmp_path / f"rank{rank}").read_text()) == [True, 2, 2.0]  # default + checkpoint group

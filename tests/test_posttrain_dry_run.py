@@ -51,13 +51,13 @@ def test_an_sft_launch_that_cannot_run_is_refused_with_each_reason(release, caps
 
 
 def test_the_advice_for_a_step_that_does_not_fit_is_for_its_largest_term(release, capsys):
-    """128K rows with dp_shard already the whole world: activations (182 GB) dominate, which sharding does not
+    """128K rows with dp_shard already the whole world: activations (197 GB) dominate, which sharding does not
     shrink, yet the advice was to shard over more ranks (dp_shard) and never named cp; with cp = 4 it fits."""
     long_rows = ["sft", RECIPE, "--dry-run", *release, "--sft.seq_len", "131072", "--parallelism.dp_replicate", "1",
                  "--parallelism.dp_shard", "1024"]
     assert main([*long_rows, "--world-size", "1024"]) == 1
     problem = next(line for line in capsys.readouterr().out.splitlines() if "GB per GPU >" in line)
-    assert "activations (182.0 GB) is the largest term: raise [parallelism] cp (now 1" in problem
+    assert "activations (197.0 GB) is the largest term: raise [parallelism] cp (now 1" in problem
     assert "shorten [sft] seq_len" in problem and "dp_shard" not in problem
     assert main([*long_rows, "--world-size", "4096", "--parallelism.cp", "4"]) == 0
     capsys.readouterr()

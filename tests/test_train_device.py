@@ -67,16 +67,21 @@ def test_gpu_process_group_has_nccl_and_gloo(monkeypatch):
     calls = []
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
     monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(dist, "new_group", lambda *a, **k: calls.append(("new_group", k)))
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    monkeypatch.setattr(distributed, "_checkpoint_group", None)
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert distributed.init_distributed(torch.device("cuda"), 90) == torch.device("cuda", 1)
-    # the launch's collective timeout, [run] collective_timeout_s (NCCL's and gloo's defaults otherwise)
+    # the launch's collective timeout, [run] collective_timeout_s (NCCL's and gloo's defaults otherwise); the
+    # checkpoint group (gloo) made at once, with the same timeout
     assert calls == [("set_device", torch.device("cuda", 1)),
                      (("cpu:gloo,cuda:nccl",), {"device_id": torch.device("cuda", 1),
-                                                "timeout": timedelta(seconds=90)})]
+                                                "timeout": timedelta(seconds=90)}),
+                     ("new_group", {"backend": "gloo", "timeout": timedelta(seconds=90)})]
     calls.clear()
     assert distributed.init_distributed(torch.device("cpu")) == torch.device("cpu")
-    assert calls == [(("gloo",), {"timeout": timedelta(seconds=600)})]
+    assert calls == [(("gloo",), {"timeout": timedelta(seconds=600)}),
+                     ("new_group", {"backend": "gloo", "timeout": timedelta(seconds=600)})]
 
 
 class HostTensors(TorchFunctionMode):

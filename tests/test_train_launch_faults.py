@@ -260,6 +260,46 @@ def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_n
             "timeout (15 s, [run] collective_timeout_s)" in err and code == 1), err[-3000:]
 
 
+RANK_KILLED_MAKING_THE_CHECKPOINT_GROUP = """
+import os, signal, sys
+import torch.distributed as dist
+from axk1.cli import main
+
+real = dist.new_group
+
+def new_group(*args, **kwargs):  # axk1's checkpoint group (the mesh's groups are made by DeviceMesh's own import)
+    if os.environ["RANK"] == "1":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+dist.new_group = new_group
+sys.exit(main())
+"""
+
+
+def test_a_rank_killed_while_the_checkpoint_group_is_made_leaves_the_other_a_line(tmp_path):
+    """The checkpoint group was made lazily, at the first save (or --resume): a rank killed then left its peer
+    blocked in torch's store, where no Python handler runs (under torchrun: silent, deaf to SIGTERM, SIGKILLed after
+    the grace period), and after the collective timeout it died with the store's traceback ("DistStoreError: wait
+    timeout after 5000ms, keys: /default_pg/0//9//cpu//0/1"). The group is now made with the default one, where the
+    launch's handling of a missing rank applies: a line, exit 2."""
+    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    runner = tmp_path / "runner.py"
+    runner.write_text(RANK_KILLED_MAKING_THE_CHECKPOINT_GROUP)
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--max-steps", "2", "--run.collective_timeout_s",
+                                                "5", scripts={1: runner})
+    try:
+        assert rank1.wait(timeout=150) == -signal.SIGKILL
+        code = rank0.wait(timeout=120)
+    finally:
+        for proc in (rank0, rank1):
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "rank0.err").read_text()
+    assert "axk1 train: error: rank 0: the launch's 2 ranks did not all join" in err, err[-3000:]
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "run" / "metrics.jsonl").exists(), err[-3000:]
+
+
 def test_a_checkpoints_folder_in_use_is_refused_once_by_the_first_rank(tmp_path):
     """A launch whose [checkpointing] dir (outside its --out) another live run holds: rank 0 refused it ("in use"),
     but rank 1, which waited for rank 0's lock on --out only, went on and said the folder "already holds checkpoints

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
-from axk1.parallel.failure_chain import causes, lost_peer
+from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
 
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 _ZIP_SHORT_WRITE = "unexpected pos"  # torch's zip writer when a write came up short, the errno lost
@@ -61,8 +61,8 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
     rank) and raises CheckpointWriteError, which names the newest complete checkpoint (`newest()`: its step, or
     None) to go on from, and on a full disk the room `keep_latest` checkpoints and the one being written take.
     An interrupt (Ctrl-C, also as one rank's failure inside DCP's exception) is let through as it is, and so is a
-    collective's error that lost a peer rank (the command line then says the launch lost a rank, not that the
-    folder is unwritable: axk1/parallel/failure_chain.py)."""
+    collective's error that lost a peer rank or timed out waiting for one (the command line then says the launch
+    lost a rank, or that one hangs, not that the folder is unwritable: axk1/parallel/failure_chain.py)."""
     try:
         yield
     except BaseException as e:
@@ -73,8 +73,8 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in chain) or not isinstance(
                 e, (Exception, CheckpointException)):
             raise
-        lost = lost_peer(e)
-        if lost is not None:  # another rank failed or was killed mid-save: its failure, not this folder's
+        lost = lost_peer(e) or peer_timed_out(e)
+        if lost is not None:  # another rank failed, was killed or hangs mid-save: its failure, not this folder's
             raise lost
         raise _error(root, step, need, free, chain, newest(), keep_latest) from e
 

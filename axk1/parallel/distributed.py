@@ -60,16 +60,22 @@ def init_distributed(device: torch.device, timeout_s: float = DEFAULT_COLLECTIVE
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    global _timeout
+    global _timeout, _checkpoint_group
     _timeout = timedelta(seconds=timeout_s)
-    if not dist.is_initialized():
+    if not dist.is_initialized() or _checkpoint_group is None:
         with _signals_end_the_wait():
             try:
-                if device.type == "cuda":
+                if dist.is_initialized():
+                    pass  # made by the caller (a test's ranks): only the checkpoint group is missing
+                elif device.type == "cuda":
                     dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device, timeout=_timeout,
                                             **_attempt_store())
                 else:
                     dist.init_process_group("gloo", timeout=_timeout, **_attempt_store())
+                # now, while every rank is here and a signal or the timeout ends the wait: made lazily at the first
+                # save (or --resume), a rank killed meanwhile left the others blocked in the store, deaf to
+                # torchrun's SIGTERM, until SIGKILLed or a raw "DistStoreError: wait timeout" traceback
+                _checkpoint_group = dist.new_group(backend="gloo", timeout=_timeout)
             except dist.DistStoreError as e:
                 # ("Timed out after 600 seconds waiting for clients", "wait timeout after 600000ms, keys: ...")
                 if not any(words in str(e).lower() for words in ("timed out", "timeout")):
@@ -172,9 +178,9 @@ def checkpoint_group() -> dist.ProcessGroup:
     """A gloo group of all ranks for checkpoint collectives only. An async save's background thread runs DCP's
     plan gathers while the main thread goes on with the next steps' FSDP2 / host collectives: on one shared group
     the two streams interleave their messages (gloo "Received data size doesn't match expected size", or a hang).
-    Created on first use, which is collective: every rank saves (or resumes) at the same step, and no other group is
-    created concurrently (the mesh's groups exist before the first save). gloo, since DCP's async save wants a CPU
-    backend, also beside NCCL on a GPU run."""
+    Made by init_distributed, right after the default group; made here (collectively: every rank saves or resumes
+    at the same step) only where init_distributed did not run. gloo, since DCP's async save wants a CPU backend,
+    also beside NCCL on a GPU run."""
     global _checkpoint_group
     if _checkpoint_group is None:
         _checkpoint_group = dist.new_group(backend="gloo", timeout=_timeout)

@@ -50,14 +50,16 @@ class ExpertParallelExperts(GroupedExperts):
         # returned [M, D] rows instead would keep them all for the weights' gradient. One all-to-all, not two: two
         # independent ones could run their backwards in a different order on a rank with no tokens (another graph),
         # and mismatched collectives corrupt memory.
+        # Each [M, D] tensor below is dropped (del) once the next step has used it: held to the return, as locals,
+        # the layer's forward had six at once where the one-rank path has one (what the backward keeps aside), the
+        # step's peak in fp32 on 2 gloo ranks: activations 14% over the memory account (axk1/train/memory.py)
         xw_MD1 = torch.cat([x_ND.index_select(0, token_M), weights_NK.reshape(-1)[order_M, None].to(x_ND.dtype)], 1)
         xw_recv = all_to_all_single_autograd(xw_MD1, out_splits, in_splits, self.group)
         # received rows are source-rank-major; the grouped matmul wants them local-expert-major
         expert_of_row = torch.arange(El, device=x_ND.device).repeat(R).repeat_interleave(recv_RE.flatten())
         perm = expert_of_row.argsort(stable=True)
-        xw_local = xw_recv.index_select(0, perm)
-        # contiguous copies: the grouped matmul wants aligned rows, and a view would keep all of xw_local saved
-        x_local, w_local = xw_local[:, :-1].contiguous(), xw_local[:, -1:].contiguous()
+        x_local, w_local = _Unpack.apply(xw_recv, perm)  # (reading the received rows waits for the all-to-all)
+        del xw_MD1, xw_recv
         gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
         if x_local.shape[0] == 0:  # nothing to compute here; keep weights and routing weights in the graph (zero
             # gradients: the backward's all-to-alls need every rank), in the dtype the other ranks send
@@ -67,10 +69,36 @@ class ExpertParallelExperts(GroupedExperts):
             h = _SwiGLU.apply(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
                                                 offs=offsets), self.width, w_local.to(gate_up_EFD.dtype))
             y_local = torch._grouped_mm(h, down_EDF.transpose(-2, -1), offs=offsets)
+            del h
+        del x_local, w_local
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.numel(), device=perm.device)
-        y_MD = all_to_all_single_autograd(y_local.index_select(0, inverse), in_splits, out_splits, self.group)
+        y_sent = y_local.index_select(0, inverse)
+        del y_local
+        y_MD = all_to_all_single_autograd(y_sent, in_splits, out_splits, self.group)
         return _Combine.apply(y_MD, token_M, N, x_ND.dtype)
+
+
+class _Unpack(torch.autograd.Function):
+    """The received rows in local-expert order (`perm`), split into the tokens [M, D] and their routing weights
+    [M, 1], each a contiguous tensor of its own (the grouped matmul wants aligned rows). Autograd's way (a gather
+    into a reordered [M, D+1] copy, then two slices made contiguous) made that copy in the forward and the [M, D+1]
+    gradient three times over in the backward (the gather's and each slice's, zero-filled). This one gathers each
+    part straight from the received rows, and writes the one gradient it returns row by row (`perm` is a
+    permutation: every row is written once); it keeps only `perm`."""
+
+    @staticmethod
+    def forward(ctx, xw_MD1: torch.Tensor, perm_M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(perm_M)
+        return xw_MD1[:, :-1].index_select(0, perm_M), xw_MD1[:, -1:].index_select(0, perm_M)
+
+    @staticmethod
+    def backward(ctx, grad_x_MD: torch.Tensor, grad_w_M1: torch.Tensor):  # (autograd gives zeros for an unused one)
+        perm_M, = ctx.saved_tensors
+        grad_MD1 = grad_x_MD.new_empty(grad_x_MD.shape[0], grad_x_MD.shape[1] + 1)
+        grad_MD1[:, :-1].index_copy_(0, perm_M, grad_x_MD)
+        grad_MD1[:, -1:].index_copy_(0, perm_M, grad_w_M1.to(grad_MD1.dtype))
+        return grad_MD1, None
 
 
 def apply_expert_parallel(model: nn.Module, ep_mesh: DeviceMesh,

@@ -35,8 +35,10 @@ def lost_peer(e: BaseException) -> BaseException | None:
     return next((c for c in causes(e) if isinstance(c, RuntimeError) and any(w in str(c) for w in PEER_GONE)), None)
 
 
-# what a collective raises when its peers sent nothing within the group's timeout (gloo's words; NCCL's watchdog)
-TIMED_OUT = ("Timed out waiting", "collective operation timeout")
+# what a collective raises when its peers sent nothing within the group's timeout (gloo's words; NCCL's watchdog;
+# torch's store, a DistStoreError, where ranks meet to make a group: "wait timeout after 15000ms, keys: /default_pg/0
+# //9//cpu//0/1", which a rank killed while the groups were being made left as a traceback)
+TIMED_OUT = ("Timed out waiting", "collective operation timeout", "wait timeout after")
 
 
 def peer_timed_out(e: BaseException) -> BaseException | None:

@@ -18,8 +18,9 @@ Bytes, then GB (1e9) in the breakdown:
   every matmul weight (autocast caches them until the forward leaves autocast, after the loss, and autograd keeps
   them for the backward).
 * moments (`step_moments`; `step_memory` is their largest): under FSDP2 the forward's end, the first unit of the
-  backward, each recompute, the backward's end, each with what is live then; tests/test_memory_account.py measures
-  two ranks' peak within 10% below it.
+  backward, each recompute, the backward's end, each with what is live then (with expert parallelism the middle two
+  hold one [N*K, D] more: an all-to-all's sent and received rows); tests/test_memory_account.py measures two ranks'
+  peak within 10% below it.
 * loss: the chunked head + cross-entropy (axk1/train/loss.py) computes its gradients in the forward and keeps them to
   the backward, for the next-token loss and each MTP depth: d(head) in the weight's dtype and d(hidden) in the
   activations'; while it runs, one chunk's logits and their gradient (on an accelerator 4,096 tokens in the
@@ -237,6 +238,14 @@ def step_moments(c: ModelConfig, *, dp_shard: int, ep: int, seq_len: int, micro_
                           "recompute": (state, root * b + unit_bwd, head_grad, inputs + recomputed),
                           "backward_end": end}
     cp_keys = row_keys  # context parallelism: the whole rows' keys and values of the layer that runs
+    # expert parallelism: a MoE layer's backward (or recompute) holds one [N*K, D] more than one rank's path does, an
+    # all-to-all's received rows beside those it sent (axk1/parallel/expert_parallel.py); 2 gloo ranks in fp32
+    # measured the step's peak there, 1.3% over an account without it
+    ep_rows = b * c.num_experts_per_tok * tokens * D if ep > 1 and moe_layers else 0.0
+    for name in ("backward_start", "recompute"):
+        if name in candidates:
+            state_, gathered_, loss_, activations_ = candidates[name]
+            candidates[name] = (state_, gathered_, loss_, activations_ + ep_rows)
     reserved = RESERVED_BYTES if accelerator else 0.0  # a CPU rank has no CUDA context (6 GB of a 0.4 GB run)
     return {name: StepMemory(state / 1e9, gathered / 1e9, loss / 1e9, (activations + cp_keys) / 1e9, reserved / 1e9)
             for name, (state, gathered, loss, activations) in candidates.items()}
