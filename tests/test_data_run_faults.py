@@ -104,6 +104,27 @@ def test_a_file_added_while_the_tasks_run_is_not_read_and_no_other_is_passed_ove
         data_run(toml)
 
 
+def test_a_listing_the_launch_cannot_make_does_not_leave_an_earlier_ones_for_the_tasks(tmp_path):
+    """A cluster launch from a host that does not see the sources records no listing: the tasks must not share out
+    the files an earlier launch recorded (they walk the sources themselves)."""
+    from axk1.data.config import config_from_dict
+    from axk1.data.launch_listing import launch_files
+    from axk1.data.run_folder import INPUTS_FILE, check_inputs
+
+    write_docs(tmp_path / "docs", n=2)
+    raw = {"run": {"output_dir": str(tmp_path / "out"), "stages": ["extract"]},
+           "sources": [{"type": "jsonl", "path": str(tmp_path / "docs"), "name": "docs"}]}
+    check_inputs(config_from_dict(raw), force=False)
+    listing = str(tmp_path / "out" / INPUTS_FILE)
+    cfg = config_from_dict(raw)
+    assert [p.name for _, p in launch_files(listing, cfg.sources, [])] == ["f0.jsonl", "f1.jsonl"]
+    raw["sources"][0]["path"] = str(tmp_path / "elsewhere")  # not here: a cluster node's path
+    cfg = config_from_dict(raw)
+    check_inputs(cfg, force=False)
+    found = [(0, tmp_path / "elsewhere" / "x.jsonl")]
+    assert launch_files(listing, cfg.sources, found) == found
+
+
 def test_stats_on_an_unfinished_run_says_so_instead_of_counting_its_partial_outputs(tmp_path, monkeypatch):
     """A launch killed mid-stage left cut gzip shards (stats blamed the input: "recompress it whole") or none (it
     printed kept 0, balanced false)."""

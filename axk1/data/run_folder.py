@@ -121,9 +121,10 @@ def check_inputs(cfg: PipelineConfig, force: bool) -> None:
     if "extract" not in cfg.run.stages:
         return  # the stages run read the folder's own files, not the sources
     now = input_listing(cfg)
-    if now is None:
-        return
     path = cfg.out / INPUTS_FILE
+    if now is None:  # an earlier launch's listing is not left for this one's extract tasks to share out
+        path.unlink(missing_ok=True)
+        return
     before = recorded_inputs(path) if not force else None
     if before is not None:
         changes = input_changes(before, now) if len(before) == len(now) else []
