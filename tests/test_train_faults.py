@@ -224,7 +224,7 @@ def test_a_file_size_limit_during_a_save_is_named(tmp_path, monkeypatch):
     # a file system's own per-file limit, with no ulimit set: the errno (EFBIG) says it
     api = load_recipe(write_recipe(tmp_path / "quota", extra="max_steps = 2"))
     _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(OSError(errno.EFBIG, "File too large")))
-    monkeypatch.setattr("axk1.checkpoint.save_failure.resource.getrlimit", lambda which: (-1, -1))  # RLIM_INFINITY
+    monkeypatch.setattr("axk1.file_size_limit.resource.getrlimit", lambda which: (-1, -1))  # RLIM_INFINITY
     with pytest.raises(CheckpointWriteError, match=r"^file too large: .*the file-size limit \(ulimit -f, or a "
                                                    r"per-file quota of the file system\)"):
         Trainer(api).fit()

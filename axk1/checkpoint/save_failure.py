@@ -12,7 +12,6 @@ per-file quota) by EFBIG, or else by the zip writer's short write under a finite
 from __future__ import annotations
 
 import errno
-import resource
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +20,10 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
+from axk1.file_size_limit import RAISE_IT, file_size_limit
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
 
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
-_ZIP_SHORT_WRITE = "unexpected pos"  # torch's zip writer when a write came up short, the errno lost
 
 
 class CheckpointWriteError(OSError):
@@ -88,11 +87,10 @@ def _error(root: Path, step: int, need: int, free: int | None, causes: list[Base
     kept = "; the partial write was removed, " + (f"the newest complete checkpoint is step {newest}" if newest is not None
                                                   else "and no checkpoint of this run is complete yet")
     again = "run the same command with --resume" if newest is not None else "start the run again"
-    limit = None if full else _file_size_limit(causes)
+    limit = None if full else file_size_limit(causes)
     if limit:
         return CheckpointWriteError(f"file too large: {what}: a checkpoint file reached the file-size limit ({limit}, "
-                                    f"or a per-file quota of the file system){kept}. Raise the limit (`ulimit -f "
-                                    f"unlimited` in the job script), then {again}")
+                                    f"or a per-file quota of the file system){kept}. {RAISE_IT}, then {again}")
     if full:
         # the older checkpoints are pruned only once the new one is complete: keep_latest + 1 at the peak
         space = "" if free is None else (
@@ -105,17 +103,3 @@ def _error(root: Path, step: int, need: int, free: int | None, causes: list[Base
     line = (f"{type(last).__name__}: {last}".splitlines() or [type(last).__name__])[0]
     return CheckpointWriteError(f"{what}: {line}{kept}. Check that the folder is writable and its file system is "
                                 f"mounted, then {again}")
-
-
-def _file_size_limit(causes: list[BaseException]) -> str | None:
-    """The file-size limit a write ran into, in words, or None. EFBIG where the errno came through; torch's zip
-    writer turns it into "unexpected pos 704 vs 598" (a short write), which is the limit when one is set: a process
-    limit (`ulimit -f`, RLIMIT_FSIZE; Python ignores the SIGXFSZ that would kill it, so the write fails instead)."""
-    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    limited = soft != resource.RLIM_INFINITY
-    said = f"ulimit -f: {soft:,} bytes a file" if limited else "ulimit -f"
-    if any(isinstance(c, OSError) and c.errno == errno.EFBIG for c in causes):
-        return said
-    if limited and any(_ZIP_SHORT_WRITE in str(c) for c in causes):
-        return said
-    return None

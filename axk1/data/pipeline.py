@@ -29,7 +29,9 @@ from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.difficulty import DifficultyAnnotator
 from axk1.data.disorder_filter import DisorderedTextFilter
 from axk1.data.filter_steps import extract_filters
+from axk1.data.local_executor import WatchedLocalExecutor, WorkerDied
 from axk1.data.pii import KoreanPIIScrubber
+from axk1.data.run_folder import INPUTS_FILE, note_changed_inputs
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteLineCounter, SiteLineReducer
@@ -37,6 +39,7 @@ from axk1.data.source_files import check_source_paths
 from axk1.data.sources import SourceReader
 from axk1.data.task_count import stage_tasks
 from axk1.data.tokenizer import TokenizerTrainStep
+from axk1.file_size_limit import RAISE_IT, file_size_limit, limit_bytes
 
 
 class ReasonWriter(JsonlWriter):
@@ -85,7 +88,7 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
     stages: list[Stage] = []
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
-                              pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out))]
+                              pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out), listing=str(out / INPUTS_FILE))]
         filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
         if _site_boilerplate(cfg):
             # Lines are counted over every task's pages before any is removed: four stages instead of one. PII is
@@ -187,10 +190,9 @@ def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
     logs = str(cfg.out / "logs" / stage.name)
     r = cfg.run
     if r.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
-        return LocalPipelineExecutor(stage.steps, tasks=stage.tasks, workers=min(r.workers, stage.tasks),
-                                     logging_dir=logs, depends=depends, start_method=r.start_method)
+        # datatrove's LocalPipelineExecutor, which waited for ever when a pool worker died
+        return WatchedLocalExecutor(stage.steps, tasks=stage.tasks, workers=min(r.workers, stage.tasks),
+                                    logging_dir=logs, start_method=r.start_method, stage=stage.name)
     if r.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
@@ -237,6 +239,8 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True, force: bool = False
     if cfg.run.executor == "local":
         with children_die_with_this_process():  # the executor's Manager outlived a killed launch (die_with_parent.py)
             _run_local(cfg, stages, progress, ran)
+        if "extract" in cfg.run.stages:
+            note_changed_inputs(cfg)
     else:
         # Cluster executors chain by `depends`; running the last one submits (or waits for) the whole chain.
         prev = None
@@ -261,8 +265,31 @@ def _run_local(cfg: PipelineConfig, stages: list, progress: bool, ran: list[str]
             if ran is not None and executor.get_incomplete_ranks(range(stage.tasks)):
                 ran.append(stage.name)
             executor.run()
+        except WorkerDied:
+            raise  # names the worker, how it ended and what to do
         except OSError as e:  # a full disk most often: the bare "[Errno 28]" named neither folder nor stage
-            where = f"{e.filename}" if e.filename else str(cfg.out)
-            raise OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage.name}' failed writing "
-                          f"under {where}; fix that (free space, or --run.output_dir on a larger disk) and run "
-                          "the same command again: the tasks that finished are kept") from e
+            raise write_error(e, cfg.out, stage.name) from e
+
+
+def write_error(e: OSError, out: Path, stage: str) -> OSError:
+    """A stage's failed write as one line naming the file (or the folder) and what to do: a file-size limit
+    (EFBIG) is no full disk, and named as the checkpoint writer names it (axk1/file_size_limit.py). The errno of a
+    write in a worker process comes back without the file's name: the one at the limit is found by its size."""
+    again = "run the same command again: the tasks that finished are kept"
+    limit = file_size_limit([e])
+    if limit:
+        where = e.filename or _file_at_limit(out) or f"a file under {out}"
+        return OSError(e.errno, f"file too large: the pipeline's stage '{stage}' failed writing {where}: it reached "
+                                f"the file-size limit ({limit}, or a per-file quota of the file system). {RAISE_IT}, "
+                                f"then {again}")
+    where = f"{e.filename}" if e.filename else str(out)
+    return OSError(e.errno, f"{e.strerror or e}: the pipeline's stage '{stage}' failed writing under {where}; fix "
+                            f"that (free space, or --run.output_dir on a larger disk) and {again}")
+
+
+def _file_at_limit(out: Path) -> str | None:
+    """The file under `out` whose size is this process's file-size limit (the one a write stopped at), if any."""
+    soft = limit_bytes()
+    if soft is None:
+        return None
+    return next((str(p) for p in sorted(out.rglob("*")) if p.is_file() and p.stat().st_size >= soft), None)

@@ -23,8 +23,8 @@ from pathlib import Path
 from axk1.atomic_file import atomic_writer
 from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.data.config import PipelineConfig
+from axk1.data.launch_listing import recorded_inputs
 from axk1.data.source_files import list_files, relpath
-from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries
 
 SETTINGS_FILE = "settings.json"
@@ -121,10 +121,11 @@ def check_inputs(cfg: PipelineConfig, force: bool) -> None:
     if "extract" not in cfg.run.stages:
         return  # the stages run read the folder's own files, not the sources
     now = input_listing(cfg)
-    if now is None:
-        return
     path = cfg.out / INPUTS_FILE
-    before = _recorded_inputs(path) if not force else None
+    if now is None:  # an earlier launch's listing is not left for this one's extract tasks to share out
+        path.unlink(missing_ok=True)
+        return
+    before = recorded_inputs(path) if not force else None
     if before is not None:
         changes = input_changes(before, now) if len(before) == len(now) else []
         if changes:
@@ -139,17 +140,14 @@ def check_inputs(cfg: PipelineConfig, force: bool) -> None:
         f.write(json.dumps(now, ensure_ascii=False))
 
 
-def _recorded_inputs(path: Path) -> list[dict] | None:
-    """The listing an earlier launch recorded; None where there is none, or none that reads as one (a damaged
-    file is said, then written afresh)."""
-    if not path.is_file():
-        return None
-    try:
-        before = read_json_file(path, "it is written afresh")
-        if isinstance(before, list) and all(isinstance(s, dict) and isinstance(s.get("files"), dict) for s in before):
-            return before
-    except (ValueError, OSError):
-        pass
-    print(f"note: {path} is not a listing of the sources' files (damaged?): the inputs are not compared with the "
-          "earlier run's, and it is written afresh", file=sys.stderr)
-    return None
+def note_changed_inputs(cfg: PipelineConfig) -> None:
+    """Says which sources' files changed while the run read them: it read them as the launch listed them, and a
+    relaunch is refused until they are accepted or the run is made afresh (check_inputs)."""
+    before = recorded_inputs(cfg.out / INPUTS_FILE)
+    now = input_listing(cfg)
+    changes = input_changes(before, now) if before is not None and now is not None and len(before) == len(now) else []
+    if changes:
+        print(f"note: the sources' files changed while this run read them: {'; '.join(changes)}. It read them as "
+              f"they were at its launch ({cfg.out / INPUTS_FILE}); an added file was not read, a changed one was "
+              "read as it was when its task read it. To read them as they are now, run again with --force",
+              file=sys.stderr)

@@ -25,6 +25,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.charset import text_not_utf8
 from axk1.data.failure import Failure, gave_nothing
+from axk1.data.launch_listing import launch_files
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
 from axk1.json_text import JsonError, has_surrogate, parse_json
 from axk1.text.korean import normalize_text, strip_controls
@@ -339,15 +340,16 @@ def _read_pdf(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, 
 
 
 class SourceReader(PipelineStep):
-    """Reads all sources; task `rank` takes files rank, rank + world_size, ... of the sorted file list.
+    """Reads all sources; task `rank` takes files rank, rank + world_size, ... of the launch's sorted file list.
     Failures go to `failed_writer`; per-task input counts go to `counts_folder/<rank>.json`."""
 
     name = "axk1 sources"
     type = "📖 - READER"
 
     def __init__(self, specs: list[SourceConfig], failed_writer=None, counts_folder: str | None = None,
-                 pdf_config=None, web_config=None, skip: str | None = None):
+                 pdf_config=None, web_config=None, skip: str | None = None, listing: str | None = None):
         super().__init__()
+        self.listing = listing  # the launch's list of the sources' files (inputs.json): every task shares it out
         self.specs = specs
         self.skip = skip  # the run's output folder, passed over where a source's folder holds it
         self.failed_writer = failed_writer
@@ -363,7 +365,7 @@ class SourceReader(PipelineStep):
         vendored: list[str] = []
         other: list[str] = []
         side: list[str] = []
-        files = self.all_files(vendored, other, side)[rank::world_size]
+        files = launch_files(self.listing, self.specs, self.all_files(vendored, other, side))[rank::world_size]
         inputs = failed = 0
         from axk1.data.pdf_worker import PdfWorker
 

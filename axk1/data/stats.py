@@ -233,6 +233,24 @@ def _row_problem(row: object) -> str | None:
 DIFFICULTY_SAMPLE = 100_000
 
 
+def unfinished_stages(out: Path) -> list[str]:
+    """`2 of 4 tasks of stage 'filter' done` for each stage of a run folder that began and has not finished: its
+    tasks' outputs are partial (a shard cut short by the kill, documents the later stages have not had), and read
+    as the corpus they gave a gzip error or an accounting of 0 kept. datatrove writes logs/<stage>/executor.json as
+    a stage starts and completions/<rank> as each task ends."""
+    left = []
+    for executor in sorted((out / "logs").glob("*/executor.json")):
+        try:
+            tasks = int(read_json_file(executor, "rerun the pipeline")["world_size"])
+        except (ValueError, OSError, KeyError, TypeError):
+            continue  # not one of datatrove's (a killed write): the stage's tasks are not known
+        markers = executor.parent / "completions"
+        done = sum(1 for m in markers.iterdir() if m.is_file()) if markers.is_dir() else 0
+        if done < tasks:
+            left.append(f"{done} of {tasks} tasks of stage '{executor.parent.name}' done")
+    return left
+
+
 def corpus_stats(path: str | Path) -> dict:
     """Summary of a corpus: a run folder (documents/ or clean/ inside), a folder of JSONL files, or one file.
     Rows that cannot be summarised are counted by reason (bad_rows), with the first few by file:line."""
@@ -241,6 +259,10 @@ def corpus_stats(path: str | Path) -> dict:
         raise FileNotFoundError(f"{p} does not exist")
     folder = p / "documents" if (p / "documents").exists() else p / "clean" if (p / "clean").exists() else p
     run_folder = (p / "counts").is_dir() or (p / "failed").is_dir()  # a pipeline's output folder
+    if run_folder and (left := unfinished_stages(p)):
+        raise ValueError(f"the run in {p} is unfinished: {'; '.join(left)} (a launch was stopped, or is still "
+                         "running): its outputs are not the corpus yet. Run the same `axk1 data run` again to finish "
+                         f"it (it keeps the finished tasks), then `axk1 data stats {p}`")
     docs = chars = 0
     domains, languages, sources, bad = Counter(), Counter(), Counter(), Counter()
     bad_examples: list[str] = []
