@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from axk1.data.filters import QualityConfig, quality_reason, repetition_reason  # noqa: E402
+from axk1.data.quality_filter import QualityConfig, quality_reason, repetition_reason  # noqa: E402
 from axk1.data.korean_signals import korean_signals  # noqa: E402
 from axk1.text.korean import normalize_text, word_tokenize  # noqa: E402
 

@@ -11,7 +11,7 @@ import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherRepetitionFilter
 
-from axk1.data.filters import QualityConfig, QualityFilter, repetition_reason
+from axk1.data.quality_filter import QualityConfig, QualityFilter, repetition_reason
 from axk1.data.lid import LanguageFilter
 from axk1.data.pii import PLACEHOLDERS, scrub_pii
 from axk1.text.korean import hangul_ratio, normalize_text, word_tokenize
@@ -231,7 +231,7 @@ def test_kiwi_callers_survive_a_huge_number():
     import sys
 
     code = ("from collections import Counter\nfrom datatrove.data import Document\n"
-            "from axk1.data.filters import QualityFilter\nfrom axk1.text.korean import LineJoiner, word_tokenize\n"
+            "from axk1.data.quality_filter import QualityFilter\nfrom axk1.text.korean import LineJoiner, word_tokenize\n"
             "for junk in ('1' * 70000, '1.5' * 30000, '2010-11-12' * 7000):\n"
             f"    doc = Document({bill(1809893)!r} + junk, 'd', metadata={{'language': 'ko'}})\n"
             "    print(QualityFilter().filter(doc))\n"

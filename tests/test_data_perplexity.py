@@ -185,7 +185,7 @@ def test_modified_kneser_ney_is_a_distribution_and_survives_its_file(tmp_path):
 
 
 def test_run_accounts_for_removed_documents_with_their_perplexity(korean_model, english_model, tmp_path):
-    from axk1.data.filters import QualityConfig, QualityFilter
+    from axk1.data.quality_filter import QualityConfig, QualityFilter
 
     rng = random.Random(5)
     # the longer held-out licences: a few short lines shuffled can score like real text (check_held_out's rng)

@@ -8,7 +8,8 @@ import unicodedata
 import pytest
 from datatrove.data import Document
 
-from axk1.data.filters import CodeFilter, QualityConfig, QualityFilter
+from axk1.data.code_filter import CodeFilter
+from axk1.data.quality_filter import QualityConfig, QualityFilter
 from axk1.data.lid import LanguageFilter
 from axk1.data.pii import scrub_pii
 from axk1.data.source_files import list_files

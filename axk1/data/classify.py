@@ -184,3 +184,8 @@ class DomainAnnotator(PipelineStep):
             doc.metadata["domain_source"] = how
             self.stat_update(f"domain_{domain}")
             yield doc
+
+
+def domain_step(annotate, exclusions) -> DomainAnnotator:
+    """The annotate stage's entry (axk1/data/annotate_steps.py): `[annotate] domain_model`, rules when empty."""
+    return DomainAnnotator(annotate.domain_model or None)

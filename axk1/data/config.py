@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from axk1.data.decontaminate import DecontaminationConfig
 from axk1.data.dedup import DedupConfig
-from axk1.data.filters import CodeConfig, QualityConfig
+from axk1.data.filter_steps import EXTRACT_FILTERS
 from axk1.data.html_extract import WebConfig
-from axk1.data.korean_signals import KoreanSignalsConfig
 from axk1.data.pdf import PdfConfig
-from axk1.data.perplexity import PerplexityConfig
 from axk1.data.site_boilerplate import SiteBoilerplateConfig
 from axk1.data.sources import SourceConfig
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE
-from axk1.data.url_filter import UrlFilterConfig
 from axk1.text.contamination import BUILTIN
 from axk1.toml_file import build_dataclass, load_toml, resolve_declared
 
@@ -39,18 +35,23 @@ class RunConfig:
 
 
 @dataclass
-class FilterConfig:
+class _FilterSettings:
+    """The [filters] keys no one entry of the filter list owns (language and PII read the section itself)."""
     languages: list[str] = field(default_factory=lambda: ["ko", "en"])
     min_language_score: float = 0.5
     korean_hangul_ratio: float = 0.3
     pii: bool = True
-    korean_signals: KoreanSignalsConfig = field(default_factory=KoreanSignalsConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    code: CodeConfig = field(default_factory=CodeConfig)
-    url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
-    site_boilerplate: SiteBoilerplateConfig = field(default_factory=SiteBoilerplateConfig)
-    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
-    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
+    site_boilerplate: SiteBoilerplateConfig = field(default_factory=SiteBoilerplateConfig)  # the pipeline's, no entry
+
+
+# [filters]: the keys above and a [filters.<table>] for each entry of the extract stage's list that names one
+# (EXTRACT_FILTERS, axk1/data/filter_steps.py), its dataclass declared beside its filter: a new filter's table
+# needs no edit here.
+FilterConfig = make_dataclass(
+    "FilterConfig", [(e.table, e.config, field(default_factory=e.config))
+                     for e in EXTRACT_FILTERS if getattr(e, "table", "")],
+    bases=(_FilterSettings,))
+FilterConfig.__module__ = __name__  # where pickle and error messages find it
 
 
 @dataclass

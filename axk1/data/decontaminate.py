@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from axk1.data.filter_entry import FilterEntry
 from axk1.text.contamination import ContaminationIndex, read_benchmarks
 
 REASON = "benchmark_contamination"
@@ -70,11 +71,13 @@ class DecontaminationFilter(BaseFilter):
         return False, REASON
 
 
-def decontamination_step(filters, exclusions) -> DecontaminationFilter | None:
+def decontamination_step(cfg: DecontaminationConfig, exclusions) -> DecontaminationFilter | None:
     """The extract stage's entry (axk1/data/filter_steps.py): on when `[filters.decontamination] benchmarks` names
     a set; removals go to excluded/decontamination/."""
-    cfg = filters.decontamination
     if not cfg.benchmarks:
         return None
     check_benchmarks(cfg)
     return DecontaminationFilter(cfg, exclusion_writer=exclusions("decontamination"))
+
+
+DECONTAMINATION_STEP = FilterEntry(decontamination_step, table="decontamination", config=DecontaminationConfig)

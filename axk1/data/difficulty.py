@@ -217,3 +217,9 @@ def annotate_difficulty(doc: Document, ppl=None) -> None:
             signals["perplexity"] = round(value, 3)
     doc.metadata["difficulty_signals"] = signals
     doc.metadata["difficulty"] = difficulty_score(signals)
+
+
+def difficulty_step(annotate, exclusions) -> DifficultyAnnotator:
+    """The annotate stage's entry (axk1/data/annotate_steps.py): `[annotate] reference_model` for perplexity,
+    skipped when empty."""
+    return DifficultyAnnotator(annotate.reference_model or None)

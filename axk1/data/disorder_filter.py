@@ -20,3 +20,9 @@ class DisorderedTextFilter(BaseFilter):
         if doc.metadata.get("difficulty_signals", {}).get("disordered"):
             return False, REASON
         return True
+
+
+def disordered_step(annotate, exclusions) -> DisorderedTextFilter:
+    """The annotate stage's entry (axk1/data/annotate_steps.py), after the difficulty annotator that flags the
+    text; removals go to excluded/disordered/."""
+    return DisorderedTextFilter(exclusion_writer=exclusions("disordered"))

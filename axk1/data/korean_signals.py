@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.filters import skips_prose_filters
+from axk1.data.filter_entry import FilterEntry
+from axk1.data.quality_filter import skips_prose_filters
 from axk1.text.korean import HANJA_CLASS, SYLLABLE_CLASS, cut_long_runs, get_kiwi, normalize_text
 
 MIN_SENTENCES = 3  # fewer Korean sentences than this: no sentence_endings (one title line would decide it)
@@ -170,10 +171,9 @@ class KoreanSignalsFilter(BaseFilter):
         return (False, reason) if reason else True
 
 
-def korean_signals_step(filters, exclusions) -> KoreanSignalsFilter | None:
+def korean_signals_step(cfg: KoreanSignalsConfig, exclusions) -> KoreanSignalsFilter | None:
     """The extract stage's entry (axk1/data/filter_steps.py): on unless `[filters.korean_signals] enabled = false`;
     removals (only where a threshold is set) go to excluded/korean_signals/."""
-    cfg = filters.korean_signals
     if not cfg.enabled:
         return None
     if cfg.max_spacing_errors and not cfg.spacing:
@@ -184,3 +184,6 @@ def korean_signals_step(filters, exclusions) -> KoreanSignalsFilter | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
             raise ValueError(f"[filters.korean_signals] {name} must be a number >= 0 (0 = off), got {value!r}")
     return KoreanSignalsFilter(cfg, exclusion_writer=exclusions("korean_signals"))
+
+
+KOREAN_SIGNALS_STEP = FilterEntry(korean_signals_step, table="korean_signals", config=KoreanSignalsConfig)

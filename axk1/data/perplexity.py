@@ -18,8 +18,9 @@ import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.filters import skips_prose_filters
+from axk1.data.filter_entry import FilterEntry
 from axk1.data.perplexity_model import lm_tokens
+from axk1.data.quality_filter import skips_prose_filters
 from axk1.text.ngram_lm import NgramLM, read_meta
 
 ALL = "*"  # the key of a single model for every language
@@ -101,9 +102,12 @@ class PerplexityFilter(BaseFilter):
         return True
 
 
-def perplexity_step(filters, exclusions) -> PerplexityFilter | None:
+def perplexity_step(cfg: PerplexityConfig, exclusions) -> PerplexityFilter | None:
     """The extract stage's entry (axk1/data/filter_steps.py): on when `[filters.perplexity] model` is set;
     removals go to excluded/perplexity/."""
-    if not filters.perplexity.model:
+    if not cfg.model:
         return None
-    return PerplexityFilter(thresholds(filters.perplexity), exclusion_writer=exclusions("perplexity"))
+    return PerplexityFilter(thresholds(cfg), exclusion_writer=exclusions("perplexity"))
+
+
+PERPLEXITY_STEP = FilterEntry(perplexity_step, table="perplexity", config=PerplexityConfig)

@@ -11,6 +11,7 @@ from collections import Counter
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.data.filter_entry import FilterEntry
 from axk1.text.korean import normalize_text
 
 PLACEHOLDERS = {"rrn": "<RRN>", "phone": "<PHONE>", "email": "<EMAIL>", "card": "<CARD>", "account": "<ACCOUNT>"}
@@ -133,3 +134,8 @@ def pii_step(filters, exclusions) -> KoreanPIIScrubber | None:
     """The extract stage's entry (axk1/data/filter_steps.py): on unless `[filters] pii = false`. It rewrites text
     and removes nothing, so it takes no exclusion folder."""
     return KoreanPIIScrubber() if filters.pii else None
+
+
+# First of all, and before site boilerplate removal when that is on: extracted/, the line counts per site and
+# excluded/site_boilerplate/ then hold no phone number either.
+PII_STEP = FilterEntry(pii_step, before_site_boilerplate=True)

@@ -21,16 +21,13 @@ from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCl
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from axk1.data.classify import DomainAnnotator
+from axk1.data.annotate_steps import annotate_steps
 from axk1.data.config import STAGE_GROUPS, PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.dedup_check import MinhashPairCheck
 from axk1.data.die_with_parent import children_die_with_this_process
-from axk1.data.difficulty import DifficultyAnnotator
-from axk1.data.disorder_filter import DisorderedTextFilter
-from axk1.data.filter_steps import extract_filters
+from axk1.data.filter_steps import extract_filters_around_site_boilerplate
 from axk1.data.local_executor import WatchedLocalExecutor, WorkerDied
-from axk1.data.pii import KoreanPIIScrubber
 from axk1.data.run_folder import INPUTS_FILE, note_changed_inputs
 from axk1.data.run_settings import check_settings
 from axk1.data.shards import ManifestStep, TokenShardWriter
@@ -89,12 +86,12 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
     if "extract" in cfg.run.stages:
         steps = [SourceReader(cfg.sources, failed_writer=_writer(out / "failed"), counts_folder=str(out / "counts"),
                               pdf_config=cfg.pdf, web_config=cfg.web, skip=str(out), listing=str(out / INPUTS_FILE))]
-        filters = extract_filters(f, lambda name: _writer(excl / name)) + [_writer(out / "clean")]
+        scrub, filters = extract_filters_around_site_boilerplate(f, lambda name: _writer(excl / name))
+        filters.append(_writer(out / "clean"))
         if _site_boilerplate(cfg):
-            # Lines are counted over every task's pages before any is removed: four stages instead of one. PII is
-            # scrubbed before extracted/, so that it, the line counts and excluded/site_boilerplate/ hold no number.
-            scrub = [s for s in filters if isinstance(s, KoreanPIIScrubber)]
-            filters = [s for s in filters if s not in scrub]
+            # Lines are counted over every task's pages before any is removed: four stages instead of one. The
+            # list's steps marked before_site_boilerplate (PII) run before extracted/, so that it, the line counts
+            # and excluded/site_boilerplate/ hold no number (axk1/data/filter_steps.py).
             stages.append(Stage("extract", "extract", n, steps + scrub + [_writer(out / "extracted")]))
             stages.append(Stage("site_lines", "extract", n,
                                 [_reader(out / "extracted"), SiteLineCounter(str(out / "site_lines"))]))
@@ -104,7 +101,7 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
             remove = SiteBoilerplate(str(out / "site_boilerplate"), _writer(excl / "site_boilerplate"))
             stages.append(Stage("filter", "extract", n, [_reader(out / "extracted"), remove] + filters))
         else:
-            stages.append(Stage("extract", "extract", n, steps + filters))
+            stages.append(Stage("extract", "extract", n, steps + scrub + filters))
     if "dedup" in cfg.run.stages:
         dd = out / "dedup"
         if d.exact:
@@ -137,9 +134,7 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
                 steps.append(MinhashDedupFilter(str(out / "dedup" / "minhash_remove"), load_cluster_sizes=True,
                                                 exclusion_writer=ReasonWriter(str(excl / "near_duplicate"),
                                                                               "near_duplicate")))
-        steps += [DomainAnnotator(cfg.annotate.domain_model or None),
-                  DifficultyAnnotator(cfg.annotate.reference_model or None),
-                  DisorderedTextFilter(exclusion_writer=_writer(excl / "disordered")), _writer(out / "documents")]
+        steps += annotate_steps(cfg.annotate, lambda name: _writer(excl / name)) + [_writer(out / "documents")]
         stages.append(Stage("annotate", "annotate", n, steps))
     if "tokenize" in cfg.run.stages:
         t = cfg.tokenize

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from axk1.data.filter_entry import FilterEntry
+
 
 @dataclass
 class UrlFilterConfig:
@@ -108,10 +110,12 @@ class UrlFilter(BaseFilter):
         return True
 
 
-def url_step(filters, exclusions) -> UrlFilter | None:
+def url_step(cfg: UrlFilterConfig, exclusions) -> UrlFilter | None:
     """The extract stage's entry (axk1/data/filter_steps.py): on when `[filters.url]` names a block list or
     allowed domains; removals go to excluded/url/."""
-    cfg = filters.url
     if not cfg.block_list and not cfg.allow_domains:
         return None
     return UrlFilter(cfg, exclusion_writer=exclusions("url"))
+
+
+URL_STEP = FilterEntry(url_step, table="url", config=UrlFilterConfig)

@@ -1,7 +1,7 @@
-"""Quality, repetition and code filters as datatrove filters, each removal with a reason.
+"""Quality and repetition heuristics on prose, as a datatrove filter, each removal with a reason.
 
-Prose thresholds start from FineWeb-2's Korean configuration (kor_Hang, docs/data.md); all are settable in
-pipeline.toml. Code documents skip the prose filters and go through CodeFilter instead.
+Thresholds start from FineWeb-2's Korean configuration (kor_Hang, docs/data.md); all are settable in pipeline.toml
+under [filters.quality]. Code documents skip the prose filters and go through axk1/data/code_filter.py instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
 
+from axk1.data.filter_entry import FilterEntry
 from axk1.text.korean import normalize_text, word_tokenize
 
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
@@ -65,13 +66,13 @@ class QualityConfig:
                                      f"values shares of the text's characters in {low}, 1] (1 turns that n off)")
 
 
-def _is_prose(doc: Document) -> bool:
+def is_prose(doc: Document) -> bool:
     return doc.metadata.get("source_type") != "code"
 
 
 def skips_prose_filters(doc: Document) -> bool:
     """Code (it has its own filter) and documents marked skip_filters pass the prose filters untouched."""
-    return not _is_prose(doc) or doc.metadata.get("skip_filters", False)
+    return not is_prose(doc) or doc.metadata.get("skip_filters", False)
 
 
 def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False) -> str | None:
@@ -165,46 +166,7 @@ class QualityFilter(BaseFilter):
         return True
 
 
-@dataclass
-class CodeConfig:
-    max_line_length: int = 1000
-    max_avg_line_length: float = 100.0
-    min_alnum_ratio: float = 0.25
-    min_chars: int = 20
-
-
-class CodeFilter(BaseFilter):
-    """StarCoder-style checks on code documents; generated files (marked by the reader) are removed."""
-
-    name = "axk1 code"
-
-    def __init__(self, config: CodeConfig | None = None, exclusion_writer=None):
-        super().__init__(exclusion_writer)
-        self.config = config or CodeConfig()
-
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if _is_prose(doc):
-            return True
-        c = self.config
-        if doc.metadata.get("generated"):
-            return False, "generated_code"
-        text = doc.text
-        if len(text.strip()) < c.min_chars:
-            return False, "empty_code"
-        lines = text.split("\n")
-        if max(map(len, lines)) > c.max_line_length:
-            return False, "code_long_lines"
-        if len(text) / len(lines) > c.max_avg_line_length:
-            return False, "code_avg_line_length"
-        if sum(ch.isalnum() for ch in text) / len(text) < c.min_alnum_ratio:
-            return False, "code_low_alnum"
-        return True
-
-
-# The extract stage's entries (axk1/data/filter_steps.py); `filters` is the [filters] section (FilterConfig).
-def quality_step(filters, exclusions) -> QualityFilter:
-    return QualityFilter(filters.quality, exclusion_writer=exclusions("quality"))
-
-
-def code_step(filters, exclusions) -> CodeFilter:
-    return CodeFilter(filters.code, exclusion_writer=exclusions("code"))
+# The extract stage's entry (axk1/data/filter_steps.py): settings under [filters.quality]; removals go to
+# excluded/quality/.
+QUALITY_STEP = FilterEntry(lambda cfg, exclusions: QualityFilter(cfg, exclusion_writer=exclusions("quality")),
+                           table="quality", config=QualityConfig)
