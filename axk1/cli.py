@@ -13,6 +13,7 @@ from pathlib import Path
 from axk1.cli_args import positive_int
 from axk1.cli_exit import ended, report_error, sigterm_raises
 from axk1.data.cli import add_data_parser
+from axk1.process_rank import process_rank
 
 # The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
 # main(), so that `axk1 data ...` starts without torch (docs/data.md, "Start-up cost").
@@ -247,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         return _build_parser()
     except KeyboardInterrupt:
-        if os.environ.get("RANK", "0") == "0":
+        if process_rank() == 0:
             print("\naxk1: interrupted while starting (nothing was done: run the same command to start again)",
                   file=sys.stderr)
         raise SystemExit(128 + signal.SIGINT) from None

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1] / "axk1"
 LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
-     "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage"},  # leaves
+     "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage",
+     "process_rank"},  # leaves
     {"token_shards"},                               # the token-shard format (writes with atomic_file, reads JSON)
     {"config", "dtype_flag"},                       # ModelConfig (reads presets), the dtype table; the --dtype flag
     {"model"},                                      # plain PyTorch
