@@ -31,6 +31,9 @@ def _config_from(spec: str):
         keys = set(read_json_file(path / CONFIG_NAME if path.is_dir() else path, "fix the file"))
         return config, defaulted_size_fields(keys)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
+        # the table alone, not load_recipe(path).model: that refuses an SFT/RL recipe, a recipe of [model] only and
+        # an init_from folder without weights yet, none of which changes the counts; RecipeModelConfig checks its
+        # own table (one source, overrides that are ModelConfig fields). params takes no overrides to apply.
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys
         from axk1.train.recipe_sections import RecipeModelConfig
 
