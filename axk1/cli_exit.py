@@ -207,12 +207,6 @@ class Terminated(BaseException):
 _MAIN_PID = os.getpid()  # the process main() runs in (set there); forks of it are not
 
 
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
-
-
 def _terminate(signum, frame) -> None:
     if os.getpid() != _MAIN_PID:  # a forked worker (datatrove's, a data loader's) ends as SIGTERM ends it: at once
         signal.signal(signum, signal.SIG_DFL)
