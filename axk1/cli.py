@@ -13,6 +13,7 @@ from pathlib import Path
 from axk1.cli_args import positive_int
 from axk1.cli_exit import ended, report_error, sigterm_raises
 from axk1.data.cli import add_data_parser
+from axk1.process_rank import process_rank
 
 # The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
 # main(), so that `axk1 data ...` starts without torch (docs/data.md, "Start-up cost").
@@ -30,6 +31,9 @@ def _config_from(spec: str):
         keys = set(read_json_file(path / CONFIG_NAME if path.is_dir() else path, "fix the file"))
         return config, defaulted_size_fields(keys)
     if path.suffix == ".toml":  # a recipe: the model its [model] table builds
+        # the table alone, not load_recipe(path).model: that refuses an SFT/RL recipe, a recipe of [model] only and
+        # an init_from folder without weights yet, none of which changes the counts; RecipeModelConfig checks its
+        # own table (one source, overrides that are ModelConfig fields). params takes no overrides to apply.
         from axk1.toml_file import build_dataclass, read_toml, resolve_keys
         from axk1.train.recipe_sections import RecipeModelConfig
 
@@ -247,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         return _build_parser()
     except KeyboardInterrupt:
-        if os.environ.get("RANK", "0") == "0":
+        if process_rank() == 0:
             print("\naxk1: interrupted while starting (nothing was done: run the same command to start again)",
                   file=sys.stderr)
         raise SystemExit(128 + signal.SIGINT) from None

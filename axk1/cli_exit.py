@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
+from axk1.process_rank import process_rank
 from axk1.signal_handlers import swapped_handlers
 
 
@@ -74,7 +75,7 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
         what = ("stopped by SIGTERM from torchrun, which stops every rank when one fails (torchrun's summary names "
                 "it; its error, if it printed one, is above) or when the launch itself is stopped")
         again = again if _newest_step(args) is not None else ""
-    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank is interrupted: one line is enough
+    if process_rank() == 0:  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143, 129
 
@@ -204,12 +205,6 @@ class Terminated(BaseException):
 
 
 _MAIN_PID = os.getpid()  # the process main() runs in (set there); forks of it are not
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()  # (signal.signal works in the main thread only)
 
 
 def _terminate(signum, frame) -> None:

@@ -9,8 +9,8 @@ traceback. `parse_json` turns all four into one `JsonError` whose text is the sh
 fails as one line.
 
 Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
-was (`from_strict`, `read_jsonl`). `has_surrogate` tests a string, and `json_strings` and `find_surrogate` walk a
-decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
+was (`from_strict`, `read_metrics_rows`). `has_surrogate` tests a string, and `json_strings` and `find_surrogate`
+walk a decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
 `json_digest` is the one sha256 of a JSON value (cache keys, content ids, provenance and resume digests).
 """
 
@@ -87,7 +87,7 @@ def json_lines(lines: Iterable[str | bytes], where: str | Path, advice: str) -> 
 # A skipped step's loss and gradient norm are NaN or infinite. Python's json writes them as the bare words NaN and
 # Infinity, which JSON does not have: jq, JavaScript's JSON.parse and every strict reader refused the whole file.
 # Such a value is written as null, and the row's "non_finite" field keeps what it was ("nan", "inf" or "-inf", at the
-# same place in a nested field), so that read_jsonl gives the rows back as they were logged.
+# same place in a nested field), so that read_metrics_rows gives the rows back as they were logged.
 NON_FINITE = "non_finite"
 
 
@@ -166,7 +166,7 @@ def jsonl_values(data: bytes) -> Iterator[tuple[int, int, Any]]:
         offset += len(line) + 1
 
 
-def read_jsonl(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
+def read_metrics_rows(path: str | Path, torn_tail: bool = False) -> list[dict[str, Any]]:
     """The rows of a metrics file. A line that is not a JSON object is an error naming the file and line, but for
     `torn_tail`: a torn last line (`jsonl_values`) is the row a killed run was writing, and is dropped. Non-finite
     values come back as floats, from a strict file's nulls (`from_strict`) or an older file's bare NaN."""

@@ -47,7 +47,7 @@ import torch
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.flops import training_flops_per_token
 from axk1.infer.generate import generate
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.train.callbacks import Callback
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
@@ -158,7 +158,7 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
 def train_figures(run: Path, trainer, args, t0: float, compile: bool = False) -> dict:
     """The steady tokens/s and MFU (gpu_check_figures: never the first logged row, which holds the compile), the
     attention convention beside MFU over the steps trained, losses, and the memory account against the peak."""
-    rows = read_jsonl(run / "metrics.jsonl")
+    rows = read_metrics_rows(run / "metrics.jsonl")
     cap = (f"--compiled-seconds ({args.compiled_seconds:g} now)" if compile
            else f"--train-seconds ({args.train_seconds:g} now)")
     out = {"steps": trainer.state.step, "wall_s": time.perf_counter() - t0,
@@ -188,13 +188,13 @@ def train_fsdp(work: Path, args) -> dict:
     try:  # SIGTERM: torchrun and its workers killed (no checkpoint on the way out), the steps logged so far kept
         run_killing_tree(cmd, env=env, cwd=work)
         wall_straight = time.perf_counter() - t0
-        straight = {r["step"]: r for r in read_jsonl(metrics)}
+        straight = {r["step"]: r for r in read_metrics_rows(metrics)}
         shutil.rmtree(ckpts / f"step-{steps:06d}")  # resume from the middle one
         run_killing_tree(cmd + ["--resume"], env=env, cwd=work)
     except Terminated as stop:  # the last step logged, the resume's if it had begun (one file)
-        stop.keep(lambda: {"last_row": read_jsonl(metrics)[-1]})
+        stop.keep(lambda: {"last_row": read_metrics_rows(metrics)[-1]})
         raise
-    resumed = {r["step"]: r for r in read_jsonl(metrics)}
+    resumed = {r["step"]: r for r in read_metrics_rows(metrics)}
     after = range(half + 1, steps + 1)
     diff = max(abs(resumed[s]["loss"] - straight[s]["loss"]) for s in after)
     steady = [straight[s] for s in range(half + 1, steps + 1) if straight[s].get("tokens_per_s")]

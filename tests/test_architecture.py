@@ -21,7 +21,7 @@ LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
      "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage",
-     "file_size_limit"},  # leaves
+     "file_size_limit", "process_rank"},  # leaves
     {"token_shards"},                               # the token-shard format (writes with atomic_file, reads JSON)
     {"config", "dtype_flag"},                       # ModelConfig (reads presets), the dtype table; the --dtype flag
     {"model"},                                      # plain PyTorch
@@ -305,3 +305,46 @@ def test_every_unit_below_the_spine_has_a_row_in_the_docs_table():
     spine = next(i for i, layer in enumerate(LAYERS) if "demo" in layer)
     units = set().union(*LAYERS[:spine])
     assert units - named == set(), f"add a row to docs/architecture.md for: {sorted(units - named)}"
+
+
+# The model is plain PyTorch: compilation and distribution are applied to it from outside (axk1/parallel/). Files of
+# axk1/model/ that call torch.compile or use torch.distributed anyway, each with why. Keep the list short.
+MODEL_EXCEPTIONS = {
+    "attention_mask.py": "FlexAttention's kernel and block-mask build exist only compiled (eager flex_attention "
+                         "materialises the T x T scores, create_block_mask evaluates the mask at every position); "
+                         "compiled once per process outside the layers (DocumentMask.prepare), eager on CPU",
+}
+
+
+def _compile_or_distributed(source: str) -> list[str]:
+    """Each torch.compile call and each use of torch.distributed in `source`, by line (is_compiling() and other
+    questions to torch.compiler are not compilation)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "torch":
+            names = [f"torch.{node.attr}"]
+        else:
+            continue
+        hits = [n for n in names if n in ("torch.compile", "torch.distributed") or n.startswith("torch.distributed.")]
+        found += [f"line {node.lineno}: {h}" for h in hits[:1]]
+    return found
+
+
+def test_the_model_compiles_and_distributes_nothing_itself():
+    used = {p.relative_to(ROOT / "model").as_posix(): hits for p in sorted((ROOT / "model").rglob("*.py"))
+            if (hits := _compile_or_distributed(p.read_text(encoding="utf-8")))}
+    unlisted = {name: hits for name, hits in used.items() if name not in MODEL_EXCEPTIONS}
+    assert not unlisted, (f"axk1/model/ calls torch.compile or uses torch.distributed in {unlisted}: apply it from "
+                          "outside the model (axk1/parallel/), or list the file in MODEL_EXCEPTIONS with why")
+    assert not MODEL_EXCEPTIONS.keys() - used.keys(), "MODEL_EXCEPTIONS lists files that no longer need it"
+
+
+def test_the_model_check_sees_compile_and_distributed():
+    seen = _compile_or_distributed("import torch\nimport torch.distributed as dist\nfrom torch.distributed import "
+                                   "barrier\nf = torch.compile(g)\nif torch.compiler.is_compiling(): pass\n"
+                                   "torch.distributed.get_rank()\n")
+    assert [s.split(":")[0] for s in seen] == ["line 2", "line 3", "line 4", "line 6"], seen

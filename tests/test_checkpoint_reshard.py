@@ -11,7 +11,7 @@ import torch
 
 from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.export import export_checkpoint
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
@@ -35,7 +35,7 @@ def _set_parallelism(path, old, new):
 
 
 def _metric(folder, key):
-    return [r[key] for r in read_jsonl(folder / "run" / "metrics.jsonl")]
+    return [r[key] for r in read_metrics_rows(folder / "run" / "metrics.jsonl")]
 
 
 def _check_follows(got_folder, want):

@@ -80,7 +80,7 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
     halves) follows the one-process run of the same recipe, held-out validation included (each cp rank measures its
     half of the validation rows); and the recipe refuses MTP under cp."""
     from axk1 import save_pretrained
-    from axk1.json_text import read_jsonl
+    from axk1.json_text import read_metrics_rows
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
     from tests.train_helpers import torchrun_train, write_recipe
@@ -98,8 +98,8 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
 
     Trainer(load_recipe(recipe(tmp_path / "one", ""))).fit()
     torchrun_train(recipe(tmp_path / "cp", "[parallelism]\ncp = 2"))
-    want = read_jsonl(tmp_path / "one" / "run" / "metrics.jsonl")
-    got = read_jsonl(tmp_path / "cp" / "run" / "metrics.jsonl")
+    want = read_metrics_rows(tmp_path / "one" / "run" / "metrics.jsonl")
+    got = read_metrics_rows(tmp_path / "cp" / "run" / "metrics.jsonl")
     assert len(got) == len(want) == 4
     for key in ("loss", "grad_norm"):
         assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=1e-5), key

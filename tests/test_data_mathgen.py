@@ -5,7 +5,8 @@ consonant, not against the generator's own rule."""
 
 import re
 
-from axk1.data.mathgen import generate_problems, instrument_particle, object_particle
+from axk1.data.mathgen import generate_problems
+from axk1.text.korean import josa
 
 DIGITS = "영일이삼사오육칠팔구"
 
@@ -35,8 +36,8 @@ def test_readings_used_here_are_right():
 def test_particles_follow_the_reading_of_the_number():
     for n in range(-300, 3000):
         last = final_consonant(reading(abs(n))[-1])
-        assert object_particle(n) == ("를" if last == 0 else "을"), n
-        assert instrument_particle(n) == ("로" if last in (0, 8) else "으로"), n
+        assert josa(n, "을/를") == f"{n}{'를' if last == 0 else '을'}", n
+        assert josa(n, "으로/로") == f"{n}{'로' if last in (0, 8) else '으로'}", n
 
 
 def test_generated_problems_use_plain_notation_and_matching_particles():

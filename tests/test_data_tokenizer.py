@@ -11,9 +11,16 @@ from datatrove.data import Document
 from axk1.data.mathgen import generate_problems
 from axk1.data.shards import TokenShardWriter, bucket_name, write_manifest
 from axk1.data.textgen import english_document, korean_document
-from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, chars_per_token, render_chat, train_tokenizer
+from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, chars_per_token, train_tokenizer
+from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import load_tokenizer
 from axk1.train.data import load_shards
+
+def render_chat(messages: list[dict], enable_thinking: bool = True) -> str:
+    """A generation prompt rendered with axk1's chat template, as transformers applies it."""
+    return render_template(CHAT_TEMPLATE, {"messages": messages, "add_generation_prompt": True,
+                                           "enable_thinking": enable_thinking})
+
 
 CODE = "def add(a, b):\n    return a + b\n\n\nfor i in range(10):\n    print(add(i, i))\n"
 

@@ -116,3 +116,16 @@ def test_a_deep_model_is_counted_without_building_every_layer(monkeypatch):
         counts, closed = count_parameters(config, with_mtp=True), parameter_counts(config)
         assert (counts["total"], counts["activated"], counts["mtp"]) == (closed.total, closed.activated, closed.mtp)
     assert built == [1, 2, 2, 1]
+
+
+def test_a_post_training_recipe_is_counted_from_its_model_table_alone(tmp_path, capsys):
+    """`axk1 params` reads the [model] table alone, not through load_recipe: that refuses an SFT or RL recipe
+    ("run `axk1 sft`"), a [model] table without the rest of a recipe, and an init_from folder whose weights are
+    not there yet, none of which changes what the model counts."""
+    ModelConfig.from_preset("axk1-tiny").save_pretrained(tmp_path / "base")  # config.json only, no weights
+    recipe = tmp_path / "sft.toml"
+    recipe.write_text('[model]\ninit_from = "base"\n[sft]\ndata = "missing/rows.jsonl"\n')
+    assert main(["params", str(recipe), "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["total"] == count_parameters(ModelConfig.from_preset("axk1-tiny").replace(num_nextn_predict_layers=1),
+                                               with_mtp=True)["total"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from tests.serve_helpers import ROOT, make_model_folder
 from tests.train_helpers import launch_env
@@ -63,7 +63,7 @@ def test_torchrun_sft_fsdp_ep_matches_single_process(tmp_path):
     recipe = tmp_path / "two.toml"
     recipe.write_text(_recipe(folder, data, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
     _torchrun_sft(recipe)
-    two = read_jsonl(tmp_path / "two" / "metrics.jsonl")
+    two = read_metrics_rows(tmp_path / "two" / "metrics.jsonl")
     assert len(two) == len(one) == 3
     # same token-weighted loss over the same packed rows; gradients summed in another order (float noise)
     assert [r["loss"] for r in two] == pytest.approx([r["loss"] for r in one], rel=1e-5)
@@ -90,7 +90,7 @@ def test_torchrun_sft_under_context_parallelism_matches_single_process(tmp_path)
     path = tmp_path / "cp.toml"
     path.write_text(recipe(tmp_path / "cp", "[parallelism]\ncp = 2"))
     _torchrun_sft(path)
-    got = read_jsonl(tmp_path / "cp" / "metrics.jsonl")
+    got = read_metrics_rows(tmp_path / "cp" / "metrics.jsonl")
     assert len(got) == len(one) == 3
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in one], rel=1e-5)
     assert [r["grad_norm"] for r in got] == pytest.approx([r["grad_norm"] for r in one], rel=1e-4)
@@ -193,7 +193,8 @@ def run_rl_one_and_two(tmp_path: Path, one: Path, two: Path, env: dict, two_env:
            "--master-port", str(port), str(runner), str(two)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**env, **(two_env or {})})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return read_jsonl(tmp_path / "one" / "metrics.jsonl"), read_jsonl(tmp_path / "two" / "metrics.jsonl")
+    one, two = (read_metrics_rows(tmp_path / name / "metrics.jsonl") for name in ("one", "two"))
+    return one, two
 
 
 def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
@@ -249,7 +250,7 @@ def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_
     env = launch_env(tmp_path, PYTHONPATH=str(ROOT), AXK1_SLOW_ROLLOUT_S="9")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(read_jsonl(tmp_path / "two" / "metrics.jsonl")) == 2
+    assert len(read_metrics_rows(tmp_path / "two" / "metrics.jsonl")) == 2
 
 
 def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):

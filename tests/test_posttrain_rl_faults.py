@@ -23,7 +23,7 @@ import axk1.posttrain.rl_update as rl_update
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.cli import main
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.posttrain.rl_recipe import load_rl_recipe
 from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
@@ -94,7 +94,8 @@ def _recipe(tmp: Path, folder: Path, **rl_keys) -> Path:
 
 def _trajectory(jsonl: Path) -> list[tuple]:
     """What an exact resume must repeat: each iteration's rollout rewards and lengths, losses and gradient norms."""
-    return [(r["step"], r["reward_mean"], r["response_len/think"], r["loss"], r["grad_norm"]) for r in read_jsonl(jsonl)]
+    return [(r["step"], r["reward_mean"], r["response_len/think"], r["loss"], r["grad_norm"])
+            for r in read_metrics_rows(jsonl)]
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +328,7 @@ def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_
         rl.run_rl(recipe)
     monkeypatch.setattr(JsonlLog, "write", real_write)
     rl.run_rl(recipe, resume=True)
-    assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4]
+    assert [r["step"] for r in read_metrics_rows(jsonl)] == [1, 2, 3, 4]
 
 
 def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_does(folder, tmp_path, monkeypatch):
@@ -351,7 +352,7 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
                                               r"at step 3; stopped with a checkpoint at .*step-000003\. Lower the "
                                               "learning rate"):
         trainer.fit()
-    rows = read_jsonl(Path(recipe.logging.jsonl))
+    rows = read_metrics_rows(Path(recipe.logging.jsonl))
     assert [(r["step"], r.get("skipped")) for r in rows] == [
         (1, None), (2, "non-finite loss or gradient in every update"), (3, "non-finite loss or gradient in every update")]
     assert rows[1]["bad_updates"] == 2

@@ -13,9 +13,10 @@ import pytest
 
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.posttrain.decontam import decontaminate, evaluation_texts
-from axk1.posttrain.math_tasks import column_add, column_multiply, column_subtract, josa
+from axk1.posttrain.math_tasks import column_add, column_multiply, column_subtract
 from axk1.posttrain.tasks import (FAMILIES, VerifiedTask, build_task_files, generate_tasks, problem_key, prompt_key,
                                   read_tasks, split_tasks, to_chat, write_jsonl)
+from axk1.text.korean import josa
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Reference texts for decontamination, made up here (no benchmark text is copied into the repository).

@@ -16,7 +16,7 @@ import torch
 from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.checksums import file_crc32
 from axk1.checkpoint.dcp import list_steps
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
@@ -53,8 +53,8 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
     for extra in (["--max-steps", "2"], ["--max-steps", "4", "--resume"]):
         proc = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=150, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    want = [r for r in read_jsonl(one / "run" / "metrics.jsonl")]
-    got = [r for r in read_jsonl(two / "run" / "metrics.jsonl")]
+    want = [r for r in read_metrics_rows(one / "run" / "metrics.jsonl")]
+    got = [r for r in read_metrics_rows(two / "run" / "metrics.jsonl")]
     assert len(got) == len(want) == 4
     # the rows per domain describe the whole step (8 sequences), not rank 0's half of it
     assert [r["domains"] for r in got] == [r["domains"] for r in want]
@@ -88,8 +88,8 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
     assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
     _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, runs["resumed"])
     _torchrun(runs["resumed"], "--max-steps", "6", "--resume")
-    want = read_jsonl(tmp_path / "whole" / "run" / "metrics.jsonl")
-    got = read_jsonl(tmp_path / "resumed" / "run" / "metrics.jsonl")
+    want = read_metrics_rows(tmp_path / "whole" / "run" / "metrics.jsonl")
+    got = read_metrics_rows(tmp_path / "resumed" / "run" / "metrics.jsonl")
     assert [r["step"] for r in want] == [r["step"] for r in got] == [1, 2, 3, 4, 5, 6]
     # same layout, same reduction order: the resumed steps repeat the whole run's to float noise
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in want], rel=1e-6)
@@ -257,8 +257,8 @@ def test_a_launch_torchrun_restarts_goes_on_from_its_checkpoint(tmp_path):
                          timeout=300, restarts=1)
     # the rank whose peer died says so in a line; gloo's traceback ("GLHF") sent readers to the wrong rank
     assert "rank 0 stopped: it lost the connection to another rank of the launch" in err and "Traceback" not in err, err[-3000:]
-    want = [r["loss"] for r in read_jsonl(tmp_path / "one" / "run" / "metrics.jsonl")]
-    got = {r["step"]: r["loss"] for r in read_jsonl(tmp_path / "two" / "run" / "metrics.jsonl")}
+    want = [r["loss"] for r in read_metrics_rows(tmp_path / "one" / "run" / "metrics.jsonl")]
+    got = {r["step"]: r["loss"] for r in read_metrics_rows(tmp_path / "two" / "run" / "metrics.jsonl")}
     assert sorted(got) == list(range(1, 7))
     assert [got[s] for s in range(1, 7)] == pytest.approx(want, rel=1e-5)
 

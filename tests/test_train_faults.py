@@ -16,7 +16,7 @@ import pytest
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.dcp_safe import read_metadata
 from axk1.checkpoint.save_failure import CheckpointWriteError
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import tear_metrics_row_at, write_recipe
@@ -85,7 +85,7 @@ def reference(tmp_path_factory):
     """The losses of an uninterrupted 6-step run."""
     folder = tmp_path_factory.mktemp("ref")
     Trainer(load_recipe(write_recipe(folder, extra="max_steps = 6"))).fit()
-    return [r["loss"] for r in read_jsonl(folder / "run" / "metrics.jsonl")]
+    return [r["loss"] for r in read_metrics_rows(folder / "run" / "metrics.jsonl")]
 
 
 def _complete_steps_have_their_files(ckpts: Path) -> None:
@@ -108,7 +108,7 @@ def test_a_kill_in_the_middle_of_a_save_resumes_from_the_last_complete_checkpoin
     _complete_steps_have_their_files(ckpts)
     Trainer(load_recipe(recipe, ["--run.max_steps", "6", *keep]), resume=True).fit()
     assert f"resuming from {step_dir(ckpts, resumed_from)} (step {resumed_from} of 6)" in capsys.readouterr().out
-    assert [r["loss"] for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == reference  # bitwise
+    assert [r["loss"] for r in read_metrics_rows(tmp_path / "run" / "metrics.jsonl")] == reference  # bitwise
     assert not [p.name for p in ckpts.iterdir() if p.name.startswith(".")]  # no temp folder outlives the run
 
 
@@ -123,7 +123,7 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume(t
         in stopped.stderr
     assert list_steps(ckpts) == [2, 3]
     Trainer(load_recipe(recipe, ["--run.max_steps", "6"]), resume=True).fit()
-    assert [r["loss"] for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == reference
+    assert [r["loss"] for r in read_metrics_rows(tmp_path / "run" / "metrics.jsonl")] == reference
 
 
 def _fail_the_save_of(monkeypatch, step: int, error: BaseException, free: int | None = None) -> None:
@@ -241,7 +241,7 @@ def test_a_full_disk_under_the_metrics_names_the_file_and_resume_repairs_the_tor
         Trainer(recipe).fit()
     monkeypatch.undo()
     Trainer(recipe, resume=True).fit()
-    assert [r["step"] for r in read_jsonl(jsonl)] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in read_metrics_rows(jsonl)] == [1, 2, 3, 4, 5, 6]
     # a run folder deleted under the run is said as that, not as a full disk
     from axk1.train.callbacks import _metrics_failed
     from types import SimpleNamespace

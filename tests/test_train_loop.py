@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from axk1.checkpoint.dcp import latest_step, list_steps
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.model.moe import sequence_balance_loss
 from axk1.train.callbacks import KILL_AFTER_STEP_ENV, TrainingStopped
 from axk1.train.data import StageSampler, check_token_bound, load_shards
@@ -73,7 +73,7 @@ def test_training_lowers_loss_and_balances(tmp_path):
         assert not torch.equal(before, moe.gate.e_score_correction_bias)
     optimised = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
     assert all(id(moe.gate.e_score_correction_bias) not in optimised for _, moe in trainer.balancer.layers)
-    logged = read_jsonl(recipe.logging.jsonl)
+    logged = read_metrics_rows(recipe.logging.jsonl)
     assert any(k.startswith("load_max_over_mean/mtp.0") for k in logged[-1])
     assert logged[-1]["lr"] == pytest.approx(3e-3 * 0.1)  # wsd decayed to the final ratio
     assert (Path(recipe.run.out_dir) / "loss.png").exists()
@@ -195,8 +195,8 @@ def test_sigkill_and_resume_gives_bitwise_identical_losses(tmp_path, async_save)
     (run_dir / "run" / "checkpoints" / ".step-000006.tmp").mkdir()
     assert latest_step(run_dir / "run" / "checkpoints") == 4
     assert _run_cli(run, "--resume") == 0
-    want = [r["loss"] for r in read_jsonl(ref_dir / "run" / "metrics.jsonl")]
-    got = [r["loss"] for r in read_jsonl(run_dir / "run" / "metrics.jsonl")]
+    want = [r["loss"] for r in read_metrics_rows(ref_dir / "run" / "metrics.jsonl")]
+    got = [r["loss"] for r in read_metrics_rows(run_dir / "run" / "metrics.jsonl")]
     assert len(want) == 12 and got == want  # bitwise: floats compared exactly
 
 
@@ -348,7 +348,7 @@ def test_held_out_validation_is_never_trained_on_and_is_logged(tmp_path):
     last = rows[-1]
     assert last["val_ppl"] == pytest.approx(math.exp(last["val_loss"]))
     assert any(k.startswith("val_loss/") for k in last)
-    logged = [r for r in read_jsonl(recipe.logging.jsonl) if "val_loss" in r]
+    logged = [r for r in read_metrics_rows(recipe.logging.jsonl) if "val_loss" in r]
     assert [r["step"] for r in logged] == steps
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -391,4 +391,4 @@ def test_fit_keeps_only_the_rows_asked_for(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 3"))
     rows = Trainer(recipe).fit(keep_rows=1)
     assert [r["step"] for r in rows] == [3]
-    assert [r["step"] for r in read_jsonl(recipe.logging.jsonl)] == [1, 2, 3]
+    assert [r["step"] for r in read_metrics_rows(recipe.logging.jsonl)] == [1, 2, 3]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.train.metrics import JsonlLog, plot_run
 from tests.train_helpers import strict_json_rows
 
@@ -21,9 +21,9 @@ def test_a_resume_after_a_kill_mid_row_keeps_the_rows_to_the_checkpoint(tmp_path
     path = tmp_path / "metrics.jsonl"
     path.write_text(_rows(6) + '{"step": 7, "lo')
     log = JsonlLog(path, resume_step=4)
-    assert [r["step"] for r in read_jsonl(path)] == [1, 2, 3, 4]
+    assert [r["step"] for r in read_metrics_rows(path)] == [1, 2, 3, 4]
     log.write({"step": 5, "loss": 1.0})
-    assert [r["step"] for r in read_jsonl(path)] == [1, 2, 3, 4, 5]
+    assert [r["step"] for r in read_metrics_rows(path)] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("text, line", [
@@ -45,7 +45,7 @@ def _skipped_row(step):  # as the Trainer logs a bad step: NaN loss, infinite gr
 def test_a_skipped_steps_row_is_strict_json_and_reads_back_as_logged(tmp_path):
     """Python's json wrote a skipped step's row with bare NaN and Infinity: orjson, jq and JSON.parse refused the
     whole file. Now those values are null, the row says why (skipped) and what they were (non_finite), and
-    read_jsonl gives the floats back."""
+    read_metrics_rows gives the floats back."""
     path = tmp_path / "metrics.jsonl"
     log = JsonlLog(path)
     log.write({"step": 1, "stage": "s1", "loss": 5.0, "grad_norm": 1.5})
@@ -55,7 +55,7 @@ def test_a_skipped_steps_row_is_strict_json_and_reads_back_as_logged(tmp_path):
     assert skipped["loss"] is skipped["grad_norm"] is skipped["mtp_loss"] is skipped["per_layer"][1] is None
     assert skipped["skipped"] == "non-finite loss or gradient"
     assert skipped["non_finite"] == {"loss": "nan", "grad_norm": "inf", "mtp_loss": "-inf", "per_layer": {"1": "nan"}}
-    row = read_jsonl(path)[1]
+    row = read_metrics_rows(path)[1]
     assert math.isnan(row["loss"]) and row["grad_norm"] == math.inf and row["mtp_loss"] == -math.inf
     assert row["per_layer"][0] == 0.5 and math.isnan(row["per_layer"][1]) and "non_finite" not in row
 
@@ -67,16 +67,16 @@ def test_an_older_file_with_bare_nan_still_reads_plots_and_resumes_to_strict_jso
     path.write_text("".join(json.dumps(r) + "\n" for r in [{"step": 1, "stage": "s1", "loss": 5.0}, _skipped_row(2),
                                                            {"step": 3, "stage": "s1", "loss": 4.0}]))
     assert "NaN" in path.read_text()  # as the old writer left it
-    rows = read_jsonl(path)
+    rows = read_metrics_rows(path)
     assert math.isnan(rows[1]["loss"]) and rows[2]["loss"] == 4.0
     assert [p.name for p in plot_run(rows, tmp_path)] == ["loss.png"]
     JsonlLog(path, resume_step=2)
     assert [r["step"] for r in strict_json_rows(path)] == [1, 2]
-    assert math.isnan(read_jsonl(path)[1]["loss"])
+    assert math.isnan(read_metrics_rows(path)[1]["loss"])
 
 
 def test_a_row_with_a_non_finite_field_of_its_own_is_not_misread(tmp_path):
     """A "non_finite" field that does not fit its row (not written by strict_json) is left as it is."""
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps({"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}) + "\n")
-    assert read_jsonl(path) == [{"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}]
+    assert read_metrics_rows(path) == [{"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}]

@@ -35,7 +35,6 @@ from pathlib import Path
 from axk1.config import model_config_file
 from axk1.infer.chat import read_chat_template
 from axk1.json_text import read_json_file
-from axk1.text.think_prompt import switches_thinking
 from axk1.text.tokenizer_file import THINK_TAGS, TOOL_TAGS
 
 CONFIG_VALUES = {"architectures": ["AXK1ForCausalLM"], "model_type": "axk1", "scoring_func": "sigmoid",
@@ -134,6 +133,6 @@ def _tokenizer_problems(folder: Path) -> list[str]:
     template = read_chat_template(folder, config)
     if not template:
         problems.append("no chat template (chat_template.jinja or tokenizer_config.json's chat_template)")
-    elif not switches_thinking(template):
+    elif "enable_thinking" not in template:  # the flag vLLM's chat requests pass to switch thinking
         problems.append("the chat template ignores enable_thinking: thinking cannot be switched off")
     return problems

@@ -35,6 +35,7 @@ from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.config import STEP_PREFIX, TRAIN_STATE
 from axk1.json_text import read_json_file
 from axk1.output_folder import writable_folder
+from axk1.process_rank import process_rank
 from axk1.settings_snapshot import json_safe
 from axk1.parallel.distributed import checkpoint_group
 from axk1.parallel.expert_parallel import ExpertParallelExperts
@@ -89,7 +90,7 @@ def resume_on_restart(resume: bool, checkpoints: str | Path) -> bool:
         return resume
     if latest_step(checkpoints) is None:
         return False
-    if int(os.environ.get("RANK", "0")) == 0:
+    if process_rank() == 0:
         print(f"torchrun restart {os.environ['TORCHELASTIC_RESTART_COUNT']}: going on from the newest checkpoint in "
               f"{checkpoints}", flush=True)
     return True
@@ -170,6 +171,8 @@ def _experts_as_local(loaded: dict, like: dict) -> dict:
 
 
 def _rank() -> int:
+    """The writer is rank 0 of the process group; without a group this process saves alone and is the writer,
+    whatever RANK says (not process_rank, which would leave a lone process with RANK=3 set writing nothing)."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from axk1.process_rank import process_rank
+
 LOCK_FILE = ".axk1-train.lock"
 _HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
 
@@ -132,7 +134,7 @@ def wait_for_launch_lock(folder: str | Path, seconds: float | None = None, rank:
     path, want = Path(folder) / LOCK_FILE, launch_id()
     if not want:  # not a torchrun launch: nothing names the first rank's lock
         return
-    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+    rank = process_rank() if rank is None else rank
     seconds = LOCK_WAIT_S if seconds is None else seconds
     start = time.monotonic()
     said = False

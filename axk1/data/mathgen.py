@@ -6,23 +6,9 @@ import random
 
 import sympy as sp
 
+from axk1.text.korean import josa
+
 _x = sp.Symbol("x")
-
-# A Korean particle after a number follows how the number is read (Sino-Korean): its last syllable is its last
-# digit's (12 십이, 7 칠) or, for a multiple of ten, 십, 백, 천 or 만, all closed like 영 (0). 이, 사, 오, 구 end open
-# and take 를 and 로; 일, 칠, 팔 end in ㄹ, which takes 로 as an open syllable does ("3로" and "28를" were written).
-_OPEN_DIGITS = "2459"
-_RIEUL_DIGITS = "178"
-
-
-def object_particle(n: int) -> str:
-    """을 or 를 after the number n: 28을 (이십팔을), 12를 (십이를)."""
-    return "를" if str(abs(n))[-1] in _OPEN_DIGITS else "을"
-
-
-def instrument_particle(n: int) -> str:
-    """으로 or 로 after the number n: 3으로 (삼으로), 7로 (칠로), 10으로 (십으로)."""
-    return "로" if str(abs(n))[-1] in _OPEN_DIGITS + _RIEUL_DIGITS else "으로"
 
 
 def _factor(root: int) -> str:
@@ -40,10 +26,10 @@ def linear_equation(rng: random.Random, korean: bool) -> dict:
     expr = f"{a}x {'+' if b >= 0 else '-'} {abs(b)} = {c}" if b else f"{a}x = {c}"
     # a negative constant is added to both sides, not "subtracted": "Subtract -28" taught odd notation
     if korean:
-        step = (f"양변에서 {b}{object_particle(b)} 빼면" if b > 0 else f"양변에 {-b}{object_particle(b)} 더하면")
+        step = (f"양변에서 {josa(b, '을/를')} 빼면" if b > 0 else f"양변에 {josa(-b, '을/를')} 더하면")
         step = f"{step} {a}x = {c - b} 이다. " if b else ""
         text = (f"문제: 다음 방정식을 만족하는 x의 값을 구하시오: {expr}\n풀이: {step}"
-                f"양변을 {a}{instrument_particle(a)} 나누면 x = {sol} 이다.\n답: {sol}")
+                f"양변을 {josa(a, '으로/로')} 나누면 x = {sol} 이다.\n답: {sol}")
     else:
         step = f"Subtract {b} from both sides" if b > 0 else f"Add {-b} to both sides"
         step = f"{step} to get {a}x = {c - b}. " if b else ""

@@ -34,7 +34,11 @@ _WHOLE = 64 << 20  # files up to this size are hashed whole; larger ones by size
 
 
 def content_digest(path: Path) -> str:
-    """sha256 of a file's content, or of a folder's files (names and contents), cheap for multi-GB weights."""
+    """sha256 of a file's content, or of a folder's files (names and contents), cheap for multi-GB weights.
+
+    Not checkpoint.fingerprint.weights_fingerprint, though annotate.reference_model is a model folder too: that one
+    hashes config.json and the weights only, and the reference model's tokenizer.json shapes its perplexities as
+    much; and every settings.json recorded so far holds this digest, so another one would refuse their relaunch."""
     h = hashlib.sha256()
     for f in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
         size = f.stat().st_size

@@ -13,7 +13,6 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.json_text import has_surrogate
-from axk1.text.chat_template import CHAT_TEMPLATE, render_template
 from axk1.text.tokenizer_file import SPECIAL_TOKENS, TEXT_TAGS, write_tokenizer_files
 
 # Hangul syllables/jamo stay one pre-token (with an optional leading space); Latin letters likewise; digits in
@@ -88,13 +87,6 @@ def _think_tags_not_special(tokenizer_json: str) -> str:
         if token["content"] in TEXT_TAGS:  # the tool-call tags too (tokenizer_file.TOOL_TAGS)
             token["special"] = False
     return json.dumps(data, indent=2, ensure_ascii=False)
-
-
-def render_chat(messages: list[dict], enable_thinking: bool = True, add_generation_prompt: bool = True,
-                template: str = CHAT_TEMPLATE) -> str:
-    """Applies the chat template as transformers does (axk1/text/chat_template.py)."""
-    return render_template(template, {"messages": messages, "add_generation_prompt": add_generation_prompt,
-                                      "enable_thinking": enable_thinking})
 
 
 def encode_plain(tokenizer, texts: list[str]) -> list:

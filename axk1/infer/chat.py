@@ -63,7 +63,7 @@ class ChatCodec:
         if not (folder / "tokenizer.json").exists():
             return None
         tokenizer = load_tokenizer(folder / "tokenizer.json")
-        check_token_ids(tokenizer, folder)
+        check_tokenizer_fits_vocab(tokenizer, folder)
         config = {}
         if (folder / "tokenizer_config.json").exists():
             config = read_json_object(folder / "tokenizer_config.json")
@@ -211,7 +211,7 @@ def _byte_level_alphabet() -> dict[str, int]:
 _BYTE_LEVEL = _byte_level_alphabet()
 
 
-def check_token_ids(tokenizer: Any, folder: Path) -> None:
+def check_tokenizer_fits_vocab(tokenizer: Any, folder: Path) -> None:
     """Refuses a tokenizer.json with a token whose id is past config.json's vocab_size: the model has no embedding
     for it, so a prompt holding its text, or a chat template that writes it, failed at the embedding (an IndexError,
     a CUDA assert), or as a request error blaming the client. A folder without a config.json has no model to check."""

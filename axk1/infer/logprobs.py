@@ -63,7 +63,7 @@ def chat_logprobs(entries: list[TokenLogprob], names: TokenNames) -> dict[str, A
                         for e in entries]}
 
 
-def completion_logprobs(entries: list[TokenLogprob], offsets: list[int], names: TokenNames) -> dict[str, Any]:
+def completion_logprobs_field(entries: list[TokenLogprob], offsets: list[int], names: TokenNames) -> dict[str, Any]:
     """A completion choice's (or chunk's) `logprobs`. Each position's `top_logprobs` maps the k most likely tokens,
     and the chosen one, to their logprobs: up to k + 1 entries, as OpenAI's legacy API says."""
     tokens, tops = [], []

@@ -38,7 +38,7 @@ from axk1.infer.generation_config import GenerationDefaults, sampling_params
 from axk1.infer.guided import Guide
 from axk1.infer.guided_request import constrained
 from axk1.infer.head_routes import answer_head, documented_routes
-from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs
+from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs_field
 from axk1.infer.metrics import ServerMetrics
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, parse_request, request_schemas)
@@ -298,7 +298,7 @@ def _logprobs(gen: Generation, i: int, names: TokenNames, chat: bool) -> dict[st
     if not gen.wants_logprobs:
         return None
     entries, offsets = gen.take_logprobs(i)
-    return chat_logprobs(entries, names) if chat else completion_logprobs(entries, offsets, names)
+    return chat_logprobs(entries, names) if chat else completion_logprobs_field(entries, offsets, names)
 
 
 async def _respond(state: ServerState, gen: Generation, req: Any, request: Request, chat: bool) -> Response:

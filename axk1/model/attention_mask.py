@@ -31,7 +31,9 @@ _compiled_flex_attention = None
 
 def flex_attention_kernel(device: torch.device):
     """flex_attention as `device` runs it: eager on EAGER_FLEX_DEVICES, else compiled, once per process. Called
-    outside the model's layers (DocumentMask.prepare), so that a compiled layer only reads a function that exists."""
+    outside the model's layers (DocumentMask.prepare), so that a compiled layer only reads a function that exists.
+    With build_block_mask, the one torch.compile inside axk1/model/ (tests/test_architecture.py, MODEL_EXCEPTIONS):
+    FlexAttention is fused only compiled, and eager it materialises the T x T scores."""
     global _compiled_flex_attention
     if device.type in EAGER_FLEX_DEVICES:
         return flex_attention

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from axk1.flops import non_embedding_flops_per_token
-from axk1.json_text import read_json_file, read_jsonl
+from axk1.json_text import read_json_file, read_metrics_rows
 from axk1.plan.fit import RunPoint
 from axk1.train.recipe import load_recipe
 
@@ -26,7 +26,7 @@ def read_run(folder: str | Path) -> RunPoint:
         raise ValueError(f"{recipe_path.parent.name}: no metrics at {metrics}: train it first (axk1 train "
                          f"{recipe_path})")
     try:
-        rows = read_jsonl(metrics)
+        rows = read_metrics_rows(metrics)
     except ValueError as e:  # a line that is not JSON: name the file, not just the parser's complaint
         raise ValueError(f"{recipe_path.parent.name}: {metrics} is not valid JSON lines ({e}): the run's metrics are "
                          "damaged; train it again") from None

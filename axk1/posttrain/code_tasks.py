@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from axk1.posttrain.math_tasks import josa
+from axk1.text.korean import josa
 
 _WORDS = ("apple", "sky", "river", "code", "tree", "moon", "data", "light", "stone", "cat", "blue", "green",
           "orange", "idea", "music", "table", "window", "sun")

@@ -14,36 +14,10 @@ import random
 
 import sympy as sp
 
+from axk1.text.korean import josa
+
 MAX_LEVEL = 3
 _X = sp.Symbol("x")
-
-# Korean particles depend on whether the word before them ends in a consonant (batchim), as it is read aloud.
-# Digits as read: 일(1) 삼(3) 육(6) 칠(7) 팔(8) end in one, 이(2) 사(4) 오(5) 구(9) do not; a number ending in 0
-# ends in 십/백/천 (or 영 for zero), all with one. 일, 칠, 팔 end in ㄹ, which takes 로 rather than 으로.
-_DIGIT_FINAL = {"0": "ㅇ", "1": "ㄹ", "2": "", "3": "ㅁ", "4": "", "5": "", "6": "ㄱ", "7": "ㄹ", "8": "ㄹ", "9": ""}
-_RIEUL = 8  # index of ㄹ among the final consonants of a Hangul syllable
-
-
-def _final_consonant(word: str) -> tuple[bool, bool]:
-    """(the last syllable ends in a consonant, that consonant is ㄹ) for `word` as read aloud."""
-    ch = word.rstrip()[-1]
-    if ch.isdigit():
-        return _DIGIT_FINAL[ch] != "", _DIGIT_FINAL[ch] == "ㄹ"
-    if "가" <= ch <= "힣":
-        final = (ord(ch) - 0xAC00) % 28
-        return final != 0, final == _RIEUL
-    return False, False  # the Latin letters we put before particles (x, s) are read 엑스, 에스: no consonant
-
-
-def josa(word: str | int, pair: str) -> str:
-    """`word` with the right form of a particle: josa(45, "은/는") -> "45는", josa(46, "은/는") -> "46은",
-    josa(3, "으로/로") -> "3으로", josa(7, "으로/로") -> "7로"."""
-    word = str(word)
-    after_consonant, after_vowel = pair.split("/")
-    final, rieul = _final_consonant(word)
-    if after_consonant == "으로":
-        return word + ("로" if not final or rieul else "으로")
-    return word + (after_consonant if final else after_vowel)
 
 
 def _response(answer: int, lang: str) -> str:

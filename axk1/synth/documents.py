@@ -13,7 +13,7 @@ from typing import Any
 
 from axk1.json_text import JsonError, find_surrogate, parse_json
 from axk1.synth.recipe import PassageConfig
-from axk1.synth.text import detect_language
+from axk1.synth.text import hangul_language
 from axk1.text.ngrams import normalize
 
 _MATH = re.compile(r"[=+\-×÷*/^<>≤≥∑∫√]|\\frac|\\sum|\\int|\$")
@@ -84,7 +84,7 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
                 continue
             seen[doc_id] = n
             meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-            lang = meta.get("language") if meta.get("language") in ("ko", "en") else detect_language(text)
+            lang = meta.get("language") if meta.get("language") in ("ko", "en") else hangul_language(text)
             domain = meta.get("domain") if isinstance(meta.get("domain"), str) else None
             yield n, Document(doc_id, text, lang, domain, meta), None
 

@@ -26,7 +26,7 @@ def latin_ratio(text: str) -> float:
     return sum(ch.isascii() for ch in letters) / len(letters)
 
 
-def detect_language(text: str) -> str:
+def hangul_language(text: str) -> str:
     """'ko' or 'en' by script, which is what the checks need (teachers drift from Korean into English)."""
     return "ko" if hangul_ratio(text) >= 0.3 else "en"
 

@@ -264,6 +264,25 @@ def _final_consonant(syllable: str) -> int:
     return code % 28 if 0 <= code <= SYLLABLES[1] - SYLLABLES[0] else -1
 
 
+# A particle's form follows the sound of the word before it, as read aloud. Digits are read Sino-Korean: 일(1) 삼(3)
+# 육(6) 칠(7) 팔(8) end in a consonant, 이(2) 사(4) 오(5) 구(9) do not; a number ending in 0 ends in 십/백/천 (or 영).
+# The Latin letters put before particles (x, s) are read 엑스, 에스: no consonant. ㄹ takes 로 as a vowel does.
+_DIGIT_FINAL = {"0": 21, "1": 8, "2": 0, "3": 16, "4": 0, "5": 0, "6": 1, "7": 8, "8": 8, "9": 0}  # ㅇ ㄹ ㅁ ㄱ
+_RIEUL = 8
+
+
+def josa(word: str | int, pair: str) -> str:
+    """`word` with the right form of a particle: josa(45, "은/는") -> "45는", josa(46, "은/는") -> "46은",
+    josa(3, "으로/로") -> "3으로", josa(7, "으로/로") -> "7로", josa(-12, "을/를") -> "-12를"."""
+    word = str(word)
+    after_consonant, after_vowel = pair.split("/")
+    ch = word.rstrip()[-1]
+    final = _DIGIT_FINAL[ch] if ch in _DIGIT_FINAL else max(_final_consonant(ch), 0)
+    if after_consonant == "으로":
+        return word + ("로" if final in (0, _RIEUL) else "으로")
+    return word + (after_consonant if final else after_vowel)
+
+
 def _hada_form(left: str, right: str) -> bool:
     return len(left) >= 2 and left[-1] not in _NOT_NOUN_ENDS and bool(_HADA_FORM.match(right))
 

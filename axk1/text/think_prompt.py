@@ -22,11 +22,6 @@ from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 EMPTY_BLOCK = f"{THINK_OPEN}\n\n{THINK_CLOSE}"  # how axk1's template writes the non-think block
 
 
-def switches_thinking(template: str) -> bool:
-    """Whether a chat template reads the `enable_thinking` flag (the check `axk1 vllm-check` makes of a folder)."""
-    return "enable_thinking" in template
-
-
 def in_mode(prompt: str, thinking: bool) -> str:
     """`prompt` ending as axk1's format ends a generation prompt in the mode: with `<think>` (think) or the empty
     think block (non-think). A prompt that already ends so is returned as it is; one that ends inside an open

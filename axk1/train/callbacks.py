@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import latest_step
-from axk1.json_text import read_jsonl
+from axk1.json_text import read_metrics_rows
 from axk1.params import count_text
 from axk1.signal_handlers import swapped_handlers
 from axk1.flops import training_flops_per_token
@@ -290,7 +290,7 @@ class RunPlots(Callback):
         jsonl = trainer.recipe.logging.jsonl
         if trainer.is_main and jsonl and Path(jsonl).exists():
             try:
-                plot_run(read_jsonl(jsonl), Path(jsonl).parent)
+                plot_run(read_metrics_rows(jsonl), Path(jsonl).parent)
             except OSError as e:  # a full disk at the very end: the run and its checkpoint are complete all the same
                 print(f"note: the plots were not written to {Path(jsonl).parent} ({e.strerror or e}); the run is "
                       f"complete and its metrics are in {jsonl}", flush=True)

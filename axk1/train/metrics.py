@@ -10,7 +10,7 @@ import torch
 
 from axk1.atomic_file import atomic_writer
 from axk1.hardware import GPUS
-from axk1.json_text import read_jsonl, strict_json
+from axk1.json_text import read_metrics_rows, strict_json
 
 
 _MEASURED: dict[int, float] = {}  # thread count -> FLOP/s: the best this process has seen (see measure_matmul_peak)
@@ -71,7 +71,7 @@ class JsonlLog:
         if resume_step is None:
             self.path.write_text("")
         elif self.path.exists():  # a run killed while writing a row left it torn: a row past the checkpoint
-            rows = [r for r in read_jsonl(self.path, torn_tail=True) if r.get("step", 0) <= resume_step]
+            rows = [r for r in read_metrics_rows(self.path, torn_tail=True) if r.get("step", 0) <= resume_step]
             # written aside, then renamed over: a kill or a full disk during the rewrite keeps the old rows
             with atomic_writer(self.path) as f:
                 f.write("".join(strict_json(r) + "\n" for r in rows))  # an older file's NaN: strict now

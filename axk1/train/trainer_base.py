@@ -9,7 +9,6 @@ read only this interface, so one written once runs on both (tests/test_trainer_b
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch.distributed as dist
 
 from axk1.checkpoint.prune import wait_for_prunes
 from axk1.checkpoint.run_lock import run_locks
+from axk1.process_rank import process_rank
 
 
 @dataclass
@@ -44,8 +44,7 @@ class TrainerBase:
         loaded, so a second run is told the folder is in use."""
         r = self.recipe
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
-        self.locks = run_locks(out, ckpts, rank)  # the first rank's refusal (in use, not writable) is the launch's
+        self.locks = run_locks(out, ckpts, process_rank())  # the first rank's refusal (in use, not writable) is the launch's
 
     def start_state(self) -> None:
         """The counters (a step: an optimizer step, or an RL iteration), and what the loop's stop and progress
