@@ -139,7 +139,7 @@ def _torchrun(recipe, *args, timeout=120) -> str:
     ((), ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: collective_timeout_s, device, "
           "max_bad_steps, max_steps, out_dir, seed, spike_zscore, threads)"]),
     (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume] [--out OUT] [--max-steps MAX_STEPS]",
-                              "axk1 train: error: argument --max-steps: invalid int value: 'abc'"]),
+                              "axk1 train: error: argument --max-steps: 'abc' is not a whole number"]),
     # found when the trainer has its ranks: 5 validation rows on 2 ranks used to hang at the first validation
     (("--parallelism.dp_shard", "2", "--validation.held_out", "0.1", "--validation.sequences", "5"),
      ["axk1 train: error: [validation] sequences = 5 does not divide over 2 data-parallel ranks (every rank measures "
