@@ -65,8 +65,6 @@ class RLTrainer(TrainerBase):
     def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
         self.recipe = r = recipe
         self.take_run_locks()  # first, as `axk1 train`: a second run is refused before it loads any model
-        self.ckpt_dir = Path(r.checkpointing.dir)  # claimed before any model is built: a new run into an earlier
-        claim_checkpoint_dir(self.ckpt_dir, resume, start_over)  # run's folder is refused at once, as pretraining's
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)
@@ -81,6 +79,10 @@ class RLTrainer(TrainerBase):
         self.turn_end = self.codec.turn_end
         self.stop_ids = reply_stop_ids(r.rl.template_from, self.config.eos_token_ids, self.config.vocab_size,
                                        self.turn_end)
+        # claimed before any model is built, as pretraining's: a new run into an earlier run's folder is refused at
+        # once; after the task rows are checked, so a refused task file leaves no checkpoints folder behind
+        self.ckpt_dir = Path(r.checkpointing.dir)
+        claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device, r.run.collective_timeout_s)  # cuda -> cuda:LOCAL_RANK
