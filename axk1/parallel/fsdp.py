@@ -72,6 +72,15 @@ def _divide_by(unit: nn.Module, factor: int, mesh: DeviceMesh, axis: str = "fsdp
         unit.set_force_sum_reduction_for_comms(True)
 
 
+def clip_gradients(model: nn.Module, max_norm: float, mesh: DeviceMesh | None) -> torch.Tensor:
+    """Every trainer's gradient clipping (pretraining, SFT, RL): the model's gradients clipped to a global norm of
+    `max_norm` (0: measured only); returns the norm as a 0-dim tensor on the device (not read here). `mesh`: the
+    run's device mesh when sharded (clip_grad_norm_tensor_), None in one process (torch's clip_grad_norm_)."""
+    if mesh is not None:
+        return clip_grad_norm_tensor_(list(model.parameters()), max_norm, mesh)
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf"))
+
+
 @torch.no_grad()
 def clip_grad_norm_tensor_(parameters: list[nn.Parameter], max_norm: float, mesh: DeviceMesh) -> torch.Tensor:
     """Global gradient norm across FSDP shards and expert-parallel slices, then clipping in place; the norm comes

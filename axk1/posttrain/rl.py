@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.api_key import SERVER_KEY_ENV, read_api_key
-from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, claim_checkpoint_dir, resume_latest, save_checkpoint, step_dir
+from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, claim_checkpoint_dir, save_checkpoint, step_dir
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
 from axk1.config import parse_dtype
@@ -41,7 +41,7 @@ from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain import rl_rollout, rl_update
 from axk1.posttrain.logprobs import PolicyLogprobs
 from axk1.posttrain.rl_recipe import RLRecipe, prompt_budget
-from axk1.posttrain.rl_resume import MAY_CHANGE, resume_counters, rl_run_definition
+from axk1.posttrain.rl_resume import MAY_CHANGE, resume_counters, rl_run_definition, rl_state_lacks
 from axk1.posttrain.rl_stats import rollout_metrics
 from axk1.posttrain.rollout_server import RolloutServer
 from axk1.posttrain.run_end import export_after_training, write_report
@@ -53,7 +53,7 @@ from axk1.train.callbacks import BadStepGuard, Callback, Checkpointer, MetricsWr
 from axk1.train.loop import run_loop
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
-from axk1.train.resume import check_resume
+from axk1.train.resume import resume_run
 from axk1.train.trainer import build_model
 from axk1.train.trainer_base import TrainerBase
 
@@ -79,6 +79,10 @@ class RLTrainer(TrainerBase):
         self.turn_end = self.codec.turn_end
         self.stop_ids = reply_stop_ids(r.rl.template_from, self.config.eos_token_ids, self.config.vocab_size,
                                        self.turn_end)
+        # claimed before any model is built, as pretraining's: a new run into an earlier run's folder is refused at
+        # once; after the task rows are checked, so a refused task file leaves no checkpoints folder behind
+        self.ckpt_dir = Path(r.checkpointing.dir)
+        claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         distributed = launched_with_torchrun()
         if distributed:
             self.device = init_distributed(self.device, r.run.collective_timeout_s)  # cuda -> cuda:LOCAL_RANK
@@ -86,6 +90,7 @@ class RLTrainer(TrainerBase):
         self.model, self.policy, self.parallel = build_model(r, self.config, self.device, distributed,
                                                              wrap=PolicyLogprobs)
         self.is_main = self.parallel is None or self.parallel.is_main
+        self.set_precision()  # the update's forwards in [parallelism] precision, as the Trainer's (trainer_base.py)
         self.dp_rank, self.dp_size = (self.parallel.dp_rank, self.parallel.dp_size) if self.parallel else (0, 1)
         # said at the start and in rl_report.json, not refused: the rollout prompts are built to switch all the same
         self.warnings = ([] if self.codec.ends_prompts_itself()
@@ -120,18 +125,16 @@ class RLTrainer(TrainerBase):
         if r.rl.beta > 0:  # the frozen starting point for the KL term, sharded as the policy is (no whole copy)
             self.ref = build_model(r, self.config, self.device, distributed, wrap=PolicyLogprobs)[1]
             self.ref.eval().requires_grad_(False)
-        self.ckpt_dir = Path(r.checkpointing.dir)
-        claim_checkpoint_dir(self.ckpt_dir, resume, start_over)
         self.definition = rl_run_definition(r, self.config, self.tasks)
         self.start_state()  # a step: an iteration (axk1/train/trainer_base.py)
         self.total_steps, self.load_start_LE = r.rl.iterations, None
         resume_step = None
         if resume:
-            resume_step, saved = resume_latest(self.ckpt_dir, self.policy, self.optimizer)
-            self.state.step, self.state.skipped_steps, start = resume_counters(saved, resume_step, self.ckpt_dir)
-            # a recipe that would train another run is refused (a checkpoint written before run definitions were
-            # saved has none: nothing to compare)
-            check_resume(saved.get("run"), self.definition, step_dir(self.ckpt_dir, resume_step), MAY_CHANGE)
+            # pretraining's resume: a recipe that would train another run is refused before any tensor is read (a
+            # checkpoint written before run definitions were saved has none: nothing to compare), then the counters
+            resume_step, saved = resume_run(self.ckpt_dir, self.definition, self.policy, self.optimizer,
+                                            rl_state_lacks, counter="iteration", may_change=MAY_CHANGE)
+            self.state.step, self.state.skipped_steps, start = resume_counters(saved)
             if start is not None:
                 self.load_start_LE = torch.tensor(start, dtype=torch.float64, device=self.device)
         self.weights_version = self.state.step  # counts the pushes to a server (a folder each)

@@ -14,6 +14,7 @@ from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.train.recipe import load_recipe, parse_recipe
+from axk1.train.recipe_sections import RecipeModelConfig, ScheduleConfig
 from axk1.train.step_checks import check_warmup
 
 
@@ -99,6 +100,30 @@ class RLRecipe(PostTrainRecipe):
         self.rl.weights_dir = self.rl.weights_dir or "rollout-weights"
         super().resolve_paths(base)  # path_keys, template_from and out_keys
 
+    def refuse_unread(self) -> None:
+        """Pretraining settings `axk1 rl` does not read, refused rather than accepted and ignored (recipe_rules.py):
+        each one's message says why and what to do."""
+        if self.run.spike_zscore:  # a policy-gradient loss swings with the advantages: no baseline to judge it by
+            raise ValueError(f"[run] spike_zscore = {self.run.spike_zscore} is not read by `axk1 rl`: an RL update's "
+                             "loss follows the batch's advantages, not a falling curve, so a z-score against recent "
+                             "updates judges nothing; remove it (non-finite updates are still dropped, and [run] "
+                             "max_bad_steps still stops the run)")
+        if self.checkpointing.async_:
+            raise ValueError("[checkpointing] async = true is not read by `axk1 rl`, which writes its checkpoints "
+                             "synchronously (a rollout server or the next rollout reads the weights right after); "
+                             "remove it or set async = false")
+        if self.model.mtp_loss_weight != RecipeModelConfig().mtp_loss_weight:  # RL's loss is the policy's alone
+            raise ValueError(f"[model] mtp_loss_weight = {self.model.mtp_loss_weight} is not read by `axk1 rl`, whose "
+                             "loss is the policy's alone (no MTP loss); remove it")
+        if self.schedule.decay_starts_at_stage != ScheduleConfig().decay_starts_at_stage:
+            raise ValueError(f"[schedule] decay_starts_at_stage = {self.schedule.decay_starts_at_stage} is not read by "
+                             "`axk1 rl`, which has no stages (a \"wsd\" schedule stays flat after its warmup); "
+                             "remove it, or use kind = \"cosine\" for a decay")
+        if self.moe.seq_aux_loss_alpha:
+            raise ValueError(f"[moe] seq_aux_loss_alpha = {self.moe.seq_aux_loss_alpha} is not read by `axk1 rl`: "
+                             "its loss is the policy's alone and the routing is the base model's (post-training "
+                             "keeps it); set seq_aux_loss_alpha = 0")
+
     def validate(self) -> None:
         super().validate()
         s = self.rl
@@ -118,6 +143,7 @@ class RLRecipe(PostTrainRecipe):
         if self.run.max_steps:  # pretraining's and SFT's step cap; RL counts iterations, and would run them all
             raise ValueError(f"[run] max_steps = {self.run.max_steps} is not read by `axk1 rl`, which counts "
                              "iterations (rollout, reward, update): set [rl] iterations (or --max-steps) instead")
+        self.refuse_unread()
         if self.model.init_from is None:
             raise ValueError("[model] init_from must name the model folder RL starts from (an SFT export)")
         self.check_template()

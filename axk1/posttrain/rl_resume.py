@@ -4,9 +4,6 @@ axk1/train/resume.py does for pretraining), and RL's counters in the checkpoint'
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
-
-from axk1.checkpoint.dcp import TRAIN_STATE, step_dir
 from axk1.config import ModelConfig
 from axk1.json_text import json_digest
 from axk1.posttrain.rl_recipe import RLRecipe
@@ -35,19 +32,19 @@ def rl_run_definition(r: RLRecipe, config: ModelConfig, tasks: list[dict]) -> di
     return json_safe(out)
 
 
-def resume_counters(saved: dict, step: int, root: Path) -> tuple[int, int, list | None]:
-    """(iterations done, of them skipped, the expert-load baseline) from a checkpoint's train state, checked: a
-    damaged or copied state would resume another trajectory without a word (or fail on a bare KeyError)."""
-    where = step_dir(root, step) / TRAIN_STATE
+def rl_state_lacks(saved: object) -> str | None:
+    """RL's check of a checkpoint's train state for resume_run (axk1/train/resume.py): what it is missing, or None.
+    A damaged or copied state would resume another trajectory without a word (or fail on a bare KeyError)."""
     state = saved.get("state") if isinstance(saved, dict) else None
     if not isinstance(state, dict) or not isinstance(state.get("iteration"), int) or "load_start" not in state:
-        raise ValueError(f"{where} does not hold RL's counters (\"state\" with iteration and load_start): the file is "
-                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
-    if state["iteration"] != step:
-        raise ValueError(f"{where} says iteration {state['iteration']}, not its folder's {step}: the folder was copied "
-                         "or renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
-                         "step's name) and resume again")
-    start = state["load_start"]  # None when every iteration before the checkpoint was skipped
+        return "RL's counters (\"state\" with iteration and load_start)"
+    return None
+
+
+def resume_counters(saved: dict) -> tuple[int, int, list | None]:
+    """(iterations done, of them skipped, the expert-load baseline) from a train state that rl_state_lacks passed."""
+    state = saved["state"]
+    step, start = state["iteration"], state["load_start"]  # None when every iteration before it was skipped
     # checkpoints written before "skipped" was saved: all skipped if no update ever ran, else counted from here
     skipped = state.get("skipped", step if start is None else 0)
     return step, int(skipped), start

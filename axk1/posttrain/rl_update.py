@@ -8,16 +8,18 @@ Legend: B completions, T tokens of prompt + completion, C completion positions.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 
 from axk1.model import check_token_ids
-from axk1.parallel.fsdp import clip_grad_norm_tensor_
+from axk1.parallel.fsdp import clip_gradients
 from axk1.posttrain.policy_loss import TRL_LOSS_TYPES, group_advantages, policy_loss
 from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
 from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats
+from axk1.train.loss_spike import NonFiniteGuard
+
+NON_FINITE = NonFiniteGuard()
 
 
 def update(trainer, samples: list[dict], step0: int) -> dict:
@@ -65,7 +67,8 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
         T = max(length[i] for i in sel)
         host = ([len(samples[i]["prompt"]) for i in sel], [length[i] for i in sel])
         rows_X = on_device(sel)
-        return policy(ids_BT[rows_X, :T], prompt_B[rows_X], length_B[rows_X], with_entropy, s.temperature, host)
+        with trainer.autocast:  # [parallelism] precision, as the Trainer's forwards (TrainerBase.set_precision)
+            return policy(ids_BT[rows_X, :T], prompt_B[rows_X], length_B[rows_X], with_entropy, s.temperature, host)
 
     with torch.no_grad():  # the sampling policy's log-probs (the model has not moved since the rollout)
         # The first minibatch is trained before any step, so its own forward gives its old log-probs (detached
@@ -101,23 +104,20 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
                 tokens += sum(length[i] for i in sel)
             loss_sum += loss.detach().float()
             parts.append(st)
-        clip = trainer.recipe.optimizer.grad_clip
-        if trainer.parallel is not None:
-            grad_norm = clip_grad_norm_tensor_(list(trainer.model.parameters()), clip, trainer.parallel.mesh)
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), clip if clip > 0 else float("inf"))
+        grad_norm = clip_gradients(trainer.model, trainer.recipe.optimizer.grad_clip,
+                                   trainer.parallel and trainer.parallel.mesh)
         stats = reduce_stats(parts, loss_sum, trainer.parallel is not None)  # on the device
         # read before the step, which depends on it (the same values on every rank: reduced, and a global norm)
         values = torch.cat([stats.values_K, grad_norm.detach().double().reshape(1).to(trainer.device)]).tolist()
         entry = {**dict(zip(stats.names, values)), "grad_norm": values[-1], "lr": lr}
-        if math.isfinite(entry["loss"]) and math.isfinite(entry["grad_norm"]):
+        NON_FINITE.on_before_optimizer_step(trainer, entry)  # the Trainer's judge of a non-finite step
+        if entry.pop("skipped", None):  # it would make every weight NaN: dropped, as the Trainer's bad step
+            trainer.drop_step()
+            bad += 1
+        else:
             trainer.optimizer.step()
             trainer.balancer.step()
             entry.update(_load_drift(trainer))
-        else:  # a non-finite loss or gradient would make every weight NaN: dropped, as the Trainer's bad step
-            trainer.optimizer.zero_grad(set_to_none=True)
-            trainer.balancer.loads_LE.zero_()
-            bad += 1
         agg.append(entry)
     trainer.push_weights()
     out = mean_over_updates(agg)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -66,32 +67,47 @@ def check_resume(saved: dict | None, current: dict, where: Path, may_change: tup
                          "change), or start a new run in another --out folder")
 
 
+def counters_lack(state_keys: tuple[str, ...]) -> Callable[[object], str | None]:
+    """Pretraining's and SFT's check of a checkpoint's train state for resume_run: the loop's counters
+    (`state_keys`, "step" among them) and the sampler's state; what is missing, or None."""
+    def lacks(saved: object) -> str | None:
+        counters = saved.get("state") if isinstance(saved, dict) else None
+        sampler = saved.get("sampler") if isinstance(saved, dict) else None
+        what = None
+        if (not isinstance(counters, dict) or not isinstance(counters.get("step"), int)
+                or not set(counters) <= set(state_keys)):
+            what = f"\"state\" with step and at most {', '.join(state_keys)}"
+        elif not isinstance(sampler, dict) or type(sampler.get("seed")) is not int:  # every sampler saves its seed
+            what = "\"sampler\" with the data seed"  # ({} failed in the sampler as KeyError: 'seed')
+        return what and f"the run's counters and sampler state ({what})"
+    return lacks
+
+
 def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               state_keys: tuple[str, ...]) -> tuple[int, dict]:
-    """Restores the newest complete checkpoint under `root` into model and optimizer; (its step, its train state).
-    The run definitions are compared first (a mismatch costs no tensor read); the train state must hold the
-    sampler's state and the loop's counters (`state_keys`), for the step its folder is named after."""
+               lacks: Callable[[object], str | None], counter: str = "step",
+               may_change: tuple[str, ...] = ()) -> tuple[int, dict]:
+    """Every trainer's --resume (pretraining, SFT, RL): restores the newest complete checkpoint under `root` into
+    model and optimizer; (its step, its train state). The run definitions are compared first (a mismatch costs no
+    tensor read; `may_change`: check_resume's). The train state is then checked by the trainer's `lacks` (what it
+    is missing, None when whole), and its `counter` ("state" key: "step", RL's "iteration") must be the step its
+    folder is named after."""
     last = (agreed_steps(root) or [None])[-1]  # rank 0's view on every rank
     if last is not None:
         # --resume has no step to choose: say how to go back one
         state = read_json_file(step_dir(root, last) / TRAIN_STATE, f"the checkpoint is damaged; move "
                                f"{step_dir(root, last)} out of the checkpoints folder to resume from the step before "
                                "it", what="train state")
-        check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last))
+        check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last),
+                     may_change)
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
-    counters = saved.get("state") if isinstance(saved, dict) else None
-    sampler = saved.get("sampler") if isinstance(saved, dict) else None
-    lacks = None
-    if not isinstance(counters, dict) or not isinstance(counters.get("step"), int) or not set(counters) <= set(state_keys):
-        lacks = f"\"state\" with step and at most {', '.join(state_keys)}"
-    elif not isinstance(sampler, dict) or type(sampler.get("seed")) is not int:  # every sampler saves its seed
-        lacks = "\"sampler\" with the data seed"  # ({} failed in the sampler as KeyError: 'seed')
-    if lacks:
-        raise ValueError(f"{where} does not hold the run's counters and sampler state ({lacks}): the file is "
-                         "damaged; move the step folder out of the checkpoints folder to resume from the one before it")
-    if counters["step"] != step:  # the metrics would be trimmed at one step and the run redone from another
-        raise ValueError(f"{where} says step {counters['step']}, not its folder's {step}: the folder was copied or "
+    missing = lacks(saved)
+    if missing:
+        raise ValueError(f"{where} does not hold {missing}: the file is damaged; move the step folder out of the "
+                         "checkpoints folder to resume from the one before it")
+    n = saved["state"][counter]
+    if n != step:  # the metrics would be trimmed at one step and the run redone from another
+        raise ValueError(f"{where} says {counter} {n}, not its folder's {step}: the folder was copied or "
                          "renamed from another checkpoint; move it out of the checkpoints folder (or give it its "
                          "step's name) and resume again")
     if hidden_first(saved):  # trained before axk1 took DeepSeek-V3's released order (checkpoint/mtp_order.py)

@@ -14,7 +14,6 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 from __future__ import annotations
 
 from collections import deque
-from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from axk1.parallel.context_parallel import RankRows
 from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distributed, launched_with_torchrun,
                                        parallelize)
 from axk1.parallel.init import materialize_
-from axk1.parallel.fsdp import clip_grad_norm_tensor_
+from axk1.parallel.fsdp import clip_gradients
 from axk1.parallel.mesh import MeshDims
 from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
@@ -45,7 +44,7 @@ from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
-from axk1.train.resume import resume_run, run_definition
+from axk1.train.resume import counters_lack, resume_run, run_definition
 from axk1.train.trainer_base import TrainerBase, TrainState
 from axk1.train.validation import Validator, rows_problem
 
@@ -146,7 +145,7 @@ class Trainer(TrainerBase):
         self.init_from = r.model.init_from
         if resume:
             resume_step, saved = resume_run(self.ckpt_dir, self.definition, self.objective, self.optimizer,
-                                            tuple(f.name for f in fields(TrainState)))
+                                            counters_lack(tuple(f.name for f in fields(TrainState))))
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
             self.init_from = saved.get("init_from")
@@ -164,11 +163,7 @@ class Trainer(TrainerBase):
                                           *KillAfterCheckpoint.if_asked(), RunPlots()]
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
-        # bf16 in one process: autocast (master weights stay fp32). Under FSDP2 its MixedPrecisionPolicy does it.
-        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
-                         if r.parallelism.precision == "bf16" and self.parallel is None else nullcontext())
-        if self.device.type == "cuda":  # fp32 matmuls that remain (router, loss chunks) on tensor cores
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        self.set_precision()  # bf16 in one process: autocast; TF32 on CUDA (axk1/train/trainer_base.py)
 
     def mtp_weight(self, stage: int) -> float:
         w = self.recipe.model.mtp_loss_weight
@@ -264,12 +259,9 @@ class Trainer(TrainerBase):
         """The step's statistics summed over the ranks and the gradients clipped; the step's one read of device
         values. Returns the (main, MTP, balance) loss sums and the gradient norm; the per-domain sums are added to
         the totals since the last log row."""
-        clip = self.recipe.optimizer.grad_clip
         if self.parallel is not None:
             torch.distributed.all_reduce(stats_K)  # on the device (NCCL's)
-            grad_norm = clip_grad_norm_tensor_(list(self.model.parameters()), clip, self.parallel.mesh)
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
+        grad_norm = clip_gradients(self.model, self.recipe.optimizer.grad_clip, self.parallel and self.parallel.mesh)
         values = torch.cat([stats_K, grad_norm.double().reshape(1)]).tolist()
         self.domain_stats_2X += torch.tensor(values[3:-1], dtype=torch.float64).view(2, len(self.domains))
         return values[:3], values[-1]
@@ -278,8 +270,7 @@ class Trainer(TrainerBase):
         """The optimizer and balancing-bias step, or, for a bad step (row["skipped"] says why), its gradients and
         loads dropped; then counted (skipped, bad in a row)."""
         if "skipped" in row:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.balancer.loads_LE.zero_()
+            self.drop_step()
         else:
             row.update(self.balancer.step())  # first: its read of the loads then waits for no optimizer kernels
             self.optimizer.step()

@@ -9,6 +9,7 @@ read only this interface, so one written once runs on both (tests/test_trainer_b
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,21 @@ class TrainerBase:
         self.stopped_by: str | None = None
         self.saved_step: int | None = None
         self.progress: dict[str, object] = {}
+
+    def set_precision(self) -> None:
+        """[parallelism] precision for the trainer's forwards, the same for pretraining, SFT and RL: bf16 in one
+        process runs them under `self.autocast` (master weights stay fp32; under FSDP2 its MixedPrecisionPolicy does
+        it and this is a no-op context). On CUDA the fp32 matmuls that remain (router, loss chunks) use tensor cores.
+        Call after `device` and `parallel` are set."""
+        bf16 = self.recipe.parallelism.precision == "bf16" and self.parallel is None
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    def drop_step(self) -> None:
+        """A bad step's gradients and expert loads dropped instead of its update (every trainer's one path)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.balancer.loads_LE.zero_()
 
     # ---- the stop asked for by a signal: every rank stops after the same step ----
     def stop_vote(self) -> float:
