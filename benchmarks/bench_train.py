@@ -5,7 +5,7 @@ machine's fp32 matmul peak, for axk1-tiny and the demo's axk1-mini (vocabulary 8
     ranks, 1 thread per rank), same global batch, MTP on;
 (b) side by side on one process, 2 threads, MTP off: a plain training loop over transformers'
     `AXK1ForCausalLM` (`model(ids, labels=ids).loss.backward()`, gradient clipping, AdamW with the trainer's
-    hyper-parameters and decay groups) vs axk1's trainer step, on the same config, weights (axk1 saves,
+    hyper-parameters, decay groups and fused kernel) vs axk1's trainer step, on the same config, weights (axk1 saves,
     transformers loads the folder) and token batches.
 
 Every variant starts from the same saved weights ([model] init_from). The peak is measured once (best of several
@@ -136,7 +136,8 @@ def time_transformers(recipe: Path, steps: int) -> list[float]:
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embed_tokens" in n]
     o = r.optimizer
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=tuple(o.betas), eps=o.eps,
+                                  fused=True)  # as axk1's trainer (axk1/train/optim.py): compare like with like
     _, shards = load_shards(r.data.manifest)
     sampler = StageSampler(r, shards)
     times = []

@@ -222,6 +222,22 @@ def test_kiwi_shingles_are_morphemes_on_real_bills():
     assert _jaccard(sig, bill(1809890), bill(1809892)) < 0.65
 
 
+def test_kiwi_shingles_feed_kiwi_one_sentence_at_a_time():
+    # simplify_text removes punctuation and line breaks; Kiwi's "sbg" model then got a whole bill as one unpunctuated
+    # string, on which it is about 11 times slower (benchmarks/bench_kiwi_shingles.py). The shingles
+    # still run across sentences: the 5-grams of the words of all pieces in order.
+    from axk1.data.dedup import DedupConfig, ShingledMinhashSignature
+
+    sig = ShingledMinhashSignature("/tmp/unused-sigs", DedupConfig(shingles="kiwi"))
+    tokenize, fed = sig.word_tokenizer.word_tokenize, []
+    sig.word_tokenizer.word_tokenize = lambda text: fed.append(text) or tokenize(text)
+    text = bill(1809894)
+    shingles = sig.get_shingles(text)
+    assert len(fed) > 20 and max(map(len, fed)) < len(text) / 10
+    words = [w for piece in fed for w in tokenize(piece)]
+    assert len(shingles) == len(words) - 4
+
+
 def test_kiwi_callers_survive_a_huge_number():
     # kiwipiepy segfaults on a number token of 65,536+ characters, which took the whole extract task down with it,
     # and reached every Kiwi caller: the quality filter, the word tokenizer (dedup's kiwi shingles, the stats) and the

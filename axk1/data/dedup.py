@@ -20,6 +20,8 @@ from axk1.text.korean import get_kiwi
 from axk1.text.ngrams import SHINGLE_CHARS, char_grams
 
 _SPACE_RE = re.compile(r"\s+")
+# Where Kiwi's input is cut for "kiwi" shingles: line breaks and sentence ends (before simplify_text removes them)
+_SENTENCE_BREAK_RE = re.compile(r"(?<=[.!?。？！])\s+|\n+")
 
 
 @dataclass
@@ -123,14 +125,20 @@ class ShingledMinhashSignature(MinhashDedupSignature):
             self._sketch.write(self._doc_idx, signature)
         return signature
 
-    def get_shingles(self, text: str) -> np.ndarray:
+    def _simplified(self, text: str) -> str:
         # datatrove's simplify_text strips diacritics by decomposing to NFD, which splits every Hangul syllable into
         # two or three jamo: Kiwi then finds no morphemes (it returns whole eojeol) and a 7-character shingle held
         # under three syllables. Recomposing keeps the diacritic stripping for Latin text and gives Hangul back.
-        simple = unicodedata.normalize("NFC", simplify_text(text, self.config.norm_config))
+        return unicodedata.normalize("NFC", simplify_text(text, self.config.norm_config))
+
+    def get_shingles(self, text: str) -> np.ndarray:
         if self.dedup_config.shingles == "kiwi":
-            words = self.word_tokenizer.word_tokenize(simple)
+            # Kiwi's "sbg" model slows down sharply on one long unpunctuated string, which simplify_text makes of a
+            # whole document: each sentence or line is simplified and tokenised on its own (11 times faster on
+            # konlpy's bills, as good a match: benchmarks/RESULTS.md), and the shingles still run across them.
+            words = [w for piece in _SENTENCE_BREAK_RE.split(text) if (simple := self._simplified(piece))
+                     for w in self.word_tokenizer.word_tokenize(simple)]
             return np.fromiter((self._hash_func(" ".join(g)) for g in ngrams(words, self.config.n_grams)),
                                dtype=np.uint64).reshape((-1, 1))
-        grams = char_grams(simple, self.dedup_config.char_n_grams)
+        grams = char_grams(self._simplified(text), self.dedup_config.char_n_grams)
         return np.fromiter((self._hash_func(g) for g in sorted(grams)), dtype=np.uint64).reshape((-1, 1))
