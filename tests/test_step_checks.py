@@ -3,6 +3,7 @@ then failed at the first step, or trained without ever reaching its learning rat
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,19 @@ def test_sft_and_rl_refuse_a_warmup_longer_than_their_steps_and_sft_its_shapes(f
     raw["batch"]["global_sequences"] = 4 * 10**9
     with pytest.raises(ValueError, match=r"\[batch\] global_sequences = 4,000,000,000 makes a step of 'sft'"):
         parse_sft_recipe(raw, tmp_path)
+
+
+def test_rl_max_steps_meets_the_warmup_check_in_a_run_as_in_its_dry_run(folder, tmp_path, capsys):
+    """`axk1 rl --max-steps N` set [rl] iterations after the recipe was checked, so a 10-step warmup over a 4-step
+    schedule was refused by --dry-run and trained by the run (the learning rate never reached its peak)."""
+    raw = _rl(tmp_path, folder)
+    raw["rl"].update(iterations=20, updates_per_batch=2)
+    raw["schedule"] = {"kind": "cosine", "warmup_steps": 10}
+    recipe = tmp_path / "rl.toml"
+    recipe.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+                              for name, table in raw.items()))  # JSON's strings, numbers and lists are TOML's
+    for verb in (["--dry-run"], []):
+        assert main(["rl", str(recipe), "--max-steps", "2", *verb]) == 2
+        err = capsys.readouterr().err
+        assert "warmup_steps = 10 is more than the schedule's 4 steps" in err and "Traceback" not in err, err
+    assert not (tmp_path / "rl" / "checkpoints").exists()

@@ -86,16 +86,15 @@ def cmd_rl(args: argparse.Namespace) -> int:
     from axk1.posttrain.rl import run_rl
     from axk1.posttrain.rl_recipe import RLRecipe, load_rl_recipe
 
+    if args.max_steps is not None:  # RL's --max-steps is [rl] iterations, not the [run] max_steps it refuses; an
+        # override, so the recipe's checks (the warmup against the schedule's steps) see it, in a dry run and a run
+        args.overrides, args.max_steps = [*(args.overrides or []), "--rl.iterations", str(args.max_steps)], None
     if args.dry_run:
-        if args.max_steps is not None:  # RL's --max-steps is [rl] iterations, not the [run] max_steps it refuses
-            args.overrides, args.max_steps = [*(args.overrides or []), "--rl.iterations", str(args.max_steps)], None
         return dry_run_command(args, RLRecipe, "recipes/posttrain/rl.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
-        if args.max_steps is not None:  # positive_int: 0 or a negative count is an argparse error, not ignored
-            recipe.rl.iterations = args.max_steps
         result = run_rl(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
         if result["is_main"]:  # one line per launch, not per rank
