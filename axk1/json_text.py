@@ -10,7 +10,8 @@ fails as one line.
 
 Written JSON is strict (`strict_json`: no bare NaN or Infinity, which jq and JSON.parse refuse) and read back as it
 was (`from_strict`, `read_metrics_rows`). `has_surrogate` tests a string, and `json_strings` and `find_surrogate`
-walk a decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode.
+walk a decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode;
+`reply_text` is the one reading of an OpenAI-style reply's content as text (synth's teacher, eval's openai backend).
 `json_digest` is the one sha256 of a JSON value (cache keys, content ids, provenance and resume digests).
 """
 
@@ -217,6 +218,29 @@ def find_surrogate(data: Any) -> str | None:
         if has_surrogate(text):
             return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
     return None
+
+
+def reply_text(value: Any, what: str, whose: str = "the reply", error: type[ValueError] = ValueError) -> str | None:
+    """A field of an OpenAI-style chat reply as text: a string, null, or (as some servers send content) a list of
+    {"type": "text", "text": ...} parts, joined. Anything else, or a lone surrogate, raises `error` ("`whose` `what`
+    ..."). The one rule for synth's teacher and eval's openai backend: a part of another type (image_url) is not
+    text, and a surrogate, valid JSON, would crash the first UTF-8 writer after it (eval's completions.jsonl)."""
+    if value is None or isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and what == "content":
+        parts = []
+        for n, part in enumerate(value):
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            if kind != "text" or not isinstance(part.get("text"), str):
+                raise error(f"{whose} content part {n} is {kind!r}, not a text part "
+                            "({'type': 'text', 'text': ...}): only text can be read")
+            parts.append(part["text"])
+        text = "".join(parts)
+    else:
+        raise error(f"{whose} {what} is a {type(value).__name__} ({str(value)[:60]!r}), not text")
+    if text and has_surrogate(text):
+        raise error(f"{whose} {what} holds a lone surrogate (\\ud800-\\udfff: valid JSON, not text)")
+    return text
 
 
 def json_digest(value: Any, *, ensure_ascii: bool = False, sort_keys: bool = True) -> str:

@@ -54,8 +54,13 @@ def test_think_mode_end_to_end(server, tmp_path):
 @pytest.mark.parametrize("reply,reason", [
     ({"choices": None}, "without choices"), ([1, 2], "without choices"), ({"choices": []}, "without choices"),
     ({"choices": [{"message": "str"}]}, "not an object"),
-    ({"choices": [{"message": {"content": 5}}]}, "content is int"),
-    ({"choices": [{"message": {"content": [1]}}]}, "content is list"),
+    ({"choices": [{"message": {"content": 5}}]}, "content is a int"),
+    ({"choices": [{"message": {"content": [1]}}]}, "content part 0 is 'int'"),
+    # synth's teacher refuses these too (json_text.reply_text): an image part is no text, whatever its "text" says
+    ({"choices": [{"message": {"content": [{"type": "image_url", "text": "70"}]}}]}, "part 0 is 'image_url'"),
+    ({"choices": [{"message": {"content": "a\ud800b"}}]}, "content holds a lone surrogate"),
+    ({"choices": [{"message": {"content": "", "reasoning_content": "\udfff"}}]}, "reasoning_content holds a lone"),
+    ({"choices": [{"message": {"content": "7"}, "finish_reason": "st\ud800"}]}, "finish_reason holds a lone"),
 ])
 def test_malformed_replies_fail_their_sample_with_the_reason(server, reply, reason):
     base, handler = server
@@ -67,6 +72,21 @@ def test_malformed_replies_fail_their_sample_with_the_reason(server, reply, reas
     assert bad.finish_reason == "error" and reason in bad.error
     with pytest.raises(BadReply, match=reason):
         OpenAIBackend._parse(reply)
+
+
+def test_a_reply_holding_a_lone_surrogate_fails_its_sample_not_the_run(server, tmp_path, monkeypatch):
+    """Valid JSON ("\\ud800", as json.dumps sends it) but not text: it reached completions.jsonl's UTF-8 writer and
+    ended the whole eval with a codec error (exit 2), no sample named and nothing kept."""
+    base, handler = server
+    bad = {"choices": [{"message": {"content": "The answer is \ud800 \\boxed{70}"}, "finish_reason": "stop"}]}
+    handler.route = staticmethod(lambda prompt: (200, bad if prompt.startswith("Problem 1") else OK, 0))
+    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # its retries, at once
+    out = tmp_path / "run"
+    assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"),
+                        "--concurrency", "1", "-o", str(out)) == 1
+    records = {r["problem_id"]: r for r in sample_records(out)}
+    assert records["p0"]["status"] == records["p2"]["status"] == "correct"
+    assert records["p1"]["status"] == "request_failed" and "content holds a lone surrogate" in records["p1"]["error"]
 
 
 def test_content_parts_are_read_as_text():

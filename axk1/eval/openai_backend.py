@@ -16,6 +16,7 @@ import urllib.error
 from dataclasses import dataclass, field
 
 from axk1.http_json import request_json
+from axk1.json_text import reply_text
 from axk1.eval.backends import TOO_LONG, Backend, Completion, Request, Sampling
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
@@ -43,13 +44,7 @@ class BadReply(ValueError):
     """A reply that is not a chat completion: fails its sample with this reason."""
 
 
-def _text(value, name: str) -> str | None:
-    """A message field as text: a string, None, or OpenAI's list of {"type": "text", "text": ...} parts."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in value):
-        return "".join(p["text"] for p in value)
-    raise BadReply(f"message {name} is {type(value).__name__}, not text: {str(value)[:200]}")
+WHOSE = "the reply's message"  # how a refused message field is named (json_text.reply_text)
 
 
 @dataclass
@@ -221,9 +216,12 @@ class OpenAIBackend(Backend):
         message = choice.get("message") or {}
         if not isinstance(message, dict):
             raise BadReply(f"choices[0].message is not an object: {str(message)[:200]}")
-        content = _text(message.get("content"), "content")
+        # json_text.reply_text, synth's rule too: only text parts, no lone surrogate (one failed this sample's line in
+        # completions.jsonl, so the whole run, when written)
+        content = reply_text(message.get("content"), "content", WHOSE, BadReply)
         reasoning = message.get("reasoning_content")
-        reasoning = _text(reasoning if reasoning is not None else message.get("reasoning"), "reasoning_content")
+        reasoning = reply_text(reasoning if reasoning is not None else message.get("reasoning"), "reasoning_content",
+                               WHOSE, BadReply)
         if reasoning is not None:
             # The server separated the reasoning (even an empty one): content None = the reply never left its think
             # block (vLLM, axk1 serve). The text carries its own tags, so nothing is left open.
@@ -232,7 +230,7 @@ class OpenAIBackend(Backend):
             think_open = False
         else:
             text = content or ""
-        finish = choice.get("finish_reason") or "stop"
+        finish = reply_text(choice.get("finish_reason"), "finish_reason", "the reply's choice", BadReply) or "stop"
         if finish in ABORTED:  # a reply the server cut off is no answer of the model's: failed (and retried)
             raise BadReply(f"the server ended the reply early (finish_reason {finish!r}): {text[-200:]!r}")
         usage = reply.get("usage")

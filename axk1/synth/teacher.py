@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from axk1.json_text import has_surrogate, json_digest
+from axk1.json_text import json_digest, reply_text
 from axk1.synth.recipe import TeacherConfig
 
 
@@ -33,6 +33,9 @@ def parse_teacher(spec: str) -> str:
     return url if parsed.path not in ("", "/") else url + "/v1"
 
 
+TEACHER = "the teacher's reply"  # how a refused reply field is named (json_text.reply_text)
+
+
 @dataclass
 class TeacherReply:
     content: str
@@ -42,33 +45,13 @@ class TeacherReply:
     full_chars: int | None = None  # the reply's length when it was over [teacher] max_reply_chars and stored cut
 
 
-def reply_text(value: Any, what: str) -> str | None:
-    """A reply field as text: a string, null, or (as some OpenAI-compatible APIs send content) a list of text parts,
-    joined. Anything else is a malformed reply, raised with what it holds: never cached, never guessed at."""
-    if value is None or isinstance(value, str):
-        text = value
-    elif isinstance(value, list) and what == "content":
-        parts = []
-        for n, part in enumerate(value):
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            if kind != "text" or not isinstance(part.get("text"), str):
-                raise ValueError(f"the teacher's reply content part {n} is {kind!r}, not a text part "
-                                 "({'type': 'text', 'text': ...}): only text can be a sample")
-            parts.append(part["text"])
-        text = "".join(parts)
-    else:
-        raise ValueError(f"the teacher's reply {what} is a {type(value).__name__} ({str(value)[:60]!r}), not text")
-    if text and has_surrogate(text):  # valid JSON ("\ud800") but not text: no cache, sample file or check could hold it
-        raise ValueError(f"the teacher's reply {what} holds a lone surrogate (not text): nothing to keep; the "
-                         "request is asked again on the next run")
-    return text
-
-
 def checked(reply: TeacherReply) -> TeacherReply:
     """`reply` if every field is what a sample can be made of, else ValueError naming the field."""
-    content = reply_text(reply.content, "content") or ""
-    reasoning = reply_text(reply.reasoning, "reasoning")
-    finish = reply_text(reply.finish_reason, "finish_reason")
+    # json_text.reply_text: the rule eval's openai backend reads replies by. A refused reply is never cached, so the
+    # request is asked again on the next run.
+    content = reply_text(reply.content, "content", TEACHER) or ""
+    reasoning = reply_text(reply.reasoning, "reasoning", TEACHER)
+    finish = reply_text(reply.finish_reason, "finish_reason", TEACHER)
     return TeacherReply(content, reasoning, finish, reply.usage, reply.full_chars)
 
 
