@@ -237,7 +237,7 @@ def reply_text(value: Any, what: str, whose: str = "the reply", error: type[Valu
             parts.append(part["text"])
         text = "".join(parts)
     else:
-        raise error(f"{whose} {what} is a {type(value).__name__} ({str(value)[:60]!r}), not text")
+        raise error(f"{whose} {what} is {type(value).__name__} ({str(value)[:60]!r}), not text")
     if text and has_surrogate(text):
         raise error(f"{whose} {what} holds a lone surrogate (\\ud800-\\udfff: valid JSON, not text)")
     return text

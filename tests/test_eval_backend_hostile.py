@@ -54,7 +54,7 @@ def test_think_mode_end_to_end(server, tmp_path):
 @pytest.mark.parametrize("reply,reason", [
     ({"choices": None}, "without choices"), ([1, 2], "without choices"), ({"choices": []}, "without choices"),
     ({"choices": [{"message": "str"}]}, "not an object"),
-    ({"choices": [{"message": {"content": 5}}]}, "content is a int"),
+    ({"choices": [{"message": {"content": 5}}]}, "content is int"),
     ({"choices": [{"message": {"content": [1]}}]}, "content part 0 is 'int'"),
     # synth's teacher refuses these too (json_text.reply_text): an image part is no text, whatever its "text" says
     ({"choices": [{"message": {"content": [{"type": "image_url", "text": "70"}]}}]}, "part 0 is 'image_url'"),

@@ -100,8 +100,8 @@ def test_content_parts_are_joined_and_a_malformed_reply_fails_alone_before_the_c
         assert kept["fields"]["question"] == "Where does the Han river flow?"
         failed = {f["doc_id"]: f["reason"] for f in _lines(tmp_path / "o.failed.jsonl")}
         assert failed["i"].startswith("ValueError: the teacher's reply content part 1 is 'image_url', not a text part")
-        assert failed["n"].startswith("ValueError: the teacher's reply content is a int (")
-        assert failed["o"].startswith("ValueError: the teacher's reply reasoning is a dict (")
+        assert failed["n"].startswith("ValueError: the teacher's reply content is int (")
+        assert failed["o"].startswith("ValueError: the teacher's reply reasoning is dict (")
 
 
 def test_a_list_reply_an_older_version_cached_is_read_as_its_text(teacher, tmp_path):
