@@ -14,7 +14,7 @@ from axk1.data.config import PipelineConfig
 from axk1.data.source_files import list_files
 
 
-def input_files(cfg: PipelineConfig, first_input: Path | None) -> int | None:
+def count_input_files(cfg: PipelineConfig, first_input: Path | None) -> int | None:
     """Files the run's first stage reads: the sources' (extract), else those in `first_input` (the folder an
     earlier run's stage wrote); None where they are not counted here (a cluster's nodes may see other paths)."""
     if cfg.run.executor != "local":
@@ -28,7 +28,7 @@ def input_files(cfg: PipelineConfig, first_input: Path | None) -> int | None:
 
 def stage_tasks(cfg: PipelineConfig, first_input: Path | None) -> int:
     """run.tasks, lowered to the run's input files (at least 1) with a note saying so."""
-    files = input_files(cfg, first_input)
+    files = count_input_files(cfg, first_input)
     tasks = cfg.run.tasks
     if files is None or files >= tasks:
         return tasks
