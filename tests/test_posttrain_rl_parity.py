@@ -29,6 +29,7 @@ REFUSED = {
     "run.max_steps": ("5", r"\[run\] max_steps = 5 is not read by `axk1 rl`"),
     "checkpointing.async_": ("true", r"\[checkpointing\] async = true is not read by `axk1 rl`"),
     "moe.seq_aux_loss_alpha": ("0.01", r"\[moe\] seq_aux_loss_alpha = 0.01 is not read by `axk1 rl`"),
+    "model.mtp_depth": ("1", r"\[model\] mtp_depth = 1 is not read by `axk1 rl`"),
     "model.mtp_loss_weight": ("[0.5]", r"\[model\] mtp_loss_weight = \[0.5\] is not read by `axk1 rl`"),
     "schedule.decay_starts_at_stage": ("3", r"\[schedule\] decay_starts_at_stage = 3 is not read by `axk1 rl`"),
     "data.manifest": ('"/nowhere/manifest.json"', r"\[data\] manifest is not read by `axk1 rl`"),
@@ -73,7 +74,7 @@ def test_every_setting_the_pretraining_trainer_reads_is_read_or_refused_by_rl(tm
     assert not unhandled, f"read by the Trainer, neither read nor refused by `axk1 rl`: {unhandled}"
     path = _recipe(tmp_path, folder, iterations=1)
     load_rl_recipe(path)  # the defaults pass
-    for key in sorted(read_by_trainer - rl_reads):
+    for key in sorted((read_by_trainer - rl_reads) | set(REFUSED)):  # and each refusal the table lists
         value, says = REFUSED[key]
         with pytest.raises(ValueError, match=says):
             load_rl_recipe(path, _override(key, value))

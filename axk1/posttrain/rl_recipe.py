@@ -115,6 +115,10 @@ class RLRecipe(PostTrainRecipe):
         if self.model.mtp_loss_weight != RecipeModelConfig().mtp_loss_weight:  # RL's loss is the policy's alone
             raise ValueError(f"[model] mtp_loss_weight = {self.model.mtp_loss_weight} is not read by `axk1 rl`, whose "
                              "loss is the policy's alone (no MTP loss); remove it")
+        if self.model.mtp_depth:  # the default (1) is pretraining's: RL's recipes say 0
+            raise ValueError(f"[model] mtp_depth = {self.model.mtp_depth} is not read by `axk1 rl`, which trains the "
+                             "next-token policy: an MTP head would be built, held in memory and never trained (RL's "
+                             "checkpoints and export carry none); set mtp_depth = 0 in [model]")
         if self.schedule.decay_starts_at_stage != ScheduleConfig().decay_starts_at_stage:
             raise ValueError(f"[schedule] decay_starts_at_stage = {self.schedule.decay_starts_at_stage} is not read by "
                              "`axk1 rl`, which has no stages (a \"wsd\" schedule stays flat after its warmup); "
