@@ -77,7 +77,7 @@ def test_o_a_folder_writes_law_json_in_it_and_a_bad_o_is_refused_before_the_fit(
     with pytest.raises(ValueError, match="-o .*: cannot make its folder"):
         fit_report.fit_runs(fitted(runs), tmp_path / "afile" / "law.json", samples=20)
     (tmp_path / "d" / "law.json").mkdir(parents=True)
-    with pytest.raises(ValueError, match="law.json is a folder; give the law file's path"):
+    with pytest.raises(ValueError, match="law.json is a folder; give the file's path"):
         fit_report.fit_runs(fitted(runs), tmp_path / "d", samples=20)
 
 

@@ -59,34 +59,21 @@ def check_held_out(points: list[RunPoint], held: RunPoint) -> None:
         raise ValueError(f"--check {held.name}: {e}; give a held-out run trained as the fitted ones were") from None
 
 
-def plot_path(plot: str) -> Path:
-    """--plot as the file written: a folder (one that exists, or a path ending in /) gets fit.png, a name without
-    a suffix .png (what matplotlib would write); missing parent folders are made (savefig failed after the law was
-    written)."""
-    folder = plot.endswith(("/", os.sep)) or Path(plot).is_dir()
-    target = Path(plot) / "fit.png" if folder else Path(plot)
-    target = target if target.suffix else target.with_suffix(".png")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--plot {plot}: cannot make its folder {target.parent} ({e.strerror or e}): give a path "
-                         "in a folder you can write") from None
-    return target
-
-
-def law_path(output: str) -> Path:
-    """-o as the law file written, as --plot's path is read: a folder (one that exists, or a path ending in /) gets
-    law.json; missing parent folders are made. Checked before the fit: a folder failed with "Is a directory" only
-    after the whole fit (~22 s)."""
-    folder = output.endswith(("/", os.sep)) or Path(output).is_dir()
-    target = Path(output) / "law.json" if folder else Path(output)
+def output_path(flag: str, value: str, default_name: str, add_suffix: bool = False) -> Path:
+    """A file `plan fit` writes, checked before the fit: a folder (one that exists, or a path ending in /) gets
+    `default_name`, a name without a suffix takes default_name's if `add_suffix` (what matplotlib does); missing
+    parent folders are made. Each failed only after the law was fitted (savefig; -o a folder: "Is a directory" after
+    ~22 s)."""
+    folder = value.endswith(("/", os.sep)) or Path(value).is_dir()
+    target = Path(value) / default_name if folder else Path(value)
+    target = target if target.suffix or not add_suffix else target.with_suffix(Path(default_name).suffix)
     if target.is_dir():
-        raise ValueError(f"-o {output}: {target} is a folder; give the law file's path (e.g. {target / 'law.json'})")
+        raise ValueError(f"{flag} {value}: {target} is a folder; give the file's path (e.g. {target / default_name})")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"-o {output}: cannot make its folder {target.parent} ({e.strerror or e}): give a path in a "
-                         "folder you can write") from None
+        raise ValueError(f"{flag} {value}: cannot make its folder {target.parent} ({e.strerror or e}): give a path "
+                         "in a folder you can write") from None
     return target
 
 
@@ -113,8 +100,8 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     held = read_run(check) if check else None
     if held is not None:
         check_held_out(points, held)
-    target = plot_path(plot) if plot else None
-    output = law_path(str(output))
+    target = output_path("--plot", plot, "fit.png", add_suffix=True) if plot else None
+    output = output_path("-o", str(output), "law.json")
     if len(points) < 5:  # said here: after the frontier the count was of the runs it kept ("got 3" of 4 given)
         raise ValueError(f"a scaling-law fit needs at least 5 runs with a validation loss, got {len(points)}: run "
                          "more of the sweep's recipes (axk1 plan sweep writes them)")
