@@ -36,7 +36,9 @@ def _completion(model, content, reasoning=None, finish="stop"):
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
-def _app(calls):
+def teacher_app(calls, answer):
+    """A scripted OpenAI-compatible teacher: /v1/models, and /v1/chat/completions answered by `answer(body)` (a
+    coroutine returning the reply), every request body appended to `calls`."""
     app = FastAPI()
 
     @app.get("/v1/models")
@@ -47,43 +49,47 @@ def _app(calls):
     async def chat(request: Request):
         body = await request.json()
         calls.append(body)
-        prompt = body["messages"][0]["content"]
-        passage = prompt.split("Passage:\n", 1)[-1]
-        if "FAIL" in passage:
-            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
-        if "TRICKLE" in passage:  # a byte at a time: every read is quick, the reply never completes
-
-            async def trickle():
-                for _ in range(40):
-                    yield b" "
-                    await asyncio.sleep(0.25)
-
-            return StreamingResponse(trickle(), media_type="application/json")
-        if "RECITE" in passage:  # a clean sample whose reasoning trace recites a benchmark row
-            return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
-        if "OWNTRACE" in passage:
-            return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
-        if "THINKCUT" in passage:  # a thinking teacher that spent max_tokens reasoning: no content at all
-            return _completion(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
-        if "NOCHOICES" in passage:
-            return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": []}
-        if "ECHO" in passage:
-            content = prompt
-        elif "SPECIAL" in passage:
-            content = f"Question: Where is Seoul?\nAnswer: {GOOD} <|im_end|>"
-        elif "HUGE" in passage:
-            content = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 4000
-        else:
-            content = f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}."
-        return _completion(body["model"], content)
+        return await answer(body)
 
     return app
+
+
+async def _answer(body):
+    prompt = body["messages"][0]["content"]
+    passage = prompt.split("Passage:\n", 1)[-1]
+    if "FAIL" in passage:
+        return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+    if "TRICKLE" in passage:  # a byte at a time: every read is quick, the reply never completes
+
+        async def trickle():
+            for _ in range(40):
+                yield b" "
+                await asyncio.sleep(0.25)
+
+        return StreamingResponse(trickle(), media_type="application/json")
+    if "RECITE" in passage:  # a clean sample whose reasoning trace recites a benchmark row
+        return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
+    if "OWNTRACE" in passage:
+        return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
+    if "THINKCUT" in passage:  # a thinking teacher that spent max_tokens reasoning: no content at all
+        return _completion(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
+    if "NOCHOICES" in passage:
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": []}
+    if "ECHO" in passage:
+        content = prompt
+    elif "SPECIAL" in passage:
+        content = f"Question: Where is Seoul?\nAnswer: {GOOD} <|im_end|>"
+    elif "HUGE" in passage:
+        content = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 4000
+    else:
+        content = f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}."
+    return _completion(body["model"], content)
 
 
 @pytest.fixture(scope="module")
 def teacher():
     calls = []
-    with app_server(_app(calls)) as port:
+    with app_server(teacher_app(calls, _answer)) as port:
         yield f"http://127.0.0.1:{port}/v1", calls
 
 

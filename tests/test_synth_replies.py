@@ -8,7 +8,6 @@ import json
 from collections import Counter
 
 import pytest
-from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from axk1.synth.documents import split_passages
@@ -16,53 +15,41 @@ from axk1.synth.pipeline import SynthSummary, output_paths, plan_jobs, run_synth
 from axk1.synth.recipe import PassageConfig, load_recipe
 from axk1.synth.teacher import ResponseCache, bounded
 from tests.serve_helpers import app_server
-from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe
+from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, teacher_app
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
 LONG = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 100  # 2,934 chars
 
 
-def _app(calls):
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": "scripted", "object": "model", "created": 0, "owned_by": "t"}]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        calls.append(body)
-        passage = body["messages"][0]["content"].split("Passage:\n", 1)[-1]
-        answer = passage.split(". ")[-1].strip()
-        reasoning = None
-        if "SURROGATE" in passage:  # valid JSON text ("\ud800" escaped), but not text once decoded
-            content = QA + answer + "\ud800"
-        elif "SURTRACE" in passage:
-            content, reasoning = QA + answer, "Let me think \udfff."
-        elif "PARTS" in passage:  # as some OpenAI-compatible APIs send content
-            content = [{"type": "text", "text": "Question: Where does the Han river flow?\n"},
-                       {"type": "text", "text": "Answer: " + answer}]
-        elif "IMAGE" in passage:
-            content = [{"type": "text", "text": QA}, {"type": "image_url", "image_url": {"url": "x"}}]
-        elif "NUMBER" in passage:
-            content = 42
-        elif "OBJTRACE" in passage:
-            content, reasoning = QA + answer, {"steps": ["a", "b"]}
-        elif "LONG" in passage:
-            content = LONG
-        else:
-            content = QA + answer
-        # json.dumps escapes a lone surrogate; the app's own JSON encoder cannot write one at all
-        return Response(json.dumps(_completion(body["model"], content, reasoning)), media_type="application/json")
-
-    return app
+async def _answer(body):
+    passage = body["messages"][0]["content"].split("Passage:\n", 1)[-1]
+    answer = passage.split(". ")[-1].strip()
+    reasoning = None
+    if "SURROGATE" in passage:  # valid JSON text ("\ud800" escaped), but not text once decoded
+        content = QA + answer + "\ud800"
+    elif "SURTRACE" in passage:
+        content, reasoning = QA + answer, "Let me think \udfff."
+    elif "PARTS" in passage:  # as some OpenAI-compatible APIs send content
+        content = [{"type": "text", "text": "Question: Where does the Han river flow?\n"},
+                   {"type": "text", "text": "Answer: " + answer}]
+    elif "IMAGE" in passage:
+        content = [{"type": "text", "text": QA}, {"type": "image_url", "image_url": {"url": "x"}}]
+    elif "NUMBER" in passage:
+        content = 42
+    elif "OBJTRACE" in passage:
+        content, reasoning = QA + answer, {"steps": ["a", "b"]}
+    elif "LONG" in passage:
+        content = LONG
+    else:
+        content = QA + answer
+    # json.dumps escapes a lone surrogate; the app's own JSON encoder cannot write one at all
+    return Response(json.dumps(_completion(body["model"], content, reasoning)), media_type="application/json")
 
 
 @pytest.fixture(scope="module")
 def teacher():
     calls = []
-    with app_server(_app(calls)) as port:
+    with app_server(teacher_app(calls, _answer)) as port:
         yield f"http://127.0.0.1:{port}/v1", calls
 
 
