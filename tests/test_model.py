@@ -339,3 +339,24 @@ def test_expert_counts_sync_free_path_equals_bincount():
     for sync_free in (None, False, True):
         got = expert_counts(idx_NK, 9, sync_free)
         assert torch.equal(got, want) and got.dtype == torch.long
+
+
+def test_rope_frequencies_stay_fp32_in_a_bf16_model(tiny_config, tmp_path):
+    """A bf16 folder (the released checkpoint's dtype) loaded under a bf16 default built the frequency buffer in
+    bf16, and model.to(bfloat16) rounded it too: 8 significant bits put the angles radians off past a few thousand
+    positions, so long prompts decoded wrongly where transformers (fp32 frequencies) did not."""
+    from axk1.checkpoint.hf import load_model, save_pretrained
+    from axk1.model.rope import rope_frequencies
+
+    exact, _ = rope_frequencies(tiny_config)
+    model = _model(tiny_config).to(torch.bfloat16)
+    assert model.model.rotary_emb.inv_freq.dtype == torch.float32
+    assert torch.equal(model.model.rotary_emb.inv_freq, exact)
+    save_pretrained(model, tmp_path / "bf16", dtype=torch.bfloat16)
+    loaded = load_model(tmp_path / "bf16")
+    assert next(loaded.parameters()).dtype == torch.bfloat16
+    assert torch.equal(loaded.model.rotary_emb.inv_freq, exact)
+    positions = torch.tensor([[4000]])
+    cos, _ = loaded.model.rotary_emb(positions)
+    assert tiny_config.rope_scaling is None  # so cos is the angle's plain cosine
+    torch.testing.assert_close(cos.flatten(), (4000 * exact.double()).cos().float(), atol=1e-3, rtol=0)

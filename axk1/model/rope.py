@@ -61,9 +61,21 @@ class RotaryEmbedding(nn.Module):
         super().__init__()
         self.config = config
         self.interleave = config.rope_interleave
-        self.register_buffer("inv_freq", torch.empty(config.qk_rope_head_dim // 2), persistent=False)
+        # fp32 whatever the default dtype (a bf16 folder loads under a bf16 default): see _apply
+        self.register_buffer("inv_freq", torch.empty(config.qk_rope_head_dim // 2, dtype=torch.float32),
+                             persistent=False)
         self.attention_factor = 1.0
         self.reset_parameters()
+
+    def _apply(self, fn, recurse=True):
+        # model.to(bfloat16) must not round the frequencies: bf16 keeps 8 significant bits, and the angle
+        # position * inv_freq then drifts by radians past a few thousand positions (transformers and vLLM keep them
+        # fp32 too). Recomputed rather than cast back, so no rounding survives.
+        super()._apply(fn, recurse)
+        if self.inv_freq.dtype != torch.float32:
+            self.inv_freq = self.inv_freq.float()
+            self.reset_parameters()
+        return self
 
     def reset_parameters(self) -> None:
         inv_freq, self.attention_factor = rope_frequencies(self.config)
