@@ -8,7 +8,6 @@ import argparse
 import json
 import re
 import threading
-import time
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
@@ -26,6 +25,7 @@ class FakeChatServer(JsonHandler):
     models = {"data": [{"id": "m"}]}
     calls = 0
     bodies: list = []
+    stopping = threading.Event()  # set when the test's server closes: a delayed reply stops waiting
 
     def do_GET(self):
         self._send(200, self.models)
@@ -37,11 +37,23 @@ class FakeChatServer(JsonHandler):
         type(self).calls += 1
         type(self).bodies.append(body)
         status, reply, delay = self.route(body["messages"][-1]["content"])
-        time.sleep(delay)
+        if self.stopping.wait(delay):
+            return  # the test is over; its client is gone
         try:
             self._send(status, reply)
         except OSError:  # the client gave up (timeout tests)
             pass
+
+
+class _JoinedServer(ThreadingHTTPServer):
+    """Closing joins every handler thread, so none outlives its test: a thread left sleeping once woke during a
+    later test, met the pipe its client had closed, and socketserver printed that traceback into the later test's
+    captured stderr."""
+
+    daemon_threads = False
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up breaks the reply's pipe (the timeout tests); not this server's failure
 
 
 @contextmanager
@@ -50,13 +62,15 @@ def fake_server(base: type[FakeChatServer] = FakeChatServer):
     class Handler(base):
         calls = 0
         bodies: list = []
+        stopping = threading.Event()
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = _JoinedServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", Handler
     finally:
+        Handler.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()
