@@ -97,5 +97,6 @@ def test_a_stray_byte_in_a_short_record_fails_saying_why_it_was_not_repaired(tmp
     assert isinstance(failed, Failure)  # the line is read with its newline: len(short) + 1 bytes
     assert failed.reason == (f"invalid_utf8 at byte {short.index(b'caf') + 3} (not UTF-8 from byte "
                              f"{short.index(b'caf') + 3}: 1 invalid bytes in {len(short) + 1} bytes, not repaired (a repair "
-                             f"drops at most 3 stray bytes, fewer than one per 1,000 bytes); nor CP949 Korean)")
+                             f"drops at most 3 stray bytes, fewer than one per 1,000 bytes; more at that rate when UTF-8 is "
+                             f"declared or valid multi-byte characters outnumber them 10 to 1); nor CP949 Korean)")
     assert repaired.text.endswith("caf") and repaired.metadata["charset_repairs"][0].startswith("1 stray")

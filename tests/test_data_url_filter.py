@@ -53,6 +53,25 @@ def test_block_lists_in_the_forms_they_are_published_and_korean_domains(tmp_path
         UrlFilter(UrlFilterConfig(block_list=str(tmp_path / "typo.txt")))
 
 
+def test_allow_domains_are_read_as_block_list_entries_are():
+    """`allow_domains = ["https://www.korea.kr"]` kept the entry as written: its port rsplit made it the host
+    "https", and "korea.kr/" matched no host, so every page was excluded as domain_not_allowed. Entries are read as
+    block-list lines are (scheme, port, wildcard and trailing slash dropped); a path is refused, naming the entry."""
+    def doc(url):
+        return Document(text="x", id=url, metadata={"url": url})
+    for entry in ("https://www.korea.kr", "http://WWW.korea.kr:8080/", "www.korea.kr/", "*.www.korea.kr"):
+        allow = UrlFilter(UrlFilterConfig(allow_domains=[entry]))
+        assert allow.allowed == {"www.korea.kr"}, entry
+        assert allow.filter(doc("https://www.korea.kr/news/1")) is True, entry
+        assert allow.filter(doc("https://gov.kr/")) == (False, "domain_not_allowed"), entry
+    with pytest.raises(ValueError, match="allow_domains entry 'https://korea.kr/news' names a path.*write 'korea.kr'"):
+        config_from_dict({"run": {"output_dir": "out"}, "sources": [{"type": "text", "path": ".", "name": "t"}],
+                          "filters": {"url": {"allow_domains": ["https://korea.kr/news"]}}})
+    for bad in ("https://", "korea.kr gov.kr"):
+        with pytest.raises(ValueError, match="is not a domain: give one host an entry"):
+            UrlFilterConfig(allow_domains=[bad])
+
+
 @pytest.mark.parametrize("site_boilerplate", [True, False])
 def test_pages_the_url_filter_removes_are_written_scrubbed(tmp_path, site_boilerplate):
     """excluded/url/ kept phone numbers and registration numbers: the URL filter ran before the PII scrubber. With

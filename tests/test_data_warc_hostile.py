@@ -55,6 +55,19 @@ def test_a_record_of_an_unknown_or_unjoined_type_is_a_failure_not_passed_over(tm
     assert isinstance(items[0], Skipped) and items[0].reason.startswith(want), items[0]
 
 
+def test_the_first_segment_of_a_segmented_page_is_a_failure_not_a_short_page(tmp_path):
+    # WARC-Segment-Number 1 on a response: its payload is the page's beginning only, and it was kept as a whole
+    # (shortened) document while its continuation record failed as unsupported_record
+    first = RECORDS[0, "1.0"].replace(b"WARC-Type: response\r\n", b"WARC-Type: response\r\nWARC-Segment-Number: 1\r\n")
+    assert first != RECORDS[0, "1.0"]
+    (tmp_path / "t.warc").write_bytes(first + RECORDS[1, "1.0"])
+    items = list(read_warc(tmp_path / "t.warc"))
+    assert [x.url for x in items] == ["https://ex.kr/0", "https://ex.kr/1"] and isinstance(items[1], WebPage)
+    assert isinstance(items[0], Skipped), items[0]
+    assert items[0].reason.startswith("unsupported_record (segmented response, WARC-Segment-Number 1: the beginning "
+                                      "of a page the crawler split over several records")
+
+
 def test_a_page_stored_in_tiny_chunks_beyond_the_cap_is_too_large_not_read_short(tmp_path):
     # 300 KB in 1-byte chunks is 1.8 MB stored; the block is served up to max_page_bytes + 1 MiB, and the check of
     # that cap sat inside the branch for WET records: the page came out as a document of its first 241 KB

@@ -15,11 +15,14 @@ Encoding Standard maps both labels to one decoder). Order:
   4. CP949, when it decodes strictly into text whose non-ASCII letters are mostly Hangul;
   5. a page mixing CP949 and UTF-8 (a UTF-8 widget pasted into an EUC-KR page, or the reverse): decoded run by run,
      the minority charset taking only the runs the main one cannot read ("cp949+utf-8");
-  6. UTF-8 with a flaw no other charset explains: cut inside its last character (a crawler's length limit,
-     WARC-Truncated) or a few stray bytes (a Latin-1 `©` in a footer, at most 3 and under 0.1% of the page); the
-     broken bytes are dropped and each repair is said (`notes`);
+  6. a damaged page, the broken bytes dropped and each repair said (`notes`), as CP949 first when the page
+     declares a Korean charset, else as UTF-8 first: UTF-8 with a flaw no other charset explains, cut inside its
+     last character (a crawler's length limit, WARC-Truncated) or stray bytes under 0.1% of the page (a Latin-1
+     `©` in a footer; more than 3 only when the page is UTF-8 by other evidence, utf8_repaired); CP949 cut inside
+     its last syllable or with broken sequences under 0.1% of the page, when it reads as Korean (cp949_repaired);
   7. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
-     characters: a detector finds *some* codec for any bytes).
+     characters: a detector finds *some* codec for any bytes); a single-byte guess is never taken for a page
+     declaring a Korean charset that reads as Korean CP949 however damaged (it read such pages as Thai, cp874).
 A page none of these decode is "undecodable", with the byte where UTF-8 breaks (the reader counts it; it is never
 decoded with replacement characters).
 """
@@ -116,24 +119,37 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
         return text, "utf-8"
     if (korean := _korean(payload)) is not None:
         return korean, "cp949"
-    tried.append("cp949")
+    tried += [] if "cp949" in tried else ["cp949"]
     for main, minority in (("cp949", "utf-8"), ("utf-8", "cp949")):
         text = _mixed(payload, main, minority)
         if text is not None:
             return text, f"{main}+{minority}"
-    text, note = utf8_repaired(payload)
-    if text is not None:
-        if notes is not None:
-            notes.append(note)
-        return text, "utf-8"
+    # damaged bytes: a page declaring a Korean charset is repaired as CP949 first, any other as UTF-8 first
+    korean_declared = bool({header, meta} & _KOREAN)
+    repairs = [("cp949", lambda: cp949_repaired(payload, korean_declared)),
+               ("utf-8", lambda: utf8_repaired(payload, declared_utf8="utf-8" in (header, meta)))]
+    why = []
+    for codec, repair in repairs if korean_declared else repairs[::-1]:
+        text, note = repair()
+        if text is not None:
+            if notes is not None:
+                notes.append(note)
+            return text, codec
+        why.append(note)
     from charset_normalizer import from_bytes
 
     best = from_bytes(payload[:65536]).best()
     if best is not None:
         codec = _codec(best.encoding)
         if (text := attempt(codec)) is not None and _reads_as_html(text):
+            # a single-byte guess (a character a byte) for a page declaring a Korean charset that reads as Korean
+            # CP949 however damaged is mojibake: such pages were read as Thai (cp874). A multi-byte guess that
+            # decodes strictly (GB2312, EUC-JP mislabelled EUC-KR) is another script's page, and is taken
+            if korean_declared and len(text) == len(payload) and reads_korean(payload.decode("cp949", "ignore")):
+                raise UndecodableError(f"the page declares {header or meta} and reads as Korean CP949, but is "
+                                       f"damaged beyond repair ({why[0]}); a guess of {codec} would be mojibake")
             return text, codec
-    raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {note})")
+    raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {'; '.join(why)})")
 
 
 def utf16_without_bom(payload: bytes) -> str | None:
@@ -153,12 +169,20 @@ def utf16_without_bom(payload: bytes) -> str | None:
     return None
 
 
-# A repair drops at most this many stray bytes, and at most one per STRAY_SPACING bytes of the payload
+# A repair drops at most one stray byte per STRAY_SPACING bytes of the payload, and at most MAX_STRAY of them unless
+# the page is UTF-8 by other evidence: it declares UTF-8 and has valid multi-byte characters, or it has
+# MULTIBYTE_MAJORITY times as many valid multi-byte characters as invalid bytes. A flat cap of 3 read an 88 KB
+# German page declaring UTF-8, with 101 umlauts in UTF-8 and 4 in Latin-1 ("Mitgef\xfchl"), as CP1250 mojibake.
 MAX_STRAY = 3
 STRAY_SPACING = 1000
+MULTIBYTE_MAJORITY = 10
 
 
-def utf8_repaired(payload: bytes) -> tuple[str | None, str]:
+def _escaped(ch: str) -> bool:
+    return "\udc80" <= ch <= "\udcff"  # an undecodable byte, as surrogateescape keeps it
+
+
+def utf8_repaired(payload: bytes, declared_utf8: bool = False) -> tuple[str | None, str]:
     """(text, what was repaired) for UTF-8 with a flaw too small to be another charset; else (None, where UTF-8
     breaks). A cut inside the last character (1-3 bytes of a multi-byte one) is a truncated fetch; a few stray
     bytes in a long page are a pasted Latin-1 sign. Either failed the whole page as undecodable."""
@@ -171,38 +195,78 @@ def utf8_repaired(payload: bytes) -> tuple[str | None, str]:
         return payload[:first].decode("utf-8"), f"utf-8 cut inside its last character: {len(payload) - first} " \
                                                  f"bytes from byte {first} dropped"
     text = payload.decode("utf-8", "surrogateescape")  # each invalid byte becomes one of U+DC80-U+DCFF
-    stray = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-    if stray <= MAX_STRAY and stray * STRAY_SPACING < len(payload):
-        return "".join(ch for ch in text if not "\udc80" <= ch <= "\udcff"), \
+    stray = sum(1 for ch in text if _escaped(ch))
+    multibyte = sum(1 for ch in text if not ch.isascii() and not _escaped(ch))
+    utf8_by_evidence = (declared_utf8 and multibyte >= stray) or multibyte >= MULTIBYTE_MAJORITY * stray
+    if (stray <= MAX_STRAY or utf8_by_evidence) and stray * STRAY_SPACING < len(payload):
+        return "".join(ch for ch in text if not _escaped(ch)), \
             f"{stray} stray non-UTF-8 bytes dropped, the first at byte {first}"
     # why no repair: a short record whose one accented letter is Latin-1 may be Latin-1 throughout
-    return None, f"not UTF-8 from byte {first}: {stray} invalid bytes in {len(payload)} bytes, not repaired (a repair " \
-                 f"drops at most {MAX_STRAY} stray bytes, fewer than one per {STRAY_SPACING:,} bytes)"
+    return None, (f"not UTF-8 from byte {first}: {stray} invalid bytes in {len(payload)} bytes, not repaired (a "
+                  f"repair drops at most {MAX_STRAY} stray bytes, fewer than one per {STRAY_SPACING:,} bytes; more at "
+                  f"that rate when UTF-8 is declared or valid multi-byte characters outnumber them "
+                  f"{MULTIBYTE_MAJORITY} to 1)")
 
 
 # single-byte charsets decode every byte string: taken only when the page is not CP949 Korean
 _SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
+# labels of a Korean charset (every EUC-KR label is cp949 by now, see _codec)
+_KOREAN = {"cp949", "johab", "iso2022_kr"}
 
 
 def korean_legacy(data: bytes) -> str | None:
-    """The bytes as CP949 (EUC-KR and its extension) when they decode strictly and read as Korean; else None.
-    Reading as Korean: the non-ASCII letters are mostly Korean script, and the Hangul mostly KS X 1001's 2,350
-    syllables (EUC-KR's, nearly all of written Korean). Korean script counts the Hanja of mixed-script Korean
-    (국한문: "이 法은 國民의 權利와", korean_script_ratio), which KS X 1001 also encodes: counting Hangul alone, a
-    Hanja-heavy statute or gazette was no CP949 and failed as undecodable, or was kept as Latin-1 mojibake. A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter
-    decodes strictly too, into the extension's rare syllables (`4°C` -> `4캜`): such a file was kept as Korean
-    mojibake."""
+    """The bytes as CP949 (EUC-KR and its extension) when they decode strictly and read as Korean (reads_korean);
+    else None."""
     try:
         text = data.decode("cp949")
     except UnicodeDecodeError:
         return None
+    return text if reads_korean(text) else None
+
+
+def reads_korean(text: str) -> bool:
+    """Whether text read as CP949 is Korean: the non-ASCII letters are mostly Korean script, and the Hangul mostly
+    KS X 1001's 2,350 syllables (EUC-KR's, nearly all of written Korean). Korean script counts the Hanja of
+    mixed-script Korean (국한문: "이 法은 國民의 權利와", korean_script_ratio), which KS X 1001 also encodes: counting
+    Hangul alone, a Hanja-heavy statute or gazette was no CP949 and failed as undecodable, or was kept as Latin-1
+    mojibake. A Latin-1 or CP1252 text whose `°`, `©` or `Ä` stands before a letter decodes strictly too, into the
+    extension's rare syllables (`4°C` -> `4캜`): such a file was kept as Korean mojibake."""
     non_ascii = re.sub(r"[\x00-\x7f]+", " ", text)  # markup and Latin aside, word boundaries kept
     syllables = [ch for ch in non_ascii if "\uac00" <= ch <= "\ud7a3"]
     if not syllables or korean_script_ratio(non_ascii) < 0.5:
-        return None
+        return False
     # Python's euc_kr spells a syllable outside KS X 1001 as an 8-byte jamo sequence: 2 bytes is a common one
     common = sum(1 for ch in syllables if len(ch.encode("euc_kr", errors="replace")) == 2)
-    return text if common >= 0.9 * len(syllables) else None
+    return common >= 0.9 * len(syllables)
+
+
+def cp949_repaired(payload: bytes, declared: bool = False) -> tuple[str | None, str]:
+    """(text, what was repaired) for CP949 cut inside its last syllable (a crawler's byte limit) or with invalid
+    sequences, at most one per STRAY_SPACING bytes (a board cutting a subject mid-syllable and adding `..`), the
+    broken bytes dropped; else (None, why not). Taken when the text reads as Korean, or, for a page declaring a
+    Korean charset, when the cut was its only flaw (an ASCII head cut in its first syllable). Such a page was
+    `undecodable`, or read by charset_normalizer as Thai (cp874) and then dropped as `language_th`."""
+    decoder = codecs.getincrementaldecoder("cp949")("surrogateescape")
+    text, pending = decoder.decode(payload), decoder.getstate()[0]
+    cut = len(pending) == 1 and 0x81 <= pending[0] <= 0xFE  # a lead byte whose second byte was not fetched
+    if not cut:
+        text += decoder.decode(b"", final=True)
+    stray = sum(1 for ch in text if _escaped(ch))
+    if stray * STRAY_SPACING >= len(payload):
+        return None, f"not CP949: {stray} invalid sequences in {len(payload)} bytes (a repair drops fewer than " \
+                     f"one per {STRAY_SPACING:,} bytes)"
+    text = "".join(ch for ch in text if not _escaped(ch))
+    if not (reads_korean(text) or (declared and not stray)):
+        return None, "not CP949: the text repaired as CP949 reads as no Korean"
+    said = []
+    if stray:
+        try:
+            payload[:len(payload) - cut].decode("cp949")
+        except UnicodeDecodeError as e:
+            said.append(f"{stray} invalid cp949 sequences dropped, the first at byte {e.start}")
+    if cut:
+        said.append(f"cp949 cut inside its last character: 1 byte from byte {len(payload) - 1} dropped")
+    return text, "; ".join(said)
 
 
 def _korean(payload: bytes) -> str | None:
@@ -262,4 +326,7 @@ def text_not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[str | None, d
     text, note = utf8_repaired(data)
     if text is not None:
         return text, {"charset_repairs": [note]}, ""
+    text, repair = cp949_repaired(data)  # a Korean file cut inside a syllable, or with a damaged one
+    if text is not None:
+        return text, {"charset": "cp949", "charset_repairs": [repair]}, ""
     return None, {}, f"invalid_utf8 at byte {error.start} ({note}; nor CP949 Korean)"

@@ -28,6 +28,18 @@ class UrlFilterConfig:
     block_list: str = ""                                    # a file as above; relative to the pipeline file
     allow_domains: list[str] = field(default_factory=list)  # non-empty: only these domains and their subdomains
 
+    def __post_init__(self) -> None:
+        # each entry is read as a block-list line is (scheme, port, wildcard, trailing slash dropped): kept as
+        # written, "https://www.korea.kr" became the host "https" (the port's colon) and excluded every page
+        for entry in self.allow_domains:
+            host, path = split_entry(entry)
+            if path and len(str(entry).split()) == 1:
+                raise ValueError(f"[filters.url] allow_domains entry {str(entry)[:100]!r} names a path: a domain is "
+                                 f"allowed whole, with its subdomains; write {host!r}")
+            if not host or len(str(entry).split()) != 1:
+                raise ValueError(f"[filters.url] allow_domains entry {str(entry)[:100]!r} is not a domain: give one "
+                                 "host an entry, such as \"korea.kr\" (its subdomains are allowed too)")
+
 
 def _strip_scheme(url: str) -> str:
     url = url.strip()
@@ -48,6 +60,13 @@ def _host_key(host: str) -> str:
     host = host.strip().lower().removeprefix("*.").strip(".")
     host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # a port (an IPv6 address has several colons)
     return ascii_host(host)
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """(host as the lists compare it, the path after it, lower case, "" for none) of a list entry: a domain or a
+    URL, with or without a scheme (`https://www.korea.kr/`, `korea.kr/news/`)."""
+    host, _, rest = _strip_scheme(str(entry)).partition("/")
+    return _host_key(host), rest.lower() if rest.strip("/") else ""
 
 
 def _domains(host: str) -> list[str]:
@@ -75,11 +94,11 @@ def load_block_list(path: str | Path) -> tuple[set[str], tuple[str, ...]]:
         if len(fields) > 1:
             raise ValueError(f"[filters.url] block_list {str(path)!r} line {n}: {raw.strip()[:100]!r} is not a "
                              "domain, a URL prefix or a hosts-file line (0.0.0.0 domain)")
-        host, slash, rest = _strip_scheme(fields[0]).partition("/")
-        if rest.strip("/"):
-            prefixes.append(f"{_host_key(host)}/{rest.lower()}")
+        host, path = split_entry(fields[0])
+        if path:
+            prefixes.append(f"{host}/{path}")
         else:
-            domains.add(_host_key(host))
+            domains.add(host)
     return domains, tuple(prefixes)
 
 
@@ -89,7 +108,7 @@ class UrlFilter(BaseFilter):
     def __init__(self, cfg: UrlFilterConfig, exclusion_writer=None):
         super().__init__(exclusion_writer)
         self.blocked, self.prefixes = load_block_list(cfg.block_list) if cfg.block_list else (set(), ())
-        self.allowed = {_host_key(d) for d in cfg.allow_domains}
+        self.allowed = {split_entry(d)[0] for d in cfg.allow_domains}
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         url = doc.metadata.get("url")

@@ -4,8 +4,9 @@ WarcReader uses), and the writer the starter corpus uses.
 
 Only `response` and `resource` records are pages (ARC records become `response` records); `warcinfo`, `request`,
 `metadata` and `revisit` records describe the crawl and are not inputs; a WET file's `conversion` records (a page's
-text without its HTML) and `continuation` records (a segmented page's rest) fail as "unsupported_record", so a folder
-of WET files is no silently empty crawl; a record of any other type (a damaged header) is a "broken_record". A page
+text without its HTML), `continuation` records (a segmented page's rest) and a segmented page's first record (a
+page record with WARC-Segment-Number: the page's beginning only) fail as "unsupported_record", so a folder of WET
+files is no silently empty crawl; a record of any other type (a damaged header) is a "broken_record". A page
 that cannot be used is yielded as a `Skipped` with its reason, so the reader can count it: a non-HTML payload
 ("not_html"), an HTTP status other than 200 ("http_status_404"), a payload over the size limit, or stored bytes over
 it (a page of tiny chunks is not read short) ("too_large"), a Content-Encoding no decoder here reads
@@ -32,12 +33,13 @@ from axk1.data.warc_salvage import Block, Broken, RecordStream
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_RECORDS = ("response", "resource")
+SEGMENTED = "split over several records (WARC segmentation), which this reader does not join; recrawl or rewrite " \
+            "the file unsegmented"
 # records that stand for a page without its HTML (WET files are made of them): each is one failure with what to do,
 # so a folder of WET files is not read as an empty crawl
 DERIVED_RECORDS = {"conversion": "a WET file's text, extracted by the crawler; read the .warc.gz files it was made "
                                  "from, or the text through a `text` or `jsonl` source",
-                   "continuation": "the rest of a page the crawler split over several records (WARC segmentation), "
-                                   "which this reader does not join; recrawl or rewrite the file unsegmented"}
+                   "continuation": f"the rest of a page the crawler {SEGMENTED}"}
 DESCRIPTION_RECORDS = ("warcinfo", "request", "metadata", "revisit")  # about the crawl: no input
 
 
@@ -92,7 +94,14 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
             try:
                 record = loader.parse_record_stream(_Joined(header.data, block), known_format=header.fmt,
                                                     no_record_parse=bare)
-                if record.rec_type in PAGE_RECORDS:
+                segment = record.rec_headers.get_header("WARC-Segment-Number")
+                if record.rec_type in PAGE_RECORDS and segment:
+                    # the first segment holds the page's beginning only: it was kept as a shortened page while
+                    # its continuation records failed
+                    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    item = Skipped(url, f"unsupported_record (segmented {record.rec_type}, WARC-Segment-Number "
+                                        f"{segment.strip()[:20]}: the beginning of a page the crawler {SEGMENTED})")
+                elif record.rec_type in PAGE_RECORDS:
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = _page(record, url, max_page_bytes)
                 elif record.rec_type in DERIVED_RECORDS:  # a page's stand-in, not a description: account for it
