@@ -273,3 +273,18 @@ def test_pipeline_settings_that_failed_mid_run_are_refused_when_the_file_is_read
     them) and then failed with a traceback, or finished having dropped the corpus."""
     with pytest.raises(ValueError, match=named):
         load_pipeline_config(ROOT / "recipes" / "data" / "starter.toml", override)
+
+
+def test_eval_config_contamination_report_is_relative_to_the_file(tmp_path):
+    """`contamination = "report.json"` in sub/eval.toml was read from the current folder (its flag's metavar,
+    REPORT, was not one the loader took for a path): `axk1 eval --config sub/eval.toml` said the report does not
+    exist. Every path key is declared, not guessed from a metavar."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "report.json").write_text("{}")
+    config = folder / "eval.toml"
+    config.write_text('contamination = "report.json"\nlcb_cache = "cache"\ntranslation_cache = "t.json"\n')
+    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
+    values = load_eval_config(config, parser)
+    assert values["contamination"] == str(folder / "report.json")
+    assert values["lcb_cache"] == str(folder / "cache") and values["translation_cache"] == str(folder / "t.json")

@@ -31,11 +31,12 @@ from axk1.eval.tasks import TaskOptions, names_of, task_classes, task_names
 from axk1.json_text import JsonError, parse_json
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
-# How a --config file reads a value, by the flag's metavar (tasks mark their own flags the same way, see
-# Task.add_arguments): a path is relative to the file's folder (the one path rule); a FILE_OR_ID is a file when it
-# exists there, else a Hugging Face dataset id; a TARGET is a folder unless hf:... or openai:...
-PATH_METAVARS = ("FILE", "DIR", "PATH")
-PATH_OR_ID_METAVAR = "FILE_OR_ID"
+# How a --config file reads a value, by its key, declared (tasks declare their own keys the same way, see Task):
+# a path is relative to the file's folder (the one path rule); a path-or-id is a file when it exists there, else
+# a Hugging Face dataset id; a target is a folder unless hf:... or openai:... Declared, not read from a flag's
+# metavar: --contamination's REPORT was no path metavar, so its file value was read from the current folder.
+PATH_KEYS = ("output", "contamination")
+TARGET_KEYS = ("model",)
 TARGET_METAVAR = "TARGET"
 # A --config value may also be in TOML's own form where TOML has one: a DATE a TOML date (lcb_start = 2025-02-01),
 # a JSON object a TOML table (extra_body = { min_p = 0.05 }); each is given on as the text the flag takes
@@ -199,7 +200,11 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     path = Path(path)
     cfg = build_dataclass(config_class(parser), read_toml(path, "--config file"), str(path))
     values = {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None}
-    metavars = {action.dest: action.metavar for action in parser._actions}
+    path_keys, path_or_id_keys, target_keys = set(PATH_KEYS), set(), set(TARGET_KEYS)
+    for cls in task_classes():
+        path_keys.update(cls.path_keys)
+        path_or_id_keys.update(cls.path_or_id_keys)
+        target_keys.update(cls.target_keys)
     for key, value in values.items():
         if isinstance(value, list):  # tasks = ["aime25", "lcb"] means --tasks aime25,lcb
             values[key] = value = ",".join(map(str, value))
@@ -207,10 +212,9 @@ def load_eval_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
             values[key] = value = value.isoformat()
         elif isinstance(value, dict):  # extra_body = { min_p = 0.05 } means --extra-body '{"min_p": 0.05}'
             values[key] = value = json.dumps(value)
-        kind = metavars.get(key)
-        if kind in PATH_METAVARS or (kind == TARGET_METAVAR and not value.startswith(("hf:", "openai:"))):
+        if key in path_keys or (key in target_keys and not value.startswith(("hf:", "openai:"))):
             values[key] = resolve_path(value, path.parent)
-        elif kind == PATH_OR_ID_METAVAR and (path.parent / value).exists():
+        elif key in path_or_id_keys and (path.parent / value).exists():
             values[key] = resolve_path(value, path.parent)
     for action in parser._actions:  # the file's values meet the same choices and bounds as the flags
         if action.type in INT_TYPES and action.dest in values:

@@ -131,6 +131,9 @@ class AIMETask(Task):
         self.name = "aime25" if lang == "en" else "aime25-ko"
         self.published = self.name
 
+    path_keys = ("aime_ko_data",)
+    path_or_id_keys = ("aime_data",)
+
     @classmethod
     def add_arguments(cls, parser) -> None:
         parser.add_argument("--aime-data", default=None, metavar="FILE_OR_ID", help="AIME25 JSONL file or Hugging "

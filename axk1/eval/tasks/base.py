@@ -88,13 +88,19 @@ class Task:
     # This class's own settings and their defaults, read as options.<key>. A subclass declares only the ones it
     # adds; two classes may not declare one key with different defaults.
     option_defaults: ClassVar[dict[str, Any]] = {}
+    # The keys of this class's own flags (dests) that a --config file resolves against its folder (axk1/eval/cli.py):
+    # paths; a file or else a Hugging Face dataset id; a model target (a folder unless hf:... or openai:...)
+    path_keys: ClassVar[tuple[str, ...]] = ()
+    path_or_id_keys: ClassVar[tuple[str, ...]] = ()
+    target_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def add_arguments(cls, parser: argparse._ActionsContainer) -> None:
         """Add the flags this class introduces to `axk1 eval` (called once per class that defines it, so a
-        subclass adds only its own). Give a flag naming a path `metavar="FILE"`, `"DIR"` or `"PATH"`, one that may
-        be a file or a Hugging Face id `"FILE_OR_ID"`, a model `"TARGET"`: a --config file resolves its value by
-        that (axk1/eval/cli.py); a flag taking a date YYYY-MM-DD `"DATE"`, so the file may write a TOML date."""
+        subclass adds only its own). Name a flag holding a path in `path_keys`, one that may be a file or a Hugging
+        Face id in `path_or_id_keys`, a model in `target_keys`: a --config file resolves its value by that
+        (axk1/eval/cli.py); give a flag taking a date YYYY-MM-DD `metavar="DATE"`, so the file may write a TOML
+        date."""
 
     @classmethod
     def configure(cls, args: argparse.Namespace, options: TaskOptions, out: Path, backend: Any) -> None:

@@ -89,6 +89,8 @@ class HumanEvalTask(Task):
     name = "humaneval"
     published = "humaneval"
 
+    path_keys = ("humaneval_data",)
+
     @classmethod
     def add_arguments(cls, parser) -> None:
         parser.add_argument("--humaneval-data", default=None, metavar="FILE",

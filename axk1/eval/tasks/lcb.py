@@ -111,6 +111,8 @@ class LCBTask(Task):
                        "lcb_prompt": "r1",  # "r1" (user-only, the default) or "generic" (system + ### sections)
                        "lcb_cache": None}  # where decoded tests are re-stored as plain JSON (CLI: DIR/lcb-decoded)
 
+    path_keys = ("lcb_data", "lcb_cache")
+
     @classmethod
     def add_arguments(cls, parser) -> None:
         parser.add_argument("--lcb-data", default=None, metavar="PATH",

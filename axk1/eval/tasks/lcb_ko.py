@@ -22,6 +22,9 @@ class LCBKoTask(LCBTask):
     option_defaults = {"translation_cache": None,  # JSON cache of translations (CLI: DIR/lcb-ko-translations.json)
                        "translator": None}  # a Backend that translates (CLI: the model under evaluation)
 
+    path_keys = ("translation_cache",)
+    target_keys = ("translator",)
+
     @classmethod
     def add_arguments(cls, parser) -> None:  # the --lcb-* flags come from LCBTask
         parser.add_argument("--translator", default=None, metavar="TARGET",
