@@ -117,7 +117,8 @@ def add_flags(parser: argparse._ActionsContainer, cls: type) -> None:
         if meta.get("add"):  # a flag other verbs share (--dtype, --api-key-env)
             meta["add"](parser)
             continue
-        help_text = meta["help"]() if callable(meta["help"]) else meta["help"]
+        help_text = meta.get("help") or ""  # a plain field (no `flag`) is a flag too, without help
+        help_text = help_text() if callable(help_text) else help_text
         if f.default is not None:
             help_text += f" (default {f.default})"
         # the first type of `int | None`, `str | list[str]`: what the command line's text is read as
