@@ -297,7 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = recipe_overrides(args, extra)
-    args.argv = argv  # `axk1 eval --config` tells the options typed from those left at their defaults
     with sigterm_raises():
         try:
             return args.func(args)

@@ -3,6 +3,7 @@ they drifted (`axk1 generate` stopped at 32 new tokens where generate() stops at
 the parameter or field it feeds; a flag added later with a literal default that differs fails here."""
 
 import argparse
+import dataclasses
 
 import pytest
 
@@ -13,6 +14,7 @@ from axk1.eval.backend_target import load_backend
 from axk1.eval.backends import Sampling
 from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.runner import RunSettings
+from axk1.eval.settings import config_class
 from axk1.eval.tasks import TaskOptions
 from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
 from axk1.infer.speculative import generate_speculative
@@ -21,12 +23,15 @@ from axk1.plan.search import SearchSpace
 
 
 def _defaults(*path: str) -> dict:
-    """dest -> default of the sub-command `axk1 PATH...`."""
+    """dest -> default of the sub-command `axk1 PATH...`. `axk1 eval`'s flags have none (SUPPRESS: a flag not typed
+    leaves the --config file's value): theirs are its settings' (EvalConfig, axk1/eval/settings.py)."""
     parser = build_parser()
     for name in path:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = sub.choices[name]
-    return {a.dest: a.default for a in parser._actions}
+    settings = {f.name: f.default for f in dataclasses.fields(config_class())} if path == ("eval",) else {}
+    return {a.dest: settings[a.dest] if a.default == argparse.SUPPRESS and a.dest in settings else a.default
+            for a in parser._actions}
 
 
 def _signature_pairs(function, flags: dict) -> list:

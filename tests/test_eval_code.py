@@ -11,9 +11,9 @@ import pytest
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests
 from axk1.eval.sandbox import run_parallel
-from axk1.eval.tasks import TaskOptions, get_task
+from axk1.eval.tasks import get_task
 from axk1.eval.tasks.humaneval import assemble, grade_code, read_problems
-from axk1.eval.tasks.lcb import build_messages, extract_code_strict, extract_code_tolerant
+from axk1.eval.tasks.lcb import LCBOptions, build_messages, extract_code_strict, extract_code_tolerant
 from axk1.eval.tasks.lcb_data import decode_private_tests, load_problems
 from tests.lcb_helpers import encode_private, lcb_row
 
@@ -92,7 +92,7 @@ def test_private_tests_decode_and_globals_are_refused(capsys):
 
 
 def test_loader_window_prompts_and_accounting(lcb_file, tmp_path):
-    options = TaskOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"))
+    options = LCBOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"))
     data = get_task("lcb").load(options)
     assert [p.id for p in data.problems] == ["abc400_a", "two-halves"]
     assert {e["question_id"] for e in data.info["excluded"]} == {"abc380_b"}
@@ -114,7 +114,7 @@ def test_loader_window_prompts_and_accounting(lcb_file, tmp_path):
     again, failed = load_problems(lcb_file, None, tmp_path / "cache")
     assert [p.question_id for p in again] == ["abc400_a", "two-halves", "abc380_b"] and len(failed) == 1
     with pytest.raises(ValueError, match="no LCB problem"):
-        get_task("lcb").load(TaskOptions(data={"lcb": str(lcb_file)}, lcb_start="2030-01-01", lcb_end="2030-02-01"))
+        get_task("lcb").load(LCBOptions(data={"lcb": str(lcb_file)}, lcb_start="2030-01-01", lcb_end="2030-02-01"))
 
 
 def test_code_extraction_rules():
@@ -211,7 +211,7 @@ def test_strict_and_tolerant_rules_on_known_programs():
 
 
 def test_lcb_task_grades_completions_by_difficulty(lcb_file, tmp_path):
-    options = TaskOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"), test_timeout_s=2)
+    options = LCBOptions(data={"lcb": str(lcb_file)}, lcb_cache=str(tmp_path / "cache"), test_timeout_s=2)
     task = get_task("lcb")
     data = task.load(options)
     stdin_p, fn_p = data.problems

@@ -16,7 +16,8 @@ import torch
 from axk1.eval.backends import Backend, Completion, Request, Sampling
 from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.cli import add_eval_parser
-from axk1.eval.tasks import TaskOptions, get_task
+from axk1.eval.tasks import get_task
+from axk1.eval.tasks.lcb_ko import LCBKoOptions
 from axk1.eval.tasks.humaneval import read_problems
 from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import JsonHandler, ServerProcess, make_model_folder
@@ -29,7 +30,6 @@ def _eval(*argv: str) -> int:
     parser = argparse.ArgumentParser()
     add_eval_parser(parser.add_subparsers())
     args = parser.parse_args(["eval", *argv])
-    args.argv = ["eval", *argv]  # as axk1.cli.main gives it: --config tells the typed options by it
     return args.func(args)
 
 
@@ -243,8 +243,8 @@ def test_lcb_ko_translation_survival_check_and_cache(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert encode_private([stdin])  # the rows use the upstream encoding
     translator = _Translator()
-    options = TaskOptions(data={"lcb": str(path)}, translator=translator,
-                          translation_cache=str(tmp_path / "tr.json"), lcb_cache=str(tmp_path / "cache"))
+    options = LCBKoOptions(data={"lcb": str(path)}, translator=translator,
+                           translation_cache=str(tmp_path / "tr.json"), lcb_cache=str(tmp_path / "cache"))
     data = get_task("lcb-ko").load(options)
     assert [p.id for p in data.problems] == ["abc400_a"]
     assert "N과 M이 주어질 때" in data.problems[0].messages[0]["content"]

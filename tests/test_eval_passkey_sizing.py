@@ -192,8 +192,7 @@ def test_one_run_sizes_every_prompt_one_way_when_counting_fails_after_some():
     """Counted prompts and estimated ones (a tokenizer of 2.5 characters a token against the estimate's 4: the same
     label, 1.6x apart) ran in one grid under one label, and info.sizing described only the last. Now a count that
     fails after some prompts sizes them all by the estimate again, and says so."""
-    from axk1.eval.tasks.base import TaskOptions
-    from axk1.eval.tasks.passkey import PasskeyTask
+    from axk1.eval.tasks.passkey import PasskeyOptions, PasskeyTask
 
     state = {"calls": 0}
 
@@ -201,12 +200,7 @@ def test_one_run_sizes_every_prompt_one_way_when_counting_fails_after_some():
         state["calls"] += 1
         return None if state["calls"] > 3 else 30 + len(messages[0]["content"]) * 2 // 5
 
-    options = TaskOptions()
-    for k, v in PasskeyTask.option_defaults.items():
-        options.set(k, v)
-    for k, v in {"passkey_lengths": (512,), "passkey_depths": (0.5,), "passkey_trials": 4,
-                 "passkey_count": count}.items():
-        options.set(k, v)
+    options = PasskeyOptions(passkey_lengths=(512,), passkey_depths=(0.5,), passkey_trials=4, passkey_count=count)
     data = PasskeyTask().load(options)
     assert {len(p.messages[0]["content"]) for p in data.problems} == {512 * CHARS_PER_TOKEN}
     assert all(p.meta["prompt_tokens"] is None for p in data.problems)

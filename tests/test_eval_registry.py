@@ -3,12 +3,14 @@ run, scored and reported by name, with no other file naming it; removed, it is g
 
 import argparse
 import json
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import pytest
 
 from axk1.cli import main
 from axk1.eval.backends import Backend, Completion
-from axk1.eval.tasks import TASKS, Problem, Task, TaskData, TaskOptions, get_task, register
+from axk1.eval.tasks import TASKS, Problem, Task, TaskData, TaskOptions, flag, get_task, options_class, register
 
 
 class EchoBackend(Backend):
@@ -24,14 +26,21 @@ class EchoBackend(Backend):
         return replies
 
 
+@dataclass
+class WordOptions(TaskOptions):
+    word_count: int = 3
+
+
+@dataclass
+class WordConfig:
+    word_count: int = flag(3, "how many words to ask for")
+
+
 class WordTask(Task):
     """Repeat-the-word problems; `--word-count` problems, and a column of its own (the share of short replies)."""
 
-    option_defaults = {"word_count": 3}
-
-    @classmethod
-    def add_arguments(cls, parser):
-        parser.add_argument("--word-count", type=int, default=3, help="how many words to ask for")
+    Config = WordConfig  # its flag and --config key
+    Options = WordOptions  # what its load reads, copied from the setting of the same name
 
     def load(self, options):
         words = ["even", "odd", "evens", "odds", "plain"][:options.word_count]
@@ -76,7 +85,7 @@ def test_a_registered_task_is_listed_configured_run_and_reported(word_task, monk
 
 
 def test_a_removed_task_is_gone(word_task, capsys):
-    assert get_task("word-echo").name == "word-echo" and TaskOptions(word_count=5).word_count == 5
+    assert get_task("word-echo").name == "word-echo" and options_class()(word_count=5).word_count == 5
     del TASKS["word-echo"]
     try:
         with pytest.raises(SystemExit):
@@ -84,8 +93,8 @@ def test_a_removed_task_is_gone(word_task, capsys):
         assert "--word-count" not in capsys.readouterr().out
         with pytest.raises(ValueError, match="unknown task 'word-echo'"):
             get_task("word-echo")
-        with pytest.raises(TypeError, match="unknown task option 'word_count'"):
-            TaskOptions(word_count=5)
+        with pytest.raises(TypeError, match="unexpected keyword argument 'word_count'"):
+            options_class()(word_count=5)
         assert main(["eval", "--model", "x", "--tasks", "word-echo"]) == 2
         assert "unknown task(s) word-echo" in capsys.readouterr().err
     finally:
@@ -96,8 +105,12 @@ def test_registration_refuses_a_taken_name_and_a_clashing_default():
     with pytest.raises(ValueError, match="'passkey' is registered twice"):
         register("passkey")(WordTask)
 
+    @dataclass
+    class ClashOptions(TaskOptions):
+        lcb_start: str = "2020-01-01"
+
     class Clash(WordTask):
-        option_defaults = {"lcb_start": "2020-01-01"}
+        Options = ClashOptions
 
     with pytest.raises(ValueError, match="Clash declares option 'lcb_start'"):
         register("clash")(Clash)
@@ -105,7 +118,7 @@ def test_registration_refuses_a_taken_name_and_a_clashing_default():
 
 
 def test_each_task_reads_its_own_flags_only_when_it_runs(monkeypatch, tmp_path):
-    """The built-in tasks' flags land in TaskOptions as before the registry (the same names and defaults)."""
+    """The built-in tasks' flags land in the run's options as before the registry (the same names and defaults)."""
     from axk1.eval import cli
 
     seen = {}
@@ -117,10 +130,53 @@ def test_each_task_reads_its_own_flags_only_when_it_runs(monkeypatch, tmp_path):
     args = parser.parse_args(["eval", "--model", "m", "--tasks", "aime25-ko,lcb,passkey", "--aime-ko-data", "ko.jsonl",
                               "--humaneval-data", "he.jsonl", "--lcb-data", "lcb", "--lcb-start", "2025-03-01",
                               "--passkey-lengths", "64,128", "--passkey-depths", "0.25", "-o", str(tmp_path)])
-    assert cli.cmd_eval(args) == 0
+    assert args.func(args) == 0
     options = seen["options"]
     assert options.data == {"aime25-ko": "ko.jsonl", "lcb": "lcb"}  # humaneval did not run: its flag is not read
     assert options.lcb_start == "2025-03-01" and options.lcb_end == "2025-05-01"
     assert options.lcb_cache == str(tmp_path / "lcb-decoded")
     assert options.passkey_lengths == (64, 128) and options.passkey_depths == (0.25,) and options.passkey_trials == 2
     assert options.translator is None  # lcb-ko did not run: no translator
+
+
+def test_every_setting_is_one_flag_and_the_tasks_need_no_argparse():
+    """`axk1 eval`'s settings are one dataclass (EvalConfig and the tasks' Configs, axk1/eval/settings.py): each
+    field is exactly one flag and the flags are nothing else; none has a default of its own (SUPPRESS: one not
+    typed is absent, so the --config file's value stands). The tasks are configured from that dataclass, not from
+    an argparse Namespace, so the capability layer under axk1/eval/tasks/ never imports argparse."""
+    from axk1.eval import cli
+    from axk1.eval.settings import config_class
+
+    parser = argparse.ArgumentParser()
+    eval_parser = cli.add_eval_parser(parser.add_subparsers())
+    flags = {a.dest for a in eval_parser._actions if a.option_strings and a.default is argparse.SUPPRESS
+             and a.help != argparse.SUPPRESS and a.dest != "help"}
+    assert flags == {f.name for f in fields(config_class())}
+    assert vars(parser.parse_args(["eval", "--tasks", "aime25"])).keys() == {"tasks", "config", "func"}
+    tasks = Path(cli.__file__).parent / "tasks"
+    assert [p.name for p in tasks.glob("*.py") if "argparse" in p.read_text()] == []
+
+
+def test_a_config_file_writes_lists_as_toml_arrays(tmp_path):
+    from axk1.eval.settings import eval_config
+
+    config = tmp_path / "run.toml"
+    config.write_text('tasks = ["passkey"]\npasskey_lengths = [64, 128]\npasskey_depths = [0, 0.5]\n')
+    cfg = eval_config({}, config)
+    assert cfg.tasks == ["passkey"] and cfg.passkey_lengths == [64, 128]
+    config.write_text('passkey_lengths = ["x"]\n')
+    with pytest.raises(ValueError, match=r"passkey_lengths must be a string, .*passkey_lengths\[0\] must be an int"):
+        eval_config({}, config)
+    with pytest.raises(ValueError, match="--passkey-lengths takes comma-separated ints"):
+        eval_config({"passkey_lengths": "a,b"})
+
+
+def test_config_json_records_every_tasks_options_with_their_defaults():
+    """The run's options are every task's Options together: config.json's `options` (read by comparison_caveats)
+    holds the shared settings and each task's, defaults included, plain values only (no translator backend)."""
+    recorded = options_class()(translator=EchoBackend(), passkey_lengths=(64,)).to_dict()
+    assert recorded == {"data": {}, "limit": None, "grader_mode": "strict", "test_timeout_s": 6.0, "workers": None,
+                        "lcb_start": "2025-02-01", "lcb_end": "2025-05-01", "lcb_release": "release_v6",
+                        "lcb_prompt": "r1", "lcb_cache": None, "translation_cache": None, "passkey_lengths": [64],
+                        "passkey_depths": [0.0, 0.5, 1.0], "passkey_trials": 2, "passkey_count": None,
+                        "passkey_context": None}

@@ -2,7 +2,6 @@
 relative paths are relative to the file, `--section.key value` overrides reach each verb that takes a file, and
 `to_toml` writes what `build_dataclass` reads back equal."""
 
-import argparse
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from axk1.cli import main
 from axk1.data.config import PipelineConfig, load_pipeline_config
-from axk1.eval.cli import add_eval_parser, load_eval_config
+from axk1.eval.settings import eval_config, read_eval_file
 from axk1.synth.recipe import SynthRecipe, load_recipe as load_synth_recipe
 from axk1.toml_file import build_dataclass, read_toml, resolve_path, to_toml
 
@@ -84,8 +83,7 @@ def test_a_tilde_is_the_home_folder_in_every_kind_of_file(tmp_path, monkeypatch)
     assert data.run.output_dir == str(tmp_path / "home" / "d")
     config = tmp_path / "run.toml"
     config.write_text('output = "~/eval"\n')
-    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
-    assert load_eval_config(config, parser) == {"output": str(tmp_path / "home" / "eval")}
+    assert read_eval_file(config).output == str(tmp_path / "home" / "eval")
 
 
 def test_a_tables_keys_and_values_are_checked_against_its_type():
@@ -111,21 +109,23 @@ def test_a_tables_keys_and_values_are_checked_against_its_type():
 def test_eval_config_takes_toml_dates_and_tables(tmp_path):
     """A TOML date (lcb_start = 2025-02-01) and table (extra_body = { min_p = 0.05 }) were refused as "must be a
     string ... or a list"; they mean the text their flags take."""
-    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
     config = tmp_path / "run.toml"
     config.write_text('lcb_start = 2025-02-01\nlcb_end = "2025-05-01"\nextra_body = { min_p = 0.05, stop = ["x"] }\n')
-    values = load_eval_config(config, parser)
-    assert values == {"lcb_start": "2025-02-01", "lcb_end": "2025-05-01",
-                      "extra_body": '{"min_p": 0.05, "stop": ["x"]}'}
+    cfg = eval_config({}, config)
+    assert (cfg.lcb_start, cfg.lcb_end, cfg.extra_body) == ("2025-02-01", "2025-05-01", {"min_p": 0.05, "stop": ["x"]})
+    assert eval_config({"extra_body": '{"min_p": 0.05}'}).extra_body == {"min_p": 0.05}  # the flag's text: the same
     config.write_text('extra_body = { min_p = nan }\n')
     with pytest.raises(ValueError, match="extra_body.min_p must be a finite number"):
-        load_eval_config(config, parser)
+        read_eval_file(config)
     config.write_text('lcb_start = 5\n')
     with pytest.raises(ValueError, match="lcb_start must be a string.*must be a date"):
-        load_eval_config(config, parser)
+        read_eval_file(config)
     config.write_text('max_tokens = 2025-02-01\n')  # a date where no option takes one
     with pytest.raises(ValueError, match="max_tokens must be an integer"):
-        load_eval_config(config, parser)
+        read_eval_file(config)
+    config.write_text('lcb_end = "yesterday"\n')  # the file's values meet the flags' checks
+    with pytest.raises(ValueError, match="--lcb-end must be a date such as 2025-02-01, got 'yesterday'"):
+        eval_config({}, config)
 
 
 def test_paths_on_the_command_line_are_relative_to_the_current_folder(tmp_path, monkeypatch):
@@ -221,25 +221,32 @@ def test_data_synth_takes_overrides(monkeypatch, tmp_path):
 
 
 def test_eval_config_paths_are_relative_to_the_file(tmp_path):
-    parser = add_eval_parser(argparse.ArgumentParser().add_subparsers())
     folder = tmp_path / "cfg"
     folder.mkdir()
     (folder / "aime.jsonl").write_text("")
     config = folder / "run.toml"
     config.write_text('model = "model"\ntranslator = "openai:http://x/v1"\noutput = "out"\naime_data = "aime.jsonl"\n'
                       'lcb_data = "/abs/lcb"\ntasks = ["aime25", "lcb"]\nmax_tokens = 64\n')
-    values = load_eval_config(config, parser)
-    assert values == {"model": str(folder / "model"), "translator": "openai:http://x/v1", "output": str(folder / "out"),
-                      "aime_data": str(folder / "aime.jsonl"), "lcb_data": "/abs/lcb", "tasks": "aime25,lcb",
-                      "max_tokens": 64}
+    cfg = eval_config({}, config)
+    assert (cfg.model, cfg.translator, cfg.output, cfg.aime_data, cfg.lcb_data, cfg.tasks, cfg.max_tokens) == (
+        str(folder / "model"), "openai:http://x/v1", str(folder / "out"), str(folder / "aime.jsonl"), "/abs/lcb",
+        ["aime25", "lcb"], 64)
+    assert cfg.n == 1 and cfg.lcb_cache is None  # what the file does not set keeps its default
+    assert eval_config({"output": "o"}, config).output == "o"  # a typed flag wins, relative to the current folder
     config.write_text('aime_data = "math-ai/aime25"\n')  # no such file there: a Hugging Face dataset id
-    assert load_eval_config(config, parser) == {"aime_data": "math-ai/aime25"}
+    assert read_eval_file(config).aime_data == "math-ai/aime25"
     config.write_text('max_tokens = "many"\n')
     with pytest.raises(ValueError, match="max_tokens must be an integer"):
-        load_eval_config(config, parser)
+        read_eval_file(config)
+    config.write_text('max_tokens = 0\n')  # the flag's bound holds in the file too
+    with pytest.raises(ValueError, match="max_tokens = 0: "):
+        eval_config({}, config)
     config.write_text('thinking = "maybe"\n')
     with pytest.raises(ValueError, match="thinking = 'maybe'; choose from on, off, default"):
-        load_eval_config(config, parser)
+        eval_config({}, config)
+    config.write_text('max_token = 64\n')
+    with pytest.raises(ValueError, match="unknown key 'max_token'"):
+        read_eval_file(config)
 
 
 @pytest.mark.parametrize("override, named", [
@@ -273,3 +280,17 @@ def test_pipeline_settings_that_failed_mid_run_are_refused_when_the_file_is_read
     them) and then failed with a traceback, or finished having dropped the corpus."""
     with pytest.raises(ValueError, match=named):
         load_pipeline_config(ROOT / "recipes" / "data" / "starter.toml", override)
+
+
+def test_eval_config_contamination_report_is_relative_to_the_file(tmp_path):
+    """`contamination = "report.json"` in sub/eval.toml was read from the current folder (its flag's metavar,
+    REPORT, was not one the loader took for a path): `axk1 eval --config sub/eval.toml` said the report does not
+    exist. Every path key is declared, not guessed from a metavar."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "report.json").write_text("{}")
+    config = folder / "eval.toml"
+    config.write_text('contamination = "report.json"\nlcb_cache = "cache"\ntranslation_cache = "t.json"\n')
+    cfg = read_eval_file(config)
+    assert cfg.contamination == str(folder / "report.json")
+    assert cfg.lcb_cache == str(folder / "cache") and cfg.translation_cache == str(folder / "t.json")

@@ -4,8 +4,8 @@ import line below is the one place a new task is added; its order is the order `
 from __future__ import annotations
 
 from axk1.eval.tasks import aime, lcb, lcb_ko, humaneval, passkey  # noqa: F401  (imported to register)
-from axk1.eval.tasks.base import (TASKS, Problem, Task, TaskData, TaskOptions, get_task, names_of, register,
-                                  task_classes, task_names)
+from axk1.eval.tasks.base import (TASKS, Problem, Task, TaskData, TaskOptions, flag, get_task, names_of,
+                                  options_class, register, task_classes, task_names)
 
-__all__ = ["TASKS", "Problem", "Task", "TaskData", "TaskOptions", "get_task", "names_of", "register",
-           "task_classes", "task_names"]
+__all__ = ["TASKS", "Problem", "Task", "TaskData", "TaskOptions", "flag", "get_task", "names_of", "options_class",
+           "register", "task_classes", "task_names"]

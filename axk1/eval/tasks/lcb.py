@@ -7,12 +7,14 @@ prompt (fixed across models), strict (upstream) grading; `tolerant` grading is o
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from axk1.eval.backends import Completion
 from axk1.eval.execution import run_tests_many
 from axk1.eval.provenance import digest
-from axk1.eval.tasks.base import Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, register
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
+                                  register)
 from axk1.eval.tasks.lcb_data import in_window, load_problems
 from axk1.text.korean import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
@@ -102,39 +104,52 @@ def set_caveats(info: dict, release: str) -> list[str]:
     return why
 
 
+@dataclass
+class LCBOptions(TaskOptions):
+    lcb_start: str = "2025-02-01"
+    lcb_end: str = "2025-05-01"
+    lcb_release: str = "release_v6"
+    lcb_prompt: str = "r1"  # "r1" (user-only, the default) or "generic" (system + ### sections)
+    lcb_cache: str | None = None  # where decoded tests are re-stored as plain JSON (CLI: DIR/lcb-decoded)
+
+
+@dataclass
+class LCBConfig:
+    lcb_data: str | None = flag(None, "code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file",
+                                metavar="PATH")
+    lcb_release: str = flag(LCBOptions.lcb_release, "LiveCodeBench release: release_v1 .. release_v6, each adding to "
+                            "the last; the default is A.X K1's")
+    # a --config file may write a TOML date (lcb_start = 2025-02-01): settings.py reads it as the text YYYY-MM-DD
+    lcb_start: str | date = flag(LCBOptions.lcb_start, "first contest_date scored, YYYY-MM-DD, inclusive",
+                                 metavar="DATE")
+    lcb_end: str | date = flag(LCBOptions.lcb_end, "last contest_date scored, YYYY-MM-DD, inclusive", metavar="DATE")
+    lcb_prompt: str = flag(LCBOptions.lcb_prompt, "prompt style: r1 (DeepSeek-R1's, user turn only) or generic (a "
+                           "system turn and ### sections)", choices=PROMPT_STYLES)
+    lcb_cache: str | None = flag(None, "where decoded LCB tests are kept (default: DIR/lcb-decoded)", metavar="DIR")
+    path_keys = ("lcb_data", "lcb_cache")  # (a ClassVar: no annotation) resolved by a --config file
+
+    def validate(self) -> None:
+        for flag_name, value in (("--lcb-start", self.lcb_start), ("--lcb-end", self.lcb_end)):
+            try:
+                datetime.fromisoformat(str(value)) if value else None
+            except ValueError:
+                raise ValueError(f"{flag_name} must be a date such as 2025-02-01, got {value!r}") from None
+
+
 @register("lcb")
 class LCBTask(Task):
     name = "lcb"
     published = "lcb"
     group_by = ("difficulty", "platform")
-    option_defaults = {"lcb_start": "2025-02-01", "lcb_end": "2025-05-01", "lcb_release": "release_v6",
-                       "lcb_prompt": "r1",  # "r1" (user-only, the default) or "generic" (system + ### sections)
-                       "lcb_cache": None}  # where decoded tests are re-stored as plain JSON (CLI: DIR/lcb-decoded)
+    Config = LCBConfig
+    Options = LCBOptions
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
-        parser.add_argument("--lcb-data", default=None, metavar="PATH",
-                            help="code_generation_lite folder (test*.jsonl) or a JSONL/Parquet file")
-        defaults = LCBTask.option_defaults
-        parser.add_argument("--lcb-release", default=defaults["lcb_release"],
-                            help="LiveCodeBench release: release_v1 .. release_v6, each adding to the last "
-                                 "(default %(default)s, A.X K1's)")
-        parser.add_argument("--lcb-start", default=defaults["lcb_start"], metavar="DATE",
-                            help="first contest_date scored, YYYY-MM-DD, inclusive (default %(default)s)")
-        parser.add_argument("--lcb-end", default=defaults["lcb_end"], metavar="DATE",
-                            help="last contest_date scored, YYYY-MM-DD, inclusive (default %(default)s)")
-        parser.add_argument("--lcb-prompt", choices=PROMPT_STYLES, default=defaults["lcb_prompt"],
-                            help="prompt style: r1 (DeepSeek-R1's, user turn only) or generic (a system turn and "
-                                 "### sections) (default %(default)s)")
-        parser.add_argument("--lcb-cache", default=None, metavar="DIR",
-                            help="where decoded LCB tests are kept (default: DIR/lcb-decoded)")
-
-    @classmethod
-    def configure(cls, args, options, out, backend) -> None:
-        super().configure(args, options, out, backend)
-        if args.lcb_data:
-            options.data["lcb"] = args.lcb_data
-        options.set("lcb_cache", args.lcb_cache or str(out / "lcb-decoded"))
+    def configure(cls, cfg, options, out, backend) -> None:
+        super().configure(cfg, options, out, backend)
+        if cfg.lcb_data:
+            options.data["lcb"] = cfg.lcb_data
+        options.lcb_cache = cfg.lcb_cache or str(out / "lcb-decoded")
 
     def extra_scores(self, problems, records, n) -> dict:
         korean = [r["korean_response"] for r in records if "korean_response" in r]
@@ -144,19 +159,14 @@ class LCBTask(Task):
         rate = result.get("korean_response_rate")
         return [] if rate is None else [f"- korean response rate: `{rate}`"]
 
-    def source(self, options: TaskOptions) -> str:
+    def source(self, options: LCBOptions) -> str:
         source = options.data.get("lcb")
         if not source:
             raise ValueError("LiveCodeBench data is not bundled: pass --lcb-data with code_generation_lite's "
                              "test*.jsonl folder (or a file); see docs/evaluation.md, \"LiveCodeBench\"")
         return source
 
-    def select(self, options: TaskOptions):
-        for flag, value in (("--lcb-start", options.lcb_start), ("--lcb-end", options.lcb_end)):
-            try:
-                datetime.fromisoformat(str(value)) if value else None
-            except ValueError:
-                raise ValueError(f"{flag} must be a date such as 2025-02-01, got {value!r}") from None
+    def select(self, options: LCBOptions):
         problems, failed = load_problems(self.source(options), options.lcb_release, options.lcb_cache)
         kept = [p for p in problems if in_window(p, options.lcb_start, options.lcb_end)]
         excluded = [{"question_id": p.question_id, "reason": f"contest_date {p.contest_date.date()} outside window"}
@@ -171,13 +181,13 @@ class LCBTask(Task):
 
     def comparison_caveats(self, options: dict, result: dict) -> list[str]:
         why = []
-        defaults = LCBTask.option_defaults
+        defaults = {f: getattr(LCBOptions, f) for f in ("lcb_start", "lcb_end", "lcb_release", "lcb_prompt")}
         window = [options.get("lcb_start", defaults["lcb_start"]), options.get("lcb_end", defaults["lcb_end"])]
         if window != [defaults["lcb_start"], defaults["lcb_end"]]:
             why.append(f"window {window[0]}..{window[1]}, not {defaults['lcb_start']}..{defaults['lcb_end']}")
-        for key, flag in (("lcb_release", "release"), ("lcb_prompt", "prompt")):
+        for key, what in (("lcb_release", "release"), ("lcb_prompt", "prompt")):
             if options.get(key, defaults[key]) != defaults[key]:
-                why.append(f"{flag} {options[key]}, not {defaults[key]}")
+                why.append(f"{what} {options[key]}, not {defaults[key]}")
         if options.get("grader_mode", "strict") != "strict":
             why.append(f"{options['grader_mode']} grader, not strict (upstream's)")
         timeout = options.get("test_timeout_s", UPSTREAM_TEST_TIMEOUT_S)
@@ -185,19 +195,19 @@ class LCBTask(Task):
             why.append(f"test timeout {timeout:g} s, not upstream's {UPSTREAM_TEST_TIMEOUT_S:g} s (--test-timeout)")
         return why + set_caveats(result.get("info", {}), options.get("lcb_release", defaults["lcb_release"]))
 
-    def make_problem(self, p, content: str, options: TaskOptions) -> Problem:
+    def make_problem(self, p, content: str, options: LCBOptions) -> Problem:
         return Problem(p.question_id, build_messages(content, p.starter_code, options.lcb_prompt), None,
                        {"difficulty": p.difficulty, "platform": p.platform, "contest_date": p.contest_date.isoformat(),
                         "tests": p.tests, "n_tests": len(p.tests["inputs"])})
 
-    def load(self, options: TaskOptions) -> TaskData:
+    def load(self, options: LCBOptions) -> TaskData:
         kept, excluded, failed = self.select(options)
         rows = len(kept) + len(excluded) + len(failed)  # every row of the release's files, before the window
         problems = apply_limit([self.make_problem(p, p.content, options) for p in kept], options.limit)
         info = self.info(problems, options, excluded, failed, rows)
         return TaskData(problems, info)
 
-    def info(self, problems: list[Problem], options: TaskOptions, excluded: list, failed: list, rows: int) -> dict:
+    def info(self, problems: list[Problem], options: LCBOptions, excluded: list, failed: list, rows: int) -> dict:
         return {"source": self.source(options), "release": options.lcb_release, "rows_read": rows,
                 "window": [options.lcb_start, options.lcb_end], "n_problems": len(problems),
                 "problem_ids_hash": digest(sorted(p.id for p in problems)),
@@ -207,7 +217,7 @@ class LCBTask(Task):
                 "grader_mode": options.grader_mode, "test_timeout_s": options.test_timeout_s,
                 "excluded": excluded, "failed_to_parse": failed}
 
-    def grade_all(self, pairs: list[tuple[Problem, Completion]], options: TaskOptions) -> list[dict]:
+    def grade_all(self, pairs: list[tuple[Problem, Completion]], options: LCBOptions) -> list[dict]:
         extract = extract_code_strict if options.grader_mode == "strict" else extract_code_tolerant
         records, jobs, slots = [], [], []
         for problem, completion in pairs:

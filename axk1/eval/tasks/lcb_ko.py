@@ -7,41 +7,49 @@ translation request failed stays in the set with its samples request_failed (the
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from axk1.eval.tasks.base import TaskData, TaskOptions, apply_limit, register
-from axk1.eval.tasks.lcb import LCBTask
+from axk1.eval.tasks.base import TaskData, apply_limit, flag, register
+from axk1.eval.tasks.lcb import LCBOptions, LCBTask
 from axk1.eval.translate import TranslationCache, translate_all
+
+
+@dataclass
+class LCBKoOptions(LCBOptions):
+    translation_cache: str | None = None  # JSON cache of translations (CLI: DIR/lcb-ko-translations.json)
+    translator: Any = None  # a Backend that translates (CLI: the model under evaluation)
+
+
+@dataclass
+class LCBKoConfig:
+    translator: str | None = flag(None, "lcb-ko translator TARGET (default: the evaluated model)", metavar="TARGET")
+    translation_cache: str | None = flag(None, "default: DIR/lcb-ko-translations.json", metavar="FILE")
+    path_keys = ("translation_cache",)  # (ClassVars: no annotation) resolved by a --config file
+    target_keys = ("translator",)
 
 
 @register("lcb-ko")
 class LCBKoTask(LCBTask):
     name = "lcb-ko"
     published = "lcb-ko"
-    option_defaults = {"translation_cache": None,  # JSON cache of translations (CLI: DIR/lcb-ko-translations.json)
-                       "translator": None}  # a Backend that translates (CLI: the model under evaluation)
+    Config = LCBKoConfig  # the --lcb-* flags come from LCBTask
+    Options = LCBKoOptions
 
     @classmethod
-    def add_arguments(cls, parser) -> None:  # the --lcb-* flags come from LCBTask
-        parser.add_argument("--translator", default=None, metavar="TARGET",
-                            help="lcb-ko translator TARGET (default: the evaluated model)")
-        parser.add_argument("--translation-cache", default=None, metavar="FILE",
-                            help="default: DIR/lcb-ko-translations.json")
-
-    @classmethod
-    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
-        super().configure(args, options, out, backend)
+    def configure(cls, cfg, options: LCBKoOptions, out: Path, backend) -> None:
+        super().configure(cfg, options, out, backend)
         translator = backend
-        if args.translator and args.translator != args.model:
+        if cfg.translator and cfg.translator != cfg.model:
             # Loaded here, so a run without lcb-ko never loads (or needs) a translator.
             from axk1.eval.backend_target import load_backend
 
-            translator = load_backend(args.translator, api_key_env=args.api_key_env, concurrency=args.concurrency)
-        options.set("translator", translator)
-        options.set("translation_cache", args.translation_cache or str(out / "lcb-ko-translations.json"))
+            translator = load_backend(cfg.translator, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency)
+        options.translator = translator
+        options.translation_cache = cfg.translation_cache or str(out / "lcb-ko-translations.json")
 
-    def load(self, options: TaskOptions) -> TaskData:
+    def load(self, options: LCBKoOptions) -> TaskData:
         if options.translator is None:
             raise ValueError("lcb-ko needs a translator backend (the CLI uses --translator, or the model itself)")
         kept, excluded, failed = self.select(options)

@@ -12,12 +12,14 @@ import random
 import re
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from axk1.eval.backends import Completion
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record,
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record, flag,
                                   register)
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
@@ -129,38 +131,49 @@ def _prompts(cells, count) -> tuple[list[Problem], dict[int, int], int]:
     return problems, short, len(cells)
 
 
+@dataclass
+class PasskeyOptions(TaskOptions):
+    passkey_lengths: tuple[int, ...] = (256, 512)
+    passkey_depths: tuple[float, ...] = (0.0, 0.5, 1.0)
+    passkey_trials: int = 2
+    # the backend's token count of a chat, (messages) -> int | None, set by configure (None: the estimate)
+    passkey_count: Callable | None = None
+    passkey_context: int | None = None  # the model's context, where the backend knows it
+
+
+@dataclass
+class PasskeyConfig:
+    # comma-separated on the command line, a TOML array or the same text in a --config file
+    passkey_lengths: str | list[int] = flag(
+        ",".join(map(str, PasskeyOptions.passkey_lengths)), "the whole prompt's tokens, comma-separated: counted "
+        "with the model's tokenizer where the backend can, else estimated at 4 characters a token")
+    passkey_depths: str | list[float] = flag(
+        ",".join(f"{d:g}" for d in PasskeyOptions.passkey_depths), "where the key is hidden, as shares of the "
+        "filler: 0 = its start, 1 = its end, comma-separated")
+    passkey_trials: int = flag(PasskeyOptions.passkey_trials, "prompts per (length, depth) cell")
+
+    def validate(self) -> None:
+        _numbers(self.passkey_lengths, int, "--passkey-lengths")
+        _numbers(self.passkey_depths, float, "--passkey-depths")
+
+
 @register("passkey")
 class PasskeyTask(Task):
     name = "passkey"
     group_by = ("length", "depth")
     length_flag = "--passkey-lengths"
-    # passkey_count: the backend's token count of a chat, (messages) -> int | None, set by configure (None: the
-    # estimate); passkey_context: the model's context, where the backend knows it
-    option_defaults = {"passkey_lengths": (256, 512), "passkey_depths": (0.0, 0.5, 1.0), "passkey_trials": 2,
-                       "passkey_count": None, "passkey_context": None}
+    Config = PasskeyConfig
+    Options = PasskeyOptions
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
-        defaults = PasskeyTask.option_defaults
-        parser.add_argument("--passkey-lengths", default=",".join(map(str, defaults["passkey_lengths"])),
-                            help="the whole prompt's tokens, comma-separated: counted with the model's tokenizer "
-                                 "where the backend can, else estimated at 4 characters a token (default "
-                                 "%(default)s)")
-        parser.add_argument("--passkey-depths", default=",".join(f"{d:g}" for d in defaults["passkey_depths"]),
-                            help="where the key is hidden, as shares of the filler: 0 = its start, 1 = its end, "
-                                 "comma-separated (default %(default)s)")
-        parser.add_argument("--passkey-trials", type=int, default=defaults["passkey_trials"],
-                            help="prompts per (length, depth) cell (default %(default)s)")
-
-    @classmethod
-    def configure(cls, args, options: TaskOptions, out: Path, backend) -> None:
-        options.set("passkey_lengths", _numbers(args.passkey_lengths, int, "--passkey-lengths"))
-        options.set("passkey_depths", _numbers(args.passkey_depths, float, "--passkey-depths"))
-        options.set("passkey_trials", args.passkey_trials)
-        thinking = {"on": True, "off": False}.get(getattr(args, "thinking", "default"))  # as the run's requests
-        options.set("passkey_count", lambda messages: backend.prompt_tokens(messages, thinking))
-        options.set("passkey_context", backend.context_length())
-        check_fits(options.passkey_lengths, options.passkey_context, args.max_tokens)
+    def configure(cls, cfg, options: PasskeyOptions, out: Path, backend) -> None:
+        options.passkey_lengths = _numbers(cfg.passkey_lengths, int, "--passkey-lengths")
+        options.passkey_depths = _numbers(cfg.passkey_depths, float, "--passkey-depths")
+        options.passkey_trials = cfg.passkey_trials
+        thinking = {"on": True, "off": False}.get(cfg.thinking)  # as the run's requests
+        options.passkey_count = lambda messages: backend.prompt_tokens(messages, thinking)
+        options.passkey_context = backend.context_length()
+        check_fits(options.passkey_lengths, options.passkey_context, cfg.max_tokens)
 
     def extra_scores(self, problems: list[Problem], records: list[dict], n: int) -> dict:
         """Accuracy per (length, depth) cell, over every sample of its problems."""
@@ -178,7 +191,7 @@ class PasskeyTask(Task):
         heatmap(result["grid"], out / "passkey.png")
         return ["", "![passkey](passkey.png)", ""]
 
-    def load(self, options: TaskOptions) -> TaskData:
+    def load(self, options: PasskeyOptions) -> TaskData:
         if not all(0 <= d <= 1 for d in options.passkey_depths):  # (nan included)
             raise ValueError(f"passkey depths must be within 0..1, got {options.passkey_depths}")
         if not all(length >= 1 for length in options.passkey_lengths):
