@@ -200,6 +200,9 @@ def _text_layer(page) -> PageLines:
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)
     lines.lines = merge_vertical(lines.lines)
+    for ln in lines.lines:
+        if ln.cells:  # its text rebuilt from PDFium's characters, with the word spaces
+            ln.text = normalize_text(ln.text)
     return lines
 
 
