@@ -181,9 +181,10 @@ def render_vertical_columns_pdf(path: str | Path, columns: list[str], *, whole: 
     """Vertical text as TeX sets it (xetexko, luatexko): `columns` right to left, each from the top, syllables
     `pitch` em apart and a word space `space` em of extra room, no character. `whole`: in a vertical CID font
     (UniKS-UCS2-V, its glyphs 1 em apart whatever `pitch`), a column one text object with the word spaces as TJ
-    offsets, which PDFium reads as one line; Latin in it is set sideways as a vertical font does. Otherwise each character its own horizontal text object
-    (PDFium: a line a character). PDFium drops a text object of reportlab's (not embedded) Korean CID glyphs
-    alone, so a column's object ends in a space, and a character drawn alone is followed by one."""
+    offsets, which PDFium reads as one line; Latin in it is set sideways as a vertical font does. Otherwise each
+    character its own horizontal text object (PDFium: a line a character). PDFium drops a text object of
+    reportlab's (not embedded) Korean CID glyphs alone, so a column's object ends in a space, and a character drawn
+    alone is followed by one."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
