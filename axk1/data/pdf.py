@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_reason
-from axk1.data.pdf_layout import assign_roles, body_blocks
+from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
 from axk1.data.pdf_ocr_reflow import reflow_ocr
@@ -68,7 +68,7 @@ class PdfResult:
     pages: int
     page_methods: list[str] = field(default_factory=list)   # per page: pdfium | pdfium-columns | ocr | rejected
     rejected_pages: list[dict] = field(default_factory=list)  # {"page": i (1-based), "reason": ...}
-    # what was left out of the kept pages, by reason: header/footer/hidden lines, and spans (pdf_garbage)
+    # what was left out of the kept pages, by reason: header/footer/margin/hidden lines, and spans (pdf_garbage)
     dropped: dict = field(default_factory=dict)
     # pages sent to OCR: read, failed (timed out or an error), not tried (the document's time spent), seconds
     ocr: dict = field(default_factory=dict)
@@ -249,6 +249,9 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
         raise PdfError("no_text", f"all {len(pages)} pages rejected ({dict(reasons)}){tried}")
     if cfg.remove_headers:
         assign_roles([p.lines for p in kept if p.lines is not None])
+    for p in kept:
+        if p.lines is not None:
+            split_margin_notes(p.lines)
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
     dropped: Counter = Counter()
     chunks: list[str] = []

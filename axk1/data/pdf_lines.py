@@ -28,12 +28,15 @@ class Line:
     size: float          # font size of the line's first visible character (points)
     gaps: int = 0        # gaps wider than 1 em between pieces of the line (table cells)
     soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end (now "-")
-    role: str = "body"   # body | header | footer (each line gets exactly one)
+    role: str = "body"   # body | header | footer | margin (each line gets exactly one; pdf_layout)
     aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
     vertical: bool = False  # a column of vertical text, read top to bottom (pdf_vertical)
     # a column PDFium read as one line: (character, bottom, top) of each loose box, top to bottom; pdf_vertical
     # puts the word spaces in from the gaps, against the usual gap of all the page's columns
     cells: list[tuple[str, float, float]] | None = None
+    # the line's last piece after a gap over half an em: (its text, where the text before it ends, where it starts);
+    # pdf_layout makes it a line of its own when it stands in the margin right of the text block (a margin note)
+    note: tuple[str, float, float] | None = None
 
     @property
     def width(self) -> float:
@@ -121,6 +124,18 @@ def read_lines(page, textpage) -> PageLines:
         raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
         return l_.value, r_.value
 
+    def last_piece(body: str, first: int, size: float) -> tuple[str, float, float] | None:
+        """The last word or two of a line when a gap over half an em comes before them (see Line.note)."""
+        k = len(body)
+        for _ in range(3):  # a margin note is a word or two (`☜ v3.6`), a line's end runs on without gaps
+            k = body.rfind(" ", 0, k)
+            if k <= 0 or body[k - 1] == " ":
+                return None
+            right, left = box(char_index(first + k - 1))[1], box(char_index(first + k + 1))[0]
+            if left - right > 0.5 * size:
+                return body[k + 1:], right, left
+        return None
+
     lines: list[Line] = []
     hidden = footnote_marks = 0
     pos, n = 0, len(text)
@@ -160,7 +175,9 @@ def read_lines(page, textpage) -> PageLines:
                 y0, y1 = min(c[1] for c in cells), max(c[2] for c in cells)
             else:
                 cells = None
-        marks = 0
+        marks = note = 0
+        if not vertical and " " in body and x1 - left > 0.6 * width:  # perhaps a margin note at its end
+            note = last_piece(body, first, size)
         if not vertical:
             def probe(offset: int, first: int = first) -> tuple[float, float, float]:
                 ci = char_index(first + offset)
@@ -191,5 +208,6 @@ def read_lines(page, textpage) -> PageLines:
         if soft:
             body = body[:-1] + "-"
         lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical,
-                          cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells]))
+                          cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],
+                          note=note and (note[0], note[1] - left, note[2] - left)))
     return PageLines(width, height, lines, n, hidden, footnote_marks)
