@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_reason
+from axk1.data.pdf_garbage import MIN_HANGUL_SPACE_RATIO, byte_mapped_blocks, clean_span, page_garbage_reason
 from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
@@ -43,7 +43,7 @@ class PdfConfig:
     remove_headers: bool = True
     ocr: str = "auto"               # "auto" (tesseract if installed), "tesseract", "none"
     ocr_lang: str = "kor+eng"
-    min_hangul_space_ratio: float = 0.04
+    min_hangul_space_ratio: float = MIN_HANGUL_SPACE_RATIO  # under it a page's Korean lost its spaces (pdf_garbage)
     max_page_chars: int = 200_000
     # the containment of each file's extraction (axk1/data/pdf_worker.py): address space and wall time
     max_memory_mb: int = 2048
