@@ -25,6 +25,7 @@ from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
 
 MAX_COMPRESSED_PDF = 1 << 30  # a compressed PDF is decompressed in memory: at most this many bytes
+CORRUPT_PAGE = "corrupt_page"  # a page PDFium cannot load: rejected; the file is corrupt when no other page is kept
 
 
 class PdfError(Exception):
@@ -155,14 +156,28 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     pdf = _open(source)
     try:
         pdf.init_forms()  # before any page loads: flattening then draws each field's value (_flattened_page)
-        layers = [_text_layer(_flattened_page(pdf, i)) for i in range(len(pdf))]
+        layers = [_load_layer(pdf, i) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
-        byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
-        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr, budget) for i, layer in enumerate(layers)]
+        byte_mapped = byte_mapped_blocks([ln.text for p in layers if isinstance(p, PageLines) for ln in p.lines])
+        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr, budget) if isinstance(layer, PageLines)
+                 else _Page("rejected", reason=f"{CORRUPT_PAGE} ({layer})") for i, layer in enumerate(layers)]
     finally:
         pdf.close()
     return _assemble(pages, cfg, budget)
+
+
+def _load_layer(pdf, index: int) -> PageLines | str:
+    """Page `index`'s text layer, or why PDFium cannot load the page: a damaged file (a page tree that contains
+    itself, an object stream that extends itself) fails there, not at opening, and was reported as an error of the
+    extractor (`pdf_extractor_error`) rather than of the input."""
+    import pypdfium2 as pdfium
+
+    try:
+        page = _flattened_page(pdf, index)
+    except pdfium.PdfiumError as e:
+        return f"PDFium: {e}"
+    return _text_layer(page)
 
 
 def _flattened_page(pdf, index: int):
@@ -243,6 +258,10 @@ def _clean_page(lines: PageLines, byte_mapped: frozenset[int], pdf, index: int, 
 def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResult:
     kept = [p for p in pages if p.method != "rejected"]
     if not kept:
+        broken = [i + 1 for i, p in enumerate(pages) if p.reason.startswith(CORRUPT_PAGE)]
+        if broken:  # a damaged input, not one without text
+            raise PdfError("corrupt", f"PDFium cannot load page(s) {broken[:5]} of {len(pages)} (a damaged page tree "
+                           "or object stream), and no other page has text: repair or re-save the PDF")
         reasons = Counter(p.reason.split(";")[0] for p in pages)
         ocr = budget.summary()
         tried = f"; OCR: {ocr}" if budget.pages or budget.failed or budget.not_tried else ""
