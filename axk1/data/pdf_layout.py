@@ -6,7 +6,8 @@ at least one of: the same text (digits and roman numerals as #) in that position
 number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
 one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every
 page). Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
-count. Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
+count. A margin note read into a body line's end becomes a line of its own, role margin (`split_margin_notes`).
+Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
 full-width bands, and within a band the left column is read before the right.
 """
 

@@ -175,7 +175,7 @@ def read_lines(page, textpage) -> PageLines:
                 y0, y1 = min(c[1] for c in cells), max(c[2] for c in cells)
             else:
                 cells = None
-        marks = note = 0
+        marks, note = 0, None
         if not vertical and " " in body and x1 - left > 0.6 * width:  # perhaps a margin note at its end
             note = last_piece(body, first, size)
         if not vertical:

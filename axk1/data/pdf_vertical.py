@@ -5,9 +5,10 @@ word spaces (a space is an empty slot, not a character); set looser, as vertical
 came out on a line of its own, and the page read as one syllable a line. Here consecutive one-syllable lines
 with the same centre x, each lower than the last by about one pitch, become one line marked `vertical`. A column
 PDFium read whole comes marked from pdf_lines (its characters stack downward: Latin set sideways and the vertical
-forms ︿ ﹀ ︙ included). Word spaces are empty room between two slots: a gap (between the slots' loose boxes) wider
-than the page's usual gap between its columns' slots by 0.3 em (touching syllables: ~0 apart, a word space: 0.5
-em in xetexko; one column alone, `한 용 운`, is all word spaces, so the usual gap is the page's, not the column's).
+forms ︿ ﹀ ︙ included). Word spaces are empty room between two slots: a gap wider than the page's usual gap between
+its columns' slots by 0.3 em, measured between loose boxes in a column read whole (touching syllables ~0 apart, a
+word space 0.5 em in xetexko) and bottom to bottom in a column of one-slot lines (1 em, a word space 1.45 em in
+luatexko), each kind against its own; the page's, not the column's: one column alone, `한 용 운`, is all spaces.
 A page's vertical lines are read right to left (pdf_layout), and a column that reaches the bottom of its block
 continues in the next one (pdf_reflow), as a full line does.
 """
@@ -115,8 +116,9 @@ def merge_vertical(lines: list[Line]) -> list[Line]:
         else:
             out.append(ln)
     flush()
+    made = {id(ln) for ln in runs}
     _space_columns(runs)
-    _space_columns([ln for ln in out if ln.cells and not any(ln is r for r in runs)])
+    _space_columns([ln for ln in out if ln.cells and id(ln) not in made])
     return out
 
 
