@@ -176,3 +176,30 @@ def test_a_header_that_names_each_pages_section_is_removed_where_the_others_are(
         assert header not in text, header
     assert "1.2. 데비안이란" not in text and "2.1. 지원하는" not in text
     assert text.count("번째 줄") == 4 * 30
+
+
+def test_a_page_with_a_word_space_every_sixteen_syllables_is_glued(tmp_path):
+    """project-history.ko.pdf p.20: a page whose text layer kept a space every twenty-odd syllables (0.042 spaced
+    pairs a syllable; healthy Korean pages 0.14 and up) reads as words run together, and 0.04 kept it."""
+    from axk1.text.korean import hangul_space_ratio
+
+    from reportlab.pdfgen import canvas
+
+    from axk1.data.pdf_render import KOREAN_FONTS, _register_fonts
+
+    run = "데비안프로젝트의역사는이안머독이처음으로시작한일에서비롯되었고많은사람이함께만들었다"
+    words = [(run[i:] + run[:i])[:16] for i in range(0, 40, 4)]  # 16 syllables each (PDFium drops a repeated line)
+    assert 0.04 < hangul_space_ratio(" ".join(words)) < 0.08  # 9 spaces, 160 syllables: 0.056
+    _register_fonts()
+    path = tmp_path / "glued.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont(KOREAN_FONTS[0], 10)
+    for i in range(5):  # two words a line
+        c.drawString(72, 700 - 14 * i, " ".join(words[2 * i: 2 * i + 2]))
+    c.showPage()
+    c.save()
+    with pytest.raises(PdfError) as e:
+        extract_pdf(path, PdfConfig(ocr="none"))
+    assert e.value.reason == "no_text" and "glued_words" in e.value.detail
+    spaced = "데비안 프로젝트의 역사는 이안 머독이 처음으로 시작한 일에서 비롯되었다. " * 8  # 0.2: kept
+    assert page_garbage_reason(spaced) is None

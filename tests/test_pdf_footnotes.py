@@ -114,3 +114,23 @@ def test_a_lowercase_word_at_a_line_start_is_no_mark():
     assert strip_marks("dMinimally", 10.0, lambda i: (8.0, 3, 3) if i == 0 else (10.0, 0, 0)) == ("d Minimally", 0)
     assert strip_marks("gEstimated", 10.0, lambda i: (8.0, 1, 3) if i == 0 else (10.0, 0, 0)) == ("g Estimated", 0)
     assert strip_marks("dMinimally", 10.0, lambda i: (8.0, 1, 1) if i == 0 else (10.0, 0, 0))[0] == "dMinimally"
+
+
+def test_marks_one_after_another_all_go(tmp_path):
+    """luatexko-doc.pdf p.6 sets four marks after one sentence (`준다.²⁴ ²⁵ ²⁶ ²⁷`) and PDFium puts a space between
+    them: only the first was left out (`준다. 25 26 27 세로쓰기에서`). Digits in the line's size after a mark are
+    text (`한 번¹³ 12 38`)."""
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    path = tmp_path / "marks.pdf"
+    c = canvas.Canvas(str(path))
+    _draw(c, 72, 700, [("폰트에 RawFeature=vertical 옵션을 준다.", 10, 0), ("24", 7, 3.5), (" 25", 7, 3.5),
+                       (" 26", 7, 3.5), (" 27", 7, 3.5), (" 세로쓰기에서 효과는 제6절을 참조.", 10, 0)])
+    _draw(c, 72, 670, [("각주는 한 번", 10, 0), ("13", 7, 3.5), (" 12 38 같은 숫자는 그대로 둔다. 이 줄이 더 길다.", 10, 0)])
+    c.showPage()
+    c.save()
+    res = extract_pdf(path, PdfConfig(ocr="none"))
+    assert res.text.replace("\n", " ") == ("폰트에 RawFeature=vertical 옵션을 준다. 세로쓰기에서 효과는 제6절을 참조. "
+                                         "각주는 한 번 12 38 같은 숫자는 그대로 둔다. 이 줄이 더 길다.")
+    assert res.dropped["footnote_marks"] == 5

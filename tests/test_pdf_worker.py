@@ -155,3 +155,40 @@ def test_a_pdf_without_pages_says_so_not_pdfium_success(tmp_path):
         with pytest.raises(PdfError) as e:
             worker.extract(path)
     assert e.value.reason in ("corrupt", "no_pages") and "Success" not in e.value.detail, e.value
+
+
+# Damaged files PDFium opens but whose pages it cannot load (the probe's hostile set): a page tree that holds itself
+# among its kids, and an object stream that extends itself. Written by hand, without an xref table (PDFium rebuilds
+# one), as such files come.
+PAGE_TREE_LOOP = (b"%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                  b"2 0 obj << /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >> endobj\n"
+                  b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] %s>> endobj\n%s"
+                  b"trailer << /Root 1 0 R /Size 6 >>\n%%%%EOF\n")
+TEXT = (b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R ",
+        b"4 0 obj << /Length 44 >> stream\nBT /F1 12 Tf 20 100 Td (Readable text) Tj ET\nendstream endobj\n"
+        b"5 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> endobj\n")
+OBJECT_STREAM_LOOP = (b"%PDF-1.5\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                      b"2 0 obj << /Type /Pages /Kids [4 0 R] /Count 1 >> endobj\n"
+                      b"5 0 obj << /Type /ObjStm /N 1 /First 4 /Length 20 /Extends 5 0 R >> stream\n4 0 5 0 R\n"
+                      b"endstream endobj\ntrailer << /Root 1 0 R /Size 6 /Prev 0 >>\n%%EOF\n")
+
+
+def test_a_page_pdfium_cannot_load_is_a_corrupt_input_not_an_extractor_error(tmp_path):
+    """PdfiumError at a page's load ("Failed to load page.") came out of extract_pdf as an exception, and the
+    worker reported the file as `extractor_error`: the input is damaged, and says so (`corrupt`)."""
+    loop = tmp_path / "pagetree_loop.pdf"
+    loop.write_bytes(PAGE_TREE_LOOP % (b"", b""))
+    objstm = tmp_path / "objstm_loop.pdf"
+    objstm.write_bytes(OBJECT_STREAM_LOOP)
+    cfg = PdfConfig(ocr="none")
+    with PdfWorker(cfg) as worker:
+        for path in (loop, objstm):
+            with pytest.raises(PdfError) as e:
+                worker.extract(path)
+            assert e.value.reason == "corrupt" and "cannot load page" in e.value.detail
+    # the pages that load are kept, the others rejected with the reason
+    mixed = tmp_path / "mixed.pdf"
+    mixed.write_bytes(PAGE_TREE_LOOP % TEXT)
+    res = extract_pdf(mixed, cfg)
+    assert res.text == "Readable text"
+    assert [p["reason"].split(" ")[0] for p in res.rejected_pages] == ["corrupt_page"]

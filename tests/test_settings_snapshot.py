@@ -82,6 +82,7 @@ def test_a_data_run_recorded_before_still_resumes_with_its_pipeline(tmp_path, mo
     cfg.out.mkdir(parents=True)
     recorded = (FIXTURES / "data_settings.json").read_text().replace("{root}", str(root))
     (cfg.out / SETTINGS_FILE).write_text(recorded)
+    cfg.pdf.min_hangul_space_ratio = 0.04  # that run's default (0.08 since): relaunched as it was made
     with pytest.raises(ValueError, match=r"dedup\.min_jaccard \(0\.0 -> 0\.72\) \(dedup\.min_jaccard is newer "
                        r"than that run.*pass --dedup\.min_jaccard 0\.0 to go on"):  # added since: the run was LSH alone
         check_settings(cfg)

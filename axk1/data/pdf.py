@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axk1.data.pdf_garbage import byte_mapped_blocks, clean_span, page_garbage_reason
-from axk1.data.pdf_layout import assign_roles, body_blocks
+from axk1.data.pdf_garbage import MIN_HANGUL_SPACE_RATIO, byte_mapped_blocks, clean_span, page_garbage_reason
+from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
 from axk1.data.pdf_ocr_reflow import reflow_ocr
@@ -25,6 +25,7 @@ from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
 
 MAX_COMPRESSED_PDF = 1 << 30  # a compressed PDF is decompressed in memory: at most this many bytes
+CORRUPT_PAGE = "corrupt_page"  # a page PDFium cannot load: rejected; the file is corrupt when no other page is kept
 
 
 class PdfError(Exception):
@@ -43,7 +44,7 @@ class PdfConfig:
     remove_headers: bool = True
     ocr: str = "auto"               # "auto" (tesseract if installed), "tesseract", "none"
     ocr_lang: str = "kor+eng"
-    min_hangul_space_ratio: float = 0.04
+    min_hangul_space_ratio: float = MIN_HANGUL_SPACE_RATIO  # under it a page's Korean lost its spaces (pdf_garbage)
     max_page_chars: int = 200_000
     # the containment of each file's extraction (axk1/data/pdf_worker.py): address space and wall time
     max_memory_mb: int = 2048
@@ -68,7 +69,7 @@ class PdfResult:
     pages: int
     page_methods: list[str] = field(default_factory=list)   # per page: pdfium | pdfium-columns | ocr | rejected
     rejected_pages: list[dict] = field(default_factory=list)  # {"page": i (1-based), "reason": ...}
-    # what was left out of the kept pages, by reason: header/footer/hidden lines, and spans (pdf_garbage)
+    # what was left out of the kept pages, by reason: header/footer/margin/hidden lines, and spans (pdf_garbage)
     dropped: dict = field(default_factory=dict)
     # pages sent to OCR: read, failed (timed out or an error), not tried (the document's time spent), seconds
     ocr: dict = field(default_factory=dict)
@@ -155,14 +156,28 @@ def extract_pdf(source: str | Path | bytes, cfg: PdfConfig | None = None, ocr: O
     pdf = _open(source)
     try:
         pdf.init_forms()  # before any page loads: flattening then draws each field's value (_flattened_page)
-        layers = [_text_layer(_flattened_page(pdf, i)) for i in range(len(pdf))]
+        layers = [_load_layer(pdf, i) for i in range(len(pdf))]
         if not layers:
             raise PdfError("no_pages")
-        byte_mapped = byte_mapped_blocks([ln.text for p in layers for ln in p.lines])
-        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr, budget) for i, layer in enumerate(layers)]
+        byte_mapped = byte_mapped_blocks([ln.text for p in layers if isinstance(p, PageLines) for ln in p.lines])
+        pages = [_clean_page(layer, byte_mapped, pdf, i, cfg, ocr, budget) if isinstance(layer, PageLines)
+                 else _Page("rejected", reason=f"{CORRUPT_PAGE} ({layer})") for i, layer in enumerate(layers)]
     finally:
         pdf.close()
     return _assemble(pages, cfg, budget)
+
+
+def _load_layer(pdf, index: int) -> PageLines | str:
+    """Page `index`'s text layer, or why PDFium cannot load the page: a damaged file (a page tree that contains
+    itself, an object stream that extends itself) fails there, not at opening, and was reported as an error of the
+    extractor (`pdf_extractor_error`) rather than of the input."""
+    import pypdfium2 as pdfium
+
+    try:
+        page = _flattened_page(pdf, index)
+    except pdfium.PdfiumError as e:
+        return f"PDFium: {e}"
+    return _text_layer(page)
 
 
 def _flattened_page(pdf, index: int):
@@ -200,6 +215,9 @@ def _text_layer(page) -> PageLines:
     for ln in lines.lines:
         ln.text = normalize_text(ln.text)
     lines.lines = merge_vertical(lines.lines)
+    for ln in lines.lines:
+        if ln.cells:  # its text rebuilt from PDFium's characters, with the word spaces
+            ln.text = normalize_text(ln.text)
     return lines
 
 
@@ -240,12 +258,19 @@ def _clean_page(lines: PageLines, byte_mapped: frozenset[int], pdf, index: int, 
 def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResult:
     kept = [p for p in pages if p.method != "rejected"]
     if not kept:
+        broken = [i + 1 for i, p in enumerate(pages) if p.reason.startswith(CORRUPT_PAGE)]
+        if broken:  # a damaged input, not one without text
+            raise PdfError("corrupt", f"PDFium cannot load page(s) {broken[:5]} of {len(pages)} (a damaged page tree "
+                           "or object stream), and no other page has text: repair or re-save the PDF")
         reasons = Counter(p.reason.split(";")[0] for p in pages)
         ocr = budget.summary()
         tried = f"; OCR: {ocr}" if budget.pages or budget.failed or budget.not_tried else ""
         raise PdfError("no_text", f"all {len(pages)} pages rejected ({dict(reasons)}){tried}")
     if cfg.remove_headers:
         assign_roles([p.lines for p in kept if p.lines is not None])
+    for p in kept:
+        if p.lines is not None:
+            split_margin_notes(p.lines)
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
     dropped: Counter = Counter()
     chunks: list[str] = []

@@ -6,7 +6,10 @@ closing parenthesis: `1)`) set smaller than the line (under 0.85 of its size: an
 0.8 to 0.82) and raised (its bottom a fifth of an
 em above the character beside it). In the text a mark is left out and counted (`footnote_marks`), as the
 hand-checked references do; at the start of a line it is the footnote's number and stays, set apart by a space.
-A raised digit after a single letter or before a math sign (`b² − 4ac`) or a fraction slash (`¹／₂`) is kept:
+Marks set one after another (`준다.²⁴ ²⁵ ²⁶ ²⁷`: PDFium puts a space between them) are all left out: after a mark
+just left out, with at most a space between, a small digit group raised as high above that word is the next one
+(only the first went, and `준다. 25 26 27 세로쓰기에서` stayed, luatexko-doc.pdf). A raised digit after a single
+letter or before a math sign (`b² − 4ac`) or a fraction slash (`¹／₂`) is kept:
 an exponent, not a mark. A footnote numbered with a lowercase letter (a table's notes: `ᵈMinimally invasive`, an
 NCCN guideline) is told at a line's start by the same evidence, smaller and raised against its text, and set
 apart alike (`d Minimally`, as pdftotext gives it); within a line a raised letter is left as it is. Where the
@@ -48,6 +51,7 @@ def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
         pos = 1
     if not any(ch.isdigit() for ch in body):
         return "".join(out) + body[pos:], 0
+    last = None  # (where the mark just left out ends, the bottom of the word it follows)
     for m in _MARK_RE.finditer(body):
         i, j = m.start(), m.end()
         if (i and body[i - 1].isdigit()) or (j < len(body) and body[j].isdigit()):
@@ -61,13 +65,20 @@ def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
         if not mark_size:
             continue
         after = body[j:j + 2].strip()[:1]
-        end = _word_end(body, i)
-        if mark_size >= 0.85 * size or after in _MATH_AFTER or end is None:
+        if mark_size >= 0.85 * size or after in _MATH_AFTER:
             continue
-        if probe(end)[1] + 0.2 * size >= mark_bottom:
+        if last and body[last[0]:i] in ("", " ") and last[1] + 0.2 * size < mark_bottom:
+            pos, last = j, (j, last[1])  # the next mark of the same word (`다.²⁴ ²⁵ ²⁶`), the space between too
+            dropped += 1
+            continue
+        end = _word_end(body, i)
+        if end is None:
+            continue
+        word_bottom = probe(end)[1]
+        if word_bottom + 0.2 * size >= mark_bottom:
             continue  # not raised above the word's last letter: a subscript, or a digit set small on the line
         out.append(body[pos:i])
-        pos = j
+        pos, last = j, (j, word_bottom)
         dropped += 1
     out.append(body[pos:])
     return "".join(out), dropped

@@ -1,12 +1,13 @@
 """Page layout from measured lines: running headers/footers, columns, reading order.
 
-Every line gets exactly one role (header, footer or body), so nothing is both removed and kept.
+Every line gets exactly one role (header, footer, margin or body), so nothing is both removed and kept.
 A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap, and
 at least one of: the same text (digits and roman numerals as #) in that position on another page; a page
 number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
 one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every
 page). Footnotes (small type at the bottom) stay body text: at the bottom only page numbers and repetition
-count. Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
+count. A margin note read into a body line's end becomes a line of its own, role margin (`split_margin_notes`).
+Columns: a vertical gap that splits the body lines in two (`find_gutter`); lines crossing it are
 full-width bands, and within a band the left column is read before the right.
 """
 
@@ -101,6 +102,40 @@ def _same_slot_headers(pages: list[PageLines], cands: list) -> None:
                 if gap >= 0.8 * size and slots[_slot("t", ln)] >= 2:
                     ln.role = "header"
                 break  # only the outermost line not yet a header: what is below it is the body's
+
+
+def split_margin_notes(page: PageLines) -> None:
+    """A body line's last piece (`Line.note`) that stands right of the text block's edge, after a gap, becomes a
+    line of its own with the role "margin" (left out of the text and counted, as a header is): a margin note
+    (`Protrusion`, `\\hangulpunctuations`, `☜ v3.6` in the TeX Korean manuals). Kept in its line, it made the line
+    end past the block's edge, never "full", and the wrap stopped there (`…기능이다. LuaTEX은 Protrusion` then
+    `기본값으로…`), or its gap made the line a table row that nothing joins. The edge: where most lines of the
+    page end (at least three, within 3 points: TeX's protrusion moves them; a line with a note ends at the note or
+    before it); not when other lines reach past it too (a second column: its text is no margin note)."""
+    body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical and len(ln.text) >= 8]
+    ends = sorted([ln.x1 for ln in body] + [ln.note[1] for ln in body if ln.note])  # a note's line: either end
+    best, edge, lo = 0, 0.0, 0
+    for hi, end in enumerate(ends):  # the most ends within 3 points
+        while end - ends[lo] > 3.0:
+            lo += 1
+        if hi - lo + 1 > best:
+            best, edge = hi - lo + 1, end
+    if best < 3:
+        return
+
+    def in_margin(ln: Line) -> bool:
+        text, end, start = ln.note or ("", 0.0, 0.0)
+        return (bool(text) and ln.text.endswith(" " + text) and start > edge + 0.5 * ln.size
+                and end <= edge + 1.0 * ln.size)
+
+    if sum(1 for ln in body if ln.x1 > edge + ln.size and not in_margin(ln)) > 0.1 * len(body):
+        return
+    for ln in list(page.lines):
+        if ln.role == "body" and in_margin(ln):
+            text, end, start = ln.note
+            page.lines.append(Line(text, start, ln.y0, ln.x1, ln.y1, ln.size, role="margin"))
+            ln.text, ln.x1, ln.note = ln.text[:-len(text) - 1].rstrip(), end, None
+            ln.gaps = max(0, ln.gaps - (start - end > ln.size))  # its gap was no table's
 
 
 def find_gutter(rects: list[Rect], min_gap: float = 6.0) -> float | None:

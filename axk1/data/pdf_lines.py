@@ -28,9 +28,15 @@ class Line:
     size: float          # font size of the line's first visible character (points)
     gaps: int = 0        # gaps wider than 1 em between pieces of the line (table cells)
     soft_hyphen: bool = False   # PDFium marked the line's last character as a hyphen at a line end (now "-")
-    role: str = "body"   # body | header | footer (each line gets exactly one)
+    role: str = "body"   # body | header | footer | margin (each line gets exactly one; pdf_layout)
     aligned: bool = False  # ends where a neighbouring line ends (set by pdf_reflow.block_box)
     vertical: bool = False  # a column of vertical text, read top to bottom (pdf_vertical)
+    # a column PDFium read as one line: (character, bottom, top) of each loose box, top to bottom; pdf_vertical
+    # puts the word spaces in from the gaps, against the usual gap of all the page's columns
+    cells: list[tuple[str, float, float]] | None = None
+    # the line's last piece after a gap over half an em: (its text, where the text before it ends, where it starts);
+    # pdf_layout makes it a line of its own when it stands in the margin right of the text block (a margin note)
+    note: tuple[str, float, float] | None = None
 
     @property
     def width(self) -> float:
@@ -64,15 +70,20 @@ def page_frame(page) -> tuple[float, float, float, float]:
     return left, bottom, right, top
 
 
-def spaced_column(chars: list[tuple[str, float, float]], size: float) -> str:
-    """A column PDFium read as one line (touching syllables: `(char, bottom, top)` top to bottom) with a space
-    where a slot is empty (PDFium has no character there, so it gave the words glued)."""
-    out = []
-    for i, (ch, bottom, top) in enumerate(chars):
-        if i and ch != " " and chars[i - 1][0] != " " and chars[i - 1][1] - top > 0.6 * size:
-            out.append(" ")
-        out.append(ch)
-    return "".join(out)
+# Presentation forms that exist only for vertical text (︿ ﹀ ︙ ︵ ︶): a line made of them is part of a column.
+VERTICAL_FORMS = ((0xFE10, 0xFE19), (0xFE30, 0xFE4F))
+
+
+def is_vertical_form(ch: str) -> bool:
+    return any(lo <= ord(ch) <= hi for lo, hi in VERTICAL_FORMS)
+
+
+def stacks_down(cells: list[tuple[str, float, float]], em: float) -> bool:
+    """Whether the characters (`(char, bottom, top)`, a line's order) stand one below the other: each centre lower
+    than the last. Horizontal text never does, whatever it holds, so a column may carry Latin set sideways
+    (`님의 침묵 (The Silent Beloved)`) or vertical forms, which no all-wide test let through."""
+    solid = [(b + t) / 2 for ch, b, t in cells if ch != " " and t > b]
+    return len(solid) >= 2 and all(b < a - 0.1 * em for a, b in zip(solid, solid[1:]))
 
 
 def read_lines(page, textpage) -> PageLines:
@@ -113,6 +124,18 @@ def read_lines(page, textpage) -> PageLines:
         raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
         return l_.value, r_.value
 
+    def last_piece(body: str, first: int, size: float) -> tuple[str, float, float] | None:
+        """The last word or two of a line when a gap over half an em comes before them (see Line.note)."""
+        k = len(body)
+        for _ in range(3):  # a margin note is a word or two (`☜ v3.6`), a line's end runs on without gaps
+            k = body.rfind(" ", 0, k)
+            if k <= 0 or body[k - 1] == " ":
+                return None
+            right, left = box(char_index(first + k - 1))[1], box(char_index(first + k + 1))[0]
+            if left - right > 0.5 * size:
+                return body[k + 1:], right, left
+        return None
+
     lines: list[Line] = []
     hidden = footnote_marks = 0
     pos, n = 0, len(text)
@@ -135,18 +158,26 @@ def read_lines(page, textpage) -> PageLines:
         raw.FPDFText_GetLooseCharBox(handle, ci0, loose)
         y0, y1 = loose.bottom, loose.top
         size = font_size(ci0)
-        vertical = False
-        if len(body) >= 3 and x1 - x0 < 1.6 * size and all(is_wide(ch) or ch == " " for ch in body):
-            cells = []  # perhaps a column of touching syllables PDFium made one line: its height and word spaces
+        vertical, cells = False, None
+        forms = all(map(is_vertical_form, body.replace(" ", "")))  # ︙︙ alone: a column's piece, however short
+        if x1 - x0 < 2.0 * size and (forms or len(body) >= 3 and sum(map(is_wide, body)) >= 2):
+            cells, xs = [], []  # perhaps a column PDFium made one line: its characters one below the other
             for k, ch in enumerate(body):
-                raw.FPDFText_GetCharBox(handle, char_index(first + k), l_, r_, b_, t_)
-                cells.append((ch, l_.value, r_.value, b_.value, t_.value))
-            if max(c[4] for c in cells) - min(c[3] for c in cells) > 2.5 * size:  # taller than a line: a column
-                vertical = True
-                body = spaced_column([(ch, b, t) for ch, _, _, b, t in cells], size)
-                x0, x1 = min(c[1] for c in cells), max(c[2] for c in cells)
-                y0, y1 = min(c[3] for c in cells), max(c[4] for c in cells)
-        marks = 0
+                ci = char_index(first + k)
+                raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
+                raw.FPDFText_GetLooseCharBox(handle, ci, loose)  # a slot's full height: the gaps between the
+                cells.append((ch, loose.bottom, loose.top))       # slots are 0 where syllables touch, whatever
+                xs += [l_.value, r_.value]                        # the glyph (a flat box: no outline to measure)
+            tall = max(c[2] for c in cells) - min(c[1] for c in cells) > 2.5 * size
+            if stacks_down(cells, size) and (tall or forms):
+                vertical = True  # its word spaces: pdf_vertical, from the gaps of all the page's columns
+                x0, x1 = min(xs), max(xs)
+                y0, y1 = min(c[1] for c in cells), max(c[2] for c in cells)
+            else:
+                cells = None
+        marks, note = 0, None
+        if not vertical and " " in body and x1 - left > 0.6 * width:  # perhaps a margin note at its end
+            note = last_piece(body, first, size)
         if not vertical:
             def probe(offset: int, first: int = first) -> tuple[float, float, float]:
                 ci = char_index(first + offset)
@@ -176,5 +207,7 @@ def read_lines(page, textpage) -> PageLines:
         soft = body[-1] in _SOFT
         if soft:
             body = body[:-1] + "-"
-        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical))
+        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical,
+                          cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],
+                          note=note and (note[0], note[1] - left, note[2] - left)))
     return PageLines(width, height, lines, n, hidden, footnote_marks)

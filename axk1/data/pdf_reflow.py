@@ -3,9 +3,9 @@
 A line continues on the next one when it is full: the space left before its block's right edge (measured
 in points, per block) could not have held the next line's first word, which is what made the typesetter
 break there. Justified text leaves ~0 points; the last line of a paragraph leaves more than a word. The next
-line must also look like a continuation: not a list item, not more indented than the line before (a new
-paragraph is, after its first line), the same type size, no paragraph gap between them (more than 1.3 times the
-block's usual line pitch and 2 em). A paragraph's first line may be indented or out-dented against the next
+line must also look like a continuation: not a list item or a tree's branch (`....| - 붙이기`), not more
+indented than the line before (a new paragraph is, after its first line), the same type size, no paragraph gap
+between them (more than 1.3 times the block's usual line pitch and 2 em). A paragraph's first line may be indented or out-dented against the next
 (paragraph indent, hanging list labels). Lines with wide internal gaps (table rows) and leader lines (index
 and contents entries: `term . . . 12`) are never joined to anything.
 
@@ -29,6 +29,10 @@ from axk1.text.korean import LineJoiner, interior_word_counts, is_hangul, is_wid
 # List markers. Not "가." / "다.": a line starting with one syllable and a full stop is far more often the
 # end of a sentence whose last word was cut ("발표했" / "다.").
 _ITEM_RE = re.compile(r"^(?:[•·◦▪■□○●◆◇▶►※\-–—*]|\d{1,2}[.)]|\(\d{1,2}\)|[①-⑳]|[가-하]\)|\([가-하a-z]\)|[a-z]\))(?:\s|$)")
+# A branch of a drawn tree (a menu tree, a directory listing): a line starting with a bar or a box-drawing character,
+# or with leader dots up to one (Getting-Started-with-the-Rcmdr-ko.pdf: `.......| - 붙이기`). Each is an entry of
+# its own; joined to the line above, the menu read `편집하기 - 자르기 .......| - 복사하기`.
+_TREE_RE = re.compile(r"^(?:[.·…‥]\s?){2,}[|¦\u2500-\u257f]|^\s*[|¦\u2500-\u257f]")
 _LEADER_RE = re.compile(r"(?:\.\s?){3,}\s*[\divxlc,–\- ]*$", re.IGNORECASE)
 Box = tuple[float, float, float, bool]  # a block's left and right edge, baseline-to-baseline distance, justified
 _WORD_STRIP = ".,!?;:()[]{}\"'“”‘’·…"
@@ -58,7 +62,8 @@ def standalone(line: Line) -> bool:
 
 
 def is_item(text: str) -> bool:
-    return bool(_ITEM_RE.match(text))
+    """A list item or a branch of a drawn tree: it starts an entry of its own."""
+    return bool(_ITEM_RE.match(text) or _TREE_RE.match(text))
 
 
 def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool, cur_continued: bool) -> bool:

@@ -176,6 +176,51 @@ def render_vertical_pdf(path: str | Path, paragraphs: list[str], title: str = "�
     return RenderedPdf(path, "\n".join([title, *paragraphs]), "vertical", 1)
 
 
+def render_vertical_columns_pdf(path: str | Path, columns: list[str], *, whole: bool = False, pitch: float = 1.0,
+                                space: float = 0.5) -> RenderedPdf:
+    """Vertical text as TeX sets it (xetexko, luatexko): `columns` right to left, each from the top, syllables
+    `pitch` em apart and a word space `space` em of extra room, no character. `whole`: in a vertical CID font
+    (UniKS-UCS2-V, its glyphs 1 em apart whatever `pitch`), a column one text object with the word spaces as TJ
+    offsets, which PDFium reads as one line; Latin in it is set sideways as a vertical font does. Otherwise each
+    character its own horizontal text object (PDFium: a line a character). PDFium drops a text object of
+    reportlab's (not embedded) Korean CID glyphs alone, so a column's object ends in a space, and a character drawn
+    alone is followed by one."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    vertical = "HYSMyeongJo-Medium-V"
+    if vertical not in pdfmetrics.getRegisteredFontNames():
+        font = UnicodeCIDFont(KOREAN_FONTS[0], isVertical=True)
+        font.name = font.fontName = vertical  # registered beside the horizontal face of the same name
+        pdfmetrics.registerFont(font)
+    path, size = Path(path), 10
+    c = canvas.Canvas(str(path))
+    c.setFont(KOREAN_FONTS[0], size)
+    c.drawString(72, 780, "세로쓰기 보기")
+    for k, column in enumerate(columns):
+        x, y = 450 - 22 * k, 720
+        if whole:
+            text = c.beginText(x, y)
+            text.setFont(vertical, size)
+            words = column.split(" ")
+            words[-1] += " "
+            encode = pdfmetrics.getFont(vertical).formatForPdf  # a positive TJ offset moves down in vertical mode
+            text._code.append("[" + f" {space * 1000:g} ".join(f"({encode(w)})" for w in words) + "] TJ")
+            c.drawText(text)
+            continue
+        for ch in column:
+            if ch == " ":
+                y -= space * size
+                continue
+            c.drawString(x, y, ch + " ")
+            y -= pitch * size
+    c.showPage()
+    c.save()
+    return RenderedPdf(path, "\n".join(["세로쓰기 보기", *columns]), "vertical", 1)
+
+
 def render_encrypted_pdf(path: str | Path, password: str = "secret") -> Path:
     from reportlab.lib import pdfencrypt
     from reportlab.pdfgen import canvas
@@ -211,4 +256,4 @@ def _escape(text: str) -> str:
 
 
 __all__ = ["RenderedPdf", "render_pdf", "render_hyphenated_pdf", "render_image_only_pdf", "render_scanned_pdf",
-           "render_vertical_pdf", "render_encrypted_pdf", "render_form_pdf"]
+           "render_vertical_pdf", "render_vertical_columns_pdf", "render_encrypted_pdf", "render_form_pdf"]

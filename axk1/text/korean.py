@@ -25,7 +25,7 @@ HANGUL = (SYLLABLES, JAMO, COMPATIBILITY_JAMO, *JAMO_EXTENDED)
 SYLLABLE_CLASS = f"{chr(SYLLABLES[0])}-{chr(SYLLABLES[1])}"
 # East Asian characters a font draws one em wide: Hangul jamo and syllables, CJK radicals to Yi (kana, ideographs,
 # compatibility jamo among them), CJK compatibility ideographs, fullwidth forms.
-_WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFF00, 0xFF60))
+_WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFE10, 0xFE19), (0xFE30, 0xFE4F), (0xFF00, 0xFF60))
 
 # Hanja (Chinese characters as Korean writes them): CJK unified ideographs, extension A, compatibility ideographs.
 HANJA_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -74,7 +74,7 @@ def count_syllables(text: str) -> int:
 
 
 def is_wide(ch: str) -> bool:
-    """Drawn one em wide (CJK), for width estimates of a text line."""
+    """Drawn one em wide (CJK, and the vertical forms ︿ ﹀ ︙ of vertical text), for width estimates of a line."""
     o = ord(ch)
     return any(lo <= o <= hi for lo, hi in _WIDE)
 
