@@ -143,9 +143,10 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     intervals["approach3_exponent"] = list(interval([b.model_exponent for b in boot]))  # M_opt ~ C^a
     if boot_iso:
         intervals["approach2_exponent"] = list(interval([b.exponent for b in boot_iso]))
+    fitted = {id(p) for p in near}  # the law file checks its law against these when it is read
     out = LawFile(replace(law, name=Path(output).stem, samples=tuple(b.terms for b in boot)),
                   iso.exponent if iso else None, iso.coefficient if iso else None, intervals=intervals,
-                  runs=[vars(p) for p in points])
+                  runs=[{**vars(p), "fitted": id(p) in fitted} for p in points])
     out.save(output)
     surface = out.surface()
     lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits"]
