@@ -2,10 +2,13 @@
 before the law file is written (a bad --check, or a --plot folder that did not exist, failed after writing it)."""
 
 import dataclasses
+import json
 
 import pytest
 
+from axk1.cli import main
 from axk1.plan import fit_report
+from axk1.plan.law_file import load_law_file
 from tests.test_plan_fit import synthetic_runs
 
 
@@ -95,3 +98,33 @@ def test_a_check_run_below_the_fitted_budgets_is_said_to_be_below_them(runs, tmp
     runs["mid"] = dataclasses.replace(small, name="mid", scale=small.scale * 4, tokens=small.tokens * 4)
     text = fit_report.fit_runs(names, tmp_path / "law.json", check="mid", samples=20)
     assert "the largest fitted, inside the fitted budgets: an interpolation)" in text, text
+
+
+def _edit(path, **fields):
+    doc = json.loads(path.read_text())
+    doc.update(fields)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_law_file_whose_law_does_not_fit_its_own_runs_is_refused(runs, tmp_path, capsys):
+    """A fitted law file edited to E 0.3 and A 5, its samples and runs kept, planned "predicted loss 0.3305 (5-95%
+    band 1.5832-1.5832)" without a word; samples of another law gave a band that was not the law's."""
+    fit_report.fit_runs(fitted(runs), tmp_path / "law.json", samples=40)
+    path = tmp_path / "law.json"
+    genuine = json.loads(path.read_text())
+    assert load_law_file(path).law.E == genuine["E"]  # a fitted file reads back, noise and all
+    assert sum(r["fitted"] for r in genuine["runs"]) < len(genuine["runs"])  # the frontier is recorded
+    _edit(path, E=0.3, A=5.0)
+    with pytest.raises(ValueError, match=r"law.json: its law does not fit the runs it records: the rmse of log L over "
+                                         r"the \d+ runs it was fitted to \(c1e\+11-.*\) is .*`axk1 plan fit"):
+        load_law_file(path)
+    assert main(["plan", "--gpu", "H100", "--gpus", "8", "--days", "1", "--law", str(path)]) == 2
+    assert "does not fit the runs it records" in capsys.readouterr().err
+    _edit(path, E=genuine["E"], A=genuine["A"], samples=[[e + 0.5, a, al, b, be] for e, a, al, b, be in
+                                                         genuine["samples"]])
+    with pytest.raises(ValueError, match="its law lies outside its own bootstrap samples' 5-95% band at"):
+        load_law_file(path)
+    _edit(path, samples=genuine["samples"], rmse_log=0.0)  # its error understated
+    with pytest.raises(ValueError, match=r"the file says 0:"):
+        load_law_file(path)

@@ -60,15 +60,16 @@ def test_a_null_interval_is_read_as_not_measured(tmp_path):
 @pytest.mark.parametrize("field", ["A", "B"])
 def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
     doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
-    doc[field] = 0
+    doc.update({field: 0, "samples": [], "runs": []})  # no longer the fit of its runs: a law of the user's own
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
     assert getattr(load_law_file(path).law, field) == 0
 
 
 def _edited_law(tmp_path, **fields):
+    """A law of the test's own: no samples, and no runs (a law file's law must fit the runs it lists)."""
     doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
-    doc.update(samples=[], alpha=0.3325, beta=0.3525, **fields)
+    doc.update(samples=[], runs=[], alpha=0.3325, beta=0.3525, **fields)
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(doc))
     return str(path)
@@ -89,3 +90,16 @@ def test_a_law_predicting_losses_above_a_uniform_guess_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"predicts a loss of 2.\d+e\+304 nats .* not below ln\(\d[\d,]*\) = "
                                          r"\d+\.\d\d, a uniform guess's: its constants \(E 1.5, A 1e\+308"):
         make_plan("H100", 8, 1, law=_edited_law(tmp_path, E=1.5, A=1e308, B=1698.0))
+
+
+def test_a_law_fitted_at_another_vocabulary_says_so_once(tmp_path):
+    """A law fitted on byte-level runs (vocabulary 320) planned a 15,488-token model's "predicted loss" in nats per
+    byte-token without a word."""
+    law = _law_file(tmp_path)
+    plain = make_plan("H200", 8, 1, law=str(law.save(tmp_path / "plain.json")), serve_gpus=0)
+    assert not any("vocabulary" in w for w in plain.warnings)  # runs that record no vocabulary: nothing to say
+    law.runs = [{**r, "setting": "seq_len 128, vocabulary 320, data d, tokenizer bytes"} for r in law.runs]
+    plan = make_plan("H200", 8, 1, law=str(law.save(tmp_path / "bytes.json")), serve_gpus=0)
+    said = [w for w in plan.warnings if "vocabulary" in w]
+    assert len(said) == 1 and "vocabulary of 320" in said[0] and f"{plan.best.config.vocab_size:,}" in said[0]
+    assert "nats per token of another tokenizer" in said[0]

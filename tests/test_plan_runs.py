@@ -84,3 +84,56 @@ def test_a_row_with_a_count_that_is_no_finite_number_is_named(tmp_path, bad):
     (folder / "run" / "metrics.jsonl").write_text("\n".join(rows) + "\n")
     with pytest.raises(ValueError, match="r-inf: a row of .* has no finite number as tokens"):
         read_run(folder)
+
+
+def _alike(tmp_path, names):
+    """fake_run folders on one shared manifest, so that only what a test changes sets them apart."""
+    folders = [fake_run(tmp_path, name, f"{3.0 - i / 10}") for i, name in enumerate(names)]
+    shared = (tmp_path / "shared" / "manifest.json").resolve()
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    shared.write_text('{"tokenizer_hash": "abc123"}')
+    for folder in folders:
+        recipe = folder / "recipe.toml"
+        recipe.write_text(recipe.read_text().replace('"tokens/manifest.json"', f'"{shared}"'))
+    return folders
+
+
+@pytest.mark.parametrize("change", [
+    ("mixture = { code = 1.0 }", "mixture = { code = 0.3, web = 0.7 }"),  # the last stage's: what val_loss is drawn from
+    ("held_out = 0.02\nsequences = 128", "held_out = 0.2\nsequences = 4"),  # other held-out rows
+])
+def test_runs_on_another_mixture_or_validation_set_are_not_one_setting(tmp_path, change):
+    """Their val_loss is measured on other rows (axk1/train/validation.py draws them with the stage's mixture): a
+    run on {code = 0.3, web = 0.7} beside runs on {code = 1.0}, or one with held_out 0.2 x 4 rows beside 0.02 x 128,
+    was fitted as one law with the rest."""
+    from axk1.plan.fit_report import check_one_setting
+
+    a, b = _alike(tmp_path, ["a", "b"])
+    for folder in (a, b):  # both validate as a sweep's runs do
+        recipe = folder / "recipe.toml"
+        recipe.write_text(recipe.read_text() + "[validation]\nheld_out = 0.02\nsequences = 128\n")
+    check_one_setting([read_run(a), read_run(b)])  # alike: fine
+    # the same mixture in other units, and a zero weight, are the same data
+    recipe = b / "recipe.toml"
+    recipe.write_text(recipe.read_text().replace("{ web = 0.7, code = 0.3 }", "{ code = 3, web = 7, math = 0 }"))
+    check_one_setting([read_run(a), read_run(b)])
+    recipe.write_text(recipe.read_text().replace(*change, 1))
+    with pytest.raises(ValueError, match=r"not trained alike.*: a; .*: b"):
+        check_one_setting([read_run(a), read_run(b)])
+
+
+@pytest.mark.parametrize("sparse", [["r5"], ["r1", "r5"]])
+def test_runs_with_moe_layers_are_refused_by_name(tmp_path, sparse):
+    """4 MoE runs (mlp_layer_types dense, sparse; first_k_dense_replace 1) among 16 dense ones were fitted as one law
+    without a word (E 0.009 instead of 1.5), and the planner then applied the MoE leverage on top of it."""
+    from axk1.plan.fit_report import fit_runs
+
+    folders = _alike(tmp_path, [f"r{i}" for i in range(6)])
+    for name in sparse:
+        recipe = tmp_path / name / "recipe.toml"
+        recipe.write_text(recipe.read_text().replace("first_k_dense_replace = 3", "first_k_dense_replace = 1"))
+    with pytest.raises(ValueError, match="MoE layers") as e:
+        fit_runs([str(f) for f in folders], tmp_path / "law.json", samples=20)
+    said = str(e.value)
+    assert all(name in said for name in sparse) and "r0" not in said and "leverage" in said
+    assert not (tmp_path / "law.json").exists()

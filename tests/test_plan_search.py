@@ -125,6 +125,15 @@ def test_bad_input(kwargs, match):
         make_plan(**kwargs)
 
 
+def test_a_serving_bound_that_holds_nothing_is_named_not_the_budget():
+    """--gpu-memory 0.001: the serving bound (8 x 1 MB) rejected every candidate, and the message said "the budget of
+    3.42e+19 FLOPs is too small ... It needs about 9.7e+17 FLOPs"."""
+    with pytest.raises(ValueError) as e:
+        make_plan("H100", 1, 1.0, gpu_memory=0.001)
+    said = str(e.value)
+    assert "serving bound" in said and "--gpu-memory" in said and "too small" not in said
+
+
 def test_memory_binds_but_a_smaller_model_is_planned():
     # 8 A100s for ten years: the law's best shapes need more than 8 x 80 GB of training state; the plan is the best
     # shape further down the ranking that fits (more compute never turns into "nothing fits")

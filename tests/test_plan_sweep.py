@@ -105,13 +105,15 @@ def test_sweep_refuses_bad_grids_by_name(tmp_path, corpus, capsys, argv, match):
     assert __import__("re").search(match, capsys.readouterr().err)
 
 
-def fake_run(tmp_path, name, val_loss):
-    """A run folder as read_run reads it: a recipe and its metrics, the last row with a validation loss."""
+def fake_run(tmp_path, name, val_loss, sparse=False):
+    """A run folder as read_run reads it: a recipe and its metrics, the last row with a validation loss. Its model is
+    axk1-tiny made dense (all 3 layers), as a sweep's runs are (`sparse`: left as the MoE preset it is)."""
     from tests.train_helpers import write_recipe
 
     folder = tmp_path / name
     folder.mkdir()
-    write_recipe(folder).rename(folder / "recipe.toml")
+    dense = {} if sparse else {"model": "overrides = { first_k_dense_replace = 3 }"}
+    write_recipe(folder, sections=dense).rename(folder / "recipe.toml")
     (folder / "run").mkdir()
     tokens = 2 * 8 * 32 * 6  # the recipe's two stages, whole: a run cut short is refused (test below)
     (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": tokens, "loss": 5.0}) + "\n"
@@ -155,9 +157,9 @@ def test_fit_refuses_a_run_twice_a_fitted_check_and_too_few_refits(tmp_path, cap
     assert "the same run is given twice" in capsys.readouterr().err
     assert main(["plan", "fit", str(a), str(b), "--check", str(b), "-o", law]) == 2
     assert "is one of the fitted runs" in capsys.readouterr().err
-    for n in ("0", "-3"):
+    for n in ("0", "-3", "19"):  # 10-19 were accepted, and fewer than 20 refits never give a band
         assert main(["plan", "fit", str(a), str(b), "--bootstrap", n, "-o", law]) == 2
-        assert "--bootstrap must be at least 10" in capsys.readouterr().err
+        assert "--bootstrap must be at least 20 refits" in capsys.readouterr().err
 
 
 def test_sweep_help_gives_the_default_budgets_as_they_are_typed(capsys):

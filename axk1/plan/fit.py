@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from axk1.plan.law_file import FIT_SOURCE
-from axk1.plan.scaling import LossSurface
+from axk1.plan.scaling import FIT_SOURCE, LossSurface
 
 COARSE = np.arange(0.05, 1.5001, 0.025)   # exponents tried first (alpha and beta)
 FINE_HALF_WIDTH, FINE_STEP = 0.03, 0.0025  # then around the best pair

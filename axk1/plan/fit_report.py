@@ -11,11 +11,13 @@ from dataclasses import replace
 from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, RunPoint, bootstrap, budget_groups,
                            fit_isoflop, fit_parametric, frontier, interval)
 from axk1.plan.law_file import LawFile
-from axk1.plan.runs import read_run
+from axk1.plan.runs import SPARSE_WHY, SparseRun, read_run
 from axk1.plan.scaling import LossSurface
 
 MIN_REFITS = 20  # refits that succeeded: fewer give intervals of no width (the same few runs each time)
-MIN_BOOTSTRAP = 10  # refits: fewer leave the 5%-95% intervals meaningless (0 leaves them NaN)
+# refits asked for: fewer than MIN_REFITS can never give a band (10-19 were accepted, and the fit then always said
+# "no intervals and no band")
+MIN_BOOTSTRAP = MIN_REFITS
 
 
 def _run_key(folder: str | Path) -> Path:
@@ -43,6 +45,23 @@ def check_one_setting(points: list) -> None:
             raise ValueError(f"runs {seen[key]} and {p.name} are the same point (size, tokens and loss): a copy of one "
                              "run counts it twice; give it once")
         seen[key] = p.name
+
+
+def _read_dense_runs(folders: list[str]) -> list[RunPoint]:
+    """The runs as points; every run with MoE layers named at once (one at a time, a user fixed 4 in 4 tries)."""
+    points, sparse = [], []
+    for f in folders:
+        try:
+            points.append(read_run(f))
+        except SparseRun as e:
+            sparse.append(e)
+    if len(sparse) == 1:
+        raise sparse[0]
+    if sparse:
+        raise ValueError(f"{len(sparse)} of {len(folders)} runs have MoE layers ({', '.join(e.name for e in sparse)}): "
+                         f"{SPARSE_WHY}; leave them out of the fit, or train them dense (first_k_dense_replace = "
+                         "num_hidden_layers, as `axk1 plan sweep` writes)")
+    return points
 
 
 def check_held_out(points: list[RunPoint], held: RunPoint) -> None:
@@ -83,7 +102,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     every run."""
     if samples < MIN_BOOTSTRAP:
         raise ValueError(f"--bootstrap must be at least {MIN_BOOTSTRAP} refits (the intervals are their 5%-95% "
-                         f"spread), got {samples}")
+                         f"spread, and fewer than {MIN_REFITS} refits give none), got {samples}")
     seen: dict[Path, str] = {}
     for f in folders:
         if _run_key(f) in seen:
@@ -93,7 +112,7 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if check and _run_key(check) in seen:
         raise ValueError(f"--check {check} is one of the fitted runs ({seen[_run_key(check)]}): the check predicts a "
                          "run the fit has not seen; give a held-out run (`axk1 plan sweep` writes OUTPUT/holdout)")
-    points = [read_run(f) for f in folders]
+    points = _read_dense_runs(folders)
     check_one_setting(points)
     # the held-out run and the plot's path are checked before anything is written: a bad --check left a law file
     # behind an error
@@ -124,9 +143,10 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     intervals["approach3_exponent"] = list(interval([b.model_exponent for b in boot]))  # M_opt ~ C^a
     if boot_iso:
         intervals["approach2_exponent"] = list(interval([b.exponent for b in boot_iso]))
+    fitted = {id(p) for p in near}  # the law file checks its law against these when it is read
     out = LawFile(replace(law, name=Path(output).stem, samples=tuple(b.terms for b in boot)),
                   iso.exponent if iso else None, iso.coefficient if iso else None, intervals=intervals,
-                  runs=[vars(p) for p in points])
+                  runs=[{**vars(p), "fitted": id(p) in fitted} for p in points])
     out.save(output)
     surface = out.surface()
     lines = [f"fitted {len(points)} runs ({len(budget_groups(points))} budgets); {len(boot)} bootstrap refits"]

@@ -9,14 +9,20 @@ law file.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from axk1.json_text import from_strict, read_json_file, strict_json
-from axk1.plan.scaling import LAWS, LossSurface
+from axk1.plan.fit import FRONTIER_TOLERANCE, RunPoint, frontier
+from axk1.plan.scaling import FIT_SOURCE, LAWS, LossSurface
 
 FORMAT = "axk1-scaling-law-v1"
-FIT_SOURCE = "axk1 plan fit"  # a fitted law's source, as its law file records it
+# a law file's law must fit its own runs: its rmse of log L over them at most this multiple of the one it records,
+# plus RMSE_SLACK (a file read back as written recomputes its figure to the last bit)
+RMSE_MARGIN, RMSE_SLACK = 1.5, 1e-3
 
 
 @dataclass
@@ -27,14 +33,23 @@ class LawFile:
     isoflop_exponent: float | None      # approach 2: M_opt = k C^a (None when the sweep could not give it)
     isoflop_coefficient: float | None
     intervals: dict[str, list[float]] = field(default_factory=dict)  # 5%-95% of each fitted quantity
-    runs: list[dict] = field(default_factory=list)  # {name, scale, tokens, loss} the law was fitted to
+    # {name, scale, tokens, loss, setting, fitted} of every run given; fitted: in approach 3's fit (the frontier)
+    runs: list[dict] = field(default_factory=list)
 
     def surface(self) -> LossSurface:
         """The law as a plan reads it: its source says what it was fitted to, fitted_flops how far it reaches."""
         return replace(self.law, source=f"{self.law.source}: fitted to {len(self.runs)} runs (approach 3, rmse of "
                                         f"log L {self.law.rmse_log:.4f})",
                        # NaN: a fitted law whose runs are not listed, so how far a plan extrapolates is unknown
-                       fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=math.nan))
+                       fitted_flops=max((r["scale"] * r["tokens"] for r in self.runs), default=math.nan),
+                       fitted_vocab=self.vocabulary())
+
+    def vocabulary(self) -> int | None:
+        """The vocabulary size its runs were trained with, from their setting (axk1/plan/runs.py writes "vocabulary
+        N"); None when no run records one. The runs of one fit share it (fit_report.check_one_setting)."""
+        sizes = {int(m.group(1)) for r in self.runs
+                 if (m := re.search(r"\bvocabulary (\d+)\b", str(r.get("setting", ""))))}
+        return sizes.pop() if len(sizes) == 1 else None
 
     def to_dict(self) -> dict:
         """The file's object, its keys in the order they have always been written."""
@@ -90,9 +105,61 @@ def load_law_file(path: str | Path) -> LawFile:
         if not all(_number(v) and v > 0 for v in values):
             raise ValueError(f"law file {path}: runs[{i}] needs a positive scale and tokens; rewrite it with "
                              "`axk1 plan fit`")
+        if "loss" in run and not (_number(run["loss"]) and run["loss"] > 0):
+            raise ValueError(f"law file {path}: runs[{i}] has a loss of {run['loss']!r}, not a positive number; "
+                             "rewrite it with `axk1 plan fit`")
     law = LossSurface(doc["name"], doc["E"], doc["A"], doc["alpha"], doc["B"], doc["beta"], 1.0, doc["source"],
                       samples=tuple(tuple(s) for s in doc["samples"]), rmse_log=doc["rmse_log"])
+    problem = _fit_problem(law, doc["runs"])
+    if problem:
+        raise ValueError(f"law file {path}: {problem}: its law, samples or runs were edited, or come from "
+                         "another fit; refit it with `axk1 plan fit RUN... -o FILE` (a law of your own is "
+                         "planned only as a fit of your runs)")
     return LawFile(law, doc["isoflop_exponent"], doc["isoflop_coefficient"], doc["intervals"], doc["runs"])
+
+
+def _fit_problem(law: LossSurface, runs: list[dict]) -> str | None:
+    """Why the file's law is not the fit of its own runs, or None. Hand-edited to E 0.3 and A 5, samples and runs
+    kept, a law file planned "predicted loss 0.3305 (5-95% band 1.5832-1.5832)" without a word. Checked over the
+    runs approach 3 fitted (`fitted`; a file written before it was recorded: all its runs, or the frontier at the
+    default tolerance, whichever the law fits better)."""
+    points = [RunPoint(str(r.get("name", f"runs[{i}]")), r["scale"], r["tokens"], r["loss"])
+              for i, r in enumerate(runs) if "loss" in r]
+    if not points:
+        return None  # nothing to check it against (the plan warns that the runs are unknown)
+    if any("fitted" in r for r in runs):
+        choices = [[p for p, r in zip(points, (r for r in runs if "loss" in r)) if r.get("fitted")]]
+    else:
+        choices = [points, frontier(points, FRONTIER_TOLERANCE)[0]]
+    errors = [(_rmse_log(law, subset), subset) for subset in choices if subset]
+    if not errors:
+        return None
+    rmse, fitted = min(errors, key=lambda e: e[0])
+    names = ", ".join(p.name for p in fitted[:4]) + (", ..." if len(fitted) > 4 else "")
+    if not rmse <= RMSE_MARGIN * law.rmse_log + RMSE_SLACK:  # NaN too
+        return (f"its law does not fit the runs it records: the rmse of log L over the {len(fitted)} runs it was "
+                f"fitted to ({names}) is {rmse:.4g}, the file says {law.rmse_log:.4g}")
+    if len(law.samples) >= 2:
+        outside = []
+        for p in fitted:
+            central = float(law.loss(p.scale, p.tokens))
+            low, high = law.band(p.scale, p.tokens)
+            # a margin of the band's own width: a genuine fit's law lies inside its refits' band at its runs
+            if max(low - central, central - high) > (high - low) + 1e-9 * central:
+                outside.append(p.name)
+        if len(outside) * 2 > len(fitted):
+            return (f"its law lies outside its own bootstrap samples' 5-95% band at {len(outside)} of its "
+                    f"{len(fitted)} fitted runs ({', '.join(outside[:4])}{', ...' if len(outside) > 4 else ''}): "
+                    "the samples are not refits of this law, so the plan's band would not be its uncertainty")
+    return None
+
+
+def _rmse_log(law: LossSurface, points: list[RunPoint]) -> float:
+    """As fit_parametric measures it: numpy's power over arrays, so a file read back as written gives its figure."""
+    predicted = law.loss(np.array([p.scale for p in points]), np.array([p.tokens for p in points]))
+    with np.errstate(all="ignore"):
+        residuals = np.log(predicted / np.array([p.loss for p in points]))
+    return float(np.sqrt(np.mean(residuals ** 2)))
 
 
 def _fields_problem(doc: dict) -> str | None:

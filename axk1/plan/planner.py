@@ -312,6 +312,11 @@ def _explain(plan: Plan, memory_rejected_better: int, fixed_tokens: bool) -> Non
     elif plan.law.fitted_flops and plan.budget.flops > 100 * plan.law.fitted_flops:
         plan.warnings.append(f"the {plan.law.label} was fitted on runs of at most {plan.law.fitted_flops:.2g} FLOPs; "
                              f"this plan extrapolates it {plan.budget.flops / plan.law.fitted_flops:.1e}x ({spread})")
+    vocab = plan.best.config.vocab_size
+    if plan.law.fitted_vocab and plan.law.fitted_vocab != vocab:  # a loss is nats per token of its own tokenizer
+        plan.warnings.append(f"the {plan.law.label} was fitted on runs with a vocabulary of {plan.law.fitted_vocab:,}, "
+                             f"the plan's model has {vocab:,}: its losses are nats per token of another tokenizer, so "
+                             "the predicted loss is in the fitted runs' units, not this model's")
     if analysis and analysis.unconstrained is not None and analysis.unconstrained.budget_tokens > 1e15:
         plan.warnings.append(f"without limits the law would train on {analysis.unconstrained.budget_tokens / 1e12:,.0f}"
                              "T tokens, beyond any corpus")

@@ -13,6 +13,29 @@ from axk1.plan.fit import RunPoint
 from axk1.train.recipe import load_recipe
 
 
+class SparseRun(ValueError):
+    """A run whose model has MoE layers: fit_runs gathers them to name every one at once."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+SPARSE_WHY = ("the fit is of dense runs: `axk1 plan` puts MoE on top of the fitted law through its efficiency leverage "
+              "law (docs/planning.md), so a MoE run's lower loss fitted with the dense ones would count that leverage "
+              "twice (4 MoE runs among 20 moved E from 1.5 to 0.009 without a word)")
+
+
+def _refuse_sparse(name: str, config) -> None:
+    """A sweep's runs are dense (axk1/plan/sweep.py): a run with a sparse layer measures another law."""
+    sparse = [i for i in range(config.num_hidden_layers) if config.is_moe_layer(i)]
+    if sparse:
+        raise SparseRun(name, f"{name}: its model has MoE layers ({len(sparse)} of {config.num_hidden_layers} "
+                              f"sparse: first_k_dense_replace {config.first_k_dense_replace}): {SPARSE_WHY}; leave it "
+                              "out of the fit, or train it dense (first_k_dense_replace = num_hidden_layers, as "
+                              "`axk1 plan sweep` writes)")
+
+
 def read_run(folder: str | Path) -> RunPoint:
     folder = Path(folder)
     recipe_path = folder / "recipe.toml" if folder.is_dir() else folder
@@ -20,6 +43,7 @@ def read_run(folder: str | Path) -> RunPoint:
         raise ValueError(f"{folder} is not a run folder (no recipe.toml): give the folders `axk1 plan sweep` wrote")
     recipe = load_recipe(recipe_path)
     config = recipe.model.build_config()
+    _refuse_sparse(recipe_path.parent.name, config)
     seq_len = max(n for stage in recipe.stages for n in stage.lengths())
     metrics = Path(recipe.logging.jsonl)
     if not metrics.exists():
@@ -75,8 +99,10 @@ def read_run(folder: str | Path) -> RunPoint:
                          f"ln({config.vocab_size}) = {chance:.4g}, what a uniform guess over the vocabulary scores: "
                          "the run diverged or never learned; train it again with a lower learning rate, or leave it "
                          "out of the fit")
+    setting = (f"seq_len {seq_len}, vocabulary {config.vocab_size}, {_data_setting(recipe)}, "
+               f"{_mixture_setting(recipe)}")
     return RunPoint(recipe_path.parent.name, non_embedding_flops_per_token(config, seq_len), float(tokens),
-                    float(loss), f"seq_len {seq_len}, vocabulary {config.vocab_size}, {_data_setting(recipe)}")
+                    float(loss), setting)
 
 
 def _count(tokens: float) -> str:
@@ -99,3 +125,17 @@ def _data_setting(recipe) -> str:
     fields = raw if isinstance(raw, dict) else {}
     tokenizer = fields.get("tokenizer_hash") or fields.get("tokenizer") or "not recorded"
     return f"data {manifest}, tokenizer {tokenizer}"
+
+
+def _mixture_setting(recipe) -> str:
+    """What the validation loss is drawn from besides the corpus: each stage's mixture (normalised: {code = 2} is
+    {code = 1}) and the held-out share and rows. The validation rows follow the current stage's mixture
+    (axk1/train/validation.py), so a run on {code = 0.3, web = 0.7} scores other text than one on {code = 1}, and
+    held_out 0.2 of 4 rows other rows than 0.02 of 128: both were fitted as one law with the rest."""
+    stages = []
+    for stage in recipe.stages:
+        total = sum(stage.mixture.values())
+        stages.append(" ".join(f"{domain} {weight / total:.4g}" for domain, weight in sorted(stage.mixture.items())
+                               if weight > 0))
+    v = recipe.validation
+    return f"mixture {' | '.join(stages)}, validation held_out {v.held_out:g} x {v.sequences} rows"

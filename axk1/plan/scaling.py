@@ -41,6 +41,7 @@ class LossSurface:
     samples: tuple[tuple[float, float, float, float, float], ...] = ()
     fitted_flops: float = 0.0  # the largest budget the law was fitted on, where known (a law file); 0: not known
     rmse_log: float | None = None  # a fit's root mean squared error of log L over its runs; None: a published law
+    fitted_vocab: int | None = None  # the vocabulary of the runs a law file was fitted on, where they record it
 
     @property
     def label(self) -> str:
@@ -124,6 +125,7 @@ def _published_samples(law: LossSurface, n: int = 400, seed: int = 0) -> LossSur
 CHINCHILLA = _published_samples(CHINCHILLA)
 DEEPSEEK = _published_samples(DEEPSEEK)
 LAWS = {"deepseek": DEEPSEEK, "chinchilla": CHINCHILLA}
+FIT_SOURCE = "axk1 plan fit"  # a fitted law's source, as its law file records it
 
 
 def optimal_batch_tokens(flops: float) -> float:

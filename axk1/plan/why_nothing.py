@@ -8,7 +8,7 @@ from axk1.hardware import Budget
 from axk1.plan.constraints import SERVING, Limits
 from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import optimal_vocab_size
-from axk1.plan.search import SearchSpace, family_config
+from axk1.plan.search import BYTES, SERVE_RESERVE, SearchSpace, family_config
 
 
 def why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, seq_len: int,
@@ -21,7 +21,8 @@ def why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, se
     # with --tokens fixed, the binding cause is often the number itself, not the budget: say which
     # GPU time -> tokens at the trainer's count, priced over the recipe's lengths as the search prices it
     per_token = recipe_flops_per_token(smallest, seq_len, context_lengths(seq_len)[-1], with_mtp=True, causal=True)
-    activated = parameter_counts(smallest).activated
+    counts = parameter_counts(smallest)  # at its vocabulary
+    activated = counts.activated
     if tokens is not None and tokens * per_token > budget.flops:
         return (f"--tokens {tokens:.3g} exceeds what the budget of {budget.flops:.3g} FLOPs can train even on the "
                 f"smallest candidate (at most {budget.flops / per_token:.3g} tokens): lower --tokens, or raise "
@@ -33,12 +34,26 @@ def why_nothing(budget: Budget, rejected: dict[str, int], space: SearchSpace, se
                 "the budget)")
     if rejected.get("training memory"):
         return (f"no candidate fits in the memory of {budget.gpus:,} x {budget.gpu.name} "
-                f"({budget.gpu.memory_gb:.0f} GB each) for this budget: add GPUs (--gpus), choose a GPU with more "
+                f"({budget.gpu.memory_gb:.3g} GB each) for this budget: add GPUs (--gpus), choose a GPU with more "
                 "memory (--gpu), or shorten --seq-len")
-    if rejected.get(SERVING) and not rejected.get("tokens per parameter (min)"):
-        return ("every candidate exceeds the serving bound: raise --serve-gpus, use --serve-precision fp8, or "
-                "pass --serve-gpus 0 to lift it")
     need = per_token * limits.min_tokens_per_param * activated
-    return (f"the budget of {budget.flops:.3g} FLOPs is too small for any candidate of the A.X K1 family: the "
-            f"smallest trains on fewer than {limits.min_tokens_per_param:g} tokens per activated parameter. It needs "
-            f"about {need:.2g} FLOPs: raise --gpus or --days (or --mfu), or lower --tokens")
+    if budget.flops < need:
+        return (f"the budget of {budget.flops:.3g} FLOPs is too small for any candidate of the A.X K1 family: the "
+                f"smallest trains on fewer than {limits.min_tokens_per_param:g} tokens per activated parameter. It "
+                f"needs about {need:.2g} FLOPs: raise --gpus or --days (or --mfu), or lower --tokens")
+    # the budget would do: another limit rejected them (--gpu-memory 0.001 was "3.42e+19 FLOPs is too small ... needs
+    # about 9.7e+17 FLOPs", when the serving bound, 8 x 1 MB, had rejected every candidate)
+    if rejected.get(SERVING):
+        room = limits.serve_gpus * budget.gpu.memory_gb * (1 - SERVE_RESERVE)
+        weights = counts.total * BYTES[limits.serve_precision] / 1e9
+        which = (f"even the smallest candidate's {weights:.3g} GB of weights do not fit" if weights > room else
+                 f"the {rejected[SERVING]:,} candidates over it were the ones the other limits left")
+        return (f"the serving bound holds no candidate: the released model must fit {limits.serve_gpus} x "
+                f"{budget.gpu.name} ({budget.gpu.memory_gb:.3g} GB each) in {limits.serve_precision}, {room:.3g} GB "
+                f"with 10% kept for the KV cache, and {which} (the budget of {budget.flops:.3g} FLOPs is enough: the "
+                f"smallest needs about {need:.2g}): check the GPU's memory (--gpu-memory), raise --serve-gpus, use "
+                "--serve-precision fp8, or pass --serve-gpus 0 to lift it")
+    said = ", ".join(f"{name} {n:,}" for name, n in rejected.items() if n)
+    return (f"no candidate of the A.X K1 family passes the plan's limits ({said or 'none rejected'}), although the "
+            f"budget of {budget.flops:.3g} FLOPs is enough (the smallest needs about {need:.2g}): lift the limit "
+            "that rejects them (--min-activation, --min-tokens-per-param, --max-epochs, --data)")
