@@ -358,11 +358,13 @@ def interior_word_counts(lines: list[str]) -> Counter:
 
 
 _WORD_RE = re.compile(r"\w+")
-# kiwipiepy (0.21) kills the process (segmentation fault) on a token of 65,536 characters or more ("1" * 70000,
-# "1.5" * 30000, dates run together), so no Kiwi call here gets a run without a space of KIWI_MAX_RUN or more:
-# word_tokenize cuts such runs into pieces, LineJoiner leaves such pairs to its rules. A word that long is junk to
-# every filter all the same. The match starts only where a run starts (time linear in the text).
-KIWI_MAX_RUN = 10_000
+# kiwipiepy (0.21) kills the process (segmentation fault) on long runs without a space: a number of 65,536
+# characters, and much shorter quote-heavy runs side by side ('"a' * 4100 twice, or 20 KB of '"a":' cut in two
+# 10,000-character pieces). Pieces of 1,000 characters or less never did (quotes, JSON, base64, URLs, mixtures; 10 KB
+# to 400 KB a text; tokenize and space). So word_tokenize and the spacing signal cut longer runs into such pieces,
+# and LineJoiner leaves such pairs to its rules; a word that long is junk to every filter all the same. The match
+# starts only where a run starts (time linear in the text).
+KIWI_MAX_RUN = 1_000
 _LONG_RUN_RE = re.compile(r"(?<!\S)\S{%d,}" % KIWI_MAX_RUN)
 
 
