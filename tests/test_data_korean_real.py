@@ -263,6 +263,29 @@ def test_kiwi_callers_survive_a_huge_number():
     assert lines[4] == "[False]"
 
 
+def test_kiwi_callers_survive_quote_heavy_runs():
+    # kiwipiepy also segfaults on far shorter runs of quotes and letters side by side: 20 KB of '"a":' (JSON keys
+    # run together) was cut for Kiwi into two 10,000-character pieces and killed the quality filter's process. Run
+    # in a child process, so that a crash fails this test instead of ending the test session.
+    import subprocess
+    import sys
+
+    code = ("from datatrove.data import Document\nfrom axk1.data.quality_filter import QualityFilter\n"
+            "from axk1.data.korean_signals import korean_signals\nfrom axk1.text.korean import word_tokenize\n"
+            "for junk in ['\"a\":' * 5000, '\"x\":1,' * 5000, '\"a\",' * 7000, '\"' + 'a\"' * 10000,\n"
+            "             '\"a' * 5000 + ' ' + '\"a' * 5000, '\"a' * 50000]:\n"
+            "    words = word_tokenize(junk, 'kiwi')\n"
+            "    kept = QualityFilter().filter(Document(junk, 'd', metadata={'language': 'ko'}))\n"
+            "    errors = korean_signals('가나다 ' + junk, spacing=True)['spacing_errors']\n"
+            "    print(len(junk.replace(' ', '')), sum(map(len, words)), kept[0], errors)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    lines = out.stdout.split()
+    assert len(lines) == 6 * 4
+    for size, chars, kept, _ in zip(*[iter(lines)] * 4):
+        assert chars == size and kept == "False"  # every character a word's, in pieces; the junk removed
+
+
 def test_kiwi_words_are_datatrove_surface_spans():
     # Our Kiwi words were Kiwi's analysed forms (했다 -> 하 + 었 + 다), so the stop word 했 never matched and the
     # whole constitution's dup_5_gram share was 0.2011 (removed) where datatrove's KiwiTokenizer, with which FineWeb-2

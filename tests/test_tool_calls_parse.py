@@ -234,3 +234,48 @@ def test_a_reply_cut_by_max_tokens_keeps_its_complete_calls_and_drops_the_unfini
     parser = ToolCallParser()  # a block that is text by what was seen (its closing tag came) stays text when cut
     assert parser.feed('<tool_call>{"a": 1}</tool_call> then <tool_call>{"na', final=True, cut=True) == \
         ('<tool_call>{"a": 1}</tool_call> then', [])
+
+
+UNDECIDED = {  # blocks that stay undecided while they grow: each piece used to re-read the whole block
+    "literal": "<tool_call>{x " + "a" * 20000,  # the object's scan re-read the letters' run from its start
+    "spaces": "<tool_call>" + " " * 20000,  # the whitespace after `<tool_call>`
+    "not an object": "<tool_call>hello " + "a" * 20000,  # the search for `</tool_call>`
+    "after the object": '<tool_call>{"name": "f", "arguments": {}}' + " " * 20000,  # the whitespace after it
+    "a long number": '<tool_call>{"name": "f", "arguments": {"a": ' + "1" * 20000,
+}
+
+
+@pytest.mark.parametrize("name", UNDECIDED)
+def test_an_undecided_block_is_read_once_not_at_every_piece(monkeypatch, name):
+    """The parser runs at every token on the server's event loop: a block left undecided for 100,000 characters
+    took 17 s in 4-character pieces (each piece read the block again). Counted: the characters its scans read stay
+    a few times the text's length (5,000 pieces re-reading 20,000 characters: ~50 million), and the reply is the
+    same as parsed whole."""
+    import axk1.infer.json_scan as json_scan
+    import axk1.infer.tool_calls as tool_calls
+
+    read = [0]
+
+    class Counting:  # a compiled pattern, counting the characters its calls read
+        def __init__(self, real):
+            self.real = real
+
+        def match(self, text, pos=0, *rest):
+            m = self.real.match(text, pos, *rest)
+            read[0] += (m.end() if m else pos) - pos + 1
+            return m
+
+        def search(self, text, pos=0):
+            m = self.real.search(text, pos)
+            read[0] += (m.end() if m else len(text)) - pos
+            return m
+
+    for module, names in ((tool_calls, ("_SPACE", "_CLOSE")),
+                          (json_scan, ("_OUTSIDE", "_IN_STRING", "_SPACE_RUN", "_WORD_RUN"))):
+        for attr in names:
+            if hasattr(module, attr):
+                monkeypatch.setattr(module, attr, Counting(getattr(module, attr)))
+    text = UNDECIDED[name]
+    content, calls, _ = _streamed(text, step=4)
+    assert read[0] <= 4 * len(text), read[0]
+    assert (content, calls) == (_whole(text)[0], []) and content == text.strip()

@@ -20,7 +20,8 @@ from axk1.eval.backends import Backend, Request, Sampling
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
 from axk1.json_text import read_json_file
-from axk1.text.korean import ENGLISH_WORD, MIN_HANGUL_SHARE, SYLLABLE_CLASS, prose, prose_hangul_share
+from axk1.text.korean import SYLLABLE_CLASS
+from axk1.text.prose import ENGLISH_WORD, MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 PROMPT = ("Translate the following competitive programming problem statement from English into natural Korean. "
           "Keep every LaTeX expression, inline code, identifier, number, and every sample input/output block "
@@ -56,7 +57,7 @@ SHORT_LINE_WORDS = 4
 
 def hangul_share(source: str, translated: str) -> float | None:
     """prose_hangul_share of the translation's prose, None when it has none. Not prose: math, code and LaTeX
-    commands (axk1/text/korean.py's prose); English words under two letters (`N`, `A_i`: identifiers); and a line
+    commands (axk1/text/prose.py's prose); English words under two letters (`N`, `A_i`: identifiers); and a line
     copied from the source with fewer than SHORT_LINE_WORDS words (sample I/O, `N M`, headings such as `Sample
     Input 1` that a translator keeps). A sentence left in English counts as English, copied or not."""
     kept = {line.strip() for line in source.split("\n")}

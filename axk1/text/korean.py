@@ -1,7 +1,6 @@
-"""Korean text helpers: the one definition of the Hangul ranges, script ratios, the prose of a text (math and code
-left out) and when it is Korean (the eval's statements, translations and replies), NFC normalisation, and the
-LineJoiner, which decides whether a Korean word cut by a line break is one word (the reflow that asks it, for a
-PDF's text layer and OCR: axk1/data/pdf_reflow.py).
+"""Korean text helpers: the one definition of the Hangul ranges, script ratios (the prose of a text and when it is
+Korean: axk1/text/prose.py), NFC normalisation, and the LineJoiner, which decides whether a Korean word cut by a
+line break is one word (the reflow that asks it, for a PDF's text layer and OCR: axk1/data/pdf_reflow.py).
 
 Never NFKC: it decomposes compatibility jamo and changes circled Hangul (see docs/data.md, "Korean text").
 """
@@ -123,34 +122,6 @@ def hangul_ratio(text: str) -> float:
             if is_hangul(ch):
                 hangul += 1
     return hangul / letters if letters else 0.0
-
-
-# Not prose in any language: fenced and inline code, $$…$$, $…$, \(…\), \[…\] math, LaTeX commands (\frac).
-MATH_AND_CODE = re.compile(r"```.*?```|`[^`\n]+`|\$\$.*?\$\$|\$[^$]+\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.S)
-ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")  # one letter alone (`N`, `A_i`, `x`) is an identifier, not English
-# The prose_hangul_share that makes prose Korean: an AIME statement, a translated LiveCodeBench statement, a model's
-# reply to LCB-ko. Measured on the public Korean AIME 2025 statements (as translations of the English ones): 0.89
-# at the lowest of 30, 1.0 for most; the English ones (as an echo, or as "translations" of the Korean ones): 0. On
-# the same statements one Hangul syllable says what 2.2 English letters do, so 0.3 is about half the prose, by what
-# it says, in Korean: it passes a statement that keeps English words (`Yes`, `nums`) or AtCoder's format sentence
-# (0.48 on a short one) and refuses one whose prose stayed English (one clause of an AtCoder statement translated:
-# 0.05).
-MIN_HANGUL_SHARE = 0.3
-
-
-def prose(text: str) -> str:
-    """`text` with its math, code and LaTeX commands (MATH_AND_CODE) turned into spaces: what is left is written in
-    a natural language."""
-    return MATH_AND_CODE.sub(" ", text)
-
-
-def prose_hangul_share(prose_text: str) -> float | None:
-    """Hangul syllables / (Hangul syllables + letters of English words) in prose (`prose(text)`), None when it has
-    neither. Unlike hangul_ratio (a document's letters, any script), an English word of one letter is an
-    identifier and does not count: `N 개의 정수` is Korean prose."""
-    hangul = count_syllables(prose_text)
-    english = sum(map(len, ENGLISH_WORD.findall(prose_text)))
-    return hangul / (hangul + english) if hangul + english else None
 
 
 def korean_script_ratio(text: str) -> float:
@@ -358,11 +329,13 @@ def interior_word_counts(lines: list[str]) -> Counter:
 
 
 _WORD_RE = re.compile(r"\w+")
-# kiwipiepy (0.21) kills the process (segmentation fault) on a token of 65,536 characters or more ("1" * 70000,
-# "1.5" * 30000, dates run together), so no Kiwi call here gets a run without a space of KIWI_MAX_RUN or more:
-# word_tokenize cuts such runs into pieces, LineJoiner leaves such pairs to its rules. A word that long is junk to
-# every filter all the same. The match starts only where a run starts (time linear in the text).
-KIWI_MAX_RUN = 10_000
+# kiwipiepy (0.21) kills the process (segmentation fault) on long runs without a space: a number of 65,536
+# characters, and much shorter quote-heavy runs side by side ('"a' * 4100 twice, or 20 KB of '"a":' cut in two
+# 10,000-character pieces). Pieces of 1,000 characters or less never did (quotes, JSON, base64, URLs, mixtures; 10 KB
+# to 400 KB a text; tokenize and space). So word_tokenize and the spacing signal cut longer runs into such pieces,
+# and LineJoiner leaves such pairs to its rules; a word that long is junk to every filter all the same. The match
+# starts only where a run starts (time linear in the text).
+KIWI_MAX_RUN = 1_000
 _LONG_RUN_RE = re.compile(r"(?<!\S)\S{%d,}" % KIWI_MAX_RUN)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from axk1.text.korean import MIN_HANGUL_SHARE, prose, prose_hangul_share
+from axk1.text.prose import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 # AIME 2025 I and II, problems 1-15 each (docs/evaluation.md, "AIME 2025": the answer key).
 ANSWER_KEY = {

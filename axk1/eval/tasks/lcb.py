@@ -16,7 +16,7 @@ from axk1.eval.provenance import digest
 from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
                                   register)
 from axk1.eval.tasks.lcb_data import in_window, load_problems
-from axk1.text.korean import MIN_HANGUL_SHARE, prose, prose_hangul_share
+from axk1.text.prose import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
           "generate a correct Python program that matches the specification and passes all tests.")
@@ -79,7 +79,7 @@ def extract_code_tolerant(text: str) -> str:
 
 def response_is_korean(answer: str) -> bool:
     """Its prose (outside code and math) is Korean (for the response-language rate of LCB-ko), by the rule a
-    translated statement meets (axk1/text/korean.py's MIN_HANGUL_SHARE)."""
+    translated statement meets (axk1/text/prose.py's MIN_HANGUL_SHARE)."""
     share = prose_hangul_share(prose(answer))
     return share is not None and share >= MIN_HANGUL_SHARE
 
