@@ -262,7 +262,9 @@ class Trainer(TrainerBase):
         if token_domains_BT is None:
             row_B = torch.tensor([self.domains.index(d) for d in domains], dtype=torch.long)
             return row_B[:, None].expand(host.labels_BT.shape).contiguous()
-        return token_domains_BT[:, host.q_start:host.q_start + host.q_len] if host.q_len else token_domains_BT
+        if host.q_len:  # a contiguous copy: pinned for the copy to a GPU as the other rows are
+            return token_domains_BT[:, host.q_start:host.q_start + host.q_len].contiguous()
+        return token_domains_BT
 
     def account(self, stats_K: torch.Tensor) -> tuple[list[float], float]:
         """The step's statistics summed over the ranks and the gradients clipped; the step's one read of device
