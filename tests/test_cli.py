@@ -201,7 +201,7 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
     post = summary["posttrain"]
     assert set(post["table"]) == {"base", "sft-think", "sft-non-think", "merged", "overlap", "rl"}
     assert "## Post-training (Think-Fusion)" in report and "| rl |" in report
-    assert (tmp_path / "posttrain" / "rl_curves.png").exists()
+    assert (tmp_path / "posttrain" / "rl" / "rl_curves.png").exists() and "](posttrain/rl/rl_curves.png)" in report
     assert json.loads((tmp_path / "posttrain" / "merged" / "merge.json").read_text())["alpha"] == 0.8
     _serve_both_modes(Path(summary["model_dir"]))
 

@@ -104,3 +104,34 @@ def test_the_report_labels_both_standard_errors(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "| task | ours (avg@n) | ± s.e. rerun | ± s.e. over problems |" in report
     assert "| AIME25 | 83.3 | 0.0 | 6.9 | 30 × 16 |" in report and "s.e. rerun: how much the score moves" in report
+
+
+def test_the_chart_of_two_runs_not_comparable_at_zero_labels_its_bars_and_fits_its_title(tmp_path, monkeypatch):
+    """A small run (-n 1, two tasks scoring 0) drew a blank chart: its 0.0 bars unlabelled, three published series
+    of zeros in the legend though no task had their numbers, and a title cut off at both edges of a 6-inch figure."""
+    import matplotlib.pyplot as plt
+
+    from axk1.eval.report import bar_chart
+
+    metrics = {"stderr_rerun": 0.0, "stderr_problems": 0.0, "n_problems": 4, "n_samples": 1}
+    task = {"score": 0.0, "metrics": metrics, "statuses": {}, "info": {}}
+    results = {"config": {"model": "m", "backend": {"model": "m"}, "n": 1, "sampling": {"thinking": True}},
+               "tasks": {"aime25": {**task, "published": "aime25"}, "humaneval": {**task, "published": "humaneval"}}}
+    rows = comparison_rows(results)
+    assert all("not_comparable" in r for r in rows)
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # the chart's figure, kept to look at once it is saved
+    bar_chart(rows, tmp_path / "scores.png", "tiny")
+    monkeypatch.undo()
+    [fig] = figures
+    try:
+        assert (tmp_path / "scores.png").exists()
+        [ax] = fig.axes
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ours (tiny)"]
+        assert [t.get_text() for t in ax.texts] == ["0.0", "0.0"]  # the bar labels
+        assert "not comparable" in ax.get_title().replace("\n", " ")
+        fig.canvas.draw()
+        box, page = ax.title.get_window_extent(fig.canvas.get_renderer()), fig.bbox
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    finally:
+        plt.close(fig)

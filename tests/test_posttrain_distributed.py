@@ -94,6 +94,8 @@ def test_torchrun_sft_under_context_parallelism_matches_single_process(tmp_path)
     assert len(got) == len(one) == 3
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in one], rel=1e-5)
     assert [r["grad_norm"] for r in got] == pytest.approx([r["grad_norm"] for r in one], rel=1e-4)
+    # the per-mode loss from each rank's chunk of the targets' modes (axk1/posttrain/sft.py) is the whole rows'
+    assert [r["loss/think"] for r in got] == pytest.approx([r["loss"] for r in one], rel=1e-5)
 
 
 def _torchrun_sft(recipe: Path) -> None:

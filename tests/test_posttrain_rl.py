@@ -302,3 +302,16 @@ def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatc
     warning = no_switch_warning(str(folder / "chat_template.jinja"))
     assert f"WARNING: {warning}" in capsys.readouterr().err
     assert json.loads((tmp_path / "a" / "rl_report.json").read_text())["warnings"] == [warning]
+
+
+def test_a_run_by_hand_prints_every_iteration_and_draws_its_curves(tmp_path, monkeypatch, capsys):
+    """`axk1 rl` piped to a file printed nothing for ten iterations (a line per [logging] every_steps, 10, and an
+    iteration takes a minute), and drew no rl_curves.png: only the demo's report drew it."""
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    folder = make_model_folder(tmp_path / "base")
+    raw = _recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2, export=False)
+    raw["logging"]["progress"] = True  # stderr is pytest's capture, not a terminal: plain lines
+    rl.run_rl(parse_rl_recipe(raw, tmp_path))
+    err = capsys.readouterr().err
+    assert "rl: step 1/2" in err and "rl: step 2/2" in err
+    assert (tmp_path / "a" / "rl_curves.png").stat().st_size > 0

@@ -33,6 +33,7 @@ REFUSED = {
     "model.mtp_loss_weight": ("[0.5]", r"\[model\] mtp_loss_weight = \[0.5\] is not read by `axk1 rl`"),
     "schedule.decay_starts_at_stage": ("3", r"\[schedule\] decay_starts_at_stage = 3 is not read by `axk1 rl`"),
     "data.manifest": ('"/nowhere/manifest.json"', r"\[data\] manifest is not read by `axk1 rl`"),
+    "logging.every_steps": ("1", r"\[logging\] every_steps = 1 is not read by `axk1 rl`, which logs every iteration"),
     "validation.held_out": ("0.1", r"unknown key 'validation'"),
     "validation.sequences": ("4", r"unknown key 'validation'"),
 }

@@ -106,7 +106,7 @@ def test_bad_rows_are_counted_by_reason(folder, tmp_path):
 def test_prompt_tokens_get_no_gradient(folder, tmp_path):
     recipe = parse_sft_recipe(_recipe(tmp_path, folder, _write(tmp_path / "c.jsonl", _rows(8))), tmp_path)
     sampler = ChatSampler(recipe, ChatCodec.from_folder(folder), recipe.model.build_config().vocab_size)
-    ids_BT, docs_BT, labels_BT, _ = sampler.batch(0)
+    ids_BT, docs_BT, labels_BT, _, _ = sampler.batch(0)
     labelled = labels_BT != IGNORE_INDEX
     assert labelled.any() and (~labelled).any()
     # every label is the next token of the same packed conversation
@@ -297,3 +297,27 @@ def test_sft_says_once_that_global_sequences_is_ignored_beside_global_tokens(fol
     raw["batch"]["global_tokens"] = 4 * 96
     run_sft(parse_sft_recipe(raw, tmp_path))
     assert capsys.readouterr().out.count("note: [batch] global_sequences = 4 is ignored: global_tokens = 384") == 1
+
+
+def test_hybrid_sft_logs_a_loss_per_mode_every_step_that_adds_up_to_the_loss(folder, tmp_path):
+    """Mode "keep" on think and non-think rows: packed rows hold both, and a row was labelled by its members' modes,
+    so nearly every row was "mixed" and loss/think, loss/non-think showed at few steps (loss_by_domain.png drew one
+    "mixed" curve). Each target now carries its own mode."""
+    plain = [{"messages": [{"role": "user", "content": f"Say {i}."}, {"role": "assistant", "content": f"{i}."}]}
+             for i in range(12)]
+    data = _write(tmp_path / "c.jsonl", _rows(12) + plain)
+    raw = _recipe(tmp_path, folder, data, mode="keep")
+    raw["sft"]["export"] = False
+    recipe = parse_sft_recipe(raw, tmp_path)
+    rows = run_sft(recipe)["rows"]
+    assert len(rows) >= 4 and all("loss/think" in r and "loss/non-think" in r for r in rows)
+    assert not any("loss/mixed" in r for r in rows)  # a row's count, not a target's mode
+    sampler = ChatSampler(recipe, ChatCodec.from_folder(folder), load_model(folder).config.vocab_size)
+    think, non_think = sampler.domains.index("think"), sampler.domains.index("non-think")
+    for r in rows:  # logged every step: each row's per-mode losses are that step's, weighted by its targets
+        _, _, labels_BT, _, modes_BT = sampler.batch(r["step"] - 1)
+        n = {m: int(((labels_BT != IGNORE_INDEX) & (modes_BT == i)).sum()) for m, i in
+             (("think", think), ("non-think", non_think))}
+        weighted = (r["loss/think"] * n["think"] + r["loss/non-think"] * n["non-think"]) / sum(n.values())
+        assert weighted == pytest.approx(r["loss"], rel=1e-5)
+    assert rows[0]["loss/think"] != pytest.approx(rows[0]["loss/non-think"], rel=1e-3)

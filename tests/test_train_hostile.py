@@ -178,7 +178,7 @@ def test_the_index_is_memory_mapped_and_the_held_out_split_copies_none_of_it(tmp
         assert np.shares_memory(part.offsets, whole.offsets) and np.shares_memory(part.tokens, whole.tokens)
     # a view's rows are the whole shard's: same documents, same document ids
     sampler = StageSampler(recipe, held, missing_ok=True)
-    ids_BT, docs_BT, _, _ = sampler.draw(0, 32, range(4), (1, 2))
+    ids_BT, docs_BT, _, _, _ = sampler.draw(0, 32, range(4), (1, 2))
     for ids_T, docs_T in zip(ids_BT, docs_BT):
         starts = (docs_T[1:] != docs_T[:-1]).nonzero()[:, 0] + 1
         assert bool((ids_T[starts] == 1).all())  # a new document id begins exactly where a bos sits

@@ -27,8 +27,8 @@ def test_sampler_is_deterministic_and_packs_documents(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     manifest, shards = load_shards(recipe.data.manifest)
     a, b = StageSampler(recipe, shards), StageSampler(recipe, shards)
-    ids1, docs1, _, dom1 = a.batch(3)
-    ids2, docs2, _, dom2 = b.batch(3)
+    ids1, docs1, _, dom1, _ = a.batch(3)
+    ids2, docs2, _, dom2, _ = b.batch(3)
     assert torch.equal(ids1, ids2) and torch.equal(docs1, docs2) and dom1 == dom2
     assert not torch.equal(ids1, a.batch(4)[0])
     assert ids1.shape == (8, 32)
@@ -95,7 +95,7 @@ def test_domain_losses_average_to_the_loss(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     trainer = Trainer(recipe)
     row = trainer.train_step(0) | trainer.domain_losses()
-    ids, docs, _, domains = trainer.sampler.batch(0)
+    ids, docs, _, domains, _ = trainer.sampler.batch(0)
     labelled = (next_token_labels(ids, docs) != IGNORE_INDEX).sum(1).tolist()
     tokens = {d: sum(n for n, dd in zip(labelled, domains) if dd == d) for d in set(domains)}
     assert len(tokens) == 2
@@ -128,7 +128,7 @@ def test_sequence_balance_loss_in_the_trainer(tmp_path):
     assert all(0.9 * 3 * 0.01 < r["balance_loss"] < 3 * 3 * 0.01 for r in rows)
     router = trainer.model.model.layers[1].mlp.gate.weight
     trainer.optimizer.zero_grad()
-    ids, docs, _, _ = trainer.sampler.batch(3)
+    ids, docs, _, _, _ = trainer.sampler.batch(3)
     trainer.objective(ids, docs, 0.0).balance.backward()
     assert router.grad is not None and router.grad.abs().sum() > 0
 

@@ -91,7 +91,7 @@ def test_a_row_starting_inside_a_document_separates_documents_as_at_a_start(tmp_
     sampler = StageSampler(recipe, shards)
     mid = 0
     for step in range(sampler.total_steps):
-        ids, docs, labels, _ = sampler.batch(step)
+        ids, docs, labels, _, _ = sampler.batch(step)
         n = ids.numpy()
         doc, pos = _doc_pos(n)
         assert (pos[:, 0] % SEQ == 0).all(), pos[:, 0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from axk1.data.mathgen import generate_problems
 from axk1.data.pdf_render import render_pdf
-from axk1.data.textgen import english_document, korean_document, korean_paragraph
+from axk1.data.textgen import english_document, korean_document, korean_report_paragraph
 
 WEB_WARC = "pages.warc.gz"
 STDLIB_MODULES = ("json", "textwrap", "string.py", "heapq.py", "bisect.py", "calendar.py", "fractions.py",
@@ -88,7 +88,7 @@ def build_starter_corpus(out_dir: str | Path, scale: int = 1, seed: int = 0, web
     pdf = out / "pdf"
     pdf.mkdir(exist_ok=True)
     for i in range(3 * scale):
-        paras = [korean_paragraph(rng, sentences=rng.randint(4, 8)) for _ in range(10)]
+        paras = [korean_report_paragraph(rng, sentences=rng.randint(4, 8)) for _ in range(10)]
         render_pdf(pdf / f"report-{i}.pdf", paras, columns=1 + i % 2, header=f"자료 보고서 {i}")
     counts["pdfs"] = 3 * scale
     return counts

@@ -119,6 +119,14 @@ class Accounting:
     side_files: int = 0                                   # side files not read (axk1/text/side_files.py)
     side_examples: list = field(default_factory=list)     # the first of them (source/path: why)
     dedup_pending: bool = False                           # dedup ran, annotate (which removes what it found) not yet
+    kept_by_source: Counter = field(default_factory=Counter)  # metadata.source -> kept documents
+    excluded_by_source: dict = field(default_factory=dict)    # metadata.source -> Counter(reason -> count)
+
+    def wholly_excluded(self) -> dict[str, Counter]:
+        """The sources none of whose documents was kept though some were read and excluded: a source the filters
+        remove entirely (the starter's PDFs, each removed as dup_5_gram) is easy to miss in the reasons' totals."""
+        return {src: reasons for src, reasons in sorted(self.excluded_by_source.items())
+                if not self.kept_by_source[src]}
 
     @property
     def balanced(self) -> bool:
@@ -145,24 +153,35 @@ def account(out_dir: str | Path) -> Accounting:
         acc.side_files += counts.get("side_files", 0)
         acc.side_examples += counts.get("side_examples", [])
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
-    acc.kept = sum(1 for _ in iter_records(out / acc.kept_stage))
+    for r in iter_records(out / acc.kept_stage):
+        acc.kept += 1
+        acc.kept_by_source[_source(r)] += 1
     excl_dirs = sorted((out / "excluded").glob("*"))
     if acc.kept_stage == "clean":
         # Before annotate, clean/ still holds the duplicates. The exact ones are written out when the near-dedup
         # stages run (excluded/exact_duplicate/): they are counted there, not as kept (they were both, and the
         # table said "kept" only). Near duplicates are written by annotate alone.
         excl_dirs = [d for d in excl_dirs if d.name != "near_duplicate"]
-        acc.kept -= sum(1 for _ in iter_records(out / "excluded" / "exact_duplicate"))
+        for r in iter_records(out / "excluded" / "exact_duplicate"):
+            acc.kept -= 1
+            acc.kept_by_source[_source(r)] -= 1
         acc.dedup_pending = (out / "dedup").is_dir()
     for d in excl_dirs:
         for r in iter_records(d):
-            acc.excluded[r.get("metadata", {}).get("filter_reason", d.name)] += 1
+            reason = r.get("metadata", {}).get("filter_reason", d.name)
+            acc.excluded[reason] += 1
+            acc.excluded_by_source.setdefault(_source(r), Counter())[reason] += 1
     for r in iter_records(out / "failed"):
         reason = r.get("metadata", {}).get("failure_reason", "unknown")
         acc.failed[re.match(r"[\w]*", reason).group(0) or "unknown"] += 1  # "invalid_utf8 at byte 3" -> invalid_utf8
         if len(acc.failed_items) < 50:
             acc.failed_items.append((r.get("id", "?"), reason))
     return acc
+
+
+def _source(record: dict) -> str:
+    meta = record.get("metadata")
+    return str(meta.get("source", "-")) if isinstance(meta, dict) else "-"
 
 
 def summary_text(acc: Accounting) -> str:
@@ -189,6 +208,11 @@ def summary_text(acc: Accounting) -> str:
     console.print(line)
     for item_id, reason in acc.failed_items[:20]:
         console.print(f"  failed: {item_id}: {reason}")
+    for src, reasons in acc.wholly_excluded().items():
+        (reason, n), total = reasons.most_common(1)[0], sum(reasons.values())
+        console.print(f"source '{src}': none of its documents was kept ({total} excluded, {n} of them as "
+                      f"{reason}), so none reaches the token shards: its records are under excluded/, each with "
+                      "its filter_reason", soft_wrap=True)
     if acc.dedup_pending:
         console.print("dedup has run but annotate has not: any near duplicates it found (and exact ones where near "
                       "dedup is off) are still in clean/, counted as kept until annotate removes them")

@@ -128,6 +128,17 @@ def comparison_rows(results: dict) -> list[dict]:
 
 
 def bar_chart(rows: list[dict], path: Path, model_name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = scores_figure(rows, model_name)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def scores_figure(rows: list[dict], model_name: str):
+    """Our score per task beside each published model's, where a row has that model's number. A model no row has a
+    number for (every task not comparable, or none on the card) is left out of the bars and the legend, the title
+    saying why: drawn as zeros, its bars and ours at 0.0 made a blank chart with three legend entries."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,21 +146,38 @@ def bar_chart(rows: list[dict], path: Path, model_name: str) -> None:
 
     labels = [r["task"] for r in rows]
     series = [(f"ours ({model_name})", [r["ours"] for r in rows])]
-    series += [(m, [r.get("published", {}).get(m, 0.0) for r in rows]) for m in MODELS]
+    series += [(m, [r.get("published", {}).get(m) for r in rows]) for m in MODELS
+               if any(m in r.get("published", {}) for r in rows)]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(rows) + 2), 4))
     for i, (name, values) in enumerate(series):
-        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(rows))]
-        bars = ax.bar(xs, values, width, label=name)
-        ax.bar_label(bars, labels=[f"{v:.1f}" if v else "" for v in values], fontsize=7)
+        drawn = [(j, v) for j, v in enumerate(values) if v is not None]  # a task without that model's number: no bar
+        xs = [j + (i - (len(series) - 1) / 2) * width for j, _ in drawn]
+        bars = ax.bar(xs, [v for _, v in drawn], width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.1f}" for _, v in drawn], fontsize=7)  # 0.0 too: a score, not a gap
     ax.set_xticks(range(len(rows)), labels)
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 105)
-    ax.set_title("Our scores beside the published A.X K1 / DeepSeek-V3.1 / GLM-4.6 numbers")
+    ax.set_title(_title(rows, [name for name, _ in series[1:]]), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def _title(rows: list[dict], shown: list[str]) -> str:
+    """The chart's title, wrapped to a figure as narrow as 6 inches (one line ran past both edges of it)."""
+    import textwrap
+
+    if len(shown) == len(MODELS):
+        title = f"Our scores beside the published {' / '.join(MODELS)} numbers"
+    elif shown:
+        missing = [m for m in MODELS if m not in shown]
+        title = f"Our scores beside the published {' / '.join(shown)} numbers (none here for {' / '.join(missing)})"
+    elif any("not_comparable" in r for r in rows):
+        title = "Our scores; the published numbers are left out: not comparable with this run's settings (report.md)"
+    else:
+        title = "Our scores; the model card publishes no number for these tasks in this mode"
+    return textwrap.fill(title, 60)
 
 
 def write_report(out: Path, results: dict) -> None:

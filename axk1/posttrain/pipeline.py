@@ -18,7 +18,6 @@ from axk1.demo_stage import RECIPES as SHIPPED, end_if_stopped, shipped_recipe
 from axk1.json_text import strict_json
 from axk1.posttrain.heldout import evaluate_heldout, paired_difference
 from axk1.posttrain.overlap import build_overlap
-from axk1.posttrain.plots import plot_rl
 from axk1.posttrain.rl import run_rl
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
@@ -133,7 +132,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     timings["heldout"] = time.perf_counter() - t
     gains = {m: paired_difference(table["overlap"][m]["correct"], table["rl"][m]["correct"]) for m in MODES}
     result = {"models": {k: str(v) for k, v in models.items()}, "table": table, "rl_gain": gains,
-              "rl_rows": rl["rows"], "tasks": tasks, "timings": timings}
+              "rl_rows": rl["rows"], "rl_dir": str(out / "rl"), "tasks": tasks, "timings": timings}
     # strict JSON: a held-out set without tasks has a NaN standard error, an RL row of a skipped update a NaN loss
     (out / "results.json").write_text(strict_json(result, indent=2, ensure_ascii=False, default=str))
     return result
@@ -155,6 +154,7 @@ def report_section(result: dict, output: Path) -> list[str]:
     for m, (gain, se) in result["rl_gain"].items():
         verdict = "more than two standard errors" if gain > 2 * se else "within two standard errors"
         lines.append(f"- {m}: {gain:+.3f} ± {se:.3f} ({verdict})")
-    plot = plot_rl(result["rl_rows"], output / "posttrain")
-    lines += ["", f"![RL reward and length]({plot.relative_to(output)})", ""]
+    plot = Path(result["rl_dir"]) / "rl_curves.png"  # drawn by the RL run itself (plots.RLPlots)
+    lines += ["", f"![RL reward and length]({plot.relative_to(output)})" if plot.exists() else
+              f"(no RL curves: {plot} was not written)", ""]
     return lines

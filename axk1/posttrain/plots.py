@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from axk1.json_text import read_metrics_rows
+from axk1.train.callbacks import Callback
+
 
 def plot_rl(rows: list[dict], out_dir: str | Path) -> Path:
     import matplotlib
@@ -29,3 +32,18 @@ def plot_rl(rows: list[dict], out_dir: str | Path) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+class RLPlots(Callback):
+    """rl_curves.png beside the run's metrics JSONL when the iterations end (main rank), from the whole run's rows
+    (a resumed run's earlier iterations too), as pretraining's RunPlots draws loss.png."""
+
+    def on_fit_end(self, trainer) -> None:
+        jsonl = trainer.recipe.logging.jsonl
+        if not (trainer.is_main and jsonl and Path(jsonl).exists()):
+            return
+        try:
+            plot_rl(read_metrics_rows(jsonl), Path(jsonl).parent)
+        except OSError as e:  # a full disk at the very end: the run and its checkpoint are complete all the same
+            print(f"note: rl_curves.png was not written to {Path(jsonl).parent} ({e.strerror or e}); the run is "
+                  f"complete and its metrics are in {jsonl}", flush=True)

@@ -40,6 +40,7 @@ from axk1.parallel.distributed import init_distributed, launched_with_torchrun
 from axk1.parallel.gather import copy_full_weights_
 from axk1.posttrain import rl_rollout, rl_update
 from axk1.posttrain.logprobs import PolicyLogprobs
+from axk1.posttrain.plots import RLPlots
 from axk1.posttrain.rl_recipe import RLRecipe, prompt_budget
 from axk1.posttrain.rl_resume import MAY_CHANGE, resume_counters, rl_run_definition, rl_state_lacks
 from axk1.posttrain.rl_stats import rollout_metrics
@@ -150,8 +151,12 @@ class RLTrainer(TrainerBase):
         # The loop's concerns shared with pretraining and SFT (axk1/train/callbacks.py): the progress bar, every
         # iteration's row to JSONL and TensorBoard, checkpoints every [checkpointing] interval_steps iterations and
         # at the end, and on SIGTERM a checkpoint of the iteration and a stop (agreed after each iteration).
-        self.callbacks: list[Callback] = [ProgressBar("rl"), MetricsWriter(self, resume_step, every_step=True),
-                                          BadStepGuard(), Checkpointer(), StopOnSignal()]
+        # Every iteration is a log row, printed too where stderr is not a terminal (one took a minute and the
+        # default [logging] every_steps printed nothing for ten); rl_curves.png drawn from the whole run's JSONL
+        # at the end, as pretraining's plots are (`axk1 rl` by hand drew none: only the demo's report did).
+        self.callbacks: list[Callback] = [ProgressBar("rl", every_step=True),
+                                          MetricsWriter(self, resume_step, every_step=True),
+                                          BadStepGuard(), Checkpointer(), StopOnSignal(), RLPlots()]
 
     def push_weights(self) -> None:
         """The updated policy to the rollout engine: a server's folder, or the main rank's replica."""

@@ -14,7 +14,7 @@ from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.train.recipe import load_recipe, parse_recipe
-from axk1.train.recipe_sections import RecipeModelConfig, ScheduleConfig
+from axk1.train.recipe_sections import LoggingConfig, RecipeModelConfig, ScheduleConfig
 from axk1.train.step_checks import check_warmup
 
 
@@ -123,6 +123,10 @@ class RLRecipe(PostTrainRecipe):
             raise ValueError(f"[schedule] decay_starts_at_stage = {self.schedule.decay_starts_at_stage} is not read by "
                              "`axk1 rl`, which has no stages (a \"wsd\" schedule stays flat after its warmup); "
                              "remove it, or use kind = \"cosine\" for a decay")
+        if self.logging.every_steps != LoggingConfig().every_steps:  # an iteration is a rollout and its updates
+            raise ValueError(f"[logging] every_steps = {self.logging.every_steps} is not read by `axk1 rl`, which "
+                             "logs every iteration (the metrics file, TensorBoard, and a printed line where stderr "
+                             "is not a terminal); remove it")
         if self.moe.seq_aux_loss_alpha:
             raise ValueError(f"[moe] seq_aux_loss_alpha = {self.moe.seq_aux_loss_alpha} is not read by `axk1 rl`: "
                              "its loss is the policy's alone and the routing is the base model's (post-training "

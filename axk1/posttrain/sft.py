@@ -167,6 +167,7 @@ class ChatSampler:
         ids_BT = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
         docs_BT = torch.zeros((len(rows), T), dtype=torch.long)
         labels_BT = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
+        modes_BT = torch.zeros((len(rows), T), dtype=torch.long)  # each target's mode: loss/think, loss/non-think
         domains = []
         for b, r in enumerate(rows):
             members = [self.examples[i] for i in self.rows[self._row(step * B + r)]]
@@ -177,11 +178,15 @@ class ChatSampler:
                 docs_BT[b, at:at + n] = d
                 # the target of position t is token t+1: trained where that token is in the completion
                 labels_BT[b, at + ex.n_prompt - 1:at + n - 1] = ids_BT[b, at + ex.n_prompt:at + n]
+                modes_BT[b, at + ex.n_prompt - 1:at + n - 1] = self.domains.index(ex.mode)
                 at += n
             docs_BT[b, at:] = len(members)  # padding is its own document, never a target
+            # the row is counted by its members' mode ("mixed": both); its losses are split per target by modes_BT,
+            # so a hybrid run (mode "keep" on think and non-think rows) logs loss/think and loss/non-think every step
+            # both are drawn, where whole rows of one mode were rare
             modes = {ex.mode for ex in members}
             domains.append(modes.pop() if len(modes) == 1 else "mixed")
-        return Batch(ids_BT, docs_BT, labels_BT, domains)
+        return Batch(ids_BT, docs_BT, labels_BT, domains, modes_BT)
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "rows": len(self.rows), "data_sha256": self.fingerprint}

@@ -121,10 +121,11 @@ class ProgressBar(Callback):
     """The progress bar (tqdm, main rank, `[logging] progress`): a tick a step, and the figures the step and the
     other callbacks put in `trainer.progress` (SpeedMonitor's speed and loss, RL's reward), shown when they change.
     Where stderr is not a terminal (a log file, a pipe) the bar's carriage-return frames piled up in the file: there
-    it is a plain line per log row instead (`[logging] every_steps`, as the metrics file's)."""
+    it is a plain line per log row instead (`[logging] every_steps`, as the metrics file's; every_step: a line a
+    step, RL's, whose every iteration is a log row and a long wait)."""
 
-    def __init__(self, desc: str) -> None:
-        self.desc, self.bar, self.shown, self.lines = desc, None, {}, False
+    def __init__(self, desc: str, every_step: bool = False) -> None:
+        self.desc, self.bar, self.shown, self.lines, self.every_step = desc, None, {}, False, every_step
 
     def on_fit_start(self, trainer) -> None:
         done = trainer.state.step
@@ -134,7 +135,7 @@ class ProgressBar(Callback):
 
     def on_step_end(self, trainer, row: dict) -> None:
         if self.lines:
-            if is_log_step(trainer, row):
+            if self.every_step or is_log_step(trainer, row):
                 figures = "  ".join(f"{k} {v}" for k, v in trainer.progress.items())
                 print(f"{self.desc}: step {trainer.state.step}/{trainer.total_steps}  {figures}", file=sys.stderr,
                       flush=True)

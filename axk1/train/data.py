@@ -56,7 +56,10 @@ class Batch(NamedTuple):
     ids_BT: torch.Tensor     # int64 token ids
     docs_BT: torch.Tensor    # int64 document index per position (packing boundaries)
     labels_BT: torch.Tensor  # int64 next-token targets, IGNORE_INDEX where not trained
-    domains: list[str]       # per row: what per-domain losses are split by
+    domains: list[str]       # per row: what the step's rows are counted by (and per-domain losses split by)
+    # int64 index into the sampler's domains per position, for rows whose targets belong to several domains (a
+    # packed SFT row of think and non-think turns): the losses are split by it, token by token. None: the row's.
+    token_domains_BT: torch.Tensor | None = None
 
 
 @dataclass

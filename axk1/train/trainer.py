@@ -200,12 +200,11 @@ class Trainer(TrainerBase):
 
         Device values are not read here (the skip decision needs loss and gradient norm, read once in `account`):
         the label counts that weight the micro-batches come from the batch on the host."""
-        *rows, domains = batch
+        *rows, domains, token_domains_BT = batch
         host = self.rank_rows(*rows)  # under cp this rank's chunk of every row
         mb = self.recipe.batch.micro_batch
         starts = range(0, host.input_ids_BT.shape[0], mb)
         depth = len(self.model.mtp) if self.model.mtp is not None else 0
-        labelled_B = (host.labels_BT != IGNORE_INDEX).sum(1)
         # each micro-batch's ids checked and labels counted here, on the host: the loss then reads nothing back
         try:
             counts = [host_counts(self.config, *host.rows(s, s + mb)[:3], depth) for s in starts]
@@ -224,9 +223,8 @@ class Trainer(TrainerBase):
         self.agree_to_stop(stops)
         cp_size = self.parallel.cp_size if self.parallel else 1
         self.step_rows = {d: round(n / cp_size) for d, n in zip(self.domains, rows_X) if n}
-        domain_X = torch.tensor([self.domains.index(d) for d in domains])
         local = host.to(self._to_device)
-        domain_X, labelled_f64_B = self._to_device(domain_X), self._to_device(labelled_B.double())
+        domain_Bt = self._to_device(self.token_domains(domains, token_domains_BT, host))
         sums_3 = torch.zeros(3, dtype=torch.float64, device=self.device)
         domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64, device=self.device)
         for start, counts_mb in zip(starts, counts):
@@ -250,10 +248,23 @@ class Trainer(TrainerBase):
                 sums_3[1] += out.mtp.detach().double() * mtp_share
             if out.balance is not None:
                 sums_3[2] += out.balance.detach().double() * share
-            rows_X = domain_X[start:start + mb]
-            domain_stats_2X[0].index_add_(0, rows_X, out.token_loss_BT.sum(1).double())
-            domain_stats_2X[1].index_add_(0, rows_X, labelled_f64_B[start:start + mb])
+            # token by token: a packed row may hold targets of several domains (token_domains); unlabelled
+            # positions add a loss of 0 and a count of 0 to whichever domain they carry
+            where_N = domain_Bt[start:start + mb].flatten()
+            domain_stats_2X[0].index_add_(0, where_N, out.token_loss_BT.flatten().double())
+            domain_stats_2X[1].index_add_(0, where_N, (labels != IGNORE_INDEX).flatten().double())
         return torch.cat([sums_3, domain_stats_2X.flatten()])
+
+    def token_domains(self, domains: list[str], token_domains_BT: torch.Tensor | None,
+                      host: RankRows) -> torch.Tensor:
+        """The domain index of every position this rank computes (host): the batch's own per position (its chunk
+        of them under cp), else each row's domain over the whole row."""
+        if token_domains_BT is None:
+            row_B = torch.tensor([self.domains.index(d) for d in domains], dtype=torch.long)
+            return row_B[:, None].expand(host.labels_BT.shape).contiguous()
+        if host.q_len:  # a contiguous copy: pinned for the copy to a GPU as the other rows are
+            return token_domains_BT[:, host.q_start:host.q_start + host.q_len].contiguous()
+        return token_domains_BT
 
     def account(self, stats_K: torch.Tensor) -> tuple[list[float], float]:
         """The step's statistics summed over the ranks and the gradients clipped; the step's one read of device

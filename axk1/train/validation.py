@@ -55,8 +55,8 @@ class Validator(Callback):
     def evaluate(self, trainer, stage: int, seq_len: int) -> dict[str, float]:
         n = trainer.recipe.validation.sequences
         dp_rank, dp_size = (trainer.parallel.dp_rank, trainer.parallel.dp_size) if trainer.parallel else (0, 1)
-        *rows, domains = self.sampler.draw(stage, seq_len, range(dp_rank, n, dp_size),
-                                           (trainer.recipe.data.seed, VALIDATION_KEY, stage))
+        *rows, domains, _ = self.sampler.draw(stage, seq_len, range(dp_rank, n, dp_size),
+                                              (trainer.recipe.data.seed, VALIDATION_KEY, stage))  # shards: by row
         host = trainer.rank_rows(*rows)  # under cp this rank's chunk of every row, as in a training step
         local = host.to(trainer._to_device)
         names = sorted(self.sampler.domains)
