@@ -30,7 +30,7 @@ class GenerationResult:
     stop_tokens: list[int | None] = field(default_factory=list)  # the stop id each prompt ended on (None: length)
 
 
-def _as_prompts(prompts) -> list[list[int]]:
+def as_prompts(prompts) -> list[list[int]]:
     if isinstance(prompts, torch.Tensor):
         prompts = prompts.tolist() if prompts.dim() == 2 else [prompts.tolist()]
     prompts = list(prompts)
@@ -78,7 +78,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_
     if compile and cuda_graph:
         raise ValueError("compile=True and cuda_graph=True are two ways to cut the decode step's overhead: choose one")
     config = model.config
-    prompts = _as_prompts(prompts)
+    prompts = as_prompts(prompts)
     check_sampling(temperature, top_p, top_k)
     stop = set(config.eos_token_ids if stop_ids is None else stop_ids)
     lengths = check_lengths(config, prompts, max_new_tokens)
