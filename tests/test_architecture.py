@@ -21,7 +21,7 @@ LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
      "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage",
-     "file_size_limit", "process_rank"},  # leaves
+     "file_size_limit", "process_rank", "sampling_ranges"},  # leaves
     {"token_shards"},                               # the token-shard format (writes with atomic_file, reads JSON)
     {"config", "dtype_flag"},                       # ModelConfig (reads presets), the dtype table; the --dtype flag
     {"model"},                                      # plain PyTorch
