@@ -14,7 +14,7 @@ from axk1.eval.backends import Sampling
 from axk1.infer.sampling import check_sampling
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.sampling_ranges import RULES, sampling_problems
-from axk1.synth.recipe import load_recipe as load_synth_recipe
+from axk1.synth.recipe import load_synth_recipe
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_recipe_rules import _rl
 

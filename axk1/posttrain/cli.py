@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from axk1.cli_args import non_negative_int, positive_int
-from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch_flags_without_dry_run
+from axk1.train.cli import add_dry_run_arguments, refuse_launch_flags_without_dry_run, run_dry_run
 
 
 # The task file's row schema, briefly, for `rl --help` and `posttrain heldout --help` (in full: docs/posttraining.md,
@@ -58,7 +58,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     from axk1.posttrain.sft import SFTRecipe, load_sft_recipe, run_sft
 
     if args.dry_run:
-        return dry_run_command(args, SFTRecipe, "recipes/posttrain/sft-think.toml")
+        return run_dry_run(args, SFTRecipe, "recipes/posttrain/sft-think.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
@@ -90,7 +90,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
         # override, so the recipe's checks (the warmup against the schedule's steps) see it, in a dry run and a run
         args.overrides, args.max_steps = [*(args.overrides or []), "--rl.iterations", str(args.max_steps)], None
     if args.dry_run:
-        return dry_run_command(args, RLRecipe, "recipes/posttrain/rl.toml")
+        return run_dry_run(args, RLRecipe, "recipes/posttrain/rl.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)

@@ -80,7 +80,7 @@ class SynthRecipe:
     builtin_names: ClassVar[dict[str, tuple[str, ...]]] = {"filters.benchmarks": (BUILTIN,)}
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
+def load_synth_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
     """The recipe file with `--section.key value` overrides applied, its prompt files read, every check made."""
     path = Path(path)
     raw = load_toml(path, "recipe", "recipes/synth/default.toml", overrides, SynthRecipe.path_keys,
