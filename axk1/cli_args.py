@@ -80,6 +80,28 @@ def sampling_seed(text: str) -> int:
     return bounded_int(text, least, "from -2**63 to 2**64 - 1 (what torch's generator takes)", most=most)
 
 
+def comma_list(item: Callable[[str], Any] = str) -> Callable[[str], tuple]:
+    """The argparse type of a comma-separated flag (`--levels 1,2`, `--kinds "math, code"`): its items as a tuple,
+    spaces around each stripped and empty ones (a trailing comma) dropped, each read by `item` (str, or a flag type
+    of this file such as positive_int). A bad item, or no item at all, is argparse's error naming the flag; the
+    flags had been split six ways, some keeping the spaces (`"math, code"` asked for the kind " code")."""
+
+    def parse(text: str) -> tuple:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{text!r} lists nothing: give items separated by commas")
+        out = []
+        for x in items:
+            try:
+                out.append(item(x))
+            except (ValueError, argparse.ArgumentTypeError) as e:
+                raise argparse.ArgumentTypeError(f"item {x!r} of {text!r}: {e}") from None
+        return tuple(out)
+
+    parse.__name__ = "comma-separated list"  # what argparse's own messages call the type
+    return parse
+
+
 def parameter_default(function: Callable, name: str) -> Any:
     """The default of `function`'s parameter `name` (of a class: its __init__'s): a flag's default read from the
     library function the flag feeds, so that the command line and the library cannot drift apart (`axk1 generate`
