@@ -8,7 +8,9 @@ import inspect
 from typing import Any, Callable
 
 
-def _whole_number(text: str, least: int, bound: str, most: int | None = None) -> int:
+def bounded_int(text: str, least: int, bound: str, most: int | None = None) -> int:
+    """`text` as a whole number from `least` to `most` (None: no upper bound); `bound` says the range in the
+    error ("at least 1"). The building block of the flag types here and of a verb's own ranges."""
     try:
         value = int(text)
     except ValueError:
@@ -32,19 +34,19 @@ def threads_problem(value: int, what: str) -> str | None:
 
 
 def thread_count(text: str) -> int:
-    return _whole_number(text, 0, f"0 (torch's default) to {MAX_THREADS}", most=MAX_THREADS)
+    return bounded_int(text, 0, f"0 (torch's default) to {MAX_THREADS}", most=MAX_THREADS)
 
 
 def positive_int(text: str) -> int:
-    return _whole_number(text, 1, "at least 1")
+    return bounded_int(text, 1, "at least 1")
 
 
 def non_negative_int(text: str) -> int:
-    return _whole_number(text, 0, "0 or more")
+    return bounded_int(text, 0, "0 or more")
 
 
 def tcp_port(text: str) -> int:
-    return _whole_number(text, 0, "a TCP port, 0-65535", most=65535)
+    return bounded_int(text, 0, "a TCP port, 0-65535", most=65535)
 
 
 def positive_float(text: str) -> float:
@@ -75,7 +77,29 @@ SEED_RANGE = (-(2**63), 2**64 - 1)
 
 def sampling_seed(text: str) -> int:
     least, most = SEED_RANGE
-    return _whole_number(text, least, "from -2**63 to 2**64 - 1 (what torch's generator takes)", most=most)
+    return bounded_int(text, least, "from -2**63 to 2**64 - 1 (what torch's generator takes)", most=most)
+
+
+def comma_list(item: Callable[[str], Any] = str) -> Callable[[str], tuple]:
+    """The argparse type of a comma-separated flag (`--levels 1,2`, `--kinds "math, code"`): its items as a tuple,
+    spaces around each stripped and empty ones (a trailing comma) dropped, each read by `item` (str, or a flag type
+    of this file such as positive_int). A bad item, or no item at all, is argparse's error naming the flag; the
+    flags had been split six ways, some keeping the spaces (`"math, code"` asked for the kind " code")."""
+
+    def parse(text: str) -> tuple:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{text!r} lists nothing: give items separated by commas")
+        out = []
+        for x in items:
+            try:
+                out.append(item(x))
+            except (ValueError, argparse.ArgumentTypeError) as e:
+                raise argparse.ArgumentTypeError(f"item {x!r} of {text!r}: {e}") from None
+        return tuple(out)
+
+    parse.__name__ = "comma-separated list"  # what argparse's own messages call the type
+    return parse
 
 
 def parameter_default(function: Callable, name: str) -> Any:

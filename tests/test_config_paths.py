@@ -13,7 +13,7 @@ import pytest
 
 from axk1.data.config import PipelineConfig, config_from_dict, load_pipeline_config
 from axk1.data.decontaminate import check_benchmarks
-from axk1.synth.recipe import load_recipe as load_synth_recipe
+from axk1.synth.recipe import load_synth_recipe
 from axk1.toml_file import load_toml, resolve_declared
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import pytest
 from datatrove.data import Document
 
 from axk1.data.config import config_from_dict
-from axk1.data.filter_steps import extract_filters
+from axk1.data.filter_steps import extract_filters_around_site_boilerplate
 from axk1.data.korean_signals import (KoreanSignalsConfig, KoreanSignalsFilter, chat_noise, korean_signals,
                                       sentence_endings)
 
@@ -104,7 +104,8 @@ def test_the_pipeline_file_switches_it_and_refuses_bad_thresholds():
     def steps(section: dict):
         cfg = config_from_dict({"sources": [{"type": "text", "path": "x"}], "run": {"stages": ["extract"]},
                                 "filters": {"korean_signals": section}})
-        return [type(s).__name__ for s in extract_filters(cfg.filters, lambda name: None)]
+        before, after = extract_filters_around_site_boilerplate(cfg.filters, lambda name: None)
+        return [type(s).__name__ for s in before + after]
 
     assert "KoreanSignalsFilter" in steps({})
     assert "KoreanSignalsFilter" not in steps({"enabled": False})

@@ -9,7 +9,7 @@ import pytest
 from datatrove.data import Document
 
 from axk1.data.mathgen import generate_problems
-from axk1.data.shards import TokenShardWriter, bucket_name, write_manifest
+from axk1.data.shards import TokenShardWriter, bucket_name, write_corpus_manifest
 from axk1.data.textgen import english_document, korean_document
 from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, chars_per_token, train_tokenizer
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template
@@ -101,7 +101,7 @@ def test_shards_deterministic_with_manifest(tmp_path, tok_dir):
         outs.append({p.relative_to(tmp_path / run): p.read_bytes() for p in sorted((tmp_path / run).rglob("*"))
                      if p.is_file()})
     assert outs[0] == outs[1] and outs[0]
-    m = write_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
+    m = write_corpus_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
     assert set(m["domains"]) == {"web", "math", "code"}
     assert set(m["domains"]["web"]["buckets"]) <= {"d0", "d1", "d2"}
     assert m["total_docs"] == 30 and len(m["tokenizer_hash"]) == 16
@@ -114,7 +114,7 @@ def test_shards_deterministic_with_manifest(tmp_path, tok_dir):
     first = tokens[offsets[0]:offsets[1]].tolist()
     assert first[0] == tok.token_to_id("<|endoftext|>") and tok.decode(first[1:]) == CODE
     manifest_bytes = (tmp_path / "a" / "manifest.json").read_bytes()
-    write_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
+    write_corpus_manifest(tmp_path / "a", str(tok_dir), [0.35, 0.5])
     assert (tmp_path / "a" / "manifest.json").read_bytes() == manifest_bytes
 
 

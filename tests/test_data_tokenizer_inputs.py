@@ -11,7 +11,7 @@ import pytest
 from datatrove.data import Document
 
 from axk1.cli import main
-from axk1.data.shards import TokenShardWriter, write_manifest
+from axk1.data.shards import TokenShardWriter, write_corpus_manifest
 from axk1.data.stats import corpus_stats
 from axk1.data.textgen import english_document
 from axk1.data.tokenizer import SPECIAL_TOKENS, TokenizerConfig, encode_plain, train_tokenizer
@@ -50,7 +50,7 @@ def test_special_token_strings_in_document_text_are_plain_text(tok_dir, tmp_path
     writer = TokenShardWriter(str(tmp_path / "tokens"), str(tok_dir), [0.5])
     list(writer.run(iter([Document(text=QUOTE, id="q", metadata={"domain": "web"}),
                           Document(text="plain text", id="p", metadata={"domain": "web"})])))
-    write_manifest(tmp_path / "tokens", str(tok_dir), [0.5])
+    write_corpus_manifest(tmp_path / "tokens", str(tok_dir), [0.5])
     (shard,) = load_shards(tmp_path / "tokens" / "manifest.json")[1]  # read as the trainer reads it
     tokens, offsets = shard.tokens, shard.offsets
     docs = [tokens[a:b] for a, b in zip(offsets[:-1], offsets[1:])]

@@ -106,6 +106,27 @@ def test_compiled_decode_step_gives_the_same_tokens(tiny_config):
     assert compiled.tokens == eager.tokens
 
 
+def test_the_compiled_decode_step_is_kept_beside_the_model_not_on_it(tiny_config):
+    """The compiled step was stashed on the model as `model._compiled_decode_step` (the model is plain PyTorch:
+    nothing outside it sets its attributes). It is kept in generate.py now, per model and weakly: built once for a
+    model's device and dtype, rebuilt when the model is cast, and gone with the model. Nothing is compiled here:
+    torch.compile compiles on the first call."""
+    import gc
+    import weakref
+
+    from axk1.infer.generate import compiled_decode_step
+
+    model = _model(tiny_config.replace(num_hidden_layers=2))
+    attributes = set(vars(model))
+    step = compiled_decode_step(model)
+    assert compiled_decode_step(model) is step and set(vars(model)) == attributes
+    assert compiled_decode_step(model.to(torch.bfloat16)) is not step
+    alive = weakref.ref(model)
+    del model, step
+    gc.collect()
+    assert alive() is None
+
+
 @pytest.mark.parametrize("dtype,path", [(torch.bfloat16, "grouped"), (torch.float32, "gathered")])
 def test_the_compiled_decode_step_traces_whole_and_runs_grouped_experts_in_bf16(model, tiny_config, dtype, path):
     """torch.compile of the decode step (generate(compile=True)) traces it as one graph (fullgraph: no host read, no

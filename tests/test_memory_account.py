@@ -57,13 +57,13 @@ def test_on_a_gpu_each_layer_with_its_attention_kernel_keeps_what_the_account_co
 def test_the_combine_of_expert_outputs_keeps_no_token_by_width_tensor():
     """The sum of each token's expert outputs kept its whole [N*K, D] source for a backward that needs only the
     index (index_add_'s own): 25 KB a token and layer on the H200 check, the 13 GB the account missed."""
-    from axk1.model.moe import _Combine
+    from axk1.model.expert_kernels import CombineRows
 
     y = torch.randn(12, 8, requires_grad=True)
     token = torch.arange(12) // 3
     kept = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
-        out = _Combine.apply(y, token, 4, torch.float32)
+        out = CombineRows.apply(y, token, 4, torch.float32)
     assert [tuple(t.shape) for t in kept] == [(12,)]
     out.backward(torch.arange(32.0).view(4, 8))
     torch.testing.assert_close(y.grad, torch.arange(32.0).view(4, 8)[token])

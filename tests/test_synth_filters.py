@@ -8,7 +8,7 @@ from axk1.synth.dedup import NearDuplicateIndex
 from axk1.synth.documents import looks_like_math, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter
 from axk1.synth.formats import parse_reply
-from axk1.synth.recipe import SampleFilterConfig, PassageConfig, load_recipe
+from axk1.synth.recipe import SampleFilterConfig, PassageConfig, load_synth_recipe
 from axk1.synth.teacher import parse_teacher
 from axk1.synth.text import grounding
 from axk1.text.korean import hangul_ratio
@@ -19,7 +19,7 @@ RECIPE = ROOT / "recipes" / "synth" / "default.toml"
 
 
 def test_default_recipe_loads_with_all_three_kinds_in_both_languages():
-    recipe = load_recipe(RECIPE)
+    recipe = load_synth_recipe(RECIPE)
     kinds = {t.kind for t in recipe.tasks}
     assert kinds == {"qa", "reasoning", "rewrite"}
     assert all(set(t.prompts) == {"ko", "en"} for t in recipe.tasks)
@@ -32,7 +32,7 @@ def test_an_empty_benchmark_list_is_accepted(tmp_path):
     (tmp_path / "p.txt").write_text("{passage}")
     (tmp_path / "r.toml").write_text('[filters]\nbenchmarks = []\n[[tasks]]\nname = "x"\nkind = "qa"\n'
                                      'prompts = { en = "p.txt" }\n')
-    assert load_recipe(tmp_path / "r.toml").filters.benchmarks == []
+    assert load_synth_recipe(tmp_path / "r.toml").filters.benchmarks == []
 
 
 def test_recipe_errors_say_what_to_fix(tmp_path):
@@ -40,13 +40,13 @@ def test_recipe_errors_say_what_to_fix(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[tasks]]\nname = "x"\nkind = "poem"\nprompts = { en = "p.txt" }\n')
     with pytest.raises(ValueError, match="kind 'poem' is not one of"):
-        load_recipe(bad)
+        load_synth_recipe(bad)
     bad.write_text('[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "missing.txt" }\n')
     with pytest.raises(FileNotFoundError, match="missing.txt"):
-        load_recipe(bad)
+        load_synth_recipe(bad)
     bad.write_text('[teacher]\ntemprature = 1\n[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "p.txt" }\n')
     with pytest.raises(ValueError, match="unknown key 'temprature' \\(known: concurrency, max_reply_chars, max_tokens, model"):
-        load_recipe(bad)
+        load_synth_recipe(bad)
     with pytest.raises(ValueError, match="openai:URL"):
         parse_teacher("http://127.0.0.1:8000")
     assert parse_teacher("openai:http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"

@@ -15,7 +15,7 @@ from axk1.cli import main
 from axk1.synth.documents import split_passages
 from axk1.synth.filters import Decontaminator, cut_reply
 from axk1.synth.pipeline import run_synth
-from axk1.synth.recipe import PassageConfig, load_recipe
+from axk1.synth.recipe import PassageConfig, load_synth_recipe
 from axk1.synth.teacher import ResponseCache
 from axk1.synth.text import grounding
 from tests.aime_rows import ROWS, write_aime
@@ -144,7 +144,7 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_pa
     (["--teacher.retries", "-1"], "retries"), (["--teacher.max_reply_chars", "0"], "max_reply_chars")])
 def test_out_of_range_recipe_values_name_their_field(override, field):
     with pytest.raises(ValueError, match=rf"\] {field} = .*must be"):
-        load_recipe(ROOT / "recipes" / "synth" / "default.toml", override)
+        load_synth_recipe(ROOT / "recipes" / "synth" / "default.toml", override)
 
 
 def test_passages_of_one_huge_paragraph_are_cut_quickly_and_counted_right():
@@ -173,7 +173,7 @@ def test_echoes_special_tokens_and_huge_replies_are_rejected_with_reasons(teache
     url, _ = teacher
     docs = _docs(tmp_path, [{"id": "good", "text": GOOD}, {"id": "echo", "text": "ECHO. " + GOOD},
                             {"id": "special", "text": "SPECIAL. " + GOOD}, {"id": "huge", "text": "HUGE. " + GOOD}])
-    recipe = load_recipe(_recipe(tmp_path, "max_reply_chars = 1000"))
+    recipe = load_synth_recipe(_recipe(tmp_path, "max_reply_chars = 1000"))
     summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
     assert summary.generated == 4 and summary.kept == 1
     assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["good"]
@@ -190,7 +190,7 @@ def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path
     url, _ = teacher
     docs = _docs(tmp_path, [{"id": "slow", "text": "TRICKLE. " + GOOD}, {"id": "good", "text": GOOD}])
     t0 = time.perf_counter()
-    summary = run_synth(docs, load_recipe(_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
+    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
                         progress=False)
     assert time.perf_counter() - t0 < 8
     assert summary.failed == 1 and summary.kept == 1
@@ -243,7 +243,7 @@ def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_p
         {"id": "m", "text": GOOD, "metadata": {"domain": "web\udfff"}},
     ])
     calls.clear()
-    summary = run_synth(docs, load_recipe(_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
+    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
     assert summary.documents == 9 and summary.documents_used == 2
     assert summary.excluded == {"invalid UTF-8": 1, "not JSON": 1, "not a JSON object": 1, "no 'text' string": 1,
                                 "duplicate id": 1, "lone_surrogate": 2}
@@ -265,7 +265,7 @@ def test_thinking_control_is_sent_when_asked_for(teacher, tmp_path):
     url, calls = teacher
     docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
     calls.clear()
-    run_synth(docs, load_recipe(_recipe(tmp_path, "thinking_control = true")), url, tmp_path / "o.jsonl",
+    run_synth(docs, load_synth_recipe(_recipe(tmp_path, "thinking_control = true")), url, tmp_path / "o.jsonl",
               progress=False)
     assert calls[-1]["chat_template_kwargs"] == {"enable_thinking": False}
 
@@ -289,7 +289,7 @@ def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_trace
     url, _ = teacher
     aime = write_aime(tmp_path)["en"]
     docs = _docs(tmp_path, [{"id": "recite", "text": "RECITE. " + GOOD}, {"id": "own", "text": "OWNTRACE. " + GOOD}])
-    recipe = load_recipe(_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
+    recipe = load_synth_recipe(_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
     summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
     assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["own"]
     (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
@@ -311,7 +311,7 @@ def test_a_reply_cut_while_reasoning_says_so_and_a_reply_without_choices_fails_c
     IndexError."""
     url, _ = teacher
     docs = _docs(tmp_path, [{"id": "cut", "text": "THINKCUT. " + GOOD}, {"id": "none", "text": "NOCHOICES. " + GOOD}])
-    summary = run_synth(docs, load_recipe(_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
+    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
                         progress=False)
     assert summary.generated == 1 and summary.failed == 1 and summary.rejections == {"length": 1}
     (cut,) = _lines(tmp_path / "o.rejected.jsonl")

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from axk1.synth.pipeline import run_synth
-from axk1.synth.recipe import load_recipe
+from axk1.synth.recipe import load_synth_recipe
 from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ROOT, app_server
 
@@ -71,7 +71,7 @@ def teacher():
 
 def test_kept_and_rejected_samples_with_their_reasons(teacher, tmp_path):
     url, calls = teacher
-    recipe = load_recipe(ROOT / "recipes" / "synth" / "default.toml")
+    recipe = load_synth_recipe(ROOT / "recipes" / "synth" / "default.toml")
     recipe.tasks = [t for t in recipe.tasks if t.name in ("qa", "explain-easy")]
     recipe.passages.min_chars = 100
     docs = tmp_path / "docs.jsonl"
@@ -113,7 +113,7 @@ def test_failed_requests_are_counted_and_written(teacher, tmp_path):
                                      f'[[tasks]]\nname = "broken"\nkind = "qa"\nprompts = {{ en = "{prompt}" }}\n')
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"id": "d", "text": "Seoul is on the Han river, a wide river."}) + "\n")
-    summary = run_synth(docs, load_recipe(tmp_path / "r.toml"), url, tmp_path / "o.jsonl", progress=False)
+    summary = run_synth(docs, load_synth_recipe(tmp_path / "r.toml"), url, tmp_path / "o.jsonl", progress=False)
     assert summary.requests == 1 and summary.failed == 1 and summary.generated == 0
     failed = json.loads((tmp_path / "o.failed.jsonl").read_text())
     assert failed["doc_id"] == "d" and failed["reason"]

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from axk1.synth.documents import split_passages
 from axk1.synth.pipeline import SynthSummary, output_paths, plan_jobs, run_synth
-from axk1.synth.recipe import PassageConfig, load_recipe
+from axk1.synth.recipe import PassageConfig, load_synth_recipe
 from axk1.synth.teacher import ResponseCache, bounded
 from tests.serve_helpers import app_server
 from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, teacher_app
@@ -54,7 +54,7 @@ def teacher():
 
 
 def _run(tmp_path, url, docs, extra="", out="o.jsonl"):
-    return run_synth(docs, load_recipe(_recipe(tmp_path, extra)), url, tmp_path / out, progress=False)
+    return run_synth(docs, load_synth_recipe(_recipe(tmp_path, extra)), url, tmp_path / out, progress=False)
 
 
 def test_a_reply_holding_a_lone_surrogate_is_one_failed_request_and_is_not_cached(teacher, tmp_path):
@@ -147,12 +147,12 @@ def test_documents_without_ids_are_named_by_their_text(teacher, tmp_path):
     docs = _docs(tmp_path, [b"{broken line\n"] + rows)
     summary = _run(tmp_path, url, docs)
     assert (summary.sent, summary.excluded) == (4, {"not JSON": 1})
-    ids = [job.doc_id for job in plan_jobs(docs, load_recipe(_recipe(tmp_path)), SynthSummary())]
+    ids = [job.doc_id for job in plan_jobs(docs, load_synth_recipe(_recipe(tmp_path)), SynthSummary())]
     assert len(set(ids)) == 4 and ids[3] == ids[0] + "-2" and ids[0].startswith("text-")
     _docs(tmp_path, rows)  # the broken line removed
     summary = _run(tmp_path, url, docs)
     assert (summary.sent, summary.cache_hits) == (0, 4)
-    assert [job.doc_id for job in plan_jobs(docs, load_recipe(_recipe(tmp_path)), SynthSummary())] == ids
+    assert [job.doc_id for job in plan_jobs(docs, load_synth_recipe(_recipe(tmp_path)), SynthSummary())] == ids
 
 
 def test_passages_left_out_are_counted_by_reason(tmp_path):
@@ -162,7 +162,7 @@ def test_passages_left_out_are_counted_by_reason(tmp_path):
     assert dropped == {"under min_chars": 1, "past max_per_document": 1}
     docs = _docs(tmp_path, [{"id": "a", "text": "Short.\n\n" + ("A passage about the Han river. " * 4 + "\n\n") * 3},
                             {"id": "b", "text": "Tiny."}])  # b is excluded for it, not counted again here
-    recipe = load_recipe(_recipe(tmp_path))
+    recipe = load_synth_recipe(_recipe(tmp_path))
     recipe.passages = PassageConfig(min_chars=50, max_chars=130, max_per_document=2)
     summary = SynthSummary()
     assert len(plan_jobs(docs, recipe, summary)) == 2

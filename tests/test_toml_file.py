@@ -12,7 +12,7 @@ import pytest
 from axk1.cli import main
 from axk1.data.config import PipelineConfig, load_pipeline_config
 from axk1.eval.settings import eval_config, read_eval_file
-from axk1.synth.recipe import SynthRecipe, load_recipe as load_synth_recipe
+from axk1.synth.recipe import SynthRecipe, load_synth_recipe
 from axk1.toml_file import build_dataclass, read_toml, resolve_path, to_toml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
-from axk1.cli_args import _whole_number, non_negative_int, positive_float, positive_int
+from axk1.cli_args import bounded_int, non_negative_int, positive_float, positive_int
 from axk1.data.lm_cli import add_lm_parser
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.data.stats import input_files
@@ -18,7 +18,7 @@ from axk1.data.stats import input_files
 
 def vocab_size(text: str) -> int:
     """--vocab-size: a whole number a tokenizer can have (far larger sizes abort the trainer with no message)."""
-    return _whole_number(text, MIN_VOCAB_SIZE, f"from {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE:,}", most=MAX_VOCAB_SIZE)
+    return bounded_int(text, MIN_VOCAB_SIZE, f"from {MIN_VOCAB_SIZE} to {MAX_VOCAB_SIZE:,}", most=MAX_VOCAB_SIZE)
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:

@@ -36,15 +36,9 @@ EXTRACT_FILTERS: list[FilterBuilder] = [PII_STEP, URL_STEP, language_step, KOREA
                                         CODE_STEP, DECONTAMINATION_STEP, PERPLEXITY_STEP]
 
 
-def extract_filters(filters, exclusions: Exclusions) -> list[PipelineStep]:
-    """The steps of EXTRACT_FILTERS that the configuration switches on, in order."""
-    before, after = extract_filters_around_site_boilerplate(filters, exclusions)
-    return before + after
-
-
 def extract_filters_around_site_boilerplate(filters, exclusions: Exclusions) -> tuple[list, list]:
-    """extract_filters split where site boilerplate removal goes: the leading entries marked
-    before_site_boilerplate, then the rest."""
+    """The steps of EXTRACT_FILTERS that the configuration switches on, in order, split where site boilerplate
+    removal goes: the leading entries marked before_site_boilerplate, then the rest."""
     built = [(getattr(build, "before_site_boilerplate", False), build(filters, exclusions))
              for build in EXTRACT_FILTERS]
     built = [(early, step) for early, step in built if step is not None]

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-from axk1.cli_args import _whole_number
+from axk1.cli_args import bounded_int
 from axk1.data.stats import data_files, input_files
 
 UNIT_CHOICES = ["auto", "kiwi", "words", "chars"]
@@ -23,11 +23,11 @@ UNIT_HELP = ("tokens: Kiwi morphemes (Korean), words and punctuation (English), 
 
 
 def _lm_order(text: str) -> int:
-    return _whole_number(text, 2, "from 2 to 6", most=6)
+    return bounded_int(text, 2, "from 2 to 6", most=6)
 
 
 def _lm_folds(text: str) -> int:
-    return _whole_number(text, 2, "2 or more")
+    return bounded_int(text, 2, "2 or more")
 
 
 def _text_file(p: Path, skipped: Counter) -> Iterator[str]:

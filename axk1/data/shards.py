@@ -21,7 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.tokenizer import encode_plain
 from axk1.json_text import read_json_file
-from axk1.token_shards import OFFSET_DTYPE, TOKEN_DTYPE, shard_entry, write_manifest as write_shards_manifest
+from axk1.token_shards import OFFSET_DTYPE, TOKEN_DTYPE, shard_entry, write_manifest
 from axk1.text.tokenizer_file import BOS, load_tokenizer, tokenizer_hash
 
 
@@ -88,7 +88,7 @@ class TokenShardWriter(PipelineStep):
         yield  # a generator that yields nothing: the last step of its stage
 
 
-def write_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: list[float]) -> dict:
+def write_corpus_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: list[float]) -> dict:
     """Collects the per-shard counts into tokens/manifest.json (the format: axk1/token_shards.py)."""
     tokens_dir = Path(tokens_dir)
     shards, sources, languages = [], Counter(), Counter()
@@ -99,14 +99,14 @@ def write_manifest(tokens_dir: str | Path, tokenizer: str, difficulty_buckets: l
         shards.append(shard_entry(str(rel), m["domain"], m["bucket"], m["docs"], m["tokens"]))
         sources.update(m["sources"])
         languages.update(m["languages"])
-    return write_shards_manifest(
+    return write_manifest(
         tokens_dir, shards, load_tokenizer(tokenizer).get_vocab_size(), BOS,
         tokenizer_hash=tokenizer_hash(tokenizer), difficulty_buckets=list(difficulty_buckets),
         sources=dict(sources), languages=dict(languages))
 
 
 class ManifestStep(PipelineStep):
-    """write_manifest as a one-task stage, so a cluster run finishes with the manifest too."""
+    """write_corpus_manifest as a one-task stage, so a cluster run finishes with the manifest too."""
 
     name = "axk1 manifest"
     type = "🔢 - TOKENIZER"
@@ -116,7 +116,7 @@ class ManifestStep(PipelineStep):
         self.tokens_dir, self.tokenizer, self.bounds = str(tokens_dir), tokenizer, list(difficulty_buckets)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        write_manifest(self.tokens_dir, self.tokenizer, self.bounds)
+        write_corpus_manifest(self.tokens_dir, self.tokenizer, self.bounds)
         return
         yield
 

@@ -5,13 +5,13 @@ backend is openai_backend.py; which one a TARGET names, backend_target.py.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from axk1.checkpoint.fingerprint import weights_fingerprint
 from axk1.eval.chat import ChatPrompt, render
+from axk1.sampling_ranges import sampling_problems
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,12 @@ class Sampling:
     thinking: bool | None = None  # None: the model's default
 
     def __post_init__(self):
-        # `not temperature >= 0`: NaN fails every comparison, so `< 0` let it through (and into the JSON body)
-        if not (0 <= self.temperature < math.inf) or not 0 < self.top_p <= 1 or self.top_k < 0 or self.max_tokens < 1:
-            raise ValueError(f"bad sampling settings {self}: need a finite temperature >= 0, 0 < top_p <= 1, "
-                             "top_k >= 0, max_tokens >= 1")
+        # the ranges every generator shares (NaN is out of range: `< 0` let it through, into the JSON body)
+        problems = sampling_problems(self.temperature, self.top_p, self.top_k)
+        if problems or self.max_tokens < 1:
+            said = "; ".join(f"{name} must be {rule}" for name, rule in problems.items()) or "max_tokens must be >= 1"
+            raise ValueError(f"bad sampling settings {self}: {said} (need a finite temperature >= 0, 0 < top_p <= 1, "
+                             "top_k >= 0, max_tokens >= 1)")
 
 
 @dataclass

@@ -181,7 +181,7 @@ def _one_test(runner, kind: str, given: str, want: str, timeout: float, tolerant
     return (True, "") if same else (WA, f"wrong answer: got {got[:200]!r}")
 
 
-def run_tests(payload: dict, runner) -> dict:
+def judge_io_tests(payload: dict, runner) -> dict:
     code, tests = payload["code"], payload["tests"]
     inputs, outputs, fn_name = tests["inputs"], tests["outputs"], tests.get("fn_name")
     mode, timeout, stop_first = payload["mode"], float(payload["timeout_s"]), payload.get("stop_at_first_failure", True)
@@ -387,4 +387,4 @@ def check_program(payload: dict, runner) -> dict:
 
 def judge(payload: dict, runner) -> dict:
     """Entry point called by sandbox_child.py in the judge process."""
-    return check_program(payload, runner) if payload.get("kind") == "check" else run_tests(payload, runner)
+    return check_program(payload, runner) if payload.get("kind") == "check" else judge_io_tests(payload, runner)

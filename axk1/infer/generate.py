@@ -7,6 +7,7 @@ Legend: B batch, T tokens in this step, S cache slots, V vocabulary.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -30,7 +31,7 @@ class GenerationResult:
     stop_tokens: list[int | None] = field(default_factory=list)  # the stop id each prompt ended on (None: length)
 
 
-def _as_prompts(prompts) -> list[list[int]]:
+def as_prompts(prompts) -> list[list[int]]:
     if isinstance(prompts, torch.Tensor):
         prompts = prompts.tolist() if prompts.dim() == 2 else [prompts.tolist()]
     prompts = list(prompts)
@@ -78,7 +79,7 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_
     if compile and cuda_graph:
         raise ValueError("compile=True and cuda_graph=True are two ways to cut the decode step's overhead: choose one")
     config = model.config
-    prompts = _as_prompts(prompts)
+    prompts = as_prompts(prompts)
     check_sampling(temperature, top_p, top_k)
     stop = set(config.eos_token_ids if stop_ids is None else stop_ids)
     lengths = check_lengths(config, prompts, max_new_tokens)
@@ -140,14 +141,20 @@ def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_
     return GenerationResult(out, reasons, lengths, cache.nbytes(), stop_tokens=stops)
 
 
+# Each model's compiled decode step, with the (device, dtype) of the weights it was built for. Kept here, not on the
+# model (the model is plain PyTorch: nothing is stashed on it from outside), and weakly: the entry goes with the model.
+# The step references the model's tensors and submodules, never the model itself, so it does not keep its key alive.
+_COMPILED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def compiled_decode_step(model: AXK1ForCausalLM):
-    """A LatentDecoder's step under torch.compile with dynamic shapes (the cache grows every step), kept on the
-    model for its weights' device and dtype (a model moved or cast later gets a new one). The decoder is built
-    outside the compiled function: dynamo cannot trace its construction (it broke the graph every step)."""
+    """A LatentDecoder's step under torch.compile with dynamic shapes (the cache grows every step), kept for the
+    model's weights' device and dtype (a model moved or cast later gets a new one). The decoder is built outside
+    the compiled function: dynamo cannot trace its construction (it broke the graph every step)."""
     weight = model.lm_head.weight
     key = (weight.device, weight.dtype)
-    cached = getattr(model, "_compiled_decode_step", None)
+    cached = _COMPILED_STEPS.get(model)
     if cached is None or cached[0] != key:
         cached = (key, torch.compile(LatentDecoder(model).__call__, dynamic=True))
-        model._compiled_decode_step = cached
+        _COMPILED_STEPS[model] = cached
     return cached[1]

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from axk1.sampling_ranges import sampling_problems
 
 
 GREEDY_BELOW = 1e-5  # as vLLM treats tiny temperatures
 
 
 def check_sampling(temperature: float, top_p: float, top_k: int) -> None:
-    if not 0 <= temperature < math.inf:  # said so: NaN passed `temperature < 0` and sampled from NaN probabilities
-        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ValueError(f"top_k must be >= 0 (0 = no limit), got {top_k}")
+    """ValueError naming the first setting out of range (axk1/sampling_ranges.py, the check every generator shares):
+    generate, speculative decoding and the server's engine call it. NaN is out of range: it passed `temperature <
+    0` once and sampled from NaN probabilities."""
+    problems = sampling_problems(temperature, top_p, top_k)
+    if problems:
+        name, rule = next(iter(problems.items()))
+        value = {"temperature": temperature, "top_p": top_p, "top_k": top_k}[name]
+        raise ValueError(f"{name} must be {rule}, got {value}")
 
 
 def sample_next(logits_BV: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
-from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, GenerationResult, _as_prompts, check_lengths
+from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, GenerationResult, as_prompts, check_lengths
 from axk1.infer.sampling import GREEDY_BELOW, check_sampling, next_token_probs, sample_categorical
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
-from axk1.model.latent_decode import _Layer
+from axk1.model.latent_decode import LayerWeights
 from axk1.model.norm import rms_norm_no_grad
 
 
@@ -53,7 +53,7 @@ class MTPDrafter:
         self.decoder, self.eps = decoder, model.config.rms_norm_eps
         self.hnorm, self.enorm, self.head_norm = mtp.hnorm.weight, mtp.enorm.weight, mtp.shared_head_norm.weight
         self.eh_projT_2DD = mtp.eh_proj.weight.t()
-        self.layer = _Layer(mtp.layer, model.config)
+        self.layer = LayerWeights(mtp.layer, model.config)
 
     def __call__(self, h_TD: torch.Tensor, next_ids_T: torch.Tensor, positions_1T: torch.Tensor, cache,
                  slot: int, mask_11TS: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
@@ -91,7 +91,7 @@ def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = D
                          stop_ids: list[int] | None = None, seed: int | None = None) -> SpeculativeResult:
     """`generate` for one prompt, drafting one token a step with the MTP module; the same output distribution."""
     config = model.config
-    prompts = _as_prompts(prompt)
+    prompts = as_prompts(prompt)
     if len(prompts) != 1:
         raise ValueError(f"speculative decoding runs one prompt at a time (got {len(prompts)}): batch with generate")
     check_sampling(temperature, top_p, top_k)

@@ -49,7 +49,7 @@ def default_experts(x_AD: torch.Tensor) -> str:
         return device_only_experts(x_AD.dtype)
     return "loop" if x_AD.device.type == "cpu" else "grouped"
 
-class _Layer:
+class LayerWeights:
     """One decoder layer's weights as plain tensors (views of the parameters: nothing is copied)."""
 
     def __init__(self, layer, config) -> None:
@@ -102,7 +102,7 @@ class LatentDecoder:
         self.config = config
         self.embed_WD = model.model.embed_tokens.weight
         self.rotary = model.model.rotary_emb
-        self.layers = [_Layer(layer, config) for layer in model.model.layers]
+        self.layers = [LayerWeights(layer, config) for layer in model.model.layers]
         self.norm = model.model.norm.weight
         self.headT_DW = model.lm_head.weight.t()
         self.H, self.N, self.C = config.num_attention_heads, config.qk_nope_head_dim, config.kv_lora_rank
@@ -142,12 +142,12 @@ class LatentDecoder:
                 bias_BTS.logical_not(), float("-inf"))
         return rot_ARR, bias_BTS
 
-    def layer(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
+    def layer(self, lw: LayerWeights, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
         """One decoder layer (attention then MLP or MoE) over the step's A = B*T new tokens."""
         x_AD = self._attention(lw, x_AD, rot_ARR, cache_BSL, slot, bias_BTS)
         return self._moe(lw, x_AD, self.experts or default_experts(x_AD)) if lw.is_moe else self._mlp(lw, x_AD)
 
-    def _attention(self, lw: _Layer, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
+    def _attention(self, lw: LayerWeights, x_AD, rot_ARR, cache_BSL, slot, bias_BTS) -> torch.Tensor:
         """x + MLA(norm(x)) in the absorbed form (MLA.forward_latent), A = B*T new tokens."""
         (B, T, S), H, N, C = bias_BTS.shape, self.H, self.N, self.C
         h_AD = rms_norm_no_grad(x_AD, lw.ln_in, lw.eps)
@@ -172,11 +172,11 @@ class LatentDecoder:
         return torch.addmm(x_AD, o_AHV.reshape(B * T, -1), lw.oT)
 
     @staticmethod
-    def _mlp(lw: _Layer, x_BD: torch.Tensor) -> torch.Tensor:
+    def _mlp(lw: LayerWeights, x_BD: torch.Tensor) -> torch.Tensor:
         h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
         return torch.addmm(x_BD, F.silu(torch.mm(h_BD, lw.gateT)).mul_(torch.mm(h_BD, lw.upT)), lw.downT)
 
-    def _moe(self, lw: _Layer, x_BD: torch.Tensor, experts: str) -> torch.Tensor:
+    def _moe(self, lw: LayerWeights, x_BD: torch.Tensor, experts: str) -> torch.Tensor:
         h_BD = rms_norm_no_grad(x_BD, lw.ln_post_attn, lw.eps)
         h32_BD = h_BD if h_BD.dtype == torch.float32 else h_BD.float()
         routerT = lw.routerT_DE if lw.routerT_DE.dtype == torch.float32 else lw.routerT_DE.float()
@@ -229,7 +229,7 @@ class LatentDecoder:
         return x_BD + rms_norm_no_grad(y_BD, lw.ln_post_mlp, lw.eps)
 
     @staticmethod
-    def _experts_padded(lw: _Layer, h_BD: torch.Tensor, y_BD: torch.Tensor, expert_M: torch.Tensor,
+    def _experts_padded(lw: LayerWeights, h_BD: torch.Tensor, y_BD: torch.Tensor, expert_M: torch.Tensor,
                         rows_M: torch.Tensor, w_M: torch.Tensor, counts_E: torch.Tensor, P: int) -> torch.Tensor:
         """y += the routed experts' outputs, as two bmm over [E, P] slots: the M assignments (sorted by expert) go to
         slot (expert, rank within the expert); empty slots read row 0 with weight 0."""

@@ -16,7 +16,8 @@ from torch import nn
 from torch.distributed._functional_collectives import all_to_all_single_autograd
 from torch.distributed.device_mesh import DeviceMesh
 
-from axk1.model.moe import GroupedExperts, MoE, _Combine, _compute_dtype, _SwiGLU
+from axk1.model.expert_kernels import CombineRows, WeightedSwiGLU, weights_in_compute_dtype
+from axk1.model.moe import GroupedExperts, MoE
 
 
 class ExpertParallelExperts(GroupedExperts):
@@ -60,13 +61,13 @@ class ExpertParallelExperts(GroupedExperts):
         perm = expert_of_row.argsort(stable=True)
         x_local, w_local = _Unpack.apply(xw_recv, perm)  # (reading the received rows waits for the all-to-all)
         del xw_MD1, xw_recv
-        gate_up_EFD, down_EDF = _compute_dtype(x_local, self.gate_up_proj, self.down_proj)
+        gate_up_EFD, down_EDF = weights_in_compute_dtype(x_local, self.gate_up_proj, self.down_proj)
         if x_local.shape[0] == 0:  # nothing to compute here; keep weights and routing weights in the graph (zero
             # gradients: the backward's all-to-alls need every rank), in the dtype the other ranks send
             y_local = (x_local + 0.0 * (gate_up_EFD.sum() + down_EDF.sum() + w_local.sum())).to(down_EDF.dtype)
         else:
             offsets = recv_RE.sum(0).cumsum(0).to(torch.int32)
-            h = _SwiGLU.apply(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
+            h = WeightedSwiGLU.apply(torch._grouped_mm(x_local.to(gate_up_EFD.dtype), gate_up_EFD.transpose(-2, -1),
                                                 offs=offsets), self.width, w_local.to(gate_up_EFD.dtype))
             y_local = torch._grouped_mm(h, down_EDF.transpose(-2, -1), offs=offsets)
             del h
@@ -76,7 +77,7 @@ class ExpertParallelExperts(GroupedExperts):
         y_sent = y_local.index_select(0, inverse)
         del y_local
         y_MD = all_to_all_single_autograd(y_sent, in_splits, out_splits, self.group)
-        return _Combine.apply(y_MD, token_M, N, x_ND.dtype)
+        return CombineRows.apply(y_MD, token_M, N, x_ND.dtype)
 
 
 class _Unpack(torch.autograd.Function):

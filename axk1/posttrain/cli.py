@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from axk1.cli_args import non_negative_int, positive_int
-from axk1.train.cli import add_dry_run_arguments, dry_run_command, refuse_launch_flags_without_dry_run
+from axk1.cli_args import comma_list, non_negative_int, positive_int
+from axk1.train.cli import add_dry_run_arguments, refuse_launch_flags_without_dry_run, run_dry_run
 
 
 # The task file's row schema, briefly, for `rl --help` and `posttrain heldout --help` (in full: docs/posttraining.md,
@@ -58,7 +58,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     from axk1.posttrain.sft import SFTRecipe, load_sft_recipe, run_sft
 
     if args.dry_run:
-        return dry_run_command(args, SFTRecipe, "recipes/posttrain/sft-think.toml")
+        return run_dry_run(args, SFTRecipe, "recipes/posttrain/sft-think.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
@@ -90,7 +90,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
         # override, so the recipe's checks (the warmup against the schedule's steps) see it, in a dry run and a run
         args.overrides, args.max_steps = [*(args.overrides or []), "--rl.iterations", str(args.max_steps)], None
     if args.dry_run:
-        return dry_run_command(args, RLRecipe, "recipes/posttrain/rl.toml")
+        return run_dry_run(args, RLRecipe, "recipes/posttrain/rl.toml")
     refuse_launch_flags_without_dry_run(args)
     with process_groups():
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
@@ -132,15 +132,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     from axk1.posttrain.tasks import build_task_files
 
-    try:
-        levels = tuple(int(x) for x in args.levels.split(","))
-    except ValueError:
-        raise ValueError(f"--levels {args.levels!r}: give whole numbers separated by commas, e.g. 1,2") from None
     eval_sets = {k: v for k, v in (("aime25", args.aime_en), ("aime25-ko", args.aime_ko)) if v}
-    kinds = tuple(args.kinds.split(","))
-    families = tuple(args.families.split(",")) if args.families else None
-    result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=levels, kinds=kinds,
-                              families=families, eval_sets=eval_sets)
+    result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=args.levels, kinds=args.kinds,
+                              families=args.families, eval_sets=eval_sets)
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return 0
 
@@ -185,7 +179,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     from axk1.device import resolve_device
 
     device = resolve_device(args.device, "--device")
-    modes = tuple(args.modes.split(","))
+    modes = args.modes
     check_modes(modes)
     # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
     # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
@@ -239,10 +233,13 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--train", type=positive_int, default=2000, help="training tasks (default 2000)")
     q.add_argument("--heldout", type=non_negative_int, default=400, help="held-out tasks (default 400)")
     q.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
-    q.add_argument("--levels", default="1,2", help="difficulty levels, comma-separated (default 1,2)")
-    q.add_argument("--kinds", default="math,code", help="task kinds, comma-separated: math, code (default both)")
-    q.add_argument("--families", default=None, help="task families, comma-separated (default all of the kinds; "
-                   "see axk1/posttrain/tasks.py FAMILIES)")
+    q.add_argument("--levels", type=comma_list(positive_int), default="1,2",
+                   help="difficulty levels, comma-separated (default 1,2)")
+    q.add_argument("--kinds", type=comma_list(), default="math,code",
+                   help="task kinds, comma-separated: math, code (default both)")
+    q.add_argument("--families", type=comma_list(), default=None,
+                   help="task families, comma-separated (default all of the kinds; see axk1/posttrain/tasks.py "
+                   "FAMILIES)")
     q.add_argument("--aime-en", default=None, help="AIME 2025 JSONL to decontaminate against (optional)")
     q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
     q.set_defaults(func=cmd_tasks)
@@ -267,8 +264,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
                          epilog=TASK_ROWS_HELP)
     q.add_argument("model_dir", help="model folder (config.json + safetensors + tokenizer.json)")
     q.add_argument("tasks", help="task JSONL (heldout.jsonl of `posttrain tasks`, or your own: see below)")
-    q.add_argument("--modes", default="think,non-think", help="comma-separated think and/or non-think "
-                   "(default: think,non-think)")
+    q.add_argument("--modes", type=comma_list(), default="think,non-think",
+                   help="comma-separated think and/or non-think (default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
     q.add_argument("--max-new-tokens", type=int, default=96, help="reply length limit (default %(default)s)")
     q.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU), cpu or cuda")

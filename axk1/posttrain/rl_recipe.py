@@ -13,6 +13,7 @@ from axk1.api_key import SERVER_KEY_ENV, check_env_name
 from axk1.config import parse_dtype
 from axk1.posttrain.policy_loss import AGGREGATIONS, NOT_OFFERED, TRL_LOSS_TYPES
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
+from axk1.sampling_ranges import sampling_problems
 from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.recipe_sections import LoggingConfig, RecipeModelConfig, ScheduleConfig
 from axk1.train.step_checks import check_warmup
@@ -184,10 +185,13 @@ class RLRecipe(PostTrainRecipe):
         for name in ("temperature", "top_p", "clip_low", "clip_high", "beta", "format_penalty"):
             if not math.isfinite(getattr(s, name)):  # NaN passes every comparison below and poisons the rewards
                 raise ValueError(f"[rl] {name} must be a finite number, got {getattr(s, name)}")
+        problems = sampling_problems(s.temperature, s.top_p)  # the ranges every generator shares
+        if problems:
+            name = next(iter(problems))
+            raise ValueError(f"[rl] {name} must be {problems[name]}, got {getattr(s, name)}")
+        # ...and a rollout group must differ: greedy (temperature 0) would give every answer of a group the same reward
         if not (0 <= s.clip_low < 1 and s.clip_high >= 0) or s.beta < 0 or s.temperature <= 0:
             raise ValueError("[rl] needs 0 <= clip_low < 1, clip_high >= 0, beta >= 0, temperature > 0")
-        if not 0 < s.top_p <= 1:
-            raise ValueError(f"[rl] top_p must be in (0, 1], got {s.top_p}")
         if s.format_penalty > 0:
             raise ValueError(f"[rl] format_penalty is added to the reward of a badly tagged answer: it must be <= 0 "
                              f"(A.X K1: -1), got {s.format_penalty}")

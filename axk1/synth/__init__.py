@@ -6,6 +6,6 @@ formats.py (teacher reply → sample), filters.py (checks, decontamination), ded
 """
 
 from axk1.synth.pipeline import SynthSummary, run_synth
-from axk1.synth.recipe import SynthRecipe, load_recipe
+from axk1.synth.recipe import SynthRecipe, load_synth_recipe
 
-__all__ = ["SynthRecipe", "SynthSummary", "load_recipe", "run_synth"]
+__all__ = ["SynthRecipe", "SynthSummary", "load_synth_recipe", "run_synth"]

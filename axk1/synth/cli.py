@@ -13,7 +13,7 @@ from axk1.cli_args import positive_int
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from axk1.synth.pipeline import run_synth
-    from axk1.synth.recipe import load_recipe
+    from axk1.synth.recipe import load_synth_recipe
     from axk1.synth.teacher import parse_teacher
 
     # --concurrency and --teacher-model are two overrides by name: applied with the others, before validation
@@ -22,7 +22,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         overrides += ["--teacher.concurrency", str(args.concurrency)]
     if args.teacher_model:
         overrides += ["--teacher.model", json.dumps(args.teacher_model)]  # quoted: a name is a string
-    recipe = load_recipe(args.recipe, overrides)
+    recipe = load_synth_recipe(args.recipe, overrides)
     summary = run_synth(args.documents, recipe, parse_teacher(args.teacher), args.output, cache_path=args.cache,
                         api_key=read_api_key(args.api_key_env, CLIENT_KEY_ENV), extra_benchmarks=args.decontam,
                         limit=args.limit, progress=not args.no_progress)

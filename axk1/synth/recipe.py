@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from axk1.sampling_ranges import RULES, sampling_problems
 from axk1.text.contamination import BUILTIN
 from axk1.toml_file import build_dataclass, load_toml, resolve_declared
 
@@ -79,7 +80,7 @@ class SynthRecipe:
     builtin_names: ClassVar[dict[str, tuple[str, ...]]] = {"filters.benchmarks": (BUILTIN,)}
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
+def load_synth_recipe(path: str | Path, overrides: list[str] | None = None) -> SynthRecipe:
     """The recipe file with `--section.key value` overrides applied, its prompt files read, every check made."""
     path = Path(path)
     raw = load_toml(path, "recipe", "recipes/synth/default.toml", overrides, SynthRecipe.path_keys,
@@ -95,11 +96,12 @@ def _check_ranges(recipe: SynthRecipe, where: str) -> None:
     """Every number in range, each error naming its field: a zero max_chars would loop forever, a negative
     max_per_document would silently drop passages, a zero timeout would fail every request."""
     t, p, f = recipe.teacher, recipe.passages, recipe.filters
+    sampling = sampling_problems(t.temperature, t.top_p)  # the ranges every generator shares
     checks = [
         ("teacher", "concurrency", t.concurrency >= 1, ">= 1"),
         ("teacher", "max_tokens", t.max_tokens >= 1, ">= 1"),
-        ("teacher", "temperature", t.temperature >= 0, ">= 0"),
-        ("teacher", "top_p", 0 < t.top_p <= 1, "in (0, 1]"),
+        ("teacher", "temperature", "temperature" not in sampling, RULES["temperature"]),
+        ("teacher", "top_p", "top_p" not in sampling, RULES["top_p"]),
         ("teacher", "timeout_s", t.timeout_s > 0, "> 0"),
         ("teacher", "retries", t.retries >= 0, ">= 0"),
         ("teacher", "max_reply_chars", t.max_reply_chars >= 1, ">= 1"),

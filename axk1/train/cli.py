@@ -49,13 +49,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from axk1.parallel.distributed import process_groups
 
     if args.dry_run:
-        return dry_run_command(args)
+        return run_dry_run(args)
     refuse_launch_flags_without_dry_run(args)
     with process_groups():  # destroyed after the trainer (which holds them) is gone; left alone on a failure
         return _train(args)
 
 
-def dry_run_command(args: argparse.Namespace, cls: type | None = None, example: str = "recipes/demo.toml") -> int:
+def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str = "recipes/demo.toml") -> int:
     """`--dry-run` of a recipe verb: `cls` is the verb's recipe class (pretraining's Recipe by default)."""
     from axk1.device import device_type
     from axk1.toml_file import load_toml
