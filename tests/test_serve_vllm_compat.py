@@ -272,3 +272,16 @@ def test_ping_takes_get_head_and_post_and_its_405_names_all_three(folder):
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, POST"
     assert refused.json()["error"]["message"] == "PUT is not allowed on /ping: use GET, HEAD, POST"
     assert list(schema["paths"]["/ping"]) == ["get"]
+
+
+def test_an_assistant_refusal_part_is_rendered_as_its_text(server, client, folder):
+    """The openai client's assistant message may carry a `refusal` part (a refusal it got back, sent on in the
+    history); it was a 400 (messages[1].content[0].type). vLLM renders its text as the message's content."""
+    messages = [{"role": "user", "content": "Say something rude."},
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": "I would rather not."}]},
+                {"role": "user", "content": "Then say hi."}]
+    reply = client.chat.completions.create(model=folder.name, messages=messages, max_completion_tokens=2)
+    assert reply.choices[0].finish_reason in ("length", "stop")
+    ids = _post(server, "/tokenize", {"messages": messages})["tokens"]
+    prompt = _post(server, "/detokenize", {"tokens": ids})["prompt"]
+    assert "<|im_start|>assistant\nI would rather not.<|im_end|>" in prompt, prompt
