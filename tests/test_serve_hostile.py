@@ -21,6 +21,7 @@ from axk1.infer.cli import build_server
 from axk1.infer.detok import partial_suffix
 from axk1.infer.protocol import json_shape
 from axk1.infer.schema import MAX_STOP_CHARS, MAX_STOP_STRINGS
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.fuzz_bodies import request_bodies
 from tests.serve_helpers import make_model_folder
 
@@ -36,7 +37,8 @@ def served(tmp_path_factory):
     folder = make_model_folder(tmp_path_factory.mktemp("hostile") / "axk1-tiny")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    app, engine = build_server(folder, served_name=MODEL, max_batch=MAX_BATCH, max_model_len=128)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=MAX_BATCH, max_model_len=128),
+                                           served_name=MODEL))
     try:
         yield app, engine
     finally:

@@ -16,6 +16,7 @@ import pytest
 from axk1.infer.offload import LARGE_BYTES
 from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import APIError
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import CORPUS, app_server, make_model_folder, train_tokenizer
 
 
@@ -95,7 +96,7 @@ def test_a_short_request_does_not_queue_behind_long_ones(folder):
     default pool has threads (min(32, cores + 4)): a short completion still answers while they are all held."""
     from axk1.infer.cli import build_server
 
-    app, engine = build_server(folder, max_batch=2)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2)))
     gate, entered = threading.Event(), threading.Semaphore(0)
 
     class Gated:  # the tokenizer, holding every long text until the gate opens

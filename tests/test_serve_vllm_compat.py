@@ -9,6 +9,7 @@ import urllib.request
 import openai
 import pytest
 
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 HI = [{"role": "user", "content": "Two plus two?"}]
@@ -191,7 +192,7 @@ def test_tokenize_takes_the_api_key_and_version_and_ping_do_not(folder):
 
     from axk1.infer.cli import build_server
 
-    app, engine = build_server(folder, served_name="tiny", api_key="k3y", max_batch=2)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2), served_name="tiny"), api_key="k3y")
     try:
         with TestClient(app) as http:
             for route, body in (("/tokenize", {"prompt": "x"}), ("/detokenize", {"tokens": [5]})):
@@ -239,7 +240,7 @@ def test_tokenize_builds_and_encodes_its_reply_off_the_event_loop(folder, monkey
             where.append(("json", on_loop()))
         return dumps(obj, *args, **kwargs)
 
-    app, engine = build_server(folder, max_batch=1)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=1)))
     app.state.axk1.codec.tokenizer = Vocabulary(app.state.axk1.codec.tokenizer)
     monkeypatch.setattr(json, "dumps", noting_dumps)
     try:
@@ -260,7 +261,7 @@ def test_ping_takes_get_head_and_post_and_its_405_names_all_three(folder):
 
     from axk1.infer.cli import build_server
 
-    app, engine = build_server(folder, max_batch=1)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=1)))
     try:
         with TestClient(app) as http:
             assert [http.request(m, "/ping").status_code for m in ("GET", "HEAD", "POST")] == [200] * 3
