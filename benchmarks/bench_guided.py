@@ -52,6 +52,7 @@ def _engine_runs(clients: int, max_tokens: int, rounds: int, threads: int, token
 
     import axk1
     from axk1.infer.engine import Engine, SamplingParams
+    from axk1.infer.engine_config import EngineConfig
     from axk1.infer.guided import Guide
     from axk1.infer.guided_request import JSON_OPTIONS
     from tests.serve_helpers import train_tokenizer
@@ -67,7 +68,7 @@ def _engine_runs(clients: int, max_tokens: int, rounds: int, threads: int, token
     model = axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny").replace(vocab_size=V)).eval()
     guide = Guide(tokenizer, V, [2], None)
     constraint = guide.compile(llguidance.LLMatcher.grammar_from_json_schema(SCHEMA, defaults=JSON_OPTIONS), "json")
-    engine = Engine(model, max_batch=clients, max_model_len=256)
+    engine = Engine(model, EngineConfig(max_batch=clients, max_model_len=256))
     speeds: dict[str, list[float]] = {"free": [], "json_schema": []}
     cpu_speeds: dict[str, list[float]] = {"free": [], "json_schema": []}  # tokens per CPU second, all threads
     engine.submit([1, 5, 6], SamplingParams(8), lambda *a: None, n=clients)  # warm-up, not counted

@@ -29,6 +29,7 @@ from axk1.checkpoint.hf import load_model  # noqa: E402
 from axk1.infer.engine import Engine, SamplingParams  # noqa: E402
 from axk1.infer.generate import generate  # noqa: E402
 from axk1.infer.speculative import generate_speculative  # noqa: E402
+from axk1.infer.engine_config import EngineConfig
 
 PROMPTS = ["The sum of 3 and 4 is", "def fibonacci(n):", "대한민국의 수도는", "The history of the city",
            "An engineer reviewed the", "Local farmers documented", "def parse_config(path):", "Question: what is 12 times"]
@@ -87,8 +88,8 @@ def main() -> int:
 
 def engine_run(model, prompts: list[list[int]], new: int, speculative: bool, batch: str) -> dict:
     """The serving engine stepped in this thread: greedy, `new` tokens per prompt; tokens/s and drafts kept."""
-    engine = Engine(model, max_batch=len(prompts), max_model_len=max(map(len, prompts)) + new + 2,
-                    speculative=speculative)
+    engine = Engine(model, EngineConfig(max_batch=len(prompts), max_model_len=max(map(len, prompts)) + new + 2,
+                                        speculative=speculative))
     params = SamplingParams(max_tokens=new, temperature=0.0, stop_ids=frozenset())
     waves = [[p] for p in prompts] if batch == "one at a time" else [prompts]
     start = time.perf_counter()

@@ -16,6 +16,8 @@ from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.runner import RunSettings
 from axk1.eval.settings import config_class
 from axk1.eval.tasks import TaskOptions
+from axk1.infer.cli import serve_config
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
 from axk1.infer.speculative import generate_speculative
 from axk1.plan.planner import make_plan
@@ -54,6 +56,13 @@ CASES = {
                                 "downtime", "max_epochs", "min_tokens_per_param", "max_tokens_per_param", "top")})]),
     "data tokenizer train": (("data", "tokenizer", "train"), [("vocab_size", TokenizerConfig.vocab_size),
                                                               ("min_frequency", TokenizerConfig.min_frequency)]),
+    # --max-batch 32 was written three times (the flag, build_server's and Engine's parameters), the block and
+    # prefill sizes as help text ("default: 16") beside the engine's constants
+    "serve": (("serve",), [*[(name, getattr(EngineConfig, name)) for name in (
+        "max_batch", "max_model_len", "cache_tokens", "block_size", "prefill_chunk", "speculative")],
+        ("no_prefix_caching", not EngineConfig.prefix_caching), ("served_model_name", ServeConfig.served_name),
+        ("device", ServeConfig.device), ("read_timeout", ServeConfig.read_timeout),
+        ("shutdown_timeout", ServeConfig.shutdown_timeout), ("enable_weight_updates", ServeConfig.weight_updates)]),
 }
 
 
@@ -63,6 +72,10 @@ def test_flags_default_to_the_library_defaults(command):
     defaults = _defaults(*path)
     for flag, library in pairs:
         assert defaults[flag] == library, f"axk1 {command} --{flag.replace('_', '-')}"
+
+
+def test_serve_at_its_flags_defaults_is_the_default_config():
+    assert serve_config(build_parser().parse_args(["serve", "folder"])) == ServeConfig("folder")
 
 
 def test_generate_without_a_limit_makes_as_many_tokens_as_the_library():

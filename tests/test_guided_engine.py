@@ -17,6 +17,7 @@ import axk1
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.guided import Guide
 from axk1.infer.guided_request import JSON_OPTIONS
+from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import train_tokenizer
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 99}}, "required": ["n"],
@@ -51,7 +52,7 @@ def _prompt(n, seed):
 def _run(model, jobs, **engine_kw):
     """jobs: (prompt, constraint or None, temperature, n); every choice's (tokens, finish reason), job by job, and
     the engine, stepped to the end. A free job stops at FREE_TOKENS: its garbage only needs to be seen."""
-    engine = Engine(model, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **engine_kw})
+    engine = Engine(model, EngineConfig(**{"max_batch": 8, "max_model_len": 128, "block_size": 4, **engine_kw}))
     events: queue.Queue = queue.Queue()
     ids = []
     for j, (prompt, constraint, temperature, n) in enumerate(jobs):
@@ -117,7 +118,7 @@ def test_a_drafting_engine_does_not_draft_constrained_rows_and_gives_their_plain
 
 def _events(model, jobs):
     """Like _run, but every event (choice id, token, reason, error) in order, errors included."""
-    engine = Engine(model, max_batch=8, max_model_len=128, block_size=4, speculative=False)
+    engine = Engine(model, EngineConfig(max_batch=8, max_model_len=128, block_size=4, speculative=False))
     events: queue.Queue = queue.Queue()
     ids = []
     for j, (prompt, constraint, n) in enumerate(jobs):

@@ -11,6 +11,7 @@ from axk1.checkpoint.merge import merge_folders
 from axk1.config import ModelConfig, model_config_file
 from axk1.eval.backend_target import load_backend
 from axk1.infer.cli import build_server
+from axk1.infer.engine_config import ServeConfig
 from tests.vllm_folder import check_vllm_folder
 
 GIVE = "give a model folder (config.json next to its safetensors weights"
@@ -28,7 +29,7 @@ def _problem(call, folder) -> str:
 SITES = {
     "ModelConfig.from_pretrained": ModelConfig.from_pretrained,
     "load_model": axk1.load_model,
-    "axk1 serve": build_server,
+    "axk1 serve": lambda f: build_server(ServeConfig(f)),
     "axk1 eval": lambda f: load_backend(str(f), device="cpu"),
     "axk1 merge": lambda f: merge_folders(f, f, f.parent / "merged", alpha=0.5, progress=False),
     "check_vllm_folder": check_vllm_folder,

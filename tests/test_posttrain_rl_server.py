@@ -19,6 +19,7 @@ import axk1.posttrain.rl as rl
 import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.infer.generate import generate
 from axk1.posttrain.rl_recipe import parse_rl_recipe
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import ServerProcess, weight_folders
 from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
 
@@ -112,7 +113,7 @@ def test_a_weight_update_sent_while_another_loads_is_409(folders, monkeypatch):
         return real(engine, folder)
 
     monkeypatch.setattr(wu, "_replace", slow)
-    app, engine = build_server(base, served_name="base", max_batch=2, weight_updates=True)
+    app, engine = build_server(ServeConfig(base, EngineConfig(max_batch=2), served_name="base", weight_updates=True))
     first = {}
     try:
         with TestClient(app) as client:

@@ -304,3 +304,30 @@ def test_stop_strings_are_bounded_and_health_stays_responsive(server, client, fo
     worker.join()
     assert done["tokens"] == 300 and len(latencies) >= 3
     assert max(latencies) < 1.0, latencies  # ~2 s with 1,000 x 1,000 stop strings before the limits
+
+
+def test_prompts_that_cannot_fit_are_refused_untokenized_while_others_answer(client, folder):
+    """A probe sent 12 completions of ~960 KB at once (under the 1 MiB body limit; 480,001 tokens each against a
+    1,024-token context): each was tokenized in full before its 400 (18 s for 6), and a short request waited 50 s
+    behind them. Their size alone shows they cannot fit: refused untokenized, `at least` the tokens their bytes
+    need (axk1/infer/prompt_bound.py), a chat's as the engine names it (`messages`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = "a b " * 240_000
+
+    def send(chat: bool) -> dict:
+        with pytest.raises(openai.BadRequestError) as e:
+            if chat:
+                client.chat.completions.create(model=folder.name, max_tokens=1,
+                                               messages=[{"role": "user", "content": big}])
+            else:
+                client.completions.create(model=folder.name, prompt=big, max_tokens=1)
+        return e.value.body
+
+    with ThreadPoolExecutor(12) as pool:
+        errors = list(pool.map(send, [False] * 11 + [True]))
+    for error, param in zip(errors, ["prompt"] * 11 + ["messages"]):
+        assert error["param"] == param and "but the prompt has at least" in error["message"], error
+        assert "maximum context length is 1024 tokens" in error["message"]
+    reply = client.completions.create(model=folder.name, prompt="Seoul", max_tokens=2)
+    assert reply.usage.completion_tokens == 2

@@ -14,6 +14,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 TIMEOUT = 1.0
@@ -176,7 +177,7 @@ def test_request_bodies_are_checked_off_the_event_loop(folder, monkeypatch):
         return decode(raw, limits)
 
     monkeypatch.setattr(server_module, "decode_body", recording)
-    app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2, max_model_len=64), served_name="tiny"))
     try:
         with TestClient(app) as client:
             heavy = {"model": "tiny", "prompt": "a", "max_tokens": 1, "x": [[] for _ in range(30_000)]}
@@ -205,7 +206,7 @@ def test_a_chat_body_is_checked_and_rendered_off_the_event_loop(folder, monkeypa
         return refuse(codec, messages, kwargs)
 
     monkeypatch.setattr(chat_prompt, "refuse_special_tokens", recording)
-    app, engine = build_server(folder, served_name="tiny", max_batch=2, max_model_len=64)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2, max_model_len=64), served_name="tiny"))
     try:
         with TestClient(app) as client:
             parts = [{"type": "text", "text": "a"}] * 300

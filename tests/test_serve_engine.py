@@ -13,6 +13,7 @@ from tests.reasoning_reference import split_reasoning_streamed
 from axk1.infer.detok import IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate
+from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import make_model_folder
 
 
@@ -38,7 +39,7 @@ def _collect(events, sequences, timeout=30):
 
 
 def test_rows_admitted_at_different_times_equal_generation_alone(model):
-    engine = Engine(model, max_batch=4, max_model_len=64).start()
+    engine = Engine(model, EngineConfig(max_batch=4, max_model_len=64)).start()
     events = queue.Queue()
     sink = lambda s, token, reason, error: events.put((s.id, token, reason, error))
     prompts = [[1, 7, 9, 22, 5], [1, 300], [1, 42, 50, 60, 70, 80, 90, 100, 11], [1, 5, 5]]
@@ -60,7 +61,7 @@ def test_rows_admitted_at_different_times_equal_generation_alone(model):
 
 
 def test_abort_frees_a_middle_row_and_the_others_are_unchanged(model):
-    engine = Engine(model, max_batch=3, max_model_len=64)  # stepped by hand: no thread, exact control
+    engine = Engine(model, EngineConfig(max_batch=3, max_model_len=64))  # stepped by hand: no thread, exact control
     events = queue.Queue()
     sink = lambda s, token, reason, error: events.put((s.id, token, reason, error))
     params = SamplingParams(max_tokens=12, temperature=0.0, stop_ids=frozenset())
@@ -81,7 +82,7 @@ def test_abort_frees_a_middle_row_and_the_others_are_unchanged(model):
 
 
 def test_engine_rejects_what_it_cannot_serve(model):
-    engine = Engine(model, max_batch=2, max_model_len=32)
+    engine = Engine(model, EngineConfig(max_batch=2, max_model_len=32))
     ok = SamplingParams(max_tokens=4)
     with pytest.raises(ValueError, match="maximum context length is 32 tokens, but the prompt has 40"):
         engine.check_request([1] * 40, ok, 1)
@@ -262,9 +263,9 @@ def test_serve_refuses_a_held_port_and_a_context_past_the_models(model, tmp_path
     err = capsys.readouterr().err
     assert f"cannot serve on 127.0.0.1:{port}: another process is listening there" in err and "--port" in err
     context = model.config.max_position_embeddings
-    with pytest.raises(ValueError, match=f"--max-model-len {context + 1}: the model's context is {context} tokens"):
-        Engine(model, max_model_len=context + 1)
-    assert Engine(model, max_model_len=context).max_model_len == context
+    with pytest.raises(ValueError, match=f"max_model_len {context + 1}: the model's context is {context} tokens"):
+        Engine(model, EngineConfig(max_model_len=context + 1))
+    assert Engine(model, EngineConfig(max_model_len=context)).max_model_len == context
 
 
 class _CountingCodec:
@@ -305,7 +306,7 @@ def test_the_server_splits_a_reply_at_its_first_think_end(codec):
 def test_a_choice_aborted_while_it_waits_for_a_row_leaves_the_queue_and_is_counted(model):
     """A client that leaves while its request is queued: its choices leave the queue at the next step (not when
     they reach its head) and are counted as aborted, as a running one is."""
-    engine = Engine(model, max_batch=1, max_model_len=64)  # stepped by hand
+    engine = Engine(model, EngineConfig(max_batch=1, max_model_len=64))  # stepped by hand
     sink = lambda *event: None
     params = SamplingParams(max_tokens=30, temperature=0.0, stop_ids=frozenset())
     running = engine.submit([1, 4, 8], params, sink)[0]

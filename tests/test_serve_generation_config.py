@@ -15,6 +15,7 @@ from axk1.infer.cli import build_server
 from axk1.infer.generate import generate
 from axk1.infer.generation_config import FILE, GenerationDefaults, sampling_params
 from axk1.infer.protocol import ChatRequest, CompletionRequest, parse_request
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import make_model_folder
 
 
@@ -76,7 +77,7 @@ def test_the_server_samples_with_the_folders_defaults_and_stops_at_its_eos(tmp_p
         end = next(i for i in range(3, 12) if greedy[i] not in greedy[:i] and greedy[i] > 3)
         # the folder's end of turn is a token the model emits mid-reply; its default temperature is greedy
         (folder / FILE).write_text(json.dumps({"temperature": 0, "eos_token_id": [greedy[end]]}))
-        app, engine = build_server(folder, served_name="m", max_batch=2)
+        app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2), served_name="m"))
         try:
             with TestClient(app) as client:
                 def complete(**fields):
@@ -109,7 +110,7 @@ def test_max_new_tokens_is_the_length_of_a_chat_reply_that_sets_no_limit(tmp_pat
     prompt_len = {id(m): len(codec.encode(codec.render(m), add_special_tokens=False)) for m in (short, long)}
     context = prompt_len[id(long)] + 4  # the long prompt leaves 4 tokens, the short one more than 7
     assert prompt_len[id(short)] + 20 <= context
-    app, engine = build_server(folder, served_name="m", max_batch=2, max_model_len=context)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2, max_model_len=context), served_name="m"))
     try:
         with TestClient(app) as client:
             def used(path, **fields):

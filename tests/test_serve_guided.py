@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 import axk1
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
@@ -372,7 +373,7 @@ def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_token
 
     folder = make_model_folder(tmp_path / "with")
     (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [2, 7]}))
-    app, engine = build_server(folder, max_batch=2, max_model_len=128)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2, max_model_len=128)))
     try:
         guide = app.state.axk1.guide
         assert sorted(guide.tokenizer.eos_tokens) == [2, 7]
@@ -380,7 +381,7 @@ def test_the_guide_ends_replies_where_the_server_does_and_a_folder_without_token
     finally:
         engine.stop()
     bare = make_model_folder(tmp_path / "bare", with_tokenizer=False)
-    app, engine = build_server(bare, max_batch=2, max_model_len=128)
+    app, engine = build_server(ServeConfig(bare, EngineConfig(max_batch=2, max_model_len=128)))
     try:
         with TestClient(app) as client:
             r = client.post("/v1/completions", json={"prompt": [1, 5, 6], "max_tokens": 4, "guided_regex": "[0-9]+"})

@@ -10,6 +10,7 @@ import axk1
 from axk1.infer.block_pool import BlockPool, PoolExhausted
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate
+from axk1.infer.engine_config import EngineConfig
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ class _Run:
     """An engine stepped by hand (no thread): submit, then step until every sequence has finished."""
 
     def __init__(self, model, **kw):
-        self.engine = Engine(model, **kw)
+        self.engine = Engine(model, EngineConfig(**kw))
         self.events = queue.Queue()
 
     def submit(self, prompt, max_tokens, n=1, **params):

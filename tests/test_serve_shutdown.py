@@ -18,6 +18,7 @@ import pytest
 
 import axk1
 from axk1.infer.shutdown import BACKSTOP_S
+from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 
@@ -216,7 +217,7 @@ def test_the_engine_thread_outlives_a_sink_that_fails_and_a_closed_event_loop():
     from axk1.infer.choices import Generation
     from axk1.infer.engine import Engine, SamplingParams
 
-    engine = Engine(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), max_batch=2).start()
+    engine = Engine(axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")), EngineConfig(max_batch=2)).start()
     try:
         def broken(*_):
             raise RuntimeError("Event loop is closed")

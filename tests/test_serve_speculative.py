@@ -13,6 +13,7 @@ import axk1
 from axk1.infer.drafting import ServerDrafter
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate
+from axk1.infer.engine_config import EngineConfig
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def _serve(model, prompts, max_tokens, oracle=None, keep_all=True, temperature=0
     (tokens per prompt, engine). oracle {prompt: greedy tokens}: drafts from the known answer, every one right
     (keep_all) or every third wrong on purpose. `sequences`: a list that gets each prompt's Sequence. `n` > 1:
     (tokens per choice, prompt by prompt, engine)."""
-    engine = Engine(model, speculative=speculative, **{"max_batch": 8, "max_model_len": 128, "block_size": 4, **kw})
+    engine = Engine(model, EngineConfig(**{"max_batch": 8, "max_model_len": 128, "block_size": 4,
+                                           "speculative": speculative, **kw}))
     if oracle is not None:
         def draft(s):
             want = oracle[tuple(s.prompt)]
@@ -150,8 +152,8 @@ def test_a_seeded_sampled_reply_is_the_plain_engines_whatever_the_path(model):
 def test_a_model_without_mtp_is_refused_with_what_to_do(model):
     plain = axk1.AXK1ForCausalLM(axk1.ModelConfig.from_preset("axk1-tiny")).eval()
     with pytest.raises(ValueError, match="keep-mtp"):
-        Engine(plain, speculative=True, max_model_len=64)
-    assert isinstance(Engine(model, speculative=True, max_model_len=64).drafter, ServerDrafter)
+        Engine(plain, EngineConfig(speculative=True, max_model_len=64))
+    assert isinstance(Engine(model, EngineConfig(speculative=True, max_model_len=64)).drafter, ServerDrafter)
 
 
 @pytest.mark.e2e
@@ -207,13 +209,13 @@ def test_replaced_weights_keep_the_draft_counters_going(model):
 def test_the_default_cache_holds_the_mtp_pool_within_its_gib(model):
     """The default pool is at most 1 GiB (docs/serving.md); with --speculative it was sized on the main layers alone
     and allocated with the MTP layer's pool beside them: 1.33 GiB for axk1-tiny."""
-    from axk1.infer.engine import DEFAULT_CACHE_BYTES
+    from axk1.infer.engine_config import DEFAULT_CACHE_BYTES
 
     big = model.config.replace(max_position_embeddings=4096)
     torch.manual_seed(0)
     wide = axk1.AXK1ForCausalLM(big, with_mtp=True).eval()
     for speculative in (False, True):
-        engine = Engine(wide, speculative=speculative, max_batch=1000)
+        engine = Engine(wide, EngineConfig(speculative=speculative, max_batch=1000))
         try:
             assert 0.99 <= engine.cache.nbytes() / DEFAULT_CACHE_BYTES <= 1.001, speculative  # (+ the null block)
         finally:

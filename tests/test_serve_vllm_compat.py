@@ -9,6 +9,7 @@ import urllib.request
 import openai
 import pytest
 
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 from tests.serve_helpers import ServerProcess, make_model_folder
 
 HI = [{"role": "user", "content": "Two plus two?"}]
@@ -191,7 +192,7 @@ def test_tokenize_takes_the_api_key_and_version_and_ping_do_not(folder):
 
     from axk1.infer.cli import build_server
 
-    app, engine = build_server(folder, served_name="tiny", api_key="k3y", max_batch=2)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=2), served_name="tiny"), api_key="k3y")
     try:
         with TestClient(app) as http:
             for route, body in (("/tokenize", {"prompt": "x"}), ("/detokenize", {"tokens": [5]})):
@@ -239,7 +240,7 @@ def test_tokenize_builds_and_encodes_its_reply_off_the_event_loop(folder, monkey
             where.append(("json", on_loop()))
         return dumps(obj, *args, **kwargs)
 
-    app, engine = build_server(folder, max_batch=1)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=1)))
     app.state.axk1.codec.tokenizer = Vocabulary(app.state.axk1.codec.tokenizer)
     monkeypatch.setattr(json, "dumps", noting_dumps)
     try:
@@ -260,7 +261,7 @@ def test_ping_takes_get_head_and_post_and_its_405_names_all_three(folder):
 
     from axk1.infer.cli import build_server
 
-    app, engine = build_server(folder, max_batch=1)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=1)))
     try:
         with TestClient(app) as http:
             assert [http.request(m, "/ping").status_code for m in ("GET", "HEAD", "POST")] == [200] * 3
@@ -272,3 +273,16 @@ def test_ping_takes_get_head_and_post_and_its_405_names_all_three(folder):
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, POST"
     assert refused.json()["error"]["message"] == "PUT is not allowed on /ping: use GET, HEAD, POST"
     assert list(schema["paths"]["/ping"]) == ["get"]
+
+
+def test_an_assistant_refusal_part_is_rendered_as_its_text(server, client, folder):
+    """The openai client's assistant message may carry a `refusal` part (a refusal it got back, sent on in the
+    history); it was a 400 (messages[1].content[0].type). vLLM renders its text as the message's content."""
+    messages = [{"role": "user", "content": "Say something rude."},
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": "I would rather not."}]},
+                {"role": "user", "content": "Then say hi."}]
+    reply = client.chat.completions.create(model=folder.name, messages=messages, max_completion_tokens=2)
+    assert reply.choices[0].finish_reason in ("length", "stop")
+    ids = _post(server, "/tokenize", {"messages": messages})["tokens"]
+    prompt = _post(server, "/detokenize", {"tokens": ids})["prompt"]
+    assert "<|im_start|>assistant\nI would rather not.<|im_end|>" in prompt, prompt

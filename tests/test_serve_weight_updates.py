@@ -16,6 +16,7 @@ import torch
 import axk1
 from axk1.infer.engine import Engine
 from axk1.infer.sequence import RequestError, RequestGroups, SamplingParams
+from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import ServerProcess, make_model_folder, weight_folders
 from tests.test_posttrain_rl_server import KEY, KEYED, _local_greedy, _post
 
@@ -29,14 +30,14 @@ def _one_thread_engine(folder: Path) -> Engine:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the engine thread takes the creator's count: _local_greedy's reduction order
     try:
-        return Engine(axk1.load_model(folder), max_batch=2)
+        return Engine(axk1.load_model(folder), EngineConfig(max_batch=2))
     finally:
         torch.set_num_threads(threads)
 
 
 def test_a_queued_request_does_not_block_a_weight_update_and_samples_the_new_weights(folders):
     base, other, _ = folders
-    engine = Engine(axk1.load_model(base), max_batch=2)  # not started: a submitted request stays waiting
+    engine = Engine(axk1.load_model(base), EngineConfig(max_batch=2))  # not started: a submitted request stays waiting
     [queued] = engine.submit([3, 4, 5], SamplingParams(max_tokens=4), lambda *a: None)
     engine.replace_weights(axk1.load_model(other), "other")  # nothing started: no wait at all
     assert queued.weights_version == engine.weights_version != "0"
@@ -102,7 +103,7 @@ def test_a_requests_prompts_start_together_under_one_weights_version(folders):
     import threading
 
     base, other, _ = folders
-    engine = Engine(axk1.load_model(base), max_batch=1).start()
+    engine = Engine(axk1.load_model(base), EngineConfig(max_batch=1)).start()
     gate = threading.Event()
     try:
         params = SamplingParams(max_tokens=60, stop_ids=frozenset())
@@ -196,7 +197,7 @@ def test_a_weight_update_that_cannot_drain_in_time_is_refused_and_the_queue_move
     import threading
 
     base, other, _ = folders
-    engine = Engine(axk1.load_model(base), max_batch=2).start()
+    engine = Engine(axk1.load_model(base), EngineConfig(max_batch=2)).start()
     gate = threading.Event()
     try:
         [a] = engine.submit([3, 4, 5], SamplingParams(max_tokens=20, stop_ids=frozenset()), _gated_sink(gate))

@@ -8,6 +8,7 @@ import torch
 import axk1
 from axk1.infer.engine import Engine
 from axk1.infer.generate import generate
+from axk1.infer.engine_config import EngineConfig
 from tests.hf_reference import YARN, hf_config, random_hf_model
 
 
@@ -37,6 +38,6 @@ def test_a_config_holding_the_original_length_runs_past_it_with_transformers_log
         expected = reference(ids).logits
         got = ours(ids)
     assert (got[:, original:] - expected[:, original:]).abs().max().item() <= 1e-4
-    assert Engine(ours, max_batch=1).max_model_len == 4 * original
+    assert Engine(ours, EngineConfig(max_batch=1)).max_model_len == 4 * original
     out = generate(ours, [ids[0].tolist()], max_new_tokens=56, stop_ids=[])  # to the last position of the context
     assert len(out.tokens[0]) == 56

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def message_text(content: Any) -> str:
-    """OpenAI message content: a string, or a list of parts of which the text parts are joined."""
+    """OpenAI message content: a string, or a list of parts whose texts are joined. A `refusal` part (an earlier
+    assistant turn's refusal, as the openai client may send it back) counts as text, as vLLM renders it."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -36,9 +37,11 @@ def message_text(content: Any) -> str:
     if isinstance(content, list):
         texts = []
         for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise ValueError("only text message parts are supported (type 'text'); this model reads no images")
-            texts.append(str(part.get("text", "")))
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in ("text", "refusal"):
+                raise ValueError("only text message parts are supported (type 'text', or 'refusal' in an assistant "
+                                 "message); this model reads no images")
+            texts.append(str(part.get(kind, "")))
         return "".join(texts)
     raise ValueError(f"message content must be a string or a list of text parts, got {type(content).__name__}")
 

@@ -4,10 +4,11 @@ loop. Used by the generation routes and /tokenize."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from axk1.infer.chat import ChatCodec, message_text
+from axk1.infer.offload import Lanes
+from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import APIError
 from axk1.infer.tool_requests import template_tools
 from axk1.json_text import json_strings
@@ -44,8 +45,17 @@ def refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwar
                            param=path, code="invalid_value")
 
 
-async def encode_text(codec: ChatCodec, text: str, add_special_tokens: bool = True) -> list[int]:
-    """Tokenize in a worker thread with encode_batch, which releases the GIL (encode does not): a prompt of a
-    megabyte takes most of a second, and /health and the other requests' streams must not wait for it."""
-    encodings = await asyncio.to_thread(codec.tokenizer.encode_batch, [text], add_special_tokens=add_special_tokens)
-    return encodings[0].ids
+async def encode_text(codec: ChatCodec, text: str, lanes: Lanes, add_special_tokens: bool = True,
+                      bound: PromptBound | None = None, where: str = "prompt") -> list[int]:
+    """Tokenize in a worker thread, in the lane the text's length picks (axk1/infer/offload.py: a short prompt never
+    queues behind megabyte ones), with encode_batch, which releases the GIL (encode does not): a prompt of a
+    megabyte takes seconds, and /health and the other requests' streams must not wait for it. A text that `bound`
+    shows cannot fit the context is refused there first, untokenized (axk1/infer/prompt_bound.py); `where`: its
+    place in the body, named by that 400."""
+    return await lanes.run(len(text), _encode, codec, text, add_special_tokens, bound, where)
+
+
+def _encode(codec: ChatCodec, text: str, add_special_tokens: bool, bound: PromptBound | None, where: str) -> list[int]:
+    if bound is not None:
+        bound.check(text, where)
+    return codec.tokenizer.encode_batch([text], add_special_tokens=add_special_tokens)[0].ids

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import errno
+import ipaddress
 import logging
+import re
 import socket
-from pathlib import Path
 
 import torch
 
@@ -15,48 +15,59 @@ from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
 from axk1.config import model_config_file
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
+from axk1.infer.engine_config import EngineConfig, ServeConfig
 
 log = logging.getLogger("axk1.serve")
 
 
-def build_server(model_dir: str | Path, served_name: str | None = None, api_key: str | None = None,
-                 max_batch: int = 32, max_model_len: int | None = None, dtype: torch.dtype | None = None,
-                 device: str = "cpu", cache_tokens: int | None = None, block_size: int | None = None,
-                 prefill_chunk: int | None = None, prefix_caching: bool = True, speculative: bool = False,
-                 read_timeout: float = 30.0, weight_updates: bool = False):
-    """Load a model folder and return (FastAPI app, engine); the engine thread is started."""
+def build_server(cfg: ServeConfig, api_key: str | None = None):
+    """Load cfg.model_dir and return (FastAPI app, engine); the engine thread is started."""
     from axk1.checkpoint.hf import load_model
+    from axk1.device import resolve_device
     from axk1.infer.chat import ChatCodec
     from axk1.infer.engine import Engine
     from axk1.infer.generation_config import GenerationDefaults
     from axk1.infer.server import ServerState, create_app
 
-    model_dir = Path(model_dir)
-    model_config_file(model_dir)  # before the other flags' checks: a wrong folder is the likelier mistake
-    if max_batch < 1:
-        raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
-    if not read_timeout > 0:
-        raise ValueError(f"--read-timeout must be a positive number of seconds, got {read_timeout}")
-    from axk1.device import resolve_device
-
-    device = resolve_device(str(device), "--device")
-    model = load_model(model_dir, dtype=dtype, device=device, with_mtp=speculative)
+    model_dir = cfg.model_dir
+    model_config_file(model_dir)  # before loading anything: a wrong folder is the likelier mistake
+    device = resolve_device(str(cfg.device), "--device")
+    model = load_model(model_dir, dtype=cfg.dtype, device=device, with_mtp=cfg.engine.speculative)
     codec = ChatCodec.from_folder(model_dir)
     defaults = GenerationDefaults.from_folder(model_dir, model.config.vocab_size)
     if codec is None:
         log.warning("%s has no tokenizer.json: only /v1/completions with token-id prompts will work", model_dir)
-    # The cache is paged, so the context no longer multiplies the memory by --max-batch: serve all of it.
-    sizes = {k: v for k, v in (("block_size", block_size), ("prefill_chunk", prefill_chunk)) if v is not None}
-    engine = Engine(model, max_batch=max_batch, max_model_len=max_model_len, cache_tokens=cache_tokens,
-                    prefix_caching=prefix_caching, speculative=speculative, **sizes).start()
+    # The cache is paged, so the context no longer multiplies the memory by max_batch: serve all of it.
+    engine = Engine(model, cfg.engine).start()
     log.info("serving %s: context %d, up to %d sequences, latent cache of %d blocks x %d tokens (%.1f MiB)",
-             model_dir, engine.max_model_len, max_batch, engine.pool.num_blocks - 1, engine.block_size,
+             model_dir, engine.max_model_len, engine.max_batch, engine.pool.num_blocks - 1, engine.block_size,
              engine.cache.nbytes() / 2**20)
     if defaults != GenerationDefaults():
         log.info("%s/generation_config.json: the defaults of requests that leave them out %s", model_dir, defaults)
-    state = ServerState(engine, codec, served_name or model_dir.resolve().name, api_key, read_timeout=read_timeout,
-                        defaults=defaults, weight_updates=weight_updates, guide=_guide(codec, engine, defaults))
+    state = ServerState(engine, codec, cfg.served_name or model_dir.resolve().name, api_key,
+                        read_timeout=cfg.read_timeout, defaults=defaults, weight_updates=cfg.weight_updates,
+                        guide=_guide(codec, engine, defaults))
+    state.shutdown.timeout = cfg.shutdown_timeout
     return create_app(state), engine
+
+
+def serve_config(args: argparse.Namespace) -> ServeConfig:
+    """The flags of `axk1 serve` as its ServeConfig."""
+    engine = EngineConfig(max_batch=args.max_batch, max_model_len=args.max_model_len, cache_tokens=args.cache_tokens,
+                          block_size=args.block_size, prefill_chunk=args.prefill_chunk,
+                          prefix_caching=not args.no_prefix_caching, speculative=args.speculative)
+    return ServeConfig(args.model_dir, engine, served_name=args.served_model_name, dtype=flag_dtype(args.dtype),
+                       device=args.device, read_timeout=args.read_timeout, shutdown_timeout=args.shutdown_timeout,
+                       weight_updates=args.enable_weight_updates)
+
+
+def flag_names(message: str) -> str:
+    """An EngineConfig's or ServeConfig's error as `axk1 serve` says it: the flags for the fields they name."""
+    return _FIELD.sub(lambda m: "--" + m.group().replace("_", "-"), message)
+
+
+_FIELD = re.compile(r"\b(max_batch|max_model_len|cache_tokens|block_size|prefill_chunk|read_timeout|"
+                    r"shutdown_timeout)\b")
 
 
 def _guide(codec, engine, defaults):
@@ -114,15 +125,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("serving on %s without an API key ($%s is not set): anyone who can reach this port can use the "
                     "model", args.host, args.api_key_env)
     check_port(args.host, args.port)
-    app, engine = build_server(args.model_dir, args.served_model_name, api_key, args.max_batch, args.max_model_len,
-                               flag_dtype(args.dtype), args.device, args.cache_tokens,
-                               args.block_size, args.prefill_chunk, not args.no_prefix_caching, args.speculative,
-                               args.read_timeout, args.enable_weight_updates)
+    try:
+        cfg = serve_config(args)
+        app, engine = build_server(cfg, api_key)
+    except ValueError as e:  # a field's name, where the user typed a flag
+        raise ValueError(flag_names(str(e))) from None
     shutdown = app.state.axk1.shutdown
-    shutdown.timeout = args.shutdown_timeout
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            timeout_graceful_shutdown=args.shutdown_timeout + BACKSTOP_S,
-                            http=timed_h11(args.read_timeout))
+                            timeout_graceful_shutdown=cfg.shutdown_timeout + BACKSTOP_S,
+                            http=timed_h11(cfg.read_timeout))
     server = DrainingServer(config, shutdown, engine.stop)  # stops the engine while the event loop is still up
     try:
         # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM and SIGHUP too: axk1/cli_exit.py's
@@ -145,28 +156,31 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=tcp_port, default=8000,
                    help="TCP port, 0-65535 (0: any free one; default %(default)s)")
     add_api_key_flags(p, SERVER_KEY_ENV, "the key clients must send on /v1 ('Authorization: Bearer KEY')")
-    p.add_argument("--served-model-name", default=None, help="the model id clients send (default: the folder name)")
-    p.add_argument("--max-batch", type=positive_int, default=32, help="most choices generated together (default %(default)s)")
-    p.add_argument("--max-model-len", type=positive_int, default=None,
+    p.add_argument("--served-model-name", default=ServeConfig.served_name,
+                   help="the model id clients send (default: the folder name)")
+    p.add_argument("--max-batch", type=positive_int, default=EngineConfig.max_batch,
+                   help="most choices generated together (default %(default)s)")
+    p.add_argument("--max-model-len", type=positive_int, default=EngineConfig.max_model_len,
                    help="context served, prompt + completion, at most the model's (default: the model's context)")
-    p.add_argument("--cache-tokens", type=positive_int, default=None,
+    p.add_argument("--cache-tokens", type=positive_int, default=EngineConfig.cache_tokens,
                    help="size of the paged latent cache in tokens, shared by all sequences (default: every sequence "
                         "at full length, at most 1 GiB, at least one whole context)")
-    p.add_argument("--block-size", type=positive_int, default=None, help="tokens per cache block (default: 16)")
-    p.add_argument("--prefill-chunk", type=positive_int, default=None,
-                   help="prompt tokens computed per step, between decode steps (default: 256)")
+    p.add_argument("--block-size", type=positive_int, default=EngineConfig.block_size,
+                   help="tokens per cache block (default %(default)s)")
+    p.add_argument("--prefill-chunk", type=positive_int, default=EngineConfig.prefill_chunk,
+                   help="prompt tokens computed per step, between decode steps (default %(default)s)")
     p.add_argument("--no-prefix-caching", action="store_true",
                    help="compute every prompt in full (default: reuse cached blocks of a repeated prefix)")
     p.add_argument("--speculative", action="store_true",
                    help="draft a token per step with the model's MTP module (mtp.safetensors: `axk1 export "
                         "--keep-mtp`) and verify it in the decode step; the same outputs (greedy) or distribution")
     add_dtype_flag(p)
-    p.add_argument("--device", default="cpu",
+    p.add_argument("--device", default=ServeConfig.device,
                    help="cpu, cuda or auto (CUDA when torch sees a GPU); cpu by default: the serving engine has not "
                         "yet run on a GPU (docs/gpu.md)")
     p.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--read-timeout", type=float, default=30.0,
-                   help="seconds a client has to send a request's headers, and again its body (default 30): a "
+    p.add_argument("--read-timeout", type=float, default=ServeConfig.read_timeout,
+                   help="seconds a client has to send a request's headers, and again its body (default %(default)s): a "
                         "connection that trickles them is closed (headers) or answered 408 (body); also how long a "
                         "client may read nothing of a streamed reply before its connection is closed and its "
                         "generation stopped")
@@ -174,7 +188,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="accept POST /update_weights_from_disk {\"model_path\": FOLDER} (SGLang's route): the served "
                         "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
-    p.add_argument("--shutdown-timeout", type=non_negative_int, default=5,
+    p.add_argument("--shutdown-timeout", type=non_negative_int, default=ServeConfig.shutdown_timeout,
                    help="seconds the requests in flight may go on after SIGTERM, SIGHUP or Ctrl-C (new connections are "
                         "refused at once); then each still running ends with an error (a 503; a stream, an error "
                         "event and [DONE]). 0: at once; a second Ctrl-C: at once too (default %(default)s)")

@@ -24,6 +24,7 @@ import torch
 
 from axk1.infer.block_pool import NULL_BLOCK, BlockPool
 from axk1.infer.drafting import ServerDrafter
+from axk1.infer.engine_config import DEFAULT_CACHE_BYTES, EngineConfig
 from axk1.infer.engine_stats import EngineStats
 from axk1.infer.guided import mask_guided
 from axk1.infer.logprobs import token_logprob
@@ -37,18 +38,14 @@ from axk1.model.kv_cache import PagedLatentCache
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE = 16  # tokens per cache block, vLLM's default: a sequence wastes at most one partial block
-PREFILL_CHUNK = 256  # prompt tokens computed per step, over all prefilling sequences (see scheduler.py)
-DEFAULT_CACHE_BYTES = 2**30  # the pool when cache_tokens is not given: at most this, at least one whole context
-
 
 class Engine:
-    def __init__(self, model: AXK1ForCausalLM, max_batch: int = 32, max_model_len: int | None = None,
-                 cache_tokens: int | None = None, block_size: int = BLOCK_SIZE, prefill_chunk: int = PREFILL_CHUNK,
-                 prefix_caching: bool = True, speculative: bool = False) -> None:
-        """cache_tokens: the pool's size in tokens (default: room for every row at full length, at most
-        DEFAULT_CACHE_BYTES, at least one whole context). speculative: draft with the model's MTP module and
-        verify in the decode step (axk1/infer/drafting.py)."""
+    def __init__(self, model: AXK1ForCausalLM, cfg: EngineConfig | None = None) -> None:
+        """`cfg`: batch, context, cache and drafting (axk1/infer/engine_config.py; None: its defaults). Its errors
+        name cfg's fields (`axk1 serve` names its flags instead)."""
+        self.cfg = cfg = cfg or EngineConfig()
+        max_batch, max_model_len, block_size, speculative = (cfg.max_batch, cfg.max_model_len, cfg.block_size,
+                                                             cfg.speculative)
         config = model.config
         self.model = model.eval()
         self._decode_step = LatentDecoder(model)  # weights resolved once for every decode step
@@ -56,24 +53,23 @@ class Engine:
         self.max_batch = max_batch
         context = config.context_length
         if max_model_len is not None and not 1 <= max_model_len <= context:  # was clamped without a word
-            raise ValueError(f"--max-model-len {max_model_len}: the model's context is {context} tokens "
+            raise ValueError(f"max_model_len {max_model_len}: the model's context is {context} tokens "
                              "(config.json max_position_embeddings, or YaRN's factor x original length where that "
-                             "is longer: docs/serving.md): serve at most that, or leave --max-model-len out")
+                             "is longer: docs/serving.md): serve at most that, or leave max_model_len unset")
         self.max_model_len = max_model_len or context
         self.vocab_size, self.eos_ids = config.vocab_size, frozenset(config.eos_token_ids)
         self.device = model.lm_head.weight.device
         dtype = model.lm_head.weight.dtype
-        # a token's latents in every pool: the main layers', and the MTP layer's with --speculative
+        # a token's latents in every pool: the main layers', and the MTP layer's when speculative
         per_token = LatentKVCache.bytes_per_token(config, dtype) * (config.num_hidden_layers + int(speculative)) \
             / config.num_hidden_layers
+        cache_tokens = cfg.cache_tokens
         if cache_tokens is None:
             fits = int(DEFAULT_CACHE_BYTES // per_token)
             cache_tokens = max(self.max_model_len, min(max_batch * self.max_model_len, fits))
         if cache_tokens < self.max_model_len:
             raise ValueError(f"the cache must hold at least one whole context: cache_tokens ({cache_tokens}) < "
-                             f"max_model_len ({self.max_model_len}); raise --cache-tokens or lower --max-model-len")
-        if block_size < 1 or prefill_chunk < 1:
-            raise ValueError(f"block_size and prefill_chunk must be >= 1, got {block_size} and {prefill_chunk}")
+                             f"max_model_len ({self.max_model_len}); raise cache_tokens or lower max_model_len")
         self.block_size = block_size
         num_blocks = -(-cache_tokens // block_size) + 1  # + the null block
         try:
@@ -83,13 +79,13 @@ class Engine:
             need = num_blocks * block_size * per_token
             raise ValueError(f"the latent cache of {num_blocks - 1:,} blocks x {block_size} tokens (~{need / 2**30:,.1f} "
                              f"GiB) cannot be allocated on {self.device} ({str(e).splitlines()[0][:120]}): lower "
-                             f"--cache-tokens, --block-size or --max-model-len (the pool holds at least one whole "
+                             f"cache_tokens, block_size or max_model_len (the pool holds at least one whole "
                              f"context, {self.max_model_len:,} tokens)") from None
         self.cache.zero_blocks([NULL_BLOCK])
         self.pool = BlockPool(num_blocks)
-        self.prefix = PrefixCache(self.pool, block_size) if prefix_caching else None
+        self.prefix = PrefixCache(self.pool, block_size) if cfg.prefix_caching else None
         self._cond = threading.Condition()
-        self.scheduler = Scheduler(self.pool, self.prefix, block_size, max_batch, prefill_chunk, self._cond,
+        self.scheduler = Scheduler(self.pool, self.prefix, block_size, max_batch, cfg.prefill_chunk, self._cond,
                                    self.cache.zero_blocks, lookahead=2 if speculative else 1)
         self.drafter = ServerDrafter(self) if speculative else None
         self.stats = EngineStats()

@@ -257,11 +257,25 @@ class TextPart(_Strict):
     text: str
 
 
+class RefusalPart(_Strict):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["refusal"] = Field(description="an assistant's earlier refusal (its text is rendered as content)")
+    refusal: str
+
+
 class ChatMessage(_Strict):
     model_config = ConfigDict(extra="allow")  # name, tool_calls, reasoning_content, ...: the template may read them
     role: Literal[ROLES]  # type: ignore[valid-type]
-    content: str | list[TextPart] | None = None
+    content: str | list[TextPart | RefusalPart] | None = None
     name: Name | None = None
+
+    @model_validator(mode="after")
+    def _refusals_are_the_assistants(self) -> ChatMessage:  # as the openai client sends a refusal it got back
+        if self.role != "assistant" and isinstance(self.content, list) and any(
+                isinstance(p, RefusalPart) for p in self.content):
+            raise PydanticCustomError("refusal_part", "a 'refusal' part belongs to an assistant message; a {role} "
+                                                      "message takes text parts", {"role": self.role})
+        return self
 
 
 class ChatTemplateKwargs(_Strict):
@@ -295,6 +309,8 @@ class ChatRequest(_Request):
     modalities: list[str] | None = None  # OpenAI's: this model writes text only
     audio: dict[str, Any] | None = None
     reasoning_effort: str | None = None  # OpenAI's reasoning models'; this one thinks or not (enable_thinking)
+    reasoning: Any = None  # OpenRouter's and OpenAI Responses' form of the same
+    verbosity: Any = None  # OpenAI's: how long the answer runs
     enable_thinking: Any = None  # Qwen's / DashScope's top-level switch: the template reads chat_template_kwargs'
     thinking: Any = None
     web_search_options: dict[str, Any] | None = None  # OpenAI's search models': any value asks for a search
@@ -323,10 +339,16 @@ class ChatRequest(_Request):
             if getattr(self, name) is not None:
                 return (name, f"'{name}' is not read at the top level of the body: to switch thinking send "
                               "'chat_template_kwargs': {\"enable_thinking\": false} (or true)")
-        if self.reasoning_effort is not None:
-            return ("reasoning_effort", "reasoning_effort is not supported by this server (the model thinks or not, "
-                                        "at no set effort): leave it unset; to answer without thinking send "
-                                        "'chat_template_kwargs': {\"enable_thinking\": false}")
+        # reasoning: OpenRouter's {"enabled": false} and OpenAI Responses' {"effort": "low"}
+        for name in ("reasoning_effort", "reasoning"):
+            if getattr(self, name) is not None:
+                return (name, f"{name} is not supported by this server (the model thinks or not, at no set effort): "
+                              "leave it unset; to answer without thinking send 'chat_template_kwargs': "
+                              "{\"enable_thinking\": false}")
+        if self.verbosity not in (None, "medium"):  # OpenAI's GPT-5 knob: "medium" is what every reply gets here
+            return ("verbosity", "verbosity is not supported by this server: leave it unset or \"medium\"; to answer "
+                                 "shorter send 'chat_template_kwargs': {\"enable_thinking\": false} (no reasoning) "
+                                 "or a lower max_completion_tokens")
         return super().problem()
 
     def completion_limit(self) -> tuple[int | None, str]:

@@ -40,6 +40,8 @@ from axk1.infer.guided_request import constrained
 from axk1.infer.head_routes import answer_head, documented_routes
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs_field
 from axk1.infer.metrics import ServerMetrics
+from axk1.infer.offload import Lanes, body_size
+from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
@@ -66,10 +68,14 @@ class ServerState:
     weight_updates: bool = False  # POST /update_weights_from_disk (axk1/infer/weight_updates.py): RL's pushes
     shutdown: Shutdown = field(default_factory=Shutdown)  # what SIGTERM does (axk1/infer/shutdown.py)
     guide: Guide | None = None  # structured outputs' tokenizer (axk1/infer/guided.py); None: the folder has none
+    lanes: Lanes = field(default_factory=Lanes)  # the worker threads, short requests apart (axk1/infer/offload.py)
+    prompt_bound: PromptBound | None = field(default=None, init=False)  # set from the codec (prompt_bound.py)
 
     def __post_init__(self) -> None:
         if self.body_limits is None:
             self.body_limits = BodyLimits.for_context(self.engine.max_model_len)
+        if self.codec is not None:  # once, at start-up: it reads the whole vocabulary
+            self.prompt_bound = PromptBound.for_tokenizer(self.codec.tokenizer, self.engine.max_model_len)
 
     def context(self) -> RequestContext:
         return RequestContext(vocab_size=self.engine.vocab_size, max_batch=self.engine.max_batch)
@@ -94,7 +100,7 @@ async def _encode_prompt(state: ServerState, prompt: str | list[int], where: str
         if state.codec is None:
             raise APIError(400, "this model folder has no tokenizer.json, so prompts must be token ids "
                                 "(e.g. \"prompt\": [1, 42, 7]); add a tokenizer to the folder to send text", param=where)
-        return await encode_text(state.codec, prompt)
+        return await encode_text(state.codec, prompt, state.lanes, bound=state.prompt_bound, where=where)
     if not prompt:
         raise APIError(400, f"'{where}' is empty: send at least one token", param=where)
     return list(prompt)
@@ -209,8 +215,9 @@ def create_app(state: ServerState) -> FastAPI:
                                 "use /v1/completions with token-id prompts, or add tokenizer files to the folder")
         # in a worker thread, as the body's parsing is: a body of 13,000 small content parts held the event loop
         # (and every other client, /health included) 0.3 s in the check and the render
-        text = await asyncio.to_thread(render_chat, state.codec, req)
-        ids = await encode_text(state.codec, text, add_special_tokens=False)
+        text = await state.lanes.run(body_size(request), render_chat, state.codec, req)
+        ids = await encode_text(state.codec, text, state.lanes, add_special_tokens=False, bound=state.prompt_bound,
+                                where="messages")
         limit, limit_name = req.completion_limit()
         room = state.engine.max_model_len - len(ids)
         reasoning = prompt_opens_reasoning(text)
@@ -237,14 +244,15 @@ def _check_model(state: ServerState, name: str | None) -> None:
 async def _read_request(request: Request, state: ServerState, cls: type) -> Any:
     """The request body, read (_read_body), validated as `cls` (protocol.py) in a worker thread."""
     data = await _read_body(request, state)
-    return await asyncio.to_thread(parse_request, cls, data, state.context())
+    return await state.lanes.run(body_size(request), parse_request, cls, data, state.context())
 
 
 async def _read_body(request: Request, state: ServerState) -> Any:
     """The request body as decoded JSON. Read chunk by chunk, so a body past the size limit is refused (413) before
     it is all in memory, and within `state.read_timeout` seconds (408: a client trickling its body must not hold a
     connection forever); then decoded (protocol.py) in a worker thread: a megabyte of small JSON items takes ~0.5 s
-    of Python, which on the event loop would stall /health and every stream for that long."""
+    of Python, which on the event loop would stall /health and every stream for that long. Its size is kept for
+    body_size."""
     check_body_headers(request.headers.get("content-type"), request.headers.get("content-encoding"))
     limits = state.body_limits
     declared = request.headers.get("content-length", "")
@@ -269,7 +277,8 @@ async def _read_body(request: Request, state: ServerState) -> Any:
                        code="request_timeout") from None
     except ClientDisconnect:  # nobody reads the answer; counted as a client that went away, without a traceback
         raise APIError(CLIENT_GONE, "the client closed the connection before sending the whole body") from None
-    return await asyncio.to_thread(decode_body, b"".join(chunks), limits)
+    request.state.body_size = size
+    return await state.lanes.run(size, decode_body, b"".join(chunks), limits)
 
 
 def _end(state: ServerState, gen: Generation) -> None:

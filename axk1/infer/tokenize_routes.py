@@ -13,13 +13,13 @@ and chat template, work a client with no key has no business making. /version an
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
 from axk1.infer.chat_prompt import encode_text, render_chat
+from axk1.infer.offload import body_size
 from axk1.infer.protocol import APIError, parse_request
 from axk1.infer.schema import DetokenizeRequest, TokenizeChatRequest, TokenizeRequest
 from axk1.version import __version__
@@ -41,26 +41,29 @@ def add_tokenize_routes(app: FastAPI, state: Any, read_body, check_model) -> Non
     @app.post("/tokenize", response_model=dict[str, Any])
     async def tokenize(request: Request) -> Response:
         data = await read_body(request, state)
+        size, lanes = body_size(request), state.lanes
         chat = isinstance(data, dict) and "messages" in data  # vLLM's two forms, told apart as vLLM does
-        req = await asyncio.to_thread(parse_request, TokenizeChatRequest if chat else TokenizeRequest, data,
-                                      state.context())
+        req = await lanes.run(size, parse_request, TokenizeChatRequest if chat else TokenizeRequest, data,
+                              state.context())
         check_model(state, req.model)
+        # tokenized in full, however long (it is asked to count): in the lane of long requests, no other's wait
         if chat:  # in a worker thread, as the chat route renders (a big body held the event loop)
-            ids = await encode_text(codec(), await asyncio.to_thread(render_chat, codec(), req), False)
+            ids = await encode_text(codec(), await lanes.run(size, render_chat, codec(), req), lanes, False)
         else:
-            ids = await encode_text(codec(), req.prompt, add_special_tokens=req.add_special_tokens)
+            ids = await encode_text(codec(), req.prompt, lanes, add_special_tokens=req.add_special_tokens)
         # the reply built and encoded in a worker thread, as the prompt was: for a prompt of 800K tokens, the
         # strings and the JSON of 6 MB held the event loop (/health, every stream) ~0.5 s
-        body = await asyncio.to_thread(_reply, codec() if req.return_token_strs else None, ids,
-                                       state.engine.max_model_len)
+        body = await lanes.run(max(size, len(ids)), _reply, codec() if req.return_token_strs else None, ids,
+                               state.engine.max_model_len)
         return Response(body, media_type="application/json")
 
     @app.post("/detokenize")
     async def detokenize(request: Request) -> dict[str, str]:
-        req = await asyncio.to_thread(parse_request, DetokenizeRequest, await read_body(request, state),
-                                      state.context())
+        data = await read_body(request, state)
+        req = await state.lanes.run(body_size(request), parse_request, DetokenizeRequest, data, state.context())
         check_model(state, req.model)
-        return {"prompt": await asyncio.to_thread(codec().tokenizer.decode, req.tokens, skip_special_tokens=False)}
+        return {"prompt": await state.lanes.run(body_size(request), codec().tokenizer.decode, req.tokens,
+                                                skip_special_tokens=False)}
 
     @app.get("/version")
     async def version() -> dict[str, str]:
