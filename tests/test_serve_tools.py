@@ -191,9 +191,12 @@ def test_tool_choice_none_is_plain_text_and_forced_calls_are_made(client, folder
     named = {"type": "function", "function": {"name": "get_weather"}}
     for choice in ("required", named):
         reply = _ask(client, folder, [QUESTION], tool_choice=choice, extra_body=NON_THINK)
-        (call,) = reply.choices[0].message.tool_calls
+        # one call or more: whether the model writes a second block after a forced first one was never trained (the
+        # forced reply lacks the "Let me check." it learned), so it turns on float rounding (it changed with the CPU)
+        calls = reply.choices[0].message.tool_calls
         assert reply.choices[0].finish_reason == "tool_calls" and reply.choices[0].message.content is None
-        assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+        assert calls and all(c.function.name == "get_weather" and isinstance(json.loads(c.function.arguments)["city"],
+                                                                             str) for c in calls)
     with pytest.raises(openai.BadRequestError, match="not in 'tools'"):
         _ask(client, folder, [QUESTION], tool_choice={"type": "function", "function": {"name": "get_time"}})
     with pytest.raises(openai.BadRequestError, match="'tools'"):
@@ -213,9 +216,13 @@ def test_a_reply_cut_by_max_tokens_is_length_with_the_calls_it_completed(client,
     def cities(message):
         return [json.loads(c.function.arguments)["city"] for c in message.tool_calls or []]
 
-    for question, kwargs, done in (([BOTH], {}, ["Seoul"]), ([QUESTION], {"tool_choice": "required"}, [])):
+    for question, kwargs in (([BOTH], {}), ([QUESTION], {"tool_choice": "required"})):
         full = _ask(client, folder, question, extra_body=NON_THINK, **kwargs)
-        assert full.choices[0].finish_reason == "tool_calls" and len(cities(full.choices[0].message)) == len(done) + 1
+        written = cities(full.choices[0].message)
+        assert full.choices[0].finish_reason == "tool_calls" and written
+        if not kwargs:
+            assert written == ["Seoul", "Busan"]  # trained; the forced reply may write one call or more (above)
+        done = written[:-1]  # the limit below cuts the last
         limit = full.usage.completion_tokens - 3  # inside the last call's block
         cut = _ask(client, folder, question, extra_body=NON_THINK, max_tokens=limit, **kwargs)
         choice = cut.choices[0]
