@@ -349,8 +349,8 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     recipe = load_rl_recipe(_recipe(tmp_path, folder, export=True), ["--run.max_bad_steps", "2"])
     trainer = rl.RLTrainer(recipe)
     with pytest.raises(TrainingStopped, match=r"^2 bad steps in a row \(non-finite loss or gradient in every update\) "
-                                              r"at step 3; stopped with a checkpoint at .*step-000003\. Lower the "
-                                              "learning rate"):
+                                              r"at step 3; stopped with a checkpoint at .*step-000003\. The learning "
+                                              r"rate is part of the run \(--resume refuses another\): start a new run"):
         trainer.fit()
     rows = read_metrics_rows(Path(recipe.logging.jsonl))
     assert [(r["step"], r.get("skipped")) for r in rows] == [

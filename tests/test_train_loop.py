@@ -158,7 +158,7 @@ def test_a_loss_spike_is_skipped_before_its_update_and_kept_out_of_the_history()
     from axk1.train.trainer import TrainState
 
     def trainer(z, history):
-        return SimpleNamespace(recipe=SimpleNamespace(run=SimpleNamespace(spike_zscore=z)),
+        return SimpleNamespace(recipe=SimpleNamespace(run=SimpleNamespace(spike_zscore=z, max_bad_steps=3)),
                                state=TrainState(recent_losses=list(history)))
 
     guard, history = LossSpikeGuard(), [2.0 + 0.01 * (i % 3) for i in range(10)]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from axk1.checkpoint.dcp import latest_step
+from axk1.checkpoint.dcp import latest_step, list_steps, step_dir
 from axk1.json_text import read_metrics_rows
 from axk1.params import count_text
 from axk1.signal_handlers import swapped_handlers
@@ -57,11 +57,11 @@ class Callback:
 
 
 def is_log_step(trainer, row: dict) -> bool:
-    """Rows reach the logs every `[logging] every_steps`, at the last step, whenever a step was skipped and whenever
-    the validation loss was measured."""
+    """Rows reach the logs every `[logging] every_steps`, at the last step, whenever a step was skipped or the loss
+    check took a new level (axk1/train/loss_spike.py) and whenever the validation loss was measured."""
     done = trainer.state.step
     return (done % max(1, trainer.recipe.logging.every_steps) == 0 or done == trainer.total_steps or "skipped" in row
-            or "val_loss" in row)
+            or "new_loss_level" in row or "val_loss" in row)
 
 
 class SpeedMonitor(Callback):
@@ -205,15 +205,34 @@ class TrainingStopped(ValueError):
 
 class BadStepGuard(Callback):
     """After `[run] max_bad_steps` skipped steps in a row (non-finite or spiking loss), stop the run with a
-    checkpoint and a message saying what to change."""
+    checkpoint and a message saying what to change (`bad_steps_advice`)."""
 
     def on_step_end(self, trainer, row: dict) -> None:
         limit = trainer.recipe.run.max_bad_steps
         if trainer.state.bad_in_a_row >= limit:
             path = trainer.save(wait=True)
             raise TrainingStopped(f"{trainer.state.bad_in_a_row} bad steps in a row ({row['skipped']}) at step "
-                               f"{trainer.state.step}; stopped with a checkpoint at {path}. Lower the learning rate "
-                               "or check the data.")
+                                  f"{trainer.state.step}; stopped with a checkpoint at {path}. "
+                                  + bad_steps_advice(trainer, row["skipped"]))
+
+
+def bad_steps_advice(trainer, reason: str) -> str:
+    """What can be done about a run stopped by bad steps, only what a resume accepts (axk1/train/resume.py): the
+    [run] section may change on --resume, the learning rate may not (it is part of the run's definition). Names the
+    newest checkpoint from before the first bad step: the steps skipped after it are redone from there."""
+    if "spike" in reason:  # LossSpikeGuard's (axk1/train/loss_spike.py): judged against recent losses
+        fix = (f"Run the same command with --resume --run.spike_zscore N, N above {trainer.recipe.run.spike_zscore} "
+               "(or 0 to turn the spike check off), or check the data at this point.")
+    else:  # a non-finite loss or gradient
+        fix = ("The learning rate is part of the run (--resume refuses another): start a new run (another output "
+               "folder) with a lower [optimizer] lr, or check the data at this point.")
+    first_bad = trainer.state.step - trainer.state.bad_in_a_row + 1
+    before = [s for s in list_steps(trainer.ckpt_dir) if s < first_bad] if getattr(trainer, "ckpt_dir", None) else []
+    if before:
+        fix += (f" The newest checkpoint from before the first bad step (step {first_bad}) is "
+                f"{step_dir(trainer.ckpt_dir, before[-1])}: to redo the skipped steps' batches, move the step folders "
+                "after it out of the checkpoints folder before resuming.")
+    return fix
 
 
 class Checkpointer(Callback):

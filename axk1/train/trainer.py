@@ -314,7 +314,8 @@ class Trainer(TrainerBase):
         previous one is completed first), unless `wait`."""
         self.finish_save()
         s = self.state
-        train_state = {"state": vars(s) | {"recent_losses": list(s.recent_losses)}, "sampler": self.sampler.state_dict(),
+        state = vars(s) | {"recent_losses": list(s.recent_losses), "spike_losses": list(s.spike_losses)}
+        train_state = {"state": state, "sampler": self.sampler.state_dict(),
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
                        "mtp_depth": self.recipe.model.mtp_depth, MTP_ORDER: EMBEDDING_FIRST,
                        "run": self.definition,

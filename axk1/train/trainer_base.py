@@ -27,7 +27,11 @@ class TrainState:
     tokens: int = 0
     skipped_steps: int = 0
     bad_in_a_row: int = 0
-    recent_losses: list[float] = field(default_factory=list)  # the good steps' (axk1/train/loss_spike.py)
+    # the loss-spike check's (axk1/train/loss_spike.py): the good steps' losses, the stage they belong to, and the
+    # losses of the spikes skipped in a row since the last good step
+    recent_losses: list[float] = field(default_factory=list)
+    loss_stage: str | None = None
+    spike_losses: list[float] = field(default_factory=list)
 
 
 class TrainerBase:
