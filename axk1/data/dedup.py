@@ -17,7 +17,7 @@ from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
 from axk1.data.dedup_check import SketchWriter
 from axk1.text.korean import get_kiwi
-from axk1.text.ngrams import SHINGLE_CHARS, char_grams
+from axk1.text.ngrams import SHINGLE_CHARS, char_grams, fold_width
 
 _SPACE_RE = re.compile(r"\s+")
 # Where Kiwi's input is cut for "kiwi" shingles: line breaks and sentence ends (before simplify_text removes them)
@@ -58,8 +58,9 @@ class DedupConfig:
 
 
 def normalized_content(doc: Document) -> str:
-    """The exact-dedup key: NFC, lower case, whitespace collapsed (the return annotation picks the hash input)."""
-    return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", doc.text)).strip().lower()
+    """The exact-dedup key: NFC, fullwidth ASCII folded (fold_width), lower case, whitespace collapsed (the return
+    annotation picks the hash input)."""
+    return _SPACE_RE.sub(" ", fold_width(unicodedata.normalize("NFC", doc.text))).strip().lower()
 
 
 def exact_config() -> ExactDedupConfig:
@@ -129,7 +130,8 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         # datatrove's simplify_text strips diacritics by decomposing to NFD, which splits every Hangul syllable into
         # two or three jamo: Kiwi then finds no morphemes (it returns whole eojeol) and a 7-character shingle held
         # under three syllables. Recomposing keeps the diacritic stripping for Latin text and gives Hangul back.
-        return unicodedata.normalize("NFC", simplify_text(text, self.config.norm_config))
+        # Fullwidth ASCII is folded first (fold_width), so a fullwidth copy has the shingles of its original.
+        return unicodedata.normalize("NFC", simplify_text(fold_width(text), self.config.norm_config))
 
     def get_shingles(self, text: str) -> np.ndarray:
         if self.dedup_config.shingles == "kiwi":
