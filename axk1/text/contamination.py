@@ -162,7 +162,8 @@ def _windows(text: str, n: int, char_n: int, informative: bool = True, chars: bo
     without character n-grams) skips them. The text is read as the pipeline stores it (normalize_text: invisible
     characters such as soft hyphens removed) with fullwidth ASCII folded, so every caller (the pipeline's filter,
     the audit, synth, post-training) sees the same n-grams."""
-    text = fold_width(normalize_text(text))
+    if not text.isascii():  # ASCII text has none of what these change (NFC is words()' and _chars' own)
+        text = fold_width(normalize_text(text))
     w = _words(text)
     codes = np.fromiter((hash(x) & _MASK for x in w), dtype=np.uint64, count=len(w))
     word_keys = _rolling(codes, n)
