@@ -16,8 +16,9 @@ from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
 from axk1.data.dedup_check import SketchWriter
+from axk1.data.dedup_origin import IdRecorder
 from axk1.text.korean import get_kiwi
-from axk1.text.ngrams import SHINGLE_CHARS, char_grams
+from axk1.text.ngrams import SHINGLE_CHARS, char_grams, fold_width
 
 _SPACE_RE = re.compile(r"\s+")
 # Where Kiwi's input is cut for "kiwi" shingles: line breaks and sentence ends (before simplify_text removes them)
@@ -58,8 +59,9 @@ class DedupConfig:
 
 
 def normalized_content(doc: Document) -> str:
-    """The exact-dedup key: NFC, lower case, whitespace collapsed (the return annotation picks the hash input)."""
-    return _SPACE_RE.sub(" ", unicodedata.normalize("NFC", doc.text)).strip().lower()
+    """The exact-dedup key: NFC, fullwidth ASCII folded (fold_width), lower case, whitespace collapsed (the return
+    annotation picks the hash input)."""
+    return _SPACE_RE.sub(" ", fold_width(unicodedata.normalize("NFC", doc.text))).strip().lower()
 
 
 def exact_config() -> ExactDedupConfig:
@@ -104,8 +106,11 @@ class ShingledMinhashSignature(MinhashDedupSignature):
     def run(self, data, rank: int = 0, world_size: int = 1):
         # A document from a source with near_dedup = false gets no signature (empty text has no shingles) but
         # still takes its index, so the filter stage stays aligned.
+        ids = IdRecorder(self.output_folder.path, rank)  # for the removed ones' duplicate_of (dedup_origin.py)
+
         def blank_skipped():
             for self._doc_idx, doc in enumerate(data):
+                ids.write(doc.id)
                 if doc.metadata.get("skip_near_dedup"):
                     doc = Document(text="", id=doc.id, metadata=doc.metadata)
                 yield doc
@@ -116,6 +121,7 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         try:
             return super().run(blank_skipped(), rank, world_size)
         finally:
+            ids.close()
             if self._sketch:
                 self._sketch.close()
 
@@ -129,7 +135,8 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         # datatrove's simplify_text strips diacritics by decomposing to NFD, which splits every Hangul syllable into
         # two or three jamo: Kiwi then finds no morphemes (it returns whole eojeol) and a 7-character shingle held
         # under three syllables. Recomposing keeps the diacritic stripping for Latin text and gives Hangul back.
-        return unicodedata.normalize("NFC", simplify_text(text, self.config.norm_config))
+        # Fullwidth ASCII is folded first (fold_width), so a fullwidth copy has the shingles of its original.
+        return unicodedata.normalize("NFC", simplify_text(fold_width(text), self.config.norm_config))
 
     def get_shingles(self, text: str) -> np.ndarray:
         if self.dedup_config.shingles == "kiwi":

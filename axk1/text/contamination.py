@@ -20,6 +20,7 @@ text. A text holds a row when it shares MIN_SHARED of its n-grams, or all of a s
 from __future__ import annotations
 
 import gzip
+import html
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from axk1.json_text import json_lines
-from axk1.text.korean import HANGUL
-from axk1.text.ngrams import normalize, words
+from axk1.text.korean import HANGUL, normalize_text
+from axk1.text.ngrams import fold_width, normalize, words
 
 KO_CHARS_PER_WORD = 3
 TEXT_FIELDS_MIN_CHARS = 20  # benchmark fields shorter than this (ids, answers like "70") are not contamination
@@ -78,6 +79,12 @@ PHRASING_ROWS = 3  # an n-gram of this many rows of one set is the set's phrasin
 # extractor keeps only the words around it; a benchmark text is indexed with its math dropped too.
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _HANGUL_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HANGUL) + "]")
+# Text escaped for another format, which a page or a dump can hold instead of the text: HTML entities (&nbsp; for
+# spaces, &lt;, &#36;) and JSON string escapes (json.dumps of a Korean row writes \ud55c…, read as the word "ud55c").
+_ENTITY = re.compile(r"&[#\w]+;")
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
+_JSON_ESCAPE = re.compile(r'(?:\\u[0-9a-fA-F]{4})+|\\["\\/bfnrt]')
+_JSON_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": " ", "f": " ", "n": "\n", "r": "\n", "t": " "}
 _MULTIPLIER = np.uint64(0x100000001B3)
 _MASK = (1 << 64) - 1
 
@@ -88,7 +95,7 @@ def _words(text: str) -> list[str]:
 
 def _chars(text: str) -> str:
     """The word characters of `text` outside LaTeX command names, case-folded, with nothing between them."""
-    return _NOT_CHAR.sub("", _LATEX_COMMAND.sub(" ", normalize(text)).casefold())
+    return _NOT_CHAR.sub("", _LATEX_COMMAND.sub(" ", fold_width(normalize(text))).casefold())
 
 
 def _content_word(word: str) -> bool:
@@ -112,6 +119,29 @@ def _window_sums(flags: np.ndarray, n: int) -> np.ndarray:
     return total[n:] - total[:-n] if len(flags) >= n else np.zeros(0, np.int64)
 
 
+def _json_unescaped(text: str) -> str:
+    """`text` with JSON string escapes decoded: runs of \\uXXXX as UTF-16 (surrogate pairs joined, a lone one
+    replaced), \\n \\" \\\\ and the others as their characters."""
+    def decode(m: re.Match) -> str:
+        run = m.group(0)
+        if run[1] != "u":
+            return _JSON_SIMPLE[run[1]]
+        units = b"".join(int(run[i + 2:i + 6], 16).to_bytes(2, "little") for i in range(0, len(run), 6))
+        return units.decode("utf-16-le", errors="replace")
+    return _JSON_ESCAPE.sub(decode, text)
+
+
+def _readings(text: str) -> list[str]:
+    """The ways `text` is matched: as given, and where it holds them, with its JSON escapes decoded and its HTML
+    entities decoded (each, and both). Only the text matched changes; the index and stored text do not."""
+    readings = [text]
+    if _UNICODE_ESCAPE.search(text):
+        readings.append(_json_unescaped(text))
+    if any(_ENTITY.search(r) for r in readings):
+        readings += [html.unescape(r) for r in readings]
+    return readings
+
+
 @dataclass
 class _Windows:
     """A text's n-grams as keys: words (their text, keys, which are informative) and, with Hangul, characters."""
@@ -129,7 +159,11 @@ def _windows(text: str, n: int, char_n: int, informative: bool = True, chars: bo
     (a character n-gram; digits and Latin runs are the word n-grams' job). Keys are Python's string hashes folded
     (salted per process: an index and the texts it is matched with live in one process). `informative=False`
     (a text to match, whose windows an index filtered already) leaves the masks empty; `chars=False` (an index
-    without character n-grams) skips them."""
+    without character n-grams) skips them. The text is read as the pipeline stores it (normalize_text: invisible
+    characters such as soft hyphens removed) with fullwidth ASCII folded, so every caller (the pipeline's filter,
+    the audit, synth, post-training) sees the same n-grams."""
+    if not text.isascii():  # ASCII text has none of what these change (NFC is words()' and _chars' own)
+        text = fold_width(normalize_text(text))
     w = _words(text)
     codes = np.fromiter((hash(x) & _MASK for x in w), dtype=np.uint64, count=len(w))
     word_keys = _rolling(codes, n)
@@ -321,14 +355,19 @@ class ContaminationIndex:
 
     def overlap(self, text: str) -> tuple[int, int]:
         """(how many of the text's distinct informative n-grams the index holds, how many it has): the share of a
-        text that is benchmark text (axk1/posttrain/decontam.py removes a task above a share)."""
-        win = _windows(text, self.n, self.char_n)
-        shared = total = 0
-        for kind, keys, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
-            mine = np.unique(keys[ok])
-            total += len(mine)
-            shared += int(self._find(kind, mine)[0].sum())
-        return shared, total
+        text that is benchmark text (axk1/posttrain/decontam.py removes a task above a share). Of its readings
+        (_readings: escapes decoded), the one sharing the most."""
+        best = (0, 0)
+        for reading in _readings(text):
+            win = _windows(reading, self.n, self.char_n)
+            shared = total = 0
+            for kind, keys, ok in (("word", win.word_keys, win.word_ok), ("char", win.char_keys, win.char_ok)):
+                mine = np.unique(keys[ok])
+                total += len(mine)
+                shared += int(self._find(kind, mine)[0].sum())
+            if shared > best[0] or not best[1]:
+                best = (shared, total)
+        return best
 
     def match(self, text: str) -> Match | None:
         """The first n-gram of the first row `text` holds (matches), or None."""
@@ -338,10 +377,12 @@ class ContaminationIndex:
         """Every benchmark row `text` holds: (set, row) -> the first n-gram it shares, in text order (a page may
         list a whole contest). A row is held when the text shares MIN_SHARED of its distinct n-grams, or all of a
         text of the row that has fewer (as given; without its math it is mostly the prose between formulas): a sentence of the contest's phrasing that one problem holds whole ("… can be written as
-        m/n, where m and n are relatively prime positive integers") makes a few windows, a copied problem dozens."""
+        m/n, where m and n are relatively prime positive integers") makes a few windows, a copied problem dozens.
+        The text is read with its escapes decoded too (_readings) and normalised as the pipeline does (_windows)."""
         first: dict[int, Match] = {}
         shared: dict[int, set] = {}
-        for m, owner, key in self._all(text):
-            first.setdefault(owner, m)
-            shared.setdefault(owner, set()).add(key)
+        for reading in _readings(text):  # HTML entities or JSON escapes decoded too, where the text holds them
+            for m, owner, key in self._all(reading):
+                first.setdefault(owner, m)
+                shared.setdefault(owner, set()).add(key)
         return {(m.benchmark, m.row): m for owner, m in first.items() if len(shared[owner]) >= self._row_keys[owner]}
