@@ -109,6 +109,9 @@ class EvalConfig:
         unknown = [t for t in self.tasks if t not in task_names()]
         if unknown:
             raise ValueError(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(task_names())}")
+        if not self.tasks:
+            raise ValueError(f"--tasks names no task; choose from {', '.join(task_names())}")
+        self.sampling()  # its ranges (temperature, top_p, top_k), checked before a model loads or a server is asked
         if isinstance(self.extra_body, str):
             try:
                 self.extra_body = parse_json(self.extra_body) if self.extra_body else {}
