@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from axk1.text.korean import josa
+
 _KO_SUBJECTS = [
     "연구진은", "학생들은", "시민들은", "정부는", "우리 팀은", "도서관은", "지역 주민들은", "개발자들은", "선생님은",
     "회사는", "위원회는", "박물관은", "병원은", "시청은", "농부들은", "기자들은", "어린이들은", "과학자들은",
@@ -100,36 +102,29 @@ _SOURCES = ["공개한 자료", "내놓은 보고서", "발표한 통계", "정�
 _UNITS = ["건", "곳", "명", "개", "톤", "회"]
 
 
-def _josa(word: str, with_final: str, without_final: str) -> str:
-    """The word with its particle (을/를, 이/가, 은/는, 으로/로), chosen by whether its last syllable ends in a
-    consonant."""
-    last = word[-1]
-    return word + (with_final if "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 else without_final)
-
-
 def korean_report_sentence(rng: random.Random) -> str:
     c = rng.choice
     org, partner = f"{c(_REGIONS)} {c(_BODIES)}", f"{c(_REGIONS)} {c(_BODIES)}"
     topic = f"{c(_FIELDS)} {c(_ASPECTS)}"
-    org_is, topic_is, topic_obj = _josa(org, "은", "는"), _josa(topic, "은", "는"), _josa(topic, "을", "를")
+    org_is, topic_is, topic_obj = josa(org, '은/는'), josa(topic, '은/는'), josa(topic, '을/를')
     act = c(_ACTS) + c(_ENDS)
     amount = str(rng.randint(3, 5000)) + c(_UNITS)
     kind = rng.randrange(7)
     if kind == 0:
         return f"{rng.randint(2012, 2026)}년 {rng.randint(1, 12)}월 {org_is} {topic_obj} {act}."
     if kind == 1:
-        return (f"{c(_WHEN)} {c(_REGIONS)} {c(_AREAS)} {topic_is} {_josa(amount, '으로', '로')} {c(_SINCE)} "
+        return (f"{c(_WHEN)} {c(_REGIONS)} {c(_AREAS)} {topic_is} {josa(amount, '으로/로')} {c(_SINCE)} "
                 f"{rng.randint(1, 40)}.{rng.randint(0, 9)}% {c(_TRENDS)}.")
     if kind == 2:
-        return (f"{c(_ASKED)} {rng.randint(40, 2500)}명 {c(_AMONG)} {rng.randint(5, 95)}%는 {_josa(topic, '이', '가')} "
+        return (f"{c(_ASKED)} {rng.randint(40, 2500)}명 {c(_AMONG)} {rng.randint(5, 95)}%는 {josa(topic, '이/가')} "
                 f"{c(_VIEWS)}고 {c(_SAID)}.")
     if kind == 3:
         return f"{org_is} {c(_FIELDS)} 분야에 {rng.randint(2, 90)}{c(_SPEND)} {topic_obj} {act}."
     if kind == 4:
-        return f"{c(_KO_CONNECT)} {_josa(org, '과', '와')} {_josa(partner, '은', '는')} {topic_obj} 함께 {act}."
+        return f"{c(_KO_CONNECT)} {josa(org, '과/와')} {josa(partner, '은/는')} {topic_obj} 함께 {act}."
     if kind == 5:
         return f"{org_is} {c(_PEOPLE)} {rng.randint(12, 900)}명을 대상으로 {topic_obj} {act}."
-    return f"{c(_WHEN)} {_josa(org, '이', '가')} {c(_SOURCES)}에 따르면 {topic_is} {_josa(amount, '이었다', '였다')}."
+    return f"{c(_WHEN)} {josa(org, '이/가')} {c(_SOURCES)}에 따르면 {topic_is} {josa(amount, '이었다/였다')}."
 
 
 def korean_report_paragraph(rng: random.Random, sentences: int = 5) -> str:
