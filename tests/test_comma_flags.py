@@ -19,7 +19,8 @@ HELDOUT = ["posttrain", "heldout", "model", "tasks.jsonl"]
     (TASKS, "--kinds", " math, code ", ("math", "code")),
     (TASKS, "--families", "add , mul,", ("add", "mul")),
     (TASKS, "--levels", " 1, 2 ", (1, 2)),
-    (HELDOUT, "--modes", "think, non-think", ("think", "non-think"))])
+    (HELDOUT, "--modes", "think, non-think", ("think", "non-think")),
+    (["plan", "sweep", "-o", "out"], "--budgets", "1e11, 3e11,", (1e11, 3e11))])  # a space or trailing comma failed
 def test_spaces_around_the_items_are_stripped(argv, flag, text, want):
     args = build_parser().parse_args([*argv, flag, text])
     assert getattr(args, flag[2:]) == want

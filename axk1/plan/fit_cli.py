@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from axk1.cli_args import thread_count
+from axk1.cli_args import comma_list, thread_count
 
 
-def _budgets(text: str) -> tuple[float, ...]:
+def _flops(text: str) -> float:
     try:
-        return tuple(float(x) for x in text.split(","))
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of FLOPs (e.g. 1e11,3e11,1e12)")
+        raise argparse.ArgumentTypeError("not a number of FLOPs (e.g. --budgets 1e11,3e11,1e12)") from None
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
                        "(C = M x D) x several sizes around each budget's first-guess optimum, one larger held-out "
                        "run; validation on held-out documents at the end of each.")
     p.add_argument("-o", "--output", required=True, help="folder for data/, runs/, holdout/ and sweep.json")
-    p.add_argument("--budgets", type=_budgets, default=DEFAULT_BUDGETS,
+    p.add_argument("--budgets", type=comma_list(_flops), default=DEFAULT_BUDGETS,
                    help=f"compute budgets in FLOPs, comma-separated (default {','.join(f'{b:g}' for b in DEFAULT_BUDGETS)})")
     p.add_argument("--sizes", type=int, default=DEFAULT_SIZES, help=f"model sizes per budget (default {DEFAULT_SIZES})")
     p.add_argument("--spread", type=float, default=DEFAULT_SPREAD,
