@@ -193,3 +193,14 @@ def test_bad_settings_are_refused_before_a_model_loads(typed, said):
 
     with pytest.raises(ValueError, match=said):
         eval_config(typed)
+
+
+def test_a_task_written_for_the_old_options_api_is_refused_at_registration():
+    """option_defaults / add_arguments were the task API before the settings became dataclasses; register() took such
+    a class and its flags silently did not exist."""
+    class OldTask(WordTask):
+        option_defaults = {"word_count": 3}
+
+    with pytest.raises(TypeError, match="option_defaults.*Config dataclass"):
+        register("old-echo")(OldTask)
+    assert "old-echo" not in TASKS

@@ -157,6 +157,11 @@ def register(name: str, **kwargs: Any):
     def add(cls: type[Task]) -> type[Task]:
         if name in TASKS:
             raise ValueError(f"eval task {name!r} is registered twice ({TASKS[name][0].__name__}, {cls.__name__})")
+        old_api = [a for a in ("option_defaults", "add_arguments") if a in vars(cls)]
+        if old_api:  # the API before the settings were dataclasses: its flags would silently not exist
+            raise TypeError(f"eval task {cls.__name__} declares {', '.join(old_api)}: declare its settings as a "
+                            "Config dataclass and what load/grade read as Options instead (docs/evaluation.md, "
+                            "'Adding a task')")
         known = _defaults(klass for c in task_classes() for klass in (c.Options, c.Config) if klass)
         for key, default in _defaults(klass for klass in (cls.Options, cls.Config) if klass).items():
             if key in known and known[key] != default:
