@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from axk1.data.pdf_footnotes import LETTER_MARKS, strip_marks
-from axk1.text.korean import is_wide
+from axk1.text.korean import VERTICAL_FORMS, is_wide
 
 
 @dataclass
@@ -70,11 +70,8 @@ def page_frame(page) -> tuple[float, float, float, float]:
     return left, bottom, right, top
 
 
-# Presentation forms that exist only for vertical text (︿ ﹀ ︙ ︵ ︶): a line made of them is part of a column.
-VERTICAL_FORMS = ((0xFE10, 0xFE19), (0xFE30, 0xFE4F))
-
-
 def is_vertical_form(ch: str) -> bool:
+    """A presentation form only vertical text has (text.korean.VERTICAL_FORMS): a line made of them is a column's."""
     return any(lo <= ord(ch) <= hi for lo, hi in VERTICAL_FORMS)
 
 

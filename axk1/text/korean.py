@@ -24,7 +24,9 @@ HANGUL = (SYLLABLES, JAMO, COMPATIBILITY_JAMO, *JAMO_EXTENDED)
 SYLLABLE_CLASS = f"{chr(SYLLABLES[0])}-{chr(SYLLABLES[1])}"
 # East Asian characters a font draws one em wide: Hangul jamo and syllables, CJK radicals to Yi (kana, ideographs,
 # compatibility jamo among them), CJK compatibility ideographs, fullwidth forms.
-_WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), (0xFE10, 0xFE19), (0xFE30, 0xFE4F), (0xFF00, 0xFF60))
+# Presentation forms that exist only for vertical text (︿ ﹀ ︙ ︵ ︶).
+VERTICAL_FORMS = ((0xFE10, 0xFE19), (0xFE30, 0xFE4F))
+_WIDE = (JAMO, (0x2E80, 0xA4CF), SYLLABLES, (0xF900, 0xFAFF), *VERTICAL_FORMS, (0xFF00, 0xFF60))
 
 # Hanja (Chinese characters as Korean writes them): CJK unified ideographs, extension A, compatibility ideographs.
 HANJA_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
