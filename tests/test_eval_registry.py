@@ -184,8 +184,8 @@ def test_config_json_records_every_tasks_options_with_their_defaults():
 
 @pytest.mark.parametrize("typed, said", [
     ({"top_p": 0.0}, "bad sampling settings"), ({"temperature": float("nan")}, "bad sampling settings"),
-    ({"tasks": ","}, "names no task"), ({"passkey_trials": 0}, "passkey_trials"),
-    ({"passkey_depths": "0.5,2"}, "from 0 .its start. to 1"), ({"passkey_lengths": "0"}, "each >= 1")])
+    ({"tasks": ","}, "names no task"), ({"passkey_trials": 0}, "passkey-trials must be >= 1"),
+    ({"passkey_depths": "0.5,2"}, "from 0 .its start. to 1"), ({"passkey_lengths": "0"}, "must be >= 1 token")])
 def test_bad_settings_are_refused_before_a_model_loads(typed, said):
     """The eval config refactor checked sampling ranges, an empty task list and passkey's grid only once the model
     had loaded (or the server answered): a typo cost a 519B load before its error."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from axk1.cli_args import positive_int
 from axk1.eval.backends import Completion
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
@@ -151,11 +150,13 @@ class PasskeyConfig:
     passkey_depths: str | list[float] = flag(
         ",".join(f"{d:g}" for d in PasskeyOptions.passkey_depths), "where the key is hidden, as shares of the "
         "filler: 0 = its start, 1 = its end, comma-separated")
-    passkey_trials: int = flag(PasskeyOptions.passkey_trials, "prompts per (length, depth) cell", parse=positive_int)
+    passkey_trials: int = flag(PasskeyOptions.passkey_trials, "prompts per (length, depth) cell")
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # before a model loads (load() checks the Options again for a library caller)
         if any(n < 1 for n in _numbers(self.passkey_lengths, int, "--passkey-lengths")):
-            raise ValueError(f"--passkey-lengths are prompt sizes in tokens, each >= 1: got {self.passkey_lengths!r}")
+            raise ValueError(f"passkey lengths must be >= 1 token, got {self.passkey_lengths}")
+        if self.passkey_trials < 1:
+            raise ValueError(f"--passkey-trials must be >= 1, got {self.passkey_trials}")
         if any(not 0 <= d <= 1 for d in _numbers(self.passkey_depths, float, "--passkey-depths")):
             raise ValueError(f"--passkey-depths are shares of the filler, each from 0 (its start) to 1 (its end): got "
                              f"{self.passkey_depths!r}")
