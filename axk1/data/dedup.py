@@ -16,7 +16,6 @@ from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import KiwiTokenizer, WordTokenizer
 
 from axk1.data.dedup_check import SketchWriter
-from axk1.data.dedup_origin import IdRecorder
 from axk1.text.korean import get_kiwi
 from axk1.text.ngrams import SHINGLE_CHARS, char_grams, fold_width
 
@@ -106,11 +105,8 @@ class ShingledMinhashSignature(MinhashDedupSignature):
     def run(self, data, rank: int = 0, world_size: int = 1):
         # A document from a source with near_dedup = false gets no signature (empty text has no shingles) but
         # still takes its index, so the filter stage stays aligned.
-        ids = IdRecorder(self.output_folder.path, rank)  # for the removed ones' duplicate_of (dedup_origin.py)
-
         def blank_skipped():
             for self._doc_idx, doc in enumerate(data):
-                ids.write(doc.id)
                 if doc.metadata.get("skip_near_dedup"):
                     doc = Document(text="", id=doc.id, metadata=doc.metadata)
                 yield doc
@@ -121,7 +117,6 @@ class ShingledMinhashSignature(MinhashDedupSignature):
         try:
             return super().run(blank_skipped(), rank, world_size)
         finally:
-            ids.close()
             if self._sketch:
                 self._sketch.close()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter, ExactFindDedups
+from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter, ExactDedupSignature, ExactFindDedups
 from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
@@ -25,7 +25,6 @@ from axk1.data.annotate_steps import annotate_steps
 from axk1.data.config import STAGE_GROUPS, PipelineConfig
 from axk1.data.dedup import ShingledMinhashSignature, exact_config
 from axk1.data.dedup_check import MinhashPairCheck
-from axk1.data.dedup_origin import DuplicateOrigin, ExactOrigins, NearOrigins, RecordedExactSignature
 from axk1.data.die_with_parent import children_die_with_this_process
 from axk1.data.filter_steps import extract_filters_around_site_boilerplate
 from axk1.data.local_executor import WatchedLocalExecutor, WorkerDied
@@ -107,13 +106,9 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
         dd = out / "dedup"
         if d.exact:
             stages.append(Stage("exact_signatures", "dedup", n,
-                                [_reader(out / "clean"), RecordedExactSignature(str(dd / "exact_sigs"),
-                                                                                exact_config())]))
+                                [_reader(out / "clean"), ExactDedupSignature(str(dd / "exact_sigs"), exact_config())]))
             stages.append(Stage("exact_find", "dedup", 1,
                                 [ExactFindDedups(str(dd / "exact_sigs"), str(dd / "exact_dups"), exact_config())]))
-            stages.append(Stage("exact_origins", "dedup", 1,  # each duplicate's kept document (dedup_origin.py)
-                                [ExactOrigins(str(dd / "exact_sigs"), str(dd / "exact_dups"),
-                                              str(dd / "exact_origins"), exact_config().hash_config)]))
         if d.near:
             pre = [_reader(out / "clean")] + _exact_filter(cfg, writer=True)
             stages.append(Stage("minhash_signatures", "dedup", n,
@@ -129,17 +124,13 @@ def build_stages(cfg: PipelineConfig, tasks: int | None = None) -> list[Stage]:
                 pairs = dd / "minhash_checked"
             stages.append(Stage("minhash_cluster", "dedup", 1,
                                 [MinhashDedupCluster(str(pairs), str(dd / "minhash_remove"), mh,
-                                                     save_cluster_size=True, save_cluster_id=True)]))
-            stages.append(Stage("minhash_origins", "dedup", 1,
-                                [NearOrigins(str(dd / "minhash_sigs"), str(dd / "minhash_remove"),
-                                             str(dd / "minhash_origins"))]))
+                                                     save_cluster_size=True)]))
     if "annotate" in cfg.run.stages:
         steps = [_reader(out / "clean")]
         if "dedup" in cfg.run.stages or (out / "dedup").exists():
             near_writer = not d.near  # exact-duplicate exclusions were written by minhash_signatures when it ran
             steps += _exact_filter(cfg, writer=near_writer)
             if d.near:
-                steps.append(DuplicateOrigin(str(out / "dedup" / "minhash_origins")))
                 steps.append(MinhashDedupFilter(str(out / "dedup" / "minhash_remove"), load_cluster_sizes=True,
                                                 exclusion_writer=ReasonWriter(str(excl / "near_duplicate"),
                                                                               "near_duplicate")))
@@ -186,8 +177,7 @@ def _exact_filter(cfg: PipelineConfig, writer: bool) -> list:
     if not cfg.dedup.exact:
         return []
     w = ReasonWriter(str(cfg.out / "excluded" / "exact_duplicate"), "exact_duplicate") if writer else None
-    return [DuplicateOrigin(str(cfg.out / "dedup" / "exact_origins")),
-            ExactDedupFilter(str(cfg.out / "dedup" / "exact_dups"), exact_config(), exclusion_writer=w)]
+    return [ExactDedupFilter(str(cfg.out / "dedup" / "exact_dups"), exact_config(), exclusion_writer=w)]
 
 
 def make_executor(cfg: PipelineConfig, stage: Stage, depends=None):
