@@ -5,10 +5,7 @@ write that folder together and the run equals the one-process run."""
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ import axk1.posttrain.rl_rollout as rl_rollout
 from axk1.infer.generate import generate
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, weight_folders
+from tests.serve_helpers import ServerProcess, post_json, weight_folders
 from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +26,7 @@ KEYED = {"AXK1_API_KEY": KEY}  # axk1 serve reads its key from the environment, 
 
 
 def _post(base: str, path: str, body: dict, key: str | None = KEY) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(base + path, json.dumps(body).encode(), headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post_json(base + path, body, {"Authorization": f"Bearer {key}"} if key else None)
 
 
 def _greedy(base: str, prompt: list[int], n: int = 6) -> list[int]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from typing import Literal
 
 import jsonschema
@@ -22,7 +20,7 @@ import axk1
 from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, make_model_folder
+from tests.serve_helpers import ServerProcess, make_model_folder, post_json
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
                                            "age": {"type": "integer", "minimum": 0, "maximum": 120}},
@@ -84,13 +82,7 @@ def _parses(text, schema) -> bool:
 
 
 def _post(server, route, body):
-    request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post_json(server.base + route, body)
 
 
 def test_a_json_schema_reply_validates_where_the_free_reply_does_not(client):

@@ -5,11 +5,9 @@ all in the event loop's one shared pool, and a 3-token request waited 50 s behin
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import unicodedata
-import urllib.request
 
 import pytest
 
@@ -17,7 +15,7 @@ from axk1.infer.offload import LARGE_BYTES
 from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import APIError
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import CORPUS, app_server, make_model_folder, train_tokenizer
+from tests.serve_helpers import CORPUS, app_server, make_model_folder, post_json, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +80,7 @@ def test_tokenizers_the_bound_does_not_hold_for_get_none():
 
 
 def _post(port: int, path: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post_json(f"http://127.0.0.1:{port}{path}", body, timeout=120)
 
 
 def test_a_short_request_does_not_queue_behind_long_ones(folder):

@@ -3,14 +3,13 @@ current vLLM clients send or read (`reasoning`, thinking switches, `return_token
 an omitted `model`, any int64 seed) and vLLM's /tokenize, /detokenize, /version and /ping."""
 
 import json
-import urllib.error
 import urllib.request
 
 import openai
 import pytest
 
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, make_model_folder
+from tests.serve_helpers import ServerProcess, make_model_folder, post_json
 
 HI = [{"role": "user", "content": "Two plus two?"}]
 
@@ -140,15 +139,9 @@ def test_stop_reason_names_the_stop_string_or_stop_token_id_that_ended_a_choice(
 
 
 def _post(server, route, body, expect=200):
-    request = urllib.request.Request(server.base + route, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as r:
-            status, data = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, data = e.code, e.read()
+    status, data = post_json(server.base + route, body)
     assert status == expect, data
-    return json.loads(data) if data else None
+    return data
 
 
 def test_model_may_be_left_out_and_seed_is_any_int64(server, folder):
