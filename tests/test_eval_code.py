@@ -147,6 +147,11 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
                "add(a)\nadd(b)\nprint(total)", "runtime_error", "pass"),
     "main guard": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
                    "if __name__ == '__main__':\n    main()", "pass", "pass"),
+    "main guard, double quotes": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
+                                  'if __name__ == "__main__":\n    main()', "pass", "pass"),
+    # upstream unwraps only `__name__ == '__main__'` (as unparsed): another test stays, and prints nothing there
+    "main guard reversed": (ADD, "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\n"
+                            "if '__main__' == __name__:\n    main()", "wrong_answer", "pass"),
     "exit": (ADD, "a, b = map(int, input().split())\nprint(a + b)\nexit()", "pass", "pass"),
     # upstream's reliability_guard sets quit, help, os.getcwd, os.remove, ... to None (exit it leaves): calling one
     # is a runtime error there, after the right answer was printed or not
@@ -173,6 +178,9 @@ PROGRAMS = {  # name: (tests, code, strict verdict, tolerant verdict)
     "loop": (ADD, "while True:\n    pass", "time_limit", "time_limit"),
     "functional": (_tests([("4", "[2, 2.0]"), ("7", "[3, 3.5]")], "halves"),
                    "class Solution:\n    def halves(self, x):\n        return (x // 2, x / 2)", "pass", "pass"),
+    # the wrong answer's detail shows the value: an int past 4,300 digits, which repr refuses, is still just wrong
+    "functional huge int": (_tests([("1", "3")], "f"), "class Solution:\n    def f(self, x):\n        return 10 ** 5000",
+                            "wrong_answer", "wrong_answer"),
     "functional float": (_tests([("1", "0.3")], "f"), "class Solution:\n    def f(self, x):\n        return 0.1 + 0.2",
                          "wrong_answer", "pass"),
     # upstream's prelude ends its star imports with the builtins again: pow is the builtin, not operator.pow

@@ -149,6 +149,15 @@ def tolerant_value_equal(got, want) -> bool:
 
 
 # ---- LiveCodeBench: inputs go to the runner, outputs come back, comparison here ----------------------------
+def _shown(value, limit: int = 200) -> str:
+    """repr(value) cut to `limit` characters, for a wrong answer's detail; never raises (repr refuses an int past
+    4,300 digits and a nesting past the recursion limit: the answer is still just wrong)."""
+    try:
+        return repr(value)[:limit]
+    except Exception:  # noqa: BLE001
+        return f"a {type(value).__name__} too large to show"
+
+
 def _one_test(runner, kind: str, given: str, want: str, timeout: float, tolerant: bool):
     try:
         reply = runner.ask({"op": "run", "input": given}, timeout + GRACE_S)
@@ -171,7 +180,7 @@ def _one_test(runner, kind: str, given: str, want: str, timeout: float, tolerant
             if type(got) is tuple:
                 got = list(got)
             same = tolerant_value_equal(got, expected) if tolerant else got == expected
-            return (True, "") if same else (WA, f"wrong answer: got {repr(got)[:200]}")
+            return (True, "") if same else (WA, f"wrong answer: got {_shown(got)}")
         got = reply["out"]
         if type(got) is not str:
             raise wire.ChannelBroken("an output that is not text")

@@ -19,16 +19,17 @@ import json
 import os
 import select
 import signal
-import stat
 import sys
 import time
 import types
 
 try:  # in the sandbox child the sibling files are top-level modules
     import sandbox_wire as wire
+    from sandbox_files import read_test_file, remove, write_test_file
     from code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, null_as_upstream, wrap_in_function
 except ImportError:  # imported from the package (tests, tools)
     from axk1.eval import sandbox_wire as wire
+    from axk1.eval.sandbox_files import read_test_file, remove, write_test_file
     from axk1.eval.code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, null_as_upstream, wrap_in_function
 
 
@@ -240,9 +241,9 @@ class _Program:
         i = self.tests_run
         self.tests_run += 1
         paths = [os.path.join(self.workdir, f".{kind}{i}") for kind in ("in", "out", "err")]
-        _write_test_file(paths[0], given)
-        _write_test_file(paths[1], "")
-        _remove(paths[2])
+        write_test_file(paths[0], given)
+        write_test_file(paths[1], "")
+        remove(paths[2])
         # Threads are waited for until a little before the time limit (monotonic: one clock for both processes)
         join_until = time.monotonic() + self.timeout - min(0.25, self.timeout / 4)
         pid = os.fork()
@@ -250,49 +251,14 @@ class _Program:
             _tolerant_test(self.target, paths, self.guard, self.pipes, join_until)
         status = _wait_test(pid, self.timeout)
         if status is not None:
-            error = _read_test_file(paths[2], 300)  # the exception that ended the program, in the verdict's detail
+            error = read_test_file(paths[2], 300)  # the exception that ended the program, in the verdict's detail
             if error:
                 status["detail"] = f"{status['detail']}: {error.strip()}"
             return status
-        out = _read_test_file(paths[1])
+        out = read_test_file(paths[1])
         if out is None:
             return {"status": "error", "detail": "the program removed or replaced its output file"}
         return {"status": "ok", "out": out}
-
-
-# The runner (no guard: it runs no program code) handles each tolerant test's files by name in the folder the program
-# writes: an earlier test's program may have left a link, a fifo or a folder under the next test's names. So the
-# names are made afresh (never followed), and read back only as the plain files they must be.
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        import shutil
-
-        shutil.rmtree(path)
-
-
-def _write_test_file(path: str, text: str) -> None:
-    _remove(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-
-
-def _read_test_file(path: str, limit: int = -1) -> str | None:
-    """The file's text, or None when it is gone or is not a plain file (a link is not followed, a fifo not waited
-    on)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    with open(fd, "rb") as f:
-        return f.read(limit).decode("utf-8", "replace")
 
 
 def _std_stream(fd: int, mode: str, name: str):
@@ -322,8 +288,20 @@ def _finish(join_until: float) -> None:
 
 
 def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], join_until: float) -> None:
-    """The test process: real descriptors 0 and 1, then the program as __main__ with a plain argv, then the
-    interpreter's exit steps (_finish); exits as soon as those are done."""
+    """The test process: runs the test (_test_body) and exits with its status, whatever happens on the way (this is
+    a fork of the runner: returning from here would make it a second runner)."""
+    status = 3
+    try:
+        status = _test_body(compiled, paths, guard, pipes, join_until)
+    except BaseException:  # noqa: BLE001 - e.g. an exception's __str__ raising while its error is written
+        status = 3
+    finally:
+        os._exit(status)
+
+
+def _test_body(compiled, paths: list[str], guard, pipes: tuple[int, int], join_until: float) -> int:
+    """Real descriptors 0 and 1, then the program as __main__ with a plain argv, then the interpreter's exit steps
+    (_finish); the exit status to end with."""
     status = 0
     in_path, out_path, err_path = paths
     try:
@@ -343,12 +321,7 @@ def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], jo
         # as the interpreter exits: None and the int 0 are success; any other code (exit(0.0), exit("0")) is 1
         status = 0 if e.code is None or (type(e.code) in (int, bool) and e.code == 0) else 3
     except BaseException as e:  # noqa: BLE001
-        sys.stderr.write(_describe_error(e) + "\n")
-        try:
-            with open(err_path, "w", encoding="utf-8") as f:
-                f.write(_describe_error(e))
-        except BaseException:  # noqa: BLE001 - the detail is a courtesy; the verdict stands without it
-            pass
+        _report_error(_describe_error(e), err_path)
         status = 3
     try:  # as the interpreter flushes at exit: a stream the program closed or set to None is left alone
         streams = [sys.stdout] if sys.__stdout__ is sys.stdout else [sys.stdout, sys.__stdout__]
@@ -357,7 +330,22 @@ def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], jo
                 stream.flush()
     except BaseException:  # noqa: BLE001 - (the interpreter exits with 120 then: a runtime error)
         status = 3
-    os._exit(status)
+    return status
+
+
+def _report_error(error: str, err_path: str) -> None:
+    """The exception that ended a test: on descriptor 2 (not through sys.stderr, which the program may have closed
+    or replaced), and in the test's error file for the verdict's detail. Each is a courtesy: the verdict stands
+    without them."""
+    try:
+        os.write(2, (error + "\n").encode("utf-8", "replace"))
+    except BaseException:  # noqa: BLE001
+        pass
+    try:
+        with open(err_path, "w", encoding="utf-8") as f:
+            f.write(error)
+    except BaseException:  # noqa: BLE001
+        pass
 
 
 def _wait_test(pid: int, timeout: float) -> dict | None:

@@ -59,11 +59,14 @@ def null_as_upstream(code: str = "") -> None:
 
 
 def _unwrap_main_guard(tree) -> None:
-    """Upstream replaces a final `if __name__ == "__main__":` block by its body."""
+    """Upstream (clean_if_name) replaces a final `if __name__ == "__main__":` block by its body, and only that
+    form: it compares the unparsed test with `__name__ == '__main__'` (unparsing makes the quotes single, so double
+    quotes match too; `'__main__' == __name__`, `!=` or any other test stays, and such a program prints nothing).
+    Its `else:` branch is dropped with it, as upstream does."""
     import ast
 
     last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.If) and isinstance(last.test, ast.Compare) and "__name__" in ast.unparse(last.test):
+    if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
         tree.body = tree.body[:-1] + last.body
 
 

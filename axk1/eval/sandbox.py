@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import select
-import shutil
 import signal
 import secrets
 import site
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.eval.sandbox_boot import launch
+from axk1.eval.sandbox_files import remove_tree
 
 # Where the harness is root, each run's program gets a uid (and gid) of its own, drawn from 2^24 ids no account uses:
 # the kernel then refuses its signals (kill, and pidfd_send_signal, which no audit event sees) to any other run's
@@ -45,7 +45,7 @@ class Limits:
     memory_mb: int = 1024  # RLIMIT_AS, per process (address space; the interpreter itself needs ~30 MB)
     fsize_mb: int = 64  # RLIMIT_FSIZE: the largest file (and captured stdout) the program may write
     nproc: int = 64  # RLIMIT_NPROC for the unprivileged uid: bounds a fork bomb even without the Python guard
-    output_bytes: int = 1 << 20  # stdout/stderr kept per stream
+    output_bytes: int = 1 << 20  # stdout kept; stderr: its first output_bytes and last 64 KiB
 
     def __post_init__(self):
         for name in ("wall_s", "cpu_s", "memory_mb", "fsize_mb", "nproc", "output_bytes"):
@@ -93,21 +93,71 @@ def _read(path: Path, limit: int) -> str:
     return text + "\n[output truncated]" if len(data) > limit else text
 
 
-def _wait_done(run, done_r: int, timeout: float) -> bool:
+class _Stderr:
+    """Descriptor 2 of every process of a run: a pipe this side drains while it waits, keeping the first `limit`
+    bytes and the last TAIL (where a traceback that ends a run is). A pipe, not a file: RLIMIT_FSIZE does not apply
+    to it, so no amount of debugging output fails a program (a shared file failed a correct one at 64 MB in all)."""
+
+    TAIL = 64 << 10
+
+    def __init__(self, limit: int):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        self.limit, self.head, self.tail, self.total, self.eof = limit, bytearray(), bytearray(), 0, False
+
+    def drain(self) -> None:
+        """Read what the pipe holds now (never waits)."""
+        while not self.eof:
+            try:
+                data = os.read(self.r, 1 << 16)
+            except BlockingIOError:
+                return
+            if not data:
+                self.eof = True
+                return
+            self.total += len(data)
+            room = self.limit - len(self.head)
+            self.head += data[:max(room, 0)]
+            if len(data) > room:
+                self.tail += data[max(room, 0):]
+                del self.tail[:-self.TAIL]
+
+    def close(self) -> str:
+        """Take the rest, close the pipe, and give the text kept."""
+        self.drain()
+        os.close(self.r)
+        text = self.head.decode("utf-8", "replace")
+        omitted = self.total - len(self.head) - len(self.tail)
+        if omitted:
+            text += f"\n[output truncated: {omitted} bytes left out]\n"
+        return text + self.tail.decode("utf-8", "replace")
+
+
+def _wait_done(run, done_r: int, timeout: float, err: _Stderr) -> bool:
     """True if the run ended within `timeout`: its `done` pipe reached end-of-file (the judge exited after the
-    run's processes) or the supervisor exited. poll() wakes at once; Popen.wait(timeout) sleeps in steps of up to
-    50 ms, which would dominate short runs."""
+    run's processes) or the supervisor exited. Meanwhile the run's stderr pipe is drained (a writer blocked on a
+    full pipe would stall). poll() wakes at once; Popen.wait(timeout) sleeps in steps of up to 50 ms, which would
+    dominate short runs."""
     poller = select.poll()
     poller.register(done_r, select.POLLIN | select.POLLHUP)
+    if not err.eof:
+        poller.register(err.r, select.POLLIN | select.POLLHUP)
     if run.pidfd is not None:
         poller.register(run.pidfd, select.POLLIN)
-    elif run.proc is not None:  # no pidfd: poll the process in short steps
-        deadline = time.monotonic() + timeout
-        while run.proc.poll() is None and time.monotonic() < deadline:
-            if poller.poll(20):
+    polling = run.pidfd is None and run.proc is not None  # no pidfd: poll the process in short steps
+    deadline = time.monotonic() + timeout
+    while True:
+        if polling and run.proc.poll() is not None:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        for fd, _ in poller.poll(min(left, 0.02) * 1000 if polling else left * 1000):
+            if fd != err.r:
                 return True
-        return run.proc.poll() is not None
-    return bool(poller.poll(timeout * 1000))
+            err.drain()
+            if err.eof:
+                poller.unregister(err.r)
 
 
 def _plan(mode: str, base: Path, limits: Limits, guard: bool, network: bool, namespaces: bool) -> dict:
@@ -156,29 +206,33 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
     # The payload (tests, expected answers) and the result travel in files without a name: nothing in the run can
     # open them by path, and the runner closes its copies before the program starts.
     with tempfile.TemporaryFile() as payload_file, tempfile.TemporaryFile() as result_file, \
-            open(base / "stdin", "rb") as fin, open(base / "stdout", "wb") as fout, \
-            open(base / "stderr", "wb") as ferr:
+            open(base / "stdin", "rb") as fin, open(base / "stdout", "wb") as fout:
         payload_file.write(json.dumps(payload).encode())
         payload_file.seek(0)
         os.chmod(base / "stdout", 0o600)
-        os.chmod(base / "stderr", 0o600)
         start = time.perf_counter()
         done_r, done_w = os.pipe()  # end of file once the judge (and every process of the run) is gone
+        err = _Stderr(limits.output_bytes)
         try:
-            run = launch(plan, (fin.fileno(), fout.fileno(), ferr.fileno()),
+            run = launch(plan, (fin.fileno(), fout.fileno(), err.w),
                          (payload_file.fileno(), result_file.fileno(), done_w), env)
+        except BaseException:
+            err.close()
+            raise
         finally:
             os.close(done_w)
+            os.close(err.w)
         try:
-            timed_out = not _wait_done(run, done_r, limits.wall_s)
+            timed_out = not _wait_done(run, done_r, limits.wall_s, err)
             if timed_out:  # the supervisor kills everything below it (a whole PID namespace, or every descendant)
                 run.signal(signal.SIGTERM)
-                if not _wait_done(run, done_r, 2.0):
+                if not _wait_done(run, done_r, 2.0, err):
                     run.signal(signal.SIGKILL)  # its judge follows (parent-death signal), and the namespace with it
-                    _wait_done(run, done_r, 2.0)
+                    _wait_done(run, done_r, 2.0, err)
         finally:
             os.close(done_r)
             run.close()
+            stderr = err.close()
         wall = time.perf_counter() - start
         result_file.seek(0)
         report_text = result_file.read(64 << 20).decode("utf-8", "replace")
@@ -197,7 +251,7 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
         code = report.get("judge_status", 0 if report.get("verdict") or report.get("results") is not None else None)
     return SandboxResult(
         returncode=None if timed_out else code, stdout=_read(base / "stdout", limits.output_bytes),
-        stderr=_read(base / "stderr", limits.output_bytes), wall_s=wall, timed_out=timed_out,
+        stderr=stderr, wall_s=wall, timed_out=timed_out,
         signal=-code if code is not None and code < 0 else None, report=report, pid=run.pid)
 
 
@@ -213,6 +267,13 @@ def _fresh_dir(files: dict[str, str] | None) -> Path:
     return base
 
 
+def _remove_run_folder(base: Path) -> None:
+    """Whatever the program left in it (folders nested past any recursion limit, folders it made unreadable):
+    the run's result stands, and a folder that stays is only logged."""
+    if not remove_tree(base):
+        log.warning("sandbox: could not remove the run folder %s", base)
+
+
 def run_python(code: str, stdin: str | bytes = "", limits: Limits = Limits(), files: dict[str, str] | None = None,
                guard: bool = True, network_namespace: bool = True, namespaces: bool | None = None) -> SandboxResult:
     """Run `code` as __main__ in a fresh confined process. guard=False leaves only the OS layers (for tests);
@@ -226,7 +287,7 @@ def run_python(code: str, stdin: str | bytes = "", limits: Limits = Limits(), fi
         result.report = result.report.get("isolation", result.report)
         return result
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_run_folder(base)
 
 
 def run_judge(payload: dict, limits: Limits, guard: bool = True, namespaces: bool | None = None) -> SandboxResult:
@@ -236,7 +297,7 @@ def run_judge(payload: dict, limits: Limits, guard: bool = True, namespaces: boo
     try:
         return _run("judge", base, "", limits, payload, guard, True, namespaces)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_run_folder(base)
 
 
 def run_parallel(fn, items: list, workers: int | None = None, desc: str | None = None) -> list:
