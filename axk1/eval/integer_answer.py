@@ -17,6 +17,16 @@ AS_SEEN = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # Fullwidth digits (a Korean or Japanese input method writes ７２ for 72) read as the digits they are; not a general
 # NFKC, which would also read a superscript ² as 2.
 AS_SEEN.update({0xFF10 + i: ord("0") + i for i in range(10)})
+# A minus sign in any of its Unicode forms is a minus (`−43` was read as 43: the sign was dropped, the digits kept):
+# U+2212, the small and fullwidth hyphen-minus always; a dash (figure, en, em, bar) only right before a digit and
+# not after a letter or digit, as a sign is written (`10–42` is a range and `42 — so` a pause)
+AS_SEEN.update(dict.fromkeys(map(ord, "\u2212\ufe63\uff0d"), ord("-")))
+DASH_MINUS = re.compile(r"[\u2012-\u2015](?<![0-9A-Za-z].)(?=[0-9])")  # the dash first: a C-speed scan to it
+
+
+def as_seen(s: str) -> str:
+    """`s` as a reader sees its numbers (AS_SEEN, DASH_MINUS)."""
+    return DASH_MINUS.sub("-", s.translate(AS_SEEN))
 
 
 # box (`\boxed{\boxed{72}}`).
@@ -75,9 +85,25 @@ MAX_ANSWER_DIGITS = 1000
 # (a boxed `72 \text{ million}` is wrong), and in a sentence the number does not end its clause (labelled_answer).
 # Any other word is a unit (`72 ways`, `72 times`).
 CHANGING_WORD = (r"(?i:(?:(?:m|b|tr)illion|thousand|hundred|dozen|score)s?|times(?=\s*[0-9])|plus|minus|over|divided"
-                 r"|mod|modulo|squared|cubed|factorial|or|to|point|more|less|pi)(?![A-Za-z])")
+                 r"|mod|modulo|squared|cubed|factorial|or|to|point|more|less|pi"
+                 # a bound (`43 at most`, `43 and up`), a fraction's denominator (`43 tenths`, `43 halves`), an
+                 # operation (`43 reciprocal`) or a verdict on it (`43 is wrong`, `43 not`): 43 is not the answer
+                 r"|at\s+(?:most|least)|and\s+(?:up|more|over|above|higher|greater|beyond|less|under|below|fewer)"
+                 r"|up|above|below|under|reciprocal|inverse|(?:tenth|hundredth|thousandth|millionth|third|fourth"
+                 r"|fifth|sixth|seventh|eighth|ninth)s|halves|quarters|(?:is\s+)?(?:wrong|incorrect|not)"
+                 r"|(?:is|was)(?=\s+(?:wrong|incorrect|not|false)))(?![A-Za-z])")
 CHANGED = re.compile(rf"[0-9](?:\s+{CHANGING_WORD}|\s*{KOREAN_CHANGING})")  # Korean: korean_answer_words.py
-UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")  # `2xy` stays
+# A hedge (`43 maybe`) is no unit either (UNSURE); `2xy` keeps its letters (one space at least before a unit)
+HEDGE_WORD = r"(?i:not|n't|never|maybe|perhaps|possibly|probably|unsure|guess(?:ed)?)(?![A-Za-z])"
+UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|{HEDGE_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")
+# A unit written onto the number (`42cm`, `42km²`, `42kg`) is dropped as `42 cm` is; only units of two letters or
+# more, since `42m` or `42g` may be a product with a variable (`42x` is no answer)
+GLUED_UNIT = (r"(?:[mck]m(?:\^\{?[23]\}?|[²³])?|k?g|mg|m[lL]|sec|min|hrs?|cal|kcal|cm/s|m/s|km/h|rad|deg)"
+              r"(?![A-Za-z0-9])")
+# A hedge or a verdict anywhere in the answer (`43\text{?}`, `43 \text{ (not sure)}`, `43 (오답)`, `43 (X)`): it is
+# no answer as written, and math-verify read the number in it (a `\boxed{?}` holds no number: math-verify finds none)
+UNSURE = re.compile(rf"\?|(?<![A-Za-z]){HEDGE_WORD}")
+WRONG_MARK = r"\([ \t]*(?:오답|틀림|틀렸(?:음|다|습니다)?|틀린[ \t]*답|[Xx✗✘×]|(?i:wrong|incorrect|false))[ \t]*\)"
 # A modulus after the answer, read once wrappers are gone (`\text{mod }`, `\mathrm{mod}` are `mod`, `\pmod{1{,}000}`
 # is `\pmod1,000`): `\pmod m`, `(mod m)` in any spelling; a bare `70 \bmod 1000` is 70 only below its modulus
 MOD_WORD = r"(?:\\[bp]?mod|\\operatorname\s*mod|mod)(?![A-Za-z])"
@@ -92,13 +118,13 @@ def _answer_text(content: str) -> str:
     # `\quad`, a phantom, \hspace) separates two numbers, which math-verify then added up (`70\quad 2` read as 72); a
     # thin space joins a number's digits (`1\,000`, `1\thinspace 000`)
     s = re.sub(r"\\(?:q?quad|enspace)(?![A-Za-z])|\\[hv]?phantom\{[^{}]*\}|\\hspace\*?\{[^{}]*\}|\\ |~", " ",
-               content.translate(AS_SEEN))
+               as_seen(content))
     s = re.sub(r"\\(?:[,!;:]|(?:neg)?(?:thin|med|thick)space(?![A-Za-z])\s*)", "", s)
     s = MODULUS.sub("", _unstyled(s.strip().strip("$")))
     bare = BARE_MODULUS.search(s)  # `70 \bmod 1000` is 70, `1070 \bmod 1000` is no integer as written
     if bare and int(bare.group(1)) < int(bare.group(2).replace(",", "")):
         s = s[:bare.end(1)]
-    s = re.sub(r"\^\s*\{?\\circ\}?|\\degree|°|\\%|%", "", s)
+    s = re.sub(rf"\^\s*\{{?\\circ\}}?|\\degree|°|\\%|%|(?<=[0-9]){GLUED_UNIT}", "", s)
     # a Korean counter after the number, as AIME-ko answers write it (`72개`, `72 가지`); `\text{개}` was already
     # unwrapped to the same text, so the two spellings grade alike; an English unit the same way (`72 minutes`)
     # (not a word that changes it: `72만`, `72 이상`, korean_answer_words.py)
@@ -136,8 +162,12 @@ def several_answers(content: str) -> str | None:
 def not_one_integer(content: str) -> str | None:
     """Why `content` is graded wrong without asking math-verify, or None: several answers (several_answers), a list
     (`70, 2`, which math-verify added up to 72 too), a number with a word that changes it (CHANGING_WORD) or an
-    integer too long to be an answer."""
+    integer too long to be an answer, or one hedged (UNSURE, WRONG_MARK)."""
     s = _answer_text(content)
+    if re.search(r"[0-9]", s) and (UNSURE.search(s) or re.search(WRONG_MARK, s)):
+        return "a hedged answer"  # `43\text{?}`, `43 \text{ (not sure)}`, `43 (오답)`
+    if re.search(r"[0-9]_\s*[0-9A-Za-z]", s):
+        return "a number with a subscript"  # `43_8` is 35 in base 8; math-verify read 43
     if several_answers(content) or LIST_BETWEEN.search(THOUSANDS.sub("", s)):
         return "several numbers"
     if CHANGED.search(s):
@@ -173,7 +203,7 @@ LABEL_GAP = re.compile(r"(?:\s|~|\\[,!;: ]|\\q?quad(?![A-Za-z]))*")
 def answer_after_label(content: str) -> str | None:
     """The box's content after a leading answer label (ANSWER_LABEL), wrappers such as `\\text{}` undone; None when
     it has no label."""
-    s = _unstyled(content.translate(AS_SEEN)).strip().strip("$").strip()
+    s = _unstyled(as_seen(content)).strip().strip("$").strip()
     label = ANSWER_LABEL.match(s)
     if not label.group(0).strip():
         return None
