@@ -17,6 +17,8 @@ PROSE = "Let me double-check this reasoning carefully once more. " * 75  # 4,200
     (r"Final answer: \frac{3}{4}", 4, "wrong"), (r"답: \frac{1}{3}", 3, "wrong"), (r"정답은 \sqrt{3}입니다.", 3, "wrong"),
     (r"The answer is \binom{10}{3}.", 3, "wrong"), (r"The answer is \frac{84}{2}.", 42, "correct"),
     (r"So we get \frac{84}{2}", 42, "correct"), (r"So we get \sqrt{5}", 5, "wrong"),
+    # an unclosed box (a reply cut short) is no expression to read whole: its number is read, as before
+    (r"The answer is \boxed{42", 42, "correct"), (r"Thus the answer is \boxed{{42}.", 42, "correct"),
 ])
 def test_latex_without_dollars_is_read_as_a_whole(output, gold, status):
     """All but `\\frac{84}{2}` were right for the last digits of the expression; `\\frac{84}{2}` read 2."""

@@ -105,6 +105,19 @@ def _clause_result(clause: str) -> str | None:
     return token.group(0)
 
 
+def _balanced(latex: re.Match | None) -> re.Match | None:
+    """`latex` when its braces pair up; an unclosed `\\boxed{42` (a reply cut short) is read on its number, as
+    before."""
+    if latex is None:
+        return None
+    depth = 0
+    for c in latex.group(0):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return None
+    return latex if depth == 0 else None
+
+
 def labelled_answer(text: str, start: int = 0) -> Labelled | None:
     """What the last answer label (TEXT_LABEL) in text[start:] states: its integer (bare or a one-integer math span)
     when the integer ends its clause (CLAUSE_END); `70 2` when it is hedged ("70 or 2"); else the integer its
@@ -133,7 +146,7 @@ def _stated_at(text: str, at: int, bare: bool, negation: bool = True) -> Labelle
     `negation`: whether "70이 아니라 71" may still be followed to 71 (once: a chain of them is no answer)."""
     answer = LAST_ANSWER.match(text, at)
     stated = MATH_DELIMITER.sub("", CLAUSE.match(text, at).group(0))
-    latex = BARE_LATEX.match(text, at) if answer is None else None
+    latex = _balanced(BARE_LATEX.match(text, at)) if answer is None else None
     if latex is not None:  # `\frac{84}{2}` is graded as `$\frac{84}{2}$` would be, never on its last digits
         return Labelled(f"${latex.group(0).rstrip()}$", stated)
     if answer is None:
@@ -201,7 +214,7 @@ def unboxed_answer(text: str) -> tuple[str | None, str | None]:
         return (last.group(0) if last else None), None
     before = text[max(0, last.start() - 300):last.start()]
     command = IN_COMMAND.search(before)
-    latex = BARE_LATEX.match(text, last.start() - len(before) + command.start()) if command else None
+    latex = _balanced(BARE_LATEX.match(text, last.start() - len(before) + command.start())) if command else None
     if latex is not None and latex.end() >= last.end():
         return f"${latex.group(0).rstrip()}$", None
     if EXPONENT.search(before) or HAS_EXPONENT.match(text, last.end()):
