@@ -116,6 +116,15 @@ def test_a_unit_written_onto_the_number_is_dropped(output):
     assert grade_integer_answer(output, 42).status == "correct"
 
 
+@pytest.mark.parametrize("output", [
+    "The answer is 42 up to rotation.", r"\boxed{42 \text{ up to rotation}}", "The answer is 42 ways, at most once each.",
+    "The answer is 42g.",
+])
+def test_words_that_leave_the_number_as_it_is_still_do(output):
+    """`and up` changes the number, `up to rotation` does not; a one-letter unit may be a variable (`42g`)."""
+    assert grade_integer_answer(output, 42).status == ("wrong" if output.endswith("42g.") else "correct")
+
+
 def test_a_huge_box_is_wrong_before_it_is_read():
     """`\\boxed{4`, a megabyte of spaces, `2}` took 4.6-20 s (10 MB: 113 s); it is refused on its size now (measured
     by hand: 0.01 s), and a box of whitespace alone is still empty."""

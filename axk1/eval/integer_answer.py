@@ -89,7 +89,7 @@ CHANGING_WORD = (r"(?i:(?:(?:m|b|tr)illion|thousand|hundred|dozen|score)s?|times
                  # a bound (`43 at most`, `43 and up`), a fraction's denominator (`43 tenths`, `43 halves`), an
                  # operation (`43 reciprocal`) or a verdict on it (`43 is wrong`, `43 not`): 43 is not the answer
                  r"|at\s+(?:most|least)|and\s+(?:up|more|over|above|higher|greater|beyond|less|under|below|fewer)"
-                 r"|up|above|below|under|reciprocal|inverse|(?:tenth|hundredth|thousandth|millionth|third|fourth"
+                 r"|reciprocal|inverse|(?:tenth|hundredth|thousandth|millionth|third|fourth"
                  r"|fifth|sixth|seventh|eighth|ninth)s|halves|quarters|(?:is\s+)?(?:wrong|incorrect|not)"
                  r"|(?:is|was)(?=\s+(?:wrong|incorrect|not|false)))(?![A-Za-z])")
 CHANGED = re.compile(rf"[0-9](?:\s+{CHANGING_WORD}|\s*{KOREAN_CHANGING})")  # Korean: korean_answer_words.py
@@ -98,7 +98,7 @@ HEDGE_WORD = r"(?i:not|n't|never|maybe|perhaps|possibly|probably|unsure|guess(?:
 UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|{HEDGE_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")
 # A unit written onto the number (`42cm`, `42km²`, `42kg`) is dropped as `42 cm` is; only units of two letters or
 # more, since `42m` or `42g` may be a product with a variable (`42x` is no answer)
-GLUED_UNIT = (r"(?:[mck]m(?:\^\{?[23]\}?|[²³])?|k?g|mg|m[lL]|sec|min|hrs?|cal|kcal|cm/s|m/s|km/h|rad|deg)"
+GLUED_UNIT = (r"(?:[mck]m(?:\^\{?[23]\}?|[²³])?|kg|mg|m[lL]|sec|min|hrs?|cal|kcal|cm/s|m/s|km/h|rad|deg)"
               r"(?![A-Za-z0-9])")
 # A hedge or a verdict anywhere in the answer (`43\text{?}`, `43 \text{ (not sure)}`, `43 (오답)`, `43 (X)`): it is
 # no answer as written, and math-verify read the number in it (a `\boxed{?}` holds no number: math-verify finds none)
