@@ -298,15 +298,16 @@ def test_unwrapping_nested_braces_is_linear():
     # A pass per nesting level before: ~1 s at depth 4,000, ~6 s at 10,000. One pass with a stack now.
     import time
 
-    from axk1.eval.math_grader import _unwrap, grade_integer_answer
+    from axk1.eval.integer_answer import unwrap
+    from axk1.eval.math_grader import grade_integer_answer
 
     depth = 10_000
     start = time.perf_counter()
-    assert _unwrap("{" * depth + "72" + "}" * depth) == "72"
-    assert _unwrap(r"\text{" * depth + "72" + "}" * depth) == "72"
+    assert unwrap("{" * depth + "72" + "}" * depth) == "72"
+    assert unwrap(r"\text{" * depth + "72" + "}" * depth) == "72"
     assert grade_integer_answer(r"\boxed{" + "{" * depth + "72" + "}" * depth + "}", 72).correct
     assert time.perf_counter() - start < 1.0
-    assert _unwrap(r"{7}{2") == "7{2" and _unwrap(r"\textbf {a}}b") == "a}b"  # an unbalanced brace stays
+    assert unwrap(r"{7}{2") == "7{2" and unwrap(r"\textbf {a}}b") == "a}b"  # an unbalanced brace stays
 
 
 @pytest.mark.parametrize("after", ["Example output:\n```\nFalse\n```", "Run it with:\n```bash\npython solution.py\n```"])

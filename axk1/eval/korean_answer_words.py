@@ -2,7 +2,7 @@
 
 Korean writes its particles, copulas and counters onto the number (`70입니다`, `70개`, `70이며`), so the AIME grader
 reads a Korean word after an answer as an ending or a unit, the way it reads `70 ways`, except for the words below,
-which say something else about the number (what CHANGING_WORD in math_grader.py does for English: `70 million`,
+which say something else about the number (what CHANGING_WORD in integer_answer.py does for English: `70 million`,
 `70 or more`). The list is the rule: a word not in it is an ending or a counter and is dropped (docs/evaluation.md,
 "AIME 2025": its Grading paragraph).
 """

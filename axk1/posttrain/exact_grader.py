@@ -26,7 +26,8 @@ import re
 import unicodedata
 from fractions import Fraction
 
-from axk1.eval.math_grader import WRAPPER, last_boxed, several_answers
+from axk1.eval.integer_answer import WRAPPER, several_answers
+from axk1.eval.math_grader import last_boxed
 from axk1.eval.math_verify_client import math_verify_worker
 from axk1.text.reasoning import split_reasoning
 

@@ -1,0 +1,224 @@
+"""Without a box: the answer a reply states after its last answer label, else its last math span or number.
+
+The AIME grader (math_grader.py) grades what this finds as it grades a box's content (integer_answer.py), or
+refuses it here with a reason (docs/evaluation.md, "AIME 2025": its Grading paragraph).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from axk1.eval.integer_answer import (CHANGING_WORD, GLUED_UNIT, THOUSANDS, WRONG_MARK, as_seen, equation_answer,
+                                      normalise_integer)
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, NOT_BUT
+
+# Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
+# span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
+# The whole text is searched (TEXT_LABEL), so each pattern is linear: a `\(` span ends at the next `\(` as well as
+# at its `\)`, or 10 MB of `\(` was scanned 1,000 characters at every one of them. A span starts only at `$` or `\`,
+# which no number holds, so the spans of a text are found without its numbers and its last number from its end
+# (last_token).
+SPAN = (r"\$\$[^$]{1,1000}\$\$|\$[^$]{1,1000}\$|\\\((?:(?!\\[()]).){1,1000}?\\\)"
+        r"|\\\[(?:(?!\\[\[\]]).){1,1000}?\\\]")
+NUMBER = r"-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?"
+LAST_ANSWER = re.compile(rf"{SPAN}|{NUMBER}", re.S)
+SPANS = re.compile(rf"(?=[$\\])(?:{SPAN})", re.S)  # the lookahead lets the engine skip to a `$` or `\` at C speed
+NUMBERS = re.compile(NUMBER)
+NUMBER_RUN = re.compile(r"[-0-9,.]*")
+# LaTeX without `$` after a label (`The answer is \frac{84}{2}.`, `정답은 \sqrt{3}입니다.`): the expression as a whole,
+# to the end of its sentence or a word, read as a math span; its last digits were read before (`\frac{1}{2}` as 2)
+BARE_LATEX = re.compile(r"\\(?![()\[\]])[A-Za-z]+(?:[^\s$.,;:?!가-힣]|[.,](?=[0-9])"
+                        r"|[ \t]+(?=[\\{}^_+\-*/=<>()0-9])){0,300}")
+# ... and, without a label, the last number when it sits in such an expression's braces (`So we get \frac{84}{2}`)
+IN_COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}\s]{0,50}\})*\{[ \t]*$")
+# A last number that is an exponent (`2^{10}`, `1.5e2`) or has one (`42^n`) is no answer as it stands
+EXPONENT = re.compile(r"(?:\^[ \t]*\{?[ \t]*|[0-9.][eE][+-]?)$")
+HAS_EXPONENT = re.compile(r"[ \t]*\^|[eE][+-]?[0-9]")
+
+# An answer label outside a box, as a reply without one states its answer: "The answer is 42 (mod 1000).",
+# "Final answer: 42", "Final answer 42" (bare only right before a number: "the final answer checks out" after "The
+# answer is 17" is no label), "따라서 정답은 42이며, ..."; "answer isn't" is one too, so that its negation is read.
+# The integer right after the last label is the answer, not a later number of the same sentence (the last-number
+# rule read 1000, or 3).
+# Each alternative starts with the letter it needs, its word boundary checked once that letter is read (`\bans` is
+# `[Aa](?<!\w.)ns`), so the engine skips at C speed to where a label may start: the whole text is searched (a label
+# 4,000 characters before the end was missed when only a tail was), and `(?i:\b...` took 2-5 s for 10 MB of prose.
+TEXT_LABEL = re.compile(r"[Aa](?<!\w.)(?i:nswer\s*(?:is(?:\b|(?=n['’]t\b))|:|=)|ns\s*:)"
+                        r"|[Ff](?<!\w.)(?i:inal\s+answer\s*(?:is(?:\b|(?=n['’]t\b))|:|=)"
+                        r"|(?P<bare>inal\s+answer)(?=[\s*$]*\d))"
+                        r"|[정답최](?<![가-힣].)(?:(?<=최)종\s*(?:정답|답)|(?<=정)답|(?<=답))\s*(?:은|는|:|=)")  # not `대답은`
+LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
+# Words between the label and its number that make it no answer: a negation ("The answer is not 43", "isn't 43",
+# "definitely not 43"; "not 42 but 43" is 43) or a hedge ("either 42 or 43", "maybe 43", "at least 43", "about 43").
+# Other words ("The answer is therefore 42") leave the reply to the last-number rule.
+LABEL_WORDS = re.compile(r"(?:(?:[A-Za-z]+|[A-Za-z]*['’]t)[ \t,]+){1,4}(?=\$|\\[A-Za-z(\[]|-?[0-9])")
+QUALIFIER = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|no|either|possibly|maybe|perhaps|probably|likely|about"
+                       r"|approximately|approx|around|roughly|nearly|almost|least|most)(?![A-Za-z'’])"
+                       r"|n['’]t(?![A-Za-z]))")
+BUT = re.compile(r"[ \t]*,?[ \t]*(?i:but)[ \t]+(?:(?i:rather|instead)[ \t,]+)?")
+# "The answer is 70 or 2", "70, 2", "70 and 2", "70 2": a second number after the labelled one, on its line, alone or
+# after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
+# number on the next line (a numbered step) or after other words ("42, not 9") is not
+HEDGE = re.compile(r"[ \t]*[,;]?[ \t]*(?:(?:(?i:or|and)(?![A-Za-z])|또는|혹은|이나|및|나|이고|[과와])[ \t*]*)?")
+# ... and only when that second token is an integer ending its clause (punctuation, the line's end, another joining
+# word): "42 $\blacksquare$", "42 $= 6 \cdot 7$" and "42; 42 is the remainder" are 42
+HEDGE_END = re.compile(rf"[ \t*]*(?:[.,;:!)]|$|\n|(?i:or|and)(?![A-Za-z])|또는|혹은|및|{CLOSING_ENDING})", re.M)
+# The labelled integer is the answer only where its clause ends with it: "42/43", "42^2", "42²", "42!", "42π", "42e3",
+# "42x", "42 × 1000", "42 million", "42 - 1 = 41", "42:43" and "42 (or 43)" state something else. What may follow
+# it: a unit a box drops too (42%, 42°), closing markup, then the line's end, sentence punctuation (not a decimal
+# point, nor `42:43`), a Korean ending or counter (42입니다, 42이며, 42개; not 42만 or 42분의 1), a word that does not
+# change the number (42 ways, 42 for n = 3, not CHANGING_WORD), a dash before words, a note in parentheses
+# ((mod 1000), (검산: 6 × 7); not (or 43), nor a wrong mark: (X), (오답)), a modulus or an end mark; a unit written
+# onto it (42cm) as one after a space.
+CLAUSE_END = re.compile(
+    rf"(?![ \t]*{WRONG_MARK})(?:\\?%|°|\^\s*\{{?\\circ\}}?|{GLUED_UNIT})?(?:[*_}})\]\"'”’]|\\[)\]])*[ \t]*"
+    rf"(?:$|\n|[.,;:?](?![0-9])|(?!{KOREAN_CHANGING})[가-힣]"
+    rf"|(?<=[ \t])(?:(?!{CHANGING_WORD})[A-Za-z]{{2,}}|[IaA](?![A-Za-z]))"
+    r"|(?<=[ \t])[-–—]+[ \t]+(?!(?i:or|and)\b)[A-Za-z가-힣]"
+    r"|\((?![ \t]*(?:(?i:or)\b|또는|혹은|아니면))(?=[^()\n]{0,200}\))[^()\n]*?[A-Za-z가-힣]"
+    r"|\$?[ \t]*\\(?:pmod|blacksquare|square|Box|qed|checkmark|quad|qquad)(?![A-Za-z]))", re.M)
+# After a bare "final answer" (no "is", no colon) the number must end its sentence: "Final answer 2 times we checked"
+BARE_END = re.compile(rf"[*}})]*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?!{KOREAN_CHANGING})[가-힣]|\((?i:mod)\b)", re.M)
+# The clause after a label: to the line's end or a sentence's (`.`, `;`, `?`; a comma or colon before a space),
+# bounded; `!` does not end it (`42!` is a factorial)
+CLAUSE = re.compile(r"[^\n]{0,300}?(?=\n|[.;?](?:\s|$)|[,:]\s|$)|[^\n]{0,300}")
+MATH_DELIMITER = re.compile(r"\$|\\[()\[\]]")
+
+
+class Labelled(NamedTuple):
+    answer: str | None  # the integer as written (`70 2` when hedged); None when the label states no one integer
+    stated: str  # what the label is followed by, to the end of its clause, without math delimiters
+
+
+def _clause_result(clause: str) -> str | None:
+    """The integer a clause states when it is not its first number: the right-hand side of its last `=` ending the
+    clause (`25 + 47 = 72`, as a box's equation is read), else the clause read as a box's content (`1\\,000`)."""
+    right = equation_answer(THOUSANDS.sub("", clause))
+    if right is None:
+        value = normalise_integer(clause)
+        return None if value is None else str(value)
+    right = right.lstrip(" \t")
+    token = LAST_ANSWER.match(right)
+    if token is None or normalise_integer(token.group(0)) is None or not CLAUSE_END.match(right, token.end()):
+        return None
+    return token.group(0)
+
+
+def _balanced(latex: re.Match | None) -> re.Match | None:
+    """`latex` when its braces pair up; an unclosed `\\boxed{42` (a reply cut short) is read on its number, as
+    before."""
+    if latex is None:
+        return None
+    depth = 0
+    for c in latex.group(0):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return None
+    return latex if depth == 0 else None
+
+
+def labelled_answer(text: str, start: int = 0) -> Labelled | None:
+    """What the last answer label (TEXT_LABEL) in text[start:] states: its integer (bare or a one-integer math span)
+    when the integer ends its clause (CLAUSE_END); `70 2` when it is hedged ("70 or 2"); else the integer its
+    `=` chain ends with (`25 + 47 = 72`), and otherwise no answer (Labelled.answer None: "42/43" is wrong). None
+    without a label, when no number follows the last one ("The answer is $\\frac12$ ... 42" is left to the
+    last-number rule) and for a bare "final answer" whose number does not end its clause ("Final answer 2 times
+    we checked: 42")."""
+    label = None
+    for label in TEXT_LABEL.finditer(text, start):
+        pass
+    if label is None:
+        return None
+    at = LABEL_TO_ANSWER.match(text, label.end()).end()
+    words = LABEL_WORDS.match(text, at)
+    if words and QUALIFIER.search(words.group(0)):
+        answer = LAST_ANSWER.match(text, words.end())
+        but = BUT.match(text, answer.end()) if answer and re.search(r"(?i:not|n['’]t)\b", words.group(0)) else None
+        if but and len(words.group(0).split()) == 1:  # "The answer is not 42 but 43" states 43
+            return _stated_at(text, but.end(), False, negation=False)
+        return Labelled(None, MATH_DELIMITER.sub("", CLAUSE.match(text, at).group(0)))
+    return _stated_at(text, at, bool(label.group("bare")))
+
+
+def _stated_at(text: str, at: int, bare: bool, negation: bool = True) -> Labelled | None:
+    """What a label whose answer starts at text[at] states (labelled_answer); `bare`: a bare "final answer";
+    `negation`: whether "70이 아니라 71" may still be followed to 71 (once: a chain of them is no answer)."""
+    answer = LAST_ANSWER.match(text, at)
+    stated = MATH_DELIMITER.sub("", CLAUSE.match(text, at).group(0))
+    latex = _balanced(BARE_LATEX.match(text, at)) if answer is None else None
+    if latex is not None:  # `\frac{84}{2}` is graded as `$\frac{84}{2}$` would be, never on its last digits
+        return Labelled(f"${latex.group(0).rstrip()}$", stated)
+    if answer is None:
+        return None
+    if normalise_integer(answer.group(0)) is None:
+        # a math span that is no integer: the integer its equation ends with (`$25+47=72$`), else no label's answer
+        result = _clause_result(MATH_DELIMITER.sub("", answer.group(0))) if answer.group(0)[0] in "$\\" else None
+        return Labelled(result, stated) if result is not None else None
+    hedge = HEDGE.match(text, answer.end())
+    other = LAST_ANSWER.match(text, hedge.end()) if hedge else None
+    if other is not None and normalise_integer(other.group(0).strip("$")) is not None \
+            and HEDGE_END.match(text, other.end()):
+        return Labelled(f"{answer.group(0).strip('$')} {other.group(0).strip('$')}", stated)
+    end = (BARE_END if bare else CLAUSE_END).match(text, answer.end())
+    if end:
+        return Labelled(answer.group(0), stated)
+    negated = re.match(NOT_BUT, text[answer.end():answer.end() + 40])  # "정답은 70이 아니라 71입니다" states 71
+    if negated and negation and not bare:
+        return _stated_at(text, answer.end() + negated.end(), bare, negation=False)
+    result = _clause_result(stated)
+    after = text[answer.end():answer.end() + 40]
+    if result is None and re.match(r"[ \t$]*=(?!=)", after):
+        result = answer.group(0)  # `42 $= 6 \cdot 7$`: the integer, then how it was found
+    modulus = re.match(r"[ \t$]*\\?(?:b?mod)[ \t{]*([0-9]{1,30})(?![0-9])", after)
+    if result is None and modulus and normalise_integer(answer.group(0)) < int(modulus.group(1)):
+        result = answer.group(0)  # "42 mod 1000" is 42 (where "42 mod 5" is 2)
+    if result is None and bare:
+        return None
+    return Labelled(result, stated)
+
+
+def last_token(text: str) -> re.Match | None:
+    """The last match of a left-to-right LAST_ANSWER scan of `text`, without matching every number before it (10 MB
+    of `1 ` is 5 million matches): the last span, then the last number after it, read from the run of number
+    characters it ends (that run's start is where the scan would start it)."""
+    span = None
+    for span in SPANS.finditer(text):
+        pass
+    start = span.end() if span else 0
+    digit = max(text.rfind(d, start) for d in "0123456789")
+    if digit < 0:
+        return span
+    run = len(NUMBER_RUN.match(text[start:digit + 1][::-1]).group(0))
+    # a `-` only opens a number, so the scan restarts at the run's last one (10 MB of `-1` is 5 million numbers)
+    begin = max(digit + 1 - run, text.rfind("-", digit + 1 - run, digit + 1))
+    number = None
+    for number in NUMBERS.finditer(text, begin, digit + 1):
+        pass
+    return number
+
+
+def unboxed_answer(text: str) -> tuple[str | None, str | None]:
+    """Without a box: (the answer to grade, None), or (None, why it is wrong). The answer is what the last answer
+    label states (labelled_answer), else the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; (None,
+    None) when there is none. Only the last one counts, so listing several candidates ("72 or 5 or 99") gains
+    nothing. A last number in a LaTeX command's braces is read with its command (`\\frac{84}{2}`); one that is or
+    has an exponent (`2^{10}`, `1.5e2`), or is marked wrong (`42 (X)`), is refused."""
+    text = as_seen(text)
+    labelled = labelled_answer(text)
+    if labelled is not None:
+        return (labelled.answer, None) if labelled.answer is not None else (None, f"not one integer: "
+                                                                                  f"{labelled.stated[:80]}")
+    last = last_token(text)
+    if last is None or last.group(0)[0] in "$\\":
+        return (last.group(0) if last else None), None
+    before = text[max(0, last.start() - 300):last.start()]
+    command = IN_COMMAND.search(before)
+    latex = _balanced(BARE_LATEX.match(text, last.start() - len(before) + command.start())) if command else None
+    if latex is not None and latex.end() >= last.end():
+        return f"${latex.group(0).rstrip()}$", None
+    if EXPONENT.search(before) or HAS_EXPONENT.match(text, last.end()):
+        return None, f"not one integer: an exponent ({text[max(0, last.start() - 20):last.end() + 5].strip()})"
+    if re.match(rf"[ \t]*{WRONG_MARK}", text[last.end():last.end() + 40]):
+        return None, f"not one integer: marked wrong ({text[last.start():last.end() + 40].strip()})"
+    return last.group(0), None

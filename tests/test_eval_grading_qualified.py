@@ -1,0 +1,141 @@
+"""The AIME grader (and the RL math reward, which is it) on answers a probe found credited though they state no
+one integer: LaTeX after a label read on its last digits, a label far from the end missed, a Unicode minus dropped,
+a negation or a hedge before the number, a box whose words or marks say the number is not the answer, a wrong
+mark after it; and a unit written onto the number, refused though `42 cm` was not (docs/evaluation.md, "AIME 2025":
+its Grading paragraph)."""
+
+import pytest
+
+from axk1.eval.math_grader import grade_integer_answer
+from axk1.posttrain.rewards import math_correct
+
+PROSE = "Let me double-check this reasoning carefully once more. " * 75  # 4,200 characters, no number
+
+
+@pytest.mark.parametrize("output, gold, status", [
+    (r"The answer is \frac{1}{2}.", 2, "wrong"), (r"The answer is \sqrt{5}", 5, "wrong"),
+    (r"Final answer: \frac{3}{4}", 4, "wrong"), (r"답: \frac{1}{3}", 3, "wrong"), (r"정답은 \sqrt{3}입니다.", 3, "wrong"),
+    (r"The answer is \binom{10}{3}.", 3, "wrong"), (r"The answer is \frac{84}{2}.", 42, "correct"),
+    (r"So we get \frac{84}{2}", 42, "correct"), (r"So we get \sqrt{5}", 5, "wrong"),
+    # an unclosed box (a reply cut short) is no expression to read whole: its number is read, as before
+    (r"The answer is \boxed{42", 42, "correct"), (r"Thus the answer is \boxed{{42}.", 42, "correct"),
+])
+def test_latex_without_dollars_is_read_as_a_whole(output, gold, status):
+    """All but `\\frac{84}{2}` were right for the last digits of the expression; `\\frac{84}{2}` read 2."""
+    assert grade_integer_answer(output, gold).status == status
+
+
+@pytest.mark.parametrize("output, gold", [
+    ("The answer is 1.5e2.", 2), ("So the result is 2^{10}", 10), ("So the result is 42e3", 3), ("So it is 42^n", 42),
+])
+def test_a_last_number_that_is_or_has_an_exponent_is_not_the_answer(output, gold):
+    verdict = grade_integer_answer(output, gold)
+    assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
+
+
+def test_the_last_label_is_found_anywhere_in_the_text():
+    """Only the last 4,000 characters were searched: the first was no_answer, the second read 3."""
+    assert grade_integer_answer("The answer is 42.\n\n" + PROSE, 42).status == "correct"
+    assert grade_integer_answer("The answer is 42.\n\n" + PROSE + "All 3 checks pass.", 42).status == "correct"
+    assert grade_integer_answer("So 42.\n\n" + PROSE, 42).status == "correct"  # the last number, as far
+    # 10 MB of prose after the label: graded on the label (measured by hand: about 0.4 s on a 2-core machine)
+    assert grade_integer_answer("The answer is 42.\n" + "Let me check. " * 750_000, 42).status == "correct"
+
+
+@pytest.mark.parametrize("minus", ["\u2212", "\u2012", "\u2013", "\u2014", "\u2015", "\ufe63", "\uff0d"])
+def test_a_unicode_minus_is_a_minus(minus):
+    """`Answer: −43` was right for 43: the sign was dropped."""
+    assert grade_integer_answer(f"Answer: {minus}43", 43).status == "wrong"
+    assert grade_integer_answer(f"정답은 {minus}43입니다.", 43).status == "wrong"
+    assert grade_integer_answer(f"So it is {minus}43", 43).status == "wrong"
+
+
+def test_a_dash_between_numbers_is_no_minus():
+    assert grade_integer_answer("It holds for pages 10\u201343", 43).status == "correct"
+    assert grade_integer_answer("The answer is 43 \u2014 as checked.", 43).status == "correct"
+
+
+@pytest.mark.parametrize("output", [
+    "The answer is not 43.", "The answer isn't 43.", "The answer is definitely not 43.", "The answer is never 43.",
+    "The answer isn\u2019t 43.",
+])
+def test_a_negated_answer_is_not_the_answer(output):
+    """All were right for 43 (the label had no number right after it; the last number, 43, was read)."""
+    verdict = grade_integer_answer(output, 43)
+    assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
+
+
+def test_not_one_number_but_another_is_the_other():
+    assert grade_integer_answer("The answer is not 42 but 43.", 43).status == "correct"
+    assert grade_integer_answer("The answer is not 42, but 43.", 42).status == "wrong"
+
+
+@pytest.mark.parametrize("output", [
+    "The answer is either 42 or 43.", "The answer is possibly 42 or 43.", "The answer is maybe 43.",
+    "The answer is at least 43.", "The answer is at most 43.", "The answer is about 43.",
+    "The answer is approximately 43.", "The answer is around 43.", "The answer is perhaps 43.",
+    "The answer is probably 43.", "Answer: maybe 43",
+])
+def test_a_hedged_answer_is_not_the_answer(output):
+    verdict = grade_integer_answer(output, 43)
+    assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
+
+
+@pytest.mark.parametrize("box", [
+    r"43 \text{ at most}", r"43 \text{ at least}", r"43 \text{ tenths}", r"43 \text{ hundredths}",
+    r"43 \text{ thousandths}", r"43 \text{ halves}", r"43 \text{ reciprocal}", r"43 \text{ is wrong}",
+    r"43\text{ and up}", r"43\text{ and more}", r"43\text{?}", r"43?", r"43 \text{ (not sure)}", r"43 \text{ (오답)}",
+    r"43 (X)", "43_8", r"43 \text{ maybe}",
+])
+def test_a_box_whose_words_change_or_doubt_the_number_is_wrong(box):
+    """All were right for 43 (boxed: the word was dropped as a unit; math-verify read 43 from the others)."""
+    verdict = grade_integer_answer(rf"\boxed{{{box}}}", 43)
+    assert verdict.status == "wrong" and verdict.method == "boxed", verdict
+
+
+@pytest.mark.parametrize("output", [
+    "답: 42 (오답)", "정답은 42 (X)", "정답은 42 (틀림)", "답: 42 (✗)", "답: 42 (×)", "The answer is 42 (wrong).",
+    "So 42 (X)", "계산하면 42 (오답)",
+])
+def test_a_number_marked_wrong_is_not_the_answer(output):
+    verdict = grade_integer_answer(output, 42)
+    assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
+
+
+def test_a_note_that_is_no_wrong_mark_still_follows_the_number():
+    assert grade_integer_answer("답: 42 (정답)", 42).status == "correct"
+    assert grade_integer_answer("The answer is 42 (mod 1000).", 42).status == "correct"
+
+
+@pytest.mark.parametrize("output", [
+    "정답은 42cm입니다.", "The answer is 42cm.", "The answer is 42km².", "Answer: 42kg", r"\boxed{42\text{cm}}",
+    r"\boxed{42cm}",
+])
+def test_a_unit_written_onto_the_number_is_dropped(output):
+    """`42 cm` was 42 and `42cm` not one integer."""
+    assert grade_integer_answer(output, 42).status == "correct"
+
+
+@pytest.mark.parametrize("output", [
+    "The answer is 42 up to rotation.", r"\boxed{42 \text{ up to rotation}}", "The answer is 42 ways, at most once each.",
+    "The answer is 42g.",
+])
+def test_words_that_leave_the_number_as_it_is_still_do(output):
+    """`and up` changes the number, `up to rotation` does not; a one-letter unit may be a variable (`42g`)."""
+    assert grade_integer_answer(output, 42).status == ("wrong" if output.endswith("42g.") else "correct")
+
+
+def test_a_huge_box_is_wrong_before_it_is_read():
+    """`\\boxed{4`, a megabyte of spaces, `2}` took 4.6-20 s (10 MB: 113 s); it is refused on its size now (measured
+    by hand: 0.01 s), and a box of whitespace alone is still empty."""
+    verdict = grade_integer_answer(r"\boxed{4" + " " * 1_000_000 + "2}", 42)
+    assert (verdict.status, verdict.extracted, verdict.method) == ("wrong", "a box of 1,000,002 characters", "boxed")
+    assert grade_integer_answer(r"\boxed{" + "7" * 20_000 + "}", 42).extracted == "a box of 20,000 characters"
+    assert grade_integer_answer(r"\boxed{" + " " * 1_000_000 + "}", 42).status == "no_answer"
+    assert grade_integer_answer(r"\boxed{" + "{" * 10_000 + "42" + "}" * 10_000 + "}", 42).status == "correct"
+
+
+def test_the_rl_reward_reads_the_same():
+    assert math_correct(r"The answer is \frac{1}{2}.", "2", "stop", False) == (False, "wrong")
+    assert math_correct("The answer is not 43.", "43", "stop", False) == (False, "wrong")
+    assert math_correct("정답은 42cm입니다.", "42", "stop", False) == (True, "correct")
