@@ -27,6 +27,15 @@ def regular_file(file: Path) -> Path:
     return file
 
 
+def not_broken(file: Path) -> Path:
+    """`file`, unless it is a symlink that leads nowhere (its target is missing, or the links loop): a reader that
+    treats it as missing says "no such file" while the listing shows one, so the error names the link's target."""
+    if file.is_symlink() and not file.exists():
+        raise FileNotFoundError(f"{file} is a broken symlink (-> {os.readlink(file)}): put the file itself there, or a "
+                                "link to it")
+    return file
+
+
 def read_bytes(file: str | Path) -> bytes:
     """The bytes of a regular file; ValueError naming it when it is a FIFO, a device, a socket or a folder."""
     file = Path(file)

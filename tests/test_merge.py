@@ -1,6 +1,8 @@
 import json
 import math
+import shutil
 import weakref
+from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -125,13 +127,40 @@ def test_non_weight_files_are_copied_and_stray_weights_are_not(pair, tmp_path):
     (a / "pytorch_model.bin").write_bytes(b"unmerged weights")  # must not ride along into the merge
     (a / "original").mkdir()
     (b / "tokenizer.json").write_text("B's tokenizer")  # OUT takes A's files
+    (a / "notes.txt").write_text("not for upload")  # no file of a model folder: named, never copied
+    (a / "id_ed25519").write_text("a key")
     summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
     out = tmp_path / "out"
     for name in SIDE_FILES:
         assert (out / name).read_bytes() == (a / name).read_bytes(), name
     assert json.loads((out / "config.json").read_text()) == json.loads((a / "config.json").read_text())
     assert not (out / "pytorch_model.bin").exists() and not (out / "original").exists()
-    assert sorted(summary["skipped"]) == ["original", "pytorch_model.bin"]
+    assert not (out / "notes.txt").exists() and not (out / "id_ed25519").exists()
+    assert sorted(summary["skipped"]) == ["id_ed25519", "notes.txt", "original", "pytorch_model.bin"]
+    assert json.loads((out / "merge.json").read_text())["skipped"] == summary["skipped"]
+
+
+def test_a_side_file_linking_outside_a_is_refused_and_a_hub_caches_links_are_copied(pair, tmp_path):
+    """A README.md linking to a private key was copied into the merge, as a regular file, for upload. A Hugging
+    Face cache's snapshot links every file into the repo's blobs/: those are copied as the files they are."""
+    _, _, a, b = pair
+    (tmp_path / "secret").write_text("PRIVATE KEY")
+    (a / "README.md").symlink_to(tmp_path / "secret")
+    with pytest.raises(ValueError, match=r"README\.md is a symlink to .*secret, outside .*a: the merge would copy"):
+        merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    assert not (tmp_path / "out").exists()
+    (a / "README.md").unlink()
+
+    snapshot = tmp_path / "models--org--a" / "snapshots" / "0123abc"
+    (tmp_path / "models--org--a" / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for path in a.iterdir():  # every file a link into ../../blobs/, as huggingface_hub lays a snapshot out
+        blob = tmp_path / "models--org--a" / "blobs" / f"sha-{path.name}"
+        shutil.move(path, blob)
+        (snapshot / path.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+    merge_folders(snapshot, b, tmp_path / "out", alpha=0.8, progress=False)
+    for name, text in SIDE_FILES.items():
+        assert not (tmp_path / "out" / name).is_symlink() and (tmp_path / "out" / name).read_text() == text
 
 
 def test_bfloat16_inputs_stay_bfloat16(tmp_path, tiny_config):
@@ -262,8 +291,6 @@ def test_streams_one_tensor_per_input(pair, tmp_path, monkeypatch):
 
 def _without_bias(src, dst):
     """`src` (sharded, with an index) as the release stores it: no routing bias."""
-    import shutil
-
     shutil.copytree(src, dst)
     for file in dst.glob("model-*.safetensors"):
         _rewrite(file, lambda t: [t.pop(k) for k in list(t) if k.endswith("e_score_correction_bias")])

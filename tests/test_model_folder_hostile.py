@@ -300,3 +300,36 @@ def test_a_quantization_config_is_refused_whatever_the_dtypes(folder, capsys):
     err = _cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
     assert "config.json: its quantization_config ('fp8') says the weights are quantized" in err
     assert "dequantize the model to bfloat16 first" in err
+
+
+def test_a_layer_past_the_mtp_layers_is_an_unexpected_tensor(folder):
+    """Layer 99 of a 3-layer model with one MTP layer was skipped as an MTP weight on a load without MTP."""
+    config = ModelConfig.from_pretrained(folder)
+    past = f"model.layers.{config.num_hidden_layers + config.num_nextn_predict_layers + 95}.input_layernorm.weight"
+    main = _tensors(folder / "model.safetensors")
+    main[past] = torch.ones(config.hidden_size)
+    save_file(main, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    for with_mtp in (False, True):
+        with pytest.raises(ValueError, match=rf"unexpected tensor '{past}'"):
+            axk1.load_model(folder, with_mtp=with_mtp)
+
+
+@pytest.mark.parametrize("target", ["/nonexistent/x", "model.safetensors"])  # dangling; a loop of one link
+def test_a_broken_symlink_for_the_weights_is_named_with_its_target(target, folder, capsys):
+    (folder / "model.safetensors").unlink()
+    os.symlink(target, folder / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match=rf"model\.safetensors is a broken symlink \(-> {target}\)"):
+        axk1.load_model(folder)
+    err = _cli_error(["generate", str(folder), "--prompt-ids", "1 5", "--max-new-tokens", "1", "--device", "cpu"],
+                     capsys)
+    assert "broken symlink" in err and "convert .bin/.pt" not in err
+
+
+def test_a_folder_named_tokenizer_json_is_not_a_regular_file(folder):
+    from axk1.text.tokenizer_file import load_tokenizer, tokenizer_hash
+
+    (folder / "tokenizer.json").mkdir()
+    for read in (load_tokenizer, tokenizer_hash):
+        for path in (folder, folder / "tokenizer.json"):
+            with pytest.raises(ValueError, match=r"tokenizer\.json is not a regular file"):
+                read(path)

@@ -266,3 +266,34 @@ def test_init_from_a_transformers_folder_without_shared_experts(tmp_path):
     load_hf_sharded_(lm, tmp_path)
     for name, t in want.state_dict().items():
         assert torch.equal(lm.state_dict()[name], t), name
+
+
+def test_init_from_checks_the_folders_counts_before_reading_its_config_whole(tmp_path, monkeypatch):
+    """A folder whose config.json says 10**9 layers (its weights a tiny model's, as the recipe's) is refused by the
+    same count check load_model makes; the config diff built one entry per layer: a MemoryError after a minute."""
+    import json
+
+    config = ModelConfig.from_preset("axk1-tiny")
+    save_pretrained(AXK1ForCausalLM(config, with_mtp=False), tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    raw.update(num_hidden_layers=10**9, mlp_layer_types=None)
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    to_dict = ModelConfig.to_dict
+
+    def bounded(self):
+        assert self.num_hidden_layers < 1000, "a config of 10**9 layers was written out whole"
+        return to_dict(self)
+
+    monkeypatch.setattr(ModelConfig, "to_dict", bounded)
+    with pytest.raises(ValueError, match=r"num_hidden_layers = 1000000000, but the weight files hold layers 0\.\.2"):
+        load_hf_sharded_(AXK1ForCausalLM(config, with_mtp=False), tmp_path)
+
+
+def test_init_from_refuses_weights_that_are_not_finite_by_name(tmp_path):
+    config = ModelConfig.from_preset("axk1-tiny")
+    save_pretrained(AXK1ForCausalLM(config, with_mtp=False), tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    tensors["model.norm.weight"][7] = float("nan")
+    save_file(tensors, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"tensor 'model\.norm\.weight' .* holds 1 NaN or infinite values"):
+        load_hf_sharded_(AXK1ForCausalLM(config, with_mtp=False), tmp_path)

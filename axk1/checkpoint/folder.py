@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import NamedTuple
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
@@ -29,7 +30,7 @@ from axk1.checkpoint.state_dict_adapter import is_mtp, mtp_shared_copies
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named, sort_entries, swap_siblings
-from axk1.user_file import regular_file
+from axk1.user_file import not_broken, regular_file
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -88,9 +89,11 @@ def weight_files(path: Path) -> list[Path]:
     """The main safetensors files of a model folder, from the index when there is one. A folder holding both
     model.safetensors and an index of other files is refused: transformers (5.x) loads model.safetensors and
     ignores the index, vLLM loads the index's shards, so which model runs would depend on the loader."""
+    for file in (path / INDEX_FILE, path / SINGLE_FILE):  # a dangling link is neither there nor absent
+        not_broken(file)
     if (path / INDEX_FILE).exists():
         regular_file(path / INDEX_FILE)
-        files = sorted({folder_file(path, name, path / INDEX_FILE) for name in _read_index(path).values()})
+        files = sorted({not_broken(folder_file(path, name, path / INDEX_FILE)) for name in _read_index(path).values()})
         missing = [f.name for f in files if not f.exists()]
         if missing:
             raise FileNotFoundError(f"{path / INDEX_FILE} names shards that are not in the folder: {', '.join(missing)}")
@@ -109,7 +112,7 @@ def weight_files(path: Path) -> list[Path]:
 
 
 def mtp_file(path: Path) -> Path | None:
-    file = path / MTP_FILE
+    file = not_broken(path / MTP_FILE)
     return regular_file(file) if file.exists() else None
 
 
@@ -118,6 +121,15 @@ def open_safetensors(file: Path, stack: ExitStack):
         return stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{file} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+
+
+def check_finite(tensor: torch.Tensor, what: str) -> None:
+    """Refuses a floating-point weight holding NaN or infinity, naming it (`what`: "tensor 'x' in FILE"): a model
+    trained into NaN (or a damaged file) loaded without a word and generated empty text, or trained on NaN."""
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise ValueError(f"{what} holds {bad:,} NaN or infinite values of {tensor.numel():,}: the weights are broken "
+                         "(a training run that diverged, or a damaged file); export an earlier checkpoint")
 
 
 def _quantized(file: Path, what: str) -> ValueError:

@@ -20,9 +20,9 @@ from typing import Callable
 import torch
 from safetensors import SafetensorError
 
-from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, check_mtp_order,
-                                    mtp_file, no_mtp_weights, open_safetensors, read_headers, save_weights,
-                                    weight_files)
+from axk1.checkpoint.folder import (INDEX_FILE, MTP_FILE, SINGLE_FILE, Header, check_counts, check_finite,
+                                    check_mtp_order, mtp_file, no_mtp_weights, open_safetensors, read_headers,
+                                    save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import is_mtp, may_be_absent, mtp_shared_copies, to_hf
 from axk1.config import ModelConfig, config_dtype, model_config_file
 from axk1.model import AXK1ForCausalLM
@@ -143,8 +143,9 @@ def _check_headers(path: Path, headers: dict[str, Header], targets: dict[str, to
     for name, (file, dtype, shape) in headers.items():
         dst = targets.get(copies.get(name, name))  # a copy is checked as the tensor it copies
         if dst is None:
-            if not with_mtp and is_mtp(name, config):
-                continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for
+            if not with_mtp and is_mtp(name, config, depth=config.num_nextn_predict_layers):
+                continue  # DeepSeek-style checkpoints keep MTP layers inline; not asked for (a layer past them is
+                # no layer of this model: refused below, as a load with MTP refuses it)
             if 0 in shape:
                 continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
             raise ValueError(f"unexpected tensor {name!r} in {file.name}: the config has no such weight")
@@ -217,12 +218,7 @@ def load_model(path: str | Path, dtype: torch.dtype | None = None, device: torch
                 src = handles[file].get_tensor(name)
             except SafetensorError as e:
                 raise ValueError(f"cannot read tensor {name!r} from {file} (truncated or corrupt?): {e}") from e
-            if src.is_floating_point() and not bool(torch.isfinite(src).all()):
-                # a model trained into NaN (or a damaged file) loaded without a word and generated empty text
-                bad = int((~torch.isfinite(src)).sum())
-                raise ValueError(f"tensor {name!r} in {file} holds {bad:,} NaN or infinite values of {src.numel():,}: "
-                                 "the weights are broken (a training run that diverged, or a damaged file); export "
-                                 "an earlier checkpoint")
+            check_finite(src, f"tensor {name!r} in {file}")
             if name in copies:
                 copied[name] = (src, file)
             else:

@@ -20,7 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from axk1.checkpoint.folder import MTP_FILE, check_mtp_order, mtp_file, open_safetensors, read_headers, weight_files
+from axk1.checkpoint.folder import (MTP_FILE, check_counts, check_finite, check_mtp_order, mtp_file, open_safetensors,
+                                    read_headers, weight_files)
 from axk1.checkpoint.hf import hf_tensors
 from axk1.checkpoint.state_dict_adapter import (EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent,
                                                 mtp_shared_copies)
@@ -54,6 +55,9 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
     if (extra := mtp_file(folder)) is not None:
         files.append(extra)
     headers = read_headers(files, config)
+    # config.json's counts against the files first, as load_model checks them: everything below reads the folder's
+    # config whole (_config_diff lists each layer's type), and 10**9 layers took a minute and 2.4 GB to MemoryError
+    check_counts(folder, ModelConfig.from_pretrained(folder), headers, with_mtp=False)
     if with_mtp:
         check_mtp_order(folder, config, headers)
     copies = mtp_shared_copies(config, config.num_nextn_predict_layers)
@@ -147,4 +151,7 @@ def load_hf_sharded_(lm: AXK1ForCausalLM, folder: str | Path) -> None:
                 continue
             src = read_region(where, key, tuple(slice(o, o + n) for o, n in zip(reg.offset, reg.local.shape)), lm.config)
             if src is not None:
+                # this rank's part only (no rank reads a whole tensor): a rank that finds NaN ends the job, as any
+                # rank's error does under torchrun
+                check_finite(src, f"[model] init_from: tensor {key!r} (the part this rank reads) in {folder}")
                 reg.local.copy_(src)

@@ -11,8 +11,9 @@ post-MoE norm, unused and not saved by transformers, may be missing from one too
 
 The merge streams: each output shard is built from one tensor of A and one of B at a time, read from the
 memory-mapped files, so peak memory is about one output shard, never a whole model (the full model is ~1 TB in
-bfloat16). The output keeps A's shard layout, index and every non-weight file (tokenizer, chat template,
-generation config); B's layout does not matter. Sums are taken in float32 (or wider) and rounded once to the
+bfloat16). The output keeps A's shard layout, index and the files a model folder carries (tokenizer, chat
+template, generation config, model card: any other file of A is left out and named, and one linking outside A is
+refused); B's layout does not matter. Sums are taken in float32 (or wider) and rounded once to the
 stored dtype: bfloat16 arithmetic would round each product as well. Integer buffers cannot be averaged; they
 must agree and are copied.
 """
@@ -27,9 +28,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MTP_FILE, Header, begin_replacing, mtp_file,
-                                    open_safetensors, discard, read_headers, replace_folder, save_weights,
-                                    weight_files)
+from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MODEL_FOLDER_FILES, MTP_FILE, Header,
+                                    begin_replacing, mtp_file, open_safetensors, discard, read_headers,
+                                    replace_folder, save_weights, weight_files)
 from axk1.checkpoint.state_dict_adapter import may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 
@@ -40,6 +41,11 @@ BIAS = ".mlp.gate.e_score_correction_bias"  # the routing bias: a folder without
 _NOT_THE_MODEL = {"initializer_range"}
 # Weight files this merge did not write must not ride along into OUT unmerged.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack")
+# What OUT takes from A besides the weights: the files a model folder carries (tokenizer, chat template, generation
+# config, model card). Any other file is left out and named: OUT is a model someone will upload, and a file of A's
+# folder that is no part of the model (a key, notes, a colleague's script) must not travel with it unasked.
+_SIDE_FILES = tuple(n for n in MODEL_FOLDER_FILES if n not in (INDEX_FILE, MTP_FILE, MERGE_RECORD)
+                    and not n.endswith(_WEIGHT_SUFFIXES) and n != "pytorch_model.bin.index.json")
 
 
 def _few(names: list[str], n: int = 4) -> str:
@@ -63,6 +69,29 @@ def _headers(path: Path, files: list[Path], role: str) -> dict[str, Header]:
         return read_headers(files, ModelConfig.from_pretrained(path))
     except ValueError as e:
         raise ValueError(f"merge input {role}: {e}") from e
+
+
+def _side_files(a: Path, written: set[str]) -> tuple[list[Path], list[str]]:
+    """(A's side files OUT takes, copied whatever they link to; the names of everything else in A, left out).
+    A side file that is a symlink to a file outside A is refused: copying it would put that file (a private key
+    behind README.md) into OUT as an ordinary file. A Hugging Face cache's snapshot links each file to the repo's
+    blobs/ (snapshots/REV/x -> ../../blobs/SHA): those are the snapshot's own files."""
+    root = a.resolve()
+    inside = [root] + ([root.parent.parent / "blobs"] if root.parent.name == "snapshots" else [])
+    copy, skipped = [], []
+    for path in sorted(a.iterdir()):
+        if path.name in written:
+            continue
+        if path.name not in _SIDE_FILES or not path.is_file():  # a weight, a folder, a FIFO or any other file
+            skipped.append(path.name)
+            continue
+        target = path.resolve()
+        if not any(target.is_relative_to(place) for place in inside):
+            raise ValueError(f"merge input A: {path} is a symlink to {target}, outside {a}: the merge would copy "
+                             f"that file into the output as {path.name}. Put the file itself in {a} (or delete "
+                             "the link)")
+        copy.append(path)
+    return copy, skipped
 
 
 def _check_compatible(a: Path, b: Path, head_a: dict, head_b: dict) -> ModelConfig:
@@ -151,9 +180,11 @@ def _combine(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, progress: bool = True) -> dict:
     """Write alpha·A + (1 − alpha)·B for every floating-point tensor of model folders A and B into OUT.
 
-    OUT gets A's shard layout, index and non-weight files, plus merge.json recording the inputs. Raises
+    OUT gets A's shard layout, index and side files (tokenizer, chat template, generation config, model card:
+    _SIDE_FILES; A's other files are named in "skipped"), plus merge.json recording the inputs. Raises
     ValueError, before writing anything, when the folders cannot be merged (configs, tensor names, shapes or
-    dtypes differ; alpha outside [0, 1]; OUT is A or B; a folder or weight file is missing). Returns
+    dtypes differ; alpha outside [0, 1]; OUT is A or B; a folder or weight file is missing; a side file of A is
+    a symlink to a file outside A). Returns
     {"tensors_merged", "tensors_copied", "bytes_written", "files", "skipped"}.
     """
     a, b, out = Path(a), Path(b), Path(out)
@@ -169,13 +200,14 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     _check_integers(head_a, head_b)
     b_only = _biases_only_in_b(head_a, head_b)  # averaged with A's zeros
     layout = {**{name: file for name, (file, _, _) in head_a.items()}, **b_only}
+    side_files, skipped = _side_files(a, {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD})
 
     # written beside OUT and swapped in whole (folder.replace_folder): a merge that fails (a full disk) leaves an
     # earlier model in OUT as it was, and none of its files (weights, tokenizer, template) outlives the new one
     target, (out, stale) = out, begin_replacing(out)
     discard(stale)
     try:
-        summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": []}
+        summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": skipped}
         main_bytes = 0  # tensor bytes of the main files: the index's total_size
         with ExitStack() as stack, tqdm(total=len(layout), desc="merge", unit="tensor", disable=not progress) as bar:
             # B is read by name, whatever its layout
@@ -203,14 +235,8 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
             weight_map = {name: file.name for name, file in sorted(layout.items()) if file.name != MTP_FILE}
             index = {"metadata": {"total_size": main_bytes}, "weight_map": weight_map}
             (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
-        written = {f.name for f in files_a} | {INDEX_FILE, MERGE_RECORD}
-        for path in sorted(a.iterdir()):
-            if path.name in written:
-                continue
-            if path.is_file() and not path.name.endswith(_WEIGHT_SUFFIXES):
-                shutil.copy2(path, out / path.name)
-            else:  # folders and weights this merge did not combine: copying them would ship unmerged weights
-                summary["skipped"].append(path.name)
+        for path in side_files:  # a link's file, as a file of its own (a cache's blob, under its name)
+            shutil.copy2(path, out / path.name)
         record = {"a": str(a.resolve()), "b": str(b.resolve()), "alpha": alpha, "formula": "alpha*A + (1-alpha)*B",
                   "tensors": len(layout), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
         (out / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")

@@ -48,10 +48,13 @@ def expert_names(prefix: str, j: int) -> tuple[str, str, str]:
     return tuple(f"{prefix}.{j}.{p}_proj.weight" for p in ("gate", "up", "down"))
 
 
-def is_mtp(name: str, config: ModelConfig) -> bool:
-    """A released name of an MTP layer (DeepSeek-style: a layer index past the main stack)."""
+def is_mtp(name: str, config: ModelConfig, depth: int | None = None) -> bool:
+    """A released name of an MTP layer (DeepSeek-style: a layer index past the main stack). `depth`: how many MTP
+    layers there are, where that is known (a folder's own config.json); an index past them is then no MTP layer."""
     m = _HF_LAYER.match(name)
-    return m is not None and int(m.group(1)) >= config.num_hidden_layers
+    if m is None or int(m.group(1)) < config.num_hidden_layers:
+        return False
+    return depth is None or int(m.group(1)) < config.num_hidden_layers + depth
 
 
 def mtp_shared_copies(config: ModelConfig, depth: int) -> dict[str, str]:

@@ -59,7 +59,7 @@ def load_tokenizer(path: str | Path):
     from tokenizers import Tokenizer
 
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() and p.name != "tokenizer.json":  # a folder named tokenizer.json is refused as not a file
         p = p / "tokenizer.json"
     if not p.exists():
         raise FileNotFoundError(f"no tokenizer.json at {p}; train one with `axk1 data tokenizer train` or point to "
@@ -76,6 +76,6 @@ def tokenizer_hash(path: str | Path) -> str:
     """The digest of a tokenizer.json (or a folder's): the manifest records the one the shards were made with, the
     trainer's checkpoints carry it, and `axk1 export --tokenizer` checks the tokenizer it is given against it."""
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() and p.name != "tokenizer.json":
         p = p / "tokenizer.json"
     return hashlib.sha256(read_bytes(p)).hexdigest()[:16]
