@@ -39,7 +39,7 @@ NON_THINK = {"chat_template_kwargs": {"enable_thinking": False}}
 
 def _teach(folder) -> None:
     """Train the folder's model on the conversation's turns, as `axk1 sft` renders them, until greedy decoding
-    writes every trained token with a margin (the served model must write them exactly): ~40 s on one thread."""
+    writes every trained token with a margin (the served model must write them exactly): ~30 s on one thread."""
     codec = ChatCodec.from_folder(folder)
     examples = render_examples(codec, [QUESTION, CALL, RESULT, ANSWER], "non-think", 1024, tools=[WEATHER])
     examples += render_examples(codec, [QUESTION, {**CALL, "content": "", "reasoning_content": PLAN}], "think", 1024,
@@ -48,34 +48,38 @@ def _teach(folder) -> None:
     torch.manual_seed(0)
     model = load_model(folder)
     model.train()
-    rows = []
-    for e in examples:
-        ids = torch.tensor(e.ids, dtype=torch.long)[None]
-        labels = torch.full_like(ids, IGNORE_INDEX)
-        labels[0, e.n_prompt - 1:-1] = ids[0, e.n_prompt:]
-        rows.append((ids, labels))
+    # one batch, padded on the right (causal attention: the padding changes no earlier position; its labels ignored)
+    T = max(len(e.ids) for e in examples)
+    ids_BT = torch.zeros(len(examples), T, dtype=torch.long)
+    labels_BT = torch.full_like(ids_BT, IGNORE_INDEX)
+    for b, e in enumerate(examples):
+        ids_BT[b, :len(e.ids)] = torch.tensor(e.ids)
+        labels_BT[b, e.n_prompt - 1:len(e.ids) - 1] = ids_BT[b, e.n_prompt:len(e.ids)]
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: more threads only wait on each other (4x slower on 2 busy cores)
     try:
-        _fit(model, optimizer, rows)
+        _fit(model, optimizer, ids_BT, labels_BT)
     finally:
         torch.set_num_threads(threads)
     model.eval()
     axk1.save_pretrained(model, folder)
 
 
-def _fit(model, optimizer, rows) -> None:
+def _fit(model, optimizer, ids_BT, labels_BT, peak_lr: float = 3e-3, decay_steps: int = 150) -> None:
+    # Clipped, and the rate decayed to a tenth: at a constant 3e-3 the worst token's loss kept jumping back up
+    # (a few routing changes of the tiny MoE), ~290 steps; this way ~130.
     for step in range(600):
+        for group in optimizer.param_groups:
+            group["lr"] = peak_lr * max(0.1, 1 - step / decay_steps)
         optimizer.zero_grad()
-        worst = 0.0
-        for ids, labels in rows:
-            parts = training_loss(model, ids, None, 0.0, labels)
-            parts.total.backward()
-            worst = max(worst, parts.token_loss_BT.max().item())
+        parts = training_loss(model, ids_BT, None, 0.0, labels_BT)
+        parts.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if worst < 0.05:  # every trained token at p > 0.95: greedy decoding writes it, with room for the
-            break         # serving engine's own arithmetic
+        worst = parts.token_loss_BT.max().item()
+        if worst < 0.3:  # every trained token at p > 0.74, every other below 0.26: greedy decoding writes it, far
+            break        # past any difference of the serving engine's own arithmetic
     else:
         raise AssertionError(f"the tiny model did not learn the tool-call turns (loss {worst:.3f})")
 
