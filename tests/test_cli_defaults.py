@@ -9,6 +9,7 @@ import pytest
 
 from axk1.cli import build_parser
 from axk1.cli_args import parameter_default
+from axk1.cli_flag_file import DEFAULTS_KEY
 from axk1.data.tokenizer_config import TokenizerConfig
 from axk1.eval.backend_target import load_backend
 from axk1.eval.backends import Sampling
@@ -25,13 +26,16 @@ from axk1.plan.search import SearchSpace
 
 
 def _defaults(*path: str) -> dict:
-    """dest -> default of the sub-command `axk1 PATH...`. `axk1 eval`'s flags have none (SUPPRESS: a flag not typed
-    leaves the --config file's value): theirs are its settings' (EvalConfig, axk1/eval/settings.py)."""
+    """dest -> default of the sub-command `axk1 PATH...`. `axk1 eval`'s and `axk1 serve`'s flags have none (SUPPRESS:
+    a flag not typed leaves the --config file's value): theirs are eval's settings' (EvalConfig,
+    axk1/eval/settings.py) and those serve's parser held back."""
     parser = build_parser()
     for name in path:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = sub.choices[name]
     settings = {f.name: f.default for f in dataclasses.fields(config_class())} if path == ("eval",) else {}
+    # a verb with a --config file of its flags (axk1/cli_flag_file.py) holds their defaults back the same way
+    settings.update((parser.get_default(DEFAULTS_KEY) or ({}, {}))[0])
     return {a.dest: settings[a.dest] if a.default == argparse.SUPPRESS and a.dest in settings else a.default
             for a in parser._actions}
 

@@ -15,6 +15,7 @@ from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
 from axk1.config import model_config_file
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
+from axk1.cli_flag_file import add_flag_file, with_flag_file
 from axk1.infer.engine_config import EngineConfig, ServeConfig
 
 log = logging.getLogger("axk1.serve")
@@ -52,7 +53,8 @@ def build_server(cfg: ServeConfig, api_key: str | None = None):
 
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:
-    """The flags of `axk1 serve` as its ServeConfig."""
+    """The flags of `axk1 serve` (and its --config file) as its ServeConfig."""
+    args = with_flag_file(args)
     engine = EngineConfig(max_batch=args.max_batch, max_model_len=args.max_model_len, cache_tokens=args.cache_tokens,
                           block_size=args.block_size, prefill_chunk=args.prefill_chunk,
                           prefix_caching=not args.no_prefix_caching, speculative=args.speculative)
@@ -118,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from axk1.infer.shutdown import BACKSTOP_S, DrainingServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = with_flag_file(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     api_key = read_api_key(args.api_key_env, SERVER_KEY_ENV)
@@ -194,5 +197,6 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "event and [DONE]). 0: at once; a second Ctrl-C: at once too (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
+    add_flag_file(p, "max_batch = 16, host = \"0.0.0.0\", no_prefix_caching = true")
     p.set_defaults(func=cmd_serve)
     return p
