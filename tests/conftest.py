@@ -13,6 +13,13 @@ if _WORKERS > 1:
     _THREADS = max(1, len(os.sched_getaffinity(0)) // _WORKERS)
     os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    # inductor's compile pool is sized by the whole box too (a 2-core box: two compile subprocesses a worker, started
+    # on the first compile, racing the other worker for its core); one thread a worker compiles in the worker itself.
+    # The env var reaches the children (the gpu check's, torchrun ranks), the config this process's own compiles.
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(_THREADS))
+    import torch._inductor.config
+
+    torch._inductor.config.compile_threads = int(os.environ["TORCHINDUCTOR_COMPILE_THREADS"])
 
 # Property tests (hypothesis) draw new inputs on every local run, which is how they keep finding defects (the WARC
 # fuzz test's examples each came from one); on CI the same draws every time, so a landing is never failed by an

@@ -321,11 +321,19 @@ def test_starter_web_option_writes_a_warc_the_warc_source_reads(tmp_path, capsys
 
 
 @pytest.mark.e2e
-def test_demo_data_step_with_real_pages(tmp_path):
+def test_demo_data_step_with_real_pages(tmp_path, monkeypatch):
     """`axk1 demo --web DIR`'s data step: the starter recipe reads the pages back from the WARC it wrote, and the
     web documents that reach the token shards are the pages' text, with their URLs."""
+    import axk1.demo as demo
     from axk1.demo import run_data
 
+    def in_this_process(name):  # the recipe's 2 workers start a process pool a stage (the pipeline imported again
+        raw = shipped_recipe(name)  # in each) on a test worker's one core; the pool's own runs are tested where they
+        raw["run"]["workers"] = 1   # are the point (test_data_pipeline's two workers, test_cli's demo): here, which
+        return raw                  # documents reach the shards
+
+    shipped_recipe = demo.shipped_recipe
+    monkeypatch.setattr(demo, "shipped_recipe", in_this_process)
     manifest, web_source = run_data(tmp_path, progress=False, web=FIXTURES / "pages")
     assert manifest.exists() and web_source.startswith(f"warc: {len(PAGES)} pages from ")
     docs = list(iter_records(tmp_path / "data" / "documents"))

@@ -94,13 +94,11 @@ def test_a_model_without_mtp_weights_is_refused_with_what_to_do():
         generate_speculative(plain, [[5, 6], [7, 8]], max_new_tokens=4)
 
 
-def test_export_keep_mtp_writes_the_drafter_and_generate_speculative_uses_it(tmp_path):
+def test_export_keep_mtp_writes_the_drafter_and_generate_speculative_uses_it(tmp_path, capsys):
     """`axk1 export --keep-mtp` → mtp.safetensors beside the main weights (the released layout's place for it);
     the folder loads with its MTP module and `axk1 generate --speculative` prints what plain generate prints."""
-    import subprocess
-    import sys
-
     from axk1 import load_model
+    from axk1.cli import main
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
     from tests.train_helpers import write_recipe
@@ -109,19 +107,22 @@ def test_export_keep_mtp_writes_the_drafter_and_generate_speculative_uses_it(tmp
     trainer = Trainer(recipe)
     trainer.fit()
     out = tmp_path / "hf"
-    cmd = [sys.executable, "-m", "axk1.cli"]
-    subprocess.run([*cmd, "export", str(recipe.checkpointing.dir), str(out), "--keep-mtp"], check=True,
-                   capture_output=True)
+    # the command line's own entry point, in this process: three `python -m axk1.cli` children spent their time
+    # importing torch; the parsing, the folder and the printing are the same code
+    assert main(["export", str(recipe.checkpointing.dir), str(out), "--keep-mtp"]) == 0
     assert (out / "mtp.safetensors").exists()
     model = load_model(out)
     assert model.mtp is not None
     want = trainer.model.state_dict()
     for key, value in model.mtp.state_dict(prefix="mtp.").items():  # the balancing bias is dropped, as for the rest
         assert torch.equal(value, torch.zeros_like(value) if key.endswith("e_score_correction_bias") else want[key])
-    runs = [subprocess.run([*cmd, "generate", str(out), "--prompt", "5 9 17 33", "--max-new-tokens", "12", *flag],
-                           capture_output=True, text=True, check=True) for flag in ([], ["--speculative"])]
-    assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout.split()) == 12
-    assert "MTP drafts kept" in runs[1].stderr
+    runs = []
+    for flag in ([], ["--speculative"]):
+        capsys.readouterr()
+        assert main(["generate", str(out), "--prompt", "5 9 17 33", "--max-new-tokens", "12", *flag]) == 0
+        runs.append(capsys.readouterr())
+    assert runs[0].out == runs[1].out and len(runs[0].out.split()) == 12
+    assert "MTP drafts kept" in runs[1].err
 
 
 def test_a_seed_gives_generates_reply_whether_drafts_are_kept_or_not(model, monkeypatch):
