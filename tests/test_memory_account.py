@@ -130,10 +130,52 @@ def _fsdp_step_rank(rank: int, recipe: str, out: str) -> None:
         Path(out).write_text(json.dumps({str(k).rsplit(".", 1)[-1]: v for k, v in peak.items()}))
 
 
+def _fsdp_steps_rank(rank: int, cases: list[tuple[str, str]]) -> None:
+    """_fsdp_step_rank for each (recipe, out) in turn, in one group: one spawn of the ranks (and their imports) for
+    every case. Each trainer is dropped before the next, and each tracker counts only what its own step holds."""
+    import gc
+
+    for recipe, out in cases:
+        _fsdp_step_rank(rank, recipe, out)
+        gc.collect()
+
+
+FSDP_CASES = [("bf16", 1, 512), ("bf16", 2, 512), ("bf16", 1, 16384), ("fp32", 2, 512)]
+B, T = 8, 128  # the FSDP2 cases' step: 4 rows a rank
+CP_B, CP_T = 2, 1024  # the cp case's: both rows on both ranks, each rank a 512-token chunk of each
+
+
+@pytest.fixture(scope="module")
+def two_rank_peaks(tmp_path_factory):
+    """The recipes of the FSDP2 cases (by (precision, ep, vocab)) and of the context-parallel case ("cp"), and the
+    peak FSDPMemTracker measured on rank 0 for each, all from one pair of gloo ranks."""
+    import json
+
+    from tests.gloo_ranks import run_ranks
+    from tests.train_helpers import write_recipe
+
+    recipes = {}
+    shape = ", ".join(f"{k} = {v}" for k, v in SHAPES["wide-experts"].items())
+    for precision, ep, vocab in FSDP_CASES:
+        path = write_recipe(tmp_path_factory.mktemp(f"fsdp-{precision}-{ep}-{vocab}"), sections={
+            "model": f"overrides = {{ {shape}, vocab_size = {vocab} }}",
+            "parallelism": f'precision = "{precision}"\nactivation_checkpointing = "none"\ndp_shard = 2\nep = {ep}'})
+        path.write_text(path.read_text().replace("seq_len = 32", f"seq_len = {T}"))
+        recipes[precision, ep, vocab] = path
+    path = write_recipe(tmp_path_factory.mktemp("cp"), steps_tokens=CP_B * CP_T * 4, sections={
+        "model": "overrides = { num_attention_heads = 16, qk_nope_head_dim = 64, v_head_dim = 64, num_hidden_layers = 3 }",
+        "parallelism": 'precision = "bf16"\nactivation_checkpointing = "none"\ncp = 2'})
+    path.write_text(path.read_text().replace("mtp_depth = 1", "mtp_depth = 0").replace("seq_len = 32", f"seq_len = {CP_T}")
+                    .replace("global_sequences = 8", f"global_sequences = {CP_B}")
+                    .replace("micro_batch = 4", f"micro_batch = {CP_B}"))
+    recipes["cp"] = path
+    run_ranks(_fsdp_steps_rank, 2, [(str(p), str(p.parent / "peak.json")) for p in recipes.values()])
+    return {case: (p, json.loads((p.parent / "peak.json").read_text())) for case, p in recipes.items()}
+
+
 @pytest.mark.distributed
-@pytest.mark.parametrize("precision,ep,vocab", [("bf16", 1, 512), ("bf16", 2, 512), ("bf16", 1, 16384),
-                                                ("fp32", 2, 512)])
-def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, precision, ep, vocab):
+@pytest.mark.parametrize("precision,ep,vocab", FSDP_CASES)
+def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(two_rank_peaks, precision, ep, vocab):
     """Two gloo ranks, FSDP2 bf16 or fp32 (dp_shard 2, with and without expert parallelism), one step under
     FSDPMemTracker: the rank's peak stays under the account and within 10% of it, and its activations (the loss's
     kept gradients included) are within 10% of the account's. Expert parallelism used to keep two [N*K, D] tensors
@@ -142,20 +184,9 @@ def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, precision
     on top of the forward's end): at a 16K vocabulary, where the root unit weighs, it said 132 MB for a 102 MB
     peak. In fp32 an expert-parallel layer's forward held six [N*K, D] tensors at once (locals kept to its return),
     the step's peak: activations 14% over the account; it now drops each once used."""
-    import json
-
     from axk1.train.recipe import load_recipe
-    from tests.gloo_ranks import run_ranks
-    from tests.train_helpers import write_recipe
 
-    B, T = 8, 128  # 4 rows a rank
-    shape = ", ".join(f"{k} = {v}" for k, v in SHAPES["wide-experts"].items())
-    path = write_recipe(tmp_path, sections={
-        "model": f"overrides = {{ {shape}, vocab_size = {vocab} }}",
-        "parallelism": f'precision = "{precision}"\nactivation_checkpointing = "none"\ndp_shard = 2\nep = {ep}'})
-    path.write_text(path.read_text().replace("seq_len = 32", f"seq_len = {T}"))
-    run_ranks(_fsdp_step_rank, 2, str(path), str(tmp_path / "peak.json"))
-    peak = json.loads((tmp_path / "peak.json").read_text())
+    path, peak = two_rank_peaks[precision, ep, vocab]
     recipe = load_recipe(path)
     account = step_memory(recipe.model.build_config(), dp_shard=2, ep=ep, seq_len=T, micro_batch=B // 2,
                           precision=precision, recompute=False, mtp_depth=1, accelerator=False)
@@ -165,25 +196,14 @@ def test_an_fsdp2_step_on_two_ranks_stays_within_the_account(tmp_path, precision
 
 
 @pytest.mark.distributed
-def test_a_context_parallel_step_without_recompute_stays_within_the_account(tmp_path):
+def test_a_context_parallel_step_without_recompute_stays_within_the_account(two_rank_peaks):
     """Two gloo ranks, cp 2, no recompute, long rows and wide heads (16 x (72 + 64)), one step under
     FSDPMemTracker: every layer keeps the whole rows' keys and values (and kv_b_proj's gathered input) for its
     backward. The account counted one layer's: 65 MB for an 81 MB peak (24% under), and at A.X K1's scale it passed
     a 16K stage at cp 8 on 98 of an H200's GB that needs about 134. Now within 10% of the measured peak."""
-    import json
-
     from axk1.train.recipe import load_recipe
-    from tests.gloo_ranks import run_ranks
-    from tests.train_helpers import write_recipe
 
-    B, T = 2, 1024  # both rows on both ranks, each rank a 512-token chunk of each
-    path = write_recipe(tmp_path, steps_tokens=B * T * 4, sections={
-        "model": "overrides = { num_attention_heads = 16, qk_nope_head_dim = 64, v_head_dim = 64, num_hidden_layers = 3 }",
-        "parallelism": 'precision = "bf16"\nactivation_checkpointing = "none"\ncp = 2'})
-    path.write_text(path.read_text().replace("mtp_depth = 1", "mtp_depth = 0").replace("seq_len = 32", f"seq_len = {T}")
-                    .replace("global_sequences = 8", f"global_sequences = {B}").replace("micro_batch = 4", f"micro_batch = {B}"))
-    run_ranks(_fsdp_step_rank, 2, str(path), str(tmp_path / "peak.json"))
-    peak = json.loads((tmp_path / "peak.json").read_text())
-    account = step_memory(load_recipe(path).model.build_config(), dp_shard=1, ep=1, cp=2, seq_len=T, micro_batch=B,
-                          precision="bf16", recompute=False, mtp_depth=0, accelerator=False)
+    path, peak = two_rank_peaks["cp"]
+    account = step_memory(load_recipe(path).model.build_config(), dp_shard=1, ep=1, cp=2, seq_len=CP_T,
+                          micro_batch=CP_B, precision="bf16", recompute=False, mtp_depth=0, accelerator=False)
     assert peak["Total"] == pytest.approx((account.total - account.reserved) * 1e9, rel=0.10), (peak, account)

@@ -156,19 +156,25 @@ def _silent_peer(rank: int, out: str) -> None:
     ctx = parallelize(Objective(_model()), MeshDims(dp_replicate=2, dp_shard=2), torch.device("cpu"))
     # FSDP2's group of ranks 0 and 1 (a mesh axis over every rank would be the default group itself)
     group = ctx.mesh["dp_shard"].get_group()
-    if rank == 1:  # never joins: hangs for 15 s, then leaves (its sockets close)
-        time.sleep(15)
+    said = Path(out, "said")
+    if rank == 1:  # never joins: stays until rank 0 has given up (at most 120 s), then leaves (its sockets close)
+        deadline = time.monotonic() + 120
+        while not said.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
     elif rank == 0:
         try:
             dist.all_reduce(torch.ones(1), group=group)
         except RuntimeError as e:
-            Path(out, "said").write_text(str(e))
+            tmp = said.with_suffix(".tmp")  # (whole, when rank 1 sees it)
+            tmp.write_text(str(e))
+            tmp.rename(said)
 
 
 def test_the_collective_timeout_holds_in_the_meshs_groups_too(tmp_path):
     """DeviceMesh makes its groups with torch's default timeout (gloo: 30 minutes), not the launch's: a hung rank
-    kept the others waiting there (FSDP2's and the experts' collectives) for half an hour. Here the peer leaves
-    after 15 s: a group without the launch's 2 s timeout reports the lost connection instead of a timeout."""
+    kept the others waiting there (FSDP2's and the experts' collectives) for half an hour. Here the peer stays until
+    rank 0 has given up (120 s at most, not a fixed 15 s: no slower when right, and more margin on a loaded machine):
+    a group without the launch's 2 s timeout waits out those 120 s and reports the lost connection, not a timeout."""
     from axk1.parallel.failure_chain import lost_peer, peer_timed_out
 
     run_ranks(_silent_peer, 4, str(tmp_path))

@@ -122,13 +122,18 @@ def fake_scores(items, format_penalty=-1.0, workers=None):  # varies within a gr
 
 rl_rollout.score_all = fake_scores
 slow = float(os.environ.get("AXK1_SLOW_ROLLOUT_S", "0"))
-if slow:  # every rollout outlasts the default group's timeout (here a fraction of it, for the 30 minutes of a run)
+if slow:  # the first rollout outlasts the default group's timeout (here a fraction of it, for the 30 minutes of a
+    # run): the other ranks wait that long once, as they would at every rollout of a long run
     import time
     from datetime import timedelta
     import torch.distributed.distributed_c10d as c10d
     c10d.default_pg_timeout = timedelta(seconds=slow / 3)
-    real_generate = rl_rollout.generate
-    rl_rollout.generate = lambda *args, **kwargs: (time.sleep(slow), real_generate(*args, **kwargs))[1]
+    real_generate, slept = rl_rollout.generate, []
+    def slow_generate(*args, **kwargs):
+        if not slept:
+            slept.append(time.sleep(slow))
+        return real_generate(*args, **kwargs)
+    rl_rollout.generate = slow_generate
 recipe = sys.argv[1]
 census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/test_train_device)
 try:
@@ -234,7 +239,8 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
 def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_path):
     """Rollouts run on the main rank while the others wait for its samples: on the default group they gave up after
     its timeout (30 minutes, NCCL's 10: shorter than a rollout of long think traces). They wait on a group of
-    their own now (ROLLOUT_TIMEOUT), here through rollouts three times the default group's timeout."""
+    their own now (ROLLOUT_TIMEOUT), here through a first rollout three times the default group's timeout (one
+    such wait is the defect; a second slow rollout only added 9 s), and a second iteration after it."""
     from axk1.posttrain.tasks import generate_tasks, write_jsonl
 
     folder = make_model_folder(tmp_path / "base")

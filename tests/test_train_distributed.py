@@ -270,7 +270,10 @@ def test_a_launch_into_a_folder_another_run_holds_fails_with_one_error(tmp_path)
     from axk1.checkpoint.run_lock import RunLock
 
     recipe = write_recipe(tmp_path, extra="max_steps = 2\n[parallelism]\ndp_shard = 2")
-    Trainer(load_recipe(recipe, ["--parallelism.dp_shard", "1"])).fit()  # an earlier run's checkpoints
+    # an earlier run's checkpoint, as the folder check lists it (a step folder with its train state): training one
+    # in this process only cost time
+    (tmp_path / "run" / "checkpoints" / "step-000002").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "step-000002" / "train_state.json").write_text("{}")
     with RunLock(tmp_path / "run"):  # a live run holds the folder
         err = torchrun_train(recipe, fails=True)
     assert "is in use by another training run" in err and "already holds checkpoints" not in err, err[-3000:]
