@@ -15,7 +15,7 @@ from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import torchrun_train, write_recipe
+from tests.train_helpers import ranks_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -57,11 +57,11 @@ def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
 
     # ep = 2 for two steps, then resumed with ep = 1 (FSDP2 only) for two more
     a = _recipe(tmp_path / "a", EP2, init)
-    torchrun_train(a, "--max-steps", "2")
+    ranks_train(a, "--max-steps", "2")
     ep2_step2 = tmp_path / "ep2-step2"
     shutil.copytree(tmp_path / "a" / "run" / "checkpoints" / "step-000002", ep2_step2)
     _set_parallelism(a, EP2, EP1)
-    torchrun_train(a, "--max-steps", "4", "--resume")
+    ranks_train(a, "--max-steps", "4", "--resume")
     _check_follows(tmp_path / "a", want)
 
     # the ep = 2 checkpoint resumed in one process
@@ -80,7 +80,7 @@ def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
     shutil.copytree(tmp_path / "ref" / "run" / "checkpoints" / "step-000002",
                     tmp_path / "c" / "run" / "checkpoints" / "step-000002")
     shutil.copy(tmp_path / "ref" / "run" / "metrics.jsonl", tmp_path / "c" / "run" / "metrics.jsonl")
-    torchrun_train(c, "--max-steps", "4", "--resume")
+    ranks_train(c, "--max-steps", "4", "--resume")
     _check_follows(tmp_path / "c", want)
 
     # axk1 export of the ep = 2 checkpoint: transformers loads it with nothing missing, and the weights are those
@@ -137,8 +137,8 @@ def test_expert_slices_sharded_again_by_fsdp_checkpoint_without_a_gather(tmp_pat
     want = _metric(tmp_path / "ref", "loss")
     no_gather = tmp_path / "no_gather.py"  # the run (its checkpoint at step 2 included) never gathers a DTensor
     no_gather.write_text(NO_GATHER)
-    torchrun_train(recipe(tmp_path / "a", "[parallelism]\ndp_shard = 4\nep = 2"), "--max-steps", "2", nproc=4,
-                   timeout=300, script=no_gather)
+    ranks_train(recipe(tmp_path / "a", "[parallelism]\ndp_shard = 4\nep = 2"), "--max-steps", "2", nproc=4,
+                timeout=300, script=no_gather)
     # the four ranks' first steps are the one process's, gradient norms included (their scale: Adam would hide it)
     assert _metric(tmp_path / "a", "grad_norm") == pytest.approx(_metric(tmp_path / "ref", "grad_norm")[:2], rel=1e-4)
     assert _metric(tmp_path / "a", "loss") == pytest.approx(want[:2], rel=1e-5)

@@ -83,7 +83,7 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
     from axk1.json_text import read_metrics_rows
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
-    from tests.train_helpers import torchrun_train, write_recipe
+    from tests.train_helpers import ranks_train, write_recipe
 
     torch.manual_seed(0)
     save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny")), tmp_path / "init")
@@ -97,7 +97,7 @@ def test_the_trainer_under_context_parallelism_follows_one_process(tmp_path):
         return path
 
     Trainer(load_recipe(recipe(tmp_path / "one", ""))).fit()
-    torchrun_train(recipe(tmp_path / "cp", "[parallelism]\ncp = 2"))
+    ranks_train(recipe(tmp_path / "cp", "[parallelism]\ncp = 2"))
     want = read_metrics_rows(tmp_path / "one" / "run" / "metrics.jsonl")
     got = read_metrics_rows(tmp_path / "cp" / "run" / "metrics.jsonl")
     assert len(got) == len(want) == 4

@@ -113,14 +113,14 @@ def test_export_writes_each_dtype_the_loader_reads(trained, tmp_path):
 def test_export_under_torchrun_spreads_the_shards_and_writes_the_same_folder(trained, tmp_path, nproc=3):
     """Every rank writes its own run of the shards (the export of A.X K1 by one process reads and writes 2 TB);
     the folder is byte for byte the one process's, index and config included."""
-    from tests.train_helpers import torchrun_cli
+    from tests.train_helpers import ranks_cli
 
     step, _ = trained
     one = export_checkpoint(step, tmp_path / "one", max_shard_size="40KB", keep_mtp=True)
     spy = tmp_path / "spy.py"  # records which rank wrote which file, then runs the CLI
     spy.write_text(SPY)
-    torchrun_cli("export", str(step), str(tmp_path / "many"), "--max-shard-size", "40KB", "--keep-mtp",
-                 nproc=nproc, script=spy)
+    ranks_cli("export", str(step), str(tmp_path / "many"), "--max-shard-size", "40KB", "--keep-mtp",
+               nproc=nproc, script=spy)
     many = tmp_path / "many"
     assert sorted(p.name for p in many.iterdir() if p.suffix != ".log") == sorted(p.name for p in one.iterdir())
     for file in one.iterdir():
@@ -175,7 +175,7 @@ def test_under_torchrun_every_rank_exports_the_step_rank_0_chose(trained, tmp_pa
     """Each rank listed the checkpoints folder on its own: one that listed another newest step wrote its shards
     from it, and the folder loaded as a model mixed from two steps (exit 0). Rank 0 chooses now, as --resume's
     listing does."""
-    from tests.train_helpers import torchrun_cli
+    from tests.train_helpers import ranks_cli
 
     step, model = trained
     other = copy.deepcopy(model)
@@ -190,7 +190,7 @@ def test_under_torchrun_every_rank_exports_the_step_rank_0_chose(trained, tmp_pa
     spy = tmp_path / "spy.py"
     spy.write_text(RANK1_SEES)
     monkeypatch.setenv("OTHER_STEP", str(other_step))
-    torchrun_cli("export", str(step.parent), str(tmp_path / "many"), "--max-shard-size", "40KB", script=spy)
+    ranks_cli("export", str(step.parent), str(tmp_path / "many"), "--max-shard-size", "40KB", script=spy)
     for file in one.iterdir():
         assert (tmp_path / "many" / file.name).read_bytes() == file.read_bytes(), file.name
 
@@ -212,12 +212,12 @@ sys.exit(main())
 def test_a_distributed_export_that_fails_part_way_does_not_look_whole(trained, tmp_path):
     """Rank 0 wrote config.json and the index while another rank was still writing its shards: a rank whose disk
     filled left a folder that looked like a model. They are written once every rank's shards are."""
-    from tests.train_helpers import torchrun_cli
+    from tests.train_helpers import ranks_cli
 
     spy = tmp_path / "spy.py"
     spy.write_text(RANK1_DISK_FULL)
-    err = torchrun_cli("export", str(trained[0]), str(tmp_path / "out"), "--max-shard-size", "40KB", script=spy,
-                       fails=True)
+    err = ranks_cli("export", str(trained[0]), str(tmp_path / "out"), "--max-shard-size", "40KB", script=spy,
+                    fails=True)
     assert "No space left on device" in err
     assert not (tmp_path / "out" / "config.json").exists()
     assert not (tmp_path / "out" / "model.safetensors.index.json").exists()

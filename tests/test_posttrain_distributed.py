@@ -3,9 +3,6 @@ run's losses: SFT is the pretraining trainer with a chat batch source, so its da
 token-weighted loss must not depend on the launch."""
 
 import json
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 from axk1.json_text import read_metrics_rows
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from tests.serve_helpers import ROOT, make_model_folder
-from tests.train_helpers import launch_env
+from tests.train_helpers import launch_env, ranks_cli
 
 pytestmark = pytest.mark.distributed
 
@@ -99,14 +96,7 @@ def test_torchrun_sft_under_context_parallelism_matches_single_process(tmp_path)
 
 
 def _torchrun_sft(recipe: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1", "sft", str(recipe)]
-    env = launch_env(recipe.parent, PYTHONPATH=str(ROOT))  # the recipe lies in the test's tmp_path
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks_cli("sft", str(recipe), timeout=180)  # two ranks with torchrun's environment (tests/warm_ranks.py)
 
 
 RL_RUNNER = """
@@ -186,20 +176,12 @@ threads = 1
 
 def run_rl_one_and_two(tmp_path: Path, one: Path, two: Path, env: dict, two_env: dict | None = None
                        ) -> tuple[list[dict], list[dict]]:
-    """RL_RUNNER on recipe `one` in one process, then on `two` under torchrun with 2 ranks (`two_env` added to its
+    """RL_RUNNER on recipe `one` in one process, then on `two` on 2 ranks (tests/warm_ranks.py; `two_env` added to its
     environment); the metrics rows of each, from [run] out_dir tmp_path/one and tmp_path/two."""
     runner = tmp_path / "runner.py"
     runner.write_text(RL_RUNNER)
-    proc = subprocess.run([sys.executable, str(runner), str(one)], capture_output=True, text=True, timeout=180,
-                          env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), str(runner), str(two)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**env, **(two_env or {})})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks_cli(str(one), nproc=None, script=runner, timeout=180, env=env)
+    ranks_cli(str(two), script=runner, timeout=240, env={**env, **(two_env or {})})
     one, two = (read_metrics_rows(tmp_path / name / "metrics.jsonl") for name in ("one", "two"))
     return one, two
 
@@ -250,14 +232,7 @@ def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_
     runner.write_text(RL_RUNNER)
     recipe = tmp_path / "two.toml"
     recipe.write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), str(runner), str(recipe)]
-    env = launch_env(tmp_path, PYTHONPATH=str(ROOT), AXK1_SLOW_ROLLOUT_S="9")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks_cli(str(recipe), script=runner, timeout=240, env={"AXK1_SLOW_ROLLOUT_S": "9"})
     assert len(read_metrics_rows(tmp_path / "two" / "metrics.jsonl")) == 2
 
 

@@ -5,7 +5,6 @@ single-process run of the same recipe."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import launch_env, torchrun_train, write_recipe
+from tests.train_helpers import launch_env, ranks_train, torchrun_train, write_recipe
 
 pytestmark = pytest.mark.distributed
 
@@ -82,12 +81,12 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
         path = write_recipe(folder, extra="[parallelism]\ndp_shard = 2", sections={"checkpointing": "async = true"})
         path.write_text(path.read_text().replace("interval_steps = 2", "interval_steps = 1"))
         runs[name] = path
-    out = _torchrun(runs["whole"], "--max-steps", "6")
+    out = ranks_train(runs["whole"], "--max-steps", "6", timeout=120, stdout=True)  # a hang ends
     assert out.count("step 6  stage s1  loss") == 1, out  # said by rank 0, not by each rank
-    _torchrun(runs["resumed"], "--max-steps", "3")
+    ranks_train(runs["resumed"], "--max-steps", "3", timeout=120)  # at the timeout, its ranks killed
     assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
     _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, runs["resumed"])
-    _torchrun(runs["resumed"], "--max-steps", "6", "--resume")
+    ranks_train(runs["resumed"], "--max-steps", "6", "--resume", timeout=120)
     want = read_metrics_rows(tmp_path / "whole" / "run" / "metrics.jsonl")
     got = read_metrics_rows(tmp_path / "resumed" / "run" / "metrics.jsonl")
     assert [r["step"] for r in want] == [r["step"] for r in got] == [1, 2, 3, 4, 5, 6]
@@ -109,30 +108,9 @@ def _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, recipe):
     with open(step / "__0_0.distcp", "r+b") as f:  # checked by rank 1 of 2
         f.seek(f.seek(0, 2) // 2)
         f.write(b"\xff\xff\xff\x7f")
-    err = torchrun_train(recipe, "--out", str(copy), "--resume", "--max-steps", "4", fails=True)
+    err = ranks_train(recipe, "--out", str(copy), "--resume", "--max-steps", "4", fails=True)
     said = (f"{step / '__0_0.distcp'}: corrupt or incomplete checkpoint (CRC-32 ")
     assert err.count(said) >= 1 and "to resume from step 2, the one before it" in err, err[-3000:]
-
-
-def _torchrun(recipe, *args, timeout=120) -> str:
-    """torchrun train (returns its stdout), as tests.train_helpers.torchrun_train, but a hang (the async-save failure
-    mode) ends the whole session at the timeout: killing torchrun alone would leave its hung ranks running."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
-    env = launch_env(recipe.parent, PYTHONFAULTHANDLER="1")  # the recipe lies in the test's tmp_path
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        pytest.fail(f"torchrun {' '.join(args)} hung for {timeout}s: {err[-2000:]}")
-    assert proc.returncode == 0, err[-3000:]
-    return out
 
 
 @pytest.mark.parametrize("args, said", [
@@ -219,9 +197,9 @@ def test_ranks_resume_from_the_step_rank_0_lists(tmp_path):
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
     runner = tmp_path / "runner.py"
     runner.write_text(STALE_LISTING_RANK)
-    torchrun_train(recipe, "--max-steps", "4", script=runner)
+    ranks_train(recipe, "--max-steps", "4", script=runner)
     assert list_steps(tmp_path / "run" / "checkpoints") == [2, 4]
-    err = torchrun_train(recipe, "--resume", "--max-steps", "6", script=runner)
+    err = ranks_train(recipe, "--resume", "--max-steps", "6", script=runner)
     assert "rank 0 resumed from step 4" in err and "rank 1 resumed from step 4" in err, err[-3000:]
 
 
@@ -275,5 +253,5 @@ def test_a_launch_into_a_folder_another_run_holds_fails_with_one_error(tmp_path)
     (tmp_path / "run" / "checkpoints" / "step-000002").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "step-000002" / "train_state.json").write_text("{}")
     with RunLock(tmp_path / "run"):  # a live run holds the folder
-        err = torchrun_train(recipe, fails=True)
+        err = ranks_train(recipe, fails=True)
     assert "is in use by another training run" in err and "already holds checkpoints" not in err, err[-3000:]

@@ -127,6 +127,31 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
     return proc.stderr
 
 
+def ranks_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
+                fails: bool = False, stdout: bool = False) -> str:
+    """`axk1 train recipe args...` on `nproc` ranks forked from a warm server (tests/warm_ranks.py: torchrun's
+    environment without its agent, ~8 s less a launch); as torchrun_train otherwise (`stdout`: returns that)."""
+    return ranks_cli("train", str(recipe), *args, nproc=nproc, timeout=timeout, script=script, fails=fails,
+                     stdout=stdout)
+
+
+def ranks_cli(*args: str, nproc: int | None = 2, timeout: int = 150, script: Path | None = None,
+              fails: bool = False, env: dict[str, str] | None = None, stdout: bool = False) -> str:
+    """`axk1 args...` as torchrun_cli runs it, on ranks forked from a warm server (tests/warm_ranks.py; nproc None:
+    one process outside torchrun); `env`: variables set for the ranks beside this process's. Fails the test with
+    the ranks' stderr when a rank does not exit 0 (or, `fails`, when all do); returns their stderr (their stdout
+    with `stdout`)."""
+    import tempfile
+
+    from tests.warm_ranks import run_cli
+
+    with tempfile.TemporaryDirectory(prefix="axk1-ranks-") as tmp:
+        codes, err, out = run_cli(list(args), nproc, launch_env(Path(tmp), **(env or {})), Path(tmp), timeout,
+                                  script)
+    assert any(codes) == fails, f"exit codes {codes}\n{err[-3000:]}"
+    return out if stdout else err
+
+
 def tear_metrics_row_at(monkeypatch, step: int):
     """Metrics writes fail at `step` as on a full disk: half of the row is appended, then ENOSPC. Returns the real
     JsonlLog.write, to put back before the resume."""

@@ -1,0 +1,136 @@
+"""Rank processes forked from a warm server instead of started afresh: the multi-process tests' launch cost.
+
+A 2-rank `torchrun` launch on the 2-core test machine spends ~8 s before the recipe's first line runs: the agent and
+each rank import torch and its distributed packages (~3 s each), all three at once. Here the import is paid once per
+pytest worker: multiprocessing's forkserver imports torch's heavy packages (PRELOAD) when first used, and every rank
+after is a fork of it (a launch: ~13 s -> ~5 s). Nothing of axk1 or of the tests is preloaded, so each rank imports
+them afresh, as a new process does: a spy script that patches axk1 before calling axk1.cli.main patches what the
+rank runs.
+
+A forked rank is a real process with torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT,
+TORCHELASTIC_RUN_ID ...), its own cwd and stderr; it differs from a torchrun rank in what torchrun's agent adds: no
+restarts, no agent store (rank 0 hosts the rendezvous store), no error files nor root-cause summary. The tests of
+those keep real torchrun (tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the first test of
+test_train_distributed). Environment variables that torch reads when imported (TORCH_LOGS ...) are the pytest
+worker's: pass such settings through torchrun_cli instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from pathlib import Path
+
+# what every rank imports and nothing of ours: torch and the distributed packages the trainer and export use
+PRELOAD = ["torch", "torch.distributed.fsdp", "torch.distributed.tensor", "torch.distributed.checkpoint",
+           "torch.distributed.checkpoint.state_dict", "torch.nn.attention.flex_attention", "numpy"]
+multiprocessing.set_forkserver_preload(PRELOAD)
+_CONTEXT = multiprocessing.get_context("forkserver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(target: Callable, args: tuple, env: dict[str, str], cwd: str | Path | None = None,
+          stderr: Path | None = None, stdout: Path | None = None) -> multiprocessing.Process:
+    """`target(*args)` in a process forked from the warm server, with exactly `env` as its environment and `cwd`
+    (default: this process's) as its working directory: a forked process would otherwise keep the server's, taken
+    when it started. `stderr`, `stdout`: files its fds 2 and 1 go to (the server's otherwise). `target` must be a
+    module-level function (the process imports it by name)."""
+    process = _CONTEXT.Process(target=_enter, args=(dict(env), str(cwd or os.getcwd()), stderr, stdout, target, args))
+    process.start()
+    return process
+
+
+def _enter(env: dict[str, str], cwd: str, stderr: Path | None, stdout: Path | None, target: Callable,
+           args: tuple) -> None:
+    import faulthandler
+
+    import torch
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    tempfile.tempdir = None  # the server may have looked it up already: this process's TMPDIR decides
+    for path, stream in ((stderr, 2), (stdout, 1)):
+        if path is not None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, stream), os.close(fd)
+    faulthandler.enable()  # a rank that crashes in native code says where (PYTHONFAULTHANDLER acts at start only)
+    # OMP_NUM_THREADS is read once per process, at its first parallel op: the server ran none, so this decides
+    torch.set_num_threads(int(env.get("OMP_NUM_THREADS", "1")))
+    target(*args)
+
+
+def run_cli(args: list[str], world: int | None, env: dict[str, str], tmp: Path, timeout: float,
+            script: Path | None = None) -> tuple[list[int], str, str]:
+    """`axk1 args...` (or `script args...`, which ends by calling axk1.cli.main) on `world` forked ranks with
+    torchrun's environment over `env` (world None: one process outside torchrun). As torchrun's agent does, once a
+    rank fails the others are stopped (SIGTERM, SIGKILL 10 s later). Returns (the exit codes, the ranks' stderr and
+    stdout, rank by rank); past `timeout` s the ranks are killed and TimeoutError raised with their stderr's end."""
+    port = free_port()
+    procs = []
+    for rank in range(world or 1):
+        rank_env = env if world is None else {
+            **env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(world), "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "warm-ranks",
+            "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0"}
+        procs.append(start(_cli_main, (args, script), rank_env, stderr=tmp / f"rank{rank}.stderr",
+                           stdout=tmp / f"rank{rank}.stdout"))
+    in_time = join_as_an_agent(procs, timeout)
+    err, out = ("".join((tmp / f"rank{rank}.{name}").read_text(errors="replace") for rank in range(world or 1))
+                for name in ("stderr", "stdout"))
+    if not in_time:
+        raise TimeoutError(f"{world or 1} ranks of axk1 {' '.join(args)} ran past {timeout} s:\n{err[-3000:]}")
+    return [p.exitcode for p in procs], err, out
+
+
+def _cli_main(args: list[str], script: Path | None) -> None:
+    import sys
+
+    if script is None:
+        sys.argv = ["axk1", *args]
+        from axk1.cli import main
+
+        raise SystemExit(main())
+    import runpy
+
+    sys.argv = [str(script), *args]
+    runpy.run_path(str(script), run_name="__main__")
+
+
+def join_as_an_agent(procs: list, timeout: float) -> bool:
+    """Whether every rank ended before the timeout (those left are killed at it)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    waiting = {p.sentinel: p for p in procs}
+    while waiting:
+        for sentinel in wait(list(waiting), timeout=max(0.0, deadline - time.monotonic())):
+            proc = waiting.pop(sentinel)
+            proc.join()
+            if proc.exitcode != 0:
+                _stop(list(waiting.values()), grace=10)
+                waiting.clear()
+        if time.monotonic() >= deadline and waiting:
+            _stop(list(waiting.values()), grace=0)
+            return False
+    return True
+
+
+def _stop(procs: list, grace: float) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(grace)
+        if p.exitcode is None:
+            p.kill()
+            p.join()
