@@ -134,3 +134,37 @@ def _stop(procs: list, grace: float) -> None:
         if p.exitcode is None:
             p.kill()
             p.join()
+
+
+def run_python(argv: list[str], env: dict[str, str], timeout: float, cwd: str | Path | None = None):
+    """`python *argv` (`-c CODE args...`, `-m MODULE args...` or `SCRIPT args...`) as subprocess.run(...,
+    capture_output=True, text=True) runs it, in a process forked from the warm server: returns a
+    subprocess.CompletedProcess; past `timeout` s the process is killed and subprocess.TimeoutExpired raised."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="axk1-python-") as tmp:
+        err, out = Path(tmp) / "stderr", Path(tmp) / "stdout"
+        proc = start(_python_main, (list(argv),), env, cwd, stderr=err, stdout=out)
+        proc.join(timeout)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise subprocess.TimeoutExpired(["python", *argv], timeout, out.read_text(errors="replace"),
+                                            err.read_text(errors="replace"))
+        return subprocess.CompletedProcess(["python", *argv], proc.exitcode, out.read_text(errors="replace"),
+                                           err.read_text(errors="replace"))
+
+
+def _python_main(argv: list[str]) -> None:
+    import runpy
+    import sys
+
+    if argv[0] == "-c":
+        sys.argv = ["-c", *argv[2:]]
+        exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+    elif argv[0] == "-m":
+        sys.argv = [argv[1], *argv[2:]]
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(argv)
+        runpy.run_path(argv[0], run_name="__main__")
