@@ -257,22 +257,18 @@ def kill_half_written(folder: str | Path) -> None:
 def start_ranks_without_torchrun(tmp: Path, recipe: Path, *args: str, world: int = 2,
                                  scripts: dict[int, Path] | None = None) -> list:
     """The ranks of a launch as one-rank nodes run them: each `axk1 train recipe args...` (or `scripts[rank]`, which
-    ends by calling axk1.cli.main) in a process of its own, with torchrun's environment but no torchrun agent, so
-    that nothing stops a survivor when a peer dies or hangs (an agent stops all its node's ranks once one fails):
-    what the survivor says is its own. Each rank's stderr goes to tmp/rank{N}.err; returns the Popen objects."""
-    import socket
-    import subprocess
-    import sys
+    ends by calling axk1.cli.main) in a process of its own (forked from the warm server, tests/warm_ranks.py), with
+    torchrun's environment but no torchrun agent, so that nothing stops a survivor when a peer dies or hangs (an
+    agent stops all its node's ranks once one fails): what the survivor says is its own. Each rank's stderr goes to
+    tmp/rank{N}.err; returns objects with the Popen calls the tests make (wait, poll, send_signal, kill)."""
+    from tests.warm_ranks import WarmProcess, cli_main, free_port, start
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     procs = []
     for rank in range(world):
         env = launch_env(tmp, RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world), LOCAL_WORLD_SIZE="1",
                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="no-agent")
         script = (scripts or {}).get(rank)
-        cmd = [sys.executable, *([str(script)] if script else ["-m", "axk1.cli"]), "train", str(recipe), *args]
-        with open(tmp / f"rank{rank}.err", "w") as err:
-            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err))
+        procs.append(WarmProcess(start(cli_main, (["train", str(recipe), *args], script), env,
+                                       stderr=tmp / f"rank{rank}.err", stdout=Path("/dev/null"))))
     return procs

@@ -83,7 +83,7 @@ def run_cli(args: list[str], world: int | None, env: dict[str, str], tmp: Path, 
             "LOCAL_WORLD_SIZE": str(world), "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world),
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "warm-ranks",
             "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0"}
-        procs.append(start(_cli_main, (args, script), rank_env, stderr=tmp / f"rank{rank}.stderr",
+        procs.append(start(cli_main, (args, script), rank_env, stderr=tmp / f"rank{rank}.stderr",
                            stdout=tmp / f"rank{rank}.stdout"))
     in_time = join_as_an_agent(procs, timeout)
     err, out = ("".join((tmp / f"rank{rank}.{name}").read_text(errors="replace") for rank in range(world or 1))
@@ -93,7 +93,7 @@ def run_cli(args: list[str], world: int | None, env: dict[str, str], tmp: Path, 
     return [p.exitcode for p in procs], err, out
 
 
-def _cli_main(args: list[str], script: Path | None) -> None:
+def cli_main(args: list[str], script: Path | None) -> None:
     import sys
 
     if script is None:
@@ -105,6 +105,32 @@ def _cli_main(args: list[str], script: Path | None) -> None:
 
     sys.argv = [str(script), *args]
     runpy.run_path(str(script), run_name="__main__")
+
+
+class WarmProcess:
+    """The subprocess.Popen calls the fault tests make (wait, poll, send_signal, kill) on a started process."""
+
+    def __init__(self, process: multiprocessing.Process) -> None:
+        self.process, self.pid = process, process.pid
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(f"process {self.pid}", timeout)
+        return self.process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self.process.exitcode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
 
 
 def join_as_an_agent(procs: list, timeout: float) -> bool:
