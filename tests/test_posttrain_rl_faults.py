@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +28,7 @@ from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
 from tests.train_helpers import lock_held_elsewhere, strict_json_rows
+from tests.warm_ranks import run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,9 +66,9 @@ DRIVER = textwrap.dedent("""
 
 
 def _cli(point: str, n: int, *args) -> subprocess.CompletedProcess:
+    """DRIVER in a process of its own, forked from a warm server (tests/warm_ranks.py: torch imported once)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-c", DRIVER, point, str(n), *map(str, args)], env=env, timeout=120,
-                          capture_output=True, text=True, cwd=REPO)
+    return run_python(["-c", DRIVER, point, str(n), *map(str, args)], env, timeout=120, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
