@@ -7,9 +7,8 @@ import contextlib
 import json
 import os
 import socket
-import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -22,6 +21,7 @@ import torch
 import axk1
 from axk1.text.tokenizer_file import write_tokenizer_files
 from axk1.text.tokenizer_file import TEXT_TAGS
+from tests.warm_ranks import WarmPopen
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [
@@ -140,15 +140,15 @@ class ServerProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axk1.cli", "serve", str(model_dir), "--port", str(self.port),
-             "--threads", "1", "--log-level", "warning", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            # as a terminal starts it, or as `nohup` does (SIGHUP ignored): a suite run as a background job (`make
-            # test &`, nohup) ignores SIGINT and SIGHUP, which a child inherits and keeps, so the Ctrl-C test's server
-            # re-raised an ignored SIGINT and exited 0, and the SIGHUP test's ignored its signal
-            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
-                                signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)))
+        fd, log = tempfile.mkstemp(prefix="axk1-serve-", suffix=".log")
+        os.close(fd)
+        self.log = Path(log)
+        # forked from the warm server (tests/warm_ranks.py: torch imported once a worker, not per server), with the
+        # signal dispositions a terminal gives, or `nohup`'s (SIGHUP ignored): a suite run as a background job
+        # (`make test &`, nohup) ignores SIGINT and SIGHUP, which a child inherits and keeps, so the Ctrl-C test's
+        # server re-raised an ignored SIGINT and exited 0, and the SIGHUP test's ignored its signal
+        self.proc = WarmPopen(["serve", str(model_dir), "--port", str(self.port), "--threads", "1", "--log-level",
+                               "warning", *args], env, self.log, nohup=nohup)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -182,6 +182,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.unlink(missing_ok=True)  # the open self.proc.stdout still reads it
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -133,6 +133,39 @@ class WarmProcess:
             self.process.kill()
 
 
+class WarmPopen(WarmProcess):
+    """An `axk1` command started as a terminal (or `nohup`) would start it, in a process forked from the warm server,
+    its stdout and stderr into one log file: what tests/serve_helpers.py::ServerProcess reads of a subprocess.Popen
+    (stdout, returncode, terminate, communicate) besides WarmProcess's calls."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, nohup: bool = False) -> None:
+        super().__init__(start(_command_main, (args, nohup), env, stderr=log, stdout=log))
+        self.stdout = open(log, errors="replace")
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def terminate(self) -> None:
+        import signal
+
+        self.send_signal(signal.SIGTERM)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        self.wait(timeout)
+        return self.stdout.read(), None
+
+
+def _command_main(args: list[str], nohup: bool) -> None:
+    import signal
+
+    # a terminal's dispositions, or nohup's (SIGHUP ignored), whatever the server inherited from the pytest worker
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
+    cli_main(args, None)
+
+
 def join_as_an_agent(procs: list, timeout: float) -> bool:
     """Whether every rank ended before the timeout (those left are killed at it)."""
     import time
