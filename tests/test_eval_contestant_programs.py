@@ -47,8 +47,6 @@ WRONG = {
     "thread never joined": P["thread_bigstack_nojoin"][0].replace("print(depth(0))", "print(depth(0) + 1)"),
     "atexit": P["atexit_flush"][0].replace("max(a)", "min(a)"),
     "pyrival": P["pyrival_fastio"][0].replace("max(a)", "min(a)"),
-    "thread still running at the limit": "import threading, time\ndef main():\n    time.sleep(30)\n    print(1)\n"
-                                         "threading.Thread(target=main).start()\n",
     "atexit raises": "import atexit\natexit.register(lambda: 1 / 0)\nprint(0)\n",
 }
 
@@ -58,3 +56,41 @@ def test_its_wrong_twin_fails(name):
     tests = DEEP if name == "thread never joined" else SUM
     outcome = run_tests(WRONG[name], tests, "tolerant", timeout_s=2)
     assert outcome.verdict == "wrong_answer", (name, outcome)
+
+
+# A right answer, then a non-daemon thread that does not end: the process never exits, which an online judge (and
+# `python sol.py` under a time limit) times out. It passed: the thread was waited for until a little before the
+# limit, then the test process exited 0 with the answer written.
+SUM_RIGHT = P["fastio_buffer"][0]
+NEVER_ENDS = {
+    "sleeping thread": SUM_RIGHT + "import threading, time\n"
+                                   "threading.Thread(target=lambda: time.sleep(10**6)).start()\n",
+    "looping thread": SUM_RIGHT + "import threading\ndef spin():\n    while True:\n        pass\n"
+                                  "threading.Thread(target=spin).start()\n",
+    "a thread started by a thread": SUM_RIGHT + "import threading, time\nthreading.Thread(target=lambda: "
+                                                "threading.Thread(target=time.sleep, args=(10**6,)).start()).start()\n",
+    "main in a thread, then one that sleeps": "import sys, threading, time\ndef main():\n"
+                                              "    d = sys.stdin.read().split()\n    a = list(map(int, d[1:]))\n"
+                                              "    print(sum(a), max(a))\n"
+                                              "    threading.Thread(target=time.sleep, args=(10**6,)).start()\n"
+                                              "threading.stack_size(1 << 26)\nt = threading.Thread(target=main)\n"
+                                              "t.start()\nt.join()\n",
+    "still sleeping at the limit, then the answer": "import threading, time\ndef main():\n    time.sleep(30)\n"
+                                                    "    print(1)\nthreading.Thread(target=main).start()\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEVER_ENDS))
+def test_a_thread_that_never_ends_is_a_time_limit(name):
+    outcome = run_tests(NEVER_ENDS[name], SUM, "tolerant", timeout_s=1)
+    assert outcome.verdict == "time_limit" and outcome.results == [-3], (name, outcome)
+
+
+def test_a_call_whose_thread_never_ends_is_a_time_limit():
+    code = ("import threading, time\nclass Solution:\n    def halves(self, x):\n"
+            "        threading.Thread(target=time.sleep, args=(10**6,)).start()\n        return [x // 2, x / 2]\n")
+    tests = {"inputs": ["4"], "outputs": ["[2, 2.0]"], "fn_name": "halves"}
+    outcome = run_tests(code, tests, "tolerant", timeout_s=1)
+    assert outcome.verdict == "time_limit" and outcome.results == [-3], outcome
+    # a thread that ends in time, never joined, is waited for, as the interpreter does before it exits
+    assert run_tests(code.replace("10**6", "0.01"), tests, "tolerant", timeout_s=1).verdict == "pass"

@@ -62,11 +62,34 @@ def test_a_dash_between_numbers_is_no_minus():
     "The answer is at least 43.", "The answer is at most 43.", "The answer is about 43.",
     "The answer is approximately 43.", "The answer is around 43.", "The answer is perhaps 43.",
     "The answer is probably 43.", "Answer: maybe 43",
+    # Korean hedges, mostly after the number where the verb is ("might be", "seems", "estimated"), or before it
+    "정답은 아마 43입니다.", "답: 아마도 43", "정답은 43일 수도 있다.", "정답은 43일수도 있습니다.", "정답은 43일지도 모른다.",
+    "정답은 아마도 43인 것 같다.", "정답은 43인 거 같아요.", "정답은 43일 것 같습니다.", "정답은 43이 맞는 것 같다.",
+    "정답은 43인 듯하다.", "정답은 43으로 추정됩니다.", "답: 추정 43", "정답은 43 (추정)", "정답은 43으로 보인다.",
+    "정답은 43이 될 수도 있다.", "정답은 43일까?", "정답은 약 43", "정답은 적어도 43", "Answer: 아마 43",
 ])
 def test_a_negated_or_hedged_answer_is_not_the_answer(output):
-    """All were right for 43 (the label had no number right after it; the last number, 43, was read)."""
+    """All were right for 43 (the label had no number right after it, or a Korean hedge followed the number: the
+    last number, 43, was read, or the hedge was dropped as an ending)."""
     verdict = grade_integer_answer(output, 43)
     assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
+
+
+@pytest.mark.parametrize("output", [
+    "답은 43이다", "따라서 43", "정답: 43", "정답은 43입니다.", "최종 답은 43입니다.", "정답은 43이며, 이는 최소값이다.",
+    "정답은 43이며 이는 쉽게 확인할 수 있다.", "앞서 보였듯이 정답은 43이다.", "정답은 43일입니다.",
+    "따라서 정답은 43입니다. 아마추어도 풀 수 있다.", "정답은 43이다. 아마 다른 풀이도 있을 것이다.", r"\boxed{43}일 수도 있다",
+])
+def test_confident_korean_answers_stay_the_answer(output):
+    """A hedge word elsewhere (a later sentence, a longer word: 아마추어, 최소값; `할 수 있다` is "can") is none, and
+    a box is graded on its content, as `\\boxed{43} maybe` is in English."""
+    assert grade_integer_answer(output, 43).status == "correct"
+
+
+@pytest.mark.parametrize("output", ["maybe 43", "아마 43", "43 maybe", "43일 수도 있다"])
+def test_without_a_label_a_hedge_is_left_to_the_last_number_rule_in_both_languages(output):
+    """As a negation is ("70이 아닙니다." ends on 70): only a label, or a box, says the reply states its answer."""
+    assert grade_integer_answer(output, 43).status == "correct"
 
 
 def test_not_one_number_but_another_is_the_other():
@@ -78,7 +101,8 @@ def test_not_one_number_but_another_is_the_other():
     r"43 \text{ at most}", r"43 \text{ at least}", r"43 \text{ tenths}", r"43 \text{ hundredths}",
     r"43 \text{ thousandths}", r"43 \text{ halves}", r"43 \text{ reciprocal}", r"43 \text{ is wrong}",
     r"43\text{ and up}", r"43\text{ and more}", r"43\text{?}", r"43?", r"43 \text{ (not sure)}", r"43 \text{ (오답)}",
-    r"43 (X)", "43_8", r"43 \text{ maybe}",
+    r"43 (X)", "43_8", r"43 \text{ maybe}", r"43 \text{아마}", r"\text{아마도 }43", r"43 \text{(추정)}", "43일 수도 있다",
+    r"43\text{인 것 같다}", "약 43",
 ])
 def test_a_box_whose_words_change_or_doubt_the_number_is_wrong(box):
     """All were right for 43 (boxed: the word was dropped as a unit; math-verify read 43 from the others)."""

@@ -277,11 +277,15 @@ def test_a_setsid_child_dies_when_the_run_times_out(outside):
     outside.unchanged()
 
 
-# ---- 6. fair timeouts: an answer followed by a lingering thread is graded on the answer -----------------------
+# ---- 6. a lingering thread: graded on the answer where upstream does, a time limit where a judge would -----------
 THREAD = "\nimport threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
 
 
-def test_lingering_threads_do_not_turn_answers_into_timeouts(outside):
+def test_lingering_threads_follow_each_modes_harness(outside):
+    """HumanEval's and upstream LiveCodeBench's harnesses (strict) record each result before the process ends, so a
+    thread left running never changes them; tolerant mode is an online judge, whose process must end: a time limit
+    (it passed: the thread was waited for until a little before the limit only; tests/test_eval_contestant_programs.py
+    has its cases)."""
     he = grade_code(HE0, HE0["prompt"] + HE0["canonical_solution"] + THREAD, timeout_s=3)
     assert he.verdict == "pass" and he.wall_s < 3, he
     stdin = "a, b = map(int, input().split())\nprint(a + b)" + THREAD
@@ -290,7 +294,8 @@ def test_lingering_threads_do_not_turn_answers_into_timeouts(outside):
     for mode in MODES:
         for code, tests in ((stdin, ADD), (call, HALVES)):
             outcome = run_tests(code, tests, mode, timeout_s=2)
-            assert outcome.verdict == "pass" and outcome.wall_s < 5, (mode, outcome)
+            want = ("pass", [True, True]) if mode == "strict" else ("time_limit", [-3])
+            assert (outcome.verdict, outcome.results) == want and outcome.wall_s < 5, (mode, outcome)
     outside.unchanged()
 
 

@@ -227,7 +227,14 @@ class _Program:
             method = getattr(self.instance, fn_name) if self.instance is not None else self.namespace[fn_name]
         except BaseException as e:  # noqa: BLE001
             return {"status": "error", "detail": _describe_error(e)}
-        got, failed = self._timed(lambda: method(*args))
+
+        def called():
+            value = method(*args)
+            if self.tolerant:  # its process must be able to end, as a judge's would (_join_threads)
+                _join_threads()
+            return value
+
+        got, failed = self._timed(called)
         if failed:
             return failed
         try:
@@ -244,11 +251,9 @@ class _Program:
         write_test_file(paths[0], given)
         write_test_file(paths[1], "")
         remove(paths[2])
-        # Threads are waited for until a little before the time limit (monotonic: one clock for both processes)
-        join_until = time.monotonic() + self.timeout - min(0.25, self.timeout / 4)
         pid = os.fork()
         if pid == 0:
-            _tolerant_test(self.target, paths, self.guard, self.pipes, join_until)
+            _tolerant_test(self.target, paths, self.guard, self.pipes)
         status = _wait_test(pid, self.timeout)
         if status is not None:
             error = read_test_file(paths[2], 300)  # the exception that ended the program, in the verdict's detail
@@ -272,34 +277,42 @@ def _std_stream(fd: int, mode: str, name: str):
     return stream
 
 
-def _finish(join_until: float) -> None:
-    """What the interpreter does once the main code is done: wait for the threads the program started and did not
-    make daemons (solutions run main() in a thread with a bigger stack and never join it), then run its atexit
-    functions. The wait ends a little before the test's time limit: a thread still running then does not turn the
-    answer already written into a timeout (the limit itself is the parent's, see _wait_test)."""
+def _join_threads() -> None:
+    """Wait with no deadline, as the interpreter does before it exits, for every non-daemon thread the program started
+    (a main() in a thread with a bigger stack, never joined). One that never ends (`time.sleep(10**6)` after the right
+    output) keeps the process from ending, which an online judge times out: the limit is kept from outside the
+    program, by the runner for a forked stdin test (_wait_test), by the test's timer for a call."""
     threading = sys.modules.get("threading")
-    if threading is not None:
-        for thread in threading.enumerate():
-            if thread is not threading.main_thread() and not thread.daemon:
-                thread.join(max(0.0, join_until - time.monotonic()))
+    while threading is not None:
+        waiting = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+                   and t.is_alive()]
+        if not waiting:
+            return
+        for thread in waiting:
+            thread.join()
+
+
+def _finish() -> None:
+    """What the interpreter does once the main code is done: _join_threads, then the atexit functions."""
+    _join_threads()
     atexit = sys.modules.get("atexit")
     if atexit is not None:
         atexit._run_exitfuncs()
 
 
-def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int], join_until: float) -> None:
+def _tolerant_test(compiled, paths: list[str], guard, pipes: tuple[int, int]) -> None:
     """The test process: runs the test (_test_body) and exits with its status, whatever happens on the way (this is
     a fork of the runner: returning from here would make it a second runner)."""
     status = 3
     try:
-        status = _test_body(compiled, paths, guard, pipes, join_until)
+        status = _test_body(compiled, paths, guard, pipes)
     except BaseException:  # noqa: BLE001 - e.g. an exception's __str__ raising while its error is written
         status = 3
     finally:
         os._exit(status)
 
 
-def _test_body(compiled, paths: list[str], guard, pipes: tuple[int, int], join_until: float) -> int:
+def _test_body(compiled, paths: list[str], guard, pipes: tuple[int, int]) -> int:
     """Real descriptors 0 and 1, then the program as __main__ with a plain argv, then the interpreter's exit steps
     (_finish); the exit status to end with."""
     status = 0
@@ -316,7 +329,7 @@ def _test_body(compiled, paths: list[str], guard, pipes: tuple[int, int], join_u
         try:
             exec(compiled, {"__name__": "__main__", "__builtins__": builtins})
         finally:
-            _finish(join_until)
+            _finish()
     except SystemExit as e:
         # as the interpreter exits: None and the int 0 are success; any other code (exit(0.0), exit("0")) is 1
         status = 0 if e.code is None or (type(e.code) in (int, bool) and e.code == 0) else 3

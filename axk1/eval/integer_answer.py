@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from axk1.eval.korean_answer_words import KOREAN_CHANGING
+from axk1.eval.korean_answer_words import KOREAN_CHANGING, KOREAN_HEDGE
 
 # Characters a tokenizer may put inside a number without changing what a reader sees.
 AS_SEEN = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
@@ -101,8 +101,9 @@ UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|{HEDGE_WORD}|(?i:and)\b)
 GLUED_UNIT = (r"(?:[mck]m(?:\^\{?[23]\}?|[²³])?|kg|mg|m[lL]|sec|min|hrs?|cal|kcal|cm/s|m/s|km/h|rad|deg)"
               r"(?![A-Za-z0-9])")
 # A hedge or a verdict anywhere in the answer (`43\text{?}`, `43 \text{ (not sure)}`, `43 (오답)`, `43 (X)`): it is
-# no answer as written, and math-verify read the number in it (a `\boxed{?}` holds no number: math-verify finds none)
-UNSURE = re.compile(rf"\?|(?<![A-Za-z]){HEDGE_WORD}")
+# no answer as written, and math-verify read the number in it (a `\boxed{?}` holds no number: math-verify finds none);
+# a Korean hedge the same (`43 \text{(추정)}`, `\text{아마 }43`, `43일 수도 있다`)
+UNSURE = re.compile(rf"\?|(?<![A-Za-z]){HEDGE_WORD}|{KOREAN_HEDGE}")
 WRONG_MARK = r"\([ \t]*(?:오답|틀림|틀렸(?:음|다|습니다)?|틀린[ \t]*답|[Xx✗✘×]|(?i:wrong|incorrect|false))[ \t]*\)"
 # A modulus after the answer, read once wrappers are gone (`\text{mod }`, `\mathrm{mod}` are `mod`, `\pmod{1{,}000}`
 # is `\pmod1,000`): `\pmod m`, `(mod m)` in any spelling; a bare `70 \bmod 1000` is 70 only below its modulus
@@ -127,8 +128,9 @@ def _answer_text(content: str) -> str:
     s = re.sub(rf"\^\s*\{{?\\circ\}}?|\\degree|°|\\%|%|(?<=[0-9]){GLUED_UNIT}", "", s)
     # a Korean counter after the number, as AIME-ko answers write it (`72개`, `72 가지`); `\text{개}` was already
     # unwrapped to the same text, so the two spellings grade alike; an English unit the same way (`72 minutes`)
-    # (not a word that changes it: `72만`, `72 이상`, korean_answer_words.py)
-    s = re.sub(rf"(?<=[0-9])(?!\s*{KOREAN_CHANGING})\s*(?:[가-힣]{{1,3}}|\((?:정|)답\))[.!]?\s*$", "", s.strip())
+    # (not a word that changes it: `72만`, `72 이상`, nor a hedge: `72 아마`, korean_answer_words.py)
+    s = re.sub(rf"(?<=[0-9])(?!\s*(?:{KOREAN_CHANGING}|{KOREAN_HEDGE}))\s*(?:[가-힣]{{1,3}}|\((?:정|)답\))[.!]?\s*$",
+               "", s.strip())
     return UNIT.sub("", s)
 
 

@@ -1,4 +1,5 @@
-"""Korean words right after a number that negate or change it: the number is then not the answer as it stands.
+"""Korean words right after a number that negate or change it, and Korean hedges around it: the number is then not
+the answer as it stands.
 
 Korean writes its particles, copulas and counters onto the number (`70입니다`, `70개`, `70이며`), so the AIME grader
 reads a Korean word after an answer as an ending or a unit, the way it reads `70 ways`, except for the words below,
@@ -30,3 +31,16 @@ NOT_BUT = r"[ \t]*(?:이|가|은|는|도)?[ \t]*아니(?:라|고)[ \t,]*"
 # A Korean copula or ending that closes a clause after a second number, as punctuation does: "정답은 70, 71입니다" and
 # "정답은 70이고 71입니다" state two numbers (after 은 or 는, "70, 71은 오답" goes on about 71 and states 70)
 CLOSING_ENDING = r"(?:입니다|이다|이에요|예요|이야|임|이며|이고)(?![가-힣])"
+
+# A hedge in the clause that states the answer: the number is a guess, not the answer, as "The answer is maybe 43" is
+# in English (QUALIFIER in unboxed_answer.py, UNSURE in integer_answer.py). Korean puts most hedges after the number,
+# where its verb is: 43일 수도 있다 / 43일수도 / 43이 될 수도 ("might be 43"), 43일지도 모른다, 43인 것 같다 / 43인 거
+# 같아요 / 43이 맞는 것 같다 ("seems 43"), 43인 듯하다, 43으로 추정된다 / 43으로 보인다 ("estimated / appears to be
+# 43"), 43일까 ("43?"); not "할 수 있다" ("can": 확인할 수 있다 is no doubt) nor 했듯이 ("as shown");
+# and some before it: 아마(도) 43 ("maybe"), 어쩌면, 혹시, 추정 43, and the bounds and estimates English refuses there
+# too (약 43 "about", 대략, 거의, 적어도 "at least", 최소(한), 최대(한), 많아야 "at most"). A whole word only where a
+# longer word starts with it (아마추어 is "amateur", 약수 a divisor, 최소값 a minimum). Confident phrasing
+# (정답은 43이다, 따라서 43, 정답: 43, 43임을 보인다 "we show it is 43") holds none of these.
+KOREAN_HEDGE = (r"(?:[일될][ \t]*수[ \t]*(?:도|있)|일지도|(?:것|거)[ \t]*같|[인일][ \t]*듯(?!이)|일까(?:요)?(?![가-힣])"
+                r"|(?:으로|로)[ \t]*(?:보이|보인|보입|보여)|추정"
+                r"|(?<![가-힣])(?:아마도?|어쩌면|혹시|약|대략|거의|적어도|최소한?|최대한?|많아야)(?![가-힣]))")

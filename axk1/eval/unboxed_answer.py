@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from axk1.eval.integer_answer import (CHANGING_WORD, GLUED_UNIT, THOUSANDS, WRONG_MARK, as_seen, equation_answer,
                                       normalise_integer)
-from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, NOT_BUT
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, NOT_BUT
 
 # Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
 # span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
@@ -51,11 +51,14 @@ TEXT_LABEL = re.compile(r"[Aa](?<!\w.)(?i:nswer\s*(?:is(?:\b|(?=n['’]t\b))|:|=
 LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
 # Words between the label and its number that make it no answer: a negation ("The answer is not 43", "isn't 43",
 # "definitely not 43"; "not 42 but 43" is 43) or a hedge ("either 42 or 43", "maybe 43", "at least 43", "about 43").
-# Other words ("The answer is therefore 42") leave the reply to the last-number rule.
+# Other words ("The answer is therefore 42") leave the reply to the last-number rule. Korean hedges sit mostly after
+# the number (정답은 43일 수도 있다: "might be 43"), so the whole clause the label states is searched for them
+# (KOREAN_HEDGE_IN, korean_answer_words.py): "정답은 아마 43입니다" is no answer as "The answer is maybe 43." is not.
 LABEL_WORDS = re.compile(r"(?:(?:[A-Za-z]+|[A-Za-z]*['’]t)[ \t,]+){1,4}(?=\$|\\[A-Za-z(\[]|-?[0-9])")
 QUALIFIER = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|no|either|possibly|maybe|perhaps|probably|likely|about"
                        r"|approximately|approx|around|roughly|nearly|almost|least|most)(?![A-Za-z'’])"
                        r"|n['’]t(?![A-Za-z]))")
+KOREAN_HEDGE_IN = re.compile(KOREAN_HEDGE)
 BUT = re.compile(r"[ \t]*,?[ \t]*(?i:but)[ \t]+(?:(?i:rather|instead)[ \t,]+)?")
 # "The answer is 70 or 2", "70, 2", "70 and 2", "70 2": a second number after the labelled one, on its line, alone or
 # after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
@@ -131,6 +134,9 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
     if label is None:
         return None
     at = LABEL_TO_ANSWER.match(text, label.end()).end()
+    clause = CLAUSE.match(text, at).group(0)
+    if KOREAN_HEDGE_IN.search(clause):
+        return Labelled(None, MATH_DELIMITER.sub("", clause))
     words = LABEL_WORDS.match(text, at)
     if words and QUALIFIER.search(words.group(0)):
         answer = LAST_ANSWER.match(text, words.end())
