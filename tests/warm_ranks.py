@@ -1,18 +1,20 @@
-"""Rank processes forked from a warm server instead of started afresh: the multi-process tests' launch cost.
+"""Test processes forked from a warm server instead of started afresh: the multi-process tests' launch cost.
 
 A 2-rank `torchrun` launch on the 2-core test machine spends ~8 s before the recipe's first line runs: the agent and
-each rank import torch and its distributed packages (~3 s each), all three at once. Here the import is paid once per
-pytest worker: multiprocessing's forkserver imports torch's heavy packages (PRELOAD) when first used, and every rank
-after is a fork of it (a launch: ~13 s -> ~5 s). Nothing of axk1 or of the tests is preloaded, so each rank imports
-them afresh, as a new process does: a spy script that patches axk1 before calling axk1.cli.main patches what the
-rank runs.
+each rank import torch and its distributed packages (~3 s each), all three at once; an `axk1 serve` or a `python -c`
+driver pays the same ~3 s. Here the import is paid once per pytest worker: multiprocessing's forkserver imports
+torch's heavy packages (PRELOAD) when first used, and every process after is a fork of it (a 2-rank launch: ~13 s ->
+~5 s). Nothing of axk1 or of the tests is preloaded, so each process imports them afresh, as a new one does: a spy
+script that patches axk1 before calling axk1.cli.main patches what the process runs.
 
-A forked rank is a real process with torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT,
-TORCHELASTIC_RUN_ID ...), its own cwd and stderr; it differs from a torchrun rank in what torchrun's agent adds: no
-restarts, no agent store (rank 0 hosts the rendezvous store), no error files nor root-cause summary. The tests of
-those keep real torchrun (tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the first test of
-test_train_distributed). Environment variables that torch reads when imported (TORCH_LOGS ...) are the pytest
-worker's: pass such settings through torchrun_cli instead.
+Used by run_ranks (tests/gloo_ranks.py), ranks_cli and start_ranks_without_torchrun (tests/train_helpers.py),
+ServerProcess (tests/serve_helpers.py) and the fault drivers (run_python). A forked rank is a real process with
+torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, TORCHELASTIC_RUN_ID ...), its own cwd, stdout and stderr;
+it differs from a torchrun rank in what torchrun's agent adds: no restarts, no agent store (rank 0 hosts the
+rendezvous store), no error files nor root-cause summary. The tests of those keep real torchrun
+(tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the restart, recipe-error and first FSDP2 tests of
+test_train_distributed). Settings torch or OpenMP read when a process starts (TORCH_LOGS, an RLIMIT_AS below what
+torch maps) are the worker's: such tests start a fresh interpreter instead.
 """
 
 from __future__ import annotations
@@ -167,19 +169,20 @@ def _command_main(args: list[str], nohup: bool) -> None:
 
 
 def join_as_an_agent(procs: list, timeout: float) -> bool:
-    """Whether every rank ended before the timeout (those left are killed at it)."""
+    """Wait for `procs` as torchrun's agent does: once one fails, the others are stopped. Whether every one ended
+    before the timeout (those left are killed at it)."""
     import time
 
     deadline = time.monotonic() + timeout
     waiting = {p.sentinel: p for p in procs}
     while waiting:
-        for sentinel in wait(list(waiting), timeout=max(0.0, deadline - time.monotonic())):
-            proc = waiting.pop(sentinel)
-            proc.join()
-            if proc.exitcode != 0:
-                _stop(list(waiting.values()), grace=10)
-                waiting.clear()
-        if time.monotonic() >= deadline and waiting:
+        ready = wait(list(waiting), timeout=max(0.0, deadline - time.monotonic()))
+        for sentinel in ready:
+            waiting.pop(sentinel).join()
+        if any(p.exitcode for p in procs if p.exitcode is not None) and waiting:
+            _stop(list(waiting.values()), grace=10)
+            return True
+        if not ready and time.monotonic() >= deadline:
             _stop(list(waiting.values()), grace=0)
             return False
     return True
