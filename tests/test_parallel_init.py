@@ -349,3 +349,16 @@ def test_init_from_refuses_a_folder_of_another_layer_count(tmp_path):
         with pytest.raises(ValueError, match=rf"config\.json has num_hidden_layers = 3, the recipe's model {layers}; "
                                              rf"its config\.json differs .* num_hidden_layers: 3 -> {layers}"):
             load_hf_sharded_(lm, tmp_path)
+
+
+def test_init_from_leaves_mtp_layers_past_the_recipes_depth_unused(tmp_path):
+    """A folder with two MTP layers and a recipe that trains one (mtp_depth = 1): the first loads into the recipe's
+    MTP module, the second is not used (it was refused as a weight the recipe's model lacks)."""
+    torch.manual_seed(9)
+    source = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(num_nextn_predict_layers=2), with_mtp=True)
+    save_pretrained(source, tmp_path)
+    lm = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True)
+    load_hf_sharded_(lm, tmp_path)
+    want = source.state_dict()
+    for name, t in lm.state_dict().items():
+        assert torch.equal(t, want[name]), name

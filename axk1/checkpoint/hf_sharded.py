@@ -46,8 +46,8 @@ def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str
     its MTP module), from the files' headers alone: no weight is read and no model allocated, so `axk1 train|sft|rl
     --dry-run` runs the very check the run makes when it loads the folder. Raises on a layer count other than the
     recipe's, a missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether: the MTP module then
-    keeps its init, with a warning. A recipe without MTP leaves the folder's MTP layers unused (the release has one);
-    a layer past those its config.json declares is refused."""
+    keeps its init, with a warning. The folder's MTP layers the recipe does not train (all without MTP, the deeper ones
+    with a smaller mtp_depth) are left unused; a layer past those its config.json declares is refused."""
     model_config_file(folder, role="[model] init_from")
     theirs = ModelConfig.from_pretrained(folder)
     with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
@@ -72,8 +72,9 @@ def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str
     use = {}
     for name, (file, dtype, shape) in headers.items():
         if name not in want:
-            if not with_mtp and is_mtp(name, theirs, depth=depth):
-                continue  # MTP weights the recipe does not train
+            trained = with_mtp and is_mtp(name, config, depth=config.num_nextn_predict_layers)
+            if is_mtp(name, theirs, depth=depth) and not trained:
+                continue  # an MTP layer the recipe does not train: all of them without MTP, else those past its depth
             if name in copies:
                 continue  # an MTP layer's copy of the embedding or head (for vLLM): the MTP module uses the main one
             if 0 in shape:
