@@ -297,3 +297,68 @@ def test_init_from_refuses_weights_that_are_not_finite_by_name(tmp_path):
     save_file(tensors, tmp_path / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"tensor 'model\.norm\.weight' .* holds 1 NaN or infinite values"):
         load_hf_sharded_(AXK1ForCausalLM(config, with_mtp=False), tmp_path)
+
+
+def _folder_with_mtp(path: Path, inline: bool) -> dict[str, torch.Tensor]:
+    """A tiny model with one MTP layer saved as the release is (`inline`: its layer model.layers.3.* in
+    model.safetensors, as DeepSeek-V3's; else in mtp.safetensors, as `axk1 export --keep-mtp` writes it); returns
+    the main model's tensors."""
+    torch.manual_seed(9)
+    source = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True)
+    save_pretrained(source, path)
+    if inline:
+        main = {**load_file(path / "model.safetensors"), **load_file(path / "mtp.safetensors")}
+        save_file(main, path / "model.safetensors", metadata={"format": "pt"})
+        (path / "mtp.safetensors").unlink()
+    return {k: v for k, v in source.state_dict().items() if not k.startswith("mtp.")}
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_init_from_without_mtp_leaves_the_folders_mtp_layer_unused(tmp_path, inline):
+    """A recipe without MTP ([model] mtp_depth = 0) fine-tunes a folder that has an MTP layer (layer index
+    num_hidden_layers): the main weights load, the MTP layer is not used, nothing is refused."""
+    want = _folder_with_mtp(tmp_path, inline)
+    lm = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False)
+    load_hf_sharded_(lm, tmp_path)
+    for name, t in want.items():
+        assert torch.equal(lm.state_dict()[name], t), name
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_init_from_refuses_a_layer_past_the_folders_mtp_layers(tmp_path, inline):
+    """A layer index past num_hidden_layers + num_nextn_predict_layers of the folder's config.json is no MTP layer
+    of it: a recipe without MTP skipped it silently as one (load_model refuses it since the MTP depth is known)."""
+    _folder_with_mtp(tmp_path, inline)
+    file = tmp_path / ("model.safetensors" if inline else "mtp.safetensors")
+    tensors = load_file(file)
+    tensors["model.layers.99.input_layernorm.weight"] = torch.ones(64)
+    save_file(tensors, file, metadata={"format": "pt"})
+    lm = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False)
+    with pytest.raises(ValueError, match=r"unexpected tensor 'model\.layers\.99\.input_layernorm\.weight' .* past the "
+                                         r"3 layers and 1 MTP layer\(s\) that .*config\.json declares"):
+        load_hf_sharded_(lm, tmp_path)
+
+
+def test_init_from_refuses_a_folder_of_another_layer_count(tmp_path):
+    """A 2-layer recipe from a 3-layer folder: its layer 2 read as an MTP layer of the recipe's model and was left
+    out with a warning that the shapes agree; a 4-layer recipe from a folder of 3 layers and MTP would take the
+    MTP layer for its last. The layer count is compared first."""
+    _folder_with_mtp(tmp_path, inline=True)
+    for layers in (2, 4):
+        lm = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(num_hidden_layers=layers), with_mtp=False)
+        with pytest.raises(ValueError, match=rf"config\.json has num_hidden_layers = 3, the recipe's model {layers}; "
+                                             rf"its config\.json differs .* num_hidden_layers: 3 -> {layers}"):
+            load_hf_sharded_(lm, tmp_path)
+
+
+def test_init_from_leaves_mtp_layers_past_the_recipes_depth_unused(tmp_path):
+    """A folder with two MTP layers and a recipe that trains one (mtp_depth = 1): the first loads into the recipe's
+    MTP module, the second is not used (it was refused as a weight the recipe's model lacks)."""
+    torch.manual_seed(9)
+    source = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(num_nextn_predict_layers=2), with_mtp=True)
+    save_pretrained(source, tmp_path)
+    lm = AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True)
+    load_hf_sharded_(lm, tmp_path)
+    want = source.state_dict()
+    for name, t in lm.state_dict().items():
+        assert torch.equal(t, want[name]), name

@@ -13,16 +13,59 @@ from axk1.config import ModelConfig
 RECIPE = "recipes/posttrain/axk1-519b-sft.toml"
 
 
+def header_only_weights(folder, config, shard_bytes: int = 4 * 10**9) -> None:
+    """The released tensor names and bf16 shapes of `config` as safetensors shards whose data are holes (sparse
+    files of ~4 GB, each memory-mapped alone as the loader maps them): the dry run checks names and shapes on the
+    headers and reads no weight, so a 519B folder costs a few MB of disk."""
+    import struct
+
+    import torch
+
+    from axk1.checkpoint.hf import hf_tensors
+    from axk1.model import AXK1ForCausalLM
+
+    with torch.device("meta"):
+        shapes = {name: t.shape for name, t in hf_tensors(AXK1ForCausalLM(config)).items()}
+    shards, weight_map = [{}], {}
+    for name, shape in shapes.items():
+        size = 2 * shape.numel()
+        if shards[-1] and sum(b - a for a, b in (h["data_offsets"] for h in shards[-1].values())) + size > shard_bytes:
+            shards.append({})
+        end = max((h["data_offsets"][1] for h in shards[-1].values()), default=0)
+        shards[-1][name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [end, end + size]}
+    for k, header in enumerate(shards):
+        file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
+        weight_map.update(dict.fromkeys(header, file))
+        raw = json.dumps(header).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(folder / file, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)) + raw)
+            f.truncate(8 + len(raw) + max(h["data_offsets"][1] for h in header.values()))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+
+
+@pytest.fixture(scope="module")
+def release_weights(tmp_path_factory):
+    """A folder as the released A.X K1's is laid out (config.json, tokenizer.json, safetensors headers)."""
+    folder = tmp_path_factory.mktemp("release") / "A.X-K1"
+    folder.mkdir()
+    config = ModelConfig.from_preset("axk1-519b")
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    (folder / "tokenizer.json").write_text("{}")  # the dry run reads no token: it checks the file is there
+    header_only_weights(folder, config)
+    return folder
+
+
 @pytest.fixture
-def release(tmp_path):
-    """A folder as the released A.X K1's is laid out (config.json, tokenizer.json, safetensors), and chat data."""
+def release(release_weights, tmp_path):
+    """The release folder (a copy of its small files; the shards linked) and chat data."""
     folder = tmp_path / "A.X-K1"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(ModelConfig.from_preset("axk1-519b").to_dict()))
-    (folder / "tokenizer.json").write_text("{}")  # the dry run reads no token: it checks the file is there
-    (folder / "model-00001-of-00001.safetensors").write_bytes(b"")  # names and shapes are read when it loads
-    (folder / "model.safetensors.index.json").write_text(json.dumps(
-        {"weight_map": {"model.embed_tokens.weight": "model-00001-of-00001.safetensors"}}))
+    for file in release_weights.iterdir():
+        if file.suffix == ".safetensors":
+            (folder / file.name).symlink_to(file)
+        else:
+            (folder / file.name).write_bytes(file.read_bytes())
     data = tmp_path / "chat.jsonl"
     data.write_text(json.dumps({"messages": [{"role": "user", "content": "1+1?"},
                                              {"role": "assistant", "content": "<think>1+1=2</think>2"}]}) + "\n")
@@ -195,3 +238,85 @@ def test_the_log_prob_heads_memory_counts_at_the_moment_it_runs():
     forward_end = step_moments(c, mtp_depth=0, recompute=False, **layout)["forward_end"]
     step = rl_step_memory(c, recompute=False, completion_tokens=2048, kl_reference=False, **layout)
     assert step.loss == pytest.approx(head) and step.activations == forward_end.activations
+
+
+def _tiny_folder(path, config: ModelConfig | None = None, with_mtp: bool = True):
+    """A tiny model folder (weights saved from `config`, by default the tiny preset's) with the tokenizer file the
+    dry run looks for; returns the folder."""
+    import torch
+
+    from axk1 import save_pretrained
+    from axk1.model import AXK1ForCausalLM
+
+    torch.manual_seed(0)
+    save_pretrained(AXK1ForCausalLM(config or ModelConfig.from_preset("axk1-tiny"), with_mtp=with_mtp), path)
+    (path / "tokenizer.json").write_text("{}")
+    return path
+
+
+def _rewrite_config(folder, **fields) -> None:
+    raw = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**raw, **fields}))
+
+
+def _past_mtp_layer(folder) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "mtp.safetensors")
+    tensors["model.layers.99.input_layernorm.weight"] = tensors["model.layers.3.input_layernorm.weight"].clone()
+    save_file(tensors, folder / "mtp.safetensors", metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize("case, preset, said", [
+    ("another size", True, r"has shape \(512, 48\), the recipe's model needs \(512, 64\).*hidden_size: 48 -> 64"),
+    ("weights not its config's", False, r"has shape \(512, 64\), the recipe's model needs \(1024, 64\); .*config\.json "
+                                        "describes the recipe's model, so it does not describe these weights"),
+    ("another layer count", True, r"config\.json has num_hidden_layers = 2, the recipe's model 3"),
+    ("a layer past its MTP layer", False, r"'model\.layers\.99\.input_layernorm\.weight' .* past the 3 layers and 1 "
+                                          "MTP layer"),
+], ids=["another size", "weights not its config's", "another layer count", "a layer past its MTP layer"])
+def test_the_dry_run_refuses_an_init_from_folder_the_run_would_refuse(tmp_path, capsys, case, preset, said):
+    """`axk1 sft --dry-run` compared nothing of [model] init_from's weights with the recipe's model: a folder of
+    another size passed "ok" and the launch failed once it had built the model. Now the run's own check (names and
+    shapes on the files' headers) is a problem of the dry run, with the run's words, and no traceback."""
+    import re
+
+    from axk1.checkpoint.hf_sharded import load_hf_sharded_
+    from axk1.model import AXK1ForCausalLM
+
+    tiny = ModelConfig.from_preset("axk1-tiny")
+    folder = tmp_path / "base"
+    if case == "another size":
+        _tiny_folder(folder, tiny.replace(hidden_size=48))
+    elif case == "weights not its config's":
+        _rewrite_config(_tiny_folder(folder), vocab_size=1024)
+    elif case == "another layer count":
+        _tiny_folder(folder, tiny.replace(num_hidden_layers=2))
+    else:
+        _past_mtp_layer(_tiny_folder(folder))
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "1+1?"},
+                                             {"role": "assistant", "content": "2"}]}) + "\n")
+    argv = ["sft", "recipes/posttrain/sft-think.toml", "--dry-run", "--model.init_from", str(folder), "--sft.data",
+            json.dumps([str(data)]), *(["--model.preset", "axk1-tiny"] if preset else [])]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    problem = next(line for line in out.splitlines() if line.startswith("problem: "))
+    assert problem.startswith("problem: [model] init_from") and re.search(said, problem)
+    assert "Traceback" not in out + err and "ok: the recipe passes" not in out
+    # the run, loading the folder, refuses it in the same words
+    config = ModelConfig.from_pretrained(folder) if not preset else tiny
+    with pytest.raises(ValueError) as refused:
+        load_hf_sharded_(AXK1ForCausalLM(config, with_mtp=False), folder)
+    assert problem == f"problem: {refused.value}"
+
+
+def test_the_dry_run_passes_a_folder_whose_mtp_layer_the_recipe_does_not_train(tmp_path, capsys):
+    """sft-think.toml trains without MTP (mtp_depth = 0) from a folder with an MTP layer: the layer is not used."""
+    folder = _tiny_folder(tmp_path / "base")
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "1+1?"},
+                                             {"role": "assistant", "content": "2"}]}) + "\n")
+    assert main(["sft", "recipes/posttrain/sft-think.toml", "--dry-run", "--model.init_from", str(folder),
+                 "--sft.data", json.dumps([str(data)])]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out

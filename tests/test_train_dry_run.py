@@ -259,3 +259,21 @@ def test_a_dry_run_under_torchrun_checks_the_launch_it_runs_in(tmp_path, capsys,
     out = capsys.readouterr().out
     assert "on 2 x CPU rank" in out and "problem:" in out, out
     assert main(["train", str(recipe), "--dry-run", "--parallelism.dp_shard", "2"]) == 0
+
+
+def test_the_dry_run_refuses_an_init_from_folder_of_another_size(tmp_path, capsys):
+    """[model] init_from's folder against the recipe's model, as the run checks it when it loads the folder: a
+    folder of another width is a problem of the dry run (`axk1 sft|rl --dry-run` make the same check)."""
+    from axk1 import ModelConfig, save_pretrained
+    from axk1.model import AXK1ForCausalLM
+
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny").replace(hidden_size=48)), tmp_path / "other")
+    recipe = write_recipe(tmp_path, sections={"model": 'init_from = "other"'})
+    assert main(["train", str(recipe), "--dry-run"]) == 1
+    out, err = capsys.readouterr()
+    assert "problem: [model] init_from: tensor " in out and "has shape (512, 48)" in out
+    assert "hidden_size: 48 -> 64" in out
+    assert "Traceback" not in out + err
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny")), tmp_path / "other")
+    assert main(["train", str(recipe), "--dry-run"]) == 0
+    assert "ok: the recipe passes" in capsys.readouterr().out

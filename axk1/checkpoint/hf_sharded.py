@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from axk1.checkpoint.folder import (MTP_FILE, check_counts, check_finite, check_mtp_order, mtp_file, open_safetensors,
+from axk1.checkpoint.folder import (Header, check_counts, check_finite, check_mtp_order, mtp_file, open_safetensors,
                                     read_headers, weight_files)
 from axk1.checkpoint.hf import hf_tensors
 from axk1.checkpoint.state_dict_adapter import (EXPERT_KEY, expert_names, hf_name, is_mtp, may_be_absent,
@@ -41,51 +41,62 @@ def _config_diff(folder: Path, config: ModelConfig) -> list[str]:
             if k not in _NOT_ARCHITECTURE and theirs.get(k) != ours.get(k)]
 
 
-def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[str, object]:
-    """Released tensor name -> open file handle for every tensor the folder provides to `lm`; raises on a
-    missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether (the release has none): the
-    MTP module then keeps its init, with a warning."""
+def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str, Header]:
+    """Released tensor name -> header for every tensor the folder provides to a model of `config` (with or without
+    its MTP module), from the files' headers alone: no weight is read and no model allocated, so `axk1 train|sft|rl
+    --dry-run` runs the very check the run makes when it loads the folder. Raises on a layer count other than the
+    recipe's, a missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether: the MTP module then
+    keeps its init, with a warning. The folder's MTP layers the recipe does not train (all without MTP, the deeper ones
+    with a smaller mtp_depth) are left unused; a layer past those its config.json declares is refused."""
     model_config_file(folder, role="[model] init_from")
-    config, with_mtp = lm.config, lm.mtp is not None
+    theirs = ModelConfig.from_pretrained(folder)
     with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
         ref = AXK1ForCausalLM(config, with_mtp=with_mtp)
     want = {name: tuple(t.shape) for name, t in hf_tensors(ref).items()}
-    handles: dict[Path, object] = {}
     files = weight_files(folder)
     if (extra := mtp_file(folder)) is not None:
         files.append(extra)
-    headers = read_headers(files, config)
+    headers = read_headers(files, theirs)  # the folder's own config: its MTP layers, its quantization_config
     # config.json's counts against the files first, as load_model checks them: everything below reads the folder's
     # config whole (_config_diff lists each layer's type), and 10**9 layers took a minute and 2.4 GB to MemoryError
-    check_counts(folder, ModelConfig.from_pretrained(folder), headers, with_mtp=False)
+    check_counts(folder, theirs, headers, with_mtp=False)
+    if theirs.num_hidden_layers != config.num_hidden_layers:  # the names alone would let the folder's MTP layer
+        # (index num_hidden_layers) fill a deeper recipe's last layer, or drop a layer a shallower recipe lacks
+        raise ValueError(f"[model] init_from: {folder}/{CONFIG_NAME} has num_hidden_layers = "
+                         f"{theirs.num_hidden_layers}, the recipe's model {config.num_hidden_layers}"
+                         f"{_hint(folder, config)}")
     if with_mtp:
         check_mtp_order(folder, config, headers)
     copies = mtp_shared_copies(config, config.num_nextn_predict_layers)
-    where = {}
+    depth = theirs.num_nextn_predict_layers
+    use = {}
     for name, (file, dtype, shape) in headers.items():
         if name not in want:
-            if not with_mtp and (file.name == MTP_FILE or is_mtp(name, config)):
-                continue  # MTP weights the recipe does not train
+            trained = with_mtp and is_mtp(name, config, depth=config.num_nextn_predict_layers)
+            if is_mtp(name, theirs, depth=depth) and not trained:
+                continue  # an MTP layer the recipe does not train: all of them without MTP, else those past its depth
             if name in copies:
                 continue  # an MTP layer's copy of the embedding or head (for vLLM): the MTP module uses the main one
             if 0 in shape:
                 continue  # holds nothing: transformers saves n_shared_experts = 0 as a zero-width shared expert
-            raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: the recipe's model has no "
-                             f"such weight{_hint(folder, config)}")
+            past = is_mtp(name, theirs) and not is_mtp(name, theirs, depth=depth)
+            raise ValueError(f"[model] init_from: unexpected tensor {name!r} in {file}: " + (
+                f"its layer is past the {theirs.num_hidden_layers} layers and {depth} MTP layer(s) that "
+                f"{folder}/{CONFIG_NAME} declares (num_hidden_layers, num_nextn_predict_layers), so config.json "
+                "does not describe these weights; fix it or re-export the folder" if past else
+                f"the recipe's model has no such weight{_hint(folder, config)}"))
         if shape != want[name]:
             raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, the recipe's model "
                              f"needs {want[name]}{_hint(folder, config)}")
         if not dtype.startswith(("F", "BF")):
             raise ValueError(f"[model] init_from: tensor {name!r} in {file} is stored as {dtype}, not floating "
                              "point: the folder does not hold a model's weights")
-        if file not in handles:
-            handles[file] = open_safetensors(file, stack)
-        where[name] = handles[file]
+        use[name] = headers[name]
     mtp_names = [n for n in want if is_mtp(n, config)]
-    if mtp_names and not any(n in where for n in mtp_names):
+    if mtp_names and not any(n in use for n in mtp_names):
         warnings.warn(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init")
         want = {n: s for n, s in want.items() if not is_mtp(n, config)}
-    missing = [n for n in want if n not in where and not may_be_absent(n, config)]
+    missing = [n for n in want if n not in use and not may_be_absent(n, config)]
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise ValueError(f"[model] init_from: missing tensor(s) in {folder}: {', '.join(missing[:5])}{more}"
@@ -94,6 +105,17 @@ def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[st
     if diff:
         warnings.warn(f"[model] init_from: {folder}/{CONFIG_NAME} differs from the recipe's model in {'; '.join(diff)}"
                       " - the shapes agree, so its weights are used as they are")
+    return use
+
+
+def check_folder(folder: Path, lm: AXK1ForCausalLM, stack: ExitStack) -> dict[str, object]:
+    """Released tensor name -> open file handle for every tensor the folder provides to `lm` (check_weights)."""
+    handles: dict[Path, object] = {}
+    where = {}
+    for name, header in check_weights(folder, lm.config, lm.mtp is not None).items():
+        if header.file not in handles:
+            handles[header.file] = open_safetensors(header.file, stack)
+        where[name] = handles[header.file]
     return where
 
 
@@ -102,9 +124,11 @@ def _hint(folder: Path, config: ModelConfig) -> str:
         diff = _config_diff(folder, config)
     except (OSError, ValueError):
         diff = []
+    # no difference: the recipe's model is the one config.json describes, and the weights are not that model
     return ("; its config.json differs from the recipe's model in " + "; ".join(diff[:8]) +
             ". Make [model] preset/config/overrides match it, or give init_from alone to use its config.json"
-            if diff else "")
+            if diff else f"; {folder}/{CONFIG_NAME} describes the recipe's model, so it does not describe these "
+            "weights: fix it or re-export the folder")
 
 
 def read_region(where: dict[str, object], key: str, index: tuple[slice, ...], config: ModelConfig) -> torch.Tensor | None:
