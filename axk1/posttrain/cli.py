@@ -35,7 +35,7 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: st
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
     p.add_argument("--max-steps", type=positive_int, default=None, help=max_steps)
-    p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides [run] device)")
     add_dry_run_arguments(p, memory)
     p.set_defaults(func=func, accepts_overrides=True)
 

@@ -22,8 +22,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     # positive_int: 0 became [run] max_steps = 0, "train through all stages", the opposite of what was typed
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps, at least 1 "
                    "(overrides [run] max_steps)")
-    p.add_argument("--device", default=None, help="auto, cpu or cuda (overrides [run] device; default auto: CUDA when "
-                   "torch sees a GPU)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides [run] device; default auto: "
+                   "CUDA when torch sees a GPU)")
     add_dry_run_arguments(p, "each stage's memory per GPU")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
     return p
