@@ -265,6 +265,17 @@ def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return extra
 
 
+def chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The deepest sub-parser the command line chose (`axk1 data run`: data run's), whose prog names the verb in an
+    error; the top parser's said only `axk1: error: unrecognized arguments` for a verb's unknown flag."""
+    while True:
+        verbs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, verbs.dest, None) if verbs is not None else None
+        if chosen not in (verbs.choices if verbs is not None else {}):
+            return parser
+        parser = verbs.choices[chosen]
+
+
 def _data_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only `axk1 data ...`: what `axk1 data` runs needs none of the model stack (nor, but for `data synth` and
     help, the synth package, whose import costs ~0.2-0.5 s)."""
@@ -295,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        # the verb's parser says it: `axk1 generate: error: ...`, as every other error of a verb is worded
+        chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = recipe_overrides(args, extra)
     with sigterm_raises():
         try:

@@ -141,6 +141,21 @@ def test_bad_numbers_are_refused_before_any_work(argv, flag, capsys):
     assert exit_.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["generate", "m", "--prompt", "hi"], ["params", "axk1-tiny"], ["serve", "m"],
+                                  ["eval"], ["export", "a", "b"], ["merge", "a", "b", "-o", "c"], ["demo"], ["demo-long"],
+                                  ["plan"], ["plan", "sweep", "-o", "x"], ["posttrain", "tasks", "-o", "x"],
+                                  ["data", "starter", "-o", "x"]])
+def test_an_unknown_flag_is_refused_by_the_verb_that_was_given_it(argv, capsys):
+    """`axk1 generate m --bogus` said `axk1: error: unrecognized arguments`, where every other error of a verb
+    names it (`axk1 train: error: unexpected argument ...`): the verb's own parser says it now."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--bogus-flag"])
+    verb = " ".join(a for a in argv if a in ("generate", "params", "serve", "eval", "export", "merge", "demo",
+                                             "demo-long", "plan", "sweep", "posttrain", "tasks", "data", "starter"))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"axk1 {verb}: error: unrecognized arguments: --bogus-flag"
+
+
 # The demo's model at axk1-tiny's widths and depth (its preset, vocabulary, context and special tokens kept): every
 # stage runs the same code on it, and what this test asserts does not depend on the model's size. axk1-mini's own
 # shape cost ~10 minutes of CPU here (2 pretraining steps took 4.5 minutes of a loaded 2-core box, each 2-step SFT

@@ -330,7 +330,8 @@ def test_a_model_retrained_under_the_same_path_is_a_change_of_settings(tmp_path)
 @pytest.mark.parametrize("web", [False, True])
 def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, web):
     """`axk1 data starter -o OTHER` said nothing of the starter recipe reading out/starter: its run read an older
-    out/starter silently, or failed. The command it prints now names each part where it was built."""
+    out/starter silently, or failed. The command it prints now names each part where it was built. With --web it
+    named the plain starter's output folder, which a plain `data starter` + `data run` had filled: refused."""
     import shlex
     from pathlib import Path
 
@@ -350,8 +351,9 @@ def test_the_starters_next_command_reads_the_corpus_it_built(tmp_path, capsys, w
     assert cfg.sources and all(Path(s.path).parent == tmp_path / "corpus" and Path(s.path).exists()
                                for s in cfg.sources)
     assert [s.type for s in cfg.sources if Path(s.path).name == "web"] == ["warc" if web else "jsonl"]
-    # and it writes beside the corpus, not into the repository the recipe lives in
-    assert Path(cfg.run.output_dir) == tmp_path / "data" and Path(cfg.tokenize.tokenizer) == tmp_path / "data" / "tokenizer"
+    # and it writes beside the corpus, not into the repository the recipe lives in (--web: a folder of its own)
+    data = tmp_path / ("data-web" if web else "data")
+    assert Path(cfg.run.output_dir) == data and Path(cfg.tokenize.tokenizer) == data / "tokenizer"
 
 
 @pytest.mark.parametrize("stages, named", [(["dedup"], "'dedup' reads"), (["extract", "tokenize"], "'tokenize' reads"),

@@ -73,6 +73,29 @@ def test_eval_against_a_real_axk1_serve_process(tiny_folder, aime_files, tmp_pat
         assert (out / name).stat().st_size > 0
 
 
+def test_a_model_folder_gives_the_servers_verdict_on_a_request_too_long_for_its_context(tiny_folder, aime_files,
+                                                                                          tmp_path, capsys):
+    """`--model FOLDER` with the default --max-tokens 32768 on a 1,024-token model cut each reply to the room its
+    prompt left and graded it (finish_reason length, exit 0), while the same folder through `axk1 serve` was refused
+    (a 400) and the sample too_long, NOT MEASURED, exit 1. Now the folder and the `hf:` backend refuse the same
+    request the same way; with a --max-tokens that fits, none of the three refuses."""
+    common = ("--tasks", "aime25", "--aime-data", aime_files["en"], "--limit", "1", "--temperature", "0")
+
+    def verdict(model, *extra, name):
+        code = _eval("--model", model, *common, *extra, "-o", str(tmp_path / name))
+        return code, [r["status"] for r in _records(tmp_path / name)]
+
+    with ServerProcess(tiny_folder) as server:
+        served = verdict(f"openai:{server.base}/v1", name="served")
+        served_fits = verdict(f"openai:{server.base}/v1", "--max-tokens", "4", name="served-fits")
+    assert served == (1, ["too_long"])
+    assert verdict(str(tiny_folder), "--device", "cpu", name="folder") == served
+    assert verdict(f"hf:{tiny_folder}", "--device", "cpu", name="hf") == served
+    assert "NOT MEASURED: 1/1 samples too long" in capsys.readouterr().out
+    assert served_fits[0] == 0 and served_fits[1] != ["too_long"]
+    assert verdict(str(tiny_folder), "--device", "cpu", "--max-tokens", "4", name="folder-fits")[1] != ["too_long"]
+
+
 # ---- a standard-library OpenAI-compatible server with chosen replies -----------------------------------------
 class _Canned(JsonHandler):
     """Seed 0 answers right and seed 1 wrong, so avg@2 = 50 and pass@2 = 100; the first request gets a 503."""

@@ -177,13 +177,14 @@ def test_axk1_generate_stops_where_serve_does(tmp_path, monkeypatch, capsys):
     assert seen["stop_ids"] == [1, 2]  # config.json's eos and the tokenizer's <|im_end|>
 
 
-def test_the_native_eval_backend_gives_each_prompt_its_own_budget(tmp_path, monkeypatch):
+def test_the_native_eval_backend_gives_each_prompt_its_own_verdict(tmp_path, monkeypatch):
     """One long prompt in a batch of 8 set every reply's token limit to what its context left (a 145-token prompt
-    cut to 3 tokens and graded truncated beside a 509-token one). Each prompt now gets --max-tokens within its own
-    room."""
+    cut to 3 tokens and graded truncated beside a 509-token one). Each prompt now gets all of --max-tokens, and
+    one whose prompt and --max-tokens exceed the context is refused too_long, as a server refuses it (it was cut to
+    the room left and graded as a measurement)."""
     import importlib
 
-    from axk1.eval.backends import NativeBackend, Request, Sampling
+    from axk1.eval.backends import TOO_LONG, NativeBackend, Request, Sampling, prompt_fills_context
 
     generate_module = importlib.import_module("axk1.infer.generate")
     folder = make_model_folder(tmp_path / "m")
@@ -203,5 +204,7 @@ def test_the_native_eval_backend_gives_each_prompt_its_own_budget(tmp_path, monk
         long_text += " hi"
     out = backend.generate([Request([{"role": "user", "content": "hi"}]),
                             Request([{"role": "user", "content": long_text}])], Sampling(temperature=0, max_tokens=8))
-    assert len(out) == 2 and sorted(budgets, key=lambda b: -b[1])[0] == (1, 8)  # the short prompt: all 8 tokens
-    assert len(budgets) == 2 and min(b for _, b in budgets) < 8  # the long one: the room its context leaves
+    assert len(out) == 2 and budgets == [(1, 8)]  # the short prompt alone, with all 8 tokens
+    room = context - prompt_len(long_text)
+    assert out[0].finish_reason != TOO_LONG and out[1].finish_reason == TOO_LONG and out[1].n_tokens == 0
+    assert out[1].error.endswith(f"(ask for at most {room} new tokens)") and not prompt_fills_context(out[1].error)

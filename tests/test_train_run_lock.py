@@ -82,3 +82,22 @@ def test_a_rank_that_never_sees_the_first_ranks_lock_says_what_it_waits_for_then
     said = capsys.readouterr().err
     assert said.startswith(f"rank 1: waiting for the launch's first rank to lock {tmp_path} ") and \
         "every node of the launch sees" in said, said
+
+
+def test_a_run_refused_before_it_trains_leaves_no_folder_it_made(tmp_path):
+    """A refused `axk1 train --out X` (a model that does not fit) left X holding its lock file and an empty
+    checkpoints folder, though the refusal comes before anything is built. Now what the run made is removed: a new
+    X is gone, a folder that was there already stays with what it held, less the lock file this run put in it."""
+    too_big = ["--model.overrides", "{ num_hidden_layers = 200000 }"]
+    path = write_recipe(tmp_path)
+    fresh = load_recipe(path, too_big, out_dir=str(tmp_path / "new" / "X"))
+    with pytest.raises(ValueError, match="weights alone take"):
+        Trainer(fresh)
+    assert not (tmp_path / "new").exists()
+
+    there = tmp_path / "there"
+    (there / "notes").mkdir(parents=True)
+    (there / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="weights alone take"):
+        Trainer(load_recipe(path, too_big, out_dir=str(there)))
+    assert sorted(p.relative_to(there).as_posix() for p in there.rglob("*")) == ["notes", "notes/keep.txt"]

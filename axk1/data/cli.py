@@ -211,8 +211,10 @@ def starter_run_command(output: str | Path, web: bool) -> str:
     words = ["axk1", "data", "run", str(recipe)]
     raw = read_toml(STARTER_RECIPE, "pipeline")
     # the run's output beside the corpus (out/starter -> out/data, as the recipe has it), not inside the repository
-    # the recipe lives in, wherever the command is run from
-    data = Path(output).resolve().parent / "data"
+    # the recipe lives in, wherever the command is run from; a --web corpus's run in a folder of its own (data-web):
+    # in out/data, after the plain starter's run had filled it, the printed command was refused as a run "made with
+    # other settings"
+    data = Path(output).resolve().parent / ("data-web" if web else "data")
     if data != (STARTER_RECIPE.parent / raw["run"]["output_dir"]).resolve():
         words += ["--run.output_dir", str(data), "--tokenize.tokenizer", str(data / "tokenizer")]
     for i, source in enumerate(raw["sources"]):

@@ -146,19 +146,12 @@ class NativeBackend(Backend):
             batch = requests[start:start + self.batch_size]
             prompts = [self.prompt(r.messages, sampling.thinking) for r in batch]
             ids = [self.tokenizer.encode(p.text, add_special_tokens=False).ids for p in prompts]
-            too_long = [len(x) >= context for x in ids]
-            runnable = [i for i, bad in enumerate(too_long) if not bad]
+            refusals = [_too_long(len(x), sampling.max_tokens, context) for x in ids]
+            rows = [i for i, said in enumerate(refusals) if said is None]
             results: dict[int, Completion] = {
-                i: Completion("", TOO_LONG, prompts[i].think_open, 0, f"prompt has {len(ids[i])} tokens; the "
-                              f"model's context is {context}") for i, bad in enumerate(too_long) if bad}
-            # each prompt's own budget (--max-tokens within the room its context leaves), one generate per budget:
-            # one budget for the batch, the longest prompt's, cut the others' replies short ("length", graded
-            # truncated) when a long passkey prompt shared their batch
-            by_budget: dict[int, list[int]] = {}
-            for i in runnable:
-                by_budget.setdefault(min(sampling.max_tokens, context - len(ids[i])), []).append(i)
-            for budget, rows in by_budget.items():
-                gen = generate(self.model, [ids[i] for i in rows], max_new_tokens=budget,
+                i: Completion("", TOO_LONG, prompts[i].think_open, 0, said) for i, said in enumerate(refusals) if said}
+            if rows:
+                gen = generate(self.model, [ids[i] for i in rows], max_new_tokens=sampling.max_tokens,
                                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
                                stop_ids=self.stop_ids, seed=batch[rows[0]].seed)
                 for j, i in enumerate(rows):
@@ -225,15 +218,13 @@ class HFBackend(Backend):
             prompt = self.prompt(request.messages, sampling.thinking)
             ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
                 self.model.device)
-            # as the axk1 backend: a prompt the context cannot hold is refused (transformers generated past it, a
-            # reply from positions the model never learned, graded as a measurement); a reply gets what is left
+            # as the axk1 backend: a request the context cannot hold is refused (transformers generated past it, a
+            # reply from positions the model never learned, graded as a measurement)
             budget = sampling.max_tokens
-            if self.context is not None:
-                if ids.shape[1] >= self.context:
-                    out.append(Completion("", TOO_LONG, prompt.think_open, 0, f"prompt has {ids.shape[1]} tokens; "
-                                          f"the model's context is {self.context}"))
-                    continue
-                budget = min(budget, self.context - ids.shape[1])
+            said = _too_long(ids.shape[1], budget, self.context) if self.context is not None else None
+            if said:
+                out.append(Completion("", TOO_LONG, prompt.think_open, 0, said))
+                continue
             torch.manual_seed(request.seed)
             sample = sampling.temperature > 0
             kwargs = dict(do_sample=sample, max_new_tokens=budget, pad_token_id=next(iter(eos_ids), 0))
@@ -253,6 +244,19 @@ class HFBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "weights": self.weights,
                 "dtype": dtype_name(self.model.dtype), "device": str(self.model.device)}
+
+
+def _too_long(prompt: int, max_tokens: int, context: int) -> str | None:
+    """Why a request of `prompt` tokens asking for `max_tokens` more does not fit `context`, or None where it fits.
+    The verdict a server gives the same request (axk1 serve and vLLM refuse prompt + max_tokens over the context with
+    a 400, graded too_long): capping the reply to the room left instead graded a truncated reply as a measurement
+    locally where the server's run said NOT MEASURED. Worded for prompt_fills_context and the report's advice."""
+    if prompt >= context:
+        return f"prompt has {prompt} tokens; the model's context is {context}"
+    if prompt + max_tokens > context:
+        return (f"prompt has {prompt} tokens and --max-tokens {max_tokens} asks for {prompt + max_tokens} in all; "
+                f"the model's context is {context} (ask for at most {context - prompt} new tokens)")
+    return None
 
 
 def _hf_context(model_id: str, config) -> int | None:

@@ -64,8 +64,12 @@ ROLLOUT_TIMEOUT = timedelta(hours=12)
 
 class RLTrainer(TrainerBase):
     def __init__(self, recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> None:
-        self.recipe = r = recipe
-        self.take_run_locks()  # first, as `axk1 train`: a second run is refused before it loads any model
+        # the locks first (TrainerBase), as `axk1 train`: a second run is refused before it loads any model
+        self.recipe = recipe
+        self.build_under_locks(self.build, resume, start_over)
+
+    def build(self, resume: bool, start_over: bool) -> None:
+        r = self.recipe
         if r.run.threads:
             torch.set_num_threads(r.run.threads)
         self.device = torch.device(r.run.device)

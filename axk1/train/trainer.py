@@ -89,9 +89,13 @@ class Trainer(TrainerBase):
         """`sampler`: the batch source (plan, total_steps, domains, position(step), batch(step, rows) -> Batch,
         state_dict); default: the pretraining StageSampler over [data] manifest's token shards. `start_over`: delete
         the checkpoints of an earlier run in the same folder (the demos, which own their folders); otherwise a new
-        run there is refused."""
-        self.recipe = r = recipe
-        self.take_run_locks()  # before the checkpoints are looked at: a second run is told the folder is in use
+        run there is refused. The locks come first (TrainerBase): a second run is told the folder is in use before
+        the checkpoints are looked at."""
+        self.recipe = recipe
+        self.build_under_locks(self.build, resume, sampler, start_over)
+
+    def build(self, resume: bool, sampler, start_over: bool) -> None:
+        r = self.recipe
         claim_checkpoint_dir(r.checkpointing.dir, resume, start_over)
         if r.run.threads:
             torch.set_num_threads(r.run.threads)

@@ -9,6 +9,8 @@ read only this interface, so one written once runs on both (tests/test_trainer_b
 
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.checkpoint.prune import wait_for_prunes
-from axk1.checkpoint.run_lock import run_locks
+from axk1.checkpoint.run_lock import LOCK_FILE, run_locks
 from axk1.process_rank import process_rank
 
 
@@ -43,13 +45,43 @@ class TrainerBase:
     ckpt_dir: Path
     callbacks: list
 
+    def build_under_locks(self, build, *args) -> None:
+        """The output folder's locks (self.recipe's), then the trainer's own `build(*args)`. A run refused there
+        (the model does not fit, no token shards, checkpoints of an earlier run) leaves no folder it made: a
+        refused `axk1 train --out X` left X holding only its lock file and an empty checkpoints folder, though the
+        refusal comes before anything is built (docs/configuration.md)."""
+        self.take_run_locks()
+        try:
+            build(*args)
+        except BaseException:
+            self.remove_new_folders()
+            raise
+
     def take_run_locks(self) -> None:
         """One run per output folder, and per checkpoints folder where that lies outside it (the launch's first
         rank holds the locks; axk1/checkpoint/run_lock.py): taken before the checkpoints are looked at or a model
         loaded, so a second run is told the folder is in use."""
         r = self.recipe
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
+        # what this run makes: the highest missing folder of each path, and a lock file in a folder that was there
+        made = {_highest_missing(d) for d in (out, ckpts)}
+        self.new_paths = sorted((made | {d / LOCK_FILE for d in (out, ckpts) if d.is_dir()
+                                         and not (d / LOCK_FILE).exists()}) - {None})
         self.locks = run_locks(out, ckpts, process_rank())  # the first rank's refusal (in use, not writable) is the launch's
+
+    def remove_new_folders(self) -> None:
+        """What take_run_locks made, removed by the rank holding the locks, before it gives them up: only while it
+        holds nothing but lock files and empty folders (never a folder that was there before, nor one that has
+        anything else in it by now)."""
+        if not getattr(self, "locks", None):
+            return  # another rank's, or no lock taken: nothing of this run's to remove
+        for path in self.new_paths:
+            if path.name == LOCK_FILE and path.is_file():
+                path.unlink()
+            elif path.is_dir() and not path.is_symlink() and _only_lock_files(path):
+                shutil.rmtree(path)
+        for lock in self.locks:
+            lock.release()
 
     def start_state(self) -> None:
         """The counters (a step: an optimizer step, or an RL iteration), and what the loop's stop and progress
@@ -128,3 +160,19 @@ class TrainerBase:
 
     def before_release(self) -> None:
         """What a trainer lets go of before the lock (RL: the last weights pushed to a rollout server)."""
+
+
+def _highest_missing(path: Path) -> Path | None:
+    """The highest folder of `path` that does not exist (what making `path` creates), or None where it exists."""
+    if path.exists() or path.is_symlink():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _only_lock_files(folder: Path) -> bool:
+    for root, dirs, files in os.walk(folder):
+        if any(f != LOCK_FILE for f in files) or any(os.path.islink(os.path.join(root, d)) for d in dirs):
+            return False
+    return True
