@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -21,7 +20,7 @@ import torch
 import axk1
 from axk1.text.tokenizer_file import write_tokenizer_files
 from axk1.text.tokenizer_file import TEXT_TAGS
-from tests.warm_ranks import WarmPopen
+from tests.warm_ranks import WarmPopen, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [
@@ -78,12 +77,6 @@ def weight_folders(tmp: Path) -> tuple[Path, Path, Path]:
     wider = make_model_folder(tmp / "wider", config=axk1.ModelConfig.from_preset("axk1-tiny").replace(
         moe_intermediate_size=24))
     return base, other, wider
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post_json(url: str, body: dict, headers: dict | None = None, timeout: float = 60) -> tuple[int, dict]:

@@ -28,7 +28,7 @@ from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.test_posttrain_rl import _fake_scores
 from tests.train_helpers import lock_held_elsewhere, strict_json_rows
-from tests.warm_ranks import run_python
+from tests.warm_ranks import run_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ DRIVER = textwrap.dedent("""
 def _cli(point: str, n: int, *args) -> subprocess.CompletedProcess:
     """DRIVER in a process of its own, forked from a warm server (tests/warm_ranks.py: torch imported once)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    return run_python(["-c", DRIVER, point, str(n), *map(str, args)], env, timeout=120, cwd=REPO)
+    return run_code(DRIVER, [point, str(n), *map(str, args)], env, timeout=120, cwd=REPO)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from axk1.json_text import read_metrics_rows
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.train_helpers import tear_metrics_row_at, write_recipe
-from tests.warm_ranks import run_python
+from tests.warm_ranks import run_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ DRIVER = textwrap.dedent("""
 def _cli(point: str, step: int, *args: str) -> subprocess.CompletedProcess:
     """DRIVER in a process of its own, forked from a warm server (tests/warm_ranks.py: torch imported once)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    return run_python(["-c", DRIVER, point, str(step), *map(str, args)], env, timeout=120)
+    return run_code(DRIVER, [point, str(step), *map(str, args)], env, timeout=120)
 
 
 @pytest.fixture(scope="module")

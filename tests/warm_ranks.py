@@ -8,7 +8,7 @@ torch's heavy packages (PRELOAD) when first used, and every process after is a f
 script that patches axk1 before calling axk1.cli.main patches what the process runs.
 
 Used by run_ranks (tests/gloo_ranks.py), ranks_cli and start_ranks_without_torchrun (tests/train_helpers.py),
-ServerProcess (tests/serve_helpers.py) and the fault drivers (run_python). A forked rank is a real process with
+ServerProcess (tests/serve_helpers.py) and the fault drivers (run_code). A forked rank is a real process with
 torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, TORCHELASTIC_RUN_ID ...), its own cwd, stdout and stderr;
 it differs from a torchrun rank in what torchrun's agent adds: no restarts, no agent store (rank 0 hosts the
 rendezvous store), no error files nor root-cause summary. The tests of those keep real torchrun
@@ -198,35 +198,28 @@ def _stop(procs: list, grace: float) -> None:
             p.join()
 
 
-def run_python(argv: list[str], env: dict[str, str], timeout: float, cwd: str | Path | None = None):
-    """`python *argv` (`-c CODE args...`, `-m MODULE args...` or `SCRIPT args...`) as subprocess.run(...,
-    capture_output=True, text=True) runs it, in a process forked from the warm server: returns a
-    subprocess.CompletedProcess; past `timeout` s the process is killed and subprocess.TimeoutExpired raised."""
+def run_code(code: str, args: list[str], env: dict[str, str], timeout: float, cwd: str | Path | None = None):
+    """`python -c code args...` as subprocess.run(..., capture_output=True, text=True) runs it, in a process forked
+    from the warm server: returns a subprocess.CompletedProcess; past `timeout` s the process is killed and
+    subprocess.TimeoutExpired raised."""
     import subprocess
 
+    argv = ["python", "-c", code, *args]
     with tempfile.TemporaryDirectory(prefix="axk1-python-") as tmp:
         err, out = Path(tmp) / "stderr", Path(tmp) / "stdout"
-        proc = start(_python_main, (list(argv),), env, cwd, stderr=err, stdout=out)
+        proc = start(_code_main, (code, list(args)), env, cwd, stderr=err, stdout=out)
         proc.join(timeout)
         if proc.exitcode is None:
             proc.kill()
             proc.join()
-            raise subprocess.TimeoutExpired(["python", *argv], timeout, out.read_text(errors="replace"),
+            raise subprocess.TimeoutExpired(argv, timeout, out.read_text(errors="replace"),
                                             err.read_text(errors="replace"))
-        return subprocess.CompletedProcess(["python", *argv], proc.exitcode, out.read_text(errors="replace"),
+        return subprocess.CompletedProcess(argv, proc.exitcode, out.read_text(errors="replace"),
                                            err.read_text(errors="replace"))
 
 
-def _python_main(argv: list[str]) -> None:
-    import runpy
+def _code_main(code: str, args: list[str]) -> None:
     import sys
 
-    if argv[0] == "-c":
-        sys.argv = ["-c", *argv[2:]]
-        exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
-    elif argv[0] == "-m":
-        sys.argv = [argv[1], *argv[2:]]
-        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = list(argv)
-        runpy.run_path(argv[0], run_name="__main__")
+    sys.argv = ["-c", *args]
+    exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
