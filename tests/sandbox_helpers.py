@@ -2,10 +2,13 @@
 (/proc/PID/comm, set by the supervisor and inherited by forks), and the folder is removed when the run returns."""
 
 import os
+import signal
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from axk1.eval import sandbox_ns
 
 
 def _name(pid: str) -> str:
@@ -27,6 +30,38 @@ def orphaned_runs() -> list[str]:
                                                                        f"axk1-sandbox-{name[4:]}")):
             found.append(f"{pid} {name}")
     return found
+
+
+def run_below(pid: int) -> str:
+    """The name of the first sandbox run found below process `pid` (its supervisor's and every forked process's),
+    or "": a run whose harness died keeps its folder, so orphaned_runs() would not report it."""
+    tree, stack = sandbox_ns._children(), [pid]
+    while stack:
+        for child in tree.get(stack.pop(), []):
+            if _name(str(child)).startswith("sbx-"):
+                return _name(str(child))
+            stack.append(child)
+    return ""
+
+
+def processes_named(name: str) -> list[int]:
+    """Live processes (zombies left out) named `name`: all of one run's, for a name run_below gave."""
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _name(pid) == name]
+
+
+def kill_named(name: str, rounds: int = 500) -> None:
+    """SIGKILL every process named `name` until none is left (a fork bomb adds some while we kill): a failing
+    test must not leave a run spinning on the machine."""
+    for _ in range(rounds):
+        pids = processes_named(name)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.01)
 
 
 def _cmdlines() -> dict[int, str]:

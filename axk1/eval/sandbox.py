@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Limits:
-    wall_s: float = 10.0  # wall clock for the whole run, enforced here (its supervisor then kills every process)
+    wall_s: float = 10.0  # wall clock for the whole run, enforced here (its supervisor then kills every process;
+    # it also keeps a clock of its own, a few seconds longer, for a harness that stopped or hangs)
     cpu_s: int = 10  # RLIMIT_CPU, per process
     memory_mb: int = 1024  # RLIMIT_AS, per process (address space; the interpreter itself needs ~30 MB)
     fsize_mb: int = 64  # RLIMIT_FSIZE: the largest file (and captured stdout) the program may write
@@ -245,6 +246,7 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
                         True)
         return _run(mode, base, stdin, limits, payload, guard, network, namespaces=False)
     _note_isolation(report.get("isolation", {}), use_ns)
+    timed_out = timed_out or bool(report.get("supervisor_timeout"))  # our clock was late: the supervisor's ran out
     if isinstance(report.get("exit"), int):  # a script run: the program's own exit status
         code = report["exit"]
     else:  # a judge run: 0 once it reported; without a report, how the judge ended (or None: unknown)

@@ -169,7 +169,7 @@ def launch(plan: dict, stdio: tuple[int, int, int], fds: tuple[int, int, int], e
                 if _bundle.get("server") is server:
                     _bundle["server"] = None  # the next run starts a new one
     argv, code_fds = child_command()
-    plan = dict(plan, payload_fd=fds[0], result_fd=fds[1], done_fd=fds[2], env=env)
+    plan = dict(plan, payload_fd=fds[0], result_fd=fds[1], done_fd=fds[2], env=env, parent_pid=os.getpid())
     proc = subprocess.Popen([*argv, json.dumps(plan)], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
                             cwd=plan["workdir"], env=env, start_new_session=True, close_fds=True,
                             pass_fds=(*fds, *code_fds))

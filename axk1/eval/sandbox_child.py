@@ -6,7 +6,9 @@ fast). Three processes, each with one job:
 
 * supervisor (this process): resource limits, then new namespaces (sandbox_ns.py) or, where the kernel refuses
   them, the old network namespace and a subreaper. It forks the judge, waits for it, and kills whatever is left
-  (in a PID namespace the judge does; without one, every descendant is found by ancestry).
+  (in a PID namespace the judge does; without one, every descendant is found by ancestry). It also ends the run
+  on its own when its parent dies (the harness, or the fork server that exits with it) or when its own clock, a
+  few seconds past the harness's, runs out (a harness stopped or stuck): no run outlives its harness.
 * judge (PID 1 of the new PID namespace): builds the read-only root, forks the runner, drops privileges (its own
   uid keeping CAP_KILL alone, or no capabilities in a user namespace), becomes non-dumpable, and only then reads
   the payload (tests and expected answers) from a descriptor the runner closed: nothing the runner can read holds
@@ -30,6 +32,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 SETUP_FAILED = 70  # the judge could not build the namespaced root: the harness retries without namespaces
+BACKSTOP_S = 3.0  # the supervisor's own wall clock: the harness's limit plus this (the harness normally ends it)
 sys.path.insert(0, HERE)  # the sibling modules, imported as top-level modules, then the folder leaves sys.path
 import sandbox_landlock  # noqa: E402
 import sandbox_ns  # noqa: E402
@@ -226,18 +229,32 @@ def main(plan: dict | None = None) -> None:
     namespaced = isolation["namespaces"] != "none"
     judge: list[int] = []
 
-    def stop(signum, frame):  # the harness's wall clock ran out: everything below goes, then this process
+    def stop(signum, frame):  # a wall clock ran out, or the harness is gone: everything below goes, then this
         if namespaced and judge:
             os.kill(judge[0], signal.SIGKILL)  # PID 1 of the namespace: the kernel kills the rest with it,
             os.waitpid(judge[0], 0)  # and its exit completes only once they are all gone
         elif not namespaced:
             sandbox_ns.kill_descendants(os.getpid())
+        if signum == signal.SIGALRM and os.fstat(plan["result_fd"]).st_size == 0:  # our own clock: say so
+            _write_all(plan["result_fd"], json.dumps({"supervisor_timeout": True, "isolation": isolation}).encode())
         os._exit(128 + signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, stop)  # before the fork: a timeout may come at any moment
+    # The harness's end must not leave the run going (without a PID namespace its processes would go to init and
+    # spin on): the death of our parent (the fork server, which exits with the harness, or the harness itself)
+    # sends the same SIGTERM. Set after the namespaces are entered (a change of credentials clears it); a parent
+    # already gone before this call sends nothing, hence the check after it.
+    sandbox_ns.die_with_parent(signal.SIGTERM)
+    if os.getppid() != plan["parent_pid"]:
+        stop(signal.SIGTERM, None)
+    # A harness alive but stuck (or stopped) never sends its SIGTERM: our own clock, a little past the harness's,
+    # so that the harness's fires first whenever it runs (the run is then reported as timed out either way).
+    signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, plan["limits"]["wall_s"] + BACKSTOP_S)
     pid = os.fork()
     if pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGALRM):  # the program's own alarm() must not run the sweep
+            signal.signal(sig, signal.SIG_DFL)
         _judge(plan, isolation)
         os._exit(0)
     judge.append(pid)
@@ -245,7 +262,9 @@ def main(plan: dict | None = None) -> None:
     if namespaced:
         os.close(plan["done_fd"])  # the judge's exit, after it killed the namespace's processes, ends the run
     status = os.waitpid(pid, 0)[1]
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for sig in (signal.SIGTERM, signal.SIGALRM):  # the judge is done: the sweep below ends the run
+        signal.signal(sig, signal.SIG_IGN)
     code = os.waitstatus_to_exitcode(status)
     if os.fstat(plan["result_fd"]).st_size == 0:  # the judge died before its report: say how
         _write_all(plan["result_fd"], json.dumps({"judge_status": code, "isolation": isolation}).encode())

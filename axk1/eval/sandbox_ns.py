@@ -201,8 +201,10 @@ def set_name(name: str) -> None:
     libc().prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
-def die_with_parent() -> None:
-    libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """`sig` arrives when the thread that forked this process ends (no fork server: the harness thread that
+    started the run, which waits for it). Cleared by a fork and by a change of credentials."""
+    _check(libc().prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0), "parent-death signal")
 
 
 def set_subreaper() -> None:

@@ -26,7 +26,7 @@ PRELOAD = ("code_judge", "code_runner", "ast", "decimal", "importlib", "runpy", 
            "operator", "io", "json", "typing")
 
 
-def _start(message: bytes, fds: list[int]) -> None:
+def _start(message: bytes, fds: list[int], parent: int) -> None:
     """In the forked child: take the run's descriptors and become its supervisor. Only a script run's program
     returns from here (by SystemExit or an exception): it unwinds to the interpreter's exit, as if started alone."""
     try:
@@ -39,7 +39,7 @@ def _start(message: bytes, fds: list[int]) -> None:
         for fd in (stdin, stdout, stderr):
             if fd > 2:
                 os.close(fd)
-        plan.update(payload_fd=payload, result_fd=result, done_fd=done)
+        plan.update(payload_fd=payload, result_fd=result, done_fd=done, parent_pid=parent)
         os.setsid()  # the run's own session and process group, as Popen(start_new_session=True) would
         os.chdir(plan["workdir"])
         os.environ.clear()
@@ -69,6 +69,7 @@ def serve(control: int) -> None:
         __import__(name)
     signal.signal(signal.SIGCHLD, _reap)
     sock = socket.socket(fileno=control)
+    me = os.getpid()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 8)
@@ -81,7 +82,7 @@ def serve(control: int) -> None:
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _start(message, fds)
+            _start(message, fds, me)  # this server's pid: the supervisor checks that it is still its parent
         pidfd = os.pidfd_open(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         try:
