@@ -67,10 +67,18 @@ def test_a_dash_between_numbers_is_no_minus():
     "정답은 아마도 43인 것 같다.", "정답은 43인 거 같아요.", "정답은 43일 것 같습니다.", "정답은 43이 맞는 것 같다.",
     "정답은 43인 듯하다.", "정답은 43으로 추정됩니다.", "답: 추정 43", "정답은 43 (추정)", "정답은 43으로 보인다.",
     "정답은 43이 될 수도 있다.", "정답은 43일까?", "정답은 약 43", "정답은 적어도 43", "Answer: 아마 43",
+    # English doubts after the number, in the labelled sentence, as a box's (`43?`, `43 \text{ (not sure)}`)
+    "The answer is 43 (maybe).", "The answer is 43 (probably).", "The answer is 43 (perhaps)",
+    "The answer is 43 (not sure).", "The answer is 43 (I think).", "The answer is 43 (?)", "The answer is 43?",
+    "The answer is $43$?", "The answer is **43**?", "The answer is 43, maybe.", "The answer is 43, probably.",
+    "The answer is 43, I think.", "The answer is 43, I guess", "Final answer: 43, not sure.",
+    "The answer is 43 (mod 1000), probably.", "The answer is 25 + 18 = 43 (maybe).",
+    "The answer is not 42 but 43 (maybe).",
 ])
 def test_a_negated_or_hedged_answer_is_not_the_answer(output):
     """All were right for 43 (the label had no number right after it, or a Korean hedge followed the number: the
-    last number, 43, was read, or the hedge was dropped as an ending)."""
+    last number, 43, was read, or the hedge was dropped as an ending; an English doubt after the number was
+    dropped as a note, or the sentence ended before it)."""
     verdict = grade_integer_answer(output, 43)
     assert verdict.status == "wrong" and verdict.extracted.startswith("not one integer"), verdict
 
@@ -86,7 +94,25 @@ def test_confident_korean_answers_stay_the_answer(output):
     assert grade_integer_answer(output, 43).status == "correct"
 
 
-@pytest.mark.parametrize("output", ["maybe 43", "아마 43", "43 maybe", "43일 수도 있다"])
+@pytest.mark.parametrize("output", [
+    "The answer is 43 (mod 1000).", "The answer is 43 ways.", "The answer is 43 for n = 3.",
+    "The answer is 43. Maybe I should double check.", "The answer is not 42 but 43.", "The answer is 43, not 42.",
+    "The answer is 43, I think we can verify it.", "The answer is 43, perhaps surprisingly.",
+    "The answer is 43 (why? see above).", "The answer is 43.\nMaybe?",
+])
+def test_words_after_the_number_that_do_not_doubt_it_leave_it_the_answer(output):
+    """A note, a word, a doubt in a later sentence or one that does not end the clause: 43 as it stands."""
+    assert grade_integer_answer(output, 43).status == "correct"
+
+
+@pytest.mark.parametrize("output", ["정답은 43 (추정)입니다.", "정답은 43 (아마)."])
+def test_a_korean_hedge_in_parentheses_is_refused_as_a_hedge(output):
+    """The Korean hedge check refuses it with the clause it read (a note in parentheses alone would be 43)."""
+    verdict = grade_integer_answer(output, 43)
+    assert verdict.status == "wrong" and verdict.extracted == f"not one integer: {output.split('은 ')[1].rstrip('.')}"
+
+
+@pytest.mark.parametrize("output", ["maybe 43", "아마 43", "43 maybe", "43일 수도 있다", "43 (maybe)", "43?"])
 def test_without_a_label_a_hedge_is_left_to_the_last_number_rule_in_both_languages(output):
     """As a negation is ("70이 아닙니다." ends on 70): only a label, or a box, says the reply states its answer."""
     assert grade_integer_answer(output, 43).status == "correct"
@@ -155,4 +181,5 @@ def test_a_huge_box_is_wrong_before_it_is_read():
 def test_the_rl_reward_reads_the_same():
     assert math_correct(r"The answer is \frac{1}{2}.", "2", "stop", False) == (False, "wrong")
     assert math_correct("The answer is not 43.", "43", "stop", False) == (False, "wrong")
+    assert math_correct("The answer is 43 (maybe).", "43", "stop", False) == (False, "wrong")
     assert math_correct("정답은 42cm입니다.", "42", "stop", False) == (True, "correct")

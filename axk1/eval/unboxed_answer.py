@@ -59,6 +59,16 @@ QUALIFIER = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|no|either|possibly|maybe|
                        r"|approximately|approx|around|roughly|nearly|almost|least|most)(?![A-Za-z'’])"
                        r"|n['’]t(?![A-Za-z]))")
 KOREAN_HEDGE_IN = re.compile(KOREAN_HEDGE)
+# ... and an English doubt after the number, in the sentence the label states, as a box's is (UNSURE in
+# integer_answer.py: `72?`, `72 \text{ (not sure)}`): a note in parentheses that starts with one ("43 (maybe)",
+# "(I think so)", "(?)"), one after a comma ending its clause ("43, probably.", "43, I think"), or a `?` on the
+# number ("43?"). "43 (mod 1000)", "43, not 42" and a doubt in a later sentence ("43. Maybe I should check.") are none.
+DOUBT = (r"(?i:maybe|perhaps|probably|possibly|likely|not\s+(?:sure|certain)|unsure|uncertain"
+         r"|i\s+(?:think|guess|believe)|guess(?:ed)?)(?![A-Za-z'’])")
+DOUBT_AFTER = re.compile(rf"\([ \t]*(?:{DOUBT}|\?)|,[ \t]*{DOUBT}[ \t]*(?:[.;:!?,)]|$)"
+                         r"|[0-9$)}*_\]][ \t]*\?")
+# The sentence after a label: as CLAUSE, but past a comma or colon, and with the `?` that ends it
+SENTENCE = re.compile(r"[^\n]{0,300}?(?:\?(?=\s|$)|(?=\n|[.;](?:\s|$)|$))|[^\n]{0,300}")
 BUT = re.compile(r"[ \t]*,?[ \t]*(?i:but)[ \t]+(?:(?i:rather|instead)[ \t,]+)?")
 # "The answer is 70 or 2", "70, 2", "70 and 2", "70 2": a second number after the labelled one, on its line, alone or
 # after a comma, semicolon or joining word, is several numbers, as it is in a box (WORD_BETWEEN, LIST_BETWEEN); a
@@ -142,9 +152,21 @@ def labelled_answer(text: str, start: int = 0) -> Labelled | None:
         answer = LAST_ANSWER.match(text, words.end())
         but = BUT.match(text, answer.end()) if answer and re.search(r"(?i:not|n['’]t)\b", words.group(0)) else None
         if but and len(words.group(0).split()) == 1:  # "The answer is not 42 but 43" states 43
-            return _stated_at(text, but.end(), False, negation=False)
+            return _undoubted(text, at, _stated_at(text, but.end(), False, negation=False))
         return Labelled(None, MATH_DELIMITER.sub("", CLAUSE.match(text, at).group(0)))
-    return _stated_at(text, at, bool(label.group("bare")))
+    return _undoubted(text, at, _stated_at(text, at, bool(label.group("bare"))))
+
+
+def _undoubted(text: str, at: int, labelled: Labelled | None) -> Labelled | None:
+    """`labelled` (the answer the label before text[at] states), or no answer (as a hedge before the number gets)
+    when the sentence doubts it after its first number (DOUBT_AFTER): "The answer is 43 (maybe)." is wrong."""
+    if labelled is None or labelled.answer is None:
+        return labelled
+    sentence = SENTENCE.match(text, at).group(0)
+    first = LAST_ANSWER.search(sentence)
+    if first is not None and DOUBT_AFTER.search(sentence, first.start()):
+        return Labelled(None, MATH_DELIMITER.sub("", sentence))
+    return labelled
 
 
 def _stated_at(text: str, at: int, bare: bool, negation: bool = True) -> Labelled | None:
