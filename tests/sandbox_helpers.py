@@ -21,27 +21,38 @@ def _name(pid: str) -> str:
         return ""
 
 
+def run_folder(name: str) -> str:
+    """The folder of the run whose processes are named `name` (sbx-<its random suffix>)."""
+    return os.path.join(tempfile.gettempdir(), f"axk1-sandbox-{name[4:]}")
+
+
 def orphaned_runs() -> list[str]:
     """`pid name` of every live sandbox process whose run has already returned (its folder is gone)."""
     found = []
     for pid in os.listdir("/proc"):
         name = _name(pid) if pid.isdigit() else ""
-        if name.startswith("sbx-") and not os.path.exists(os.path.join(tempfile.gettempdir(),
-                                                                       f"axk1-sandbox-{name[4:]}")):
+        if name.startswith("sbx-") and not os.path.exists(run_folder(name)):
             found.append(f"{pid} {name}")
     return found
 
 
-def run_below(pid: int) -> str:
-    """The name of the first sandbox run found below process `pid` (its supervisor's and every forked process's),
-    or "": a run whose harness died keeps its folder, so orphaned_runs() would not report it."""
-    tree, stack = sandbox_ns._children(), [pid]
+def runs_below(pid: int) -> list[str]:
+    """The names of the sandbox runs found below process `pid` (each run's supervisor and every process it forked
+    carry its name): a run whose harness died keeps its folder, so orphaned_runs() would not report it."""
+    tree, stack, found = sandbox_ns._children(), [pid], []
     while stack:
         for child in tree.get(stack.pop(), []):
-            if _name(str(child)).startswith("sbx-"):
-                return _name(str(child))
-            stack.append(child)
-    return ""
+            name = _name(str(child))
+            if name.startswith("sbx-"):
+                found += [name] if name not in found else []
+            else:
+                stack.append(child)
+    return found
+
+
+def run_below(pid: int) -> str:
+    """The name of the first sandbox run found below process `pid`, or "" (see runs_below)."""
+    return next(iter(runs_below(pid)), "")
 
 
 def processes_named(name: str) -> list[int]:

@@ -1,8 +1,10 @@
 """A harness that dies or stops in the middle of a run leaves no process of it behind, even without namespaces
 (where a fork bomb's processes would otherwise go to init and spin on): the supervisor has a parent-death signal
-and a wall clock of its own, both ending in its usual sweep (sandbox_child.main)."""
+and a wall clock of its own, both ending in its usual sweep (sandbox_child.main). A dead harness leaves no run
+folder either: after its sweep the supervisor removes it."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox_helpers import kill_named, processes_named, run_below
+from tests.sandbox_helpers import kill_named, processes_named, run_below, run_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SPINNING = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
@@ -61,9 +63,11 @@ def test_a_killed_harness_takes_its_runs_fork_bomb_with_it(tmp_path, how, isolat
         harness.kill()  # as SIGKILL, the OOM killer or a SIGTERM with Python's default disposition would
         harness.wait()
         assert _gone(name, within=10) == [], "the run's processes outlived their harness"
+        assert not os.path.exists(run_folder(name)), "the dead harness's run folder stayed"
     finally:
         harness.kill()
         kill_named(name)
+        shutil.rmtree(run_folder(name), ignore_errors=True)
 
 
 @pytest.mark.parametrize("isolation", ["fallback", "namespaces"])
@@ -78,3 +82,4 @@ def test_a_stopped_harness_still_gets_its_run_ended_by_the_supervisors_own_clock
         harness.kill()
         harness.wait()
         kill_named(name)
+        shutil.rmtree(run_folder(name), ignore_errors=True)  # the harness, killed stopped, never removed it

@@ -19,6 +19,7 @@ import typing
 from pathlib import Path
 
 from axk1.eval import backend_target
+from axk1.eval.completion_store import FILE
 from axk1.eval.metrics import format_stderrs
 from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
@@ -132,4 +133,23 @@ def add_flags(parser: argparse._ActionsContainer, cls: type) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The settings from the flags typed, the --config file and the defaults, then the run."""
     typed = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class()) if hasattr(args, f.name)}
-    return cmd_eval(eval_config(typed, args.config))
+    cfg = eval_config(typed, args.config)
+    try:
+        return cmd_eval(cfg)
+    except BaseException:  # read by the CLI's line for Ctrl-C or SIGTERM (axk1/cli_exit.py), not for other errors
+        args.interrupt_hint = _kept_hint(Path(cfg.output))
+        raise
+
+
+def _kept_hint(out: Path) -> str:
+    """What an interrupted eval kept for its rerun: the completions so far (a rerun asks only for the others), never
+    the grades (a rerun grades every completion again)."""
+    try:
+        with open(out / FILE, "rb") as f:
+            kept = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        kept = 0
+    if not kept:
+        return " (no completion was kept yet: run the same command to start again)"
+    return (f" ({kept:,} completion(s) kept in {out / FILE}: run the same command again to go on; it asks only for "
+            "the missing ones and grades all of them again)")

@@ -35,7 +35,32 @@ RUN_UID_BASE = 1 << 30
 JUDGE_IDS = (65533, 65533)  # the sandbox's judge: another uid, so the program can neither signal nor trace it
 _NAMESPACES: dict = {"usable": None}  # None until a run tells; False once the kernel refused them
 _NAMESPACES_LOCK = threading.Lock()
+_RUNS = threading.local()  # .stop: the _StopSignal of the run_parallel whose job this thread runs (None outside one)
 log = logging.getLogger(__name__)
+
+
+class RunsStopped(Exception):
+    """A run cut short because its run_parallel was interrupted (Ctrl-C, SIGTERM): it has no result."""
+
+
+class _StopSignal:
+    """A pipe that turns readable once set: each run of a run_parallel polls it beside its own pipes, so an
+    interrupt ends the runs in flight at once, as their wall clock would, instead of after their whole limit."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+
+    def set(self) -> None:
+        os.write(self.w, b"x")  # never read back: it stays readable for every run that polls it
+
+    def is_set(self) -> bool:
+        poller = select.poll()  # (not select(): it refuses descriptors past 1023, which a busy trainer has)
+        poller.register(self.r, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
 
 
 @dataclass(frozen=True)
@@ -134,13 +159,15 @@ class _Stderr:
         return text + self.tail.decode("utf-8", "replace")
 
 
-def _wait_done(run, done_r: int, timeout: float, err: _Stderr) -> bool:
-    """True if the run ended within `timeout`: its `done` pipe reached end-of-file (the judge exited after the
-    run's processes) or the supervisor exited. Meanwhile the run's stderr pipe is drained (a writer blocked on a
-    full pipe would stall). poll() wakes at once; Popen.wait(timeout) sleeps in steps of up to 50 ms, which would
-    dominate short runs."""
+def _wait_done(run, done_r: int, timeout: float, err: _Stderr, stop_r: int | None = None) -> str:
+    """"done" if the run ended within `timeout` (its `done` pipe reached end-of-file: the judge exited after the
+    run's processes; or the supervisor exited), "late" if not, "stopped" once `stop_r` (a _StopSignal's) turned
+    readable first. Meanwhile the run's stderr pipe is drained (a writer blocked on a full pipe would stall).
+    poll() wakes at once; Popen.wait(timeout) sleeps in steps of up to 50 ms, which would dominate short runs."""
     poller = select.poll()
     poller.register(done_r, select.POLLIN | select.POLLHUP)
+    if stop_r is not None:
+        poller.register(stop_r, select.POLLIN)
     if not err.eof:
         poller.register(err.r, select.POLLIN | select.POLLHUP)
     if run.pidfd is not None:
@@ -149,13 +176,15 @@ def _wait_done(run, done_r: int, timeout: float, err: _Stderr) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         if polling and run.proc.poll() is not None:
-            return True
+            return "done"
         left = deadline - time.monotonic()
         if left <= 0:
-            return False
+            return "late"
         for fd, _ in poller.poll(min(left, 0.02) * 1000 if polling else left * 1000):
+            if fd == stop_r:
+                return "stopped"
             if fd != err.r:
-                return True
+                return "done"
             err.drain()
             if err.eof:
                 poller.unregister(err.r)
@@ -191,6 +220,9 @@ def _note_isolation(isolation: dict, asked: bool) -> None:
 def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dict, guard: bool = True,
          network: bool = True, namespaces: bool | None = None) -> SandboxResult:
     """Start the child on `payload` inside `base` (already holding `work/`), wait, clean up, collect."""
+    stop = getattr(_RUNS, "stop", None)
+    if stop is not None and stop.is_set():  # interrupted while this job was on its way here: start nothing
+        raise RunsStopped("interrupted before the run started")
     use_ns = _NAMESPACES["usable"] is not False if namespaces is None else namespaces
     work = base / "work"
     plan = _plan(mode, base, limits, guard, network, use_ns)
@@ -224,16 +256,19 @@ def _run(mode: str, base: Path, stdin: str | bytes, limits: Limits, payload: dic
             os.close(done_w)
             os.close(err.w)
         try:
-            timed_out = not _wait_done(run, done_r, limits.wall_s, err)
+            ended = _wait_done(run, done_r, limits.wall_s, err, stop.r if stop is not None else None)
+            timed_out = ended != "done"
             if timed_out:  # the supervisor kills everything below it (a whole PID namespace, or every descendant)
                 run.signal(signal.SIGTERM)
-                if not _wait_done(run, done_r, 2.0, err):
+                if _wait_done(run, done_r, 2.0, err) != "done":
                     run.signal(signal.SIGKILL)  # its judge follows (parent-death signal), and the namespace with it
                     _wait_done(run, done_r, 2.0, err)
         finally:
             os.close(done_r)
             run.close()
             stderr = err.close()
+        if ended == "stopped":  # the caller (run_judge) still removes the folder
+            raise RunsStopped("interrupted while the run was going")
         wall = time.perf_counter() - start
         result_file.seek(0)
         report_text = result_file.read(64 << 20).decode("utf-8", "replace")
@@ -302,8 +337,20 @@ def run_judge(payload: dict, limits: Limits, guard: bool = True, namespaces: boo
         _remove_run_folder(base)
 
 
+def _job(stop: _StopSignal, fn, item):
+    _RUNS.stop = stop  # the runs this job starts (in this thread) poll it
+    try:
+        return fn(item)
+    finally:
+        _RUNS.stop = None
+
+
 def run_parallel(fn, items: list, workers: int | None = None, desc: str | None = None) -> list:
-    """fn(item) for every item on `workers` threads (each waits on its own child process), in order."""
+    """fn(item) for every item on `workers` threads (each waits on its own child process), in order.
+
+    Cut short (Ctrl-C, the CLI's Terminated, a job that raised), it starts no queued job and stops the runs in
+    flight as their wall clock would (their folders removed), then raises: an interrupted eval ended only once
+    every queued program had run (a minute and more), and Python joins a pool's threads at exit anyway."""
     workers = max(1, workers or os.cpu_count() or 1)
     results: list = [None] * len(items)
     progress = None
@@ -311,12 +358,20 @@ def run_parallel(fn, items: list, workers: int | None = None, desc: str | None =
         from tqdm import tqdm
 
         progress = tqdm(total=len(items), desc=desc, leave=False)
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+    stop, finished = _StopSignal(), False
+    pool = ThreadPoolExecutor(workers)
+    try:
+        futures = {pool.submit(_job, stop, fn, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if progress:
                 progress.update(1)
-    if progress:
-        progress.close()
+        finished = True
+    finally:
+        if not finished:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=not finished)  # the stopped runs end within seconds
+        stop.close()
+        if progress:
+            progress.close()
     return results

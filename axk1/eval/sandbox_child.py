@@ -34,6 +34,7 @@ CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
 SETUP_FAILED = 70  # the judge could not build the namespaced root: the harness retries without namespaces
 BACKSTOP_S = 3.0  # the supervisor's own wall clock: the harness's limit plus this (the harness normally ends it)
 sys.path.insert(0, HERE)  # the sibling modules, imported as top-level modules, then the folder leaves sys.path
+import sandbox_files  # noqa: E402
 import sandbox_landlock  # noqa: E402
 import sandbox_ns  # noqa: E402
 import sandbox_wire as wire  # noqa: E402
@@ -216,6 +217,11 @@ def main(plan: dict | None = None) -> None:
     _set_limits(plan["limits"])
     # sbx-<the run folder's random suffix>: every process of the run carries it (tests look for leftovers by it)
     sandbox_ns.set_name("sbx-" + os.path.basename(os.path.dirname(plan["workdir"]))[-8:])
+    # The folder holding the run's folder, opened now: once the harness is gone nobody else removes the run's folder,
+    # and in a mount namespace the judge's pivot_root takes the host's paths from this process too. The judge
+    # closes it at once (the program must never hold a way into the host's files).
+    run_folder = os.path.dirname(plan["workdir"])
+    above = os.open(os.path.dirname(run_folder), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     isolation = {"guard": bool(plan["guard"]), "namespaces": "none"}
     if plan["namespaces"]:
         try:
@@ -237,6 +243,10 @@ def main(plan: dict | None = None) -> None:
             sandbox_ns.kill_descendants(os.getpid())
         if signum == signal.SIGALRM and os.fstat(plan["result_fd"]).st_size == 0:  # our own clock: say so
             _write_all(plan["result_fd"], json.dumps({"supervisor_timeout": True, "isolation": isolation}).encode())
+        if signum == signal.SIGTERM and os.getppid() != plan["parent_pid"]:
+            # the harness died (SIGKILL, the OOM killer): it will never remove the run's folder, so this does (on
+            # the harness's own timeout it still reads the outputs there and removes the folder itself)
+            sandbox_files.remove_tree(os.path.basename(run_folder), dir_fd=above)
         os._exit(128 + signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, stop)  # before the fork: a timeout may come at any moment
@@ -253,6 +263,7 @@ def main(plan: dict | None = None) -> None:
     signal.setitimer(signal.ITIMER_REAL, plan["limits"]["wall_s"] + BACKSTOP_S)
     pid = os.fork()
     if pid == 0:
+        os.close(above)
         for sig in (signal.SIGTERM, signal.SIGALRM):  # the program's own alarm() must not run the sweep
             signal.signal(sig, signal.SIG_DFL)
         _judge(plan, isolation)

@@ -91,15 +91,15 @@ def _pass(flat: _Flattener) -> int:
     return done
 
 
-def remove_tree(path) -> bool:
-    """Remove `path` and everything below it without following links and without recursion; never raises. True
-    when nothing is left."""
+def remove_tree(path, dir_fd: int | None = None) -> bool:
+    """Remove `path` (relative to the folder open at `dir_fd`, if given) and everything below it without following
+    links and without recursion; never raises. True when nothing is left."""
     path = os.fspath(path)
     try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
+        if not stat.S_ISDIR(os.lstat(path, dir_fd=dir_fd).st_mode):
+            os.unlink(path, dir_fd=dir_fd)
             return True
-        top = _open_dir(path, None)
+        top = _open_dir(path, dir_fd)
     except FileNotFoundError:
         return True
     except OSError:
@@ -113,7 +113,7 @@ def remove_tree(path) -> bool:
     finally:
         os.close(top)
     try:
-        os.rmdir(path)
+        os.rmdir(path, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
     except OSError:
