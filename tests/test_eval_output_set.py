@@ -3,6 +3,8 @@
 Against the scripted OpenAI-compatible server of tests/eval_fake_server.py."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -76,7 +78,7 @@ def test_a_full_disk_while_writing_the_results_names_the_folder_and_keeps_the_pr
                                       r"\(writing scores.png\)\. The previous results there are unchanged"):
         run_eval_cli(*argv, "-n", "1")
     assert _shown(out) == before
-    assert [p.name for p in (out / result_set.SETS).iterdir()] == [Path((out / result_set.CURRENT).readlink()).name]
+    assert not (out / result_set.STAGING).exists()
 
 
 def _write_set(content: str, files: tuple[str, ...]):
@@ -86,47 +88,30 @@ def _write_set(content: str, files: tuple[str, ...]):
     return write
 
 
-@pytest.mark.parametrize("earlier", ["plain files", "a set"])
-def test_a_swap_cut_at_any_step_shows_the_whole_old_set_or_the_whole_new_one(tmp_path, monkeypatch, earlier):
-    """Cut before each link the swap makes (the set's names, then the one link that switches them), over a folder
-    an older axk1 wrote (plain files) and over one this version wrote: every name reads from one set."""
-    old_files, new_files = SET, ("samples.jsonl", "config.json", "results.json", "report.md", "passkey.png")
-    real_link = result_set._link
-    for cut_at in range(20):
-        out = tmp_path / f"{earlier}-{cut_at}"
-        out.mkdir()
-        if earlier == "plain files":
-            for name in old_files:
-                (out / name).write_text(f"old {name}")
-        else:
-            result_set.publish(out, _write_set("old", old_files))
-        calls = []
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_renames_waits_for_the_last_one(tmp_path, monkeypatch, sig):
+    """Ctrl-C or SIGTERM (the CLI's Terminated) arriving as the first file is renamed into place: every name is
+    renamed before it is delivered, so the folder shows the whole new set; the old set's extra plot is gone."""
+    from axk1.cli_exit import Terminated, sigterm_raises
 
-        def link(path, target):
-            calls.append(path)
-            if len(calls) > cut_at:
-                raise KeyboardInterrupt
-            real_link(path, target)
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in SET:
+        (out / name).write_text(f"old {name}")
+    new_files = ("samples.jsonl", "config.json", "results.json", "report.md", "passkey.png")
+    real_replace, renamed = os.replace, []
 
-        monkeypatch.setattr(result_set, "_link", link)
-        try:
-            result_set.publish(out, _write_set("new", new_files))
-            finished = True
-        except KeyboardInterrupt:
-            finished = False
-        monkeypatch.setattr(result_set, "_link", real_link)
-        names = set(old_files) | set(new_files)
-        shown = {n: (out / n).read_text() if (out / n).exists() else None for n in names}
-        old = {n: f"old {n}" if n in old_files else None for n in names}
-        new = {n: f"new {n}" if n in new_files else None for n in names}
-        assert shown in (old, new), (cut_at, shown)
-        if finished:
-            assert shown == new and not (out / "scores.png").is_symlink()  # the old set's extra file: gone
-            result_set.publish(out, _write_set("again", new_files))  # a later run: the spare sets are cleared
-            assert len(list((out / result_set.SETS).iterdir())) == 1
-            assert (out / "report.md").read_text() == "again report.md"
-            return
-    pytest.fail("the swap never finished")
+    def replace(src, dst):
+        if not renamed:
+            os.kill(os.getpid(), sig)  # delivered at once were it not held
+        real_replace(src, dst)
+        renamed.append(Path(dst).name)
+
+    monkeypatch.setattr(result_set.os, "replace", replace)
+    with sigterm_raises(), pytest.raises(KeyboardInterrupt if sig == signal.SIGINT else Terminated):
+        result_set.publish(out, _write_set("new", new_files))
+    assert renamed == sorted(new_files)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"new {n}" for n in new_files}
 
 
 HOLDER = textwrap.dedent("""
