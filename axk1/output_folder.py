@@ -2,8 +2,8 @@
 then cannot write its result has thrown the hours away), and one a command replaces (which of its entries the
 command made, so that replacing it never deletes what someone else put there). Shared by `axk1 export` (a model
 folder, axk1/checkpoint/folder.py), the checkpoints of a training run (axk1/checkpoint/dcp.py), `axk1 data run
---force` (a pipeline's run folder, axk1/data/run_folder.py) and `axk1 data tokenizer train -o`; imports nothing
-heavy, as `axk1 data ...` starts without torch."""
+--force` (a pipeline's run folder, axk1/data/run_folder.py), `axk1 data tokenizer train -o` and `axk1 eval -o`;
+imports nothing heavy, as `axk1 data ...` starts without torch."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ from pathlib import Path
 
 def writable_folder(folder: Path, flag: str) -> list[Path]:
     """Makes `folder` (and its missing parents) and writes a file in it, removed at once; a PermissionError naming
-    `flag` and the folder when either fails (`-o` under a file, a read-only file system, a folder not the user's).
+    `flag` and the folder when either fails (`-o` a file or under one, a read-only file system, a folder not the
+    user's).
     A file written, not os.access: that says yes on a read-only mount, and to root for any folder. Returns the
     folders it made, outermost first, for `remove_made` to take back."""
     folder = Path(folder)
+    file = next((p for p in (folder, *folder.parents) if _a_file(p)), None)
+    if file is not None:  # said as such: the OSError read "cannot write there (File exists)"
+        raise PermissionError(f"{flag} {folder}: cannot write there: {'it' if file == folder else file} is a file, "
+                              "not a folder: give the path of a folder (a new one is made), or move the file away")
     missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -30,6 +35,14 @@ def writable_folder(folder: Path, flag: str) -> list[Path]:
         raise PermissionError(f"{flag} {folder}: cannot write there ({e.strerror or e}): give a folder you can "
                               "create and write to") from None
     return missing
+
+
+def _a_file(path: Path) -> bool:
+    """Whether something other than a folder is at `path` (a folder it cannot look into: no, the write says)."""
+    try:
+        return path.exists() and not path.is_dir()
+    except OSError:
+        return False
 
 
 def remove_made(made: list[Path]) -> None:

@@ -29,3 +29,18 @@ def swapped_handlers(signals: Iterable[int], handler: Any) -> Iterator[bool]:
         for sig, previous in before.items():
             if previous is not None:
                 signal.signal(sig, previous)
+
+
+@contextmanager
+def held_signals(signals: Iterable[int]) -> Iterator[None]:
+    """The block runs whole: each of `signals` that arrives meanwhile is noted, and delivered to the handlers
+    before (Ctrl-C's KeyboardInterrupt, the CLI's Terminated) once the block has ended, even by an error. For a few
+    quick steps that must not be cut between, such as the renames that replace a set of files. (Masking the signals
+    would not do: Python runs its handlers in the main thread whichever thread the kernel picked.)"""
+    caught: list[int] = []
+    try:
+        with swapped_handlers(signals, lambda sig, frame: caught.append(sig)):
+            yield
+    finally:
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)

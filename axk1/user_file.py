@@ -57,3 +57,18 @@ def read_text(file: str | Path, what: str = "") -> str:
         name = f"{what} {file}" if what else str(file)
         raise ValueError(f"{name} is not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}): save it as UTF-8") \
             from None
+
+
+def not_utf8(file: str | Path, advice: str) -> ValueError:
+    """The error for a text file a decoder refused: its first undecodable byte, by line and offset in the file (a
+    decoder reading in chunks knows neither), then `advice`. Reads the file again: only on this error path."""
+    offset, number = 0, 1
+    with open(file, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return ValueError(f"{file}:{number}: not UTF-8 text (byte {offset + e.start} of the file is "
+                                  f"0x{line[e.start]:02x}); {advice}")
+            offset += len(line)
+    return ValueError(f"{file}: not UTF-8 text; {advice}")

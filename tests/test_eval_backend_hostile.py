@@ -219,7 +219,7 @@ def test_aime_data_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=rf"{bad}:3: not a JSON line \(.*\); each line holds one problem as"):
         _load(str(bad))
     bad.write_bytes(b'{"id": "a", "problem": "\xff", "answer": "1"}\n')
-    with pytest.raises(ValueError, match=rf"{bad}: not UTF-8"):
+    with pytest.raises(ValueError, match=rf"{bad}:1: not UTF-8 text \(byte 24 of the file is 0xff\)"):
         _load(str(bad))
     bad.write_text('{"id": "a", "problem": "p", "answer": "\u00b2"}\n')
     with pytest.raises(ValueError, match=rf"{bad}:1: answer '\u00b2' is not an integer 0-999"):

@@ -88,6 +88,15 @@ def test_a_half_written_append_does_not_join_the_next(tmp_path):
     assert len(CompletionStore(tmp_path, backend).kept) == 2
 
 
+def test_a_full_disk_names_the_completions_file(tmp_path):
+    """A full disk said only "[Errno 28] No space left on device", naming no file. /dev/full fails every write so."""
+    store = CompletionStore(tmp_path, {"kind": "test"})
+    (tmp_path / "completions.jsonl").symlink_to("/dev/full")
+    with pytest.raises(OSError, match=rf"cannot append to {tmp_path / 'completions.jsonl'} \(No space left on "
+                                      r"device\): the completions it holds are kept"):
+        store.add(*_completion(0), Sampling())
+
+
 def test_a_whole_last_line_that_does_not_load_is_skipped_and_kept_on_disk_not_cut_off(tmp_path):
     """Any last line that did not load was cut off the file as torn, even one ending in its newline: a row written by
     an axk1 whose Completion has one more field was deleted from disk. Now only a last line with no newline after it

@@ -264,7 +264,7 @@ def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp
     inside = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", "blocker/checkpoints"])
     (tmp_path / "run" / "blocker").write_text("")
     with pytest.raises(PermissionError, match=r"the checkpoints folder \(\[checkpointing\] dir\) .*blocker/checkpoints: "
-                                              r"cannot write there \(Not a directory\)"):
+                                              r"cannot write there: .*blocker is a file, not a folder"):
         Trainer(inside)
 
 

@@ -63,9 +63,13 @@ class CompletionStore:
         if completion.error:  # asked again by the next run
             return
         line = json.dumps({"key": self.key(request, sampling), "completion": asdict(completion)}, ensure_ascii=False)
-        with open(self.path, "a+b") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size:  # an append that failed half-way (a full disk) left a fragment: this line starts on its own
-                f.seek(size - 1)
-                line = ("" if f.read(1) == b"\n" else "\n") + line
-            f.write((line + "\n").encode("utf-8"))
+        try:
+            with open(self.path, "a+b") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size:  # an append that failed half-way (a full disk) left a fragment: this line starts on its own
+                    f.seek(size - 1)
+                    line = ("" if f.read(1) == b"\n" else "\n") + line
+                f.write((line + "\n").encode("utf-8"))
+        except OSError as e:  # a full disk said "[Errno 28] No space left on device" and named no file
+            raise OSError(f"cannot append to {self.path} ({e.strerror or e}): the completions it holds are kept; "
+                          "make room (or fix the folder) and run the same command again to go on") from None

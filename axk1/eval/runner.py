@@ -1,7 +1,8 @@
 """One evaluation run: for each task, load problems, sample n completions each, grade, score, write everything.
 
 Outputs in DIR: samples.jsonl (every prompt, raw output, extracted answer, verdict), results.json, config.json,
-report.md and the plots (see axk1.eval.report).
+report.md and the plots (see axk1.eval.report), replaced as one set (axk1.eval.result_set), one run at a time (DIR's
+run lock, axk1.checkpoint.run_lock).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from axk1.atomic_file import atomic_writer
 from axk1.eval.backends import Backend, Completion, Request, Sampling, prompt_fills_context
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
 from axk1.eval.metrics import summarize
+from axk1.eval.result_set import publish
+from axk1.checkpoint.run_lock import RunLock
+from axk1.output_folder import writable_folder
 from axk1.text.reasoning import split_reasoning
 from axk1.text.tokenizer_file import THINK_CLOSE
 from axk1.eval.tasks import TaskOptions, get_task
@@ -181,14 +184,23 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
 
 
 def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_dir: str | Path) -> dict:
-    """Run every task and write samples.jsonl, results.json, config.json, report.md and plots into out_dir."""
-    from axk1.eval.report import write_report
-
+    """Run every task and write samples.jsonl, results.json, config.json, report.md and plots into out_dir (as
+    one set: axk1/eval/result_set.py), holding out_dir's run lock throughout."""
     for name in settings.tasks:
         get_task(name)  # unknown names fail before any work
     found = load_found_rows(settings.contamination) if settings.contamination else None  # and a bad report
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "-o")  # (a file there is named as one, not "File exists")
+    # One run per folder: two at once each asked for every sample, and the one ending last overwrote the other's
+    # results without a word.
+    with RunLock(out, flag="-o", job="evaluation", harm="would each ask the model for every sample, and the one "
+                 "ending last would overwrite the other's results"):
+        return _run_locked(backend, settings, options, out, found)
+
+
+def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, out: Path, found: dict | None) -> dict:
+    from axk1.eval.report import write_report
+
     config = {"model": settings.model, "backend": backend.describe(), "backend_settings": backend.settings(),
               "tasks": settings.tasks, "n": settings.n,
               "seed": settings.seed, "sampling": asdict(settings.sampling), "options": options.to_dict(),
@@ -212,12 +224,15 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         records += task_records
     config["reused_completions"] = store.reused
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
+
+    def write(folder: Path) -> None:
+        (folder / "samples.jsonl").write_text("".join(json.dumps(record, ensure_ascii=False, default=str) + "\n"
+                                                      for record in records), encoding="utf-8")
+        for name, value in (("config.json", config), ("results.json", results)):
+            (folder / name).write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        write_report(folder, results)
+
     # Whole or not at all, and only once the run is done: a run cut short leaves the last run's samples, results
     # and report together (what it got is in completions.jsonl, for the rerun).
-    with atomic_writer(out / "samples.jsonl") as f:
-        f.writelines(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
-    for name, value in (("config.json", config), ("results.json", results)):
-        with atomic_writer(out / name) as f:
-            f.write(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-    write_report(out, results)
+    publish(out, write)
     return results

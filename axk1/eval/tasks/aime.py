@@ -16,9 +16,10 @@ from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.provenance import digest
 from axk1.eval.tasks.aime_check import copy_caveats, copy_check
 from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record, flag,
-                                  register)
+                                  no_answer_reason, register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
+from axk1.user_file import not_utf8
 
 INSTRUCTIONS = {
     "en": "Please reason step by step, and put your final answer within \\boxed{}.",
@@ -86,8 +87,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) for each non-blank line; errors name the file and the line."""
     try:
         text = path.read_text(encoding="utf-8")  # whole: the byte a decode error names is the file's
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); AIME data is a UTF-8 JSONL file") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path, "AIME data is a UTF-8 JSONL file") from None
     rows = []
     # lines end at newlines only, as a file reads (str.splitlines also split at U+2028 inside a problem's text)
     for number, row in json_lines(io.StringIO(text, newline=None), path,
@@ -176,6 +177,8 @@ class AIMETask(Task):
         for i, (number, row) in enumerate(rows):
             where = f"{origin}:{number}" if number is not None else f"{origin}: row {i}"
             text = str(_field(row, HF_FIELDS[0], "problem", where)).strip()
+            if not text:  # refused as a missing one is: sent as it stood, the model was graded on nothing
+                raise ValueError(f"{where}: the problem is blank; give every row its problem's statement")
             answer = str(_field(row, HF_FIELDS[1], "answer", where)).strip()
             # ASCII digits only: "²".isdigit() is true and int("²") fails
             if not (answer.isascii() and answer.isdigit()) or int(answer) > 999:
@@ -201,4 +204,7 @@ class AIMETask(Task):
         if completion.error:
             return failed_record(completion)
         verdict = grade_integer_answer(completion.text, problem.gold, completion.finish_reason, completion.think_open)
-        return verdict.to_dict()
+        record = verdict.to_dict()
+        if record["status"] == "no_answer":
+            record["detail"] = no_answer_reason(completion)
+        return record

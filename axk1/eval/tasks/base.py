@@ -131,7 +131,19 @@ def answer_record(completion: Completion) -> tuple[dict, str | None]:
     answer = split_reasoning(completion.text, completion.think_open).answer
     if answer is None:
         record["status"] = "truncated" if completion.finish_reason == "length" else "no_answer"
+        if record["status"] == "no_answer":
+            record["detail"] = no_answer_reason(completion)
     return record, answer
+
+
+def no_answer_reason(completion: Completion) -> str:
+    """Why a reply gave nothing to grade (a no_answer sample's detail): a sample that said nothing else left the
+    reader to guess between an empty reply, unfinished thinking and an answer the grader could not read."""
+    if not completion.text.strip():
+        return "the reply was empty (the server sent no content, or null)"
+    if split_reasoning(completion.text, completion.think_open).answer is None:
+        return "the reply never ended its thinking (no </think>), so it gives no answer"
+    return "no answer could be read from the reply"
 
 
 def failed_record(completion: Completion) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
 from axk1.json_text import json_lines
+from axk1.user_file import not_utf8
 
 RELEASE_FILES = {f"release_v{i}": i for i in range(1, 7)}  # release_vN = test.jsonl .. testN.jsonl
 MAX_DECODED_BYTES = 1 << 30
@@ -100,12 +101,15 @@ def _read_rows(path: Path):
                              ) from e
         yield from pq.read_table(path).to_pylist()
         return
-    with open(path, encoding="utf-8") as f:
-        for number, row in json_lines(f, path, "LiveCodeBench data is code_generation_lite's JSONL, one problem "
-                                               "per line"):
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not a problem object")
-            yield row
+    what = "LiveCodeBench data is code_generation_lite's JSONL, one problem per line"
+    try:
+        with open(path, encoding="utf-8") as f:  # read as it goes: a release's files are hundreds of MB
+            for number, row in json_lines(f, path, what):
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not a problem object")
+                yield row
+    except UnicodeDecodeError:  # the decoder's own words named neither the file nor the line
+        raise not_utf8(path, what + ", in UTF-8") from None
 
 
 def source_files(source: str | Path, release: str | None) -> list[Path]:

@@ -19,8 +19,8 @@ from typing import Callable
 from axk1.eval.backends import Completion
 from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record, flag,
-                                  register)
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, failed_record,
+                                  flag, register)
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 LEAD = ("There is an important piece of information hidden inside a lot of irrelevant text. Find it and memorise "
@@ -241,8 +241,8 @@ class PasskeyTask(Task):
             return failed_record(completion)
         answer = split_reasoning(completion.text, completion.think_open).answer
         if answer is None:
-            return {"status": "truncated" if completion.finish_reason == "length" else "no_answer", "correct": False,
-                    "extracted": None}
+            record, _ = answer_record(completion)  # no_answer (with why) or truncated
+            return record
         if completion.finish_reason == "length":  # as math answers: a cut reply is wrong whatever it holds
             return {"status": "truncated", "correct": False, "extracted": answer[:80]}
         # the key as a whole number: `9677671` holds 67767 as a substring, not as the key
