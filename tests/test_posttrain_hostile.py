@@ -114,6 +114,63 @@ def test_a_huge_row_is_over_long_without_tokenising(folder, tmp_path):
     assert max(lengths) < 1000  # the 400k-character row never reached the tokenizer
 
 
+def test_content_parts_serve_refuses_are_excluded_not_trained_as_their_str(folder, tmp_path):
+    """A text part's "text" was trained as its Python str(): null as "None", 42 as "42", a list as "['a', 'b']", a
+    missing one as nothing; a user message's refusal part was read as text. `axk1 serve` refuses each of these
+    (infer/schema.py), so SFT now excludes them as "bad content", and keeps what serve accepts."""
+    from pydantic import ValidationError
+
+    from axk1.infer.schema import ChatMessage
+
+    def turn(parts, role="assistant"):
+        return {"role": role, "content": parts}
+    bad = [[turn("q", "user"), turn([{"type": "text", "text": None}])],
+           [turn("q", "user"), turn([{"type": "text", "text": 42}])],
+           [turn("q", "user"), turn([{"type": "text", "text": ["a", "b"]}])],
+           [turn("q", "user"), turn([{"type": "text"}, {"type": "text", "text": "ok"}])],
+           [turn([{"type": "refusal", "refusal": "I won't"}], "user"), turn("fine")]]
+    good = [[turn([{"type": "text", "text": "q"}], "user"), turn([{"type": "refusal", "refusal": "I can't help."}])]]
+    for messages in bad:
+        with pytest.raises(ValidationError):
+            [ChatMessage.model_validate(m) for m in messages]
+    [ChatMessage.model_validate(m) for m in good[0]]
+    path = _lines(tmp_path / "parts.jsonl", [{"messages": m} for m in bad + good])
+    codec = ChatCodec.from_folder(folder)
+    examples, report = load_chat_examples([path], codec, "non-think", 256)
+    assert dict(report.excluded) == {"bad content": 5} and len(examples) == 1
+    assert report.where["bad content"] == [f"{path}:{n}" for n in range(1, 6)]
+    assert codec.tokenizer.decode(examples[0].ids[examples[0].n_prompt:].tolist(),
+                                  skip_special_tokens=False) == "I can't help.<|im_end|>"
+    assert "excluded: 5 bad content (e.g. " + f"{path}:1: messages[1]: content[0].text must be a string, got null)" \
+        in report.summary()
+
+
+def test_a_huge_row_is_over_long_before_the_template_renders_it(folder, monkeypatch):
+    """The template rendered a row before its length was checked: a 30M-character message took seconds of Jinja,
+    and one past the render's 64M-character bound was excluded as "chat template refused it", advising to fix
+    the template. The texts' own lengths now exclude it as over-long first."""
+    import axk1.posttrain.chat_data as chat_data
+
+    codec = ChatCodec.from_folder(folder)
+    rendered = []
+    real = chat_data.prompt_text
+    monkeypatch.setattr(chat_data, "prompt_text", lambda c, m, *a: rendered.append(m) or real(c, m, *a))
+    for size in (400_000, 65_000_000):
+        with pytest.raises(chat_data.BadRow) as e:
+            chat_data.render_examples(codec, _row("x" * size, "a")["messages"], "non-think", 256)
+        assert e.value.reason == "over-long" and f"has at least {size + len('a' + codec.eos_token)} " in e.value.detail
+    # a huge earlier answer counts in the later turn's history too; reasoning, which history drops, does not
+    turns = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "y" * 400_000},
+             {"role": "user", "content": "and?"}, {"role": "assistant", "content": "b"}]
+    with pytest.raises(chat_data.BadRow, match="turn 1 has at least"):
+        chat_data.render_examples(codec, turns, "non-think", 256, dropped=[])
+    assert rendered == []
+    turns[1] = {"role": "assistant", "content": "a", "reasoning_content": "r" * 400_000}
+    dropped = []
+    kept = chat_data.render_examples(codec, turns, "non-think", 256, dropped=dropped)
+    assert len(kept) == 2 and dropped == [] and len(rendered) == 2
+
+
 def test_overlap_excludes_malformed_rows_and_accounts_for_every_row(tmp_path):
     think = _lines(tmp_path / "t.jsonl", [_row("a", "A.", "ra"), _row("b", "B.", "rb"), _row("c", "C.", "rc"),
                                            _row("u", "<think>never closed"), _row("s", "x\udc00", "r")])

@@ -222,3 +222,27 @@ def test_string_arguments_train_one_text_and_a_training_render_of_them_is_refuse
     assert compact in tok.apply_chat_template(history, tools=[WEATHER], tokenize=False, add_generation_prompt=True)
     assert codec.render(history, tools=[WEATHER]) == tok.apply_chat_template(
         [*as_object, history[-1]], tools=[WEATHER], tokenize=False, add_generation_prompt=True)
+
+
+def test_a_refusal_part_renders_in_transformers_as_in_axk1_and_trains_as_sft_trains_it(codec, folder):
+    """An assistant's refusal part (the openai client sends a refusal back so): axk1 and vLLM render its refusal
+    text, the exported template (`map(attribute='text')`) rendered an empty turn in transformers, so a
+    transformers-served model was prompted without it and TRL trained an empty answer. With and without tools,
+    the history renders alike and the training render masks what `axk1 sft` trains."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    refusal = {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+    messages = [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+                {"role": "user", "content": [{"type": "text", "text": "q"}]}, refusal,
+                {"role": "user", "content": "why?"}]
+    for tools in (None, [WEATHER]):
+        for thinking in (False, True):
+            prompt = codec.render(messages, enable_thinking=thinking, tools=tools)
+            assert "<|im_start|>assistant\nI can't help with that.<|im_end|>" in prompt
+            assert prompt == tok.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True,
+                                                     enable_thinking=thinking)
+    last = render_examples(codec, messages[:3], "non-think", 2048)[-1]
+    out = tok.apply_chat_template(messages[:3], tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == last.ids[last.n_prompt:].tolist()
+    assert codec.decode(last.ids[last.n_prompt:].tolist()) == "I can't help with that."

@@ -9,6 +9,7 @@ loads the folder with transformers or vLLM build the same prompt.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -27,21 +28,31 @@ from axk1.user_file import read_text
 log = logging.getLogger(__name__)
 
 
-def message_text(content: Any) -> str:
+def message_text(content: Any, role: str = "assistant") -> str:
     """OpenAI message content: a string, or a list of parts whose texts are joined. A `refusal` part (an earlier
-    assistant turn's refusal, as the openai client may send it back) counts as text, as vLLM renders it."""
+    assistant turn's refusal, as the openai client may send it back) counts as text in an assistant message, as
+    vLLM renders it. ValueError on what `axk1 serve` refuses (infer/schema.py): a part that is not text, a text
+    that is not a string (str() of null, 42 or a list was trained as "None", "42", "['a', 'b']"), a refusal part
+    in another role's message."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         texts = []
-        for part in content:
+        for j, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind not in ("text", "refusal"):
                 raise ValueError("only text message parts are supported (type 'text', or 'refusal' in an assistant "
                                  "message); this model reads no images")
-            texts.append(str(part.get(kind, "")))
+            if kind == "refusal" and role != "assistant":
+                raise ValueError(f"content[{j}] is a 'refusal' part, which belongs to an assistant message; a {role} "
+                                 "message takes text parts")
+            text = part.get(kind)
+            if not isinstance(text, str):  # said as the row's JSON says it (null, 42, ["a", "b"])
+                got = "nothing" if kind not in part else json.dumps(text, ensure_ascii=False, default=str)[:40]
+                raise ValueError(f"content[{j}].{kind} must be a string, got {got}")
+            texts.append(text)
         return "".join(texts)
     raise ValueError(f"message content must be a string or a list of text parts, got {type(content).__name__}")
 
@@ -160,7 +171,7 @@ class ChatCodec:
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
-            m = {**m, "content": message_text(m.get("content"))}
+            m = {**m, "content": message_text(m.get("content"), m["role"])}
             if m.get("tool_calls") is not None:  # string arguments as objects: one call, one text (tool_format)
                 m["tool_calls"] = normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")
             clean.append(m)

@@ -96,7 +96,7 @@ def check_messages(messages: Any) -> list[dict]:
         if m["role"] not in ROLES:
             raise BadRow("unknown role", f"messages[{i}] has role {m['role']!r}; use one of {', '.join(ROLES)}")
         try:
-            message_text(m.get("content"))
+            message_text(m.get("content"), m["role"])
         except ValueError as e:
             raise BadRow("bad content", f"messages[{i}]: {e}") from None
         if m["role"] == "assistant" and m.get("weight") is not None and m["weight"] not in (0, 1):
@@ -233,11 +233,18 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
     if not thinking:
         reasoning = None
     check_turn(i, reasoning, answer, thinking)
+    completion = completion_text(reasoning, answer, eos)
+    # the texts the template will write, counted before rendering it: a huge row then costs string lengths, not a
+    # render (seconds for 30M characters), and one past the render's size bound (64M) is over-long, not blamed on
+    # the template. History turns count as the template writes them: an assistant's answer, its reasoning dropped.
+    least = len(completion) + sum(len(split_think(h)[1] if h["role"] == "assistant" else message_text(h.get("content")))
+                                  for h in messages[:i])
+    if least > max_chars:
+        raise BadRow("over-long", f"turn {i} has at least {least} characters, more than {max_tokens} tokens can hold")
     try:
         prompt = prompt_text(codec, messages[:i], thinking, tools)
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
         raise BadRow("chat template refused it", f"turn {i}: {e}") from None
-    completion = completion_text(reasoning, answer, eos)
     if len(prompt) + len(completion) > max_chars:
         raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
                      f"{max_tokens} tokens can hold")

@@ -51,6 +51,14 @@ STRING_ARGUMENTS = ("tool call arguments are a JSON string: parse them to an obj
                     "as serving renders it")
 
 CHAT_TEMPLATE = (
+    # OpenAI's list of content parts as one text: text parts, and an assistant's refusal parts (as the openai client
+    # sends a refusal back) by their refusal text, as infer.chat.message_text reads them and vLLM renders them
+    # (`map(attribute='text')` wrote a refusal as nothing in transformers); other parts are refused before
+    "{%- macro text_of(parts) -%}"
+    "{%- for part in parts -%}"
+    "{{ part['refusal'] if part['type'] == 'refusal' else part['text'] }}"
+    "{%- endfor -%}"
+    "{%- endmacro -%}"
     # An assistant turn's text with its calls: the answer, then one <tool_call> block per call, a newline apart
     # (tool_format.answer_with_calls, what SFT trains). axk1 (its server and SFT) and vLLM parse arguments given as
     # a JSON string before rendering, so a call has one text; Jinja cannot parse JSON, so a string that reaches the
@@ -74,7 +82,7 @@ CHAT_TEMPLATE = (
     "{{ '<|im_start|>system\\n' }}"
     "{%- set system = (messages[0]['content'] or '') if messages and messages[0]['role'] == 'system' else '' -%}"
     "{%- if system is not string -%}"
-    "{%- set system = system | map(attribute='text') | join('') -%}"
+    "{%- set system = text_of(system) -%}"
     "{%- endif -%}"
     "{%- if system -%}"
     "{{ system + '\\n\\n' }}"
@@ -87,9 +95,8 @@ CHAT_TEMPLATE = (
     "{%- endif -%}"
     "{%- for message in messages -%}"
     "{%- set content = message['content'] if message['content'] is not none else '' -%}"
-    # OpenAI's list of text parts, joined (as infer.chat.message_text reads it; other parts are refused before)
     "{%- if content is not string -%}"
-    "{%- set content = content | map(attribute='text') | join('') -%}"
+    "{%- set content = text_of(content) -%}"
     "{%- endif -%}"
     "{%- if tools and loop.first and message['role'] == 'system' -%}"
     # rendered above, with the tools
