@@ -145,6 +145,22 @@ def test_content_parts_serve_refuses_are_excluded_not_trained_as_their_str(folde
         in report.summary()
 
 
+def test_a_user_or_system_message_without_content_is_a_bad_message(folder, tmp_path):
+    """A user message with no content (missing or null) was trained after an empty user turn and counted nowhere,
+    where ShareGPT's equivalent was excluded; an assistant's null content beside its tool calls stays valid."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    rows = [{"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]},
+            {"messages": [{"role": "system", "content": None}, {"role": "user", "content": "q"},
+                          {"role": "assistant", "content": "a"}]},
+            {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": None, "tool_calls": [call]},
+                          {"role": "tool", "tool_call_id": "c1", "content": "1"}, {"role": "assistant", "content": "a"}]}]
+    path = _lines(tmp_path / "none.jsonl", rows)
+    examples, report = load_chat_examples([path], ChatCodec.from_folder(folder), "non-think", 256)
+    assert dict(report.excluded) == {"bad message": 2} and report.where["bad message"] == [f"{path}:1", f"{path}:2"]
+    assert len(examples) >= 1
+    assert "messages[0] (user) has no content" in report.summary()
+
+
 def test_a_huge_row_is_over_long_before_the_template_renders_it(folder, monkeypatch):
     """The template rendered a row before its length was checked: a 30M-character message took seconds of Jinja,
     and one past the render's 64M-character bound was excluded as "chat template refused it", advising to fix

@@ -95,6 +95,9 @@ def check_messages(messages: Any) -> list[dict]:
             raise BadRow("bad message", f"messages[{i}] must be an object with 'role' and 'content'")
         if m["role"] not in ROLES:
             raise BadRow("unknown role", f"messages[{i}] has role {m['role']!r}; use one of {', '.join(ROLES)}")
+        if m.get("content") is None and m["role"] != "assistant":  # (an assistant's may be null beside its calls)
+            raise BadRow("bad message", f"messages[{i}] ({m['role']}) has no content: give it a string (\"\" if it is "
+                         "meant to be empty)")  # it was trained on as an empty turn, where ShareGPT's was refused
         try:
             message_text(m.get("content"), m["role"])
         except ValueError as e:
