@@ -20,7 +20,7 @@ def writable_folder(folder: Path, flag: str) -> list[Path]:
     A file written, not os.access: that says yes on a read-only mount, and to root for any folder. Returns the
     folders it made, outermost first, for `remove_made` to take back."""
     folder = Path(folder)
-    file = next((p for p in (folder, *folder.parents) if _a_file(p)), None)
+    file = file_in_the_way(folder)
     if file is not None:  # said as such: the OSError read "cannot write there (File exists)"
         raise PermissionError(f"{flag} {folder}: cannot write there: {'it' if file == folder else file} is a file, "
                               "not a folder: give the path of a folder (a new one is made), or move the file away")
@@ -35,6 +35,11 @@ def writable_folder(folder: Path, flag: str) -> list[Path]:
         raise PermissionError(f"{flag} {folder}: cannot write there ({e.strerror or e}): give a folder you can "
                               "create and write to") from None
     return missing
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file (not a folder) at `folder` or at one of its parents, which keeps it from being made; None if none."""
+    return next((p for p in (folder, *folder.parents) if _a_file(p)), None)
 
 
 def _a_file(path: Path) -> bool:

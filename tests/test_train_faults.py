@@ -15,6 +15,7 @@ import pytest
 
 from axk1.checkpoint.dcp import list_steps, step_dir
 from axk1.checkpoint.dcp_safe import read_metadata
+from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.checkpoint.save_failure import CheckpointWriteError
 from axk1.json_text import read_metrics_rows
 from axk1.train.recipe import load_recipe
@@ -110,7 +111,8 @@ def test_a_kill_in_the_middle_of_a_save_resumes_from_the_last_complete_checkpoin
     Trainer(load_recipe(recipe, ["--run.max_steps", "6", *keep]), resume=True).fit()
     assert f"resuming from {step_dir(ckpts, resumed_from)} (step {resumed_from} of 6)" in capsys.readouterr().out
     assert [r["loss"] for r in read_metrics_rows(tmp_path / "run" / "metrics.jsonl")] == reference  # bitwise
-    assert not [p.name for p in ckpts.iterdir() if p.name.startswith(".")]  # no temp folder outlives the run
+    # no temp folder outlives the run (the run's lock file stays, as a killed run's does)
+    assert not [p.name for p in ckpts.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
 def test_sigterm_stops_after_the_step_with_a_checkpoint_and_says_how_to_resume(tmp_path, reference):
@@ -200,7 +202,8 @@ def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, mo
     _fail_the_save_of(monkeypatch, 2, _checkpoint_exception(zip_error), free=10**12)
     with pytest.raises(CheckpointWriteError, match=r"failed: RuntimeError: \[enforce fail.*folder is writable"):
         Trainer(recipe).fit()
-    assert not Path(recipe.checkpointing.dir).exists() or not list(Path(recipe.checkpointing.dir).iterdir())
+    ckpts = Path(recipe.checkpointing.dir)
+    assert not ckpts.exists() or {p.name for p in ckpts.iterdir()} <= {LOCK_FILE}  # its lock, nothing half-written
 
 
 def test_a_file_size_limit_during_a_save_is_named(tmp_path, monkeypatch):
@@ -261,10 +264,13 @@ def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp
     with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/checkpoints \(Not a "
                                               "directory\): give it a writable --out"):
         Trainer(recipe)
+    assert not (tmp_path / "run").exists()  # a refused run leaves no folder it made
     inside = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", "blocker/checkpoints"])
+    (tmp_path / "run").mkdir()
     (tmp_path / "run" / "blocker").write_text("")
-    with pytest.raises(PermissionError, match=r"the checkpoints folder \(\[checkpointing\] dir\) .*blocker/checkpoints: "
-                                              r"cannot write there: .*blocker is a file, not a folder"):
+    blocker = re.escape(str(tmp_path / "run" / "blocker"))
+    with pytest.raises(PermissionError, match=rf"the run cannot write to {blocker}/checkpoints \(Not a directory\): "
+                                              rf".*, or move away the file {blocker} that stands in its path"):
         Trainer(inside)
 
 

@@ -305,7 +305,7 @@ def test_a_checkpoints_folder_in_use_is_refused_once_by_the_first_rank(tmp_path)
     but rank 1, which waited for rank 0's lock on --out only, went on and said the folder "already holds checkpoints
     of an earlier run ... pass --resume", advice to resume a run that is still going. Rank 1 now waits for that
     lock too (and says so); the ranks run on one-rank nodes, so no torchrun agent stops rank 1 before it speaks."""
-    shared = tmp_path / "shared"
+    shared = tmp_path / "checkpoints-shared"  # locked before the run's --out (tmp_path/run): paths in sorted order
     (shared / "step-000002").mkdir(parents=True)
     (shared / "step-000002" / "train_state.json").write_text("{}")  # the other run's checkpoint
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})

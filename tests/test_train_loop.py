@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from axk1.checkpoint.dcp import latest_step, list_steps
+from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.json_text import read_metrics_rows
 from axk1.model.moe import sequence_balance_loss
 from axk1.train.callbacks import KILL_AFTER_STEP_ENV, TrainingStopped
@@ -20,7 +21,7 @@ from axk1.train.loss import IGNORE_INDEX, mtp_labels, next_token_labels
 from axk1.train.recipe import load_recipe
 from axk1.train.schedules import SCHEDULES
 from axk1.train.trainer import Trainer
-from tests.train_helpers import strict_json_rows, write_recipe
+from tests.train_helpers import strict_json_rows, try_lock_from_another_process, write_recipe
 
 
 def test_sampler_is_deterministic_and_packs_documents(tmp_path):
@@ -239,8 +240,10 @@ def test_a_new_run_over_an_earlier_runs_checkpoints_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"already holds checkpoints of an earlier run \(up to step 2\): pass --resume"):
         Trainer(recipe)
     assert Trainer(recipe, resume=True).state.step == 2
-    Trainer(recipe, start_over=True)  # the demos, which own their folders: the old checkpoints go
-    assert not Path(recipe.checkpointing.dir).exists()
+    Trainer(recipe, start_over=True)  # the demos, which own their folders: the old checkpoints go ...
+    ckpts = Path(recipe.checkpointing.dir)
+    assert [p.name for p in ckpts.iterdir()] == [LOCK_FILE]
+    assert "is in use" in try_lock_from_another_process(ckpts)  # ... but not the lock this run holds on the folder
 
 
 def _big_tokenizer(folder):

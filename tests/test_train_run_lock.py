@@ -1,5 +1,6 @@
-"""The output folder's lock: a second `axk1 train` on a folder in use (its --out, or a checkpoints folder two runs
-share) is refused with the holder named, and a dead run's lock is taken over, with or without lockf."""
+"""The output folder's lock: a second `axk1 train` on a folder in use (its --out, or its checkpoints folder, inside
+another run's --out or not) is refused with the holder named, and a dead run's lock is taken over, with or without
+lockf."""
 
 import errno
 import os
@@ -14,7 +15,7 @@ from axk1.checkpoint.dcp import list_steps
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import lock_held_elsewhere, write_recipe
+from tests.train_helpers import lock_held_elsewhere, try_lock_from_another_process, write_recipe
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
@@ -40,6 +41,44 @@ def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run .*"
                                               r"give this run another \[checkpointing\] dir folder$"):
             Trainer(recipe)
+
+
+def test_a_run_given_another_runs_checkpoints_folder_inside_its_output_folder_is_refused(tmp_path):
+    """Run A's checkpoints in its own --out (the usual OUT/checkpoints) were not locked apart from OUT, so run B with
+    another --out and `--checkpointing.dir OUT/checkpoints --resume` resumed from A's newest step while A trained,
+    and the two wrote and pruned one checkpoints folder until a save crashed. A live run now holds its checkpoints
+    folder too: B is refused at once, naming the holder, and leaves nothing it made (its new --out included, though
+    it locks that first where its path sorts first)."""
+    held = tmp_path / "held"
+    path = write_recipe(tmp_path, extra="max_steps = 2")
+    with lock_held_elsewhere(held, held / "checkpoints") as holder:
+        for name in ("later", "fresh"):  # B's --out sorts after A's checkpoints folder, then before it
+            recipe = load_recipe(path, ["--checkpointing.dir", str(held / "checkpoints")], out_dir=str(tmp_path / name))
+            with pytest.raises(FolderInUse, match=rf"^{re.escape(str(held / 'checkpoints'))} is in use by another "
+                                                  rf"training run \(process {holder.pid} on .* give this run another "
+                                                  r"\[checkpointing\] dir folder$"):
+                Trainer(recipe, resume=True)
+            assert not (tmp_path / name).exists()
+
+
+def test_a_runs_locks_are_one_per_folder_however_it_is_named(tmp_path):
+    """A checkpoints folder that is the output folder, or a symlink to it, is one folder: one lock (two lockf locks
+    of one process on one file are one lock, which giving up either would drop). A checkpoints folder inside the
+    output folder is locked in its own right."""
+    from axk1.checkpoint.run_lock import run_locks
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "link").symlink_to(out)
+    for ckpts in (out, tmp_path / "link"):
+        locks = run_locks(out, ckpts, 0)
+        assert [lock.path for lock in locks] == [out / LOCK_FILE]
+        assert "is in use" in try_lock_from_another_process(out)
+        for lock in locks:
+            lock.release()
+    locks = run_locks(out, out / "checkpoints", 0)
+    assert [lock.path for lock in locks] == [out / LOCK_FILE, out / "checkpoints" / LOCK_FILE]
+    assert "is in use" in try_lock_from_another_process(out / "checkpoints")
 
 
 def test_on_a_file_system_without_locks_the_pid_in_the_lock_file_decides(tmp_path, monkeypatch):

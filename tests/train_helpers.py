@@ -196,26 +196,29 @@ def try_lock_from_another_process(folder: Path) -> str:
     return proc.stdout.strip()
 
 
-# A process that takes a run folder's lock (argv[1]), says "locked" and holds it for two minutes or until killed.
+# A process that takes a run folder's lock (argv[1]), or a training run's locks on its output and checkpoints folders
+# (argv[1], argv[2]), says "locked" and holds them for two minutes or until killed.
 _LOCK_HOLDER = textwrap.dedent("""
     import sys, time
-    from axk1.checkpoint.run_lock import RunLock
-    lock = RunLock(sys.argv[1])
+    from axk1.checkpoint.run_lock import RunLock, run_locks
+    lock = RunLock(sys.argv[1]) if len(sys.argv) == 2 else run_locks(sys.argv[1], sys.argv[2], 0)
     print("locked", flush=True)
     time.sleep(120)
 """)
 
 
 @contextlib.contextmanager
-def lock_held_elsewhere(folder: Path):
-    """`folder`'s run lock held by another process (a live training run, as a second one sees it) while the block
+def lock_held_elsewhere(folder: Path, checkpoints: Path | None = None):
+    """`folder`'s run lock (with `checkpoints`: a training run's locks on `folder` as its --out and on its
+    checkpoints folder) held by another process (a live training run, as a second one sees it) while the block
     runs; yields that process (its pid is the one the refusal names), SIGKILLed at the end, as a lost node's would
     be, so its lock file stays behind."""
     import os
     import subprocess
     import sys
 
-    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
+    args = [str(folder)] + ([str(checkpoints)] if checkpoints is not None else [])
+    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, *args], stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
     try:
         assert holder.stdout.readline().strip() == "locked"

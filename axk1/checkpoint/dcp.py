@@ -31,6 +31,7 @@ from torch.distributed.tensor import DTensor, Replicate, Shard
 from axk1.checkpoint import checksums
 from axk1.checkpoint.dcp_safe import SafeReader, corrupt, read_failure, read_metadata
 from axk1.checkpoint.prune import prune_in_background
+from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.config import STEP_PREFIX, TRAIN_STATE
 from axk1.json_text import read_json_file
@@ -108,8 +109,14 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
     earlier = latest_step(root)
     if earlier is None or resume:
         return
-    if start_over:
-        shutil.rmtree(root)
+    if start_over:  # all but the lock file: deleting the one this run holds would let a second run take the folder
+        for entry in Path(root).iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         return
     raise ValueError(f"{root} already holds checkpoints of an earlier run (up to step {earlier}): pass --resume to "
                      "continue it, or start over in another folder (--out DIR) or after deleting that one")

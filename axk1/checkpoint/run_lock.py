@@ -3,7 +3,8 @@
 
 Two `axk1 train` on the same --out used to run side by side without a word: the second truncated the first's
 metrics.jsonl, both wrote step-N folders into one checkpoints folder and each pruned the other's, so `--resume` and
-`axk1 export` (newest step) took whichever wrote last. Now a run takes `<out>/.axk1-train.lock` first: an exclusive
+`axk1 export` (newest step) took whichever wrote last. Now a run takes `<out>/.axk1-train.lock` first (a training
+run the same in its checkpoints folder, wherever that lies: run_locks): an exclusive
 `fcntl.lockf` lock, held while the process lives, with the holder's pid and host written in the file for the
 message a second run gets. The kernel drops the lock when its process dies, SIGKILL included, so the lock file a
 killed run leaves is taken over by the next run without anyone deleting it. lockf's locks are POSIX record locks,
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from axk1.output_folder import file_in_the_way
 from axk1.process_rank import process_rank
 
 LOCK_FILE = ".axk1-train.lock"
@@ -43,8 +45,11 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:  # read-only, not a folder, no permission: found now, not at the first save
+            file = file_in_the_way(self.path.parent)  # "Not a directory" alone leaves the reader to find which
+            moved = f", or move away the file {file} that stands in its path" if file else ""
             raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): give it a "
-                                  "writable --out (or [checkpointing] dir)", str(e.filename or self.path)) from None
+                                  f"writable --out (or [checkpointing] dir){moved}",
+                                  str(e.filename or self.path)) from None
         try:
             fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -89,20 +94,35 @@ class RunLock:
             self._fd = None
 
 
-def run_locks(out: str | Path, checkpoints: str | Path, rank: int) -> list[RunLock]:
-    """The locks of one run: its output folder's, and its checkpoints folder's where that lies outside it. The
-    launch's first rank takes them; the others wait until it holds them (wait_for_launch_lock)."""
+def run_locks(out: str | Path, checkpoints: str | Path, rank: int, held: list[RunLock] | None = None) -> list[RunLock]:
+    """The locks of one run: its output folder's and its checkpoints folder's, wherever that lies (one lock where
+    they are the same folder). The launch's first rank takes them; the others wait until it holds them
+    (wait_for_launch_lock). Refused at a later one, the run gives up the earlier ones, unless the caller passed
+    `held`: that list gets each lock as it is taken, for the caller to tidy what it made under them, then release."""
     out, checkpoints = Path(out).absolute(), Path(checkpoints).absolute()
-    folders = (out, *([] if checkpoints.is_relative_to(out) else [checkpoints]))
+    # the checkpoints folder is locked even inside the output folder: a second run with its own --out and this
+    # [checkpointing] dir took only its own folders' locks, so it resumed from and pruned the step folders a live
+    # run was writing. Taken in one order (resolved paths, so a symlinked path counts as its target) that every run
+    # follows: two runs that each want both folders never each take one and both get refused.
+    by_target = {d.resolve(): d for d in (checkpoints, out)}  # out last: the name a folder given twice is known by
+    folders = [by_target[t] for t in sorted(by_target)]
     if rank != 0:
         # each of them: the first rank takes them in turn, and refused the second (in use) after it held the first,
         # while these ranks, seeing only the first, went on to say the checkpoints were an earlier run's
         for folder in folders:
             wait_for_launch_lock(folder, rank=rank)
         return []
-    # the refusal's advice names the option that gives each folder ("another --out folder" for a checkpoints
-    # folder in use sent the reader to the wrong option)
-    return [RunLock(d, flag="--out" if d == out else "[checkpointing] dir") for d in folders]
+    taken = [] if held is None else held
+    try:
+        for d in folders:
+            # the refusal's advice names the option that gives the folder ("another --out folder" for a checkpoints
+            # folder in use sent the reader to the wrong option)
+            taken.append(RunLock(d, flag="--out" if d == out else "[checkpointing] dir"))
+    except BaseException:
+        for lock in taken if held is None else ():  # a run that is not going ahead keeps none
+            lock.release()
+        raise
+    return taken
 
 
 def launch_id() -> str:

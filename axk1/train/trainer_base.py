@@ -58,16 +58,26 @@ class TrainerBase:
             raise
 
     def take_run_locks(self) -> None:
-        """One run per output folder, and per checkpoints folder where that lies outside it (the launch's first
-        rank holds the locks; axk1/checkpoint/run_lock.py): taken before the checkpoints are looked at or a model
-        loaded, so a second run is told the folder is in use."""
+        """One run per output folder and per checkpoints folder, wherever that lies (the launch's first rank holds
+        the locks; axk1/checkpoint/run_lock.py): taken before the checkpoints are looked at or a model loaded, so a
+        second run is told the folder is in use. Refused at the second lock, the run leaves nothing it made under
+        the first (a new --out folder holding only its lock file)."""
         r = self.recipe
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
         # what this run makes: the highest missing folder of each path, and a lock file in a folder that was there
         made = {_highest_missing(d) for d in (out, ckpts)}
         self.new_paths = sorted((made | {d / LOCK_FILE for d in (out, ckpts) if d.is_dir()
                                          and not (d / LOCK_FILE).exists()}) - {None})
-        self.locks = run_locks(out, ckpts, process_rank())  # the first rank's refusal (in use, not writable) is the launch's
+        self.locks: list = []
+        try:  # the first rank's refusal (in use, not writable) is the launch's
+            run_locks(out, ckpts, process_rank(), held=self.locks)
+        except BaseException:
+            # nothing in or above the refused folder: another run may have made it, or its lock file, since
+            refused = [d for d in (out, ckpts) if d not in {lock.path.parent for lock in self.locks}]
+            self.new_paths = [p for p in self.new_paths if not any(d == p.parent or d.is_relative_to(p)
+                                                                   for d in refused)]
+            self.remove_new_folders()
+            raise
 
     def remove_new_folders(self) -> None:
         """What take_run_locks made, removed by the rank holding the locks, before it gives them up: only while it
