@@ -125,18 +125,6 @@ class Shutdown:
                 ended.set_result(None)
 
 
-def _one_line_for_the_backstop(record: logging.LogRecord) -> bool:
-    """uvicorn.error's filter: a request its backstop cancelled (its client read nothing, so even the error reply
-    could not be written) logs one line, not an ERROR with the traceback of the write it was stuck in."""
-    error = record.exc_info[1] if record.exc_info else None
-    if isinstance(error, asyncio.CancelledError) and "graceful shutdown" in str(error):
-        record.msg, record.args, record.exc_info, record.exc_text = (
-            "shutting down: a request whose client read nothing of its reply (not even the error) was cut off "
-            "%d s after --shutdown-timeout, and its connection closed", (BACKSTOP_S,), None, None)
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-    return True
-
-
 class DrainingServer(uvicorn.Server):
     """uvicorn's server that tells `shutdown` when it starts to shut down (after the exit signal, on the loop), and
     ends the requests at once on a force quit (a second Ctrl-C). `stop_engine` runs last, while the loop is still
@@ -145,7 +133,6 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, shutdown: Shutdown, stop_engine: Callable[[], Any]) -> None:
         super().__init__(config)
         self.app_shutdown, self.stop_engine = shutdown, stop_engine
-        logging.getLogger("uvicorn.error").addFilter(_one_line_for_the_backstop)  # (once: a filter is not added twice)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Any:
