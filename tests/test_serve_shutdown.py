@@ -91,6 +91,73 @@ def _stop(server, threads, signals) -> tuple[float, str]:
     return time.monotonic() - sent, server.proc.stdout.read()
 
 
+def test_sigterm_answers_the_queued_requests_at_once_and_lets_the_running_one_finish(folder):
+    """A request still queued at the signal (no engine row had taken it) used to be started during the grace and
+    then cut off: a plain one got its 503 only at the timeout, a stream its 200 and then the error. Now each is
+    answered at the signal, while the one generating goes on to its usual end within the grace."""
+    body = {"model": folder.name, "prompt": "Seoul", "temperature": 0, "ignore_eos": True}
+    with ServerProcess(folder, "--max-batch", "1", "--shutdown-timeout", "120") as server:
+        done: dict = {}  # name -> when its client had its whole reply
+
+        def timed(name, target, *args):
+            target(*args)
+            done[name] = time.monotonic()
+
+        running, streamed, chat = [], [], []
+        replies: dict = {}
+        threads = [threading.Thread(target=timed, args=("running", _stream_events, server.base,
+                                                        {**body, "max_tokens": 4000}, running, threading.Event()))]
+        threads[0].start()
+        _wait_for(server, running=1, waiting=0)
+        queued = {**body, "max_tokens": 4}  # served at once after the running one, on the old code
+        threads += [threading.Thread(target=timed, args=("plain", _post_json, server.base, "/v1/completions", queued,
+                                                         replies, "plain")),
+                    threading.Thread(target=timed, args=("stream", _stream_events, server.base, queued, streamed,
+                                                         threading.Event())),
+                    threading.Thread(target=timed, args=("chat", _chat_events, server.base, queued, chat))]
+        for t in threads[1:]:
+            t.start()
+        _wait_for(server, running=1, waiting=3)
+        _, log = _stop(server, threads, [signal.SIGTERM])
+    status, kind, text = replies["plain"]
+    assert status == 503 and kind == "application/json", replies["plain"]
+    assert json.loads(text)["error"]["code"] == "server_shutting_down"
+    for out in (streamed, chat):  # their 200 had gone out: an error event, [DONE], and no text before it
+        assert out[-1] == "[DONE]" and json.loads(out[-2])["error"]["code"] == "server_shutting_down", out
+        choices = [json.loads(e)["choices"][0] for e in out[:-2]]
+        assert not any(c.get("text") or c.get("delta", {}).get("content") for c in choices), out
+    # the running one ends as before the change: in full, after the queued ones had their answers
+    assert _finish_reason(running) == "length", running[-3:]
+    assert max(done["plain"], done["stream"], done["chat"]) < done["running"], done
+    assert "3 request(s) still queued were ended at once" in log, log
+    assert "Traceback" not in log and "still running after" not in log, log
+    assert server.proc.returncode == 128 + signal.SIGTERM
+
+
+def _finish_reason(out):
+    assert out[-1] == "[DONE]", out[-3:]
+    return json.loads(out[-2])["choices"][0]["finish_reason"]
+
+
+def _wait_for(server, running, waiting):
+    deadline = time.monotonic() + 30
+    while ((m := server.metrics())["axk1_num_requests_running"], m["axk1_num_requests_waiting"]) != (running, waiting):
+        assert time.monotonic() < deadline, m
+        time.sleep(0.05)
+
+
+def _chat_events(base, body, out):
+    """The SSE data lines of a streamed chat completion."""
+    body = {**{k: v for k, v in body.items() if k != "prompt"}, "messages": [{"role": "user", "content": "Seoul"}],
+            "stream": True}
+    connection = http.client.HTTPConnection(urlsplit(base).netloc, timeout=60)
+    connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    while line := response.readline():
+        if line.startswith(b"data: "):
+            out.append(line[6:].decode().strip())
+
+
 def _post_json(base, path, body, out, key):
     """(status, content type, body) of a POST to `path`, into out[key]."""
     try:
@@ -240,3 +307,4 @@ def test_the_engine_thread_outlives_a_sink_that_fails_and_a_closed_event_loop():
     gen = loop.run_until_complete(make())
     loop.close()
     gen._sink(gen.sequences[0], 7, None, None)  # no RuntimeError: nobody is left to read it
+

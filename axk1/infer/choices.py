@@ -135,6 +135,11 @@ class Generation:
         start, self._ids_taken[i] = self._ids_taken[i], len(ids)
         return ids[start:]
 
+    def begun(self) -> bool:
+        """Whether the engine has taken any of its choices into a row (set by the engine thread: a request taken
+        just as this is read is ended by the caller as one still queued would be, its rows freed by close())."""
+        return any(s.request.begun for s in self.sequences)
+
     def interrupt(self, message: str) -> None:
         """End events() with a 503 saying `message` (on the event loop); close() then stops the choices."""
         self.queue.put_nowait((None, None, None, message))

@@ -192,9 +192,10 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "weights replaced by a folder's between requests, for RL rollouts (docs/posttraining.md, \"At "
                         "scale\"); it reads any folder the server can see, so set an API key (--api-key-env) off loopback")
     p.add_argument("--shutdown-timeout", type=non_negative_int, default=ServeConfig.shutdown_timeout,
-                   help="seconds the requests in flight may go on after SIGTERM, SIGHUP or Ctrl-C (new connections are "
-                        "refused at once); then each still running ends with an error (a 503; a stream, an error "
-                        "event and [DONE]). 0: at once; a second Ctrl-C: at once too (default %(default)s)")
+                   help="seconds the requests generating may go on after SIGTERM, SIGHUP or Ctrl-C (new connections "
+                        "are refused at once, and a request still queued is answered at once as below); then each "
+                        "still running ends with an error (a 503; a stream, an error event and [DONE]). 0: at once; a "
+                        "second Ctrl-C: at once too (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
     add_flag_file(p, "max_batch = 16, host = \"0.0.0.0\", no_prefix_caching = true")

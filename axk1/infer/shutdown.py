@@ -1,6 +1,8 @@
 """How `axk1 serve` ends on SIGTERM, SIGHUP or Ctrl-C, as vLLM's `--shutdown-timeout` has it: uvicorn stops accepting
-connections at once (a new client's connection is refused, and a load balancer tries another server), the requests
-in flight may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
+connections at once (a new client's connection is refused, and a load balancer tries another server), a request
+still queued (no engine row has taken it) is answered at once as below (the grace is for those generating: one
+queued was started in it and then cut off, its client retrying elsewhere only after the timeout), the requests
+generating may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
 with an SSE error object ("the server is shutting down") and `[DONE]`, a non-streaming request with a 503 error,
 its choices aborted in the engine; one log line says how many. A request whose body is still arriving, and a
 weight update still loading, end then with the same 503 (`race`). A second Ctrl-C (uvicorn's force quit) ends them
@@ -58,6 +60,18 @@ class Shutdown:
         self.live.add(gen)
         if self.expired:  # its body was still being read when the others were ended
             gen.interrupt(MESSAGE)
+        elif self._loop is not None:  # its body came during the grace: not begun (so not served), as those queued
+            self._refuse_queued()
+
+    def _refuse_queued(self) -> int:
+        """End now, with the 503 (a stream: its error event), the requests in flight that no engine row has taken
+        yet: the grace is for the requests generating; one still queued would only be started and then cut off,
+        its client retrying elsewhere only after the timeout. Returns how many."""
+        queued = [gen for gen in self.live if not gen.begun()]
+        for gen in queued:
+            self.live.discard(gen)  # ended here: end_now() neither counts nor ends it again
+            gen.interrupt(MESSAGE)
+        return len(queued)
 
     async def race(self, work: Awaitable[T]) -> T:
         """`work`'s result, unless the requests in flight are ended first: then `work` is cancelled (a thread it
@@ -84,6 +98,10 @@ class Shutdown:
         """On the event loop, once the exit signal came: end the requests still running at the timeout."""
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(self.timeout, self.end_now)
+        if queued := self._refuse_queued():
+            log.info("shutting down: %d request(s) still queued were ended at once (a 503, or a stream's error "
+                     "event), to be sent elsewhere; %d generating may finish within --shutdown-timeout %g s", queued,
+                     len(self.live), self.timeout)
 
     def force(self) -> None:
         """From the signal handler (uvicorn's force quit): end the requests now, on the loop."""
