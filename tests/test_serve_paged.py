@@ -238,3 +238,25 @@ def test_a_preempted_choice_waits_for_blocks_instead_of_coming_straight_back(mod
         assert all(tokens[s.id] == want and ends[s.id] == ("length", None) for s in group)
     # the pool holds one choice's context at a time, so some preemption is the point; 131 here before, 42 now
     assert 0 < run.engine.scheduler.preemptions <= 4 * sum(len(g) for g in groups), run.engine.scheduler.preemptions
+
+
+def test_a_short_pool_preempts_each_request_a_bounded_number_of_times(model):
+    """A serving probe (128 blocks, 4 rows, 40 clients): ~11 preemptions a request and 8x the prompt tokens
+    recomputed. A preempted choice was admitted again once its first chunk fit, preempted again as the older rows
+    grew, and its prefix was evicted first block first, so each recompute started from nothing. Here the pool holds
+    ~2.3 of the 12 sequences at full length (14 blocks of 32): 48 preemptions and 1,539 tokens recomputed before,
+    15 and 533 now. The bounds: at most two preemptions a request, and the recompute at most the prompts once more."""
+    kw = dict(max_batch=4, max_model_len=128, block_size=8, prefill_chunk=32)
+    prompts = [[3 + i] + _prompt(48, 7)[1:] for i in range(12)]  # a shared tail, as the probe's prompts had
+    short, roomy = _Run(model, cache_tokens=256, **kw), _Run(model, **kw)
+    replies = []
+    for run in (short, roomy):
+        seqs = [run.submit(p, 64)[0] for p in prompts]
+        tokens, ends = run.finish()
+        assert all(ends[s.id] == ("length", None) for s in seqs)
+        replies.append([tokens[s.id] for s in seqs])
+    assert replies[0] == replies[1] and roomy.engine.scheduler.preemptions == 0
+    stats = short.engine.stats
+    assert 0 < short.engine.scheduler.preemptions <= 2 * len(prompts), short.engine.scheduler.preemptions
+    assert stats.prefill_tokens - stats.prompt_tokens <= stats.prompt_tokens, stats.prefill_tokens
+    assert short.engine.pool.num_held == 0

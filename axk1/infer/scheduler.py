@@ -10,9 +10,9 @@ step), and the oldest prefilling sequence always gets at least a quarter of the 
 Blocks: a sequence's block table (`blocks`) covers its cached tokens, plus room for this step's tokens, reserved in
 plan(). When the pool runs short, the newest sequence is preempted: its blocks go back and it returns to the front
 of the queue, to be recomputed later (prompt and tokens generated so far; sampling continues from its own
-generator), so older sequences always finish. The pool holds at least one whole context, so the oldest sequence
-always fits. A request's other choices (n > 1) wait for its first choice's prompt, then take its blocks from the
-prefix cache and compute only the partial last block.
+generator), so older sequences always finish; it comes back only with room for its whole prefix (admit). The pool
+holds at least one whole context, so the oldest sequence always fits. A request's other choices (n > 1) wait for its
+first choice's prompt, then take its blocks from the prefix cache and compute only the partial last block.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ class Scheduler:
 
     # ---- queue -------------------------------------------------------------------------------------------
     def admit(self) -> None:
-        """Move waiting groups to running while rows are free and the pool has blocks for their first chunk, first
-        come first served. Without the second condition a preempted choice came straight back while the pool was
-        still short, took its cached prefix and was preempted again in the same step: a thousand preemptions for
+        """Move waiting groups to running while rows are free and the pool has the blocks _blocks_to_admit asks,
+        first come first served. Without the second condition a preempted choice came straight back while the pool
+        was still short, took its cached prefix and was preempted again in the same step: a thousand preemptions for
         twelve choices under a small cache (the outputs right, the preemption count meaningless)."""
         with self._lock:
             held: list[list[Sequence]] = []  # fresh groups passed over while a weight update drains
@@ -65,8 +65,7 @@ class Scheduler:
                     continue
                 if len(self.running) + len(group) > self.max_batch:
                     break  # wait for rows rather than let later requests pass
-                first = -(-min(group[0].pending, self.chunk) // self.block_size) * len(group)
-                if self.running and first > self.pool.num_available:
+                if self.running and self._blocks_to_admit(group) > self.pool.num_available:
                     break  # wait for blocks too (with nothing running, it runs: someone must)
                 self.waiting.popleft()
                 group[0].request.begun = True
@@ -74,6 +73,22 @@ class Scheduler:
                     follower.leader = group[0]
                 self.running.extend(group)
             self.waiting.extendleft(reversed(held))  # back in their order, at the front
+
+    def _blocks_to_admit(self, group: list[Sequence]) -> int:
+        """Free blocks the pool must have before `group` joins running sequences. A fresh group needs its first
+        chunk's blocks; a preempted choice needs its whole recomputed prefix (prompt and tokens so far), or it is
+        preempted again as soon as the older sequences grow, while its cached blocks are being evicted: the probe
+        of a 128-block pool saw ~11 preemptions a request and 8x the prompt tokens recomputed. On top, one block per
+        running sequence (the most a decode step takes, lookahead <= block size) stays free as a watermark, so an
+        admission does not itself force a preemption at the next step. One block each rather than a fraction of
+        the pool: it is exactly what the next step can take, needs no tuning, and stays small in a pool of one
+        context, where a fraction could exceed what a second request leaves."""
+        bs = self.block_size
+        if group[0].preempted:
+            need = -(-(group[0].pending + self.lookahead - 1) // bs)
+        else:
+            need = -(-min(group[0].pending, self.chunk) // bs) * len(group)
+        return need + len(self.running)
 
     def num_started(self) -> int:
         """Choices of begun requests, running or waiting (preempted, or a begun request's other prompts): what a
@@ -184,7 +199,10 @@ class Scheduler:
 
     def _preempt(self, s: Sequence, plan: StepPlan) -> None:
         self.preemptions += 1
-        self.pool.release(s.blocks)
+        # last block first: the pool evicts least recently released first, so the blocks the others take now are
+        # its tail and its prefix stays cached for its recompute (in order, its first block went first and broke
+        # the hash chain, leaving nothing to match; vLLM frees in reverse for the same reason)
+        self.pool.release(s.blocks[::-1])
         s.blocks, s.length, s.indexed = [], 0, 0
         self.running.remove(s)
         for f in self.running:
@@ -194,5 +212,6 @@ class Scheduler:
             plan.decode.remove(s)
         plan.prefill = [(p, k) for p, k in plan.prefill if p is not s]
         s.leader = None
+        s.preempted = True  # admit() now waits for room for its whole prefix
         with self._lock:
             self.waiting.appendleft([s])

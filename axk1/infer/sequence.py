@@ -72,6 +72,7 @@ class Sequence:
     row: int = -1  # its place among the running sequences
     stop_token: int | None = None  # the stop id that ended it, if one did
     cancelled: bool = False
+    preempted: bool = False  # its blocks were taken back once: it is admitted again only with room for its prefix
     finished: bool = False
     created: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
