@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import uuid
 import warnings
 from pathlib import Path
@@ -35,7 +34,7 @@ from axk1.checkpoint.run_lock import LOCK_FILE
 from axk1.checkpoint.save_failure import state_bytes, write_guard
 from axk1.config import STEP_PREFIX, TRAIN_STATE
 from axk1.json_text import read_json_file
-from axk1.output_folder import writable_folder
+from axk1.output_folder import discard, writable_folder
 from axk1.process_rank import process_rank
 from axk1.settings_snapshot import json_safe
 from axk1.parallel.distributed import checkpoint_group
@@ -111,12 +110,8 @@ def claim_checkpoint_dir(root: str | Path, resume: bool, start_over: bool = Fals
         return
     if start_over:  # all but the lock file: deleting the one this run holds would let a second run take the folder
         for entry in Path(root).iterdir():
-            if entry.name == LOCK_FILE:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+            if entry.name != LOCK_FILE:
+                discard(entry)
         return
     raise ValueError(f"{root} already holds checkpoints of an earlier run (up to step {earlier}): pass --resume to "
                      "continue it, or start over in another folder (--out DIR) or after deleting that one")

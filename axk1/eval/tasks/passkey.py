@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 from axk1.eval.backends import Completion
-from axk1.text.reasoning import split_reasoning
 from axk1.eval.provenance import digest
-from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, failed_record,
-                                  flag, register)
+from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
+                                  register)
 
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
 LEAD = ("There is an important piece of information hidden inside a lot of irrelevant text. Find it and memorise "
@@ -237,11 +236,8 @@ class PasskeyTask(Task):
         return TaskData(problems, info)
 
     def grade(self, problem: Problem, completion: Completion, options: TaskOptions) -> dict:
-        if completion.error:
-            return failed_record(completion)
-        answer = split_reasoning(completion.text, completion.think_open).answer
-        if answer is None:
-            record, _ = answer_record(completion)  # no_answer (with why) or truncated
+        record, answer = answer_record(completion)
+        if answer is None:  # the request failed, or no answer (with why), or truncated in its reasoning
             return record
         if completion.finish_reason == "length":  # as math answers: a cut reply is wrong whatever it holds
             return {"status": "truncated", "correct": False, "extracted": answer[:80]}
