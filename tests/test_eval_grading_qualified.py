@@ -74,6 +74,8 @@ def test_a_dash_between_numbers_is_no_minus():
     "The answer is 43, I think.", "The answer is 43, I guess", "Final answer: 43, not sure.",
     "The answer is 43 (mod 1000), probably.", "The answer is 25 + 18 = 43 (maybe).",
     "The answer is not 42 but 43 (maybe).",
+    # a comma between the label and the hedge ("no number right after the label": the last number, 43, was read)
+    "The answer is, maybe, 43.", "The answer is, probably, 43", "The answer is, not, 43.",
 ])
 def test_a_negated_or_hedged_answer_is_not_the_answer(output):
     """All were right for 43 (the label had no number right after it, or a Korean hedge followed the number: the
@@ -98,7 +100,8 @@ def test_confident_korean_answers_stay_the_answer(output):
     "The answer is 43 (mod 1000).", "The answer is 43 ways.", "The answer is 43 for n = 3.",
     "The answer is 43. Maybe I should double check.", "The answer is not 42 but 43.", "The answer is 43, not 42.",
     "The answer is 43, I think we can verify it.", "The answer is 43, perhaps surprisingly.",
-    "The answer is 43 (why? see above).", "The answer is 43.\nMaybe?",
+    "The answer is 43 (why? see above).", "The answer is 43.\nMaybe?", "The answer is, 43.",
+    "The answer is, therefore, 43.",
 ])
 def test_words_after_the_number_that_do_not_doubt_it_leave_it_the_answer(output):
     """A note, a word, a doubt in a later sentence or one that does not end the clause: 43 as it stands."""

@@ -171,6 +171,27 @@ def test_developer_role_and_other_reasoning_field_names(codec, tmp_path):
     assert [e.mode for e in examples] == ["non-think", "think", "think"]
 
 
+def test_a_row_that_says_one_thing_twice_differently_is_excluded_not_guessed(codec, tmp_path):
+    """A row with both `messages` and `conversations` trained `messages` and dropped the other without a word; an
+    assistant turn with `reasoning_content` and a different `reasoning` trained the first. Both are excluded now,
+    naming the keys; the same text under two names (an export that kept both) is one trace and trains."""
+    turn = {"role": "assistant", "content": A1, "reasoning_content": "17*3=51"}
+    sharegpt = [{"from": "human", "value": EXPECTED[1]["content"]}, {"from": "gpt", "value": "other"}]
+    rows = [{"messages": [EXPECTED[1], turn], "conversations": sharegpt},
+            {"messages": [EXPECTED[1], {**turn, "reasoning": "17*3=50"}]},
+            {"conversations": [sharegpt[0], {**sharegpt[1], "reasoning_content": "a", "thinking": "b"}]},
+            {"prompt": [EXPECTED[1]], "completion": [{**turn, "thinking": "no"}]},
+            {"messages": [EXPECTED[1], {**turn, "reasoning": "17*3=51"}]},
+            {"messages": [EXPECTED[1], turn], "conversation": [EXPECTED[1], turn]}]
+    examples, report = load_chat_examples([_jsonl(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
+    assert report.excluded == {"two lists of turns": 1, "bad message": 3}
+    assert report.where["two lists of turns"] == [f"{tmp_path / 'd.jsonl'}:1"]
+    assert "'messages' and 'conversations'" in report.detail["two lists of turns"]
+    assert "messages[1] has reasoning_content and reasoning with different texts" in report.detail["bad message"]
+    traced = render_examples(codec, [EXPECTED[1], turn], "keep", 512)
+    assert _ids(examples) == 2 * _ids(traced)
+
+
 def test_r1_style_trace_without_its_opening_tag_is_a_trace(codec, tmp_path):
     """DeepSeek-R1 distilled rows write `trace</think>answer` (the <think> was in the prompt): "think tag in
     answer" before; now the same example as `<think>trace</think>answer`."""

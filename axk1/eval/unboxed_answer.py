@@ -48,7 +48,7 @@ TEXT_LABEL = re.compile(r"[Aa](?<!\w.)(?i:nswer\s*(?:is(?:\b|(?=n['’]t\b))|:|=
                         r"|[Ff](?<!\w.)(?i:inal\s+answer\s*(?:is(?:\b|(?=n['’]t\b))|:|=)"
                         r"|(?P<bare>inal\s+answer)(?=[\s*$]*\d))"
                         r"|[정답최](?<![가-힣].)(?:(?<=최)종\s*(?:정답|답)|(?<=정)답|(?<=답))\s*(?:은|는|:|=)")  # not `대답은`
-LABEL_TO_ANSWER = re.compile(r"[\s*:]*")  # `**Answer:** 42`, `The answer is: $42$`
+LABEL_TO_ANSWER = re.compile(r"[\s*:,]*")  # `**Answer:** 42`, `The answer is: $42$`, `The answer is, maybe, 43`
 # Words between the label and its number that make it no answer: a negation ("The answer is not 43", "isn't 43",
 # "definitely not 43"; "not 42 but 43" is 43) or a hedge ("either 42 or 43", "maybe 43", "at least 43", "about 43").
 # Other words ("The answer is therefore 42") leave the reply to the last-number rule. Korean hedges sit mostly after

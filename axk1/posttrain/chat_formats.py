@@ -225,14 +225,18 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
     row that then fails (a ShareGPT row with an unknown speaker) included."""
     if not isinstance(row, dict):
         raise BadRow("no messages", f"a row must be a JSON object with {SHAPES}; got a {type(row).__name__}")
-    if "messages" in row or "conversations" in row or "conversation" in row:
-        key = next(k for k in ("messages", "conversations", "conversation") if k in row)
+    lists = [k for k in ("messages", "conversations", "conversation") if k in row]
+    if lists:
+        key = lists[0]
         items = row[key]
+        if any(row[k] != items for k in lists[1:]):  # which one the writer meant to train cannot be told
+            raise BadRow("two lists of turns", f"the row has {' and '.join(repr(k) for k in lists)}, which differ: "
+                         "keep the one to train")
         if not isinstance(items, list) or not items:
             raise BadRow("no messages", f"the row's '{key}' must be a non-empty list of turns")
         sharegpt = any(isinstance(m, dict) and "from" in m and "role" not in m for m in items)
         _count(formats, "sharegpt" if sharegpt else "messages")
-        messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(m) for i, m in enumerate(items)]
+        messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(key, i, m) for i, m in enumerate(items)]
         if sharegpt and isinstance(row.get("system"), str) and row["system"]:  # LLaMA-Factory's system column
             messages.insert(0, {"role": "system", "content": row["system"]})
         return ("sharegpt" if sharegpt else "messages"), messages
@@ -256,17 +260,21 @@ def _count(formats: Counter | None, shape: str) -> None:
         formats[shape] += 1
 
 
-def _openai_turn(m: Any) -> Any:
+def _openai_turn(key: str, i: int, m: Any) -> Any:
     if not isinstance(m, dict):
         return m  # check_messages names it
     m = dict(m)
     if isinstance(m.get("role"), str):  # (a list or an object as the role: check_messages names it)
         m["role"] = ROLE_ALIASES.get(m["role"], m["role"])
-    if m.get("role") == "assistant" and m.get("reasoning_content") is None:
-        for k in REASONING_ALIASES:
-            if isinstance(m.get(k), str):
-                m["reasoning_content"] = m.pop(k)
-                break
+    if m.get("role") == "assistant":
+        # a trace under several names (an export that kept vLLM's field beside OpenAI's) is one trace when the texts
+        # agree; when they differ, training either would drop the other without a word
+        names = [k for k in ("reasoning_content", *REASONING_ALIASES) if m.get(k) is not None]
+        if len({m[k] if isinstance(m[k], str) else repr(m[k]) for k in names}) > 1:
+            raise BadRow("bad message", f"{key}[{i}] has {' and '.join(names)} with different texts: keep the "
+                         "trace to train under one of them")
+        if names and names[0] != "reasoning_content" and isinstance(m[names[0]], str):
+            m["reasoning_content"] = m.pop(names[0])
     return m
 
 
@@ -278,8 +286,8 @@ def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
     if role is None:
         raise BadRow("unknown role", f"{key}[{i}] has from {m['from']!r}; ShareGPT speakers taken: "
                      f"{', '.join(SHAREGPT_ROLES)}, developer")
-    return _openai_turn({"role": role, "content": m["value"],
-                         **{k: v for k, v in m.items() if k not in ("from", "value")}})
+    return _openai_turn(key, i, {"role": role, "content": m["value"],
+                                 **{k: v for k, v in m.items() if k not in ("from", "value")}})
 
 
 def _alpaca(row: dict) -> list[dict]:
@@ -303,5 +311,5 @@ def _side(value: Any, role: str, key: str) -> list:
     if isinstance(value, str):
         return [{"role": role, "content": value}]
     if isinstance(value, list):
-        return [_openai_turn(m) for m in value]
+        return [_openai_turn(key, i, m) for i, m in enumerate(value)]
     raise BadRow("bad content", f"'{key}' must be a string or a list of messages")
