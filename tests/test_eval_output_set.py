@@ -136,7 +136,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused_before_asking_anything(ser
                                               r".*Wait for it to end \(or stop it\), or give this run another -o"):
             run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"), "-o", str(out))
         assert handler.calls == 0
-        assert sorted(p.name for p in out.iterdir()) == [".axk1-train.lock"]
+        assert sorted(p.name for p in out.iterdir()) == [".axk1-run.lock"]
     finally:
         holder.communicate("")
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"), "-o",

@@ -1,9 +1,10 @@
-"""One run per output folder: a lock file naming the run that holds it (axk1 train, sft, rl, the demos, and
-`axk1 data run` on its run.output_dir).
+"""One run per output folder: a lock file naming the run that holds it (axk1 train, sft, rl, the demos,
+`axk1 data run` on its run.output_dir and `axk1 eval` on its -o). The file was `.axk1-train.lock` in earlier versions,
+a name that read oddly in a data or eval folder; a run of an older axk1 holds that one.
 
 Two `axk1 train` on the same --out used to run side by side without a word: the second truncated the first's
 metrics.jsonl, both wrote step-N folders into one checkpoints folder and each pruned the other's, so `--resume` and
-`axk1 export` (newest step) took whichever wrote last. Now a run takes `<out>/.axk1-train.lock` first (a training
+`axk1 export` (newest step) took whichever wrote last. Now a run takes `<out>/.axk1-run.lock` first (a training
 run the same in its checkpoints folder, wherever that lies: run_locks): an exclusive
 `fcntl.lockf` lock, held while the process lives, with the holder's pid and host written in the file for the
 message a second run gets. The kernel drops the lock when its process dies, SIGKILL included, so the lock file a
@@ -25,7 +26,7 @@ from pathlib import Path
 from axk1.output_folder import file_in_the_way
 from axk1.process_rank import process_rank
 
-LOCK_FILE = ".axk1-train.lock"
+LOCK_FILE = ".axk1-run.lock"
 _HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
 
 
