@@ -51,6 +51,9 @@ class _JoinedServer(ThreadingHTTPServer):
     captured stderr."""
 
     daemon_threads = False
+    # `axk1 eval` opens up to --concurrency (64) connections at once; socketserver's listen backlog of 5 dropped the
+    # SYNs beyond it, which the client's kernel sent again only after a second: every 64 requests took ~1 s
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         pass  # a client that gave up breaks the reply's pipe (the timeout tests); not this server's failure
