@@ -15,19 +15,12 @@ from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import init_recipe, ranks_train, single_process_reference
+from tests.train_helpers import init_recipe, ranks_train
 
 pytestmark = pytest.mark.distributed
 
 EP2 = "[parallelism]\ndp_shard = 2\nep = 2"
 EP1 = "[parallelism]\ndp_shard = 2\nep = 1"
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """axk1-tiny's run in one process, uninterrupted, 4 steps (checkpoints at steps 2 and 4), and its init weights
-    (tests/train_helpers.py, the run tests/test_train_distributed.py compares with too)."""
-    return single_process_reference(tmp_path_factory)
 
 
 def _set_parallelism(path, old, new):

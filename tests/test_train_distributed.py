@@ -15,16 +15,10 @@ import pytest
 from axk1.checkpoint.checksums import file_crc32
 from axk1.checkpoint.dcp import list_steps
 from axk1.json_text import read_metrics_rows
-from tests.train_helpers import (init_recipe, launch_env, ranks_train, single_process_reference, torchrun_train,
+from tests.train_helpers import (init_recipe, launch_env, ranks_train, torchrun_train,
                                  write_recipe)
 
 pytestmark = pytest.mark.distributed
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The single-process run both ranks' runs are compared with (tests/train_helpers.py), and its init weights."""
-    return single_process_reference(tmp_path_factory)
 
 
 def test_torchrun_fsdp_ep_matches_single_process(tmp_path, reference):

@@ -92,26 +92,19 @@ def init_recipe(folder: Path, extra: str, init_from: Path, sections: dict[str, s
     return path
 
 
-_REFERENCES: dict[Path, Path] = {}
-
-
-def single_process_reference(tmp_path_factory) -> Path:
-    """A folder holding `init` (axk1-tiny with MTP, drawn after torch.manual_seed(0)) and `one`: write_recipe's run
+def single_process_reference(root: Path) -> Path:
+    """`root` holding `init` (axk1-tiny with MTP, drawn after torch.manual_seed(0)) and `one`: write_recipe's run
     from those weights in this process, 4 steps (metrics in one/run/metrics.jsonl, checkpoints of steps 2 and 4),
-    the uninterrupted run the distributed tests compare with. Made once per test process (the same run in each of
-    them cost ~3 CPU-s); callers only read it."""
+    the uninterrupted run the distributed tests compare with. tests/conftest.py makes it once per test process (the
+    `reference` fixture: the same run in each test cost ~3 CPU-s); callers only read it."""
     from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
-    base = tmp_path_factory.getbasetemp()
-    if base not in _REFERENCES:
-        root = tmp_path_factory.mktemp("reference")
-        torch.manual_seed(0)
-        save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), root / "init")
-        Trainer(load_recipe(init_recipe(root / "one", "max_steps = 4", root / "init"))).fit()
-        _REFERENCES[base] = root
-    return _REFERENCES[base]
+    torch.manual_seed(0)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), root / "init")
+    Trainer(load_recipe(init_recipe(root / "one", "max_steps = 4", root / "init"))).fit()
+    return root
 
 
 def launch_env(tmp: Path, **extra: str) -> dict:
