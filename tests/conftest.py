@@ -49,6 +49,15 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """axk1-tiny's single-process run, uninterrupted, 4 steps (checkpoints at steps 2 and 4), and its init weights:
+    what the distributed runs are compared with (tests/train_helpers.py::single_process_reference). Read only."""
+    from tests.train_helpers import single_process_reference
+
+    return single_process_reference(tmp_path_factory.mktemp("reference"))
+
+
 @pytest.fixture
 def tiny_config() -> ModelConfig:
     return ModelConfig.from_preset("axk1-tiny")

@@ -15,19 +15,12 @@ from axk1.json_text import read_metrics_rows
 from axk1.model import AXK1ForCausalLM
 from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
-from tests.train_helpers import ranks_train, write_recipe
+from tests.train_helpers import init_recipe, ranks_train
 
 pytestmark = pytest.mark.distributed
 
 EP2 = "[parallelism]\ndp_shard = 2\nep = 2"
 EP1 = "[parallelism]\ndp_shard = 2\nep = 1"
-
-
-def _recipe(folder, parallelism, init_from):
-    folder.mkdir(exist_ok=True)
-    path = write_recipe(folder, extra=parallelism)
-    path.write_text(path.read_text().replace('preset = "axk1-tiny"\n', f'preset = "axk1-tiny"\ninit_from = "{init_from}"\n'))
-    return path
 
 
 def _set_parallelism(path, old, new):
@@ -47,16 +40,12 @@ def _check_follows(got_folder, want):
     assert got[3] == pytest.approx(want[3], rel=2e-3)
 
 
-def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
-    init = tmp_path / "init"
-    torch.manual_seed(0)
-    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), init)
-    ref = _recipe(tmp_path / "ref", "max_steps = 4", init)
-    Trainer(load_recipe(ref)).fit()  # one process, uninterrupted; checkpoints at steps 2 and 4
-    want = _metric(tmp_path / "ref", "loss")
+def test_expert_parallel_checkpoints_reshard_and_export(tmp_path, reference):
+    init = reference / "init"
+    want = _metric(reference / "one", "loss")
 
     # ep = 2 for two steps, then resumed with ep = 1 (FSDP2 only) for two more
-    a = _recipe(tmp_path / "a", EP2, init)
+    a = init_recipe(tmp_path / "a", EP2, init)
     ranks_train(a, "--max-steps", "2")
     ep2_step2 = tmp_path / "ep2-step2"
     shutil.copytree(tmp_path / "a" / "run" / "checkpoints" / "step-000002", ep2_step2)
@@ -65,7 +54,7 @@ def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
     _check_follows(tmp_path / "a", want)
 
     # the ep = 2 checkpoint resumed in one process
-    b = _recipe(tmp_path / "b", "max_steps = 4", init)
+    b = init_recipe(tmp_path / "b", "max_steps = 4", init)
     (tmp_path / "b" / "run" / "checkpoints").mkdir(parents=True)
     shutil.copytree(ep2_step2, tmp_path / "b" / "run" / "checkpoints" / "step-000002")
     shutil.copy(tmp_path / "a" / "run" / "metrics.jsonl", tmp_path / "b" / "run" / "metrics.jsonl")
@@ -75,11 +64,11 @@ def test_expert_parallel_checkpoints_reshard_and_export(tmp_path):
     _check_follows(tmp_path / "b", want)
 
     # the reverse: the one-process checkpoint of step 2 resumed with ep = 2
-    c = _recipe(tmp_path / "c", EP2, init)
+    c = init_recipe(tmp_path / "c", EP2, init)
     (tmp_path / "c" / "run" / "checkpoints").mkdir(parents=True)
-    shutil.copytree(tmp_path / "ref" / "run" / "checkpoints" / "step-000002",
+    shutil.copytree(reference / "one" / "run" / "checkpoints" / "step-000002",
                     tmp_path / "c" / "run" / "checkpoints" / "step-000002")
-    shutil.copy(tmp_path / "ref" / "run" / "metrics.jsonl", tmp_path / "c" / "run" / "metrics.jsonl")
+    shutil.copy(reference / "one" / "run" / "metrics.jsonl", tmp_path / "c" / "run" / "metrics.jsonl")
     ranks_train(c, "--max-steps", "4", "--resume")
     _check_follows(tmp_path / "c", want)
 
@@ -115,32 +104,34 @@ sys.exit(main())
 
 
 @pytest.mark.parametrize("experts", [8, 6])  # 4 local experts over 2 FSDP ranks: whole experts; 3: each one's rows
-def test_expert_slices_sharded_again_by_fsdp_checkpoint_without_a_gather(tmp_path, experts):
+def test_expert_slices_sharded_again_by_fsdp_checkpoint_without_a_gather(tmp_path, experts, reference):
     """dp_shard 4 x ep 2: each ep rank's experts are sharded again over 2 FSDP ranks (A.X K1's recipe: 24 local
     experts over 64). The checkpoint is made from each rank's shard as it lies, no gather of the slice (which for
     A.X K1's experts and their Adam moments was 774 GB a GPU, at the first save), and one process resumes it to the
     uninterrupted run's losses."""
     overrides = "" if experts == 8 else "overrides = { n_routed_experts = 6, n_group = 2, topk_group = 1 }\n"
-    config = ModelConfig.from_preset("axk1-tiny")
-    if experts == 6:
-        config = config.replace(n_routed_experts=6, n_group=2, topk_group=1)
-    init = tmp_path / "init"
-    torch.manual_seed(0)
-    save_pretrained(AXK1ForCausalLM(config, with_mtp=True), init)
+    if experts == 8:  # axk1-tiny as it is: the module's single-process run
+        init, ref = reference / "init", reference / "one"
+    else:
+        init, ref = tmp_path / "init", tmp_path / "ref"
+        torch.manual_seed(0)
+        config = ModelConfig.from_preset("axk1-tiny").replace(n_routed_experts=6, n_group=2, topk_group=1)
+        save_pretrained(AXK1ForCausalLM(config, with_mtp=True), init)
 
     def recipe(folder, parallelism):
-        path = _recipe(folder, parallelism, init)
+        path = init_recipe(folder, parallelism, init)
         path.write_text(path.read_text().replace("[data]", overrides + "[data]", 1))
         return path
 
-    Trainer(load_recipe(recipe(tmp_path / "ref", "max_steps = 4"))).fit()
-    want = _metric(tmp_path / "ref", "loss")
+    if experts == 6:
+        Trainer(load_recipe(recipe(ref, "max_steps = 4"))).fit()
+    want = _metric(ref, "loss")
     no_gather = tmp_path / "no_gather.py"  # the run (its checkpoint at step 2 included) never gathers a DTensor
     no_gather.write_text(NO_GATHER)
     ranks_train(recipe(tmp_path / "a", "[parallelism]\ndp_shard = 4\nep = 2"), "--max-steps", "2", nproc=4,
                 timeout=300, script=no_gather)
     # the four ranks' first steps are the one process's, gradient norms included (their scale: Adam would hide it)
-    assert _metric(tmp_path / "a", "grad_norm") == pytest.approx(_metric(tmp_path / "ref", "grad_norm")[:2], rel=1e-4)
+    assert _metric(tmp_path / "a", "grad_norm") == pytest.approx(_metric(ref, "grad_norm")[:2], rel=1e-4)
     assert _metric(tmp_path / "a", "loss") == pytest.approx(want[:2], rel=1e-5)
     b = recipe(tmp_path / "b", "max_steps = 4")
     (tmp_path / "b" / "run" / "checkpoints").mkdir(parents=True)

@@ -186,11 +186,15 @@ def run_rl_one_and_two(tmp_path: Path, one: Path, two: Path, env: dict, two_env:
     return one, two
 
 
-def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
-    """The GSPO update sharded over 2 ranks (FSDP2 + EP; rollouts on the main rank's replica, refreshed from the
-    shards after each update) gives the single-process run's rollouts, losses and gradient norms."""
+@pytest.fixture(scope="module")
+def rl_runs(tmp_path_factory):
+    """The RL recipe in one process and on 2 ranks (FSDP2 + EP), the latter recording the device of every collective's
+    tensors and with a first rollout that outlasts the default group's timeout: (the one process's metrics rows,
+    the 2 ranks', the 2 ranks' recorded collectives). One launch for the two tests below: the slow rollout only
+    sleeps, so the run is the one they both check."""
     from axk1.posttrain.tasks import generate_tasks, write_jsonl
 
+    tmp_path = tmp_path_factory.mktemp("rl")
     folder = make_model_folder(tmp_path / "base")
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
@@ -199,9 +203,17 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
     (tmp_path / "two.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
     census = tmp_path / "calls.json"
     one, two = run_rl_one_and_two(tmp_path, tmp_path / "one.toml", tmp_path / "two.toml", env,
-                                  {"AXK1_COLLECTIVE_CENSUS": str(census)})
-    # every collective of the run got device tensors (on a GPU, NCCL rejects host ones), the balancer's included
+                                  {"AXK1_COLLECTIVE_CENSUS": str(census), "AXK1_SLOW_ROLLOUT_S": "9"})
     calls = [c for rank in (0, 1) for c in json.loads(Path(f"{census}.{rank}").read_text())]
+    assert (tmp_path / "two" / "model" / "config.json").exists()  # rank 0 exported the trained model
+    return one, two, calls
+
+
+def test_torchrun_rl_update_fsdp_ep_matches_single_process(rl_runs):
+    """The GSPO update sharded over 2 ranks (FSDP2 + EP; rollouts on the main rank's replica, refreshed from the
+    shards after each update) gives the single-process run's rollouts, losses and gradient norms."""
+    one, two, calls = rl_runs
+    # every collective of the run got device tensors (on a GPU, NCCL rejects host ones), the balancer's included
     assert not sorted({c["caller"] for c in calls if c["host"]}), calls
     assert {"balance.py:step"} <= {c["caller"] for c in calls} and {c["op"] for c in calls} >= {"all_to_all_single"}
     assert len(one) == len(two) == 2
@@ -215,25 +227,15 @@ def test_torchrun_rl_update_fsdp_ep_matches_single_process(tmp_path):
         assert b["ratio_mean"] == pytest.approx(a["ratio_mean"], abs=5e-5)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
         assert b["expert_drift_mean"] == pytest.approx(a["expert_drift_mean"], rel=1e-4, abs=1e-9)
-    assert (tmp_path / "two" / "model" / "config.json").exists()
 
 
-def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(tmp_path):
+def test_the_other_ranks_wait_out_a_rollout_longer_than_the_default_timeout(rl_runs):
     """Rollouts run on the main rank while the others wait for its samples: on the default group they gave up after
     its timeout (30 minutes, NCCL's 10: shorter than a rollout of long think traces). They wait on a group of
     their own now (ROLLOUT_TIMEOUT), here through a first rollout three times the default group's timeout (one
-    such wait is the defect; a second slow rollout only added 9 s), and a second iteration after it."""
-    from axk1.posttrain.tasks import generate_tasks, write_jsonl
-
-    folder = make_model_folder(tmp_path / "base")
-    tasks = tmp_path / "tasks.jsonl"
-    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    runner = tmp_path / "runner.py"
-    runner.write_text(RL_RUNNER)
-    recipe = tmp_path / "two.toml"
-    recipe.write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
-    ranks_cli(str(recipe), script=runner, timeout=240, env={"AXK1_SLOW_ROLLOUT_S": "9"})
-    assert len(read_metrics_rows(tmp_path / "two" / "metrics.jsonl")) == 2
+    such wait is the defect; a second slow rollout only added 9 s), and a second iteration after it. The launch is
+    rl_runs' (AXK1_SLOW_ROLLOUT_S in RL_RUNNER): a rank that gave up would have failed it."""
+    assert len(rl_runs[1]) == 2
 
 
 def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):

@@ -1,6 +1,7 @@
-"""`torchrun --nproc-per-node 2 -m axk1.cli train` with FSDP2 + expert parallelism + activation recompute (gloo,
-CPU), stopped after 2 steps and resumed from its sharded, asynchronously written checkpoint, follows the
-single-process run of the same recipe."""
+"""`axk1 train` on 2 ranks with FSDP2 + expert parallelism + activation recompute (gloo, CPU), stopped after 2 steps
+and resumed from its sharded, asynchronously written checkpoint, follows the single-process run of the same recipe.
+The ranks are forked with torchrun's environment (tests/warm_ranks.py); the tests of what torchrun's agent adds
+(restarts, the error summary) launch real torchrun."""
 
 import json
 import os
@@ -10,48 +11,24 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
-from axk1 import ModelConfig, save_pretrained
 from axk1.checkpoint.checksums import file_crc32
 from axk1.checkpoint.dcp import list_steps
 from axk1.json_text import read_metrics_rows
-from axk1.model import AXK1ForCausalLM
-from axk1.train.recipe import load_recipe
-from axk1.train.trainer import Trainer
-from tests.train_helpers import launch_env, ranks_train, torchrun_train, write_recipe
+from tests.train_helpers import (init_recipe, launch_env, ranks_train, torchrun_train,
+                                 write_recipe)
 
 pytestmark = pytest.mark.distributed
 
 
-def _recipe(folder, extra, init_from, sections=None):
-    path = write_recipe(folder, extra=extra, sections=sections)
-    # both runs start from the same weights: the distributed trainer initialises on the meta device (counter-based
-    # draws, axk1.parallel.init), which is not the single-process trainer's torch.manual_seed stream
-    text = path.read_text().replace('preset = "axk1-tiny"\n', f'preset = "axk1-tiny"\ninit_from = "{init_from}"\n')
-    path.write_text(text)
-    return path
-
-
-def test_torchrun_fsdp_ep_matches_single_process(tmp_path):
-    one, two, init = tmp_path / "one", tmp_path / "two", tmp_path / "init"
-    one.mkdir(), two.mkdir()
-    torch.manual_seed(0)
-    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), init)
-    Trainer(load_recipe(_recipe(one, "max_steps = 4", init))).fit()
+def test_torchrun_fsdp_ep_matches_single_process(tmp_path, reference):
     # with activation recompute (composed with EP and FSDP2) and checkpoints written in the background
-    recipe = _recipe(two, "[parallelism]\ndp_shard = 2\nep = 2\nactivation_checkpointing = \"full\"", init,
-                     sections={"checkpointing": "async = true"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe)]
-    env = launch_env(tmp_path)
+    recipe = init_recipe(tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2\nactivation_checkpointing = \"full\"",
+                         reference / "init", sections={"checkpointing": "async = true"})
     # 2 steps, then resume the sharded (FSDP2 + EP) checkpoint for 2 more
-    for extra in (["--max-steps", "2"], ["--max-steps", "4", "--resume"]):
-        proc = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=150, env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks_train(recipe, "--max-steps", "2")
+    ranks_train(recipe, "--max-steps", "4", "--resume")
+    one, two = reference / "one", tmp_path / "two"
     want = [r for r in read_metrics_rows(one / "run" / "metrics.jsonl")]
     got = [r for r in read_metrics_rows(two / "run" / "metrics.jsonl")]
     assert len(got) == len(want) == 4
@@ -73,7 +50,8 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
     """A checkpoint every step, written in the background while the next steps run their FSDP2 collectives: the
     save's own collectives (DCP's plan gather) must not share a group with them (they once crossed on gloo:
     "Received data size doesn't match expected size", or a hang after the first save). The run finishes, and a run
-    stopped at step 3 and resumed follows it."""
+    stopped at step 2 and resumed follows it (its two steps after the resume: the second one's loss also depends on
+    the optimizer moments the resume read)."""
     runs = {}
     for name in ("whole", "resumed"):
         folder = tmp_path / name
@@ -81,18 +59,18 @@ def test_torchrun_async_saves_overlapping_steps_resume_to_same_losses(tmp_path):
         path = write_recipe(folder, extra="[parallelism]\ndp_shard = 2", sections={"checkpointing": "async = true"})
         path.write_text(path.read_text().replace("interval_steps = 2", "interval_steps = 1"))
         runs[name] = path
-    out = ranks_train(runs["whole"], "--max-steps", "6", timeout=120, stdout=True)  # a hang ends
-    assert out.count("step 6  stage s1  loss") == 1, out  # said by rank 0, not by each rank
-    ranks_train(runs["resumed"], "--max-steps", "3", timeout=120)  # at the timeout, its ranks killed
-    assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [2, 3]
+    out = ranks_train(runs["whole"], "--max-steps", "4", timeout=120, stdout=True)  # a hang ends
+    assert out.count("step 4  stage s1  loss") == 1, out  # said by rank 0, not by each rank
+    ranks_train(runs["resumed"], "--max-steps", "2", timeout=120)  # at the timeout, its ranks killed
+    assert list_steps(tmp_path / "resumed" / "run" / "checkpoints") == [1, 2]
     _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, runs["resumed"])
-    ranks_train(runs["resumed"], "--max-steps", "6", "--resume", timeout=120)
+    ranks_train(runs["resumed"], "--max-steps", "4", "--resume", timeout=120)
     want = read_metrics_rows(tmp_path / "whole" / "run" / "metrics.jsonl")
     got = read_metrics_rows(tmp_path / "resumed" / "run" / "metrics.jsonl")
-    assert [r["step"] for r in want] == [r["step"] for r in got] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in want] == [r["step"] for r in got] == [1, 2, 3, 4]
     # same layout, same reduction order: the resumed steps repeat the whole run's to float noise
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in want], rel=1e-6)
-    assert list_steps(tmp_path / "whole" / "run" / "checkpoints") == [5, 6]
+    assert list_steps(tmp_path / "whole" / "run" / "checkpoints") == [3, 4]
 
 
 def _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, recipe):
@@ -101,16 +79,16 @@ def _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, recipe):
     refuse (none goes on into the load alone)."""
     copy = tmp_path / "damaged"
     shutil.copytree(tmp_path / "resumed" / "run", copy)
-    step = copy / "checkpoints" / "step-000003"
+    step = copy / "checkpoints" / "step-000002"
     table = json.loads((step / "train_state.json").read_text())["crc32"]
     assert sorted(table) == [".metadata", "__0_0.distcp", "__1_0.distcp"], table
     assert all(file_crc32(step / name) == crc for name, crc in table.items())
     with open(step / "__0_0.distcp", "r+b") as f:  # checked by rank 1 of 2
         f.seek(f.seek(0, 2) // 2)
         f.write(b"\xff\xff\xff\x7f")
-    err = ranks_train(recipe, "--out", str(copy), "--resume", "--max-steps", "4", fails=True)
+    err = ranks_train(recipe, "--out", str(copy), "--resume", "--max-steps", "3", fails=True)
     said = (f"{step / '__0_0.distcp'}: corrupt or incomplete checkpoint (CRC-32 ")
-    assert err.count(said) >= 1 and "to resume from step 2, the one before it" in err, err[-3000:]
+    assert err.count(said) >= 1 and "to resume from step 1, the one before it" in err, err[-3000:]
 
 
 @pytest.mark.parametrize("args, said", [
@@ -195,12 +173,14 @@ def test_ranks_resume_from_the_step_rank_0_lists(tmp_path):
     """Every rank resumes from the newest step as rank 0 lists it: one whose listing lagged (a file-system cache)
     used to load the step before, and the run went on with mixed weights and torn checkpoints."""
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
+    # a checkpoint every step: two steps leave the two a lagging listing tells apart
+    recipe.write_text(recipe.read_text().replace("interval_steps = 2", "interval_steps = 1"))
     runner = tmp_path / "runner.py"
     runner.write_text(STALE_LISTING_RANK)
-    ranks_train(recipe, "--max-steps", "4", script=runner)
-    assert list_steps(tmp_path / "run" / "checkpoints") == [2, 4]
-    err = ranks_train(recipe, "--resume", "--max-steps", "6", script=runner)
-    assert "rank 0 resumed from step 4" in err and "rank 1 resumed from step 4" in err, err[-3000:]
+    ranks_train(recipe, "--max-steps", "2", script=runner)
+    assert list_steps(tmp_path / "run" / "checkpoints") == [1, 2]
+    err = ranks_train(recipe, "--resume", "--max-steps", "3", script=runner)
+    assert "rank 0 resumed from step 2" in err and "rank 1 resumed from step 2" in err, err[-3000:]
 
 
 CRASH_ONCE = """
@@ -219,26 +199,23 @@ sys.exit(main())
 """
 
 
-def test_a_launch_torchrun_restarts_goes_on_from_its_checkpoint(tmp_path):
+def test_a_launch_torchrun_restarts_goes_on_from_its_checkpoint(tmp_path, reference):
     """`torchrun --max-restarts 1`: the restarted attempt runs the same command, which refused the folder its first
     attempt had filled ("already holds checkpoints ... pass --resume"), so torchrun's own fault tolerance could not
     recover a run. A restarted attempt now resumes from the newest checkpoint, to the uninterrupted run's losses;
     its process group is set up under a prefix of its own (a rank read a dead rank's address from the failed
     attempt's keys and failed to connect, or hung)."""
-    init = tmp_path / "init"
-    torch.manual_seed(0)
-    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), init)
-    Trainer(load_recipe(_recipe(tmp_path / "one", "max_steps = 6", init))).fit()
     crash = tmp_path / "crash.py"
     crash.write_text(CRASH_ONCE)
-    err = torchrun_train(_recipe(tmp_path / "two", "max_steps = 6\n[parallelism]\ndp_shard = 2", init), script=crash,
-                         timeout=300, restarts=1)
+    # steps 3 and 4 after the restart (step 4's loss also depends on the optimizer moments the resume read)
+    recipe = init_recipe(tmp_path / "two", "max_steps = 4\n[parallelism]\ndp_shard = 2", reference / "init")
+    err = torchrun_train(recipe, script=crash, timeout=300, restarts=1)
     # the rank whose peer died says so in a line; gloo's traceback ("GLHF") sent readers to the wrong rank
     assert "rank 0 stopped: it lost the connection to another rank of the launch" in err and "Traceback" not in err, err[-3000:]
-    want = [r["loss"] for r in read_metrics_rows(tmp_path / "one" / "run" / "metrics.jsonl")]
+    want = [r["loss"] for r in read_metrics_rows(reference / "one" / "run" / "metrics.jsonl")]
     got = {r["step"]: r["loss"] for r in read_metrics_rows(tmp_path / "two" / "run" / "metrics.jsonl")}
-    assert sorted(got) == list(range(1, 7))
-    assert [got[s] for s in range(1, 7)] == pytest.approx(want, rel=1e-5)
+    assert sorted(got) == list(range(1, 5))
+    assert [got[s] for s in range(1, 5)] == pytest.approx(want, rel=1e-5)
 
 
 def test_a_launch_into_a_folder_another_run_holds_fails_with_one_error(tmp_path):

@@ -81,6 +81,32 @@ def write_recipe(tmp_path: Path, steps_tokens: int = 8 * 32 * 6, extra: str = ""
     return path
 
 
+def init_recipe(folder: Path, extra: str, init_from: Path, sections: dict[str, str] | None = None) -> Path:
+    """write_recipe into `folder` (made if missing), its model's weights read from `init_from`: a distributed run
+    initialises on the meta device (counter-based draws, axk1.parallel.init), which is not the single-process
+    trainer's torch.manual_seed stream, so runs compared with each other start from the same saved weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_recipe(folder, extra=extra, sections=sections)
+    preset = 'preset = "axk1-tiny"\n'
+    path.write_text(path.read_text().replace(preset, f'{preset}init_from = "{init_from}"\n'))
+    return path
+
+
+def single_process_reference(root: Path) -> Path:
+    """`root` holding `init` (axk1-tiny with MTP, drawn after torch.manual_seed(0)) and `one`: write_recipe's run
+    from those weights in this process, 4 steps (metrics in one/run/metrics.jsonl, checkpoints of steps 2 and 4),
+    the uninterrupted run the distributed tests compare with. tests/conftest.py makes it once per test process (the
+    `reference` fixture: the same run in each test cost ~3 CPU-s); callers only read it."""
+    from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
+    from axk1.train.recipe import load_recipe
+    from axk1.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=True), root / "init")
+    Trainer(load_recipe(init_recipe(root / "one", "max_steps = 4", root / "init"))).fit()
+    return root
+
+
 def launch_env(tmp: Path, **extra: str) -> dict:
     """os.environ and `extra`, for a torchrun launch a test builds itself, with TMPDIR in `tmp` (the test's tmp_path):
     torchrun's agent leaves a torchelastic_* folder in TMPDIR per launch, which piled up in /tmp; under tmp_path

@@ -12,7 +12,7 @@ ServerProcess (tests/serve_helpers.py) and the fault drivers (run_code). A forke
 torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, TORCHELASTIC_RUN_ID ...), its own cwd, stdout and stderr;
 it differs from a torchrun rank in what torchrun's agent adds: no restarts, no agent store (rank 0 hosts the
 rendezvous store), no error files nor root-cause summary. The tests of those keep real torchrun
-(tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the restart, recipe-error and first FSDP2 tests of
+(tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the restart and recipe-error tests of
 test_train_distributed). Settings torch or OpenMP read when a process starts (TORCH_LOGS, an RLIMIT_AS below what
 torch maps) are the worker's: such tests start a fresh interpreter instead.
 """
@@ -27,9 +27,11 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from pathlib import Path
 
-# what every rank imports and nothing of ours: torch and the distributed packages the trainer and export use
+# what every rank imports and nothing of ours: torch and the distributed packages the trainer and export use, and
+# torch._dynamo, which torch imports on a model's first initialiser (its torch._disable_dynamo wrapper; ~0.5 CPU-s a
+# process, each rank of every launch paid it)
 PRELOAD = ["torch", "torch.distributed.fsdp", "torch.distributed.tensor", "torch.distributed.checkpoint",
-           "torch.distributed.checkpoint.state_dict", "torch.nn.attention.flex_attention", "numpy"]
+           "torch.distributed.checkpoint.state_dict", "torch.nn.attention.flex_attention", "torch._dynamo", "numpy"]
 multiprocessing.set_forkserver_preload(PRELOAD)
 _CONTEXT = multiprocessing.get_context("forkserver")
 
