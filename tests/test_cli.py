@@ -175,6 +175,11 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
             raw = read(name)
             if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
                 raw["run"]["threads"] = 1
+            if name == "data/starter.toml":  # one task, in this process: a pool spawned per stage (a Manager and
+                # two workers, each importing the pipeline and loading Kiwi) and a PDF worker per task were most of
+                # this test's CPU; several tasks on a two-worker pool are test_data_pipeline.py's
+                # test_run_end_to_end_two_workers_and_relaunch
+                raw["run"].update(tasks=1, workers=1)
             if name == "demo.toml":
                 raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
             return raw
