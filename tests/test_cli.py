@@ -175,6 +175,11 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
             raw = read(name)
             if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
                 raw["run"]["threads"] = 1
+            if name == "data/starter.toml":  # one task, in this process: a pool spawned per stage (a Manager and
+                # two workers, each importing the pipeline and loading Kiwi) and a PDF worker per task were most of
+                # this test's CPU; several tasks on a two-worker pool are test_data_pipeline.py's
+                # test_run_end_to_end_two_workers_and_relaunch
+                raw["run"].update(tasks=1, workers=1)
             if name == "demo.toml":
                 raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
             return raw
@@ -257,12 +262,14 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     from tests.train_helpers import write_recipe
 
     recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 20_000)  # far longer than the test lasts
-    # A shell's background job (`make test &`) starts with SIGINT ignored, which Python then keeps: restore it
-    # PYTHONFAULTHANDLER: a run that does not end is made to print every thread's stack (SIGABRT) for the failure
-    proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Forked from the warm server (tests/warm_ranks.py: torch imported once, not by a fresh interpreter) with a
+    # terminal's signal dispositions: a shell's background job (`make test &`) starts with SIGINT ignored, which a
+    # child would keep. Its faulthandler makes a run that does not end print every thread's stack (SIGABRT).
+    from tests.warm_ranks import WarmPopen
+
+    log = tmp_path / "train.log"
+    log.touch()
+    proc = WarmPopen(["train", str(recipe)], {**os.environ, "PYTHONPATH": str(ROOT)}, log)
     first = tmp_path / "run" / "checkpoints" / "step-000002"  # mid-run: a checkpoint exists to resume from
     deadline = time.monotonic() + 300  # a loaded machine (the whole suite beside other work) starts slowly
     while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -270,14 +277,14 @@ def test_ctrl_c_ends_a_run_with_a_line_that_says_how_to_go_on(tmp_path):
     assert first.exists(), "the run wrote no checkpoint in 300 s"  # interrupt a running loop, not the start-up
     proc.send_signal(signal.SIGINT)
     try:
-        out, err = proc.communicate(timeout=120)
+        err, _ = proc.communicate(timeout=120)  # its stdout and stderr, in one log
     except subprocess.TimeoutExpired:  # (seen once under a loaded suite: where it stood is the failure's message)
         proc.send_signal(signal.SIGABRT)
-        out, err = proc.communicate(timeout=60)
+        err, _ = proc.communicate(timeout=60)
         raise AssertionError(f"no exit 120 s after Ctrl-C; its threads then:\n{err[-8000:]}") from None
     finally:
         proc.kill()  # never left training after a failure
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == 130, err
     assert "Traceback" not in err and "axk1 train: interrupted" in err and "--resume" in err, err
     assert "(the newest checkpoint is step " in err, err  # it names the step a resume starts from
 

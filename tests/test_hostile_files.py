@@ -65,6 +65,14 @@ def _child(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def _forked(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`code` as `_child` runs it, in a process forked from the warm server (tests/warm_ranks.py: torch imported
+    once, not by each child); killed past `timeout` (subprocess.TimeoutExpired) as `_child` is."""
+    from tests.warm_ranks import run_code
+
+    return run_code(code, [], {**os.environ, "PYTHONPATH": str(ROOT)}, timeout=timeout)
+
+
 def _render_in_child(template: str) -> str:
     """What rendering `template` prints (its output or its error) in a child under a 3 GiB address-space limit, so
     that a template building gigabytes fails the test, not the machine."""
@@ -254,7 +262,7 @@ def test_the_default_template_and_a_released_style_one_still_render(folder):
 def test_a_fifo_in_a_model_folder_is_refused_not_waited_on(name, folder):
     (folder / name).unlink(missing_ok=True)  # generation_config.json is optional, and not in this folder
     os.mkfifo(folder / name)
-    run = _child(f"from axk1.cli import main; raise SystemExit(main(['generate', {str(folder)!r}, '--prompt-ids', "
+    run = _forked(f"from axk1.cli import main; raise SystemExit(main(['generate', {str(folder)!r}, '--prompt-ids', "
                  "'1 2', '--max-new-tokens', '1']))")
     assert run.returncode == 2, run.stderr
     assert f"{folder / name} is not a regular file" in run.stderr
@@ -279,7 +287,7 @@ for call in (lambda: export_checkpoint({str(ckpt)!r}, {str(tmp_path / 'out')!r})
     except ValueError as e:
         print(e)
 """
-    run = _child(code)
+    run = _forked(code)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert [line.split(" is not a regular file")[0] for line in lines] == [

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -206,19 +205,22 @@ def test_a_full_disk_hidden_behind_torchs_zip_writer_is_still_named(tmp_path, mo
     assert not ckpts.exists() or {p.name for p in ckpts.iterdir()} <= {LOCK_FILE}  # its lock, nothing half-written
 
 
+FILE_SIZE_LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+from axk1.cli import main
+sys.exit(main(["train", *sys.argv[2:]]))
+"""
+
+
 def test_a_file_size_limit_during_a_save_is_named(tmp_path, monkeypatch):
     """Under `ulimit -f` (RLIMIT_FSIZE) a checkpoint write fails with EFBIG, which torch's zip writer reports as
     "unexpected pos 704 vs 598": the error said to check that the folder is writable and mounted. A real limit, set
-    in the child before it starts."""
-    import resource
-
+    in the child (forked from the warm server, tests/warm_ranks.py) before `axk1 train` starts."""
     recipe = write_recipe(tmp_path, extra="max_steps = 2")
-    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
     limit = 3_000_000  # the tiny model's checkpoint holds a file larger than this; its metrics rows do not
-    done = subprocess.run([sys.executable, "-m", "axk1", "train", str(recipe)], env=env, timeout=120,
-                          capture_output=True, text=True,
-                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard)))
+    done = run_code(FILE_SIZE_LIMITED, [str(limit), str(recipe)], env, timeout=120)
     assert done.returncode == 2, done.stderr
     assert re.search(r"^axk1 train: error: file too large: writing the step 2 checkpoint to .* failed: a checkpoint "
                      r"file reached the file-size limit \(ulimit -f: 3,000,000 bytes a file, or a per-file quota of "
