@@ -148,7 +148,7 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
         if compile:
             out["dynamo"] = dynamo_census()
         if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
-            out["profile"] = profile_steps(trainer)
+            out["profile"] = profile_steps(trainer, getattr(args, "profile_steps", 3))
     except Terminated as stop:  # the figures of the steps logged so far
         stop.keep(lambda: out or train_figures(work / name, trainer, args, t0, compile))
         raise
@@ -179,8 +179,10 @@ def train_fsdp(work: Path, args) -> dict:
     path = work / "recipe_fsdp.toml"
     path.write_text(recipe_text(args, steps, "fsdp", every=1, ckpt_every=half, layers=args.fsdp_layers))
     (work / "tmp").mkdir(exist_ok=True)  # TMPDIR: torchrun's agent leaves a torchelastic_* folder per launch
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "4",
-           "TMPDIR": str(work / "tmp")}
+    # 4 host threads for the GPU run's rank unless OMP_NUM_THREADS says otherwise (a smoke run on a CI box of 2 cores
+    # shared by two test workers: 4 threads a rank only fought over them)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "4"), "TMPDIR": str(work / "tmp")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "axk1",
            "train", str(path)]
     t0 = time.perf_counter()
@@ -320,7 +322,10 @@ def main() -> None:
         args.__dict__.update(preset="axk1-tiny", vocab=512, seqs=4, seq_len=128, device="cpu", precision="bf16",
                              train_seconds=600.0, compiled_seconds=600.0,
                              steps=min(args.steps, 8), log_every=2, fsdp_steps=min(args.fsdp_steps, 6), fsdp_layers=2, hf_steps=3, hf_micro=2,
-                             rows=4, prompt=32, new_tokens=8)
+                             rows=4, prompt=32, new_tokens=8,
+                             # one profiled step (parsing the profiler's events of three took seconds of CPU), and
+                             # shards of what 128-token rows draw from, not of 4,096-token documents
+                             profile_steps=1, shard_docs=64, doc_len=(256, 1024))
     else:
         if not torch.cuda.is_available():
             raise SystemExit("gpu_check: torch sees no GPU (run with --smoke to check the script on CPU)")
@@ -344,7 +349,8 @@ def main() -> None:
         save_pretrained(init, work / "init")
         n_params = sum(p.numel() for p in init.parameters())
         del init
-        write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=256, doc_len=(256, 4096))
+        write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=getattr(args, "shard_docs", 256),
+                               doc_len=getattr(args, "doc_len", (256, 4096)))
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
                   "torch": torch.__version__, "preset": args.preset, "model": args.model, "parameters": n_params,
                   "batch": [args.seqs, args.seq_len], **({} if args.smoke else {"batch_fit": fit}),

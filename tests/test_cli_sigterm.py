@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
+
+from tests.warm_ranks import WarmProcess, start
 
 # A verb that stands still until signalled: `axk1 params` with its function swapped for one that holds a staging
 # folder (removed by its clean-up) and, when asked, a forked worker (which reports its exit code).
@@ -49,11 +52,47 @@ SLOW_VERB = textwrap.dedent("""
 """)
 
 
-def _start(tmp_path, mode: str, hup=signal.SIG_DFL) -> tuple[subprocess.Popen, str]:
+class _Verb(WarmProcess):
+    """The verb in a process forked from the warm server (tests/warm_ranks.py: torch, which axk1.cli.main loads, is
+    imported once a worker, not per start), its stdout and stderr into files: subprocess.Popen's calls the tests make."""
+
+    def __init__(self, tmp_path, mode: str, hup) -> None:
+        n = len(list(tmp_path.glob("verb*.out")))
+        self.out, self.err = tmp_path / f"verb{n}.out", tmp_path / f"verb{n}.err"
+        self.out.touch()
+        super().__init__(start(_verb_main, (str(tmp_path), mode, hup), dict(os.environ), stderr=self.err,
+                               stdout=self.out))
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def first_line(self) -> str:
+        """Its first line of stdout, once written; "" if it ended without one."""
+        while "\n" not in self.out.read_text() and self.poll() is None:
+            time.sleep(0.05)
+        text = self.out.read_text()
+        return text.split("\n", 1)[0] if "\n" in text else ""
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        return self.out.read_text(), self.err.read_text()
+
+
+def _verb_main(folder: str, mode: str, hup) -> None:
+    """A terminal's signal dispositions (SIGHUP's `hup`: SIG_IGN as `nohup` starts it), whatever the warm server
+    inherited from the pytest worker, then the verb as `python -c SLOW_VERB folder mode` runs it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, hup)
+    sys.argv = ["-c", folder, mode]
+    exec(compile(SLOW_VERB, "<string>", "exec"), {"__name__": "__main__"})
+
+
+def _start(tmp_path, mode: str, hup=signal.SIG_DFL) -> tuple[_Verb, str]:
     """The verb, started with SIGHUP's disposition `hup` (SIG_IGN: as `nohup` starts it)."""
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_VERB, str(tmp_path), mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, hup))
-    first = proc.stdout.readline()  # the verb is running (its import of torch can take a while on a busy machine)
+    proc = _Verb(tmp_path, mode, hup)
+    first = proc.first_line()  # the verb is running (its import of torch can take a while on a busy machine)
     assert first, proc.communicate()[1][-2000:]
     return proc, first.strip()
 

@@ -97,7 +97,6 @@ def test_fsdp2_matches_one_process_for_5_steps(tmp_path, capfd):
 
 
 def test_expert_parallel_matches_one_process(tmp_path):
-    ref_losses, ref = _reference(1)
     # the reference must route layer 1 the same way: everything to experts 0..3
     torch.manual_seed(0)
     ref2 = _model()
@@ -237,13 +236,15 @@ def test_the_checkpoint_group_is_made_with_the_default_group(tmp_path):
     """Made lazily at the first save (or --resume), a rank killed meanwhile left the others blocked in torch's store
     (no Python handler runs there). init_distributed now makes it while every rank is there, under its handling of a
     missing rank; the first save makes no group."""
-    import socket
+    import os
 
-    import torch.multiprocessing as mp
+    from tests.warm_ranks import free_port, join_as_an_agent, start
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_init_alone, args=(port, str(tmp_path)), nprocs=WORLD, start_method="spawn", join=True)
+    port, errs = free_port(), [tmp_path / f"rank{rank}.stderr" for rank in range(WORLD)]
+    procs = [start(_init_alone, (rank, port, str(tmp_path)), dict(os.environ), stderr=errs[rank])
+             for rank in range(WORLD)]  # forked from the warm server (tests/warm_ranks.py), no group of its own
+    in_time = join_as_an_agent(procs, 120)
+    said = "".join(e.read_text() for e in errs)[-3000:]
+    assert in_time and [p.exitcode for p in procs] == [0] * WORLD, said
     for rank in range(WORLD):
         assert json.loads((tmp_path / f"rank{rank}").read_text()) == [True, 2, 2.0]  # default + checkpoint group

@@ -1,12 +1,12 @@
 """Meta-device initialisation of a sharded model (axk1.parallel.init) and `[model] init_from` (axk1.checkpoint.hf_sharded):
 2 gloo ranks build on the meta device, shard (FSDP2, expert parallelism), then fill only their own shards."""
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from torch.distributed.tensor import DTensor
 
@@ -21,6 +21,7 @@ from axk1.train.recipe import load_recipe
 from axk1.train.loss import Objective
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
+from tests.warm_ranks import start
 
 WORLD, SEED, STEPS = 2, 3, 4
 # odd LoRA ranks: q_a_proj [47, 64] and kv_a_proj [39, 64] shard unevenly over 2 ranks (24 + 23 rows, ...)
@@ -211,7 +212,7 @@ def test_init_from_errors_name_the_problem(tmp_path):
         load_recipe(_recipe(tmp_path, ""))
 
 
-def _build_519b_as_rank_1003(_: int) -> None:
+def _build_519b_as_rank_1003() -> None:
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
     from axk1.parallel.init import shard_regions
@@ -239,12 +240,19 @@ def _build_519b_as_rank_1003(_: int) -> None:
         dist.destroy_process_group()
 
 
-def test_519b_recipe_builds_on_meta_through_the_trainers_path():
+def test_519b_recipe_builds_on_meta_through_the_trainers_path(tmp_path):
     """The trainer's distributed construction (meta build, EP, FSDP2, materialise) for the 519B recipe on a
     fake 1,024-rank group, seen from rank 1003: nothing is allocated, and each shard knows its place. In a process
     of its own: DeviceMesh caches meshes by shape, not rank, so another fake group earlier in this process (the
-    sharding-plan test) would hand back its rank-0 meshes."""
-    mp.start_processes(_build_519b_as_rank_1003, nprocs=1, start_method="spawn", join=True)
+    sharding-plan test) would hand back its rank-0 meshes: forked from the warm server (tests/warm_ranks.py), which
+    made none."""
+    err = tmp_path / "stderr"
+    proc = start(_build_519b_as_rank_1003, (), {**os.environ, "OMP_NUM_THREADS": "1"}, stderr=err)
+    proc.join(300)
+    if proc.exitcode is None:
+        proc.kill()
+        proc.join()
+    assert proc.exitcode == 0, err.read_text()[-3000:]
 
 
 def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):

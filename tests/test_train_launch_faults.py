@@ -3,17 +3,15 @@ that never come, a peer killed. Each ends with a line that says what happened, a
 
 
 import re
-import select
 import signal
-import socket
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.train_helpers import (launch_env, lock_held_elsewhere, start_ranks_without_torchrun, torchrun_train,
-                                 write_recipe)
+from tests.train_helpers import (launch_env, lock_held_elsewhere, ranks_train, start_ranks_without_torchrun,
+                                 torchrun_train, write_recipe)
+from tests.warm_ranks import WarmPopen, free_port
 
 pytestmark = pytest.mark.distributed
 
@@ -45,58 +43,65 @@ def test_ranks_given_different_recipes_refuse_to_start(tmp_path):
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(tmp_path, sig):
+def _rank_0_alone(tmp: Path, *args: str, **env: str) -> tuple[WarmPopen, int, Path]:
+    """Rank 0 of a 2-rank launch started alone (`axk1 train` as a terminal starts it, forked from the warm server:
+    tests/warm_ranks.py), its stdout and stderr into tmp/rank0.log; returns it, its port and its log."""
+    recipe = write_recipe(tmp, sections={"parallelism": "dp_shard = 2"})
+    port = free_port()
+    env = launch_env(tmp, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                     **env)
+    log = tmp / "rank0.log"
+    log.touch()  # (WarmPopen reads it from the start)
+    return WarmPopen(["train", str(recipe), *args], env, log), port, log
+
+
+def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(tmp_path):
     """Rank 0 of 2 started alone waits for rank 1 inside C++ (the store, for 30 minutes), where axk1's handlers
     cannot run: it said nothing, and SIGTERM and Ctrl-C did nothing. It now says what it waits for, and either signal
-    ends it as the kernel does (a shell's 143 and 130)."""
-    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = launch_env(tmp_path, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                     MASTER_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "axk1.cli", "train", str(recipe)], env=env, text=True,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    ends it as the kernel does (a shell's 143 and 130). (One launch per signal, both waiting at once.)"""
+    waiting = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        (tmp_path / sig.name).mkdir()
+        waiting[sig] = _rank_0_alone(tmp_path / sig.name)
     try:
-        said = _line_within(proc, f"rank 0: waiting for the launch's 2 ranks to join at 127.0.0.1:{port}", 60)
-        assert said, "no word of the wait"
-        proc.send_signal(sig)
-        assert proc.wait(timeout=20) == -sig
+        for sig, (proc, port, log) in waiting.items():
+            words = f"rank 0: waiting for the launch's 2 ranks to join at 127.0.0.1:{port}"
+            assert _said_within(proc, log, words, 60), f"no word of the wait: {log.read_text()[-3000:]}"
+        for sig, (proc, port, log) in waiting.items():
+            proc.send_signal(sig)
+            assert proc.wait(timeout=20) == -sig, log.read_text()[-3000:]
     finally:
-        proc.kill()
-        proc.wait()
+        for proc, _, _ in waiting.values():
+            proc.kill()
+            proc.wait()
 
 
 def test_a_rank_whose_peers_never_come_stops_after_the_collective_timeout_with_a_line(tmp_path):
     """Rank 0 of 2 started alone (rank 1's node failed to start it, or it stopped before joining: a run folder its
     node does not share) waited 30 minutes, then printed the store's traceback ("DistStoreError: wait timeout after
     ...ms, keys: /default_pg/..."). It waits [run] collective_timeout_s, then says what did not happen."""
-    recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = launch_env(tmp_path, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                     MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="alone")
-    proc = subprocess.run([sys.executable, "-m", "axk1.cli", "train", str(recipe), "--run.collective_timeout_s", "3"],
-                          env=env, text=True, capture_output=True, timeout=120)
+    proc, port, log = _rank_0_alone(tmp_path, "--run.collective_timeout_s", "3", TORCHELASTIC_RUN_ID="alone")
+    try:
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
     said = (f"axk1 train: error: rank 0: the launch's 2 ranks did not all join at 127.0.0.1:{port} within 3 s "
             "([run] collective_timeout_s)")
-    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    out = log.read_text()
+    assert code == 2 and said in out and "Traceback" not in out, out[-3000:]
 
 
-def _line_within(proc: subprocess.Popen, words: str, seconds: float) -> str | None:
-    """The first line of proc's stderr holding `words`, read for at most `seconds`; None if none came."""
+def _said_within(proc: WarmPopen, log: Path, words: str, seconds: float) -> bool:
+    """Whether `log` holds `words` within `seconds` (False as soon as proc has ended without them)."""
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([proc.stderr], [], [], left)[0]:
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        if words in line:
-            return line
-    return None
+    while time.monotonic() < deadline:
+        if words in log.read_text(errors="replace"):
+            return True
+        if proc.poll() is not None:
+            return words in log.read_text(errors="replace")
+        time.sleep(0.1)
+    return False
 
 
 KILLED_RANK_1 = """
@@ -187,12 +192,13 @@ sys.exit(main(sys.argv[1:-1]))
 def test_a_full_disk_under_a_launch_is_said_by_every_rank_with_the_whole_checkpoints_size(tmp_path):
     """Each rank counted its own share of the checkpoint as what it needs: with more room than a share and less
     than the whole, the ranks did not recognise a full disk behind torch's zip writer error ("unexpected pos"), and
-    the one that did said it needed half of what the checkpoint takes."""
+    the one that did said it needed half of what the checkpoint takes. (What each rank says is its own: warm-forked
+    ranks, tests/warm_ranks.py, stand for torchrun's.)"""
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2\nep = 2"})
     ckpts = tmp_path / "run" / "checkpoints"
     runner = tmp_path / "runner.py"
     runner.write_text(FULL_DISK_AT_STEP_4)
-    err = torchrun_train(recipe, "--max-steps", "6", str(ckpts), script=runner, fails=True, timeout=150)
+    err = ranks_train(recipe, "--max-steps", "6", str(ckpts), script=runner, fails=True, timeout=150)
     said = [line for line in err.splitlines() if "writing the step 4 checkpoint" in line and "traceback" not in line]
     assert said and all(line.startswith("axk1 train: error: no space left on device:") for line in said), err[-3000:]
     whole = sum(f.stat().st_size for f in (ckpts / "step-000002").iterdir()) / 2**20
@@ -243,7 +249,7 @@ def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_n
     silently in their next collective for the process group's default timeout (gloo: 30 minutes). With
     [run] collective_timeout_s they stop after it, saying so."""
     recipe = write_recipe(tmp_path, sections={"parallelism": "dp_shard = 2"})
-    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--run.collective_timeout_s", "10")
+    rank0, rank1 = start_ranks_without_torchrun(tmp_path, recipe, "--run.collective_timeout_s", "5")
     metrics = tmp_path / "run" / "metrics.jsonl"
     try:
         while '"step"' not in (metrics.read_text() if metrics.exists() else ""):  # training, not starting
@@ -257,7 +263,7 @@ def test_a_hung_rank_stops_the_others_after_the_collective_timeout_with_a_line_n
             proc.wait()
     err = (tmp_path / "rank0.err").read_text()
     assert ("axk1 train: rank 0 stopped: another rank of the launch sent nothing for longer than the collective "
-            "timeout (10 s, [run] collective_timeout_s)" in err and code == 1), err[-3000:]
+            "timeout (5 s, [run] collective_timeout_s)" in err and code == 1), err[-3000:]
 
 
 RANK_KILLED_MAKING_THE_CHECKPOINT_GROUP = """

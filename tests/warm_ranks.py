@@ -12,9 +12,9 @@ ServerProcess (tests/serve_helpers.py) and the fault drivers (run_code). A forke
 torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, TORCHELASTIC_RUN_ID ...), its own cwd, stdout and stderr;
 it differs from a torchrun rank in what torchrun's agent adds: no restarts, no agent store (rank 0 hosts the
 rendezvous store), no error files nor root-cause summary. The tests of those keep real torchrun
-(tests/train_helpers.py::torchrun_cli; test_train_launch_faults, the restart and recipe-error tests of
-test_train_distributed). Settings torch or OpenMP read when a process starts (TORCH_LOGS, an RLIMIT_AS below what
-torch maps) are the worker's: such tests start a fresh interpreter instead.
+(tests/train_helpers.py::torchrun_cli; test_train_launch_faults' recipe-check, root-cause and torchrun-stop tests,
+the restart and recipe-error tests of test_train_distributed). Settings torch or OpenMP read when a process starts
+(TORCH_LOGS, an RLIMIT_AS below what torch maps) are the worker's: such tests start a fresh interpreter instead.
 """
 
 from __future__ import annotations
