@@ -40,42 +40,51 @@ def test_outside_the_main_thread_nothing_is_installed():
 
 
 # Every user of the swap, in a Python whose SIGSEGV handler is faulthandler's (set in C before Python's signal table:
-# signal.getsignal says None), swapping SIGSEGV in place of the signals each one takes.
+# signal.getsignal says None), swapping SIGSEGV in place of the signals each one takes. The modules are imported
+# once; each case runs in a fork of that interpreter, which starts from the same None (a swap puts back a handler
+# Python knows, so the next case could not start from None in the same process).
 SCRIPT = """
-import signal, sys
+import os, signal, sys
 from unittest import mock
-assert signal.getsignal(signal.SIGSEGV) is None, signal.getsignal(signal.SIGSEGV)
-which = sys.argv[1]
-if which == "callbacks":
-    import axk1.train.callbacks as cb
-    class Trainer:
-        stop_signal = None
-    with mock.patch.object(cb, "STOP_SIGNALS", (signal.SIGSEGV,)), cb.stop_requests(Trainer()):
-        pass
-elif which == "cli_exit":
-    import axk1.cli_exit as ce
-    with mock.patch.object(ce.signal, "SIGTERM", signal.SIGSEGV), ce.sigterm_raises():
-        pass
-elif which == "distributed":
-    import axk1.parallel.distributed as d
-    with mock.patch.object(d.signal, "SIGTERM", signal.SIGSEGV), d._signals_end_the_wait():
-        pass
-elif which == "shutdown":
-    import axk1.infer.shutdown as sh
-    server = object.__new__(sh.DrainingServer)
-    server._captured_signals = []
-    with mock.patch.object(sh.signal, "SIGINT", signal.SIGSEGV), server.capture_signals():
-        pass
-print("ok", signal.getsignal(signal.SIGSEGV) is not None)
+import axk1.cli_exit as ce
+import axk1.infer.shutdown as sh
+import axk1.parallel.distributed as d
+import axk1.train.callbacks as cb
+
+def case(which):
+    assert signal.getsignal(signal.SIGSEGV) is None, signal.getsignal(signal.SIGSEGV)
+    if which == "callbacks":
+        class Trainer:
+            stop_signal = None
+        with mock.patch.object(cb, "STOP_SIGNALS", (signal.SIGSEGV,)), cb.stop_requests(Trainer()):
+            pass
+    elif which == "cli_exit":
+        with mock.patch.object(ce.signal, "SIGTERM", signal.SIGSEGV), ce.sigterm_raises():
+            pass
+    elif which == "distributed":
+        with mock.patch.object(d.signal, "SIGTERM", signal.SIGSEGV), d._signals_end_the_wait():
+            pass
+    elif which == "shutdown":
+        server = object.__new__(sh.DrainingServer)
+        server._captured_signals = []
+        with mock.patch.object(sh.signal, "SIGINT", signal.SIGSEGV), server.capture_signals():
+            pass
+    print(which, "ok", signal.getsignal(signal.SIGSEGV) is not None, flush=True)
+
+for which in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            case(which)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 """
 
-
-def _run(which: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(SCRIPT), which], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+CASES = ("callbacks", "cli_exit", "distributed", "shutdown")
 
 
 def test_a_handler_set_outside_python_does_not_turn_the_end_into_a_type_error():
-    for which in ("callbacks", "cli_exit", "distributed", "shutdown"):
-        proc = _run(which)
-        assert proc.returncode == 0 and proc.stdout.strip() == "ok True", (which, proc.stderr[-2000:])
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(SCRIPT), *CASES], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split("\n")[:-1] == [f"{which} ok True" for which in CASES], proc.stderr[-2000:]
