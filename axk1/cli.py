@@ -221,13 +221,13 @@ def _build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_posttrain_parsers(sub)
 
-    p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation",
+    p = sub.add_parser("demo", help="the spine end to end on a small model: data, pretraining, export, generation, post-training",
                        description="The whole spine on axk1-mini, on a laptop CPU: starter data through the pipeline, "
                                    "three pretraining stages, export, generation, then post-training (SFT in both "
-                                   "modes, merge, GSPO) and held-out accuracy. Starts over in its output folder.")
+                                   "modes, merge, mode-overlap SFT, GSPO) and held-out accuracy. Starts over in its output folder.")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--steps", type=positive_int, default=None, help="stop pretraining after this many steps (default: the "
-                   "whole demo recipe, ~5 minutes on 2 cores); post-training then runs in its quick smoke form")
+                   "whole demo recipe, ~3-5 minutes on 2 cores); post-training then runs in its quick smoke form")
     p.add_argument("--no-posttrain", action="store_true", help="stop at the base model (skip SFT, merge, RL)")
     p.add_argument("--web", metavar="DIR", default=None, help="the web domain from the saved pages under DIR "
                    "(written to a WARC, then read by the pipeline's warc source) instead of generated prose")
