@@ -148,7 +148,7 @@ def train_axk1(work: Path, args, compile: bool = False) -> dict:
         if compile:
             out["dynamo"] = dynamo_census()
         if compile or not cuda:  # the compiled run on a GPU, the eager one in the smoke run
-            out["profile"] = profile_steps(trainer, getattr(args, "profile_steps", 3))
+            out["profile"] = profile_steps(trainer, args.profile_steps)
     except Terminated as stop:  # the figures of the steps logged so far
         stop.keep(lambda: out or train_figures(work / name, trainer, args, t0, compile))
         raise
@@ -331,7 +331,8 @@ def main() -> None:
             raise SystemExit("gpu_check: torch sees no GPU (run with --smoke to check the script on CPU)")
         torch.backends.cuda.matmul.allow_tf32 = True
         args.__dict__.update(preset="axk1-gpu-small", vocab=163840, seqs=8, seq_len=4096, device="cuda",
-                             precision="bf16", rows=32, prompt=512, new_tokens=128)
+                             precision="bf16", rows=32, prompt=512, new_tokens=128, profile_steps=3,
+                             shard_docs=256, doc_len=(256, 4096))
         # an H100 80GB holds 5 of the 8 sequences by the trainer's account: fewer, said and recorded, not an OOM
         args.seqs, fit = sequences_that_fit(model_config(args), args.seqs, args.seq_len, args.precision,
                                             torch.cuda.get_device_properties(0).total_memory)
@@ -349,8 +350,8 @@ def main() -> None:
         save_pretrained(init, work / "init")
         n_params = sum(p.numel() for p in init.parameters())
         del init
-        write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=getattr(args, "shard_docs", 256),
-                               doc_len=getattr(args, "doc_len", (256, 4096)))
+        write_synthetic_shards(work / "tokens", vocab_size=args.vocab, docs=args.shard_docs,
+                               doc_len=args.doc_len)
         result = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "settings": settings,
                   "torch": torch.__version__, "preset": args.preset, "model": args.model, "parameters": n_params,
                   "batch": [args.seqs, args.seq_len], **({} if args.smoke else {"batch_fit": fit}),

@@ -6,13 +6,12 @@ forked workers still end at once. SIGHUP the same (129), unless the command was 
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
-from tests.warm_ranks import WarmProcess, start
+from tests.warm_ranks import WarmProcess, code_main, start, terminal_signals
 
 # A verb that stands still until signalled: `axk1 params` with its function swapped for one that holds a staging
 # folder (removed by its clean-up) and, when asked, a forked worker (which reports its exit code).
@@ -80,13 +79,10 @@ class _Verb(WarmProcess):
 
 
 def _verb_main(folder: str, mode: str, hup) -> None:
-    """A terminal's signal dispositions (SIGHUP's `hup`: SIG_IGN as `nohup` starts it), whatever the warm server
-    inherited from the pytest worker, then the verb as `python -c SLOW_VERB folder mode` runs it."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, hup)
-    sys.argv = ["-c", folder, mode]
-    exec(compile(SLOW_VERB, "<string>", "exec"), {"__name__": "__main__"})
+    """A terminal's signal dispositions (SIGHUP's `hup`: SIG_IGN as `nohup` starts it), then the verb as
+    `python -c SLOW_VERB folder mode` runs it."""
+    terminal_signals(hup)
+    code_main(SLOW_VERB, [folder, mode])
 
 
 def _start(tmp_path, mode: str, hup=signal.SIG_DFL) -> tuple[_Verb, str]:

@@ -21,7 +21,7 @@ from axk1.train.recipe import load_recipe
 from axk1.train.loss import Objective
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
-from tests.warm_ranks import start
+from tests.warm_ranks import join_as_an_agent, start
 
 WORLD, SEED, STEPS = 2, 3, 4
 # odd LoRA ranks: q_a_proj [47, 64] and kv_a_proj [39, 64] shard unevenly over 2 ranks (24 + 23 rows, ...)
@@ -248,11 +248,7 @@ def test_519b_recipe_builds_on_meta_through_the_trainers_path(tmp_path):
     made none."""
     err = tmp_path / "stderr"
     proc = start(_build_519b_as_rank_1003, (), {**os.environ, "OMP_NUM_THREADS": "1"}, stderr=err)
-    proc.join(300)
-    if proc.exitcode is None:
-        proc.kill()
-        proc.join()
-    assert proc.exitcode == 0, err.read_text()[-3000:]
+    assert join_as_an_agent([proc], 300) and proc.exitcode == 0, err.read_text()[-3000:]
 
 
 def test_recipe_init_from_alone_uses_the_folders_config(tmp_path):

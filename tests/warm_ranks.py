@@ -163,11 +163,18 @@ class WarmPopen(WarmProcess):
 def _command_main(args: list[str], nohup: bool) -> None:
     import signal
 
-    # a terminal's dispositions, or nohup's (SIGHUP ignored), whatever the server inherited from the pytest worker
+    terminal_signals(signal.SIG_IGN if nohup else signal.SIG_DFL)
+    cli_main(args, None)
+
+
+def terminal_signals(sighup) -> None:
+    """A terminal's signal dispositions, SIGHUP's `sighup` (SIG_IGN: as `nohup` starts a command), whatever the
+    server inherited from the pytest worker (a suite run in the background ignores SIGINT and SIGHUP)."""
+    import signal
+
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
-    cli_main(args, None)
+    signal.signal(signal.SIGHUP, sighup)
 
 
 def join_as_an_agent(procs: list, timeout: float) -> bool:
@@ -209,7 +216,7 @@ def run_code(code: str, args: list[str], env: dict[str, str], timeout: float, cw
     argv = ["python", "-c", code, *args]
     with tempfile.TemporaryDirectory(prefix="axk1-python-") as tmp:
         err, out = Path(tmp) / "stderr", Path(tmp) / "stdout"
-        proc = start(_code_main, (code, list(args)), env, cwd, stderr=err, stdout=out)
+        proc = start(code_main, (code, list(args)), env, cwd, stderr=err, stdout=out)
         proc.join(timeout)
         if proc.exitcode is None:
             proc.kill()
@@ -220,7 +227,7 @@ def run_code(code: str, args: list[str], env: dict[str, str], timeout: float, cw
                                            err.read_text(errors="replace"))
 
 
-def _code_main(code: str, args: list[str]) -> None:
+def code_main(code: str, args: list[str]) -> None:
     import sys
 
     sys.argv = ["-c", *args]

@@ -270,7 +270,7 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
         # a trace under several names (an export that kept vLLM's field beside OpenAI's) is one trace when the texts
         # agree; when they differ, training either would drop the other without a word
         names = [k for k in ("reasoning_content", *REASONING_ALIASES) if m.get(k) is not None]
-        if len({m[k] if isinstance(m[k], str) else repr(m[k]) for k in names}) > 1:
+        if any(m[k] != m[names[0]] for k in names[1:]):
             raise BadRow("bad message", f"{key}[{i}] has {' and '.join(names)} with different texts: keep the "
                          "trace to train under one of them")
         if names and names[0] != "reasoning_content" and isinstance(m[names[0]], str):
