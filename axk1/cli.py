@@ -301,6 +301,10 @@ def _passive_omp_wait() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; without `argv` the process's own command line (the `axk1` script, `python -m axk1`), after
+    which the process exits: a finished run's signal handlers then stay for the interpreter's shutdown
+    (cli_exit.finished_run). Called with `argv` (in-process), every handler is put back."""
+    own_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     _passive_omp_wait()
     parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         # the verb's parser says it: `axk1 generate: error: ...`, as every other error of a verb is worded
         chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = recipe_overrides(args, extra)
-    with sigterm_raises():
+    with sigterm_raises(args, until_exit=own_command_line):
         try:
             return args.func(args)
         except BaseException as e:

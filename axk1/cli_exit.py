@@ -1,7 +1,8 @@
 """How an `axk1` command ends when its verb raises: the exit code and the one line a user reads (a bad value or a
 missing file: `axk1 VERB: error: ...` and 2; Ctrl-C, SIGTERM and SIGHUP: a line, how to go on, 130, 143 and 129; a
-failed torchrun rank: its traceback or a word that another rank failed, then out at once), and SIGTERM or SIGHUP
-raised as `Terminated` while a verb runs. Split from axk1/cli.py, which parses and dispatches."""
+failed torchrun rank: its traceback or a word that another rank failed, then out at once), SIGTERM or SIGHUP
+raised as `Terminated` while a verb runs, and a stop signal after a run has finished (`finished_run`: the run's
+exit code and a line, not a failure). Split from axk1/cli.py, which parses and dispatches."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             pass
         return 141  # 128 + SIGPIPE
     stop = _stopped_by(e)
+    if stop is not None and finished_run() is not None:  # Ctrl-C in a finished run's teardown (SIGTERM: _terminate)
+        _end_finished(stop)
     if stop is None:
         # not this rank's error, whatever it was raised as (a checkpoint write's OSError once hid it): the lost
         # rank's is the one to read
@@ -81,16 +84,68 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
+def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = False) -> Iterator[None]:
     """While a verb runs, SIGTERM and SIGHUP raise Terminated in the main thread (see Terminated); the handlers
     before are put back after. SIGHUP (the terminal closed, `kill -HUP`) ended a verb at once, as SIGTERM used to
     (`axk1 serve` cut every stream); a SIGHUP the verb was started to ignore (`nohup`, which exists to keep a
-    command running when its terminal closes) stays ignored."""
-    global _MAIN_PID
-    _MAIN_PID = os.getpid()
+    command running when its terminal closes) stays ignored.
+
+    `args`: the verb's, which it marks once its run has finished (`finished_run`). `until_exit`: the process exits
+    after the block (main on the process's own command line); a finished run then keeps its handlers, Ctrl-C's too,
+    through the interpreter's shutdown instead of getting the ones before back."""
+    global _MAIN_PID, _args
+    _MAIN_PID, _args = os.getpid(), args
     signals = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else [])
-    with swapped_handlers(signals, _terminate):
-        yield
+
+    def keep() -> bool:
+        return until_exit and finished_run() is not None
+
+    try:
+        with swapped_handlers(signals, _terminate, keep):
+            yield
+        # Ctrl-C's is Python's own while the verb runs (asyncio.run takes it over only then); taken here only where
+        # it is that one (a command started in the background ignores Ctrl-C)
+        if keep() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
+    finally:
+        if not keep():
+            _args = None
+
+
+def finished_run() -> tuple[str, int] | None:
+    """What the running verb set as `args.finished` once its run was complete and its outputs written: (what it
+    left, e.g. "model folder: DIR"; the exit code it ends with). What is left then is teardown: destroying the
+    process groups, the closing lines, the interpreter's shutdown. A Ctrl-C, SIGTERM or SIGHUP there failed the
+    finished run: "interrupted ... run the same command with --resume" and 130 or 143, or, once main had returned
+    and the handlers before were back, the signal's default action: 143 and no line at all. Now the signal cuts the
+    teardown short and the process exits with the run's code after one line saying so (`_end_finished`). None
+    before, and outside a verb."""
+    return getattr(_args, "finished", None)
+
+
+_args: argparse.Namespace | None = None  # the running verb's (sigterm_raises)
+
+
+def _end_finished(signum: int) -> None:
+    """The line of a finished run that a signal reached in its teardown, then the run's exit code at once: what
+    is left is not waited for (a Ctrl-C is most often sent because it takes long)."""
+    outcome, code = finished_run()
+    if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
+        print(f"\naxk1 {_args.command}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
+              "during its teardown, which was cut short", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: the exit code still says it
+            pass
+    os._exit(code)
+
+
+def _interrupt(signum, frame) -> None:
+    """Ctrl-C after main has returned on a finished run (sigterm_raises)."""
+    if os.getpid() == _MAIN_PID:
+        _end_finished(signum)
+    raise KeyboardInterrupt  # a forked worker's, as Python's own handler
 
 
 def _resume_hint(args: argparse.Namespace) -> str:
@@ -212,6 +267,8 @@ def _terminate(signum, frame) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    if finished_run() is not None:
+        _end_finished(signum)
     raise Terminated(signum)
 
 

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
 @contextmanager
-def swapped_handlers(signals: Iterable[int], handler: Any) -> Iterator[bool]:
+def swapped_handlers(signals: Iterable[int], handler: Any, keep: Callable[[], bool] | None = None) -> Iterator[bool]:
     """`handler` for each of `signals` while the block runs, the handlers before put back after it. Signals are
     the main thread's only (signal.signal refuses elsewhere), so in another thread nothing is installed; the block
     gets whether it was. A handler before that was set outside Python (faulthandler's, under `python -X
     faulthandler` or PYTHONFAULTHANDLER; an embedding program's) reads as None and cannot be put back from Python:
     signal.signal(sig, None) is a TypeError, which turned the block's own end or error into that one. Such a
-    signal keeps `handler`."""
+    signal keeps `handler`. `keep`, asked as the block ends: True leaves the handlers then in force, for a process
+    that exits after the block (a finished run's: axk1/cli_exit.py's `finished_run`)."""
     if threading.current_thread() is not threading.main_thread():
         yield False
         return
@@ -26,7 +27,7 @@ def swapped_handlers(signals: Iterable[int], handler: Any) -> Iterator[bool]:
     try:
         yield True
     finally:
-        for sig, previous in before.items():
+        for sig, previous in (before.items() if keep is None or not keep() else ()):
             if previous is not None:
                 signal.signal(sig, previous)
 

@@ -55,39 +55,40 @@ class _Verb(WarmProcess):
     """The verb in a process forked from the warm server (tests/warm_ranks.py: torch, which axk1.cli.main loads, is
     imported once a worker, not per start), its stdout and stderr into files: subprocess.Popen's calls the tests make."""
 
-    def __init__(self, tmp_path, mode: str, hup) -> None:
+    def __init__(self, tmp_path, args: list[str], hup, script: str = SLOW_VERB) -> None:
         n = len(list(tmp_path.glob("verb*.out")))
         self.out, self.err = tmp_path / f"verb{n}.out", tmp_path / f"verb{n}.err"
         self.out.touch()
-        super().__init__(start(_verb_main, (str(tmp_path), mode, hup), dict(os.environ), stderr=self.err,
-                               stdout=self.out))
+        super().__init__(start(_verb_main, (script, args, hup), dict(os.environ), stderr=self.err, stdout=self.out))
 
     @property
     def returncode(self) -> int | None:
         return self.poll()
 
-    def first_line(self) -> str:
-        """Its first line of stdout, once written; "" if it ended without one."""
-        while "\n" not in self.out.read_text() and self.poll() is None:
+    def first_line(self, holding: str = "") -> str:
+        """Its first line of stdout (holding `holding`), once written; "" if it ended without one."""
+        def found() -> list[str]:
+            return [line for line in self.out.read_text().split("\n")[:-1] if holding in line]
+
+        while not found() and self.poll() is None:
             time.sleep(0.05)
-        text = self.out.read_text()
-        return text.split("\n", 1)[0] if "\n" in text else ""
+        return (found() or [""])[0]
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)
         return self.out.read_text(), self.err.read_text()
 
 
-def _verb_main(folder: str, mode: str, hup) -> None:
+def _verb_main(script: str, args: list[str], hup) -> None:
     """A terminal's signal dispositions (SIGHUP's `hup`: SIG_IGN as `nohup` starts it), then the verb as
-    `python -c SLOW_VERB folder mode` runs it."""
+    `python -c script args...` runs it."""
     terminal_signals(hup)
-    code_main(SLOW_VERB, [folder, mode])
+    code_main(script, args)
 
 
 def _start(tmp_path, mode: str, hup=signal.SIG_DFL) -> tuple[_Verb, str]:
     """The verb, started with SIGHUP's disposition `hup` (SIG_IGN: as `nohup` starts it)."""
-    proc = _Verb(tmp_path, mode, hup)
+    proc = _Verb(tmp_path, [str(tmp_path), mode], hup)
     first = proc.first_line()  # the verb is running (its import of torch can take a while on a busy machine)
     assert first, proc.communicate()[1][-2000:]
     return proc, first.strip()
@@ -156,3 +157,93 @@ def test_serve_shuts_down_on_sigterm_and_says_so(tmp_path):
         server.stop()
     assert server.proc.returncode == 128 + signal.SIGTERM, out
     assert "axk1 serve: stopped by SIGTERM" in out and "Traceback" not in out, out
+
+
+# A run that has finished, held in its teardown: the process groups' destroy ("destroy") or, once main has
+# returned, the interpreter's shutdown ("exit"), each made slow here so that the signal lands there. As the `axk1`
+# script calls it: main() on sys.argv. sft and rl return as a run that trained and exported does (what precedes is
+# covered by their own tests); train runs for real.
+FINISHED_VERB = textwrap.dedent("""
+    import sys, time
+    from types import SimpleNamespace
+    import axk1.cli as cli
+    import axk1.parallel.distributed as distributed
+    import axk1.posttrain.rl, axk1.posttrain.rl_recipe, axk1.posttrain.sft
+
+    moment, folder, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+    result = {"rows": [], "model_dir": folder + "/model", "checkpoints": folder + "/checkpoints", "stopped_by": None,
+              "is_main": True, "iterations": 2, "model_changed": True}
+    recipe = SimpleNamespace(checkpointing=SimpleNamespace(dir=result["checkpoints"]))
+    axk1.posttrain.sft.load_sft_recipe = axk1.posttrain.rl_recipe.load_rl_recipe = lambda *a, **k: recipe
+    axk1.posttrain.sft.run_sft = axk1.posttrain.rl.run_rl = lambda recipe, resume: result
+
+    def slow(what):
+        print(what, flush=True)
+        time.sleep(60)
+
+    if moment == "destroy":
+        distributed.shutdown_distributed = lambda: slow("destroying")
+    sys.argv = ["axk1", *command]
+    code = cli.main()
+    if moment == "exit":
+        slow("exiting")
+    sys.exit(code)
+""")
+
+
+def _finish(tmp_path, moment: str, sig: int, command: list[str]) -> tuple[str, str]:
+    proc = _Verb(tmp_path, [moment, str(tmp_path), *command], signal.SIG_DFL, FINISHED_VERB)
+    try:
+        assert proc.first_line("destroying" if moment == "destroy" else "exiting"), proc.communicate()[1][-3000:]
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, (proc.returncode, err[-3000:])
+    assert "Traceback" not in err, err
+    return out, err
+
+
+@pytest.mark.parametrize("verb, moment, sig", [("sft", "exit", signal.SIGTERM), ("sft", "destroy", signal.SIGINT),
+                                                ("rl", "exit", signal.SIGINT), ("rl", "destroy", signal.SIGHUP)])
+def test_a_signal_in_a_finished_runs_teardown_exits_0_with_a_line(tmp_path, verb, moment, sig):
+    """After its model folder was written (and, at "exit", announced), a Ctrl-C or SIGTERM in the teardown ended the
+    run with 130 or 143: "interrupted ... run the same command with --resume" during the destroy, the signal's
+    default action with no line once main had returned. The work is done: exit 0, and one line saying so."""
+    out, err = _finish(tmp_path, moment, sig, [verb, "recipe.toml"])
+    name = signal.Signals(sig).name
+    said = f"axk1 {verb}: the run had finished (model folder: {tmp_path}/model) when {name} came, during its teardown"
+    assert said in err and err.count("\n") <= 2, err  # the line alone (after a blank one)
+    assert ("model folder:" in out) == (moment == "exit"), out
+
+
+def test_axk1_train_ends_a_finished_run_as_sft_does(tmp_path):
+    """`axk1 train` had the same end: its closing line said, then SIGTERM in the destroy of the process groups gave
+    "stopped by SIGTERM (the newest checkpoint is step 1: run the same command with --resume to go on)" and 143."""
+    from tests.train_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path)
+    out, err = _finish(tmp_path, "destroy", signal.SIGTERM,
+                       ["train", str(recipe), "--max-steps", "1", "--out", str(tmp_path / "run")])
+    assert "checkpoints in" in out.splitlines()[-2], out  # the closing line, before the destroy's word
+    assert (f"axk1 train: the run had finished (checkpoints in {tmp_path}/run/checkpoints) when SIGTERM came"
+            in err), err
+
+
+def test_a_finished_run_called_in_process_puts_every_handler_back(tmp_path, monkeypatch):
+    """main(argv) called in-process ends with the handlers it found: a finished run's stay only for the process
+    whose own command line it is (main()), where they would otherwise end the caller's next Ctrl-C with exit 0."""
+    import types
+
+    import axk1.posttrain.sft as sft
+    from axk1.cli import main
+
+    ckpt = str(tmp_path / "checkpoints")
+    monkeypatch.setattr(sft, "load_sft_recipe", lambda *a, **k: types.SimpleNamespace(
+        checkpointing=types.SimpleNamespace(dir=ckpt)))
+    monkeypatch.setattr(sft, "run_sft", lambda recipe, resume: {
+        "rows": [], "model_dir": str(tmp_path / "model"), "checkpoints": ckpt, "stopped_by": None, "is_main": True})
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = [signal.getsignal(s) for s in stops]
+    assert main(["sft", "recipe.toml"]) == 0
+    assert [signal.getsignal(s) for s in stops] == before

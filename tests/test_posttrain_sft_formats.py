@@ -48,6 +48,26 @@ def _ids(examples) -> list[list[int]]:
     return [e.ids.tolist() for e in examples]
 
 
+def joined_with_cat(*files: bytes) -> bytes:
+    """Files that each start with a UTF-8 byte-order mark (as Windows editors save them), joined as `cat` joins
+    them: the marks land at the start of later lines."""
+    return b"".join(b"\xef\xbb\xbf" + f for f in files)
+
+
+def test_files_joined_with_cat_keep_every_row_behind_their_byte_order_marks(codec, tmp_path):
+    """Only the first line's mark was dropped: each later file's first row was "invalid json". An empty file saved
+    with a mark leaves two on the next line, one with a mark and a newline a line of nothing."""
+    rows = [SHAREGPT, ALPACA, {"messages": EXPECTED[1:3]}]
+    lines = [(json.dumps(r, ensure_ascii=False) + "\n").encode() for r in rows]
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(joined_with_cat(lines[0], b"", lines[1], b"\n", lines[2]))
+    assert path.read_bytes().count(b"\xef\xbb\xbf") == 5
+    reference, _ = load_chat_examples([_jsonl(tmp_path / "plain.jsonl", rows)], codec, "keep", 512)
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert report.rows == 3 and not report.excluded, report.summary()
+    assert _ids(examples) == _ids(reference)
+
+
 def test_sharegpt_alpaca_and_trl_rows_train_the_conversation_they_hold(folder, codec, tmp_path):
     """They were all "no messages". Each now trains what its OpenAI form trains, and what transformers' rendering of
     that form (the path TRL's SFTTrainer takes) marks as the assistant's tokens."""

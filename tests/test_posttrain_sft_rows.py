@@ -124,3 +124,32 @@ def test_rows_that_differ_only_in_their_tools_are_not_duplicates(codec, tmp_path
     examples, report = load_chat_examples([_jsonl(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
     assert len(examples) == 4 and report.duplicates == 1 and report.duplicate_where == [f"{tmp_path / 'd.jsonl'}:4"]
     assert len({tuple(e.ids.tolist()) for e in examples}) == 3  # three distinct prompts were trained
+
+
+CALL = '<tool_call>\n{"name": "weather", "arguments": {"city": "Seoul"}}\n</tool_call>'
+
+
+def _asked(*turns: dict) -> dict:
+    return {"messages": [{"role": "user", "content": "Weather in Seoul?"}, *turns]}
+
+
+def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec, tmp_path):
+    """A call written into a turn's plain content (Hermes function-calling sets in ShareGPT form write them so) is
+    read by the tokenizer as the vocabulary's <tool_call> token: it trained the tokens of a real call. Such a row is
+    excluded with what to do; the same call given as tool_calls trains; a tag in an untrained turn is context."""
+    assert codec.token_id("<tool_call>") is not None  # one token: the literal text is not trained as characters
+    rows = [_asked({"role": "assistant", "content": CALL}),
+            _asked({"role": "assistant", "content": "Sunny.", "reasoning_content": "I will write <tool_call> now"}),
+            _asked({"role": "assistant", "content": '<tool_response>\n{"sky": "sunny"}\n</tool_response>\nSunny.'}),
+            _asked({"role": "assistant", "content": "Checking. </tool_call>"}),
+            _asked({"role": "assistant", "content": None, "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Seoul"}'}}]}),
+            _asked({"role": "assistant", "content": CALL, "weight": 0}, {"role": "user", "content": "And?"},
+                   {"role": "assistant", "content": "Sunny."})]
+    path = _jsonl(tmp_path / "calls.jsonl", rows)
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert dict(report.excluded) == {"tool tag in text": 4}
+    assert report.where["tool tag in text"] == [f"{path}:{n}" for n in (1, 2, 3, 4)]
+    assert "give the turn's tool calls as its tool_calls" in report.detail["tool tag in text"]
+    assert "4 tool tag in text (e.g. " in report.summary()
+    assert _trained(codec, examples) == [f"{CALL}<|im_end|>", "Sunny.<|im_end|>"]

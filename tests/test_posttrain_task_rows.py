@@ -14,6 +14,7 @@ from axk1.infer.chat import ChatCodec
 from axk1.posttrain.rewards import integer_answer, score
 from axk1.posttrain.tasks import VerifiedTask, read_task_rows, read_tasks
 from tests.serve_helpers import make_model_folder
+from tests.test_posttrain_sft_formats import joined_with_cat
 
 GOOD = [{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(7)]
 
@@ -164,6 +165,15 @@ def test_a_compressed_task_file_is_read_as_chat_data_is(tmp_path):
     cut.write_bytes(gzip.compress(plain)[:40])
     with pytest.raises(ValueError, match=rf"the task file {cut} is a gzip stream that is cut short or damaged"):
         read_tasks(cut)
+
+
+def test_task_files_joined_with_cat_keep_every_row_behind_their_byte_order_marks(tmp_path):
+    """The chat reader's rule (chat_formats.without_bom): a mark at the start of any line is dropped. Two marks (an
+    empty file saved with one before the next) were "not JSON", and so was a line of a mark and a newline."""
+    lines = [(json.dumps(r) + "\n").encode() for r in GOOD[:3]]
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(joined_with_cat(lines[0], b"", lines[1], b"\n", lines[2]))
+    assert [t.prompt for t in read_tasks(path)] == [r["prompt"] for r in GOOD[:3]]
 
 
 def test_a_nul_in_tests_names_its_line_of_the_tests():

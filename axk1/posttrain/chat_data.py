@@ -7,7 +7,8 @@ reasoning is its `reasoning_content`, an inline `<think>…</think>` span at the
 as OpenAI's fine-tuning rows write it: a row-level `tools` list, assistant turns with `tool_calls` (arguments a JSON
 string or an object), `tool` messages with the results. The template lists the
 tools in the system turn; a turn's calls are trained as the `<tool_call>` blocks it must write after its answer
-(axk1/text/tool_format.py); tool results, like system and user turns, are context only.
+(axk1/text/tool_format.py); tool results, like system and user turns, are context only. A trained turn whose own
+text holds a tool tag is excluded ("tool tag in text"): the literal tag would train as the call token.
 
 Every assistant turn becomes one example: the conversation before it, rendered by the template with the generation
 prompt (the prompt `axk1 serve` builds for that request, ended in the turn's mode where the template does not end
@@ -39,7 +40,8 @@ from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.think_prompt import no_switch_warning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
-from axk1.text.tool_format import answer_with_calls, check_tools, normalise_tool_calls
+from axk1.text.tool_format import (TOOL_CALL_CLOSE, TOOL_CALL_OPEN, TOOL_RESPONSE_CLOSE, TOOL_RESPONSE_OPEN,
+                                    answer_with_calls, check_tools, normalise_tool_calls)
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -167,15 +169,36 @@ def untrained(message: dict) -> bool:
     return message.get("weight") is not None and message["weight"] == 0
 
 
-def check_turn(i: int, reasoning: str | None, answer: str, thinking: bool) -> None:
+def check_turn(i: int, reasoning: str | None, answer: str, thinking: bool, calls: list | tuple = ()) -> None:
     """The rules a trained turn must meet so that training teaches what serving and RL expect. `answer`: the text
-    after the think block, tool-call blocks included (answer_with_calls)."""
+    the turn itself gives after its think block; `calls`: its tool_calls (normalise_tool_calls), which the template
+    writes after it."""
+    _check_tool_tags(i, reasoning, answer)
+    answer = answer_with_calls(answer, calls)
     if not answer:
         raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
     # RL's format reward (rewards.format_ok) on the completion this turn trains: a tag inside the answer or the
     # trace would teach outputs that RL then penalises.
     if not (format_ok(f"{reasoning}{THINK_CLOSE}{answer}", True) if thinking else format_ok(answer, False)):
         raise BadRow("think tag in answer", f"messages[{i}] has <think> or </think> inside its answer or trace")
+
+
+def _check_tool_tags(i: int, reasoning: str | None, answer: str) -> None:
+    """Only the template writes the hermes layout's tags (axk1/text/tool_format.py): a call's from the turn's
+    tool_calls, a result's from a tool message. `<tool_call>` is one token of the vocabulary, and a tokenizer reads
+    the literal text as that token (transformers does, unless split_special_tokens), so a turn whose own text holds
+    a block trained the tokens of a real call, which `axk1 serve` then parses, or returns as broken text when it is
+    no call; a `<tool_response>` taught the model to write a tool's result itself. TRL trains both as written."""
+    for where, text in (("trace", reasoning or ""), ("content", answer)):
+        tag = next((t for t in (TOOL_CALL_OPEN, TOOL_CALL_CLOSE) if t in text), None)
+        if tag is not None:
+            raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its {where}: give the "
+                         "turn's tool calls as its tool_calls (OpenAI's {\"type\": \"function\", \"function\": "
+                         "{\"name\": ..., \"arguments\": ...}}), which the template writes as the model must")
+        tag = next((t for t in (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE) if t in text), None)
+        if tag is not None:
+            raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its {where}: a tool's "
+                         "result comes as a tool message after the calling turn, which the template wraps so")
 
 
 def _check_special_tokens(codec: ChatCodec, messages: list[dict], tools: list[dict] | None = None) -> None:
@@ -226,8 +249,9 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
 def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_tokens: int, max_chars: int,
                  eos: str, tools: list[dict] | None = None) -> ChatExample:
     m = messages[i]
-    reasoning, answer = split_think(m)
-    answer = answer_with_calls(answer, m.get("tool_calls") or [])  # the calls are written, so trained, too
+    reasoning, said = split_think(m)
+    calls = m.get("tool_calls") or []
+    answer = answer_with_calls(said, calls)  # the calls are written, so trained, too
     if not answer and not reasoning:
         raise BadRow("empty assistant turn", f"messages[{i}] has no content")
     if mode == "think" and not reasoning:
@@ -235,7 +259,7 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
     thinking = mode == "think" or (mode == "keep" and bool(reasoning))
     if not thinking:
         reasoning = None
-    check_turn(i, reasoning, answer, thinking)
+    check_turn(i, reasoning, said, thinking, calls)
     completion = completion_text(reasoning, answer, eos)
     # the texts the template will write, counted before rendering it: a huge row then costs string lengths, not a
     # render (seconds for 30M characters), and one past the render's size bound (64M) is over-long, not blamed on

@@ -2,7 +2,8 @@
 
 Containers (`read_chat_rows`), told apart by their first bytes, not their names (a `.json` file is as often JSON Lines
 as an array):
-- JSON Lines, one row a line; a UTF-8 byte-order mark at the start is dropped (Windows editors write one);
+- JSON Lines, one row a line; a UTF-8 byte-order mark at the start of a line is dropped (Windows editors write one
+  at the start of a file, and files concatenated with `cat` carry it on to later lines: `without_bom`);
 - a JSON array of rows (`json.dump(rows, f, indent=2)`, pandas' `orient="records"`), or one pretty-printed row;
 - either compressed with gzip, zstd, bzip2 or xz (read as a stream);
 - Parquet, an Arrow file or stream, and a Hugging Face `save_to_disk` folder of one split (Arrow streams listed in
@@ -103,6 +104,16 @@ def decompressor(head: bytes):
     return (lambda p: open(p, "rb")), ""
 
 
+def without_bom(line: bytes) -> bytes:
+    """A JSON Lines line without the UTF-8 byte-order marks at its start. Files that each start with one and are
+    then joined (`cat a.jsonl b.jsonl > all.jsonl`) carry it at the start of later lines, where it was an "invalid
+    json" row; a file of a mark alone (an empty file saved with one) leaves two marks on the next file's first line.
+    The readers of chat data and of RL task files (tasks.read_tasks) both take their lines through here."""
+    while line.startswith(BOM):
+        line = line[len(BOM):]
+    return line
+
+
 def _refuse_unreadable(path: Path, head: bytes) -> None:
     """Files read as text would become one "invalid utf-8" or "invalid json" per line: refused whole, with a fix.
     `head`: the first bytes of an uncompressed file (b"" for a compressed one)."""
@@ -138,8 +149,7 @@ def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tu
         return
     report.files[str(path)] = f"{kind}jsonl"
     for n, raw in enumerate(stream, 1):  # bytes: one undecodable line is excluded, not the whole file
-        if n == 1:
-            raw = raw.removeprefix(BOM)
+        raw = without_bom(raw)
         if not raw.strip():
             continue
         report.rows += 1

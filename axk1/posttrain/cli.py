@@ -64,6 +64,10 @@ def cmd_sft(args: argparse.Namespace) -> int:
         recipe = load_sft_recipe(args.recipe, args.overrides, out_dir=args.out, max_steps=args.max_steps)
         args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
         result = run_sft(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
+        if not result["stopped_by"]:  # trained and exported: a signal in the teardown left (the process groups'
+            # destroy, the closing lines, the interpreter's shutdown) no longer fails it (cli_exit.finished_run)
+            args.finished = (f"model folder: {result['model_dir']}" if result["model_dir"]
+                             else f"checkpoints in {result['checkpoints']}", 0)
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} "
@@ -96,6 +100,11 @@ def cmd_rl(args: argparse.Namespace) -> int:
         recipe = load_rl_recipe(args.recipe, args.overrides, out_dir=args.out)
         args.checkpoint_dir = recipe.checkpointing.dir  # a Ctrl-C from here on: axk1/cli.py reads what it holds
         result = run_rl(recipe, resume=resume_on_restart(args.resume, recipe.checkpointing.dir))
+        if not result["stopped_by"]:  # its outputs written: a signal in the teardown left no longer fails it (as sft)
+            unchanged = result["iterations"] and not result["model_changed"]  # the error below, exit 1
+            args.finished = ("every iteration skipped, the model unchanged" if unchanged else
+                             f"model folder: {result['model_dir']}" if result["model_dir"]
+                             else f"checkpoints in {result['checkpoints']}", 1 if unchanged else 0)
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "

@@ -30,7 +30,6 @@ from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
-from axk1.text.tool_format import answer_with_calls
 
 
 def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
@@ -106,7 +105,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                     raise BadRow("no reasoning for think mode", "a think row needs a trace to pair")
                 # the rule SFT applies to the turn (an empty answer, a think tag inside it), so that no pair is
                 # written whose halves SFT would then exclude
-                check_turn(i, reasoning, answer_with_calls(answer, last.get("tool_calls") or []), True)
+                check_turn(i, reasoning, answer, True, last.get("tool_calls") or [])
                 key = _prompt_key(messages, row.get("tools"))
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:

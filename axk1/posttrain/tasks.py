@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
-from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
+from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor, without_bom
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 from axk1.posttrain.task_rows import WrittenNumber, fill_defaults, row_problems
 from axk1.json_text import json_digest, parse_json
@@ -299,12 +299,13 @@ def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
 
 def _lines(path: Path) -> Iterator[bytes]:
     """The file's lines, decompressed as chat data files are (chat_formats.decompressor: gzip, zstd, bzip2, xz, told
-    by the first bytes); a stream cut short is a ValueError naming the file, not a traceback."""
+    by the first bytes) and without a byte-order mark at their start (chat_formats.without_bom); a stream cut short
+    is a ValueError naming the file, not a traceback."""
     with path.open("rb") as f:
         opener, kind = decompressor(f.read(8))
     try:
         with opener(path) as stream:
-            yield from stream
+            yield from map(without_bom, stream)
     except STREAM_ERRORS as e:
         if not kind:  # a plain file's read error is the disk's, not the data's
             raise

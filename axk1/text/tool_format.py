@@ -22,6 +22,9 @@ from typing import Any
 from axk1.json_text import JsonError, parse_json
 from axk1.text.tokenizer_file import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
+# where a tool's result starts and ends in the turn that brings it back (axk1/text/chat_template.py writes them)
+TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
+
 
 def call_block(name: str, arguments: dict[str, Any]) -> str:
     """One call as the model writes it. Key order and separators are those of the template's `tojson` (json.dumps'

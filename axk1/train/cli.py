@@ -120,6 +120,8 @@ def _train(args: argparse.Namespace) -> int:
             print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} "
                   f"with a checkpoint in {trainer.ckpt_dir}: run the same command with --resume to go on", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143)
+    # complete: a signal in the teardown left no longer fails the run (axk1/cli_exit.py, finished_run)
+    args.finished = (f"checkpoints in {trainer.ckpt_dir}", 0)
     last = rows[-1] if rows else None
     if last:
         say(f"step {last['step']}  stage {last['stage']}  loss {last['loss']:.4f}  "
