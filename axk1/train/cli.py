@@ -9,7 +9,6 @@ import sys
 
 from axk1.cli_args import positive_int
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
-from axk1.train.data_budget import print_budget
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -59,6 +58,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
     """`--dry-run` of a recipe verb: `cls` is the verb's recipe class (pretraining's Recipe by default)."""
     from axk1.device import device_type
     from axk1.toml_file import load_toml
+    from axk1.train.data_budget import print_budget
     from axk1.train.dry_run import dry_run
     from axk1.train.recipe import Recipe, load_recipe
 
@@ -98,6 +98,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
 
 def _train(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
+    from axk1.train.data_budget import print_budget
     from axk1.train.dry_run import batch_notes
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
