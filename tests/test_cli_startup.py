@@ -6,8 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 HEAVY = ("torch", "safetensors")
 
 
@@ -37,19 +35,3 @@ def test_every_verbs_help_imports_no_torch():
             f"print(len(verbs), sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
     count, loaded = _run(code).strip().split(" ", 1)
     assert int(count) > 10 and loaded == "[]"
-
-
-@pytest.mark.parametrize("first", ["", "import axk1.infer.generate\n"])
-def test_the_packages_public_names_still_import(first):
-    """axk1.infer, axk1.plan and axk1.synth give their names on first use now: `from axk1.infer import generate` is
-    the function (README), also after the submodule of that name was imported, as before."""
-    code = (first + "import sys\nfrom axk1.infer import GenerationResult, generate\n"
-            "from axk1.plan import Plan, make_plan\n"
-            "from axk1.synth import SynthRecipe, SynthSummary, load_synth_recipe, run_synth\nimport axk1.infer\n"
-            "print(generate.__name__, callable(generate), axk1.infer.generate is generate, Plan.__name__, "
-            "make_plan.__name__, run_synth.__name__, load_synth_recipe.__name__)\n")
-    assert _run(code).split() == ["generate", "True", "True", "Plan", "make_plan", "run_synth", "load_synth_recipe"]
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        import axk1.infer
-
-        axk1.infer.nothing  # noqa: B018 (the lookup is the test)
