@@ -14,9 +14,11 @@ from axk1.cli_args import positive_int
 from axk1.cli_exit import ended, report_error, sigterm_raises
 from axk1.data.cli import add_data_parser
 from axk1.process_rank import process_rank
+from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
-# The model-side verbs import torch; they are imported in build_parser(), after the data-only fast path in
-# main(), so that `axk1 data ...` starts without torch (docs/data.md, "Start-up cost").
+# The verbs' parsers are imported in build_parser(), after the data-only fast path in main(). None of them imports
+# torch: a verb imports what it runs when it runs (`axk1 --help` took ~2 s of torch and torch.distributed, now well
+# under one; tests/test_cli_startup.py), and `axk1 data ...` builds only its own parser (docs/data.md, "Start-up cost").
 
 
 def _config_from(spec: str):
@@ -99,7 +101,7 @@ def _parse_prompt(args: argparse.Namespace, model_dir: Path):
 def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.dtype_flag import flag_dtype
-    from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
+    from axk1.infer.generate import generate
     from axk1.infer.chat import ChatCodec
     from axk1.infer.generation_config import reply_stop_ids
     from axk1.infer.speculative import generate_speculative
@@ -164,9 +166,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from axk1.cli_args import non_negative_float, parameter_default, sampling_seed
+    from axk1.cli_args import non_negative_float, sampling_seed
     from axk1.dtype_flag import add_dtype_flag
-    from axk1.infer.generate import DEFAULT_MAX_NEW_TOKENS, generate
     from axk1.eval.cli import add_eval_parser
     from axk1.infer.cli import add_serve_parser
     from axk1.plan.cli import add_plan_parser
@@ -192,12 +193,12 @@ def _build_parser() -> argparse.ArgumentParser:
                         "without a tokenizer; the reply is printed as ids")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
-    # the sampling defaults are generate()'s own, read from it so that the two cannot drift apart
-    p.add_argument("--temperature", type=non_negative_float, default=parameter_default(generate, "temperature"),
+    # the sampling defaults are generate()'s own (sampling_ranges.py: its signature's, without importing torch)
+    p.add_argument("--temperature", type=non_negative_float, default=DEFAULT_TEMPERATURE,
                    help="0 = greedy (default %(default)s)")
-    p.add_argument("--top-p", type=float, default=parameter_default(generate, "top_p"),
+    p.add_argument("--top-p", type=float, default=DEFAULT_TOP_P,
                    help="nucleus sampling: the smallest set of tokens holding this probability (default %(default)s)")
-    p.add_argument("--top-k", type=int, default=parameter_default(generate, "top_k"),
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
                    help="sample among the k likeliest tokens, 0 = no limit (default %(default)s)")
     p.add_argument("--seed", type=sampling_seed, default=None, help="the sampling's seed, for a reply that can be repeated "
                    "(default: none, a fresh draw each run; greedy needs none)")
@@ -246,8 +247,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every verb's parser. Building it imports the model-side verbs (torch: seconds), before main() handles an
-    interrupt: a Ctrl-C then was a traceback of whatever import was under way, now a line and exit 130."""
+    """Every verb's parser. Building it imports the verbs' modules (no torch, but still a fraction of a second),
+    before main() handles an interrupt: a Ctrl-C then was a traceback of whatever import was under way, now a line
+    and exit 130."""
     try:
         return _build_parser()
     except KeyboardInterrupt:

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import math
 
+# The defaults of generate() and generate_speculative(), and so of `axk1 generate`'s flags: greedy, no cut, and the
+# tokens a generation may add when its caller sets no limit (`axk1 generate` also stays within the context). Here,
+# below torch, so that building the command line's parser reads them without importing torch.
+DEFAULT_TEMPERATURE = 0.0
+DEFAULT_TOP_P = 1.0
+DEFAULT_TOP_K = 0
+DEFAULT_MAX_NEW_TOKENS = 64
+
 # What each setting must be, in words that finish "<name> must be ...".
 RULES = {
     "temperature": "a finite number >= 0 (0 = greedy)",

@@ -18,7 +18,6 @@ import sys
 import typing
 from pathlib import Path
 
-from axk1.eval import backend_target
 from axk1.eval.completion_store import FILE
 from axk1.eval.metrics import format_stderrs
 from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
@@ -29,6 +28,7 @@ from axk1.eval.tasks import names_of, options_class, task_classes, task_names
 
 def cmd_eval(cfg: EvalConfig) -> int:
     """Run `cfg` (eval_config's: validated) and print each task's score."""
+    from axk1.eval import backend_target  # torch (a local model's device): not needed to build the parser
     from axk1.eval.runner import run_eval
 
     if not cfg.model:

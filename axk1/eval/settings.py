@@ -22,8 +22,7 @@ from typing import Any
 
 from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags
 from axk1.cli_args import non_negative_int, positive_int
-from axk1.config import DTYPES
-from axk1.dtype_flag import add_dtype_flag
+from axk1.dtype_flag import DTYPE_NAMES, add_dtype_flag
 from axk1.eval.backends import Sampling
 from axk1.eval.openai_backend import OpenAIBackend
 from axk1.eval.runner import RunSettings
@@ -72,7 +71,7 @@ class EvalConfig:
     request_timeout: float = flag(OpenAIBackend.timeout_s, "seconds one whole reply from an openai: server may take "
                                   "(a 32K-token generation under load can take many minutes); a request that times "
                                   "out fails its sample (request_failed) and is not retried")
-    dtype: str | None = flag(None, "", choices=tuple(sorted(DTYPES)),
+    dtype: str | None = flag(None, "", choices=DTYPE_NAMES,
                              add=lambda p: add_dtype_flag(p, "the one in a local model's config.json"))
     device: str = flag("auto", "a local model's device (a folder or hf:): auto (CUDA when torch sees a GPU), cpu or "
                        "cuda")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axk1.checkpoint.folder import read_json_object
 from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
 from axk1.text.template_limits import PastBounds
@@ -78,6 +77,8 @@ class ChatCodec:
             return None
         tokenizer = load_tokenizer(folder / "tokenizer.json")
         check_tokenizer_fits_vocab(tokenizer, folder)
+        from axk1.checkpoint.folder import read_json_object  # torch and safetensors: not for the eval flags
+
         config = {}
         if (folder / "tokenizer_config.json").exists():
             config = read_json_object(folder / "tokenizer_config.json")

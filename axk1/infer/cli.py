@@ -9,11 +9,8 @@ import logging
 import re
 import socket
 
-import torch
-
 from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
-from axk1.config import model_config_file
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
 from axk1.cli_flag_file import add_flag_file, with_flag_file
 from axk1.infer.engine_config import EngineConfig, ServeConfig
@@ -23,6 +20,7 @@ log = logging.getLogger("axk1.serve")
 
 def build_server(cfg: ServeConfig, api_key: str | None = None):
     """Load cfg.model_dir and return (FastAPI app, engine); the engine thread is started."""
+    from axk1.config import model_config_file
     from axk1.checkpoint.hf import load_model
     from axk1.device import resolve_device
     from axk1.infer.chat import ChatCodec
@@ -114,6 +112,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import torch
     import uvicorn
 
     from axk1.infer.http_timeouts import timed_h11

@@ -16,10 +16,7 @@ from tqdm import tqdm
 from axk1.infer.sampling import check_sampling, sample_next
 from axk1.infer.static_decode import StaticDecodeStep
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
-
-# Tokens a generation may add when its caller sets no limit: `generate`'s, `generate_speculative`'s and
-# `axk1 generate`'s (which also stays within the context)
-DEFAULT_MAX_NEW_TOKENS = 64
+from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 
 @dataclass
@@ -65,8 +62,9 @@ def check_lengths(config, prompts: list[list[int]], max_new_tokens: int) -> list
 
 @torch.inference_mode()
 def generate(model: AXK1ForCausalLM, prompts, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-             temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, stop_ids: list[int] | None = None,
-             seed: int | None = None, pad_id: int = 0, compile: bool = False, cuda_graph: bool = False,
+             temperature: float = DEFAULT_TEMPERATURE, top_p: float = DEFAULT_TOP_P, top_k: int = DEFAULT_TOP_K,
+             stop_ids: list[int] | None = None, seed: int | None = None, pad_id: int = 0, compile: bool = False,
+             cuda_graph: bool = False,
              progress: str | None = None) -> GenerationResult:
     """Generate up to `max_new_tokens` per prompt. stop_ids defaults to the config's eos ids ([] never stops).
 

@@ -29,6 +29,7 @@ from axk1.infer.sampling import GREEDY_BELOW, check_sampling, next_token_probs, 
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache, check_token_ids
 from axk1.model.latent_decode import LayerWeights
 from axk1.model.norm import rms_norm_no_grad
+from axk1.sampling_ranges import DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 
 @dataclass
@@ -87,7 +88,8 @@ def accept_draft(p_BV: torch.Tensor, q_BV: torch.Tensor, draft_B: torch.Tensor,
 
 @torch.inference_mode()
 def generate_speculative(model: AXK1ForCausalLM, prompt, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                         temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
+                         temperature: float = DEFAULT_TEMPERATURE, top_p: float = DEFAULT_TOP_P,
+                         top_k: int = DEFAULT_TOP_K,
                          stop_ids: list[int] | None = None, seed: int | None = None) -> SpeculativeResult:
     """`generate` for one prompt, drafting one token a step with the MTP module; the same output distribution."""
     config = model.config

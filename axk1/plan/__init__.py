@@ -3,7 +3,3 @@
 axk1.hardware (GPU table, FLOP budget) -> scaling.py (laws) -> axk1.flops (closed-form counts, FLOPs; arch.py
 the planner's shape measures) -> memory.py (layouts) -> search.py (architecture search) -> planner.py (the plan) -> recipe.py, report.py (files).
 """
-
-from axk1.plan.planner import Plan, make_plan
-
-__all__ = ["Plan", "make_plan"]

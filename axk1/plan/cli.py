@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from axk1.cli_args import parameter_default
 from axk1.hardware import DEFAULT_MFU, GPUS, OVERRIDES_HELP, PRECISIONS
 from axk1.json_text import strict_json
+from axk1.plan import defaults  # the planner's defaults (make_plan's), read without importing the planner: torch
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LAWS
-from axk1.plan.constraints import DEFAULT_UNIQUE_TOKENS
-from axk1.plan.planner import make_plan
-from axk1.plan.search import ARCHES, SearchSpace
-
-
-def _default(name: str):
-    """make_plan's default for its parameter `name`: the flags take the planner's defaults, never restate them."""
-    return parameter_default(make_plan, name)
 
 
 def _number(text: str) -> float:
@@ -58,6 +50,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.gpu is None or args.gpus is None or args.days is None:
         raise ValueError("give --gpu, --gpus and --days (the budget to plan), or a subcommand: `axk1 plan sweep` "
                          "writes an IsoFLOP sweep of small runs, `axk1 plan fit RUN...` fits a law to them")
+    from axk1.plan.planner import make_plan
     from axk1.plan.report import plan_dict, summary_text, write_outputs
 
     plan = make_plan(args.gpu, args.gpus, args.days, precision=args.precision, mfu=args.mfu, tflops=args.tflops,
@@ -96,37 +89,37 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                       help="model FLOPs utilisation, a fraction (0.4 = 40%%) of the --precision dense peak (default "
                       f"{', '.join(f'{v:.2f} {k}' for k, v in DEFAULT_MFU.items())})")
     rate.add_argument("--tflops", type=float, default=None, help="achieved model TFLOP/s per GPU instead of --mfu")
-    p.add_argument("--precision", choices=PRECISIONS, default=_default("precision"),
+    p.add_argument("--precision", choices=PRECISIONS, default=defaults.PRECISION,
                    help="training compute precision: which of the GPU's dense peaks the budget assumes (default "
                    "%(default)s; a rate, not a dtype name as --dtype takes, nor [parallelism] precision)")
     p.add_argument("--tokens", type=_number, default=None,
                    help="fix the token count (e.g. 10T) instead of spending the whole budget")
-    p.add_argument("--law", default=_default("law"), help=f"scaling law: {', '.join(sorted(LAWS))} (default "
+    p.add_argument("--law", default=defaults.LAW, help=f"scaling law: {', '.join(sorted(LAWS))} (default "
                    "%(default)s), or a law file written by `axk1 plan fit`")
-    p.add_argument("--seq-len", type=int, default=_default("seq_len"), help="base sequence length of stages 1-2 "
+    p.add_argument("--seq-len", type=int, default=defaults.SEQ_LEN, help="base sequence length of stages 1-2 "
                    "(default %(default)s, A.X K1's); the long-context stage scales with it to 4x and 8x, as far as "
                    "memory holds")
     p.add_argument("--no-vocab-adjust", action="store_true", help="skip A.X K1's +25%% on the optimal vocabulary")
-    p.add_argument("--serve-gpus", type=int, default=_default("serve_gpus"), help="the release must fit this many "
+    p.add_argument("--serve-gpus", type=int, default=defaults.SERVE_GPUS, help="the release must fit this many "
                    "GPUs of the same kind (default %(default)s, one node; 0 = no bound)")
-    p.add_argument("--serve-precision", choices=PRECISIONS, default=_default("serve_precision"),
+    p.add_argument("--serve-precision", choices=PRECISIONS, default=defaults.PRECISION,
                    help="release weights precision: bytes per parameter in the serving bound (default %(default)s)")
-    p.add_argument("--min-activation", type=float, default=_default("min_activation"),
+    p.add_argument("--min-activation", type=float, default=defaults.MIN_ACTIVATION,
                    help="lowest expert activation ratio, shared experts counted (default %(default)s)")
-    p.add_argument("--arch", choices=ARCHES, default=SearchSpace.arch,
+    p.add_argument("--arch", choices=defaults.ARCHES, default=defaults.ARCHES[0],
                    help="search MoE and dense shapes (both, the default), or one kind")
     p.add_argument("--data", type=_data, default=None, help="unique tokens per domain, e.g. web=10T,code=3T (default: "
-                   f"a {DEFAULT_UNIQUE_TOKENS / 1e12:g}T-token corpus in the mixture's proportions; a domain left "
-                   "out keeps its share of that corpus)")
-    p.add_argument("--max-epochs", type=float, default=_default("max_epochs"),
+                   f"a {defaults.DEFAULT_UNIQUE_TOKENS / 1e12:g}T-token corpus in the mixture's proportions; a domain "
+                   "left out keeps its share of that corpus)")
+    p.add_argument("--max-epochs", type=float, default=defaults.DEFAULT_MAX_EPOCHS,
                    help="most passes over any domain (default %(default)g; repeats are discounted)")
-    p.add_argument("--min-tokens-per-param", type=float, default=_default("min_tokens_per_param"),
+    p.add_argument("--min-tokens-per-param", type=float, default=defaults.MIN_TOKENS_PER_ACTIVE_PARAM,
                    help="least tokens per activated parameter (default %(default)s)")
-    p.add_argument("--max-tokens-per-param", type=float, default=_default("max_tokens_per_param"),
+    p.add_argument("--max-tokens-per-param", type=float, default=defaults.MAX_TOKENS_PER_ACTIVE_PARAM,
                    help="most tokens per activated parameter (default %(default)s); above it the budget goes unspent")
-    p.add_argument("--downtime", type=float, default=_default("downtime"), help="share of the days lost to failures "
+    p.add_argument("--downtime", type=float, default=defaults.DOWNTIME, help="share of the days lost to failures "
                    "and restarts (default %(default)s: the default MFU already absorbs A.X K1's)")
-    p.add_argument("--top", type=int, default=_default("top"), help="candidates in the table (default %(default)s)")
+    p.add_argument("--top", type=int, default=defaults.TOP, help="candidates in the table (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("-o", "--output", default=None, help="write plan.md, isoflop.png, config.json, recipe.toml here")
     p.set_defaults(func=cmd_plan)

@@ -29,14 +29,11 @@ import functools
 import math
 from dataclasses import dataclass, field
 
+from axk1.plan.defaults import (DEFAULT_MAX_EPOCHS, DEFAULT_UNIQUE_TOKENS, MAX_TOKENS_PER_ACTIVE_PARAM,
+                                MIN_ACTIVATION, MIN_TOKENS_PER_ACTIVE_PARAM)
 from axk1.plan.recipe import AXK1_MIXTURES, AXK1_STAGES
 
-DEFAULT_UNIQUE_TOKENS = 20e12
-DEFAULT_MAX_EPOCHS = 4.0
 REPEAT_HALF_LIFE = 15.4  # Muennighoff et al.'s R*_D: repetitions after which a repeated token's value has decayed by e
-MIN_TOKENS_PER_ACTIVE_PARAM = 10
-MAX_TOKENS_PER_ACTIVE_PARAM = 1000
-MIN_ACTIVATION = 0.045  # see search.py for why 4.5%
 
 SERVING, SPARSITY, TPP_MIN, TPP_MAX, DATA = ("serving memory", "sparsity floor", "tokens per parameter (min)",
                                              "tokens per parameter (max)", "data (unique tokens x epochs)")

@@ -40,7 +40,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
-    from axk1.plan.sweep import DEFAULT_BUDGETS, DEFAULT_SIZES, DEFAULT_SPREAD
+    from axk1.plan.defaults import DEFAULT_BUDGETS, DEFAULT_SIZES, DEFAULT_SPREAD
 
     p = sub.add_parser("sweep", help="write an IsoFLOP grid of small training recipes (budgets x sizes)",
                        description="Recipes `axk1 train` runs as they are: tiny dense models, several compute budgets "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from axk1.hardware import DEFAULT_MFU, Budget, SECONDS_PER_DAY, make_budget, with_overrides
 from axk1.params import count_text
 from axk1.flops import parameter_counts
+from axk1.plan import defaults
 from axk1.plan.law_file import resolve_law
 from axk1.plan.memory import find_layout
 
@@ -141,12 +142,13 @@ class Plan:
         ]
 
 
-def make_plan(gpu: str, gpus: int, days: float, precision: str = "bf16", mfu: float | None = None,
+def make_plan(gpu: str, gpus: int, days: float, precision: str = defaults.PRECISION, mfu: float | None = None,
               gpu_memory: float | None = None, peak_tflops: float | None = None,
-              tflops: float | None = None, tokens: float | None = None, law: str = "deepseek", seq_len: int = 4096,
-              vocab_adjust: float = AXK1_VOCAB_ADJUST, serve_gpus: int = 8, serve_precision: str = "bf16",
-              min_activation: float = MIN_ACTIVATION, top: int = 10, space: SearchSpace = SearchSpace(),
-              arch: str | None = None, downtime: float = 0.0, data: dict[str, float] | None = None,
+              tflops: float | None = None, tokens: float | None = None, law: str = defaults.LAW,
+              seq_len: int = defaults.SEQ_LEN, vocab_adjust: float = AXK1_VOCAB_ADJUST,
+              serve_gpus: int = defaults.SERVE_GPUS, serve_precision: str = defaults.PRECISION,
+              min_activation: float = MIN_ACTIVATION, top: int = defaults.TOP, space: SearchSpace = SearchSpace(),
+              arch: str | None = None, downtime: float = defaults.DOWNTIME, data: dict[str, float] | None = None,
               max_epochs: float = DEFAULT_MAX_EPOCHS, min_tokens_per_param: float = MIN_TOKENS_PER_ACTIVE_PARAM,
               max_tokens_per_param: float = MAX_TOKENS_PER_ACTIVE_PARAM) -> Plan:
     # --gpu-memory / --peak-tflops: a part the table lacks, or a variant of one (precision checked by make_budget)

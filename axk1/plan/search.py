@@ -26,6 +26,7 @@ from axk1.hardware import Budget
 from axk1.flops import non_embedding_flops_per_token, parameter_counts
 from axk1.plan.arch import activation_ratio, granularity
 from axk1.plan.constraints import (DATA, OVER_BUDGET, SERVING, SPARSITY, TPP_MAX, TPP_MIN, Limits)
+from axk1.plan.defaults import ARCHES
 from axk1.plan.memory import MemoryEstimate, find_layout
 from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import AXK1_VOCAB_ADJUST, LossSurface, efficiency_leverage, optimal_vocab_size
@@ -40,7 +41,6 @@ BYTES = {"bf16": 2, "fp8": 1}
 ANALYSIS_TRIES = 400  # per limit, when looking for the best candidate it holds back that memory allows (a layout
 # check is arithmetic: 400 cost a fraction of a second; 40 missed a serving limit whose first fit was the 58th)
 RECOMPUTE_THROUGHPUT = 0.75  # full recompute runs the forward twice: 4 units of work for 3 of model FLOPs
-ARCHES = ("both", "moe", "dense")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class SearchSpace:
     dense_layers: tuple[int, ...] = (1, 3)
     dense_hidden_sizes: tuple[int, ...] = (1024, 1536, 2048, 2560, 3072, 4096, 5120, 6144, 7168, 8192, 10240,
                                            12288, 14336, 16384, 18432, 20480)
-    arch: str = "both"  # "moe", "dense" or both in one ranking
+    arch: str = ARCHES[0]  # "moe", "dense" or both in one ranking
 
 
 @dataclass

@@ -24,6 +24,7 @@ from axk1.config import ModelConfig
 from axk1.flops import non_embedding_flops_per_token, parameter_counts
 from axk1.json_text import read_json_file
 from axk1.output_folder import discard, named
+from axk1.plan.defaults import DEFAULT_BUDGETS, DEFAULT_SIZES, DEFAULT_SPREAD
 from axk1.plan.fit import BUDGET_GAP_DECADES
 from axk1.plan.scaling import optimal_batch_tokens
 from axk1.plan.sweep_corpus import DOMAIN, write_byte_corpus
@@ -33,13 +34,7 @@ from axk1.train.recipe import Recipe
 from axk1.train.recipe_sections import (BatchConfig, CheckpointConfig, DataConfig, LoggingConfig, OptimizerConfig,
                                         RecipeModelConfig, RunConfig, ScheduleConfig, StageConfig, ValidationConfig)
 
-# C = M D. Below ~2e11 FLOPs the byte-level models of this corpus sit on a plateau (every size at the same loss, the
-# bigram level): the sweep starts above it (benchmarks/RESULTS.md, "Scaling law from this machine's runs"). Four
-# budgets a factor 2 apart, 5 sizes each over a factor 4 around the guess: single runs of these tiny models scatter by
-# ~5% (one size at 1.6e12 sat 9% above its neighbours), so the top of the range carries 5 runs and no size is more than
-# 2x from the guess, where runs are short of steps rather than of capacity
-DEFAULT_BUDGETS = (2.5e11, 5e11, 1e12, 2e12)
-DEFAULT_SIZES, DEFAULT_SPREAD = 5, 2.0
+# DEFAULT_BUDGETS, DEFAULT_SIZES, DEFAULT_SPREAD: plan/defaults.py says why those
 # hidden sizes the grid picks its shapes from: steps of 8 to 512 (the CPU sweeps), then ~3-6% steps to 3072 (layers
 # 96), whose M at 128 tokens (7.1e10) serves budgets up to ~6e21 FLOPs at the default spread; the shapes keep the
 # family's rule (depth hidden/32, 16-wide heads) so that the law stays one family's. A stopped at 512 gave every

@@ -64,6 +64,7 @@ class RLRecipe(PostTrainRecipe):
     length_key = "[rl] max_new_tokens"
     context_parallel = False  # validate refuses cp > 1
     needs_batch_size = False  # [rl] prompts_per_step x group_size; [batch] micro_batch still sets the forward size
+    init_from_required = True  # RL starts from a trained model (an SFT export): validate refuses a recipe without one
 
     path_keys = PostTrainRecipe.path_keys + ("rl.tasks", "rl.template_from")
     rows_must_divide = False  # a rank with fewer of a minibatch's completions runs padding micro-batches
@@ -144,7 +145,11 @@ class RLRecipe(PostTrainRecipe):
             raise ValueError("[rl] tasks must list at least one JSONL of verified tasks (axk1 posttrain tasks)")
         for p in s.tasks:
             if not Path(p).exists():
-                raise FileNotFoundError(f"[rl] tasks file {p} not found")
+                # the 519B recipe's tasks are the demo's, which the README's `axk1 posttrain tasks` step writes: a
+                # dry run before that step named the key but not the flag or the command that makes the file
+                raise FileNotFoundError(f"[rl] tasks file {p} not found: make it (`axk1 posttrain tasks -o DIR` writes "
+                                        "the demo's DIR/train.jsonl) or name your own verified tasks with --rl.tasks "
+                                        "'[\"FILE.jsonl\"]' (docs/posttraining.md, \"Task files\")")
         if self.batch.global_tokens or self.batch.global_sequences:  # read by pretraining and SFT, never here
             raise ValueError("[batch] global_tokens / global_sequences do not size RL's steps: [rl] prompts_per_step x "
                              "group_size completions are sampled, in updates_per_batch optimizer steps; remove them "

@@ -76,7 +76,10 @@ class SFTRecipe(PostTrainRecipe):
             raise ValueError(f"[parallelism] cp = {self.parallelism.cp} must divide [sft] seq_len {s.seq_len}")
         for p in s.data:
             if not Path(p).exists():
-                raise FileNotFoundError(f"[sft] data file {p} not found")
+                raise FileNotFoundError(f"[sft] data file {p} not found: make it (`axk1 posttrain chat TASKS.jsonl "
+                                        "--mode think -o FILE` writes the demo's chat rows) or name your own chat "
+                                        "JSONL with --sft.data '[\"FILE.jsonl\"]' (docs/posttraining.md, \"Your own "
+                                        "SFT data\")")
         self.check_template()
         check_step_shapes(self)
 

@@ -4,8 +4,3 @@ recipe.py (TOML → dataclasses), documents.py (documents → passages), text.py
 formats.py (teacher reply → sample), filters.py (checks, decontamination), dedup.py (MinHash), teacher.py
 (client + response cache), pipeline.py (the run, with accounting), cli.py (`axk1 data synth`).
 """
-
-from axk1.synth.pipeline import SynthSummary, run_synth
-from axk1.synth.recipe import SynthRecipe, load_synth_recipe
-
-__all__ = ["SynthRecipe", "SynthSummary", "load_synth_recipe", "run_synth"]

@@ -9,7 +9,6 @@ import sys
 
 from axk1.cli_args import positive_int
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
-from axk1.train.data_budget import print_budget
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,10 +32,47 @@ def add_dry_run_arguments(p: argparse.ArgumentParser, memory: str) -> None:
     """--dry-run, --world-size and --gpu, as `axk1 train`, `axk1 sft` and `axk1 rl` take them; `memory`: what the
     verb's dry run prints the memory of (each verb's own words: a shared sentence fitted none of them)."""
     p.add_argument("--dry-run", action="store_true", help="check the recipe for a launch of --world-size ranks and print "
-                   f"{memory}; builds no model and trains nothing; exits 1 on any problem")
+                   f"{memory}; builds no model and trains nothing; exits 1 on any problem. With [model] init_from it "
+                   f"reads {DRY_RUN_READS}, so the folder must be there; without it, drop --model.init_from where the "
+                   "recipe names its model by preset or config (recipes/axk1-519b.toml)")
     p.add_argument("--world-size", type=positive_int, default=None, help="ranks of the launch the dry run checks "
                    "(default: torchrun's WORLD_SIZE when run under it, else dp_replicate x dp_shard x cp)")
     p.add_argument("--gpu", default=None, help="the GPU whose memory the dry run checks against (default H200)")
+
+
+# What a dry run reads of a [model] init_from folder (the released A.X K1 is ~1 TB of weights: a login node may hold
+# only part of it): the check the run makes when it loads the folder, on the files' headers (train/dry_run.py)
+DRY_RUN_READS = ("that folder's config.json and the headers of its safetensors (tensor names, shapes and dtypes; not "
+                 "the weights)")
+
+
+def init_from_refused(e: Exception, recipe: str, raw: dict, cls: type) -> Exception:
+    """The recipe's refusal of its [model] init_from folder (missing, no config.json, no safetensors) in a dry run's
+    words: what the dry run reads there and how to dry-run without the folder, which depends on where the recipe's
+    model comes from (`raw`: the recipe with the command line's overrides). The same error type, so that the exit
+    code is the one the refusal had."""
+    from axk1.toml_file import read_toml
+
+    model = raw.get("model", {})
+    source = next((f'{key} = "{model[key]}"' for key in ("preset", "config") if model.get(key)), None)
+    table = getattr(cls, "table", "")  # "sft" | "rl": a post-training verb renders its rows with the folder's template
+    template = (f", and give --{table}.template_from a folder with the tokenizer.json and chat template its rows are "
+                "rendered with (the release's small files)" if table else "")
+    without = "To dry-run without the folder"
+    if getattr(cls, "init_from_required", False):
+        how = (f"`{cls.verb}` starts from init_from's weights, so its dry run needs the folder as the launch does "
+               "(config.json and the safetensors files, whose headers alone are read)")
+    elif source and "init_from" not in read_toml(recipe, "recipe").get("model", {}):
+        how = f"{without}, drop --model.init_from (the recipe's [model] {source} sizes the same model){template}"
+    elif source:
+        how = (f"{without}, take init_from out of a copy of the recipe (its [model] {source} sizes the same "
+               f"model){template}")
+    else:
+        how = (f"{without}: the recipe's model is the folder's config.json, so in a copy of the recipe put [model] "
+               'config = "FOLDER/config.json" (that file alone will do) or preset = "axk1-519b" (A.X K1\'s shapes) in '
+               f"place of init_from{template}")
+    return type(e)(f"{e}. A dry run with [model] init_from reads {DRY_RUN_READS} to check them against the "
+                   f"recipe's model. {how}")
 
 
 def refuse_launch_flags_without_dry_run(args: argparse.Namespace) -> None:
@@ -59,6 +95,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
     """`--dry-run` of a recipe verb: `cls` is the verb's recipe class (pretraining's Recipe by default)."""
     from axk1.device import device_type
     from axk1.toml_file import load_toml
+    from axk1.train.data_budget import print_budget
     from axk1.train.dry_run import dry_run
     from axk1.train.recipe import Recipe, load_recipe
 
@@ -72,8 +109,13 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
     raw = load_toml(args.recipe, "recipe", example, overrides, cls.path_keys)
     declared = str(raw.get("run", {}).get("device", "auto"))
     kind = "cuda" if declared == "auto" else device_type(declared)
-    recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], cls, example, out_dir=args.out,
-                         max_steps=args.max_steps)
+    try:
+        recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], cls, example, out_dir=args.out,
+                             max_steps=args.max_steps)
+    except (OSError, ValueError) as e:  # worded so by train/recipe_checks.py's _check_model_folder
+        if str(e).startswith("[model] init_from: "):
+            raise init_from_refused(e, args.recipe, raw, cls) from e
+        raise
     recipe.run.device = "cuda" if declared == "auto" else declared if kind == "cuda" else kind
     p = recipe.parallelism
     # under torchrun the launch it runs in is the one to check (a 2-rank launch of a 1-rank recipe said "ok")
@@ -98,6 +140,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
 
 def _train(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
+    from axk1.train.data_budget import print_budget
     from axk1.train.dry_run import batch_notes
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
