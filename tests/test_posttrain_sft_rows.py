@@ -136,7 +136,8 @@ def _asked(*turns: dict) -> dict:
 def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec, tmp_path):
     """A call written into a turn's plain content (Hermes function-calling sets in ShareGPT form write them so) is
     read by the tokenizer as the vocabulary's <tool_call> token: it trained the tokens of a real call. Such a row is
-    excluded with what to do; the same call given as tool_calls trains; a tag in an untrained turn is context."""
+    excluded with what to do; the same call given as tool_calls trains; a tag in an untrained turn is context, and a
+    trace may hold one (the server keeps what the model writes inside <think> as reasoning, calls included)."""
     assert codec.token_id("<tool_call>") is not None  # one token: the literal text is not trained as characters
     rows = [_asked({"role": "assistant", "content": CALL}),
             _asked({"role": "assistant", "content": "Sunny.", "reasoning_content": "I will write <tool_call> now"}),
@@ -148,8 +149,9 @@ def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec
                    {"role": "assistant", "content": "Sunny."})]
     path = _jsonl(tmp_path / "calls.jsonl", rows)
     examples, report = load_chat_examples([path], codec, "keep", 512)
-    assert dict(report.excluded) == {"tool tag in text": 4}
-    assert report.where["tool tag in text"] == [f"{path}:{n}" for n in (1, 2, 3, 4)]
+    assert dict(report.excluded) == {"tool tag in text": 3}
+    assert report.where["tool tag in text"] == [f"{path}:{n}" for n in (1, 3, 4)]
     assert "give the turn's tool calls as its tool_calls" in report.detail["tool tag in text"]
-    assert "4 tool tag in text (e.g. " in report.summary()
-    assert _trained(codec, examples) == [f"{CALL}<|im_end|>", "Sunny.<|im_end|>"]
+    assert "3 tool tag in text (e.g. " in report.summary()
+    trace = "I will write <tool_call> now\n</think>\n\n"
+    assert _trained(codec, examples) == [f"{trace}Sunny.<|im_end|>", f"{CALL}<|im_end|>", "Sunny.<|im_end|>"]

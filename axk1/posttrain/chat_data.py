@@ -173,7 +173,7 @@ def check_turn(i: int, reasoning: str | None, answer: str, thinking: bool, calls
     """The rules a trained turn must meet so that training teaches what serving and RL expect. `answer`: the text
     the turn itself gives after its think block; `calls`: its tool_calls (normalise_tool_calls), which the template
     writes after it."""
-    _check_tool_tags(i, reasoning, answer)
+    _check_tool_tags(i, answer)
     answer = answer_with_calls(answer, calls)
     if not answer:
         raise BadRow("empty answer", f"messages[{i}] has reasoning but no answer; a turn must end with an answer")
@@ -183,22 +183,23 @@ def check_turn(i: int, reasoning: str | None, answer: str, thinking: bool, calls
         raise BadRow("think tag in answer", f"messages[{i}] has <think> or </think> inside its answer or trace")
 
 
-def _check_tool_tags(i: int, reasoning: str | None, answer: str) -> None:
+def _check_tool_tags(i: int, answer: str) -> None:
     """Only the template writes the hermes layout's tags (axk1/text/tool_format.py): a call's from the turn's
     tool_calls, a result's from a tool message. `<tool_call>` is one token of the vocabulary, and a tokenizer reads
-    the literal text as that token (transformers does, unless split_special_tokens), so a turn whose own text holds
-    a block trained the tokens of a real call, which `axk1 serve` then parses, or returns as broken text when it is
-    no call; a `<tool_response>` taught the model to write a tool's result itself. TRL trains both as written."""
-    for where, text in (("trace", reasoning or ""), ("content", answer)):
-        tag = next((t for t in (TOOL_CALL_OPEN, TOOL_CALL_CLOSE) if t in text), None)
-        if tag is not None:
-            raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its {where}: give the "
-                         "turn's tool calls as its tool_calls (OpenAI's {\"type\": \"function\", \"function\": "
-                         "{\"name\": ..., \"arguments\": ...}}), which the template writes as the model must")
-        tag = next((t for t in (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE) if t in text), None)
-        if tag is not None:
-            raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its {where}: a tool's "
-                         "result comes as a tool message after the calling turn, which the template wraps so")
+    the literal text as that token (transformers does, unless split_special_tokens), so an answer holding a block
+    trained the tokens of a real call, which `axk1 serve` then parses, or returns as broken text when it is no call;
+    a `<tool_response>` taught the model to write a tool's result itself. TRL trains both as written. A trace may
+    hold them: `axk1 serve` keeps what the model writes inside <think> as reasoning, calls included
+    (tests/test_serve_tools.py trains and serves such a trace)."""
+    tag = next((t for t in (TOOL_CALL_OPEN, TOOL_CALL_CLOSE) if t in answer), None)
+    if tag is not None:
+        raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its content: give the turn's tool "
+                     "calls as its tool_calls (OpenAI's {\"type\": \"function\", \"function\": {\"name\": ..., "
+                     "\"arguments\": ...}}), which the template writes as the model must")
+    tag = next((t for t in (TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE) if t in answer), None)
+    if tag is not None:
+        raise BadRow("tool tag in text", f"messages[{i}] holds a literal {tag} in its content: a tool's result "
+                     "comes as a tool message after the calling turn, which the template wraps so")
 
 
 def _check_special_tokens(codec: ChatCodec, messages: list[dict], tools: list[dict] | None = None) -> None:
