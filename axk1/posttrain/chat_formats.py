@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.posttrain.chat_tool_rows import drop_columnar_nulls
 from axk1.user_file import regular_file
 
 BOM = b"\xef\xbb\xbf"
@@ -182,6 +183,8 @@ def _records(path: Path, batches, report: ChatReport, whole: bool = False) -> It
             if whole and (where := find_surrogate(row)) is not None:  # Arrow strings are valid UTF-8 already
                 report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
                 continue
+            if not whole and drop_columnar_nulls(row):  # keys Arrow filled in, not the writer's (chat_tool_rows.py)
+                report.columnar_null(place)
             yield place, row
 
 

@@ -1,0 +1,69 @@
+"""Tool rows as other writers give them (axk1/posttrain/chat_tool_rows.py): Parquet's null-filled struct keys,
+bare functions as tools, LLaMA-Factory's function_call / observation speakers, OpenAI's deprecated functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import load_chat_examples
+from tests.serve_helpers import make_model_folder
+
+WEATHER = {"name": "get_weather", "description": "Weather now",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+SEARCH = {"name": "search", "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory) -> ChatCodec:
+    return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("tools") / "base"))
+
+
+def _jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _texts(codec: ChatCodec, examples) -> list[str]:
+    return [codec.tokenizer.decode(e.ids.tolist(), skip_special_tokens=False) for e in examples]
+
+
+def _calling(question: str, tool: dict, arguments: dict) -> dict:
+    return {"messages": [{"role": "user", "content": question},
+                         {"role": "assistant", "content": "",
+                          "tool_calls": [{"type": "function",
+                                          "function": {"name": tool["name"], "arguments": arguments}}]}],
+            "tools": [{"type": "function", "function": tool}]}
+
+
+ROWS = [_calling("Weather in Seoul?", WEATHER, {"city": "Seoul"}), _calling("Find cats", SEARCH, {"query": "cats"})]
+
+
+def test_parquet_null_keys_in_tools_and_arguments_are_dropped_and_counted(codec, tmp_path):
+    """Arrow gives every row the struct keys of all rows, null where a row had none: each tool was listed with the
+    other tool's property as null and each call trained `"city": null` beside its own argument."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(ROWS)
+    assert table.to_pylist()[1]["messages"][1]["tool_calls"][0]["function"]["arguments"] == \
+        {"city": None, "query": "cats"}  # what Arrow does to the rows
+    pq.write_table(table, tmp_path / "tools.parquet")
+    reference, _ = load_chat_examples([_jsonl(tmp_path / "tools.jsonl", ROWS)], codec, "keep", 1024)
+    examples, report = load_chat_examples([tmp_path / "tools.parquet"], codec, "keep", 1024)
+    texts = _texts(codec, examples)
+    assert all("null" not in t for t in texts), texts
+    assert texts == _texts(codec, reference)
+    assert report.columnar_nulls == 2 and report.to_dict()["columnar_null_key_rows"] == 2
+    assert "null keys dropped from columnar tool schemas and call arguments: 2 rows" in report.summary()
+    assert f"{tmp_path / 'tools.parquet'}[0]" in report.summary()
+
+
+def test_a_null_written_in_json_is_trained_as_written(codec, tmp_path):
+    row = _calling("Weather?", WEATHER, {"city": None})
+    examples, report = load_chat_examples([_jsonl(tmp_path / "n.jsonl", [row])], codec, "keep", 1024)
+    assert '"arguments": {"city": null}' in _texts(codec, examples)[0]
+    assert report.columnar_nulls == 0 and "null keys dropped" not in report.summary()
