@@ -67,3 +67,23 @@ def test_a_null_written_in_json_is_trained_as_written(codec, tmp_path):
     examples, report = load_chat_examples([_jsonl(tmp_path / "n.jsonl", [row])], codec, "keep", 1024)
     assert '"arguments": {"city": null}' in _texts(codec, examples)[0]
     assert report.columnar_nulls == 0 and "null keys dropped" not in report.summary()
+
+
+@pytest.mark.parametrize("sent", ["openai", "bare"])
+def test_bare_function_tools_train_the_prompt_axk1_serve_renders(codec, tmp_path, sent):
+    """LLaMA-Factory rows keep their tools as bare functions (a JSON string of them): the system turn listed
+    `{"name": "get_weather", ...}` while an OpenAI client's request to `axk1 serve` lists `{"type": "function",
+    "function": {...}}`, so the prompt trained on was not the prompt served. Both now list OpenAI's form, a bare
+    function sent to the server too."""
+    from axk1.infer.chat_prompt import render_chat
+    from axk1.infer.schema import ChatRequest
+
+    question = {"role": "user", "content": "Weather in Seoul?"}
+    row = {"messages": [question, {"role": "assistant", "content": "Sunny."}], "tools": json.dumps([WEATHER])}
+    (example,), report = load_chat_examples([_jsonl(tmp_path / "lf.jsonl", [row])], codec, "non-think", 1024)
+    trained_prompt = codec.tokenizer.decode(example.ids[:example.n_prompt].tolist(), skip_special_tokens=False)
+    tools = [{"type": "function", "function": WEATHER}] if sent == "openai" else [WEATHER]
+    request = ChatRequest.model_validate({"model": "m", "messages": [question], "tools": tools,
+                                          "chat_template_kwargs": {"enable_thinking": False}})
+    assert trained_prompt == render_chat(codec, request)
+    assert '\n{"type": "function", "function": {"name": "get_weather"' in trained_prompt

@@ -41,7 +41,7 @@ from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.think_prompt import no_switch_warning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import (TOOL_CALL_CLOSE, TOOL_CALL_OPEN, TOOL_RESPONSE_CLOSE, TOOL_RESPONSE_OPEN,
-                                    answer_with_calls, check_tools, normalise_tool_calls)
+                                    answer_with_calls, check_tools, normalise_tool_calls, openai_tools)
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -119,8 +119,9 @@ def check_messages(messages: Any) -> list[dict]:
 
 
 def check_row_tools(tools: Any) -> list[dict] | None:
-    """A row's `tools` (None: the row has none); BadRow when the template could not list them. A JSON string of
-    them is read too: LLaMA-Factory's ShareGPT rows keep their tools so."""
+    """A row's `tools` (None: the row has none) in OpenAI's form, bare functions wrapped as `axk1 serve` lists them
+    (tool_format.openai_tools); BadRow when the template could not list them. A JSON string of them is read too:
+    LLaMA-Factory's ShareGPT rows keep their tools so (as bare functions)."""
     if tools is None:
         return None
     try:
@@ -129,7 +130,7 @@ def check_row_tools(tools: Any) -> list[dict] | None:
                 tools = parse_json(tools)
             except JsonError as e:
                 raise ValueError(f"tools is a string that is not JSON ({e})") from None
-        return check_tools(tools)
+        return openai_tools(check_tools(tools))
     except ValueError as e:
         raise BadRow("bad tools", str(e)) from None
 

@@ -82,6 +82,14 @@ def normalise_tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
+def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checked tools (check_tools) in OpenAI's form: a bare function schema ({"name", "description", "parameters"},
+    as LLaMA-Factory's data and transformers' `tools=` give them) wrapped as {"type": "function", "function": ...}.
+    The template lists each tool as its JSON, so a bare function was another listing than the one OpenAI's clients
+    send: SFT and `axk1 serve` both list tools through here, so a tool has one text in training and serving."""
+    return [t if "function" in t else {"type": "function", "function": t} for t in tools]
+
+
 def check_tools(tools: Any, where: str = "tools") -> list[dict[str, Any]]:
     """The tools a template lists, checked for what the listing needs: a list of objects, each one function with a
     name (OpenAI's {"type": "function", "function": {...}}, or a bare function schema as transformers passes
