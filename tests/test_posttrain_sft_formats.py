@@ -253,7 +253,7 @@ def test_duplicates_are_counted_and_kept(codec, tmp_path):
 def test_the_report_keeps_what_to_fix(codec, tmp_path):
     """Only the reason's name was printed and written ("no messages"); the detail (allowed roles, the shapes a row
     may have) is kept for the first row of each reason."""
-    rows = [{"conversations": [{"from": "function_call", "value": "{}"}, {"from": "gpt", "value": "x"}]},
+    rows = [{"conversations": [{"from": "narrator", "value": "{}"}, {"from": "gpt", "value": "x"}]},
             {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
             {"text": "a plain document"},
             {"messages": [{"role": ["user"], "content": "hi"}, {"role": "assistant", "content": "x"}]},
@@ -267,7 +267,7 @@ def test_the_report_keeps_what_to_fix(codec, tmp_path):
     assert report.formats == {"sharegpt": 2, "messages": 2}  # the shape is counted though the row then fails
     summary = report.summary()
     assert f"1 no messages (e.g. {path}:3: the row has keys 'text'; a chat row needs 'messages'" in summary
-    assert f"4 unknown role (e.g. {path}:1: conversations[0] has from 'function_call'" in summary
+    assert f"4 unknown role (e.g. {path}:1: conversations[0] has from 'narrator'" in summary
 
 
 def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):

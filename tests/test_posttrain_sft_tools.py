@@ -87,3 +87,53 @@ def test_bare_function_tools_train_the_prompt_axk1_serve_renders(codec, tmp_path
                                           "chat_template_kwargs": {"enable_thinking": False}})
     assert trained_prompt == render_chat(codec, request)
     assert '\n{"type": "function", "function": {"name": "get_weather"' in trained_prompt
+
+
+# one tool-calling conversation, as OpenAI's current fine-tuning rows write it
+MODERN = {"messages": [{"role": "user", "content": "Weather in Seoul?"},
+                       {"role": "assistant", "content": "",
+                        "tool_calls": [{"type": "function",
+                                        "function": {"name": "get_weather", "arguments": "{\"city\": \"Seoul\"}"}}]},
+                       {"role": "tool", "content": "{\"sky\": \"clear\"}"},
+                       {"role": "assistant", "content": "It is clear in Seoul."}],
+          "tools": [{"type": "function", "function": WEATHER}]}
+# ... as LLaMA-Factory's (and glaive's) ShareGPT rows write it
+LLAMA_FACTORY = {"conversations": [{"from": "human", "value": "Weather in Seoul?"},
+                                   {"from": "function_call",
+                                    "value": "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Seoul\"}}"},
+                                   {"from": "observation", "value": "{\"sky\": \"clear\"}"},
+                                   {"from": "gpt", "value": "It is clear in Seoul."}],
+                 "tools": json.dumps([WEATHER])}
+# ... and in OpenAI's deprecated function-calling form
+LEGACY = {"messages": [MODERN["messages"][0],
+                       {"role": "assistant", "content": None,
+                        "function_call": {"name": "get_weather", "arguments": "{\"city\":\"Seoul\"}"}},
+                       {"role": "function", "name": "get_weather", "content": "{\"sky\": \"clear\"}"},
+                       MODERN["messages"][3]],
+          "functions": [WEATHER]}
+
+
+@pytest.mark.parametrize("row", [LLAMA_FACTORY, LEGACY], ids=["llama-factory", "openai-legacy"])
+def test_other_tool_calling_layouts_train_what_openais_rows_train(codec, tmp_path, row):
+    """LLaMA-Factory's `function_call` / `observation` speakers were "unknown role" with no hint; OpenAI's deprecated
+    assistant `function_call` was "empty assistant turn" and the row's `functions` were dropped silently."""
+    reference, _ = load_chat_examples([_jsonl(tmp_path / "modern.jsonl", [MODERN])], codec, "keep", 1024)
+    examples, report = load_chat_examples([_jsonl(tmp_path / "other.jsonl", [row])], codec, "keep", 1024)
+    assert not report.excluded, report.summary()
+    assert len(examples) == 2 and [e.ids.tolist() for e in examples] == [e.ids.tolist() for e in reference]
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}\n</tool_call>' in \
+        _texts(codec, examples)[0]
+
+
+@pytest.mark.parametrize("row, says", [
+    ({"conversations": [{"from": "human", "value": "hi"}, {"from": "function_call", "value": "get_weather(Seoul)"}]},
+     "conversations[1].value is not JSON"),
+    ({"messages": [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": None, "function_call": "get_weather"}]},
+     "messages[1].function_call must be an object"),
+    ({**LEGACY, "tools": [{"type": "function", "function": SEARCH}]}, "'tools' and 'functions'"),
+])
+def test_a_tool_call_in_another_layout_that_cannot_be_read_says_why(codec, tmp_path, row, says):
+    _, report = load_chat_examples([_jsonl(tmp_path / "bad.jsonl", [row])], codec, "keep", 1024)
+    assert sum(report.excluded.values()) == 1
+    assert says in report.summary(), report.summary()

@@ -36,6 +36,7 @@ from axk1.infer.chat import ChatCodec, message_text
 from axk1.json_text import JsonError, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.think_prompt import no_switch_warning
@@ -299,7 +300,7 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
         dropped: list = []
         try:
             _, messages = row_messages(row, report.formats)
-            tools = row.get("tools") if isinstance(row, dict) else None  # OpenAI's fine-tuning rows: beside messages
+            tools = row_tools(row)  # OpenAI's fine-tuning rows: beside messages (or its deprecated `functions`)
             new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped, tools)
         except BadRow as e:
             report.exclude(e.reason, place, e.detail)

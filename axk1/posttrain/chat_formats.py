@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
 from axk1.posttrain.chat_report import BadRow, ChatReport
-from axk1.posttrain.chat_tool_rows import drop_columnar_nulls
+from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
 from axk1.user_file import regular_file
 
 BOM = b"\xef\xbb\xbf"
@@ -39,8 +39,9 @@ TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('
 ACCEPTED = ("JSON Lines or a JSON array of rows (optionally .gz/.zst/.bz2/.xz), Parquet, Arrow, or a Hugging Face "
             "save_to_disk folder of one split")
 
-# ShareGPT speaker names (FastChat's and LLaMA-Factory's conventions) -> roles; a tool-call speaker such as
-# "function_call" is not mapped: its value is a call, not text, and must come as OpenAI messages
+# ShareGPT speaker names (FastChat's and LLaMA-Factory's conventions) -> roles; LLaMA-Factory's tool speakers,
+# function_call (a call, not text) and observation, are converted by chat_tool_rows.sharegpt_tool_turn
+TOOL_SPEAKERS = ("function_call", "observation")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
                   "system": "system", "tool": "tool"}
@@ -279,6 +280,7 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
     m = dict(m)
     if isinstance(m.get("role"), str):  # (a list or an object as the role: check_messages names it)
         m["role"] = ROLE_ALIASES.get(m["role"], m["role"])
+    m = legacy_function_turn(key, i, m)  # OpenAI's deprecated function_call / function turns
     if m.get("role") == "assistant":
         # a trace under several names (an export that kept vLLM's field beside OpenAI's) is one trace when the texts
         # agree; when they differ, training either would drop the other without a word
@@ -295,12 +297,15 @@ def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
     if not isinstance(m, dict) or "from" not in m or "value" not in m:
         raise BadRow("bad message", f"{key}[{i}] must be an object with 'from' and 'value' (ShareGPT)")
     speaker = str(m["from"]).lower()
+    extra = {k: v for k, v in m.items() if k not in ("from", "value")}
+    turn = sharegpt_tool_turn(key, i, speaker, m["value"])
+    if turn is not None:
+        return _openai_turn(key, i, {**extra, **turn})
     role = SHAREGPT_ROLES.get(speaker, ROLE_ALIASES.get(speaker))
     if role is None:
         raise BadRow("unknown role", f"{key}[{i}] has from {m['from']!r}; ShareGPT speakers taken: "
-                     f"{', '.join(SHAREGPT_ROLES)}, developer")
-    return _openai_turn(key, i, {"role": role, "content": m["value"],
-                                 **{k: v for k, v in m.items() if k not in ("from", "value")}})
+                     f"{', '.join(SHAREGPT_ROLES)}, developer, {', '.join(TOOL_SPEAKERS)}")
+    return _openai_turn(key, i, {"role": role, "content": m["value"], **extra})
 
 
 def _alpaca(row: dict) -> list[dict]:
