@@ -55,6 +55,15 @@ def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_rea
     assert "takes 0 (the turn stays as context, untrained) or 1" in report.detail["bad weight"]
 
 
+def test_a_row_left_untrained_in_think_mode_is_excluded_for_its_missing_trace_not_its_weight_0_turn(codec, tmp_path):
+    """Turn 1 weight 0, turn 3 trainable but without a trace: nothing trains in think mode because of turn 3, and
+    the row was counted as "weight 0", which sent the user to the wrong fix."""
+    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0)])
+    examples, report = load_chat_examples([path], codec, "think", 512)
+    assert examples == [] and dict(report.excluded) == {"no reasoning for think mode": 1}
+    assert "messages[3] has no reasoning_content" in report.summary()
+
+
 OPENTHOUGHTS = {"conversations": [  # Bespoke-Stratos-17k's / OpenThoughts-114k's layout, their system prompt cut
     {"from": "user", "value": "What is 2+3?"},
     {"from": "assistant", "value": "<|begin_of_thought|>\n\nAdding 2 and 3 gives 5.\n\n<|end_of_thought|>\n\n"

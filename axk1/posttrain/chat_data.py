@@ -243,8 +243,9 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
             left_out.append((i, e))
     if dropped is not None:
         dropped += left_out
-    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason
-        raise left_out[0][1]
+    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason, one that is
+        # not "weight 0" when some turn failed otherwise (that turn's fix is the one that makes the row train)
+        raise next((e for _, e in left_out if e.reason != UNTRAINED), left_out[0][1])
     return out
 
 
