@@ -140,13 +140,19 @@ def _refuse_unreadable(path: Path, head: bytes) -> None:
 def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tuple[str, Any]]:
     start = stream.peek(4096).removeprefix(BOM).lstrip()
     first_line = start.split(b"\n", 1)[0].strip()
-    if start[:1] == b"[" or (first_line == b"{" and path.suffix.lower() != ".jsonl"):  # an array, or one object
+    # an array, or one pretty-printed object: a line of "{" alone is never a JSON Lines row, whatever the file's name
+    if start[:1] == b"[" or first_line == b"{":
         report.files[str(path)] = f"{kind}json " + ("array" if start[:1] == b"[" else "object")
         try:
             value = parse_json(stream.read().removeprefix(BOM))
         except JsonError as e:
-            raise ValueError(f"chat data {path} is not valid JSON ({e}): a JSON file is read whole, so one error "
-                             "loses every row; fix it, or write one row a line (JSON Lines)") from None
+            if str(e).startswith("Extra data") and first_line == b"{":  # jq's default output: objects, each indented
+                raise ValueError(f"chat data {path} holds several pretty-printed JSON values one after another, as "
+                                 f"jq prints them ({e}): write one row a line with `jq -c . {path} > "
+                                 f"{path.with_suffix('.lines.jsonl')}` (or one array with `jq -s`)") from None
+            pretty = ", and its first line is '{' alone: it looks pretty-printed" if first_line == b"{" else ""
+            raise ValueError(f"chat data {path} is not valid JSON ({e}){pretty}: a JSON file is read whole, so one "
+                             "error loses every row; fix it, or write one row a line (JSON Lines)") from None
         yield from _records(path, [value if isinstance(value, list) else [value]], report, whole=True)
         return
     report.files[str(path)] = f"{kind}jsonl"
