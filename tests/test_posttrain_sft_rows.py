@@ -162,3 +162,35 @@ def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec
     assert "give the turn's tool calls as its tool_calls" in report.detail["tool tag in text"]
     assert "4 tool tag in text (e.g. " in report.summary()
     assert _trained(codec, examples) == [f"{CALL}<|im_end|>", "Sunny.<|im_end|>"]
+
+
+@pytest.mark.parametrize("row, reason, says", [
+    ({"conversations": [{"from": "human", "value": "<image>What is it?"}, {"from": "gpt", "value": "A cat."}],
+      "images": ["cat.jpg"]}, "bad content", "the row has 'images' (a multimodal row"),
+    ({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}], "system": 5},
+     "bad content", "the row's 'system' must be a string"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "reasoning": 5}]},
+     "bad message", "messages[1].reasoning must be a string"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": "{\"a\": NaN}"}}]}]},
+     "bad tool call", "arguments hold NaN or Infinity"),
+    ({"instruction": "", "input": "", "output": "An answer to nothing."}, "bad message",
+     "'instruction' and 'input' are empty"),
+])
+def test_what_was_dropped_or_trained_without_a_word_is_excluded_with_its_reason(codec, tmp_path, row, reason, says):
+    """Images trained as text only (OpenAI image parts were excluded), a non-string system or trace was ignored,
+    NaN arguments trained as `{"a": NaN}` (no JSON), an empty Alpaca instruction trained an empty user turn."""
+    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    assert examples == [] and dict(report.excluded) == {reason: 1}, report.summary()
+    assert says in report.detail[reason]
+
+
+def test_an_assistant_refusal_is_its_text(codec, tmp_path):
+    """OpenAI's message-level `refusal` (content null) was ignored: the turn was excluded as empty."""
+    row = {"messages": [{"role": "user", "content": "How do I pick a lock?"},
+                        {"role": "assistant", "content": None, "refusal": "I can't help with that."}]}
+    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    assert not report.excluded and _trained(codec, examples) == ["I can't help with that.<|im_end|>"]
+    both = {"messages": [row["messages"][0], {**row["messages"][1], "content": "Sure."}]}
+    _, report = load_chat_examples([_jsonl(tmp_path / "b.jsonl", [both])], codec, "keep", 512)
+    assert "has both content and refusal" in report.detail["bad message"]

@@ -256,9 +256,14 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
             raise BadRow("no messages", f"the row's '{key}' must be a non-empty list of turns")
         sharegpt = any(isinstance(m, dict) and "from" in m and "role" not in m for m in items)
         _count(formats, "sharegpt" if sharegpt else "messages")
+        _refuse_media(row)
         messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(key, i, m) for i, m in enumerate(items)]
-        if sharegpt and isinstance(row.get("system"), str) and row["system"]:  # LLaMA-Factory's system column
-            messages.insert(0, {"role": "system", "content": row["system"]})
+        system = row.get("system")
+        if sharegpt and system is not None and not isinstance(system, str):  # it was ignored without a word
+            raise BadRow("bad content", f"the row's 'system' must be a string (LLaMA-Factory's system prompt), got "
+                         f"{type(system).__name__}")
+        if sharegpt and system:  # LLaMA-Factory's system column
+            messages.insert(0, {"role": "system", "content": system})
         return ("sharegpt" if sharegpt else "messages"), messages
     if "instruction" in row and "output" in row:
         _count(formats, "alpaca")
@@ -273,6 +278,17 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
     hint = " ('text' rows are pretraining documents: `axk1 train`)" if "text" in row else ""
     keys = ", ".join(repr(k) for k in list(row)[:8]) or "none"
     raise BadRow("no messages", f"the row has keys {keys}; a chat row needs {SHAPES}{hint}")
+
+
+def _refuse_media(row: dict) -> None:
+    """A LLaVA / LLaMA-Factory multimodal row (`images`, `image`, `videos`, `audios` beside its turns) trained as
+    its text alone, `<image>` placeholders and all; OpenAI image parts are refused (message_text), so these are
+    too. A null or empty list (Arrow fills one into a text row of a mixed set) is no media."""
+    media = next((k for k in ("images", "image", "videos", "audios") if row.get(k) not in (None, "", [])), None)
+    if media is not None:
+        raise BadRow("bad content", f"the row has '{media}' (a multimodal row, LLaVA's or LLaMA-Factory's): this "
+                     "model reads text only, so it would train on the text without what it refers to; drop the row, "
+                     "or drop the key and its placeholders to train the text")
 
 
 def _count(formats: Counter | None, shape: str) -> None:
@@ -294,9 +310,30 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
         if any(m[k] != m[names[0]] for k in names[1:]):
             raise BadRow("bad message", f"{key}[{i}] has {' and '.join(names)} with different texts: keep the "
                          "trace to train under one of them")
-        if names and names[0] != "reasoning_content" and isinstance(m[names[0]], str):
+        wrong = next((k for k in names if k in REASONING_ALIASES and not isinstance(m[k], str)), None)
+        if wrong is not None:  # a trace that is not text was ignored and the turn trained as non-think
+            # (a reasoning_content that is not text: chat_data.split_think says so)
+            raise BadRow("bad message", f"{key}[{i}].{wrong} must be a string (the turn's reasoning), got "
+                         f"{type(m[wrong]).__name__}")
+        if names and names[0] != "reasoning_content":
             m["reasoning_content"] = m.pop(names[0])
+        if m.get("refusal") is not None:
+            m = _refusal_content(key, i, m)
     return m
+
+
+def _refusal_content(key: str, i: int, m: dict) -> dict:
+    """An assistant message's `refusal` (OpenAI's field for a turn that declines: the text the assistant said, with
+    null content) as its content; it was ignored, and the turn trained as empty or excluded as such."""
+    refusal = m.pop("refusal")
+    if not isinstance(refusal, str):
+        raise BadRow("bad message", f"{key}[{i}].refusal must be a string (the assistant's refusal text), got "
+                     f"{type(refusal).__name__}")
+    if m.get("content") not in (None, "", []):
+        if refusal:  # OpenAI writes one or the other: which one to train cannot be told
+            raise BadRow("bad message", f"{key}[{i}] has both content and refusal: keep the text to train in one")
+        return m
+    return {**m, "content": refusal}
 
 
 def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
@@ -327,6 +364,9 @@ def _alpaca(row: dict) -> list[dict]:
             raise BadRow("bad message", f"Alpaca history[{j}] must be [question, answer]")
         messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
     user = "\n".join(x for x in (fields["instruction"], fields["input"]) if x)
+    if not user.strip():  # "" is how exports write a missing value: an answer to nothing teaches nothing
+        raise BadRow("bad message", "the Alpaca row's 'instruction' and 'input' are empty: the user turn would be "
+                     "empty; fill in the instruction or drop the row")
     return messages + [{"role": "user", "content": user}, {"role": "assistant", "content": fields["output"] or ""}]
 
 
