@@ -194,3 +194,15 @@ def test_an_assistant_refusal_is_its_text(codec, tmp_path):
     both = {"messages": [row["messages"][0], {**row["messages"][1], "content": "Sure."}]}
     _, report = load_chat_examples([_jsonl(tmp_path / "b.jsonl", [both])], codec, "keep", 512)
     assert "has both content and refusal" in report.detail["bad message"]
+
+
+def test_a_null_sharegpt_value_and_a_cp949_line_name_the_field_and_the_fix(codec, tmp_path):
+    """A null value was "messages[0] (user) has no content" (the row has conversations[0].value); a cp949 line
+    was "invalid utf-8" with no fix."""
+    path = tmp_path / "r.jsonl"
+    null = {"conversations": [{"from": "human", "value": None}, {"from": "gpt", "value": "Hi."}]}
+    path.write_bytes((json.dumps(null) + "\n").encode() + json.dumps({"instruction": "안녕", "output": "네"},
+                                                                      ensure_ascii=False).encode("cp949") + b"\n")
+    _, report = load_chat_examples([path], codec, "keep", 512)
+    assert "conversations[0].value is null" in report.detail["bad message"]
+    assert f"iconv -f cp949 -t utf-8 {path}" in report.detail["invalid utf-8"]

@@ -165,7 +165,9 @@ def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tu
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            report.exclude("invalid utf-8", f"{place} (byte {e.start})")
+            report.exclude("invalid utf-8", f"{place} (byte {e.start})", "the line is not UTF-8 text; a file saved "
+                           f"in a legacy encoding (Korean Windows: cp949) converts with `iconv -f cp949 -t utf-8 "
+                           f"{path} > {path.with_suffix('.utf8' + path.suffix)}`")
             continue
         try:
             row = parse_json(line)
@@ -340,6 +342,9 @@ def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
     if not isinstance(m, dict) or "from" not in m or "value" not in m:
         raise BadRow("bad message", f"{key}[{i}] must be an object with 'from' and 'value' (ShareGPT)")
     speaker = str(m["from"]).lower()
+    if m["value"] is None:  # named as the row has it (check_messages would say messages[i] ... content)
+        raise BadRow("bad message", f"{key}[{i}].value is null: give the turn's text as a string (\"\" if it is "
+                     "meant to be empty)")
     extra = {k: v for k, v in m.items() if k not in ("from", "value")}
     turn = sharegpt_tool_turn(key, i, speaker, m["value"])
     if turn is not None:

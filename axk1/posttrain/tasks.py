@@ -70,7 +70,7 @@ def parse_task(row: Mapping, codec=None) -> tuple[VerifiedTask | None, list[str]
     if not isinstance(row, Mapping):
         return None, [f"a JSON {type(row).__name__}, not an object: give one task object per line"]
     values = fill_defaults(row)
-    problems = row_problems(values, codec)
+    problems = row_problems(values, codec, keys=list(row))
     if problems:
         return None, problems
     return VerifiedTask(id=str(row.get("id") or content_id(values)), **values), []
