@@ -166,8 +166,9 @@ def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tu
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             report.exclude("invalid utf-8", f"{place} (byte {e.start})", "the line is not UTF-8 text; a file saved "
-                           f"in a legacy encoding (Korean Windows: cp949) converts with `iconv -f cp949 -t utf-8 "
-                           f"{path} > {path.with_suffix('.utf8' + path.suffix)}`")
+                           f"in a legacy encoding (Korean Windows: cp949) converts whole with `iconv -f cp949 -t "
+                           f"utf-8 {path} > {path.with_suffix('.utf8' + path.suffix)}` (a few such lines among UTF-8 "
+                           "ones: fix those lines)")
             continue
         try:
             row = parse_json(line)
