@@ -177,6 +177,21 @@ def test_what_cannot_be_read_is_refused_with_a_fix(codec, tmp_path, name, conten
         load_chat_examples([path], codec, "keep", 512)
 
 
+@pytest.mark.parametrize("name", ["jq.json", "jq.jsonl"])
+def test_jqs_default_output_is_refused_naming_jq_c_and_one_pretty_row_is_read(codec, tmp_path, name):
+    """`jq '.[]'` prints each object indented, one after another: as .json the error was only "Extra data at line
+    13"; as .jsonl every line was counted as an invalid row."""
+    rows = [SHAREGPT, ALPACA]
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r, indent=2, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"several pretty-printed JSON values one after another, as jq prints "
+                                         r"them.*jq -c \. .*jq\.json"):
+        load_chat_examples([path], codec, "keep", 512)
+    path.write_text(json.dumps(ALPACA, indent=2, ensure_ascii=False), encoding="utf-8")  # one row, pretty
+    examples, report = load_chat_examples([path], codec, "keep", 512)
+    assert report.rows == 1 and not report.excluded and len(examples) == 1
+
+
 def test_developer_role_and_other_reasoning_field_names(codec, tmp_path):
     """`developer` was "unknown role"; a `reasoning` or `thinking` field was ignored (keep mode trained the
     answer alone, as non-think)."""
@@ -253,7 +268,7 @@ def test_duplicates_are_counted_and_kept(codec, tmp_path):
 def test_the_report_keeps_what_to_fix(codec, tmp_path):
     """Only the reason's name was printed and written ("no messages"); the detail (allowed roles, the shapes a row
     may have) is kept for the first row of each reason."""
-    rows = [{"conversations": [{"from": "function_call", "value": "{}"}, {"from": "gpt", "value": "x"}]},
+    rows = [{"conversations": [{"from": "narrator", "value": "{}"}, {"from": "gpt", "value": "x"}]},
             {"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]},
             {"text": "a plain document"},
             {"messages": [{"role": ["user"], "content": "hi"}, {"role": "assistant", "content": "x"}]},
@@ -267,7 +282,7 @@ def test_the_report_keeps_what_to_fix(codec, tmp_path):
     assert report.formats == {"sharegpt": 2, "messages": 2}  # the shape is counted though the row then fails
     summary = report.summary()
     assert f"1 no messages (e.g. {path}:3: the row has keys 'text'; a chat row needs 'messages'" in summary
-    assert f"4 unknown role (e.g. {path}:1: conversations[0] has from 'function_call'" in summary
+    assert f"4 unknown role (e.g. {path}:1: conversations[0] has from 'narrator'" in summary
 
 
 def test_the_sft_keys_table_and_help_say_what_the_code_does(capsys):

@@ -55,6 +55,15 @@ def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_rea
     assert "takes 0 (the turn stays as context, untrained) or 1" in report.detail["bad weight"]
 
 
+def test_a_row_left_untrained_in_think_mode_is_excluded_for_its_missing_trace_not_its_weight_0_turn(codec, tmp_path):
+    """Turn 1 weight 0, turn 3 trainable but without a trace: nothing trains in think mode because of turn 3, and
+    the row was counted as "weight 0", which sent the user to the wrong fix."""
+    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0)])
+    examples, report = load_chat_examples([path], codec, "think", 512)
+    assert examples == [] and dict(report.excluded) == {"no reasoning for think mode": 1}
+    assert "messages[3] has no reasoning_content" in report.summary()
+
+
 OPENTHOUGHTS = {"conversations": [  # Bespoke-Stratos-17k's / OpenThoughts-114k's layout, their system prompt cut
     {"from": "user", "value": "What is 2+3?"},
     {"from": "assistant", "value": "<|begin_of_thought|>\n\nAdding 2 and 3 gives 5.\n\n<|end_of_thought|>\n\n"
@@ -155,3 +164,47 @@ def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec
     assert "3 tool tag in text (e.g. " in report.summary()
     trace = "I will write <tool_call> now\n</think>\n\n"
     assert _trained(codec, examples) == [f"{trace}Sunny.<|im_end|>", f"{CALL}<|im_end|>", "Sunny.<|im_end|>"]
+
+
+@pytest.mark.parametrize("row, reason, says", [
+    ({"conversations": [{"from": "human", "value": "<image>What is it?"}, {"from": "gpt", "value": "A cat."}],
+      "images": ["cat.jpg"]}, "bad content", "the row has 'images' (a multimodal row"),
+    ({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}], "system": 5},
+     "bad content", "the row's 'system' must be a string"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo", "reasoning": 5}]},
+     "bad message", "messages[1].reasoning must be a string"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": "{\"a\": NaN}"}}]}]},
+     "bad tool call", "arguments hold NaN or Infinity"),
+    ({"instruction": "", "input": "", "output": "An answer to nothing."}, "bad message",
+     "'instruction' and 'input' are empty"),
+])
+def test_what_was_dropped_or_trained_without_a_word_is_excluded_with_its_reason(codec, tmp_path, row, reason, says):
+    """Images trained as text only (OpenAI image parts were excluded), a non-string system or trace was ignored,
+    NaN arguments trained as `{"a": NaN}` (no JSON), an empty Alpaca instruction trained an empty user turn."""
+    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    assert examples == [] and dict(report.excluded) == {reason: 1}, report.summary()
+    assert says in report.detail[reason]
+
+
+def test_an_assistant_refusal_is_its_text(codec, tmp_path):
+    """OpenAI's message-level `refusal` (content null) was ignored: the turn was excluded as empty."""
+    row = {"messages": [{"role": "user", "content": "How do I pick a lock?"},
+                        {"role": "assistant", "content": None, "refusal": "I can't help with that."}]}
+    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    assert not report.excluded and _trained(codec, examples) == ["I can't help with that.<|im_end|>"]
+    both = {"messages": [row["messages"][0], {**row["messages"][1], "content": "Sure."}]}
+    _, report = load_chat_examples([_jsonl(tmp_path / "b.jsonl", [both])], codec, "keep", 512)
+    assert "has both content and refusal" in report.detail["bad message"]
+
+
+def test_a_null_sharegpt_value_and_a_cp949_line_name_the_field_and_the_fix(codec, tmp_path):
+    """A null value was "messages[0] (user) has no content" (the row has conversations[0].value); a cp949 line
+    was "invalid utf-8" with no fix."""
+    path = tmp_path / "r.jsonl"
+    null = {"conversations": [{"from": "human", "value": None}, {"from": "gpt", "value": "Hi."}]}
+    path.write_bytes((json.dumps(null) + "\n").encode() + json.dumps({"instruction": "안녕", "output": "네"},
+                                                                      ensure_ascii=False).encode("cp949") + b"\n")
+    _, report = load_chat_examples([path], codec, "keep", 512)
+    assert "conversations[0].value is null" in report.detail["bad message"]
+    assert f"iconv -f cp949 -t utf-8 {path}" in report.detail["invalid utf-8"]

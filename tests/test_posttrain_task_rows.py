@@ -182,3 +182,16 @@ def test_a_nul_in_tests_names_its_line_of_the_tests():
     with pytest.raises(ValueError, match=r"tests line 2 holds a NUL character") as e:
         VerifiedTask.from_dict(task)
     assert "None" not in str(e.value)
+
+
+@pytest.mark.parametrize("row, says", [
+    ({"question": "Natalia sold 48 clips...", "answer": "... #### 72"},
+     "no prompt (the row has 'question', 'answer'): give \"prompt\""),
+    ({"prompt": [{"role": "user", "content": "What is 2 + 2?"}], "answer": "4"},
+     "prompt is a list of messages (a chat prompt"),
+])
+def test_a_row_in_another_datasets_shape_is_refused_naming_what_it_has(tmp_path, row, says):
+    """A GSM8K row got "no prompt" without its keys; TRL's conversational prompt got "prompt must be JSON strings"."""
+    with pytest.raises(ValueError) as e:
+        read_tasks(_write(tmp_path / "t.jsonl", [row]))
+    assert says in str(e.value) and "must be JSON strings" not in str(e.value)

@@ -301,3 +301,18 @@ def test_a_task_file_that_is_not_there_names_the_command_that_writes_one(tmp_pat
     err = capsys.readouterr().err
     assert f"no task file {tmp_path / where}" in err and "`axk1 posttrain tasks -o DIR`" in err, err
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_task_files_hold_the_sizes_asked_or_say_why(tmp_path):
+    """`posttrain tasks --train 200 --heldout 20 --seed 7 --levels 1 --kinds math --families add` wrote 201 and 19
+    without a word: a problem's EN and KO wordings go to one side whole, and the groups did not add up to 20."""
+    options = dict(seed=7, levels=(1,), kinds=("math",), families=["add"])
+    result = build_task_files(tmp_path / "a", n_train=200, n_heldout=20, **options)
+    train, heldout = read_tasks(tmp_path / "a" / "train.jsonl"), read_tasks(tmp_path / "a" / "heldout.jsonl")
+    assert (result["train"], result["heldout"], len(train), len(heldout)) == (200, 20, 200, 20)
+    assert "note" not in result
+    assert not {problem_key(t) for t in train} & {problem_key(t) for t in heldout}
+    # 473 distinct tasks exist for these options: with 473 asked, the groups cannot fill the held-out set
+    result = build_task_files(tmp_path / "b", n_train=453, n_heldout=20, **options)
+    assert result["heldout"] < 20 and result["train"] == 453
+    assert "not the 453 and 20 asked" in result["note"] and "go to one side whole" in result["note"]

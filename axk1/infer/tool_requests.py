@@ -17,6 +17,7 @@ from axk1.infer.protocol import APIError
 from axk1.infer.tool_calls import ToolCallParser
 from axk1.infer.tool_choice import parses_tool_calls
 from axk1.json_text import json_strings
+from axk1.text.tool_format import openai_tools
 
 
 def template_tools(codec: Any, req: Any) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def template_tools(codec: Any, req: Any) -> dict[str, Any]:
         if token is not None:
             raise APIError(400, f"'{path}' holds the special token {token!r}, which only the chat template may "
                                 "place; remove it from the text", param=path, code="invalid_value")
-    return {"tools": req.tools}
+    return {"tools": openai_tools(req.tools)}  # a bare function listed as OpenAI's clients send it, as SFT lists it
 
 
 def tool_message(parser: ToolCallParser, in_reasoning_mode: bool) -> dict[str, Any]:

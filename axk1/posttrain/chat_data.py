@@ -36,12 +36,13 @@ from axk1.infer.chat import ChatCodec, message_text
 from axk1.json_text import JsonError, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.rewards import format_ok
 from axk1.posttrain.trace_markers import THOUGHT, other_marker, split_thought
 from axk1.text.think_prompt import no_switch_warning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 from axk1.text.tool_format import (TOOL_CALL_CLOSE, TOOL_CALL_OPEN, TOOL_RESPONSE_CLOSE, TOOL_RESPONSE_OPEN,
-                                    answer_with_calls, check_tools, normalise_tool_calls)
+                                    answer_with_calls, check_tools, normalise_tool_calls, openai_tools)
 
 MODES = ("think", "non-think", "keep")  # keep: a turn with reasoning is trained in think mode, one without in non-think
 ROLES = ("system", "user", "assistant", "tool")
@@ -119,8 +120,9 @@ def check_messages(messages: Any) -> list[dict]:
 
 
 def check_row_tools(tools: Any) -> list[dict] | None:
-    """A row's `tools` (None: the row has none); BadRow when the template could not list them. A JSON string of
-    them is read too: LLaMA-Factory's ShareGPT rows keep their tools so."""
+    """A row's `tools` (None: the row has none) in OpenAI's form, bare functions wrapped as `axk1 serve` lists them
+    (tool_format.openai_tools); BadRow when the template could not list them. A JSON string of them is read too:
+    LLaMA-Factory's ShareGPT rows keep their tools so (as bare functions)."""
     if tools is None:
         return None
     try:
@@ -129,7 +131,7 @@ def check_row_tools(tools: Any) -> list[dict] | None:
                 tools = parse_json(tools)
             except JsonError as e:
                 raise ValueError(f"tools is a string that is not JSON ({e})") from None
-        return check_tools(tools)
+        return openai_tools(check_tools(tools))
     except ValueError as e:
         raise BadRow("bad tools", str(e)) from None
 
@@ -242,8 +244,9 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
             left_out.append((i, e))
     if dropped is not None:
         dropped += left_out
-    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason
-        raise left_out[0][1]
+    if not out and left_out:  # nothing left to train: the row is excluded under its first turn's reason, one that is
+        # not "weight 0" when some turn failed otherwise (that turn's fix is the one that makes the row train)
+        raise next((e for _, e in left_out if e.reason != UNTRAINED), left_out[0][1])
     return out
 
 
@@ -299,7 +302,7 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
         dropped: list = []
         try:
             _, messages = row_messages(row, report.formats)
-            tools = row.get("tools") if isinstance(row, dict) else None  # OpenAI's fine-tuning rows: beside messages
+            tools = row_tools(row)  # OpenAI's fine-tuning rows: beside messages (or its deprecated `functions`)
             new = render_examples(codec, messages, mode, max_tokens, max_chars, dropped, tools)
         except BadRow as e:
             report.exclude(e.reason, place, e.detail)

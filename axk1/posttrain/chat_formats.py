@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
 from axk1.user_file import regular_file
 
 BOM = b"\xef\xbb\xbf"
@@ -38,8 +39,9 @@ TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('
 ACCEPTED = ("JSON Lines or a JSON array of rows (optionally .gz/.zst/.bz2/.xz), Parquet, Arrow, or a Hugging Face "
             "save_to_disk folder of one split")
 
-# ShareGPT speaker names (FastChat's and LLaMA-Factory's conventions) -> roles; a tool-call speaker such as
-# "function_call" is not mapped: its value is a call, not text, and must come as OpenAI messages
+# ShareGPT speaker names (FastChat's and LLaMA-Factory's conventions) -> roles; LLaMA-Factory's tool speakers,
+# function_call (a call, not text) and observation, are converted by chat_tool_rows.sharegpt_tool_turn
+TOOL_SPEAKERS = ("function_call", "observation")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
                   "system": "system", "tool": "tool"}
@@ -138,13 +140,19 @@ def _refuse_unreadable(path: Path, head: bytes) -> None:
 def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tuple[str, Any]]:
     start = stream.peek(4096).removeprefix(BOM).lstrip()
     first_line = start.split(b"\n", 1)[0].strip()
-    if start[:1] == b"[" or (first_line == b"{" and path.suffix.lower() != ".jsonl"):  # an array, or one object
+    # an array, or one pretty-printed object: a line of "{" alone is never a JSON Lines row, whatever the file's name
+    if start[:1] == b"[" or first_line == b"{":
         report.files[str(path)] = f"{kind}json " + ("array" if start[:1] == b"[" else "object")
         try:
             value = parse_json(stream.read().removeprefix(BOM))
         except JsonError as e:
-            raise ValueError(f"chat data {path} is not valid JSON ({e}): a JSON file is read whole, so one error "
-                             "loses every row; fix it, or write one row a line (JSON Lines)") from None
+            if str(e).startswith("Extra data") and first_line == b"{":  # jq's default output: objects, each indented
+                raise ValueError(f"chat data {path} holds several pretty-printed JSON values one after another, as "
+                                 f"jq prints them ({e}): write one row a line with `jq -c . {path} > "
+                                 f"{path.with_suffix('.lines.jsonl')}` (or one array with `jq -s`)") from None
+            pretty = ", and its first line is '{' alone: it looks pretty-printed" if first_line == b"{" else ""
+            raise ValueError(f"chat data {path} is not valid JSON ({e}){pretty}: a JSON file is read whole, so one "
+                             "error loses every row; fix it, or write one row a line (JSON Lines)") from None
         yield from _records(path, [value if isinstance(value, list) else [value]], report, whole=True)
         return
     report.files[str(path)] = f"{kind}jsonl"
@@ -157,7 +165,10 @@ def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tu
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            report.exclude("invalid utf-8", f"{place} (byte {e.start})")
+            report.exclude("invalid utf-8", f"{place} (byte {e.start})", "the line is not UTF-8 text; a file saved "
+                           f"in a legacy encoding (Korean Windows: cp949) converts whole with `iconv -f cp949 -t "
+                           f"utf-8 {path} > {path.with_suffix('.utf8' + path.suffix)}` (a few such lines among UTF-8 "
+                           "ones: fix those lines)")
             continue
         try:
             row = parse_json(line)
@@ -182,6 +193,8 @@ def _records(path: Path, batches, report: ChatReport, whole: bool = False) -> It
             if whole and (where := find_surrogate(row)) is not None:  # Arrow strings are valid UTF-8 already
                 report.exclude("invalid unicode", f"{place} ({where} holds a lone surrogate)")
                 continue
+            if not whole and drop_columnar_nulls(row):  # keys Arrow filled in, not the writer's (chat_tool_rows.py)
+                report.columnar_null(place)
             yield place, row
 
 
@@ -246,9 +259,14 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
             raise BadRow("no messages", f"the row's '{key}' must be a non-empty list of turns")
         sharegpt = any(isinstance(m, dict) and "from" in m and "role" not in m for m in items)
         _count(formats, "sharegpt" if sharegpt else "messages")
+        _refuse_media(row)
         messages = [_sharegpt_turn(key, i, m) if sharegpt else _openai_turn(key, i, m) for i, m in enumerate(items)]
-        if sharegpt and isinstance(row.get("system"), str) and row["system"]:  # LLaMA-Factory's system column
-            messages.insert(0, {"role": "system", "content": row["system"]})
+        system = row.get("system")
+        if sharegpt and system is not None and not isinstance(system, str):  # it was ignored without a word
+            raise BadRow("bad content", f"the row's 'system' must be a string (LLaMA-Factory's system prompt), got "
+                         f"{type(system).__name__}")
+        if sharegpt and system:  # LLaMA-Factory's system column
+            messages.insert(0, {"role": "system", "content": system})
         return ("sharegpt" if sharegpt else "messages"), messages
     if "instruction" in row and "output" in row:
         _count(formats, "alpaca")
@@ -265,6 +283,17 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
     raise BadRow("no messages", f"the row has keys {keys}; a chat row needs {SHAPES}{hint}")
 
 
+def _refuse_media(row: dict) -> None:
+    """A LLaVA / LLaMA-Factory multimodal row (`images`, `image`, `videos`, `audios` beside its turns) trained as
+    its text alone, `<image>` placeholders and all; OpenAI image parts are refused (message_text), so these are
+    too. A null or empty list (Arrow fills one into a text row of a mixed set) is no media."""
+    media = next((k for k in ("images", "image", "videos", "audios") if row.get(k) not in (None, "", [])), None)
+    if media is not None:
+        raise BadRow("bad content", f"the row has '{media}' (a multimodal row, LLaVA's or LLaMA-Factory's): this "
+                     "model reads text only, so it would train on the text without what it refers to; drop the row, "
+                     "or drop the key and its placeholders to train the text")
+
+
 def _count(formats: Counter | None, shape: str) -> None:
     if formats is not None:
         formats[shape] += 1
@@ -276,6 +305,7 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
     m = dict(m)
     if isinstance(m.get("role"), str):  # (a list or an object as the role: check_messages names it)
         m["role"] = ROLE_ALIASES.get(m["role"], m["role"])
+    m = legacy_function_turn(key, i, m)  # OpenAI's deprecated function_call / function turns
     if m.get("role") == "assistant":
         # a trace under several names (an export that kept vLLM's field beside OpenAI's) is one trace when the texts
         # agree; when they differ, training either would drop the other without a word
@@ -283,21 +313,48 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
         if any(m[k] != m[names[0]] for k in names[1:]):
             raise BadRow("bad message", f"{key}[{i}] has {' and '.join(names)} with different texts: keep the "
                          "trace to train under one of them")
-        if names and names[0] != "reasoning_content" and isinstance(m[names[0]], str):
+        wrong = next((k for k in names if k in REASONING_ALIASES and not isinstance(m[k], str)), None)
+        if wrong is not None:  # a trace that is not text was ignored and the turn trained as non-think
+            # (a reasoning_content that is not text: chat_data.split_think says so)
+            raise BadRow("bad message", f"{key}[{i}].{wrong} must be a string (the turn's reasoning), got "
+                         f"{type(m[wrong]).__name__}")
+        if names and names[0] != "reasoning_content":
             m["reasoning_content"] = m.pop(names[0])
+        if m.get("refusal") is not None:
+            m = _refusal_content(key, i, m)
     return m
+
+
+def _refusal_content(key: str, i: int, m: dict) -> dict:
+    """An assistant message's `refusal` (OpenAI's field for a turn that declines: the text the assistant said, with
+    null content) as its content; it was ignored, and the turn trained as empty or excluded as such."""
+    refusal = m.pop("refusal")
+    if not isinstance(refusal, str):
+        raise BadRow("bad message", f"{key}[{i}].refusal must be a string (the assistant's refusal text), got "
+                     f"{type(refusal).__name__}")
+    if m.get("content") not in (None, "", []):
+        if refusal:  # OpenAI writes one or the other: which one to train cannot be told
+            raise BadRow("bad message", f"{key}[{i}] has both content and refusal: keep the text to train in one")
+        return m
+    return {**m, "content": refusal}
 
 
 def _sharegpt_turn(key: str, i: int, m: Any) -> dict:
     if not isinstance(m, dict) or "from" not in m or "value" not in m:
         raise BadRow("bad message", f"{key}[{i}] must be an object with 'from' and 'value' (ShareGPT)")
     speaker = str(m["from"]).lower()
+    if m["value"] is None:  # named as the row has it (check_messages would say messages[i] ... content)
+        raise BadRow("bad message", f"{key}[{i}].value is null: give the turn's text as a string (\"\" if it is "
+                     "meant to be empty)")
+    extra = {k: v for k, v in m.items() if k not in ("from", "value")}
+    turn = sharegpt_tool_turn(key, i, speaker, m["value"])
+    if turn is not None:
+        return _openai_turn(key, i, {**extra, **turn})
     role = SHAREGPT_ROLES.get(speaker, ROLE_ALIASES.get(speaker))
     if role is None:
         raise BadRow("unknown role", f"{key}[{i}] has from {m['from']!r}; ShareGPT speakers taken: "
-                     f"{', '.join(SHAREGPT_ROLES)}, developer")
-    return _openai_turn(key, i, {"role": role, "content": m["value"],
-                                 **{k: v for k, v in m.items() if k not in ("from", "value")}})
+                     f"{', '.join(SHAREGPT_ROLES)}, developer, {', '.join(TOOL_SPEAKERS)}")
+    return _openai_turn(key, i, {"role": role, "content": m["value"], **extra})
 
 
 def _alpaca(row: dict) -> list[dict]:
@@ -313,6 +370,9 @@ def _alpaca(row: dict) -> list[dict]:
             raise BadRow("bad message", f"Alpaca history[{j}] must be [question, answer]")
         messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
     user = "\n".join(x for x in (fields["instruction"], fields["input"]) if x)
+    if not user.strip():  # "" is how exports write a missing value: an answer to nothing teaches nothing
+        raise BadRow("bad message", "the Alpaca row's 'instruction' and 'input' are empty: the user turn would be "
+                     "empty; fill in the instruction or drop the row")
     return messages + [{"role": "user", "content": user}, {"role": "assistant", "content": fields["output"] or ""}]
 
 

@@ -45,6 +45,8 @@ class ChatReport:
     other_markers: Counter = field(default_factory=Counter)  # "<reasoning>", ... -> kept rows with answers so
     other_marker_where: list = field(default_factory=list)
     warnings: list = field(default_factory=list)  # about the set as a whole (a template that does not switch modes)
+    columnar_nulls: int = 0  # Parquet/Arrow rows whose tools or call arguments lost null keys (chat_tool_rows.py)
+    columnar_null_where: list = field(default_factory=list)
 
     def exclude(self, reason: str, place: str, detail: str = "") -> None:
         self.excluded[reason] += 1
@@ -68,6 +70,11 @@ class ChatReport:
         if len(self.other_marker_where) < FIRST:
             self.other_marker_where.append(place)
 
+    def columnar_null(self, place: str) -> None:
+        self.columnar_nulls += 1
+        if len(self.columnar_null_where) < FIRST:
+            self.columnar_null_where.append(place)
+
     def to_dict(self) -> dict:
         return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
                 "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()},
@@ -77,7 +84,9 @@ class ChatReport:
                 "duplicate_rows": self.duplicates, "first_duplicates_at": list(self.duplicate_where),
                 "examples_by_mode": {m: self.modes[m] for m in ("think", "non-think")},
                 "thought_marker_rows": self.thought_rows, "unread_trace_markers": dict(self.other_markers),
-                "first_unread_trace_markers_at": list(self.other_marker_where), "warnings": list(self.warnings)}
+                "first_unread_trace_markers_at": list(self.other_marker_where), "warnings": list(self.warnings),
+                "columnar_null_key_rows": self.columnar_nulls,
+                "first_columnar_null_keys_at": list(self.columnar_null_where)}
 
     def summary(self) -> str:
         kept = self.rows - sum(self.excluded.values())
@@ -103,6 +112,10 @@ class ChatReport:
             out += (f"\nwarning: {sum(self.other_markers.values())} kept rows have answers that start with a trace "
                     f"in tags axk1 does not read as one ({tags}; e.g. {self.other_marker_where[0]}): they train as "
                     f"non-think answers with the tags and the trace inline; {CONVERT}")
+        if self.columnar_nulls:  # said, since what trains is not what the file's columns hold
+            out += (f"\nnote: null keys dropped from columnar tool schemas and call arguments: {self.columnar_nulls} "
+                    f"rows (e.g. {self.columnar_null_where[0]}): Parquet and Arrow give every row the keys of all "
+                    f"rows, null where it had none; to keep a null argument, write the arguments as a JSON string")
         for warning in self.warnings:
             out += f"\nwarning: {warning}"
         return out

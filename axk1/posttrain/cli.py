@@ -145,6 +145,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=args.levels, kinds=args.kinds,
                               families=args.families, eval_sets=eval_sets)
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    if "note" in result:  # the last line seen, not a key inside a long report
+        print(f"note: {result['note']}", file=sys.stderr)
     return 0
 
 

@@ -28,6 +28,7 @@ from axk1.infer.chat import message_text
 from axk1.posttrain.chat_data import UNTRAINED, check_messages, check_turn, split_think, untrained
 from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
+from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
 
@@ -85,7 +86,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
             if not last["content"] and not last.get("tool_calls"):  # a turn that only calls tools is an answer
                 raise BadRow("empty answer", "a non-think answer of \"\" teaches nothing; the think span is "
                              "deleted for this prompt instead")
-            key = _prompt_key(messages, row.get("tools"))
+            key = _prompt_key(messages, row_tools(row))
             if key in answers:
                 raise BadRow("duplicate non-think prompt", f"the prompt already has a non-think row at "
                              f"{answers[key][0]}")
@@ -106,14 +107,14 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 # the rule SFT applies to the turn (an empty answer, a think tag inside it), so that no pair is
                 # written whose halves SFT would then exclude
                 check_turn(i, reasoning, answer, True, last.get("tool_calls") or [])
-                key = _prompt_key(messages, row.get("tools"))
+                key = _prompt_key(messages, row_tools(row))
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
             except BadRow as e:
                 report.exclude(e.reason, place, e.detail)
                 continue
             used.add(key)
             source["non-think set" if key in answers else "think span deleted"] += 1
-            tools = {"tools": row["tools"]} if row.get("tools") else {}  # both halves list the row's tools
+            tools = {"tools": row_tools(row)} if row_tools(row) else {}  # both halves list the row's tools
             for mode, msgs in (("think", messages), ("non-think", plain)):
                 out.write(json.dumps({**tools, "messages": msgs, "pair": place, "mode": mode}, ensure_ascii=False)
                           + "\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from axk1.eval.judge_limits import judge_limits
 from axk1.json_text import find_surrogate
@@ -68,18 +68,26 @@ def fill_defaults(row: Mapping) -> dict:
     return values
 
 
-def row_problems(values: Mapping, codec=None) -> list[str]:
+def row_problems(values: Mapping, codec=None, keys: Sequence[str] | None = None) -> list[str]:
     """What makes a filled row (fill_defaults) unusable, each with what to do; [] for a good row. `codec` (the model
-    folder's ChatCodec), when given, also refuses a prompt holding one of its chat control tokens."""
+    folder's ChatCodec), when given, also refuses a prompt holding one of its chat control tokens. `keys`: the row's
+    own keys, named when it has no prompt (a GSM8K row has 'question' and 'answer')."""
     problems = []
     wrong_type = [name for name in STRINGS if values[name] is not None and not isinstance(values[name], str)]
-    if wrong_type:  # nothing below can read them
-        return [f"{', '.join(wrong_type)} must be JSON strings"]
+    if isinstance(values["prompt"], list):  # TRL's conversational prompt, a list of messages
+        wrong_type.remove("prompt")
+        problems.append('prompt is a list of messages (a chat prompt, as TRL\'s conversational rows give it), which '
+                        'a task file does not take: give the user message as the string "prompt" (a task is one user '
+                        'turn; a system message or earlier turns are not supported)')
+    if wrong_type or problems:  # nothing below can read them
+        return problems + ([f"{', '.join(wrong_type)} must be JSON strings"] if wrong_type else [])
     if not isinstance(values["level"], int) or isinstance(values["level"], bool):
         problems.append(f"level {values['level']!r} is not a whole number: give 1, 2, ... or leave it out")
     prompt, kind, answer, tests = values["prompt"], values["kind"], values["answer"], values["tests"]
     if prompt is None or not prompt.strip():
-        problems.append('no prompt: give "prompt", the user message, as a non-empty string')
+        has = "" if keys is None or "prompt" in keys else \
+            f" (the row has {', '.join(repr(k) for k in keys[:8]) or 'no keys'})"
+        problems.append(f'no prompt{has}: give "prompt", the user message, as a non-empty string')
     elif find_surrogate(prompt) is not None:
         problems.append("prompt holds a lone surrogate (such as \\ud800), which no tokenizer encodes: fix the text")
     elif codec is not None and (token := codec.find_special_token(prompt)) is not None:

@@ -70,7 +70,7 @@ def parse_task(row: Mapping, codec=None) -> tuple[VerifiedTask | None, list[str]
     if not isinstance(row, Mapping):
         return None, [f"a JSON {type(row).__name__}, not an object: give one task object per line"]
     values = fill_defaults(row)
-    problems = row_problems(values, codec)
+    problems = row_problems(values, codec, keys=list(row))
     if problems:
         return None, problems
     return VerifiedTask(id=str(row.get("id") or content_id(values)), **values), []
@@ -329,21 +329,36 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
     """Generates, decontaminates and splits tasks; writes out_dir/train.jsonl, heldout.jsonl (VerifiedTask rows)
     and decontamination.json. The reference sets are evaluation_texts() (bundled HumanEval; AIME reported "not
     available") updated with eval_sets: name -> a local file ({"aime25": "aime25_en.jsonl", "aime25-ko": ...}),
-    texts, or a ReferenceSet. Returns the counts and the overlap report."""
+    texts, or a ReferenceSet. Returns the counts and the overlap report, with a "note" saying why when the files
+    hold fewer tasks than asked (too few distinct tasks, or groups that cannot add up to the held-out size)."""
     want = n_train + n_heldout
     given = {**evaluation_texts(), **(eval_sets or {})}  # HumanEval always; AIME when its file is given
     refs = {name: load_reference(name, value) for name, value in given.items()}  # read once
     options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
                    math_instruction=math_instruction)
-    generated = want
-    for _ in range(5):  # a removed task is replaced by drawing further: the first tasks stay the same
-        tasks = generate_tasks(generated, **options)
-        kept, report = decontaminate(tasks, refs, n=n, threshold=threshold)
-        if len(kept) >= want:
+    pool = generated = want
+    for _ in range(4):
+        # the split keeps a problem's wordings (EN and KO) on one side, so the held-out set can fall short of its
+        # size (19 of 20, the train side then 201): draw a larger pool, whose small groups fill it, and leave the
+        # pool's extra train tasks out, so both files hold what was asked
+        try:
+            for _ in range(5):  # a removed task is replaced by drawing further: the first tasks stay the same
+                drawn = generate_tasks(generated, **options)
+                pooled, overlap = decontaminate(drawn, refs, n=n, threshold=threshold)
+                if len(pooled) >= pool:
+                    break
+                generated += 2 * (pool - len(pooled))
+        except ValueError:  # the combinations ran out of distinct tasks: a larger pool is not to be had
+            if pool == want:
+                raise
             break
-        generated += 2 * (want - len(kept))
-    kept = kept[:want]
-    train, heldout = split_tasks(kept, heldout_n=n_heldout, seed=seed)
+        tasks, kept, report = drawn, pooled, overlap
+        train, heldout = split_tasks(kept[:pool], heldout_n=n_heldout, seed=seed)
+        if len(heldout) == n_heldout or len(kept) < pool:
+            break
+        pool += 4 * (n_heldout - len(heldout))
+        generated = max(generated, pool)
+    train = train[:n_train]
     out = Path(out_dir)
     files = {"train": out / "train.jsonl", "heldout": out / "heldout.jsonl",
              "decontamination": out / "decontamination.json"}
@@ -355,5 +370,10 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
                              "heldout": dict(Counter(t.family for t in heldout))},
                "options": {**options, "n": n, "threshold": threshold}, "overlap": report,
                "files": {k: str(v) for k, v in files.items()}}
+    if (len(train), len(heldout)) != (n_train, n_heldout):  # said, not left for the reader to find in the counts
+        summary["note"] = (f"{len(train)} train and {len(heldout)} held-out tasks, not the {n_train} and {n_heldout} "
+                           f"asked: {len(kept)} distinct tasks were left after decontamination, and a problem's "
+                           "wordings (EN and KO) go to one side whole, so the groups could not add up to the sizes; "
+                           "allow more levels, families or languages, or ask for fewer")
     files["decontamination"].write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary

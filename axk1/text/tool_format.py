@@ -17,6 +17,7 @@ either way; a whole-conversation render for training (transformers, TRL) is refu
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from axk1.json_text import JsonError, parse_json
@@ -77,9 +78,28 @@ def normalise_tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:
                 raise ValueError(f"{place}.arguments is not JSON ({e}); send a JSON object") from None
         if not isinstance(args, dict):
             raise ValueError(f"{place}.arguments must be a JSON object, got {type(args).__name__}")
+        if _not_finite(args):  # Python's json writes NaN and Infinity, and reads them back; JSON has neither
+            raise ValueError(f"{place}.arguments hold NaN or Infinity, which JSON has not (the call would be written "
+                             "as text no JSON parser reads): give a number or null")
         fn = {**fn, "arguments": args}
         out.append({**call, "function": fn} if nested else fn)
     return out
+
+
+def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checked tools (check_tools) in OpenAI's form: a bare function schema ({"name", "description", "parameters"},
+    as LLaMA-Factory's data and transformers' `tools=` give them) wrapped as {"type": "function", "function": ...}.
+    The template lists each tool as its JSON, so a bare function was another listing than the one OpenAI's clients
+    send: SFT and `axk1 serve` both list tools through here, so a tool has one text in training and serving."""
+    return [t if "function" in t else {"type": "function", "function": t} for t in tools]
+
+
+def _not_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_not_finite(v) for v in value.values())
+    return isinstance(value, list) and any(_not_finite(v) for v in value)
 
 
 def check_tools(tools: Any, where: str = "tools") -> list[dict[str, Any]]:
