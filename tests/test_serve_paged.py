@@ -260,3 +260,23 @@ def test_a_short_pool_preempts_each_request_a_bounded_number_of_times(model):
     assert 0 < short.engine.scheduler.preemptions <= 2 * len(prompts), short.engine.scheduler.preemptions
     assert stats.prefill_tokens - stats.prompt_tokens <= stats.prompt_tokens, stats.prefill_tokens
     assert short.engine.pool.num_held == 0
+
+
+def test_a_request_is_not_admitted_into_a_step_that_preempts_it(model):
+    """Admission kept one block per running sequence for its next step, but an older sequence still prefilling
+    takes a whole chunk's blocks a step: a short request admitted into the last few free blocks got its chunk, then
+    the older prompt's next chunk preempted it in the same step (its prefill thrown away). Admission now keeps the
+    running sequences' next-step blocks, chunks included, free: the short request waits, and nothing is preempted."""
+    kw = dict(max_batch=4, max_model_len=128, block_size=8, prefill_chunk=32)
+    long_prompt, short_prompt = _prompt(120, 1), _prompt(12, 2)
+    replies = []
+    for run in (_Run(model, cache_tokens=128, **kw), _Run(model, **kw)):  # 16 blocks; every sequence whole
+        (old,) = run.submit(long_prompt, 8)
+        for _ in range(3):  # 96 of its 120 prompt tokens cached: 12 of the 16 blocks held
+            run.engine.step()
+        (new,) = run.submit(short_prompt, 8)
+        tokens, ends = run.finish()
+        assert ends[old.id] == ends[new.id] == ("length", None)
+        replies.append((tokens[old.id], tokens[new.id]))
+        assert run.engine.scheduler.preemptions == 0 and not new.preempted, run.engine.scheduler.preemptions
+    assert replies[0] == replies[1] == (_alone(model, long_prompt, 8), _alone(model, short_prompt, 8))

@@ -36,10 +36,16 @@ def _post(base, body):
     return connection.getresponse()
 
 
-def _stream_events(base, body, out, started):
-    """The SSE data lines of a streamed completion, read to the end (or to a cut-off connection)."""
+def _stream_events(base, body, out, started, path="/v1/completions"):
+    """The SSE data lines of a streamed completion, read to the end (or to a cut-off connection); a reply other than
+    a 200 is put there as ("status", its status, its content type, its JSON body)."""
     try:
-        response = _post(base, {**body, "stream": True})
+        connection = http.client.HTTPConnection(urlsplit(base).netloc, timeout=60)
+        connection.request("POST", path, json.dumps({**body, "stream": True}), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.status != 200:
+            out.append(("status", response.status, response.getheader("content-type"), json.loads(response.read())))
+            return
         while line := response.readline():
             if line.startswith(b"data: "):
                 out.append(line[6:].decode().strip())
@@ -62,10 +68,7 @@ def test_sigterm_ends_running_streams_with_an_error_event_and_done(folder):
         # step waits for the next one to be admitted, so all four can be in with one running for a moment
         _wait_for(server, running=2, waiting=2)
         took, log = _stop(server, threads, [signal.SIGTERM])
-    for out, _ in streams:
-        assert out[-1] == "[DONE]", out[-3:]
-        error = json.loads(out[-2])["error"]
-        assert error["code"] == "server_shutting_down" and "shutting down" in error["message"]
+    _assert_ended(streams)
     assert plain["r"].status == 503 and json.loads(plain["r"].read())["error"]["code"] == "server_shutting_down"
     # at once (--shutdown-timeout 0), not after uvicorn's backstop: no "Cancel N running task(s)" below, and well
     # under the backstop plus the process's own exit (loose: a loaded machine)
@@ -73,6 +76,20 @@ def test_sigterm_ends_running_streams_with_an_error_event_and_done(folder):
     assert "Traceback" not in log and "CancelledError" not in log and "Cancel " not in log, log
     assert log.count("still running after --shutdown-timeout") == 1, log
     assert server.proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in log
+
+
+def _assert_ended(streams):
+    """Each stream generating ended with the error event and [DONE]; a queued one (no header had gone out) was
+    answered with the 503 itself. Two generate (the server's two rows): a stream among them."""
+    for out, _ in streams:
+        if out[0][0] == "status":
+            assert out[0][1] == 503, out
+            error = out[0][3]["error"]
+        else:
+            assert out[-1] == "[DONE]", out[-3:]
+            error = json.loads(out[-2])["error"]
+        assert error["code"] == "server_shutting_down" and "shutting down" in error["message"]
+    assert sum(out[0][0] != "status" for out, _ in streams) >= 1, streams
 
 
 def _stop(server, threads, signals) -> tuple[float, str]:
@@ -92,7 +109,8 @@ def _stop(server, threads, signals) -> tuple[float, str]:
 def test_sigterm_answers_the_queued_requests_at_once_and_lets_the_running_one_finish(folder):
     """A request still queued at the signal (no engine row had taken it) used to be started during the grace and
     then cut off: a plain one got its 503 only at the timeout, a stream its 200 and then the error. Now each is
-    answered at the signal, while the one generating goes on to its usual end within the grace."""
+    answered at the signal, while the one generating goes on to its usual end within the grace; a queued stream
+    gets the plain one's JSON 503 (it got a 200 and an error event: its headers had gone out while it waited)."""
     body = {"model": folder.name, "prompt": "Seoul", "temperature": 0, "ignore_eos": True}
     with ServerProcess(folder, "--max-batch", "1", "--shutdown-timeout", "120") as server:
         done: dict = {}  # name -> when its client had its whole reply
@@ -112,7 +130,8 @@ def test_sigterm_answers_the_queued_requests_at_once_and_lets_the_running_one_fi
                                                          replies, "plain")),
                     threading.Thread(target=timed, args=("stream", _stream_events, server.base, queued, streamed,
                                                          threading.Event())),
-                    threading.Thread(target=timed, args=("chat", _chat_events, server.base, queued, chat))]
+                    threading.Thread(target=timed, args=("chat", _stream_events, server.base, _chat(queued), chat,
+                                                         threading.Event(), "/v1/chat/completions"))]
         for t in threads[1:]:
             t.start()
         _wait_for(server, running=1, waiting=3)
@@ -120,10 +139,9 @@ def test_sigterm_answers_the_queued_requests_at_once_and_lets_the_running_one_fi
     status, kind, text = replies["plain"]
     assert status == 503 and kind == "application/json", replies["plain"]
     assert json.loads(text)["error"]["code"] == "server_shutting_down"
-    for out in (streamed, chat):  # their 200 had gone out: an error event, [DONE], and no text before it
-        assert out[-1] == "[DONE]" and json.loads(out[-2])["error"]["code"] == "server_shutting_down", out
-        choices = [json.loads(e)["choices"][0] for e in out[:-2]]
-        assert not any(c.get("text") or c.get("delta", {}).get("content") for c in choices), out
+    for out in (streamed, chat):  # no header had gone out: the plain one's 503, and nothing else
+        assert len(out) == 1 and out[0][:3] == ("status", 503, "application/json"), out
+        assert out[0][3]["error"]["code"] == "server_shutting_down", out
     # the running one ends as before the change: in full, after the queued ones had their answers
     assert _finish_reason(running) == "length", running[-3:]
     assert max(done["plain"], done["stream"], done["chat"]) < done["running"], done
@@ -144,16 +162,9 @@ def _wait_for(server, running, waiting):
         time.sleep(0.05)
 
 
-def _chat_events(base, body, out):
-    """The SSE data lines of a streamed chat completion."""
-    body = {**{k: v for k, v in body.items() if k != "prompt"}, "messages": [{"role": "user", "content": "Seoul"}],
-            "stream": True}
-    connection = http.client.HTTPConnection(urlsplit(base).netloc, timeout=60)
-    connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
-    response = connection.getresponse()
-    while line := response.readline():
-        if line.startswith(b"data: "):
-            out.append(line[6:].decode().strip())
+def _chat(body):
+    """A completion's body as a chat's."""
+    return {**{k: v for k, v in body.items() if k != "prompt"}, "messages": [{"role": "user", "content": "Seoul"}]}
 
 
 def _post_json(base, path, body, out, key):
@@ -194,9 +205,7 @@ def test_a_force_quit_ends_every_request_at_once_with_an_error_and_exits_130(fol
             assert time.monotonic() < deadline
             time.sleep(0.05)
         took, log = _stop(server, threads, [signal.SIGINT, signal.SIGINT])
-    for out, _ in streams:
-        assert out[-1] == "[DONE]", out[-3:]
-        assert json.loads(out[-2])["error"]["code"] == "server_shutting_down"
+    _assert_ended(streams)
     for key in ("plain", "update"):
         status, kind, text = replies[key]
         assert status == 503 and kind == "application/json", replies[key]
@@ -306,3 +315,30 @@ def test_the_engine_thread_outlives_a_sink_that_fails_and_a_closed_event_loop():
     loop.close()
     gen._sink(gen.sequences[0], 7, None, None)  # no RuntimeError: nobody is left to read it
 
+
+
+def test_a_client_that_reads_nothing_holds_the_exit_no_longer_than_the_shutdown_timeout(folder):
+    """Its stream's error event cannot be written to a full socket either, so its request waited for uvicorn's
+    backstop, 5 s after the timeout, which cancelled it with an ERROR traceback: the exit took the timeout twice
+    over. Now the server cuts the connection at the timeout, with a warning naming the client."""
+    body = json.dumps({"model": folder.name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16000,
+                       "ignore_eos": True, "stream": True, "n": 8, "logprobs": True, "top_logprobs": 20}).encode()
+    timeout = 4
+    # --read-timeout: the server's own cut-off for a client that reads nothing must not come first
+    with ServerProcess(folder, "--shutdown-timeout", str(timeout), "--read-timeout", "600") as server, \
+            socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((urlsplit(server.base).hostname, urlsplit(server.base).port))
+        s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        deadline = time.monotonic() + 60  # ~2 KB a token: far more than the sockets' buffers hold
+        while server.metrics()["axk1_generation_tokens_total"] < 8000:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        took, log = _stop(server, [], [signal.SIGTERM])
+        client = "%s:%d" % s.getsockname()
+    # a bound, not a speed: the backstop alone came 5 s after the timeout; the margin is the process's own exit
+    assert took < 1.6 * timeout, (took, log)
+    assert "Traceback" not in log and "Cancel " not in log, log
+    assert f"client {client} is not reading its reply" in log, log
+    assert server.proc.returncode == 128 + signal.SIGTERM

@@ -55,6 +55,7 @@ class Generation:
         self._taken = [0] * len(self.texts)
         self._ids_taken = [0] * len(self.texts)  # the same for the generated token ids (return_token_ids)
         self.index: dict[int, int] = {}
+        self._first: tuple | None = None  # the engine's first event, taken by first_event() and left for events()
         self.sequences: list[Sequence] = []
         request = RequestGroups()  # its prompts' groups: a weight update holds or starts them together
         for p, (ids, _) in enumerate(prompts):
@@ -68,18 +69,33 @@ class Generation:
         except RuntimeError:  # the loop has closed (the server stopped): nobody is left to read it
             pass
 
+    async def first_event(self) -> None:
+        """Wait for the engine's first event (a token, or an end), which events() then reads first; raise as events()
+        would for an interrupt (503) or an engine failure (500). A stream's headers go out only after this: a request
+        ended before (one still queued at shutdown) is answered with its status, not a 200 and an error event."""
+        self._first = self._checked(await self.queue.get())
+
+    @staticmethod
+    def _checked(event: tuple) -> tuple:
+        seq, _, reason, error = event
+        if seq is None:  # interrupt(): the server is shutting down
+            raise APIError(503, error, type="server_error", code="server_shutting_down")
+        if error is not None and reason != "error":  # the engine failed: every choice of the request with it
+            raise APIError(500, f"generation failed: {error}", type="server_error")
+        return event
+
     async def events(self) -> AsyncIterator[tuple[int, Delta, str | None]]:
         """(choice index, text delta, finish reason or None) until every choice has finished."""
         pending = len(self.texts)
         while pending:
-            seq, token, reason, error = await self.queue.get()
-            if seq is None:  # interrupt(): the server is shutting down
-                raise APIError(503, error, type="server_error", code="server_shutting_down")
+            if self._first is not None:  # the one first_event() took
+                event, self._first = self._first, None
+            else:
+                event = self._checked(await self.queue.get())
+            seq, token, reason, error = event
             i = self.index[seq.id]
             if self.finish[i] is not None:
                 continue  # ended here already (a stop string); the engine's late events are dropped
-            if error is not None and reason != "error":  # the engine failed: every choice of the request with it
-                raise APIError(500, f"generation failed: {error}", type="server_error")
             text = self.texts[i]
             if token is not None:
                 self.tokens[i] += 1
@@ -112,6 +128,11 @@ class Generation:
             self.finish[i] = reason
             pending -= 1
             yield i, last, reason
+
+    async def drain(self) -> None:
+        """Read events() to the end (a non-streaming reply: its texts and endings are kept here)."""
+        async for _ in self.events():
+            pass
 
     def _parse_tools(self, i: int, delta: Delta, final: bool, cut: bool = False) -> Delta:
         """The delta with its answer text parsed for tool calls (reasoning is never parsed): the content outside

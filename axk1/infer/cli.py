@@ -135,7 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shutdown = app.state.axk1.shutdown
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=cfg.shutdown_timeout + BACKSTOP_S,
-                            http=timed_h11(cfg.read_timeout))
+                            http=timed_h11(cfg.read_timeout, connections=shutdown.connections))
     server = DrainingServer(config, shutdown, engine.stop)  # stops the engine while the event loop is still up
     try:
         # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM and SIGHUP too: axk1/cli_exit.py's

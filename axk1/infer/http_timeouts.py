@@ -11,6 +11,12 @@ The other way round, a client that stops reading a streamed reply: the engine we
 tokens for 40 such streams, 0.7 GB held) and the connection stayed open for as long as the client kept it. Once the
 transport's write buffer is full, the protocol is paused; a connection that stays paused `write_timeout` seconds
 is aborted, which the route sees as the client's disconnect (its choices are aborted, their cache rows freed).
+
+At shutdown the same client held the exit: once --shutdown-timeout ended its request, the error event that ends its
+stream could not be written either, so the request waited for uvicorn's backstop (5 s more), which cancelled it with
+an ERROR traceback. `OpenConnections.cut_stalled` (called by axk1/infer/shutdown.py at the timeout) cuts such a
+connection then, with a warning naming the client: at once when its writes have been blocked for `STALL_S` already,
+else after `STALL_S` more unless it has taken the bytes still unsent.
 """
 
 from __future__ import annotations
@@ -21,26 +27,66 @@ import logging
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("axk1.infer.server")
+STALL_S = 1.0  # at the shutdown timeout: how long a connection's writes may have been blocked before it is cut
 
 
-def timed_h11(header_timeout: float, write_timeout: float | None = None) -> type[H11Protocol]:
+class OpenConnections:
+    """The connections a timed_h11 protocol class has open, for the server's shutdown."""
+
+    def __init__(self) -> None:
+        self.protocols: set = set()
+
+    def cut_stalled(self) -> None:
+        """At the shutdown timeout (the requests just ended): cut each connection whose client is not taking its
+        reply (TimedH11Protocol.cut_when_stalled)."""
+        for protocol in list(self.protocols):
+            protocol.cut_when_stalled()
+
+
+def timed_h11(header_timeout: float, write_timeout: float | None = None,
+              connections: OpenConnections | None = None) -> type[H11Protocol]:
     """uvicorn's h11 protocol class with a `header_timeout`-second deadline for each request's headers and a
     `write_timeout`-second one (default: header_timeout) for a client that reads nothing of its response (for
-    `uvicorn.run(..., http=...)`)."""
+    `uvicorn.run(..., http=...)`); its connections are listed in `connections` (for the shutdown's cut)."""
     write_timeout = header_timeout if write_timeout is None else write_timeout
+    connections = OpenConnections() if connections is None else connections
 
     class TimedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
         _stalled: asyncio.TimerHandle | None = None
+        _paused_at: float | None = None  # when its writes were blocked (the client's buffers full); None: they flow
+        _cut: asyncio.TimerHandle | None = None  # cut_when_stalled's
 
         def pause_writing(self) -> None:
             super().pause_writing()
+            self._paused_at = self.loop.time()
             if self._stalled is None:
                 self._stalled = self.loop.call_later(write_timeout, self._abort_stalled)
 
         def resume_writing(self) -> None:
             super().resume_writing()
+            self._paused_at = None
             self._stop_stall_timer()
+
+        def cut_when_stalled(self) -> None:
+            """Cut the connection `STALL_S` after its writes were blocked (at once if that is past; `STALL_S` from now
+            if they flow), unless by then it has taken every byte written. Its request has just been ended, so what
+            is left to write is its last events: a client that cannot take them is cut, where it held the exit until
+            uvicorn's backstop (and its traceback)."""
+            self._stop_stall_timer()
+            now = self.loop.time()
+            due = (now if self._paused_at is None else self._paused_at) + STALL_S
+            self._cut = self.loop.call_later(max(0.0, due - now), self._cut_at_shutdown)
+
+        def _cut_at_shutdown(self) -> None:
+            self._cut = None
+            if unsent := self.transport.get_write_buffer_size():
+                log.warning("shutting down: client %s is not reading its reply (%d bytes unsent; the error that "
+                            "ends it could not be written either): connection closed", self._peer(), unsent)
+                self.transport.abort()
+
+        def _peer(self) -> str:
+            return "%s:%d" % self.client if self.client else "(unknown)"
 
         def _stop_stall_timer(self) -> None:
             if self._stalled is not None:
@@ -49,8 +95,8 @@ def timed_h11(header_timeout: float, write_timeout: float | None = None) -> type
 
         def _abort_stalled(self) -> None:
             self._stalled = None
-            log.warning("a client read nothing of its response for %g s: connection closed, its generation stopped",
-                        write_timeout)
+            log.warning("client %s read nothing of its response for %g s: connection closed, its generation stopped",
+                        self._peer(), write_timeout)
             self.transport.abort()  # close() would wait for the buffer it never reads to drain
 
         def _arm(self) -> None:
@@ -69,6 +115,7 @@ def timed_h11(header_timeout: float, write_timeout: float | None = None) -> type
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            connections.protocols.add(self)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
@@ -84,6 +131,9 @@ def timed_h11(header_timeout: float, write_timeout: float | None = None) -> type
                 self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            connections.protocols.discard(self)
+            if self._cut is not None:
+                self._cut.cancel()
             self._disarm()
             self._stop_stall_timer()
             super().connection_lost(exc)

@@ -45,6 +45,18 @@ class PrefixCache:
         self.hit_tokens += len(blocks) * self.block_size
         return blocks
 
+    def peek(self, keys: list[bytes]) -> tuple[int, int]:
+        """What match(keys) would take, taking nothing: (blocks matched, those of them nobody holds now, which a
+        match takes off the pool's available count)."""
+        matched = unheld = 0
+        for key in keys:
+            block = self._block_of.get(key)
+            if block is None:
+                break
+            matched += 1
+            unheld += self.pool.refs(block) == 0
+        return matched, unheld
+
     def insert(self, keys: list[bytes], blocks: list[int]) -> None:
         """Index each full block under its key (a key already indexed keeps its block: the other copy is not)."""
         for key, block in zip(keys, blocks):

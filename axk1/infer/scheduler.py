@@ -75,20 +75,48 @@ class Scheduler:
             self.waiting.extendleft(reversed(held))  # back in their order, at the front
 
     def _blocks_to_admit(self, group: list[Sequence]) -> int:
-        """Free blocks the pool must have before `group` joins running sequences. A fresh group needs its first
-        chunk's blocks; a preempted choice needs its whole recomputed prefix (prompt and tokens so far), or it is
-        preempted again as soon as the older sequences grow, while its cached blocks are being evicted: the probe
-        of a 128-block pool saw ~11 preemptions a request and 8x the prompt tokens recomputed. On top, one block per
-        running sequence (the most a decode step takes, lookahead <= block size) stays free as a watermark, so an
-        admission does not itself force a preemption at the next step. One block each rather than a fraction of
-        the pool: it is exactly what the next step can take, needs no tuning, and stays small in a pool of one
-        context, where a fraction could exceed what a second request leaves."""
-        bs = self.block_size
+        """Free blocks the pool must have before `group` joins running sequences. A fresh group needs what its first
+        step takes: its first chunk's blocks and the unheld cached prefix blocks it will take (those leave the
+        available count too); a preempted choice needs its whole recomputed prefix (prompt and tokens so far), or it
+        is preempted again as soon as the older sequences grow, while its cached blocks are being evicted: the probe
+        of a 128-block pool saw ~11 preemptions a request and 8x the prompt tokens recomputed. On top, what the
+        running sequences' next step may take stays free (_growth), so an admission does not itself force a
+        preemption in the step that admits it."""
         if group[0].preempted:
-            need = -(-(group[0].pending + self.lookahead - 1) // bs)
+            need = -(-(group[0].pending + self.lookahead - 1) // self.block_size)
         else:
-            need = -(-min(group[0].pending, self.chunk) // bs) * len(group)
-        return need + len(self.running)
+            need = self._first_step_blocks(group[0]) * len(group)
+        return need + self._growth()
+
+    def _first_step_blocks(self, s: Sequence) -> int:
+        """Blocks a sequence that holds none (just admitted) takes from the pool's available ones in its first step:
+        the cached prefix blocks nobody holds (a hit takes them off the evictable list) and its first chunk's."""
+        tokens = s.all_tokens()
+        matched = unheld = 0
+        if self.prefix is not None:
+            usable = (len(tokens) - 1) // self.block_size  # as _take_cached_prefix matches
+            matched, unheld = self.prefix.peek(self.prefix.keys(tokens[: usable * self.block_size], s.keys)[:usable])
+        return unheld + -(-min(len(tokens) - matched * self.block_size, self.chunk) // self.block_size)
+
+    def _growth(self) -> int:
+        """Blocks the running sequences may take in the next step: one per decoding row (the most a decode step
+        takes, lookahead <= block size), the next chunk's blocks of each row still prefilling (all of them at most
+        the step's prefill budget, chunk and the oldest's quarter, plus a partly filled block a row), and a row
+        admitted but not begun its first step's (_first_step_blocks). Before, admission kept only one block per
+        running sequence: an older sequence still prefilling took its next chunk and preempted the one just admitted
+        (a pool much smaller than max_batch whole contexts)."""
+        bs = self.block_size
+        decode = prefill = prefilling = fresh = 0
+        for s in self.running:
+            if s.pending <= 1:
+                decode += 1
+            elif not s.blocks and s.length == 0:
+                fresh += self._first_step_blocks(s)
+            else:
+                prefilling += 1
+                prefill += -(-(s.length + min(s.pending, self.chunk)) // bs) - len(s.blocks)
+        budget = -(-(self.chunk + max(1, self.chunk // 4)) // bs) + prefilling
+        return decode + min(prefill, budget) + fresh
 
     def num_started(self) -> int:
         """Choices of begun requests, running or waiting (preempted, or a begun request's other prompts): what a

@@ -32,6 +32,7 @@ from axk1.infer.chat import ChatCodec, prompt_opens_reasoning
 from axk1.infer.chat_prompt import encode_text, render_chat
 from axk1.infer.choice_fields import choice_fields, choice_text
 from axk1.infer.choices import Generation
+from axk1.infer.client_watch import unless_client_leaves
 from axk1.infer.detok import Delta
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generation_config import GenerationDefaults, sampling_params
@@ -288,20 +289,6 @@ def _end(state: ServerState, gen: Generation) -> None:
     state.metrics.observe_request_end(time.monotonic() - gen.started, gen.finish)
 
 
-async def _drain(gen: Generation) -> None:
-    async for _ in gen.events():
-        pass
-
-
-async def _until_disconnected(request: Request) -> None:
-    """Return when the client goes away. The body has been read, so the next ASGI message is the disconnect.
-    Not Request.is_disconnected(): behind the auth_and_count middleware (BaseHTTPMiddleware) it never reports a
-    disconnect (Starlette 1.10, uvicorn 0.54: tried): it polls inside an already-cancelled scope, and the receive
-    that middleware hands the route opens a task group, so the poll is cancelled before it reads anything."""
-    while (await request.receive())["type"] != "http.disconnect":
-        await asyncio.sleep(0.05)  # nothing else should come; if it does, never spin the event loop on it
-
-
 def _logprobs(gen: Generation, i: int, names: TokenNames, chat: bool) -> dict[str, Any] | None:
     """Choice i's `logprobs` for the tokens since the last call (all of them, for a whole reply); None unasked."""
     if not gen.wants_logprobs:
@@ -318,21 +305,20 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     state.shutdown.track(gen)  # until _end
     if req.return_token_ids and chat:  # one prompt for every choice (a completion's go in each choice)
         head["prompt_token_ids"] = gen.prompt_ids[0]
+    # A stream's headers (its 200) go out with its first event: a request ended before the engine began it (one
+    # still queued at shutdown) is answered with its status, a JSON 503, as a non-streaming one is. Until then, and
+    # for the whole of a non-streaming reply, nothing is written, so nothing would notice a client that left: watch
+    # for it, and abort its choices as a streaming disconnect does, instead of generating for nobody.
+    answered = False
+    try:
+        answered = await unless_client_leaves(gen.first_event() if req.stream else gen.drain(), request)
+    finally:
+        if not (answered and req.stream):  # a stream that goes on ends in _stream
+            _end(state, gen)
+    if not answered:
+        return Response(status_code=CLIENT_GONE)
     if req.stream:
         return StreamingResponse(_stream(state, gen, head, chat, req, names), media_type="text/event-stream")
-    # A non-streaming reply is only written at the end, so nothing notices a client that left: watch for it, and
-    # abort its choices as a streaming disconnect does, instead of generating to max_tokens for nobody.
-    drain, watch = asyncio.ensure_future(_drain(gen)), asyncio.ensure_future(_until_disconnected(request))
-    try:
-        done, _ = await asyncio.wait({drain, watch}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (drain, watch):
-            task.cancel()
-        await asyncio.gather(drain, watch, return_exceptions=True)
-        _end(state, gen)
-    if drain not in done:
-        return Response(status_code=CLIENT_GONE)
-    drain.result()  # a generation failure: its APIError (500) goes to the handler
     choices = [{"index": i, **choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
                 "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
                 **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
@@ -377,7 +363,7 @@ async def _stream(state: ServerState, gen: Generation, head: dict[str, Any], cha
             started.add(i)
         usage = {"usage": gen.usage() if continuous else None} if include_usage else {}
         # each chunk names the weights of its choice as it is sent: a request a weight update held is sampled by the
-        # new weights (its role chunk, sent while it waited, names the old)
+        # new weights (its role chunk too: it goes out with the first token)
         return _sse({**head, "system_fingerprint": gen.sequences[i].weights_version,
                      **(prompt_ids if delta is None else {}), "choices": [choice], **usage})
 

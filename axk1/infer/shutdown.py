@@ -1,12 +1,15 @@
 """How `axk1 serve` ends on SIGTERM, SIGHUP or Ctrl-C, as vLLM's `--shutdown-timeout` has it: uvicorn stops accepting
 connections at once (a new client's connection is refused, and a load balancer tries another server), a request
-still queued (no engine row has taken it) is answered at once as below (the grace is for those generating: one
-queued was started in it and then cut off, its client retrying elsewhere only after the timeout), the requests
-generating may finish within the timeout (0: none may), and then each one still running ends cleanly: a stream
-with an SSE error object ("the server is shutting down") and `[DONE]`, a non-streaming request with a 503 error,
-its choices aborted in the engine; one log line says how many. A request whose body is still arriving, and a
-weight update still loading, end then with the same 503 (`race`). A second Ctrl-C (uvicorn's force quit) ends them
-all at once, the same way, instead of at the timeout.
+still queued (no engine row has taken it) is answered at once with a 503 error, a stream too (its headers wait for
+its first token; the grace is for those generating: one queued was started in it and then cut off, its client
+retrying elsewhere only after the timeout), the requests generating may finish within the timeout (0: none may),
+and then each one still running ends cleanly: a stream with an SSE error object ("the server is shutting down")
+and `[DONE]`, a non-streaming request with a 503 error, its choices aborted in the engine; one log line says how
+many. A request whose body is still arriving, and a weight update still loading, end then with the same 503
+(`race`). A connection whose client is not reading its reply, so that even the error cannot be written, is cut then
+with a warning naming the client (axk1/infer/http_timeouts.py): it held the exit until uvicorn's backstop, 5 s
+later, with an ERROR traceback. A second Ctrl-C (uvicorn's force quit) ends them all at once, the same way, instead
+of at the timeout.
 
 Before, uvicorn gave them 5 s and then cancelled their tasks: every client got a chunked reply cut off without an
 error or `[DONE]` (a queued stream had only its role chunk), and the log got one CancelledError traceback a stream.
@@ -34,6 +37,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from axk1.infer.choices import Generation
+from axk1.infer.http_timeouts import OpenConnections
 from axk1.infer.protocol import APIError
 from axk1.signal_handlers import swapped_handlers
 
@@ -54,6 +58,9 @@ class Shutdown:
         self._waiters: set[asyncio.Future] = set()  # race()s under way, told when the requests are ended
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # the server's connections (axk1/infer/http_timeouts.py's protocol lists them): at the timeout, one whose
+        # client is not reading is cut, as its request's last events cannot be written either
+        self.connections = OpenConnections()
 
     def track(self, gen: Generation) -> None:
         """`gen` is in flight until the route discards it from `live`."""
@@ -64,8 +71,8 @@ class Shutdown:
             self._refuse_queued()
 
     def _refuse_queued(self) -> int:
-        """End now, with the 503 (a stream: its error event), the requests in flight that no engine row has taken
-        yet: the grace is for the requests generating; one still queued would only be started and then cut off,
+        """End now, with the 503 (a stream too: no header has gone out), the requests in flight that no engine row
+        has taken yet: the grace is for the requests generating; one still queued would only be started and then cut off,
         its client retrying elsewhere only after the timeout. Returns how many."""
         queued = [gen for gen in self.live if not gen.begun()]
         for gen in queued:
@@ -99,9 +106,8 @@ class Shutdown:
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(self.timeout, self.end_now)
         if queued := self._refuse_queued():
-            log.info("shutting down: %d request(s) still queued were ended at once (a 503, or a stream's error "
-                     "event), to be sent elsewhere; %d generating may finish within --shutdown-timeout %g s", queued,
-                     len(self.live), self.timeout)
+            log.info("shutting down: %d request(s) still queued were ended at once (a 503), to be sent elsewhere; "
+                     "%d generating may finish within --shutdown-timeout %g s", queued, len(self.live), self.timeout)
 
     def force(self) -> None:
         """From the signal handler (uvicorn's force quit): end the requests now, on the loop."""
@@ -120,6 +126,7 @@ class Shutdown:
                         "Ctrl-C) were ended with an error (503)", running, self.timeout)
         for gen in list(self.live):
             gen.interrupt(MESSAGE)
+        self.connections.cut_stalled()
         for ended in self._waiters:
             if not ended.done():
                 ended.set_result(None)
