@@ -6,7 +6,8 @@ process's own user only. So every command that checks or sends a key reads it fr
 `--api-key-env` gives: `axk1 serve` (the key clients must send) defaults to AXK1_API_KEY, as RL's
 `[rl] server_api_key_env` does for the server it pushes weights to; `axk1 eval` and `axk1 data synth` (the key
 sent to an OpenAI-compatible server) default to OPENAI_API_KEY, the variable the openai client reads. An unset or
-empty variable means no key. `--api-key` is refused, naming the variable to set instead.
+empty variable means no key. `--api-key` is refused, naming the variable to set instead. A key must be printable
+ASCII without surrounding whitespace (what an HTTP header carries): any other is refused when it is read.
 """
 
 from __future__ import annotations
@@ -38,7 +39,25 @@ def read_api_key(env_name: str, default_env: str) -> str | None:
     key = os.environ.get(check_env_name(env_name)) or None
     if key is None and env_name != default_env:
         log.warning("--api-key-env %s: the variable %s is unset or empty, so no API key is used", env_name, env_name)
+    if key is not None:
+        check_key(key, env_name)
     return key
+
+
+def check_key(key: str, env_name: str) -> None:
+    """ValueError for a key that no client can send in an `Authorization: Bearer` header, so that the command
+    fails at its start rather than every request with a 401 (a server) or a client's UnicodeEncodeError: a header
+    value is ASCII (Starlette reads it as latin-1, the openai client refuses to encode 'kéy'), and surrounding
+    whitespace (a quoted env-file value, a trailing newline from `$(cat keyfile)`) is cut off by HTTP parsers or
+    refused outright (h11). The key itself is never echoed: the error may land in a shared log."""
+    if key != key.strip():
+        raise ValueError(f"${env_name} starts or ends with whitespace, which an HTTP header cannot carry, so no client "
+                         f"could send this key: export it without the surrounding spaces or newline")
+    bad = next((i for i, ch in enumerate(key) if not " " <= ch <= "~"), None)
+    if bad is not None:
+        raise ValueError(f"${env_name} holds a character that is not printable ASCII (at position {bad + 1}), which "
+                         "an HTTP header cannot carry, so no client could send this key: use letters, digits and "
+                         "ASCII punctuation only")
 
 
 class _RefuseKeyOnCommandLine(argparse.Action):

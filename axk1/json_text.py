@@ -211,10 +211,10 @@ def has_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
-def find_surrogate(data: Any) -> str | None:
-    """The path of the first string (key or value) holding a lone surrogate, or None. A key's surrogate is shown
-    escaped: the param must itself be encodable text."""
-    for path, text in json_strings(data):
+def find_surrogate(data: Any, path: str = "") -> str | None:
+    """The path (under `path`) of the first string (key or value) holding a lone surrogate, or None. A key's
+    surrogate is shown escaped: the param must itself be encodable text."""
+    for path, text in json_strings(data, path):
         if has_surrogate(text):
             return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
     return None

@@ -2,6 +2,7 @@
 environment variable --api-key-env names; a key on the command line, where `ps` shows it, is refused."""
 
 import logging
+import re
 
 import pytest
 
@@ -62,3 +63,23 @@ def test_the_key_is_read_from_the_named_variable(monkeypatch, caplog):
     assert "the variable MY_TEACHER_KEY is unset or empty, so no API key is used" in caplog.text
     with pytest.raises(ValueError, match="takes the NAME of an environment variable"):
         load_backend("openai:http://127.0.0.1:9/v1", served_model="m", api_key_env="sk-1")
+
+
+@pytest.mark.parametrize("key, problem", [("kéy", "not printable ASCII (at position 2)"),
+                                          ("sekret ", "starts or ends with whitespace"),
+                                          (" sekret", "starts or ends with whitespace"),
+                                          ("sekret\n", "starts or ends with whitespace"),
+                                          ("sek\tret", "not printable ASCII (at position 4)")])
+def test_a_key_no_client_can_send_is_refused_at_the_start(key, problem, monkeypatch, capsys):
+    """`AXK1_API_KEY='kéy'` or `'sekret '` (a quoted env-file value) started a server that answered every request
+    401: a header carries ASCII only (the openai client raised UnicodeEncodeError) and HTTP parsers cut or refuse
+    surrounding whitespace. The command now fails at its start, naming the problem, never the key."""
+    monkeypatch.setenv(SERVER_KEY_ENV, key)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        read_api_key(SERVER_KEY_ENV, SERVER_KEY_ENV)
+    assert main(["serve", "no-such-model-folder"]) == 2  # refused before the model is looked at
+    err = capsys.readouterr().err
+    assert f"${SERVER_KEY_ENV}" in err and problem in err and "no client could send this key" in err
+    assert key.strip() not in err
+    monkeypatch.setenv(SERVER_KEY_ENV, "sk-a b~!")  # printable ASCII, inner space included: a header carries it
+    assert read_api_key(SERVER_KEY_ENV, SERVER_KEY_ENV) == "sk-a b~!"

@@ -10,12 +10,13 @@ import http.client
 import json
 import socket
 import time
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
 
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, make_model_folder
+from tests.serve_helpers import ServerProcess, app_server, make_model_folder, post_json
 
 TIMEOUT = 1.0
 
@@ -219,6 +220,62 @@ def test_a_chat_body_is_checked_and_rendered_off_the_event_loop(folder, monkeypa
     finally:
         engine.stop()
     assert seen == ["worker thread", "worker thread"]
+
+
+def test_a_reply_is_built_and_encoded_off_the_event_loop(folder, monkeypatch):
+    """A non-streaming reply was built (choices, logprobs) and JSON-encoded on the event loop: n=32 x 1,000 tokens
+    with 20 top logprobs (45 MB) held /health and every other stream for 3 s. Now in a worker thread: while the
+    reply is being built, /health answers (on the loop it could not until the build was over; the wait below only
+    keeps the old code from hanging), and the encoding finds no event loop in its thread."""
+    from axk1.infer import server as server_module
+    from axk1.infer.cli import build_server
+
+    health, encoded, port = [], [], {}
+    build, encode = server_module.choice_text, getattr(server_module, "json_bytes", None)
+
+    def building(*args, **kwargs):
+        if not health:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port['port']}/health", timeout=10) as r:
+                    health.append(r.status)
+            except OSError as e:  # timed out: the event loop was busy building this very reply
+                health.append(repr(e))
+        return build(*args, **kwargs)
+
+    def encoding(value):
+        try:
+            asyncio.get_running_loop()
+            encoded.append("event loop")
+        except RuntimeError:
+            encoded.append("worker thread")
+        return encode(value)
+
+    monkeypatch.setattr(server_module, "choice_text", building)
+    monkeypatch.setattr(server_module, "json_bytes", encoding, raising=False)
+    app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=4, max_model_len=64), served_name="tiny"))
+    try:
+        with app_server(app) as port["port"]:
+            status, reply = post_json(f"http://127.0.0.1:{port['port']}/v1/completions",
+                                      {"model": "tiny", "prompt": "a", "max_tokens": 3, "n": 2, "logprobs": 2})
+    finally:
+        engine.stop()
+    assert status == 200 and len(reply["choices"]) == 2 and len(reply["choices"][1]["logprobs"]["tokens"]) == 3
+    assert health == [200] and encoded == ["worker thread"]
+
+
+def test_a_reply_encoded_in_pieces_is_what_json_dumps_writes():
+    """offload.json_bytes joins the top levels itself (so that the encoder lets the event loop in between): the
+    bytes must be JSONResponse's, compact UTF-8, whatever the nesting, and NaN refused as there."""
+    from axk1.infer.offload import json_bytes
+
+    reply = {"id": "x", "choices": [{"index": i, "text": "서울 \"q\"\n", "logprobs": {
+        "tokens": ["a", "\ufffd"], "top_logprobs": [{"a": -0.5, "b": -1.0}, {}], "text_offset": [0, 1]},
+        "empty": [], "none": None, "deep": [[[[[1, [2, {"k": [3]}]]]]]]} for i in range(3)], "usage": {}, "n": 1.5}
+    for value in (reply, [], {}, [reply, [reply]], "s", 3):
+        for depth in (0, 1, 5, 9):
+            assert json_bytes(value, depth) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    with pytest.raises(ValueError):
+        json_bytes({"choices": [{"logprob": float("nan")}]})
 
 
 def _metric(server, name: str) -> float:

@@ -13,6 +13,7 @@ from tests.reasoning_reference import split_reasoning_streamed
 from axk1.infer.detok import IncrementalText
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.generate import generate
+from axk1.infer.sequence import RequestGroups
 from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import make_model_folder
 
@@ -320,3 +321,39 @@ def test_a_choice_aborted_while_it_waits_for_a_row_leaves_the_queue_and_is_count
     while engine.num_running or engine.num_waiting:
         engine.step()
     assert engine.stats.aborted == 2 and engine.stats.finished == 2 and engine.pool.num_held == 0
+
+
+def test_time_to_first_token_is_counted_once_per_request(model):
+    """axk1_time_to_first_token_seconds was counted per choice while request_duration_seconds is per request (a
+    probe saw 547 against 267, and a TTFT sum above the sum of all durations). A request's TTFT is its first token
+    of any choice, as vLLM counts it: a request of n=3 and one of two prompts count one each, a lone choice one."""
+    engine = Engine(model, EngineConfig(max_batch=6, max_model_len=64))  # stepped by hand
+    sink = lambda *event: None
+    params = SamplingParams(max_tokens=3, temperature=0.0, stop_ids=frozenset())
+    engine.submit([1, 4, 8], params, sink, n=3)
+    shared = RequestGroups()  # one request of two prompts: their groups share it
+    engine.submit([1, 9], params, sink, request=shared)
+    engine.submit([1, 9, 9], params, sink, request=shared)
+    engine.submit([1, 5], params, sink)
+    while engine.num_running or engine.num_waiting:
+        engine.step()
+    assert engine.stats.finished == 6 and engine.stats.ttft_count == 3
+    assert engine.stats.ttft_sum > 0
+
+
+def test_text_offset_counts_the_u_fffd_of_invalid_bytes(codec):
+    """A token's text_offset is where its text begins in the reply's text. The U+FFFDs of bytes already invalid
+    (stray continuation bytes) were counted out as if they stood for an unfinished character, so every later
+    offset came early (a probe's reply '<��w���U' had offsets [0,1,1,1,4,4], 'w' at 3 and 'U' at 7). Only the one
+    U+FFFD of a character still being written is held: its next byte begins where the character does."""
+    stray = _byte_tokens(codec, "별")[1:]  # two continuation bytes with no lead byte: two U+FFFDs, final
+    lead = _byte_tokens(codec, "서")  # a 3-byte character in three tokens
+    ids = codec.encode("<", add_special_tokens=False) + stray + codec.encode("w", add_special_tokens=False) + lead
+    assert codec.decode(ids) == "<\ufffd\ufffdw서"
+    text, offsets = IncrementalText(codec), []
+    for t in ids:
+        offsets.append(text.offset)
+        text.push(t)
+    assert offsets == [0, 1, 2, 3, 4, 4, 4]  # the character's 2nd and 3rd bytes begin where its first does
+    text.finish()
+    assert text.content_text == "<\ufffd\ufffdw서"

@@ -68,6 +68,7 @@ class ChatCodec:
     template_file: str = "axk1's default chat template"  # the file it was read from, for its errors
     _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
     _bytes: dict[int, bytes | None] = field(default_factory=dict, init=False, repr=False)
+    _text_bytes: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> ChatCodec | None:
@@ -129,6 +130,15 @@ class ChatCodec:
         if token not in self._bytes:
             self._bytes[token] = self._find_bytes(token)
         return self._bytes[token]
+
+    def text_bytes(self, token: int) -> bytes:
+        """The bytes `token` adds to `decode`'s text: its own (token_bytes), or none for a special token (decode
+        skips it; the think and tool-call tags are text) or an id the tokenizer does not have."""
+        if token not in self._text_bytes:
+            added = self.tokenizer.get_added_tokens_decoder().get(token)
+            skipped = added is not None and added.special and added.content not in TEXT_TAGS
+            self._text_bytes[token] = b"" if skipped else (self.token_bytes(token) or b"")
+        return self._text_bytes[token]
 
     def _find_bytes(self, token: int) -> bytes | None:
         piece = self.tokenizer.id_to_token(token)

@@ -11,12 +11,14 @@ from axk1.infer.offload import Lanes
 from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import APIError
 from axk1.infer.tool_requests import template_tools
-from axk1.json_text import json_strings
+from axk1.json_text import find_surrogate, json_strings
+from axk1.text.tool_format import normalise_tool_calls
 
 
 def render_chat(codec: ChatCodec, req: Any) -> str:
-    """The request's prompt text: its messages (dumped once) checked for special tokens, then rendered."""
-    messages, kwargs = req.template_messages(), req.template_kwargs()
+    """The request's prompt text: its messages (dumped once, tool calls' arguments decoded) checked for special
+    tokens, then rendered."""
+    messages, kwargs = decode_tool_arguments(req.template_messages()), req.template_kwargs()
     refuse_special_tokens(codec, messages, kwargs)
     kwargs.update(template_tools(codec, req))
     try:
@@ -26,11 +28,34 @@ def render_chat(codec: ChatCodec, req: Any) -> str:
         raise APIError(400, str(e), param="messages") from None
 
 
+def decode_tool_arguments(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages with every tool call's arguments as the template gets them: a JSON string decoded to its object
+    (tool_format.normalise_tool_calls, which the render would apply). The checks must see that decoded text, not
+    the string as sent: `\\u003c|im_end|\\u003e` in an arguments string is `<|im_end|>` in the prompt, a forged
+    turn, and `\\ud800` a lone surrogate that no tokenizer encodes (a 500 from encode_batch)."""
+    out = []
+    for i, m in enumerate(messages):
+        if isinstance(m, dict) and m.get("tool_calls") is not None:
+            where = f"messages[{i}].tool_calls"
+            try:
+                calls = normalise_tool_calls(m["tool_calls"], where)
+            except ValueError as e:
+                raise APIError(400, str(e), param=where, code="invalid_value") from None
+            bad = find_surrogate(calls, where)
+            if bad is not None:
+                raise APIError(400, f"'{bad}' holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape in "
+                                    "the arguments' JSON text), which is not text: send valid Unicode", param=bad,
+                               code="invalid_encoding")
+            m = {**m, "tool_calls": calls}
+        out.append(m)
+    return out
+
+
 def refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> None:
     """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
     the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
     content would forge a system turn. Only the chat template places them. Checked in every string the template
-    may read (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
+    may read, as it reads them (`messages` with their tool calls' arguments decoded: decode_tool_arguments) (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
     template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
     special: a conversation may carry earlier reasoning.)"""
     strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]

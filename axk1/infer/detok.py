@@ -12,6 +12,7 @@ and non-streaming replies are built from the same deltas, so both give the same 
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +97,23 @@ class IncrementalText:
     def offset(self) -> int:
         """Where the next token's text begins in the reply's text: the end of the whole characters so far (a token
         that continues an unfinished character begins where that character does)."""
-        return self._start + len(self._text) + len(self._tail.rstrip("\ufffd"))
+        return self._start + len(self._text) + len(self._tail) - self._unfinished()
+
+    def _unfinished(self) -> int:
+        """How many U+FFFDs at the tail's end stand for a character its bytes have not finished: 1 or 0. Only that
+        one may still change; the U+FFFD of bytes already invalid (a stray continuation byte) is a character of the
+        text, and counting them out put every later token's text_offset too early. Read from the tail's last 3
+        bytes (an unfinished character has at most 3), as decode makes them (codec.text_bytes)."""
+        if self.codec is None or not self._tail.endswith("\ufffd"):
+            return 0
+        raw = b""
+        for t in reversed(self.tokens[self._read:]):
+            raw = self.codec.text_bytes(t) + raw
+            if len(raw) >= 3:
+                break
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        decoder.decode(raw[-3:])
+        return 1 if decoder.getstate()[0] else 0  # bytes held back: a character begun, not yet ended
 
     def push(self, token: int) -> Delta:
         if self.stopped:

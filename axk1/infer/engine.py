@@ -366,8 +366,10 @@ class Engine:
         now = time.monotonic()
         if s.first_token_at is None:
             s.first_token_at = now
-            self.stats.ttft_sum += now - s.created
-            self.stats.ttft_count += 1
+            if s.request.first_token_at is None:  # per request, as vLLM counts it and as request_duration is: its
+                s.request.first_token_at = now  # first token of any choice (per choice, n=4 counted 4 times)
+                self.stats.ttft_sum += now - s.created
+                self.stats.ttft_count += 1
         stop_ids = self.eos_ids if s.params.stop_ids is None else s.params.stop_ids
         if token in stop_ids or (s.guide is not None and s.guide.ends_at(token)):  # a grammar's end: ignore_eos too
             s.stop_token = token

@@ -78,7 +78,7 @@ class ServerMetrics:
                [("", drafter.drafted if drafter else 0)])
         metric("spec_decode_accepted_tokens_total", "counter", "Drafted tokens the main model kept.",
                [("", drafter.accepted if drafter else 0)])
-        metric("time_to_first_token_seconds", "summary", "Time from submission to the first token.",
+        metric("time_to_first_token_seconds", "summary", "Time from submission to a request's first token.",
                [("_sum", stats.ttft_sum), ("_count", stats.ttft_count)])
         metric("request_duration_seconds", "summary", "Generation requests, from arrival to the last token.",
                [("_sum", duration[0]), ("_count", duration[1])])

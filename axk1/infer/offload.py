@@ -5,13 +5,15 @@ event loop (/health, every stream) never waits for them. They used to share asyn
 2-core machine), first come first served: a dozen clients sending megabyte prompts filled it, and a 3-token
 request queued behind them for 50 s. Here the work of a request past `LARGE_BYTES` (its body's size, or its text's
 length) runs in the large lane, everything else in the small one, so short requests never queue behind long ones;
-the large lane's few threads also bound how many cores the long ones take at once.
+the large lane's few threads also bound how many cores the long ones take at once. A reply is encoded in pieces
+(`json_bytes`), so that a thread encoding a big one lets the event loop run between them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -39,3 +41,28 @@ def body_size(request: Any) -> int:
     """The bytes of a request's body, noted by the server as it read them (server._read_body): what picks the lane
     of the request's work."""
     return request.state.body_size
+
+
+def json_bytes(value: Any, depth: int = 5) -> bytes:
+    """`value` as JSONResponse writes it (compact, UTF-8, no NaN), for a reply built in a worker thread. The C
+    encoder holds the GIL for the whole value it is given (0.6 s for a 35 MB reply of n=32 x 1,000 tokens with 20
+    top logprobs), which froze the event loop even from a thread; so the top `depth` levels (reply, choices, a
+    choice, its logprobs, their lists) are joined here and only what lies below them is encoded in one call, each
+    piece short enough for the loop to get the GIL back in between."""
+    return "".join(_pieces(value, depth, [])).encode()
+
+
+def _pieces(value: Any, depth: int, out: list[str]) -> list[str]:
+    if depth == 0 or not isinstance(value, (dict, list)) or not value:
+        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+    elif isinstance(value, dict):
+        for i, (key, item) in enumerate(value.items()):
+            out.append(("{" if i == 0 else ",") + json.dumps(str(key), ensure_ascii=False) + ":")
+            _pieces(item, depth - 1, out)
+        out.append("}")
+    else:
+        for i, item in enumerate(value):
+            out.append("[" if i == 0 else ",")
+            _pieces(item, depth - 1, out)
+        out.append("]")
+    return out

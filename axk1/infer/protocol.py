@@ -146,10 +146,11 @@ def decode_body(raw: bytes, limits: BodyLimits) -> Any:
 def _param(loc: tuple[Any, ...], data: Any, missing: bool) -> str | None:
     """The body path of a validation error, e.g. `messages[0].role`. Pydantic's loc also holds the names of
     union members tried ('str', 'list[int]'); those are not places in the body, so follow the body and keep only
-    the steps that exist in it (and a missing field's name)."""
+    the steps that exist in it (and a missing field's name, the last step: a union member's name before it, as in
+    `content[0].TextPart.text`, is no place)."""
     out, node = "", data
-    for step in loc:
-        if isinstance(node, dict) and isinstance(step, str) and (step in node or missing):
+    for n, step in enumerate(loc):
+        if isinstance(node, dict) and isinstance(step, str) and (step in node or (missing and n == len(loc) - 1)):
             out = f"{out}.{step}" if out else step
             node = node.get(step)
         elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
@@ -164,7 +165,7 @@ def _explain(errors: list[dict[str, Any]], data: Any) -> tuple[str | None, str, 
     not a token id"), the deepest such place in the body, and when the members disagree only on the type, every
     type it could have been."""
     ranked = []
-    for err in errors:
+    for err in _meant_members(errors):
         param = _param(tuple(err["loc"]), data, err["type"] == "missing")
         if err["type"] == "reserved_key":  # a key of chat_template_kwargs: name it
             param = f"{param}.{err['ctx']['key']}"
@@ -175,6 +176,19 @@ def _explain(errors: list[dict[str, Any]], data: Any) -> tuple[str | None, str, 
     param, first = chosen[0]
     msgs = dict.fromkeys(err["msg"] for p, err in chosen if p == param)
     return param, " or ".join(m for m in msgs if m) or first["type"], first["type"], first
+
+
+def _meant_members(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors without those of a union member whose `type` did not match: a content part {"type": "text",
+    "text": null} fails as a TextPart (text not a string) and as a RefusalPart (type not 'refusal'); only the first
+    is what the client got wrong (the second outranked it as a value error). When every member's type failed (an
+    image part) that is the error, and all are kept."""
+    locs = [tuple(e["loc"]) for e in errors]
+    wrong = {loc[:-1] for loc, e in zip(locs, errors) if e["type"] == "literal_error" and loc[-1:] == ("type",)}
+    # a member is dropped only beside one of the same union (the same place) whose type did match
+    drop = {w for w in wrong if any(len(loc) >= len(w) and loc[:len(w) - 1] == w[:-1] and loc[:len(w)] not in wrong
+                                    for loc in locs)}
+    return [e for loc, e in zip(locs, errors) if not any(loc[:len(w)] == w for w in drop)]
 
 
 def _shown(value: Any) -> str:

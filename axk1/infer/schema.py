@@ -11,7 +11,8 @@ serves every model folder and is what /openapi.json publishes.
 vLLM's extensions useful for a server of this kind are accepted too: `top_k`, `stop_token_ids`, `ignore_eos`,
 `chat_template_kwargs`, `return_tokens_as_token_ids`, `return_token_ids`, and structured outputs (`guided_json`,
 `guided_regex`, `guided_choice`, `guided_grammar`, `guided_whitespace_pattern`, `structured_outputs`, beside
-OpenAI's `response_format`: axk1/infer/guided_request.py). Unknown top-level fields are ignored, as
+OpenAI's `response_format`: axk1/infer/guided_request.py); /tokenize's and /detokenize's bodies are with their routes
+(tokenize_routes.py). Unknown top-level fields are ignored, as
 OpenAI-compatible servers do (a near miss of a field's name is refused: protocol.py); the OpenAI and vLLM fields
 this server knows but does not implement are declared, so that `problem()` can refuse them by name.
 """
@@ -115,6 +116,7 @@ class _Request(_Strict):
     return_token_ids: bool | None = Field(
         default=None, description="vLLM extension: the prompt's token ids and each choice's generated ones")
     cache_salt: Any = None  # vLLM's per-tenant prefix-cache isolation: refused (problem), the cache is shared
+    best_of: int | None = None  # refused unless n (problem): a chat's was ignored, where a completion's was refused
     user: Name | None = None
     # structured outputs (OpenAI's response_format, vLLM's guided_* and structured_outputs): read and compiled by
     # axk1/infer/guided_request.py, which refuses a bad one by name
@@ -204,6 +206,8 @@ class _Request(_Strict):
                                   "--no-prefix-caching)")
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed with stream=true"
+        if self.best_of not in (None, self.n):
+            return "best_of", "best_of is not supported by this server; leave it unset"
         for name, neutral in self.NEUTRAL.items():
             value = getattr(self, name)
             if value is not None and value not in neutral:
@@ -219,8 +223,13 @@ class CompletionRequest(_Request):
                                  description="each chosen token's logprob, with the k most likely tokens beside it")
     top_logprobs: int | None = None  # the chat field: refused here by name
     echo: bool = False
-    best_of: int | None = None
     suffix: str | None = None
+    # the chat route's fields, which would change a chat's reply: refused here by name (problem), where they were
+    # ignored with their effect (max_completion_tokens: a 16-token reply). Read from the unknown fields (kept, not
+    # declared: this route's OpenAPI schema does not offer them)
+    model_config = ConfigDict(extra="allow")
+    CHAT_ONLY: ClassVar[tuple[str, ...]] = ("max_completion_tokens", "messages", "chat_template_kwargs", "tools",
+                                            "tool_choice", "parallel_tool_calls", "functions", "function_call")
 
     def prompts(self) -> list[str | list[int]]:
         """One entry per prompt: text, or token ids (an empty list is refused by Generation)."""
@@ -242,10 +251,13 @@ class CompletionRequest(_Request):
         if len(self.prompts()) * self.n > MAX_CHOICES:
             return ("n", f"{len(self.prompts())} prompts x n = {self.n} make {len(self.prompts()) * self.n} "
                          f"choices; one request may ask for at most {MAX_CHOICES}", "invalid_value")
+        for name in self.CHAT_ONLY:
+            if (self.model_extra or {}).get(name) is not None:
+                advice = ("send 'max_tokens', this route's limit" if name == "max_completion_tokens" else
+                          "send a conversation to /v1/chat/completions, which takes it")
+                return name, f"{name} is a /v1/chat/completions field, not read on /v1/completions: {advice}"
         if self.echo:
             return "echo", "echo is not supported by this server; leave 'echo' false"
-        if self.best_of not in (None, self.n):
-            return "best_of", "best_of is not supported by this server; leave it unset"
         if self.suffix:
             return "suffix", "suffix is not supported by this server; leave it unset"
         return super().problem()
@@ -371,30 +383,3 @@ class ChatRequest(_Request):
             del kwargs["enable_thinking"]
         return kwargs
 
-
-class TokenizeChatRequest(ChatRequest):
-    """vLLM's /tokenize of a chat: the chat route's body (its prompt is rendered the same way)."""
-
-    return_token_strs: bool | None = None
-
-
-class TokenizeRequest(_Strict):
-    """vLLM's /tokenize of a completion's prompt."""
-
-    model: Name | None = None
-    prompt: str
-    add_special_tokens: bool = True
-    return_token_strs: bool | None = None
-
-    def problem(self) -> None:  # parse_request's hook for checks across fields: none here
-        return None
-
-
-class DetokenizeRequest(_Strict):
-    """vLLM's /detokenize."""
-
-    model: Name | None = None
-    tokens: list[TokenId]
-
-    def problem(self) -> None:
-        return None

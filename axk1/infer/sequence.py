@@ -51,6 +51,7 @@ class RequestGroups:
     update lets the rest of a begun request start under the same weights (axk1/infer/scheduler.py)."""
 
     begun: bool = False
+    first_token_at: float | None = None  # when any of its choices had its first token (time to first token)
 
 
 @dataclass(eq=False)

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -41,7 +41,7 @@ from axk1.infer.guided_request import constrained
 from axk1.infer.head_routes import answer_head, documented_routes
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs_field
 from axk1.infer.metrics import ServerMetrics
-from axk1.infer.offload import Lanes, body_size
+from axk1.infer.offload import Lanes, body_size, json_bytes
 from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, parse_request, request_schemas)
@@ -114,7 +114,9 @@ def _body(model: type) -> dict[str, Any]:
 
 
 def create_app(state: ServerState) -> FastAPI:
-    app = FastAPI(title="axk1 OpenAI-compatible server", docs_url=None, redoc_url=None)
+    # redirect_slashes off: a trailing slash is a 404 like any unknown path, where FastAPI answered 307 with a
+    # Location built from the client's Host header (an open redirect: `Host: evil.com` sent clients there)
+    app = FastAPI(title="axk1 OpenAI-compatible server", docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.axk1 = state
 
     def openapi() -> dict[str, Any]:
@@ -319,12 +321,19 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
         return Response(status_code=CLIENT_GONE)
     if req.stream:
         return StreamingResponse(_stream(state, gen, head, chat, req, names), media_type="text/event-stream")
+    # built and encoded in a worker thread: n=32 choices of 1,000 tokens with top_logprobs 20 are a 45 MB reply,
+    # seconds of work that froze /health and every other stream on the event loop (a rough size picks the lane)
+    size = sum(gen.tokens) * (64 if gen.wants_logprobs else 8)
+    return Response(await state.lanes.run(size, _reply, gen, head, chat, req, names), media_type="application/json")
+
+
+def _reply(gen: Generation, head: dict[str, Any], chat: bool, req: Any, names: TokenNames) -> bytes:
     choices = [{"index": i, **choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
                 "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
                 **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
     # read now, not when queued: a request a weight update held is sampled by the new weights (Engine.replace_weights)
     head["system_fingerprint"] = gen.sequences[0].weights_version
-    return JSONResponse({**head, "choices": choices, "usage": gen.usage()})
+    return json_bytes({**head, "choices": choices, "usage": gen.usage()})
 
 
 def _sse(data: dict[str, Any]) -> str:

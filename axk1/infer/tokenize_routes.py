@@ -21,8 +21,37 @@ from fastapi import FastAPI, Request, Response
 from axk1.infer.chat_prompt import encode_text, render_chat
 from axk1.infer.offload import body_size
 from axk1.infer.protocol import APIError, parse_request
-from axk1.infer.schema import DetokenizeRequest, TokenizeChatRequest, TokenizeRequest
+from axk1.infer.schema import ChatRequest, Name, TokenId, _Strict
 from axk1.version import __version__
+
+
+class TokenizeChatRequest(ChatRequest):
+    """vLLM's /tokenize of a chat: the chat route's body (its prompt is rendered the same way)."""
+
+    return_token_strs: bool | None = None
+
+
+class TokenizeRequest(_Strict):
+    """vLLM's /tokenize of a completion's prompt."""
+
+    model: Name | None = None
+    prompt: str
+    add_special_tokens: bool = True
+    return_token_strs: bool | None = None
+
+    def problem(self) -> None:  # parse_request's hook for checks across fields: none here
+        return None
+
+
+class DetokenizeRequest(_Strict):
+    """vLLM's /detokenize."""
+
+    model: Name | None = None
+    tokens: list[TokenId]
+
+    def problem(self) -> None:
+        return None
+
 
 KEYED = ("/tokenize", "/detokenize")
 ROUTES = (*KEYED, "/version", "/ping")

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from axk1.infer.chat import ChatCodec, message_text
-from axk1.json_text import JsonError, json_strings, parse_json
+from axk1.json_text import JsonError, find_surrogate, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import row_tools
@@ -113,6 +113,10 @@ def check_messages(messages: Any) -> list[dict]:
                 m = {**m, "tool_calls": normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")}
             except ValueError as e:
                 raise BadRow("bad tool call", str(e)) from None
+            # an arguments string's `\ud800` escape is decoded only now: the reader's surrogate check saw six
+            # characters, and the tokenizer would stop the whole run on it (TypeError)
+            if (where := find_surrogate(m["tool_calls"], f"messages[{i}].tool_calls")) is not None:
+                raise BadRow("invalid unicode", f"{where} holds a lone surrogate once its arguments' JSON is decoded")
         out.append(m)
     if not any(m["role"] == "assistant" for m in out):
         raise BadRow("no assistant turn", "nothing to train on")
@@ -131,7 +135,11 @@ def check_row_tools(tools: Any) -> list[dict] | None:
                 tools = parse_json(tools)
             except JsonError as e:
                 raise ValueError(f"tools is a string that is not JSON ({e})") from None
+            if (where := find_surrogate(tools, "tools")) is not None:  # decoded only now (as a call's arguments)
+                raise BadRow("invalid unicode", f"{where} holds a lone surrogate once the tools' JSON is decoded")
         return openai_tools(check_tools(tools))
+    except BadRow:
+        raise
     except ValueError as e:
         raise BadRow("bad tools", str(e)) from None
 
