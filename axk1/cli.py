@@ -98,6 +98,33 @@ def _parse_prompt(args: argparse.Namespace, model_dir: Path):
         ) from None
 
 
+def _check_chat_flags(args: argparse.Namespace) -> None:
+    """--think, --no-think and --system set the chat template's variables: without --chat there is none."""
+    if not args.chat:
+        if args.think is not None:
+            raise ValueError(f"{'--think' if args.think else '--no-think'} sets the chat template's enable_thinking, "
+                             "so it goes with --chat: add --chat")
+        if args.system is not None:
+            raise ValueError("--system is a chat's system message, so it goes with --chat: add --chat")
+    elif args.prompt is None:
+        raise ValueError("--chat asks the --prompt text as a user message, and --prompt-ids are fed as they are: "
+                         "pass --prompt TEXT, or drop --chat")
+
+
+def _print_reply(codec, tokens: list[int], reasoning: bool) -> None:
+    """A chat reply split as `axk1 serve` splits it: the reasoning on stderr under a "reasoning:" line, the answer
+    alone on stdout (so `> answer.txt` keeps the answer)."""
+    from axk1.infer.local_chat import split_reply
+
+    trace, answer = split_reply(codec, tokens, reasoning)
+    if trace is not None:
+        print(f"reasoning:\n{trace}\n", file=sys.stderr, flush=True)
+    if answer is None:
+        print("axk1 generate: note: the reply ended inside its reasoning, so it has no answer: raise "
+              "--max-new-tokens, or pass --no-think", file=sys.stderr)
+    print(answer or "")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.checkpoint.hf import load_model
     from axk1.dtype_flag import flag_dtype
@@ -109,16 +136,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if sum((args.compile, args.cuda_graph, args.speculative)) > 1:
         raise ValueError("--compile, --cuda-graph and --speculative are different decode loops: choose one")
+    _check_chat_flags(args)
     device = resolve_device(args.device, "--device")
     model_dir = Path(args.model_dir)
+    chat = None
+    if args.chat:  # before the model loads: a folder that cannot chat is refused at once
+        from axk1.infer.local_chat import chat_codec, chat_prompt
+
+        codec = chat_codec(ChatCodec.from_folder(model_dir), model_dir)
+        chat = chat_prompt(codec, args.prompt, args.system, args.think)
     model = load_model(model_dir, dtype=flag_dtype(args.dtype), device=device,
                        with_mtp=args.speculative)
-    ids, tokenizer, text_out = _parse_prompt(args, model_dir)
+    if chat is not None:
+        ids, tokenizer, text_out = chat.ids, codec.tokenizer, True
+    else:
+        ids, tokenizer, text_out = _parse_prompt(args, model_dir)
+        codec = ChatCodec.from_folder(model_dir) if tokenizer else None
+        if text_out:
+            from axk1.infer.local_chat import chat_hint
+
+            hint = chat_hint(codec, args.prompt)
+            if hint:
+                print(hint, file=sys.stderr)
+    if args.show_prompt:
+        shown = chat.text if chat is not None else args.prompt if text_out else " ".join(map(str, ids))
+        print(f"prompt ({len(ids)} tokens):\n{shown}", file=sys.stderr)
     start = time.perf_counter()
     # the ids that end a reply where `axk1 serve` ends one: config.json's eos, generation_config.json's and the
     # tokenizer's end of turn (A.X K1's config.json names another id: generation ran past <|im_end|> to the limit)
-    codec = ChatCodec.from_folder(model_dir) if tokenizer else None
-    turn_end = codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None
+    # (a chat's end of turn is the server's: the eos token, else <|im_end|>)
+    turn_end = codec.turn_end if chat is not None else (
+        codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None)
     stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
     # asked for: as asked (more than the context leaves is refused, naming how many fit); the default: within it,
     # as the server's (a prompt within the default's tokens of the context was refused for a limit nobody set)
@@ -132,7 +180,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         result = generate(model, [ids], **sampling, compile=args.compile, cuda_graph=args.cuda_graph)
     elapsed = time.perf_counter() - start
     tokens = result.tokens[0]
-    print(tokenizer.decode(tokens) if text_out else " ".join(map(str, tokens)))  # as the prompt came: text or ids
+    if chat is not None:
+        _print_reply(codec, tokens, chat.reasoning)
+    else:
+        print(tokenizer.decode(tokens) if text_out else " ".join(map(str, tokens)))  # as the prompt came: text or ids
     drafts = (f", MTP drafts kept {result.accepted}/{result.drafted} ({100 * result.acceptance_rate:.0f}%)"
               if args.speculative else "")
     print(f"[{len(tokens)} tokens in {elapsed:.2f}s, {len(tokens) / elapsed:.1f} tok/s, finish: "
@@ -191,6 +242,13 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the reply is printed as text; token ids ('1 42 7') when it has none")
     prompt.add_argument("--prompt-ids", metavar="IDS", help="the prompt as token ids ('1 42 7' or '1,42,7'), with or "
                         "without a tokenizer; the reply is printed as ids")
+    p.add_argument("--chat", action="store_true", help="ask --prompt as one user message, in the folder's chat "
+                   "template as `axk1 serve` renders it; the reasoning is printed on stderr, the answer on stdout")
+    p.add_argument("--think", action=argparse.BooleanOptionalAction, default=None, help="with --chat: the "
+                   "template's enable_thinking on or off (default: the template's own default)")
+    p.add_argument("--system", metavar="TEXT", default=None, help="with --chat: a system message before the prompt")
+    p.add_argument("--show-prompt", action="store_true", help="print the prompt the model is given (with --chat: "
+                   "the rendered template) on stderr")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
     # the sampling defaults are generate()'s own (sampling_ranges.py: its signature's, without importing torch)
