@@ -86,17 +86,17 @@ def _in_vocab(token: int, info: ValidationInfo) -> int:
 TokenId = Annotated[int, Field(ge=0), AfterValidator(_in_vocab)]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")
 
 
-class StreamOptions(_Strict):
+class StreamOptions(StrictModel):
     include_usage: bool = False
     continuous_usage_stats: bool = Field(default=False, description="vLLM extension: with include_usage, the "
                                                                     "usage so far in every chunk")
 
 
-class _Request(_Strict):
+class _Request(StrictModel):
     model: Name | None = Field(default=None, description="the served model's name; left out or null: the served "
                                                          "model (as vLLM)")
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_COUNT)
@@ -263,19 +263,19 @@ class CompletionRequest(_Request):
         return super().problem()
 
 
-class TextPart(_Strict):
+class TextPart(StrictModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["text"] = Field(description="only text parts: this model reads no images")
     text: str
 
 
-class RefusalPart(_Strict):
+class RefusalPart(StrictModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["refusal"] = Field(description="an assistant's earlier refusal (its text is rendered as content)")
     refusal: str
 
 
-class ChatMessage(_Strict):
+class ChatMessage(StrictModel):
     model_config = ConfigDict(extra="allow")  # name, tool_calls, reasoning_content, ...: the template may read them
     role: Literal[ROLES]  # type: ignore[valid-type]
     content: str | list[TextPart | RefusalPart] | None = None
@@ -290,7 +290,7 @@ class ChatMessage(_Strict):
         return self
 
 
-class ChatTemplateKwargs(_Strict):
+class ChatTemplateKwargs(StrictModel):
     model_config = ConfigDict(extra="allow")  # a folder's own template may read other flags
     enable_thinking: bool | None = None
 

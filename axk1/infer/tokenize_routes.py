@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from axk1.infer.chat_prompt import encode_text, render_chat
 from axk1.infer.offload import body_size
 from axk1.infer.protocol import APIError, parse_request
-from axk1.infer.schema import ChatRequest, Name, TokenId, _Strict
+from axk1.infer.schema import ChatRequest, Name, TokenId, StrictModel
 from axk1.version import __version__
 
 
@@ -31,7 +31,7 @@ class TokenizeChatRequest(ChatRequest):
     return_token_strs: bool | None = None
 
 
-class TokenizeRequest(_Strict):
+class TokenizeRequest(StrictModel):
     """vLLM's /tokenize of a completion's prompt."""
 
     model: Name | None = None
@@ -43,7 +43,7 @@ class TokenizeRequest(_Strict):
         return None
 
 
-class DetokenizeRequest(_Strict):
+class DetokenizeRequest(StrictModel):
     """vLLM's /detokenize."""
 
     model: Name | None = None
