@@ -10,7 +10,7 @@ Two LiveCodeBench rule sets (docs/evaluation.md, "Code judge rule sets"):
 * tolerant - what a judge does: each stdin test runs the file as __main__ in a forked process with real byte
              streams; integers compare exactly, an expected token with a fraction or exponent within 1e-6
              absolute/relative tolerance; a fresh Solution per call.
-Result codes per test follow upstream: True pass, -1 global timeout, -2 wrong answer / compile error,
+Outputs are compared in code_compare.py. Result codes per test follow upstream: True pass, -1 global timeout, -2 wrong answer / compile error,
 -3 time limit, -4 runtime error, -5 judge error.
 
 Self-checking tests (HumanEval, RL tasks: asserts over the solution's functions) run here too: the test code runs
@@ -20,19 +20,22 @@ one and returns a plain copy of the result, so an assert compares builtin values
 
 import builtins
 import json
-import math
-import re
 import sys
+import time
 
 try:  # in the sandbox child the sibling files are top-level modules
     import sandbox_wire as wire
+    from code_compare import strict_equal, tolerant_equal, tolerant_value_equal
 except ImportError:  # imported from the package (tests, tools)
     from axk1.eval import sandbox_wire as wire
+    from axk1.eval.code_compare import strict_equal, tolerant_equal, tolerant_value_equal
 
 WA, TLE, RE, JUDGE = -2, -3, -4, -5
-FLOAT_TOL = 1e-6
-FLOAT_TOKEN = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # no `_`, inf, nan, "３.５"
 GRACE_S = 2.0  # past the per-test limit the runner's own alarm has answered; a runner silent longer is stuck
+# The runner's own work around a test (a fork, writing the input, sending the reply) that its limit may not cover:
+# an answer later than limit + margin, timed here, is a time limit whatever it says (the program can stop or catch
+# the runner's alarm, which runs in its process).
+MARGIN_S = 0.5
 CHANNEL_ERRORS = (wire.ChannelClosed, wire.ChannelBroken, wire.ChannelTimeout)
 # stdlib packages whose import runs a program (a browser, a poem, IDLE, the turtle demos), never rebuilt for tests
 NOT_IMPORTED = {"antigravity", "this", "idlelib", "turtledemo"}
@@ -47,107 +50,6 @@ def importable(module: str) -> bool:
             and all(p.isidentifier() and not p.startswith("_") for p in parts))
 
 
-# ---- output comparison -------------------------------------------------------------------------------------
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.strip().split("\n")]
-
-
-def _decimals(line: str):
-    from decimal import Decimal, InvalidOperation  # here: most outputs match exactly, and every run pays imports
-
-    try:
-        return [Decimal(tok) for tok in line.split()]
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def strict_equal(got: str, expected: str) -> bool:
-    got_lines, want_lines = _lines(got), _lines(expected)
-    if len(got_lines) != len(want_lines):
-        return False
-    for a, b in zip(got_lines, want_lines):
-        if a == b:
-            continue
-        da, db = _decimals(a), _decimals(b)
-        if da is None or db is None or not _same_decimals(da, db):
-            return False
-    return True
-
-
-def _same_decimals(a: list, b: list) -> bool:
-    from decimal import InvalidOperation
-
-    try:
-        return a == b
-    except InvalidOperation:  # a signalling NaN (`sNaN` printed) refuses to compare: a wrong answer, not the judge's
-        return False
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=FLOAT_TOL, abs_tol=FLOAT_TOL)
-
-
-def _is_int_token(tok: str) -> bool:
-    # Not int(): it accepts `2_000`, spaces and non-ASCII digits, none of which a judge reads as a number.
-    return tok.lstrip("+-").isascii() and tok.lstrip("+-").isdigit() and len(tok) - len(tok.lstrip("+-")) <= 1
-
-
-def _int_key(tok: str) -> tuple[bool, str]:
-    """An integer token (`_is_int_token`) as (negative, digits without leading zeros), equal exactly when the
-    integers are. Not int(): Python refuses to parse more than 4300 digits, and a program may print such a number."""
-    digits = tok.lstrip("+-").lstrip("0")
-    return (tok.startswith("-") and digits != "", digits)  # -0 is 0
-
-
-def _is_float_token(tok: str) -> bool:
-    return FLOAT_TOKEN.fullmatch(tok) is not None
-
-
-def _token_equal(got: str, want: str) -> bool:
-    """An integer answer is exact (a relative tolerance let n*2+1000 pass for 2*10**12): the same integer, or a
-    fixed-point `3.0` equal to it (strict mode's Decimal rule accepts that too), never `2_000` or `2.0e+12`. Only
-    an expected token with a fraction or exponent gets the float tolerance, against a plain decimal number."""
-    if got == want:
-        return True
-    if _is_int_token(want):
-        whole, dot, fraction = got.partition(".")
-        return (_is_int_token(whole) and _int_key(whole) == _int_key(want) and (not dot or (fraction.isascii()
-                and fraction.isdigit() and not fraction.strip("0"))))
-    if _is_float_token(want) and _is_float_token(got):
-        return _close(float(got), float(want))
-    return False
-
-
-def tolerant_equal(got: str, expected: str) -> bool:
-    got_lines, want_lines = _lines(got), _lines(expected)
-    if len(got_lines) != len(want_lines):
-        return False
-    for a, b in zip(got_lines, want_lines):
-        ta, tb = a.split(), b.split()
-        if len(ta) != len(tb) or not all(_token_equal(x, y) for x, y in zip(ta, tb)):
-            return False
-    return True
-
-
-def tolerant_value_equal(got, want) -> bool:
-    if isinstance(got, tuple):
-        got = list(got)
-    if isinstance(got, bool) or isinstance(want, bool):  # a judge prints true, not 1
-        return type(got) is type(want) and got == want
-    if isinstance(want, int):  # an integer answer is exact, as in _token_equal
-        return type(got) is int and got == want
-    if isinstance(want, float) and isinstance(got, (int, float)):
-        try:
-            return got == want or _close(float(got), float(want))
-        except OverflowError:  # an int past a float's range (10**400) is no float answer: wrong, not a judge error
-            return False
-    if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(tolerant_value_equal(a, b) for a, b in zip(got, want))
-    if isinstance(got, dict) and isinstance(want, dict):
-        return got.keys() == want.keys() and all(tolerant_value_equal(got[k], want[k]) for k in got)
-    return got == want
-
-
 # ---- LiveCodeBench: inputs go to the runner, outputs come back, comparison here ----------------------------
 def _shown(value, limit: int = 200) -> str:
     """repr(value) cut to `limit` characters, for a wrong answer's detail; never raises (repr refuses an int past
@@ -158,13 +60,29 @@ def _shown(value, limit: int = 200) -> str:
         return f"a {type(value).__name__} too large to show"
 
 
+def _ask_timed(runner, message: dict, timeout: float) -> tuple[dict, bool]:
+    """The runner's answer, and whether it came later than the test's limit allows (timed here, not by the runner)."""
+    started = time.monotonic()
+    reply = runner.ask(message, timeout + GRACE_S)
+    return reply, time.monotonic() - started > timeout + MARGIN_S
+
+
 def _one_test(runner, kind: str, given: str, want: str, timeout: float, tolerant: bool):
     try:
-        reply = runner.ask({"op": "run", "input": given}, timeout + GRACE_S)
+        reply, late = _ask_timed(runner, {"op": "run", "input": given}, timeout)
     except wire.ChannelTimeout:
         return TLE, "time limit"
     except (wire.ChannelClosed, wire.ChannelBroken):
         return RE, f"runtime error: {runner.gone}"
+    if late:
+        return TLE, "time limit (the answer came after the test's limit)"
+    try:
+        return _compare(reply, kind, want, tolerant)
+    except MemoryError:  # the program's output, not the judge, is too large: a wrong answer
+        return WA, "wrong answer: an output too large to compare"
+
+
+def _compare(reply: dict, kind: str, want: str, tolerant: bool):
     status = reply.get("status")
     if status == "timeout":
         return TLE, str(reply.get("detail") or "time limit")
@@ -197,12 +115,16 @@ def judge_io_tests(payload: dict, runner) -> dict:
     if mode == "strict":
         timeout = max(1, int(timeout))  # upstream passes an integer to signal.alarm
     tolerant = mode == "tolerant"
+    if tolerant:  # `python3 file.py` skips a leading UTF-8 byte order mark; compile() of the text (strict) refuses it
+        code = code.removeprefix("\ufeff")
     kind = "call" if fn_name else ("tolerant_stdin" if tolerant else "strict_stdin")
     try:
-        loaded = runner.ask({"op": "load", "kind": kind, "code": code, "fn_name": fn_name, "timeout": timeout,
-                             "tolerant": tolerant}, timeout + GRACE_S)
+        loaded, late = _ask_timed(runner, {"op": "load", "kind": kind, "code": code, "fn_name": fn_name,
+                                           "timeout": timeout, "tolerant": tolerant}, timeout)
     except CHANNEL_ERRORS:
         return {"results": [RE], "details": [f"runtime error: {runner.gone}"]}
+    if late:  # as the runner's alarm would have ended it: building the program failed
+        loaded = {"compile_error": "time limit while the program's top-level code ran"}
     if "compile_error" in loaded:
         return {"results": [WA], "details": [f"compile error: {str(loaded['compile_error'])[:300]}"]}
     results, details = [], []
@@ -229,8 +151,12 @@ class SolutionError(Exception):
 
 
 def _builtin_error(name: object) -> type | None:
+    """The builtin class the tests may catch the solution's exception as. Not AssertionError (a failed assert of the
+    tests), nor StopIteration/StopAsyncIteration: raised in a map() or filter() of the tests, they end its iteration
+    silently (an iterator's way to say it is done), so `assert all(map(f, xs))` passed for an f that only raises."""
     cls = getattr(builtins, name, None) if type(name) is str else None
-    ok = isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, AssertionError)
+    ok = (isinstance(cls, type) and issubclass(cls, Exception)
+          and not issubclass(cls, (AssertionError, StopIteration, StopAsyncIteration)))
     return cls if ok else None
 
 

@@ -33,8 +33,8 @@ except ImportError:  # imported from the package (tests, tools)
     from axk1.eval.code_upstream import UPSTREAM_IMPORTS, UpstreamStdin, null_as_upstream, wrap_in_function
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):  # not an Exception: a program's `except Exception:` must not swallow the alarm
+    pass  # (one that stops or replaces the alarm is still a time limit: the judge times each answer itself)
 
 
 def _alarm(signum, frame):

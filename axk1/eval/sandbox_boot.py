@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 MODULES = ("sandbox_child", "sandbox_wire", "sandbox_ns", "sandbox_landlock", "sandbox_guard", "code_runner",
-           "code_upstream", "code_judge", "sandbox_zygote", "sandbox_files")
+           "code_upstream", "code_judge", "code_compare", "sandbox_zygote", "sandbox_files")
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 # Run with `python -I -S -B -c BOOT FD MODULE ARGS...`: sibling imports are answered from the code objects, then
 # MODULE runs as __main__ with the argv it expects (sandbox_child PLAN, or sandbox_zygote CONTROL_FD).

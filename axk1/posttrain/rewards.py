@@ -24,11 +24,11 @@ from axk1.eval.execution import run_checked
 from axk1.eval.math_grader import grade_integer_answer
 from axk1.eval.sandbox import Limits, run_parallel
 from axk1.posttrain.exact_grader import exact_correct
+from axk1.text.code_blocks import last_python_block
 from axk1.text.reasoning import split_reasoning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 CODE_LIMITS = Limits(wall_s=10.0, cpu_s=5, memory_mb=512)
-_FENCE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
 KINDS = ("math", "code", "exact")  # what score() grades; a task file's rows are checked against it when read
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -58,9 +58,10 @@ def answer_part(text: str, thinking: bool) -> str:
 
 
 def extract_code(answer: str) -> str | None:
-    """The last fenced code block of the answer (the tasks ask for one); None when there is none."""
-    blocks = _FENCE.findall(answer)
-    return blocks[-1] if blocks else None
+    """The answer's program (the tasks ask for one fenced block): its last python-tagged block, else its last
+    untagged one (axk1/text/code_blocks.py, as LiveCodeBench's tolerant extractor); None when there is none (a
+    ```cpp block or a trailing output block is not taken for the program)."""
+    return last_python_block(answer)
 
 
 def integer_answer(answer: object) -> int | None:

@@ -16,6 +16,7 @@ from axk1.eval.provenance import digest
 from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
                                   register)
 from axk1.eval.tasks.lcb_data import in_window, load_problems
+from axk1.text.code_blocks import last_python_block
 from axk1.text.prose import MIN_HANGUL_SHARE, prose, prose_hangul_share
 
 SYSTEM = ("You are an expert Python programmer. You will be given a question (problem specification) and will "
@@ -58,23 +59,9 @@ def extract_code_strict(text: str) -> str:
 
 def extract_code_tolerant(text: str) -> str:
     """The last complete fenced block tagged python (else the last untagged one), pairing fences in order, so a
-    trailing explanation block or an unclosed fence (truncation) does not shift the span."""
-    blocks, open_at, lang = [], None, ""
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped.startswith("```"):
-            continue
-        if open_at is None:
-            open_at, lang = i, stripped[3:].strip().lower()
-        else:
-            blocks.append((lang, "\n".join(lines[open_at + 1:i])))
-            open_at = None
-    for wanted in (("python", "py", "python3"), ("",)):  # a python-tagged block beats an untagged one
-        for lang, code in reversed(blocks):
-            if lang in wanted and code.strip():
-                return code
-    return extract_code_strict(text)
+    trailing explanation block or an unclosed fence (truncation) does not shift the span (else upstream's rule)."""
+    code = last_python_block(text)
+    return code if code is not None else extract_code_strict(text)
 
 
 def response_is_korean(answer: str) -> bool:
