@@ -9,6 +9,11 @@ import time
 import urllib.request
 
 
+class EventStreamReply(ValueError):
+    """A reply streamed as server-sent events (text/event-stream, `data: {...}` lines) to a request for one JSON
+    reply: read as JSON it failed as "Expecting value", naming neither the stream nor the fix."""
+
+
 def request_json(method: str, url: str, body: dict | None, api_key: str | None, timeout: float) -> dict:
     """The one way a key is sent: a request to an OpenAI-style server with a JSON body and the key (if any) as a
     bearer token, answered with JSON (eval's openai backend; RL's rollout-server client). `timeout` bounds the whole
@@ -21,7 +26,12 @@ def request_json(method: str, url: str, body: dict | None, api_key: str | None, 
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     with urllib.request.urlopen(request, timeout=timeout) as reply:
-        return json.loads(_read_by(reply, deadline, timeout))
+        data = _read_by(reply, deadline, timeout)
+        if reply.headers.get_content_type() == "text/event-stream" or data.lstrip().startswith(b"data:"):
+            raise EventStreamReply(f"{url} answered with an event stream (text/event-stream, `data:` lines) although "
+                                   "the request asked for one JSON reply (\"stream\": false): the server or a proxy "
+                                   "in front of it streams regardless; turn its streaming off")
+        return json.loads(data)
 
 
 def _read_by(reply, deadline: float, timeout: float) -> bytes:

@@ -8,6 +8,7 @@ import argparse
 import json
 import re
 import threading
+import time
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
 
@@ -18,13 +19,15 @@ OK = {"choices": [{"message": {"role": "assistant", "content": "\\boxed{70}"}, "
 
 
 class FakeChatServer(JsonHandler):
-    """`route(prompt) -> (status, body, delay_s)` decides each reply; `calls` counts chat requests and `bodies`
-    keeps the request bodies as received."""
+    """`route(prompt) -> (status, body, delay_s)` or `(status, body, delay_s, headers)` decides each reply (a body
+    of bytes is sent as it is, with the Content-Type the headers give); `calls` counts chat requests, `bodies` keeps
+    the request bodies as received and `times` when each arrived (time.monotonic())."""
 
     route = staticmethod(lambda prompt: (200, OK, 0))
     models = {"data": [{"id": "m"}]}
     calls = 0
     bodies: list = []
+    times: list = []
     stopping = threading.Event()  # set when the test's server closes: a delayed reply stops waiting
 
     def do_GET(self):
@@ -36,13 +39,26 @@ class FakeChatServer(JsonHandler):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         type(self).calls += 1
         type(self).bodies.append(body)
-        status, reply, delay = self.route(body["messages"][-1]["content"])
+        type(self).times.append(time.monotonic())
+        status, reply, delay, *headers = self.route(body["messages"][-1]["content"])
         if self.stopping.wait(delay):
             return  # the test is over; its client is gone
         try:
-            self._send(status, reply)
+            self._send_with(status, reply, headers[0] if headers else {})
         except OSError:  # the client gave up (timeout tests)
             pass
+
+    def _send_with(self, status: int, body, headers: dict) -> None:
+        if not headers and not isinstance(body, bytes):
+            return self._send(status, body)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        headers = {"Content-Type": "application/json", **headers}
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 class _JoinedServer(ThreadingHTTPServer):
@@ -65,6 +81,7 @@ def fake_server(base: type[FakeChatServer] = FakeChatServer):
     class Handler(base):
         calls = 0
         bodies: list = []
+        times: list = []
         stopping = threading.Event()
 
     httpd = _JoinedServer(("127.0.0.1", 0), Handler)

@@ -46,7 +46,7 @@ def test_think_mode_end_to_end(server, tmp_path):
         "content": "Let me guess \\boxed{70} hmm, keep thinking"}, "finish_reason": "stop"}]}, 0))
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"), "--thinking", "on",
-                 "-o", str(out)) == 0
+                 "-o", str(out)) == 1  # no reply closed a think block: a misconfigured run (test_eval_probe_server)
     assert {r["status"] for r in sample_records(out)} == {"no_answer"}
 
 

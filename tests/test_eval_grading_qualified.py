@@ -186,3 +186,50 @@ def test_the_rl_reward_reads_the_same():
     assert math_correct("The answer is not 43.", "43", "stop", False) == (False, "wrong")
     assert math_correct("The answer is 43 (maybe).", "43", "stop", False) == (False, "wrong")
     assert math_correct("정답은 42cm입니다.", "42", "stop", False) == (True, "correct")
+
+
+# English and Korean hedges of the same meaning, graded the same: an estimate, a doubt or no check on the number,
+# inside a box (docs: a doubt inside a box counts) or in the labelled sentence. The English list lacked
+# "approximately", "about", "roughly", "I think", ... which the Korean one had (약, 대략, 거의, 적어도).
+HEDGED_PAIRS = [
+    (r"\boxed{42 \text{ (approximately)}}", r"\boxed{42 \text{ (대략)}}"),
+    (r"\boxed{\text{about } 42}", r"\boxed{약 42}"),
+    (r"\boxed{42 \text{ (roughly)}}", r"\boxed{42 \text{ (대충)}}"),
+    (r"\boxed{\text{almost } 42}", r"\boxed{\text{거의 } 42}"),
+    (r"\boxed{42 \text{ (I think)}}", r"\boxed{42 \text{(라고 생각함)}}"),
+    (r"\boxed{42 \text{ (approx.)}}", r"\boxed{42 \text{ (약)}}"),
+    (r"\boxed{42 \text{ (estimate)}}", r"\boxed{42 \text{(추정)}}"),
+    (r"\boxed{42 \text{ (unverified)}}", r"\boxed{42 \text{ (미확인)}}"),
+    (r"\boxed{42\text{-ish}}", r"\boxed{42 \text{쯤}}"),
+    (r"\boxed{\text{at least } 42}", r"\boxed{\text{적어도 } 42}"),
+    (r"\boxed{\text{around } 42}", r"\boxed{\text{대략 } 42}"),
+    ("The answer is 42 (roughly).", "정답은 42 (대략)."),
+    ("The answer is 42 (approximately).", "정답은 약 42입니다."),
+    ("The answer is 42, I think.", "정답은 42라고 생각합니다."),
+    ("The answer is 42 (unverified).", "정답은 42 (미확인)."),
+    ("The answer is 42 approximately.", "정답은 대략 42입니다."),
+    ("The answer is 42-ish.", "정답은 42쯤입니다."),
+    ("The answer is 42 (estimated).", "정답은 42로 추정됩니다."),
+]
+
+
+@pytest.mark.parametrize("english, korean", HEDGED_PAIRS)
+def test_a_hedge_is_graded_alike_in_english_and_korean(english, korean):
+    assert grade_integer_answer(english, 42).status == "wrong"
+    assert grade_integer_answer(korean, 42).status == "wrong"
+    for text in (english, korean):  # the RL reward is the same grader
+        assert math_correct(text, "42", "stop", False) == (False, "wrong")
+
+
+@pytest.mark.parametrize("english, korean", [
+    ("Let's think about it. The answer is 42.", "생각해 봅시다. 정답은 42입니다."),
+    ("We roughly estimate first, about 40. The answer is 42.", "대략 40 정도로 어림해 봅니다. 정답은 42입니다."),
+    (r"About the triangle: \boxed{42}", r"삼각형에 대해: \boxed{42}"),
+    (r"I think it is \boxed{42}.", r"답은 \boxed{42}라고 생각합니다."),  # a doubt outside the box is not the box's
+    (r"So \boxed{42 \text{ ways}}", r"So \boxed{42 \text{가지}}"),
+])
+def test_the_same_words_outside_the_answer_are_no_hedge(english, korean):
+    """A hedge counts only in the answer (a box's content, the sentence after an answer label): the prose before it
+    uses "about" and "roughly" freely."""
+    assert grade_integer_answer(english, 42).status == "correct"
+    assert grade_integer_answer(korean, 42).status == "correct"

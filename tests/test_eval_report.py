@@ -52,7 +52,8 @@ def test_a_run_off_the_published_protocol_is_not_set_beside_it(tmp_path, options
     [row] = comparison_rows(results)
     assert why in row["not_comparable"] and "published" not in row and "ratios" not in row
     write_report(tmp_path, results)
-    assert f"| LiveCodeBench v6 (25.2.1-25.5.1) (not comparable: {row['not_comparable']}) | 70.0" in (
+    window = f"{options.get('lcb_start', '2025-02-01')}..{options.get('lcb_end', '2025-05-01')}"  # the run's
+    assert f"| LiveCodeBench v6 ({window}) (not comparable: {row['not_comparable']}) | 70.0" in (
         tmp_path / "report.md").read_text()
     results["config"]["options"], results["config"]["sampling"] = {}, {"thinking": True}
     results["config"]["n"] = 16
@@ -127,7 +128,8 @@ def test_the_chart_of_two_runs_not_comparable_at_zero_labels_its_bars_and_fits_i
     try:
         assert (tmp_path / "scores.png").exists()
         [ax] = fig.axes
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ours (tiny)"]
+        # no published series (none has a number here); the error bars' entry is ours
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ours (tiny)", "± s.e. rerun (ours)"]
         assert [t.get_text() for t in ax.texts] == ["0.0", "0.0"]  # the bar labels
         assert "not comparable" in ax.get_title().replace("\n", " ")
         fig.canvas.draw()
@@ -135,3 +137,68 @@ def test_the_chart_of_two_runs_not_comparable_at_zero_labels_its_bars_and_fits_i
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
     finally:
         plt.close(fig)
+
+
+def _drawn(rows, tmp_path, monkeypatch):
+    """The chart bar_chart saves for `rows`, its figure kept to look at."""
+    import matplotlib.pyplot as plt
+
+    from axk1.eval.report import bar_chart
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    bar_chart(rows, tmp_path / "scores.png", "m")
+    monkeypatch.undo()
+    assert (tmp_path / "scores.png").exists()
+    return figures[0]
+
+
+def test_the_chart_marks_an_incomplete_score_draws_error_bars_and_keeps_the_legend_off_the_bars(tmp_path, monkeypatch):
+    """An incomplete score (20 of 120 samples unanswered, counted wrong) was drawn as an ordinary bar, no bar had its
+    standard error, and the legend sat over the bars."""
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    results = _results(True)
+    results["tasks"]["aime25"].update(unanswered=20, score=42.5)
+    results["tasks"]["aime25"]["metrics"] = {**results["tasks"]["aime25"]["metrics"], "n_problems": 30,
+                                             "n_samples": 4}
+    rows = comparison_rows(results)
+    fig = _drawn(rows, tmp_path, monkeypatch)
+    try:
+        [ax] = fig.axes
+        ours = [c for c in ax.containers if isinstance(c, BarContainer)][0]  # ours: a bar a task (humaneval, aime25)
+        assert [bar.get_hatch() for bar in ours] == [None, "//"]
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks[0] == "humaneval" and "incomplete:\n20 of 120 unanswered" in ticks[1]
+        [errors] = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert errors.has_yerr and len(errors.lines[2][0].get_segments()) == 2  # one error bar a task
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "± s.e. rerun (ours)" in legend and any("incomplete" in t for t in legend)
+        fig.canvas.draw()
+        box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+        for container in ax.containers:
+            for bar in getattr(container, "patches", []):
+                assert not box.overlaps(bar.get_window_extent()), "the legend covers a bar"
+        page = fig.bbox
+        assert page.x0 <= box.x0 and box.x1 <= page.x1  # and stays on the page
+    finally:
+        plt.close(fig)
+
+
+def test_the_lcb_row_names_the_runs_window_and_report_md_shows_no_python_dicts(tmp_path):
+    metrics = {"stderr_rerun": 0.5, "stderr_problems": 1.0, "n_problems": 3, "n_samples": 16, "avg@16": 70.0}
+    results = {"config": {"model": "m", "backend": {"backend": "openai", "model": "m", "extra_body": {}}, "n": 16,
+                          "sampling": {"temperature": 0.6, "thinking": None},
+                          "options": {"lcb_start": "2023-01-01", "lcb_end": "2025-05-01"}},
+               "tasks": {"lcb": {"score": 70.0, "metrics": metrics, "statuses": {"pass": 33, "wrong_answer": 15},
+                                 "info": {"source": "lcb/test6.jsonl", "n_problems": 3}, "published": "lcb"}}}
+    [row] = comparison_rows(results)
+    assert row["label"].startswith("LiveCodeBench v6 (2023-01-01..2025-05-01) (not comparable: window")
+    write_report(tmp_path, results)
+    report = (tmp_path / "report.md").read_text()
+    assert "25.2.1" not in report and "{'" not in report and "None" not in report
+    assert "- statuses: pass: 33, wrong_answer: 15" in report
+    assert "- metrics: stderr_rerun: 0.5, stderr_problems: 1, n_problems: 3, n_samples: 16, avg@16: 70" in report
+    assert "sampling: temperature: 0.6, thinking: none" in report and "extra_body: none" in report
+    assert "- data: source: `lcb/test6.jsonl`, n_problems: 3" in report

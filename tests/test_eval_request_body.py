@@ -144,7 +144,7 @@ def test_a_thinking_run_warns_when_no_reply_ever_thought(server, tmp_path, capsy
     handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": message, "finish_reason": "stop"}]}, 0))
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl", 2), "--thinking",
-                        "on", "-o", str(out)) == 0
+                        "on", "-o", str(out)) == (1 if warned else 0)  # warned: a misconfigured run, exit 1
     warnings = json.loads((out / "results.json").read_text())["tasks"]["aime25"]["warnings"]
     err = capsys.readouterr().err
     if warned:

@@ -21,6 +21,9 @@ def load_backend(target: str, served_model: str | None = None, api_key_env: str 
                  request_timeout_s: float = OpenAIBackend.timeout_s) -> Backend:
     """Build the backend a TARGET string names (see the module docstring). `device`: where a local model (a folder
     or hf:) runs: auto (CUDA when torch sees a GPU), cpu or cuda."""
+    if target.startswith(("http://", "https://")):  # read as a folder it was "http:/host/v1 does not exist"
+        raise ValueError(f"{target!r} is a URL, not a model folder: did you mean openai:{target}? (a server's "
+                         "URL takes the openai: prefix)")
     if target.startswith("openai:"):
         return OpenAIBackend(target[len("openai:"):], model=served_model or os.environ.get("AXK1_EVAL_MODEL"),
                              api_key=read_api_key(api_key_env, CLIENT_KEY_ENV), concurrency=concurrency,

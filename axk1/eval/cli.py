@@ -59,6 +59,12 @@ def cmd_eval(cfg: EvalConfig) -> int:
             print(f"{row['task']}: not compared with the published numbers: {row['not_comparable']}")
     print(f"report: {out / 'report.md'}")
     failed = 0
+    # --thinking on where no reply of a task closed its think block: every sample is no_answer, a score of the
+    # server's settings (its chat template ignores the switch), not of the model; exit 0 read as a measurement
+    for name, r in results["tasks"].items():
+        if r.get("thinking_unclosed"):
+            print(f"axk1 eval: error: {r['thinking_unclosed']} (the score is no measurement)", file=sys.stderr)
+            failed = 1
     # A prompt refused for its length is refused again on every run: the advice is to shorten it, not to rerun.
     too_long = {name: r for name, r in results["tasks"].items() if r.get("too_long")}
     if too_long:

@@ -93,8 +93,14 @@ CHANGING_WORD = (r"(?i:(?:(?:m|b|tr)illion|thousand|hundred|dozen|score)s?|times
                  r"|fifth|sixth|seventh|eighth|ninth)s|halves|quarters|(?:is\s+)?(?:wrong|incorrect|not)"
                  r"|(?:is|was)(?=\s+(?:wrong|incorrect|not|false)))(?![A-Za-z])")
 CHANGED = re.compile(rf"[0-9](?:\s+{CHANGING_WORD}|\s*{KOREAN_CHANGING})")  # Korean: korean_answer_words.py
-# A hedge (`43 maybe`) is no unit either (UNSURE); `2xy` keeps its letters (one space at least before a unit)
-HEDGE_WORD = r"(?i:not|n't|never|maybe|perhaps|possibly|probably|unsure|guess(?:ed)?)(?![A-Za-z])"
+# A hedge (`43 maybe`) is no unit either (UNSURE); `2xy` keeps its letters (one space at least before a unit).
+# The same meanings as KOREAN_HEDGE (korean_answer_words.py), one for one: a doubt (maybe, perhaps, I think: 아마,
+# 어쩌면, 것 같), an estimate (approximately, about, roughly, -ish: 약, 대략, 추정), a bound (at least: 적어도) or
+# no check (unverified: 미확인); a box holding one is wrong in either language. It is searched only in the answer
+# (a box's content, the clause after an answer label): "Let's think about it" before the label is no hedge.
+HEDGE_WORD = (r"(?i:not|n't|never|maybe|perhaps|possibly|probably|likely|might|seems|unsure|uncertain"
+              r"|guess(?:ed)?|i\s+(?:think|believe|guess)|(?<!\\)approx(?:imately|\.)?|about|around|roughly|almost"
+              r"|nearly|estimat(?:ed?|ion)|-?\s*ish|at\s+(?:least|most)|unverified|unconfirmed|unchecked)(?![A-Za-z])")
 UNIT = re.compile(rf"(?<=[0-9])(?:\s+(?!{CHANGING_WORD}|{HEDGE_WORD}|(?i:and)\b)[A-Za-z]{{2,}}\.?){{1,2}}\s*$")
 # A unit written onto the number (`42cm`, `42km²`, `42kg`) is dropped as `42 cm` is; only units of two letters or
 # more, since `42m` or `42g` may be a product with a variable (`42x` is no answer)

@@ -37,10 +37,14 @@ CLOSING_ENDING = r"(?:입니다|이다|이에요|예요|이야|임|이며|이고
 # where its verb is: 43일 수도 있다 / 43일수도 / 43이 될 수도 ("might be 43"), 43일지도 모른다, 43인 것 같다 / 43인 거
 # 같아요 / 43이 맞는 것 같다 ("seems 43"), 43인 듯하다, 43으로 추정된다 / 43으로 보인다 ("estimated / appears to be
 # 43"), 43일까 ("43?"); not "할 수 있다" ("can": 확인할 수 있다 is no doubt) nor 했듯이 ("as shown");
-# and some before it: 아마(도) 43 ("maybe"), 어쩌면, 혹시, 추정 43, and the bounds and estimates English refuses there
-# too (약 43 "about", 대략, 거의, 적어도 "at least", 최소(한), 최대(한), 많아야 "at most"). A whole word only where a
-# longer word starts with it (아마추어 is "amateur", 약수 a divisor, 최소값 a minimum). Confident phrasing
-# (정답은 43이다, 따라서 43, 정답: 43, 43임을 보인다 "we show it is 43") holds none of these.
+# 43이라고 생각한다 / 43이라고 본다 ("I think 43"); and some before it: 아마(도) 43 ("maybe"), 어쩌면, 혹시, 추정 43,
+# and the bounds and estimates English refuses there too (약 43 "about", 대략, 대충 / 어림잡아 "roughly", 거의,
+# 적어도 "at least", 최소(한), 최대(한), 많아야 "at most"); a doubt or no check anywhere (불확실, 확실하지 않,
+# 모르겠, 미확인, 미검증, 검증되지 않, 확인되지 않, 추측, 짐작). A whole word only where a longer word starts with it
+# (아마추어 is "amateur", 약수 a divisor, 최소값 a minimum). Confident phrasing (정답은 43이다, 따라서 43, 정답: 43,
+# 43임을 보인다 "we show it is 43") holds none of these. HEDGE_WORD (integer_answer.py) is the English list, meaning
+# for meaning.
 KOREAN_HEDGE = (r"(?:[일될][ \t]*수[ \t]*(?:도|있)|일지도|(?:것|거)[ \t]*같|[인일][ \t]*듯(?!이)|일까(?:요)?(?![가-힣])"
-                r"|(?:으로|로)[ \t]*(?:보이|보인|보입|보여)|추정"
-                r"|(?<![가-힣])(?:아마도?|어쩌면|혹시|약|대략|거의|적어도|최소한?|최대한?|많아야)(?![가-힣]))")
+                r"|(?:으로|로)[ \t]*(?:보이|보인|보입|보여)|추정|추측|짐작|어림|불확실|확실하지[ \t]*않|모르겠"
+                r"|미확인|미검증|(?:검증|확인)[ \t]*(?:되지|하지|안)|(?:이?라고|다고)[ \t]*(?:생각|봅니|본다|봐요)"
+                r"|(?<![가-힣])(?:아마도?|어쩌면|혹시|약|대략|대충|거의|적어도|최소한?|최대한?|많아야)(?![가-힣]))")

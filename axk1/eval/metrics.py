@@ -72,3 +72,24 @@ def format_stderrs(metrics: dict) -> str:
     """Both standard errors, labelled, as the console and report.md show them: "± 1.2 rerun, ± 7.9 over problems"."""
     return f"± {format_stderr(metrics.get('stderr_rerun'))} rerun, ± {format_stderr(metrics.get('stderr_problems'))} " \
            f"over problems"
+
+
+def readable(value, limit: int = 10) -> str:
+    """A results.json value as report.md shows it: `{'correct': 472, 'wrong': 8}` as "correct: 472, wrong: 8", a
+    nested object in parentheses, floats to 2 decimals, text in backticks (paths and prompts hold Markdown's
+    characters), a list past `limit` items cut with how many more; an empty one as "none"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_nested(v, limit)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        shown = ", ".join(_nested(v, limit) for v in value[:limit]) or "none"
+        return shown + (f", ... ({len(value)} in all)" if len(value) > limit else "")
+    if isinstance(value, float):
+        return f"{round(value, 2):g}"
+    if value is None or isinstance(value, (bool, int)):
+        return "none" if value is None else str(value).lower()
+    return "`" + str(value).replace("`", "'").replace("\n", " ") + "`"
+
+
+def _nested(value, limit: int) -> str:
+    text = readable(value, limit)
+    return f"({text})" if isinstance(value, (dict, list, tuple)) and value else text

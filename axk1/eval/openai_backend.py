@@ -5,17 +5,21 @@ sample, `concurrency` at a time on daemon threads, with retries, and a stop when
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+import math
 import queue
 import re
 import socket
 import threading
+import sys
 import time
 import urllib.error
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from axk1.http_json import request_json
+from axk1.http_json import EventStreamReply, request_json
 from axk1.json_text import reply_text
 from axk1.eval.backends import TOO_LONG, Backend, Completion, Request, Sampling
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
@@ -34,6 +38,76 @@ OWN_FIELDS = {"model": "use --served-model", "messages": "the task writes the pr
               "top_p": "use --top-p", "top_k": "use --top-k", "max_tokens": "use --max-tokens",
               "max_completion_tokens": "use --max-tokens", "stream": "replies are read whole",
               "stream_options": "replies are read whole"}
+
+# A 429 (rate limited) says "later", not "wrong": a rate-limited API (one whose quota refills each minute) failed
+# every sample within the 1 + 2 + 4 s of the other failures' back-off. A 429 gets this many tries of its own, and a
+# 429's or 503's Retry-After (seconds, or an HTTP date) is waited, up to RETRY_AFTER_CAP_S (said on stderr when cut).
+RATE_LIMIT_RETRIES = 8
+RETRY_AFTER_CAP_S = 60.0
+
+
+def retry_after_s(headers) -> float | None:
+    """The wait a reply's Retry-After header asks for, in seconds (`120`, or an HTTP date such as `Wed, 21 Oct 2015
+    07:28:00 GMT`); None without one or with one that is neither."""
+    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is GMT
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def retry_delay(error: BaseException | None, attempt: int) -> tuple[float, float | None]:
+    """(seconds to wait before try `attempt + 2`, the Retry-After asked for where it was cut to the cap, else None):
+    a 429's or 503's Retry-After up to RETRY_AFTER_CAP_S, otherwise 1, 2, 4 ... s up to 30."""
+    asked = None
+    if isinstance(error, urllib.error.HTTPError) and error.code in (429, 503):
+        asked = retry_after_s(error.headers)
+    if asked is None:
+        return min(2.0 ** attempt, 30.0), None
+    return min(asked, RETRY_AFTER_CAP_S), asked if asked > RETRY_AFTER_CAP_S else None
+
+
+@dataclass
+class Tries:
+    """One request's tries so far: failures and 429s counted apart (RATE_LIMIT_RETRIES)."""
+
+    retries: int
+    failed: int = 0
+    rate_limited: int = 0
+
+    def again(self, error: BaseException | None, note) -> bool:
+        """After a failed try: whether to try again, having waited as retry_delay says (`note(delay, asked)` before a
+        429's wait, and where a wait was cut to the cap: `asked` what Retry-After asked, else None)."""
+        limited = isinstance(error, urllib.error.HTTPError) and error.code == 429
+        if limited:
+            self.rate_limited += 1
+            if self.rate_limited > RATE_LIMIT_RETRIES:
+                return False
+            attempt = self.rate_limited - 1
+        else:
+            self.failed += 1
+            if self.failed > self.retries:
+                return False
+            attempt = self.failed - 1
+        delay, cut = retry_delay(error, attempt)
+        if limited or cut is not None:
+            note(delay, cut)
+        time.sleep(delay)
+        return True
+
+    @property
+    def count(self) -> int:
+        return self.failed + self.rate_limited
+
 
 # finish_reason values of a reply the server cut off (vLLM and SGLang: "abort"): not the model's answer. Any other
 # value is recorded as sent ("stop", "length", "tool_calls", "content_filter", ...).
@@ -71,6 +145,7 @@ class OpenAIBackend(Backend):
         # request (a prompt longer than the context), so only that sample fails.
         self._lock = threading.Lock()
         self._succeeded = self._rejected = 0
+        self._said: set[str] = set()  # rate limiting and the Retry-After cap are each said once a run
         self.base_url = self.base_url.rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"openai backend needs an http(s) base URL such as http://127.0.0.1:8000/v1, "
@@ -115,7 +190,9 @@ class OpenAIBackend(Backend):
         if kwargs:
             body["chat_template_kwargs"] = kwargs
         root = self.base_url.removesuffix("/v1")
-        for attempt in range(self.retries + 1):
+        tries = Tries(self.retries)
+        while True:
+            error = None
             try:
                 reply = request_json("POST", root + "/tokenize", body, self.api_key, min(self.timeout_s, 120.0))
                 break
@@ -124,16 +201,16 @@ class OpenAIBackend(Backend):
                     self._tokenize_works = False
                 if 400 <= e.code < 500 and e.code != 429:  # asked again, it is refused again
                     return None
+                error = e
             except (TimeoutError, socket.timeout):  # it would time out again: not counted this time
                 return None
             except (ValueError, RecursionError):  # a whole reply that is not JSON: not vLLM's /tokenize
                 reply = None
                 break
-            except (urllib.error.URLError, OSError, http.client.HTTPException):
-                pass  # a lost connection, a cut or garbled reply: asked again
-            if attempt == self.retries:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                error = e  # a lost connection, a cut or garbled reply: asked again
+            if not tries.again(error, self._note_wait):
                 return None
-            time.sleep(min(2.0 ** attempt, 30.0))
         count = reply.get("count") if isinstance(reply, dict) else None
         self._tokenize_works = type(count) is int  # a route that answers without a count is not vLLM's /tokenize
         if not self._tokenize_works:
@@ -156,8 +233,11 @@ class OpenAIBackend(Backend):
         return self._context
 
     def body(self, request: Request, sampling: Sampling) -> dict:
+        # "stream": false said, not implied: a server (or proxy) that streams by default sent an event stream,
+        # which failed every sample as "JSONDecodeError: Expecting value"
         body = {"model": self.model, "messages": request.messages, "temperature": sampling.temperature,
-                "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": request.seed, "n": 1}
+                "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": request.seed, "n": 1,
+                "stream": False}
         if sampling.top_k:
             body["top_k"] = sampling.top_k  # vLLM / SGLang extension
         body.update({k: v for k, v in self.extra_body.items() if k != "chat_template_kwargs"})
@@ -170,7 +250,9 @@ class OpenAIBackend(Backend):
 
     def _one(self, request: Request, sampling: Sampling) -> Completion:
         error = ""
-        for attempt in range(self.retries + 1):
+        tries = Tries(self.retries)
+        while True:
+            failure: BaseException | None = None
             try:
                 reply = self._call("POST", "/chat/completions", self.body(request, sampling))
                 completion = self._parse(reply, sampling.thinking is True)
@@ -181,18 +263,36 @@ class OpenAIBackend(Backend):
                 detail = e.read().decode("utf-8", "replace")[:500]
                 if 400 <= e.code < 500 and e.code != 429:  # our request is wrong: retrying will not help
                     return self._rejected_reply(e.code, detail)
-                error = f"HTTP {e.code}: {detail}"
+                error, failure = f"HTTP {e.code}: {detail}", e
             except (TimeoutError, socket.timeout) as e:
                 return Completion("", "error", False, None, f"no reply within {self.timeout_s:g} s ({e}); raise "
                                   "--request-timeout for long generations")
+            except EventStreamReply as e:  # the same request streams again: not retried
+                return Completion("", "error", False, None, str(e))
             except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError, RecursionError,
                     BadReply) as e:  # a cut body (IncompleteRead), a garbled status line, bytes that are not UTF-8
                 # or JSON (ValueError: JSONDecodeError, UnicodeDecodeError), JSON nested past the stack: this
                 # sample's failure, retried, never the whole run's
-                error = f"{type(e).__name__}: {str(e)[:300]}"
-            if attempt < self.retries:
-                time.sleep(min(2.0 ** attempt, 30.0))
-        return Completion("", "error", False, None, f"request failed after {self.retries + 1} tries: {error}")
+                error, failure = f"{type(e).__name__}: {str(e)[:300]}", e
+            if not tries.again(failure, self._note_wait):
+                return Completion("", "error", False, None, f"request failed after {tries.count} tries: {error}")
+
+    def _note_wait(self, delay: float, asked: float | None) -> None:
+        """Say once a run that the server rate-limits (a run otherwise silent while its requests wait), and once
+        that a Retry-After was cut to the cap (the wait is then shorter than the server asked)."""
+        kind = "capped" if asked is not None else "limited"
+        with self._lock:
+            said = kind in self._said
+            self._said.add(kind)
+        if said:
+            return
+        if asked is not None:
+            line = (f"{self.base_url} asked to wait {asked:g} s before retrying (Retry-After); waiting "
+                    f"{RETRY_AFTER_CAP_S:g} s at most each time")
+        else:
+            line = f"{self.base_url} is rate limiting (HTTP 429); waiting {delay:g} s before retrying"
+        print(f"axk1 eval: {line} (rate-limited requests are tried up to {RATE_LIMIT_RETRIES + 1} times)",
+              file=sys.stderr, flush=True)
 
     def _rejected_reply(self, code: int, detail: str) -> Completion:
         if REQUEST_TOO_LONG.search(detail):  # the same request is refused every time: not retried, not unanswered
@@ -244,7 +344,8 @@ class OpenAIBackend(Backend):
         return {"backend": self.name, "base_url": self.base_url, "model": self.model, "extra_body": self.extra_body}
 
     def settings(self) -> dict:
-        return {"concurrency": self.concurrency, "request_timeout_s": self.timeout_s, "retries": self.retries}
+        return {"concurrency": self.concurrency, "request_timeout_s": self.timeout_s, "retries": self.retries,
+                "rate_limit_retries": RATE_LIMIT_RETRIES, "retry_after_cap_s": RETRY_AFTER_CAP_S}
 
 
 def check_extra_body(extra: dict) -> None:

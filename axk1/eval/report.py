@@ -9,20 +9,22 @@ in the model's default mode, beside the thinking table. Ratios are ours / theirs
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.eval.backends import Sampling
 from axk1.eval.contamination import report_line as contamination_line
-from axk1.eval.metrics import format_stderr
+from axk1.eval.metrics import format_stderr, readable
 from axk1.eval.tasks import TASKS, get_task
 
 MODELS = ("A.X K1", "DeepSeek-V3.1", "GLM-4.6")
 PUBLISHED = {
     "aime25": {"label": "AIME25", "scores": (89.8, 88.4, 86.0)},
     "aime25-ko": {"label": "AIME25-ko", "scores": (80.4, 81.3, 80.4)},
-    "lcb": {"label": "LiveCodeBench v6 (25.2.1-25.5.1)", "scores": (75.8, 69.5, 76.0)},
+    # the card's window is 2025-02-01..2025-05-01; the row names the run's (Task.label_window)
+    "lcb": {"label": "LiveCodeBench v6", "scores": (75.8, 69.5, 76.0)},
     "lcb-ko": {"label": "LiveCodeBench-ko", "scores": (73.1, 66.2, 55.9)},
     # The card reports HumanEval+ (stricter tests than HumanEval): shown for scale, not a like-for-like comparison.
     "humaneval": {"label": "HumanEval+ (card; we run HumanEval)", "scores": (87.2, 86.0, 83.5)},
@@ -108,18 +110,23 @@ def not_comparable(name: str, result: dict, config: dict) -> str | None:
 def comparison_rows(results: dict) -> list[dict]:
     rows = []
     table = PUBLISHED_NON_THINKING if published_mode(results) == "non-thinking" else PUBLISHED
+    options = results.get("config", {}).get("options", {})
     for name, r in results["tasks"].items():
         pub = table.get(r.get("published") or "")
         row = {"task": name, "ours": r["score"], "stderr_rerun": r["metrics"].get("stderr_rerun"),
                "stderr_problems": r["metrics"].get("stderr_problems"),
                "n_problems": r["metrics"]["n_problems"], "n_samples": r["metrics"]["n_samples"]}
+        if r.get("unanswered"):  # drawn apart in the chart: a score counting unanswered samples as wrong
+            row["incomplete"] = f"{r['unanswered']} of {row['n_problems'] * row['n_samples']} unanswered"
+        window = get_task(name).label_window(options) if name in TASKS else None
+        label = pub and (f"{pub['label']} ({window})" if window else pub["label"])
         why = not_comparable(name, r, results.get("config", {})) if pub else None
         if why:  # the published numbers are left out, so no ratio or bar suggests a comparison
-            row["label"] = f"{pub['label']} (not comparable: {why})"
+            row["label"] = f"{label} (not comparable: {why})"
             row["not_comparable"] = why
         elif pub:
             row["published"] = dict(zip(MODELS, pub["scores"]))
-            row["label"] = pub["label"]
+            row["label"] = label
             row["ratios"] = {m: 100 * r["score"] / s for m, s in row["published"].items()}
             a, d = pub["scores"][0], pub["scores"][1]
             row["press_ratio"] = 100 * a / d  # A.X K1 / DeepSeek-V3.1, as reported in the press
@@ -135,31 +142,62 @@ def bar_chart(rows: list[dict], path: Path, model_name: str) -> None:
     plt.close(fig)
 
 
+INCOMPLETE_HATCH = "//"
+
+
 def scores_figure(rows: list[dict], model_name: str):
     """Our score per task beside each published model's, where a row has that model's number. A model no row has a
     number for (every task not comparable, or none on the card) is left out of the bars and the legend, the title
-    saying why: drawn as zeros, its bars and ours at 0.0 made a blank chart with three legend entries."""
+    saying why: drawn as zeros, its bars and ours at 0.0 made a blank chart with three legend entries.
+    Our bars carry their rerun standard error where it is known; an incomplete score (unanswered samples counted
+    wrong) is hatched and its task labelled "incomplete: k of n unanswered", not drawn as a measurement. The legend
+    sits right of the axes, never over a bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    labels = [r["task"] for r in rows]
+    labels = [r["task"] + (f"\nincomplete:\n{r['incomplete']}" if r.get("incomplete") else "") for r in rows]
     series = [(f"ours ({model_name})", [r["ours"] for r in rows])]
     series += [(m, [r.get("published", {}).get(m) for r in rows]) for m in MODELS
                if any(m in r.get("published", {}) for r in rows)]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(rows) + 2), 4))
+    present = [[i for i, (_, values) in enumerate(series) if values[j] is not None] for j in range(len(rows))]
+
+    def slot(i: int, j: int) -> int:  # series i's place among the bars task j has
+        return present[j].index(i)
+
+    error_bars = None
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(rows) + 2) + 2, 4.5))
     for i, (name, values) in enumerate(series):
         drawn = [(j, v) for j, v in enumerate(values) if v is not None]  # a task without that model's number: no bar
-        xs = [j + (i - (len(series) - 1) / 2) * width for j, _ in drawn]
-        bars = ax.bar(xs, [v for _, v in drawn], width, label=name)
+        xs = [j + (slot(i, j) - (len(present[j]) - 1) / 2) * width for j, _ in drawn]  # centred on the task's tick
+        # ours: its rerun standard error where known (nan draws none), the bar's label above it
+        errors = [rows[j].get("stderr_rerun") for j, _ in drawn] if i == 0 else []
+        errors = [math.nan if e is None else e for e in errors]
+        known = any(not math.isnan(e) for e in errors)
+        bars = ax.bar(xs, [v for _, v in drawn], width, label=name, yerr=errors if known else None,
+                      error_kw={"ecolor": "black", "capsize": 3, "linewidth": 1})
         ax.bar_label(bars, labels=[f"{v:.1f}" for _, v in drawn], fontsize=7)  # 0.0 too: a score, not a gap
-    ax.set_xticks(range(len(rows)), labels)
+        if i == 0:
+            error_bars = bars.errorbar
+            for bar, row in zip(bars, rows):
+                if row.get("incomplete"):
+                    bar.set_hatch(INCOMPLETE_HATCH)
+                    bar.set_edgecolor("black")
+    ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 105)
     ax.set_title(_title(rows, [name for name, _ in series[1:]]), fontsize=10)
-    ax.legend(fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    if error_bars is not None:
+        handles.insert(1, error_bars)
+        names.insert(1, "± s.e. rerun (ours)")
+    if any(r.get("incomplete") for r in rows):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch=INCOMPLETE_HATCH))
+        names.append("incomplete: unanswered\nsamples counted wrong")
+    ax.legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
@@ -184,7 +222,8 @@ def write_report(out: Path, results: dict) -> None:
     config = results["config"]
     rows = comparison_rows(results)
     lines = [f"# Evaluation of `{config['model']}`", "",
-             f"Backend: `{config['backend']}`  ", f"Samples per problem: {config['n']}; sampling: `{config['sampling']}`",
+             f"Backend: {readable(config['backend'])}  ",
+             f"Samples per problem: {config['n']}; sampling: {readable(config['sampling'])}",
              "", f"## Scores beside the published numbers ({published_mode(results)} mode, A.X K1 model card)", "",
              "| task | ours (avg@n) | ± s.e. rerun | ± s.e. over problems | problems × samples | "
              + " | ".join(MODELS) + " | " + " | ".join(f"ours / {m}" for m in MODELS) + " | A.X K1 / DeepSeek-V3.1 |",
@@ -199,8 +238,7 @@ def write_report(out: Path, results: dict) -> None:
                      + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
     lines += ["", STDERR_NOTE, "", "![scores](scores.png)", ""]
     for name, r in results["tasks"].items():
-        lines += [f"## {name}", "", f"- metrics: `{ {k: round(v, 2) if isinstance(v, float) else v for k, v in r['metrics'].items()} }`",
-                  f"- statuses: `{r['statuses']}`"]
+        lines += [f"## {name}", "", f"- metrics: {readable(r['metrics'])}", f"- statuses: {readable(r['statuses'])}"]
         if r.get("unanswered"):
             lines.append(f"- **incomplete**: {unanswered_line(r)} (request_failed): run again with the same settings "
                          "and -o to fill them")
@@ -215,7 +253,7 @@ def write_report(out: Path, results: dict) -> None:
         if "contamination" in r:
             lines.append(contamination_line(r))
         info = {k: v for k, v in r["info"].items() if k not in ("excluded", "failed_to_parse")}
-        lines.append(f"- data: `{info}`")
+        lines.append(f"- data: {readable(info)}")
         for key in ("excluded", "failed_to_parse"):
             if r["info"].get(key):
                 lines.append(f"- {key.replace('_', ' ')}: {len(r['info'][key])} (reasons in results.json)")

@@ -59,6 +59,7 @@ def _generate(backend: Backend, requests: list[Request], sampling: Sampling, des
     out = [store.get(r, sampling) if store is not None else None for r in requests]
     todo = [i for i, c in enumerate(out) if c is None]
     with tqdm(total=len(todo), desc=desc, leave=False, disable=len(todo) < 2) as bar:
+        drawn = not bar.disable  # (close() sets disable)
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
 
@@ -72,6 +73,10 @@ def _generate(backend: Backend, requests: list[Request], sampling: Sampling, des
                 if out[chunk[j]] is None:  # a backend that answered the batch at once
                     arrived(j, completion)
             bar.update(len(chunk))
+    if drawn and not sys.stderr.isatty():
+        # a bar without `leave` ends on a `\r`: in a log file (no terminal) the next line printed, the first task's
+        # score, was glued to it
+        print(file=sys.stderr, flush=True)
     return out
 
 
@@ -162,7 +167,8 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
     gen_s = time.perf_counter() - start
     for i, completion in zip(asked, got):
         completions[i] = completion
-    warnings = [w for w in [_thinking_ignored(name, completions, settings.sampling)] if w]
+    unclosed = _thinking_ignored(name, completions, settings.sampling)  # a misconfigured run: its exit is 1 (cli.py)
+    warnings = [w for w in [unclosed] if w]
     for warning in warnings:
         print(f"axk1 eval: warning: {warning}", file=sys.stderr, flush=True)
     pairs = list(zip(expanded, completions))
@@ -179,7 +185,7 @@ def run_task(name: str, backend: Backend, settings: RunSettings, options: TaskOp
         records.append(record)
     result = score(task, data.problems, records, settings.n, found, settings.contamination or "")
     result.update(info=data.info, published=task.published, generation_s=gen_s, grading_s=grade_s,
-                  warnings=warnings)
+                  warnings=warnings, thinking_unclosed=unclosed)
     return result, records
 
 

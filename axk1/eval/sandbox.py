@@ -18,6 +18,7 @@ import select
 import signal
 import secrets
 import site
+import sys
 import tempfile
 import threading
 import time
@@ -374,4 +375,6 @@ def run_parallel(fn, items: list, workers: int | None = None, desc: str | None =
         stop.close()
         if progress:
             progress.close()
+            if not sys.stderr.isatty():  # its line ends on a `\r` in a log: the next line was glued to it
+                print(file=sys.stderr, flush=True)
     return results

@@ -31,7 +31,9 @@ from axk1.eval.tasks.base import merged_dataclass
 from axk1.json_text import JsonError, parse_json
 from axk1.toml_file import build_dataclass, read_toml, resolve_path
 
-TARGET_PREFIXES = ("hf:", "openai:")  # a model target that is no folder
+# A model target that is no folder; a bare URL too, so that load_backend can name it (read as a path relative to a
+# --config file's folder it became a mangled path that "does not exist")
+TARGET_PREFIXES = ("hf:", "openai:", "http://", "https://")
 KEY_KINDS = ("path_keys", "path_or_id_keys", "target_keys")  # how a --config file resolves a key, by kind
 THINKING = {"on": True, "off": False, "default": None}
 GRADERS = ("strict", "tolerant")
@@ -104,7 +106,9 @@ class EvalConfig:
                 except argparse.ArgumentTypeError as e:
                     raise ValueError(f"{f.name} = {value!r}: {e}") from None
         tasks = self.tasks.split(",") if isinstance(self.tasks, str) else self.tasks
-        self.tasks = [t.strip() for t in tasks if t.strip()]
+        # a task named twice runs once, in its first place: run twice it asked for every sample twice and wrote each
+        # sample twice into samples.jsonl
+        self.tasks = list(dict.fromkeys(t.strip() for t in tasks if t.strip()))
         unknown = [t for t in self.tasks if t not in task_names()]
         if unknown:
             raise ValueError(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(task_names())}")

@@ -63,10 +63,14 @@ KOREAN_HEDGE_IN = re.compile(KOREAN_HEDGE)
 # integer_answer.py: `72?`, `72 \text{ (not sure)}`): a note in parentheses that starts with one ("43 (maybe)",
 # "(I think so)", "(?)"), one after a comma ending its clause ("43, probably.", "43, I think"), or a `?` on the
 # number ("43?"). "43 (mod 1000)", "43, not 42" and a doubt in a later sentence ("43. Maybe I should check.") are none.
+# An estimate the same way ("43 (approximately)", "43, roughly.", "43 (unverified)"), and one written onto the number
+# ("43 approximately.", "43-ish"), as a box's (HEDGE_WORD in integer_answer.py; Korean: KOREAN_HEDGE_IN).
 DOUBT = (r"(?i:maybe|perhaps|probably|possibly|likely|not\s+(?:sure|certain)|unsure|uncertain"
-         r"|i\s+(?:think|guess|believe)|guess(?:ed)?)(?![A-Za-z'’])")
+         r"|i\s+(?:think|guess|believe)|guess(?:ed)?|approx(?:imately|\.)?|about|around|roughly|almost|nearly"
+         r"|estimat(?:ed?|ion)|unverified|unconfirmed|unchecked)(?![A-Za-z'’])")
 DOUBT_AFTER = re.compile(rf"\([ \t]*(?:{DOUBT}|\?)|,[ \t]*{DOUBT}[ \t]*(?:[.;:!?,)]|$)"
-                         r"|[0-9$)}*_\]][ \t]*\?")
+                         r"|[0-9$)}*_\]][ \t]*\?"
+                         r"|[0-9$)}*_\]](?:[ \t]*-[ \t]*ish|[ \t]+(?i:approximately|roughly|or\s+so))(?![A-Za-z])")
 # The sentence after a label: as CLAUSE, but past a comma or colon, and with the `?` that ends it
 SENTENCE = re.compile(r"[^\n]{0,300}?(?:\?(?=\s|$)|(?=\n|[.;](?:\s|$)|$))|[^\n]{0,300}")
 BUT = re.compile(r"[ \t]*,?[ \t]*(?i:but)[ \t]+(?:(?i:rather|instead)[ \t,]+)?")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from axk1.eval.backends import Completion
 from axk1.eval.math_grader import grade_integer_answer
+from axk1.eval.metrics import readable
 from axk1.eval.provenance import digest
 from axk1.eval.tasks.aime_check import copy_caveats, copy_check
 from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_limit, failed_record, flag,
@@ -162,7 +163,7 @@ class AIMETask(Task):
 
     def report_lines(self, result: dict, out: Path) -> list[str]:
         methods = result.get("extraction_methods")
-        return [f"- extraction methods: `{methods}`"] if methods else []
+        return [f"- extraction methods: {readable(methods)}"] if methods else []
 
     def default_source(self) -> str:
         if self.lang not in HUB_DEFAULTS:

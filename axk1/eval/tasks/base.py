@@ -105,6 +105,11 @@ class Task:
         """Lines for this task's section of report.md from its result (plots go into `out`)."""
         return []
 
+    def label_window(self, options: dict) -> str | None:
+        """The span of problems this run scored, as its report row names it (LiveCodeBench's contest dates from
+        config.json's `options`); None for a task with no window."""
+        return None
+
     def comparison_caveats(self, options: dict, result: dict) -> list[str]:
         """Why this run of the task differs from the published protocol (config.json's `options`, the task's
         result): each reason keeps its score apart from the published one in the report. Sampling, -n and --limit

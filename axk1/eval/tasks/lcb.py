@@ -144,7 +144,7 @@ class LCBTask(Task):
 
     def report_lines(self, result, out) -> list[str]:
         rate = result.get("korean_response_rate")
-        return [] if rate is None else [f"- korean response rate: `{rate}`"]
+        return [] if rate is None else [f"- korean response rate: {rate:.1f}%"]
 
     def source(self, options: LCBOptions) -> str:
         source = options.data.get("lcb")
@@ -165,6 +165,11 @@ class LCBTask(Task):
             raise ValueError(f"no LCB problem has contest_date in [{options.lcb_start}, {options.lcb_end}] "
                              f"({len(problems)} read{unparsed}); check --lcb-start/--lcb-end and the release")
         return kept, excluded, failed
+
+    def label_window(self, options: dict) -> str | None:
+        # the run's dates: a row labelled with the card's window (25.2.1-25.5.1) after --lcb-start 2023-01-01 named
+        # problems it did not score
+        return f"{options.get('lcb_start', LCBOptions.lcb_start)}..{options.get('lcb_end', LCBOptions.lcb_end)}"
 
     def comparison_caveats(self, options: dict, result: dict) -> list[str]:
         why = []
