@@ -35,7 +35,8 @@ GRACE_S = 2.0  # past the per-test limit the runner's own alarm has answered; a 
 # The runner's own work around a test (a fork, writing the input, sending the reply) that its limit may not cover:
 # an answer later than limit + margin, timed here, is a time limit whatever it says (the program can stop or catch
 # the runner's alarm, which runs in its process).
-MARGIN_S = 0.5
+MARGIN_S = 1.0
+READY_S = 60.0  # for the runner to start serving, before the program runs
 CHANNEL_ERRORS = (wire.ChannelClosed, wire.ChannelBroken, wire.ChannelTimeout)
 # stdlib packages whose import runs a program (a browser, a poem, IDLE, the turtle demos), never rebuilt for tests
 NOT_IMPORTED = {"antigravity", "this", "idlelib", "turtledemo"}
@@ -119,6 +120,9 @@ def judge_io_tests(payload: dict, runner) -> dict:
         code = code.removeprefix("\ufeff")
     kind = "call" if fn_name else ("tolerant_stdin" if tolerant else "strict_stdin")
     try:
+        # the runner answers once it serves (its start, not the program's time: on a loaded machine it took seconds,
+        # which timed the load as late); only then is the program's top-level code timed
+        runner.ask({"op": "ready"}, READY_S)
         loaded, late = _ask_timed(runner, {"op": "load", "kind": kind, "code": code, "fn_name": fn_name,
                                            "timeout": timeout, "tolerant": tolerant}, timeout)
     except CHANNEL_ERRORS:

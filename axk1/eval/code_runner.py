@@ -388,7 +388,7 @@ def serve(requests: int, replies: int, guard, workdir: str) -> None:
     """Answer the judge until it closes the pipe (then the runner exits)."""
     program = _Program(guard, workdir, (requests, replies))
     handlers = {"exec": program.exec, "describe": program.describe, "call": program.call, "load": program.load,
-                "run": program.run}
+                "run": program.run, "ready": lambda _: {}}
     while True:
         try:
             message = wire.recv(requests)
