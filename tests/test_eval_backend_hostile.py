@@ -80,7 +80,7 @@ def test_a_reply_holding_a_lone_surrogate_fails_its_sample_not_the_run(server, t
     base, handler = server
     bad = {"choices": [{"message": {"content": "The answer is \ud800 \\boxed{70}"}, "finish_reason": "stop"}]}
     handler.route = staticmethod(lambda prompt: (200, bad if prompt.startswith("Problem 1") else OK, 0))
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # its retries, at once
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)  # its retries, at once
     out = tmp_path / "run"
     assert run_eval_cli("--model", f"openai:{base}", "--aime-data", aime_file(tmp_path / "a.jsonl"),
                         "--concurrency", "1", "-o", str(out)) == 1
@@ -185,7 +185,7 @@ def test_a_4xx_on_every_request_stops_the_run_with_a_clear_message(server, tmp_p
 
 # ---- nothing answered; timeouts -----------------------------------------------------------------------------------
 def test_a_run_with_no_answer_at_all_exits_non_zero_and_keeps_its_samples(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)  # the retries' back-off
     out = tmp_path / "run"
     rc = run_eval_cli("--model", "openai:http://127.0.0.1:9/v1", "--served-model", "m", "--aime-data",
                aime_file(tmp_path / "a.jsonl", 2), "-o", str(out))
@@ -348,7 +348,7 @@ def test_aime_rows_without_ids_are_named_as_the_corpus_audit_names_them(tmp_path
 def test_an_eval_run_again_reuses_what_the_first_run_got_and_asks_only_for_the_rest(server, tmp_path, monkeypatch):
     """Nothing was kept until a task had generated and been graded, and a rerun overwrote it: a crash an hour into
     a run lost the hour. Completions are kept as they arrive; a rerun asks only for the missing and failed ones."""
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)
     base, handler = server
     handler.route = staticmethod(lambda prompt: (503, {"error": "down"}, 0) if "Problem 2" in prompt else (200, OK, 0))
     out, data = tmp_path / "run", aime_file(tmp_path / "a.jsonl", 3)

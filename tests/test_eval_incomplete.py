@@ -16,7 +16,7 @@ def server():
 
 @pytest.fixture
 def no_backoff(monkeypatch):
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)  # the retries' back-off
 
 
 def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(server, tmp_path, no_backoff, capsys):
@@ -32,6 +32,8 @@ def test_unanswered_samples_make_the_score_incomplete_and_the_exit_non_zero(serv
     assert run_eval_cli(*argv) == 1
     captured = capsys.readouterr()
     assert "INCOMPLETE: 32/480 samples unanswered" in captured.out
+    # the statuses as report.md shows them, not as a Python dict
+    assert "(30 problems × 16)  correct: 448, request_failed: 32" in captured.out and "{'" not in captured.out
     assert "aime25: 32/480 samples unanswered" in captured.err and "Run the same command again" in captured.err
     result = json.loads((out / "results.json").read_text())["tasks"]["aime25"]
     assert result["unanswered"] == 32 and result["statuses"] == {"correct": 448, "request_failed": 32}

@@ -209,7 +209,7 @@ def test_one_run_sizes_every_prompt_one_way_when_counting_fails_after_some():
 
 
 def test_a_server_whose_tokenize_fails_midway_runs_on_with_one_sizing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)  # the retries' back-off
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)  # the retries' back-off
     Server = type("Server", (_Flaky,), {"fail": staticmethod(lambda n: 503 if n > 9 else None)})
     with fake_server(Server) as (base, handler):
         out = tmp_path / "run"
@@ -230,7 +230,7 @@ def test_tokenize_is_given_up_on_for_a_missing_route_only(monkeypatch):
     request is, a timeout fails that count only, and only a 404 or 405 (no such route) is final."""
     from axk1.eval.openai_backend import OpenAIBackend
 
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)
     chat = [{"role": "user", "content": "x" * 300}]
     for status, counted_after in [(503, True), (502, True), (404, False), (405, False)]:
         Server = type("Server", (_Flaky,), {"fail": staticmethod(lambda n, s=status: s if n == 1 else None)})

@@ -10,7 +10,8 @@ from email.message import Message
 import pytest
 
 from axk1.eval.backends import Request, Sampling
-from axk1.eval.openai_backend import RETRY_AFTER_CAP_S, OpenAIBackend, retry_after_s, retry_delay
+from axk1.eval.openai_backend import OpenAIBackend
+from axk1.eval.retries import RETRY_AFTER_CAP_S, retry_after_s, retry_delay
 from axk1.eval.settings import eval_config
 from tests.eval_fake_server import OK, aime_file, fake_server, run_eval_cli, sample_records
 
@@ -57,7 +58,7 @@ def test_a_rate_limited_request_gets_more_tries_than_other_failures(server, caps
 
 
 def test_a_5xx_still_gets_the_usual_retries(server, monkeypatch):
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)
     base, handler = server
     handler.route = staticmethod(lambda prompt: (500, {"error": "down"}, 0))
     [got] = OpenAIBackend(base, model="m", concurrency=1, retries=3).generate(ASK, Sampling(max_tokens=8))
@@ -83,7 +84,7 @@ def test_retry_after_in_seconds_or_as_a_date_and_capped():
 
 def test_a_capped_wait_is_said_once(server, monkeypatch, capsys):
     waits = []
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", waits.append)
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", waits.append)
     base, handler = server
     handler.route = _limited_then_ok(2, "3600")
     [got] = OpenAIBackend(base, model="m", concurrency=1).generate(ASK, Sampling(max_tokens=8))

@@ -80,7 +80,7 @@ def test_a_reply_the_server_aborted_fails_its_sample_after_retries(server, monke
     from axk1.eval.backends import Request, Sampling
     from axk1.eval.openai_backend import OpenAIBackend
 
-    monkeypatch.setattr("axk1.eval.openai_backend.time.sleep", lambda s: None)
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", lambda s: None)
     base, handler = server
     handler.route = staticmethod(lambda prompt: (200, {"choices": [{"message": {"content": "\\boxed{70}"},
                                                                      "finish_reason": finish}]}, 0))

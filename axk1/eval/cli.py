@@ -19,7 +19,7 @@ import typing
 from pathlib import Path
 
 from axk1.eval.completion_store import FILE
-from axk1.eval.metrics import format_stderrs
+from axk1.eval.metrics import format_stderrs, readable
 from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.settings import EvalConfig, config_class, eval_config
@@ -46,7 +46,7 @@ def cmd_eval(cfg: EvalConfig) -> int:
     results = run_eval(backend, settings, options, out)
     for name, r in results["tasks"].items():
         print(f"{name:10s} {r['score']:6.1f} {format_stderrs(r['metrics'])}  "
-              f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {r['statuses']}"
+              f"({r['metrics']['n_problems']} problems × {r['metrics']['n_samples']})  {readable(r['statuses'])}"
               + (f"  INCOMPLETE: {unanswered_line(r)}" if r.get("unanswered") else "")
               + (f"  NOT MEASURED: {too_long_line(r)}" if r.get("too_long") else ""))
         failed_rows = r["info"].get("failed_to_parse") or []

@@ -5,23 +5,20 @@ sample, `concurrency` at a time on daemon threads, with retries, and a stop when
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import json
-import math
 import queue
 import re
 import socket
 import threading
 import sys
-import time
 import urllib.error
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from axk1.http_json import EventStreamReply, request_json
 from axk1.json_text import reply_text
 from axk1.eval.backends import TOO_LONG, Backend, Completion, Request, Sampling
+from axk1.eval.retries import RATE_LIMIT_RETRIES, RETRY_AFTER_CAP_S, Tries
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
@@ -38,76 +35,6 @@ OWN_FIELDS = {"model": "use --served-model", "messages": "the task writes the pr
               "top_p": "use --top-p", "top_k": "use --top-k", "max_tokens": "use --max-tokens",
               "max_completion_tokens": "use --max-tokens", "stream": "replies are read whole",
               "stream_options": "replies are read whole"}
-
-# A 429 (rate limited) says "later", not "wrong": a rate-limited API (one whose quota refills each minute) failed
-# every sample within the 1 + 2 + 4 s of the other failures' back-off. A 429 gets this many tries of its own, and a
-# 429's or 503's Retry-After (seconds, or an HTTP date) is waited, up to RETRY_AFTER_CAP_S (said on stderr when cut).
-RATE_LIMIT_RETRIES = 8
-RETRY_AFTER_CAP_S = 60.0
-
-
-def retry_after_s(headers) -> float | None:
-    """The wait a reply's Retry-After header asks for, in seconds (`120`, or an HTTP date such as `Wed, 21 Oct 2015
-    07:28:00 GMT`); None without one or with one that is neither."""
-    value = (headers.get("Retry-After") or "").strip() if headers is not None else ""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # an HTTP date is GMT
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def retry_delay(error: BaseException | None, attempt: int) -> tuple[float, float | None]:
-    """(seconds to wait before try `attempt + 2`, the Retry-After asked for where it was cut to the cap, else None):
-    a 429's or 503's Retry-After up to RETRY_AFTER_CAP_S, otherwise 1, 2, 4 ... s up to 30."""
-    asked = None
-    if isinstance(error, urllib.error.HTTPError) and error.code in (429, 503):
-        asked = retry_after_s(error.headers)
-    if asked is None:
-        return min(2.0 ** attempt, 30.0), None
-    return min(asked, RETRY_AFTER_CAP_S), asked if asked > RETRY_AFTER_CAP_S else None
-
-
-@dataclass
-class Tries:
-    """One request's tries so far: failures and 429s counted apart (RATE_LIMIT_RETRIES)."""
-
-    retries: int
-    failed: int = 0
-    rate_limited: int = 0
-
-    def again(self, error: BaseException | None, note) -> bool:
-        """After a failed try: whether to try again, having waited as retry_delay says (`note(delay, asked)` before a
-        429's wait, and where a wait was cut to the cap: `asked` what Retry-After asked, else None)."""
-        limited = isinstance(error, urllib.error.HTTPError) and error.code == 429
-        if limited:
-            self.rate_limited += 1
-            if self.rate_limited > RATE_LIMIT_RETRIES:
-                return False
-            attempt = self.rate_limited - 1
-        else:
-            self.failed += 1
-            if self.failed > self.retries:
-                return False
-            attempt = self.failed - 1
-        delay, cut = retry_delay(error, attempt)
-        if limited or cut is not None:
-            note(delay, cut)
-        time.sleep(delay)
-        return True
-
-    @property
-    def count(self) -> int:
-        return self.failed + self.rate_limited
-
 
 # finish_reason values of a reply the server cut off (vLLM and SGLang: "abort"): not the model's answer. Any other
 # value is recorded as sent ("stop", "length", "tool_calls", "content_filter", ...).
