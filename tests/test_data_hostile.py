@@ -327,3 +327,18 @@ def test_a_pdf_folder_reads_compressed_pdfs_and_names_the_files_it_does_not_read
     assert "5 PDFs: 4 extracted, 1 failed (pdf_corrupt: 1" in capsys.readouterr().out
     rows = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
     assert sum("압축된 파일도" in row.get("text", "") for row in rows) == 4
+
+
+def test_the_summary_prints_ids_and_reasons_as_written():
+    """The summary printed through rich with markup on: a record key `[/meta]` in a failure's reason raised
+    MarkupError at the end of a finished `axk1 data run` (no table, exit 1), `pq/a.parquet:100:` came out as an
+    emoji and `[b]x[/b]` as `x`."""
+    from axk1.data.stats import Accounting, summary_text
+
+    acc = Accounting(inputs=3, kept=0, kept_stage="tokenize")
+    acc.failed.update({"no text field (keys: [/meta], body)": 2, "bad [b]x[/b]": 1})
+    acc.failed_items += [("web/a.jsonl:1", "no text field (keys: [/meta], body)"), ("pq/a.parquet:100:", "x"),
+                         ("web/b.jsonl:2", "bad [b]x[/b] :fire:")]
+    text = summary_text(acc)
+    for written in ("keys: [/meta], body", "pq/a.parquet:100:", "bad [b]x[/b] :fire:"):
+        assert written in text, text

@@ -200,7 +200,9 @@ def summary_text(acc: Accounting) -> str:
     for reason, n in sorted(acc.failed.items(), key=lambda x: -x[1]):
         table.add_row("failed", reason, str(n))
     buf = StringIO()
-    console = Console(file=buf, width=100, force_terminal=False)
+    # no markup, emoji codes or highlighting: ids, keys and file names are the user's data ("[/meta]" raised
+    # rich's MarkupError at the end of a finished run; "pq/a.parquet:100:" printed as an emoji)
+    console = Console(file=buf, width=100, force_terminal=False, markup=False, emoji=False, highlight=False)
     console.print(table)
     total = acc.kept + sum(acc.excluded.values()) + sum(acc.failed.values())
     line = (f"in {acc.inputs} = kept {acc.kept} + excluded {sum(acc.excluded.values())} + failed "
