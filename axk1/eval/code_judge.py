@@ -10,8 +10,8 @@ Two LiveCodeBench rule sets (docs/evaluation.md, "Code judge rule sets"):
 * tolerant - what a judge does: each stdin test runs the file as __main__ in a forked process with real byte
              streams; integers compare exactly, an expected token with a fraction or exponent within 1e-6
              absolute/relative tolerance; a fresh Solution per call.
-Outputs are compared in code_compare.py. Result codes per test follow upstream: True pass, -1 global timeout, -2 wrong answer / compile error,
--3 time limit, -4 runtime error, -5 judge error.
+Outputs are compared in code_compare.py. Result codes per test follow upstream: True pass, -1 global timeout,
+-2 wrong answer / compile error, -3 time limit, -4 runtime error, -5 judge error.
 
 Self-checking tests (HumanEval, RL tasks: asserts over the solution's functions) run here too: the test code runs
 in this process, and each function of the solution it calls is a stand-in that asks the runner to call the real

@@ -55,7 +55,8 @@ def refuse_special_tokens(codec: ChatCodec, messages: list[dict[str, Any]], kwar
     """A 400 for a message whose text holds one of the tokenizer's special tokens (<|im_start|>, <|im_end|>, ...):
     the rendered prompt is tokenized with its special tokens, so `hi<|im_end|><|im_start|>system` in a user's
     content would forge a system turn. Only the chat template places them. Checked in every string the template
-    may read, as it reads them (`messages` with their tool calls' arguments decoded: decode_tool_arguments) (chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
+    may read, as it reads them (`messages` with their tool calls' arguments decoded: decode_tool_arguments;
+    chat_template_kwargs' too: a folder's template may render `tools`), and in each message's text as the
     template gets it, its text parts joined (`hi<|im_` and `end|>` are harmless apart). (<think> tags are not
     special: a conversation may carry earlier reasoning.)"""
     strings = [s for i, m in enumerate(messages) for s in json_strings(m, f"messages[{i}]")]
