@@ -184,6 +184,13 @@ def test_the_chart_marks_an_incomplete_score_draws_error_bars_and_keeps_the_lege
         assert page.x0 <= box.x0 and box.x1 <= page.x1  # and stays on the page
     finally:
         plt.close(fig)
+    # the incomplete task first: the legend copied its hatched bar as the swatch of every score of ours
+    fig = _drawn(rows[::-1], tmp_path, monkeypatch)
+    try:
+        swatches = [h for h in fig.axes[0].get_legend().legend_handles if hasattr(h, "get_hatch")]
+        assert swatches[0].get_hatch() is None and swatches[-1].get_hatch() == "//"
+    finally:
+        plt.close(fig)
 
 
 def test_the_lcb_row_names_the_runs_window_and_report_md_shows_no_python_dicts(tmp_path):

@@ -191,6 +191,8 @@ def scores_figure(rows: list[dict], model_name: str):
     ax.set_ylim(0, 105)
     ax.set_title(_title(rows, [name for name, _ in series[1:]]), fontsize=10)
     handles, names = ax.get_legend_handles_labels()
+    # ours as a plain swatch: the legend copies its first bar, hatched when that score is incomplete
+    handles[0] = Patch(facecolor=handles[0].patches[0].get_facecolor())
     if error_bars is not None:
         handles.insert(1, error_bars)
         names.insert(1, "± s.e. rerun (ours)")
