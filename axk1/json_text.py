@@ -13,6 +13,7 @@ was (`from_strict`, `read_metrics_rows`). `has_surrogate` tests a string, and `j
 walk a decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode;
 `reply_text` is the one reading of an OpenAI-style reply's content as text (synth's teacher, eval's openai backend).
 `json_digest` is the one sha256 of a JSON value (cache keys, content ids, provenance and resume digests).
+`without_bom` is the one removal of UTF-8 byte-order marks from a JSON Lines line (the data, chat and task readers).
 """
 
 from __future__ import annotations
@@ -30,10 +31,21 @@ from typing import Any
 from axk1.user_file import read_bytes
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 
 
 class JsonError(ValueError):
     """The text is not JSON; str() is the reason (`Expecting value at column 3`, `nested too deep`, ...)."""
+
+
+def without_bom(line: bytes) -> bytes:
+    """A JSON Lines line without the UTF-8 byte-order marks at its start. Files that each start with one and are
+    then joined (`cat a.jsonl b.jsonl > all.jsonl`) carry it at the start of later lines, where it was an "invalid
+    json" row; a file of a mark alone (an empty file saved with one) leaves two marks on the next file's first line.
+    The data package's jsonl source, the chat reader and the RL task reader take their lines through here."""
+    while line.startswith(BOM):
+        line = line[len(BOM):]
+    return line
 
 
 def parse_json(text: str | bytes, parse_float=None) -> Any:

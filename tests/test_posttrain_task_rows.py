@@ -168,7 +168,7 @@ def test_a_compressed_task_file_is_read_as_chat_data_is(tmp_path):
 
 
 def test_task_files_joined_with_cat_keep_every_row_behind_their_byte_order_marks(tmp_path):
-    """The chat reader's rule (chat_formats.without_bom): a mark at the start of any line is dropped. Two marks (an
+    """The chat reader's rule (json_text.without_bom): a mark at the start of any line is dropped. Two marks (an
     empty file saved with one before the next) were "not JSON", and so was a line of a mark and a newline."""
     lines = [(json.dumps(r) + "\n").encode() for r in GOOD[:3]]
     path = tmp_path / "all.jsonl"

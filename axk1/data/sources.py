@@ -1,9 +1,8 @@
 """Input sources as a datatrove reader step: JSONL / Parquet (any text field, gz/zst), folders of plain text,
 source-code trees, PDF files and folders, WARC/ARC crawls and folders of saved web pages (axk1/data/html_pages.py).
 
-Every input item (a line, a row, a file) becomes either a Document or a failure record with a reason; the
-step counts its inputs so the run can check in = kept + excluded + failed. Which files a source covers is
-axk1/data/source_files.py.
+Every input item (a line, a row, a file) becomes a Document or a failure record with a reason; the step counts
+its inputs so the run can check in = kept + excluded + failed. Which files a source covers: source_files.py.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from axk1.data.charset import text_not_utf8
 from axk1.data.failure import Failure, gave_nothing
 from axk1.data.launch_listing import launch_files
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
-from axk1.json_text import JsonError, has_surrogate, parse_json
+from axk1.json_text import JsonError, has_surrogate, parse_json, without_bom
 from axk1.text.korean import normalize_text, strip_controls
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")
@@ -202,8 +201,7 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
             if raw is None:
                 yield Failure(item_id, f"line_too_long ({size} bytes)", spec.name, rel)
                 continue
-            if lineno == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+            raw = without_bom(raw)  # at any line's start: files that each begin with one, joined by `cat`
             if not raw.strip():
                 continue
             decoding: dict = {}
@@ -260,7 +258,11 @@ def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Docu
     meta = dict(base)
     if isinstance(record.get("domain"), str) and "domain_hint" not in meta:
         meta["domain_hint"] = record["domain"]  # a per-record label, e.g. from a generator
-    return Document(text=_clean_text(text, meta), id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
+    text = _clean_text(text, meta)
+    if not text.strip():  # named by its place (its own id after it): a record's id may repeat across files
+        where = item_id if doc_id is None else f"{item_id} (id {doc_id})"
+        return Failure(where, "empty_text", spec.name, base["path"])
+    return Document(text=text, id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
 
 
 def _clean_text(text: str, meta: dict) -> str:
@@ -285,11 +287,9 @@ def _read_parquet(spec: SourceConfig, path: Path, rel: str, base: dict) -> Itera
         yield Failure(f"{spec.name}/{rel}", missing_text_field(spec, names, "columns"), spec.name, rel)
         return
     cols = [spec.text_field] + ([spec.id_field] if spec.id_field in names else [])
-    row = 0
-    for batch in pf.iter_batches(columns=cols, batch_size=1024):
-        for rec in batch.to_pylist():
-            yield _record_to_doc(spec, rec, f"{spec.name}/{rel}:{row}", base)
-            row += 1
+    rows = (rec for batch in pf.iter_batches(columns=cols, batch_size=1024) for rec in batch.to_pylist())
+    for row, rec in enumerate(rows, 1):  # counted from 1, as a JSONL source's lines are
+        yield _record_to_doc(spec, rec, f"{spec.name}/{rel}:{row}", base)
 
 
 def _read_text_file(spec: SourceConfig, path: Path, rel: str, base: dict) -> Document | Failure:
@@ -379,7 +379,7 @@ class SourceReader(PipelineStep):
                     self.stat_update("inputs")
                     if not isinstance(item, Failure) and not item.text.strip():
                         # datatrove's readers drop a document without text between stages, which unbalanced the
-                        # accounting: it fails here, with a reason
+                        # accounting: it fails here, with a reason (a record's: in _record_to_doc, by its place)
                         meta = item.metadata
                         item = Failure(item.id, "empty_text", meta.get("source", ""), meta.get("path", ""))
                     if isinstance(item, Failure):

@@ -3,7 +3,7 @@
 Containers (`read_chat_rows`), told apart by their first bytes, not their names (a `.json` file is as often JSON Lines
 as an array):
 - JSON Lines, one row a line; a UTF-8 byte-order mark at the start of a line is dropped (Windows editors write one
-  at the start of a file, and files concatenated with `cat` carry it on to later lines: `without_bom`);
+  at the start of a file, and files concatenated with `cat` carry it on to later lines: json_text.without_bom);
 - a JSON array of rows (`json.dump(rows, f, indent=2)`, pandas' `orient="records"`), or one pretty-printed row;
 - either compressed with gzip, zstd, bzip2 or xz (read as a stream);
 - Parquet, an Arrow file or stream, and a Hugging Face `save_to_disk` folder of one split (Arrow streams listed in
@@ -28,12 +28,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.json_text import JsonError, find_surrogate, parse_json, read_json_file
+from axk1.json_text import BOM, JsonError, find_surrogate, parse_json, read_json_file, without_bom
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
 from axk1.user_file import regular_file
 
-BOM = b"\xef\xbb\xbf"
 TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('{out}', orient='records', "
             "lines=True, force_ascii=False)\"")
 ACCEPTED = ("JSON Lines or a JSON array of rows (optionally .gz/.zst/.bz2/.xz), Parquet, Arrow, or a Hugging Face "
@@ -104,16 +103,6 @@ def decompressor(head: bytes):
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.open, "xz "
     return (lambda p: open(p, "rb")), ""
-
-
-def without_bom(line: bytes) -> bytes:
-    """A JSON Lines line without the UTF-8 byte-order marks at its start. Files that each start with one and are
-    then joined (`cat a.jsonl b.jsonl > all.jsonl`) carry it at the start of later lines, where it was an "invalid
-    json" row; a file of a mark alone (an empty file saved with one) leaves two marks on the next file's first line.
-    The readers of chat data and of RL task files (tasks.read_tasks) both take their lines through here."""
-    while line.startswith(BOM):
-        line = line[len(BOM):]
-    return line
 
 
 def _refuse_unreadable(path: Path, head: bytes) -> None:

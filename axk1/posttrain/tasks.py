@@ -22,10 +22,10 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
-from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor, without_bom
+from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 from axk1.posttrain.task_rows import WrittenNumber, fill_defaults, row_problems
-from axk1.json_text import json_digest, parse_json
+from axk1.json_text import json_digest, parse_json, without_bom
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
 LANGS = ("en", "ko")
@@ -299,7 +299,7 @@ def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
 
 def _lines(path: Path) -> Iterator[bytes]:
     """The file's lines, decompressed as chat data files are (chat_formats.decompressor: gzip, zstd, bzip2, xz, told
-    by the first bytes) and without a byte-order mark at their start (chat_formats.without_bom); a stream cut short
+    by the first bytes) and without a byte-order mark at their start (json_text.without_bom); a stream cut short
     is a ValueError naming the file, not a traceback."""
     with path.open("rb") as f:
         opener, kind = decompressor(f.read(8))
