@@ -133,23 +133,3 @@ def test_run_out_dir_takes_the_home_folder_and_refuses_empty(tmp_path, monkeypat
     path.write_text(path.read_text().replace('out_dir = "~/tilde_run"', 'out_dir = ""'))
     with pytest.raises(ValueError, match=r"\[run\] out_dir is empty"):
         load_recipe(path)
-
-
-def test_more_mtp_loss_weights_than_stages_are_refused_only_where_set(tmp_path):
-    """`[model] mtp_loss_weight` is one weight per stage (the last repeats): four weights for two stages had the
-    extra two ignored without a word. The default [0.3, 0.1] is not the user's: a one-stage recipe that does not set
-    the list still loads."""
-    import tomllib
-    path = write_recipe(tmp_path)  # two stages
-    with pytest.raises(ValueError, match=r"mtp_loss_weight has 4 weights but the recipe has 2 stage\(s\).*"
-                                         r"mtp_loss_weight = \[0\.3, 0\.2\]"):
-        load_recipe(path, ["--model.mtp_loss_weight", "[0.3, 0.2, 0.9, 0.9]"])
-    assert load_recipe(path, ["--model.mtp_loss_weight", "[0.3, 0.2]"]).model.mtp_loss_weight == [0.3, 0.2]
-    assert load_recipe(path, ["--model.mtp_loss_weight", "[0.5]"]).model.mtp_loss_weight == [0.5]
-    one = tomllib.loads(path.read_text())
-    one["stages"] = one["stages"][:1]
-    one["schedule"]["decay_starts_at_stage"] = 1
-    with pytest.raises(ValueError, match="has 2 weights but the recipe has 1 stage"):
-        parse_recipe(one, tmp_path)  # write_recipe sets [0.3, 0.1]
-    del one["model"]["mtp_loss_weight"]
-    assert parse_recipe(one, tmp_path).model.mtp_loss_weight == [0.3, 0.1]  # the default, never refused

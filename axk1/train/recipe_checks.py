@@ -42,17 +42,6 @@ def _check_mixture(where: str, mixture: object) -> None:
         raise ValueError(f"{where}: mixture {mixture} has no positive weight: give at least one domain a weight > 0")
 
 
-def check_mtp_weight_count(r: RecipeSections) -> None:
-    """`[model] mtp_loss_weight` is one weight per stage, the last repeating: a list longer than the stages had its
-    extra weights ignored without a word. Called only where the recipe sets the list (parse_recipe): the default
-    [0.3, 0.1] fits a recipe of any number of stages."""
-    weights, stages = r.model.mtp_loss_weight, len(r.stages)
-    if r.needs_stages and stages and len(weights) > stages:
-        raise ValueError(f"[model] mtp_loss_weight has {len(weights)} weights but the recipe has {stages} stage(s): "
-                         f"give one weight per stage (the last one repeats for later stages), e.g. "
-                         f"mtp_loss_weight = {weights[:stages]}")
-
-
 def validate(r: RecipeSections) -> None:
     """Checks that need no compute: ranges, consistency, files that must exist. `r`: a Recipe (or a post-training
     recipe, which adds its own checks after these)."""
