@@ -63,6 +63,7 @@ def test_100000_gpus_plan_a_step_the_trainer_takes(tmp_path):
     plan = make_plan("H200", 100_000, 365)
     recipe, _ = round_trip(plan, tmp_path, "H200")
     assert plan.batch_tokens <= MAX_TOKENS_PER_STEP and recipe.parallelism.cp >= 4
+    assert "context parallel below 4 would leave 50,000 data-parallel ranks" in plan.best.memory.why  # and why
 
 
 @pytest.mark.parametrize("gpus", [300_000, 10**9])

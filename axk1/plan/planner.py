@@ -248,6 +248,10 @@ def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> 
         cps = step_cps(budget.gpus, seq_len, context)
         memory = find_layout(cand.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps) if cps else None
         if memory is not None:
+            if cps[0] > 1:  # the cap, not memory, ruled out the lower degrees: the layout's sentence says so
+                memory = replace(memory, why=f"{memory.why}; context parallel below {cps[0]} would leave "
+                                 f"{budget.gpus // (cps[0] // 2):,} data-parallel ranks, one {context:,}-token "
+                                 f"sequence each over the {MAX_TOKENS_PER_STEP:,} tokens a step may take")
             cand.memory = memory
             break
     else:
