@@ -65,7 +65,8 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
                 return leave(1)
             raise
         what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
-        report_error(f"axk1 {args.command}: error: {what}")  # a bad value, a missing file, ...
+        # a bad value, a missing file, ...; a sub-verb that names itself (`axk1 plan fit`) is named in full
+        report_error(f"axk1 {getattr(args, 'verb_name', None) or args.command}: error: {what}")
         return leave(2)
     # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
     # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as

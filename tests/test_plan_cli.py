@@ -85,9 +85,12 @@ def test_a_plan_on_a_fitted_law_names_it_once_and_as_fitted(tmp_path):
     path = law.save(tmp_path / "law.json")
     plan = make_plan("H100", 8, 1, law=str(path))
     text = summary_text(plan)
-    assert "law law" not in text and "fitted law 'law', EL" in text and "the fitted law 'law''s fit" in text
+    # named by the path it was given as (every fitted law was 'law', "the fitted law 'law''s fit uncertainty")
+    named = f"fitted law {str(path)!r}"
+    assert "law law" not in text and f"{named}, EL" in text and f"fit uncertainty of the {named})" in text
+    assert "'law'" not in text and "''s" not in text
     md = write_outputs(plan, tmp_path / "out")["plan"].read_text()
-    assert "law law" not in md and "the fitted law 'law' was fitted from your own runs" in md
+    assert "law law" not in md and f"the {named} was fitted from your own runs" in md
     assert "the built-in laws' losses" not in md
 
 

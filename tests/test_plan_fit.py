@@ -134,7 +134,7 @@ def test_law_file_round_trip_and_plan_uses_it(tmp_path):
     assert lo < surface.loss(1e7, 1e9) < hi
     plan = make_plan("H200", 1024, 73, law=str(path), serve_gpus=0)
     default = make_plan("H200", 1024, 73, serve_gpus=0)
-    assert plan.law.name == "mine" and plan.best.loss != default.best.loss
+    assert plan.law.name == str(path) and plan.best.loss != default.best.loss
     assert any("extrapolates it" in w for w in plan.warnings)  # fitted at <= 1e13 FLOPs, used at 2.6e24
 
 
@@ -217,7 +217,7 @@ def test_a_fit_refuses_copies_and_mixed_settings_and_gives_no_interval_it_cannot
     assert load_law_file(tmp_path / "five.json").law.samples == ()
     plan = make_plan("H200", 1024, 73, law=str(tmp_path / "five.json"), serve_gpus=0)
     from axk1.plan.report import constraint_lines
-    assert "no band: the fitted law 'five' has no bootstrap refits" in constraint_lines(plan)[0]
+    assert f"no band: the fitted law {str(tmp_path / 'five.json')!r} has no bootstrap refits" in constraint_lines(plan)[0]
 
 
 @pytest.mark.parametrize("sizes", [(1e5,), (1e5, 3e5)])

@@ -41,6 +41,14 @@ FRONTIER_TOLERANCE = 0.10
 # describe a run that broke (a diverged run at 4.7x the best moved the exponent from 0.305 to 0.637)
 ISOFLOP_OUTLIER = 0.5
 MIN_SIZES = 3  # distinct model sizes approach 3 needs to tell A/M^alpha from E
+# A run whose loss is below its budget's other runs' median by more than this factor is refused, not fitted: at one
+# compute budget no model size trains that much better than its neighbours, so it is a logging mistake (a loss in
+# other units, another metric, validation data seen in training). One at 0.01 among ~3 became the budget's "best",
+# the 4 genuine runs were dropped as broken, and the law (rmse of log L 5.2) predicted a loss of 0.0000.
+FAR_BELOW = 1 + ISOFLOP_OUTLIER
+# The most rmse of log L a law file is written with: this machine's sweep fits to 0.044 (benchmarks/RESULTS.md);
+# 0.2 is a typical misfit of 22%, several times the loss differences the planner ranks candidates by
+MAX_RMSE_LOG = 0.2
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,13 @@ def fit_parametric(points: list[RunPoint]) -> LossSurface:
                          f"{max(losses):.4f}): there is no law to fit; check that the runs trained (a learning rate "
                          "of 0, a frozen model, one run's metrics copied to all)")
     pairs = np.array([(a, b) for a in COARSE for b in COARSE])
-    coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
+    try:
+        coef, err = _solve_linear(points, pairs[:, 0], pairs[:, 1])
+    except np.linalg.LinAlgError:  # numpy's bare "Singular matrix": weights 1/L of 1e9 for a loss of 1e-9
+        low = sorted(points, key=lambda p: p.loss)[:3]
+        raise ValueError("the law's least squares are singular for these runs' losses (the lowest: " + ", ".join(
+            f"{p.name} at {p.loss:.3g}" for p in low) + "): check their val_loss, which the fit weighs by 1/L, for a "
+            "value logged in other units or by mistake, and fit without it") from None
     i = int(np.argmin(err))
     if not np.isfinite(err[i]):
         raise ValueError("no law with non-negative E, A and B fits these runs: the losses do not fall with model size "
@@ -142,6 +156,26 @@ def fit_parametric(points: list[RunPoint]) -> LossSurface:
     predicted = law.loss(np.array([p.scale for p in points]), np.array([p.tokens for p in points]))
     residuals = [math.log(float(q) / p.loss) for q, p in zip(predicted, points)]
     return replace(law, rmse_log=math.sqrt(sum(r * r for r in residuals) / len(residuals)))
+
+
+def far_below(points: list[RunPoint]) -> list[tuple[RunPoint, float]]:
+    """(run, the median loss of its budget's other runs) for each run more than FAR_BELOW below that median;
+    a budget needs two other runs to judge one."""
+    out = []
+    for group in budget_groups(points):
+        for p in group:
+            others = [q.loss for q in group if q is not p]
+            median = float(np.median(others)) if len(others) >= 2 else math.nan
+            if p.loss * FAR_BELOW < median:
+                out.append((p, median))
+    return out
+
+
+def worst_runs(law: LossSurface, points: list[RunPoint], n: int = 3) -> list[tuple[RunPoint, float]]:
+    """(run, the law's prediction for it) for the `n` runs the law misses most in log L."""
+    predicted = [float(q) for q in law.loss(np.array([p.scale for p in points]), np.array([p.tokens for p in points]))]
+    pairs = sorted(zip(points, predicted), key=lambda x: -abs(math.log(max(x[1], 1e-300) / x[0].loss)))
+    return pairs[:n]
 
 
 def budget_groups(points: list[RunPoint]) -> list[list[RunPoint]]:

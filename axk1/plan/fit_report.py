@@ -3,13 +3,14 @@ and the fit plot."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 from dataclasses import replace
 
-from axk1.plan.fit import (FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, IsoFlop, RunPoint, bootstrap, budget_groups,
-                           fit_isoflop, fit_parametric, frontier, interval)
+from axk1.plan.fit import (FAR_BELOW, FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, MAX_RMSE_LOG, IsoFlop, RunPoint, bootstrap,
+                           budget_groups, far_below, fit_isoflop, fit_parametric, frontier, interval, worst_runs)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import SPARSE_WHY, SparseRun, read_run
 from axk1.plan.scaling import LossSurface
@@ -114,6 +115,12 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                          "run the fit has not seen; give a held-out run (`axk1 plan sweep` writes OUTPUT/holdout)")
     points = _read_dense_runs(folders)
     check_one_setting(points)
+    low = far_below(points)
+    if low:  # refused, not left out: the user decides whether the run or its logging is wrong
+        raise ValueError("; ".join(f"run {p.name}'s val_loss {p.loss:.4g} is far below its budget's other runs "
+                                   f"(median {m:.4g}, more than {FAR_BELOW:g}x)" for p, m in low)
+                         + ": no size trains that much better at one compute budget; check its metrics for a loss "
+                         "in other units, another metric or validation data seen in training, and fit without it")
     # the held-out run and the plot's path are checked before anything is written: a bad --check left a law file
     # behind an error
     held = read_run(check) if check else None
@@ -130,6 +137,12 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
                          "loss, and approach 3 fits at least 5: run more sizes near each budget's best, or widen "
                          "--frontier (0 fits every run)")
     law = fit_parametric(near)
+    if law.rmse_log > MAX_RMSE_LOG:  # a law that misses its own runs this far plans nothing (it predicted 0.0000)
+        raise ValueError(f"the fitted law misses its runs by an rmse of log L of {law.rmse_log:.3g} (at most "
+                         f"{MAX_RMSE_LOG:g}: a typical error of {math.exp(MAX_RMSE_LOG) - 1:.0%}), so no law file "
+                         "is written; the runs that disagree most (measured vs fitted loss): " + ", ".join(
+                             f"{p.name} {p.loss:.4g} vs {q:.4g}" for p, q in worst_runs(law, near))
+                         + ": check their metrics and that they trained to the end, and fit without the broken ones")
     try:
         iso: IsoFlop | None = fit_isoflop(points)
         iso_note = ""
@@ -144,7 +157,8 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if boot_iso:
         intervals["approach2_exponent"] = list(interval([b.exponent for b in boot_iso]))
     fitted = {id(p) for p in near}  # the law file checks its law against these when it is read
-    out = LawFile(replace(law, name=Path(output).stem, samples=tuple(b.terms for b in boot)),
+    # named by its path: the stem alone was "law" for every `-o law.json`, and a plan said "fitted law 'law'"
+    out = LawFile(replace(law, name=str(output), samples=tuple(b.terms for b in boot)),
                   iso.exponent if iso else None, iso.coefficient if iso else None, intervals=intervals,
                   runs=[{**vars(p), "fitted": id(p) in fitted} for p in points])
     out.save(output)

@@ -211,6 +211,7 @@ def resolve_law(name: str) -> LossSurface:
     if name in LAWS:
         return LAWS[name]
     if Path(name).suffix == ".json" or Path(name).exists():
-        return load_law_file(name).surface()
+        # named by the path it was given as: every fitted law's stored name is its file's stem, often "law"
+        return replace(load_law_file(name).surface(), name=name)
     raise ValueError(f"unknown scaling law {name!r}: choose {' or '.join(LAWS)}, or give a law file (.json) written "
                      "by `axk1 plan fit`")

@@ -14,7 +14,11 @@ from functools import lru_cache
 
 from axk1.config import ModelConfig
 from axk1.flops import parameter_counts
+from axk1.plan.recipe import context_lengths
 from axk1.train.memory import USABLE_FRACTION, StepMemory, step_memory
+from axk1.train.step_checks import MAX_TOKENS_PER_STEP
+
+CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
 
 EP_ORDER = (8, 4, 16, 2, 32, 64, 1)  # 8: one NVLink node
 TRIAL_DIVISORS = 10**6  # divisors of a GPU count found by trial division up to here (every one below 10^12 GPUs)
@@ -89,3 +93,28 @@ def find_layout(c: ModelConfig, gpus: int, memory_gb: float, seq_len: int, preci
                           "recompute; the run then trains without MTP)" if cp > 1 else ""))
                 return MemoryEstimate(layout, step, seq_len, why)
     return None
+
+
+def step_cps(gpus: int, seq_len: int, context: int) -> tuple[int, ...]:
+    """The context-parallel degrees the trainer can run at `context`: each divides the base length (so every
+    stage's), and leaves data-parallel ranks few enough that one `context`-token sequence on each stays within the
+    tokens a step may take (MAX_TOKENS_PER_STEP, the dry run's check)."""
+    return tuple(x for x in CONTEXT_PARALLEL
+                 if seq_len % x == 0 and gpus % x == 0 and gpus // x * context <= MAX_TOKENS_PER_STEP)
+
+
+def check_step_cap(gpus: int, seq_len: int) -> None:
+    """Refuses a GPU count whose data-parallel ranks, at one long-context sequence each under the most context
+    parallelism the planner uses, make a step larger than the trainer takes: the plan's recipe would fail its own
+    dry run. 100,000 H200 at 32K tokens was 1.6B tokens a step against the cap of 2**30."""
+    context = context_lengths(seq_len)[-1]
+    if step_cps(gpus, seq_len, context):
+        return
+    cp = max(x for x in CONTEXT_PARALLEL if seq_len % x == 0)
+    ranks = min(gpus // x for x in CONTEXT_PARALLEL if seq_len % x == 0 and gpus % x == 0)
+    most = cp * (MAX_TOKENS_PER_STEP // context)
+    raise ValueError(f"{gpus:,} GPUs are too many for one optimizer step: the recipe's longest stage trains "
+                     f"{context:,}-token sequences, at least one on each data-parallel rank, and the most context "
+                     f"parallelism the planner uses leaves {ranks:,} ranks, {ranks * context:,} tokens a step, more "
+                     f"than the {MAX_TOKENS_PER_STEP:,} axk1 train takes (the dry run refuses it); plan for at most "
+                     f"{most:,} GPUs (a multiple of {cp}), or a shorter --seq-len")

@@ -16,9 +16,7 @@ from axk1.params import count_text
 from axk1.flops import parameter_counts
 from axk1.plan import defaults
 from axk1.plan.law_file import resolve_law
-from axk1.plan.memory import find_layout
-
-CONTEXT_PARALLEL = (1, 2, 4, 8)  # degrees tried for the long-context stage (A.X K1 published CP 4-8)
+from axk1.plan.memory import check_step_cap, find_layout, step_cps
 from axk1.plan.recipe import context_lengths, recipe_flops_per_token
 from axk1.plan.scaling import (AXK1_VOCAB_ADJUST, LEVERAGE, LossSurface, optimal_batch_tokens, optimal_learning_rate,
                                optimal_vocab_size)
@@ -27,6 +25,7 @@ from axk1.plan.constraints import (DATA, DEFAULT_MAX_EPOCHS, MAX_TOKENS_PER_ACTI
 from axk1.plan.search import RECOMPUTE_THROUGHPUT, Analysis, Candidate, SearchSpace, rescore, search
 from axk1.plan.growth import growth
 from axk1.plan.why_nothing import why_nothing
+from axk1.train.step_checks import MAX_TOKENS_PER_STEP
 
 MIN_BATCH = "minimum batch per data-parallel rank"
 MIN_STEPS = 1000  # fewer optimizer steps than this is not a pretraining run (A.X K1: ~300K)
@@ -165,6 +164,7 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = defaults.PRECIS
     if arch is not None:
         space = replace(space, arch=arch)
     surface = resolve_law(law)
+    check_step_cap(budget.gpus, seq_len)
     result = search(budget, surface, seq_len, tokens, vocab_adjust, limits, space, top)
     if not result.ranked:
         raise ValueError(why_nothing(budget, result.rejected, space, seq_len, vocab_adjust, limits, tokens))
@@ -196,7 +196,8 @@ def make_plan(gpu: str, gpus: int, days: float, precision: str = defaults.PRECIS
     # stage's sequences divide over the ranks (cp ranks share rows); at least one sequence per rank
     unit = budget.gpus // best.memory.layout.cp * context
     law_batch = optimal_batch_tokens(best.law_flops_per_token * best.tokens)  # the law's C, in its units
-    batch = max(1, round(law_batch / unit)) * unit
+    # ... and no more sequences per rank than the trainer's step cap holds (check_step_cap left room for one)
+    batch = min(max(1, round(law_batch / unit)), MAX_TOKENS_PER_STEP // unit) * unit
     if best.tokens < batch:
         raise ValueError(f"the budget buys {best.tokens:.3g} tokens, less than one optimizer step of {batch:,} tokens "
                          f"(one {context:,}-token sequence on each of {unit // context:,} data-parallel ranks): raise "
@@ -242,10 +243,15 @@ def _at_longest_context(cand, budget, seq_len: int, surface, limits, tokens) -> 
     parallelism splits it (and the run trains without MTP, which the trainer cannot combine with it); where even
     that fails, the recipe stops at the longest length that fits. plan.md says which."""
     # cp must divide every stage's length (the trainer's check), so the base length, of which all are multiples
-    cps = tuple(x for x in CONTEXT_PARALLEL if seq_len % x == 0)
+    # ... and keeps the step's tokens within the trainer's cap (make_plan checked one degree does at the longest)
     for context in reversed(context_lengths(seq_len)):
-        memory = find_layout(cand.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps)
+        cps = step_cps(budget.gpus, seq_len, context)
+        memory = find_layout(cand.config, budget.gpus, budget.gpu.memory_gb, context, cps=cps) if cps else None
         if memory is not None:
+            if cps[0] > 1:  # the cap, not memory, ruled out the lower degrees: the layout's sentence says so
+                memory = replace(memory, why=f"{memory.why}; context parallel below {cps[0]} would leave "
+                                 f"{budget.gpus // (cps[0] // 2):,} data-parallel ranks, one {context:,}-token "
+                                 f"sequence each over the {MAX_TOKENS_PER_STEP:,} tokens a step may take")
             cand.memory = memory
             break
     else:
@@ -353,7 +359,7 @@ def _recompute_holds(plan: Plan) -> None:
     free = plan.analysis.unconstrained if plan.analysis else None
     if plan.binding or free is None or free.lifted_loss["all"] >= plan.best.loss * (1 - 1e-4):
         return
-    cps = tuple(x for x in CONTEXT_PARALLEL if plan.seq_len % x == 0)
+    cps = step_cps(plan.budget.gpus, plan.seq_len, plan.context)  # as the plan's own layouts
     memory = find_layout(free.config, plan.budget.gpus, plan.budget.gpu.memory_gb, plan.context, cps=cps)
     where = f"{plan.budget.gpus:,} x {plan.budget.gpu.name} at the {plan.context:,}-token stage"
     if memory is None:

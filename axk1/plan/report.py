@@ -57,7 +57,7 @@ def constraint_lines(plan: Plan) -> list[str]:
     """What decided the plan, in sentences: the predicted loss and its band, the limits that bind, the unconstrained
     optimum, what more compute would do, the near-ties."""
     best = plan.best
-    band = (f"5-95% band {plan.band[0]:.4f}-{plan.band[1]:.4f}, the {plan.law.label}'s fit uncertainty"
+    band = (f"5-95% band {plan.band[0]:.4f}-{plan.band[1]:.4f}, the fit uncertainty of the {plan.law.label}"
             if plan.band[0] == plan.band[0] else f"no band: the {plan.law.label} has no bootstrap refits")  # NaN
     lines = [f"predicted loss {best.loss:.4f} ({band})"]
     if plan.binding:

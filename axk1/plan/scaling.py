@@ -46,7 +46,8 @@ class LossSurface:
     @property
     def label(self) -> str:
         """The law in a sentence: a built-in one by its name ("deepseek law"), a law file by its name in quotes
-        ("fitted law 'law'"), as that name is the file's stem, often "law" itself ("law law" read as a typo)."""
+        ("fitted law 'runs/law.json'": the path --law gave; "law law" read as a typo, and the stem alone, often
+        "law", named nothing)."""
         return f"{self.name} law" if LAWS.get(self.name) is self else f"fitted law {self.name!r}"
 
     @property
