@@ -118,6 +118,31 @@ def test_stage_names_must_be_non_empty_and_unique(tmp_path):
         parse_recipe(raw, tmp_path)
 
 
+def test_a_stage_below_one_optimizer_step_is_said(tmp_path, capsys):
+    """`tokens = 100` with 256 tokens a step became one whole step (2.5x the tokens asked) and nothing was said. It is
+    said, not refused: the suite's small recipes take one step of a stage on purpose (a context-extension stage)."""
+    import tomllib
+
+    from axk1.cli import main
+    from axk1.train.dry_run import batch_notes
+    path = write_recipe(tmp_path)  # global_sequences 8 x seq_len 32: 256 tokens a step
+    raw = tomllib.loads(path.read_text())
+    raw["stages"][1]["tokens"] = 100
+    recipe = parse_recipe(raw, tmp_path)
+    assert recipe.stage_steps()[1] == [(1, 8)]  # what it trains: one whole step
+    assert batch_notes(recipe) == ["[[stages]] #2 (s2) has 100 tokens, less than one optimizer step of 256 tokens (8 "
+                                   "sequences of 32): it trains one whole step, 2.56x the tokens asked; raise tokens "
+                                   "or lower the batch"]
+    raw["stages"][1]["tokens"] = 256  # exactly one step: nothing to say
+    assert batch_notes(parse_recipe(raw, tmp_path)) == []
+    # a seq_len_schedule splits the stage's tokens over its lengths: each share must fill a step at its length
+    raw["stages"][1].update(tokens=300, seq_len_schedule=[16, 32])
+    assert [n for n in batch_notes(parse_recipe(raw, tmp_path)) if "(150 at seq_len 32 of its seq_len_schedule)" in n]
+    # the dry run says it
+    assert main(["train", str(path), "--dry-run", "--stages.1.tokens", "100"]) == 0
+    assert "[[stages]] #2 (s2) has 100 tokens, less than one optimizer step of 256 tokens" in capsys.readouterr().out
+
+
 def test_run_out_dir_takes_the_home_folder_and_refuses_empty(tmp_path, monkeypatch):
     """`out_dir = "~/run"` wrote into a folder literally named "~" beside the recipe; `out_dir = ""` into whatever
     folder the command was started from. The first means the home folder, as in a shell; the second is refused."""

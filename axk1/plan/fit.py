@@ -49,6 +49,10 @@ FAR_BELOW = 1 + ISOFLOP_OUTLIER
 # The most rmse of log L a law file is written with: this machine's sweep fits to 0.044 (benchmarks/RESULTS.md);
 # 0.2 is a typical misfit of 22%, several times the loss differences the planner ranks candidates by
 MAX_RMSE_LOG = 0.2
+# The two approaches estimate one thing, the exponent a of M_opt ~ C^a; on clean runs they agree to ~0.002. Noisy
+# runs (5% noise) gave 0.097 against 0.475 with nothing said, and the plan made from the law shrank 3.6x: past this
+# absolute difference the fit says so (both numbers, and what makes them agree)
+MAX_EXPONENT_GAP = 0.1
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,17 @@ def fit_isoflop(points: list[RunPoint]) -> IsoFlop:
                          f"each, loss lowest in the middle); found {len(minima)}: widen the sweep's sizes")
     a, log_k = np.polyfit(np.log([m[0] for m in minima]), np.log([m[1] for m in minima]), 1)
     return IsoFlop(float(a), float(math.exp(log_k)), minima, left_out)
+
+
+def exponent_disagreement(law: LossSurface, iso: IsoFlop | None) -> str | None:
+    """A warning when approach 3's and approach 2's exponents of M_opt ~ C^a differ by more than MAX_EXPONENT_GAP;
+    None when they agree or approach 2 gave none."""
+    if iso is None or abs(law.model_exponent - iso.exponent) <= MAX_EXPONENT_GAP:
+        return None
+    return (f"the two approaches disagree on how the optimal model size grows: approach 3 gives M_opt ~ "
+            f"C^{law.model_exponent:.3f}, approach 2 C^{iso.exponent:.3f} (more than {MAX_EXPONENT_GAP:g} apart), "
+            "so the runs do not pin the law and a plan made from it (approach 3's law) may be far off"
+            "; run more sizes per budget, repeat noisy runs, or add budgets further apart, and fit again")
 
 
 def bootstrap(points: list[RunPoint], samples: int = 200, seed: int = 0,

@@ -10,7 +10,8 @@ from pathlib import Path
 from dataclasses import replace
 
 from axk1.plan.fit import (FAR_BELOW, FRONTIER_TOLERANCE, ISOFLOP_OUTLIER, MAX_RMSE_LOG, IsoFlop, RunPoint, bootstrap,
-                           budget_groups, far_below, fit_isoflop, fit_parametric, frontier, interval, worst_runs)
+                           budget_groups, exponent_disagreement, far_below, fit_isoflop, fit_parametric, frontier,
+                           interval, worst_runs)
 from axk1.plan.law_file import LawFile
 from axk1.plan.runs import SPARSE_WHY, SparseRun, read_run
 from axk1.plan.scaling import LossSurface
@@ -195,6 +196,9 @@ def fit_runs(folders: list[str], output: str | Path, check: str | None = None, p
     if target is not None:
         lines.append(f"plot: {plot_fit(points, law, iso, held, target, left_out)}")
     lines.append(f"law file: {output} (use: axk1 plan --law {output} ...)")
+    disagreement = exponent_disagreement(law, iso)
+    if disagreement:  # last, where it is read
+        lines.append(f"warning: {disagreement}")
     return "\n".join(lines)
 
 

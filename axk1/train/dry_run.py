@@ -197,6 +197,24 @@ def batch_notes(recipe: Recipe) -> list[str]:
             n = recipe.sequences_per_step(L)
             notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
                          f"length takes {n:,} sequences = {n * L:,} tokens")
+    return notes + (below_one_step(recipe) if recipe.needs_stages else [])
+
+
+def below_one_step(recipe: Recipe) -> list[str]:
+    """Stages whose tokens (each length's share, with a seq_len_schedule) do not fill one optimizer step: such a
+    stage trains one whole step (`tokens = 100` with 256 a step trained 256, 2.56x, without a word). Said, not
+    refused: the suite's small recipes take one step of a stage on purpose."""
+    notes = []
+    for i, stage in enumerate(recipe.stages, 1):
+        lengths = stage.lengths()
+        share = stage.tokens // len(lengths)  # recipe.stage_steps splits a stage's tokens evenly over its lengths
+        for L in lengths:
+            step = recipe.sequences_per_step(L) * L
+            if 0 < share < step:
+                part = f" ({share:,} at seq_len {L:,} of its seq_len_schedule)" if len(lengths) > 1 else ""
+                notes.append(f"[[stages]] #{i} ({stage.name}) has {stage.tokens:,} tokens{part}, less than one "
+                             f"optimizer step of {step:,} tokens ({step // L:,} sequences of {L:,}): it trains one "
+                             f"whole step, {step / share:.2f}x the tokens asked; raise tokens or lower the batch")
     return notes
 
 
