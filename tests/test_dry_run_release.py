@@ -96,13 +96,9 @@ def test_rl_says_its_dry_run_needs_the_folder(tmp_path, capsys):
 def release(tmp_path_factory):
     """A folder laid out as the released A.X K1 (config.json, safetensors headers over holes, tokenizer files)."""
     from tests.serve_helpers import make_model_folder
-    from tests.test_posttrain_dry_run import header_only_weights
+    from tests.test_posttrain_dry_run import release_folder
 
-    folder = tmp_path_factory.mktemp("release") / "A.X-K1"
-    folder.mkdir()
-    config = ModelConfig.from_preset("axk1-519b")
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    header_only_weights(folder, config)
+    folder = release_folder(tmp_path_factory.mktemp("release"))
     tokenizer = make_model_folder(folder.parent / "tok")
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         shutil.copy(tokenizer / name, folder / name)

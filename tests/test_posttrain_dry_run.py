@@ -4,6 +4,7 @@ account; RL's with its log-probability head, KL reference and rollout replica, m
 the 519B SFT recipe passes for its 1,024 GPUs against a folder laid out as the release is."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,15 +45,21 @@ def header_only_weights(folder, config, shard_bytes: int = 4 * 10**9) -> None:
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
 
 
-@pytest.fixture(scope="module")
-def release_weights(tmp_path_factory):
-    """A folder as the released A.X K1's is laid out (config.json, tokenizer.json, safetensors headers)."""
-    folder = tmp_path_factory.mktemp("release") / "A.X-K1"
+def release_folder(parent: Path) -> Path:
+    """parent/A.X-K1 laid out as the released A.X K1's weights are: config.json and safetensors headers over holes."""
+    folder = parent / "A.X-K1"
     folder.mkdir()
     config = ModelConfig.from_preset("axk1-519b")
     (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    (folder / "tokenizer.json").write_text("{}")  # the dry run reads no token: it checks the file is there
     header_only_weights(folder, config)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def release_weights(tmp_path_factory):
+    """A folder as the released A.X K1's is laid out (config.json, tokenizer.json, safetensors headers)."""
+    folder = release_folder(tmp_path_factory.mktemp("release"))
+    (folder / "tokenizer.json").write_text("{}")  # the dry run reads no token: it checks the file is there
     return folder
 
 

@@ -4,13 +4,13 @@ bare functions as tools, LLaMA-Factory's function_call / observation speakers, O
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples
 from tests.serve_helpers import make_model_folder
+from tests.test_posttrain_sft_rows import _jsonl
 
 WEATHER = {"name": "get_weather", "description": "Weather now",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -20,11 +20,6 @@ SEARCH = {"name": "search", "parameters": {"type": "object", "properties": {"que
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory) -> ChatCodec:
     return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("tools") / "base"))
-
-
-def _jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def _texts(codec: ChatCodec, examples) -> list[str]:

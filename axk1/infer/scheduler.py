@@ -91,12 +91,8 @@ class Scheduler:
     def _first_step_blocks(self, s: Sequence) -> int:
         """Blocks a sequence that holds none (just admitted) takes from the pool's available ones in its first step:
         the cached prefix blocks nobody holds (a hit takes them off the evictable list) and its first chunk's."""
-        tokens = s.all_tokens()
-        matched = unheld = 0
-        if self.prefix is not None:
-            usable = (len(tokens) - 1) // self.block_size  # as _take_cached_prefix matches
-            matched, unheld = self.prefix.peek(self.prefix.keys(tokens[: usable * self.block_size], s.keys)[:usable])
-        return unheld + -(-min(len(tokens) - matched * self.block_size, self.chunk) // self.block_size)
+        matched, unheld = self.prefix.peek(self._prefix_keys(s)) if self.prefix is not None else (0, 0)
+        return unheld + -(-min(len(s.all_tokens()) - matched * self.block_size, self.chunk) // self.block_size)
 
     def _growth(self) -> int:
         """Blocks the running sequences may take in the next step: one per decoding row (the most a decode step
@@ -194,11 +190,16 @@ class Scheduler:
     def _take_cached_prefix(self, s: Sequence) -> None:
         if self.prefix is None:
             return
-        tokens = s.all_tokens()
-        usable = (len(tokens) - 1) // self.block_size  # at least one token is computed: its logits are sampled
-        s.blocks = self.prefix.match(self.prefix.keys(tokens[: usable * self.block_size], s.keys)[:usable])
+        s.blocks = self.prefix.match(self._prefix_keys(s))
         s.indexed = len(s.blocks)  # indexed already: that is where they came from
         s.length = len(s.blocks) * self.block_size
+
+    def _prefix_keys(self, s: Sequence) -> list[bytes]:
+        """The keys of the whole blocks of s's tokens a cache hit may cover: all but the last token's block at least
+        (one token is computed: its logits are sampled)."""
+        tokens = s.all_tokens()
+        usable = (len(tokens) - 1) // self.block_size
+        return self.prefix.keys(tokens[: usable * self.block_size], s.keys)[:usable]
 
     def _reserve(self, s: Sequence, k: int, plan: StepPlan, shrink: bool) -> int:
         """Give s blocks for its next k tokens, preempting newer sequences if the pool is short. Returns the tokens
