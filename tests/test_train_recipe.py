@@ -135,6 +135,13 @@ def test_a_stage_below_one_optimizer_step_is_said(tmp_path, capsys):
                                    "or lower the batch"]
     raw["stages"][1]["tokens"] = 256  # exactly one step: nothing to say
     assert batch_notes(parse_recipe(raw, tmp_path)) == []
+    # past one step, a stage still trains whole steps: 1.5 steps became 2 (1.33x) without a word
+    raw["stages"][1]["tokens"] = 384
+    assert batch_notes(parse_recipe(raw, tmp_path)) == [
+        "[[stages]] #2 (s2) has 384 tokens, 1.50 optimizer steps of 256 tokens (8 sequences of 32): it trains 2 whole "
+        "steps, 1.33x the tokens asked; raise tokens or lower the batch"]
+    raw["stages"][1]["tokens"] = 2600  # 10.16 steps trained as 11: 8% over, under the note's 10%
+    assert batch_notes(parse_recipe(raw, tmp_path)) == []
     # a seq_len_schedule splits the stage's tokens over its lengths: each share must fill a step at its length
     raw["stages"][1].update(tokens=300, seq_len_schedule=[16, 32])
     assert [n for n in batch_notes(parse_recipe(raw, tmp_path)) if "(150 at seq_len 32 of its seq_len_schedule)" in n]

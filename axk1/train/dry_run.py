@@ -183,6 +183,9 @@ def memory_advice(recipe: Recipe, memory: StepMemory, micro: int, recompute: boo
     return f"{largest} ({terms[largest]:.1f} GB) is the largest term: " + ", or ".join(fixes)
 
 
+ROUND_UP_NOTE = 1.1  # a stage trained 10% or more past its tokens (whole steps) is said
+
+
 def batch_notes(recipe: Recipe) -> list[str]:
     """What a recipe's [batch] does that its author may not expect, said by the dry run and at the start of a run
     (`axk1 train`, `axk1 sft`): global_sequences ignored beside global_tokens, and global_tokens that are not whole
@@ -197,24 +200,33 @@ def batch_notes(recipe: Recipe) -> list[str]:
             n = recipe.sequences_per_step(L)
             notes.append(f"[batch] global_tokens = {g:,} is not a multiple of seq_len {L:,}: a step at that "
                          f"length takes {n:,} sequences = {n * L:,} tokens")
-    return notes + (below_one_step(recipe) if recipe.needs_stages else [])
+    return notes + (rounded_up_stages(recipe) if recipe.needs_stages else [])
 
 
-def below_one_step(recipe: Recipe) -> list[str]:
-    """Stages whose tokens (each length's share, with a seq_len_schedule) do not fill one optimizer step: such a
-    stage trains one whole step (`tokens = 100` with 256 a step trained 256, 2.56x, without a word). Said, not
-    refused: the suite's small recipes take one step of a stage on purpose."""
+def rounded_up_stages(recipe: Recipe) -> list[str]:
+    """Stages whose tokens (each length's share, with a seq_len_schedule) are well off whole optimizer steps: a
+    stage trains whole steps, rounded up (`tokens = 100` with 256 a step trained 256, 2.56x; 1.5 steps trained 2,
+    1.33x), without a word. Said past ROUND_UP_NOTE, not refused: the suite's small recipes take one step of a
+    stage on purpose."""
     notes = []
-    for i, stage in enumerate(recipe.stages, 1):
+    for i, (stage, parts) in enumerate(zip(recipe.stages, recipe.stage_steps()), 1):
         lengths = stage.lengths()
-        share = stage.tokens // len(lengths)  # recipe.stage_steps splits a stage's tokens evenly over its lengths
-        for L in lengths:
-            step = recipe.sequences_per_step(L) * L
-            if 0 < share < step:
-                part = f" ({share:,} at seq_len {L:,} of its seq_len_schedule)" if len(lengths) > 1 else ""
-                notes.append(f"[[stages]] #{i} ({stage.name}) has {stage.tokens:,} tokens{part}, less than one "
-                             f"optimizer step of {step:,} tokens ({step // L:,} sequences of {L:,}): it trains one "
-                             f"whole step, {step / share:.2f}x the tokens asked; raise tokens or lower the batch")
+        for j, (L, (steps, seqs)) in enumerate(zip(lengths, parts)):
+            # recipe.stage_steps splits a stage's tokens evenly over its lengths, the rest to the last
+            share = stage.tokens // len(lengths) + (stage.tokens % len(lengths) if j == len(lengths) - 1 else 0)
+            step = seqs * L
+            trained = steps * step
+            if share <= 0 or trained < share * ROUND_UP_NOTE:
+                continue
+            part = f" ({share:,} at seq_len {L:,} of its seq_len_schedule)" if len(lengths) > 1 else ""
+            if steps == 1:
+                what = f"less than one optimizer step of {step:,} tokens ({seqs:,} sequences of {L:,}): it trains " \
+                       "one whole step"
+            else:
+                what = f"{share / step:.2f} optimizer steps of {step:,} tokens ({seqs:,} sequences of {L:,}): it " \
+                       f"trains {steps:,} whole steps"
+            notes.append(f"[[stages]] #{i} ({stage.name}) has {stage.tokens:,} tokens{part}, {what}, "
+                         f"{trained / share:.2f}x the tokens asked; raise tokens or lower the batch")
     return notes
 
 
