@@ -277,3 +277,13 @@ def test_the_dry_run_refuses_an_init_from_folder_of_another_size(tmp_path, capsy
     save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny")), tmp_path / "other")
     assert main(["train", str(recipe), "--dry-run"]) == 0
     assert "ok: the recipe passes" in capsys.readouterr().out
+
+
+def test_a_micro_batch_that_does_not_divide_a_ranks_rows_is_noted(tmp_path, capsys):
+    """8 rows a step in micro-batches of 3 run as 3 + 3 + 2: the loss is the same, but each step has a second shape
+    (a recompile under torch.compile). Nothing said it before."""
+    recipe = write_recipe(tmp_path)  # global_sequences 8, one rank
+    assert main(["train", str(recipe), "--dry-run", "--batch.micro_batch", "3"]) == 0
+    assert "8 rows per rank in micro-batches of 3: the last holds 2" in capsys.readouterr().out
+    assert main(["train", str(recipe), "--dry-run", "--batch.micro_batch", "4"]) == 0
+    assert "micro-batches of" not in capsys.readouterr().out

@@ -110,6 +110,10 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                              f"{padding:.0%} of the rows) to keep step")
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
+        if per_rank % micro:  # the loss is the same (micro-batches are weighted by their labels); the shapes are not
+            out.notes.append(f"stage {stage!r} at seq_len {L}: {per_rank:,} rows per rank in micro-batches of "
+                             f"{micro}: the last holds {per_rank % micro} (a second shape each step, recompiled "
+                             f"under compile); a micro_batch dividing {per_rank:,} avoids it")
         # one rank: without torchrun; a CPU rank's without a GPU's reserve and with the CPU loss's buffers
         memory = recipe.step_account(config, L, micro, world_size, accelerator=out.on_gpus)
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
