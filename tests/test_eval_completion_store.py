@@ -129,3 +129,24 @@ def test_a_line_nested_past_the_stack_is_skipped_not_a_traceback(tmp_path):
     store.add(*_completion(1), sampling)
     store = CompletionStore(tmp_path, backend)
     assert (store.skipped, store.torn_bytes, len(store.kept)) == (1, 0, 2)
+
+
+def test_a_run_of_other_tasks_in_the_same_folder_says_the_earlier_scores_leave_results(server, tmp_path, capsys):
+    """`--tasks aime25 -o run` then `--tasks aime25-ko -o run`: results.json and report.md are one run's set, so the
+    second run replaced aime25's scores without a word. It is said, with the run that keeps both (reusing what the
+    first run sampled)."""
+    base, handler = server
+    out = tmp_path / "run"
+    common = ("--model", f"openai:{base}", "--served-model", "m", "--aime-data", aime_file(tmp_path / "a.jsonl", 2),
+              "--aime-ko-data", aime_file(tmp_path / "k.jsonl", 2), "-n", "1", "--temperature", "0.6", "-o", str(out))
+    assert run_eval_cli(*common, "--tasks", "aime25") == 0
+    capsys.readouterr()
+    assert run_eval_cli(*common, "--tasks", "aime25-ko") == 0
+    said = capsys.readouterr().out
+    assert "holds the scores of aime25 from an earlier run, which this run's results replace" in said
+    assert "run --tasks aime25,aime25-ko (completions already there are reused" in said
+    assert list(json.loads((out / "results.json").read_text())["tasks"]) == ["aime25-ko"]
+    handler.calls = 0
+    assert run_eval_cli(*common, "--tasks", "aime25,aime25-ko") == 0  # what it advises: nothing sampled again
+    assert handler.calls == 0 and "holds the scores of" not in capsys.readouterr().out
+    assert list(json.loads((out / "results.json").read_text())["tasks"]) == ["aime25", "aime25-ko"]

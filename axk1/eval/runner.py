@@ -204,6 +204,22 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         return _run_locked(backend, settings, options, out, found)
 
 
+def _say_replaced_tasks(out: Path, tasks: list[str]) -> None:
+    """An -o folder's results are one run's set: a run of other tasks there replaces results.json and report.md
+    whole, so the earlier tasks' scores leave them. Said before the run (the completions stay, so a run asking for
+    every task grades the earlier ones again without sampling them)."""
+    try:
+        earlier = list(json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"])
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one this version wrote: nothing to say
+        return
+    gone = [name for name in earlier if name not in tasks]
+    if gone:
+        both = ",".join(dict.fromkeys([*earlier, *tasks]))
+        print(f"{out / 'results.json'} holds the scores of {', '.join(gone)} from an earlier run, which this run's "
+              f"results replace (its samples stay in {FILE}): to keep them together, run --tasks {both} "
+              "(completions already there are reused, not asked for again), or use another -o", flush=True)
+
+
 def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, out: Path, found: dict | None) -> dict:
     from axk1.eval.report import write_report
 
@@ -224,6 +240,7 @@ def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, o
                      "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
               f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
+    _say_replaced_tasks(out, settings.tasks)
     records: list[dict] = []
     for name in settings.tasks:
         results["tasks"][name], task_records = run_task(name, backend, settings, options, found, store)
