@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from axk1.cli_args import positive_int
+from axk1.cli_args import check_utf8, positive_int
 from axk1.cli_exit import ended, report_error, sigterm_raises
 from axk1.data.cli import add_data_parser
 from axk1.process_rank import process_rank
@@ -99,7 +99,10 @@ def _parse_prompt(args: argparse.Namespace, model_dir: Path):
 
 
 def _check_chat_flags(args: argparse.Namespace) -> None:
-    """--think, --no-think and --system set the chat template's variables: without --chat there is none."""
+    """--think, --no-think and --system set the chat template's variables: without --chat there is none. The texts
+    are UTF-8 (cli_args.check_utf8)."""
+    check_utf8("--prompt", args.prompt)
+    check_utf8("--system", args.system)
     if not args.chat:
         if args.think is not None:
             raise ValueError(f"{'--think' if args.think else '--no-think'} sets the chat template's enable_thinking, "

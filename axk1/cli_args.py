@@ -110,3 +110,17 @@ def parameter_default(function: Callable, name: str) -> Any:
     if default is inspect.Parameter.empty:
         raise TypeError(f"{function.__qualname__}'s parameter {name} has no default to give a flag")
     return default
+
+
+def check_utf8(flag: str, text: str | None) -> None:
+    """A ValueError (one line, exit 2) for a text flag (`axk1 generate --prompt`, `--system`) whose value the shell
+    passed as bytes that are not UTF-8 (Latin-1's é, 0xe9): Python keeps each as a lone surrogate, which no
+    tokenizer encodes (it was a TypeError traceback from the tokenizer); `axk1 serve` refuses one so too (400
+    invalid_encoding)."""
+    at = next((i for i, c in enumerate(text or "") if "\ud800" <= c <= "\udfff"), None)
+    if at is None:
+        return
+    byte = (f"the byte 0x{text[at].encode('utf-8', 'surrogateescape').hex()}" if "\udc80" <= text[at] <= "\udcff"
+            else "a lone surrogate")
+    raise ValueError(f"{flag} is not UTF-8 text ({byte} at character {at}): pass it in UTF-8 (text in another "
+                     "encoding converts with iconv, e.g. `iconv -f latin1 -t utf-8`)")

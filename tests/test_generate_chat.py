@@ -146,3 +146,18 @@ def test_chat_refuses_what_it_cannot_ask(folder, tmp_path, run):
     assert code != 0 and ids is None and "chat template" in err and "Traceback" not in err
     code, _, _, err = run(plain, "--prompt", QUESTION, "--max-new-tokens", 1)
     assert code == 0 and HINT not in err  # no template of its own: nothing to point to
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--prompt", "caf\udce9 \udcff"], "--prompt"),  # what Python makes of argv bytes $'caf\xe9 \xff'
+    (["--chat", "--prompt", "caf\udce9"], "--prompt"),
+    (["--chat", "--prompt", QUESTION, "--system", "\udcff"], "--system"),
+])
+def test_text_that_is_not_utf8_is_refused_naming_the_flag(folder, run, argv, flag):
+    """Bytes that are not UTF-8 in the shell's argument (a Latin-1 é) reach Python as lone surrogates, which the
+    tokenizer refused with a TypeError traceback (TextInputSequence must be str); now one line naming the flag and
+    the byte, exit 2, before the model loads (as `axk1 serve` answers 400 invalid_encoding)."""
+    code, ids, _, err = run(folder, *argv)
+    assert code == 2 and ids is None and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"axk1 generate: error: {flag} is not UTF-8 text (the byte 0x")

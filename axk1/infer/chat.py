@@ -24,6 +24,11 @@ from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
 from axk1.user_file import read_text
 
+# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), gpt-oss' `thinking`,
+# vLLM's `reasoning`; transformers 5 passes the first found under all three, and `axk1 sft` reads each
+# (posttrain/chat_formats.REASONING_ALIASES)
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
 log = logging.getLogger(__name__)
 
 
@@ -183,6 +188,9 @@ class ChatCodec:
             if not isinstance(m, dict) or "role" not in m:
                 raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
             m = {**m, "content": message_text(m.get("content"), m["role"])}
+            trace = next((m[k] for k in REASONING_FIELDS if m.get(k) is not None), None)
+            if trace is not None:  # a trace under any of its names, given under each, as transformers 5 gives it
+                m = {"thinking": trace, **m, "reasoning_content": trace}
             if m.get("tool_calls") is not None:  # string arguments as objects: one call, one text (tool_format)
                 m["tool_calls"] = normalise_tool_calls(m["tool_calls"], f"messages[{i}].tool_calls")
             clean.append(m)

@@ -280,13 +280,20 @@ class ChatMessage(StrictModel):
     role: Literal[ROLES]  # type: ignore[valid-type]
     content: str | list[TextPart | RefusalPart] | None = None
     name: Name | None = None
+    # OpenAI's message-level refusal (an assistant turn that declined, content null): the template renders it as the
+    # turn's text, as `axk1 sft` trains it (posttrain/chat_formats._refusal_content), held to SFT's rules
+    refusal: str | None = Field(default=None, description="an assistant's refusal text (rendered as its content)")
 
     @model_validator(mode="after")
     def _refusals_are_the_assistants(self) -> ChatMessage:  # as the openai client sends a refusal it got back
-        if self.role != "assistant" and isinstance(self.content, list) and any(
-                isinstance(p, RefusalPart) for p in self.content):
-            raise PydanticCustomError("refusal_part", "a 'refusal' part belongs to an assistant message; a {role} "
-                                                      "message takes text parts", {"role": self.role})
+        if self.role != "assistant" and (self.refusal is not None or isinstance(self.content, list) and any(
+                isinstance(p, RefusalPart) for p in self.content)):
+            raise PydanticCustomError("refusal_part", "a 'refusal' belongs to an assistant message; a {role} "
+                                                      "message takes text", {"role": self.role})
+        if self.refusal and self.content not in (None, "", []):  # which one the turn said cannot be told
+            raise PydanticCustomError("refusal_and_content", "an assistant message has either 'content' or "
+                                                             "'refusal' (OpenAI writes one, the other null): send "
+                                                             "the text it said in one of them")
         return self
 
 

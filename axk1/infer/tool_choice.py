@@ -6,7 +6,8 @@ or a named function ({"type": "function", "function": {"name": ...}}); the last 
 by guided decoding (axk1/infer/guided_request.py). Refused by name: OpenAI's deprecated `functions` /
 `function_call`, a named function not in `tools`, a function whose `parameters` schema has a `type` other than
 "object" (OpenAI's rule and error code: a call's arguments are an object, and the parser takes no other value; a
-schema without `type` is read as an object's, as vLLM reads it).
+schema without `type` is read as an object's, as vLLM reads it), and `tools` inside chat_template_kwargs (the
+template would list them unchecked, and no call in the reply would be parsed).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
         return "functions", "'functions' is OpenAI's deprecated form of tools; send them as 'tools'"
     if req.function_call not in (None, "none"):
         return "function_call", "'function_call' is OpenAI's deprecated form of tool_choice; send 'tool_choice'"
+    kwargs = req.chat_template_kwargs
+    if kwargs is not None and "tools" in (kwargs.model_extra or {}):
+        # with or without `tools`: the template listed them unchecked (a string "abc" as tools "a", "b", "c") and
+        # no reply's calls were parsed, since only `tools` turns the parser on
+        return ("chat_template_kwargs.tools", "tools go in the request's 'tools' field, not in chat_template_kwargs "
+                                              "(from there they are listed unchecked and the reply's tool calls are "
+                                              "never parsed): send them as 'tools'", "invalid_value")
     if req.tools is not None:
         if len(req.tools) > MAX_TOOLS:
             return "tools", f"at most {MAX_TOOLS} tools per request (got {len(req.tools)})", "invalid_value"
@@ -35,10 +43,6 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
         problem = _parameters_problem(req.tools)
         if problem is not None:
             return problem
-        kwargs = req.chat_template_kwargs
-        if kwargs is not None and "tools" in (kwargs.model_extra or {}):
-            return ("chat_template_kwargs.tools", "send the tools once, in 'tools' (the template gets them from "
-                                                  "there)", "invalid_value")
     choice = req.tool_choice
     if choice in (None, "none"):
         return None

@@ -9,10 +9,17 @@ back verbatim gets the prompt the model was trained on; the reasoning stayed in 
 A whole conversation rendered without the generation prompt (for training: TRL's SFTTrainer, transformers'
 return_assistant_tokens_mask) ends with its last assistant turn as axk1's SFT trains it (posttrain/chat_data.py):
 after the generation prompt's `<think>`, its reasoning, `</think>`, a blank line and the answer; with no reasoning,
-the empty think block of non-think mode and the answer. That text and `<|im_end|>` sit in a `{% generation %}`
-block, which marks the tokens an assistant-only loss trains (without it TRL refuses the template, and with every
-turn's reasoning dropped it could only train answers in a format no prompt leads to). Prompts (the generation
-prompt added) render as before.
+the empty think block of non-think mode and the answer; with `enable_thinking=False`, the empty block and the answer
+whatever reasoning the turn has, as `axk1 sft` trains it in non-think mode. That text and `<|im_end|>` sit in a
+`{% generation %}` block, which marks the tokens an assistant-only loss trains (without it TRL refuses the template,
+and with every turn's reasoning dropped it could only train answers in a format no prompt leads to). A last turn
+whose trace is still open (`<think>\nLet me think`) is written on inside the think block, so that transformers'
+continue_final_message continues the trace. Prompts (the generation prompt added) render as before.
+
+The template reads what `axk1 sft` reads (posttrain/chat_formats.py), so that SFT, the server and transformers give
+one set of ids: role `developer` is the system turn, a trace under `reasoning` or `thinking` is the
+`reasoning_content`, an assistant's message-level `refusal` with no content is its text, and a bare function tool
+is listed as OpenAI's `{"type": "function", "function": ...}` (tool_format.openai_tools).
 
 Tools (transformers' `tools=`, a request's `tools`) use the hermes layout (axk1/text/tool_format.py): the system
 turn gets a tools block after the system message's text; an assistant's `tool_calls` are written after its answer
@@ -80,7 +87,8 @@ CHAT_TEMPLATE = (
     # as a string or OpenAI's list of text parts, joined as a message's are below (transformers passes the list)
     "{%- if tools -%}"
     "{{ '<|im_start|>system\\n' }}"
-    "{%- set system = (messages[0]['content'] or '') if messages and messages[0]['role'] == 'system' else '' -%}"
+    "{%- set system = (messages[0]['content'] or '') if messages and messages[0]['role'] in ('system', 'developer') "
+    "else '' -%}"
     "{%- if system is not string -%}"
     "{%- set system = text_of(system) -%}"
     "{%- endif -%}"
@@ -89,27 +97,44 @@ CHAT_TEMPLATE = (
     "{%- endif -%}"
     "{{ " + _literal(TOOLS_INTRO) + " }}"
     "{%- for tool in tools -%}"
-    "{{ '\\n' + (tool | tojson) }}"
+    # a bare function ({"name", "parameters"}: transformers' tools=, LLaMA-Factory's data) listed in OpenAI's form,
+    # as SFT and the server list it (tool_format.openai_tools): one tool, one text
+    "{{ '\\n' + ((tool if 'function' in tool else {'type': 'function', 'function': tool}) | tojson) }}"
     "{%- endfor -%}"
     "{{ " + _literal(TOOLS_HOW) + " + '<|im_end|>\\n' }}"
     "{%- endif -%}"
     "{%- for message in messages -%}"
+    # OpenAI's `developer` role (its SDKs send system instructions so since o1) is the system turn, as `axk1 sft`
+    # reads it (posttrain/chat_formats.ROLE_ALIASES): a `developer` turn of its own was never trained
+    "{%- set role = 'system' if message['role'] == 'developer' else message['role'] -%}"
     "{%- set content = message['content'] if message['content'] is not none else '' -%}"
     "{%- if content is not string -%}"
     "{%- set content = text_of(content) -%}"
     "{%- endif -%}"
-    "{%- if tools and loop.first and message['role'] == 'system' -%}"
+    # an assistant's top-level `refusal` (OpenAI's form of a turn that declines: content null) is its text, as SFT
+    # trains it (chat_formats._refusal_content); it rendered an empty turn
+    "{%- if role == 'assistant' and not content and message['refusal'] is string -%}"
+    "{%- set content = message['refusal'] -%}"
+    "{%- endif -%}"
+    "{%- if tools and loop.first and role == 'system' -%}"
     # rendered above, with the tools
-    "{%- elif message['role'] == 'tool' -%}"
+    "{%- elif role == 'tool' -%}"
     # a tool's result goes back as the user's; consecutive results share one turn
     "{{ ('<|im_start|>user' if loop.first or loop.previtem['role'] != 'tool' else '') + '\\n<tool_response>\\n' "
     "+ content + '\\n</tool_response>' + ('<|im_end|>\\n' if loop.last or loop.nextitem['role'] != 'tool' else '') }}"
-    "{%- elif message['role'] == 'assistant' and loop.last and not add_generation_prompt -%}"
+    "{%- elif role == 'assistant' and loop.last and not add_generation_prompt -%}"
     # a whole conversation for training: its last turn as the model writes it after the generation prompt, its
     # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
     "{%- set reasoning = none -%}"
+    "{%- set open_trace = none -%}"
+    # the trace under the names SFT reads (chat_formats.REASONING_ALIASES: gpt-oss' `thinking`, vLLM's `reasoning`),
+    # first found first, as transformers 5 aliases them (older ones pass them as sent)
     "{%- if message['reasoning_content'] is string -%}"
     "{%- set reasoning = message['reasoning_content'] -%}"
+    "{%- elif message['thinking'] is string -%}"
+    "{%- set reasoning = message['thinking'] -%}"
+    "{%- elif message['reasoning'] is string -%}"
+    "{%- set reasoning = message['reasoning'] -%}"
     "{%- elif content.lstrip().startswith('<think>') and '</think>' in content -%}"
     "{%- set body = content.lstrip()[7:] -%}"
     "{%- set reasoning = body.split('</think>', 1)[0] -%}"
@@ -118,22 +143,35 @@ CHAT_TEMPLATE = (
     # DeepSeek-R1's `trace</think>answer`, read as chat_data.split_think reads it
     "{%- set reasoning = content.split('</think>')[0] -%}"
     "{%- set content = content.split('</think>')[1] -%}"
+    "{%- elif content.lstrip().startswith('<think>') and not message['tool_calls'] -%}"
+    # a trace still open (`<think>\\nLet me think`, no `</think>`): written on in the generation prompt's think
+    # block, so that transformers' continue_final_message continues the trace (an empty block came first)
+    "{%- set open_trace = content.lstrip()[7:] -%}"
     "{%- endif -%}"
     # an empty trace is non-think, as `axk1 sft` trains it
     "{%- if reasoning is not none and not (reasoning | trim) -%}"
+    "{%- set reasoning = none -%}"
+    "{%- endif -%}"
+    # non-think mode: the turn as `axk1 sft --mode non-think` trains it, after the empty think block, its trace
+    # dropped (a turn is trained in one mode, and this one's prompt has no open block to hold the trace)
+    "{%- if enable_thinking is defined and not enable_thinking -%}"
     "{%- set reasoning = none -%}"
     "{%- endif -%}"
     "{%- set answer = content | trim -%}"
     "{%- if message['tool_calls'] -%}"
     "{%- set answer = with_calls(answer, message['tool_calls']) -%}"
     "{%- endif -%}"
-    "{{ '<|im_start|>assistant\\n<think>' + ('\\n\\n</think>' if reasoning is none else '') }}"
+    "{{ '<|im_start|>assistant\\n<think>' + ('\\n\\n</think>' if reasoning is none and open_trace is none else '') }}"
     "{%- generation -%}"
+    "{%- if open_trace is not none -%}"
+    "{{ open_trace + '<|im_end|>' }}"
+    "{%- else -%}"
     "{{ ('' if reasoning is none else (reasoning | trim) + '\\n</think>\\n\\n') + answer + '<|im_end|>' }}"
+    "{%- endif -%}"
     "{%- endgeneration -%}"
     "{{ '\\n' }}"
     "{%- else -%}"
-    "{%- if message['role'] == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
+    "{%- if role == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
     "{%- set content = (content.split('</think>')[-1] if '</think>' in content else content) | trim -%}"
     "{%- if message['tool_calls'] -%}"
     # a calling turn keeps the empty think block it was written after in non-think mode, so that an agent loop's
@@ -141,7 +179,7 @@ CHAT_TEMPLATE = (
     "{%- set content = '<think>\\n\\n</think>' + with_calls(content, message['tool_calls']) -%}"
     "{%- endif -%}"
     "{%- endif -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + content + '<|im_end|>\\n' }}"
+    "{{ '<|im_start|>' + role + '\\n' + content + '<|im_end|>\\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"

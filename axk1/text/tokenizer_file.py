@@ -43,6 +43,7 @@ def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_len
     with atomic_writer(out / "tokenizer_config.json") as f:
         f.write(json.dumps({
             "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
+            "additional_special_tokens": _other_specials(tokenizer_json),
             "model_max_length": model_max_length, "clean_up_tokenization_spaces": False,
             "padding_side": PADDING_SIDE,
             "chat_template": chat_template,  # kept here too: older readers know only this place
@@ -52,6 +53,17 @@ def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_len
     with atomic_writer(out / "tokenizer.json") as f:
         f.write(tokenizer_json)
     return out / "tokenizer.json"
+
+
+def _other_specials(tokenizer_json: str) -> list[str]:
+    """The special added tokens of `tokenizer_json` besides BOS, EOS and PAD (`<|im_start|>` in ours): transformers
+    counts as special (all_special_ids, what skip_special_tokens and TRL's checks use) only the tokens its config
+    names, so `<|im_start|>` was special to axk1 and vLLM and text to transformers. Written under
+    `additional_special_tokens`, which transformers 5 reads as its `extra_special_tokens` and 4 reads as it is (a
+    list under `extra_special_tokens`, what 5 writes, is a crash in 4: 'list' object has no attribute 'keys')."""
+    added = json.loads(tokenizer_json).get("added_tokens") or []
+    return [t["content"] for t in added if isinstance(t, dict) and t.get("special")
+            and t.get("content") not in (BOS, EOS, PAD)]
 
 
 def load_tokenizer(path: str | Path):
