@@ -198,14 +198,15 @@ class RLTrainer(TrainerBase):
         to stop; returns its row."""
         s = self.recipe.rl
         samples, st = self.rollout(it)
-        row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+        seen = st.pop("seen")
+        row = {"step": it + 1, **rollout_metrics(seen, samples), **st}
         row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-        learnable = rl_rollout.any_signal(samples, s.group_size)
+        learnable = rl_rollout.any_signal(samples, s.group_size, s.overlong)
         if learnable:
             row.update(self.update(samples, it * s.updates_per_batch))  # "skipped" if no update had a finite loss
-        else:  # nothing kept (dynamic sampling), or only flat groups (without it): every advantage is 0
-            row["skipped"] = "every group had equal rewards"
-        self.count_step(row, judged=learnable)  # equal rewards say nothing of the training: not a bad step
+        else:  # nothing kept (dynamic sampling), or only groups without signal (without it): no optimizer step
+            row["skipped"] = rl_rollout.no_signal_reason(seen, s.group_size, s.overlong)
+        self.count_step(row, judged=learnable)  # no signal says nothing of the training: not a bad step
         self.state.step = it + 1
         self.poll_stop()  # a signal may reach only some ranks: every rank stops after the same iteration
         self.progress.update(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
@@ -255,8 +256,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
             what = "the model did not change" if skipped == done else "those iterations trained nothing"
-            print(f"WARNING: {skipped} of {done} RL iterations were skipped (every group had equal rewards, so "
-                  f"no advantage, or no update had a finite loss: each row's \"skipped\" says which): {what}",
+            print(f"WARNING: {skipped} of {done} RL iterations were skipped (no group had unequal rewards among its "
+                  f"completions in the loss, so no advantage, or no update had a finite loss: each row's \"skipped\" says which): {what}",
                   file=sys.stderr, flush=True)
         return result
     finally:
