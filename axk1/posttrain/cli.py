@@ -123,8 +123,8 @@ def cmd_rl(args: argparse.Namespace) -> int:
         # no update ran, the model is the one RL started from. A failure, so that a script chaining the next stage
         # stops here instead of evaluating an unchanged model.
         say(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards "
-            "among its completions in the loss, or no update had a finite loss), so the model did not change; check that the tasks can be solved at "
-            "all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
+            "among its completions in the loss, or no update had a finite loss), so the model did not change; check "
+            "that the tasks can be solved at all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
             "losses, lower the learning rate)", file=sys.stderr)
         return 1
     return 0

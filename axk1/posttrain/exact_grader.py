@@ -48,7 +48,8 @@ _MATH_CHARS = re.compile(r"[0-9A-Za-z+\-*/^().{}\[\]=<>|!_' ]*")
 # A unit: atoms of letters (or °, %, µ) with an optional power, joined by `/`, `·`, `*` or a space (`km/h`, `m/s^2`,
 # `N·m`); the number before it must end in a digit or a closing brace (`\frac{1}{2} m`).
 _UNIT_ATOM = r"(?:[^\W\d_]+|°[CF]?|%)(?:\^\{?-?\d+\}?)?"
-_QUANTITY = re.compile(rf"(?P<num>.*?[\d}}])(?P<gap>\s*)(?P<unit>{_UNIT_ATOM}(?:\s*[/·*]\s*{_UNIT_ATOM}|\s+{_UNIT_ATOM})*)")
+_QUANTITY = re.compile(rf"(?P<num>.*?[\d}}])(?P<gap>\s*)"
+                       rf"(?P<unit>{_UNIT_ATOM}(?:\s*[/·*]\s*{_UNIT_ATOM}|\s+{_UNIT_ATOM})*)")
 _SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|~")
 # single letters that are unit symbols when set apart from the number: grams, metres, seconds, hours, litres, kelvin,
 # newtons, joules, watts, volts, amperes, coulombs, farads, teslas (a variable `x` or `n` never is)

@@ -35,6 +35,27 @@ def sample_prompts(trainer, iteration: int, round_: int) -> list[tuple[dict, boo
     return out
 
 
+def pool_warnings(tasks: list[dict], prompts_per_step: int, modes: list[str]) -> list[str]:
+    """A task pool smaller than a step's draw: sample_prompts then draws every task, a smaller batch than asked
+    (silently, before)."""
+    per_step = prompts_per_step // len(modes)
+    if per_step <= len(tasks):
+        return []
+    return [f"[rl] prompts_per_step = {prompts_per_step} draws {per_step} tasks a step (each in {len(modes)} mode(s)), "
+            f"but the task files hold {len(tasks)}: every step draws all {len(tasks)}, {len(tasks) * len(modes)} "
+            f"prompts, not {prompts_per_step}; give more tasks or lower prompts_per_step"]
+
+
+def duplicates_note(tasks: list[dict]) -> str | None:
+    """Tasks whose prompt is an exact copy of an earlier one's: each copy is a task of its own, so that prompt is
+    drawn more often, which may be meant (a weighting) or not (a file concatenated twice)."""
+    copies = len(tasks) - len({str(t["prompt"]) for t in tasks})
+    if not copies:
+        return None
+    return (f"note: {copies} of the {len(tasks)} tasks repeat an earlier task's prompt exactly: each copy is drawn as "
+            "a task of its own, so those prompts are sampled more often; remove the copies unless that is meant")
+
+
 def rollout(trainer, iteration: int) -> tuple[list[dict], dict]:
     """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
     box = [_generate_and_score(trainer, iteration) if trainer.is_main else None]
