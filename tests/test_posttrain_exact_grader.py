@@ -88,3 +88,32 @@ def test_a_rounded_decimal_is_not_an_irrational_answer(gold, written):
 def test_a_plain_number_is_right_for_a_symbolic_answer_of_that_exact_value(gold, written):
     assert _score(gold, written).reward == 1.0
     assert _score(gold, "0.2500001" if written == "0.25" else "7").status == "wrong"
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("300 g", "300 kg"), ("300 g", "300 m"), ("300 g", "300"), ("300 g", r"300 \text{km}"),
+    ("300 g", r"300\text{ 그램}"),
+    (r"5 \text{ cm}", r"5\text{ m}"), (r"5 \text{ cm}", "5"), ("12 km/h", "12 m/s"), ("12 km/h", "12"),
+    (r"50\%", "50"), ("300 g", "301 g"),
+])
+def test_a_wrong_or_missing_unit_is_wrong(gold, written):
+    """"300 g" read as math (a single-letter variable) and math-verify, which drops units, took 300 kg, 300 m or a
+    bare 300: a wrong or missing unit is wrong, whatever the number."""
+    assert _score(gold, written).status == "wrong"
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("300 g", r"300\,\text{g}"), ("300 g", "300g"), ("300 g", r"300 \mathrm{g}"), ("300 g", "300.0 g"),
+    (r"5 \text{ cm}", "5cm"), ("12 km/h", r"12\ \text{km/h}"), ("1,000 m", "1000 m"), (r"\frac{1}{2} kg", "0.5 kg"),
+    ("9.8 m/s^2", r"9.8\,\mathrm{m}/\mathrm{s}^{2}"), (r"50\%", "50%"), ("3x", "3x"),
+])
+def test_the_same_unit_in_another_form_is_right(gold, written):
+    assert _score(gold, written).reward == 1.0
+
+
+def test_a_letter_joined_to_a_number_stays_a_variable():
+    """Only a set-apart unit symbol is a unit: `3x` and `2n` are math, not 3 of unit x."""
+    assert exact_grader.split_unit("3x", set_apart_only=True) is None
+    assert exact_grader.split_unit("2 n", set_apart_only=True) is None
+    assert exact_grader.split_unit("300 g", set_apart_only=True) == ("300", "g")
+    assert exact_grader.split_unit(r"9.8\,\mathrm{m}/\mathrm{s}^{2}") == ("9.8", "m/s^2")

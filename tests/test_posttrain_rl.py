@@ -315,3 +315,63 @@ def test_a_run_by_hand_prints_every_iteration_and_draws_its_curves(tmp_path, mon
     err = capsys.readouterr().err
     assert "rl: step 1/2" in err and "rl: step 2/2" in err
     assert (tmp_path / "a" / "rl_curves.png").stat().st_size > 0
+
+
+def test_an_iteration_whose_every_completion_is_truncated_is_skipped_under_overlong_filter(tmp_path, monkeypatch):
+    """overlong = "filter" leaves truncated completions out of the loss. Rewards that differed only on truncated
+    completions counted as signal: dynamic sampling kept the groups, and the iteration ran optimizer steps on an empty
+    loss (AdamW's momentum and weight decay moved the weights) and was reported trained. Now such groups are dropped
+    and the iteration is skipped: no optimizer step, counted, the weights unchanged."""
+    from axk1.checkpoint.hf import load_model
+
+    def all_truncated(model, prompts, **kw):  # completions of differing lengths (rewards differ), none stopped
+        tokens = [[5 + i % 3] * (1 + i % 2) for i in range(len(prompts))]
+        return GenerationResult(tokens, ["length"] * len(prompts))
+
+    monkeypatch.setattr(rl_rollout, "generate", all_truncated)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    folder = make_model_folder(tmp_path / "base")
+    tasks = _tasks(tmp_path / "t.jsonl")
+    for dynamic in (True, False):
+        recipe = parse_rl_recipe(_recipe(tmp_path, folder, tasks, f"run_{dynamic}", iterations=1, overlong="filter",
+                                         dynamic_sampling=dynamic, max_sampling_rounds=1), tmp_path)
+        recipe.optimizer.weight_decay = 0.1
+        result = rl.run_rl(recipe)
+        (row,) = result["rows"]
+        assert row["reward_mean"] == 0.0  # half the rewards +1, half -1: without the filter every group had signal
+        assert "truncated" in row["skipped"] and "entropy" not in row
+        assert row["groups_dropped"] == (2 if dynamic else 0) and row["samples_kept"] == (0 if dynamic else 8)
+        assert (result["skipped_iterations"], result["model_changed"]) == (1, False)
+        start, end = load_model(folder).state_dict(), load_model(result["model_dir"]).state_dict()
+        assert all(torch.equal(start[k], end[k]) for k in start)
+
+
+def test_entropy_is_nan_not_zero_for_a_micro_batch_with_no_token_in_the_loss(tmp_path, monkeypatch):
+    """A micro-batch whose completions are all truncated under overlong = "filter" has no token in the loss: its
+    entropy was 0.0, pulling the row's mean down (or logged as 0.0 where no token was kept); now NaN, left out."""
+    seen = []
+    real_loss = rl_update.policy_loss
+
+    def spy(*args, **kwargs):
+        loss, st = real_loss(*args, **kwargs)
+        seen.append(st)
+        return loss, st
+
+    def half_truncated(model, prompts, **kw):  # group 1 stops (rewards differ), group 2 is all truncated
+        n = len(prompts)
+        tokens = [[5] * (1 + i % 2) for i in range(n)]
+        return GenerationResult(tokens, ["stop"] * (n // 2) + ["length"] * (n - n // 2), stop_tokens=[2] * n)
+
+    monkeypatch.setattr(rl_update, "policy_loss", spy)
+    monkeypatch.setattr(rl_rollout, "generate", half_truncated)
+    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    folder = make_model_folder(tmp_path / "base")
+    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                     overlong="filter", dynamic_sampling=False, updates_per_batch=1, export=False),
+                             tmp_path)
+    (row,) = rl.run_rl(recipe)["rows"]
+    assert "skipped" not in row
+    entropies = [float(st["entropy"]) for st in seen]
+    kept = [e for e in entropies if not math.isnan(e)]
+    assert len(entropies) == 2 and len(kept) == 1 and kept[0] > 0  # micro_batch 4: a group each, in either order
+    assert row["entropy"] == pytest.approx(kept[0])

@@ -55,7 +55,7 @@ def test_integer_answers_are_the_forms_the_grader_compares():
     assert score({"kind": "math", "answer": "007", "tests": ""}, "\\boxed{7}", "stop", False).correct
 
 
-def test_every_bad_row_is_listed_up_to_a_few_and_the_rest_counted(tmp_path):
+def test_every_bad_row_is_listed_and_past_twenty_written_to_a_file_it_names(tmp_path):
     rows = [*GOOD,
             {"prompt": "x", "kind": "code", "tests": "assert f( == 1"},                  # 8: does not compile
             {"prompt": "y", "answer": "1", "kind": "exac"},                              # 9: unknown kind
@@ -72,7 +72,42 @@ def test_every_bad_row_is_listed_up_to_a_few_and_the_rest_counted(tmp_path):
     for line, what in ((8, "tests do not compile (SyntaxError"), (9, "kind 'exac' is unknown"), (10, "no prompt"),
                        (11, "a JSON list, not an object"), (12, "not JSON")):
         assert f"{path}:{line} " in msg and what in msg
-    assert ":13 " not in msg and "... and 2 more" in msg and 'docs/posttraining.md ("Task files")' in msg
+    # all seven listed (five were, the rest only counted: a user fixed five, reran, and met the next two)
+    assert f"{path}:13 " in msg and f"{path}:14 " in msg and "more" not in msg and "listed in" not in msg
+    assert 'docs/posttraining.md ("Task files")' in msg
+    many = _write(tmp_path / "many.jsonl", GOOD + [{"prompt": f"p{i}", "kind": "exac"} for i in range(25)])
+    with pytest.raises(ValueError) as e:
+        read_tasks(many)
+    msg = str(e.value)
+    assert msg.startswith(f"25 of 32 rows of the task file {many} cannot be used")
+    assert f"{many}:27 " in msg and f"{many}:28 " not in msg and "... and 5 more" in msg
+    listed = Path(msg.split("every bad row is listed in ")[1].split("\n")[0])
+    lines = listed.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 25 and lines[-1].startswith(f"{many}:32 (task ") and "kind 'exac' is unknown" in lines[-1]
+    listed.unlink()
+
+
+def test_the_bad_rows_of_every_task_file_are_said_at_once(tmp_path):
+    """[rl] tasks of two files: the first bad file's error alone, so the second's rows were found on the next try."""
+    a = _write(tmp_path / "a.jsonl", [*GOOD, {"prompt": "x", "kind": "exac"}])
+    b = _write(tmp_path / "b.jsonl", [{"answer": "3"}, *GOOD])
+    c = _write(tmp_path / "c.jsonl", GOOD)
+    with pytest.raises(ValueError) as e:
+        read_task_rows([str(a), str(c), str(b)])
+    msg = str(e.value)
+    assert f"1 of 8 rows of the task file {a} cannot be used" in msg and f"{a}:8 " in msg
+    assert f"1 of 8 rows of the task file {b} cannot be used" in msg and f"{b}:1 " in msg and str(c) not in msg
+    assert len(read_task_rows([str(c), str(c)])) == 14
+
+
+@pytest.mark.parametrize("kind", ["math", "exact"])
+def test_a_math_or_exact_row_with_tests_is_refused(tmp_path, kind):
+    """Graded by its answer: its tests would never run, and nothing said so."""
+    path = _write(tmp_path / "t.jsonl", [{"prompt": "2+2?", "answer": "4", "kind": kind, "tests": "assert f() == 4"}])
+    with pytest.raises(ValueError, match=rf'"kind": "{kind}" with "tests": .* its tests would be ignored: give '
+                                         r'"kind": "code"'):
+        read_tasks(path)
+    assert read_tasks(_write(tmp_path / "ok.jsonl", [{"prompt": "2+2?", "answer": "4", "kind": kind, "tests": " "}]))
 
 
 def test_code_tests_are_compiled_never_run(tmp_path):

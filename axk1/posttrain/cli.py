@@ -122,9 +122,9 @@ def cmd_rl(args: argparse.Namespace) -> int:
         # every iteration of the run (before a --resume too) was skipped, mostly for equal rewards in every group:
         # no update ran, the model is the one RL started from. A failure, so that a script chaining the next stage
         # stops here instead of evaluating an unchanged model.
-        say(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards, "
-            "or no update had a finite loss), so the model did not change; check that the tasks can be solved at "
-            "all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
+        say(f"axk1 rl: error: all {result['iterations']} iterations were skipped (every group had equal rewards "
+            "among its completions in the loss, or no update had a finite loss), so the model did not change; check "
+            "that the tasks can be solved at all (held-out accuracy) and that [rl] max_new_tokens leaves room for an answer (or, for non-finite "
             "losses, lower the learning rate)", file=sys.stderr)
         return 1
     return 0

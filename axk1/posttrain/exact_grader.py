@@ -15,6 +15,12 @@ line. It is right when, in this order:
    plain number written for a task's answer that is not one (`1.414214` for `\\sqrt{2}`) is compared exactly
    with the answer's value, so it is right only when that value is rational (`0.25` for `2^{-2}`): a rounded
    decimal is never an irrational answer, as 0.7500001 is not 3/4.
+An answer with a unit (`300 g`, `5 \\text{ cm}`, `12 km/h`: a number, then a unit of letters, `°`, `%`, powers and
+`/`) is settled by its own rule first: the written answer must carry the same unit (after `\\text{}`-like wrappers,
+spacing commands and spaces are taken off: `300\\,\\text{g}`, `300g` and `300 \\mathrm{g}` all read `300` and `g`)
+and a number that steps 1-3 find equal. A wrong unit (`300 kg`) or none (`300`) is wrong: math-verify, which drops
+units, took any. A single letter after a number is a unit only where it is set apart (`300 g`, `300\\,\\text{g}`) and
+is a common unit symbol; `3x` stays math.
 Steps 1 and 2 are pure functions; step 3 runs only for a math-shaped answer they did not settle, and only for an
 answer of at most MAX_VERIFIED characters (math-verify can hang on huge powers; its worker is killed after a
 timeout and the answer is then wrong), so a reward stays bounded in time.
@@ -37,6 +43,42 @@ _NUMBER = re.compile(r"([+-]?)(?:\\[dt]?frac\{(\d+(?:\.\d+)?)\}\{(\d+(?:\.\d+)?)
                      r"|(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d+)?))?)")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _MATH_CHARS = re.compile(r"[0-9A-Za-z+\-*/^().{}\[\]=<>|!_' ]*")
+
+
+# A unit: atoms of letters (or °, %, µ) with an optional power, joined by `/`, `·`, `*` or a space (`km/h`, `m/s^2`,
+# `N·m`); the number before it must end in a digit or a closing brace (`\frac{1}{2} m`).
+_UNIT_ATOM = r"(?:[^\W\d_]+|°[CF]?|%)(?:\^\{?-?\d+\}?)?"
+_QUANTITY = re.compile(rf"(?P<num>.*?[\d}}])(?P<gap>\s*)"
+                       rf"(?P<unit>{_UNIT_ATOM}(?:\s*[/·*]\s*{_UNIT_ATOM}|\s+{_UNIT_ATOM})*)")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|~")
+# single letters that are unit symbols when set apart from the number: grams, metres, seconds, hours, litres, kelvin,
+# newtons, joules, watts, volts, amperes, coulombs, farads, teslas (a variable `x` or `n` never is)
+_LETTER_UNITS = set("gmshlLKNJWVACFT")
+
+
+def split_unit(text: str, set_apart_only: bool = False) -> tuple[str, str] | None:
+    """(number, unit) of an answer with a unit, the unit canonical (no spaces, `·` for a product, `^{2}` as `^2`);
+    None where there is none. `set_apart_only` (the task's answer): a single letter counts only when spaced or
+    wrapped off the number and one of _LETTER_UNITS, so `3x` is not 3 of unit x."""
+    if len(text) > MAX_VERIFIED:  # a short answer's form; the lazy match below is quadratic in the length
+        return None
+    s = unicodedata.normalize("NFKC", text).strip().strip("$").replace("\\%", "%")
+    s = _SPACING.sub(" ", s)
+    wrapped = s
+    for _ in range(8):  # `\text{ cm}`, `\mathrm{g}`: the wrapper off, its content kept
+        s, n = _WRAPPED.subn(r" \1 ", s)
+        if not n:
+            break
+    m = _QUANTITY.fullmatch(re.sub(r"\s*\^\s*", "^", " ".join(s.split())))  # `\mathrm{s}^2` unwrapped: `s ^2`
+    if m is None or re.search(r"[A-Za-z]", _COMMAND.sub("", m["num"])):  # the number part is no number (`x+1 m`)
+        return None
+    unit = re.sub(r"\s*[·*]\s*|\s+", "·", re.sub(r"\s*/\s*", "/", m["unit"]))
+    unit = re.sub(r"\^\{(-?\d+)\}", r"^\1", unit)
+    if set_apart_only and re.fullmatch(r"[A-Za-z]", unit):
+        apart = m["gap"] or wrapped != s  # `300 g`, `300\,\text{g}`; not `3x`
+        if not (apart and unit in _LETTER_UNITS):
+            return None
+    return m["num"].strip(), unit
 
 
 def normalise_text(text: str) -> str:
@@ -97,6 +139,11 @@ def exact_match(raw: str, gold: str) -> bool:
     found, want = _plain(raw), _plain(gold)
     if found == want:
         return True
+    gold_quantity = split_unit(gold, set_apart_only=True)
+    if gold_quantity is not None:  # a unit must be the same, and the number equal by steps 1-3
+        written = split_unit(raw)
+        return (written is not None and written[1] == gold_quantity[1]
+                and exact_match(written[0], gold_quantity[0]))
     a, b = as_number(found), as_number(want)
     if a is not None and b is not None:
         return a == b  # two plain numbers are settled here, exactly: no float rounding, no worker

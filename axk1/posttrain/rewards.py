@@ -116,6 +116,13 @@ def score(task: dict, text: str, finish_reason: str, thinking: bool, format_pena
     return Score(correct, ok, status, (1.0 if correct else -1.0) + (0.0 if ok else format_penalty))
 
 
+def reward_range(format_penalty: float, overlong: str, overlong_buffer: int) -> tuple[float, float]:
+    """The lowest and highest reward a recipe gives: +1 right and well formatted; −1 wrong, plus format_penalty for
+    broken tags, plus down to −1 more for length under overlong = "penalty" (rl_rollout.py adds it)."""
+    length = -1.0 if overlong == "penalty" and overlong_buffer else 0.0
+    return -1.0 + min(format_penalty, 0.0) + length, 1.0
+
+
 def score_all(items: list[tuple[dict, str, str, bool]], format_penalty: float = -1.0,
               workers: int | None = None) -> list[Score]:
     """Scores (task, text, finish_reason, thinking) items; code runs in parallel sandboxes."""

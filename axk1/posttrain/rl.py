@@ -7,7 +7,8 @@ One iteration: steps 1-3 are the rollout stage (axk1/posttrain/rl_rollout.py), s
    batched generation over the latent KV cache;
 2. reward — R = R_correct (±1) + R_format (0 / −1) from the evaluation graders (rewards.py); DAPO's overlong
    handling (truncated samples filtered from the loss, or a soft length penalty);
-3. dynamic sampling — groups whose rewards are all equal carry no signal (zero advantage): dropped, and more
+3. dynamic sampling — groups whose rewards are all equal (among the completions in the loss: overlong filtering
+   leaves truncated ones out) carry no signal: dropped, and more
    prompts are sampled until the batch is full (or the round limit is hit);
 4. update — old log-probs (the first minibatch: its own forward), then `updates_per_batch` optimizer steps on minibatches of the rollout batch
    (so from the second step on the policy has moved and the importance ratio is no longer 1), loss from
@@ -100,8 +101,11 @@ class RLTrainer(TrainerBase):
         # said at the start and in rl_report.json, not refused: the rollout prompts are built to switch all the same
         self.warnings = ([] if self.codec.ends_prompts_itself()
                          else [no_switch_warning(self.codec.template_file)])
+        self.warnings += rl_rollout.pool_warnings(self.tasks, r.rl.prompts_per_step, r.rl.modes)
         for warning in self.warnings if self.is_main else []:
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+        if self.is_main and (note := rl_rollout.duplicates_note(self.tasks)):
+            print(note, file=sys.stderr, flush=True)
         # Rollouts run on one engine: with [rl] server_url an inference server that loads each update's weights
         # from disk (axk1/posttrain/rollout_server.py: no replica on any training rank); otherwise in one process
         # the policy itself, under torchrun a whole replica on the main rank refreshed from the shards after every
@@ -198,14 +202,15 @@ class RLTrainer(TrainerBase):
         to stop; returns its row."""
         s = self.recipe.rl
         samples, st = self.rollout(it)
-        row = {"step": it + 1, **rollout_metrics(st.pop("seen"), samples), **st}
+        seen = st.pop("seen")
+        row = {"step": it + 1, **rollout_metrics(seen, samples), **st}
         row["rollout_tokens_per_s"] = st["rollout_tokens"] / max(st["rollout_s"], 1e-9)
-        learnable = rl_rollout.any_signal(samples, s.group_size)
+        learnable = rl_rollout.any_signal(samples, s.group_size, s.overlong)
         if learnable:
             row.update(self.update(samples, it * s.updates_per_batch))  # "skipped" if no update had a finite loss
-        else:  # nothing kept (dynamic sampling), or only flat groups (without it): every advantage is 0
-            row["skipped"] = "every group had equal rewards"
-        self.count_step(row, judged=learnable)  # equal rewards say nothing of the training: not a bad step
+        else:  # nothing kept (dynamic sampling), or only groups without signal (without it): no optimizer step
+            row["skipped"] = rl_rollout.no_signal_reason(seen, s.group_size, s.overlong)
+        self.count_step(row, judged=learnable)  # no signal says nothing of the training: not a bad step
         self.state.step = it + 1
         self.poll_stop()  # a signal may reach only some ranks: every rank stops after the same iteration
         self.progress.update(reward=f"{row['reward_mean']:.2f}", acc=f"{row['accuracy']:.2f}",
@@ -255,8 +260,9 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
         write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
         if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
             what = "the model did not change" if skipped == done else "those iterations trained nothing"
-            print(f"WARNING: {skipped} of {done} RL iterations were skipped (every group had equal rewards, so "
-                  f"no advantage, or no update had a finite loss: each row's \"skipped\" says which): {what}",
+            print(f"WARNING: {skipped} of {done} RL iterations were skipped (no group had unequal rewards among its "
+                  f"completions in the loss, so no advantage, or no update had a finite loss: each row's \"skipped\" "
+                  f"says which): {what}",
                   file=sys.stderr, flush=True)
         return result
     finally:

@@ -35,6 +35,27 @@ def sample_prompts(trainer, iteration: int, round_: int) -> list[tuple[dict, boo
     return out
 
 
+def pool_warnings(tasks: list[dict], prompts_per_step: int, modes: list[str]) -> list[str]:
+    """A task pool smaller than a step's draw: sample_prompts then draws every task, a smaller batch than asked
+    (silently, before)."""
+    per_step = prompts_per_step // len(modes)
+    if per_step <= len(tasks):
+        return []
+    return [f"[rl] prompts_per_step = {prompts_per_step} draws {per_step} tasks a step (each in {len(modes)} mode(s)), "
+            f"but the task files hold {len(tasks)}: every step draws all {len(tasks)}, {len(tasks) * len(modes)} "
+            f"prompts, not {prompts_per_step}; give more tasks or lower prompts_per_step"]
+
+
+def duplicates_note(tasks: list[dict]) -> str | None:
+    """Tasks whose prompt is an exact copy of an earlier one's: each copy is a task of its own, so that prompt is
+    drawn more often, which may be meant (a weighting) or not (a file concatenated twice)."""
+    copies = len(tasks) - len({str(t["prompt"]) for t in tasks})
+    if not copies:
+        return None
+    return (f"note: {copies} of the {len(tasks)} tasks repeat an earlier task's prompt exactly: each copy is drawn as "
+            "a task of its own, so those prompts are sampled more often; remove the copies unless that is meant")
+
+
 def rollout(trainer, iteration: int) -> tuple[list[dict], dict]:
     """Scored samples of the groups kept by dynamic sampling, and rollout stats (the same on every rank)."""
     box = [_generate_and_score(trainer, iteration) if trainer.is_main else None]
@@ -79,7 +100,7 @@ def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
         seen += samples
         for g in range(len(prompts)):
             group = samples[g * s.group_size:(g + 1) * s.group_size]
-            if s.dynamic_sampling and len({x["reward"] for x in group}) == 1:
+            if s.dynamic_sampling and not group_has_signal(group, s.overlong):
                 stats["groups_dropped"] += 1
             elif len(kept) < s.prompts_per_step * s.group_size:
                 kept += group
@@ -89,13 +110,34 @@ def _generate_and_score(trainer, iteration: int) -> tuple[list[dict], dict]:
     return kept, stats
 
 
-def any_signal(samples: list[dict], group_size: int) -> bool:
-    """Whether any group (group_size consecutive samples) has unequal rewards. One whose rewards are all equal has
-    advantage 0 under every advantage_scale, so a batch of such groups only (which dynamic_sampling = false keeps)
-    has no policy gradient: its update would be an optimizer step on a zero gradient, where weight decay alone
-    shrinks the weights, and the run would report a model trained. Such an iteration is skipped, as with dynamic
-    sampling (which keeps no flat group), whether or not a KL term is on."""
-    return any(len({x["reward"] for x in samples[i:i + group_size]}) > 1 for i in range(0, len(samples), group_size))
+def in_loss(sample: dict, overlong: str) -> bool:
+    """Whether the sample's tokens are in the loss: overlong = "filter" leaves a truncated completion out (DAPO's
+    overlong filtering; rl_update.py masks it)."""
+    return not (overlong == "filter" and sample["truncated"])
+
+
+def group_has_signal(group: list[dict], overlong: str) -> bool:
+    """Whether the group's samples that are in the loss have unequal rewards. A group whose rewards are all equal has
+    advantage 0; one whose differing rewards are all on truncated samples that overlong = "filter" leaves out of the
+    loss trains no token on that difference (an iteration of nothing else ran optimizer steps on an empty loss,
+    AdamW's momentum and weight decay moving the weights, and was reported as trained)."""
+    return len({x["reward"] for x in group if in_loss(x, overlong)}) > 1
+
+
+def any_signal(samples: list[dict], group_size: int, overlong: str = "none") -> bool:
+    """Whether any group (group_size consecutive samples) has signal (group_has_signal). A batch of groups without
+    (which dynamic_sampling = false keeps) has no policy gradient: its update would be an optimizer step on a zero
+    gradient, where weight decay alone shrinks the weights, and the run would report a model trained. Such an
+    iteration is skipped, as with dynamic sampling (which keeps no such group), whether or not a KL term is on."""
+    return any(group_has_signal(samples[i:i + group_size], overlong) for i in range(0, len(samples), group_size))
+
+
+def no_signal_reason(seen: list[dict], group_size: int, overlong: str) -> str:
+    """The skipped row's "skipped": why no group of the iteration's samples (`seen`, every round's) had signal."""
+    if overlong == "filter" and any_signal(seen, group_size, "none"):  # the rewards differed on truncated ones only
+        return ("no group had unequal rewards among its completions in the loss (overlong = \"filter\" leaves "
+                "truncated ones out: raise max_new_tokens or set overlong = \"penalty\")")
+    return "every group had equal rewards"
 
 
 def _stop_token(trainer, result, i: int) -> int:

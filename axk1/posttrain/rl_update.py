@@ -16,6 +16,7 @@ from axk1.model import check_token_ids
 from axk1.parallel.fsdp import clip_gradients
 from axk1.posttrain.policy_loss import TRL_LOSS_TYPES, group_advantages, policy_loss
 from axk1.posttrain.rl_batches import Padding, minibatches, pad_rows, rank_micro_batches
+from axk1.posttrain.rl_rollout import in_loss
 from axk1.posttrain.rl_stats import mean_over_updates, reduce_stats
 from axk1.train.loss_spike import NonFiniteGuard
 
@@ -40,7 +41,7 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
     ids_BT = ids_BT.to(trainer.device)
     prompt_B = torch.tensor([len(x["prompt"]) for x in samples], device=trainer.device)
     length_B = prompt_B + torch.tensor([len(x["completion"]) for x in samples], device=trainer.device)
-    keep = [not (s.overlong == "filter" and x["truncated"]) for x in samples]
+    keep = [in_loss(x, s.overlong) for x in samples]
     keep_B = torch.tensor(keep, device=trainer.device)
     mb = max(1, trainer.recipe.batch.micro_batch)
     batches = minibatches(len(samples), s.group_size, s.updates_per_batch, (trainer.recipe.data.seed, step0))
@@ -97,7 +98,9 @@ def update(trainer, samples: list[dict], step0: int) -> dict:
             if not padding:  # a padding micro-batch's routed tokens are nobody's: they must not move the bias
                 trainer.balancer.accumulate_loads()
             m = mask_BC.float()
-            st["entropy"] = ((ent_BC * m).sum() / m.sum().clamp(min=1)).detach().float()
+            # NaN (null in the row, left out of the mean) where no token is in the loss, not 0.0
+            st["entropy"] = torch.where(m.sum() > 0, (ent_BC * m).sum() / m.sum().clamp(min=1),
+                                        float("nan")).detach().float()
             if padding:  # its statistics are no completion's: NaN, which reduce_stats leaves out
                 st = {k: torch.full_like(v, float("nan")) for k, v in st.items()}
             else:

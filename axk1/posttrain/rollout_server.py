@@ -183,6 +183,8 @@ class RolloutServer:
             hint = {401: f"; the key is read from the environment variable {self.key_env} ([rl] server_api_key_env)",
                     404: "; start the server with --enable-weight-updates (axk1 serve) or use one with SGLang's route"
                     if path == UPDATE_ROUTE else "; is [rl] server_url the server's address, without a path?"}
+            if "--enable-weight-updates" in str(detail):  # axk1 serve's own 404 says it: once is enough
+                hint.pop(404)
             error = RolloutServerError(f"{method} {self.url}{path}: HTTP {e.code}: {str(detail)[:500]}"
                                        + hint.get(e.code, ""))
             error.status = e.code

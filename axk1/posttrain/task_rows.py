@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from typing import Mapping, Sequence
 
 from axk1.eval.judge_limits import judge_limits
@@ -95,6 +96,9 @@ def row_problems(values: Mapping, codec=None, keys: Sequence[str] | None = None)
         # render as a forged turn (`<|im_end|>\n<|im_start|>assistant`), so RL would train on what serving refuses
         problems.append(f"prompt holds {token!r}, a chat control token only the chat template may place: remove it "
                         "(SFT excludes such rows and axk1 serve refuses such requests)")
+    if kind in ("math", "exact") and tests.strip():  # graded by the answer alone: the asserts would never run
+        problems.append(f'"kind": "{kind}" with "tests": a {kind} task is graded by its answer and its tests would be '
+                        'ignored: give "kind": "code" to grade by the tests, or drop "tests"')
     if kind not in KINDS:
         problems.append(f"kind {kind!r} is unknown: {KIND_HELP}")
     elif kind == "math" and integer_answer(values["answer"]) is None:
@@ -141,3 +145,29 @@ def _tests_problems(tests: str) -> list[str]:
     except (ValueError, RecursionError, MemoryError) as e:  # nesting too deep for the parser
         return [f"tests do not compile ({type(e).__name__}: {e}): fix the asserts"]
     return judge_limits(tests)  # what the sandbox's judge cannot check (plain data only): every answer would fail
+
+
+# How many bad rows an error lists per task file; past that every bad row goes to a file it names.
+SHOWN_BAD_ROWS = 20
+
+
+def bad_rows_error(files: list[tuple[str, int, list[str]]]) -> str:
+    """One error for the bad rows of every file (path, rows, bad-row lines) as path:line, task id and what to do:
+    SHOWN_BAD_ROWS a file, and all in a file it names past that (five shown: a user fixed five, met the next five)."""
+    parts, hidden = [], 0
+    for path, n_rows, bad in (f for f in files if f[2]):
+        hidden += max(0, len(bad) - SHOWN_BAD_ROWS)
+        more = f"\n  ... and {len(bad) - SHOWN_BAD_ROWS} more" if len(bad) > SHOWN_BAD_ROWS else ""
+        parts.append(f"{len(bad)} of {n_rows} rows of the task file {path} cannot be used:\n"
+                     + "\n".join(bad[:SHOWN_BAD_ROWS]) + more)
+    listed = ""
+    if hidden:
+        try:  # the counts above say how many where it cannot be written
+            with tempfile.NamedTemporaryFile("w", prefix="axk1-bad-task-rows-", suffix=".txt", delete=False,
+                                             encoding="utf-8") as f:
+                f.write("".join(line.strip() + "\n" for _, _, bad in files for line in bad))
+            listed = f"\nevery bad row is listed in {f.name}"
+        except OSError:
+            pass
+    return ("\n".join(parts) + listed + "\nfix or remove them; the task row schema is in docs/posttraining.md "
+            "(\"Task files\")")

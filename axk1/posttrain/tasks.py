@@ -24,7 +24,7 @@ from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
-from axk1.posttrain.task_rows import WrittenNumber, fill_defaults, row_problems
+from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, fill_defaults, row_problems
 from axk1.json_text import json_digest, parse_json, without_bom
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
@@ -257,20 +257,23 @@ def write_jsonl(path: str | Path, rows: Iterable[VerifiedTask | dict]) -> int:
     return count
 
 
-# How many bad rows a task file's error lists (all are counted).
-SHOWN_BAD_ROWS = 5
-
-
 def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
     """The verified tasks of a JSONL (`axk1 posttrain tasks` writes them; a user's own: docs/posttraining.md, "Task
     files"). Every row is checked here (parse_task), so a bad one stops RL, its --dry-run and `posttrain heldout`
-    before they start: the error lists the first SHOWN_BAD_ROWS as path:line with the task id and what to do, and
-    counts the rest. `codec` (the model folder's ChatCodec) also refuses chat control tokens in prompts; `budget`
-    (task_length.PromptBudget) a prompt that leaves no room in the model's context for the tokens generated."""
+    before they start (bad_rows_error). `codec` (the model folder's ChatCodec) also refuses chat control tokens in
+    prompts; `budget` (task_length.PromptBudget) a prompt without room in the context for the tokens generated."""
+    tasks, rows = _checked_rows(path, codec, budget)
+    if rows[2]:
+        raise ValueError(bad_rows_error([rows]))
+    return tasks
+
+
+def _checked_rows(path: str | Path, codec, budget) -> tuple[list[VerifiedTask], tuple[str, int, list[str]]]:
+    """The file's good tasks, and (path, rows, a line for each bad row)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no task file {path}: give a JSONL of tasks, e.g. one that `axk1 posttrain tasks -o "
                                 "DIR` wrote (DIR/train.jsonl or DIR/heldout.jsonl)")
-    tasks, bad, n_bad, n_rows = [], [], 0, 0
+    tasks, bad, n_rows = [], [], 0
     for n, line in enumerate(_lines(Path(path)), start=1):
         if not line.strip():
             continue
@@ -283,18 +286,11 @@ def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
             task, problems = parse_task(row, codec)
             if not problems and budget is not None and (too_long := budget.problem(task.prompt)):
                 problems = [too_long]
-        if not problems:
-            tasks.append(task)
-            continue
-        n_bad += 1
-        if len(bad) < SHOWN_BAD_ROWS:
+        if problems:
             bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
-    if bad:
-        more = f"\n  ... and {n_bad - len(bad)} more" if n_bad > len(bad) else ""
-        raise ValueError(f"{n_bad} of {n_rows} rows of the task file {path} cannot be used:\n" + "\n".join(bad)
-                         + more + "\nfix or remove them; the task row schema is in docs/posttraining.md "
-                         "(\"Task files\")")
-    return tasks
+        else:
+            tasks.append(task)
+    return tasks, (str(path), n_rows, bad)
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -314,8 +310,15 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def read_task_rows(paths: list[str], codec=None, budget=None) -> list[dict]:
-    """Verified-task rows (read_tasks' format, checked there) as dicts, from one or more files."""
-    tasks = [t.to_dict() for path in paths for t in read_tasks(path, codec, budget)]
+    """Verified-task rows (read_tasks' format, checked there) as dicts, from one or more files; the bad rows of
+    every file in one error (the first bad file's alone left the next file's for the next try)."""
+    tasks, bad = [], []
+    for path in paths:
+        good, rows = _checked_rows(path, codec, budget)
+        tasks += [t.to_dict() for t in good]
+        bad.append(rows)
+    if any(rows for _, _, rows in bad):
+        raise ValueError(bad_rows_error(bad))
     if not tasks:
         raise ValueError(f"no tasks in {paths}")
     return tasks
