@@ -44,3 +44,38 @@ def test_a_margin_note_leaves_its_line_and_the_paragraph_joins(tmp_path):
     lines = [t for t, _ in LINES]
     assert res.text == "\n".join([" ".join(lines[:3]), " ".join(lines[3:])])
     assert res.dropped["margin_lines"] == 3
+
+
+# A price list: code, quantity (right-aligned), item name (ragged) - the layout of pypdf's issue-914-xmp-data.pdf,
+# whose 44 item names, one beside every row, were all dropped as margin notes.
+ROWS = [("302000001", "10.12", "두부"), ("302000002", "-2.98", "콩나물무침"), ("302000005", "45.86", "고사리"),
+        ("310020059", "-6.81", "앞다리살"), ("310040001", "-0.32", "오이"), ("310040002", "-0.4", "깻잎절임"),
+        ("310040003", "-0.74", "대파"), ("313000001", "179.48", "닭날개1kg")]
+
+
+def render_price_list_pdf(path, with_code: bool):
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    font = KOREAN_FONTS[0]
+    c = canvas.Canvas(str(path))
+    y = 720
+    for code, qty, name in ROWS:
+        c.setFont(font, 10)
+        if with_code:
+            c.drawString(72, y, code)  # a cell 5 em left of the next: a table gap
+        c.drawString(350 - stringWidth(qty, font, 10), y, qty)  # right-aligned at 350
+        c.drawString(357, y, name)  # 0.7 em after the numbers: a gap a margin note would have
+        y -= 16
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_a_tables_last_column_is_no_margin_note(tmp_path):
+    for with_code in (True, False):  # on rows with table gaps, and on rows with no other gap (a two-column list)
+        res = extract_pdf(render_price_list_pdf(tmp_path / f"list{with_code}.pdf", with_code), PdfConfig(ocr="none"))
+        assert "margin_lines" not in res.dropped, (with_code, res.dropped)
+        for code, qty, name in ROWS:  # each name in its row (the list's rows may wrap into each other: no matter)
+            assert (f"{code} {qty} {name}" if with_code else f"{qty} {name}") in res.text, res.text

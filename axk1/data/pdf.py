@@ -10,11 +10,13 @@ their measured widths (pdf_reflow). Text is NFC (never NFKC).
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axk1.data.pdf_footnotes import space_footnote_numbers
 from axk1.data.pdf_garbage import MIN_HANGUL_SPACE_RATIO, byte_mapped_blocks, clean_span, page_garbage_reason
 from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
@@ -117,8 +119,31 @@ def _open(source: str | Path | bytes):
         if code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise PdfError("encrypted", "the PDF needs a password") from None
         if code in (pdfium.raw.FPDF_ERR_SUCCESS, pdfium.raw.FPDF_ERR_FILE):  # failed without saying why
+            if _has_no_pages(source):
+                raise PdfError("no_pages", "the PDF has no pages (its page tree holds none)") from None
             raise PdfError("corrupt", "PDFium could not load it and gave no reason (no page tree?)") from None
         raise PdfError("corrupt", str(e)) from None
+
+
+_PAGES_RE = re.compile(rb"/Type\s*/Pages\b")
+_PAGE_RE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def _has_no_pages(source: str | Path | bytes) -> bool:
+    """Whether a PDF that PDFium would not open has a page tree but not one page object: PDFium refuses a document
+    of zero pages without a reason, as it does a damaged one. Read only on that failure, in pieces (the worker's
+    memory is capped); a page tree inside a compressed object stream is not seen, and the file stays `corrupt`."""
+    if isinstance(source, bytes):
+        return bool(_PAGES_RE.search(source)) and not _PAGE_RE.search(source)
+    pages, tail = False, b""
+    with open(source, "rb") as f:
+        while chunk := f.read(1 << 22):
+            text = tail + chunk  # a name cut between two pieces is whole in the next search
+            if _PAGE_RE.search(text):
+                return False
+            pages = pages or bool(_PAGES_RE.search(text))
+            tail = text[-64:]
+    return pages
 
 
 def _mark_last_error() -> None:
@@ -271,6 +296,7 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
     for p in kept:
         if p.lines is not None:
             split_margin_notes(p.lines)
+    space_footnote_numbers([p.lines for p in kept if p.lines is not None])
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
     dropped: Counter = Counter()
     chunks: list[str] = []
@@ -287,6 +313,7 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
             continue
         dropped["hidden_lines"] += p.lines.hidden
         dropped["footnote_marks"] += p.lines.footnote_marks
+        dropped["offpage_chars"] += p.lines.offpage_chars
         dropped.update(f"{ln.role}_lines" for ln in p.lines.lines if ln.role != "body")
         blocks, columns = body_blocks(p.lines, cfg.detect_columns)
         p.method = "pdfium-columns" if columns > 1 else "pdfium"

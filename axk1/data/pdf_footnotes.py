@@ -14,6 +14,8 @@ an exponent, not a mark. A footnote numbered with a lowercase letter (a table's 
 NCCN guideline) is told at a line's start by the same evidence, smaller and raised against its text, and set
 apart alike (`d Minimally`, as pdftotext gives it); within a line a raised letter is left as it is. Where the
 text matrix sets the size (Tf 1: PDFium says 1 for every character), a character's size is the matrix's scale.
+A footnote's number set at its text's size on its baseline (LibreOffice) is told by the page instead
+(`space_footnote_numbers`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from typing import Callable
 
 _MARK_RE = re.compile(r"\d{1,2}\)?")
+_LEADING_NUMBER_RE = re.compile(r"(\d{1,2})(\s?)(?=[^\W\d_])")
 _MATH_AFTER = set("／/⁄−-+=×·^") | {"\u2212"}
 LETTER_MARKS = set("abcdefghijklmnopqrstuvwxyz")
 Probe = Callable[[int], tuple[float, float, float]]  # offset in the line -> (font size, bottom of its box, baseline)
@@ -94,3 +97,28 @@ def _numbers_its_text(body: str, j: int, probe: Probe, baseline: bool = False) -
     (mark_size, *mark), (next_size, *after) = probe(0), probe(j)
     k = 1 if baseline else 0
     return bool(mark_size) and mark_size < 0.85 * next_size and mark[k] > after[k] + 0.2 * next_size
+
+
+def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which imports this module)
+    """A footnote's number set as large as its text and on its baseline (LibreOffice's footnote area) is glued to
+    its first word in PDFium's text (`1훈민정음 해례본은`), with nothing in its size or place to tell it from a
+    number glued to a counter (`3개월`). Told here by where the line is and what it says: on a page whose text
+    had footnote marks left out, below every line of the body's size, in smaller type, and starting with the
+    next footnote number of the document (or 1, where numbering starts again). Such a number gets its space."""
+    expected = 1
+    for page in pages:
+        body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical]
+        if not page.footnote_marks or not body:
+            continue
+        sizes: dict[float, int] = {}
+        for ln in body:
+            sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
+        size = max(sizes, key=sizes.get)
+        floor = min(ln.y0 for ln in body if ln.size >= 0.92 * size)
+        for ln in sorted(body, key=lambda ln: -ln.y1):
+            m = _LEADING_NUMBER_RE.match(ln.text)
+            if ln.y1 > floor or ln.size >= 0.92 * size or m is None or int(m.group(1)) not in (expected, 1):
+                continue
+            expected = int(m.group(1)) + 1
+            if not m.group(2):
+                ln.text = f"{m.group(1)} {ln.text[m.end(1):]}"

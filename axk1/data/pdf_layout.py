@@ -1,7 +1,9 @@
 """Page layout from measured lines: running headers/footers, columns, reading order.
 
 Every line gets exactly one role (header, footer, margin or body), so nothing is both removed and kept.
-A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap, and
+A header or footer is a line at the very top or bottom of the page, set apart from the body by a gap (any gap,
+for the outermost line when it repeats in that place on at least 80% of the pages, or is a page number that
+repeats so), and
 at least one of: the same text (digits and roman numerals as #) in that position on another page; a page
 number alone (arabic or roman); at the top, a line smaller than the body text or carrying a page number at
 one end, or set exactly where two other pages' headers are (a chapter-and-section header that changes every
@@ -72,9 +74,15 @@ def assign_roles(pages: list[PageLines]) -> None:
     for page, (top, bottom) in zip(pages, cands):
         size = body_size(page.lines)
         for edge, group, role in (("t", top, "header"), ("b", bottom, "footer")):
-            for ln, gap in group:  # the outermost first; an inner one only when the outer one was a header
-                apart = gap >= 0.8 * size
-                repeated = seen[(edge, repeat_key(ln.text))] >= 2
+            for k, (ln, gap) in enumerate(group):  # the outermost first; an inner one only when the outer one was
+                count = seen[(edge, repeat_key(ln.text))]  # a header
+                repeated = count >= 2
+                # close to the body, the outermost line is still a header or footer when it is on (nearly) every
+                # page in this place, or a page number repeated so (`- 1 -`): LibreOffice sets them a few points
+                # from the body. Not an inner line: a footnote that repeats (`1 같은 책.`) stays.
+                running = k == 0 and gap > 0 and ln.gaps == 0 and (count >= max(2, 0.8 * len(pages))
+                                                                   or (repeated and is_page_number(ln.text)))
+                apart = gap >= 0.8 * size or running
                 one_off = edge == "t" and apart and ln.size <= 1.05 * size and (
                     ln.size <= 0.92 * size
                     or (_NUMBER_AT_END_RE.search(ln.text.strip()) and ln.y0 >= (1 - TIGHT_BAND) * page.height))
@@ -111,7 +119,9 @@ def split_margin_notes(page: PageLines) -> None:
     end past the block's edge, never "full", and the wrap stopped there (`…기능이다. LuaTEX은 Protrusion` then
     `기본값으로…`), or its gap made the line a table row that nothing joins. The edge: where most lines of the
     page end (at least three, within 3 points: TeX's protrusion moves them; a line with a note ends at the note or
-    before it); not when other lines reach past it too (a second column: its text is no margin note)."""
+    before it); not when other lines reach past it too (a second column: its text is no margin note), not on a line
+    with other table gaps (its last piece is the row's last cell), and not when most lines have one: that is a
+    column (a price list's item names, 44 rows of `issue-914-xmp-data.pdf`, were all dropped as margin notes)."""
     body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical and len(ln.text) >= 8]
     ends = sorted([ln.x1 for ln in body] + [ln.note[1] for ln in body if ln.note])  # a note's line: either end
     best, edge, lo = 0, 0.0, 0
@@ -126,10 +136,12 @@ def split_margin_notes(page: PageLines) -> None:
     def in_margin(ln: Line) -> bool:
         text, end, start = ln.note or ("", 0.0, 0.0)
         return (bool(text) and ln.text.endswith(" " + text) and start > edge + 0.5 * ln.size
-                and end <= edge + 1.0 * ln.size)
+                and end <= edge + 1.0 * ln.size and ln.gaps - (start - end > ln.size) == 0)
 
     if sum(1 for ln in body if ln.x1 > edge + ln.size and not in_margin(ln)) > 0.1 * len(body):
         return
+    if sum(map(in_margin, body)) > 0.6 * len(body):
+        return  # a note beside most lines is a table's last column (a price list's item names), not margin notes
     for ln in list(page.lines):
         if ln.role == "body" and in_margin(ln):
             text, end, start = ln.note

@@ -37,6 +37,9 @@ class Line:
     # the line's last piece after a gap over half an em: (its text, where the text before it ends, where it starts);
     # pdf_layout makes it a line of its own when it stands in the margin right of the text block (a margin note)
     note: tuple[str, float, float] | None = None
+    # its word spaces are alike, none over 2.5 em (evenly_spaced): a gap over 1 em may be a justified line's
+    # stretched space rather than a table's cell gap; pdf_reflow decides by where the line ends
+    even: bool = False
 
     @property
     def width(self) -> float:
@@ -55,12 +58,20 @@ class PageLines:
     chars: int           # characters PDFium found on the page (0: no text layer)
     hidden: int = 0      # lines outside the crop box, left out
     footnote_marks: int = 0  # left out of the lines' text (pdf_footnotes)
+    offpage_chars: int = 0  # characters of a line that runs past the page's right edge, there: left out
 
 
 # PDFium marks a hyphen at a line end with U+FFFE (older builds: U+0002) and may join the two lines in its text;
 # such a mark ends a line here, so the halves keep their own geometry and the hyphen is judged in pdf_reflow.
 _SOFT = ("\ufffe", "\x02")
 _BREAK_RE = re.compile("\n|\ufffe|\x02")
+# A space PDFium put where no word gap is: the next character starts where the generated space does or before it,
+# and the gap there is no wider than the one before it (letter spacing). PDFium adds a space between text objects
+# placed apart from where the last one's advance ended, and an OCR'd scan places every letter on its own
+# (`Nort h Buon a Vist a Driv e`, 39% of the words of a real scan). LibreOffice draws a table cell's spaces
+# elsewhere on the line; one PDFium reads before closing punctuation (`도시 ,`) is dropped too.
+_PHANTOM = "\uffff"
+_CLOSING = set(",.;:!?)]}”’")
 
 
 def page_frame(page) -> tuple[float, float, float, float]:
@@ -81,6 +92,15 @@ def stacks_down(cells: list[tuple[str, float, float]], em: float) -> bool:
     (`님의 침묵 (The Silent Beloved)`) or vertical forms, which no all-wide test let through."""
     solid = [(b + t) / 2 for ch, b, t in cells if ch != " " and t > b]
     return len(solid) >= 2 and all(b < a - 0.1 * em for a, b in zip(solid, solid[1:]))
+
+
+def evenly_spaced(spaces: list[float]) -> bool:
+    """Whether a line's word spaces (in em) are stretched alike, as justification stretches them: at least two,
+    none over 2.5 em, and most of them at least 0.6 times the widest. A table row's cells are set apart by gaps
+    wider than the spaces inside its cells (`Seoul 9.4 million` | `Busan 3.3 million`), or by gaps of several em."""
+    if len(spaces) < 2 or max(spaces) > 2.5:
+        return False
+    return sum(1 for w in spaces if w >= 0.6 * max(spaces)) >= 0.6 * len(spaces)
 
 
 def read_lines(page, textpage) -> PageLines:
@@ -121,6 +141,33 @@ def read_lines(page, textpage) -> PageLines:
         raw.FPDFText_GetCharBox(handle, ci, l_, r_, b_, t_)
         return l_.value, r_.value
 
+    def origin(ci: int) -> tuple[float, float]:
+        raw.FPDFText_GetCharOrigin(handle, ci, l_, b_)
+        return l_.value, b_.value
+
+    def phantom(k: int) -> bool:
+        """Whether the space at text index k stands between no two words (see _PHANTOM)."""
+        before, here, after = char_index(k - 1), char_index(k), char_index(k + 1)
+        (x_before, y_before), (x_after, y_after) = origin(before), origin(after)
+        em = font_size(after)
+        if abs(y_after - y_before) > 0.2 * em or x_after <= x_before:
+            return False  # not two characters of one horizontal run (vertical text keeps its spaces)
+        at = box(here)[0]
+        if raw.FPDFText_IsGenerated(handle, here) == 1 and x_after <= at + 0.1 * em and k >= 2 \
+                and not text[k - 2].isspace():
+            # and no wider than the gap between the two characters before it: letter spacing, not a word space
+            # (LibreOffice draws a table cell's spaces elsewhere, and PDFium's space is then the only one there)
+            # (TeX's Korean word spaces are PDFium's too, placed alike, and only 0.1 em wider than its letters' gaps)
+            gap, letters = box(after)[0] - box(before)[1], box(before)[0] - box(char_index(k - 2))[1]
+            return gap <= 1.15 * letters + 0.02 * em
+        # LibreOffice draws a table cell's spaces at made-up places; most still fall between their words in
+        # PDFium's order, but one before closing punctuation (`도시 ,`) belongs after it
+        return text[k + 1] in _CLOSING and at < box(before)[1] - 0.1 * em
+
+    # spaces that separate nothing are marked, not deleted, so text indices still name PDFium's characters
+    text = "".join(_PHANTOM if ch == " " and 0 < k < len(text) - 1 and not text[k - 1].isspace()
+                   and not text[k + 1].isspace() and phantom(k) else ch for k, ch in enumerate(text))
+
     def last_piece(body: str, first: int, size: float) -> tuple[str, float, float] | None:
         """The last word or two of a line when a gap over half an em comes before them (see Line.note)."""
         k = len(body)
@@ -133,8 +180,29 @@ def read_lines(page, textpage) -> PageLines:
                 return body[k + 1:], right, left
         return None
 
+    def word_spaces(body: str, first: int, size: float) -> list[float]:
+        """The width of each single space between two words of a line, in em (the gap between the characters'
+        boxes on either side)."""
+        widths = []
+        for k in range(1, len(body) - 1):
+            if body[k] == " " and body[k - 1] != " " and body[k + 1] != " ":
+                widths.append((box(char_index(first + k + 1))[0] - box(char_index(first + k - 1))[1]) / size)
+        return widths
+
+    def on_page(body: str, first: int, right: float) -> int:
+        """How many of a line's first characters start left of the page's right edge `right` (a line's characters
+        run left to right: a binary search, not a box per character of a 30,000-character line)."""
+        lo, hi = 1, len(body)  # the first character starts on the page
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if box(char_index(first + mid))[0] < right:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
     lines: list[Line] = []
-    hidden = footnote_marks = 0
+    hidden = footnote_marks = clipped = 0
     pos, n = 0, len(text)
     breaks = _BREAK_RE.finditer(text)
     while pos < n:
@@ -152,6 +220,12 @@ def read_lines(page, textpage) -> PageLines:
         # Character boxes, not PDFium's text rectangles: fonts without vertical metrics give flat boxes that
         # the rectangles leave out. The loose box (font ascent/descent) gives the line's height.
         x0, x1 = box(ci0)[0], box(ci1)[1]
+        if x0 < right and x1 > right + 2.0 * font_size(ci0) and len(body) > 1:
+            keep = on_page(body, first, right)  # runs off the page: its characters past the edge are not seen
+            clipped += len(body) - keep
+            body = body[:keep].rstrip()
+            ci1 = char_index(first + len(body) - 1)
+            x1 = box(ci1)[1]
         raw.FPDFText_GetLooseCharBox(handle, ci0, loose)
         y0, y1 = loose.bottom, loose.top
         size = font_size(ci0)
@@ -193,7 +267,7 @@ def read_lines(page, textpage) -> PageLines:
             hidden += 1  # outside the crop box: not on the visible page
             continue
         footnote_marks += marks
-        gaps = 0
+        gaps, even = 0, False
         if " " in body:  # gaps wider than 1 em between PDFium's text rectangles separate table cells
             rects = []
             for i in range(raw.FPDFText_CountRects(handle, ci0, ci1 - ci0 + 1)):
@@ -201,10 +275,14 @@ def read_lines(page, textpage) -> PageLines:
                 rects.append((l_.value, r_.value))
             rects.sort()
             gaps = sum(1 for a, b in zip(rects, rects[1:]) if b[0] - a[1] > 1.0 * size)
+        even = gaps > 0 and evenly_spaced(word_spaces(text[first:first + len(raw_line.strip())], first, size))
         soft = body[-1] in _SOFT
         if soft:
             body = body[:-1] + "-"
-        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, vertical=vertical,
+        body = body.replace(_PHANTOM, "")
+        note = note and (note[0].replace(_PHANTOM, ""), note[1], note[2])
+        lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, even=even,
+                          vertical=vertical,
                           cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],
                           note=note and (note[0], note[1] - left, note[2] - left)))
-    return PageLines(width, height, lines, n, hidden, footnote_marks)
+    return PageLines(width, height, lines, n, hidden, footnote_marks, clipped)

@@ -90,7 +90,8 @@ class PdfWorker:
             if code in (-signal.SIGABRT, -signal.SIGKILL, -signal.SIGSEGV) or code == _MEMORY_EXIT:
                 raise PdfError("memory_limit", f"the extractor went over max_memory_mb = {self.cfg.max_memory_mb} "
                                                f"and was stopped ({_exit_name(code)}); [pdf] max_memory_mb "
-                                               "or --max-memory-mb raises it")
+                                               "or --max-memory-mb raises it, unless the PDF draws without end "
+                                               "(a Form XObject that draws itself ends here too)")
             raise PdfError("worker_died", f"the extractor process ended with {_exit_name(code)}")
         reply = json.loads(line)
         if "error" in reply:

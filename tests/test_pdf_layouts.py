@@ -1,0 +1,113 @@
+"""Layouts from real producers (tests/fixtures/pdf_layouts, see SOURCES.md there) that lost or garbled text: a
+LibreOffice report (running header and `- n -` footers a few points from the body, a table, footnote numbers
+glued to their text), LibreOffice's justified two-column Korean (stretched word spaces over 1 em), and an OCR'd
+scan whose letters PDFium set apart with spaces of its own. And a line that runs thousands of characters off the
+page."""
+
+from pathlib import Path
+
+import pytest
+
+from axk1.data.pdf import PdfConfig, extract_pdf
+from axk1.data.pdf_footnotes import space_footnote_numbers
+from axk1.data.pdf_lines import Line, PageLines, evenly_spaced
+from axk1.data.pdf_reflow import standalone
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pdf_layouts"
+HEADER = "한국 사회와 언어 보고서 — 2024 년 판"
+
+
+@pytest.fixture(scope="module")
+def report():
+    return extract_pdf(FIXTURES / "ko_report.pdf", PdfConfig(ocr="none"))
+
+
+def test_a_running_header_and_page_numbers_close_to_the_body_are_left_out(report):
+    # 3 pages, each with the header 6 points above the body and `- n -` 3 points below its footnotes
+    assert report.dropped["header_lines"] == 3
+    assert report.dropped["footer_lines"] >= 3
+    assert HEADER not in report.text
+    assert not [ln for ln in report.text.split("\n") if ln.strip() in ("- 1 -", "- 2 -", "- 3 -")]
+    # the body's first lines are kept: the title, each page's first paragraph
+    assert report.text.startswith("한국 사회와 언어에 관한 짧은 보고서\n대한민국의 수도 서울은 한강을 사이에 두고")
+
+
+def test_a_footnotes_number_set_on_its_baseline_gets_its_space(report):
+    # LibreOffice sets the footnote area's numbers at the text's size, on its baseline: `1훈민정음 해례본은`
+    assert "1 훈민정음 해례본은" in report.text and "2 훈민정음 해례본은" in report.text
+    assert "1훈민정음" not in report.text and "2훈민정음" not in report.text
+
+
+def test_a_number_glued_to_a_counter_is_no_footnote_number():
+    body = [Line("본문 " * 20, 72, 700 - 14 * i, 520, 711 - 14 * i, 11.0) for i in range(5)]
+    small = [Line("1훈민정음 해례본은 간송미술관이 소장하고 있다.", 72, 90, 350, 99, 9.0),
+             Line("3개월 이내에 다시 검사한다.", 72, 78, 200, 87, 9.0),  # not the next number (2)
+             Line("2023년에 개정되었다.", 72, 66, 200, 75, 9.0)]
+    above = Line("1인당 소득은 작은 글씨로 쓴 본문 위의 줄이다.", 72, 760, 350, 769, 9.0)  # above the body
+    page = PageLines(595, 842, [above] + body + small, 500, footnote_marks=1)
+    space_footnote_numbers([page])
+    assert [ln.text for ln in small] == ["1 훈민정음 해례본은 간송미술관이 소장하고 있다.", "3개월 이내에 다시 검사한다.",
+                                         "2023년에 개정되었다."]
+    assert above.text.startswith("1인당")
+    page.lines[-3].text, page.footnote_marks = "1훈민정음", 0
+    space_footnote_numbers([page])  # no mark was left out of the page's text: no footnotes to number
+    assert page.lines[-3].text == "1훈민정음"
+
+
+def test_no_space_before_a_table_cells_comma(report):
+    assert "남동부의 항구 도시," in report.text and "도시 ," not in report.text
+    assert "대한민국의 수도이며" in report.text  # the cells' own spaces stay
+
+
+def test_justified_two_column_paragraphs_are_joined():
+    res = extract_pdf(FIXTURES / "ko_2col_plain.pdf", PdfConfig(ocr="none"))
+    assert res.page_methods == ["pdfium-columns", "pdfium-columns"]
+    lines = res.text.split("\n")
+    # each has a line whose word spaces justification stretched past 1 em (`있고, 수도권 … 절반`)
+    for para in ("대한민국의 수도 서울은 한강을 사이에 두고 남북으로 나뉘어 있으며, 조선 시대부터 육백 년이 넘도록 "
+                 "나라의 중심 역할을 해 왔다. 오늘날 서울에는 약 구백사십만 명이 살고 있고, 수도권 전체로 보면 "
+                 "인구의 절반 가까이가 이 지역에 모여 산다.",
+                 "한글은 1443 년 세종대왕이 창제하고 1446 년 훈민정음이라는 이름으로 반포한 문자이다. 자음 열네 개와 "
+                 "모음 열 개를 조합하여 음절을 만들며, 과학적인 원리에 따라 만들어진 문자로 널리 알려져 있다. "
+                 "유네스코는 훈민정음 해례본을 세계기록유산으로 지정하였다."):
+        assert para in lines, res.text[:600]
+
+
+def test_a_stretched_line_joins_only_at_its_blocks_justified_edge():
+    box = (72.0, 286.0, 12.6, True)  # left, right, pitch, justified
+    prose = Line("있고, 수도권 전체로 보면 인구의 절반", 72.0, 643.0, 286.0, 653.0, 11.0, gaps=1, even=True)
+    assert not standalone(prose, box)
+    assert standalone(prose, box[:3] + (False,))  # a ragged block: no justification stretched it
+    short = Line("있고, 수도권 전체로", 72.0, 643.0, 200.0, 653.0, 11.0, gaps=1, even=True)
+    assert standalone(short, box)  # stops short of the edge: cells
+    row = Line("서울특별시 9,411,000 605.2", 72.0, 643.0, 286.0, 653.0, 11.0, gaps=2, even=False)
+    assert standalone(row, box)
+    assert evenly_spaced([1.1, 1.2, 1.15]) and evenly_spaced([1.5, 0.3, 1.5, 1.4])  # one space LibreOffice added
+    assert not evenly_spaced([0.25, 3.0, 0.25])   # cells with spaces inside them
+    assert not evenly_spaced([3.0, 3.2])          # single-word cells far apart
+    assert not evenly_spaced([1.2])               # one gap: nothing to compare
+
+
+def test_an_ocr_layers_letter_spacing_is_no_word_space():
+    res = extract_pdf(FIXTURES / "indirect-rotation.pdf", PdfConfig(ocr="none"))
+    assert "9 North Buona Vista Drive" in res.text
+    assert "The Metropolis Tower" in res.text
+    assert "Nort h" not in res.text and "Vist a" not in res.text
+
+
+def test_a_line_running_off_the_page_keeps_only_what_is_on_it(tmp_path):
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(tmp_path / "long.pdf"), pagesize=(595, 842))
+    c.setFont("Helvetica", 10)
+    c.drawString(72, 700, "Visible start of a very long line. " + "x" * 20000)
+    c.drawString(72, 640, "A second line, wholly on the page.")
+    c.showPage()
+    c.save()
+    res = extract_pdf(tmp_path / "long.pdf", PdfConfig(ocr="none"))
+    long = "Visible start of a very long line. " + "x" * 20000
+    kept = res.text[:res.text.index("x ") + 1]  # the lines may join (the first one is full): no matter here
+    assert kept.startswith("Visible start of a very long line. xxx")
+    assert len(kept) < 200  # 523 points of 10-point Helvetica: about 100 characters, not 20,035
+    assert res.text.endswith("A second line, wholly on the page.")
+    assert res.dropped["offpage_chars"] == len(long) - len(kept)
