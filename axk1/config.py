@@ -27,6 +27,14 @@ CONFIG_NAME = "config.json"
 # axk1/checkpoint/dcp.py writes and lists them by these names; model_folder_hint below recognises a run folder by them.
 STEP_PREFIX = "step-"
 TRAIN_STATE = "train_state.json"
+# The longest context a config may declare (max_position_embeddings, or YaRN's extended length): 16,777,216 tokens,
+# 128 x A.X K1's 131,072. Past it no cache could be allocated: 10**15 was accepted, and serve then tried to allocate a
+# latent cache of ~447M GiB.
+MAX_POSITION_EMBEDDINGS = 1 << 24
+# What a model folder's config.json must hold (its type and the sizes that shape every weight), and the most of it
+# read: A.X K1's is about 2 KB, one with a layer type per layer of a deep model a few tens of KB
+REQUIRED_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+MAX_CONFIG_BYTES = 4 << 20
 # dtype names -> torch dtypes: the one table of them, read through parse_dtype by every `--dtype` flag, config.json's
 # "dtype", [rl] push_dtype and the evaluation backends. Not to be confused with the precisions, which are modes,
 # not dtypes: [parallelism] precision ("fp32" | "bf16") is how training computes, `axk1 plan --precision`
@@ -234,6 +242,12 @@ class ModelConfig:
             factor = self.rope_scaling["factor"]
             if not factor >= 1:  # NaN fails this too
                 raise ValueError(f"ModelConfig.rope_scaling.factor must be >= 1, got {factor}")
+        if self.context_length > MAX_POSITION_EMBEDDINGS:
+            what = "max_position_embeddings" if self.context_length == self.max_position_embeddings else \
+                "context length (YaRN factor x original_max_position_embeddings)"
+            raise ValueError(f"ModelConfig.{what} is {self.context_length:,} tokens, past the most axk1 takes "
+                             f"({MAX_POSITION_EMBEDDINGS:,}): no attention cache that long could be allocated; give "
+                             "the length the model was trained for")
 
     # ---- YaRN-derived constants --------------------------------------------------------------------
     def softmax_scale(self) -> float:
@@ -338,7 +352,16 @@ class ModelConfig:
         """From a model folder (checked by model_config_file) or a config.json file."""
         path = Path(path)
         file = path if path.is_file() else model_config_file(path)
+        if file.stat().st_size > MAX_CONFIG_BYTES:  # before it is read whole (a 300 MB file was)
+            raise ValueError(f"{file} is {file.stat().st_size:,} bytes, not a model's config.json (A.X K1's is a few "
+                             f"KB; at most {MAX_CONFIG_BYTES:,} are read): fix the file or re-export the folder")
         raw = read_json_file(file, "fix the file or re-export the folder")
+        # a file without them was read as the defaults (A.X K1 519B's), and the errors that followed blamed it for
+        # values it never held (`num_hidden_layers = 61` against a folder of 2 layers)
+        missing = [k for k in REQUIRED_FIELDS if k not in raw] if isinstance(raw, dict) else []  # else: from_dict
+        if missing:
+            raise ValueError(f"{file} has no {', '.join(missing)}: it does not describe a model (axk1 reads A.X K1's "
+                             "config.json, model_type 'axk1', with its sizes); fix the file or re-export the folder")
         try:
             return cls.from_dict(raw)
         except (ValueError, TypeError) as e:  # TypeError: a field name the dataclass lacks (e.g. `extra`)

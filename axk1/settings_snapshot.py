@@ -48,5 +48,11 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def setting_diffs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """"key: old -> new" for every flat setting that differs (changed_keys), "(none)" for a key one side lacks."""
-    return [f"{k}: {old.get(k, '(none)')!r} -> {new.get(k, '(none)')!r}" for k in changed_keys(old, new)]
+    """"key: old -> new" for every flat setting that differs (changed_keys), "(none)" for a key one side lacks. An
+    empty table on one side whose keys the other side has is said by those keys alone: `model.overrides:
+    {} -> '(none)'` beside `model.overrides.hidden_size: '(none)' -> 96` said the one change twice."""
+    keys = changed_keys(old, new)
+    filled = {k for k in keys
+              if any(side.get(k, _MISSING) in ({}, []) and k not in other for side, other in ((old, new), (new, old)))
+              and any(o.startswith(f"{k}.") for o in keys)}
+    return [f"{k}: {old.get(k, '(none)')!r} -> {new.get(k, '(none)')!r}" for k in keys if k not in filled]

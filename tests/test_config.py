@@ -206,3 +206,40 @@ def test_default_rope_type_means_plain_rope():
     config = ModelConfig.from_preset("axk1-519b").replace(rope_scaling={"type": "default"})
     assert config.rope_scaling is None and config.softmax_scale() == 192 ** -0.5
     assert ModelConfig.from_preset("axk1-519b").replace(rope_scaling={"rope_type": "default"}).rope_scaling is None
+
+
+def test_a_context_past_any_cache_is_refused_when_read(tmp_path):
+    """max_position_embeddings 10**15 was accepted; serve then tried to allocate a latent cache of ~447M GiB."""
+    tiny = ModelConfig.from_preset("axk1-tiny")
+    assert tiny.replace(max_position_embeddings=1 << 24).context_length == 1 << 24  # the most taken: 128 x A.X K1's
+    with pytest.raises(ValueError, match=r"max_position_embeddings is 1,000,000,000,000,000 tokens, past the most "
+                                         r"axk1 takes \(16,777,216\)"):
+        tiny.replace(max_position_embeddings=10**15)
+    (tmp_path / "config.json").write_text(json.dumps({**tiny.to_dict(), "max_position_embeddings": 10**15}))
+    with pytest.raises(ValueError, match=r"config\.json: ModelConfig\.max_position_embeddings is 1,000,000,000,000,000"):
+        ModelConfig.from_pretrained(tmp_path)
+
+
+def test_a_config_json_without_the_models_fields_is_refused_naming_them(tmp_path):
+    """`{"a": 1}` was read as the defaults (A.X K1 519B's), and the error that followed blamed the file for
+    `num_hidden_layers = 61`, which it does not contain."""
+    (tmp_path / "config.json").write_text(json.dumps({"a": 1}))
+    with pytest.raises(ValueError, match=r"config\.json has no model_type, vocab_size, hidden_size, num_hidden_layers, "
+                                         r"num_attention_heads: it does not describe a model") as e:
+        ModelConfig.from_pretrained(tmp_path)
+    assert "61" not in str(e.value)
+    raw = ModelConfig.from_preset("axk1-tiny").to_dict()
+    del raw["hidden_size"]
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"config\.json has no hidden_size: "):
+        ModelConfig.from_pretrained(tmp_path)
+
+
+def test_a_config_json_of_many_megabytes_is_refused_before_it_is_read(tmp_path):
+    raw = json.dumps(ModelConfig.from_preset("axk1-tiny").to_dict())
+    (tmp_path / "config.json").write_text(raw[:-1] + ', "pad": "' + "x" * (4 << 20) + '"}')  # valid JSON, 4 MiB+
+    with pytest.raises(ValueError, match=r"config\.json is 4,19[45],[0-9]{3} bytes, not a model's config\.json .*at most "
+                                         r"4,194,304 are read"):
+        ModelConfig.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(raw)  # the file itself is fine
+    assert ModelConfig.from_pretrained(tmp_path).to_dict() == ModelConfig.from_preset("axk1-tiny").to_dict()

@@ -29,7 +29,7 @@ def test_export_into_the_tokenizer_folder_keeps_the_tokenizer(tmp_path):
         path = export_checkpoint(ck, out, tokenizer=source)
         assert {name: (path / name).read_bytes() for name in want} == want
         assert sorted(p.name for p in path.iterdir()) == ["chat_template.jinja", "config.json", "model.safetensors",
-                                                          "tokenizer.json"]
+                                                          "tokenizer.json", "tokenizer_config.json"]
     assert axk1.load_model(out) is not None
 
 
@@ -156,3 +156,29 @@ def test_the_exported_tokenizer_pads_a_batch_on_the_left_in_transformers(tmp_pat
     config.write_text(json.dumps({**json.loads(config.read_text()), "padding_side": "right"}))
     assert AutoTokenizer.from_pretrained(export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
                                          ).padding_side == "right"
+
+
+def test_a_tokenizer_json_alone_gets_a_tokenizer_config_naming_the_special_tokens(tmp_path):
+    """`axk1 export --tokenizer DIR` with only tokenizer.json there wrote no tokenizer_config.json: transformers'
+    AutoTokenizer then loaded it with bos, eos and pad None (no stop token, no padding). The export writes one
+    naming the tokens config.json's ids stand for."""
+    import json
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import AutoTokenizer
+
+    from axk1.text.tokenizer_file import BOS, EOS, PAD, SPECIAL_TOKENS
+
+    ck = _checkpoint(tmp_path / "ckpt")
+    (tmp_path / "tok").mkdir()
+    tokenizer = Tokenizer(WordLevel({t: i for i, t in enumerate(SPECIAL_TOKENS + ["a", "<unk>"])}, unk_token="<unk>"))
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer.save(str(tmp_path / "tok" / "tokenizer.json"))
+    path = export_checkpoint(ck, tmp_path / "out", tokenizer=tmp_path / "tok")
+    written = json.loads((path / "tokenizer_config.json").read_text())
+    assert (written["bos_token"], written["eos_token"], written["pad_token"]) == (BOS, EOS, PAD)
+    assert "chat_template" not in written and not (path / "chat_template.jinja").exists()  # none was given
+    hf = AutoTokenizer.from_pretrained(path)
+    assert (hf.bos_token, hf.eos_token, hf.pad_token) == (BOS, EOS, PAD) and hf.eos_token_id == 2
+    assert hf.model_max_length == ModelConfig.from_preset("axk1-tiny").max_position_embeddings

@@ -143,6 +143,32 @@ def test_sft_trains_resumes_exactly_and_exports(folder, tmp_path):
     assert report["kept_rows"] == 24
 
 
+def test_a_folder_without_a_template_exports_the_default_template_it_was_trained_on(folder, tmp_path):
+    """From a folder with tokenizer.json alone, SFT renders its rows with axk1's default template but exported a
+    folder with no template and no tokenizer_config.json: `axk1 generate --chat` refused it, transformers'
+    apply_chat_template failed and its eos_token was None. The export now carries the template the rows were
+    rendered with, and the special tokens config.json names."""
+    from transformers import AutoTokenizer
+
+    from axk1.infer.local_chat import chat_codec
+    from axk1.text.chat_template import CHAT_TEMPLATE
+
+    bare = tmp_path / "bare"
+    shutil.copytree(folder, bare)
+    for name in ("chat_template.jinja", "tokenizer_config.json"):
+        (bare / name).unlink()
+    data = _write(tmp_path / "c.jsonl", _rows(4))
+    model_dir = Path(run_sft(parse_sft_recipe(_recipe(tmp_path, bare, data, max_steps=1), tmp_path))["model_dir"])
+    assert (model_dir / "chat_template.jinja").read_text() == CHAT_TEMPLATE
+    codec = chat_codec(ChatCodec.from_folder(model_dir), model_dir)  # --chat takes it: the folder's own template
+    assert codec.eos_token == "<|im_end|>"
+    hf = AutoTokenizer.from_pretrained(model_dir)
+    assert hf.eos_token == "<|im_end|>" and hf.pad_token == "<|pad|>"
+    messages = [{"role": "user", "content": "hi"}]
+    assert hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == \
+        codec.render(messages, add_generation_prompt=True)
+
+
 def test_the_run_folder_stays_locked_until_the_export_is_written(folder, tmp_path, monkeypatch):
     """The lock was given up when training ended, before the export: a second run could start in the folder
     while the model folder was being written. Now a run started during the export is refused; after it, it is not."""

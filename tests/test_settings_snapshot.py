@@ -43,6 +43,17 @@ def test_setting_diffs_names_each_key_that_differs_or_is_missing():
     assert setting_diffs(old, new) == ["a: 1 -> 2", "b: None -> '(none)'", "d: '(none)' -> 'x'"]
 
 
+def test_setting_diffs_says_a_table_filled_in_by_its_keys_alone():
+    """A resume that adds [model] overrides said `model.overrides: {} -> '(none)'; model.overrides.hidden_size:
+    '(none)' -> 96`: the one change twice, the first line naming no setting. Only the leaf is said, either way."""
+    before = flat_settings({"model": {"overrides": {}, "preset": "axk1-tiny"}})
+    after = flat_settings({"model": {"overrides": {"hidden_size": 96}, "preset": "axk1-tiny"}})
+    assert setting_diffs(before, after) == ["model.overrides.hidden_size: '(none)' -> 96"]
+    assert setting_diffs(after, before) == ["model.overrides.hidden_size: 96 -> '(none)'"]
+    # an empty table that stays apart from any key of its own is still said
+    assert setting_diffs(before, {"model.preset": "axk1-tiny"}) == ["model.overrides: {} -> '(none)'"]
+
+
 def test_a_checkpoint_written_before_still_resumes_with_its_recipe():
     from axk1.train.recipe import load_recipe
     from axk1.train.resume import check_resume, run_definition

@@ -31,6 +31,7 @@ from axk1.checkpoint.folder import begin_replacing, replace_folder, staging_fold
 from axk1.checkpoint.hf import save_pretrained
 from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER, hidden_first, is_eh_proj, swap_halves
 from axk1.checkpoint.state_dict_adapter import EXPERT_KEY
+from axk1.checkpoint.tokenizer_extras import complete_tokenizer_files
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, parse_json, read_json_file
 from axk1.model import AXK1ForCausalLM
@@ -244,17 +245,19 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, dtype: torch.
                       keep_mtp: bool = False, tokenizer: str | Path | None = None,
                       max_shard_size: int | str = "5GB", distributed: bool = False,
                       yarn: float | None = None, yarn_from: int | None = None,
-                      keep_router_bias: bool | None = None, verify_checksums: bool = True) -> Path:
+                      keep_router_bias: bool | None = None, verify_checksums: bool = True,
+                      chat_template: str | None = None) -> Path:
     """`_export_step` of the step `checkpoint` names: a step removed while it was read is StepRemoved, and a
     checkpoints folder's newest step removed so is followed by the next newest (export_newest)."""
     return export_newest(checkpoint, distributed, lambda step: _export_step(
         step, out_dir, dtype, keep_mtp, tokenizer, max_shard_size, distributed, yarn, yarn_from, keep_router_bias,
-        verify_checksums))[1]
+        verify_checksums, chat_template))[1]
 
 
 def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, keep_mtp: bool,
                  tokenizer: str | Path | None, max_shard_size: int | str, distributed: bool, yarn: float | None,
-                 yarn_from: int | None, keep_router_bias: bool | None, verify_checksums: bool) -> Path:
+                 yarn_from: int | None, keep_router_bias: bool | None, verify_checksums: bool,
+                 chat_template: str | None) -> Path:
     """The checkpoint (a step folder, or the newest in a checkpoints folder) as a model folder; `tokenizer`: a
     folder with tokenizer.json to copy in (without one the folder takes token ids only). Streamed: the model is
     built on the meta device and each safetensors shard's tensors are read from the checkpoint when that shard is
@@ -264,7 +267,9 @@ def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, kee
     length, `yarn_from` (`with_yarn`'s `original`). `keep_router_bias`: write the routers' balancing bias as the
     checkpoint holds it (post-training's) rather than as zeros (pretraining's, as the release); None: as the
     checkpoint's train_state.json records (KEEP_ROUTER_BIAS; absent: zeros). `verify_checksums`: the files' CRC-32s
-    checked first, as a resume checks them (off only for a checkpoint this process has just written)."""
+    checked first, as a resume checks them (off only for a checkpoint this process has just written).
+    `chat_template`: the template the model was trained to, written where the tokenizer's folder has none; a folder
+    without tokenizer_config.json gets one naming config.json's special tokens (tokenizer_extras.py)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     saved = read_train_state(ckpt)
     # bytes changed in place, as a resume finds them, before any is read: torch reads tensor bytes unchecked, so a
@@ -287,6 +292,7 @@ def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, kee
         if tokenizer is not None and rank == 0 else {}
     if tokenizer_files:
         config = tokenizer_ids(config, tokenizer_files["tokenizer.json"])
+        tokenizer_files = complete_tokenizer_files(tokenizer_files, config, chat_template)
     trained_mtp = saved.get("mtp_depth", 0) > 0
     if keep_mtp and not trained_mtp:
         raise ValueError(f"{ckpt} was trained without MTP ([model] mtp_depth = 0): there is no MTP module to keep")

@@ -15,7 +15,7 @@ Legend: E routed experts, F expert width, D hidden.
 
 from __future__ import annotations
 
-import warnings
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -28,7 +28,9 @@ from axk1.checkpoint.state_dict_adapter import (EXPERT_KEY, expert_names, hf_nam
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 from axk1.model import AXK1ForCausalLM
 from axk1.parallel.init import shard_regions
+from axk1.process_rank import process_rank
 
+BIAS = "e_score_correction_bias"  # the routers' balancing bias
 # config.json fields that say nothing about the weights
 _NOT_ARCHITECTURE = {"architectures", "dtype", "torch_dtype", "transformers_version", "num_nextn_predict_layers",
                      "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range"}
@@ -41,13 +43,38 @@ def _config_diff(folder: Path, config: ModelConfig) -> list[str]:
             if k not in _NOT_ARCHITECTURE and theirs.get(k) != ours.get(k)]
 
 
-def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str, Header]:
+def _own_shapes(folder: Path, theirs: ModelConfig, headers: dict[str, Header]) -> None:
+    """The folder's tensors against the shapes its own config.json implies, as load_model (generate, serve) checks
+    them: a config.json that contradicts its weights (vocab_size 10**12 over a 512-row embedding) is refused here
+    too, not loaded because the recipe's model happens to fit the weights."""
+    with torch.device("meta"):
+        implied = {name: tuple(t.shape) for name, t in hf_tensors(AXK1ForCausalLM(theirs, with_mtp=False)).items()}
+    for name, (file, _, shape) in headers.items():
+        if name in implied and shape != implied[name] and 0 not in shape:
+            raise ValueError(f"[model] init_from: tensor {name!r} in {file} has shape {shape}, but "
+                             f"{folder}/{CONFIG_NAME} implies {implied[name]}: config.json does not describe these "
+                             "weights (generate and serve refuse the folder too); fix it or re-export the folder")
+
+
+def _note(text: str, notes: list[str] | None) -> None:
+    """A one-line note of the check: kept in `notes` when given (the dry run's), else printed as the CLI's notes
+    are, by the first process only (every rank runs the same check)."""
+    if notes is not None:
+        notes.append(text)
+    elif process_rank() == 0:
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def check_weights(folder: Path, config: ModelConfig, with_mtp: bool,
+                  notes: list[str] | None = None) -> dict[str, Header]:
     """Released tensor name -> header for every tensor the folder provides to a model of `config` (with or without
     its MTP module), from the files' headers alone: no weight is read and no model allocated, so `axk1 train|sft|rl
     --dry-run` runs the very check the run makes when it loads the folder. Raises on a layer count other than the
-    recipe's, a missing, unexpected or mis-shaped tensor. MTP tensors may be absent altogether: the MTP module then
-    keeps its init, with a warning. The folder's MTP layers the recipe does not train (all without MTP, the deeper ones
-    with a smaller mtp_depth) are left unused; a layer past those its config.json declares is refused."""
+    recipe's, a missing, unexpected or mis-shaped tensor, and on a config.json that differs from the recipe's model
+    and does not describe the folder's own weights. MTP tensors may be absent altogether: the MTP module then keeps
+    its init. The folder's MTP layers the recipe does not train (all without MTP, the deeper ones with a smaller
+    mtp_depth) are left unused; a layer past those its config.json declares is refused. What it notes (no MTP
+    weights, config.json fields that differ) goes to `notes` when given (the dry run's), else is printed."""
     model_config_file(folder, role="[model] init_from")
     theirs = ModelConfig.from_pretrained(folder)
     with torch.device("meta"):  # the released names and full shapes, by the mapping save_pretrained uses
@@ -94,7 +121,7 @@ def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str
         use[name] = headers[name]
     mtp_names = [n for n in want if is_mtp(n, config)]
     if mtp_names and not any(n in use for n in mtp_names):
-        warnings.warn(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init")
+        _note(f"[model] init_from {folder} has no MTP weights: the MTP module starts from the random init", notes)
         want = {n: s for n, s in want.items() if not is_mtp(n, config)}
     missing = [n for n in want if n not in use and not may_be_absent(n, config)]
     if missing:
@@ -103,8 +130,9 @@ def check_weights(folder: Path, config: ModelConfig, with_mtp: bool) -> dict[str
                          f"{_hint(folder, config)}")
     diff = _config_diff(folder, config)
     if diff:
-        warnings.warn(f"[model] init_from: {folder}/{CONFIG_NAME} differs from the recipe's model in {'; '.join(diff)}"
-                      " - the shapes agree, so its weights are used as they are")
+        _own_shapes(folder, theirs, headers)  # the recipe's model fits the weights; config.json must too
+        _note(f"[model] init_from: {folder}/{CONFIG_NAME} differs from the recipe's model in {'; '.join(diff)}; "
+              "its weights have the recipe's model's shapes, so they are used as they are", notes)
     return use
 
 
@@ -129,6 +157,18 @@ def _hint(folder: Path, config: ModelConfig) -> str:
             ". Make [model] preset/config/overrides match it, or give init_from alone to use its config.json"
             if diff else f"; {folder}/{CONFIG_NAME} describes the recipe's model, so it does not describe these "
             "weights: fix it or re-export the folder")
+
+
+def router_bias_in(folder: str | Path) -> bool:
+    """Whether the folder's routers route with a non-zero balancing bias (e_score_correction_bias): a DeepSeek-style,
+    transformers-trained or axk1 post-trained model's. The release has none (b = 0), like a pretraining export's
+    zeros. Only those small tensors are read (one float per expert and layer)."""
+    with ExitStack() as stack:
+        for file in weight_files(Path(folder)):
+            f = open_safetensors(file, stack)
+            if any(name.endswith(BIAS) and f.get_tensor(name).count_nonzero() for name in f.keys()):
+                return True
+    return False
 
 
 def read_region(where: dict[str, object], key: str, index: tuple[slice, ...], config: ModelConfig) -> torch.Tensor | None:

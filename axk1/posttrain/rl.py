@@ -251,7 +251,8 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
             return result
         if recipe.export_dir:  # every rank writes its share of the folder
             result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
-                                                            recipe.rl.template_from, trainer.parallel is not None))
+                                                            recipe.rl.template_from, trainer.parallel is not None,
+                                                            trainer.codec.chat_template))
         if not trainer.is_main:
             return result
         summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}

@@ -32,16 +32,18 @@ def _failed(what: str, where: Path, ckpt_dir: Path, e: BaseException) -> WriteAf
                               "writes this again")
 
 
-def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None, distributed: bool = False) -> Path:
+def export_after_training(ckpt_dir: Path, out: Path, tokenizer: str | Path | None, distributed: bool = False,
+                          chat_template: str | None = None) -> Path:
     """The newest checkpoint exported to `out` (axk1.checkpoint.export; `distributed`: every rank calls this and
     writes its share), with the routers' balancing bias the run trained with (its base model's: post-training never
-    moves it), not the zeros a pretraining export writes; a write that fails is named, not a traceback. Errors that already say what is wrong with the
-    checkpoint or the tokenizer (ValueError) pass as they are."""
+    moves it), not the zeros a pretraining export writes, and `chat_template`, the one the rows were rendered with,
+    where the tokenizer's folder has none (axk1's default then); a write that fails is named, not a traceback.
+    Errors that already say what is wrong with the checkpoint or the tokenizer (ValueError) pass as they are."""
     from safetensors import SafetensorError
 
     try:
         return export_checkpoint(ckpt_dir, out, tokenizer=tokenizer, distributed=distributed,
-                                 keep_router_bias=True)
+                                 keep_router_bias=True, chat_template=chat_template)
     except ValueError:
         raise
     except (OSError, SafetensorError) as e:  # safetensors reports a full disk as its own SafetensorError; another

@@ -233,7 +233,8 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
         # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
         if recipe.export_dir and not trainer.stopped_by:  # every rank writes its share of the folder
             result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
-                                                            recipe.sft.template_from, trainer.parallel is not None))
+                                                            recipe.sft.template_from, trainer.parallel is not None,
+                                                            codec.chat_template))
         return result
     finally:
         trainer.release()

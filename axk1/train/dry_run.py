@@ -137,19 +137,16 @@ def init_from_check(recipe: Recipe, config) -> tuple[list[str], list[str]]:
     """(problems, notes) of [model] init_from's folder against the recipe's model: the check the run makes when it
     loads the folder (axk1/checkpoint/hf_sharded.py), on the files' headers only, so a folder of another size or
     whose weights are not its config.json's is named here and not after the launch has built the model."""
-    import warnings
     from pathlib import Path
 
     from axk1.checkpoint.hf_sharded import check_weights
 
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        try:
-            check_weights(Path(recipe.model.init_from), config, with_mtp=recipe.model.mtp_depth > 0)
-        except (ValueError, OSError) as e:
-            return [str(e)], []
-    # the check's own warnings (no MTP weights, config.json fields that differ), not torch's about the meta model
-    return [], [str(w.message) for w in said if str(w.message).startswith("[model] init_from")]
+    notes: list[str] = []  # the check's own (no MTP weights, config.json fields that differ)
+    try:
+        check_weights(Path(recipe.model.init_from), config, with_mtp=recipe.model.mtp_depth > 0, notes=notes)
+    except (ValueError, OSError) as e:
+        return [str(e)], []
+    return [], notes
 
 
 def checkpoint_note(recipe: Recipe, config) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, PendingCheckpoint, claim_checkpoint_dir, save_checkpoint, step_dir
-from axk1.checkpoint.hf_sharded import load_hf_sharded_
+from axk1.checkpoint.hf_sharded import load_hf_sharded_, router_bias_in
 from axk1.checkpoint.mtp_order import EMBEDDING_FIRST, MTP_ORDER
 from axk1.config import ModelConfig
 from axk1.model import AXK1ForCausalLM
@@ -156,6 +156,7 @@ class Trainer(TrainerBase):
             if self.is_main:
                 print(f"resuming from {step_dir(self.ckpt_dir, resume_step)} (step {resume_step} of "
                       f"{self.total_steps})", flush=True)
+        self.keep_router_bias = saved.get(KEEP_ROUTER_BIAS, r.keeps_router_bias) if resume else self.bias_kept()
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
         # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). Before
         # the update, a non-finite step and then a loss spike are dropped (loss_spike.py). The resume tests' fault
@@ -168,6 +169,20 @@ class Trainer(TrainerBase):
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
         self.set_precision()  # bf16 in one process: autocast; TF32 on CUDA (axk1/train/trainer_base.py)
+
+    def bias_kept(self) -> bool:
+        """Whether the run's export writes the routers' balancing bias as trained (KEEP_ROUTER_BIAS) rather than as
+        the release's zeros: post-training's always; pretraining's when [model] init_from routes with a non-zero
+        bias (a transformers- or post-trained folder), since the model trained with it and zeros would be another
+        model. A run from scratch writes zeros, as the release does (docs/model.md)."""
+        r = self.recipe
+        if r.keeps_router_bias or self.init_from is None or not router_bias_in(self.init_from):
+            return r.keeps_router_bias
+        if self.is_main:
+            print(f"note: [model] init_from {self.init_from} routes with a non-zero balancing bias "
+                  "(e_score_correction_bias): the run trains with it, and its export writes the bias as trained, not "
+                  "the zeros of a run from scratch", flush=True)
+        return True
 
     def mtp_weight(self, stage: int) -> float:
         w = self.recipe.model.mtp_loss_weight
@@ -323,7 +338,7 @@ class Trainer(TrainerBase):
                        "schedule": vars(self.schedule), "model_config": self.config.to_dict(),
                        "mtp_depth": self.recipe.model.mtp_depth, MTP_ORDER: EMBEDDING_FIRST,
                        "run": self.definition,
-                       KEEP_ROUTER_BIAS: self.recipe.keeps_router_bias,
+                       KEEP_ROUTER_BIAS: self.keep_router_bias,
                        **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {}),
                        **({"init_from": str(self.init_from)} if self.init_from else {})}
         out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
