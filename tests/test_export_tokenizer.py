@@ -181,4 +181,5 @@ def test_a_tokenizer_json_alone_gets_a_tokenizer_config_naming_the_special_token
     assert "chat_template" not in written and not (path / "chat_template.jinja").exists()  # none was given
     hf = AutoTokenizer.from_pretrained(path)
     assert (hf.bos_token, hf.eos_token, hf.pad_token) == (BOS, EOS, PAD) and hf.eos_token_id == 2
+    assert hf.convert_tokens_to_ids("<|im_start|>") in hf.all_special_ids  # the other special tokens named too
     assert hf.model_max_length == ModelConfig.from_preset("axk1-tiny").max_position_embeddings

@@ -13,7 +13,7 @@ import json
 
 from axk1.config import ModelConfig
 from axk1.json_text import JsonError, parse_json
-from axk1.text.tokenizer_file import PADDING_SIDE
+from axk1.text.tokenizer_file import PADDING_SIDE, other_special_tokens
 
 TEMPLATE_FILE, CONFIG_FILE = "chat_template.jinja", "tokenizer_config.json"
 
@@ -54,8 +54,10 @@ def complete_tokenizer_files(files: dict[str, bytes], config: ModelConfig,
     if chat_template is not None and not has_chat_template(files):
         files[TEMPLATE_FILE] = chat_template.encode("utf-8")
     if CONFIG_FILE not in files:
-        made: dict = {"tokenizer_class": "PreTrainedTokenizerFast",
-                      **special_tokens(config, files["tokenizer.json"]),
+        named = special_tokens(config, files["tokenizer.json"])
+        others = [t for t in other_special_tokens(files["tokenizer.json"].decode("utf-8")) if t not in named.values()]
+        made: dict = {"tokenizer_class": "PreTrainedTokenizerFast", **named,
+                      "additional_special_tokens": others,  # as tokenizer_file.write_tokenizer_files says why
                       "clean_up_tokenization_spaces": False, "padding_side": PADDING_SIDE}
         if TEMPLATE_FILE in files:  # kept here too: older readers know only this place
             made["chat_template"] = files[TEMPLATE_FILE].decode("utf-8", errors="replace")

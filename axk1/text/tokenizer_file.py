@@ -43,7 +43,7 @@ def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_len
     with atomic_writer(out / "tokenizer_config.json") as f:
         f.write(json.dumps({
             "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
-            "additional_special_tokens": _other_specials(tokenizer_json),
+            "additional_special_tokens": other_special_tokens(tokenizer_json),
             "model_max_length": model_max_length, "clean_up_tokenization_spaces": False,
             "padding_side": PADDING_SIDE,
             "chat_template": chat_template,  # kept here too: older readers know only this place
@@ -55,7 +55,7 @@ def write_tokenizer_files(folder: str | Path, tokenizer_json: str, model_max_len
     return out / "tokenizer.json"
 
 
-def _other_specials(tokenizer_json: str) -> list[str]:
+def other_special_tokens(tokenizer_json: str) -> list[str]:
     """The special added tokens of `tokenizer_json` besides BOS, EOS and PAD (`<|im_start|>` in ours): transformers
     counts as special (all_special_ids, what skip_special_tokens and TRL's checks use) only the tokens its config
     names, so `<|im_start|>` was special to axk1 and vLLM and text to transformers. Written under
