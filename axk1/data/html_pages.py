@@ -21,7 +21,7 @@ from datatrove.data import Document
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.failure import Failure
 from axk1.data.html_extract import ExtractLimit, WebConfig, extract_main_text
-from axk1.data.sniff import GZIP, binary_kind
+from axk1.data.sniff import GZIP, binary_kind, script_kind
 from axk1.data.url_filter import ascii_host
 from axk1.data.warc import Skipped, WebPage, read_warc
 
@@ -117,7 +117,7 @@ def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
             return Failure(item_id, f"broken_gzip (a gzip-compressed page whose stream {e})", spec.name, rel)
         if len(payload) > cfg.max_page_bytes:
             return Failure(item_id, f"too_large (over {cfg.max_page_bytes} bytes inflated)", spec.name, rel)
-    if kind := binary_kind(payload):
+    if kind := binary_kind(payload) or script_kind(payload):  # a PDF, an image, an API's JSON saved as .html
         return Failure(item_id, f"not_html ({kind}, in a file named {path.suffix})", spec.name, rel)
     page = WebPage(file_url(spec, rel), fetched, "", payload)
     return page_document(page, item_id, base, cfg, spec.name, rel)

@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
-from axk1.data.sniff import binary_kind, looks_like_html
+from axk1.data.sniff import binary_kind, looks_like_html, script_kind
 from axk1.data.warc_digest import DigestMismatch, check_digests
 from axk1.data.warc_salvage import Block, Broken, RecordStream
 
@@ -201,6 +201,9 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
         return Skipped(url, f"not_html ({binary}, served as {mime or 'no content type'})")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
+    script = script_kind(payload)
+    if script:  # an API's JSON or a script served as text/html: braces and quoted keys kept as a "document"
+        return Skipped(url, f"not_html ({script}, served as {mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
                    headers.get_header("WARC-Record-ID") or "")
 
