@@ -20,6 +20,7 @@ from datatrove.data import Document
 
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.failure import Failure
+from axk1.data.gzip_members import inflate_members
 from axk1.data.html_extract import ExtractLimit, WebConfig, extract_main_text
 from axk1.data.sniff import GZIP, binary_kind, script_kind
 from axk1.data.url_filter import ascii_host
@@ -124,14 +125,13 @@ def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
 
 
 def _gunzipped(data: bytes, limit: int) -> bytes:
-    """A gzip stream inflated up to limit + 1 bytes (a bomb stops there); ValueError saying why when it does not
+    """A gzip stream, all its members, inflated up to limit + 1 bytes (a bomb stops there); ValueError saying why when it does not
     inflate whole."""
-    inflate = zlib.decompressobj(wbits=31)
     try:
-        out = inflate.decompress(data, limit + 1)
+        out, ended = inflate_members(data, limit)  # every member, not the first alone
     except zlib.error as e:
         raise ValueError(f"does not inflate: {e}") from None
-    if not inflate.eof and len(out) <= limit:
+    if not ended and len(out) <= limit:
         raise ValueError("ends early (the file is cut short)")
     return out
 

@@ -27,6 +27,7 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
+from axk1.data.gzip_members import inflate_members
 from axk1.data.sniff import binary_kind, looks_like_html, script_kind
 from axk1.data.warc_digest import DigestMismatch, check_digests
 from axk1.data.warc_salvage import Block, Broken, RecordStream
@@ -248,13 +249,16 @@ def _undo(coding: str, data: bytes, limit: int, cut_ok: bool = False) -> bytes:
     if coding in ("gzip", "x-gzip", "deflate"):
         if coding != "deflate" and not data.startswith(b"\x1f\x8b"):
             return data  # a server that names gzip and sends the bytes as they are: browsers read them so
-        wbits = 47 if coding != "deflate" else (15 if data[:1] == b"\x78" else -15)  # zlib-wrapped or raw deflate
-        inflate = zlib.decompressobj(wbits=wbits)
         try:
-            out = inflate.decompress(data, limit + 1)  # a bomb stops at the limit
+            if coding != "deflate":  # every gzip member, not the first alone (a bomb stops at the limit)
+                out, ended = inflate_members(data, limit, wbits=47)
+            else:  # zlib-wrapped or raw deflate: one stream
+                inflate = zlib.decompressobj(wbits=15 if data[:1] == b"\x78" else -15)
+                out = inflate.decompress(data, limit + 1)
+                ended = inflate.eof
         except zlib.error as e:
             raise _PayloadError(f"its {coding} content coding does not inflate: {e}") from None
-        return _whole(out, inflate.eof, coding, limit, cut_ok)
+        return _whole(out, ended, coding, limit, cut_ok)
     if coding == "br":
         try:
             import brotli
