@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
 from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
@@ -82,15 +83,30 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
     return Document(text=result.text, id=item_id, metadata=meta)
 
 
-def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig) -> Iterator:
-    """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records."""
-
-    for n, item in enumerate(read_warc(path, cfg.max_page_bytes)):
+def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig, described: Counter | None = None
+                     ) -> Iterator:
+    """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records. The
+    records describing the crawl (request, revisit, metadata, warcinfo) are no input; they are counted by type in
+    `described`, and a sound file holding nothing else fails saying so (a bare "no_records" read as a damaged
+    file)."""
+    mine: Counter = Counter()
+    n = -1
+    for n, item in enumerate(read_warc(path, cfg.max_page_bytes, mine)):
         item_id = f"{spec.name}/{rel}#{n}"
         if isinstance(item, Skipped):
             yield Failure(item_id, f"{item.reason}" + (f" ({item.url})" if item.url else ""), spec.name, rel)
         else:
             yield page_document(item, item_id, base, cfg, spec.name, rel)
+    if described is not None:
+        described.update(mine)
+    if n < 0 and mine:
+        yield Failure(f"{spec.name}/{rel}", f"no_records: holds only non-page records ({describe_records(mine)}): "
+                      "no response or resource record, so no page", spec.name, rel)
+
+
+def describe_records(counts: Counter) -> str:
+    """"3 revisit, 1 request" (most first)."""
+    return ", ".join(f"{k} {t}" for t, k in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
 
 
 def file_url(spec, rel: str) -> str:

@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -143,10 +144,11 @@ def _bounded_lines(f, limit: int) -> Iterator[tuple[bytes | None, int]]:
         yield None, size + len(rest)
 
 
-def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None, pdf_worker=None
-                     ) -> Iterator[Document | Failure]:
+def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None, pdf_worker=None,
+                     described: Counter | None = None) -> Iterator[Document | Failure]:
     """Documents (or failures) from one file of a source. A PDF is extracted by `pdf_worker` (a PdfWorker, kept
-    across files by the reader), else by a worker started for this file."""
+    across files by the reader), else by a worker started for this file. A WARC's records that describe the crawl
+    (no input) are counted by type in `described`, where given."""
     rel = relpath(spec, path)
     base = {"source": spec.name, "source_type": spec.type, "path": rel, **spec.metadata}
     if spec.domain:
@@ -161,7 +163,7 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         return
     n = 0
     try:
-        for item in _read_file(spec, path, rel, base, pdf_config, web_config, pdf_worker):
+        for item in _read_file(spec, path, rel, base, pdf_config, web_config, pdf_worker, described):
             n += 1
             yield item
     except Exception as e:  # noqa: BLE001 - whatever a reader or its library raises fails this file, not the run
@@ -173,8 +175,8 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         yield Failure(item_id, reason, spec.name, rel)
 
 
-def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker
-               ) -> Iterator[Document | Failure]:
+def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker,
+               described: Counter | None = None) -> Iterator[Document | Failure]:
     if spec.type == "jsonl":
         yield from _read_jsonl(spec, path, rel, base)
     elif spec.type == "parquet":
@@ -187,7 +189,7 @@ def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config,
 
         web = web_config or WebConfig()
         if spec.type == "warc":
-            yield from read_warc_source(spec, path, rel, base, web)
+            yield from read_warc_source(spec, path, rel, base, web, described)
         else:
             yield read_html_file(spec, path, rel, base, web)
     else:
@@ -367,6 +369,7 @@ class SourceReader(PipelineStep):
         side: list[str] = []
         files = launch_files(self.listing, self.specs, self.all_files(vendored, other, side))[rank::world_size]
         inputs = failed = 0
+        described: Counter = Counter()  # WARC records describing the crawl: no input, counted apart
         from axk1.data.pdf_worker import PdfWorker
 
         pdfs = any(self.specs[i].type == "pdf" for i, _ in files)
@@ -374,7 +377,7 @@ class SourceReader(PipelineStep):
                 (PdfWorker(self.pdf_config) if pdfs else contextlib.nullcontext()) as pdf_worker:
             for spec_idx, path in files:
                 for item in read_source_file(self.specs[spec_idx], path, self.pdf_config, self.web_config,
-                                             pdf_worker):
+                                             pdf_worker, described):
                     inputs += 1
                     self.stat_update("inputs")
                     if not isinstance(item, Failure) and not item.text.strip():
@@ -393,6 +396,7 @@ class SourceReader(PipelineStep):
             os.makedirs(self.counts_folder, exist_ok=True)
             with open(Path(self.counts_folder) / f"{rank:05d}.json", "w") as f:
                 json.dump({"inputs": inputs, "failed": failed, "files": len(files),
+                           "non_page_records": dict(described),
                            "vendored_folders": vendored if rank == 0 else [],
                            "other_files": len(other) if rank == 0 else 0,  # a code tree's other files: a count
                            "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else [],

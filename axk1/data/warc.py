@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,8 +65,10 @@ def _mime(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
-    """Pages (or why not) of one WARC/ARC file, gzipped or plain, in file order."""
+def read_warc(path: str | Path, max_page_bytes: int = 4 << 20, described: Counter | None = None
+              ) -> Iterator[WebPage | Skipped]:
+    """Pages (or why not) of one WARC/ARC file, gzipped or plain, in file order. The records that describe the
+    crawl (DESCRIPTION_RECORDS: no page, no input) are counted by type in `described`, where given."""
     from warcio.recordloader import ArcWarcRecordLoader
 
     loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
@@ -88,7 +91,7 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 return
             # HTTP headers beyond a megabyte are no page either: the block is served up to this much
             block = Block(stream, header, cap=max_page_bytes + (1 << 20))
-            url, item = "", None
+            url, item, description = "", None, ""
             # a response stored without its HTTP headers (the page's bytes alone): warcio would read the page's
             # first lines as a status line and headers
             bare = header.fmt == "warc" and not block.peek(5).startswith(b"HTTP/")
@@ -108,7 +111,9 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 elif record.rec_type in DERIVED_RECORDS:  # a page's stand-in, not a description: account for it
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = Skipped(url, f"unsupported_record ({record.rec_type}: {DERIVED_RECORDS[record.rec_type]})")
-                elif record.rec_type not in DESCRIPTION_RECORDS:  # no WARC type: a damaged header, not a description
+                elif record.rec_type in DESCRIPTION_RECORDS:
+                    description = record.rec_type  # counted below, once its bytes are known sound
+                else:  # no WARC type: a damaged header, not a description
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = Skipped(url, f"broken_record: an unknown WARC-Type {str(record.rec_type)[:40]!r} "
                                         "(a damaged header?)")
@@ -131,6 +136,8 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                         item.digest = checked
             if item is not None:
                 yield item
+            elif description and described is not None:
+                described[description] += 1
 
 
 class _BrokenRun:
