@@ -47,3 +47,9 @@ def test_korean_keeps_fineweb2s_range_and_the_other_range_is_settable():
     assert quality_reason(text, words, regex, korean=False) is None  # (the repetition rules aside)
     strict = QualityFilter(QualityConfig(min_words=20, max_avg_word_length_other=7.0))
     assert strict.filter(_doc(LONG_WORDS, "en")) == (False, "avg_word_too_long")
+
+
+def test_max_other_0_gives_every_language_the_korean_range_as_runs_before_it():
+    """How a run recorded before these settings was made (axk1/data/run_settings.py, ADDED_LATER)."""
+    before = QualityFilter(QualityConfig(min_words=20, min_avg_word_length_other=0.0, max_avg_word_length_other=0.0))
+    assert before.filter(_doc(LONG_WORDS, "en")) == (False, "avg_word_too_long")  # 6.3 over Kiwi's words, over 6

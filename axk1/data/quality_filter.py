@@ -43,7 +43,8 @@ class QualityConfig:
     min_avg_word_length: float = 1.0        # Korean documents (metadata.language "ko"), over word_tokenizer's words:
     max_avg_word_length: float = 6.0        # FineWeb-2 kor_Hang over Kiwi morphemes; ~12 suits "regex" eojeol
     min_avg_word_length_other: float = 3.0  # any other language, over the words between spaces: Gopher's and
-    max_avg_word_length_other: float = 10.0  # FineWeb's English range (English words are not Korean morphemes)
+    max_avg_word_length_other: float = 10.0  # FineWeb's English range (English words are not Korean morphemes);
+    # max 0: no range of their own, the Korean one and its measure for every language (runs made before these keys)
     min_alpha_words_ratio: float = 0.791    # FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share of words with a letter)
     min_stop_words: int = 2
     min_line_punct_ratio: float = 0.062
@@ -89,7 +90,7 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     limit = cfg.max_words_pdf if pdf else cfg.max_words
     if limit and counted > limit:
         return "too_many_words"
-    if korean:
+    if korean or not cfg.max_avg_word_length_other:
         avg, low, high = sum(map(len, words)) / n, cfg.min_avg_word_length, cfg.max_avg_word_length
     else:  # Gopher's measure for its range: the words between spaces, punctuation attached
         spaced = text.split()
