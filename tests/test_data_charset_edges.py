@@ -100,3 +100,49 @@ def test_a_stray_byte_in_a_short_record_fails_saying_why_it_was_not_repaired(tmp
                              f"drops at most 3 stray bytes, fewer than one per 1,000 bytes; more at that rate when UTF-8 is "
                              f"declared or valid multi-byte characters outnumber them 10 to 1); nor CP949 Korean)")
     assert repaired.text.endswith("caf") and repaired.metadata["charset_repairs"][0].startswith("1 stray")
+
+
+BASE = "The committee met on Tuesday to discuss the annual budget and the plans for the new library building. "
+WESTERN = {
+    "english": BASE * 3 + "Tickets cost \u00a35 at the caf\u00e9; \u00a9 2004 the na\u00efve r\u00e9sum\u00e9 club. " * 3,
+    "french": "Le gar\u00e7on a mang\u00e9 une cr\u00e8me br\u00fbl\u00e9e \u00e0 la fen\u00eatre. O\u00f9 est la "
+              "p\u00e2tisserie? \u00c7a co\u00fbte tr\u00e8s cher, d\u00e9j\u00e0 \u00e9voqu\u00e9. " * 3,
+    "italian": "Il comitato si \u00e8 riunito marted\u00ec per discutere il bilancio annuale. Perch\u00e9 "
+               "cos\u00ec? Citt\u00e0 e universit\u00e0. " * 4,
+    "portuguese": "A\u00e7\u00e3o, informa\u00e7\u00e3o, cora\u00e7\u00e3o, n\u00e3o \u00e9 poss\u00edvel. " * 4,
+}
+
+
+def _western(body: str) -> str:
+    return f"<html><head><title>t</title></head><body><p>{body}</p></body></html>"
+
+
+@pytest.mark.parametrize("lang", sorted(WESTERN))
+@pytest.mark.parametrize("content_type", ["text/html", ""])
+def test_a_western_page_without_a_charset_reads_as_cp1252(lang, content_type):
+    """charset_normalizer guessed CP1250 / CP1257 / CP1258 for these ("na\u010fve", "gar\u0113on", "\u01415",
+    "marted\u0301"); an undeclared page that decodes as CP1252 is read so, as browsers do."""
+    page = _western(WESTERN[lang])
+    assert decode_html(page.encode("cp1252"), content_type) == (page, "cp1252")
+
+
+@pytest.mark.parametrize("body, codec", [
+    ("Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144. \u0141\u00f3d\u017a i Krak\u00f3w s\u0105 "
+     "pi\u0119knymi miastami. Ksi\u0105\u017cka le\u017cy na p\u00f3\u0142ce. " * 4, "cp1250"),
+    ("P\u0159\u00edli\u0161 \u017elu\u0165ou\u010dk\u00fd k\u016f\u0148 \u00fap\u011bl \u010f\u00e1belsk\u00e9 "
+     "\u00f3dy. Dobr\u00fd den, jak se m\u00e1te? " * 4, "cp1250"),
+    ("T\u00fcrkiye Cumhuriyeti g\u00fczel bir \u00fclkedir. \u015ei\u015fli'de \u00e7al\u0131\u015f\u0131yorum, "
+     "\u0131\u011fd\u0131r. " * 4, "cp1254"),
+])
+def test_a_central_european_or_turkish_page_keeps_its_detected_charset(body, codec):
+    """Read as CP1252 they would be "za\u00bf\u00f3\u00b3\u00e6" or "\u00dei\u00feli": the guess stands."""
+    page = _western(body)
+    assert decode_html(page.encode(codec), "text/html") == (page, codec)
+
+
+@pytest.mark.parametrize("codec, meta", [("cp949", ""), ("johab", '<meta charset="johab">'),
+                                         ("iso2022_kr", '<meta charset="iso-2022-kr">')])
+def test_korean_pages_are_still_read_as_korean(codec, meta):
+    body = "서울특별시 강남구는 겨울철 폭설에 대비하여 제설 대책을 마련하였습니다. " * 3
+    page = f"<html><head>{meta}<title>t</title></head><body><p>{body}</p></body></html>"
+    assert decode_html(page.encode(codec), "text/html") == (page, codec)

@@ -6,6 +6,8 @@ import gzip
 import io
 import json
 
+import pytest
+
 from datatrove.data import Document
 
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer
@@ -86,3 +88,68 @@ def test_counts_from_two_tasks_count_a_shared_page_once(tmp_path):
     list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"),
                          SiteBoilerplateConfig(min_pages=2, min_share=0.2)).run(None, 0, 1))
     assert json.loads(gzip.decompress((tmp_path / "bp" / "00000.json.gz").read_bytes())) == {}
+
+
+def _boilerplate(tmp_path, tasks, cfg=None):
+    """The site boilerplate step after counting `tasks` (one list of documents a counting task)."""
+    for rank, docs in enumerate(tasks):
+        list(SiteLineCounter(str(tmp_path / "lines")).run(iter(docs), rank=rank, world_size=1))
+    list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), cfg or SiteBoilerplateConfig()).run(None, 0, 1))
+    return SiteBoilerplate(str(tmp_path / "bp"))
+
+
+def _story(views: int, url: str = "https://blog.example.org/story") -> Document:
+    text = "\n".join(["Home About", "The old bridge story", *ARTICLES[0], f"Viewed {views} times.",
+                      "Copyright 2024 Village Blog."])
+    return Document(text=text, id=f"story-{views}", metadata={"url": url, "host": "blog.example.org"})
+
+
+def _posts(n: int) -> list[Document]:
+    return [Document(text=f"Home About\nPost {i}\n{ARTICLES[1 + i % 3][i % 3]} ({i})\nCopyright 2024 Village Blog.",
+                     id=f"post-{i}", metadata={"url": f"https://blog.example.org/post/{i}", "host": "blog.example.org"})
+            for i in range(n)]
+
+
+def test_recaptures_of_one_url_whose_text_changed_are_one_page(tmp_path):
+    """One story captured in five snapshots, its view counter different each time, beside 20 posts: its lines were
+    on "five pages" (5 >= min_pages 3, 5 >= 20% of 25) and the story lost its article as site template."""
+    stories = [_story(v) for v in (120, 154, 203, 260, 311)]
+    step = _boilerplate(tmp_path, [_posts(20) + stories])
+    story = _story(400)
+    assert step.filter(story) is True
+    assert all(line in story.text for line in ARTICLES[0]), story.text
+    assert "Copyright 2024 Village Blog." not in story.text and "Home About" not in story.text
+    assert story.metadata["site_boilerplate_lines"] == 2
+
+
+def test_recaptures_read_by_several_tasks_are_one_page(tmp_path):
+    """The same URL in three snapshot files read by three tasks, its fragment aside, counts once in the reducer."""
+    stories = [_story(120), _story(154, "https://blog.example.org/story#comments"), _story(203)]
+    step = _boilerplate(tmp_path, [[s] for s in stories], SiteBoilerplateConfig(min_pages=2, min_share=0.2))
+    story = _story(260)
+    assert step.filter(story) is True and "site_boilerplate_lines" not in story.metadata
+
+
+def test_one_text_under_two_urls_in_two_tasks_is_one_page(tmp_path):
+    """The same text at a second URL, read by another task, joins the first page: a line on it and on one other
+    page is on two pages, under min_pages = 3 (counted per URL alone, the copy made it three). Distinct URLs still
+    vote: the footer, on the three posts, goes."""
+    posts = _posts(3)
+    posts[0].text += "\nA line two posts share"
+    posts[1].text += "\nA line two posts share"
+    copy = Document(text=posts[0].text, id="copy", metadata={"url": "https://blog.example.org/?p=0",
+                                                             "host": "blog.example.org"})
+    step = _boilerplate(tmp_path, [posts, [copy]], SiteBoilerplateConfig(min_pages=3, min_share=0.5))
+    doc = Document(text=posts[0].text, id="again", metadata=dict(posts[0].metadata))
+    assert step.filter(doc) is True
+    assert "A line two posts share" in doc.text
+    assert "Copyright 2024 Village Blog." not in doc.text
+
+
+def test_counts_of_an_older_form_are_refused_with_what_to_do(tmp_path):
+    folder = tmp_path / "lines" / "00000"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "00000.json.gz", "wt") as f:
+        json.dump({"b.kr": {"pages": {"123": [1, 2, 3]}}}, f)
+    with pytest.raises(ValueError, match=r"not in this version's form .*axk1 data run --force"):
+        list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), SiteBoilerplateConfig()).run(None, 0, 1))

@@ -22,7 +22,11 @@ Encoding Standard maps both labels to one decoder). Order:
      its last syllable or with broken sequences under 0.1% of the page, when it reads as Korean (cp949_repaired);
   7. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
      characters: a detector finds *some* codec for any bytes); a single-byte guess is never taken for a page
-     declaring a Korean charset that reads as Korean CP949 however damaged (it read such pages as Thai, cp874).
+     declaring a Korean charset that reads as Korean CP949 however damaged (it read such pages as Thai, cp874);
+     a guess of a single-byte Latin codepage other than CP1252 (CP1250, CP1257, CP1258...) for a page declaring no
+     charset gives way to CP1252 where that decodes strictly and reads no less like words than the guess (the
+     WHATWG default; the guess read Western pages as mojibake, "naďve", "garēon", "Ł5"; a Polish CP1250 page, as
+     CP1252 "za¿ó³æ", or a Turkish CP1254 one, "Þiþli", keeps its guess).
 A page none of these decode is "undecodable", with the byte where UTF-8 breaks (the reader counts it; it is never
 decoded with replacement characters).
 """
@@ -148,8 +152,25 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
             if korean_declared and len(text) == len(payload) and reads_korean(payload.decode("cp949", "ignore")):
                 raise UndecodableError(f"the page declares {header or meta} and reads as Korean CP949, but is "
                                        f"damaged beyond repair ({why[0]}); a guess of {codec} would be mojibake")
+            if not (header or meta) and codec in _OTHER_LATIN and (western := attempt("cp1252")) is not None \
+                    and _reads_as_html(western) and _odd_in_words(western) <= _odd_in_words(text):
+                return western, "cp1252"
             return text, codec
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {'; '.join(why)})")
+
+
+# letters of Icelandic and Faroese alone, where CP1252 has the Turkish and Baltic letters of CP1254 / CP1257
+# ("Şişli" read as CP1252 is "Þiþli", "šalis" is "ðalis")
+_RARE_LATIN = set("ðþÐÞ")
+
+
+def _odd_in_words(text: str) -> int:
+    """How unlike a Western page's words the text is: non-ASCII characters other than letters between two letters
+    ("za¿ó³æ": Polish CP1250 read as CP1252), and Icelandic letters. A Western page's `£`, `©` and quotes stand
+    between words, and its accented letters are letters."""
+    sample = text[:65536]
+    return sum(1 for i in range(1, len(sample) - 1) if sample[i] in _RARE_LATIN or (
+        not sample[i].isascii() and not sample[i].isalpha() and sample[i - 1].isalpha() and sample[i + 1].isalpha()))
 
 
 def utf16_without_bom(payload: bytes) -> str | None:
@@ -210,6 +231,13 @@ def utf8_repaired(payload: bytes, declared_utf8: bool = False) -> tuple[str | No
 
 # single-byte charsets decode every byte string: taken only when the page is not CP949 Korean
 _SINGLE_BYTE = {"cp1252", "iso8859-1", "iso8859-15", "iso8859-2", "cp1250"}
+# single-byte Latin codepages other than CP1252 that charset_normalizer guesses for a Western page without a declared
+# charset: a few accented letters do not tell them apart, and its guess read French, Italian and English pages with
+# an `é`, a `£`, a `ï` as CP1257 / CP1250 / CP1258 mojibake ("garēon", "naďve", "Ł5"). An undeclared page that
+# decodes strictly as CP1252 is read so, the WHATWG default for such pages (Korean ones are CP949 before this)
+_OTHER_LATIN = {"cp1250", "cp1254", "cp1257", "cp1258", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-9",
+                "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "mac-latin2", "mac-roman",
+                "mac-iceland", "mac-turkish", "cp850", "cp852", "cp437", "iso8859-1"}
 # labels of a Korean charset (every EUC-KR label is cp949 by now, see _codec)
 _KOREAN = {"cp949", "johab", "iso2022_kr"}
 

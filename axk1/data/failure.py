@@ -24,7 +24,8 @@ class Failure:
 
 def gave_nothing(path: Path, source_type: str) -> str | None:
     """Why a file that gave no record at all fails, or None where nothing is what it holds. Bytes that held no
-    record: "no_records". Zero bytes: "empty_file" for a crawl (a WARC holds a record at least) or a gzip file
+    record: "no_records" (a sound WARC whose records all describe the crawl, request, revisit, metadata, fails in
+    its reader, saying so: axk1/data/html_pages.py). Zero bytes: "empty_file" for a crawl (a WARC holds a record at least) or a gzip file
     (a gzip stream is 20 bytes at least; Python reads zero bytes as an empty one, where zstd, bz2 and xz fail them
     as cut short), a download or write that stopped before its first byte, which was in no line of the
     accounting; an empty .jsonl is an empty dataset."""

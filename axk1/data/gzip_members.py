@@ -4,6 +4,8 @@ all read alike, each member's bytes bounded as they are read, so a bomb costs ti
 Files concatenated from plain and gzipped parts (`cat a.warc b.warc.gz`, as crawls are sometimes joined) are read
 part by part: after a member, plain records are read as they are, and after plain records, a gzip member whose
 bytes inflate to a record start is inflated (`to_gzip`, at a record boundary the record reader finds).
+`inflate_members` does the same for a payload held in memory (a page sent gzip-compressed, or saved so): every
+member, not the first alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ _NAME_MAX = 1 << 12  # a gzip member's file name or comment, at most (gzip write
 # a plain WARC or ARC record's first bytes (an ARC record's URL line: a scheme a crawler fetches)
 _PLAIN_START = re.compile(rb"\s*(?:WARC/|filedesc:|(?:https?|ftp|dns|whois)://)")
 _RECORD_MARK = re.compile(rb"WARC/[01]\.\d+\r?\n|filedesc://|(?:https?|ftp|dns|whois)://\S* \S+ \d{14} ")
+
+
+def inflate_members(data: bytes, limit: int, wbits: int = 31) -> tuple[bytes, bool]:
+    """(the bytes of every gzip member in `data`, one after the other, up to limit + 1 bytes; whether the last
+    member ended). A gzip stream may hold several members, and a reader gives them all (RFC 1952, 2.2); zlib
+    stops after the first, so a page compressed in parts (a server flushing its gzip stream per chunk) kept its
+    first part only, unsaid. Bytes after the last member that start no member (padding, a crawler's junk) end it,
+    as they do for gzip(1). Raises zlib.error where a member does not inflate. `wbits` 47 also reads a zlib
+    stream (one member)."""
+    out, total = [], 0
+    while True:
+        inflate = zlib.decompressobj(wbits=wbits)
+        out.append(inflate.decompress(data, limit + 1 - total))  # a bomb stops at the limit
+        total += len(out[-1])
+        if total > limit or not inflate.eof:
+            return b"".join(out), inflate.eof
+        data = inflate.unused_data
+        if not data.startswith(GZIP_MAGIC):
+            return b"".join(out), True
 
 
 class Inflated:

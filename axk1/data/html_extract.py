@@ -11,7 +11,9 @@ page's elements: a 3.5 MB page of 350,000 `<br>` lines took 25 s): a page parsed
 elements fails as "too_complex" before extraction, and an extraction running past `max_extract_seconds` is stopped
 and fails as "extract_timeout" (a SIGALRM timer: on a process's main thread, where every executor runs its tasks;
 elsewhere only the element bound applies). A page nested past the parser's depth limit is parsed again with its
-nesting bounded (axk1/data/html_nesting.py) rather than cut where the parser stopped.
+nesting bounded (axk1/data/html_nesting.py) rather than cut where the parser stopped. HTML comments and processing
+instructions are not kept in the tree: trafilatura read a comment in the middle of a paragraph as its end, and the
+rest of the paragraph was lost, its first words glued to the next kept text.
 
 Characters an XML tree cannot hold (C0 controls, U+FFFE, U+FFFF), written out or as references (`&#8;`), are
 removed before parsing, as text sources remove them (`strip_controls`): lxml keeps them in its tree, and trafilatura
@@ -135,7 +137,10 @@ def _parse(html: str):
     import lxml.html
 
     for attempt in (html, bound_nesting(html)):
-        parser = lxml.html.HTMLParser()  # its own: error_log holds this parse's errors only
+        # its own: error_log holds this parse's errors only. Comments and processing instructions are left out
+        # of the tree: trafilatura takes one inside a paragraph for the paragraph's end, and dropped the rest of
+        # the sentence ("Chapter 2</a><!-- ignore -->, you can declare..." kept only "Chapter 2").
+        parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True)
         tree = lxml.html.document_fromstring(attempt, parser=parser)
         stopped = [e for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
         if not stopped:

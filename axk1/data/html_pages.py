@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
 from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
@@ -20,8 +21,9 @@ from datatrove.data import Document
 
 from axk1.data.charset import UndecodableError, decode_html
 from axk1.data.failure import Failure
+from axk1.data.gzip_members import inflate_members
 from axk1.data.html_extract import ExtractLimit, WebConfig, extract_main_text
-from axk1.data.sniff import GZIP, binary_kind
+from axk1.data.sniff import GZIP, binary_kind, script_kind
 from axk1.data.url_filter import ascii_host
 from axk1.data.warc import Skipped, WebPage, read_warc
 
@@ -81,15 +83,30 @@ def page_document(page: WebPage, item_id: str, base: dict, cfg: WebConfig, sourc
     return Document(text=result.text, id=item_id, metadata=meta)
 
 
-def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig) -> Iterator:
-    """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records."""
-
-    for n, item in enumerate(read_warc(path, cfg.max_page_bytes)):
+def read_warc_source(spec, path: Path, rel: str, base: dict, cfg: WebConfig, described: Counter | None = None
+                     ) -> Iterator:
+    """Documents and failures of one WARC/ARC file; ids are <source>/<file>#<n>, n counting page records. The
+    records describing the crawl (request, revisit, metadata, warcinfo) are no input; they are counted by type in
+    `described`, and a sound file holding nothing else fails saying so (a bare "no_records" read as a damaged
+    file)."""
+    mine: Counter = Counter()
+    n = -1
+    for n, item in enumerate(read_warc(path, cfg.max_page_bytes, mine)):
         item_id = f"{spec.name}/{rel}#{n}"
         if isinstance(item, Skipped):
             yield Failure(item_id, f"{item.reason}" + (f" ({item.url})" if item.url else ""), spec.name, rel)
         else:
             yield page_document(item, item_id, base, cfg, spec.name, rel)
+    if described is not None:
+        described.update(mine)
+    if n < 0 and mine:
+        yield Failure(f"{spec.name}/{rel}", f"no_records: holds only non-page records ({describe_records(mine)}): "
+                      "no response or resource record, so no page", spec.name, rel)
+
+
+def describe_records(counts: Counter) -> str:
+    """"3 revisit, 1 request" (most first)."""
+    return ", ".join(f"{k} {t}" for t, k in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
 
 
 def file_url(spec, rel: str) -> str:
@@ -117,21 +134,20 @@ def read_html_file(spec, path: Path, rel: str, base: dict, cfg: WebConfig):
             return Failure(item_id, f"broken_gzip (a gzip-compressed page whose stream {e})", spec.name, rel)
         if len(payload) > cfg.max_page_bytes:
             return Failure(item_id, f"too_large (over {cfg.max_page_bytes} bytes inflated)", spec.name, rel)
-    if kind := binary_kind(payload):
+    if kind := binary_kind(payload) or script_kind(payload):  # a PDF, an image, an API's JSON saved as .html
         return Failure(item_id, f"not_html ({kind}, in a file named {path.suffix})", spec.name, rel)
     page = WebPage(file_url(spec, rel), fetched, "", payload)
     return page_document(page, item_id, base, cfg, spec.name, rel)
 
 
 def _gunzipped(data: bytes, limit: int) -> bytes:
-    """A gzip stream inflated up to limit + 1 bytes (a bomb stops there); ValueError saying why when it does not
+    """A gzip stream, all its members, inflated up to limit + 1 bytes (a bomb stops there); ValueError saying why when it does not
     inflate whole."""
-    inflate = zlib.decompressobj(wbits=31)
     try:
-        out = inflate.decompress(data, limit + 1)
+        out, ended = inflate_members(data, limit)  # every member, not the first alone
     except zlib.error as e:
         raise ValueError(f"does not inflate: {e}") from None
-    if not inflate.eof and len(out) <= limit:
+    if not ended and len(out) <= limit:
         raise ValueError("ends early (the file is cut short)")
     return out
 

@@ -1,7 +1,10 @@
 """Quality and repetition heuristics on prose, as a datatrove filter, each removal with a reason.
 
 Thresholds start from FineWeb-2's Korean configuration (kor_Hang, docs/data.md); all are settable in pipeline.toml
-under [filters.quality]. Code documents skip the prose filters and go through axk1/data/code_filter.py instead.
+under [filters.quality]. The average word length is the one rule with a range of its own for other languages:
+Gopher's and FineWeb's English 3 to 10 characters, over the words between spaces as they measure it. The Korean 1 to
+6 (over Kiwi morphemes) removed real English pages: English words are longer than Korean morphemes, and a page of
+documentation or law runs over 6 letters a word. Code documents skip the prose filters and go through axk1/data/code_filter.py instead.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ class QualityConfig:
     max_words: int = 100_000                # a web page's limit (Gopher, FineWeb); 0 = none
     max_words_pdf: int = 0                  # a PDF is a document however long (a 151-page manual holds 124K
     # morphemes: every Korean book was removed as too_many_words); 0 = no limit
-    min_avg_word_length: float = 1.0
+    min_avg_word_length: float = 1.0        # Korean documents (metadata.language "ko"), over word_tokenizer's words:
     max_avg_word_length: float = 6.0        # FineWeb-2 kor_Hang over Kiwi morphemes; ~12 suits "regex" eojeol
+    min_avg_word_length_other: float = 3.0  # any other language, over the words between spaces: Gopher's and
+    max_avg_word_length_other: float = 10.0  # FineWeb's English range (English words are not Korean morphemes);
+    # max 0: no range of their own, the Korean one and its measure for every language (runs made before these keys)
     min_alpha_words_ratio: float = 0.791    # FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share of words with a letter)
     min_stop_words: int = 2
     min_line_punct_ratio: float = 0.062
@@ -84,10 +90,15 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     limit = cfg.max_words_pdf if pdf else cfg.max_words
     if limit and counted > limit:
         return "too_many_words"
-    avg = sum(map(len, words)) / n
-    if avg < cfg.min_avg_word_length:
+    if korean or not cfg.max_avg_word_length_other:
+        avg, low, high = sum(map(len, words)) / n, cfg.min_avg_word_length, cfg.max_avg_word_length
+    else:  # Gopher's measure for its range: the words between spaces, punctuation attached
+        spaced = text.split()
+        avg = sum(map(len, spaced)) / max(1, len(spaced))
+        low, high = cfg.min_avg_word_length_other, cfg.max_avg_word_length_other
+    if avg < low:
         return "avg_word_too_short"
-    if avg > cfg.max_avg_word_length:
+    if avg > high:
         return "avg_word_too_long"
     if _alpha_words_ratio(words, korean) < cfg.min_alpha_words_ratio:
         return "non_alpha_words"

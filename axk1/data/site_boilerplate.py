@@ -4,17 +4,20 @@ from one page; counting over the site's pages can (as CCNet removes paragraphs r
 
 Three datatrove steps, run as three stages because the counts must cover every task's pages before any line is
 removed (axk1/data/pipeline.py), and no task may need every site's counts (at web scale, billions of distinct lines):
-  SiteLineCounter    per task, for each site: its distinct pages (a hash of the page's text) and the distinct lines
-                     of each (64-bit hashes), split by the site's hash into one file per partition (as many as the
-                     stage's tasks) -> site_lines/<partition>/<rank>.json.gz
-  SiteLineReducer    per partition: merges its sites' pages over every task, a page with the same text once, and
-                     keeps the boilerplate lines only, those on at least `min_pages` distinct pages and at least
-                     `min_share` of their site's distinct pages -> site_boilerplate/<partition>.json.gz
+  SiteLineCounter    per task, for each site: its pages by URL, each with the hashes of its captures' texts and
+                     the distinct lines of them all (64-bit hashes), split by the site's hash into one file per
+                     partition (as many as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
+  SiteLineReducer    per partition: merges its sites' pages over every task (records sharing a URL or a text are
+                     one page), and keeps the boilerplate lines only, those on at least `min_pages` distinct pages
+                     and at least `min_share` of their site's distinct pages -> site_boilerplate/<partition>.json.gz
   SiteBoilerplate    drops those lines from each page, reading a partition's file when a page of one of its sites
                      first comes; a page left empty is excluded with the reason "site_boilerplate_only", its text
                      as it came, so that the exclusion shows what was removed.
-Pages are counted by text, not by copy: a page crawled in three snapshots, or saved twice ("기사 (2).html"), is one
-page; counted three times, every line of it was "on three pages of the site" and the page lost all its text.
+Votes are counted per page, not per copy: a line counts once for all the captures of one URL (a page crawled in
+five snapshots, its view counter different each time, is one page) and once for all the pages that share a text
+(a page saved twice, "기사 (2).html"). Counted per copy, a page fetched five times was "on five pages of the site":
+its own article reached min_pages / min_share alone and the page lost all its text. The reducer joins a site's
+records that share a URL or a text, over every task, and counts the lines of each such page once.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -79,6 +82,13 @@ def _site(doc: Document) -> str | None:
     return meta.get("host") or f"source:{meta.get('source', '')}"
 
 
+def _page_key(doc: Document, text_hash: str) -> str:
+    """The page a document is a capture of: its URL without the fragment (`#section` names a place in the same
+    page), or its text for a document without a URL."""
+    url = doc.metadata.get("url")
+    return f"url:{url.split('#', 1)[0]}" if url else f"text:{text_hash}"
+
+
 def _partition(site: str, parts: int) -> int:
     import xxhash
 
@@ -94,18 +104,23 @@ class SiteLineCounter(PipelineStep):
         self.output_folder = output_folder
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        # site -> page-text hash -> its lines: a copy of a page (same text, whitespace aside) adds nothing
-        pages: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        # site -> page (its URL) -> the hashes of its captures' texts and the union of their lines: a recapture
+        # adds its new lines to the same page's vote, never a vote of its own
+        pages: dict[str, dict[str, dict[str, set]]] = defaultdict(dict)
         for doc in data:
             site = _site(doc)
             if site is not None:
-                page = str(_key(doc.text))
-                if page not in pages[site]:
-                    pages[site][page] = _page_lines(doc.text)
+                text = str(_key(doc.text))
+                page = pages[site].setdefault(_page_key(doc, text), {"texts": set(), "lines": set()})
+                if text not in page["texts"]:  # (the same text again adds nothing)
+                    page["texts"].add(text)
+                    page["lines"].update(_page_lines(doc.text))
             yield doc
         parts: dict[int, dict] = defaultdict(dict)
         for site, site_pages in pages.items():
-            parts[_partition(site, world_size)][site] = {"pages": site_pages}
+            parts[_partition(site, world_size)][site] = {
+                "pages": {key: {"texts": sorted(p["texts"]), "lines": sorted(p["lines"])}
+                          for key, p in site_pages.items()}}
         for part in range(world_size):  # every partition's file, empty ones too: the reducer knows it saw them all
             folder = Path(self.output_folder) / f"{part:05d}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -125,26 +140,80 @@ class SiteLineReducer(PipelineStep):
         self.counts_folder, self.output_folder, self.cfg = counts_folder, output_folder, cfg
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        # merged as they are read: per site the pages seen (the same page from two tasks, two snapshots, counts
-        # once) and a count a line, so memory grows with distinct pages and lines, not with every page's lines
-        seen: dict[str, set[str]] = defaultdict(set)
+        files = sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz"))
+        # Two passes, so that memory grows with a site's distinct pages and lines, not with every page's lines.
+        # First, which records are one page: those sharing a URL (recaptures, read by several tasks) or a text
+        # (one page under two URLs), joined in a union-find over "url:"/"text:" keys.
+        pages = _Pages()
+        for site, key, rec in _records(files):
+            pages.add((site, key), rec["texts"])
+        n_pages = pages.count()
+        # Then each page's lines counted once: a page held by one record straight away, one held by several
+        # (the only lines kept in memory) as the union of its records' lines.
         lines: dict[str, Counter] = defaultdict(Counter)
-        for p in sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz")):
-            for site, rec in read_json_file(p, RERUN, what="site line counts", need_object=True).items():
-                for page, page_lines in rec["pages"].items():
-                    if page not in seen[site]:
-                        seen[site].add(page)
-                        lines[site].update(page_lines)
+        pending: dict[tuple, set[int]] = defaultdict(set)
+        for site, key, rec in _records(files):
+            page = pages.find((site, key))
+            if pages.records[page] == 1:
+                lines[site].update(rec["lines"])
+            else:
+                pending[page].update(rec["lines"])
+        for (site, _), page_lines in pending.items():
+            lines[site].update(page_lines)
         cfg = self.cfg
         drop = {}
         for site, counts in lines.items():
-            n = len(seen[site])
+            n = n_pages[site]
             drop[site] = sorted(k for k, c in counts.items() if c >= cfg.min_pages and c >= cfg.min_share * n)
         os.makedirs(self.output_folder, exist_ok=True)
         with gzip.open(Path(self.output_folder) / f"{rank:05d}.json.gz", "wt", encoding="utf-8") as f:
             json.dump({site: hashes for site, hashes in drop.items() if hashes}, f)
         if data:
             yield from data
+
+
+def _records(files: list[Path]):
+    """(site, page key, {"texts", "lines"}) for each page record of the counting tasks' files."""
+    for p in files:
+        for site, rec in read_json_file(p, RERUN, what="site line counts", need_object=True).items():
+            site_pages = rec.get("pages") if isinstance(rec, dict) else None
+            if not isinstance(site_pages, dict) or not all(isinstance(r, dict) and "texts" in r and "lines" in r
+                                                           for r in site_pages.values()):
+                raise ValueError(f"{p}: site line counts for {site!r} are not in this version's form (written by "
+                                 f"an older axk1?): {RERUN}")
+            for key, page in site_pages.items():
+                yield site, key, page
+
+
+class _Pages:
+    """Union-find over (site, "url:..."/"text:...") keys: the records that are one page."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple, tuple] = {}
+        self.occurrences: list[tuple] = []  # each record read, as its (site, key)
+        self.records: Counter = Counter()   # page (a root) -> its records; filled by count()
+
+    def find(self, node: tuple) -> tuple:
+        root = node
+        while self.parent.setdefault(root, root) != root:
+            root = self.parent[root]
+        while node != root:  # path compression
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def add(self, record: tuple, texts: list[str]) -> None:
+        self.occurrences.append(record)
+        root = self.find(record)
+        for text in texts:
+            other = self.find((record[0], f"text:{text}"))
+            if other != root:
+                self.parent[other] = root
+
+    def count(self) -> dict[str, int]:
+        """Each page's number of records, and each site's number of distinct pages."""
+        self.records = Counter(self.find(r) for r in self.occurrences)
+        per_site: Counter = Counter(site for site, _ in self.records)
+        return dict(per_site)
 
 
 class SiteBoilerplate(BaseFilter):

@@ -1,13 +1,24 @@
 """What a web payload is by its first bytes, before any charset is tried: markup (`looks_like_html`), or a file of
-another kind (`binary_kind`: a PDF, an image, an archive, gzip; or NUL bytes and no markup). Both web sources ask:
+another kind (`binary_kind`: a PDF, an image, an archive, gzip; or NUL bytes and no markup), or a script's data
+served as a page (`script_kind`: JSON, JavaScript; an API's JSON labelled text/html was kept as a "document" of
+braces and quoted keys). Both web sources ask:
 a WARC record's payload, whatever its server called it, and a saved page of an `html` source, whatever its name
 (a PDF or PNG named .html failed as "undecodable ... not UTF-8", where the same bytes in a WARC were not_html)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from axk1.data.charset import utf16_without_bom
 
 GZIP = b"\x1f\x8b"
+# a tag of a page's markup (what JavaScript holding no HTML never has), and a script's usual first words
+_TAG = re.compile(rb"<(?:!doctype|html|head|body|p|div|br|span|a|table|h[1-6]|ul|ol|li|meta|title|script)[\s/>]",
+                  re.IGNORECASE)
+_SCRIPT_START = re.compile(rb"(?:(?:var|let|const|function|async\s+function|import|export)\s|[\"']use strict[\"']|"
+                           rb"\(\s*function\b|!function\b|\(\s*\(\s*\)\s*=>|(?:window|document|self)\.|"
+                           rb"define\(|require\(|/\*|//)")
 _MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
           (b"GIF8", "image/gif"), (b"RIFF", "image/webp or other RIFF"), (b"PK\x03\x04", "application/zip"),
           (GZIP, "application/gzip"), (b"wOF", "font/woff"), (b"\x00\x00\x01\x00", "image/x-icon"))
@@ -29,4 +40,20 @@ def binary_kind(payload: bytes) -> str:
     if b"\x00" in payload[:1024] and not payload.startswith((b"\xff\xfe", b"\xfe\xff")) \
             and not looks_like_html(payload) and not utf16_without_bom(payload):
         return "binary data"
+    return ""
+
+
+def script_kind(payload: bytes) -> str:
+    """"json" for a payload that is a JSON object or array (all of it parses), "javascript" for one that starts
+    like a script and holds no HTML tag at all, "" otherwise: a page that starts with whitespace, a byte-order
+    mark, a comment or plain text, or a template's `{{ ... }}`, stays a page."""
+    body = payload[3:] if payload.startswith(b"\xef\xbb\xbf") else payload
+    body = body.lstrip()
+    if body[:1] in (b"{", b"["):
+        try:
+            return "json" if isinstance(json.loads(body), (dict, list)) else ""
+        except ValueError:  # (UnicodeDecodeError and JSONDecodeError both): not JSON, whatever it is
+            return ""
+    if _SCRIPT_START.match(body) and not _TAG.search(body):
+        return "javascript"
     return ""

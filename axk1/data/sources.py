@@ -7,14 +7,11 @@ its inputs so the run can check in = kept + excluded + failed. Which files a sou
 
 from __future__ import annotations
 
-import bz2
 import codecs
 import contextlib
-import gzip
-import io
 import json
-import lzma
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +20,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.charset import text_not_utf8
+from axk1.data.compressed_file import open_bytes
 from axk1.data.failure import Failure, gave_nothing
 from axk1.data.launch_listing import launch_files
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
@@ -77,59 +75,6 @@ def _check_base_url(name: str, base_url: str) -> None:
                          "address the pages were saved from, e.g. base_url = \"https://news.example.kr/\"")
 
 
-class _ZstdStream(io.RawIOBase):
-    """A zstd file's decompressed bytes, frame after frame. zstandard's own stream reader ends quietly inside a cut
-    frame (a file cut to 75% gave no record and no error: 20 records lost without a trace); this one raises."""
-
-    def __init__(self, path: Path) -> None:
-        import zstandard
-
-        self._zstd, self._file, self._out = zstandard, open(path, "rb"), b""
-        self._frame = zstandard.ZstdDecompressor().decompressobj()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._out:
-            chunk = self._file.read(1 << 16)
-            if not chunk:
-                if not self._frame.eof:
-                    raise EOFError("the zstd stream ends inside a frame: the file is cut short")
-                return 0
-            if self._frame.eof:  # the next frame of a multi-frame file
-                self._frame = self._zstd.ZstdDecompressor().decompressobj()
-            self._out = self._frame.decompress(chunk)
-            rest = self._frame.unused_data if self._frame.eof else b""
-            while rest:  # frames that began inside this chunk
-                self._frame = self._zstd.ZstdDecompressor().decompressobj()
-                self._out += self._frame.decompress(rest)
-                rest = self._frame.unused_data if self._frame.eof else b""
-        n = min(len(buffer), len(self._out))
-        buffer[:n], self._out = self._out[:n], self._out[n:]
-        return n
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _open_bytes(path: Path) -> io.BufferedIOBase:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith((".zst", ".zstd")):
-        return io.BufferedReader(_ZstdStream(path))  # BufferedReader adds line iteration
-    if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    if name.endswith(".xz"):
-        return lzma.open(path, "rb")
-    if name.endswith((".lz4", ".br", ".snappy")):
-        raise OSError(f"{path.suffix} compression is not read here: decompress it, or recompress as .gz, .zst, .bz2 "
-                      "or .xz")
-    return open(path, "rb")
-
-
 def _bounded_lines(f, limit: int) -> Iterator[tuple[bytes | None, int]]:
     """(line, bytes) for each line of a binary file; a line longer than `limit` comes as (None, its length) and is
     never held whole (a 2 GB file without a newline took 4.2 GB of memory to be refused)."""
@@ -143,10 +88,11 @@ def _bounded_lines(f, limit: int) -> Iterator[tuple[bytes | None, int]]:
         yield None, size + len(rest)
 
 
-def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None, pdf_worker=None
-                     ) -> Iterator[Document | Failure]:
+def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config=None, pdf_worker=None,
+                     described: Counter | None = None) -> Iterator[Document | Failure]:
     """Documents (or failures) from one file of a source. A PDF is extracted by `pdf_worker` (a PdfWorker, kept
-    across files by the reader), else by a worker started for this file."""
+    across files by the reader), else by a worker started for this file. A WARC's records that describe the crawl
+    (no input) are counted by type in `described`, where given."""
     rel = relpath(spec, path)
     base = {"source": spec.name, "source_type": spec.type, "path": rel, **spec.metadata}
     if spec.domain:
@@ -161,7 +107,7 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         return
     n = 0
     try:
-        for item in _read_file(spec, path, rel, base, pdf_config, web_config, pdf_worker):
+        for item in _read_file(spec, path, rel, base, pdf_config, web_config, pdf_worker, described):
             n += 1
             yield item
     except Exception as e:  # noqa: BLE001 - whatever a reader or its library raises fails this file, not the run
@@ -173,8 +119,8 @@ def read_source_file(spec: SourceConfig, path: Path, pdf_config=None, web_config
         yield Failure(item_id, reason, spec.name, rel)
 
 
-def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker
-               ) -> Iterator[Document | Failure]:
+def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config, web_config, pdf_worker,
+               described: Counter | None = None) -> Iterator[Document | Failure]:
     if spec.type == "jsonl":
         yield from _read_jsonl(spec, path, rel, base)
     elif spec.type == "parquet":
@@ -187,7 +133,7 @@ def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config,
 
         web = web_config or WebConfig()
         if spec.type == "warc":
-            yield from read_warc_source(spec, path, rel, base, web)
+            yield from read_warc_source(spec, path, rel, base, web, described)
         else:
             yield read_html_file(spec, path, rel, base, web)
     else:
@@ -195,7 +141,7 @@ def _read_file(spec: SourceConfig, path: Path, rel: str, base: dict, pdf_config,
 
 
 def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterator[Document | Failure]:
-    with _open_bytes(path) as f:
+    with open_bytes(path) as f:
         for lineno, (raw, size) in enumerate(_bounded_lines(f, 4 * spec.max_line_chars), 1):
             item_id = f"{spec.name}/{rel}:{lineno}"
             if raw is None:
@@ -367,6 +313,7 @@ class SourceReader(PipelineStep):
         side: list[str] = []
         files = launch_files(self.listing, self.specs, self.all_files(vendored, other, side))[rank::world_size]
         inputs = failed = 0
+        described: Counter = Counter()  # WARC records describing the crawl: no input, counted apart
         from axk1.data.pdf_worker import PdfWorker
 
         pdfs = any(self.specs[i].type == "pdf" for i, _ in files)
@@ -374,7 +321,7 @@ class SourceReader(PipelineStep):
                 (PdfWorker(self.pdf_config) if pdfs else contextlib.nullcontext()) as pdf_worker:
             for spec_idx, path in files:
                 for item in read_source_file(self.specs[spec_idx], path, self.pdf_config, self.web_config,
-                                             pdf_worker):
+                                             pdf_worker, described):
                     inputs += 1
                     self.stat_update("inputs")
                     if not isinstance(item, Failure) and not item.text.strip():
@@ -393,6 +340,7 @@ class SourceReader(PipelineStep):
             os.makedirs(self.counts_folder, exist_ok=True)
             with open(Path(self.counts_folder) / f"{rank:05d}.json", "w") as f:
                 json.dump({"inputs": inputs, "failed": failed, "files": len(files),
+                           "non_page_records": dict(described),
                            "vendored_folders": vendored if rank == 0 else [],
                            "other_files": len(other) if rank == 0 else 0,  # a code tree's other files: a count
                            "other_examples": other[:OTHER_EXAMPLES] if rank == 0 else [],

@@ -119,6 +119,7 @@ class Accounting:
     side_files: int = 0                                   # side files not read (axk1/text/side_files.py)
     side_examples: list = field(default_factory=list)     # the first of them (source/path: why)
     dedup_pending: bool = False                           # dedup ran, annotate (which removes what it found) not yet
+    non_page_records: Counter = field(default_factory=Counter)  # WARC records describing the crawl (type -> count)
     kept_by_source: Counter = field(default_factory=Counter)  # metadata.source -> kept documents
     excluded_by_source: dict = field(default_factory=dict)    # metadata.source -> Counter(reason -> count)
 
@@ -137,7 +138,7 @@ class Accounting:
                 "excluded": dict(self.excluded), "failed": dict(self.failed), "balanced": self.balanced,
                 "failed_items": self.failed_items, "vendored_folders": self.vendored_folders,
                 "other_files": self.other_files, "other_examples": self.other_examples, "side_files": self.side_files,
-                "side_examples": self.side_examples,
+                "side_examples": self.side_examples, "non_page_records": dict(self.non_page_records),
                 "dedup_pending": self.dedup_pending}
 
 
@@ -152,6 +153,7 @@ def account(out_dir: str | Path) -> Accounting:
         acc.other_examples += counts.get("other_examples", [])
         acc.side_files += counts.get("side_files", 0)
         acc.side_examples += counts.get("side_examples", [])
+        acc.non_page_records.update(counts.get("non_page_records", {}))
     acc.kept_stage = "documents" if (out / "documents").exists() else "clean"
     for r in iter_records(out / acc.kept_stage):
         acc.kept += 1
@@ -226,6 +228,10 @@ def summary_text(acc: Accounting) -> str:
         shown = ", ".join(acc.other_examples[:5]) + (", ..." if acc.other_files > 5 else "")
         console.print(f"not read: {acc.other_files} file(s) of a kind their source does not read ({shown}): give "
                       "them a source of their kind (docs/data.md, \"Sources\")")
+    if acc.non_page_records:
+        kinds = ", ".join(f"{n} {t}" for t, n in sorted(acc.non_page_records.items(), key=lambda x: (-x[1], x[0])))
+        console.print(f"not inputs: {sum(acc.non_page_records.values())} WARC record(s) that describe the crawl, "
+                      f"not pages ({kinds})", soft_wrap=True)
     if acc.side_files:
         console.print(f"not read: {acc.side_files} side file(s), which no source reads (docs/data.md, "
                       "\"Sources\"):")

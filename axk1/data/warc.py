@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Iterable, Iterator
 
 from warcio.exceptions import ArchiveLoadFailed
 
-from axk1.data.sniff import binary_kind, looks_like_html
+from axk1.data.gzip_members import inflate_members
+from axk1.data.sniff import binary_kind, looks_like_html, script_kind
 from axk1.data.warc_digest import DigestMismatch, check_digests
 from axk1.data.warc_salvage import Block, Broken, RecordStream
 
@@ -63,8 +65,10 @@ def _mime(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPage | Skipped]:
-    """Pages (or why not) of one WARC/ARC file, gzipped or plain, in file order."""
+def read_warc(path: str | Path, max_page_bytes: int = 4 << 20, described: Counter | None = None
+              ) -> Iterator[WebPage | Skipped]:
+    """Pages (or why not) of one WARC/ARC file, gzipped or plain, in file order. The records that describe the
+    crawl (DESCRIPTION_RECORDS: no page, no input) are counted by type in `described`, where given."""
     from warcio.recordloader import ArcWarcRecordLoader
 
     loader = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
@@ -87,7 +91,7 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 return
             # HTTP headers beyond a megabyte are no page either: the block is served up to this much
             block = Block(stream, header, cap=max_page_bytes + (1 << 20))
-            url, item = "", None
+            url, item, description = "", None, ""
             # a response stored without its HTTP headers (the page's bytes alone): warcio would read the page's
             # first lines as a status line and headers
             bare = header.fmt == "warc" and not block.peek(5).startswith(b"HTTP/")
@@ -107,7 +111,9 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                 elif record.rec_type in DERIVED_RECORDS:  # a page's stand-in, not a description: account for it
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = Skipped(url, f"unsupported_record ({record.rec_type}: {DERIVED_RECORDS[record.rec_type]})")
-                elif record.rec_type not in DESCRIPTION_RECORDS:  # no WARC type: a damaged header, not a description
+                elif record.rec_type in DESCRIPTION_RECORDS:
+                    description = record.rec_type  # counted below, once its bytes are known sound
+                else:  # no WARC type: a damaged header, not a description
                     url = record.rec_headers.get_header("WARC-Target-URI") or ""
                     item = Skipped(url, f"broken_record: an unknown WARC-Type {str(record.rec_type)[:40]!r} "
                                         "(a damaged header?)")
@@ -130,6 +136,8 @@ def read_warc(path: str | Path, max_page_bytes: int = 4 << 20) -> Iterator[WebPa
                         item.digest = checked
             if item is not None:
                 yield item
+            elif description and described is not None:
+                described[description] += 1
 
 
 class _BrokenRun:
@@ -201,6 +209,9 @@ def _page(record, url: str, max_page_bytes: int) -> WebPage | Skipped:
         return Skipped(url, f"not_html ({binary}, served as {mime or 'no content type'})")
     if mime not in HTML_TYPES and not looks_like_html(payload):  # no type, or text/plain served for a page
         return Skipped(url, f"not_html ({mime or 'no content type'})")
+    script = script_kind(payload)
+    if script:  # an API's JSON or a script served as text/html: braces and quoted keys kept as a "document"
+        return Skipped(url, f"not_html ({script}, served as {mime or 'no content type'})")
     return WebPage(url, headers.get_header("WARC-Date") or "", content_type, payload,
                    headers.get_header("WARC-Record-ID") or "")
 
@@ -245,13 +256,16 @@ def _undo(coding: str, data: bytes, limit: int, cut_ok: bool = False) -> bytes:
     if coding in ("gzip", "x-gzip", "deflate"):
         if coding != "deflate" and not data.startswith(b"\x1f\x8b"):
             return data  # a server that names gzip and sends the bytes as they are: browsers read them so
-        wbits = 47 if coding != "deflate" else (15 if data[:1] == b"\x78" else -15)  # zlib-wrapped or raw deflate
-        inflate = zlib.decompressobj(wbits=wbits)
         try:
-            out = inflate.decompress(data, limit + 1)  # a bomb stops at the limit
+            if coding != "deflate":  # every gzip member, not the first alone (a bomb stops at the limit)
+                out, ended = inflate_members(data, limit, wbits=47)
+            else:  # zlib-wrapped or raw deflate: one stream
+                inflate = zlib.decompressobj(wbits=15 if data[:1] == b"\x78" else -15)
+                out = inflate.decompress(data, limit + 1)
+                ended = inflate.eof
         except zlib.error as e:
             raise _PayloadError(f"its {coding} content coding does not inflate: {e}") from None
-        return _whole(out, inflate.eof, coding, limit, cut_ok)
+        return _whole(out, ended, coding, limit, cut_ok)
     if coding == "br":
         try:
             import brotli

@@ -1,0 +1,85 @@
+"""An API's JSON (or a script) served as text/html, or saved under a .html name, is no page: it was kept as a
+document of braces and quoted keys (a district office's article API, its Korean body inside JSON strings, passed
+every filter). It fails as `not_html (json, served as text/html)`, as a PDF or an image under that label does;
+real pages that start with whitespace, a byte-order mark, a comment, plain text or a template's braces stay pages."""
+
+import io
+import json
+
+import pytest
+
+from axk1.data.failure import Failure
+from axk1.data.sniff import script_kind
+from axk1.data.sources import SourceConfig, read_source_file
+from axk1.data.warc import Skipped, read_warc
+
+BODY = ("서울특별시 강남구는 겨울철 폭설에 대비하여 제설 대책을 마련하고 주민 여러분의 협조를 부탁드립니다. 눈이 내리면 "
+        "내 집 앞의 눈은 직접 치워 주시기 바랍니다. 구청은 제설 차량 스무 대와 염화칼슘 삼천 톤을 확보하였습니다.")
+ARTICLE = {"status": "ok", "article": {"id": 1234, "title": "겨울철 제설 대책 안내", "body": BODY, "tags": ["제설"]}}
+JSON_PAYLOADS = {
+    "json-utf8": json.dumps(ARTICLE, ensure_ascii=False).encode(),
+    "json-escaped": json.dumps(ARTICLE).encode(),
+    "json-pretty": b"\xef\xbb\xbf\n" + json.dumps(ARTICLE, ensure_ascii=False, indent=2).encode(),
+    "json-list": json.dumps([ARTICLE, ARTICLE]).encode(),
+}
+PAGE = f"<html><head><title>제설</title></head><body><article><p>{BODY}</p><p>{BODY}</p></article></body></html>"
+PAGES = {
+    "plain": PAGE.encode(),
+    "whitespace": b"\n\n   " + PAGE.encode(),
+    "bom": b"\xef\xbb\xbf" + PAGE.encode(),
+    "comment": b"<!-- generated -->\n" + PAGE.encode(),
+    "text first": b"Notice: " + PAGE.encode(),
+    "braces": ("{{ header }}" + PAGE).encode(),
+    "brackets": ("[공지] " + PAGE).encode(),
+    "script first": ("var x = 1;\n" + PAGE).encode(),
+}
+
+
+def _warc(path, payloads: dict) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True)
+        for name, data in payloads.items():
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=UTF-8")], protocol="HTTP/1.1")
+            w.write_record(w.create_warc_record(f"https://gu.example.kr/api/{name}", "response",
+                                                payload=io.BytesIO(data), http_headers=http))
+
+
+def test_json_served_as_text_html_fails_as_not_html(tmp_path):
+    _warc(tmp_path / "api.warc.gz", JSON_PAYLOADS)
+    got = list(read_warc(tmp_path / "api.warc.gz"))
+    assert [type(g) for g in got] == [Skipped] * len(JSON_PAYLOADS)
+    assert {g.reason for g in got} == {"not_html (json, served as text/html)"}
+
+
+def test_pages_that_start_otherwise_stay_pages(tmp_path):
+    _warc(tmp_path / "pages.warc.gz", PAGES)
+    got = list(read_warc(tmp_path / "pages.warc.gz"))
+    assert [g.url.rsplit("/", 1)[1] for g in got if isinstance(g, Skipped)] == []
+    assert len(got) == len(PAGES)
+
+
+def test_json_saved_as_a_html_file_fails_and_a_page_does_not(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "api.html").write_bytes(JSON_PAYLOADS["json-utf8"])
+    (tmp_path / "pages" / "page.html").write_bytes(PAGES["bom"])
+    spec = SourceConfig(name="pages", type="html", path=str(tmp_path / "pages"))
+    [api] = read_source_file(spec, tmp_path / "pages" / "api.html")
+    [page] = read_source_file(spec, tmp_path / "pages" / "page.html")
+    assert isinstance(api, Failure) and api.reason == "not_html (json, in a file named .html)"
+    assert not isinstance(page, Failure) and "제설 차량" in page.text
+
+
+@pytest.mark.parametrize("payload, kind", [
+    (b"var config = {debug: false};\nfunction start() { return 1; }", "javascript"),
+    (b"/*! bundle */ (function(){ window.x = 1; })();", "javascript"),
+    (b'"use strict";\nexport const a = 1;', "javascript"),
+    (b'(function(){ document.write("<div>x</div>"); })();', ""),  # HTML inside: left to the extractor
+    (b'{"unclosed": ', ""),
+    (b'"just a string"', ""),
+    ('{"제목": "한국"}'.encode("cp949"), ""),  # not UTF-8: no JSON a browser would read as such
+])
+def test_script_kind(payload, kind):
+    assert script_kind(payload) == kind
