@@ -1,10 +1,12 @@
 """Quality and repetition heuristics on prose, as a datatrove filter, each removal with a reason.
 
 Thresholds start from FineWeb-2's Korean configuration (kor_Hang, docs/data.md); all are settable in pipeline.toml
-under [filters.quality]. The average word length is the one rule with a range of its own for other languages:
-Gopher's and FineWeb's English 3 to 10 characters, over the words between spaces as they measure it. The Korean 1 to
-6 (over Kiwi morphemes) removed real English pages: English words are longer than Korean morphemes, and a page of
-documentation or law runs over 6 letters a word. Code documents skip the prose filters and go through axk1/data/code_filter.py instead.
+under [filters.quality]. Two rules have thresholds of their own for other languages, Gopher's English ones over the
+words between spaces as Gopher measures them: the average word length (3 to 10 characters; the Korean 1 to 6 over
+Kiwi morphemes removed English pages of documentation or law, whose words run over 6 letters) and the share of
+words holding a letter (80%; the Korean 79.1% over Kiwi's words, where every punctuation mark and every piece of a
+code line is a word, removed 9 of 48 real English documentation pages). Code documents skip the prose filters and
+go through axk1/data/code_filter.py instead.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ class QualityConfig:
     min_avg_word_length_other: float = 3.0  # any other language, over the words between spaces: Gopher's and
     max_avg_word_length_other: float = 10.0  # FineWeb's English range (English words are not Korean morphemes);
     # max 0: no range of their own, the Korean one and its measure for every language (runs made before these keys)
-    min_alpha_words_ratio: float = 0.791    # FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share of words with a letter)
+    min_alpha_words_ratio: float = 0.791    # Korean: FineWeb-2 kor_Hang "max_non_alpha_words_ratio" (datatrove: share
+    # of words with a letter), over word_tokenizer's words
+    min_alpha_words_ratio_other: float = 0.8  # any other language: Gopher's English 80%, over the words between
+    # spaces; 0: no threshold of its own, the Korean one and its measure for every language (runs made before this key)
     min_stop_words: int = 2
     min_line_punct_ratio: float = 0.062
     max_new_line_ratio: float = 0.196
@@ -70,6 +75,9 @@ class QualityConfig:
                 if n < 1 or not 0 <= share <= 1 or (share == 0 and low == "(0"):
                     raise ValueError(f"filters.quality.{key} = {{ {n} = {share} }}: keys are n-gram lengths >= 1, "
                                      f"values shares of the text's characters in {low}, 1] (1 turns that n off)")
+        for key in ("min_alpha_words_ratio", "min_alpha_words_ratio_other"):
+            if not 0 <= getattr(self, key) <= 1:  # a share: above 1 removed every document as non_alpha_words
+                raise ValueError(f"filters.quality.{key} = {getattr(self, key)}: a share of the words, from 0 to 1")
 
 
 def is_prose(doc: Document) -> bool:
@@ -100,7 +108,11 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
         return "avg_word_too_short"
     if avg > high:
         return "avg_word_too_long"
-    if _alpha_words_ratio(words, korean) < cfg.min_alpha_words_ratio:
+    if korean or not cfg.min_alpha_words_ratio_other:
+        alpha, low = _alpha_words_ratio(words, korean), cfg.min_alpha_words_ratio
+    else:  # Gopher's measure: punctuation stays on its word ("it." is one word with a letter, Kiwi's "it" and ".")
+        alpha, low = _alpha_words_ratio(text.split(), korean=False), cfg.min_alpha_words_ratio_other
+    if alpha < low:
         return "non_alpha_words"
     if korean:
         if cfg.word_tokenizer == "kiwi":
@@ -127,7 +139,7 @@ def _alpha_words_ratio(words: list[str], korean: bool) -> float:
     emoji) still count as words without a letter."""
     if korean:
         words = [w for w in words if not (len(w) == 1 and unicodedata.category(w).startswith("P"))] or words
-    return sum(any(c.isalpha() for c in w) for w in words) / len(words)
+    return sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
 
 
 def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | None:
