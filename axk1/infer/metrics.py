@@ -51,8 +51,8 @@ class ServerMetrics:
                "(new requests wait meanwhile), else 0.", [("", int(engine.scheduler.hold_new))])
         metric("prompt_tokens_total", "counter", "Prompt tokens of the requests (their usage's prompt_tokens).",
                [("", stats.prompt_tokens)])
-        metric("prefill_tokens_total", "counter", "Prompt tokens computed (prefix-cache hits left out, a preempted "
-               "choice's recompute counted again).", [("", stats.prefill_tokens)])
+        metric("prefill_tokens_total", "counter", "Prompt tokens computed, per chunk as each step computes "
+               "it (prefix-cache hits left out, a preempted choice's recompute counted again).", [("", stats.prefill_tokens)])
         metric("generation_tokens_total", "counter", "Tokens generated.", [("", stats.generated_tokens)])
         metric("generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.",
                [("", stats.tokens_per_second())])
