@@ -13,6 +13,7 @@ import axk1
 from axk1.infer.engine import Engine, SamplingParams
 from axk1.infer.engine_config import EngineConfig
 from axk1.infer.generate import generate
+from axk1.infer.metrics import ServerMetrics
 
 BLOCK, CHUNK, CONTEXT, MAX_TOKENS = 8, 16, 128, 10
 LENGTHS = (90, 100, 84)  # ~12-14 blocks each at their end, 3 of them; the pool holds 16
@@ -91,3 +92,28 @@ def test_prefill_tokens_are_counted_per_chunk_as_computed(model, prompts):
     for step in range(1, 4):
         engine.step()
         assert engine.stats.prefill_tokens == step * CHUNK
+
+
+def _metric(text, name):
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+def test_metrics_count_steps_and_show_a_step_in_progress(model, prompts):
+    """The probe's stall left /metrics unable to say whether the engine was inside one long step or stepping
+    without progress. axk1_engine_steps_total counts steps (an empty one too) and axk1_engine_step_running_seconds
+    is nonzero only while a step runs: here read from the sink, which the engine calls inside its step."""
+    engine = Engine(model, EngineConfig(max_batch=4, max_model_len=CONTEXT, block_size=BLOCK, prefill_chunk=CHUNK))
+    server = ServerMetrics()
+    inside = []
+    engine.submit(prompts[2][:20], SamplingParams(max_tokens=3, temperature=0.0, stop_ids=frozenset()),
+                  lambda s, t, r, e: inside.append((engine.stats.step_started is not None,
+                                                    _metric(server.render(engine), "axk1_engine_steps_total"))))
+    for _ in range(4):  # the prompt's two chunks and two decode steps, each sampling a token or ending the choice
+        engine.step()
+    engine.step()  # nothing left to run: a step all the same, counted
+    text = server.render(engine)
+    assert _metric(text, "axk1_engine_steps_total") == 5
+    assert _metric(text, "axk1_engine_step_running_seconds") == 0  # between steps
+    # every token and the end came from inside a step, which the count did not include yet
+    assert inside == [(True, 1), (True, 2), (True, 3), (True, 3)], inside
