@@ -257,14 +257,15 @@ class Engine:
     def step(self) -> None:
         """Drop finished and cancelled sequences, plan (admit, reserve blocks), then one decode step for the
         sequences with a token to sample and one packed prefill call for the prompt chunks."""
-        self._reap()
-        plan = self.scheduler.plan()
-        self.stats.peak_blocks = max(self.stats.peak_blocks, self.pool.num_held)
-        if plan.decode:
-            (self.drafter.decode if self.drafter else self.decode)(plan.decode)
-        if plan.prefill:
-            self.prefill(plan.prefill)
-        self._reap()
+        with self.stats.timing_step():  # /metrics: steps run, and how long the one in progress has run
+            self._reap()
+            plan = self.scheduler.plan()
+            self.stats.peak_blocks = max(self.stats.peak_blocks, self.pool.num_held)
+            if plan.decode:
+                (self.drafter.decode if self.drafter else self.decode)(plan.decode)
+            if plan.prefill:
+                self.prefill(plan.prefill)
+            self._reap()
 
     def _reap(self) -> None:
         for s in [s for s in self.scheduler.running if s.cancelled or s.finished]:

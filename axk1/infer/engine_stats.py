@@ -3,6 +3,7 @@ read."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +24,23 @@ class EngineStats:
     ttft_sum: float = 0.0
     ttft_count: int = 0
     recent: deque = field(default_factory=deque)  # (time, tokens) of the last seconds, for tokens/s
+    # steps run, and when the one in progress began (None between steps): with requests waiting on a reply, a step
+    # count that stands still tells a step taking minutes from an engine stepping without progress
+    steps: int = 0
+    step_started: float | None = None
+
+    @contextlib.contextmanager
+    def timing_step(self):
+        self.step_started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps += 1
+            self.step_started = None
+
+    def step_running_seconds(self) -> float:
+        started = self.step_started  # read once: the engine thread clears it
+        return 0.0 if started is None else time.monotonic() - started
 
     def tokens_per_second(self, window: float = 10.0) -> float:
         now = time.monotonic()

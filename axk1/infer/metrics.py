@@ -51,8 +51,8 @@ class ServerMetrics:
                "(new requests wait meanwhile), else 0.", [("", int(engine.scheduler.hold_new))])
         metric("prompt_tokens_total", "counter", "Prompt tokens of the requests (their usage's prompt_tokens).",
                [("", stats.prompt_tokens)])
-        metric("prefill_tokens_total", "counter", "Prompt tokens computed (prefix-cache hits left out, a preempted "
-               "choice's recompute counted again).", [("", stats.prefill_tokens)])
+        metric("prefill_tokens_total", "counter", "Prompt tokens computed, per chunk as each step computes "
+               "it (prefix-cache hits left out, a preempted choice's recompute counted again).", [("", stats.prefill_tokens)])
         metric("generation_tokens_total", "counter", "Tokens generated.", [("", stats.generated_tokens)])
         metric("generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.",
                [("", stats.tokens_per_second())])
@@ -64,6 +64,11 @@ class ServerMetrics:
         metric("request_success_total", "counter", "Choices that ended, by finish_reason (vLLM's name).",
                [(f'{{finished_reason="{r}"}}', n) for r, n in finishes] or [("", 0)])
         metric("engine_errors_total", "counter", "Engine steps that failed.", [("", stats.errors)])
+        metric("engine_steps_total", "counter", "Engine steps run (each: one decode batch and one packed prefill).",
+               [("", stats.steps)])
+        metric("engine_step_running_seconds", "gauge", "How long the engine step in progress has run (0 between "
+               "steps): a stalled reply with a large value here is one slow step, not a stuck queue.",
+               [("", stats.step_running_seconds())])
         metric("cache_used_bytes", "gauge", "Latent cache held by sequences (blocks held x block bytes).",
                [("", engine.cache_bytes_used)])
         metric("cache_capacity_bytes", "gauge", "The latent cache's pool.", [("", engine.cache.nbytes())])
