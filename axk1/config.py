@@ -31,9 +31,10 @@ TRAIN_STATE = "train_state.json"
 # 128 x A.X K1's 131,072. Past it no cache could be allocated: 10**15 was accepted, and serve then tried to allocate a
 # latent cache of ~447M GiB.
 MAX_POSITION_EMBEDDINGS = 1 << 24
-# What a model folder's config.json must hold (its type and the sizes that shape every weight), and the most of it
-# read: A.X K1's is about 2 KB, one with a layer type per layer of a deep model a few tens of KB
-REQUIRED_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
+# A config.json naming none of these (its type, the sizes that shape every weight) describes no model; one naming
+# some is filled with the 519B defaults, as transformers' config class does (`axk1 params` says which). The most of
+# it read: A.X K1's is about 2 KB, one with a layer type per layer of a deep model a few tens of KB
+MODEL_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
 MAX_CONFIG_BYTES = 4 << 20
 # dtype names -> torch dtypes: the one table of them, read through parse_dtype by every `--dtype` flag, config.json's
 # "dtype", [rl] push_dtype and the evaluation backends. Not to be confused with the precisions, which are modes,
@@ -358,10 +359,10 @@ class ModelConfig:
         raw = read_json_file(file, "fix the file or re-export the folder")
         # a file without them was read as the defaults (A.X K1 519B's), and the errors that followed blamed it for
         # values it never held (`num_hidden_layers = 61` against a folder of 2 layers)
-        missing = [k for k in REQUIRED_FIELDS if k not in raw] if isinstance(raw, dict) else []  # else: from_dict
-        if missing:
-            raise ValueError(f"{file} has no {', '.join(missing)}: it does not describe a model (axk1 reads A.X K1's "
-                             "config.json, model_type 'axk1', with its sizes); fix the file or re-export the folder")
+        if isinstance(raw, dict) and not any(k in raw for k in MODEL_FIELDS):  # else: from_dict says what it is
+            raise ValueError(f"{file} has none of {', '.join(MODEL_FIELDS)}: it does not describe a model (axk1 reads "
+                             "A.X K1's config.json, model_type 'axk1', with its sizes); fix the file or re-export the "
+                             "folder")
         try:
             return cls.from_dict(raw)
         except (ValueError, TypeError) as e:  # TypeError: a field name the dataclass lacks (e.g. `extra`)
