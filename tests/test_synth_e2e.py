@@ -43,9 +43,11 @@ def test_synth_against_axk1_serve_accounts_for_everything_and_caches(tmp_path):
     with ServerProcess(folder, "--max-batch", "8") as server:
         args = ["data", "synth", str(docs), "--teacher", f"openai:{server.base}", "--recipe", str(recipe),
                 "-o", str(out), "--no-progress"]
-        assert synth_main(args) == 0
+        code = synth_main(args)
         summary = json.loads((out.parent / "synth.summary.json").read_text())
         kept, rejected = _rows(out), _rows(out.parent / "synth.rejected.jsonl")
+        # a tiny random teacher cut at 12 tokens may have all its samples rejected: a run that keeps nothing fails
+        assert code == (0 if kept else 1)
         first = {p: (out.parent / p).read_text() for p in ("synth.jsonl", "synth.rejected.jsonl")}
         served = server.metrics()
 
@@ -72,7 +74,7 @@ def test_synth_against_axk1_serve_accounts_for_everything_and_caches(tmp_path):
 
         # a second run: everything from the cache, no request reaches the server, same files
         shutil.copy(out.parent / "synth.summary.json", tmp_path / "first-summary.json")
-        assert synth_main(args) == 0
+        assert synth_main(args) == code
         again = json.loads((out.parent / "synth.summary.json").read_text())
         assert again["sent"] == 0 and again["cache_hits"] == 7
         assert {p: (out.parent / p).read_text() for p in first} == first

@@ -203,7 +203,7 @@ def test_data_synth_takes_overrides(monkeypatch, tmp_path):
 
     class Summary:
         outputs = {"kept": "k", "rejected": "r", "failed": "f", "excluded": "e", "summary": "s"}
-        requests, failed = 1, 0
+        requests, failed, generated, kept = 1, 0, 1, 1
 
         def table(self):
             return ""

@@ -38,8 +38,11 @@ class RunLock:
     """The lock on one output folder; `release()`, the end of a `with` block or the process ending gives it up."""
 
     def __init__(self, folder: str | Path, flag: str = "--out", job: str = "training run",
-                 harm: str = "would mix their checkpoints and metrics") -> None:
-        self.path = Path(folder) / LOCK_FILE
+                 harm: str = "would mix their checkpoints and metrics", file: str | None = None) -> None:
+        # `file`: one file of the folder is locked, not the whole folder (`axk1 data synth` writes its -o beside other
+        # runs' outputs): the lock file is then `.NAME.axk1-run.lock` beside it
+        self.path = Path(folder) / (f".{file}{LOCK_FILE}" if file else LOCK_FILE)
+        self.what = (Path(folder) / file, "file") if file else (Path(folder), "folder")
         self.flag = flag  # the command-line option that names the folder, for the refusal's advice
         self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
         try:
@@ -79,9 +82,10 @@ class RunLock:
 
     def _in_use(self, holder: str) -> FolderInUse:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
-        return FolderInUse(f"{self.path.parent} is in use by another {self.job} ({who} holds {self.path}): two runs "
-                           f"in one folder {self.harm}. Wait for it to end (or stop it), or give this run another "
-                           f"{self.flag} folder")
+        target, kind = self.what
+        return FolderInUse(f"{target} is in use by another {self.job} ({who} holds {self.path}): two runs "
+                           f"in one {kind} {self.harm}. Wait for it to end (or stop it), or give this run another "
+                           f"{self.flag} {kind}")
 
     def __enter__(self) -> "RunLock":
         return self

@@ -35,9 +35,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
         reasons = o["latest_failed"] if summary.kept_previous else o["failed"]
         # the first reason itself: a server's 400 ("ask for at most 776 tokens") names the fix; a guess would not
         print(f"axk1 data synth: error: every one of the {summary.requests} teacher requests failed, the first with: "
-              f"{summary.first_failure[:500]}. All the reasons are in {reasons}; {kept}. Check what it says "
+              f"{summary.first_failure[:500].rstrip('.')}. All the reasons are in {reasons}; {kept}. Check what it says "
               "(a context too small for [teacher] max_tokens: --teacher.max_tokens N), --teacher (is the server "
               "up?), the model and [teacher] timeout_s", file=sys.stderr)
+        return 1
+    if summary.generated and not summary.kept:
+        # every reply came back and none was kept: as much a failed run as one whose requests all failed
+        top = ", ".join(f"{check} {n}" for check, n in sorted(summary.rejections.items(), key=lambda kv: -kv[1])[:3])
+        print(f"axk1 data synth: error: none of the {summary.generated} samples generated was kept; rejected by "
+              f"check: {top}. Each sample's reason is in {o['rejected']} (its 'reason' and the teacher's 'reply'): "
+              "check the teacher and the recipe's prompts and [filters] against them", file=sys.stderr)
         return 1
     if not summary.requests:
         print(f"axk1 data synth: warning: no requests: every document was excluded (see {o['excluded']})",
@@ -53,14 +60,16 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
         "synth", help="turn documents into training data with a teacher model (QA, reasoning, rewrites)",
         description="Generate synthetic training data from parsed documents with a teacher behind an OpenAI-compatible "
                     "API: grounded question-answer pairs, multi-step reasoning for STEM/math passages, explanatory "
-                    "rewrites for an audience, in Korean and English. Replies are cached (a rerun re-asks nothing), "
-                    "checked (format, length, language, grounding, decontamination, dedup) and accounted for. Any "
-                    "recipe setting can be overridden as --section.key value (e.g. --teacher.temperature 0.2).")
+                    "rewrites for an audience, in Korean and English. Replies are cached (a rerun re-asks only empty "
+                    "ones), checked (format, encoding, length, language, grounding, decontamination, dedup) and "
+                    "accounted for. Any recipe setting can be overridden as --section.key value (e.g. "
+                    "--teacher.temperature 0.2).")
     p.add_argument("documents", help="JSONL (or .jsonl.gz) rows with text, id, metadata (language, domain)")
     p.add_argument("--teacher", required=True, help="openai:URL of the teacher, e.g. openai:http://127.0.0.1:8000/v1")
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
     p.add_argument("-o", "--output", required=True, type=Path,
-                   help="kept samples (plain JSONL); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
+                   help="kept samples (plain JSONL: `text` for axk1 train, and for QA and reasoning samples a chat "
+                        "row, `messages`, for axk1 sft); .rejected.jsonl, .failed.jsonl, .excluded.jsonl (unusable documents, "
                         "by line) and .summary.json are written beside it (a run where every request fails leaves an "
                         "earlier run's files whole and writes .latest.failed.jsonl); none of them may be an input")
     p.add_argument("--teacher-model", default=None, help="model id to ask (default: the recipe's, else the first listed)")

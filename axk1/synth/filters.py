@@ -1,4 +1,5 @@
-"""Checks on synthetic samples, in order: a reply cut at max_tokens, format (by the parser), refusal
+"""Checks on synthetic samples, in order: a reply cut at max_tokens, what the reply
+carries whatever its format (special tokens, a prompt echo, a broken encoding), format (by the parser), refusal
 (axk1/synth/refusal.py), length, language, grounding (QA), benchmark decontamination, copy of the source, duplicates
 within the output. The first failing
 check is the sample's rejection reason; every rejected sample is kept with it."""
@@ -13,7 +14,8 @@ from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.refusal import refusal
 from axk1.synth.text import grounding, latin_ratio
 from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
-from axk1.text.korean import hangul_ratio
+from axk1.text.korean import hangul_ratio, strip_controls
+from axk1.text.mojibake import utf8_read_as_latin1
 from axk1.text.ngrams import char_shingles
 
 # A prompt line this long that reappears in a reply is the prompt echoed back, not an answer that happens to match.
@@ -76,6 +78,27 @@ def copied_share(sample: dict, passage: str) -> float:
     sample's text."""
     own = char_shingles(sample["fields"].get("question", "") if sample["kind"] == "qa" else sample["text"])
     return len(own & char_shingles(passage)) / len(own) if own else 0.0
+
+
+def encoding_problem(content: str, reasoning: str | None) -> str | None:
+    """Why a teacher's reply holds no text to train on: mojibake (UTF-8 read as Latin-1 or Windows-1252, `ì„œìš¸`
+    for `서울`), U+FFFD (bytes the teacher or its server could not decode, replaced) or control characters
+    (strip_controls' set, the one the corpus readers remove). Checked on the raw reply and trace, before the format:
+    a reply garbled whole has no labels left to find, and was rejected as `format`."""
+    for where, value in (("reply", content), ("reasoning trace", reasoning or "")):
+        garbled = utf8_read_as_latin1(value)
+        if garbled:
+            return (f"encoding: mojibake in the {where} (UTF-8 read as Latin-1/Windows-1252): {garbled[0]!r} is "
+                    f"{garbled[1]!r}")
+        if "\ufffd" in value:
+            at = value.index("\ufffd")
+            return (f"encoding: U+FFFD (an undecodable byte, replaced) in the {where}, at "
+                    f"{value[max(0, at - 20):at + 20]!r}")
+        _, controls = strip_controls(value)
+        if controls:
+            code = next(f"U+{ord(c):04X}" for c in value if strip_controls(c)[1])
+            return f"encoding: {controls} control characters in the {where} (the first {code})"
+    return None
 
 
 class SampleFilter:

@@ -41,7 +41,11 @@ def _sections(reply: str, wanted: list[str]) -> dict[str, str]:
 def parse_reply(kind: str, reply: str, reasoning: str | None = None) -> Parsed:
     reply = _FENCE.sub("", reply.strip()).strip()
     if not reply:
-        return Parsed(error="format: empty reply")
+        if reasoning and reasoning.strip():  # said: the cause is the server's parsing or the model, not the format
+            return Parsed(error=f"format: empty reply, though a reasoning trace came back ({len(reasoning)} chars): "
+                          "the model answered inside its thinking, or the server's reasoning parser took the whole "
+                          "reply; not cached, it is asked again on the next run")
+        return Parsed(error="format: empty reply (not cached: asked again on the next run)")
     if kind == "qa":
         s = _sections(reply, ["question", "answer"])
         if not s.get("question") or not s.get("answer"):
@@ -63,3 +67,17 @@ def parse_reply(kind: str, reply: str, reasoning: str | None = None) -> Parsed:
         text = _PREAMBLE.sub("", reply).strip()
         return Parsed(dict(text=text), text) if text else Parsed(error="format: only a preamble, no text")
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def chat_messages(kind: str, fields: dict[str, str]) -> list[dict] | None:
+    """A QA or reasoning sample as an OpenAI chat row's turns (user: the question or problem; assistant: the answer,
+    or the solution and final answer as the text has them, with the teacher's trace as its `reasoning_content`), so
+    that `axk1 sft` reads the kept file as it is. None for a rewrite: pretraining text, with no question to answer."""
+    if kind == "qa":
+        return [{"role": "user", "content": fields["question"]}, {"role": "assistant", "content": fields["answer"]}]
+    if kind == "reasoning":
+        answer = {"role": "assistant", "content": f"{fields['solution']}\n\nFinal answer: {fields['final_answer']}"}
+        if fields.get("teacher_reasoning"):
+            answer["reasoning_content"] = fields["teacher_reasoning"]
+        return [{"role": "user", "content": fields["problem"]}, answer]
+    return None

@@ -14,15 +14,19 @@ import json
 import os
 import zlib
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
+from axk1.checkpoint.run_lock import RunLock
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
-from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, reply_problem
-from axk1.synth.formats import parse_reply
+from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, encoding_problem, reply_problem
+from axk1.synth.formats import chat_messages, parse_reply
 from axk1.synth.recipe import SynthRecipe, TaskConfig
-from axk1.synth.teacher import ResponseCache, Teacher, TeacherReply, bounded, capped
+from axk1.synth.progress import Progress
+from axk1.synth.teacher import (ResponseCache, Teacher, TeacherReply, bounded, capped, ends_the_run, inline_reasoning,
+                                 worth_caching)
 from axk1.text.contamination import BUILTIN
 from axk1.text.side_files import SYNTH_CACHE_SUFFIX, synth_side_paths
 
@@ -167,20 +171,27 @@ async def _answer(jobs: list[Job], teacher: Teacher, cache: ResponseCache, concu
         cache.remember_model(teacher.base_url, teacher.model)
         keys, results, missing = lookup()
 
+    stop: list[str] = []  # a reply every later request would get too (ends_the_run): none more is sent
+
     async def one(i: int):
+        if stop:
+            return i, None, f"not sent: an earlier request got {stop[0]}", False
         request = teacher.request(jobs[i].prompt, jobs[i].seed, jobs[i].task.thinking)
         try:  # a malformed reply (teacher.checked) or one the cache cannot store fails this job, not the run
             reply = await teacher.ask(request)
-            cache.put(keys[i], reply)
+            if worth_caching(reply):
+                cache.put(keys[i], reply)
         except Exception as e:
-            return i, None, f"{type(e).__name__}: {e}"
-        return i, reply, None
+            reason = f"{type(e).__name__}: {e}"
+            if ends_the_run(e) and not stop:
+                stop.append(f"{reason.rstrip('.')} (a 404: the server serves no such model, --teacher-model or "
+                            "[teacher] model, or no such endpoint, --teacher; every request would get it)")
+            return i, None, reason, True
+        return i, reply, None, True
 
-    from tqdm import tqdm
-
-    with tqdm(total=len(missing), desc="teacher", unit="req", disable=not progress) as bar:
-        async for i, reply, error in bounded(concurrency, (lambda i=i: one(i) for i in missing)):
-            summary.sent += 1
+    with Progress(len(missing), progress) as bar:
+        async for i, reply, error, sent in bounded(concurrency, (lambda i=i: one(i) for i in missing)):
+            summary.sent += sent
             results[i] = (reply, error)
             bar.update()
     return results
@@ -200,6 +211,9 @@ def _sample(job: Job, reply: TeacherReply, teacher: Teacher, recipe: SynthRecipe
                      "temperature": recipe.teacher.temperature, "thinking": job.task.thinking,
                      "finish_reason": reply.finish_reason, "usage": reply.usage},
     }
+    messages = chat_messages(job.task.kind, parsed.fields) if parsed.error is None else None
+    if messages:  # the same sample as a chat row, which `axk1 sft` reads (a pretraining reader takes the text)
+        sample["messages"] = messages
     return sample, parsed.error
 
 
@@ -252,6 +266,32 @@ def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, outp
     inputs += [recipe.path.parent / b for b in sources if b != BUILTIN] + ([recipe.path] if recipe.path else [])
     check_outputs(paths, inputs)
     output.parent.mkdir(parents=True, exist_ok=True)
+    # one run at a time on an output and on a cache: two at once each paid for every request, and the one ending
+    # last replaced the other's files
+    with synth_locks(paths["kept"], paths["cache"]):
+        return _run_locked(documents, recipe, teacher_url, paths, sources, api_key, limit, progress)
+
+
+def synth_locks(output: Path, cache: Path) -> ExitStack:
+    """The run locks (axk1/checkpoint/run_lock.py) on the kept file and on the cache, each a lock file beside it,
+    taken in one order (resolved paths) that every run follows."""
+    stack = ExitStack()
+    flags = {output.resolve(): (output, "-o"), cache.resolve(): (cache, "--cache")}
+    try:
+        for resolved in sorted(flags):
+            path, flag = flags[resolved]
+            stack.enter_context(RunLock(path.parent, flag=flag, job="`axk1 data synth` run", file=path.name,
+                                        harm="would each pay for every request, and the one ending last would "
+                                        "replace the other's files"))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def _run_locked(documents: Path, recipe: SynthRecipe, teacher_url: str, paths: dict[str, Path], sources: list[str],
+                api_key: str | None, limit: int | None, progress: bool) -> SynthSummary:
+    spec = recipe.filters
     summary = SynthSummary()
     decontaminator = Decontaminator(sources, recipe.path.parent, spec.decontam_ngram) if sources else None
     excluded_items: list[dict] = []
@@ -316,6 +356,7 @@ def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRec
             continue
         counts["generated"] += 1
         summary.generated += 1
+        reply = inline_reasoning(reply)  # `<think>trace</think>answer` from a server that parses no reasoning
         sample, format_error = _sample(job, reply, teacher, recipe)
         # in order: size (the parse saw only the cut reply; a reply cut at max_tokens, maybe while reasoning, has
         # no format to judge), what the reply carries whatever its format, the format, then the sample checks (the
@@ -324,7 +365,8 @@ def _sort_out(jobs: list[Job], results: list, teacher: Teacher, recipe: SynthRec
             f"length: the reply has {reply.full_chars} chars > [teacher] max_reply_chars "
             f"{recipe.teacher.max_reply_chars} (stored cut)")
         reason = (oversize or cut_reply(reply.content, reply.reasoning, reply.finish_reason, recipe.teacher.max_tokens)
-                  or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning) or format_error
+                  or reply_problem(reply.content, job.prompt, job.passage, reply.reasoning)
+                  or encoding_problem(reply.content, reply.reasoning) or format_error
                   or checker.check(sample, job.passage))
         if reason is None:
             counts["kept"] += 1

@@ -2,8 +2,8 @@
 
 The cache is a SQLite file keyed by a hash of everything that decides the reply (model, messages, sampling,
 seed, thinking). Each reply is committed as soon as it arrives, so an interrupted run resumes where it stopped
-and a rerun asks nothing already answered. Only a reply that is text is stored (`checked`), and [teacher]
-max_reply_chars is not in the key: it is applied on each read (`capped`).
+and a rerun asks nothing already answered. Only a reply that is text is stored (`checked`), not an empty one
+(`worth_caching`), and [teacher] max_reply_chars is not in the key: it is applied on each read (`capped`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 from axk1.json_text import json_digest, reply_text
 from axk1.synth.recipe import TeacherConfig
+from axk1.text.reasoning import split_reasoning
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 
 def parse_teacher(spec: str) -> str:
@@ -67,6 +69,71 @@ def capped(reply: TeacherReply, cap: int) -> TeacherReply | None:
         return reply
     return TeacherReply(reply.content[:cap], reply.reasoning[:cap] if reply.reasoning else reply.reasoning,
                         reply.finish_reason, reply.usage, full)
+
+
+AGAIN = "nothing to keep; the request is asked again on the next run"
+
+
+def reply_from_body(content_type: str, body: bytes) -> TeacherReply:
+    """The reply in a teacher's 200 body (a chat completion), or ValueError saying what the body was instead: not
+    JSON (an HTML error page from a proxy, a stream of server-sent events, a body cut short), an `error` object
+    (its message passed on), or a completion without choices."""
+    what = (f"the teacher's body (Content-Type {content_type or 'not given'}, {len(body)} bytes, starting "
+            f"{body[:160]!r})")
+    try:
+        data = json.loads(body)
+    except ValueError as e:  # UnicodeDecodeError included
+        stream = content_type.startswith("text/event-stream") or body.lstrip().startswith(b"data:")
+        why = (": a stream of server-sent events, though the request asked for none (a proxy or server that "
+               "streams every reply?)" if stream else f" ({e})")
+        raise ValueError(f"{what} is not a JSON chat completion{why}: {AGAIN}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is JSON but not an object: {AGAIN}")
+    if not data.get("choices"):
+        error = data.get("error")
+        if error:  # a 200 that is an error (an overloaded model): its message is the reason
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ValueError(f"the teacher answered with an error in its body: {message}; {AGAIN}")
+        # a 200 some servers send for a request they dropped (an IndexError before)
+        raise ValueError(f"the teacher's reply has no choices (an empty 'choices' list): {AGAIN}")
+    choice = data["choices"][0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise ValueError(f"{what} has no message object in choices[0]: {AGAIN}")
+    reasoning = message.get("reasoning_content") or message.get("reasoning")  # vLLM's name, and the newer one
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    usage = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens")} if usage else {}
+    return checked(TeacherReply(message.get("content"), reasoning, choice.get("finish_reason"), usage))
+
+
+def inline_reasoning(reply: TeacherReply) -> TeacherReply:
+    """A reply whose content holds its reasoning inline (`<think>trace</think>answer`, or R1's `trace</think>answer`:
+    an R1-style server run without a reasoning parser) as its trace and its answer, split by evaluation's rule
+    (axk1/text/reasoning.py; for one `</think>` the SFT reader's too). Such a reply was rejected as a special token.
+    A think block that never ends leaves no answer: the content is then empty. Unchanged when the server split it
+    already (a reasoning field) or there is no think tag to split at."""
+    content = reply.content
+    if reply.reasoning is not None or not (THINK_CLOSE in content or content.lstrip().startswith(THINK_OPEN)):
+        return reply
+    split = split_reasoning(content)
+    return TeacherReply(split.answer or "", split.reasoning or None, reply.finish_reason, reply.usage,
+                        reply.full_chars)
+
+
+def worth_caching(reply: TeacherReply) -> bool:
+    """Whether a reply is stored. An empty one (no content; perhaps a trace alone) is a server's hiccup or a lost
+    answer more than the teacher's answer: it is rejected in this run and asked again on the next. One the teacher
+    stopped at max_tokens is stored: asking again with the same budget would cut it again, and a new budget is a new
+    cache key."""
+    return bool(inline_reasoning(reply).content.strip()) or reply.finish_reason == "length"
+
+
+def ends_the_run(error: Exception) -> bool:
+    """A 404: the server serves no such model (--teacher-model, [teacher] model) or no such endpoint (--teacher):
+    every other request would get the same, so none more is sent."""
+    import openai
+
+    return isinstance(error, openai.NotFoundError)
 
 
 class ResponseCache:
@@ -166,17 +233,14 @@ class Teacher:
         body = dict(request)
         extra = {"chat_template_kwargs": body.pop("chat_template_kwargs")} if "chat_template_kwargs" in body else None
         try:
-            r = await asyncio.wait_for(self.client.chat.completions.create(**body, extra_body=extra), self.deadline_s)
+            r = await asyncio.wait_for(self.client.chat.completions.with_raw_response.create(**body, extra_body=extra),
+                                       self.deadline_s)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no complete reply within {self.deadline_s:g}s ([teacher] timeout_s × (retries + 1))"
                                ) from None
-        if not r.choices:  # a 200 some servers send for a request they dropped (an IndexError before)
-            raise ValueError("the teacher's reply has no choices (an empty 'choices' list): nothing to keep; the "
-                             "request is asked again on the next run")
-        choice = r.choices[0]
-        reasoning = getattr(choice.message, "reasoning_content", None) or (choice.message.model_extra or {}).get("reasoning")
-        usage = {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens} if r.usage else {}
-        reply = checked(TeacherReply(choice.message.content, reasoning, choice.finish_reason, usage))
+        # the raw body: the client hands a body that is not JSON back as a string (which failed as "'str' object
+        # has no attribute 'choices'"), and a 200 carrying an error object as a reply without choices
+        reply = reply_from_body(r.headers.get("content-type", ""), r.content)
         # Over the cap: kept only cut (the sample is rejected for it), so a runaway reply costs no gigabytes twice.
         return capped(reply, self.spec.max_reply_chars)
 
