@@ -337,6 +337,23 @@ HOSTILE = {
                                    "structured_outputs.whitespace_pattern", "no constraint"),
     "an invalid whitespace pattern": ({"guided_json": PERSON, "guided_whitespace_pattern": "[ "},
                                       "guided_whitespace_pattern", "invalid"),
+    # llguidance's own options in a schema overrode the server's: lenient let `not` through unenforced
+    "x-guidance in a schema": ({"guided_json": {"not": {"type": "integer"}, "x-guidance": {"lenient": True}}},
+                               "guided_json", "'x-guidance'"),
+    "x-guidance in a forced tool's parameters": ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "x-guidance": {"whitespace_pattern": " *"}}}}], "tool_choice": "required"},
+        "tools[0].function.parameters", "'x-guidance'"),
+    "overlapping oneOf": ({"guided_json": {"oneOf": [{"type": "integer", "maximum": 5}, {"type": "integer",
+                                                                                        "minimum": 3}]}},
+                          "guided_json", "use anyOf"),
+    "an integer past 64 bits": ({"guided_json": {"type": "integer", "maximum": 2**65}}, "guided_json",
+                                "36893488147419103232 at maximum"),
+    "json_schema without a name": ({"response_format": {"type": "json_schema", "json_schema": {"schema": PERSON}}},
+                                   "response_format.json_schema.name", "64 letters"),
+    "json_schema strict a string": ({"response_format": {"type": "json_schema", "json_schema": {
+        "name": "p", "schema": PERSON, "strict": "yes"}}}, "response_format.json_schema.strict", "true or false"),
+    "json_object with a schema": ({"response_format": {"type": "json_object", "schema": PERSON}},
+                                  "response_format.schema", "json_schema"),
 }
 
 

@@ -267,3 +267,29 @@ def test_forced_calls_stream_piece_by_piece_too(client, folder):
     assert _calls(streamed.choices[0].message) == _calls(whole.choices[0].message)
     pieces = [t.function.arguments for d in deltas for t in d.tool_calls or [] if t.function.arguments]
     assert len(pieces) > 10 and "".join(pieces) == call.function.arguments
+
+
+def test_a_stop_string_or_id_does_not_turn_a_call_into_text(client, folder):
+    """A reply a stop ends after a whole call but before its `</tool_call>` (hermes agents send that stop) is the
+    call, as vLLM's hermes parser reads it: it came back as the raw block in `content`, finish "stop". A forced
+    reply ignores stops, which could only cut its calls (`stop: ["\\n"]` left `<tool_call>` as the content)."""
+    closing = [ChatCodec.from_folder(folder).token_id("</tool_call>")]
+    for stop in ({"stop": ["</tool_call>"]}, {"extra_body": {**NON_THINK, "stop_token_ids": closing}}):
+        ask = {"extra_body": NON_THINK, **stop}
+        whole = _ask(client, folder, [QUESTION], **ask)
+        choice = whole.choices[0]
+        assert (choice.finish_reason, choice.message.content) == ("tool_calls", "Let me check."), (stop, choice)
+        assert [(n, json.loads(a)) for _, n, a in _calls(choice.message)] == [("get_weather", {"city": "Seoul"})]
+        streamed, deltas = _streamed(client, folder, [QUESTION], **ask)  # no raw block after the call's deltas
+        assert _calls(streamed.choices[0].message) == _calls(choice.message)
+        assert (streamed.choices[0].message.content, streamed.choices[0].finish_reason) == ("Let me check.",
+                                                                                            "tool_calls")
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    for choice in ("required", named):
+        free = _ask(client, folder, [QUESTION], tool_choice=choice, extra_body=NON_THINK)
+        for stop in (["\n"], ["</tool_call>"], ['"']):
+            reply = _ask(client, folder, [QUESTION], tool_choice=choice, stop=stop, extra_body=NON_THINK)
+            assert reply.choices[0].finish_reason == "tool_calls" and reply.choices[0].message.content is None
+            assert _calls(reply.choices[0].message) == _calls(free.choices[0].message), (choice, stop)
+            streamed, _ = _streamed(client, folder, [QUESTION], tool_choice=choice, stop=stop, extra_body=NON_THINK)
+            assert _calls(streamed.choices[0].message) == _calls(free.choices[0].message) != []

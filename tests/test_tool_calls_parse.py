@@ -82,7 +82,10 @@ CASES = {
                                          '<tool_call>{"name": "f"} extra</tool_call>', []),
     "unclosed block stays text": ('Hi\n<tool_call>\n{"name": "f", "arguments": {"q": "</tool_call>',
                                   'Hi\n<tool_call>\n{"name": "f", "arguments": {"q": "</tool_call>', []),
-    "object never closed by its tag": ('<tool_call>{"name": "f"}', '<tool_call>{"name": "f"}', []),
+    # a whole call the reply ends before its closing tag (a stop "</tool_call>"): a call, as vLLM's hermes parser
+    # reads `<tool_call>(.*)`; with text after the object it is not one
+    "object never closed by its tag": ('Hi <tool_call>{"name": "f"}\n ', "Hi", [("f", {})]),
+    "unclosed object with text after": ('<tool_call>{"name": "f"} x', '<tool_call>{"name": "f"} x', []),
     "a tag's beginning at the end": ("Use <tool_", "Use <tool_", []),
     "no calls": ("  Plain answer.\n", "Plain answer.", []),
     "empty": ("", None, []),
@@ -214,8 +217,9 @@ def test_a_parser_with_max_calls_stops_at_the_last_and_drops_what_follows():
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_a_reply_cut_by_max_tokens_keeps_its_complete_calls_and_drops_the_unfinished_block(step):
     """A reply cut inside a `<tool_call>` block (or inside the tag itself) by max_tokens: the block is the cut,
-    not text the model meant, so it is not content; the calls completed before it stand. Without `cut` an
-    unclosed block is content, as vLLM leaves a model's malformed block. It put `<tool_c` in the content of a
+    not text the model meant, so it is not content; the calls completed before it stand (and so does a whole call
+    cut before its closing tag). Without `cut` an unclosed block that is not a whole call is content, as vLLM
+    leaves a model's malformed block. It put `<tool_c` in the content of a
     forced call cut short."""
     text = f"Let me check.\n{SEOUL}\n"
     for tail in ('<tool_call>\n{"name": "get_weather", "argu', "<tool_c", "<tool_call>"):
@@ -231,6 +235,15 @@ def test_a_reply_cut_by_max_tokens_keeps_its_complete_calls_and_drops_the_unfini
         assert assemble(deltas) == parser.calls and _named(parser.calls) == [("get_weather", {"city": "Seoul"})]
     parser = ToolCallParser()
     assert parser.feed('Hi <tool_call>{"name": "x"', final=True) == ('Hi <tool_call>{"name": "x"', [])
+    # cut after a whole call, before its closing tag: the call is complete, so it stands (streamed or not)
+    for step in (1, 1000):
+        parser, deltas = ToolCallParser(), []
+        whole = SEOUL[:SEOUL.rindex("</tool_call>")]
+        for at in range(0, len(whole), step):
+            deltas += parser.feed(whole[at:at + step])[1]
+        deltas += parser.feed("", final=True, cut=True)[1]
+        assert _named(parser.calls) == [("get_weather", {"city": "Seoul"})] and assemble(deltas) == parser.calls
+        assert parser.content == ""
     parser = ToolCallParser()  # a block that is text by what was seen (its closing tag came) stays text when cut
     assert parser.feed('<tool_call>{"a": 1}</tool_call> then <tool_call>{"na', final=True, cut=True) == \
         ('<tool_call>{"a": 1}</tool_call> then', [])
@@ -278,4 +291,7 @@ def test_an_undecided_block_is_read_once_not_at_every_piece(monkeypatch, name):
     text = UNDECIDED[name]
     content, calls, _ = _streamed(text, step=4)
     assert read[0] <= 4 * len(text), read[0]
-    assert (content, calls) == (_whole(text)[0], []) and content == text.strip()
+    whole, calls = _whole(text), _named(calls)
+    assert (content, calls) == (whole[0], _named(whole[1]))
+    # a whole call left unclosed at the reply's end is a call (CASES); any other undecided block stays text
+    assert (content, calls) == ((None, [("f", {})]) if name == "after the object" else (text.strip(), []))

@@ -87,16 +87,17 @@ def reply_stop_ids(folder: str | Path, eos_token_ids: list[int], vocab_size: int
 
 
 def sampling_params(req: Any, max_tokens: int, defaults: GenerationDefaults, model_eos: frozenset[int],
-                    turn_eos: int | None) -> SamplingParams:
+                    turn_eos: int | None, user_stops: bool = True) -> SamplingParams:
     """The engine's parameters for a validated request: its own fields, the folder's defaults for those it left out.
-    `model_eos`: config.json's eos ids; `turn_eos`: the chat template's end of turn (<|im_end|>), if it is a token."""
+    `model_eos`: config.json's eos ids; `turn_eos`: the chat template's end of turn (<|im_end|>), if it is a token;
+    `user_stops` false: the request's stop_token_ids do not end the reply (forced tool calls: tool_choice.py)."""
     sent = req.model_fields_set
 
     def pick(name: str) -> Any:  # an explicit null is no value (vLLM's fields default to null)
         value, default = getattr(req, name), getattr(defaults, name)
         return value if default is None or (name in sent and value is not None) else default
 
-    stop_ids = set(req.stop_token_ids or [])
+    stop_ids = set(req.stop_token_ids or []) if user_stops else set()
     if not req.ignore_eos:
         stop_ids |= model_eos | defaults.eos_ids
         if turn_eos is not None:  # the chat turn's end may differ from config.json's eos id

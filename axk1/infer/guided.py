@@ -195,10 +195,23 @@ class Guide:
                              f"alternatives)")
 
 
+# llguidance's advice for a oneOf whose branches may overlap names an option of its own that no request can set
+# (a client's `x-guidance` is refused: guided_request.py): say what the client can do instead
+COERCE_ADVICE = "Enable 'coerce_one_of' option to approximate oneOf with anyOf"
+ONE_OF_ADVICE = ("This server enforces oneOf only where its branches cannot overlap, and these may: use anyOf "
+                 "instead, or make the branches exclusive (a distinct \"type\", or a \"const\" property each)")
+
+
+def plain_message(text: str) -> str:
+    """llguidance's message with advice a client can follow."""
+    return text.replace(COERCE_ADVICE, ONE_OF_ADVICE)
+
+
 def _first_lines(message: str, limit: int = 600) -> str:
     """llguidance's error without the grammar dump its verbose messages end with, within `limit` characters."""
     text = " ".join(line.strip() for line in message.replace("<non-verbose/>", "").strip().splitlines()[:6]
                     if line.strip())
+    text = plain_message(text)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

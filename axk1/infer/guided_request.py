@@ -33,7 +33,7 @@ from typing import Any
 import llguidance
 
 from axk1.infer.finite_schema import recursion_without_exit
-from axk1.infer.guided import Guide
+from axk1.infer.guided import Guide, plain_message
 from axk1.infer.protocol import MAX_JSON_DEPTH, APIError, json_shape
 from axk1.infer.sequence import SamplingParams
 from axk1.json_text import parse_json
@@ -48,6 +48,11 @@ STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object")  # vLLM
 STRUCTURED_OPTIONS = ("whitespace_pattern", "disable_any_whitespace")  # vLLM's: how a JSON constraint lays it out
 # A Lark rule or terminal line (`start:`, `?expr:`, `!name.2:`, `NAME:`), not GBNF's `name ::=`: llguidance's own
 # test (`start:` on a line) took vLLM's SQL sample, whose rules are all `?name:`, for GBNF and failed to convert it
+# The keys OpenAI's response_format takes, by type, and those of its json_schema; the name's rule is OpenAI's
+RESPONSE_FORMAT_KEYS = {"text": ("type",), "json_object": ("type",), "json_schema": ("type", "json_schema")}
+JSON_SCHEMA_KEYS = ("name", "description", "schema", "strict")
+SCHEMA_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+INT_RANGE = (-2**63, 2**64 - 1)  # the integers llguidance's schema reader holds (Rust's i64 and u64)
 _LARK_RULE = re.compile(r"(?m)^\s*(%llguidance\b|[?!]?[A-Za-z_][A-Za-z0-9_]*(\.-?\d+)?\s*:(?!:=))")
 
 
@@ -65,11 +70,44 @@ def _json_grammar(schema: Any, field: str, options: dict[str, Any] | None = None
     if not isinstance(schema, dict):
         raise APIError(400, f"'{field}' must be a JSON schema (an object), got {type(schema).__name__}", param=field,
                        code="invalid_type")
-    _check_finite(schema, field)
+    _check_schema(schema, field)
     try:
         return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=options or JSON_OPTIONS)
     except ValueError as e:
-        raise APIError(400, f"invalid {field}: {e}", param=field, code="invalid_value") from None
+        raise APIError(400, f"invalid {field}: {plain_message(str(e))}", param=field, code="invalid_value") from None
+
+
+def _check_schema(schema: dict[str, Any], field: str) -> None:
+    """A 400 naming what in a client's schema this server will not compile: an `x-guidance` key (llguidance reads
+    its options there over the server's, so `{"lenient": true}` turned the refusal of unsupported keywords off and
+    `whitespace_pattern` lifted JSON_OPTIONS' bound), an integer llguidance cannot hold (it said only "Value is not
+    JSON serializable"), a value with no finite instance."""
+    if "x-guidance" in schema:
+        raise APIError(400, f"invalid {field}: the key 'x-guidance' (llguidance's options) is not accepted in a "
+                            "schema: this server sets them; remove it (JSON's whitespace is set by "
+                            "structured_outputs.whitespace_pattern or disable_any_whitespace)",
+                       param=field, code="invalid_value")
+    found = _huge_int(schema, "")
+    if found is not None:
+        where, value = found
+        shown = str(value) if value.bit_length() < 256 else f"{'-' if value < 0 else ''}2^{value.bit_length() - 1}..."
+        raise APIError(400, f"invalid {field}: the integer {shown} at {where or 'its top'} is outside the range "
+                            "a schema's integers may take here (-2^63 to 2^64-1): use a bound within it, or a "
+                            "number with a fraction or exponent (1e20)", param=field, code="invalid_value")
+    _check_finite(schema, field)
+
+
+def _huge_int(value: Any, where: str) -> tuple[str, int] | None:
+    """(path, value) of the first integer in `value` past llguidance's 64-bit range, or None (a body's nesting is
+    bounded by the request's parse, so the recursion is too)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if INT_RANGE[0] <= value <= INT_RANGE[1] else (where, value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _huge_int(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else key)
+        if found is not None:
+            return found
+    return None
 
 
 def json_options(req: Any) -> tuple[str, dict[str, Any]] | None:
@@ -120,18 +158,45 @@ def _lark_grammar(text: Any, field: str) -> str:
 
 def _response_format(fmt: dict[str, Any], options: dict[str, Any] | None) -> str | None:
     kind = fmt.get("type")
+    if kind not in RESPONSE_FORMAT_KEYS:
+        raise APIError(400, f"response_format type {json.dumps(kind)[:40]} is not one this server knows: send "
+                            "\"text\", \"json_object\" or \"json_schema\"", param="response_format.type",
+                       code="invalid_value")
+    _refuse_unknown(fmt, RESPONSE_FORMAT_KEYS[kind], "response_format", f"of type {kind}")
     if kind == "text":
         return None
     if kind == "json_object":
         return _json_grammar({"type": "object"}, "response_format", options)
-    if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or "schema" not in spec:
-            raise APIError(400, "response_format of type json_schema needs 'json_schema': {\"name\": ..., "
-                                "\"schema\": {...}}", param="response_format.json_schema", code="invalid_value")
-        return _json_grammar(spec["schema"], "response_format.json_schema.schema", options)
-    raise APIError(400, f"response_format type {json.dumps(kind)[:40]} is not one this server knows: send \"text\", "
-                        "\"json_object\" or \"json_schema\"", param="response_format.type", code="invalid_value")
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict) or "schema" not in spec:
+        raise APIError(400, "response_format of type json_schema needs 'json_schema': {\"name\": ..., "
+                            "\"schema\": {...}}", param="response_format.json_schema", code="invalid_value")
+    _refuse_unknown(spec, JSON_SCHEMA_KEYS, "response_format.json_schema", "")
+    name = spec.get("name")
+    if not isinstance(name, str) or not SCHEMA_NAME.fullmatch(name):  # OpenAI's rule for the name
+        raise APIError(400, "response_format.json_schema.name must be 1 to 64 letters, digits, '_' or '-' (OpenAI's "
+                            f"rule), got {json.dumps(name)[:80] if 'name' in spec else 'none'}",
+                       param="response_format.json_schema.name", code="invalid_value")
+    if spec.get("strict") is not None and not isinstance(spec["strict"], bool):
+        raise APIError(400, f"response_format.json_schema.strict must be true or false, got "
+                            f"{json.dumps(spec['strict'])[:40]}", param="response_format.json_schema.strict",
+                       code="invalid_type")
+    if spec.get("description") is not None and not isinstance(spec["description"], str):
+        raise APIError(400, "response_format.json_schema.description must be a string",
+                       param="response_format.json_schema.description", code="invalid_type")
+    return _json_grammar(spec["schema"], "response_format.json_schema.schema", options)
+
+
+def _refuse_unknown(spec: dict[str, Any], known: tuple[str, ...], field: str, what: str) -> None:
+    """A 400 naming a key `spec` may not have: OpenAI refuses them, and silently ignored they lost what the client
+    meant (a "schema" beside type json_object left the reply unconstrained by it)."""
+    for key in spec:
+        if key not in known:
+            hint = (": to follow a schema send {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., "
+                    "\"schema\": {...}}}") if key in ("schema", "json_schema") else ""
+            raise APIError(400, f"{field}{' ' + what if what else ''} takes only {', '.join(known)}; "
+                                f"{json.dumps(key)[:60]} is not one of them{hint}", param=f"{field}.{key[:60]}",
+                           code="invalid_value")
 
 
 def _structured(spec: dict[str, Any], options: dict[str, Any] | None) -> tuple[str, str]:
@@ -185,14 +250,14 @@ def _check_parameters(schema: Any, field: str) -> None:
     """A 400 naming a tool's `parameters` where llguidance cannot read them as a schema (else the error would come
     from the whole tool-call grammar, blamed on tool_choice and quoting its Lark lines), or where they have no
     finite value (checked per tool: a broken tool is refused by name, before any choice could pick it)."""
-    _check_finite(schema, field)
+    _check_schema(schema, field)
     try:
         error = llguidance.LLMatcher.validate_grammar(
             llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=JSON_OPTIONS))
     except ValueError as e:
         error = str(e)
     if error:
-        raise APIError(400, f"invalid {field}: {error.strip().splitlines()[0][:300]}", param=field,
+        raise APIError(400, f"invalid {field}: {plain_message(error.strip().splitlines()[0])[:400]}", param=field,
                        code="invalid_value")
 
 

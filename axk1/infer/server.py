@@ -47,7 +47,7 @@ from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRe
                                  check_body_headers, decode_body, parse_request, request_schemas)
 from axk1.infer.schema import StreamOptions, short_int
 from axk1.infer.shutdown import Shutdown
-from axk1.infer.tool_choice import parses_tool_calls
+from axk1.infer.tool_choice import forces_tool_calls, parses_tool_calls
 
 log = logging.getLogger(__name__)
 ROUTES = ("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics", *tokenize_routes.ROUTES,
@@ -91,7 +91,8 @@ async def _sampling(state: ServerState, req: Any, max_tokens: int, reasoning: bo
     """The engine's parameters, with the request's structured-output constraint compiled (a 400 for a bad one)."""
     eos_text = state.codec.eos_token if state.codec else None
     turn_eos = state.codec.token_id(eos_text) if eos_text else None
-    params = sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos)
+    params = sampling_params(req, max_tokens, state.defaults, state.engine.eos_ids, turn_eos,
+                             not forces_tool_calls(req))
     return await constrained(state.guide, req, params, reasoning)
 
 
@@ -225,8 +226,9 @@ def create_app(state: ServerState) -> FastAPI:
         room = state.engine.max_model_len - len(ids)
         reasoning = prompt_opens_reasoning(text)
         params = await _sampling(state, req, limit or state.defaults.completion_limit(room), reasoning)
+        stop = [] if forces_tool_calls(req) else req.stop_list()  # a stop would cut the forced calls short
         gen = Generation(state.engine, state.codec, [(ids, reasoning)], params, req.n,
-                         req.stop_list(), ["messages"], limit_name, parses_tool_calls(req),
+                         stop, ["messages"], limit_name, parses_tool_calls(req),
                          1 if req.parallel_tool_calls is False else None)
         return await _respond(state, gen, req, request, chat=True)
 

@@ -4,8 +4,10 @@ axk1/text/tool_format.py, as vLLM's `--tool-call-parser hermes` reads it).
 Each well-formed block `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` becomes a call; the text outside
 the blocks is the content, trimmed. A block that is not a call (invalid JSON, no name, arguments that are not an
 object, text after the object) stays in the content as the model wrote it, as vLLM's parser leaves it: the client
-sees what went wrong, and a model's mistake is never a server error. A block the reply never closes is content too,
-unless max_tokens cut it (`feed(..., cut=True)`): then the unfinished block is dropped and the reply is "length".
+sees what went wrong, and a model's mistake is never a server error. A block the reply ends without closing is a
+call when what follows `<tool_call>` is a whole call and only whitespace (vLLM's hermes parser reads
+`<tool_call>(.*)` at the end: a stop string "</tool_call>" ends replies so), else content too, unless max_tokens cut
+it (`feed(..., cut=True)`): then the unfinished block is dropped and the reply is "length".
 
 The text arrives in pieces (streaming) and is parsed as it comes: content before a `<tool_call>` goes out at once;
 from `<tool_call>` on the text is held as content until the block is decided. A block is decided only by text
@@ -58,6 +60,13 @@ def openai_call(obj: Any) -> dict[str, Any] | None:
             "function": {"name": obj["name"], "arguments": json.dumps(args, ensure_ascii=False)}}
 
 
+def _call_of(text: str) -> dict[str, Any] | None:
+    try:
+        return openai_call(json.loads(text))
+    except (ValueError, RecursionError):
+        return None
+
+
 class ToolCallParser:
     """One choice's answer text, fed in pieces: `feed` returns the content to send and the call deltas to send;
     `calls` holds the calls decided (a whole reply's)."""
@@ -93,6 +102,11 @@ class ToolCallParser:
         inside its JSON put `<tool_c` in the content); what is decided by the text seen stays as it was."""
         if cut and final:
             content, deltas = self.feed(text)
+            if self._scan is not None and not self.full:  # a whole call cut before its closing tag still counts
+                kind, end, call = self._block(True)
+                call = self._streamed_call(call, self._pending[:end], True, deltas) if kind == CALL else None
+                if call is not None:
+                    self.calls.append(call)
             self._close_block()
             self._pending = ""
             return content + self._trimmed("", True), deltas
@@ -177,13 +191,16 @@ class ToolCallParser:
         if end is not False:
             after = self._tail = _SPACE.match(text, max(end, self._tail)).end()  # the whitespace after the object
             if text.startswith(TOOL_CALL_CLOSE, after):
-                try:
-                    call = openai_call(json.loads(text[start:end]))
-                except (ValueError, RecursionError):
-                    call = None
+                call = _call_of(text[start:end])
                 return (TEXT if call is None else CALL), after + len(TOOL_CALL_CLOSE), call
             if not final and TOOL_CALL_CLOSE.startswith(text[after:]):
                 return WAIT, 0, None  # the closing tag may be on its way
+            if final and after == len(text):
+                # a whole call the reply ended before its closing tag (a stop string "</tool_call>", as agents
+                # send, or a stop id): a call, as vLLM's hermes parser reads `<tool_call>(.*)` at the end
+                call = _call_of(text[start:end])
+                if call is not None:
+                    return CALL, after, call
         # not a call: the block is text up to its first closing tag (vLLM's reading), or to the end of the reply
         close = _CLOSE.search(text, self._close_from)
         if close:

@@ -7,7 +7,9 @@ by guided decoding (axk1/infer/guided_request.py). Refused by name: OpenAI's dep
 `function_call`, a named function not in `tools`, a function whose `parameters` schema has a `type` other than
 "object" (OpenAI's rule and error code: a call's arguments are an object, and the parser takes no other value; a
 schema without `type` is read as an object's, as vLLM reads it), and `tools` inside chat_template_kwargs (the
-template would list them unchecked, and no call in the reply would be parsed).
+template would list them unchecked, and no call in the reply would be parsed). A forced reply's `stop` and
+`stop_token_ids` do not apply (forces_tool_calls). `function.strict` is accepted and not enforced under "auto": the
+model writes its calls freely there (a forced call's arguments always follow `parameters`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ def _parameters_problem(tools: list[dict[str, Any]]) -> tuple[str, str, str] | N
                        f"call's arguments are a JSON object), got type {json.dumps(kind)[:60]}: make the value a "
                        "property of an object", "invalid_function_parameters")
     return None
+
+
+def forces_tool_calls(req: Any) -> bool:
+    """Whether the reply is forced to be tool calls (tool_choice "required" or a named function). Its `stop` and
+    `stop_token_ids` are not applied: the grammar writes the whole reply as calls, so a stop could only cut one
+    short (`stop: ["\\n"]` left `<tool_call>` as content, `["</tool_call>"]` the call's raw text); the reply ends
+    where the grammar does, at max_tokens, or at the one call parallel_tool_calls false allows."""
+    return bool(getattr(req, "tools", None)) and getattr(req, "tool_choice", None) not in (None, "none", "auto")
 
 
 def parses_tool_calls(req: Any) -> bool:
