@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/axk1 demo -o out
 
-# Context extension shown: passkey heat-maps before and after a YaRN stage (about 6 minutes on 2 cores; README).
+# Context extension shown: passkey heat-maps before and after a YaRN stage (6-8 minutes on 2 cores; README).
 demo-long: $(STAMP)
 	$(VENV)/bin/axk1 demo-long -o out/long-context
 

@@ -124,3 +124,15 @@ def check_utf8(flag: str, text: str | None) -> None:
             else "a lone surrogate")
     raise ValueError(f"{flag} is not UTF-8 text ({byte} at character {at}): pass it in UTF-8 (text in another "
                      "encoding converts with iconv, e.g. `iconv -f latin1 -t utf-8`)")
+
+
+def name_sub_verbs(sub: argparse._SubParsersAction, verb: str) -> None:
+    """Each sub-verb of `verb` (and theirs, `data tokenizer train`) names itself in full in its errors: `axk1 data
+    stats: error: ...`, as `axk1 plan sweep: error: ...` (cli_exit reads `verb_name`). Call it once the sub-verbs are
+    all added."""
+    for name, parser in sub.choices.items():
+        full = f"{verb} {name}"
+        parser.set_defaults(verb_name=full)
+        nested = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if nested is not None:
+            name_sub_verbs(nested, full)

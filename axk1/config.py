@@ -60,6 +60,11 @@ def config_dtype(c: ModelConfig) -> torch.dtype:
     return parse_dtype(name, "config.json dtype", todo="; pass --dtype or fix config.json")
 
 
+# what to give where a model folder is refused (a dry run's refusal lists it among its ways out: train/cli.py)
+GIVE_MODEL_FOLDER = ("give a model folder (config.json next to its safetensors weights, as `axk1 export` or "
+                     "`axk1.save_pretrained` writes)")
+
+
 def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Path:
     """The config.json of model folder `folder`: the one check, made by every command and loader that takes a model
     folder, that `folder` is one (it exists, is a folder, and holds config.json as a readable regular file). Its
@@ -68,8 +73,7 @@ def model_config_file(folder: str | Path, role: str = "", also: str = "") -> Pat
     forms after the folder (", hf:<path-or-id> or openai:<base-url>")."""
     folder = Path(folder)
     where = f"{role}: " if role else ""
-    todo = ("give a model folder (config.json next to its safetensors weights, as `axk1 export` or "
-            f"`axk1.save_pretrained` writes){also}")
+    todo = f"{GIVE_MODEL_FOLDER}{also}"
     if not folder.exists():
         raise FileNotFoundError(f"{where}{folder} does not exist: {todo}{interrupted_swap_hint(folder)}")
     if not folder.is_dir():

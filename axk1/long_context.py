@@ -245,7 +245,7 @@ def write_report(output: Path, grids: dict, titles: dict, rows: list[dict], step
     lines = ["# Context extension: passkey retrieval before and after YaRN", "",
              f"A tiny model (axk1-tiny) learned passkey retrieval at {SHORT} tokens ({steps[0]} steps), then a recipe "
              f"stage switched YaRN on (factor {LONG // SHORT}, original length {SHORT}) and trained {steps[1]} steps "
-             f"at {LONG} tokens. Each cell: {trials} prompts, greedy, the key's three tokens exactly.", "",
+             f"at {LONG} tokens. Each cell: {trials} prompt{'s' if trials != 1 else ''}, greedy, the key's three tokens exactly.", "",
              f"| model | accuracy at {SHORT} | beyond {SHORT} ({', '.join(map(str, beyond))}) | at {LONG} |",
              "|---|---:|---:|---:|"]
     for name, grid in grids.items():

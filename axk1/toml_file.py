@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import fnmatch
 import json
 import math
@@ -28,6 +29,7 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,14 @@ def build_dataclass(cls: type, raw: Any, where: str) -> Any:
         raise ValueError(f"{where}: missing required key(s) {missing}" if missing else f"{where}: {e}") from None
 
 
+def _nearest_flag(arg: str, flags: Iterable[str]) -> str:
+    """"did you mean --dry-run? " for an argument close to one of the verb's flags (underscores read as dashes), else
+    nothing."""
+    longs = [f for f in flags if f.startswith("--")]
+    near = difflib.get_close_matches(arg.replace("_", "-"), longs, n=1, cutoff=0.75)
+    return f"did you mean {near[0]}? " if near else ""
+
+
 def _parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -243,14 +253,15 @@ def _parse_value(text: str) -> Any:
         raise ValueError(f"the override value {text[:40]!r}... is nested too deep to read") from None
 
 
-def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
-    """`--section.key value` pairs (also `--section.key=value`) → [(path, value)]; ValueError on anything else."""
+def parse_overrides(args: list[str], flags: Iterable[str] = ()) -> list[tuple[list[str], Any]]:
+    """`--section.key value` pairs (also `--section.key=value`) → [(path, value)]; ValueError on anything else.
+    `flags`: the verb's own options, of which the error names the nearest to a mistyped one (--dryrun, --max_steps)."""
     out, i = [], 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or "." not in arg.split("=", 1)[0]:
-            raise ValueError(f"unexpected argument {arg!r}: overrides look like --section.key value "
-                             "(e.g. --optimizer.lr 1e-4)")
+            raise ValueError(f"unexpected argument {arg!r}: {_nearest_flag(arg.split('=', 1)[0], flags)}overrides look "
+                             "like --section.key value (e.g. --optimizer.lr 1e-4)")
         if "=" in arg:
             key, text = arg[2:].split("=", 1)
             i += 1

@@ -193,7 +193,7 @@ def test_a_damaged_settings_file_is_one_line_naming_it_and_the_ways_on(tmp_path,
     capsys.readouterr()
     assert main(["data", "run", str(toml)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"axk1 data: error: data-run settings {settings} ") and err.count("\n") == 1, err
+    assert err.startswith(f"axk1 data run: error: data-run settings {settings} ") and err.count("\n") == 1, err
     assert "pass --force" in err and f"or delete {settings} if" in err
     assert main(["data", "run", str(toml), "--force"]) == 0
     assert json.loads(settings.read_text())["run.tasks"] == 1

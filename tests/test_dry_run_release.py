@@ -54,9 +54,9 @@ def test_the_519b_recipe_with_a_config_only_folder_says_to_drop_init_from_and_pa
     assert main([*argv, "--model.init_from", str(folder)]) == 2
     err = capsys.readouterr().err
     assert f"no model.safetensors or model.safetensors.index.json in {folder}" in err  # the refusal, as before
-    assert ("A dry run with [model] init_from reads that folder's config.json and the headers of its safetensors "
+    assert ("A dry run reads that folder's config.json and the headers of its safetensors "
             "(tensor names, shapes and dtypes; not the weights)") in err
-    assert ('To dry-run without the folder, drop --model.init_from (the recipe\'s [model] preset = "axk1-519b" sizes '
+    assert ('to dry-run without the folder, drop --model.init_from (the recipe\'s [model] preset = "axk1-519b" sizes '
             "the same model)") in err and "Traceback" not in err
     assert main(argv) == 0  # the advice followed
     assert "ok: the recipe passes for this launch" in capsys.readouterr().out
@@ -72,8 +72,9 @@ def test_an_sft_recipe_whose_model_is_the_folder_is_told_how_and_passes_that_way
     assert main(["sft", SFT_519B, "--dry-run", "--world-size", "1024", *data, "--model.init_from", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "config.json and the headers of its safetensors (tensor names, shapes and dtypes; not the weights)" in err
-    assert ('in a copy of the recipe put [model] config = "FOLDER/config.json" (that file alone will do) or preset = '
-            '"axk1-519b"') in err and "give --sft.template_from a folder with the tokenizer.json and chat" in err
+    # the folder's own config.json, and the preset it is (that config's shapes: the release's)
+    assert (f'in place of init_from, [model] config = "{folder / "config.json"}" (that file alone will do) or preset = '
+            '"axk1-519b"') in err and "--sft.template_from a folder with the tokenizer.json and chat" in err
     copy = tmp_path / "sft.toml"
     copy.write_text(re.sub(r"^init_from = .*$", f'config = "{folder / "config.json"}"', (ROOT / SFT_519B).read_text(),
                            count=1, flags=re.M))
@@ -133,3 +134,30 @@ def test_the_readmes_519b_post_training_dry_runs_name_the_data_flag_and_pass_onc
     for argv in (rl, sft):
         assert main(argv) == 0
         assert "ok: the recipe passes for this launch" in capsys.readouterr().out
+
+
+def test_a_demo_recipe_without_its_folder_is_not_told_to_use_the_519b_preset(tmp_path, capsys):
+    """sft-think.toml post-trains the demo's 46.5M model (out/model): with the folder absent nothing says which
+    preset sizes it, so the advice names the user's own model's config.json or preset, never A.X K1's; short."""
+    assert main(["sft", "recipes/posttrain/sft-think.toml", "--dry-run", "--model.init_from",
+                 str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'model'} does not exist" in err and "Traceback" not in err
+    assert "axk1-519b\"" not in err and "A.X K1's shapes" not in err
+    assert 'config = "FOLDER/config.json" (your model\'s config.json; that file alone will do) or preset = "NAME"' in err
+    assert "give --model.init_from an existing model folder" in err and "--sft.template_from" in err
+    assert len(err) < 1000, len(err)
+
+
+def test_a_folder_whose_config_is_no_preset_is_named_by_its_config_alone(tmp_path, capsys):
+    """A config-only folder of the demo's shapes (axk1-mini with a cut vocabulary): its config.json is advised, and
+    no preset, as none of them is that model."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    cfg = ModelConfig.from_preset("axk1-mini")
+    cfg.vocab_size = 8192
+    (folder / "config.json").write_text(json.dumps(cfg.to_dict()))
+    assert main(["sft", "recipes/posttrain/sft-think.toml", "--dry-run", "--model.init_from", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f'[model] config = "{folder / "config.json"}" (that file alone will do), and --sft.template_from' in err
+    assert "preset =" not in err

@@ -110,3 +110,14 @@ def test_demo_long_stopped_by_sigterm_in_training_ends_as_a_stopped_run(tmp_path
     assert "axk1 demo-long: training stopped by SIGTERM; the demo's stages start over, so run it again" in \
         capsys.readouterr().err
     assert not (tmp_path / "out" / "model-A").exists()
+
+
+def test_the_report_counts_one_prompt_in_the_singular(tmp_path):
+    """`--trials 1` wrote "Each cell: 1 prompts"."""
+    from axk1.long_context import write_report
+
+    grids = {k: [{"length": L, "depth": d, "accuracy": 100.0} for L in LENGTHS for d in DEPTHS] for k in "ABC"}
+    titles = {k: k for k in "ABC"}
+    for trials, words in ((1, "Each cell: 1 prompt, greedy"), (20, "Each cell: 20 prompts, greedy")):
+        text = write_report(tmp_path, grids, titles, [], (3, 2), trials, {}).read_text()
+        assert words in text

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
-from axk1.cli_args import bounded_int, non_negative_int, positive_float, positive_int
+from axk1.cli_args import bounded_int, name_sub_verbs, non_negative_int, positive_float, positive_int
 from axk1.data.lm_cli import add_lm_parser
 from axk1.data.tokenizer_config import MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TokenizerConfig
 from axk1.data.stats import input_files
@@ -355,4 +355,5 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.set_defaults(func=cmd_starter)
     for add in extra:
         add(sub)
+    name_sub_verbs(sub, "data")  # `axk1 data stats: error: ...`
     return p

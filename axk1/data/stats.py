@@ -288,7 +288,8 @@ def corpus_stats(path: str | Path) -> dict:
     Rows that cannot be summarised are counted by reason (bad_rows), with the first few by file:line."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p} does not exist")
+        raise FileNotFoundError(f"{p} does not exist: give a run folder of `axk1 data run` (its run.output_dir, e.g. "
+                                "out/data), a folder of JSONL files or one JSONL file")
     folder = p / "documents" if (p / "documents").exists() else p / "clean" if (p / "clean").exists() else p
     run_folder = (p / "counts").is_dir() or (p / "failed").is_dir()  # a pipeline's output folder
     if run_folder and (left := unfinished_stages(p)):

@@ -61,8 +61,10 @@ class EvalConfig:
                          "template's choice", choices=tuple(THINKING))
     concurrency: int = flag(OpenAIBackend.concurrency, "parallel requests to an openai: server", parse=positive_int)
     seed: int = flag(RunSettings.seed, "sample i of every problem uses seed + i")
+    # --served-model-name too: `axk1 serve`'s name for the same thing
     served_model: str | None = flag(None, "model name on the server (default: $AXK1_EVAL_MODEL or the first of "
-                                    "/models)")
+                                    "/models); --served-model-name, as `axk1 serve` calls it, is the same flag",
+                                    names=("--served-model", "--served-model-name"))
     api_key_env: str = flag(CLIENT_KEY_ENV, "", add=lambda p: add_api_key_flags(
         p, CLIENT_KEY_ENV, "the key sent to an openai: server"))
     # a --config file may write a TOML table (extra_body = { min_p = 0.05 }); validate makes either a table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from axk1.cli_args import name_sub_verbs
 from axk1.hardware import DEFAULT_MFU, GPUS, OVERRIDES_HELP, PRECISIONS
 from axk1.json_text import strict_json
 from axk1.plan import defaults  # the planner's defaults (make_plan's), read without importing the planner: torch
@@ -125,5 +126,7 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.set_defaults(func=cmd_plan)
     from axk1.plan.fit_cli import add_fit_parsers
 
-    add_fit_parsers(p.add_subparsers(dest="plan_command", metavar="{sweep,fit}"))
+    sub = p.add_subparsers(dest="plan_command", metavar="{sweep,fit}")
+    add_fit_parsers(sub)
+    name_sub_verbs(sub, "plan")  # `axk1 plan sweep: error: ...`
     return p

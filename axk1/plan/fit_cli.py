@@ -62,7 +62,7 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=thread_count, default=1, help="torch threads per run (default 1)")
     p.add_argument("--force", action="store_true", help="write over a sweep that was trained or had other sizes: "
                    "deletes OUTPUT's run folders and holdout first (their metrics and checkpoints)")
-    p.set_defaults(func=cmd_sweep, verb_name="plan sweep")  # its errors read `axk1 plan sweep: error: ...`
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("fit", help="fit a scaling law to trained runs' held-out validation losses",
                        description="Chinchilla's approach 2 (IsoFLOP minima) and approach 3 (L = E + A/M^alpha + "
@@ -75,4 +75,4 @@ def add_fit_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frontier", type=float, default=0.10,
                    help="approach 3 fits the runs within this fraction of their budget's best loss (default 0.10; "
                         "0: every run)")
-    p.set_defaults(func=cmd_fit, verb_name="plan fit")  # its errors read `axk1 plan fit: error: ...`
+    p.set_defaults(func=cmd_fit)

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from axk1.cli_args import comma_list, non_negative_int, positive_int
+from axk1.cli_args import comma_list, name_sub_verbs, non_negative_int, positive_int
 from axk1.train.cli import add_dry_run_arguments, refuse_launch_flags_without_dry_run, run_dry_run
 
 
@@ -33,7 +33,8 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: st
                        epilog=f"example recipe: {example}" + (f". {epilog}" if epilog else ""))
     p.add_argument("recipe", help="recipe TOML")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
-    p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
+    p.add_argument("--out", "-o", "--output", dest="out", default=None, help="output folder (overrides [run] out_dir; "
+                   "-o and --output as the other verbs spell it)")
     p.add_argument("--max-steps", type=positive_int, default=None, help=max_steps)
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides [run] device)")
     add_dry_run_arguments(p, memory)
@@ -282,3 +283,4 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU), cpu or cuda")
     q.add_argument("--json", default=None, help="also write the full result here")
     q.set_defaults(func=cmd_heldout)
+    name_sub_verbs(verbs, "posttrain")  # `axk1 posttrain chat: error: ...`

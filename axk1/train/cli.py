@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from axk1.cli_args import positive_int
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
@@ -17,7 +18,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                               "recipe field can be overridden as --section.key value (e.g. --optimizer.lr 1e-4).")
     p.add_argument("recipe", help="recipe TOML (e.g. recipes/demo.toml)")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
-    p.add_argument("--out", default=None, help="output folder (overrides [run] out_dir)")
+    p.add_argument("--out", "-o", "--output", dest="out", default=None, help="output folder (overrides [run] out_dir; "
+                   "-o and --output as the other verbs spell it)")
     # positive_int: 0 became [run] max_steps = 0, "train through all stages", the opposite of what was typed
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps, at least 1 "
                    "(overrides [run] max_steps)")
@@ -46,33 +48,61 @@ DRY_RUN_READS = ("that folder's config.json and the headers of its safetensors (
                  "the weights)")
 
 
+# where a model folder comes from, for a dry run refused one
+EXPORTED = "a release as downloaded, or what `axk1 export` writes: `make demo` leaves the demo's base model in out/model"
+
+
 def init_from_refused(e: Exception, recipe: str, raw: dict, cls: type) -> Exception:
     """The recipe's refusal of its [model] init_from folder (missing, no config.json, no safetensors) in a dry run's
-    words: what the dry run reads there and how to dry-run without the folder, which depends on where the recipe's
-    model comes from (`raw`: the recipe with the command line's overrides). The same error type, so that the exit
-    code is the one the refusal had."""
+    words: what the dry run reads there and the ways out, short (what to do without the folder depends on where the
+    recipe's model comes from; `raw`: the recipe with the command line's overrides). The same error type, so that
+    the exit code is the one the refusal had."""
     from axk1.toml_file import read_toml
 
     model = raw.get("model", {})
     source = next((f'{key} = "{model[key]}"' for key in ("preset", "config") if model.get(key)), None)
     table = getattr(cls, "table", "")  # "sft" | "rl": a post-training verb renders its rows with the folder's template
-    template = (f", and give --{table}.template_from a folder with the tokenizer.json and chat template its rows are "
-                "rendered with (the release's small files)" if table else "")
-    without = "To dry-run without the folder"
+    template = (f", and --{table}.template_from a folder with the tokenizer.json and chat template (the model's small "
+                "files)" if table else "")
+    without = "to dry-run without the folder"
     if getattr(cls, "init_from_required", False):
-        how = (f"`{cls.verb}` starts from init_from's weights, so its dry run needs the folder as the launch does "
-               "(config.json and the safetensors files, whose headers alone are read)")
+        ways = [f"`{cls.verb}` starts from init_from's weights, so its dry run needs the folder as the launch does: "
+                f"give --model.init_from an existing model folder ({EXPORTED})"]
     elif source and "init_from" not in read_toml(recipe, "recipe").get("model", {}):
-        how = f"{without}, drop --model.init_from (the recipe's [model] {source} sizes the same model){template}"
+        ways = [f"give --model.init_from an existing model folder ({EXPORTED})",
+                f"{without}, drop --model.init_from (the recipe's [model] {source} sizes the same model){template}"]
     elif source:
-        how = (f"{without}, take init_from out of a copy of the recipe (its [model] {source} sizes the same "
-               f"model){template}")
+        ways = [f"give --model.init_from an existing model folder ({EXPORTED})",
+                f"{without}, take init_from out of a copy of the recipe (its [model] {source} sizes the same "
+                f"model){template}"]
     else:
-        how = (f"{without}: the recipe's model is the folder's config.json, so in a copy of the recipe put [model] "
-               'config = "FOLDER/config.json" (that file alone will do) or preset = "axk1-519b" (A.X K1\'s shapes) in '
-               f"place of init_from{template}")
-    return type(e)(f"{e}. A dry run with [model] init_from reads {DRY_RUN_READS} to check them against the "
-                   f"recipe's model. {how}")
+        ways = [f"give --model.init_from an existing model folder ({EXPORTED})",
+                f"{without}, put in a copy of the recipe, in place of init_from, [model] "
+                f"{_model_source_hint(model.get('init_from'))}{template}"]
+    from axk1.config import GIVE_MODEL_FOLDER
+
+    # what is missing, once: the refusal's own "give a model folder (...)" is the first way out below
+    missing = str(e).replace(f": {GIVE_MODEL_FOLDER}", "").rstrip(".")
+    return type(e)(f"{missing}.\nA dry run reads {DRY_RUN_READS}. What to do:\n" + "\n".join(f"  - {w}" for w in ways))
+
+
+def _model_source_hint(folder: object) -> str:
+    """What sizes the model when the recipe's only source, the init_from folder, is not there whole: its config.json
+    if it has one (and the preset that config is, if any); else the user's own model's config.json or preset. Never a
+    fixed preset: a recipe post-training the demo's 46.5M model is not A.X K1."""
+    from axk1.config import CONFIG_NAME, ModelConfig
+    from axk1.presets import PRESETS
+
+    file = Path(str(folder)) / CONFIG_NAME if folder else None
+    if file is None or not file.is_file():
+        return (f'config = "FOLDER/{CONFIG_NAME}" (your model\'s {CONFIG_NAME}; that file alone will do) or preset = '
+                f"\"NAME\" with the overrides your model was built with (presets: {', '.join(sorted(PRESETS))})")
+    try:
+        config = ModelConfig.from_pretrained(file).to_dict()
+    except (OSError, ValueError):
+        config = None
+    named = next((n for n in PRESETS if config is not None and ModelConfig.from_preset(n).to_dict() == config), None)
+    return f'config = "{file}" (that file alone will do)' + (f' or preset = "{named}"' if named else "")
 
 
 def refuse_launch_flags_without_dry_run(args: argparse.Namespace) -> None:

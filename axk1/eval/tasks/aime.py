@@ -47,7 +47,7 @@ def _hub_rows(source: str, flag: str) -> list[dict]:
     try:
         from datasets import load_dataset
     except ImportError as e:
-        raise ValueError(f"{source!r} is a Hugging Face dataset id and loading it needs `pip install datasets`; "
+        raise ValueError(f"{source!r} is a Hugging Face dataset id and loading it needs `pip install datasets` (in axk1's [hf] extra); "
                          f"or pass a local JSONL file with {flag}") from e
     import datasets.config
 
