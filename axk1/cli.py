@@ -133,7 +133,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from axk1.dtype_flag import flag_dtype
     from axk1.infer.generate import generate
     from axk1.infer.chat import ChatCodec
-    from axk1.infer.generation_config import reply_stop_ids
+    from axk1.infer.generation_config import flag_sampling, reply_stop_ids
     from axk1.infer.speculative import generate_speculative
     from axk1.device import resolve_device
 
@@ -171,12 +171,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     turn_end = codec.turn_end if chat is not None else (
         codec.token_id(codec.eos_token) if codec is not None and codec.eos_token else None)
     stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
-    # asked for: as asked (more than the context leaves is refused, naming how many fit); the default: within it,
-    # as the server's (a prompt within the default's tokens of the context was refused for a limit nobody set)
-    limit = args.max_new_tokens if args.max_new_tokens is not None else min(
-        DEFAULT_MAX_NEW_TOKENS, max(1, model.config.context_length - len(ids)))
-    sampling = dict(max_new_tokens=limit, temperature=args.temperature, top_p=args.top_p,
-                    top_k=args.top_k, seed=args.seed, stop_ids=stop_ids)
+    # a flag left out: generation_config.json's value (a limit within the context, as the server's), else the default
+    sampling, taken = flag_sampling(model_dir, model.config.vocab_size, model.config.context_length - len(ids),
+                                    args.temperature, args.top_p, args.top_k, args.max_new_tokens)
+    if taken:
+        print(f"{model_dir / 'generation_config.json'}: {', '.join(taken)} (a flag overrides it)", file=sys.stderr)
+    sampling.update(seed=args.seed, stop_ids=stop_ids)
     if args.speculative:
         result = generate_speculative(model, ids, **sampling)
     else:
@@ -253,14 +253,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-prompt", action="store_true", help="print the prompt the model is given (with --chat: "
                    "the rendered template) on stderr")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help=f"tokens to generate at most (default {DEFAULT_MAX_NEW_TOKENS}, or what the context leaves)")
+                   help=f"tokens to generate at most (default: generation_config.json's max_new_tokens, else "
+                   f"{DEFAULT_MAX_NEW_TOKENS}; within what the context leaves)")
     # the sampling defaults are generate()'s own (sampling_ranges.py: its signature's, without importing torch)
-    p.add_argument("--temperature", type=non_negative_float, default=DEFAULT_TEMPERATURE,
-                   help="0 = greedy (default %(default)s)")
-    p.add_argument("--top-p", type=float, default=DEFAULT_TOP_P,
-                   help="nucleus sampling: the smallest set of tokens holding this probability (default %(default)s)")
-    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K,
-                   help="sample among the k likeliest tokens, 0 = no limit (default %(default)s)")
+    p.add_argument("--temperature", type=non_negative_float, default=None,
+                   help=f"0 = greedy (default: generation_config.json's, else {DEFAULT_TEMPERATURE})")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set of tokens holding "
+                   f"this probability (default: generation_config.json's, else {DEFAULT_TOP_P})")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens, 0 = no limit "
+                   f"(default: generation_config.json's, else {DEFAULT_TOP_K})")
     p.add_argument("--seed", type=sampling_seed, default=None, help="the sampling's seed, for a reply that can be repeated "
                    "(default: none, a fresh draw each run; greedy needs none)")
     add_dtype_flag(p)

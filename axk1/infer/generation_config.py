@@ -76,6 +76,33 @@ class GenerationDefaults:
                    top_k, frozenset(eos), max_new)
 
 
+def flag_sampling(folder: str | Path, vocab_size: int, room: int, temperature: float | None, top_p: float | None,
+                  top_k: int | None, max_new_tokens: int | None) -> tuple[dict, list[str]]:
+    """`axk1 generate`'s sampling (None = the flag was not given): a flag given wins; one left out takes the
+    folder's generation_config.json value, as transformers' generate and vLLM (and axk1 serve) apply it, else
+    generate()'s default. The token limit left out stays within the `room` the context leaves (one asked for is
+    checked against it later, naming how many fit). Returns the sampling and what was taken from the file."""
+    from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
+
+    file = GenerationDefaults.from_folder(folder, vocab_size)
+    asked = {"temperature": (temperature, file.temperature, DEFAULT_TEMPERATURE),
+             "top_p": (top_p, file.top_p, DEFAULT_TOP_P), "top_k": (top_k, file.top_k, DEFAULT_TOP_K),
+             "max_new_tokens": (max_new_tokens, file.max_tokens, DEFAULT_MAX_NEW_TOKENS)}
+    out, taken = {}, []
+    for name, (flag, from_file, default) in asked.items():
+        if flag is not None:
+            out[name] = flag
+            continue
+        if from_file is not None:
+            taken.append(f"{name} {from_file}")
+        out[name] = from_file if from_file is not None else default
+        if name == "top_k" and out[name] == -1:  # vLLM's "no limit", generate()'s 0
+            out[name] = 0
+        if name == "max_new_tokens":
+            out[name] = min(out[name], max(1, room))
+    return out, taken
+
+
 def reply_stop_ids(folder: str | Path, eos_token_ids: list[int], vocab_size: int, turn_end: int | None) -> list[int]:
     """The ids that end a chat reply, as `axk1 serve` ends one: config.json's eos (`eos_token_ids`), the folder's
     generation_config.json eos and the chat template's end of turn (`turn_end`, the tokenizer's eos token). For
