@@ -316,3 +316,19 @@ def test_task_files_hold_the_sizes_asked_or_say_why(tmp_path):
     result = build_task_files(tmp_path / "b", n_train=453, n_heldout=20, **options)
     assert result["heldout"] < 20 and result["train"] == 453
     assert "not the 453 and 20 asked" in result["note"] and "go to one side whole" in result["note"]
+
+
+@pytest.mark.parametrize("flag", ["--aime-en", "--aime-ko"])
+def test_an_aime_file_named_that_cannot_be_read_is_an_error_not_decontamination_turned_off(tmp_path, capsys, flag):
+    """`posttrain tasks --aime-en FILE` with a missing file, or one without problem texts, exited 0 having
+    decontaminated against nothing: "not available" only inside decontamination.json."""
+    from axk1.cli import main
+
+    (tmp_path / "answers.jsonl").write_text('{"id": "2025-I-1", "answer": "70"}\n')  # the answers, not the set
+    for name, why in (("missing.jsonl", "missing.jsonl"), ("answers.jsonl", "no row has a problem or question")):
+        out = tmp_path / f"out-{name}"
+        assert main(["posttrain", "tasks", "-o", str(out), "--train", "4", "--heldout", "2", "--kinds", "math",
+                     flag, str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert str(tmp_path / name) in err and why in err and "evaluation set aime25" in err, err
+        assert not (out / "train.jsonl").exists()

@@ -134,6 +134,10 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"report: {args.output}")
+    if not report["documents"]:  # a gate that checked nothing must not pass: every row lacked the text
+        print(f"nothing was checked: no row has a `{args.text_field}` string or chat messages (`messages` / "
+              "`conversations`); name the field holding the text with --text-field", file=sys.stderr)
+        return 2 if args.check else 0
     return 1 if args.check and report["contaminated_documents"] else 0
 
 
