@@ -136,6 +136,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     summary = merge_folders(args.a, args.b, args.output, args.alpha, progress=True)
     print(json.dumps(summary, indent=2, default=str))
+    for warning in summary["warnings"]:  # last, on stderr: not buried in the JSON
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
