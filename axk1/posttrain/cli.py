@@ -180,9 +180,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_overlap(args: argparse.Namespace) -> int:
-    from axk1.posttrain.overlap import build_overlap
+    from axk1.posttrain.overlap import build_overlap, summary_line
 
-    print(json.dumps(build_overlap(args.think, args.output, args.non_think or []), indent=2))
+    codec = None
+    if args.tokenizer:  # the tokenizer SFT will use: its control tokens, not only axk1's
+        from axk1.infer.chat import ChatCodec
+
+        codec = ChatCodec.from_folder(args.tokenizer)
+        if codec is None:
+            raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no tokenizer.json there; give the model folder "
+                                    "SFT will train")
+    result = build_overlap(args.think, args.output, args.non_think or [], codec)
+    print(json.dumps(result, indent=2))
+    print(summary_line(result, args.output), file=sys.stderr)
     return 0
 
 
@@ -273,6 +283,9 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("think", nargs="+", help="chat JSONL with think responses")
     q.add_argument("--non-think", nargs="*", default=[], help="chat JSONL with non-think responses for the same prompts")
     q.add_argument("-o", "--output", required=True, help="JSONL of the pairs to write")
+    q.add_argument("--tokenizer", default=None, metavar="FOLDER",
+                   help="model folder whose tokenizer's control tokens exclude a row, as SFT will (default: the "
+                   "tokens axk1's tokenizers reserve, <|im_end|> and the like)")
     q.set_defaults(func=cmd_overlap)
     q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks",
                          epilog=TASK_ROWS_HELP)
