@@ -332,3 +332,21 @@ def test_an_aime_file_named_that_cannot_be_read_is_an_error_not_decontamination_
         err = capsys.readouterr().err
         assert str(tmp_path / name) in err and why in err and "evaluation set aime25" in err, err
         assert not (out / "train.jsonl").exists()
+
+
+def test_chat_says_how_many_task_ids_repeat(tmp_path, capsys):
+    """`posttrain chat` on a task file holding a task twice (two files concatenated) wrote both rows without a
+    word: the repeat trains twice."""
+    from axk1.cli import main
+
+    rows = [{"id": f"t{i}", "prompt": f"What is {i} + 1?", "answer": str(i + 1), "response": str(i + 1)}
+            for i in range(3)]
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[:1] + rows[:1]), encoding="utf-8")
+    assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "note: 2 tasks repeat an earlier task's id (e.g. 't0', 3 times) and are written again" in err, err
+    assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 5
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 0
+    assert "note:" not in capsys.readouterr().err

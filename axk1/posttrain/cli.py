@@ -9,6 +9,7 @@ import argparse
 import json
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 from axk1.cli_args import comma_list, name_sub_verbs, non_negative_int, positive_int
@@ -176,6 +177,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
         rows += shortcut_rows(tasks, args.shortcut_share, args.seed)
     write_jsonl(args.output, rows)
     print(f"{len(rows)} {args.mode} chat rows from {len(tasks)} tasks -> {args.output}")
+    ids = Counter(t.id for t in tasks)
+    repeats = sum(n - 1 for n in ids.values())
+    if repeats:  # each is written (and trained) again, which a concatenated or re-generated file does unasked
+        first = next(i for i, n in ids.items() if n > 1)
+        print(f"note: {repeats} task{'s' if repeats > 1 else ''} repeat an earlier task's id (e.g. {first!r}, "
+              f"{ids[first]} times) and are written again: drop the repeats from {args.tasks} if they are copies",
+              file=sys.stderr)
     return 0
 
 
@@ -205,6 +213,12 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, "--device")
     modes = args.modes
     check_modes(modes)
+    if args.json:  # its folder made and written to now: a --json that cannot be written failed after the evaluation
+        from axk1.output_folder import writable_folder
+
+        if Path(args.json).is_dir():
+            raise IsADirectoryError(f"--json {args.json} is a folder: give the path of the file to write")
+        writable_folder(Path(args.json).parent, "--json")
     # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
     # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
     # and each prompt's room for --max-new-tokens in the model's context (a row without failed the evaluation midway)
@@ -294,8 +308,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--modes", type=comma_list(), default="think,non-think",
                    help="comma-separated think and/or non-think (default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
-    q.add_argument("--max-new-tokens", type=int, default=96, help="reply length limit (default %(default)s)")
+    q.add_argument("--max-new-tokens", type=positive_int, default=96, help="reply length limit (default %(default)s)")
     q.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU), cpu or cuda")
-    q.add_argument("--json", default=None, help="also write the full result here")
+    q.add_argument("--json", default=None, help="also write the full result here (its folder is made)")
     q.set_defaults(func=cmd_heldout)
     name_sub_verbs(verbs, "posttrain")  # `axk1 posttrain chat: error: ...`
