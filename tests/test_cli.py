@@ -131,6 +131,7 @@ def test_data_run_without_its_sources_is_refused_before_it_writes(tmp_path, caps
     (["train", str(ROOT / "recipes" / "demo.toml"), "--dry-run", "--world-size", "-4"], "--world-size"),
     (["train", str(ROOT / "recipes" / "demo.toml"), "--dry-run", "--world-size", "0"], "--world-size"),
     (["posttrain", "heldout", "m", "t.jsonl", "--limit", "-2"], "--limit"),
+    (["posttrain", "heldout", "m", "t.jsonl", "--max-new-tokens", "0"], "--max-new-tokens"),
     (["posttrain", "tasks", "-o", "x", "--train", "-5"], "--train"),
     (["demo", "--steps", "-1"], "--steps"),
     (["serve", "m", "--port", "70000"], "--port"),

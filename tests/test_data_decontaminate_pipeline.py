@@ -136,7 +136,7 @@ def test_the_audit_names_every_row_a_page_holds_and_counts_what_it_could_not_rea
     report = json.loads((tmp_path / "r.json").read_text())
     found = report["benchmarks"]["aime25_en.jsonl"]
     assert sorted(found["found"]) == sorted(r["id"] for r in long_en) and found["documents"] == 1
-    assert report["documents"] == 2 and report["unreadable_rows"] == {"no `text` string": 1, "a JSON list": 1}
+    assert report["documents"] == 2 and report["unreadable_rows"] == {"no `text` string or chat messages": 1, "a JSON list": 1}
     out = capsys.readouterr().out
     assert f"{len(long_en)} of {len(ROWS['en'])} rows found" in out and "not checked: 1 rows (a JSON list)" in out
     assert main(["data", "contamination", str(tmp_path / "nowhere"), "--benchmark", "humaneval"]) == 2
@@ -255,3 +255,31 @@ def test_a_contamination_report_nested_too_deep_is_named_not_a_traceback(tmp_pat
     assert err == (f"axk1 eval: error: --contamination {deep} is not valid JSON (nested too deep): write it with "
                    "`axk1 data contamination CORPUS --benchmark SET -o report.json`\n"), err
     assert not (tmp_path / "ev" / "samples.jsonl").exists()
+
+
+def test_a_gate_that_checked_nothing_fails_and_chat_rows_are_checked(tmp_path, capsys):
+    """`data contamination --check` exited 0 when no row had the text field (SFT data: chat rows), checking
+    nothing; chat rows (OpenAI `messages`, ShareGPT `conversations`) are checked on their user and assistant text."""
+    files = write_aime(tmp_path / "bench")
+    en, ko = ROWS["en"][1], ROWS["ko"][1]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "a", "body": en["problem"]}) + "\n", encoding="utf-8")
+    bench = ["--benchmark", str(files["en"]), "--benchmark", str(files["ko"])]
+    assert main(["data", "contamination", str(plain), *bench, "--check"]) == 2
+    assert "nothing was checked" in capsys.readouterr().err
+    rows = [{"id": "clean", "messages": [{"role": "user", "content": "What is 2 + 3?"},
+                                         {"role": "assistant", "content": "5"}]},
+            {"id": "copied-en", "messages": [{"role": "system", "content": "Be brief."},
+                                             {"role": "user", "content": [{"type": "text", "text": en["problem"]}]},
+                                             {"role": "assistant", "content": "70"}]},
+            {"id": "copied-ko", "conversations": [{"from": "human", "value": "풀어 주세요."},
+                                                  {"from": "gpt", "value": "문제: " + ko["problem"]}]}]
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert main(["data", "contamination", str(sft), *bench, "--check", "-o", str(tmp_path / "r.json")]) == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["documents"], report["chat_rows"], report["contaminated_documents"]) == (3, 3, 2)
+    assert report["benchmarks"]["aime25_en.jsonl"]["found"][en["id"]]["examples"] == ["copied-en"]
+    assert report["benchmarks"]["aime25_ko.jsonl"]["found"][ko["id"]]["examples"] == ["copied-ko"]
+    sft.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    assert main(["data", "contamination", str(sft), *bench, "--check"]) == 0

@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import shutil
 import weakref
 from pathlib import Path
@@ -126,7 +127,8 @@ def test_non_weight_files_are_copied_and_stray_weights_are_not(pair, tmp_path):
     _, _, a, b = pair
     (a / "pytorch_model.bin").write_bytes(b"unmerged weights")  # must not ride along into the merge
     (a / "original").mkdir()
-    (b / "tokenizer.json").write_text("B's tokenizer")  # OUT takes A's files
+    # OUT takes A's files (B's tokenizer.json names the same tokens, or the merge is refused: below)
+    (b / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}, "note": "B\'s"}\n')
     (a / "notes.txt").write_text("not for upload")  # no file of a model folder: named, never copied
     (a / "id_ed25519").write_text("a key")
     summary = merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
@@ -329,3 +331,38 @@ def test_one_model_saved_by_transformers_and_by_axk1_merges(tmp_path):
         loaded = axk1.load_model(out, dtype=torch.float32).state_dict()  # the index names the biases A lacked
         for name, t in biases.items():
             torch.testing.assert_close(loaded[name], weight * t)
+
+
+def test_tokenizers_whose_ids_name_other_tokens_are_refused_and_other_differences_said(pair, tmp_path, capsys,
+                                                                                     tiny_config):
+    """`axk1 merge A D` merged two models whose tokenizer.json mapped ids to other tokens, silently, taking A's
+    tokenizer: an averaged embedding row then mixes two tokens. Only configs and tensors were compared."""
+    from axk1.cli import main
+    from axk1.text.tokenizer_file import write_tokenizer_files
+    from tests.serve_helpers import train_tokenizer
+
+    _, _, a, b = pair
+    text = train_tokenizer(tiny_config.vocab_size).to_str()
+    write_tokenizer_files(a, text)
+    write_tokenizer_files(b, text)
+    swapped = json.loads(text)
+    vocab = swapped["model"]["vocab"]
+    first, second = sorted((t for t in vocab if vocab[t] > 3), key=vocab.get)[:2]  # two ordinary tokens' ids
+    vocab[first], vocab[second] = vocab[second], vocab[first]
+    (b / "tokenizer.json").write_text(json.dumps(swapped))
+    with pytest.raises(ValueError, match=re.escape(f"tokenizers differ (2 token ids; the first, id {vocab[second]}, "
+                                                   f"is {first!r} in A but {second!r} in B)")):
+        merge_folders(a, b, tmp_path / "out", alpha=0.8, progress=False)
+    assert not (tmp_path / "out").exists()
+    # the same tokens with another chat template: merged, and said last on stderr
+    write_tokenizer_files(b, text, chat_template="{{ messages[0].content }}")
+    assert main(["merge", str(a), str(b), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the chat templates of A and B differ" in err, err
+    assert json.loads((tmp_path / "out" / "merge.json").read_text())["warnings"] == [err.split("warning: ")[1].strip()]
+    # A without a tokenizer, B with one: the output has none, and says so
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (a / name).unlink()
+    summary = merge_folders(a, b, tmp_path / "out2", alpha=0.8, progress=False)
+    assert len(summary["warnings"]) == 1 and "has no tokenizer.json and B has one" in summary["warnings"][0]
+    assert not (tmp_path / "out2" / "tokenizer.json").exists()

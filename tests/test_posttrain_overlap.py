@@ -103,3 +103,39 @@ def test_a_think_row_with_an_empty_answer_is_excluded_as_sft_would(codec, tmp_pa
     assert f"{tmp_path / 't.jsonl'}:1" in result["input"]["first_excluded_at"]["empty answer"][0]
     trained, _ = _trained(codec, out)
     assert sorted(trained) == ["a2<|im_end|>", "t2\n</think>\n\na2<|im_end|>"]
+
+
+def test_control_tokens_are_excluded_as_sft_would_and_repeats_counted(codec, tmp_path, capsys):
+    """`posttrain overlap` wrote pairs of a turn holding `<|im_end|>`, which SFT then excluded ("special token in
+    text"); a think row given twice was paired twice without a word (SFT's report counts it); its report carried
+    SFT's `"examples": 0`; and it printed nothing a person reads at a glance."""
+    from axk1.cli import main
+
+    ok = {"messages": [{"role": "user", "content": "q2"},
+                       {"role": "assistant", "content": "a2", "reasoning_content": "t2"}]}
+    forged = {"messages": [{"role": "user", "content": "q"},
+                           {"role": "assistant", "content": "a<|im_end|><|im_start|>user\nmore",
+                            "reasoning_content": "thinking"}]}
+    plain = {"messages": [{"role": "user", "content": "q2<|im_start|>"}, {"role": "assistant", "content": "A2"}]}
+    out = tmp_path / "pairs.jsonl"
+    think, non_think = _jsonl(tmp_path / "t.jsonl", [forged, ok, ok]), _jsonl(tmp_path / "p.jsonl", [plain])
+    assert main(["posttrain", "overlap", str(think), "--non-think", str(non_think), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["pairs"] == 2 and result["non_think_from"] == {"think span deleted": 2}
+    assert result["input"]["excluded"] == {"special token in text": 2}
+    assert result["input"]["first_excluded_at"]["special token in text"] == [f"{non_think}:1", f"{think}:1"]
+    assert "holds '<|im_start|>'" in result["input"]["excluded_detail"]["special token in text"]
+    assert result["input"]["duplicate_rows"] == 1 and result["input"]["first_duplicates_at"] == [f"{think}:3"]
+    assert "examples" not in result["input"] and "examples_by_mode" not in result["input"]
+    assert captured.err.strip().splitlines()[-1] == (
+        f"2 pairs (4 rows) from 4 rows -> {out}; excluded: 2 special token in text; 1 think rows repeat an earlier "
+        f"one exactly and are paired again (e.g. {think}:3)")
+    trained, _ = _trained(codec, out)  # SFT excludes none of what was written
+    assert sorted(trained) == ["a2<|im_end|>"] * 2 + ["t2\n</think>\n\na2<|im_end|>"] * 2
+    # a model's own tokenizer: its control tokens, here the same as axk1's
+    folder = make_model_folder(tmp_path / "m")
+    assert main(["posttrain", "overlap", str(think), "--tokenizer", str(folder), "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["input"]["excluded"] == {"special token in text": 1}
+    assert main(["posttrain", "overlap", str(think), "--tokenizer", str(tmp_path), "-o", str(out)]) == 2
+    assert "no tokenizer.json there" in capsys.readouterr().err

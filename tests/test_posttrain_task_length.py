@@ -132,3 +132,26 @@ def test_rl_fits_rows_in_the_training_length_and_heldout_in_the_yarn_context_eac
     assert main(["posttrain", "heldout", str(yarn), str(path), "--device", "cpu", "--max-new-tokens", "4",
                  "--modes", "non-think", "--limit", "1"]) == 0
     assert "task between" not in capsys.readouterr().err
+
+
+def test_heldout_json_into_a_new_folder_is_written_and_one_under_a_file_refused_before_the_model_loads(
+        tmp_path, folder, capsys, monkeypatch):
+    """`posttrain heldout --json new/r.json` ran the whole evaluation, then failed: no such folder."""
+    import axk1.posttrain.heldout as heldout
+
+    path = _write(tmp_path / "mine.jsonl", SHORT[:1])
+    out = tmp_path / "new" / "deeper" / "r.json"
+    assert main(["posttrain", "heldout", str(folder), str(path), "--device", "cpu", "--max-new-tokens", "2",
+                 "--modes", "non-think", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["non-think"]["n"] == 1
+    (tmp_path / "a_file").write_text("x")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --json was checked")
+
+    monkeypatch.setattr(heldout, "evaluate_heldout", never)
+    assert main(["posttrain", "heldout", str(folder), str(path), "--device", "cpu",
+                 "--json", str(tmp_path / "a_file" / "r.json")]) == 2
+    assert "--json" in capsys.readouterr().err
+    assert main(["posttrain", "heldout", str(folder), str(path), "--device", "cpu", "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

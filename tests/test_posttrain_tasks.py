@@ -316,3 +316,37 @@ def test_task_files_hold_the_sizes_asked_or_say_why(tmp_path):
     result = build_task_files(tmp_path / "b", n_train=453, n_heldout=20, **options)
     assert result["heldout"] < 20 and result["train"] == 453
     assert "not the 453 and 20 asked" in result["note"] and "go to one side whole" in result["note"]
+
+
+@pytest.mark.parametrize("flag", ["--aime-en", "--aime-ko"])
+def test_an_aime_file_named_that_cannot_be_read_is_an_error_not_decontamination_turned_off(tmp_path, capsys, flag):
+    """`posttrain tasks --aime-en FILE` with a missing file, or one without problem texts, exited 0 having
+    decontaminated against nothing: "not available" only inside decontamination.json."""
+    from axk1.cli import main
+
+    (tmp_path / "answers.jsonl").write_text('{"id": "2025-I-1", "answer": "70"}\n')  # the answers, not the set
+    for name, why in (("missing.jsonl", "missing.jsonl"), ("answers.jsonl", "no row has a problem or question")):
+        out = tmp_path / f"out-{name}"
+        assert main(["posttrain", "tasks", "-o", str(out), "--train", "4", "--heldout", "2", "--kinds", "math",
+                     flag, str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert str(tmp_path / name) in err and why in err and "evaluation set aime25" in err, err
+        assert not (out / "train.jsonl").exists()
+
+
+def test_chat_says_how_many_task_ids_repeat(tmp_path, capsys):
+    """`posttrain chat` on a task file holding a task twice (two files concatenated) wrote both rows without a
+    word: the repeat trains twice."""
+    from axk1.cli import main
+
+    rows = [{"id": f"t{i}", "prompt": f"What is {i} + 1?", "answer": str(i + 1), "response": str(i + 1)}
+            for i in range(3)]
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + rows[:1] + rows[:1]), encoding="utf-8")
+    assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "note: 2 tasks repeat an earlier task's id (e.g. 't0', 3 times) and are written again" in err, err
+    assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 5
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["posttrain", "chat", str(path), "--mode", "non-think", "-o", str(tmp_path / "c.jsonl")]) == 0
+    assert "note:" not in capsys.readouterr().err

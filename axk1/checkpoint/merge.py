@@ -13,7 +13,8 @@ The merge streams: each output shard is built from one tensor of A and one of B 
 memory-mapped files, so peak memory is about one output shard, never a whole model (the full model is ~1 TB in
 bfloat16). The output keeps A's shard layout, index and the files a model folder carries (tokenizer, chat
 template, generation config, model card: any other file of A is left out and named, and one linking outside A is
-refused); B's layout does not matter. Sums are taken in float32 (or wider) and rounded once to the
+refused); B's layout does not matter. The two must read tokens alike: tokenizers whose ids name other tokens are
+refused, a chat template that differs is a warning (axk1/checkpoint/merge_tokenizers.py). Sums are taken in float32 (or wider) and rounded once to the
 stored dtype: bfloat16 arithmetic would round each product as well. Integer buffers cannot be averaged; they
 must agree and are copied.
 """
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from axk1.checkpoint.folder import (FLOAT_DTYPES, INDEX_FILE, MODEL_FOLDER_FILES, MTP_FILE, Header,
                                     begin_replacing, mtp_file, open_safetensors, discard, read_headers,
                                     replace_folder, save_weights, weight_files)
+from axk1.checkpoint.merge_tokenizers import check_tokenizers
 from axk1.checkpoint.state_dict_adapter import may_be_absent
 from axk1.config import CONFIG_NAME, ModelConfig, model_config_file
 
@@ -183,9 +185,10 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     OUT gets A's shard layout, index and side files (tokenizer, chat template, generation config, model card:
     _SIDE_FILES; A's other files are named in "skipped"), plus merge.json recording the inputs. Raises
     ValueError, before writing anything, when the folders cannot be merged (configs, tensor names, shapes or
-    dtypes differ; alpha outside [0, 1]; OUT is A or B; a folder or weight file is missing; a side file of A is
-    a symlink to a file outside A). Returns
-    {"tensors_merged", "tensors_copied", "bytes_written", "files", "skipped"}.
+    dtypes differ; their tokenizers map an id to other tokens; alpha outside [0, 1]; OUT is A or B; a folder or
+    weight file is missing; a side file of A is a symlink to a file outside A). Returns
+    {"tensors_merged", "tensors_copied", "bytes_written", "files", "skipped", "warnings"}: warnings say what
+    the merge went on despite (chat templates that differ, a tokenizer only B has).
     """
     a, b, out = Path(a), Path(b), Path(out)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
@@ -197,6 +200,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
             raise ValueError(f"the output folder {out} is input {role}: write the merge to a new folder")
     head_a, head_b = _headers(a, files_a, "A"), _headers(b, files_b, "B")
     _check_compatible(a, b, head_a, head_b)
+    warnings = check_tokenizers(a, b)
     _check_integers(head_a, head_b)
     b_only = _biases_only_in_b(head_a, head_b)  # averaged with A's zeros
     layout = {**{name: file for name, (file, _, _) in head_a.items()}, **b_only}
@@ -207,7 +211,8 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
     target, (out, stale) = out, begin_replacing(out)
     discard(stale)
     try:
-        summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": skipped}
+        summary = {"tensors_merged": 0, "tensors_copied": 0, "bytes_written": 0, "files": [], "skipped": skipped,
+                   "warnings": warnings}
         main_bytes = 0  # tensor bytes of the main files: the index's total_size
         with ExitStack() as stack, tqdm(total=len(layout), desc="merge", unit="tensor", disable=not progress) as bar:
             # B is read by name, whatever its layout
@@ -238,7 +243,7 @@ def merge_folders(a: str | Path, b: str | Path, out: str | Path, alpha: float, p
         for path in side_files:  # a link's file, as a file of its own (a cache's blob, under its name)
             shutil.copy2(path, out / path.name)
         record = {"a": str(a.resolve()), "b": str(b.resolve()), "alpha": alpha, "formula": "alpha*A + (1-alpha)*B",
-                  "tensors": len(layout), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped")}}
+                  "tensors": len(layout), **{k: summary[k] for k in ("tensors_merged", "tensors_copied", "skipped", "warnings")}}
         (out / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)

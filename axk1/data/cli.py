@@ -134,6 +134,10 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"report: {args.output}")
+    if not report["documents"]:  # a gate that checked nothing must not pass: every row lacked the text
+        print(f"nothing was checked: no row has a `{args.text_field}` string or chat messages (`messages` / "
+              "`conversations`); name the field holding the text with --text-field", file=sys.stderr)
+        return 2 if args.check else 0
     return 1 if args.check and report["contaminated_documents"] else 0
 
 
@@ -310,11 +314,13 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
                    help='"humaneval" or an evaluation set\'s JSONL file; repeatable')
     q.add_argument("--ngram", type=int, default=13,
                    help="words in an n-gram (Korean: 3 x as many characters; default %(default)s)")
-    q.add_argument("--text-field", default="text", help="the field holding a document's text (default %(default)s)")
+    q.add_argument("--text-field", default="text", help="the field holding a document's text (default %(default)s); "
+                   "a row without it that is a chat row (`messages`, ShareGPT `conversations`) is checked on its "
+                   "user and assistant turns")
     q.add_argument("--id-field", default="id", help="the field naming a document in the report (default %(default)s; "
                    "a row without it: file:line)")
     q.add_argument("-o", "--output", default=None, help="also write the report as JSON here")
-    q.add_argument("--check", action="store_true", help="exit 1 when any document is contaminated (a gate)")
+    q.add_argument("--check", action="store_true", help="exit 1 when any document is contaminated (a gate), 2 when no row could be checked")
     q.set_defaults(func=cmd_contamination)
 
     q = sub.add_parser("tokenizer", help="tokenizer tools")

@@ -4,6 +4,11 @@ pipeline's `[filters.decontamination]` was on: every document is checked against
 index (axk1/text/contamination.py), and the report says, per set, which rows the corpus holds and in which
 documents. A score on a set the training data held is a recitation, not a measurement: this says which problems
 to distrust, or which data to clean before training.
+
+A row without the text field that is a chat row (OpenAI `messages`, ShareGPT `conversations`: SFT data) is checked
+on the text of its user and assistant turns (with an assistant's reasoning_content), so SFT data can be checked
+against AIME before training. The reader is a small one of its own: the SFT row reader (axk1/posttrain/
+chat_formats.py) is in a capability of the same layer, which data/ may not import (tests/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,33 @@ from axk1.data.stats import input_files, read_jsonl_rows
 from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
 
 EXAMPLES = 3  # documents named per benchmark row found
+# The turns of a chat row whose text is checked: what the user asked and what the model is trained to answer
+# (ShareGPT spells them human / gpt). A system prompt is a shared template, not benchmark content.
+_CHAT_ROLES = {"user", "assistant", "human", "gpt"}
+
+
+def _part_text(content: object) -> str:
+    """A message's content as text: a string, or the texts of a list of parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def chat_text(row: dict) -> str | None:
+    """The text of a chat row's user and assistant turns, joined; None when the row is not a chat row (no
+    `messages` or `conversations` list)."""
+    turns = row.get("messages", row.get("conversations"))
+    if not isinstance(turns, list):
+        return None
+    texts = []
+    for turn in turns:
+        if not isinstance(turn, dict) or turn.get("role", turn.get("from")) not in _CHAT_ROLES:
+            continue
+        texts += [t for t in (_part_text(turn.get("reasoning_content")), _part_text(turn.get("content",
+                                                                                         turn.get("value")))) if t]
+    return "\n\n".join(texts)
 
 
 def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_field: str = "text",
@@ -28,14 +60,18 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
         raise ValueError("name the evaluation sets to look for: --benchmark humaneval, --benchmark aime25_en.jsonl")
     index = ContaminationIndex(read_benchmarks(benchmarks), ngram)
     files = input_files(paths, "corpus")
-    documents = contaminated = 0
+    documents = contaminated = chat_rows = 0
     bad: Counter = Counter()
     per_set: Counter = Counter()  # documents holding any row of the set
     rows: dict[str, dict[str, dict]] = {name: {} for name in index.sets}
     for where, row in tqdm(read_jsonl_rows(files), desc="documents checked", unit="doc", disable=not progress):
         text = row.get(text_field) if isinstance(row, dict) else None
+        if not isinstance(text, str) and isinstance(row, dict):
+            text = chat_text(row)
+            chat_rows += text is not None
         if not isinstance(text, str):
-            bad[f"no `{text_field}` string" if isinstance(row, dict) else f"a JSON {type(row).__name__}"] += 1
+            bad[f"no `{text_field}` string or chat messages" if isinstance(row, dict)
+                else f"a JSON {type(row).__name__}"] += 1
             continue
         documents += 1
         hits: dict = {}
@@ -49,7 +85,8 @@ def audit(paths: list[str | Path], benchmarks: list[str], ngram: int = 13, text_
             entry["documents"] += 1
             if len(entry["examples"]) < EXAMPLES:
                 entry["examples"].append(name)
-    report = {"files": len(files), "documents": documents, "contaminated_documents": contaminated, "ngram": ngram,
+    report = {"files": len(files), "documents": documents, "chat_rows": chat_rows,
+              "contaminated_documents": contaminated, "ngram": ngram,
               "benchmarks": {name: {"rows": index.sets[name], "rows_found": len(found),
                                     "documents": per_set[name],
                                     "found": dict(sorted(found.items()))} for name, found in rows.items()}}

@@ -212,9 +212,10 @@ def _check_tool_tags(i: int, answer: str) -> None:
                      "comes as a tool message after the calling turn, which the template wraps so")
 
 
-def _check_special_tokens(codec: ChatCodec, messages: list[dict], tools: list[dict] | None = None) -> None:
+def check_special_tokens(codec: ChatCodec, messages: list[dict], tools: list[dict] | None = None) -> None:
     """`axk1 serve` refuses a request whose text holds a control token (it would forge a turn); training on one would
-    teach the model turns no request can produce."""
+    teach the model turns no request can produce. `codec`: anything with find_special_token (posttrain overlap
+    checks without a model's tokenizer)."""
     for path, text in [*json_strings(messages, "messages"), *json_strings(tools or [], "tools")]:
         token = codec.find_special_token(text)
         if token is not None:
@@ -232,7 +233,7 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
         raise ValueError(f"chat mode {mode!r} unknown; use one of {', '.join(MODES)}")
     messages = check_messages(messages)
     tools = check_row_tools(tools)
-    _check_special_tokens(codec, messages, tools)
+    check_special_tokens(codec, messages, tools)
     if max_chars is None:
         max_chars = max_tokens * max_token_chars(codec)
     eos = codec.eos_token or "<|im_end|>"

@@ -9,6 +9,7 @@ import argparse
 import json
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 from axk1.cli_args import comma_list, name_sub_verbs, non_negative_int, positive_int
@@ -136,6 +137,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     summary = merge_folders(args.a, args.b, args.output, args.alpha, progress=True)
     print(json.dumps(summary, indent=2, default=str))
+    for warning in summary["warnings"]:  # last, on stderr: not buried in the JSON
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -174,13 +177,30 @@ def cmd_chat(args: argparse.Namespace) -> int:
         rows += shortcut_rows(tasks, args.shortcut_share, args.seed)
     write_jsonl(args.output, rows)
     print(f"{len(rows)} {args.mode} chat rows from {len(tasks)} tasks -> {args.output}")
+    ids = Counter(t.id for t in tasks)
+    repeats = sum(n - 1 for n in ids.values())
+    if repeats:  # each is written (and trained) again, which a concatenated or re-generated file does unasked
+        first = next(i for i, n in ids.items() if n > 1)
+        print(f"note: {repeats} task{'s' if repeats > 1 else ''} repeat an earlier task's id (e.g. {first!r}, "
+              f"{ids[first]} times) and are written again: drop the repeats from {args.tasks} if they are copies",
+              file=sys.stderr)
     return 0
 
 
 def cmd_overlap(args: argparse.Namespace) -> int:
-    from axk1.posttrain.overlap import build_overlap
+    from axk1.posttrain.overlap import build_overlap, summary_line
 
-    print(json.dumps(build_overlap(args.think, args.output, args.non_think or []), indent=2))
+    codec = None
+    if args.tokenizer:  # the tokenizer SFT will use: its control tokens, not only axk1's
+        from axk1.infer.chat import ChatCodec
+
+        codec = ChatCodec.from_folder(args.tokenizer)
+        if codec is None:
+            raise FileNotFoundError(f"--tokenizer {args.tokenizer}: no tokenizer.json there; give the model folder "
+                                    "SFT will train")
+    result = build_overlap(args.think, args.output, args.non_think or [], codec)
+    print(json.dumps(result, indent=2))
+    print(summary_line(result, args.output), file=sys.stderr)
     return 0
 
 
@@ -193,6 +213,12 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, "--device")
     modes = args.modes
     check_modes(modes)
+    if args.json:  # its folder made and written to now: a --json that cannot be written failed after the evaluation
+        from axk1.output_folder import writable_folder
+
+        if Path(args.json).is_dir():
+            raise IsADirectoryError(f"--json {args.json} is a folder: give the path of the file to write")
+        writable_folder(Path(args.json).parent, "--json")
     # every row checked before the model loads (all of them, not only the --limit first: the file is one input),
     # chat control tokens by the folder's own tokenizer (without one, evaluate_heldout says what is missing)
     # and each prompt's room for --max-new-tokens in the model's context (a row without failed the evaluation midway)
@@ -271,6 +297,9 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("think", nargs="+", help="chat JSONL with think responses")
     q.add_argument("--non-think", nargs="*", default=[], help="chat JSONL with non-think responses for the same prompts")
     q.add_argument("-o", "--output", required=True, help="JSONL of the pairs to write")
+    q.add_argument("--tokenizer", default=None, metavar="FOLDER",
+                   help="model folder whose tokenizer's control tokens exclude a row, as SFT will (default: the "
+                   "tokens axk1's tokenizers reserve, <|im_end|> and the like)")
     q.set_defaults(func=cmd_overlap)
     q = verbs.add_parser("heldout", help="greedy accuracy and format errors per mode on verified tasks",
                          epilog=TASK_ROWS_HELP)
@@ -279,8 +308,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--modes", type=comma_list(), default="think,non-think",
                    help="comma-separated think and/or non-think (default: think,non-think)")
     q.add_argument("--limit", type=positive_int, default=None, help="the first N tasks only")
-    q.add_argument("--max-new-tokens", type=int, default=96, help="reply length limit (default %(default)s)")
+    q.add_argument("--max-new-tokens", type=positive_int, default=96, help="reply length limit (default %(default)s)")
     q.add_argument("--device", default="auto", help="auto (the default: CUDA when torch sees a GPU), cpu or cuda")
-    q.add_argument("--json", default=None, help="also write the full result here")
+    q.add_argument("--json", default=None, help="also write the full result here (its folder is made)")
     q.set_defaults(func=cmd_heldout)
     name_sub_verbs(verbs, "posttrain")  # `axk1 posttrain chat: error: ...`

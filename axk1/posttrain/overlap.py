@@ -13,24 +13,42 @@ non-think row with an empty answer or an untrained one ("weight 0"; its prompt f
 span). A think row is excluded when its last turn has no trace, an empty answer or a think tag in its answer (what
 SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a turn of a TRL row's prompt),
 since a pair exists to train that turn in both modes; a pair's earlier turns keep their weights in both halves.
-The output is written to a temporary file and renamed at the end, so a failure leaves no partial file, and it may
-not be one of the inputs.
+A row whose text holds a chat control token (`<|im_end|>`, `<|im_start|>`, ...) is excluded as SFT excludes it
+("special token in text"): the tokens of a given tokenizer folder, else those axk1's tokenizers reserve. A think
+row repeating an earlier one exactly is paired again (SFT trains repeats, which is how a mix upweights a source) and
+counted, as SFT's report counts it (duplicate_rows). The output is written to a temporary file and renamed at the
+end, so a failure leaves no partial file, and it may not be one of the inputs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.infer.chat import message_text
-from axk1.posttrain.chat_data import UNTRAINED, check_messages, check_turn, split_think, untrained
+from axk1.posttrain.chat_data import (UNTRAINED, check_messages, check_special_tokens, check_turn, split_think,
+                                      untrained)
 from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
+from axk1.text.tokenizer_file import SPECIAL_TOKENS, TEXT_TAGS
+
+
+class ControlTokens:
+    """The control tokens axk1's tokenizers reserve (turn markers, end of text, padding; not the think and tool
+    tags, which are text), found as ChatCodec.find_special_token finds a folder's: for a check without a model."""
+
+    def __init__(self, tokens: tuple[str, ...] = tuple(t for t in SPECIAL_TOKENS if t not in TEXT_TAGS)) -> None:
+        self._re = re.compile("|".join(map(re.escape, sorted(tokens, key=len, reverse=True))))
+
+    def find_special_token(self, text: str) -> str | None:
+        found = self._re.search(text)
+        return found.group() if found else None
 
 
 def _prompt_key(messages: list[dict], tools: list | None = None) -> str:
@@ -65,21 +83,26 @@ def _last_turn(messages: list[dict]) -> tuple[int, dict]:
     return i, messages[i]
 
 
-def _messages(row, report: ChatReport) -> list[dict]:
-    # any shape chat_formats reads (ShareGPT, Alpaca, ...), counted in the report's formats
-    return check_messages(row_messages(row, report.formats)[1])
+def _messages(row, report: ChatReport, codec) -> list[dict]:
+    # any shape chat_formats reads (ShareGPT, Alpaca, ...), counted in the report's formats; a control token in the
+    # text excludes the row, as SFT would exclude both halves of its pair
+    messages = check_messages(row_messages(row, report.formats)[1])
+    check_special_tokens(codec, messages, row_tools(row))
+    return messages
 
 
 def build_overlap(think_paths: list[str | Path], out_path: str | Path,
-                  non_think_paths: list[str | Path] = ()) -> dict:
+                  non_think_paths: list[str | Path] = (), codec=None) -> dict:
     """Writes the paired rows to `out_path`; returns counts (pairs, where each non-think half came from, and the
-    rows excluded with their reasons)."""
+    rows excluded with their reasons, duplicate think rows). `codec`: the tokenizer whose control tokens SFT will
+    refuse in text (a ChatCodec; default: ControlTokens, axk1's)."""
     refuse_overwriting_inputs(out_path, [*think_paths, *non_think_paths])
+    codec = codec or ControlTokens()
     report = ChatReport()
     answers: dict[str, tuple[str, list[dict]]] = {}  # prompt key -> (place, non-think messages)
     for place, row in read_chat_rows(non_think_paths, report):
         try:
-            messages = _messages(row, report)
+            messages = _messages(row, report, codec)
             _last_turn(messages)  # an untrained answer: this prompt's non-think half is the think row's instead
             plain = _without_reasoning(messages)
             last = [m for m in plain if m["role"] == "assistant"][-1]
@@ -96,10 +119,11 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
         answers[key] = (place, plain)
     used: set[str] = set()
     source: Counter = Counter()
+    seen: set[int] = set()  # think rows already paired, by conversation and tools, as SFT keys its repeats
     with atomic_writer(out_path) as out:
         for place, row in read_chat_rows(think_paths, report):
             try:
-                messages = _messages(row, report)
+                messages = _messages(row, report, codec)
                 i, last = _last_turn(messages)
                 reasoning, answer = split_think(last)
                 if not reasoning:
@@ -113,6 +137,10 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 report.exclude(e.reason, place, e.detail)
                 continue
             used.add(key)
+            repeat = hash(json.dumps([messages, row_tools(row)], sort_keys=True, ensure_ascii=False, default=str))
+            if repeat in seen:
+                report.duplicate(place)
+            seen.add(repeat)
             source["non-think set" if key in answers else "think span deleted"] += 1
             tools = {"tools": row_tools(row)} if row_tools(row) else {}  # both halves list the row's tools
             for mode, msgs in (("think", messages), ("non-think", plain)):
@@ -122,4 +150,18 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
         if key not in used:
             report.exclude("no think row with this prompt", place)
     pairs = sum(source.values())
-    return {"pairs": pairs, "rows_written": 2 * pairs, "non_think_from": dict(source), "input": report.to_dict()}
+    # SFT's report, less its counts of trained examples, which no overlap run has
+    read = {k: v for k, v in report.to_dict().items() if k not in ("examples", "examples_by_mode")}
+    return {"pairs": pairs, "rows_written": 2 * pairs, "non_think_from": dict(source), "input": read}
+
+
+def summary_line(result: dict, out_path: str | Path) -> str:
+    """The run in one line, as `posttrain chat` says it."""
+    read = result["input"]
+    line = f"{result['pairs']} pairs ({result['rows_written']} rows) from {read['rows']} rows -> {out_path}"
+    if read["excluded"]:
+        line += "; excluded: " + ", ".join(f"{n} {r}" for r, n in Counter(read["excluded"]).most_common())
+    if read["duplicate_rows"]:
+        line += (f"; {read['duplicate_rows']} think rows repeat an earlier one exactly and are paired again "
+                 f"(e.g. {read['first_duplicates_at'][0]})")
+    return line

@@ -332,11 +332,19 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
     """Generates, decontaminates and splits tasks; writes out_dir/train.jsonl, heldout.jsonl (VerifiedTask rows)
     and decontamination.json. The reference sets are evaluation_texts() (bundled HumanEval; AIME reported "not
     available") updated with eval_sets: name -> a local file ({"aime25": "aime25_en.jsonl", "aime25-ko": ...}),
-    texts, or a ReferenceSet. Returns the counts and the overlap report, with a "note" saying why when the files
-    hold fewer tasks than asked (too few distinct tasks, or groups that cannot add up to the held-out size)."""
+    texts, or a ReferenceSet; a file given that cannot be read is a ValueError naming it and why. Returns the
+    counts and the overlap report, with a "note" saying why when the files hold fewer tasks than asked (too few
+    distinct tasks, or groups that cannot add up to the held-out size)."""
     want = n_train + n_heldout
     given = {**evaluation_texts(), **(eval_sets or {})}  # HumanEval always; AIME when its file is given
     refs = {name: load_reference(name, value) for name, value in given.items()}  # read once
+    for name, value in (eval_sets or {}).items():
+        # a file the caller named that cannot be read is an error, not a set reported "not available": the user
+        # asked for decontamination against it, and tasks written without it would hold what it was to remove
+        if isinstance(value, (str, Path)) and not refs[name].available:
+            raise ValueError(f"evaluation set {name}: {refs[name].source.removeprefix('not available: ')}; give a "
+                             "readable JSONL file with a problem (or question) field per row, or leave the option "
+                             "out to generate without it")
     options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
                    math_instruction=math_instruction)
     pool = generated = want
