@@ -6,6 +6,7 @@ pipeline, HTTP client, cache and checks are the real ones."""
 import asyncio
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 from fastapi import FastAPI, Request
@@ -54,6 +55,14 @@ def teacher_app(calls, answer):
     return app
 
 
+@contextmanager
+def serve_teacher(answer):
+    """`teacher_app(calls, answer)` served on a free port: yields (its /v1 url, the request bodies it got)."""
+    calls = []
+    with app_server(teacher_app(calls, answer)) as port:
+        yield f"http://127.0.0.1:{port}/v1", calls
+
+
 async def _answer(body):
     prompt = body["messages"][0]["content"]
     passage = prompt.split("Passage:\n", 1)[-1]
@@ -88,9 +97,8 @@ async def _answer(body):
 
 @pytest.fixture(scope="module")
 def teacher():
-    calls = []
-    with app_server(teacher_app(calls, _answer)) as port:
-        yield f"http://127.0.0.1:{port}/v1", calls
+    with serve_teacher(_answer) as found:
+        yield found
 
 
 def _recipe(tmp_path, extra="", kind="qa", benchmarks="[]"):

@@ -14,8 +14,7 @@ from axk1.synth.documents import split_passages
 from axk1.synth.pipeline import SynthSummary, output_paths, plan_jobs, run_synth
 from axk1.synth.recipe import PassageConfig, load_synth_recipe
 from axk1.synth.teacher import ResponseCache, bounded
-from tests.serve_helpers import app_server
-from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, teacher_app
+from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, serve_teacher
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
 LONG = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 100  # 2,934 chars
@@ -48,9 +47,8 @@ async def _answer(body):
 
 @pytest.fixture(scope="module")
 def teacher():
-    calls = []
-    with app_server(teacher_app(calls, _answer)) as port:
-        yield f"http://127.0.0.1:{port}/v1", calls
+    with serve_teacher(_answer) as found:
+        yield found
 
 
 def _run(tmp_path, url, docs, extra="", out="o.jsonl"):

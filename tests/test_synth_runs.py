@@ -18,8 +18,8 @@ from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_synth_recipe
-from tests.serve_helpers import ROOT, app_server, make_model_folder
-from tests.test_synth_hardening import GOOD, PROMPT, REASONED, _completion, _docs, _lines, _recipe, teacher_app
+from tests.serve_helpers import ROOT, make_model_folder
+from tests.test_synth_hardening import GOOD, PROMPT, REASONED, _completion, _docs, _lines, _recipe, serve_teacher
 
 TRACE = "Each box holds seven balls; two boxes hold fourteen."
 started, release = threading.Event(), threading.Event()  # the first HOLD request waits for `release`
@@ -41,9 +41,8 @@ async def _answer(body):
 
 @pytest.fixture(scope="module")
 def teacher():
-    calls = []
-    with app_server(teacher_app(calls, _answer)) as port:
-        yield f"http://127.0.0.1:{port}/v1", calls
+    with serve_teacher(_answer) as found:
+        yield found
 
 
 def _args(url, docs, recipe, out, *extra):

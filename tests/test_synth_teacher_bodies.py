@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from axk1.cli import main
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_synth_recipe
-from tests.serve_helpers import app_server
-from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, teacher_app
+from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, serve_teacher
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
 SERVES = "The model 'nosuch' does not exist. This server serves 'scripted' (see /v1/models)."
@@ -54,9 +53,8 @@ async def _answer(body):
 
 @pytest.fixture(scope="module")
 def teacher():
-    calls = []
-    with app_server(teacher_app(calls, _answer)) as port:
-        yield f"http://127.0.0.1:{port}/v1", calls
+    with serve_teacher(_answer) as found:
+        yield found
 
 
 def _run(tmp_path, url, docs, extra="", out="o.jsonl"):
