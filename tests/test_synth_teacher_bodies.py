@@ -10,8 +10,7 @@ import pytest
 from fastapi.responses import JSONResponse, Response
 
 from axk1.cli import main
-from axk1.synth.pipeline import run_synth
-from axk1.synth.recipe import load_synth_recipe
+from tests.test_synth_replies import _run
 from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, serve_teacher
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
@@ -55,10 +54,6 @@ async def _answer(body):
 def teacher():
     with serve_teacher(_answer) as found:
         yield found
-
-
-def _run(tmp_path, url, docs, extra="", out="o.jsonl"):
-    return run_synth(docs, load_synth_recipe(_recipe(tmp_path, extra)), url, tmp_path / out, progress=False)
 
 
 def _by_doc(path):
