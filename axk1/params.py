@@ -97,13 +97,17 @@ def count_parameters(config: ModelConfig, with_mtp: bool = False) -> dict:
     }
 
 
-def count_text(n: float, decimals: int = 2) -> str:
+BYTE_UNITS = (" TB", " GB", " MB", " KB", " B")  # count_text's units for a size in bytes: "6.33 TB", "218.12 MB"
+
+
+def count_text(n: float, decimals: int = 2, units: tuple[str, ...] = ("T", "B", "M", "K", "")) -> str:
     """A count of parameters or tokens in the unit that fits it: 518_983_059_456 -> "518.98B", 59_206_656 ->
-    "59.21M", 7.6e13 -> "75.89T" (a small model is not "0.00B", nor a small plan's tokens "0.00T")."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+    "59.21M", 7.6e13 -> "75.89T" (a small model is not "0.00B", nor a small plan's tokens "0.00T"). `units` names
+    the scales 1e12, 1e9, 1e6, 1e3 and 1: BYTE_UNITS for a size in bytes."""
+    for unit, scale in zip(units, (1e12, 1e9, 1e6, 1e3)):
         if round(abs(n) / scale, decimals) >= 1:  # 999.996B reads 1.00T, not 1,000.00B
             return f"{n / scale:,.{decimals}f}{unit}"
-    return f"{n:,.0f}"
+    return f"{n:,.0f}{units[4]}"
 
 
 def format_table(counts: dict, title: str) -> str:

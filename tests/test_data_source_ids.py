@@ -28,6 +28,20 @@ def test_an_empty_record_is_named_by_its_file_and_line_and_keeps_its_own_id(tmp_
                       ("web/c.jsonl:1", "empty_text")]
 
 
+def test_every_failure_of_a_record_keeps_its_own_id_after_its_place(tmp_path):
+    """Only empty_text did: a missing or non-string text, a lone surrogate or an over-long line showed `file:line`
+    although the record had an id."""
+    rows = [{"id": "m1", "body": "본문"}, {"id": "s1", "text": 5}, {"id": "u1", "text": "a\ud800b"},
+            {"id": "l1", "text": "a" * 30}, {"text": 5}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kept, failed = _failed([SourceConfig(type="jsonl", path=str(tmp_path), name="web", max_line_chars=20)])
+    assert kept == []
+    assert [(where, reason.split(" ")[0]) for where, reason in failed] == [
+        ("web/a.jsonl:1 (id m1)", "missing_text_field"), ("web/a.jsonl:2 (id s1)", "text_not_a_string"),
+        ("web/a.jsonl:3 (id u1)", "lone_surrogate"), ("web/a.jsonl:4 (id l1)", "line_too_long"),
+        ("web/a.jsonl:5", "text_not_a_string")]
+
+
 def test_parquet_rows_are_numbered_from_one_like_jsonl_lines(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -36,7 +50,7 @@ def test_parquet_rows_are_numbered_from_one_like_jsonl_lines(tmp_path):
                              "id": ["r1", "r2", "r3", "r4"]}), tmp_path / "a.parquet")
     kept, failed = _failed([SourceConfig(type="parquet", path=str(tmp_path / "a.parquet"), name="pq")])
     assert [d.id for d in kept] == ["r1", "r3"]
-    assert failed == [("pq/a.parquet:2", "text_not_a_string ('text' is NoneType)"),
+    assert failed == [("pq/a.parquet:2 (id r2)", "text_not_a_string ('text' is NoneType)"),
                       ("pq/a.parquet:4 (id r4)", "empty_text")]
 
 

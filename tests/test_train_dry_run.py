@@ -212,8 +212,18 @@ def test_the_dry_run_says_what_write_bandwidth_the_collective_timeout_asks_for(c
                  "--run.collective_timeout_s", "600"]) == 0
     out = capsys.readouterr().out
     assert ("a checkpoint holds ~6.33 TB (527.69B parameters: fp32 weights and AdamW's two moments); the ranks wait "
-            "for the slowest writer within [run] collective_timeout_s = 600 s, so the file system must write 11 GB/s "
+            "for the slowest writer within [run] collective_timeout_s = 600 s, so the file system must write 10.6 GB/s "
             "or more in all") in out, out
+
+
+def test_a_small_checkpoint_and_its_bandwidth_are_given_in_units_that_fit(tmp_path, capsys):
+    """A tiny model's checkpoint read "~0.00 TB" and its bandwidth "6.9e-06 GB/s"."""
+    recipe = write_recipe(tmp_path, extra="[parallelism]\ndp_shard = 2")
+    assert main(["train", str(recipe), "--dry-run", "--world-size", "2"]) == 0
+    note = next(line for line in capsys.readouterr().out.splitlines() if "a checkpoint holds" in line)
+    size, rate = note.split("~")[1].split(" (")[0], note.split("must write ")[1].split(" or more")[0]
+    assert size.endswith((" KB", " MB")) and rate.endswith((" KB/s", " MB/s")), note
+    assert 1 <= float(size.split()[0]) < 1000 and 1 <= float(rate.split()[0]) < 1000, note
 
 
 def test_validation_rows_that_do_not_divide_over_the_ranks_are_named(capsys):

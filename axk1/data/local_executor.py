@@ -11,12 +11,15 @@ skips the tasks that finished and runs the rest, as after any other failure.
 
 from __future__ import annotations
 
+import os
 import signal
 from functools import partial
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.utils.logging import logger
 from datatrove.utils.stats import PipelineStats
+
+from axk1.data.die_with_parent import die_with_launcher
 
 POLL_S = 1.0  # how often the pool's workers are looked at while a stage runs
 
@@ -65,7 +68,9 @@ class WatchedLocalExecutor(LocalPipelineExecutor):
             completed = mg.Value("i", self.local_tasks - len(ranks_to_run))
             task = partial(self._launch_run_for_rank, ranks_q=ranks_q, completed=completed,
                            completed_lock=mg.Lock())
-            with multiprocess.get_context(self.start_method).Pool(self.workers) as pool:
+            # the workers end with this process (die_with_parent.py): under forkserver they are not its children
+            with multiprocess.get_context(self.start_method).Pool(self.workers, initializer=die_with_launcher,
+                                                                  initargs=(os.getpid(),)) as pool:
                 stats = self._watched(pool, task, ranks_to_run)
             stats = sum(stats, start=PipelineStats())
             with self.logging_dir.open("stats.json", "wt") as statsfile:

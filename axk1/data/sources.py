@@ -190,23 +190,24 @@ def missing_text_field(spec: SourceConfig, keys: list[str], what: str = "keys") 
 def _record_to_doc(spec: SourceConfig, record, item_id: str, base: dict) -> Document | Failure:
     if not isinstance(record, dict):
         return Failure(item_id, "not_an_object", spec.name, base["path"])
+    doc_id = record.get(spec.id_field)
+    # a failure is named by its place (its own id after it): a record's id may repeat across files
+    where = item_id if doc_id is None else f"{item_id} (id {doc_id})"
     text = record.get(spec.text_field)
     if text is None and spec.text_field not in record:
-        return Failure(item_id, missing_text_field(spec, list(record)), spec.name, base["path"])
+        return Failure(where, missing_text_field(spec, list(record)), spec.name, base["path"])
     if not isinstance(text, str):
-        return Failure(item_id, f"text_not_a_string ({spec.text_field!r} is {type(text).__name__})", spec.name,
+        return Failure(where, f"text_not_a_string ({spec.text_field!r} is {type(text).__name__})", spec.name,
                        base["path"])
     if has_surrogate(text):  # valid JSON ("\ud800"), but not text: no writer or tokenizer can encode it
-        return Failure(item_id, "lone_surrogate", spec.name, base["path"])
+        return Failure(where, "lone_surrogate", spec.name, base["path"])
     if len(text) > spec.max_line_chars:
-        return Failure(item_id, f"line_too_long ({len(text)} chars)", spec.name, base["path"])
-    doc_id = record.get(spec.id_field)
+        return Failure(where, f"line_too_long ({len(text)} chars)", spec.name, base["path"])
     meta = dict(base)
     if isinstance(record.get("domain"), str) and "domain_hint" not in meta:
         meta["domain_hint"] = record["domain"]  # a per-record label, e.g. from a generator
     text = _clean_text(text, meta)
-    if not text.strip():  # named by its place (its own id after it): a record's id may repeat across files
-        where = item_id if doc_id is None else f"{item_id} (id {doc_id})"
+    if not text.strip():
         return Failure(where, "empty_text", spec.name, base["path"])
     return Document(text=text, id=str(doc_id) if doc_id is not None else item_id, metadata=meta)
 

@@ -9,7 +9,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from axk1.hardware import get_gpu
-from axk1.params import count_parameters, count_text
+from axk1.params import BYTE_UNITS, count_parameters, count_text
 from axk1.parallel.activation_checkpoint import normalize_mode
 from axk1.parallel.mesh import MeshDims
 from axk1.train.memory import KEPT_BYTES_PER_PARAM, USABLE_FRACTION, StepMemory
@@ -154,11 +154,13 @@ def checkpoint_note(recipe: Recipe, config) -> str:
     for the slowest writer, and a rank that waits past [run] collective_timeout_s stops the launch."""
     counts = count_parameters(config, with_mtp=config.num_nextn_predict_layers > 0)
     params = counts["total"] + counts["mtp"]
-    size_gb = params * KEPT_BYTES_PER_PARAM / 1e9
+    size = params * KEPT_BYTES_PER_PARAM
     timeout = recipe.run.collective_timeout_s
-    return (f"a checkpoint holds ~{size_gb / 1e3:.2f} TB ({count_text(params)} parameters: fp32 weights and AdamW's "
-            f"two moments); the ranks wait for the slowest writer within [run] collective_timeout_s = {timeout:g} s, "
-            f"so the file system must write {size_gb / timeout:.2g} GB/s or more in all (raise the timeout if not)")
+    rate = count_text(size / timeout, decimals=1, units=BYTE_UNITS)  # a tiny model's is not "6.9e-06 GB/s"
+    return (f"a checkpoint holds ~{count_text(size, units=BYTE_UNITS)} ({count_text(params)} parameters: fp32 "
+            f"weights and AdamW's two moments); the ranks wait for the slowest writer within [run] "
+            f"collective_timeout_s = {timeout:g} s, so the file system must write {rate}/s or more in all (raise the "
+            "timeout if not)")
 
 
 def memory_advice(recipe: Recipe, memory: StepMemory, micro: int, recompute: bool) -> str:
