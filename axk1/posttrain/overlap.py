@@ -11,9 +11,11 @@ prompt no think row has is excluded ("no think row with this prompt": a pair nee
 `axk1 sft --sft.mode non-think` instead), as is a second non-think row for a prompt already answered, and a
 non-think row with an empty answer or an untrained one ("weight 0"), or one SFT would exclude as a non-think row
 (a literal `<think>`/`</think>` in an answer: "think tag in answer"; a `<tool_call>` or `<tool_response>`: "tool
-tag in text"; its prompt falls back to deleting the think span). A think row is excluded when its last turn has no trace, an empty answer or a think tag in its answer, or when
-a turn that either half trains breaks SFT's rules (chat_data.check_turn: what SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a turn of a TRL row's prompt),
-since a pair exists to train that turn in both modes; a pair's earlier turns keep their weights in both halves.
+tag in text"; its prompt falls back to deleting the think span). A think row is excluded when its last turn has
+no trace, an empty answer or a think tag in its answer, or when a turn that either half trains breaks SFT's rules
+(chat_data.check_turn: what SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a
+turn of a TRL row's prompt), since a pair exists to train that turn in both modes; a pair's earlier turns keep
+their weights in both halves.
 A row whose text holds a chat control token (`<|im_end|>`, `<|im_start|>`, ...) is excluded as SFT excludes it
 ("special token in text"): the tokens of a given tokenizer folder, else those axk1's tokenizers reserve. A think
 row repeating an earlier one exactly is paired again (SFT trains repeats, which is how a mix upweights a source) and
