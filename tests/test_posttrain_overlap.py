@@ -149,7 +149,8 @@ def test_a_non_think_half_sft_would_exclude_is_not_paired(codec, tmp_path):
         return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": answer, **extra}]}
     think = [ask("q1", "a1", reasoning_content="t1"), ask("q2", "a2", reasoning_content="t2"),
              ask("q3", "a3", reasoning_content="t3")]
-    plain = [ask("q1", "Wrap it in <think> and </think>."), ask("q2", '<tool_call>{"name": "f"}</tool_call>'), ask("q3", "A3")]
+    plain = [ask("q1", "Wrap it in <think> and </think>."), ask("q2", '<tool_call>{"name": "f"}</tool_call>'),
+             ask("q3", "A3")]
     out = tmp_path / "pairs.jsonl"
     result = build_overlap([_jsonl(tmp_path / "t.jsonl", think)], out, [_jsonl(tmp_path / "p.jsonl", plain)])
     assert result["input"]["excluded"] == {"think tag in answer": 1, "tool tag in text": 1}
