@@ -139,3 +139,36 @@ def test_control_tokens_are_excluded_as_sft_would_and_repeats_counted(codec, tmp
     assert json.loads(capsys.readouterr().out)["input"]["excluded"] == {"special token in text": 1}
     assert main(["posttrain", "overlap", str(think), "--tokenizer", str(tmp_path), "-o", str(out)]) == 2
     assert "no tokenizer.json there" in capsys.readouterr().err
+
+
+def test_a_non_think_half_sft_would_exclude_is_not_paired(codec, tmp_path):
+    """A non-think row whose answer held a literal `<think>` or `<tool_call>` was written as a pair's non-think
+    half, which SFT then excluded ("think tag in answer", "tool tag in text"): the pair trained one mode only. Such a
+    row is now excluded with SFT's reason, and its prompt's non-think half made by deleting the think span."""
+    def ask(q, answer, **extra):
+        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": answer, **extra}]}
+    think = [ask("q1", "a1", reasoning_content="t1"), ask("q2", "a2", reasoning_content="t2"),
+             ask("q3", "a3", reasoning_content="t3")]
+    plain = [ask("q1", "Wrap it in <think> and </think>."), ask("q2", '<tool_call>{"name": "f"}</tool_call>'),
+             ask("q3", "A3")]
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", think)], out, [_jsonl(tmp_path / "p.jsonl", plain)])
+    assert result["input"]["excluded"] == {"think tag in answer": 1, "tool tag in text": 1}
+    assert result["input"]["first_excluded_at"]["think tag in answer"][0].startswith(f"{tmp_path / 'p.jsonl'}:1")
+    assert result["input"]["first_excluded_at"]["tool tag in text"][0].startswith(f"{tmp_path / 'p.jsonl'}:2")
+    assert result["pairs"] == 3 and result["non_think_from"] == {"non-think set": 1, "think span deleted": 2}
+    trained, _ = _trained(codec, out)  # every half written is one SFT trains
+    assert sorted(trained) == sorted([f"{a}<|im_end|>" for a in ("a1", "a2", "A3")]
+                                     + [f"t{n}\n</think>\n\na{n}<|im_end|>" for n in (1, 2, 3)])
+
+
+def test_an_earlier_turn_sft_would_exclude_makes_no_pair(codec, tmp_path):
+    """The earlier turns of a think row are trained by both halves; one holding a literal `<think>` was paired and
+    then excluded by SFT in both halves."""
+    bad = _two_turns({"content": "Hi <think>oops"}, GOOD_LAST)
+    good = _two_turns({"content": "Hi"}, GOOD_LAST)
+    out = tmp_path / "pairs.jsonl"
+    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [bad, good])], out)
+    assert result["pairs"] == 1 and result["input"]["excluded"] == {"think tag in answer": 1}
+    assert "messages[1]" in result["input"]["excluded_detail"]["think tag in answer"]
+    _trained(codec, out)

@@ -94,19 +94,23 @@ def test_a_data_run_recorded_before_still_resumes_with_its_pipeline(tmp_path, mo
     recorded = (FIXTURES / "data_settings.json").read_text().replace("{root}", str(root))
     (cfg.out / SETTINGS_FILE).write_text(recorded)
     cfg.pdf.min_hangul_space_ratio = 0.04  # that run's default (0.08 since): relaunched as it was made
-    # added since: the run was LSH alone, and took the Korean word length range and letter share for every language
+    # added since: the run was LSH alone, took the Korean word length range and letter share for every language, and
+    # had no English stop-word rule
     with pytest.raises(ValueError, match=r"dedup\.min_jaccard \(0\.0 -> 0\.72\).* \(dedup\.min_jaccard is newer "
                        r"than that run.*pass --dedup\.min_jaccard 0\.0 to go on.*"
                        r"pass --filters\.quality\.max_avg_word_length_other 0\.0 to go on.*"
-                       r"pass --filters\.quality\.min_alpha_words_ratio_other 0\.0 to go on"):
+                       r"pass --filters\.quality\.min_alpha_words_ratio_other 0\.0 to go on.*"
+                       r"pass --filters\.quality\.min_stop_words_en 0 to go on"):
         check_settings(cfg)
     cfg.dedup.min_jaccard = 0.0  # as that run was made
     cfg.filters.quality.min_avg_word_length_other = cfg.filters.quality.max_avg_word_length_other = 0.0
     cfg.filters.quality.min_alpha_words_ratio_other = 0.0
+    cfg.filters.quality.min_stop_words_en = 0
     check_settings(cfg)  # no refusal: the relaunch resumes
     assert json.loads((cfg.out / SETTINGS_FILE).read_text()) == {
         **json.loads(recorded), "dedup.min_jaccard": 0.0, "filters.quality.min_avg_word_length_other": 0.0,
-        "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0}
+        "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0,
+        "filters.quality.min_stop_words_en": 0}
     cfg.filters.decontamination.ngram = 8
     with pytest.raises(ValueError, match=r"filters\.decontamination\.ngram \(13 -> 8\)"):
         check_settings(cfg)

@@ -5,8 +5,10 @@ under [filters.quality]. Two rules have thresholds of their own for other langua
 words between spaces as Gopher measures them: the average word length (3 to 10 characters; the Korean 1 to 6 over
 Kiwi morphemes removed English pages of documentation or law, whose words run over 6 letters) and the share of
 words holding a letter (80%; the Korean 79.1% over Kiwi's words, where every punctuation mark and every piece of a
-code line is a word, removed 9 of 48 real English documentation pages). Code documents skip the prose filters and
-go through axk1/data/code_filter.py instead.
+code line is a word, removed 9 of 48 real English documentation pages). English documents (language "en") also
+take Gopher's stop-word rule, which FineWeb keeps: at least 2 of "the, be, to, of, and, that, have, with" (keyword
+spam and pages of code have none; the Korean stop-word rule is Korean only). Code documents skip the prose filters
+and go through axk1/data/code_filter.py instead.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from axk1.text.korean import normalize_text, word_tokenize
 
 KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고", "에서", "가", "있",
                      "으로", "인", "월", "로", "되")
+# Gopher's English stop words (Rae et al. 2021; FineWeb's GopherQualityFilter keeps them)
+ENGLISH_STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
 _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
 _END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
+_WORD_EDGES = "\"'“”‘’()[]{}<>.,;:!?*_-"  # around an English word between spaces: "(the", "that,", "*and*"
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
 # The word-count rules' thresholds (FineWeb-2's) count Kiwi morphemes; the "regex" tokenizer's Korean words are
 # eojeol, about two morphemes each (2.07 median Kiwi words per regex word over konlpy's ten bills and the
@@ -51,7 +56,10 @@ class QualityConfig:
     # of words with a letter), over word_tokenizer's words
     min_alpha_words_ratio_other: float = 0.8  # any other language: Gopher's English 80%, over the words between
     # spaces; 0: no threshold of its own, the Korean one and its measure for every language (runs made before this key)
-    min_stop_words: int = 2
+    min_stop_words: int = 2                 # Korean documents: FineWeb-2 kor_Hang's stop words
+    min_stop_words_en: int = 2              # English documents: Gopher's (ENGLISH_STOP_WORDS), counted over the
+    # words between spaces, any case, punctuation stripped ("The" and "that," count); 0: no English rule (runs made
+    # before this key)
     min_line_punct_ratio: float = 0.062
     max_new_line_ratio: float = 0.196
     max_dup_line_frac: float = 0.374
@@ -75,6 +83,9 @@ class QualityConfig:
                 if n < 1 or not 0 <= share <= 1 or (share == 0 and low == "(0"):
                     raise ValueError(f"filters.quality.{key} = {{ {n} = {share} }}: keys are n-gram lengths >= 1, "
                                      f"values shares of the text's characters in {low}, 1] (1 turns that n off)")
+        if self.min_stop_words_en < 0:  # no document has fewer than 0: the rule would be off without saying so
+            raise ValueError(f"filters.quality.min_stop_words_en = {self.min_stop_words_en}: a count of words, 0 "
+                             "(no English stop-word rule) or more")
         for key in ("min_alpha_words_ratio", "min_alpha_words_ratio_other"):
             if not 0 <= getattr(self, key) <= 1:  # a share: above 1 removed every document as non_alpha_words
                 raise ValueError(f"filters.quality.{key} = {getattr(self, key)}: a share of the words, from 0 to 1")
@@ -89,7 +100,8 @@ def skips_prose_filters(doc: Document) -> bool:
     return not is_prose(doc) or doc.metadata.get("skip_filters", False)
 
 
-def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False) -> str | None:
+def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False,
+                   english: bool = False) -> str | None:
     n = len(words)
     # in morphemes, the unit of the thresholds below (EOJEOL_MORPHEMES)
     counted = n * EOJEOL_MORPHEMES if korean and cfg.word_tokenizer == "regex" else n
@@ -121,6 +133,8 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
             stops = sum(1 for w in words if len(w) > 1 and w.endswith(_PARTICLE_ENDINGS))
         if stops < cfg.min_stop_words:
             return "few_stop_words"
+    elif english and cfg.min_stop_words_en and english_stop_words(text, cfg.min_stop_words_en) < cfg.min_stop_words_en:
+        return "few_english_stop_words"
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if lines and sum(ln.endswith(_END_PUNCT) for ln in lines) / len(lines) < cfg.min_line_punct_ratio:
         return "line_punct_ratio"
@@ -129,6 +143,19 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     if _BLANK_LINES_RE.sub("\n", text).count("\n") / counted > cfg.max_new_line_ratio:
         return "list_ratio"
     return None
+
+
+def english_stop_words(text: str, enough: int) -> int:
+    """How many of the words between spaces are Gopher's English stop words, counting stopped at `enough` (a long
+    page is decided by its first sentences). Case and the punctuation around a word are ignored, so a sentence's
+    first "The" and a "that," before a comma count."""
+    found = 0
+    for w in text.split():
+        if w.strip(_WORD_EDGES).lower() in ENGLISH_STOP_WORDS:
+            found += 1
+            if found >= enough:
+                break
+    return found
 
 
 def _alpha_words_ratio(words: list[str], korean: bool) -> float:
@@ -181,9 +208,10 @@ class QualityFilter(BaseFilter):
             return True
         text = normalize_text(doc.text)  # NFD Hangul (macOS) is judged as the same text in NFC
         words = word_tokenize(text, self.config.word_tokenizer)
-        korean = doc.metadata.get("language") == "ko"
+        language = doc.metadata.get("language")
         pdf = doc.metadata.get("source_type") == "pdf"
-        reason = quality_reason(text, words, self.config, korean, pdf) or repetition_reason(text, words, self.config)
+        reason = (quality_reason(text, words, self.config, language == "ko", pdf, english=language == "en")
+                  or repetition_reason(text, words, self.config))
         if reason:
             return False, reason
         return True

@@ -79,9 +79,11 @@ def _path_setting(key: str, value: Any, base: Path | None) -> Any:
 
 # Settings added after runs were recorded without them, each with the value that reproduces how such a run was made:
 # near-duplicates removed on LSH alone before the candidate-pair check (axk1/data/dedup_check.py) existed; the
-# Korean average word length range and letter share applied to every language before other languages had theirs.
+# Korean average word length range and letter share applied to every language before other languages had theirs;
+# English documents had no stop-word rule.
 ADDED_LATER = {"dedup.min_jaccard": 0.0, "filters.quality.min_avg_word_length_other": 0.0,
-               "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0}
+               "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0,
+               "filters.quality.min_stop_words_en": 0}
 
 
 def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:

@@ -9,10 +9,13 @@ decides whether a trace comes.
 Every input row is accounted for (rows_written, or excluded with a reason and file:line): a non-think row whose
 prompt no think row has is excluded ("no think row with this prompt": a pair needs both halves; train it with
 `axk1 sft --sft.mode non-think` instead), as is a second non-think row for a prompt already answered, and a
-non-think row with an empty answer or an untrained one ("weight 0"; its prompt falls back to deleting the think
-span). A think row is excluded when its last turn has no trace, an empty answer or a think tag in its answer (what
-SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a turn of a TRL row's prompt),
-since a pair exists to train that turn in both modes; a pair's earlier turns keep their weights in both halves.
+non-think row with an empty answer or an untrained one ("weight 0"), or one SFT would exclude as a non-think row
+(a literal `<think>`/`</think>` in an answer: "think tag in answer"; a `<tool_call>` or `<tool_response>`: "tool
+tag in text"; its prompt falls back to deleting the think span). A think row is excluded when its last turn has
+no trace, an empty answer or a think tag in its answer, or when a turn that either half trains breaks SFT's rules
+(chat_data.check_turn: what SFT would exclude), or is marked untrained ("weight 0": OpenAI's "weight": 0, or a
+turn of a TRL row's prompt), since a pair exists to train that turn in both modes; a pair's earlier turns keep
+their weights in both halves.
 A row whose text holds a chat control token (`<|im_end|>`, `<|im_start|>`, ...) is excluded as SFT excludes it
 ("special token in text"): the tokens of a given tokenizer folder, else those axk1's tokenizers reserve. A think
 row repeating an earlier one exactly is paired again (SFT trains repeats, which is how a mix upweights a source) and
@@ -83,6 +86,19 @@ def _last_turn(messages: list[dict]) -> tuple[int, dict]:
     return i, messages[i]
 
 
+def _check_trained_turns(messages: list[dict]) -> None:
+    """The rules SFT (`[sft] mode = "keep"`) applies to each turn of a half it trains (chat_data.check_turn): a
+    turn with a trace as think mode, one without as non-think mode, so a literal `<think>`, `</think>` or
+    `<tool_call>` in a non-think half's answer excludes it here, as SFT would exclude it ("think tag in answer",
+    "tool tag in text"). A turn with no text at all is left to SFT's own count."""
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant" or untrained(m):
+            continue
+        reasoning, said = split_think(m)
+        if reasoning or said or m.get("tool_calls"):
+            check_turn(i, reasoning or None, said, bool(reasoning), m.get("tool_calls") or [])
+
+
 def _messages(row, report: ChatReport, codec) -> list[dict]:
     # any shape chat_formats reads (ShareGPT, Alpaca, ...), counted in the report's formats; a control token in the
     # text excludes the row, as SFT would exclude both halves of its pair
@@ -109,6 +125,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
             if not last["content"] and not last.get("tool_calls"):  # a turn that only calls tools is an answer
                 raise BadRow("empty answer", "a non-think answer of \"\" teaches nothing; the think span is "
                              "deleted for this prompt instead")
+            _check_trained_turns(plain)  # a half SFT would exclude: the think span is deleted for this prompt instead
             key = _prompt_key(messages, row_tools(row))
             if key in answers:
                 raise BadRow("duplicate non-think prompt", f"the prompt already has a non-think row at "
@@ -131,8 +148,11 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 # the rule SFT applies to the turn (an empty answer, a think tag inside it), so that no pair is
                 # written whose halves SFT would then exclude
                 check_turn(i, reasoning, answer, True, last.get("tool_calls") or [])
+                _check_trained_turns(messages)  # its earlier turns too, which both halves train
                 key = _prompt_key(messages, row_tools(row))
                 plain = answers[key][1] if key in answers else _without_reasoning(messages)
+                if key not in answers:
+                    _check_trained_turns(plain)  # its earlier turns again, now as non-think answers
             except BadRow as e:
                 report.exclude(e.reason, place, e.detail)
                 continue
