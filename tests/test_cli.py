@@ -364,18 +364,22 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
 
 def test_generate_takes_generation_configs_sampling_for_the_flags_left_out(tmp_path, tiny_config, capsys):
     """`axk1 generate` sampled greedily whatever the folder's generation_config.json shipped (A.X K1's authors'
-    temperature and top_p), where transformers' generate, vLLM and axk1 serve apply it to what a request leaves out.
-    A flag given still wins; the values taken are said."""
+    temperature and top_p), where transformers' generate applies it to what a call leaves out (its sampling values
+    with do_sample only). A flag given still wins; the values taken are said."""
     folder = _folder(tmp_path, tiny_config)
     args = ["generate", str(folder), "--prompt", "1 5 9", "--device", "cpu", "--seed", "3"]
     assert main(args + ["--max-new-tokens", "12"]) == 0
     greedy = capsys.readouterr().out
-    (folder / "generation_config.json").write_text(json.dumps({"temperature": 5.0, "top_k": -1,
-                                                               "max_new_tokens": 12}))
+    file = {"temperature": 5.0, "top_k": -1, "max_new_tokens": 12}
+    (folder / "generation_config.json").write_text(json.dumps(file))  # no do_sample: greedy, as transformers
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out == greedy and "generation_config.json: max_new_tokens 12 (a flag" in captured.err
+    (folder / "generation_config.json").write_text(json.dumps({**file, "do_sample": True}))
     assert main(args) == 0  # the file's temperature (5: a draw far from greedy) and limit
     captured = capsys.readouterr()
     assert captured.out != greedy and len(captured.out.split()) == 12
-    assert "generation_config.json: temperature 5.0, top_k -1, max_new_tokens 12 (a flag overrides it)" in captured.err
+    assert "generation_config.json: temperature 5.0, top_k 0, max_new_tokens 12 (a flag overrides it)" in captured.err
     assert main(args + ["--temperature", "0", "--max-new-tokens", "12"]) == 0  # the flag wins
     captured = capsys.readouterr()
     assert captured.out == greedy and "temperature 5.0" not in captured.err

@@ -25,7 +25,7 @@ def test_the_file_gives_defaults_and_a_bad_value_is_named(tmp_path, caplog):
                                              "do_sample": True, "repetition_penalty": 1.05}))
     with caplog.at_level(logging.WARNING):
         defaults = GenerationDefaults.from_folder(tmp_path, 512)
-    assert defaults == GenerationDefaults(0.6, 0.95, 20, frozenset({2, 7}))
+    assert defaults == GenerationDefaults(0.6, 0.95, 20, frozenset({2, 7}), do_sample=True)
     assert "repetition_penalty" in caplog.text  # vLLM would apply it; this server says it does not
     (tmp_path / FILE).write_text(json.dumps({"eos_token_id": 5}))
     assert GenerationDefaults.from_folder(tmp_path, 512).eos_ids == {5}

@@ -34,6 +34,7 @@ class GenerationDefaults:
     top_k: int | None = None
     eos_ids: frozenset[int] = frozenset()
     max_tokens: int | None = None  # the file's max_new_tokens
+    do_sample: bool = False  # transformers samples with the values above only when true; vLLM always does
 
     def completion_limit(self, room: int) -> int:
         """The token limit of a chat completion whose request sets none: the file's max_new_tokens, as vLLM takes
@@ -73,33 +74,38 @@ class GenerationDefaults:
                 log.warning("%s sets %s = %r, which axk1 serve does not apply (vLLM would): replies are sampled "
                             "without it", file, name, config[name])
         return cls(None if temperature is None else float(temperature), None if top_p is None else float(top_p),
-                   top_k, frozenset(eos), max_new)
+                   top_k, frozenset(eos), max_new, config.get("do_sample") is True)
 
 
 def flag_sampling(folder: str | Path, vocab_size: int, room: int, temperature: float | None, top_p: float | None,
                   top_k: int | None, max_new_tokens: int | None) -> tuple[dict, list[str]]:
     """`axk1 generate`'s sampling (None = the flag was not given): a flag given wins; one left out takes the
-    folder's generation_config.json value, as transformers' generate and vLLM (and axk1 serve) apply it, else
-    generate()'s default. The token limit left out stays within the `room` the context leaves (one asked for is
-    checked against it later, naming how many fit). Returns the sampling and what was taken from the file."""
+    folder's generation_config.json value as transformers' generate applies it (its temperature, top_p and top_k
+    only with `do_sample: true`: greedy otherwise; its max_new_tokens always), else generate()'s default. The token
+    limit left out stays within the `room` the context leaves (one asked for is checked against it later, naming
+    how many fit). Returns the sampling and what was taken from the file, as used."""
     from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
     file = GenerationDefaults.from_folder(folder, vocab_size)
-    asked = {"temperature": (temperature, file.temperature, DEFAULT_TEMPERATURE),
-             "top_p": (top_p, file.top_p, DEFAULT_TOP_P), "top_k": (top_k, file.top_k, DEFAULT_TOP_K),
+    sample = file.do_sample
+    asked = {"temperature": (temperature, file.temperature if sample else None, DEFAULT_TEMPERATURE),
+             "top_p": (top_p, file.top_p if sample else None, DEFAULT_TOP_P),
+             "top_k": (top_k, file.top_k if sample else None, DEFAULT_TOP_K),
              "max_new_tokens": (max_new_tokens, file.max_tokens, DEFAULT_MAX_NEW_TOKENS)}
     out, taken = {}, []
     for name, (flag, from_file, default) in asked.items():
         if flag is not None:
             out[name] = flag
             continue
-        if from_file is not None:
-            taken.append(f"{name} {from_file}")
         out[name] = from_file if from_file is not None else default
         if name == "top_k" and out[name] == -1:  # vLLM's "no limit", generate()'s 0
             out[name] = 0
         if name == "max_new_tokens":
             out[name] = min(out[name], max(1, room))
+        if from_file is not None:
+            cut = f" (of its {from_file}: what the context leaves)" if out[name] != from_file and name == \
+                "max_new_tokens" else ""
+            taken.append(f"{name} {out[name]}{cut}")
     return out, taken
 
 
