@@ -45,10 +45,6 @@ def _signature_pairs(function, flags: dict) -> list:
 
 
 CASES = {
-    "generate": (("generate",), _signature_pairs(generate, {"temperature": "temperature", "top_p": "top_p",
-                                                             "top_k": "top_k"})),
-    "generate (speculative)": (("generate",), _signature_pairs(generate_speculative, {
-        "temperature": "temperature", "top_p": "top_p", "top_k": "top_k"})),
     "eval": (("eval",), [("temperature", Sampling.temperature), ("top_p", Sampling.top_p), ("top_k", Sampling.top_k),
                          ("max_tokens", Sampling.max_tokens), ("n", RunSettings.n), ("seed", RunSettings.seed),
                          ("concurrency", OpenAIBackend.concurrency), ("request_timeout", OpenAIBackend.timeout_s),
@@ -87,6 +83,19 @@ def test_generate_without_a_limit_makes_as_many_tokens_as_the_library():
     assert _defaults("generate")["max_new_tokens"] is None
     assert parameter_default(generate, "max_new_tokens") == parameter_default(
         generate_speculative, "max_new_tokens") == DEFAULT_MAX_NEW_TOKENS == 64
+
+
+def test_generate_sampling_left_out_is_the_librarys_without_a_generation_config(tmp_path):
+    """The sampling flags are unset (a folder's generation_config.json may fill them: flag_sampling); a folder
+    without one samples with generate()'s and generate_speculative()'s own defaults."""
+    from axk1.infer.generation_config import flag_sampling
+
+    names = ("temperature", "top_p", "top_k")
+    assert all(_defaults("generate")[name] is None for name in names)
+    sampling, taken = flag_sampling(tmp_path, 512, 1000, None, None, None, None)
+    assert taken == [] and sampling["max_new_tokens"] == DEFAULT_MAX_NEW_TOKENS
+    for function in (generate, generate_speculative):
+        assert {name: sampling[name] for name in names} == {name: parameter_default(function, name) for name in names}
 
 
 def test_parameter_default_refuses_a_parameter_without_one():

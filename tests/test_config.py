@@ -228,7 +228,7 @@ def test_a_config_json_without_the_models_fields_is_refused_naming_them(tmp_path
     with pytest.raises(ValueError, match=r"config\.json has none of model_type, vocab_size, hidden_size, "
                                          r"num_hidden_layers, num_attention_heads: it does not describe a model") as e:
         ModelConfig.from_pretrained(tmp_path)
-    assert "61" not in str(e.value)
+    assert "= 61" not in str(e.value)  # (the tmp path may hold 61)
     raw = ModelConfig.from_preset("axk1-tiny").to_dict()
     del raw["hidden_size"]
     (tmp_path / "config.json").write_text(json.dumps(raw))
