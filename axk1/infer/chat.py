@@ -24,10 +24,11 @@ from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
 from axk1.user_file import read_text
 
-# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), gpt-oss' `thinking`,
-# vLLM's `reasoning`; transformers 5 passes the first found under all three, and `axk1 sft` reads each
-# (posttrain/chat_formats.REASONING_ALIASES)
-REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), vLLM's `reasoning`,
+# gpt-oss' `thinking`, in the order `axk1 sft` reads them (posttrain/chat_formats.REASONING_ALIASES), the first found
+# passed under all three as transformers 5 passes it (transformers' own order puts `thinking` before `reasoning`: a
+# turn whose two differ, which SFT refuses, renders its `thinking` there)
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 
 log = logging.getLogger(__name__)
 
