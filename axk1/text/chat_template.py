@@ -40,7 +40,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from axk1.user_file import read_text
+
+TEMPLATE_FILE = "chat_template.jinja"  # where transformers 5 writes a folder's template
 
 
 def _literal(text: str) -> str:
@@ -262,3 +267,16 @@ def render_template(template: str, variables: dict[str, Any], source: str = "axk
         raise ValueError(f"{source}: the chat template failed on these messages: {e}") from e
     except Exception as e:  # noqa: BLE001 (any error of the template's own code is the template's, said as one line)
         raise ValueError(f"{source}: the chat template failed on these messages ({type(e).__name__}: {e})") from e
+
+
+def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    """The chat template a model folder renders with (the one reader: serving, eval, `axk1 merge`): transformers 5
+    writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a list of named
+    templates, of which 'default' is used, as transformers uses it); None where there is none."""
+    if (Path(folder) / TEMPLATE_FILE).exists():
+        return read_text(Path(folder) / TEMPLATE_FILE, "the chat template")
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) else None
